@@ -1,0 +1,141 @@
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
+import { loadAgentConfig, type AgentConfig } from './config.js';
+import { agentDbPath } from './db/agent-db.js';
+import { runFilePath, startAgent, SOFTWARE } from './agent.js';
+import { formatStatus, type AgentStatus } from './status/status-report.js';
+
+/** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
+
+function configPath(opt: string | undefined): string {
+  const file = opt ?? process.env.TILLBRIDGE_CONFIG;
+  if (!file) {
+    process.stderr.write('error: no config file: pass --config FILE or set TILLBRIDGE_CONFIG\n');
+    process.exit(EXIT.USAGE);
+  }
+  return file;
+}
+
+function loadOrExit(file: string): Readonly<AgentConfig> {
+  try {
+    return loadAgentConfig(file);
+  } catch (err) {
+    if (isTbError(err, TbCodes.CONFIG)) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(EXIT.USAGE);
+    }
+    throw err;
+  }
+}
+
+async function run(opts: { config?: string }): Promise<void> {
+  const config = loadOrExit(configPath(opts.config));
+  const log = createLogger({ name: 'tillbridge-agent', level: config.log.level });
+  let agent;
+  try {
+    agent = await startAgent(config, log);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'the agent could not start');
+    process.exit(EXIT.FAILURE);
+  }
+  let signals = 0;
+  const shutdown = (sig: string): void => {
+    if (++signals > 1) process.exit(EXIT.FAILURE);
+    log.info({ signal: sig }, 'stopping');
+    agent.stop().then(
+      () => process.exit(EXIT.OK),
+      (err: unknown) => {
+        log.error({ err: (err as Error).message }, 'unclean stop');
+        process.exit(EXIT.FAILURE);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function readStatus(config: Readonly<AgentConfig>): Promise<AgentStatus> {
+  const runFile = runFilePath(config.dataDir);
+  if (existsSync(runFile)) {
+    try {
+      const { statusUrl } = JSON.parse(readFileSync(runFile, 'utf8')) as { statusUrl: string };
+      const res = await fetch(`${statusUrl}/status`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return (await res.json()) as AgentStatus;
+    } catch {
+      // not running (a stale run file after a crash): fall through to what the database says
+    }
+  }
+  const status: AgentStatus = {
+    store: config.store,
+    agentId: '(unknown)',
+    running: false,
+    hub: { url: config.hub.url, connected: false },
+    outbox: { depth: 0, oldestAgeMs: 0 },
+    registers: [],
+  };
+  const dbFile = agentDbPath(config.dataDir);
+  if (existsSync(dbFile)) {
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      status.agentId = (db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string }).value;
+      const r = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`).get() as { n: number; oldest: number | null };
+      status.outbox = { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Date.now() - r.oldest };
+    } finally {
+      db.close();
+    }
+  }
+  return status;
+}
+
+async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {
+  const config = loadOrExit(configPath(opts.config));
+  const s = await readStatus(config);
+  process.stdout.write(opts.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+  process.exitCode = s.running ? EXIT.OK : EXIT.NOT_RUNNING;
+}
+
+function checkConfig(opts: { config?: string }): void {
+  const file = configPath(opts.config);
+  const c = loadOrExit(file);
+  process.stdout.write(`${file}: valid (store ${c.store}, ${c.registers.length} register(s), hub ${c.hub.url})\n`);
+}
+
+const program = new Command();
+program
+  .name('tillbridge-agent')
+  .description('The Tillbridge store agent: links the registers of one store to the hub.')
+  .version(SOFTWARE.split('/')[1]!)
+  .showHelpAfterError('(run with --help for usage)');
+
+const configOpt = (): Option => new Option('-c, --config <file>', 'agent config file (JSON); default: $TILLBRIDGE_CONFIG');
+
+program
+  .command('run')
+  .description('run the agent in the foreground (as a service: see installers/)')
+  .addOption(configOpt())
+  .addHelpText('after', '\nExample:\n  tillbridge-agent run --config /etc/tillbridge/agent.json')
+  .action(run);
+
+program
+  .command('status')
+  .description('hub connection, outbox depth and age, registers connected, last sync')
+  .addOption(configOpt())
+  .option('--json', 'print JSON')
+  .addHelpText('after', '\nExit code: 0 when the agent is running, 3 when it is not.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json')
+  .action(statusCmd);
+
+program
+  .command('check-config')
+  .description('validate a config file and exit (2 when invalid, naming each bad key)')
+  .addOption(configOpt())
+  .addHelpText('after', '\nExample:\n  tillbridge-agent check-config --config agent.json')
+  .action(checkConfig);
+
+program.exitOverride((err) => {
+  process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
+});
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,38 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from '../db/agent-db.js';
+import { fromMilli, toMilli } from '@tillbridge/shared';
+
+/** The store's inventory as the hub last pushed it; read offline and by `status`. */
+export class InventoryCache {
+  private readonly upsert: Statement;
+  private readonly clear: Statement;
+  private readonly all: Statement;
+  private readonly one: Statement;
+
+  constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
+    this.upsert = db.prepare(
+      `INSERT INTO inventory (sku, on_hand, updated_ms) VALUES (?, ?, ?)
+       ON CONFLICT(sku) DO UPDATE SET on_hand = excluded.on_hand, updated_ms = excluded.updated_ms`,
+    );
+    this.clear = db.prepare(`DELETE FROM inventory`);
+    this.all = db.prepare(`SELECT sku, on_hand FROM inventory ORDER BY sku`);
+    this.one = db.prepare(`SELECT on_hand FROM inventory WHERE sku = ?`);
+  }
+
+  apply(full: boolean, items: { sku: string; onHand: number }[]): void {
+    const ms = this.now();
+    this.db.transaction(() => {
+      if (full) this.clear.run();
+      for (const i of items) this.upsert.run(i.sku, toMilli(i.onHand), ms);
+    }).immediate();
+  }
+
+  list(): { sku: string; onHand: number }[] {
+    return (this.all.all() as { sku: string; on_hand: number }[]).map((r) => ({ sku: r.sku, onHand: fromMilli(r.on_hand) }));
+  }
+
+  get(sku: string): number | undefined {
+    const r = this.one.get(sku) as { on_hand: number } | undefined;
+    return r ? fromMilli(r.on_hand) : undefined;
+  }
+}

@@ -1,0 +1,115 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { newId } from '@tillbridge/shared';
+
+export type Db = Database.Database;
+
+/**
+ * The agent's SQLite file: WAL, synchronous=FULL (data in it is owed to a register or the hub).
+ * Schema changes are numbered migrations applied in order inside one transaction each.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  -- Durable events owed to the hub, in order. A row leaves only after the hub acked its seq.
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    register TEXT NOT NULL,
+    at TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+
+  -- The answer given to each register message, so a retransmitted id gets the same answer.
+  CREATE TABLE replies (
+    register TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (register, msg_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX replies_created ON replies(created_ms);
+
+  -- Receipts this agent knows: sold here, or learned from the hub's answers.
+  CREATE TABLE receipts (
+    receipt TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    register TEXT,
+    at TEXT,
+    currency TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- Every return decision this agent gave, online or offline, and what became of it.
+  CREATE TABLE local_returns (
+    authorization TEXT PRIMARY KEY,
+    receipt TEXT NOT NULL,
+    register TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    status TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    refund INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX local_returns_receipt ON local_returns(receipt);
+
+  -- The store's inventory as last pushed by the hub (milli-units).
+  CREATE TABLE inventory (
+    sku TEXT PRIMARY KEY,
+    on_hand INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];
+
+export interface OpenOptions {
+  /** Defaults to FULL: a commit survives power loss. */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+export function agentDbPath(dataDir: string): string {
+  return join(dataDir, 'agent.sqlite');
+}
+
+export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new Database(agentDbPath(dataDir));
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+  const row = db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string } | undefined;
+  if (!row) db.prepare(`INSERT INTO meta (key, value) VALUES ('agent_id', ?)`).run(newId());
+}
+
+export function agentId(db: Db): string {
+  return (db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string }).value;
+}
+
+export function getMeta(db: Db, key: string): string | undefined {
+  return (db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined)?.value;
+}
+
+export function setMeta(db: Db, key: string, value: string): void {
+  db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
+}

@@ -1,0 +1,105 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '@tillbridge/shared';
+import type { Connection, Transport } from '../types.js';
+
+export interface TcpServerOptions {
+  host: string;
+  port: number;
+  maxConnections: number;
+  /** Idle connections are closed after this long without a byte (0: never). */
+  idleTimeoutMs?: number;
+  log: Logger;
+}
+
+class TcpConnection implements Connection {
+  readonly id: string;
+  readonly remote: string;
+
+  constructor(private readonly socket: Socket, seq: number) {
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.id = `tcp-${seq}`;
+    socket.setNoDelay(true);
+  }
+
+  write(data: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(data);
+  }
+  close(): void {
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  onData(listener: (chunk: Buffer) => void): void {
+    this.socket.on('data', listener);
+  }
+  onClose(listener: () => void): void {
+    this.socket.on('close', listener);
+  }
+}
+
+/** The agent listens; registers on the store LAN connect to it. */
+export class TcpServerTransport implements Transport {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private seq = 0;
+  private bound: { host: string; port: number } | undefined;
+
+  constructor(private readonly opts: TcpServerOptions) {}
+
+  describe(): string {
+    const a = this.bound ?? { host: this.opts.host, port: this.opts.port };
+    return `tcp://${a.host}:${a.port}`;
+  }
+
+  port(): number | undefined {
+    return this.bound?.port;
+  }
+
+  start(onConnection: (conn: Connection) => void): Promise<void> {
+    const server = createServer((socket) => {
+      if (this.sockets.size >= this.opts.maxConnections) {
+        this.opts.log.warn({ remote: socket.remoteAddress }, `refused a connection: already ${this.opts.maxConnections} open`);
+        socket.destroy();
+        return;
+      }
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register socket error'));
+      if (this.opts.idleTimeoutMs) {
+        socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
+      }
+      onConnection(new TcpConnection(socket, ++this.seq));
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', reject);
+        const addr = server.address();
+        if (addr && typeof addr === 'object') this.bound = { host: addr.address, port: addr.port };
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const s of this.sockets) s.end();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, 500);
+      server.close(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}

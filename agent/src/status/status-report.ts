@@ -1,0 +1,36 @@
+import type { OutboxStats } from '../sync/outbox.js';
+import type { RegisterEndpointStatus } from '../gateway/register-endpoint.js';
+
+/** What `tillbridge-agent status` shows; served as JSON by the agent at GET /status. */
+export interface AgentStatus {
+  store: string;
+  agentId: string;
+  running: boolean;
+  pid?: number;
+  startedAt?: string;
+  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string };
+  outbox: OutboxStats;
+  registers: RegisterEndpointStatus[];
+  inventorySkus?: number;
+}
+
+function age(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+export function formatStatus(s: AgentStatus): string {
+  const lines: string[] = [];
+  lines.push(`store ${s.store}  agent ${s.agentId}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
+  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError ? ` (${s.hub.lastError})` : ''}`;
+  lines.push(`hub      ${s.hub.url}  ${hub}`);
+  lines.push(`sync     last ${s.hub.lastSync ?? 'never (since start)'}`);
+  lines.push(`outbox   ${s.outbox.depth} event(s) waiting${s.outbox.depth ? `, oldest ${age(s.outbox.oldestAgeMs)}` : ''}`);
+  if (s.registers.length === 0 && !s.running) lines.push('registers  (unknown: the agent is not running)');
+  for (const r of s.registers) {
+    lines.push(`register ${r.id.padEnd(8)} ${r.transport}  ${r.codec}  ${r.state}, ${r.connected} connection(s)${r.lastMessageAt ? `, last message ${r.lastMessageAt}` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,243 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import {
+  AGENT_WS_PATH,
+  CloseCodes,
+  fullJitterDelay,
+  parseHubFrame,
+  isTbError,
+  sleep,
+  TbCodes,
+  TbError,
+  WIRE_VERSION,
+  type AgentFrame,
+  type AuthorizeRequestBody,
+  type AuthorizeResult,
+  type Logger,
+} from '@tillbridge/shared';
+import { fetchAccessToken, type AccessToken } from './token-client.js';
+
+export interface HubLinkOptions {
+  url: string;
+  store: string;
+  apiKey: string;
+  agentId: string;
+  software: string;
+  reconnectBaseMs: number;
+  reconnectCapMs: number;
+  /** ws ping interval; a connection silent for two of them is dropped */
+  pingMs: number;
+  log: Logger;
+}
+
+export interface HubLinkEvents {
+  welcome: [lastSeq: number];
+  ack: [upTo: number, results: { seq: number; outcome: string; code?: string }[]];
+  nack: [seq: number, code: string, retryAfterMs: number];
+  inventory: [full: boolean, items: { sku: string; onHand: number }[]];
+  down: [];
+}
+
+/** What the store core needs from the hub: a request with a deadline, and whether one can be made now. */
+export interface HubAuthorizer {
+  readonly connected: boolean;
+  authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult>;
+}
+
+interface Pending {
+  resolve: (v: AuthorizeResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The agent's one WebSocket to the hub: token, connect, hello/welcome, request/response with
+ * deadlines, and reconnection with full-jitter backoff for as long as the signal is not aborted.
+ */
+export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorizer {
+  private ws: WebSocket | undefined;
+  private ready = false;
+  private token: AccessToken | undefined;
+  private nextRid = 1;
+  private readonly pending = new Map<number, Pending>();
+  private connectedSince: number | undefined;
+  private lastError: string | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly opts: HubLinkOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.ready && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  info(): { connected: boolean; url: string; since?: string; lastError?: string } {
+    const out: { connected: boolean; url: string; since?: string; lastError?: string } = { connected: this.connected, url: this.opts.url };
+    if (this.connected && this.connectedSince) out.since = new Date(this.connectedSince).toISOString();
+    if (this.lastError) out.lastError = this.lastError;
+    return out;
+  }
+
+  start(signal: AbortSignal): void {
+    this.loop = this.run(signal);
+  }
+
+  async stopped(): Promise<void> {
+    await this.loop;
+  }
+
+  send(frame: AgentFrame): boolean {
+    if (!this.connected) return false;
+    this.ws!.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Sends an already serialized frame. */
+  sendRaw(text: string): boolean {
+    if (!this.connected) return false;
+    this.ws!.send(text);
+    return true;
+  }
+
+  authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
+    if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
+    const rid = this.nextRid++;
+    return new Promise<AuthorizeResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not answer within ${deadlineMs} ms`));
+      }, deadlineMs);
+      this.pending.set(rid, { resolve, reject, timer });
+      this.ws!.send(JSON.stringify({ t: 'req', rid, op: 'authorize', body }));
+    });
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    while (!signal.aborted) {
+      try {
+        await this.connectOnce(signal);
+        attempt = 0;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        if (isTbError(err, TbCodes.UNAUTHORIZED)) {
+          this.opts.log.error({ code: TbCodes.UNAUTHORIZED }, `the hub refused this store's API key: ${(err as Error).message}`);
+          attempt = Math.max(attempt, 6);
+        } else {
+          this.opts.log.warn({ err: (err as Error).message }, 'hub connection failed');
+        }
+      }
+      if (signal.aborted) break;
+      const delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
+      await sleep(Math.max(delay, 50), signal);
+    }
+  }
+
+  /** Resolves when the connection closes (normally or not); rejects when it cannot be opened. */
+  private async connectOnce(signal: AbortSignal): Promise<void> {
+    if (!this.token || Date.now() >= this.token.refreshAt) {
+      this.token = await fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey);
+    }
+    const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.token.token}` },
+      handshakeTimeout: 5000,
+      maxPayload: 16 * 1024 * 1024,
+    });
+    this.ws = ws;
+    await new Promise<void>((resolve, reject) => {
+      let opened = false;
+      let alive = true;
+      let pinger: NodeJS.Timeout | undefined;
+      const onAbort = (): void => ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
+      signal.addEventListener('abort', onAbort, { once: true });
+
+      ws.on('unexpected-response', (_req, res) => {
+        if (res.statusCode === 401) this.token = undefined;
+        reject(new TbError(res.statusCode === 401 ? TbCodes.UNAUTHORIZED : TbCodes.HUB_UNAVAILABLE, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
+        ws.terminate();
+      });
+      ws.on('open', () => {
+        opened = true;
+        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, software: this.opts.software }));
+        pinger = setInterval(() => {
+          if (!alive) {
+            this.opts.log.warn('hub stopped answering pings; reconnecting');
+            ws.terminate();
+            return;
+          }
+          alive = false;
+          ws.ping();
+        }, this.opts.pingMs);
+      });
+      ws.on('pong', () => {
+        alive = true;
+      });
+      ws.on('message', (data) => {
+        alive = true;
+        this.onMessage(data.toString());
+      });
+      ws.on('error', (err) => {
+        if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
+        else this.opts.log.warn({ err: err.message }, 'hub connection error');
+      });
+      ws.on('close', (code, reason) => {
+        signal.removeEventListener('abort', onAbort);
+        if (pinger) clearInterval(pinger);
+        const wasReady = this.ready;
+        this.ready = false;
+        this.connectedSince = undefined;
+        for (const [rid, p] of this.pending) {
+          clearTimeout(p.timer);
+          p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub connection closed'));
+          this.pending.delete(rid);
+        }
+        if (code === CloseCodes.TOKEN_EXPIRED || code === CloseCodes.UNAUTHORIZED) this.token = undefined;
+        if (wasReady) {
+          this.opts.log.warn({ code, reason: reason.toString() }, 'disconnected from the hub');
+          this.emit('down');
+        }
+        if (opened) resolve();
+        else reject(new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`));
+      });
+    });
+  }
+
+  private onMessage(text: string): void {
+    let frame;
+    try {
+      frame = parseHubFrame(JSON.parse(text));
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, 'the hub sent a frame this agent does not understand');
+      return;
+    }
+    switch (frame.t) {
+      case 'welcome':
+        this.ready = true;
+        this.connectedSince = Date.now();
+        this.lastError = undefined;
+        this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');
+        this.emit('welcome', frame.lastSeq);
+        break;
+      case 'ack':
+        this.emit('ack', frame.upTo, frame.results);
+        break;
+      case 'nack':
+        this.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
+        break;
+      case 'inventory':
+        this.emit('inventory', frame.full, frame.items);
+        break;
+      case 'res': {
+        const p = this.pending.get(frame.rid);
+        if (!p) return; // answered after its deadline: the offline decision already stands
+        this.pending.delete(frame.rid);
+        clearTimeout(p.timer);
+        if (frame.ok) p.resolve(frame.body);
+        else p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, `${frame.code}: ${frame.message}`));
+        break;
+      }
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import type { Statement } from 'better-sqlite3';
+import { newId } from '@tillbridge/shared';
+import type { Db } from '../db/agent-db.js';
+
+export interface OutboxRow {
+  seq: number;
+  event_id: string;
+  kind: string;
+  register: string;
+  at: string;
+  created_ms: number;
+  body: string;
+}
+
+export interface OutboxStats {
+  depth: number;
+  oldestAgeMs: number;
+}
+
+/**
+ * The durable queue of events owed to the hub. `append` must run inside the caller's
+ * transaction, together with whatever else makes the register's message durable; the row
+ * leaves only through `deleteUpTo`, after the hub has acked that seq.
+ */
+export class Outbox {
+  private readonly insert: Statement;
+  private readonly selectAfter: Statement;
+  private readonly del: Statement;
+  private readonly count: Statement;
+  private readonly maxSeq: Statement;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
+    this.insert = db.prepare(
+      `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
+    this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
+    this.maxSeq = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox`);
+    this.count = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`);
+  }
+
+  /** Adds an event; call inside a transaction. Listeners hear of it after the current tick. */
+  append(kind: string, register: string, body: unknown): { seq: number; eventId: string } {
+    const eventId = newId();
+    const ms = this.now();
+    const info = this.insert.run(eventId, kind, register, new Date(ms).toISOString(), ms, JSON.stringify(body));
+    if (this.listeners.size > 0) setImmediate(() => this.listeners.forEach((l) => l()));
+    return { seq: Number(info.lastInsertRowid), eventId };
+  }
+
+  after(seq: number, limit: number): OutboxRow[] {
+    return this.selectAfter.all(seq, limit) as OutboxRow[];
+  }
+
+  /** The newest seq still queued (0 when the outbox is empty). */
+  lastSeq(): number {
+    return (this.maxSeq.get() as { s: number }).s;
+  }
+
+  /**
+   * Drops rows the hub has acked. Committed without waiting for the disk: should a power loss
+   * undo the delete, the rows are sent again and the hub skips them (it applies each seq once),
+   * so this write need not cost an fsync per acked batch.
+   */
+  deleteUpTo(seq: number): number {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.del.run(seq).changes;
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  stats(): OutboxStats {
+    const r = this.count.get() as { n: number; oldest: number | null };
+    return { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Math.max(0, this.now() - r.oldest) };
+  }
+
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,102 @@
+import { fullJitterDelay, type Logger } from '@tillbridge/shared';
+import type { Outbox, OutboxRow } from './outbox.js';
+import type { HubLink } from './hub-link.js';
+
+export interface UploaderOptions {
+  batchMax: number;
+  retryBaseMs: number;
+  retryCapMs: number;
+  log: Logger;
+}
+
+/**
+ * Sends the outbox to the hub in order, one batch in flight at a time (stop-and-wait: a batch
+ * grows with whatever queued while the previous one was committing, so throughput follows the
+ * load and nothing is ever applied out of order). Rows are deleted only when the hub acks them;
+ * after a reconnect the hub's `welcome` says where to resume.
+ */
+export class Uploader {
+  private acked = 0;
+  private inFlight: number | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private lastSyncMs: number | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly outbox: Outbox, private readonly link: HubLink, private readonly opts: UploaderOptions) {}
+
+  start(): void {
+    const onWelcome = (lastSeq: number): void => {
+      this.outbox.deleteUpTo(lastSeq);
+      this.acked = lastSeq;
+      this.inFlight = undefined;
+      this.clearRetry();
+      this.pump();
+    };
+    const onAck = (upTo: number, results: { seq: number; outcome: string; code?: string }[]): void => {
+      for (const r of results) {
+        if (r.outcome === 'exception') this.opts.log.warn({ seq: r.seq, code: r.code }, 'the hub recorded an event as an exception');
+      }
+      this.outbox.deleteUpTo(upTo);
+      this.acked = Math.max(this.acked, upTo);
+      this.inFlight = undefined;
+      this.failures = 0;
+      this.lastSyncMs = Date.now();
+      this.pump();
+    };
+    const onNack = (seq: number, code: string, retryAfterMs: number): void => {
+      this.inFlight = undefined;
+      const delay = Math.max(retryAfterMs, fullJitterDelay(this.failures++, { baseMs: this.opts.retryBaseMs, capMs: this.opts.retryCapMs }));
+      this.opts.log.warn({ seq, code, delay }, 'the hub could not apply an event now; retrying');
+      this.clearRetry();
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.pump();
+      }, delay);
+    };
+    const onDown = (): void => {
+      this.inFlight = undefined;
+    };
+    this.link.on('welcome', onWelcome);
+    this.link.on('ack', onAck);
+    this.link.on('nack', onNack);
+    this.link.on('down', onDown);
+    this.unsubscribe.push(
+      () => this.link.off('welcome', onWelcome),
+      () => this.link.off('ack', onAck),
+      () => this.link.off('nack', onNack),
+      () => this.link.off('down', onDown),
+      this.outbox.onAppend(() => this.pump()),
+    );
+  }
+
+  stop(): void {
+    this.clearRetry();
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  lastSync(): string | undefined {
+    return this.lastSyncMs ? new Date(this.lastSyncMs).toISOString() : undefined;
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private pump(): void {
+    if (this.inFlight !== undefined || this.retryTimer || !this.link.connected) return;
+    const rows = this.outbox.after(this.acked, this.opts.batchMax);
+    if (rows.length === 0) return;
+    if (this.link.sendRaw(eventsFrame(rows))) this.inFlight = rows[rows.length - 1]!.seq;
+  }
+}
+
+/** The events frame, built around the stored JSON bodies without parsing them again. */
+export function eventsFrame(rows: OutboxRow[]): string {
+  const items = rows.map(
+    (r) =>
+      `{"seq":${r.seq},"id":${JSON.stringify(r.event_id)},"kind":${JSON.stringify(r.kind)},"register":${JSON.stringify(r.register)},"at":${JSON.stringify(r.at)},"body":${r.body}}`,
+  );
+  return `{"t":"events","items":[${items.join(',')}]}`;
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
+import { toCanonical } from '../src/gateway/canonical.js';
+
+const sale = {
+  type: 'sale',
+  id: 's1',
+  receipt: 'R-1',
+  at: '2026-11-27T10:00:00Z',
+  currency: 'EUR',
+  lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
+  tenders: [{ kind: 'card', amount: 100, pan: '4111111111111111' }],
+};
+
+describe('jsonl codec', () => {
+  const codec = new JsonlCodec();
+  it('decodes one JSON object per frame and refuses anything else', () => {
+    expect(codec.decode(Buffer.from('{"a":1}'))).toEqual({ kind: 'message', message: { a: 1 } });
+    expect(codec.decode(Buffer.from('[1]'))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });
+    expect(codec.decode(Buffer.from('{oops'))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });
+    expect(codec.decode(Buffer.from([0xff, 0xfe, 0x7b]))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });
+  });
+});
+
+describe('toCanonical', () => {
+  it('masks a full PAN before anything else sees the message', () => {
+    const r = toCanonical(structuredClone(sale));
+    expect(r.ok).toBe(true);
+    if (r.ok && r.message.type === 'sale') expect(r.message.tenders[0]!.pan).toBe('411111******1111');
+  });
+
+  it('refuses track data and CVV wherever they appear, without echoing them', () => {
+    const withCvv = structuredClone(sale) as Record<string, unknown>;
+    (withCvv.tenders as Record<string, unknown>[])[0]!.cvv = '123';
+    const r = toCanonical(withCvv);
+    expect(r).toMatchObject({ ok: false, id: 's1', code: 'TB_CARD_DATA' });
+    const track = { ...structuredClone(sale), receipt: ';4111111111111111=25121010000000000?' };
+    const r2 = toCanonical(track);
+    expect(r2).toMatchObject({ ok: false, code: 'TB_CARD_DATA' });
+    expect(JSON.stringify(r2)).not.toContain('4111111111111111');
+  });
+
+  it('names the key and what was expected', () => {
+    const r = toCanonical({ ...sale, lines: [{ line: 1, sku: 'A', qty: -1, unitPrice: 1.5 }] });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.code).toBe('TB_INVALID');
+      expect(r.message).toContain('lines[0].qty');
+      expect(r.message).toContain('lines[0].unitPrice');
+    }
+    expect(toCanonical({ type: 'refund', id: 'x' })).toMatchObject({ ok: false, code: 'TB_UNKNOWN_TYPE', id: 'x' });
+    expect(toCanonical({ ...sale, extra: 1 })).toMatchObject({ ok: false, code: 'TB_INVALID' });
+    expect(toCanonical({ ...sale, lines: [sale.lines[0], sale.lines[0]] })).toMatchObject({ ok: false, code: 'TB_INVALID' });
+  });
+
+  it('applies the default disposition', () => {
+    const r = toCanonical({ type: 'return.request', id: 'r', receipt: 'R-1', lines: [{ line: 1, qty: 1 }] });
+    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.disposition).toBe('restock');
+  });
+});

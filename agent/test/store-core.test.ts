@@ -1,0 +1,172 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type ReturnDecisionReply } from '@tillbridge/shared';
+import { openAgentDb, type Db } from '../src/db/agent-db.js';
+import { Outbox } from '../src/sync/outbox.js';
+import { Replies } from '../src/core/replies.js';
+import { Receipts } from '../src/core/receipts.js';
+import { LocalReturns } from '../src/core/local-returns.js';
+import { StoreCore } from '../src/core/store-core.js';
+import type { HubAuthorizer } from '../src/sync/hub-link.js';
+
+/** The in-memory double of the hub link: same interface, answers decided by the test. */
+class FakeHub implements HubAuthorizer {
+  connected = true;
+  calls: AuthorizeRequestBody[] = [];
+  answer: (b: AuthorizeRequestBody) => Promise<AuthorizeResult> = async (b) => ({
+    authorization: b.authorization,
+    decision: 'approved',
+    mode: 'online',
+    lines: b.lines.map((l) => ({ line: l.line, approvedQty: l.qty, code: 'ok' })),
+  });
+  authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
+    this.calls.push(body);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`late after ${deadlineMs} ms`)), deadlineMs);
+      this.answer(body).then(
+        (r) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+        (e: Error) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      );
+    });
+  }
+}
+
+const log = createLogger({ name: 'test', level: 'silent' });
+let dir: string;
+let db: Db;
+let hub: FakeHub;
+let core: StoreCore;
+let outbox: Outbox;
+
+const sale = (id: string, receipt: string, qty = 2, unitPrice = 1000) => ({
+  type: 'sale' as const,
+  id,
+  receipt,
+  at: '2026-11-27T10:00:00Z',
+  currency: 'EUR',
+  lines: [{ line: 1, sku: 'A', qty, unitPrice }],
+  tenders: [],
+});
+const request = (id: string, receipt: string, qty = 1) => ({ type: 'return.request' as const, id, receipt, lines: [{ line: 1, qty, disposition: 'restock' as const }] });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tb-core-'));
+  db = openAgentDb(dir);
+  hub = new FakeHub();
+  outbox = new Outbox(db);
+  core = new StoreCore({
+    db,
+    store: 'S1',
+    agentId: 'agent-1',
+    outbox,
+    replies: new Replies(db),
+    receipts: new Receipts(db),
+    returns: new LocalReturns(db),
+    hub,
+    deadlineMs: 200,
+    offline: { maxRefund: 5000 },
+    log,
+  });
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('StoreCore', () => {
+  it('acks a sale once it is in the outbox, and answers a retransmission the same way without a second effect', async () => {
+    expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
+    expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
+    expect(outbox.stats().depth).toBe(1);
+    const row = outbox.after(0, 10)[0]!;
+    expect(row.kind).toBe('sale');
+    expect(JSON.parse(row.body)).toMatchObject({ requestId: 'm1', receipt: 'X1' });
+  });
+
+  it('asks the hub with a stable authorization id and records the online decision', async () => {
+    await core.handle('R1', sale('m1', 'X1'));
+    const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+    expect(d).toMatchObject({ type: 'return.decision', decision: 'approved', mode: 'online' });
+    expect(hub.calls[0]!.after).toBe(1); // the hub must apply the sale first
+    expect(d.authorization).toBe(hub.calls[0]!.authorization);
+    // a retransmitted request is answered from the database, not asked again
+    expect(await core.handle('R1', request('m2', 'X1'))).toEqual(d);
+    expect(hub.calls).toHaveLength(1);
+    expect(await core.handle('R1', { type: 'return.complete', id: 'm3', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } })).toEqual({ type: 'ack', id: 'm3' });
+    expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.complete']);
+  });
+
+  it('refuses to complete more than was approved, or an authorization it never issued', async () => {
+    await core.handle('R1', sale('m1', 'X1'));
+    const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+    expect(await core.handle('R1', { type: 'return.complete', id: 'm3', authorization: d.authorization, lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_INVALID' });
+    expect(await core.handle('R1', { type: 'return.complete', id: 'm4', authorization: 'nope', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_UNKNOWN_AUTHORIZATION' });
+    expect(await core.handle('R1', { type: 'return.cancel', id: 'm5', authorization: d.authorization })).toEqual({ type: 'ack', id: 'm5' });
+    expect(await core.handle('R1', { type: 'return.complete', id: 'm6', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
+    expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.cancel']);
+  });
+
+  it('decides offline when the hub is unreachable: within policy, outside it, and never the same unit twice', async () => {
+    hub.connected = false;
+    await core.handle('R1', sale('m1', 'X1', 2, 1000));
+    await core.handle('R1', sale('m2', 'BIG', 1, 9000));
+    const a = (await core.handle('R1', request('r1', 'X1', 1))) as ReturnDecisionReply;
+    expect(a).toMatchObject({ decision: 'approved', mode: 'offline', lines: [{ line: 1, approvedQty: 1, code: 'ok' }] });
+    const b = (await core.handle('R2', request('r2', 'X1', 1))) as ReturnDecisionReply;
+    expect(b.decision).toBe('approved');
+    const c = (await core.handle('R1', request('r3', 'X1', 1))) as ReturnDecisionReply;
+    expect(c).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
+    expect(await core.handle('R1', request('r4', 'NOWHERE'))).toMatchObject({ decision: 'denied', lines: [{ code: 'receipt_unknown_offline' }] });
+    expect(await core.handle('R1', request('r5', 'BIG'))).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_limit_exceeded' }] });
+    expect(hub.calls).toHaveLength(0);
+    const decisions = outbox.after(0, 20).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as { decision: string; mode: string });
+    expect(decisions.map((d) => d.decision)).toEqual(['approved', 'approved', 'denied', 'denied', 'denied']);
+    expect(decisions.every((d) => d.mode === 'offline')).toBe(true);
+  });
+
+  it('falls back to an offline decision when the hub answers after the deadline', async () => {
+    await core.handle('R1', sale('m1', 'X1'));
+    hub.answer = (b) => new Promise((r) => setTimeout(() => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [] }), 1000));
+    const t = Date.now();
+    const d = (await core.handle('R1', request('r1', 'X1'))) as ReturnDecisionReply;
+    expect(Date.now() - t).toBeLessThan(900);
+    expect(d).toMatchObject({ decision: 'approved', mode: 'offline' });
+    expect(d.authorization).toBe(hub.calls[0]!.authorization); // the hub reconciles the same id
+  });
+
+  it('recovers a decision whose local copy was lost after the register got it (power loss)', async () => {
+    await core.handle('R1', sale('m1', 'X1'));
+    const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+    // what a power loss can leave behind: the durable pending row, not the unsynced decision
+    db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
+    db.prepare(`UPDATE local_returns SET status = 'pending', decision = 'pending' WHERE authorization = ?`).run(d.authorization);
+    // offline, the pending request still counts against the receipt
+    hub.connected = false;
+    expect(await core.handle('R1', request('m3', 'X1', 2))).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
+    // and the register can complete it; the hub checks it against what it decided
+    expect(await core.handle('R1', { type: 'return.complete', id: 'm4', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } })).toEqual({ type: 'ack', id: 'm4' });
+    db.prepare(`UPDATE local_returns SET status = 'pending' WHERE authorization = ?`).run(d.authorization);
+    hub.connected = true;
+    expect(await core.resolvePending()).toBe(1);
+    expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
+    expect(db.prepare(`SELECT status FROM local_returns WHERE authorization = ?`).get(d.authorization)).toEqual({ status: 'approved' });
+    expect(await core.handle('R1', request('m2', 'X1'))).toEqual(d);
+  });
+
+  it('acknowledges nothing when the commit fails', async () => {
+    db.exec(`CREATE TRIGGER fail BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    await expect(core.handle('R1', sale('m1', 'X1'))).rejects.toThrow(/disk full/);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM replies').get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM receipts').get()).toEqual({ n: 0 });
+    db.exec('DROP TRIGGER fail');
+    expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: Tillbridge's figures beside the raw floor measured in the same run.
+ *   - online return authorization, register → decision (real agent and hub processes)
+ *   - sale throughput, register → hub commit
+ *   - floor: a WebSocket echo round trip on loopback, one durable SQLite commit
+ * Prints medians, p99 and ratios; with --json, writes them to stdout as JSON too.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { addStore, initHub, setStock, startAgent, startHub } from '@tillbridge/scripts/lib/cluster';
+import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
+import Database from 'better-sqlite3';
+import { sqliteCommit, wsEcho } from './floor.js';
+import { ms, summarize, type Summary } from './stats.js';
+
+const N = Number(process.env.BENCH_N ?? 500);
+const SALES = Number(process.env.BENCH_SALES ?? 2000);
+const CONNS = Number(process.env.BENCH_CONNS ?? 4);
+
+function line(label: string, s: Summary): string {
+  return `${label.padEnd(44)} p50 ${ms(s.p50).padStart(10)}   p99 ${ms(s.p99).padStart(10)}   (n=${s.n})`;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-'));
+  const out: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
+  };
+  process.stdout.write(`Tillbridge benchmark — ${out.date}\n${out.machine}\n\n`);
+
+  const echo = await wsEcho(N);
+  const commit = sqliteCommit(N);
+  const floorP50 = echo.p50 + commit.p50;
+  const floorP99 = echo.p99 + commit.p99;
+  process.stdout.write(`${line('floor: ws echo round trip (loopback)', echo)}\n`);
+  process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
+  process.stdout.write(`${'floor: echo + commit'.padEnd(44)} p50 ${ms(floorP50).padStart(10)}   p99 ${ms(floorP99).padStart(10)}\n\n`);
+
+  const adminToken = await initHub(join(dir, 'hub'));
+  const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
+  const apiKey = await addStore(hub, 'B1');
+  await setStock(hub, 'B1', 'SKU-1', 1_000_000);
+  const agent = await startAgent({ dir: join(dir, 'agent'), store: 'B1', apiKey, hubWsUrl: hub.wsUrl, registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })) });
+  try {
+    // --- online authorization latency
+    const reg = await JsonLinesRegister.connect(agent.port('R1'));
+    for (let i = 0; i < N + 50; i++) {
+      await reg.send({ type: 'sale', id: `bs-${i}`, receipt: `BA-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+    }
+    const hubDb = new Database(join(dir, 'hub', 'hub.sqlite'), { readonly: true });
+    const count = (prefix: string): number => (hubDb.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`).get(`${prefix}%`) as { n: number }).n;
+    await waitFor('sales at the hub', () => count('BA-') === N + 50, 60_000);
+    const auth: number[] = [];
+    let offline = 0;
+    for (let i = 0; i < N + 50; i++) {
+      const t = performance.now();
+      const d = await reg.send<{ mode: string; decision: string }>({ type: 'return.request', id: `br-${i}`, receipt: `BA-${i}`, lines: [{ line: 1, qty: 1 }] });
+      const dt = performance.now() - t;
+      if (d.mode !== 'online' || d.decision !== 'approved') offline++;
+      if (i >= 50) auth.push(dt);
+    }
+    const a = summarize(auth);
+    out.authorization = a;
+    process.stdout.write(`${line('online authorization, register → decision', a)}\n`);
+    process.stdout.write(`${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floorP50).toFixed(2)}×, p99 ${(a.p99 / floorP99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`);
+
+    // --- sale ack latency (one register, sequential)
+    const ack: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = performance.now();
+      await reg.send({ type: 'sale', id: `bl-${i}`, receipt: `BL-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+      ack.push(performance.now() - t);
+    }
+    const s = summarize(ack);
+    out.saleAck = s;
+    process.stdout.write(`${line('sale ack, register → durable at the agent', s)}\n`);
+    process.stdout.write(`${''.padEnd(44)} ratio to one durable commit: p50 ${(s.p50 / commit.p50).toFixed(2)}×\n`);
+    reg.close();
+
+    // --- sale throughput, register → hub commit
+    const regs = await Promise.all(Array.from({ length: CONNS }, (_, i) => JsonLinesRegister.connect(agent.port(`R${i + 1}`))));
+    const per = Math.ceil(SALES / CONNS);
+    const t0 = performance.now();
+    await Promise.all(
+      regs.map(async (r, c) => {
+        for (let i = 0; i < per; i++) {
+          await r.send({ type: 'sale', id: `bt-${c}-${i}`, receipt: `BT-${c}-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+        }
+      }),
+    );
+    const acked = performance.now() - t0;
+    await waitFor('throughput sales at the hub', () => count('BT-') === per * CONNS, 120_000, 5);
+    const landed = performance.now() - t0;
+    const rate = (per * CONNS) / (landed / 1000);
+    out.throughput = { sales: per * CONNS, registers: CONNS, ackedMs: acked, hubCommittedMs: landed, perSecond: rate, floorCommitsPerSecond: 1000 / commit.p50 };
+    process.stdout.write(
+      `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
+    );
+    process.stdout.write(`${''.padEnd(44)} floor: ${(1000 / commit.p50).toFixed(0)} durable commits/s one at a time\n`);
+    regs.forEach((r) => r.close());
+    hubDb.close();
+  } finally {
+    await agent.proc.stop();
+    await hub.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  out.floor = { wsEcho: echo, sqliteCommit: commit };
+  if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,89 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The hub's server-side secret (data/hub.secret, 0600), generated at `init`. API keys and admin
+ * tokens are stored as HMAC-SHA256 under a key derived from it; access tokens are signed with
+ * another derived key. No credential is hard-coded anywhere.
+ */
+export interface HubSecrets {
+  credentialKey: Buffer;
+  tokenKey: Buffer;
+}
+
+export function secretPath(dataDir: string): string {
+  return join(dataDir, 'hub.secret');
+}
+
+export function createSecret(dataDir: string): void {
+  const file = secretPath(dataDir);
+  if (existsSync(file)) return;
+  writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+export function loadSecrets(dataDir: string): HubSecrets {
+  const master = Buffer.from(readFileSync(secretPath(dataDir), 'utf8').trim(), 'base64');
+  if (master.length < 32) throw new Error(`${secretPath(dataDir)} is too short`);
+  const derive = (label: string): Buffer => createHmac('sha256', master).update(label).digest();
+  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1') };
+}
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
+
+function base32(buf: Buffer): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of buf) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function checksum(body: string): string {
+  const c = crc32(body) >>> 0;
+  return base32(Buffer.from([c >>> 24, (c >>> 16) & 255, (c >>> 8) & 255, c & 255])).slice(0, 6);
+}
+
+export interface NewCredential {
+  /** Shown once to the operator; never stored. */
+  secret: string;
+  /** Public id (part of the secret), stored and shown in listings. */
+  id: string;
+}
+
+/**
+ * `<prefix>_<id:8><secret:32>_<checksum:6>`: 200 random bits (40 base32 characters), and a
+ * CRC-32 checksum so a mistyped key is caught before any lookup.
+ */
+export function newCredential(prefix: 'tbk' | 'tba'): NewCredential {
+  const body = base32(randomBytes(25));
+  const secret = `${prefix}_${body}_${checksum(body)}`;
+  return { secret, id: `${prefix}_${body.slice(0, 8)}` };
+}
+
+/** The public id of a well-formed credential, or undefined when it is malformed or its checksum fails. */
+export function credentialId(secret: string, prefix: 'tbk' | 'tba'): string | undefined {
+  const m = new RegExp(`^${prefix}_([0-9a-z]{40})_([0-9a-z]{6})$`).exec(secret);
+  if (!m || checksum(m[1]!) !== m[2]) return undefined;
+  return `${prefix}_${m[1]!.slice(0, 8)}`;
+}
+
+export function hashCredential(key: Buffer, secret: string): string {
+  return createHmac('sha256', key).update(secret).digest('hex');
+}
+
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}

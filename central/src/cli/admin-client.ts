@@ -1,0 +1,47 @@
+import got, { type Method } from 'got';
+import { TbCodes, TbError } from '@tillbridge/shared';
+
+/** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
+export class AdminClient {
+  constructor(private readonly base: string, private readonly token: string | undefined) {}
+
+  get<T>(path: string): Promise<T> {
+    return this.call<T>('GET', path);
+  }
+  post<T>(path: string, body?: unknown, contentType?: string): Promise<T> {
+    return this.call<T>('POST', path, body, contentType);
+  }
+  put<T>(path: string, body?: unknown): Promise<T> {
+    return this.call<T>('PUT', path, body);
+  }
+
+  private async call<T>(method: Method, path: string, body?: unknown, contentType?: string): Promise<T> {
+    if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
+    const url = `${this.base.replace(/\/$/, '')}${path}`;
+    let res;
+    try {
+      res = await got(url, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(contentType ? { 'content-type': contentType } : {}) },
+        ...(body === undefined ? {} : typeof body === 'string' ? { body } : { json: body }),
+        throwHttpErrors: false,
+        retry: { limit: 0 },
+        timeout: { request: 120_000 },
+        followRedirect: false,
+      });
+    } catch (err) {
+      throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${this.base}: ${(err as Error).message}. Is \`tillbridge-hub serve\` running? (--hub URL or TILLBRIDGE_HUB_URL)`, { cause: err });
+    }
+    let parsed: unknown;
+    try {
+      parsed = res.body ? JSON.parse(res.body) : {};
+    } catch {
+      throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${res.statusCode} with something that is not JSON`);
+    }
+    if (res.statusCode >= 400) {
+      const e = parsed as { code?: string; message?: string };
+      throw new TbError((e.code as TbError['code']) ?? TbCodes.INTERNAL, e.message ?? `HTTP ${res.statusCode}`);
+    }
+    return parsed as T;
+  }
+}

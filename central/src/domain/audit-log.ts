@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import type { HubStorage } from '../storage/sqlite.js';
+import { iso, type Clock } from './clock.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface AuditInput {
+  actor: string;
+  action: string;
+  outcome: string;
+  store?: string | null;
+  register?: string | null;
+  resource?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  store: string | null;
+  register: string | null;
+  outcome: string;
+  resource: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export type VerifyResult =
+  | { ok: true; entries: number; head: string }
+  | { ok: false; entries: number; firstBad: number; problem: string };
+
+/** The hash of an entry: SHA-256 over its fields (id included, so order matters) and the previous hash. */
+export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+  const canonical = JSON.stringify([e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details, e.prev_hash]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * The tamper-evident audit log (DESIGN rule 7). `append` runs inside the caller's transaction,
+ * so an effect and its audit entry commit together or not at all.
+ */
+export class AuditLog {
+  private readonly head: Statement;
+  private readonly insert: Statement;
+  private readonly page: Statement;
+  private readonly tailStmt: Statement;
+
+  constructor(private readonly s: HubStorage, private readonly clock: Clock) {
+    this.head = s.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
+    this.insert = s.db.prepare(
+      `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, prev_hash, hash)
+       VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @prev_hash, @hash)`,
+    );
+    this.page = s.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
+    this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
+  }
+
+  append(input: AuditInput): AuditEntry {
+    return this.s.tx(() => {
+      const last = this.head.get() as { id: number; hash: string } | undefined;
+      const e: Omit<AuditEntry, 'hash'> = {
+        id: (last?.id ?? 0) + 1,
+        at: iso(this.clock.now()),
+        actor: input.actor,
+        action: input.action,
+        store: input.store ?? null,
+        register: input.register ?? null,
+        outcome: input.outcome,
+        resource: input.resource ?? null,
+        details: JSON.stringify(input.details ?? {}),
+        prev_hash: last?.hash ?? GENESIS_HASH,
+      };
+      const entry: AuditEntry = { ...e, hash: entryHash(e) };
+      this.insert.run(entry);
+      return entry;
+    });
+  }
+
+  after(id: number, limit: number): AuditEntry[] {
+    return this.page.all(id, limit) as AuditEntry[];
+  }
+
+  tail(n: number): AuditEntry[] {
+    return (this.tailStmt.all(n) as AuditEntry[]).reverse();
+  }
+
+  /** Walks the whole chain; names the first entry that was changed, removed or reordered. */
+  verify(): VerifyResult {
+    return verifyEntries(this.iterate());
+  }
+
+  private *iterate(): Generator<AuditEntry> {
+    let after = 0;
+    for (;;) {
+      const rows = this.after(after, 1000);
+      if (rows.length === 0) return;
+      yield* rows;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+}
+
+export function verifyEntries(entries: Iterable<AuditEntry>): VerifyResult {
+  let prevHash = GENESIS_HASH;
+  let prevId = 0;
+  let n = 0;
+  for (const e of entries) {
+    n++;
+    if (e.id !== prevId + 1) {
+      return { ok: false, entries: n, firstBad: e.id, problem: `entry ${e.id} follows entry ${prevId}: ${e.id > prevId + 1 ? `entries ${prevId + 1}..${e.id - 1} were removed` : 'entries were reordered'}` };
+    }
+    if (e.prev_hash !== prevHash) {
+      return { ok: false, entries: n, firstBad: e.id, problem: `entry ${e.id} does not link to entry ${prevId}: one of them was changed, removed or reordered` };
+    }
+    const { hash, ...rest } = e;
+    if (entryHash(rest) !== hash) {
+      return { ok: false, entries: n, firstBad: e.id, problem: `entry ${e.id} was changed after it was written` };
+    }
+    prevHash = hash;
+    prevId = e.id;
+  }
+  return { ok: true, entries: n, head: prevHash };
+}

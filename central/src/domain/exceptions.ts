@@ -1,0 +1,56 @@
+import type { Statement } from 'better-sqlite3';
+import { newId } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sqlite.js';
+import { iso, type Clock } from './clock.js';
+
+export interface ExceptionRow {
+  id: string;
+  store: string;
+  register: string | null;
+  event_id: string | null;
+  kind: string;
+  code: string;
+  reason: string;
+  authorization: string | null;
+  body: string | null;
+  created_at: string;
+  resolved_at: string | null;
+  resolution: string | null;
+}
+
+/** Events refused for good and returns flagged on reconciliation: kept and listed, never dropped. */
+export class Exceptions {
+  private readonly insert: Statement;
+  private readonly list: Statement;
+  private readonly listAll: Statement;
+
+  constructor(s: HubStorage, private readonly clock: Clock) {
+    this.insert = s.db.prepare(
+      `INSERT INTO exceptions (id, store, register, event_id, kind, code, reason, authorization, body, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.list = s.db.prepare(`SELECT * FROM exceptions WHERE store = ? ORDER BY created_at, id`);
+    this.listAll = s.db.prepare(`SELECT * FROM exceptions ORDER BY created_at, id`);
+  }
+
+  record(e: { store: string; register?: string; eventId?: string; kind: string; code: string; reason: string; authorization?: string; body?: unknown }): string {
+    const id = newId();
+    this.insert.run(
+      id,
+      e.store,
+      e.register ?? null,
+      e.eventId ?? null,
+      e.kind,
+      e.code,
+      e.reason,
+      e.authorization ?? null,
+      e.body === undefined ? null : JSON.stringify(e.body),
+      iso(this.clock.now()),
+    );
+    return id;
+  }
+
+  forStore(store?: string): ExceptionRow[] {
+    return (store ? this.list.all(store) : this.listAll.all()) as ExceptionRow[];
+  }
+}

@@ -1,0 +1,76 @@
+import type { Statement } from 'better-sqlite3';
+import { newId } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sqlite.js';
+import type { ChangeFeed } from './change-feed.js';
+import { iso, type Clock } from './clock.js';
+
+export type MovementKind = 'sale' | 'return' | 'adjustment' | 'exchange';
+
+export interface InventoryRow {
+  store: string;
+  sku: string;
+  /** milli-units */
+  onHand: number;
+  updatedAt: string;
+}
+
+/**
+ * Inventory as a ledger (DESIGN rule 5): on-hand changes only through movements, and the
+ * inventory row is updated in the same statement sequence, inside the caller's transaction.
+ */
+export class InventoryLedger {
+  private readonly insertMove: Statement;
+  private readonly upsert: Statement;
+  private readonly getOne: Statement;
+  private readonly byStore: Statement;
+  private readonly sumMoves: Statement;
+
+  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed) {
+    this.insertMove = s.db.prepare(`INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.upsert = s.db.prepare(
+      `INSERT INTO inventory (store, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at`,
+    );
+    this.getOne = s.db.prepare(`SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? AND sku = ?`);
+    this.byStore = s.db.prepare(`SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? ORDER BY sku`);
+    this.sumMoves = s.db.prepare(`SELECT COALESCE(SUM(delta), 0) AS total FROM movements WHERE store = ? AND sku = ?`);
+  }
+
+  /** Records a movement of `deltaMilli` and applies it to on-hand. Call inside a transaction. */
+  move(store: string, sku: string, deltaMilli: number, kind: MovementKind, ref: string): void {
+    if (deltaMilli === 0) return;
+    const at = iso(this.clock.now());
+    this.s.tx(() => {
+      this.insertMove.run(newId(), store, sku, deltaMilli, kind, ref, at);
+      this.upsert.run(store, sku, deltaMilli, at);
+    });
+    this.feed.inventoryChanged(store, sku);
+  }
+
+  /** Sets on-hand to `qtyMilli` through an adjustment movement; returns the delta. */
+  setOnHand(store: string, sku: string, qtyMilli: number, ref: string): number {
+    return this.s.tx(() => {
+      const cur = this.get(store, sku)?.onHand ?? 0;
+      const delta = qtyMilli - cur;
+      if (delta !== 0) this.move(store, sku, delta, 'adjustment', ref);
+      else if (!this.get(store, sku)) {
+        this.upsert.run(store, sku, 0, iso(this.clock.now()));
+        this.feed.inventoryChanged(store, sku);
+      }
+      return delta;
+    });
+  }
+
+  get(store: string, sku: string): InventoryRow | undefined {
+    return this.getOne.get(store, sku) as InventoryRow | undefined;
+  }
+
+  list(store: string): InventoryRow[] {
+    return this.byStore.all(store) as InventoryRow[];
+  }
+
+  /** The ledger's own answer: the sum of the movements (for checks and tests). */
+  sumOfMovements(store: string, sku: string): number {
+    return (this.sumMoves.get(store, sku) as { total: number }).total;
+  }
+}

@@ -1,0 +1,123 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TbCodes, TbError, type TbCode } from '@tillbridge/shared';
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** The body read and parsed as JSON (or raw text for text/* bodies), within the route's size limit. */
+  body(): Promise<unknown>;
+  text(): Promise<string>;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<unknown> | unknown;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+  maxBody: number;
+}
+
+const STATUS: Record<string, number> = {
+  [TbCodes.INVALID]: 400,
+  [TbCodes.MALFORMED]: 400,
+  [TbCodes.UNAUTHORIZED]: 401,
+  [TbCodes.FORBIDDEN]: 403,
+  [TbCodes.NOT_FOUND]: 404,
+  [TbCodes.CONFLICT]: 409,
+  [TbCodes.FRAME_TOO_LARGE]: 413,
+  [TbCodes.STORAGE_BUSY]: 503,
+};
+
+export function httpStatusFor(code: TbCode | string): number {
+  return STATUS[code] ?? 500;
+}
+
+/** A small method + path router; `:name` segments become params. Answers JSON. */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, path: string, handler: Handler, maxBody = 1024 * 1024): this {
+    this.routes.push({ method, parts: path.split('/').filter(Boolean), handler, maxBody });
+    return this;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://hub');
+    const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let pathMatched = false;
+    for (const r of this.routes) {
+      const params = match(r.parts, segs);
+      if (!params) continue;
+      pathMatched = true;
+      if (r.method !== req.method) continue;
+      let cached: Promise<string> | undefined;
+      const text = (): Promise<string> => (cached ??= readBody(req, r.maxBody));
+      const ctx: RequestContext = {
+        req,
+        res,
+        params,
+        query: url.searchParams,
+        text,
+        body: async () => {
+          const t = await text();
+          if (t.length === 0) return {};
+          try {
+            return JSON.parse(t) as unknown;
+          } catch {
+            throw new TbError(TbCodes.MALFORMED, 'the request body is not valid JSON');
+          }
+        },
+      };
+      try {
+        const out = await r.handler(ctx);
+        if (!res.headersSent) sendJson(res, 200, out ?? {});
+      } catch (err) {
+        if (err instanceof TbError) sendJson(res, httpStatusFor(err.code), { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+        else {
+          sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
+          throw err;
+        }
+      }
+      return;
+    }
+    sendJson(res, pathMatched ? 405 : 404, { code: TbCodes.NOT_FOUND, message: pathMatched ? `${req.method} is not allowed here` : `no such endpoint: ${url.pathname}` });
+  }
+}
+
+function match(parts: string[], segs: string[]): Record<string, string> | undefined {
+  if (parts.length !== segs.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.startsWith(':')) params[p.slice(1)] = segs[i]!;
+    else if (p !== segs[i]) return undefined;
+  }
+  return params;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(new TbError(TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,138 @@
+import { createServer, type Server } from 'node:http';
+import { existsSync } from 'node:fs';
+import { TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
+import { createSecret, secretPath } from './auth/secrets.js';
+import { openHub, type Hub } from './hub-services.js';
+import { adminRoutes } from './http/admin-api.js';
+import { Router, sendJson } from './http/router.js';
+import { openHubStorage, hubDbPath } from './storage/sqlite.js';
+import { AgentEndpoint } from './sync/agent-endpoint.js';
+import type { Clock } from './domain/clock.js';
+
+export const HUB_SOFTWARE = 'tillbridge-hub/0.1.0';
+
+export interface HubOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  reservationTtlMs?: number;
+  tokenLifetimeSec?: number;
+  /** How often lapsed reservations are swept (default 30 s). */
+  sweepMs?: number;
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface RunningHub {
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly port: number;
+  readonly hub: Hub;
+  stop(): Promise<void>;
+}
+
+export function isInitialized(dataDir: string): boolean {
+  return existsSync(hubDbPath(dataDir)) && existsSync(secretPath(dataDir));
+}
+
+/** Creates the hub's database and secret, and the first admin token (printed once). */
+export function initHub(dataDir: string, log: Logger): { adminToken: string } {
+  if (isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub`);
+  openHubStorage(dataDir, { create: true }).close();
+  createSecret(dataDir);
+  const hub = openHub({ dataDir, reservationTtlMs: 1, tokenLifetimeSec: 1, log });
+  try {
+    return hub.storage.tx(() => {
+      const adminToken = hub.credentials.createAdminToken('admin', 'initial admin');
+      hub.audit.append({ actor: 'hub', action: 'hub.init', outcome: 'created', resource: 'hub', details: { software: HUB_SOFTWARE } });
+      return { adminToken };
+    });
+  } finally {
+    hub.close();
+  }
+}
+
+/** The hub's composition root: storage, services, the HTTP API, the agents' WebSocket. */
+export async function startHub(opts: HubOptions): Promise<RunningHub> {
+  if (!isInitialized(opts.dataDir)) {
+    throw new TbError(TbCodes.CONFIG, `no hub in ${opts.dataDir}: run \`tillbridge-hub init --data ${opts.dataDir}\` first`);
+  }
+  const log = opts.log;
+  const serviceOpts: Parameters<typeof openHub>[0] = {
+    dataDir: opts.dataDir,
+    reservationTtlMs: opts.reservationTtlMs ?? 15 * 60_000,
+    tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,
+    log,
+  };
+  if (opts.clock) serviceOpts.clock = opts.clock;
+  const hub = openHub(serviceOpts);
+  const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
+    cursors: hub.cursors,
+    applier: hub.applier,
+    engine: hub.engine,
+    ledger: hub.ledger,
+    presence: hub.presence,
+    tokens: hub.tokens,
+    log: log.child({ part: 'agents' }),
+    now: () => hub.clock.now(),
+  }, log.child({ part: 'agents' }));
+  hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
+
+  const router = new Router();
+  router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
+  router.add('POST', TOKEN_PATH, async (ctx) => {
+    const body = (await ctx.body()) as { store?: unknown; apiKey?: unknown };
+    if (typeof body.store !== 'string' || typeof body.apiKey !== 'string') throw new TbError(TbCodes.INVALID, 'expected {"store","apiKey"}');
+    const store = hub.credentials.checkApiKey(body.store, body.apiKey);
+    return { accessToken: await hub.tokens.issue(store), tokenType: 'Bearer', expiresIn: hub.tokens.lifetime };
+  }, 16 * 1024);
+  adminRoutes(router, hub);
+
+  const server: Server = createServer((req, res) => {
+    router.handle(req, res).catch((err: unknown) => {
+      log.error({ err: (err as Error).message, url: req.url }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const hostPart = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${hostPart}:${port}`;
+  const sweeper = setInterval(() => {
+    try {
+      const n = hub.engine.expireDue();
+      if (n > 0) log.info({ expired: n }, 'reservations expired');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'expiry sweep failed');
+    }
+  }, opts.sweepMs ?? 30_000);
+  sweeper.unref();
+  log.info({ url, ws: `ws://${hostPart}:${port}`, data: opts.dataDir }, 'hub listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    wsUrl: `ws://${hostPart}:${port}`,
+    port,
+    hub,
+    stop: () => {
+      stopping ??= (async () => {
+        clearInterval(sweeper);
+        await endpoint.close();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        hub.close();
+        log.info('hub stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,7 @@
+export { startHub, initHub, isInitialized, HUB_SOFTWARE, type RunningHub, type HubOptions } from './hub.js';
+export { openHub, type Hub } from './hub-services.js';
+export { AdminClient } from './cli/admin-client.js';
+export { AuditLog, verifyEntries, entryHash, GENESIS_HASH, type AuditEntry, type VerifyResult } from './domain/audit-log.js';
+export { openHubStorage, hubDbPath } from './storage/sqlite.js';
+export { parseInventoryCsv } from './http/admin-api.js';
+export type { Clock } from './domain/clock.js';

@@ -1,0 +1,168 @@
+/**
+ * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
+ * minor units, times ISO 8601 UTC text (they sort as they compare).
+ */
+export const HUB_MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+  CREATE TABLE stores (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT
+  );
+
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    store TEXT NOT NULL REFERENCES stores(id),
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_used_at TEXT
+  );
+  CREATE INDEX api_keys_store ON api_keys(store);
+
+  CREATE TABLE admin_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+
+  -- Last applied seq per agent, written in the same transaction as the events' effects.
+  CREATE TABLE agent_cursors (
+    agent_id TEXT PRIMARY KEY,
+    store TEXT NOT NULL REFERENCES stores(id),
+    last_seq INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  -- Every event ever applied, by its globally unique id: a resent event is never applied twice.
+  CREATE TABLE applied_events (
+    event_id TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    register TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    code TEXT,
+    agent_at TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  );
+
+  CREATE TABLE sales (
+    receipt TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    register TEXT,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    tenders TEXT NOT NULL,
+    event_id TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX sales_store ON sales(store, at);
+
+  CREATE TABLE sale_lines (
+    receipt TEXT NOT NULL REFERENCES sales(receipt),
+    line INTEGER NOT NULL,
+    sku TEXT NOT NULL,
+    qty INTEGER NOT NULL,
+    unit_price INTEGER NOT NULL,
+    PRIMARY KEY (receipt, line)
+  );
+
+  -- One row per return request ("return ticket"), whatever its outcome.
+  CREATE TABLE returns (
+    authorization TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    register TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reconciliation TEXT,
+    exception_code TEXT,
+    reason TEXT,
+    refund_amount INTEGER,
+    refund_kind TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    completed_at TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX returns_receipt ON returns(receipt);
+  CREATE INDEX returns_store ON returns(store, created_at);
+  CREATE INDEX returns_reserved ON returns(status, expires_at);
+
+  CREATE TABLE return_lines (
+    authorization TEXT NOT NULL REFERENCES returns(authorization),
+    line INTEGER NOT NULL,
+    requested_qty INTEGER NOT NULL,
+    approved_qty INTEGER NOT NULL,
+    completed_qty INTEGER NOT NULL DEFAULT 0,
+    disposition TEXT NOT NULL,
+    code TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (authorization, line)
+  );
+
+  -- Inventory is a ledger: on_hand is kept equal to the sum of the store/sku's movements.
+  CREATE TABLE inventory (
+    store TEXT NOT NULL REFERENCES stores(id),
+    sku TEXT NOT NULL,
+    on_hand INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (store, sku)
+  );
+
+  CREATE TABLE movements (
+    id TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    delta INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX movements_store_sku ON movements(store, sku);
+
+  -- Events the hub refused for good: acknowledged, kept, visible, never retried.
+  CREATE TABLE exceptions (
+    id TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    register TEXT,
+    event_id TEXT,
+    kind TEXT NOT NULL,
+    code TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    authorization TEXT,
+    body TEXT,
+    created_at TEXT NOT NULL,
+    resolved_at TEXT,
+    resolution TEXT
+  );
+  CREATE INDEX exceptions_store ON exceptions(store, created_at);
+
+  -- Hash-chained audit log: hash = SHA-256 over the entry and the previous entry's hash.
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    store TEXT,
+    register TEXT,
+    outcome TEXT NOT NULL,
+    resource TEXT,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  `,
+];

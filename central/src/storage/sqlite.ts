@@ -1,0 +1,46 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HUB_MIGRATIONS } from './schema.js';
+
+export type Db = Database.Database;
+
+/**
+ * The hub's storage: one SQLite file (WAL, synchronous=FULL) behind the small `HubStorage`
+ * interface. The SQL is kept portable (ISO timestamps as text, ON CONFLICT upserts, explicit
+ * transactions) so that a PostgreSQL implementation can follow.
+ */
+export interface HubStorage {
+  readonly db: Db;
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE); nested calls become savepoints. */
+  tx<T>(fn: () => T): T;
+  close(): void;
+}
+
+export function hubDbPath(dataDir: string): string {
+  return join(dataDir, 'hub.sqlite');
+}
+
+export function openHubStorage(dataDir: string, opts: { create?: boolean } = {}): HubStorage {
+  if (opts.create) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new Database(hubDbPath(dataDir), { fileMustExist: !opts.create });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < HUB_MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(HUB_MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+  return {
+    db,
+    tx<T>(fn: () => T): T {
+      const t = db.transaction(fn);
+      return db.inTransaction ? t() : t.immediate();
+    },
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,217 @@
+import type WebSocket from 'ws';
+import {
+  AgentFrame,
+  AuthorizeRequestBody,
+  CloseCodes,
+  describeZodError,
+  fullJitterDelay,
+  isTbError,
+  TbCodes,
+  WIRE_VERSION,
+  type HubFrame,
+  type Logger,
+} from '@tillbridge/shared';
+import type { EventApplier } from '../domain/event-applier.js';
+import type { Cursors } from '../domain/cursors.js';
+import type { ReturnsEngine } from '../domain/returns-engine.js';
+import type { InventoryLedger } from '../domain/inventory-ledger.js';
+import { fromMilli } from '@tillbridge/shared';
+import type { Presence } from './presence.js';
+import type { AccessTokens } from '../auth/access-tokens.js';
+
+export interface SessionDeps {
+  cursors: Cursors;
+  applier: EventApplier;
+  engine: ReturnsEngine;
+  ledger: InventoryLedger;
+  presence: Presence;
+  tokens: AccessTokens;
+  log: Logger;
+  now: () => number;
+}
+
+interface Parked {
+  rid: number;
+  body: AuthorizeRequestBody;
+  timer: NodeJS.Timeout;
+}
+
+/** How long an authorization waits for the agent's earlier events to arrive before it is dropped. */
+const PARK_MS = 10_000;
+
+/**
+ * One store agent's connection: hello → welcome(lastSeq) and the inventory snapshot; event
+ * batches → one transaction → ack(upTo), or nack on a transient failure; authorization
+ * requests answered once the agent's earlier events are applied.
+ */
+export class AgentSession {
+  private agentId: string | undefined;
+  private cursor = 0;
+  private parked: Parked[] = [];
+  private failures = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    readonly store: string,
+    private readonly ws: WebSocket,
+    tokenExpiresAt: number,
+    private readonly d: SessionDeps,
+  ) {
+    this.armExpiry(tokenExpiresAt);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.protocolError('binary frames are not part of the protocol');
+      this.onMessage(data.toString());
+    });
+  }
+
+  get agent(): string | undefined {
+    return this.agentId;
+  }
+
+  send(frame: HubFrame): void {
+    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dispose();
+    this.ws.close(code, reason);
+  }
+
+  dispose(): void {
+    this.closed = true;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    for (const p of this.parked) clearTimeout(p.timer);
+    this.parked = [];
+  }
+
+  pushInventory(skus: string[]): void {
+    if (!this.agentId) return;
+    const items = skus.map((sku) => ({ sku, onHand: fromMilli(this.d.ledger.get(this.store, sku)?.onHand ?? 0) }));
+    this.send({ t: 'inventory', full: false, items });
+  }
+
+  private armExpiry(expiresAt: number): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const ms = Math.max(0, expiresAt - this.d.now());
+    this.expiryTimer = setTimeout(() => this.close(CloseCodes.TOKEN_EXPIRED, 'access token expired'), Math.min(ms, 2 ** 31 - 1));
+  }
+
+  private protocolError(message: string): void {
+    this.d.log.warn({ store: this.store }, `protocol error: ${message}`);
+    this.close(CloseCodes.PROTOCOL, message.slice(0, 120));
+  }
+
+  private onMessage(text: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return this.protocolError('frame is not JSON');
+    }
+    const parsed = AgentFrame.safeParse(raw, { reportInput: true });
+    if (!parsed.success) return this.protocolError(describeZodError(parsed.error).join('; '));
+    const frame = parsed.data;
+    this.d.presence.get(this.store).lastFrameMs = this.d.now();
+    if (frame.t === 'hello') return this.onHello(frame.agent, frame.v);
+    if (!this.agentId) return this.protocolError(`"${frame.t}" before "hello"`);
+    switch (frame.t) {
+      case 'events':
+        return this.onEvents(frame.items);
+      case 'req':
+        return this.onRequest(frame.rid, frame.body);
+      case 'token':
+        return void this.onToken(frame.token);
+      case 'heartbeat': {
+        const p = this.d.presence.get(this.store);
+        p.outboxDepth = frame.outboxDepth;
+        p.oldestAgeMs = frame.oldestAgeMs;
+        p.heartbeatMs = this.d.now();
+        p.registers = frame.registers;
+        return;
+      }
+    }
+  }
+
+  private async onToken(token: string): Promise<void> {
+    try {
+      const t = await this.d.tokens.verify(token);
+      if (t.store !== this.store) return this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
+      this.armExpiry(t.expiresAt);
+    } catch {
+      this.close(CloseCodes.UNAUTHORIZED, 'invalid token');
+    }
+  }
+
+  private onHello(agentId: string, v: number): void {
+    if (this.agentId) return this.protocolError('a second hello');
+    if (v !== WIRE_VERSION) return this.protocolError(`wire version ${v} is not supported (hub speaks ${WIRE_VERSION})`);
+    const c = this.d.cursors.cursor(agentId);
+    if (c && c.store !== this.store) {
+      this.d.log.warn({ store: this.store, agentId, cursorStore: c.store }, 'an agent of another store presented this store\'s token');
+      return this.close(CloseCodes.UNAUTHORIZED, 'this agent belongs to another store');
+    }
+    this.agentId = agentId;
+    this.cursor = c?.lastSeq ?? 0;
+    this.d.presence.connected(this.store, agentId, this.d.now());
+    this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString() });
+    const items = this.d.ledger.list(this.store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
+    this.send({ t: 'inventory', full: true, items });
+    this.d.log.info({ store: this.store, agentId, lastSeq: this.cursor }, 'agent connected');
+  }
+
+  private onEvents(items: Parameters<EventApplier['applyBatch']>[2]): void {
+    try {
+      const r = this.d.applier.applyBatch(this.store, this.agentId!, items);
+      this.cursor = Math.max(this.cursor, r.upTo);
+      this.failures = 0;
+      this.send({ t: 'ack', upTo: r.upTo, results: r.results });
+      this.drainParked();
+    } catch (err) {
+      const first = Math.min(...items.map((i) => i.seq));
+      const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
+      this.d.log.error({ store: this.store, seq: first, err: (err as Error).message }, 'could not apply events; the agent will retry');
+      this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
+    }
+  }
+
+  private onRequest(rid: number, rawBody: unknown): void {
+    const parsed = AuthorizeRequestBody.safeParse(rawBody, { reportInput: true });
+    if (!parsed.success) {
+      this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
+      return;
+    }
+    const body = parsed.data;
+    if (body.after > this.cursor) {
+      const timer = setTimeout(() => {
+        this.parked = this.parked.filter((p) => p.rid !== rid);
+      }, PARK_MS);
+      this.parked.push({ rid, body, timer });
+      return;
+    }
+    this.authorize(rid, body);
+  }
+
+  private authorize(rid: number, body: AuthorizeRequestBody): void {
+    try {
+      const result = this.d.engine.authorize(this.store, body);
+      this.send({ t: 'res', rid, ok: true, body: result });
+    } catch (err) {
+      const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
+      this.d.log.error({ store: this.store, err: (err as Error).message }, 'authorization failed');
+      this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
+    }
+  }
+
+  private drainParked(): void {
+    if (this.parked.length === 0) return;
+    const ready = this.parked.filter((p) => p.body.after <= this.cursor);
+    this.parked = this.parked.filter((p) => p.body.after > this.cursor);
+    for (const p of ready) {
+      clearTimeout(p.timer);
+      this.authorize(p.rid, p.body);
+    }
+  }
+}

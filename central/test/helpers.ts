@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@tillbridge/shared';
+import { initHub } from '../src/hub.js';
+import { openHub, type Hub } from '../src/hub-services.js';
+import type { Clock } from '../src/domain/clock.js';
+
+export class TestClock implements Clock {
+  constructor(public t = Date.parse('2026-11-27T10:00:00Z')) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export const silent = createLogger({ name: 'test', level: 'silent' });
+
+/** A real hub database in a temp directory, services wired, with a settable clock. */
+export function testHub(): { hub: Hub; clock: TestClock; dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-hub-'));
+  initHub(dir, silent);
+  const clock = new TestClock();
+  const hub = openHub({ dataDir: dir, reservationTtlMs: 15 * 60_000, tokenLifetimeSec: 900, log: silent, clock });
+  return {
+    hub,
+    clock,
+    dir,
+    cleanup: () => {
+      hub.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
+  if (!hub.stores.get(store)) hub.stores.create(store, store);
+  hub.storage.tx(() =>
+    hub.saleService.record(store, 'R1', 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku, qty, unitPrice: 1000 }], tenders: [] }, `e-${receipt}`),
+  );
+  hub.feed.publish();
+}

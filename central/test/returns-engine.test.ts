@@ -1,0 +1,117 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuthorizeRequestBody } from '@tillbridge/shared';
+import { seedSale, testHub } from './helpers.js';
+
+let t: ReturnType<typeof testHub>;
+beforeEach(() => {
+  t = testHub();
+  t.hub.stores.create('S2', 'S2');
+  seedSale(t.hub, 'S1', 'X1', 2);
+});
+afterEach(() => t.cleanup());
+
+const req = (authorization: string, qty: number, receipt = 'X1', disposition: 'restock' | 'damaged' = 'restock'): AuthorizeRequestBody => ({
+  authorization,
+  after: 0,
+  register: 'R1',
+  requestId: `q-${authorization}`,
+  receipt,
+  lines: [{ line: 1, qty, disposition }],
+});
+
+function invariantHolds(): boolean {
+  const db = t.hub.storage.db;
+  const bad = db
+    .prepare(
+      `SELECT sl.receipt, sl.line FROM sale_lines sl
+        LEFT JOIN (SELECT r.receipt, rl.line,
+                          SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
+                     FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
+                    WHERE r.exception_code IS NULL GROUP BY r.receipt, rl.line) u
+          ON u.receipt = sl.receipt AND u.line = sl.line
+        WHERE COALESCE(u.used, 0) > sl.qty`,
+    )
+    .all();
+  const ledger = db
+    .prepare(`SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`)
+    .all();
+  return bad.length === 0 && ledger.length === 0;
+}
+
+describe('returns engine', () => {
+  it('approves, reserves, and refuses the next request for more than is left', () => {
+    expect(t.hub.engine.authorize('S1', req('a1', 1)).decision).toBe('approved');
+    expect(t.hub.engine.authorize('S2', req('a2', 1)).decision).toBe('approved'); // cross-store
+    const third = t.hub.engine.authorize('S1', req('a3', 1));
+    expect(third).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable', approvedQty: 0 }] });
+    expect(invariantHolds()).toBe(true);
+  });
+
+  it('is idempotent by authorization id', () => {
+    const a = t.hub.engine.authorize('S1', req('a1', 2));
+    const again = t.hub.engine.authorize('S1', req('a1', 2));
+    expect(again).toEqual(a);
+    expect(t.hub.returnsRepo.list()).toHaveLength(1);
+  });
+
+  it('completes a reservation: restock goes back on hand at the returning store, damaged does not', () => {
+    seedSale(t.hub, 'S1', 'X2', 2, 'B');
+    t.hub.engine.authorize('S2', req('a1', 1));
+    t.hub.engine.authorize('S1', { ...req('a2', 1, 'X2', 'damaged') });
+    t.hub.storage.tx(() => t.hub.engine.complete('S2', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
+    t.hub.storage.tx(() => t.hub.engine.complete('S1', 'R1', { authorization: 'a2', requestId: 'c2', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
+    expect(t.hub.ledger.get('S2', 'A')?.onHand).toBe(1000);
+    expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(-2000);
+    expect(t.hub.ledger.get('S1', 'B')?.onHand).toBe(-2000);
+    expect(invariantHolds()).toBe(true);
+  });
+
+  it('lets a reservation lapse, and flags a completion that no longer fits', () => {
+    t.hub.engine.authorize('S1', req('a1', 2));
+    t.clock.advance(16 * 60_000);
+    expect(t.hub.engine.expireDue()).toBe(1);
+    expect(t.hub.engine.authorize('S1', req('a2', 2)).decision).toBe('approved');
+    const out = t.hub.storage.tx(() => t.hub.engine.complete('S1', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 2000 } }));
+    expect(out.exception).toBe('over_return');
+    expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toEqual(['over_return']);
+    expect(invariantHolds()).toBe(true);
+  });
+
+  it('reconciles offline decisions: confirmed when they fit, an exception when they do not', () => {
+    t.hub.engine.authorize('S2', req('online', 1));
+    const body = (authorization: string, qty: number) => ({
+      authorization,
+      requestId: `q-${authorization}`,
+      receipt: 'X1',
+      decision: 'approved' as const,
+      mode: 'offline' as const,
+      lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock' as const }],
+      refundEstimate: 1000 * qty,
+      decidedAt: '2026-11-27T10:00:00.000Z',
+    });
+    expect(t.hub.storage.tx(() => t.hub.engine.applyOfflineDecision('S1', 'R1', body('off1', 1)))).toEqual({});
+    expect(t.hub.storage.tx(() => t.hub.engine.applyOfflineDecision('S1', 'R1', body('off2', 1)))).toEqual({ exception: 'over_return' });
+    const rows = Object.fromEntries(t.hub.returnsRepo.list().map((r) => [r.authorization, r]));
+    expect(rows.off1).toMatchObject({ reconciliation: 'confirmed', exception_code: null });
+    expect(rows.off2).toMatchObject({ reconciliation: 'exception', exception_code: 'over_return' });
+    expect(invariantHolds()).toBe(true);
+  });
+
+  it('lets an offline decision replace an online answer that arrived too late', () => {
+    t.hub.engine.authorize('S1', req('late', 2));
+    t.hub.storage.tx(() =>
+      t.hub.engine.applyOfflineDecision('S1', 'R1', {
+        authorization: 'late',
+        requestId: 'q-late',
+        receipt: 'X1',
+        decision: 'denied',
+        mode: 'offline',
+        lines: [{ line: 1, qty: 2, approvedQty: 0, code: 'offline_limit_exceeded', disposition: 'restock' }],
+        refundEstimate: 0,
+        decidedAt: '2026-11-27T10:00:00.000Z',
+      }),
+    );
+    expect(t.hub.returnsRepo.get('late')).toMatchObject({ status: 'denied', mode: 'offline' });
+    expect(t.hub.engine.authorize('S1', req('next', 2)).decision).toBe('approved');
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * `npm start`: a hub and one store agent on 127.0.0.1 with embedded SQLite in .tillbridge-demo/,
+ * and a scripted register walking through the life of a return — online, denied, offline,
+ * reconciled. Both keep running until Ctrl-C.
+ */
+import { rmSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ROOT } from './lib/paths.js';
+import { addStore, initHub, onHand, returnsList, setStock, startAgent, startHub, type AgentHandle, type HubHandle } from './lib/cluster.js';
+import { JsonLinesRegister } from './lib/register-client.js';
+import { waitFor } from './lib/wait.js';
+
+const DIR = join(ROOT, '.tillbridge-demo');
+const HUB_PORT = Number(process.env.TILLBRIDGE_DEMO_HUB_PORT ?? 7400);
+const REGISTER_PORT = Number(process.env.TILLBRIDGE_DEMO_REGISTER_PORT ?? 7410);
+const STORE = 'S001';
+const SKUS = { tee: 'TEE-BLUE-M', mug: 'MUG-LOGO' };
+
+const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+let stepNo = 0;
+
+function step(title: string): void {
+  stepNo++;
+  process.stdout.write(`\n${bold(`${stepNo}. ${title}`)}\n`);
+}
+function say(text: string): void {
+  process.stdout.write(`   ${text}\n`);
+}
+
+async function stock(hub: HubHandle): Promise<string> {
+  const tee = await onHand(hub, STORE, SKUS.tee);
+  const mug = await onHand(hub, STORE, SKUS.mug);
+  return `hub inventory at ${STORE}: ${SKUS.tee} ${tee}, ${SKUS.mug} ${mug}`;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, string]> {
+  const t = performance.now();
+  const r = await fn();
+  return [r, `${(performance.now() - t).toFixed(1)} ms`];
+}
+
+type Decision = { decision: string; mode: string; authorization: string; lines: { line: number; approvedQty: number; code: string }[]; reason?: string };
+
+function describe(d: Decision): string {
+  return `${d.decision.toUpperCase()} (${d.mode}) ${d.lines.map((l) => `line ${l.line}: ${l.approvedQty} approved [${l.code}]`).join(', ')}${d.reason ? ` — ${d.reason}` : ''}`;
+}
+
+async function main(): Promise<void> {
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  process.stdout.write(`${bold('Tillbridge demo')} ${dim(`(data in ${DIR}; process logs are JSON lines in memory, run with DEBUG=1 to see them)`)}\n`);
+  const echo = Boolean(process.env.DEBUG);
+
+  step('Start the hub and create a store, its stock and its register');
+  const hubData = join(DIR, 'hub');
+  const adminToken = await initHub(hubData);
+  let hub = await startHub({ dataDir: hubData, adminToken, port: HUB_PORT, echo, detached: true });
+  say(`hub listening on ${hub.url} (admin API, token endpoint, agents' WebSocket at ${hub.wsUrl}/v1/agent)`);
+  const apiKey = await addStore(hub, STORE, 'Main Street');
+  await setStock(hub, STORE, SKUS.tee, 20);
+  await setStock(hub, STORE, SKUS.mug, 12);
+  say(`store ${STORE} created; its API key goes into the agent's config`);
+  say(await stock(hub));
+
+  const agent: AgentHandle = await startAgent({ dir: join(DIR, 'agent'), store: STORE, apiKey, hubWsUrl: hub.wsUrl, registers: [{ id: 'R1', port: REGISTER_PORT }], echo, detached: true });
+  say(`store agent running; register R1 listens on tcp://127.0.0.1:${agent.port('R1')} (JSON lines)`);
+  const reg = await JsonLinesRegister.connect(agent.port('R1'));
+
+  step('A sale: 2 T-shirts and a mug, paid by card');
+  const receipt = `DEMO-${Date.now().toString(36).toUpperCase()}`;
+  const [ack, t1] = await timed(() =>
+    reg.send({
+      type: 'sale',
+      id: 'msg-1',
+      receipt,
+      at: new Date().toISOString(),
+      currency: 'EUR',
+      lines: [
+        { line: 1, sku: SKUS.tee, qty: 2, unitPrice: 1999 },
+        { line: 2, sku: SKUS.mug, qty: 1, unitPrice: 899 },
+      ],
+      tenders: [{ kind: 'card', amount: 4897, pan: '4111 1111 1111 1111' }],
+    }),
+  );
+  say(`register got ${JSON.stringify(ack)} in ${t1} — the sale was durable in the agent's SQLite before the ack`);
+  say('the card number was masked at the gateway (411111******1111); no full PAN is stored, logged or sent');
+  await waitFor('the sale at the hub', async () => (await onHand(hub, STORE, SKUS.tee)) === 18);
+  say(await stock(hub));
+
+  step('The customer returns one T-shirt: the agent asks the hub in real time');
+  const [d1, t2] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-2', receipt, lines: [{ line: 1, qty: 1, reason: 'wrong size' }] }));
+  say(`${describe(d1)} in ${t2}`);
+  say('the hub reserved 1 unit of line 1 for this authorization until it is completed');
+  const [, t3] = await timed(() => reg.send({ type: 'return.complete', id: 'msg-3', authorization: d1.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'card', amount: 1999 } }));
+  say(`return completed (ack in ${t3}); the T-shirt goes back on the shelf`);
+  await waitFor('the restock at the hub', async () => (await onHand(hub, STORE, SKUS.tee)) === 19);
+  say(await stock(hub));
+
+  step('The customer tries to return 2 more T-shirts — only 1 is left on the receipt');
+  const [d2, t4] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-4', receipt, lines: [{ line: 1, qty: 2 }] }));
+  say(`${describe(d2)} in ${t4}`);
+  say(await stock(hub));
+
+  step('The hub goes down (network cut, maintenance…)');
+  await hub.proc.stop();
+  await waitFor('the agent to notice', () => agent.proc.lines.some((l) => l.msg === 'disconnected from the hub'));
+  say('hub stopped; the agent notices at once and decides returns by its local policy');
+
+  step('Offline: the customer returns the mug');
+  const [d3, t5] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-5', receipt, lines: [{ line: 2, qty: 1, disposition: 'restock' }] }));
+  say(`${describe(d3)} in ${t5}`);
+  say('approved offline: the receipt was sold at this store, the mug is still returnable by what the agent knows, and 8.99 EUR is under the offline limit (100.00)');
+  await reg.send({ type: 'return.complete', id: 'msg-6', authorization: d3.authorization, lines: [{ line: 2, qty: 1 }], refund: { kind: 'card', amount: 899 } });
+  const [d4] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-7', receipt: 'SOLD-ELSEWHERE-42', lines: [{ line: 1, qty: 1 }] }));
+  say(`a receipt from another store: ${describe(d4)}`);
+  const st = await (await fetch(`${agent.statusUrl}/status`)).json() as { outbox: { depth: number } };
+  say(`the agent's outbox holds ${st.outbox.depth} event(s) for the hub, safe on disk`);
+
+  step('The hub comes back: the agent reconnects and syncs, the hub reconciles the offline return');
+  const back = performance.now();
+  hub = await startHub({ dataDir: hubData, adminToken, port: hub.port, echo, detached: true });
+  await waitFor('the outbox to drain', async () => ((await (await fetch(`${agent.statusUrl}/status`)).json()) as { outbox: { depth: number } }).outbox.depth === 0, 30_000);
+  say(`hub back; the agent reconnected and its outbox drained ${((performance.now() - back) / 1000).toFixed(1)} s after the restart began`);
+  const ret = (await returnsList(hub, STORE)).find((r) => r.authorization === d3.authorization);
+  say(`offline return ${d3.authorization}: ${ret?.status}, reconciliation ${ret?.reconciliation}${ret?.exception ? `, EXCEPTION ${ret.exception}` : ''}`);
+  await waitFor('the mug back in stock', async () => (await onHand(hub, STORE, SKUS.mug)) === 12);
+  say(await stock(hub));
+  const audit = await hub.admin.get<{ ok: boolean; entries: number }>('/v1/admin/audit/verify');
+  say(`audit log: ${audit.entries} hash-chained entries, ${audit.ok ? 'intact' : 'BROKEN'}`);
+
+  reg.close();
+  process.stdout.write(`\n${bold('Both are still running.')} Try:\n`);
+  say(`export TILLBRIDGE_HUB_URL=${hub.url} TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
+  say(`npx tillbridge-hub status            npx tillbridge-hub returns list`);
+  say(`npx tillbridge-hub sales show ${receipt}`);
+  say(`npx tillbridge-agent status --config ${agent.configFile}`);
+  say(`echo '{"type":"return.request","id":"x1","receipt":"${receipt}","lines":[{"line":1,"qty":1}]}' | nc -q1 127.0.0.1 ${agent.port('R1')}`);
+  process.stdout.write(`\nCtrl-C stops both.\n`);
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nstopping the agent and the hub…\n');
+    const a = await agent.proc.stop();
+    const h = await hub.proc.stop();
+    process.stdout.write(`agent exited (${a.code ?? a.signal}), hub exited (${h.code ?? h.signal}). Bye.\n`);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`\ndemo failed: ${(err as Error).message}\n`);
+  if (/EADDRINUSE|listening/.test(String((err as Error).message))) {
+    process.stderr.write(`is another demo running? set TILLBRIDGE_DEMO_HUB_PORT / TILLBRIDGE_DEMO_REGISTER_PORT to free ports\n`);
+  }
+  process.exit(1);
+});

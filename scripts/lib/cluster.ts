@@ -1,0 +1,153 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdminClient } from '@tillbridge/central';
+import { AGENT_BIN, HUB_BIN } from './paths.js';
+import { JsonLogProcess, runCommand } from './process.js';
+
+/**
+ * Real hub and agent processes for the demo, the end-to-end tests and the benchmark: the same
+ * binaries a store or an operator runs, on 127.0.0.1, with SQLite files in `dir`.
+ */
+
+export interface HubHandle {
+  dataDir: string;
+  url: string;
+  wsUrl: string;
+  port: number;
+  adminToken: string;
+  admin: AdminClient;
+  proc: JsonLogProcess;
+  /** Runs `tillbridge-hub ARGS` against this hub and returns its exit code and output. */
+  cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+export async function initHub(dataDir: string): Promise<string> {
+  const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir, '--json']);
+  if (r.code !== 0) throw new Error(`hub init failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { adminToken: string }).adminToken;
+}
+
+export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean }): Promise<HubHandle> {
+  const proc = JsonLogProcess.spawn(
+    'hub',
+    process.execPath,
+    [HUB_BIN, 'serve', '--data', opts.dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
+    {},
+    opts.echo,
+    opts.detached,
+  );
+  const line = await proc.waitForLine((l) => l.msg === 'hub listening');
+  const url = line.url as string;
+  const port = Number(new URL(url).port);
+  const env = { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: opts.adminToken };
+  return {
+    dataDir: opts.dataDir,
+    url,
+    wsUrl: line.ws as string,
+    port,
+    adminToken: opts.adminToken,
+    admin: new AdminClient(url, opts.adminToken),
+    proc,
+    cli: (args) => runCommand(process.execPath, [HUB_BIN, ...args], env),
+  };
+}
+
+export interface AgentHandle {
+  configFile: string;
+  dataDir: string;
+  proc: JsonLogProcess;
+  /** Bound port of each tcp-server register. */
+  ports: Map<string, number>;
+  port(register?: string): number;
+  statusUrl: string;
+  cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+export interface AgentSpec {
+  dir: string;
+  store: string;
+  apiKey: string;
+  hubWsUrl: string;
+  registers?: { id: string; port?: number }[];
+  /** Merged over the generated config. */
+  overrides?: Record<string, unknown>;
+  echo?: boolean;
+  detached?: boolean;
+}
+
+export function agentConfig(spec: AgentSpec): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    store: spec.store,
+    dataDir: join(spec.dir, 'data'),
+    hub: { url: spec.hubWsUrl, apiKey: spec.apiKey, reconnectBaseMs: 100, reconnectCapMs: 1000 },
+    registers: (spec.registers ?? [{ id: 'R1' }]).map((r) => ({ id: r.id, transport: { type: 'tcp-server', host: '127.0.0.1', port: r.port ?? 0 }, codec: 'jsonl' })),
+    status: { listen: '127.0.0.1:0' },
+  };
+  for (const [k, v] of Object.entries(spec.overrides ?? {})) {
+    base[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? { ...(base[k] as object), ...v } : v;
+  }
+  return base;
+}
+
+export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<AgentHandle> {
+  mkdirSync(spec.dir, { recursive: true });
+  const configFile = join(spec.dir, 'agent.json');
+  const config = agentConfig(spec);
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const proc = JsonLogProcess.spawn(`agent ${spec.store}`, process.execPath, [AGENT_BIN, 'run', '--config', configFile], {}, spec.echo, spec.detached);
+  const started = await proc.waitForLine((l) => l.msg === 'agent started');
+  const ports = new Map<string, number>();
+  for (const l of proc.lines) {
+    if (l.msg === 'register endpoint ready' && typeof l.at === 'string') ports.set(l.register as string, Number(new URL(l.at).port));
+  }
+  if (waitForHub) await proc.waitForLine((l) => l.msg === 'connected to the hub');
+  return {
+    configFile,
+    dataDir: config.dataDir as string,
+    proc,
+    ports,
+    port: (r = 'R1') => {
+      const p = ports.get(r);
+      if (p === undefined) throw new Error(`no port for register ${r}`);
+      return p;
+    },
+    statusUrl: started.status as string,
+    cli: (args) => runCommand(process.execPath, [AGENT_BIN, ...args]),
+  };
+}
+
+/** A store created at the hub, with its API key. */
+export async function addStore(hub: HubHandle, id: string, name?: string): Promise<string> {
+  const r = await hub.admin.post<{ apiKey: string }>('/v1/admin/stores', { id, name: name ?? id });
+  return r.apiKey;
+}
+
+export async function setStock(hub: HubHandle, store: string, sku: string, qty: number): Promise<void> {
+  await hub.admin.put(`/v1/admin/stores/${encodeURIComponent(store)}/inventory/${encodeURIComponent(sku)}`, { qty });
+}
+
+export async function onHand(hub: HubHandle, store: string, sku: string): Promise<number | undefined> {
+  const rows = await hub.admin.get<{ onHand: number }[]>(`/v1/admin/stores/${encodeURIComponent(store)}/inventory?sku=${encodeURIComponent(sku)}`);
+  return rows[0]?.onHand;
+}
+
+export interface ReturnView {
+  authorization: string;
+  store: string;
+  receipt: string;
+  mode: string;
+  decision: string;
+  status: string;
+  exception: string | null;
+  reconciliation: string | null;
+  lines: { line: number; requested: number; approved: number; completed: number; code: string }[];
+}
+
+export function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[]> {
+  return hub.admin.get<ReturnView[]>(`/v1/admin/returns${store ? `?store=${encodeURIComponent(store)}` : ''}`);
+}
+
+export async function agentStatus(agent: AgentHandle): Promise<{ outbox: { depth: number }; hub: { connected: boolean } }> {
+  const res = await fetch(`${agent.statusUrl}/status`);
+  return (await res.json()) as { outbox: { depth: number }; hub: { connected: boolean } };
+}

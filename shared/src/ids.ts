@@ -1,0 +1,31 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+
+/** A new globally unique, time-ordered id (UUID v7): keeps SQLite B-tree inserts append-only. */
+export function newId(): string {
+  return uuidv7();
+}
+
+/**
+ * A UUID-shaped id derived from its parts (RFC 9562 version 8, "custom").
+ * The same parts always give the same id: a register retransmitting a request after an
+ * agent crash asks the hub about the same authorization, and the hub answers what it decided.
+ */
+export function derivedId(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    h.update(String(Buffer.byteLength(p)));
+    h.update(':');
+    h.update(p);
+  }
+  const b = h.digest().subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x80; // version 8
+  b[8] = (b[8]! & 0x3f) | 0x80; // RFC 9562 variant
+  const x = b.toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/** Random secret material, base64url, `bytes` long before encoding. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}

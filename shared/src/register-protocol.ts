@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { Currency, MinorUnits } from './money.js';
+import { Quantity, QuantityOrZero } from './quantity.js';
+
+/**
+ * The canonical register model. Every codec (JSON lines, POSLog, legacy record formats)
+ * translates its register's protocol into these messages and back. See docs/register-protocol.md.
+ */
+
+const Text = (max: number) => z.string().min(1, 'a non-empty string').max(max, `at most ${max} characters`);
+
+export const MessageId = Text(128);
+export const Receipt = Text(64);
+export const Sku = Text(64);
+export const AuthorizationId = Text(64);
+export const LineNo = z.number().int('an integer line number').min(1, 'a line number from 1').max(100_000);
+export const Disposition = z.enum(['restock', 'damaged']);
+export type Disposition = z.infer<typeof Disposition>;
+
+/** ISO 8601 date-time with a zone (`Z` or `±hh:mm`). */
+export const Timestamp = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:15:00Z' });
+
+function uniqueLines<T extends { line: number }>(lines: T[]): boolean {
+  return new Set(lines.map((l) => l.line)).size === lines.length;
+}
+
+export const SaleLine = z.strictObject({
+  line: LineNo,
+  sku: Sku,
+  qty: Quantity,
+  unitPrice: MinorUnits.refine((n) => n >= 0, 'zero or more'),
+});
+export type SaleLine = z.infer<typeof SaleLine>;
+
+export const Tender = z.strictObject({
+  kind: Text(32),
+  amount: MinorUnits,
+  /** A full PAN is accepted on input only to be masked at once; stored and sent on masked. */
+  pan: z.string().max(32).optional(),
+});
+export type Tender = z.infer<typeof Tender>;
+
+export const SaleMessage = z.strictObject({
+  type: z.literal('sale'),
+  id: MessageId,
+  receipt: Receipt,
+  at: Timestamp,
+  currency: Currency,
+  lines: z.array(SaleLine).min(1, 'at least one line').max(1000).refine(uniqueLines, 'line numbers must be unique'),
+  tenders: z.array(Tender).max(50).default([]),
+});
+export type SaleMessage = z.infer<typeof SaleMessage>;
+
+export const ReturnRequestLine = z.strictObject({
+  line: LineNo,
+  qty: Quantity,
+  reason: Text(200).optional(),
+  disposition: Disposition.default('restock'),
+});
+export type ReturnRequestLine = z.infer<typeof ReturnRequestLine>;
+
+export const ReturnRequestMessage = z.strictObject({
+  type: z.literal('return.request'),
+  id: MessageId,
+  receipt: Receipt,
+  lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueLines, 'line numbers must be unique'),
+});
+export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
+
+export const Refund = z.strictObject({
+  kind: Text(32),
+  amount: MinorUnits.refine((n) => n >= 0, 'zero or more'),
+  pan: z.string().max(32).optional(),
+});
+export type Refund = z.infer<typeof Refund>;
+
+export const ReturnCompleteMessage = z.strictObject({
+  type: z.literal('return.complete'),
+  id: MessageId,
+  authorization: AuthorizationId,
+  lines: z
+    .array(z.strictObject({ line: LineNo, qty: Quantity }))
+    .min(1, 'at least one line')
+    .max(1000)
+    .refine(uniqueLines, 'line numbers must be unique'),
+  refund: Refund,
+});
+export type ReturnCompleteMessage = z.infer<typeof ReturnCompleteMessage>;
+
+export const ReturnCancelMessage = z.strictObject({
+  type: z.literal('return.cancel'),
+  id: MessageId,
+  authorization: AuthorizationId,
+});
+export type ReturnCancelMessage = z.infer<typeof ReturnCancelMessage>;
+
+export const RegisterMessage = z.discriminatedUnion('type', [
+  SaleMessage,
+  ReturnRequestMessage,
+  ReturnCompleteMessage,
+  ReturnCancelMessage,
+]);
+export type RegisterMessage = z.infer<typeof RegisterMessage>;
+export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel'] as const;
+
+/** Per-line response codes of a return decision. Stable: registers branch on them. */
+export const LineCodes = {
+  OK: 'ok',
+  RECEIPT_NOT_FOUND: 'receipt_not_found',
+  LINE_NOT_FOUND: 'line_not_found',
+  EXCEEDS_RETURNABLE: 'exceeds_returnable',
+  RECEIPT_UNKNOWN_OFFLINE: 'receipt_unknown_offline',
+  OFFLINE_LIMIT: 'offline_limit_exceeded',
+  OTHER_LINE_REFUSED: 'other_line_refused',
+} as const;
+export type LineCode = (typeof LineCodes)[keyof typeof LineCodes];
+
+export const DecisionLine = z.object({
+  line: LineNo,
+  approvedQty: QuantityOrZero,
+  code: z.string(),
+});
+export type DecisionLine = z.infer<typeof DecisionLine>;
+
+export const Decision = z.enum(['approved', 'denied']);
+export type Decision = z.infer<typeof Decision>;
+export const DecisionMode = z.enum(['online', 'offline']);
+export type DecisionMode = z.infer<typeof DecisionMode>;
+
+export interface AckReply {
+  type: 'ack';
+  id: string;
+}
+
+export interface ReturnDecisionReply {
+  type: 'return.decision';
+  id: string;
+  authorization: string;
+  decision: Decision;
+  mode: DecisionMode;
+  lines: DecisionLine[];
+  reason?: string;
+}
+
+export interface ErrorReply {
+  type: 'error';
+  id?: string;
+  code: string;
+  message: string;
+}
+
+export type RegisterReply = AckReply | ReturnDecisionReply | ErrorReply;

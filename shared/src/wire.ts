@@ -1,0 +1,277 @@
+import { z } from 'zod';
+import { Currency, MinorUnits } from './money.js';
+import { Quantity, QuantityOrZero } from './quantity.js';
+import {
+  AuthorizationId,
+  Decision,
+  DecisionLine,
+  DecisionMode,
+  Disposition,
+  LineNo,
+  MessageId,
+  Receipt,
+  Refund,
+  SaleLine,
+  Sku,
+  Tender,
+  Timestamp,
+} from './register-protocol.js';
+
+/**
+ * The protocol between a store agent and the hub: JSON text frames on one WebSocket per store
+ * (path `/v1/agent`, bearer access token). See docs/architecture.md#wire-protocol.
+ *
+ *   agent → hub: hello, events, req, heartbeat, token
+ *   hub → agent: welcome, ack, nack, res, inventory
+ *
+ * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
+ * The hub applies each exactly once and acks the highest seq it has committed.
+ */
+
+export const WIRE_VERSION = 1;
+export const AGENT_WS_PATH = '/v1/agent';
+export const TOKEN_PATH = '/v1/token';
+
+/** WebSocket close codes the hub uses (4000–4999 are for applications). */
+export const CloseCodes = {
+  /** The access token expired: refresh it and reconnect. */
+  TOKEN_EXPIRED: 4001,
+  /** Authentication failed for good (revoked key, wrong store): do not hammer. */
+  UNAUTHORIZED: 4003,
+  /** A newer connection from the same store replaced this one. */
+  REPLACED: 4009,
+  /** The agent broke the protocol. */
+  PROTOCOL: 4400,
+  /** The hub is shutting down. */
+  GOING_AWAY: 1001,
+} as const;
+
+// ---------- event bodies ----------
+
+export const SaleEventBody = z.strictObject({
+  requestId: MessageId,
+  receipt: Receipt,
+  at: Timestamp,
+  currency: Currency,
+  lines: z.array(SaleLine).min(1),
+  tenders: z.array(Tender),
+});
+export type SaleEventBody = z.infer<typeof SaleEventBody>;
+
+export const DecisionEventLine = z.strictObject({
+  line: LineNo,
+  qty: Quantity,
+  approvedQty: QuantityOrZero,
+  code: z.string(),
+  disposition: Disposition,
+  reason: z.string().max(200).optional(),
+});
+export type DecisionEventLine = z.infer<typeof DecisionEventLine>;
+
+/** An offline decision, synced so the hub can reconcile it against the authoritative state. */
+export const ReturnDecisionEventBody = z.strictObject({
+  authorization: AuthorizationId,
+  requestId: MessageId,
+  receipt: Receipt,
+  decision: Decision,
+  mode: DecisionMode,
+  lines: z.array(DecisionEventLine).min(1),
+  refundEstimate: MinorUnits,
+  reason: z.string().max(200).optional(),
+  decidedAt: Timestamp,
+});
+export type ReturnDecisionEventBody = z.infer<typeof ReturnDecisionEventBody>;
+
+export const ReturnCompleteEventBody = z.strictObject({
+  authorization: AuthorizationId,
+  requestId: MessageId,
+  lines: z.array(z.strictObject({ line: LineNo, qty: Quantity })).min(1),
+  refund: Refund,
+});
+export type ReturnCompleteEventBody = z.infer<typeof ReturnCompleteEventBody>;
+
+export const ReturnCancelEventBody = z.strictObject({
+  authorization: AuthorizationId,
+  requestId: MessageId,
+});
+export type ReturnCancelEventBody = z.infer<typeof ReturnCancelEventBody>;
+
+export const EVENT_KINDS = ['sale', 'return.decision', 'return.complete', 'return.cancel'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export const EventBodies = {
+  sale: SaleEventBody,
+  'return.decision': ReturnDecisionEventBody,
+  'return.complete': ReturnCompleteEventBody,
+  'return.cancel': ReturnCancelEventBody,
+} as const;
+
+export const WireEvent = z.strictObject({
+  seq: z.number().int().positive(),
+  id: z.string().min(1).max(64),
+  kind: z.string().min(1).max(64),
+  register: z.string().min(1).max(64),
+  /** When the agent committed the event (ISO 8601): sync latency is measured from here. */
+  at: Timestamp,
+  body: z.unknown(),
+});
+export type WireEvent = z.infer<typeof WireEvent>;
+
+// ---------- agent → hub ----------
+
+export const HelloFrame = z.strictObject({
+  t: z.literal('hello'),
+  v: z.number().int(),
+  agent: z.string().min(1).max(64),
+  software: z.string().max(64).optional(),
+});
+
+export const EventsFrame = z.strictObject({
+  t: z.literal('events'),
+  items: z.array(WireEvent).min(1).max(1000),
+});
+
+export const AuthorizeRequestBody = z.strictObject({
+  authorization: AuthorizationId,
+  /** The hub answers only once it has applied this agent's events up to this seq (the sale may be among them). */
+  after: z.number().int().nonnegative().default(0),
+  register: z.string().min(1).max(64),
+  requestId: MessageId,
+  receipt: Receipt,
+  lines: z
+    .array(
+      z.strictObject({
+        line: LineNo,
+        qty: Quantity,
+        disposition: Disposition,
+        reason: z.string().max(200).optional(),
+      }),
+    )
+    .min(1),
+});
+export type AuthorizeRequestBody = z.infer<typeof AuthorizeRequestBody>;
+
+export const ReqFrame = z.strictObject({
+  t: z.literal('req'),
+  rid: z.number().int().nonnegative(),
+  op: z.literal('authorize'),
+  body: z.unknown(),
+});
+
+export const HeartbeatFrame = z.strictObject({
+  t: z.literal('heartbeat'),
+  outboxDepth: z.number().int().nonnegative(),
+  oldestAgeMs: z.number().nonnegative(),
+  registers: z.array(z.strictObject({ id: z.string(), connected: z.number().int().nonnegative() })).max(1000),
+});
+export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
+
+/** A fresh access token for the open connection (sent at about 80 % of the old one's life). */
+export const TokenFrame = z.strictObject({
+  t: z.literal('token'),
+  token: z.string().min(1).max(4096),
+});
+
+export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+// ---------- hub → agent ----------
+
+export interface WelcomeFrame {
+  t: 'welcome';
+  v: number;
+  store: string;
+  /** The highest seq the hub has applied for this agent: the agent resends from the next one. */
+  lastSeq: number;
+  serverTime: string;
+}
+
+export interface EventResult {
+  seq: number;
+  outcome: 'applied' | 'duplicate' | 'exception';
+  code?: string;
+}
+
+export interface AckFrame {
+  t: 'ack';
+  /** Every event with seq ≤ upTo is committed at the hub. */
+  upTo: number;
+  results: EventResult[];
+}
+
+export interface NackFrame {
+  t: 'nack';
+  /** The first seq that was not applied; nothing after upTo in the batch was applied either. */
+  seq: number;
+  code: string;
+  retryAfterMs: number;
+}
+
+export const AuthorizeResult = z.strictObject({
+  authorization: AuthorizationId,
+  decision: Decision,
+  mode: DecisionMode,
+  lines: z.array(DecisionLine),
+  reason: z.string().optional(),
+  /** What the receipt lines sold for, so the agent can keep its local view of the receipt. */
+  receipt: z
+    .strictObject({
+      receipt: Receipt,
+      store: z.string(),
+      currency: Currency,
+      lines: z.array(z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits })),
+    })
+    .optional(),
+});
+export type AuthorizeResult = z.infer<typeof AuthorizeResult>;
+
+export interface ResFrameOk {
+  t: 'res';
+  rid: number;
+  ok: true;
+  body: AuthorizeResult;
+}
+
+export interface ResFrameErr {
+  t: 'res';
+  rid: number;
+  ok: false;
+  code: string;
+  message: string;
+}
+
+export interface InventoryFrame {
+  t: 'inventory';
+  /** true: this is the store's whole inventory, replace the local copy. */
+  full: boolean;
+  items: { sku: string; onHand: number }[];
+}
+
+export type HubFrame = WelcomeFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
+
+const HubFrameSchemas = {
+  welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string() }),
+  ack: z.object({
+    t: z.literal('ack'),
+    upTo: z.number().int().nonnegative(),
+    results: z.array(z.object({ seq: z.number(), outcome: z.enum(['applied', 'duplicate', 'exception']), code: z.string().optional() })),
+  }),
+  nack: z.object({ t: z.literal('nack'), seq: z.number().int(), code: z.string(), retryAfterMs: z.number().nonnegative() }),
+  res: z.union([
+    z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(true), body: AuthorizeResult }),
+    z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(false), code: z.string(), message: z.string() }),
+  ]),
+  inventory: z.object({
+    t: z.literal('inventory'),
+    full: z.boolean(),
+    items: z.array(z.object({ sku: z.string(), onHand: z.number() })),
+  }),
+} as const;
+
+/** Validates a frame from the hub, choosing the schema by its `t` (one schema tried, not all). */
+export function parseHubFrame(raw: unknown): HubFrame {
+  const t = (raw as { t?: unknown } | null)?.t;
+  const schema = typeof t === 'string' ? (HubFrameSchemas as Record<string, z.ZodType>)[t] : undefined;
+  if (!schema) throw new Error(`unknown hub frame type ${JSON.stringify(t)}`);
+  return schema.parse(raw) as HubFrame;
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { containsTrackData, findCardNumbers, isMaskedPan, luhnValid, maskPan, panHmac, safePan, TbCodes, TbError } from '../src/index.js';
+
+describe('card data', () => {
+  it('checks Luhn', () => {
+    expect(luhnValid('4111111111111111')).toBe(true);
+    expect(luhnValid('4111111111111112')).toBe(false);
+    expect(luhnValid('378282246310005')).toBe(true);
+    expect(luhnValid('12a4')).toBe(false);
+  });
+
+  it('masks to first 6 / last 4 whatever the length and separators', () => {
+    expect(maskPan('4111 1111 1111 1111')).toBe('411111******1111');
+    expect(maskPan('378282246310005')).toBe('378282*****0005');
+    expect(maskPan('6011-0009-9013-9424-123')).toBe('601100*********4123');
+    expect(() => maskPan('12345')).toThrow(TbError);
+  });
+
+  it('keeps masked PANs, masks full ones, refuses anything else without echoing it', () => {
+    expect(safePan('4111111111111111')).toBe('411111******1111');
+    expect(safePan('411111XXXXXX1111')).toBe('411111******1111');
+    expect(safePan('************1111')).toBe('************1111');
+    expect(isMaskedPan('411111******1111')).toBe(true);
+    try {
+      safePan('4111-abc');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as TbError).code).toBe(TbCodes.CARD_DATA);
+      expect((err as Error).message).not.toContain('4111-abc');
+    }
+  });
+
+  it('recognises track 1 and track 2 data', () => {
+    expect(containsTrackData('%B4111111111111111^DOE/JOHN^2512101000000000?')).toBe(true);
+    expect(containsTrackData(';4111111111111111=25121010000000000?')).toBe(true);
+    expect(containsTrackData('receipt 4111 for DOE')).toBe(false);
+  });
+
+  it('finds Luhn-valid card numbers in text and ignores other digit runs', () => {
+    const text = 'x 4111111111111111 y 5500-0000-0000-0004 z 1795766400000 id 4111111111111112';
+    expect(findCardNumbers(text)).toEqual(['4111111111111111', '5500000000000004']);
+    expect(findCardNumbers('411111******1111')).toEqual([]);
+  });
+
+  it('hashes PANs with a key, the same for every format', () => {
+    const a = panHmac('k', '4111 1111 1111 1111');
+    expect(a).toBe(panHmac('k', '4111111111111111'));
+    expect(a).not.toBe(panHmac('other', '4111111111111111'));
+    expect(a).not.toContain('4111');
+  });
+});
