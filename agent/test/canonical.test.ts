@@ -15,7 +15,7 @@ const sale = {
 describe('jsonl codec', () => {
   const codec = new JsonlCodec();
   it('decodes one JSON object per frame and refuses anything else', () => {
-    expect(codec.decode(Buffer.from('{"a":1}'))).toEqual({ kind: 'message', message: { a: 1 } });
+    expect(codec.decode(Buffer.from('{"a":1}'))).toEqual({ kind: 'messages', messages: [{ a: 1 }] });
     expect(codec.decode(Buffer.from('[1]'))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });
     expect(codec.decode(Buffer.from('{oops'))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });
     expect(codec.decode(Buffer.from([0xff, 0xfe, 0x7b]))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type ReturnDecisionReply } from '@tillbridge/shared';
+import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionReply } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { Replies } from '../src/core/replies.js';
@@ -21,6 +21,11 @@ class FakeHub implements HubAuthorizer {
     mode: 'online',
     lines: b.lines.map((l) => ({ line: l.line, approvedQty: l.qty, code: 'ok' })),
   });
+  lookups: ReceiptLookupBody[] = [];
+  lookupReceipt(body: ReceiptLookupBody): Promise<ReceiptLookupResult> {
+    this.lookups.push(body);
+    return Promise.resolve({ receipt: body.receipt, found: false, lines: [] });
+  }
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
     this.calls.push(body);
     return new Promise((resolve, reject) => {
@@ -159,6 +164,23 @@ describe('StoreCore', () => {
     expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
     expect(db.prepare(`SELECT status FROM local_returns WHERE authorization = ?`).get(d.authorization)).toEqual({ status: 'approved' });
     expect(await core.handle('R1', request('m2', 'X1'))).toEqual(d);
+  });
+
+  it('answers a receipt lookup from the hub, or from what it knows when offline', async () => {
+    await core.handle('R1', sale('m1', 'X1', 3));
+    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: 'X1' })).toMatchObject({ type: 'receipt', source: 'hub', found: false });
+    expect(hub.lookups[0]).toEqual({ receipt: 'X1', after: 1 });
+    hub.connected = false;
+    await core.handle('R1', request('r1', 'X1', 1));
+    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l2', receipt: 'X1' })).toEqual({
+      type: 'receipt', id: 'l2', receipt: 'X1', found: true, source: 'local', store: 'S1', currency: 'EUR', at: '2026-11-27T10:00:00Z',
+      lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 1000, returnable: 2 }],
+    });
+  });
+
+  it('records what a register reports about itself', async () => {
+    expect(await core.handle('R1', { type: 'status', id: 'st1', state: 'paper_out', detail: 'printer' })).toEqual({ type: 'ack', id: 'st1' });
+    expect(db.prepare('SELECT state, detail FROM terminal_status WHERE register = ?').get('R1')).toEqual({ state: 'paper_out', detail: 'printer' });
   });
 
   it('acknowledges nothing when the commit fails', async () => {

@@ -94,14 +94,33 @@ export const ReturnCancelMessage = z.strictObject({
 });
 export type ReturnCancelMessage = z.infer<typeof ReturnCancelMessage>;
 
+/** A register reporting its own state (paper out, drawer open, logged off…); answered with `ack`. */
+export const StatusMessage = z.strictObject({
+  type: z.literal('status'),
+  id: MessageId,
+  state: z.string().regex(/^[a-z][a-z0-9_.-]{0,31}$/, 'a state word such as ready, busy, offline, error'),
+  detail: z.string().max(200).optional(),
+});
+export type StatusMessage = z.infer<typeof StatusMessage>;
+
+/** What is still returnable on a receipt; answered with `receipt`. */
+export const ReceiptLookupMessage = z.strictObject({
+  type: z.literal('receipt.lookup'),
+  id: MessageId,
+  receipt: Receipt,
+});
+export type ReceiptLookupMessage = z.infer<typeof ReceiptLookupMessage>;
+
 export const RegisterMessage = z.discriminatedUnion('type', [
   SaleMessage,
   ReturnRequestMessage,
   ReturnCompleteMessage,
   ReturnCancelMessage,
+  StatusMessage,
+  ReceiptLookupMessage,
 ]);
 export type RegisterMessage = z.infer<typeof RegisterMessage>;
-export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel'] as const;
+export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel', 'status', 'receipt.lookup'] as const;
 
 /** Per-line response codes of a return decision. Stable: registers branch on them. */
 export const LineCodes = {
@@ -149,4 +168,18 @@ export interface ErrorReply {
   message: string;
 }
 
-export type RegisterReply = AckReply | ReturnDecisionReply | ErrorReply;
+/** A receipt and what is still returnable on each line (answer to `receipt.lookup`, or pushed after a scan). */
+export interface ReceiptReply {
+  type: 'receipt';
+  id: string;
+  receipt: string;
+  found: boolean;
+  /** `hub`: authoritative, every store and channel counted; `local`: this agent's view (offline). */
+  source: 'hub' | 'local';
+  store?: string;
+  currency?: string;
+  at?: string;
+  lines: { line: number; sku: string; qty: number; unitPrice: number; returnable: number }[];
+}
+
+export type RegisterReply = AckReply | ReturnDecisionReply | ErrorReply | ReceiptReply;

@@ -21,7 +21,7 @@ import {
  * The protocol between a store agent and the hub: JSON text frames on one WebSocket per store
  * (path `/v1/agent`, bearer access token). See docs/architecture.md#wire-protocol.
  *
- *   agent → hub: hello, events, req, heartbeat, token
+ *   agent → hub: hello, events, req, heartbeat, token, terminal
  *   hub → agent: welcome, ack, nack, res, inventory
  *
  * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
@@ -154,8 +154,42 @@ export type AuthorizeRequestBody = z.infer<typeof AuthorizeRequestBody>;
 export const ReqFrame = z.strictObject({
   t: z.literal('req'),
   rid: z.number().int().nonnegative(),
-  op: z.literal('authorize'),
+  op: z.enum(['authorize', 'receipt.lookup']),
   body: z.unknown(),
+});
+
+export const ReceiptLookupBody = z.strictObject({
+  receipt: Receipt,
+  after: z.number().int().nonnegative().default(0),
+});
+export type ReceiptLookupBody = z.infer<typeof ReceiptLookupBody>;
+
+export const ReceiptLookupResult = z.strictObject({
+  receipt: Receipt,
+  found: z.boolean(),
+  store: z.string().optional(),
+  currency: Currency.optional(),
+  at: z.string().optional(),
+  lines: z.array(z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits, returnable: QuantityOrZero })),
+});
+export type ReceiptLookupResult = z.infer<typeof ReceiptLookupResult>;
+
+/** A register's state as the agent sees it, sent to the hub whenever it changes. */
+export const TerminalStatus = z.strictObject({
+  register: z.string().min(1).max(64),
+  state: z.enum(['listening', 'connecting', 'connected', 'disconnected', 'error']),
+  detail: z.string().max(300).optional(),
+  transport: z.string().max(200),
+  connections: z.number().int().nonnegative(),
+  reported: z.strictObject({ state: z.string().max(32), detail: z.string().max(200).optional(), at: z.string() }).optional(),
+  lastMessageAt: z.string().optional(),
+  at: z.string(),
+});
+export type TerminalStatus = z.infer<typeof TerminalStatus>;
+
+export const TerminalFrame = z.strictObject({
+  t: z.literal('terminal'),
+  items: z.array(TerminalStatus).min(1).max(1000),
 });
 
 export const HeartbeatFrame = z.strictObject({
@@ -172,7 +206,7 @@ export const TokenFrame = z.strictObject({
   token: z.string().min(1).max(4096),
 });
 
-export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame]);
+export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame, TerminalFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
 // ---------- hub → agent ----------
@@ -229,7 +263,7 @@ export interface ResFrameOk {
   t: 'res';
   rid: number;
   ok: true;
-  body: AuthorizeResult;
+  body: AuthorizeResult | ReceiptLookupResult;
 }
 
 export interface ResFrameErr {
@@ -258,7 +292,7 @@ const HubFrameSchemas = {
   }),
   nack: z.object({ t: z.literal('nack'), seq: z.number().int(), code: z.string(), retryAfterMs: z.number().nonnegative() }),
   res: z.union([
-    z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(true), body: AuthorizeResult }),
+    z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(true), body: z.union([AuthorizeResult, ReceiptLookupResult]) }),
     z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(false), code: z.string(), message: z.string() }),
   ]),
   inventory: z.object({

@@ -15,7 +15,9 @@ import {
   type ReturnDecisionEventBody,
   type ReturnDecisionReply,
   type ReturnRequestMessage,
+  type ReceiptReply,
   type SaleMessage,
+  type StatusMessage,
 } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 import type { Outbox } from '../sync/outbox.js';
@@ -55,8 +57,14 @@ export class StoreCore implements MessageHandler {
   private readonly now: () => number;
   private observer: DecisionObserver | undefined;
 
+  private readonly putStatus;
+
   constructor(private readonly d: StoreCoreDeps) {
     this.now = d.now ?? Date.now;
+    this.putStatus = d.db.prepare(
+      `INSERT INTO terminal_status (register, state, detail, at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(register) DO UPDATE SET state = excluded.state, detail = excluded.detail, at = excluded.at`,
+    );
   }
 
   onDecision(o: DecisionObserver): void {
@@ -85,6 +93,10 @@ export class StoreCore implements MessageHandler {
           return this.returnComplete(register, msg);
         case 'return.cancel':
           return this.returnCancel(register, msg);
+        case 'status':
+          return this.status(register, msg);
+        case 'receipt.lookup':
+          return await this.lookup(msg.id, msg.receipt);
       }
     } catch (err) {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {
@@ -115,6 +127,47 @@ export class StoreCore implements MessageHandler {
     } finally {
       this.d.db.pragma('synchronous = FULL');
     }
+  }
+
+  private status(register: string, msg: StatusMessage): RegisterReply {
+    return this.durably(register, msg.id, () => {
+      this.putStatus.run(register, msg.state, msg.detail ?? null, new Date(this.now()).toISOString());
+      return { type: 'ack', id: msg.id };
+    });
+  }
+
+  /**
+   * A receipt and what is still returnable per line: from the hub when it answers in time
+   * (every store and channel counted), else from what this agent knows.
+   */
+  async lookup(id: string, receipt: string): Promise<ReceiptReply> {
+    if (this.d.hub.connected) {
+      try {
+        const r = await this.d.hub.lookupReceipt({ receipt, after: this.d.outbox.lastSeq() }, this.d.deadlineMs);
+        const reply: ReceiptReply = { type: 'receipt', id, receipt, found: r.found, source: 'hub', lines: r.lines };
+        if (r.store) reply.store = r.store;
+        if (r.currency) reply.currency = r.currency;
+        if (r.at) reply.at = r.at;
+        return reply;
+      } catch (err) {
+        this.d.log.warn({ receipt, err: (err as Error).message }, 'receipt lookup: answering from the local copy');
+      }
+    }
+    const known = this.d.receipts.find(receipt);
+    if (!known) return { type: 'receipt', id, receipt, found: false, source: 'local', lines: [] };
+    const claimed = this.d.returns.claimedByLine(receipt);
+    const reply: ReceiptReply = {
+      type: 'receipt',
+      id,
+      receipt,
+      found: true,
+      source: 'local',
+      store: known.store,
+      currency: known.currency,
+      lines: known.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+    };
+    if (known.at) reply.at = known.at;
+    return reply;
   }
 
   private sale(register: string, msg: SaleMessage): RegisterReply {

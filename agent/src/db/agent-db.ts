@@ -68,6 +68,15 @@ const MIGRATIONS: string[] = [
     updated_ms INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- The last state each register reported about itself ({"type":"status"}).
+  CREATE TABLE terminal_status (
+    register TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    detail TEXT,
+    at TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export interface OpenOptions {

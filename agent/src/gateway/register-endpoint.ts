@@ -1,28 +1,44 @@
 import { TbCodes, type Logger, type RegisterReply } from '@tillbridge/shared';
 import { toCanonical } from './canonical.js';
-import type { Codec, Connection, Framer, FramerOutput, MessageHandler, Transport } from './types.js';
+import type { Codec, Connection, Framer, FramerOutput, LinkState, MessageHandler, Transport } from './types.js';
 
 export interface RegisterEndpointStatus {
   id: string;
   transport: string;
   codec: string;
   connected: number;
-  state: 'connected' | 'listening' | 'error';
+  /** connected when a connection is open; otherwise what the transport says. */
+  state: LinkState;
+  /** Why the transport is disconnected or in error, when it said. */
+  detail?: string;
+  /** What the register itself last reported with a `status` message. */
+  reported?: { state: string; detail?: string; at: string };
   lastMessageAt?: string;
 }
 
 /** Frames queued per connection before reading pauses (backpressure on a flooding register). */
 const MAX_PENDING = 64;
+/** Times a NAKed reply is sent again before giving up on it. */
+const MAX_RESENDS = 3;
+
+interface ConnState {
+  framer: Framer;
+  lastFrame: Buffer | undefined;
+  resends: number;
+}
 
 /**
  * One configured register: its transport, a framer per connection, its codec, and the store
  * core. Frames from one connection are answered in order; a malformed frame gets an error reply
- * and the connection stays usable.
+ * (or a NAK, where the framing has one) and the connection stays usable.
  */
 export class RegisterEndpoint {
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Map<Connection, ConnState>();
   private lastMessageMs: number | undefined;
-  private failed = false;
+  private transportState: LinkState = 'listening';
+  private transportDetail: string | undefined;
+  private reported: RegisterEndpointStatus['reported'];
+  private readonly listeners: ((s: RegisterEndpointStatus) => void)[] = [];
 
   constructor(
     readonly id: string,
@@ -31,14 +47,23 @@ export class RegisterEndpoint {
     private readonly codec: Codec,
     private readonly handler: MessageHandler,
     private readonly log: Logger,
-  ) {}
+  ) {
+    transport.onState?.((state, detail) => {
+      this.transportState = state;
+      this.transportDetail = detail;
+      if (state === 'error' || state === 'disconnected') this.log.warn({ state, detail }, 'register link down');
+      this.changed();
+    });
+  }
 
   async start(): Promise<void> {
     try {
       await this.transport.start((conn) => this.accept(conn));
       this.log.info({ at: this.transport.describe(), codec: this.codec.name }, 'register endpoint ready');
     } catch (err) {
-      this.failed = true;
+      this.transportState = 'error';
+      this.transportDetail = (err as Error).message;
+      this.changed();
       throw err;
     }
   }
@@ -47,39 +72,89 @@ export class RegisterEndpoint {
     await this.transport.stop();
   }
 
+  /** Hears every change of this register's status (connection, link, reported state). */
+  onStatus(listener: (s: RegisterEndpointStatus) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The register reported its own state (`{"type":"status",…}`). */
+  reportedState(state: string, detail?: string): void {
+    this.reported = detail === undefined ? { state, at: new Date().toISOString() } : { state, detail, at: new Date().toISOString() };
+    this.changed();
+  }
+
   status(): RegisterEndpointStatus {
     const s: RegisterEndpointStatus = {
       id: this.id,
       transport: this.transport.describe(),
       codec: this.codec.name,
       connected: this.connections.size,
-      state: this.failed ? 'error' : this.connections.size > 0 ? 'connected' : 'listening',
+      state: this.connections.size > 0 ? 'connected' : this.transportState,
     };
+    if (this.connections.size === 0 && this.transportDetail) s.detail = this.transportDetail;
+    if (this.reported) s.reported = this.reported;
     if (this.lastMessageMs) s.lastMessageAt = new Date(this.lastMessageMs).toISOString();
     return s;
   }
 
+  /** Sends an unsolicited message (e.g. a scanned receipt) to every open connection of this register. */
+  push(reply: RegisterReply): number {
+    for (const [conn, st] of this.connections) {
+      const frame = st.framer.encode(this.codec.encode([reply]));
+      conn.write(frame);
+    }
+    return this.connections.size;
+  }
+
+  private changed(): void {
+    const s = this.status();
+    for (const l of this.listeners) l(s);
+  }
+
   private accept(conn: Connection): void {
     const log = this.log.child({ conn: conn.id, remote: conn.remote });
-    const framer = this.makeFramer();
-    this.connections.add(conn);
+    const st: ConnState = { framer: this.makeFramer(), lastFrame: undefined, resends: 0 };
+    this.connections.set(conn, st);
     log.info('register connected');
+    this.changed();
     let chain: Promise<void> = Promise.resolve();
     let pending = 0;
     let paused = false;
     conn.onClose(() => {
       this.connections.delete(conn);
       log.info('register disconnected');
+      this.changed();
     });
     conn.onData((chunk) => {
-      for (const out of framer.push(chunk)) {
+      let outs: FramerOutput[];
+      try {
+        outs = st.framer.push(chunk);
+      } catch (err) {
+        // a framer must not throw; if one does, drop its state rather than the agent
+        log.error({ err: (err as Error).message }, 'framing failed; buffer reset');
+        st.framer = this.makeFramer();
+        return;
+      }
+      for (const out of outs) {
+        if (out.kind === 'control') {
+          conn.write(out.bytes);
+          if (out.note) log.warn(out.note);
+          continue;
+        }
+        if (out.kind === 'resend') {
+          if (st.lastFrame && st.resends < MAX_RESENDS) {
+            st.resends++;
+            conn.write(st.lastFrame);
+          }
+          continue;
+        }
         pending++;
         if (pending >= MAX_PENDING && !paused) {
           paused = true;
           conn.pause();
         }
         chain = chain
-          .then(() => this.process(conn, framer, out, log))
+          .then(() => this.process(conn, st, out, log))
           .catch((err: unknown) => log.error({ err: (err as Error).message }, 'reply failed'))
           .finally(() => {
             pending--;
@@ -92,34 +167,47 @@ export class RegisterEndpoint {
     });
   }
 
-  private async process(conn: Connection, framer: Framer, out: FramerOutput, log: Logger): Promise<void> {
-    const send = (reply: RegisterReply): void => conn.write(framer.encode(this.codec.encode(reply)));
+  private send(conn: Connection, st: ConnState, replies: RegisterReply[], context?: unknown): void {
+    const frame = st.framer.encode(this.codec.encode(replies, context));
+    st.lastFrame = frame;
+    st.resends = 0;
+    conn.write(frame);
+  }
+
+  private async process(conn: Connection, st: ConnState, out: FramerOutput, log: Logger): Promise<void> {
     if (out.kind === 'error') {
       log.warn({ code: out.code }, out.message);
-      send({ type: 'error', code: out.code, message: out.message });
+      this.send(conn, st, [{ type: 'error', code: out.code, message: out.message }]);
       return;
     }
+    if (out.kind !== 'frame') return;
     const decoded = this.codec.decode(out.payload);
     if (decoded.kind === 'error') {
       log.warn({ code: decoded.code }, decoded.message);
-      send(withId({ type: 'error', code: decoded.code, message: decoded.message }, decoded.id));
+      this.send(conn, st, [withId({ type: 'error', code: decoded.code, message: decoded.message }, decoded.id)]);
       return;
     }
-    const canon = toCanonical(decoded.message);
+    const replies: RegisterReply[] = [];
+    for (const raw of decoded.messages) replies.push(await this.one(raw, log));
+    if (replies.length === 0) replies.push({ type: 'error', code: TbCodes.INVALID, message: 'the frame held no message' });
+    this.send(conn, st, replies, decoded.context);
+  }
+
+  private async one(raw: unknown, log: Logger): Promise<RegisterReply> {
+    const canon = toCanonical(raw);
     if (!canon.ok) {
       log.warn({ code: canon.code, id: canon.id }, canon.message);
-      send(withId({ type: 'error', code: canon.code, message: canon.message }, canon.id));
-      return;
+      return withId({ type: 'error', code: canon.code, message: canon.message }, canon.id);
     }
     this.lastMessageMs = Date.now();
-    let reply: RegisterReply;
     try {
-      reply = await this.handler.handle(this.id, canon.message);
+      const reply = await this.handler.handle(this.id, canon.message);
+      if (canon.message.type === 'status' && reply.type === 'ack') this.reportedState(canon.message.state, canon.message.detail);
+      return reply;
     } catch (err) {
       log.error({ err: (err as Error).message, id: canon.message.id }, 'message not handled; nothing was acknowledged');
-      reply = { type: 'error', id: canon.message.id, code: TbCodes.INTERNAL, message: 'the agent could not record this message; send it again' };
+      return { type: 'error', id: canon.message.id, code: TbCodes.INTERNAL, message: 'the agent could not record this message; send it again' };
     }
-    send(reply);
   }
 }
 

@@ -19,17 +19,32 @@ export interface Connection {
   onClose(listener: () => void): void;
 }
 
+/** What a transport says of its link to the register, for status and the hub. */
+export type LinkState = 'listening' | 'connecting' | 'connected' | 'disconnected' | 'error';
+
 export interface Transport {
-  /** Starts listening / dialing / opening; each new byte stream is handed to `onConnection`. */
+  /**
+   * Starts listening / dialing / opening; each new byte stream is handed to `onConnection`.
+   * A transport that opens a device or dials out keeps retrying with backoff on its own (a
+   * missing port is `disconnected`, not a failure of start) until `stop`.
+   */
   start(onConnection: (conn: Connection) => void): Promise<void>;
   stop(): Promise<void>;
   /** Where this transport is reachable, for logs and status (e.g. "tcp://127.0.0.1:7410"). */
   describe(): string;
+  /** Transports that open a device or dial out report state changes (with a reason) here. */
+  onState?(listener: (state: LinkState, detail?: string) => void): void;
 }
 
 export type FramerOutput =
+  /** A whole frame's payload, for the codec. */
   | { kind: 'frame'; payload: Buffer }
-  | { kind: 'error'; code: string; message: string };
+  /** Garbage or an oversize frame was discarded: answer with an error reply (the codec encodes it). */
+  | { kind: 'error'; code: string; message: string }
+  /** Bytes to write to the register at once, outside any frame (ACK, NAK). */
+  | { kind: 'control'; bytes: Buffer; note?: string }
+  /** The register refused our last frame (NAK): send it again. */
+  | { kind: 'resend' };
 
 /** Stateful, one per connection: bytes in, whole frames (or framing errors) out. */
 export interface Framer {
@@ -41,14 +56,25 @@ export interface Framer {
 }
 
 export type DecodeResult =
-  | { kind: 'message'; message: unknown }
+  /**
+   * Canonical-shaped message objects (validated by the gateway afterwards), usually one; a
+   * POSLog document may hold several transactions. Every message must carry an `id`: a codec
+   * whose format has none derives one from the frame, so a retransmitted frame is the same id.
+   * `context` is handed back to `encode` with the replies (e.g. fields a legacy reply echoes).
+   */
+  | { kind: 'messages'; messages: unknown[]; context?: unknown }
   | { kind: 'error'; id?: string; code: string; message: string };
 
-/** A register format: frame payload ↔ canonical message object (validated after decoding). */
+/** A register format: frame payload ↔ canonical message objects. */
 export interface Codec {
   readonly name: string;
   decode(payload: Buffer): DecodeResult;
-  encode(reply: RegisterReply): Buffer;
+  /**
+   * One frame answering every message decoded from one request frame, in the same order (or a
+   * single error reply when the frame could not be decoded, or an unsolicited message such as a
+   * scanned receipt, both without context).
+   */
+  encode(replies: RegisterReply[], context?: unknown): Buffer;
 }
 
 /** What the gateway hands canonical messages to: the store core. */

@@ -14,6 +14,8 @@ import {
   type AuthorizeRequestBody,
   type AuthorizeResult,
   type Logger,
+  type ReceiptLookupBody,
+  type ReceiptLookupResult,
 } from '@tillbridge/shared';
 import { fetchAccessToken, type AccessToken } from './token-client.js';
 
@@ -38,14 +40,15 @@ export interface HubLinkEvents {
   down: [];
 }
 
-/** What the store core needs from the hub: a request with a deadline, and whether one can be made now. */
+/** What the store core needs from the hub: requests with a deadline, and whether one can be made now. */
 export interface HubAuthorizer {
   readonly connected: boolean;
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult>;
+  lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult>;
 }
 
 interface Pending {
-  resolve: (v: AuthorizeResult) => void;
+  resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -101,15 +104,29 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
+    return this.request('authorize', body, deadlineMs).then((r) => {
+      if (!r || typeof r !== 'object' || !('decision' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered an authorization with something else');
+      return r as AuthorizeResult;
+    });
+  }
+
+  lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult> {
+    return this.request('receipt.lookup', body, deadlineMs).then((r) => {
+      if (!r || typeof r !== 'object' || !('found' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered a lookup with something else');
+      return r as ReceiptLookupResult;
+    });
+  }
+
+  private request(op: 'authorize' | 'receipt.lookup', body: unknown, deadlineMs: number): Promise<unknown> {
     if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
     const rid = this.nextRid++;
-    return new Promise<AuthorizeResult>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(rid);
         reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not answer within ${deadlineMs} ms`));
       }, deadlineMs);
       this.pending.set(rid, { resolve, reject, timer });
-      this.ws!.send(JSON.stringify({ t: 'req', rid, op: 'authorize', body }));
+      this.ws!.send(JSON.stringify({ t: 'req', rid, op, body }));
     });
   }
 

@@ -22,10 +22,11 @@ export class JsonlCodec implements Codec {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       return { kind: 'error', code: TbCodes.MALFORMED, message: 'each line must be one JSON object' };
     }
-    return { kind: 'message', message: value };
+    return { kind: 'messages', messages: [value] };
   }
 
-  encode(reply: RegisterReply): Buffer {
-    return Buffer.from(JSON.stringify(reply), 'utf8');
+  /** One line per reply (the protocol answers one message per line, so normally exactly one). */
+  encode(replies: RegisterReply[]): Buffer {
+    return Buffer.from(replies.map((r) => JSON.stringify(r)).join('\n'), 'utf8');
   }
 }
