@@ -6,6 +6,7 @@ import { agentId as readAgentId, openAgentDb, type Db } from './db/agent-db.js';
 import { Outbox } from './sync/outbox.js';
 import { HubLink } from './sync/hub-link.js';
 import { Uploader } from './sync/uploader.js';
+import { TerminalReporter } from './sync/terminal-reporter.js';
 import { Replies } from './core/replies.js';
 import { Receipts } from './core/receipts.js';
 import { LocalReturns } from './core/local-returns.js';
@@ -127,6 +128,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Pr
       inventorySkus: inventory.list().length,
     };
   };
+  const reporter = new TerminalReporter(link, endpoints);
+  reporter.start();
   const listen = parseHostPort(config.status.listen);
   const statusServer = new StatusServer(listen.host, listen.port, snapshot);
 
@@ -166,6 +169,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Pr
       stop: () => {
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
+          reporter.stop();
           await Promise.all(endpoints.map((e) => e.stop()));
           uploader.stop();
           abort.abort();

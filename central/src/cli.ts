@@ -237,19 +237,27 @@ returns
 // ---- status
 program
   .command('status')
-  .description('each store: connected, last seen, lag, outbox depth')
+  .description('each store: connected, last seen, lag, outbox depth; with --store, its registers (terminals) too')
+  .option('--store <store>', 'one store, with the state of each of its registers')
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nExample:\n  tillbridge-hub status --json')
+  .addHelpText('after', '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json')
   .action(
-    act(async (opts: { json?: boolean }) => {
-      type St = { connectedStores: number; stores: { store: string; connected: boolean; lastSeen: string | null; lagMs: number | null; outboxDepth: number | null; lastSeq: number }[] };
-      const r = await client().get<St>('/v1/admin/status');
-      print(opts.json, r, () =>
-        [
-          `${r.connectedStores} of ${r.stores.length} store(s) connected`,
+    act(async (opts: { store?: string; json?: boolean }) => {
+      type Term = { register: string; state: string; detail: string | null; transport: string; connections: number; reported: { state: string; detail: string | null } | null; lastMessageAt: string | null; at: string };
+      type St = { connectedStores: number; stores: { store: string; connected: boolean; lastSeen: string | null; lagMs: number | null; outboxDepth: number | null; lastSeq: number; terminals: Term[] }[] };
+      const q = opts.store ? `?store=${encodeURIComponent(opts.store)}` : '';
+      const r = await client().get<St>(`/v1/admin/status${q}`);
+      print(opts.json, r, () => {
+        const out = [
+          opts.store ? '' : `${r.connectedStores} of ${r.stores.length} store(s) connected`,
           table(['STORE', 'CONNECTED', 'LAST SEEN', 'LAG', 'OUTBOX', 'LAST SEQ'], r.stores.map((s) => [s.store, s.connected ? 'yes' : 'NO', s.connected ? 'now' : ago(s.lastSeen), s.lagMs === null ? '-' : `${s.lagMs} ms`, s.outboxDepth, s.lastSeq])),
-        ].join('\n'),
-      );
+        ].filter(Boolean);
+        if (opts.store) {
+          const terms = r.stores[0]?.terminals ?? [];
+          out.push('', terms.length ? table(['REGISTER', 'STATE', 'TRANSPORT', 'CONNS', 'REPORTED', 'LAST MESSAGE', 'SINCE', 'DETAIL'], terms.map((t) => [t.register, t.state, t.transport, t.connections, t.reported ? `${t.reported.state}${t.reported.detail ? ` (${t.reported.detail})` : ''}` : '', t.lastMessageAt ? ago(t.lastMessageAt) : 'never', t.at, t.detail])) : 'no register has reported yet');
+        }
+        return out.join('\n');
+      });
     }),
   );
 

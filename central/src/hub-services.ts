@@ -14,6 +14,7 @@ import { ReturnsRepo } from './domain/returns-repo.js';
 import { Sales } from './domain/sales.js';
 import { SaleService } from './domain/sale-service.js';
 import { Stores } from './domain/stores.js';
+import { Terminals } from './domain/terminals.js';
 import { openHubStorage, type HubStorage } from './storage/sqlite.js';
 import { Presence } from './sync/presence.js';
 
@@ -43,6 +44,7 @@ export interface Hub {
   cursors: Cursors;
   applier: EventApplier;
   presence: Presence;
+  terminals: Terminals;
   close(): void;
 }
 
@@ -80,6 +82,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     cursors,
     applier,
     presence: new Presence(),
+    terminals: new Terminals(storage, clock),
     close: () => storage.close(),
   };
 }

@@ -68,6 +68,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const hub = openHub(serviceOpts);
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
     cursors: hub.cursors,
+    sales: hub.sales,
+    returnsRepo: hub.returnsRepo,
+    terminals: hub.terminals,
     applier: hub.applier,
     engine: hub.engine,
     ledger: hub.ledger,

@@ -47,6 +47,13 @@ describe('returns engine', () => {
     expect(invariantHolds()).toBe(true);
   });
 
+  it('answers lines asked for by SKU with the receipt line they resolved to', () => {
+    const r = t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }, { sku: 'NOPE', qty: 1, disposition: 'restock' }] });
+    expect(r).toMatchObject({ decision: 'approved', lines: [{ line: 0, sku: 'NOPE', code: 'line_not_found' }, { line: 1, sku: 'A', approvedQty: 1, code: 'ok' }] });
+    expect(t.hub.returnsRepo.claimedByLine('X1', '2026-11-27T10:00:00.000Z')).toEqual(new Map([[1, 1000]]));
+    expect(t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }] })).toEqual(r); // idempotent
+  });
+
   it('is idempotent by authorization id', () => {
     const a = t.hub.engine.authorize('S1', req('a1', 2));
     const again = t.hub.engine.authorize('S1', req('a1', 2));

@@ -51,19 +51,36 @@ export const SaleMessage = z.strictObject({
 });
 export type SaleMessage = z.infer<typeof SaleMessage>;
 
-export const ReturnRequestLine = z.strictObject({
-  line: LineNo,
-  qty: Quantity,
-  reason: Text(200).optional(),
-  disposition: Disposition.default('restock'),
-});
+/**
+ * A line to return, named by the original sale's `line` number or, when the register does not
+ * know it (many POSLog returns carry only the item id), by `sku`: the hub resolves it to the
+ * receipt's first line of that SKU with enough left to return.
+ */
+export const ReturnRequestLine = z
+  .strictObject({
+    line: LineNo.optional(),
+    sku: Sku.optional(),
+    qty: Quantity,
+    reason: Text(200).optional(),
+    disposition: Disposition.default('restock'),
+  })
+  .refine((l) => (l.line === undefined) !== (l.sku === undefined), 'either "line" or "sku", not both');
 export type ReturnRequestLine = z.infer<typeof ReturnRequestLine>;
+
+/** The key a request line is known by: its line number, or its SKU. */
+export function requestLineKey(l: { line?: number | undefined; sku?: string | undefined }): string {
+  return l.line !== undefined ? `line:${l.line}` : `sku:${l.sku}`;
+}
+
+function uniqueRequestLines(lines: { line?: number | undefined; sku?: string | undefined }[]): boolean {
+  return new Set(lines.map(requestLineKey)).size === lines.length;
+}
 
 export const ReturnRequestMessage = z.strictObject({
   type: z.literal('return.request'),
   id: MessageId,
   receipt: Receipt,
-  lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueLines, 'line numbers must be unique'),
+  lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueRequestLines, 'each line number or SKU at most once'),
 });
 export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
 
@@ -135,7 +152,10 @@ export const LineCodes = {
 export type LineCode = (typeof LineCodes)[keyof typeof LineCodes];
 
 export const DecisionLine = z.object({
-  line: LineNo,
+  /** The receipt's line; 0 when a line asked for by SKU matched no line of the receipt. */
+  line: z.number().int().nonnegative(),
+  /** Present when the request named the line by SKU. */
+  sku: Sku.optional(),
   approvedQty: QuantityOrZero,
   code: z.string(),
 });

@@ -19,13 +19,19 @@ export interface SoldLine {
 }
 
 export interface RequestedLine {
-  line: number;
+  /** the receipt's line number, or… */
+  line?: number | undefined;
+  /** …the SKU, resolved to a line of the receipt */
+  sku?: string | undefined;
   /** as sent: units, up to three decimals */
   qty: number;
 }
 
 export interface JudgedLine {
+  /** the receipt's line (resolved from the SKU when asked by SKU); 0 when none matched */
   line: number;
+  /** set when the request named the line by SKU */
+  askedBySku?: string;
   /** requested, milli-units */
   requestedMilli: number;
   /** approved, milli-units */
@@ -52,26 +58,41 @@ export function judgeReturn(
   if (!sold) {
     return {
       decision: 'denied',
-      lines: requested.map((r) => ({ line: r.line, requestedMilli: toMilli(r.qty), approvedMilli: 0, code: notFoundCode })),
+      lines: requested.map((r) => withSku({ line: r.line ?? 0, requestedMilli: toMilli(r.qty), approvedMilli: 0, code: notFoundCode }, r)),
       refund: 0,
       reason: notFoundCode === LineCodes.RECEIPT_NOT_FOUND ? 'receipt not found' : 'receipt not sold at this store; the hub cannot be reached to check other stores',
     };
   }
   const byLine = new Map(sold.map((s) => [s.line, s]));
+  // A line asked for by SKU resolves to a receipt line no other line of this request names, with
+  // enough left (else the first such line, which is then refused as exceeding what is left).
+  const named = new Set(requested.filter((r) => r.line !== undefined).map((r) => r.line!));
+  const chosen = new Set<number>();
   let refund = 0;
   const lines: JudgedLine[] = requested.map((r) => {
     const want = toMilli(r.qty);
-    const s = byLine.get(r.line);
-    if (!s) return { line: r.line, requestedMilli: want, approvedMilli: 0, code: LineCodes.LINE_NOT_FOUND };
-    const left = s.qty - (claimedMilli.get(r.line) ?? 0);
-    if (want > left) return { line: r.line, requestedMilli: want, approvedMilli: 0, code: LineCodes.EXCEEDS_RETURNABLE, sku: s.sku, unitPrice: s.unitPrice };
+    let s: SoldLine | undefined;
+    if (r.line !== undefined) s = byLine.get(r.line);
+    else {
+      const candidates = sold.filter((x) => x.sku === r.sku && !named.has(x.line) && !chosen.has(x.line));
+      s = candidates.find((x) => x.qty - (claimedMilli.get(x.line) ?? 0) >= want) ?? candidates[0];
+      if (s) chosen.add(s.line);
+    }
+    if (!s) return withSku({ line: r.line ?? 0, requestedMilli: want, approvedMilli: 0, code: LineCodes.LINE_NOT_FOUND }, r);
+    const left = s.qty - (claimedMilli.get(s.line) ?? 0);
+    if (want > left) return withSku({ line: s.line, requestedMilli: want, approvedMilli: 0, code: LineCodes.EXCEEDS_RETURNABLE, sku: s.sku, unitPrice: s.unitPrice }, r);
     refund += lineAmount(want, s.unitPrice);
-    return { line: r.line, requestedMilli: want, approvedMilli: want, code: LineCodes.OK, sku: s.sku, unitPrice: s.unitPrice };
+    return withSku({ line: s.line, requestedMilli: want, approvedMilli: want, code: LineCodes.OK, sku: s.sku, unitPrice: s.unitPrice }, r);
   });
   const refused = lines.filter((l) => l.code !== LineCodes.OK);
   const decision: Decision = refused.length < lines.length ? 'approved' : 'denied';
   const j: Judgement = { decision, lines, refund };
-  if (refused.length > 0) j.reason = refused.map((l) => `line ${l.line}: ${l.code}`).join('; ');
+  if (refused.length > 0) j.reason = refused.map((l) => `${l.askedBySku !== undefined && l.line === 0 ? `sku ${l.askedBySku}` : `line ${l.line}`}: ${l.code}`).join('; ');
+  return j;
+}
+
+function withSku(j: JudgedLine, r: RequestedLine): JudgedLine {
+  if (r.line === undefined && r.sku !== undefined) j.askedBySku = r.sku;
   return j;
 }
 
@@ -85,6 +106,7 @@ export function refuseAll(j: Judgement, code: LineCode, reason: string): Judgeme
   };
 }
 
-export function decisionLines(j: Judgement): { line: number; approvedQty: number; code: string }[] {
-  return j.lines.map((l) => ({ line: l.line, approvedQty: fromMilli(l.approvedMilli), code: l.code }));
+/** The lines of a decision as a register sees them. */
+export function decisionLines(j: Judgement): { line: number; sku?: string; approvedQty: number; code: string }[] {
+  return j.lines.map((l) => (l.askedBySku === undefined ? { line: l.line, approvedQty: fromMilli(l.approvedMilli), code: l.code } : { line: l.line, sku: l.askedBySku, approvedQty: fromMilli(l.approvedMilli), code: l.code }));
 }

@@ -59,7 +59,9 @@ export const SaleEventBody = z.strictObject({
 export type SaleEventBody = z.infer<typeof SaleEventBody>;
 
 export const DecisionEventLine = z.strictObject({
-  line: LineNo,
+  /** the receipt's line, 0 when a line asked for by SKU matched none */
+  line: z.number().int().nonnegative(),
+  sku: Sku.optional(),
   qty: Quantity,
   approvedQty: QuantityOrZero,
   code: z.string(),
@@ -140,12 +142,15 @@ export const AuthorizeRequestBody = z.strictObject({
   receipt: Receipt,
   lines: z
     .array(
-      z.strictObject({
-        line: LineNo,
-        qty: Quantity,
-        disposition: Disposition,
-        reason: z.string().max(200).optional(),
-      }),
+      z
+        .strictObject({
+          line: LineNo.optional(),
+          sku: Sku.optional(),
+          qty: Quantity,
+          disposition: Disposition,
+          reason: z.string().max(200).optional(),
+        })
+        .refine((l) => (l.line === undefined) !== (l.sku === undefined), 'either "line" or "sku"'),
     )
     .min(1),
 });

@@ -31,6 +31,17 @@ describe('judgeReturn', () => {
     expect(judgeReturn(sold, new Map(), [{ line: 9, qty: 1 }]).lines[0]!.code).toBe(LineCodes.LINE_NOT_FOUND);
   });
 
+  it('resolves a line asked for by SKU to a receipt line with enough left, never one named elsewhere', () => {
+    const twoA = [...sold, { line: 3, sku: 'A', qty: toMilli(1), unitPrice: 900 }];
+    const j = judgeReturn(twoA, new Map([[1, toMilli(2)]]), [{ sku: 'A', qty: 1 }]);
+    expect(j.lines[0]).toMatchObject({ line: 3, askedBySku: 'A', code: LineCodes.OK, approvedMilli: 1000 });
+    expect(j.refund).toBe(900);
+    const k = judgeReturn(twoA, new Map(), [{ line: 1, qty: 1 }, { sku: 'A', qty: 1 }]);
+    expect(k.lines.map((l) => l.line)).toEqual([1, 3]);
+    const none = judgeReturn(twoA, new Map(), [{ sku: 'ZZZ', qty: 1 }]);
+    expect(none).toMatchObject({ decision: 'denied', lines: [{ line: 0, askedBySku: 'ZZZ', code: LineCodes.LINE_NOT_FOUND }], reason: 'sku ZZZ: line_not_found' });
+  });
+
   it('refuseAll turns every approved line into the given code', () => {
     const j = refuseAll(judgeReturn(sold, new Map(), [{ line: 1, qty: 1 }]), LineCodes.OFFLINE_LIMIT, 'too much');
     expect(j).toMatchObject({ decision: 'denied', refund: 0, reason: 'too much' });

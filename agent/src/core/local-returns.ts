@@ -5,7 +5,10 @@ import type { Db } from '../db/agent-db.js';
 export type LocalReturnStatus = 'pending' | 'approved' | 'denied' | 'completed' | 'cancelled';
 
 export interface LocalReturnLine {
+  /** the receipt's line (0: a pending line asked for by SKU this agent could not resolve) */
   line: number;
+  /** set when the register asked for the line by SKU */
+  sku?: string;
   /** approved quantity, milli-units */
   qty: number;
   disposition: 'restock' | 'damaged';

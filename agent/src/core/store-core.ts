@@ -1,10 +1,14 @@
 import {
+  decisionLines,
   derivedId,
+  judgeReturn,
+  requestLineKey,
   fromMilli,
   lineAmount,
   TbCodes,
   TbError,
   toMilli,
+  type AuthorizeRequestBody,
   type AuthorizeResult,
   type DecisionEventLine,
   type Logger,
@@ -205,7 +209,7 @@ export class StoreCore implements MessageHandler {
           register,
           requestId: msg.id,
           receipt: msg.receipt,
-          lines: msg.lines.map((l) => (l.reason === undefined ? { line: l.line, qty: l.qty, disposition: l.disposition } : { line: l.line, qty: l.qty, disposition: l.disposition, reason: l.reason })),
+          lines: msg.lines.map(toHubLine),
         },
         this.d.deadlineMs,
       );
@@ -241,11 +245,25 @@ export class StoreCore implements MessageHandler {
           mode: 'online',
           decision: 'pending',
           status: 'pending',
-          lines: msg.lines.map((l) => ({ line: l.line, qty: toMilli(l.qty), disposition: l.disposition })),
+          lines: this.pendingLines(msg),
           refund: 0,
         });
       })
       .immediate();
+  }
+
+  /**
+   * The lines a pending request claims, resolved against the receipt as far as this agent can
+   * (a line asked for by SKU counts against the line it would take; unknown: line 0, no claim).
+   */
+  private pendingLines(msg: ReturnRequestMessage): LocalReturnLine[] {
+    const receipt = this.d.receipts.find(msg.receipt);
+    const j = receipt ? judgeReturn(receipt.lines, this.d.returns.claimedByLine(msg.receipt), msg.lines) : undefined;
+    return msg.lines.map((l, i) => {
+      const out: LocalReturnLine = { line: l.line ?? j?.lines[i]?.line ?? 0, qty: toMilli(l.qty), disposition: l.disposition };
+      if (l.sku !== undefined) out.sku = l.sku;
+      return out;
+    });
   }
 
   /**
@@ -260,11 +278,11 @@ export class StoreCore implements MessageHandler {
         type: 'return.request',
         id: p.requestId,
         receipt: p.receipt,
-        lines: p.lines.map((l) => ({ line: l.line, qty: fromMilli(l.qty), disposition: l.disposition })),
+        lines: p.lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition })),
       };
       try {
         const res = await this.d.hub.authorize(
-          { authorization: p.authorization, after: this.d.outbox.lastSeq(), register: p.register, requestId: p.requestId, receipt: p.receipt, lines: msg.lines.map((l) => ({ line: l.line, qty: l.qty, disposition: l.disposition })) },
+          { authorization: p.authorization, after: this.d.outbox.lastSeq(), register: p.register, requestId: p.requestId, receipt: p.receipt, lines: msg.lines.map(toHubLine) },
           Math.max(this.d.deadlineMs, 5000),
         );
         this.recordOnline(p.register, msg, res);
@@ -289,10 +307,10 @@ export class StoreCore implements MessageHandler {
         });
       }
       const prices = new Map(res.receipt?.lines.map((l) => [l.line, l.unitPrice]) ?? []);
-      const disp = new Map(msg.lines.map((l) => [l.line, l.disposition]));
+      const disp = new Map(msg.lines.map((l) => [requestLineKey(l), l.disposition]));
       const approved: LocalReturnLine[] = res.lines
         .filter((l) => l.approvedQty > 0)
-        .map((l) => ({ line: l.line, qty: toMilli(l.approvedQty), disposition: disp.get(l.line) ?? 'restock' }));
+        .map((l) => ({ line: l.line, qty: toMilli(l.approvedQty), disposition: disp.get(requestLineKey(l.sku !== undefined ? { sku: l.sku } : { line: l.line })) ?? 'restock' }));
       this.d.returns.record({
         authorization: res.authorization,
         receipt: msg.receipt,
@@ -322,9 +340,8 @@ export class StoreCore implements MessageHandler {
       const receipt = this.d.receipts.find(msg.receipt);
       const claimed = this.d.returns.claimedByLine(msg.receipt, authorization);
       const j = decideOffline(this.d.store, receipt, claimed, msg.lines, this.d.offline);
-      const byLine = new Map(msg.lines.map((l) => [l.line, l]));
-      const eventLines: DecisionEventLine[] = j.lines.map((l) => {
-        const req = byLine.get(l.line)!;
+      const eventLines: DecisionEventLine[] = j.lines.map((l, i) => {
+        const req = msg.lines[i]!;
         const e: DecisionEventLine = {
           line: l.line,
           qty: fromMilli(l.requestedMilli),
@@ -332,6 +349,7 @@ export class StoreCore implements MessageHandler {
           code: l.code,
           disposition: req.disposition,
         };
+        if (l.askedBySku !== undefined) e.sku = l.askedBySku;
         if (req.reason !== undefined) e.reason = req.reason;
         return e;
       });
@@ -344,8 +362,8 @@ export class StoreCore implements MessageHandler {
         decision: j.decision,
         status: j.decision === 'approved' ? 'approved' : 'denied',
         lines: j.lines
-          .filter((l) => l.approvedMilli > 0)
-          .map((l) => ({ line: l.line, qty: l.approvedMilli, disposition: byLine.get(l.line)!.disposition })),
+          .map((l, i) => ({ line: l.line, qty: l.approvedMilli, disposition: msg.lines[i]!.disposition }))
+          .filter((l) => l.qty > 0),
         refund: j.refund,
       });
       const body: ReturnDecisionEventBody = {
@@ -366,7 +384,7 @@ export class StoreCore implements MessageHandler {
         authorization,
         decision: j.decision,
         mode: 'offline',
-        lines: j.lines.map((l) => ({ line: l.line, approvedQty: fromMilli(l.approvedMilli), code: l.code })),
+        lines: decisionLines(j),
       };
       if (j.reason) reply.reason = j.reason;
       return reply;
@@ -418,4 +436,10 @@ export class StoreCore implements MessageHandler {
       return { type: 'ack', id: msg.id };
     });
   }
+}
+
+function toHubLine(l: ReturnRequestMessage['lines'][number]): AuthorizeRequestBody['lines'][number] {
+  const out: AuthorizeRequestBody['lines'][number] = l.line !== undefined ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku!, qty: l.qty, disposition: l.disposition };
+  if (l.reason !== undefined) out.reason = l.reason;
+  return out;
 }

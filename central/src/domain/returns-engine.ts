@@ -78,17 +78,17 @@ export class ReturnsEngine {
         completed_at: null,
         updated_at: iso(now),
       };
-      const byLine = new Map(body.lines.map((l) => [l.line, l]));
       this.returns.insert(
         row,
-        j.lines.map((l) => ({
-          line: l.line,
+        j.lines.map((l, i) => ({
+          line: storedLine(l.line, i),
+          asked_sku: l.askedBySku ?? null,
           requested_qty: l.requestedMilli,
           approved_qty: l.approvedMilli,
           completed_qty: 0,
-          disposition: byLine.get(l.line)!.disposition,
+          disposition: body.lines[i]!.disposition,
           code: l.code,
-          reason: byLine.get(l.line)!.reason ?? null,
+          reason: body.lines[i]!.reason ?? null,
         })),
       );
       this.audit.append({
@@ -110,7 +110,7 @@ export class ReturnsEngine {
       authorization: row.authorization,
       decision: row.decision,
       mode: row.mode,
-      lines: lines.map((l) => ({ line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code })),
+      lines: lines.map((l) => (l.asked_sku === null ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code } : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code })),
     };
     if (row.reason) res.reason = row.reason;
     const sale = knownSale === undefined ? this.sales.get(row.receipt) : knownSale;
@@ -148,7 +148,7 @@ export class ReturnsEngine {
         const sold = new Map(sale.lines.map((l) => [l.line, l.qty]));
         for (const l of body.lines) {
           const want = toMilli(l.approvedQty);
-          if (want === 0) continue;
+          if (want === 0 || l.line < 1) continue;
           const left = (sold.get(l.line) ?? 0) - (claimed.get(l.line) ?? 0);
           if (want > left) {
             exception = ExceptionCodes.OVER_RETURN;
@@ -177,8 +177,9 @@ export class ReturnsEngine {
       completed_at: null,
       updated_at: iso(now),
     };
-    const lines = body.lines.map((l) => ({
-      line: l.line,
+    const lines = body.lines.map((l, i) => ({
+      line: storedLine(l.line, i),
+      asked_sku: l.sku ?? null,
       requested_qty: toMilli(l.qty),
       approved_qty: toMilli(l.approvedQty),
       completed_qty: 0,
@@ -307,4 +308,9 @@ export class ReturnsEngine {
     this.exceptions.record({ store, register, kind, code, reason, authorization });
     this.audit.append({ actor: 'hub', action: 'return.exception', outcome: code, store, register, resource: `return:${authorization}`, details: { reason } });
   }
+}
+
+/** Lines asked for by SKU that matched no receipt line are stored as -1, -2… (the request's position). */
+function storedLine(line: number, index: number): number {
+  return line > 0 ? line : -(index + 1);
 }

@@ -25,7 +25,9 @@ export interface ReturnRow {
 
 export interface ReturnLineRow {
   authorization: string;
+  /** the receipt's line; negative for a line asked for by SKU that matched none (see asked_sku) */
   line: number;
+  asked_sku: string | null;
   requested_qty: number;
   approved_qty: number;
   completed_qty: number;
@@ -58,8 +60,8 @@ export class ReturnsRepo {
          @exception_code, @reason, @refund_amount, @refund_kind, @created_at, @expires_at, @completed_at, @updated_at)`,
     );
     this.insertLine = s.db.prepare(
-      `INSERT INTO return_lines (authorization, line, requested_qty, approved_qty, completed_qty, disposition, code, reason)
-       VALUES (@authorization, @line, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason)`,
+      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason)
+       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason)`,
     );
     // What counts against a sale line: completed quantities, and reservations not yet expired.
     // Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
@@ -69,7 +71,7 @@ export class ReturnsRepo {
                        WHEN r.status = 'reserved' AND r.expires_at > @now THEN rl.approved_qty
                        ELSE 0 END) AS qty
          FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-        WHERE r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude
+        WHERE r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
         GROUP BY rl.line`,
     );
     this.byStore = s.db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);

@@ -168,10 +168,12 @@ export function adminRoutes(router: Router, hub: Hub): void {
   router.add('GET', '/v1/admin/status', (ctx) => {
     auth(ctx, false);
     const now = hub.clock.now();
+    const only = ctx.query.get('store');
+    if (only && !hub.stores.get(only)) throw new TbError(TbCodes.NOT_FOUND, `store ${only} not found`);
     return {
       now: new Date(now).toISOString(),
       connectedStores: hub.presence.count(),
-      stores: hub.stores.list().map((s) => {
+      stores: hub.stores.list().filter((s) => !only || s.id === only).map((s) => {
         const p = hub.presence.get(s.id);
         const c = hub.cursors.latestForStore(s.id);
         return {
@@ -185,6 +187,16 @@ export function adminRoutes(router: Router, hub: Hub): void {
           lastSeq: c?.lastSeq ?? 0,
           agentId: c?.agentId ?? null,
           registers: p.connected ? (p.registers ?? []) : [],
+          terminals: hub.terminals.list(s.id).map((t) => ({
+            register: t.register,
+            state: t.state,
+            detail: t.detail,
+            transport: t.transport,
+            connections: t.connections,
+            reported: t.reported_state ? { state: t.reported_state, detail: t.reported_detail, at: t.reported_at } : null,
+            lastMessageAt: t.last_message_at,
+            at: t.at,
+          })),
         };
       }),
     };

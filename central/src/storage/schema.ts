@@ -165,4 +165,26 @@ export const HUB_MIGRATIONS: string[] = [
     hash TEXT NOT NULL
   );
   `,
+  `
+  -- A return line asked for by SKU (the hub resolved it to a receipt line, or to none: then
+  -- line is negative, -1 for the request's first line, -2 for the second…).
+  ALTER TABLE return_lines ADD COLUMN asked_sku TEXT;
+
+  -- Each register's state as its agent last reported it.
+  CREATE TABLE terminals (
+    store TEXT NOT NULL REFERENCES stores(id),
+    register TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT,
+    transport TEXT NOT NULL,
+    connections INTEGER NOT NULL,
+    reported_state TEXT,
+    reported_detail TEXT,
+    reported_at TEXT,
+    last_message_at TEXT,
+    at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (store, register)
+  );
+  `,
 ];

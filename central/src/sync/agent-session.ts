@@ -3,6 +3,9 @@ import {
   AgentFrame,
   AuthorizeRequestBody,
   CloseCodes,
+  ReceiptLookupBody,
+  type ReceiptLookupResult,
+  type TerminalStatus,
   describeZodError,
   fullJitterDelay,
   isTbError,
@@ -17,10 +20,16 @@ import type { ReturnsEngine } from '../domain/returns-engine.js';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
 import { fromMilli } from '@tillbridge/shared';
 import type { Presence } from './presence.js';
+import type { Sales } from '../domain/sales.js';
+import type { ReturnsRepo } from '../domain/returns-repo.js';
+import type { Terminals } from '../domain/terminals.js';
 import type { AccessTokens } from '../auth/access-tokens.js';
 
 export interface SessionDeps {
   cursors: Cursors;
+  sales: Sales;
+  returnsRepo: ReturnsRepo;
+  terminals: Terminals;
   applier: EventApplier;
   engine: ReturnsEngine;
   ledger: InventoryLedger;
@@ -28,11 +37,14 @@ export interface SessionDeps {
   tokens: AccessTokens;
   log: Logger;
   now: () => number;
+  /** Hears each terminal status that changed (for webhooks and metrics). */
+  onTerminal?: (store: string, t: TerminalStatus) => void;
 }
 
 interface Parked {
   rid: number;
-  body: AuthorizeRequestBody;
+  after: number;
+  run: () => void;
   timer: NodeJS.Timeout;
 }
 
@@ -121,7 +133,9 @@ export class AgentSession {
       case 'events':
         return this.onEvents(frame.items);
       case 'req':
-        return this.onRequest(frame.rid, frame.body);
+        return frame.op === 'authorize' ? this.onAuthorize(frame.rid, frame.body) : this.onLookup(frame.rid, frame.body);
+      case 'terminal':
+        return this.onTerminal(frame.items);
       case 'token':
         return void this.onToken(frame.token);
       case 'heartbeat': {
@@ -177,21 +191,51 @@ export class AgentSession {
     }
   }
 
-  private onRequest(rid: number, rawBody: unknown): void {
+  /** Runs `run` now, or once this agent's events up to `after` are applied (the sale may be among them). */
+  private whenApplied(rid: number, after: number, run: () => void): void {
+    if (after <= this.cursor) return run();
+    const timer = setTimeout(() => {
+      this.parked = this.parked.filter((p) => p.rid !== rid);
+    }, PARK_MS);
+    this.parked.push({ rid, after, run, timer });
+  }
+
+  private onAuthorize(rid: number, rawBody: unknown): void {
     const parsed = AuthorizeRequestBody.safeParse(rawBody, { reportInput: true });
     if (!parsed.success) {
       this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
       return;
     }
-    const body = parsed.data;
-    if (body.after > this.cursor) {
-      const timer = setTimeout(() => {
-        this.parked = this.parked.filter((p) => p.rid !== rid);
-      }, PARK_MS);
-      this.parked.push({ rid, body, timer });
+    this.whenApplied(rid, parsed.data.after, () => this.authorize(rid, parsed.data));
+  }
+
+  private onLookup(rid: number, rawBody: unknown): void {
+    const parsed = ReceiptLookupBody.safeParse(rawBody, { reportInput: true });
+    if (!parsed.success) {
+      this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
       return;
     }
-    this.authorize(rid, body);
+    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.lookup(parsed.data.receipt) }));
+  }
+
+  private lookup(receipt: string): ReceiptLookupResult {
+    const sale = this.d.sales.get(receipt);
+    if (!sale) return { receipt, found: false, lines: [] };
+    const claimed = this.d.returnsRepo.claimedByLine(receipt, new Date(this.d.now()).toISOString());
+    return {
+      receipt,
+      found: true,
+      store: sale.store,
+      currency: sale.currency,
+      at: sale.at,
+      lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+    };
+  }
+
+  private onTerminal(items: TerminalStatus[]): void {
+    for (const t of items) {
+      if (this.d.terminals.record(this.store, t)) this.d.onTerminal?.(this.store, t);
+    }
   }
 
   private authorize(rid: number, body: AuthorizeRequestBody): void {
@@ -207,11 +251,11 @@ export class AgentSession {
 
   private drainParked(): void {
     if (this.parked.length === 0) return;
-    const ready = this.parked.filter((p) => p.body.after <= this.cursor);
-    this.parked = this.parked.filter((p) => p.body.after > this.cursor);
+    const ready = this.parked.filter((p) => p.after <= this.cursor);
+    this.parked = this.parked.filter((p) => p.after > this.cursor);
     for (const p of ready) {
       clearTimeout(p.timer);
-      this.authorize(p.rid, p.body);
+      p.run();
     }
   }
 }
