@@ -49,3 +49,37 @@ export function sqliteCommit(n: number): Summary {
   rmSync(dir, { recursive: true, force: true });
   return summarize(samples);
 }
+
+/** The raw floor for serial: a frame written to one end of a pty pair, echoed back at the other end. */
+export async function ptyEcho(a: string, b: string, n: number): Promise<Summary> {
+  const { SerialPort } = await import('serialport');
+  const open = (path: string) =>
+    new Promise<InstanceType<typeof SerialPort>>((resolve, reject) => {
+      const p = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+      p.open((err) => (err ? reject(err) : resolve(p)));
+    });
+  const echo = await open(a);
+  echo.on('data', (d: Buffer) => echo.write(d));
+  const reg = await open(b);
+  const frame = Buffer.from('\x02S|000123|0001-000123|20261127|1015|EUR|1|SKU-1|1000|1000|1|01|1000|\x03\x00', 'latin1');
+  const samples: number[] = [];
+  for (let i = 0; i < n + 20; i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve) => {
+      let got = 0;
+      const on = (d: Buffer): void => {
+        got += d.length;
+        if (got >= frame.length) {
+          reg.off('data', on);
+          resolve();
+        }
+      };
+      reg.on('data', on);
+      reg.write(frame);
+    });
+    if (i >= 20) samples.push(performance.now() - t);
+  }
+  await new Promise<void>((r) => reg.close(() => r()));
+  await new Promise<void>((r) => echo.close(() => r()));
+  return summarize(samples);
+}

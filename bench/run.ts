@@ -13,7 +13,11 @@ import { addStore, initHub, setStock, startAgent, startHub } from '@tillbridge/s
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import Database from 'better-sqlite3';
-import { sqliteCommit, wsEcho } from './floor.js';
+import { sqliteCommit, wsEcho, ptyEcho } from './floor.js';
+import { startPtyPair } from '@tillbridge/scripts/lib/pty';
+import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
+import { ROOT } from '@tillbridge/scripts/lib/paths';
+import { mkdirSync } from 'node:fs';
 import { ms, summarize, type Summary } from './stats.js';
 
 const N = Number(process.env.BENCH_N ?? 500);
@@ -44,7 +48,17 @@ async function main(): Promise<void> {
   const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
   const apiKey = await addStore(hub, 'B1');
   await setStock(hub, 'B1', 'SKU-1', 1_000_000);
-  const agent = await startAgent({ dir: join(dir, 'agent'), store: 'B1', apiKey, hubWsUrl: hub.wsUrl, registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })) });
+  const ptyDir = join(dir, 'pty');
+  mkdirSync(ptyDir);
+  const pty = await startPtyPair(ptyDir);
+  const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}`, transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 }, codec: 'jsonl' }));
+  registers.push({
+    id: 'ECR',
+    transport: { type: 'serial', path: pty.a, baudRate: 115200 },
+    framing: { type: 'stx-etx', lrc: true },
+    codec: { type: 'delimited', profile: join(ROOT, 'installers', 'profiles', 'acme-ecr-400-delimited.json') },
+  });
+  const agent = await startAgent({ dir: join(dir, 'agent'), store: 'B1', apiKey, hubWsUrl: hub.wsUrl, registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })), overrides: { registers } });
   try {
     // --- online authorization latency
     const reg = await JsonLinesRegister.connect(agent.port('R1'));
@@ -103,7 +117,34 @@ async function main(): Promise<void> {
     process.stdout.write(`${''.padEnd(44)} floor: ${(1000 / commit.p50).toFixed(0)} durable commits/s one at a time\n`);
     regs.forEach((r) => r.close());
     hubDb.close();
+
+    // --- framed serial round trip through the agent, beside the pty's own echo
+    await pty.close();
+    const echoPty = await startPtyPair(join(dir, 'pty'));
+    const ptyFloor = await ptyEcho(echoPty.a, echoPty.b, N);
+    await echoPty.close();
+    const serialPty = await startPtyPair(join(dir, 'pty'));
+    await waitFor('the serial register reopened', async () => {
+      const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as { registers: { id: string; state: string }[] };
+      return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
+    }, 20_000);
+    const ecr = await StxRegister.open(serialPty.b, 115200);
+    const serial: number[] = [];
+    for (let i = 0; i < N + 20; i++) {
+      const t = performance.now();
+      const a = await ecr.send(`S|${String(900000 + i)}|BS-${i}|20261127|1015|EUR|1|SKU-1|1000|1000|1|01|1000|`);
+      if (a.control !== 'ACK') throw new Error(`serial sale ${i}: ${a.control}`);
+      if (i >= 20) serial.push(performance.now() - t);
+    }
+    await ecr.close();
+    await serialPty.close();
+    const sr = summarize(serial);
+    out.serial = { roundTrip: sr, ptyEcho: ptyFloor };
+    process.stdout.write(`\n${line('floor: pty echo round trip (socat, 115200)', ptyFloor)}\n`);
+    process.stdout.write(`${line('serial sale, STX/ETX frame → ACK + reply', sr)}\n`);
+    process.stdout.write(`${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + commit.p50)).toFixed(2)}×\n`);
   } finally {
+    await pty.close();
     await agent.proc.stop();
     await hub.proc.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
-import type { AgentConfig, RegisterConfig } from './config.js';
+import type { AgentConfig } from './config.js';
 import { agentId as readAgentId, openAgentDb, type Db } from './db/agent-db.js';
 import { Outbox } from './sync/outbox.js';
 import { HubLink } from './sync/hub-link.js';
@@ -14,9 +14,12 @@ import { InventoryCache } from './core/inventory-cache.js';
 import { StoreCore } from './core/store-core.js';
 import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
-import { LineFramer } from './gateway/framing/line.js';
-import { JsonlCodec } from './gateway/codecs/jsonl.js';
-import type { Codec, Framer, Transport } from './gateway/types.js';
+import { HttpTransport } from './gateway/transports/http.js';
+import type { Transport } from './gateway/types.js';
+import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
+import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
+import type { HidBinding } from './gateway/hid/binding.js';
+import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
 import type { AgentStatus } from './status/status-report.js';
 import { parseHostPort } from '@tillbridge/shared';
@@ -39,30 +42,20 @@ export function runFilePath(dataDir: string): string {
   return join(dataDir, 'agent.run.json');
 }
 
-function makeTransport(r: RegisterConfig, log: Logger): Transport {
-  switch (r.transport.type) {
-    case 'tcp-server':
-      return new TcpServerTransport({ host: r.transport.host, port: r.transport.port, maxConnections: r.transport.maxConnections, log });
-  }
-}
-
-function makeFramer(r: RegisterConfig): () => Framer {
-  const f = r.framing ?? { type: 'line' as const, terminator: '\n', maxFrameBytes: 65_536, interByteTimeoutMs: 0 };
-  switch (f.type) {
-    case 'line':
-      return () => new LineFramer({ terminator: f.terminator, maxFrameBytes: f.maxFrameBytes, interByteTimeoutMs: f.interByteTimeoutMs });
-  }
-}
-
-function makeCodec(r: RegisterConfig): Codec {
-  switch (r.codec) {
-    case 'jsonl':
-      return new JsonlCodec();
-  }
-}
-
 /** The agent's composition root: wires storage, sync, core and gateway from a validated config. */
-export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Promise<RunningAgent> {
+export interface StartOptions {
+  /** The HID implementation (default: node-hid, loaded only when a HID register or scanner is configured). */
+  hid?: HidBinding;
+}
+
+export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opts: StartOptions = {}): Promise<RunningAgent> {
+  // Load node-hid (and so libusb) only when something needs it; fail before touching anything else.
+  let hidBinding = opts.hid;
+  if (!hidBinding && needsHid(config.registers, config.scanners)) hidBinding = await loadNodeHidBinding();
+  const hid = (): HidBinding => {
+    if (!hidBinding) throw new Error('no HID binding');
+    return hidBinding;
+  };
   const db: Db = openAgentDb(config.dataDir);
   const id = readAgentId(db);
   const startedAt = new Date().toISOString();
@@ -108,10 +101,31 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Pr
   const endpoints: RegisterEndpoint[] = [];
   const transports = new Map<string, Transport>();
   for (const r of config.registers) {
-    const t = makeTransport(r, log.child({ register: r.id }));
+    const rlog = log.child({ register: r.id });
+    const t = makeTransport(r, rlog, hid);
     transports.set(r.id, t);
-    endpoints.push(new RegisterEndpoint(r.id, t, makeFramer(r), makeCodec(r), core, log.child({ register: r.id })));
+    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), makeCodec(r), core, rlog));
   }
+  // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
+  const scanners = config.scanners.map((sc) => {
+    const { id: scannerId, register, ...device } = sc;
+    const slog = log.child({ scanner: scannerId, register });
+    const source = new ScannerSource({ ...device, binding: hid(), log: slog });
+    const endpoint = endpoints.find((e) => e.id === register)!;
+    let n = 0;
+    source.onScan((code) => {
+      const id = `scan-${scannerId}-${Date.now().toString(36)}-${++n}`;
+      slog.info({ id }, 'receipt scanned');
+      core
+        .lookup(id, code.trim())
+        .then((reply) => {
+          if (endpoint.push(reply) === 0) slog.warn({ id }, 'scanned, but the register is not connected');
+        })
+        .catch((err: unknown) => slog.error({ err: (err as Error).message }, 'scan lookup failed'));
+    });
+    source.onState((state, detail) => slog.info({ state, detail }, 'scanner state'));
+    return source;
+  });
 
   const snapshot = (): AgentStatus => {
     const hub = link.info();
@@ -137,6 +151,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Pr
   const timers: NodeJS.Timeout[] = [];
   try {
     for (const e of endpoints) await e.start();
+    for (const sc of scanners) await sc.start();
     const statusUrl = await statusServer.start();
     const runFile = runFilePath(config.dataDir);
     writeFileSync(`${runFile}.tmp`, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
@@ -163,13 +178,14 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Pr
       core,
       registerPort: (rid) => {
         const t = transports.get(rid);
-        return t instanceof TcpServerTransport ? t.port() : undefined;
+        return t instanceof TcpServerTransport || t instanceof HttpTransport ? t.port() : undefined;
       },
       status: snapshot,
       stop: () => {
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
           reporter.stop();
+          await Promise.all(scanners.map((sc) => sc.stop()));
           await Promise.all(endpoints.map((e) => e.stop()));
           uploader.stop();
           abort.abort();
@@ -185,6 +201,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger): Pr
   } catch (err) {
     for (const t of timers) clearInterval(t);
     abort.abort();
+    await Promise.allSettled(scanners.map((sc) => sc.stop()));
     await Promise.allSettled(endpoints.map((e) => e.stop()));
     await statusServer.stop();
     db.close();

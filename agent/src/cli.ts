@@ -6,6 +6,7 @@ import { loadAgentConfig, type AgentConfig } from './config.js';
 import { agentDbPath } from './db/agent-db.js';
 import { runFilePath, startAgent, SOFTWARE } from './agent.js';
 import { formatStatus, type AgentStatus } from './status/status-report.js';
+import { formatDevices, listDevices } from './gateway/discovery.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -133,6 +134,16 @@ program
   .addOption(configOpt())
   .addHelpText('after', '\nExample:\n  tillbridge-agent check-config --config agent.json')
   .action(checkConfig);
+
+program
+  .command('devices')
+  .description('list serial ports and USB HID devices (with vendor/product ids) this machine can see')
+  .option('--json', 'print JSON')
+  .addHelpText('after', '\nProblems (e.g. udevadm or libusb missing) are listed, never fatal; exit code 0.\n\nExample:\n  tillbridge-agent devices --json')
+  .action(async (opts: { json?: boolean }) => {
+    const list = await listDevices();
+    process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : `${formatDevices(list)}\n`);
+  });
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeZodError, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { DEFAULT_FRAMING, FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
+import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';
+import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
+import { HidScannerSchema, HidTransportSchema } from './gateway/transports/hid-schemas.js';
+import { PoslogCodecConfigSchema } from './gateway/codecs/poslog/codec.js';
+import { loadProfile } from './gateway/codecs/records/load.js';
+
 
 /**
  * The agent's whole configuration: one JSON file, validated once at start, then frozen.
@@ -26,28 +34,46 @@ export const TcpServerTransport = z.strictObject({
   maxConnections: z.number().int().min(1).max(64).default(4),
 });
 
-export const TransportConfig = z.discriminatedUnion('type', [TcpServerTransport]);
+export const TransportConfig = z.discriminatedUnion(
+  'type',
+  [TcpServerTransport, TcpClientTransportSchema, SerialTransportSchema, HttpTransportSchema, HidTransportSchema],
+  { error: 'a transport type: "tcp-server", "tcp-client", "serial", "http" or "hid"' },
+);
 export type TransportConfig = z.infer<typeof TransportConfig>;
 
-export const LineFraming = z.strictObject({
-  type: z.literal('line'),
-  /** The terminator as a string; "\n" (default) or "\r\n". */
-  terminator: z.string().min(1).max(4).default('\n'),
-  maxFrameBytes: z.number().int().min(16).max(1_048_576).default(65_536),
-  /** Bytes of a partial frame older than this are discarded (0: never). */
-  interByteTimeoutMs: z.number().int().min(0).max(600_000).default(0),
-});
+export { FramingSchema as FramingConfigSchema };
+export type { FramingConfig };
 
-export const FramingConfig = z.discriminatedUnion('type', [LineFraming]);
-export type FramingConfig = z.infer<typeof FramingConfig>;
+const JsonlCodecConfig = z.strictObject({ type: z.literal('jsonl') });
+const ProfilePath = z.string().min(1, 'the path of a record profile JSON file (docs/legacy-profiles.md)');
+const DelimitedCodecConfig = z.strictObject({ type: z.literal('delimited'), profile: ProfilePath });
+const FixedCodecConfig = z.strictObject({ type: z.literal('fixed'), profile: ProfilePath });
+
+/** `"jsonl"`, or an object naming the codec and its settings. */
+export const CodecConfig = z.union([
+  z.literal('jsonl').transform(() => ({ type: 'jsonl' as const })),
+  z.discriminatedUnion('type', [JsonlCodecConfig, PoslogCodecConfigSchema, DelimitedCodecConfig, FixedCodecConfig], {
+    error: 'a codec: "jsonl", or {"type":"poslog"|"delimited"|"fixed", …}',
+  }),
+], { error: 'a codec: "jsonl", or {"type":"poslog"|"delimited"|"fixed", …}' });
+export type CodecConfig = z.infer<typeof CodecConfig>;
 
 export const RegisterConfig = z.strictObject({
   id: Id,
   transport: TransportConfig,
-  codec: z.enum(['jsonl']).default('jsonl'),
-  framing: FramingConfig.optional(),
+  codec: CodecConfig.default({ type: 'jsonl' }),
+  /** Default: `message` for http, length-prefixed (4 bytes, 1 MiB) for poslog on a stream, else `line`. */
+  framing: FramingSchema.optional(),
 });
 export type RegisterConfig = z.infer<typeof RegisterConfig>;
+
+/** The framing a register gets when its config names none. */
+export function defaultFraming(r: Pick<RegisterConfig, 'transport' | 'codec'>): FramingConfig {
+  if (r.transport.type === 'http') return FramingSchema.parse({ type: 'message', maxFrameBytes: r.transport.maxBodyBytes });
+  if (r.codec.type === 'poslog') return FramingSchema.parse({ type: 'length-prefixed', bytes: 4, maxFrameBytes: 1_048_576 });
+  if (r.transport.type === 'serial') return FramingSchema.parse({ type: 'line', interByteTimeoutMs: 1000 });
+  return DEFAULT_FRAMING;
+}
 
 export const AgentConfigSchema = z
   .strictObject({
@@ -63,6 +89,8 @@ export const AgentConfigSchema = z
       uploadBatchMax: z.number().int().min(1).max(1000).default(500),
     }),
     registers: z.array(RegisterConfig).min(1, 'at least one register'),
+    /** HID barcode scanners, each feeding one register (a scanned receipt is looked up and sent to it). */
+    scanners: z.array(HidScannerSchema).max(64).default([]),
     offline: z
       .strictObject({
         /** Largest refund (minor units) the agent approves on its own while the hub is unreachable. */
@@ -89,16 +117,26 @@ export const AgentConfigSchema = z
       }
       seen.set(r.id, i);
     });
-    const ports = new Map<string, number>();
+    // one listener per address: tcp-server registers each need their own port; http registers share one
+    const listeners = new Map<string, { i: number; type: string }>();
+    const devices = new Map<string, number>();
     cfg.registers.forEach((r, i) => {
       const t = r.transport;
-      if (t.type === 'tcp-server' && t.port !== 0) {
+      if ((t.type === 'tcp-server' || t.type === 'http') && t.port !== 0) {
         const key = `${t.host}:${t.port}`;
-        if (ports.has(key)) {
-          ctx.addIssue({ code: 'custom', path: ['registers', i, 'transport', 'port'], message: `a port no other register uses (${key} is also registers[${ports.get(key)}])` });
+        const prior = listeners.get(key);
+        if (prior && (prior.type === 'tcp-server' || t.type === 'tcp-server')) {
+          ctx.addIssue({ code: 'custom', path: ['registers', i, 'transport', 'port'], message: `a port no other register listens on (${key} is also registers[${prior.i}])` });
         }
-        ports.set(key, i);
+        if (!prior) listeners.set(key, { i, type: t.type });
       }
+      if (t.type === 'serial') {
+        if (devices.has(t.path)) ctx.addIssue({ code: 'custom', path: ['registers', i, 'transport', 'path'], message: `a serial port no other register uses (${t.path} is also registers[${devices.get(t.path)}])` });
+        devices.set(t.path, i);
+      }
+    });
+    cfg.scanners.forEach((sc, i) => {
+      if (!seen.has(sc.register)) ctx.addIssue({ code: 'custom', path: ['scanners', i, 'register'], message: `the id of a configured register (no register "${sc.register}")` });
     });
   });
 
@@ -112,13 +150,31 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Validates a parsed config object; throws TB_CONFIG with one line per problem. */
-export function parseAgentConfig(raw: unknown, source = 'config'): Readonly<AgentConfig> {
+/**
+ * Validates a parsed config object, and the record profiles it names (relative paths are taken
+ * from `baseDir`, the config file's directory); throws TB_CONFIG with one line per problem.
+ */
+export function parseAgentConfig(raw: unknown, source = 'config', baseDir = process.cwd()): Readonly<AgentConfig> {
   const r = AgentConfigSchema.safeParse(raw, { reportInput: true });
-  if (!r.success) {
-    const lines = describeZodError(r.error);
+  const fail = (lines: string[]): never => {
     throw new TbError(TbCodes.CONFIG, `${source} is not valid:\n  ${lines.join('\n  ')}`, { details: { problems: lines } });
-  }
+  };
+  if (!r.success) return fail(describeZodError(r.error));
+  const problems: string[] = [];
+  r.data.registers.forEach((reg, i) => {
+    const c = reg.codec;
+    if (c.type !== 'delimited' && c.type !== 'fixed') return;
+    c.profile = resolve(baseDir, c.profile);
+    try {
+      const profile = loadProfile(c.profile);
+      if (profile.format !== c.type) problems.push(`registers[${i}].codec.profile: expected a ${c.type} profile, ${c.profile} describes ${profile.format} records`);
+    } catch (err) {
+      const inner = (err as TbError).details?.problems as string[] | undefined;
+      if (inner) problems.push(...inner.map((p) => `registers[${i}].codec.profile (${c.profile}): ${p}`));
+      else problems.push(`registers[${i}].codec.profile: ${(err as Error).message}`);
+    }
+  });
+  if (problems.length > 0) return fail(problems);
   return deepFreeze(r.data);
 }
 
@@ -135,5 +191,5 @@ export function loadAgentConfig(file: string): Readonly<AgentConfig> {
   } catch (err) {
     throw new TbError(TbCodes.CONFIG, `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  return parseAgentConfig(raw, `config file ${file}`);
+  return parseAgentConfig(raw, `config file ${file}`, dirname(resolve(file)));
 }

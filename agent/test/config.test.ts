@@ -23,7 +23,7 @@ describe('agent config', () => {
     const c = parseAgentConfig(good);
     expect(c.hub.authorizationDeadlineMs).toBe(1500);
     expect(c.offline.maxRefund).toBe(10_000);
-    expect(c.registers[0]!.codec).toBe('jsonl');
+    expect(c.registers[0]!.codec).toEqual({ type: 'jsonl' });
     expect(Object.isFrozen(c.hub)).toBe(true);
   });
 
@@ -34,6 +34,35 @@ describe('agent config', () => {
     ]);
     expect(problems({ ...good, registr: [] })[0]).toMatch(/unknown key "registr"/);
     expect(problems({ ...good, store: undefined })[0]).toMatch(/^store: expected string \(missing\)/);
+  });
+
+  it('accepts every transport, framing and codec, and picks a framing when none is named', async () => {
+    const { defaultFraming } = await import('../src/config.js');
+    const c = parseAgentConfig({
+      ...good,
+      registers: [
+        { id: 'R1', transport: { type: 'serial', path: '/dev/ttyUSB0', baudRate: 19200, parity: 'even' }, framing: { type: 'stx-etx' }, codec: { type: 'delimited', profile: '../../installers/profiles/acme-ecr-400-delimited.json' } },
+        { id: 'R2', transport: { type: 'tcp-client', host: '10.0.0.7', port: 9100 }, codec: { type: 'poslog', defaultCurrency: 'EUR' } },
+        { id: 'R3', transport: { type: 'http', port: 7420 } },
+        { id: 'R4', transport: { type: 'http', port: 7420 }, codec: 'jsonl' },
+        { id: 'R5', transport: { type: 'hid', vendorId: '0x05e0', productId: 4608 } },
+      ],
+      scanners: [{ id: 'SC1', register: 'R1', vendorId: 1504, productId: '1200', mode: 'keyboard' }],
+    }, 'test', new URL('.', import.meta.url).pathname);
+    expect(c.registers.map((r) => defaultFraming(r).type)).toEqual(['line', 'length-prefixed', 'message', 'message', 'line']);
+    expect(c.registers[0]!.codec).toMatchObject({ type: 'delimited', profile: expect.stringMatching(/installers\/profiles\/acme-ecr-400-delimited\.json$/) });
+    expect(c.registers[4]!.transport).toMatchObject({ vendorId: 0x05e0, productId: 4608 });
+  });
+
+  it('names a bad record profile and a scanner without its register', () => {
+    const p = problems({
+      ...good,
+      registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 1 }, codec: { type: 'fixed', profile: '/nonexistent/profile.json' } }],
+      scanners: [{ id: 'SC1', register: 'R9', vendorId: 1, productId: 2, mode: 'pos' }],
+    });
+    expect(p).toEqual([expect.stringMatching(/^scanners\[0\]\.register: expected the id of a configured register/)]);
+    const q = problems({ ...good, registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 1 }, codec: { type: 'fixed', profile: '/nonexistent/profile.json' } }] });
+    expect(q).toEqual([expect.stringMatching(/^registers\[0\]\.codec\.profile: cannot read profile/)]);
   });
 
   it('refuses duplicate register ids and ports', () => {

@@ -51,7 +51,7 @@ export class RegisterEndpoint {
     transport.onState?.((state, detail) => {
       this.transportState = state;
       this.transportDetail = detail;
-      if (state === 'error' || state === 'disconnected') this.log.warn({ state, detail }, 'register link down');
+      if ((state === 'error' || state === 'disconnected') && detail !== 'stopped') this.log.warn({ state, detail }, 'register link down');
       this.changed();
     });
   }
@@ -115,14 +115,15 @@ export class RegisterEndpoint {
     const log = this.log.child({ conn: conn.id, remote: conn.remote });
     const st: ConnState = { framer: this.makeFramer(), lastFrame: undefined, resends: 0 };
     this.connections.set(conn, st);
-    log.info('register connected');
+    if (conn.transient) log.debug('register request');
+    else log.info('register connected');
     this.changed();
     let chain: Promise<void> = Promise.resolve();
     let pending = 0;
     let paused = false;
     conn.onClose(() => {
       this.connections.delete(conn);
-      log.info('register disconnected');
+      if (!conn.transient) log.info('register disconnected');
       this.changed();
     });
     conn.onData((chunk) => {

@@ -10,6 +10,8 @@ import type { RegisterReply } from '@tillbridge/shared';
 export interface Connection {
   readonly id: string;
   readonly remote: string;
+  /** One request, one reply (an HTTP POST): not worth an info log line each. */
+  readonly transient?: boolean;
   write(data: Buffer): void;
   close(): void;
   /** Stop delivering data until resume() (backpressure while replies are pending). */

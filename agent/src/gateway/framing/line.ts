@@ -57,7 +57,8 @@ export class LineFramer implements Framer {
     if (this.discarding) {
       // keep only what could be the start of a split terminator
       rest = rest.subarray(Math.max(0, rest.length - (this.term.length - 1)));
-    } else if (rest.length > this.opts.maxFrameBytes) {
+    } else if (rest.length > this.opts.maxFrameBytes + this.term.length) {
+      // (the held bytes may end with the first part of a split terminator, or a CR the emit drops)
       this.discarding = true;
       out.push({ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded` });
       rest = rest.subarray(Math.max(0, rest.length - (this.term.length - 1)));

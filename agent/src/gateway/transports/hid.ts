@@ -1,0 +1,208 @@
+import { fullJitterDelay, type Logger } from '@tillbridge/shared';
+import { matchesDevice, usbIdText, type HidBinding, type HidHandle } from '../hid/binding.js';
+import type { Connection, LinkState, Transport } from '../types.js';
+import type { HidTransportConfig } from './hid-schemas.js';
+
+export interface HidTransportOptions extends Omit<HidTransportConfig, 'type'> {
+  /** node-hid (loadNodeHidBinding) in the agent, FakeHidBinding in tests. */
+  binding: HidBinding;
+  log: Logger;
+  /** Hand each input report over whole and untouched (no report-id strip, no padding trim): for ScannerSource. */
+  raw?: boolean;
+}
+
+/** A device or system error as one bounded line, for status and logs (never register input). */
+function errorText(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || 'unknown error';
+}
+
+type ReportOptions = Pick<HidTransportOptions, 'reportId' | 'reportSize' | 'reportLengthByte' | 'raw'>;
+
+/** One open device as a byte stream: each input report's payload is one chunk. */
+class HidConnection implements Connection {
+  private readonly dataListeners: ((chunk: Buffer) => void)[] = [];
+  private readonly closeListeners: (() => void)[] = [];
+  private ended = false;
+
+  constructor(
+    readonly id: string,
+    readonly remote: string,
+    private readonly handle: HidHandle,
+    private readonly opts: ReportOptions,
+    private readonly lost: (reason: string) => void,
+  ) {}
+
+  receive(report: Buffer): void {
+    const payload = this.payload(report);
+    if (this.ended || !payload || payload.length === 0) return;
+    for (const l of this.dataListeners) l(payload);
+  }
+
+  /** Splits into reports of reportSize payload bytes, zero-padded, the report id first. */
+  write(data: Buffer): void {
+    if (this.ended) return;
+    const room = Math.max(1, this.opts.reportSize - (this.opts.reportLengthByte ? 1 : 0));
+    for (let off = 0; off < data.length; off += room) {
+      const chunk = data.subarray(off, off + room);
+      const report = Buffer.alloc(1 + this.opts.reportSize);
+      report[0] = this.opts.reportId;
+      if (this.opts.reportLengthByte) report[1] = chunk.length;
+      chunk.copy(report, this.opts.reportLengthByte ? 2 : 1);
+      this.handle.write(report).catch((err: unknown) => this.lost(`write failed: ${errorText(err)}`));
+    }
+  }
+  /** Closes the device; the transport opens it again on its next poll while it stays plugged in. */
+  close(): void {
+    this.lost('closed by the agent');
+  }
+  pause(): void {
+    this.handle.pause();
+  }
+  resume(): void {
+    this.handle.resume();
+  }
+  onData(listener: (chunk: Buffer) => void): void {
+    this.dataListeners.push(listener);
+  }
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener);
+  }
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const l of this.closeListeners) l();
+  }
+
+  private payload(report: Buffer): Buffer | undefined {
+    if (this.opts.raw) return report;
+    let r = report;
+    if (this.opts.reportId !== 0) {
+      if (r[0] !== this.opts.reportId) return undefined;
+      r = r.subarray(1);
+    }
+    if (this.opts.reportLengthByte) return r.subarray(1, 1 + (r[0] ?? 0));
+    let end = r.length;
+    while (end > 0 && r[end - 1] === 0) end--;
+    return r.subarray(0, end);
+  }
+}
+
+/**
+ * A register (or scanner) on USB HID. Finds its device by polling the device list every
+ * `pollMs` and diffing (Odoo IoT style), opens it, hands it over as one Connection, reports
+ * 'connected' / 'disconnected' as it is plugged and unplugged, and opens it again when it comes
+ * back. A device that is listed but cannot be opened is retried with full-jitter backoff.
+ */
+export class HidTransport implements Transport {
+  private current: { handle: HidHandle; conn: HidConnection; path: string } | undefined;
+  private onConnection: ((conn: Connection) => void) | undefined;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> = Promise.resolve();
+  private failures = 0;
+  private nextOpenAt = 0;
+  private state: { state: LinkState; detail: string | undefined } | undefined;
+  private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
+  private seq = 0;
+
+  constructor(private readonly opts: HidTransportOptions) {}
+
+  describe(): string {
+    const serial = this.opts.serialNumber ? `/${this.opts.serialNumber}` : '';
+    const path = this.current?.path ?? this.opts.path;
+    return `hid://${usbIdText(this.opts)}${serial}${path ? `@${path}` : ''}`;
+  }
+
+  onState(listener: (state: LinkState, detail?: string) => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  /** Looks for the device at once; a missing device is 'disconnected', not a failure to start. */
+  async start(onConnection: (conn: Connection) => void): Promise<void> {
+    if (this.running) throw new Error('hid transport already started');
+    this.running = true;
+    this.onConnection = onConnection;
+    this.setState('connecting', undefined);
+    await this.poll();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.loop;
+    this.drop('stopped');
+  }
+
+  private poll(): Promise<void> {
+    this.loop = this.tick()
+      .catch((err: unknown) => this.setState('error', `HID poll failed: ${errorText(err)}`))
+      .finally(() => {
+        if (this.running) this.timer = setTimeout(() => void this.poll(), this.opts.pollMs);
+      });
+    return this.loop;
+  }
+
+  private async tick(): Promise<void> {
+    let list;
+    try {
+      list = await this.opts.binding.devices();
+    } catch (err) {
+      this.setState('error', `cannot list HID devices: ${errorText(err)}`);
+      return;
+    }
+    if (!this.running) return;
+    if (this.current) {
+      const path = this.current.path;
+      if (!list.some((d) => d.path === path)) this.drop('device unplugged');
+      return;
+    }
+    const found = list.find((d) => matchesDevice(d, this.opts));
+    if (!found) return this.setState('disconnected', `no HID device ${usbIdText(this.opts)} plugged in`);
+    if (Date.now() < this.nextOpenAt) return;
+    let handle: HidHandle;
+    try {
+      handle = await this.opts.binding.open(found.path);
+    } catch (err) {
+      this.nextOpenAt = Date.now() + fullJitterDelay(this.failures++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
+      return this.setState('error', `cannot open HID device ${usbIdText(this.opts)} at ${found.path}: ${errorText(err)}`);
+    }
+    if (!this.running) {
+      await handle.close().catch(() => undefined);
+      return;
+    }
+    this.failures = 0;
+    this.nextOpenAt = 0;
+    this.attach(handle, found.path);
+  }
+
+  private attach(handle: HidHandle, path: string): void {
+    const conn: HidConnection = new HidConnection(`hid-${++this.seq}`, `hid:${path}`, handle, this.opts, (reason) => {
+      if (this.current?.conn === conn) this.drop(reason);
+    });
+    this.current = { handle, conn, path };
+    handle.on('data', (report) => conn.receive(report));
+    handle.on('error', (err) => {
+      if (this.current?.conn === conn) this.drop(`device lost: ${errorText(err)}`);
+    });
+    this.setState('connected', path);
+    this.opts.log.info({ device: usbIdText(this.opts), path }, 'HID device opened');
+    this.onConnection?.(conn);
+  }
+
+  private drop(reason: string): void {
+    const c = this.current;
+    if (!c) return;
+    this.current = undefined;
+    c.handle.close().catch(() => undefined);
+    c.conn.end();
+    this.setState('disconnected', reason);
+  }
+
+  private setState(state: LinkState, detail: string | undefined): void {
+    if (this.state?.state === state && this.state.detail === detail) return;
+    this.state = { state, detail };
+    for (const l of this.stateListeners) l(state, detail);
+  }
+}

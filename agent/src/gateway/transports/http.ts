@@ -1,0 +1,294 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import type { Connection, Transport } from '../types.js';
+import type { HttpTransportConfig } from './http-schemas.js';
+
+/**
+ * The `http` transport, for POS software on the store LAN:
+ *   POST /v1/registers/<id>/messages   body = one message in the register's codec; the reply is
+ *                                      the response body (200, `contentType`)
+ *   GET  same path + WebSocket upgrade a connection that stays open: one WS message per frame,
+ *                                      one WS message per reply (text unless the register sent binary)
+ * Use it with the `message` framing. Several registers may share one host:port: each names its
+ * own id in the path, and the id alone picks the register — there is no authentication of the
+ * caller, so keep the listener on loopback or the store LAN.
+ */
+export interface HttpTransportOptions extends Omit<HttpTransportConfig, 'type'> {
+  /** The register id served at /v1/registers/<register>/messages. */
+  register: string;
+  log: Logger;
+}
+
+const PATH = /^\/v1\/registers\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/messages\/?$/;
+/** Open sockets one shared listener accepts (bounds memory: each may hold one body). */
+const MAX_SOCKETS = 256;
+
+interface Route {
+  request(req: IncomingMessage, res: ServerResponse): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+function registerOf(url: string | undefined): string | undefined {
+  const path = (url ?? '').split('?', 1)[0] ?? '';
+  return PATH.exec(path)?.[1];
+}
+
+function errorBody(code: string, message: string): Buffer {
+  return Buffer.from(JSON.stringify({ code, message }), 'utf8');
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, close = false): void {
+  if (res.headersSent) return;
+  const body = errorBody(code, message);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, ...(close ? { connection: 'close' } : {}) });
+  res.end(body);
+}
+
+/** One http.Server per host:port, shared by every HttpTransport naming that address. */
+class SharedServer {
+  readonly routes = new Map<string, Route>();
+  readonly server: Server;
+  refs = 0;
+  ready: Promise<void>;
+  port = 0;
+
+  constructor(readonly host: string, wanted: number, log: Logger) {
+    this.server = createServer((req, res) => {
+      const route = this.routes.get(registerOf(req.url) ?? '');
+      if (route) return route.request(req, res);
+      sendError(res, 404, TbCodes.NOT_FOUND, 'no register is configured at this path (POST /v1/registers/<id>/messages)', true);
+    });
+    this.server.maxConnections = MAX_SOCKETS;
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', (err) => log.debug({ err: err.message }, 'register upgrade socket error'));
+      const route = this.routes.get(registerOf(req.url) ?? '');
+      if (route) return route.upgrade(req, socket, head);
+      rejectUpgrade(socket, 404, 'Not Found', TbCodes.NOT_FOUND, 'no register is configured at this path');
+    });
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+    this.ready = new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(wanted, host, () => {
+        this.server.off('error', reject);
+        const addr = this.server.address();
+        this.port = addr && typeof addr === 'object' ? addr.port : wanted;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+const servers = new Map<string, SharedServer>();
+
+async function acquire(host: string, port: number, register: string, route: Route, log: Logger): Promise<SharedServer> {
+  let shared = port === 0 ? undefined : servers.get(`${host}:${port}`);
+  if (!shared) {
+    const created = new SharedServer(host, port, log);
+    if (port !== 0) servers.set(`${host}:${port}`, created);
+    shared = created;
+    created.ready.then(
+      () => servers.set(`${host}:${created.port}`, created),
+      () => servers.delete(`${host}:${port}`),
+    );
+  }
+  shared.refs++;
+  try {
+    await shared.ready;
+  } catch (err) {
+    shared.refs--;
+    throw new TbError(TbCodes.CONFIG, `cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+  }
+  if (shared.routes.has(register)) {
+    await release(shared, undefined);
+    throw new TbError(TbCodes.CONFIG, `register ${register} is served twice on http://${host}:${shared.port}`);
+  }
+  shared.routes.set(register, route);
+  return shared;
+}
+
+async function release(shared: SharedServer, register: string | undefined): Promise<void> {
+  if (register !== undefined) shared.routes.delete(register);
+  if (--shared.refs > 0) return;
+  if (servers.get(`${shared.host}:${shared.port}`) === shared) servers.delete(`${shared.host}:${shared.port}`);
+  await shared.close();
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string, code: string, message: string): void {
+  const body = errorBody(code, message);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.toString('utf8')}`);
+}
+
+function remoteOf(req: IncomingMessage): string {
+  return `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+}
+
+/** One POST: onData delivers the body once; the first write is the response; then it closes. */
+class PostConnection implements Connection {
+  readonly transient = true;
+  private readonly listeners: ((chunk: Buffer) => void)[] = [];
+  private body: Buffer | undefined;
+
+  constructor(readonly id: string, readonly remote: string, private readonly res: ServerResponse, private readonly contentType: string) {}
+
+  get answered(): boolean {
+    return this.res.headersSent || this.res.writableEnded;
+  }
+  write(data: Buffer): void {
+    if (this.answered) return;
+    this.res.writeHead(200, { 'content-type': this.contentType, 'content-length': data.length });
+    this.res.end(data);
+  }
+  close(): void {
+    sendError(this.res, 503, TbCodes.INTERNAL, 'the agent closed the request before answering; send the message again');
+  }
+  pause(): void {}
+  resume(): void {}
+  onData(listener: (chunk: Buffer) => void): void {
+    this.listeners.push(listener);
+    if (this.body) listener(this.body);
+  }
+  onClose(listener: () => void): void {
+    this.res.on('close', listener);
+  }
+  deliver(body: Buffer): void {
+    this.body = body;
+    for (const l of this.listeners) l(body);
+  }
+}
+
+/** A WebSocket that stays open: each WS message is one chunk, each write one WS message. */
+class WsConnection implements Connection {
+  private binary = false;
+
+  constructor(readonly id: string, readonly remote: string, private readonly ws: WebSocket) {}
+
+  write(data: Buffer): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: this.binary });
+  }
+  close(): void {
+    this.ws.close(1000, 'closed by the agent');
+    setTimeout(() => this.ws.terminate(), 1000).unref();
+  }
+  pause(): void {
+    this.ws.pause();
+  }
+  resume(): void {
+    this.ws.resume();
+  }
+  onData(listener: (chunk: Buffer) => void): void {
+    this.ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.binary = isBinary;
+      listener(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)));
+    });
+  }
+  onClose(listener: () => void): void {
+    this.ws.on('close', () => listener());
+  }
+}
+
+export class HttpTransport implements Transport {
+  private shared: SharedServer | undefined;
+  private onConnection: ((conn: Connection) => void) | undefined;
+  private readonly wss: WebSocketServer;
+  private readonly open = new Set<{ close(): void }>();
+  private seq = 0;
+
+  constructor(private readonly opts: HttpTransportOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxBodyBytes });
+  }
+
+  describe(): string {
+    return `http://${this.opts.host}:${this.shared?.port ?? this.opts.port}/v1/registers/${this.opts.register}/messages`;
+  }
+
+  /** The bound port (useful with port 0), once started. */
+  port(): number | undefined {
+    return this.shared?.port;
+  }
+
+  async start(onConnection: (conn: Connection) => void): Promise<void> {
+    if (this.shared) throw new Error('http transport already started');
+    this.onConnection = onConnection;
+    this.shared = await acquire(this.opts.host, this.opts.port, this.opts.register, this, this.opts.log);
+  }
+
+  async stop(): Promise<void> {
+    const shared = this.shared;
+    if (!shared) return;
+    this.shared = undefined;
+    this.onConnection = undefined;
+    for (const c of [...this.open]) c.close();
+    this.open.clear();
+    await release(shared, this.opts.register);
+  }
+
+  /** @internal called by the shared server for a request on this register's path. */
+  request(req: IncomingMessage, res: ServerResponse): void {
+    const onConnection = this.onConnection;
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      return sendError(res, 405, TbCodes.INVALID, 'use POST (or GET with a WebSocket upgrade) on this path', true);
+    }
+    if (!onConnection) return sendError(res, 503, TbCodes.INTERNAL, 'this register is stopping', true);
+    const max = this.opts.maxBodyBytes;
+    const tooLarge = (): void => sendError(res, 413, TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes refused`, true);
+    if (Number(req.headers['content-length'] ?? 0) > max) return tooLarge();
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let received = false;
+    const conn = new PostConnection(`http-${++this.seq}`, remoteOf(req), res, this.opts.contentType);
+    const pending = { close: () => conn.close() };
+    this.open.add(pending);
+    const timer = setTimeout(() => {
+      if (received) sendError(res, 504, TbCodes.INTERNAL, `no answer within ${this.opts.requestTimeoutMs} ms; send the message again (same id)`);
+      else sendError(res, 408, TbCodes.MALFORMED, `the request body did not arrive within ${this.opts.requestTimeoutMs} ms`, true);
+    }, this.opts.requestTimeoutMs);
+    res.on('close', () => {
+      clearTimeout(timer);
+      this.open.delete(pending);
+    });
+
+    req.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register request error'));
+    req.on('data', (chunk: Buffer) => {
+      if (res.headersSent) return;
+      size += chunk.length;
+      if (size > max) {
+        chunks.length = 0;
+        req.pause();
+        return tooLarge();
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (res.headersSent) return;
+      received = true;
+      if (size === 0) return sendError(res, 400, TbCodes.MALFORMED, 'the request body is empty: send one message');
+      onConnection(conn);
+      conn.deliver(Buffer.concat(chunks, size));
+    });
+  }
+
+  /** @internal called by the shared server for a WebSocket upgrade on this register's path. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const onConnection = this.onConnection;
+    if (!onConnection) return rejectUpgrade(socket, 503, 'Service Unavailable', TbCodes.INTERNAL, 'this register is stopping');
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (!this.onConnection) return ws.close(1001, 'register stopping');
+      ws.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register websocket error'));
+      const conn = new WsConnection(`ws-${++this.seq}`, remoteOf(req), ws);
+      this.open.add(conn);
+      ws.on('close', () => this.open.delete(conn));
+      onConnection(conn);
+    });
+  }
+}

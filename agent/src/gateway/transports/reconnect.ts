@@ -1,0 +1,113 @@
+import { fullJitterDelay, sleep } from '@tillbridge/shared';
+import type { LinkState } from '../types.js';
+
+/** One open link to a device or a register's port, as the loop sees it. */
+export interface Link {
+  /** Resolves with the reason once the link is gone, whoever ended it (never rejects). */
+  readonly lost: Promise<string>;
+  /** Ends the link; `lost` resolves soon after. */
+  close(): void;
+  /** The loop has reported the loss: tell the link's users (a Connection's onClose listeners). */
+  notifyClosed(): void;
+}
+
+/** Text of a device or system error (never register input) for status and logs: one line, bounded. */
+export function errorText(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/^(Error: )+/, '').trim().slice(0, 200) || 'unknown error';
+}
+
+export interface ReconnectLoopOptions<L extends Link> {
+  baseMs: number;
+  capMs: number;
+  /** Opens the link once; rejects when it cannot. `signal` aborts when the loop stops. */
+  open(signal: AbortSignal): Promise<L>;
+  /** Hands a link that just opened to its user (after 'connected' was reported). */
+  onOpen(link: L): void;
+  /** A short reason for a failed attempt (never raw register input). */
+  describeError(err: unknown): string;
+  onState(state: LinkState, detail?: string): void;
+  /** A link that stayed up this long resets the backoff (default: capMs). */
+  stableMs?: number;
+  random?: () => number;
+}
+
+/**
+ * Keeps one link open until stopped: open, hand it over, wait for its loss, wait a full-jitter
+ * backoff, open again. A link that keeps dropping right after opening backs off like a failed
+ * attempt. States: 'connecting' once at start, 'connected' on each open, 'disconnected' with the
+ * reason on each loss and when an attempt fails for a new reason (the same failure repeating is
+ * reported once, so a missing device does not fill the log), and 'disconnected'/'stopped' at the end.
+ */
+export class ReconnectLoop<L extends Link> {
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private current: L | undefined;
+  private last: string | undefined;
+
+  constructor(private readonly opts: ReconnectLoopOptions<L>) {}
+
+  /** Starts the loop in the background; the first attempt is made at once. */
+  start(): void {
+    if (this.running) return;
+    this.running = this.run();
+  }
+
+  /** Stops retrying, ends the open link (its users hear onClose) and resolves when all is quiet. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.current?.close();
+    await this.running;
+  }
+
+  private report(state: LinkState, detail?: string): void {
+    const key = `${state}\u0000${detail ?? ''}`;
+    if (key === this.last) return;
+    this.last = key;
+    this.opts.onState(state, detail);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    const stableMs = this.opts.stableMs ?? this.opts.capMs;
+    const backoff = { baseMs: this.opts.baseMs, capMs: this.opts.capMs, ...(this.opts.random ? { random: this.opts.random } : {}) };
+    let attempt = 0;
+    this.report('connecting');
+    while (!signal.aborted) {
+      let link: L;
+      try {
+        link = await this.opts.open(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.report('disconnected', this.opts.describeError(err));
+        await sleep(fullJitterDelay(attempt++, backoff), signal);
+        continue;
+      }
+      if (signal.aborted) {
+        link.close();
+        await link.lost;
+        link.notifyClosed();
+        break;
+      }
+      this.current = link;
+      const openedAt = Date.now();
+      this.report('connected');
+      try {
+        this.opts.onOpen(link);
+      } catch {
+        link.close(); // its user could not take it; the loss below starts the next attempt
+      }
+      const reason = await link.lost;
+      this.current = undefined;
+      if (signal.aborted) {
+        link.notifyClosed();
+        break;
+      }
+      this.report('disconnected', reason);
+      link.notifyClosed();
+      if (Date.now() - openedAt >= stableMs) attempt = 0;
+      await sleep(fullJitterDelay(attempt++, backoff), signal);
+    }
+    this.report('disconnected', 'stopped');
+  }
+}

@@ -1,0 +1,148 @@
+import { connect, type Socket } from 'node:net';
+import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import type { Connection, LinkState, Transport } from '../types.js';
+import { errorText, ReconnectLoop, type Link } from './reconnect.js';
+import type { TcpClientTransportConfig } from './schemas.js';
+
+export type TcpClientTransportOptions = Omit<TcpClientTransportConfig, 'type'> & {
+  log: Logger;
+  /** For tests: the backoff's random source. */
+  random?: () => number;
+};
+
+/** Bytes queued for a register that does not read them before the connection is dropped. */
+const MAX_UNSENT_BYTES = 1 << 20;
+/** After close(), how long the register gets to close its side before the socket is destroyed. */
+const CLOSE_GRACE_MS = 500;
+
+/** One dialled connection: the Connection the gateway uses and the Link the reconnect loop watches. */
+class TcpClientLink implements Connection, Link {
+  readonly id: string;
+  readonly remote: string;
+  readonly lost: Promise<string>;
+  private readonly closeListeners: (() => void)[] = [];
+  private notified = false;
+  private failure: string | undefined;
+  private closing = false;
+
+  constructor(private readonly socket: Socket, seq: number, remote: string) {
+    this.id = `tcp-client-${seq}`;
+    this.remote = remote;
+    this.lost = new Promise((resolve) => {
+      socket.once('close', () => resolve(this.failure ?? (this.closing ? 'closed by the agent' : 'the register closed the connection')));
+    });
+    socket.on('error', (err) => (this.failure ??= `connection lost (${errorText(err)})`));
+  }
+
+  write(data: Buffer): void {
+    if (this.closing || this.socket.destroyed) return;
+    if (this.socket.writableLength > MAX_UNSENT_BYTES) {
+      this.failure = `the register is not reading (over ${MAX_UNSENT_BYTES} bytes unsent); connection dropped`;
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(data);
+  }
+
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  onData(listener: (chunk: Buffer) => void): void {
+    this.socket.on('data', listener);
+  }
+  onClose(listener: () => void): void {
+    if (this.notified) queueMicrotask(listener);
+    else this.closeListeners.push(listener);
+  }
+
+  notifyClosed(): void {
+    if (this.notified) return;
+    this.notified = true;
+    this.socket.removeAllListeners('data');
+    for (const l of this.closeListeners.splice(0)) l();
+  }
+}
+
+/**
+ * The agent dials a register that listens on the store LAN. One Connection per successful dial;
+ * refusal, timeout or loss is `disconnected` (with the reason) and the agent dials again with
+ * full-jitter backoff until stop(). TCP keepalive (first probe after keepAliveMs idle) notices a
+ * register that vanished without closing; Nagle is off so replies leave at once.
+ */
+export class TcpClientTransport implements Transport {
+  private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
+  private loop: ReconnectLoop<TcpClientLink> | undefined;
+  private seq = 0;
+
+  constructor(private readonly opts: TcpClientTransportOptions) {}
+
+  describe(): string {
+    const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
+    return `tcp-client://${host}:${this.opts.port}`;
+  }
+
+  onState(listener: (state: LinkState, detail?: string) => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  async start(onConnection: (conn: Connection) => void): Promise<void> {
+    if (this.loop) throw new TbError(TbCodes.INTERNAL, `the tcp-client transport for ${this.describe()} was already started`);
+    const log = this.opts.log;
+    this.loop = new ReconnectLoop<TcpClientLink>({
+      baseMs: this.opts.reconnectBaseMs,
+      capMs: this.opts.reconnectCapMs,
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      open: (signal) => this.dial(signal),
+      onOpen: (link) => onConnection(link),
+      describeError: (err) => `cannot connect to ${this.describe()}: ${errorText(err)}`,
+      onState: (state, detail) => {
+        log.debug({ state, detail, at: this.describe() }, 'tcp-client link state');
+        for (const l of this.stateListeners) l(state, detail);
+      },
+    });
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop?.stop();
+  }
+
+  private dial(signal: AbortSignal): Promise<TcpClientLink> {
+    const { host, port, connectTimeoutMs, keepAliveMs } = this.opts;
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAliveMs });
+      const fail = (err: Error): void => {
+        cleanup();
+        socket.on('error', () => undefined); // whatever else it says, this attempt is over
+        socket.destroy();
+        reject(err);
+      };
+      const onError = (err: Error): void => fail(err);
+      const onAbort = (): void => fail(new Error('stopped'));
+      const timer = setTimeout(() => fail(new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        signal.removeEventListener('abort', onAbort);
+      };
+      socket.once('error', onError);
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', () => {
+        cleanup();
+        socket.setNoDelay(true);
+        socket.setKeepAlive(true, keepAliveMs);
+        resolve(new TcpClientLink(socket, ++this.seq, `${socket.remoteAddress}:${socket.remotePort}`));
+      });
+    });
+  }
+}
