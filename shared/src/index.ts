@@ -10,3 +10,4 @@ export * from './validation.js';
 export * from './logger.js';
 export * from './net.js';
 export * from './returnable.js';
+export * from './policy/index.js';
