@@ -1,7 +1,8 @@
 import { SerialPort } from 'serialport';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, LinkState, Transport } from '../types.js';
-import { errorText, ReconnectLoop, type Link } from './reconnect.js';
+import { errorText, ReconnectLoop } from './reconnect.js';
+import { StreamLink } from './stream-link.js';
 import type { SerialTransportConfig } from './schemas.js';
 
 export type SerialTransportOptions = Omit<SerialTransportConfig, 'type'> & {
@@ -46,19 +47,14 @@ function watchHangup(port: SerialPort, onHangup: (detail: string) => void): () =
 }
 
 /** One open port: the Connection the gateway reads and writes, and the Link the reconnect loop watches. */
-class SerialLink implements Connection, Link {
-  readonly id: string;
-  readonly remote: string;
+class SerialLink extends StreamLink {
   readonly lost: Promise<string>;
   private resolveLost!: (reason: string) => void;
-  private readonly closeListeners: (() => void)[] = [];
-  private notified = false;
   private closing = false;
   private failure: string | undefined;
 
   constructor(private readonly port: SerialPort, seq: number, path: string) {
-    this.id = `serial-${seq}`;
-    this.remote = path;
+    super(`serial-${seq}`, path, port);
     this.lost = new Promise((resolve) => (this.resolveLost = resolve));
     // A vanished device (unplugged USB adapter, closed pty: EIO/EBADF/ENXIO on read or write)
     // makes serialport close the port and emit 'close' with an error whose `disconnected` is true.
@@ -99,27 +95,6 @@ class SerialLink implements Connection, Link {
     } else if (!this.port.closing) {
       this.resolveLost(this.failure ?? 'closed by the agent');
     }
-  }
-
-  pause(): void {
-    this.port.pause();
-  }
-  resume(): void {
-    this.port.resume();
-  }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.port.on('data', listener);
-  }
-  onClose(listener: () => void): void {
-    if (this.notified) queueMicrotask(listener);
-    else this.closeListeners.push(listener);
-  }
-
-  notifyClosed(): void {
-    if (this.notified) return;
-    this.notified = true;
-    this.port.removeAllListeners('data');
-    for (const l of this.closeListeners.splice(0)) l();
   }
 }
 

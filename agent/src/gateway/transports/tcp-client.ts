@@ -1,7 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, LinkState, Transport } from '../types.js';
-import { errorText, ReconnectLoop, type Link } from './reconnect.js';
+import { errorText, ReconnectLoop } from './reconnect.js';
+import { StreamLink } from './stream-link.js';
 import type { TcpClientTransportConfig } from './schemas.js';
 
 export type TcpClientTransportOptions = Omit<TcpClientTransportConfig, 'type'> & {
@@ -16,18 +17,13 @@ const MAX_UNSENT_BYTES = 1 << 20;
 const CLOSE_GRACE_MS = 500;
 
 /** One dialled connection: the Connection the gateway uses and the Link the reconnect loop watches. */
-class TcpClientLink implements Connection, Link {
-  readonly id: string;
-  readonly remote: string;
+class TcpClientLink extends StreamLink {
   readonly lost: Promise<string>;
-  private readonly closeListeners: (() => void)[] = [];
-  private notified = false;
   private failure: string | undefined;
   private closing = false;
 
   constructor(private readonly socket: Socket, seq: number, remote: string) {
-    this.id = `tcp-client-${seq}`;
-    this.remote = remote;
+    super(`tcp-client-${seq}`, remote, socket);
     this.lost = new Promise((resolve) => {
       socket.once('close', () => resolve(this.failure ?? (this.closing ? 'closed by the agent' : 'the register closed the connection')));
     });
@@ -49,27 +45,6 @@ class TcpClientLink implements Connection, Link {
     this.closing = true;
     this.socket.end();
     setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
-  }
-
-  pause(): void {
-    this.socket.pause();
-  }
-  resume(): void {
-    this.socket.resume();
-  }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.socket.on('data', listener);
-  }
-  onClose(listener: () => void): void {
-    if (this.notified) queueMicrotask(listener);
-    else this.closeListeners.push(listener);
-  }
-
-  notifyClosed(): void {
-    if (this.notified) return;
-    this.notified = true;
-    this.socket.removeAllListeners('data');
-    for (const l of this.closeListeners.splice(0)) l();
   }
 }
 
