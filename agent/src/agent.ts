@@ -2,7 +2,9 @@ import { rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
-import { agentId as readAgentId, openAgentDb, type Db } from './db/agent-db.js';
+import { agentId as readAgentId, getMeta, openAgentDb, setMeta, type Db } from './db/agent-db.js';
+import { PolicyStore } from './core/policy-store.js';
+import { AuthzCounter } from './core/authz-counters.js';
 import { Outbox } from './sync/outbox.js';
 import { HubLink } from './sync/hub-link.js';
 import { Uploader } from './sync/uploader.js';
@@ -83,6 +85,21 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     log: log.child({ part: 'uploader' }),
   });
   link.on('inventory', (full, items) => inventory.apply(full, items));
+  const policy = new PolicyStore(db, config.offline.maxRefund, log.child({ part: 'policy' }));
+  link.on('policy', (version, p) => {
+    // tell the hub at once which version this store now holds
+    if (policy.accept(version, p)) link.emit('heartbeat-due');
+  });
+  const counters = new AuthzCounter();
+  link.on('late', () => counters.late());
+  // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
+  let cardKey: Buffer | undefined = getMeta(db, 'card_key') ? Buffer.from(getMeta(db, 'card_key')!, 'base64url') : undefined;
+  link.on('welcome', (_lastSeq, key) => {
+    if (key && key !== cardKey?.toString('base64url')) {
+      setMeta(db, 'card_key', key);
+      cardKey = Buffer.from(key, 'base64url');
+    }
+  });
 
   const core = new StoreCore({
     db,
@@ -93,8 +110,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     receipts,
     returns,
     hub: link,
+    policy,
+    counters,
     deadlineMs: config.hub.authorizationDeadlineMs,
-    offline: { maxRefund: config.offline.maxRefund },
     log: log.child({ part: 'core' }),
   });
 
@@ -104,7 +122,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     const rlog = log.child({ register: r.id });
     const t = makeTransport(r, rlog, hid);
     transports.set(r.id, t);
-    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), makeCodec(r), core, rlog));
+    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), makeCodec(r), core, rlog, () => cardKey));
   }
   // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
   const scanners = config.scanners.map((sc) => {
@@ -117,7 +135,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       const id = `scan-${scannerId}-${Date.now().toString(36)}-${++n}`;
       slog.info({ id }, 'receipt scanned');
       core
-        .lookup(id, code.trim())
+        .lookup(id, { receipt: code.trim() })
         .then((reply) => {
           if (endpoint.push(reply) === 0) slog.warn({ id }, 'scanned, but the register is not connected');
         })
@@ -140,6 +158,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       outbox: outbox.stats(),
       registers: endpoints.map((e) => e.status()),
       inventorySkus: inventory.list().length,
+      policyVersion: policy.version,
     };
   };
   const reporter = new TerminalReporter(link, endpoints);
@@ -161,9 +180,17 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     link.start(abort.signal);
     const heartbeat = (): void => {
       const s = outbox.stats();
-      link.send({ t: 'heartbeat', outboxDepth: s.depth, oldestAgeMs: s.oldestAgeMs, registers: endpoints.map((e) => ({ id: e.id, connected: e.status().connected })) });
+      link.send({
+        t: 'heartbeat',
+        outboxDepth: s.depth,
+        oldestAgeMs: s.oldestAgeMs,
+        registers: endpoints.map((e) => ({ id: e.id, connected: e.status().connected })),
+        policyVersion: policy.version,
+        authz: counters.snapshot(),
+      });
     };
     link.on('welcome', heartbeat);
+    link.on('heartbeat-due', heartbeat);
     link.on('welcome', () => {
       core.resolvePending().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'resolving pending requests failed'));
     });

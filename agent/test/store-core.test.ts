@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionReply } from '@tillbridge/shared';
+import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type OverrideBody, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionReply } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { Replies } from '../src/core/replies.js';
@@ -10,6 +10,8 @@ import { Receipts } from '../src/core/receipts.js';
 import { LocalReturns } from '../src/core/local-returns.js';
 import { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
+import { PolicyStore } from '../src/core/policy-store.js';
+import { AuthzCounter } from '../src/core/authz-counters.js';
 
 /** The in-memory double of the hub link: same interface, answers decided by the test. */
 class FakeHub implements HubAuthorizer {
@@ -19,8 +21,17 @@ class FakeHub implements HubAuthorizer {
     authorization: b.authorization,
     decision: 'approved',
     mode: 'online',
-    lines: b.lines.map((l) => ({ line: l.line, approvedQty: l.qty, code: 'ok' })),
+    lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
+    refundAmount: 1000,
+    allowedTenders: ['cash', 'store_credit'],
+    conditions: [],
+    policyVersion: 3,
   });
+  overrides: OverrideBody[] = [];
+  override(body: OverrideBody): Promise<AuthorizeResult> {
+    this.overrides.push(body);
+    return Promise.reject(new Error('not used'));
+  }
   lookups: ReceiptLookupBody[] = [];
   lookupReceipt(body: ReceiptLookupBody): Promise<ReceiptLookupResult> {
     this.lookups.push(body);
@@ -50,6 +61,7 @@ let db: Db;
 let hub: FakeHub;
 let core: StoreCore;
 let outbox: Outbox;
+let policy: PolicyStore;
 
 const sale = (id: string, receipt: string, qty = 2, unitPrice = 1000) => ({
   type: 'sale' as const,
@@ -76,8 +88,9 @@ beforeEach(() => {
     receipts: new Receipts(db),
     returns: new LocalReturns(db),
     hub,
+    policy: (policy = new PolicyStore(db, 5000, log)),
+    counters: new AuthzCounter(),
     deadlineMs: 200,
-    offline: { maxRefund: 5000 },
     log,
   });
 });
@@ -137,9 +150,29 @@ describe('StoreCore', () => {
     expect(decisions.every((d) => d.mode === 'offline')).toBe(true);
   });
 
+  it('decides offline by the policy version the hub pushed: per-register daily limit, receipts, exchanges', async () => {
+    const { DEFAULT_POLICY, mergePolicy } = await import('@tillbridge/shared');
+    expect(policy.accept(7, mergePolicy(DEFAULT_POLICY, { offline: { maxRefundPerReturn: 3000, maxRefundPerRegisterPerDay: 2500 } }))).toBe(true);
+    expect(policy.accept(6, DEFAULT_POLICY)).toBe(false); // an older version never replaces a newer one
+    hub.connected = false;
+    await core.handle('R1', sale('m1', 'X1', 3, 1000));
+    expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 2000 });
+    expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_register_daily_limit' }] });
+    expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' }); // another register has its own limit
+    expect(await core.handle('R1', { type: 'return.request', id: 'r4', lines: [{ sku: 'A', qty: 1, unitPrice: 100 }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
+    await core.handle('R1', sale('m2', 'X2', 1, 500));
+    expect(await core.handle('R3', { type: 'return.request', id: 'r5', receipt: 'X2', lines: [{ line: 1, qty: 1 }], exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
+      decision: 'conditional',
+      conditions: ['exchange_unavailable'],
+      exchange: [{ sku: 'B', approvedQty: 0, code: 'exchange_unavailable_offline' }],
+    });
+    const events = outbox.after(0, 50).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as { policyVersion: number });
+    expect(events.every((e) => e.policyVersion === 7)).toBe(true);
+  });
+
   it('falls back to an offline decision when the hub answers after the deadline', async () => {
     await core.handle('R1', sale('m1', 'X1'));
-    hub.answer = (b) => new Promise((r) => setTimeout(() => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [] }), 1000));
+    hub.answer = (b) => new Promise((r) => setTimeout(() => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [], refundAmount: 0, allowedTenders: [], conditions: [], policyVersion: 0 }), 1000));
     const t = Date.now();
     const d = (await core.handle('R1', request('r1', 'X1'))) as ReturnDecisionReply;
     expect(Date.now() - t).toBeLessThan(900);

@@ -10,6 +10,12 @@ import { EventApplier } from './domain/event-applier.js';
 import { Exceptions } from './domain/exceptions.js';
 import { InventoryLedger } from './domain/inventory-ledger.js';
 import { ReturnsEngine } from './domain/returns-engine.js';
+import { OfflineReconciler } from './domain/offline-reconciler.js';
+import { ReturnCompletion } from './domain/return-completion.js';
+import { ExceptionResolution } from './domain/exception-resolution.js';
+import { Policies } from './domain/policies.js';
+import { Managers } from './domain/managers.js';
+import { AuthzStats } from './domain/authz-stats.js';
 import { ReturnsRepo } from './domain/returns-repo.js';
 import { Sales } from './domain/sales.js';
 import { SaleService } from './domain/sale-service.js';
@@ -20,7 +26,6 @@ import { Presence } from './sync/presence.js';
 
 export interface HubServiceOptions {
   dataDir: string;
-  reservationTtlMs: number;
   tokenLifetimeSec: number;
   log: Logger;
   clock?: Clock;
@@ -40,6 +45,14 @@ export interface Hub {
   saleService: SaleService;
   returnsRepo: ReturnsRepo;
   engine: ReturnsEngine;
+  reconciler: OfflineReconciler;
+  completion: ReturnCompletion;
+  resolution: ExceptionResolution;
+  policies: Policies;
+  managers: Managers;
+  authzStats: AuthzStats;
+  /** Key of the keyed hash of card numbers, sent to agents. */
+  cardKey: Buffer;
   exceptions: Exceptions;
   cursors: Cursors;
   applier: EventApplier;
@@ -62,9 +75,14 @@ export function openHub(opts: HubServiceOptions): Hub {
   const saleService = new SaleService(sales, ledger, audit, clock);
   const returnsRepo = new ReturnsRepo(storage);
   const exceptions = new Exceptions(storage, clock);
-  const engine = new ReturnsEngine(storage, sales, returnsRepo, ledger, audit, exceptions, clock, { reservationTtlMs: opts.reservationTtlMs });
+  const policies = new Policies(storage, audit, clock);
+  const managers = new Managers(storage, secrets.credentialKey, clock);
+  const engine = new ReturnsEngine(storage, sales, returnsRepo, ledger, policies, managers, audit, clock);
+  const reconciler = new OfflineReconciler(sales, returnsRepo, engine, policies, exceptions, audit, clock);
+  const completion = new ReturnCompletion(storage, sales, returnsRepo, ledger, audit, exceptions, clock);
+  const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock);
   const cursors = new Cursors(storage, clock);
-  const applier = new EventApplier(storage, cursors, saleService, engine, exceptions, audit, feed, opts.log.child({ part: 'applier' }));
+  const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }));
   return {
     storage,
     clock,
@@ -78,6 +96,13 @@ export function openHub(opts: HubServiceOptions): Hub {
     saleService,
     returnsRepo,
     engine,
+    reconciler,
+    completion,
+    resolution,
+    policies,
+    managers,
+    authzStats: new AuthzStats(storage, clock),
+    cardKey: secrets.cardKey,
     exceptions,
     cursors,
     applier,

@@ -15,7 +15,6 @@ export interface HubOptions {
   dataDir: string;
   host: string;
   port: number;
-  reservationTtlMs?: number;
   tokenLifetimeSec?: number;
   /** How often lapsed reservations are swept (default 30 s). */
   sweepMs?: number;
@@ -40,7 +39,7 @@ export function initHub(dataDir: string, log: Logger): { adminToken: string } {
   if (isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub`);
   openHubStorage(dataDir, { create: true }).close();
   createSecret(dataDir);
-  const hub = openHub({ dataDir, reservationTtlMs: 1, tokenLifetimeSec: 1, log });
+  const hub = openHub({ dataDir, tokenLifetimeSec: 1, log });
   try {
     return hub.storage.tx(() => {
       const adminToken = hub.credentials.createAdminToken('admin', 'initial admin');
@@ -60,7 +59,6 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const log = opts.log;
   const serviceOpts: Parameters<typeof openHub>[0] = {
     dataDir: opts.dataDir,
-    reservationTtlMs: opts.reservationTtlMs ?? 15 * 60_000,
     tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,
     log,
   };
@@ -68,6 +66,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const hub = openHub(serviceOpts);
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
     cursors: hub.cursors,
+    policies: hub.policies,
+    authzStats: hub.authzStats,
+    cardKey: hub.cardKey,
     sales: hub.sales,
     returnsRepo: hub.returnsRepo,
     terminals: hub.terminals,
@@ -80,6 +81,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     now: () => hub.clock.now(),
   }, log.child({ part: 'agents' }));
   hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
+  hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope.replace(/^store:/, '')));
 
   const router = new Router();
   router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
@@ -111,7 +113,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const url = `http://${hostPart}:${port}`;
   const sweeper = setInterval(() => {
     try {
-      const n = hub.engine.expireDue();
+      const n = hub.completion.expireDue();
       if (n > 0) log.info({ expired: n }, 'reservations expired');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'expiry sweep failed');

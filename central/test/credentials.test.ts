@@ -31,7 +31,8 @@ describe('credentials', () => {
   it('checks admin tokens and roles', () => {
     const tok = t.hub.credentials.createAdminToken('operator', 'ops');
     expect(t.hub.credentials.checkAdminToken(tok)).toMatchObject({ role: 'operator', name: 'ops' });
-    expect(() => t.hub.credentials.checkAdminToken(tok.replace(/.$/, '0'))).toThrow();
+    const other = tok.slice(0, -1) + (tok.endsWith('0') ? '1' : '0');
+    expect(() => t.hub.credentials.checkAdminToken(other)).toThrow();
   });
 
   it('issues access tokens bound to a store that expire', async () => {

@@ -23,7 +23,7 @@ export function testHub(): { hub: Hub; clock: TestClock; dir: string; cleanup: (
   const dir = mkdtempSync(join(tmpdir(), 'tb-hub-'));
   initHub(dir, silent);
   const clock = new TestClock();
-  const hub = openHub({ dataDir: dir, reservationTtlMs: 15 * 60_000, tokenLifetimeSec: 900, log: silent, clock });
+  const hub = openHub({ dataDir: dir, tokenLifetimeSec: 900, log: silent, clock });
   return {
     hub,
     clock,

@@ -65,8 +65,8 @@ describe('returns engine', () => {
     seedSale(t.hub, 'S1', 'X2', 2, 'B');
     t.hub.engine.authorize('S2', req('a1', 1));
     t.hub.engine.authorize('S1', { ...req('a2', 1, 'X2', 'damaged') });
-    t.hub.storage.tx(() => t.hub.engine.complete('S2', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
-    t.hub.storage.tx(() => t.hub.engine.complete('S1', 'R1', { authorization: 'a2', requestId: 'c2', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
+    t.hub.storage.tx(() => t.hub.completion.complete('S2', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
+    t.hub.storage.tx(() => t.hub.completion.complete('S1', 'R1', { authorization: 'a2', requestId: 'c2', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
     expect(t.hub.ledger.get('S2', 'A')?.onHand).toBe(1000);
     expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(-2000);
     expect(t.hub.ledger.get('S1', 'B')?.onHand).toBe(-2000);
@@ -76,9 +76,9 @@ describe('returns engine', () => {
   it('lets a reservation lapse, and flags a completion that no longer fits', () => {
     t.hub.engine.authorize('S1', req('a1', 2));
     t.clock.advance(16 * 60_000);
-    expect(t.hub.engine.expireDue()).toBe(1);
+    expect(t.hub.completion.expireDue()).toBe(1);
     expect(t.hub.engine.authorize('S1', req('a2', 2)).decision).toBe('approved');
-    const out = t.hub.storage.tx(() => t.hub.engine.complete('S1', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 2000 } }));
+    const out = t.hub.storage.tx(() => t.hub.completion.complete('S1', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 2000 } }));
     expect(out.exception).toBe('over_return');
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toEqual(['over_return']);
     expect(invariantHolds()).toBe(true);
@@ -96,8 +96,8 @@ describe('returns engine', () => {
       refundEstimate: 1000 * qty,
       decidedAt: '2026-11-27T10:00:00.000Z',
     });
-    expect(t.hub.storage.tx(() => t.hub.engine.applyOfflineDecision('S1', 'R1', body('off1', 1)))).toEqual({});
-    expect(t.hub.storage.tx(() => t.hub.engine.applyOfflineDecision('S1', 'R1', body('off2', 1)))).toEqual({ exception: 'over_return' });
+    expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off1', 1)))).toEqual({});
+    expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off2', 1)))).toEqual({ exception: 'over_return' });
     const rows = Object.fromEntries(t.hub.returnsRepo.list().map((r) => [r.authorization, r]));
     expect(rows.off1).toMatchObject({ reconciliation: 'confirmed', exception_code: null });
     expect(rows.off2).toMatchObject({ reconciliation: 'exception', exception_code: 'over_return' });
@@ -107,7 +107,7 @@ describe('returns engine', () => {
   it('lets an offline decision replace an online answer that arrived too late', () => {
     t.hub.engine.authorize('S1', req('late', 2));
     t.hub.storage.tx(() =>
-      t.hub.engine.applyOfflineDecision('S1', 'R1', {
+      t.hub.reconciler.apply('S1', 'R1', {
         authorization: 'late',
         requestId: 'q-late',
         receipt: 'X1',

@@ -85,6 +85,8 @@ export const FORBIDDEN_CARD_FIELDS = ['track1', 'track2', 'track3', 'trackData',
 /** Paths pino must redact, wherever a message object could be logged. */
 export const REDACT_PATHS = [
   'pan',
+  'card',
+  '*.card',
   '*.pan',
   'tenders[*].pan',
   '*.tenders[*].pan',

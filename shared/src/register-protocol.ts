@@ -37,6 +37,8 @@ export const Tender = z.strictObject({
   amount: MinorUnits,
   /** A full PAN is accepted on input only to be masked at once; stored and sent on masked. */
   pan: z.string().max(32).optional(),
+  /** Set by the gateway (never by a register): keyed hash of the PAN, to find the sale by card. */
+  panHash: z.string().max(64).optional(),
 });
 export type Tender = z.infer<typeof Tender>;
 
@@ -61,6 +63,8 @@ export const ReturnRequestLine = z
     line: LineNo.optional(),
     sku: Sku.optional(),
     qty: Quantity,
+    /** Only for a return without a receipt: the price to refund per unit (minor units). */
+    unitPrice: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
     reason: Text(200).optional(),
     disposition: Disposition.default('restock'),
   })
@@ -76,12 +80,25 @@ function uniqueRequestLines(lines: { line?: number | undefined; sku?: string | u
   return new Set(lines.map(requestLineKey)).size === lines.length;
 }
 
-export const ReturnRequestMessage = z.strictObject({
-  type: z.literal('return.request'),
-  id: MessageId,
-  receipt: Receipt,
-  lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueRequestLines, 'each line number or SKU at most once'),
-});
+export const ExchangeItem = z.strictObject({ sku: Sku, qty: Quantity });
+export type ExchangeItem = z.infer<typeof ExchangeItem>;
+
+/**
+ * A return, for a `receipt`, or for the sale found by the `card` it was paid with (the gateway
+ * replaces the card number by its keyed hash, `cardHash`), or with neither (non-receipted, when
+ * the policy allows: lines by sku with a unitPrice). `exchange`: items the customer takes instead.
+ */
+export const ReturnRequestMessage = z
+  .strictObject({
+    type: z.literal('return.request'),
+    id: MessageId,
+    receipt: Receipt.optional(),
+    card: z.string().max(32).optional(),
+    cardHash: z.string().max(64).optional(),
+    lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueRequestLines, 'each line number or SKU at most once'),
+    exchange: z.array(ExchangeItem).max(50).optional(),
+  })
+  .refine((m) => !(m.receipt !== undefined && (m.card !== undefined || m.cardHash !== undefined)), 'either "receipt" or "card", not both');
 export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
 
 export const Refund = z.strictObject({
@@ -95,11 +112,16 @@ export const ReturnCompleteMessage = z.strictObject({
   type: z.literal('return.complete'),
   id: MessageId,
   authorization: AuthorizationId,
+  /** The lines returned: by the receipt's line number, or by sku (as they were asked for). */
   lines: z
-    .array(z.strictObject({ line: LineNo, qty: Quantity }))
+    .array(
+      z
+        .strictObject({ line: LineNo.optional(), sku: Sku.optional(), qty: Quantity })
+        .refine((l) => (l.line === undefined) !== (l.sku === undefined), 'either "line" or "sku", not both'),
+    )
     .min(1, 'at least one line')
     .max(1000)
-    .refine(uniqueLines, 'line numbers must be unique'),
+    .refine(uniqueRequestLines, 'each line number or SKU at most once'),
   refund: Refund,
 });
 export type ReturnCompleteMessage = z.infer<typeof ReturnCompleteMessage>;
@@ -111,6 +133,16 @@ export const ReturnCancelMessage = z.strictObject({
 });
 export type ReturnCancelMessage = z.infer<typeof ReturnCancelMessage>;
 
+/** A manager's override of an `override_required` decision; answered with the new `return.decision`. */
+export const ReturnOverrideMessage = z.strictObject({
+  type: z.literal('return.override'),
+  id: MessageId,
+  authorization: AuthorizationId,
+  manager: Text(64),
+  code: Text(64),
+});
+export type ReturnOverrideMessage = z.infer<typeof ReturnOverrideMessage>;
+
 /** A register reporting its own state (paper out, drawer open, logged off…); answered with `ack`. */
 export const StatusMessage = z.strictObject({
   type: z.literal('status'),
@@ -120,12 +152,16 @@ export const StatusMessage = z.strictObject({
 });
 export type StatusMessage = z.infer<typeof StatusMessage>;
 
-/** What is still returnable on a receipt; answered with `receipt`. */
-export const ReceiptLookupMessage = z.strictObject({
-  type: z.literal('receipt.lookup'),
-  id: MessageId,
-  receipt: Receipt,
-});
+/** What is still returnable on a receipt (or on the sales paid with a card); answered with `receipt`. */
+export const ReceiptLookupMessage = z
+  .strictObject({
+    type: z.literal('receipt.lookup'),
+    id: MessageId,
+    receipt: Receipt.optional(),
+    card: z.string().max(32).optional(),
+    cardHash: z.string().max(64).optional(),
+  })
+  .refine((m) => (m.receipt !== undefined) !== (m.card !== undefined || m.cardHash !== undefined), 'either "receipt" or "card"');
 export type ReceiptLookupMessage = z.infer<typeof ReceiptLookupMessage>;
 
 export const RegisterMessage = z.discriminatedUnion('type', [
@@ -133,11 +169,12 @@ export const RegisterMessage = z.discriminatedUnion('type', [
   ReturnRequestMessage,
   ReturnCompleteMessage,
   ReturnCancelMessage,
+  ReturnOverrideMessage,
   StatusMessage,
   ReceiptLookupMessage,
 ]);
 export type RegisterMessage = z.infer<typeof RegisterMessage>;
-export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel', 'status', 'receipt.lookup'] as const;
+export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel', 'return.override', 'status', 'receipt.lookup'] as const;
 
 /** Per-line response codes of a return decision. Stable: registers branch on them. */
 export const LineCodes = {
@@ -161,7 +198,11 @@ export const DecisionLine = z.object({
 });
 export type DecisionLine = z.infer<typeof DecisionLine>;
 
-export const Decision = z.enum(['approved', 'denied']);
+/**
+ * approved: go ahead. conditional: go ahead under `conditions` (e.g. store credit only, ID).
+ * override_required: a manager may override (`return.override`). denied: no.
+ */
+export const Decision = z.enum(['approved', 'conditional', 'override_required', 'denied']);
 export type Decision = z.infer<typeof Decision>;
 export const DecisionMode = z.enum(['online', 'offline']);
 export type DecisionMode = z.infer<typeof DecisionMode>;
@@ -178,6 +219,16 @@ export interface ReturnDecisionReply {
   decision: Decision;
   mode: DecisionMode;
   lines: DecisionLine[];
+  /** Refund after restocking fees, minor units. */
+  refundAmount?: number;
+  /** Where the refund may go: card, cash, store_credit, gift_card, original_payment. */
+  allowedTenders?: string[];
+  conditions?: string[];
+  /** Until when the approval holds its quantity. */
+  expiresAt?: string;
+  exchange?: { sku: string; qty: number; approvedQty: number; code: string }[];
+  /** The receipt the card found (returns by card). */
+  receipt?: string;
   reason?: string;
 }
 
@@ -200,6 +251,8 @@ export interface ReceiptReply {
   currency?: string;
   at?: string;
   lines: { line: number; sku: string; qty: number; unitPrice: number; returnable: number }[];
+  /** For a lookup by card: every sale paid with it within the return window, newest first. */
+  matches?: { receipt: string; store: string; at: string }[];
 }
 
 export type RegisterReply = AckReply | ReturnDecisionReply | ErrorReply | ReceiptReply;

@@ -22,7 +22,7 @@ import {
  * (path `/v1/agent`, bearer access token). See docs/architecture.md#wire-protocol.
  *
  *   agent → hub: hello, events, req, heartbeat, token, terminal
- *   hub → agent: welcome, ack, nack, res, inventory
+ *   hub → agent: welcome, policy, ack, nack, res, inventory
  *
  * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
  * The hub applies each exactly once and acks the highest seq it has committed.
@@ -74,12 +74,18 @@ export type DecisionEventLine = z.infer<typeof DecisionEventLine>;
 export const ReturnDecisionEventBody = z.strictObject({
   authorization: AuthorizationId,
   requestId: MessageId,
-  receipt: Receipt,
+  /** absent: a return without a receipt */
+  receipt: Receipt.optional(),
   decision: Decision,
   mode: DecisionMode,
   lines: z.array(DecisionEventLine).min(1),
+  /** the refund after fees */
   refundEstimate: MinorUnits,
-  reason: z.string().max(200).optional(),
+  allowedTenders: z.array(z.string().max(32)).max(10).default([]),
+  conditions: z.array(z.string().max(64)).max(20).default([]),
+  rules: z.array(z.strictObject({ code: z.string().max(64), detail: z.string().max(300), line: z.number().int().optional() })).max(100).default([]),
+  policyVersion: z.number().int().nonnegative().default(0),
+  reason: z.string().max(500).optional(),
   decidedAt: Timestamp,
 });
 export type ReturnDecisionEventBody = z.infer<typeof ReturnDecisionEventBody>;
@@ -87,7 +93,7 @@ export type ReturnDecisionEventBody = z.infer<typeof ReturnDecisionEventBody>;
 export const ReturnCompleteEventBody = z.strictObject({
   authorization: AuthorizationId,
   requestId: MessageId,
-  lines: z.array(z.strictObject({ line: LineNo, qty: Quantity })).min(1),
+  lines: z.array(z.strictObject({ line: LineNo.optional(), sku: Sku.optional(), qty: Quantity })).min(1),
   refund: Refund,
 });
 export type ReturnCompleteEventBody = z.infer<typeof ReturnCompleteEventBody>;
@@ -139,7 +145,10 @@ export const AuthorizeRequestBody = z.strictObject({
   after: z.number().int().nonnegative().default(0),
   register: z.string().min(1).max(64),
   requestId: MessageId,
-  receipt: Receipt,
+  /** the receipt; or `cardHash` to find the sale by card; or neither (no receipt) */
+  receipt: Receipt.optional(),
+  cardHash: z.string().max(64).optional(),
+  exchange: z.array(z.strictObject({ sku: Sku, qty: Quantity })).max(50).optional(),
   lines: z
     .array(
       z
@@ -147,6 +156,7 @@ export const AuthorizeRequestBody = z.strictObject({
           line: LineNo.optional(),
           sku: Sku.optional(),
           qty: Quantity,
+          unitPrice: MinorUnits.optional(),
           disposition: Disposition,
           reason: z.string().max(200).optional(),
         })
@@ -159,14 +169,26 @@ export type AuthorizeRequestBody = z.infer<typeof AuthorizeRequestBody>;
 export const ReqFrame = z.strictObject({
   t: z.literal('req'),
   rid: z.number().int().nonnegative(),
-  op: z.enum(['authorize', 'receipt.lookup']),
+  op: z.enum(['authorize', 'receipt.lookup', 'override']),
   body: z.unknown(),
 });
 
-export const ReceiptLookupBody = z.strictObject({
-  receipt: Receipt,
-  after: z.number().int().nonnegative().default(0),
+export const ReceiptLookupBody = z
+  .strictObject({
+    receipt: Receipt.optional(),
+    cardHash: z.string().max(64).optional(),
+    after: z.number().int().nonnegative().default(0),
+  })
+  .refine((b) => (b.receipt === undefined) !== (b.cardHash === undefined), 'either "receipt" or "cardHash"');
+
+/** A manager's override; the code is checked against the operator's list (stored hashed). */
+export const OverrideBody = z.strictObject({
+  authorization: AuthorizationId,
+  requestId: MessageId,
+  manager: z.string().min(1).max(64),
+  code: z.string().min(1).max(64),
 });
+export type OverrideBody = z.infer<typeof OverrideBody>;
 export type ReceiptLookupBody = z.infer<typeof ReceiptLookupBody>;
 
 export const ReceiptLookupResult = z.strictObject({
@@ -176,6 +198,7 @@ export const ReceiptLookupResult = z.strictObject({
   currency: Currency.optional(),
   at: z.string().optional(),
   lines: z.array(z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits, returnable: QuantityOrZero })),
+  matches: z.array(z.strictObject({ receipt: Receipt, store: z.string(), at: z.string() })).optional(),
 });
 export type ReceiptLookupResult = z.infer<typeof ReceiptLookupResult>;
 
@@ -197,11 +220,25 @@ export const TerminalFrame = z.strictObject({
   items: z.array(TerminalStatus).min(1).max(1000),
 });
 
+/** What the agent answered return requests with since it started (for the success rate). */
+export const AuthzCounters = z.strictObject({
+  since: z.string(),
+  online: z.record(z.string(), z.number().int().nonnegative()),
+  offline: z.record(z.string(), z.number().int().nonnegative()),
+  /** the hub answered, but after the deadline (the agent had decided offline) */
+  lateOnline: z.number().int().nonnegative(),
+  /** no decision could be given (the agent failed to record one) */
+  failed: z.number().int().nonnegative(),
+});
+export type AuthzCounters = z.infer<typeof AuthzCounters>;
+
 export const HeartbeatFrame = z.strictObject({
   t: z.literal('heartbeat'),
   outboxDepth: z.number().int().nonnegative(),
   oldestAgeMs: z.number().nonnegative(),
   registers: z.array(z.strictObject({ id: z.string(), connected: z.number().int().nonnegative() })).max(1000),
+  policyVersion: z.number().int().nonnegative().optional(),
+  authz: AuthzCounters.optional(),
 });
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
 
@@ -223,6 +260,15 @@ export interface WelcomeFrame {
   /** The highest seq the hub has applied for this agent: the agent resends from the next one. */
   lastSeq: number;
   serverTime: string;
+  /** Key of the keyed hash the gateway keeps of card numbers (base64url); held by the hub. */
+  cardKey: string;
+}
+
+/** The store's returns policy, on connect and whenever it changes. */
+export interface PolicyFrame {
+  t: 'policy';
+  version: number;
+  policy: unknown;
 }
 
 export interface EventResult {
@@ -251,6 +297,14 @@ export const AuthorizeResult = z.strictObject({
   decision: Decision,
   mode: DecisionMode,
   lines: z.array(DecisionLine),
+  refundAmount: MinorUnits,
+  allowedTenders: z.array(z.string()),
+  conditions: z.array(z.string()),
+  expiresAt: z.string().optional(),
+  exchange: z.array(z.strictObject({ sku: Sku, qty: Quantity, approvedQty: QuantityOrZero, code: z.string() })).optional(),
+  policyVersion: z.number().int().nonnegative(),
+  /** the receipt a card found */
+  resolvedReceipt: Receipt.optional(),
   reason: z.string().optional(),
   /** What the receipt lines sold for, so the agent can keep its local view of the receipt. */
   receipt: z
@@ -286,10 +340,11 @@ export interface InventoryFrame {
   items: { sku: string; onHand: number }[];
 }
 
-export type HubFrame = WelcomeFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
+export type HubFrame = WelcomeFrame | PolicyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
 
 const HubFrameSchemas = {
-  welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string() }),
+  welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string(), cardKey: z.string() }),
+  policy: z.object({ t: z.literal('policy'), version: z.number().int().nonnegative(), policy: z.unknown() }),
   ack: z.object({
     t: z.literal('ack'),
     upTo: z.number().int().nonnegative(),

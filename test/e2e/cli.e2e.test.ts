@@ -94,8 +94,8 @@ describe('tillbridge-hub', () => {
     expect(JSON.parse((await w.hub.cli(['inventory', 'import', csv, '--json'])).stdout)).toEqual({ rows: 2, changed: 2, stores: ['S9'] });
     const show = JSON.parse((await w.hub.cli(['inventory', 'show', 'S9', '--json'])).stdout);
     expect(show).toEqual([
-      { store: 'S9', sku: 'SKU-1', onHand: 7 },
-      { store: 'S9', sku: 'SKU-2', onHand: 5 },
+      { store: 'S9', sku: 'SKU-1', onHand: 7, reserved: 0, available: 7 },
+      { store: 'S9', sku: 'SKU-2', onHand: 5, reserved: 0, available: 5 },
     ]);
     writeFileSync(csv, 'store,sku,qty\nS9,SKU-3,1\nNOPE,SKU-1,1\n');
     const bad = await w.hub.cli(['inventory', 'import', csv]);

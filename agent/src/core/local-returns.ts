@@ -2,10 +2,10 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/agent-db.js';
 
 /** `pending`: the request is recorded and the hub was asked, the answer not yet recorded here. */
-export type LocalReturnStatus = 'pending' | 'approved' | 'denied' | 'completed' | 'cancelled';
+export type LocalReturnStatus = 'pending' | 'approved' | 'override_required' | 'denied' | 'completed' | 'cancelled';
 
 export interface LocalReturnLine {
-  /** the receipt's line (0: a pending line asked for by SKU this agent could not resolve) */
+  /** the receipt's line (0: a line asked for by SKU that is not resolved to one) */
   line: number;
   /** set when the register asked for the line by SKU */
   sku?: string;
@@ -16,19 +16,39 @@ export interface LocalReturnLine {
 
 export interface LocalReturn {
   authorization: string;
+  /** '' for a return without a receipt */
   receipt: string;
   register: string;
   requestId: string;
   mode: 'online' | 'offline';
-  decision: 'approved' | 'denied' | 'pending';
+  decision: 'approved' | 'conditional' | 'override_required' | 'denied' | 'pending';
   status: LocalReturnStatus;
   lines: LocalReturnLine[];
+  /** refund after fees, minor units */
   refund: number;
+  allowedTenders: string[];
+  expiresAt: string | null;
+}
+
+/** The local status a decision leaves a return in. */
+export function statusOf(decision: LocalReturn['decision']): LocalReturnStatus {
+  switch (decision) {
+    case 'approved':
+    case 'conditional':
+      return 'approved';
+    case 'override_required':
+      return 'override_required';
+    case 'pending':
+      return 'pending';
+    default:
+      return 'denied';
+  }
 }
 
 /**
- * Every return decision this agent gave. Approved and completed returns count against what is
- * still returnable on a receipt, so two offline returns of the same line cannot both pass.
+ * Every return decision this agent gave. Approved, completed, pending and override-required
+ * returns count against what is still returnable on a receipt, so two offline returns of the
+ * same line cannot both pass.
  */
 export class LocalReturns {
   private readonly get: Statement;
@@ -36,21 +56,26 @@ export class LocalReturns {
   private readonly setStatus: Statement;
   private readonly byReceipt: Statement;
   private readonly pendingStmt: Statement;
+  private readonly offlineSince: Statement;
 
   constructor(db: Db, private readonly now: () => number = Date.now) {
     this.get = db.prepare(`SELECT * FROM local_returns WHERE authorization = ?`);
     this.insert = db.prepare(
-      `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund, created_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund, allowed_tenders, expires_at, created_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(authorization) DO UPDATE SET mode = excluded.mode, decision = excluded.decision, status = excluded.status,
-         lines = excluded.lines, refund = excluded.refund
-       WHERE local_returns.status = 'pending'`,
+         lines = excluded.lines, refund = excluded.refund, allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at
+       WHERE local_returns.status IN ('pending', 'override_required')`,
     );
     this.setStatus = db.prepare(`UPDATE local_returns SET status = ?, lines = ? WHERE authorization = ?`);
     this.byReceipt = db.prepare(
-      `SELECT lines FROM local_returns WHERE receipt = ? AND authorization <> ? AND status IN ('pending', 'approved', 'completed')`,
+      `SELECT lines FROM local_returns WHERE receipt = ? AND authorization <> ? AND status IN ('pending', 'approved', 'override_required', 'completed')`,
     );
     this.pendingStmt = db.prepare(`SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`);
+    this.offlineSince = db.prepare(
+      `SELECT COALESCE(SUM(refund), 0) AS total FROM local_returns
+        WHERE register = ? AND mode = 'offline' AND status IN ('approved', 'completed') AND created_ms >= ?`,
+    );
   }
 
   find(authorization: string): LocalReturn | undefined {
@@ -66,12 +91,14 @@ export class LocalReturns {
       status: r.status as LocalReturnStatus,
       lines: JSON.parse(r.lines as string) as LocalReturnLine[],
       refund: r.refund as number,
+      allowedTenders: JSON.parse(r.allowed_tenders as string) as string[],
+      expiresAt: r.expires_at as string | null,
     };
   }
 
-  /** Records a decision; a pending row is replaced, a decided one never. */
+  /** Records a decision; a pending (or override-required) row is replaced, a decided one never. */
   record(r: LocalReturn): void {
-    this.insert.run(r.authorization, r.receipt, r.register, r.requestId, r.mode, r.decision, r.status, JSON.stringify(r.lines), r.refund, this.now());
+    this.insert.run(r.authorization, r.receipt, r.register, r.requestId, r.mode, r.decision, r.status, JSON.stringify(r.lines), r.refund, JSON.stringify(r.allowedTenders), r.expiresAt, this.now());
   }
 
   update(authorization: string, status: LocalReturnStatus, lines: LocalReturnLine[]): void {
@@ -85,9 +112,14 @@ export class LocalReturns {
   claimedByLine(receipt: string, exclude = ''): Map<number, number> {
     const out = new Map<number, number>();
     for (const row of this.byReceipt.all(receipt, exclude) as { lines: string }[]) {
-      for (const l of JSON.parse(row.lines) as LocalReturnLine[]) out.set(l.line, (out.get(l.line) ?? 0) + l.qty);
+      for (const l of JSON.parse(row.lines) as LocalReturnLine[]) if (l.line > 0) out.set(l.line, (out.get(l.line) ?? 0) + l.qty);
     }
     return out;
+  }
+
+  /** Refunds this register approved offline since `sinceMs` (the offline daily limit), minor units. */
+  offlineApprovedSince(register: string, sinceMs: number): number {
+    return (this.offlineSince.get(register, sinceMs) as { total: number }).total;
   }
 
   pending(): LocalReturn[] {

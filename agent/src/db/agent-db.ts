@@ -77,6 +77,13 @@ const MIGRATIONS: string[] = [
     at TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- How each known sale was paid (card, cash…): the refund tender rules need it offline.
+  ALTER TABLE receipts ADD COLUMN tender_kinds TEXT NOT NULL DEFAULT '[]';
+  -- What each decision allows, and until when it holds.
+  ALTER TABLE local_returns ADD COLUMN allowed_tenders TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE local_returns ADD COLUMN expires_at TEXT;
+  `,
 ];
 
 export interface OpenOptions {

@@ -7,6 +7,7 @@ import {
   TbCodes,
   containsTrackData,
   isTbError,
+  panHmac,
 } from '@tillbridge/shared';
 
 export type CanonicalResult =
@@ -21,7 +22,12 @@ const FORBIDDEN = new Set<string>(FORBIDDEN_CARD_FIELDS.map((f) => f.toLowerCase
  * card number. Nothing that leaves this function holds a full PAN.
  * Error messages never echo the input.
  */
-export function toCanonical(raw: unknown): CanonicalResult {
+export interface CanonicalOptions {
+  /** Key of the keyed hash kept of card numbers (the hub's); without it, nothing needing one is accepted. */
+  cardKey?: Buffer | undefined;
+}
+
+export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): CanonicalResult {
   const obj = raw as Record<string, unknown>;
   const id = typeof obj?.id === 'string' && obj.id.length <= 128 ? obj.id : undefined;
   const fail = (code: string, message: string): CanonicalResult => (id === undefined ? { ok: false, code, message } : { ok: false, id, code, message });
@@ -33,14 +39,30 @@ export function toCanonical(raw: unknown): CanonicalResult {
   if (!(REGISTER_MESSAGE_TYPES as readonly string[]).includes(obj.type)) {
     return fail(TbCodes.UNKNOWN_TYPE, `type: expected one of ${REGISTER_MESSAGE_TYPES.join(', ')}`);
   }
+  // Hashes are the gateway's to compute: whatever a register put there is dropped.
+  if (obj && typeof obj === 'object') {
+    delete obj.cardHash;
+    if (Array.isArray(obj.tenders)) for (const t of obj.tenders) if (t && typeof t === 'object') delete (t as Record<string, unknown>).panHash;
+  }
   const parsed = RegisterMessage.safeParse(raw, { reportInput: true });
   if (!parsed.success) return fail(TbCodes.INVALID, describeZodError(parsed.error).join('; '));
   const msg = parsed.data;
   try {
     if (msg.type === 'sale') {
-      for (const t of msg.tenders) if (t.pan !== undefined) t.pan = safePan(t.pan);
+      for (const t of msg.tenders) {
+        if (t.pan === undefined) continue;
+        const digits = t.pan.replace(/[\s-]/g, '');
+        if (opts.cardKey && /^\d{13,19}$/.test(digits)) t.panHash = panHmac(opts.cardKey, digits);
+        t.pan = safePan(t.pan);
+      }
     } else if (msg.type === 'return.complete' && msg.refund.pan !== undefined) {
       msg.refund.pan = safePan(msg.refund.pan);
+    } else if ((msg.type === 'return.request' || msg.type === 'receipt.lookup') && msg.card !== undefined) {
+      const digits = msg.card.replace(/[\s-]/g, '');
+      delete msg.card;
+      if (!/^\d{13,19}$/.test(digits)) return fail(TbCodes.CARD_DATA, 'card: expected the full card number (13-19 digits), read from the card; it is never stored');
+      if (!opts.cardKey) return fail(TbCodes.HUB_UNAVAILABLE, 'finding a sale by card needs the hub, which this agent has not reached yet');
+      msg.cardHash = panHmac(opts.cardKey, digits);
     }
   } catch (err) {
     if (isTbError(err)) return fail(err.code, err.message);

@@ -47,6 +47,8 @@ export class RegisterEndpoint {
     private readonly codec: Codec,
     private readonly handler: MessageHandler,
     private readonly log: Logger,
+    /** The hub's key for the keyed hash of card numbers (undefined until the agent first connected). */
+    private readonly cardKey: () => Buffer | undefined = () => undefined,
   ) {
     transport.onState?.((state, detail) => {
       this.transportState = state;
@@ -195,7 +197,7 @@ export class RegisterEndpoint {
   }
 
   private async one(raw: unknown, log: Logger): Promise<RegisterReply> {
-    const canon = toCanonical(raw);
+    const canon = toCanonical(raw, { cardKey: this.cardKey() });
     if (!canon.ok) {
       log.warn({ code: canon.code, id: canon.id }, canon.message);
       return withId({ type: 'error', code: canon.code, message: canon.message }, canon.id);

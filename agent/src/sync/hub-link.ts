@@ -14,6 +14,7 @@ import {
   type AuthorizeRequestBody,
   type AuthorizeResult,
   type Logger,
+  type OverrideBody,
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
@@ -33,10 +34,15 @@ export interface HubLinkOptions {
 }
 
 export interface HubLinkEvents {
-  welcome: [lastSeq: number];
+  welcome: [lastSeq: number, cardKey: string];
+  policy: [version: number, policy: unknown];
   ack: [upTo: number, results: { seq: number; outcome: string; code?: string }[]];
   nack: [seq: number, code: string, retryAfterMs: number];
   inventory: [full: boolean, items: { sku: string; onHand: number }[]];
+  /** the hub answered a request after its deadline */
+  late: [];
+  /** something the hub should hear about now (sent with the next heartbeat, at once) */
+  'heartbeat-due': [];
   down: [];
 }
 
@@ -45,6 +51,7 @@ export interface HubAuthorizer {
   readonly connected: boolean;
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult>;
   lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult>;
+  override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult>;
 }
 
 interface Pending {
@@ -110,6 +117,13 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     });
   }
 
+  override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult> {
+    return this.request('override', body, deadlineMs).then((r) => {
+      if (!r || typeof r !== 'object' || !('decision' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered an override with something else');
+      return r as AuthorizeResult;
+    });
+  }
+
   lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult> {
     return this.request('receipt.lookup', body, deadlineMs).then((r) => {
       if (!r || typeof r !== 'object' || !('found' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered a lookup with something else');
@@ -117,7 +131,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     });
   }
 
-  private request(op: 'authorize' | 'receipt.lookup', body: unknown, deadlineMs: number): Promise<unknown> {
+  private request(op: 'authorize' | 'receipt.lookup' | 'override', body: unknown, deadlineMs: number): Promise<unknown> {
     if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
     const rid = this.nextRid++;
     return new Promise<unknown>((resolve, reject) => {
@@ -235,7 +249,10 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.connectedSince = Date.now();
         this.lastError = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');
-        this.emit('welcome', frame.lastSeq);
+        this.emit('welcome', frame.lastSeq, frame.cardKey);
+        break;
+      case 'policy':
+        this.emit('policy', frame.version, frame.policy);
         break;
       case 'ack':
         this.emit('ack', frame.upTo, frame.results);
@@ -248,13 +265,21 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         break;
       case 'res': {
         const p = this.pending.get(frame.rid);
-        if (!p) return; // answered after its deadline: the offline decision already stands
+        if (!p) {
+          this.emit('late'); // answered after its deadline: the offline decision already stands
+          return;
+        }
         this.pending.delete(frame.rid);
         clearTimeout(p.timer);
         if (frame.ok) p.resolve(frame.body);
-        else p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, `${frame.code}: ${frame.message}`));
+        else p.reject(new TbError(isHubCode(frame.code) ? frame.code : TbCodes.HUB_UNAVAILABLE, frame.message));
         break;
       }
     }
   }
+}
+
+/** Hub error codes a register should see as they are (a refused override, a wrong state…). */
+function isHubCode(code: string): code is TbError['code'] {
+  return code === TbCodes.NOT_FOUND || code === TbCodes.AUTHORIZATION_STATE || code === TbCodes.INVALID || code === TbCodes.FORBIDDEN;
 }

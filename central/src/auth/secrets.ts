@@ -11,6 +11,8 @@ import { join } from 'node:path';
 export interface HubSecrets {
   credentialKey: Buffer;
   tokenKey: Buffer;
+  /** Key of the keyed hash kept of card numbers (sent to agents; the number itself never leaves the gateway). */
+  cardKey: Buffer;
 }
 
 export function secretPath(dataDir: string): string {
@@ -28,7 +30,7 @@ export function loadSecrets(dataDir: string): HubSecrets {
   const master = Buffer.from(readFileSync(secretPath(dataDir), 'utf8').trim(), 'base64');
   if (master.length < 32) throw new Error(`${secretPath(dataDir)} is too short`);
   const derive = (label: string): Buffer => createHmac('sha256', master).update(label).digest();
-  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1') };
+  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1') };
 }
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case

@@ -14,6 +14,9 @@ export class AdminClient {
   put<T>(path: string, body?: unknown): Promise<T> {
     return this.call<T>('PUT', path, body);
   }
+  delete<T>(path: string): Promise<T> {
+    return this.call<T>('DELETE', path);
+  }
 
   private async call<T>(method: Method, path: string, body?: unknown, contentType?: string): Promise<T> {
     if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');

@@ -14,8 +14,9 @@ import type { AuditLog } from './audit-log.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { Cursors } from './cursors.js';
 import type { Exceptions } from './exceptions.js';
-import { ExceptionCodes, Refusal, type ExceptionCode } from './refusal.js';
-import type { EventOutcome, ReturnsEngine } from './returns-engine.js';
+import { ExceptionCodes, Refusal } from './refusal.js';
+import type { OfflineReconciler } from './offline-reconciler.js';
+import type { EventOutcome, ReturnCompletion } from './return-completion.js';
 import type { SaleService } from './sale-service.js';
 
 export interface BatchResult {
@@ -45,7 +46,8 @@ export class EventApplier {
     private readonly s: HubStorage,
     private readonly cursors: Cursors,
     private readonly sales: SaleService,
-    private readonly engine: ReturnsEngine,
+    private readonly reconciler: OfflineReconciler,
+    private readonly completion: ReturnCompletion,
     private readonly exceptions: Exceptions,
     private readonly audit: AuditLog,
     private readonly feed: ChangeFeed,
@@ -120,11 +122,11 @@ export class EventApplier {
             this.sales.record(store, item.register, 'store', parsed.data as SaleEventBody, item.id);
             return {};
           case 'return.decision':
-            return this.engine.applyOfflineDecision(store, item.register, parsed.data as ReturnDecisionEventBody);
+            return this.reconciler.apply(store, item.register, parsed.data as ReturnDecisionEventBody);
           case 'return.complete':
-            return this.engine.complete(store, item.register, parsed.data as ReturnCompleteEventBody);
+            return this.completion.complete(store, item.register, parsed.data as ReturnCompleteEventBody);
           case 'return.cancel':
-            return this.engine.cancel(store, item.register, parsed.data as ReturnCancelEventBody);
+            return this.completion.cancel(store, item.register, parsed.data as ReturnCancelEventBody);
           default:
             throw new Refusal(ExceptionCodes.UNKNOWN_KIND, `unknown event kind "${item.kind}"`);
         }
@@ -141,7 +143,7 @@ export class EventApplier {
     }
   }
 
-  private refuse(store: string, item: WireEvent, code: ExceptionCode, reason: string, authorization?: string): EventResult {
+  private refuse(store: string, item: WireEvent, code: string, reason: string, authorization?: string): EventResult {
     const e: Parameters<Exceptions['record']>[0] = { store, register: item.register, eventId: item.id, kind: item.kind, code, reason, body: item.body };
     if (authorization) e.authorization = authorization;
     this.exceptions.record(e);

@@ -23,6 +23,7 @@ export class Exceptions {
   private readonly insert: Statement;
   private readonly list: Statement;
   private readonly listAll: Statement;
+  private readonly byAuth: Statement;
 
   constructor(s: HubStorage, private readonly clock: Clock) {
     this.insert = s.db.prepare(
@@ -31,6 +32,7 @@ export class Exceptions {
     );
     this.list = s.db.prepare(`SELECT * FROM exceptions WHERE store = ? ORDER BY created_at, id`);
     this.listAll = s.db.prepare(`SELECT * FROM exceptions ORDER BY created_at, id`);
+    this.byAuth = s.db.prepare(`SELECT * FROM exceptions WHERE authorization = ? ORDER BY created_at, id`);
   }
 
   record(e: { store: string; register?: string; eventId?: string; kind: string; code: string; reason: string; authorization?: string; body?: unknown }): string {
@@ -52,5 +54,9 @@ export class Exceptions {
 
   forStore(store?: string): ExceptionRow[] {
     return (store ? this.list.all(store) : this.listAll.all()) as ExceptionRow[];
+  }
+
+  forAuthorization(authorization: string): ExceptionRow[] {
+    return this.byAuth.all(authorization) as ExceptionRow[];
   }
 }

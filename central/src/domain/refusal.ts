@@ -15,11 +15,14 @@ export const ExceptionCodes = {
   EXCEEDS_AUTHORIZED: 'exceeds_authorized',
   WRONG_STORE: 'wrong_store',
   INTERNAL_ERROR: 'internal_error',
+  TENDER_NOT_ALLOWED: 'tender_not_allowed',
+  REFUND_EXCEEDS_AUTHORIZED: 'refund_exceeds_authorized',
+  LIMIT_EXCEEDED: 'limit_exceeded',
 } as const;
 export type ExceptionCode = (typeof ExceptionCodes)[keyof typeof ExceptionCodes];
 
 export class Refusal extends Error {
-  constructor(readonly code: ExceptionCode, message: string, readonly authorization?: string) {
+  constructor(readonly code: ExceptionCode | string, message: string, readonly authorization?: string) {
     super(message);
     this.name = 'Refusal';
   }

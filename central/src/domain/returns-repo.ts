@@ -1,26 +1,52 @@
 import type { Statement } from 'better-sqlite3';
 import type { HubStorage } from '../storage/sqlite.js';
 
-export type ReturnStatus = 'reserved' | 'completed' | 'cancelled' | 'expired' | 'denied';
+export type ReturnStatus = 'reserved' | 'completed' | 'cancelled' | 'expired' | 'denied' | 'reversed';
+export type GradedDecision = 'approved' | 'conditional' | 'override_required' | 'denied';
 
+/** One return ticket: every request is one, whatever its outcome. */
 export interface ReturnRow {
   authorization: string;
   store: string;
   register: string;
   request_id: string;
+  /** '' for a return without a receipt */
   receipt: string;
   mode: 'online' | 'offline';
-  decision: 'approved' | 'denied';
+  decision: GradedDecision;
   status: ReturnStatus;
   reconciliation: string | null;
   exception_code: string | null;
   reason: string | null;
+  /** refund after fees (approved), or what was refunded (completed) */
   refund_amount: number | null;
   refund_kind: string | null;
   created_at: string;
   expires_at: string | null;
   completed_at: string | null;
   updated_at: string;
+  /** JSON: the rules that fired */
+  rules: string;
+  /** JSON: tenders the refund may go to */
+  allowed_tenders: string;
+  /** JSON: conditions of a conditional decision */
+  conditions: string;
+  gross_refund: number | null;
+  fees: number;
+  policy_version: number;
+  /** full | partial, once completed */
+  kind: string | null;
+  override_by: string | null;
+  override_at: string | null;
+  /** 1: the hub answered online after the agent's deadline (it decided offline) */
+  late_online: number;
+  card_hash: string | null;
+  /** JSON: what the register asked */
+  request: string;
+  resolution: string | null;
+  resolved_at: string | null;
+  resolved_by: string | null;
+  resolution_note: string | null;
 }
 
 export interface ReturnLineRow {
@@ -36,7 +62,22 @@ export interface ReturnLineRow {
   reason: string | null;
 }
 
-/** Return tickets and their lines. */
+export interface ExchangeRow {
+  authorization: string;
+  sku: string;
+  qty: number;
+  approved_qty: number;
+  code: string;
+}
+
+const COLUMNS = [
+  'authorization', 'store', 'register', 'request_id', 'receipt', 'mode', 'decision', 'status', 'reconciliation', 'exception_code',
+  'reason', 'refund_amount', 'refund_kind', 'created_at', 'expires_at', 'completed_at', 'updated_at', 'rules', 'allowed_tenders',
+  'conditions', 'gross_refund', 'fees', 'policy_version', 'kind', 'override_by', 'override_at', 'late_online', 'card_hash', 'request',
+  'resolution', 'resolved_at', 'resolved_by', 'resolution_note',
+] as const;
+
+/** Return tickets, their lines and exchange items. */
 export class ReturnsRepo {
   private readonly getOne: Statement;
   private readonly getLines: Statement;
@@ -45,27 +86,30 @@ export class ReturnsRepo {
   private readonly claimed: Statement;
   private readonly byStore: Statement;
   private readonly all: Statement;
+  private readonly byReceipt: Statement;
   private readonly due: Statement;
   private readonly upd: Statement;
   private readonly updLine: Statement;
   private readonly delLines: Statement;
+  private readonly insertEx: Statement;
+  private readonly getEx: Statement;
+  private readonly delEx: Statement;
+  private readonly exReserved: Statement;
+  private readonly exReservedStore: Statement;
+  private readonly dayTotal: Statement;
 
   constructor(private readonly s: HubStorage) {
-    this.getOne = s.db.prepare(`SELECT * FROM returns WHERE authorization = ?`);
-    this.getLines = s.db.prepare(`SELECT * FROM return_lines WHERE authorization = ? ORDER BY line`);
-    this.insertRet = s.db.prepare(
-      `INSERT INTO returns (authorization, store, register, request_id, receipt, mode, decision, status, reconciliation,
-         exception_code, reason, refund_amount, refund_kind, created_at, expires_at, completed_at, updated_at)
-       VALUES (@authorization, @store, @register, @request_id, @receipt, @mode, @decision, @status, @reconciliation,
-         @exception_code, @reason, @refund_amount, @refund_kind, @created_at, @expires_at, @completed_at, @updated_at)`,
-    );
-    this.insertLine = s.db.prepare(
+    const db = s.db;
+    this.getOne = db.prepare(`SELECT * FROM returns WHERE authorization = ?`);
+    this.getLines = db.prepare(`SELECT * FROM return_lines WHERE authorization = ? ORDER BY line`);
+    this.insertRet = db.prepare(`INSERT INTO returns (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
+    this.insertLine = db.prepare(
       `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason)
        VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason)`,
     );
     // What counts against a sale line: completed quantities, and reservations not yet expired.
     // Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
-    this.claimed = s.db.prepare(
+    this.claimed = db.prepare(
       `SELECT rl.line AS line,
               SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
                        WHEN r.status = 'reserved' AND r.expires_at > @now THEN rl.approved_qty
@@ -74,17 +118,33 @@ export class ReturnsRepo {
         WHERE r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
         GROUP BY rl.line`,
     );
-    this.byStore = s.db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);
-    this.all = s.db.prepare(`SELECT * FROM returns ORDER BY created_at, authorization`);
-    this.due = s.db.prepare(`SELECT * FROM returns WHERE status = 'reserved' AND expires_at <= ?`);
-    this.upd = s.db.prepare(
-      `UPDATE returns SET status = @status, reconciliation = @reconciliation, exception_code = @exception_code, reason = @reason,
-         refund_amount = @refund_amount, refund_kind = @refund_kind, completed_at = @completed_at, expires_at = @expires_at,
-         mode = @mode, updated_at = @updated_at
-       WHERE authorization = @authorization`,
+    this.byStore = db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);
+    this.all = db.prepare(`SELECT * FROM returns ORDER BY created_at, authorization`);
+    this.byReceipt = db.prepare(`SELECT * FROM returns WHERE receipt = ? ORDER BY created_at, authorization`);
+    this.due = db.prepare(`SELECT * FROM returns WHERE status = 'reserved' AND expires_at <= ?`);
+    this.upd = db.prepare(
+      `UPDATE returns SET ${COLUMNS.filter((c) => c !== 'authorization').map((c) => `${c} = @${c}`).join(', ')} WHERE authorization = @authorization`,
     );
-    this.delLines = s.db.prepare(`DELETE FROM return_lines WHERE authorization = ?`);
-    this.updLine = s.db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ? WHERE authorization = ? AND line = ?`);
+    this.updLine = db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ? WHERE authorization = ? AND line = ?`);
+    this.delLines = db.prepare(`DELETE FROM return_lines WHERE authorization = ?`);
+    this.insertEx = db.prepare(`INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code) VALUES (@authorization, @sku, @qty, @approved_qty, @code)`);
+    this.getEx = db.prepare(`SELECT * FROM return_exchanges WHERE authorization = ? ORDER BY sku`);
+    this.delEx = db.prepare(`DELETE FROM return_exchanges WHERE authorization = ?`);
+    this.exReserved = db.prepare(
+      `SELECT COALESCE(SUM(e.approved_qty), 0) AS qty FROM return_exchanges e JOIN returns r ON r.authorization = e.authorization
+        WHERE r.store = ? AND e.sku = ? AND r.status = 'reserved' AND r.expires_at > ? AND r.authorization <> ?`,
+    );
+    this.exReservedStore = db.prepare(
+      `SELECT e.sku AS sku, SUM(e.approved_qty) AS qty FROM return_exchanges e JOIN returns r ON r.authorization = e.authorization
+        WHERE r.store = ? AND r.status = 'reserved' AND r.expires_at > ? GROUP BY e.sku`,
+    );
+    // Refunds approved at a store since a time: completed ones, and reservations still standing.
+    this.dayTotal = db.prepare(
+      `SELECT COALESCE(SUM(refund_amount), 0) AS total FROM returns
+        WHERE store = @store AND created_at >= @since AND exception_code IS NULL AND authorization <> @exclude
+          AND decision IN ('approved', 'conditional')
+          AND (status = 'completed' OR (status = 'reserved' AND expires_at > @now))`,
+    );
   }
 
   get(authorization: string): ReturnRow | undefined {
@@ -95,19 +155,26 @@ export class ReturnsRepo {
     return this.getLines.all(authorization) as ReturnLineRow[];
   }
 
-  insert(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[]): void {
+  exchanges(authorization: string): ExchangeRow[] {
+    return this.getEx.all(authorization) as ExchangeRow[];
+  }
+
+  insert(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
     this.s.tx(() => {
       this.insertRet.run(r);
       for (const l of lines) this.insertLine.run({ ...l, authorization: r.authorization });
+      for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
     });
   }
 
-  /** Replaces a ticket and its lines (an offline decision superseding a late online answer). */
-  replace(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[]): void {
+  /** Replaces a ticket, its lines and exchange items (a decision superseding an earlier one). */
+  replace(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
     this.s.tx(() => {
       this.delLines.run(r.authorization);
+      this.delEx.run(r.authorization);
       this.update(r);
       for (const l of lines) this.insertLine.run({ ...l, authorization: r.authorization });
+      for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
     });
   }
 
@@ -126,8 +193,26 @@ export class ReturnsRepo {
     return out;
   }
 
+  /** milli-units of `sku` held for exchanges at `store`, leaving out `exclude`. */
+  exchangeReserved(store: string, sku: string, nowIso: string, exclude = ''): number {
+    return (this.exReserved.get(store, sku, nowIso, exclude) as { qty: number }).qty;
+  }
+
+  exchangeReservedByStore(store: string, nowIso: string): Map<string, number> {
+    return new Map((this.exReservedStore.all(store, nowIso) as { sku: string; qty: number }[]).map((r) => [r.sku, r.qty]));
+  }
+
+  /** Refunds approved at `store` since `sinceIso` (the UTC day's start), minor units. */
+  approvedSince(store: string, sinceIso: string, nowIso: string, exclude = ''): number {
+    return (this.dayTotal.get({ store, since: sinceIso, now: nowIso, exclude }) as { total: number }).total;
+  }
+
   list(store?: string): ReturnRow[] {
     return (store ? this.byStore.all(store) : this.all.all()) as ReturnRow[];
+  }
+
+  forReceipt(receipt: string): ReturnRow[] {
+    return this.byReceipt.all(receipt) as ReturnRow[];
   }
 
   reservedDue(nowIso: string): ReturnRow[] {

@@ -26,7 +26,8 @@ export class SaleService {
       store,
       register,
       channel,
-      at: body.at,
+      // stored in UTC, so that times from registers in any zone compare as they sort
+      at: new Date(body.at).toISOString(),
       currency: body.currency,
       tenders: body.tenders,
       lines,

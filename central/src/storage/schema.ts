@@ -187,4 +187,70 @@ export const HUB_MIGRATIONS: string[] = [
     PRIMARY KEY (store, register)
   );
   `,
+  `
+  -- Returns policies: the default and per-store overrides; every change a new version (the id).
+  CREATE TABLE policies (
+    id INTEGER PRIMARY KEY,
+    scope TEXT NOT NULL,
+    body TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX policies_scope ON policies(scope, id);
+
+  -- Managers who may override a decision; their codes are stored as keyed hashes.
+  CREATE TABLE managers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+
+  -- The return ticket grows: rules fired, tenders, conditions, money, policy, override, resolution.
+  ALTER TABLE returns ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE returns ADD COLUMN allowed_tenders TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE returns ADD COLUMN conditions TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE returns ADD COLUMN gross_refund INTEGER;
+  ALTER TABLE returns ADD COLUMN fees INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE returns ADD COLUMN policy_version INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE returns ADD COLUMN kind TEXT;
+  ALTER TABLE returns ADD COLUMN override_by TEXT;
+  ALTER TABLE returns ADD COLUMN override_at TEXT;
+  ALTER TABLE returns ADD COLUMN late_online INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE returns ADD COLUMN card_hash TEXT;
+  ALTER TABLE returns ADD COLUMN request TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE returns ADD COLUMN resolution TEXT;
+  ALTER TABLE returns ADD COLUMN resolved_at TEXT;
+  ALTER TABLE returns ADD COLUMN resolved_by TEXT;
+  ALTER TABLE returns ADD COLUMN resolution_note TEXT;
+  CREATE INDEX returns_store_day ON returns(store, created_at, status);
+
+  -- Items a customer takes in exchange: reserved with the return, moved when it completes.
+  CREATE TABLE return_exchanges (
+    authorization TEXT NOT NULL REFERENCES returns(authorization),
+    sku TEXT NOT NULL,
+    qty INTEGER NOT NULL,
+    approved_qty INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    PRIMARY KEY (authorization, sku)
+  );
+
+  -- Keyed hashes of the cards a sale was paid with (never the number): returns by card.
+  CREATE TABLE sale_cards (
+    pan_hash TEXT NOT NULL,
+    receipt TEXT NOT NULL REFERENCES sales(receipt),
+    PRIMARY KEY (pan_hash, receipt)
+  );
+
+  -- What each agent last reported about the return requests it answered (success rate).
+  CREATE TABLE authz_counters (
+    store TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    counters TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (store, agent_id)
+  );
+  `,
 ];

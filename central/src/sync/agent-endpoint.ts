@@ -43,6 +43,12 @@ export class AgentEndpoint {
     return this.sessions.get(store);
   }
 
+  /** Sends the current policy to one store's agent, or (store undefined) to every connected agent. */
+  pushPolicy(store?: string): void {
+    if (store !== undefined) this.sessions.get(store)?.pushPolicy();
+    else for (const s of this.sessions.values()) s.pushPolicy();
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://hub');
     if (url.pathname !== AGENT_WS_PATH) return reject(socket, 404, 'Not Found');

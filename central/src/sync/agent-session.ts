@@ -4,6 +4,7 @@ import {
   AuthorizeRequestBody,
   CloseCodes,
   ReceiptLookupBody,
+  OverrideBody,
   type ReceiptLookupResult,
   type TerminalStatus,
   describeZodError,
@@ -23,10 +24,15 @@ import type { Presence } from './presence.js';
 import type { Sales } from '../domain/sales.js';
 import type { ReturnsRepo } from '../domain/returns-repo.js';
 import type { Terminals } from '../domain/terminals.js';
+import type { Policies } from '../domain/policies.js';
+import type { AuthzStats } from '../domain/authz-stats.js';
 import type { AccessTokens } from '../auth/access-tokens.js';
 
 export interface SessionDeps {
   cursors: Cursors;
+  policies: Policies;
+  authzStats: AuthzStats;
+  cardKey: Buffer;
   sales: Sales;
   returnsRepo: ReturnsRepo;
   terminals: Terminals;
@@ -105,6 +111,13 @@ export class AgentSession {
     this.send({ t: 'inventory', full: false, items });
   }
 
+  /** The store's effective returns policy (on connect, and whenever the operator changes it). */
+  pushPolicy(): void {
+    if (!this.agentId) return;
+    const { version, policy } = this.d.policies.effective(this.store);
+    this.send({ t: 'policy', version, policy });
+  }
+
   private armExpiry(expiresAt: number): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     const ms = Math.max(0, expiresAt - this.d.now());
@@ -133,7 +146,9 @@ export class AgentSession {
       case 'events':
         return this.onEvents(frame.items);
       case 'req':
-        return frame.op === 'authorize' ? this.onAuthorize(frame.rid, frame.body) : this.onLookup(frame.rid, frame.body);
+        if (frame.op === 'authorize') return this.onAuthorize(frame.rid, frame.body);
+        if (frame.op === 'override') return this.onOverride(frame.rid, frame.body);
+        return this.onLookup(frame.rid, frame.body);
       case 'terminal':
         return this.onTerminal(frame.items);
       case 'token':
@@ -144,6 +159,8 @@ export class AgentSession {
         p.oldestAgeMs = frame.oldestAgeMs;
         p.heartbeatMs = this.d.now();
         p.registers = frame.registers;
+        if (frame.policyVersion !== undefined) p.policyVersion = frame.policyVersion;
+        if (frame.authz) this.d.authzStats.report(this.store, this.agentId!, frame.authz);
         return;
       }
     }
@@ -170,7 +187,8 @@ export class AgentSession {
     this.agentId = agentId;
     this.cursor = c?.lastSeq ?? 0;
     this.d.presence.connected(this.store, agentId, this.d.now());
-    this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString() });
+    this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.cardKey.toString('base64url') });
+    this.pushPolicy();
     const items = this.d.ledger.list(this.store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
     this.send({ t: 'inventory', full: true, items });
     this.d.log.info({ store: this.store, agentId, lastSeq: this.cursor }, 'agent connected');
@@ -209,18 +227,40 @@ export class AgentSession {
     this.whenApplied(rid, parsed.data.after, () => this.authorize(rid, parsed.data));
   }
 
+  private onOverride(rid: number, rawBody: unknown): void {
+    const parsed = OverrideBody.safeParse(rawBody);
+    if (!parsed.success) {
+      this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
+      return;
+    }
+    try {
+      this.send({ t: 'res', rid, ok: true, body: this.d.engine.override(this.store, parsed.data) });
+    } catch (err) {
+      const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
+      if (!isTbError(err)) this.d.log.error({ store: this.store, err: (err as Error).message }, 'override failed');
+      this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
+    }
+  }
+
   private onLookup(rid: number, rawBody: unknown): void {
     const parsed = ReceiptLookupBody.safeParse(rawBody, { reportInput: true });
     if (!parsed.success) {
       this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
       return;
     }
-    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.lookup(parsed.data.receipt) }));
+    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.lookup(parsed.data) }));
   }
 
-  private lookup(receipt: string): ReceiptLookupResult {
-    const sale = this.d.sales.get(receipt);
-    if (!sale) return { receipt, found: false, lines: [] };
+  private lookup(q: ReceiptLookupBody): ReceiptLookupResult {
+    let receipt = q.receipt ?? '';
+    let matches: ReceiptLookupResult['matches'];
+    if (q.cardHash !== undefined) {
+      const { policy } = this.d.policies.effective(this.store);
+      matches = this.d.sales.findByCard(q.cardHash, new Date(this.d.now() - policy.returnWindowDays * 86_400_000).toISOString());
+      receipt = matches[0]?.receipt ?? '';
+    }
+    const sale = receipt ? this.d.sales.get(receipt) : undefined;
+    if (!sale) return matches ? { receipt, found: false, lines: [], matches } : { receipt, found: false, lines: [] };
     const claimed = this.d.returnsRepo.claimedByLine(receipt, new Date(this.d.now()).toISOString());
     return {
       receipt,
@@ -229,6 +269,7 @@ export class AgentSession {
       currency: sale.currency,
       at: sale.at,
       lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+      ...(matches ? { matches } : {}),
     };
   }
 

@@ -9,6 +9,8 @@ export interface StorePresence {
   oldestAgeMs?: number;
   heartbeatMs?: number;
   registers?: { id: string; connected: number }[];
+  /** the policy version the agent holds */
+  policyVersion?: number;
 }
 
 export class Presence {

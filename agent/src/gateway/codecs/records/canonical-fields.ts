@@ -28,17 +28,19 @@ export const MESSAGE_SHAPES: Record<MessageType, MessageShape> = {
     },
   },
   'return.request': {
-    fields: { id: false, receipt: true },
+    // a receipt, a card, or neither (a non-receipted return, when the policy allows)
+    fields: { id: false, receipt: false, card: false },
     // a line is named by the sale's line number or by its SKU (the hub resolves the SKU)
-    arrays: { lines: { required: true, fields: { line: false, sku: false, qty: true, reason: false, disposition: false }, oneOf: ['line', 'sku'] } },
+    arrays: { lines: { required: true, fields: { line: false, sku: false, qty: true, reason: false, disposition: false, unitPrice: false }, oneOf: ['line', 'sku'] } },
   },
   'return.complete': {
     fields: { id: false, authorization: true, 'refund.kind': true, 'refund.amount': true, 'refund.pan': false },
-    arrays: { lines: { required: true, fields: { line: true, qty: true } } },
+    arrays: { lines: { required: true, fields: { line: false, sku: false, qty: true }, oneOf: ['line', 'sku'] } },
   },
   'return.cancel': { fields: { id: false, authorization: true }, arrays: {} },
+  'return.override': { fields: { id: false, authorization: true, manager: true, code: true }, arrays: {} },
   status: { fields: { id: false, state: true, detail: false }, arrays: {} },
-  'receipt.lookup': { fields: { id: false, receipt: true }, arrays: {} },
+  'receipt.lookup': { fields: { id: false, receipt: false, card: false }, arrays: {} },
 };
 
 export type ReplyType = RegisterReply['type'];
@@ -47,7 +49,10 @@ export const REPLY_TYPES = ['ack', 'return.decision', 'error', 'receipt'] as con
 /** Values a reply record may be filled from (besides `context.NAME` and constants). */
 export const REPLY_SOURCES: Record<ReplyType, { fields: readonly string[]; items: readonly string[] }> = {
   ack: { fields: ['id'], items: [] },
-  'return.decision': { fields: ['id', 'authorization', 'decision', 'mode', 'reason', 'lines.count'], items: ['line', 'sku', 'approvedQty', 'code'] },
+  'return.decision': {
+    fields: ['id', 'authorization', 'decision', 'mode', 'reason', 'lines.count', 'refundAmount', 'receipt', 'expiresAt'],
+    items: ['line', 'sku', 'approvedQty', 'code'],
+  },
   error: { fields: ['id', 'code', 'message'], items: [] },
   receipt: {
     fields: ['id', 'receipt', 'found', 'source', 'store', 'currency', 'at', 'lines.count'],

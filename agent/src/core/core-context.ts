@@ -1,0 +1,57 @@
+import type { Logger, RegisterReply } from '@tillbridge/shared';
+import type { Db } from '../db/agent-db.js';
+import type { Outbox } from '../sync/outbox.js';
+import type { HubAuthorizer } from '../sync/hub-link.js';
+import type { AuthzCounter } from './authz-counters.js';
+import type { LocalReturns } from './local-returns.js';
+import type { PolicyStore } from './policy-store.js';
+import type { Receipts } from './receipts.js';
+import type { Replies } from './replies.js';
+
+export interface StoreCoreDeps {
+  db: Db;
+  store: string;
+  agentId: string;
+  outbox: Outbox;
+  replies: Replies;
+  receipts: Receipts;
+  returns: LocalReturns;
+  hub: HubAuthorizer;
+  policy: PolicyStore;
+  counters: AuthzCounter;
+  deadlineMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+/** What the parts of the store core share: their dependencies and the one way answers become durable. */
+export class CoreContext {
+  readonly now: () => number;
+
+  constructor(readonly d: StoreCoreDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /**
+   * Runs `fn` in one IMMEDIATE transaction, recording its reply, unless the message was answered
+   * meanwhile. `fsync: false` commits without waiting for the disk (synchronous=NORMAL): used
+   * only for the agent's copy of a decision the hub already holds durably, which a durable
+   * pending row lets the agent recover after a power loss.
+   */
+  durably(register: string, msgId: string, fn: () => RegisterReply, opts: { fsync: boolean } = { fsync: true }): RegisterReply {
+    const tx = this.d.db.transaction(() => {
+      const prior = this.d.replies.find(register, msgId);
+      if (prior) return prior;
+      const reply = fn();
+      this.d.replies.record(register, msgId, reply);
+      return reply;
+    });
+    if (opts.fsync) return tx.immediate();
+    this.d.db.pragma('synchronous = NORMAL');
+    try {
+      return tx.immediate();
+    } finally {
+      this.d.db.pragma('synchronous = FULL');
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { fromMilli, type ReceiptReply } from '@tillbridge/shared';
+import type { CoreContext } from './core-context.js';
+
+/**
+ * A receipt and what is still returnable per line: from the hub when it answers in time (every
+ * store and channel counted; by card, every sale paid with it in the return window), else from
+ * what this agent knows.
+ */
+export class ReceiptLookup {
+  constructor(private readonly c: CoreContext) {}
+
+  async lookup(id: string, query: { receipt: string } | { cardHash: string }): Promise<ReceiptReply> {
+    const d = this.c.d;
+    const receipt = 'receipt' in query ? query.receipt : '';
+    if (d.hub.connected) {
+      try {
+        const r = await d.hub.lookupReceipt({ ...query, after: d.outbox.lastSeq() }, d.deadlineMs);
+        const reply: ReceiptReply = { type: 'receipt', id, receipt: r.receipt, found: r.found, source: 'hub', lines: r.lines };
+        if (r.store) reply.store = r.store;
+        if (r.currency) reply.currency = r.currency;
+        if (r.at) reply.at = r.at;
+        if (r.matches) reply.matches = r.matches;
+        return reply;
+      } catch (err) {
+        d.log.warn({ err: (err as Error).message }, 'receipt lookup: answering from the local copy');
+      }
+    }
+    const known = receipt ? d.receipts.find(receipt) : undefined;
+    if (!known) return { type: 'receipt', id, receipt, found: false, source: 'local', lines: [] };
+    const claimed = d.returns.claimedByLine(receipt);
+    const reply: ReceiptReply = {
+      type: 'receipt',
+      id,
+      receipt,
+      found: true,
+      source: 'local',
+      store: known.store,
+      currency: known.currency,
+      lines: known.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+    };
+    if (known.at) reply.at = known.at;
+    return reply;
+  }
+}

@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { TbCodes, TbError } from '@tillbridge/shared';
+import { table } from '../format.js';
+import { act, print, type CliContext } from '../context.js';
+
+export function saleCommands(ctx: CliContext): void {
+  const { program } = ctx;
+  // ---- sales
+  const sales = program.command('sales').description('sales from every channel');
+  sales
+    .command('show <receipt>')
+    .description('show a sale with what is returned and still returnable per line')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub sales show R-1001')
+    .action(
+      act(async (receipt: string, opts: { json?: boolean }) => {
+        type Sale = { receipt: string; store: string; at: string; currency: string; total: number; lines: { line: number; sku: string; qty: number; unitPrice: number; returnedOrReserved: number; returnable: number }[] };
+        const r = await ctx.client().get<Sale>(`/v1/admin/sales/${encodeURIComponent(receipt)}`);
+        print(opts.json, r, () =>
+          [`receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${r.total} ${r.currency}`, table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], r.lines.map((l) => [l.line, l.sku, l.qty, l.unitPrice, l.returnedOrReserved, l.returnable]))].join('\n'),
+        );
+      }),
+    );
+  sales
+    .command('import <file>')
+    .description('record sales from other channels (web orders…): JSON lines of the sale shape plus "store" and "channel"; all valid or none applied; receipts already recorded are skipped')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nA line: {"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR","lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n\nExample:\n  tillbridge-hub sales import web-orders.jsonl')
+    .action(
+      act(async (file: string, opts: { json?: boolean }) => {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new TbError(TbCodes.INVALID, `cannot read ${file}: ${(err as Error).message}`);
+        }
+        const r = await ctx.client().post<{ imported: number; skipped: { line: number; receipt: string; reason: string }[]; stores: string[] }>('/v1/admin/sales', text, 'application/x-ndjson');
+        print(opts.json, r, () => [`imported ${r.imported} sale(s) for ${r.stores.join(', ')}`, ...r.skipped.map((x) => `skipped line ${x.line} (${x.receipt}): ${x.reason}`)].join('\n'));
+      }),
+    );
+}

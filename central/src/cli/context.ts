@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { isTbError, TbCodes } from '@tillbridge/shared';
+import { AdminClient } from './admin-client.js';
+
+/** Exit codes, documented in docs/cli.md. */
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, AUDIT_BROKEN: 5, CONFLICT: 6 } as const;
+
+export function exitCodeFor(err: unknown): number {
+  if (!isTbError(err)) return EXIT.FAILURE;
+  switch (err.code) {
+    case TbCodes.INVALID:
+    case TbCodes.MALFORMED:
+    case TbCodes.CONFIG:
+      return EXIT.USAGE;
+    case TbCodes.NOT_FOUND:
+      return EXIT.NOT_FOUND;
+    case TbCodes.UNAUTHORIZED:
+    case TbCodes.FORBIDDEN:
+      return EXIT.AUTH;
+    case TbCodes.AUDIT_BROKEN:
+      return EXIT.AUDIT_BROKEN;
+    case TbCodes.CONFLICT:
+      return EXIT.CONFLICT;
+    default:
+      return EXIT.FAILURE;
+  }
+}
+
+/** What every command module gets: the program (for global options) and a client for the admin API. */
+export interface CliContext {
+  program: Command;
+  client(): AdminClient;
+}
+
+export function print(json: boolean | undefined, data: unknown, human: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+}
+
+/** Wraps an action: errors print "error: …" and exit with the code for their kind. */
+export function act<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      process.stderr.write(`error: ${(err as Error).message}\n`);
+      process.exit(exitCodeFor(err));
+    }
+  };
+}
+
+export const dataOpt = (): Option => new Option('--data <dir>', 'hub data directory').env('TILLBRIDGE_HUB_DATA').makeOptionMandatory();

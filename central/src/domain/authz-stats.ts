@@ -1,0 +1,67 @@
+import type { Statement } from 'better-sqlite3';
+import type { AuthzCounters } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sqlite.js';
+import { iso, type Clock } from './clock.js';
+
+export interface AuthzRate {
+  /** return tickets by mode and outcome (authoritative: every decision reaches the hub) */
+  tickets: { online: Record<string, number>; offline: Record<string, number> };
+  /** requests the hub answered after the agent's deadline (the register got an offline decision) */
+  lateOnline: number;
+  /** requests an agent could not answer at all, as the agents report */
+  failed: number;
+  total: number;
+  /** share of requests answered with a decision within the deadline */
+  successRate: number | null;
+  /** share answered online (by the hub, in time) */
+  onlineRate: number | null;
+}
+
+/**
+ * The return authorization success rate (one of the seed's three metrics): requests answered
+ * with a decision within the deadline, by mode and outcome. Tickets are counted at the hub; what
+ * only the agent knows (a request it failed to answer) comes with its heartbeat and is kept here.
+ */
+export class AuthzStats {
+  private readonly put: Statement;
+  private readonly failedSum: Statement;
+  private readonly counts: Statement;
+  private readonly late: Statement;
+
+  constructor(s: HubStorage, private readonly clock: Clock) {
+    this.put = s.db.prepare(
+      `INSERT INTO authz_counters (store, agent_id, counters, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (store, agent_id) DO UPDATE SET counters = excluded.counters, updated_at = excluded.updated_at`,
+    );
+    this.failedSum = s.db.prepare(`SELECT counters FROM authz_counters WHERE (? IS NULL OR store = ?)`);
+    this.counts = s.db.prepare(`SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (? IS NULL OR store = ?) GROUP BY mode, decision`);
+    this.late = s.db.prepare(`SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (? IS NULL OR store = ?)`);
+  }
+
+  report(store: string, agentId: string, c: AuthzCounters): void {
+    this.put.run(store, agentId, JSON.stringify(c), iso(this.clock.now()));
+  }
+
+  rate(store?: string): AuthzRate {
+    const s = store ?? null;
+    const tickets: AuthzRate['tickets'] = { online: {}, offline: {} };
+    let decided = 0;
+    for (const r of this.counts.all(s, s) as { mode: 'online' | 'offline'; decision: string; n: number }[]) {
+      tickets[r.mode][r.decision] = r.n;
+      decided += r.n;
+    }
+    const lateOnline = (this.late.get(s, s) as { n: number }).n;
+    let failed = 0;
+    for (const r of this.failedSum.all(s, s) as { counters: string }[]) failed += (JSON.parse(r.counters) as AuthzCounters).failed;
+    const total = decided + failed;
+    const online = Object.values(tickets.online).reduce((a, b) => a + b, 0);
+    return {
+      tickets,
+      lateOnline,
+      failed,
+      total,
+      successRate: total === 0 ? null : decided / total,
+      onlineRate: total === 0 ? null : online / total,
+    };
+  }
+}

@@ -1,0 +1,88 @@
+import type { Statement } from 'better-sqlite3';
+import { fromMilli, TbCodes, TbError } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sqlite.js';
+import type { AuditLog } from './audit-log.js';
+import { iso, type Clock } from './clock.js';
+import type { ExceptionRow } from './exceptions.js';
+import type { InventoryLedger } from './inventory-ledger.js';
+import type { ReturnsRepo } from './returns-repo.js';
+import type { Sales } from './sales.js';
+
+export type Resolution = 'accept' | 'reverse';
+
+/**
+ * An operator settles an exception: `accept` keeps what happened (the over-return stands, noted);
+ * `reverse` undoes a flagged return — a reservation is released, a completed return's restock and
+ * exchange movements are moved back — and the ticket says `reversed`. Audited with the operator.
+ */
+export class ExceptionResolution {
+  private readonly byId: Statement;
+  private readonly openByAuth: Statement;
+  private readonly mark: Statement;
+
+  constructor(
+    private readonly s: HubStorage,
+    private readonly returns: ReturnsRepo,
+    private readonly sales: Sales,
+    private readonly ledger: InventoryLedger,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {
+    this.byId = s.db.prepare(`SELECT * FROM exceptions WHERE id = ?`);
+    this.openByAuth = s.db.prepare(`SELECT * FROM exceptions WHERE authorization = ? AND resolved_at IS NULL ORDER BY created_at`);
+    this.mark = s.db.prepare(`UPDATE exceptions SET resolved_at = ?, resolution = ? WHERE id = ?`);
+  }
+
+  /** `id`: an exception id, or the authorization of a flagged return (all its open exceptions). */
+  resolve(id: string, action: Resolution, note: string, actor: string): { resolved: string[]; authorization: string | null; moved: { sku: string; qty: number }[] } {
+    return this.s.tx(() => {
+      const one = this.byId.get(id) as ExceptionRow | undefined;
+      const list = one ? [one] : (this.openByAuth.all(id) as ExceptionRow[]);
+      if (list.length === 0) throw new TbError(TbCodes.NOT_FOUND, `no exception or flagged return "${id}" (list them: tillbridge-hub returns exceptions)`);
+      const open = list.filter((e) => e.resolved_at === null);
+      if (open.length === 0) throw new TbError(TbCodes.CONFLICT, `exception ${id} was already resolved`);
+      const authorization = open[0]!.authorization;
+      const now = iso(this.clock.now());
+      const moved: { sku: string; qty: number }[] = [];
+      if (action === 'reverse') {
+        if (!authorization) throw new TbError(TbCodes.INVALID, 'only a flagged return can be reversed; use --action accept for this exception');
+        const r = this.returns.get(authorization)!;
+        if (r.status === 'completed') {
+          const skus = new Map(this.sales.get(r.receipt)?.lines.map((l) => [l.line, l.sku]) ?? []);
+          for (const l of this.returns.lines(authorization)) {
+            const sku = skus.get(l.line) ?? l.asked_sku;
+            if (sku && l.disposition === 'restock' && l.completed_qty > 0) {
+              this.ledger.move(r.store, sku, -l.completed_qty, 'adjustment', `reverse:${authorization}`);
+              moved.push({ sku, qty: -fromMilli(l.completed_qty) });
+            }
+          }
+          for (const e of this.returns.exchanges(authorization)) {
+            if (e.approved_qty > 0) {
+              this.ledger.move(r.store, e.sku, e.approved_qty, 'adjustment', `reverse:${authorization}`);
+              moved.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
+            }
+          }
+          this.returns.update({ ...r, status: 'reversed', resolution: 'reverse', resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now });
+        } else if (r.status === 'reserved' || r.status === 'expired') {
+          this.returns.update({ ...r, status: 'cancelled', resolution: 'reverse', resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now });
+        } else {
+          throw new TbError(TbCodes.AUTHORIZATION_STATE, `return ${authorization} is ${r.status}: nothing to reverse`);
+        }
+      } else if (authorization) {
+        const r = this.returns.get(authorization);
+        if (r) this.returns.update({ ...r, resolution: 'accept', resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now });
+      }
+      for (const e of open) this.mark.run(now, JSON.stringify({ action, note, by: actor }), e.id);
+      this.audit.append({
+        actor,
+        action: 'exception.resolve',
+        outcome: action,
+        store: open[0]!.store,
+        register: open[0]!.register,
+        resource: authorization ? `return:${authorization}` : `exception:${open[0]!.id}`,
+        details: { exceptions: open.map((e) => ({ id: e.id, code: e.code })), note, moved },
+      });
+      return { resolved: open.map((e) => e.id), authorization, moved };
+    });
+  }
+}

@@ -1,0 +1,132 @@
+import { fromMilli, LineCodes, toMilli, type ReturnDecisionEventBody } from '@tillbridge/shared';
+import type { AuditLog } from './audit-log.js';
+import { iso, type Clock } from './clock.js';
+import type { Exceptions } from './exceptions.js';
+import type { Policies } from './policies.js';
+import { ExceptionCodes, Refusal } from './refusal.js';
+import { EMPTY_TICKET, storedLine } from './return-ticket.js';
+import type { ReturnsEngine } from './returns-engine.js';
+import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
+import type { Sales } from './sales.js';
+
+/** Which reconciliation exception a hub-side line or rule code means. */
+function exceptionFor(code: string): string {
+  switch (code) {
+    case LineCodes.EXCEEDS_RETURNABLE:
+      return ExceptionCodes.OVER_RETURN;
+    case LineCodes.RECEIPT_NOT_FOUND:
+    case LineCodes.LINE_NOT_FOUND:
+      return ExceptionCodes.RECEIPT_NOT_FOUND;
+    case 'max_refund_exceeded':
+    case 'store_daily_limit':
+    case 'manager_override_required':
+      return 'limit_exceeded';
+    default:
+      return code; // outside_window, non_returnable, receipt_required, no_receipt_limit…
+  }
+}
+
+/**
+ * An agent's offline decision, reconciled against the authoritative state: the hub judges the
+ * same request with everything it knows now (every store's returns, the store's current policy,
+ * today's refunds). A denial is recorded as such. An approval is `confirmed` when the hub would
+ * approve at least what the agent did, and is otherwise kept and flagged as an exception with the
+ * code of what the agent could not see (over_return, outside_window, non_returnable,
+ * limit_exceeded, receipt_not_found…) — never dropped, never blocking the queue.
+ */
+export class OfflineReconciler {
+  constructor(
+    private readonly sales: Sales,
+    private readonly returns: ReturnsRepo,
+    private readonly engine: ReturnsEngine,
+    private readonly policies: Policies,
+    private readonly exceptions: Exceptions,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {}
+
+  apply(store: string, register: string, body: ReturnDecisionEventBody): { exception?: string } {
+    const now = this.clock.now();
+    const existing = this.returns.get(body.authorization);
+    if (existing && existing.store !== store) throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
+    if (existing && existing.mode === 'offline') return {}; // already reconciled (the same decision, resent under a new id)
+
+    const approved = body.decision === 'approved' || body.decision === 'conditional';
+    let exception: string | undefined;
+    let problem = '';
+    const { policy } = this.policies.effective(store);
+    if (approved) {
+      const request = { receipt: body.receipt, lines: body.lines.map((l) => (l.line > 0 ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition })) };
+      const ctx = { sale: body.receipt ? this.sales.get(body.receipt) : undefined };
+      if (body.receipt && !ctx.sale) {
+        exception = ExceptionCodes.RECEIPT_NOT_FOUND;
+        problem = `receipt ${body.receipt} is not known at the hub`;
+      } else {
+        const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false);
+        const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
+        const short = body.lines.filter((l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0));
+        if (short.length > 0) {
+          const first = hubLines.get(short[0]!.line);
+          exception = exceptionFor(first?.code && first.code !== LineCodes.OK ? first.code : (ev.rules.find((r) => r.line === undefined)?.code ?? LineCodes.EXCEEDS_RETURNABLE));
+          problem = short.map((l) => `line ${l.line}: approved offline ${l.approvedQty}, the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} (${hubLines.get(l.line)?.code ?? 'not found'})`).join('; ');
+        } else if (ev.decision === 'override_required' || ev.decision === 'denied') {
+          const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? { code: 'limit_exceeded', detail: ev.reason ?? '' };
+          exception = exceptionFor(rule.code);
+          problem = rule.detail;
+        }
+      }
+    }
+    const row: ReturnRow = {
+      ...EMPTY_TICKET,
+      authorization: body.authorization,
+      store,
+      register,
+      request_id: body.requestId,
+      receipt: body.receipt ?? '',
+      mode: 'offline',
+      decision: body.decision,
+      status: approved ? 'reserved' : 'denied',
+      reconciliation: approved ? (exception ? 'exception' : 'confirmed') : null,
+      exception_code: exception ?? null,
+      reason: exception ? problem : (body.reason ?? null),
+      refund_amount: body.refundEstimate,
+      created_at: existing?.created_at ?? body.decidedAt,
+      expires_at: approved ? iso(now + policy.reservationMinutes * 60_000) : null,
+      updated_at: iso(now),
+      rules: JSON.stringify(body.rules ?? []),
+      allowed_tenders: JSON.stringify(body.allowedTenders ?? []),
+      conditions: JSON.stringify(body.conditions ?? []),
+      policy_version: body.policyVersion ?? 0,
+      late_online: existing ? 1 : 0,
+      request: JSON.stringify({ receipt: body.receipt, lines: body.lines }),
+    };
+    const lines = body.lines.map((l, i) => ({
+      line: storedLine(l.line, i),
+      asked_sku: l.sku ?? null,
+      requested_qty: toMilli(l.qty),
+      approved_qty: toMilli(l.approvedQty),
+      completed_qty: 0,
+      disposition: l.disposition,
+      code: l.code,
+      reason: l.reason ?? null,
+    }));
+    // The hub's online answer came too late: the register acted on the offline decision, which replaces it.
+    if (existing) this.returns.replace(row, lines);
+    else this.returns.insert(row, lines);
+    this.audit.append({
+      actor: `store:${store}`,
+      action: 'return.authorize',
+      outcome: body.decision,
+      store,
+      register,
+      resource: `return:${body.authorization}`,
+      details: { mode: 'offline', receipt: body.receipt ?? null, refund: body.refundEstimate, decidedAt: body.decidedAt, policyVersion: body.policyVersion ?? 0, replacedOnline: Boolean(existing), reconciliation: row.reconciliation, rules: (body.rules ?? []).map((r) => r.code) },
+    });
+    if (exception) {
+      this.exceptions.record({ store, register, kind: 'return.decision', code: exception, reason: problem, authorization: body.authorization });
+      this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${body.authorization}`, details: { reason: problem } });
+      return { exception };
+    }
+    return {};
+  }
+}

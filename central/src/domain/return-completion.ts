@@ -1,0 +1,169 @@
+import { fromMilli, toMilli, type ReturnCancelEventBody, type ReturnCompleteEventBody } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sqlite.js';
+import type { AuditLog } from './audit-log.js';
+import { iso, type Clock } from './clock.js';
+import type { Exceptions } from './exceptions.js';
+import type { InventoryLedger } from './inventory-ledger.js';
+import { ExceptionCodes, Refusal } from './refusal.js';
+import type { ReturnLineRow, ReturnRow, ReturnsRepo } from './returns-repo.js';
+import type { Sales } from './sales.js';
+
+export interface EventOutcome {
+  exception?: string;
+}
+
+/**
+ * What happens after a decision: completion (the reservation becomes a return; restocked lines
+ * and exchanged items move in one ledger transaction; the return is `full` or `partial`),
+ * cancellation, and expiry of reservations nobody completed.
+ */
+export class ReturnCompletion {
+  private listener: ((r: ReturnRow) => void) | undefined;
+
+  constructor(
+    private readonly s: HubStorage,
+    private readonly sales: Sales,
+    private readonly returns: ReturnsRepo,
+    private readonly ledger: InventoryLedger,
+    private readonly audit: AuditLog,
+    private readonly exceptions: Exceptions,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Hears each return as it completes, expires or is cancelled (inside the transaction). */
+  onChange(listener: (r: ReturnRow) => void): void {
+    this.listener = listener;
+  }
+
+  complete(store: string, register: string, body: ReturnCompleteEventBody): EventOutcome {
+    const now = this.clock.now();
+    const r = this.returns.get(body.authorization);
+    if (!r) throw new Refusal(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${body.authorization} is not known at the hub`, body.authorization);
+    if (r.store !== store) throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
+    if (r.status === 'denied' || r.decision === 'denied' || r.decision === 'override_required') {
+      throw new Refusal(ExceptionCodes.NOT_APPROVED, `authorization ${body.authorization} is ${r.decision}`, body.authorization);
+    }
+    if (r.status === 'completed' || r.status === 'reversed') throw new Refusal(ExceptionCodes.ALREADY_COMPLETED, `authorization ${body.authorization} was already completed`, body.authorization);
+    if (r.status === 'cancelled') throw new Refusal(ExceptionCodes.CANCELLED, `authorization ${body.authorization} was cancelled`, body.authorization);
+
+    const lines = this.returns.lines(body.authorization);
+    const find = (l: { line?: number | undefined; sku?: string | undefined }): ReturnLineRow | undefined =>
+      l.line !== undefined ? lines.find((x) => x.line === l.line) : lines.find((x) => x.asked_sku === l.sku);
+    const sale = r.receipt ? this.sales.get(r.receipt) : undefined;
+    const skus = new Map(sale?.lines.map((l) => [l.line, l.sku]) ?? []);
+    let exception = r.exception_code ?? undefined;
+    let problem = r.reason ?? '';
+    const flag = (code: string, why: string): void => {
+      if (exception) return;
+      exception = code;
+      problem = why;
+    };
+    const over = body.lines.filter((l) => toMilli(l.qty) > (find(l)?.approved_qty ?? 0));
+    if (over.length > 0) flag(ExceptionCodes.EXCEEDS_AUTHORIZED, over.map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${fromMilli(find(l)?.approved_qty ?? 0)}`).join('; '));
+    const allowed = JSON.parse(r.allowed_tenders) as string[];
+    if (allowed.length > 0 && !allowed.includes(body.refund.kind)) flag(ExceptionCodes.TENDER_NOT_ALLOWED, `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`);
+    if (r.refund_amount !== null && body.refund.amount > r.refund_amount) flag(ExceptionCodes.REFUND_EXCEEDS_AUTHORIZED, `refunded ${body.refund.amount}, authorized ${r.refund_amount}`);
+    if (!exception && (r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now))) && sale) {
+      // The reservation lapsed: the quantity may have gone to another return meanwhile.
+      const claimed = this.returns.claimedByLine(r.receipt, iso(now), r.authorization);
+      const sold = new Map(sale.lines.map((l) => [l.line, l.qty]));
+      const late = body.lines.filter((l) => {
+        const line = find(l)?.line ?? 0;
+        return line > 0 && toMilli(l.qty) > (sold.get(line) ?? 0) - (claimed.get(line) ?? 0);
+      });
+      if (late.length > 0) flag(ExceptionCodes.OVER_RETURN, `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} no longer fits what is returnable`);
+    }
+
+    const done = new Map<ReturnLineRow, number>();
+    for (const l of body.lines) {
+      const row = find(l);
+      if (row) done.set(row, toMilli(l.qty));
+    }
+    for (const l of lines) this.returns.setLine(r.authorization, l.line, done.get(l) ?? 0, l.approved_qty);
+    // The goods are back in the store whatever the paperwork says: the ledger follows the shelf.
+    const moved: { line: number; sku: string; qty: number }[] = [];
+    for (const [row, qty] of done) {
+      const sku = skus.get(row.line) ?? row.asked_sku ?? undefined;
+      if (sku && row.disposition === 'restock' && qty > 0) {
+        this.ledger.move(r.store, sku, qty, 'return', r.authorization);
+        moved.push({ line: row.line, sku, qty: fromMilli(qty) });
+      }
+    }
+    const exchanged: { sku: string; qty: number }[] = [];
+    for (const e of this.returns.exchanges(r.authorization)) {
+      if (e.approved_qty > 0) {
+        this.ledger.move(r.store, e.sku, -e.approved_qty, 'exchange', r.authorization);
+        exchanged.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
+      }
+    }
+    const completed: ReturnRow = {
+      ...r,
+      status: 'completed',
+      exception_code: exception ?? null,
+      reconciliation: r.reconciliation ?? (exception ? 'exception' : null),
+      reason: exception ? problem : r.reason,
+      refund_amount: body.refund.amount,
+      refund_kind: body.refund.kind,
+      completed_at: iso(now),
+      updated_at: iso(now),
+    };
+    this.returns.update(completed);
+    // full: with this one and the earlier ones, every line of the receipt is returned
+    completed.kind = sale ? this.kindOf(r.receipt, sale.lines.map((l) => ({ line: l.line, qty: l.qty }))) : 'partial';
+    this.returns.update(completed);
+    this.audit.append({
+      actor: `store:${store}`,
+      action: 'return.complete',
+      outcome: exception ? 'exception' : 'completed',
+      store,
+      register,
+      resource: `return:${r.authorization}`,
+      details: { receipt: r.receipt, kind: completed.kind, refund: { kind: body.refund.kind, amount: body.refund.amount }, restocked: moved, exchanged },
+    });
+    if (exception && !r.exception_code) {
+      this.exceptions.record({ store, register, kind: 'return.complete', code: exception, reason: problem, authorization: r.authorization });
+      this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${r.authorization}`, details: { reason: problem } });
+    }
+    this.listener?.(completed);
+    return exception ? { exception } : {};
+  }
+
+  /** `full` when, with earlier returns, every line of the receipt is fully returned. */
+  private kindOf(receipt: string, sold: { line: number; qty: number }[]): 'full' | 'partial' {
+    const returned = new Map<number, number>();
+    for (const r of this.returns.forReceipt(receipt)) {
+      if (r.status !== 'completed' || r.exception_code) continue;
+      for (const l of this.returns.lines(r.authorization)) if (l.line > 0) returned.set(l.line, (returned.get(l.line) ?? 0) + l.completed_qty);
+    }
+    return sold.every((l) => (returned.get(l.line) ?? 0) >= l.qty) ? 'full' : 'partial';
+  }
+
+  cancel(store: string, register: string, body: ReturnCancelEventBody): EventOutcome {
+    const now = this.clock.now();
+    const r = this.returns.get(body.authorization);
+    if (!r) throw new Refusal(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${body.authorization} is not known at the hub`, body.authorization);
+    if (r.store !== store) throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
+    if (r.status === 'completed' || r.status === 'reversed') throw new Refusal(ExceptionCodes.ALREADY_COMPLETED, `authorization ${body.authorization} was already completed`, body.authorization);
+    if (r.status === 'cancelled' || r.status === 'denied') return {};
+    const next: ReturnRow = { ...r, status: 'cancelled', updated_at: iso(now) };
+    this.returns.update(next);
+    this.audit.append({ actor: `store:${store}`, action: 'return.cancel', outcome: 'cancelled', store, register, resource: `return:${r.authorization}`, details: { receipt: r.receipt } });
+    this.listener?.(next);
+    return {};
+  }
+
+  /** Lapses reservations past their expiry; returns how many. */
+  expireDue(): number {
+    return this.s.tx(() => {
+      const nowIso = iso(this.clock.now());
+      const due = this.returns.reservedDue(nowIso);
+      for (const r of due) {
+        const next: ReturnRow = { ...r, status: 'expired', updated_at: nowIso };
+        this.returns.update(next);
+        this.audit.append({ actor: 'hub', action: 'return.expire', outcome: 'expired', store: r.store, register: r.register, resource: `return:${r.authorization}`, details: { receipt: r.receipt, expiresAt: r.expires_at } });
+        this.listener?.(next);
+      }
+      return due.length;
+    });
+  }
+}

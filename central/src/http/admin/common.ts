@@ -1,0 +1,30 @@
+import { TbCodes, TbError } from '@tillbridge/shared';
+import type { Hub } from '../../hub-services.js';
+import type { AdminIdentity } from '../../auth/credentials.js';
+import type { RequestContext } from '../router.js';
+
+export function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new TbError(TbCodes.NOT_FOUND, `${what} not found`);
+  return v;
+}
+
+/** Checks the request's admin token; `write` needs the admin role (operators only read). */
+export function authorize(hub: Hub, ctx: RequestContext, write: boolean): AdminIdentity {
+  const m = /^Bearer (.+)$/.exec(ctx.req.headers.authorization ?? '');
+  if (!m) throw new TbError(TbCodes.UNAUTHORIZED, 'an admin token is required (Authorization: Bearer tba_…)');
+  const who = hub.credentials.checkAdminToken(m[1]!);
+  if (write && who.role !== 'admin') throw new TbError(TbCodes.FORBIDDEN, `role "${who.role}" may only read`);
+  return who;
+}
+
+export const actorOf = (who: AdminIdentity): string => `admin:${who.id}`;
+
+export function storeParam(hub: Hub, ctx: RequestContext): string {
+  return need(hub.stores.get(ctx.params.store!), `store ${ctx.params.store}`).id;
+}
+
+export const SKU = /^[^\s,]{1,64}$/;
+
+export function isStockQty(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e9 && Math.abs(v * 1000 - Math.round(v * 1000)) < 1e-6;
+}

@@ -1,0 +1,45 @@
+import { fromMilli } from '@tillbridge/shared';
+import type { Hub } from '../../hub-services.js';
+import type { Router } from '../router.js';
+import { actorOf, authorize, need } from './common.js';
+import { importSales } from './sales-import.js';
+
+/** Sales from every channel. */
+export function saleRoutes(router: Router, hub: Hub): void {
+  router.add('GET', '/v1/admin/sales/:receipt', (ctx) => {
+    authorize(hub, ctx, false);
+    const sale = need(hub.sales.get(ctx.params.receipt!), `sale ${ctx.params.receipt}`);
+    const claimed = hub.returnsRepo.claimedByLine(sale.receipt, new Date(hub.clock.now()).toISOString());
+    return {
+      receipt: sale.receipt,
+      store: sale.store,
+      register: sale.register,
+      channel: sale.channel,
+      at: sale.at,
+      currency: sale.currency,
+      total: sale.total,
+      tenders: sale.tenders,
+      lines: sale.lines.map((l) => ({
+        line: l.line,
+        sku: l.sku,
+        qty: fromMilli(l.qty),
+        unitPrice: l.unitPrice,
+        returnedOrReserved: fromMilli(claimed.get(l.line) ?? 0),
+        returnable: fromMilli(l.qty - (claimed.get(l.line) ?? 0)),
+      })),
+      returns: hub.returnsRepo.forReceipt(sale.receipt).map((r) => ({ authorization: r.authorization, store: r.store, decision: r.decision, status: r.status, kind: r.kind, exception: r.exception_code })),
+    };
+  });
+
+  // Sales from other channels (web orders): one JSON sale, or JSON lines; all valid or none applied.
+  router.add(
+    'POST',
+    '/v1/admin/sales',
+    async (ctx) => {
+      const who = authorize(hub, ctx, true);
+      const text = ctx.req.headers['content-type']?.includes('json') && !ctx.req.headers['content-type'].includes('ndjson') ? JSON.stringify(await ctx.body()) : await ctx.text();
+      return importSales(hub, text, actorOf(who));
+    },
+    256 * 1024 * 1024,
+  );
+}
