@@ -1,3 +1,4 @@
+import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +9,7 @@ import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/posl
 import type { DecodeResult } from '../src/gateway/types.js';
 
 /** Whatever bytes arrive, decode answers with a DecodeResult — it never throws — and quickly. */
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const dirs = [join(repoRoot, '..', 'shared', 'fixtures', 'poslog'), fileURLToPath(new URL('./fixtures/poslog/', import.meta.url))];
+const dirs = [sharedFixtures('poslog'), fileURLToPath(new URL('./fixtures/poslog/', import.meta.url))];
 const docs = dirs.flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.xml')).map((f) => readFileSync(join(d, f))));
 const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Stockholm' }));
 

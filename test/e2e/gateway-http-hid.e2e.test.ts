@@ -1,3 +1,4 @@
+import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { sale, World } from './fixture.js';
 
-const POSLOG = join(ROOT, '..', 'shared', 'fixtures', 'poslog');
+const POSLOG = sharedFixtures('poslog');
 
 let w: World;
 beforeAll(async () => {
