@@ -7,6 +7,7 @@ import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ROOT } from './lib/paths.js';
+import { writeDevCerts } from '@tillbridge/central';
 import { addStore, initHub, onHand, returnsList, setStock, startAgent, startHub, type AgentHandle, type HubHandle } from './lib/cluster.js';
 import { JsonLinesRegister } from './lib/register-client.js';
 import { waitFor } from './lib/wait.js';
@@ -41,10 +42,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, string]> {
   return [r, `${(performance.now() - t).toFixed(1)} ms`];
 }
 
-type Decision = { decision: string; mode: string; authorization: string; lines: { line: number; approvedQty: number; code: string }[]; reason?: string };
+type Decision = { decision: string; mode: string; authorization: string; lines: { line: number; approvedQty: number; code: string }[]; reason?: string; refundAmount?: number; allowedTenders?: string[] };
 
 function describe(d: Decision): string {
-  return `${d.decision.toUpperCase()} (${d.mode}) ${d.lines.map((l) => `line ${l.line}: ${l.approvedQty} approved [${l.code}]`).join(', ')}${d.reason ? ` — ${d.reason}` : ''}`;
+  const refund = d.decision !== 'denied' && d.refundAmount !== undefined ? `; refund ${(d.refundAmount / 100).toFixed(2)} EUR to ${d.allowedTenders?.join(' or ')}` : '';
+  return `${d.decision.toUpperCase()} (${d.mode}) ${d.lines.map((l) => `line ${l.line}: ${l.approvedQty} approved [${l.code}]`).join(', ')}${refund}${d.reason ? ` — ${d.reason}` : ''}`;
 }
 
 async function main(): Promise<void> {
@@ -53,10 +55,13 @@ async function main(): Promise<void> {
   process.stdout.write(`${bold('Tillbridge demo')} ${dim(`(data in ${DIR}; process logs are JSON lines in memory, run with DEBUG=1 to see them)`)}\n`);
   const echo = Boolean(process.env.DEBUG);
 
-  step('Start the hub and create a store, its stock and its register');
+  step('Start the hub (TLS) and create a store, its stock and its register');
   const hubData = join(DIR, 'hub');
+  const certs = writeDevCerts(join(DIR, 'certs'), ['localhost', '127.0.0.1'], [STORE]);
+  say(`a local CA and certificates in ${certs.dir} (tillbridge-hub certs dev): the hub serves HTTPS/WSS, the agent trusts the CA`);
+  const tlsArgs = ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey];
   const adminToken = await initHub(hubData);
-  let hub = await startHub({ dataDir: hubData, adminToken, port: HUB_PORT, echo, detached: true });
+  let hub = await startHub({ dataDir: hubData, adminToken, port: HUB_PORT, echo, detached: true, extraArgs: tlsArgs, ca: certs.caCert });
   say(`hub listening on ${hub.url} (admin API, token endpoint, agents' WebSocket at ${hub.wsUrl}/v1/agent)`);
   const apiKey = await addStore(hub, STORE, 'Main Street');
   await setStock(hub, STORE, SKUS.tee, 20);
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   say(`store ${STORE} created; its API key goes into the agent's config`);
   say(await stock(hub));
 
-  const agent: AgentHandle = await startAgent({ dir: join(DIR, 'agent'), store: STORE, apiKey, hubWsUrl: hub.wsUrl, registers: [{ id: 'R1', port: REGISTER_PORT }], echo, detached: true });
+  const agent: AgentHandle = await startAgent({ dir: join(DIR, 'agent'), store: STORE, apiKey, hubWsUrl: hub.wsUrl, registers: [{ id: 'R1', port: REGISTER_PORT }], echo, detached: true, overrides: { hub: { caFile: certs.caCert } } });
   say(`store agent running; register R1 listens on tcp://127.0.0.1:${agent.port('R1')} (JSON lines)`);
   const reg = await JsonLinesRegister.connect(agent.port('R1'));
 
@@ -111,7 +116,7 @@ async function main(): Promise<void> {
   step('Offline: the customer returns the mug');
   const [d3, t5] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-5', receipt, lines: [{ line: 2, qty: 1, disposition: 'restock' }] }));
   say(`${describe(d3)} in ${t5}`);
-  say('approved offline: the receipt was sold at this store, the mug is still returnable by what the agent knows, and 8.99 EUR is under the offline limit (100.00)');
+  say('approved offline by the returns policy the hub pushed: the receipt was sold at this store, the mug is still returnable by what the agent knows, and 8.99 EUR is under the offline limit (100.00)');
   await reg.send({ type: 'return.complete', id: 'msg-6', authorization: d3.authorization, lines: [{ line: 2, qty: 1 }], refund: { kind: 'card', amount: 899 } });
   const [d4] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-7', receipt: 'SOLD-ELSEWHERE-42', lines: [{ line: 1, qty: 1 }] }));
   say(`a receipt from another store: ${describe(d4)}`);
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
 
   step('The hub comes back: the agent reconnects and syncs, the hub reconciles the offline return');
   const back = performance.now();
-  hub = await startHub({ dataDir: hubData, adminToken, port: hub.port, echo, detached: true });
+  hub = await startHub({ dataDir: hubData, adminToken, port: hub.port, echo, detached: true, extraArgs: tlsArgs, ca: certs.caCert });
   await waitFor('the outbox to drain', async () => ((await (await fetch(`${agent.statusUrl}/status`)).json()) as { outbox: { depth: number } }).outbox.depth === 0, 30_000);
   say(`hub back; the agent reconnected and its outbox drained ${((performance.now() - back) / 1000).toFixed(1)} s after the restart began`);
   const ret = (await returnsList(hub, STORE)).find((r) => r.authorization === d3.authorization);
@@ -132,7 +137,7 @@ async function main(): Promise<void> {
 
   reg.close();
   process.stdout.write(`\n${bold('Both are still running.')} Try:\n`);
-  say(`export TILLBRIDGE_HUB_URL=${hub.url} TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
+  say(`export TILLBRIDGE_HUB_URL=${hub.url} TILLBRIDGE_HUB_CA=${certs.caCert} TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
   say(`npx tillbridge-hub status            npx tillbridge-hub returns list`);
   say(`npx tillbridge-hub sales show ${receipt}`);
   say(`npx tillbridge-agent status --config ${agent.configFile}`);

@@ -1,9 +1,11 @@
-import { rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
 import { agentId as readAgentId, getMeta, openAgentDb, setMeta, type Db } from './db/agent-db.js';
 import { PolicyStore } from './core/policy-store.js';
+import { ApiKeyStore } from './sync/api-key-store.js';
+import type { ClientTls } from './sync/token-client.js';
 import { AuthzCounter } from './core/authz-counters.js';
 import { Outbox } from './sync/outbox.js';
 import { HubLink } from './sync/hub-link.js';
@@ -67,10 +69,23 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const returns = new LocalReturns(db);
   const inventory = new InventoryCache(db);
 
+  // a rotated-in API key, once stored here, is used instead of the config's
+  const keys = new ApiKeyStore(db);
+  const tls: ClientTls = {};
+  if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
+  if (config.hub.certFile && config.hub.keyFile) {
+    tls.cert = readFileSync(config.hub.certFile);
+    tls.key = readFileSync(config.hub.keyFile);
+  }
+  if (config.hub.url.startsWith('ws://') && config.hub.insecure) {
+    log.warn({ hub: config.hub.url }, 'INSECURE: talking to the hub over plain ws:// (hub.insecure); keys, tokens and sales cross the network unencrypted');
+  }
   const link = new HubLink({
     url: config.hub.url,
     store: config.store,
-    apiKey: config.hub.apiKey,
+    apiKey: () => keys.current() ?? config.hub.apiKey,
+    tls,
+    refreshRatio: config.hub.tokenRefreshAt,
     agentId: id,
     software: SOFTWARE,
     reconnectBaseMs: config.hub.reconnectBaseMs,
@@ -85,6 +100,11 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     log: log.child({ part: 'uploader' }),
   });
   link.on('inventory', (full, items) => inventory.apply(full, items));
+  link.on('key', (keyId, secret) => {
+    keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
+    log.info({ key: keyId }, 'stored a new API key from the hub');
+    link.confirmKey(keyId);
+  });
   const policy = new PolicyStore(db, config.offline.maxRefund, log.child({ part: 'policy' }));
   link.on('policy', (version, p) => {
     // tell the hub at once which version this store now holds

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { describeZodError, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { describeZodError, isLoopbackHost, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
 import { DEFAULT_FRAMING, FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
 import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';
 import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
@@ -87,6 +87,15 @@ export const AgentConfigSchema = z
       reconnectBaseMs: z.number().int().min(10).max(60_000).default(500),
       reconnectCapMs: z.number().int().min(100).max(600_000).default(30_000),
       uploadBatchMax: z.number().int().min(1).max(1000).default(500),
+      /** The hub's CA certificate (PEM) for wss:// (default: the system's trusted CAs). */
+      caFile: z.string().min(1).optional(),
+      /** This store's client certificate and key (PEM), for a hub that asks for mutual TLS. */
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      /** Allow ws:// to a hub that is not on this machine (logs a warning at every start). */
+      insecure: z.boolean().default(false),
+      /** When to fetch the next access token, as a share of the current one's life. */
+      tokenRefreshAt: z.number().min(0.1, 'a share of the token lifetime from 0.1').max(2, 'a share of the token lifetime up to 2').default(0.8),
     }),
     registers: z.array(RegisterConfig).min(1, 'at least one register'),
     /** HID barcode scanners, each feeding one register (a scanned receipt is looked up and sent to it). */
@@ -110,6 +119,13 @@ export const AgentConfigSchema = z
       .default({ level: 'info' }),
   })
   .superRefine((cfg, ctx) => {
+    const hubHost = /^wss?:\/\/(\[[^\]]+\]|[^:/]+)/.exec(cfg.hub.url)?.[1] ?? '';
+    if (cfg.hub.url.startsWith('ws://') && !isLoopbackHost(hubHost) && !cfg.hub.insecure) {
+      ctx.addIssue({ code: 'custom', path: ['hub', 'url'], message: 'a wss:// URL for a hub that is not on this machine (or set hub.insecure: true to allow plain ws://)' });
+    }
+    if (Boolean(cfg.hub.certFile) !== Boolean(cfg.hub.keyFile)) {
+      ctx.addIssue({ code: 'custom', path: ['hub', cfg.hub.certFile ? 'keyFile' : 'certFile'], message: 'both hub.certFile and hub.keyFile (a client certificate and its key)' });
+    }
     const seen = new Map<string, number>();
     cfg.registers.forEach((r, i) => {
       if (seen.has(r.id)) {
@@ -161,6 +177,16 @@ export function parseAgentConfig(raw: unknown, source = 'config', baseDir = proc
   };
   if (!r.success) return fail(describeZodError(r.error));
   const problems: string[] = [];
+  for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
+    const f = r.data.hub[k];
+    if (f === undefined) continue;
+    r.data.hub[k] = resolve(baseDir, f);
+    try {
+      readFileSync(r.data.hub[k]!);
+    } catch (err) {
+      problems.push(`hub.${k}: cannot read ${r.data.hub[k]} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
   r.data.registers.forEach((reg, i) => {
     const c = reg.codec;
     if (c.type !== 'delimited' && c.type !== 'fixed') return;

@@ -53,6 +53,16 @@ describe('toCanonical', () => {
     expect(toCanonical({ ...sale, lines: [sale.lines[0], sale.lines[0]] })).toMatchObject({ ok: false, code: 'TB_INVALID' });
   });
 
+  it('masks a card number typed into free text, and refuses one in an identifier', () => {
+    const r = toCanonical({ type: 'return.request', id: 'r', receipt: 'R-1', lines: [{ line: 1, qty: 1, reason: 'customer card 4111 1111 1111 1111 declined' }] });
+    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe('customer card 411111******1111 declined');
+    expect(toCanonical({ ...sale, receipt: '4111111111111111' })).toMatchObject({ ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^receipt: /) });
+    expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5555555555554444', qty: 1, unitPrice: 1 }] })).toMatchObject({ ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^lines\[0\]\.sku/) });
+    // a barcode is a barcode, even one whose digits also pass the card number check (Luhn, issuer 2-6)
+    expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '4006381333931', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
+    expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5901234123457', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
+  });
+
   it('applies the default disposition', () => {
     const r = toCanonical({ type: 'return.request', id: 'r', receipt: 'R-1', lines: [{ line: 1, qty: 1 }] });
     expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.disposition).toBe('restock');

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { HUB_SOFTWARE } from './hub.js';
 import { AdminClient } from './cli/admin-client.js';
 import { EXIT, type CliContext } from './cli/context.js';
@@ -10,6 +11,7 @@ import { returnCommands } from './cli/commands/returns.js';
 import { policyCommands } from './cli/commands/policy.js';
 import { statusCommands } from './cli/commands/status.js';
 import { auditCommands } from './cli/commands/audit.js';
+import { securityCommands } from './cli/commands/security.js';
 
 const program = new Command();
 program
@@ -18,13 +20,23 @@ program
   .version(HUB_SOFTWARE.split('/')[1]!)
   .addOption(new Option('--hub <url>', 'hub admin API base URL').env('TILLBRIDGE_HUB_URL').default('http://127.0.0.1:7400'))
   .addOption(new Option('--token <token>', 'admin token (printed by init)').env('TILLBRIDGE_ADMIN_TOKEN'))
+  .addOption(new Option('--ca <file>', "the hub's CA certificate, for an https:// hub with a private CA").env('TILLBRIDGE_HUB_CA'))
   .showHelpAfterError('(run with --help for usage)');
 
 const ctx: CliContext = {
   program,
   client: () => {
-    const o = program.opts<{ hub: string; token?: string }>();
-    return new AdminClient(o.hub, o.token);
+    const o = program.opts<{ hub: string; token?: string; ca?: string }>();
+    let ca: Buffer | undefined;
+    if (o.ca) {
+      try {
+        ca = readFileSync(o.ca);
+      } catch (err) {
+        process.stderr.write(`error: cannot read --ca ${o.ca}: ${(err as Error).message}\n`);
+        process.exit(EXIT.USAGE);
+      }
+    }
+    return new AdminClient(o.hub, o.token, ca);
   },
 };
 hubCommands(ctx);
@@ -35,6 +47,7 @@ returnCommands(ctx);
 policyCommands(ctx);
 statusCommands(ctx);
 auditCommands(ctx);
+securityCommands(ctx);
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);

@@ -16,6 +16,8 @@ import { ExceptionResolution } from './domain/exception-resolution.js';
 import { Policies } from './domain/policies.js';
 import { Managers } from './domain/managers.js';
 import { AuthzStats } from './domain/authz-stats.js';
+import { KeyRotation } from './domain/key-rotation.js';
+import { Gate, DEFAULT_GATE, type GateOptions } from './auth/gate.js';
 import { ReturnsRepo } from './domain/returns-repo.js';
 import { Sales } from './domain/sales.js';
 import { SaleService } from './domain/sale-service.js';
@@ -29,6 +31,7 @@ export interface HubServiceOptions {
   tokenLifetimeSec: number;
   log: Logger;
   clock?: Clock;
+  gate?: GateOptions;
 }
 
 /** Every hub service wired to one storage: what the HTTP API, the agents' endpoint and the CLI use. */
@@ -51,6 +54,8 @@ export interface Hub {
   policies: Policies;
   managers: Managers;
   authzStats: AuthzStats;
+  keys: KeyRotation;
+  gate: Gate;
   /** Key of the keyed hash of card numbers, sent to agents. */
   cardKey: Buffer;
   exceptions: Exceptions;
@@ -102,6 +107,8 @@ export function openHub(opts: HubServiceOptions): Hub {
     policies,
     managers,
     authzStats: new AuthzStats(storage, clock),
+    keys: new KeyRotation(storage, credentials, audit, clock),
+    gate: new Gate(opts.gate ?? DEFAULT_GATE, audit, clock),
     cardKey: secrets.cardKey,
     exceptions,
     cursors,

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import { TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
@@ -8,6 +9,8 @@ import { Router, sendJson } from './http/router.js';
 import { openHubStorage, hubDbPath } from './storage/sqlite.js';
 import { AgentEndpoint } from './sync/agent-endpoint.js';
 import type { Clock } from './domain/clock.js';
+import { clientCertOf, loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
+import { sourceOf, type GateOptions } from './auth/gate.js';
 
 export const HUB_SOFTWARE = 'tillbridge-hub/0.1.0';
 
@@ -16,8 +19,11 @@ export interface HubOptions {
   host: string;
   port: number;
   tokenLifetimeSec?: number;
-  /** How often lapsed reservations are swept (default 30 s). */
+  /** How often lapsed reservations and due key rotations are swept (default 30 s). */
   sweepMs?: number;
+  /** Serve HTTPS and WSS (and, with a client CA, check agents' client certificates). */
+  tls?: HubTlsOptions;
+  gate?: GateOptions;
   log: Logger;
   clock?: Clock;
 }
@@ -42,7 +48,7 @@ export function initHub(dataDir: string, log: Logger): { adminToken: string } {
   const hub = openHub({ dataDir, tokenLifetimeSec: 1, log });
   try {
     return hub.storage.tx(() => {
-      const adminToken = hub.credentials.createAdminToken('admin', 'initial admin');
+      const adminToken = hub.credentials.createAdminToken('admin', 'initial admin').secret;
       hub.audit.append({ actor: 'hub', action: 'hub.init', outcome: 'created', resource: 'hub', details: { software: HUB_SOFTWARE } });
       return { adminToken };
     });
@@ -63,8 +69,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     log,
   };
   if (opts.clock) serviceOpts.clock = opts.clock;
+  if (opts.gate) serviceOpts.gate = opts.gate;
+  const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
+    credentials: hub.credentials,
+    audit: hub.audit,
     cursors: hub.cursors,
     policies: hub.policies,
     authzStats: hub.authzStats,
@@ -79,26 +89,53 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     tokens: hub.tokens,
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }));
+  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) });
+  hub.keys.setDelivery(endpoint);
   hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
   hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope.replace(/^store:/, '')));
 
   const router = new Router();
   router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
   router.add('POST', TOKEN_PATH, async (ctx) => {
+    const source = sourceOf(ctx.req);
+    if (!hub.gate.allowTokenRequest(source)) throw new TbError(TbCodes.RATE_LIMITED, 'too many token requests from this address; wait a minute');
+    const cert = clientCertOf(ctx.req);
+    if (tls?.requireClientCert && cert.kind !== 'valid') {
+      hub.gate.failed(source, 'token', { reason: cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate' });
+      throw new TbError(TbCodes.UNAUTHORIZED, 'a client certificate is required');
+    }
     const body = (await ctx.body()) as { store?: unknown; apiKey?: unknown };
     if (typeof body.store !== 'string' || typeof body.apiKey !== 'string') throw new TbError(TbCodes.INVALID, 'expected {"store","apiKey"}');
-    const store = hub.credentials.checkApiKey(body.store, body.apiKey);
-    return { accessToken: await hub.tokens.issue(store), tokenType: 'Bearer', expiresIn: hub.tokens.lifetime };
+    let key: { store: string; keyId: string };
+    try {
+      key = hub.credentials.checkApiKey(body.store, body.apiKey);
+    } catch (err) {
+      hub.gate.failed(source, 'token', { reason: 'unknown store or API key', store: body.store.slice(0, 64) });
+      throw err;
+    }
+    if (cert.kind === 'valid' && cert.store !== key.store) {
+      hub.gate.refused(source, 'auth.cert_mismatch', 'token', { certificateStore: cert.store, store: key.store }, key.store);
+      throw new TbError(TbCodes.FORBIDDEN, 'the client certificate belongs to another store');
+    }
+    return { accessToken: await hub.tokens.issue(key.store, key.keyId), tokenType: 'Bearer', expiresIn: hub.tokens.lifetime };
   }, 16 * 1024);
   adminRoutes(router, hub);
 
-  const server: Server = createServer((req, res) => {
+  // a refused admin token counts against its source like any failed authentication
+  router.onError((req, err) => {
+    if (err.code === TbCodes.UNAUTHORIZED && req.url?.startsWith('/v1/admin')) hub.gate.failed(sourceOf(req), 'admin API', { path: req.url.split('?')[0] });
+  });
+  const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
+    if (req.url !== '/healthz' && hub.gate.blocked(sourceOf(req))) {
+      sendJson(res, 429, { code: TbCodes.RATE_LIMITED, message: 'too many failed authentications from this address; try again later' });
+      return;
+    }
     router.handle(req, res).catch((err: unknown) => {
       log.error({ err: (err as Error).message, url: req.url }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer(serverOptions(tls), handler) : createServer(handler);
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
   server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
@@ -110,22 +147,26 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const hostPart = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const url = `http://${hostPart}:${port}`;
+  const scheme = tls ? 'https' : 'http';
+  const wsScheme = tls ? 'wss' : 'ws';
+  const url = `${scheme}://${hostPart}:${port}`;
   const sweeper = setInterval(() => {
     try {
       const n = hub.completion.expireDue();
       if (n > 0) log.info({ expired: n }, 'reservations expired');
+      const k = hub.keys.runDue();
+      if (k > 0) log.info({ rotated: k }, 'scheduled key rotations ran');
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'expiry sweep failed');
+      log.error({ err: (err as Error).message }, 'sweep failed');
     }
   }, opts.sweepMs ?? 30_000);
   sweeper.unref();
-  log.info({ url, ws: `ws://${hostPart}:${port}`, data: opts.dataDir }, 'hub listening');
+  log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
 
   let stopping: Promise<void> | undefined;
   return {
     url,
-    wsUrl: `ws://${hostPart}:${port}`,
+    wsUrl: `${wsScheme}://${hostPart}:${port}`,
     port,
     hub,
     stop: () => {

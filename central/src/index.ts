@@ -5,3 +5,4 @@ export { AuditLog, verifyEntries, entryHash, GENESIS_HASH, type AuditEntry, type
 export { openHubStorage, hubDbPath } from './storage/sqlite.js';
 export { parseInventoryCsv } from './http/admin-api.js';
 export type { Clock } from './domain/clock.js';
+export { DevCa, writeDevCerts, type DevCertFiles } from './tls/dev-certs.js';

@@ -22,24 +22,65 @@ describe('credentials', () => {
 
   it('stores API keys hashed and binds them to their store', () => {
     const key = t.hub.credentials.createApiKey('S1');
-    expect(t.hub.credentials.checkApiKey('S1', key)).toBe('S1');
+    expect(t.hub.credentials.checkApiKey('S1', key)).toMatchObject({ store: 'S1', keyId: expect.stringMatching(/^tbk_/) });
     expect(() => t.hub.credentials.checkApiKey('S2', key)).toThrow(/unknown store or API key/);
     const stored = t.hub.storage.db.prepare('SELECT hash FROM api_keys').all() as { hash: string }[];
     expect(JSON.stringify(stored)).not.toContain(key.slice(4, 30));
   });
 
   it('checks admin tokens and roles', () => {
-    const tok = t.hub.credentials.createAdminToken('operator', 'ops');
+    const tok = t.hub.credentials.createAdminToken('operator', 'ops').secret;
     expect(t.hub.credentials.checkAdminToken(tok)).toMatchObject({ role: 'operator', name: 'ops' });
     const other = tok.slice(0, -1) + (tok.endsWith('0') ? '1' : '0');
     expect(() => t.hub.credentials.checkAdminToken(other)).toThrow();
   });
 
   it('issues access tokens bound to a store that expire', async () => {
-    const token = await t.hub.tokens.issue('S1');
-    expect(await t.hub.tokens.verify(token)).toMatchObject({ store: 'S1' });
+    const token = await t.hub.tokens.issue('S1', 'tbk_abc');
+    expect(await t.hub.tokens.verify(token)).toMatchObject({ store: 'S1', kid: 'tbk_abc' });
     t.clock.advance(901_000);
     await expect(t.hub.tokens.verify(token)).rejects.toThrow(/expired/);
+  });
+});
+
+describe('API key rotation', () => {
+  it('rotates: the new key works at once and waits for the agent; the old one works until the grace ends', () => {
+    const first = t.hub.credentials.createApiKey('S1');
+    const oldId = t.hub.credentials.checkApiKey('S1', first).keyId;
+    t.clock.advance(1000);
+    const r = t.hub.keys.rotate('S1', 3_600_000, 'admin:test');
+    const pending = t.hub.credentials.pendingKey('S1')!;
+    expect(pending.id).toBe(r.id);
+    expect(t.hub.credentials.checkApiKey('S1', pending.secret).keyId).toBe(r.id);
+    expect(t.hub.credentials.checkApiKey('S1', first).keyId).toBe(oldId);
+    expect(t.hub.credentials.listKeys('S1').map((k) => k.state)).toEqual(['expiring', 'pending']);
+    // a second rotation during the grace period, or a third working key, is refused
+    expect(() => t.hub.keys.rotate('S1', 1000, 'admin:test')).toThrow(/grace period/);
+    // the agent confirms: the hub forgets the new key's text
+    expect(t.hub.credentials.confirm('S1', r.id)).toBe(true);
+    expect(t.hub.credentials.pendingKey('S1')).toBeUndefined();
+    // the grace ends: the old key stops working, its tokens with it
+    t.clock.advance(3_600_001);
+    expect(() => t.hub.credentials.checkApiKey('S1', first)).toThrow(/unknown store or API key/);
+    expect(t.hub.credentials.keyWorks('S1', oldId)).toBe(false);
+    expect(t.hub.credentials.listKeys('S1').map((k) => k.state)).toEqual(['expired', 'active']);
+    // revocation ends a key at once
+    t.hub.keys.revoke('S1', r.id, 'admin:test');
+    expect(() => t.hub.credentials.checkApiKey('S1', pending.secret)).toThrow();
+    const stored = JSON.stringify(t.hub.storage.db.prepare('SELECT * FROM api_keys').all());
+    expect(stored).not.toContain(pending.secret.slice(4, 30));
+    expect(t.hub.audit.tail(10).map((e) => e.action).filter((a) => a.startsWith('key.'))).toEqual(['key.rotate', 'key.revoke']);
+  });
+
+  it('runs scheduled rotations when they are due', () => {
+    t.hub.credentials.createApiKey('S2');
+    t.clock.advance(1000);
+    t.hub.keys.schedule('S2', 86_400_000, 3_600_000, 'admin:test');
+    expect(t.hub.keys.runDue()).toBe(0);
+    t.clock.advance(86_400_001);
+    expect(t.hub.keys.runDue()).toBe(1);
+    expect(t.hub.credentials.listKeys('S2').map((k) => k.state)).toEqual(['expiring', 'pending']);
+    expect(() => t.hub.keys.schedule('S2', 1000, 10, 'admin:test')).toThrow(/at least 1m/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient } from '@tillbridge/central';
 import { AGENT_BIN, HUB_BIN } from './paths.js';
@@ -27,11 +27,11 @@ export async function initHub(dataDir: string): Promise<string> {
   return (JSON.parse(r.stdout) as { adminToken: string }).adminToken;
 }
 
-export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean }): Promise<HubHandle> {
+export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean; host?: string; ca?: string }): Promise<HubHandle> {
   const proc = JsonLogProcess.spawn(
     'hub',
     process.execPath,
-    [HUB_BIN, 'serve', '--data', opts.dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
+    [HUB_BIN, 'serve', '--data', opts.dataDir, '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
     {},
     opts.echo,
     opts.detached,
@@ -39,14 +39,15 @@ export async function startHub(opts: { dataDir: string; adminToken: string; port
   const line = await proc.waitForLine((l) => l.msg === 'hub listening');
   const url = line.url as string;
   const port = Number(new URL(url).port);
-  const env = { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: opts.adminToken };
+  const env: NodeJS.ProcessEnv = { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: opts.adminToken };
+  if (opts.ca) env.TILLBRIDGE_HUB_CA = opts.ca;
   return {
     dataDir: opts.dataDir,
     url,
     wsUrl: line.ws as string,
     port,
     adminToken: opts.adminToken,
-    admin: new AdminClient(url, opts.adminToken),
+    admin: new AdminClient(url, opts.adminToken, opts.ca ? readFileSync(opts.ca) : undefined),
     proc,
     cli: (args) => runCommand(process.execPath, [HUB_BIN, ...args], env),
   };
@@ -79,7 +80,7 @@ export function agentConfig(spec: AgentSpec): Record<string, unknown> {
   const base: Record<string, unknown> = {
     store: spec.store,
     dataDir: join(spec.dir, 'data'),
-    hub: { url: spec.hubWsUrl, apiKey: spec.apiKey, reconnectBaseMs: 100, reconnectCapMs: 1000 },
+    hub: { url: spec.hubWsUrl, apiKey: spec.apiKey, reconnectBaseMs: 100, reconnectCapMs: 1000, heartbeatMs: 2000 },
     registers: (spec.registers ?? [{ id: 'R1' }]).map((r) => ({ id: r.id, transport: { type: 'tcp-server', host: '127.0.0.1', port: r.port ?? 0 }, codec: 'jsonl' })),
     status: { listen: '127.0.0.1:0' },
   };

@@ -65,18 +65,37 @@ export function containsTrackData(text: string): boolean {
 }
 
 /**
- * Every Luhn-valid run of 13–19 digits in `text` (digits may be separated by single spaces or
- * dashes). Used by the card-data scans: a clean store finds none.
+ * Every Luhn-valid number of 13–19 digits in `text` that stands on its own (digits may be
+ * grouped by single spaces or dashes, as card numbers are written). A run that is part of a
+ * longer token — a hex digest, a UUID, a base64 string — is not a card number written down, and
+ * neither is a digit run longer than 19. Used by the gateway and the card-data scans.
  */
 export function findCardNumbers(text: string): string[] {
   const found: string[] = [];
-  const re = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
+  const re = /(?<![0-9A-Za-z])(?<!\d[ -])\d(?:[ -]?\d)*(?![0-9A-Za-z])(?![ -]\d)/g;
   for (const m of text.matchAll(re)) {
     const digits = m[0].replace(/[ -]/g, '');
+    if (digits.length < 13 || digits.length > 19) continue;
     // issuer ranges 2-6 cover Mastercard, Amex, Diners, JCB, Visa, Discover, UnionPay
     if (luhnValid(digits) && /^[2-6]/.test(digits)) found.push(digits);
   }
   return found;
+}
+
+/** A GTIN (EAN-8, UPC-A, EAN-13, GTIN-14) with a valid check digit: a barcode, not a card number. */
+export function isGtin(digits: string): boolean {
+  if (!/^(\d{8}|\d{12,14})$/.test(digits)) return false;
+  let sum = 0;
+  for (let i = digits.length - 2, w = 3; i >= 0; i--, w = w === 3 ? 1 : 3) sum += (digits.charCodeAt(i) - 48) * w;
+  return (10 - (sum % 10)) % 10 === digits.charCodeAt(digits.length - 1) - 48;
+}
+
+/** `text` with every Luhn-valid card number in it masked to first 6 / last 4. */
+export function maskCardNumbersIn(text: string): string {
+  return text.replace(/(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g, (m) => {
+    const digits = m.replace(/[ -]/g, '');
+    return luhnValid(digits) && /^[2-6]/.test(digits) ? maskPan(digits) : m;
+  });
 }
 
 /** Field names that carry sensitive authentication data and are refused wherever they appear. */

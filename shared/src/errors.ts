@@ -35,6 +35,8 @@ export const TbCodes = {
   STORAGE_BUSY: 'TB_STORAGE_BUSY',
   /** The audit chain does not verify. */
   AUDIT_BROKEN: 'TB_AUDIT_BROKEN',
+  /** Too many requests, or too many failed authentications, from one source. */
+  RATE_LIMITED: 'TB_RATE_LIMITED',
 } as const;
 
 export type TbCode = (typeof TbCodes)[keyof typeof TbCodes];

@@ -21,8 +21,8 @@ import {
  * The protocol between a store agent and the hub: JSON text frames on one WebSocket per store
  * (path `/v1/agent`, bearer access token). See docs/architecture.md#wire-protocol.
  *
- *   agent → hub: hello, events, req, heartbeat, token, terminal
- *   hub → agent: welcome, policy, ack, nack, res, inventory
+ *   agent → hub: hello, events, req, heartbeat, token, terminal, key.ack
+ *   hub → agent: welcome, policy, key, ack, nack, res, inventory
  *
  * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
  * The hub applies each exactly once and acks the highest seq it has committed.
@@ -248,7 +248,13 @@ export const TokenFrame = z.strictObject({
   token: z.string().min(1).max(4096),
 });
 
-export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame, TerminalFrame]);
+/** The agent stored a rotated-in API key (atomically): the hub may forget its text. */
+export const KeyAckFrame = z.strictObject({
+  t: z.literal('key.ack'),
+  id: z.string().min(1).max(64),
+});
+
+export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame, TerminalFrame, KeyAckFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
 // ---------- hub → agent ----------
@@ -262,6 +268,13 @@ export interface WelcomeFrame {
   serverTime: string;
   /** Key of the keyed hash the gateway keeps of card numbers (base64url); held by the hub. */
   cardKey: string;
+}
+
+/** A new API key for this store (a rotation): store it, use it, and confirm with key.ack. */
+export interface KeyFrame {
+  t: 'key';
+  id: string;
+  apiKey: string;
 }
 
 /** The store's returns policy, on connect and whenever it changes. */
@@ -340,11 +353,12 @@ export interface InventoryFrame {
   items: { sku: string; onHand: number }[];
 }
 
-export type HubFrame = WelcomeFrame | PolicyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
+export type HubFrame = WelcomeFrame | PolicyFrame | KeyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
 
 const HubFrameSchemas = {
   welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string(), cardKey: z.string() }),
   policy: z.object({ t: z.literal('policy'), version: z.number().int().nonnegative(), policy: z.unknown() }),
+  key: z.object({ t: z.literal('key'), id: z.string(), apiKey: z.string() }),
   ack: z.object({
     t: z.literal('ack'),
     upTo: z.number().int().nonnegative(),

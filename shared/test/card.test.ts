@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containsTrackData, findCardNumbers, isMaskedPan, luhnValid, maskPan, panHmac, safePan, TbCodes, TbError } from '../src/index.js';
+import { containsTrackData, findCardNumbers, isGtin, isMaskedPan, luhnValid, maskCardNumbersIn, maskPan, panHmac, safePan, TbCodes, TbError } from '../src/index.js';
 
 describe('card data', () => {
   it('checks Luhn', () => {
@@ -40,6 +40,18 @@ describe('card data', () => {
     const text = 'x 4111111111111111 y 5500-0000-0000-0004 z 1795766400000 id 4111111111111112';
     expect(findCardNumbers(text)).toEqual(['4111111111111111', '5500000000000004']);
     expect(findCardNumbers('411111******1111')).toEqual([]);
+    // digits inside a longer token are not a card number written down
+    expect(findCardNumbers('id 54827709-0687-70ab-9c1e-112233445566 hash f54827709068770e')).toEqual([]);
+    expect(findCardNumbers('54827709068770')).toEqual(['54827709068770']);
+    expect(findCardNumbers('"pan":"4111111111111111"')).toEqual(['4111111111111111']);
+  });
+
+  it('tells barcodes (GTIN check digit) from card numbers, and masks card numbers inside text', () => {
+    expect(isGtin('4006381333931')).toBe(true);
+    expect(isGtin('036000291452')).toBe(true);
+    expect(isGtin('4111111111111111')).toBe(false);
+    expect(isGtin('4006381333932')).toBe(false);
+    expect(maskCardNumbersIn('paid with 4111-1111-1111-1111, ref 12345')).toBe('paid with 411111******1111, ref 12345');
   });
 
   it('hashes PANs with a key, the same for every format', () => {

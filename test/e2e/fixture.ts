@@ -20,9 +20,9 @@ export class World {
     return join(this.dir, 'hub');
   }
 
-  async startHub(port?: number, extraArgs?: string[]): Promise<HubHandle> {
+  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string } = {}): Promise<HubHandle> {
     this.adminToken ??= await initHub(this.hubData);
-    const opts: Parameters<typeof startHub>[0] = { dataDir: this.hubData, adminToken: this.adminToken };
+    const opts: Parameters<typeof startHub>[0] = { dataDir: this.hubData, adminToken: this.adminToken, ...more };
     if (port !== undefined) opts.port = port;
     if (extraArgs) opts.extraArgs = extraArgs;
     this.hub = await startHub(opts);

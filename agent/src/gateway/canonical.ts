@@ -8,6 +8,9 @@ import {
   containsTrackData,
   isTbError,
   panHmac,
+  findCardNumbers,
+  isGtin,
+  maskCardNumbersIn,
 } from '@tillbridge/shared';
 
 export type CanonicalResult =
@@ -29,7 +32,8 @@ export interface CanonicalOptions {
 
 export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): CanonicalResult {
   const obj = raw as Record<string, unknown>;
-  const id = typeof obj?.id === 'string' && obj.id.length <= 128 ? obj.id : undefined;
+  // the id is echoed in error replies and logs: never when it holds a card number
+  const id = typeof obj?.id === 'string' && obj.id.length <= 128 && findCardNumbers(obj.id).length === 0 ? obj.id : undefined;
   const fail = (code: string, message: string): CanonicalResult => (id === undefined ? { ok: false, code, message } : { ok: false, id, code, message });
 
   const forbidden = findForbidden(raw, 0);
@@ -68,8 +72,39 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
     if (isTbError(err)) return fail(err.code, err.message);
     throw err;
   }
+  // A card number typed where it does not belong: masked in free text, refused in an identifier.
+  const stray = sweepCardNumbers(msg as unknown as Record<string, unknown>, '');
+  if (stray) return fail(TbCodes.CARD_DATA, `${stray}: looks like a card number; card numbers go only in a tender's "pan" (or "card" to find a sale)`);
   return { ok: true, message: msg };
 }
+
+/** Fields of free text where a card number is masked rather than refused. */
+const FREE_TEXT = new Set(['reason', 'detail', 'state', 'kind']);
+/** Fields that already hold a masked number or a keyed hash. */
+const CARD_FIELDS = new Set(['pan', 'panHash', 'cardHash']);
+
+/** Masks card numbers in free text; returns the path of an identifier holding one (refused). */
+function sweepCardNumbers(node: Record<string, unknown> | unknown[], path: string): string | undefined {
+  const entries: [string | number, unknown][] = Array.isArray(node) ? node.map((v, i) => [i, v]) : Object.entries(node);
+  for (const [k, v] of entries) {
+    const p = typeof k === 'number' ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    if (typeof v === 'string') {
+      if (typeof k === 'string' && CARD_FIELDS.has(k)) continue;
+      // a SKU that is a valid barcode (EAN/UPC/GTIN) is a barcode, however it scores as a card number
+      if (k === 'sku' && isGtin(v)) continue;
+      const found = findCardNumbers(v);
+      if (found.length === 0) continue;
+      const key = typeof k === 'string' ? k : '';
+      if (!FREE_TEXT.has(key) || Array.isArray(node)) return p;
+      (node as Record<string, unknown>)[key] = maskCardNumbersIn(v);
+    } else if (v && typeof v === 'object') {
+      const inner = sweepCardNumbers(v as Record<string, unknown>, p);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
+}
+
 
 /** The path of the first forbidden card field or track-data-shaped string, if any. */
 function findForbidden(v: unknown, depth: number, path = ''): string | undefined {

@@ -18,12 +18,16 @@ import {
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
-import { fetchAccessToken, type AccessToken } from './token-client.js';
+import { fetchAccessToken, type AccessToken, type ClientTls } from './token-client.js';
 
 export interface HubLinkOptions {
   url: string;
   store: string;
-  apiKey: string;
+  /** The API key to use now (the config's, or a rotated-in one the agent stored). */
+  apiKey: () => string;
+  tls?: ClientTls;
+  /** Fetch the next access token at this share of the current one's life (default 0.8). */
+  refreshRatio?: number;
   agentId: string;
   software: string;
   reconnectBaseMs: number;
@@ -36,6 +40,8 @@ export interface HubLinkOptions {
 export interface HubLinkEvents {
   welcome: [lastSeq: number, cardKey: string];
   policy: [version: number, policy: unknown];
+  /** a rotated-in API key to store (then confirm with confirmKey) */
+  key: [id: string, apiKey: string];
   ack: [upTo: number, results: { seq: number; outcome: string; code?: string }[]];
   nack: [seq: number, code: string, retryAfterMs: number];
   inventory: [full: boolean, items: { sku: string; onHand: number }[]];
@@ -144,6 +150,53 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     });
   }
 
+  /** Tells the hub the rotated-in key `id` is stored (it may forget it now). */
+  confirmKey(id: string): void {
+    this.send({ t: 'key.ack', id });
+  }
+
+  private newToken(): Promise<AccessToken> {
+    const o: { tls?: ClientTls; refreshRatio?: number } = {};
+    if (this.opts.tls) o.tls = this.opts.tls;
+    if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
+    return fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
+  }
+
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * At about 80 % of the token's life, a new one is fetched and sent on the open socket: the
+   * connection, and whatever is in flight on it, carries on. Should that fail until the token
+   * expires, the hub closes the socket (4001) and the agent reconnects with a fresh token.
+   */
+  private scheduleRefresh(): void {
+    this.stopRefresh();
+    if (!this.token) return;
+    const delay = Math.max(0, this.token.refreshAt - Date.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.newToken().then(
+        (t) => {
+          this.token = t;
+          if (this.send({ t: 'token', token: t.token })) this.opts.log.debug('access token refreshed');
+          this.scheduleRefresh();
+        },
+        (err: unknown) => {
+          this.opts.log.warn({ err: (err as Error).message }, 'could not refresh the access token; retrying');
+          if (this.token && Date.now() < this.token.expiresAt) {
+            this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
+            this.token = { ...this.token, refreshAt: Date.now() };
+          }
+        },
+      );
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  private stopRefresh(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
   private async run(signal: AbortSignal): Promise<void> {
     let attempt = 0;
     while (!signal.aborted) {
@@ -167,14 +220,16 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
 
   /** Resolves when the connection closes (normally or not); rejects when it cannot be opened. */
   private async connectOnce(signal: AbortSignal): Promise<void> {
-    if (!this.token || Date.now() >= this.token.refreshAt) {
-      this.token = await fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey);
-    }
+    if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken();
     const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
+    const tls = this.opts.tls ?? {};
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.token.token}` },
       handshakeTimeout: 5000,
       maxPayload: 16 * 1024 * 1024,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
     });
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
@@ -216,6 +271,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       ws.on('close', (code, reason) => {
         signal.removeEventListener('abort', onAbort);
         if (pinger) clearInterval(pinger);
+        this.stopRefresh();
         const wasReady = this.ready;
         this.ready = false;
         this.connectedSince = undefined;
@@ -249,7 +305,11 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.connectedSince = Date.now();
         this.lastError = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');
+        this.scheduleRefresh();
         this.emit('welcome', frame.lastSeq, frame.cardKey);
+        break;
+      case 'key':
+        this.emit('key', frame.id, frame.apiKey);
         break;
       case 'policy':
         this.emit('policy', frame.version, frame.policy);

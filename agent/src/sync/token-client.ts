@@ -9,6 +9,13 @@ export interface AccessToken {
   refreshAt: number;
 }
 
+/** TLS material for talking to the hub: its CA (else the system store) and, for mutual TLS, this store's certificate. */
+export interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 /** The hub's HTTP base for a ws:// or wss:// hub URL. */
 export function httpBase(hubUrl: string): string {
   const u = new URL(hubUrl);
@@ -19,22 +26,29 @@ export function httpBase(hubUrl: string): string {
 }
 
 /** Exchanges the store's API key for a short-lived access token at POST /v1/token. */
-export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, now = Date.now): Promise<AccessToken> {
+export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number } = {}): Promise<AccessToken> {
+  const now = opts.now ?? Date.now;
   try {
     const started = now();
+    const https: Record<string, unknown> = {};
+    if (opts.tls?.ca) https.certificateAuthority = opts.tls.ca;
+    if (opts.tls?.cert) https.certificate = opts.tls.cert;
+    if (opts.tls?.key) https.key = opts.tls.key;
     const res = await got
       .post(`${httpBase(hubUrl)}${TOKEN_PATH}`, {
         json: { store, apiKey },
         timeout: { request: 5000 },
         retry: { limit: 0 },
         throwHttpErrors: false,
+        https,
       })
       .json<{ accessToken?: string; expiresIn?: number; code?: string; message?: string }>();
     if (!res.accessToken || !res.expiresIn) {
-      throw new TbError(res.code === TbCodes.UNAUTHORIZED ? TbCodes.UNAUTHORIZED : TbCodes.HUB_UNAVAILABLE, `token refused: ${res.message ?? 'no token in the answer'}`);
+      const code = res.code === TbCodes.UNAUTHORIZED || res.code === TbCodes.FORBIDDEN ? TbCodes.UNAUTHORIZED : TbCodes.HUB_UNAVAILABLE;
+      throw new TbError(code, `token refused: ${res.message ?? 'no token in the answer'}`);
     }
     const lifeMs = res.expiresIn * 1000;
-    return { token: res.accessToken, expiresAt: started + lifeMs, refreshAt: started + Math.floor(lifeMs * 0.8) };
+    return { token: res.accessToken, expiresAt: started + lifeMs, refreshAt: started + Math.floor(lifeMs * (opts.refreshRatio ?? 0.8)) };
   } catch (err) {
     if (err instanceof TbError) throw err;
     throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub's token endpoint: ${(err as Error).message}`, { cause: err });

@@ -12,9 +12,10 @@ export class AccessTokens {
     return this.lifetimeSec;
   }
 
-  async issue(store: string): Promise<string> {
+  /** A token for `store`, issued against API key `kid` (it dies with that key). */
+  async issue(store: string, kid: string): Promise<string> {
     const iat = Math.floor(this.now() / 1000);
-    return new SignJWT({ typ: 'agent' })
+    return new SignJWT({ typ: 'agent', kid })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(store)
       .setIssuer('tillbridge-hub')
@@ -24,8 +25,8 @@ export class AccessTokens {
       .sign(this.key);
   }
 
-  /** The store a token is bound to, and when it expires (epoch ms). */
-  async verify(token: string): Promise<{ store: string; expiresAt: number }> {
+  /** The store a token is bound to, the key it was issued against, and when it expires (epoch ms). */
+  async verify(token: string): Promise<{ store: string; kid: string; expiresAt: number }> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         issuer: 'tillbridge-hub',
@@ -33,8 +34,8 @@ export class AccessTokens {
         algorithms: ['HS256'],
         currentDate: new Date(this.now()),
       });
-      if (typeof payload.sub !== 'string' || payload.typ !== 'agent' || typeof payload.exp !== 'number') throw new Error('malformed claims');
-      return { store: payload.sub, expiresAt: payload.exp * 1000 };
+      if (typeof payload.sub !== 'string' || payload.typ !== 'agent' || typeof payload.exp !== 'number' || typeof payload.kid !== 'string') throw new Error('malformed claims');
+      return { store: payload.sub, kid: payload.kid, expiresAt: payload.exp * 1000 };
     } catch (err) {
       const expired = err instanceof errors.JWTExpired;
       throw new TbError(TbCodes.UNAUTHORIZED, expired ? 'access token expired' : 'invalid access token', { cause: err, details: { expired } });

@@ -2,7 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import { iso, type Clock } from '../domain/clock.js';
-import { credentialId, hashCredential, newCredential, sameHash, type HubSecrets } from './secrets.js';
+import { credentialId, hashCredential, newCredential, sameHash, seal, unseal, type HubSecrets } from './secrets.js';
 
 export type AdminRole = 'admin' | 'operator';
 
@@ -12,48 +12,189 @@ export interface AdminIdentity {
   name: string;
 }
 
-/** Store API keys and admin tokens: created, shown once, stored as keyed hashes, checked in constant time. */
+export type KeyState = 'active' | 'pending' | 'expiring' | 'expired' | 'revoked';
+
+export interface ApiKeyInfo {
+  id: string;
+  store: string;
+  state: KeyState;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  deliveredAt: string | null;
+  confirmedAt: string | null;
+  revokedAt: string | null;
+}
+
+interface KeyRow {
+  id: string;
+  store: string;
+  hash: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  expires_at: string | null;
+  secret_enc: string | null;
+  delivered_at: string | null;
+  confirmed_at: string | null;
+}
+
+/** At most this many keys of a store work at once (the current one and, during a rotation, the next). */
+export const MAX_ACTIVE_KEYS = 2;
+
+/**
+ * Store API keys and admin tokens: created, shown once, stored as keyed hashes, checked in
+ * constant time. A rotated-in key waits encrypted until the store's agent confirms it has it.
+ */
 export class Credentials {
   private readonly insertKey: Statement;
   private readonly getKey: Statement;
+  private readonly keysOf: Statement;
   private readonly touchKey: Statement;
+  private readonly updKey: Statement;
   private readonly insertAdmin: Statement;
   private readonly getAdmin: Statement;
+  private readonly admins: Statement;
+  private readonly revokeAdmin: Statement;
 
-  constructor(s: HubStorage, private readonly secrets: HubSecrets, private readonly clock: Clock) {
-    this.insertKey = s.db.prepare(`INSERT INTO api_keys (id, store, hash, created_at) VALUES (?, ?, ?, ?)`);
-    this.getKey = s.db.prepare(`SELECT id, store, hash, revoked_at FROM api_keys WHERE id = ?`);
-    this.touchKey = s.db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
-    this.insertAdmin = s.db.prepare(`INSERT INTO admin_tokens (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)`);
-    this.getAdmin = s.db.prepare(`SELECT id, hash, role, name, revoked_at FROM admin_tokens WHERE id = ?`);
+  constructor(private readonly s: HubStorage, private readonly secrets: HubSecrets, private readonly clock: Clock) {
+    const db = s.db;
+    this.insertKey = db.prepare(`INSERT INTO api_keys (id, store, hash, created_at, secret_enc) VALUES (?, ?, ?, ?, ?)`);
+    this.getKey = db.prepare(`SELECT * FROM api_keys WHERE id = ?`);
+    this.keysOf = db.prepare(`SELECT * FROM api_keys WHERE store = ? ORDER BY created_at, id`);
+    this.touchKey = db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
+    this.updKey = db.prepare(
+      `UPDATE api_keys SET expires_at = @expires_at, revoked_at = @revoked_at, secret_enc = @secret_enc, delivered_at = @delivered_at, confirmed_at = @confirmed_at WHERE id = @id`,
+    );
+    this.insertAdmin = db.prepare(`INSERT INTO admin_tokens (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)`);
+    this.getAdmin = db.prepare(`SELECT id, hash, role, name, revoked_at FROM admin_tokens WHERE id = ?`);
+    this.admins = db.prepare(`SELECT id, role, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at`);
+    this.revokeAdmin = db.prepare(`UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
   }
 
+  private stateOf(k: KeyRow, now: string): KeyState {
+    if (k.revoked_at) return 'revoked';
+    if (k.expires_at && k.expires_at <= now) return 'expired';
+    if (k.expires_at) return 'expiring';
+    if (k.secret_enc) return 'pending';
+    return 'active';
+  }
+
+  private working(k: KeyRow, now: string): boolean {
+    const st = this.stateOf(k, now);
+    return st === 'active' || st === 'pending' || st === 'expiring';
+  }
+
+  /** The store's first key (stores add). */
   createApiKey(store: string): string {
     const c = newCredential('tbk');
-    this.insertKey.run(c.id, store, hashCredential(this.secrets.credentialKey, c.secret), iso(this.clock.now()));
+    this.insertKey.run(c.id, store, hashCredential(this.secrets.credentialKey, c.secret), iso(this.clock.now()), null);
     return c.secret;
   }
 
-  /** The store an API key belongs to; throws TB_UNAUTHORIZED otherwise (without saying why). */
-  checkApiKey(store: string, secret: string): string {
-    const id = credentialId(secret, 'tbk');
-    const row = id ? (this.getKey.get(id) as { id: string; store: string; hash: string; revoked_at: string | null } | undefined) : undefined;
-    const ok = row !== undefined && row.revoked_at === null && row.store === store && sameHash(row.hash, hashCredential(this.secrets.credentialKey, secret));
-    if (!ok) throw new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key');
-    this.touchKey.run(iso(this.clock.now()), row.id);
-    return row.store;
+  /**
+   * A new key for a store: it works at once, waits (encrypted) to be delivered to the store's agent,
+   * and the keys that worked so far stop working `graceMs` from now. Refused when that would make
+   * more than two keys work at once.
+   */
+  rotate(store: string, graceMs: number): { id: string; secret: string; oldExpireAt: string } {
+    return this.s.tx(() => {
+      const now = this.clock.now();
+      const nowIso = iso(now);
+      const keys = (this.keysOf.all(store) as KeyRow[]).filter((k) => this.working(k, nowIso));
+      if (keys.some((k) => k.expires_at)) {
+        throw new TbError(TbCodes.CONFLICT, `a rotation of store ${store} is still in its grace period: wait for it to end, or revoke the old key (tillbridge-hub keys revoke)`);
+      }
+      if (keys.length >= MAX_ACTIVE_KEYS) {
+        throw new TbError(TbCodes.CONFLICT, `store ${store} already has ${keys.length} working keys: revoke one first (tillbridge-hub keys revoke)`);
+      }
+      const oldExpireAt = iso(now + graceMs);
+      for (const k of keys) this.updKey.run({ ...k, expires_at: oldExpireAt });
+      const c = newCredential('tbk');
+      this.insertKey.run(c.id, store, hashCredential(this.secrets.credentialKey, c.secret), nowIso, seal(this.secrets.sealKey, c.secret));
+      return { id: c.id, secret: c.secret, oldExpireAt };
+    });
   }
 
-  createAdminToken(role: AdminRole, name: string): string {
+  /** A key waiting to be delivered to the store's agent. */
+  pendingKey(store: string): { id: string; secret: string } | undefined {
+    const nowIso = iso(this.clock.now());
+    const k = (this.keysOf.all(store) as KeyRow[]).find((x) => x.secret_enc && this.working(x, nowIso));
+    return k ? { id: k.id, secret: unseal(this.secrets.sealKey, k.secret_enc!) } : undefined;
+  }
+
+  markDelivered(id: string): void {
+    const k = this.getKey.get(id) as KeyRow | undefined;
+    if (k && !k.delivered_at) this.updKey.run({ ...k, delivered_at: iso(this.clock.now()) });
+  }
+
+  /** The agent says it stored the key: the hub forgets the key's text. Returns whether it was pending. */
+  confirm(store: string, id: string): boolean {
+    const k = this.getKey.get(id) as KeyRow | undefined;
+    if (!k || k.store !== store || !k.secret_enc) return false;
+    this.updKey.run({ ...k, secret_enc: null, confirmed_at: iso(this.clock.now()) });
+    return true;
+  }
+
+  /** Ends a key at once. */
+  revoke(store: string, id: string): void {
+    const k = this.getKey.get(id) as KeyRow | undefined;
+    if (!k || k.store !== store) throw new TbError(TbCodes.NOT_FOUND, `store ${store} has no key ${id}`);
+    if (k.revoked_at) throw new TbError(TbCodes.CONFLICT, `key ${id} was already revoked`);
+    this.updKey.run({ ...k, revoked_at: iso(this.clock.now()), secret_enc: null });
+  }
+
+  listKeys(store: string): ApiKeyInfo[] {
+    const nowIso = iso(this.clock.now());
+    return (this.keysOf.all(store) as KeyRow[]).map((k) => ({
+      id: k.id,
+      store: k.store,
+      state: this.stateOf(k, nowIso),
+      createdAt: k.created_at,
+      expiresAt: k.expires_at,
+      lastUsedAt: k.last_used_at,
+      deliveredAt: k.delivered_at,
+      confirmedAt: k.confirmed_at,
+      revokedAt: k.revoked_at,
+    }));
+  }
+
+  /** Whether key `id` of `store` still works (tokens issued with a key die with it). */
+  keyWorks(store: string, id: string): boolean {
+    const k = this.getKey.get(id) as KeyRow | undefined;
+    return k !== undefined && k.store === store && this.working(k, iso(this.clock.now()));
+  }
+
+  /** The store and key id an API key belongs to; throws TB_UNAUTHORIZED otherwise (without saying why). */
+  checkApiKey(store: string, secret: string): { store: string; keyId: string } {
+    const id = credentialId(secret, 'tbk');
+    const row = id ? (this.getKey.get(id) as KeyRow | undefined) : undefined;
+    const expected = row?.hash ?? '0'.repeat(64);
+    const match = sameHash(expected, hashCredential(this.secrets.credentialKey, secret));
+    if (!row || !match || row.store !== store || !this.working(row, iso(this.clock.now()))) throw new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key');
+    this.touchKey.run(iso(this.clock.now()), row.id);
+    return { store: row.store, keyId: row.id };
+  }
+
+  createAdminToken(role: AdminRole, name: string): { id: string; secret: string } {
     const c = newCredential('tba');
     this.insertAdmin.run(c.id, hashCredential(this.secrets.credentialKey, c.secret), role, name, iso(this.clock.now()));
-    return c.secret;
+    return { id: c.id, secret: c.secret };
+  }
+
+  listAdminTokens(): { id: string; role: AdminRole; name: string; createdAt: string; revokedAt: string | null }[] {
+    return (this.admins.all() as { id: string; role: AdminRole; name: string; created_at: string; revoked_at: string | null }[]).map((t) => ({ id: t.id, role: t.role, name: t.name, createdAt: t.created_at, revokedAt: t.revoked_at }));
+  }
+
+  revokeAdminToken(id: string): void {
+    if (this.revokeAdmin.run(iso(this.clock.now()), id).changes === 0) throw new TbError(TbCodes.NOT_FOUND, `no active admin token ${id}`);
   }
 
   checkAdminToken(secret: string): AdminIdentity {
     const id = credentialId(secret, 'tba');
     const row = id ? (this.getAdmin.get(id) as { id: string; hash: string; role: AdminRole; name: string; revoked_at: string | null } | undefined) : undefined;
-    if (!row || row.revoked_at !== null || !sameHash(row.hash, hashCredential(this.secrets.credentialKey, secret))) {
+    const match = sameHash(row?.hash ?? '0'.repeat(64), hashCredential(this.secrets.credentialKey, secret));
+    if (!row || !match || row.revoked_at !== null) {
       throw new TbError(TbCodes.UNAUTHORIZED, 'unknown or revoked admin token');
     }
     return { id: row.id, role: row.role, name: row.name };

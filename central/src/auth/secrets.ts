@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ export interface HubSecrets {
   tokenKey: Buffer;
   /** Key of the keyed hash kept of card numbers (sent to agents; the number itself never leaves the gateway). */
   cardKey: Buffer;
+  /** Key that encrypts a new API key until the store's agent has it (AES-256-GCM). */
+  sealKey: Buffer;
 }
 
 export function secretPath(dataDir: string): string {
@@ -30,7 +32,7 @@ export function loadSecrets(dataDir: string): HubSecrets {
   const master = Buffer.from(readFileSync(secretPath(dataDir), 'utf8').trim(), 'base64');
   if (master.length < 32) throw new Error(`${secretPath(dataDir)} is too short`);
   const derive = (label: string): Buffer => createHmac('sha256', master).update(label).digest();
-  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1') };
+  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1'), sealKey: derive('tillbridge key seal v1') };
 }
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
@@ -88,4 +90,19 @@ export function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** AES-256-GCM: iv.tag.ciphertext, base64url. */
+export function seal(key: Buffer, plaintext: string): string {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([c.update(plaintext, 'utf8'), c.final()]);
+  return [iv, c.getAuthTag(), body].map((b) => b.toString('base64url')).join('.');
+}
+
+export function unseal(key: Buffer, sealed: string): string {
+  const [iv, tag, body] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
+  const d = createDecipheriv('aes-256-gcm', key, iv!);
+  d.setAuthTag(tag!);
+  return Buffer.concat([d.update(body!), d.final()]).toString('utf8');
 }

@@ -3,7 +3,8 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
-  constructor(private readonly base: string, private readonly token: string | undefined) {}
+  /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA. */
+  constructor(private readonly base: string, private readonly token: string | undefined, private readonly ca?: Buffer) {}
 
   get<T>(path: string): Promise<T> {
     return this.call<T>('GET', path);
@@ -31,6 +32,7 @@ export class AdminClient {
         retry: { limit: 0 },
         timeout: { request: 120_000 },
         followRedirect: false,
+        ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
       });
     } catch (err) {
       throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${this.base}: ${(err as Error).message}. Is \`tillbridge-hub serve\` running? (--hub URL or TILLBRIDGE_HUB_URL)`, { cause: err });

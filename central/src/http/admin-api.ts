@@ -7,6 +7,7 @@ import { returnRoutes } from './admin/returns.js';
 import { saleRoutes } from './admin/sales.js';
 import { statusRoutes } from './admin/status.js';
 import { storeRoutes } from './admin/stores.js';
+import { keyRoutes } from './admin/keys.js';
 
 export { parseInventoryCsv } from './admin/inventory.js';
 
@@ -16,6 +17,7 @@ export { parseInventoryCsv } from './admin/inventory.js';
  */
 export function adminRoutes(router: Router, hub: Hub): void {
   storeRoutes(router, hub);
+  keyRoutes(router, hub);
   inventoryRoutes(router, hub);
   saleRoutes(router, hub);
   returnRoutes(router, hub);

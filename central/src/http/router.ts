@@ -29,6 +29,8 @@ const STATUS: Record<string, number> = {
   [TbCodes.CONFLICT]: 409,
   [TbCodes.FRAME_TOO_LARGE]: 413,
   [TbCodes.STORAGE_BUSY]: 503,
+  [TbCodes.RATE_LIMITED]: 429,
+  [TbCodes.AUTHORIZATION_STATE]: 409,
 };
 
 export function httpStatusFor(code: TbCode | string): number {
@@ -38,6 +40,12 @@ export function httpStatusFor(code: TbCode | string): number {
 /** A small method + path router; `:name` segments become params. Answers JSON. */
 export class Router {
   private readonly routes: Route[] = [];
+  private errorListener: ((req: IncomingMessage, err: TbError) => void) | undefined;
+
+  /** Hears every TbError a route answered with (e.g. to count failed authentications). */
+  onError(listener: (req: IncomingMessage, err: TbError) => void): void {
+    this.errorListener = listener;
+  }
 
   add(method: string, path: string, handler: Handler, maxBody = 1024 * 1024): this {
     this.routes.push({ method, parts: path.split('/').filter(Boolean), handler, maxBody });
@@ -75,7 +83,10 @@ export class Router {
         const out = await r.handler(ctx);
         if (!res.headersSent) sendJson(res, 200, out ?? {});
       } catch (err) {
-        if (err instanceof TbError) sendJson(res, httpStatusFor(err.code), { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+        if (err instanceof TbError) {
+          this.errorListener?.(req, err);
+          sendJson(res, httpStatusFor(err.code), { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+        }
         else {
           sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
           throw err;

@@ -253,4 +253,20 @@ export const HUB_MIGRATIONS: string[] = [
     PRIMARY KEY (store, agent_id)
   );
   `,
+  `
+  -- Key rotation: a key may expire (the old key at the end of a grace period); a new key waits,
+  -- encrypted, until the store's agent has it, and is confirmed when the agent says it stored it.
+  ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+  ALTER TABLE api_keys ADD COLUMN secret_enc TEXT;
+  ALTER TABLE api_keys ADD COLUMN delivered_at TEXT;
+  ALTER TABLE api_keys ADD COLUMN confirmed_at TEXT;
+
+  CREATE TABLE key_schedules (
+    store TEXT PRIMARY KEY REFERENCES stores(id),
+    every_ms INTEGER NOT NULL,
+    grace_ms INTEGER NOT NULL,
+    next_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,9 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_WS_PATH, CloseCodes, type Logger } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, isTbError, type Logger } from '@tillbridge/shared';
 import type { AccessTokens } from '../auth/access-tokens.js';
+import type { Credentials } from '../auth/credentials.js';
+import { sourceOf, type Gate } from '../auth/gate.js';
+import type { KeyDelivery } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
+import { clientCertOf } from '../tls/server-tls.js';
 import { AgentSession, type SessionDeps } from './agent-session.js';
 
 /** Largest frame an agent may send (a batch of events). */
@@ -14,7 +18,14 @@ const PING_MS = 15_000;
  * The agents' WebSocket endpoint: one connection per store, authenticated by a bearer access
  * token at the upgrade. A newer connection from the same store replaces the older one.
  */
-export class AgentEndpoint {
+export interface EndpointSecurity {
+  credentials: Credentials;
+  gate: Gate;
+  /** Agents must present a valid client certificate (mutual TLS). */
+  requireClientCert: boolean;
+}
+
+export class AgentEndpoint implements KeyDelivery {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
   private readonly sessions = new Map<string, AgentSession>();
   private readonly alive = new WeakMap<WebSocket, boolean>();
@@ -25,6 +36,7 @@ export class AgentEndpoint {
     private readonly stores: Stores,
     private readonly deps: SessionDeps,
     private readonly log: Logger,
+    private readonly security: EndpointSecurity,
   ) {
     this.pinger = setInterval(() => {
       for (const ws of this.wss.clients) {
@@ -49,25 +61,56 @@ export class AgentEndpoint {
     else for (const s of this.sessions.values()) s.pushPolicy();
   }
 
+  deliver(store: string): void {
+    this.sessions.get(store)?.pushPendingKey();
+  }
+
+  dropKey(store: string, keyId: string): void {
+    const s = this.sessions.get(store);
+    if (s?.keyId === keyId) s.close(CloseCodes.UNAUTHORIZED, 'the API key of this connection was revoked');
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://hub');
     if (url.pathname !== AGENT_WS_PATH) return reject(socket, 404, 'Not Found');
-    const auth = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(auth);
-    if (!m) return reject(socket, 401, 'Unauthorized');
+    const source = sourceOf(req);
+    const { gate, credentials } = this.security;
+    if (gate.blocked(source)) return reject(socket, 429, 'Too Many Requests');
+    const cert = clientCertOf(req);
+    if (this.security.requireClientCert && cert.kind !== 'valid') {
+      gate.failed(source, 'agent connection', { reason: cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate' });
+      return reject(socket, 401, 'Unauthorized');
+    }
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    if (!m) {
+      gate.failed(source, 'agent connection', { reason: 'no access token' });
+      return reject(socket, 401, 'Unauthorized');
+    }
     this.tokens.verify(m[1]!).then(
-      ({ store, expiresAt }) => {
-        if (!this.stores.get(store)) return reject(socket, 401, 'Unauthorized');
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, expiresAt));
+      ({ store, kid, expiresAt }) => {
+        if (!this.stores.get(store) || !credentials.keyWorks(store, kid)) {
+          gate.failed(source, 'agent connection', { reason: 'the token\'s API key no longer works' }, store);
+          return reject(socket, 401, 'Unauthorized');
+        }
+        if (cert.kind === 'valid' && cert.store !== store) {
+          gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
+          return reject(socket, 403, 'Forbidden');
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt));
       },
-      () => reject(socket, 401, 'Unauthorized'),
+      (err: unknown) => {
+        // an expired token is an agent that must refresh, not an attacker
+        const expired = isTbError(err) && Boolean(err.details?.expired);
+        if (!expired) gate.failed(source, 'agent connection', { reason: 'invalid access token' });
+        reject(socket, 401, 'Unauthorized');
+      },
     );
   }
 
-  private accept(ws: WebSocket, store: string, expiresAt: number): void {
+  private accept(ws: WebSocket, store: string, kid: string, expiresAt: number): void {
     const prior = this.sessions.get(store);
     if (prior) prior.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
-    const session = new AgentSession(store, ws, expiresAt, this.deps);
+    const session = new AgentSession(store, kid, ws, expiresAt, this.deps);
     this.sessions.set(store, session);
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));

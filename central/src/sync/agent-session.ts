@@ -25,10 +25,14 @@ import type { Sales } from '../domain/sales.js';
 import type { ReturnsRepo } from '../domain/returns-repo.js';
 import type { Terminals } from '../domain/terminals.js';
 import type { Policies } from '../domain/policies.js';
+import type { Credentials } from '../auth/credentials.js';
+import type { AuditLog } from '../domain/audit-log.js';
 import type { AuthzStats } from '../domain/authz-stats.js';
 import type { AccessTokens } from '../auth/access-tokens.js';
 
 export interface SessionDeps {
+  credentials: Credentials;
+  audit: AuditLog;
   cursors: Cursors;
   policies: Policies;
   authzStats: AuthzStats;
@@ -72,6 +76,8 @@ export class AgentSession {
 
   constructor(
     readonly store: string,
+    /** the API key the connection's token was issued against (it dies with it) */
+    public keyId: string,
     private readonly ws: WebSocket,
     tokenExpiresAt: number,
     private readonly d: SessionDeps,
@@ -153,6 +159,8 @@ export class AgentSession {
         return this.onTerminal(frame.items);
       case 'token':
         return void this.onToken(frame.token);
+      case 'key.ack':
+        return this.onKeyAck(frame.id);
       case 'heartbeat': {
         const p = this.d.presence.get(this.store);
         p.outboxDepth = frame.outboxDepth;
@@ -169,10 +177,31 @@ export class AgentSession {
   private async onToken(token: string): Promise<void> {
     try {
       const t = await this.d.tokens.verify(token);
-      if (t.store !== this.store) return this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
+      if (t.store !== this.store) {
+        this.d.audit.append({ actor: `store:${this.store}`, action: 'auth.cross_store', outcome: 'refused', store: this.store, resource: 'agent connection', details: { tokenStore: t.store } });
+        return this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
+      }
+      if (!this.d.credentials.keyWorks(t.store, t.kid)) return this.close(CloseCodes.UNAUTHORIZED, 'the token\'s API key no longer works');
+      this.keyId = t.kid;
       this.armExpiry(t.expiresAt);
     } catch {
       this.close(CloseCodes.UNAUTHORIZED, 'invalid token');
+    }
+  }
+
+  /** A rotated-in key waiting for this store: sent over this authenticated connection. */
+  pushPendingKey(): void {
+    if (!this.agentId) return;
+    const k = this.d.credentials.pendingKey(this.store);
+    if (!k) return;
+    this.d.credentials.markDelivered(k.id);
+    this.send({ t: 'key', id: k.id, apiKey: k.secret });
+  }
+
+  private onKeyAck(id: string): void {
+    if (this.d.credentials.confirm(this.store, id)) {
+      this.d.audit.append({ actor: `store:${this.store}`, action: 'key.confirm', outcome: 'stored', store: this.store, resource: `api-key:${id}` });
+      this.d.log.info({ store: this.store, key: id }, 'the agent stored its new API key');
     }
   }
 
@@ -182,15 +211,18 @@ export class AgentSession {
     const c = this.d.cursors.cursor(agentId);
     if (c && c.store !== this.store) {
       this.d.log.warn({ store: this.store, agentId, cursorStore: c.store }, 'an agent of another store presented this store\'s token');
+      this.d.audit.append({ actor: `agent:${agentId}`, action: 'auth.cross_store', outcome: 'refused', store: this.store, resource: 'agent connection', details: { agentStore: c.store } });
       return this.close(CloseCodes.UNAUTHORIZED, 'this agent belongs to another store');
     }
     this.agentId = agentId;
     this.cursor = c?.lastSeq ?? 0;
+    if (!c) this.d.cursors.setCursor(agentId, this.store, 0); // the agent belongs to this store from now on
     this.d.presence.connected(this.store, agentId, this.d.now());
     this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.cardKey.toString('base64url') });
     this.pushPolicy();
     const items = this.d.ledger.list(this.store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
     this.send({ t: 'inventory', full: true, items });
+    this.pushPendingKey();
     this.d.log.info({ store: this.store, agentId, lastSeq: this.cursor }, 'agent connected');
   }
 

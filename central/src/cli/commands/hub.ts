@@ -1,4 +1,4 @@
-import { createLogger, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
 import { parseDuration } from '../format.js';
 import { initHub, isInitialized, startHub } from '../../hub.js';
 import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
@@ -25,10 +25,18 @@ export function hubCommands(ctx: CliContext): void {
     .addOption(dataOpt())
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7400')
     .option('--token-ttl <duration>', 'lifetime of agent access tokens', '15m')
+    .option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)')
+    .option('--tls-key <file>', 'and this private key (PEM)')
+    .option('--client-ca <file>', 'check agents\' client certificates against this CA (mutual TLS): a certificate names its store (CN)')
+    .option('--require-client-cert', 'agents must present a client certificate (with --client-ca)')
+    .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400')
+    .addHelpText(
+      'after',
+      '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
+    )
     .action(
-      act(async (opts: { data: string; listen: string; tokenTtl: string; logLevel: string }) => {
+      act(async (opts: { data: string; listen: string; tokenTtl: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string }) => {
         let listen;
         let tokenTtl;
         try {
@@ -38,8 +46,19 @@ export function hubCommands(ctx: CliContext): void {
           throw new TbError(TbCodes.CONFIG, `${(err as Error).message}`);
         }
         if (!isInitialized(opts.data)) throw new TbError(TbCodes.CONFIG, `no hub in ${opts.data}: run \`tillbridge-hub init --data ${opts.data}\` first`);
+        if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
+        if ((opts.clientCa || opts.requireClientCert) && !opts.tlsCert) throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
+        if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
+          throw new TbError(TbCodes.CONFIG, `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`);
+        }
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
-        const running = await startHub({ dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(10, Math.round(tokenTtl / 1000)), log });
+        if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log };
+        if (opts.tlsCert && opts.tlsKey) {
+          hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
+          if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
+        }
+        const running = await startHub(hubOpts);
         let signals = 0;
         const shutdown = (sig: string): void => {
           if (++signals > 1) process.exit(EXIT.FAILURE);
