@@ -116,7 +116,7 @@ export class EventApplier {
     if (!parsed.success) return this.refuse(store, item, ExceptionCodes.INVALID_EVENT, describeZodError(parsed.error, 'body').join('; '));
     try {
       // a savepoint: a refused event leaves no partial effect behind
-      const out: EventOutcome = this.s.tx(() => {
+      const out: EventOutcome = this.s.savepoint(() => {
         switch (item.kind) {
           case 'sale':
             this.sales.record(store, item.register, 'store', parsed.data as SaleEventBody, item.id);

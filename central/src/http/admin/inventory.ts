@@ -67,12 +67,18 @@ export function parseInventoryCsv(text: string, storeExists: (s: string) => bool
     throw new TbError(TbCodes.INVALID, `not valid CSV: ${(err as Error).message}`);
   }
   const out: InventoryCsvRow[] = [];
+  const known = new Map<string, boolean>();
+  const exists = (s: string): boolean => {
+    let k = known.get(s);
+    if (k === undefined) known.set(s, (k = storeExists(s)));
+    return k;
+  };
   records.forEach((r, i) => {
     const row = i + 2; // line 1 is the header
     for (const col of ['store', 'sku', 'qty']) {
       if (r[col] === undefined) throw new TbError(TbCodes.INVALID, `the header must name the columns store,sku,qty (missing "${col}")`);
     }
-    if (!storeExists(r.store!)) throw new TbError(TbCodes.INVALID, `row ${row}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})`);
+    if (!exists(r.store!)) throw new TbError(TbCodes.INVALID, `row ${row}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})`);
     if (!SKU.test(r.sku!)) throw new TbError(TbCodes.INVALID, `row ${row}, column sku: expected 1-64 characters without spaces`);
     const qty = Number(r.qty);
     if (r.qty === '' || !isStockQty(qty)) {
