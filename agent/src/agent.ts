@@ -4,6 +4,8 @@ import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
 import { agentId as readAgentId, getMeta, openAgentDb, setMeta, type Db } from './db/agent-db.js';
 import { PolicyStore } from './core/policy-store.js';
+import { LiveSettings } from './core/live-settings.js';
+import type { SyncSettings } from '@tillbridge/shared';
 import { ApiKeyStore } from './sync/api-key-store.js';
 import type { ClientTls } from './sync/token-client.js';
 import { AuthzCounter } from './core/authz-counters.js';
@@ -25,6 +27,7 @@ import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import type { HidBinding } from './gateway/hid/binding.js';
 import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
 import { parseHostPort } from '@tillbridge/shared';
 
@@ -99,7 +102,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     retryCapMs: config.hub.reconnectCapMs,
     log: log.child({ part: 'uploader' }),
   });
-  link.on('inventory', (full, items) => inventory.apply(full, items));
+  link.on('inventory', (full, items, removed) => inventory.apply(full, items, removed));
+  const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
+  link.on('config', (version, st) => live.accept(version, st));
   link.on('key', (keyId, secret) => {
     keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
     log.info({ key: keyId }, 'stored a new API key from the hub');
@@ -132,6 +137,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     hub: link,
     policy,
     counters,
+    live,
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
   });
@@ -179,12 +185,27 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       registers: endpoints.map((e) => e.status()),
       inventorySkus: inventory.list().length,
       policyVersion: policy.version,
+      configVersion: live.version,
     };
   };
   const reporter = new TerminalReporter(link, endpoints);
   reporter.start();
   const listen = parseHostPort(config.status.listen);
-  const statusServer = new StatusServer(listen.host, listen.port, snapshot);
+  const metrics = new AgentMetrics({ status: snapshot, authz: () => counters.snapshot() });
+  // ready: every register endpoint is listening and the database answers (the hub is not needed)
+  let ready = false;
+  const statusServer = new StatusServer(listen.host, listen.port, snapshot, {
+    metrics: async () => ({ contentType: metrics.contentType(), body: await metrics.text() }),
+    notReady: () => {
+      if (!ready) return 'starting or stopping';
+      try {
+        db.prepare('SELECT 1').get();
+      } catch (err) {
+        return `database: ${(err as Error).message}`;
+      }
+      return null;
+    },
+  });
 
   const abort = new AbortController();
   const timers: NodeJS.Timeout[] = [];
@@ -206,16 +227,42 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
         oldestAgeMs: s.oldestAgeMs,
         registers: endpoints.map((e) => ({ id: e.id, connected: e.status().connected })),
         policyVersion: policy.version,
+        configVersion: live.version,
         authz: counters.snapshot(),
       });
     };
+    // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs)
+    const sendDigest = (): void => {
+      link.send({ t: 'inventory.digest', items: inventory.digest(), upTo: link.inventorySeen() });
+    };
     link.on('welcome', heartbeat);
+    // the first accuracy report right after the hub sent the whole inventory on connecting
+    link.on('inventory', (full) => {
+      if (full) setImmediate(sendDigest);
+    });
     link.on('heartbeat-due', heartbeat);
     link.on('welcome', () => {
       core.resolvePending().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'resolving pending requests failed'));
     });
-    timers.push(setInterval(heartbeat, config.hub.heartbeatMs));
+    // timers that follow the sync settings, rescheduled whenever the hub changes them
+    let heartbeatTimer: NodeJS.Timeout | undefined;
+    let digestTimer: NodeJS.Timeout | undefined;
+    const applySettings = (st: SyncSettings): void => {
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      heartbeatTimer = setInterval(heartbeat, st.heartbeatSeconds * 1000);
+      if (digestTimer) clearInterval(digestTimer);
+      digestTimer = setInterval(sendDigest, st.inventoryRefreshSeconds * 1000);
+      uploader.setMode(st.uploadMode === 'batched' ? { mode: 'batched', intervalMs: st.uploadIntervalSeconds * 1000 } : { mode: 'realtime' });
+      uploader.setRetry(st.retryBaseMs, st.retryCapMs);
+      link.setBackoff(st.retryBaseMs, st.retryCapMs);
+    };
+    applySettings(live.settings);
+    live.onChange((st) => {
+      applySettings(st);
+      heartbeat(); // the hub hears at once which version this agent runs
+    });
     timers.push(setInterval(() => replies.pruneOlderThan(REPLY_RETENTION_MS), 3600_000));
+    ready = true;
     log.info({ store: config.store, agent: id, status: statusUrl, registers: endpoints.map((e) => e.id) }, 'agent started');
 
     let stopping: Promise<void> | undefined;
@@ -230,7 +277,10 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       status: snapshot,
       stop: () => {
         stopping ??= (async () => {
+          ready = false;
           for (const t of timers) clearInterval(t);
+          if (heartbeatTimer) clearInterval(heartbeatTimer);
+          if (digestTimer) clearInterval(digestTimer);
           reporter.stop();
           await Promise.all(scanners.map((sc) => sc.stop()));
           await Promise.all(endpoints.map((e) => e.stop()));

@@ -12,6 +12,9 @@ import { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { PolicyStore } from '../src/core/policy-store.js';
 import { AuthzCounter } from '../src/core/authz-counters.js';
+import { LiveSettings } from '../src/core/live-settings.js';
+
+const hubCfg = { authorizationDeadlineMs: 200, reconnectBaseMs: 500, reconnectCapMs: 30_000, heartbeatMs: 10_000 };
 
 /** The in-memory double of the hub link: same interface, answers decided by the test. */
 class FakeHub implements HubAuthorizer {
@@ -62,6 +65,7 @@ let hub: FakeHub;
 let core: StoreCore;
 let outbox: Outbox;
 let policy: PolicyStore;
+let live: LiveSettings;
 
 const sale = (id: string, receipt: string, qty = 2, unitPrice = 1000) => ({
   type: 'sale' as const,
@@ -90,6 +94,7 @@ beforeEach(() => {
     hub,
     policy: (policy = new PolicyStore(db, 5000, log)),
     counters: new AuthzCounter(),
+    live: (live = new LiveSettings(db, hubCfg, log)),
     deadlineMs: 200,
     log,
   });
@@ -223,5 +228,24 @@ describe('StoreCore', () => {
     expect(db.prepare('SELECT COUNT(*) AS n FROM receipts').get()).toEqual({ n: 0 });
     db.exec('DROP TRIGGER fail');
     expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
+  });
+
+  it('runs by the sync settings the hub pushes: a new deadline at once, no offline approvals when forbidden, kept across restarts', async () => {
+    expect(live.version).toBe(0);
+    await core.handle('R1', sale('m1', 'X1'));
+    hub.answer = (b) => new Promise((r) => setTimeout(() => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [{ line: 1, approvedQty: 1, code: 'ok' }], refundAmount: 1000, allowedTenders: [], conditions: [], policyVersion: 0 }), 400));
+    // the hub widens the deadline: the slow answer now arrives in time
+    expect(live.accept(2, { authorizationDeadlineMs: 1500 })).toBe(true);
+    expect(await core.handle('R1', request('r1', 'X1'))).toMatchObject({ decision: 'approved', mode: 'online' });
+    expect(live.accept(1, { authorizationDeadlineMs: 50 })).toBe(false); // older: ignored
+    expect(live.accept(3, { authorizationDeadlineMs: 'soon' })).toBe(false); // unreadable: ignored, kept
+    expect(live.settings.authorizationDeadlineMs).toBe(1500);
+    // offline approvals switched off: offline, every request is denied with its own code
+    expect(live.accept(4, { offlineApprovals: false })).toBe(true);
+    hub.connected = false;
+    expect(await core.handle('R1', request('r2', 'X1'))).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'offline_disabled' }] });
+    const again = new LiveSettings(db, hubCfg, log);
+    expect(again.version).toBe(4);
+    expect(again.settings.offlineApprovals).toBe(false);
   });
 });

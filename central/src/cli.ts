@@ -12,6 +12,8 @@ import { policyCommands } from './cli/commands/policy.js';
 import { statusCommands } from './cli/commands/status.js';
 import { auditCommands } from './cli/commands/audit.js';
 import { securityCommands } from './cli/commands/security.js';
+import { configCommands } from './cli/commands/config.js';
+import { webhookCommands } from './cli/commands/webhooks.js';
 
 const program = new Command();
 program
@@ -48,6 +50,8 @@ policyCommands(ctx);
 statusCommands(ctx);
 auditCommands(ctx);
 securityCommands(ctx);
+configCommands(ctx);
+webhookCommands(ctx);
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);

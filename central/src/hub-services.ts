@@ -17,6 +17,10 @@ import { Policies } from './domain/policies.js';
 import { Managers } from './domain/managers.js';
 import { AuthzStats } from './domain/authz-stats.js';
 import { KeyRotation } from './domain/key-rotation.js';
+import { syncConfig } from './domain/sync-config.js';
+import { InventoryAccuracy } from './domain/inventory-accuracy.js';
+import type { VersionedSettings } from './domain/versioned-settings.js';
+import type { SyncSettings } from '@tillbridge/shared';
 import { Gate, DEFAULT_GATE, type GateOptions } from './auth/gate.js';
 import { ReturnsRepo } from './domain/returns-repo.js';
 import { Sales } from './domain/sales.js';
@@ -25,6 +29,9 @@ import { Stores } from './domain/stores.js';
 import { Terminals } from './domain/terminals.js';
 import { openHubStorage, type HubStorage } from './storage/sqlite.js';
 import { Presence } from './sync/presence.js';
+import { HubEvents } from './domain/hub-events.js';
+import { Webhooks } from './webhooks/webhooks.js';
+import { AuditTrail } from './audit/trail.js';
 
 export interface HubServiceOptions {
   dataDir: string;
@@ -32,6 +39,10 @@ export interface HubServiceOptions {
   log: Logger;
   clock?: Clock;
   gate?: GateOptions;
+  /** Webhook delivery tuning (tests); the defaults suit production. */
+  webhooks?: { pollMs?: number; timeoutMs?: number; random?: () => number; userAgent?: string };
+  /** Audit entries are kept this many days (at least 90; default 400), pruned only up to a signed checkpoint. */
+  auditRetentionDays?: number;
 }
 
 /** Every hub service wired to one storage: what the HTTP API, the agents' endpoint and the CLI use. */
@@ -55,6 +66,8 @@ export interface Hub {
   managers: Managers;
   authzStats: AuthzStats;
   keys: KeyRotation;
+  syncConfig: VersionedSettings<SyncSettings>;
+  accuracy: InventoryAccuracy;
   gate: Gate;
   /** Key of the keyed hash of card numbers, sent to agents. */
   cardKey: Buffer;
@@ -63,6 +76,11 @@ export interface Hub {
   applier: EventApplier;
   presence: Presence;
   terminals: Terminals;
+  /** What the domain announces (inside its transactions); webhooks listen. */
+  events: HubEvents;
+  webhooks: Webhooks;
+  /** Export, signed checkpoints, retention and verification of the audit log. */
+  auditTrail: AuditTrail;
   close(): void;
 }
 
@@ -75,17 +93,22 @@ export function openHub(opts: HubServiceOptions): Hub {
   const stores = new Stores(storage, clock);
   const credentials = new Credentials(storage, secrets, clock);
   const tokens = new AccessTokens(secrets.tokenKey, opts.tokenLifetimeSec, () => clock.now());
-  const ledger = new InventoryLedger(storage, clock, feed);
   const sales = new Sales(storage);
-  const saleService = new SaleService(sales, ledger, audit, clock);
   const returnsRepo = new ReturnsRepo(storage);
-  const exceptions = new Exceptions(storage, clock);
+  const events = new HubEvents();
+  const config = syncConfig(storage, audit, clock);
+  events.bind(returnsRepo, sales, (store) => config.effective(store).value.refusedEvents === 'exception+webhook');
+  const webhooks = new Webhooks({ storage, audit, clock, log: opts.log, sealKey: secrets.webhookKey, ...opts.webhooks });
+  events.attach((e) => webhooks.emit(e));
+  const ledger = new InventoryLedger(storage, clock, feed, events);
+  const saleService = new SaleService(sales, ledger, audit, clock);
+  const exceptions = new Exceptions(storage, clock, events);
   const policies = new Policies(storage, audit, clock);
   const managers = new Managers(storage, secrets.credentialKey, clock);
-  const engine = new ReturnsEngine(storage, sales, returnsRepo, ledger, policies, managers, audit, clock);
-  const reconciler = new OfflineReconciler(sales, returnsRepo, engine, policies, exceptions, audit, clock);
-  const completion = new ReturnCompletion(storage, sales, returnsRepo, ledger, audit, exceptions, clock);
-  const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock);
+  const engine = new ReturnsEngine(storage, sales, returnsRepo, ledger, policies, managers, audit, clock, events);
+  const reconciler = new OfflineReconciler(sales, returnsRepo, engine, policies, exceptions, audit, clock, events);
+  const completion = new ReturnCompletion(storage, sales, returnsRepo, ledger, audit, exceptions, clock, events);
+  const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
   const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }));
   return {
@@ -108,13 +131,18 @@ export function openHub(opts: HubServiceOptions): Hub {
     managers,
     authzStats: new AuthzStats(storage, clock),
     keys: new KeyRotation(storage, credentials, audit, clock),
+    syncConfig: config,
+    accuracy: new InventoryAccuracy(storage, ledger, clock),
     gate: new Gate(opts.gate ?? DEFAULT_GATE, audit, clock),
     cardKey: secrets.cardKey,
     exceptions,
     cursors,
     applier,
     presence: new Presence(),
-    terminals: new Terminals(storage, clock),
+    terminals: new Terminals(storage, clock, events),
+    events,
+    webhooks,
+    auditTrail: new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' })),
     close: () => storage.close(),
   };
 }

@@ -8,7 +8,9 @@ import { adminRoutes } from './http/admin-api.js';
 import { Router, sendJson } from './http/router.js';
 import { openHubStorage, hubDbPath } from './storage/sqlite.js';
 import { AgentEndpoint } from './sync/agent-endpoint.js';
+import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
+import { auditOrigin } from './domain/audit-log.js';
 import { clientCertOf, loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
 import { sourceOf, type GateOptions } from './auth/gate.js';
 
@@ -21,6 +23,8 @@ export interface HubOptions {
   tokenLifetimeSec?: number;
   /** How often lapsed reservations and due key rotations are swept (default 30 s). */
   sweepMs?: number;
+  /** Keep audit entries this many days (default 400). */
+  auditRetentionDays?: number;
   /** Serve HTTPS and WSS (and, with a client CA, check agents' client certificates). */
   tls?: HubTlsOptions;
   gate?: GateOptions;
@@ -33,6 +37,7 @@ export interface RunningHub {
   readonly wsUrl: string;
   readonly port: number;
   readonly hub: Hub;
+  readonly metrics: HubMetrics;
   stop(): Promise<void>;
 }
 
@@ -49,7 +54,7 @@ export function initHub(dataDir: string, log: Logger): { adminToken: string } {
   try {
     return hub.storage.tx(() => {
       const adminToken = hub.credentials.createAdminToken('admin', 'initial admin').secret;
-      hub.audit.append({ actor: 'hub', action: 'hub.init', outcome: 'created', resource: 'hub', details: { software: HUB_SOFTWARE } });
+      hub.audit.append({ actor: 'hub', action: 'hub.init', outcome: 'created', resource: 'hub', details: { software: HUB_SOFTWARE }, origin: 'cli:local' });
       return { adminToken };
     });
   } finally {
@@ -67,12 +72,16 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     dataDir: opts.dataDir,
     tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,
     log,
+    webhooks: { userAgent: HUB_SOFTWARE },
   };
   if (opts.clock) serviceOpts.clock = opts.clock;
   if (opts.gate) serviceOpts.gate = opts.gate;
+  if (opts.auditRetentionDays) serviceOpts.auditRetentionDays = opts.auditRetentionDays;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
+    syncConfig: hub.syncConfig,
+    accuracy: hub.accuracy,
     credentials: hub.credentials,
     audit: hub.audit,
     cursors: hub.cursors,
@@ -92,10 +101,31 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) });
   hub.keys.setDelivery(endpoint);
   hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
-  hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope.replace(/^store:/, '')));
+  hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope));
+  hub.syncConfig.onChange((scope) => endpoint.pushConfig(scope === 'default' ? undefined : scope));
 
+  const metrics = new HubMetrics(hub);
+  hub.applier.onApplied((e) => {
+    metrics.applied(e.kind, e.agentAt, e.outcome, hub.clock.now());
+    hub.auditTrail.nudge(); // a signed checkpoint every 1000 entries
+  });
+  hub.webhooks.onAttempt((a) => metrics.webhookAttempt(a.outcome));
+  let ready = false;
   const router = new Router();
   router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
+  router.add('GET', '/readyz', (ctx) => {
+    // ready: listening, and the database answers
+    hub.storage.db.prepare('SELECT 1').get();
+    if (!ready) {
+      sendJson(ctx.res, 503, { ok: false, message: 'starting or stopping' });
+      return;
+    }
+    return { ok: true };
+  });
+  router.add('GET', '/metrics', async (ctx) => {
+    const text = await metrics.text();
+    ctx.res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
+  });
   router.add('POST', TOKEN_PATH, async (ctx) => {
     const source = sourceOf(ctx.req);
     if (!hub.gate.allowTokenRequest(source)) throw new TbError(TbCodes.RATE_LIMITED, 'too many token requests from this address; wait a minute');
@@ -130,7 +160,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       sendJson(res, 429, { code: TbCodes.RATE_LIMITED, message: 'too many failed authentications from this address; try again later' });
       return;
     }
-    router.handle(req, res).catch((err: unknown) => {
+    // the audit entries this request writes say where it came from
+    auditOrigin.run(`ip:${sourceOf(req)}`, () => router.handle(req, res)).catch((err: unknown) => {
       log.error({ err: (err as Error).message, url: req.url }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
     });
@@ -150,28 +181,35 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const scheme = tls ? 'https' : 'http';
   const wsScheme = tls ? 'wss' : 'ws';
   const url = `${scheme}://${hostPart}:${port}`;
-  const sweeper = setInterval(() => {
+  const sweeper = setInterval(() => auditOrigin.run('hub', () => {
     try {
       const n = hub.completion.expireDue();
       if (n > 0) log.info({ expired: n }, 'reservations expired');
       const k = hub.keys.runDue();
       if (k > 0) log.info({ rotated: k }, 'scheduled key rotations ran');
+      hub.auditTrail.runDue(); // the daily checkpoint, retention
     } catch (err) {
       log.error({ err: (err as Error).message }, 'sweep failed');
     }
-  }, opts.sweepMs ?? 30_000);
+  }), opts.sweepMs ?? 30_000);
   sweeper.unref();
   log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
 
+  hub.webhooks.start();
+  ready = true;
   let stopping: Promise<void> | undefined;
   return {
     url,
     wsUrl: `${wsScheme}://${hostPart}:${port}`,
     port,
     hub,
+    metrics,
     stop: () => {
       stopping ??= (async () => {
+        ready = false;
         clearInterval(sweeper);
+        hub.auditTrail.stop();
+        await hub.webhooks.stop();
         await endpoint.close();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));

@@ -11,3 +11,4 @@ export * from './logger.js';
 export * from './net.js';
 export * from './returnable.js';
 export * from './policy/index.js';
+export * from './sync-settings.js';

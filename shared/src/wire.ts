@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Currency, MinorUnits } from './money.js';
 import { Quantity, QuantityOrZero } from './quantity.js';
@@ -21,8 +22,8 @@ import {
  * The protocol between a store agent and the hub: JSON text frames on one WebSocket per store
  * (path `/v1/agent`, bearer access token). See docs/architecture.md#wire-protocol.
  *
- *   agent → hub: hello, events, req, heartbeat, token, terminal, key.ack
- *   hub → agent: welcome, policy, key, ack, nack, res, inventory
+ *   agent → hub: hello, events, req, heartbeat, token, terminal, key.ack, inventory.digest
+ *   hub → agent: welcome, policy, config, key, ack, nack, res, inventory
  *
  * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
  * The hub applies each exactly once and acks the highest seq it has committed.
@@ -238,6 +239,7 @@ export const HeartbeatFrame = z.strictObject({
   oldestAgeMs: z.number().nonnegative(),
   registers: z.array(z.strictObject({ id: z.string(), connected: z.number().int().nonnegative() })).max(1000),
   policyVersion: z.number().int().nonnegative().optional(),
+  configVersion: z.number().int().nonnegative().optional(),
   authz: AuthzCounters.optional(),
 });
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
@@ -254,7 +256,24 @@ export const KeyAckFrame = z.strictObject({
   id: z.string().min(1).max(64),
 });
 
-export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame, TerminalFrame, KeyAckFrame]);
+/**
+ * A digest of the agent's inventory copy: per SKU, the first 8 hex characters of
+ * SHA-256("sku:onHand"). The hub counts the SKUs that match (inventory data accuracy) and
+ * re-sends those that differ.
+ */
+export const InventoryDigestFrame = z.strictObject({
+  t: z.literal('inventory.digest'),
+  items: z.array(z.strictObject({ sku: z.string().min(1).max(64), h: z.string().length(8) })).max(1_000_000),
+  /** The last inventory frame `n` the agent applied before computing it: SKUs in later frames are in flight, not wrong. */
+  upTo: z.number().int().min(0).optional(),
+});
+
+export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame, TerminalFrame, KeyAckFrame, InventoryDigestFrame]);
+
+/** What the digest of one inventory row is (agent and hub compute it the same way). */
+export function inventoryDigest(sku: string, onHand: number): string {
+  return createHash('sha256').update(`${sku}:${onHand}`).digest('hex').slice(0, 8);
+}
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
 // ---------- hub → agent ----------
@@ -351,14 +370,26 @@ export interface InventoryFrame {
   /** true: this is the store's whole inventory, replace the local copy. */
   full: boolean;
   items: { sku: string; onHand: number }[];
+  /** SKUs the hub does not hold for this store: drop them from the copy. */
+  removed?: string[];
+  /** This connection's inventory frame number (1, 2, …): the agent echoes the last it applied in its digest. */
+  n?: number;
 }
 
-export type HubFrame = WelcomeFrame | PolicyFrame | KeyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
+/** The store's sync settings, on connect and whenever they change; applied without a restart. */
+export interface ConfigFrame {
+  t: 'config';
+  version: number;
+  settings: unknown;
+}
+
+export type HubFrame = WelcomeFrame | PolicyFrame | ConfigFrame | KeyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
 
 const HubFrameSchemas = {
   welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string(), cardKey: z.string() }),
   policy: z.object({ t: z.literal('policy'), version: z.number().int().nonnegative(), policy: z.unknown() }),
   key: z.object({ t: z.literal('key'), id: z.string(), apiKey: z.string() }),
+  config: z.object({ t: z.literal('config'), version: z.number().int().nonnegative(), settings: z.unknown() }),
   ack: z.object({
     t: z.literal('ack'),
     upTo: z.number().int().nonnegative(),
@@ -373,6 +404,8 @@ const HubFrameSchemas = {
     t: z.literal('inventory'),
     full: z.boolean(),
     items: z.array(z.object({ sku: z.string(), onHand: z.number() })),
+    removed: z.array(z.string()).optional(),
+    n: z.number().int().min(1).optional(),
   }),
 } as const;
 

@@ -107,3 +107,14 @@ describe('evaluateReturn: each rule and its code', () => {
     expect(evaluateReturn(input({ sale: undefined, notFoundCode: 'receipt_unknown_offline', mode: 'offline' }))).toMatchObject({ decision: 'denied', lines: [{ code: 'receipt_unknown_offline' }] });
   });
 });
+
+describe('sync settings patches', () => {
+  it('carry only the keys given (no defaults filled in), and refuse unknown keys', async () => {
+    const { SyncSettingsPatchSchema, SyncSettingsSchema } = await import('../src/sync-settings.js');
+    expect(SyncSettingsPatchSchema.parse({ uploadMode: 'batched' })).toEqual({ uploadMode: 'batched' });
+    expect(SyncSettingsPatchSchema.safeParse({ uploadmode: 'batched' }).success).toBe(false);
+    expect(SyncSettingsPatchSchema.safeParse({ uploadIntervalSeconds: 0 }).success).toBe(false);
+    // every key of the whole can be changed by a patch
+    expect(Object.keys(SyncSettingsPatchSchema.shape).sort()).toEqual(Object.keys(SyncSettingsSchema.shape).sort());
+  });
+});

@@ -1,4 +1,4 @@
-import type { Logger, RegisterReply } from '@tillbridge/shared';
+import type { Logger, RegisterReply, SyncSettings } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 import type { Outbox } from '../sync/outbox.js';
 import type { HubAuthorizer } from '../sync/hub-link.js';
@@ -20,6 +20,8 @@ export interface StoreCoreDeps {
   policy: PolicyStore;
   counters: AuthzCounter;
   deadlineMs: number;
+  /** Sync settings pushed by the hub (deadline, offline approvals), read at each use. */
+  live?: { readonly settings: SyncSettings };
   log: Logger;
   now?: () => number;
 }
@@ -30,6 +32,15 @@ export class CoreContext {
 
   constructor(readonly d: StoreCoreDeps) {
     this.now = d.now ?? Date.now;
+  }
+
+  /** How long a request waits for the hub now. */
+  deadline(): number {
+    return this.d.live?.settings.authorizationDeadlineMs ?? this.d.deadlineMs;
+  }
+
+  offlineApprovals(): boolean {
+    return this.d.live?.settings.offlineApprovals ?? true;
   }
 
   /**

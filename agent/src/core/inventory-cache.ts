@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/agent-db.js';
-import { fromMilli, toMilli } from '@tillbridge/shared';
+import { fromMilli, inventoryDigest, toMilli } from '@tillbridge/shared';
 
 /** The store's inventory as the hub last pushed it; read offline and by `status`. */
 export class InventoryCache {
@@ -8,6 +8,7 @@ export class InventoryCache {
   private readonly clear: Statement;
   private readonly all: Statement;
   private readonly one: Statement;
+  private readonly del: Statement;
 
   constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
     this.upsert = db.prepare(
@@ -17,14 +18,21 @@ export class InventoryCache {
     this.clear = db.prepare(`DELETE FROM inventory`);
     this.all = db.prepare(`SELECT sku, on_hand FROM inventory ORDER BY sku`);
     this.one = db.prepare(`SELECT on_hand FROM inventory WHERE sku = ?`);
+    this.del = db.prepare(`DELETE FROM inventory WHERE sku = ?`);
   }
 
-  apply(full: boolean, items: { sku: string; onHand: number }[]): void {
+  apply(full: boolean, items: { sku: string; onHand: number }[], removed: string[] = []): void {
     const ms = this.now();
     this.db.transaction(() => {
       if (full) this.clear.run();
       for (const i of items) this.upsert.run(i.sku, toMilli(i.onHand), ms);
+      for (const sku of removed) this.del.run(sku);
     }).immediate();
+  }
+
+  /** The digest the hub compares with its own (inventory data accuracy). */
+  digest(): { sku: string; h: string }[] {
+    return this.list().map((r) => ({ sku: r.sku, h: inventoryDigest(r.sku, r.onHand) }));
   }
 
   list(): { sku: string; onHand: number }[] {

@@ -14,7 +14,7 @@ export class ReceiptLookup {
     const receipt = 'receipt' in query ? query.receipt : '';
     if (d.hub.connected) {
       try {
-        const r = await d.hub.lookupReceipt({ ...query, after: d.outbox.lastSeq() }, d.deadlineMs);
+        const r = await d.hub.lookupReceipt({ ...query, after: d.outbox.lastSeq() }, this.c.deadline());
         const reply: ReceiptReply = { type: 'receipt', id, receipt: r.receipt, found: r.found, source: 'hub', lines: r.lines };
         if (r.store) reply.store = r.store;
         if (r.currency) reply.currency = r.currency;

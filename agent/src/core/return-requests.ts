@@ -37,7 +37,7 @@ export class ReturnRequests {
     const authorization = derivedId(d.agentId, register, msg.id);
     let asked: Promise<AuthorizeResult> | undefined;
     if (d.hub.connected) {
-      asked = d.hub.authorize(this.hubBody(authorization, register, msg), d.deadlineMs);
+      asked = d.hub.authorize(this.hubBody(authorization, register, msg), this.c.deadline());
       asked.catch(() => undefined);
     }
     // While the hub works, make the request itself durable here: if the agent dies after the
@@ -164,6 +164,7 @@ export class ReturnRequests {
         requested: msg.lines,
         approvedToday: { store: 0, register: d.returns.offlineApprovedSince(register, Date.parse(`${utcDay(now)}T00:00:00.000Z`)) },
         exchange: msg.exchange,
+        offlineDisabled: !this.c.offlineApprovals(),
       });
       const expiresAt = ev.decision === 'denied' ? null : new Date(now + policy.reservationMinutes * 60_000).toISOString();
       const eventLines: DecisionEventLine[] = ev.lines.map((l, i) => {
@@ -239,7 +240,7 @@ export class ReturnRequests {
       try {
         const body: AuthorizeRequestBody = { authorization: p.authorization, after: d.outbox.lastSeq(), register: p.register, requestId: p.requestId, lines };
         if (p.receipt) body.receipt = p.receipt;
-        const res = await d.hub.authorize(body, Math.max(d.deadlineMs, 5000));
+        const res = await d.hub.authorize(body, Math.max(this.c.deadline(), 5000));
         this.recordOnline(p.register, { id: p.requestId, receipt: p.receipt || undefined, lines }, res);
         resolved++;
       } catch (err) {
@@ -258,7 +259,7 @@ export class ReturnRequests {
     if (!d.hub.connected) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'a manager override needs the hub, which cannot be reached now; try again shortly');
     let res: AuthorizeResult;
     try {
-      res = await d.hub.override({ authorization: msg.authorization, requestId: msg.id, manager: msg.manager, code: msg.code }, Math.max(d.deadlineMs, 3000));
+      res = await d.hub.override({ authorization: msg.authorization, requestId: msg.id, manager: msg.manager, code: msg.code }, Math.max(this.c.deadline(), 3000));
     } catch (err) {
       if (isTbError(err) && err.code !== TbCodes.HUB_UNAVAILABLE) throw err;
       throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub did not answer the override in time; try again');

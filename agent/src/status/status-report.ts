@@ -14,6 +14,8 @@ export interface AgentStatus {
   inventorySkus?: number;
   /** the returns policy version this agent decides offline by */
   policyVersion?: number;
+  /** the sync settings version this agent runs (0: its config file's) */
+  configVersion?: number;
 }
 
 function age(ms: number): string {
@@ -31,6 +33,7 @@ export function formatStatus(s: AgentStatus): string {
   lines.push(`sync     last ${s.hub.lastSync ?? 'never (since start)'}`);
   lines.push(`outbox   ${s.outbox.depth} event(s) waiting${s.outbox.depth ? `, oldest ${age(s.outbox.oldestAgeMs)}` : ''}`);
   if (s.policyVersion !== undefined) lines.push(`policy   version ${s.policyVersion}${s.policyVersion === 0 ? ' (defaults: the hub has not sent one yet)' : ''}`);
+  if (s.configVersion !== undefined) lines.push(`settings version ${s.configVersion}${s.configVersion === 0 ? ' (this config file\'s: the hub has not sent any yet)' : ''}`);
   if (s.registers.length === 0 && !s.running) lines.push('registers  (unknown: the agent is not running)');
   for (const r of s.registers) {
     lines.push(`register ${r.id.padEnd(8)} ${r.transport}  ${r.codec}  ${r.state}, ${r.connected} connection(s)${r.lastMessageAt ? `, last message ${r.lastMessageAt}` : ''}`);

@@ -1,23 +1,48 @@
 import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './status-report.js';
 
-/** A loopback HTTP endpoint: GET /status (JSON), GET /healthz. */
+export interface StatusServerHooks {
+  /** Prometheus text exposition for GET /metrics. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** null when ready; otherwise why not (GET /readyz answers 503 with it). */
+  notReady?: () => string | null;
+}
+
+const ROUTES = 'GET /status, /healthz, /readyz or /metrics';
+
+/** A loopback HTTP endpoint: GET /status (JSON), /healthz, /readyz and /metrics (Prometheus). */
 export class StatusServer {
   private server: Server | undefined;
   private url: string | undefined;
 
-  constructor(private readonly host: string, private readonly port: number, private readonly snapshot: () => AgentStatus) {}
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly snapshot: () => AgentStatus,
+    private readonly hooks: StatusServerHooks = {},
+  ) {}
 
   async start(): Promise<string> {
     const server = createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/status') {
-        const body = JSON.stringify(this.snapshot());
-        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-      } else if (req.method === 'GET' && req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"TB_NOT_FOUND","message":"GET /status or /healthz"}');
+      const path = (req.url ?? '/').split('?')[0];
+      const json = (code: number, body: unknown): void => {
+        res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      };
+      if (req.method !== 'GET') return json(405, { code: 'TB_METHOD', message: ROUTES });
+      if (path === '/status') return json(200, this.snapshot());
+      if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      if (path === '/readyz') {
+        const why = this.hooks.notReady?.() ?? null;
+        return why === null ? json(200, { ok: true }) : json(503, { ok: false, message: why });
       }
+      if (path === '/metrics' && this.hooks.metrics) {
+        this.hooks.metrics().then(
+          (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
+          (err: unknown) => json(500, { code: 'TB_INTERNAL', message: (err as Error).message }),
+        );
+        return;
+      }
+      json(404, { code: 'TB_NOT_FOUND', message: ROUTES });
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -44,11 +44,13 @@ export interface HubLinkEvents {
   key: [id: string, apiKey: string];
   ack: [upTo: number, results: { seq: number; outcome: string; code?: string }[]];
   nack: [seq: number, code: string, retryAfterMs: number];
-  inventory: [full: boolean, items: { sku: string; onHand: number }[]];
+  inventory: [full: boolean, items: { sku: string; onHand: number }[], removed: string[]];
   /** the hub answered a request after its deadline */
   late: [];
   /** something the hub should hear about now (sent with the next heartbeat, at once) */
   'heartbeat-due': [];
+  /** the store's sync settings, pushed by the hub */
+  config: [version: number, settings: unknown];
   down: [];
 }
 
@@ -78,6 +80,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private readonly pending = new Map<number, Pending>();
   private connectedSince: number | undefined;
   private lastError: string | undefined;
+  /** The `n` of the last inventory frame applied on this connection (echoed in digests). */
+  private inventorySeenN = 0;
   private loop: Promise<void> | undefined;
 
   constructor(private readonly opts: HubLinkOptions) {
@@ -86,6 +90,10 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
 
   get connected(): boolean {
     return this.ready && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  inventorySeen(): number {
+    return this.inventorySeenN;
   }
 
   info(): { connected: boolean; url: string; since?: string; lastError?: string } {
@@ -148,6 +156,12 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       this.pending.set(rid, { resolve, reject, timer });
       this.ws!.send(JSON.stringify({ t: 'req', rid, op, body }));
     });
+  }
+
+  /** New reconnection backoff (from the hub's sync settings), used from the next attempt on. */
+  setBackoff(baseMs: number, capMs: number): void {
+    this.opts.reconnectBaseMs = baseMs;
+    this.opts.reconnectCapMs = capMs;
   }
 
   /** Tells the hub the rotated-in key `id` is stored (it may forget it now). */
@@ -301,6 +315,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     }
     switch (frame.t) {
       case 'welcome':
+        this.inventorySeenN = 0; // frame numbers are per connection
         this.ready = true;
         this.connectedSince = Date.now();
         this.lastError = undefined;
@@ -310,6 +325,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         break;
       case 'key':
         this.emit('key', frame.id, frame.apiKey);
+        break;
+      case 'config':
+        this.emit('config', frame.version, frame.settings);
         break;
       case 'policy':
         this.emit('policy', frame.version, frame.policy);
@@ -321,7 +339,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
         break;
       case 'inventory':
-        this.emit('inventory', frame.full, frame.items);
+        this.emit('inventory', frame.full, frame.items, frame.removed ?? []);
+        if (frame.n !== undefined) this.inventorySeenN = frame.n;
         break;
       case 'res': {
         const p = this.pending.get(frame.rid);

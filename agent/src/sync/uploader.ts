@@ -9,6 +9,8 @@ export interface UploaderOptions {
   log: Logger;
 }
 
+export type UploadMode = { mode: 'realtime' } | { mode: 'batched'; intervalMs: number };
+
 /**
  * Sends the outbox to the hub in order, one batch in flight at a time (stop-and-wait: a batch
  * grows with whatever queued while the previous one was committing, so throughput follows the
@@ -22,8 +24,34 @@ export class Uploader {
   private failures = 0;
   private lastSyncMs: number | undefined;
   private readonly unsubscribe: (() => void)[] = [];
+  private upload: UploadMode = { mode: 'realtime' };
+  private batchTimer: NodeJS.Timeout | undefined;
+  /** batched mode: a flush is under way (keep sending until the outbox is empty) */
+  private flushing = false;
 
   constructor(private readonly outbox: Outbox, private readonly link: HubLink, private readonly opts: UploaderOptions) {}
+
+  /**
+   * realtime: each event leaves as soon as it is committed. batched: everything queued leaves
+   * every `intervalMs` (constrained links). Changed at any time, without a restart.
+   */
+  setMode(m: UploadMode): void {
+    this.upload = m;
+    if (this.batchTimer) clearInterval(this.batchTimer);
+    this.batchTimer = undefined;
+    if (m.mode === 'batched') {
+      this.batchTimer = setInterval(() => {
+        this.flushing = true;
+        this.pump();
+      }, m.intervalMs);
+      this.batchTimer.unref();
+    } else this.pump();
+  }
+
+  setRetry(baseMs: number, capMs: number): void {
+    this.opts.retryBaseMs = baseMs;
+    this.opts.retryCapMs = capMs;
+  }
 
   start(): void {
     const onWelcome = (lastSeq: number): void => {
@@ -71,6 +99,7 @@ export class Uploader {
   }
 
   stop(): void {
+    if (this.batchTimer) clearInterval(this.batchTimer);
     this.clearRetry();
     for (const u of this.unsubscribe.splice(0)) u();
   }
@@ -84,10 +113,15 @@ export class Uploader {
     this.retryTimer = undefined;
   }
 
+  /** Sends the next batch, if one may leave now (batched mode: only during a flush, which runs until the outbox is empty). */
   private pump(): void {
     if (this.inFlight !== undefined || this.retryTimer || !this.link.connected) return;
+    if (this.upload.mode === 'batched' && !this.flushing) return;
     const rows = this.outbox.after(this.acked, this.opts.batchMax);
-    if (rows.length === 0) return;
+    if (rows.length === 0) {
+      this.flushing = false;
+      return;
+    }
     if (this.link.sendRaw(eventsFrame(rows))) this.inFlight = rows[rows.length - 1]!.seq;
   }
 }

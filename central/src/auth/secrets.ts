@@ -15,6 +15,8 @@ export interface HubSecrets {
   cardKey: Buffer;
   /** Key that encrypts a new API key until the store's agent has it (AES-256-GCM). */
   sealKey: Buffer;
+  /** Key that encrypts webhook endpoints' signing secrets at rest (AES-256-GCM). */
+  webhookKey: Buffer;
 }
 
 export function secretPath(dataDir: string): string {
@@ -32,7 +34,7 @@ export function loadSecrets(dataDir: string): HubSecrets {
   const master = Buffer.from(readFileSync(secretPath(dataDir), 'utf8').trim(), 'base64');
   if (master.length < 32) throw new Error(`${secretPath(dataDir)} is too short`);
   const derive = (label: string): Buffer => createHmac('sha256', master).update(label).digest();
-  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1'), sealKey: derive('tillbridge key seal v1') };
+  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1'), sealKey: derive('tillbridge key seal v1'), webhookKey: derive('tillbridge webhook secret seal v1') };
 }
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case

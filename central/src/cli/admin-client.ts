@@ -9,8 +9,9 @@ export class AdminClient {
   get<T>(path: string): Promise<T> {
     return this.call<T>('GET', path);
   }
-  post<T>(path: string, body?: unknown, contentType?: string): Promise<T> {
-    return this.call<T>('POST', path, body, contentType);
+  /** `onUpload(sent, total)`: progress of sending the body (large imports). */
+  post<T>(path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
+    return this.call<T>('POST', path, body, contentType, onUpload);
   }
   put<T>(path: string, body?: unknown): Promise<T> {
     return this.call<T>('PUT', path, body);
@@ -19,12 +20,12 @@ export class AdminClient {
     return this.call<T>('DELETE', path);
   }
 
-  private async call<T>(method: Method, path: string, body?: unknown, contentType?: string): Promise<T> {
+  private async call<T>(method: Method, path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
     if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
     const url = `${this.base.replace(/\/$/, '')}${path}`;
     let res;
     try {
-      res = await got(url, {
+      const req = got(url, {
         method,
         headers: { authorization: `Bearer ${this.token}`, ...(contentType ? { 'content-type': contentType } : {}) },
         ...(body === undefined ? {} : typeof body === 'string' ? { body } : { json: body }),
@@ -34,6 +35,8 @@ export class AdminClient {
         followRedirect: false,
         ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
       });
+      if (onUpload) req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
+      res = await req;
     } catch (err) {
       throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${this.base}: ${(err as Error).message}. Is \`tillbridge-hub serve\` running? (--hub URL or TILLBRIDGE_HUB_URL)`, { cause: err });
     }

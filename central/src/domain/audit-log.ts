@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Statement } from 'better-sqlite3';
 import type { HubStorage } from '../storage/sqlite.js';
 import { iso, type Clock } from './clock.js';
@@ -13,7 +14,15 @@ export interface AuditInput {
   register?: string | null;
   resource?: string | null;
   details?: Record<string, unknown>;
+  /** Where it came from; default: the origin of the request being handled (`auditOrigin`). */
+  origin?: string | null;
 }
+
+/**
+ * The origin of what is being handled, for the audit entries it writes: `ip:ADDR` for an admin
+ * API request, `agent:ID` for an agent's frames, `hub` for the hub's own timers.
+ */
+export const auditOrigin = new AsyncLocalStorage<string>();
 
 export interface AuditEntry {
   id: number;
@@ -25,6 +34,8 @@ export interface AuditEntry {
   outcome: string;
   resource: string | null;
   details: string;
+  /** null for entries written before the column existed, and for those with no known origin */
+  origin: string | null;
   prev_hash: string;
   hash: string;
 }
@@ -33,10 +44,15 @@ export type VerifyResult =
   | { ok: true; entries: number; head: string }
   | { ok: false; entries: number; firstBad: number; problem: string };
 
-/** The hash of an entry: SHA-256 over its fields (id included, so order matters) and the previous hash. */
-export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
-  const canonical = JSON.stringify([e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details, e.prev_hash]);
-  return createHash('sha256').update(canonical).digest('hex');
+/**
+ * The hash of an entry: SHA-256 over its fields (id included, so order matters) and the previous
+ * hash. The origin is appended only when there is one, so entries written before it existed keep
+ * their hashes.
+ */
+export function entryHash(e: Omit<AuditEntry, 'hash' | 'origin'> & { origin?: string | null }): string {
+  const fields: unknown[] = [e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details, e.prev_hash];
+  if (e.origin !== null && e.origin !== undefined) fields.push(e.origin);
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
 /**
@@ -52,8 +68,8 @@ export class AuditLog {
   constructor(private readonly s: HubStorage, private readonly clock: Clock) {
     this.head = s.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
     this.insert = s.db.prepare(
-      `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, prev_hash, hash)
-       VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @prev_hash, @hash)`,
+      `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)
+       VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, @prev_hash, @hash)`,
     );
     this.page = s.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
     this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
@@ -72,6 +88,7 @@ export class AuditLog {
         outcome: input.outcome,
         resource: input.resource ?? null,
         details: JSON.stringify(input.details ?? {}),
+        origin: input.origin !== undefined ? input.origin : (auditOrigin.getStore() ?? null),
         prev_hash: last?.hash ?? GENESIS_HASH,
       };
       const entry: AuditEntry = { ...e, hash: entryHash(e) };

@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { fromMilli, TbCodes, TbError } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
+import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
 import type { ExceptionRow } from './exceptions.js';
 import type { InventoryLedger } from './inventory-ledger.js';
@@ -27,6 +28,7 @@ export class ExceptionResolution {
     private readonly ledger: InventoryLedger,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly events: HubEvents = new HubEvents(),
   ) {
     this.byId = s.db.prepare(`SELECT * FROM exceptions WHERE id = ?`);
     this.openByAuth = s.db.prepare(`SELECT * FROM exceptions WHERE authorization = ? AND resolved_at IS NULL ORDER BY created_at`);
@@ -82,6 +84,9 @@ export class ExceptionResolution {
         resource: authorization ? `return:${authorization}` : `exception:${open[0]!.id}`,
         details: { exceptions: open.map((e) => ({ id: e.id, code: e.code })), note, moved },
       });
+      const resolved = { exceptions: open.map((e) => ({ id: e.id, code: e.code, kind: e.kind })), action, note, by: actor, moved };
+      if (authorization) this.events.returnChanged('return.resolved', authorization, { resolution: resolved });
+      else this.events.emit({ type: 'return.resolved', store: open[0]!.store, data: { store: open[0]!.store, register: open[0]!.register, authorization: null, resolution: resolved } });
       return { resolved: open.map((e) => e.id), authorization, moved };
     });
   }

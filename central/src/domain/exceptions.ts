@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { newId } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import { iso, type Clock } from './clock.js';
+import { HubEvents } from './hub-events.js';
 
 export interface ExceptionRow {
   id: string;
@@ -25,7 +26,7 @@ export class Exceptions {
   private readonly listAll: Statement;
   private readonly byAuth: Statement;
 
-  constructor(s: HubStorage, private readonly clock: Clock) {
+  constructor(s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents = new HubEvents()) {
     this.insert = s.db.prepare(
       `INSERT INTO exceptions (id, store, register, event_id, kind, code, reason, authorization, body, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -49,6 +50,12 @@ export class Exceptions {
       e.body === undefined ? null : JSON.stringify(e.body),
       iso(this.clock.now()),
     );
+    // refused: an agent's event the hub could not apply; flagged: a return kept, but against the rules
+    this.events.emit({
+      type: 'return.exception',
+      store: e.store,
+      data: { id, origin: e.eventId ? 'refused' : 'flagged', store: e.store, register: e.register ?? null, event: e.eventId ? { id: e.eventId, kind: e.kind } : null, kind: e.kind, code: e.code, reason: e.reason, authorization: e.authorization ?? null, at: iso(this.clock.now()) },
+    });
     return id;
   }
 

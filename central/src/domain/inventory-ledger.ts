@@ -1,8 +1,9 @@
 import type { Statement } from 'better-sqlite3';
-import { newId } from '@tillbridge/shared';
+import { fromMilli, newId } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import type { ChangeFeed } from './change-feed.js';
 import { iso, type Clock } from './clock.js';
+import { HubEvents } from './hub-events.js';
 
 export type MovementKind = 'sale' | 'return' | 'adjustment' | 'exchange';
 
@@ -25,7 +26,7 @@ export class InventoryLedger {
   private readonly byStore: Statement;
   private readonly sumMoves: Statement;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed) {
+  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed, private readonly events: HubEvents = new HubEvents()) {
     this.insertMove = s.db.prepare(`INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.upsert = s.db.prepare(
       `INSERT INTO inventory (store, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)
@@ -43,6 +44,8 @@ export class InventoryLedger {
     this.s.tx(() => {
       this.insertMove.run(newId(), store, sku, deltaMilli, kind, ref, at);
       this.upsert.run(store, sku, deltaMilli, at);
+      const onHand = (this.getOne.get(store, sku) as InventoryRow).onHand;
+      this.events.emit({ type: 'inventory.adjusted', store, data: { store, sku, delta: fromMilli(deltaMilli), onHand: fromMilli(onHand), kind, ref, at } });
     });
     this.feed.inventoryChanged(store, sku);
   }

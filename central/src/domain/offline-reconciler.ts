@@ -1,5 +1,6 @@
 import { fromMilli, LineCodes, toMilli, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import type { AuditLog } from './audit-log.js';
+import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
 import type { Exceptions } from './exceptions.js';
 import type { Policies } from './policies.js';
@@ -43,6 +44,7 @@ export class OfflineReconciler {
     private readonly exceptions: Exceptions,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly events: HubEvents = new HubEvents(),
   ) {}
 
   apply(store: string, register: string, body: ReturnDecisionEventBody): { exception?: string } {
@@ -122,6 +124,7 @@ export class OfflineReconciler {
       resource: `return:${body.authorization}`,
       details: { mode: 'offline', receipt: body.receipt ?? null, refund: body.refundEstimate, decidedAt: body.decidedAt, policyVersion: body.policyVersion ?? 0, replacedOnline: Boolean(existing), reconciliation: row.reconciliation, rules: (body.rules ?? []).map((r) => r.code) },
     });
+    this.events.decided(body.authorization, body.decision);
     if (exception) {
       this.exceptions.record({ store, register, kind: 'return.decision', code: exception, reason: problem, authorization: body.authorization });
       this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${body.authorization}`, details: { reason: problem } });

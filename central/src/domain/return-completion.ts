@@ -1,6 +1,7 @@
 import { fromMilli, toMilli, type ReturnCancelEventBody, type ReturnCompleteEventBody } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
+import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
 import type { Exceptions } from './exceptions.js';
 import type { InventoryLedger } from './inventory-ledger.js';
@@ -28,6 +29,7 @@ export class ReturnCompletion {
     private readonly audit: AuditLog,
     private readonly exceptions: Exceptions,
     private readonly clock: Clock,
+    private readonly events: HubEvents = new HubEvents(),
   ) {}
 
   /** Hears each return as it completes, expires or is cancelled (inside the transaction). */
@@ -120,6 +122,7 @@ export class ReturnCompletion {
       resource: `return:${r.authorization}`,
       details: { receipt: r.receipt, kind: completed.kind, refund: { kind: body.refund.kind, amount: body.refund.amount }, restocked: moved, exchanged },
     });
+    this.events.returnChanged('return.completed', r.authorization, { restocked: moved, exchanged });
     if (exception && !r.exception_code) {
       this.exceptions.record({ store, register, kind: 'return.complete', code: exception, reason: problem, authorization: r.authorization });
       this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${r.authorization}`, details: { reason: problem } });
@@ -148,6 +151,7 @@ export class ReturnCompletion {
     const next: ReturnRow = { ...r, status: 'cancelled', updated_at: iso(now) };
     this.returns.update(next);
     this.audit.append({ actor: `store:${store}`, action: 'return.cancel', outcome: 'cancelled', store, register, resource: `return:${r.authorization}`, details: { receipt: r.receipt } });
+    this.events.returnChanged('return.cancelled', r.authorization, { cause: 'register' });
     this.listener?.(next);
     return {};
   }
@@ -161,6 +165,7 @@ export class ReturnCompletion {
         const next: ReturnRow = { ...r, status: 'expired', updated_at: nowIso };
         this.returns.update(next);
         this.audit.append({ actor: 'hub', action: 'return.expire', outcome: 'expired', store: r.store, register: r.register, resource: `return:${r.authorization}`, details: { receipt: r.receipt, expiresAt: r.expires_at } });
+        this.events.returnChanged('return.cancelled', r.authorization, { cause: 'expired' });
         this.listener?.(next);
       }
       return due.length;

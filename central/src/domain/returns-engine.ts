@@ -13,6 +13,7 @@ import {
 } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
+import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
 import type { InventoryLedger } from './inventory-ledger.js';
 import type { Managers } from './managers.js';
@@ -46,6 +47,7 @@ export class ReturnsEngine {
     private readonly managers: Managers,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly events: HubEvents = new HubEvents(),
   ) {}
 
   authorize(store: string, body: AuthorizeRequestBody): AuthorizeResult {
@@ -84,6 +86,7 @@ export class ReturnsEngine {
         resource: `return:${body.authorization}`,
         details: { mode: 'online', receipt: row.receipt, byCard: Boolean(body.cardHash), refund: ev.refundAmount, fees: ev.fees, policyVersion: version, rules: ev.rules.map((r) => r.code), conditions: ev.conditions },
       });
+      this.events.decided(row.authorization, ev.decision);
       return this.resultFor(row, ctx);
     });
   }
@@ -125,6 +128,7 @@ export class ReturnsEngine {
       };
       const t = ticketLines(ev, req);
       this.returns.replace(next, t.lines, t.exchanges);
+      this.events.decided(next.authorization, ev.decision);
       return this.resultFor(next, ctx);
     });
   }

@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { TerminalStatus } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import { iso, type Clock } from './clock.js';
+import { HubEvents } from './hub-events.js';
 
 export interface TerminalRow {
   store: string;
@@ -24,7 +25,10 @@ export class Terminals {
   private readonly byStore: Statement;
   private readonly all: Statement;
 
-  constructor(s: HubStorage, private readonly clock: Clock) {
+  private readonly one: Statement;
+
+  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents = new HubEvents()) {
+    this.one = s.db.prepare(`SELECT state, reported_state, reported_detail, detail FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
       `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
        VALUES (@store, @register, @state, @detail, @transport, @connections, @reported_state, @reported_detail, @reported_at, @last_message_at, @at, @updated_at)
@@ -39,6 +43,22 @@ export class Terminals {
 
   /** Records a status; an older report than the one held is ignored. Returns whether it changed. */
   record(store: string, t: TerminalStatus): boolean {
+    return this.s.tx(() => {
+      const before = this.one.get(store, t.register) as { state: string; reported_state: string | null; reported_detail: string | null; detail: string | null } | undefined;
+      const changed = this.save(store, t);
+      // announced when the link state or what the register says about itself changes, not for each message
+      if (changed && (!before || before.state !== t.state || before.detail !== (t.detail ?? null) || before.reported_state !== (t.reported?.state ?? null) || before.reported_detail !== (t.reported?.detail ?? null))) {
+        this.events.emit({
+          type: 'terminal.status',
+          store,
+          data: { store, register: t.register, state: t.state, detail: t.detail ?? null, previous: before?.state ?? null, transport: t.transport, connections: t.connections, reported: t.reported ?? null, lastMessageAt: t.lastMessageAt ?? null, at: t.at },
+        });
+      }
+      return changed;
+    });
+  }
+
+  private save(store: string, t: TerminalStatus): boolean {
     return (
       this.upsert.run({
         store,

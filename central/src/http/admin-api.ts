@@ -8,6 +8,8 @@ import { saleRoutes } from './admin/sales.js';
 import { statusRoutes } from './admin/status.js';
 import { storeRoutes } from './admin/stores.js';
 import { keyRoutes } from './admin/keys.js';
+import { configRoutes } from './admin/config.js';
+import { webhookRoutes } from './admin/webhooks.js';
 
 export { parseInventoryCsv } from './admin/inventory.js';
 
@@ -22,6 +24,8 @@ export function adminRoutes(router: Router, hub: Hub): void {
   saleRoutes(router, hub);
   returnRoutes(router, hub);
   policyRoutes(router, hub);
+  configRoutes(router, hub);
   statusRoutes(router, hub);
   auditRoutes(router, hub);
+  webhookRoutes(router, hub);
 }

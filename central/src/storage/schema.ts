@@ -1,3 +1,6 @@
+import { WEBHOOK_SCHEMA } from './webhook-schema.js';
+import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
+
 /**
  * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
  * minor units, times ISO 8601 UTC text (they sort as they compare).
@@ -269,4 +272,27 @@ export const HUB_MIGRATIONS: string[] = [
     actor TEXT NOT NULL
   );
   `,
+  WEBHOOK_SCHEMA,
+  `
+  -- Sync settings set centrally: the default and per-store overrides; each change a new version.
+  CREATE TABLE sync_settings (
+    id INTEGER PRIMARY KEY,
+    scope TEXT NOT NULL,
+    body TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX sync_settings_scope ON sync_settings(scope, id);
+
+  -- What each store's agent last said about its inventory copy (inventory data accuracy).
+  CREATE TABLE inventory_accuracy (
+    store TEXT PRIMARY KEY REFERENCES stores(id),
+    skus INTEGER NOT NULL,
+    matching INTEGER NOT NULL,
+    at TEXT NOT NULL
+  );
+  `,
+  // 7: audit origin column, checkpoints, time and store indexes
+  AUDIT_TRAIL_SCHEMA,
 ];

@@ -55,6 +55,12 @@ export class AgentEndpoint implements KeyDelivery {
     return this.sessions.get(store);
   }
 
+  /** Sends the current sync settings to one store's agent, or (store undefined) to every connected agent. */
+  pushConfig(store?: string): void {
+    if (store !== undefined) this.sessions.get(store)?.pushConfig();
+    else for (const s of this.sessions.values()) s.pushConfig();
+  }
+
   /** Sends the current policy to one store's agent, or (store undefined) to every connected agent. */
   pushPolicy(store?: string): void {
     if (store !== undefined) this.sessions.get(store)?.pushPolicy();

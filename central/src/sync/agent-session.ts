@@ -1,4 +1,5 @@
 import type WebSocket from 'ws';
+import { auditOrigin } from '../domain/audit-log.js';
 import {
   AgentFrame,
   AuthorizeRequestBody,
@@ -6,6 +7,7 @@ import {
   ReceiptLookupBody,
   OverrideBody,
   type ReceiptLookupResult,
+  type SyncSettings,
   type TerminalStatus,
   describeZodError,
   fullJitterDelay,
@@ -26,11 +28,15 @@ import type { ReturnsRepo } from '../domain/returns-repo.js';
 import type { Terminals } from '../domain/terminals.js';
 import type { Policies } from '../domain/policies.js';
 import type { Credentials } from '../auth/credentials.js';
+import type { VersionedSettings } from '../domain/versioned-settings.js';
+import type { InventoryAccuracy, AccuracyReport } from '../domain/inventory-accuracy.js';
 import type { AuditLog } from '../domain/audit-log.js';
 import type { AuthzStats } from '../domain/authz-stats.js';
 import type { AccessTokens } from '../auth/access-tokens.js';
 
 export interface SessionDeps {
+  syncConfig: VersionedSettings<SyncSettings>;
+  accuracy: InventoryAccuracy;
   credentials: Credentials;
   audit: AuditLog;
   cursors: Cursors;
@@ -49,6 +55,8 @@ export interface SessionDeps {
   now: () => number;
   /** Hears each terminal status that changed (for webhooks and metrics). */
   onTerminal?: (store: string, t: TerminalStatus) => void;
+  /** Hears each inventory accuracy report (for metrics). */
+  onAccuracy?: (r: AccuracyReport) => void;
 }
 
 interface Parked {
@@ -68,6 +76,9 @@ const PARK_MS = 10_000;
  */
 export class AgentSession {
   private agentId: string | undefined;
+  private inventoryN = 0;
+  /** SKU → the number of the last inventory frame that carried it, on this connection */
+  private readonly pushedIn = new Map<string, number>();
   private cursor = 0;
   private parked: Parked[] = [];
   private failures = 0;
@@ -85,7 +96,8 @@ export class AgentSession {
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.protocolError('binary frames are not part of the protocol');
-      this.onMessage(data.toString());
+      // audit entries written for this agent's frames say so (origin agent:ID, or the store before hello)
+      auditOrigin.run(this.agentId ? `agent:${this.agentId}` : `store:${this.store}`, () => this.onMessage(data.toString()));
     });
   }
 
@@ -114,7 +126,15 @@ export class AgentSession {
   pushInventory(skus: string[]): void {
     if (!this.agentId) return;
     const items = skus.map((sku) => ({ sku, onHand: fromMilli(this.d.ledger.get(this.store, sku)?.onHand ?? 0) }));
-    this.send({ t: 'inventory', full: false, items });
+    this.sendInventory(false, items);
+  }
+
+  /** Numbers each inventory frame of this connection and remembers which SKUs each carried. */
+  private sendInventory(full: boolean, items: { sku: string; onHand: number }[], removed?: string[]): void {
+    const n = ++this.inventoryN;
+    for (const i of items) this.pushedIn.set(i.sku, n);
+    for (const sku of removed ?? []) this.pushedIn.set(sku, n);
+    this.send(removed && removed.length > 0 ? { t: 'inventory', full, items, removed, n } : { t: 'inventory', full, items, n });
   }
 
   /** The store's effective returns policy (on connect, and whenever the operator changes it). */
@@ -122,6 +142,25 @@ export class AgentSession {
     if (!this.agentId) return;
     const { version, policy } = this.d.policies.effective(this.store);
     this.send({ t: 'policy', version, policy });
+  }
+
+  /** The store's sync settings (on connect, and whenever an operator changes them). */
+  pushConfig(): void {
+    if (!this.agentId) return;
+    const { version, value } = this.d.syncConfig.effective(this.store);
+    this.send({ t: 'config', version, settings: value });
+  }
+
+  private onDigest(items: { sku: string; h: string }[], upTo: number | undefined): void {
+    // SKUs pushed after the frame the agent had applied are on their way: neither counted nor re-sent
+    const inFlight = new Set<string>();
+    if (upTo !== undefined) for (const [sku, n] of this.pushedIn) if (n > upTo) inFlight.add(sku);
+    const { report, corrections } = this.d.accuracy.compare(this.store, items, inFlight);
+    this.d.onAccuracy?.(report);
+    if (corrections.items.length > 0 || corrections.removed.length > 0) {
+      this.d.log.info({ store: this.store, differing: corrections.items.length, extra: corrections.removed.length }, 'inventory copy differs; re-sending');
+      this.sendInventory(false, corrections.items, corrections.removed);
+    }
   }
 
   private armExpiry(expiresAt: number): void {
@@ -161,6 +200,8 @@ export class AgentSession {
         return void this.onToken(frame.token);
       case 'key.ack':
         return this.onKeyAck(frame.id);
+      case 'inventory.digest':
+        return this.onDigest(frame.items, frame.upTo);
       case 'heartbeat': {
         const p = this.d.presence.get(this.store);
         p.outboxDepth = frame.outboxDepth;
@@ -168,6 +209,7 @@ export class AgentSession {
         p.heartbeatMs = this.d.now();
         p.registers = frame.registers;
         if (frame.policyVersion !== undefined) p.policyVersion = frame.policyVersion;
+        if (frame.configVersion !== undefined) p.configVersion = frame.configVersion;
         if (frame.authz) this.d.authzStats.report(this.store, this.agentId!, frame.authz);
         return;
       }
@@ -220,8 +262,9 @@ export class AgentSession {
     this.d.presence.connected(this.store, agentId, this.d.now());
     this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.cardKey.toString('base64url') });
     this.pushPolicy();
+    this.pushConfig();
     const items = this.d.ledger.list(this.store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
-    this.send({ t: 'inventory', full: true, items });
+    this.sendInventory(true, items);
     this.pushPendingKey();
     this.d.log.info({ store: this.store, agentId, lastSeq: this.cursor }, 'agent connected');
   }

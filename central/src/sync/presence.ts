@@ -11,6 +11,8 @@ export interface StorePresence {
   registers?: { id: string; connected: number }[];
   /** the policy version the agent holds */
   policyVersion?: number;
+  /** the sync settings version the agent runs */
+  configVersion?: number;
 }
 
 export class Presence {

@@ -32,6 +32,8 @@ export interface EvaluationInput {
   exchange?: { sku: string; qty: number; availableMilli?: number }[] | undefined;
   /** A manager with a valid code has overridden. */
   overridden?: boolean;
+  /** The hub's sync settings forbid offline approvals (offlineApprovals: false). */
+  offlineDisabled?: boolean;
 }
 
 export interface FiredRule {
@@ -108,6 +110,11 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
       reason: detail,
     };
   };
+
+  if (input.mode === 'offline' && input.offlineDisabled) {
+    const lines = input.requested.map((r) => ({ line: r.line ?? 0, ...(r.sku !== undefined ? { askedBySku: r.sku } : {}), requestedMilli: toMilli(r.qty), approvedMilli: 0, code: LineCodes.OK as LineCode, fee: 0 }));
+    return deny(lines, PolicyCodes.OFFLINE_DISABLED, 'offline approvals are switched off for this store: the hub must decide');
+  }
 
   // --- which lines, how much
   let lines: EvaluatedLine[];

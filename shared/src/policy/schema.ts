@@ -122,5 +122,6 @@ export const PolicyCodes = {
   EXCHANGE_UNAVAILABLE_OFFLINE: 'exchange_unavailable_offline',
   ID_REQUIRED: 'id_required',
   OVERRIDDEN: 'overridden',
+  OFFLINE_DISABLED: 'offline_disabled',
 } as const;
 export type PolicyCode = (typeof PolicyCodes)[keyof typeof PolicyCodes];

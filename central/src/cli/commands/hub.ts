@@ -1,4 +1,5 @@
 import { createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration } from '../format.js';
 import { initHub, isInitialized, startHub } from '../../hub.js';
 import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
@@ -31,14 +32,16 @@ export function hubCommands(ctx: CliContext): void {
     .option('--require-client-cert', 'agents must present a client certificate (with --client-ca)')
     .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
+    .option('--audit-retention <days>', 'keep audit entries this many days, at least 90; pruned only up to a signed checkpoint (docs/audit.md)', '400d')
     .addHelpText(
       'after',
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; listen: string; tokenTtl: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string }) => {
+      act(async (opts: { data: string; listen: string; tokenTtl: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string }) => {
         let listen;
         let tokenTtl;
+        const auditRetentionDays = parseRetentionDays(opts.auditRetention);
         try {
           listen = parseHostPort(opts.listen);
           tokenTtl = parseDuration(opts.tokenTtl);
@@ -53,7 +56,7 @@ export function hubCommands(ctx: CliContext): void {
         }
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log };
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays };
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
+import { Progress } from '../progress.js';
 import { act, print, type CliContext } from '../context.js';
 
 export function inventoryCommands(ctx: CliContext): void {
@@ -33,7 +34,17 @@ export function inventoryCommands(ctx: CliContext): void {
         } catch (err) {
           throw new TbError(TbCodes.INVALID, `cannot read ${file}: ${(err as Error).message}`);
         }
-        const r = await ctx.client().post<{ rows: number; changed: number; stores: string[] }>('/v1/admin/inventory/import', text, 'text/csv');
+        // a bar on a terminal while a large file goes up; then the hub applies it in one transaction
+        const bar = new Progress(`sending ${file}`, Buffer.byteLength(text));
+        let r: { rows: number; changed: number; stores: string[] };
+        try {
+          r = await ctx.client().post('/v1/admin/inventory/import', text, 'text/csv', (sent, total) => {
+            bar.update(sent);
+            if (total !== undefined && sent >= total) bar.note('the hub is applying it (all rows or none)…');
+          });
+        } finally {
+          bar.done();
+        }
         print(opts.json, r, () => `imported ${r.rows} row(s) for ${r.stores.length} store(s); ${r.changed} changed`);
       }),
     );

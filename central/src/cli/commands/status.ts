@@ -1,47 +1,123 @@
-import { ago, table } from '../format.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TbCodes, TbError } from '@tillbridge/shared';
+import { ago, parseDuration, table } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
+
+type Term = { register: string; state: string; detail: string | null; transport: string; connections: number; reported: { state: string; detail: string | null } | null; lastMessageAt: string | null; at: string };
+type Rate = { total: number; successRate: number | null; onlineRate: number | null; lateOnline: number; failed: number; tickets: { online: Record<string, number>; offline: Record<string, number> } };
+type StoreStatus = {
+  store: string;
+  connected: boolean;
+  lastSeen: string | null;
+  lagMs: number | null;
+  outboxDepth: number | null;
+  lastSeq: number;
+  policy: { version: number; agentHolds: number | null };
+  settings: { version: number; agentRuns: number | null };
+  inventoryAccuracy: { ratio: number; skus: number; matching: number; at: string } | null;
+  authorizations: Rate;
+  terminals: Term[];
+};
+export type HubStatus = {
+  now: string;
+  connectedStores: number;
+  authorizations: Rate;
+  stores: StoreStatus[];
+  webhooks?: { endpoints: number; disabled: { id: string; url: string; reason: string | null }[] };
+};
+
+const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
+const grades = (t: Record<string, number>): string => Object.entries(t).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+const held = (hub: number, agent: number | null): string => `v${hub} (${agent === null ? '-' : `v${agent}`})`;
+
+/** The text `tillbridge-hub status` prints (one screen; --watch redraws it). */
+export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
+  const a = r.authorizations;
+  const out: string[] = [];
+  if (!oneStore) out.push(`${r.connectedStores} of ${r.stores.length} store(s) connected  (at ${r.now})`);
+  out.push(
+    table(
+      ['STORE', 'CONNECTED', 'LAST SEEN', 'LAG', 'OUTBOX', 'LAST SEQ', 'POLICY (AGENT)', 'SETTINGS (AGENT)', 'INVENTORY OK', 'AUTH OK', 'ONLINE'],
+      r.stores.map((s) => [
+        s.store,
+        s.connected ? 'yes' : 'NO',
+        s.connected ? 'now' : ago(s.lastSeen),
+        s.lagMs === null ? '-' : `${s.lagMs} ms`,
+        s.outboxDepth,
+        s.lastSeq,
+        held(s.policy.version, s.policy.agentHolds),
+        held(s.settings.version, s.settings.agentRuns),
+        s.inventoryAccuracy ? `${pct(s.inventoryAccuracy.ratio)} of ${s.inventoryAccuracy.skus}` : '-',
+        pct(s.authorizations.successRate),
+        pct(s.authorizations.onlineRate),
+      ]),
+    ),
+    '',
+    `return authorizations: ${a.total} request(s); answered within the deadline ${pct(a.successRate)} (online ${pct(a.onlineRate)}); hub too late ${a.lateOnline}; unanswered ${a.failed}`,
+    `  online:  ${grades(a.tickets.online)}`,
+    `  offline: ${grades(a.tickets.offline)}`,
+  );
+  if (r.webhooks) {
+    const w = r.webhooks;
+    out.push(`webhooks: ${w.endpoints} endpoint(s)${w.disabled.length ? `; DISABLED: ${w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`).join('; ')}` : ', none disabled'}`);
+  }
+  if (oneStore) {
+    const terms = r.stores[0]?.terminals ?? [];
+    out.push(
+      '',
+      terms.length
+        ? table(
+            ['REGISTER', 'STATE', 'TRANSPORT', 'CONNS', 'REPORTED', 'LAST MESSAGE', 'SINCE', 'DETAIL'],
+            terms.map((t) => [t.register, t.state, t.transport, t.connections, t.reported ? `${t.reported.state}${t.reported.detail ? ` (${t.reported.detail})` : ''}` : '', t.lastMessageAt ? ago(t.lastMessageAt) : 'never', t.at, t.detail]),
+          )
+        : 'no register has reported yet',
+    );
+  }
+  return out.join('\n');
+}
 
 export function statusCommands(ctx: CliContext): void {
   const { program } = ctx;
-  // ---- status
   program
     .command('status')
-    .description('each store: connected, last seen, lag, outbox depth; with --store, its registers (terminals) too')
+    .description('each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; with --store, its registers too')
     .option('--store <store>', 'one store, with the state of each of its registers')
+    .option('--watch [interval]', 'redraw every interval (default 2s) until Ctrl-C; with --json, one JSON line per refresh')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json')
+    .addHelpText('after', '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json\n  tillbridge-hub status --watch 5s')
     .action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        type Term = { register: string; state: string; detail: string | null; transport: string; connections: number; reported: { state: string; detail: string | null } | null; lastMessageAt: string | null; at: string };
-        type Rate = { total: number; successRate: number | null; onlineRate: number | null; lateOnline: number; failed: number; tickets: { online: Record<string, number>; offline: Record<string, number> } };
-        type St = {
-          connectedStores: number;
-          authorizations: Rate;
-          stores: { store: string; connected: boolean; lastSeen: string | null; lagMs: number | null; outboxDepth: number | null; lastSeq: number; policy: { version: number; agentHolds: number | null }; authorizations: Rate; terminals: Term[] }[];
-        };
-        const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
-        const grades = (t: Record<string, number>): string => Object.entries(t).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+      act(async (opts: { store?: string; json?: boolean; watch?: string | boolean }) => {
         const q = opts.store ? `?store=${encodeURIComponent(opts.store)}` : '';
-        const r = await ctx.client().get<St>(`/v1/admin/status${q}`);
-        print(opts.json, r, () => {
-          const a = r.authorizations;
-          const out = [
-            opts.store ? '' : `${r.connectedStores} of ${r.stores.length} store(s) connected`,
-            table(
-              ['STORE', 'CONNECTED', 'LAST SEEN', 'LAG', 'OUTBOX', 'LAST SEQ', 'POLICY (AGENT)', 'AUTH OK', 'ONLINE'],
-              r.stores.map((s) => [s.store, s.connected ? 'yes' : 'NO', s.connected ? 'now' : ago(s.lastSeen), s.lagMs === null ? '-' : `${s.lagMs} ms`, s.outboxDepth, s.lastSeq, `v${s.policy.version} (${s.policy.agentHolds === null ? '-' : `v${s.policy.agentHolds}`})`, pct(s.authorizations.successRate), pct(s.authorizations.onlineRate)]),
-            ),
-            '',
-            `return authorizations: ${a.total} request(s); answered within the deadline ${pct(a.successRate)} (online ${pct(a.onlineRate)}); hub too late ${a.lateOnline}; unanswered ${a.failed}`,
-            `  online:  ${grades(a.tickets.online)}`,
-            `  offline: ${grades(a.tickets.offline)}`,
-          ].filter((x, i) => !(i === 0 && x === ''));
-          if (opts.store) {
-            const terms = r.stores[0]?.terminals ?? [];
-            out.push('', terms.length ? table(['REGISTER', 'STATE', 'TRANSPORT', 'CONNS', 'REPORTED', 'LAST MESSAGE', 'SINCE', 'DETAIL'], terms.map((t) => [t.register, t.state, t.transport, t.connections, t.reported ? `${t.reported.state}${t.reported.detail ? ` (${t.reported.detail})` : ''}` : '', t.lastMessageAt ? ago(t.lastMessageAt) : 'never', t.at, t.detail])) : 'no register has reported yet');
+        const fetchStatus = (): Promise<HubStatus> => ctx.client().get<HubStatus>(`/v1/admin/status${q}`);
+        if (opts.watch === undefined) {
+          const r = await fetchStatus();
+          print(opts.json, r, () => formatHubStatus(r, !!opts.store));
+          return;
+        }
+        let every = 2000;
+        try {
+          if (typeof opts.watch === 'string') every = parseDuration(opts.watch);
+        } catch (err) {
+          throw new TbError(TbCodes.INVALID, `--watch: ${(err as Error).message}`);
+        }
+        if (every < 200) throw new TbError(TbCodes.INVALID, '--watch: the interval must be at least 200ms');
+        const tty = process.stdout.isTTY && !opts.json;
+        const stop = new AbortController();
+        process.once('SIGINT', () => stop.abort());
+        process.once('SIGTERM', () => stop.abort());
+        while (!stop.signal.aborted) {
+          let text: string;
+          try {
+            const r = await fetchStatus();
+            text = opts.json ? JSON.stringify(r) : formatHubStatus(r, !!opts.store);
+          } catch (err) {
+            // a hub restarting is what one watches for: say so, keep watching
+            text = opts.json ? JSON.stringify({ error: (err as Error).message, at: new Date().toISOString() }) : `hub unreachable: ${(err as Error).message}`;
           }
-          return out.join('\n');
-        });
+          // in place on a terminal (cursor home, clear); otherwise one snapshot after another
+          process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n\n(every ${every / 1000}s; Ctrl-C to stop)\n` : `${text}\n${opts.json ? '' : '\n'}`);
+          await sleep(every, undefined, { signal: stop.signal }).catch(() => undefined);
+        }
       }),
     );
 }

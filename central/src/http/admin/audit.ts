@@ -1,13 +1,26 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
+import type { AuditTrail } from '../../audit/trail.js';
 import type { Hub } from '../../hub-services.js';
-import type { Router } from '../router.js';
-import { authorize } from './common.js';
+import type { RequestContext, Router } from '../router.js';
+import { actorOf, authorize, need } from './common.js';
 
-/** The audit log: verify, tail, page. */
+function trailOf(hub: Hub): AuditTrail {
+  return hub.auditTrail;
+}
+
+function intParam(ctx: RequestContext, name: string, def?: number): number | undefined {
+  const v = ctx.query.get(name);
+  if (v === null) return def;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new TbError(TbCodes.INVALID, `${name}: expected a whole number, got "${v}"`);
+  return n;
+}
+
+/** The audit log: verify, tail, page through (export), signed checkpoints, the signing key. */
 export function auditRoutes(router: Router, hub: Hub): void {
   router.add('GET', '/v1/admin/audit/verify', (ctx) => {
     authorize(hub, ctx, false);
-    return hub.audit.verify();
+    return hub.auditTrail.verify();
   });
 
   router.add('GET', '/v1/admin/audit', (ctx) => {
@@ -16,5 +29,53 @@ export function auditRoutes(router: Router, hub: Hub): void {
     const limit = Math.min(Number(ctx.query.get('limit') ?? '100'), 10_000);
     if (!Number.isInteger(after) || !Number.isInteger(limit) || limit < 1) throw new TbError(TbCodes.INVALID, 'after and limit must be integers');
     return ctx.query.has('after') ? hub.audit.after(after, limit) : hub.audit.tail(limit);
+  });
+
+  // ?since&until (ISO 8601; since defaults to 90 days ago) &store &after (cursor) &limit → {entries, next, head, estimate?}
+  router.add('GET', '/v1/admin/audit/entries', (ctx) => {
+    authorize(hub, ctx, false);
+    const q: Parameters<AuditTrail['query']['page']>[0] = { limit: intParam(ctx, 'limit', 1000)! };
+    const after = intParam(ctx, 'after');
+    if (after !== undefined) q.after = after;
+    for (const k of ['since', 'until', 'store'] as const) {
+      const v = ctx.query.get(k);
+      if (v !== null) q[k] = v;
+    }
+    return trailOf(hub).query.page(q);
+  });
+
+  router.add('GET', '/v1/admin/audit/checkpoints', (ctx) => {
+    authorize(hub, ctx, false);
+    const limit = Math.min(intParam(ctx, 'limit', 50)!, 1000);
+    const before = intParam(ctx, 'before') ?? Number.MAX_SAFE_INTEGER;
+    return trailOf(hub).checkpoints.list(limit, before).map(({ seq, id, hash, at, entries, fingerprint }) => ({ seq, id, hash, at, entries, fingerprint }));
+  });
+
+  router.add('GET', '/v1/admin/audit/checkpoints/latest', (ctx) => {
+    authorize(hub, ctx, false);
+    const cps = trailOf(hub).checkpoints;
+    const latest = cps.latest();
+    if (!latest) throw new TbError(TbCodes.NOT_FOUND, 'no checkpoint yet: `tillbridge-hub audit checkpoint --now` signs one');
+    return cps.file(latest);
+  });
+
+  router.add('GET', '/v1/admin/audit/checkpoints/:seq', (ctx) => {
+    authorize(hub, ctx, false);
+    const seq = Number(ctx.params.seq);
+    if (!Number.isInteger(seq) || seq < 1) throw new TbError(TbCodes.INVALID, `checkpoint: expected its number, got "${ctx.params.seq}"`);
+    const cps = trailOf(hub).checkpoints;
+    return cps.file(need(cps.get(seq), `checkpoint ${seq}`));
+  });
+
+  // a checkpoint of the head now; the request is audited and covered by it
+  router.add('POST', '/v1/admin/audit/checkpoints', (ctx) => {
+    const who = authorize(hub, ctx, true);
+    const cps = trailOf(hub).checkpoints;
+    return cps.file(cps.create(actorOf(who))!);
+  });
+
+  router.add('GET', '/v1/admin/audit/public-key', (ctx) => {
+    authorize(hub, ctx, false);
+    return trailOf(hub).checkpoints.publicKey();
   });
 }

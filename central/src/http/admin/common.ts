@@ -28,3 +28,14 @@ export const SKU = /^[^\s,]{1,64}$/;
 export function isStockQty(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e9 && Math.abs(v * 1000 - Math.round(v * 1000)) < 1e-6;
 }
+
+/** A change to versioned settings (returns policy, sync settings): `{store?, change, replace?, note?}`. */
+export async function settingsChange(hub: Hub, ctx: RequestContext): Promise<{ store: string | undefined; change: unknown; opts: { note?: string; replace?: boolean } }> {
+  const body = (await ctx.body()) as { store?: unknown; change?: unknown; replace?: unknown; note?: unknown };
+  const store = typeof body.store === 'string' ? body.store : undefined;
+  if (store !== undefined) need(hub.stores.get(store), `store ${store}`);
+  if (body.note !== undefined && typeof body.note !== 'string') throw new TbError(TbCodes.INVALID, 'note: expected a string');
+  const opts: { note?: string; replace?: boolean } = { replace: body.replace === true };
+  if (typeof body.note === 'string') opts.note = body.note;
+  return { store, change: body.change ?? {}, opts };
+}

@@ -1,7 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { Hub } from '../../hub-services.js';
 import type { Router } from '../router.js';
-import { actorOf, authorize, need } from './common.js';
+import { actorOf, authorize, need, settingsChange } from './common.js';
 
 /** Returns policies (default and per store, versioned) and the managers who may override. */
 export function policyRoutes(router: Router, hub: Hub): void {
@@ -23,13 +23,8 @@ export function policyRoutes(router: Router, hub: Hub): void {
 
   router.add('PUT', '/v1/admin/policy', async (ctx) => {
     const who = authorize(hub, ctx, true);
-    const body = (await ctx.body()) as { store?: unknown; change?: unknown; replace?: unknown; note?: unknown };
-    const store = typeof body.store === 'string' ? body.store : undefined;
-    if (store !== undefined) need(hub.stores.get(store), `store ${store}`);
-    if (body.note !== undefined && typeof body.note !== 'string') throw new TbError(TbCodes.INVALID, 'note: expected a string');
-    const opts: { note?: string; replace?: boolean } = { replace: body.replace === true };
-    if (typeof body.note === 'string') opts.note = body.note;
-    const version = hub.policies.set(store, body.change ?? {}, actorOf(who), opts);
+    const { store, change, opts } = await settingsChange(hub, ctx);
+    const version = hub.policies.set(store, change, actorOf(who), opts);
     return { scope: store ?? 'default', version, policy: store ? hub.policies.effective(store).policy : hub.policies.defaultPolicy().policy };
   });
 

@@ -3,15 +3,22 @@ import type { Hub } from '../../hub-services.js';
 import type { Router } from '../router.js';
 import { authorize } from './common.js';
 
-/** Per store: connection, lag, outbox, terminals. */
+function accuracyOf(hub: Hub, store: string): { ratio: number; skus: number; matching: number; at: string } | null {
+  const a = hub.accuracy.get(store);
+  return a ? { ratio: a.ratio, skus: a.skus, matching: a.matching, at: a.at } : null;
+}
+
+/** Per store: connection, lag, outbox, policy and settings versions, inventory accuracy, terminals. */
 export function statusRoutes(router: Router, hub: Hub): void {
   router.add('GET', '/v1/admin/status', (ctx) => {
     authorize(hub, ctx, false);
     const now = hub.clock.now();
     const only = ctx.query.get('store');
     if (only && !hub.stores.get(only)) throw new TbError(TbCodes.NOT_FOUND, `store ${only} not found`);
+    const endpoints = hub.webhooks.list();
     return {
       now: new Date(now).toISOString(),
+      webhooks: { endpoints: endpoints.length, disabled: hub.webhooks.disabledEndpoints() },
       connectedStores: hub.presence.count(),
       authorizations: hub.authzStats.rate(only ?? undefined),
       stores: hub.stores.list().filter((s) => !only || s.id === only).map((s) => {
@@ -27,6 +34,8 @@ export function statusRoutes(router: Router, hub: Hub): void {
           outboxDepth: p.connected ? (p.outboxDepth ?? null) : null,
           lastSeq: c?.lastSeq ?? 0,
           policy: { version: hub.policies.effective(s.id).version, agentHolds: p.policyVersion ?? null },
+          settings: { version: hub.syncConfig.effective(s.id).version, agentRuns: p.configVersion ?? null },
+          inventoryAccuracy: accuracyOf(hub, s.id),
           authorizations: hub.authzStats.rate(s.id),
           agentId: c?.agentId ?? null,
           registers: p.connected ? (p.registers ?? []) : [],

@@ -1,0 +1,110 @@
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AgentStatus } from '../status/status-report.js';
+import type { AuthzCounters } from '@tillbridge/shared';
+
+export interface AgentMetricSources {
+  status(): AgentStatus;
+  authz(): AuthzCounters;
+}
+
+/**
+ * The agent's Prometheus metrics (GET /metrics on its status listener): whether the hub is
+ * reachable, the outbox backlog, each register's connection, and how return requests were decided.
+ * Every figure is read from the same snapshot `tillbridge-agent status` shows, at scrape time.
+ */
+export class AgentMetrics {
+  readonly registry = new Registry();
+
+  constructor(src: AgentMetricSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'tillbridge_agent_' });
+    // one snapshot per scrape, shared by the gauges below
+    let cached: { at: number; s: AgentStatus } | undefined;
+    const snap = (): AgentStatus => {
+      const now = Date.now();
+      if (!cached || now - cached.at > 50) cached = { at: now, s: src.status() };
+      return cached.s;
+    };
+    new Gauge({
+      name: 'tillbridge_agent_hub_connected',
+      help: '1 when the WebSocket to the hub is open, else 0',
+      registers: [r],
+      collect() {
+        this.set(snap().hub.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_outbox_depth',
+      help: 'Events committed locally and not yet acknowledged by the hub',
+      registers: [r],
+      collect() {
+        this.set(snap().outbox.depth);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_outbox_oldest_age_seconds',
+      help: 'Age of the oldest event waiting in the outbox (0 when empty)',
+      registers: [r],
+      collect() {
+        const o = snap().outbox;
+        this.set(o.depth ? o.oldestAgeMs / 1000 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_register_connections',
+      help: 'Open connections per register',
+      labelNames: ['register', 'transport'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const e of snap().registers) this.set({ register: e.id, transport: e.transport }, e.connected);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_policy_version',
+      help: 'Version of the returns policy this agent decides offline by (0: defaults)',
+      registers: [r],
+      collect() {
+        this.set(snap().policyVersion ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_settings_version',
+      help: "Version of the hub's sync settings this agent runs (0: its config file's)",
+      registers: [r],
+      collect() {
+        this.set(snap().configVersion ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_return_decisions',
+      help: 'Return requests this agent answered since it started, by mode and decision',
+      labelNames: ['mode', 'decision'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const c = src.authz();
+        for (const mode of ['online', 'offline'] as const) for (const [decision, n] of Object.entries(c[mode])) this.set({ mode, decision }, n);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_return_failures',
+      help: 'Return requests since start that were answered late by the hub (late) or not answered at all (failed)',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        const c = src.authz();
+        this.set({ kind: 'late' }, c.lateOnline);
+        this.set({ kind: 'failed' }, c.failed);
+      },
+    });
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,157 @@
+import { TbCodes, TbError } from '@tillbridge/shared';
+import type { DeliveryView, EndpointView, NewEndpoint } from '../../webhooks/webhooks.js';
+import { ago, parseDuration, table } from '../format.js';
+import { act, print, type CliContext } from '../context.js';
+
+const EVENTS = 'return.authorized, return.denied, return.completed, return.cancelled, return.exception, return.resolved, terminal.status, inventory.adjusted';
+
+function duration(v: string, what: string): number {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    throw new TbError(TbCodes.INVALID, `${what}: ${(err as Error).message}`);
+  }
+}
+
+const path = (id: string, rest = ''): string => `/v1/admin/webhooks/${encodeURIComponent(id)}${rest}`;
+
+function stateOf(e: EndpointView): string {
+  if (e.state === 'disabled') return `disabled since ${e.disabledAt}: ${e.disabledReason}`;
+  return e.failingSince ? `enabled, failing since ${e.failingSince}` : 'enabled';
+}
+
+function deliveryTable(r: DeliveryView[]): string {
+  return table(
+    ['DELIVERY', 'WEBHOOK', 'EVENT', 'WEBHOOK-ID', 'ATTEMPTS', 'STATE', 'NEXT ATTEMPT', 'LAST STATUS', 'LAST ERROR'],
+    r.map((d) => [d.id, d.webhook, d.type, d.messageId, d.attempts, d.state, d.nextAttemptAt, d.lastStatus, d.lastError]),
+  );
+}
+
+/** `tillbridge-hub webhooks …`: endpoints, secrets, deliveries (Standard Webhooks; docs/webhooks.md). */
+export function webhookCommands(ctx: CliContext): void {
+  const webhooks = ctx.program.command('webhooks').description('signed webhooks on return events (Standard Webhooks): endpoints, secrets, deliveries');
+  webhooks
+    .command('add <url>')
+    .description('a new endpoint; prints its signing secret (shown once)')
+    .requiredOption('--events <list>', `comma-separated: ${EVENTS}`)
+    .option('--store <store>', 'only events of this store (default: every store)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events return.completed,return.exception --store S001')
+    .action(
+      act(async (url: string, opts: { events: string; store?: string; json?: boolean }) => {
+        const r = await ctx.client().post<NewEndpoint>('/v1/admin/webhooks', { url, events: opts.events.split(',').map((e) => e.trim()).filter(Boolean), store: opts.store ?? null });
+        print(opts.json, r, () =>
+          [
+            `webhook ${r.id}: ${r.url}  events ${r.events.join(',')}  store ${r.store ?? 'all'}`,
+            `signing secret (shown once; the receiver verifies webhook-signature with it): ${r.secret}`,
+            ...r.warnings.map((w) => `warning: ${w}`),
+          ].join('\n'),
+        );
+      }),
+    );
+  webhooks
+    .command('list')
+    .description('endpoints: events, store, enabled or disabled and why, last success and failure (never the secret)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks list --json')
+    .action(
+      act(async (opts: { json?: boolean }) => {
+        const r = await ctx.client().get<EndpointView[]>('/v1/admin/webhooks');
+        print(opts.json, r, () =>
+          r.length === 0
+            ? 'no webhooks (add one: tillbridge-hub webhooks add URL --events return.completed)'
+            : table(
+                ['ID', 'URL', 'EVENTS', 'STORE', 'STATE', 'LAST SUCCESS', 'LAST FAILURE', 'OPEN'],
+                r.map((e) => [e.id, e.url, e.events.join(','), e.store ?? 'all', stateOf(e), ago(e.lastSuccessAt), ago(e.lastFailureAt), e.openDeliveries]),
+              ),
+        );
+      }),
+    );
+  webhooks
+    .command('remove <id>')
+    .description('delete an endpoint and its deliveries')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks remove wh_3k9x2m7q1a')
+    .action(
+      act(async (id: string) => {
+        await ctx.client().delete(path(id));
+        process.stdout.write(`webhook ${id} removed\n`);
+      }),
+    );
+  webhooks
+    .command('test <id>')
+    .description('send a webhook.test event to this endpoint only')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks test wh_3k9x2m7q1a\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a')
+    .action(
+      act(async (id: string, opts: { json?: boolean }) => {
+        const r = await ctx.client().post<{ id: string; delivery: string; messageId: string }>(path(id, '/test'), {});
+        print(opts.json, r, () => `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: tillbridge-hub webhooks deliveries --webhook ${id})`);
+      }),
+    );
+  webhooks
+    .command('deliveries')
+    .description('deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), next attempt, last status and error')
+    .option('--webhook <id>', 'only this endpoint')
+    .option('--failed', 'only those whose last attempt failed (failed or abandoned)')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a --failed')
+    .action(
+      act(async (opts: { webhook?: string; failed?: boolean; limit: string; json?: boolean }) => {
+        const q = new URLSearchParams({ limit: opts.limit });
+        if (opts.webhook) q.set('webhook', opts.webhook);
+        if (opts.failed) q.set('failed', '1');
+        const r = await ctx.client().get<DeliveryView[]>(`/v1/admin/webhooks/deliveries?${q.toString()}`);
+        print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
+      }),
+    );
+  webhooks
+    .command('redeliver <delivery>')
+    .description('a new attempt now, with the same webhook-id (the retry schedule starts over)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d')
+    .action(
+      act(async (id: string, opts: { json?: boolean }) => {
+        const r = await ctx.client().post<DeliveryView>(`/v1/admin/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`, {});
+        print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
+      }),
+    );
+  webhooks
+    .command('rotate-secret <id>')
+    .description('a new signing secret (shown once); during the overlap both signatures are sent, so the receiver can switch at its pace')
+    .option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)', '24h')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h')
+    .action(
+      act(async (id: string, opts: { overlap: string; json?: boolean }) => {
+        const r = await ctx.client().post<{ id: string; secret: string; previousSecretExpiresAt: string | null }>(path(id, '/rotate-secret'), { overlapMs: duration(opts.overlap, '--overlap') });
+        print(opts.json, r, () =>
+          [
+            `new signing secret for ${r.id} (shown once): ${r.secret}`,
+            r.previousSecretExpiresAt ? `until ${r.previousSecretExpiresAt} every request carries both signatures; the old secret then stops` : 'the old secret no longer signs',
+          ].join('\n'),
+        );
+      }),
+    );
+  webhooks
+    .command('enable <id>')
+    .description('deliver to a disabled endpoint again (its abandoned deliveries can then be redelivered)')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks enable wh_3k9x2m7q1a')
+    .action(
+      act(async (id: string) => {
+        const r = await ctx.client().post<{ changed: boolean }>(path(id, '/enable'), {});
+        process.stdout.write(r.changed ? `webhook ${id} enabled\n` : `webhook ${id} was already enabled\n`);
+      }),
+    );
+  webhooks
+    .command('disable <id>')
+    .description('stop delivering to an endpoint; deliveries still open are abandoned')
+    .option('--reason <text>', 'why, shown by webhooks list')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks disable wh_3k9x2m7q1a --reason "ERP maintenance"')
+    .action(
+      act(async (id: string, opts: { reason?: string }) => {
+        const r = await ctx.client().post<{ changed: boolean }>(path(id, '/disable'), opts.reason ? { reason: opts.reason } : {});
+        process.stdout.write(r.changed ? `webhook ${id} disabled\n` : `webhook ${id} was already disabled\n`);
+      }),
+    );
+}

@@ -1,0 +1,81 @@
+import { fromMilli } from '@tillbridge/shared';
+import type { WebhookEvent, WebhookEventType } from '../webhooks/events.js';
+import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
+import type { Sales } from './sales.js';
+
+export type HubEvent = WebhookEvent;
+type Sink = (e: HubEvent) => void;
+
+/**
+ * Where the domain says what happened, for webhooks: called INSIDE the transaction that made the
+ * change, so what is announced is exactly what committed (a rolled-back change announces
+ * nothing: the webhook deliveries are rows of the same transaction).
+ */
+export class HubEvents {
+  private readonly sinks: Sink[] = [];
+  private returns: ReturnsRepo | undefined;
+  private sales: Sales | undefined;
+  private refusedWebhooks: (store: string) => boolean = () => true;
+
+  /** Lets `returnChanged` read tickets; `refusedWebhooks`: whether a store's refused events are announced (sync setting refusedEvents). */
+  bind(returns: ReturnsRepo, sales: Sales, refusedWebhooks?: (store: string) => boolean): void {
+    this.returns = returns;
+    this.sales = sales;
+    if (refusedWebhooks) this.refusedWebhooks = refusedWebhooks;
+  }
+
+  attach(sink: Sink): void {
+    this.sinks.push(sink);
+  }
+
+  emit(e: HubEvent): void {
+    if (e.type === 'return.exception' && e.data.origin === 'refused' && e.store !== null && !this.refusedWebhooks(e.store)) return;
+    for (const s of this.sinks) s(e);
+  }
+
+  /** A return ticket as it is now (decision, status, lines), with `extra` fields. */
+  returnChanged(type: Extract<WebhookEventType, `return.${string}`>, authorization: string, extra: Record<string, unknown> = {}): void {
+    if (this.sinks.length === 0 || !this.returns) return;
+    const r = this.returns.get(authorization);
+    if (!r) return;
+    this.emit({ type, store: r.store, data: { ...this.ticket(r), ...extra } });
+  }
+
+  /** return.authorized, return.denied — or nothing while a manager's override is still needed. */
+  decided(authorization: string, decision: string): void {
+    if (decision === 'approved' || decision === 'conditional') this.returnChanged('return.authorized', authorization);
+    else if (decision === 'denied') this.returnChanged('return.denied', authorization);
+  }
+
+  private ticket(r: ReturnRow): Record<string, unknown> {
+    const sold = new Map((r.receipt ? this.sales?.get(r.receipt)?.lines : undefined)?.map((l) => [l.line, l.sku]) ?? []);
+    return {
+      authorization: r.authorization,
+      store: r.store,
+      register: r.register,
+      receipt: r.receipt || null,
+      mode: r.mode,
+      decision: r.decision,
+      status: r.status,
+      kind: r.kind,
+      reason: r.reason,
+      refund: r.refund_amount === null ? null : { amount: r.refund_amount, kind: r.refund_kind },
+      conditions: JSON.parse(r.conditions) as unknown,
+      policyVersion: r.policy_version,
+      reconciliation: r.reconciliation,
+      exception: r.exception_code,
+      override: r.override_by ? { manager: r.override_by, at: r.override_at } : null,
+      lines: this.returns!.lines(r.authorization).map((l) => ({
+        line: l.line > 0 ? l.line : null,
+        sku: sold.get(l.line) ?? l.asked_sku,
+        requestedQty: fromMilli(l.requested_qty),
+        approvedQty: fromMilli(l.approved_qty),
+        completedQty: fromMilli(l.completed_qty),
+        disposition: l.disposition,
+        code: l.code,
+      })),
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
+  }
+}

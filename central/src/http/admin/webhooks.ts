@@ -1,0 +1,82 @@
+import { TbCodes, TbError } from '@tillbridge/shared';
+import type { Hub } from '../../hub-services.js';
+import type { Router } from '../router.js';
+import { actorOf, authorize, need } from './common.js';
+
+const DAY = 86_400_000;
+
+/**
+ * Webhook endpoints and their deliveries under /v1/admin/webhooks. GET reads (any admin token);
+ * every change needs the admin role and is audited with the token's identity. Never shows a
+ * stored secret: a secret is shown once, in the answer that created it.
+ */
+export function webhookRoutes(router: Router, hub: Hub): void {
+  const wh = hub.webhooks;
+
+  router.add('GET', '/v1/admin/webhooks', (ctx) => {
+    authorize(hub, ctx, false);
+    return wh.list();
+  });
+
+  router.add('POST', '/v1/admin/webhooks', async (ctx) => {
+    const who = authorize(hub, ctx, true);
+    const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
+    if (body.store !== undefined && body.store !== null) need(typeof body.store === 'string' ? hub.stores.get(body.store) : undefined, `store ${String(body.store)}`);
+    return wh.add({ url: body.url, events: body.events, store: body.store ?? null }, actorOf(who));
+  }, 16 * 1024);
+
+  // before /webhooks/:id, which would take "deliveries" for an id
+  router.add('GET', '/v1/admin/webhooks/deliveries', (ctx) => {
+    authorize(hub, ctx, false);
+    const limit = Number(ctx.query.get('limit') ?? '100');
+    const failed = ctx.query.get('failed');
+    return wh.deliveries({ webhook: ctx.query.get('webhook'), failed: failed === '1' || failed === 'true', limit });
+  });
+
+  router.add('GET', '/v1/admin/webhooks/deliveries/:id', (ctx) => {
+    authorize(hub, ctx, false);
+    return wh.delivery(ctx.params.id!);
+  });
+
+  router.add('POST', '/v1/admin/webhooks/deliveries/:id/redeliver', (ctx) => {
+    const who = authorize(hub, ctx, true);
+    return wh.redeliver(ctx.params.id!, actorOf(who));
+  });
+
+  router.add('GET', '/v1/admin/webhooks/:id', (ctx) => {
+    authorize(hub, ctx, false);
+    return wh.get(ctx.params.id!);
+  });
+
+  router.add('DELETE', '/v1/admin/webhooks/:id', (ctx) => {
+    const who = authorize(hub, ctx, true);
+    wh.remove(ctx.params.id!, actorOf(who));
+    return { id: ctx.params.id, removed: true };
+  });
+
+  router.add('POST', '/v1/admin/webhooks/:id/test', (ctx) => {
+    const who = authorize(hub, ctx, true);
+    return { id: ctx.params.id, ...wh.test(ctx.params.id!, actorOf(who)) };
+  });
+
+  router.add('POST', '/v1/admin/webhooks/:id/rotate-secret', async (ctx) => {
+    const who = authorize(hub, ctx, true);
+    const body = (await ctx.body()) as { overlapMs?: unknown };
+    const overlap = body.overlapMs ?? DAY;
+    if (typeof overlap !== 'number') throw new TbError(TbCodes.INVALID, 'overlapMs: expected milliseconds');
+    return wh.rotateSecret(ctx.params.id!, overlap, actorOf(who));
+  });
+
+  router.add('POST', '/v1/admin/webhooks/:id/enable', (ctx) => {
+    const who = authorize(hub, ctx, true);
+    return { id: ctx.params.id, changed: wh.enable(ctx.params.id!, actorOf(who)), state: 'enabled' };
+  });
+
+  router.add('POST', '/v1/admin/webhooks/:id/disable', async (ctx) => {
+    const who = authorize(hub, ctx, true);
+    const body = (await ctx.body()) as { reason?: unknown };
+    if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200)) throw new TbError(TbCodes.INVALID, 'reason: expected text of at most 200 characters');
+    const reason = `disabled by ${actorOf(who)}${body.reason ? `: ${body.reason}` : ''}`;
+    return { id: ctx.params.id, changed: wh.disable(ctx.params.id!, reason, actorOf(who)), state: 'disabled' };
+  });
+}

@@ -1,0 +1,116 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Hub } from '../hub-services.js';
+
+/**
+ * The hub's Prometheus metrics (GET /metrics), among them the seed's three: transaction
+ * synchronization latency (register time to hub commit), the return authorization success rate
+ * (by mode and outcome), and inventory data accuracy (per store).
+ */
+export class HubMetrics {
+  readonly registry = new Registry();
+  private readonly syncLatency: Histogram<'kind'>;
+  private readonly webhookAttempts: Counter<'outcome'>;
+  private readonly eventsApplied: Counter<'kind' | 'outcome'>;
+
+  constructor(hub: Hub) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'tillbridge_hub_' });
+    this.syncLatency = new Histogram({
+      name: 'tillbridge_sync_latency_seconds',
+      help: 'From the register message being committed at the agent to its event being committed at the hub',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+      registers: [r],
+    });
+    this.eventsApplied = new Counter({ name: 'tillbridge_events_applied_total', help: 'Agent events applied, by kind and outcome (applied, exception)', labelNames: ['kind', 'outcome'], registers: [r] });
+    this.webhookAttempts = new Counter({ name: 'tillbridge_webhook_attempts_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [r] });
+    new Gauge({
+      name: 'tillbridge_webhook_deliveries_open',
+      help: 'Webhook deliveries not yet succeeded or abandoned (pending or waiting for a retry)',
+      registers: [r],
+      collect() {
+        this.set(hub.webhooks.outcomes().pending);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_connected_stores',
+      help: 'Stores whose agent is connected now',
+      registers: [r],
+      collect() {
+        this.set(hub.presence.count());
+      },
+    });
+    // what each connected store's agent last reported
+    const perStore = (name: string, help: string, pick: (p: ReturnType<Hub['presence']['get']>) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['store'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const s of hub.stores.list()) {
+            const p = hub.presence.get(s.id);
+            const v = p.connected ? pick(p) : undefined;
+            if (v !== undefined) this.set({ store: s.id }, v);
+          }
+        },
+      });
+    };
+    perStore('tillbridge_outbox_depth', "Events waiting in a store agent's outbox (as it last reported)", (p) => p.outboxDepth);
+    perStore('tillbridge_outbox_oldest_age_seconds', "Age of the oldest event in a store agent's outbox (as it last reported)", (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000));
+    const rateGauge = (name: string, help: string, pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          const v = pick(hub.authzStats.rate());
+          if (v !== null) this.set(v);
+        },
+      });
+    };
+    new Gauge({
+      name: 'tillbridge_return_authorizations',
+      help: 'Return requests decided, by mode and outcome (every ticket at the hub)',
+      labelNames: ['mode', 'outcome'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const rate = hub.authzStats.rate();
+        for (const mode of ['online', 'offline'] as const) for (const [outcome, n] of Object.entries(rate.tickets[mode])) this.set({ mode, outcome }, n);
+      },
+    });
+    rateGauge('tillbridge_return_authorization_success_ratio', 'Share of return requests answered with a decision within the deadline (online or offline)', (rate) => rate.successRate);
+    rateGauge('tillbridge_return_authorization_online_ratio', 'Share of return requests the hub answered in time', (rate) => rate.onlineRate);
+    new Gauge({
+      name: 'tillbridge_inventory_accuracy_ratio',
+      help: "Share of a store's SKUs whose copy at the agent matches the hub (as of its last report)",
+      labelNames: ['store'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const a of hub.accuracy.list()) this.set({ store: a.store }, a.ratio);
+      },
+    });
+  }
+
+  /** An agent event applied: its sync latency, from the agent's commit time. */
+  applied(kind: string, agentAt: string, outcome: string, nowMs: number): void {
+    this.eventsApplied.inc({ kind, outcome });
+    const t = Date.parse(agentAt);
+    if (Number.isFinite(t)) this.syncLatency.observe({ kind }, Math.max(0, (nowMs - t) / 1000));
+  }
+
+  webhookAttempt(outcome: string): void {
+    this.webhookAttempts.inc({ outcome });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

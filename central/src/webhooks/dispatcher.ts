@@ -1,0 +1,242 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '@tillbridge/shared';
+import { iso, type Clock } from '../domain/clock.js';
+import type { WebhookEndpoints } from './endpoints.js';
+import type { SendResult, WebhookSender } from './http-sender.js';
+import type { DueRow, EndpointRow, WebhookRepo } from './repo.js';
+import { DISABLE_AFTER_FAILING_MS, judge } from './retry-policy.js';
+import type { SecretBox } from './secret-box.js';
+import { signatureHeader } from './signing.js';
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'abandoned';
+
+/** One attempt, as `onAttempt` listeners hear it: failed = a retry is scheduled; abandoned = no more attempts. */
+export interface AttemptReport {
+  webhook: string;
+  delivery: string;
+  messageId: string;
+  type: string;
+  outcome: AttemptOutcome;
+  status: number | null;
+  error: string | null;
+  nextAttemptAt: string | null;
+  durationMs: number;
+}
+
+export interface DispatcherOptions {
+  send: WebhookSender;
+  timeoutMs: number;
+  pollMs: number;
+  drainMs: number;
+  random: () => number;
+  userAgent: string;
+}
+
+const BATCH = 50;
+const SYSTEM_ACTOR = 'hub:webhooks';
+const DAY = 86_400_000;
+
+/** Why a failed attempt disables its endpoint: it is gone (410), or failing with no success for too long. */
+function disableReason(gone: boolean, failingSince: string, now: number): string | undefined {
+  if (gone) return 'the endpoint answered 410 Gone';
+  const ms = now - Date.parse(failingSince);
+  return ms >= DISABLE_AFTER_FAILING_MS ? `failing with no success since ${failingSince} (${Math.floor(ms / DAY)} days)` : undefined;
+}
+
+/**
+ * The delivery loop. One worker per endpoint with due deliveries sends them one at a time (the
+ * per-endpoint in-flight limit is 1); workers run side by side, so a slow or hanging endpoint only
+ * delays itself. Outcomes are recorded in one transaction per attempt.
+ */
+export class Dispatcher {
+  private readonly workers = new Map<string, Promise<number>>();
+  private readonly listeners: ((a: AttemptReport) => void)[] = [];
+  private readonly counts: Record<AttemptOutcome, number> = { succeeded: 0, failed: 0, abandoned: 0 };
+  private abort = new AbortController();
+  private running = false;
+  private stopping = false;
+  private timer: NodeJS.Timeout | undefined;
+  private wakeQueued = false;
+
+  constructor(
+    private readonly repo: WebhookRepo,
+    private readonly box: SecretBox,
+    private readonly endpoints: WebhookEndpoints,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: DispatcherOptions,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.stopping = false;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
+    this.tick();
+  }
+
+  /** Stops picking deliveries; waits up to drainMs for attempts in flight, then cuts them short (they stay due). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopping = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const all = Promise.allSettled([...this.workers.values()]);
+    let t: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([all.then(() => true), new Promise<boolean>((r) => (t = setTimeout(() => r(false), this.opts.drainMs)))]);
+    clearTimeout(t);
+    if (!drained) {
+      this.abort.abort();
+      await all;
+    }
+  }
+
+  /** Looks for due work soon (after the caller's transaction has committed). */
+  wake(): void {
+    if (!this.running || this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      if (this.running) this.kick();
+    });
+  }
+
+  /** One pass: a worker for every endpoint with due deliveries; resolves with the attempts made. */
+  async runDue(): Promise<number> {
+    const done = await Promise.all(this.dispatch());
+    return done.reduce((a, b) => a + b, 0);
+  }
+
+  onAttempt(listener: (a: AttemptReport) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Attempts since start by outcome. */
+  attemptCounts(): Record<AttemptOutcome, number> {
+    return { ...this.counts };
+  }
+
+  private tick = (): void => {
+    this.timer = undefined;
+    if (!this.running) return;
+    this.kick();
+    this.timer = setTimeout(this.tick, this.opts.pollMs);
+    this.timer.unref();
+  };
+
+  private kick(): void {
+    try {
+      this.dispatch();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'webhook dispatch failed');
+    }
+  }
+
+  private dispatch(): Promise<number>[] {
+    if (this.stopping) return [];
+    const out: Promise<number>[] = [];
+    for (const webhook of this.repo.dueWebhooks(iso(this.clock.now()))) {
+      const running = this.workers.get(webhook);
+      if (running) {
+        out.push(running.then(() => 0));
+        continue;
+      }
+      const w = this.work(webhook).finally(() => this.workers.delete(webhook));
+      this.workers.set(webhook, w);
+      out.push(w);
+    }
+    return out;
+  }
+
+  private async work(webhook: string): Promise<number> {
+    const tried = new Set<string>();
+    let n = 0;
+    try {
+      for (;;) {
+        const due = this.stopping ? [] : this.repo.dueFor(webhook, iso(this.clock.now()), BATCH).filter((d) => !tried.has(d.id));
+        if (due.length === 0) return n;
+        for (const d of due) {
+          if (this.stopping) return n;
+          tried.add(d.id);
+          const r = await this.attempt(d);
+          if (r === 'stop') return n;
+          n++;
+        }
+      }
+    } catch (err) {
+      this.log.error({ webhook, err: (err as Error).message }, 'webhook worker failed');
+      return n;
+    }
+  }
+
+  private async attempt(d: DueRow): Promise<'done' | 'stop'> {
+    const ep = this.repo.endpoint(d.webhook);
+    if (!ep || ep.disabled_at) return 'stop';
+    const startedAt = this.clock.now();
+    const t0 = performance.now();
+    let r: SendResult;
+    try {
+      r = await this.opts.send({ url: ep.url, headers: this.headers(ep, d, startedAt), body: d.body, timeoutMs: this.opts.timeoutMs, signal: this.abort.signal });
+    } catch (err) {
+      r = { error: `not sent: ${(err as Error).message}` };
+    }
+    if (r.aborted) return 'stop';
+    const report = this.record(d, r, startedAt, Math.round(performance.now() - t0));
+    if (!report) return 'done';
+    this.counts[report.outcome]++;
+    const log = { webhook: d.webhook, delivery: d.id, messageId: d.message, status: report.status, error: report.error, next: report.nextAttemptAt };
+    if (report.outcome === 'succeeded') this.log.debug(log, 'webhook delivered');
+    else this.log.warn(log, report.outcome === 'failed' ? 'webhook attempt failed; will retry' : 'webhook delivery abandoned');
+    for (const l of this.listeners) {
+      try {
+        l(report);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'webhook attempt listener failed');
+      }
+    }
+    return report.outcome === 'abandoned' && this.repo.endpoint(d.webhook)?.disabled_at ? 'stop' : 'done';
+  }
+
+  private headers(ep: EndpointRow, d: DueRow, nowMs: number): Record<string, string> {
+    const ts = Math.floor(nowMs / 1000);
+    const secrets = [this.box.open(ep.secret_enc)];
+    if (ep.prev_secret_enc && ep.prev_secret_expires_at && ep.prev_secret_expires_at > iso(nowMs)) secrets.push(this.box.open(ep.prev_secret_enc));
+    return {
+      'content-type': 'application/json',
+      'user-agent': this.opts.userAgent,
+      'webhook-id': d.message,
+      'webhook-timestamp': String(ts),
+      'webhook-signature': signatureHeader(secrets, d.message, ts, d.body),
+    };
+  }
+
+  /** The attempt's outcome, its delivery's next step and its endpoint's health, in one transaction. */
+  private record(d: DueRow, r: SendResult, startedAt: number, durationMs: number): AttemptReport | undefined {
+    const now = this.clock.now();
+    const at = iso(now);
+    const status = r.status ?? null;
+    const v = judge(r, d.retry_step, now, this.opts.random);
+    const update = { id: d.id, attemptsBefore: d.attempts, at: iso(startedAt), status, retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1) };
+    return this.repo.tx(() => {
+      const ep = this.repo.endpoint(d.webhook);
+      if (!ep) return undefined;
+      const report = { webhook: d.webhook, delivery: d.id, messageId: d.message, type: d.type, status, durationMs };
+      if (v.kind === 'succeeded') {
+        if (!this.repo.finish({ ...update, state: 'succeeded', nextAttemptAt: null, error: null })) return undefined;
+        this.repo.recordSuccess(ep.id, at);
+        return { ...report, outcome: 'succeeded', error: null, nextAttemptAt: null };
+      }
+      const disable = disableReason(v.kind === 'gone', ep.failing_since ?? at, now);
+      let error = r.error ?? `HTTP ${status}`;
+      let nextAttemptAt: string | null = null;
+      if (disable) error += `; endpoint disabled: ${disable}`;
+      else if (v.kind === 'abandon') error += `; gave up after ${update.retryStep} failed attempts`;
+      else if (v.kind === 'retry') nextAttemptAt = iso(now + v.delayMs);
+      const outcome: AttemptOutcome = nextAttemptAt ? 'failed' : 'abandoned';
+      if (!this.repo.finish({ ...update, state: outcome, nextAttemptAt, error })) return undefined;
+      this.repo.recordFailure(ep.id, at);
+      if (disable) this.endpoints.disable(ep.id, disable, SYSTEM_ACTOR);
+      return { ...report, outcome, error, nextAttemptAt };
+    });
+  }
+}

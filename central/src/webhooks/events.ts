@@ -1,0 +1,28 @@
+/** What the hub sends webhooks about. `webhook.test` is sent only by `webhooks test ID`. */
+export const WEBHOOK_EVENT_TYPES = [
+  'return.authorized',
+  'return.denied',
+  'return.completed',
+  'return.cancelled',
+  'return.exception',
+  'return.resolved',
+  'terminal.status',
+  'inventory.adjusted',
+  'webhook.test',
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** The types an endpoint may subscribe to (every type but `webhook.test`). */
+export const SUBSCRIBABLE_EVENT_TYPES: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES.filter((t) => t !== 'webhook.test');
+
+export function isWebhookEventType(v: unknown): v is WebhookEventType {
+  return typeof v === 'string' && (WEBHOOK_EVENT_TYPES as readonly string[]).includes(v);
+}
+
+/** An event as the rest of the hub emits it. `store: null` reaches only endpoints for all stores. */
+export interface WebhookEvent {
+  type: WebhookEventType;
+  store: string | null;
+  data: Record<string, unknown>;
+}

@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import { newId } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sqlite.js';
+
+export interface EndpointRow {
+  id: string;
+  url: string;
+  events: string;
+  store: string | null;
+  secret_enc: string;
+  prev_secret_enc: string | null;
+  prev_secret_expires_at: string | null;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+  last_success_at: string | null;
+  last_failure_at: string | null;
+  failing_since: string | null;
+}
+
+export type DeliveryState = 'pending' | 'failed' | 'succeeded' | 'abandoned';
+
+export interface DeliveryRow {
+  id: string;
+  webhook: string;
+  message: string;
+  type: string;
+  state: DeliveryState;
+  attempts: number;
+  retry_step: number;
+  next_attempt_at: string | null;
+  created_at: string;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+}
+
+/** A due delivery with what is needed to send it. */
+export interface DueRow {
+  id: string;
+  webhook: string;
+  message: string;
+  type: string;
+  body: string;
+  attempts: number;
+  retry_step: number;
+}
+
+export interface AttemptUpdate {
+  id: string;
+  /** The attempts count read before sending: the update applies only if nobody recorded an attempt since. */
+  attemptsBefore: number;
+  state: DeliveryState;
+  retryStep: number;
+  nextAttemptAt: string | null;
+  at: string;
+  status: number | null;
+  error: string | null;
+}
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** `prefix_` + n random Crockford base32 characters (5 bits each). */
+export function shortId(prefix: string, n: number): string {
+  return `${prefix}_${[...randomBytes(n)].map((b) => ALPHABET[b & 31]).join('')}`;
+}
+
+/** `prefix_` + a UUID v7 in Crockford base32 (26 characters): unique, and sorts in creation order. */
+export function sortableId(prefix: string): string {
+  const bytes = Buffer.from(newId().replaceAll('-', ''), 'hex');
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = ((value << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return `${prefix}_${out}${ALPHABET[(value << (5 - bits)) & 31]}`;
+}
+
+const OPEN = `('pending', 'failed')`;
+const DELIVERY_COLS = `d.id, d.webhook, d.message, m.type, d.state, d.attempts, d.retry_step, d.next_attempt_at, d.created_at, d.last_attempt_at, d.last_status, d.last_error`;
+
+function prepare(s: HubStorage) {
+  const p = (sql: string): Statement => s.db.prepare(sql);
+  return {
+    insertEndpoint: p(`INSERT INTO webhooks (id, url, events, store, secret_enc, created_at, created_by) VALUES (@id, @url, @events, @store, @secret_enc, @created_at, @created_by)`),
+    endpoint: p(`SELECT * FROM webhooks WHERE id = ?`),
+    endpoints: p(`SELECT * FROM webhooks ORDER BY created_at, id`),
+    openCounts: p(`SELECT webhook, COUNT(*) AS n FROM webhook_deliveries WHERE state IN ${OPEN} GROUP BY webhook`),
+    deleteDeliveries: p(`DELETE FROM webhook_deliveries WHERE webhook = ?`),
+    deleteEndpoint: p(`DELETE FROM webhooks WHERE id = ?`),
+    subscribers: p(`SELECT id, events FROM webhooks WHERE disabled_at IS NULL AND (store IS NULL OR store = ?) ORDER BY id`),
+    setSecrets: p(`UPDATE webhooks SET secret_enc = ?, prev_secret_enc = ?, prev_secret_expires_at = ? WHERE id = ?`),
+    disable: p(`UPDATE webhooks SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL`),
+    enable: p(`UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL WHERE id = ? AND disabled_at IS NOT NULL`),
+    success: p(`UPDATE webhooks SET last_success_at = ?, failing_since = NULL WHERE id = ?`),
+    failure: p(`UPDATE webhooks SET last_failure_at = ?, failing_since = COALESCE(failing_since, ?) WHERE id = ?`),
+    disabledList: p(`SELECT * FROM webhooks WHERE disabled_at IS NOT NULL ORDER BY disabled_at, id`),
+    insertMessage: p(`INSERT INTO webhook_messages (id, type, store, body, created_at) VALUES (?, ?, ?, ?, ?)`),
+    insertDelivery: p(`INSERT INTO webhook_deliveries (id, webhook, message, state, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)`),
+    dueWebhooks: p(
+      `SELECT DISTINCT d.webhook FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook
+       WHERE d.state IN ${OPEN} AND d.next_attempt_at <= ? AND w.disabled_at IS NULL`,
+    ),
+    dueFor: p(
+      `SELECT d.id, d.webhook, d.message, m.type, m.body, d.attempts, d.retry_step
+       FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
+       WHERE d.webhook = ? AND d.state IN ${OPEN} AND d.next_attempt_at <= ?
+       ORDER BY d.next_attempt_at, d.id LIMIT ?`,
+    ),
+    finish: p(
+      `UPDATE webhook_deliveries SET state = @state, attempts = attempts + 1, retry_step = @retryStep, next_attempt_at = @nextAttemptAt,
+         last_attempt_at = @at, last_status = @status, last_error = @error
+       WHERE id = @id AND attempts = @attemptsBefore AND state IN ${OPEN}`,
+    ),
+    abandonOpen: p(`UPDATE webhook_deliveries SET state = 'abandoned', next_attempt_at = NULL, last_error = ? WHERE webhook = ? AND state IN ${OPEN}`),
+    requeue: p(`UPDATE webhook_deliveries SET state = 'pending', retry_step = 0, next_attempt_at = ? WHERE id = ?`),
+    delivery: p(`SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message WHERE d.id = ?`),
+    deliveries: p(
+      `SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
+       WHERE (@webhook IS NULL OR d.webhook = @webhook) AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
+       ORDER BY d.created_at DESC, d.id DESC LIMIT @limit`,
+    ),
+    openTotal: p(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state IN ${OPEN}`),
+  };
+}
+
+/** The webhooks' SQL, prepared once. Every write runs inside the caller's `storage.tx`. */
+export class WebhookRepo {
+  private readonly st: ReturnType<typeof prepare>;
+
+  constructor(private readonly s: HubStorage) {
+    this.st = prepare(s);
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.s.tx(fn);
+  }
+
+  insertEndpoint(r: Pick<EndpointRow, 'id' | 'url' | 'events' | 'store' | 'secret_enc' | 'created_at' | 'created_by'>): void {
+    this.st.insertEndpoint.run(r);
+  }
+  endpoint(id: string): EndpointRow | undefined {
+    return this.st.endpoint.get(id) as EndpointRow | undefined;
+  }
+  endpoints(): EndpointRow[] {
+    return this.st.endpoints.all() as EndpointRow[];
+  }
+  /** Deliveries still to be attempted, per endpoint. */
+  openCounts(): Map<string, number> {
+    return new Map((this.st.openCounts.all() as { webhook: string; n: number }[]).map((r) => [r.webhook, r.n]));
+  }
+  openTotal(): number {
+    return (this.st.openTotal.get() as { n: number }).n;
+  }
+  deleteEndpoint(id: string): boolean {
+    this.st.deleteDeliveries.run(id);
+    return this.st.deleteEndpoint.run(id).changes > 0;
+  }
+  subscribers(store: string | null): { id: string; events: string }[] {
+    return this.st.subscribers.all(store) as { id: string; events: string }[];
+  }
+  setSecrets(id: string, secretEnc: string, prevEnc: string | null, prevExpiresAt: string | null): void {
+    this.st.setSecrets.run(secretEnc, prevEnc, prevExpiresAt, id);
+  }
+  disable(id: string, at: string, reason: string): boolean {
+    return this.st.disable.run(at, reason, id).changes > 0;
+  }
+  enable(id: string): boolean {
+    return this.st.enable.run(id).changes > 0;
+  }
+  recordSuccess(id: string, at: string): void {
+    this.st.success.run(at, id);
+  }
+  recordFailure(id: string, at: string): void {
+    this.st.failure.run(at, at, id);
+  }
+  disabled(): EndpointRow[] {
+    return this.st.disabledList.all() as EndpointRow[];
+  }
+  insertMessage(id: string, type: string, store: string | null, body: string, at: string): void {
+    this.st.insertMessage.run(id, type, store, body, at);
+  }
+  insertDelivery(id: string, webhook: string, message: string, at: string): void {
+    this.st.insertDelivery.run(id, webhook, message, at, at);
+  }
+  dueWebhooks(now: string): string[] {
+    return (this.st.dueWebhooks.all(now) as { webhook: string }[]).map((r) => r.webhook);
+  }
+  dueFor(webhook: string, now: string, limit: number): DueRow[] {
+    return this.st.dueFor.all(webhook, now, limit) as DueRow[];
+  }
+  /** Records an attempt; false when the delivery changed meanwhile (removed, abandoned, recorded). */
+  finish(u: AttemptUpdate): boolean {
+    return this.st.finish.run(u).changes > 0;
+  }
+  abandonOpen(webhook: string, reason: string): number {
+    return this.st.abandonOpen.run(reason, webhook).changes;
+  }
+  requeue(id: string, at: string): void {
+    this.st.requeue.run(at, id);
+  }
+  delivery(id: string): DeliveryRow | undefined {
+    return this.st.delivery.get(id) as DeliveryRow | undefined;
+  }
+  deliveries(webhook: string | null, failedOnly: boolean, limit: number): DeliveryRow[] {
+    return this.st.deliveries.all({ webhook, failed: failedOnly ? 1 : 0, limit }) as DeliveryRow[];
+  }
+}
