@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { JsonLogProcess } from '@tillbridge/scripts/lib/process';
+import { JsonLogProcess, runCommand } from '@tillbridge/scripts/lib/process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { sale, World } from './fixture.js';
 
@@ -159,5 +160,22 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     expect(fromAgent.every((o) => /^agent:[0-9a-f-]{36}$/.test(o.origin ?? ''))).toBe(true);
     const v = await w.hub.cli(['audit', 'verify', '--json']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
+    // an export checked away from the hub against a signed checkpoint; an edited one is refused
+    const cp = join(w.dir, 'checkpoint.json');
+    const ex = join(w.dir, 'audit.jsonl');
+    const pub = join(w.dir, 'audit-key.pem');
+    for (const args of [['audit', 'checkpoint', '--now', '--out', cp], ['audit', 'export', '--all', '--out', ex], ['audit', 'public-key', '--out', pub]]) {
+      const r = await w.hub.cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    const ok = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--checkpoint', cp, '--export', ex, '--public-key', pub]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    const lines = readFileSync(ex, 'utf8').trimEnd().split('\n');
+    const third = JSON.parse(lines[2]!) as { outcome: string };
+    lines[2] = JSON.stringify({ ...third, outcome: `${third.outcome}!` });
+    writeFileSync(ex, `${lines.join('\n')}\n`);
+    const bad = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--checkpoint', cp, '--export', ex, '--public-key', pub]);
+    expect(bad.code, bad.stdout + bad.stderr).toBe(5);
+    expect(bad.stdout + bad.stderr).toMatch(/entry 3/);
   });
 });
