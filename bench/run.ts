@@ -44,22 +44,34 @@ async function main(): Promise<void> {
   process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
   process.stdout.write(`${'floor: echo + commit'.padEnd(44)} p50 ${ms(floorP50).padStart(10)}   p99 ${ms(floorP99).padStart(10)}\n\n`);
 
-  const adminToken = await initHub(join(dir, 'hub'));
-  const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
-  const apiKey = await addStore(hub, 'B1');
-  await setStock(hub, 'B1', 'SKU-1', 1_000_000);
-  const ptyDir = join(dir, 'pty');
-  mkdirSync(ptyDir);
-  const pty = await startPtyPair(ptyDir);
-  const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}`, transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 }, codec: 'jsonl' }));
-  registers.push({
-    id: 'ECR',
-    transport: { type: 'serial', path: pty.a, baudRate: 115200 },
-    framing: { type: 'stx-etx', lrc: true },
-    codec: { type: 'delimited', profile: join(ROOT, 'installers', 'profiles', 'acme-ecr-400-delimited.json') },
-  });
-  const agent = await startAgent({ dir: join(dir, 'agent'), store: 'B1', apiKey, hubWsUrl: hub.wsUrl, registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })), overrides: { registers } });
+  // everything started is stopped however the run ends (a failed step, Ctrl-C): no stray hub or agent
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanUp = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (): void => void cleanUp().then(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
+    const adminToken = await initHub(join(dir, 'hub'));
+    const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
+    cleanups.push(() => hub.proc.stop());
+    const apiKey = await addStore(hub, 'B1');
+    await setStock(hub, 'B1', 'SKU-1', 1_000_000);
+    const ptyDir = join(dir, 'pty');
+    mkdirSync(ptyDir);
+    const pty = await startPtyPair(ptyDir);
+    cleanups.push(() => pty.close());
+    const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}`, transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 }, codec: 'jsonl' }));
+    registers.push({
+      id: 'ECR',
+      transport: { type: 'serial', path: pty.a, baudRate: 115200 },
+      framing: { type: 'stx-etx', lrc: true },
+      codec: { type: 'delimited', profile: join(ROOT, 'installers', 'profiles', 'acme-ecr-400-delimited.json') },
+    });
+    const agent = await startAgent({ dir: join(dir, 'agent'), store: 'B1', apiKey, hubWsUrl: hub.wsUrl, registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })), overrides: { registers } });
+    cleanups.push(() => agent.proc.stop());
     // --- online authorization latency
     const reg = await JsonLinesRegister.connect(agent.port('R1'));
     for (let i = 0; i < N + 50; i++) {
@@ -121,9 +133,11 @@ async function main(): Promise<void> {
     // --- framed serial round trip through the agent, beside the pty's own echo
     await pty.close();
     const echoPty = await startPtyPair(join(dir, 'pty'));
+    cleanups.push(() => echoPty.close());
     const ptyFloor = await ptyEcho(echoPty.a, echoPty.b, N);
     await echoPty.close();
     const serialPty = await startPtyPair(join(dir, 'pty'));
+    cleanups.push(() => serialPty.close());
     await waitFor('the serial register reopened', async () => {
       const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as { registers: { id: string; state: string }[] };
       return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
@@ -144,10 +158,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${line('serial sale, STX/ETX frame → ACK + reply', sr)}\n`);
     process.stdout.write(`${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + commit.p50)).toFixed(2)}×\n`);
   } finally {
-    await pty.close();
-    await agent.proc.stop();
-    await hub.proc.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanUp();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   out.floor = { wsEcho: echo, sqliteCommit: commit };
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
