@@ -183,7 +183,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       hub: lastSync ? { ...hub, lastSync } : hub,
       outbox: outbox.stats(),
       registers: endpoints.map((e) => e.status()),
-      inventorySkus: inventory.list().length,
+      inventorySkus: inventory.count(),
       policyVersion: policy.version,
       configVersion: live.version,
     };

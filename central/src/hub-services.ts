@@ -99,7 +99,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const config = syncConfig(storage, audit, clock);
   events.bind(returnsRepo, sales, (store) => config.effective(store).value.refusedEvents === 'exception+webhook');
   const webhooks = new Webhooks({ storage, audit, clock, log: opts.log, sealKey: secrets.webhookKey, ...opts.webhooks });
-  events.attach((e) => webhooks.emit(e));
+  events.attach({ wants: (type, store) => webhooks.wants(type, store), take: (e) => webhooks.emit(e) });
   const ledger = new InventoryLedger(storage, clock, feed, events);
   const saleService = new SaleService(sales, ledger, audit, clock);
   const exceptions = new Exceptions(storage, clock, events);

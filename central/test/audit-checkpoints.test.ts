@@ -5,7 +5,8 @@ import { TbCodes } from '@tillbridge/shared';
 import { AUDIT_TRAIL_SCHEMA } from '../src/audit/schema.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import { iso } from '../src/domain/clock.js';
-import { chainHash, type ExportedEntry } from '../src/audit/entry.js';
+import { type ExportedEntry } from '../src/audit/entry.js';
+import { entryHash } from '../src/domain/audit-log.js';
 import { verifyCheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf, loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
 import type { Db } from '../src/storage/sqlite.js';
@@ -128,7 +129,7 @@ describe('verifying the stored chain against the checkpoints', () => {
     db.transaction(() => {
       for (const r of rows) {
         const e = { ...r, actor: r.id === 10 ? 'someone-else' : r.actor, prev_hash: prev, origin: null };
-        const h = chainHash(e);
+        const h = entryHash(e);
         upd.run(e.actor, prev, h, r.id);
         prev = h;
       }

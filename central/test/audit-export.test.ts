@@ -8,7 +8,8 @@ import { parse } from 'csv-parse/sync';
 import { TbCodes } from '@tillbridge/shared';
 import { AUDIT_TRAIL_SCHEMA } from '../src/audit/schema.js';
 import { AuditTrail } from '../src/audit/trail.js';
-import { chainHash, EXPORT_FIELDS, type ExportedEntry } from '../src/audit/entry.js';
+import { EXPORT_FIELDS, type ExportedEntry } from '../src/audit/entry.js';
+import { entryHash } from '../src/domain/audit-log.js';
 import { CSV_HEADER, csvField, formatEntry, type ExportFormat } from '../src/audit/export-format.js';
 import { readExport } from '../src/audit/export-read.js';
 import { payloadOf, type CheckpointFile } from '../src/audit/checkpoint-file.js';
@@ -91,7 +92,7 @@ describe('audit export formats', () => {
     expect(back).toEqual(stored);
     expect(back[1]).toMatchObject({ id: 2, actor: tricky, store: null, register: '', origin: null, resource: tricky });
     expect(back[1]!.details).toBe(JSON.stringify({ note: tricky }));
-    for (const e of back) expect(chainHash(e)).toBe(e.hash);
+    for (const e of back) expect(entryHash(e)).toBe(e.hash);
   });
 
   it('JSON lines: every field, in order, one entry a line', async () => {
@@ -178,7 +179,7 @@ describe('an export verified away from the hub against a signed checkpoint', () 
     es[9] = { ...es[9]!, actor: 'someone-else' };
     for (let i = 9; i < es.length; i++) {
       if (i > 9) es[i] = { ...es[i]!, prev_hash: es[i - 1]!.hash };
-      es[i] = { ...es[i]!, hash: chainHash(es[i]!) };
+      es[i] = { ...es[i]!, hash: entryHash(es[i]!) };
     }
     const text = es.map((e) => formatEntry(e, 'jsonl')).join('');
     expect(await verifyWith(cp, text)).toMatchObject({ ok: false, firstBad: 1000, problem: expect.stringContaining('signed checkpoint') });
@@ -224,8 +225,8 @@ describe('entries with an origin', () => {
     // an entry as the audit log will write it once it records origins
     const head = trail.query.head()!;
     const e: Omit<ExportedEntry, 'hash'> = { id: head.id + 1, at: '2026-11-27T10:00:01.000Z', actor: 'admin:tba_x', action: 'store.create', store: 'S9', register: null, outcome: 'created', origin: 'ip:10.0.0.5', resource: 'store:S9', details: '{}', prev_hash: head.hash };
-    const hash = chainHash(e);
-    expect(hash).not.toBe(chainHash({ ...e, origin: null }));
+    const hash = entryHash(e);
+    expect(hash).not.toBe(entryHash({ ...e, origin: null }));
     t.hub.storage.db.prepare(`INSERT INTO audit (id, at, actor, action, store, register, outcome, origin, resource, details, prev_hash, hash) VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @origin, @resource, @details, @prev_hash, @hash)`).run({ ...e, hash });
     appendMany(2); // later entries, without origin, chain on
     expect(trail.verify()).toMatchObject({ ok: true, entries: 4 });

@@ -9,6 +9,7 @@ export class InventoryCache {
   private readonly all: Statement;
   private readonly one: Statement;
   private readonly del: Statement;
+  private readonly countAll: Statement;
 
   constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
     this.upsert = db.prepare(
@@ -19,6 +20,7 @@ export class InventoryCache {
     this.all = db.prepare(`SELECT sku, on_hand FROM inventory ORDER BY sku`);
     this.one = db.prepare(`SELECT on_hand FROM inventory WHERE sku = ?`);
     this.del = db.prepare(`DELETE FROM inventory WHERE sku = ?`);
+    this.countAll = db.prepare(`SELECT COUNT(*) AS n FROM inventory`);
   }
 
   apply(full: boolean, items: { sku: string; onHand: number }[], removed: string[] = []): void {
@@ -33,6 +35,11 @@ export class InventoryCache {
   /** The digest the hub compares with its own (inventory data accuracy). */
   digest(): { sku: string; h: string }[] {
     return this.list().map((r) => ({ sku: r.sku, h: inventoryDigest(r.sku, r.onHand) }));
+  }
+
+  /** How many SKUs the copy holds (status and metrics ask on every read: no rows loaded). */
+  count(): number {
+    return (this.countAll.get() as { n: number }).n;
   }
 
   list(): { sku: string; onHand: number }[] {

@@ -1,5 +1,5 @@
-import { GENESIS_HASH } from '../domain/audit-log.js';
-import { chainHash, type ExportedEntry } from './entry.js';
+import { entryHash, GENESIS_HASH } from '../domain/audit-log.js';
+import type { ExportedEntry } from './entry.js';
 
 export interface ChainProblem {
   firstBad: number;
@@ -49,7 +49,7 @@ export class ChainWalker {
       return { firstBad: 1, problem: 'entry 1 does not start the chain (its prev_hash is not the genesis hash)' };
     }
     const { hash, ...rest } = e;
-    if (chainHash(rest) !== hash) return { firstBad: e.id, problem: `entry ${e.id} was changed after it was written` };
+    if (entryHash(rest) !== hash) return { firstBad: e.id, problem: `entry ${e.id} was changed after it was written` };
     const signed = this.opts.vouched?.(e.id);
     if (signed !== undefined && signed !== hash) {
       return { firstBad: e.id, problem: `entry ${e.id}'s hash differs from the one a signed checkpoint holds for it: it, or an entry before it, was rewritten and the hashes recomputed` };

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { isTbError, TbCodes } from '@tillbridge/shared';
+import { readFileSync } from 'node:fs';
+import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
 import { AdminClient } from './admin-client.js';
 
 /** Exit codes, documented in docs/cli.md. */
@@ -50,3 +51,12 @@ export function act<A extends unknown[]>(fn: (...args: A) => Promise<void> | voi
 }
 
 export const dataOpt = (): Option => new Option('--data <dir>', 'hub data directory').env('TILLBRIDGE_HUB_DATA').makeOptionMandatory();
+
+/** A file the operator named, as text; an unreadable one is a usage error naming it (and what it should be). */
+export function readInputFile(file: string, what?: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TbError(TbCodes.INVALID, `cannot read ${what ? `${what} ` : ''}${file}: ${(err as Error).message}`);
+  }
+}

@@ -86,7 +86,7 @@ export class ExceptionResolution {
       });
       const resolved = { exceptions: open.map((e) => ({ id: e.id, code: e.code, kind: e.kind })), action, note, by: actor, moved };
       if (authorization) this.events.returnChanged('return.resolved', authorization, { resolution: resolved });
-      else this.events.emit({ type: 'return.resolved', store: open[0]!.store, data: { store: open[0]!.store, register: open[0]!.register, authorization: null, resolution: resolved } });
+      else this.events.emit('return.resolved', open[0]!.store, () => ({ store: open[0]!.store, register: open[0]!.register, authorization: null, resolution: resolved }));
       return { resolved: open.map((e) => e.id), authorization, moved };
     });
   }

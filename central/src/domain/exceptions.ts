@@ -50,12 +50,17 @@ export class Exceptions {
       e.body === undefined ? null : JSON.stringify(e.body),
       iso(this.clock.now()),
     );
-    // refused: an agent's event the hub could not apply; flagged: a return kept, but against the rules
-    this.events.emit({
-      type: 'return.exception',
+    this.events.exceptionRecorded(e.eventId ? 'refused' : 'flagged', e.store, () => ({
+      id,
       store: e.store,
-      data: { id, origin: e.eventId ? 'refused' : 'flagged', store: e.store, register: e.register ?? null, event: e.eventId ? { id: e.eventId, kind: e.kind } : null, kind: e.kind, code: e.code, reason: e.reason, authorization: e.authorization ?? null, at: iso(this.clock.now()) },
-    });
+      register: e.register ?? null,
+      event: e.eventId ? { id: e.eventId, kind: e.kind } : null,
+      kind: e.kind,
+      code: e.code,
+      reason: e.reason,
+      authorization: e.authorization ?? null,
+      at: iso(this.clock.now()),
+    }));
     return id;
   }
 

@@ -4,7 +4,11 @@ import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
 import type { Sales } from './sales.js';
 
 export type HubEvent = WebhookEvent;
-type Sink = (e: HubEvent) => void;
+interface Sink {
+  /** Whether this sink takes `type` for `store`: nothing is built for an event nobody takes. */
+  wants(type: WebhookEventType, store: string | null): boolean;
+  take(e: HubEvent): void;
+}
 
 /**
  * Where the domain says what happened, for webhooks: called INSIDE the transaction that made the
@@ -28,17 +32,29 @@ export class HubEvents {
     this.sinks.push(sink);
   }
 
-  emit(e: HubEvent): void {
-    if (e.type === 'return.exception' && e.data.origin === 'refused' && e.store !== null && !this.refusedWebhooks(e.store)) return;
-    for (const s of this.sinks) s(e);
+  /** `data` is built only when a sink takes the event (the hot paths announce on every sale and decision). */
+  emit(type: WebhookEventType, store: string | null, data: () => Record<string, unknown>): void {
+    const takers = this.sinks.filter((s) => s.wants(type, store));
+    if (takers.length === 0) return;
+    const e: HubEvent = { type, store, data: data() };
+    for (const s of takers) s.take(e);
+  }
+
+  /**
+   * An exception was recorded. refused: an agent's event the hub could not apply (announced as
+   * the store's refusedEvents setting says); flagged: a return kept, but against the rules (always).
+   */
+  exceptionRecorded(origin: 'refused' | 'flagged', store: string, data: () => Record<string, unknown>): void {
+    if (origin === 'refused' && !this.refusedWebhooks(store)) return;
+    this.emit('return.exception', store, () => ({ ...data(), origin }));
   }
 
   /** A return ticket as it is now (decision, status, lines), with `extra` fields. */
   returnChanged(type: Extract<WebhookEventType, `return.${string}`>, authorization: string, extra: Record<string, unknown> = {}): void {
-    if (this.sinks.length === 0 || !this.returns) return;
+    if (!this.returns) return;
     const r = this.returns.get(authorization);
     if (!r) return;
-    this.emit({ type, store: r.store, data: { ...this.ticket(r), ...extra } });
+    this.emit(type, r.store, () => ({ ...this.ticket(r), ...extra }));
   }
 
   /** return.authorized, return.denied — or nothing while a manager's override is still needed. */

@@ -44,8 +44,7 @@ export class InventoryLedger {
     this.s.tx(() => {
       this.insertMove.run(newId(), store, sku, deltaMilli, kind, ref, at);
       this.upsert.run(store, sku, deltaMilli, at);
-      const onHand = (this.getOne.get(store, sku) as InventoryRow).onHand;
-      this.events.emit({ type: 'inventory.adjusted', store, data: { store, sku, delta: fromMilli(deltaMilli), onHand: fromMilli(onHand), kind, ref, at } });
+      this.events.emit('inventory.adjusted', store, () => ({ store, sku, delta: fromMilli(deltaMilli), onHand: fromMilli((this.getOne.get(store, sku) as InventoryRow).onHand), kind, ref, at }));
     });
     this.feed.inventoryChanged(store, sku);
   }

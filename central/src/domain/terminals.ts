@@ -48,11 +48,7 @@ export class Terminals {
       const changed = this.save(store, t);
       // announced when the link state or what the register says about itself changes, not for each message
       if (changed && (!before || before.state !== t.state || before.detail !== (t.detail ?? null) || before.reported_state !== (t.reported?.state ?? null) || before.reported_detail !== (t.reported?.detail ?? null))) {
-        this.events.emit({
-          type: 'terminal.status',
-          store,
-          data: { store, register: t.register, state: t.state, detail: t.detail ?? null, previous: before?.state ?? null, transport: t.transport, connections: t.connections, reported: t.reported ?? null, lastMessageAt: t.lastMessageAt ?? null, at: t.at },
-        });
+        this.events.emit('terminal.status', store, () => ({ store, register: t.register, state: t.state, detail: t.detail ?? null, previous: before?.state ?? null, transport: t.transport, connections: t.connections, reported: t.reported ?? null, lastMessageAt: t.lastMessageAt ?? null, at: t.at }));
       }
       return changed;
     });

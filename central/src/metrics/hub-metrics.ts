@@ -59,13 +59,23 @@ export class HubMetrics {
     };
     perStore('tillbridge_outbox_depth', "Events waiting in a store agent's outbox (as it last reported)", (p) => p.outboxDepth);
     perStore('tillbridge_outbox_oldest_age_seconds', "Age of the oldest event in a store agent's outbox (as it last reported)", (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000));
+    // one reading of the rate per scrape, shared by the gauges below
+    let rateAt = 0;
+    let rateNow: ReturnType<Hub['authzStats']['rate']> | undefined;
+    const rate = (): ReturnType<Hub['authzStats']['rate']> => {
+      if (!rateNow || Date.now() - rateAt > 50) {
+        rateNow = hub.authzStats.rate();
+        rateAt = Date.now();
+      }
+      return rateNow;
+    };
     const rateGauge = (name: string, help: string, pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null): void => {
       new Gauge({
         name,
         help,
         registers: [r],
         collect() {
-          const v = pick(hub.authzStats.rate());
+          const v = pick(rate());
           if (v !== null) this.set(v);
         },
       });
@@ -77,8 +87,8 @@ export class HubMetrics {
       registers: [r],
       collect() {
         this.reset();
-        const rate = hub.authzStats.rate();
-        for (const mode of ['online', 'offline'] as const) for (const [outcome, n] of Object.entries(rate.tickets[mode])) this.set({ mode, outcome }, n);
+        const now = rate();
+        for (const mode of ['online', 'offline'] as const) for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
       },
     });
     rateGauge('tillbridge_return_authorization_success_ratio', 'Share of return requests answered with a decision within the deadline (online or offline)', (rate) => rate.successRate);

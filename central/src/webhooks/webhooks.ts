@@ -4,7 +4,7 @@ import { iso, type Clock } from '../domain/clock.js';
 import type { HubStorage } from '../storage/sqlite.js';
 import { Dispatcher, type AttemptOutcome, type AttemptReport } from './dispatcher.js';
 import { WebhookEndpoints, type NewEndpoint } from './endpoints.js';
-import { isWebhookEventType, type WebhookEvent } from './events.js';
+import { isWebhookEventType, type WebhookEvent, type WebhookEventType } from './events.js';
 import { httpSender, type WebhookSender } from './http-sender.js';
 import { enqueue } from './messages.js';
 import { WebhookRepo } from './repo.js';
@@ -78,6 +78,11 @@ export class Webhooks {
     if (targets.length === 0) return;
     enqueue(this.repo, iso(this.clock.now()), e.type, e.store, e.data, targets);
     this.dispatcher.wake();
+  }
+
+  /** Whether an enabled endpoint would receive `type` for `store` (so the caller can skip building the event). */
+  wants(type: WebhookEventType, store: string | null): boolean {
+    return this.repo.subscribers(store).some((s) => (JSON.parse(s.events) as string[]).includes(type));
   }
 
   /** Runs the delivery loop until `stop()`. */

@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { createLogger, TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from '../../domain/audit-log.js';
@@ -14,7 +14,7 @@ import type { ChainVerifyResult } from '../../audit/verify-stored.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
-import { act, EXIT, print, type CliContext } from '../context.js';
+import { act, EXIT, print, readInputFile, type CliContext } from '../context.js';
 
 type Verdict = { ok: true; entries: number; head: string; from?: number } | { ok: false; firstBad: number; problem: string };
 
@@ -46,13 +46,6 @@ function timeArg(v: string | undefined, name: string): string | undefined {
   return v;
 }
 
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new TbError(TbCodes.INVALID, `cannot read ${what} ${file}: ${(err as Error).message}`);
-  }
-}
 
 export function auditCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -76,7 +69,7 @@ export function auditCommands(ctx: CliContext): void {
         if (opts.checkpoint) {
           const v: Parameters<typeof verifyFiles>[0] = { checkpoint: opts.checkpoint };
           if (opts.export) v.export = opts.export === '-' ? process.stdin : opts.export;
-          if (opts.publicKey) v.publicKeyPem = readText(opts.publicKey, 'the public key');
+          if (opts.publicKey) v.publicKeyPem = readInputFile(opts.publicKey, 'the public key');
           if (opts.fingerprint) v.fingerprint = opts.fingerprint;
           const r = await verifyFiles(v);
           print(opts.json, r, () => filesLine(r));

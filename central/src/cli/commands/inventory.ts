@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
 import { Progress } from '../progress.js';
-import { act, print, type CliContext } from '../context.js';
+import { act, print, readInputFile, type CliContext } from '../context.js';
 
 export function inventoryCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -28,12 +27,7 @@ export function inventoryCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub inventory import stock.csv')
     .action(
       act(async (file: string, opts: { json?: boolean }) => {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (err) {
-          throw new TbError(TbCodes.INVALID, `cannot read ${file}: ${(err as Error).message}`);
-        }
+        const text = readInputFile(file);
         // a bar on a terminal while a large file goes up; then the hub applies it in one transaction
         const bar = new Progress(`sending ${file}`, Buffer.byteLength(text));
         let r: { rows: number; changed: number; stores: string[] };

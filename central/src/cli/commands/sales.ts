@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { act, print, readInputFile, type CliContext } from '../context.js';
 
 export function saleCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -28,12 +26,7 @@ export function saleCommands(ctx: CliContext): void {
     .addHelpText('after', '\nA line: {"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR","lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n\nExample:\n  tillbridge-hub sales import web-orders.jsonl')
     .action(
       act(async (file: string, opts: { json?: boolean }) => {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (err) {
-          throw new TbError(TbCodes.INVALID, `cannot read ${file}: ${(err as Error).message}`);
-        }
+        const text = readInputFile(file);
         const r = await ctx.client().post<{ imported: number; skipped: { line: number; receipt: string; reason: string }[]; stores: string[] }>('/v1/admin/sales', text, 'application/x-ndjson');
         print(opts.json, r, () => [`imported ${r.imported} sale(s) for ${r.stores.join(', ')}`, ...r.skipped.map((x) => `skipped line ${x.line} (${x.receipt}): ${x.reason}`)].join('\n'));
       }),
