@@ -32,6 +32,7 @@ import { Presence } from './sync/presence.js';
 import { HubEvents } from './domain/hub-events.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { AuditTrail } from './audit/trail.js';
+import { Imports, type ImportsOptions } from './imports/imports.js';
 
 export interface HubServiceOptions {
   dataDir: string;
@@ -43,6 +44,8 @@ export interface HubServiceOptions {
   webhooks?: { pollMs?: number; timeoutMs?: number; random?: () => number; userAgent?: string };
   /** Audit entries are kept this many days (at least 90; default 400), pruned only up to a signed checkpoint. */
   auditRetentionDays?: number;
+  /** Large admin imports: rows per transaction, largest body, how many at once. */
+  imports?: ImportsOptions;
 }
 
 /** Every hub service wired to one storage: what the HTTP API, the agents' endpoint and the CLI use. */
@@ -81,6 +84,8 @@ export interface Hub {
   webhooks: Webhooks;
   /** Export, signed checkpoints, retention and verification of the audit log. */
   auditTrail: AuditTrail;
+  /** Admin imports (inventory CSV, sales JSON lines): streamed, checked, applied in chunks. */
+  imports: Imports;
   close(): void;
 }
 
@@ -111,6 +116,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
   const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }));
+  const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
   return {
     storage,
     clock,
@@ -142,7 +148,9 @@ export function openHub(opts: HubServiceOptions): Hub {
     terminals: new Terminals(storage, clock, events),
     events,
     webhooks,
-    auditTrail: new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' })),
+    auditTrail,
+    // a signed checkpoint every 1000 audit entries, whoever wrote them
+    imports: new Imports(storage, audit, feed, clock, opts.log.child({ part: 'imports' }), opts.imports, () => auditTrail.nudge()),
     close: () => storage.close(),
   };
 }

@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import { TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
-import { openHub, type Hub } from './hub-services.js';
+import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
 import { Router, sendJson } from './http/router.js';
 import { openHubStorage, hubDbPath } from './storage/sqlite.js';
@@ -28,6 +28,8 @@ export interface HubOptions {
   /** Serve HTTPS and WSS (and, with a client CA, check agents' client certificates). */
   tls?: HubTlsOptions;
   gate?: GateOptions;
+  /** Large admin imports (defaults suit production; tests make chunks small). */
+  imports?: HubServiceOptions['imports'];
   log: Logger;
   clock?: Clock;
 }
@@ -77,6 +79,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   if (opts.clock) serviceOpts.clock = opts.clock;
   if (opts.gate) serviceOpts.gate = opts.gate;
   if (opts.auditRetentionDays) serviceOpts.auditRetentionDays = opts.auditRetentionDays;
+  if (opts.imports) serviceOpts.imports = opts.imports;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
@@ -208,6 +211,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       stopping ??= (async () => {
         ready = false;
         clearInterval(sweeper);
+        await hub.imports.stop(); // each running import stops at its next chunk boundary, and says what it applied
         hub.auditTrail.stop();
         await hub.webhooks.stop();
         await endpoint.close();

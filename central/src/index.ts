@@ -3,6 +3,5 @@ export { openHub, type Hub } from './hub-services.js';
 export { AdminClient } from './cli/admin-client.js';
 export { AuditLog, verifyEntries, entryHash, GENESIS_HASH, type AuditEntry, type VerifyResult } from './domain/audit-log.js';
 export { openHubStorage, hubDbPath } from './storage/sqlite.js';
-export { parseInventoryCsv } from './http/admin-api.js';
 export type { Clock } from './domain/clock.js';
 export { DevCa, writeDevCerts, type DevCertFiles } from './tls/dev-certs.js';

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { credentialId, newCredential } from '../src/auth/secrets.js';
-import { parseInventoryCsv } from '../src/http/admin-api.js';
 import { testHub } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;
@@ -81,20 +80,5 @@ describe('API key rotation', () => {
     expect(t.hub.keys.runDue()).toBe(1);
     expect(t.hub.credentials.listKeys('S2').map((k) => k.state)).toEqual(['expiring', 'pending']);
     expect(() => t.hub.keys.schedule('S2', 1000, 10, 'admin:test')).toThrow(/at least 1m/);
-  });
-});
-
-describe('inventory CSV', () => {
-  const exists = (s: string) => s === 'S1';
-  it('parses store,sku,qty with any column order, BOM and CRLF', () => {
-    expect(parseInventoryCsv('\uFEFFsku,store,qty\r\nA,S1,3\r\nB,S1,0.5\r\n', exists)).toEqual([
-      { store: 'S1', sku: 'A', qty: 3 },
-      { store: 'S1', sku: 'B', qty: 0.5 },
-    ]);
-  });
-  it('names the row and column of the first problem', () => {
-    expect(() => parseInventoryCsv('store,sku,qty\nS1,A,3\nS9,B,1\n', exists)).toThrow(/row 3, column store/);
-    expect(() => parseInventoryCsv('store,sku,qty\nS1,A,-1\n', exists)).toThrow(/row 2, column qty/);
-    expect(() => parseInventoryCsv('store,sku\nS1,A\n', exists)).toThrow(/missing "qty"/);
   });
 });

@@ -1,6 +1,7 @@
+import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
-import { importSales } from '../src/http/admin/sales-import.js';
+import { salesImport } from '../src/http/admin/sales-import.js';
 import { seedSale, testHub } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;
@@ -94,15 +95,16 @@ describe('exchanges against live stock', () => {
 });
 
 describe('every channel, and returns by card', () => {
-  it('validates a web order returned in a store like any receipt', () => {
+  it('validates a web order returned in a store like any receipt', async () => {
     t.hub.stores.create('WEB', 'Web shop');
     const jsonl = [
       JSON.stringify({ store: 'WEB', channel: 'web', receipt: 'W-1', at: '2026-11-26T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 2500 }], tenders: [{ kind: 'card', amount: 2500, pan: '4111111111111111' }] }),
       '',
     ].join('\n');
-    expect(importSales(t.hub, jsonl, 'admin:test')).toEqual({ imported: 1, skipped: [], stores: ['WEB'] });
-    expect(importSales(t.hub, jsonl, 'admin:test').skipped).toHaveLength(1); // a second import skips it
-    expect(() => importSales(t.hub, '{"store":"WEB"}\n', 'admin:test')).toThrow(/line 1: /);
+    const importSales = (text: string) => t.hub.imports.run(salesImport(t.hub), { actor: 'admin:test', body: Readable.from([Buffer.from(text)]) });
+    expect(await importSales(jsonl)).toMatchObject({ imported: 1, skipped: [], stores: ['WEB'] });
+    expect((await importSales(jsonl)).skipped).toHaveLength(1); // a second import skips it
+    await expect(importSales('{"store":"WEB"}\n')).rejects.toThrow(/line 1: /);
     const stored = t.hub.sales.get('W-1')!;
     expect(JSON.stringify(stored.tenders)).not.toContain('4111111111111111');
     const r = t.hub.engine.authorize('S1', req(one(1), { receipt: 'W-1' }));

@@ -37,6 +37,8 @@ export const TbCodes = {
   AUDIT_BROKEN: 'TB_AUDIT_BROKEN',
   /** Too many requests, or too many failed authentications, from one source. */
   RATE_LIMITED: 'TB_RATE_LIMITED',
+  /** An import that stopped part-way: the details say exactly what was applied; running it again finishes it. */
+  IMPORT_INCOMPLETE: 'TB_IMPORT_INCOMPLETE',
 } as const;
 
 export type TbCode = (typeof TbCodes)[keyof typeof TbCodes];

@@ -91,7 +91,7 @@ describe('tillbridge-hub', () => {
     expect((await w.hub.cli(['inventory', 'set', 'S9', 'SKU-1', '12'])).code).toBe(0);
     const csv = join(w.dir, 'stock.csv');
     writeFileSync(csv, 'store,sku,qty\nS9,SKU-2,5\nS9,SKU-1,7\n');
-    expect(JSON.parse((await w.hub.cli(['inventory', 'import', csv, '--json'])).stdout)).toEqual({ rows: 2, changed: 2, stores: ['S9'] });
+    expect(JSON.parse((await w.hub.cli(['inventory', 'import', csv, '--json'])).stdout)).toEqual({ import: expect.any(String), rows: 2, changed: 2, stores: ['S9'] });
     const show = JSON.parse((await w.hub.cli(['inventory', 'show', 'S9', '--json'])).stdout);
     expect(show).toEqual([
       { store: 'S9', sku: 'SKU-1', onHand: 7, reserved: 0, available: 7 },
@@ -100,7 +100,8 @@ describe('tillbridge-hub', () => {
     writeFileSync(csv, 'store,sku,qty\nS9,SKU-3,1\nNOPE,SKU-1,1\n');
     const bad = await w.hub.cli(['inventory', 'import', csv]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/row 3, column store/);
+    expect(bad.stderr).toMatch(/line 3, column store: no store "NOPE"/);
+    expect(bad.stderr).toMatch(/nothing was applied/);
     expect(JSON.parse((await w.hub.cli(['inventory', 'show', 'S9', 'SKU-3', '--json'])).stdout)).toEqual([]); // nothing applied
     expect((await w.hub.cli(['inventory', 'show', 'NOPE'])).code).toBe(3);
     expect((await w.hub.cli(['sales', 'show', 'NOPE'])).code).toBe(3);

@@ -10,8 +10,8 @@ import { storeRoutes } from './admin/stores.js';
 import { keyRoutes } from './admin/keys.js';
 import { configRoutes } from './admin/config.js';
 import { webhookRoutes } from './admin/webhooks.js';
+import { importRoutes } from './admin/imports.js';
 
-export { parseInventoryCsv } from './admin/inventory.js';
 
 /**
  * The JSON admin API under /v1/admin, used by `tillbridge-hub`. Every request carries an admin
@@ -28,4 +28,5 @@ export function adminRoutes(router: Router, hub: Hub): void {
   statusRoutes(router, hub);
   auditRoutes(router, hub);
   webhookRoutes(router, hub);
+  importRoutes(router, hub);
 }

@@ -1,8 +1,9 @@
-import { parse as parseCsv } from 'csv-parse/sync';
 import { fromMilli, TbCodes, TbError, toMilli } from '@tillbridge/shared';
 import type { Hub } from '../../hub-services.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, isStockQty, SKU, storeParam } from './common.js';
+import { importRequest } from './imports.js';
+import { inventoryImport } from './inventory-import.js';
 
 /** Inventory: on hand, reserved for exchanges, available; set and import (audited). */
 export function inventoryRoutes(router: Router, hub: Hub): void {
@@ -31,60 +32,10 @@ export function inventoryRoutes(router: Router, hub: Hub): void {
     return res;
   });
 
-  router.add(
-    'POST',
-    '/v1/admin/inventory/import',
-    async (ctx) => {
-      const who = authorize(hub, ctx, true);
-      const text = await ctx.text();
-      const rows = parseInventoryCsv(text, (s) => hub.stores.get(s) !== undefined);
-      const res = hub.storage.tx(() => {
-        let changed = 0;
-        for (const r of rows) if (hub.ledger.setOnHand(r.store, r.sku, toMilli(r.qty), `import:${who.id}`) !== 0) changed++;
-        const stores = [...new Set(rows.map((r) => r.store))];
-        hub.audit.append({ actor: actorOf(who), action: 'inventory.import', outcome: 'imported', resource: 'inventory', details: { rows: rows.length, changed, stores } });
-        return { rows: rows.length, changed, stores };
-      });
-      hub.feed.publish();
-      return res;
-    },
-    256 * 1024 * 1024,
-  );
-}
-
-export interface InventoryCsvRow {
-  store: string;
-  sku: string;
-  qty: number;
-}
-
-/** Parses `store,sku,qty` CSV; throws TB_INVALID naming the first bad row and column. Nothing is applied on error. */
-export function parseInventoryCsv(text: string, storeExists: (s: string) => boolean): InventoryCsvRow[] {
-  let records: Record<string, string>[];
-  try {
-    records = parseCsv(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
-  } catch (err) {
-    throw new TbError(TbCodes.INVALID, `not valid CSV: ${(err as Error).message}`);
-  }
-  const out: InventoryCsvRow[] = [];
-  const known = new Map<string, boolean>();
-  const exists = (s: string): boolean => {
-    let k = known.get(s);
-    if (k === undefined) known.set(s, (k = storeExists(s)));
-    return k;
-  };
-  records.forEach((r, i) => {
-    const row = i + 2; // line 1 is the header
-    for (const col of ['store', 'sku', 'qty']) {
-      if (r[col] === undefined) throw new TbError(TbCodes.INVALID, `the header must name the columns store,sku,qty (missing "${col}")`);
-    }
-    if (!exists(r.store!)) throw new TbError(TbCodes.INVALID, `row ${row}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})`);
-    if (!SKU.test(r.sku!)) throw new TbError(TbCodes.INVALID, `row ${row}, column sku: expected 1-64 characters without spaces`);
-    const qty = Number(r.qty);
-    if (r.qty === '' || !isStockQty(qty)) {
-      throw new TbError(TbCodes.INVALID, `row ${row}, column qty: expected a quantity of zero or more with at most three decimals`);
-    }
-    out.push({ store: r.store!, sku: r.sku!, qty });
+  // store,sku,qty CSV, streamed: checked whole before anything is applied, then applied in chunks (docs/operations.md#imports)
+  router.add('POST', '/v1/admin/inventory/import', (ctx) => {
+    const who = authorize(hub, ctx, true);
+    return hub.imports.run(inventoryImport(hub), importRequest(ctx, actorOf(who)));
   });
-  return out;
 }
+

@@ -1,7 +1,10 @@
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { describeZodError, panHmac, safePan, SaleMessage, TbCodes, TbError, type SaleEventBody } from '@tillbridge/shared';
+import { describeZodError, panHmac, safePan, SaleMessage, type SaleEventBody } from '@tillbridge/shared';
 import type { Hub } from '../../hub-services.js';
 import { Refusal } from '../../domain/refusal.js';
+import { readLines } from '../../imports/line-reader.js';
+import type { CheckedRow, ImportKind, RowBatch } from '../../imports/imports.js';
 
 /** A sale from another channel: the register's sale shape, plus where it belongs. */
 export const ImportedSale = SaleMessage.omit({ type: true, id: true }).extend({
@@ -9,61 +12,116 @@ export const ImportedSale = SaleMessage.omit({ type: true, id: true }).extend({
   channel: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a channel name such as web, app, marketplace').default('web'),
 });
 
-export interface ImportResult {
-  imported: number;
-  skipped: { line: number; receipt: string; reason: string }[];
-  stores: string[];
+/** A checked line, card numbers already masked (nothing but the masked number and its keyed hash is ever staged). */
+export interface ImportSaleRow {
+  store: string;
+  channel: string;
+  body: SaleEventBody;
 }
 
+export interface SkippedSale {
+  line: number;
+  receipt: string;
+  reason: string;
+}
+
+interface Chunk {
+  imported: number;
+  skipped: SkippedSale[];
+  stores: string[];
+  channels: string[];
+}
+
+interface Totals {
+  imported: number;
+  skippedCount: number;
+  skipped: SkippedSale[];
+  stores: string[];
+  channels: string[];
+}
+
+/** The longest line accepted: a sale of many lines with long descriptions still fits. */
+const MAX_LINE_BYTES = 1024 * 1024;
+/** skipped sales listed in the answer; the rest are counted */
+const LISTED_SKIPS = 1000;
+/** channels named in the answer and the audit */
+const LISTED_CHANNELS = 50;
+
+/** Checks one line of the file (blank lines are skipped). */
+export function checkSaleLine(hub: Hub, line: number, text: string): CheckedRow<ImportSaleRow> | undefined {
+  if (text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { line, error: `line ${line}: not valid JSON` };
+  }
+  const parsed = ImportedSale.safeParse(value, { reportInput: true });
+  if (!parsed.success) return { line, error: `line ${line}: ${describeZodError(parsed.error).join('; ')}` };
+  const sale = parsed.data;
+  if (!hub.stores.get(sale.store)) return { line, error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})` };
+  const tenders = sale.tenders.map((t) => {
+    const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
+    if (t.pan !== undefined) {
+      const digits = t.pan.replace(/[\s-]/g, '');
+      out.pan = safePan(t.pan);
+      if (/^\d{13,19}$/.test(digits)) out.panHash = panHmac(hub.cardKey, digits);
+    }
+    return out;
+  });
+  const body: SaleEventBody = { requestId: `import:${sale.receipt}`, receipt: sale.receipt, at: sale.at, currency: sale.currency, lines: sale.lines, tenders };
+  return { line, row: { store: sale.store, channel: sale.channel, body } };
+}
+
+const union = (a: string[], b: string[], max: number): string[] => [...new Set([...a, ...b])].slice(0, max);
+
 /**
- * Imports sales (JSON lines, or one JSON object) in one transaction: every line validated first,
- * naming the first bad line and key, nothing applied on error. A receipt already recorded is
- * skipped and reported (re-importing a file is harmless). Card numbers are masked and only their
- * keyed hash is kept, as the gateway does for registers.
+ * Sales from other channels: JSON lines of the sale shape plus `store` and `channel`. A receipt
+ * already recorded is skipped and reported (re-importing a file is harmless). Card numbers are
+ * masked and only their keyed hash is kept, as the gateway does for registers.
  */
-export function importSales(hub: Hub, text: string, actor: string): ImportResult {
-  const rows: { line: number; sale: z.infer<typeof ImportedSale> }[] = [];
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, i) => {
-    if (raw.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      throw new TbError(TbCodes.INVALID, `line ${i + 1}: not valid JSON`);
-    }
-    const parsed = ImportedSale.safeParse(value, { reportInput: true });
-    if (!parsed.success) throw new TbError(TbCodes.INVALID, `line ${i + 1}: ${describeZodError(parsed.error).join('; ')}`);
-    if (!hub.stores.get(parsed.data.store)) throw new TbError(TbCodes.INVALID, `line ${i + 1}: store: no store "${parsed.data.store}" (add it with: tillbridge-hub stores add ${parsed.data.store})`);
-    rows.push({ line: i + 1, sale: parsed.data });
-  });
-  if (rows.length === 0) throw new TbError(TbCodes.INVALID, 'no sales: expected JSON lines of {"store","channel","receipt","at","currency","lines","tenders"}');
-  const result = hub.storage.tx(() => {
-    const skipped: ImportResult['skipped'] = [];
-    let imported = 0;
-    for (const { line, sale } of rows) {
-      const tenders = sale.tenders.map((t) => {
-        const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
-        if (t.pan !== undefined) {
-          const digits = t.pan.replace(/[\s-]/g, '');
-          out.pan = safePan(t.pan);
-          if (/^\d{13,19}$/.test(digits)) out.panHash = panHmac(hub.cardKey, digits);
+export function salesImport(hub: Hub): ImportKind<ImportSaleRow, Chunk, Totals> {
+  return {
+    kind: 'sales',
+    action: 'sales.import',
+    emptyMessage: 'no sales: expected JSON lines of {"store","channel","receipt","at","currency","lines","tenders"}',
+    async *read(body: Readable, batch: number): AsyncGenerator<RowBatch<ImportSaleRow>> {
+      for await (const b of readLines(body, MAX_LINE_BYTES)) {
+        const items: CheckedRow<ImportSaleRow>[] = [];
+        for (const l of b.lines) {
+          const c = checkSaleLine(hub, l.line, l.text);
+          if (c) items.push(c);
         }
-        return out;
-      });
-      const body: SaleEventBody = { requestId: `import:${sale.receipt}`, receipt: sale.receipt, at: sale.at, currency: sale.currency, lines: sale.lines, tenders };
-      try {
-        hub.storage.savepoint(() => hub.saleService.record(sale.store, null, sale.channel, body, null)); // a skipped sale leaves nothing behind
-        imported++;
-      } catch (err) {
-        if (!(err instanceof Refusal)) throw err;
-        skipped.push({ line, receipt: sale.receipt, reason: err.message });
+        for (let i = 0; i < items.length; i += batch) yield { items: items.slice(i, i + batch), bytes: b.bytes };
       }
-    }
-    const stores = [...new Set(rows.map((r) => r.sale.store))];
-    hub.audit.append({ actor, action: 'sales.import', outcome: 'imported', resource: 'sales', details: { imported, skipped: skipped.length, stores, channels: [...new Set(rows.map((r) => r.sale.channel))] } });
-    return { imported, skipped, stores };
-  });
-  hub.feed.publish();
-  return result;
+    },
+    apply(rows) {
+      let imported = 0;
+      const skipped: SkippedSale[] = [];
+      const stores = new Set<string>();
+      const channels = new Set<string>();
+      for (const { line, row } of rows) {
+        stores.add(row.store);
+        channels.add(row.channel);
+        try {
+          hub.storage.savepoint(() => hub.saleService.record(row.store, null, row.channel, row.body, null)); // a skipped sale leaves nothing behind
+          imported++;
+        } catch (err) {
+          if (!(err instanceof Refusal)) throw err;
+          skipped.push({ line, receipt: row.body.receipt, reason: err.message });
+        }
+      }
+      return { imported, skipped, stores: [...stores], channels: [...channels].slice(0, LISTED_CHANNELS) };
+    },
+    chunkDetails: (c) => ({ imported: c.imported, skipped: c.skipped.length, stores: c.stores, channels: c.channels }),
+    add: (t, c) => ({
+      imported: (t?.imported ?? 0) + c.imported,
+      skippedCount: (t?.skippedCount ?? 0) + c.skipped.length,
+      skipped: [...(t?.skipped ?? []), ...c.skipped.slice(0, Math.max(0, LISTED_SKIPS - (t?.skipped.length ?? 0)))],
+      stores: union(t?.stores ?? [], c.stores, Number.MAX_SAFE_INTEGER),
+      channels: union(t?.channels ?? [], c.channels, LISTED_CHANNELS),
+    }),
+    summary: (t) => ({ imported: t.imported, skipped: t.skippedCount, stores: t.stores, channels: t.channels }),
+    result: (t) => ({ imported: t?.imported ?? 0, skippedCount: t?.skippedCount ?? 0, skipped: t?.skipped ?? [], stores: t?.stores ?? [], channels: t?.channels ?? [] }),
+  };
 }

@@ -1,8 +1,10 @@
+import { Readable } from 'node:stream';
 import { fromMilli } from '@tillbridge/shared';
 import type { Hub } from '../../hub-services.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
-import { importSales } from './sales-import.js';
+import { importRequest } from './imports.js';
+import { salesImport } from './sales-import.js';
 
 /** Sales from every channel. */
 export function saleRoutes(router: Router, hub: Hub): void {
@@ -31,15 +33,12 @@ export function saleRoutes(router: Router, hub: Hub): void {
     };
   });
 
-  // Sales from other channels (web orders): one JSON sale, or JSON lines; all valid or none applied.
-  router.add(
-    'POST',
-    '/v1/admin/sales',
-    async (ctx) => {
-      const who = authorize(hub, ctx, true);
-      const text = ctx.req.headers['content-type']?.includes('json') && !ctx.req.headers['content-type'].includes('ndjson') ? JSON.stringify(await ctx.body()) : await ctx.text();
-      return importSales(hub, text, actorOf(who));
-    },
-    256 * 1024 * 1024,
-  );
+  // Sales from other channels (web orders): JSON lines, streamed (or one JSON sale); checked whole before
+  // anything is applied, then applied in chunks (docs/operations.md#imports)
+  router.add('POST', '/v1/admin/sales', async (ctx) => {
+    const who = authorize(hub, ctx, true);
+    const type = ctx.req.headers['content-type'] ?? '';
+    const body = type.includes('json') && !type.includes('ndjson') ? Readable.from([Buffer.from(`${JSON.stringify(await ctx.body())}\n`)]) : ctx.req;
+    return hub.imports.run(salesImport(hub), importRequest(ctx, actorOf(who), body));
+  });
 }

@@ -1,0 +1,31 @@
+import type { Readable } from 'node:stream';
+import type { Hub } from '../../hub-services.js';
+import type { ImportRequest } from '../../imports/imports.js';
+import type { RequestContext, Router } from '../router.js';
+import { authorize, need } from './common.js';
+
+/** Imports running or recently finished on this hub: progress while they run, the outcome after. */
+export function importRoutes(router: Router, hub: Hub): void {
+  router.add('GET', '/v1/admin/imports', (ctx) => {
+    authorize(hub, ctx, false);
+    return hub.imports.list();
+  });
+  router.add('GET', '/v1/admin/imports/:id', (ctx) => {
+    authorize(hub, ctx, false);
+    return need(hub.imports.get(ctx.params.id!), `import ${ctx.params.id}`);
+  });
+}
+
+/**
+ * An import request from an HTTP request: the body is the request stream itself (never read
+ * whole); `?id=` lets the client follow the progress; the client going away stops the import at
+ * its next chunk boundary.
+ */
+export function importRequest(ctx: RequestContext, actor: string, body: Readable = ctx.req): ImportRequest {
+  const gone = new AbortController();
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) gone.abort();
+  });
+  const length = Number(ctx.req.headers['content-length']);
+  return { id: ctx.query.get('id') ?? undefined, actor, body, bytesExpected: Number.isSafeInteger(length) && length >= 0 ? length : undefined, signal: gone.signal };
+}

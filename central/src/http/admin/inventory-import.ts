@@ -1,0 +1,73 @@
+import type { Readable } from 'node:stream';
+import { toMilli } from '@tillbridge/shared';
+import type { Hub } from '../../hub-services.js';
+import { readCsv } from '../../imports/csv-reader.js';
+import type { CheckedRow, ImportKind, RowBatch } from '../../imports/imports.js';
+import { isStockQty, SKU } from './common.js';
+
+export interface InventoryCsvRow {
+  store: string;
+  sku: string;
+  /** milli-units */
+  qty: number;
+}
+
+interface Chunk {
+  rows: number;
+  changed: number;
+  stores: string[];
+}
+
+interface Totals {
+  rows: number;
+  changed: number;
+  stores: string[];
+}
+
+/** The longest CSV record accepted (a row is a store, a SKU and a quantity). */
+const MAX_RECORD_CHARS = 4096;
+
+/** Checks one CSV record; `storeExists` is asked once per store of the file. */
+export function checkInventoryRecord(line: number, r: Record<string, string>, storeExists: (s: string) => boolean): CheckedRow<InventoryCsvRow> {
+  if (!storeExists(r.store!)) return { line, error: `line ${line}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})` };
+  if (!SKU.test(r.sku!)) return { line, error: `line ${line}, column sku: expected 1-64 characters without spaces or commas` };
+  const qty = Number(r.qty);
+  if (r.qty === '' || !isStockQty(qty)) return { line, error: `line ${line}, column qty: expected a quantity of zero or more with at most three decimals, got "${r.qty}"` };
+  return { line, row: { store: r.store!, sku: r.sku!, qty: toMilli(qty) } };
+}
+
+/**
+ * `store,sku,qty` CSV (header first, any column order, other columns ignored): each row sets a
+ * store's on-hand for a SKU through an adjustment movement (ref `import:ID`); a row that changes
+ * nothing moves nothing.
+ */
+export function inventoryImport(hub: Hub): ImportKind<InventoryCsvRow, Chunk, Totals> {
+  return {
+    kind: 'inventory',
+    action: 'inventory.import',
+    async *read(body: Readable, batch: number): AsyncGenerator<RowBatch<InventoryCsvRow>> {
+      const known = new Map<string, boolean>();
+      const exists = (s: string): boolean => {
+        let k = known.get(s);
+        if (k === undefined) known.set(s, (k = hub.stores.get(s) !== undefined));
+        return k;
+      };
+      for await (const b of readCsv(body, { columns: ['store', 'sku', 'qty'], batch, maxRecordChars: MAX_RECORD_CHARS })) {
+        yield { bytes: b.bytes, items: b.records.map((r) => checkInventoryRecord(r.line, r.record, exists)) };
+      }
+    },
+    apply(rows, importId) {
+      let changed = 0;
+      const stores = new Set<string>();
+      for (const { row } of rows) {
+        if (hub.ledger.setOnHand(row.store, row.sku, row.qty, `import:${importId}`) !== 0) changed++;
+        stores.add(row.store);
+      }
+      return { rows: rows.length, changed, stores: [...stores] };
+    },
+    chunkDetails: (c) => ({ changed: c.changed, stores: c.stores }),
+    add: (t, c) => ({ rows: (t?.rows ?? 0) + c.rows, changed: (t?.changed ?? 0) + c.changed, stores: [...new Set([...(t?.stores ?? []), ...c.stores])] }),
+    result: (t) => ({ rows: t?.rows ?? 0, changed: t?.changed ?? 0, stores: t?.stores ?? [] }),
+    summary: (t) => ({ changed: t.changed, stores: t.stores }),
+  };
+}
