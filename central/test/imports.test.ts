@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request, type ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,8 @@ import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
 import { Imports, type ImportProgress } from '../src/imports/imports.js';
 import { inventoryImport } from '../src/http/admin/inventory-import.js';
+import { AdminClient } from '../src/cli/admin-client.js';
+import { uploadImport } from '../src/cli/import-upload.js';
 import { checkSaleLine } from '../src/http/admin/sales-import.js';
 import { silent } from './helpers.js';
 
@@ -325,6 +327,32 @@ describe('sales import', () => {
   it('takes one sale as a JSON body', async () => {
     const r = await post('/v1/admin/sales', sale('J-1'), 'application/json');
     expect(r.body).toMatchObject({ imported: 1, stores: ['S3'] });
+  });
+});
+
+describe('tillbridge-hub inventory import (the upload)', () => {
+  it('streams the file and, on a terminal, follows the hub: bytes sent and rows checked, then rows applied', async () => {
+    const file = join(dir, 'stock.csv');
+    writeFileSync(file, csv(30_000, 'U'));
+    let out = '';
+    const tty = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    }) as unknown as NodeJS.WriteStream;
+    (tty as { isTTY?: boolean }).isTTY = true;
+    const r = await uploadImport<{ import: string; rows: number }>(new AdminClient(running.url, token), '/v1/admin/inventory/import', file, 'text/csv', tty, 20);
+    expect(r.rows).toBe(30_000);
+    expect(await progress(r.import)).toMatchObject({ state: 'imported', bytesReceived: statSync(file).size, bytesExpected: statSync(file).size, bytesChecked: statSync(file).size });
+    expect(out).toMatch(/stock\.csv: sending \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB/);
+    expect(out).toMatch(/stock\.csv: checking \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB · [\d,]+ rows/);
+    expect(out).toMatch(/stock\.csv: applying \[[#.]+\] +\d+ % [\d,]+\/30,000 · \d+ transaction\(s\)/);
+    expect(out.endsWith('\r\x1b[K')).toBe(true); // cleared at the end
+  });
+
+  it('says which file it cannot read', async () => {
+    await expect(uploadImport(new AdminClient(running.url, token), '/v1/admin/inventory/import', join(dir, 'missing.csv'), 'text/csv')).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringContaining('cannot read') });
   });
 });
 

@@ -28,9 +28,18 @@ describe('Progress', () => {
     expect(out()).not.toContain('\n'); // redrawn in place
   });
 
+  it('shows the counts in the given format, with a detail after the bar', () => {
+    const { s, out } = stream(true);
+    const p = new Progress('stock.csv: sending', 2_000_000, s, (n) => `${(n / 1e6).toFixed(1)} MB`);
+    expect(p.active).toBe(true);
+    p.update(500_000, '1,000 rows checked');
+    expect(out()).toContain('stock.csv: sending [########......................]  25 % 0.5 MB/2.0 MB · 1,000 rows checked');
+  });
+
   it('prints nothing when stderr is not a terminal (pipes, scripts, CI)', () => {
     const { s, out } = stream(false);
     const p = new Progress('import', 10, s);
+    expect(p.active).toBe(false);
     p.update(5);
     p.note('x');
     p.done();

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { TbCodes, TbError } from '@tillbridge/shared';
 
@@ -13,6 +14,13 @@ export class AdminClient {
   post<T>(path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
     return this.call<T>('POST', path, body, contentType, onUpload);
   }
+  /**
+   * Streams `body` (`size` bytes; a file, never read whole) and waits for the answer however long the
+   * hub takes to apply it (large imports): no overall timeout, `onUpload(sent, total)` as it goes.
+   */
+  upload<T>(path: string, body: Readable, contentType: string, size: number, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
+    return this.call<T>('POST', path, body, contentType, onUpload, size);
+  }
   put<T>(path: string, body?: unknown): Promise<T> {
     return this.call<T>('PUT', path, body);
   }
@@ -20,18 +28,19 @@ export class AdminClient {
     return this.call<T>('DELETE', path);
   }
 
-  private async call<T>(method: Method, path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
+  private async call<T>(method: Method, path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void, streamSize?: number): Promise<T> {
     if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
     const url = `${this.base.replace(/\/$/, '')}${path}`;
     let res;
     try {
       const req = got(url, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(contentType ? { 'content-type': contentType } : {}) },
-        ...(body === undefined ? {} : typeof body === 'string' ? { body } : { json: body }),
+        headers: { authorization: `Bearer ${this.token}`, ...(contentType ? { 'content-type': contentType } : {}), ...(streamSize === undefined ? {} : { 'content-length': String(streamSize) }) },
+        ...(body === undefined ? {} : typeof body === 'string' || body instanceof Readable ? { body } : { json: body }),
         throwHttpErrors: false,
         retry: { limit: 0 },
-        timeout: { request: 120_000 },
+        // a streamed import is answered once applied, minutes later for a large file
+        timeout: streamSize === undefined ? { request: 120_000 } : { connect: 10_000 },
         followRedirect: false,
         ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
       });

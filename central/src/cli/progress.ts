@@ -1,19 +1,30 @@
 /**
  * A progress bar for long operations on a terminal (stderr), silent when stderr is not a TTY
- * (piped, in scripts, in CI). `update(done)` redraws at most every 100 ms; `done()` clears it.
+ * (piped, in scripts, in CI). `update(done, detail?)` redraws at most every 100 ms; `done()`
+ * clears it. `format` shows the counts (bytes as MB, rows with thousands separators…).
  */
 export class Progress {
   private last = 0;
   private readonly tty: boolean;
 
-  constructor(private readonly label: string, private readonly total: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
+  constructor(
+    private readonly label: string,
+    private readonly total: number | undefined,
+    stream: NodeJS.WriteStream = process.stderr,
+    private readonly format: (n: number) => string = String,
+  ) {
     this.tty = Boolean(stream.isTTY);
     this.stream = stream;
   }
 
   private readonly stream: NodeJS.WriteStream;
 
-  update(done: number): void {
+  /** Whether anything is drawn (stderr is a terminal). */
+  get active(): boolean {
+    return this.tty;
+  }
+
+  update(done: number, detail?: string): void {
     if (!this.tty) return;
     const now = Date.now();
     if (now - this.last < 100 && done !== this.total) return;
@@ -23,10 +34,11 @@ export class Progress {
     if (this.total && this.total > 0) {
       const f = Math.min(1, done / this.total);
       const n = Math.round(f * width);
-      line = `${this.label} [${'#'.repeat(n)}${'.'.repeat(width - n)}] ${(f * 100).toFixed(0).padStart(3)} % ${done}/${this.total}`;
+      line = `${this.label} [${'#'.repeat(n)}${'.'.repeat(width - n)}] ${(f * 100).toFixed(0).padStart(3)} % ${this.format(done)}/${this.format(this.total)}`;
     } else {
-      line = `${this.label} ${done}`;
+      line = `${this.label} ${this.format(done)}`;
     }
+    if (detail) line += ` · ${detail}`;
     this.stream.write(`\r${line}\x1b[K`);
   }
 

@@ -1,7 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { Progress } from '../progress.js';
-import { act, print, readInputFile, type CliContext } from '../context.js';
+import { uploadImport } from '../import-upload.js';
+import { act, print, type CliContext } from '../context.js';
 
 export function inventoryCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -22,24 +22,13 @@ export function inventoryCommands(ctx: CliContext): void {
     );
   inventory
     .command('import <file>')
-    .description('set on-hand quantities from a CSV file with the header store,sku,qty (all rows or none)')
+    .description('set on-hand quantities from a CSV file with the header store,sku,qty: checked whole before anything is applied, then applied in transactions (docs/operations.md#imports)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub inventory import stock.csv')
+    .addHelpText('after', '\nOn a terminal a bar follows the import: bytes sent, then checked, then rows applied.\n\nExample:\n  tillbridge-hub inventory import stock.csv')
     .action(
       act(async (file: string, opts: { json?: boolean }) => {
-        const text = readInputFile(file);
-        // a bar on a terminal while a large file goes up; then the hub applies it in one transaction
-        const bar = new Progress(`sending ${file}`, Buffer.byteLength(text));
-        let r: { rows: number; changed: number; stores: string[] };
-        try {
-          r = await ctx.client().post('/v1/admin/inventory/import', text, 'text/csv', (sent, total) => {
-            bar.update(sent);
-            if (total !== undefined && sent >= total) bar.note('the hub is applying it (all rows or none)…');
-          });
-        } finally {
-          bar.done();
-        }
-        print(opts.json, r, () => `imported ${r.rows} row(s) for ${r.stores.length} store(s); ${r.changed} changed`);
+        const r = await uploadImport<{ import: string; rows: number; changed: number; stores: string[] }>(ctx.client(), '/v1/admin/inventory/import', file, 'text/csv');
+        print(opts.json, r, () => `imported ${r.rows} row(s) for ${r.stores.length} store(s); ${r.changed} changed (import ${r.import})`);
       }),
     );
   inventory

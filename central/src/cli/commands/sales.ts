@@ -1,5 +1,6 @@
 import { table } from '../format.js';
-import { act, print, readInputFile, type CliContext } from '../context.js';
+import { uploadImport } from '../import-upload.js';
+import { act, print, type CliContext } from '../context.js';
 
 export function saleCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -21,14 +22,15 @@ export function saleCommands(ctx: CliContext): void {
     );
   sales
     .command('import <file>')
-    .description('record sales from other channels (web orders…): JSON lines of the sale shape plus "store" and "channel"; all valid or none applied; receipts already recorded are skipped')
+    .description('record sales from other channels (web orders…): JSON lines of the sale shape plus "store" and "channel"; checked whole before anything is applied, then applied in transactions (docs/operations.md#imports); receipts already recorded are skipped')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nA line: {"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR","lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n\nExample:\n  tillbridge-hub sales import web-orders.jsonl')
+    .addHelpText('after', '\nA line: {"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR","lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n\nOn a terminal a bar follows the import: bytes sent, then checked, then sales applied.\n\nExample:\n  tillbridge-hub sales import web-orders.jsonl')
     .action(
       act(async (file: string, opts: { json?: boolean }) => {
-        const text = readInputFile(file);
-        const r = await ctx.client().post<{ imported: number; skipped: { line: number; receipt: string; reason: string }[]; stores: string[] }>('/v1/admin/sales', text, 'application/x-ndjson');
-        print(opts.json, r, () => [`imported ${r.imported} sale(s) for ${r.stores.join(', ')}`, ...r.skipped.map((x) => `skipped line ${x.line} (${x.receipt}): ${x.reason}`)].join('\n'));
+        type Result = { import: string; imported: number; skippedCount: number; skipped: { line: number; receipt: string; reason: string }[]; stores: string[] };
+        const r = await uploadImport<Result>(ctx.client(), '/v1/admin/sales', file, 'application/x-ndjson');
+        const more = r.skippedCount > r.skipped.length ? [`… and ${r.skippedCount - r.skipped.length} more skipped`] : [];
+        print(opts.json, r, () => [`imported ${r.imported} sale(s) for ${r.stores.join(', ')}; ${r.skippedCount} skipped (import ${r.import})`, ...r.skipped.map((x) => `skipped line ${x.line} (${x.receipt}): ${x.reason}`), ...more].join('\n'));
       }),
     );
 }
