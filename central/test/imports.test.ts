@@ -1,5 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request, type ClientRequest } from 'node:http';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -349,6 +350,37 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     expect(out).toMatch(/stock\.csv: checking \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB · [\d,]+ rows/);
     expect(out).toMatch(/stock\.csv: applying \[[#.]+\] +\d+ % [\d,]+\/30,000 · \d+ transaction\(s\)/);
     expect(out.endsWith('\r\x1b[K')).toBe(true); // cleared at the end
+  });
+
+  it('when the connection breaks, asks the hub what became of the import and says so', async () => {
+    const file = join(dir, 'cut.csv');
+    writeFileSync(file, csv(40 * CHUNK, 'Q'));
+    // a TCP proxy in front of the hub that breaks the first connection (the upload) once the import is applying
+    const hubPort = Number(new URL(running.url).port);
+    let first: Socket | undefined;
+    const open: Socket[] = [];
+    const proxy = createServer((client) => {
+      const upstream = connect(hubPort, '127.0.0.1');
+      first ??= client;
+      open.push(client, upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const cut = (async () => {
+      await until('applying', async () => hub.imports.list().find((p) => p.state === 'applying' && p.bytesExpected === statSync(file).size && p.applied > 0));
+      first!.destroy();
+    })();
+    try {
+      const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream; // not a terminal: no polling, one connection
+      const err = await uploadImport(new AdminClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token), '/v1/admin/inventory/import', file, 'text/csv', quiet).catch((e: unknown) => e);
+      await cut;
+      expect(err).toMatchObject({ code: TbCodes.IMPORT_INCOMPLETE, message: expect.stringMatching(/^the connection to the hub was lost during import \S+, which is (stopping at its next transaction|stopped): [\d,]+ of 20,000 rows applied \(through line \d+\)\. Run the same file again/) });
+    } finally {
+      for (const sock of open) sock.destroy();
+      proxy.close();
+    }
   });
 
   it('says which file it cannot read', async () => {
