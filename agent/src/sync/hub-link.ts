@@ -62,6 +62,27 @@ export interface HubAuthorizer {
   override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult>;
 }
 
+/** How long a closing connection waits for the hub's close frame before the socket is dropped. */
+export const CLOSE_GRACE_MS = 2000;
+
+/** A listener of a hub frame that threw: what the link counts and shows in `status`. */
+export interface FrameFailure {
+  frame: string;
+  code: string;
+  message: string;
+  at: string;
+}
+
+export interface HubLinkInfo {
+  connected: boolean;
+  url: string;
+  since?: string;
+  lastError?: string;
+  /** Listeners of hub frames that threw since start, by frame (the link carried on). */
+  frameFailures?: Record<string, number>;
+  lastFrameError?: FrameFailure;
+}
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -83,6 +104,10 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   /** The `n` of the last inventory frame applied on this connection (echoed in digests). */
   private inventorySeenN = 0;
   private loop: Promise<void> | undefined;
+  /** Aborted when the current connection closes: a token refresh under way stops with it. */
+  private connection: AbortController | undefined;
+  private readonly frameFailures: Record<string, number> = {};
+  private lastFrameError: FrameFailure | undefined;
 
   constructor(private readonly opts: HubLinkOptions) {
     super();
@@ -96,11 +121,40 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     return this.inventorySeenN;
   }
 
-  info(): { connected: boolean; url: string; since?: string; lastError?: string } {
-    const out: { connected: boolean; url: string; since?: string; lastError?: string } = { connected: this.connected, url: this.opts.url };
+  info(): HubLinkInfo {
+    const out: HubLinkInfo = { connected: this.connected, url: this.opts.url };
     if (this.connected && this.connectedSince) out.since = new Date(this.connectedSince).toISOString();
     if (this.lastError) out.lastError = this.lastError;
+    if (this.lastFrameError) {
+      out.frameFailures = { ...this.frameFailures };
+      out.lastFrameError = this.lastFrameError;
+    }
     return out;
+  }
+
+  /**
+   * Calls every listener of `event`, each on its own: one that throws (a full disk under the
+   * inventory cache, a bug) is logged with its error and counted, and the others still run.
+   * Nothing a listener does can throw out of the socket's events, so no frame from the hub can
+   * stop the agent (DESIGN rule 12).
+   */
+  override emit<K extends keyof HubLinkEvents>(event: K, ...args: HubLinkEvents[K]): boolean {
+    const listeners = this.rawListeners(event) as ((...a: HubLinkEvents[K]) => void)[];
+    for (const l of listeners) {
+      try {
+        l.apply(this, args);
+      } catch (err) {
+        this.handlerFailed(event, err);
+      }
+    }
+    return listeners.length > 0;
+  }
+
+  private handlerFailed(frame: string, err: unknown): void {
+    const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
+    this.frameFailures[frame] = (this.frameFailures[frame] ?? 0) + 1;
+    this.lastFrameError = { frame, code, message: err instanceof Error ? err.message : String(err), at: new Date().toISOString() };
+    this.opts.log.error({ err, frame }, 'handling a frame from the hub failed; the link carries on');
   }
 
   start(signal: AbortSignal): void {
@@ -169,8 +223,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     this.send({ t: 'key.ack', id });
   }
 
-  private newToken(): Promise<AccessToken> {
-    const o: { tls?: ClientTls; refreshRatio?: number } = {};
+  private newToken(signal: AbortSignal): Promise<AccessToken> {
+    const o: { tls?: ClientTls; refreshRatio?: number; signal: AbortSignal } = { signal };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
     return fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
@@ -185,17 +239,20 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
    */
   private scheduleRefresh(): void {
     this.stopRefresh();
-    if (!this.token) return;
+    const connection = this.connection?.signal;
+    if (!this.token || !connection || connection.aborted) return;
     const delay = Math.max(0, this.token.refreshAt - Date.now());
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      this.newToken().then(
+      this.newToken(connection).then(
         (t) => {
+          if (connection.aborted) return; // the connection it was for has closed
           this.token = t;
           if (this.send({ t: 'token', token: t.token })) this.opts.log.debug('access token refreshed');
           this.scheduleRefresh();
         },
         (err: unknown) => {
+          if (connection.aborted) return;
           this.opts.log.warn({ err: (err as Error).message }, 'could not refresh the access token; retrying');
           if (this.token && Date.now() < this.token.expiresAt) {
             this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
@@ -232,9 +289,15 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     }
   }
 
-  /** Resolves when the connection closes (normally or not); rejects when it cannot be opened. */
+  /**
+   * Resolves when the connection closes (normally or not), or at once when `signal` has fired;
+   * rejects when it cannot be opened. Every wait in it ends when `signal` fires, including a
+   * signal that fired before the wait began.
+   */
   private async connectOnce(signal: AbortSignal): Promise<void> {
-    if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken();
+    if (signal.aborted) return;
+    if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
+    if (signal.aborted) return; // the token came back after the stop was asked for
     const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
     const tls = this.opts.tls ?? {};
     const ws = new WebSocket(url, {
@@ -246,12 +309,20 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       ...(tls.key ? { key: tls.key } : {}),
     });
     this.ws = ws;
+    const connection = new AbortController();
+    this.connection = connection;
     await new Promise<void>((resolve, reject) => {
       let opened = false;
       let alive = true;
       let pinger: NodeJS.Timeout | undefined;
-      const onAbort = (): void => ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
-      signal.addEventListener('abort', onAbort, { once: true });
+      let closeGrace: NodeJS.Timeout | undefined;
+      // stopping: a close frame, and the socket dropped if the hub does not answer it in time
+      const onAbort = (): void => {
+        ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
+        closeGrace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
 
       ws.on('unexpected-response', (_req, res) => {
         if (res.statusCode === 401) this.token = undefined;
@@ -276,7 +347,11 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       });
       ws.on('message', (data) => {
         alive = true;
-        this.onMessage(data.toString());
+        try {
+          this.onMessage(data.toString());
+        } catch (err) {
+          this.handlerFailed('message', err);
+        }
       });
       ws.on('error', (err) => {
         if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
@@ -284,6 +359,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       });
       ws.on('close', (code, reason) => {
         signal.removeEventListener('abort', onAbort);
+        connection.abort();
+        if (closeGrace) clearTimeout(closeGrace);
         if (pinger) clearInterval(pinger);
         this.stopRefresh();
         const wasReady = this.ready;
