@@ -17,6 +17,9 @@ import { Replies } from './core/replies.js';
 import { Receipts } from './core/receipts.js';
 import { LocalReturns } from './core/local-returns.js';
 import { InventoryCache } from './core/inventory-cache.js';
+import { InventoryUpdates } from './core/inventory-updates.js';
+import { StorageHealth } from './db/storage-health.js';
+import { WriteRetry } from './db/write-retry.js';
 import { StoreCore } from './core/store-core.js';
 import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
@@ -71,6 +74,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const receipts = new Receipts(db);
   const returns = new LocalReturns(db);
   const inventory = new InventoryCache(db);
+  // writes nobody can be refused (state the hub pushed, deletes of acked events): retried until done
+  const health = new StorageHealth();
+  const writes = new WriteRetry({ baseMs: config.hub.reconnectBaseMs, capMs: config.hub.reconnectCapMs, health, log: log.child({ part: 'storage' }) });
 
   // a rotated-in API key, once stored here, is used instead of the config's
   const keys = new ApiKeyStore(db);
@@ -101,28 +107,43 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     retryBaseMs: config.hub.reconnectBaseMs,
     retryCapMs: config.hub.reconnectCapMs,
     log: log.child({ part: 'uploader' }),
+    writes,
   });
-  link.on('inventory', (full, items, removed) => inventory.apply(full, items, removed));
+  // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs); none
+  // while pushes wait to be written: the copy is known to be behind
+  const sendDigest = (): void => {
+    if (inventoryUpdates.behind) return;
+    link.send({ t: 'inventory.digest', items: inventory.digest(), upTo: link.inventorySeen() });
+  };
+  // a report right after the whole inventory is in, and once the copy has caught up after failed writes
+  const inventoryUpdates = new InventoryUpdates(inventory, writes, (u, caughtUp) => {
+    if (u.full || caughtUp) setImmediate(sendDigest);
+  });
+  link.on('inventory', (full, items, removed) => inventoryUpdates.push(full, items, removed));
   const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
-  link.on('config', (version, st) => live.accept(version, st));
-  link.on('key', (keyId, secret) => {
-    keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
-    log.info({ key: keyId }, 'stored a new API key from the hub');
-    link.confirmKey(keyId);
-  });
+  link.on('config', (version, st) => writes.run('settings', () => void live.accept(version, st)));
+  link.on('key', (keyId, secret) =>
+    writes.run('api key', () => {
+      keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
+      log.info({ key: keyId }, 'stored a new API key from the hub');
+      link.confirmKey(keyId);
+    }),
+  );
   const policy = new PolicyStore(db, config.offline.maxRefund, log.child({ part: 'policy' }));
-  link.on('policy', (version, p) => {
-    // tell the hub at once which version this store now holds
-    if (policy.accept(version, p)) link.emit('heartbeat-due');
-  });
+  link.on('policy', (version, p) =>
+    writes.run('policy', () => {
+      // tell the hub at once which version this store now holds
+      if (policy.accept(version, p)) link.emit('heartbeat-due');
+    }),
+  );
   const counters = new AuthzCounter();
   link.on('late', () => counters.late());
   // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
   let cardKey: Buffer | undefined = getMeta(db, 'card_key') ? Buffer.from(getMeta(db, 'card_key')!, 'base64url') : undefined;
   link.on('welcome', (_lastSeq, key) => {
     if (key && key !== cardKey?.toString('base64url')) {
-      setMeta(db, 'card_key', key);
-      cardKey = Buffer.from(key, 'base64url');
+      cardKey = Buffer.from(key, 'base64url'); // the hub's key from now on; kept for when it cannot be reached
+      writes.run('card key', () => setMeta(db, 'card_key', key));
     }
   });
 
@@ -140,6 +161,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     live,
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
+    storage: health,
   });
 
   const endpoints: RegisterEndpoint[] = [];
@@ -186,6 +208,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       inventorySkus: inventory.count(),
       policyVersion: policy.version,
       configVersion: live.version,
+      storage: health.view(),
     };
   };
   const reporter = new TerminalReporter(link, endpoints);
@@ -231,18 +254,10 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
         authz: counters.snapshot(),
       });
     };
-    // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs)
-    const sendDigest = (): void => {
-      link.send({ t: 'inventory.digest', items: inventory.digest(), upTo: link.inventorySeen() });
-    };
     link.on('welcome', heartbeat);
-    // the first accuracy report right after the hub sent the whole inventory on connecting
-    link.on('inventory', (full) => {
-      if (full) setImmediate(sendDigest);
-    });
     link.on('heartbeat-due', heartbeat);
     link.on('welcome', () => {
-      core.resolvePending().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'resolving pending requests failed'));
+      core.resolvePending().catch((err: unknown) => log.warn({ err }, 'resolving pending requests failed'));
     });
     // timers that follow the sync settings, rescheduled whenever the hub changes them
     let heartbeatTimer: NodeJS.Timeout | undefined;
@@ -255,13 +270,14 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       uploader.setMode(st.uploadMode === 'batched' ? { mode: 'batched', intervalMs: st.uploadIntervalSeconds * 1000 } : { mode: 'realtime' });
       uploader.setRetry(st.retryBaseMs, st.retryCapMs);
       link.setBackoff(st.retryBaseMs, st.retryCapMs);
+      writes.setBackoff(st.retryBaseMs, st.retryCapMs);
     };
     applySettings(live.settings);
     live.onChange((st) => {
       applySettings(st);
       heartbeat(); // the hub hears at once which version this agent runs
     });
-    timers.push(setInterval(() => replies.pruneOlderThan(REPLY_RETENTION_MS), 3600_000));
+    timers.push(setInterval(() => writes.run('reply pruning', () => void replies.pruneOlderThan(REPLY_RETENTION_MS)), 3600_000));
     ready = true;
     log.info({ store: config.store, agent: id, status: statusUrl, registers: endpoints.map((e) => e.id) }, 'agent started');
 
@@ -285,6 +301,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
           await Promise.all(scanners.map((sc) => sc.stop()));
           await Promise.all(endpoints.map((e) => e.stop()));
           uploader.stop();
+          writes.stop();
           abort.abort();
           await link.stopped();
           await statusServer.stop();
@@ -297,6 +314,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     };
   } catch (err) {
     for (const t of timers) clearInterval(t);
+    writes.stop();
     abort.abort();
     await Promise.allSettled(scanners.map((sc) => sc.stop()));
     await Promise.allSettled(endpoints.map((e) => e.stop()));

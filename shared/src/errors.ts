@@ -33,6 +33,8 @@ export const TbCodes = {
   CONFLICT: 'TB_CONFLICT',
   /** Storage failed in a way worth retrying. */
   STORAGE_BUSY: 'TB_STORAGE_BUSY',
+  /** The disk (or the database's size limit) is full: nothing was recorded; retry once space is freed. */
+  STORAGE_FULL: 'TB_STORAGE_FULL',
   /** The audit chain does not verify. */
   AUDIT_BROKEN: 'TB_AUDIT_BROKEN',
   /** Too many requests, or too many failed authentications, from one source. */

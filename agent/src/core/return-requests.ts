@@ -66,24 +66,23 @@ export class ReturnRequests {
 
   private recordPending(register: string, msg: ReturnRequestMessage, authorization: string): void {
     const d = this.c.d;
-    d.db
-      .transaction(() => {
-        if (d.replies.find(register, msg.id)) return;
-        d.returns.record({
-          authorization,
-          receipt: msg.receipt ?? '',
-          register,
-          requestId: msg.id,
-          mode: 'online',
-          decision: 'pending',
-          status: 'pending',
-          lines: this.pendingLines(msg),
-          refund: 0,
-          allowedTenders: [],
-          expiresAt: null,
-        });
-      })
-      .immediate();
+    const tx = d.db.transaction(() => {
+      if (d.replies.find(register, msg.id)) return;
+      d.returns.record({
+        authorization,
+        receipt: msg.receipt ?? '',
+        register,
+        requestId: msg.id,
+        mode: 'online',
+        decision: 'pending',
+        status: 'pending',
+        lines: this.pendingLines(msg),
+        refund: 0,
+        allowedTenders: [],
+        expiresAt: null,
+      });
+    });
+    this.c.commit(() => tx.immediate());
   }
 
   /**

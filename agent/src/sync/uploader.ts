@@ -7,6 +7,8 @@ export interface UploaderOptions {
   retryBaseMs: number;
   retryCapMs: number;
   log: Logger;
+  /** Runs the deletes of acked rows; a failed one (a full disk) is retried (default: at once, once). */
+  writes?: { run(what: string, write: () => void): boolean };
 }
 
 export type UploadMode = { mode: 'realtime' } | { mode: 'batched'; intervalMs: number };
@@ -55,7 +57,7 @@ export class Uploader {
 
   start(): void {
     const onWelcome = (lastSeq: number): void => {
-      this.outbox.deleteUpTo(lastSeq);
+      this.drop(lastSeq);
       this.acked = lastSeq;
       this.inFlight = undefined;
       this.clearRetry();
@@ -65,7 +67,7 @@ export class Uploader {
       for (const r of results) {
         if (r.outcome === 'exception') this.opts.log.warn({ seq: r.seq, code: r.code }, 'the hub recorded an event as an exception');
       }
-      this.outbox.deleteUpTo(upTo);
+      this.drop(upTo);
       this.acked = Math.max(this.acked, upTo);
       this.inFlight = undefined;
       this.failures = 0;
@@ -106,6 +108,13 @@ export class Uploader {
 
   lastSync(): string | undefined {
     return this.lastSyncMs ? new Date(this.lastSyncMs).toISOString() : undefined;
+  }
+
+  /** Deletes the rows the hub acked; should that fail (a full disk), they are deleted later, and never sent again meanwhile. */
+  private drop(upTo: number): void {
+    const del = (): void => void this.outbox.deleteUpTo(upTo);
+    if (this.opts.writes) this.opts.writes.run('outbox cleanup', del);
+    else del();
   }
 
   private clearRetry(): void {
