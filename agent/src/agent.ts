@@ -36,6 +36,11 @@ import { parseHostPort } from '@tillbridge/shared';
 
 export const SOFTWARE = 'tillbridge-agent/0.1.0';
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/**
+ * How long a stopping agent keeps sending its outbox to a connected hub before it closes
+ * (docs/operations.md: the shutdown bound). What is not acked by then stays for the next start.
+ */
+export const STOP_DRAIN_MS = 5000;
 
 export interface RunningAgent {
   readonly agentId: string;
@@ -300,6 +305,10 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
           reporter.stop();
           await Promise.all(scanners.map((sc) => sc.stop()));
           await Promise.all(endpoints.map((e) => e.stop()));
+          // what the registers committed goes to a connected hub, for a bounded time
+          if (!(await uploader.drain(STOP_DRAIN_MS))) {
+            log.warn({ waiting: outbox.stats().depth }, 'stopping with events the hub has not acknowledged; they are sent after the next start');
+          }
           uploader.stop();
           writes.stop();
           abort.abort();

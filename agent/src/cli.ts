@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { agentDbPath } from './db/agent-db.js';
-import { runFilePath, startAgent, SOFTWARE } from './agent.js';
+import { runFilePath, startAgent, SOFTWARE, type RunningAgent } from './agent.js';
 import { formatStatus, type AgentStatus } from './status/status-report.js';
 import { formatDevices, listDevices } from './gateway/discovery.js';
 
@@ -32,30 +32,50 @@ function loadOrExit(file: string): Readonly<AgentConfig> {
   }
 }
 
+/**
+ * How long a stop may take before the process gives up and exits with 1: longer than the bound
+ * the agent keeps (docs/operations.md: about 8 s), shorter than a service manager's patience
+ * (the systemd unit's TimeoutStopSec=20).
+ */
+const STOP_LIMIT_MS = 15_000;
+
 async function run(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(configPath(opts.config));
   const log = createLogger({ name: 'tillbridge-agent', level: config.log.level });
-  let agent;
-  try {
-    agent = await startAgent(config, log);
-  } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'the agent could not start');
-    process.exit(EXIT.FAILURE);
-  }
+  // SIGINT/SIGTERM stop the agent in every state, starting included: asked for during the
+  // start, the stop follows it at once
+  let agent: RunningAgent | undefined;
+  let stopAsked = false;
   let signals = 0;
-  const shutdown = (sig: string): void => {
-    if (++signals > 1) process.exit(EXIT.FAILURE);
-    log.info({ signal: sig }, 'stopping');
-    agent.stop().then(
+  const stop = (running: RunningAgent): void => {
+    running.stop().then(
       () => process.exit(EXIT.OK),
       (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'unclean stop');
+        log.error({ err }, 'unclean stop');
         process.exit(EXIT.FAILURE);
       },
     );
   };
+  const shutdown = (sig: string): void => {
+    if (++signals > 1) process.exit(EXIT.FAILURE);
+    log.info({ signal: sig }, 'stopping');
+    setTimeout(() => {
+      log.error({ limitMs: STOP_LIMIT_MS }, 'the agent did not stop in time; exiting');
+      process.exit(EXIT.FAILURE);
+    }, STOP_LIMIT_MS).unref();
+    if (agent) stop(agent);
+    else stopAsked = true;
+  };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  log.info({ store: config.store }, 'starting');
+  try {
+    agent = await startAgent(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'the agent could not start');
+    process.exit(EXIT.FAILURE);
+  }
+  if (stopAsked) stop(agent);
 }
 
 async function readStatus(config: Readonly<AgentConfig>): Promise<AgentStatus> {

@@ -209,10 +209,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         ready = false;
         clearInterval(sweeper);
         hub.auditTrail.stop();
-        await hub.webhooks.stop();
+        // no new connections; admin requests in flight may finish while the webhook deliveries
+        // drain (at most their drain time, 3 s), then whatever is left is cut
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
         await endpoint.close();
+        await hub.webhooks.stop();
         server.closeAllConnections();
-        await new Promise<void>((r) => server.close(() => r()));
+        await closed;
         hub.close();
         log.info('hub stopped');
       })();

@@ -106,6 +106,33 @@ export class Uploader {
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
+  /**
+   * Waits until the hub has acked every event queued now, the link goes down, or `ms` pass (a
+   * stopping agent drains what it can, within a bound); true when nothing is left to send.
+   */
+  drain(ms: number): Promise<boolean> {
+    const done = (): boolean => this.outbox.lastSeq() <= this.acked;
+    if (done()) return Promise.resolve(true);
+    if (!this.link.connected) return Promise.resolve(false);
+    this.flushing = true; // batched mode too
+    this.pump();
+    return new Promise((resolve) => {
+      const finish = (v: boolean): void => {
+        clearTimeout(timer);
+        this.link.off('ack', onAck);
+        this.link.off('down', onDown);
+        resolve(v);
+      };
+      const onAck = (): void => {
+        if (done()) finish(true);
+      };
+      const onDown = (): void => finish(false);
+      const timer = setTimeout(() => finish(done()), ms);
+      this.link.on('ack', onAck);
+      this.link.on('down', onDown);
+    });
+  }
+
   lastSync(): string | undefined {
     return this.lastSyncMs ? new Date(this.lastSyncMs).toISOString() : undefined;
   }
