@@ -209,8 +209,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         ready = false;
         clearInterval(sweeper);
         hub.auditTrail.stop();
-        // no new connections; admin requests in flight may finish while the webhook deliveries
-        // drain (at most their drain time, 3 s), then whatever is left is cut
+        // no new connections; webhook deliveries in flight get at most 3 s (their drain time),
+        // then every connection left is cut (a request cut before its commit changes nothing)
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         await endpoint.close();

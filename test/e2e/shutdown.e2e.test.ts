@@ -153,6 +153,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     await waitFor('the three sales at the hub', () => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE 'DRAIN-%'`)[0]!.n === 3, 20_000);
     await waitFor('the rows acked', () => outboxRows(a.dataDir) === 0);
     expect(await sigterm(again)).toEqual({ code: 0, signal: null });
+    expect(await sigterm(w.hub.proc)).toEqual({ code: 0, signal: null }); // and the real hub, idle
   });
 
   it('while offline: the hub is down and the agent waits to reconnect, its sales kept', async () => {
