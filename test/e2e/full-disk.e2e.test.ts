@@ -78,7 +78,7 @@ describe('the agent on a full disk', () => {
     const a = await w.startAgent('S1', 'full');
     const reg = await JsonLinesRegister.connect(a.port());
     expect(await reg.send(sale('f-1', 'FULL-1', [{ sku: 'SKU-00000', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'f-1' });
-    await waitFor('the first sale acked by the hub', async () => (await status(a)).hub.connected && w.agentQuery<{ n: number }>(a, `SELECT COUNT(*) AS n FROM outbox`)[0]!.n === 0);
+    await waitFor('the first sale acked by the hub', async () => (await status(a)).hub.connected && w.agentQuery<{ n: number }>(a, `SELECT COUNT(*) AS n FROM outbox`)[0]!.n === 0, 20_000);
     const { pid } = await status(a);
     // a sale committed while the hub is away: its outbox row is deleted only after the disk filled up
     const port = w.hub.port;
@@ -88,12 +88,12 @@ describe('the agent on a full disk', () => {
     const filler = fillUp(dataDir);
     await w.startHub(port); // the agent reconnects: the whole inventory again, the sale uploaded and acked
     await waitFor('the queued sale at the hub', () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'FULL-0'`).length === 1, 20_000);
-    await waitFor('the failing delete of the acked row in status', async () => (await status(a)).storage.failing.includes('outbox cleanup'));
+    await waitFor('the failing delete of the acked row in status', async () => (await status(a)).storage.failing.includes('outbox cleanup'), 20_000);
     expect(a.proc.running).toBe(true);
     // the hub pushes a change of 3000 SKUs: it cannot be written
     const stock: [string, number][] = Array.from({ length: 3000 }, (_, i) => [`SKU-${String(i).padStart(5, '0')}`, 40 + (i % 7)]);
     await importStock(stock);
-    await waitFor('the failing inventory write in status', async () => (await status(a)).storage.failing.includes('inventory'));
+    await waitFor('the failing inventory write in status', async () => (await status(a)).storage.failing.includes('inventory'), 20_000);
     expect(a.proc.running).toBe(true);
     const s = await status(a);
     expect(s.storage.lastError).toMatchObject({ code: 'SQLITE_FULL' });
@@ -120,7 +120,7 @@ describe('the agent on a full disk', () => {
       const here = w.agentQuery<{ sku: string; on_hand: number }>(a, `SELECT sku, on_hand FROM inventory ORDER BY sku`);
       return hub.length === 3000 && JSON.stringify(here) === JSON.stringify(hub);
     }, 20_000);
-    await waitFor('the acked row deleted', () => w.agentQuery<{ n: number }>(a, `SELECT COUNT(*) AS n FROM outbox`)[0]!.n === 0);
+    await waitFor('the acked row deleted', () => w.agentQuery<{ n: number }>(a, `SELECT COUNT(*) AS n FROM outbox`)[0]!.n === 0, 20_000);
     expect(await reg.send(big)).toEqual({ type: 'ack', id: 'f-2' });
     await waitFor('the sale at the hub', () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'FULL-2'`).length === 1, 20_000);
     const after = await status(a);
