@@ -6,7 +6,7 @@ import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
 
 /**
  * How long a stop may take before the process gives up and exits with 1: longer than the bound
- * the hub keeps (docs/operations.md: about 5 s), shorter than a service manager's patience.
+ * the hub keeps (docs/operations.md: about 3 s), shorter than a service manager's patience.
  */
 const STOP_LIMIT_MS = 15_000;
 
