@@ -1,4 +1,4 @@
-import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
+import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import type { MessageHandler } from '../src/gateway/types.js';
  * framing, the gateway's own validation and masking, and a store core double that records what
  * it is handed. NCR's SMALL.xml is one line with no line break, exactly as the vendor wrote it.
  */
-const PUBLIC = sharedFixtures('poslog');
+const PUBLIC = vendorFixtures('poslog');
 const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
 
 class Recorder implements MessageHandler {

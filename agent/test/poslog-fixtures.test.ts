@@ -1,4 +1,4 @@
-import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
+import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { toCanonical } from '../src/gateway/canonical.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 
 /** Real documents written by POS vendors, read unchanged from the shared fixtures (see SOURCES.md there). */
-const FIXTURES = sharedFixtures('poslog');
+const FIXTURES = vendorFixtures('poslog');
 const NCR_SMALL = 'kjbreil-poslog-ncr-acs-small-sale.xml';
 const NCR_COUPON = 'kjbreil-poslog-ncr-acs-sale-mfr-coupon.xml';
 const DR_SALE = 'swedishpaymentandecrgroup-digital-receipt-standard-sale.xml';

@@ -46,11 +46,11 @@ export function isInitialized(dataDir: string): boolean {
 }
 
 /** Creates the hub's database and secret, and the first admin token (printed once). */
-export function initHub(dataDir: string, log: Logger): { adminToken: string } {
+export function initHub(dataDir: string, log: Logger, clock?: Clock): { adminToken: string } {
   if (isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub`);
   openHubStorage(dataDir, { create: true }).close();
   createSecret(dataDir);
-  const hub = openHub({ dataDir, tokenLifetimeSec: 1, log });
+  const hub = openHub({ dataDir, tokenLifetimeSec: 1, log, ...(clock ? { clock } : {}) });
   try {
     return hub.storage.tx(() => {
       const adminToken = hub.credentials.createAdminToken('admin', 'initial admin').secret;

@@ -1,4 +1,4 @@
-import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
+import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { sale, World } from './fixture.js';
 
-const POSLOG = sharedFixtures('poslog');
+const POSLOG = vendorFixtures('poslog');
 
 let w: World;
 beforeAll(async () => {
