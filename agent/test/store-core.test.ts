@@ -67,6 +67,8 @@ let outbox: Outbox;
 let policy: PolicyStore;
 let live: LiveSettings;
 
+/** The store's clock in these tests: a day after the sales below, whatever the date today. */
+const NOW = Date.parse('2026-11-28T10:00:00Z');
 const sale = (id: string, receipt: string, qty = 2, unitPrice = 1000) => ({
   type: 'sale' as const,
   id,
@@ -97,6 +99,7 @@ beforeEach(() => {
     live: (live = new LiveSettings(db, hubCfg, log)),
     deadlineMs: 200,
     log,
+    now: () => NOW,
   });
 });
 afterEach(() => {
