@@ -29,7 +29,7 @@ import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
-import { parseHostPort } from '@tillbridge/shared';
+import { parseHostPort, systemClock, type Clock } from '@tillbridge/shared';
 
 export const SOFTWARE = 'tillbridge-agent/0.1.0';
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -53,6 +53,8 @@ export function runFilePath(dataDir: string): string {
 export interface StartOptions {
   /** The HID implementation (default: node-hid, loaded only when a HID register or scanner is configured). */
   hid?: HidBinding;
+  /** The store's clock for decisions, receipts and status (default: the system's). */
+  clock?: Clock;
 }
 
 export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opts: StartOptions = {}): Promise<RunningAgent> {
@@ -65,7 +67,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   };
   const db: Db = openAgentDb(config.dataDir);
   const id = readAgentId(db);
-  const startedAt = new Date().toISOString();
+  const clock = opts.clock ?? systemClock;
+  const startedAt = new Date(clock.now()).toISOString();
   const outbox = new Outbox(db);
   const replies = new Replies(db);
   const receipts = new Receipts(db);
@@ -140,6 +143,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     live,
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
+    now: () => clock.now(),
   });
 
   const endpoints: RegisterEndpoint[] = [];

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
+import { clockFromEnv, createLogger, isTbError, TbCodes, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { agentDbPath } from './db/agent-db.js';
 import { runFilePath, startAgent, SOFTWARE } from './agent.js';
@@ -21,8 +21,13 @@ function configPath(opt: string | undefined): string {
 }
 
 function loadOrExit(file: string): Readonly<AgentConfig> {
+  return orExit(() => loadAgentConfig(file));
+}
+
+/** Runs `f`; a configuration error is printed and exits with the usage code. */
+function orExit<T>(f: () => T): T {
   try {
-    return loadAgentConfig(file);
+    return f();
   } catch (err) {
     if (isTbError(err, TbCodes.CONFIG)) {
       process.stderr.write(`error: ${err.message}\n`);
@@ -35,9 +40,11 @@ function loadOrExit(file: string): Readonly<AgentConfig> {
 async function run(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(configPath(opts.config));
   const log = createLogger({ name: 'tillbridge-agent', level: config.log.level });
+  const { clock, test } = orExit(() => clockFromEnv(process.env));
+  if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
   let agent;
   try {
-    agent = await startAgent(config, log);
+    agent = await startAgent(config, log, { clock });
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'the agent could not start');
     process.exit(EXIT.FAILURE);

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './clock.js';
 export * from './ids.js';
 export * from './money.js';
 export * from './quantity.js';

@@ -16,6 +16,9 @@ export class World {
   readonly keys = new Map<string, string>();
   private hubs: HubHandle[] = [];
 
+  /** `clockStart`: the hub's and the agents' clocks start at that instant, for tests on fixed dates. */
+  constructor(readonly opts: { clockStart?: string } = {}) {}
+
   get hubData(): string {
     return join(this.dir, 'hub');
   }
@@ -23,6 +26,7 @@ export class World {
   async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string } = {}): Promise<HubHandle> {
     this.adminToken ??= await initHub(this.hubData);
     const opts: Parameters<typeof startHub>[0] = { dataDir: this.hubData, adminToken: this.adminToken, ...more };
+    if (this.opts.clockStart) opts.clockStart = this.opts.clockStart;
     if (port !== undefined) opts.port = port;
     if (extraArgs) opts.extraArgs = extraArgs;
     this.hub = await startHub(opts);
@@ -39,6 +43,7 @@ export class World {
   async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true): Promise<AgentHandle> {
     const spec: AgentSpec = { dir: join(this.dir, `agent-${name}`), store, apiKey: this.keys.get(store)!, hubWsUrl: this.hub.wsUrl };
     if (overrides) spec.overrides = overrides;
+    if (this.opts.clockStart) spec.clockStart = this.opts.clockStart;
     const a = await startAgent(spec, waitForHub);
     this.agents.push(a);
     return a;
