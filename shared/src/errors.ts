@@ -17,6 +17,8 @@ export const TbCodes = {
   UNKNOWN_AUTHORIZATION: 'TB_UNKNOWN_AUTHORIZATION',
   /** An authorization that cannot be completed or cancelled in its current state. */
   AUTHORIZATION_STATE: 'TB_AUTHORIZATION_STATE',
+  /** A return.complete refunding more, or returning more, than its authorization approved. */
+  EXCEEDS_AUTHORIZATION: 'TB_EXCEEDS_AUTHORIZATION',
   /** Something failed inside the agent; nothing was acknowledged. */
   INTERNAL: 'TB_INTERNAL',
   /** Configuration did not validate. */

@@ -12,6 +12,31 @@ export function lineAmount(milliQty: number, unitPrice: number): number {
   return Math.sign(v) * Math.round(Math.abs(v));
 }
 
+/**
+ * What returning `milliQty` more of a sale line refunds, before fees (DESIGN rule 11: money never
+ * grows): the amount for everything returned of the line so far, this return included, minus what
+ * was already refunded for it. Pricing each return on its own would round each one up — a unit
+ * at 999 returned as 0.5 and 0.5 would refund 500 + 500. Summed over every return of a line, these
+ * never exceed what was paid for what was returned.
+ *
+ * `before`: what earlier returns of the line took (milli-units) and were refunded for it (minor
+ * units, at the sold price, before fees).
+ */
+export function returnAmount(unitPrice: number, before: { milli: number; amount: number }, milliQty: number): number {
+  return Math.max(0, lineAmount(before.milli + milliQty, unitPrice) - before.amount);
+}
+
+/**
+ * The part of `amount` for `part` of `whole` (quantities in milli-units), rounded down: a return
+ * completed for less than was approved refunds at most its share of what was authorized, and
+ * what is left is released. Exact for any safe integers.
+ */
+export function shareOf(amount: number, part: number, whole: number): number {
+  if (part >= whole) return amount;
+  if (part <= 0 || amount <= 0) return 0;
+  return Number((BigInt(amount) * BigInt(part)) / BigInt(whole));
+}
+
 export function formatMoney(minor: number, currency: string, exponent = 2): string {
   const sign = minor < 0 ? '-' : '';
   const abs = Math.abs(minor);

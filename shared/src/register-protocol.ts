@@ -194,7 +194,14 @@ export const DecisionLine = z.object({
   /** Present when the request named the line by SKU. */
   sku: Sku.optional(),
   approvedQty: QuantityOrZero,
+  /** Why: `ok`, or the code of what refused the line or holds it for a manager. */
   code: z.string(),
+  /** What the approved quantity refunds, after its restocking fee (minor units). */
+  refund: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
+  /** The restocking fee taken off this line's refund, when there is one. */
+  fee: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
+  /** The code of every rule that shaped this line (its own, and those of the whole return). */
+  rules: z.array(z.string()).optional(),
 });
 export type DecisionLine = z.infer<typeof DecisionLine>;
 

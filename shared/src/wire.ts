@@ -68,6 +68,9 @@ export const DecisionEventLine = z.strictObject({
   code: z.string(),
   disposition: Disposition,
   reason: z.string().max(200).optional(),
+  /** what the approved quantity refunds after its restocking fee, and the fee (minor units) */
+  refund: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
+  fee: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
 });
 export type DecisionEventLine = z.infer<typeof DecisionEventLine>;
 
