@@ -75,6 +75,13 @@ export class OfflineReconciler {
           const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? { code: 'limit_exceeded', detail: ev.reason ?? '' };
           exception = exceptionFor(rule.code);
           problem = rule.detail;
+        } else {
+          // Money never grows: with the other returns of the line the hub knows, what is left of what was paid.
+          const overpaid = body.lines.filter((l) => l.refund !== undefined && l.approvedQty > 0 && l.refund + (l.fee ?? 0) > (hubLines.get(l.line)?.amount ?? 0));
+          if (overpaid.length > 0) {
+            exception = ExceptionCodes.OVER_REFUND;
+            problem = overpaid.map((l) => `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`).join('; ');
+          }
         }
       }
     }
@@ -111,6 +118,9 @@ export class OfflineReconciler {
       disposition: l.disposition,
       code: l.code,
       reason: l.reason ?? null,
+      // what the agent authorized the line to refund (an older agent does not say)
+      amount: l.refund !== undefined ? l.refund + (l.fee ?? 0) : null,
+      fee: l.refund !== undefined ? (l.fee ?? 0) : null,
     }));
     // The hub's online answer came too late: the register acted on the offline decision, which replaces it.
     if (existing) this.returns.replace(row, lines);

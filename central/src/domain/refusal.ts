@@ -18,6 +18,8 @@ export const ExceptionCodes = {
   TENDER_NOT_ALLOWED: 'tender_not_allowed',
   REFUND_EXCEEDS_AUTHORIZED: 'refund_exceeds_authorized',
   LIMIT_EXCEEDED: 'limit_exceeded',
+  /** a line's refunds would add up to more than was paid for it (DESIGN rule 11) */
+  OVER_REFUND: 'over_refund',
 } as const;
 export type ExceptionCode = (typeof ExceptionCodes)[keyof typeof ExceptionCodes];
 

@@ -1,11 +1,13 @@
 import {
   evaluateReturn,
   fromMilli,
+  lineRules,
   TbCodes,
   TbError,
   utcDay,
   type AuthorizeRequestBody,
   type AuthorizeResult,
+  type DecisionLine,
   type Evaluation,
   type EvaluationInput,
   type OverrideBody,
@@ -19,7 +21,7 @@ import type { InventoryLedger } from './inventory-ledger.js';
 import type { Managers } from './managers.js';
 import type { Policies } from './policies.js';
 import { decidedColumns, EMPTY_TICKET, ticketLines } from './return-ticket.js';
-import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
+import type { ReturnLineRow, ReturnRow, ReturnsRepo } from './returns-repo.js';
 import { tenderKinds, type SaleRow, type Sales } from './sales.js';
 
 const DAY = 86_400_000;
@@ -156,13 +158,15 @@ export class ReturnsEngine {
   /** Everything the policy evaluation needs, from the hub's authoritative state. */
   evaluate(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>, policy: Policy, ctx: SaleContext, now: number, exclude: string, overridden: boolean): Evaluation {
     const nowIso = iso(now);
+    const claims = ctx.sale ? this.returns.claimsByLine(ctx.sale.receipt, nowIso, exclude) : { milli: new Map<number, number>(), amount: new Map<number, number>() };
     const input: EvaluationInput = {
       policy,
       mode: 'online',
       now,
       sale: ctx.sale ? { at: ctx.sale.at, channel: ctx.sale.channel, lines: ctx.sale.lines, tenderKinds: tenderKinds(ctx.sale) } : undefined,
       noReceipt: body.receipt === undefined && body.cardHash === undefined,
-      claimed: ctx.sale ? this.returns.claimedByLine(ctx.sale.receipt, nowIso, exclude) : new Map(),
+      claimed: claims.milli,
+      refunded: claims.amount,
       requested: body.lines,
       approvedToday: { store: this.returns.approvedSince(store, `${utcDay(now)}T00:00:00.000Z`, nowIso, exclude), register: 0 },
       exchange: body.exchange?.map((e) => ({ sku: e.sku, qty: e.qty, availableMilli: (this.ledger.get(store, e.sku)?.onHand ?? 0) - this.returns.exchangeReserved(store, e.sku, nowIso, exclude) })),
@@ -177,7 +181,7 @@ export class ReturnsEngine {
       authorization: row.authorization,
       decision: row.decision,
       mode: row.mode,
-      lines: lines.map((l) => (l.asked_sku === null ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code } : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code })),
+      lines: decisionLinesOfTicket(row, lines),
       refundAmount: row.refund_amount ?? 0,
       allowedTenders: JSON.parse(row.allowed_tenders) as string[],
       conditions: JSON.parse(row.conditions) as string[],
@@ -199,6 +203,21 @@ export class ReturnsEngine {
     }
     return res;
   }
+}
+
+/** The lines of a ticket as a register sees them: quantity, code, refund and fee, every rule that shaped it. */
+function decisionLinesOfTicket(row: ReturnRow, lines: ReturnLineRow[]): DecisionLine[] {
+  const rules = JSON.parse(row.rules) as { code: string; line?: number }[];
+  return lines.map((l) => {
+    const out: DecisionLine = l.asked_sku === null ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code } : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code };
+    if (l.approved_qty > 0 && l.amount !== null) {
+      out.refund = l.amount - (l.fee ?? 0);
+      if (l.fee) out.fee = l.fee;
+    }
+    const codes = lineRules(rules, Math.max(0, l.line));
+    if (codes.length > 0) out.rules = codes;
+    return out;
+  });
 }
 
 /** What is kept of the request on the ticket (never a card number: only its keyed hash was sent). */

@@ -60,7 +60,16 @@ export interface ReturnLineRow {
   disposition: 'restock' | 'damaged';
   code: string;
   reason: string | null;
+  /** what approved_qty refunds at the sold price before fees, as authorized (null: not kept then) */
+  amount: number | null;
+  /** the restocking fee on `amount` */
+  fee: number | null;
+  /** what completed_qty was refunded at the sold price before fees */
+  completed_amount: number | null;
 }
+
+/** A line as it is stored: the money columns may be left out (unknown). */
+export type NewReturnLine = Omit<ReturnLineRow, 'authorization' | 'amount' | 'fee' | 'completed_amount'> & Partial<Pick<ReturnLineRow, 'amount' | 'fee' | 'completed_amount'>>;
 
 export interface ExchangeRow {
   authorization: string;
@@ -104,17 +113,23 @@ export class ReturnsRepo {
     this.getLines = db.prepare(`SELECT * FROM return_lines WHERE authorization = ? ORDER BY line`);
     this.insertRet = db.prepare(`INSERT INTO returns (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
     this.insertLine = db.prepare(
-      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason)
-       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason)`,
+      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason, amount, fee, completed_amount)
+       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason, @amount, @fee, @completed_amount)`,
     );
     // What counts against a sale line: completed quantities, and reservations not yet expired.
     // Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
+    // With each, what it refunds for the line at the sold price (lines decided before that was
+    // kept: their quantity at the line's price).
     this.claimed = db.prepare(
       `SELECT rl.line AS line,
               SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
                        WHEN r.status = 'reserved' AND r.expires_at > @now THEN rl.approved_qty
-                       ELSE 0 END) AS qty
+                       ELSE 0 END) AS qty,
+              SUM(CASE WHEN r.status = 'completed' THEN COALESCE(rl.completed_amount, CAST(ROUND(rl.completed_qty * sl.unit_price / 1000.0) AS INTEGER))
+                       WHEN r.status = 'reserved' AND r.expires_at > @now THEN COALESCE(rl.amount, CAST(ROUND(rl.approved_qty * sl.unit_price / 1000.0) AS INTEGER))
+                       ELSE 0 END) AS amount
          FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
+         LEFT JOIN sale_lines sl ON sl.receipt = r.receipt AND sl.line = rl.line
         WHERE r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
         GROUP BY rl.line`,
     );
@@ -125,7 +140,7 @@ export class ReturnsRepo {
     this.upd = db.prepare(
       `UPDATE returns SET ${COLUMNS.filter((c) => c !== 'authorization').map((c) => `${c} = @${c}`).join(', ')} WHERE authorization = @authorization`,
     );
-    this.updLine = db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ? WHERE authorization = ? AND line = ?`);
+    this.updLine = db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ?, completed_amount = ? WHERE authorization = ? AND line = ?`);
     this.delLines = db.prepare(`DELETE FROM return_lines WHERE authorization = ?`);
     this.insertEx = db.prepare(`INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code) VALUES (@authorization, @sku, @qty, @approved_qty, @code)`);
     this.getEx = db.prepare(`SELECT * FROM return_exchanges WHERE authorization = ? ORDER BY sku`);
@@ -159,21 +174,21 @@ export class ReturnsRepo {
     return this.getEx.all(authorization) as ExchangeRow[];
   }
 
-  insert(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
+  insert(r: ReturnRow, lines: NewReturnLine[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
     this.s.tx(() => {
       this.insertRet.run(r);
-      for (const l of lines) this.insertLine.run({ ...l, authorization: r.authorization });
+      for (const l of lines) this.insertLine.run(lineRow(r.authorization, l));
       for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
     });
   }
 
   /** Replaces a ticket, its lines and exchange items (a decision superseding an earlier one). */
-  replace(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
+  replace(r: ReturnRow, lines: NewReturnLine[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
     this.s.tx(() => {
       this.delLines.run(r.authorization);
       this.delEx.run(r.authorization);
       this.update(r);
-      for (const l of lines) this.insertLine.run({ ...l, authorization: r.authorization });
+      for (const l of lines) this.insertLine.run(lineRow(r.authorization, l));
       for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
     });
   }
@@ -182,15 +197,28 @@ export class ReturnsRepo {
     this.upd.run(r);
   }
 
-  setLine(authorization: string, line: number, completedQty: number, approvedQty: number): void {
-    this.updLine.run(completedQty, approvedQty, authorization, line);
+  /** A line's completion: the quantity returned and what it was refunded at the sold price. */
+  setLine(authorization: string, line: number, completedQty: number, approvedQty: number, completedAmount: number | null = null): void {
+    this.updLine.run(completedQty, approvedQty, completedAmount, authorization, line);
   }
 
   /** milli-units claimed per line of `receipt` at `nowIso`, leaving out `exclude`. */
   claimedByLine(receipt: string, nowIso: string, exclude = ''): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const r of this.claimed.all({ receipt, now: nowIso, exclude }) as { line: number; qty: number }[]) out.set(r.line, r.qty);
-    return out;
+    return this.claimsByLine(receipt, nowIso, exclude).milli;
+  }
+
+  /**
+   * Per line of `receipt` at `nowIso`, leaving out `exclude`: the milli-units claimed, and what
+   * those returns refund for the line (minor units at the sold price, before fees).
+   */
+  claimsByLine(receipt: string, nowIso: string, exclude = ''): { milli: Map<number, number>; amount: Map<number, number> } {
+    const milli = new Map<number, number>();
+    const amount = new Map<number, number>();
+    for (const r of this.claimed.all({ receipt, now: nowIso, exclude }) as { line: number; qty: number; amount: number | null }[]) {
+      milli.set(r.line, r.qty);
+      amount.set(r.line, r.amount ?? 0);
+    }
+    return { milli, amount };
   }
 
   /** milli-units of `sku` held for exchanges at `store`, leaving out `exclude`. */
@@ -218,4 +246,8 @@ export class ReturnsRepo {
   reservedDue(nowIso: string): ReturnRow[] {
     return this.due.all(nowIso) as ReturnRow[];
   }
+}
+
+function lineRow(authorization: string, l: NewReturnLine): ReturnLineRow {
+  return { ...l, authorization, amount: l.amount ?? null, fee: l.fee ?? null, completed_amount: l.completed_amount ?? null };
 }

@@ -295,4 +295,12 @@ export const HUB_MIGRATIONS: string[] = [
   `,
   // 7: audit origin column, checkpoints, time and store indexes
   AUDIT_TRAIL_SCHEMA,
+  `
+  -- Money per return line (DESIGN rule 11): what the approved quantity refunds at the sold price
+  -- before fees (amount) and its restocking fee, as authorized; and what the completed quantity
+  -- was refunded at the sold price (completed_amount). NULL: decided before these were kept.
+  ALTER TABLE return_lines ADD COLUMN amount INTEGER;
+  ALTER TABLE return_lines ADD COLUMN fee INTEGER;
+  ALTER TABLE return_lines ADD COLUMN completed_amount INTEGER;
+  `,
 ];
