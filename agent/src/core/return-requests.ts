@@ -1,5 +1,5 @@
 import {
-  decisionLines,
+  decisionLinesOf,
   derivedId,
   evaluateReturn,
   fromMilli,
@@ -21,7 +21,7 @@ import {
   type ReturnRequestMessage,
 } from '@tillbridge/shared';
 import type { CoreContext } from './core-context.js';
-import { statusOf, type LocalReturnLine } from './local-returns.js';
+import { statusOf, type LocalReturn, type LocalReturnLine } from './local-returns.js';
 
 /**
  * Return requests: asked of the hub with a deadline (the request made durable here meanwhile),
@@ -124,6 +124,9 @@ export class ReturnRequests {
           .map((l) => {
             const out: LocalReturnLine = { line: l.line, qty: toMilli(l.approvedQty), disposition: disp.get(requestLineKey(l.sku !== undefined ? { sku: l.sku } : { line: l.line })) ?? 'restock' };
             if (l.sku !== undefined) out.sku = l.sku;
+            // what the hub authorized the line to refund: the most a completion of it may refund
+            if (l.refund !== undefined) out.refund = l.refund;
+            if (l.fee !== undefined && l.fee > 0) out.fee = l.fee;
             return out;
           });
         d.returns.record({
@@ -153,6 +156,10 @@ export class ReturnRequests {
       const policy = d.policy.policy;
       const receipt = msg.receipt ? d.receipts.find(msg.receipt) : undefined;
       const soldHere = receipt && receipt.store === d.store ? receipt : undefined;
+      // what earlier returns of each line took and refunded, as far as this agent knows
+      const claims = msg.receipt
+        ? d.returns.claimsByLine(msg.receipt, authorization, (line) => receipt?.lines.find((x) => x.line === line)?.unitPrice ?? 0)
+        : { milli: new Map<number, number>(), amount: new Map<number, number>() };
       const ev = evaluateReturn({
         policy,
         mode: 'offline',
@@ -160,7 +167,8 @@ export class ReturnRequests {
         sale: soldHere ? { at: soldHere.at ?? new Date(now).toISOString(), channel: 'store', lines: soldHere.lines, tenderKinds: soldHere.tenderKinds } : undefined,
         noReceipt: msg.receipt === undefined && msg.cardHash === undefined,
         notFoundCode: LineCodes.RECEIPT_UNKNOWN_OFFLINE,
-        claimed: msg.receipt ? d.returns.claimedByLine(msg.receipt, authorization) : new Map(),
+        claimed: claims.milli,
+        refunded: claims.amount,
         requested: msg.lines,
         approvedToday: { store: 0, register: d.returns.offlineApprovedSince(register, Date.parse(`${utcDay(now)}T00:00:00.000Z`)) },
         exchange: msg.exchange,
@@ -172,6 +180,10 @@ export class ReturnRequests {
         const e: DecisionEventLine = { line: l.line, qty: fromMilli(l.requestedMilli), approvedQty: fromMilli(l.approvedMilli), code: l.code, disposition: req.disposition };
         if (l.askedBySku !== undefined) e.sku = l.askedBySku;
         if (req.reason !== undefined) e.reason = req.reason;
+        if (l.approvedMilli > 0) {
+          e.refund = l.amount - l.fee;
+          if (l.fee > 0) e.fee = l.fee;
+        }
         return e;
       });
       d.returns.record({
@@ -184,7 +196,8 @@ export class ReturnRequests {
         status: statusOf(ev.decision),
         lines: ev.lines
           .map((l, i) => {
-            const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition: msg.lines[i]!.disposition };
+            const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition: msg.lines[i]!.disposition, refund: l.amount - l.fee };
+            if (l.fee > 0) out.fee = l.fee;
             if (l.askedBySku !== undefined) out.sku = l.askedBySku;
             return out;
           })
@@ -215,7 +228,7 @@ export class ReturnRequests {
         authorization,
         decision: ev.decision,
         mode: 'offline',
-        lines: decisionLines({ ...ev, refund: ev.refundAmount }),
+        lines: decisionLinesOf(ev),
         refundAmount: ev.refundAmount,
         allowedTenders: ev.allowedTenders,
         conditions: ev.conditions,
@@ -236,18 +249,24 @@ export class ReturnRequests {
     let resolved = 0;
     for (const p of d.returns.pending()) {
       if (!d.hub.connected) break;
-      const lines = p.lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition }));
       try {
-        const body: AuthorizeRequestBody = { authorization: p.authorization, after: d.outbox.lastSeq(), register: p.register, requestId: p.requestId, lines };
-        if (p.receipt) body.receipt = p.receipt;
-        const res = await d.hub.authorize(body, Math.max(this.c.deadline(), 5000));
-        this.recordOnline(p.register, { id: p.requestId, receipt: p.receipt || undefined, lines }, res);
+        await this.resolve(p);
         resolved++;
       } catch (err) {
         d.log.warn({ authorization: p.authorization, err: (err as Error).message }, 'could not resolve a pending return request yet');
       }
     }
     return resolved;
+  }
+
+  /** Asks the hub what it decided for one pending request (the same id, the same answer) and records it. */
+  async resolve(p: LocalReturn, deadlineMs = Math.max(this.c.deadline(), 5000)): Promise<void> {
+    const d = this.c.d;
+    const lines = p.lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition }));
+    const body: AuthorizeRequestBody = { authorization: p.authorization, after: d.outbox.lastSeq(), register: p.register, requestId: p.requestId, lines };
+    if (p.receipt) body.receipt = p.receipt;
+    const res = await d.hub.authorize(body, deadlineMs);
+    this.recordOnline(p.register, { id: p.requestId, receipt: p.receipt || undefined, lines }, res);
   }
 
   /** A manager's override: only the hub can check the code and record it. */
