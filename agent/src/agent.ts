@@ -22,6 +22,7 @@ import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
 import { HttpTransport } from './gateway/transports/http.js';
 import type { Transport } from './gateway/types.js';
+import { PoslogCodec } from './gateway/codecs/poslog/codec.js';
 import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
 import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import type { HidBinding } from './gateway/hid/binding.js';
@@ -147,12 +148,16 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   });
 
   const endpoints: RegisterEndpoint[] = [];
+  // the zone of a POSLog register whose config names none
+  const hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const transports = new Map<string, Transport>();
   for (const r of config.registers) {
     const rlog = log.child({ register: r.id });
     const t = makeTransport(r, rlog, hid);
     transports.set(r.id, t);
-    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), makeCodec(r), core, rlog, () => cardKey));
+    const codec = makeCodec(r, { hostZone });
+    if (codec instanceof PoslogCodec) rlog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
+    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, () => cardKey));
   }
   // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
   const scanners = config.scanners.map((sc) => {

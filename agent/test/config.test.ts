@@ -36,6 +36,13 @@ describe('agent config', () => {
     expect(problems({ ...good, store: undefined })[0]).toMatch(/^store: expected string \(missing\)/);
   });
 
+  it("names a POSLog register's bad time zone; none named leaves it to the host's zone", () => {
+    const poslog = (codec: object) => ({ ...good, registers: [{ id: 'POS1', transport: { type: 'http', port: 7420 }, codec: { type: 'poslog', ...codec } }] });
+    expect(problems(poslog({ timeZone: 'Mars/Base' }))).toEqual([expect.stringMatching(/^registers\[0\]\.codec\.timeZone: expected a time zone: "Z", an offset such as "\+01:00", or an IANA zone/)]);
+    expect(parseAgentConfig(poslog({ timeZone: 'America/New_York' })).registers[0]!.codec).toMatchObject({ timeZone: 'America/New_York' });
+    expect(parseAgentConfig(poslog({})).registers[0]!.codec).not.toHaveProperty('timeZone');
+  });
+
   it('accepts every transport, framing and codec, and picks a framing when none is named', async () => {
     const { defaultFraming } = await import('../src/config.js');
     const c = parseAgentConfig({
