@@ -155,7 +155,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     const rlog = log.child({ register: r.id });
     const t = makeTransport(r, rlog, hid);
     transports.set(r.id, t);
-    const codec = makeCodec(r, { hostZone });
+    const codec = makeCodec(r, { hostZone, known: receipts });
     if (codec instanceof PoslogCodec) rlog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
     endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, () => cardKey));
   }

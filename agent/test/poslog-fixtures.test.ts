@@ -111,7 +111,7 @@ describe('poslog codec on the public fixtures', () => {
     const msgs = decode(DR_CARD, codec({ timeZone: 'Europe/Stockholm' }));
     expect(msgs).toHaveLength(1);
     const sale = canonical(msgs[0]) as { receipt: string; at: string; currency: string; lines: { line: number; sku: string; qty: number; unitPrice: number }[]; tenders: unknown[] };
-    expect(sale.receipt).toBe('276992-2-12201');
+    expect(sale.receipt).toBe('276992-2-12201-20160529'); // no BusinessDayDate: the date of its ReceiptDateTime
     expect(sale.at).toBe('2016-05-29T13:53:12+02:00');
     expect(sale.currency).toBe('SEK');
     expect(sale.lines).toHaveLength(22);

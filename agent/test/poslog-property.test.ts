@@ -15,7 +15,9 @@ import type { DecodeResult } from '../src/gateway/types.js';
  */
 const dirs = [vendorFixtures('poslog'), fileURLToPath(new URL('./fixtures/poslog/', import.meta.url))];
 const docs = dirs.flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.xml')).map((f) => readFileSync(join(d, f))));
-const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Stockholm' }));
+// every return link that names no business day finds recorded sales to choose from, with and without a time
+const known = { byPrefix: (prefix: string) => [{ receipt: `${prefix}-20260314`, at: '2026-03-15T00:01:10-04:00' }, { receipt: `${prefix}-20260316`, at: null }, { receipt: prefix, at: 'not a time' }] };
+const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Stockholm' }), { known });
 
 function checked(payload: Buffer): DecodeResult {
   const r = codec.decode(payload);

@@ -20,10 +20,14 @@ export interface KnownReceipt {
   tenderKinds: string[];
 }
 
+/** Most receipts one prefix look-up reads (a sequence number recorded daily for years). */
+const PREFIX_LIMIT = 2000;
+
 /** Receipts this agent knows: those sold at this store, and those the hub described in its answers. */
 export class Receipts {
   private readonly get: Statement;
   private readonly insert: Statement;
+  private readonly prefixed: Statement;
 
   constructor(db: Db, private readonly now: () => number = Date.now) {
     this.get = db.prepare(`SELECT * FROM receipts WHERE receipt = ?`);
@@ -31,6 +35,17 @@ export class Receipts {
       `INSERT INTO receipts (receipt, store, register, at, currency, lines, tender_kinds, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(receipt) DO NOTHING`,
     );
+    // the primary key's order: `prefix`, then `prefix-…` up to `prefix.` ("-" < "."), newest day first
+    this.prefixed = db.prepare(`SELECT receipt, at FROM receipts WHERE receipt >= ? AND receipt < ? ORDER BY receipt DESC LIMIT ${PREFIX_LIMIT}`);
+  }
+
+  /**
+   * Receipts that are `prefix` or start with `prefix-` (a register's store-workstation-sequence
+   * recorded on several days), with their times: how a return link that names no day finds its sale.
+   */
+  byPrefix(prefix: string): { receipt: string; at: string | null }[] {
+    const rows = this.prefixed.all(prefix, `${prefix}.`) as { receipt: string; at: string | null }[];
+    return rows.filter((r) => r.receipt === prefix || r.receipt.startsWith(`${prefix}-`));
   }
 
   find(receipt: string): KnownReceipt | undefined {

@@ -45,7 +45,7 @@ export function makeRegisterFramer(r: RegisterConfig): () => Framer {
   return makeFramer(r.framing ?? defaultFraming(r));
 }
 
-/** `poslog`: the host's time zone (see PoslogCodecDeps). */
+/** `poslog`: the host's time zone and the sales this agent recorded (see PoslogCodecDeps). */
 export function makeCodec(r: RegisterConfig, poslog: PoslogCodecDeps = {}): Codec {
   const c = r.codec;
   switch (c.type) {

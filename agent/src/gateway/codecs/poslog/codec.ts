@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isTbError, TbCodes, type RegisterReply } from '@tillbridge/shared';
 import { z } from 'zod';
 import type { Codec, DecodeResult } from '../../types.js';
+import type { KnownSales } from './links.js';
 import { mapDocument, type MappingOptions } from './mapping.js';
 import { encodeReplies, type PoslogContext } from './reply.js';
 import { isValidZone, zoneResolver } from './time.js';
@@ -16,8 +17,8 @@ export const PoslogCodecConfigSchema = z.strictObject({
   minorUnitDigits: z.number().int('a whole number of decimals from 0 to 4').min(0, 'a whole number of decimals from 0 to 4').max(4, 'a whole number of decimals from 0 to 4').default(2),
   /**
    * The register's time zone: "Z", an offset such as "+01:00", or an IANA zone such as
-   * "Europe/Stockholm". Date-times written without a zone are in it. Default: the agent host's
-   * zone (given by the composition root).
+   * "Europe/Stockholm". Date-times written without a zone are in it, and a business day derived
+   * from a time is the date there. Default: the agent host's zone (given by the composition root).
    */
   timeZone: z.string().refine(isValidZone, 'a time zone: "Z", an offset such as "+01:00", or an IANA zone such as "Europe/Stockholm"').optional(),
   /** How a sale's receipt number and a return's link are formed (after se:ReceiptCode, which always wins). */
@@ -31,6 +32,8 @@ export type PoslogCodecConfig = z.infer<typeof PoslogCodecConfigSchema>;
 export interface PoslogCodecDeps {
   /** The host's IANA time zone, for a register whose config names none (else "Z"). */
   hostZone?: string | undefined;
+  /** Sales this agent has recorded, for return links that name no business day. */
+  known?: KnownSales | undefined;
 }
 
 /**
@@ -57,6 +60,7 @@ export class PoslogCodec implements Codec {
       zone,
       receiptKey: config.receiptKey,
       maxTransactions: config.maxTransactions,
+      known: deps.known,
     };
   }
 
