@@ -151,8 +151,8 @@ describe('offline decisions reconciled against the hub', () => {
     ['limit_exceeded', () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'), offline('o-lim', 'X1')],
     ['receipt_not_found', () => undefined, offline('o-rnf', 'GHOST')],
   ])('flags %s, keeps the return, and lists it', (code, setup, body) => {
-    setup();
-    expect(apply(body)).toEqual({ exception: code });
+    const version = setup(); // a policy change: the version the agent decided by
+    expect(apply({ ...body, policyVersion: typeof version === 'number' ? version : 0 })).toEqual({ exception: code });
     expect(t.hub.returnsRepo.get(body.authorization)).toMatchObject({ reconciliation: 'exception', exception_code: code, status: 'reserved' });
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toContain(code);
   });

@@ -155,20 +155,24 @@ export class ReturnsEngine {
     return { sale: chosen, candidates };
   }
 
-  /** Everything the policy evaluation needs, from the hub's authoritative state. */
-  evaluate(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>, policy: Policy, ctx: SaleContext, now: number, exclude: string, overridden: boolean): Evaluation {
+  /**
+   * Everything the policy evaluation needs, from the hub's authoritative state. `asOf` is when the
+   * request is judged for the window and the day's refunds (an offline decision's own time; online,
+   * now); what is left to return and exchange stock are always counted as they are `now`.
+   */
+  evaluate(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>, policy: Policy, ctx: SaleContext, now: number, exclude: string, overridden: boolean, asOf = now): Evaluation {
     const nowIso = iso(now);
     const claims = ctx.sale ? this.returns.claimsByLine(ctx.sale.receipt, nowIso, exclude) : { milli: new Map<number, number>(), amount: new Map<number, number>() };
     const input: EvaluationInput = {
       policy,
       mode: 'online',
-      now,
+      now: asOf,
       sale: ctx.sale ? { at: ctx.sale.at, channel: ctx.sale.channel, lines: ctx.sale.lines, tenderKinds: tenderKinds(ctx.sale) } : undefined,
       noReceipt: body.receipt === undefined && body.cardHash === undefined,
       claimed: claims.milli,
       refunded: claims.amount,
       requested: body.lines,
-      approvedToday: { store: this.returns.approvedSince(store, `${utcDay(now)}T00:00:00.000Z`, nowIso, exclude), register: 0 },
+      approvedToday: { store: this.returns.approvedSince(store, `${utcDay(asOf)}T00:00:00.000Z`, iso(asOf), exclude), register: 0 },
       exchange: body.exchange?.map((e) => ({ sku: e.sku, qty: e.qty, availableMilli: (this.ledger.get(store, e.sku)?.onHand ?? 0) - this.returns.exchangeReserved(store, e.sku, nowIso, exclude) })),
       overridden,
     };

@@ -153,12 +153,13 @@ export class ReturnsRepo {
       `SELECT e.sku AS sku, SUM(e.approved_qty) AS qty FROM return_exchanges e JOIN returns r ON r.authorization = e.authorization
         WHERE r.store = ? AND r.status = 'reserved' AND r.expires_at > ? GROUP BY e.sku`,
     );
-    // Refunds approved at a store since a time: completed ones, and reservations still standing.
+    // Refunds approved at a store from a time up to @at: completed ones, and reservations standing
+    // at @at (an expired one was still standing before it lapsed).
     this.dayTotal = db.prepare(
       `SELECT COALESCE(SUM(refund_amount), 0) AS total FROM returns
-        WHERE store = @store AND created_at >= @since AND exception_code IS NULL AND authorization <> @exclude
+        WHERE store = @store AND created_at >= @since AND created_at <= @at AND exception_code IS NULL AND authorization <> @exclude
           AND decision IN ('approved', 'conditional')
-          AND (status = 'completed' OR (status = 'reserved' AND expires_at > @now))`,
+          AND (status = 'completed' OR (status IN ('reserved', 'expired') AND expires_at > @at))`,
     );
   }
 
@@ -230,9 +231,12 @@ export class ReturnsRepo {
     return new Map((this.exReservedStore.all(store, nowIso) as { sku: string; qty: number }[]).map((r) => [r.sku, r.qty]));
   }
 
-  /** Refunds approved at `store` since `sinceIso` (the UTC day's start), minor units. */
-  approvedSince(store: string, sinceIso: string, nowIso: string, exclude = ''): number {
-    return (this.dayTotal.get({ store, since: sinceIso, now: nowIso, exclude }) as { total: number }).total;
+  /**
+   * Refunds approved at `store` from `sinceIso` (the UTC day's start) up to `atIso`, as they stood
+   * at `atIso`, minor units: the day's total now (online) or as of an offline decision's time.
+   */
+  approvedSince(store: string, sinceIso: string, atIso: string, exclude = ''): number {
+    return (this.dayTotal.get({ store, since: sinceIso, at: atIso, exclude }) as { total: number }).total;
   }
 
   list(store?: string): ReturnRow[] {
