@@ -32,19 +32,28 @@ describe('event applier', () => {
   });
 
   it('acknowledges a refused event as an exception and goes on with the queue', () => {
-    t.hub.applier.applyBatch('S2', 'agent-b', [saleEvent(1, 'DUP')]);
+    t.hub.applier.applyBatch('S1', 'agent-a', [saleEvent(1, 'DUP')]);
     const r = t.hub.applier.applyBatch('S1', 'agent-a', [
-      saleEvent(1, 'DUP'),
-      { ...saleEvent(2, 'BAD'), body: { receipt: 'BAD' } },
-      { ...saleEvent(3, 'K'), kind: 'teleport' },
-      saleEvent(4, 'FINE'),
+      saleEvent(2, 'DUP'), // the store's receipt number again, under another event id
+      { ...saleEvent(3, 'BAD'), body: { receipt: 'BAD' } },
+      { ...saleEvent(4, 'K'), kind: 'teleport' },
+      saleEvent(5, 'FINE'),
     ]);
-    expect(r.upTo).toBe(4);
+    expect(r.upTo).toBe(5);
     expect(r.results.map((x) => x.code ?? x.outcome)).toEqual(['duplicate_receipt', 'invalid_event', 'unknown_kind', 'applied']);
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toEqual(['duplicate_receipt', 'invalid_event', 'unknown_kind']);
-    expect(t.hub.sales.get('FINE')?.store).toBe('S1');
-    expect(t.hub.sales.get('DUP')?.store).toBe('S2');
+    expect(t.hub.sales.get('S1', 'FINE')?.store).toBe('S1');
+    expect(t.hub.sales.get('S1', 'DUP')?.lines).toHaveLength(1);
     expect(t.hub.audit.verify().ok).toBe(true);
+  });
+
+  it('records the same receipt number from two stores as two honest sales', () => {
+    const a = t.hub.applier.applyBatch('S1', 'agent-a', [saleEvent(1, '1001')]);
+    const b = t.hub.applier.applyBatch('S2', 'agent-b', [saleEvent(1, '1001')]);
+    expect([...a.results, ...b.results].map((x) => x.code ?? x.outcome)).toEqual(['applied', 'applied']);
+    expect(t.hub.exceptions.forStore()).toEqual([]);
+    expect([t.hub.sales.get('S1', '1001')?.store, t.hub.sales.get('S2', '1001')?.store]).toEqual(['S1', 'S2']);
+    expect([t.hub.ledger.get('S1', 'A')?.onHand, t.hub.ledger.get('S2', 'A')?.onHand]).toEqual([-1000, -1000]);
   });
 
   it('rolls a batch back on an unexpected failure, and sets the event aside after repeated failures', () => {
@@ -52,12 +61,12 @@ describe('event applier', () => {
     const batch = [saleEvent(1, 'OK1'), saleEvent(2, 'POISON')];
     for (let i = 0; i < 4; i++) {
       expect(() => t.hub.applier.applyBatch('S1', 'agent-a', batch)).toThrow(/disk error/);
-      expect(t.hub.sales.get('OK1')).toBeUndefined(); // nothing half-applied
+      expect(t.hub.sales.get('S1', 'OK1')).toBeUndefined(); // nothing half-applied
       expect(t.hub.cursors.cursor('agent-a')).toBeUndefined();
     }
     const r = t.hub.applier.applyBatch('S1', 'agent-a', batch);
     expect(r).toMatchObject({ upTo: 2, results: [{ outcome: 'applied' }, { outcome: 'exception', code: 'internal_error' }] });
-    expect(t.hub.sales.get('OK1')).toBeDefined();
+    expect(t.hub.sales.get('S1', 'OK1')).toBeDefined();
   });
 
   it('keeps a completion of an authorization the hub never saw as an exception', () => {

@@ -103,7 +103,7 @@ describe('every channel, and returns by card', () => {
     expect(importSales(t.hub, jsonl, 'admin:test')).toEqual({ imported: 1, skipped: [], stores: ['WEB'] });
     expect(importSales(t.hub, jsonl, 'admin:test').skipped).toHaveLength(1); // a second import skips it
     expect(() => importSales(t.hub, '{"store":"WEB"}\n', 'admin:test')).toThrow(/line 1: /);
-    const stored = t.hub.sales.get('W-1')!;
+    const stored = t.hub.sales.get('WEB', 'W-1')!;
     expect(JSON.stringify(stored.tenders)).not.toContain('4111111111111111');
     const r = t.hub.engine.authorize('S1', req(one(1), { receipt: 'W-1' }));
     expect(r).toMatchObject({ decision: 'approved', refundAmount: 2500, allowedTenders: ['card', 'original_payment', 'store_credit'] });

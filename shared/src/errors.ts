@@ -39,6 +39,8 @@ export const TbCodes = {
   AUDIT_BROKEN: 'TB_AUDIT_BROKEN',
   /** Too many requests, or too many failed authentications, from one source. */
   RATE_LIMITED: 'TB_RATE_LIMITED',
+  /** A receipt number several stores issued, asked for without naming the store. */
+  RECEIPT_AMBIGUOUS: 'TB_RECEIPT_AMBIGUOUS',
 } as const;
 
 export type TbCode = (typeof TbCodes)[keyof typeof TbCodes];

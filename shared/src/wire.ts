@@ -14,6 +14,7 @@ import {
   Refund,
   SaleLine,
   Sku,
+  StoreId,
   Tender,
   Timestamp,
 } from './register-protocol.js';
@@ -80,6 +81,8 @@ export const ReturnDecisionEventBody = z.strictObject({
   requestId: MessageId,
   /** absent: a return without a receipt */
   receipt: Receipt.optional(),
+  /** the store that issued the receipt, when the register named it */
+  originalStore: StoreId.optional(),
   decision: Decision,
   mode: DecisionMode,
   lines: z.array(DecisionEventLine).min(1),
@@ -151,6 +154,8 @@ export const AuthorizeRequestBody = z.strictObject({
   requestId: MessageId,
   /** the receipt; or `cardHash` to find the sale by card; or neither (no receipt) */
   receipt: Receipt.optional(),
+  /** the store that issued `receipt`; absent: this store's receipt, else the only store that issued it */
+  originalStore: StoreId.optional(),
   cardHash: z.string().max(64).optional(),
   exchange: z.array(z.strictObject({ sku: Sku, qty: Quantity })).max(50).optional(),
   lines: z
@@ -180,6 +185,7 @@ export const ReqFrame = z.strictObject({
 export const ReceiptLookupBody = z
   .strictObject({
     receipt: Receipt.optional(),
+    originalStore: StoreId.optional(),
     cardHash: z.string().max(64).optional(),
     after: z.number().int().nonnegative().default(0),
   })
@@ -203,6 +209,8 @@ export const ReceiptLookupResult = z.strictObject({
   at: z.string().optional(),
   lines: z.array(z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits, returnable: QuantityOrZero })),
   matches: z.array(z.strictObject({ receipt: Receipt, store: z.string(), at: z.string() })).optional(),
+  /** `receipt_ambiguous`: issued at several other stores (listed in `matches`); name the store */
+  code: z.string().max(64).optional(),
 });
 export type ReceiptLookupResult = z.infer<typeof ReceiptLookupResult>;
 

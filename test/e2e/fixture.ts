@@ -77,12 +77,12 @@ export class World {
 /** DESIGN rules 4 and 5, checked on the hub's database. Returns the violations (none expected). */
 export function invariantViolations(w: World): { overReturned: unknown[]; ledgerDrift: unknown[] } {
   const overReturned = w.hubQuery(
-    `SELECT sl.receipt, sl.line, sl.qty, u.used FROM sale_lines sl
-       JOIN (SELECT r.receipt, rl.line,
+    `SELECT sl.store, sl.receipt, sl.line, sl.qty, u.used FROM sale_lines sl
+       JOIN (SELECT r.sale_store, r.receipt, rl.line,
                     SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-              WHERE r.exception_code IS NULL GROUP BY r.receipt, rl.line) u
-         ON u.receipt = sl.receipt AND u.line = sl.line
+              WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
+         ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line
       WHERE u.used > sl.qty`,
   );
   const ledgerDrift = w.hubQuery(

@@ -22,6 +22,7 @@ import {
 } from '@tillbridge/shared';
 import type { CoreContext } from './core-context.js';
 import { statusOf, type LocalReturn, type LocalReturnLine } from './local-returns.js';
+import type { KnownReceipt } from './receipts.js';
 
 /**
  * Return requests: asked of the hub with a deadline (the request made durable here meanwhile),
@@ -59,6 +60,7 @@ export class ReturnRequests {
   private hubBody(authorization: string, register: string, msg: ReturnRequestMessage): AuthorizeRequestBody {
     const body: AuthorizeRequestBody = { authorization, after: this.c.d.outbox.lastSeq(), register, requestId: msg.id, lines: msg.lines.map(toHubLine) };
     if (msg.receipt !== undefined) body.receipt = msg.receipt;
+    if (msg.originalStore !== undefined) body.originalStore = msg.originalStore;
     if (msg.cardHash !== undefined) body.cardHash = msg.cardHash;
     if (msg.exchange !== undefined) body.exchange = msg.exchange;
     return body;
@@ -91,7 +93,7 @@ export class ReturnRequests {
    * (a line asked for by SKU counts against the line it would take; unknown: line 0, no claim).
    */
   private pendingLines(msg: ReturnRequestMessage): LocalReturnLine[] {
-    const receipt = msg.receipt ? this.c.d.receipts.find(msg.receipt) : undefined;
+    const receipt = this.knownReceipt(msg);
     const j = receipt ? judgeReturn(receipt.lines, this.c.d.returns.claimedByLine(receipt.receipt), msg.lines) : undefined;
     return msg.lines.map((l, i) => {
       const out: LocalReturnLine = { line: l.line ?? j?.lines[i]?.line ?? 0, qty: toMilli(l.qty), disposition: l.disposition };
@@ -154,7 +156,7 @@ export class ReturnRequests {
     return this.c.durably(register, msg.id, () => {
       const now = this.c.now();
       const policy = d.policy.policy;
-      const receipt = msg.receipt ? d.receipts.find(msg.receipt) : undefined;
+      const receipt = this.knownReceipt(msg);
       const soldHere = receipt && receipt.store === d.store ? receipt : undefined;
       // what earlier returns of each line took and refunded, as far as this agent knows
       const claims = msg.receipt
@@ -220,6 +222,7 @@ export class ReturnRequests {
         decidedAt: new Date(now).toISOString(),
       };
       if (msg.receipt !== undefined) body.receipt = msg.receipt;
+      if (msg.originalStore !== undefined) body.originalStore = msg.originalStore;
       if (ev.reason) body.reason = ev.reason.slice(0, 500);
       d.outbox.append('return.decision', register, body);
       const reply: ReturnDecisionReply = {
@@ -238,6 +241,12 @@ export class ReturnRequests {
       if (ev.reason) reply.reason = ev.reason;
       return reply;
     });
+  }
+
+  /** The receipt the request names, as this agent knows it: not when it is another store's than the one named. */
+  private knownReceipt(msg: ReturnRequestMessage): KnownReceipt | undefined {
+    const r = msg.receipt ? this.c.d.receipts.find(msg.receipt) : undefined;
+    return r && (msg.originalStore === undefined || r.store === msg.originalStore) ? r : undefined;
   }
 
   /**

@@ -54,7 +54,7 @@ export class StoreCore implements MessageHandler {
   }
 
   /** A receipt and what is still returnable (a register's lookup, or a scanned receipt). */
-  lookup(id: string, query: { receipt: string } | { cardHash: string }): ReturnType<ReceiptLookup['lookup']> {
+  lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): ReturnType<ReceiptLookup['lookup']> {
     return this.lookups.lookup(id, query);
   }
 
@@ -78,7 +78,7 @@ export class StoreCore implements MessageHandler {
         case 'status':
           return this.status(register, msg);
         case 'receipt.lookup':
-          return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt! });
+          return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) });
       }
     } catch (err) {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {

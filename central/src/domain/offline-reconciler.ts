@@ -64,12 +64,17 @@ export class OfflineReconciler {
     const agentVersion = body.policyVersion ?? 0;
     const { version, policy } = this.policies.asOf(store, agentVersion) ?? this.policies.inForceAt(store, iso(asOf));
     const judgedBy = version === agentVersion ? `policy version ${version}` : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
+    // the sale, as the agent found it: the one the register named the store of, else this store's own
+    const found = body.receipt !== undefined ? this.sales.resolve(body.receipt, store, body.originalStore) : {};
     if (approved) {
       const request = { receipt: body.receipt, lines: body.lines.map((l) => (l.line > 0 ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition })) };
-      const ctx = { sale: body.receipt ? this.sales.get(body.receipt) : undefined };
-      if (body.receipt && !ctx.sale) {
+      const ctx = { sale: found.sale };
+      if (found.ambiguous) {
+        exception = ExceptionCodes.RECEIPT_AMBIGUOUS;
+        problem = `receipt ${body.receipt} was not sold at ${store} and was issued at stores ${found.ambiguous.map((a) => a.store).join(', ')}`;
+      } else if (body.receipt && !ctx.sale) {
         exception = ExceptionCodes.RECEIPT_NOT_FOUND;
-        problem = `receipt ${body.receipt} is not known at the hub`;
+        problem = `receipt ${body.receipt}${body.originalStore !== undefined ? ` of store ${body.originalStore}` : ''} is not known at the hub`;
       } else {
         const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false, asOf);
         const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
@@ -100,6 +105,7 @@ export class OfflineReconciler {
       register,
       request_id: body.requestId,
       receipt: body.receipt ?? '',
+      sale_store: found.sale?.store ?? null,
       mode: 'offline',
       decision: body.decision,
       status: approved ? 'reserved' : 'denied',
@@ -116,7 +122,7 @@ export class OfflineReconciler {
       conditions: JSON.stringify(body.conditions ?? []),
       policy_version: agentVersion,
       late_online: existing ? 1 : 0,
-      request: JSON.stringify({ receipt: body.receipt, lines: body.lines }),
+      request: JSON.stringify({ receipt: body.receipt, ...(body.originalStore !== undefined ? { originalStore: body.originalStore } : {}), lines: body.lines }),
     };
     const lines = body.lines.map((l, i) => ({
       line: storedLine(l.line, i),

@@ -8,6 +8,8 @@ export const ExceptionCodes = {
   DUPLICATE_RECEIPT: 'duplicate_receipt',
   OVER_RETURN: 'over_return',
   RECEIPT_NOT_FOUND: 'receipt_not_found',
+  /** an offline return of a receipt number several other stores issued, without naming the store */
+  RECEIPT_AMBIGUOUS: 'receipt_ambiguous',
   UNKNOWN_AUTHORIZATION: 'unknown_authorization',
   NOT_APPROVED: 'not_approved',
   ALREADY_COMPLETED: 'already_completed',

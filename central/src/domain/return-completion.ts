@@ -61,7 +61,7 @@ export class ReturnCompletion {
     const lines = this.returns.lines(body.authorization);
     const find = (l: { line?: number | undefined; sku?: string | undefined }): ReturnLineRow | undefined =>
       l.line !== undefined ? lines.find((x) => x.line === l.line) : lines.find((x) => x.asked_sku === l.sku);
-    const sale = r.receipt ? this.sales.get(r.receipt) : undefined;
+    const sale = this.sales.ofReturn(r);
     const skus = new Map(sale?.lines.map((l) => [l.line, l.sku]) ?? []);
     // What this completion finds wrong; the first is its exception (a ticket flagged before keeps its code).
     const problems: { code: string; why: string }[] = [];
@@ -75,7 +75,7 @@ export class ReturnCompletion {
     const lapsed = r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now));
     if (lapsed && sale) {
       // The reservation lapsed: the quantity may have gone to another return meanwhile.
-      const claimed = this.returns.claimedByLine(r.receipt, iso(now), r.authorization);
+      const claimed = this.returns.claimedByLine(sale, iso(now), r.authorization);
       const sold = new Map(sale.lines.map((l) => [l.line, l.qty]));
       const late = body.lines.filter((l) => {
         const line = find(l)?.line ?? 0;
@@ -131,7 +131,7 @@ export class ReturnCompletion {
     };
     this.returns.update(completed);
     // full: with this one and the earlier ones, every line of the receipt is returned
-    completed.kind = sale ? this.kindOf(r.receipt, sale.lines.map((l) => ({ line: l.line, qty: l.qty }))) : 'partial';
+    completed.kind = sale ? this.kindOf(sale) : 'partial';
     this.returns.update(completed);
     this.audit.append({
       actor: `store:${store}`,
@@ -165,7 +165,7 @@ export class ReturnCompletion {
     const shrunk: string[] = [];
     let cap = 0;
     let unknown = false;
-    const claims = lapsedSale ? this.returns.claimsByLine(r.receipt, iso(now), r.authorization) : undefined;
+    const claims = lapsedSale ? this.returns.claimsByLine(lapsedSale, iso(now), r.authorization) : undefined;
     const prices = new Map(lapsedSale?.lines.map((l) => [l.line, l.unitPrice]) ?? []);
     for (const [row, qty] of done) {
       const part = Math.min(qty, row.approved_qty);
@@ -192,9 +192,10 @@ export class ReturnCompletion {
   }
 
   /** `full` when, with earlier returns, every line of the receipt is fully returned. */
-  private kindOf(receipt: string, sold: { line: number; qty: number }[]): 'full' | 'partial' {
+  private kindOf(sale: SaleRow): 'full' | 'partial' {
+    const sold = sale.lines;
     const returned = new Map<number, number>();
-    for (const r of this.returns.forReceipt(receipt)) {
+    for (const r of this.returns.forSale(sale)) {
       if (r.status !== 'completed' || r.exception_code) continue;
       for (const l of this.returns.lines(r.authorization)) if (l.line > 0) returned.set(l.line, (returned.get(l.line) ?? 0) + l.completed_qty);
     }

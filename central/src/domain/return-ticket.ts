@@ -78,4 +78,5 @@ export const EMPTY_TICKET: Omit<ReturnRow, 'authorization' | 'store' | 'register
   resolved_at: null,
   resolved_by: null,
   resolution_note: null,
+  sale_store: null,
 };

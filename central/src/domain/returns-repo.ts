@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { SaleKey } from './sales.js';
 
 export type ReturnStatus = 'reserved' | 'completed' | 'cancelled' | 'expired' | 'denied' | 'reversed';
 export type GradedDecision = 'approved' | 'conditional' | 'override_required' | 'denied';
@@ -12,6 +13,8 @@ export interface ReturnRow {
   request_id: string;
   /** '' for a return without a receipt */
   receipt: string;
+  /** the store that issued `receipt` (receipt numbers are each store's own); null when no sale was found */
+  sale_store: string | null;
   mode: 'online' | 'offline';
   decision: GradedDecision;
   status: ReturnStatus;
@@ -83,7 +86,7 @@ const COLUMNS = [
   'authorization', 'store', 'register', 'request_id', 'receipt', 'mode', 'decision', 'status', 'reconciliation', 'exception_code',
   'reason', 'refund_amount', 'refund_kind', 'created_at', 'expires_at', 'completed_at', 'updated_at', 'rules', 'allowed_tenders',
   'conditions', 'gross_refund', 'fees', 'policy_version', 'kind', 'override_by', 'override_at', 'late_online', 'card_hash', 'request',
-  'resolution', 'resolved_at', 'resolved_by', 'resolution_note',
+  'resolution', 'resolved_at', 'resolved_by', 'resolution_note', 'sale_store',
 ] as const;
 
 /** Return tickets, their lines and exchange items. */
@@ -129,13 +132,13 @@ export class ReturnsRepo {
                        WHEN r.status = 'reserved' AND r.expires_at > @now THEN COALESCE(rl.amount, CAST(ROUND(rl.approved_qty * sl.unit_price / 1000.0) AS INTEGER))
                        ELSE 0 END) AS amount
          FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-         LEFT JOIN sale_lines sl ON sl.receipt = r.receipt AND sl.line = rl.line
-        WHERE r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
+         LEFT JOIN sale_lines sl ON sl.store = r.sale_store AND sl.receipt = r.receipt AND sl.line = rl.line
+        WHERE r.sale_store = @store AND r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
         GROUP BY rl.line`,
     );
     this.byStore = db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);
     this.all = db.prepare(`SELECT * FROM returns ORDER BY created_at, authorization`);
-    this.byReceipt = db.prepare(`SELECT * FROM returns WHERE receipt = ? ORDER BY created_at, authorization`);
+    this.byReceipt = db.prepare(`SELECT * FROM returns WHERE sale_store = ? AND receipt = ? ORDER BY created_at, authorization`);
     this.due = db.prepare(`SELECT * FROM returns WHERE status = 'reserved' AND expires_at <= ?`);
     this.upd = db.prepare(
       `UPDATE returns SET ${COLUMNS.filter((c) => c !== 'authorization').map((c) => `${c} = @${c}`).join(', ')} WHERE authorization = @authorization`,
@@ -203,19 +206,20 @@ export class ReturnsRepo {
     this.updLine.run(completedQty, approvedQty, completedAmount, authorization, line);
   }
 
-  /** milli-units claimed per line of `receipt` at `nowIso`, leaving out `exclude`. */
-  claimedByLine(receipt: string, nowIso: string, exclude = ''): Map<number, number> {
-    return this.claimsByLine(receipt, nowIso, exclude).milli;
+  /** milli-units claimed per line of `sale` (every store's returns of it) at `nowIso`, leaving out `exclude`. */
+  claimedByLine(sale: SaleKey, nowIso: string, exclude = ''): Map<number, number> {
+    return this.claimsByLine(sale, nowIso, exclude).milli;
   }
 
   /**
-   * Per line of `receipt` at `nowIso`, leaving out `exclude`: the milli-units claimed, and what
-   * those returns refund for the line (minor units at the sold price, before fees).
+   * Per line of `sale` (every store's returns of it) at `nowIso`, leaving out `exclude`: the
+   * milli-units claimed, and what those returns refund for the line (minor units at the sold
+   * price, before fees).
    */
-  claimsByLine(receipt: string, nowIso: string, exclude = ''): { milli: Map<number, number>; amount: Map<number, number> } {
+  claimsByLine(sale: SaleKey, nowIso: string, exclude = ''): { milli: Map<number, number>; amount: Map<number, number> } {
     const milli = new Map<number, number>();
     const amount = new Map<number, number>();
-    for (const r of this.claimed.all({ receipt, now: nowIso, exclude }) as { line: number; qty: number; amount: number | null }[]) {
+    for (const r of this.claimed.all({ store: sale.store, receipt: sale.receipt, now: nowIso, exclude }) as { line: number; qty: number; amount: number | null }[]) {
       milli.set(r.line, r.qty);
       amount.set(r.line, r.amount ?? 0);
     }
@@ -243,8 +247,9 @@ export class ReturnsRepo {
     return (store ? this.byStore.all(store) : this.all.all()) as ReturnRow[];
   }
 
-  forReceipt(receipt: string): ReturnRow[] {
-    return this.byReceipt.all(receipt) as ReturnRow[];
+  /** Every return of `sale`, at any store. */
+  forSale(sale: SaleKey): ReturnRow[] {
+    return this.byReceipt.all(sale.store, sale.receipt) as ReturnRow[];
   }
 
   reservedDue(nowIso: string): ReturnRow[] {

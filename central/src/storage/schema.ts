@@ -2,6 +2,66 @@ import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 
 /**
+ * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
+ * lines and card hashes (tables rebuilt, every row kept); a return names the store of the sale it
+ * is about (`sale_store`, filled from the sale its receipt named until now).
+ */
+export const SALES_BY_STORE = `
+  CREATE TABLE sales_by_store (
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    register TEXT,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    tenders TEXT NOT NULL,
+    event_id TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (store, receipt)
+  );
+  INSERT INTO sales_by_store (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
+    SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales;
+
+  CREATE TABLE sale_lines_by_store (
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    sku TEXT NOT NULL,
+    qty INTEGER NOT NULL,
+    unit_price INTEGER NOT NULL,
+    PRIMARY KEY (store, receipt, line),
+    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
+  );
+  INSERT INTO sale_lines_by_store (store, receipt, line, sku, qty, unit_price)
+    SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
+
+  CREATE TABLE sale_cards_by_store (
+    pan_hash TEXT NOT NULL,
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    PRIMARY KEY (pan_hash, store, receipt),
+    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
+  );
+  INSERT INTO sale_cards_by_store (pan_hash, store, receipt)
+    SELECT c.pan_hash, s.store, c.receipt FROM sale_cards c JOIN sales s ON s.receipt = c.receipt;
+
+  ALTER TABLE returns ADD COLUMN sale_store TEXT;
+  UPDATE returns SET sale_store = (SELECT s.store FROM sales s WHERE s.receipt = returns.receipt) WHERE receipt <> '';
+
+  DROP TABLE sale_cards;
+  DROP TABLE sale_lines;
+  DROP TABLE sales;
+  ALTER TABLE sales_by_store RENAME TO sales;
+  ALTER TABLE sale_lines_by_store RENAME TO sale_lines;
+  ALTER TABLE sale_cards_by_store RENAME TO sale_cards;
+  CREATE INDEX sales_store ON sales(store, at);
+  CREATE INDEX sales_receipt ON sales(receipt);
+  DROP INDEX returns_receipt;
+  CREATE INDEX returns_sale ON returns(sale_store, receipt);
+`;
+
+/**
  * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
  * minor units, times ISO 8601 UTC text (they sort as they compare).
  */
@@ -303,4 +363,5 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE return_lines ADD COLUMN fee INTEGER;
   ALTER TABLE return_lines ADD COLUMN completed_amount INTEGER;
   `,
+  SALES_BY_STORE,
 ];

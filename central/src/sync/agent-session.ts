@@ -6,7 +6,6 @@ import {
   CloseCodes,
   ReceiptLookupBody,
   OverrideBody,
-  type ReceiptLookupResult,
   type SyncSettings,
   type TerminalStatus,
   describeZodError,
@@ -323,29 +322,7 @@ export class AgentSession {
       this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
       return;
     }
-    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.lookup(parsed.data) }));
-  }
-
-  private lookup(q: ReceiptLookupBody): ReceiptLookupResult {
-    let receipt = q.receipt ?? '';
-    let matches: ReceiptLookupResult['matches'];
-    if (q.cardHash !== undefined) {
-      const { policy } = this.d.policies.effective(this.store);
-      matches = this.d.sales.findByCard(q.cardHash, new Date(this.d.now() - policy.returnWindowDays * 86_400_000).toISOString());
-      receipt = matches[0]?.receipt ?? '';
-    }
-    const sale = receipt ? this.d.sales.get(receipt) : undefined;
-    if (!sale) return matches ? { receipt, found: false, lines: [], matches } : { receipt, found: false, lines: [] };
-    const claimed = this.d.returnsRepo.claimedByLine(receipt, new Date(this.d.now()).toISOString());
-    return {
-      receipt,
-      found: true,
-      store: sale.store,
-      currency: sale.currency,
-      at: sale.at,
-      lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
-      ...(matches ? { matches } : {}),
-    };
+    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.d.engine.lookup(this.store, parsed.data) }));
   }
 
   private onTerminal(items: TerminalStatus[]): void {

@@ -10,6 +10,7 @@ function summary(r: ReturnRow): Record<string, unknown> {
     store: r.store,
     register: r.register,
     receipt: r.receipt || null,
+    receiptStore: r.sale_store,
     mode: r.mode,
     decision: r.decision,
     status: r.status,
