@@ -144,6 +144,8 @@ export interface ReturnView {
   authorization: string;
   store: string;
   receipt: string;
+  /** the store that issued the receipt */
+  receiptStore: string | null;
   mode: string;
   decision: string;
   status: string;

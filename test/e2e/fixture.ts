@@ -23,10 +23,11 @@ export class World {
     return join(this.dir, 'hub');
   }
 
-  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string } = {}): Promise<HubHandle> {
+  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string; clockStart?: string } = {}): Promise<HubHandle> {
     this.adminToken ??= await initHub(this.hubData);
     const opts: Parameters<typeof startHub>[0] = { dataDir: this.hubData, adminToken: this.adminToken, ...more };
-    if (this.opts.clockStart) opts.clockStart = this.opts.clockStart;
+    const clockStart = more.clockStart ?? this.opts.clockStart;
+    if (clockStart) opts.clockStart = clockStart;
     if (port !== undefined) opts.port = port;
     if (extraArgs) opts.extraArgs = extraArgs;
     this.hub = await startHub(opts);
@@ -40,10 +41,12 @@ export class World {
     return key;
   }
 
-  async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true): Promise<AgentHandle> {
+  /** `clockStart` here starts this agent's clock elsewhere than the world's. */
+  async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true, more: { clockStart?: string } = {}): Promise<AgentHandle> {
     const spec: AgentSpec = { dir: join(this.dir, `agent-${name}`), store, apiKey: this.keys.get(store)!, hubWsUrl: this.hub.wsUrl };
     if (overrides) spec.overrides = overrides;
-    if (this.opts.clockStart) spec.clockStart = this.opts.clockStart;
+    const clockStart = more.clockStart ?? this.opts.clockStart;
+    if (clockStart) spec.clockStart = clockStart;
     const a = await startAgent(spec, waitForHub);
     this.agents.push(a);
     return a;
