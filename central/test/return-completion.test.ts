@@ -27,7 +27,7 @@ const complete = (authorization: string, qty: number, amount: number, store = 'S
 const ticket = (authorization: string) => t.hub.returnsRepo.get(authorization)!;
 const completedRefunds = (receipt: string) =>
   t.hub.returnsRepo
-    .forReceipt(receipt)
+    .forSale({ store: 'S1', receipt })
     .filter((r) => r.status === 'completed')
     .reduce((s, r) => s + (r.refund_amount ?? 0), 0);
 
