@@ -5,6 +5,7 @@ export * from './money.js';
 export * from './quantity.js';
 export * from './backoff.js';
 export * from './card.js';
+export * from './card-scan.js';
 export * from './register-protocol.js';
 export * from './wire.js';
 export * from './validation.js';

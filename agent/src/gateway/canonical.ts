@@ -90,13 +90,14 @@ function sweepCardNumbers(node: Record<string, unknown> | unknown[], path: strin
     const p = typeof k === 'number' ? `${path}[${k}]` : path ? `${path}.${k}` : k;
     if (typeof v === 'string') {
       if (typeof k === 'string' && CARD_FIELDS.has(k)) continue;
+      // free text: every card number in it masked, wherever it stands (after another number too)
+      if (typeof k === 'string' && FREE_TEXT.has(k) && !Array.isArray(node)) {
+        (node as Record<string, unknown>)[k] = maskCardNumbersIn(v);
+        continue;
+      }
       // a SKU that is a valid barcode (EAN/UPC/GTIN) is a barcode, however it scores as a card number
       if (k === 'sku' && isGtin(v)) continue;
-      const found = findCardNumbers(v);
-      if (found.length === 0) continue;
-      const key = typeof k === 'string' ? k : '';
-      if (!FREE_TEXT.has(key) || Array.isArray(node)) return p;
-      (node as Record<string, unknown>)[key] = maskCardNumbersIn(v);
+      if (findCardNumbers(v).length > 0) return p;
     } else if (v && typeof v === 'object') {
       const inner = sweepCardNumbers(v as Record<string, unknown>, p);
       if (inner) return inner;
