@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
@@ -30,7 +30,7 @@ import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
-import { parseHostPort, systemClock, type Clock } from '@tillbridge/shared';
+import { parseHostPort, systemClock, writePrivateFile, type Clock } from '@tillbridge/shared';
 
 export const SOFTWARE = 'tillbridge-agent/0.1.0';
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -223,8 +223,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     for (const sc of scanners) await sc.start();
     const statusUrl = await statusServer.start();
     const runFile = runFilePath(config.dataDir);
-    writeFileSync(`${runFile}.tmp`, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
-    renameSync(`${runFile}.tmp`, runFile);
+    writePrivateFile(runFile, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
 
     uploader.start();
     link.start(abort.signal);

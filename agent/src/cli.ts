@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { clockFromEnv, createLogger, isTbError, TbCodes, TEST_CLOCK_ENV } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, isTbError, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { agentDbPath } from './db/agent-db.js';
 import { runFilePath, startAgent, SOFTWARE } from './agent.js';
@@ -37,11 +37,20 @@ function orExit<T>(f: () => T): T {
   }
 }
 
+/** The data directory's permissions (shared/src/data-dir-check.ts): an error exits 2, each warning is passed on. */
+function dataDirOrExit(findings: DataDirFinding[], warn: (message: string) => void): void {
+  for (const f of findings) if (f.level === 'warning') warn(f.message);
+  const errors = findings.filter((f) => f.level === 'error');
+  for (const e of errors) process.stderr.write(`error: ${e.message}\n`);
+  if (errors.length > 0) process.exit(EXIT.USAGE);
+}
+
 async function run(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(configPath(opts.config));
   const log = createLogger({ name: 'tillbridge-agent', level: config.log.level });
   const { clock, test } = orExit(() => clockFromEnv(process.env));
   if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
+  dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
   let agent;
   try {
     agent = await startAgent(config, log, { clock });
@@ -108,6 +117,7 @@ async function statusCmd(opts: { config?: string; json?: boolean }): Promise<voi
 function checkConfig(opts: { config?: string }): void {
   const file = configPath(opts.config);
   const c = loadOrExit(file);
+  dataDirOrExit(checkDataDir(c.dataDir), (message) => process.stderr.write(`warning: ${message}\n`));
   process.stdout.write(`${file}: valid (store ${c.store}, ${c.registers.length} register(s), hub ${c.hub.url})\n`);
 }
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
-import { TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
+import { checkDataDir, TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
@@ -45,9 +45,21 @@ export function isInitialized(dataDir: string): boolean {
   return existsSync(hubDbPath(dataDir)) && existsSync(secretPath(dataDir));
 }
 
+/**
+ * The data directory's permissions (shared/src/data-dir-check.ts): refused (TB_CONFIG) when group
+ * or others may write there; each warning logged when `log` is given.
+ */
+function checkHubDataDir(dataDir: string, log?: Logger): void {
+  const findings = checkDataDir(dataDir);
+  const error = findings.find((f) => f.level === 'error');
+  if (error) throw new TbError(TbCodes.CONFIG, error.message);
+  for (const f of findings) log?.warn({ dataDir }, f.message);
+}
+
 /** Creates the hub's database and secret, and the first admin token (printed once). */
 export function initHub(dataDir: string, log: Logger, clock?: Clock): { adminToken: string } {
   if (isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub`);
+  checkHubDataDir(dataDir);
   openHubStorage(dataDir, { create: true }).close();
   createSecret(dataDir);
   const hub = openHub({ dataDir, tokenLifetimeSec: 1, log, ...(clock ? { clock } : {}) });
@@ -68,6 +80,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     throw new TbError(TbCodes.CONFIG, `no hub in ${opts.dataDir}: run \`tillbridge-hub init --data ${opts.dataDir}\` first`);
   }
   const log = opts.log;
+  checkHubDataDir(opts.dataDir, log);
   const serviceOpts: Parameters<typeof openHub>[0] = {
     dataDir: opts.dataDir,
     tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient } from '@tillbridge/central';
 import { TEST_CLOCK_ENV } from '@tillbridge/shared';
@@ -102,7 +102,9 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
   mkdirSync(spec.dir, { recursive: true });
   const configFile = join(spec.dir, 'agent.json');
   const config = agentConfig(spec);
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  // the config holds the store's API key: the owner's alone, like a real install's
+  writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+  chmodSync(configFile, 0o600);
   const proc = JsonLogProcess.spawn(`agent ${spec.store}`, process.execPath, [AGENT_BIN, 'run', '--config', configFile], clockEnv(spec.clockStart), spec.echo, spec.detached);
   const started = await proc.waitForLine((l) => l.msg === 'agent started');
   const ports = new Map<string, number>();

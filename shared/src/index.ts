@@ -11,6 +11,8 @@ export * from './wire.js';
 export * from './validation.js';
 export * from './logger.js';
 export * from './net.js';
+export * from './private-files.js';
+export * from './data-dir-check.js';
 export * from './returnable.js';
 export * from './policy/index.js';
 export * from './sync-settings.js';

@@ -1,0 +1,84 @@
+import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentConfig } from '@tillbridge/scripts/lib/cluster';
+import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { runCommand } from '@tillbridge/scripts/lib/process';
+import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { sale, World } from './fixture.js';
+
+/** DESIGN rules 6 and 8 on the real binaries: file modes, plain HTTP beyond loopback, secrets at rest, admin lock-out. */
+let w: World;
+beforeAll(async () => {
+  w = new World();
+  // the hub's data directory exists already, readable by all, as a careless install leaves it
+  mkdirSync(w.hubData);
+  chmodSync(w.hubData, 0o755);
+  await w.startHub();
+  await w.addStore('S1');
+});
+afterAll(async () => w?.close());
+
+const unix = process.platform !== 'win32';
+const modes = (dir: string): Record<string, string> => Object.fromEntries(readdirSync(dir).map((f) => [f, (statSync(join(dir, f)).mode & 0o777).toString(8)]));
+const agentCli = (...args: string[]) => runCommand(process.execPath, [AGENT_BIN, ...args]);
+
+function dirWithMode(path: string, mode: number): string {
+  mkdirSync(path, { recursive: true });
+  chmodSync(path, mode);
+  return path;
+}
+
+describe.runIf(unix)('file modes', () => {
+  it('every file the hub and the agent write is 0600, in data directories that existed at 0755; each start warns about the directory', async () => {
+    dirWithMode(join(w.dir, 'agent-modes', 'data'), 0o755);
+    const a = await w.startAgent('S1', 'modes');
+    const reg = await JsonLinesRegister.connect(a.port());
+    expect(await reg.send(sale('m-1', 'MODES-1', [{ sku: 'A', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'm-1' });
+    reg.close();
+    await waitFor('the sale at the hub', () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'MODES-1'`).length === 1, 10_000);
+
+    const agentFiles = modes(a.dataDir);
+    expect(Object.keys(agentFiles)).toEqual(expect.arrayContaining(['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm', 'agent.run.json']));
+    for (const [f, m] of Object.entries(agentFiles)) expect(m, `agent ${f}`).toBe('600');
+    const hubFiles = modes(w.hubData);
+    expect(Object.keys(hubFiles)).toEqual(expect.arrayContaining(['hub.sqlite', 'hub.sqlite-wal', 'hub.sqlite-shm', 'hub.secret']));
+    for (const [f, m] of Object.entries(hubFiles)) expect(m, `hub ${f}`).toBe('600');
+    expect(modes(join(w.dir, 'agent-modes'))['agent.json']).toBe('600'); // the config, with the API key
+
+    const warned = (lines: { msg?: string }[], dir: string) => lines.some((l) => l.msg === `data directory ${dir} can be read by group or others (mode 0755): expected 0700 (chmod 700 ${dir})`);
+    expect(warned(a.proc.lines, a.dataDir)).toBe(true);
+    expect(warned(w.hub.proc.lines, w.hubData)).toBe(true);
+    await a.proc.stop();
+  });
+
+  it('refuses a data directory others may write: run and check-config exit 2, naming it; check-config warns on one others may read', async () => {
+    const cfgFile = (name: string, dataDir: string): string => {
+      const f = join(w.dir, `${name}.json`);
+      writeFileSync(f, JSON.stringify({ ...agentConfig({ dir: join(w.dir, name), store: 'S1', apiKey: w.keys.get('S1')!, hubWsUrl: w.hub.wsUrl }), dataDir }), { mode: 0o600 });
+      return f;
+    };
+    const open = dirWithMode(join(w.dir, 'world-writable'), 0o777);
+    const f = cfgFile('ww', open);
+    for (const cmd of ['run', 'check-config']) {
+      const r = await agentCli(cmd, '--config', f);
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr, cmd).toContain(`error: data directory ${open} is writable by group or others (mode 0777)`);
+    }
+    expect(readdirSync(open)).toEqual([]); // nothing written
+
+    const readable = dirWithMode(join(w.dir, 'readable'), 0o755);
+    const ok = await agentCli('check-config', '--config', cfgFile('rd', readable));
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain(`warning: data directory ${readable} can be read by group or others (mode 0755)`);
+  });
+});
+
+describe('plain HTTP beyond loopback', () => {
+  it('serve refuses a host name that merely starts with 127. without --insecure', async () => {
+    const r = await runCommand(process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, '--listen', '127.hub.example:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing plain HTTP on 127\.hub\.example:0/);
+  });
+});
