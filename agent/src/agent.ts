@@ -2,7 +2,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
-import { agentId as readAgentId, getMeta, openAgentDb, setMeta, type Db } from './db/agent-db.js';
+import { agentId as readAgentId, openAgentDb, type Db } from './db/agent-db.js';
+import { MetaSecrets } from './db/meta-secrets.js';
 import { PolicyStore } from './core/policy-store.js';
 import { LiveSettings } from './core/live-settings.js';
 import type { SyncSettings } from '@tillbridge/shared';
@@ -68,6 +69,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   };
   const db: Db = openAgentDb(config.dataDir);
   const id = readAgentId(db);
+  // the API key and card key kept here are sealed under a key derived from the config's API key
+  const secrets = new MetaSecrets(db, config.hub.apiKey);
+  if (secrets.sealClearValues() > 0) log.info('sealed the secrets an older version kept in clear');
   const clock = opts.clock ?? systemClock;
   const startedAt = new Date(clock.now()).toISOString();
   const outbox = new Outbox(db);
@@ -77,7 +81,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const inventory = new InventoryCache(db);
 
   // a rotated-in API key, once stored here, is used instead of the config's
-  const keys = new ApiKeyStore(db);
+  const keys = new ApiKeyStore(db, secrets);
   const tls: ClientTls = {};
   if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
   if (config.hub.certFile && config.hub.keyFile) {
@@ -122,10 +126,11 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const counters = new AuthzCounter();
   link.on('late', () => counters.late());
   // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
-  let cardKey: Buffer | undefined = getMeta(db, 'card_key') ? Buffer.from(getMeta(db, 'card_key')!, 'base64url') : undefined;
+  const storedCardKey = secrets.get('card_key');
+  let cardKey: Buffer | undefined = storedCardKey ? Buffer.from(storedCardKey, 'base64url') : undefined;
   link.on('welcome', (_lastSeq, key) => {
     if (key && key !== cardKey?.toString('base64url')) {
-      setMeta(db, 'card_key', key);
+      secrets.set('card_key', key);
       cardKey = Buffer.from(key, 'base64url');
     }
   });

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfig } from '@tillbridge/scripts/lib/cluster';
@@ -6,6 +6,7 @@ import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { loadSecrets } from '../../central/src/auth/secrets.js';
 import { sale, World } from './fixture.js';
 
 /** DESIGN rules 6 and 8 on the real binaries: file modes, plain HTTP beyond loopback, secrets at rest, admin lock-out. */
@@ -80,5 +81,28 @@ describe('plain HTTP beyond loopback', () => {
     const r = await runCommand(process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, '--listen', '127.hub.example:0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing plain HTTP on 127\.hub\.example:0/);
+  });
+});
+
+describe("the agent's secrets at rest", () => {
+  it('keeps the rotated-in API key and the card key sealed: neither is in any file of its data directory, and a restart still uses them', async () => {
+    await w.addStore('S2');
+    const a = await w.startAgent('S2', 'sealed');
+    const rot = await w.hub.cli(['keys', 'rotate', 'S2', '--grace', '1s', '--json']);
+    expect(rot.code, rot.stderr).toBe(0);
+    const rotated = (JSON.parse(rot.stdout) as { apiKey: string }).apiKey;
+    expect(rotated).toMatch(/^tbk_/);
+    await a.proc.waitForLine((l) => l.msg === 'stored a new API key from the hub');
+    await new Promise((r) => setTimeout(r, 1500)); // the config's key has expired: only the stored one works now
+    await a.proc.stop();
+
+    const cardKey = loadSecrets(w.hubData).cardKey;
+    const disk = readdirSync(a.dataDir).map((f) => readFileSync(join(a.dataDir, f)).toString('latin1')).join('\n');
+    expect(disk).toContain('sealed:v1:');
+    for (const secret of [rotated, cardKey.toString('base64url'), cardKey.toString('hex'), cardKey.toString('latin1')]) expect(disk).not.toContain(secret);
+
+    const again = await w.startAgent('S2', 'sealed'); // connects with the key it unsealed
+    expect(again.proc.lines.some((l) => l.msg === 'connected to the hub')).toBe(true);
+    await again.proc.stop();
   });
 });
