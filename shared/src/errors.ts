@@ -41,6 +41,8 @@ export const TbCodes = {
   RATE_LIMITED: 'TB_RATE_LIMITED',
   /** A receipt number several stores issued, asked for without naming the store. */
   RECEIPT_AMBIGUOUS: 'TB_RECEIPT_AMBIGUOUS',
+  /** Refused: it would leave the hub without an active admin-role token, locking every operator out. */
+  LAST_ADMIN: 'TB_LAST_ADMIN',
 } as const;
 
 export type TbCode = (typeof TbCodes)[keyof typeof TbCodes];

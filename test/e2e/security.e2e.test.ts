@@ -106,3 +106,39 @@ describe("the agent's secrets at rest", () => {
     await again.proc.stop();
   });
 });
+
+describe('admin lock-out', () => {
+  it('refuses to revoke the last admin token (exit 6, TB_LAST_ADMIN), and a token made on the hub host gets an operator back in', async () => {
+    type T = { id: string; role: string; name: string; revokedAt: string | null };
+    const list = async (): Promise<T[]> => JSON.parse((await w.hub.cli(['tokens', 'list', '--json'])).stdout) as T[];
+    const initial = (await list()).find((t) => t.role === 'admin' && t.revokedAt === null)!;
+    const r = await w.hub.cli(['tokens', 'revoke', initial.id]);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toBe(`error: ${initial.id} is the last active admin token: revoking it would lock every operator out. Create another admin token first (tillbridge-hub tokens create --role admin --name …), then revoke this one\n`);
+    expect((await list()).find((t) => t.id === initial.id)?.revokedAt).toBeNull();
+    const api = await fetch(`${w.hub.url}/v1/admin/tokens/${initial.id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}` } });
+    expect(api.status).toBe(409);
+    expect(await api.json()).toMatchObject({ code: 'TB_LAST_ADMIN' });
+
+    // on the hub host, with the data directory and no admin token at all, while the hub runs
+    const local = await runCommand(process.execPath, [HUB_BIN, 'tokens', 'create', '--role', 'admin', '--name', 'recovery', '--data', w.hubData, '--json'], { TILLBRIDGE_ADMIN_TOKEN: '', TILLBRIDGE_HUB_URL: 'http://127.0.0.1:1' });
+    expect(local.code, local.stderr).toBe(0);
+    const made = JSON.parse(local.stdout) as { id: string; role: string; token: string };
+    expect(made).toMatchObject({ role: 'admin', token: expect.stringMatching(/^tba_/) });
+    const asRecovery = (args: string[]) => runCommand(process.execPath, [HUB_BIN, ...args], { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: made.token });
+    expect((await asRecovery(['tokens', 'revoke', initial.id])).code).toBe(0); // two admins: one may go
+    expect((await asRecovery(['tokens', 'revoke', made.id])).code).toBe(6); // and now it is the last
+    expect(w.hubQuery(`SELECT action, origin, actor FROM audit WHERE resource = ?`, `admin-token:${made.id}`)).toEqual([{ action: 'token.create', origin: 'cli:local', actor: expect.stringMatching(/^local:/) }]);
+    expect((await w.hub.cli(['audit', 'verify'])).code).toBe(4); // the first token is gone
+    expect((await asRecovery(['audit', 'verify'])).code).toBe(0); // the chain holds with the entry the local command wrote
+  });
+
+  it('the local command names what is wrong: no hub there, a bad role', async () => {
+    const none = await runCommand(process.execPath, [HUB_BIN, 'tokens', 'create', '--role', 'admin', '--name', 'x', '--data', join(w.dir, 'nowhere')]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no hub in .*nowhere/);
+    const role = await runCommand(process.execPath, [HUB_BIN, 'tokens', 'create', '--role', 'root', '--name', 'x', '--data', w.hubData]);
+    expect(role.code).toBe(2);
+    expect(role.stderr).toMatch(/role: expected "admin" or "operator"/);
+  });
+});

@@ -22,6 +22,7 @@ export function exitCodeFor(err: unknown): number {
     case TbCodes.AUDIT_BROKEN:
       return EXIT.AUDIT_BROKEN;
     case TbCodes.CONFLICT:
+    case TbCodes.LAST_ADMIN:
       return EXIT.CONFLICT;
     default:
       return EXIT.FAILURE;
