@@ -201,6 +201,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       const k = hub.keys.runDue();
       if (k > 0) log.info({ rotated: k }, 'scheduled key rotations ran');
       hub.auditTrail.runDue(); // the daily checkpoint, retention
+      hub.gate.sweep(); // counted failed logins written, idle sources forgotten
     } catch (err) {
       log.error({ err: (err as Error).message }, 'sweep failed');
     }
@@ -226,6 +227,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         await endpoint.close();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
+        hub.gate.flush(); // the failed logins counted and not yet written
         hub.close();
         log.info('hub stopped');
       })();
