@@ -75,6 +75,11 @@ describe('toCanonical', () => {
     expect(toCanonical({ ...sale, receipt: '000120261127004242424242424242' }).ok).toBe(true);
   });
 
+  it('never echoes a card number in an error, even one sent as a key name', () => {
+    const r = toCanonical({ ...sale, '4111111111111111': 1 });
+    expect(r).toMatchObject({ ok: false, code: 'TB_INVALID', message: expect.stringContaining('unknown key "411111******1111"') });
+  });
+
   it('applies the default disposition', () => {
     const r = toCanonical({ type: 'return.request', id: 'r', receipt: 'R-1', lines: [{ line: 1, qty: 1 }] });
     expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.disposition).toBe('restock');

@@ -34,7 +34,11 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
   const obj = raw as Record<string, unknown>;
   // the id is echoed in error replies and logs: never when it holds a card number
   const id = typeof obj?.id === 'string' && obj.id.length <= 128 && findCardNumbers(obj.id).length === 0 ? obj.id : undefined;
-  const fail = (code: string, message: string): CanonicalResult => (id === undefined ? { ok: false, code, message } : { ok: false, id, code, message });
+  // an error message may quote the input (an unknown key's name…): never a card number in it
+  const fail = (code: string, text: string): CanonicalResult => {
+    const message = maskCardNumbersIn(text);
+    return id === undefined ? { ok: false, code, message } : { ok: false, id, code, message };
+  };
 
   const forbidden = findForbidden(raw, 0);
   if (forbidden) return fail(TbCodes.CARD_DATA, `${forbidden} refused: track data, CVV and PIN data are never accepted`);
