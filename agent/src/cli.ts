@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { checkDataDir, clockFromEnv, createLogger, isTbError, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { agentDbPath } from './db/agent-db.js';
 import { runFilePath, startAgent, SOFTWARE } from './agent.js';
@@ -162,8 +162,6 @@ program
     process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : `${formatDevices(list)}\n`);
   });
 
-program.exitOverride((err) => {
-  process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
-});
+exitOnUsageError(program, EXIT.USAGE);
 
 await program.parseAsync(process.argv);

@@ -16,3 +16,4 @@ export * from './data-dir-check.js';
 export * from './returnable.js';
 export * from './policy/index.js';
 export * from './sync-settings.js';
+export * from './cli-usage.js';
