@@ -39,7 +39,7 @@ const ctx: CliContext = {
         process.exit(EXIT.USAGE);
       }
     }
-    return new AdminClient(o.hub, o.token, ca);
+    return new AdminClient(o.hub, o.token, ca, o.ca);
   },
 };
 hubCommands(ctx);

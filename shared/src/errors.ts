@@ -43,6 +43,8 @@ export const TbCodes = {
   RECEIPT_AMBIGUOUS: 'TB_RECEIPT_AMBIGUOUS',
   /** Refused: it would leave the hub without an active admin-role token, locking every operator out. */
   LAST_ADMIN: 'TB_LAST_ADMIN',
+  /** A peer's TLS certificate was refused: not trusted, expired, or issued for another name. */
+  TLS: 'TB_TLS',
 } as const;
 
 export type TbCode = (typeof TbCodes)[keyof typeof TbCodes];

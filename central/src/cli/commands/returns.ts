@@ -29,11 +29,18 @@ export function returnCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  tillbridge-hub returns exceptions --store S001 --json')
     .action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        type Exc = { id: string; store: string; kind: string; code: string; reason: string; authorization: string | null; createdAt: string };
-        const q = opts.store ? `?store=${encodeURIComponent(opts.store)}` : '';
-        const r = await ctx.client().get<Exc[]>(`/v1/admin/exceptions${q}`);
-        print(opts.json, r, () => table(['STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'REASON'], r.map((x) => [x.store, x.kind, x.code, x.authorization, x.createdAt, x.reason])));
+      act(async (opts: { store?: string; open?: boolean; json?: boolean }) => {
+        type Exc = { id: string; store: string; kind: string; code: string; reason: string; authorization: string | null; createdAt: string; resolvedAt: string | null; resolution: { action: string } | null };
+        const q = new URLSearchParams();
+        if (opts.store) q.set('store', opts.store);
+        if (opts.open) q.set('open', 'true');
+        const r = await ctx.client().get<Exc[]>(`/v1/admin/exceptions${q.size ? `?${q}` : ''}`);
+        print(opts.json, r, () =>
+          table(
+            ['ID', 'STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'SETTLED', 'REASON'],
+            r.map((x) => [x.id, x.store, x.kind, x.code, x.authorization, x.createdAt, x.resolvedAt ? `${x.resolution?.action ?? 'yes'} ${x.resolvedAt}` : 'open', x.reason]),
+          ),
+        );
       }),
     );
   returns
