@@ -37,10 +37,36 @@ export function shareOf(amount: number, part: number, whole: number): number {
   return Number((BigInt(amount) * BigInt(part)) / BigInt(whole));
 }
 
-export function formatMoney(minor: number, currency: string, exponent = 2): string {
+const exponents = new Map<string, number | null>();
+
+/**
+ * Decimals of the currency's minor unit (ISO 4217, from the runtime's ICU data): 2 for EUR, 0 for
+ * JPY, 3 for BHD. null for a code that is not a currency code.
+ */
+export function currencyExponent(currency: string): number | null {
+  let e = exponents.get(currency);
+  if (e === undefined) {
+    try {
+      e = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? null;
+    } catch {
+      e = null; // RangeError: not a well-formed currency code
+    }
+    exponents.set(currency, e);
+  }
+  return e;
+}
+
+/**
+ * Integer minor units as an amount for people, in the currency's own decimals: 4897 EUR →
+ * "48.97 EUR", 4897 JPY → "4897 JPY", -5 EUR → "-0.05 EUR". A code the runtime does not know is
+ * shown as it is stored: "4897 (minor units) XYZ1".
+ */
+export function formatMoney(minor: number, currency: string): string {
+  const exponent = currencyExponent(currency);
+  if (exponent === null) return `${minor} (minor units) ${currency}`;
   const sign = minor < 0 ? '-' : '';
-  const abs = Math.abs(minor);
+  const abs = String(Math.abs(minor));
   if (exponent === 0) return `${sign}${abs} ${currency}`;
-  const s = String(abs).padStart(exponent + 1, '0');
+  const s = abs.padStart(exponent + 1, '0');
   return `${sign}${s.slice(0, -exponent)}.${s.slice(-exponent)} ${currency}`;
 }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { currencyExponent, formatMoney } from '../src/money.js';
 import { DEFAULT_POLICY, decisionLinesOf, evaluateReturn, lineAmount, mergePolicy, returnAmount, shareOf, toMilli, type EvaluationInput, type Policy } from '../src/index.js';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
@@ -189,5 +190,34 @@ describe('rules reach the register as codes', () => {
   it('offline, the rule that needed a manager is named too', () => {
     const ev = evaluateReturn(base({ mode: 'offline', sale: sale('2026-09-01T10:00:00Z') }));
     expect(decisionLinesOf(ev)[0]!.rules).toEqual(['outside_window', 'override_unavailable_offline']);
+  });
+});
+
+
+describe('formatMoney: minor units in the currency\'s own decimals', () => {
+  it.each([
+    [4897, 'EUR', '48.97 EUR'],
+    [5, 'EUR', '0.05 EUR'],
+    [0, 'EUR', '0.00 EUR'],
+    [-1999, 'USD', '-19.99 USD'],
+    [4897, 'JPY', '4897 JPY'],
+    [-300, 'JPY', '-300 JPY'],
+    [12345, 'BHD', '12.345 BHD'],
+    [7, 'KWD', '0.007 KWD'],
+    [100, 'CLF', '0.0100 CLF'],
+  ])('%i %s → %s', (minor, currency, text) => {
+    expect(formatMoney(minor, currency)).toBe(text);
+  });
+
+  it('takes the exponent from the currency code', () => {
+    expect(currencyExponent('EUR')).toBe(2);
+    expect(currencyExponent('JPY')).toBe(0);
+    expect(currencyExponent('KRW')).toBe(0);
+    expect(currencyExponent('BHD')).toBe(3);
+  });
+
+  it('shows an amount in a code that is not a currency as it is stored, saying so', () => {
+    expect(currencyExponent('EURO')).toBeNull();
+    expect(formatMoney(4897, 'EURO')).toBe('4897 (minor units) EURO');
   });
 });

@@ -1,4 +1,4 @@
-import { table } from '../format.js';
+import { money, table } from '../format.js';
 import { act, print, readInputFile, type CliContext } from '../context.js';
 
 export function saleCommands(ctx: CliContext): void {
@@ -17,7 +17,7 @@ export function saleCommands(ctx: CliContext): void {
         const query = opts.store !== undefined ? `?store=${encodeURIComponent(opts.store)}` : '';
         const r = await ctx.client().get<Sale>(`/v1/admin/sales/${encodeURIComponent(receipt)}${query}`);
         print(opts.json, r, () =>
-          [`receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${r.total} ${r.currency}`, table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], r.lines.map((l) => [l.line, l.sku, l.qty, l.unitPrice, l.returnedOrReserved, l.returnable]))].join('\n'),
+          [`receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${money(r.total, r.currency)}`, table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], r.lines.map((l) => [l.line, l.sku, l.qty, money(l.unitPrice, r.currency), l.returnedOrReserved, l.returnable]))].join('\n'),
         );
       }),
     );
