@@ -7,6 +7,7 @@ import { agentDbPath } from './db/agent-db.js';
 import { runFilePath, startAgent, SOFTWARE } from './agent.js';
 import { formatStatus, type AgentStatus } from './status/status-report.js';
 import { formatDevices, listDevices } from './gateway/discovery.js';
+import { checkConfig, formatConfigReport } from './cli/check-config.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -56,6 +57,8 @@ async function run(opts: { config?: string }): Promise<void> {
     agent = await startAgent(config, log, { clock });
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'the agent could not start');
+    // and for whoever started it by hand: what is wrong, in one line (e.g. "register R1: cannot listen on …")
+    process.stderr.write(`error: the agent could not start: ${(err as Error).message}\n`);
     process.exit(EXIT.FAILURE);
   }
   let signals = 0;
@@ -114,11 +117,15 @@ async function statusCmd(opts: { config?: string; json?: boolean }): Promise<voi
   process.exitCode = s.running ? EXIT.OK : EXIT.NOT_RUNNING;
 }
 
-function checkConfig(opts: { config?: string }): void {
-  const file = configPath(opts.config);
-  const c = loadOrExit(file);
-  dataDirOrExit(checkDataDir(c.dataDir), (message) => process.stderr.write(`warning: ${message}\n`));
-  process.stdout.write(`${file}: valid (store ${c.store}, ${c.registers.length} register(s), hub ${c.hub.url})\n`);
+async function checkConfigCmd(opts: { config?: string; json?: boolean }): Promise<void> {
+  const r = await checkConfig(configPath(opts.config));
+  if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    const text = formatConfigReport(r);
+    process.stdout.write(text.stdout);
+    process.stderr.write(text.stderr);
+  }
+  process.exitCode = r.valid ? EXIT.OK : EXIT.USAGE;
 }
 
 const program = new Command();
@@ -147,10 +154,11 @@ program
 
 program
   .command('check-config')
-  .description('validate a config file and exit (2 when invalid, naming each bad key)')
+  .description('validate a config file and check what `run` needs from this machine: ports free, data directory writable, serial devices usable (2 on a problem, naming each key)')
   .addOption(configOpt())
-  .addHelpText('after', '\nExample:\n  tillbridge-agent check-config --config agent.json')
-  .action(checkConfig);
+  .option('--json', 'print JSON')
+  .addHelpText('after', '\nRun it as the user the agent runs as (e.g. sudo -u tillbridge …): permissions are checked for the user running it.\nExit code: 0 when run has what it needs (warnings allowed), 2 on a problem.\n\nExample:\n  tillbridge-agent check-config --config agent.json --json')
+  .action(checkConfigCmd);
 
 program
   .command('devices')
