@@ -1,12 +1,10 @@
 import { Command, Option } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
-import { agentDbPath } from './db/agent-db.js';
-import { runFilePath, startAgent, SOFTWARE } from './agent.js';
-import { formatStatus, type AgentStatus } from './status/status-report.js';
+import { startAgent, SOFTWARE } from './agent.js';
+import { formatStatus } from './status/status-report.js';
 import { formatDevices, listDevices } from './gateway/discovery.js';
+import { readStatus } from './cli/status-command.js';
 import { checkConfig, formatConfigReport } from './cli/check-config.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
@@ -77,42 +75,18 @@ async function run(opts: { config?: string }): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
-async function readStatus(config: Readonly<AgentConfig>): Promise<AgentStatus> {
-  const runFile = runFilePath(config.dataDir);
-  if (existsSync(runFile)) {
-    try {
-      const { statusUrl } = JSON.parse(readFileSync(runFile, 'utf8')) as { statusUrl: string };
-      const res = await fetch(`${statusUrl}/status`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return (await res.json()) as AgentStatus;
-    } catch {
-      // not running (a stale run file after a crash): fall through to what the database says
-    }
-  }
-  const status: AgentStatus = {
-    store: config.store,
-    agentId: '(unknown)',
-    running: false,
-    hub: { url: config.hub.url, connected: false },
-    outbox: { depth: 0, oldestAgeMs: 0 },
-    registers: [],
-  };
-  const dbFile = agentDbPath(config.dataDir);
-  if (existsSync(dbFile)) {
-    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-    try {
-      status.agentId = (db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string }).value;
-      const r = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`).get() as { n: number; oldest: number | null };
-      status.outbox = { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Date.now() - r.oldest };
-    } finally {
-      db.close();
-    }
-  }
-  return status;
-}
-
 async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {
-  const config = loadOrExit(configPath(opts.config));
-  const s = await readStatus(config);
+  const file = configPath(opts.config);
+  const config = loadOrExit(file);
+  let s;
+  try {
+    s = await readStatus(config, file);
+  } catch (err) {
+    // the data directory cannot be read by this user: say so, and how to ask instead
+    if (!isTbError(err, TbCodes.FORBIDDEN)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(EXIT.FAILURE);
+  }
   process.stdout.write(opts.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
   process.exitCode = s.running ? EXIT.OK : EXIT.NOT_RUNNING;
 }
@@ -149,7 +123,7 @@ program
   .description('hub connection, outbox depth and age, registers connected, last sync')
   .addOption(configOpt())
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nExit code: 0 when the agent is running, 3 when it is not.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json')
+  .addHelpText('after', '\nExit code: 0 when the agent is running, 3 when it is not, 1 when it does not answer and this user may not read its data directory.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json')
   .action(statusCmd);
 
 program

@@ -7,9 +7,11 @@ import { agentConfig, startAgent, type AgentHandle } from '@tillbridge/scripts/l
 import { AGENT_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { startPtyPair } from '@tillbridge/scripts/lib/pty';
+import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
+import { sale } from './fixture.js';
 
 /**
- * What store IT gets from `tillbridge-agent check-config` and `run`, through the real
+ * What store IT gets from `tillbridge-agent check-config`, `run` and `status`, through the real
  * binary. No hub is needed: the agent works offline. The tests that act as another user run the
  * CLI as `nobody` with setpriv, which needs root; they are skipped, saying so, otherwise.
  */
@@ -156,5 +158,35 @@ describe('check-config checks what run will need', () => {
     } finally {
       await pty.close();
     }
+  });
+});
+
+describe('status', () => {
+  it.skipIf(!isRoot)(`run by a user who may not read the data directory: asks the running agent; when it does not answer, says why and how to run it ${isRoot ? '' : NEEDS_ROOT}`, async () => {
+    const sport = await freePort();
+    const base = join(dir, 'status-0700');
+    mkdirSync(base, { mode: 0o755 });
+    const a = await startAgent({ dir: base, store: 'S1', apiKey: 'tbk_placeholder_key', hubWsUrl: 'ws://127.0.0.1:9', overrides: { status: { listen: `127.0.0.1:${sport}` } } }, false);
+    agents.push(a);
+    chmodSync(a.dataDir, 0o700); // as the shipped unit makes it
+    // a backlog: a sale the agent cannot upload (no hub)
+    const reg = await JsonLinesRegister.connect(a.port());
+    expect(await reg.send(sale('st-1', 'ST-0700', [{ sku: 'A', qty: 1, unitPrice: 100 }]))).toMatchObject({ type: 'ack' });
+    reg.close();
+
+    const live = await cliAsNobody('status', '--config', a.configFile, '--json');
+    expect(live.code, live.stderr).toBe(0);
+    expect(JSON.parse(live.stdout)).toMatchObject({ store: 'S1', running: true, outbox: { depth: 1 } });
+
+    await a.proc.stop();
+    const down = await cliAsNobody('status', '--config', a.configFile);
+    expect(down.code).toBe(1);
+    expect(down.stdout).toBe('');
+    expect(down.stderr).toMatch(/^error: the agent did not answer on its status endpoint \(status\.listen 127\.0\.0\.1:\d+\), and this user \(nobody\) may not read its data directory .*\/data \(EACCES\)/);
+    expect(down.stderr).toContain(`sudo -u root tillbridge-agent status --config ${a.configFile}, or as root`);
+    // root may read it: not running, with its backlog
+    const asRoot = await cli('status', '--config', a.configFile, '--json');
+    expect(asRoot.code).toBe(3);
+    expect(JSON.parse(asRoot.stdout)).toMatchObject({ running: false, outbox: { depth: 1 } });
   });
 });
