@@ -2,8 +2,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
-import { agentId as readAgentId, openAgentDb, type Db } from './db/agent-db.js';
+import { openAgentDb, type Db } from './db/agent-db.js';
 import { MetaSecrets } from './db/meta-secrets.js';
+import { AgentIdentity } from './sync/identity.js';
 import { PolicyStore } from './core/policy-store.js';
 import { LiveSettings } from './core/live-settings.js';
 import type { SyncSettings } from '@tillbridge/shared';
@@ -68,7 +69,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     return hidBinding;
   };
   const db: Db = openAgentDb(config.dataDir);
-  const id = readAgentId(db);
+  const identity = new AgentIdentity(db);
+  const id = identity.agentId;
   // the API key and card key kept here are sealed under a key derived from the config's API key
   const secrets = new MetaSecrets(db, config.hub.apiKey);
   if (secrets.sealClearValues() > 0) log.info('sealed the secrets an older version kept in clear');
@@ -98,6 +100,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     tls,
     refreshRatio: config.hub.tokenRefreshAt,
     agentId: id,
+    hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
@@ -111,6 +114,12 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     log: log.child({ part: 'uploader' }),
   });
   link.on('inventory', (full, items, removed) => inventory.apply(full, items, removed));
+  // restored, reverted or copied (DESIGN rule 9): the outbox goes again under a new incarnation, taken by id
+  link.on('incarnation', (reason) => {
+    const previous = identity.incarnation;
+    const next = identity.renew();
+    log.warn({ previous, incarnation: next, reason }, 'starting a new incarnation of this database');
+  });
   const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
   link.on('config', (version, st) => live.accept(version, st));
   link.on('key', (keyId, secret) => {
@@ -191,6 +200,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     return {
       store: config.store,
       agentId: id,
+      incarnation: identity.incarnation,
       running: true,
       pid: process.pid,
       startedAt,

@@ -6,16 +6,17 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_WS_PATH, createLogger, TOKEN_PATH, WIRE_VERSION } from '@tillbridge/shared';
-import { agentId } from '../src/db/agent-db.js';
+import { AGENT_WS_PATH, CloseCodes, createLogger, TOKEN_PATH, WIRE_VERSION } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { HubLink } from '../src/sync/hub-link.js';
 import { Uploader } from '../src/sync/uploader.js';
+import { AgentIdentity } from '../src/sync/identity.js';
 
 /**
  * DESIGN rule 9 at the agent, against a scripted hub on a real socket: the agent never deletes an
- * outbox row the hub has not confirmed by acking the batch that carried it.
+ * outbox row the hub has not confirmed by acking the batch that carried it, says which
+ * incarnation of its database it is, starts a new one when the hub asks, and shows a refusal.
  */
 
 interface Frame {
@@ -107,6 +108,7 @@ let dir: string;
 let db: Db;
 let hub: ScriptedHub;
 let outbox: Outbox;
+let identity: AgentIdentity;
 let link: HubLink;
 let uploader: Uploader;
 let abort: AbortController;
@@ -116,19 +118,23 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tb-agent-sync-'));
   db = openAgentDb(dir);
   outbox = new Outbox(db);
+  identity = new AgentIdentity(db);
   hub = new ScriptedHub();
   const url = await hub.listen();
   link = new HubLink({
     url,
     store: 'S1',
     apiKey: () => 'tbk_test',
-    agentId: agentId(db),
+    agentId: identity.agentId,
+    hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: 'test',
     reconnectBaseMs: 20,
     reconnectCapMs: 100,
     pingMs: 10_000,
     log,
   });
+  // as the composition root does
+  link.on('incarnation', () => identity.renew());
   uploader = new Uploader(outbox, link, { batchMax: 100, retryBaseMs: 20, retryCapMs: 100, log });
   uploader.start();
   abort = new AbortController();
@@ -147,7 +153,16 @@ const sell = (receipt: string): number => db.transaction(() => outbox.append('sa
 const seqs = (): number[] => db.prepare(`SELECT seq FROM outbox ORDER BY seq`).pluck().all() as number[];
 const welcome = (lastSeq: number) => ({ t: 'welcome', v: WIRE_VERSION, store: 'S1', lastSeq, serverTime: '2026-11-27T10:00:00.000Z', cardKey: 'a2V5' });
 
-describe('the agent deletes only what the hub confirmed (DESIGN rule 9)', () => {
+describe('the agent and a restored, reverted or copied database (DESIGN rule 9)', () => {
+  it('says hello with its incarnation and the newest seq it ever gave, even when the outbox is empty', async () => {
+    for (const r of ['A', 'B', 'C']) sell(r);
+    db.prepare(`DELETE FROM outbox`).run();
+    link.start(abort.signal);
+    const c = await hub.connection(0);
+    expect(await c.next('hello')).toEqual({ t: 'hello', v: WIRE_VERSION, agent: identity.agentId, incarnation: identity.incarnation, newest: 3, software: 'test' });
+    expect(new AgentIdentity(db).incarnation).toBe(identity.incarnation); // kept in the database
+  });
+
   it('deletes nothing on the welcome, sends its whole outbox again, and deletes only the batch an ack confirms', async () => {
     for (const r of ['A', 'B', 'C']) sell(r);
     link.start(abort.signal);
@@ -167,6 +182,42 @@ describe('the agent deletes only what the hub confirmed (DESIGN rule 9)', () => 
     expect(seqs()).toEqual([4]);
     c.send({ t: 'ack', upTo: 4, results: [{ seq: 4, outcome: 'applied' }] });
     await waitUntil(() => seqs().length === 0);
+  });
+
+  it('starts a new incarnation when the hub closes with 4011, and sends everything again under it', async () => {
+    for (const r of ['A', 'B']) sell(r);
+    const before = identity.incarnation;
+    link.start(abort.signal);
+    const c0 = await hub.connection(0);
+    expect(await c0.next('hello')).toMatchObject({ incarnation: before, newest: 2 });
+    c0.ws.close(CloseCodes.NEW_INCARNATION, 'behind: newest seq 2, the hub applied up to 5; start a new incarnation');
+
+    const c1 = await hub.connection(1);
+    const hello = await c1.next('hello');
+    expect(hello).toMatchObject({ newest: 2 });
+    expect(hello.incarnation).not.toBe(before);
+    expect(new AgentIdentity(db).incarnation).toBe(hello.incarnation); // committed before the hello
+    expect(seqs()).toEqual([1, 2]);
+    c1.send(welcome(0));
+    expect(((await c1.next('events')).items as { seq: number }[]).map((i) => i.seq)).toEqual([1, 2]);
+  });
+
+  it('shows a refusal as a second live copy (4010), keeps its sales, tries again slowly, and clears it once welcomed', async () => {
+    sell('A');
+    link.start(abort.signal);
+    const c0 = await hub.connection(0);
+    await c0.next('hello');
+    c0.ws.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+
+    const c1 = await hub.connection(1);
+    await c1.next('hello');
+    expect(link.info()).toMatchObject({ connected: false, refused: { code: 'TB_DUPLICATE_AGENT', reason: expect.stringMatching(/another copy/) } });
+    expect(logged.find((l) => l.code === 'TB_DUPLICATE_AGENT')).toMatchObject({ level: 50, msg: expect.stringMatching(/another copy of this agent/) });
+    expect(seqs()).toEqual([1]);
+
+    c1.send(welcome(0));
+    await c1.next('events');
+    expect(link.info().refused).toBeUndefined();
   });
 });
 

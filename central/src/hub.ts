@@ -28,6 +28,8 @@ export interface HubOptions {
   /** Serve HTTPS and WSS (and, with a client CA, check agents' client certificates). */
   tls?: HubTlsOptions;
   gate?: GateOptions;
+  /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
+  agentProbeMs?: number;
   log: Logger;
   clock?: Clock;
 }
@@ -98,6 +100,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     credentials: hub.credentials,
     audit: hub.audit,
     cursors: hub.cursors,
+    copies: hub.copies,
     policies: hub.policies,
     authzStats: hub.authzStats,
     cardKey: hub.cardKey,
@@ -111,7 +114,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     tokens: hub.tokens,
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) });
+  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, opts.agentProbeMs);
   hub.keys.setDelivery(endpoint);
   hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
   hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope));

@@ -45,6 +45,8 @@ export const TbCodes = {
   LAST_ADMIN: 'TB_LAST_ADMIN',
   /** A peer's TLS certificate was refused: not trusted, expired, or issued for another name. */
   TLS: 'TB_TLS',
+  /** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
+  DUPLICATE_AGENT: 'TB_DUPLICATE_AGENT',
 } as const;
 
 export type TbCode = (typeof TbCodes)[keyof typeof TbCodes];

@@ -5,10 +5,13 @@ import type { RegisterEndpointStatus } from '../gateway/register-endpoint.js';
 export interface AgentStatus {
   store: string;
   agentId: string;
+  /** this database's incarnation (DESIGN rule 9: new when the hub finds it restored, reverted or copied) */
+  incarnation?: string;
   running: boolean;
   pid?: number;
   startedAt?: string;
-  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string };
+  /** `refused`: the hub refuses this agent — another copy of its database is connected */
+  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string; refused?: { code: string; reason: string; at: string } };
   outbox: OutboxStats;
   registers: RegisterEndpointStatus[];
   inventorySkus?: number;
@@ -27,9 +30,13 @@ function age(ms: number): string {
 
 export function formatStatus(s: AgentStatus): string {
   const lines: string[] = [];
-  lines.push(`store ${s.store}  agent ${s.agentId}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
-  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError ? ` (${s.hub.lastError})` : ''}`;
+  lines.push(`store ${s.store}  agent ${s.agentId}${s.incarnation ? ` (incarnation ${s.incarnation})` : ''}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
+  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError && !s.hub.refused ? ` (${s.hub.lastError})` : ''}`;
   lines.push(`hub      ${s.hub.url}  ${hub}`);
+  if (s.hub.refused) {
+    lines.push(`!! REFUSED by the hub since ${s.hub.refused.at} (${s.hub.refused.code}): ${s.hub.refused.reason}`);
+    lines.push('!! another copy of this agent\'s database (a second PC from one disk image?) is connected to the hub; retire one — sales wait here until this copy is the only one');
+  }
   lines.push(`sync     last ${s.hub.lastSync ?? 'never (since start)'}`);
   lines.push(`outbox   ${s.outbox.depth} event(s) waiting${s.outbox.depth ? `, oldest ${age(s.outbox.oldestAgeMs)}` : ''}`);
   if (s.policyVersion !== undefined) lines.push(`policy   version ${s.policyVersion}${s.policyVersion === 0 ? ' (defaults: the hub has not sent one yet)' : ''}`);

@@ -364,4 +364,25 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE return_lines ADD COLUMN completed_amount INTEGER;
   `,
   SALES_BY_STORE,
+  `
+  -- DESIGN rule 9: an agent's database has incarnations — a new one when it is created, and when
+  -- the hub finds it behind or forked from what it applied (restored, reverted, copied). The
+  -- cursor is per (agent, incarnation); agent_cursors keeps the agent's store, its latest
+  -- incarnation and that one's cursor. Cursors from before incarnations become incarnation ''.
+  CREATE TABLE agent_incarnations (
+    agent_id TEXT NOT NULL,
+    incarnation TEXT NOT NULL,
+    store TEXT NOT NULL REFERENCES stores(id),
+    last_seq INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (agent_id, incarnation)
+  );
+  INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)
+    SELECT agent_id, '', store, last_seq, updated_at, updated_at FROM agent_cursors;
+  ALTER TABLE agent_cursors ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+  -- the exception raised when a second live copy of the agent was refused (one while it is open)
+  ALTER TABLE agent_cursors ADD COLUMN duplicate_exception TEXT;
+  ALTER TABLE applied_events ADD COLUMN incarnation TEXT;
+  `,
 ];
