@@ -49,8 +49,8 @@ describe('event applier', () => {
   });
 
   it('records the same receipt number from two stores as two honest sales', () => {
-    const a = t.hub.applier.applyBatch('S1', 'agent-a', [saleEvent(1, '1001')]);
-    const b = t.hub.applier.applyBatch('S2', 'agent-b', [saleEvent(1, '1001')]);
+    const a = t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [saleEvent(1, '1001')]);
+    const b = t.hub.applier.applyBatch('S2', 'agent-b', 'i1', [saleEvent(1, '1001')]);
     expect([...a.results, ...b.results].map((x) => x.code ?? x.outcome)).toEqual(['applied', 'applied']);
     expect(t.hub.exceptions.forStore()).toEqual([]);
     expect([t.hub.sales.get('S1', '1001')?.store, t.hub.sales.get('S2', '1001')?.store]).toEqual(['S1', 'S2']);
