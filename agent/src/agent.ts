@@ -1,8 +1,10 @@
-import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
-import { agentId as readAgentId, getMeta, openAgentDb, setMeta, type Db } from './db/agent-db.js';
+import { openAgentDb, type Db } from './db/agent-db.js';
+import { MetaSecrets } from './db/meta-secrets.js';
+import { AgentIdentity } from './sync/identity.js';
 import { PolicyStore } from './core/policy-store.js';
 import { LiveSettings } from './core/live-settings.js';
 import type { SyncSettings } from '@tillbridge/shared';
@@ -25,6 +27,7 @@ import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
 import { HttpTransport } from './gateway/transports/http.js';
 import type { Transport } from './gateway/types.js';
+import { PoslogCodec } from './gateway/codecs/poslog/codec.js';
 import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
 import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import type { HidBinding } from './gateway/hid/binding.js';
@@ -32,7 +35,7 @@ import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
-import { parseHostPort } from '@tillbridge/shared';
+import { parseHostPort, systemClock, writePrivateFile, type Clock } from '@tillbridge/shared';
 
 export const SOFTWARE = 'tillbridge-agent/0.1.0';
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -61,6 +64,8 @@ export function runFilePath(dataDir: string): string {
 export interface StartOptions {
   /** The HID implementation (default: node-hid, loaded only when a HID register or scanner is configured). */
   hid?: HidBinding;
+  /** The store's clock for decisions, receipts and status (default: the system's). */
+  clock?: Clock;
 }
 
 export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opts: StartOptions = {}): Promise<RunningAgent> {
@@ -72,8 +77,13 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     return hidBinding;
   };
   const db: Db = openAgentDb(config.dataDir);
-  const id = readAgentId(db);
-  const startedAt = new Date().toISOString();
+  const identity = new AgentIdentity(db);
+  const id = identity.agentId;
+  // the API key and card key kept here are sealed under a key derived from the config's API key
+  const secrets = new MetaSecrets(db, config.hub.apiKey);
+  if (secrets.sealClearValues() > 0) log.info('sealed the secrets an older version kept in clear');
+  const clock = opts.clock ?? systemClock;
+  const startedAt = new Date(clock.now()).toISOString();
   const outbox = new Outbox(db);
   const replies = new Replies(db);
   const receipts = new Receipts(db);
@@ -84,7 +94,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const writes = new WriteRetry({ baseMs: config.hub.reconnectBaseMs, capMs: config.hub.reconnectCapMs, health, log: log.child({ part: 'storage' }) });
 
   // a rotated-in API key, once stored here, is used instead of the config's
-  const keys = new ApiKeyStore(db);
+  const keys = new ApiKeyStore(db, secrets);
   const tls: ClientTls = {};
   if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
   if (config.hub.certFile && config.hub.keyFile) {
@@ -101,6 +111,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     tls,
     refreshRatio: config.hub.tokenRefreshAt,
     agentId: id,
+    hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
@@ -125,6 +136,12 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     if (u.full || caughtUp) setImmediate(sendDigest);
   });
   link.on('inventory', (full, items, removed) => inventoryUpdates.push(full, items, removed));
+  // restored, reverted or copied (DESIGN rule 9): the outbox goes again under a new incarnation, taken by id
+  link.on('incarnation', (reason) => {
+    const previous = identity.incarnation;
+    const next = identity.renew();
+    log.warn({ previous, incarnation: next, reason }, 'starting a new incarnation of this database');
+  });
   const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
   link.on('config', (version, st) => writes.run('settings', () => void live.accept(version, st)));
   link.on('key', (keyId, secret) =>
@@ -144,11 +161,12 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const counters = new AuthzCounter();
   link.on('late', () => counters.late());
   // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
-  let cardKey: Buffer | undefined = getMeta(db, 'card_key') ? Buffer.from(getMeta(db, 'card_key')!, 'base64url') : undefined;
+  const storedCardKey = secrets.get('card_key');
+  let cardKey: Buffer | undefined = storedCardKey ? Buffer.from(storedCardKey, 'base64url') : undefined;
   link.on('welcome', (_lastSeq, key) => {
     if (key && key !== cardKey?.toString('base64url')) {
       cardKey = Buffer.from(key, 'base64url'); // the hub's key from now on; kept for when it cannot be reached
-      writes.run('card key', () => setMeta(db, 'card_key', key));
+      writes.run('card key', () => secrets.set('card_key', key));
     }
   });
 
@@ -167,15 +185,20 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
     storage: health,
+    now: () => clock.now(),
   });
 
   const endpoints: RegisterEndpoint[] = [];
+  // the zone of a POSLog register whose config names none
+  const hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const transports = new Map<string, Transport>();
   for (const r of config.registers) {
     const rlog = log.child({ register: r.id });
     const t = makeTransport(r, rlog, hid);
     transports.set(r.id, t);
-    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), makeCodec(r), core, rlog, () => cardKey));
+    const codec = makeCodec(r, { hostZone, known: receipts });
+    if (codec instanceof PoslogCodec) rlog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
+    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, () => cardKey));
   }
   // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
   const scanners = config.scanners.map((sc) => {
@@ -204,6 +227,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     return {
       store: config.store,
       agentId: id,
+      incarnation: identity.incarnation,
       running: true,
       pid: process.pid,
       startedAt,
@@ -242,8 +266,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     for (const sc of scanners) await sc.start();
     const statusUrl = await statusServer.start();
     const runFile = runFilePath(config.dataDir);
-    writeFileSync(`${runFile}.tmp`, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
-    renameSync(`${runFile}.tmp`, runFile);
+    writePrivateFile(runFile, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
 
     uploader.start();
     link.start(abort.signal);

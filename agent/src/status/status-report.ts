@@ -7,10 +7,13 @@ import type { FrameFailure } from '../sync/hub-link.js';
 export interface AgentStatus {
   store: string;
   agentId: string;
+  /** this database's incarnation (DESIGN rule 9: new when the hub finds it restored, reverted or copied) */
+  incarnation?: string;
   running: boolean;
   pid?: number;
   startedAt?: string;
-  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string; frameFailures?: Record<string, number>; lastFrameError?: FrameFailure };
+  /** `refused`: the hub refuses this agent — another copy of its database is connected */
+  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string; refused?: { code: string; reason: string; at: string }; frameFailures?: Record<string, number>; lastFrameError?: FrameFailure };
   /** Writes to the agent's database that fail now (a full disk) and since start. */
   storage?: StorageHealthView;
   outbox: OutboxStats;
@@ -31,9 +34,13 @@ function age(ms: number): string {
 
 export function formatStatus(s: AgentStatus): string {
   const lines: string[] = [];
-  lines.push(`store ${s.store}  agent ${s.agentId}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
-  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError ? ` (${s.hub.lastError})` : ''}`;
+  lines.push(`store ${s.store}  agent ${s.agentId}${s.incarnation ? ` (incarnation ${s.incarnation})` : ''}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
+  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError && !s.hub.refused ? ` (${s.hub.lastError})` : ''}`;
   lines.push(`hub      ${s.hub.url}  ${hub}`);
+  if (s.hub.refused) {
+    lines.push(`!! REFUSED by the hub since ${s.hub.refused.at} (${s.hub.refused.code}): ${s.hub.refused.reason}`);
+    lines.push('!! another copy of this agent\'s database (a second PC from one disk image?) is connected to the hub; retire one — sales wait here until this copy is the only one');
+  }
   if (s.hub.lastFrameError) {
     const e = s.hub.lastFrameError;
     const n = Object.values(s.hub.frameFailures ?? {}).reduce((a, b) => a + b, 0);

@@ -29,6 +29,8 @@ export interface HubLinkOptions {
   /** Fetch the next access token at this share of the current one's life (default 0.8). */
   refreshRatio?: number;
   agentId: string;
+  /** What each hello says of this database: its incarnation and the highest seq it ever gave (DESIGN rule 9). */
+  hello: () => { incarnation: string; newest: number };
   software: string;
   reconnectBaseMs: number;
   reconnectCapMs: number;
@@ -52,6 +54,18 @@ export interface HubLinkEvents {
   /** the store's sync settings, pushed by the hub */
   config: [version: number, settings: unknown];
   down: [];
+  /**
+   * The hub found this database behind or forked from what it applied (restored, reverted,
+   * copied): start a new incarnation now (synchronously), before the link reconnects.
+   */
+  incarnation: [reason: string];
+}
+
+/** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
+export interface HubRefusal {
+  code: string;
+  reason: string;
+  at: string;
 }
 
 /** What the store core needs from the hub: requests with a deadline, and whether one can be made now. */
@@ -78,6 +92,8 @@ export interface HubLinkInfo {
   url: string;
   since?: string;
   lastError?: string;
+  /** The hub refused this copy of the agent (DESIGN rule 9). */
+  refused?: HubRefusal;
   /** Listeners of hub frames that threw since start, by frame (the link carried on). */
   frameFailures?: Record<string, number>;
   lastFrameError?: FrameFailure;
@@ -101,6 +117,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private readonly pending = new Map<number, Pending>();
   private connectedSince: number | undefined;
   private lastError: string | undefined;
+  private refusal: HubRefusal | undefined;
   /** The `n` of the last inventory frame applied on this connection (echoed in digests). */
   private inventorySeenN = 0;
   private loop: Promise<void> | undefined;
@@ -125,6 +142,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     const out: HubLinkInfo = { connected: this.connected, url: this.opts.url };
     if (this.connected && this.connectedSince) out.since = new Date(this.connectedSince).toISOString();
     if (this.lastError) out.lastError = this.lastError;
+    if (this.refusal) out.refused = this.refusal;
     if (this.lastFrameError) {
       out.frameFailures = { ...this.frameFailures };
       out.lastFrameError = this.lastFrameError;
@@ -272,12 +290,15 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     let attempt = 0;
     while (!signal.aborted) {
       try {
-        await this.connectOnce(signal);
-        attempt = 0;
+        // a connection closed for a new incarnation keeps the backoff: should that repeat, it slows down
+        if (!(await this.connectOnce(signal))) attempt = 0;
       } catch (err) {
         this.lastError = (err as Error).message;
         if (isTbError(err, TbCodes.UNAUTHORIZED)) {
           this.opts.log.error({ code: TbCodes.UNAUTHORIZED }, `the hub refused this store's API key: ${(err as Error).message}`);
+          attempt = Math.max(attempt, 6);
+        } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
+          // logged when the hub closed; retried slowly: accepted once the other copy is gone
           attempt = Math.max(attempt, 6);
         } else {
           this.opts.log.warn({ err: (err as Error).message }, 'hub connection failed');
@@ -290,14 +311,15 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   /**
-   * Resolves when the connection closes (normally or not), or at once when `signal` has fired;
-   * rejects when it cannot be opened. Every wait in it ends when `signal` fires, including a
-   * signal that fired before the wait began.
+   * Resolves when the connection closes (normally or not) — with true when the hub closed it for a
+   * new incarnation — or at once (false) when `signal` has fired; rejects when it cannot be opened,
+   * or the hub refused this copy of the agent. Every wait in it ends when `signal` fires, including
+   * a signal that fired before the wait began.
    */
-  private async connectOnce(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
+  private async connectOnce(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
     if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
-    if (signal.aborted) return; // the token came back after the stop was asked for
+    if (signal.aborted) return false; // the token came back after the stop was asked for
     const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
     const tls = this.opts.tls ?? {};
     const ws = new WebSocket(url, {
@@ -311,7 +333,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     this.ws = ws;
     const connection = new AbortController();
     this.connection = connection;
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<boolean>((resolve, reject) => {
       let opened = false;
       let alive = true;
       let pinger: NodeJS.Timeout | undefined;
@@ -331,7 +353,15 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       });
       ws.on('open', () => {
         opened = true;
-        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, software: this.opts.software }));
+        let hello: { incarnation: string; newest: number };
+        try {
+          hello = this.opts.hello();
+        } catch (err) {
+          this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
+          ws.terminate();
+          return;
+        }
+        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software }));
         pinger = setInterval(() => {
           if (!alive) {
             this.opts.log.warn('hub stopped answering pings; reconnecting');
@@ -376,10 +406,29 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           this.opts.log.warn({ code, reason: reason.toString() }, 'disconnected from the hub');
           this.emit('down');
         }
-        if (opened) resolve();
+        if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
+        if (code === CloseCodes.DUPLICATE_AGENT) {
+          const text = reason.toString() || 'another copy of this agent is connected to the hub';
+          this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date().toISOString() };
+          this.opts.log.error(
+            { code: TbCodes.DUPLICATE_AGENT, reason: text },
+            'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) is connected to it; sales are kept here until this copy is the only one',
+          );
+          reject(new TbError(TbCodes.DUPLICATE_AGENT, `refused by the hub: ${text}`));
+        } else if (opened) resolve(code === CloseCodes.NEW_INCARNATION);
         else reject(new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`));
       });
     });
+  }
+
+  /** The hub closed with NEW_INCARNATION: listeners commit a new incarnation before the next hello. */
+  private newIncarnation(reason: string): void {
+    this.opts.log.warn({ reason }, 'the hub found this database behind or forked from what it applied (restored, reverted or copied)');
+    try {
+      this.emit('incarnation', reason);
+    } catch (err) {
+      this.opts.log.error({ err }, 'could not start a new incarnation; the hub will ask again');
+    }
   }
 
   private onMessage(text: string): void {
@@ -396,6 +445,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.ready = true;
         this.connectedSince = Date.now();
         this.lastError = undefined;
+        this.refusal = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');
         this.scheduleRefresh();
         this.emit('welcome', frame.lastSeq, frame.cardKey);

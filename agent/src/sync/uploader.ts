@@ -16,8 +16,10 @@ export type UploadMode = { mode: 'realtime' } | { mode: 'batched'; intervalMs: n
 /**
  * Sends the outbox to the hub in order, one batch in flight at a time (stop-and-wait: a batch
  * grows with whatever queued while the previous one was committing, so throughput follows the
- * load and nothing is ever applied out of order). Rows are deleted only when the hub acks them;
- * after a reconnect the hub's `welcome` says where to resume.
+ * load and nothing is ever applied out of order). A row is deleted only when the hub's `ack` of
+ * the batch that carried it confirms it (DESIGN rule 9: never on a seq alone — a copy of this
+ * database may hold other events under the same seqs). After a (re)connect the whole outbox is
+ * sent again from its oldest row: the hub answers `duplicate`, by id, for what it already has.
  */
 export class Uploader {
   private acked = 0;
@@ -56,19 +58,22 @@ export class Uploader {
   }
 
   start(): void {
-    const onWelcome = (lastSeq: number): void => {
-      this.drop(lastSeq);
-      this.acked = lastSeq;
+    const onWelcome = (): void => {
+      // the welcome's lastSeq deletes nothing: it is the hub's cursor, not a confirmation of these rows
+      this.acked = 0;
       this.inFlight = undefined;
       this.clearRetry();
       this.pump();
     };
     const onAck = (upTo: number, results: { seq: number; outcome: string; code?: string }[]): void => {
+      if (this.inFlight === undefined) return; // no batch of ours is waiting for it
       for (const r of results) {
         if (r.outcome === 'exception') this.opts.log.warn({ seq: r.seq, code: r.code }, 'the hub recorded an event as an exception');
       }
-      this.drop(upTo);
-      this.acked = Math.max(this.acked, upTo);
+      // only the rows of the batch in flight, never past its last one
+      const confirmed = Math.min(upTo, this.inFlight);
+      this.drop(confirmed);
+      this.acked = Math.max(this.acked, confirmed);
       this.inFlight = undefined;
       this.failures = 0;
       this.lastSyncMs = Date.now();

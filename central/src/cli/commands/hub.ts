@@ -1,4 +1,4 @@
-import { createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { clockFromEnv, createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration } from '../format.js';
 import { initHub, isInitialized, startHub } from '../../hub.js';
@@ -60,9 +60,11 @@ export function hubCommands(ctx: CliContext): void {
         if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
           throw new TbError(TbCodes.CONFIG, `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`);
         }
+        const { clock, test } = clockFromEnv(process.env);
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
+        if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays };
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock };
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
