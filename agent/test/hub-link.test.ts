@@ -7,7 +7,7 @@ import { StubHub } from './stub-hub.js';
 const log = createLogger({ name: 'test', level: 'silent' });
 
 function makeLink(hub: StubHub): HubLink {
-  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log });
+  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log });
 }
 
 let hub: StubHub | undefined;
@@ -104,7 +104,7 @@ describe('HubLink: stopping', () => {
     const url = hub.wsUrl;
     await hub.close(); // nothing listens there now
     hub = undefined;
-    const link = new HubLink({ url, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', software: 'test', reconnectBaseMs: 60_000, reconnectCapMs: 600_000, pingMs: 10_000, log });
+    const link = new HubLink({ url, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 60_000, reconnectCapMs: 600_000, pingMs: 10_000, log });
     abort = new AbortController();
     link.start(abort.signal);
     // the first attempt failed: it sleeps (up to a minute) before the next
