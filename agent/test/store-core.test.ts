@@ -38,7 +38,7 @@ class FakeHub implements HubAuthorizer {
   lookups: ReceiptLookupBody[] = [];
   lookupReceipt(body: ReceiptLookupBody): Promise<ReceiptLookupResult> {
     this.lookups.push(body);
-    return Promise.resolve({ receipt: body.receipt, found: false, lines: [] });
+    return Promise.resolve({ receipt: body.receipt ?? '', found: false, lines: [] });
   }
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
     this.calls.push(body);
@@ -242,9 +242,9 @@ describe('StoreCore', () => {
     expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 2000 });
     expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_register_daily_limit' }] });
     expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' }); // another register has its own limit
-    expect(await core.handle('R1', { type: 'return.request', id: 'r4', lines: [{ sku: 'A', qty: 1, unitPrice: 100 }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
+    expect(await core.handle('R1', { type: 'return.request', id: 'r4', lines: [{ sku: 'A', qty: 1, unitPrice: 100, disposition: 'restock' }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
     await core.handle('R1', sale('m2', 'X2', 1, 500));
-    expect(await core.handle('R3', { type: 'return.request', id: 'r5', receipt: 'X2', lines: [{ line: 1, qty: 1 }], exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
+    expect(await core.handle('R3', { type: 'return.request', id: 'r5', receipt: 'X2', lines: [{ line: 1, qty: 1, disposition: 'restock' }], exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
       decision: 'conditional',
       conditions: ['exchange_unavailable'],
       exchange: [{ sku: 'B', approvedQty: 0, code: 'exchange_unavailable_offline' }],

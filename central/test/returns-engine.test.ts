@@ -95,6 +95,10 @@ describe('returns engine', () => {
       lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock' as const }],
       refundEstimate: 1000 * qty,
       decidedAt: '2026-11-27T10:00:00.000Z',
+      allowedTenders: [],
+      conditions: [],
+      rules: [],
+      policyVersion: 0,
     });
     expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off1', 1)))).toEqual({});
     expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off2', 1)))).toEqual({ exception: 'over_return' });
@@ -116,6 +120,10 @@ describe('returns engine', () => {
         lines: [{ line: 1, qty: 2, approvedQty: 0, code: 'offline_limit_exceeded', disposition: 'restock' }],
         refundEstimate: 0,
         decidedAt: '2026-11-27T10:00:00.000Z',
+        allowedTenders: [],
+        conditions: [],
+        rules: [],
+        policyVersion: 0,
       }),
     );
     expect(t.hub.returnsRepo.get('late')).toMatchObject({ status: 'denied', mode: 'offline' });
