@@ -1,8 +1,10 @@
-import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
-import { agentId as readAgentId, getMeta, openAgentDb, setMeta, type Db } from './db/agent-db.js';
+import { openAgentDb, type Db } from './db/agent-db.js';
+import { MetaSecrets } from './db/meta-secrets.js';
+import { AgentIdentity } from './sync/identity.js';
 import { PolicyStore } from './core/policy-store.js';
 import { LiveSettings } from './core/live-settings.js';
 import type { SyncSettings } from '@tillbridge/shared';
@@ -17,11 +19,15 @@ import { Replies } from './core/replies.js';
 import { Receipts } from './core/receipts.js';
 import { LocalReturns } from './core/local-returns.js';
 import { InventoryCache } from './core/inventory-cache.js';
+import { InventoryUpdates } from './core/inventory-updates.js';
+import { StorageHealth } from './db/storage-health.js';
+import { WriteRetry } from './db/write-retry.js';
 import { StoreCore } from './core/store-core.js';
 import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
 import { HttpTransport } from './gateway/transports/http.js';
 import type { Transport } from './gateway/types.js';
+import { PoslogCodec } from './gateway/codecs/poslog/codec.js';
 import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
 import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import type { HidBinding } from './gateway/hid/binding.js';
@@ -29,10 +35,15 @@ import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
-import { parseHostPort } from '@tillbridge/shared';
+import { parseHostPort, systemClock, writePrivateFile, type Clock } from '@tillbridge/shared';
 
 export const SOFTWARE = 'tillbridge-agent/0.1.0';
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/**
+ * How long a stopping agent keeps sending its outbox to a connected hub before it closes
+ * (docs/operations.md: the shutdown bound). What is not acked by then stays for the next start.
+ */
+export const STOP_DRAIN_MS = 5000;
 
 export interface RunningAgent {
   readonly agentId: string;
@@ -53,6 +64,8 @@ export function runFilePath(dataDir: string): string {
 export interface StartOptions {
   /** The HID implementation (default: node-hid, loaded only when a HID register or scanner is configured). */
   hid?: HidBinding;
+  /** The store's clock for decisions, receipts and status (default: the system's). */
+  clock?: Clock;
 }
 
 export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opts: StartOptions = {}): Promise<RunningAgent> {
@@ -64,16 +77,24 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     return hidBinding;
   };
   const db: Db = openAgentDb(config.dataDir);
-  const id = readAgentId(db);
-  const startedAt = new Date().toISOString();
+  const identity = new AgentIdentity(db);
+  const id = identity.agentId;
+  // the API key and card key kept here are sealed under a key derived from the config's API key
+  const secrets = new MetaSecrets(db, config.hub.apiKey);
+  if (secrets.sealClearValues() > 0) log.info('sealed the secrets an older version kept in clear');
+  const clock = opts.clock ?? systemClock;
+  const startedAt = new Date(clock.now()).toISOString();
   const outbox = new Outbox(db);
   const replies = new Replies(db);
   const receipts = new Receipts(db);
   const returns = new LocalReturns(db);
   const inventory = new InventoryCache(db);
+  // writes nobody can be refused (state the hub pushed, deletes of acked events): retried until done
+  const health = new StorageHealth();
+  const writes = new WriteRetry({ baseMs: config.hub.reconnectBaseMs, capMs: config.hub.reconnectCapMs, health, log: log.child({ part: 'storage' }) });
 
   // a rotated-in API key, once stored here, is used instead of the config's
-  const keys = new ApiKeyStore(db);
+  const keys = new ApiKeyStore(db, secrets);
   const tls: ClientTls = {};
   if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
   if (config.hub.certFile && config.hub.keyFile) {
@@ -90,6 +111,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     tls,
     refreshRatio: config.hub.tokenRefreshAt,
     agentId: id,
+    hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
@@ -101,28 +123,50 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     retryBaseMs: config.hub.reconnectBaseMs,
     retryCapMs: config.hub.reconnectCapMs,
     log: log.child({ part: 'uploader' }),
+    writes,
   });
-  link.on('inventory', (full, items, removed) => inventory.apply(full, items, removed));
+  // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs); none
+  // while pushes wait to be written: the copy is known to be behind
+  const sendDigest = (): void => {
+    if (inventoryUpdates.behind) return;
+    link.send({ t: 'inventory.digest', items: inventory.digest(), upTo: link.inventorySeen() });
+  };
+  // a report right after the whole inventory is in, and once the copy has caught up after failed writes
+  const inventoryUpdates = new InventoryUpdates(inventory, writes, (u, caughtUp) => {
+    if (u.full || caughtUp) setImmediate(sendDigest);
+  });
+  link.on('inventory', (full, items, removed) => inventoryUpdates.push(full, items, removed));
+  // restored, reverted or copied (DESIGN rule 9): the outbox goes again under a new incarnation, taken by id
+  link.on('incarnation', (reason) => {
+    const previous = identity.incarnation;
+    const next = identity.renew();
+    log.warn({ previous, incarnation: next, reason }, 'starting a new incarnation of this database');
+  });
   const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
-  link.on('config', (version, st) => live.accept(version, st));
-  link.on('key', (keyId, secret) => {
-    keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
-    log.info({ key: keyId }, 'stored a new API key from the hub');
-    link.confirmKey(keyId);
-  });
+  link.on('config', (version, st) => writes.run('settings', () => void live.accept(version, st)));
+  link.on('key', (keyId, secret) =>
+    writes.run('api key', () => {
+      keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
+      log.info({ key: keyId }, 'stored a new API key from the hub');
+      link.confirmKey(keyId);
+    }),
+  );
   const policy = new PolicyStore(db, config.offline.maxRefund, log.child({ part: 'policy' }));
-  link.on('policy', (version, p) => {
-    // tell the hub at once which version this store now holds
-    if (policy.accept(version, p)) link.emit('heartbeat-due');
-  });
+  link.on('policy', (version, p) =>
+    writes.run('policy', () => {
+      // tell the hub at once which version this store now holds
+      if (policy.accept(version, p)) link.emit('heartbeat-due');
+    }),
+  );
   const counters = new AuthzCounter();
   link.on('late', () => counters.late());
   // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
-  let cardKey: Buffer | undefined = getMeta(db, 'card_key') ? Buffer.from(getMeta(db, 'card_key')!, 'base64url') : undefined;
+  const storedCardKey = secrets.get('card_key');
+  let cardKey: Buffer | undefined = storedCardKey ? Buffer.from(storedCardKey, 'base64url') : undefined;
   link.on('welcome', (_lastSeq, key) => {
     if (key && key !== cardKey?.toString('base64url')) {
-      setMeta(db, 'card_key', key);
-      cardKey = Buffer.from(key, 'base64url');
+      cardKey = Buffer.from(key, 'base64url'); // the hub's key from now on; kept for when it cannot be reached
+      writes.run('card key', () => secrets.set('card_key', key));
     }
   });
 
@@ -140,15 +184,21 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     live,
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
+    storage: health,
+    now: () => clock.now(),
   });
 
   const endpoints: RegisterEndpoint[] = [];
+  // the zone of a POSLog register whose config names none
+  const hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const transports = new Map<string, Transport>();
   for (const r of config.registers) {
     const rlog = log.child({ register: r.id });
     const t = makeTransport(r, rlog, hid);
     transports.set(r.id, t);
-    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), makeCodec(r), core, rlog, () => cardKey));
+    const codec = makeCodec(r, { hostZone, known: receipts });
+    if (codec instanceof PoslogCodec) rlog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
+    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, () => cardKey));
   }
   // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
   const scanners = config.scanners.map((sc) => {
@@ -177,6 +227,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     return {
       store: config.store,
       agentId: id,
+      incarnation: identity.incarnation,
       running: true,
       pid: process.pid,
       startedAt,
@@ -186,6 +237,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       inventorySkus: inventory.count(),
       policyVersion: policy.version,
       configVersion: live.version,
+      storage: health.view(),
     };
   };
   const reporter = new TerminalReporter(link, endpoints);
@@ -214,8 +266,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     for (const sc of scanners) await sc.start();
     const statusUrl = await statusServer.start();
     const runFile = runFilePath(config.dataDir);
-    writeFileSync(`${runFile}.tmp`, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
-    renameSync(`${runFile}.tmp`, runFile);
+    writePrivateFile(runFile, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
 
     uploader.start();
     link.start(abort.signal);
@@ -231,18 +282,10 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
         authz: counters.snapshot(),
       });
     };
-    // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs)
-    const sendDigest = (): void => {
-      link.send({ t: 'inventory.digest', items: inventory.digest(), upTo: link.inventorySeen() });
-    };
     link.on('welcome', heartbeat);
-    // the first accuracy report right after the hub sent the whole inventory on connecting
-    link.on('inventory', (full) => {
-      if (full) setImmediate(sendDigest);
-    });
     link.on('heartbeat-due', heartbeat);
     link.on('welcome', () => {
-      core.resolvePending().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'resolving pending requests failed'));
+      core.resolvePending().catch((err: unknown) => log.warn({ err }, 'resolving pending requests failed'));
     });
     // timers that follow the sync settings, rescheduled whenever the hub changes them
     let heartbeatTimer: NodeJS.Timeout | undefined;
@@ -255,13 +298,14 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       uploader.setMode(st.uploadMode === 'batched' ? { mode: 'batched', intervalMs: st.uploadIntervalSeconds * 1000 } : { mode: 'realtime' });
       uploader.setRetry(st.retryBaseMs, st.retryCapMs);
       link.setBackoff(st.retryBaseMs, st.retryCapMs);
+      writes.setBackoff(st.retryBaseMs, st.retryCapMs);
     };
     applySettings(live.settings);
     live.onChange((st) => {
       applySettings(st);
       heartbeat(); // the hub hears at once which version this agent runs
     });
-    timers.push(setInterval(() => replies.pruneOlderThan(REPLY_RETENTION_MS), 3600_000));
+    timers.push(setInterval(() => writes.run('reply pruning', () => void replies.pruneOlderThan(REPLY_RETENTION_MS)), 3600_000));
     ready = true;
     log.info({ store: config.store, agent: id, status: statusUrl, registers: endpoints.map((e) => e.id) }, 'agent started');
 
@@ -284,7 +328,12 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
           reporter.stop();
           await Promise.all(scanners.map((sc) => sc.stop()));
           await Promise.all(endpoints.map((e) => e.stop()));
+          // what the registers committed goes to a connected hub, for a bounded time
+          if (!(await uploader.drain(STOP_DRAIN_MS))) {
+            log.warn({ waiting: outbox.stats().depth }, 'stopping with events the hub has not acknowledged; they are sent after the next start');
+          }
           uploader.stop();
+          writes.stop();
           abort.abort();
           await link.stopped();
           await statusServer.stop();
@@ -297,6 +346,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     };
   } catch (err) {
     for (const t of timers) clearInterval(t);
+    writes.stop();
     abort.abort();
     await Promise.allSettled(scanners.map((sc) => sc.stop()));
     await Promise.allSettled(endpoints.map((e) => e.stop()));

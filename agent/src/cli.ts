@@ -1,12 +1,11 @@
 import { Command, Option } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
-import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
-import { agentDbPath } from './db/agent-db.js';
-import { runFilePath, startAgent, SOFTWARE } from './agent.js';
-import { formatStatus, type AgentStatus } from './status/status-report.js';
+import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
+import { formatStatus } from './status/status-report.js';
 import { formatDevices, listDevices } from './gateway/discovery.js';
+import { readStatus } from './cli/status-command.js';
+import { checkConfig, formatConfigReport } from './cli/check-config.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -21,8 +20,13 @@ function configPath(opt: string | undefined): string {
 }
 
 function loadOrExit(file: string): Readonly<AgentConfig> {
+  return orExit(() => loadAgentConfig(file));
+}
+
+/** Runs `f`; a configuration error is printed and exits with the usage code. */
+function orExit<T>(f: () => T): T {
   try {
-    return loadAgentConfig(file);
+    return f();
   } catch (err) {
     if (isTbError(err, TbCodes.CONFIG)) {
       process.stderr.write(`error: ${err.message}\n`);
@@ -32,76 +36,90 @@ function loadOrExit(file: string): Readonly<AgentConfig> {
   }
 }
 
+/**
+ * How long a stop may take before the process gives up and exits with 1: longer than the bound
+ * the agent keeps (docs/operations.md: about 8 s), shorter than a service manager's patience
+ * (the systemd unit's TimeoutStopSec=20).
+ */
+const STOP_LIMIT_MS = 15_000;
+
+/** The data directory's permissions (shared/src/data-dir-check.ts): an error exits 2, each warning is passed on. */
+function dataDirOrExit(findings: DataDirFinding[], warn: (message: string) => void): void {
+  for (const f of findings) if (f.level === 'warning') warn(f.message);
+  const errors = findings.filter((f) => f.level === 'error');
+  for (const e of errors) process.stderr.write(`error: ${e.message}\n`);
+  if (errors.length > 0) process.exit(EXIT.USAGE);
+}
+
 async function run(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(configPath(opts.config));
   const log = createLogger({ name: 'tillbridge-agent', level: config.log.level });
-  let agent;
-  try {
-    agent = await startAgent(config, log);
-  } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'the agent could not start');
-    process.exit(EXIT.FAILURE);
-  }
+  const { clock, test } = orExit(() => clockFromEnv(process.env));
+  if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
+  dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
+  // SIGINT/SIGTERM stop the agent in every state, starting included: asked for during the
+  // start, the stop follows it at once
+  let agent: RunningAgent | undefined;
+  let stopAsked = false;
   let signals = 0;
-  const shutdown = (sig: string): void => {
-    if (++signals > 1) process.exit(EXIT.FAILURE);
-    log.info({ signal: sig }, 'stopping');
-    agent.stop().then(
+  const stop = (running: RunningAgent): void => {
+    running.stop().then(
       () => process.exit(EXIT.OK),
       (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'unclean stop');
+        log.error({ err }, 'unclean stop');
         process.exit(EXIT.FAILURE);
       },
     );
   };
+  const shutdown = (sig: string): void => {
+    if (++signals > 1) process.exit(EXIT.FAILURE);
+    log.info({ signal: sig }, 'stopping');
+    setTimeout(() => {
+      log.error({ limitMs: STOP_LIMIT_MS }, 'the agent did not stop in time; exiting');
+      process.exit(EXIT.FAILURE);
+    }, STOP_LIMIT_MS).unref();
+    if (agent) stop(agent);
+    else stopAsked = true;
+  };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-}
-
-async function readStatus(config: Readonly<AgentConfig>): Promise<AgentStatus> {
-  const runFile = runFilePath(config.dataDir);
-  if (existsSync(runFile)) {
-    try {
-      const { statusUrl } = JSON.parse(readFileSync(runFile, 'utf8')) as { statusUrl: string };
-      const res = await fetch(`${statusUrl}/status`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return (await res.json()) as AgentStatus;
-    } catch {
-      // not running (a stale run file after a crash): fall through to what the database says
-    }
+  log.info({ store: config.store }, 'starting');
+  try {
+    agent = await startAgent(config, log, { clock });
+  } catch (err) {
+    log.fatal({ err }, 'the agent could not start');
+    // and for whoever started it by hand: what is wrong, in one line (e.g. "register R1: cannot listen on …")
+    process.stderr.write(`error: the agent could not start: ${(err as Error).message}\n`);
+    process.exit(EXIT.FAILURE);
   }
-  const status: AgentStatus = {
-    store: config.store,
-    agentId: '(unknown)',
-    running: false,
-    hub: { url: config.hub.url, connected: false },
-    outbox: { depth: 0, oldestAgeMs: 0 },
-    registers: [],
-  };
-  const dbFile = agentDbPath(config.dataDir);
-  if (existsSync(dbFile)) {
-    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-    try {
-      status.agentId = (db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string }).value;
-      const r = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`).get() as { n: number; oldest: number | null };
-      status.outbox = { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Date.now() - r.oldest };
-    } finally {
-      db.close();
-    }
-  }
-  return status;
+  if (stopAsked) stop(agent);
 }
 
 async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {
-  const config = loadOrExit(configPath(opts.config));
-  const s = await readStatus(config);
+  const file = configPath(opts.config);
+  const config = loadOrExit(file);
+  let s;
+  try {
+    s = await readStatus(config, file);
+  } catch (err) {
+    // the data directory cannot be read by this user: say so, and how to ask instead
+    if (!isTbError(err, TbCodes.FORBIDDEN)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(EXIT.FAILURE);
+  }
   process.stdout.write(opts.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
   process.exitCode = s.running ? EXIT.OK : EXIT.NOT_RUNNING;
 }
 
-function checkConfig(opts: { config?: string }): void {
-  const file = configPath(opts.config);
-  const c = loadOrExit(file);
-  process.stdout.write(`${file}: valid (store ${c.store}, ${c.registers.length} register(s), hub ${c.hub.url})\n`);
+async function checkConfigCmd(opts: { config?: string; json?: boolean }): Promise<void> {
+  const r = await checkConfig(configPath(opts.config));
+  if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    const text = formatConfigReport(r);
+    process.stdout.write(text.stdout);
+    process.stderr.write(text.stderr);
+  }
+  process.exitCode = r.valid ? EXIT.OK : EXIT.USAGE;
 }
 
 const program = new Command();
@@ -125,15 +143,16 @@ program
   .description('hub connection, outbox depth and age, registers connected, last sync')
   .addOption(configOpt())
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nExit code: 0 when the agent is running, 3 when it is not.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json')
+  .addHelpText('after', '\nExit code: 0 when the agent is running, 3 when it is not, 1 when it does not answer and this user may not read its data directory.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json')
   .action(statusCmd);
 
 program
   .command('check-config')
-  .description('validate a config file and exit (2 when invalid, naming each bad key)')
+  .description('validate a config file and check what `run` needs from this machine: ports free, data directory writable, serial devices usable (2 on a problem, naming each key)')
   .addOption(configOpt())
-  .addHelpText('after', '\nExample:\n  tillbridge-agent check-config --config agent.json')
-  .action(checkConfig);
+  .option('--json', 'print JSON')
+  .addHelpText('after', '\nRun it as the user the agent runs as (e.g. sudo -u tillbridge …): permissions are checked for the user running it.\nExit code: 0 when run has what it needs (warnings allowed), 2 on a problem.\n\nExample:\n  tillbridge-agent check-config --config agent.json --json')
+  .action(checkConfigCmd);
 
 program
   .command('devices')
@@ -145,8 +164,6 @@ program
     process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : `${formatDevices(list)}\n`);
   });
 
-program.exitOverride((err) => {
-  process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
-});
+exitOnUsageError(program, EXIT.USAGE);
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { describeZodError, isLoopbackHost, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { describeZodError, parseHostPort, TbCodes, TbError, urlHostIsLoopback } from '@tillbridge/shared';
 import { DEFAULT_FRAMING, FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
 import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';
 import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
@@ -119,8 +119,8 @@ export const AgentConfigSchema = z
       .default({ level: 'info' }),
   })
   .superRefine((cfg, ctx) => {
-    const hubHost = /^wss?:\/\/(\[[^\]]+\]|[^:/]+)/.exec(cfg.hub.url)?.[1] ?? '';
-    if (cfg.hub.url.startsWith('ws://') && !isLoopbackHost(hubHost) && !cfg.hub.insecure) {
+    // judged on the host the WebSocket client will connect to (the URL parser's), not on how the URL starts
+    if (cfg.hub.url.startsWith('ws://') && !urlHostIsLoopback(cfg.hub.url) && !cfg.hub.insecure) {
       ctx.addIssue({ code: 'custom', path: ['hub', 'url'], message: 'a wss:// URL for a hub that is not on this machine (or set hub.insecure: true to allow plain ws://)' });
     }
     if (Boolean(cfg.hub.certFile) !== Boolean(cfg.hub.keyFile)) {

@@ -36,6 +36,22 @@ describe('agent config', () => {
     expect(problems({ ...good, store: undefined })[0]).toMatch(/^store: expected string \(missing\)/);
   });
 
+  it("names a POSLog register's bad time zone; none named leaves it to the host's zone", () => {
+    const poslog = (codec: object) => ({ ...good, registers: [{ id: 'POS1', transport: { type: 'http', port: 7420 }, codec: { type: 'poslog', ...codec } }] });
+    expect(problems(poslog({ timeZone: 'Mars/Base' }))).toEqual([expect.stringMatching(/^registers\[0\]\.codec\.timeZone: expected a time zone: "Z", an offset such as "\+01:00", or an IANA zone/)]);
+    expect(parseAgentConfig(poslog({ timeZone: 'America/New_York' })).registers[0]!.codec).toMatchObject({ timeZone: 'America/New_York' });
+    expect(parseAgentConfig(poslog({})).registers[0]!.codec).not.toHaveProperty('timeZone');
+  });
+
+  it('allows plain ws:// only to a hub on this machine, judged on the host the client connects to', () => {
+    const url = (u: string, insecure?: boolean) => problems({ ...good, hub: { ...good.hub, url: u, ...(insecure === undefined ? {} : { insecure }) } });
+    for (const ok of ['ws://127.0.0.1:7400', 'ws://[::1]:7400', 'ws://localhost:7400', 'wss://hub.example:7400']) expect(url(ok), ok).toEqual([]);
+    for (const bad of ['ws://127.0.0.1.nip.io:7400', 'ws://127.hub.example', 'ws://127.0.0.1@hub.example:7400', 'ws://10.0.0.5:7400']) {
+      expect(url(bad), bad).toEqual([expect.stringMatching(/^hub\.url: expected a wss:\/\/ URL for a hub that is not on this machine/)]);
+      expect(url(bad, true), bad).toEqual([]);
+    }
+  });
+
   it('accepts every transport, framing and codec, and picks a framing when none is named', async () => {
     const { defaultFraming } = await import('../src/config.js');
     const c = parseAgentConfig({

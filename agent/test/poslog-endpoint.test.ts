@@ -1,4 +1,4 @@
-import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
+import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import type { MessageHandler } from '../src/gateway/types.js';
  * framing, the gateway's own validation and masking, and a store core double that records what
  * it is handed. NCR's SMALL.xml is one line with no line break, exactly as the vendor wrote it.
  */
-const PUBLIC = sharedFixtures('poslog');
+const PUBLIC = vendorFixtures('poslog');
 const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
 
 class Recorder implements MessageHandler {
@@ -84,7 +84,7 @@ describe('poslog codec in the register endpoint', () => {
     const garbage = Buffer.from('<POSLog><Transaction></POSLog>');
     const replies = await exchange(port, [small, pan, garbage], 3);
     expect(replies[0]).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" Receipt="9-34-161-20170930" WorkstationID="34" SequenceNumber="161"\/><\/TillbridgeReply>$/);
-    expect(replies[1]).toContain('Receipt="S004-1-9"');
+    expect(replies[1]).toContain('Receipt="S004-1-9-20261127"');
     expect(replies[2]).toMatch(/<Error Code="TB_MALFORMED">not well-formed XML \(line 1, column \d+\)<\/Error>/);
     expect(core.seen.map((m) => m.type)).toEqual(['sale', 'sale']);
     expect(core.seen[0]).toMatchObject({ receipt: '9-34-161-20170930', lines: [{ line: 1, sku: '00000000067591', qty: 0.42, unitPrice: 299 }] });
@@ -97,7 +97,7 @@ describe('poslog codec in the register endpoint', () => {
   it('answers a track-data document with TB_CARD_DATA and nothing reaches the store core', async () => {
     const { port, core, logs } = await start();
     const [reply] = await exchange(port, [oneLine(readFileSync(GOLDEN + 'track-data-sale.xml'))], 1);
-    expect(reply).toMatch(/<Error Id="[0-9a-f-]{36}" Code="TB_CARD_DATA" Receipt="S004-1-10" WorkstationID="1" SequenceNumber="10">tenders\[0\]\.pan refused/);
+    expect(reply).toMatch(/<Error Id="[0-9a-f-]{36}" Code="TB_CARD_DATA" Receipt="S004-1-10-20261127" WorkstationID="1" SequenceNumber="10">tenders\[0\]\.pan refused/);
     expect(reply).not.toContain('4111111111111111');
     expect(core.seen).toEqual([]);
     expect(logs()).not.toContain('4111111111111111');

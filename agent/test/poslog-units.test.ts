@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatMinor, formatQuantity, parseDecimal, toMilli, toMinorUnits } from '../src/gateway/codecs/poslog/amounts.js';
-import { PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
-import { normaliseTimestamp, zoneResolver, type ZoneResolver } from '../src/gateway/codecs/poslog/time.js';
+import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
+import { localDay, normaliseTimestamp, zoneResolver, type ZoneResolver } from '../src/gateway/codecs/poslog/time.js';
 
 describe('poslog amounts', () => {
   it.each([
@@ -86,6 +86,18 @@ describe('poslog date-times', () => {
     expect(normaliseTimestamp('2026-12-31T23:59:59', zoneResolver('Asia/Kolkata')!)).toBe('2026-12-31T23:59:59+05:30');
   });
 
+  it("gives a date-time's calendar day in the register's zone: as written without a zone, converted with one", () => {
+    const ny = zoneResolver('America/New_York')!;
+    expect(localDay('2026-03-14T23:59:30', ny)).toBe('20260314');
+    expect(localDay('2026-03-14T23:59:30-04:00', ny)).toBe('20260314');
+    expect(localDay('2026-03-15T03:59:30Z', ny)).toBe('20260314');
+    expect(localDay('2026-03-15T03:59:30Z', zoneResolver('Z')!)).toBe('20260315');
+    expect(localDay('2026-03-15T00:30:00+01:00', zoneResolver('-05:00')!)).toBe('20260314');
+    expect(localDay('2026-12-31T19:00:00.5-05:00', zoneResolver('Asia/Kolkata')!)).toBe('20270101');
+    expect(localDay('2026-03-29', zoneResolver('Europe/Stockholm')!)).toBe('20260329');
+    for (const bad of ['2026-02-30T10:00:00', '', 'yesterday']) expect(localDay(bad, ny), bad).toBeUndefined();
+  });
+
   it('knows which zones it can use', () => {
     for (const ok of ['Z', 'UTC', '+01:00', '-0330', '+14:00', 'Europe/Stockholm']) expect(zoneResolver(ok), ok).toBeDefined();
     for (const bad of ['', '+15:00', '01:00', 'Mars/Olympus_Mons', 'CET; rm -rf', '+1:00']) expect(zoneResolver(bad), bad).toBeUndefined();
@@ -93,8 +105,19 @@ describe('poslog date-times', () => {
 });
 
 describe('PoslogCodecConfigSchema', () => {
-  it('fills in the defaults', () => {
-    expect(PoslogCodecConfigSchema.parse({ type: 'poslog' })).toEqual({ type: 'poslog', minorUnitDigits: 2, timeZone: 'Z', receiptKey: 'sequence', maxTransactions: 200 });
+  it("fills in the defaults; no timeZone means the host's zone, which the agent supplies", () => {
+    expect(PoslogCodecConfigSchema.parse({ type: 'poslog' })).toEqual({ type: 'poslog', minorUnitDigits: 2, receiptKey: 'sequence', maxTransactions: 200 });
+    const zoneless = Buffer.from(
+      '<POSLog><Transaction><RetailStoreID>1</RetailStoreID><WorkstationID>2</WorkstationID><SequenceNumber>3</SequenceNumber><EndDateTime>2026-07-01T23:30:00</EndDateTime><CurrencyCode>EUR</CurrencyCode><RetailTransaction><LineItem><Sale><ItemID>A</ItemID><RegularSalesUnitPrice>1</RegularSalesUnitPrice></Sale></LineItem></RetailTransaction></Transaction></POSLog>',
+    );
+    const at = (config: object, deps?: object) => {
+      const r = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', ...config }), deps).decode(zoneless);
+      return r.kind === 'messages' ? (r.messages[0] as { at: string }).at : r.code;
+    };
+    expect(at({}, { hostZone: 'America/New_York' })).toBe('2026-07-01T23:30:00-04:00');
+    expect(at({ timeZone: 'Asia/Tokyo' }, { hostZone: 'America/New_York' })).toBe('2026-07-01T23:30:00+09:00');
+    expect(at({}, { hostZone: 'Etc/Unknown' })).toBe('2026-07-01T23:30:00Z');
+    expect(at({})).toBe('2026-07-01T23:30:00Z');
   });
 
   it('refuses unknown keys and says what each bad key expects', () => {

@@ -38,7 +38,7 @@ class FakeHub implements HubAuthorizer {
   lookups: ReceiptLookupBody[] = [];
   lookupReceipt(body: ReceiptLookupBody): Promise<ReceiptLookupResult> {
     this.lookups.push(body);
-    return Promise.resolve({ receipt: body.receipt, found: false, lines: [] });
+    return Promise.resolve({ receipt: body.receipt ?? '', found: false, lines: [] });
   }
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
     this.calls.push(body);
@@ -67,6 +67,8 @@ let outbox: Outbox;
 let policy: PolicyStore;
 let live: LiveSettings;
 
+/** The store's clock in these tests: a day after the sales below, whatever the date today. */
+const NOW = Date.parse('2026-11-28T10:00:00Z');
 const sale = (id: string, receipt: string, qty = 2, unitPrice = 1000) => ({
   type: 'sale' as const,
   id,
@@ -97,6 +99,7 @@ beforeEach(() => {
     live: (live = new LiveSettings(db, hubCfg, log)),
     deadlineMs: 200,
     log,
+    now: () => NOW,
   });
 });
 afterEach(() => {
@@ -130,11 +133,86 @@ describe('StoreCore', () => {
   it('refuses to complete more than was approved, or an authorization it never issued', async () => {
     await core.handle('R1', sale('m1', 'X1'));
     const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-    expect(await core.handle('R1', { type: 'return.complete', id: 'm3', authorization: d.authorization, lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_INVALID' });
+    expect(await core.handle('R1', { type: 'return.complete', id: 'm3', authorization: d.authorization, lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
     expect(await core.handle('R1', { type: 'return.complete', id: 'm4', authorization: 'nope', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_UNKNOWN_AUTHORIZATION' });
     expect(await core.handle('R1', { type: 'return.cancel', id: 'm5', authorization: d.authorization })).toEqual({ type: 'ack', id: 'm5' });
     expect(await core.handle('R1', { type: 'return.complete', id: 'm6', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.cancel']);
+  });
+
+  describe('a completion never refunds more than its authorization (nothing recorded, nothing sent)', () => {
+    const complete = (id: string, authorization: string, qty: number, amount: number) =>
+      core.handle('R1', { type: 'return.complete', id, authorization, lines: [{ line: 1, qty }], refund: { kind: 'cash', amount } });
+    const nothingRecorded = (id: string, authorization: string) => {
+      expect(outbox.after(0, 50).filter((r) => r.kind === 'return.complete')).toEqual([]);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM replies WHERE msg_id = ?').get(id)).toEqual({ n: 0 });
+      expect(db.prepare('SELECT status FROM local_returns WHERE authorization = ?').get(authorization)).toEqual({ status: 'approved' });
+    };
+    const hubAnswers = (refund: number, perLine: boolean) => {
+      hub.answer = async (b) => ({
+        authorization: b.authorization,
+        decision: 'approved',
+        mode: 'online',
+        lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok', ...(perLine ? { refund } : {}) })),
+        refundAmount: refund,
+        allowedTenders: ['cash', 'store_credit'],
+        conditions: [],
+        policyVersion: 3,
+      });
+    };
+
+    it('online: refuses a refund above the authorization with a code, then takes the right one under the same id', async () => {
+      hubAnswers(1000, true);
+      await core.handle('R1', sale('m1', 'X1'));
+      const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({ type: 'error', id: 'c1', code: 'TB_EXCEEDS_AUTHORIZATION', message: expect.stringContaining('1000') });
+      nothingRecorded('c1', d.authorization);
+      expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
+    });
+
+    it('online, from a hub that does not give each line its refund: held to the whole authorization', async () => {
+      hubAnswers(1000, false);
+      await core.handle('R1', sale('m1', 'X1'));
+      const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      nothingRecorded('c1', d.authorization);
+    });
+
+    it('a partial completion refunds at most its share of the line', async () => {
+      hubAnswers(1998, true);
+      await core.handle('R1', sale('m1', 'X1', 2, 999));
+      const d = (await core.handle('R1', request('m2', 'X1', 2))) as ReturnDecisionReply;
+      expect(await complete('c1', d.authorization, 1, 1000)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      nothingRecorded('c1', d.authorization);
+      expect(await complete('c2', d.authorization, 1, 999)).toEqual({ type: 'ack', id: 'c2' });
+    });
+
+    it('offline: held to what the agent authorized, and a line returned in halves refunds what was paid, not more', async () => {
+      hub.connected = false;
+      await core.handle('R1', sale('m1', 'X1', 1, 999));
+      const a = (await core.handle('R1', request('r1', 'X1', 0.5))) as ReturnDecisionReply;
+      expect(a).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 500, lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }] });
+      expect(await complete('c1', a.authorization, 0.5, 501)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      nothingRecorded('c1', a.authorization);
+      expect(await complete('c2', a.authorization, 0.5, 500)).toEqual({ type: 'ack', id: 'c2' });
+      const b = (await core.handle('R2', request('r2', 'X1', 0.5))) as ReturnDecisionReply;
+      expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
+      expect(await complete('c3', b.authorization, 0.5, 500)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      // the hub is told each line's refund with the decision
+      const decisions = outbox.after(0, 50).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as { lines: { refund?: number }[] });
+      expect(decisions.map((e) => e.lines[0]!.refund)).toEqual([500, 499]);
+    });
+
+    it('a request left pending by a crash: the hub is asked what it decided, and the completion is held to it', async () => {
+      hubAnswers(1000, true);
+      await core.handle('R1', sale('m1', 'X1'));
+      const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+      db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
+      db.prepare(`UPDATE local_returns SET status = 'pending', decision = 'pending', refund = 0, lines = '[{"line":1,"qty":1000,"disposition":"restock"}]' WHERE authorization = ?`).run(d.authorization);
+      expect(await complete('c1', d.authorization, 1, 1500)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
+      expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
+    });
   });
 
   it('decides offline when the hub is unreachable: within policy, outside it, and never the same unit twice', async () => {
@@ -164,9 +242,9 @@ describe('StoreCore', () => {
     expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 2000 });
     expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_register_daily_limit' }] });
     expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' }); // another register has its own limit
-    expect(await core.handle('R1', { type: 'return.request', id: 'r4', lines: [{ sku: 'A', qty: 1, unitPrice: 100 }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
+    expect(await core.handle('R1', { type: 'return.request', id: 'r4', lines: [{ sku: 'A', qty: 1, unitPrice: 100, disposition: 'restock' }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
     await core.handle('R1', sale('m2', 'X2', 1, 500));
-    expect(await core.handle('R3', { type: 'return.request', id: 'r5', receipt: 'X2', lines: [{ line: 1, qty: 1 }], exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
+    expect(await core.handle('R3', { type: 'return.request', id: 'r5', receipt: 'X2', lines: [{ line: 1, qty: 1, disposition: 'restock' }], exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
       decision: 'conditional',
       conditions: ['exchange_unavailable'],
       exchange: [{ sku: 'B', approvedQty: 0, code: 'exchange_unavailable_offline' }],
@@ -177,10 +255,11 @@ describe('StoreCore', () => {
 
   it('falls back to an offline decision when the hub answers after the deadline', async () => {
     await core.handle('R1', sale('m1', 'X1'));
-    hub.answer = (b) => new Promise((r) => setTimeout(() => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [], refundAmount: 0, allowedTenders: [], conditions: [], policyVersion: 0 }), 1000));
-    const t = Date.now();
+    // The hub answers only when the test lets it, after the register has its decision.
+    let release = (): void => {};
+    hub.answer = (b) => new Promise((r) => (release = () => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [], refundAmount: 0, allowedTenders: [], conditions: [], policyVersion: 0 })));
     const d = (await core.handle('R1', request('r1', 'X1'))) as ReturnDecisionReply;
-    expect(Date.now() - t).toBeLessThan(900);
+    release();
     expect(d).toMatchObject({ decision: 'approved', mode: 'offline' });
     expect(d.authorization).toBe(hub.calls[0]!.authorization); // the hub reconciles the same id
   });

@@ -154,27 +154,28 @@ describe('TcpClientTransport against a real TCP server', () => {
   it('gives up a dial after connectTimeoutMs, reporting why, without throwing', async () => {
     const { port, connected } = await silentListener();
     cleanups.push(async () => connected.forEach((s) => s.destroy()));
+    // start() does not wait for the dial: with a dial that could hang for two minutes, it resolves
+    // (a start() that waited would outlast the test's timeout) and nothing has been reported yet.
+    const slow = watched(port, { connectTimeoutMs: 120_000 });
+    cleanups.push(() => slow.transport.stop());
+    await slow.start();
+    expect(slow.states.filter((s) => s.state === 'disconnected')).toEqual([]);
     const t = watched(port, { connectTimeoutMs: 100 });
     cleanups.push(() => t.transport.stop());
-    const t0 = Date.now();
-    await t.start(); // does not wait for the dial
-    expect(Date.now() - t0).toBeLessThan(50);
-    const down = await waitFor('timed out', () => t.states.find((s) => s.state === 'disconnected'), 2000);
+    await t.start();
+    const down = await waitFor('timed out', () => t.states.find((s) => s.state === 'disconnected'));
     expect(down.detail).toBe(`cannot connect to tcp-client://127.0.0.1:${port}: no answer within 100 ms`);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
     expect(t.conns).toHaveLength(0);
   });
 
-  it('stop() closes the connection, fires onClose, stops dialling, and resolves promptly', async () => {
+  it('stop() closes the connection, fires onClose, stops dialling, and resolves', async () => {
     const reg = registerServer();
     const port = await reg.listen();
     cleanups.push(reg.close);
     const t = watched(port);
     await t.start();
     await waitFor('connection', () => t.conns.length === 1 && reg.sockets.length === 1);
-    const t0 = Date.now();
     await t.transport.stop();
-    expect(Date.now() - t0).toBeLessThan(700);
     expect(t.conns[0]!.closed).toBe(true);
     expect(t.states.at(-1)).toEqual({ state: 'disconnected', detail: 'stopped' });
     await new Promise((r) => setTimeout(r, 100));

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { exitOnUsageError } from '@tillbridge/shared';
 import { HUB_SOFTWARE } from './hub.js';
 import { AdminClient } from './cli/admin-client.js';
 import { EXIT, type CliContext } from './cli/context.js';
@@ -38,7 +39,7 @@ const ctx: CliContext = {
         process.exit(EXIT.USAGE);
       }
     }
-    return new AdminClient(o.hub, o.token, ca);
+    return new AdminClient(o.hub, o.token, ca, o.ca);
   },
 };
 hubCommands(ctx);
@@ -53,8 +54,6 @@ securityCommands(ctx);
 configCommands(ctx);
 webhookCommands(ctx);
 
-program.exitOverride((err) => {
-  process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
-});
+exitOnUsageError(program, EXIT.USAGE);
 
 await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@ import { AuditLog } from './domain/audit-log.js';
 import { ChangeFeed } from './domain/change-feed.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { Cursors } from './domain/cursors.js';
+import { AgentCopies } from './domain/agent-copies.js';
 import { EventApplier } from './domain/event-applier.js';
 import { Exceptions } from './domain/exceptions.js';
 import { InventoryLedger } from './domain/inventory-ledger.js';
@@ -76,6 +77,8 @@ export interface Hub {
   cardKey: Buffer;
   exceptions: Exceptions;
   cursors: Cursors;
+  /** Restored, reverted and copied agent databases (DESIGN rule 9): audited, flagged. */
+  copies: AgentCopies;
   applier: EventApplier;
   presence: Presence;
   terminals: Terminals;
@@ -143,6 +146,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     cardKey: secrets.cardKey,
     exceptions,
     cursors,
+    copies: new AgentCopies(storage, exceptions, audit),
     applier,
     presence: new Presence(),
     terminals: new Terminals(storage, clock, events),

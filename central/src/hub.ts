@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
-import { TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
+import { checkDataDir, TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
@@ -30,6 +30,8 @@ export interface HubOptions {
   gate?: GateOptions;
   /** Large admin imports (defaults suit production; tests make chunks small). */
   imports?: HubServiceOptions['imports'];
+  /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
+  agentProbeMs?: number;
   log: Logger;
   clock?: Clock;
 }
@@ -47,12 +49,24 @@ export function isInitialized(dataDir: string): boolean {
   return existsSync(hubDbPath(dataDir)) && existsSync(secretPath(dataDir));
 }
 
+/**
+ * The data directory's permissions (shared/src/data-dir-check.ts): refused (TB_CONFIG) when group
+ * or others may write there; each warning logged when `log` is given.
+ */
+function checkHubDataDir(dataDir: string, log?: Logger): void {
+  const findings = checkDataDir(dataDir);
+  const error = findings.find((f) => f.level === 'error');
+  if (error) throw new TbError(TbCodes.CONFIG, error.message);
+  for (const f of findings) log?.warn({ dataDir }, f.message);
+}
+
 /** Creates the hub's database and secret, and the first admin token (printed once). */
-export function initHub(dataDir: string, log: Logger): { adminToken: string } {
+export function initHub(dataDir: string, log: Logger, clock?: Clock): { adminToken: string } {
   if (isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub`);
+  checkHubDataDir(dataDir);
   openHubStorage(dataDir, { create: true }).close();
   createSecret(dataDir);
-  const hub = openHub({ dataDir, tokenLifetimeSec: 1, log });
+  const hub = openHub({ dataDir, tokenLifetimeSec: 1, log, ...(clock ? { clock } : {}) });
   try {
     return hub.storage.tx(() => {
       const adminToken = hub.credentials.createAdminToken('admin', 'initial admin').secret;
@@ -70,6 +84,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     throw new TbError(TbCodes.CONFIG, `no hub in ${opts.dataDir}: run \`tillbridge-hub init --data ${opts.dataDir}\` first`);
   }
   const log = opts.log;
+  checkHubDataDir(opts.dataDir, log);
   const serviceOpts: Parameters<typeof openHub>[0] = {
     dataDir: opts.dataDir,
     tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,
@@ -88,6 +103,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     credentials: hub.credentials,
     audit: hub.audit,
     cursors: hub.cursors,
+    copies: hub.copies,
     policies: hub.policies,
     authzStats: hub.authzStats,
     cardKey: hub.cardKey,
@@ -101,7 +117,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     tokens: hub.tokens,
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) });
+  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, opts.agentProbeMs);
   hub.keys.setDelivery(endpoint);
   hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
   hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope));
@@ -191,6 +207,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       const k = hub.keys.runDue();
       if (k > 0) log.info({ rotated: k }, 'scheduled key rotations ran');
       hub.auditTrail.runDue(); // the daily checkpoint, retention
+      hub.gate.sweep(); // counted failed logins written, idle sources forgotten
     } catch (err) {
       log.error({ err: (err as Error).message }, 'sweep failed');
     }
@@ -213,10 +230,15 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         clearInterval(sweeper);
         await hub.imports.stop(); // each running import stops at its next chunk boundary, and says what it applied
         hub.auditTrail.stop();
-        await hub.webhooks.stop();
+        // no new connections; webhook deliveries in flight get at most 3 s (their drain time),
+        // then every connection left is cut (a request cut before its commit changes nothing)
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
         await endpoint.close();
+        await hub.webhooks.stop();
         server.closeAllConnections();
-        await new Promise<void>((r) => server.close(() => r()));
+        await closed;
+        hub.gate.flush(); // the failed logins counted and not yet written
         hub.close();
         log.info('hub stopped');
       })();

@@ -30,8 +30,9 @@ function appendMany(n: number): void {
 }
 
 beforeEach(() => {
-  t = testHub(); // init wrote entry 1, on the real clock: the test clock goes on from there
-  t.clock.t = t0 = Date.parse(t.hub.audit.tail(1)[0]!.at);
+  t = testHub(); // init wrote entry 1 at the test clock's fixed start (2026-11-27T10:00Z)
+  t0 = t.clock.t;
+  expect(t.hub.audit.tail(1)[0]!.at).toBe(iso(t0));
   applyAuditSchema(t.hub.storage.db);
   trail = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
 });

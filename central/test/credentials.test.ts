@@ -34,6 +34,20 @@ describe('credentials', () => {
     expect(() => t.hub.credentials.checkAdminToken(other)).toThrow();
   });
 
+  it('refuses to revoke the last active admin-role token (TB_LAST_ADMIN); operator tokens do not count', () => {
+    const c = t.hub.credentials;
+    const initial = c.listAdminTokens().find((x) => x.role === 'admin')!;
+    const op = c.createAdminToken('operator', 'dashboard');
+    expect(() => c.revokeAdminToken(initial.id)).toThrow(expect.objectContaining({ code: 'TB_LAST_ADMIN', message: expect.stringContaining(`${initial.id} is the last active admin token`) }));
+    expect(c.listAdminTokens().find((x) => x.id === initial.id)?.revokedAt).toBeNull();
+    c.revokeAdminToken(op.id); // an operator token goes whenever
+    const second = c.createAdminToken('admin', 'second');
+    c.revokeAdminToken(initial.id); // another admin remains
+    expect(() => c.revokeAdminToken(second.id)).toThrow(expect.objectContaining({ code: 'TB_LAST_ADMIN' }));
+    expect(() => c.revokeAdminToken(initial.id)).toThrow(expect.objectContaining({ code: 'TB_NOT_FOUND' }));
+    expect(c.checkAdminToken(second.secret)).toMatchObject({ role: 'admin' });
+  });
+
   it('issues access tokens bound to a store that expire', async () => {
     const token = await t.hub.tokens.issue('S1', 'tbk_abc');
     expect(await t.hub.tokens.verify(token)).toMatchObject({ store: 'S1', kid: 'tbk_abc' });

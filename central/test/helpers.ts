@@ -21,8 +21,8 @@ export const silent = createLogger({ name: 'test', level: 'silent' });
 /** A real hub database in a temp directory, services wired, with a settable clock. */
 export function testHub(): { hub: Hub; clock: TestClock; dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'tb-hub-'));
-  initHub(dir, silent);
   const clock = new TestClock();
+  initHub(dir, silent, clock);
   const hub = openHub({ dataDir: dir, tokenLifetimeSec: 900, log: silent, clock });
   return {
     hub,

@@ -282,7 +282,7 @@ describe('sales import', () => {
       ['sales.import', 300],
     ]);
     expect(salesAudit('W')).toBe(n); // one per sale, as from a register (W-7 was recorded by one)
-    expect(JSON.stringify(hub.sales.get('W-1')!.tenders)).not.toContain('4111111111111111');
+    expect(JSON.stringify(hub.sales.get('S3', 'W-1')!.tenders)).not.toContain('4111111111111111');
     expect(ledgerDrift('W')).toEqual([]);
 
     const again = await post('/v1/admin/sales', file, 'application/x-ndjson');
@@ -300,7 +300,7 @@ describe('sales import', () => {
     expect(r.body.message).toContain('line 1000: not valid JSON');
     expect(r.body.message).toContain('line 1201: store: no store "NOPE"');
     expect(r.body.message).toMatch(/line 1401: currency/);
-    expect(hub.sales.get('V-0')).toBeUndefined();
+    expect(hub.sales.get('S3', 'V-0')).toBeUndefined();
     expect(staged()).toBe(0);
   });
 

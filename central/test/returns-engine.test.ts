@@ -23,12 +23,12 @@ function invariantHolds(): boolean {
   const db = t.hub.storage.db;
   const bad = db
     .prepare(
-      `SELECT sl.receipt, sl.line FROM sale_lines sl
-        LEFT JOIN (SELECT r.receipt, rl.line,
+      `SELECT sl.store, sl.receipt, sl.line FROM sale_lines sl
+        LEFT JOIN (SELECT r.sale_store, r.receipt, rl.line,
                           SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                      FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-                    WHERE r.exception_code IS NULL GROUP BY r.receipt, rl.line) u
-          ON u.receipt = sl.receipt AND u.line = sl.line
+                    WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
+          ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line
         WHERE COALESCE(u.used, 0) > sl.qty`,
     )
     .all();
@@ -50,7 +50,7 @@ describe('returns engine', () => {
   it('answers lines asked for by SKU with the receipt line they resolved to', () => {
     const r = t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }, { sku: 'NOPE', qty: 1, disposition: 'restock' }] });
     expect(r).toMatchObject({ decision: 'approved', lines: [{ line: 0, sku: 'NOPE', code: 'line_not_found' }, { line: 1, sku: 'A', approvedQty: 1, code: 'ok' }] });
-    expect(t.hub.returnsRepo.claimedByLine('X1', '2026-11-27T10:00:00.000Z')).toEqual(new Map([[1, 1000]]));
+    expect(t.hub.returnsRepo.claimedByLine({ store: 'S1', receipt: 'X1' }, '2026-11-27T10:00:00.000Z')).toEqual(new Map([[1, 1000]]));
     expect(t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }] })).toEqual(r); // idempotent
   });
 
@@ -95,6 +95,10 @@ describe('returns engine', () => {
       lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock' as const }],
       refundEstimate: 1000 * qty,
       decidedAt: '2026-11-27T10:00:00.000Z',
+      allowedTenders: [],
+      conditions: [],
+      rules: [],
+      policyVersion: 0,
     });
     expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off1', 1)))).toEqual({});
     expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off2', 1)))).toEqual({ exception: 'over_return' });
@@ -116,6 +120,10 @@ describe('returns engine', () => {
         lines: [{ line: 1, qty: 2, approvedQty: 0, code: 'offline_limit_exceeded', disposition: 'restock' }],
         refundEstimate: 0,
         decidedAt: '2026-11-27T10:00:00.000Z',
+        allowedTenders: [],
+        conditions: [],
+        rules: [],
+        policyVersion: 0,
       }),
     );
     expect(t.hub.returnsRepo.get('late')).toMatchObject({ status: 'denied', mode: 'offline' });

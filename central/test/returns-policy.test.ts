@@ -105,7 +105,7 @@ describe('every channel, and returns by card', () => {
     expect(await importSales(jsonl)).toMatchObject({ imported: 1, skipped: [], stores: ['WEB'] });
     expect((await importSales(jsonl)).skipped).toHaveLength(1); // a second import skips it
     await expect(importSales('{"store":"WEB"}\n')).rejects.toThrow(/line 1: /);
-    const stored = t.hub.sales.get('W-1')!;
+    const stored = t.hub.sales.get('WEB', 'W-1')!;
     expect(JSON.stringify(stored.tenders)).not.toContain('4111111111111111');
     const r = t.hub.engine.authorize('S1', req(one(1), { receipt: 'W-1' }));
     expect(r).toMatchObject({ decision: 'approved', refundAmount: 2500, allowedTenders: ['card', 'original_payment', 'store_credit'] });
@@ -153,8 +153,8 @@ describe('offline decisions reconciled against the hub', () => {
     ['limit_exceeded', () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'), offline('o-lim', 'X1')],
     ['receipt_not_found', () => undefined, offline('o-rnf', 'GHOST')],
   ])('flags %s, keeps the return, and lists it', (code, setup, body) => {
-    setup();
-    expect(apply(body)).toEqual({ exception: code });
+    const version = setup(); // a policy change: the version the agent decided by
+    expect(apply({ ...body, policyVersion: typeof version === 'number' ? version : 0 })).toEqual({ exception: code });
     expect(t.hub.returnsRepo.get(body.authorization)).toMatchObject({ reconciliation: 'exception', exception_code: code, status: 'reserved' });
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toContain(code);
   });

@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient } from '@tillbridge/central';
+import { TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { AGENT_BIN, HUB_BIN } from './paths.js';
 import { JsonLogProcess, runCommand } from './process.js';
 
@@ -27,12 +28,17 @@ export async function initHub(dataDir: string): Promise<string> {
   return (JSON.parse(r.stdout) as { adminToken: string }).adminToken;
 }
 
-export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean; host?: string; ca?: string }): Promise<HubHandle> {
+/** The environment that starts a process's clock at `clockStart` (an ISO instant), or none. */
+function clockEnv(clockStart: string | undefined): NodeJS.ProcessEnv {
+  return clockStart ? { [TEST_CLOCK_ENV]: clockStart } : {};
+}
+
+export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean; host?: string; ca?: string; clockStart?: string }): Promise<HubHandle> {
   const proc = JsonLogProcess.spawn(
     'hub',
     process.execPath,
     [HUB_BIN, 'serve', '--data', opts.dataDir, '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
-    {},
+    clockEnv(opts.clockStart),
     opts.echo,
     opts.detached,
   );
@@ -74,6 +80,8 @@ export interface AgentSpec {
   overrides?: Record<string, unknown>;
   echo?: boolean;
   detached?: boolean;
+  /** Start the agent's clock at this ISO instant (end-to-end tests on fixed dates). */
+  clockStart?: string;
 }
 
 export function agentConfig(spec: AgentSpec): Record<string, unknown> {
@@ -94,8 +102,10 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
   mkdirSync(spec.dir, { recursive: true });
   const configFile = join(spec.dir, 'agent.json');
   const config = agentConfig(spec);
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const proc = JsonLogProcess.spawn(`agent ${spec.store}`, process.execPath, [AGENT_BIN, 'run', '--config', configFile], {}, spec.echo, spec.detached);
+  // the config holds the store's API key: the owner's alone, like a real install's
+  writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+  chmodSync(configFile, 0o600);
+  const proc = JsonLogProcess.spawn(`agent ${spec.store}`, process.execPath, [AGENT_BIN, 'run', '--config', configFile], clockEnv(spec.clockStart), spec.echo, spec.detached);
   const started = await proc.waitForLine((l) => l.msg === 'agent started');
   const ports = new Map<string, number>();
   for (const l of proc.lines) {
@@ -136,6 +146,8 @@ export interface ReturnView {
   authorization: string;
   store: string;
   receipt: string;
+  /** the store that issued the receipt */
+  receiptStore: string | null;
   mode: string;
   decision: string;
   status: string;

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { TbCodes, TbError } from './errors.js';
+import { cardNumberSpans } from './card-scan.js';
 
 /**
  * Card data rules (PCI DSS v4.0.1 3.3.1, 3.4.1, 3.5.1): a full PAN is masked to at most the
@@ -65,21 +66,12 @@ export function containsTrackData(text: string): boolean {
 }
 
 /**
- * Every Luhn-valid number of 13–19 digits in `text` that stands on its own (digits may be
- * grouped by single spaces or dashes, as card numbers are written). A run that is part of a
- * longer token — a hex digest, a UUID, a base64 string — is not a card number written down, and
- * neither is a digit run longer than 19. Used by the gateway and the card-data scans.
+ * Every card number written in `text` (see `cardNumberSpans`, mode `written`): whole groups of
+ * digits, grouped by single spaces or dashes, that are not part of a longer word. Used for
+ * identifiers (refused) and by the card-data scans.
  */
 export function findCardNumbers(text: string): string[] {
-  const found: string[] = [];
-  const re = /(?<![0-9A-Za-z])(?<!\d[ -])\d(?:[ -]?\d)*(?![0-9A-Za-z])(?![ -]\d)/g;
-  for (const m of text.matchAll(re)) {
-    const digits = m[0].replace(/[ -]/g, '');
-    if (digits.length < 13 || digits.length > 19) continue;
-    // issuer ranges 2-6 cover Mastercard, Amex, Diners, JCB, Visa, Discover, UnionPay
-    if (luhnValid(digits) && /^[2-6]/.test(digits)) found.push(digits);
-  }
-  return found;
+  return cardNumberSpans(text, 'written').map((s) => s.digits);
 }
 
 /** A GTIN (EAN-8, UPC-A, EAN-13, GTIN-14) with a valid check digit: a barcode, not a card number. */
@@ -90,12 +82,21 @@ export function isGtin(digits: string): boolean {
   return (10 - (sum % 10)) % 10 === digits.charCodeAt(digits.length - 1) - 48;
 }
 
-/** `text` with every Luhn-valid card number in it masked to first 6 / last 4. */
+/**
+ * `text` with every card number in it masked to first 6 / last 4 (mode `anywhere`): every Luhn-valid
+ * window of 13–19 digits starting 2–6 inside any run of digits, spaces and dashes, wherever it
+ * stands. Only the digits of those windows are touched; the numbers around them are kept.
+ */
 export function maskCardNumbersIn(text: string): string {
-  return text.replace(/(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g, (m) => {
-    const digits = m.replace(/[ -]/g, '');
-    return luhnValid(digits) && /^[2-6]/.test(digits) ? maskPan(digits) : m;
-  });
+  const spans = cardNumberSpans(text, 'anywhere');
+  if (spans.length === 0) return text;
+  let out = '';
+  let at = 0;
+  for (const s of spans) {
+    out += text.slice(at, s.start) + s.digits.slice(0, 6) + '*'.repeat(s.digits.length - 10) + s.digits.slice(-4);
+    at = s.end;
+  }
+  return out + text.slice(at);
 }
 
 /** Field names that carry sensitive authentication data and are refused wherever they appear. */

@@ -17,6 +17,8 @@ export const TbCodes = {
   UNKNOWN_AUTHORIZATION: 'TB_UNKNOWN_AUTHORIZATION',
   /** An authorization that cannot be completed or cancelled in its current state. */
   AUTHORIZATION_STATE: 'TB_AUTHORIZATION_STATE',
+  /** A return.complete refunding more, or returning more, than its authorization approved. */
+  EXCEEDS_AUTHORIZATION: 'TB_EXCEEDS_AUTHORIZATION',
   /** Something failed inside the agent; nothing was acknowledged. */
   INTERNAL: 'TB_INTERNAL',
   /** Configuration did not validate. */
@@ -33,10 +35,20 @@ export const TbCodes = {
   CONFLICT: 'TB_CONFLICT',
   /** Storage failed in a way worth retrying. */
   STORAGE_BUSY: 'TB_STORAGE_BUSY',
+  /** The disk (or the database's size limit) is full: nothing was recorded; retry once space is freed. */
+  STORAGE_FULL: 'TB_STORAGE_FULL',
   /** The audit chain does not verify. */
   AUDIT_BROKEN: 'TB_AUDIT_BROKEN',
   /** Too many requests, or too many failed authentications, from one source. */
   RATE_LIMITED: 'TB_RATE_LIMITED',
+  /** A receipt number several stores issued, asked for without naming the store. */
+  RECEIPT_AMBIGUOUS: 'TB_RECEIPT_AMBIGUOUS',
+  /** Refused: it would leave the hub without an active admin-role token, locking every operator out. */
+  LAST_ADMIN: 'TB_LAST_ADMIN',
+  /** A peer's TLS certificate was refused: not trusted, expired, or issued for another name. */
+  TLS: 'TB_TLS',
+  /** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
+  DUPLICATE_AGENT: 'TB_DUPLICATE_AGENT',
   /** An import that stopped part-way: the details say exactly what was applied; running it again finishes it. */
   IMPORT_INCOMPLETE: 'TB_IMPORT_INCOMPLETE',
 } as const;

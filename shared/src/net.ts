@@ -1,3 +1,5 @@
+import { BlockList, isIP } from 'node:net';
+
 /** `host:port` → parts. IPv6 literals in brackets: `[::1]:7400`. */
 export function parseHostPort(value: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
@@ -8,7 +10,37 @@ export function parseHostPort(value: string, defaultHost = '127.0.0.1'): { host:
   return { host, port };
 }
 
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether `host` is this machine for certain: an IP literal in 127.0.0.0/8, `::1` (in any
+ * spelling, bracketed or not, and IPv4-mapped `::ffff:127.x.y.z`), or the name `localhost`.
+ * Nothing else — not a name that merely starts with `127.` (`127.0.0.1.nip.io` resolves wherever
+ * its owner likes), not `localhost.` or `*.localhost` (resolvers differ), not the shorthand
+ * `127.1` as a bare host (write IP literals in full; a URL's host is normalised by the URL parser
+ * first, which turns `ws://127.1/` into 127.0.0.1 — see `urlHostIsLoopback`).
+ */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\./.test(h);
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (h.toLowerCase() === 'localhost') return true;
+  const family = isIP(h);
+  if (family === 0) return false;
+  try {
+    return LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
+  } catch {
+    return false; // e.g. an IPv6 literal with a zone (fe80::1%eth0): not loopback
+  }
+}
+
+/** Whether a URL points at this machine, judged on the host the URL parser (and so the client) will use. */
+export function urlHostIsLoopback(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  return isLoopbackHost(host);
 }

@@ -11,6 +11,8 @@ const Text = (max: number) => z.string().min(1, 'a non-empty string').max(max, `
 
 export const MessageId = Text(128);
 export const Receipt = Text(64);
+/** A store's id, as the hub knows it (`tillbridge-hub stores add`). */
+export const StoreId = Text(64);
 export const Sku = Text(64);
 export const AuthorizationId = Text(64);
 export const LineNo = z.number().int('an integer line number').min(1, 'a line number from 1').max(100_000);
@@ -87,18 +89,23 @@ export type ExchangeItem = z.infer<typeof ExchangeItem>;
  * A return, for a `receipt`, or for the sale found by the `card` it was paid with (the gateway
  * replaces the card number by its keyed hash, `cardHash`), or with neither (non-receipted, when
  * the policy allows: lines by sku with a unitPrice). `exchange`: items the customer takes instead.
+ * Receipt numbers are each store's own: `originalStore` names the store that issued the receipt;
+ * without it the hub takes this store's receipt, else the only store that issued that number
+ * (several: every line is refused with `receipt_ambiguous`, and the register asks again naming it).
  */
 export const ReturnRequestMessage = z
   .strictObject({
     type: z.literal('return.request'),
     id: MessageId,
     receipt: Receipt.optional(),
+    originalStore: StoreId.optional(),
     card: z.string().max(32).optional(),
     cardHash: z.string().max(64).optional(),
     lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueRequestLines, 'each line number or SKU at most once'),
     exchange: z.array(ExchangeItem).max(50).optional(),
   })
-  .refine((m) => !(m.receipt !== undefined && (m.card !== undefined || m.cardHash !== undefined)), 'either "receipt" or "card", not both');
+  .refine((m) => !(m.receipt !== undefined && (m.card !== undefined || m.cardHash !== undefined)), 'either "receipt" or "card", not both')
+  .refine((m) => m.originalStore === undefined || m.receipt !== undefined, '"originalStore" goes with "receipt"');
 export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
 
 export const Refund = z.strictObject({
@@ -152,16 +159,21 @@ export const StatusMessage = z.strictObject({
 });
 export type StatusMessage = z.infer<typeof StatusMessage>;
 
-/** What is still returnable on a receipt (or on the sales paid with a card); answered with `receipt`. */
+/**
+ * What is still returnable on a receipt (or on the sales paid with a card); answered with `receipt`.
+ * `originalStore`: the store that issued the receipt, as in `return.request`.
+ */
 export const ReceiptLookupMessage = z
   .strictObject({
     type: z.literal('receipt.lookup'),
     id: MessageId,
     receipt: Receipt.optional(),
+    originalStore: StoreId.optional(),
     card: z.string().max(32).optional(),
     cardHash: z.string().max(64).optional(),
   })
-  .refine((m) => (m.receipt !== undefined) !== (m.card !== undefined || m.cardHash !== undefined), 'either "receipt" or "card"');
+  .refine((m) => (m.receipt !== undefined) !== (m.card !== undefined || m.cardHash !== undefined), 'either "receipt" or "card"')
+  .refine((m) => m.originalStore === undefined || m.receipt !== undefined, '"originalStore" goes with "receipt"');
 export type ReceiptLookupMessage = z.infer<typeof ReceiptLookupMessage>;
 
 export const RegisterMessage = z.discriminatedUnion('type', [
@@ -183,6 +195,8 @@ export const LineCodes = {
   LINE_NOT_FOUND: 'line_not_found',
   EXCEEDS_RETURNABLE: 'exceeds_returnable',
   RECEIPT_UNKNOWN_OFFLINE: 'receipt_unknown_offline',
+  /** The receipt number was issued at more than one other store: ask again with `originalStore`. */
+  RECEIPT_AMBIGUOUS: 'receipt_ambiguous',
   OFFLINE_LIMIT: 'offline_limit_exceeded',
   OTHER_LINE_REFUSED: 'other_line_refused',
 } as const;
@@ -194,7 +208,14 @@ export const DecisionLine = z.object({
   /** Present when the request named the line by SKU. */
   sku: Sku.optional(),
   approvedQty: QuantityOrZero,
+  /** Why: `ok`, or the code of what refused the line or holds it for a manager. */
   code: z.string(),
+  /** What the approved quantity refunds, after its restocking fee (minor units). */
+  refund: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
+  /** The restocking fee taken off this line's refund, when there is one. */
+  fee: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
+  /** The code of every rule that shaped this line (its own, and those of the whole return). */
+  rules: z.array(z.string()).optional(),
 });
 export type DecisionLine = z.infer<typeof DecisionLine>;
 
@@ -251,8 +272,13 @@ export interface ReceiptReply {
   currency?: string;
   at?: string;
   lines: { line: number; sku: string; qty: number; unitPrice: number; returnable: number }[];
-  /** For a lookup by card: every sale paid with it within the return window, newest first. */
+  /**
+   * For a lookup by card: every sale paid with it within the return window, newest first. For a
+   * receipt number several other stores issued (`code: receipt_ambiguous`): those sales.
+   */
   matches?: { receipt: string; store: string; at: string }[];
+  /** Why nothing was found, when it is not simply unknown: `receipt_ambiguous`. */
+  code?: string;
 }
 
 export type RegisterReply = AckReply | ReturnDecisionReply | ErrorReply | ReceiptReply;

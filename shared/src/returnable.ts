@@ -49,6 +49,11 @@ export interface Judgement {
   reason?: string;
 }
 
+const NOT_FOUND_REASONS: Partial<Record<LineCode, string>> = {
+  [LineCodes.RECEIPT_UNKNOWN_OFFLINE]: 'receipt not sold at this store; the hub cannot be reached to check other stores',
+  [LineCodes.RECEIPT_AMBIGUOUS]: 'receipt issued at more than one other store: ask again naming the store that issued it (originalStore)',
+};
+
 export function judgeReturn(
   sold: SoldLine[] | undefined,
   claimedMilli: ReadonlyMap<number, number>,
@@ -60,7 +65,7 @@ export function judgeReturn(
       decision: 'denied',
       lines: requested.map((r) => withSku({ line: r.line ?? 0, requestedMilli: toMilli(r.qty), approvedMilli: 0, code: notFoundCode }, r)),
       refund: 0,
-      reason: notFoundCode === LineCodes.RECEIPT_NOT_FOUND ? 'receipt not found' : 'receipt not sold at this store; the hub cannot be reached to check other stores',
+      reason: NOT_FOUND_REASONS[notFoundCode] ?? 'receipt not found',
     };
   }
   const byLine = new Map(sold.map((s) => [s.line, s]));

@@ -14,6 +14,7 @@ import {
   Refund,
   SaleLine,
   Sku,
+  StoreId,
   Tender,
   Timestamp,
 } from './register-protocol.js';
@@ -26,10 +27,11 @@ import {
  *   hub → agent: welcome, policy, config, key, ack, nack, res, inventory
  *
  * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
- * The hub applies each exactly once and acks the highest seq it has committed.
+ * The hub applies each exactly once, by id, and acks each batch it has committed.
  */
 
-export const WIRE_VERSION = 1;
+/** 2: `hello` carries the database's incarnation and newest seq; `ack.upTo` is the batch's, not the cursor (DESIGN rule 9). */
+export const WIRE_VERSION = 2;
 export const AGENT_WS_PATH = '/v1/agent';
 export const TOKEN_PATH = '/v1/token';
 
@@ -41,6 +43,16 @@ export const CloseCodes = {
   UNAUTHORIZED: 4003,
   /** A newer connection from the same store replaced this one. */
   REPLACED: 4009,
+  /**
+   * Another copy of this agent's database (same agent id) is connected and answers: this one is
+   * refused (two PCs from one disk image, or the agent started twice on one database).
+   */
+  DUPLICATE_AGENT: 4010,
+  /**
+   * This database departs from what the hub applied for its incarnation (restored from a backup,
+   * a VM snapshot reverted, a disk copied): start a new incarnation and send the outbox again.
+   */
+  NEW_INCARNATION: 4011,
   /** The agent broke the protocol. */
   PROTOCOL: 4400,
   /** The hub is shutting down. */
@@ -68,6 +80,9 @@ export const DecisionEventLine = z.strictObject({
   code: z.string(),
   disposition: Disposition,
   reason: z.string().max(200).optional(),
+  /** what the approved quantity refunds after its restocking fee, and the fee (minor units) */
+  refund: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
+  fee: MinorUnits.refine((n) => n >= 0, 'zero or more').optional(),
 });
 export type DecisionEventLine = z.infer<typeof DecisionEventLine>;
 
@@ -77,6 +92,8 @@ export const ReturnDecisionEventBody = z.strictObject({
   requestId: MessageId,
   /** absent: a return without a receipt */
   receipt: Receipt.optional(),
+  /** the store that issued the receipt, when the register named it */
+  originalStore: StoreId.optional(),
   decision: Decision,
   mode: DecisionMode,
   lines: z.array(DecisionEventLine).min(1),
@@ -131,9 +148,15 @@ export type WireEvent = z.infer<typeof WireEvent>;
 export const HelloFrame = z.strictObject({
   t: z.literal('hello'),
   v: z.number().int(),
+  /** the agent's id: made with its database, the same in every copy of it */
   agent: z.string().min(1).max(64),
+  /** the database's incarnation: new when it is created, and whenever the hub finds it behind or forked */
+  incarnation: z.string().min(1).max(64),
+  /** the highest seq this database ever gave an event (0: none yet) */
+  newest: z.number().int().nonnegative(),
   software: z.string().max(64).optional(),
 });
+export type HelloFrame = z.infer<typeof HelloFrame>;
 
 export const EventsFrame = z.strictObject({
   t: z.literal('events'),
@@ -148,6 +171,8 @@ export const AuthorizeRequestBody = z.strictObject({
   requestId: MessageId,
   /** the receipt; or `cardHash` to find the sale by card; or neither (no receipt) */
   receipt: Receipt.optional(),
+  /** the store that issued `receipt`; absent: this store's receipt, else the only store that issued it */
+  originalStore: StoreId.optional(),
   cardHash: z.string().max(64).optional(),
   exchange: z.array(z.strictObject({ sku: Sku, qty: Quantity })).max(50).optional(),
   lines: z
@@ -177,6 +202,7 @@ export const ReqFrame = z.strictObject({
 export const ReceiptLookupBody = z
   .strictObject({
     receipt: Receipt.optional(),
+    originalStore: StoreId.optional(),
     cardHash: z.string().max(64).optional(),
     after: z.number().int().nonnegative().default(0),
   })
@@ -200,6 +226,8 @@ export const ReceiptLookupResult = z.strictObject({
   at: z.string().optional(),
   lines: z.array(z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits, returnable: QuantityOrZero })),
   matches: z.array(z.strictObject({ receipt: Receipt, store: z.string(), at: z.string() })).optional(),
+  /** `receipt_ambiguous`: issued at several other stores (listed in `matches`); name the store */
+  code: z.string().max(64).optional(),
 });
 export type ReceiptLookupResult = z.infer<typeof ReceiptLookupResult>;
 
@@ -282,7 +310,11 @@ export interface WelcomeFrame {
   t: 'welcome';
   v: number;
   store: string;
-  /** The highest seq the hub has applied for this agent: the agent resends from the next one. */
+  /**
+   * The highest seq the hub has applied for this agent's incarnation. Informative only: the agent
+   * deletes nothing on it (a copy of its database may hold other events under the same seqs); it
+   * sends its whole outbox again and deletes what each `ack` confirms.
+   */
   lastSeq: number;
   serverTime: string;
   /** Key of the keyed hash the gateway keeps of card numbers (base64url); held by the hub. */
@@ -311,7 +343,7 @@ export interface EventResult {
 
 export interface AckFrame {
   t: 'ack';
-  /** Every event with seq ≤ upTo is committed at the hub. */
+  /** The highest seq of the batch: every event of the batch is committed at the hub (by its id). */
   upTo: number;
   results: EventResult[];
 }

@@ -34,9 +34,14 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-/** Every Luhn-valid 13-19 digit run and every track-data shape in `text`. */
+/**
+ * Every card number written in `text`, every track-data shape, and any of the test card numbers
+ * sent, wherever its digits stand (inside a longer run of digits, spaces and dashes too).
+ */
 function scan(text: string): string[] {
-  return [...findCardNumbers(text), ...(containsTrackData(text) ? ['track data'] : [])];
+  const digitRuns = text.replace(/(\d)[ -](?=\d)/g, '$1');
+  const sent = CARDS.filter((c) => digitRuns.includes(c));
+  return [...findCardNumbers(text), ...sent, ...(containsTrackData(text) ? ['track data'] : [])];
 }
 
 describe('no card data at rest', () => {
@@ -56,6 +61,7 @@ describe('no card data at rest', () => {
     for (const [field, msg] of [
       ['id', { type: 'sale', id: CARDS[0], receipt: 'X', at: now, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1 }] }],
       ['receipt', { type: 'sale', id: 'c-2', receipt: CARDS[1], at: now, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1 }] }],
+      ['receipt after a number', { type: 'sale', id: 'c-2b', receipt: `2 ${CARDS[2]}`, at: now, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1 }] }],
       ['sku', { type: 'sale', id: 'c-3', receipt: 'X', at: now, currency: 'EUR', lines: [{ line: 1, sku: CARDS[2], qty: 1, unitPrice: 1 }] }],
       ['track 2', { type: 'sale', id: 'c-5', receipt: 'X', at: now, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1 }], tenders: [{ kind: 'card', amount: 1, pan: `;${CARDS[4]}=28121011234567890?` }] }],
       ['cvv', { type: 'sale', id: 'c-6', receipt: 'X', at: now, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1 }], tenders: [{ kind: 'card', amount: 1, pan: CARDS[5], cvv: '737' }] }],
@@ -73,6 +79,9 @@ describe('no card data at rest', () => {
     expect(await reg.send({ type: 'return.request', id: 'c-12', card: CARDS[2], lines: [{ sku: 'A', qty: 1 }] })).toMatchObject({ type: 'return.decision', receipt: 'CARDS-1' });
     expect(await reg.send({ type: 'receipt.lookup', id: 'c-13', card: CARDS[3] })).toMatchObject({ type: 'receipt', found: true });
     expect(await reg.send({ type: 'status', id: 'c-14', state: 'error', detail: `terminal printed ${CARDS[4]}` })).toEqual({ type: 'ack', id: 'c-14' });
+    // right after another number, as people write in free text
+    const boxed = await reg.send<Decision>({ type: 'return.request', id: 'c-15', receipt: 'CARDS-1', lines: [{ line: 1, qty: 1, reason: `box 2 ${CARDS[7]} signed` }] });
+    expect(boxed.decision).toBe('approved');
 
     // POSLog with a full card number in the document
     const pos = new URL(agent.proc.lines.find((l) => l.msg === 'register endpoint ready' && l.register === 'POS1')!.at as string);
@@ -99,7 +108,9 @@ describe('no card data at rest', () => {
     await agent.proc.stop();
     await w.hub.proc.stop();
     // the scanner itself must be able to fail
-    expect(scan(`x ${CARDS[0]} y`)).toEqual([CARDS[0]]);
+    expect(scan(`x ${CARDS[0]} y`)).toEqual([CARDS[0], CARDS[0]]);
+    expect(scan(`box 2 ${CARDS[7]} signed`)).toEqual([CARDS[7], CARDS[7]]);
+    expect(scan(`box 2${CARDS[7]}`)).toEqual([CARDS[7]]);
     const files = filesUnder(w.dir);
     expect(files.some((f) => f.endsWith('.sqlite'))).toBe(true);
     const hits: string[] = [];

@@ -16,13 +16,18 @@ export class World {
   readonly keys = new Map<string, string>();
   private hubs: HubHandle[] = [];
 
+  /** `clockStart`: the hub's and the agents' clocks start at that instant, for tests on fixed dates. */
+  constructor(readonly opts: { clockStart?: string } = {}) {}
+
   get hubData(): string {
     return join(this.dir, 'hub');
   }
 
-  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string } = {}): Promise<HubHandle> {
+  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string; clockStart?: string } = {}): Promise<HubHandle> {
     this.adminToken ??= await initHub(this.hubData);
     const opts: Parameters<typeof startHub>[0] = { dataDir: this.hubData, adminToken: this.adminToken, ...more };
+    const clockStart = more.clockStart ?? this.opts.clockStart;
+    if (clockStart) opts.clockStart = clockStart;
     if (port !== undefined) opts.port = port;
     if (extraArgs) opts.extraArgs = extraArgs;
     this.hub = await startHub(opts);
@@ -36,9 +41,12 @@ export class World {
     return key;
   }
 
-  async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true): Promise<AgentHandle> {
+  /** `clockStart` here starts this agent's clock elsewhere than the world's. */
+  async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true, more: { clockStart?: string } = {}): Promise<AgentHandle> {
     const spec: AgentSpec = { dir: join(this.dir, `agent-${name}`), store, apiKey: this.keys.get(store)!, hubWsUrl: this.hub.wsUrl };
     if (overrides) spec.overrides = overrides;
+    const clockStart = more.clockStart ?? this.opts.clockStart;
+    if (clockStart) spec.clockStart = clockStart;
     const a = await startAgent(spec, waitForHub);
     this.agents.push(a);
     return a;
@@ -72,12 +80,12 @@ export class World {
 /** DESIGN rules 4 and 5, checked on the hub's database. Returns the violations (none expected). */
 export function invariantViolations(w: World): { overReturned: unknown[]; ledgerDrift: unknown[] } {
   const overReturned = w.hubQuery(
-    `SELECT sl.receipt, sl.line, sl.qty, u.used FROM sale_lines sl
-       JOIN (SELECT r.receipt, rl.line,
+    `SELECT sl.store, sl.receipt, sl.line, sl.qty, u.used FROM sale_lines sl
+       JOIN (SELECT r.sale_store, r.receipt, rl.line,
                     SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-              WHERE r.exception_code IS NULL GROUP BY r.receipt, rl.line) u
-         ON u.receipt = sl.receipt AND u.line = sl.line
+              WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
+         ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line
       WHERE u.used > sl.qty`,
   );
   const ledgerDrift = w.hubQuery(

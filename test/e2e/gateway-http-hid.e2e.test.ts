@@ -1,4 +1,4 @@
-import { sharedFixtures } from '@tillbridge/scripts/lib/fixtures';
+import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,11 +12,11 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { sale, World } from './fixture.js';
 
-const POSLOG = sharedFixtures('poslog');
+const POSLOG = vendorFixtures('poslog');
 
 let w: World;
 beforeAll(async () => {
-  w = new World();
+  w = new World({ clockStart: '2026-11-28T10:00:00Z' }); // the sales below are dated: the processes' clocks are too
   await w.startHub();
   await w.addStore('S1');
   await w.addStore('S2');

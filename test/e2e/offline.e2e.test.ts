@@ -96,3 +96,87 @@ describe('offline decisions and reconciliation', () => {
     expect(invariantViolations(w)).toEqual({ overReturned: [], ledgerDrift: [] });
   });
 });
+
+describe('judged as of when it happened, with receipts numbered per store (real processes, pinned clocks)', () => {
+  // The agent's day: day 29 after the sale. The hub's: day 31. Both clocks run on from there.
+  const AGENT_NOW = '2031-03-10T12:00:00Z';
+  const HUB_NOW = '2031-03-12T12:00:00Z';
+  const SOLD_AT = '2031-02-09T14:00:00Z';
+  let v: World;
+  afterAll(async () => v?.close());
+
+  const at = (id: string, receipt: string, sku: string, when = SOLD_AT) => ({ ...sale(id, receipt, [{ sku, qty: 2, unitPrice: 500 }]), at: when });
+  const policySet = async (args: string[]): Promise<number> => {
+    const r = await v.hub.cli(['policy', 'set', ...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout) as { version: number }).version;
+  };
+
+  it('confirms a day-29 offline approval that syncs on day 31 under a newer, stricter policy; two stores keep their own receipt 1001', async () => {
+    v = new World();
+    const hubClock = { clockStart: HUB_NOW };
+    const agentClock = { clockStart: AGENT_NOW };
+    await v.startHub(undefined, undefined, hubClock);
+    await v.addStore('S1');
+    await v.addStore('S2');
+    const v1 = await policySet(['returnWindowDays=30', 'windowOverridable=false', '--note', 'the agent decides by this one']);
+    let a = await v.startAgent('S1', 'S1', undefined, true, agentClock);
+    const b = await v.startAgent('S2', 'S2');
+    await waitFor('S1 to hold policy v1', async () => ((await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion?: number }).policyVersion === v1);
+
+    const regA = await JsonLinesRegister.connect(a.port());
+    const regB = await JsonLinesRegister.connect(b.port());
+    expect(await regA.send(at('s1', 'AS-1', 'P'))).toEqual({ type: 'ack', id: 's1' });
+    // both stores number their receipts from 1001: two honest sales, no duplicate_receipt
+    expect(await regA.send(at('s2', '1001', 'P', '2031-03-10T09:00:00Z'))).toEqual({ type: 'ack', id: 's2' });
+    expect(await regB.send(at('s3', '1001', 'Q', '2031-03-12T09:00:00Z'))).toEqual({ type: 'ack', id: 's3' });
+    await drained(a);
+    await drained(b);
+    expect(v.hubQuery(`SELECT store, receipt FROM sales WHERE receipt = '1001' ORDER BY store`)).toEqual([
+      { store: 'S1', receipt: '1001' },
+      { store: 'S2', receipt: '1001' },
+    ]);
+    expect(await v.hub.admin.get('/v1/admin/exceptions')).toEqual([]);
+
+    // a return at S2 of "1001" is S2's own sale; naming S1 returns S1's
+    const own = await regB.send<Decision>({ type: 'return.request', id: 'b1', receipt: '1001', lines: [{ line: 1, qty: 1 }] });
+    const cross = await regB.send<Decision>({ type: 'return.request', id: 'b2', receipt: '1001', originalStore: 'S1', lines: [{ line: 1, qty: 2 }] });
+    expect([own.decision, cross.decision]).toEqual(['approved', 'approved']);
+    const atS2 = new Map((await returnsList(v.hub, 'S2')).map((r) => [r.authorization, r]));
+    expect([atS2.get(own.authorization)?.receiptStore, atS2.get(cross.authorization)?.receiptStore]).toEqual(['S2', 'S1']);
+    const lookup = await regA.send<{ found: boolean; store: string; lines: { returnable: number }[] }>({ type: 'receipt.lookup', id: 'l1', receipt: '1001' });
+    expect(lookup).toMatchObject({ found: true, store: 'S1', lines: [{ returnable: 0 }] });
+    const ambiguous = await v.hub.cli(['sales', 'show', '1001']);
+    expect(ambiguous.code).not.toBe(0);
+    expect(ambiguous.stderr).toContain('S1, S2');
+    const shown = await v.hub.cli(['sales', 'show', '1001', '--store', 'S2', '--json']);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ store: 'S2', lines: [{ sku: 'Q', returnedOrReserved: 1, returnable: 1 }] });
+
+    // the hub goes away; on its day 29 the store approves a return of AS-1 offline, under v1
+    const port = v.hub.port;
+    await v.hub.proc.stop();
+    await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
+    const off = await regA.send<Decision>({ type: 'return.request', id: 'o1', receipt: 'AS-1', lines: [{ line: 1, qty: 1 }] });
+    expect(off).toMatchObject({ decision: 'approved', mode: 'offline' });
+    regA.close();
+    regB.close();
+    await a.proc.stop();
+
+    // the hub is back (its day 31); the operator shortens the window before the store syncs
+    await v.startHub(port, undefined, hubClock);
+    const v2 = await policySet(['returnWindowDays=10', '--note', 'stricter, after the decision']);
+    expect(v2).toBeGreaterThan(v1);
+    a = await v.startAgent('S1', 'S1', undefined, true, agentClock);
+    await drained(a);
+    const ticket = await v.hub.admin.get<{ reconciliation: { result: string }; exception: string | null; policyVersion: number; createdAt: string }>(`/v1/admin/returns/${off.authorization}`);
+    expect(ticket).toMatchObject({ reconciliation: { result: 'confirmed', exception: null }, exception: null, policyVersion: v1 });
+    expect(ticket.createdAt.slice(0, 10)).toBe('2031-03-10');
+    expect(await v.hub.admin.get('/v1/admin/exceptions?store=S1')).toEqual([]);
+    // judged now, by v2, the same return would be refused
+    const now = await JsonLinesRegister.connect(a.port());
+    expect(await now.send<Decision>({ type: 'return.request', id: 'o2', receipt: 'AS-1', lines: [{ line: 1, qty: 1 }] })).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ code: 'outside_window' }] });
+    now.close();
+    expect(invariantViolations(v)).toEqual({ overReturned: [], ledgerDrift: [] });
+  });
+});

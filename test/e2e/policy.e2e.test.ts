@@ -66,6 +66,8 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     await reg.send(sale('s-2', 'POL-2', [{ sku: 'A', qty: 1, unitPrice: 2000 }]));
     const d = await reg.send<Decision & { refundAmount: number }>({ type: 'return.request', id: 'r-2', receipt: 'POL-2', lines: [{ line: 1, qty: 1 }] });
     expect(d).toMatchObject({ decision: 'override_required', mode: 'online', refundAmount: 2000 });
+    // the held line says why, as a code the register can branch on
+    expect(d.lines).toEqual([{ line: 1, approvedQty: 1, code: 'manager_override_required', refund: 2000, rules: ['manager_override_required'] }]);
     // it cannot be completed yet
     expect(await reg.send({ type: 'return.complete', id: 'c-0', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 2000 } })).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
     const wrong = await reg.send<Decision>({ type: 'return.override', id: 'ov-1', authorization: d.authorization, manager: 'M-ANNA', code: '1234' });
@@ -92,5 +94,25 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     expect(w.hubQuery(`SELECT COUNT(*) AS n FROM sale_cards WHERE receipt = 'POL-3'`)).toEqual([{ n: 1 }]);
     expect(JSON.stringify(w.hubQuery(`SELECT * FROM returns`))).not.toContain('5500000000000004');
     reg.close();
+  });
+
+  it('money never grows: a completion above its authorization is refused at the register; a line returned in halves refunds what was paid', async () => {
+    const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
+    const reg = await JsonLinesRegister.connect(a.port());
+    await reg.send(sale('s-5', 'POL-5', [{ sku: 'A', qty: 1, unitPrice: 999 }]));
+    const first = await reg.send<Decision & { refundAmount: number }>({ type: 'return.request', id: 'r-5a', receipt: 'POL-5', lines: [{ line: 1, qty: 0.5 }] });
+    expect(first).toMatchObject({ decision: 'approved', mode: 'online', refundAmount: 500, lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }] });
+    const over = { type: 'return.complete', id: 'c-5a', authorization: first.authorization, lines: [{ line: 1, qty: 0.5 }], refund: { kind: 'cash', amount: 501 } };
+    expect(await reg.send(over)).toMatchObject({ type: 'error', id: 'c-5a', code: 'TB_EXCEEDS_AUTHORIZATION' });
+    expect(await reg.send({ ...over, refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-5a' });
+    const second = await reg.send<Decision & { refundAmount: number }>({ type: 'return.request', id: 'r-5b', receipt: 'POL-5', lines: [{ line: 1, qty: 0.5 }] });
+    expect(second).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
+    expect(await reg.send({ type: 'return.complete', id: 'c-5b', authorization: second.authorization, lines: [{ line: 1, qty: 0.5 }], refund: { kind: 'cash', amount: 500 } })).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+    expect(await reg.send({ type: 'return.complete', id: 'c-5c', authorization: second.authorization, lines: [{ line: 1, qty: 0.5 }], refund: { kind: 'cash', amount: 499 } })).toEqual({ type: 'ack', id: 'c-5c' });
+    reg.close();
+    // the refused completions never reached the hub; the line refunded exactly what was paid for it
+    await waitFor('both completions at the hub', async () => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`)[0]!.n === 2);
+    expect(w.hubQuery(`SELECT SUM(refund_amount) AS refunded, COUNT(exception_code) AS flagged FROM returns WHERE receipt = 'POL-5'`)).toEqual([{ refunded: 999, flagged: 0 }]);
+    expect(w.hubQuery(`SELECT code FROM exceptions WHERE authorization IN (?, ?)`, first.authorization, second.authorization)).toEqual([]);
   });
 });

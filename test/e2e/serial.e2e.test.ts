@@ -17,7 +17,7 @@ let w: World;
 let pty: PtyPair;
 let ptyDir: string;
 beforeAll(async () => {
-  w = new World();
+  w = new World({ clockStart: '2026-11-28T10:00:00Z' }); // the sales below are dated: the processes' clocks are too
   ptyDir = join(w.dir, 'pty');
   mkdirSync(ptyDir);
   pty = await startPtyPair(ptyDir);

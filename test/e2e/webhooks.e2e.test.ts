@@ -85,10 +85,10 @@ describe('webhooks on the hub\'s events, end to end', () => {
       ['A', 'return', 1, 9],
     ]);
 
-    // an event the hub refuses for good: a sale whose receipt another channel already recorded
+    // an event the hub refuses for good: a sale under a receipt number the store already used (through another channel)
     const file = join(w.dir, 'web-sales.jsonl');
     const { type: _t, id: _i, ...web } = sale('web-1', 'WH-DUP', [{ sku: 'B', qty: 1, unitPrice: 100 }]);
-    writeFileSync(file, `${JSON.stringify({ ...web, store: 'S2', channel: 'web' })}\n`);
+    writeFileSync(file, `${JSON.stringify({ ...web, store: 'S1', channel: 'web' })}\n`);
     const imp = await w.hub.cli(['sales', 'import', file]);
     expect(imp.code, imp.stderr).toBe(0);
     await reg.send(sale('s-2', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));

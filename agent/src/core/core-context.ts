@@ -1,5 +1,7 @@
 import type { Logger, RegisterReply, SyncSettings } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
+import { isStorageError, storageRefusal } from '../db/storage-errors.js';
+import type { StorageHealth } from '../db/storage-health.js';
 import type { Outbox } from '../sync/outbox.js';
 import type { HubAuthorizer } from '../sync/hub-link.js';
 import type { AuthzCounter } from './authz-counters.js';
@@ -24,6 +26,8 @@ export interface StoreCoreDeps {
   live?: { readonly settings: SyncSettings };
   log: Logger;
   now?: () => number;
+  /** Hears whether registers' messages can be written (a full disk), for `status`. */
+  storage?: Pick<StorageHealth, 'failed' | 'ok'>;
 }
 
 /** What the parts of the store core share: their dependencies and the one way answers become durable. */
@@ -57,12 +61,30 @@ export class CoreContext {
       this.d.replies.record(register, msgId, reply);
       return reply;
     });
-    if (opts.fsync) return tx.immediate();
+    if (opts.fsync) return this.commit(() => tx.immediate());
     this.d.db.pragma('synchronous = NORMAL');
     try {
-      return tx.immediate();
+      return this.commit(() => tx.immediate());
     } finally {
       this.d.db.pragma('synchronous = FULL');
     }
+  }
+
+  /**
+   * Runs one transaction for a register's message. A write SQLite refuses rolls back whole and
+   * is reported (status); a full disk or a busy database becomes its stable code
+   * (TB_STORAGE_FULL, TB_STORAGE_BUSY) for the register, which may send the message again.
+   */
+  commit<T>(tx: () => T): T {
+    let out: T;
+    try {
+      out = tx();
+    } catch (err) {
+      if (!isStorageError(err)) throw err;
+      this.d.storage?.failed('register messages', err);
+      throw storageRefusal(err) ?? err;
+    }
+    this.d.storage?.ok('register messages');
+    return out;
   }
 }

@@ -53,8 +53,10 @@ export class LiveSettings {
       this.log.error({ version }, 'the hub pushed sync settings this agent cannot read; keeping the ones it has');
       return false;
     }
-    this.current = { version, settings: parsed.data };
-    setMeta(this.db, 'sync_settings', JSON.stringify(this.current));
+    const next = { version, settings: parsed.data };
+    // kept before they apply: a write that fails (a full disk) throws, the settings held stay, and the caller retries
+    setMeta(this.db, 'sync_settings', JSON.stringify(next));
+    this.current = next;
     this.log.info({ version, settings: parsed.data }, 'sync settings applied');
     for (const l of this.listeners) l(parsed.data);
     return true;

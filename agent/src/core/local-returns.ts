@@ -1,3 +1,4 @@
+import { lineAmount } from '@tillbridge/shared';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/agent-db.js';
 
@@ -9,9 +10,13 @@ export interface LocalReturnLine {
   line: number;
   /** set when the register asked for the line by SKU */
   sku?: string;
-  /** approved quantity, milli-units */
+  /** approved quantity (completed, once completed), milli-units */
   qty: number;
   disposition: 'restock' | 'damaged';
+  /** what `qty` refunds after its restocking fee, minor units (absent: the hub did not say) */
+  refund?: number;
+  /** the restocking fee on it */
+  fee?: number;
 }
 
 export interface LocalReturn {
@@ -110,11 +115,26 @@ export class LocalReturns {
    * knows it (a pending request counts in full: the hub may have approved it).
    */
   claimedByLine(receipt: string, exclude = ''): Map<number, number> {
-    const out = new Map<number, number>();
+    return this.claimsByLine(receipt, exclude).milli;
+  }
+
+  /**
+   * Per receipt line, as this agent knows it: the milli-units claimed (see claimedByLine), and
+   * what those returns refund for the line at the sold price before fees — as decided, or, where
+   * no amount is known (a pending request), the quantity at the line's price from `unitPrice`.
+   */
+  claimsByLine(receipt: string, exclude = '', unitPrice: (line: number) => number = () => 0): { milli: Map<number, number>; amount: Map<number, number> } {
+    const milli = new Map<number, number>();
+    const amount = new Map<number, number>();
     for (const row of this.byReceipt.all(receipt, exclude) as { lines: string }[]) {
-      for (const l of JSON.parse(row.lines) as LocalReturnLine[]) if (l.line > 0) out.set(l.line, (out.get(l.line) ?? 0) + l.qty);
+      for (const l of JSON.parse(row.lines) as LocalReturnLine[]) {
+        if (l.line <= 0) continue;
+        milli.set(l.line, (milli.get(l.line) ?? 0) + l.qty);
+        const a = l.refund !== undefined ? l.refund + (l.fee ?? 0) : lineAmount(l.qty, unitPrice(l.line));
+        amount.set(l.line, (amount.get(l.line) ?? 0) + a);
+      }
     }
-    return out;
+    return { milli, amount };
   }
 
   /** Refunds this register approved offline since `sinceMs` (the offline daily limit), minor units. */

@@ -39,8 +39,10 @@ export class PolicyStore {
       this.log.error({ version }, 'the hub pushed a policy this agent cannot read; keeping the one it has');
       return false;
     }
-    this.current = { version, policy: parsed.data };
-    setMeta(this.db, 'policy', JSON.stringify(this.current));
+    const next = { version, policy: parsed.data };
+    // kept before it is used: a write that fails (a full disk) throws, the policy held stays, and the caller retries
+    setMeta(this.db, 'policy', JSON.stringify(next));
+    this.current = next;
     this.log.info({ version }, 'returns policy updated');
     return true;
   }

@@ -9,9 +9,10 @@ import type { CoreContext } from './core-context.js';
 export class ReceiptLookup {
   constructor(private readonly c: CoreContext) {}
 
-  async lookup(id: string, query: { receipt: string } | { cardHash: string }): Promise<ReceiptReply> {
+  async lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): Promise<ReceiptReply> {
     const d = this.c.d;
     const receipt = 'receipt' in query ? query.receipt : '';
+    const originalStore = 'receipt' in query ? query.originalStore : undefined;
     if (d.hub.connected) {
       try {
         const r = await d.hub.lookupReceipt({ ...query, after: d.outbox.lastSeq() }, this.c.deadline());
@@ -20,12 +21,15 @@ export class ReceiptLookup {
         if (r.currency) reply.currency = r.currency;
         if (r.at) reply.at = r.at;
         if (r.matches) reply.matches = r.matches;
+        if (r.code) reply.code = r.code;
         return reply;
       } catch (err) {
         d.log.warn({ err: (err as Error).message }, 'receipt lookup: answering from the local copy');
       }
     }
-    const known = receipt ? d.receipts.find(receipt) : undefined;
+    const cached = receipt ? d.receipts.find(receipt) : undefined;
+    // what this agent holds under that number may be another store's receipt
+    const known = cached && (originalStore === undefined || cached.store === originalStore) ? cached : undefined;
     if (!known) return { type: 'receipt', id, receipt, found: false, source: 'local', lines: [] };
     const claimed = d.returns.claimedByLine(receipt);
     const reply: ReceiptReply = {

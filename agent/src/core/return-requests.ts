@@ -1,5 +1,5 @@
 import {
-  decisionLines,
+  decisionLinesOf,
   derivedId,
   evaluateReturn,
   fromMilli,
@@ -21,7 +21,8 @@ import {
   type ReturnRequestMessage,
 } from '@tillbridge/shared';
 import type { CoreContext } from './core-context.js';
-import { statusOf, type LocalReturnLine } from './local-returns.js';
+import { statusOf, type LocalReturn, type LocalReturnLine } from './local-returns.js';
+import type { KnownReceipt } from './receipts.js';
 
 /**
  * Return requests: asked of the hub with a deadline (the request made durable here meanwhile),
@@ -59,6 +60,7 @@ export class ReturnRequests {
   private hubBody(authorization: string, register: string, msg: ReturnRequestMessage): AuthorizeRequestBody {
     const body: AuthorizeRequestBody = { authorization, after: this.c.d.outbox.lastSeq(), register, requestId: msg.id, lines: msg.lines.map(toHubLine) };
     if (msg.receipt !== undefined) body.receipt = msg.receipt;
+    if (msg.originalStore !== undefined) body.originalStore = msg.originalStore;
     if (msg.cardHash !== undefined) body.cardHash = msg.cardHash;
     if (msg.exchange !== undefined) body.exchange = msg.exchange;
     return body;
@@ -66,24 +68,23 @@ export class ReturnRequests {
 
   private recordPending(register: string, msg: ReturnRequestMessage, authorization: string): void {
     const d = this.c.d;
-    d.db
-      .transaction(() => {
-        if (d.replies.find(register, msg.id)) return;
-        d.returns.record({
-          authorization,
-          receipt: msg.receipt ?? '',
-          register,
-          requestId: msg.id,
-          mode: 'online',
-          decision: 'pending',
-          status: 'pending',
-          lines: this.pendingLines(msg),
-          refund: 0,
-          allowedTenders: [],
-          expiresAt: null,
-        });
-      })
-      .immediate();
+    const tx = d.db.transaction(() => {
+      if (d.replies.find(register, msg.id)) return;
+      d.returns.record({
+        authorization,
+        receipt: msg.receipt ?? '',
+        register,
+        requestId: msg.id,
+        mode: 'online',
+        decision: 'pending',
+        status: 'pending',
+        lines: this.pendingLines(msg),
+        refund: 0,
+        allowedTenders: [],
+        expiresAt: null,
+      });
+    });
+    this.c.commit(() => tx.immediate());
   }
 
   /**
@@ -91,7 +92,7 @@ export class ReturnRequests {
    * (a line asked for by SKU counts against the line it would take; unknown: line 0, no claim).
    */
   private pendingLines(msg: ReturnRequestMessage): LocalReturnLine[] {
-    const receipt = msg.receipt ? this.c.d.receipts.find(msg.receipt) : undefined;
+    const receipt = this.knownReceipt(msg);
     const j = receipt ? judgeReturn(receipt.lines, this.c.d.returns.claimedByLine(receipt.receipt), msg.lines) : undefined;
     return msg.lines.map((l, i) => {
       const out: LocalReturnLine = { line: l.line ?? j?.lines[i]?.line ?? 0, qty: toMilli(l.qty), disposition: l.disposition };
@@ -124,6 +125,9 @@ export class ReturnRequests {
           .map((l) => {
             const out: LocalReturnLine = { line: l.line, qty: toMilli(l.approvedQty), disposition: disp.get(requestLineKey(l.sku !== undefined ? { sku: l.sku } : { line: l.line })) ?? 'restock' };
             if (l.sku !== undefined) out.sku = l.sku;
+            // what the hub authorized the line to refund: the most a completion of it may refund
+            if (l.refund !== undefined) out.refund = l.refund;
+            if (l.fee !== undefined && l.fee > 0) out.fee = l.fee;
             return out;
           });
         d.returns.record({
@@ -151,8 +155,12 @@ export class ReturnRequests {
     return this.c.durably(register, msg.id, () => {
       const now = this.c.now();
       const policy = d.policy.policy;
-      const receipt = msg.receipt ? d.receipts.find(msg.receipt) : undefined;
+      const receipt = this.knownReceipt(msg);
       const soldHere = receipt && receipt.store === d.store ? receipt : undefined;
+      // what earlier returns of each line took and refunded, as far as this agent knows
+      const claims = msg.receipt
+        ? d.returns.claimsByLine(msg.receipt, authorization, (line) => receipt?.lines.find((x) => x.line === line)?.unitPrice ?? 0)
+        : { milli: new Map<number, number>(), amount: new Map<number, number>() };
       const ev = evaluateReturn({
         policy,
         mode: 'offline',
@@ -160,7 +168,8 @@ export class ReturnRequests {
         sale: soldHere ? { at: soldHere.at ?? new Date(now).toISOString(), channel: 'store', lines: soldHere.lines, tenderKinds: soldHere.tenderKinds } : undefined,
         noReceipt: msg.receipt === undefined && msg.cardHash === undefined,
         notFoundCode: LineCodes.RECEIPT_UNKNOWN_OFFLINE,
-        claimed: msg.receipt ? d.returns.claimedByLine(msg.receipt, authorization) : new Map(),
+        claimed: claims.milli,
+        refunded: claims.amount,
         requested: msg.lines,
         approvedToday: { store: 0, register: d.returns.offlineApprovedSince(register, Date.parse(`${utcDay(now)}T00:00:00.000Z`)) },
         exchange: msg.exchange,
@@ -172,6 +181,10 @@ export class ReturnRequests {
         const e: DecisionEventLine = { line: l.line, qty: fromMilli(l.requestedMilli), approvedQty: fromMilli(l.approvedMilli), code: l.code, disposition: req.disposition };
         if (l.askedBySku !== undefined) e.sku = l.askedBySku;
         if (req.reason !== undefined) e.reason = req.reason;
+        if (l.approvedMilli > 0) {
+          e.refund = l.amount - l.fee;
+          if (l.fee > 0) e.fee = l.fee;
+        }
         return e;
       });
       d.returns.record({
@@ -184,7 +197,8 @@ export class ReturnRequests {
         status: statusOf(ev.decision),
         lines: ev.lines
           .map((l, i) => {
-            const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition: msg.lines[i]!.disposition };
+            const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition: msg.lines[i]!.disposition, refund: l.amount - l.fee };
+            if (l.fee > 0) out.fee = l.fee;
             if (l.askedBySku !== undefined) out.sku = l.askedBySku;
             return out;
           })
@@ -207,6 +221,7 @@ export class ReturnRequests {
         decidedAt: new Date(now).toISOString(),
       };
       if (msg.receipt !== undefined) body.receipt = msg.receipt;
+      if (msg.originalStore !== undefined) body.originalStore = msg.originalStore;
       if (ev.reason) body.reason = ev.reason.slice(0, 500);
       d.outbox.append('return.decision', register, body);
       const reply: ReturnDecisionReply = {
@@ -215,7 +230,7 @@ export class ReturnRequests {
         authorization,
         decision: ev.decision,
         mode: 'offline',
-        lines: decisionLines({ ...ev, refund: ev.refundAmount }),
+        lines: decisionLinesOf(ev),
         refundAmount: ev.refundAmount,
         allowedTenders: ev.allowedTenders,
         conditions: ev.conditions,
@@ -227,6 +242,12 @@ export class ReturnRequests {
     });
   }
 
+  /** The receipt the request names, as this agent knows it: not when it is another store's than the one named. */
+  private knownReceipt(msg: ReturnRequestMessage): KnownReceipt | undefined {
+    const r = msg.receipt ? this.c.d.receipts.find(msg.receipt) : undefined;
+    return r && (msg.originalStore === undefined || r.store === msg.originalStore) ? r : undefined;
+  }
+
   /**
    * Requests left pending by a crash (recorded, asked, answer not recorded): ask the hub again
    * under the same authorization id — it answers what it decided — and record the answer.
@@ -236,18 +257,24 @@ export class ReturnRequests {
     let resolved = 0;
     for (const p of d.returns.pending()) {
       if (!d.hub.connected) break;
-      const lines = p.lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition }));
       try {
-        const body: AuthorizeRequestBody = { authorization: p.authorization, after: d.outbox.lastSeq(), register: p.register, requestId: p.requestId, lines };
-        if (p.receipt) body.receipt = p.receipt;
-        const res = await d.hub.authorize(body, Math.max(this.c.deadline(), 5000));
-        this.recordOnline(p.register, { id: p.requestId, receipt: p.receipt || undefined, lines }, res);
+        await this.resolve(p);
         resolved++;
       } catch (err) {
         d.log.warn({ authorization: p.authorization, err: (err as Error).message }, 'could not resolve a pending return request yet');
       }
     }
     return resolved;
+  }
+
+  /** Asks the hub what it decided for one pending request (the same id, the same answer) and records it. */
+  async resolve(p: LocalReturn, deadlineMs = Math.max(this.c.deadline(), 5000)): Promise<void> {
+    const d = this.c.d;
+    const lines = p.lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition }));
+    const body: AuthorizeRequestBody = { authorization: p.authorization, after: d.outbox.lastSeq(), register: p.register, requestId: p.requestId, lines };
+    if (p.receipt) body.receipt = p.receipt;
+    const res = await d.hub.authorize(body, deadlineMs);
+    this.recordOnline(p.register, { id: p.requestId, receipt: p.receipt || undefined, lines }, res);
   }
 
   /** A manager's override: only the hub can check the code and record it. */

@@ -1,5 +1,6 @@
 import {
   fromMilli,
+  shareOf,
   TbCodes,
   TbError,
   toMilli,
@@ -53,7 +54,7 @@ export class StoreCore implements MessageHandler {
   }
 
   /** A receipt and what is still returnable (a register's lookup, or a scanned receipt). */
-  lookup(id: string, query: { receipt: string } | { cardHash: string }): ReturnType<ReceiptLookup['lookup']> {
+  lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): ReturnType<ReceiptLookup['lookup']> {
     return this.lookups.lookup(id, query);
   }
 
@@ -71,13 +72,13 @@ export class StoreCore implements MessageHandler {
         case 'return.override':
           return await this.requests.override(register, msg);
         case 'return.complete':
-          return this.returnComplete(register, msg);
+          return await this.returnComplete(register, msg);
         case 'return.cancel':
           return this.returnCancel(register, msg);
         case 'status':
           return this.status(register, msg);
         case 'receipt.lookup':
-          return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt! });
+          return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) });
       }
     } catch (err) {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {
@@ -125,12 +126,28 @@ export class StoreCore implements MessageHandler {
     return lr;
   }
 
-  private returnComplete(register: string, msg: ReturnCompleteMessage): RegisterReply {
+  /**
+   * A completion is held to its authorization (DESIGN rule 11): at most the approved quantity of
+   * each line, and a refund of at most what the authorization gives for what comes back — all of
+   * it for the whole approved quantity, each line's share (rounded down) for less. Anything more is
+   * refused (TB_EXCEEDS_AUTHORIZATION) with nothing recorded.
+   */
+  private async returnComplete(register: string, msg: ReturnCompleteMessage): Promise<RegisterReply> {
     const d = this.c.d;
+    const held = d.returns.find(msg.authorization);
+    // A request left pending by a crash (the register got its answer, this agent did not record
+    // it): ask the hub what it decided, so the completion is held to it.
+    if (held?.status === 'pending' && d.hub.connected && !d.replies.find(register, msg.id)) {
+      try {
+        await this.requests.resolve(held, this.c.deadline());
+      } catch (err) {
+        d.log.warn({ authorization: msg.authorization, err }, 'could not ask the hub what it decided; the hub will check the completion');
+      }
+    }
     return this.c.durably(register, msg.id, () => {
       const lr = this.known(msg.authorization);
-      // `pending`: the register was answered but the agent crashed before recording the answer;
-      // the hub holds the decision and checks the completion against it.
+      // Still `pending` (the hub cannot be reached): the hub holds the decision and checks the
+      // completion against it, keeping what it authorized.
       if (lr.status !== 'approved' && lr.status !== 'pending') {
         throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${lr.status}, not approved`);
       }
@@ -138,12 +155,28 @@ export class StoreCore implements MessageHandler {
         throw new TbError(TbCodes.INVALID, `refund.kind: expected one of ${lr.allowedTenders.join(', ')} for this return`);
       }
       const done: LocalReturnLine[] = [];
+      let share = 0;
+      let everyShareKnown = true;
       for (const l of msg.lines) {
         const a = lr.lines.find((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku));
         const name = l.line !== undefined ? `line ${l.line}` : `sku ${l.sku}`;
-        if (!a) throw new TbError(TbCodes.INVALID, `lines: ${name} is not approved in authorization ${msg.authorization}`);
-        if (toMilli(l.qty) > a.qty) throw new TbError(TbCodes.INVALID, `lines: ${name} returns ${l.qty}, more than the ${fromMilli(a.qty)} approved`);
-        done.push({ ...a, qty: toMilli(l.qty) });
+        if (!a) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} is not approved in authorization ${msg.authorization}`);
+        const qty = toMilli(l.qty);
+        if (qty > a.qty) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} returns ${l.qty}, more than the ${fromMilli(a.qty)} approved`);
+        const line: LocalReturnLine = { line: a.line, qty, disposition: a.disposition };
+        if (a.sku !== undefined) line.sku = a.sku;
+        if (a.refund !== undefined) {
+          // what this part of the line refunds, and at the sold price (the line's "already refunded")
+          line.refund = shareOf(a.refund, qty, a.qty);
+          const fee = shareOf(a.refund + (a.fee ?? 0), qty, a.qty) - line.refund;
+          if (fee > 0) line.fee = fee;
+          share += line.refund;
+        } else everyShareKnown = false;
+        done.push(line);
+      }
+      const authorized = everyShareKnown ? share : lr.refund;
+      if (lr.status === 'approved' && msg.refund.amount > authorized) {
+        throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `refund.amount: ${msg.refund.amount} is more than the ${authorized} authorized for what is returned`);
       }
       d.returns.update(msg.authorization, 'completed', done);
       d.outbox.append('return.complete', register, {

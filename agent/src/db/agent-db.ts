@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { newId } from '@tillbridge/shared';
+import { ensurePrivateDir, newId, preparePrivateSqlite } from '@tillbridge/shared';
 
 export type Db = Database.Database;
 
@@ -96,7 +95,9 @@ export function agentDbPath(dataDir: string): string {
 }
 
 export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dataDir);
+  // agent.sqlite and its -wal/-shm are 0600 whatever the directory or umask
+  preparePrivateSqlite(agentDbPath(dataDir), true);
   const db = new Database(agentDbPath(dataDir));
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);

@@ -34,7 +34,11 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
   const obj = raw as Record<string, unknown>;
   // the id is echoed in error replies and logs: never when it holds a card number
   const id = typeof obj?.id === 'string' && obj.id.length <= 128 && findCardNumbers(obj.id).length === 0 ? obj.id : undefined;
-  const fail = (code: string, message: string): CanonicalResult => (id === undefined ? { ok: false, code, message } : { ok: false, id, code, message });
+  // an error message may quote the input (an unknown key's name…): never a card number in it
+  const fail = (code: string, text: string): CanonicalResult => {
+    const message = maskCardNumbersIn(text);
+    return id === undefined ? { ok: false, code, message } : { ok: false, id, code, message };
+  };
 
   const forbidden = findForbidden(raw, 0);
   if (forbidden) return fail(TbCodes.CARD_DATA, `${forbidden} refused: track data, CVV and PIN data are never accepted`);
@@ -90,13 +94,14 @@ function sweepCardNumbers(node: Record<string, unknown> | unknown[], path: strin
     const p = typeof k === 'number' ? `${path}[${k}]` : path ? `${path}.${k}` : k;
     if (typeof v === 'string') {
       if (typeof k === 'string' && CARD_FIELDS.has(k)) continue;
+      // free text: every card number in it masked, wherever it stands (after another number too)
+      if (typeof k === 'string' && FREE_TEXT.has(k) && !Array.isArray(node)) {
+        (node as Record<string, unknown>)[k] = maskCardNumbersIn(v);
+        continue;
+      }
       // a SKU that is a valid barcode (EAN/UPC/GTIN) is a barcode, however it scores as a card number
       if (k === 'sku' && isGtin(v)) continue;
-      const found = findCardNumbers(v);
-      if (found.length === 0) continue;
-      const key = typeof k === 'string' ? k : '';
-      if (!FREE_TEXT.has(key) || Array.isArray(node)) return p;
-      (node as Record<string, unknown>)[key] = maskCardNumbersIn(v);
+      if (findCardNumbers(v).length > 0) return p;
     } else if (v && typeof v === 'object') {
       const inner = sweepCardNumbers(v as Record<string, unknown>, p);
       if (inner) return inner;

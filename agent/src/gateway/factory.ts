@@ -1,7 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import { defaultFraming, type RegisterConfig } from '../config.js';
 import { JsonlCodec } from './codecs/jsonl.js';
-import { PoslogCodec } from './codecs/poslog/codec.js';
+import { PoslogCodec, type PoslogCodecDeps } from './codecs/poslog/codec.js';
 import { recordCodec } from './codecs/records/index.js';
 import { makeFramer } from './framing/schemas.js';
 import type { HidBinding } from './hid/binding.js';
@@ -45,13 +45,14 @@ export function makeRegisterFramer(r: RegisterConfig): () => Framer {
   return makeFramer(r.framing ?? defaultFraming(r));
 }
 
-export function makeCodec(r: RegisterConfig): Codec {
+/** `poslog`: the host's time zone and the sales this agent recorded (see PoslogCodecDeps). */
+export function makeCodec(r: RegisterConfig, poslog: PoslogCodecDeps = {}): Codec {
   const c = r.codec;
   switch (c.type) {
     case 'jsonl':
       return new JsonlCodec();
     case 'poslog':
-      return new PoslogCodec(c);
+      return new PoslogCodec(c, poslog);
     case 'delimited':
     case 'fixed':
       return recordCodec(c);

@@ -1,4 +1,4 @@
-import { TbCodes, type Logger, type RegisterReply } from '@tillbridge/shared';
+import { isTbError, TbCodes, TbError, type Logger, type RegisterReply } from '@tillbridge/shared';
 import { toCanonical } from './canonical.js';
 import type { Codec, Connection, Framer, FramerOutput, LinkState, MessageHandler, Transport } from './types.js';
 
@@ -66,7 +66,8 @@ export class RegisterEndpoint {
       this.transportState = 'error';
       this.transportDetail = (err as Error).message;
       this.changed();
-      throw err;
+      // say which register: the agent's start fails with this line
+      throw new TbError(isTbError(err) ? err.code : TbCodes.INTERNAL, `register ${this.id}: ${(err as Error).message}`, { cause: err, ...(isTbError(err) && err.details ? { details: err.details } : {}) });
     }
   }
 

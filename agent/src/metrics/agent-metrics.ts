@@ -98,6 +98,38 @@ export class AgentMetrics {
         this.set({ kind: 'failed' }, c.failed);
       },
     });
+    new Gauge({
+      name: 'tillbridge_agent_storage_writes_failing',
+      help: 'Writes to the agent database failing now (1), by what they are for: retried, or refused to registers, until one succeeds',
+      labelNames: ['what'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const st = snap().storage;
+        if (!st) return;
+        for (const what of new Set([...Object.keys(st.failures), ...st.failing])) this.set({ what }, st.failing.includes(what) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_storage_write_failures',
+      help: 'Writes to the agent database that failed since the agent started (a full disk, an I/O error), by what they were for',
+      labelNames: ['what'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [what, n] of Object.entries(snap().storage?.failures ?? {})) this.set({ what }, n);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_agent_hub_frame_failures',
+      help: 'Frames from the hub whose handling failed since the agent started, by frame (the link carried on)',
+      labelNames: ['frame'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [frame, n] of Object.entries(snap().hub.frameFailures ?? {})) this.set({ frame }, n);
+      },
+    });
   }
 
   contentType(): string {

@@ -1,14 +1,21 @@
 import type { OutboxStats } from '../sync/outbox.js';
 import type { RegisterEndpointStatus } from '../gateway/register-endpoint.js';
+import type { StorageHealthView } from '../db/storage-health.js';
+import type { FrameFailure } from '../sync/hub-link.js';
 
 /** What `tillbridge-agent status` shows; served as JSON by the agent at GET /status. */
 export interface AgentStatus {
   store: string;
   agentId: string;
+  /** this database's incarnation (DESIGN rule 9: new when the hub finds it restored, reverted or copied) */
+  incarnation?: string;
   running: boolean;
   pid?: number;
   startedAt?: string;
-  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string };
+  /** `refused`: the hub refuses this agent — another copy of its database is connected */
+  hub: { url: string; connected: boolean; since?: string; lastError?: string; lastSync?: string; refused?: { code: string; reason: string; at: string }; frameFailures?: Record<string, number>; lastFrameError?: FrameFailure };
+  /** Writes to the agent's database that fail now (a full disk) and since start. */
+  storage?: StorageHealthView;
   outbox: OutboxStats;
   registers: RegisterEndpointStatus[];
   inventorySkus?: number;
@@ -27,11 +34,27 @@ function age(ms: number): string {
 
 export function formatStatus(s: AgentStatus): string {
   const lines: string[] = [];
-  lines.push(`store ${s.store}  agent ${s.agentId}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
-  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError ? ` (${s.hub.lastError})` : ''}`;
+  lines.push(`store ${s.store}  agent ${s.agentId}${s.incarnation ? ` (incarnation ${s.incarnation})` : ''}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
+  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError && !s.hub.refused ? ` (${s.hub.lastError})` : ''}`;
   lines.push(`hub      ${s.hub.url}  ${hub}`);
+  if (s.hub.refused) {
+    lines.push(`!! REFUSED by the hub since ${s.hub.refused.at} (${s.hub.refused.code}): ${s.hub.refused.reason}`);
+    lines.push('!! another copy of this agent\'s database (a second PC from one disk image?) is connected to the hub; retire one — sales wait here until this copy is the only one');
+  }
+  if (s.hub.lastFrameError) {
+    const e = s.hub.lastFrameError;
+    const n = Object.values(s.hub.frameFailures ?? {}).reduce((a, b) => a + b, 0);
+    lines.push(`hub      ${n} frame(s) from the hub could not be handled since start; last: ${e.frame} at ${e.at}: ${e.code} ${e.message}`);
+  }
   lines.push(`sync     last ${s.hub.lastSync ?? 'never (since start)'}`);
   lines.push(`outbox   ${s.outbox.depth} event(s) waiting${s.outbox.depth ? `, oldest ${age(s.outbox.oldestAgeMs)}` : ''}`);
+  if (s.storage) {
+    const failed = Object.entries(s.storage.failures);
+    const since = failed.length ? `; failed writes since start: ${failed.map(([w, n]) => `${w} ${n}`).join(', ')}` : '';
+    const e = s.storage.lastError;
+    if (s.storage.failing.length > 0) lines.push(`storage  WRITES FAILING (${s.storage.failing.join(', ')})${e ? `: ${e.code} ${e.message} (at ${e.at})` : ''}${since}`);
+    else lines.push(`storage  ok${since}`);
+  }
   if (s.policyVersion !== undefined) lines.push(`policy   version ${s.policyVersion}${s.policyVersion === 0 ? ' (defaults: the hub has not sent one yet)' : ''}`);
   if (s.configVersion !== undefined) lines.push(`settings version ${s.configVersion}${s.configVersion === 0 ? ' (this config file\'s: the hub has not sent any yet)' : ''}`);
   if (s.registers.length === 0 && !s.running) lines.push('registers  (unknown: the agent is not running)');

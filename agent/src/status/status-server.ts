@@ -1,5 +1,7 @@
+import { TbError } from '@tillbridge/shared';
 import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './status-report.js';
+import { listenError } from '../gateway/transports/listen-error.js';
 
 export interface StatusServerHooks {
   /** Prometheus text exposition for GET /metrics. */
@@ -46,7 +48,11 @@ export class StatusServer {
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err) => {
+        this.server = undefined;
+        const e = listenError(err, this.host, this.port);
+        reject(new TbError(e.code, `status.listen: ${e.message}`, { cause: err, details: e.details }));
+      });
       server.listen(this.port, this.host, () => resolve());
     });
     const a = server.address();

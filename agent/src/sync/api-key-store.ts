@@ -1,20 +1,21 @@
-import { getMeta, setMeta, type Db } from '../db/agent-db.js';
+import type { Db } from '../db/agent-db.js';
+import type { MetaSecrets } from '../db/meta-secrets.js';
 
 /**
- * The API key the hub rotated in, kept in the agent's database: one SQLite transaction (WAL,
- * synchronous=FULL) writes it, so a crash at any point leaves either the old key (still valid
- * during the grace period) or the new one — never half of one. It is used in preference to the
- * key in the config file.
+ * The API key the hub rotated in, kept in the agent's database (sealed: db/meta-secrets.ts): one
+ * SQLite transaction (WAL, synchronous=FULL) writes it, so a crash at any point leaves either the
+ * old key (still valid during the grace period) or the new one — never half of one. It is used in
+ * preference to the key in the config file.
  */
 export class ApiKeyStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly secrets: MetaSecrets) {}
 
   current(): string | undefined {
-    const v = getMeta(this.db, 'api_key');
+    const v = this.secrets.get('api_key');
     return v ? (JSON.parse(v) as { secret: string }).secret : undefined;
   }
 
   store(id: string, secret: string): void {
-    this.db.transaction(() => setMeta(this.db, 'api_key', JSON.stringify({ id, secret, storedAt: new Date().toISOString() }))).immediate();
+    this.db.transaction(() => this.secrets.set('api_key', JSON.stringify({ id, secret, storedAt: new Date().toISOString() }))).immediate();
   }
 }

@@ -29,6 +29,8 @@ export interface HubLinkOptions {
   /** Fetch the next access token at this share of the current one's life (default 0.8). */
   refreshRatio?: number;
   agentId: string;
+  /** What each hello says of this database: its incarnation and the highest seq it ever gave (DESIGN rule 9). */
+  hello: () => { incarnation: string; newest: number };
   software: string;
   reconnectBaseMs: number;
   reconnectCapMs: number;
@@ -52,6 +54,18 @@ export interface HubLinkEvents {
   /** the store's sync settings, pushed by the hub */
   config: [version: number, settings: unknown];
   down: [];
+  /**
+   * The hub found this database behind or forked from what it applied (restored, reverted,
+   * copied): start a new incarnation now (synchronously), before the link reconnects.
+   */
+  incarnation: [reason: string];
+}
+
+/** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
+export interface HubRefusal {
+  code: string;
+  reason: string;
+  at: string;
 }
 
 /** What the store core needs from the hub: requests with a deadline, and whether one can be made now. */
@@ -60,6 +74,29 @@ export interface HubAuthorizer {
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult>;
   lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult>;
   override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult>;
+}
+
+/** How long a closing connection waits for the hub's close frame before the socket is dropped. */
+export const CLOSE_GRACE_MS = 2000;
+
+/** A listener of a hub frame that threw: what the link counts and shows in `status`. */
+export interface FrameFailure {
+  frame: string;
+  code: string;
+  message: string;
+  at: string;
+}
+
+export interface HubLinkInfo {
+  connected: boolean;
+  url: string;
+  since?: string;
+  lastError?: string;
+  /** The hub refused this copy of the agent (DESIGN rule 9). */
+  refused?: HubRefusal;
+  /** Listeners of hub frames that threw since start, by frame (the link carried on). */
+  frameFailures?: Record<string, number>;
+  lastFrameError?: FrameFailure;
 }
 
 interface Pending {
@@ -80,9 +117,14 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private readonly pending = new Map<number, Pending>();
   private connectedSince: number | undefined;
   private lastError: string | undefined;
+  private refusal: HubRefusal | undefined;
   /** The `n` of the last inventory frame applied on this connection (echoed in digests). */
   private inventorySeenN = 0;
   private loop: Promise<void> | undefined;
+  /** Aborted when the current connection closes: a token refresh under way stops with it. */
+  private connection: AbortController | undefined;
+  private readonly frameFailures: Record<string, number> = {};
+  private lastFrameError: FrameFailure | undefined;
 
   constructor(private readonly opts: HubLinkOptions) {
     super();
@@ -96,11 +138,41 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     return this.inventorySeenN;
   }
 
-  info(): { connected: boolean; url: string; since?: string; lastError?: string } {
-    const out: { connected: boolean; url: string; since?: string; lastError?: string } = { connected: this.connected, url: this.opts.url };
+  info(): HubLinkInfo {
+    const out: HubLinkInfo = { connected: this.connected, url: this.opts.url };
     if (this.connected && this.connectedSince) out.since = new Date(this.connectedSince).toISOString();
     if (this.lastError) out.lastError = this.lastError;
+    if (this.refusal) out.refused = this.refusal;
+    if (this.lastFrameError) {
+      out.frameFailures = { ...this.frameFailures };
+      out.lastFrameError = this.lastFrameError;
+    }
     return out;
+  }
+
+  /**
+   * Calls every listener of `event`, each on its own: one that throws (a full disk under the
+   * inventory cache, a bug) is logged with its error and counted, and the others still run.
+   * Nothing a listener does can throw out of the socket's events, so no frame from the hub can
+   * stop the agent (DESIGN rule 12).
+   */
+  override emit<K extends keyof HubLinkEvents>(event: K, ...args: HubLinkEvents[K]): boolean {
+    const listeners = this.rawListeners(event) as ((...a: HubLinkEvents[K]) => void)[];
+    for (const l of listeners) {
+      try {
+        l.apply(this, args);
+      } catch (err) {
+        this.handlerFailed(event, err);
+      }
+    }
+    return listeners.length > 0;
+  }
+
+  private handlerFailed(frame: string, err: unknown): void {
+    const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
+    this.frameFailures[frame] = (this.frameFailures[frame] ?? 0) + 1;
+    this.lastFrameError = { frame, code, message: err instanceof Error ? err.message : String(err), at: new Date().toISOString() };
+    this.opts.log.error({ err, frame }, 'handling a frame from the hub failed; the link carries on');
   }
 
   start(signal: AbortSignal): void {
@@ -169,8 +241,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     this.send({ t: 'key.ack', id });
   }
 
-  private newToken(): Promise<AccessToken> {
-    const o: { tls?: ClientTls; refreshRatio?: number } = {};
+  private newToken(signal: AbortSignal): Promise<AccessToken> {
+    const o: { tls?: ClientTls; refreshRatio?: number; signal: AbortSignal } = { signal };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
     return fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
@@ -185,17 +257,20 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
    */
   private scheduleRefresh(): void {
     this.stopRefresh();
-    if (!this.token) return;
+    const connection = this.connection?.signal;
+    if (!this.token || !connection || connection.aborted) return;
     const delay = Math.max(0, this.token.refreshAt - Date.now());
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      this.newToken().then(
+      this.newToken(connection).then(
         (t) => {
+          if (connection.aborted) return; // the connection it was for has closed
           this.token = t;
           if (this.send({ t: 'token', token: t.token })) this.opts.log.debug('access token refreshed');
           this.scheduleRefresh();
         },
         (err: unknown) => {
+          if (connection.aborted) return;
           this.opts.log.warn({ err: (err as Error).message }, 'could not refresh the access token; retrying');
           if (this.token && Date.now() < this.token.expiresAt) {
             this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
@@ -215,12 +290,15 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     let attempt = 0;
     while (!signal.aborted) {
       try {
-        await this.connectOnce(signal);
-        attempt = 0;
+        // a connection closed for a new incarnation keeps the backoff: should that repeat, it slows down
+        if (!(await this.connectOnce(signal))) attempt = 0;
       } catch (err) {
         this.lastError = (err as Error).message;
         if (isTbError(err, TbCodes.UNAUTHORIZED)) {
           this.opts.log.error({ code: TbCodes.UNAUTHORIZED }, `the hub refused this store's API key: ${(err as Error).message}`);
+          attempt = Math.max(attempt, 6);
+        } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
+          // logged when the hub closed; retried slowly: accepted once the other copy is gone
           attempt = Math.max(attempt, 6);
         } else {
           this.opts.log.warn({ err: (err as Error).message }, 'hub connection failed');
@@ -232,9 +310,16 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     }
   }
 
-  /** Resolves when the connection closes (normally or not); rejects when it cannot be opened. */
-  private async connectOnce(signal: AbortSignal): Promise<void> {
-    if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken();
+  /**
+   * Resolves when the connection closes (normally or not) — with true when the hub closed it for a
+   * new incarnation — or at once (false) when `signal` has fired; rejects when it cannot be opened,
+   * or the hub refused this copy of the agent. Every wait in it ends when `signal` fires, including
+   * a signal that fired before the wait began.
+   */
+  private async connectOnce(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
+    if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
+    if (signal.aborted) return false; // the token came back after the stop was asked for
     const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
     const tls = this.opts.tls ?? {};
     const ws = new WebSocket(url, {
@@ -246,12 +331,20 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       ...(tls.key ? { key: tls.key } : {}),
     });
     this.ws = ws;
-    await new Promise<void>((resolve, reject) => {
+    const connection = new AbortController();
+    this.connection = connection;
+    return new Promise<boolean>((resolve, reject) => {
       let opened = false;
       let alive = true;
       let pinger: NodeJS.Timeout | undefined;
-      const onAbort = (): void => ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
-      signal.addEventListener('abort', onAbort, { once: true });
+      let closeGrace: NodeJS.Timeout | undefined;
+      // stopping: a close frame, and the socket dropped if the hub does not answer it in time
+      const onAbort = (): void => {
+        ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
+        closeGrace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
 
       ws.on('unexpected-response', (_req, res) => {
         if (res.statusCode === 401) this.token = undefined;
@@ -260,7 +353,15 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       });
       ws.on('open', () => {
         opened = true;
-        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, software: this.opts.software }));
+        let hello: { incarnation: string; newest: number };
+        try {
+          hello = this.opts.hello();
+        } catch (err) {
+          this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
+          ws.terminate();
+          return;
+        }
+        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software }));
         pinger = setInterval(() => {
           if (!alive) {
             this.opts.log.warn('hub stopped answering pings; reconnecting');
@@ -276,7 +377,11 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       });
       ws.on('message', (data) => {
         alive = true;
-        this.onMessage(data.toString());
+        try {
+          this.onMessage(data.toString());
+        } catch (err) {
+          this.handlerFailed('message', err);
+        }
       });
       ws.on('error', (err) => {
         if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
@@ -284,6 +389,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       });
       ws.on('close', (code, reason) => {
         signal.removeEventListener('abort', onAbort);
+        connection.abort();
+        if (closeGrace) clearTimeout(closeGrace);
         if (pinger) clearInterval(pinger);
         this.stopRefresh();
         const wasReady = this.ready;
@@ -299,10 +406,29 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           this.opts.log.warn({ code, reason: reason.toString() }, 'disconnected from the hub');
           this.emit('down');
         }
-        if (opened) resolve();
+        if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
+        if (code === CloseCodes.DUPLICATE_AGENT) {
+          const text = reason.toString() || 'another copy of this agent is connected to the hub';
+          this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date().toISOString() };
+          this.opts.log.error(
+            { code: TbCodes.DUPLICATE_AGENT, reason: text },
+            'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) is connected to it; sales are kept here until this copy is the only one',
+          );
+          reject(new TbError(TbCodes.DUPLICATE_AGENT, `refused by the hub: ${text}`));
+        } else if (opened) resolve(code === CloseCodes.NEW_INCARNATION);
         else reject(new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`));
       });
     });
+  }
+
+  /** The hub closed with NEW_INCARNATION: listeners commit a new incarnation before the next hello. */
+  private newIncarnation(reason: string): void {
+    this.opts.log.warn({ reason }, 'the hub found this database behind or forked from what it applied (restored, reverted or copied)');
+    try {
+      this.emit('incarnation', reason);
+    } catch (err) {
+      this.opts.log.error({ err }, 'could not start a new incarnation; the hub will ask again');
+    }
   }
 
   private onMessage(text: string): void {
@@ -319,6 +445,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.ready = true;
         this.connectedSince = Date.now();
         this.lastError = undefined;
+        this.refusal = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');
         this.scheduleRefresh();
         this.emit('welcome', frame.lastSeq, frame.cardKey);

@@ -28,6 +28,7 @@ export class Outbox {
   private readonly del: Statement;
   private readonly count: Statement;
   private readonly maxSeq: Statement;
+  private readonly lastGiven: Statement;
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
@@ -37,6 +38,7 @@ export class Outbox {
     this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
     this.maxSeq = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox`);
+    this.lastGiven = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`);
     this.count = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`);
   }
 
@@ -59,9 +61,19 @@ export class Outbox {
   }
 
   /**
-   * Drops rows the hub has acked. Committed without waiting for the disk: should a power loss
-   * undo the delete, the rows are sent again and the hub skips them (it applies each seq once),
-   * so this write need not cost an fsync per acked batch.
+   * The highest seq this database ever gave an event, whether or not its row is still here
+   * (AUTOINCREMENT keeps it in sqlite_sequence): what the hub compares with its cursor to tell a
+   * restored database (DESIGN rule 9). 0 before the first event.
+   */
+  newest(): number {
+    return (this.lastGiven.get() as { seq: number } | undefined)?.seq ?? 0;
+  }
+
+  /**
+   * Drops rows the hub has confirmed (the uploader passes no more than the batch it acked).
+   * Committed without waiting for the disk: should a power loss undo the delete, the rows are sent
+   * again and the hub answers `duplicate` by their ids, so this write need not cost an fsync per
+   * acked batch.
    */
   deleteUpTo(seq: number): number {
     this.db.pragma('synchronous = NORMAL');

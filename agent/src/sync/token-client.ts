@@ -25,8 +25,8 @@ export function httpBase(hubUrl: string): string {
   return u.toString().replace(/\/$/, '');
 }
 
-/** Exchanges the store's API key for a short-lived access token at POST /v1/token. */
-export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number } = {}): Promise<AccessToken> {
+/** Exchanges the store's API key for a short-lived access token at POST /v1/token (abandoned when `signal` fires). */
+export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number; signal?: AbortSignal } = {}): Promise<AccessToken> {
   const now = opts.now ?? Date.now;
   try {
     const started = now();
@@ -41,6 +41,7 @@ export async function fetchAccessToken(hubUrl: string, store: string, apiKey: st
         retry: { limit: 0 },
         throwHttpErrors: false,
         https,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       })
       .json<{ accessToken?: string; expiresIn?: number; code?: string; message?: string }>();
     if (!res.accessToken || !res.expiresIn) {

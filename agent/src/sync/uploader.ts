@@ -7,6 +7,8 @@ export interface UploaderOptions {
   retryBaseMs: number;
   retryCapMs: number;
   log: Logger;
+  /** Runs the deletes of acked rows; a failed one (a full disk) is retried (default: at once, once). */
+  writes?: { run(what: string, write: () => void): boolean };
 }
 
 export type UploadMode = { mode: 'realtime' } | { mode: 'batched'; intervalMs: number };
@@ -14,8 +16,10 @@ export type UploadMode = { mode: 'realtime' } | { mode: 'batched'; intervalMs: n
 /**
  * Sends the outbox to the hub in order, one batch in flight at a time (stop-and-wait: a batch
  * grows with whatever queued while the previous one was committing, so throughput follows the
- * load and nothing is ever applied out of order). Rows are deleted only when the hub acks them;
- * after a reconnect the hub's `welcome` says where to resume.
+ * load and nothing is ever applied out of order). A row is deleted only when the hub's `ack` of
+ * the batch that carried it confirms it (DESIGN rule 9: never on a seq alone — a copy of this
+ * database may hold other events under the same seqs). After a (re)connect the whole outbox is
+ * sent again from its oldest row: the hub answers `duplicate`, by id, for what it already has.
  */
 export class Uploader {
   private acked = 0;
@@ -54,19 +58,22 @@ export class Uploader {
   }
 
   start(): void {
-    const onWelcome = (lastSeq: number): void => {
-      this.outbox.deleteUpTo(lastSeq);
-      this.acked = lastSeq;
+    const onWelcome = (): void => {
+      // the welcome's lastSeq deletes nothing: it is the hub's cursor, not a confirmation of these rows
+      this.acked = 0;
       this.inFlight = undefined;
       this.clearRetry();
       this.pump();
     };
     const onAck = (upTo: number, results: { seq: number; outcome: string; code?: string }[]): void => {
+      if (this.inFlight === undefined) return; // no batch of ours is waiting for it
       for (const r of results) {
         if (r.outcome === 'exception') this.opts.log.warn({ seq: r.seq, code: r.code }, 'the hub recorded an event as an exception');
       }
-      this.outbox.deleteUpTo(upTo);
-      this.acked = Math.max(this.acked, upTo);
+      // only the rows of the batch in flight, never past its last one
+      const confirmed = Math.min(upTo, this.inFlight);
+      this.drop(confirmed);
+      this.acked = Math.max(this.acked, confirmed);
       this.inFlight = undefined;
       this.failures = 0;
       this.lastSyncMs = Date.now();
@@ -104,8 +111,42 @@ export class Uploader {
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
+  /**
+   * Waits until the hub has acked every event queued now, the link goes down, or `ms` pass (a
+   * stopping agent drains what it can, within a bound); true when nothing is left to send.
+   */
+  drain(ms: number): Promise<boolean> {
+    const done = (): boolean => this.outbox.lastSeq() <= this.acked;
+    if (done()) return Promise.resolve(true);
+    if (!this.link.connected) return Promise.resolve(false);
+    this.flushing = true; // batched mode too
+    this.pump();
+    return new Promise((resolve) => {
+      const finish = (v: boolean): void => {
+        clearTimeout(timer);
+        this.link.off('ack', onAck);
+        this.link.off('down', onDown);
+        resolve(v);
+      };
+      const onAck = (): void => {
+        if (done()) finish(true);
+      };
+      const onDown = (): void => finish(false);
+      const timer = setTimeout(() => finish(done()), ms);
+      this.link.on('ack', onAck);
+      this.link.on('down', onDown);
+    });
+  }
+
   lastSync(): string | undefined {
     return this.lastSyncMs ? new Date(this.lastSyncMs).toISOString() : undefined;
+  }
+
+  /** Deletes the rows the hub acked; should that fail (a full disk), they are deleted later, and never sent again meanwhile. */
+  private drop(upTo: number): void {
+    const del = (): void => void this.outbox.deleteUpTo(upTo);
+    if (this.opts.writes) this.opts.writes.run('outbox cleanup', del);
+    else del();
   }
 
   private clearRetry(): void {

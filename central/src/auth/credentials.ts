@@ -6,6 +6,13 @@ import { credentialId, hashCredential, newCredential, sameHash, seal, unseal, ty
 
 export type AdminRole = 'admin' | 'operator';
 
+/** Checks a new admin token's role and name (the admin API and the local command alike). */
+export function adminTokenInput(role: unknown, name: unknown): { role: AdminRole; name: string } {
+  if (role !== 'admin' && role !== 'operator') throw new TbError(TbCodes.INVALID, 'role: expected "admin" or "operator" (read-only)');
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 100) throw new TbError(TbCodes.INVALID, 'name: expected who or what the token is for');
+  return { role, name };
+}
+
 export interface AdminIdentity {
   id: string;
   role: AdminRole;
@@ -56,6 +63,7 @@ export class Credentials {
   private readonly getAdmin: Statement;
   private readonly admins: Statement;
   private readonly revokeAdmin: Statement;
+  private readonly activeAdmins: Statement;
 
   constructor(private readonly s: HubStorage, private readonly secrets: HubSecrets, private readonly clock: Clock) {
     const db = s.db;
@@ -68,6 +76,7 @@ export class Credentials {
     );
     this.insertAdmin = db.prepare(`INSERT INTO admin_tokens (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)`);
     this.getAdmin = db.prepare(`SELECT id, hash, role, name, revoked_at FROM admin_tokens WHERE id = ?`);
+    this.activeAdmins = db.prepare(`SELECT COUNT(*) AS n FROM admin_tokens WHERE role = 'admin' AND revoked_at IS NULL`);
     this.admins = db.prepare(`SELECT id, role, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at`);
     this.revokeAdmin = db.prepare(`UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
   }
@@ -186,8 +195,22 @@ export class Credentials {
     return (this.admins.all() as { id: string; role: AdminRole; name: string; created_at: string; revoked_at: string | null }[]).map((t) => ({ id: t.id, role: t.role, name: t.name, createdAt: t.created_at, revokedAt: t.revoked_at }));
   }
 
+  /**
+   * Ends an admin token at once. The last active admin-role token is refused (TB_LAST_ADMIN): with
+   * it gone nobody could change anything, nor make another admin token through the API.
+   */
   revokeAdminToken(id: string): void {
-    if (this.revokeAdmin.run(iso(this.clock.now()), id).changes === 0) throw new TbError(TbCodes.NOT_FOUND, `no active admin token ${id}`);
+    this.s.tx(() => {
+      const row = this.getAdmin.get(id) as { role: AdminRole; revoked_at: string | null } | undefined;
+      if (!row || row.revoked_at !== null) throw new TbError(TbCodes.NOT_FOUND, `no active admin token ${id}`);
+      if (row.role === 'admin' && (this.activeAdmins.get() as { n: number }).n <= 1) {
+        throw new TbError(
+          TbCodes.LAST_ADMIN,
+          `${id} is the last active admin token: revoking it would lock every operator out. Create another admin token first (tillbridge-hub tokens create --role admin --name …), then revoke this one`,
+        );
+      }
+      this.revokeAdmin.run(iso(this.clock.now()), id);
+    });
   }
 
   checkAdminToken(secret: string): AdminIdentity {

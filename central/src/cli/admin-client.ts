@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { TbCodes, TbError } from '@tillbridge/shared';
+import { connectionError, parseHubUrl } from './connection-error.js';
 
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
-  /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA. */
-  constructor(private readonly base: string, private readonly token: string | undefined, private readonly ca?: Buffer) {}
+  /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA; `caFile`: where it came from, for messages. */
+  constructor(private readonly base: string, private readonly token: string | undefined, private readonly ca?: Buffer, private readonly caFile?: string) {}
 
   get<T>(path: string): Promise<T> {
     return this.call<T>('GET', path);
@@ -29,6 +30,7 @@ export class AdminClient {
   }
 
   private async call<T>(method: Method, path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void, streamSize?: number): Promise<T> {
+    const hub = parseHubUrl(this.base);
     if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
     const url = `${this.base.replace(/\/$/, '')}${path}`;
     let res;
@@ -47,7 +49,7 @@ export class AdminClient {
       if (onUpload) req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
       res = await req;
     } catch (err) {
-      throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${this.base}: ${(err as Error).message}. Is \`tillbridge-hub serve\` running? (--hub URL or TILLBRIDGE_HUB_URL)`, { cause: err });
+      throw connectionError(hub, err, this.caFile);
     }
     let parsed: unknown;
     try {

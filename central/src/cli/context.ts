@@ -5,7 +5,7 @@ import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
 import { AdminClient } from './admin-client.js';
 
 /** Exit codes, documented in docs/cli.md. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, AUDIT_BROKEN: 5, CONFLICT: 6 } as const;
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, AUDIT_BROKEN: 5, CONFLICT: 6, TLS: 7 } as const;
 
 export function exitCodeFor(err: unknown): number {
   if (!isTbError(err)) return EXIT.FAILURE;
@@ -22,7 +22,10 @@ export function exitCodeFor(err: unknown): number {
     case TbCodes.AUDIT_BROKEN:
       return EXIT.AUDIT_BROKEN;
     case TbCodes.CONFLICT:
+    case TbCodes.LAST_ADMIN:
       return EXIT.CONFLICT;
+    case TbCodes.TLS:
+      return EXIT.TLS;
     default:
       return EXIT.FAILURE;
   }

@@ -1,3 +1,5 @@
+import { formatMoney } from '@tillbridge/shared';
+
 /** A plain text table: a header row, then one row per record, columns padded to fit. */
 export function table(headers: string[], rows: (string | number | null | undefined | boolean)[][]): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
@@ -23,4 +25,10 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min ago`;
   if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h ago`;
   return `${Math.round(ms / 86_400_000)} d ago`;
+}
+
+/** An amount of minor units for people: in the currency's decimals, or said to be minor units when the currency is not known. */
+export function money(minor: number | null | undefined, currency: string | null | undefined): string {
+  if (minor === null || minor === undefined) return '-';
+  return currency ? formatMoney(minor, currency) : `${minor} (minor units)`;
 }

@@ -2,35 +2,55 @@ import type { Statement } from 'better-sqlite3';
 import type { HubStorage } from '../storage/sqlite.js';
 import { iso, type Clock } from './clock.js';
 
-/** Per agent: the last applied seq (DESIGN rule 2), and every applied event id. */
+/**
+ * Per agent: its store and latest incarnation; per (agent, incarnation): the last applied seq
+ * (DESIGN rules 2 and 9); and every applied event id — what decides that an event is a duplicate.
+ */
 export class Cursors {
   private readonly get: Statement;
-  private readonly put: Statement;
+  private readonly getIncarnation: Statement;
+  private readonly putIncarnation: Statement;
+  private readonly putAgent: Statement;
   private readonly seen: Statement;
   private readonly mark: Statement;
   private readonly byStore: Statement;
 
   constructor(s: HubStorage, private readonly clock: Clock) {
-    this.get = s.db.prepare(`SELECT store, last_seq FROM agent_cursors WHERE agent_id = ?`);
-    this.put = s.db.prepare(
-      `INSERT INTO agent_cursors (agent_id, store, last_seq, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (agent_id) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+    this.get = s.db.prepare(`SELECT store, incarnation, last_seq FROM agent_cursors WHERE agent_id = ?`);
+    this.getIncarnation = s.db.prepare(`SELECT store, last_seq FROM agent_incarnations WHERE agent_id = ? AND incarnation = ?`);
+    this.putIncarnation = s.db.prepare(
+      `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (agent_id, incarnation) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+    );
+    this.putAgent = s.db.prepare(
+      `INSERT INTO agent_cursors (agent_id, store, incarnation, last_seq, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
     this.seen = s.db.prepare(`SELECT 1 FROM applied_events WHERE event_id = ?`);
     this.mark = s.db.prepare(
-      `INSERT INTO applied_events (event_id, store, agent_id, seq, kind, register, outcome, code, agent_at, applied_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.byStore = s.db.prepare(`SELECT agent_id, last_seq, updated_at FROM agent_cursors WHERE store = ? ORDER BY updated_at DESC LIMIT 1`);
   }
 
-  cursor(agentId: string): { store: string; lastSeq: number } | undefined {
-    const r = this.get.get(agentId) as { store: string; last_seq: number } | undefined;
+  /** The agent's store, the incarnation it last used and that incarnation's cursor. */
+  cursor(agentId: string): { store: string; incarnation: string; lastSeq: number } | undefined {
+    const r = this.get.get(agentId) as { store: string; incarnation: string; last_seq: number } | undefined;
+    return r ? { store: r.store, incarnation: r.incarnation, lastSeq: r.last_seq } : undefined;
+  }
+
+  /** The last seq applied from this incarnation of the agent's database (undefined: never seen). */
+  incarnation(agentId: string, incarnation: string): { store: string; lastSeq: number } | undefined {
+    const r = this.getIncarnation.get(agentId, incarnation) as { store: string; last_seq: number } | undefined;
     return r ? { store: r.store, lastSeq: r.last_seq } : undefined;
   }
 
-  setCursor(agentId: string, store: string, lastSeq: number): void {
-    this.put.run(agentId, store, lastSeq, iso(this.clock.now()));
+  /** Moves the cursor of (agent, incarnation) — created at 0 by the agent's first hello with it — and makes it the agent's latest. */
+  setCursor(agentId: string, incarnation: string, store: string, lastSeq: number): void {
+    const now = iso(this.clock.now());
+    this.putIncarnation.run(agentId, incarnation, store, lastSeq, now, now);
+    this.putAgent.run(agentId, store, incarnation, lastSeq, now);
   }
 
   latestForStore(store: string): { agentId: string; lastSeq: number; updatedAt: string } | undefined {
@@ -42,7 +62,7 @@ export class Cursors {
     return this.seen.get(eventId) !== undefined;
   }
 
-  markApplied(e: { eventId: string; store: string; agentId: string; seq: number; kind: string; register: string; outcome: string; code: string | null; agentAt: string }): void {
-    this.mark.run(e.eventId, e.store, e.agentId, e.seq, e.kind, e.register, e.outcome, e.code, e.agentAt, iso(this.clock.now()));
+  markApplied(e: { eventId: string; store: string; agentId: string; incarnation: string; seq: number; kind: string; register: string; outcome: string; code: string | null; agentAt: string }): void {
+    this.mark.run(e.eventId, e.store, e.agentId, e.incarnation, e.seq, e.kind, e.register, e.outcome, e.code, e.agentAt, iso(this.clock.now()));
   }
 }

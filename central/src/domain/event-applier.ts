@@ -32,11 +32,32 @@ export interface AppliedObserver {
 const MAX_ATTEMPTS = 5;
 
 /**
- * Applies a batch of an agent's events in one transaction, exactly once each (DESIGN rule 2):
- * the agent's cursor moves in the same transaction as the effects; a seq at or below the
- * cursor, or an event id seen before, is skipped. A permanent refusal is acknowledged and kept
- * as an exception (rule 3); an unexpected failure rolls the batch back for a retry, and after
- * MAX_ATTEMPTS the event is set aside as an `internal_error` exception so the queue moves on.
+ * An event the hub has not seen, at or below the cursor of its incarnation: another history of
+ * this agent's database was written under the same seqs (a copy that went on after it was taken,
+ * or a reverted VM that sold again). Nothing of the batch is applied; the agent must start a new
+ * incarnation and send its outbox again (DESIGN rule 9).
+ */
+export class ForkedHistory extends Error {
+  readonly code = 'agent_forked';
+  constructor(
+    readonly seq: number,
+    readonly eventId: string,
+    /** the cursor of the incarnation: the hub applied other events up to here */
+    readonly applied: number,
+  ) {
+    super(`event ${eventId} at seq ${seq} is not the one the hub applied under this incarnation (applied up to ${applied})`);
+    this.name = 'ForkedHistory';
+  }
+}
+
+/**
+ * Applies a batch of an agent's events in one transaction, exactly once each (DESIGN rules 2 and
+ * 9): an event whose id the hub has applied is a duplicate, whatever its seq; the cursor of the
+ * agent's incarnation moves in the same transaction as the effects. An unseen event at or below
+ * that cursor is a forked history (`ForkedHistory`), never taken for a duplicate. A permanent
+ * refusal is acknowledged and kept as an exception (rule 3); an unexpected failure rolls the batch
+ * back for a retry, and after MAX_ATTEMPTS the event is set aside as an `internal_error` exception
+ * so the queue moves on.
  */
 export class EventApplier {
   private readonly attempts = new Map<string, number>();
@@ -58,51 +79,51 @@ export class EventApplier {
     this.observer = o;
   }
 
-  applyBatch(store: string, agentId: string, items: WireEvent[]): BatchResult {
+  /** `upTo` is the batch's highest seq: every event in it is committed (applied, a duplicate, or an exception). */
+  applyBatch(store: string, agentId: string, incarnation: string, items: WireEvent[]): BatchResult {
     let current: WireEvent | undefined;
     const observed: { kind: string; agentAt: string; outcome: EventResult['outcome'] }[] = [];
     try {
       const result = this.s.tx(() => {
-        const c = this.cursors.cursor(agentId);
-        let cursor = c?.lastSeq ?? 0;
+        let cursor = this.cursors.incarnation(agentId, incarnation)?.lastSeq ?? 0;
         const results: EventResult[] = [];
+        let upTo = 0;
         for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
-          if (item.seq <= cursor) {
+          upTo = item.seq;
+          if (this.cursors.wasApplied(item.id)) {
             results.push({ seq: item.seq, outcome: 'duplicate' });
+            cursor = Math.max(cursor, item.seq);
             continue;
           }
+          if (item.seq <= cursor) throw new ForkedHistory(item.seq, item.id, cursor);
           current = item;
-          let outcome: EventResult;
-          if (this.cursors.wasApplied(item.id)) {
-            outcome = { seq: item.seq, outcome: 'duplicate' };
-          } else {
-            outcome = this.applyOne(store, agentId, item);
-            this.cursors.markApplied({
-              eventId: item.id,
-              store,
-              agentId,
-              seq: item.seq,
-              kind: item.kind,
-              register: item.register,
-              outcome: outcome.outcome,
-              code: outcome.code ?? null,
-              agentAt: item.at,
-            });
-            observed.push({ kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
-          }
+          const outcome = this.applyOne(store, agentId, item);
+          this.cursors.markApplied({
+            eventId: item.id,
+            store,
+            agentId,
+            incarnation,
+            seq: item.seq,
+            kind: item.kind,
+            register: item.register,
+            outcome: outcome.outcome,
+            code: outcome.code ?? null,
+            agentAt: item.at,
+          });
+          observed.push({ kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
           results.push(outcome);
           cursor = item.seq;
         }
-        this.cursors.setCursor(agentId, store, cursor);
-        return { upTo: cursor, results };
+        this.cursors.setCursor(agentId, incarnation, store, cursor);
+        return { upTo, results };
       });
       this.feed.publish();
       for (const o of observed) this.observer?.({ store, ...o });
       return result;
     } catch (err) {
       this.feed.discard();
-      if (current) {
-        const key = `${agentId}:${current.seq}`;
+      if (current && !(err instanceof ForkedHistory)) {
+        const key = `${agentId}:${current.id}`;
         this.attempts.set(key, (this.attempts.get(key) ?? 0) + 1);
       }
       throw err;
@@ -134,7 +155,7 @@ export class EventApplier {
       return out.exception ? { seq: item.seq, outcome: 'exception', code: out.exception } : { seq: item.seq, outcome: 'applied' };
     } catch (err) {
       if (err instanceof Refusal) return this.refuse(store, item, err.code, err.message, err.authorization);
-      const attempts = this.attempts.get(`${agentId}:${item.seq}`) ?? 0;
+      const attempts = this.attempts.get(`${agentId}:${item.id}`) ?? 0;
       if (attempts + 1 >= MAX_ATTEMPTS) {
         this.log.error({ store, seq: item.seq, err: (err as Error).message }, 'event failed repeatedly; set aside as an exception');
         return this.refuse(store, item, ExceptionCodes.INTERNAL_ERROR, `failed ${attempts + 1} times: ${(err as Error).message}`);

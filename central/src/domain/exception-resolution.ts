@@ -50,7 +50,7 @@ export class ExceptionResolution {
         if (!authorization) throw new TbError(TbCodes.INVALID, 'only a flagged return can be reversed; use --action accept for this exception');
         const r = this.returns.get(authorization)!;
         if (r.status === 'completed') {
-          const skus = new Map(this.sales.get(r.receipt)?.lines.map((l) => [l.line, l.sku]) ?? []);
+          const skus = new Map(this.sales.ofReturn(r)?.lines.map((l) => [l.line, l.sku]) ?? []);
           for (const l of this.returns.lines(authorization)) {
             const sku = skus.get(l.line) ?? l.asked_sku;
             if (sku && l.disposition === 'restock' && l.completed_qty > 0) {

@@ -64,12 +64,13 @@ export class HubEvents {
   }
 
   private ticket(r: ReturnRow): Record<string, unknown> {
-    const sold = new Map((r.receipt ? this.sales?.get(r.receipt)?.lines : undefined)?.map((l) => [l.line, l.sku]) ?? []);
+    const sold = new Map(this.sales?.ofReturn(r)?.lines?.map((l) => [l.line, l.sku]) ?? []);
     return {
       authorization: r.authorization,
       store: r.store,
       register: r.register,
       receipt: r.receipt || null,
+      receiptStore: r.sale_store,
       mode: r.mode,
       decision: r.decision,
       status: r.status,

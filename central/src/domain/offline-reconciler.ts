@@ -28,12 +28,15 @@ function exceptionFor(code: string): string {
 }
 
 /**
- * An agent's offline decision, reconciled against the authoritative state: the hub judges the
- * same request with everything it knows now (every store's returns, the store's current policy,
- * today's refunds). A denial is recorded as such. An approval is `confirmed` when the hub would
- * approve at least what the agent did, and is otherwise kept and flagged as an exception with the
- * code of what the agent could not see (over_return, outside_window, non_returnable,
- * limit_exceeded, receipt_not_found…) — never dropped, never blocking the queue.
+ * An agent's offline decision, reconciled against the authoritative state (DESIGN rule 10): the
+ * hub judges the same request as of when it was made — the window and the store's refunds that
+ * day at the decision's time, by the policy version the agent applied — and against what is left
+ * to return now (every store's and channel's returns: returns never exceed sales). A denial is
+ * recorded as such. An approval is `confirmed` when the hub would approve at least what the agent
+ * did, and is otherwise kept and flagged as an exception with the code of what the agent could
+ * not see or got wrong (over_return, outside_window, non_returnable, limit_exceeded,
+ * receipt_not_found…), naming the decision's time and the policy version it was judged by —
+ * never dropped, never blocking the queue.
  */
 export class OfflineReconciler {
   constructor(
@@ -56,15 +59,24 @@ export class OfflineReconciler {
     const approved = body.decision === 'approved' || body.decision === 'conditional';
     let exception: string | undefined;
     let problem = '';
-    const { policy } = this.policies.effective(store);
+    // As of the decision; a decision cannot have been made after it reached the hub (a fast agent clock).
+    const asOf = Math.min(Date.parse(body.decidedAt), now);
+    const agentVersion = body.policyVersion ?? 0;
+    const { version, policy } = this.policies.asOf(store, agentVersion) ?? this.policies.inForceAt(store, iso(asOf));
+    const judgedBy = version === agentVersion ? `policy version ${version}` : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
+    // the sale, as the agent found it: the one the register named the store of, else this store's own
+    const found = body.receipt !== undefined ? this.sales.resolve(body.receipt, store, body.originalStore) : {};
     if (approved) {
       const request = { receipt: body.receipt, lines: body.lines.map((l) => (l.line > 0 ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition })) };
-      const ctx = { sale: body.receipt ? this.sales.get(body.receipt) : undefined };
-      if (body.receipt && !ctx.sale) {
+      const ctx = { sale: found.sale };
+      if (found.ambiguous) {
+        exception = ExceptionCodes.RECEIPT_AMBIGUOUS;
+        problem = `receipt ${body.receipt} was not sold at ${store} and was issued at stores ${found.ambiguous.map((a) => a.store).join(', ')}`;
+      } else if (body.receipt && !ctx.sale) {
         exception = ExceptionCodes.RECEIPT_NOT_FOUND;
-        problem = `receipt ${body.receipt} is not known at the hub`;
+        problem = `receipt ${body.receipt}${body.originalStore !== undefined ? ` of store ${body.originalStore}` : ''} is not known at the hub`;
       } else {
-        const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false);
+        const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false, asOf);
         const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
         const short = body.lines.filter((l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0));
         if (short.length > 0) {
@@ -75,9 +87,17 @@ export class OfflineReconciler {
           const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? { code: 'limit_exceeded', detail: ev.reason ?? '' };
           exception = exceptionFor(rule.code);
           problem = rule.detail;
+        } else {
+          // Money never grows: with the other returns of the line the hub knows, what is left of what was paid.
+          const overpaid = body.lines.filter((l) => l.refund !== undefined && l.approvedQty > 0 && l.refund + (l.fee ?? 0) > (hubLines.get(l.line)?.amount ?? 0));
+          if (overpaid.length > 0) {
+            exception = ExceptionCodes.OVER_REFUND;
+            problem = overpaid.map((l) => `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`).join('; ');
+          }
         }
       }
     }
+    if (exception) problem = `${problem} — decided offline at ${iso(asOf)}, judged by ${judgedBy}`;
     const row: ReturnRow = {
       ...EMPTY_TICKET,
       authorization: body.authorization,
@@ -85,6 +105,7 @@ export class OfflineReconciler {
       register,
       request_id: body.requestId,
       receipt: body.receipt ?? '',
+      sale_store: found.sale?.store ?? null,
       mode: 'offline',
       decision: body.decision,
       status: approved ? 'reserved' : 'denied',
@@ -92,15 +113,16 @@ export class OfflineReconciler {
       exception_code: exception ?? null,
       reason: exception ? problem : (body.reason ?? null),
       refund_amount: body.refundEstimate,
-      created_at: existing?.created_at ?? body.decidedAt,
+      created_at: existing?.created_at ?? iso(asOf),
+      // the quantities are held from when the hub hears of them
       expires_at: approved ? iso(now + policy.reservationMinutes * 60_000) : null,
       updated_at: iso(now),
       rules: JSON.stringify(body.rules ?? []),
       allowed_tenders: JSON.stringify(body.allowedTenders ?? []),
       conditions: JSON.stringify(body.conditions ?? []),
-      policy_version: body.policyVersion ?? 0,
+      policy_version: agentVersion,
       late_online: existing ? 1 : 0,
-      request: JSON.stringify({ receipt: body.receipt, lines: body.lines }),
+      request: JSON.stringify({ receipt: body.receipt, ...(body.originalStore !== undefined ? { originalStore: body.originalStore } : {}), lines: body.lines }),
     };
     const lines = body.lines.map((l, i) => ({
       line: storedLine(l.line, i),
@@ -111,6 +133,9 @@ export class OfflineReconciler {
       disposition: l.disposition,
       code: l.code,
       reason: l.reason ?? null,
+      // what the agent authorized the line to refund (an older agent does not say)
+      amount: l.refund !== undefined ? l.refund + (l.fee ?? 0) : null,
+      fee: l.refund !== undefined ? (l.fee ?? 0) : null,
     }));
     // The hub's online answer came too late: the register acted on the offline decision, which replaces it.
     if (existing) this.returns.replace(row, lines);
@@ -122,11 +147,11 @@ export class OfflineReconciler {
       store,
       register,
       resource: `return:${body.authorization}`,
-      details: { mode: 'offline', receipt: body.receipt ?? null, refund: body.refundEstimate, decidedAt: body.decidedAt, policyVersion: body.policyVersion ?? 0, replacedOnline: Boolean(existing), reconciliation: row.reconciliation, rules: (body.rules ?? []).map((r) => r.code) },
+      details: { mode: 'offline', receipt: body.receipt ?? null, refund: body.refundEstimate, decidedAt: body.decidedAt, policyVersion: agentVersion, judgedBy: version, replacedOnline: Boolean(existing), reconciliation: row.reconciliation, rules: (body.rules ?? []).map((r) => r.code) },
     });
     this.events.decided(body.authorization, body.decision);
     if (exception) {
-      this.exceptions.record({ store, register, kind: 'return.decision', code: exception, reason: problem, authorization: body.authorization });
+      this.exceptions.record({ store, register, kind: 'return.decision', code: exception, reason: problem, authorization: body.authorization, body: { decidedAt: iso(asOf), policyVersion: version, agentPolicyVersion: agentVersion } });
       this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${body.authorization}`, details: { reason: problem } });
       return { exception };
     }

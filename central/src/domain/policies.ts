@@ -42,6 +42,17 @@ export class Policies {
     return { version: d.version, policy: d.value };
   }
 
+  /** The store's policy as it stood at `version` (see VersionedSettings.asOf), or undefined when the store never held it. */
+  asOf(store: string, version: number): EffectivePolicy | undefined {
+    const e = this.v.asOf(store, version);
+    return e && { version: e.version, policy: e.value };
+  }
+
+  /** The store's policy as it stood at `atIso`, by the hub's record of when each version was set. */
+  inForceAt(store: string, atIso: string): EffectivePolicy {
+    return this.asOf(store, this.v.versionAt(store, atIso))!;
+  }
+
   set(store: string | undefined, patchRaw: unknown, actor: string, opts: { note?: string; replace?: boolean } = {}): number {
     return this.v.set(store, patchRaw, actor, opts);
   }

@@ -8,6 +8,8 @@ export const ExceptionCodes = {
   DUPLICATE_RECEIPT: 'duplicate_receipt',
   OVER_RETURN: 'over_return',
   RECEIPT_NOT_FOUND: 'receipt_not_found',
+  /** an offline return of a receipt number several other stores issued, without naming the store */
+  RECEIPT_AMBIGUOUS: 'receipt_ambiguous',
   UNKNOWN_AUTHORIZATION: 'unknown_authorization',
   NOT_APPROVED: 'not_approved',
   ALREADY_COMPLETED: 'already_completed',
@@ -18,6 +20,8 @@ export const ExceptionCodes = {
   TENDER_NOT_ALLOWED: 'tender_not_allowed',
   REFUND_EXCEEDS_AUTHORIZED: 'refund_exceeds_authorized',
   LIMIT_EXCEEDED: 'limit_exceeded',
+  /** a line's refunds would add up to more than was paid for it (DESIGN rule 11) */
+  OVER_REFUND: 'over_refund',
 } as const;
 export type ExceptionCode = (typeof ExceptionCodes)[keyof typeof ExceptionCodes];
 

@@ -1,4 +1,4 @@
-import { fromMilli, toMilli, type ReturnCancelEventBody, type ReturnCompleteEventBody } from '@tillbridge/shared';
+import { fromMilli, returnAmount, shareOf, toMilli, type ReturnCancelEventBody, type ReturnCompleteEventBody } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
 import { HubEvents } from './hub-events.js';
@@ -7,10 +7,20 @@ import type { Exceptions } from './exceptions.js';
 import type { InventoryLedger } from './inventory-ledger.js';
 import { ExceptionCodes, Refusal } from './refusal.js';
 import type { ReturnLineRow, ReturnRow, ReturnsRepo } from './returns-repo.js';
-import type { Sales } from './sales.js';
+import type { SaleRow, Sales } from './sales.js';
 
 export interface EventOutcome {
   exception?: string;
+}
+
+/** What a completion may refund, and what each completed line is refunded at the sold price. */
+interface Authorized {
+  /** the most the completion may refund: its lines' share of the authorization, after fees */
+  cap: number;
+  /** per ticket line, what its completed quantity refunds at the sold price before fees (null: unknown) */
+  amounts: Map<ReturnLineRow, number | null>;
+  /** lines whose share a lapsed reservation could no longer keep: what is left of the line is worth less */
+  shrunk: string[];
 }
 
 /**
@@ -51,23 +61,21 @@ export class ReturnCompletion {
     const lines = this.returns.lines(body.authorization);
     const find = (l: { line?: number | undefined; sku?: string | undefined }): ReturnLineRow | undefined =>
       l.line !== undefined ? lines.find((x) => x.line === l.line) : lines.find((x) => x.asked_sku === l.sku);
-    const sale = r.receipt ? this.sales.get(r.receipt) : undefined;
+    const sale = this.sales.ofReturn(r);
     const skus = new Map(sale?.lines.map((l) => [l.line, l.sku]) ?? []);
-    let exception = r.exception_code ?? undefined;
-    let problem = r.reason ?? '';
+    // What this completion finds wrong; the first is its exception (a ticket flagged before keeps its code).
+    const problems: { code: string; why: string }[] = [];
     const flag = (code: string, why: string): void => {
-      if (exception) return;
-      exception = code;
-      problem = why;
+      problems.push({ code, why });
     };
     const over = body.lines.filter((l) => toMilli(l.qty) > (find(l)?.approved_qty ?? 0));
     if (over.length > 0) flag(ExceptionCodes.EXCEEDS_AUTHORIZED, over.map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${fromMilli(find(l)?.approved_qty ?? 0)}`).join('; '));
     const allowed = JSON.parse(r.allowed_tenders) as string[];
     if (allowed.length > 0 && !allowed.includes(body.refund.kind)) flag(ExceptionCodes.TENDER_NOT_ALLOWED, `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`);
-    if (r.refund_amount !== null && body.refund.amount > r.refund_amount) flag(ExceptionCodes.REFUND_EXCEEDS_AUTHORIZED, `refunded ${body.refund.amount}, authorized ${r.refund_amount}`);
-    if (!exception && (r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now))) && sale) {
+    const lapsed = r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now));
+    if (lapsed && sale) {
       // The reservation lapsed: the quantity may have gone to another return meanwhile.
-      const claimed = this.returns.claimedByLine(r.receipt, iso(now), r.authorization);
+      const claimed = this.returns.claimedByLine(sale, iso(now), r.authorization);
       const sold = new Map(sale.lines.map((l) => [l.line, l.qty]));
       const late = body.lines.filter((l) => {
         const line = find(l)?.line ?? 0;
@@ -81,7 +89,19 @@ export class ReturnCompletion {
       const row = find(l);
       if (row) done.set(row, toMilli(l.qty));
     }
-    for (const l of lines) this.returns.setLine(r.authorization, l.line, done.get(l) ?? 0, l.approved_qty);
+    // Money never grows: never more than the authorization for what came back. An agent refuses
+    // such a completion; one that arrives anyway (an older agent) keeps the authorized amount on
+    // the ticket and is flagged with what the register said it refunded.
+    const money = this.authorized(r, lines, done, lapsed ? sale : undefined, now);
+    if (body.refund.amount > money.cap) {
+      const code = money.shrunk.length > 0 ? ExceptionCodes.OVER_REFUND : ExceptionCodes.REFUND_EXCEEDS_AUTHORIZED;
+      const left = money.shrunk.length > 0 ? ` (reservation expired; ${money.shrunk.join(', ')} is worth less now)` : '';
+      flag(code, `refunded ${body.refund.amount}, authorized ${money.cap} for what was returned${left}`);
+    }
+    const problem = problems[0];
+    const exception = r.exception_code ?? problem?.code;
+    const why = problems.map((p) => p.why).join('; ');
+    for (const l of lines) this.returns.setLine(r.authorization, l.line, done.get(l) ?? 0, l.approved_qty, money.amounts.get(l) ?? (done.has(l) ? null : 0));
     // The goods are back in the store whatever the paperwork says: the ledger follows the shelf.
     const moved: { line: number; sku: string; qty: number }[] = [];
     for (const [row, qty] of done) {
@@ -103,15 +123,15 @@ export class ReturnCompletion {
       status: 'completed',
       exception_code: exception ?? null,
       reconciliation: r.reconciliation ?? (exception ? 'exception' : null),
-      reason: exception ? problem : r.reason,
-      refund_amount: body.refund.amount,
+      reason: problem ? (r.exception_code && r.reason ? `${r.reason}; ${why}` : why) : r.reason,
+      refund_amount: Math.min(body.refund.amount, money.cap),
       refund_kind: body.refund.kind,
       completed_at: iso(now),
       updated_at: iso(now),
     };
     this.returns.update(completed);
     // full: with this one and the earlier ones, every line of the receipt is returned
-    completed.kind = sale ? this.kindOf(r.receipt, sale.lines.map((l) => ({ line: l.line, qty: l.qty }))) : 'partial';
+    completed.kind = sale ? this.kindOf(sale) : 'partial';
     this.returns.update(completed);
     this.audit.append({
       actor: `store:${store}`,
@@ -120,21 +140,62 @@ export class ReturnCompletion {
       store,
       register,
       resource: `return:${r.authorization}`,
-      details: { receipt: r.receipt, kind: completed.kind, refund: { kind: body.refund.kind, amount: body.refund.amount }, restocked: moved, exchanged },
+      details: { receipt: r.receipt, kind: completed.kind, refund: { kind: body.refund.kind, amount: body.refund.amount }, authorized: money.cap, restocked: moved, exchanged },
     });
     this.events.returnChanged('return.completed', r.authorization, { restocked: moved, exchanged });
-    if (exception && !r.exception_code) {
-      this.exceptions.record({ store, register, kind: 'return.complete', code: exception, reason: problem, authorization: r.authorization });
-      this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${r.authorization}`, details: { reason: problem } });
+    if (problem) {
+      const reported = { refund: { kind: body.refund.kind, amount: body.refund.amount }, authorized: money.cap, lines: body.lines };
+      this.exceptions.record({ store, register, kind: 'return.complete', code: problem.code, reason: why, authorization: r.authorization, body: reported });
+      this.audit.append({ actor: 'hub', action: 'return.exception', outcome: problem.code, store, register, resource: `return:${r.authorization}`, details: { reason: why, ...reported } });
     }
     this.listener?.(completed);
-    return exception ? { exception } : {};
+    const code = problem?.code ?? exception;
+    return code ? { exception: code } : {};
+  }
+
+  /**
+   * What a completion may refund: for each line, its share of what the line was authorized to
+   * refund (all of it when the whole approved quantity comes back; less, rounded down, for less).
+   * A lapsed reservation held nothing meanwhile: its lines are priced again against the returns
+   * that count now, and never above what they were authorized. A ticket decided before per-line
+   * amounts were kept is capped by its whole authorized refund.
+   */
+  private authorized(r: ReturnRow, lines: ReturnLineRow[], done: Map<ReturnLineRow, number>, lapsedSale: SaleRow | undefined, now: number): Authorized {
+    const amounts = new Map<ReturnLineRow, number | null>();
+    const shrunk: string[] = [];
+    let cap = 0;
+    let unknown = false;
+    const claims = lapsedSale ? this.returns.claimsByLine(lapsedSale, iso(now), r.authorization) : undefined;
+    const prices = new Map(lapsedSale?.lines.map((l) => [l.line, l.unitPrice]) ?? []);
+    for (const [row, qty] of done) {
+      const part = Math.min(qty, row.approved_qty);
+      if (row.amount === null) {
+        unknown = true;
+        amounts.set(row, null);
+        continue;
+      }
+      let gross = shareOf(row.amount, part, row.approved_qty);
+      let net = shareOf(row.amount - (row.fee ?? 0), part, row.approved_qty);
+      const price = prices.get(row.line);
+      if (claims && price !== undefined) {
+        const fresh = returnAmount(price, { milli: claims.milli.get(row.line) ?? 0, amount: claims.amount.get(row.line) ?? 0 }, part);
+        if (fresh < gross) {
+          net = Math.max(0, net - (gross - fresh));
+          gross = fresh;
+          shrunk.push(`line ${row.line}`);
+        }
+      }
+      amounts.set(row, gross);
+      cap += net;
+    }
+    return { cap: unknown ? (r.refund_amount ?? 0) : cap, amounts, shrunk };
   }
 
   /** `full` when, with earlier returns, every line of the receipt is fully returned. */
-  private kindOf(receipt: string, sold: { line: number; qty: number }[]): 'full' | 'partial' {
+  private kindOf(sale: SaleRow): 'full' | 'partial' {
+    const sold = sale.lines;
     const returned = new Map<number, number>();
-    for (const r of this.returns.forReceipt(receipt)) {
+    for (const r of this.returns.forSale(sale)) {
       if (r.status !== 'completed' || r.exception_code) continue;
       for (const l of this.returns.lines(r.authorization)) if (l.line > 0) returned.set(l.line, (returned.get(l.line) ?? 0) + l.completed_qty);
     }

@@ -1,6 +1,6 @@
 import type { Evaluation } from '@tillbridge/shared';
 import { toMilli } from '@tillbridge/shared';
-import type { ExchangeRow, ReturnLineRow, ReturnRow } from './returns-repo.js';
+import type { ExchangeRow, NewReturnLine, ReturnRow } from './returns-repo.js';
 
 /** Lines asked for by SKU that matched no receipt line are stored as -1, -2… (the request's position). */
 export function storedLine(line: number, index: number): number {
@@ -12,7 +12,7 @@ export interface RequestForTicket {
 }
 
 /** The ticket's lines and exchange items from an evaluation, in request order. */
-export function ticketLines(ev: Evaluation, req: RequestForTicket): { lines: Omit<ReturnLineRow, 'authorization'>[]; exchanges: Omit<ExchangeRow, 'authorization'>[] } {
+export function ticketLines(ev: Evaluation, req: RequestForTicket): { lines: NewReturnLine[]; exchanges: Omit<ExchangeRow, 'authorization'>[] } {
   return {
     lines: ev.lines.map((l, i) => ({
       line: storedLine(l.line, i),
@@ -23,6 +23,9 @@ export function ticketLines(ev: Evaluation, req: RequestForTicket): { lines: Omi
       disposition: req.lines[i]?.disposition ?? 'restock',
       code: l.code,
       reason: req.lines[i]?.reason ?? null,
+      amount: l.amount,
+      fee: l.fee,
+      completed_amount: null,
     })),
     exchanges: ev.exchange.map((e) => ({ sku: e.sku, qty: toMilli(e.qty), approved_qty: toMilli(e.approvedQty), code: e.code })),
   };
@@ -75,4 +78,5 @@ export const EMPTY_TICKET: Omit<ReturnRow, 'authorization' | 'store' | 'register
   resolved_at: null,
   resolved_by: null,
   resolution_note: null,
+  sale_store: null,
 };

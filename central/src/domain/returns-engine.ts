@@ -1,15 +1,20 @@
 import {
   evaluateReturn,
   fromMilli,
+  lineRules,
+  LineCodes,
   TbCodes,
   TbError,
   utcDay,
   type AuthorizeRequestBody,
   type AuthorizeResult,
+  type DecisionLine,
   type Evaluation,
   type EvaluationInput,
   type OverrideBody,
   type Policy,
+  type ReceiptLookupBody,
+  type ReceiptLookupResult,
 } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
@@ -19,13 +24,15 @@ import type { InventoryLedger } from './inventory-ledger.js';
 import type { Managers } from './managers.js';
 import type { Policies } from './policies.js';
 import { decidedColumns, EMPTY_TICKET, ticketLines } from './return-ticket.js';
-import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
+import type { ReturnLineRow, ReturnRow, ReturnsRepo } from './returns-repo.js';
 import { tenderKinds, type SaleRow, type Sales } from './sales.js';
 
 const DAY = 86_400_000;
 
 export interface SaleContext {
   sale: SaleRow | undefined;
+  /** the receipt number was issued at several other stores and the request named none of them */
+  ambiguous?: { store: string; at: string }[];
   /** sales paid with the card, newest first (returns by card) */
   candidates?: { receipt: string; store: string; at: string }[];
 }
@@ -59,7 +66,7 @@ export class ReturnsEngine {
       }
       const now = this.clock.now();
       const { version, policy } = this.policies.effective(store);
-      const ctx = this.findSale(body, policy, now);
+      const ctx = this.findSale(store, body, policy, now);
       const ev = this.evaluate(store, body, policy, ctx, now, body.authorization, false);
       const row: ReturnRow = {
         ...EMPTY_TICKET,
@@ -68,6 +75,7 @@ export class ReturnsEngine {
         register: body.register,
         request_id: body.requestId,
         receipt: ctx.sale?.receipt ?? body.receipt ?? '',
+        sale_store: ctx.sale?.store ?? null,
         mode: 'online',
         created_at: iso(now),
         updated_at: iso(now),
@@ -117,7 +125,7 @@ export class ReturnsEngine {
       const now = this.clock.now();
       const { version, policy } = this.policies.effective(store);
       const req = JSON.parse(r.request) as AuthorizeRequestBody;
-      const ctx: SaleContext = { sale: r.receipt ? this.sales.get(r.receipt) : undefined };
+      const ctx: SaleContext = { sale: this.sales.ofReturn(r) };
       const ev = this.evaluate(store, req, policy, ctx, now, r.authorization, true);
       const next: ReturnRow = {
         ...r,
@@ -133,17 +141,24 @@ export class ReturnsEngine {
     });
   }
 
-  /** The sale a request is about: by receipt, or the newest sale paid with the card that can take it. */
-  findSale(body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines'>, policy: Policy, now: number): SaleContext {
-    if (body.receipt !== undefined) return { sale: this.sales.get(body.receipt) };
+  /**
+   * The sale a request at `store` is about: by receipt (the one `originalStore` issued; else this
+   * store's; else the only store's that issued it — several: ambiguous), or the newest sale paid
+   * with the card that can take it.
+   */
+  findSale(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'originalStore' | 'cardHash' | 'lines'>, policy: Policy, now: number): SaleContext {
+    if (body.receipt !== undefined) {
+      const r = this.sales.resolve(body.receipt, store, body.originalStore);
+      return r.ambiguous ? { sale: undefined, ambiguous: r.ambiguous } : { sale: r.sale };
+    }
     if (body.cardHash === undefined) return { sale: undefined };
     const candidates = this.sales.findByCard(body.cardHash, iso(now - policy.returnWindowDays * DAY));
     let chosen: SaleRow | undefined;
     for (const c of candidates) {
-      const sale = this.sales.get(c.receipt);
+      const sale = this.sales.get(c.store, c.receipt);
       if (!sale) continue;
       chosen ??= sale;
-      const claimed = this.returns.claimedByLine(sale.receipt, iso(now));
+      const claimed = this.returns.claimedByLine(sale, iso(now));
       const fits = body.lines.every((l) => sale.lines.some((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku) && x.qty - (claimed.get(x.line) ?? 0) > 0));
       if (fits) {
         chosen = sale;
@@ -153,22 +168,65 @@ export class ReturnsEngine {
     return { sale: chosen, candidates };
   }
 
-  /** Everything the policy evaluation needs, from the hub's authoritative state. */
-  evaluate(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>, policy: Policy, ctx: SaleContext, now: number, exclude: string, overridden: boolean): Evaluation {
+  /**
+   * A receipt asked about at `store` (`receipt.lookup`) and what is left to return per line, every
+   * store's and channel's returns counted; by card, every sale paid with it in the return window.
+   * A receipt number several other stores issued, asked without naming the store: not found,
+   * `receipt_ambiguous`, with those sales in `matches`.
+   */
+  lookup(store: string, q: Pick<ReceiptLookupBody, 'receipt' | 'originalStore' | 'cardHash'>): ReceiptLookupResult {
+    const now = this.clock.now();
+    let receipt = q.receipt ?? '';
+    let matches: ReceiptLookupResult['matches'];
+    let sale: SaleRow | undefined;
+    if (q.cardHash !== undefined) {
+      const { policy } = this.policies.effective(store);
+      matches = this.sales.findByCard(q.cardHash, iso(now - policy.returnWindowDays * DAY));
+      receipt = matches[0]?.receipt ?? '';
+      sale = matches[0] && this.sales.get(matches[0].store, matches[0].receipt);
+    } else {
+      const r = this.sales.resolve(receipt, store, q.originalStore);
+      if (r.ambiguous) return { receipt, found: false, lines: [], code: LineCodes.RECEIPT_AMBIGUOUS, matches: r.ambiguous.map((a) => ({ receipt, store: a.store, at: a.at })) };
+      sale = r.sale;
+    }
+    if (!sale) return matches ? { receipt, found: false, lines: [], matches } : { receipt, found: false, lines: [] };
+    const claimed = this.returns.claimedByLine(sale, iso(now));
+    return {
+      receipt,
+      found: true,
+      store: sale.store,
+      currency: sale.currency,
+      at: sale.at,
+      lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+      ...(matches ? { matches } : {}),
+    };
+  }
+
+  /**
+   * Everything the policy evaluation needs, from the hub's authoritative state. `asOf` is when the
+   * request is judged for the window and the day's refunds (an offline decision's own time; online,
+   * now); what is left to return and exchange stock are always counted as they are `now`.
+   */
+  evaluate(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>, policy: Policy, ctx: SaleContext, now: number, exclude: string, overridden: boolean, asOf = now): Evaluation {
     const nowIso = iso(now);
+    const claims = ctx.sale ? this.returns.claimsByLine(ctx.sale, nowIso, exclude) : { milli: new Map<number, number>(), amount: new Map<number, number>() };
     const input: EvaluationInput = {
       policy,
       mode: 'online',
-      now,
+      now: asOf,
       sale: ctx.sale ? { at: ctx.sale.at, channel: ctx.sale.channel, lines: ctx.sale.lines, tenderKinds: tenderKinds(ctx.sale) } : undefined,
       noReceipt: body.receipt === undefined && body.cardHash === undefined,
-      claimed: ctx.sale ? this.returns.claimedByLine(ctx.sale.receipt, nowIso, exclude) : new Map(),
+      claimed: claims.milli,
+      refunded: claims.amount,
       requested: body.lines,
-      approvedToday: { store: this.returns.approvedSince(store, `${utcDay(now)}T00:00:00.000Z`, nowIso, exclude), register: 0 },
+      approvedToday: { store: this.returns.approvedSince(store, `${utcDay(asOf)}T00:00:00.000Z`, iso(asOf), exclude), register: 0 },
       exchange: body.exchange?.map((e) => ({ sku: e.sku, qty: e.qty, availableMilli: (this.ledger.get(store, e.sku)?.onHand ?? 0) - this.returns.exchangeReserved(store, e.sku, nowIso, exclude) })),
       overridden,
     };
-    return evaluateReturn(input);
+    if (!ctx.ambiguous) return evaluateReturn(input);
+    const ev = evaluateReturn({ ...input, notFoundCode: LineCodes.RECEIPT_AMBIGUOUS });
+    ev.reason = `receipt ${body.receipt ?? ''} was issued at stores ${ctx.ambiguous.map((a) => a.store).join(', ')}: ask again naming the store that issued it (originalStore)`;
+    return ev;
   }
 
   resultFor(row: ReturnRow, ctx?: SaleContext): AuthorizeResult {
@@ -177,7 +235,7 @@ export class ReturnsEngine {
       authorization: row.authorization,
       decision: row.decision,
       mode: row.mode,
-      lines: lines.map((l) => (l.asked_sku === null ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code } : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code })),
+      lines: decisionLinesOfTicket(row, lines),
       refundAmount: row.refund_amount ?? 0,
       allowedTenders: JSON.parse(row.allowed_tenders) as string[],
       conditions: JSON.parse(row.conditions) as string[],
@@ -188,7 +246,7 @@ export class ReturnsEngine {
     if (ex.length > 0) res.exchange = ex.map((e) => ({ sku: e.sku, qty: fromMilli(e.qty), approvedQty: fromMilli(e.approved_qty), code: e.code }));
     if (row.reason) res.reason = row.reason;
     if (row.card_hash && row.receipt) res.resolvedReceipt = row.receipt;
-    const sale = ctx ? ctx.sale : row.receipt ? this.sales.get(row.receipt) : undefined;
+    const sale = ctx ? ctx.sale : this.sales.ofReturn(row);
     if (sale) {
       res.receipt = {
         receipt: sale.receipt,
@@ -201,10 +259,26 @@ export class ReturnsEngine {
   }
 }
 
+/** The lines of a ticket as a register sees them: quantity, code, refund and fee, every rule that shaped it. */
+function decisionLinesOfTicket(row: ReturnRow, lines: ReturnLineRow[]): DecisionLine[] {
+  const rules = JSON.parse(row.rules) as { code: string; line?: number }[];
+  return lines.map((l) => {
+    const out: DecisionLine = l.asked_sku === null ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code } : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code };
+    if (l.approved_qty > 0 && l.amount !== null) {
+      out.refund = l.amount - (l.fee ?? 0);
+      if (l.fee) out.fee = l.fee;
+    }
+    const codes = lineRules(rules, Math.max(0, l.line));
+    if (codes.length > 0) out.rules = codes;
+    return out;
+  });
+}
+
 /** What is kept of the request on the ticket (never a card number: only its keyed hash was sent). */
 function requestOf(body: AuthorizeRequestBody): Record<string, unknown> {
   const out: Record<string, unknown> = { lines: body.lines };
   if (body.receipt !== undefined) out.receipt = body.receipt;
+  if (body.originalStore !== undefined) out.originalStore = body.originalStore;
   if (body.cardHash !== undefined) out.cardHash = body.cardHash;
   if (body.exchange !== undefined) out.exchange = body.exchange;
   return out;

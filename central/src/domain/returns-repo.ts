@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { SaleKey } from './sales.js';
 
 export type ReturnStatus = 'reserved' | 'completed' | 'cancelled' | 'expired' | 'denied' | 'reversed';
 export type GradedDecision = 'approved' | 'conditional' | 'override_required' | 'denied';
@@ -12,6 +13,8 @@ export interface ReturnRow {
   request_id: string;
   /** '' for a return without a receipt */
   receipt: string;
+  /** the store that issued `receipt` (receipt numbers are each store's own); null when no sale was found */
+  sale_store: string | null;
   mode: 'online' | 'offline';
   decision: GradedDecision;
   status: ReturnStatus;
@@ -60,7 +63,16 @@ export interface ReturnLineRow {
   disposition: 'restock' | 'damaged';
   code: string;
   reason: string | null;
+  /** what approved_qty refunds at the sold price before fees, as authorized (null: not kept then) */
+  amount: number | null;
+  /** the restocking fee on `amount` */
+  fee: number | null;
+  /** what completed_qty was refunded at the sold price before fees */
+  completed_amount: number | null;
 }
+
+/** A line as it is stored: the money columns may be left out (unknown). */
+export type NewReturnLine = Omit<ReturnLineRow, 'authorization' | 'amount' | 'fee' | 'completed_amount'> & Partial<Pick<ReturnLineRow, 'amount' | 'fee' | 'completed_amount'>>;
 
 export interface ExchangeRow {
   authorization: string;
@@ -74,7 +86,7 @@ const COLUMNS = [
   'authorization', 'store', 'register', 'request_id', 'receipt', 'mode', 'decision', 'status', 'reconciliation', 'exception_code',
   'reason', 'refund_amount', 'refund_kind', 'created_at', 'expires_at', 'completed_at', 'updated_at', 'rules', 'allowed_tenders',
   'conditions', 'gross_refund', 'fees', 'policy_version', 'kind', 'override_by', 'override_at', 'late_online', 'card_hash', 'request',
-  'resolution', 'resolved_at', 'resolved_by', 'resolution_note',
+  'resolution', 'resolved_at', 'resolved_by', 'resolution_note', 'sale_store',
 ] as const;
 
 /** Return tickets, their lines and exchange items. */
@@ -104,28 +116,34 @@ export class ReturnsRepo {
     this.getLines = db.prepare(`SELECT * FROM return_lines WHERE authorization = ? ORDER BY line`);
     this.insertRet = db.prepare(`INSERT INTO returns (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
     this.insertLine = db.prepare(
-      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason)
-       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason)`,
+      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason, amount, fee, completed_amount)
+       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason, @amount, @fee, @completed_amount)`,
     );
     // What counts against a sale line: completed quantities, and reservations not yet expired.
     // Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
+    // With each, what it refunds for the line at the sold price (lines decided before that was
+    // kept: their quantity at the line's price).
     this.claimed = db.prepare(
       `SELECT rl.line AS line,
               SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
                        WHEN r.status = 'reserved' AND r.expires_at > @now THEN rl.approved_qty
-                       ELSE 0 END) AS qty
+                       ELSE 0 END) AS qty,
+              SUM(CASE WHEN r.status = 'completed' THEN COALESCE(rl.completed_amount, CAST(ROUND(rl.completed_qty * sl.unit_price / 1000.0) AS INTEGER))
+                       WHEN r.status = 'reserved' AND r.expires_at > @now THEN COALESCE(rl.amount, CAST(ROUND(rl.approved_qty * sl.unit_price / 1000.0) AS INTEGER))
+                       ELSE 0 END) AS amount
          FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-        WHERE r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
+         LEFT JOIN sale_lines sl ON sl.store = r.sale_store AND sl.receipt = r.receipt AND sl.line = rl.line
+        WHERE r.sale_store = @store AND r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
         GROUP BY rl.line`,
     );
     this.byStore = db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);
     this.all = db.prepare(`SELECT * FROM returns ORDER BY created_at, authorization`);
-    this.byReceipt = db.prepare(`SELECT * FROM returns WHERE receipt = ? ORDER BY created_at, authorization`);
+    this.byReceipt = db.prepare(`SELECT * FROM returns WHERE sale_store = ? AND receipt = ? ORDER BY created_at, authorization`);
     this.due = db.prepare(`SELECT * FROM returns WHERE status = 'reserved' AND expires_at <= ?`);
     this.upd = db.prepare(
       `UPDATE returns SET ${COLUMNS.filter((c) => c !== 'authorization').map((c) => `${c} = @${c}`).join(', ')} WHERE authorization = @authorization`,
     );
-    this.updLine = db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ? WHERE authorization = ? AND line = ?`);
+    this.updLine = db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ?, completed_amount = ? WHERE authorization = ? AND line = ?`);
     this.delLines = db.prepare(`DELETE FROM return_lines WHERE authorization = ?`);
     this.insertEx = db.prepare(`INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code) VALUES (@authorization, @sku, @qty, @approved_qty, @code)`);
     this.getEx = db.prepare(`SELECT * FROM return_exchanges WHERE authorization = ? ORDER BY sku`);
@@ -138,12 +156,13 @@ export class ReturnsRepo {
       `SELECT e.sku AS sku, SUM(e.approved_qty) AS qty FROM return_exchanges e JOIN returns r ON r.authorization = e.authorization
         WHERE r.store = ? AND r.status = 'reserved' AND r.expires_at > ? GROUP BY e.sku`,
     );
-    // Refunds approved at a store since a time: completed ones, and reservations still standing.
+    // Refunds approved at a store from a time up to @at: completed ones, and reservations standing
+    // at @at (an expired one was still standing before it lapsed).
     this.dayTotal = db.prepare(
       `SELECT COALESCE(SUM(refund_amount), 0) AS total FROM returns
-        WHERE store = @store AND created_at >= @since AND exception_code IS NULL AND authorization <> @exclude
+        WHERE store = @store AND created_at >= @since AND created_at <= @at AND exception_code IS NULL AND authorization <> @exclude
           AND decision IN ('approved', 'conditional')
-          AND (status = 'completed' OR (status = 'reserved' AND expires_at > @now))`,
+          AND (status = 'completed' OR (status IN ('reserved', 'expired') AND expires_at > @at))`,
     );
   }
 
@@ -159,21 +178,21 @@ export class ReturnsRepo {
     return this.getEx.all(authorization) as ExchangeRow[];
   }
 
-  insert(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
+  insert(r: ReturnRow, lines: NewReturnLine[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
     this.s.tx(() => {
       this.insertRet.run(r);
-      for (const l of lines) this.insertLine.run({ ...l, authorization: r.authorization });
+      for (const l of lines) this.insertLine.run(lineRow(r.authorization, l));
       for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
     });
   }
 
   /** Replaces a ticket, its lines and exchange items (a decision superseding an earlier one). */
-  replace(r: ReturnRow, lines: Omit<ReturnLineRow, 'authorization'>[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
+  replace(r: ReturnRow, lines: NewReturnLine[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
     this.s.tx(() => {
       this.delLines.run(r.authorization);
       this.delEx.run(r.authorization);
       this.update(r);
-      for (const l of lines) this.insertLine.run({ ...l, authorization: r.authorization });
+      for (const l of lines) this.insertLine.run(lineRow(r.authorization, l));
       for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
     });
   }
@@ -182,15 +201,29 @@ export class ReturnsRepo {
     this.upd.run(r);
   }
 
-  setLine(authorization: string, line: number, completedQty: number, approvedQty: number): void {
-    this.updLine.run(completedQty, approvedQty, authorization, line);
+  /** A line's completion: the quantity returned and what it was refunded at the sold price. */
+  setLine(authorization: string, line: number, completedQty: number, approvedQty: number, completedAmount: number | null = null): void {
+    this.updLine.run(completedQty, approvedQty, completedAmount, authorization, line);
   }
 
-  /** milli-units claimed per line of `receipt` at `nowIso`, leaving out `exclude`. */
-  claimedByLine(receipt: string, nowIso: string, exclude = ''): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const r of this.claimed.all({ receipt, now: nowIso, exclude }) as { line: number; qty: number }[]) out.set(r.line, r.qty);
-    return out;
+  /** milli-units claimed per line of `sale` (every store's returns of it) at `nowIso`, leaving out `exclude`. */
+  claimedByLine(sale: SaleKey, nowIso: string, exclude = ''): Map<number, number> {
+    return this.claimsByLine(sale, nowIso, exclude).milli;
+  }
+
+  /**
+   * Per line of `sale` (every store's returns of it) at `nowIso`, leaving out `exclude`: the
+   * milli-units claimed, and what those returns refund for the line (minor units at the sold
+   * price, before fees).
+   */
+  claimsByLine(sale: SaleKey, nowIso: string, exclude = ''): { milli: Map<number, number>; amount: Map<number, number> } {
+    const milli = new Map<number, number>();
+    const amount = new Map<number, number>();
+    for (const r of this.claimed.all({ store: sale.store, receipt: sale.receipt, now: nowIso, exclude }) as { line: number; qty: number; amount: number | null }[]) {
+      milli.set(r.line, r.qty);
+      amount.set(r.line, r.amount ?? 0);
+    }
+    return { milli, amount };
   }
 
   /** milli-units of `sku` held for exchanges at `store`, leaving out `exclude`. */
@@ -202,20 +235,28 @@ export class ReturnsRepo {
     return new Map((this.exReservedStore.all(store, nowIso) as { sku: string; qty: number }[]).map((r) => [r.sku, r.qty]));
   }
 
-  /** Refunds approved at `store` since `sinceIso` (the UTC day's start), minor units. */
-  approvedSince(store: string, sinceIso: string, nowIso: string, exclude = ''): number {
-    return (this.dayTotal.get({ store, since: sinceIso, now: nowIso, exclude }) as { total: number }).total;
+  /**
+   * Refunds approved at `store` from `sinceIso` (the UTC day's start) up to `atIso`, as they stood
+   * at `atIso`, minor units: the day's total now (online) or as of an offline decision's time.
+   */
+  approvedSince(store: string, sinceIso: string, atIso: string, exclude = ''): number {
+    return (this.dayTotal.get({ store, since: sinceIso, at: atIso, exclude }) as { total: number }).total;
   }
 
   list(store?: string): ReturnRow[] {
     return (store ? this.byStore.all(store) : this.all.all()) as ReturnRow[];
   }
 
-  forReceipt(receipt: string): ReturnRow[] {
-    return this.byReceipt.all(receipt) as ReturnRow[];
+  /** Every return of `sale`, at any store. */
+  forSale(sale: SaleKey): ReturnRow[] {
+    return this.byReceipt.all(sale.store, sale.receipt) as ReturnRow[];
   }
 
   reservedDue(nowIso: string): ReturnRow[] {
     return this.due.all(nowIso) as ReturnRow[];
   }
+}
+
+function lineRow(authorization: string, l: NewReturnLine): ReturnLineRow {
+  return { ...l, authorization, amount: l.amount ?? null, fee: l.fee ?? null, completed_amount: l.completed_amount ?? null };
 }

@@ -14,11 +14,15 @@ export class SaleService {
     private readonly clock: Clock,
   ) {}
 
-  /** Call inside a transaction. Throws Refusal for a receipt number already used. */
+  /**
+   * Call inside a transaction. Receipt numbers are each store's own: another store's sale under the
+   * same number is a different sale. Throws Refusal for a receipt number this store already used
+   * (the same event resent is skipped before this, by its id).
+   */
   record(store: string, register: string | null, channel: string, body: SaleEventBody, eventId: string | null): void {
-    const prior = this.sales.get(body.receipt);
+    const prior = this.sales.get(store, body.receipt);
     if (prior) {
-      throw new Refusal(ExceptionCodes.DUPLICATE_RECEIPT, `receipt ${body.receipt} was already recorded (store ${prior.store}, ${prior.at})`);
+      throw new Refusal(ExceptionCodes.DUPLICATE_RECEIPT, `receipt ${body.receipt} was already recorded at store ${store} (${prior.at})`);
     }
     const lines = body.lines.map((l) => ({ line: l.line, sku: l.sku, qty: toMilli(l.qty), unitPrice: l.unitPrice }));
     this.sales.insert({

@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { lineAmount } from '@tillbridge/shared';
+import { lineAmount, TbCodes, TbError } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
 
 export interface SaleLineRow {
@@ -27,32 +27,47 @@ export interface SaleRow {
   lines: SaleLineRow[];
 }
 
-/** Sales from every channel, keyed by receipt (receipt numbers are unique across the chain). */
+/** Which sale: receipt numbers are each store's own, so a sale is its store and its receipt. */
+export interface SaleKey {
+  store: string;
+  receipt: string;
+}
+
+/** Where a receipt number leads, asked at `store` (see Sales.resolve). */
+export interface SaleResolution {
+  sale?: SaleRow;
+  /** the receipt was issued at more than one other store and none was named: which ones */
+  ambiguous?: { store: string; at: string }[];
+}
+
+/** Sales from every channel, keyed by store and receipt. */
 export class Sales {
   private readonly getSale: Statement;
   private readonly getLines: Statement;
+  private readonly byReceipt: Statement;
   private readonly insertSale: Statement;
   private readonly insertLine: Statement;
   private readonly insertCard: Statement;
   private readonly byCard: Statement;
 
   constructor(private readonly s: HubStorage) {
-    this.insertCard = s.db.prepare(`INSERT INTO sale_cards (pan_hash, receipt) VALUES (?, ?) ON CONFLICT DO NOTHING`);
+    this.insertCard = s.db.prepare(`INSERT INTO sale_cards (pan_hash, store, receipt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
     this.byCard = s.db.prepare(
-      `SELECT s.receipt AS receipt, s.store AS store, s.at AS at FROM sale_cards c JOIN sales s ON s.receipt = c.receipt
+      `SELECT s.receipt AS receipt, s.store AS store, s.at AS at FROM sale_cards c JOIN sales s ON s.store = c.store AND s.receipt = c.receipt
         WHERE c.pan_hash = ? AND s.at >= ? ORDER BY s.at DESC LIMIT 50`,
     );
-    this.getSale = s.db.prepare(`SELECT * FROM sales WHERE receipt = ?`);
-    this.getLines = s.db.prepare(`SELECT line, sku, qty, unit_price AS unitPrice FROM sale_lines WHERE receipt = ? ORDER BY line`);
+    this.getSale = s.db.prepare(`SELECT * FROM sales WHERE store = ? AND receipt = ?`);
+    this.getLines = s.db.prepare(`SELECT line, sku, qty, unit_price AS unitPrice FROM sale_lines WHERE store = ? AND receipt = ? ORDER BY line`);
+    this.byReceipt = s.db.prepare(`SELECT store, at FROM sales WHERE receipt = ? ORDER BY store LIMIT 50`);
     this.insertSale = s.db.prepare(
-      `INSERT INTO sales (receipt, store, register, channel, at, currency, total, tenders, event_id, created_at)
+      `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertLine = s.db.prepare(`INSERT INTO sale_lines (receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?)`);
+    this.insertLine = s.db.prepare(`INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`);
   }
 
-  get(receipt: string): SaleRow | undefined {
-    const r = this.getSale.get(receipt) as Record<string, unknown> | undefined;
+  get(store: string, receipt: string): SaleRow | undefined {
+    const r = this.getSale.get(store, receipt) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     return {
       receipt: r.receipt as string,
@@ -63,17 +78,58 @@ export class Sales {
       currency: r.currency as string,
       total: r.total as number,
       tenders: JSON.parse(r.tenders as string) as unknown[],
-      lines: this.getLines.all(receipt) as SaleLineRow[],
+      lines: this.getLines.all(store, receipt) as SaleLineRow[],
     };
+  }
+
+  /** The sale a return ticket is about (none for a return without a receipt, or a receipt the hub did not find). */
+  ofReturn(r: { receipt: string; sale_store: string | null }): SaleRow | undefined {
+    return r.receipt && r.sale_store ? this.get(r.sale_store, r.receipt) : undefined;
+  }
+
+  /** Every store that issued `receipt`, by store. */
+  storesOf(receipt: string): { store: string; at: string }[] {
+    return this.byReceipt.all(receipt) as { store: string; at: string }[];
+  }
+
+  /**
+   * The sale a receipt number names, asked at store `at`: the one issued at `originalStore` when
+   * the register named it; else the receipt of the asking store itself; else the only store that
+   * issued it. Issued at several other stores: ambiguous (the register must name the store).
+   */
+  resolve(receipt: string, at: string, originalStore?: string): SaleResolution {
+    if (originalStore !== undefined) return this.found(this.get(originalStore, receipt));
+    const own = this.get(at, receipt);
+    if (own) return { sale: own };
+    const others = this.storesOf(receipt);
+    if (others.length === 1) return this.found(this.get(others[0]!.store, receipt));
+    return others.length > 1 ? { ambiguous: others } : {};
+  }
+
+  /**
+   * The sale an operator names: `store`'s receipt, or with no store the only sale under that
+   * receipt number (several stores issued it: TB_RECEIPT_AMBIGUOUS, naming them).
+   */
+  named(receipt: string, store?: string): SaleRow | undefined {
+    if (store !== undefined) return this.get(store, receipt);
+    const all = this.storesOf(receipt);
+    if (all.length > 1) {
+      throw new TbError(TbCodes.RECEIPT_AMBIGUOUS, `receipt ${receipt} was issued at stores ${all.map((a) => a.store).join(', ')}: name the store`, { details: { stores: all.map((a) => a.store) } });
+    }
+    return all[0] && this.get(all[0].store, receipt);
+  }
+
+  private found(sale: SaleRow | undefined): SaleResolution {
+    return sale ? { sale } : {};
   }
 
   insert(sale: Omit<SaleRow, 'total'> & { eventId: string | null; createdAt: string }): void {
     const total = sale.lines.reduce((t, l) => t + lineAmount(l.qty, l.unitPrice), 0);
     this.s.tx(() => {
-      this.insertSale.run(sale.receipt, sale.store, sale.register, sale.channel, sale.at, sale.currency, total, JSON.stringify(sale.tenders), sale.eventId, sale.createdAt);
-      for (const l of sale.lines) this.insertLine.run(sale.receipt, l.line, l.sku, l.qty, l.unitPrice);
+      this.insertSale.run(sale.store, sale.receipt, sale.register, sale.channel, sale.at, sale.currency, total, JSON.stringify(sale.tenders), sale.eventId, sale.createdAt);
+      for (const l of sale.lines) this.insertLine.run(sale.store, sale.receipt, l.line, l.sku, l.qty, l.unitPrice);
       for (const t of sale.tenders as { panHash?: unknown }[]) {
-        if (typeof t.panHash === 'string' && t.panHash) this.insertCard.run(t.panHash, sale.receipt);
+        if (typeof t.panHash === 'string' && t.panHash) this.insertCard.run(t.panHash, sale.store, sale.receipt);
       }
     });
   }

@@ -41,6 +41,8 @@ export interface VersionedSettingsOptions<T> {
  */
 export class VersionedSettings<T> {
   private readonly latest: Statement;
+  private readonly latestUpTo: Statement;
+  private readonly newestAt: Statement;
   private readonly insert: Statement;
   private readonly history: Statement;
   private readonly historyAll: Statement;
@@ -48,6 +50,8 @@ export class VersionedSettings<T> {
 
   constructor(private readonly s: HubStorage, private readonly audit: AuditLog, private readonly clock: Clock, private readonly o: VersionedSettingsOptions<T>) {
     this.latest = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT 1`);
+    this.latestUpTo = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? AND id <= ? ORDER BY id DESC LIMIT 1`);
+    this.newestAt = s.db.prepare(`SELECT MAX(id) AS id FROM ${o.table} WHERE scope IN ('default', ?) AND created_at <= ?`);
     this.insert = s.db.prepare(`INSERT INTO ${o.table} (scope, body, actor, note, created_at) VALUES (?, ?, ?, ?, ?)`);
     this.history = s.db.prepare(`SELECT * FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT ?`);
     this.historyAll = s.db.prepare(`SELECT * FROM ${o.table} ORDER BY id DESC LIMIT ?`);
@@ -69,6 +73,24 @@ export class VersionedSettings<T> {
     if (!o) return base;
     const override = this.o.patch.parse(JSON.parse(o.body));
     return { version: Math.max(base.version, o.id), value: this.o.merge(base.value, override), override };
+  }
+
+  /**
+   * The store's effective value as it stood at `version` — what `effective(store)` answered right
+   * after that change — or undefined when the store never held that version (another store's
+   * change, or one that does not exist). Version 0 is the built-in defaults.
+   */
+  asOf(store: string, version: number): Versioned<T> | undefined {
+    const d = this.latestUpTo.get('default', version) as { id: number; body: string } | undefined;
+    const o = this.latestUpTo.get(`store:${store}`, version) as { id: number; body: string } | undefined;
+    if (Math.max(d?.id ?? 0, o?.id ?? 0) !== version) return undefined;
+    const base = d ? this.o.full.parse(JSON.parse(d.body)) : this.o.defaults;
+    return { version, value: o ? this.o.merge(base, this.o.patch.parse(JSON.parse(o.body))) : base };
+  }
+
+  /** The version the store held at `atIso` (0: the built-in defaults, before any change). */
+  versionAt(store: string, atIso: string): number {
+    return (this.newestAt.get(`store:${store}`, atIso) as { id: number | null }).id ?? 0;
   }
 
   /** Lays `patchRaw` over the default (store undefined) or the store's override (`replace`: instead of it). Returns the new version. */

@@ -31,6 +31,8 @@ const STATUS: Record<string, number> = {
   [TbCodes.STORAGE_BUSY]: 503,
   [TbCodes.RATE_LIMITED]: 429,
   [TbCodes.AUTHORIZATION_STATE]: 409,
+  [TbCodes.RECEIPT_AMBIGUOUS]: 409,
+  [TbCodes.LAST_ADMIN]: 409,
 };
 
 export function httpStatusFor(code: TbCode | string): number {

@@ -11,6 +11,8 @@ export class HubMetrics {
   private readonly syncLatency: Histogram<'kind'>;
   private readonly webhookAttempts: Counter<'outcome'>;
   private readonly eventsApplied: Counter<'kind' | 'outcome'>;
+  /** counts text() calls: what a scrape reads once is read once per scrape */
+  private scrapes = 0;
 
   constructor(hub: Hub) {
     const r = this.registry;
@@ -59,16 +61,18 @@ export class HubMetrics {
     };
     perStore('tillbridge_outbox_depth', "Events waiting in a store agent's outbox (as it last reported)", (p) => p.outboxDepth);
     perStore('tillbridge_outbox_oldest_age_seconds', "Age of the oldest event in a store agent's outbox (as it last reported)", (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000));
-    // one reading of the rate per scrape, shared by the gauges below
-    let rateAt = 0;
+    // one reading of the rate per scrape (text()), shared by the gauges below
+    let rateScrape = -1;
     let rateNow: ReturnType<Hub['authzStats']['rate']> | undefined;
     const rate = (): ReturnType<Hub['authzStats']['rate']> => {
-      if (!rateNow || Date.now() - rateAt > 50) {
+      if (!rateNow || rateScrape !== this.scrapes) {
         rateNow = hub.authzStats.rate();
-        rateAt = Date.now();
+        rateScrape = this.scrapes;
       }
       return rateNow;
     };
+    // A share of nothing is no value, not 0: prom-client starts a gauge without labels at 0, so
+    // it is removed while there is no request to share (an alert on "< 0.95" must not fire on a quiet hub).
     const rateGauge = (name: string, help: string, pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null): void => {
       new Gauge({
         name,
@@ -76,7 +80,8 @@ export class HubMetrics {
         registers: [r],
         collect() {
           const v = pick(rate());
-          if (v !== null) this.set(v);
+          if (v === null) this.remove({});
+          else this.set(v);
         },
       });
     };
@@ -117,6 +122,7 @@ export class HubMetrics {
   }
 
   text(): Promise<string> {
+    this.scrapes++;
     return this.registry.metrics();
   }
 

@@ -2,6 +2,66 @@ import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 
 /**
+ * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
+ * lines and card hashes (tables rebuilt, every row kept); a return names the store of the sale it
+ * is about (`sale_store`, filled from the sale its receipt named until now).
+ */
+export const SALES_BY_STORE = `
+  CREATE TABLE sales_by_store (
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    register TEXT,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    tenders TEXT NOT NULL,
+    event_id TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (store, receipt)
+  );
+  INSERT INTO sales_by_store (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
+    SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales;
+
+  CREATE TABLE sale_lines_by_store (
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    sku TEXT NOT NULL,
+    qty INTEGER NOT NULL,
+    unit_price INTEGER NOT NULL,
+    PRIMARY KEY (store, receipt, line),
+    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
+  );
+  INSERT INTO sale_lines_by_store (store, receipt, line, sku, qty, unit_price)
+    SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
+
+  CREATE TABLE sale_cards_by_store (
+    pan_hash TEXT NOT NULL,
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    PRIMARY KEY (pan_hash, store, receipt),
+    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
+  );
+  INSERT INTO sale_cards_by_store (pan_hash, store, receipt)
+    SELECT c.pan_hash, s.store, c.receipt FROM sale_cards c JOIN sales s ON s.receipt = c.receipt;
+
+  ALTER TABLE returns ADD COLUMN sale_store TEXT;
+  UPDATE returns SET sale_store = (SELECT s.store FROM sales s WHERE s.receipt = returns.receipt) WHERE receipt <> '';
+
+  DROP TABLE sale_cards;
+  DROP TABLE sale_lines;
+  DROP TABLE sales;
+  ALTER TABLE sales_by_store RENAME TO sales;
+  ALTER TABLE sale_lines_by_store RENAME TO sale_lines;
+  ALTER TABLE sale_cards_by_store RENAME TO sale_cards;
+  CREATE INDEX sales_store ON sales(store, at);
+  CREATE INDEX sales_receipt ON sales(receipt);
+  DROP INDEX returns_receipt;
+  CREATE INDEX returns_sale ON returns(sale_store, receipt);
+`;
+
+/**
  * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
  * minor units, times ISO 8601 UTC text (they sort as they compare).
  */
@@ -295,4 +355,34 @@ export const HUB_MIGRATIONS: string[] = [
   `,
   // 7: audit origin column, checkpoints, time and store indexes
   AUDIT_TRAIL_SCHEMA,
+  `
+  -- Money per return line (DESIGN rule 11): what the approved quantity refunds at the sold price
+  -- before fees (amount) and its restocking fee, as authorized; and what the completed quantity
+  -- was refunded at the sold price (completed_amount). NULL: decided before these were kept.
+  ALTER TABLE return_lines ADD COLUMN amount INTEGER;
+  ALTER TABLE return_lines ADD COLUMN fee INTEGER;
+  ALTER TABLE return_lines ADD COLUMN completed_amount INTEGER;
+  `,
+  SALES_BY_STORE,
+  `
+  -- DESIGN rule 9: an agent's database has incarnations — a new one when it is created, and when
+  -- the hub finds it behind or forked from what it applied (restored, reverted, copied). The
+  -- cursor is per (agent, incarnation); agent_cursors keeps the agent's store, its latest
+  -- incarnation and that one's cursor. Cursors from before incarnations become incarnation ''.
+  CREATE TABLE agent_incarnations (
+    agent_id TEXT NOT NULL,
+    incarnation TEXT NOT NULL,
+    store TEXT NOT NULL REFERENCES stores(id),
+    last_seq INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (agent_id, incarnation)
+  );
+  INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)
+    SELECT agent_id, '', store, last_seq, updated_at, updated_at FROM agent_cursors;
+  ALTER TABLE agent_cursors ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+  -- the exception raised when a second live copy of the agent was refused (one while it is open)
+  ALTER TABLE agent_cursors ADD COLUMN duplicate_exception TEXT;
+  ALTER TABLE applied_events ADD COLUMN incarnation TEXT;
+  `,
 ];

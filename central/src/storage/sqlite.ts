@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir, preparePrivateSqlite } from '@tillbridge/shared';
 import { join } from 'node:path';
 import { HUB_MIGRATIONS } from './schema.js';
 
@@ -27,7 +27,9 @@ export function hubDbPath(dataDir: string): string {
 }
 
 export function openHubStorage(dataDir: string, opts: { create?: boolean } = {}): HubStorage {
-  if (opts.create) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (opts.create) ensurePrivateDir(dataDir);
+  // hub.sqlite and its -wal/-shm are 0600 whatever the directory or umask
+  preparePrivateSqlite(hubDbPath(dataDir), Boolean(opts.create));
   const db = new Database(hubDbPath(dataDir), { fileMustExist: !opts.create });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');

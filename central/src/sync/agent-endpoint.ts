@@ -13,11 +13,9 @@ import { AgentSession, type SessionDeps } from './agent-session.js';
 /** Largest frame an agent may send (a batch of events). */
 const MAX_FRAME = 8 * 1024 * 1024;
 const PING_MS = 15_000;
+/** How long an agent's open connection has to answer a ping when the same agent says hello on another. */
+export const DEFAULT_PROBE_MS = 5_000;
 
-/**
- * The agents' WebSocket endpoint: one connection per store, authenticated by a bearer access
- * token at the upgrade. A newer connection from the same store replaces the older one.
- */
 export interface EndpointSecurity {
   credentials: Credentials;
   gate: Gate;
@@ -25,9 +23,20 @@ export interface EndpointSecurity {
   requireClientCert: boolean;
 }
 
+/**
+ * The agents' WebSocket endpoint: one connection per store, authenticated by a bearer access
+ * token at the upgrade, and claimed for an agent by its hello. A connection of another agent of
+ * the store is replaced by the newer one. A connection of the same agent is either that agent
+ * reconnecting before the hub saw its old socket close — the old one does not answer a ping and
+ * is dropped — or a second live copy of its database (two PCs from one disk image), which is
+ * refused: close 4010, audited, kept as an exception (DESIGN rule 9).
+ */
 export class AgentEndpoint implements KeyDelivery {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
+  /** per store: the connection that said hello and was accepted */
   private readonly sessions = new Map<string, AgentSession>();
+  /** per store: the claim being decided (claims of one store are decided one after the other) */
+  private readonly claims = new Map<string, Promise<unknown>>();
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly pinger: NodeJS.Timeout;
 
@@ -37,6 +46,7 @@ export class AgentEndpoint implements KeyDelivery {
     private readonly deps: SessionDeps,
     private readonly log: Logger,
     private readonly security: EndpointSecurity,
+    private readonly probeMs = DEFAULT_PROBE_MS,
   ) {
     this.pinger = setInterval(() => {
       for (const ws of this.wss.clients) {
@@ -102,7 +112,8 @@ export class AgentEndpoint implements KeyDelivery {
           gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
           return reject(socket, 403, 'Forbidden');
         }
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt));
+        const peer = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt, peer));
       },
       (err: unknown) => {
         // an expired token is an agent that must refresh, not an attacker
@@ -113,14 +124,11 @@ export class AgentEndpoint implements KeyDelivery {
     );
   }
 
-  private accept(ws: WebSocket, store: string, kid: string, expiresAt: number): void {
-    const prior = this.sessions.get(store);
-    if (prior) prior.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
-    const session = new AgentSession(store, kid, ws, expiresAt, this.deps);
-    this.sessions.set(store, session);
+  private accept(ws: WebSocket, store: string, kid: string, expiresAt: number, peer: string): void {
+    const session = new AgentSession(store, kid, ws, expiresAt, this.deps, { peer, claim: (s, agentId) => this.claim(s, agentId) });
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
-    ws.on('error', (err) => this.log.warn({ store, err: err.message }, 'agent socket error'));
+    ws.on('error', (err) => this.log.warn({ store, err }, 'agent socket error'));
     ws.on('close', () => {
       session.dispose();
       if (this.sessions.get(store) === session) {
@@ -131,6 +139,37 @@ export class AgentEndpoint implements KeyDelivery {
         this.log.info({ store }, 'agent disconnected');
       }
     });
+  }
+
+  /**
+   * A connection's hello: may it speak for `agentId`? Resolves with the live copy that keeps the
+   * agent when this connection is refused, else undefined (it is now the store's connection).
+   */
+  private claim(session: AgentSession, agentId: string): Promise<AgentSession | undefined> {
+    const before = this.claims.get(session.store) ?? Promise.resolve();
+    const decided = before.then(() => this.decide(session, agentId));
+    const settled = decided.catch(() => undefined);
+    this.claims.set(session.store, settled);
+    void settled.then(() => {
+      if (this.claims.get(session.store) === settled) this.claims.delete(session.store);
+    });
+    return decided;
+  }
+
+  private async decide(session: AgentSession, agentId: string): Promise<AgentSession | undefined> {
+    const prior = this.sessions.get(session.store);
+    if (prior && prior !== session && prior.open) {
+      if (prior.claimed === agentId) {
+        if (await prior.probe(this.probeMs)) return prior;
+        this.log.info({ store: session.store, agentId }, 'the agent reconnected; its old connection did not answer and is dropped');
+        prior.terminate();
+      } else {
+        prior.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
+      }
+    }
+    if (!session.open) return undefined;
+    this.sessions.set(session.store, session);
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -4,9 +4,9 @@ import {
   AgentFrame,
   AuthorizeRequestBody,
   CloseCodes,
+  type HelloFrame,
   ReceiptLookupBody,
   OverrideBody,
-  type ReceiptLookupResult,
   type SyncSettings,
   type TerminalStatus,
   describeZodError,
@@ -17,8 +17,9 @@ import {
   type HubFrame,
   type Logger,
 } from '@tillbridge/shared';
-import type { EventApplier } from '../domain/event-applier.js';
+import { ForkedHistory, type EventApplier } from '../domain/event-applier.js';
 import type { Cursors } from '../domain/cursors.js';
+import type { AgentCopies } from '../domain/agent-copies.js';
 import type { ReturnsEngine } from '../domain/returns-engine.js';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
 import { fromMilli } from '@tillbridge/shared';
@@ -40,6 +41,7 @@ export interface SessionDeps {
   credentials: Credentials;
   audit: AuditLog;
   cursors: Cursors;
+  copies: AgentCopies;
   policies: Policies;
   authzStats: AuthzStats;
   cardKey: Buffer;
@@ -59,6 +61,14 @@ export interface SessionDeps {
   onAccuracy?: (r: AccuracyReport) => void;
 }
 
+/** What the endpoint gives each connection: where it comes from, and the claim its hello makes. */
+export interface SessionLink {
+  /** the remote address and port */
+  peer: string;
+  /** May this connection speak for `agentId`? Resolves with the live copy when it may not. */
+  claim: (session: AgentSession, agentId: string) => Promise<AgentSession | undefined>;
+}
+
 interface Parked {
   rid: number;
   after: number;
@@ -70,12 +80,17 @@ interface Parked {
 const PARK_MS = 10_000;
 
 /**
- * One store agent's connection: hello → welcome(lastSeq) and the inventory snapshot; event
- * batches → one transaction → ack(upTo), or nack on a transient failure; authorization
- * requests answered once the agent's earlier events are applied.
+ * One store agent's connection: hello (the agent, its database's incarnation and newest seq) →
+ * welcome and the inventory snapshot — or, for a database behind what the hub applied, close
+ * 4011 (start a new incarnation), and for a second live copy of the agent, close 4010; event
+ * batches → one transaction → ack(upTo), nack on a transient failure, close 4011 on a forked
+ * history; authorization requests answered once the agent's earlier events are applied.
  */
 export class AgentSession {
   private agentId: string | undefined;
+  private incarnation = '';
+  /** the agent this connection's hello speaks for (set before the hub has accepted it) */
+  private claimedAgent: string | undefined;
   private inventoryN = 0;
   /** SKU → the number of the last inventory frame that carried it, on this connection */
   private readonly pushedIn = new Map<string, number>();
@@ -92,6 +107,7 @@ export class AgentSession {
     private readonly ws: WebSocket,
     tokenExpiresAt: number,
     private readonly d: SessionDeps,
+    private readonly link: SessionLink,
   ) {
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
@@ -105,8 +121,22 @@ export class AgentSession {
     return this.agentId;
   }
 
+  /** The agent this connection said hello for, accepted or not yet. */
+  get claimed(): string | undefined {
+    return this.claimedAgent;
+  }
+
   send(frame: HubFrame): void {
     if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Neither closed nor closing. */
+  get open(): boolean {
+    return !this.closed && this.ws.readyState === this.ws.OPEN;
+  }
+
+  get peer(): string {
+    return this.link.peer;
   }
 
   close(code: number, reason: string): void {
@@ -114,6 +144,37 @@ export class AgentSession {
     this.closed = true;
     this.dispose();
     this.ws.close(code, reason);
+  }
+
+  /** Drops a connection that stopped answering. */
+  terminate(): void {
+    this.closed = true;
+    this.dispose();
+    this.ws.terminate();
+  }
+
+  /**
+   * Whether the other end still answers: a pong (or any frame) within `ms`. A live agent's
+   * WebSocket answers pings by itself; a socket whose agent is gone does not.
+   */
+  probe(ms: number): Promise<boolean> {
+    if (!this.open) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (alive: boolean): void => {
+        clearTimeout(timer);
+        this.ws.off('pong', yes);
+        this.ws.off('message', yes);
+        this.ws.off('close', no);
+        resolve(alive);
+      };
+      const yes = (): void => done(true);
+      const no = (): void => done(false);
+      const timer = setTimeout(no, ms);
+      this.ws.on('pong', yes);
+      this.ws.on('message', yes);
+      this.ws.on('close', no);
+      this.ws.ping();
+    });
   }
 
   dispose(): void {
@@ -181,12 +242,14 @@ export class AgentSession {
     } catch {
       return this.protocolError('frame is not JSON');
     }
+    const hello = raw as { t?: unknown; v?: unknown } | null;
+    if (hello?.t === 'hello' && hello.v !== WIRE_VERSION) return this.protocolError(`wire version ${String(hello.v)} is not supported (hub speaks ${WIRE_VERSION}): upgrade the agent`);
     const parsed = AgentFrame.safeParse(raw, { reportInput: true });
     if (!parsed.success) return this.protocolError(describeZodError(parsed.error).join('; '));
     const frame = parsed.data;
     this.d.presence.get(this.store).lastFrameMs = this.d.now();
-    if (frame.t === 'hello') return this.onHello(frame.agent, frame.v);
-    if (!this.agentId) return this.protocolError(`"${frame.t}" before "hello"`);
+    if (frame.t === 'hello') return this.onHello(frame);
+    if (!this.agentId) return this.protocolError(`"${frame.t}" before "welcome"`);
     switch (frame.t) {
       case 'events':
         return this.onEvents(frame.items);
@@ -247,18 +310,57 @@ export class AgentSession {
     }
   }
 
-  private onHello(agentId: string, v: number): void {
-    if (this.agentId) return this.protocolError('a second hello');
-    if (v !== WIRE_VERSION) return this.protocolError(`wire version ${v} is not supported (hub speaks ${WIRE_VERSION})`);
+  private onHello(hello: HelloFrame): void {
+    if (this.claimedAgent !== undefined) return this.protocolError('a second hello');
+    const agentId = hello.agent;
+    this.claimedAgent = agentId;
     const c = this.d.cursors.cursor(agentId);
     if (c && c.store !== this.store) {
       this.d.log.warn({ store: this.store, agentId, cursorStore: c.store }, 'an agent of another store presented this store\'s token');
       this.d.audit.append({ actor: `agent:${agentId}`, action: 'auth.cross_store', outcome: 'refused', store: this.store, resource: 'agent connection', details: { agentStore: c.store } });
       return this.close(CloseCodes.UNAUTHORIZED, 'this agent belongs to another store');
     }
+    const failed = (err: unknown): void => {
+      this.d.log.error({ store: this.store, agentId, err }, 'could not accept the agent');
+      this.close(CloseCodes.GOING_AWAY, 'the hub could not accept this connection; retry');
+    };
+    this.link.claim(this, agentId).then((live) => {
+      if (this.closed) return;
+      try {
+        if (live) this.refuseCopy(hello, live);
+        else this.start(hello);
+      } catch (err) {
+        failed(err); // storage busy, say: the agent reconnects
+      }
+    }, failed);
+  }
+
+  /** A second live copy of the agent (DESIGN rule 9): refused, loudly. */
+  private refuseCopy(hello: HelloFrame, live: AgentSession): void {
+    const copy = { store: this.store, agentId: hello.agent, incarnation: hello.incarnation };
+    try {
+      this.d.copies.duplicate(copy, { live: live.peer, refused: this.peer });
+    } catch (err) {
+      this.d.log.error({ store: this.store, err }, 'could not record the refused copy');
+    }
+    this.d.log.warn({ ...copy, live: live.peer, refused: this.peer }, 'a second live copy of an agent connected: refused');
+    this.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+  }
+
+  /** The connection is the agent's: welcome it — unless its database is behind its incarnation at the hub. */
+  private start(hello: HelloFrame): void {
+    const { agent: agentId, incarnation, newest } = hello;
+    const inc = this.d.cursors.incarnation(agentId, incarnation);
+    if (inc && newest < inc.lastSeq) {
+      // restored from a backup, or a snapshot reverted: its seqs would repeat ones the hub applied
+      this.d.copies.behind({ store: this.store, agentId, incarnation }, newest, inc.lastSeq);
+      this.d.log.warn({ store: this.store, agentId, incarnation, newest, applied: inc.lastSeq }, 'an agent\'s database is behind what the hub applied (restored or reverted): it starts a new incarnation');
+      return this.close(CloseCodes.NEW_INCARNATION, `behind: newest seq ${newest}, the hub applied up to ${inc.lastSeq}; start a new incarnation`);
+    }
+    if (!inc) this.d.cursors.setCursor(agentId, incarnation, this.store, 0); // the agent belongs to this store from now on
     this.agentId = agentId;
-    this.cursor = c?.lastSeq ?? 0;
-    if (!c) this.d.cursors.setCursor(agentId, this.store, 0); // the agent belongs to this store from now on
+    this.incarnation = incarnation;
+    this.cursor = inc?.lastSeq ?? 0;
     this.d.presence.connected(this.store, agentId, this.d.now());
     this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.cardKey.toString('base64url') });
     this.pushPolicy();
@@ -266,22 +368,35 @@ export class AgentSession {
     const items = this.d.ledger.list(this.store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
     this.sendInventory(true, items);
     this.pushPendingKey();
-    this.d.log.info({ store: this.store, agentId, lastSeq: this.cursor }, 'agent connected');
+    this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor }, 'agent connected');
   }
 
-  private onEvents(items: Parameters<EventApplier['applyBatch']>[2]): void {
+  private onEvents(items: Parameters<EventApplier['applyBatch']>[3]): void {
     try {
-      const r = this.d.applier.applyBatch(this.store, this.agentId!, items);
+      const r = this.d.applier.applyBatch(this.store, this.agentId!, this.incarnation, items);
       this.cursor = Math.max(this.cursor, r.upTo);
       this.failures = 0;
       this.send({ t: 'ack', upTo: r.upTo, results: r.results });
       this.drainParked();
     } catch (err) {
+      if (err instanceof ForkedHistory) return this.onForked(err);
       const first = Math.min(...items.map((i) => i.seq));
       const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
-      this.d.log.error({ store: this.store, seq: first, err: (err as Error).message }, 'could not apply events; the agent will retry');
+      this.d.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
       this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
     }
+  }
+
+  /** Another history under this incarnation: nothing of the batch was applied; the agent starts a new incarnation and sends it all again. */
+  private onForked(f: ForkedHistory): void {
+    const copy = { store: this.store, agentId: this.agentId!, incarnation: this.incarnation };
+    try {
+      this.d.copies.forked(copy, { seq: f.seq, eventId: f.eventId, applied: f.applied });
+    } catch (err) {
+      this.d.log.error({ store: this.store, err }, 'could not record the forked history');
+    }
+    this.d.log.warn({ ...copy, seq: f.seq, event: f.eventId, applied: f.applied }, 'an agent\'s database forked from what the hub applied: it starts a new incarnation');
+    this.close(CloseCodes.NEW_INCARNATION, `forked at seq ${f.seq}: start a new incarnation`);
   }
 
   /** Runs `run` now, or once this agent's events up to `after` are applied (the sale may be among them). */
@@ -323,29 +438,7 @@ export class AgentSession {
       this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
       return;
     }
-    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.lookup(parsed.data) }));
-  }
-
-  private lookup(q: ReceiptLookupBody): ReceiptLookupResult {
-    let receipt = q.receipt ?? '';
-    let matches: ReceiptLookupResult['matches'];
-    if (q.cardHash !== undefined) {
-      const { policy } = this.d.policies.effective(this.store);
-      matches = this.d.sales.findByCard(q.cardHash, new Date(this.d.now() - policy.returnWindowDays * 86_400_000).toISOString());
-      receipt = matches[0]?.receipt ?? '';
-    }
-    const sale = receipt ? this.d.sales.get(receipt) : undefined;
-    if (!sale) return matches ? { receipt, found: false, lines: [], matches } : { receipt, found: false, lines: [] };
-    const claimed = this.d.returnsRepo.claimedByLine(receipt, new Date(this.d.now()).toISOString());
-    return {
-      receipt,
-      found: true,
-      store: sale.store,
-      currency: sale.currency,
-      at: sale.at,
-      lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
-      ...(matches ? { matches } : {}),
-    };
+    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.d.engine.lookup(this.store, parsed.data) }));
   }
 
   private onTerminal(items: TerminalStatus[]): void {

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -101,6 +101,7 @@ export function writeDevCerts(dir: string, hosts: string[], stores: string[]): D
   const put = (name: string, text: string, secret = false): string => {
     const f = join(dir, name);
     writeFileSync(f, text, { mode: secret ? 0o600 : 0o644 });
+    if (secret) chmodSync(f, 0o600); // a key file left from before keeps its mode otherwise
     return f;
   };
   const files: DevCertFiles = {

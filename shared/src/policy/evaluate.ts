@@ -1,6 +1,6 @@
-import { lineAmount } from '../money.js';
+import { lineAmount, returnAmount } from '../money.js';
 import { fromMilli, toMilli } from '../quantity.js';
-import { LineCodes, type LineCode } from '../register-protocol.js';
+import { LineCodes, type DecisionLine, type LineCode } from '../register-protocol.js';
 import { judgeReturn, type JudgedLine, type RequestedLine, type SoldLine } from '../returnable.js';
 import { PolicyCodes, type Policy, type TenderKind } from './schema.js';
 
@@ -24,6 +24,11 @@ export interface EvaluationInput {
   notFoundCode?: LineCode;
   /** milli-units already returned or reserved per sale line. */
   claimed: ReadonlyMap<number, number>;
+  /**
+   * What the returns counted in `claimed` refunded per sale line (minor units at the sold price,
+   * before fees). A line missing here is taken as priced at its share: the amount for `claimed`.
+   */
+  refunded?: ReadonlyMap<number, number> | undefined;
   /** Lines asked for; `unitPrice` only counts for non-receipted returns (there is no sale to price them). */
   requested: (RequestedLine & { unitPrice?: number | undefined })[];
   /** Refunds already approved today: by the store (online), by this register (offline). */
@@ -43,6 +48,8 @@ export interface FiredRule {
 }
 
 export interface EvaluatedLine extends JudgedLine {
+  /** what the approved quantity refunds at the sold price, before the fee (minor units) */
+  amount: number;
   /** restocking fee on this line, minor units */
   fee: number;
 }
@@ -94,12 +101,13 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   const { policy } = input;
   const rules: FiredRule[] = [];
   const conditions = new Set<string>();
-  let needsOverride = false;
+  /** the codes of the rules that need a manager, first one first */
+  const overrideCodes: string[] = [];
   const deny = (lines: EvaluatedLine[], code: string, detail: string): Evaluation => {
     rules.push({ code, detail });
     return {
       decision: 'denied',
-      lines: lines.map((l) => ({ ...l, approvedMilli: 0, fee: 0, code: l.code === LineCodes.OK ? (code as LineCode) : l.code })),
+      lines: lines.map((l) => ({ ...l, approvedMilli: 0, amount: 0, fee: 0, code: l.code === LineCodes.OK ? (code as LineCode) : l.code })),
       grossRefund: 0,
       fees: 0,
       refundAmount: 0,
@@ -112,7 +120,7 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   };
 
   if (input.mode === 'offline' && input.offlineDisabled) {
-    const lines = input.requested.map((r) => ({ line: r.line ?? 0, ...(r.sku !== undefined ? { askedBySku: r.sku } : {}), requestedMilli: toMilli(r.qty), approvedMilli: 0, code: LineCodes.OK as LineCode, fee: 0 }));
+    const lines = input.requested.map((r) => ({ line: r.line ?? 0, ...(r.sku !== undefined ? { askedBySku: r.sku } : {}), requestedMilli: toMilli(r.qty), approvedMilli: 0, code: LineCodes.OK as LineCode, amount: 0, fee: 0 }));
     return deny(lines, PolicyCodes.OFFLINE_DISABLED, 'offline approvals are switched off for this store: the hub must decide');
   }
 
@@ -128,6 +136,7 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
       approvedMilli: toMilli(r.qty),
       code: LineCodes.OK,
       unitPrice: r.unitPrice ?? 0,
+      amount: 0,
       fee: 0,
     }));
     if (input.mode === 'offline' && policy.offline.receiptRequired) return deny(lines, PolicyCodes.OFFLINE_RECEIPT_REQUIRED, 'offline, a return needs a receipt sold at this store');
@@ -140,7 +149,7 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
     rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'no receipt: store credit only, identity checked' });
   } else {
     const j = judgeReturn(input.sale?.lines, input.claimed, input.requested, input.notFoundCode ?? LineCodes.RECEIPT_NOT_FOUND);
-    lines = j.lines.map((l) => ({ ...l, fee: 0 }));
+    lines = j.lines.map((l) => ({ ...l, amount: 0, fee: 0 }));
     if (!input.sale) {
       rules.push({ code: lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND, detail: j.reason ?? 'receipt not found' });
       return { decision: 'denied', lines, grossRefund: 0, fees: 0, refundAmount: 0, allowedTenders: [], conditions: [], rules, exchange: exchangeDenied(input, lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND), reason: j.reason ?? 'receipt not found' };
@@ -155,7 +164,7 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
       const detail = `sold ${Math.floor(ageDays)} days ago; the window is ${policy.returnWindowDays} days`;
       if (!policy.windowOverridable) return deny(lines, PolicyCodes.OUTSIDE_WINDOW, detail);
       rules.push({ code: PolicyCodes.OUTSIDE_WINDOW, detail });
-      needsOverride = true;
+      overrideCodes.push(PolicyCodes.OUTSIDE_WINDOW);
     }
   }
 
@@ -168,12 +177,17 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
     }
   }
 
-  // money: gross, fees
+  // money: gross, fees. A receipt's line refunds what everything returned of it so far is worth
+  // minus what was already refunded for it (never each return rounded on its own).
   let gross = 0;
   let fees = 0;
   for (const l of lines) {
     if (l.approvedMilli === 0) continue;
-    const amount = lineAmount(l.approvedMilli, l.unitPrice ?? 0);
+    const price = l.unitPrice ?? 0;
+    const claimed = input.noReceipt ? 0 : (input.claimed.get(l.line) ?? 0);
+    const before = { milli: claimed, amount: input.refunded?.get(l.line) ?? lineAmount(claimed, price) };
+    const amount = input.noReceipt ? lineAmount(l.approvedMilli, price) : returnAmount(price, before, l.approvedMilli);
+    l.amount = amount;
     const pct = l.sku !== undefined ? feePercent(policy, l.sku) : 0;
     if (pct > 0) {
       l.fee = Math.round((amount * pct) / 100);
@@ -204,12 +218,13 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   }
   if (policy.maxRefundPerStorePerDay !== null && input.approvedToday.store + refund > policy.maxRefundPerStorePerDay) {
     rules.push({ code: PolicyCodes.STORE_DAILY_LIMIT, detail: `the store approved ${input.approvedToday.store} today; ${refund} more is over ${policy.maxRefundPerStorePerDay}` });
-    needsOverride = true;
+    overrideCodes.push(PolicyCodes.STORE_DAILY_LIMIT);
   }
   if (policy.managerOverrideAbove !== null && refund > policy.managerOverrideAbove) {
     rules.push({ code: PolicyCodes.MANAGER_OVERRIDE, detail: `refund ${refund} is over ${policy.managerOverrideAbove}: a manager must approve` });
-    needsOverride = true;
+    overrideCodes.push(PolicyCodes.MANAGER_OVERRIDE);
   }
+  const needsOverride = overrideCodes.length > 0;
   if (needsOverride && input.mode === 'offline') {
     return deny(lines, PolicyCodes.OVERRIDE_UNAVAILABLE_OFFLINE, 'a manager override is needed, which only the hub can record');
   }
@@ -235,8 +250,11 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   }
 
   let decision: GradedDecision = 'approved';
-  if (needsOverride && !input.overridden) decision = 'override_required';
-  else if (conditions.size > 0) decision = 'conditional';
+  if (needsOverride && !input.overridden) {
+    decision = 'override_required';
+    // The lines it holds say why they wait for a manager: the first rule that asks for one.
+    for (const l of lines) if (l.code === LineCodes.OK) l.code = overrideCodes[0] as LineCode;
+  } else if (conditions.size > 0) decision = 'conditional';
   if (needsOverride && input.overridden) rules.push({ code: PolicyCodes.OVERRIDDEN, detail: 'a manager overrode' });
 
   const refusedLines = lines.filter((l) => l.approvedMilli === 0);
@@ -244,6 +262,29 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   const reasons = [...refusedLines.map((l) => `line ${l.line || l.askedBySku}: ${l.code}`), ...rules.filter((r) => r.line === undefined && r.code !== PolicyCodes.OVERRIDDEN).map((r) => r.detail)];
   if (reasons.length > 0) out.reason = [...new Set(reasons)].join('; ');
   return out;
+}
+
+/** The codes of the rules that shaped one line: its own, and those of the whole return. */
+export function lineRules(rules: readonly { code: string; line?: number | undefined }[], line: number): string[] {
+  return [...new Set(rules.filter((r) => r.line === undefined || r.line === line).map((r) => r.code))];
+}
+
+/**
+ * The lines of a decision as a register sees them: the approved quantity and its code, what the
+ * line refunds (after its restocking fee) and the fee, and every rule that shaped it.
+ */
+export function decisionLinesOf(ev: Pick<Evaluation, 'lines' | 'rules'>): DecisionLine[] {
+  return ev.lines.map((l) => {
+    const out: DecisionLine = { line: l.line, approvedQty: fromMilli(l.approvedMilli), code: l.code };
+    if (l.askedBySku !== undefined) out.sku = l.askedBySku;
+    if (l.approvedMilli > 0) {
+      out.refund = l.amount - l.fee;
+      if (l.fee > 0) out.fee = l.fee;
+    }
+    const codes = lineRules(ev.rules, l.line);
+    if (codes.length > 0) out.rules = codes;
+    return out;
+  });
 }
 
 function exchangeDenied(input: EvaluationInput, code: string): Evaluation['exchange'] {

@@ -4,6 +4,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
+import { listenError } from './listen-error.js';
 
 /**
  * The `http` transport, for POS software on the store LAN:
@@ -105,7 +106,7 @@ async function acquire(host: string, port: number, register: string, route: Rout
     await shared.ready;
   } catch (err) {
     shared.refs--;
-    throw new TbError(TbCodes.CONFIG, `cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+    throw listenError(err, host, port);
   }
   if (shared.routes.has(register)) {
     await release(shared, undefined);

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
+import { listenError } from './listen-error.js';
 
 export interface TcpServerOptions {
   host: string;
@@ -77,9 +78,13 @@ export class TcpServerTransport implements Transport {
     });
     this.server = server;
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const failed = (err: Error): void => {
+        this.server = undefined;
+        reject(listenError(err, this.opts.host, this.opts.port));
+      };
+      server.once('error', failed);
       server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
+        server.off('error', failed);
         const addr = server.address();
         if (addr && typeof addr === 'object') this.bound = { host: addr.address, port: addr.port };
         resolve();

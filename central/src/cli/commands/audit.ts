@@ -165,6 +165,7 @@ export function auditCommands(ctx: CliContext): void {
         const since = opts.all ? '1970-01-01T00:00:00.000Z' : timeArg(opts.since, 'since');
         const until = timeArg(opts.until, 'until');
         const part = opts.out ? `${opts.out}.part` : undefined;
+        if (part) rmSync(part, { force: true }); // a leftover keeps its mode: start a new file, 0600
         const out = part ? createWriteStream(part, { mode: 0o600 }) : process.stdout;
         // `audit export | head`: the reader went away; nothing more to do
         if (!part) process.stdout.once('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE));

@@ -1,8 +1,14 @@
-import { createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError } from '@tillbridge/shared';
+import { clockFromEnv, createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration } from '../format.js';
 import { initHub, isInitialized, startHub } from '../../hub.js';
 import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
+
+/**
+ * How long a stop may take before the process gives up and exits with 1: longer than the bound
+ * the hub keeps (docs/operations.md: about 3 s), shorter than a service manager's patience.
+ */
+const STOP_LIMIT_MS = 15_000;
 
 export function hubCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -54,22 +60,44 @@ export function hubCommands(ctx: CliContext): void {
         if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
           throw new TbError(TbCodes.CONFIG, `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`);
         }
+        const { clock, test } = clockFromEnv(process.env);
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
+        if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays };
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock };
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
         }
-        const running = await startHub(hubOpts);
+        // SIGINT/SIGTERM stop the hub in every state, starting included: asked for during the
+        // start, the stop follows it at once
+        let running: Awaited<ReturnType<typeof startHub>> | undefined;
+        let stopAsked = false;
         let signals = 0;
+        const stop = (hub: NonNullable<typeof running>): void => {
+          hub.stop().then(
+            () => process.exit(EXIT.OK),
+            (err: unknown) => {
+              log.error({ err }, 'unclean stop');
+              process.exit(EXIT.FAILURE);
+            },
+          );
+        };
         const shutdown = (sig: string): void => {
           if (++signals > 1) process.exit(EXIT.FAILURE);
           log.info({ signal: sig }, 'stopping');
-          running.stop().then(() => process.exit(EXIT.OK), () => process.exit(EXIT.FAILURE));
+          setTimeout(() => {
+            log.error({ limitMs: STOP_LIMIT_MS }, 'the hub did not stop in time; exiting');
+            process.exit(EXIT.FAILURE);
+          }, STOP_LIMIT_MS).unref();
+          if (running) stop(running);
+          else stopAsked = true;
         };
         process.on('SIGINT', () => shutdown('SIGINT'));
         process.on('SIGTERM', () => shutdown('SIGTERM'));
+        log.info({ data: opts.data }, 'starting');
+        running = await startHub(hubOpts);
+        if (stopAsked) stop(running);
       }),
     );
 }

@@ -40,6 +40,7 @@ export function inventoryCommands(ctx: CliContext): void {
       act(async (store: string, sku: string | undefined, opts: { json?: boolean }) => {
         const q = sku ? `?sku=${encodeURIComponent(sku)}` : '';
         const r = await ctx.client().get<{ store: string; sku: string; onHand: number; reserved: number; available: number }[]>(`/v1/admin/stores/${encodeURIComponent(store)}/inventory${q}`);
+        if (sku !== undefined && r.length === 0) throw new TbError(TbCodes.NOT_FOUND, `store ${store} has no SKU ${sku} (no stock was ever recorded for it)`);
         print(opts.json, r, () => table(['STORE', 'SKU', 'ON HAND', 'RESERVED', 'AVAILABLE'], r.map((i) => [i.store, i.sku, i.onHand, i.reserved, i.available])));
       }),
     );

@@ -1,4 +1,4 @@
-import { table } from '../format.js';
+import { money, table } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
 
 export function returnCommands(ctx: CliContext): void {
@@ -29,11 +29,18 @@ export function returnCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  tillbridge-hub returns exceptions --store S001 --json')
     .action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        type Exc = { id: string; store: string; kind: string; code: string; reason: string; authorization: string | null; createdAt: string };
-        const q = opts.store ? `?store=${encodeURIComponent(opts.store)}` : '';
-        const r = await ctx.client().get<Exc[]>(`/v1/admin/exceptions${q}`);
-        print(opts.json, r, () => table(['STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'REASON'], r.map((x) => [x.store, x.kind, x.code, x.authorization, x.createdAt, x.reason])));
+      act(async (opts: { store?: string; open?: boolean; json?: boolean }) => {
+        type Exc = { id: string; store: string; kind: string; code: string; reason: string; authorization: string | null; createdAt: string; resolvedAt: string | null; resolution: { action: string } | null };
+        const q = new URLSearchParams();
+        if (opts.store) q.set('store', opts.store);
+        if (opts.open) q.set('open', 'true');
+        const r = await ctx.client().get<Exc[]>(`/v1/admin/exceptions${q.size ? `?${q}` : ''}`);
+        print(opts.json, r, () =>
+          table(
+            ['ID', 'STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'SETTLED', 'REASON'],
+            r.map((x) => [x.id, x.store, x.kind, x.code, x.authorization, x.createdAt, x.resolvedAt ? `${x.resolution?.action ?? 'yes'} ${x.resolvedAt}` : 'open', x.reason]),
+          ),
+        );
       }),
     );
   returns
@@ -44,7 +51,7 @@ export function returnCommands(ctx: CliContext): void {
     .action(
       act(async (authorization: string, opts: { json?: boolean }) => {
         type T = {
-          authorization: string; store: string; register: string; receipt: string | null; mode: string; decision: string; status: string; kind: string | null;
+          authorization: string; store: string; register: string; receipt: string | null; currency: string | null; mode: string; decision: string; status: string; kind: string | null;
           exception: string | null; reason: string | null; refund: number | null; refundKind: string | null; createdAt: string; policyVersion: number;
           request: unknown; rules: { code: string; detail: string }[]; decisionDetail: { allowedTenders: string[]; conditions: string[]; grossRefund: number | null; fees: number; expiresAt: string | null };
           lines: { line: number; sku: string | null; requested: number; approved: number; completed: number; disposition: string; code: string }[];
@@ -59,13 +66,13 @@ export function returnCommands(ctx: CliContext): void {
             `return ${t.authorization}  store ${t.store}  register ${t.register}  ${t.createdAt}`,
             `receipt   ${t.receipt ?? '(none)'}   request ${JSON.stringify(t.request)}`,
             `decision  ${t.decision.toUpperCase()} (${t.mode}, policy v${t.policyVersion})  status ${t.status}${t.kind ? ` (${t.kind})` : ''}${t.exception ? `  !! exception ${t.exception}` : ''}`,
-            `refund    ${t.decisionDetail.grossRefund ?? '-'} - fees ${t.decisionDetail.fees} = ${t.refund ?? '-'}   tenders ${t.decisionDetail.allowedTenders.join(', ') || '-'}   conditions ${t.decisionDetail.conditions.join(', ') || '-'}`,
+            `refund    ${money(t.decisionDetail.grossRefund, t.currency)} - fees ${money(t.decisionDetail.fees, t.currency)} = ${money(t.refund, t.currency)}   tenders ${t.decisionDetail.allowedTenders.join(', ') || '-'}   conditions ${t.decisionDetail.conditions.join(', ') || '-'}`,
             t.reason ? `reason    ${t.reason}` : '',
             t.rules.length ? `rules     ${t.rules.map((r) => `${r.code}: ${r.detail}`).join('\n          ')}` : 'rules     (none fired)',
             table(['LINE', 'SKU', 'ASKED', 'APPROVED', 'RETURNED', 'DISPOSITION', 'CODE'], t.lines.map((l) => [l.line || '-', l.sku, l.requested, l.approved, l.completed, l.disposition, l.code])),
             t.exchange.length ? `exchange  ${t.exchange.map((e) => `${e.sku} × ${e.qty} (${e.approved} approved, ${e.code})`).join('; ')}` : '',
             t.override ? `override  by manager ${t.override.manager} at ${t.override.at}` : '',
-            t.completion ? `completed ${t.completion.at}: ${t.completion.refund.amount} to ${t.completion.refund.kind} (${t.completion.kind})` : '',
+            t.completion ? `completed ${t.completion.at}: ${money(t.completion.refund.amount, t.currency)} to ${t.completion.refund.kind} (${t.completion.kind})` : '',
             t.reconciliation ? `offline   reconciled: ${t.reconciliation.result ?? 'denied offline'}${t.reconciliation.lateOnlineReplaced ? ' (replaced a late online answer)' : ''}` : '',
             t.resolution ? `resolved  ${t.resolution.action} by ${t.resolution.by} at ${t.resolution.at}: ${t.resolution.note}` : '',
           ]

@@ -1,4 +1,4 @@
-import { table } from '../format.js';
+import { money, table } from '../format.js';
 import { uploadImport } from '../import-upload.js';
 import { act, print, type CliContext } from '../context.js';
 
@@ -9,14 +9,16 @@ export function saleCommands(ctx: CliContext): void {
   sales
     .command('show <receipt>')
     .description('show a sale with what is returned and still returnable per line')
+    .option('--store <id>', 'the store that issued the receipt (receipt numbers are each store\'s own; needed when several stores used the number)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub sales show R-1001')
+    .addHelpText('after', '\nExamples:\n  tillbridge-hub sales show R-1001\n  tillbridge-hub sales show 1001 --store S002')
     .action(
-      act(async (receipt: string, opts: { json?: boolean }) => {
+      act(async (receipt: string, opts: { store?: string; json?: boolean }) => {
         type Sale = { receipt: string; store: string; at: string; currency: string; total: number; lines: { line: number; sku: string; qty: number; unitPrice: number; returnedOrReserved: number; returnable: number }[] };
-        const r = await ctx.client().get<Sale>(`/v1/admin/sales/${encodeURIComponent(receipt)}`);
+        const query = opts.store !== undefined ? `?store=${encodeURIComponent(opts.store)}` : '';
+        const r = await ctx.client().get<Sale>(`/v1/admin/sales/${encodeURIComponent(receipt)}${query}`);
         print(opts.json, r, () =>
-          [`receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${r.total} ${r.currency}`, table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], r.lines.map((l) => [l.line, l.sku, l.qty, l.unitPrice, l.returnedOrReserved, l.returnable]))].join('\n'),
+          [`receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${money(r.total, r.currency)}`, table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], r.lines.map((l) => [l.line, l.sku, l.qty, money(l.unitPrice, r.currency), l.returnedOrReserved, l.returnable]))].join('\n'),
         );
       }),
     );

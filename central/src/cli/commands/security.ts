@@ -1,5 +1,6 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { writeDevCerts } from '../../tls/dev-certs.js';
+import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, parseDuration, table } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
 
@@ -83,11 +84,14 @@ export function securityCommands(ctx: CliContext): void {
     .description('a new admin token (shown once)')
     .requiredOption('--role <role>', 'admin | operator')
     .requiredOption('--name <name>', 'who or what it is for')
+    .option('--data <dir>', "on the hub host, as the hub's user: make it straight in the hub's data directory, without the admin API (when no admin token works; audited as cli:local)")
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub tokens create --role operator --name "night shift dashboard"')
+    .addHelpText('after', '\nExamples:\n  tillbridge-hub tokens create --role operator --name "night shift dashboard"\n  sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" --data /var/lib/tillbridge-hub')
     .action(
-      act(async (opts: { role: string; name: string; json?: boolean }) => {
-        const r = await ctx.client().post<{ id: string; role: string; token: string }>('/v1/admin/tokens', { role: opts.role, name: opts.name });
+      act(async (opts: { role: string; name: string; data?: string; json?: boolean }) => {
+        const r = opts.data
+          ? createLocalAdminToken(opts.data, opts.role, opts.name)
+          : await ctx.client().post<{ id: string; role: string; token: string }>('/v1/admin/tokens', { role: opts.role, name: opts.name });
         print(opts.json, r, () => `${r.role} token ${r.id} (shown once): ${r.token}`);
       }),
     );

@@ -1,4 +1,5 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
+import { adminTokenInput } from '../../auth/credentials.js';
 import type { Hub } from '../../hub-services.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, storeParam } from './common.js';
@@ -51,10 +52,7 @@ export function keyRoutes(router: Router, hub: Hub): void {
   router.add('POST', '/v1/admin/tokens', async (ctx) => {
     const who = authorize(hub, ctx, true);
     const body = (await ctx.body()) as { role?: unknown; name?: unknown };
-    if (body.role !== 'admin' && body.role !== 'operator') throw new TbError(TbCodes.INVALID, 'role: expected "admin" or "operator" (read-only)');
-    if (typeof body.name !== 'string' || body.name.trim() === '' || body.name.length > 100) throw new TbError(TbCodes.INVALID, 'name: expected who or what the token is for');
-    const role = body.role;
-    const name = body.name;
+    const { role, name } = adminTokenInput(body.role, body.name);
     const t = hub.storage.tx(() => {
       const created = hub.credentials.createAdminToken(role, name);
       hub.audit.append({ actor: actorOf(who), action: 'token.create', outcome: 'created', resource: `admin-token:${created.id}`, details: { role, name } });

@@ -10,6 +10,7 @@ function summary(r: ReturnRow): Record<string, unknown> {
     store: r.store,
     register: r.register,
     receipt: r.receipt || null,
+    receiptStore: r.sale_store,
     mode: r.mode,
     decision: r.decision,
     status: r.status,
@@ -52,6 +53,8 @@ export function returnRoutes(router: Router, hub: Hub): void {
     if (typeof request.cardHash === 'string') request.cardHash = '(keyed hash)';
     return {
       ...summary(r),
+      /** the sale's currency, which every amount of the ticket is in (null: no receipt) */
+      currency: hub.sales.ofReturn(r)?.currency ?? null,
       request,
       policyVersion: r.policy_version,
       rules: JSON.parse(r.rules) as unknown[],

@@ -8,10 +8,12 @@ import { salesImport } from './sales-import.js';
 
 /** Sales from every channel. */
 export function saleRoutes(router: Router, hub: Hub): void {
+  // ?store=S: that store's receipt (receipt numbers are each store's own); without it, the only sale under that number
   router.add('GET', '/v1/admin/sales/:receipt', (ctx) => {
     authorize(hub, ctx, false);
-    const sale = need(hub.sales.get(ctx.params.receipt!), `sale ${ctx.params.receipt}`);
-    const claimed = hub.returnsRepo.claimedByLine(sale.receipt, new Date(hub.clock.now()).toISOString());
+    const store = ctx.query.get('store') ?? undefined;
+    const sale = need(hub.sales.named(ctx.params.receipt!, store), `sale ${ctx.params.receipt}${store !== undefined ? ` of store ${store}` : ''}`);
+    const claimed = hub.returnsRepo.claimedByLine(sale, new Date(hub.clock.now()).toISOString());
     return {
       receipt: sale.receipt,
       store: sale.store,
@@ -29,7 +31,7 @@ export function saleRoutes(router: Router, hub: Hub): void {
         returnedOrReserved: fromMilli(claimed.get(l.line) ?? 0),
         returnable: fromMilli(l.qty - (claimed.get(l.line) ?? 0)),
       })),
-      returns: hub.returnsRepo.forReceipt(sale.receipt).map((r) => ({ authorization: r.authorization, store: r.store, decision: r.decision, status: r.status, kind: r.kind, exception: r.exception_code })),
+      returns: hub.returnsRepo.forSale(sale).map((r) => ({ authorization: r.authorization, store: r.store, decision: r.decision, status: r.status, kind: r.kind, exception: r.exception_code })),
     };
   });
 

@@ -1,12 +1,16 @@
 import { derivedId, TbCodes, TbError } from '@tillbridge/shared';
+import { localDay, normaliseTimestamp, type ZoneResolver } from './time.js';
 import { attr, child, childrenNamed, enumValue, textAt, type XNode } from './xml.js';
 
 /**
  * Who a transaction is, and the receipt number a sale is known by and a return's link resolves
  * to. Both sides use the same rule so that a later return finds its sale (see docs/poslog.md):
  *   1. se:ReceiptCode (sale) / se:ReceiptCodeLink (return), wherever present;
- *   2. receiptKey "sequence" (default): store-workstation-sequence[-yyyymmdd], else TransactionID;
- *      receiptKey "transaction-id": TransactionID (sale: else ReceiptNumber), else store-workstation-sequence.
+ *   2. receiptKey "sequence" (default): store-workstation-sequence-yyyymmdd, else TransactionID, else ReceiptNumber;
+ *      receiptKey "transaction-id": TransactionID, else ReceiptNumber, else store-workstation-sequence-yyyymmdd.
+ * The day is the BusinessDayDate, else the register's calendar date of the transaction's
+ * BeginDateTime (else EndDateTime, ReceiptDateTime, POSLogDateTime). How a link that names no
+ * day is resolved is in links.ts.
  */
 export type ReceiptKey = 'sequence' | 'transaction-id';
 
@@ -23,8 +27,45 @@ export interface TxIdentity {
 
 const MAX_RECEIPT = 64;
 
-/** The identity elements of a Transaction (or of a TransactionLink: same element names). */
-export function identityOf(node: XNode, retail?: XNode): TxIdentity {
+/** The times that date a transaction naming no business day, in order: when it began comes first. */
+export const DAY_TIMES = ['BeginDateTime', 'EndDateTime', 'ReceiptDateTime', 'POSLogDateTime'] as const;
+
+export interface Dated {
+  /** yyyymmdd in the register's time zone */
+  day: string;
+  /** the instant, ms since the epoch */
+  ms: number;
+}
+
+/**
+ * The first of DAY_TIMES found on `nodes` (in order), as a register-local day and an instant.
+ * `where` prefixes the element name in the error a malformed value gets.
+ */
+export function datedBy(nodes: (XNode | undefined)[], zone: ZoneResolver, where = ''): Dated | undefined {
+  for (const name of DAY_TIMES) {
+    for (const node of nodes) {
+      const text = textAt(node, name);
+      if (text === undefined) continue;
+      const day = localDay(text, zone);
+      const iso = normaliseTimestamp(text, zone);
+      if (day === undefined || iso === undefined) {
+        throw new TbError(TbCodes.INVALID, `${where}${name}: expected an ISO 8601 date-time such as 2026-11-27T10:15:00 or 2026-11-27T10:15:00+01:00`);
+      }
+      return { day, ms: Date.parse(iso) };
+    }
+  }
+  return undefined;
+}
+
+/** The identity elements of a Transaction, its business day derived from its times when it states none. */
+export function identityOf(node: XNode, zone: ZoneResolver, retail?: XNode): TxIdentity {
+  const id = statedIdentityOf(node, retail);
+  id.businessDay ??= datedBy([node, retail], zone)?.day;
+  return id;
+}
+
+/** The identity elements as written (also of a TransactionLink: same element names). */
+export function statedIdentityOf(node: XNode, retail?: XNode): TxIdentity {
   return {
     store: storeOf(node),
     workstation: textAt(node, 'WorkstationID'),
@@ -54,12 +95,23 @@ function part(v: string): string {
   return /^\d+$/.test(v) ? v.replace(/^0+(?=\d)/, '') : v.replace(/\s+/g, ' ');
 }
 
-function composite(id: TxIdentity): string | undefined {
+/** `store-workstation-sequence`, the receipt number without its day; undefined without workstation or sequence. */
+export function sequencePrefix(id: TxIdentity): string | undefined {
   if (id.workstation === undefined || id.sequence === undefined) return undefined;
-  return [id.store, id.workstation, id.sequence, id.businessDay].filter((p): p is string => p !== undefined).map(part).join('-');
+  return [id.store, id.workstation, id.sequence].filter((p): p is string => p !== undefined).map(part).join('-');
 }
 
-function checked(receipt: string | undefined, what: string): string | undefined {
+/** `prefix-yyyymmdd` (a day that is not eight digits keeps its form, as parts do). */
+export function withDay(prefix: string, day: string | undefined): string {
+  return day === undefined ? prefix : `${prefix}-${part(day)}`;
+}
+
+function composite(id: TxIdentity): string | undefined {
+  const prefix = sequencePrefix(id);
+  return prefix === undefined ? undefined : withDay(prefix, id.businessDay);
+}
+
+export function checked(receipt: string | undefined, what: string): string | undefined {
   if (receipt === undefined) return undefined;
   if (receipt.length > MAX_RECEIPT) throw new TbError(TbCodes.INVALID, `${what} is longer than ${MAX_RECEIPT} characters`);
   return receipt;
@@ -90,14 +142,6 @@ export function returnLinks(node: XNode | undefined): XNode[] {
     const r = linkReason(l);
     return r === undefined || RETURN_REASONS.has(r);
   });
-}
-
-/** The original sale's receipt named by a TransactionLink; the link's store defaults to the returning store. */
-export function linkedReceipt(link: XNode, returningStore: string | undefined, key: ReceiptKey): string | undefined {
-  const id = identityOf(link);
-  if (id.store === undefined) id.store = returningStore;
-  const receipt = key === 'sequence' ? (composite(id) ?? id.transactionId) : (id.transactionId ?? composite(id));
-  return checked(receipt, 'the linked receipt number');
 }
 
 /** The original line number a TransactionLink names, if it is a line number. */

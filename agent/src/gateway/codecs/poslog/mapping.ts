@@ -1,6 +1,7 @@
 import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
 import { milliToNumber, toMinorUnits } from './amounts.js';
-import { identityOf, messageId, saleReceipt, type ReceiptKey } from './identity.js';
+import { datedBy, identityOf, messageId, saleReceipt, type ReceiptKey } from './identity.js';
+import { linkedReceipt, type KnownSales } from './links.js';
 import { isReturnSale, quantityMilli, skuOf, unitPriceOf } from './items.js';
 import { returnMessages, type ReturnCompleteOut, type ReturnItem, type ReturnRequestOut } from './returns.js';
 import { readTender, type TenderOut } from './tenders.js';
@@ -23,6 +24,8 @@ export interface MappingOptions {
   zone: ZoneResolver;
   receiptKey: ReceiptKey;
   maxTransactions: number;
+  /** sales this agent has recorded, for links that name no business day */
+  known?: KnownSales | undefined;
 }
 
 export interface SaleOut {
@@ -118,7 +121,7 @@ function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: 
   });
   if (sales.length === 0 && returns.length === 0) return;
 
-  const identity = identityOf(tx, retail);
+  const identity = identityOf(tx, opts.zone, retail);
   const ref = (id: string, receipt?: string): MessageRef => {
     const r: MessageRef = receipt === undefined ? { id } : { id, receipt };
     if (identity.workstation !== undefined) r.workstation = identity.workstation;
@@ -142,7 +145,20 @@ function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: 
   if (returns.length > 0) {
     // in an exchange the Sale-typed tenders pay for the sale; otherwise every tender is the refund
     const refundTenders = refunds.length > 0 || sales.length > 0 ? refunds : tenders;
-    for (const m of returnMessages(returns, refundTenders, { tx, retail, identity, receiptKey: opts.receiptKey, fallback })) {
+    const links = {
+      zone: opts.zone,
+      receiptKey: opts.receiptKey,
+      store: identity.store,
+      returnAt: () => datedBy([tx, retail], opts.zone)?.ms,
+      known: opts.known,
+      inDocument: out.messages.filter((m): m is SaleOut => m.type === 'sale').map((m) => ({ receipt: m.receipt, at: m.at })),
+    };
+    const seen = new Map<XNode, string | undefined>(); // a shared link is resolved once for all its lines
+    const linked = (link: XNode) => {
+      if (!seen.has(link)) seen.set(link, linkedReceipt(link, links));
+      return seen.get(link);
+    };
+    for (const m of returnMessages(returns, refundTenders, { tx, retail, identity, linked, fallback })) {
       out.messages.push(m);
       out.refs.push(ref(m.id, m.type === 'return.request' ? m.receipt : undefined));
     }

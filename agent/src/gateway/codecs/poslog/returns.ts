@@ -1,6 +1,6 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { milliToNumber } from './amounts.js';
-import { linkedLine, linkedReceipt, linkReason, messageId, returnLinks, type ReceiptKey, type TxIdentity } from './identity.js';
+import { linkedLine, linkReason, messageId, returnLinks, type TxIdentity } from './identity.js';
 import { dispositionOf, reasonOf, skuOf } from './items.js';
 import type { TenderOut } from './tenders.js';
 import { childrenNamed, textAt, type XNode } from './xml.js';
@@ -44,7 +44,8 @@ export interface ReturnContext {
   tx: XNode;
   retail: XNode;
   identity: TxIdentity;
-  receiptKey: ReceiptKey;
+  /** the original sale's receipt number a TransactionLink names (links.ts) */
+  linked: (link: XNode) => string | undefined;
   /** Fallback for the message id of a transaction without identity elements. */
   fallback: string;
 }
@@ -60,7 +61,7 @@ function resolve(r: ReturnItem, ctx: ReturnContext, only: boolean): Resolved {
   const own = returnLinks(item)[0];
   const shared = returnLinks(ctx.retail)[0] ?? returnLinks(ctx.tx)[0];
   const link = own ?? shared;
-  const receipt = code ?? (link ? linkedReceipt(link, ctx.identity.store, ctx.receiptKey) : undefined);
+  const receipt = code ?? (link ? ctx.linked(link) : undefined);
   if (code !== undefined && code.length > 64) throw new TbError(TbCodes.INVALID, 'ReceiptCodeLink: expected at most 64 characters');
   const lineNo = own ? linkedLine(own) : shared && only ? linkedLine(shared) : undefined;
   const line: Resolved['line'] = { qty: 0, milli: r.milli };

@@ -6,8 +6,13 @@
  * A bare date (`2017-09-30`, e.g. BusinessDayDate) is midnight of that day.
  */
 
-/** The offset (`Z` or `±hh:mm`) for a local wall-clock time given as UTC fields. */
-export type ZoneResolver = (wallAsUtcMs: number) => string;
+/** A register's time zone. */
+export interface ZoneResolver {
+  /** The offset (`Z` or `±hh:mm`) for a local wall-clock time given as UTC fields. */
+  (wallAsUtcMs: number): string;
+  /** The offset from UTC, in minutes, in force at an instant. */
+  offsetAt(utcMs: number): number;
+}
 
 const OFFSET = /^([+-])(\d{2}):?(\d{2})?$/;
 const STAMP = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
@@ -17,10 +22,16 @@ export function isValidZone(zone: string): boolean {
   return zoneResolver(zone) !== undefined;
 }
 
+function fixedZone(offset: string): ZoneResolver {
+  const m = OFFSET.exec(offset);
+  const minutes = m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? '0')) : 0;
+  return Object.assign(() => offset, { offsetAt: () => minutes });
+}
+
 export function zoneResolver(zone: string): ZoneResolver | undefined {
-  if (zone === 'Z' || zone === 'UTC') return () => 'Z';
+  if (zone === 'Z' || zone === 'UTC') return fixedZone('Z');
   const fixed = normaliseOffset(zone);
-  if (fixed !== undefined) return () => fixed;
+  if (fixed !== undefined) return fixedZone(fixed);
   if (!/^[A-Za-z][A-Za-z0-9_+\-/]{1,63}$/.test(zone)) return undefined;
   let fmt: Intl.DateTimeFormat;
   try {
@@ -43,11 +54,12 @@ export function zoneResolver(zone: string): ZoneResolver | undefined {
     const wall = Date.UTC(p.year ?? 1970, (p.month ?? 1) - 1, p.day ?? 1, (p.hour ?? 0) % 24, p.minute ?? 0, p.second ?? 0);
     return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
   };
-  return (wallMs) => {
+  const forWall = (wallMs: number): string => {
     const first = offsetAt(wallMs);
     const second = offsetAt(wallMs - first * 60_000);
     return formatOffset(second);
   };
+  return Object.assign(forWall, { offsetAt });
 }
 
 function normaliseOffset(text: string): string | undefined {
@@ -85,4 +97,21 @@ export function normaliseTimestamp(text: string | undefined, zone: ZoneResolver)
 
 function daysIn(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/**
+ * The register's calendar date (`yyyymmdd`) of a date-time: a value without a zone is the
+ * register's local time, so its date is the one written; a value with a zone (`Z`, `+02:00`) is
+ * an instant, whose date is taken in the register's time zone. Undefined when it is no valid
+ * date-time.
+ */
+export function localDay(text: string | undefined, zone: ZoneResolver): string | undefined {
+  const iso = normaliseTimestamp(text, zone);
+  if (iso === undefined) return undefined;
+  const m = STAMP.exec(text!.trim())!;
+  if (m[8] === undefined) return `${m[1]}${m[2]}${m[3]}`;
+  const instant = Date.parse(iso);
+  const local = new Date(instant + zone.offsetAt(instant) * 60_000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${String(local.getUTCFullYear()).padStart(4, '0')}${two(local.getUTCMonth() + 1)}${two(local.getUTCDate())}`;
 }

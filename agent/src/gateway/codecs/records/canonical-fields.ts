@@ -28,8 +28,8 @@ export const MESSAGE_SHAPES: Record<MessageType, MessageShape> = {
     },
   },
   'return.request': {
-    // a receipt, a card, or neither (a non-receipted return, when the policy allows)
-    fields: { id: false, receipt: false, card: false },
+    // a receipt (and the store that issued it), a card, or neither (a non-receipted return, when the policy allows)
+    fields: { id: false, receipt: false, originalStore: false, card: false },
     // a line is named by the sale's line number or by its SKU (the hub resolves the SKU)
     arrays: { lines: { required: true, fields: { line: false, sku: false, qty: true, reason: false, disposition: false, unitPrice: false }, oneOf: ['line', 'sku'] } },
   },
@@ -40,7 +40,7 @@ export const MESSAGE_SHAPES: Record<MessageType, MessageShape> = {
   'return.cancel': { fields: { id: false, authorization: true }, arrays: {} },
   'return.override': { fields: { id: false, authorization: true, manager: true, code: true }, arrays: {} },
   status: { fields: { id: false, state: true, detail: false }, arrays: {} },
-  'receipt.lookup': { fields: { id: false, receipt: false, card: false }, arrays: {} },
+  'receipt.lookup': { fields: { id: false, receipt: false, originalStore: false, card: false }, arrays: {} },
 };
 
 export type ReplyType = RegisterReply['type'];
@@ -55,7 +55,7 @@ export const REPLY_SOURCES: Record<ReplyType, { fields: readonly string[]; items
   },
   error: { fields: ['id', 'code', 'message'], items: [] },
   receipt: {
-    fields: ['id', 'receipt', 'found', 'source', 'store', 'currency', 'at', 'lines.count'],
+    fields: ['id', 'receipt', 'found', 'source', 'store', 'currency', 'at', 'code', 'lines.count'],
     items: ['line', 'sku', 'qty', 'unitPrice', 'returnable'],
   },
 };

@@ -1,0 +1,30 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { HubMetrics } from '../src/metrics/hub-metrics.js';
+import { testHub } from './helpers.js';
+
+/** One sample line of a metric without labels, or undefined when the metric reports no value. */
+const sample = (text: string, name: string): string | undefined => new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
+
+describe('hub metrics', () => {
+  let t: ReturnType<typeof testHub> | undefined;
+  afterEach(() => t?.cleanup());
+
+  it('the authorization ratios report no value until there was a return request, then the share', async () => {
+    t = testHub();
+    const m = new HubMetrics(t.hub);
+    const quiet = await m.text();
+    // declared (HELP/TYPE), but no sample: an alert on "< 0.95" has nothing to fire on
+    expect(quiet).toMatch(/^# TYPE tillbridge_return_authorization_success_ratio gauge$/m);
+    expect(sample(quiet, 'tillbridge_return_authorization_success_ratio')).toBeUndefined();
+    expect(sample(quiet, 'tillbridge_return_authorization_online_ratio')).toBeUndefined();
+    // counts that are really zero are still reported
+    expect(sample(quiet, 'tillbridge_connected_stores')).toBe('0');
+
+    // an agent reports a request it could not answer: one request, none answered in time
+    t.hub.stores.create('S1', 'S1');
+    t.hub.authzStats.report('S1', 'agent-1', { since: '2026-11-27T09:00:00Z', online: {}, offline: {}, lateOnline: 0, failed: 1 });
+    const busy = await m.text();
+    expect(sample(busy, 'tillbridge_return_authorization_success_ratio')).toBe('0');
+    expect(sample(busy, 'tillbridge_return_authorization_online_ratio')).toBe('0');
+  });
+});

@@ -1,0 +1,164 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuthorizeRequestBody, ReturnCompleteEventBody, ReturnDecisionEventBody } from '@tillbridge/shared';
+import { testHub } from './helpers.js';
+
+/**
+ * DESIGN rule 11, at the hub: summed over every return of a line, refunds never exceed what was
+ * paid for it, and a completion never refunds more than its authorization — online, offline,
+ * partial, with an exchange, and when an older agent sends one anyway.
+ */
+let t: ReturnType<typeof testHub>;
+beforeEach(() => {
+  t = testHub();
+  t.hub.stores.create('S1', 'S1');
+  t.hub.stores.create('S2', 'S2');
+});
+afterEach(() => t.cleanup());
+
+function sell(receipt: string, qty: number, unitPrice: number, sku = 'A'): void {
+  t.hub.storage.tx(() =>
+    t.hub.saleService.record('S1', 'R1', 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku, qty, unitPrice }], tenders: [] }, `e-${receipt}`),
+  );
+}
+const ask = (authorization: string, receipt: string, qty: number, over: Partial<AuthorizeRequestBody> = {}, store = 'S1') =>
+  t.hub.engine.authorize(store, { authorization, after: 0, register: 'R1', requestId: `q-${authorization}`, receipt, lines: [{ line: 1, qty, disposition: 'restock' }], ...over });
+const complete = (authorization: string, qty: number, amount: number, store = 'S1', kind = 'cash') =>
+  t.hub.storage.tx(() => t.hub.completion.complete(store, 'R1', { authorization, requestId: `c-${authorization}`, lines: [{ line: 1, qty }], refund: { kind, amount } } satisfies ReturnCompleteEventBody));
+const ticket = (authorization: string) => t.hub.returnsRepo.get(authorization)!;
+const completedRefunds = (receipt: string) =>
+  t.hub.returnsRepo
+    .forSale({ store: 'S1', receipt })
+    .filter((r) => r.status === 'completed')
+    .reduce((s, r) => s + (r.refund_amount ?? 0), 0);
+
+describe('refunds of a line never add up to more than was paid for it', () => {
+  it('one unit at 999 returned as 0.5 and 0.5 refunds 500 + 499', () => {
+    sell('H-1', 1, 999);
+    const a = ask('h1-a', 'H-1', 0.5);
+    expect(a).toMatchObject({ decision: 'approved', refundAmount: 500, lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }] });
+    expect(complete('h1-a', 0.5, 500)).toEqual({});
+    const b = ask('h1-b', 'H-1', 0.5, {}, 'S2'); // another store: the hub counts every store's returns
+    expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
+    expect(complete('h1-b', 0.5, 500, 'S2')).toEqual({ exception: 'refund_exceeds_authorized' });
+    expect(completedRefunds('H-1')).toBe(999);
+  });
+
+  it('a reservation still held counts with what it refunds; a cancelled one gives its money back', () => {
+    sell('H-2', 1, 999);
+    expect(ask('h2-a', 'H-2', 0.5).refundAmount).toBe(500);
+    expect(ask('h2-b', 'H-2', 0.5).refundAmount).toBe(499);
+    t.hub.storage.tx(() => t.hub.completion.cancel('S1', 'R1', { authorization: 'h2-a', requestId: 'x' }));
+    expect(ask('h2-c', 'H-2', 0.5).refundAmount).toBe(500); // 999 − 499 held by h2-b
+  });
+
+  it('a partial completion refunds at most its share; the rest of the line is priced against what was refunded', () => {
+    sell('H-3', 3, 999);
+    expect(ask('h3-a', 'H-3', 2).refundAmount).toBe(1998);
+    expect(complete('h3-a', 1, 1000)).toEqual({ exception: 'refund_exceeds_authorized' });
+    expect(ticket('h3-a')).toMatchObject({ refund_amount: 999, exception_code: 'refund_exceeds_authorized' });
+    expect(t.hub.returnsRepo.lines('h3-a')[0]).toMatchObject({ completed_qty: 1000, completed_amount: 999 });
+    const rest = ask('h3-b', 'H-3', 2);
+    expect(rest.refundAmount).toBe(1998);
+    expect(complete('h3-b', 2, 1998)).toEqual({});
+    expect(completedRefunds('H-3')).toBe(2997);
+  });
+
+  it('a completion for less than the share is what was refunded', () => {
+    sell('H-4', 2, 1000);
+    ask('h4', 'H-4', 2);
+    expect(complete('h4', 1, 700)).toEqual({});
+    expect(ticket('h4')).toMatchObject({ refund_amount: 700, exception_code: null });
+  });
+
+  it('a lapsed reservation completed late is priced again: it cannot take money another return already got', () => {
+    sell('H-5', 1, 999);
+    expect(ask('h5-a', 'H-5', 0.5).refundAmount).toBe(500);
+    t.clock.advance(16 * 60_000);
+    expect(t.hub.completion.expireDue()).toBe(1);
+    expect(ask('h5-b', 'H-5', 0.5).refundAmount).toBe(500);
+    expect(complete('h5-b', 0.5, 500)).toEqual({});
+    // the quantity still fits, but only 499 of what was paid is left
+    expect(complete('h5-a', 0.5, 500)).toEqual({ exception: 'over_refund' });
+    expect(ticket('h5-a')).toMatchObject({ refund_amount: 499, exception_code: 'over_refund' });
+  });
+});
+
+describe('a completion above its authorization (an older agent acked it)', () => {
+  it('keeps the authorized amount on the ticket, flags it with what the register said, and the shelf still moves', () => {
+    sell('H-6', 1, 1000);
+    ask('h6', 'H-6', 1);
+    const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
+    expect(complete('h6', 1, 1500)).toEqual({ exception: 'refund_exceeds_authorized' });
+    expect(ticket('h6')).toMatchObject({ status: 'completed', refund_amount: 1000, exception_code: 'refund_exceeds_authorized', reconciliation: 'exception' });
+    const [ex] = t.hub.exceptions.forAuthorization('h6');
+    expect(ex).toMatchObject({ code: 'refund_exceeds_authorized', kind: 'return.complete' });
+    expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
+    expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({ outcome: 'refund_exceeds_authorized' });
+    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
+    expect(t.hub.audit.verify().ok).toBe(true);
+  });
+
+  it('an exchange: the returned item and the exchanged one move, the refund stays what was authorized', () => {
+    sell('H-7', 1, 1000);
+    t.hub.storage.tx(() => t.hub.ledger.setOnHand('S1', 'B', 1000, 'test'));
+    expect(ask('h7', 'H-7', 1, { exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({ decision: 'approved', refundAmount: 1000, exchange: [{ approvedQty: 1 }] });
+    expect(complete('h7', 1, 1001)).toEqual({ exception: 'refund_exceeds_authorized' });
+    expect(ticket('h7').refund_amount).toBe(1000);
+    expect(t.hub.ledger.get('S1', 'B')!.onHand).toBe(0);
+  });
+
+  it('a ticket decided before per-line amounts were kept is capped by its whole authorized refund', () => {
+    sell('H-8', 2, 1000);
+    ask('h8', 'H-8', 2);
+    t.hub.storage.db.prepare(`UPDATE return_lines SET amount = NULL, fee = NULL WHERE authorization = 'h8'`).run();
+    expect(complete('h8', 2, 2001)).toEqual({ exception: 'refund_exceeds_authorized' });
+    expect(ticket('h8').refund_amount).toBe(2000);
+  });
+});
+
+describe('offline decisions', () => {
+  const offline = (authorization: string, receipt: string, qty: number, refund: number | undefined, fee?: number): ReturnDecisionEventBody => ({
+    authorization,
+    requestId: `q-${authorization}`,
+    receipt,
+    decision: 'approved',
+    mode: 'offline',
+    lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock', ...(refund !== undefined ? { refund } : {}), ...(fee !== undefined ? { fee } : {}) }],
+    refundEstimate: refund ?? 0,
+    allowedTenders: ['cash', 'store_credit'],
+    conditions: [],
+    rules: [],
+    policyVersion: 0,
+    decidedAt: '2026-11-27T10:00:00.000Z',
+  });
+  const apply = (b: ReturnDecisionEventBody) => t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', b));
+
+  it('a completion is held to what the agent authorized offline, line by line', () => {
+    sell('H-9', 2, 999);
+    expect(apply(offline('o9', 'H-9', 2, 1700, 298))).toEqual({});
+    expect(t.hub.returnsRepo.lines('o9')[0]).toMatchObject({ amount: 1998, fee: 298 });
+    expect(complete('o9', 1, 851)).toEqual({ exception: 'refund_exceeds_authorized' }); // half of 1700 is 850
+    expect(ticket('o9')).toMatchObject({ refund_amount: 850 });
+  });
+
+  it('flags an offline refund that, with the other returns of the line, is more than was paid', () => {
+    sell('H-10', 1, 999);
+    ask('h10', 'H-10', 0.5, {}, 'S2'); // 500 at another store the agent could not see
+    expect(apply(offline('o10', 'H-10', 0.5, 500))).toEqual({ exception: 'over_refund' });
+    expect(ticket('o10')).toMatchObject({ reconciliation: 'exception', exception_code: 'over_refund' });
+    expect(apply(offline('o10b', 'H-10', 0.5, undefined))).toEqual({}); // an older agent does not say; the completion is held to the whole
+  });
+});
+
+describe('what a register is told', () => {
+  it('each line says what it refunds, its fee, and every rule that shaped it; a held line names why', () => {
+    sell('H-11', 1, 80_000, 'TV-55');
+    t.hub.policies.set(undefined, { restockingFees: [{ skuPrefix: 'TV-', percent: 15 }], managerOverrideAbove: 50_000 }, 'admin:test');
+    const r = ask('h11', 'H-11', 1);
+    expect(r).toMatchObject({ decision: 'override_required', refundAmount: 68_000 });
+    expect(r.lines).toEqual([{ line: 1, approvedQty: 1, code: 'manager_override_required', refund: 68_000, fee: 12_000, rules: ['restocking_fee', 'manager_override_required', 'store_credit_only'] }]);
+    t.hub.managers.set('M-1', 'M', '4711');
+    const ok = t.hub.engine.override('S1', { authorization: 'h11', requestId: 'o', manager: 'M-1', code: '4711' });
+    expect(ok.lines).toEqual([{ line: 1, approvedQty: 1, code: 'ok', refund: 68_000, fee: 12_000, rules: ['restocking_fee', 'manager_override_required', 'store_credit_only', 'overridden'] }]);
+  });
+});

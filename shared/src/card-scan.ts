@@ -1,0 +1,150 @@
+/**
+ * Where card numbers can be written in text. A *run* is digits grouped by single spaces or dashes
+ * (`4111 1111-1111 1111`, `box 2 4111111111111111`); a *window* is any 13–19 consecutive digits of a
+ * run. A window is a card number when it passes Luhn and starts with 2–6 (the issuer ranges of
+ * Mastercard, Amex, Diners, JCB, Visa, Discover and UnionPay: ranges 1, 7, 8 and 9 hold no card
+ * brand a register takes, and epoch milliseconds start with 1).
+ *
+ * - `anywhere` (free text, masked): every window of every run, whatever surrounds it.
+ * - `written` (identifiers, refused; the card-data scans): windows made of whole groups that are
+ *   not part of a longer word — digits inside a UUID or a hex digest are not a card number
+ *   written down, and a long numeric receipt number is not one either unless a card number in it
+ *   stands as its own group(s).
+ *
+ * The work is linear in the text: each run is read once, Luhn is answered for any window from
+ * prefix sums, and at most 7 windows start at each digit (`anywhere`) or 7 per group start
+ * (`written`, group-aligned windows of at most 19 digits).
+ */
+export type CardScanMode = 'anywhere' | 'written';
+
+/** A card number found: the character range [start, end) it covers in the text, and its digits. */
+export interface CardSpan {
+  start: number;
+  end: number;
+  digits: string;
+}
+
+/** Counts the work done, for tests that bound it by size. */
+export interface CardScanMeter {
+  windows: number;
+}
+
+const MIN_PAN = 13;
+const MAX_PAN = 19;
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+interface Group {
+  /** [from, to): digit indices within the run */
+  from: number;
+  to: number;
+  /** touches a letter: part of a longer word */
+  word: boolean;
+}
+
+interface Run {
+  digits: number[];
+  /** text offset of each digit */
+  at: number[];
+  groups: Group[];
+}
+
+function* runsIn(text: string): Generator<Run> {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (!isDigit(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const run: Run = { digits: [], at: [], groups: [] };
+    for (;;) {
+      const from = run.digits.length;
+      const first = i;
+      while (i < n && isDigit(text.charCodeAt(i))) {
+        run.digits.push(text.charCodeAt(i) - 48);
+        run.at.push(i);
+        i++;
+      }
+      run.groups.push({ from, to: run.digits.length, word: isLetter(text.charCodeAt(first - 1)) || isLetter(text.charCodeAt(i)) });
+      const sep = text.charCodeAt(i);
+      if ((sep === 32 || sep === 45) && isDigit(text.charCodeAt(i + 1))) {
+        i++;
+        continue;
+      }
+      break;
+    }
+    yield run;
+  }
+}
+
+/** Luhn of any window of `d` in O(1): `sums[p][k]` adds d[0..k) doubling the positions of parity p. */
+function luhnSums(d: number[]): [Int32Array, Int32Array] {
+  const s0 = new Int32Array(d.length + 1);
+  const s1 = new Int32Array(d.length + 1);
+  for (let j = 0; j < d.length; j++) {
+    const v = d[j]!;
+    const dbl = v * 2 > 9 ? v * 2 - 9 : v * 2;
+    s0[j + 1] = s0[j]! + (j % 2 === 0 ? dbl : v);
+    s1[j + 1] = s1[j]! + (j % 2 === 1 ? dbl : v);
+  }
+  return [s0, s1];
+}
+
+/** Every card-number window of a run, as [from, to) digit indices, in order of `from`. */
+function windowsOf(run: Run, mode: CardScanMode, meter?: CardScanMeter): [number, number][] {
+  const d = run.digits;
+  if (d.length < MIN_PAN) return [];
+  const sums = luhnSums(d);
+  const out: [number, number][] = [];
+  const check = (from: number, to: number): void => {
+    if (meter) meter.windows++;
+    const first = d[from]!;
+    if (first < 2 || first > 6) return;
+    // the last digit is not doubled, so the doubled positions share the parity of `to`
+    const s = sums[to % 2]!;
+    if ((s[to]! - s[from]!) % 10 === 0) out.push([from, to]);
+  };
+  if (mode === 'anywhere') {
+    for (let from = 0; from + MIN_PAN <= d.length; from++) {
+      for (let len = MIN_PAN; len <= MAX_PAN && from + len <= d.length; len++) check(from, from + len);
+    }
+    return out;
+  }
+  const g = run.groups;
+  for (let s = 0; s < g.length; s++) {
+    if (g[s]!.word) continue;
+    for (let e = s; e < g.length && !g[e]!.word; e++) {
+      const len = g[e]!.to - g[s]!.from;
+      if (len > MAX_PAN) break;
+      if (len >= MIN_PAN) check(g[s]!.from, g[e]!.to);
+    }
+  }
+  return out;
+}
+
+/**
+ * The card numbers in `text`, as character ranges. Overlapping windows are merged into one span,
+ * so that masking a span (first 6 / last 4 of it) shows no window more than its own first 6 and
+ * last 4 digits, and leaves no new card number behind.
+ */
+export function cardNumberSpans(text: string, mode: CardScanMode, meter?: CardScanMeter): CardSpan[] {
+  const spans: CardSpan[] = [];
+  for (const run of runsIn(text)) {
+    let cur: [number, number] | undefined;
+    const flush = (): void => {
+      if (!cur) return;
+      spans.push({ start: run.at[cur[0]]!, end: run.at[cur[1] - 1]! + 1, digits: run.digits.slice(cur[0], cur[1]).join('') });
+    };
+    for (const [from, to] of windowsOf(run, mode, meter)) {
+      if (cur && from < cur[1]) cur[1] = Math.max(cur[1], to);
+      else {
+        flush();
+        cur = [from, to];
+      }
+    }
+    flush();
+  }
+  return spans;
+}

@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { cardNumberSpans, findCardNumbers, luhnValid, maskCardNumbersIn, type CardScanMeter } from '../src/index.js';
+
+/**
+ * Card numbers in free text (DESIGN rule 6): a PAN is masked wherever it is written — alone,
+ * grouped, right after or before other numbers — and only its digits are touched.
+ */
+
+/** A Luhn-valid PAN of 13-19 digits starting 2-6, as a digit string. */
+const panDigits = fc
+  .tuple(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 13, max: 19 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 18, maxLength: 18 }))
+  .map(([first, len, rest]) => {
+    const body = [first, ...rest.slice(0, len - 2)].join('');
+    for (let c = 0; c <= 9; c++) if (luhnValid(`${body}${c}`)) return `${body}${c}`;
+    throw new Error('unreachable: one check digit always fits');
+  });
+
+/** The PAN as a register or a person might write it: digits, with single spaces or dashes between some of them. */
+const writtenPan = fc.tuple(panDigits, fc.array(fc.constantFrom('', '', '', ' ', '-'), { minLength: 19, maxLength: 19 })).map(([d, seps]) => ({
+  digits: d,
+  text: [...d].map((c, i) => (i === 0 ? c : `${seps[i]}${c}`)).join(''),
+}));
+
+/** Free text heavy in digits, spaces and dashes, so PANs land next to other numbers. */
+const freeText = fc.string({ unit: fc.constantFrom(...'0123456789012345678901234567890123456789     ---abxyzAB.,:#/\n'), maxLength: 40 });
+
+/** Brute force, the slow obvious way: every run of digits joined by single spaces or dashes, every window, Luhn from scratch. */
+function bruteWindows(text: string): { start: number; end: number }[] {
+  const found: { start: number; end: number }[] = [];
+  for (const m of text.matchAll(/\d(?:[ -]?\d)*/g)) {
+    const at: number[] = [];
+    for (let i = 0; i < m[0].length; i++) if (/\d/.test(m[0][i]!)) at.push(m.index + i);
+    const digits = at.map((i) => text[i]).join('');
+    for (let from = 0; from < digits.length; from++) {
+      for (let len = 13; len <= 19 && from + len <= digits.length; len++) {
+        const w = digits.slice(from, from + len);
+        if (/^[2-6]/.test(w) && luhnValid(w)) found.push({ start: at[from]!, end: at[from + len - 1]! + 1 });
+      }
+    }
+  }
+  return found;
+}
+
+/** What masking must produce: overlapping windows merged, each merged span as first 6, `*`s, last 4. */
+function expectedMask(text: string): string {
+  const ws = bruteWindows(text).sort((a, b) => a.start - b.start);
+  const merged: { start: number; end: number }[] = [];
+  for (const w of ws) {
+    const last = merged[merged.length - 1];
+    if (last && w.start < last.end) last.end = Math.max(last.end, w.end);
+    else merged.push({ ...w });
+  }
+  let out = '';
+  let at = 0;
+  for (const s of merged) {
+    const d = text.slice(s.start, s.end).replace(/[ -]/g, '');
+    out += text.slice(at, s.start) + d.slice(0, 6) + '*'.repeat(d.length - 10) + d.slice(-4);
+    at = s.end;
+  }
+  return out + text.slice(at);
+}
+
+const digitStreams = (text: string): string[] => [...text.matchAll(/\d(?:[ -]?\d)*/g)].map((m) => m[0].replace(/[ -]/g, ''));
+
+describe('card numbers in free text', () => {
+  it('masks a PAN written right after another number (the return reason of the issue)', () => {
+    expect(maskCardNumbersIn('box 2 4242424242424242 signed')).toBe('box 2 424242******4242 signed');
+    expect(maskCardNumbersIn('box 2-4242-4242-4242-4242')).toBe('box 2-424242******4242');
+    expect(maskCardNumbersIn('qty 12 4111 1111 1111 1111 7')).toBe('qty 12 411111******1111 7');
+    expect(maskCardNumbersIn('24242424242424242')).toBe('2424242******4242');
+    expect(maskCardNumbersIn('card4242424242424242x')).toBe('card424242******4242x');
+    // ordinary numbers stay as they are
+    expect(maskCardNumbersIn('2 boxes, 3 bags, order 12345 on 2026-11-27 10:30')).toBe('2 boxes, 3 bags, order 12345 on 2026-11-27 10:30');
+  });
+
+  it('masks a PAN inserted at every position of any text, touching nothing but the card-number windows', () => {
+    fc.assert(
+      fc.property(freeText, writtenPan, (text, pan) => {
+        for (let i = 0; i <= text.length; i++) {
+          const input = text.slice(0, i) + pan.text + text.slice(i);
+          const out = maskCardNumbersIn(input);
+          // the PAN is gone, and no card number at all is left in any run of digits
+          expect(digitStreams(out).some((d) => d.includes(pan.digits))).toBe(false);
+          expect(bruteWindows(out)).toEqual([]);
+          // exactly the windows a brute-force search finds were masked, nothing else
+          expect(out).toBe(expectedMask(input));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('masks several PANs in one run of numbers, each shown at most as its own first 6 and last 4', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(writtenPan.map((p) => p.text), fc.stringMatching(/^\d{1,5}$/)), { minLength: 1, maxLength: 6 }), fc.constantFrom(' ', '-'), (parts, sep) => {
+        const out = maskCardNumbersIn(parts.join(sep));
+        expect(bruteWindows(out)).toEqual([]);
+        expect(out).toBe(expectedMask(parts.join(sep)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('finds a PAN written as its own group(s) next to other numbers (identifiers and scans), but not inside a word', () => {
+    fc.assert(
+      fc.property(freeText, writtenPan, freeText, (before, pan, after) => {
+        const spans = cardNumberSpans(`${before} ${pan.text} ${after}`, 'written');
+        expect(spans.some((s) => s.digits.includes(pan.digits))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+    expect(findCardNumbers('box 2 4242424242424242 signed')).toEqual(['4242424242424242']);
+    expect(findCardNumbers('receipt 2026 4111-1111-1111-1111')).toEqual(['4111111111111111']);
+    // a long receipt number is one number, not a card number inside it; digits in a UUID or a digest are not one either
+    expect(findCardNumbers('000120261127004242424242424242')).toEqual([]);
+    expect(findCardNumbers('id 54827709-0687-70ab-9c1e-112233445566 hash f54827709068770e')).toEqual([]);
+    expect(findCardNumbers('A4242424242424242')).toEqual([]);
+  });
+
+  it('does linear work on a long run of digits: at most 7 windows per digit, and a PAN at its end is still masked', () => {
+    for (const n of [1_000, 100_000]) {
+      const meter: CardScanMeter = { windows: 0 };
+      const text = `${'7'.repeat(n)}4242424242424242`;
+      const spans = cardNumberSpans(text, 'anywhere', meter);
+      expect(meter.windows).toBeLessThanOrEqual(7 * (n + 16));
+      expect(spans.at(-1)?.end).toBe(text.length);
+      expect(maskCardNumbersIn(text).endsWith('******4242')).toBe(true);
+      // grouped in single digits: the written (group-aligned) scan also checks at most 7 windows per group
+      const grouped = { windows: 0 };
+      cardNumberSpans([...'7'.repeat(n)].join(' '), 'written', grouped);
+      expect(grouped.windows).toBeLessThanOrEqual(7 * n);
+    }
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { isLoopbackHost, parseHostPort, urlHostIsLoopback } from '../src/index.js';
+
+describe('loopback (plain ws:// and http:// are allowed only there)', () => {
+  it.each(['127.0.0.1', '127.255.255.254', '127.0.1.1', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '[::ffff:7f00:1]', 'localhost', 'LOCALHOST'])('%s is loopback', (h) => {
+    expect(isLoopbackHost(h)).toBe(true);
+  });
+
+  it.each([
+    '127.0.0.1.nip.io',
+    '127.hub.example',
+    '127.evil.com',
+    '127.1', // shorthand: not an IP literal to node:net; write it in full
+    '127.000.000.001',
+    'localhost.',
+    'hub.localhost',
+    'localhost.example.com',
+    '0.0.0.0',
+    '::',
+    '128.0.0.1',
+    '10.0.0.1',
+    '::2',
+    '::ffff:10.0.0.1',
+    'fe80::1%lo',
+    '[::1',
+    '',
+  ])('%s is not', (h) => {
+    expect(isLoopbackHost(h)).toBe(false);
+  });
+
+  it('judges a URL by the host its client will connect to', () => {
+    expect(urlHostIsLoopback('ws://127.0.0.1:7400')).toBe(true);
+    expect(urlHostIsLoopback('ws://[::1]:7400/v1/agent')).toBe(true);
+    expect(urlHostIsLoopback('ws://localhost:7400')).toBe(true);
+    expect(urlHostIsLoopback('ws://127.1:7400')).toBe(true); // the URL parser makes it 127.0.0.1, and so does the client
+    expect(urlHostIsLoopback('ws://127.0.0.1.nip.io:7400')).toBe(false);
+    expect(urlHostIsLoopback('ws://127.hub.example')).toBe(false);
+    expect(urlHostIsLoopback('ws://127.0.0.1@hub.example/')).toBe(false);
+    expect(urlHostIsLoopback('ws://127.0.0.1:7400@hub.example/')).toBe(false);
+    expect(urlHostIsLoopback('not a url')).toBe(false);
+  });
+
+  it('parses HOST:PORT, IPv6 in brackets', () => {
+    expect(parseHostPort('[::1]:7400')).toEqual({ host: '::1', port: 7400 });
+    expect(parseHostPort(':7400')).toEqual({ host: '127.0.0.1', port: 7400 });
+    expect(() => parseHostPort('host:70000')).toThrow(/out of range/);
+  });
+});
