@@ -109,7 +109,7 @@ async function agentFor(store: string): Promise<{ frames: Record<string, unknown
     if (f.t === 'res') waiting.get(f.rid as number)?.(f);
   });
   await new Promise((r, j) => ws.once('open', r).once('error', j));
-  ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}` }));
+  ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}`, incarnation: 'i1', newest: 0 }));
   await until('welcome', async () => frames.some((f) => f.t === 'welcome'));
   let rid = 0;
   return {
