@@ -169,6 +169,9 @@ describe('status', () => {
     const a = await startAgent({ dir: base, store: 'S1', apiKey: 'tbk_placeholder_key', hubWsUrl: 'ws://127.0.0.1:9', overrides: { status: { listen: `127.0.0.1:${sport}` } } }, false);
     agents.push(a);
     chmodSync(a.dataDir, 0o700); // as the shipped unit makes it
+    // the config is written 0600 (it holds the API key); a site that lets store IT read it (0640 with
+    // a group they are in) still keeps them out of the data directory: that is the case here
+    chmodSync(a.configFile, 0o644);
     // a backlog: a sale the agent cannot upload (no hub)
     const reg = await JsonLinesRegister.connect(a.port());
     expect(await reg.send(sale('st-1', 'ST-0700', [{ sku: 'A', qty: 1, unitPrice: 100 }]))).toMatchObject({ type: 'ack' });
