@@ -175,11 +175,9 @@ describe('HttpTransport POST', () => {
   it('answers 504 when nothing is written within requestTimeoutMs, and reports the close', async () => {
     let closed = 0;
     const t = await serve('R1', (conn) => conn.onClose(() => closed++), { requestTimeoutMs: 150 });
-    const t0 = Date.now();
     const res = await fetch(url(t, 'R1'), { method: 'POST', body: '{"id":"slow"}' });
     expect(res.status).toBe(504);
     expect(await res.json()).toMatchObject({ code: 'TB_INTERNAL' });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     expect(closed).toBe(1);
   });
 

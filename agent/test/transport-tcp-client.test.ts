@@ -219,8 +219,10 @@ describe('TcpClientTransport against a real TCP server', () => {
     cleanups.push(() => t.transport.stop());
     await t.start();
     await new Promise((r) => setTimeout(r, 500));
-    expect(accepted).toBeGreaterThanOrEqual(3); // 0, 20, 60, 140, 300, 460 ms
-    expect(accepted).toBeLessThanOrEqual(7); // not 25 (a fixed 20 ms) or hundreds (no wait)
+    // dials at 0, 20, 60, 140, 300, 460 ms: at most 7 in this half second, not 25 (a fixed 20 ms) or
+    // hundreds (no wait); a busy machine only makes them fewer
+    expect(accepted).toBeLessThanOrEqual(7);
+    await waitFor('it keeps dialling', () => accepted >= 3);
   });
 
   it('a connection closed by the agent is dialled again', async () => {
