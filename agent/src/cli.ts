@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
 import { formatStatus } from './status/status-report.js';
@@ -36,13 +36,6 @@ function orExit<T>(f: () => T): T {
   }
 }
 
-/**
- * How long a stop may take before the process gives up and exits with 1: longer than the bound
- * the agent keeps (docs/operations.md: about 8 s), shorter than a service manager's patience
- * (the systemd unit's TimeoutStopSec=20).
- */
-const STOP_LIMIT_MS = 15_000;
-
 /** The data directory's permissions (shared/src/data-dir-check.ts): an error exits 2, each warning is passed on. */
 function dataDirOrExit(findings: DataDirFinding[], warn: (message: string) => void): void {
   for (const f of findings) if (f.level === 'warning') warn(f.message);
@@ -57,33 +50,9 @@ async function run(opts: { config?: string }): Promise<void> {
   const { clock, test } = orExit(() => clockFromEnv(process.env));
   if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
   dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
-  // SIGINT/SIGTERM stop the agent in every state, starting included: asked for during the
-  // start, the stop follows it at once
-  let agent: RunningAgent | undefined;
-  let stopAsked = false;
-  let signals = 0;
-  const stop = (running: RunningAgent): void => {
-    running.stop().then(
-      () => process.exit(EXIT.OK),
-      (err: unknown) => {
-        log.error({ err }, 'unclean stop');
-        process.exit(EXIT.FAILURE);
-      },
-    );
-  };
-  const shutdown = (sig: string): void => {
-    if (++signals > 1) process.exit(EXIT.FAILURE);
-    log.info({ signal: sig }, 'stopping');
-    setTimeout(() => {
-      log.error({ limitMs: STOP_LIMIT_MS }, 'the agent did not stop in time; exiting');
-      process.exit(EXIT.FAILURE);
-    }, STOP_LIMIT_MS).unref();
-    if (agent) stop(agent);
-    else stopAsked = true;
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const started = stopOnSignals('agent', log);
   log.info({ store: config.store }, 'starting');
+  let agent: RunningAgent;
   try {
     agent = await startAgent(config, log, { clock });
   } catch (err) {
@@ -92,7 +61,7 @@ async function run(opts: { config?: string }): Promise<void> {
     process.stderr.write(`error: the agent could not start: ${(err as Error).message}\n`);
     process.exit(EXIT.FAILURE);
   }
-  if (stopAsked) stop(agent);
+  started(agent);
 }
 
 async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {

@@ -17,3 +17,4 @@ export * from './returnable.js';
 export * from './policy/index.js';
 export * from './sync-settings.js';
 export * from './cli-usage.js';
+export * from './stop-on-signals.js';

@@ -1,14 +1,8 @@
-import { clockFromEnv, createLogger, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
+import { clockFromEnv, createLogger, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration } from '../format.js';
 import { initHub, isInitialized, startHub } from '../../hub.js';
 import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
-
-/**
- * How long a stop may take before the process gives up and exits with 1: longer than the bound
- * the hub keeps (docs/operations.md: about 3 s), shorter than a service manager's patience.
- */
-const STOP_LIMIT_MS = 15_000;
 
 export function hubCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -69,35 +63,9 @@ export function hubCommands(ctx: CliContext): void {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
         }
-        // SIGINT/SIGTERM stop the hub in every state, starting included: asked for during the
-        // start, the stop follows it at once
-        let running: Awaited<ReturnType<typeof startHub>> | undefined;
-        let stopAsked = false;
-        let signals = 0;
-        const stop = (hub: NonNullable<typeof running>): void => {
-          hub.stop().then(
-            () => process.exit(EXIT.OK),
-            (err: unknown) => {
-              log.error({ err }, 'unclean stop');
-              process.exit(EXIT.FAILURE);
-            },
-          );
-        };
-        const shutdown = (sig: string): void => {
-          if (++signals > 1) process.exit(EXIT.FAILURE);
-          log.info({ signal: sig }, 'stopping');
-          setTimeout(() => {
-            log.error({ limitMs: STOP_LIMIT_MS }, 'the hub did not stop in time; exiting');
-            process.exit(EXIT.FAILURE);
-          }, STOP_LIMIT_MS).unref();
-          if (running) stop(running);
-          else stopAsked = true;
-        };
-        process.on('SIGINT', () => shutdown('SIGINT'));
-        process.on('SIGTERM', () => shutdown('SIGTERM'));
+        const started = stopOnSignals('hub', log);
         log.info({ data: opts.data }, 'starting');
-        running = await startHub(hubOpts);
-        if (stopAsked) stop(running);
+        started(await startHub(hubOpts));
       }),
     );
 }
