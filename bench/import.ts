@@ -10,7 +10,7 @@
  * BENCH_IMPORT_ROWS (default 3 000 000) rows over BENCH_IMPORT_STORES (default 10) stores; the
  * generated CSV is about 17 bytes a row (3 M rows ≈ 51 MB) and is removed at the end.
  */
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { addStore, initHub, startAgent, startHub } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { ms, summarize } from './stats.js';
+import { withCleanups } from './cleanups.js';
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 3_000_000);
 const STORES = Number(process.env.BENCH_IMPORT_STORES ?? 10);
@@ -86,15 +87,7 @@ async function main(): Promise<void> {
     stores: STORES,
   };
   process.stdout.write(`Tillbridge import benchmark — ${out.date}\n${out.machine}\n\n`);
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanUp = async (): Promise<void> => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const onSignal = (): void => void cleanUp().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await withCleanups(dir, async (cleanups) => {
     const csv = join(dir, 'stock.csv');
     const bytes = await writeCsv(csv);
     out.bytes = bytes;
@@ -177,11 +170,7 @@ async function main(): Promise<void> {
     if (steps.checking !== undefined && steps.applying !== undefined) {
       process.stdout.write(`steps: received in ${(steps.checking / 1000).toFixed(1)} s, checked in ${((steps.applying - steps.checking) / 1000).toFixed(1)} s, applied in ${((wall - steps.applying) / 1000).toFixed(1)} s (±0.25 s)\n`);
     }
-  } finally {
-    await cleanUp();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
 }
 

@@ -5,7 +5,7 @@
  *   - floor: a WebSocket echo round trip on loopback, one durable SQLite commit
  * Prints medians, p99 and ratios; with --json, writes them to stdout as JSON too.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,7 @@ import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { mkdirSync } from 'node:fs';
 import { ms, summarize, type Summary } from './stats.js';
+import { withCleanups } from './cleanups.js';
 
 const N = Number(process.env.BENCH_N ?? 500);
 const SALES = Number(process.env.BENCH_SALES ?? 2000);
@@ -44,16 +45,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
   process.stdout.write(`${'floor: echo + commit'.padEnd(44)} p50 ${ms(floorP50).padStart(10)}   p99 ${ms(floorP99).padStart(10)}\n\n`);
 
-  // everything started is stopped however the run ends (a failed step, Ctrl-C): no stray hub or agent
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanUp = async (): Promise<void> => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const onSignal = (): void => void cleanUp().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await withCleanups(dir, async (cleanups) => {
     const adminToken = await initHub(join(dir, 'hub'));
     const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
     cleanups.push(() => hub.proc.stop());
@@ -157,11 +149,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${line('floor: pty echo round trip (socat, 115200)', ptyFloor)}\n`);
     process.stdout.write(`${line('serial sale, STX/ETX frame → ACK + reply', sr)}\n`);
     process.stdout.write(`${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + commit.p50)).toFixed(2)}×\n`);
-  } finally {
-    await cleanUp();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
   out.floor = { wsEcho: echo, sqliteCommit: commit };
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
 }

@@ -4,19 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isTbError, newId, TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminClient } from './admin-client.js';
 import { Progress } from './progress.js';
+import type { ImportProgress } from '../imports/types.js';
 
-/** What the hub says of an import (`GET /v1/admin/imports/:id`), as far as the CLI uses it. */
-interface ImportState {
-  state: string;
-  bytesReceived: number;
-  bytesChecked: number;
-  rowsRead: number;
-  badRows: number;
-  rows?: number;
-  applied: number;
-  appliedThroughLine?: number;
-  transactions: number;
-}
+/** What the hub says of an import (`GET /v1/admin/imports/:id`): the API's own type. */
+type ImportState = ImportProgress;
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 const count = (n: number): string => n.toLocaleString('en-US');
