@@ -8,6 +8,14 @@ export interface Clock {
 export const systemClock: Clock = { now: () => Date.now() };
 
 /**
+ * Elapsed time, for timers and backoff ("stable for N ms", "next attempt at"): milliseconds from
+ * an arbitrary start (performance.now()) that never jump when the system's clock is set, and are
+ * not moved by a test clock. Only differences between two readings mean anything; never write
+ * one down or show it as a time of day.
+ */
+export const monotonicClock: Clock = { now: () => performance.now() };
+
+/**
  * A clock that reads `startMs` now and then advances with the real one: what end-to-end tests
  * give real hub and agent processes so that they behave the same on any day.
  */

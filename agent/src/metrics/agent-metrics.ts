@@ -1,6 +1,6 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AgentStatus } from '../status/status-report.js';
-import type { AuthzCounters } from '@tillbridge/shared';
+import { monotonicClock, type AuthzCounters } from '@tillbridge/shared';
 
 export interface AgentMetricSources {
   status(): AgentStatus;
@@ -18,10 +18,11 @@ export class AgentMetrics {
   constructor(src: AgentMetricSources) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'tillbridge_agent_' });
-    // one snapshot per scrape, shared by the gauges below
+    // one snapshot per scrape, shared by the gauges below (kept 50 ms of elapsed time; the ages
+    // in it come from the status, on the agent's clock)
     let cached: { at: number; s: AgentStatus } | undefined;
     const snap = (): AgentStatus => {
-      const now = Date.now();
+      const now = monotonicClock.now();
       if (!cached || now - cached.at > 50) cached = { at: now, s: src.status() };
       return cached.s;
     };

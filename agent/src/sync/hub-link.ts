@@ -4,6 +4,7 @@ import {
   AGENT_WS_PATH,
   CloseCodes,
   fullJitterDelay,
+  monotonicClock,
   parseHubFrame,
   isTbError,
   sleep,
@@ -242,7 +243,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   private newToken(signal: AbortSignal): Promise<AccessToken> {
-    const o: { tls?: ClientTls; refreshRatio?: number; signal: AbortSignal } = { signal };
+    const o: { tls?: ClientTls; refreshRatio?: number; now: () => number; signal: AbortSignal } = { signal, now: monotonicClock.now };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
     return fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
@@ -259,7 +260,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     this.stopRefresh();
     const connection = this.connection?.signal;
     if (!this.token || !connection || connection.aborted) return;
-    const delay = Math.max(0, this.token.refreshAt - Date.now());
+    const delay = Math.max(0, this.token.refreshAt - monotonicClock.now());
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
       this.newToken(connection).then(
@@ -272,9 +273,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         (err: unknown) => {
           if (connection.aborted) return;
           this.opts.log.warn({ err: (err as Error).message }, 'could not refresh the access token; retrying');
-          if (this.token && Date.now() < this.token.expiresAt) {
+          if (this.token && monotonicClock.now() < this.token.expiresAt) {
             this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
-            this.token = { ...this.token, refreshAt: Date.now() };
+            this.token = { ...this.token, refreshAt: monotonicClock.now() };
           }
         },
       );
@@ -318,7 +319,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
    */
   private async connectOnce(signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return false;
-    if (!this.token || Date.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
+    if (!this.token || monotonicClock.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
     if (signal.aborted) return false; // the token came back after the stop was asked for
     const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
     const tls = this.opts.tls ?? {};

@@ -1,11 +1,14 @@
 import got from 'got';
-import { TbCodes, TbError, TOKEN_PATH } from '@tillbridge/shared';
+import { monotonicClock, TbCodes, TbError, TOKEN_PATH } from '@tillbridge/shared';
 
+/**
+ * A token and when it runs out, as the hub's `expiresIn` counted from the request: in the
+ * milliseconds of the `now` it was fetched with (the hub link's is elapsed time, monotonicClock).
+ */
 export interface AccessToken {
   token: string;
-  /** epoch ms */
   expiresAt: number;
-  /** epoch ms: when to fetch the next one (about 80 % of its life) */
+  /** when to fetch the next one (about 80 % of its life) */
   refreshAt: number;
 }
 
@@ -27,7 +30,7 @@ export function httpBase(hubUrl: string): string {
 
 /** Exchanges the store's API key for a short-lived access token at POST /v1/token (abandoned when `signal` fires). */
 export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number; signal?: AbortSignal } = {}): Promise<AccessToken> {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? monotonicClock.now;
   try {
     const started = now();
     const https: Record<string, unknown> = {};

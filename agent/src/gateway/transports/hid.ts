@@ -1,4 +1,4 @@
-import { fullJitterDelay, type Logger } from '@tillbridge/shared';
+import { fullJitterDelay, monotonicClock, type Logger } from '@tillbridge/shared';
 import { matchesDevice, usbIdText, type HidBinding, type HidHandle } from '../hid/binding.js';
 import type { Connection, LinkState, Transport } from '../types.js';
 import type { HidTransportConfig } from './hid-schemas.js';
@@ -101,6 +101,7 @@ export class HidTransport implements Transport {
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> = Promise.resolve();
   private failures = 0;
+  /** When the next open may be tried, in elapsed time (monotonicClock): a backoff, not a time of day. */
   private nextOpenAt = 0;
   private state: { state: LinkState; detail: string | undefined } | undefined;
   private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
@@ -160,12 +161,12 @@ export class HidTransport implements Transport {
     }
     const found = list.find((d) => matchesDevice(d, this.opts));
     if (!found) return this.setState('disconnected', `no HID device ${usbIdText(this.opts)} plugged in`);
-    if (Date.now() < this.nextOpenAt) return;
+    if (monotonicClock.now() < this.nextOpenAt) return;
     let handle: HidHandle;
     try {
       handle = await this.opts.binding.open(found.path);
     } catch (err) {
-      this.nextOpenAt = Date.now() + fullJitterDelay(this.failures++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
+      this.nextOpenAt = monotonicClock.now() + fullJitterDelay(this.failures++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
       return this.setState('error', `cannot open HID device ${usbIdText(this.opts)} at ${found.path}: ${errorText(err)}`);
     }
     if (!this.running) {

@@ -1,4 +1,4 @@
-import { fullJitterDelay, sleep } from '@tillbridge/shared';
+import { fullJitterDelay, monotonicClock, sleep } from '@tillbridge/shared';
 import type { LinkState } from '../types.js';
 
 /** One open link to a device or a register's port, as the loop sees it. */
@@ -90,7 +90,7 @@ export class ReconnectLoop<L extends Link> {
         break;
       }
       this.current = link;
-      const openedAt = Date.now();
+      const openedAt = monotonicClock.now(); // elapsed time: how long the link stayed up
       this.report('connected');
       try {
         this.opts.onOpen(link);
@@ -105,7 +105,7 @@ export class ReconnectLoop<L extends Link> {
       }
       this.report('disconnected', reason);
       link.notifyClosed();
-      if (Date.now() - openedAt >= stableMs) attempt = 0;
+      if (monotonicClock.now() - openedAt >= stableMs) attempt = 0;
       await sleep(fullJitterDelay(attempt++, backoff), signal);
     }
     this.report('disconnected', 'stopped');
