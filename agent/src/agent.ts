@@ -64,7 +64,11 @@ export function runFilePath(dataDir: string): string {
 export interface StartOptions {
   /** The HID implementation (default: node-hid, loaded only when a HID register or scanner is configured). */
   hid?: HidBinding;
-  /** The store's clock for decisions, receipts and status (default: the system's). */
+  /**
+   * The store's clock (default: the system's): every time of day the agent writes or reports —
+   * decisions, events, receipts, status, terminal states, counters — reads it. Timers and
+   * backoff count elapsed time on monotonicClock instead.
+   */
   clock?: Clock;
 }
 
@@ -83,18 +87,19 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const secrets = new MetaSecrets(db, config.hub.apiKey);
   if (secrets.sealClearValues() > 0) log.info('sealed the secrets an older version kept in clear');
   const clock = opts.clock ?? systemClock;
-  const startedAt = new Date(clock.now()).toISOString();
-  const outbox = new Outbox(db);
-  const replies = new Replies(db);
-  const receipts = new Receipts(db);
-  const returns = new LocalReturns(db);
-  const inventory = new InventoryCache(db);
+  const now = (): number => clock.now();
+  const startedAt = new Date(now()).toISOString();
+  const outbox = new Outbox(db, now);
+  const replies = new Replies(db, now);
+  const receipts = new Receipts(db, now);
+  const returns = new LocalReturns(db, now);
+  const inventory = new InventoryCache(db, now);
   // writes nobody can be refused (state the hub pushed, deletes of acked events): retried until done
-  const health = new StorageHealth();
+  const health = new StorageHealth(now);
   const writes = new WriteRetry({ baseMs: config.hub.reconnectBaseMs, capMs: config.hub.reconnectCapMs, health, log: log.child({ part: 'storage' }) });
 
   // a rotated-in API key, once stored here, is used instead of the config's
-  const keys = new ApiKeyStore(db, secrets);
+  const keys = new ApiKeyStore(db, secrets, now);
   const tls: ClientTls = {};
   if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
   if (config.hub.certFile && config.hub.keyFile) {
@@ -117,6 +122,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     reconnectCapMs: config.hub.reconnectCapMs,
     pingMs: Math.min(config.hub.heartbeatMs, 10_000),
     log: log.child({ part: 'hub-link' }),
+    now,
   });
   const uploader = new Uploader(outbox, link, {
     batchMax: config.hub.uploadBatchMax,
@@ -124,6 +130,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     retryCapMs: config.hub.reconnectCapMs,
     log: log.child({ part: 'uploader' }),
     writes,
+    now,
   });
   // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs); none
   // while pushes wait to be written: the copy is known to be behind
@@ -158,7 +165,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       if (policy.accept(version, p)) link.emit('heartbeat-due');
     }),
   );
-  const counters = new AuthzCounter();
+  const counters = new AuthzCounter(now);
   link.on('late', () => counters.late());
   // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
   const storedCardKey = secrets.get('card_key');
@@ -185,7 +192,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
     storage: health,
-    now: () => clock.now(),
+    now,
   });
 
   const endpoints: RegisterEndpoint[] = [];
@@ -198,17 +205,17 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     transports.set(r.id, t);
     const codec = makeCodec(r, { hostZone, known: receipts });
     if (codec instanceof PoslogCodec) rlog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
-    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, () => cardKey));
+    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, { cardKey: () => cardKey, now }));
   }
   // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
   const scanners = config.scanners.map((sc) => {
     const { id: scannerId, register, ...device } = sc;
     const slog = log.child({ scanner: scannerId, register });
-    const source = new ScannerSource({ ...device, binding: hid(), log: slog });
+    const source = new ScannerSource({ ...device, binding: hid(), log: slog, now });
     const endpoint = endpoints.find((e) => e.id === register)!;
     let n = 0;
     source.onScan((code) => {
-      const id = `scan-${scannerId}-${Date.now().toString(36)}-${++n}`;
+      const id = `scan-${scannerId}-${now().toString(36)}-${++n}`;
       slog.info({ id }, 'receipt scanned');
       core
         .lookup(id, { receipt: code.trim() })
@@ -240,7 +247,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       storage: health.view(),
     };
   };
-  const reporter = new TerminalReporter(link, endpoints);
+  const reporter = new TerminalReporter(link, endpoints, now);
   reporter.start();
   const listen = parseHostPort(config.status.listen);
   const metrics = new AgentMetrics({ status: snapshot, authz: () => counters.snapshot() });

@@ -67,9 +67,11 @@ async function run(opts: { config?: string }): Promise<void> {
 async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {
   const file = configPath(opts.config);
   const config = loadOrExit(file);
+  // the clock `run` reads too: the age of what a stopped agent left in its outbox
+  const { clock } = orExit(() => clockFromEnv(process.env));
   let s;
   try {
-    s = await readStatus(config, file);
+    s = await readStatus(config, file, () => clock.now());
   } catch (err) {
     // the data directory cannot be read by this user: say so, and how to ask instead
     if (!isTbError(err, TbCodes.FORBIDDEN)) throw err;

@@ -5,9 +5,11 @@ import { HubLink } from '../src/sync/hub-link.js';
 import { StubHub } from './stub-hub.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
+/** The agent's clock in these tests: years from today, whatever the date. */
+const T0 = Date.parse('2031-03-14T09:26:53.000Z');
 
 function makeLink(hub: StubHub): HubLink {
-  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log });
+  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log, now: () => T0 });
 }
 
 let hub: StubHub | undefined;
@@ -49,7 +51,8 @@ describe('HubLink: a failing handler of a hub frame', () => {
     expect(link.connected).toBe(true);
     const info = link.info();
     expect(info.frameFailures).toEqual({ inventory: 1 });
-    expect(info.lastFrameError).toMatchObject({ frame: 'inventory', code: 'SQLITE_FULL' });
+    expect(info.lastFrameError).toMatchObject({ frame: 'inventory', code: 'SQLITE_FULL', at: new Date(T0).toISOString() });
+    expect(info.since).toBe(new Date(T0).toISOString());
     abort.abort();
     await link.stopped();
   });

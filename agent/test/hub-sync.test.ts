@@ -112,12 +112,17 @@ let identity: AgentIdentity;
 let link: HubLink;
 let uploader: Uploader;
 let abort: AbortController;
+/** The agent's clock here, set by the tests: years from today, whatever the date. */
+const T0 = Date.parse('2031-03-14T09:26:53.000Z');
+let clockMs: number;
+const now = (): number => clockMs;
 
 beforeEach(async () => {
   logged.length = 0;
+  clockMs = T0;
   dir = mkdtempSync(join(tmpdir(), 'tb-agent-sync-'));
   db = openAgentDb(dir);
-  outbox = new Outbox(db);
+  outbox = new Outbox(db, now);
   identity = new AgentIdentity(db);
   hub = new ScriptedHub();
   const url = await hub.listen();
@@ -132,10 +137,11 @@ beforeEach(async () => {
     reconnectCapMs: 100,
     pingMs: 10_000,
     log,
+    now,
   });
   // as the composition root does
   link.on('incarnation', () => identity.renew());
-  uploader = new Uploader(outbox, link, { batchMax: 100, retryBaseMs: 20, retryCapMs: 100, log });
+  uploader = new Uploader(outbox, link, { batchMax: 100, retryBaseMs: 20, retryCapMs: 100, log, now });
   uploader.start();
   abort = new AbortController();
 });
@@ -211,13 +217,33 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
 
     const c1 = await hub.connection(1);
     await c1.next('hello');
-    expect(link.info()).toMatchObject({ connected: false, refused: { code: 'TB_DUPLICATE_AGENT', reason: expect.stringMatching(/another copy/) } });
+    expect(link.info()).toMatchObject({ connected: false, refused: { code: 'TB_DUPLICATE_AGENT', reason: expect.stringMatching(/another copy/), at: new Date(T0).toISOString() } });
     expect(logged.find((l) => l.code === 'TB_DUPLICATE_AGENT')).toMatchObject({ level: 50, msg: expect.stringMatching(/another copy of this agent/) });
     expect(seqs()).toEqual([1]);
 
     c1.send(welcome(0));
     await c1.next('events');
     expect(link.info().refused).toBeUndefined();
+  });
+});
+
+describe("the link and the uploader keep the agent's clock", () => {
+  it("for the events' times, the connection's start and the last sync", async () => {
+    clockMs = T0 + 1_000;
+    sell('A');
+    link.start(abort.signal);
+    const c = await hub.connection(0);
+    await c.next('hello');
+    clockMs = T0 + 2_000;
+    c.send(welcome(0));
+    const events = await c.next('events');
+    expect(events.items).toEqual([expect.objectContaining({ seq: 1, at: new Date(T0 + 1_000).toISOString() })]);
+    expect(link.info().since).toBe(new Date(T0 + 2_000).toISOString());
+    expect(uploader.lastSync()).toBeUndefined();
+    clockMs = T0 + 3_000;
+    c.send({ t: 'ack', upTo: 1, results: [{ seq: 1, outcome: 'applied' }] });
+    await waitUntil(() => uploader.lastSync() !== undefined);
+    expect(uploader.lastSync()).toBe(new Date(T0 + 3_000).toISOString());
   });
 });
 

@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import Database from 'better-sqlite3';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { systemClock, TbCodes, TbError } from '@tillbridge/shared';
 import type { AgentConfig } from '../config.js';
 import { agentDbPath } from '../db/agent-db.js';
 import { askRunningAgent } from '../status/status-client.js';
@@ -11,9 +11,10 @@ import type { AgentStatus } from '../status/status-report.js';
  * What `tillbridge-agent status` reports: the running agent's own answer when it gives one;
  * otherwise the outbox as the database holds it, the agent not running. When the database cannot
  * be read by this user, TB_FORBIDDEN saying so and how to run the command instead: never
- * "not running, outbox 0" for an agent that may well be running with a backlog.
+ * "not running, outbox 0" for an agent that may well be running with a backlog. `now`: the
+ * clock the agent runs on (its outbox rows carry its times), for the outbox's age.
  */
-export async function readStatus(config: Readonly<AgentConfig>, configFile: string): Promise<AgentStatus> {
+export async function readStatus(config: Readonly<AgentConfig>, configFile: string, now: () => number = systemClock.now): Promise<AgentStatus> {
   const running = await askRunningAgent(config);
   if (running) return running.status;
   const status: AgentStatus = {
@@ -48,7 +49,7 @@ export async function readStatus(config: Readonly<AgentConfig>, configFile: stri
   try {
     status.agentId = (db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string }).value;
     const r = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`).get() as { n: number; oldest: number | null };
-    status.outbox = { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Date.now() - r.oldest };
+    status.outbox = { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Math.max(0, now() - r.oldest) };
   } catch (err) {
     throw unreadable(dbFile, err);
   } finally {

@@ -1,4 +1,4 @@
-import type { Logger, RegisterReply, SyncSettings } from '@tillbridge/shared';
+import { systemClock, type Logger, type RegisterReply, type SyncSettings } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 import { isStorageError, storageRefusal } from '../db/storage-errors.js';
 import type { StorageHealth } from '../db/storage-health.js';
@@ -25,6 +25,7 @@ export interface StoreCoreDeps {
   /** Sync settings pushed by the hub (deadline, offline approvals), read at each use. */
   live?: { readonly settings: SyncSettings };
   log: Logger;
+  /** The agent's clock (decisions, times written); default the system's. */
   now?: () => number;
   /** Hears whether registers' messages can be written (a full disk), for `status`. */
   storage?: Pick<StorageHealth, 'failed' | 'ok'>;
@@ -35,7 +36,7 @@ export class CoreContext {
   readonly now: () => number;
 
   constructor(readonly d: StoreCoreDeps) {
-    this.now = d.now ?? Date.now;
+    this.now = d.now ?? systemClock.now;
   }
 
   /** How long a request waits for the hub now. */

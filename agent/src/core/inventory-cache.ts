@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/agent-db.js';
-import { fromMilli, inventoryDigest, toMilli } from '@tillbridge/shared';
+import { fromMilli, inventoryDigest, systemClock, toMilli } from '@tillbridge/shared';
 
 /** The store's inventory as the hub last pushed it; read offline and by `status`. */
 export class InventoryCache {
@@ -11,7 +11,7 @@ export class InventoryCache {
   private readonly del: Statement;
   private readonly countAll: Statement;
 
-  constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
+  constructor(private readonly db: Db, private readonly now: () => number = systemClock.now) {
     this.upsert = db.prepare(
       `INSERT INTO inventory (sku, on_hand, updated_ms) VALUES (?, ?, ?)
        ON CONFLICT(sku) DO UPDATE SET on_hand = excluded.on_hand, updated_ms = excluded.updated_ms`,

@@ -1,4 +1,4 @@
-import { lineAmount } from '@tillbridge/shared';
+import { lineAmount, systemClock } from '@tillbridge/shared';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db/agent-db.js';
 
@@ -63,7 +63,7 @@ export class LocalReturns {
   private readonly pendingStmt: Statement;
   private readonly offlineSince: Statement;
 
-  constructor(db: Db, private readonly now: () => number = Date.now) {
+  constructor(db: Db, private readonly now: () => number = systemClock.now) {
     this.get = db.prepare(`SELECT * FROM local_returns WHERE authorization = ?`);
     this.insert = db.prepare(
       `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund, allowed_tenders, expires_at, created_ms)

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import { systemClock } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 
 export interface ReceiptLine {
@@ -29,7 +30,7 @@ export class Receipts {
   private readonly insert: Statement;
   private readonly prefixed: Statement;
 
-  constructor(db: Db, private readonly now: () => number = Date.now) {
+  constructor(db: Db, private readonly now: () => number = systemClock.now) {
     this.get = db.prepare(`SELECT * FROM receipts WHERE receipt = ?`);
     // Receipt numbers are each store's own: a sale made here (a register's, so it has one) takes the
     // place of the hub's description of another store's receipt under the same number.

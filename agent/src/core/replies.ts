@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { RegisterReply } from '@tillbridge/shared';
+import { systemClock, type RegisterReply } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 
 /** The answer given to every register message, so a retransmitted id is answered the same way. */
@@ -8,7 +8,7 @@ export class Replies {
   private readonly put: Statement;
   private readonly prune: Statement;
 
-  constructor(db: Db, private readonly now: () => number = Date.now) {
+  constructor(db: Db, private readonly now: () => number = systemClock.now) {
     this.get = db.prepare(`SELECT reply FROM replies WHERE register = ? AND msg_id = ?`);
     this.put = db.prepare(`INSERT INTO replies (register, msg_id, type, reply, created_ms) VALUES (?, ?, ?, ?, ?)`);
     this.prune = db.prepare(`DELETE FROM replies WHERE created_ms < ?`);

@@ -1,3 +1,5 @@
+import { systemClock } from '@tillbridge/shared';
+
 /** One write that failed: what it was for, SQLite's code (e.g. SQLITE_FULL), when. */
 export interface WriteFailure {
   what: string;
@@ -25,7 +27,7 @@ export class StorageHealth {
   private readonly failingNow = new Set<string>();
   private last: WriteFailure | undefined;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = systemClock.now) {}
 
   failed(what: string, err: unknown): void {
     this.failures.set(what, (this.failures.get(what) ?? 0) + 1);

@@ -1,4 +1,4 @@
-import { isTbError, TbCodes, TbError, type Logger, type RegisterReply } from '@tillbridge/shared';
+import { isTbError, systemClock, TbCodes, TbError, type Logger, type RegisterReply } from '@tillbridge/shared';
 import { toCanonical } from './canonical.js';
 import type { Codec, Connection, Framer, FramerOutput, LinkState, MessageHandler, Transport } from './types.js';
 
@@ -21,6 +21,16 @@ const MAX_PENDING = 64;
 /** Times a NAKed reply is sent again before giving up on it. */
 const MAX_RESENDS = 3;
 
+export interface RegisterEndpointOptions {
+  /** The hub's key for the keyed hash of card numbers (undefined until the agent first connected). */
+  cardKey?: () => Buffer | undefined;
+  /**
+   * The agent's clock: the times in this register's status, and the framers' inter-byte
+   * timeouts (the endpoint hands each chunk to its framer with this time); default the system's.
+   */
+  now?: () => number;
+}
+
 interface ConnState {
   framer: Framer;
   lastFrame: Buffer | undefined;
@@ -39,6 +49,8 @@ export class RegisterEndpoint {
   private transportDetail: string | undefined;
   private reported: RegisterEndpointStatus['reported'];
   private readonly listeners: ((s: RegisterEndpointStatus) => void)[] = [];
+  private readonly cardKey: () => Buffer | undefined;
+  private readonly now: () => number;
 
   constructor(
     readonly id: string,
@@ -47,9 +59,10 @@ export class RegisterEndpoint {
     private readonly codec: Codec,
     private readonly handler: MessageHandler,
     private readonly log: Logger,
-    /** The hub's key for the keyed hash of card numbers (undefined until the agent first connected). */
-    private readonly cardKey: () => Buffer | undefined = () => undefined,
+    opts: RegisterEndpointOptions = {},
   ) {
+    this.cardKey = opts.cardKey ?? (() => undefined);
+    this.now = opts.now ?? systemClock.now;
     transport.onState?.((state, detail) => {
       this.transportState = state;
       this.transportDetail = detail;
@@ -82,7 +95,8 @@ export class RegisterEndpoint {
 
   /** The register reported its own state (`{"type":"status",…}`). */
   reportedState(state: string, detail?: string): void {
-    this.reported = detail === undefined ? { state, at: new Date().toISOString() } : { state, detail, at: new Date().toISOString() };
+    const at = new Date(this.now()).toISOString();
+    this.reported = detail === undefined ? { state, at } : { state, detail, at };
     this.changed();
   }
 
@@ -96,7 +110,7 @@ export class RegisterEndpoint {
     };
     if (this.connections.size === 0 && this.transportDetail) s.detail = this.transportDetail;
     if (this.reported) s.reported = this.reported;
-    if (this.lastMessageMs) s.lastMessageAt = new Date(this.lastMessageMs).toISOString();
+    if (this.lastMessageMs !== undefined) s.lastMessageAt = new Date(this.lastMessageMs).toISOString();
     return s;
   }
 
@@ -132,7 +146,7 @@ export class RegisterEndpoint {
     conn.onData((chunk) => {
       let outs: FramerOutput[];
       try {
-        outs = st.framer.push(chunk);
+        outs = st.framer.push(chunk, this.now());
       } catch (err) {
         // a framer must not throw; if one does, drop its state rather than the agent
         log.error({ err: (err as Error).message }, 'framing failed; buffer reset');
@@ -203,7 +217,7 @@ export class RegisterEndpoint {
       log.warn({ code: canon.code, id: canon.id }, canon.message);
       return withId({ type: 'error', code: canon.code, message: canon.message }, canon.id);
     }
-    this.lastMessageMs = Date.now();
+    this.lastMessageMs = this.now();
     try {
       const reply = await this.handler.handle(this.id, canon.message);
       if (canon.message.type === 'status' && reply.type === 'ack') this.reportedState(canon.message.state, canon.message.detail);

@@ -1,3 +1,4 @@
+import { systemClock } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 import type { MetaSecrets } from '../db/meta-secrets.js';
 
@@ -8,7 +9,8 @@ import type { MetaSecrets } from '../db/meta-secrets.js';
  * preference to the key in the config file.
  */
 export class ApiKeyStore {
-  constructor(private readonly db: Db, private readonly secrets: MetaSecrets) {}
+  /** `now`: the agent's clock, for `storedAt`. */
+  constructor(private readonly db: Db, private readonly secrets: MetaSecrets, private readonly now: () => number = systemClock.now) {}
 
   current(): string | undefined {
     const v = this.secrets.get('api_key');
@@ -16,6 +18,6 @@ export class ApiKeyStore {
   }
 
   store(id: string, secret: string): void {
-    this.db.transaction(() => this.secrets.set('api_key', JSON.stringify({ id, secret, storedAt: new Date().toISOString() }))).immediate();
+    this.db.transaction(() => this.secrets.set('api_key', JSON.stringify({ id, secret, storedAt: new Date(this.now()).toISOString() }))).immediate();
   }
 }

@@ -8,6 +8,7 @@ import {
   parseHubFrame,
   isTbError,
   sleep,
+  systemClock,
   TbCodes,
   TbError,
   WIRE_VERSION,
@@ -38,6 +39,11 @@ export interface HubLinkOptions {
   /** ws ping interval; a connection silent for two of them is dropped */
   pingMs: number;
   log: Logger;
+  /**
+   * The agent's clock, for the times it shows (connected since, refused at, a failed frame's
+   * time); default the system's. The token's refresh is timed in elapsed time (monotonicClock).
+   */
+  now?: () => number;
 }
 
 export interface HubLinkEvents {
@@ -127,8 +133,11 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private readonly frameFailures: Record<string, number> = {};
   private lastFrameError: FrameFailure | undefined;
 
+  private readonly now: () => number;
+
   constructor(private readonly opts: HubLinkOptions) {
     super();
+    this.now = opts.now ?? systemClock.now;
   }
 
   get connected(): boolean {
@@ -141,7 +150,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
 
   info(): HubLinkInfo {
     const out: HubLinkInfo = { connected: this.connected, url: this.opts.url };
-    if (this.connected && this.connectedSince) out.since = new Date(this.connectedSince).toISOString();
+    if (this.connected && this.connectedSince !== undefined) out.since = new Date(this.connectedSince).toISOString();
     if (this.lastError) out.lastError = this.lastError;
     if (this.refusal) out.refused = this.refusal;
     if (this.lastFrameError) {
@@ -172,7 +181,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private handlerFailed(frame: string, err: unknown): void {
     const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
     this.frameFailures[frame] = (this.frameFailures[frame] ?? 0) + 1;
-    this.lastFrameError = { frame, code, message: err instanceof Error ? err.message : String(err), at: new Date().toISOString() };
+    this.lastFrameError = { frame, code, message: err instanceof Error ? err.message : String(err), at: new Date(this.now()).toISOString() };
     this.opts.log.error({ err, frame }, 'handling a frame from the hub failed; the link carries on');
   }
 
@@ -410,7 +419,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
         if (code === CloseCodes.DUPLICATE_AGENT) {
           const text = reason.toString() || 'another copy of this agent is connected to the hub';
-          this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date().toISOString() };
+          this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date(this.now()).toISOString() };
           this.opts.log.error(
             { code: TbCodes.DUPLICATE_AGENT, reason: text },
             'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) is connected to it; sales are kept here until this copy is the only one',
@@ -444,7 +453,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       case 'welcome':
         this.inventorySeenN = 0; // frame numbers are per connection
         this.ready = true;
-        this.connectedSince = Date.now();
+        this.connectedSince = this.now();
         this.lastError = undefined;
         this.refusal = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');

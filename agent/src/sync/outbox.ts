@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { newId } from '@tillbridge/shared';
+import { newId, systemClock } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
 
 export interface OutboxRow {
@@ -31,7 +31,8 @@ export class Outbox {
   private readonly lastGiven: Statement;
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
+  /** `now`: the agent's clock (events' `at`, their age). */
+  constructor(private readonly db: Db, private readonly now: () => number = systemClock.now) {
     this.insert = db.prepare(
       `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)`,
     );

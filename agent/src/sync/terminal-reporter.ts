@@ -1,6 +1,12 @@
-import type { TerminalStatus } from '@tillbridge/shared';
+import { systemClock, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
 import type { RegisterEndpoint, RegisterEndpointStatus } from '../gateway/register-endpoint.js';
-import type { HubLink } from './hub-link.js';
+
+/** What the reporter needs of the hub link (HubLink): a frame out, and each (re)connection. */
+export interface TerminalLink {
+  readonly connected: boolean;
+  send(frame: AgentFrame): boolean;
+  on(event: 'welcome', listener: () => void): unknown;
+}
 
 /**
  * Sends each register's state to the hub as it changes (connected, disconnected, error, what the
@@ -11,7 +17,13 @@ export class TerminalReporter {
   private readonly pending = new Map<string, TerminalStatus>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly link: HubLink, private readonly endpoints: RegisterEndpoint[], private readonly windowMs = 50) {}
+  /** `now`: the agent's clock, for each status's `at`. */
+  constructor(
+    private readonly link: TerminalLink,
+    private readonly endpoints: Pick<RegisterEndpoint, 'onStatus' | 'status'>[],
+    private readonly now: () => number = systemClock.now,
+    private readonly windowMs = 50,
+  ) {}
 
   start(): void {
     for (const e of this.endpoints) e.onStatus((s) => this.queue(s));
@@ -27,7 +39,7 @@ export class TerminalReporter {
   }
 
   private queue(s: RegisterEndpointStatus): void {
-    const t: TerminalStatus = { register: s.id, state: s.state, transport: s.transport.slice(0, 200), connections: s.connected, at: new Date().toISOString() };
+    const t: TerminalStatus = { register: s.id, state: s.state, transport: s.transport.slice(0, 200), connections: s.connected, at: new Date(this.now()).toISOString() };
     if (s.detail) t.detail = s.detail.slice(0, 300);
     if (s.reported) t.reported = s.reported.detail === undefined ? { state: s.reported.state, at: s.reported.at } : { state: s.reported.state, detail: s.reported.detail.slice(0, 200), at: s.reported.at };
     if (s.lastMessageAt) t.lastMessageAt = s.lastMessageAt;

@@ -1,4 +1,4 @@
-import { fullJitterDelay, type Logger } from '@tillbridge/shared';
+import { fullJitterDelay, systemClock, type Logger } from '@tillbridge/shared';
 import type { Outbox, OutboxRow } from './outbox.js';
 import type { HubLink } from './hub-link.js';
 
@@ -9,6 +9,8 @@ export interface UploaderOptions {
   log: Logger;
   /** Runs the deletes of acked rows; a failed one (a full disk) is retried (default: at once, once). */
   writes?: { run(what: string, write: () => void): boolean };
+  /** The agent's clock, for the last sync's time; default the system's. */
+  now?: () => number;
 }
 
 export type UploadMode = { mode: 'realtime' } | { mode: 'batched'; intervalMs: number };
@@ -76,7 +78,7 @@ export class Uploader {
       this.acked = Math.max(this.acked, confirmed);
       this.inFlight = undefined;
       this.failures = 0;
-      this.lastSyncMs = Date.now();
+      this.lastSyncMs = (this.opts.now ?? systemClock.now)();
       this.pump();
     };
     const onNack = (seq: number, code: string, retryAfterMs: number): void => {
@@ -139,7 +141,7 @@ export class Uploader {
   }
 
   lastSync(): string | undefined {
-    return this.lastSyncMs ? new Date(this.lastSyncMs).toISOString() : undefined;
+    return this.lastSyncMs !== undefined ? new Date(this.lastSyncMs).toISOString() : undefined;
   }
 
   /** Deletes the rows the hub acked; should that fail (a full disk), they are deleted later, and never sent again meanwhile. */

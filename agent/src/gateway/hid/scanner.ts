@@ -1,4 +1,4 @@
-import type { Logger } from '@tillbridge/shared';
+import { systemClock, type Logger } from '@tillbridge/shared';
 import { HidTransport } from '../transports/hid.js';
 import type { HidScannerConfig } from '../transports/hid-schemas.js';
 import type { LinkState } from '../types.js';
@@ -152,6 +152,8 @@ export interface ScannerSourceOptions extends Omit<HidScannerConfig, 'id' | 'reg
   log: Logger;
   maxCodeLength?: number;
   gapTimeoutMs?: number;
+  /** The agent's clock, handed to the decoder with each report (its gap timeout); default the system's. */
+  now?: () => number;
 }
 
 /**
@@ -162,9 +164,11 @@ export interface ScannerSourceOptions extends Omit<HidScannerConfig, 'id' | 'reg
 export class ScannerSource {
   private readonly transport: HidTransport;
   private readonly decoder: HidScannerDecoder;
+  private readonly now: () => number;
 
   constructor(opts: ScannerSourceOptions) {
-    const { binding, log, mode, maxCodeLength, gapTimeoutMs, ...device } = opts;
+    const { binding, log, mode, maxCodeLength, gapTimeoutMs, now, ...device } = opts;
+    this.now = now ?? systemClock.now;
     this.transport = new HidTransport({ ...device, binding, log, raw: true, reportId: 0, reportSize: 64, reportLengthByte: false });
     const decoderOpts: HidScannerDecoderOptions = { mode };
     if (maxCodeLength !== undefined) decoderOpts.maxCodeLength = maxCodeLength;
@@ -187,7 +191,7 @@ export class ScannerSource {
   start(): Promise<void> {
     return this.transport.start((conn) => {
       this.decoder.reset();
-      conn.onData((report) => this.decoder.push(report));
+      conn.onData((report) => this.decoder.push(report, this.now()));
     });
   }
 
