@@ -1,12 +1,13 @@
 import { SignJWT, jwtVerify, errors } from 'jose';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { systemClock, TbCodes, TbError } from '@tillbridge/shared';
 
 /**
  * Short-lived access tokens for agents: HS256 JWTs (jose) bound to one store, issued by
  * POST /v1/token in exchange for the store's API key.
  */
 export class AccessTokens {
-  constructor(private readonly key: Buffer, private readonly lifetimeSec: number, private readonly now: () => number = Date.now) {}
+  /** `now`: the hub's clock (hub-services passes it), for the tokens' iat/exp and their check. */
+  constructor(private readonly key: Buffer, private readonly lifetimeSec: number, private readonly now: () => number = systemClock.now) {}
 
   get lifetime(): number {
     return this.lifetimeSec;

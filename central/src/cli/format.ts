@@ -17,6 +17,11 @@ export function parseDuration(v: string): number {
   return Math.round(n * unit);
 }
 
+/**
+ * How long ago `iso` was, for the operator. On the operator's clock (the system's): the command
+ * line runs on the operator's machine and only sees the hub's times, which a hub in service keeps
+ * on the system's clock too; `now` is for tests.
+ */
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return 'never';
   const ms = now - Date.parse(iso);

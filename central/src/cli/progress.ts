@@ -1,10 +1,12 @@
+import { monotonicClock } from '@tillbridge/shared';
+
 /**
  * A progress bar for long operations on a terminal (stderr), silent when stderr is not a TTY
  * (piped, in scripts, in CI). `update(done, detail?)` redraws at most every 100 ms; `done()`
  * clears it. `format` shows the counts (bytes as MB, rows with thousands separators…).
  */
 export class Progress {
-  private last = 0;
+  private last = -Infinity;
   private readonly tty: boolean;
 
   constructor(
@@ -26,7 +28,7 @@ export class Progress {
 
   update(done: number, detail?: string): void {
     if (!this.tty) return;
-    const now = Date.now();
+    const now = monotonicClock.now(); // redraws are throttled in elapsed time
     if (now - this.last < 100 && done !== this.total) return;
     this.last = now;
     const width = 30;

@@ -40,6 +40,10 @@ function serial(): string {
   return b.toString('hex');
 }
 
+/*
+ * Certificate validity is on the system's clock, not the hub's: TLS (OpenSSL) checks notBefore and
+ * notAfter against the system's time, whatever clock a hub process was started with.
+ */
 export class DevCa {
   private constructor(private readonly cert: forge.pki.Certificate, private readonly key: forge.pki.rsa.PrivateKey, readonly pem: IssuedCert) {}
 

@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import type { Logger } from '@tillbridge/shared';
+import { monotonicClock, type Logger } from '@tillbridge/shared';
 import { iso, type Clock } from '../domain/clock.js';
 import type { WebhookEndpoints } from './endpoints.js';
 import type { SendResult, WebhookSender } from './http-sender.js';
@@ -173,7 +172,7 @@ export class Dispatcher {
     const ep = this.repo.endpoint(d.webhook);
     if (!ep || ep.disabled_at) return 'stop';
     const startedAt = this.clock.now();
-    const t0 = performance.now();
+    const t0 = monotonicClock.now(); // the attempt's duration: elapsed time, not the hub's clock
     let r: SendResult;
     try {
       r = await this.opts.send({ url: ep.url, headers: this.headers(ep, d, startedAt), body: d.body, timeoutMs: this.opts.timeoutMs, signal: this.abort.signal });
@@ -181,7 +180,7 @@ export class Dispatcher {
       r = { error: `not sent: ${(err as Error).message}` };
     }
     if (r.aborted) return 'stop';
-    const report = this.record(d, r, startedAt, Math.round(performance.now() - t0));
+    const report = this.record(d, r, startedAt, Math.round(monotonicClock.now() - t0));
     if (!report) return 'done';
     this.counts[report.outcome]++;
     const log = { webhook: d.webhook, delivery: d.id, messageId: d.message, status: report.status, error: report.error, next: report.nextAttemptAt };

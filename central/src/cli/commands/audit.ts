@@ -38,7 +38,10 @@ function entryLine(e: ExportedEntry): string {
   return `${e.id}  ${e.at}  ${e.actor}  ${e.action}  ${where}  ${e.outcome}  ${e.resource ?? '-'}${e.origin ? `  from ${e.origin}` : ''}`;
 }
 
-/** "7d" (that long ago) or an ISO 8601 date/time, as the admin API takes it. */
+/**
+ * "7d" (that long ago) or an ISO 8601 date/time, as the admin API takes it. "Ago" is from the
+ * operator's now (the system's clock of the machine running the command, which has no other).
+ */
 function timeArg(v: string | undefined, name: string): string | undefined {
   if (v === undefined) return undefined;
   if (/^\d+(\.\d+)?(ms|s|m|h|d)$/.test(v.trim())) return iso(Date.now() - parseDuration(v));

@@ -111,7 +111,7 @@ export function statusCommands(ctx: CliContext): void {
             const r = await fetchStatus();
             text = opts.json ? JSON.stringify(r) : formatHubStatus(r, !!opts.store);
           } catch (err) {
-            // a hub restarting is what one watches for: say so, keep watching
+            // a hub restarting is what one watches for: say so, keep watching (when: the operator's clock)
             text = opts.json ? JSON.stringify({ error: (err as Error).message, at: new Date().toISOString() }) : `hub unreachable: ${(err as Error).message}`;
           }
           // in place on a terminal (cursor home, clear); otherwise one snapshot after another
