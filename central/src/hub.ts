@@ -12,7 +12,7 @@ import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
 import { auditOrigin } from './domain/audit-log.js';
 import { clientCertOf, loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
-import { sourceOf, type GateOptions } from './auth/gate.js';
+import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
 
 export const HUB_SOFTWARE = 'tillbridge-hub/0.1.0';
 
@@ -147,36 +147,50 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   });
   router.add('POST', TOKEN_PATH, async (ctx) => {
     const source = sourceOf(ctx.req);
-    if (!hub.gate.allowTokenRequest(source)) throw new TbError(TbCodes.RATE_LIMITED, 'too many token requests from this address; wait a minute');
+    /** A request that does not authenticate: a failure of its source; 429 once the source is blocked. */
+    const failed = (reason: string, err: TbError, tried?: string): never => {
+      const wait = hub.gate.failed(source, 'token', { reason, ...(tried !== undefined ? { store: tried } : {}) }, undefined, tried);
+      throw wait > 0 ? rateLimited('too many failed authentications from this address; try again later', wait) : err;
+    };
     const cert = clientCertOf(ctx.req);
     if (tls?.requireClientCert && cert.kind !== 'valid') {
-      hub.gate.failed(source, 'token', { reason: cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate' });
-      throw new TbError(TbCodes.UNAUTHORIZED, 'a client certificate is required');
+      return failed(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate', new TbError(TbCodes.UNAUTHORIZED, 'a client certificate is required'));
     }
-    const body = (await ctx.body()) as { store?: unknown; apiKey?: unknown };
-    if (typeof body.store !== 'string' || typeof body.apiKey !== 'string') throw new TbError(TbCodes.INVALID, 'expected {"store","apiKey"}');
+    let body: { store?: unknown; apiKey?: unknown };
+    try {
+      body = ((await ctx.body()) ?? {}) as typeof body; // `null` is JSON too
+    } catch (err) {
+      return failed('malformed request', err instanceof TbError ? err : new TbError(TbCodes.MALFORMED, 'the request body could not be read'));
+    }
+    if (typeof body.store !== 'string' || typeof body.apiKey !== 'string') return failed('malformed request', new TbError(TbCodes.INVALID, 'expected {"store","apiKey"}'));
+    const store = body.store.slice(0, 64);
+    // per store, whatever the address: a store past its allowance waits, and so does a blocked
+    // address trying again at a key it failed at; a refusal takes nothing from the allowance
+    const wait = hub.gate.tokenWait(source, store);
+    if (wait > 0) throw rateLimited('too many token requests for this store; try again later', wait);
     let key: { store: string; keyId: string };
     try {
       key = hub.credentials.checkApiKey(body.store, body.apiKey);
     } catch (err) {
-      hub.gate.failed(source, 'token', { reason: 'unknown store or API key', store: body.store.slice(0, 64) });
-      throw err;
+      return failed('unknown store or API key', err instanceof TbError ? err : new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key'), store);
     }
     if (cert.kind === 'valid' && cert.store !== key.store) {
       hub.gate.refused(source, 'auth.cert_mismatch', 'token', { certificateStore: cert.store, store: key.store }, key.store);
       throw new TbError(TbCodes.FORBIDDEN, 'the client certificate belongs to another store');
     }
+    hub.gate.tokenIssued(key.store);
     return { accessToken: await hub.tokens.issue(key.store, key.keyId), tokenType: 'Bearer', expiresIn: hub.tokens.lifetime };
   }, 16 * 1024);
   adminRoutes(router, hub);
 
-  // a refused admin token counts against its source like any failed authentication
-  router.onError((req, err) => {
-    if (err.code === TbCodes.UNAUTHORIZED && req.url?.startsWith('/v1/admin')) hub.gate.failed(sourceOf(req), 'admin API', { path: req.url.split('?')[0] });
-  });
   const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
-    if (req.url !== '/healthz' && hub.gate.blocked(sourceOf(req))) {
-      sendJson(res, 429, { code: TbCodes.RATE_LIMITED, message: 'too many failed authentications from this address; try again later' });
+    // a blocked source's requests without a credential are refused here; the token endpoint and
+    // the admin API check theirs first, so a working one is served whatever else its address sent
+    const path = (req.url ?? '/').split('?')[0]!;
+    const wait = path === '/healthz' || path === TOKEN_PATH || path.startsWith('/v1/admin') ? 0 : hub.gate.blockedFor(sourceOf(req));
+    if (wait > 0) {
+      const err = rateLimited('too many failed authentications from this address; try again later', wait);
+      sendJson(res, 429, { code: err.code, message: err.message, details: err.details }, { 'retry-after': String(err.details!.retryAfterSec) });
       return;
     }
     // the audit entries this request writes say where it came from

@@ -42,12 +42,6 @@ export function httpStatusFor(code: TbCode | string): number {
 /** A small method + path router; `:name` segments become params. Answers JSON. */
 export class Router {
   private readonly routes: Route[] = [];
-  private errorListener: ((req: IncomingMessage, err: TbError) => void) | undefined;
-
-  /** Hears every TbError a route answered with (e.g. to count failed authentications). */
-  onError(listener: (req: IncomingMessage, err: TbError) => void): void {
-    this.errorListener = listener;
-  }
 
   add(method: string, path: string, handler: Handler, maxBody = 1024 * 1024): this {
     this.routes.push({ method, parts: path.split('/').filter(Boolean), handler, maxBody });
@@ -86,8 +80,8 @@ export class Router {
         if (!res.headersSent) sendJson(res, 200, out ?? {});
       } catch (err) {
         if (err instanceof TbError) {
-          this.errorListener?.(req, err);
-          sendJson(res, httpStatusFor(err.code), { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+          const status = httpStatusFor(err.code);
+          sendJson(res, status, { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) }, status === 429 ? { 'retry-after': String(retryAfterOf(err)) } : {});
         }
         else {
           sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
@@ -111,9 +105,18 @@ function match(parts: string[], segs: string[]): Record<string, string> | undefi
   return params;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/**
+ * The seconds a 429 tells the client to wait (`Retry-After`): the error's `details.retryAfterSec`
+ * (every TB_RATE_LIMITED error made by `rateLimited()` in auth/gate.ts has it), else a minute.
+ */
+function retryAfterOf(err: TbError): number {
+  const s = err.details?.retryAfterSec;
+  return typeof s === 'number' && Number.isInteger(s) && s > 0 ? s : 60;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 

@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { AGENT_WS_PATH, CloseCodes, isTbError, type Logger } from '@tillbridge/shared';
 import type { AccessTokens } from '../auth/access-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
-import { sourceOf, type Gate } from '../auth/gate.js';
+import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import type { KeyDelivery } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
 import { clientCertOf } from '../tls/server-tls.js';
@@ -91,23 +91,20 @@ export class AgentEndpoint implements KeyDelivery {
     if (url.pathname !== AGENT_WS_PATH) return reject(socket, 404, 'Not Found');
     const source = sourceOf(req);
     const { gate, credentials } = this.security;
-    if (gate.blocked(source)) return reject(socket, 429, 'Too Many Requests');
+    // a failed authentication counts against its source; once the source is blocked its failing
+    // upgrades are answered 429 — a working token is served whatever else its address sent
+    const refuse = (reason: string, store?: string): void => {
+      const wait = gate.failed(source, 'agent connection', { reason }, store);
+      if (wait > 0) reject(socket, 429, 'Too Many Requests', { 'Retry-After': String(retryAfterSec(wait)) });
+      else reject(socket, 401, 'Unauthorized');
+    };
     const cert = clientCertOf(req);
-    if (this.security.requireClientCert && cert.kind !== 'valid') {
-      gate.failed(source, 'agent connection', { reason: cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate' });
-      return reject(socket, 401, 'Unauthorized');
-    }
+    if (this.security.requireClientCert && cert.kind !== 'valid') return refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!m) {
-      gate.failed(source, 'agent connection', { reason: 'no access token' });
-      return reject(socket, 401, 'Unauthorized');
-    }
+    if (!m) return refuse('no access token');
     this.tokens.verify(m[1]!).then(
       ({ store, kid, expiresAt }) => {
-        if (!this.stores.get(store) || !credentials.keyWorks(store, kid)) {
-          gate.failed(source, 'agent connection', { reason: 'the token\'s API key no longer works' }, store);
-          return reject(socket, 401, 'Unauthorized');
-        }
+        if (!this.stores.get(store) || !credentials.keyWorks(store, kid)) return refuse('the token\'s API key no longer works', store);
         if (cert.kind === 'valid' && cert.store !== store) {
           gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
           return reject(socket, 403, 'Forbidden');
@@ -118,8 +115,8 @@ export class AgentEndpoint implements KeyDelivery {
       (err: unknown) => {
         // an expired token is an agent that must refresh, not an attacker
         const expired = isTbError(err) && Boolean(err.details?.expired);
-        if (!expired) gate.failed(source, 'agent connection', { reason: 'invalid access token' });
-        reject(socket, 401, 'Unauthorized');
+        if (!expired) refuse('invalid access token');
+        else reject(socket, 401, 'Unauthorized');
       },
     );
   }
@@ -180,7 +177,8 @@ export class AgentEndpoint implements KeyDelivery {
   }
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function reject(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
+  const more = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${more}Content-Length: 0\r\n\r\n`);
   socket.destroy();
 }

@@ -1,4 +1,5 @@
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
+import { rateLimited, sourceOf } from '../../auth/gate.js';
 import type { Hub } from '../../hub-services.js';
 import type { AdminIdentity } from '../../auth/credentials.js';
 import type { RequestContext } from '../router.js';
@@ -10,9 +11,18 @@ export function need<T>(v: T | undefined, what: string): T {
 
 /** Checks the request's admin token; `write` needs the admin role (operators only read). */
 export function authorize(hub: Hub, ctx: RequestContext, write: boolean): AdminIdentity {
-  const m = /^Bearer (.+)$/.exec(ctx.req.headers.authorization ?? '');
-  if (!m) throw new TbError(TbCodes.UNAUTHORIZED, 'an admin token is required (Authorization: Bearer tba_…)');
-  const who = hub.credentials.checkAdminToken(m[1]!);
+  let who: AdminIdentity;
+  try {
+    const m = /^Bearer (.+)$/.exec(ctx.req.headers.authorization ?? '');
+    if (!m) throw new TbError(TbCodes.UNAUTHORIZED, 'an admin token is required (Authorization: Bearer tba_…)');
+    who = hub.credentials.checkAdminToken(m[1]!);
+  } catch (err) {
+    // a refused admin token counts against its source like any failed authentication; once the
+    // source is blocked its failing requests are answered 429 (a working token is still served)
+    if (!isTbError(err, TbCodes.UNAUTHORIZED)) throw err;
+    const wait = hub.gate.failed(sourceOf(ctx.req), 'admin API', { path: ctx.req.url?.split('?')[0] });
+    throw wait > 0 ? rateLimited('too many failed authentications from this address; try again later', wait) : err;
+  }
   if (write && who.role !== 'admin') throw new TbError(TbCodes.FORBIDDEN, `role "${who.role}" may only read`);
   return who;
 }
