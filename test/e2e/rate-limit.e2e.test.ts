@@ -60,4 +60,25 @@ describe('stores behind one address', () => {
     expect(Number(bare.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await fetch(`${w.hub.url}/healthz`)).status).toBe(200);
   });
+
+  it('--token-limit: a store past its allowance is answered 429 with Retry-After; the other stores are not', async () => {
+    w = new World();
+    await w.startHub(undefined, ['--token-limit', '2/10m']);
+    await w.addStore('S1');
+    await w.addStore('S2');
+    const k1 = w.keys.get('S1')!;
+    expect((await token(w, 'S1', k1)).status).toBe(200);
+    expect((await token(w, 'S1', k1)).status).toBe(200);
+    const refused = await token(w, 'S1', k1);
+    expect(refused).toMatchObject({ status: 429, body: { code: 'TB_RATE_LIMITED' } });
+    // one token back every 5 minutes: that is what it is told to wait, at most
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+    expect(Number(refused.retryAfter)).toBeLessThanOrEqual(300);
+    expect((await token(w, 'S2', w.keys.get('S2')!)).status).toBe(200);
+    // a malformed request is a failure of its address (not yet blocked: 400), never a crash
+    const junk = await fetch(`${w.hub.url}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
+    expect(junk.status).toBe(400);
+    const audit = w.hubQuery<{ action: string; store: string }>(`SELECT action, store FROM audit WHERE action = 'auth.rate_limited'`);
+    expect(audit).toEqual([{ action: 'auth.rate_limited', store: 'S1' }]);
+  });
 });

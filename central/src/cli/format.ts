@@ -17,6 +17,22 @@ export function parseDuration(v: string): number {
   return Math.round(n * unit);
 }
 
+/** `COUNT/DURATION` (`10/5m`): how many in how long — a burst of COUNT, refilled evenly over DURATION. */
+export function parseRate(v: string): { count: number; periodMs: number } {
+  const m = /^(\d+)\/(.+)$/.exec(v.trim());
+  const count = m ? Number(m[1]) : NaN;
+  let periodMs = NaN;
+  try {
+    if (m) periodMs = parseDuration(m[2]!);
+  } catch {
+    // said below, with the whole value
+  }
+  if (!m || !Number.isSafeInteger(count) || count < 1 || count > 1_000_000 || !(periodMs >= 1000)) {
+    throw new Error(`expected COUNT/DURATION such as 10/5m (a count from 1, a duration from 1s), got "${v}"`);
+  }
+  return { count, periodMs };
+}
+
 /**
  * How long ago `iso` was, for the operator. On the operator's clock (the system's): the command
  * line runs on the operator's machine and only sees the hub's times, which a hub in service keeps

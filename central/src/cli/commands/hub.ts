@@ -1,7 +1,8 @@
 import { clockFromEnv, createLogger, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { parseRetentionDays } from '../../audit/retention.js';
-import { parseDuration } from '../format.js';
+import { parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, startHub } from '../../hub.js';
+import { DEFAULT_GATE } from '../../auth/gate.js';
 import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
 
 export function hubCommands(ctx: CliContext): void {
@@ -26,6 +27,7 @@ export function hubCommands(ctx: CliContext): void {
     .addOption(dataOpt())
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7400')
     .option('--token-ttl <duration>', 'lifetime of agent access tokens', '15m')
+    .option('--token-limit <count/duration>', 'access tokens per store: COUNT at once, refilled evenly over DURATION (a request past it: 429 with Retry-After)', '10/5m')
     .option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)')
     .option('--tls-key <file>', 'and this private key (PEM)')
     .option('--client-ca <file>', 'check agents\' client certificates against this CA (mutual TLS): a certificate names its store (CN)')
@@ -38,15 +40,21 @@ export function hubCommands(ctx: CliContext): void {
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; listen: string; tokenTtl: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string }) => {
+      act(async (opts: { data: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string }) => {
         let listen;
         let tokenTtl;
+        let tokenLimit;
         const auditRetentionDays = parseRetentionDays(opts.auditRetention);
         try {
           listen = parseHostPort(opts.listen);
           tokenTtl = parseDuration(opts.tokenTtl);
         } catch (err) {
           throw new TbError(TbCodes.CONFIG, `${(err as Error).message}`);
+        }
+        try {
+          tokenLimit = parseRate(opts.tokenLimit);
+        } catch (err) {
+          throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
         }
         if (!isInitialized(opts.data)) throw new TbError(TbCodes.CONFIG, `no hub in ${opts.data}: run \`tillbridge-hub init --data ${opts.data}\` first`);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
@@ -58,7 +66,7 @@ export function hubCommands(ctx: CliContext): void {
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
         if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock };
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs } };
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
