@@ -14,8 +14,10 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
   tokenMode: 'answer' | 'hold' = 'answer';
   /** Which token requests (1, 2, …) to hold, whatever `tokenMode` says (e.g. only the refresh). */
   holdToken: (n: number) => boolean = () => this.tokenMode === 'hold';
-  /** `accept`: complete the WebSocket upgrade; `hang`: read the request and never answer it. */
-  upgradeMode: 'accept' | 'hang' = 'accept';
+  /** Which token requests (1, 2, …) to answer 429 TB_RATE_LIMITED, with this `Retry-After` header (if any). */
+  refuseToken: (n: number) => { retryAfter?: string } | undefined = () => undefined;
+  /** `accept`: complete the WebSocket upgrade; `hang`: read the request and never answer it; `refuse`: 429 with `Retry-After: 60`. */
+  upgradeMode: 'accept' | 'hang' | 'refuse' = 'accept';
   tokenLifetimeSec = 900;
   lastSeq = 0;
   tokenRequests = 0;
@@ -41,6 +43,11 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
       socket.on('close', () => this.raw.delete(socket));
       socket.on('error', () => undefined);
       if (this.upgradeMode === 'hang') {
+        this.emit('upgrade', n);
+        return;
+      }
+      if (this.upgradeMode === 'refuse') {
+        socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 60\r\nContent-Length: 0\r\n\r\n');
         this.emit('upgrade', n);
         return;
       }
@@ -95,7 +102,12 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
     }
     const n = ++this.tokenRequests;
     req.on('end', () => {
-      if (this.holdToken(n)) this.held.push(res);
+      const refusal = this.refuseToken(n);
+      if (refusal) {
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (refusal.retryAfter !== undefined) headers['retry-after'] = refusal.retryAfter;
+        res.writeHead(429, headers).end(JSON.stringify({ code: 'TB_RATE_LIMITED', message: 'too many token requests' }));
+      } else if (this.holdToken(n)) this.held.push(res);
       else this.answerToken(res);
       this.emit('token', n);
     });

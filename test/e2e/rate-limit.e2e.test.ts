@@ -81,4 +81,24 @@ describe('stores behind one address', () => {
     const audit = w.hubQuery<{ action: string; store: string }>(`SELECT action, store FROM audit WHERE action = 'auth.rate_limited'`);
     expect(audit).toEqual([{ action: 'auth.rate_limited', store: 'S1' }]);
   });
+
+  it('a real agent refused a token waits for Retry-After: each refusal is followed by a token, never by another refusal', async () => {
+    // one token per store at a time, back after 5 s; the agent refreshes 1 s into a 10 s token, so
+    // every refresh but those after a wait is refused. Without honouring Retry-After it would ask
+    // again 2 s later, inside the same refusal, and be refused twice in a row.
+    w = new World();
+    await w.startHub(undefined, ['--token-limit', '1/5s', '--token-ttl', '10s']);
+    await w.addStore('S1');
+    const a = await w.startAgent('S1', 'S1', { hub: { tokenRefreshAt: 0.1 }, log: { level: 'debug' } });
+    const LIMITED = "the hub is limiting this store's token requests; the next one waits as it asked (Retry-After)";
+    const outcomes = (): string[] =>
+      a.proc.lines.flatMap((l) => (l.msg === LIMITED ? ['429'] : l.msg === 'access token refreshed' ? ['token'] : []));
+    await waitFor('two refusals with a token between them', () => outcomes().filter((o) => o === '429').length >= 2 && outcomes().includes('token'), 30_000);
+    const seen = outcomes();
+    expect(seen[0]).toBe('429');
+    expect(seen.join(' ')).not.toMatch(/429 429/);
+    for (const l of a.proc.lines.filter((x) => x.msg === LIMITED)) expect(Number(l.waitMs)).toBeGreaterThanOrEqual(Number(l.retryAfterMs));
+    // it stayed connected throughout: the refreshes that got through kept its token alive
+    expect(a.proc.lines.filter((l) => l.msg === 'disconnected from the hub')).toHaveLength(0);
+  });
 });

@@ -20,7 +20,7 @@ import {
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
-import { fetchAccessToken, type AccessToken, type ClientTls } from './token-client.js';
+import { fetchAccessToken, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
 
 export interface HubLinkOptions {
   url: string;
@@ -44,6 +44,8 @@ export interface HubLinkOptions {
    * time); default the system's. The token's refresh is timed in elapsed time (monotonicClock).
    */
   now?: () => number;
+  /** Waits `ms` or until `signal` fires (tests observe and release the waits; default `sleep`). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export interface HubLinkEvents {
@@ -131,6 +133,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   /** Aborted when the current connection closes: a token refresh under way stops with it. */
   private connection: AbortController | undefined;
   private readonly frameFailures: Record<string, number> = {};
+  /** The hub answered a token request 429: no token request, from any path, before this wait ends. */
+  private tokenHold: Promise<void> | undefined;
+  private runSignal: AbortSignal | undefined;
   private lastFrameError: FrameFailure | undefined;
 
   private readonly now: () => number;
@@ -186,6 +191,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   start(signal: AbortSignal): void {
+    this.runSignal = signal;
     this.loop = this.run(signal);
   }
 
@@ -251,11 +257,35 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     this.send({ t: 'key.ack', id });
   }
 
-  private newToken(signal: AbortSignal): Promise<AccessToken> {
+  private async newToken(signal: AbortSignal): Promise<AccessToken> {
+    while (this.tokenHold && !signal.aborted) {
+      this.opts.log.debug('waiting for the end of the hub\'s Retry-After before the next token request');
+      await untilAborted(this.tokenHold, signal);
+    }
     const o: { tls?: ClientTls; refreshRatio?: number; now: () => number; signal: AbortSignal } = { signal, now: monotonicClock.now };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
-    return fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
+    try {
+      return await fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
+    } catch (err) {
+      if (isTbError(err, TbCodes.RATE_LIMITED)) this.holdTokens(Number(err.details?.retryAfterMs) || 0);
+      throw err;
+    }
+  }
+
+  /**
+   * The hub answered 429: the next token request — a reconnection's or a refresh's — waits at
+   * least its `Retry-After`, plus up to a fifth of it (at least up to a second) at random, so the
+   * stores it refused together do not come back together. The reconnection backoff still applies
+   * when it is longer.
+   */
+  private holdTokens(retryAfterMs: number): void {
+    const waitMs = retryAfterMs + Math.floor(Math.random() * Math.max(1000, retryAfterMs / 5));
+    this.opts.log.warn({ code: TbCodes.RATE_LIMITED, retryAfterMs, waitMs }, 'the hub is limiting this store\'s token requests; the next one waits as it asked (Retry-After)');
+    const hold: Promise<void> = (this.opts.sleep ?? sleep)(waitMs, this.runSignal ?? new AbortController().signal).then(() => {
+      if (this.tokenHold === hold) this.tokenHold = undefined;
+    });
+    this.tokenHold = hold;
   }
 
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -307,6 +337,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         if (isTbError(err, TbCodes.UNAUTHORIZED)) {
           this.opts.log.error({ code: TbCodes.UNAUTHORIZED }, `the hub refused this store's API key: ${(err as Error).message}`);
           attempt = Math.max(attempt, 6);
+        } else if (isTbError(err, TbCodes.RATE_LIMITED)) {
+          // logged when the wait began; the next token request waits for it (newToken)
         } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
           // logged when the hub closed; retried slowly: accepted once the other copy is gone
           attempt = Math.max(attempt, 6);
@@ -316,7 +348,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       }
       if (signal.aborted) break;
       const delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
-      await sleep(Math.max(delay, 50), signal);
+      await (this.opts.sleep ?? sleep)(Math.max(delay, 50), signal);
     }
   }
 
@@ -357,8 +389,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       else signal.addEventListener('abort', onAbort, { once: true });
 
       ws.on('unexpected-response', (_req, res) => {
-        if (res.statusCode === 401) this.token = undefined;
-        reject(new TbError(res.statusCode === 401 ? TbCodes.UNAUTHORIZED : TbCodes.HUB_UNAVAILABLE, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
+        if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
+        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, Date.now()));
+        reject(new TbError(res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
         ws.terminate();
       });
       ws.on('open', () => {
@@ -498,4 +531,16 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
 /** Hub error codes a register should see as they are (a refused override, a wrong state…). */
 function isHubCode(code: string): code is TbError['code'] {
   return code === TbCodes.NOT_FOUND || code === TbCodes.AUTHORIZATION_STATE || code === TbCodes.INVALID || code === TbCodes.FORBIDDEN;
+}
+
+/** Resolves when `p` does or `signal` fires, whichever is first. */
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void p.then(done);
+  });
 }

@@ -28,7 +28,26 @@ export function httpBase(hubUrl: string): string {
   return u.toString().replace(/\/$/, '');
 }
 
-/** Exchanges the store's API key for a short-lived access token at POST /v1/token (abandoned when `signal` fires). */
+/**
+ * What a 429 asks for: its `Retry-After` (delay-seconds, or an HTTP date against `now`) in ms,
+ * else the answer's `details.retryAfterSec`, else a minute.
+ */
+export function retryAfterMs(header: string | undefined, body: { details?: { retryAfterSec?: unknown } } | undefined, now: number): number {
+  const h = header?.trim();
+  if (h && /^\d+$/.test(h)) return Number(h) * 1000;
+  if (h) {
+    const at = Date.parse(h);
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  const s = body?.details?.retryAfterSec;
+  return typeof s === 'number' && Number.isFinite(s) && s >= 0 ? s * 1000 : 60_000;
+}
+
+/**
+ * Exchanges the store's API key for a short-lived access token at POST /v1/token (abandoned when
+ * `signal` fires). A 429 is `TB_RATE_LIMITED` with `details.retryAfterMs`: how long the hub asked
+ * to wait before the next request.
+ */
 export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number; signal?: AbortSignal } = {}): Promise<AccessToken> {
   const now = opts.now ?? monotonicClock.now;
   try {
@@ -37,19 +56,28 @@ export async function fetchAccessToken(hubUrl: string, store: string, apiKey: st
     if (opts.tls?.ca) https.certificateAuthority = opts.tls.ca;
     if (opts.tls?.cert) https.certificate = opts.tls.cert;
     if (opts.tls?.key) https.key = opts.tls.key;
-    const res = await got
-      .post(`${httpBase(hubUrl)}${TOKEN_PATH}`, {
-        json: { store, apiKey },
-        timeout: { request: 5000 },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        https,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      })
-      .json<{ accessToken?: string; expiresIn?: number; code?: string; message?: string }>();
+    const answer = await got.post(`${httpBase(hubUrl)}${TOKEN_PATH}`, {
+      json: { store, apiKey },
+      timeout: { request: 5000 },
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      https,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    let res: { accessToken?: string; expiresIn?: number; code?: string; message?: string; details?: { retryAfterSec?: unknown } };
+    try {
+      res = JSON.parse(answer.body) as typeof res;
+    } catch {
+      res = {};
+    }
+    if (answer.statusCode === 429) {
+      const header = answer.headers['retry-after'];
+      const waitMs = retryAfterMs(typeof header === 'string' ? header : undefined, res, now());
+      throw new TbError(TbCodes.RATE_LIMITED, `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ${Math.ceil(waitMs / 1000)} s`, { details: { retryAfterMs: waitMs } });
+    }
     if (!res.accessToken || !res.expiresIn) {
       const code = res.code === TbCodes.UNAUTHORIZED || res.code === TbCodes.FORBIDDEN ? TbCodes.UNAUTHORIZED : TbCodes.HUB_UNAVAILABLE;
-      throw new TbError(code, `token refused: ${res.message ?? 'no token in the answer'}`);
+      throw new TbError(code, `token refused: ${res.message ?? `HTTP ${answer.statusCode}, no token in the answer`}`);
     }
     const lifeMs = res.expiresIn * 1000;
     return { token: res.accessToken, expiresAt: started + lifeMs, refreshAt: started + Math.floor(lifeMs * (opts.refreshRatio ?? 0.8)) };
