@@ -390,7 +390,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
 
       ws.on('unexpected-response', (_req, res) => {
         if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
-        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, Date.now()));
+        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
         reject(new TbError(res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
         ws.terminate();
       });
