@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createLogger } from '@tillbridge/shared';
-import { HubLink } from '../src/sync/hub-link.js';
+import { HubLink, type HubLinkOptions } from '../src/sync/hub-link.js';
 import { StubHub } from './stub-hub.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -124,5 +125,119 @@ describe('HubLink: stopping', () => {
     link.start(abort.signal);
     await link.stopped();
     expect(hub.tokenRequests).toBe(0);
+  });
+});
+
+/** An endpoint that takes each TCP connection and drops it at once, noting it in `log` under `name`. */
+class Refuser {
+  private readonly server: Server;
+  private port = 0;
+  constructor(readonly name: string, private readonly log: string[]) {
+    this.server = createServer((s) => {
+      this.log.push(this.name);
+      s.destroy();
+    });
+  }
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+  get count(): number {
+    return this.log.filter((n) => n === this.name).length;
+  }
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+describe('HubLink: several hub URLs', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    abort?.abort();
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  const stub = async (): Promise<StubHub> => {
+    const s = await new StubHub().start();
+    cleanups.push(() => s.close());
+    return s;
+  };
+  const refuser = async (name: string, log: string[]): Promise<Refuser> => {
+    const r = await new Refuser(name, log).start();
+    cleanups.push(() => r.close());
+    return r;
+  };
+  /** A link whose every backoff wait is an hour: whatever it reaches, it reaches without one. */
+  const link = (urls: string[], more: Partial<HubLinkOptions> = {}): HubLink => {
+    const l = new HubLink({ url: urls, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 3_600_000, reconnectCapMs: 3_600_000, random: () => 1, pingMs: 10_000, log, ...more });
+    abort = new AbortController();
+    cleanups.push(() => l.stopped());
+    return l;
+  };
+
+  it('goes on to the next hub at once when the first refuses, and asks that hub for its token', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadUrl = `ws://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => closed.close(() => r())); // nothing listens there now
+    const hubB = await stub();
+    const l = link([deadUrl, hubB.wsUrl]);
+    const welcomed = once(l, 'welcome');
+    l.start(abort!.signal);
+    await welcomed;
+    expect(l.info()).toMatchObject({ connected: true, url: hubB.wsUrl, urls: [deadUrl, hubB.wsUrl] });
+    expect([hubB.tokenRequests, hubB.upgrades]).toEqual([1, 1]);
+  });
+
+  it('tries the hubs in turn while every one is down, backing off once per full round', async () => {
+    const hits: string[] = [];
+    const hubs = [await refuser('A', hits), await refuser('B', hits), await refuser('C', hits)];
+    const waitsAfter: number[] = []; // how many attempts had been made at each backoff wait
+    const l = link(hubs.map((h) => h.wsUrl), { reconnectBaseMs: 10, reconnectCapMs: 10, random: () => (waitsAfter.push(hits.length), 0) });
+    l.start(abort!.signal);
+    while (hits.length < 9) await new Promise((r) => setTimeout(r, 5));
+    abort!.abort();
+    await l.stopped();
+    expect(hits.slice(0, 9)).toEqual(['A', 'B', 'C', 'A', 'B', 'C', 'A', 'B', 'C']);
+    expect(waitsAfter.slice(0, 2)).toEqual([3, 6]);
+  });
+
+  it('sticks to the hub that works: a lost working connection moves on to the next hub, not back to the first', async () => {
+    const hits: string[] = [];
+    const hubA = await refuser('A', hits);
+    const [hubB, hubC] = [await stub(), await stub()];
+    const l = link([hubA.wsUrl, hubB.wsUrl, hubC.wsUrl], { stableMs: 0 }); // every welcomed connection counts as a working one
+    let welcomed = once(l, 'welcome');
+    l.start(abort!.signal);
+    await welcomed;
+    expect(l.info().url).toBe(hubB.wsUrl);
+    welcomed = once(l, 'welcome');
+    for (const ws of hubB.sockets) ws.close(1001, 'going away'); // hub B drops the connection and stays up
+    await welcomed;
+    expect(l.info()).toMatchObject({ connected: true, url: hubC.wsUrl });
+    expect([hubA.count, hubB.upgrades, hubC.tokenRequests, hubC.upgrades]).toEqual([1, 1, 1, 1]);
+  });
+
+  it('counts a connection lost soon after its welcome as a failed attempt: hubs that drop every agent at once still get a backoff', async () => {
+    const [hubA, hubB] = [await stub(), await stub()];
+    for (const h of [hubA, hubB]) h.on('connected', (ws) => ws.on('message', () => ws.close(1001, 'going away')));
+    let backedOff!: (attempts: number[]) => void;
+    const waited = new Promise<number[]>((r) => (backedOff = r));
+    const l = link([hubA.wsUrl, hubB.wsUrl], { stableMs: 3_600_000, random: () => (backedOff([hubA.upgrades, hubB.upgrades]), 1) });
+    l.start(abort!.signal);
+    expect(await waited).toEqual([1, 1]); // each welcomed the agent once, then the round was over
+  });
+
+  it('starts a fresh round after a working connection is lost: no backoff however often that happens', async () => {
+    const [hubA, hubB] = [await stub(), await stub()];
+    for (const h of [hubA, hubB]) h.on('connected', (ws) => ws.on('message', () => ws.close(1001, 'going away')));
+    let waits = 0;
+    const l = link([hubA.wsUrl, hubB.wsUrl], { stableMs: 0, random: () => (waits++, 1) });
+    l.start(abort!.signal);
+    while (hubA.upgrades < 3 || hubB.upgrades < 3) await new Promise((r) => setTimeout(r, 5));
+    expect(waits).toBe(0);
   });
 });

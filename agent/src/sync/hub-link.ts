@@ -23,7 +23,11 @@ import {
 import { fetchAccessToken, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
 
 export interface HubLinkOptions {
-  url: string;
+  /**
+   * The hub's URL, or several tried in turn: a failed or lost connection moves to the next one
+   * (round-robin), and the backoff grows only after a full round has failed.
+   */
+  url: string | readonly string[];
   store: string;
   /** The API key to use now (the config's, or a rotated-in one the agent stored). */
   apiKey: () => string;
@@ -38,6 +42,10 @@ export interface HubLinkOptions {
   reconnectCapMs: number;
   /** ws ping interval; a connection silent for two of them is dropped */
   pingMs: number;
+  /** A connection up this long after its welcome starts a fresh round when it is lost (default STABLE_AFTER_MS). */
+  stableMs?: number;
+  /** The backoff's random source (default Math.random; tests make the waits observable). */
+  random?: () => number;
   log: Logger;
   /**
    * The agent's clock, for the times it shows (connected since, refused at, a failed frame's
@@ -85,6 +93,9 @@ export interface HubAuthorizer {
   override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult>;
 }
 
+/** A connection that stayed up this long was a working one: losing it starts a fresh round of hubs, without backoff. */
+export const STABLE_AFTER_MS = 30_000;
+
 /** How long a closing connection waits for the hub's close frame before the socket is dropped. */
 export const CLOSE_GRACE_MS = 2000;
 
@@ -98,7 +109,10 @@ export interface FrameFailure {
 
 export interface HubLinkInfo {
   connected: boolean;
+  /** The hub URL in use: connected to, or tried next. */
   url: string;
+  /** Every configured hub URL, in the order they are tried. */
+  urls: string[];
   since?: string;
   lastError?: string;
   /** The hub refused this copy of the agent (DESIGN rule 9). */
@@ -117,6 +131,8 @@ interface Pending {
 /**
  * The agent's one WebSocket to the hub: token, connect, hello/welcome, request/response with
  * deadlines, and reconnection with full-jitter backoff for as long as the signal is not aborted.
+ * With several hub URLs, a failed or lost connection moves on to the next one at once; the backoff
+ * counts full rounds of them, and a working connection keeps its hub until it is lost.
  */
 export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorizer {
   private ws: WebSocket | undefined;
@@ -137,12 +153,24 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private tokenHold: Promise<void> | undefined;
   private runSignal: AbortSignal | undefined;
   private lastFrameError: FrameFailure | undefined;
+  private readonly urls: readonly string[];
+  /** The index in `urls` of the hub in use: it changes only when a connection fails or is lost. */
+  private current = 0;
+  /** When the current connection was welcomed, in elapsed time (monotonicClock); undefined before. */
+  private welcomedAt: number | undefined;
 
   private readonly now: () => number;
 
   constructor(private readonly opts: HubLinkOptions) {
     super();
     this.now = opts.now ?? systemClock.now;
+    this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
+    if (this.urls.length === 0) throw new TypeError('HubLink needs at least one hub URL');
+  }
+
+  /** The hub URL in use. */
+  private get url(): string {
+    return this.urls[this.current]!;
   }
 
   get connected(): boolean {
@@ -154,7 +182,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   info(): HubLinkInfo {
-    const out: HubLinkInfo = { connected: this.connected, url: this.opts.url };
+    const out: HubLinkInfo = { connected: this.connected, url: this.url, urls: [...this.urls] };
     if (this.connected && this.connectedSince !== undefined) out.since = new Date(this.connectedSince).toISOString();
     if (this.lastError) out.lastError = this.lastError;
     if (this.refusal) out.refused = this.refusal;
@@ -266,7 +294,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
     try {
-      return await fetchAccessToken(this.opts.url, this.opts.store, this.opts.apiKey(), o);
+      return await fetchAccessToken(this.url, this.opts.store, this.opts.apiKey(), o);
     } catch (err) {
       if (isTbError(err, TbCodes.RATE_LIMITED)) this.holdTokens(Number(err.details?.retryAfterMs) || 0);
       throw err;
@@ -327,29 +355,48 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    let attempt = 0;
+    let attempt = 0; // rounds of hubs failed since the last working connection: the backoff's exponent
+    let tried = 0; // hubs tried in this round
     while (!signal.aborted) {
+      let slow = false;
+      this.welcomedAt = undefined;
       try {
-        // a connection closed for a new incarnation keeps the backoff: should that repeat, it slows down
-        if (!(await this.connectOnce(signal))) attempt = 0;
+        const newIncarnation = await this.connectOnce(signal);
+        // a working connection, lost: a fresh round (from the next hub). One closed for a new
+        // incarnation keeps the backoff: should that repeat, it slows down
+        const stable = this.welcomedAt !== undefined && monotonicClock.now() - this.welcomedAt >= (this.opts.stableMs ?? STABLE_AFTER_MS);
+        if (stable && !newIncarnation) attempt = tried = 0;
       } catch (err) {
         this.lastError = (err as Error).message;
         if (isTbError(err, TbCodes.UNAUTHORIZED)) {
-          this.opts.log.error({ code: TbCodes.UNAUTHORIZED }, `the hub refused this store's API key: ${(err as Error).message}`);
+          this.opts.log.error({ code: TbCodes.UNAUTHORIZED, url: this.url }, `the hub refused this store's API key: ${(err as Error).message}`);
           attempt = Math.max(attempt, 6);
+          slow = true;
         } else if (isTbError(err, TbCodes.RATE_LIMITED)) {
-          // logged when the wait began; the next token request waits for it (newToken)
+          // logged when the wait began; the next token request, to whichever hub, waits for it (newToken)
         } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
           // logged when the hub closed; retried slowly: accepted once the other copy is gone
           attempt = Math.max(attempt, 6);
+          slow = true;
         } else {
-          this.opts.log.warn({ err: (err as Error).message }, 'hub connection failed');
+          this.opts.log.warn({ err: (err as Error).message, url: this.url }, 'hub connection failed');
         }
       }
       if (signal.aborted) break;
-      const delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
+      this.nextHub();
+      // the next hub at once, until every one has failed in this round: then the backoff
+      if (++tried < this.urls.length && !slow) continue;
+      tried = 0;
+      const delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
       await (this.opts.sleep ?? sleep)(Math.max(delay, 50), signal);
     }
+  }
+
+  /** Moves to the next hub URL, if there are several; a token is asked of the hub it is used with. */
+  private nextHub(): void {
+    if (this.urls.length === 1) return;
+    this.current = (this.current + 1) % this.urls.length;
+    this.token = undefined;
   }
 
   /**
@@ -362,7 +409,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     if (signal.aborted) return false;
     if (!this.token || monotonicClock.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
     if (signal.aborted) return false; // the token came back after the stop was asked for
-    const url = new URL(AGENT_WS_PATH, this.opts.url).toString();
+    const url = new URL(AGENT_WS_PATH, this.url).toString();
     const tls = this.opts.tls ?? {};
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.token.token}` },
@@ -487,9 +534,10 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.inventorySeenN = 0; // frame numbers are per connection
         this.ready = true;
         this.connectedSince = this.now();
+        this.welcomedAt = monotonicClock.now();
         this.lastError = undefined;
         this.refusal = undefined;
-        this.opts.log.info({ lastSeq: frame.lastSeq }, 'connected to the hub');
+        this.opts.log.info({ lastSeq: frame.lastSeq, url: this.url }, 'connected to the hub');
         this.scheduleRefresh();
         this.emit('welcome', frame.lastSeq, frame.cardKey);
         break;
