@@ -106,11 +106,12 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     tls.cert = readFileSync(config.hub.certFile);
     tls.key = readFileSync(config.hub.keyFile);
   }
-  if (config.hub.url.startsWith('ws://') && config.hub.insecure) {
-    log.warn({ hub: config.hub.url }, 'INSECURE: talking to the hub over plain ws:// (hub.insecure); keys, tokens and sales cross the network unencrypted');
+  const plain = config.hub.urls.filter((u) => u.startsWith('ws://'));
+  if (plain.length > 0 && config.hub.insecure) {
+    log.warn({ hub: plain.join(' ') }, 'INSECURE: talking to the hub over plain ws:// (hub.insecure); keys, tokens and sales cross the network unencrypted');
   }
   const link = new HubLink({
-    url: config.hub.url,
+    url: config.hub.urls,
     store: config.store,
     apiKey: () => keys.current() ?? config.hub.apiKey,
     tls,

@@ -75,12 +75,18 @@ export function defaultFraming(r: Pick<RegisterConfig, 'transport' | 'codec'>): 
   return DEFAULT_FRAMING;
 }
 
+const HubUrl = z.string().regex(/^wss?:\/\/[^/]+/, 'a ws:// or wss:// URL of the hub, e.g. ws://127.0.0.1:7400');
+const PLAIN_WS_REFUSED = 'a wss:// URL for a hub that is not on this machine (or set hub.insecure: true to allow plain ws://)';
+
 export const AgentConfigSchema = z
   .strictObject({
     store: Id,
     dataDir: z.string().min(1, 'a directory path'),
     hub: z.strictObject({
-      url: z.string().regex(/^wss?:\/\/[^/]+/, 'a ws:// or wss:// URL of the hub, e.g. ws://127.0.0.1:7400'),
+      /** One hub URL (a single hub, or a load balancer in front of several): this or `urls`. */
+      url: HubUrl.optional(),
+      /** Several hub URLs, tried in turn: on a failed or lost connection the agent moves to the next. */
+      urls: z.array(HubUrl).min(1, 'a list of 1 to 8 hub URLs').max(8, 'a list of 1 to 8 hub URLs').optional(),
       apiKey: z.string().min(8, 'the store API key printed by `tillbridge-hub stores add`'),
       authorizationDeadlineMs: z.number().int().min(50).max(30_000).default(1500),
       heartbeatMs: z.number().int().min(1000).max(300_000).default(15_000),
@@ -96,7 +102,21 @@ export const AgentConfigSchema = z
       insecure: z.boolean().default(false),
       /** When to fetch the next access token, as a share of the current one's life. */
       tokenRefreshAt: z.number().min(0.1, 'a share of the token lifetime from 0.1').max(2, 'a share of the token lifetime up to 2').default(0.8),
-    }),
+    })
+      .superRefine((hub, ctx) => {
+        if (hub.url === undefined && hub.urls === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: "the hub's URL (hub.url), or a list of them (hub.urls) (missing)" });
+        if (hub.url !== undefined && hub.urls !== undefined) ctx.addIssue({ code: 'custom', path: ['urls'], message: 'hub.url or hub.urls, not both' });
+        // judged on the host the WebSocket client will connect to (the URL parser's), not on how the URL starts
+        const plainRefused = (u: string): boolean => u.startsWith('ws://') && !urlHostIsLoopback(u) && !hub.insecure;
+        if (hub.url !== undefined && plainRefused(hub.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: PLAIN_WS_REFUSED });
+        hub.urls?.forEach((u, i) => {
+          const first = hub.urls!.indexOf(u);
+          if (first < i) ctx.addIssue({ code: 'custom', path: ['urls', i], message: `a URL not already in the list (it is also hub.urls[${first}])` });
+          else if (plainRefused(u)) ctx.addIssue({ code: 'custom', path: ['urls', i], message: PLAIN_WS_REFUSED });
+        });
+      })
+      // every part of the agent reads `urls`: the one URL, or the list, in the order they are tried
+      .transform(({ url, urls, ...rest }) => ({ ...rest, ...(url === undefined ? {} : { url }), urls: urls ?? [url!] })),
     registers: z.array(RegisterConfig).min(1, 'at least one register'),
     /** HID barcode scanners, each feeding one register (a scanned receipt is looked up and sent to it). */
     scanners: z.array(HidScannerSchema).max(64).default([]),
@@ -119,10 +139,6 @@ export const AgentConfigSchema = z
       .default({ level: 'info' }),
   })
   .superRefine((cfg, ctx) => {
-    // judged on the host the WebSocket client will connect to (the URL parser's), not on how the URL starts
-    if (cfg.hub.url.startsWith('ws://') && !urlHostIsLoopback(cfg.hub.url) && !cfg.hub.insecure) {
-      ctx.addIssue({ code: 'custom', path: ['hub', 'url'], message: 'a wss:// URL for a hub that is not on this machine (or set hub.insecure: true to allow plain ws://)' });
-    }
     if (Boolean(cfg.hub.certFile) !== Boolean(cfg.hub.keyFile)) {
       ctx.addIssue({ code: 'custom', path: ['hub', cfg.hub.certFile ? 'keyFile' : 'certFile'], message: 'both hub.certFile and hub.keyFile (a client certificate and its key)' });
     }

@@ -52,6 +52,29 @@ describe('agent config', () => {
     }
   });
 
+  it('takes one hub URL (hub.url) or a list of them (hub.urls), exactly one of the two', () => {
+    const { url: _url, ...noUrl } = good.hub;
+    expect(parseAgentConfig(good).hub.urls).toEqual(['ws://127.0.0.1:7400']);
+    const two = parseAgentConfig({ ...good, hub: { ...noUrl, urls: ['ws://127.0.0.1:7400', 'wss://hub-b.example:7400'] } });
+    expect(two.hub.urls).toEqual(['ws://127.0.0.1:7400', 'wss://hub-b.example:7400']);
+    expect(two.hub).not.toHaveProperty('url');
+    expect(problems({ ...good, hub: noUrl })).toEqual([expect.stringMatching(/^hub\.url: expected the hub's URL \(hub\.url\), or a list of them \(hub\.urls\)/)]);
+    expect(problems({ ...good, hub: { ...good.hub, urls: ['ws://127.0.0.1:7401'] } })).toEqual([expect.stringMatching(/^hub\.urls: expected hub\.url or hub\.urls, not both/)]);
+    expect(problems({ ...good, hub: { ...noUrl, urls: [] } })).toEqual([expect.stringMatching(/^hub\.urls: expected a list of 1 to 8 hub URLs/)]);
+    const nine = Array.from({ length: 9 }, (_, i) => `wss://hub-${i}.example`);
+    expect(problems({ ...good, hub: { ...noUrl, urls: nine } })).toEqual([expect.stringMatching(/^hub\.urls: expected a list of 1 to 8 hub URLs/)]);
+  });
+
+  it('checks each URL of hub.urls by the rules of hub.url, naming it by its index', () => {
+    const { url: _url, ...noUrl } = good.hub;
+    const urls = (list: unknown[], insecure?: boolean) => problems({ ...good, hub: { ...noUrl, urls: list, ...(insecure === undefined ? {} : { insecure }) } });
+    expect(urls(['wss://hub-a.example', 'http://hub-b.example'])).toEqual([expect.stringMatching(/^hub\.urls\[1\]: expected a ws:\/\/ or wss:\/\/ URL/)]);
+    expect(urls(['ws://127.0.0.1:7400', 'ws://10.0.0.5:7400'])).toEqual([expect.stringMatching(/^hub\.urls\[1\]: expected a wss:\/\/ URL for a hub that is not on this machine/)]);
+    expect(urls(['ws://127.0.0.1:7400', 'ws://10.0.0.5:7400'], true)).toEqual([]);
+    expect(urls(['wss://hub-a.example', 7400])).toEqual([expect.stringMatching(/^hub\.urls\[1\]: expected string, got number/)]);
+    expect(urls(['wss://hub-a.example', 'wss://hub-b.example', 'wss://hub-a.example'])).toEqual([expect.stringMatching(/^hub\.urls\[2\]: expected a URL not already in the list \(it is also hub\.urls\[0\]\)/)]);
+  });
+
   it('accepts every transport, framing and codec, and picks a framing when none is named', async () => {
     const { defaultFraming } = await import('../src/config.js');
     const c = parseAgentConfig({

@@ -10,6 +10,7 @@ export interface ConfigReport {
   valid: boolean;
   store?: string;
   registers?: number;
+  /** the hub's URL; with several (hub.urls), all of them, comma-separated, in the order they are tried */
   hub?: string;
   /** the running agent of this config, when one answered (its ports are not a conflict) */
   runningPid?: number;
@@ -42,7 +43,7 @@ export async function checkConfig(file: string): Promise<ConfigReport> {
     valid: !checks.some((c) => c.level === 'problem'),
     store: config.store,
     registers: config.registers.length,
-    hub: config.hub.url,
+    hub: config.hub.urls.join(', '),
     problems: checks.filter((c) => c.level === 'problem').map(line),
     warnings: checks.filter((c) => c.level === 'warning').map(line),
     checks,
