@@ -74,7 +74,8 @@ export interface AgentSpec {
   dir: string;
   store: string;
   apiKey: string;
-  hubWsUrl: string;
+  /** The hub's ws:// URL (written as hub.url), or several (hub.urls, tried in turn). */
+  hubWsUrl: string | string[];
   registers?: { id: string; port?: number }[];
   /** Merged over the generated config. */
   overrides?: Record<string, unknown>;
@@ -88,7 +89,7 @@ export function agentConfig(spec: AgentSpec): Record<string, unknown> {
   const base: Record<string, unknown> = {
     store: spec.store,
     dataDir: join(spec.dir, 'data'),
-    hub: { url: spec.hubWsUrl, apiKey: spec.apiKey, reconnectBaseMs: 100, reconnectCapMs: 1000, heartbeatMs: 2000 },
+    hub: { ...(typeof spec.hubWsUrl === 'string' ? { url: spec.hubWsUrl } : { urls: spec.hubWsUrl }), apiKey: spec.apiKey, reconnectBaseMs: 100, reconnectCapMs: 1000, heartbeatMs: 2000 },
     registers: (spec.registers ?? [{ id: 'R1' }]).map((r) => ({ id: r.id, transport: { type: 'tcp-server', host: '127.0.0.1', port: r.port ?? 0 }, codec: 'jsonl' })),
     status: { listen: '127.0.0.1:0' },
   };

@@ -21,7 +21,7 @@ export async function readStatus(config: Readonly<AgentConfig>, configFile: stri
     store: config.store,
     agentId: '(unknown)',
     running: false,
-    hub: { url: config.hub.urls[0]!, connected: false },
+    hub: { url: config.hub.urls[0]!, urls: [...config.hub.urls], connected: false },
     outbox: { depth: 0, oldestAgeMs: 0 },
     registers: [],
   };

@@ -35,6 +35,17 @@ export class AgentMetrics {
       },
     });
     new Gauge({
+      name: 'tillbridge_agent_hub_url_info',
+      help: 'Each configured hub URL: 1 for the one in use (connected to, or tried next), 0 for the others',
+      labelNames: ['url'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const h = snap().hub;
+        for (const url of h.urls ?? [h.url]) this.set({ url }, url === h.url ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'tillbridge_agent_outbox_depth',
       help: 'Events committed locally and not yet acknowledged by the hub',
       registers: [r],
