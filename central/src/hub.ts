@@ -16,6 +16,9 @@ import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
 
 export const HUB_SOFTWARE = 'tillbridge-hub/0.1.0';
 
+/** How often what the hub holds of presence and heartbeats is written (one relaxed transaction per 500 rows). */
+const DEFERRED_FLUSH_MS = 1000;
+
 export interface HubOptions {
   dataDir: string;
   host: string;
@@ -229,6 +232,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   sweeper.unref();
   log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
 
+  // presence, last seen and heartbeat figures: one batch a second, without fsync (storage/deferred-writes.ts)
+  hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) => log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`));
   hub.webhooks.start();
   ready = true;
   let stopping: Promise<void> | undefined;

@@ -27,4 +27,21 @@ describe('hub metrics', () => {
     expect(sample(busy, 'tillbridge_return_authorization_success_ratio')).toBe('0');
     expect(sample(busy, 'tillbridge_return_authorization_online_ratio')).toBe('0');
   });
+
+  it('counts the database commits, synced and not, and what waits for the next batch', async () => {
+    t = testHub();
+    const m = new HubMetrics(t.hub);
+    const commits = (text: string, sync: string): number => Number(new RegExp(`^tillbridge_hub_db_commits_total\\{sync="${sync}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const before = await m.text();
+    t.hub.storage.tx(() => t!.hub.stores.create('S1', 'S1'));
+    t.hub.stores.touch('S1', t.clock.now());
+    const held = await m.text();
+    expect(commits(held, 'full')).toBe(commits(before, 'full') + 1);
+    expect(sample(held, 'tillbridge_hub_deferred_writes_waiting')).toBe('1');
+    await t.hub.storage.deferred.flush();
+    const written = await m.text();
+    expect(commits(written, 'full')).toBe(commits(before, 'full') + 1);
+    expect(commits(written, 'normal')).toBe(commits(before, 'normal') + 1);
+    expect(sample(written, 'tillbridge_hub_deferred_writes_waiting')).toBe('0');
+  });
 });

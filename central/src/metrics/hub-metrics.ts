@@ -34,6 +34,26 @@ export class HubMetrics {
         this.set(hub.webhooks.outcomes().pending);
       },
     });
+    new Counter({
+      name: 'tillbridge_hub_db_commits_total',
+      help: 'Commits of the hub database: sync="full" fsynced (what is owed to someone), sync="normal" not (batches of presence and heartbeat figures)',
+      labelNames: ['sync'],
+      registers: [r],
+      collect() {
+        const c = hub.storage.commits();
+        this.reset();
+        this.inc({ sync: 'full' }, c.full);
+        this.inc({ sync: 'normal' }, c.normal);
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_hub_deferred_writes_waiting',
+      help: 'Presence and heartbeat figures held in memory, waiting for the next batch (written every second)',
+      registers: [r],
+      collect() {
+        this.set(hub.storage.deferred.waiting);
+      },
+    });
     new Gauge({
       name: 'tillbridge_connected_stores',
       help: 'Stores whose agent is connected now',
