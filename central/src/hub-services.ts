@@ -148,7 +148,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     cursors,
     copies: new AgentCopies(storage, exceptions, audit),
     applier,
-    presence: new Presence(),
+    presence: new Presence(stores),
     terminals: new Terminals(storage, clock, events),
     events,
     webhooks,

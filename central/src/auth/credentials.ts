@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from '../domain/clock.js';
 import { credentialId, hashCredential, newCredential, sameHash, seal, unseal, type HubSecrets } from './secrets.js';
 
@@ -57,7 +58,8 @@ export class Credentials {
   private readonly insertKey: Statement;
   private readonly getKey: Statement;
   private readonly keysOf: Statement;
-  private readonly touchKey: Statement;
+  /** when each key was last used, not yet written (a deferred write: nobody is owed it) */
+  private readonly lastUsed: DeferredKind<{ id: string; at: string }>;
   private readonly updKey: Statement;
   private readonly insertAdmin: Statement;
   private readonly getAdmin: Statement;
@@ -70,7 +72,8 @@ export class Credentials {
     this.insertKey = db.prepare(`INSERT INTO api_keys (id, store, hash, created_at, secret_enc) VALUES (?, ?, ?, ?, ?)`);
     this.getKey = db.prepare(`SELECT * FROM api_keys WHERE id = ?`);
     this.keysOf = db.prepare(`SELECT * FROM api_keys WHERE store = ? ORDER BY created_at, id`);
-    this.touchKey = db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
+    const touchKey = db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
+    this.lastUsed = s.deferred.kind('api_keys.last_used_at', (v) => void touchKey.run(v.at, v.id));
     this.updKey = db.prepare(
       `UPDATE api_keys SET expires_at = @expires_at, revoked_at = @revoked_at, secret_enc = @secret_enc, delivered_at = @delivered_at, confirmed_at = @confirmed_at WHERE id = @id`,
     );
@@ -132,17 +135,26 @@ export class Credentials {
     return k ? { id: k.id, secret: unseal(this.secrets.sealKey, k.secret_enc!) } : undefined;
   }
 
+  /** The key is being sent to the store's agent (owed: committed synced before it is sent). */
   markDelivered(id: string): void {
-    const k = this.getKey.get(id) as KeyRow | undefined;
-    if (k && !k.delivered_at) this.updKey.run({ ...k, delivered_at: iso(this.clock.now()) });
+    this.s.tx(() => {
+      const k = this.getKey.get(id) as KeyRow | undefined;
+      if (k && !k.delivered_at) this.updKey.run({ ...k, delivered_at: iso(this.clock.now()) });
+    });
   }
 
-  /** The agent says it stored the key: the hub forgets the key's text. Returns whether it was pending. */
-  confirm(store: string, id: string): boolean {
-    const k = this.getKey.get(id) as KeyRow | undefined;
-    if (!k || k.store !== store || !k.secret_enc) return false;
-    this.updKey.run({ ...k, secret_enc: null, confirmed_at: iso(this.clock.now()) });
-    return true;
+  /**
+   * The agent says it stored the key: the hub forgets the key's text. Returns whether it was
+   * pending; then `also` (the audit entry) runs in the same transaction.
+   */
+  confirm(store: string, id: string, also?: () => void): boolean {
+    return this.s.tx(() => {
+      const k = this.getKey.get(id) as KeyRow | undefined;
+      if (!k || k.store !== store || !k.secret_enc) return false;
+      this.updKey.run({ ...k, secret_enc: null, confirmed_at: iso(this.clock.now()) });
+      also?.();
+      return true;
+    });
   }
 
   /** Ends a key at once. */
@@ -161,7 +173,7 @@ export class Credentials {
       state: this.stateOf(k, nowIso),
       createdAt: k.created_at,
       expiresAt: k.expires_at,
-      lastUsedAt: k.last_used_at,
+      lastUsedAt: this.lastUsed.get(k.store, k.id)?.at ?? k.last_used_at,
       deliveredAt: k.delivered_at,
       confirmedAt: k.confirmed_at,
       revokedAt: k.revoked_at,
@@ -181,7 +193,7 @@ export class Credentials {
     const expected = row?.hash ?? '0'.repeat(64);
     const match = sameHash(expected, hashCredential(this.secrets.credentialKey, secret));
     if (!row || !match || row.store !== store || !this.working(row, iso(this.clock.now()))) throw new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key');
-    this.touchKey.run(iso(this.clock.now()), row.id);
+    this.lastUsed.put(row.store, row.id, { id: row.id, at: iso(this.clock.now()) });
     return { store: row.store, keyId: row.id };
   }
 

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { AuthzCounters } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 
 export interface AuthzRate {
@@ -17,29 +18,46 @@ export interface AuthzRate {
   onlineRate: number | null;
 }
 
+interface CountersRow {
+  store: string;
+  agent_id: string;
+  counters: string;
+}
+
 /**
  * The return authorization success rate (one of the seed's three metrics): requests answered
  * with a decision within the deadline, by mode and outcome. Tickets are counted at the hub; what
- * only the agent knows (a request it failed to answer) comes with its heartbeat and is kept here.
+ * only the agent knows (a request it failed to answer) comes with its heartbeat and is kept here —
+ * a deferred write: the agent sends its counters again with every heartbeat.
  */
 export class AuthzStats {
-  private readonly put: Statement;
-  private readonly failedSum: Statement;
+  private readonly waiting: DeferredKind<CountersRow & { updated_at: string }>;
+  private readonly stored: Statement;
   private readonly counts: Statement;
   private readonly late: Statement;
 
   constructor(s: HubStorage, private readonly clock: Clock) {
-    this.put = s.db.prepare(
-      `INSERT INTO authz_counters (store, agent_id, counters, updated_at) VALUES (?, ?, ?, ?)
+    const put = s.db.prepare(
+      `INSERT INTO authz_counters (store, agent_id, counters, updated_at) VALUES (@store, @agent_id, @counters, @updated_at)
        ON CONFLICT (store, agent_id) DO UPDATE SET counters = excluded.counters, updated_at = excluded.updated_at`,
     );
-    this.failedSum = s.db.prepare(`SELECT counters FROM authz_counters WHERE (? IS NULL OR store = ?)`);
+    this.waiting = s.deferred.kind('authz_counters', (row) => void put.run(row));
+    this.stored = s.db.prepare(`SELECT store, agent_id, counters FROM authz_counters WHERE (? IS NULL OR store = ?)`);
     this.counts = s.db.prepare(`SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (? IS NULL OR store = ?) GROUP BY mode, decision`);
     this.late = s.db.prepare(`SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (? IS NULL OR store = ?)`);
   }
 
+  /** An agent's counters, as its heartbeat reports them (written with the next batch of deferred writes). */
   report(store: string, agentId: string, c: AuthzCounters): void {
-    this.put.run(store, agentId, JSON.stringify(c), iso(this.clock.now()));
+    this.waiting.put(store, agentId, { store, agent_id: agentId, counters: JSON.stringify(c), updated_at: iso(this.clock.now()) });
+  }
+
+  /** Each agent's latest counters: what waits to be written, else what is stored. */
+  private countersOf(store: string | null): CountersRow[] {
+    const rows = new Map<string, CountersRow>();
+    for (const r of this.stored.all(store, store) as CountersRow[]) rows.set(`${r.store}\0${r.agent_id}`, r);
+    for (const r of store === null ? this.waiting.all() : this.waiting.ofStore(store)) rows.set(`${r.store}\0${r.agent_id}`, r);
+    return [...rows.values()];
   }
 
   rate(store?: string): AuthzRate {
@@ -52,7 +70,7 @@ export class AuthzStats {
     }
     const lateOnline = (this.late.get(s, s) as { n: number }).n;
     let failed = 0;
-    for (const r of this.failedSum.all(s, s) as { counters: string }[]) failed += (JSON.parse(r.counters) as AuthzCounters).failed;
+    for (const r of this.countersOf(s)) failed += (JSON.parse(r.counters) as AuthzCounters).failed;
     const total = decided + failed;
     const online = Object.values(tickets.online).reduce((a, b) => a + b, 0);
     return {

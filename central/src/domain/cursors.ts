@@ -15,7 +15,7 @@ export class Cursors {
   private readonly mark: Statement;
   private readonly byStore: Statement;
 
-  constructor(s: HubStorage, private readonly clock: Clock) {
+  constructor(private readonly s: HubStorage, private readonly clock: Clock) {
     this.get = s.db.prepare(`SELECT store, incarnation, last_seq FROM agent_cursors WHERE agent_id = ?`);
     this.getIncarnation = s.db.prepare(`SELECT store, last_seq FROM agent_incarnations WHERE agent_id = ? AND incarnation = ?`);
     this.putIncarnation = s.db.prepare(
@@ -49,8 +49,10 @@ export class Cursors {
   /** Moves the cursor of (agent, incarnation) — created at 0 by the agent's first hello with it — and makes it the agent's latest. */
   setCursor(agentId: string, incarnation: string, store: string, lastSeq: number): void {
     const now = iso(this.clock.now());
-    this.putIncarnation.run(agentId, incarnation, store, lastSeq, now, now);
-    this.putAgent.run(agentId, store, incarnation, lastSeq, now);
+    this.s.tx(() => {
+      this.putIncarnation.run(agentId, incarnation, store, lastSeq, now, now);
+      this.putAgent.run(agentId, store, incarnation, lastSeq, now);
+    });
   }
 
   latestForStore(store: string): { agentId: string; lastSeq: number; updatedAt: string } | undefined {

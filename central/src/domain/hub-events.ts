@@ -32,6 +32,11 @@ export class HubEvents {
     this.sinks.push(sink);
   }
 
+  /** Whether any sink takes `type` for `store` (what is announced to nobody need not be committed with an announcement). */
+  wants(type: WebhookEventType, store: string | null): boolean {
+    return this.sinks.some((s) => s.wants(type, store));
+  }
+
   /** `data` is built only when a sink takes the event (the hot paths announce on every sale and decision). */
   emit(type: WebhookEventType, store: string | null, data: () => Record<string, unknown>): void {
     const takers = this.sinks.filter((s) => s.wants(type, store));

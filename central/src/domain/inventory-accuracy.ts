@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { fromMilli, inventoryDigest } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 import type { InventoryLedger } from './inventory-ledger.js';
 
@@ -18,21 +19,30 @@ export interface Corrections {
   removed: string[];
 }
 
+interface AccuracyRow {
+  store: string;
+  skus: number;
+  matching: number;
+  at: string;
+}
+
 /**
  * Inventory data accuracy (one of the seed's three metrics): each agent reports a digest of its
  * inventory copy; the hub counts the store's SKUs whose copy matches its own, keeps the ratio,
- * and says what to re-send so the next report matches.
+ * and says what to re-send so the next report matches. The ratio is a deferred write: the agent
+ * reports again after every connection and on its refresh timer.
  */
 export class InventoryAccuracy {
-  private readonly put: Statement;
+  private readonly waiting: DeferredKind<AccuracyRow>;
   private readonly getOne: Statement;
   private readonly all: Statement;
 
   constructor(s: HubStorage, private readonly ledger: InventoryLedger, private readonly clock: Clock) {
-    this.put = s.db.prepare(
-      `INSERT INTO inventory_accuracy (store, skus, matching, at) VALUES (?, ?, ?, ?)
+    const put = s.db.prepare(
+      `INSERT INTO inventory_accuracy (store, skus, matching, at) VALUES (@store, @skus, @matching, @at)
        ON CONFLICT (store) DO UPDATE SET skus = excluded.skus, matching = excluded.matching, at = excluded.at`,
     );
+    this.waiting = s.deferred.kind('inventory_accuracy', (row) => void put.run(row));
     this.getOne = s.db.prepare(`SELECT * FROM inventory_accuracy WHERE store = ?`);
     this.all = s.db.prepare(`SELECT * FROM inventory_accuracy ORDER BY store`);
   }
@@ -54,16 +64,22 @@ export class InventoryAccuracy {
       theirs.delete(r.sku);
     }
     const at = iso(this.clock.now());
-    this.put.run(store, rows.length, matching, at);
+    this.waiting.put(store, '', { store, skus: rows.length, matching, at });
     return { report: { store, skus: rows.length, matching, ratio: rows.length === 0 ? 1 : matching / rows.length, at }, corrections: { items, removed: [...theirs.keys()] } };
   }
 
   get(store: string): AccuracyReport | undefined {
-    const r = this.getOne.get(store) as { store: string; skus: number; matching: number; at: string } | undefined;
-    return r ? { ...r, ratio: r.skus === 0 ? 1 : r.matching / r.skus } : undefined;
+    const r = this.waiting.get(store, '') ?? (this.getOne.get(store) as AccuracyRow | undefined);
+    return r && withRatio(r);
   }
 
   list(): AccuracyReport[] {
-    return (this.all.all() as { store: string; skus: number; matching: number; at: string }[]).map((r) => ({ ...r, ratio: r.skus === 0 ? 1 : r.matching / r.skus }));
+    const rows = new Map((this.all.all() as AccuracyRow[]).map((r) => [r.store, r]));
+    for (const r of this.waiting.all()) rows.set(r.store, r);
+    return [...rows.values()].sort((a, b) => (a.store < b.store ? -1 : a.store > b.store ? 1 : 0)).map(withRatio);
   }
+}
+
+function withRatio(r: AccuracyRow): AccuracyReport {
+  return { store: r.store, skus: r.skus, matching: r.matching, ratio: r.skus === 0 ? 1 : r.matching / r.skus, at: r.at };
 }

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 
 export interface StoreRow {
@@ -15,13 +16,21 @@ export class Stores {
   private readonly insert: Statement;
   private readonly getOne: Statement;
   private readonly all: Statement;
-  private readonly seen: Statement;
+  /** when each store's agent was last seen, not yet written (nobody is owed it: a deferred write) */
+  private readonly lastSeen: DeferredKind<{ id: string; at: string }>;
 
   constructor(s: HubStorage, private readonly clock: Clock) {
     this.insert = s.db.prepare(`INSERT INTO stores (id, name, created_at) VALUES (?, ?, ?)`);
     this.getOne = s.db.prepare(`SELECT * FROM stores WHERE id = ?`);
     this.all = s.db.prepare(`SELECT * FROM stores ORDER BY id`);
-    this.seen = s.db.prepare(`UPDATE stores SET last_seen_at = ? WHERE id = ?`);
+    const seen = s.db.prepare(`UPDATE stores SET last_seen_at = ? WHERE id = ?`);
+    this.lastSeen = s.deferred.kind('stores.last_seen_at', (v) => void seen.run(v.at, v.id));
+  }
+
+  /** The row with the last seen time held in memory laid over it. */
+  private withSeen(r: StoreRow): StoreRow {
+    const waiting = this.lastSeen.get(r.id, '');
+    return waiting ? { ...r, last_seen_at: waiting.at } : r;
   }
 
   create(id: string, name: string): void {
@@ -29,14 +38,16 @@ export class Stores {
   }
 
   get(id: string): StoreRow | undefined {
-    return this.getOne.get(id) as StoreRow | undefined;
+    const r = this.getOne.get(id) as StoreRow | undefined;
+    return r && this.withSeen(r);
   }
 
   list(): StoreRow[] {
-    return this.all.all() as StoreRow[];
+    return (this.all.all() as StoreRow[]).map((r) => this.withSeen(r));
   }
 
+  /** The store's agent was seen at `atMs` (written with the next batch of deferred writes). */
   touch(id: string, atMs: number): void {
-    this.seen.run(iso(atMs), id);
+    this.lastSeen.put(id, '', { id, at: iso(atMs) });
   }
 }

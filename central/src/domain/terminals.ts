@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { TerminalStatus } from '@tillbridge/shared';
 import type { HubStorage } from '../storage/sqlite.js';
+import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 import { HubEvents } from './hub-events.js';
 
@@ -19,16 +20,21 @@ export interface TerminalRow {
   updated_at: string;
 }
 
-/** Each register's state as its agent last reported it (`terminal` frames). */
+/**
+ * Each register's state as its agent last reported it (`terminal` frames). Current state, not
+ * history, and the agent reports every register again on each connection: a deferred write —
+ * except a change that is announced to a webhook, which is committed (synced) with the webhook's
+ * message, since a webhook delivery is owed.
+ */
 export class Terminals {
   private readonly upsert: Statement;
   private readonly byStore: Statement;
   private readonly all: Statement;
-
   private readonly one: Statement;
+  private readonly waiting: DeferredKind<TerminalRow>;
 
   constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents = new HubEvents()) {
-    this.one = s.db.prepare(`SELECT state, reported_state, reported_detail, detail FROM terminals WHERE store = ? AND register = ?`);
+    this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
       `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
        VALUES (@store, @register, @state, @detail, @transport, @connections, @reported_state, @reported_detail, @reported_at, @last_message_at, @at, @updated_at)
@@ -39,41 +45,55 @@ export class Terminals {
     );
     this.byStore = s.db.prepare(`SELECT * FROM terminals WHERE store = ? ORDER BY register`);
     this.all = s.db.prepare(`SELECT * FROM terminals ORDER BY store, register`);
+    this.waiting = s.deferred.kind('terminals', (row) => void this.upsert.run(row));
+  }
+
+  /** The register's status as held now: what waits to be written, else what is stored. */
+  private current(store: string, register: string): TerminalRow | undefined {
+    return this.waiting.get(store, register) ?? (this.one.get(store, register) as TerminalRow | undefined);
   }
 
   /** Records a status; an older report than the one held is ignored. Returns whether it changed. */
   record(store: string, t: TerminalStatus): boolean {
-    return this.s.tx(() => {
-      const before = this.one.get(store, t.register) as { state: string; reported_state: string | null; reported_detail: string | null; detail: string | null } | undefined;
-      const changed = this.save(store, t);
-      // announced when the link state or what the register says about itself changes, not for each message
-      if (changed && (!before || before.state !== t.state || before.detail !== (t.detail ?? null) || before.reported_state !== (t.reported?.state ?? null) || before.reported_detail !== (t.reported?.detail ?? null))) {
+    const before = this.current(store, t.register);
+    if (before && t.at < before.at) return false;
+    const row = this.row(store, t);
+    // announced when the link state or what the register says about itself changes, not for each message
+    const announced = !before || before.state !== row.state || before.detail !== row.detail || before.reported_state !== row.reported_state || before.reported_detail !== row.reported_detail;
+    if (announced && this.events.wants('terminal.status', store)) {
+      this.s.tx(() => {
+        this.upsert.run(row);
         this.events.emit('terminal.status', store, () => ({ store, register: t.register, state: t.state, detail: t.detail ?? null, previous: before?.state ?? null, transport: t.transport, connections: t.connections, reported: t.reported ?? null, lastMessageAt: t.lastMessageAt ?? null, at: t.at }));
-      }
-      return changed;
-    });
+      });
+      this.waiting.delete(store, t.register);
+    } else {
+      this.waiting.put(store, t.register, row);
+    }
+    return true;
   }
 
-  private save(store: string, t: TerminalStatus): boolean {
-    return (
-      this.upsert.run({
-        store,
-        register: t.register,
-        state: t.state,
-        detail: t.detail ?? null,
-        transport: t.transport,
-        connections: t.connections,
-        reported_state: t.reported?.state ?? null,
-        reported_detail: t.reported?.detail ?? null,
-        reported_at: t.reported?.at ?? null,
-        last_message_at: t.lastMessageAt ?? null,
-        at: t.at,
-        updated_at: iso(this.clock.now()),
-      }).changes > 0
-    );
+  private row(store: string, t: TerminalStatus): TerminalRow {
+    return {
+      store,
+      register: t.register,
+      state: t.state,
+      detail: t.detail ?? null,
+      transport: t.transport,
+      connections: t.connections,
+      reported_state: t.reported?.state ?? null,
+      reported_detail: t.reported?.detail ?? null,
+      reported_at: t.reported?.at ?? null,
+      last_message_at: t.lastMessageAt ?? null,
+      at: t.at,
+      updated_at: iso(this.clock.now()),
+    };
   }
 
   list(store?: string): TerminalRow[] {
-    return (store ? this.byStore.all(store) : this.all.all()) as TerminalRow[];
+    const rows = new Map<string, TerminalRow>();
+    for (const r of (store ? this.byStore.all(store) : this.all.all()) as TerminalRow[]) rows.set(`${r.store}\0${r.register}`, r);
+    for (const r of store ? this.waiting.ofStore(store) : this.waiting.all()) rows.set(`${r.store}\0${r.register}`, r);
+    const key = (r: TerminalRow): string => `${r.store}\0${r.register}`;
+    return [...rows.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   }
 }

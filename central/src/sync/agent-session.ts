@@ -265,17 +265,11 @@ export class AgentSession {
         return this.onKeyAck(frame.id);
       case 'inventory.digest':
         return this.onDigest(frame.items, frame.upTo);
-      case 'heartbeat': {
-        const p = this.d.presence.get(this.store);
-        p.outboxDepth = frame.outboxDepth;
-        p.oldestAgeMs = frame.oldestAgeMs;
-        p.heartbeatMs = this.d.now();
-        p.registers = frame.registers;
-        if (frame.policyVersion !== undefined) p.policyVersion = frame.policyVersion;
-        if (frame.configVersion !== undefined) p.configVersion = frame.configVersion;
+      case 'heartbeat':
+        // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
+        this.d.presence.heartbeat(this.store, frame, this.d.now());
         if (frame.authz) this.d.authzStats.report(this.store, this.agentId!, frame.authz);
         return;
-      }
     }
   }
 
@@ -304,10 +298,11 @@ export class AgentSession {
   }
 
   private onKeyAck(id: string): void {
-    if (this.d.credentials.confirm(this.store, id)) {
-      this.d.audit.append({ actor: `store:${this.store}`, action: 'key.confirm', outcome: 'stored', store: this.store, resource: `api-key:${id}` });
-      this.d.log.info({ store: this.store, key: id }, 'the agent stored its new API key');
-    }
+    // owed: the confirmation and its audit entry, committed together (one synced commit)
+    const confirmed = this.d.credentials.confirm(this.store, id, () =>
+      this.d.audit.append({ actor: `store:${this.store}`, action: 'key.confirm', outcome: 'stored', store: this.store, resource: `api-key:${id}` }),
+    );
+    if (confirmed) this.d.log.info({ store: this.store, key: id }, 'the agent stored its new API key');
   }
 
   private onHello(hello: HelloFrame): void {

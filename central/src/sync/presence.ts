@@ -1,4 +1,15 @@
-/** Live view of each store's agent connection, for `status` (in memory; last seen is also stored). */
+import type { HeartbeatFrame } from '@tillbridge/shared';
+
+/** Where a store's last seen time is kept (Stores: a deferred write). */
+export interface LastSeen {
+  touch(store: string, atMs: number): void;
+}
+
+/**
+ * Live view of each store's agent connection, for `status`, the admin API and the metrics: in
+ * memory only — the agent reports it all again on its next heartbeat. Of it, only when the store
+ * was last seen is stored (a deferred write, at each heartbeat and when the agent disconnects).
+ */
 export interface StorePresence {
   store: string;
   connected: boolean;
@@ -18,6 +29,8 @@ export interface StorePresence {
 export class Presence {
   private readonly byStore = new Map<string, StorePresence>();
 
+  constructor(private readonly lastSeen: LastSeen) {}
+
   get(store: string): StorePresence {
     let p = this.byStore.get(store);
     if (!p) this.byStore.set(store, (p = { store, connected: false }));
@@ -30,6 +43,19 @@ export class Presence {
     p.agentId = agentId;
     p.since = now;
     p.lastFrameMs = now;
+  }
+
+  /** What the agent's heartbeat says; the store was seen now. */
+  heartbeat(store: string, frame: HeartbeatFrame, now: number): void {
+    const p = this.get(store);
+    p.outboxDepth = frame.outboxDepth;
+    p.oldestAgeMs = frame.oldestAgeMs;
+    p.heartbeatMs = now;
+    p.lastFrameMs = now;
+    p.registers = frame.registers;
+    if (frame.policyVersion !== undefined) p.policyVersion = frame.policyVersion;
+    if (frame.configVersion !== undefined) p.configVersion = frame.configVersion;
+    this.lastSeen.touch(store, now);
   }
 
   disconnected(store: string, now: number): void {
