@@ -7,7 +7,7 @@ import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
 import { Router, sendJson } from './http/router.js';
 import { openHubStorage, hubDbPath } from './storage/sqlite.js';
-import { AgentEndpoint } from './sync/agent-endpoint.js';
+import { AgentEndpoint, type HandshakeHooks } from './sync/agent-endpoint.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
 import { auditOrigin } from './domain/audit-log.js';
@@ -35,6 +35,8 @@ export interface HubOptions {
   imports?: HubServiceOptions['imports'];
   /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
   agentProbeMs?: number;
+  /** Seams in agents' handshakes, for tests (hold one at a step; hear the ones given up). */
+  agentHandshake?: HandshakeHooks;
   log: Logger;
   clock?: Clock;
 }
@@ -120,7 +122,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     tokens: hub.tokens,
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, opts.agentProbeMs);
+  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
+    ...(opts.agentProbeMs !== undefined ? { probeMs: opts.agentProbeMs } : {}),
+    ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
+  });
   hub.keys.setDelivery(endpoint);
   hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
   hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope));

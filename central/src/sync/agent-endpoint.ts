@@ -8,13 +8,38 @@ import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import type { KeyDelivery } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
 import { clientCertOf } from '../tls/server-tls.js';
-import { AgentSession, type SessionDeps } from './agent-session.js';
+import { AgentSession, type ClaimOutcome, type SessionDeps } from './agent-session.js';
 
 /** Largest frame an agent may send (a batch of events). */
 const MAX_FRAME = 8 * 1024 * 1024;
 const PING_MS = 15_000;
 /** How long an agent's open connection has to answer a ping when the same agent says hello on another. */
 export const DEFAULT_PROBE_MS = 5_000;
+
+/** Where the hub noticed that an agent had given up its handshake. */
+export type HandshakeStep = 'upgrade' | 'hello' | 'probe';
+
+/**
+ * Seams in an agent's handshake, for tests: `upgrade` is awaited once the access token is
+ * verified and `hello` before a hello joins its store's queue, so that a test can hold one
+ * connection there while another goes live; `gaveUp` hears each handshake dropped because its
+ * agent had given it up (nothing else was done for it).
+ */
+export interface HandshakeHooks {
+  upgrade?(store: string): Promise<void> | void;
+  hello?(store: string, agent: string): Promise<void> | void;
+  /** `store` is undefined when the client left before its token was verified. */
+  gaveUp?(store: string | undefined, step: HandshakeStep): void;
+}
+
+export interface AgentEndpointOptions {
+  /** How long an agent's open connection has to answer a ping when the same agent says hello on another (default 5 s). */
+  probeMs?: number;
+  hooks?: HandshakeHooks;
+}
+
+/** Refuses an upgrade that failed to authenticate: counted against its source, 401 or (blocked) 429. */
+type Refuse = (reason: string, store?: string) => void;
 
 export interface EndpointSecurity {
   credentials: Credentials;
@@ -30,6 +55,11 @@ export interface EndpointSecurity {
  * reconnecting before the hub saw its old socket close — the old one does not answer a ping and
  * is dropped — or a second live copy of its database (two PCs from one disk image), which is
  * refused: close 4010, audited, kept as an exception (DESIGN rule 9).
+ *
+ * The connection the agent uses wins. A handshake whose socket goes while the hub works on it
+ * (the agent gave up and dialled again) is dropped at that step — the token check, the wait for
+ * its turn, the probe — as soon as the hub sees it go: it replaces nothing and shows up in neither
+ * presence nor audit.
  */
 export class AgentEndpoint implements KeyDelivery {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
@@ -39,6 +69,8 @@ export class AgentEndpoint implements KeyDelivery {
   private readonly claims = new Map<string, Promise<unknown>>();
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly probeMs: number;
+  private readonly hooks: HandshakeHooks;
 
   constructor(
     private readonly tokens: AccessTokens,
@@ -46,8 +78,10 @@ export class AgentEndpoint implements KeyDelivery {
     private readonly deps: SessionDeps,
     private readonly log: Logger,
     private readonly security: EndpointSecurity,
-    private readonly probeMs = DEFAULT_PROBE_MS,
+    opts: AgentEndpointOptions = {},
   ) {
+    this.probeMs = opts.probeMs ?? DEFAULT_PROBE_MS;
+    this.hooks = opts.hooks ?? {};
     this.pinger = setInterval(() => {
       for (const ws of this.wss.clients) {
         if (this.alive.get(ws) === false) {
@@ -90,10 +124,10 @@ export class AgentEndpoint implements KeyDelivery {
     const url = new URL(req.url ?? '/', 'http://hub');
     if (url.pathname !== AGENT_WS_PATH) return reject(socket, 404, 'Not Found');
     const source = sourceOf(req);
-    const { gate, credentials } = this.security;
+    const { gate } = this.security;
     // a failed authentication counts against its source; once the source is blocked its failing
     // upgrades are answered 429 — a working token is served whatever else its address sent
-    const refuse = (reason: string, store?: string): void => {
+    const refuse: Refuse = (reason, store) => {
       const wait = gate.failed(source, 'agent connection', { reason }, store);
       if (wait > 0) reject(socket, 429, 'Too Many Requests', { 'Retry-After': String(retryAfterSec(wait)) });
       else reject(socket, 401, 'Unauthorized');
@@ -102,27 +136,61 @@ export class AgentEndpoint implements KeyDelivery {
     if (this.security.requireClientCert && cert.kind !== 'valid') return refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!m) return refuse('no access token');
-    this.tokens.verify(m[1]!).then(
-      ({ store, kid, expiresAt }) => {
-        if (!this.stores.get(store) || !credentials.keyWorks(store, kid)) return refuse('the token\'s API key no longer works', store);
-        if (cert.kind === 'valid' && cert.store !== store) {
-          gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
-          return reject(socket, 403, 'Forbidden');
-        }
-        const peer = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt, peer));
-      },
-      (err: unknown) => {
-        // an expired token is an agent that must refresh, not an attacker
-        const expired = isTbError(err) && Boolean(err.details?.expired);
-        if (!expired) refuse('invalid access token');
-        else reject(socket, 401, 'Unauthorized');
-      },
-    );
+    this.upgrade(req, socket, head, m[1]!, source, cert, refuse).catch((err: unknown) => {
+      this.log.error({ err }, 'could not accept an agent connection');
+      socket.destroy();
+    });
+  }
+
+  /** The token is checked, then the upgrade completed — unless the agent gave up meanwhile. */
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, token: string, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): Promise<void> {
+    const left = whenLeft(socket);
+    const verifying = this.tokens.verify(token);
+    let store: string | undefined; // once the token is verified
+    let checked: { token: Awaited<typeof verifying> } | { err: unknown } | 'gone';
+    try {
+      const ready = verifying.then(async (t) => {
+        store = t.store;
+        await this.hooks.upgrade?.(t.store);
+        return t;
+      });
+      checked = await Promise.race([ready.then((t) => ({ token: t }), (err: unknown) => ({ err })), left.gone]);
+    } finally {
+      left.stop();
+    }
+    // an expired token is an agent that must refresh, not an attacker
+    const refused = (err: unknown): void => (isTbError(err) && err.details?.expired ? reject(socket, 401, 'Unauthorized') : refuse('invalid access token'));
+    if (checked === 'gone' || gone(socket)) {
+      verifying.catch(refused); // a token that does not verify counts against its source all the same
+      return void this.gaveUp(store, 'upgrade', socket);
+    }
+    if ('err' in checked) return refused(checked.err);
+    return this.verified(req, socket, head, checked.token, source, cert, refuse);
+  }
+
+  /** A good token: its key must still work and, under mutual TLS, the certificate be its store's. */
+  private verified(req: IncomingMessage, socket: Duplex, head: Buffer, token: Awaited<ReturnType<AccessTokens['verify']>>, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): void {
+    const { gate, credentials } = this.security;
+    const { store, kid, expiresAt } = token;
+    if (!this.stores.get(store) || !credentials.keyWorks(store, kid)) return refuse('the token\'s API key no longer works', store);
+    if (cert.kind === 'valid' && cert.store !== store) {
+      gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
+      return reject(socket, 403, 'Forbidden');
+    }
+    const peer = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt, peer));
+  }
+
+  /** The agent gave this handshake up (closed, reset or timed out): it is dropped, and nothing else is done. */
+  private gaveUp(store: string | undefined, step: HandshakeStep, socket?: Duplex): ClaimOutcome {
+    socket?.destroy();
+    this.log.info({ store, step }, 'the agent gave up this connection before the hub accepted it; dropped');
+    this.hooks.gaveUp?.(store, step);
+    return { kind: 'abandoned' };
   }
 
   private accept(ws: WebSocket, store: string, kid: string, expiresAt: number, peer: string): void {
-    const session = new AgentSession(store, kid, ws, expiresAt, this.deps, { peer, claim: (s, agentId) => this.claim(s, agentId) });
+    const session = new AgentSession(store, kid, ws, expiresAt, this.deps, { peer, claim: (s) => this.claim(s) });
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
     ws.on('error', (err) => this.log.warn({ store, err }, 'agent socket error'));
@@ -139,13 +207,21 @@ export class AgentEndpoint implements KeyDelivery {
   }
 
   /**
-   * A connection's hello: may it speak for `agentId`? Resolves with the live copy that keeps the
-   * agent when this connection is refused, else undefined (it is now the store's connection).
+   * A connection's hello: may it speak for the agent it names? Claims of one store are decided
+   * one after the other, in the order their hellos arrived.
    */
-  private claim(session: AgentSession, agentId: string): Promise<AgentSession | undefined> {
+  private claim(session: AgentSession): Promise<ClaimOutcome> {
+    const held = this.hooks.hello?.(session.store, session.claimed!);
+    if (held) return Promise.race([held, session.ended]).then(() => this.queue(session));
+    return this.queue(session);
+  }
+
+  private queue(session: AgentSession): Promise<ClaimOutcome> {
     const before = this.claims.get(session.store) ?? Promise.resolve();
-    const decided = before.then(() => this.decide(session, agentId));
-    const settled = decided.catch(() => undefined);
+    // a connection that closes while it waits is dropped then, not at its turn
+    const decided = Promise.race([before, session.ended]).then(() => this.decide(session));
+    // the next claim waits for this one and for every one before it
+    const settled = Promise.all([before, decided.catch(() => undefined)]);
     this.claims.set(session.store, settled);
     void settled.then(() => {
       if (this.claims.get(session.store) === settled) this.claims.delete(session.store);
@@ -153,20 +229,28 @@ export class AgentEndpoint implements KeyDelivery {
     return decided;
   }
 
-  private async decide(session: AgentSession, agentId: string): Promise<AgentSession | undefined> {
-    const prior = this.sessions.get(session.store);
+  private async decide(session: AgentSession): Promise<ClaimOutcome> {
+    const { store } = session;
+    const agent = session.claimed!;
+    // the agent gave this connection up while its hello waited its turn
+    if (!session.open) return this.gaveUp(store, 'hello');
+    const prior = this.sessions.get(store);
     if (prior && prior !== session && prior.open) {
-      if (prior.claimed === agentId) {
-        if (await prior.probe(this.probeMs)) return prior;
-        this.log.info({ store: session.store, agentId }, 'the agent reconnected; its old connection did not answer and is dropped');
-        prior.terminate();
+      if (prior.claimed === agent) {
+        const answers = await Promise.race([prior.probe(this.probeMs), session.ended.then(() => false)]);
+        // given up during the probe: the connection the hub holds is left as it is
+        if (!session.open) return this.gaveUp(store, 'probe');
+        if (!answers) {
+          this.log.info({ store, agentId: agent }, 'the agent reconnected; its old connection did not answer and is dropped');
+          prior.terminate();
+        }
+        if (answers) return { kind: 'duplicate', live: prior };
       } else {
         prior.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
       }
     }
-    if (!session.open) return undefined;
-    this.sessions.set(session.store, session);
-    return undefined;
+    this.sessions.set(store, session);
+    return { kind: 'accepted' };
   }
 
   async close(): Promise<void> {
@@ -179,6 +263,33 @@ export class AgentEndpoint implements KeyDelivery {
 
 function reject(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
   const more = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${more}Content-Length: 0\r\n\r\n`);
+  if (!gone(socket)) socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${more}Content-Length: 0\r\n\r\n`);
   socket.destroy();
 }
+
+/**
+ * Resolves `gone` when the client closes or resets a socket the hub has not answered yet; an
+ * error on it meanwhile (a reset) is no unhandled error. `stop` hands the socket on.
+ */
+function whenLeft(socket: Duplex): { gone: Promise<'gone'>; stop(): void } {
+  let left!: (v: 'gone') => void;
+  const gone = new Promise<'gone'>((r) => (left = r));
+  const on = (): void => left('gone');
+  socket.on('end', on);
+  socket.on('close', on);
+  socket.on('error', on);
+  return {
+    gone,
+    stop() {
+      socket.off('end', on);
+      socket.off('close', on);
+      socket.off('error', on);
+    },
+  };
+}
+
+/** The client closed or reset the socket (it gave the handshake up). */
+function gone(socket: Duplex): boolean {
+  return socket.destroyed || !socket.readable || !socket.writable;
+}
+

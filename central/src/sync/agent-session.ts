@@ -61,12 +61,21 @@ export interface SessionDeps {
   onAccuracy?: (r: AccuracyReport) => void;
 }
 
+/** What the endpoint decided on a hello. */
+export type ClaimOutcome =
+  /** the connection is now the store's */
+  | { kind: 'accepted' }
+  /** another copy of the agent's database answers on its connection: this one is refused (DESIGN rule 9) */
+  | { kind: 'duplicate'; live: AgentSession }
+  /** the connection closed while its hello waited: nothing was done for it */
+  | { kind: 'abandoned' };
+
 /** What the endpoint gives each connection: where it comes from, and the claim its hello makes. */
 export interface SessionLink {
   /** the remote address and port */
   peer: string;
-  /** May this connection speak for `agentId`? Resolves with the live copy when it may not. */
-  claim: (session: AgentSession, agentId: string) => Promise<AgentSession | undefined>;
+  /** May this connection speak for the agent its hello named (`session.claimed`)? */
+  claim: (session: AgentSession) => Promise<ClaimOutcome>;
 }
 
 interface Parked {
@@ -99,6 +108,8 @@ export class AgentSession {
   private failures = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Resolves when the socket has closed. */
+  readonly ended: Promise<void>;
 
   constructor(
     readonly store: string,
@@ -109,6 +120,7 @@ export class AgentSession {
     private readonly d: SessionDeps,
     private readonly link: SessionLink,
   ) {
+    this.ended = new Promise((resolve) => ws.once('close', () => resolve()));
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.protocolError('binary frames are not part of the protocol');
@@ -155,12 +167,17 @@ export class AgentSession {
 
   /**
    * Whether the other end still answers: a pong (or any frame) within `ms`. A live agent's
-   * WebSocket answers pings by itself; a socket whose agent is gone does not.
+   * WebSocket answers pings by itself; a socket whose agent is gone does not. When the time is
+   * up, what has arrived meanwhile is read first: a hub too busy to read the pong in time does
+   * not take a live connection for a dead one.
    */
   probe(ms: number): Promise<boolean> {
     if (!this.open) return Promise.resolve(false);
     return new Promise((resolve) => {
+      let settled = false;
       const done = (alive: boolean): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         this.ws.off('pong', yes);
         this.ws.off('message', yes);
@@ -169,7 +186,8 @@ export class AgentSession {
       };
       const yes = (): void => done(true);
       const no = (): void => done(false);
-      const timer = setTimeout(no, ms);
+      // timers run before the poll for I/O: the verdict waits for that poll (setImmediate runs after it)
+      const timer = setTimeout(() => setImmediate(no), ms);
       this.ws.on('pong', yes);
       this.ws.on('message', yes);
       this.ws.on('close', no);
@@ -247,8 +265,9 @@ export class AgentSession {
     const parsed = AgentFrame.safeParse(raw, { reportInput: true });
     if (!parsed.success) return this.protocolError(describeZodError(parsed.error).join('; '));
     const frame = parsed.data;
-    this.d.presence.get(this.store).lastFrameMs = this.d.now();
+    // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no trace
     if (frame.t === 'hello') return this.onHello(frame);
+    this.d.presence.get(this.store).lastFrameMs = this.d.now();
     if (!this.agentId) return this.protocolError(`"${frame.t}" before "welcome"`);
     switch (frame.t) {
       case 'events':
@@ -319,11 +338,12 @@ export class AgentSession {
       this.d.log.error({ store: this.store, agentId, err }, 'could not accept the agent');
       this.close(CloseCodes.GOING_AWAY, 'the hub could not accept this connection; retry');
     };
-    this.link.claim(this, agentId).then((live) => {
-      if (this.closed) return;
+    this.link.claim(this).then((outcome) => {
+      // the agent gave this connection up while the hub decided: nothing is done for it
+      if (!this.open) return;
       try {
-        if (live) this.refuseCopy(hello, live);
-        else this.start(hello);
+        if (outcome.kind === 'accepted') this.start(hello);
+        else if (outcome.kind === 'duplicate') this.refuseCopy(hello, outcome.live);
       } catch (err) {
         failed(err); // storage busy, say: the agent reconnects
       }

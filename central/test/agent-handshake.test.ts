@@ -1,0 +1,315 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
+import { silent, TestClock } from './helpers.js';
+
+/**
+ * Handshakes an agent gave up, over real WebSockets: the hub holds a connection at a step of its
+ * handshake (through the endpoint's seam, not a sleep) while the agent gives it up and its next
+ * connection goes live, then lets it go on. The connection the agent uses must win: the one given
+ * up is dropped where the hub sees it go, without a trace; a second live copy of the agent is
+ * still refused loudly (DESIGN rule 9). Waits end on events and counts; none compares elapsed time.
+ */
+
+/** Holds, at one step, the next handshake of each store it was armed for, until released. */
+class Hold {
+  private readonly armed = new Map<string, { reach: () => void; reached: Promise<void>; release: () => void; released: Promise<void> }>();
+
+  /** Holds the next handshake of `store` here; resolves once it waits. */
+  arm(store: string): Promise<void> {
+    let reach!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((r) => (reach = r));
+    const released = new Promise<void>((r) => (release = r));
+    this.armed.set(store, { reach, reached, release, released });
+    return reached;
+  }
+
+  /** The hook. */
+  at(store: string): Promise<void> | undefined {
+    const a = this.armed.get(store);
+    if (!a) return undefined;
+    this.armed.delete(store);
+    this.held.push(a.release);
+    a.reach();
+    return a.released;
+  }
+
+  private readonly held: (() => void)[] = [];
+
+  releaseAll(): void {
+    for (const r of this.held.splice(0)) r();
+    for (const a of this.armed.values()) a.release();
+    this.armed.clear();
+  }
+}
+
+interface Agent {
+  ws: WebSocket;
+  frames: { t: string; [k: string]: unknown }[];
+  closed: Promise<{ code: number; reason: string }>;
+  isClosed: () => boolean;
+  next(t: string): Promise<{ t: string; [k: string]: unknown }>;
+  send(frame: unknown): void;
+}
+
+let dir: string | undefined;
+let running: RunningHub | undefined;
+const holds = { upgrade: new Hold(), hello: new Hold() };
+const gaveUp: { store: string | undefined; step: HandshakeStep }[] = [];
+let gaveUpWaiters: { n: number; resolve: () => void }[] = [];
+const tokens = new Map<string, string>();
+const open: WebSocket[] = [];
+
+async function start(stores: string[], probeMs = 2000): Promise<RunningHub> {
+  dir = mkdtempSync(join(tmpdir(), 'tb-handshake-'));
+  initHub(dir, silent);
+  running = await startHub({
+    dataDir: dir,
+    host: '127.0.0.1',
+    port: 0,
+    log: silent,
+    clock: new TestClock(),
+    agentProbeMs: probeMs,
+    agentHandshake: {
+      upgrade: (store) => holds.upgrade.at(store),
+      hello: (store) => holds.hello.at(store),
+      gaveUp: (store, step) => {
+        gaveUp.push({ store, step });
+        for (const w of gaveUpWaiters.filter((x) => gaveUp.length >= x.n)) w.resolve();
+        gaveUpWaiters = gaveUpWaiters.filter((x) => gaveUp.length < x.n);
+      },
+    },
+  });
+  const hub = running.hub;
+  for (const s of stores) {
+    hub.stores.create(s, s);
+    const key = hub.credentials.createApiKey(s);
+    tokens.set(s, await hub.tokens.issue(s, hub.credentials.checkApiKey(s, key).keyId));
+  }
+  return running;
+}
+
+afterEach(async () => {
+  holds.upgrade.releaseAll();
+  holds.hello.releaseAll();
+  for (const ws of open.splice(0)) ws.terminate();
+  await running?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  running = undefined;
+  dir = undefined;
+  holds.upgrade = new Hold();
+  holds.hello = new Hold();
+  gaveUp.length = 0;
+  gaveUpWaiters = [];
+  tokens.clear();
+});
+
+/** Resolves once `n` handshakes in all were given up. */
+function givenUp(n: number): Promise<void> {
+  if (gaveUp.length >= n) return Promise.resolve();
+  return new Promise((resolve) => gaveUpWaiters.push({ n, resolve }));
+}
+
+/** A WebSocket to the hub as store `store`, not awaited (its upgrade may be held). */
+function dial(store: string): { ws: WebSocket; agent: Promise<Agent> } {
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${tokens.get(store)!}` } });
+  open.push(ws);
+  ws.on('error', () => undefined); // a socket the test drops mid-upgrade
+  const frames: Agent['frames'] = [];
+  const waiting: { t: string; resolve: (f: Agent['frames'][number]) => void }[] = [];
+  ws.on('message', (data) => {
+    const f = JSON.parse(data.toString()) as Agent['frames'][number];
+    frames.push(f);
+    const i = waiting.findIndex((w) => w.t === f.t);
+    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
+  });
+  let done = false;
+  const closed = new Promise<{ code: number; reason: string }>((r) =>
+    ws.on('close', (code, reason) => {
+      done = true;
+      r({ code, reason: reason.toString() });
+    }),
+  );
+  const agent = new Promise<Agent>((resolve) =>
+    ws.once('open', () =>
+      resolve({
+        ws,
+        frames,
+        closed,
+        isClosed: () => done,
+        next: (t) => {
+          const seen = frames.find((f) => f.t === t);
+          return seen ? Promise.resolve(seen) : new Promise((r) => waiting.push({ t, resolve: r }));
+        },
+        send: (frame) => ws.send(JSON.stringify(frame)),
+      }),
+    ),
+  );
+  return { ws, agent };
+}
+
+async function hello(store: string, agent: string): Promise<Agent> {
+  const a = await dial(store).agent;
+  a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0 });
+  return a;
+}
+
+/** Drops the socket as an agent that gives a handshake up does, and waits until it is gone here. */
+async function giveUp(ws: WebSocket): Promise<void> {
+  const gone = new Promise<void>((r) => (ws.readyState === WebSocket.CLOSED ? r() : ws.once('close', () => r())));
+  ws.terminate();
+  await gone;
+}
+
+const sale = (seq: number, id: string, receipt: string): WireEvent => ({
+  seq,
+  id,
+  kind: 'sale',
+  register: 'R1',
+  at: '2026-11-27T10:00:00.000Z',
+  body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
+});
+
+/** The connection is the hub's live one for its store: an event sent on it is applied and acked. */
+async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
+  a.send({ t: 'events', items: [sale(seq, `e-${receipt}`, receipt)] });
+  expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
+}
+
+const audit = (action: string) => running!.hub.storage.db.prepare(`SELECT details FROM audit WHERE action = ?`).pluck().all(action) as string[];
+const exceptions = (store: string, code: string) => running!.hub.exceptions.forStore(store).filter((e) => e.code === code);
+/** The agent closes the connection (a close frame) and reads nothing more: at the hub it is closing, not closed. */
+function closeUnheard(a: Agent): void {
+  a.ws.close(1000, 'giving up');
+  pause(a);
+}
+const pause = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.pause();
+const resume = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.resume();
+
+describe('agents endpoint: a handshake the agent gave up', () => {
+  it('drops an upgrade whose agent hung up while its token was checked: no connection, nothing recorded; the next one is served', async () => {
+    await start(['S1']);
+    const held = holds.upgrade.arm('S1');
+    const first = dial('S1');
+    await held;
+    await giveUp(first.ws); // the agent's handshake timeout
+    await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
+    expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
+    const live = await hello('S1', 'agent-a');
+    await live.next('welcome');
+
+    holds.upgrade.releaseAll();
+    await serves(live, 1, 'A1');
+    expect(live.isClosed()).toBe(false);
+    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+    expect(audit('agent.duplicate')).toEqual([]);
+  });
+
+  it('takes a reset during the token check in its stride: no unhandled error, the upgrade dropped', async () => {
+    await start(['S1']);
+    const held = holds.upgrade.arm('S1');
+    const first = dial('S1');
+    await held;
+    const raw = (first.ws as unknown as { _req: { socket: Socket } })._req.socket;
+    const gone = new Promise((r) => raw.once('close', r));
+    raw.resetAndDestroy(); // TCP RST, not FIN
+    await gone;
+    await givenUp(1);
+    holds.upgrade.releaseAll();
+    const live = await hello('S1', 'agent-a');
+    await live.next('welcome');
+    await serves(live, 1, 'A1');
+  });
+
+  it('drops a hello whose agent hung up while it waited: at once when the socket closes', async () => {
+    await start(['S1']);
+    const held = holds.hello.arm('S1');
+    const first = await hello('S1', 'agent-a');
+    await held;
+    await giveUp(first.ws);
+    await givenUp(1); // though its hello is still held
+    expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
+    const live = await hello('S1', 'agent-a');
+    await live.next('welcome');
+    holds.hello.releaseAll();
+    await serves(live, 1, 'A1');
+    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+  });
+
+  it('drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: nothing is probed or replaced', async () => {
+    await start(['S1']);
+    const held = holds.hello.arm('S1');
+    const first = await hello('S1', 'agent-a');
+    await held;
+    closeUnheard(first);
+    const live = await hello('S1', 'agent-a');
+    await live.next('welcome');
+
+    pause(live); // busy: it would not answer a ping now
+    holds.hello.releaseAll();
+    await givenUp(1);
+    resume(live);
+    expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
+    await serves(live, 1, 'A1');
+    expect(live.isClosed()).toBe(false);
+    expect(first.frames.map((f) => f.t)).toEqual([]);
+    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+    expect(audit('agent.duplicate')).toEqual([]);
+    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+  });
+
+  it('leaves the live connection alone when the new one is given up while the live one is probed', async () => {
+    await start(['S1'], 600_000); // the probe is still on when the new connection goes
+    const live = await hello('S1', 'agent-a');
+    await live.next('welcome');
+    pause(live); // slow to answer: the probe will find it silent
+    const held = holds.hello.arm('S1');
+    const next = await hello('S1', 'agent-a');
+    await held;
+    holds.hello.releaseAll(); // its claim is decided now, before anything more is read: the probe starts
+    await giveUp(next.ws);
+    await givenUp(1);
+    resume(live);
+    expect(gaveUp).toEqual([{ store: 'S1', step: 'probe' }]);
+    await serves(live, 1, 'A1');
+    expect(live.isClosed()).toBe(false);
+    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+  });
+
+  it('lets an abandoned hello of another agent of the store replace nothing (no 4009 for the live one)', async () => {
+    await start(['S1']);
+    const held = holds.hello.arm('S1');
+    const old = await hello('S1', 'agent-old');
+    await held;
+    closeUnheard(old);
+    const live = await hello('S1', 'agent-new');
+    await live.next('welcome');
+
+    holds.hello.releaseAll();
+    await givenUp(1);
+    await serves(live, 1, 'A1');
+    expect(live.isClosed()).toBe(false);
+    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-new' });
+  });
+
+  it('counts a pong that arrived before the probe ran out as an answer, even when the hub reads it late (a busy hub)', async () => {
+    await start(['S1'], 50);
+    const first = await hello('S1', 'agent-a');
+    await first.next('welcome');
+    // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
+    first.ws.once('ping', () => {
+      const until = performance.now() + 150;
+      while (performance.now() < until);
+    });
+    const copy = await hello('S1', 'agent-a');
+    expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+    await serves(first, 1, 'A1');
+  });
+});
