@@ -165,7 +165,7 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     db.prepare(`DELETE FROM outbox`).run();
     link.start(abort.signal);
     const c = await hub.connection(0);
-    expect(await c.next('hello')).toEqual({ t: 'hello', v: WIRE_VERSION, agent: identity.agentId, incarnation: identity.incarnation, newest: 3, software: 'test' });
+    expect(await c.next('hello')).toEqual({ t: 'hello', v: WIRE_VERSION, agent: identity.agentId, incarnation: identity.incarnation, newest: 3, software: 'test', run: expect.any(String), attempt: 1 });
     expect(new AgentIdentity(db).incarnation).toBe(identity.incarnation); // kept in the database
   });
 
@@ -195,12 +195,14 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     const before = identity.incarnation;
     link.start(abort.signal);
     const c0 = await hub.connection(0);
-    expect(await c0.next('hello')).toMatchObject({ incarnation: before, newest: 2 });
+    const first = await c0.next('hello');
+    expect(first).toMatchObject({ incarnation: before, newest: 2, attempt: 1 });
     c0.ws.close(CloseCodes.NEW_INCARNATION, 'behind: newest seq 2, the hub applied up to 5; start a new incarnation');
 
     const c1 = await hub.connection(1);
     const hello = await c1.next('hello');
-    expect(hello).toMatchObject({ newest: 2 });
+    // the same run of the agent, its next connection: the hub never lets an older one displace it
+    expect(hello).toMatchObject({ newest: 2, run: first.run, attempt: 2 });
     expect(hello.incarnation).not.toBe(before);
     expect(new AgentIdentity(db).incarnation).toBe(hello.incarnation); // committed before the hello
     expect(seqs()).toEqual([1, 2]);

@@ -13,8 +13,9 @@ import { silent, TestClock } from './helpers.js';
  * Handshakes an agent gave up, over real WebSockets: the hub holds a connection at a step of its
  * handshake (through the endpoint's seam, not a sleep) while the agent gives it up and its next
  * connection goes live, then lets it go on. The connection the agent uses must win: the one given
- * up is dropped where the hub sees it go, without a trace; a second live copy of the agent is
- * still refused loudly (DESIGN rule 9). Waits end on events and counts; none compares elapsed time.
+ * up is dropped where the hub sees it go, without a trace, or — still open, an earlier attempt of
+ * the same run — refused quietly; a second live copy of the agent is still refused loudly (DESIGN
+ * rule 9). Waits end on events and counts; none compares elapsed time.
  */
 
 /** Holds, at one step, the next handshake of each store it was armed for, until released. */
@@ -155,9 +156,9 @@ function dial(store: string): { ws: WebSocket; agent: Promise<Agent> } {
   return { ws, agent };
 }
 
-async function hello(store: string, agent: string): Promise<Agent> {
+async function hello(store: string, agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
   const a = await dial(store).agent;
-  a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0 });
+  a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0, ...conn });
   return a;
 }
 
@@ -202,7 +203,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     await giveUp(first.ws); // the agent's handshake timeout
     await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
     expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
-    const live = await hello('S1', 'agent-a');
+    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
     await live.next('welcome');
 
     holds.upgrade.releaseAll();
@@ -231,12 +232,12 @@ describe('agents endpoint: a handshake the agent gave up', () => {
   it('drops a hello whose agent hung up while it waited: at once when the socket closes', async () => {
     await start(['S1']);
     const held = holds.hello.arm('S1');
-    const first = await hello('S1', 'agent-a');
+    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
     await held;
     await giveUp(first.ws);
     await givenUp(1); // though its hello is still held
     expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
-    const live = await hello('S1', 'agent-a');
+    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
     await live.next('welcome');
     holds.hello.releaseAll();
     await serves(live, 1, 'A1');
@@ -246,6 +247,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
   it('drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: nothing is probed or replaced', async () => {
     await start(['S1']);
     const held = holds.hello.arm('S1');
+    // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
     const first = await hello('S1', 'agent-a');
     await held;
     closeUnheard(first);
@@ -267,11 +269,11 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
   it('leaves the live connection alone when the new one is given up while the live one is probed', async () => {
     await start(['S1'], 600_000); // the probe is still on when the new connection goes
-    const live = await hello('S1', 'agent-a');
+    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
     await live.next('welcome');
     pause(live); // slow to answer: the probe will find it silent
     const held = holds.hello.arm('S1');
-    const next = await hello('S1', 'agent-a');
+    const next = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
     await held;
     holds.hello.releaseAll(); // its claim is decided now, before anything more is read: the probe starts
     await giveUp(next.ws);
@@ -299,17 +301,124 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-new' });
   });
 
+  it('refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one is not probed', async () => {
+    await start(['S1']);
+    const held = holds.hello.arm('S1');
+    const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 }); // its agent gave it up, but the hub never saw it go
+    await held;
+    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+    await live.next('welcome');
+
+    pause(live); // a probe would find it silent and drop it
+    holds.hello.releaseAll();
+    expect(await stale.closed).toMatchObject({ code: CloseCodes.REPLACED, reason: expect.stringMatching(/newer connection of this agent/) });
+    resume(live);
+    expect(stale.frames.map((f) => f.t)).toEqual([]);
+    await serves(live, 1, 'A1');
+    expect(live.isClosed()).toBe(false);
+    expect(audit('agent.duplicate')).toEqual([]);
+    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+    expect(gaveUp).toEqual([]);
+  });
+
+  it('refuses quietly an earlier attempt still being decided once the agent said hello on a later one', async () => {
+    await start(['S1'], 600_000); // the probe ends when the old connection closes, not on time
+    const previous = await hello('S1', 'agent-a', { run: 'r0', attempt: 1 }); // the agent before a restart
+    await previous.next('welcome');
+    pause(previous);
+    let held = holds.hello.arm('S1');
+    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
+    await held;
+    holds.hello.releaseAll(); // decided now: it probes the previous run's connection
+    held = holds.hello.arm('S1');
+    const second = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+    await held; // the hub read the later hello; it waits behind the first
+    holds.hello.releaseAll();
+    await giveUp(previous.ws); // the probe ends: no answer
+
+    expect(await first.closed).toMatchObject({ code: CloseCodes.REPLACED });
+    await second.next('welcome');
+    await serves(second, 1, 'A1');
+    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+  });
+
+  it('takes a later attempt of the same run over an old connection that no longer answers', async () => {
+    await start(['S1']);
+    const before = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
+    await before.next('welcome');
+    pause(before); // the network dropped under it
+    const after = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+    await after.next('welcome');
+    await serves(after, 1, 'A1');
+    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+  });
+
+  it('still refuses a second live copy with 4010 — another run, or a later attempt of a run copied with its memory (a live VM clone)', async () => {
+    await start(['S1']);
+    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 3 });
+    await first.next('welcome');
+    const other = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
+    expect((await other.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+    const clone = await hello('S1', 'agent-a', { run: 'r1', attempt: 4 });
+    expect((await clone.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+    expect(audit('agent.duplicate')).toHaveLength(1);
+    expect(exceptions('S1', 'duplicate_agent')).toHaveLength(1);
+    await serves(first, 1, 'A1');
+  });
+
   it('counts a pong that arrived before the probe ran out as an answer, even when the hub reads it late (a busy hub)', async () => {
     await start(['S1'], 50);
-    const first = await hello('S1', 'agent-a');
+    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
     await first.next('welcome');
     // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
     first.ws.once('ping', () => {
       const until = performance.now() + 150;
       while (performance.now() < until);
     });
-    const copy = await hello('S1', 'agent-a');
+    const copy = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
     expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
     await serves(first, 1, 'A1');
+  });
+});
+
+describe('agents endpoint: many agents giving up a slow handshake at once', () => {
+  it('evicts no live connection: 60 stores, each with one connection given up (at the upgrade or the hello) or left stale', async () => {
+    const stores = Array.from({ length: 60 }, (_, i) => `S${i + 1}`);
+    await start(stores);
+    const kind = (i: number) => (['upgrade', 'hello', 'stale'] as const)[i % 3]!;
+    const stale: Agent[] = [];
+    // every store's first connection is held at its step
+    await Promise.all(
+      stores.map(async (s, i) => {
+        if (kind(i) === 'upgrade') {
+          const held = holds.upgrade.arm(s);
+          const first = dial(s);
+          await held;
+          await giveUp(first.ws);
+        } else {
+          const held = holds.hello.arm(s);
+          const first = await hello(s, `agent-${s}`, { run: 'r1', attempt: 1 });
+          await held;
+          if (kind(i) === 'hello') await giveUp(first.ws);
+          else stale.push(first);
+        }
+      }),
+    );
+    // … and the agent's next connection goes live meanwhile
+    const live = await Promise.all(stores.map((s) => hello(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
+    await Promise.all(live.map((a) => a.next('welcome')));
+
+    holds.upgrade.releaseAll();
+    holds.hello.releaseAll();
+    await givenUp(40);
+    const staleCodes = await Promise.all(stale.map(async (a) => (await a.closed).code));
+    expect(staleCodes).toEqual(Array(20).fill(CloseCodes.REPLACED));
+    expect(gaveUp.filter((g) => g.step === 'upgrade')).toHaveLength(20);
+    expect(gaveUp.filter((g) => g.step === 'hello')).toHaveLength(20);
+
+    await Promise.all(live.map((a, i) => serves(a, 1, `R${i}`)));
+    expect(live.filter((a) => a.isClosed())).toEqual([]);
+    expect(running!.hub.presence.count()).toBe(60);
+    expect(audit('agent.duplicate')).toEqual([]);
   });
 });

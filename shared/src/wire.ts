@@ -41,7 +41,10 @@ export const CloseCodes = {
   TOKEN_EXPIRED: 4001,
   /** Authentication failed for good (revoked key, wrong store): do not hammer. */
   UNAUTHORIZED: 4003,
-  /** A newer connection from the same store replaced this one. */
+  /**
+   * A newer connection from the same store replaced this one: another agent of the store (a new
+   * install), or a later attempt of this same run of the agent (this connection was given up).
+   */
   REPLACED: 4009,
   /**
    * Another copy of this agent's database (same agent id) is connected and answers: this one is
@@ -155,6 +158,13 @@ export const HelloFrame = z.strictObject({
   /** the highest seq this database ever gave an event (0: none yet) */
   newest: z.number().int().nonnegative(),
   software: z.string().max(64).optional(),
+  /**
+   * This run of the agent (random, made when it starts) and the connection's number in it (1, 2, …):
+   * of two connections of one run, the higher attempt is the one the agent uses — an older one
+   * that says hello late never displaces it. Optional: a hello without them is ordered by a probe.
+   */
+  run: z.string().min(1).max(64).optional(),
+  attempt: z.number().int().positive().optional(),
 });
 export type HelloFrame = z.infer<typeof HelloFrame>;
 

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   AGENT_WS_PATH,
@@ -160,6 +161,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private welcomedAt: number | undefined;
 
   private readonly now: () => number;
+  /** This run of the link and the number of its latest connection, said in each hello: the hub lets no older connection displace a newer one. */
+  private readonly runId = randomUUID();
+  private attempts = 0;
 
   constructor(private readonly opts: HubLinkOptions) {
     super();
@@ -420,6 +424,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       ...(tls.key ? { key: tls.key } : {}),
     });
     this.ws = ws;
+    const attempt = ++this.attempts;
     const connection = new AbortController();
     this.connection = connection;
     return new Promise<boolean>((resolve, reject) => {
@@ -451,7 +456,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           ws.terminate();
           return;
         }
-        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software }));
+        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software, run: this.runId, attempt }));
         pinger = setInterval(() => {
           if (!alive) {
             this.opts.log.warn('hub stopped answering pings; reconnecting');

@@ -8,7 +8,7 @@ import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import type { KeyDelivery } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
 import { clientCertOf } from '../tls/server-tls.js';
-import { AgentSession, type ClaimOutcome, type SessionDeps } from './agent-session.js';
+import { AgentSession, type ClaimOutcome, type ConnectionAttempt, type SessionDeps } from './agent-session.js';
 
 /** Largest frame an agent may send (a batch of events). */
 const MAX_FRAME = 8 * 1024 * 1024;
@@ -59,7 +59,8 @@ export interface EndpointSecurity {
  * The connection the agent uses wins. A handshake whose socket goes while the hub works on it
  * (the agent gave up and dialled again) is dropped at that step — the token check, the wait for
  * its turn, the probe — as soon as the hub sees it go: it replaces nothing and shows up in neither
- * presence nor audit.
+ * presence nor audit. A hello of an earlier attempt of the same run of the agent than one it said
+ * hello on since is refused quietly (4009), never probed against the newer connection.
  */
 export class AgentEndpoint implements KeyDelivery {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
@@ -67,6 +68,8 @@ export class AgentEndpoint implements KeyDelivery {
   private readonly sessions = new Map<string, AgentSession>();
   /** per store: the claim being decided (claims of one store are decided one after the other) */
   private readonly claims = new Map<string, Promise<unknown>>();
+  /** per store: the agent, run and highest attempt said in a hello (the connection the agent uses) */
+  private readonly newest = new Map<string, { agent: string } & ConnectionAttempt>();
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly pinger: NodeJS.Timeout;
   private readonly probeMs: number;
@@ -211,9 +214,23 @@ export class AgentEndpoint implements KeyDelivery {
    * one after the other, in the order their hellos arrived.
    */
   private claim(session: AgentSession): Promise<ClaimOutcome> {
+    this.noteAttempt(session);
     const held = this.hooks.hello?.(session.store, session.claimed!);
     if (held) return Promise.race([held, session.ended]).then(() => this.queue(session));
     return this.queue(session);
+  }
+
+  /**
+   * An agent says hello on attempt n+1 only once it gave attempt n up: the highest attempt said
+   * is the connection it uses, whichever hello the hub decides first.
+   */
+  private noteAttempt(session: AgentSession): void {
+    const agent = session.claimed!;
+    const { run, attempt } = session.attempt;
+    if (run === undefined || attempt === undefined) return;
+    const newest = this.newest.get(session.store);
+    if (newest?.agent === agent && newest.run === run && (newest.attempt ?? 0) >= attempt) return;
+    this.newest.set(session.store, { agent, run, attempt });
   }
 
   private queue(session: AgentSession): Promise<ClaimOutcome> {
@@ -234,6 +251,7 @@ export class AgentEndpoint implements KeyDelivery {
     const agent = session.claimed!;
     // the agent gave this connection up while its hello waited its turn
     if (!session.open) return this.gaveUp(store, 'hello');
+    if (this.superseded(session)) return { kind: 'superseded' };
     const prior = this.sessions.get(store);
     if (prior && prior !== session && prior.open) {
       if (prior.claimed === agent) {
@@ -244,6 +262,8 @@ export class AgentEndpoint implements KeyDelivery {
           this.log.info({ store, agentId: agent }, 'the agent reconnected; its old connection did not answer and is dropped');
           prior.terminate();
         }
+        // the agent said hello on a later attempt while the old connection was probed
+        if (this.superseded(session)) return { kind: 'superseded' };
         if (answers) return { kind: 'duplicate', live: prior };
       } else {
         prior.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
@@ -251,6 +271,14 @@ export class AgentEndpoint implements KeyDelivery {
     }
     this.sessions.set(store, session);
     return { kind: 'accepted' };
+  }
+
+  /** An earlier attempt of the same run of the agent than the latest it said hello on: given up by the agent. */
+  private superseded(session: AgentSession): boolean {
+    const newest = this.newest.get(session.store);
+    if (!newest || newest.agent !== session.claimed || !earlierAttempt(session.attempt, newest)) return false;
+    this.log.info({ store: session.store, agentId: session.claimed, attempt: session.attempt.attempt, newest: newest.attempt }, 'a hello came late on a connection the agent had given up for a newer one: refused');
+    return true;
   }
 
   async close(): Promise<void> {
@@ -293,3 +321,7 @@ function gone(socket: Duplex): boolean {
   return socket.destroyed || !socket.readable || !socket.writable;
 }
 
+/** Whether `a` is an earlier connection than `b` of one run of an agent (false when either does not say). */
+export function earlierAttempt(a: ConnectionAttempt, b: ConnectionAttempt): boolean {
+  return a.run !== undefined && a.run === b.run && a.attempt !== undefined && b.attempt !== undefined && a.attempt < b.attempt;
+}

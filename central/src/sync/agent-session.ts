@@ -61,12 +61,20 @@ export interface SessionDeps {
   onAccuracy?: (r: AccuracyReport) => void;
 }
 
+/** Which connection of the agent a hello came on: the run of the agent and the attempt in it (when it says). */
+export interface ConnectionAttempt {
+  run?: string;
+  attempt?: number;
+}
+
 /** What the endpoint decided on a hello. */
 export type ClaimOutcome =
   /** the connection is now the store's */
   | { kind: 'accepted' }
   /** another copy of the agent's database answers on its connection: this one is refused (DESIGN rule 9) */
   | { kind: 'duplicate'; live: AgentSession }
+  /** the hub accepted a later attempt of the same run of the agent: the agent gave this one up */
+  | { kind: 'superseded' }
   /** the connection closed while its hello waited: nothing was done for it */
   | { kind: 'abandoned' };
 
@@ -100,6 +108,7 @@ export class AgentSession {
   private incarnation = '';
   /** the agent this connection's hello speaks for (set before the hub has accepted it) */
   private claimedAgent: string | undefined;
+  private claimedAttempt: ConnectionAttempt = {};
   private inventoryN = 0;
   /** SKU → the number of the last inventory frame that carried it, on this connection */
   private readonly pushedIn = new Map<string, number>();
@@ -136,6 +145,11 @@ export class AgentSession {
   /** The agent this connection said hello for, accepted or not yet. */
   get claimed(): string | undefined {
     return this.claimedAgent;
+  }
+
+  /** Which of the agent's connections this is, as its hello said. */
+  get attempt(): ConnectionAttempt {
+    return this.claimedAttempt;
   }
 
   send(frame: HubFrame): void {
@@ -338,12 +352,15 @@ export class AgentSession {
       this.d.log.error({ store: this.store, agentId, err }, 'could not accept the agent');
       this.close(CloseCodes.GOING_AWAY, 'the hub could not accept this connection; retry');
     };
+    if (hello.run !== undefined) this.claimedAttempt.run = hello.run;
+    if (hello.attempt !== undefined) this.claimedAttempt.attempt = hello.attempt;
     this.link.claim(this).then((outcome) => {
       // the agent gave this connection up while the hub decided: nothing is done for it
       if (!this.open) return;
       try {
         if (outcome.kind === 'accepted') this.start(hello);
         else if (outcome.kind === 'duplicate') this.refuseCopy(hello, outcome.live);
+        else if (outcome.kind === 'superseded') this.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
       } catch (err) {
         failed(err); // storage busy, say: the agent reconnects
       }
