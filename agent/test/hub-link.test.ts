@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { WebSocket } from 'ws';
 import { createLogger } from '@tillbridge/shared';
 import { HubLink, type HubLinkOptions } from '../src/sync/hub-link.js';
 import { StubHub } from './stub-hub.js';
@@ -9,8 +10,8 @@ const log = createLogger({ name: 'test', level: 'silent' });
 /** The agent's clock in these tests: years from today, whatever the date. */
 const T0 = Date.parse('2031-03-14T09:26:53.000Z');
 
-function makeLink(hub: StubHub): HubLink {
-  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log, now: () => T0 });
+function makeLink(hub: StubHub, more: Partial<HubLinkOptions> = {}): HubLink {
+  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log, now: () => T0, ...more });
 }
 
 let hub: StubHub | undefined;
@@ -239,5 +240,46 @@ describe('HubLink: several hub URLs', () => {
     l.start(abort!.signal);
     while (hubA.upgrades < 3 || hubB.upgrades < 3) await new Promise((r) => setTimeout(r, 5));
     expect(waits).toBe(0);
+  });
+});
+
+describe('HubLink: a handshake it gives up', () => {
+  it('drops the socket of an upgrade the hub does not answer, so the hub sees it go, then dials again', async () => {
+    hub = await new StubHub().start();
+    hub.upgradeMode = 'hang';
+    const link = makeLink(hub, { handshakeTimeoutMs: 50 });
+    abort = new AbortController();
+    const firstGone = once(hub, 'gone');
+    const second = new Promise<void>((resolve) => hub!.on('upgrade', (n) => n === 2 && resolve()));
+    link.start(abort.signal);
+    expect(await firstGone).toEqual([1]); // the stand-in never closes it: the agent did
+    await second;
+    expect(link.connected).toBe(false);
+    expect(link.info().lastError).toMatch(/timed out/);
+  });
+
+  it('drops a connection the hub never welcomes — not a close to wait on, the socket — and says a later attempt on the next', async () => {
+    hub = await new StubHub().start();
+    hub.helloMode = 'ignore';
+    const link = makeLink(hub, { welcomeTimeoutMs: 50 });
+    abort = new AbortController();
+    const connected = once(hub, 'connected') as Promise<[WebSocket]>;
+    const hellos: Record<string, unknown>[] = [];
+    const secondHello = new Promise<void>((resolve) =>
+      hub!.on('frame', (f) => {
+        if (f.t !== 'hello') return;
+        hellos.push(f);
+        if (hellos.length === 2) resolve();
+      }),
+    );
+    link.start(abort.signal);
+    const [first] = await connected;
+    const [code] = (await once(first, 'close')) as [number];
+    expect(code).toBe(1006); // no close handshake: the socket was destroyed
+    await secondHello;
+    expect(hellos.map((h) => h.attempt)).toEqual([1, 2]);
+    expect(hellos[1]!.run).toBe(hellos[0]!.run);
+    expect(link.connected).toBe(false);
+    expect(link.info().lastError).toMatch(/did not welcome this connection/);
   });
 });

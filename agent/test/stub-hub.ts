@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
  * connection that never acks. It speaks just enough of the protocol: a token, the upgrade,
  * `welcome` after `hello`, then whatever the test sends.
  */
-export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: number]; frame: [frame: Record<string, unknown>]; connected: [ws: WebSocket] }> {
+export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: number]; gone: [n: number]; frame: [frame: Record<string, unknown>]; connected: [ws: WebSocket] }> {
   /** `answer`: a token at once; `hold`: keep the request open until `releaseTokens()` (or forever). */
   tokenMode: 'answer' | 'hold' = 'answer';
   /** Which token requests (1, 2, …) to hold, whatever `tokenMode` says (e.g. only the refresh). */
@@ -18,6 +18,8 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
   refuseToken: (n: number) => { retryAfter?: string } | undefined = () => undefined;
   /** `accept`: complete the WebSocket upgrade; `hang`: read the request and never answer it; `refuse`: 429 with `Retry-After: 60`. */
   upgradeMode: 'accept' | 'hang' | 'refuse' = 'accept';
+  /** `welcome`: answer each hello; `ignore`: never answer it. */
+  helloMode: 'welcome' | 'ignore' = 'welcome';
   tokenLifetimeSec = 900;
   lastSeq = 0;
   tokenRequests = 0;
@@ -43,6 +45,8 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
       socket.on('close', () => this.raw.delete(socket));
       socket.on('error', () => undefined);
       if (this.upgradeMode === 'hang') {
+        // read (and drop) what comes, so that the client going away is seen
+        socket.on('end', () => this.emit('gone', n)).resume();
         this.emit('upgrade', n);
         return;
       }
@@ -57,7 +61,7 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
         ws.on('message', (data) => {
           const frame = JSON.parse(data.toString()) as Record<string, unknown>;
           this.frames.push(frame);
-          if (frame.t === 'hello') ws.send(JSON.stringify({ t: 'welcome', v: 1, store: 'S1', lastSeq: this.lastSeq, serverTime: new Date().toISOString(), cardKey: 'a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U' }));
+          if (frame.t === 'hello' && this.helloMode === 'welcome') ws.send(JSON.stringify({ t: 'welcome', v: 1, store: 'S1', lastSeq: this.lastSeq, serverTime: new Date().toISOString(), cardKey: 'a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U' }));
           this.emit('frame', frame);
         });
         this.emit('connected', ws);

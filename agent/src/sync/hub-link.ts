@@ -47,6 +47,10 @@ export interface HubLinkOptions {
   stableMs?: number;
   /** The backoff's random source (default Math.random; tests make the waits observable). */
   random?: () => number;
+  /** Give up a WebSocket upgrade the hub has not answered in this long (default 5 s). */
+  handshakeTimeoutMs?: number;
+  /** Give up a connection the hub has not welcomed this long after its hello (default 30 s). */
+  welcomeTimeoutMs?: number;
   log: Logger;
   /**
    * The agent's clock, for the times it shows (connected since, refused at, a failed frame's
@@ -99,6 +103,10 @@ export const STABLE_AFTER_MS = 30_000;
 
 /** How long a closing connection waits for the hub's close frame before the socket is dropped. */
 export const CLOSE_GRACE_MS = 2000;
+/** How long the WebSocket upgrade may take before the agent gives it up and dials again. */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+/** How long after its hello the agent waits for the hub's welcome (the hub may first probe an old connection). */
+export const WELCOME_TIMEOUT_MS = 30_000;
 
 /** A listener of a hub frame that threw: what the link counts and shows in `status`. */
 export interface FrameFailure {
@@ -417,7 +425,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     const tls = this.opts.tls ?? {};
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.token.token}` },
-      handshakeTimeout: 5000,
+      // given up: the socket is destroyed, so the hub sees it go and drops the handshake
+      handshakeTimeout: this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       maxPayload: 16 * 1024 * 1024,
       ...(tls.ca ? { ca: tls.ca } : {}),
       ...(tls.cert ? { cert: tls.cert } : {}),
@@ -432,6 +441,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       let alive = true;
       let pinger: NodeJS.Timeout | undefined;
       let closeGrace: NodeJS.Timeout | undefined;
+      let welcomeWait: NodeJS.Timeout | undefined;
       // stopping: a close frame, and the socket dropped if the hub does not answer it in time
       const onAbort = (): void => {
         ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
@@ -457,6 +467,12 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           return;
         }
         ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software, run: this.runId, attempt }));
+        const welcomeMs = this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS;
+        welcomeWait = setTimeout(() => {
+          // given up for good: dropped, not left half-open for the hub to find later
+          reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not welcome this connection within ${welcomeMs} ms`));
+          ws.terminate();
+        }, welcomeMs);
         pinger = setInterval(() => {
           if (!alive) {
             this.opts.log.warn('hub stopped answering pings; reconnecting');
@@ -477,6 +493,10 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         } catch (err) {
           this.handlerFailed('message', err);
         }
+        if (this.ready && welcomeWait) {
+          clearTimeout(welcomeWait);
+          welcomeWait = undefined;
+        }
       });
       ws.on('error', (err) => {
         if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
@@ -486,6 +506,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         signal.removeEventListener('abort', onAbort);
         connection.abort();
         if (closeGrace) clearTimeout(closeGrace);
+        if (welcomeWait) clearTimeout(welcomeWait);
         if (pinger) clearInterval(pinger);
         this.stopRefresh();
         const wasReady = this.ready;
