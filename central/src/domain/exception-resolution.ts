@@ -28,7 +28,7 @@ export class ExceptionResolution {
     private readonly ledger: InventoryLedger,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    private readonly events: HubEvents = new HubEvents(),
+    private readonly events: HubEvents,
   ) {
     this.byId = s.db.prepare(`SELECT * FROM exceptions WHERE id = ?`);
     this.openByAuth = s.db.prepare(`SELECT * FROM exceptions WHERE authorization = ? AND resolved_at IS NULL ORDER BY created_at`);

@@ -26,7 +26,7 @@ export class Exceptions {
   private readonly listAll: Statement;
   private readonly byAuth: Statement;
 
-  constructor(s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents = new HubEvents()) {
+  constructor(s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents) {
     this.insert = s.db.prepare(
       `INSERT INTO exceptions (id, store, register, event_id, kind, code, reason, authorization, body, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

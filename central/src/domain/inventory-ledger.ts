@@ -26,7 +26,7 @@ export class InventoryLedger {
   private readonly byStore: Statement;
   private readonly sumMoves: Statement;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed, private readonly events: HubEvents = new HubEvents()) {
+  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed, private readonly events: HubEvents) {
     this.insertMove = s.db.prepare(`INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.upsert = s.db.prepare(
       `INSERT INTO inventory (store, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)

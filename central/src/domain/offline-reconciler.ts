@@ -47,7 +47,7 @@ export class OfflineReconciler {
     private readonly exceptions: Exceptions,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    private readonly events: HubEvents = new HubEvents(),
+    private readonly events: HubEvents,
   ) {}
 
   apply(store: string, register: string, body: ReturnDecisionEventBody): { exception?: string } {

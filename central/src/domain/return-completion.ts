@@ -39,7 +39,7 @@ export class ReturnCompletion {
     private readonly audit: AuditLog,
     private readonly exceptions: Exceptions,
     private readonly clock: Clock,
-    private readonly events: HubEvents = new HubEvents(),
+    private readonly events: HubEvents,
   ) {}
 
   /** Hears each return as it completes, expires or is cancelled (inside the transaction). */

@@ -54,7 +54,7 @@ export class ReturnsEngine {
     private readonly managers: Managers,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    private readonly events: HubEvents = new HubEvents(),
+    private readonly events: HubEvents,
   ) {}
 
   authorize(store: string, body: AuthorizeRequestBody): AuthorizeResult {

@@ -33,7 +33,7 @@ export class Terminals {
   private readonly one: Statement;
   private readonly waiting: DeferredKind<TerminalRow>;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents = new HubEvents()) {
+  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents) {
     this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
       `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
