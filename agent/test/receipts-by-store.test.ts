@@ -5,14 +5,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, TbCodes, TbError, type AuthorizeRequestBody, type AuthorizeResult, type OverrideBody, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionEventBody, type ReturnDecisionReply } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
-import { Replies } from '../src/core/replies.js';
-import { Receipts } from '../src/core/receipts.js';
-import { LocalReturns } from '../src/core/local-returns.js';
 import { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
-import { PolicyStore } from '../src/core/policy-store.js';
-import { AuthzCounter } from '../src/core/authz-counters.js';
 import { FixedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
+import { storeCoreOn } from './store-core-fixture.js';
 
 /** Receipt numbers are each store's own: the agent says which store's receipt a register means. */
 
@@ -68,21 +64,7 @@ beforeEach(() => {
   db = openAgentDb(dir);
   hub = new FakeHub();
   outbox = new Outbox(db);
-  core = new StoreCore({
-    db,
-    store: 'S1',
-    agentId: 'agent-1',
-    outbox,
-    replies: new Replies(db),
-    receipts: new Receipts(db),
-    returns: new LocalReturns(db),
-    hub,
-    policy: new PolicyStore(db, 5000, log),
-    counters: new AuthzCounter(),
-    deadlineMs: 200,
-    log,
-    now: () => Date.parse('2026-11-27T12:00:00Z'),
-  });
+  ({ core } = storeCoreOn(db, hub, log, { outbox, now: () => Date.parse('2026-11-27T12:00:00Z') }));
 });
 afterEach(() => {
   db.close();

@@ -5,14 +5,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type OverrideBody, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionReply } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
-import { Replies } from '../src/core/replies.js';
-import { Receipts } from '../src/core/receipts.js';
-import { LocalReturns } from '../src/core/local-returns.js';
 import { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { PolicyStore } from '../src/core/policy-store.js';
-import { AuthzCounter } from '../src/core/authz-counters.js';
 import { LiveSettings } from '../src/core/live-settings.js';
+import { storeCoreOn } from './store-core-fixture.js';
 
 const hubCfg = { authorizationDeadlineMs: 200, reconnectBaseMs: 500, reconnectCapMs: 30_000, heartbeatMs: 10_000 };
 
@@ -85,22 +82,9 @@ beforeEach(() => {
   db = openAgentDb(dir);
   hub = new FakeHub();
   outbox = new Outbox(db);
-  core = new StoreCore({
-    db,
-    store: 'S1',
-    agentId: 'agent-1',
-    outbox,
-    replies: new Replies(db),
-    receipts: new Receipts(db),
-    returns: new LocalReturns(db),
-    hub,
-    policy: (policy = new PolicyStore(db, 5000, log)),
-    counters: new AuthzCounter(),
-    live: (live = new LiveSettings(db, hubCfg, log)),
-    deadlineMs: 200,
-    log,
-    now: () => NOW,
-  });
+  policy = new PolicyStore(db, 5000, log);
+  live = new LiveSettings(db, hubCfg, log);
+  ({ core } = storeCoreOn(db, hub, log, { outbox, policy, live, now: () => NOW }));
 });
 afterEach(() => {
   db.close();

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock } from './helpers.js';
+import { silent, TestClock, wireSale } from './helpers.js';
 
 /**
  * DESIGN rule 9 at the agents' endpoint, over real WebSockets: a database behind the hub, a forked
@@ -77,14 +77,7 @@ async function hello(agent: string, incarnation: string, newest: number): Promis
   return a;
 }
 
-const sale = (seq: number, id: string, receipt: string): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
-  body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
-});
+const sale = wireSale;
 
 const audit = (action: string) => running.hub.storage.db.prepare(`SELECT details FROM audit WHERE action = ? ORDER BY id`).pluck().all(action) as string[];
 const exceptions = (code: string) => running.hub.exceptions.forStore('S1').filter((e) => e.code === code);

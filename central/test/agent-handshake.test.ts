@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
-import { silent, TestClock } from './helpers.js';
+import { silent, TestClock, wireSale } from './helpers.js';
 
 /**
  * Handshakes an agent gave up, over real WebSockets: the hub holds a connection at a step of its
@@ -169,14 +169,7 @@ async function giveUp(ws: WebSocket): Promise<void> {
   await gone;
 }
 
-const sale = (seq: number, id: string, receipt: string): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
-  body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
-});
+const sale = wireSale;
 
 /** The connection is the hub's live one for its store: an event sent on it is applied and acked. */
 async function serves(a: Agent, seq: number, receipt: string): Promise<void> {

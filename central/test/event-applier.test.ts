@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import { ForkedHistory } from '../src/domain/event-applier.js';
-import { testHub } from './helpers.js';
+import { testHub, wireSale } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;
 beforeEach(() => {
@@ -12,14 +12,7 @@ beforeEach(() => {
 afterEach(() => t.cleanup());
 
 let n = 0;
-const saleEvent = (seq: number, receipt: string, id = `ev-${++n}`): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
-  body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
-});
+const saleEvent = (seq: number, receipt: string, id = `ev-${++n}`): WireEvent => wireSale(seq, id, receipt);
 
 describe('event applier', () => {
   it('applies each event once, however often it is resent', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '@tillbridge/shared';
+import { createLogger, type WireEvent } from '@tillbridge/shared';
 import { initHub } from '../src/hub.js';
 import { openHub, type Hub } from '../src/hub-services.js';
 import type { Clock } from '../src/domain/clock.js';
@@ -42,3 +42,13 @@ export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku 
   );
   hub.feed.publish();
 }
+
+/** A sale as an agent sends it in an `events` frame: one unit of SKU A at 1.00 EUR. */
+export const wireSale = (seq: number, id: string, receipt: string): WireEvent => ({
+  seq,
+  id,
+  kind: 'sale',
+  register: 'R1',
+  at: '2026-11-27T10:00:00.000Z',
+  body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
+});
