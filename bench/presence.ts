@@ -19,75 +19,15 @@ import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import WebSocket from 'ws';
-import { AGENT_WS_PATH, TOKEN_PATH, WIRE_VERSION } from '@tillbridge/shared';
 import { addStore, initHub, startHub, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { withCleanups } from './cleanups.js';
+import { SimAgent } from './sim-agent.js';
 import { ms, summarize } from './stats.js';
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const HEARTBEAT_MS = Number(process.env.BENCH_HEARTBEAT_MS ?? 3000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
-
-type Frame = { t: string; [k: string]: unknown };
-
-class SimAgent {
-  private token: string | undefined;
-  private ws: WebSocket | undefined;
-  private waiting: { match: (f: Frame) => boolean; resolve: () => void }[] = [];
-  private rid = 0;
-
-  constructor(private readonly hub: HubHandle, readonly store: string, private readonly apiKey: string) {}
-
-  async connect(): Promise<void> {
-    if (!this.token) {
-      const r = await fetch(new URL(TOKEN_PATH, this.hub.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store: this.store, apiKey: this.apiKey }) });
-      if (r.status !== 200) throw new Error(`token for ${this.store}: HTTP ${r.status} ${await r.text()}`);
-      this.token = ((await r.json()) as { accessToken: string }).accessToken;
-    }
-    const ws = new WebSocket(new URL(AGENT_WS_PATH, this.hub.wsUrl).toString(), { headers: { authorization: `Bearer ${this.token}` } });
-    this.ws = ws;
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
-      const i = this.waiting.findIndex((w) => w.match(f));
-      if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve();
-    });
-    ws.on('error', () => undefined);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    const welcomed = this.next((f) => f.t === 'inventory' && f.full === true);
-    this.send({ t: 'hello', v: WIRE_VERSION, agent: `bench-${this.store}`, incarnation: `inc-${this.store}`, newest: 0, software: 'bench/1' });
-    await welcomed;
-    this.send({ t: 'terminal', items: [{ register: 'R1', state: 'listening', transport: 'tcp://0.0.0.0:9100', connections: 0, at: new Date().toISOString() }] });
-    this.heartbeat();
-    this.send({ t: 'inventory.digest', items: [], upTo: 1 });
-    await this.handled();
-  }
-
-  heartbeat(): void {
-    this.send({ t: 'heartbeat', outboxDepth: 0, oldestAgeMs: 0, registers: [{ id: 'R1', connected: 0 }], policyVersion: 0, configVersion: 0, authz: { since: '2026-01-01T00:00:00Z', online: {}, offline: {}, lateOnline: 0, failed: 0 } });
-  }
-
-  /** Resolves once the hub has handled every frame sent before it. */
-  handled(): Promise<void> {
-    const rid = ++this.rid;
-    const done = this.next((f) => f.t === 'res' && f.rid === rid);
-    this.send({ t: 'req', rid, op: 'receipt.lookup', body: { receipt: 'NONE', after: 0 } });
-    return done;
-  }
-
-  drop(): void {
-    this.ws?.terminate();
-  }
-
-  private next(match: (f: Frame) => boolean): Promise<void> {
-    return new Promise((resolve) => this.waiting.push({ match, resolve }));
-  }
-
-  private send(frame: unknown): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
-  }
-}
 
 /** GET /healthz one at a time every 20 ms, on its own thread (the agents' work here does not delay it). */
 const PROBE = `
@@ -181,7 +121,7 @@ async function main(): Promise<void> {
     const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
     cleanups.push(() => hub.proc.stop(30_000));
     const agents: SimAgent[] = [];
-    for (let i = 0; i < AGENTS; i++) agents.push(new SimAgent(hub, `P${i + 1}`, await addStore(hub, `P${i + 1}`)));
+    for (let i = 0; i < AGENTS; i++) agents.push(new SimAgent({ url: hub.url, wsUrl: hub.wsUrl, store: `P${i + 1}`, apiKey: await addStore(hub, `P${i + 1}`) }));
     cleanups.push(async () => agents.forEach((a) => a.drop()));
 
     const probe = new Worker(PROBE, { eval: true, workerData: { url: hub.url } });
