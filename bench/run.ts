@@ -4,6 +4,7 @@
  *   - sale throughput, register → hub commit
  *   - floor: a WebSocket echo round trip on loopback, one durable SQLite commit
  * Prints medians, p99 and ratios; with --json, writes them to stdout as JSON too.
+ * `npm run bench -- scale` (also `import`, `presence`) runs that benchmark instead.
  */
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -154,7 +155,14 @@ async function main(): Promise<void> {
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
-  process.exit(1);
-});
+// `npm run bench -- scale` (or import, presence): that benchmark instead (its own file, its own flags)
+const other = ['scale', 'import', 'presence'].find((b) => process.argv[2] === b);
+if (other) {
+  process.argv.splice(2, 1);
+  await import(`./${other}.js`);
+} else {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+    process.exit(1);
+  });
+}

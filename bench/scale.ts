@@ -1,0 +1,429 @@
+/**
+ * `npm run bench:scale` (or `npm run bench -- scale`): a fleet-scale load test of the hub. K real
+ * hub processes (`tillbridge-hub serve` on 127.0.0.1), N simulated stores (bench/sim-agent.ts: the
+ * real token endpoint, WebSocket and wire protocol) spread over them and held in a few processes
+ * of their own (bench/fleet-worker.ts). Measures, each beside its floor or aim:
+ *   - provisioning: N stores created through the admin API (POST /v1/admin/stores, the only path
+ *     the hub has: one synced commit per store);
+ *   - connections held per hub process and the hub's memory per idle connection (its RSS before
+ *     and after every agent connected, over the connections): aim ≤ 20 KB;
+ *   - a reconnect storm: every hub process killed (SIGKILL) and started again on its port; every
+ *     agent reconnects with the agent's full-jitter backoff; the time until all are back and
+ *     synced (welcome + inventory, register report, heartbeat and digest handled): aim < 30 s;
+ *   - ingest: sales/s from agents to hub commit (an ack means committed, synchronous=FULL), one
+ *     batch in flight per sending agent, beside the backend's batch-insert floor measured in the
+ *     same run (the same number of sale rows inserted directly, one durable transaction per batch
+ *     of the same size): aim ≥ 50 %;
+ *   - online return authorization p50/p99 (agent → hub → agent) while the ingest runs: aim p99 < 500 ms.
+ *
+ * Environment: BENCH_STORES (10000), BENCH_REGISTERS per store (2), BENCH_HUBS (1 on SQLite — one
+ * SQLite file takes one process; 2 with BENCH_DATABASE), BENCH_DATABASE (postgres://…: the hub's
+ * `--database`; a scratch database is created on that server and dropped), BENCH_DRIVERS (agent
+ * processes: 1 up to 500 stores, else 2), BENCH_CONCURRENCY (connections opening at once per agent
+ * process, 200), BENCH_HEARTBEAT_MS (15000, the agent's default), BENCH_SENDERS (sending agents,
+ * 100), BENCH_BATCH (sales per events frame, 10), BENCH_INGEST_SECONDS (20), BENCH_AUTHZ_RATE
+ * (return requests per second, 20), BENCH_RETURNERS (agents making them, 100), BENCH_STORM (all|one).
+ * With --json, the figures as JSON too.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { initHub, startHub, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { runCommand } from '@tillbridge/scripts/lib/process';
+import { withCleanups } from './cleanups.js';
+import type { IngestReport, WorkerAgent, WorkerCommand } from './fleet-worker.js';
+import { ms, summarize } from './stats.js';
+
+const env = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}: expected a number, got "${v}"`);
+  return n;
+};
+
+const DATABASE = process.env.BENCH_DATABASE || undefined;
+const STORES = env('BENCH_STORES', 10_000);
+const REGISTERS = env('BENCH_REGISTERS', 2);
+const HUBS = env('BENCH_HUBS', DATABASE ? 2 : 1);
+const DRIVERS = env('BENCH_DRIVERS', STORES <= 500 ? 1 : 2);
+const CONCURRENCY = env('BENCH_CONCURRENCY', 200);
+const HEARTBEAT_MS = env('BENCH_HEARTBEAT_MS', 15_000);
+const SENDERS = env('BENCH_SENDERS', 100);
+const BATCH = env('BENCH_BATCH', 10);
+const INGEST_SECONDS = env('BENCH_INGEST_SECONDS', 20);
+const AUTHZ_RATE = env('BENCH_AUTHZ_RATE', 20);
+const RETURNERS = env('BENCH_RETURNERS', 100);
+const STORM = process.env.BENCH_STORM ?? 'all';
+const PROVISION_CONCURRENCY = env('BENCH_PROVISION_CONCURRENCY', 16);
+const STORM_TIMEOUT_MS = env('BENCH_STORM_TIMEOUT_S', 180) * 1000;
+
+const KB = 1024;
+const MB = 1024 * 1024;
+
+/** A process's resident set (VmRSS), bytes; Linux. */
+function rssOf(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * KB : NaN;
+}
+
+/** CPU time a process has used (user + system), ms; Linux. */
+function cpuMsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+function openFilesLimit(): string {
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m ? `${m[1]} (hard ${m[2]})` : 'unknown';
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const pct = (v: number): string => `${(100 * v).toFixed(0)} %`;
+const secs = (v: number): string => `${(v / 1000).toFixed(1)} s`;
+const verdict = (ok: boolean): string => (ok ? 'meets the aim' : 'MISSES the aim');
+
+async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  }));
+}
+
+/** One agent process: commands over IPC, answered in order per op. */
+class FleetWorker {
+  private waiters = new Map<string, ((m: Record<string, unknown>) => void)[]>();
+  constructor(readonly proc: ChildProcess) {
+    proc.on('message', (m: Record<string, unknown>) => {
+      const w = this.waiters.get(m.op as string)?.shift();
+      w?.(m);
+    });
+  }
+
+  static start(): FleetWorker {
+    const file = fileURLToPath(new URL('./fleet-worker.js', import.meta.url));
+    return new FleetWorker(fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] }));
+  }
+
+  ask<T = Record<string, unknown>>(c: WorkerCommand): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(c.op) ?? [];
+      list.push((m) => (m.error ? reject(new Error(`agent process, ${c.op}: ${String(m.error)}`)) : resolve(m as T)));
+      this.waiters.set(c.op, list);
+      this.proc.send(c);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.send({ op: 'stop' });
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+// ---------- the backend: SQLite, or PostgreSQL through the hub's --database ----------
+
+interface Backend {
+  kind: 'sqlite' | 'postgres';
+  /** the hub's database URL (postgres only) */
+  url?: string;
+  dropScratch?: () => Promise<void>;
+}
+
+/** `pg`, where it is installed (it comes with the hub's PostgreSQL support). */
+async function loadPg(): Promise<{ Client: new (o: { connectionString: string }) => PgClient } | undefined> {
+  try {
+    const name = 'pg';
+    const m = (await import(name)) as { default?: unknown; Client?: unknown };
+    return ((m.default ?? m) as { Client: new (o: { connectionString: string }) => PgClient });
+  } catch {
+    return undefined;
+  }
+}
+interface PgClient {
+  connect(): Promise<void>;
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  end(): Promise<void>;
+}
+
+/** A scratch database on BENCH_DATABASE's server (created here, dropped at the end). */
+async function scratchDatabase(pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>, base: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+// ---------- the floor: the same sale rows inserted directly, one durable transaction per batch ----------
+
+const FLOOR_DDL = [
+  `CREATE TABLE sales (store TEXT NOT NULL, receipt TEXT NOT NULL, register TEXT, channel TEXT NOT NULL, at TEXT NOT NULL, currency TEXT NOT NULL, total INTEGER NOT NULL, tenders TEXT NOT NULL, event_id TEXT, created_at TEXT NOT NULL, PRIMARY KEY (store, receipt))`,
+  `CREATE TABLE sale_lines (store TEXT NOT NULL, receipt TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL, unit_price INTEGER NOT NULL, PRIMARY KEY (store, receipt, line))`,
+];
+
+function floorRow(i: number): unknown[] {
+  const at = new Date().toISOString();
+  return [`S${(i % 1000) + 1}`, `F-${i}`, 'R1', 'store', at, 'EUR', 1000, '[{"kind":"cash","amount":1000}]', `ev-${i}`, at];
+}
+
+function sqliteFloor(dir: string, rows: number, batch: number): { ms: number; perSecond: number } {
+  const db = new Database(join(dir, 'floor.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  for (const ddl of FLOOR_DDL) db.exec(ddl);
+  const sale = db.prepare(`INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const line = db.prepare(`INSERT INTO sale_lines VALUES (?, ?, 1, 'SKU-1', 1000, 1000)`);
+  const insert = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const r = floorRow(i);
+      sale.run(...r);
+      line.run(r[0], r[1]);
+    }
+  });
+  const t = performance.now();
+  for (let i = 0; i < rows; i += batch) insert(i, Math.min(rows, i + batch));
+  const took = performance.now() - t;
+  db.close();
+  return { ms: took, perSecond: rows / (took / 1000) };
+}
+
+async function postgresFloor(pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>, base: string, rows: number, batch: number): Promise<{ ms: number; perSecond: number }> {
+  const scratch = await scratchDatabase(pg, base, `tb_bench_floor_${process.pid}`);
+  const c = new pg.Client({ connectionString: scratch.url });
+  await c.connect();
+  try {
+    for (const ddl of FLOOR_DDL) await c.query(ddl);
+    const t = performance.now();
+    for (let i = 0; i < rows; i += batch) {
+      const n = Math.min(rows, i + batch) - i;
+      const values: unknown[] = [];
+      const lineValues: unknown[] = [];
+      const tuples: string[] = [];
+      const lineTuples: string[] = [];
+      for (let k = 0; k < n; k++) {
+        const r = floorRow(i + k);
+        tuples.push(`(${r.map((_, j) => `$${values.length + j + 1}`).join(', ')})`);
+        values.push(...r);
+        lineTuples.push(`($${lineValues.length + 1}, $${lineValues.length + 2}, 1, 'SKU-1', 1000, 1000)`);
+        lineValues.push(r[0], r[1]);
+      }
+      await c.query('BEGIN');
+      await c.query(`INSERT INTO sales VALUES ${tuples.join(', ')}`, values);
+      await c.query(`INSERT INTO sale_lines VALUES ${lineTuples.join(', ')}`, lineValues);
+      await c.query('COMMIT');
+    }
+    const took = performance.now() - t;
+    return { ms: took, perSecond: rows / (took / 1000) };
+  } finally {
+    await c.end();
+    await scratch.drop();
+  }
+}
+
+// ---------- the run ----------
+
+async function main(): Promise<void> {
+  const machine = `${availableParallelism()} vCPU (${cpus()[0]?.model ?? 'cpu'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}; open files ${openFilesLimit()}`;
+  const date = new Date().toISOString();
+  const out: Record<string, unknown> = { date, machine, stores: STORES, registers: REGISTERS };
+  process.stdout.write(`Tillbridge fleet-scale benchmark — ${date}\n${machine}\n`);
+
+  // which backend
+  const backend: Backend = { kind: DATABASE ? 'postgres' : 'sqlite' };
+  const pg = DATABASE ? await loadPg() : undefined;
+  if (DATABASE) {
+    const help = await runCommand(process.execPath, [HUB_BIN, 'serve', '--help']);
+    const missing = !help.stdout.includes('--database') ? 'this hub has no --database option (tillbridge-hub serve --help)' : !pg ? 'the `pg` package is not installed' : undefined;
+    if (missing) {
+      process.stdout.write(`\nPostgreSQL: UNAVAILABLE — ${missing}. Nothing was measured; run without BENCH_DATABASE for SQLite.\n`);
+      out.postgres = { unavailable: missing };
+      if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
+      process.exitCode = 2;
+      return;
+    }
+  } else if (HUBS > 1) {
+    throw new Error(`BENCH_HUBS=${HUBS}: several hub processes cannot share one SQLite file; give BENCH_DATABASE=postgres://… for more than one`);
+  }
+  const K = Math.max(1, Math.floor(HUBS));
+  const W = Math.max(1, Math.floor(DRIVERS));
+  process.stdout.write(`backend ${backend.kind}; ${K} hub process(es); ${STORES} stores × ${REGISTERS} registers; agents held in ${W} process(es) beside the driver, on the same machine\n\n`);
+  Object.assign(out, { backend: backend.kind, hubs: K, agentProcesses: W });
+
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-scale-'));
+  await withCleanups(dir, async (cleanups) => {
+    if (backend.kind === 'postgres') {
+      const scratch = await scratchDatabase(pg!, DATABASE!, `tb_bench_scale_${process.pid}`);
+      backend.url = scratch.url;
+      cleanups.push(() => scratch.drop());
+    }
+    const dbArgs = backend.url ? ['--database', backend.url] : [];
+    const dataDir = (k: number): string => join(dir, `hub${k}`);
+    let adminToken: string;
+    if (backend.kind === 'sqlite') adminToken = await initHub(dataDir(0));
+    else {
+      const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir(0), ...dbArgs, '--json']);
+      if (r.code !== 0) throw new Error(`hub init failed: ${r.stderr}`);
+      adminToken = (JSON.parse(r.stdout) as { adminToken: string }).adminToken;
+      // the other processes share the database and the hub's secrets (token and credential keys)
+      for (let k = 1; k < K; k++) cpSync(dataDir(0), dataDir(k), { recursive: true });
+    }
+    const hubs: HubHandle[] = [];
+    cleanups.push(() => Promise.all(hubs.map((h) => h.proc.stop(30_000))));
+    const start = async (k: number, port?: number): Promise<HubHandle> => {
+      const h = await startHub({ dataDir: dataDir(k), adminToken, extraArgs: dbArgs, ...(port !== undefined ? { port } : {}) });
+      hubs[k] = h;
+      return h;
+    };
+    for (let k = 0; k < K; k++) await start(k);
+
+    // --- provisioning
+    const ids = Array.from({ length: STORES }, (_, i) => `S${String(i + 1).padStart(5, '0')}`);
+    const keys: string[] = new Array(STORES);
+    let t = performance.now();
+    await pool(ids, PROVISION_CONCURRENCY, async (id, i) => {
+      const r = await hubs[i % K]!.admin.post<{ apiKey: string }>('/v1/admin/stores', { id, name: id });
+      keys[i] = r.apiKey;
+    });
+    const provMs = performance.now() - t;
+    out.provisioning = { stores: STORES, ms: provMs, perSecond: STORES / (provMs / 1000), concurrency: PROVISION_CONCURRENCY };
+    process.stdout.write(`provisioning: ${STORES} stores via POST /v1/admin/stores (${PROVISION_CONCURRENCY} at once) in ${secs(provMs)} — ${(STORES / (provMs / 1000)).toFixed(0)} stores/s (one synced commit each; the hub has no bulk path)\n`);
+
+    // --- agent processes
+    const workers = Array.from({ length: W }, () => FleetWorker.start());
+    cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
+    const slices: WorkerAgent[][] = workers.map(() => []);
+    ids.forEach((store, i) => {
+      const h = hubs[i % K]!;
+      slices[i % W]!.push({ store, apiKey: keys[i]!, url: h.url, wsUrl: h.wsUrl });
+    });
+    await Promise.all(workers.map((w, j) => w.ask({ op: 'setup', agents: slices[j]!, registers: REGISTERS, localAddress: `127.0.0.${2 + j}` })));
+
+    // --- connections and memory
+    await sleep(2000);
+    const rssBefore = hubs.map((h) => rssOf(h.proc.proc.pid!));
+    t = performance.now();
+    const connected = await Promise.all(workers.map((w) => w.ask<{ ms: number; connected: number; failed: number; errors: string[] }>({ op: 'connect', concurrency: CONCURRENCY })));
+    const connectMs = performance.now() - t;
+    const held = connected.reduce((s, c) => s + c.connected, 0);
+    const failed = connected.reduce((s, c) => s + c.failed, 0);
+    if (failed > 0) process.stdout.write(`  ${failed} first connections failed, e.g. ${connected.flatMap((c) => c.errors).slice(0, 3).join('; ')}\n`);
+    await Promise.all(workers.map((w) => w.ask({ op: 'heartbeats', everyMs: HEARTBEAT_MS })));
+    await Promise.all(workers.map((w) => w.ask({ op: 'keep' })));
+    await sleep(5000); // settled; a round of heartbeats under way
+    const rssAfter = hubs.map((h) => rssOf(h.proc.proc.pid!));
+    const perHub = hubs.map((_, k) => ids.filter((_, i) => i % K === k).length);
+    const perConn = hubs.map((_, k) => (rssAfter[k]! - rssBefore[k]!) / perHub[k]!);
+    const workerRss = await Promise.all(workers.map((w) => w.ask<{ rss: number; agents: number }>({ op: 'rss' })));
+    out.connections = { held, failed, connectMs, perSecond: held / (connectMs / 1000), perHub, rssBefore, rssAfter, bytesPerConnection: perConn, agentProcessRss: workerRss.map((w) => w.rss) };
+    process.stdout.write(`connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} (${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process)\n`);
+    hubs.forEach((_, k) => {
+      process.stdout.write(
+        `  hub ${k}: ${perHub[k]} agents held; RSS ${(rssBefore[k]! / MB).toFixed(1)} MB idle → ${(rssAfter[k]! / MB).toFixed(1)} MB connected: ${(perConn[k]! / KB).toFixed(1)} KB per connection (aim ≤ 20 KB: ${verdict(perConn[k]! <= 20 * KB)})\n`,
+      );
+    });
+    process.stdout.write(`  the simulated agents: ${workerRss.map((w) => `${(w.rss / MB).toFixed(0)} MB for ${w.agents}`).join(', ')} (their processes, beside the hub)\n`);
+
+    // --- reconnect storm
+    const victims = STORM === 'one' ? [0] : hubs.map((_, k) => k);
+    const victimAgents = ids.filter((_, i) => victims.includes(i % K)).length;
+    const killedAt = performance.timeOrigin + performance.now();
+    for (const k of victims) await hubs[k]!.proc.kill();
+    t = performance.now();
+    for (const k of victims) await start(k, hubs[k]!.port);
+    const restartMs = performance.now() - t;
+    const listeningAt = performance.timeOrigin + performance.now();
+    let status: { synced: number; failures: number; syncedAt: number[]; lostAt: number[] }[] = [];
+    const deadline = performance.now() + STORM_TIMEOUT_MS;
+    for (;;) {
+      status = await Promise.all(workers.map((w) => w.ask<{ synced: number; failures: number; syncedAt: number[]; lostAt: number[] }>({ op: 'status' })));
+      const back = status.reduce((s, x) => s + x.syncedAt.filter((v) => v > killedAt).length, 0);
+      const synced = status.reduce((s, x) => s + x.synced, 0);
+      if ((back >= victimAgents && synced >= held) || performance.now() > deadline) break;
+      await sleep(250);
+    }
+    const backAt = status.flatMap((x) => x.syncedAt.filter((v) => v > killedAt));
+    const lastBack = Math.max(...backAt);
+    const stormMs = lastBack - killedAt;
+    const reconnect = summarize(backAt.map((v) => v - killedAt));
+    const attemptsFailed = status.reduce((s, x) => s + x.failures, 0);
+    out.storm = { victims: victims.length, agents: victimAgents, back: backAt.length, restartMs, fromKillMs: stormMs, fromListeningMs: lastBack - listeningAt, perAgentFromKill: reconnect, failedAttempts: attemptsFailed };
+    const stormOk = backAt.length >= victimAgents && stormMs < 30_000;
+    process.stdout.write(
+      `reconnect storm: ${victims.length} hub process(es) killed (SIGKILL) and restarted (${secs(restartMs)} to listening); ${backAt.length} of ${victimAgents} agents back and synced ${secs(stormMs)} after the kill, ${secs(lastBack - listeningAt)} after listening (aim < 30 s: ${verdict(stormOk)})\n` +
+        `  per agent, from the kill: p50 ${secs(reconnect.p50)}, p99 ${secs(reconnect.p99)}; ${attemptsFailed} connection attempts failed on the way (refused while down, timed out)\n`,
+    );
+
+    // --- ingest with return requests
+    const returnersPerWorker = Math.floor(Math.min(RETURNERS, STORES / 2) / W);
+    const prepared = await Promise.all(workers.map((w) => w.ask<{ returners: number; errors: string[] }>({ op: 'prepare-returns', count: returnersPerWorker, receiptQty: 100_000 })));
+    const returners = prepared.reduce((s, p) => s + p.returners, 0);
+    const sendersTotal = Math.min(SENDERS, STORES - returners);
+    const sendersPer = workers.map((_, j) => Math.floor(sendersTotal / W) + (j < sendersTotal % W ? 1 : 0));
+    await sleep(1000);
+    const cpu0 = hubs.map((h) => cpuMsOf(h.proc.proc.pid!));
+    t = performance.now();
+    const reports = await Promise.all(
+      workers.map((w, j) => w.ask<{ report: IngestReport }>({ op: 'ingest', senders: sendersPer[j]!, batch: BATCH, durationMs: INGEST_SECONDS * 1000, authzPerSec: returners > 0 ? AUTHZ_RATE / W : 0, prefix: 'I' })),
+    );
+    const ingestMs = performance.now() - t;
+    const hubCpu = hubs.map((h, k) => (cpuMsOf(h.proc.proc.pid!) - cpu0[k]!) / ingestMs);
+    const rep = reports.map((r) => r.report);
+    const sales = rep.reduce((s, r) => s + r.sales, 0);
+    const ingestRate = sales / (ingestMs / 1000);
+    const ack = summarize(rep.flatMap((r) => r.ackMs));
+    const authz = rep.flatMap((r) => r.authz);
+    const authzMs = summarize(authz.map((a) => a.ms));
+    const approved = authz.filter((a) => a.ok && a.decision === 'approved' && a.mode === 'online').length;
+    const completions = rep.reduce((s, r) => s + r.completions, 0);
+    const errors = rep.flatMap((r) => r.errors);
+    // the hub's own count: every acked sale is there
+    let atHub: number | undefined;
+    if (backend.kind === 'sqlite') {
+      const db = new Database(join(dataDir(0), 'hub.sqlite'), { readonly: true, fileMustExist: true });
+      atHub = (db.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE 'I-%'`).get() as { n: number }).n;
+      db.close();
+    }
+    // the floor, now, on the same machine
+    const floor = backend.kind === 'sqlite' ? sqliteFloor(dir, sales, BATCH) : await postgresFloor(pg!, DATABASE!, sales, BATCH);
+    const ratio = ingestRate / floor.perSecond;
+    out.ingest = { hubCpu, senders: sendersTotal, batch: BATCH, seconds: ingestMs / 1000, sales, perSecond: ingestRate, atHub, batchAck: ack, floor, ratio, errors: errors.length };
+    out.authorization = { requests: authz.length, ratePerSecond: AUTHZ_RATE, onlineApproved: approved, completions, latency: authzMs, failed: authz.filter((a) => !a.ok).map((a) => a.code).slice(0, 5) };
+    process.stdout.write(
+      `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight each) — ${ingestRate.toFixed(0)} sales/s committed (synchronous=FULL; ${atHub === undefined ? 'not counted at the hub' : `${atHub} at the hub`})${errors.length ? `; ${errors.length} errors, e.g. ${errors[0]}` : ''}\n` +
+        `  batch ack p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (n=${ack.n}); the hub process${K > 1 ? 'es' : ''} busy ${hubCpu.map(pct).join(', ')} of a core\n` +
+        `  floor: the same ${sales} sale rows (sale + line) inserted directly into a fresh ${backend.kind === 'sqlite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL database'}, one transaction per ${BATCH}: ${floor.perSecond.toFixed(0)} sales/s (${secs(floor.ms)})\n` +
+        `  ratio to floor: ${pct(ratio)} (aim ≥ 50 %: ${verdict(ratio >= 0.5)})\n` +
+        `online authorization during the ingest: p50 ${ms(authzMs.p50)}, p99 ${ms(authzMs.p99)} (n=${authzMs.n}, ${AUTHZ_RATE}/s from ${returners} agents; ${approved} approved online, ${completions} completed) (aim p99 < 500 ms: ${verdict(authzMs.p99 < 500)})\n`,
+    );
+  });
+  if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+  process.exit(1);
+});
