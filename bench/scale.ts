@@ -322,12 +322,26 @@ async function main(): Promise<void> {
     });
     await Promise.all(workers.map((w, j) => w.ask({ op: 'setup', agents: slices[j]!, registers: REGISTERS, localAddress: `127.0.0.${2 + j}` })));
 
+    /** The CPU the hub processes and the agent processes used over a phase, in cores (1 = one core busy). */
+    const cpuMeter = (): (() => { hubs: number[]; agents: number }) => {
+      const h0 = hubs.map((h) => cpuMsOf(h.proc.proc.pid!));
+      const w0 = workers.map((w) => cpuMsOf(w.proc.pid!));
+      const t0 = performance.now();
+      return () => {
+        const wall = performance.now() - t0;
+        return { hubs: hubs.map((h, k) => (cpuMsOf(h.proc.proc.pid!) - (h0[k] ?? 0)) / wall), agents: workers.reduce((a, w, j) => a + (cpuMsOf(w.proc.pid!) - w0[j]!) / wall, 0) };
+      };
+    };
+    const cpuLine = (c: { hubs: number[]; agents: number }): string => `CPU: hub ${c.hubs.map((v) => v.toFixed(2)).join(' + ')} core${K > 1 ? 's' : ''}, the simulated agents ${c.agents.toFixed(2)} (of ${availableParallelism()})`;
+
     // --- connections and memory
     await sleep(2000);
     const rssBefore = hubs.map((h) => rssOf(h.proc.proc.pid!));
+    let cpu = cpuMeter();
     t = performance.now();
     const connected = await Promise.all(workers.map((w) => w.ask<{ ms: number; connected: number; failed: number; errors: string[] }>({ op: 'connect', concurrency: CONCURRENCY })));
     const connectMs = performance.now() - t;
+    const connectCpu = cpu();
     const held = connected.reduce((s, c) => s + c.connected, 0);
     const failed = connected.reduce((s, c) => s + c.failed, 0);
     if (failed > 0) process.stdout.write(`  ${failed} first connections failed, e.g. ${connected.flatMap((c) => c.errors).slice(0, 3).join('; ')}\n`);
@@ -338,8 +352,8 @@ async function main(): Promise<void> {
     const perHub = hubs.map((_, k) => ids.filter((_, i) => i % K === k).length);
     const perConn = hubs.map((_, k) => (rssAfter[k]! - rssBefore[k]!) / perHub[k]!);
     const workerRss = await Promise.all(workers.map((w) => w.ask<{ rss: number; agents: number }>({ op: 'rss' })));
-    out.connections = { held, failed, connectMs, perSecond: held / (connectMs / 1000), perHub, rssBefore, rssAfter, bytesPerConnection: perConn, agentProcessRss: workerRss.map((w) => w.rss) };
-    process.stdout.write(`connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} (${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process)\n`);
+    out.connections = { cpu: connectCpu, held, failed, connectMs, perSecond: held / (connectMs / 1000), perHub, rssBefore, rssAfter, bytesPerConnection: perConn, agentProcessRss: workerRss.map((w) => w.rss) };
+    process.stdout.write(`connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} (${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process); ${cpuLine(connectCpu)}\n`);
     hubs.forEach((_, k) => {
       process.stdout.write(
         `  hub ${k}: ${perHub[k]} agents held; RSS ${(rssBefore[k]! / MB).toFixed(1)} MB idle → ${(rssAfter[k]! / MB).toFixed(1)} MB connected: ${(perConn[k]! / KB).toFixed(1)} KB per connection (aim ≤ 20 KB: ${verdict(perConn[k]! <= 20 * KB)})\n`,
@@ -351,10 +365,12 @@ async function main(): Promise<void> {
     const victims = STORM === 'one' ? [0] : hubs.map((_, k) => k);
     const victimAgents = ids.filter((_, i) => victims.includes(i % K)).length;
     const killedAt = performance.timeOrigin + performance.now();
+    const agentCpu0 = workers.map((w) => cpuMsOf(w.proc.pid!));
     for (const k of victims) await hubs[k]!.proc.kill();
     t = performance.now();
     for (const k of victims) await start(k, hubs[k]!.port);
     const restartMs = performance.now() - t;
+    cpu = cpuMeter(); // the restarted hub's from here; the agents' counted again below from the kill
     const listeningAt = performance.timeOrigin + performance.now();
     let status: { synced: number; failures: number; syncedAt: number[]; lostAt: number[] }[] = [];
     const deadline = performance.now() + STORM_TIMEOUT_MS;
@@ -365,16 +381,18 @@ async function main(): Promise<void> {
       if ((back >= victimAgents && synced >= held) || performance.now() > deadline) break;
       await sleep(250);
     }
+    const stormCpu = cpu();
+    stormCpu.agents = workers.reduce((a, w, j) => a + (cpuMsOf(w.proc.pid!) - agentCpu0[j]!), 0) / (performance.timeOrigin + performance.now() - killedAt);
     const backAt = status.flatMap((x) => x.syncedAt.filter((v) => v > killedAt));
     const lastBack = Math.max(...backAt);
     const stormMs = lastBack - killedAt;
     const reconnect = summarize(backAt.map((v) => v - killedAt));
     const attemptsFailed = status.reduce((s, x) => s + x.failures, 0);
-    out.storm = { victims: victims.length, agents: victimAgents, back: backAt.length, restartMs, fromKillMs: stormMs, fromListeningMs: lastBack - listeningAt, perAgentFromKill: reconnect, failedAttempts: attemptsFailed };
+    out.storm = { cpu: stormCpu, victims: victims.length, agents: victimAgents, back: backAt.length, restartMs, fromKillMs: stormMs, fromListeningMs: lastBack - listeningAt, perAgentFromKill: reconnect, failedAttempts: attemptsFailed };
     const stormOk = backAt.length >= victimAgents && stormMs < 30_000;
     process.stdout.write(
       `reconnect storm: ${victims.length} hub process(es) killed (SIGKILL) and restarted (${secs(restartMs)} to listening); ${backAt.length} of ${victimAgents} agents back and synced ${secs(stormMs)} after the kill, ${secs(lastBack - listeningAt)} after listening (aim < 30 s: ${verdict(stormOk)})\n` +
-        `  per agent, from the kill: p50 ${secs(reconnect.p50)}, p99 ${secs(reconnect.p99)}; ${attemptsFailed} connection attempts failed on the way (refused while down, timed out)\n`,
+        `  per agent, from the kill: p50 ${secs(reconnect.p50)}, p99 ${secs(reconnect.p99)}; ${attemptsFailed} connection attempts failed on the way (refused while down, timed out); ${cpuLine(stormCpu)}\n`,
     );
 
     // --- ingest with return requests
@@ -384,13 +402,13 @@ async function main(): Promise<void> {
     const sendersTotal = Math.min(SENDERS, STORES - returners);
     const sendersPer = workers.map((_, j) => Math.floor(sendersTotal / W) + (j < sendersTotal % W ? 1 : 0));
     await sleep(1000);
-    const cpu0 = hubs.map((h) => cpuMsOf(h.proc.proc.pid!));
+    cpu = cpuMeter();
     t = performance.now();
     const reports = await Promise.all(
       workers.map((w, j) => w.ask<{ report: IngestReport }>({ op: 'ingest', senders: sendersPer[j]!, batch: BATCH, durationMs: INGEST_SECONDS * 1000, authzPerSec: returners > 0 ? AUTHZ_RATE / W : 0, prefix: 'I' })),
     );
     const ingestMs = performance.now() - t;
-    const hubCpu = hubs.map((h, k) => (cpuMsOf(h.proc.proc.pid!) - cpu0[k]!) / ingestMs);
+    const ingestCpu = cpu();
     const rep = reports.map((r) => r.report);
     const sales = rep.reduce((s, r) => s + r.sales, 0);
     const ingestRate = sales / (ingestMs / 1000);
@@ -410,11 +428,11 @@ async function main(): Promise<void> {
     // the floor, now, on the same machine
     const floor = backend.kind === 'sqlite' ? sqliteFloor(dir, sales, BATCH) : await postgresFloor(pg!, DATABASE!, sales, BATCH);
     const ratio = ingestRate / floor.perSecond;
-    out.ingest = { hubCpu, senders: sendersTotal, batch: BATCH, seconds: ingestMs / 1000, sales, perSecond: ingestRate, atHub, batchAck: ack, floor, ratio, errors: errors.length };
+    out.ingest = { cpu: ingestCpu, senders: sendersTotal, batch: BATCH, seconds: ingestMs / 1000, sales, perSecond: ingestRate, atHub, batchAck: ack, floor, ratio, errors: errors.length };
     out.authorization = { requests: authz.length, ratePerSecond: AUTHZ_RATE, onlineApproved: approved, completions, latency: authzMs, failed: authz.filter((a) => !a.ok).map((a) => a.code).slice(0, 5) };
     process.stdout.write(
       `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight each) — ${ingestRate.toFixed(0)} sales/s committed (synchronous=FULL; ${atHub === undefined ? 'not counted at the hub' : `${atHub} at the hub`})${errors.length ? `; ${errors.length} errors, e.g. ${errors[0]}` : ''}\n` +
-        `  batch ack p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (n=${ack.n}); the hub process${K > 1 ? 'es' : ''} busy ${hubCpu.map(pct).join(', ')} of a core\n` +
+        `  batch ack p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (n=${ack.n}); ${cpuLine(ingestCpu)}\n` +
         `  floor: the same ${sales} sale rows (sale + line) inserted directly into a fresh ${backend.kind === 'sqlite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL database'}, one transaction per ${BATCH}: ${floor.perSecond.toFixed(0)} sales/s (${secs(floor.ms)})\n` +
         `  ratio to floor: ${pct(ratio)} (aim ≥ 50 %: ${verdict(ratio >= 0.5)})\n` +
         `online authorization during the ingest: p50 ${ms(authzMs.p50)}, p99 ${ms(authzMs.p99)} (n=${authzMs.n}, ${AUTHZ_RATE}/s from ${returners} agents; ${approved} approved online, ${completions} completed) (aim p99 < 500 ms: ${verdict(authzMs.p99 < 500)})\n`,
