@@ -1,7 +1,9 @@
 import type { Logger } from '@tillbridge/shared';
 import { AccessTokens } from './auth/access-tokens.js';
 import { Credentials } from './auth/credentials.js';
-import { loadSecrets } from './auth/secrets.js';
+import { loadSecrets, type HubSecrets } from './auth/secrets.js';
+import { createHmac } from 'node:crypto';
+import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
 import { ChangeFeed } from './domain/change-feed.js';
 import { systemClock, type Clock } from './domain/clock.js';
@@ -28,7 +30,7 @@ import { Sales } from './domain/sales.js';
 import { SaleService } from './domain/sale-service.js';
 import { Stores } from './domain/stores.js';
 import { Terminals } from './domain/terminals.js';
-import { openHubStorage, type HubStorage } from './storage/sqlite.js';
+import { openHubStorage, type HubStorage } from './storage/index.js';
 import { Presence } from './sync/presence.js';
 import { HubEvents } from './domain/hub-events.js';
 import { Webhooks } from './webhooks/webhooks.js';
@@ -37,6 +39,8 @@ import { Imports, type ImportsOptions } from './imports/imports.js';
 
 export interface HubServiceOptions {
   dataDir: string;
+  /** A PostgreSQL URL shared by several hub processes; default: the SQLite file in `dataDir`. */
+  database?: string | undefined;
   tokenLifetimeSec: number;
   log: Logger;
   clock?: Clock;
@@ -92,10 +96,33 @@ export interface Hub {
   close(): void;
 }
 
+/**
+ * The database remembers a check value of the secret it was created with; a hub process whose
+ * hub.secret is another one (a second process given a fresh data directory) is refused before it
+ * can issue tokens no other process accepts or fail to read what the others sealed.
+ */
+function checkSecretBelongs(storage: HubStorage, secrets: HubSecrets): void {
+  const check = createHmac('sha256', secrets.credentialKey).update('tillbridge hub.secret check').digest('hex').slice(0, 32);
+  storage.tx(() => {
+    const row = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
+    if (!row) storage.db.prepare(`INSERT INTO meta (key, value) VALUES ('secret_check', ?)`).run(check);
+    else if (row.value !== check) {
+      throw new TbError(TbCodes.CONFIG, `the hub.secret in this data directory is not the one ${storage.location} was created with: every hub process on one database needs the same hub.secret (copy it from the data directory of the process that ran init)`);
+    }
+  });
+}
+
 export function openHub(opts: HubServiceOptions): Hub {
   const clock = opts.clock ?? systemClock;
-  const storage = openHubStorage(opts.dataDir);
-  const secrets = loadSecrets(opts.dataDir);
+  const storage = openHubStorage(opts.dataDir, { database: opts.database, log: opts.log });
+  let secrets;
+  try {
+    secrets = loadSecrets(opts.dataDir);
+    checkSecretBelongs(storage, secrets);
+  } catch (err) {
+    storage.close();
+    throw err;
+  }
   const feed = new ChangeFeed();
   const audit = new AuditLog(storage, clock);
   const stores = new Stores(storage, clock);

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
-import { checkDataDir, TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
+import { checkDataDir, ensurePrivateDir, TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
 import { Router, sendJson } from './http/router.js';
-import { openHubStorage, hubDbPath } from './storage/sqlite.js';
+import { openHubStorage, storageExists, storageLocation } from './storage/index.js';
 import { AgentEndpoint, type HandshakeHooks } from './sync/agent-endpoint.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
@@ -21,6 +21,8 @@ const DEFERRED_FLUSH_MS = 1000;
 
 export interface HubOptions {
   dataDir: string;
+  /** A PostgreSQL URL shared by several hub processes; default: the SQLite file in `dataDir`. */
+  database?: string | undefined;
   host: string;
   port: number;
   tokenLifetimeSec?: number;
@@ -50,8 +52,16 @@ export interface RunningHub {
   stop(): Promise<void>;
 }
 
-export function isInitialized(dataDir: string): boolean {
-  return existsSync(hubDbPath(dataDir)) && existsSync(secretPath(dataDir));
+export function isInitialized(dataDir: string, database?: string): boolean {
+  return existsSync(secretPath(dataDir)) && storageExists(dataDir, database);
+}
+
+/** The error for a data directory or database that holds no hub yet. */
+export function notInitialized(dataDir: string, database?: string): TbError {
+  const where = database ? `${storageLocation(dataDir, database)} (with ${secretPath(dataDir)})` : dataDir;
+  const how = database ? `tillbridge-hub init --data ${dataDir} --database <url>` : `tillbridge-hub init --data ${dataDir}`;
+  const hint = database && !existsSync(secretPath(dataDir)) && storageExists(dataDir, database) ? `; every hub process on one database needs the same hub.secret: copy it from the data directory of the process that ran init into ${dataDir}` : `: run \`${how}\` first`;
+  return new TbError(TbCodes.CONFIG, `no hub in ${where}${hint}`);
 }
 
 /**
@@ -66,12 +76,13 @@ function checkHubDataDir(dataDir: string, log?: Logger): void {
 }
 
 /** Creates the hub's database and secret, and the first admin token (printed once). */
-export function initHub(dataDir: string, log: Logger, clock?: Clock): { adminToken: string } {
-  if (isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub`);
+export function initHub(dataDir: string, log: Logger, clock?: Clock, database?: string): { adminToken: string } {
+  if (database ? storageExists(dataDir, database) : isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${storageLocation(dataDir, database)} already holds a hub`);
+  if (database) ensurePrivateDir(dataDir);
   checkHubDataDir(dataDir);
-  openHubStorage(dataDir, { create: true }).close();
+  openHubStorage(dataDir, { create: true, database }).close();
   createSecret(dataDir);
-  const hub = openHub({ dataDir, tokenLifetimeSec: 1, log, ...(clock ? { clock } : {}) });
+  const hub = openHub({ dataDir, database, tokenLifetimeSec: 1, log, ...(clock ? { clock } : {}) });
   try {
     return hub.storage.tx(() => {
       const adminToken = hub.credentials.createAdminToken('admin', 'initial admin').secret;
@@ -85,13 +96,12 @@ export function initHub(dataDir: string, log: Logger, clock?: Clock): { adminTok
 
 /** The hub's composition root: storage, services, the HTTP API, the agents' WebSocket. */
 export async function startHub(opts: HubOptions): Promise<RunningHub> {
-  if (!isInitialized(opts.dataDir)) {
-    throw new TbError(TbCodes.CONFIG, `no hub in ${opts.dataDir}: run \`tillbridge-hub init --data ${opts.dataDir}\` first`);
-  }
+  if (!isInitialized(opts.dataDir, opts.database)) throw notInitialized(opts.dataDir, opts.database);
   const log = opts.log;
   checkHubDataDir(opts.dataDir, log);
   const serviceOpts: Parameters<typeof openHub>[0] = {
     dataDir: opts.dataDir,
+    database: opts.database,
     tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,
     log,
     webhooks: { userAgent: HUB_SOFTWARE },
@@ -235,7 +245,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     }
   }), opts.sweepMs ?? 30_000);
   sweeper.unref();
-  log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
+  log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, storage: hub.storage.location, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
 
   // presence, last seen and heartbeat figures: one batch a second, without fsync (storage/deferred-writes.ts)
   hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) => log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`));

@@ -6,7 +6,7 @@ import { loadSecrets } from './auth/secrets.js';
 import { AuditLog } from './domain/audit-log.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { isInitialized } from './hub.js';
-import { openHubStorage } from './storage/sqlite.js';
+import { openHubStorage } from './storage/index.js';
 
 function localUser(): string {
   try {

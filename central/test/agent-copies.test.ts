@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock, wireSale } from './helpers.js';
+import { silent, TestClock, wireSale, column } from './helpers.js';
 
 /**
  * DESIGN rule 9 at the agents' endpoint, over real WebSockets: a database behind the hub, a forked
@@ -79,9 +79,9 @@ async function hello(agent: string, incarnation: string, newest: number): Promis
 
 const sale = wireSale;
 
-const audit = (action: string) => running.hub.storage.db.prepare(`SELECT details FROM audit WHERE action = ? ORDER BY id`).pluck().all(action) as string[];
+const audit = (action: string) => column(running.hub.storage.db, `SELECT details FROM audit WHERE action = ? ORDER BY id`, action) as string[];
 const exceptions = (code: string) => running.hub.exceptions.forStore('S1').filter((e) => e.code === code);
-const receipts = () => running.hub.storage.db.prepare(`SELECT receipt FROM sales ORDER BY receipt`).pluck().all();
+const receipts = () => column(running.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`);
 
 describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () => {
   it('refuses a second live copy of an agent with 4010, audits it and keeps one exception while it is open; the first copy carries on', async () => {

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
-import { silent, TestClock, wireSale } from './helpers.js';
+import { silent, TestClock, wireSale, column } from './helpers.js';
 
 /**
  * Handshakes an agent gave up, over real WebSockets: the hub holds a connection at a step of its
@@ -177,7 +177,7 @@ async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
   expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
 }
 
-const audit = (action: string) => running!.hub.storage.db.prepare(`SELECT details FROM audit WHERE action = ?`).pluck().all(action) as string[];
+const audit = (action: string) => column(running!.hub.storage.db, `SELECT details FROM audit WHERE action = ?`, action) as string[];
 const exceptions = (store: string, code: string) => running!.hub.exceptions.forStore(store).filter((e) => e.code === code);
 /** The agent closes the connection (a close frame) and reads nothing more: at the hub it is closing, not closed. */
 function closeUnheard(a: Agent): void {

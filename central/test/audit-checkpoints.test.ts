@@ -9,7 +9,7 @@ import { type ExportedEntry } from '../src/audit/entry.js';
 import { entryHash } from '../src/domain/audit-log.js';
 import { verifyCheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf, loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
-import type { Db } from '../src/storage/sqlite.js';
+import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -127,14 +127,14 @@ describe('verifying the stored chain against the checkpoints', () => {
     const rows = db.prepare(`SELECT * FROM audit WHERE id >= 10 ORDER BY id`).all() as ExportedEntry[];
     let prev = (db.prepare(`SELECT hash FROM audit WHERE id = 9`).get() as { hash: string }).hash;
     const upd = db.prepare(`UPDATE audit SET actor = ?, prev_hash = ?, hash = ? WHERE id = ?`);
-    db.transaction(() => {
+    t.hub.storage.tx(() => {
       for (const r of rows) {
         const e = { ...r, actor: r.id === 10 ? 'someone-else' : r.actor, prev_hash: prev, origin: null };
         const h = entryHash(e);
         upd.run(e.actor, prev, h, r.id);
         prev = h;
       }
-    })();
+    });
     expect(t.hub.audit.verify()).toMatchObject({ ok: true }); // the chain alone is consistent
     expect(trail.verify()).toMatchObject({ ok: false, firstBad: 1000, problem: expect.stringContaining('signed checkpoint') });
   });

@@ -15,7 +15,7 @@ import { readExport } from '../src/audit/export-read.js';
 import { payloadOf, type CheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf } from '../src/audit/signing-key.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
-import type { Db } from '../src/storage/sqlite.js';
+import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
 /** Migration 6, until storage/schema.ts carries it. */

@@ -8,7 +8,7 @@ import { AuditTrail } from '../src/audit/trail.js';
 import { formatEntry } from '../src/audit/export-format.js';
 import { batchEnds, parseRetentionDays } from '../src/audit/retention.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
-import type { Db } from '../src/storage/sqlite.js';
+import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openHubStorage, type HubStorage } from '../src/storage/sqlite.js';
+import { openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
 
 /**
  * The storage seam for what nobody is owed: commits counted synced (FULL) or not (NORMAL), and
@@ -13,16 +13,16 @@ let dir: string;
 let s: HubStorage;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'tb-deferred-'));
-  openHubStorage(dir, { create: true }).close();
-  s = openHubStorage(dir);
+  openSqliteStorage(dir, { create: true }).close();
+  s = openSqliteStorage(dir);
   s.db.exec(`CREATE TABLE seen (id TEXT PRIMARY KEY, at TEXT NOT NULL)`);
 });
 afterEach(() => {
-  if (s.db.open) s.close();
+  if (s.isOpen()) s.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const synchronous = (): number => s.db.pragma('synchronous', { simple: true }) as number;
+const synchronous = (): number => s.raw.pragma('synchronous', { simple: true }) as number;
 const FULL = 2;
 const seenRows = (): { id: string; at: string }[] => s.db.prepare(`SELECT * FROM seen ORDER BY id`).all() as { id: string; at: string }[];
 
@@ -136,7 +136,7 @@ describe('deferred writes', () => {
     const k = seenKind();
     for (let i = 0; i < 3; i++) k.put(`S${i}`, '', { id: `S${i}`, at: 'closing' });
     s.close();
-    s = openHubStorage(dir);
+    s = openSqliteStorage(dir);
     expect(seenRows()).toHaveLength(3);
   });
 });

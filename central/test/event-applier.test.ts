@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import { ForkedHistory } from '../src/domain/event-applier.js';
-import { testHub, wireSale } from './helpers.js';
+import { testHub, wireSale, column, scalar } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;
 beforeEach(() => {
@@ -73,7 +73,7 @@ describe('event applier', () => {
 });
 
 describe('event applier: restored, reverted and copied databases (DESIGN rule 9)', () => {
-  const sales = () => t.hub.storage.db.prepare(`SELECT receipt FROM sales ORDER BY receipt`).pluck().all();
+  const sales = () => column(t.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`);
 
   it('takes a restored database\'s new events under a new incarnation, though their seqs are at or below the old cursor', () => {
     t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [saleEvent(1, 'A1', 'e1'), saleEvent(2, 'A2', 'e2'), saleEvent(3, 'A3', 'e3')]);
@@ -85,7 +85,7 @@ describe('event applier: restored, reverted and copied databases (DESIGN rule 9)
     expect(t.hub.cursors.incarnation('agent-a', 'i1')).toMatchObject({ lastSeq: 3 });
     expect(t.hub.cursors.incarnation('agent-a', 'i2')).toMatchObject({ lastSeq: 4 });
     expect(t.hub.cursors.cursor('agent-a')).toEqual({ store: 'S1', incarnation: 'i2', lastSeq: 4 });
-    expect(t.hub.storage.db.prepare(`SELECT incarnation FROM applied_events WHERE event_id = 'n3'`).pluck().get()).toBe('i2');
+    expect(scalar(t.hub.storage.db, `SELECT incarnation FROM applied_events WHERE event_id = 'n3'`)).toBe('i2');
   });
 
   it('never takes an unseen event at or below its incarnation\'s cursor for a duplicate: a forked history, nothing of the batch applied', () => {

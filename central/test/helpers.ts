@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type WireEvent } from '@tillbridge/shared';
 import { initHub } from '../src/hub.js';
+import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 import { openHub, type Hub } from '../src/hub-services.js';
 import type { Clock } from '../src/domain/clock.js';
+import type { SqlDb } from '../src/storage/index.js';
 
 export class TestClock implements Clock {
   constructor(public t = Date.parse('2026-11-27T10:00:00Z')) {}
@@ -22,14 +24,17 @@ export const silent = createLogger({ name: 'test', level: 'silent' });
 export function testHub(): { hub: Hub; clock: TestClock; dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'tb-hub-'));
   const clock = new TestClock();
-  initHub(dir, silent, clock);
-  const hub = openHub({ dataDir: dir, tokenLifetimeSec: 900, log: silent, clock });
+  // TILLBRIDGE_TEST_BACKEND=postgres: the same hub on a database of its own
+  const db = testBackend() === 'postgres' ? createTestDatabase() : undefined;
+  initHub(dir, silent, clock, db?.url);
+  const hub = openHub({ dataDir: dir, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
   return {
     hub,
     clock,
     dir,
     cleanup: () => {
       hub.close();
+      db?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -52,3 +57,14 @@ export const wireSale = (seq: number, id: string, receipt: string): WireEvent =>
   at: '2026-11-27T10:00:00.000Z',
   body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
 });
+
+/** The first column of each row (either engine). */
+export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] {
+  return db.prepare(sql).all(...params).map((r) => Object.values(r as object)[0]);
+}
+
+/** The first column of the first row, or undefined (either engine). */
+export function scalar(db: SqlDb, sql: string, ...params: unknown[]): unknown {
+  const r = db.prepare(sql).get(...params) as object | undefined;
+  return r === undefined ? undefined : Object.values(r)[0];
+}

@@ -1,3 +1,4 @@
+import type { SqliteHubStorage } from '../src/storage/index.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request, type ClientRequest } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
@@ -141,7 +142,7 @@ describe('inventory import', () => {
     expect(ledgerDrift('A')).toEqual([]);
     expect(await progress('imp-a')).toMatchObject({ kind: 'inventory', state: 'imported', rows, applied: rows, appliedThroughLine: rows + 1, transactions: 6, badRows: 0 });
     expect(staged()).toBe(0);
-    expect(hub.storage.db.pragma('synchronous', { simple: true })).toBe(2); // FULL again for everything else
+    if (hub.storage.engine === 'sqlite') expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2); // FULL again for everything else
 
     const again = await post('/v1/admin/inventory/import', file, 'text/csv');
     expect(again.body).toMatchObject({ rows, changed: 0 });
@@ -420,7 +421,7 @@ describe('Imports, in process', () => {
     expect(hub.ledger.get('S1', 'F-19')?.onHand).toBe(19_000);
     expect(hub.ledger.get('S1', 'F-21')).toBeUndefined(); // the failed transaction's rows, rolled back
     expect(auditOf('imp-f').map((a) => a.outcome)).toEqual(['applied', 'applied']);
-    expect(hub.storage.db.pragma('synchronous', { simple: true })).toBe(2);
+    if (hub.storage.engine === 'sqlite') expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
     expect(ledgerDrift('F')).toEqual([]);
     expect(staged()).toBe(0);
   });

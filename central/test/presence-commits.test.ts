@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, TOKEN_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock } from './helpers.js';
+import { silent, TestClock, scalar } from './helpers.js';
 
 /**
  * Issue 10: what a connection and its heartbeats cost the hub in synced (fsynced) commits — only
@@ -230,7 +230,7 @@ describe('what connections and heartbeats cost in synced commits', () => {
     expect(await view()).toEqual({ ...held, S1: { ...held['S1']!, lastSeen: s1Seen } });
     expect(running.hub.credentials.listKeys('S1').find((k) => k.id === rotated.id)).toMatchObject({ deliveredAt: expect.any(String), confirmedAt: expect.any(String) });
     expect(running.hub.audit.verify().ok).toBe(true);
-    expect(running.hub.storage.db.prepare(`SELECT COUNT(*) FROM audit WHERE action = 'key.confirm'`).pluck().get()).toBe(1);
+    expect(scalar(running.hub.storage.db, `SELECT COUNT(*) FROM audit WHERE action = 'key.confirm'`)).toBe(1);
     // the cursor survived: the agent is welcomed where it was, and its event is not applied twice
     const again = new SimAgent('S1');
     again.token = a.token;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HUB_MIGRATIONS, SALES_BY_STORE } from '../src/storage/schema.js';
-import { hubDbPath, openHubStorage, type HubStorage } from '../src/storage/sqlite.js';
+import { hubDbPath, openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
 import { Sales } from '../src/domain/sales.js';
 import { ReturnsRepo } from '../src/domain/returns-repo.js';
 
@@ -52,8 +52,8 @@ function databaseBefore(): void {
 describe('migration: sales keyed by store and receipt', () => {
   it('keeps every sale, line, card hash and return, now under the sale’s store', () => {
     databaseBefore();
-    storage = openHubStorage(dir);
-    const db = storage.db;
+    storage = openSqliteStorage(dir);
+    const db = storage.raw;
     expect(db.pragma('user_version', { simple: true })).toBe(HUB_MIGRATIONS.length);
     expect(db.prepare(`SELECT store, receipt, total, event_id FROM sales ORDER BY store`).all()).toEqual([
       { store: 'S1', receipt: '1001', total: 3000, event_id: 'e1' },
@@ -86,7 +86,7 @@ describe('migration: sales keyed by store and receipt', () => {
 
   it('then takes another store’s sale under a receipt number already used, and refuses a line of an unknown sale', () => {
     databaseBefore();
-    storage = openHubStorage(dir);
+    storage = openSqliteStorage(dir);
     const sales = new Sales(storage);
     sales.insert({ receipt: '1001', store: 'S2', register: 'R9', channel: 'store', at: '2026-11-28T09:00:00.000Z', currency: 'EUR', tenders: [], lines: [{ line: 1, sku: 'Z', qty: 1000, unitPrice: 100 }], eventId: 'e2', createdAt: '2026-11-28T09:00:00.000Z' });
     expect(sales.storesOf('1001').map((s) => s.store)).toEqual(['S1', 'S2']);

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TerminalStatus } from '@tillbridge/shared';
-import { testHub } from './helpers.js';
+import { testHub, column, scalar } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;
 afterEach(() => t?.cleanup());
 
 const status = (state: TerminalStatus['state'], at: string, connections = 0): TerminalStatus => ({ register: 'R1', state, transport: 'tcp://127.0.0.1:9100', connections, at });
-const messages = (): number => t.hub.storage.db.prepare(`SELECT COUNT(*) FROM webhook_messages`).pluck().get() as number;
+const messages = (): number => scalar(t.hub.storage.db, `SELECT COUNT(*) FROM webhook_messages`) as number;
 
 describe('terminal status at the hub', () => {
   it('holds a report nobody is owed as a deferred write, shown at once and written by the next batch; ignores an older one', async () => {
@@ -21,7 +21,7 @@ describe('terminal status at the hub', () => {
     expect(hub.terminals.list('S1')).toMatchObject([{ register: 'R1', state: 'connected', connections: 1 }]);
     await hub.storage.deferred.flush();
     expect(hub.storage.commits()).toEqual({ full: before.full, normal: before.normal + 1 });
-    expect(hub.storage.db.prepare(`SELECT state FROM terminals`).pluck().all()).toEqual(['connected']);
+    expect(column(hub.storage.db, `SELECT state FROM terminals`)).toEqual(['connected']);
     expect(hub.terminals.list()).toMatchObject([{ store: 'S1', register: 'R1', state: 'connected' }]);
   });
 
@@ -34,7 +34,7 @@ describe('terminal status at the hub', () => {
     hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'));
     expect(hub.storage.commits()).toEqual({ full: before.full + 1, normal: before.normal });
     expect(messages()).toBe(1);
-    expect(hub.storage.db.prepare(`SELECT state FROM terminals`).pluck().all()).toEqual(['listening']);
+    expect(column(hub.storage.db, `SELECT state FROM terminals`)).toEqual(['listening']);
     // reported again on a reconnection, unchanged: nothing announced, nothing synced
     before = hub.storage.commits();
     hub.terminals.record('S1', status('listening', '2026-11-27T10:05:00.000Z'));

@@ -10,7 +10,7 @@ import { initHub } from '../src/hub.js';
 import { loadSecrets } from '../src/auth/secrets.js';
 import { AuditLog } from '../src/domain/audit-log.js';
 import { iso } from '../src/domain/clock.js';
-import { openHubStorage, type HubStorage } from '../src/storage/sqlite.js';
+import { openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
 import { Webhooks, type AttemptReport, type WebhooksOptions } from '../src/webhooks/webhooks.js';
 import { newWebhookSecret } from '../src/webhooks/signing.js';
 import { jittered, retryAfterMs, RETRY_SCHEDULE_MS } from '../src/webhooks/retry-policy.js';
@@ -84,7 +84,7 @@ interface Fixture {
 function fixture(opts: Partial<WebhooksOptions> = {}): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'tb-webhooks-'));
   initHub(dir, silent);
-  const storage = openHubStorage(dir);
+  const storage = openSqliteStorage(dir);
   // real time: standardwebhooks checks webhook-timestamp against Date.now()
   const clock = new TestClock(Date.now());
   const audit = new AuditLog(storage, clock);
@@ -92,7 +92,7 @@ function fixture(opts: Partial<WebhooksOptions> = {}): Fixture {
   const wh = new Webhooks({ storage, audit, clock, log: silent, sealKey, random: () => 0.5, ...opts });
   open.push(async () => {
     await wh.stop();
-    if (storage.db.open) storage.close();
+    if (storage.isOpen()) storage.close();
     rmSync(dir, { recursive: true, force: true });
   });
   return { dir, storage, audit, clock, wh, sealKey };
@@ -377,7 +377,7 @@ describe('webhook delivery', () => {
     f.storage.close(); // as if the process died: no stop()
 
     rx.replies = [{ status: 200 }];
-    const storage = openHubStorage(f.dir);
+    const storage = openSqliteStorage(f.dir);
     const again = new Webhooks({ storage, audit: new AuditLog(storage, f.clock), clock: f.clock, log: silent, sealKey: loadSecrets(f.dir).sealKey, random: () => 0.5 });
     open.push(async () => {
       await again.stop();

@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createTestDatabase, testBackend, type TestDatabase } from './pg-test-db.js';
 import { join } from 'node:path';
 import { AdminClient } from '@tillbridge/central';
 import { TEST_CLOCK_ENV } from '@tillbridge/shared';
@@ -22,8 +23,31 @@ export interface HubHandle {
   cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
+/** The PostgreSQL database of each test hub's data directory (TILLBRIDGE_TEST_BACKEND=postgres). */
+const testDatabases = new Map<string, TestDatabase>();
+
+/** The hub's `--database` arguments for a data directory: none on SQLite. */
+export function databaseArgs(dataDir: string): string[] {
+  const db = testDatabases.get(dataDir);
+  return db ? ['--database', db.url] : [];
+}
+
+/** Drops the databases the test hubs made (also done when the process exits). */
+export function dropTestDatabases(): void {
+  for (const [dir, db] of testDatabases) {
+    testDatabases.delete(dir);
+    try {
+      db.drop();
+    } catch {
+      /* the server went away: nothing to drop */
+    }
+  }
+}
+process.once('exit', dropTestDatabases);
+
 export async function initHub(dataDir: string): Promise<string> {
-  const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir, '--json']);
+  if (testBackend() === 'postgres' && !testDatabases.has(dataDir)) testDatabases.set(dataDir, createTestDatabase());
+  const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir, ...databaseArgs(dataDir), '--json']);
   if (r.code !== 0) throw new Error(`hub init failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { adminToken: string }).adminToken;
 }
@@ -37,7 +61,7 @@ export async function startHub(opts: { dataDir: string; adminToken: string; port
   const proc = JsonLogProcess.spawn(
     'hub',
     process.execPath,
-    [HUB_BIN, 'serve', '--data', opts.dataDir, '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
+    [HUB_BIN, 'serve', '--data', opts.dataDir, ...databaseArgs(opts.dataDir), '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
     clockEnv(opts.clockStart),
     opts.echo,
     opts.detached,
@@ -46,6 +70,8 @@ export async function startHub(opts: { dataDir: string; adminToken: string; port
   const url = line.url as string;
   const port = Number(new URL(url).port);
   const env: NodeJS.ProcessEnv = { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: opts.adminToken };
+  const database = databaseArgs(opts.dataDir)[1];
+  if (database) env.TILLBRIDGE_HUB_DATABASE = database;
   if (opts.ca) env.TILLBRIDGE_HUB_CA = opts.ca;
   return {
     dataDir: opts.dataDir,

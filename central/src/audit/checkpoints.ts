@@ -1,9 +1,8 @@
 import { sign } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import type { Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
-import type { HubStorage } from '../storage/sqlite.js';
 import { CHECKPOINT_FORMAT, parsePayload, payloadOf, signatureValid, type CheckpointBody, type CheckpointFile } from './checkpoint-file.js';
 import { loadOrCreateSigningKey, loadSigningKey, type SigningKey } from './signing-key.js';
 

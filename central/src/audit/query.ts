@@ -1,8 +1,7 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AuditEntry } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
-import type { HubStorage } from '../storage/sqlite.js';
 import { fromRow, type ExportedEntry } from './entry.js';
 
 /** Entries this recent are what a query covers when it names no --since ("queryable at once"). */

@@ -1,8 +1,7 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditCheckpoints } from './checkpoints.js';
 import { HOT_WINDOW_DAYS } from './query.js';
 

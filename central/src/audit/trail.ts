@@ -1,7 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import type { Clock } from '../domain/clock.js';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import { AuditCheckpoints, type CheckpointOptions } from './checkpoints.js';
 import { AuditQuery } from './query.js';
 import { AuditRetention, DEFAULT_RETENTION_DAYS } from './retention.js';

@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from '../domain/clock.js';
 import { credentialId, hashCredential, newCredential, sameHash, seal, unseal, type HubSecrets } from './secrets.js';

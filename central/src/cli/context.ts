@@ -54,6 +54,15 @@ export function act<A extends unknown[]>(fn: (...args: A) => Promise<void> | voi
 }
 
 export const dataOpt = (): Option => new Option('--data <dir>', 'hub data directory').env('TILLBRIDGE_HUB_DATA').makeOptionMandatory();
+/** Where the hub's data lives when not in the data directory's SQLite file: a PostgreSQL URL. */
+export const databaseOpt = (): Option =>
+  new Option('--database <url>', "PostgreSQL URL (postgres://user@host:5432/db) shared by every hub process; default: the SQLite file in --data").env('TILLBRIDGE_HUB_DATABASE');
+/** The --database option checked: a postgres:// URL, or none. */
+export function databaseOf(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^postgres(ql)?:\/\//i.test(value)) throw new TbError(TbCodes.CONFIG, `--database (TILLBRIDGE_HUB_DATABASE): expected a postgres:// or postgresql:// URL, got "${value.replace(/:[^:@/]*@/, ':***@')}"`);
+  return value;
+}
 
 /** A file the operator named, as text; an unreadable one is a usage error naming it (and what it should be). */
 export function readInputFile(file: string, what?: string): string {

@@ -1,5 +1,4 @@
-import type { Statement } from 'better-sqlite3';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage, Statement } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { Exceptions } from './exceptions.js';
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Statement } from 'better-sqlite3';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { iso, type Clock } from './clock.js';
 
 export const GENESIS_HASH = '0'.repeat(64);

@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import type { AuthzCounters } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 

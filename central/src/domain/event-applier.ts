@@ -9,7 +9,7 @@ import {
   type SaleEventBody,
   type WireEvent,
 } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { Cursors } from './cursors.js';

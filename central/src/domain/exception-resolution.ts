@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { fromMilli, TbCodes, TbError } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
 import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';

@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { fromMilli, inventoryDigest } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 import type { InventoryLedger } from './inventory-ledger.js';

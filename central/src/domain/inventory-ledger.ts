@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { fromMilli, newId } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { ChangeFeed } from './change-feed.js';
 import { iso, type Clock } from './clock.js';
 import { HubEvents } from './hub-events.js';

@@ -1,7 +1,6 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { Credentials } from '../auth/credentials.js';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
 import { iso, type Clock } from './clock.js';
 

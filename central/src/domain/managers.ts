@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 import { hashCredential, sameHash } from '../auth/secrets.js';
 import { iso, type Clock } from './clock.js';
 

@@ -1,5 +1,5 @@
 import { DEFAULT_POLICY, mergePolicy, PolicyPatchSchema, PolicySchema, type Policy, type PolicyPatch } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { Clock } from './clock.js';
 import { VersionedSettings, type VersionRecord } from './versioned-settings.js';

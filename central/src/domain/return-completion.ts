@@ -1,5 +1,5 @@
 import { fromMilli, returnAmount, shareOf, toMilli, type ReturnCancelEventBody, type ReturnCompleteEventBody } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';

@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { lineAmount, TbCodes, TbError } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 
 export interface SaleLineRow {
   line: number;

@@ -1,5 +1,5 @@
 import { DEFAULT_SYNC_SETTINGS, SyncSettingsPatchSchema, SyncSettingsSchema, type SyncSettings } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { Clock } from './clock.js';
 import { VersionedSettings } from './versioned-settings.js';

@@ -1,7 +1,6 @@
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { describeZodError, TbCodes, TbError } from '@tillbridge/shared';
 import type { z } from 'zod';
-import type { HubStorage } from '../storage/sqlite.js';
 import type { AuditLog } from './audit-log.js';
 import { iso, type Clock } from './clock.js';
 
@@ -52,7 +51,7 @@ export class VersionedSettings<T> {
     this.latest = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT 1`);
     this.latestUpTo = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? AND id <= ? ORDER BY id DESC LIMIT 1`);
     this.newestAt = s.db.prepare(`SELECT MAX(id) AS id FROM ${o.table} WHERE scope IN ('default', ?) AND created_at <= ?`);
-    this.insert = s.db.prepare(`INSERT INTO ${o.table} (scope, body, actor, note, created_at) VALUES (?, ?, ?, ?, ?)`);
+    this.insert = s.db.prepare(`INSERT INTO ${o.table} (scope, body, actor, note, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`);
     this.history = s.db.prepare(`SELECT * FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT ?`);
     this.historyAll = s.db.prepare(`SELECT * FROM ${o.table} ORDER BY id DESC LIMIT ?`);
   }
@@ -109,8 +108,7 @@ export class VersionedSettings<T> {
         this.o.merge(this.defaults().value, body as Record<string, unknown>); // it must make a valid whole
       }
       const scope = store === undefined ? 'default' : `store:${store}`;
-      const info = this.insert.run(scope, JSON.stringify(body), actor, opts.note ?? null, iso(this.clock.now()));
-      const v = Number(info.lastInsertRowid);
+      const v = Number((this.insert.get(scope, JSON.stringify(body), actor, opts.note ?? null, iso(this.clock.now())) as { id: number }).id);
       this.audit.append({ actor, action: this.o.action, outcome: 'set', store: store ?? null, resource: `${this.o.table}:${scope}`, details: { version: v, change: patch, replace: Boolean(opts.replace), note: opts.note ?? null } });
       return v;
     });

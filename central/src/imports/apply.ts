@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import type { ChangeFeed } from '../domain/change-feed.js';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import type { ImportStaging } from './staging.js';
 import type { ImportKind, ImportProgress, ImportStateName, ImportStats, Staged } from './types.js';
 
@@ -99,21 +99,13 @@ export async function applyStaged<Row, Chunk, Totals>(ctx: ApplyContext<Row, Chu
 }
 
 /**
- * Runs a transaction that waits for the disk (the connection's synchronous=FULL) only when
- * `durable`; otherwise committed in the WAL without an fsync (synchronous=NORMAL: a power cut may
- * undo it, never tear it). The last transaction of an import — and the audit entry of a stop —
+ * Runs a transaction that waits for the disk only when `durable`; otherwise a relaxed one,
+ * committed without waiting for it (a power cut may undo it, never tear it). The last transaction of an import — and the audit entry of a stop —
  * are durable, and the WAL's fsync makes every transaction before them durable too: the answer
  * never reports what the disk does not hold.
  */
 function durableIf<T>(storage: HubStorage, durable: boolean, fn: () => T): T {
-  if (durable) return fn();
-  const was = storage.db.pragma('synchronous', { simple: true }) as number;
-  storage.db.pragma('synchronous = NORMAL');
-  try {
-    return fn();
-  } finally {
-    storage.db.pragma(`synchronous = ${was}`);
-  }
+  return durable ? fn() : storage.relaxed(fn);
 }
 
 /** The error of an import that stopped part-way: exactly what was applied. */

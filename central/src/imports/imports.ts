@@ -3,7 +3,7 @@ import { isTbError, newId, TbCodes, TbError, type Logger } from '@tillbridge/sha
 import type { AuditLog } from '../domain/audit-log.js';
 import type { ChangeFeed } from '../domain/change-feed.js';
 import { iso, type Clock } from '../domain/clock.js';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import { applyStaged, incomplete } from './apply.js';
 import { checkAndStage } from './check.js';
 import { BodyStopped, Spool } from './spool.js';
@@ -161,7 +161,7 @@ export class Imports {
   /** Removes staged batches [from, to), a few at a time, yielding between them. */
   private async unstage(run: number, from: number, to: number): Promise<void> {
     for (let b = from; b < to; b += UNSTAGE_BATCHES) {
-      if (!this.storage.db.open) return; // the process is closing; the temp table goes with it
+      if (!this.storage.isOpen()) return; // the process is closing; the temp table goes with it
       this.staging.removeRange(run, b, Math.min(to, b + UNSTAGE_BATCHES));
       await nextTurn();
     }

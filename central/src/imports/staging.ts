@@ -1,5 +1,4 @@
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../storage/sqlite.js';
+import type { SqlDb, Statement } from '../storage/index.js';
 
 /**
  * Where an import's checked rows wait until the whole file is known to be good: a TEMP table of
@@ -10,21 +9,18 @@ import type { Db } from '../storage/sqlite.js';
 export class ImportStaging {
   private st: { insert: Statement; read: Statement; remove: Statement; removeRange: Statement } | undefined;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: SqlDb) {}
 
   private statements(): NonNullable<ImportStaging['st']> {
     if (!this.st) {
-      // what is staged is worth nothing after a crash: its rollback journal in memory, no fsync
-      this.db.pragma('temp.journal_mode = MEMORY');
-      this.db.pragma('temp.synchronous = OFF');
       this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS import_batches (
         run INTEGER NOT NULL, batch INTEGER NOT NULL, data TEXT NOT NULL,
         PRIMARY KEY (run, batch))`);
       this.st = {
-        insert: this.db.prepare(`INSERT INTO temp.import_batches (run, batch, data) VALUES (?, ?, ?)`),
-        read: this.db.prepare(`SELECT data FROM temp.import_batches WHERE run = ? AND batch = ?`),
-        remove: this.db.prepare(`DELETE FROM temp.import_batches WHERE run = ? AND batch = ?`),
-        removeRange: this.db.prepare(`DELETE FROM temp.import_batches WHERE run = ? AND batch >= ? AND batch < ?`),
+        insert: this.db.prepare(`INSERT INTO import_batches (run, batch, data) VALUES (?, ?, ?)`),
+        read: this.db.prepare(`SELECT data FROM import_batches WHERE run = ? AND batch = ?`),
+        remove: this.db.prepare(`DELETE FROM import_batches WHERE run = ? AND batch = ?`),
+        removeRange: this.db.prepare(`DELETE FROM import_batches WHERE run = ? AND batch >= ? AND batch < ?`),
       };
     }
     return this.st;

@@ -1,3 +1,4 @@
+import { isConstraintError } from './sql.js';
 /**
  * Writes the hub does not owe durability to anyone — presence, last seen, what heartbeats report,
  * a register's state, when a key was last used: each agent sends them again on its next heartbeat
@@ -100,10 +101,6 @@ export interface DeferredStats {
   dropped: number;
 }
 
-function isConstraint(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT');
-}
 
 /** Most rows written in one transaction. */
 export const DEFAULT_BATCH_ROWS = 500;
@@ -163,7 +160,7 @@ export class DeferredWrites {
           e.kind.write(e.value);
         } catch (err) {
           // a row the database refuses (a constraint) would refuse every batch: it is dropped, not retried
-          if (!isConstraint(err)) throw err;
+          if (!isConstraintError(err)) throw err;
           refused.push({ entry: e, err });
         }
       }

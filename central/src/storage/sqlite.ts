@@ -1,57 +1,33 @@
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, preparePrivateSqlite, TbCodes, TbError } from '@tillbridge/shared';
+import { ensurePrivateDir, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { join } from 'node:path';
 import { HUB_MIGRATIONS } from './schema.js';
 import { DeferredWrites } from './deferred-writes.js';
-
-export type Db = Database.Database;
-
-/**
- * The hub's storage: one SQLite file (WAL, synchronous=FULL) behind the small `HubStorage`
- * interface. The SQL is kept portable (ISO timestamps as text, ON CONFLICT upserts, explicit
- * transactions) so that a PostgreSQL implementation can follow.
- *
- * What is owed to someone is committed synced (`tx`, `savepoint`: an fsync per commit). What is
- * not — presence, last seen, heartbeat figures — goes through `deferred`, written in batches by
- * `relaxed` transactions (synchronous=NORMAL: no fsync; durable at the next synced commit or
- * checkpoint). `commits()` counts both.
- */
-export interface HubStorage {
-  readonly db: Db;
-  /**
-   * Runs `fn` in one write transaction (BEGIN IMMEDIATE), committed synced. Inside a transaction
-   * already, `fn` simply runs as part of it (no savepoint: the hot paths nest, and a savepoint per row costs).
-   */
-  tx<T>(fn: () => T): T;
-  /** Like `tx`, but nested it is a savepoint: when `fn` throws, only its own writes are undone (for callers that catch and go on). */
-  savepoint<T>(fn: () => T): T;
-  /**
-   * Runs `fn` in one write transaction committed with synchronous=NORMAL: no fsync, so a crash may
-   * undo it. Only for what nobody is owed. Refused inside a transaction (SQLite cannot change the
-   * setting there).
-   */
-  relaxed<T>(fn: () => T): T;
-  /** Writes nobody is owed, held in memory and written in batches of `relaxed` transactions. */
-  readonly deferred: DeferredWrites;
-  /**
-   * Commits since the database was opened: synced (`full`) and not (`normal`). A write outside
-   * any transaction of this interface counts as synced, once per row it changed (an upper bound).
-   */
-  commits(): CommitCounts;
-  /** Writes what `deferred` holds (synced), then closes the database. */
-  close(): void;
-}
-
-export interface CommitCounts {
-  full: number;
-  normal: number;
-}
+import { runEffects, type CommitCounts, type HubStorage, type SqlDb } from './sql.js';
 
 export function hubDbPath(dataDir: string): string {
   return join(dataDir, 'hub.sqlite');
 }
 
-export function openHubStorage(dataDir: string, opts: { create?: boolean } = {}): HubStorage {
+export interface OpenOptions {
+  create?: boolean;
+  /** where an after-commit effect that throws is reported */
+  log?: Logger;
+}
+
+/** The schema version the running code writes (SQLite's `user_version`). */
+export const SQLITE_SCHEMA_VERSION = HUB_MIGRATIONS.length;
+
+/**
+ * The embedded engine: one SQLite file (WAL, synchronous=FULL) in the hub's data directory. One
+ * process only: several hub processes need PostgreSQL (postgres.ts).
+ */
+/** SQLite's storage, with its connection for what only SQLite has (tests of its pragmas, the migration from SQLite). */
+export interface SqliteHubStorage extends HubStorage {
+  readonly raw: Database.Database;
+}
+
+export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): SqliteHubStorage {
   if (opts.create) ensurePrivateDir(dataDir);
   // hub.sqlite and its -wal/-shm are 0600 whatever the directory or umask
   preparePrivateSqlite(hubDbPath(dataDir), Boolean(opts.create));
@@ -62,7 +38,14 @@ export function openHubStorage(dataDir: string, opts: { create?: boolean } = {})
   db.pragma('busy_timeout = 5000');
   // 64 MiB of page cache (the default 2 MiB thrashes once a chain's inventory and ledger indexes grow)
   db.pragma('cache_size = -65536');
+  // temporary tables (an import's staged rows) are worth nothing after a crash: no journal on disk, no fsync
+  db.pragma('temp.journal_mode = MEMORY');
+  db.pragma('temp.synchronous = OFF');
   const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > HUB_MIGRATIONS.length) {
+    db.close();
+    throw new TbError(TbCodes.CONFIG, `${hubDbPath(dataDir)} is at schema version ${version}, newer than this hub (${HUB_MIGRATIONS.length}): run the newer tillbridge-hub`);
+  }
   for (let v = version; v < HUB_MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(HUB_MIGRATIONS[v]!);
@@ -80,6 +63,12 @@ export function openHubStorage(dataDir: string, opts: { create?: boolean } = {})
     if (n > accounted) counts.full += n - accounted;
     accounted = n;
   };
+  let effects: (() => void)[] = [];
+  const flushEffects = (): void => {
+    const run = effects;
+    effects = [];
+    for (const err of runEffects(run)) opts.log?.error({ err }, 'an after-commit effect failed (the commit stands)');
+  };
   const counted = <T>(sync: keyof CommitCounts, run: () => T): T => {
     catchUp();
     let result: T;
@@ -87,11 +76,13 @@ export function openHubStorage(dataDir: string, opts: { create?: boolean } = {})
       result = run();
     } catch (err) {
       accounted = totalChanges.get() as number; // rolled back: no commit
+      effects = [];
       throw err;
     }
     const n = totalChanges.get() as number;
     if (n > accounted) counts[sync]++;
     accounted = n;
+    flushEffects();
     return result;
   };
   const tx = <T>(fn: () => T): T => (db.inTransaction ? fn() : counted('full', () => db.transaction(fn).immediate()));
@@ -107,20 +98,43 @@ export function openHubStorage(dataDir: string, opts: { create?: boolean } = {})
       db.pragma('synchronous = FULL');
     }
   };
+  const sql: SqlDb = {
+    engine: 'sqlite',
+    prepare: (text) => db.prepare(text),
+    exec: (text) => {
+      db.exec(text);
+    },
+  };
   const deferred = new DeferredWrites({ tx, relaxed });
   return {
-    db,
+    engine: 'sqlite',
+    raw: db,
+    db: sql,
+    location: hubDbPath(dataDir),
     tx,
     savepoint<T>(fn: () => T): T {
-      const t = db.transaction(fn);
-      return db.inTransaction ? t() : counted('full', () => t.immediate());
+      if (!db.inTransaction) return counted('full', () => db.transaction(fn).immediate());
+      const mark = effects.length;
+      try {
+        return db.transaction(fn)();
+      } catch (err) {
+        effects.length = mark; // the savepoint's own effects go with its writes
+        throw err;
+      }
     },
     relaxed,
+    afterCommit(effect) {
+      if (db.inTransaction) effects.push(effect);
+      else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
+    },
+    inTransaction: () => db.inTransaction,
+    isOpen: () => db.open,
     deferred,
     commits(): CommitCounts {
       if (!db.inTransaction) catchUp();
       return { ...counts };
     },
+    schemaVersion: () => db.pragma('user_version', { simple: true }) as number,
     close: () => {
       try {
         deferred.drain();

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
+import type { HubStorage, Statement } from '../storage/index.js';
 import { newId } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/sqlite.js';
 
 export interface EndpointRow {
   id: string;

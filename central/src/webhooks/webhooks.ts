@@ -1,7 +1,7 @@
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
-import type { HubStorage } from '../storage/sqlite.js';
+import type { HubStorage } from '../storage/index.js';
 import { Dispatcher, type AttemptOutcome, type AttemptReport } from './dispatcher.js';
 import { WebhookEndpoints, type NewEndpoint } from './endpoints.js';
 import { isWebhookEventType, type WebhookEvent, type WebhookEventType } from './events.js';

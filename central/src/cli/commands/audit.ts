@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import { createLogger, TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from '../../domain/audit-log.js';
 import { iso, systemClock } from '../../domain/clock.js';
-import { openHubStorage } from '../../storage/sqlite.js';
+import { openHubStorage } from '../../storage/index.js';
 import { AuditTrail } from '../../audit/trail.js';
 import type { ExportedEntry } from '../../audit/entry.js';
 import type { CheckpointFile } from '../../audit/checkpoint-file.js';

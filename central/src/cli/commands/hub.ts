@@ -1,9 +1,10 @@
 import { clockFromEnv, createLogger, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
+import { redactUrl } from '../../storage/index.js';
 import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration, parseRate } from '../format.js';
-import { initHub, isInitialized, startHub } from '../../hub.js';
+import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
 import { DEFAULT_GATE } from '../../auth/gate.js';
-import { act, dataOpt, EXIT, print, type CliContext } from '../context.js';
+import { act, dataOpt, databaseOf, databaseOpt, EXIT, print, type CliContext } from '../context.js';
 
 export function hubCommands(ctx: CliContext): void {
   const { program } = ctx;
@@ -11,13 +12,16 @@ export function hubCommands(ctx: CliContext): void {
     .command('init')
     .description("create the hub's database and print the first admin token (shown once)")
     .addOption(dataOpt())
+    .addOption(databaseOpt())
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub init --data /var/lib/tillbridge-hub --json')
+    .addHelpText('after', '\nExamples:\n  tillbridge-hub init --data /var/lib/tillbridge-hub --json\n  tillbridge-hub init --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n\nWith --database, the data directory holds hub.secret: copy it to every other hub process\'s data directory.')
     .action(
-      act((opts: { data: string; json?: boolean }) => {
+      act((opts: { data: string; database?: string; json?: boolean }) => {
+        const database = databaseOf(opts.database);
         const log = createLogger({ name: 'tillbridge-hub', level: 'warn' });
-        const { adminToken } = initHub(opts.data, log);
-        print(opts.json, { adminToken }, () => `hub created in ${opts.data}\nadmin token (shown once, keep it safe): ${adminToken}\n\nexport TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
+        const { adminToken } = initHub(opts.data, log, undefined, database);
+        const where = database ? `the database ${redactUrl(database)} (secret in ${opts.data})` : opts.data;
+        print(opts.json, { adminToken }, () => `hub created in ${where}\nadmin token (shown once, keep it safe): ${adminToken}\n\nexport TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
       }),
     );
 
@@ -25,6 +29,7 @@ export function hubCommands(ctx: CliContext): void {
     .command('serve')
     .description("serve the agents' WebSocket, the token endpoint and the admin API")
     .addOption(dataOpt())
+    .addOption(databaseOpt())
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7400')
     .option('--token-ttl <duration>', 'lifetime of agent access tokens', '15m')
     .option('--token-limit <count/duration>', 'access tokens per store: COUNT at once, refilled evenly over DURATION (a request past it: 429 with Retry-After)', '10/5m')
@@ -40,7 +45,7 @@ export function hubCommands(ctx: CliContext): void {
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string }) => {
+      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string }) => {
         let listen;
         let tokenTtl;
         let tokenLimit;
@@ -56,7 +61,8 @@ export function hubCommands(ctx: CliContext): void {
         } catch (err) {
           throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
         }
-        if (!isInitialized(opts.data)) throw new TbError(TbCodes.CONFIG, `no hub in ${opts.data}: run \`tillbridge-hub init --data ${opts.data}\` first`);
+        const database = databaseOf(opts.database);
+        if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
         if ((opts.clientCa || opts.requireClientCert) && !opts.tlsCert) throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
         if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
@@ -66,13 +72,13 @@ export function hubCommands(ctx: CliContext): void {
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
         if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs } };
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs } };
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
         }
         const started = stopOnSignals('hub', log);
-        log.info({ data: opts.data }, 'starting');
+        log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
         started(await startHub(hubOpts));
       }),
     );

@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import type { Logger } from '@tillbridge/shared';
+import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION } from './sqlite.js';
+import { isPostgresUrl, openPostgresStorage, PG_SCHEMA_VERSION, redactUrl } from './postgres.js';
+import type { HubStorage } from './sql.js';
+
+export type { Engine, HubStorage, SqlDb, Statement, RunResult, CommitCounts } from './sql.js';
+export { isConstraintError } from './sql.js';
+export { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
+export { isPostgresUrl, redactUrl, PG_SCHEMA_VERSION } from './postgres.js';
+
+export interface StorageOptions {
+  /** Create the database (and its schema) when there is none. */
+  create?: boolean;
+  /**
+   * Where the hub's data lives: a `postgres://` URL (several hub processes may share it), or
+   * nothing for the embedded SQLite file in the data directory.
+   */
+  database?: string | undefined;
+  log?: Logger;
+}
+
+/** Opens the hub's storage on the engine its options name, migrated to the running code's schema. */
+export function openHubStorage(dataDir: string, opts: StorageOptions = {}): HubStorage {
+  if (opts.database !== undefined && opts.database !== '') {
+    return openPostgresStorage(opts.database, { ...(opts.create ? { create: true } : {}), ...(opts.log ? { log: opts.log } : {}) });
+  }
+  return openSqliteStorage(dataDir, { ...(opts.create ? { create: true } : {}), ...(opts.log ? { log: opts.log } : {}) });
+}
+
+/** Whether the named database already holds a hub. */
+export function storageExists(dataDir: string, database?: string): boolean {
+  if (database === undefined || database === '') return existsSync(hubDbPath(dataDir));
+  try {
+    openPostgresStorage(database).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where the storage is, for messages: the SQLite file or the PostgreSQL URL without its password. */
+export function storageLocation(dataDir: string, database?: string): string {
+  return database ? redactUrl(database) : hubDbPath(dataDir);
+}
+
+/** The schema version of each engine the running code writes. */
+export const SCHEMA_VERSIONS = { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } as const;
+
+export { isPostgresUrl as isDatabaseUrl };

@@ -1,0 +1,72 @@
+import Client from 'pg-native';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Throwaway PostgreSQL databases for the tests, made and dropped synchronously (the hub's own
+ * driver, pg-native), so that a test hub on PostgreSQL is set up exactly like one on SQLite.
+ *
+ * TILLBRIDGE_TEST_BACKEND=postgres runs the hub suites on PostgreSQL; TILLBRIDGE_TEST_PG_URL names a
+ * server where the tests may create databases (default: postgres://postgres@127.0.0.1:5432/postgres;
+ * `.ci/run` starts a throwaway cluster and sets it).
+ */
+export const TEST_BACKEND_ENV = 'TILLBRIDGE_TEST_BACKEND';
+export const TEST_PG_URL_ENV = 'TILLBRIDGE_TEST_PG_URL';
+const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export function testBackend(): 'sqlite' | 'postgres' {
+  const v = process.env[TEST_BACKEND_ENV];
+  if (v === undefined || v === '' || v === 'sqlite') return 'sqlite';
+  if (v === 'postgres') return 'postgres';
+  throw new Error(`${TEST_BACKEND_ENV}: expected sqlite or postgres, got "${v}"`);
+}
+
+export function pgAdminUrl(): string {
+  return process.env[TEST_PG_URL_ENV] || DEFAULT_ADMIN_URL;
+}
+
+function withAdmin<T>(fn: (c: Client) => T): T {
+  const c = new Client();
+  c.connectSync(pgAdminUrl());
+  try {
+    return fn(c);
+  } finally {
+    c.pq.finish();
+  }
+}
+
+/** Why PostgreSQL tests cannot run here, or undefined when a server answers. */
+export function pgUnavailable(): string | undefined {
+  try {
+    withAdmin((c) => c.querySync('SELECT 1'));
+    return undefined;
+  } catch (err) {
+    return `no PostgreSQL at ${pgAdminUrl().replace(/:[^:@/]*@/, ':***@')} (${String((err as Error).message).trim().split('\n')[0]}); set ${TEST_PG_URL_ENV} or see README "PostgreSQL tests"`;
+  }
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): void;
+}
+
+/** A new empty database, dropped (its connections cut) by `drop`. */
+export function createTestDatabase(prefix = 'tb_test'): TestDatabase {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  withAdmin((c) => c.querySync(`CREATE DATABASE ${name}`));
+  const u = new URL(pgAdminUrl());
+  u.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    url: u.toString(),
+    name,
+    drop: () => {
+      if (dropped) return;
+      dropped = true;
+      withAdmin((c) => {
+        c.querySync(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+        c.querySync(`DROP DATABASE IF EXISTS ${name}`);
+      });
+    },
+  };
+}
