@@ -424,6 +424,11 @@ async function main(): Promise<void> {
       const db = new Database(join(dataDir(0), 'hub.sqlite'), { readonly: true, fileMustExist: true });
       atHub = (db.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE 'I-%'`).get() as { n: number }).n;
       db.close();
+    } else {
+      const c = new pg!.Client({ connectionString: backend.url! });
+      await c.connect();
+      atHub = Number((await c.query(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE 'I-%'`)).rows[0]!.n);
+      await c.end();
     }
     // the floor, now, on the same machine
     const floor = backend.kind === 'sqlite' ? sqliteFloor(dir, sales, BATCH) : await postgresFloor(pg!, DATABASE!, sales, BATCH);
@@ -431,7 +436,7 @@ async function main(): Promise<void> {
     out.ingest = { cpu: ingestCpu, senders: sendersTotal, batch: BATCH, seconds: ingestMs / 1000, sales, perSecond: ingestRate, atHub, batchAck: ack, floor, ratio, errors: errors.length };
     out.authorization = { requests: authz.length, ratePerSecond: AUTHZ_RATE, onlineApproved: approved, completions, latency: authzMs, failed: authz.filter((a) => !a.ok).map((a) => a.code).slice(0, 5) };
     process.stdout.write(
-      `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight each) — ${ingestRate.toFixed(0)} sales/s committed (synchronous=FULL; ${atHub === undefined ? 'not counted at the hub' : `${atHub} at the hub`})${errors.length ? `; ${errors.length} errors, e.g. ${errors[0]}` : ''}\n` +
+      `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight each) — ${ingestRate.toFixed(0)} sales/s committed (${backend.kind === 'sqlite' ? 'synchronous=FULL' : 'durable commits'}; ${atHub === undefined ? 'not counted at the hub' : `${atHub} at the hub`})${errors.length ? `; ${errors.length} errors, e.g. ${errors[0]}` : ''}\n` +
         `  batch ack p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (n=${ack.n}); ${cpuLine(ingestCpu)}\n` +
         `  floor: the same ${sales} sale rows (sale + line) inserted directly into a fresh ${backend.kind === 'sqlite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL database'}, one transaction per ${BATCH}: ${floor.perSecond.toFixed(0)} sales/s (${secs(floor.ms)})\n` +
         `  ratio to floor: ${pct(ratio)} (aim ≥ 50 %: ${verdict(ratio >= 0.5)})\n` +
