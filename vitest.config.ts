@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // says once when the PostgreSQL suites are skipped, and why (test/support/pg.ts)
+    globalSetup: ['test/support/pg-global-setup.ts'],
     reporters: ['default'],
   },
 });
