@@ -1,8 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import { AccessTokens } from './auth/access-tokens.js';
 import { Credentials } from './auth/credentials.js';
-import { loadSecrets, type HubSecrets } from './auth/secrets.js';
-import { createHmac } from 'node:crypto';
+import { loadSecrets, secretCheck, type HubSecrets } from './auth/secrets.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
 import { ChangeFeed } from './domain/change-feed.js';
@@ -102,7 +101,7 @@ export interface Hub {
  * can issue tokens no other process accepts or fail to read what the others sealed.
  */
 function checkSecretBelongs(storage: HubStorage, secrets: HubSecrets): void {
-  const check = createHmac('sha256', secrets.credentialKey).update('tillbridge hub.secret check').digest('hex').slice(0, 32);
+  const check = secretCheck(secrets);
   storage.tx(() => {
     const row = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
     if (!row) storage.db.prepare(`INSERT INTO meta (key, value) VALUES ('secret_check', ?)`).run(check);

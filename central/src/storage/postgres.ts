@@ -14,9 +14,9 @@ export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
  * serialized across all hub processes on one database, as SQLite's BEGIN IMMEDIATE serializes
  * them in one file. It is what keeps the audit chain one chain and a last unit reserved once.
  */
-const WRITE_LOCK = 0x7462_6877; // 'tbhw'
+export const WRITE_LOCK = 0x7462_6877; // 'tbhw'
 /** Taken while migrating, so that hub processes starting together migrate once. */
-const MIGRATE_LOCK = 0x7462_686d; // 'tbhm'
+export const MIGRATE_LOCK = 0x7462_686d; // 'tbhm'
 
 /** SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, admin shutdown, cannot connect now. */
 const RETRY_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03']);

@@ -66,7 +66,7 @@ export function auditCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub audit verify\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint SHA256:Yx3…',
+      '\nExamples:\n  tillbridge-hub audit verify\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint SHA256:Yx3…',
     )
     .action(
       act(async (opts: { data?: string; database?: string; checkpoint?: string; export?: string; publicKey?: string; fingerprint?: string; json?: boolean }) => {
@@ -83,6 +83,7 @@ export function auditCommands(ctx: CliContext): void {
         if (opts.export || opts.publicKey || opts.fingerprint) throw new TbError(TbCodes.INVALID, '--export, --public-key and --fingerprint go with --checkpoint');
         let r: ChainVerifyResult | Verdict;
         if (opts.data) {
+          // with --database: the hub's PostgreSQL database (the data directory still holds the checkpoints' signing key)
           const s = openHubStorage(opts.data, { database: databaseOf(opts.database) });
           try {
             const log = createLogger({ name: 'tillbridge-hub', level: 'silent' });
