@@ -1,7 +1,8 @@
 /**
  * The repositories' portable SQL turned into PostgreSQL's: `?` and `@name`/`:name`/`$name`
- * parameters become `$1…$n`, and the one reserved word the schema uses as a column name
- * (`authorization`) is quoted. String literals, quoted identifiers and comments are left alone.
+ * parameters become `$1…$n`, the one reserved word the schema uses as a column name
+ * (`authorization`) is quoted, and so are camelCase aliases (PostgreSQL folds unquoted names to
+ * lower case). String literals, quoted identifiers and comments are left alone.
  */
 export interface PgStatementText {
   text: string;
@@ -53,8 +54,11 @@ export function toPostgres(sql: string): PgStatementText {
       let j = i + 1;
       while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
       const word = sql.slice(i, j);
-      // a column named after a reserved word; `x.authorization` and `AS authorization` are quoted too (harmless)
-      out += RESERVED_COLUMNS.has(word.toLowerCase()) ? `"${word.toLowerCase()}"` : word;
+      // a column named after a reserved word (`x.authorization` and `AS authorization` are quoted too:
+      // harmless); a camelCase alias (`on_hand AS onHand`) keeps its case, as SQLite keeps it
+      if (RESERVED_COLUMNS.has(word.toLowerCase())) out += `"${word.toLowerCase()}"`;
+      else if (/^[a-z][a-z0-9_]*[A-Z][A-Za-z0-9_]*$/.test(word)) out += `"${word}"`;
+      else out += word;
       i = j;
     } else {
       out += c;

@@ -54,6 +54,22 @@ export interface PgOpenOptions {
   applicationName?: string;
 }
 
+/**
+ * Closes a libpq connection. libpq's binding closes its socket watcher with uv_close, which
+ * completes on a later turn of the event loop, inside the connection object: the object is held a
+ * few seconds so the garbage collector cannot free it first (that aborts the process).
+ */
+const retired = new Set<Client>();
+export function finishClient(c: Client): void {
+  try {
+    c.pq.finish();
+  } catch {
+    /* already gone */
+  }
+  retired.add(c);
+  setTimeout(() => retired.delete(c), 5000).unref();
+}
+
 /** A PostgreSQL error with its SQLSTATE as `code`, as SQLite's errors carry theirs. */
 class PgError extends Error {
   constructor(message: string, readonly code: string | undefined) {
@@ -85,11 +101,7 @@ class Connection {
       if (!u.searchParams.has('application_name')) u.searchParams.set('application_name', this.appName);
       c.connectSync(u.toString());
     } catch (err) {
-      try {
-        c.end();
-      } catch {
-        /* never opened */
-      }
+      finishClient(c);
       throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(this.url)} cannot be reached: ${String((err as Error).message).trim()}`);
     }
     this.client = c;
@@ -120,13 +132,7 @@ class Connection {
   drop(): void {
     const c = this.client;
     this.client = undefined;
-    if (c) {
-      try {
-        c.pq.finish();
-      } catch {
-        /* already gone */
-      }
-    }
+    if (c) finishClient(c);
   }
 
   query(text: string, values?: (string | null)[]): { rows: Record<string, unknown>[]; changes: number } {

@@ -128,7 +128,7 @@ function prepare(s: HubStorage) {
     delivery: p(`SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message WHERE d.id = ?`),
     deliveries: p(
       `SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
-       WHERE (@webhook IS NULL OR d.webhook = @webhook) AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
+       WHERE (CAST(@webhook AS TEXT) IS NULL OR d.webhook = @webhook) AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
        ORDER BY d.created_at DESC, d.id DESC LIMIT @limit`,
     ),
     openTotal: p(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state IN ${OPEN}`),
