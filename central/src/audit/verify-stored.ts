@@ -59,6 +59,7 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
       if ('problem' in v) return { ok: false, entries: walker.count, firstBad: e.id, problem: v.problem };
       vouchedHash = v.body.hash;
       checked++;
+      next = cps.next().value ?? undefined; // this one is checked: a checkpoint at the head is not past the end
     }
     problem = walker.push(e);
     if (problem) return { ok: false, entries: walker.count + 1, ...problem };
