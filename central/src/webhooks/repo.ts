@@ -204,7 +204,8 @@ export class WebhookRepo {
    * the endpoint's deliveries (one attempt in flight per endpoint, across processes too).
    */
   claimNext(webhook: string, owner: string, now: string, until: string): DueRow | undefined {
-    return this.s.tx(() => {
+    // not synced: a lease a crash forgets leaves the delivery due, which is what a lease running out does
+    return this.relaxed(() => {
       if (this.st.leasedElsewhere.get({ webhook, now, owner })) return undefined;
       const d = this.st.nextDue.get({ webhook, now }) as DueRow | undefined;
       if (d) this.st.lease.run({ owner, until, id: d.id });
@@ -213,7 +214,10 @@ export class WebhookRepo {
   }
   /** Gives a lease back unattempted (the attempt was cut short): due again at once, for any process. */
   release(id: string, owner: string): void {
-    this.st.release.run({ id, owner });
+    this.relaxed(() => this.st.release.run({ id, owner }));
+  }
+  private relaxed<T>(fn: () => T): T {
+    return this.s.inTransaction() ? fn() : this.s.relaxed(fn);
   }
   /**
    * Records an attempt and clears its lease; false when the delivery changed meanwhile (removed,
