@@ -1,3 +1,5 @@
+import { sharedStateSchema } from './shared-state-schema.js';
+
 /**
  * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it:
  * a migration added there is added here in the same commit, so that `storage migrate --to` copies
@@ -294,4 +296,6 @@ export const PG_MIGRATIONS: readonly string[] = [
       PRIMARY KEY (agent_id, incarnation)
     );
 `,
+  // 2 (SQLite 11): what several hub processes share (webhook leases, the gate's limits, event attempts)
+  sharedStateSchema('BIGINT', 'DOUBLE PRECISION'),
 ];

@@ -1,5 +1,6 @@
 import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
+import { sharedStateSchema } from './shared-state-schema.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -385,4 +386,6 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE agent_cursors ADD COLUMN duplicate_exception TEXT;
   ALTER TABLE applied_events ADD COLUMN incarnation TEXT;
   `,
+  // 11: what several hub processes share (webhook leases, the gate's limits, event attempts)
+  sharedStateSchema('INTEGER', 'REAL'),
 ];

@@ -7,7 +7,7 @@ import { WebhookEndpoints, type NewEndpoint } from './endpoints.js';
 import { isWebhookEventType, type WebhookEvent, type WebhookEventType } from './events.js';
 import { httpSender, type WebhookSender } from './http-sender.js';
 import { enqueue } from './messages.js';
-import { WebhookRepo } from './repo.js';
+import { shortId, WebhookRepo } from './repo.js';
 import { SecretBox } from './secret-box.js';
 import type { DeliveryView, DisabledEndpoint, EndpointView } from './views.js';
 
@@ -35,6 +35,8 @@ export interface WebhooksOptions {
   random?: () => number;
   /** The user-agent header (default "tillbridge-hub"). */
   userAgent?: string;
+  /** How long a delivery stays leased to the process attempting it (default: the timeout + 60 s). */
+  leaseMs?: number;
 }
 
 /**
@@ -62,6 +64,8 @@ export class Webhooks {
       drainMs: opts.drainMs ?? 3000,
       random: opts.random ?? Math.random,
       userAgent: opts.userAgent ?? 'tillbridge-hub',
+      leaseMs: opts.leaseMs ?? (opts.timeoutMs ?? 15_000) + 60_000,
+      owner: shortId('hp', 12),
     });
   }
 
