@@ -45,7 +45,7 @@ export interface HubServiceOptions {
   clock?: Clock;
   gate?: GateOptions;
   /** Webhook delivery tuning (tests); the defaults suit production. */
-  webhooks?: { pollMs?: number; timeoutMs?: number; random?: () => number; userAgent?: string };
+  webhooks?: { pollMs?: number; timeoutMs?: number; leaseMs?: number; random?: () => number; userAgent?: string };
   /** Audit entries are kept this many days (at least 90; default 400), pruned only up to a signed checkpoint. */
   auditRetentionDays?: number;
   /** Large admin imports: rows per transaction, largest body, how many at once. */

@@ -5,7 +5,7 @@ import { checkDataDir, ensurePrivateDir, TbCodes, TbError, TOKEN_PATH, type Logg
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
-import { Router, sendJson } from './http/router.js';
+import { httpStatusFor, Router, sendJson } from './http/router.js';
 import { openHubStorage, storageExists, storageLocation } from './storage/index.js';
 import { AgentEndpoint, type HandshakeHooks } from './sync/agent-endpoint.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
@@ -37,6 +37,8 @@ export interface HubOptions {
   imports?: HubServiceOptions['imports'];
   /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
   agentProbeMs?: number;
+  /** Webhook requests: each attempt's timeout (default 15 s) and how long a delivery stays leased to this process (default: the timeout + 60 s). */
+  webhooks?: { timeoutMs?: number; leaseMs?: number };
   /** Seams in agents' handshakes, for tests (hold one at a step; hear the ones given up). */
   agentHandshake?: HandshakeHooks;
   log: Logger;
@@ -111,7 +113,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     database: opts.database,
     tokenLifetimeSec: opts.tokenLifetimeSec ?? 900,
     log,
-    webhooks: { userAgent: HUB_SOFTWARE },
+    webhooks: { userAgent: HUB_SOFTWARE, ...opts.webhooks },
   };
   if (opts.clock) serviceOpts.clock = opts.clock;
   if (opts.gate) serviceOpts.gate = opts.gate;
@@ -212,7 +214,16 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     // a blocked source's requests without a credential are refused here; the token endpoint and
     // the admin API check theirs first, so a working one is served whatever else its address sent
     const path = (req.url ?? '/').split('?')[0]!;
-    const wait = path === '/healthz' || path === TOKEN_PATH || path.startsWith('/v1/admin') ? 0 : hub.gate.blockedFor(sourceOf(req));
+    let wait: number;
+    try {
+      wait = path === '/healthz' || path === TOKEN_PATH || path.startsWith('/v1/admin') ? 0 : hub.gate.blockedFor(sourceOf(req));
+    } catch (err) {
+      // the gate reads the database: while it cannot be reached, 503 (never a crash of the process)
+      const e = err instanceof TbError ? err : new TbError(TbCodes.INTERNAL, 'internal error');
+      if (e.code !== TbCodes.STORAGE_BUSY) log.error({ err: (err as Error).message, url: req.url }, 'request failed');
+      sendJson(res, httpStatusFor(e.code), { code: e.code, message: e.message });
+      return;
+    }
     if (wait > 0) {
       const err = rateLimited('too many failed authentications from this address; try again later', wait);
       sendJson(res, 429, { code: err.code, message: err.message, details: err.details }, { 'retry-after': String(err.details!.retryAfterSec) });

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_WS_PATH, CloseCodes, isTbError, type Logger } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, isTbError, TbCodes, type Logger } from '@tillbridge/shared';
 import type { AccessTokens } from '../auth/access-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
@@ -124,6 +124,17 @@ export class AgentEndpoint implements KeyDelivery {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      this.handleUpgradeNow(req, socket, head);
+    } catch (err) {
+      // the gate reads and writes the database: while it cannot be reached, 503 — the agent tries again, here or at another hub
+      if (isTbError(err, TbCodes.STORAGE_BUSY)) this.log.warn({ err: err.message }, 'agent connection refused: the database cannot be reached');
+      else this.log.error({ err }, 'could not accept an agent connection');
+      if (!gone(socket)) reject(socket, 503, 'Service Unavailable');
+    }
+  }
+
+  private handleUpgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://hub');
     if (url.pathname !== AGENT_WS_PATH) return reject(socket, 404, 'Not Found');
     const source = sourceOf(req);
@@ -140,7 +151,10 @@ export class AgentEndpoint implements KeyDelivery {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!m) return refuse('no access token');
     this.upgrade(req, socket, head, m[1]!, source, cert, refuse).catch((err: unknown) => {
-      this.log.error({ err }, 'could not accept an agent connection');
+      if (isTbError(err, TbCodes.STORAGE_BUSY)) {
+        this.log.warn({ err: err.message }, 'agent connection refused: the database cannot be reached');
+        if (!gone(socket)) return reject(socket, 503, 'Service Unavailable');
+      } else this.log.error({ err }, 'could not accept an agent connection');
       socket.destroy();
     });
   }

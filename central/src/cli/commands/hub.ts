@@ -40,12 +40,14 @@ export function hubCommands(ctx: CliContext): void {
     .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .option('--audit-retention <days>', 'keep audit entries this many days, at least 90; pruned only up to a signed checkpoint (docs/audit.md)', '400d')
+    .option('--webhook-timeout <duration>', 'how long one webhook request may take', '15s')
+    .option('--webhook-lease <duration>', 'how long a webhook delivery stays leased to the hub process attempting it; a process that dies mid-attempt leaves it to the others after this (default: the timeout + 60s)')
     .addHelpText(
       'after',
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string }) => {
+      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string; webhookTimeout: string; webhookLease?: string }) => {
         let listen;
         let tokenTtl;
         let tokenLimit;
@@ -61,6 +63,7 @@ export function hubCommands(ctx: CliContext): void {
         } catch (err) {
           throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
         }
+        const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
         const database = databaseOf(opts.database);
         if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
@@ -72,7 +75,7 @@ export function hubCommands(ctx: CliContext): void {
         const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
         if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs } };
+        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs }, webhooks };
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
@@ -82,4 +85,26 @@ export function hubCommands(ctx: CliContext): void {
         started(await startHub(hubOpts));
       }),
     );
+}
+
+/**
+ * --webhook-timeout and --webhook-lease: a lease must outlast an attempt (its request's timeout),
+ * or another hub process would send a delivery again while this one still waits for its answer.
+ */
+export function webhookTiming(timeout: string, lease: string | undefined): { timeoutMs: number; leaseMs: number } {
+  let timeoutMs: number;
+  let leaseMs: number;
+  try {
+    timeoutMs = parseDuration(timeout);
+  } catch (err) {
+    throw new TbError(TbCodes.CONFIG, `--webhook-timeout: ${(err as Error).message}`);
+  }
+  if (timeoutMs < 100) throw new TbError(TbCodes.CONFIG, `--webhook-timeout: at least 100ms, got "${timeout}"`);
+  try {
+    leaseMs = lease === undefined ? timeoutMs + 60_000 : parseDuration(lease);
+  } catch (err) {
+    throw new TbError(TbCodes.CONFIG, `--webhook-lease: ${(err as Error).message}`);
+  }
+  if (leaseMs <= timeoutMs) throw new TbError(TbCodes.CONFIG, `--webhook-lease (${lease}) must be longer than --webhook-timeout (${timeout}): a delivery is leased for the whole attempt`);
+  return { timeoutMs, leaseMs };
 }
