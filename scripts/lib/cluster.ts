@@ -45,9 +45,11 @@ export function dropTestDatabases(): void {
 }
 process.once('exit', dropTestDatabases);
 
-export async function initHub(dataDir: string): Promise<string> {
-  if (testBackend() === 'postgres' && !testDatabases.has(dataDir)) testDatabases.set(dataDir, createTestDatabase());
-  const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir, ...databaseArgs(dataDir), '--json']);
+/** `database`: this PostgreSQL URL (made by the caller) instead of the test run's engine. */
+export async function initHub(dataDir: string, database?: string): Promise<string> {
+  if (!database && testBackend() === 'postgres' && !testDatabases.has(dataDir)) testDatabases.set(dataDir, createTestDatabase());
+  const dbArgs = database ? ['--database', database] : databaseArgs(dataDir);
+  const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir, ...dbArgs, '--json']);
   if (r.code !== 0) throw new Error(`hub init failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { adminToken: string }).adminToken;
 }
@@ -57,11 +59,13 @@ function clockEnv(clockStart: string | undefined): NodeJS.ProcessEnv {
   return clockStart ? { [TEST_CLOCK_ENV]: clockStart } : {};
 }
 
-export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean; host?: string; ca?: string; clockStart?: string }): Promise<HubHandle> {
+/** `database`: this PostgreSQL URL instead of the test run's engine (several hub processes on one database). */
+export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean; host?: string; ca?: string; clockStart?: string; database?: string; name?: string }): Promise<HubHandle> {
+  const dbArgs = opts.database ? ['--database', opts.database] : databaseArgs(opts.dataDir);
   const proc = JsonLogProcess.spawn(
-    'hub',
+    opts.name ?? 'hub',
     process.execPath,
-    [HUB_BIN, 'serve', '--data', opts.dataDir, ...databaseArgs(opts.dataDir), '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
+    [HUB_BIN, 'serve', '--data', opts.dataDir, ...dbArgs, '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
     clockEnv(opts.clockStart),
     opts.echo,
     opts.detached,
@@ -70,7 +74,7 @@ export async function startHub(opts: { dataDir: string; adminToken: string; port
   const url = line.url as string;
   const port = Number(new URL(url).port);
   const env: NodeJS.ProcessEnv = { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: opts.adminToken };
-  const database = databaseArgs(opts.dataDir)[1];
+  const database = dbArgs[1];
   if (database) env.TILLBRIDGE_HUB_DATABASE = database;
   if (opts.ca) env.TILLBRIDGE_HUB_CA = opts.ca;
   return {

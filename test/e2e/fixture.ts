@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,16 +17,32 @@ export class World {
   readonly keys = new Map<string, string>();
   private hubs: HubHandle[] = [];
 
-  /** `clockStart`: the hub's and the agents' clocks start at that instant, for tests on fixed dates. */
-  constructor(readonly opts: { clockStart?: string } = {}) {}
+  /**
+   * `clockStart`: the hub's and the agents' clocks start at that instant, for tests on fixed dates.
+   * `database`: a PostgreSQL URL every hub process of this world serves from (instead of the run's
+   * engine), for several hub processes on one database (startHub's `dataDir`).
+   */
+  constructor(readonly opts: { clockStart?: string; database?: string } = {}) {}
 
   get hubData(): string {
     return join(this.dir, 'hub');
   }
 
-  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string; clockStart?: string } = {}): Promise<HubHandle> {
-    this.adminToken ??= await initHub(this.hubData);
-    const opts: Parameters<typeof startHub>[0] = { dataDir: this.hubData, adminToken: this.adminToken, ...more };
+  /**
+   * `dataDir`: another hub process's data directory (with `database`): it gets a copy of the first
+   * one's hub.secret and audit-signing-key.pem, as an operator copies them.
+   */
+  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string; clockStart?: string; dataDir?: string; name?: string } = {}): Promise<HubHandle> {
+    this.adminToken ??= await initHub(this.hubData, this.opts.database);
+    const { dataDir = this.hubData, ...rest } = more;
+    if (dataDir !== this.hubData) {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      for (const f of ['hub.secret', 'audit-signing-key.pem']) {
+        if (existsSync(join(this.hubData, f)) && !existsSync(join(dataDir, f))) copyFileSync(join(this.hubData, f), join(dataDir, f));
+      }
+    }
+    const opts: Parameters<typeof startHub>[0] = { dataDir, adminToken: this.adminToken, ...rest };
+    if (this.opts.database) opts.database = this.opts.database;
     const clockStart = more.clockStart ?? this.opts.clockStart;
     if (clockStart) opts.clockStart = clockStart;
     if (port !== undefined) opts.port = port;
@@ -65,7 +81,7 @@ export class World {
 
   /** The hub's storage, on whichever engine its hub runs (TILLBRIDGE_TEST_BACKEND), for a moment. */
   private withHubStorage<T>(fn: (s: HubStorage) => T): T {
-    const s = openHubStorage(this.hubData, { database: databaseArgs(this.hubData)[1] });
+    const s = openHubStorage(this.hubData, { database: this.opts.database ?? databaseArgs(this.hubData)[1] });
     try {
       return fn(s);
     } finally {
@@ -84,7 +100,7 @@ export class World {
 
   /** The engine the hub runs on in this run. */
   get backend(): 'sqlite' | 'postgres' {
-    return databaseArgs(this.hubData).length > 0 ? 'postgres' : 'sqlite';
+    return this.opts.database || databaseArgs(this.hubData).length > 0 ? 'postgres' : 'sqlite';
   }
 
   agentQuery<T>(agent: AgentHandle, sql: string, ...params: unknown[]): T[] {
