@@ -183,6 +183,15 @@ function checkHub(world: World): void {
   expect(invariantViolations(world)).toEqual({ overReturned: [], ledgerDrift: [] });
 }
 
+/** Every decision a register got is at the hub, once; each one made offline was reconciled. */
+function checkDecisions(world: World, decisions: Decision[]): void {
+  const returns = world.hubQuery<{ authorization: string; mode: string; reconciliation: string | null }>(`SELECT "authorization", mode, reconciliation FROM returns`);
+  const byAuth = new Map(returns.map((r) => [r.authorization, r]));
+  expect(byAuth.size).toBe(returns.length);
+  for (const d of decisions) expect(byAuth.get(d.authorization)?.mode, d.authorization).toBe(d.mode);
+  for (const d of decisions.filter((x) => x.mode === 'offline')) expect(byAuth.get(d.authorization)?.reconciliation, d.authorization).not.toBeNull();
+}
+
 describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failover, tested', () => {
   it('A: the hub process the agents are on is SIGKILLed — they move on, decisions resume, nothing is lost or doubled, the leased webhook is delivered', async () => {
     const world = w!;
@@ -260,11 +269,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
 
     // decisions made while the agents were between hubs were reconciled like any offline decision
     const decisions = streams.flatMap((s) => s.decisions);
-    const offline = decisions.filter((d) => d.mode === 'offline');
-    const returns = world.hubQuery<{ authorization: string; mode: string; reconciliation: string | null }>(`SELECT "authorization", mode, reconciliation FROM returns`);
-    const byAuth = new Map(returns.map((r) => [r.authorization, r]));
-    for (const d of decisions) expect(byAuth.has(d.authorization), d.authorization).toBe(true);
-    for (const d of offline) expect(byAuth.get(d.authorization)?.reconciliation, d.authorization).not.toBeNull();
+    checkDecisions(world, decisions);
 
     // the audit chain is one chain, written by three processes
     const verify = await h2.cli(['audit', 'verify', '--data', h2.dataDir, '--database', db!.url, '--json']);
@@ -292,8 +297,12 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
 
     await cluster!.kill();
     await waitFor('the hubs not ready while the database is down', async () => (await readyz(h2)) === 503 && (await readyz(h3)) === 503, 15_000, 100);
-    // the stores sell on: acked by their agents, kept in their outboxes
+    // the stores sell on: acked by their agents, kept in their outboxes; returns are decided offline
+    const from = streams.map((s) => s.decisions.length);
     await Promise.all(streams.map((s) => s.more(5)));
+    const duringOutage = streams.flatMap((s, i) => s.decisions.slice(from[i]));
+    expect(duringOutage.length).toBeGreaterThan(0);
+    expect(duringOutage.filter((d) => d.mode !== 'offline')).toEqual([]);
     const depth = await Promise.all(agents.map(async (a) => (await agentStatus(a)).outbox.depth));
     expect(depth.every((d) => d > 0)).toBe(true);
 
@@ -316,6 +325,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     for (const a of agents) await drained(a);
     for (const s of streams) expect(s.failures).toEqual([]);
     checkHub(world);
+    checkDecisions(world, streams.flatMap((s) => s.decisions));
     const verify = await h3.cli(['audit', 'verify', '--data', h3.dataDir, '--database', db!.url, '--json']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   }, 120_000);
