@@ -38,12 +38,13 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
   let dir: string;
   let running: RunningHub;
   let apiKey: string;
+  let adminToken: string;
 
   beforeAll(async () => {
     cluster = await startThrowawayCluster();
     const db = await createTestDatabase(cluster.url);
     dir = mkdtempSync(join(tmpdir(), 'tb-pg-outage-'));
-    initHub(dir, silent, undefined, db.url);
+    adminToken = initHub(dir, silent, undefined, db.url).adminToken;
     running = await startHub({ dataDir: dir, database: db.url, host: '127.0.0.1', port: 0, log: silent });
     running.hub.stores.create('S1', 'S1');
     apiKey = running.hub.credentials.createApiKey('S1');
@@ -66,6 +67,7 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
     expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
     expect((await fetch(`${running.url}/metrics`)).status).toBe(503);
     expect((await token()).status).toBe(503);
+    expect((await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(503);
     expect(await upgradeStatus(running.url)).toBe(503); // no token: the refusal is counted in the database
     expect(await upgradeStatus(running.url, before.accessToken)).toBe(503);
     expect((await fetch(`${running.url}/healthz`)).status).toBe(200); // the process lives
@@ -73,6 +75,7 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
     await cluster.restart();
     expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
     expect((await token()).status).toBe(200);
+    expect((await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(200);
     expect(await upgradeStatus(running.url, before.accessToken)).toBe(101);
   });
 });
