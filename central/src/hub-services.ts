@@ -122,7 +122,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     storage.close();
     throw err;
   }
-  const feed = new ChangeFeed();
+  const feed = new ChangeFeed(storage);
   const audit = new AuditLog(storage, clock);
   const stores = new Stores(storage, clock);
   const credentials = new Credentials(storage, secrets, clock);

@@ -132,11 +132,9 @@ export class EventApplier {
         this.cursors.setCursor(agentId, incarnation, store, cursor);
         return { upTo, results };
       });
-      this.feed.publish();
       for (const o of observed) this.observer?.({ store, ...o });
       return result;
     } catch (err) {
-      this.feed.discard();
       if (current && !(err instanceof ForkedHistory)) this.countFailure(agentId, current.id, err);
       throw err;
     }

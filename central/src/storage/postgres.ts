@@ -187,10 +187,12 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
 
   const inTx = (): boolean => depth > 0;
   let closed = false;
+  let txSeq = 0;
 
   const transaction = <T>(sync: keyof CommitCounts, fn: () => T): T => {
     conn.query('BEGIN');
     depth = 1;
+    txSeq++;
     wrote = false;
     try {
       if (sync === 'normal') conn.query('SET LOCAL synchronous_commit = off');
@@ -282,6 +284,7 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
       else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
     },
     inTransaction: inTx,
+    transactionId: () => (inTx() ? txSeq : undefined),
     isOpen: () => !closed,
     deferred,
     commits: () => ({ ...counts }),

@@ -50,9 +50,11 @@ export class Webhooks {
   private readonly endpoints: WebhookEndpoints;
   private readonly dispatcher: Dispatcher;
   private readonly clock: Clock;
+  private readonly storage: HubStorage;
 
   constructor(opts: WebhooksOptions) {
     this.clock = opts.clock;
+    this.storage = opts.storage;
     this.repo = new WebhookRepo(opts.storage);
     const box = new SecretBox(opts.sealKey);
     const log = opts.log.child({ part: 'webhooks' });
@@ -81,7 +83,7 @@ export class Webhooks {
       .map((s) => s.id);
     if (targets.length === 0) return;
     enqueue(this.repo, iso(this.clock.now()), e.type, e.store, e.data, targets);
-    this.dispatcher.wake();
+    this.storage.afterCommit(() => this.dispatcher.wake()); // what it would send is there once committed
   }
 
   /** Whether an enabled endpoint would receive `type` for `store` (so the caller can skip building the event). */
