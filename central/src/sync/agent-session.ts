@@ -72,7 +72,7 @@ export type ClaimOutcome =
   /** the connection is now the store's */
   | { kind: 'accepted' }
   /** another copy of the agent's database answers on its connection: this one is refused (DESIGN rule 9) */
-  | { kind: 'duplicate'; live: AgentSession }
+  | { kind: 'duplicate'; live: { peer: string } }
   /** the hub accepted a later attempt of the same run of the agent: the agent gave this one up */
   | { kind: 'superseded' }
   /** the connection closed while its hello waited: nothing was done for it */
@@ -281,7 +281,7 @@ export class AgentSession {
     const frame = parsed.data;
     // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no trace
     if (frame.t === 'hello') return this.onHello(frame);
-    this.d.presence.get(this.store).lastFrameMs = this.d.now();
+    this.d.presence.frame(this.store, this.d.now());
     if (!this.agentId) return this.protocolError(`"${frame.t}" before "welcome"`);
     switch (frame.t) {
       case 'events':
@@ -368,8 +368,20 @@ export class AgentSession {
   }
 
   /** A second live copy of the agent (DESIGN rule 9): refused, loudly. */
-  private refuseCopy(hello: HelloFrame, live: AgentSession): void {
-    const copy = { store: this.store, agentId: hello.agent, incarnation: hello.incarnation };
+  private refuseCopy(hello: HelloFrame, live: { peer: string }): void {
+    this.refuseCopyOf({ store: this.store, agentId: hello.agent, incarnation: hello.incarnation }, live);
+  }
+
+  /**
+   * Refused after all, once accepted: another hub process found a live copy of this agent on the
+   * connection it holds (it answered after this process had accepted this one).
+   */
+  refuseAsCopy(livePeer: string): void {
+    if (!this.agentId) return this.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+    this.refuseCopyOf({ store: this.store, agentId: this.agentId, incarnation: this.incarnation }, { peer: livePeer });
+  }
+
+  private refuseCopyOf(copy: { store: string; agentId: string; incarnation: string }, live: { peer: string }): void {
     try {
       this.d.copies.duplicate(copy, { live: live.peer, refused: this.peer });
     } catch (err) {
