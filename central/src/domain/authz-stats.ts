@@ -41,9 +41,9 @@ export class AuthzStats {
        ON CONFLICT (store, agent_id) DO UPDATE SET counters = excluded.counters, updated_at = excluded.updated_at`,
     );
     this.waiting = s.deferred.kind('authz_counters', (row) => void put.run(row));
-    this.stored = s.db.prepare(`SELECT store, agent_id, counters FROM authz_counters WHERE (? IS NULL OR store = ?)`);
-    this.counts = s.db.prepare(`SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (? IS NULL OR store = ?) GROUP BY mode, decision`);
-    this.late = s.db.prepare(`SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (? IS NULL OR store = ?)`);
+    this.stored = s.db.prepare(`SELECT store, agent_id, counters FROM authz_counters WHERE (CAST(? AS TEXT) IS NULL OR store = ?)`);
+    this.counts = s.db.prepare(`SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (CAST(? AS TEXT) IS NULL OR store = ?) GROUP BY mode, decision`);
+    this.late = s.db.prepare(`SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (CAST(? AS TEXT) IS NULL OR store = ?)`);
   }
 
   /** An agent's counters, as its heartbeat reports them (written with the next batch of deferred writes). */
