@@ -15,6 +15,7 @@ import { auditCommands } from './cli/commands/audit.js';
 import { securityCommands } from './cli/commands/security.js';
 import { configCommands } from './cli/commands/config.js';
 import { webhookCommands } from './cli/commands/webhooks.js';
+import { storageCommands } from './cli/commands/storage.js';
 
 const program = new Command();
 program
@@ -53,6 +54,7 @@ auditCommands(ctx);
 securityCommands(ctx);
 configCommands(ctx);
 webhookCommands(ctx);
+storageCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

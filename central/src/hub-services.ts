@@ -1,8 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import { AccessTokens } from './auth/access-tokens.js';
 import { Credentials } from './auth/credentials.js';
-import { loadSecrets, type HubSecrets } from './auth/secrets.js';
-import { createHmac } from 'node:crypto';
+import { loadSecrets, secretCheck, type HubSecrets } from './auth/secrets.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
 import { ChangeFeed } from './domain/change-feed.js';
@@ -102,7 +101,7 @@ export interface Hub {
  * can issue tokens no other process accepts or fail to read what the others sealed.
  */
 function checkSecretBelongs(storage: HubStorage, secrets: HubSecrets): void {
-  const check = createHmac('sha256', secrets.credentialKey).update('tillbridge hub.secret check').digest('hex').slice(0, 32);
+  const check = secretCheck(secrets);
   storage.tx(() => {
     const row = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
     if (!row) storage.db.prepare(`INSERT INTO meta (key, value) VALUES ('secret_check', ?)`).run(check);
@@ -123,7 +122,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     storage.close();
     throw err;
   }
-  const feed = new ChangeFeed();
+  const feed = new ChangeFeed(storage);
   const audit = new AuditLog(storage, clock);
   const stores = new Stores(storage, clock);
   const credentials = new Credentials(storage, secrets, clock);
@@ -145,7 +144,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const completion = new ReturnCompletion(storage, sales, returnsRepo, ledger, audit, exceptions, clock, events);
   const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
-  const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }));
+  const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }), clock);
   const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
   return {
     storage,

@@ -66,7 +66,13 @@ export function isInitialized(dataDir: string, database?: string): boolean {
 export function notInitialized(dataDir: string, database?: string): TbError {
   const where = database ? `${storageLocation(dataDir, database)} (with ${secretPath(dataDir)})` : dataDir;
   const how = database ? `tillbridge-hub init --data ${dataDir} --database <url>` : `tillbridge-hub init --data ${dataDir}`;
-  const hint = database && !existsSync(secretPath(dataDir)) && storageExists(dataDir, database) ? `; every hub process on one database needs the same hub.secret: copy it from the data directory of the process that ran init into ${dataDir}` : `: run \`${how}\` first`;
+  const secret = existsSync(secretPath(dataDir));
+  const hint =
+    database && !secret && storageExists(dataDir, database)
+      ? `; every hub process on one database needs the same hub.secret: copy it from the data directory of the process that ran init into ${dataDir}`
+      : !database && secret
+        ? ` (it holds hub.secret but no hub.sqlite: a hub on PostgreSQL? give its --database or TILLBRIDGE_HUB_DATABASE)`
+        : `: run \`${how}\` first`;
   return new TbError(TbCodes.CONFIG, `no hub in ${where}${hint}`);
 }
 
@@ -84,6 +90,7 @@ function checkHubDataDir(dataDir: string, log?: Logger): void {
 /** Creates the hub's database and secret, and the first admin token (printed once). */
 export function initHub(dataDir: string, log: Logger, clock?: Clock, database?: string): { adminToken: string } {
   if (database ? storageExists(dataDir, database) : isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${storageLocation(dataDir, database)} already holds a hub`);
+  if (existsSync(secretPath(dataDir))) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub (its hub.secret)${database ? '' : ': a hub on PostgreSQL? give its --database'}`);
   if (database) ensurePrivateDir(dataDir);
   checkHubDataDir(dataDir);
   openHubStorage(dataDir, { create: true, database }).close();

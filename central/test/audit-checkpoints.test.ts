@@ -14,11 +14,6 @@ import { silent, testHub } from './helpers.js';
 
 const DAY = 86_400_000;
 
-/** Migration 6, until storage/schema.ts carries it. */
-function applyAuditSchema(db: Db): void {
-  if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'audit_checkpoints'`).get()) db.exec(AUDIT_TRAIL_SCHEMA);
-}
-
 let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 let t0: number;
@@ -33,7 +28,6 @@ beforeEach(() => {
   t = testHub(); // init wrote entry 1 at the test clock's fixed start (2026-11-27T10:00Z)
   t0 = t.clock.t;
   expect(t.hub.audit.tail(1)[0]!.at).toBe(iso(t0));
-  applyAuditSchema(t.hub.storage.db);
   trail = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
 });
 afterEach(() => t.cleanup());

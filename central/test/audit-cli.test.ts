@@ -69,8 +69,7 @@ beforeAll(async () => {
   running = await startHub({ dataDir: dir, host: '127.0.0.1', port: 0, log: silent, clock });
   hub = running.hub;
   clock.t = Date.parse(hub.audit.tail(1)[0]!.at);
-  // migration 6 and the wiring, until hub-services carries them
-  if (!hub.storage.db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'audit_checkpoints'`).get()) hub.storage.db.exec(AUDIT_TRAIL_SCHEMA);
+  // the wiring, until hub-services carries it
   const h = hub as Hub & { auditTrail?: AuditTrail };
   h.auditTrail ??= new AuditTrail(hub.storage, hub.audit, clock, { dataDir: dir }, silent);
   trail = h.auditTrail;

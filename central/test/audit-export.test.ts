@@ -18,11 +18,6 @@ import { verifyFiles } from '../src/audit/verify-export.js';
 import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
-/** Migration 6, until storage/schema.ts carries it. */
-function applyAuditSchema(db: Db): void {
-  if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'audit_checkpoints'`).get()) db.exec(AUDIT_TRAIL_SCHEMA);
-}
-
 let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 let out: string;
@@ -59,7 +54,6 @@ async function verifyWith(cp: CheckpointFile, exportBody: string, ext = 'jsonl',
 
 beforeEach(() => {
   t = testHub();
-  applyAuditSchema(t.hub.storage.db);
   trail = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
   out = mkdtempSync(join(tmpdir(), 'tb-audit-out-'));
 });

@@ -13,11 +13,6 @@ import { silent, testHub } from './helpers.js';
 
 const DAY = 86_400_000;
 
-/** Migration 6, until storage/schema.ts carries it. */
-function applyAuditSchema(db: Db): void {
-  if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'audit_checkpoints'`).get()) db.exec(AUDIT_TRAIL_SCHEMA);
-}
-
 let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 
@@ -36,7 +31,6 @@ function ids(): [number, number] {
 beforeEach(() => {
   t = testHub();
   t.clock.t = Date.parse(t.hub.audit.tail(1)[0]!.at); // init's entry was written on the real clock
-  applyAuditSchema(t.hub.storage.db);
   trail = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir, retentionDays: 400, everyEntries: 100 }, silent);
   // 500 days of history, 100 entries every 50 days: a checkpoint every 100 entries
   for (let day = 0; day < 500; day += 50) {

@@ -51,7 +51,11 @@ describe('event applier', () => {
   });
 
   it('rolls a batch back on an unexpected failure, and sets the event aside after repeated failures', () => {
-    t.hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`);
+    if (t.hub.storage.engine === 'sqlite') t.hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`);
+    else {
+      t.hub.storage.db.exec(`CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      t.hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
+    }
     const batch = [saleEvent(1, 'OK1'), saleEvent(2, 'POISON')];
     for (let i = 0; i < 4; i++) {
       expect(() => t.hub.applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);

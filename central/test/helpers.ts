@@ -45,7 +45,6 @@ export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku 
   hub.storage.tx(() =>
     hub.saleService.record(store, 'R1', 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku, qty, unitPrice: 1000 }], tenders: [] }, `e-${receipt}`),
   );
-  hub.feed.publish();
 }
 
 /** A sale as an agent sends it in an `events` frame: one unit of SKU A at 1.00 EUR. */

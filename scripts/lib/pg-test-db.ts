@@ -1,5 +1,6 @@
 import Client from 'pg-native';
 import { randomBytes } from 'node:crypto';
+import { finishClient } from '@tillbridge/central';
 
 /**
  * Throwaway PostgreSQL databases for the tests, made and dropped synchronously (the hub's own
@@ -30,7 +31,7 @@ function withAdmin<T>(fn: (c: Client) => T): T {
   try {
     return fn(c);
   } finally {
-    c.pq.finish();
+    finishClient(c);
   }
 }
 
@@ -53,7 +54,7 @@ export interface TestDatabase {
 /** A new empty database, dropped (its connections cut) by `drop`. */
 export function createTestDatabase(prefix = 'tb_test'): TestDatabase {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  withAdmin((c) => c.querySync(`CREATE DATABASE ${name}`));
+  withAdmin((c) => c.querySync(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`));
   const u = new URL(pgAdminUrl());
   u.pathname = `/${name}`;
   let dropped = false;

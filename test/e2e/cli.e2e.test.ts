@@ -1,8 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
-import { agentConfig } from '@tillbridge/scripts/lib/cluster';
+import { agentConfig, databaseArgs } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
@@ -117,13 +116,11 @@ describe('tillbridge-hub', () => {
 
   it('audit verify fails, naming the entry, when a row was changed in the database', async () => {
     expect((await w.hub.cli(['audit', 'verify'])).code).toBe(0);
-    const db = new Database(join(w.hubData, 'hub.sqlite'));
-    db.prepare(`UPDATE audit SET outcome = 'nothing to see' WHERE id = 2`).run();
-    db.close();
+    expect(w.hubExec(`UPDATE audit SET outcome = 'nothing to see' WHERE id = 2`)).toBe(1);
     const api = await w.hub.cli(['audit', 'verify']);
     expect(api.code).toBe(5);
     expect(api.stdout).toMatch(/entry 2/);
-    const offline = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--data', w.hubData, '--json']);
+    const offline = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--data', w.hubData, ...databaseArgs(w.hubData), '--json']);
     expect(offline.code).toBe(5);
     expect(JSON.parse(offline.stdout)).toMatchObject({ ok: false, firstBad: 2 });
   });

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { addStore, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { addStore, databaseArgs, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { openHubStorage, type HubStorage } from '@tillbridge/central';
 
 /**
  * A throwaway world for one test file: a temp directory, a real hub process and real agent
@@ -62,8 +63,28 @@ export class World {
     }
   }
 
+  /** The hub's storage, on whichever engine its hub runs (TILLBRIDGE_TEST_BACKEND), for a moment. */
+  private withHubStorage<T>(fn: (s: HubStorage) => T): T {
+    const s = openHubStorage(this.hubData, { database: databaseArgs(this.hubData)[1] });
+    try {
+      return fn(s);
+    } finally {
+      s.close();
+    }
+  }
+
   hubQuery<T>(sql: string, ...params: unknown[]): T[] {
-    return this.query<T>(join(this.hubData, 'hub.sqlite'), sql, ...params);
+    return this.withHubStorage((s) => s.db.prepare(sql).all(...params) as T[]);
+  }
+
+  /** Changes the hub's database behind its back (tamper tests). */
+  hubExec(sql: string, ...params: unknown[]): number {
+    return this.withHubStorage((s) => s.db.prepare(sql).run(...params).changes);
+  }
+
+  /** The engine the hub runs on in this run. */
+  get backend(): 'sqlite' | 'postgres' {
+    return databaseArgs(this.hubData).length > 0 ? 'postgres' : 'sqlite';
   }
 
   agentQuery<T>(agent: AgentHandle, sql: string, ...params: unknown[]): T[] {

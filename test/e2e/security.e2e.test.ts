@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentConfig } from '@tillbridge/scripts/lib/cluster';
+import { agentConfig, databaseArgs } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
@@ -44,7 +44,7 @@ describe.runIf(unix)('file modes', () => {
     expect(Object.keys(agentFiles)).toEqual(expect.arrayContaining(['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm', 'agent.run.json']));
     for (const [f, m] of Object.entries(agentFiles)) expect(m, `agent ${f}`).toBe('600');
     const hubFiles = modes(w.hubData);
-    expect(Object.keys(hubFiles)).toEqual(expect.arrayContaining(['hub.sqlite', 'hub.sqlite-wal', 'hub.sqlite-shm', 'hub.secret']));
+    expect(Object.keys(hubFiles)).toEqual(expect.arrayContaining(w.backend === 'sqlite' ? ['hub.sqlite', 'hub.sqlite-wal', 'hub.sqlite-shm', 'hub.secret'] : ['hub.secret']));
     for (const [f, m] of Object.entries(hubFiles)) expect(m, `hub ${f}`).toBe('600');
     expect(modes(join(w.dir, 'agent-modes'))['agent.json']).toBe('600'); // the config, with the API key
 
@@ -79,7 +79,7 @@ describe.runIf(unix)('file modes', () => {
 
 describe('plain HTTP beyond loopback', () => {
   it('serve refuses a host name that merely starts with 127. without --insecure', async () => {
-    const r = await runCommand(process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, '--listen', '127.hub.example:0']);
+    const r = await runCommand(process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, ...databaseArgs(w.hubData), '--listen', '127.hub.example:0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing plain HTTP on 127\.hub\.example:0/);
   });
@@ -122,7 +122,7 @@ describe('admin lock-out', () => {
     expect(await api.json()).toMatchObject({ code: 'TB_LAST_ADMIN' });
 
     // on the hub host, with the data directory and no admin token at all, while the hub runs
-    const local = await runCommand(process.execPath, [HUB_BIN, 'tokens', 'create', '--role', 'admin', '--name', 'recovery', '--data', w.hubData, '--json'], { TILLBRIDGE_ADMIN_TOKEN: '', TILLBRIDGE_HUB_URL: 'http://127.0.0.1:1' });
+    const local = await runCommand(process.execPath, [HUB_BIN, 'tokens', 'create', '--role', 'admin', '--name', 'recovery', '--data', w.hubData, ...databaseArgs(w.hubData), '--json'], { TILLBRIDGE_ADMIN_TOKEN: '', TILLBRIDGE_HUB_URL: 'http://127.0.0.1:1' });
     expect(local.code, local.stderr).toBe(0);
     const made = JSON.parse(local.stdout) as { id: string; role: string; token: string };
     expect(made).toMatchObject({ role: 'admin', token: expect.stringMatching(/^tba_/) });

@@ -3,7 +3,7 @@ import { createServer as createNetServer, connect, type Socket } from 'node:net'
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { agentConfig, type AgentSpec } from '@tillbridge/scripts/lib/cluster';
+import { agentConfig, type AgentSpec, databaseArgs } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { JsonLogProcess } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
@@ -168,7 +168,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
 
 describe('SIGTERM stops the hub, exit code 0, in every state', () => {
   const spawnHub = (): JsonLogProcess => {
-    const proc = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, '--listen', '127.0.0.1:0']);
+    const proc = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, ...databaseArgs(w.hubData), '--listen', '127.0.0.1:0']);
     procs.push(proc);
     return proc;
   };

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevCa } from '@tillbridge/central';
-import { agentConfig } from '@tillbridge/scripts/lib/cluster';
+import { agentConfig, databaseArgs } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
@@ -76,7 +76,7 @@ describe('TLS between agents and the hub', () => {
   it('refuses plain HTTP beyond loopback unless --insecure, which warns at every start', async () => {
     const hw = new World();
     const token = await (await import('@tillbridge/scripts/lib/cluster')).initHub(hw.hubData);
-    const refused = await runCommand(process.execPath, [HUB_BIN, 'serve', '--data', hw.hubData, '--listen', '0.0.0.0:0']);
+    const refused = await runCommand(process.execPath, [HUB_BIN, 'serve', '--data', hw.hubData, ...databaseArgs(hw.hubData), '--listen', '0.0.0.0:0']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/refusing plain HTTP on 0\.0\.0\.0:0/);
     const h = await (await import('@tillbridge/scripts/lib/cluster')).startHub({ dataDir: hw.hubData, adminToken: token, host: '0.0.0.0', extraArgs: ['--insecure'] });

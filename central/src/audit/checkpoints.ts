@@ -1,10 +1,10 @@
 import { sign } from 'node:crypto';
 import type { HubStorage, Statement } from '../storage/index.js';
-import type { Logger } from '@tillbridge/shared';
+import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
 import { CHECKPOINT_FORMAT, parsePayload, payloadOf, signatureValid, type CheckpointBody, type CheckpointFile } from './checkpoint-file.js';
-import { loadOrCreateSigningKey, loadSigningKey, type SigningKey } from './signing-key.js';
+import { loadOrCreateSigningKey, loadSigningKey, signingKeyPath, type SigningKey } from './signing-key.js';
 
 const DAY = 86_400_000;
 
@@ -80,7 +80,10 @@ export class AuditCheckpoints {
   /**
    * Writes a checkpoint when 1000 entries were written since the last one, or a day passed and
    * the chain grew. Cheap when nothing is due (two indexed reads, no write lock): call it after
-   * every applied batch and from the hub's timer.
+   * every applied batch and from the hub's timer. Whether it is due is decided again inside the
+   * write transaction (on PostgreSQL, under the write lock every hub process takes): of several
+   * processes nudged at the same due point, the first writes the checkpoint and the others find it
+   * written — one checkpoint per due point.
    */
   maybeCheckpoint(): CheckpointRecord | undefined {
     if (!this.due()) return undefined;
@@ -177,8 +180,27 @@ export class AuditCheckpoints {
     return this.key;
   }
 
+  /**
+   * The key to sign the next checkpoint with: every checkpoint of a database is signed with one key.
+   * The key is a file in the data directory; several hub processes on one database each have
+   * theirs, and each must be a copy of the same file (like hub.secret). A process whose key is not
+   * the one the latest checkpoint was signed with — or that has none — refuses to sign (and makes
+   * no key of its own) rather than leave checkpoints no one key verifies.
+   */
+  private keyFor(last: CheckpointRecord | undefined): SigningKey {
+    if (!last) return this.signingKey();
+    const k = (this.key ??= loadSigningKey(this.dataDir));
+    if (!k || k.fingerprint !== last.fingerprint) {
+      throw new TbError(
+        TbCodes.CONFIG,
+        `${signingKeyPath(this.dataDir)} ${k ? `is the key ${k.fingerprint}, not` : 'is missing; it must be'} the key ${last.fingerprint} that signed this database's checkpoints: every hub process on one database needs a copy of the same audit-signing-key.pem (with hub.secret)`,
+      );
+    }
+    return k;
+  }
+
   private write(head: { id: number; hash: string }, last: CheckpointRecord | undefined): CheckpointRecord {
-    const k = this.signingKey();
+    const k = this.keyFor(last);
     const seq = (last?.seq ?? 0) + 1;
     const at = iso(this.clock.now());
     const payload = payloadOf({ seq, id: head.id, hash: head.hash, at, entries: head.id });

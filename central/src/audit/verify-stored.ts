@@ -59,6 +59,8 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
       if ('problem' in v) return { ok: false, entries: walker.count, firstBad: e.id, problem: v.problem };
       vouchedHash = v.body.hash;
       checked++;
+      // used: a checkpoint on the chain's last entry must not read as one past its end
+      next = cps.next().value ?? undefined;
     }
     problem = walker.push(e);
     if (problem) return { ok: false, entries: walker.count + 1, ...problem };

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
+import type { HubStorage, Statement } from '../storage/index.js';
 
 export interface GateOptions {
   /**
@@ -61,25 +62,24 @@ interface Pending {
   store: string | null;
 }
 
-interface SourceState {
-  /** The latest failures within the window, at most maxFailures, with the store whose key each tried. */
-  failures: { at: number; tried: string | undefined }[];
-  blockedUntil: number;
-  /** While blocked: the stores whose keys it failed at — its further tries at them are refused unchecked. */
-  locked: Set<string>;
+/** What this process holds back of a source's audit entries (the audit's volume is each process's own). */
+interface Quiet {
   /** Until then, this source's failures are counted into `pending` rather than written one by one. */
   quietUntil: number;
   pending: Pending | undefined;
 }
 
-/** A store's token allowance (a token bucket). */
-interface Allowance {
-  /** Tokens left (a fraction while refilling), as of `at`. */
-  left: number;
-  at: number;
-  /** Until then, its refused requests are not audited again. */
-  rateLimitedUntil: number;
+/** A source's shared state (table gate_sources): what every hub process on the database enforces. */
+interface SourceState {
+  /** The latest failures within the window, at most maxFailures: [at, the store whose key it tried, or null]. */
+  failures: [number, string | null][];
+  blockedUntil: number;
+  /** While blocked: the stores whose keys it failed at — its further tries at them are refused unchecked. */
+  locked: string[];
 }
+
+type SourceRow = { failures: string; blocked_until: number; locked: string };
+const toState = (r: SourceRow): SourceState => ({ failures: JSON.parse(r.failures) as [number, string | null][], blockedUntil: Number(r.blocked_until), locked: JSON.parse(r.locked) as string[] });
 
 interface Entry {
   source: string;
@@ -89,6 +89,40 @@ interface Entry {
   store?: string | null;
   /** The failed authentications this entry stands for. */
   count: number;
+}
+
+function prepare(s: HubStorage) {
+  const p = (sql: string): Statement => s.db.prepare(sql);
+  return {
+    source: p(`SELECT failures, blocked_until, locked FROM gate_sources WHERE source = ?`),
+    blockedUntil: p(`SELECT blocked_until FROM gate_sources WHERE source = ?`),
+    putSource: p(
+      `INSERT INTO gate_sources (source, failures, blocked_until, locked, last_at) VALUES (@source, @failures, @blocked_until, @locked, @last_at)
+       ON CONFLICT (source) DO UPDATE SET failures = excluded.failures, blocked_until = excluded.blocked_until, locked = excluded.locked, last_at = excluded.last_at`,
+    ),
+    // the newest `max` sources stay (ties by name)
+    trimSources: p(`DELETE FROM gate_sources WHERE (last_at, source) <= (SELECT last_at, source FROM gate_sources ORDER BY last_at DESC, source DESC LIMIT 1 OFFSET @max)`),
+    sweepSources: p(`DELETE FROM gate_sources WHERE blocked_until <= @now AND last_at <= @windowStart`),
+    countSources: p(`SELECT COUNT(*) AS n FROM gate_sources`),
+    allSources: p(`SELECT failures, blocked_until, locked FROM gate_sources`),
+    // a token request: the store's allowance and whether its source is blocked from its key, in one statement
+    tokenCheck: p(
+      `SELECT (SELECT tat FROM gate_allowances WHERE store = @store) AS tat,
+              (SELECT blocked_until FROM gate_sources WHERE source = @source) AS blocked_until,
+              (SELECT locked FROM gate_sources WHERE source = @source) AS locked`,
+    ),
+    // GCRA: the allowance is a "theoretical arrival time"; a token moves it one interval on from now or from where it is
+    take: p(
+      `INSERT INTO gate_allowances (store, tat, limited_until) VALUES (@store, @first, 0)
+       ON CONFLICT (store) DO UPDATE SET tat = (CASE WHEN gate_allowances.tat > @now THEN gate_allowances.tat ELSE @now END) + @interval
+       RETURNING tat`,
+    ),
+    limited: p(`UPDATE gate_allowances SET limited_until = @until WHERE store = @store AND limited_until <= @now`),
+    // the allowances furthest from empty go first
+    trimStores: p(`DELETE FROM gate_allowances WHERE (tat, store) <= (SELECT tat, store FROM gate_allowances ORDER BY tat DESC, store DESC LIMIT 1 OFFSET @max)`),
+    sweepStores: p(`DELETE FROM gate_allowances WHERE tat <= @now AND limited_until <= @now`),
+    countStores: p(`SELECT COUNT(*) AS n FROM gate_allowances`),
+  };
 }
 
 /**
@@ -106,39 +140,56 @@ interface Entry {
  *   served — but not its tries at the keys of the stores it failed at (brute force per credential):
  *   those are refused unchecked until the block ends.
  *
+ * Shared by every hub process on the database: allowances (table gate_allowances) and sources'
+ * failures, blocks and locked stores (gate_sources) live in the database, so N processes enforce
+ * one limit. The hot paths are one small statement each: `blockedFor` (every request without a
+ * credential) one primary-key read, `tokenWait` one read, `tokenIssued` one upsert. A failure is
+ * one write transaction — none for a source already blocked (its failures are not counted again).
+ * Two processes letting the same store's last token through at the same instant both take it: the
+ * allowance goes into debt and the store waits that much longer, so over time the limit holds.
+ *
  * Bounded, whatever the traffic: a source's first failure in a window is audited at once and the
  * rest of that window are written as one entry with their `count` (or folded into the
  * `auth.blocked` entry); at most `auditPerMinute` entries are written a minute, the rest counted
- * into one `auth.summary` entry a minute — so the counts in the audit add up to every failure. At
- * most `maxSources` sources are remembered, each with at most `maxFailures` times and
- * `LOCKED_PER_SOURCE` stores, and at most `maxStores` allowances (only stores that got a token);
- * a source or allowance with nothing live is forgotten by `sweep()` (run by the hub's timer, and
- * lazily on calls).
+ * into one `auth.summary` entry a minute — so the counts in the audit add up to every failure.
+ * That audit bookkeeping is each process's own (per process: at most `auditPerMinute` a minute,
+ * `maxSources` sources held back). At most about `maxSources` sources are kept, each with at most
+ * `maxFailures` times and `LOCKED_PER_SOURCE` stores, and about `maxStores` allowances (only
+ * stores that got a token); a source or allowance with nothing live is forgotten by `sweep()` (run
+ * by the hub's timer, and lazily on calls).
  */
 export class Gate {
-  private readonly sources = new Map<string, SourceState>();
-  private readonly stores = new Map<string, Allowance>();
+  private readonly quiet = new Map<string, Quiet>();
+  private readonly s: HubStorage;
+  private readonly st: ReturnType<typeof prepare>;
   private readonly maxSources: number;
   private readonly maxStores: number;
   private readonly auditPerMinute: number;
-  /** Tokens an allowance regains per ms. */
-  private readonly refill: number;
+  /** ms per token: how long the allowance takes to regain one. */
+  private readonly interval: number;
   private budgetFrom = 0;
   private written = 0;
   private overflow: { entries: number; count: number; byAction: Record<string, number>; from: number; to: number } | undefined;
   private nextSweep = 0;
+  /** Rows as counted at the last sweep plus those this process added since (another process's are counted at the next sweep). */
+  private sourceRows: number;
+  private storeRows: number;
 
-  constructor(private readonly opts: GateOptions, private readonly audit: AuditLog, private readonly clock: Clock) {
+  constructor(private readonly opts: GateOptions, private readonly audit: AuditLog, private readonly clock: Clock, storage: HubStorage = audit.storage) {
     this.maxSources = opts.maxSources ?? DEFAULT_GATE.maxSources!;
     this.maxStores = opts.maxStores ?? DEFAULT_GATE.maxStores!;
     this.auditPerMinute = opts.auditPerMinute ?? DEFAULT_GATE.auditPerMinute!;
-    this.refill = opts.tokenBurst / opts.tokenPeriodMs;
+    this.interval = opts.tokenPeriodMs / opts.tokenBurst;
+    this.st = prepare(storage);
+    this.s = storage;
+    this.sourceRows = this.count(this.st.countSources);
+    this.storeRows = this.count(this.st.countStores);
   }
 
-  /** How much longer `source` is blocked (ms), else 0. */
+  /** How much longer `source` is blocked (ms), else 0. One primary-key read. */
   blockedFor(source: string): number {
-    const st = this.sources.get(source);
-    return st === undefined ? 0 : Math.max(0, st.blockedUntil - this.clock.now());
+    const r = this.st.blockedUntil.get(source) as { blocked_until: number } | undefined;
+    return r === undefined ? 0 : Math.max(0, Number(r.blocked_until) - this.clock.now());
   }
 
   blocked(source: string): boolean {
@@ -152,32 +203,31 @@ export class Gate {
    */
   tokenWait(source: string, store: string): number {
     const now = this.clock.now();
-    const src = this.sources.get(source);
-    if (src && src.blockedUntil > now && src.locked.has(store)) return src.blockedUntil - now;
-    const a = this.stores.get(store);
-    if (!a) return 0;
-    const left = this.refilled(a, now);
-    if (left >= 1) return 0;
-    if (now >= a.rateLimitedUntil) {
-      a.rateLimitedUntil = now + MINUTE;
+    const r = this.st.tokenCheck.get({ store, source }) as { tat: number | null; blocked_until: number | null; locked: string | null };
+    const blockedUntil = r.blocked_until === null ? 0 : Number(r.blocked_until);
+    if (blockedUntil > now && r.locked !== null && (JSON.parse(r.locked) as string[]).includes(store)) return blockedUntil - now;
+    if (r.tat === null) return 0;
+    // tokens left = burst - (tat - now) / interval; one is there while tat - now <= (burst - 1) intervals
+    const wait = Math.max(Number(r.tat), now) - now - (this.opts.tokenBurst - 1) * this.interval;
+    if (wait <= 0) return 0;
+    if (this.write1(() => this.st.limited.run({ store, now, until: now + MINUTE }).changes) > 0) {
       this.write({ source, action: 'auth.rate_limited', what: 'token requests', details: { burst: this.opts.tokenBurst, periodSec: this.opts.tokenPeriodMs / 1000 }, store, count: 0 });
     }
-    return Math.ceil((1 - left) / this.refill);
+    return Math.ceil(wait);
   }
 
-  /** A token was issued to `store`: one taken from its allowance. */
+  /** A token was issued to `store`: one taken from its allowance (one upsert). */
   tokenIssued(store: string): void {
     const now = this.clock.now();
     if (now >= this.nextSweep) this.sweep();
-    let a = this.stores.get(store);
-    if (a) this.stores.delete(store);
-    else {
-      a = { left: this.opts.tokenBurst, at: now, rateLimitedUntil: 0 };
-      while (this.stores.size >= this.maxStores) this.stores.delete(this.stores.keys().next().value as string);
-    }
-    a.left = Math.max(0, this.refilled(a, now) - 1);
-    a.at = now;
-    this.stores.set(store, a);
+    this.write1(() => {
+      const r = this.st.take.get({ store, now, first: now + this.interval, interval: this.interval }) as { tat: number };
+      // new, or full until now (as good as new): maybe one allowance more than counted
+      if (Number(r.tat) - now <= this.interval && ++this.storeRows > this.maxStores) {
+        this.st.trimStores.run({ max: this.maxStores });
+        this.storeRows = this.count(this.st.countStores);
+      }
+    });
   }
 
   /**
@@ -187,35 +237,25 @@ export class Gate {
    */
   failed(source: string, what: string, details: Record<string, unknown> = {}, store?: string, tried?: string): number {
     const now = this.clock.now();
-    const st = this.touch(source, now);
-    const wasBlocked = st.blockedUntil > now;
-    if (!wasBlocked) {
-      st.locked.clear(); // what a past block locked
-      st.failures = st.failures.filter((f) => f.at > now - this.opts.windowMs);
-      st.failures.push({ at: now, tried });
-      if (st.failures.length > this.opts.maxFailures) st.failures.shift();
-    } else if (tried !== undefined && st.locked.size < LOCKED_PER_SOURCE) {
-      st.locked.add(tried);
-    }
-    if (now >= st.quietUntil) {
-      this.flushPending(source, st);
-      st.quietUntil = now + this.opts.windowMs;
+    const q = this.touch(source, now);
+    const { blockedUntil, failures, newBlock } = this.recordFailure(source, now, tried);
+    if (now >= q.quietUntil) {
+      this.flushPending(source, q);
+      q.quietUntil = now + this.opts.windowMs;
       this.write({ source, action: 'auth.refused', what, details: { ...details, count: 1 }, store: store ?? null, count: 1 });
     } else {
-      const p = (st.pending ??= { count: 0, from: now, to: now, what: {}, store: store ?? null });
+      const p = (q.pending ??= { count: 0, from: now, to: now, what: {}, store: store ?? null });
       p.count++;
       p.to = now;
       p.what[what] = (p.what[what] ?? 0) + 1;
       if (p.store !== (store ?? null)) p.store = null;
     }
-    if (!wasBlocked && st.failures.length >= this.opts.maxFailures) {
-      st.blockedUntil = now + this.opts.blockMs;
-      st.locked = new Set(st.failures.flatMap((f) => (f.tried === undefined ? [] : [f.tried])));
-      const folded = st.pending?.count ?? 0;
-      st.pending = undefined;
-      this.write({ source, action: 'auth.blocked', what: 'too many failed authentications', details: { failures: st.failures.length, until: iso(st.blockedUntil), count: folded }, count: folded });
+    if (newBlock) {
+      const folded = q.pending?.count ?? 0;
+      q.pending = undefined;
+      this.write({ source, action: 'auth.blocked', what: 'too many failed authentications', details: { failures, until: iso(blockedUntil), count: folded }, count: folded });
     }
-    return Math.max(0, st.blockedUntil - now);
+    return Math.max(0, blockedUntil - now);
   }
 
   /** Audits a refusal that is not an authentication failure (a certificate for another store…). */
@@ -225,68 +265,118 @@ export class Gate {
 
   /**
    * Writes what is due (each source's counted failures once its window has passed, the minute's
-   * summary) and forgets the sources with nothing live. The hub's timer runs it; calls run it too,
-   * at most once per minute.
+   * summary) and forgets the sources and allowances with nothing live. The hub's timer runs it;
+   * calls run it too, at most once per minute.
    */
   sweep(): void {
     const now = this.clock.now();
     this.nextSweep = now + MINUTE;
-    for (const [source, st] of this.sources) {
-      if (st.pending && now >= st.quietUntil) this.flushPending(source, st);
-      const live = st.pending !== undefined || st.blockedUntil > now || st.quietUntil > now || st.failures.some((f) => f.at > now - this.opts.windowMs);
-      if (!live) this.sources.delete(source);
+    for (const [source, q] of this.quiet) {
+      if (q.pending && now >= q.quietUntil) this.flushPending(source, q);
+      if (q.pending === undefined && q.quietUntil <= now) this.quiet.delete(source);
     }
-    // an allowance that has refilled is the same as none
-    for (const [store, a] of this.stores) {
-      if (a.rateLimitedUntil <= now && this.refilled(a, now) >= this.opts.tokenBurst) this.stores.delete(store);
-    }
+    this.write1(() => {
+      this.st.sweepSources.run({ now, windowStart: now - this.opts.windowMs });
+      // an allowance that has refilled is the same as none
+      this.st.sweepStores.run({ now });
+    });
+    this.sourceRows = this.count(this.st.countSources);
+    this.storeRows = this.count(this.st.countStores);
     this.flushOverflow(now);
   }
-
   /** Writes everything counted and not yet written (at shutdown). */
   flush(): void {
-    for (const [source, st] of this.sources) this.flushPending(source, st);
+    for (const [source, q] of this.quiet) this.flushPending(source, q);
     this.flushOverflow(this.clock.now(), true);
   }
 
-  /** How much the gate holds, for tests and metrics: sources, their failure times and locked stores, store allowances. */
+  /** How much the gate holds (every process's), for tests and metrics: sources, their failure times and locked stores, store allowances. */
   size(): { sources: number; times: number; locked: number; stores: number } {
     let times = 0;
     let locked = 0;
-    for (const st of this.sources.values()) {
+    const rows = (this.st.allSources.all() as SourceRow[]).map(toState);
+    for (const st of rows) {
       times += st.failures.length;
-      locked += st.locked.size;
+      locked += st.locked.length;
     }
-    return { sources: this.sources.size, times, locked, stores: this.stores.size };
+    return { sources: rows.length, times, locked, stores: this.count(this.st.countStores) };
   }
 
-  /** An allowance's tokens as of `now`. */
-  private refilled(a: Allowance, now: number): number {
-    return Math.min(this.opts.tokenBurst, a.left + Math.max(0, now - a.at) * this.refill);
+  /**
+   * The gate's writes: one transaction that does not wait for the disk (`relaxed`) — a crash may
+   * forget the last failures or tokens counted, which only makes the gate briefly more lenient,
+   * never lets it refuse wrongly. Inside a caller's transaction, part of it.
+   */
+  private write1<T>(fn: () => T): T {
+    return this.s.inTransaction() ? fn() : this.s.relaxed(fn);
   }
 
-  /** The source's state, most recently seen last (the Map's order), making room when full. */
-  private touch(source: string, now: number): SourceState {
+  private count(st: Statement): number {
+    return Number((st.get() as { n: number }).n);
+  }
+
+  /**
+   * Counts a failure into the source's shared state, in one write transaction (re-read under the
+   * write lock, so failures from several processes add up). A source already blocked writes
+   * nothing, unless it tried a store's key it is not yet locked out of.
+   */
+  private recordFailure(source: string, now: number, tried: string | undefined): { blockedUntil: number; failures: number; newBlock: boolean } {
+    const read = (): SourceState | undefined => {
+      const r = this.st.source.get(source) as SourceRow | undefined;
+      return r && toState(r);
+    };
+    const seen = read();
+    if (seen && seen.blockedUntil > now && (tried === undefined || seen.locked.includes(tried) || seen.locked.length >= LOCKED_PER_SOURCE)) {
+      return { blockedUntil: seen.blockedUntil, failures: seen.failures.length, newBlock: false };
+    }
+    return this.write1(() => {
+      const row = read();
+      const st = row ?? { failures: [], blockedUntil: 0, locked: [] };
+      let newBlock = false;
+      if (st.blockedUntil <= now) {
+        st.locked = []; // what a past block locked
+        st.failures = st.failures.filter(([at]) => at > now - this.opts.windowMs);
+        st.failures.push([now, tried ?? null]);
+        if (st.failures.length > this.opts.maxFailures) st.failures.shift();
+        if (st.failures.length >= this.opts.maxFailures) {
+          st.blockedUntil = now + this.opts.blockMs;
+          st.locked = [...new Set(st.failures.flatMap(([, t]) => (t === null ? [] : [t])))].slice(0, LOCKED_PER_SOURCE);
+          newBlock = true;
+        }
+      } else if (tried !== undefined && !st.locked.includes(tried) && st.locked.length < LOCKED_PER_SOURCE) {
+        st.locked.push(tried);
+      }
+      this.st.putSource.run({ source, failures: JSON.stringify(st.failures), blocked_until: st.blockedUntil, locked: JSON.stringify(st.locked), last_at: now });
+      if (!row && ++this.sourceRows > this.maxSources) {
+        this.st.trimSources.run({ max: this.maxSources });
+        this.sourceRows = this.count(this.st.countSources);
+      }
+      return { blockedUntil: st.blockedUntil, failures: st.failures.length, newBlock };
+    });
+  }
+
+  /** The source's audit bookkeeping in this process, most recently seen last (the Map's order), making room when full. */
+  private touch(source: string, now: number): Quiet {
     if (now >= this.nextSweep) this.sweep();
-    let st = this.sources.get(source);
-    if (st) {
-      this.sources.delete(source);
+    let q = this.quiet.get(source);
+    if (q) {
+      this.quiet.delete(source);
     } else {
-      st = { failures: [], blockedUntil: 0, locked: new Set(), quietUntil: 0, pending: undefined };
-      while (this.sources.size >= this.maxSources) {
-        const [oldest, old] = this.sources.entries().next().value as [string, SourceState];
+      q = { quietUntil: 0, pending: undefined };
+      while (this.quiet.size >= this.maxSources) {
+        const [oldest, old] = this.quiet.entries().next().value as [string, Quiet];
         this.flushPending(oldest, old);
-        this.sources.delete(oldest);
+        this.quiet.delete(oldest);
       }
     }
-    this.sources.set(source, st);
-    return st;
+    this.quiet.set(source, q);
+    return q;
   }
 
-  private flushPending(source: string, st: SourceState): void {
-    const p = st.pending;
+  private flushPending(source: string, q: Quiet): void {
+    const p = q.pending;
     if (!p) return;
-    st.pending = undefined;
+    q.pending = undefined;
     this.write({ source, action: 'auth.refused', what: Object.keys(p.what).join(', '), details: { count: p.count, from: iso(p.from), to: iso(p.to), what: p.what }, store: p.store, count: p.count });
   }
 

@@ -37,6 +37,14 @@ export function loadSecrets(dataDir: string): HubSecrets {
   return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1'), sealKey: derive('tillbridge key seal v1'), webhookKey: derive('tillbridge webhook secret seal v1') };
 }
 
+/**
+ * What the database keeps of the secret it was created with (meta 'secret_check'): a hub process
+ * whose hub.secret gives another value is refused (hub-services.ts), as is a migration's copy.
+ */
+export function secretCheck(secrets: HubSecrets): string {
+  return createHmac('sha256', secrets.credentialKey).update('tillbridge hub.secret check').digest('hex').slice(0, 32);
+}
+
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
 function base32(buf: Buffer): string {

@@ -74,6 +74,11 @@ export class AuditLog {
     this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
   }
 
+  /** The storage it writes to (for the parts that write beside it, e.g. the gate). */
+  get storage(): HubStorage {
+    return this.s;
+  }
+
   append(input: AuditInput): AuditEntry {
     return this.s.tx(() => {
       const last = this.head.get() as { id: number; hash: string } | undefined;

@@ -9,7 +9,8 @@ import {
   type SaleEventBody,
   type WireEvent,
 } from '@tillbridge/shared';
-import type { HubStorage } from '../storage/index.js';
+import type { HubStorage, Statement } from '../storage/index.js';
+import { iso, systemClock, type Clock } from './clock.js';
 import type { AuditLog } from './audit-log.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { Cursors } from './cursors.js';
@@ -60,8 +61,11 @@ export class ForkedHistory extends Error {
  * so the queue moves on.
  */
 export class EventApplier {
-  private readonly attempts = new Map<string, number>();
   private observer: AppliedObserver | undefined;
+  private readonly attemptsOf: Statement;
+  private readonly countAttempt: Statement;
+  private readonly forgetAttempts: Statement;
+  private readonly forgetOld: Statement;
 
   constructor(
     private readonly s: HubStorage,
@@ -73,7 +77,18 @@ export class EventApplier {
     private readonly audit: AuditLog,
     private readonly feed: ChangeFeed,
     private readonly log: Logger,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    // unexpected failures per event, shared by every hub process on the database: an agent whose
+    // batches reach one process, then another, still has its event set aside after MAX_ATTEMPTS
+    this.attemptsOf = s.db.prepare(`SELECT attempts FROM event_attempts WHERE event_id = ?`);
+    this.countAttempt = s.db.prepare(
+      `INSERT INTO event_attempts (event_id, agent_id, attempts, last_error, updated_at) VALUES (@event, @agent, 1, @error, @at)
+       ON CONFLICT (event_id) DO UPDATE SET attempts = event_attempts.attempts + 1, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+    );
+    this.forgetAttempts = s.db.prepare(`DELETE FROM event_attempts WHERE event_id = ?`);
+    this.forgetOld = s.db.prepare(`DELETE FROM event_attempts WHERE updated_at < ?`);
+  }
 
   onApplied(o: AppliedObserver): void {
     this.observer = o;
@@ -117,15 +132,10 @@ export class EventApplier {
         this.cursors.setCursor(agentId, incarnation, store, cursor);
         return { upTo, results };
       });
-      this.feed.publish();
       for (const o of observed) this.observer?.({ store, ...o });
       return result;
     } catch (err) {
-      this.feed.discard();
-      if (current && !(err instanceof ForkedHistory)) {
-        const key = `${agentId}:${current.id}`;
-        this.attempts.set(key, (this.attempts.get(key) ?? 0) + 1);
-      }
+      if (current && !(err instanceof ForkedHistory)) this.countFailure(agentId, current.id, err);
       throw err;
     }
   }
@@ -155,12 +165,29 @@ export class EventApplier {
       return out.exception ? { seq: item.seq, outcome: 'exception', code: out.exception } : { seq: item.seq, outcome: 'applied' };
     } catch (err) {
       if (err instanceof Refusal) return this.refuse(store, item, err.code, err.message, err.authorization);
-      const attempts = this.attempts.get(`${agentId}:${item.id}`) ?? 0;
+      const attempts = (this.attemptsOf.get(item.id) as { attempts: number } | undefined)?.attempts ?? 0;
       if (attempts + 1 >= MAX_ATTEMPTS) {
         this.log.error({ store, seq: item.seq, err: (err as Error).message }, 'event failed repeatedly; set aside as an exception');
+        this.forgetAttempts.run(item.id);
         return this.refuse(store, item, ExceptionCodes.INTERNAL_ERROR, `failed ${attempts + 1} times: ${(err as Error).message}`);
       }
       throw err;
+    }
+  }
+
+  /**
+   * Counts an unexpected failure of the event (the batch was rolled back: its own transaction).
+   * Counts of events that later applied are forgotten a week on; a failure to count is logged.
+   */
+  private countFailure(agentId: string, eventId: string, err: unknown): void {
+    const now = this.clock.now();
+    try {
+      this.s.tx(() => {
+        this.countAttempt.run({ event: eventId, agent: agentId, error: String((err as Error)?.message ?? err).slice(0, 500), at: iso(now) });
+        this.forgetOld.run(iso(now - 7 * 86_400_000));
+      });
+    } catch (e) {
+      this.log.error({ eventId, err: (e as Error).message }, 'could not count a failed attempt at an event');
     }
   }
 

@@ -74,14 +74,12 @@ export async function applyStaged<Row, Chunk, Totals>(ctx: ApplyContext<Row, Chu
         }),
       );
     } catch (err) {
-      ctx.feed.discard();
       ctx.log.error({ err, import: p.id, applied: p.applied, rows: staged.rows }, 'import failed while applying');
       await ctx.unstage(b, staged.batches);
       const e = incomplete(p, firstLine, 'storage failed', err);
       ctx.finish('failed', e);
       throw e;
     }
-    ctx.feed.publish();
     ctx.afterCommit();
     totals = after;
     firstLine ??= from;

@@ -1,8 +1,8 @@
 /**
  * The repositories' portable SQL turned into PostgreSQL's: `?` and `@name`/`:name`/`$name`
  * parameters become `$1…$n`, the one reserved word the schema uses as a column name
- * (`authorization`) is quoted, and so is a camelCase alias (`AS onHand`: PostgreSQL would fold it
- * to `onhand`, SQLite keeps it). String literals, quoted identifiers and comments are left alone.
+ * (`authorization`) is quoted, and so are camelCase aliases (PostgreSQL folds unquoted names to
+ * lower case). String literals, quoted identifiers and comments are left alone.
  */
 export interface PgStatementText {
   text: string;
@@ -18,7 +18,6 @@ export function toPostgres(sql: string): PgStatementText {
   let out = '';
   const names: string[] = [];
   let positional = 0;
-  let prevWord = '';
   let i = 0;
   const n = sql.length;
   while (i < n) {
@@ -55,18 +54,16 @@ export function toPostgres(sql: string): PgStatementText {
       let j = i + 1;
       while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
       const word = sql.slice(i, j);
-      // a column named after a reserved word; `x.authorization` and `AS authorization` are quoted too (harmless)
+      // a column named after a reserved word (`x.authorization` and `AS authorization` are quoted too:
+      // harmless); a camelCase alias (`on_hand AS onHand`) keeps its case, as SQLite keeps it
       if (RESERVED_COLUMNS.has(word.toLowerCase())) out += `"${word.toLowerCase()}"`;
-      else if (prevWord.toUpperCase() === 'AS' && /[a-z]/.test(word) && /[A-Z]/.test(word)) out += `"${word}"`;
+      else if (/^[a-z][a-z0-9_]*[A-Z][A-Za-z0-9_]*$/.test(word)) out += `"${word}"`;
       else out += word;
-      prevWord = word;
       i = j;
-      continue;
     } else {
       out += c;
       i++;
     }
-    if (!/\s/.test(c)) prevWord = '';
   }
   if (names.length > 0 && positional > 0) throw new Error(`a statement mixes ? and named parameters: ${sql.slice(0, 80)}`);
   return { text: out, names: names.length > 0 ? names : undefined, positional };

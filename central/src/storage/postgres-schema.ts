@@ -1,3 +1,5 @@
+import { sharedStateSchema } from './shared-state-schema.js';
+
 /**
  * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it:
  * a migration added there is added here in the same commit, so that `storage migrate --to` copies
@@ -294,8 +296,11 @@ export const PG_MIGRATIONS: readonly string[] = [
       PRIMARY KEY (agent_id, incarnation)
     );
 `,
+  // 2 (SQLite 11): what several hub processes share (webhook leases, the gate's limits, event attempts)
+  sharedStateSchema('BIGINT', 'DOUBLE PRECISION'),
+  // 3 (SQLite 12): many hub processes — processes' heartbeats and the connections each holds
   `
-  -- Many hub processes on one database (docs/architecture.md "Many hub processes"); SQLite's version 11: each serving
+  -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving
   -- process and its heartbeat, and the agent connections each one holds. Written by the deferred
   -- path (presence is owed nobody); a process whose heartbeat is older than the timeout (killed)
   -- no longer counts, nor do its connections.

@@ -14,9 +14,9 @@ export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
  * serialized across all hub processes on one database, as SQLite's BEGIN IMMEDIATE serializes
  * them in one file. It is what keeps the audit chain one chain and a last unit reserved once.
  */
-const WRITE_LOCK = 0x7462_6877; // 'tbhw'
+export const WRITE_LOCK = 0x7462_6877; // 'tbhw'
 /** Taken while migrating, so that hub processes starting together migrate once. */
-const MIGRATE_LOCK = 0x7462_686d; // 'tbhm'
+export const MIGRATE_LOCK = 0x7462_686d; // 'tbhm'
 
 /** SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, admin shutdown, cannot connect now. */
 const RETRY_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03']);
@@ -54,6 +54,22 @@ export interface PgOpenOptions {
   applicationName?: string;
 }
 
+/**
+ * Closes a libpq connection. libpq's binding closes its socket watcher with uv_close, which
+ * completes on a later turn of the event loop, inside the connection object: the object is held a
+ * few seconds so the garbage collector cannot free it first (that aborts the process).
+ */
+const retired = new Set<Client>();
+export function finishClient(c: Client): void {
+  try {
+    c.pq.finish();
+  } catch {
+    /* already gone */
+  }
+  retired.add(c);
+  setTimeout(() => retired.delete(c), 5000).unref();
+}
+
 /** A PostgreSQL error with its SQLSTATE as `code`, as SQLite's errors carry theirs. */
 class PgError extends Error {
   constructor(message: string, readonly code: string | undefined) {
@@ -85,11 +101,7 @@ class Connection {
       if (!u.searchParams.has('application_name')) u.searchParams.set('application_name', this.appName);
       c.connectSync(u.toString());
     } catch (err) {
-      try {
-        c.end();
-      } catch {
-        /* never opened */
-      }
+      finishClient(c);
       throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(this.url)} cannot be reached: ${String((err as Error).message).trim()}`);
     }
     this.client = c;
@@ -120,13 +132,7 @@ class Connection {
   drop(): void {
     const c = this.client;
     this.client = undefined;
-    if (c) {
-      try {
-        c.pq.finish();
-      } catch {
-        /* already gone */
-      }
-    }
+    if (c) finishClient(c);
   }
 
   query(text: string, values?: (string | null)[]): { rows: Record<string, unknown>[]; changes: number } {
@@ -181,10 +187,12 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
 
   const inTx = (): boolean => depth > 0;
   let closed = false;
+  let txSeq = 0;
 
   const transaction = <T>(sync: keyof CommitCounts, fn: () => T): T => {
     conn.query('BEGIN');
     depth = 1;
+    txSeq++;
     wrote = false;
     try {
       if (sync === 'normal') conn.query('SET LOCAL synchronous_commit = off');
@@ -276,6 +284,7 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
       else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
     },
     inTransaction: inTx,
+    transactionId: () => (inTx() ? txSeq : undefined),
     isOpen: () => !closed,
     deferred,
     commits: () => ({ ...counts }),

@@ -1,5 +1,6 @@
 import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
+import { sharedStateSchema } from './shared-state-schema.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -385,6 +386,9 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE agent_cursors ADD COLUMN duplicate_exception TEXT;
   ALTER TABLE applied_events ADD COLUMN incarnation TEXT;
   `,
+  // 11: what several hub processes share (webhook leases, the gate's limits, event attempts)
+  sharedStateSchema('INTEGER', 'REAL'),
+  // 12: many hub processes — processes' heartbeats and the connections each holds
   `
   -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving
   -- process and its heartbeat, and the agent connections each one holds. Written by the deferred

@@ -74,6 +74,11 @@ export interface HubStorage {
   isOpen(): boolean;
   /** True inside a transaction of this storage. */
   inTransaction(): boolean;
+  /**
+   * A number for the outermost transaction running now (a new one for each), or undefined outside
+   * any: what gathers a transaction's changes for one after-commit effect keys them by it.
+   */
+  transactionId(): number | undefined;
   /** Writes nobody is owed, held in memory and written in batches of `relaxed` transactions. */
   readonly deferred: DeferredWrites;
   /** Commits since the storage was opened: synced (`full`) and not (`normal`). */

@@ -69,7 +69,9 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
     effects = [];
     for (const err of runEffects(run)) opts.log?.error({ err }, 'an after-commit effect failed (the commit stands)');
   };
+  let txSeq = 0;
   const counted = <T>(sync: keyof CommitCounts, run: () => T): T => {
+    txSeq++;
     catchUp();
     let result: T;
     try {
@@ -128,6 +130,7 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
       else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
     },
     inTransaction: () => db.inTransaction,
+    transactionId: () => (db.inTransaction ? txSeq : undefined),
     isOpen: () => db.open,
     deferred,
     commits(): CommitCounts {

@@ -29,9 +29,16 @@ export interface DispatcherOptions {
   drainMs: number;
   random: () => number;
   userAgent: string;
+  /**
+   * How long a delivery stays leased to this process while it attempts it: longer than an attempt
+   * can take (the send's timeout and the recording). A process that dies mid-attempt leaves its
+   * lease behind; the delivery is due again, for any process, once it has run out.
+   */
+  leaseMs: number;
+  /** This process's name on its leases (unique per dispatcher). */
+  owner: string;
 }
 
-const BATCH = 50;
 const SYSTEM_ACTOR = 'hub:webhooks';
 const DAY = 86_400_000;
 
@@ -46,6 +53,13 @@ function disableReason(gone: boolean, failingSince: string, now: number): string
  * The delivery loop. One worker per endpoint with due deliveries sends them one at a time (the
  * per-endpoint in-flight limit is 1); workers run side by side, so a slow or hanging endpoint only
  * delays itself. Outcomes are recorded in one transaction per attempt.
+ *
+ * Several hub processes on one database run a loop each: a worker first leases the delivery it is
+ * about to attempt (one write transaction: no two processes lease the same one, and none leases a
+ * delivery of an endpoint another process is attempting), and the transaction recording the
+ * outcome clears the lease — only if it is still this process's. A process that dies mid-attempt
+ * leaves a lease that runs out after `leaseMs`; the delivery is then due again (at least once:
+ * the receiver may see that webhook-id twice, and dedupes by it).
  */
 export class Dispatcher {
   private readonly workers = new Map<string, Promise<number>>();
@@ -152,15 +166,19 @@ export class Dispatcher {
     let n = 0;
     try {
       for (;;) {
-        const due = this.stopping ? [] : this.repo.dueFor(webhook, iso(this.clock.now()), BATCH).filter((d) => !tried.has(d.id));
-        if (due.length === 0) return n;
-        for (const d of due) {
-          if (this.stopping) return n;
-          tried.add(d.id);
-          const r = await this.attempt(d);
-          if (r === 'stop') return n;
-          n++;
+        if (this.stopping) return n;
+        const now = this.clock.now();
+        const d = this.repo.claimNext(webhook, this.opts.owner, iso(now), iso(now + this.opts.leaseMs));
+        if (!d) return n;
+        if (tried.has(d.id)) {
+          // still due after this worker tried it (its outcome could not be recorded): leave it to the next pass
+          this.repo.release(d.id, this.opts.owner);
+          return n;
         }
+        tried.add(d.id);
+        const r = await this.attempt(d);
+        if (r === 'stop') return n;
+        n++;
       }
     } catch (err) {
       this.log.error({ webhook, err: (err as Error).message }, 'webhook worker failed');
@@ -170,7 +188,10 @@ export class Dispatcher {
 
   private async attempt(d: DueRow): Promise<'done' | 'stop'> {
     const ep = this.repo.endpoint(d.webhook);
-    if (!ep || ep.disabled_at) return 'stop';
+    if (!ep || ep.disabled_at) {
+      this.repo.release(d.id, this.opts.owner);
+      return 'stop';
+    }
     const startedAt = this.clock.now();
     const t0 = monotonicClock.now(); // the attempt's duration: elapsed time, not the hub's clock
     let r: SendResult;
@@ -179,7 +200,11 @@ export class Dispatcher {
     } catch (err) {
       r = { error: `not sent: ${(err as Error).message}` };
     }
-    if (r.aborted) return 'stop';
+    if (r.aborted) {
+      // cut short at shutdown: due again at once, for whichever process is still running
+      this.repo.release(d.id, this.opts.owner);
+      return 'stop';
+    }
     const report = this.record(d, r, startedAt, Math.round(monotonicClock.now() - t0));
     if (!report) return 'done';
     this.counts[report.outcome]++;
@@ -215,7 +240,7 @@ export class Dispatcher {
     const at = iso(now);
     const status = r.status ?? null;
     const v = judge(r, d.retry_step, now, this.opts.random);
-    const update = { id: d.id, attemptsBefore: d.attempts, at: iso(startedAt), status, retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1) };
+    const update = { id: d.id, owner: this.opts.owner, attemptsBefore: d.attempts, at: iso(startedAt), status, retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1) };
     return this.repo.tx(() => {
       const ep = this.repo.endpoint(d.webhook);
       if (!ep) return undefined;

@@ -106,25 +106,29 @@ function prepare(s: HubStorage) {
     insertDelivery: p(`INSERT INTO webhook_deliveries (id, webhook, message, state, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)`),
     dueWebhooks: p(
       `SELECT DISTINCT d.webhook FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook
-       WHERE d.state IN ${OPEN} AND d.next_attempt_at <= ? AND w.disabled_at IS NULL`,
+       WHERE d.state IN ${OPEN} AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until <= @now) AND w.disabled_at IS NULL`,
     ),
-    dueFor: p(
+    // an endpoint with a delivery leased by another process is that process's for now (one attempt in flight per endpoint)
+    leasedElsewhere: p(`SELECT 1 AS x FROM webhook_deliveries WHERE webhook = @webhook AND lease_until > @now AND leased_by <> @owner AND state IN ${OPEN} LIMIT 1`),
+    nextDue: p(
       `SELECT d.id, d.webhook, d.message, m.type, m.body, d.attempts, d.retry_step
        FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
-       WHERE d.webhook = ? AND d.state IN ${OPEN} AND d.next_attempt_at <= ?
-       ORDER BY d.next_attempt_at, d.id LIMIT ?`,
+       WHERE d.webhook = @webhook AND d.state IN ${OPEN} AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until <= @now)
+       ORDER BY d.next_attempt_at, d.id LIMIT 1`,
     ),
+    lease: p(`UPDATE webhook_deliveries SET leased_by = @owner, lease_until = @until WHERE id = @id`),
+    release: p(`UPDATE webhook_deliveries SET leased_by = NULL, lease_until = NULL WHERE id = @id AND leased_by = @owner`),
     finish: p(
       `UPDATE webhook_deliveries SET state = @state, attempts = attempts + 1, retry_step = @retryStep, next_attempt_at = @nextAttemptAt,
-         last_attempt_at = @at, last_status = @status, last_error = @error
-       WHERE id = @id AND attempts = @attemptsBefore AND state IN ${OPEN}`,
+         last_attempt_at = @at, last_status = @status, last_error = @error, leased_by = NULL, lease_until = NULL
+       WHERE id = @id AND attempts = @attemptsBefore AND state IN ${OPEN} AND leased_by = @owner`,
     ),
     abandonOpen: p(`UPDATE webhook_deliveries SET state = 'abandoned', next_attempt_at = NULL, last_error = ? WHERE webhook = ? AND state IN ${OPEN}`),
     requeue: p(`UPDATE webhook_deliveries SET state = 'pending', retry_step = 0, next_attempt_at = ? WHERE id = ?`),
     delivery: p(`SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message WHERE d.id = ?`),
     deliveries: p(
       `SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
-       WHERE (@webhook IS NULL OR d.webhook = @webhook) AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
+       WHERE (CAST(@webhook AS TEXT) IS NULL OR d.webhook = @webhook) AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
        ORDER BY d.created_at DESC, d.id DESC LIMIT @limit`,
     ),
     openTotal: p(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state IN ${OPEN}`),
@@ -191,13 +195,35 @@ export class WebhookRepo {
     this.st.insertDelivery.run(id, webhook, message, at, at);
   }
   dueWebhooks(now: string): string[] {
-    return (this.st.dueWebhooks.all(now) as { webhook: string }[]).map((r) => r.webhook);
+    return (this.st.dueWebhooks.all({ now }) as { webhook: string }[]).map((r) => r.webhook);
   }
-  dueFor(webhook: string, now: string, limit: number): DueRow[] {
-    return this.st.dueFor.all(webhook, now, limit) as DueRow[];
+  /**
+   * Leases the endpoint's next due delivery to `owner` until `until`, in one write transaction (on
+   * PostgreSQL every write transaction holds the hub's write lock, so two processes never lease the
+   * same delivery): none when nothing is due, or when another process holds a live lease on one of
+   * the endpoint's deliveries (one attempt in flight per endpoint, across processes too).
+   */
+  claimNext(webhook: string, owner: string, now: string, until: string): DueRow | undefined {
+    // not synced: a lease a crash forgets leaves the delivery due, which is what a lease running out does
+    return this.relaxed(() => {
+      if (this.st.leasedElsewhere.get({ webhook, now, owner })) return undefined;
+      const d = this.st.nextDue.get({ webhook, now }) as DueRow | undefined;
+      if (d) this.st.lease.run({ owner, until, id: d.id });
+      return d;
+    });
   }
-  /** Records an attempt; false when the delivery changed meanwhile (removed, abandoned, recorded). */
-  finish(u: AttemptUpdate): boolean {
+  /** Gives a lease back unattempted (the attempt was cut short): due again at once, for any process. */
+  release(id: string, owner: string): void {
+    this.relaxed(() => this.st.release.run({ id, owner }));
+  }
+  private relaxed<T>(fn: () => T): T {
+    return this.s.inTransaction() ? fn() : this.s.relaxed(fn);
+  }
+  /**
+   * Records an attempt and clears its lease; false when the delivery changed meanwhile (removed,
+   * abandoned, recorded) or the lease is no longer `owner`'s (it ran out and another process took it).
+   */
+  finish(u: AttemptUpdate & { owner: string }): boolean {
     return this.st.finish.run(u).changes > 0;
   }
   abandonOpen(webhook: string, reason: string): number {

@@ -7,7 +7,7 @@ import { WebhookEndpoints, type NewEndpoint } from './endpoints.js';
 import { isWebhookEventType, type WebhookEvent, type WebhookEventType } from './events.js';
 import { httpSender, type WebhookSender } from './http-sender.js';
 import { enqueue } from './messages.js';
-import { WebhookRepo } from './repo.js';
+import { shortId, WebhookRepo } from './repo.js';
 import { SecretBox } from './secret-box.js';
 import type { DeliveryView, DisabledEndpoint, EndpointView } from './views.js';
 
@@ -35,6 +35,8 @@ export interface WebhooksOptions {
   random?: () => number;
   /** The user-agent header (default "tillbridge-hub"). */
   userAgent?: string;
+  /** How long a delivery stays leased to the process attempting it (default: the timeout + 60 s). */
+  leaseMs?: number;
 }
 
 /**
@@ -48,9 +50,11 @@ export class Webhooks {
   private readonly endpoints: WebhookEndpoints;
   private readonly dispatcher: Dispatcher;
   private readonly clock: Clock;
+  private readonly storage: HubStorage;
 
   constructor(opts: WebhooksOptions) {
     this.clock = opts.clock;
+    this.storage = opts.storage;
     this.repo = new WebhookRepo(opts.storage);
     const box = new SecretBox(opts.sealKey);
     const log = opts.log.child({ part: 'webhooks' });
@@ -62,6 +66,8 @@ export class Webhooks {
       drainMs: opts.drainMs ?? 3000,
       random: opts.random ?? Math.random,
       userAgent: opts.userAgent ?? 'tillbridge-hub',
+      leaseMs: opts.leaseMs ?? (opts.timeoutMs ?? 15_000) + 60_000,
+      owner: shortId('hp', 12),
     });
   }
 
@@ -77,7 +83,7 @@ export class Webhooks {
       .map((s) => s.id);
     if (targets.length === 0) return;
     enqueue(this.repo, iso(this.clock.now()), e.type, e.store, e.data, targets);
-    this.dispatcher.wake();
+    this.storage.afterCommit(() => this.dispatcher.wake()); // what it would send is there once committed
   }
 
   /** Whether an enabled endpoint would receive `type` for `store` (so the caller can skip building the event). */

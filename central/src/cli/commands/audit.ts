@@ -14,7 +14,7 @@ import type { ChainVerifyResult } from '../../audit/verify-stored.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
-import { act, EXIT, print, readInputFile, type CliContext } from '../context.js';
+import { act, databaseOf, databaseOpt, EXIT, print, readInputFile, type CliContext } from '../context.js';
 
 type Verdict = { ok: true; entries: number; head: string; from?: number } | { ok: false; firstBad: number; problem: string };
 
@@ -58,6 +58,7 @@ export function auditCommands(ctx: CliContext): void {
     .command('verify')
     .description('check the chain; exit 0 when intact, 5 naming the first entry that does not verify. With --checkpoint: check an export against a signed checkpoint, with nothing but the files')
     .option('--data <dir>', "read the hub's database directly instead of asking the running hub")
+    .addOption(databaseOpt())
     .option('--checkpoint <file>', 'a checkpoint file (`audit checkpoint --out`): verified away from the hub')
     .option('--export <file>', 'with --checkpoint: the export to check against it (- reads stdin)')
     .option('--public-key <file>', 'with --checkpoint: accept only a checkpoint signed by this key (`audit public-key --out`)')
@@ -65,10 +66,10 @@ export function auditCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub audit verify\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint SHA256:Yx3…',
+      '\nExamples:\n  tillbridge-hub audit verify\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint SHA256:Yx3…',
     )
     .action(
-      act(async (opts: { data?: string; checkpoint?: string; export?: string; publicKey?: string; fingerprint?: string; json?: boolean }) => {
+      act(async (opts: { data?: string; database?: string; checkpoint?: string; export?: string; publicKey?: string; fingerprint?: string; json?: boolean }) => {
         if (opts.checkpoint) {
           const v: Parameters<typeof verifyFiles>[0] = { checkpoint: opts.checkpoint };
           if (opts.export) v.export = opts.export === '-' ? process.stdin : opts.export;
@@ -82,7 +83,8 @@ export function auditCommands(ctx: CliContext): void {
         if (opts.export || opts.publicKey || opts.fingerprint) throw new TbError(TbCodes.INVALID, '--export, --public-key and --fingerprint go with --checkpoint');
         let r: ChainVerifyResult | Verdict;
         if (opts.data) {
-          const s = openHubStorage(opts.data);
+          // with --database: the hub's PostgreSQL database (the data directory still holds the checkpoints' signing key)
+          const s = openHubStorage(opts.data, { database: databaseOf(opts.database) });
           try {
             const log = createLogger({ name: 'tillbridge-hub', level: 'silent' });
             r = new AuditTrail(s, new AuditLog(s, systemClock), systemClock, { dataDir: opts.data }, log).verify();

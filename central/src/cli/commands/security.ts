@@ -2,7 +2,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, parseDuration, table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { act, databaseOf, databaseOpt, print, type CliContext } from '../context.js';
 
 function ms(v: string, what: string): number {
   try {
@@ -85,12 +85,13 @@ export function securityCommands(ctx: CliContext): void {
     .requiredOption('--role <role>', 'admin | operator')
     .requiredOption('--name <name>', 'who or what it is for')
     .option('--data <dir>', "on the hub host, as the hub's user: make it straight in the hub's data directory, without the admin API (when no admin token works; audited as cli:local)")
+    .addOption(databaseOpt())
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tillbridge-hub tokens create --role operator --name "night shift dashboard"\n  sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" --data /var/lib/tillbridge-hub')
     .action(
-      act(async (opts: { role: string; name: string; data?: string; json?: boolean }) => {
+      act(async (opts: { role: string; name: string; data?: string; database?: string; json?: boolean }) => {
         const r = opts.data
-          ? createLocalAdminToken(opts.data, opts.role, opts.name)
+          ? createLocalAdminToken(opts.data, opts.role, opts.name, undefined, databaseOf(opts.database))
           : await ctx.client().post<{ id: string; role: string; token: string }>('/v1/admin/tokens', { role: opts.role, name: opts.name });
         print(opts.json, r, () => `${r.role} token ${r.id} (shown once): ${r.token}`);
       }),

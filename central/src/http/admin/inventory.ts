@@ -28,7 +28,6 @@ export function inventoryRoutes(router: Router, hub: Hub): void {
       hub.audit.append({ actor: actorOf(who), action: 'inventory.set', outcome: 'set', store, resource: `inventory:${store}/${sku}`, details: { qty: body.qty, delta: fromMilli(delta) } });
       return { store, sku, onHand: body.qty as number, delta: fromMilli(delta) };
     });
-    hub.feed.publish();
     return res;
   });
 

@@ -95,8 +95,6 @@ export function returnRoutes(router: Router, hub: Hub): void {
     const body = (await ctx.body()) as { action?: unknown; note?: unknown };
     if (body.action !== 'accept' && body.action !== 'reverse') throw new TbError(TbCodes.INVALID, 'action: expected "accept" or "reverse"');
     if (typeof body.note !== 'string' || body.note.trim() === '') throw new TbError(TbCodes.INVALID, 'note: expected a few words on why (it goes into the audit log)');
-    const out = hub.resolution.resolve(ctx.params.id!, body.action, body.note.slice(0, 500), actorOf(who));
-    hub.feed.publish();
-    return out;
+    return hub.resolution.resolve(ctx.params.id!, body.action, body.note.slice(0, 500), actorOf(who));
   });
 }

@@ -1,0 +1,46 @@
+/**
+ * What several hub processes on one database must share (Tillbridge issue 10), one migration on
+ * each engine (SQLite: HUB_MIGRATIONS[10]; PostgreSQL: PG_MIGRATIONS[1]). `int` and `real` are the
+ * engine's 64-bit integer and double.
+ *
+ * - Webhook delivery leases: the process attempting a delivery holds it until `lease_until` (ISO
+ *   text, like `next_attempt_at`); a lease that runs out (the process died) makes it due again.
+ * - The gate's shared limits (auth/gate.ts), times in epoch milliseconds: each store's token
+ *   allowance as a GCRA "theoretical arrival time" (`tat`: the allowance is full when it is at or
+ *   before now), and each source's failed authentications, block and locked stores.
+ * - Unexpected failures per agent event (domain/event-applier.ts): counted across processes, so an
+ *   event is set aside after MAX_ATTEMPTS whichever processes its batches reached.
+ */
+export function sharedStateSchema(int: string, real: string): string {
+  return `
+  ALTER TABLE webhook_deliveries ADD COLUMN leased_by TEXT;
+  ALTER TABLE webhook_deliveries ADD COLUMN lease_until TEXT;
+
+  CREATE TABLE gate_allowances (
+    store TEXT PRIMARY KEY,
+    tat ${real} NOT NULL,
+    limited_until ${int} NOT NULL DEFAULT 0
+  );
+  CREATE INDEX gate_allowances_tat ON gate_allowances(tat, store);
+
+  -- failures: JSON [[at, store tried or null], …], the latest within the window, at most maxFailures;
+  -- locked: JSON [store, …], the stores a blocked source failed at (refused unchecked until blocked_until)
+  CREATE TABLE gate_sources (
+    source TEXT PRIMARY KEY,
+    failures TEXT NOT NULL,
+    blocked_until ${int} NOT NULL,
+    locked TEXT NOT NULL,
+    last_at ${int} NOT NULL
+  );
+  CREATE INDEX gate_sources_last ON gate_sources(last_at, source);
+
+  CREATE TABLE event_attempts (
+    event_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    attempts ${int} NOT NULL,
+    last_error TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX event_attempts_updated ON event_attempts(updated_at);
+`;
+}

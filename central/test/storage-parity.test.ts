@@ -1,0 +1,88 @@
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { HUB_MIGRATIONS } from '../src/storage/schema.js';
+import { openPostgresStorage } from '../src/storage/postgres.js';
+import { describePostgres, describeSqlite, pgTypeFor, schemaDifferences, type SchemaShape } from '../src/storage/copy.js';
+import { pgConnect } from './schema-rows.js';
+
+/**
+ * After all their migrations, SQLite and PostgreSQL hold the same tables with the same columns
+ * (types mapped: INTEGER ↔ bigint, TEXT ↔ text), so `storage migrate` copies like to like. A
+ * migration added to one list only (schema.ts, postgres-schema.ts) fails here, naming what differs.
+ * Indexes are compared by name too: a hub on either engine finds the same ones.
+ */
+
+function sqliteAtCurrent(): Database.Database {
+  const db = new Database(':memory:');
+  for (const m of HUB_MIGRATIONS) db.exec(m);
+  return db;
+}
+
+describe('schemaDifferences', () => {
+  const base = (): SchemaShape => new Map([['meta', { columns: [{ name: 'key', type: 'TEXT' }, { name: 'value', type: 'TEXT' }] }]]);
+  const pg = (): SchemaShape => new Map([['meta', { columns: [{ name: 'key', type: 'text' }, { name: 'value', type: 'text' }] }]]);
+  it('is empty for matching shapes, and names a table, a column or a type on one side only', () => {
+    expect(schemaDifferences(base(), pg())).toEqual([]);
+    const s = base();
+    s.set('extra', { columns: [{ name: 'x', type: 'TEXT' }] });
+    s.get('meta')!.columns.push({ name: 'n', type: 'INTEGER' });
+    const p = pg();
+    p.get('meta')!.columns[1]!.type = 'bigint';
+    p.set('other', { columns: [] });
+    expect(schemaDifferences(s, p)).toEqual([
+      'table extra only in SQLite',
+      'column meta.value is TEXT in SQLite but bigint in PostgreSQL (expected text)',
+      'column meta.n only in SQLite',
+      'table other only in PostgreSQL',
+    ]);
+  });
+
+  it('catches a migration applied to SQLite only', () => {
+    const db = sqliteAtCurrent();
+    // what PostgreSQL would hold with the same migrations: the same shape, types mapped
+    const asPg: SchemaShape = new Map([...describeSqlite(db)].map(([t, s]) => [t, { columns: s.columns.map((c) => ({ name: c.name, type: pgTypeFor(c.type)! })) }]));
+    expect(schemaDifferences(describeSqlite(db), asPg)).toEqual([]);
+    db.exec('ALTER TABLE meta ADD COLUMN note TEXT; CREATE TABLE newer (id INTEGER PRIMARY KEY)');
+    expect(schemaDifferences(describeSqlite(db), asPg)).toEqual(['column meta.note only in SQLite', 'table newer only in SQLite']);
+    db.close();
+  });
+});
+
+const noPg = pgUnavailable();
+if (noPg) console.warn(`SQLite/PostgreSQL schema parity test skipped: ${noPg}`);
+
+describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after every migration', () => {
+  let tdb: TestDatabase;
+  let sqlite: Database.Database;
+  let pg: ReturnType<typeof pgConnect>;
+  beforeAll(() => {
+    tdb = createTestDatabase('tb_parity');
+    openPostgresStorage(tdb.url, { create: true }).close();
+    pg = pgConnect(tdb.url);
+    sqlite = sqliteAtCurrent();
+  });
+  afterAll(() => {
+    pg?.close();
+    sqlite?.close();
+    tdb?.drop();
+  });
+
+  it('have the same tables and the same columns, types mapped', () => {
+    const s = describeSqlite(sqlite);
+    const p = describePostgres(pg.query);
+    expect(s.size).toBeGreaterThan(10);
+    expect(schemaDifferences(s, p)).toEqual([]);
+  });
+
+  it('have the same indexes (by name, beside those of primary keys and unique constraints)', () => {
+    const s = sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).pluck().all();
+    const p = pg
+      .query(
+        `SELECT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+          WHERE n.nspname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname`,
+      )
+      .map((r) => r.name);
+    expect(p).toEqual(s);
+  });
+});
