@@ -4,7 +4,7 @@ import type { BatchInput, BatchOutcome, EventApplier } from '../domain/event-app
 
 export interface IngestOptions {
   /**
-   * Most events one commit takes (default 1000): a flush stops before the batch that would pass
+   * Most events one commit takes (default 250): a flush stops before the batch that would pass
    * it (a larger batch alone still goes). It bounds how long one flush holds the hub — and so how
    * long a return authorization or any other frame read meanwhile waits.
    */
@@ -21,7 +21,7 @@ interface Queued {
   done: (o: BatchOutcome) => void;
 }
 
-export const DEFAULT_INGEST_MAX_ROWS = 1000;
+export const DEFAULT_INGEST_MAX_ROWS = 250;
 
 /**
  * Group commit of the agents' `events` frames. A frame is queued, not applied where it is read:
