@@ -37,6 +37,8 @@ export interface HubOptions {
   gate?: GateOptions;
   /** Large admin imports (defaults suit production; tests make chunks small). */
   imports?: HubServiceOptions['imports'];
+  /** Group commit of the agents' event batches (events per commit; a seam for tests). */
+  ingest?: HubServiceOptions['ingest'];
   /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
   agentProbeMs?: number;
   /** Seams in agents' handshakes, for tests (hold one at a step; hear the ones given up). */
@@ -123,6 +125,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   if (opts.gate) serviceOpts.gate = opts.gate;
   if (opts.auditRetentionDays) serviceOpts.auditRetentionDays = opts.auditRetentionDays;
   if (opts.imports) serviceOpts.imports = opts.imports;
+  if (opts.ingest) serviceOpts.ingest = opts.ingest;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
@@ -142,6 +145,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     returnsRepo: hub.returnsRepo,
     terminals: hub.terminals,
     applier: hub.applier,
+    ingest: hub.ingest,
     engine: hub.engine,
     ledger: hub.ledger,
     presence: hub.presence,

@@ -19,6 +19,7 @@ import {
 } from '@tillbridge/shared';
 import { ForkedHistory, type EventApplier } from '../domain/event-applier.js';
 import type { Cursors } from '../domain/cursors.js';
+import type { IngestQueue } from './ingest-queue.js';
 import type { AgentCopies } from '../domain/agent-copies.js';
 import type { ReturnsEngine } from '../domain/returns-engine.js';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
@@ -49,6 +50,8 @@ export interface SessionDeps {
   returnsRepo: ReturnsRepo;
   terminals: Terminals;
   applier: EventApplier;
+  /** where `events` frames go: committed together with other agents' (group commit) */
+  ingest: IngestQueue;
   engine: ReturnsEngine;
   ledger: InventoryLedger;
   presence: Presence;
@@ -100,8 +103,9 @@ const PARK_MS = 10_000;
  * One store agent's connection: hello (the agent, its database's incarnation and newest seq) →
  * welcome and the inventory snapshot — or, for a database behind what the hub applied, close
  * 4011 (start a new incarnation), and for a second live copy of the agent, close 4010; event
- * batches → one transaction → ack(upTo), nack on a transient failure, close 4011 on a forked
- * history; authorization requests answered once the agent's earlier events are applied.
+ * batches → queued and committed with other agents' (ingest-queue.ts) → ack(upTo), nack on a
+ * transient failure, close 4011 on a forked history; authorization requests answered once the
+ * agent's earlier events are applied.
  */
 export class AgentSession {
   private agentId: string | undefined;
@@ -416,19 +420,21 @@ export class AgentSession {
   }
 
   private onEvents(items: Parameters<EventApplier['applyBatch']>[3]): void {
-    try {
-      const r = this.d.applier.applyBatch(this.store, this.agentId!, this.incarnation, items);
-      this.cursor = Math.max(this.cursor, r.upTo);
-      this.failures = 0;
-      this.send({ t: 'ack', upTo: r.upTo, results: r.results });
-      this.drainParked();
-    } catch (err) {
+    // queued with other agents' batches, one commit for them all: acked or nacked once it returned
+    this.d.ingest.submit({ store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items }, (o) => {
+      if (o.ok) {
+        this.cursor = Math.max(this.cursor, o.result.upTo);
+        this.failures = 0;
+        this.send({ t: 'ack', upTo: o.result.upTo, results: o.result.results });
+        return this.drainParked();
+      }
+      const err = o.error;
       if (err instanceof ForkedHistory) return this.onForked(err);
       const first = Math.min(...items.map((i) => i.seq));
       const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
       this.d.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
       this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
-    }
+    });
   }
 
   /** Another history under this incarnation: nothing of the batch was applied; the agent starts a new incarnation and sends it all again. */
