@@ -31,6 +31,7 @@ import { Stores } from './domain/stores.js';
 import { Terminals } from './domain/terminals.js';
 import { openHubStorage, type HubStorage } from './storage/index.js';
 import { Presence } from './sync/presence.js';
+import { IngestQueue, type IngestOptions } from './sync/ingest-queue.js';
 import { HubEvents } from './domain/hub-events.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { AuditTrail } from './audit/trail.js';
@@ -50,6 +51,8 @@ export interface HubServiceOptions {
   auditRetentionDays?: number;
   /** Large admin imports: rows per transaction, largest body, how many at once. */
   imports?: ImportsOptions;
+  /** Group commit of the agents' event batches: events per commit (and a seam for tests). */
+  ingest?: IngestOptions;
 }
 
 /** Every hub service wired to one storage: what the HTTP API, the agents' endpoint and the CLI use. */
@@ -83,6 +86,8 @@ export interface Hub {
   /** Restored, reverted and copied agent databases (DESIGN rule 9): audited, flagged. */
   copies: AgentCopies;
   applier: EventApplier;
+  /** The agents' event batches, queued and committed together (group commit), acknowledged once durable. */
+  ingest: IngestQueue;
   presence: Presence;
   terminals: Terminals;
   /** What the domain announces (inside its transactions); webhooks listen. */
@@ -145,6 +150,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
   const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }), clock);
+  const ingest = new IngestQueue(applier, opts.log.child({ part: 'ingest' }), opts.ingest);
   const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
   return {
     storage,
@@ -174,6 +180,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     cursors,
     copies: new AgentCopies(storage, exceptions, audit),
     applier,
+    ingest,
     presence: new Presence(stores),
     terminals: new Terminals(storage, clock, events),
     events,
@@ -181,6 +188,9 @@ export function openHub(opts: HubServiceOptions): Hub {
     auditTrail,
     // a signed checkpoint every 1000 audit entries, whoever wrote them
     imports: new Imports(storage, audit, feed, clock, opts.log.child({ part: 'imports' }), opts.imports, () => auditTrail.nudge()),
-    close: () => storage.close(),
+    close: () => {
+      ingest.close(); // what is queued is not acknowledged: the agents send it again
+      storage.close();
+    },
   };
 }

@@ -7,7 +7,9 @@ import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
 import { httpStatusFor, Router, sendJson } from './http/router.js';
 import { openHubStorage, storageExists, storageLocation } from './storage/index.js';
-import { AgentEndpoint, type HandshakeHooks } from './sync/agent-endpoint.js';
+import { AgentEndpoint, DEFAULT_PROBE_MS, type HandshakeHooks } from './sync/agent-endpoint.js';
+import { HubCluster } from './cluster/cluster.js';
+import type { LiveSessionsOptions } from './cluster/live-sessions.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
 import { auditOrigin } from './domain/audit-log.js';
@@ -35,12 +37,16 @@ export interface HubOptions {
   gate?: GateOptions;
   /** Large admin imports (defaults suit production; tests make chunks small). */
   imports?: HubServiceOptions['imports'];
+  /** Group commit of the agents' event batches (events per commit; a seam for tests). */
+  ingest?: HubServiceOptions['ingest'];
   /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
   agentProbeMs?: number;
   /** Webhook requests: each attempt's timeout (default 15 s) and how long a delivery stays leased to this process (default: the timeout + 60 s). */
   webhooks?: { timeoutMs?: number; leaseMs?: number };
   /** Seams in agents' handshakes, for tests (hold one at a step; hear the ones given up). */
   agentHandshake?: HandshakeHooks;
+  /** Many hub processes on one database: how often this one says it is alive, and when one unheard of stops counting (defaults 2 s, 15 s). */
+  processes?: LiveSessionsOptions;
   log: Logger;
   clock?: Clock;
 }
@@ -51,6 +57,8 @@ export interface RunningHub {
   readonly port: number;
   readonly hub: Hub;
   readonly metrics: HubMetrics;
+  /** The bus to the other hub processes on the database, and what they hold. */
+  readonly cluster: HubCluster;
   stop(): Promise<void>;
 }
 
@@ -119,8 +127,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   if (opts.gate) serviceOpts.gate = opts.gate;
   if (opts.auditRetentionDays) serviceOpts.auditRetentionDays = opts.auditRetentionDays;
   if (opts.imports) serviceOpts.imports = opts.imports;
+  if (opts.ingest) serviceOpts.ingest = opts.ingest;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
+  const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
+  // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the agent
+  const cluster = new HubCluster(hub, { database: opts.database, log: log.child({ part: 'cluster' }), probeMs, ...(opts.processes ? { processes: opts.processes } : {}) });
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
     syncConfig: hub.syncConfig,
     accuracy: hub.accuracy,
@@ -135,6 +147,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     returnsRepo: hub.returnsRepo,
     terminals: hub.terminals,
     applier: hub.applier,
+    ingest: hub.ingest,
     engine: hub.engine,
     ledger: hub.ledger,
     presence: hub.presence,
@@ -142,13 +155,13 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
   }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
-    ...(opts.agentProbeMs !== undefined ? { probeMs: opts.agentProbeMs } : {}),
+    probeMs,
     ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
+    ...(cluster.remote ? { remote: cluster.remote } : {}),
   });
-  hub.keys.setDelivery(endpoint);
-  hub.feed.onInventory((store, skus) => endpoint.session(store)?.pushInventory(skus));
-  hub.policies.onChange((scope) => endpoint.pushPolicy(scope === 'default' ? undefined : scope));
-  hub.syncConfig.onChange((scope) => endpoint.pushConfig(scope === 'default' ? undefined : scope));
+  // inventory, policy, sync settings, key delivery and revocation: published on the bus, acted on where the agent is held
+  cluster.attach(endpoint);
+  await cluster.ready();
 
   const metrics = new HubMetrics(hub);
   hub.applier.onApplied((e) => {
@@ -263,7 +276,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     }
   }), opts.sweepMs ?? 30_000);
   sweeper.unref();
-  log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, storage: hub.storage.location, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
+  log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, storage: hub.storage.location, process: cluster.bus.processId, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
 
   // presence, last seen and heartbeat figures: one batch a second, without fsync (storage/deferred-writes.ts)
   hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) => log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`));
@@ -276,6 +289,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     port,
     hub,
     metrics,
+    cluster,
     stop: () => {
       stopping ??= (async () => {
         ready = false;
@@ -287,6 +301,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         await endpoint.close();
+        await cluster.close();
         await hub.webhooks.stop();
         server.closeAllConnections();
         await closed;

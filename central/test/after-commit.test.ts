@@ -34,6 +34,21 @@ describe("a transaction's after-commit effects (the unit of work)", () => {
     expect(heard).toEqual([['S1', ['C']]]);
   });
 
+  it('still announces a transaction whose first change was in a savepoint that rolled back', () => {
+    t.hub.storage.tx(() => {
+      expect(() =>
+        t.hub.storage.savepoint(() => {
+          t.hub.ledger.setOnHand('S1', 'A', 5000, 'test');
+          throw new Error('refused');
+        }),
+      ).toThrow('refused');
+      t.hub.ledger.setOnHand('S1', 'B', 1000, 'test');
+    });
+    // B committed and is announced (A, rolled back, may be announced with it: unchanged)
+    expect(heard).toHaveLength(1);
+    expect(heard[0]![1]).toContain('B');
+  });
+
   it('runs effects in order after the outermost commit, none for a rolled-back savepoint, and at once outside a transaction', () => {
     const order: string[] = [];
     t.hub.storage.tx(() => {

@@ -82,6 +82,7 @@ function ordered(intro: Introspection): string[] {
 }
 
 const isInteger = (type: string): boolean => /^(INTEGER|bigint|integer)$/i.test(type);
+const isReal = (type: string): boolean => /^(REAL|double precision|numeric)$/i.test(type);
 
 /** `perTable` rows for every table, in an order they can be inserted in. */
 export function representativeRows(intro: Introspection, perTable = 3): { table: string; rows: Row[] }[] {
@@ -93,6 +94,7 @@ export function representativeRows(intro: Introspection, perTable = 3): { table:
       const row: Row = {};
       for (const c of intro.shape.get(table)!.columns) {
         if (isInteger(c.type)) row[c.name] = i + 1;
+        else if (isReal(c.type)) row[c.name] = i + 1.5;
         else if (c.name === 'at' || c.name.endsWith('_at')) row[c.name] = `2026-0${(i % 9) + 1}-1${i % 10}T09:00:00.000Z`;
         else row[c.name] = `${c.name}-${i + 1}`;
       }

@@ -1,5 +1,7 @@
 import {
   describeZodError,
+  TbCodes,
+  TbError,
   EventBodies,
   type EventResult,
   type Logger,
@@ -11,7 +13,7 @@ import {
 } from '@tillbridge/shared';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { iso, systemClock, type Clock } from './clock.js';
-import type { AuditLog } from './audit-log.js';
+import { auditOrigin, type AuditLog } from './audit-log.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { Cursors } from './cursors.js';
 import type { Exceptions } from './exceptions.js';
@@ -23,6 +25,23 @@ import type { SaleService } from './sale-service.js';
 export interface BatchResult {
   upTo: number;
   results: EventResult[];
+}
+
+/** One agent's `events` frame, as `applyBatches` takes it. */
+export interface BatchInput {
+  store: string;
+  agentId: string;
+  incarnation: string;
+  items: WireEvent[];
+  /** the origin its audit entries name (`auditOrigin`); default: the caller's */
+  origin?: string | undefined;
+}
+
+export type BatchOutcome = { ok: true; result: BatchResult } | { ok: false; error: unknown };
+
+/** Runs `fn` with `origin` as the audit origin (`auditOrigin`), or in the caller's when there is none. */
+function within<T>(origin: string | undefined, fn: () => T): T {
+  return origin === undefined ? fn() : auditOrigin.run(origin, fn);
 }
 
 export interface AppliedObserver {
@@ -94,12 +113,57 @@ export class EventApplier {
     this.observer = o;
   }
 
-  /** `upTo` is the batch's highest seq: every event in it is committed (applied, a duplicate, or an exception). */
+  /**
+   * `upTo` is the batch's highest seq: every event in it is committed (applied, a duplicate, or an
+   * exception). One batch in one synced commit; throws what `applyBatches` reports for it.
+   */
   applyBatch(store: string, agentId: string, incarnation: string, items: WireEvent[]): BatchResult {
-    let current: WireEvent | undefined;
-    const observed: { kind: string; agentAt: string; outcome: EventResult['outcome'] }[] = [];
+    const [o] = this.applyBatches([{ store, agentId, incarnation, items }]);
+    if (!o!.ok) throw o!.error;
+    return o!.result;
+  }
+
+  /**
+   * Applies several agents' batches in ONE write transaction (one synced commit: group commit),
+   * each batch in a savepoint of its own: a batch that throws (an unexpected failure, a forked
+   * history) is rolled back alone and reported as failed, the others commit. A batch of an
+   * agent's incarnation after one of its batches failed in the same call is not attempted (its
+   * events would come after a gap). When the commit itself fails, every batch is reported failed:
+   * nothing of any of them is stored. The outcomes come back in order, once the commit returned —
+   * an outcome `ok` is durable. Inventory pushes and observers run after the commit.
+   */
+  applyBatches(batches: BatchInput[]): BatchOutcome[] {
+    const outcomes: BatchOutcome[] = [];
+    const observed: (Parameters<AppliedObserver>[0])[] = [];
+    const failedAgents = new Map<string, unknown>();
     try {
-      const result = this.s.tx(() => {
+      this.s.tx(() => {
+        for (const b of batches) {
+          const key = `${b.agentId}\u0000${b.incarnation}`;
+          if (failedAgents.has(key)) {
+            outcomes.push({ ok: false, error: new TbError(TbCodes.STORAGE_BUSY, 'an earlier batch of this agent failed in the same commit') });
+            continue;
+          }
+          const o = within(b.origin, () => this.applyInSavepoint(b, observed));
+          if (!o.ok) failedAgents.set(key, o.error);
+          outcomes.push(o);
+        }
+      });
+    } catch (error) {
+      // the transaction could not commit: nothing of any batch is stored (nor announced)
+      return batches.map(() => ({ ok: false, error }));
+    }
+    for (const o of observed) this.observer?.(o);
+    return outcomes;
+  }
+
+  /** One batch in its own savepoint (a transaction of its own outside one). */
+  private applyInSavepoint(b: BatchInput, observed: Parameters<AppliedObserver>[0][]): BatchOutcome {
+    const { store, agentId, incarnation, items } = b;
+    let current: WireEvent | undefined;
+    const seen: Parameters<AppliedObserver>[0][] = [];
+    try {
+      const result = this.s.savepoint(() => {
         let cursor = this.cursors.incarnation(agentId, incarnation)?.lastSeq ?? 0;
         const results: EventResult[] = [];
         let upTo = 0;
@@ -125,18 +189,18 @@ export class EventApplier {
             code: outcome.code ?? null,
             agentAt: item.at,
           });
-          observed.push({ kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
+          seen.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
           results.push(outcome);
           cursor = item.seq;
         }
         this.cursors.setCursor(agentId, incarnation, store, cursor);
         return { upTo, results };
       });
-      for (const o of observed) this.observer?.({ store, ...o });
-      return result;
-    } catch (err) {
-      if (current && !(err instanceof ForkedHistory)) this.countFailure(agentId, current.id, err);
-      throw err;
+      observed.push(...seen);
+      return { ok: true, result };
+    } catch (error) {
+      if (current && !(error instanceof ForkedHistory)) this.countFailure(agentId, current.id, error);
+      return { ok: false, error };
     }
   }
 
@@ -176,13 +240,14 @@ export class EventApplier {
   }
 
   /**
-   * Counts an unexpected failure of the event (the batch was rolled back: its own transaction).
+   * Counts an unexpected failure of the event (its batch was rolled back): a transaction of its
+   * own, or a savepoint of the group's transaction, committed with the batches beside it.
    * Counts of events that later applied are forgotten a week on; a failure to count is logged.
    */
   private countFailure(agentId: string, eventId: string, err: unknown): void {
     const now = this.clock.now();
     try {
-      this.s.tx(() => {
+      this.s.savepoint(() => {
         this.countAttempt.run({ event: eventId, agent: agentId, error: String((err as Error)?.message ?? err).slice(0, 500), at: iso(now) });
         this.forgetOld.run(iso(now - 7 * 86_400_000));
       });

@@ -56,10 +56,11 @@ export class HubMetrics {
     });
     new Gauge({
       name: 'tillbridge_connected_stores',
-      help: 'Stores whose agent is connected now',
+      help: 'Stores whose agent is connected to this hub process now',
       registers: [r],
       collect() {
-        this.set(hub.presence.count());
+        // per process: a sum over the hub processes on one database counts each connection once
+        this.set(hub.presence.countHere());
       },
     });
     // what each connected store's agent last reported
@@ -72,7 +73,7 @@ export class HubMetrics {
         collect() {
           this.reset();
           for (const s of hub.stores.list()) {
-            const p = hub.presence.get(s.id);
+            const p = hub.presence.here(s.id);
             const v = p.connected ? pick(p) : undefined;
             if (v !== undefined) this.set({ store: s.id }, v);
           }

@@ -388,4 +388,27 @@ export const HUB_MIGRATIONS: string[] = [
   `,
   // 11: what several hub processes share (webhook leases, the gate's limits, event attempts)
   sharedStateSchema('INTEGER', 'REAL'),
+  // 12: many hub processes — processes' heartbeats and the connections each holds
+  `
+  -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving
+  -- process and its heartbeat, and the agent connections each one holds. Written by the deferred
+  -- path (presence is owed nobody); a process whose heartbeat is older than the timeout (killed)
+  -- no longer counts, nor do its connections.
+  CREATE TABLE hub_processes (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    info TEXT NOT NULL
+  );
+  CREATE TABLE live_sessions (
+    store TEXT NOT NULL,
+    process TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    connected_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    figures TEXT NOT NULL,
+    PRIMARY KEY (store, process)
+  );
+  CREATE INDEX live_sessions_process ON live_sessions(process);
+  `,
 ];

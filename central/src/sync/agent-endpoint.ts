@@ -6,6 +6,7 @@ import type { AccessTokens } from '../auth/access-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import type { KeyDelivery } from '../domain/key-rotation.js';
+import type { RemoteVerdict } from '../cluster/bus.js';
 import type { Stores } from '../domain/stores.js';
 import { clientCertOf } from '../tls/server-tls.js';
 import { AgentSession, type ClaimOutcome, type ConnectionAttempt, type SessionDeps } from './agent-session.js';
@@ -32,10 +33,28 @@ export interface HandshakeHooks {
   gaveUp?(store: string | undefined, step: HandshakeStep): void;
 }
 
+/**
+ * The other hub processes on the same database (cluster/session-claims.ts): a hello this process
+ * is about to accept is first put to whichever of them holds a connection of the store.
+ */
+export interface RemoteSessions {
+  claim(session: AgentSession): Promise<RemoteVerdict>;
+}
+
+/** A hello said at another hub process, put to this one (it may hold an older connection of the store). */
+export interface RemoteClaim {
+  store: string;
+  agent: string;
+  run?: string | undefined;
+  attempt?: number | undefined;
+}
+
 export interface AgentEndpointOptions {
   /** How long an agent's open connection has to answer a ping when the same agent says hello on another (default 5 s). */
   probeMs?: number;
   hooks?: HandshakeHooks;
+  /** Many hub processes on one database: hellos are put to the other processes too. */
+  remote?: RemoteSessions;
 }
 
 /** Refuses an upgrade that failed to authenticate: counted against its source, 401 or (blocked) 429. */
@@ -74,6 +93,7 @@ export class AgentEndpoint implements KeyDelivery {
   private readonly pinger: NodeJS.Timeout;
   private readonly probeMs: number;
   private readonly hooks: HandshakeHooks;
+  private readonly remote: RemoteSessions | undefined;
 
   constructor(
     private readonly tokens: AccessTokens,
@@ -85,6 +105,7 @@ export class AgentEndpoint implements KeyDelivery {
   ) {
     this.probeMs = opts.probeMs ?? DEFAULT_PROBE_MS;
     this.hooks = opts.hooks ?? {};
+    this.remote = opts.remote;
     this.pinger = setInterval(() => {
       for (const ws of this.wss.clients) {
         if (this.alive.get(ws) === false) {
@@ -283,8 +304,67 @@ export class AgentEndpoint implements KeyDelivery {
         prior.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
       }
     }
+    if (this.remote) {
+      // another hub process may hold an older connection of the store: it gives it up, or says why not
+      const verdict = await Promise.race([this.remote.claim(session), session.ended.then(() => 'gone' as const)]);
+      if (verdict === 'gone' || !session.open) return this.gaveUp(store, 'probe');
+      if (this.superseded(session) || verdict.kind === 'superseded') return { kind: 'superseded' };
+      if (verdict.kind === 'duplicate') return { kind: 'duplicate', live: { peer: verdict.live } };
+    }
     this.sessions.set(store, session);
     return { kind: 'accepted' };
+  }
+
+  /**
+   * A hello said at another hub process: the connection of the store held here, if any, is
+   * given up the way a newer local connection would have it — another agent's is replaced (4009),
+   * an earlier attempt of the same run is closed, and one of the same agent otherwise is probed:
+   * answering, it is a live copy and the claim is refused (`duplicate`); silent, it is dropped.
+   * Undefined when nothing of the store is held here.
+   */
+  async yieldTo(c: RemoteClaim): Promise<RemoteVerdict | undefined> {
+    const attempt: ConnectionAttempt = {};
+    if (c.run !== undefined) attempt.run = c.run;
+    if (c.attempt !== undefined) attempt.attempt = c.attempt;
+    const newest = this.newest.get(c.store);
+    if (attempt.run !== undefined && attempt.attempt !== undefined && !(newest?.agent === c.agent && newest.run === attempt.run && (newest.attempt ?? 0) >= attempt.attempt)) {
+      this.newest.set(c.store, { agent: c.agent, run: attempt.run, attempt: attempt.attempt });
+    }
+    const held = this.sessions.get(c.store);
+    if (!held || !held.open) return undefined;
+    if (held.claimed !== c.agent) {
+      this.log.info({ store: c.store }, 'another hub process accepted a newer connection from this store: the one held here is replaced');
+      held.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
+      return { kind: 'free' };
+    }
+    if (earlierAttempt(attempt, held.attempt)) return { kind: 'superseded' };
+    if (earlierAttempt(held.attempt, attempt)) {
+      this.log.info({ store: c.store, agentId: c.agent }, 'the agent connected to another hub process on a later attempt: its connection here is closed');
+      held.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
+      return { kind: 'free' };
+    }
+    const answers = await held.probe(this.probeMs);
+    if (answers && held.open && this.sessions.get(c.store) === held) return { kind: 'duplicate', live: held.peer };
+    if (this.sessions.get(c.store) === held) {
+      this.log.info({ store: c.store, agentId: c.agent }, 'the agent reconnected to another hub process; its old connection here did not answer and is dropped');
+      held.terminate();
+    }
+    return { kind: 'free' };
+  }
+
+  /**
+   * Another hub process answered a claim only after this one accepted it (it had not yet written
+   * that it held the store): the verdict is carried out now.
+   */
+  refuseLate(session: AgentSession, verdict: RemoteVerdict): void {
+    if (this.sessions.get(session.store) !== session || !session.open) return;
+    if (verdict.kind === 'duplicate') session.refuseAsCopy(verdict.live);
+    else if (verdict.kind === 'superseded') session.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
+  }
+
+  /** Every connection held here. */
+  held(): AgentSession[] {
+    return [...this.sessions.values()];
   }
 
   /** An earlier attempt of the same run of the agent than the latest it said hello on: given up by the agent. */

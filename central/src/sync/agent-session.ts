@@ -19,6 +19,7 @@ import {
 } from '@tillbridge/shared';
 import { ForkedHistory, type EventApplier } from '../domain/event-applier.js';
 import type { Cursors } from '../domain/cursors.js';
+import type { IngestQueue } from './ingest-queue.js';
 import type { AgentCopies } from '../domain/agent-copies.js';
 import type { ReturnsEngine } from '../domain/returns-engine.js';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
@@ -49,6 +50,8 @@ export interface SessionDeps {
   returnsRepo: ReturnsRepo;
   terminals: Terminals;
   applier: EventApplier;
+  /** where `events` frames go: committed together with other agents' (group commit) */
+  ingest: IngestQueue;
   engine: ReturnsEngine;
   ledger: InventoryLedger;
   presence: Presence;
@@ -72,7 +75,7 @@ export type ClaimOutcome =
   /** the connection is now the store's */
   | { kind: 'accepted' }
   /** another copy of the agent's database answers on its connection: this one is refused (DESIGN rule 9) */
-  | { kind: 'duplicate'; live: AgentSession }
+  | { kind: 'duplicate'; live: { peer: string } }
   /** the hub accepted a later attempt of the same run of the agent: the agent gave this one up */
   | { kind: 'superseded' }
   /** the connection closed while its hello waited: nothing was done for it */
@@ -100,8 +103,9 @@ const PARK_MS = 10_000;
  * One store agent's connection: hello (the agent, its database's incarnation and newest seq) →
  * welcome and the inventory snapshot — or, for a database behind what the hub applied, close
  * 4011 (start a new incarnation), and for a second live copy of the agent, close 4010; event
- * batches → one transaction → ack(upTo), nack on a transient failure, close 4011 on a forked
- * history; authorization requests answered once the agent's earlier events are applied.
+ * batches → queued and committed with other agents' (ingest-queue.ts) → ack(upTo), nack on a
+ * transient failure, close 4011 on a forked history; authorization requests answered once the
+ * agent's earlier events are applied.
  */
 export class AgentSession {
   private agentId: string | undefined;
@@ -281,7 +285,7 @@ export class AgentSession {
     const frame = parsed.data;
     // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no trace
     if (frame.t === 'hello') return this.onHello(frame);
-    this.d.presence.get(this.store).lastFrameMs = this.d.now();
+    this.d.presence.frame(this.store, this.d.now());
     if (!this.agentId) return this.protocolError(`"${frame.t}" before "welcome"`);
     switch (frame.t) {
       case 'events':
@@ -368,8 +372,20 @@ export class AgentSession {
   }
 
   /** A second live copy of the agent (DESIGN rule 9): refused, loudly. */
-  private refuseCopy(hello: HelloFrame, live: AgentSession): void {
-    const copy = { store: this.store, agentId: hello.agent, incarnation: hello.incarnation };
+  private refuseCopy(hello: HelloFrame, live: { peer: string }): void {
+    this.refuseCopyOf({ store: this.store, agentId: hello.agent, incarnation: hello.incarnation }, live);
+  }
+
+  /**
+   * Refused after all, once accepted: another hub process found a live copy of this agent on the
+   * connection it holds (it answered after this process had accepted this one).
+   */
+  refuseAsCopy(livePeer: string): void {
+    if (!this.agentId) return this.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+    this.refuseCopyOf({ store: this.store, agentId: this.agentId, incarnation: this.incarnation }, { peer: livePeer });
+  }
+
+  private refuseCopyOf(copy: { store: string; agentId: string; incarnation: string }, live: { peer: string }): void {
     try {
       this.d.copies.duplicate(copy, { live: live.peer, refused: this.peer });
     } catch (err) {
@@ -404,19 +420,21 @@ export class AgentSession {
   }
 
   private onEvents(items: Parameters<EventApplier['applyBatch']>[3]): void {
-    try {
-      const r = this.d.applier.applyBatch(this.store, this.agentId!, this.incarnation, items);
-      this.cursor = Math.max(this.cursor, r.upTo);
-      this.failures = 0;
-      this.send({ t: 'ack', upTo: r.upTo, results: r.results });
-      this.drainParked();
-    } catch (err) {
+    // queued with other agents' batches, one commit for them all: acked or nacked once it returned
+    this.d.ingest.submit({ store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items }, (o) => {
+      if (o.ok) {
+        this.cursor = Math.max(this.cursor, o.result.upTo);
+        this.failures = 0;
+        this.send({ t: 'ack', upTo: o.result.upTo, results: o.result.results });
+        return this.drainParked();
+      }
+      const err = o.error;
       if (err instanceof ForkedHistory) return this.onForked(err);
       const first = Math.min(...items.map((i) => i.seq));
       const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
       this.d.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
       this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
-    }
+    });
   }
 
   /** Another history under this incarnation: nothing of the batch was applied; the agent starts a new incarnation and sends it all again. */

@@ -1,0 +1,262 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { createTestDatabase, testBackend, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import type { IngestOptions } from '../src/sync/ingest-queue.js';
+import { column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
+
+/**
+ * Group commit of the agents' event batches, over real WebSockets and a real hub (SQLite, or
+ * PostgreSQL with TILLBRIDGE_TEST_BACKEND=postgres): batches that arrive together are committed in
+ * one synced commit, each in its own savepoint; every batch is acked once, only after its commit;
+ * a batch that fails is nacked and leaves nothing while the others of its commit stand; a return
+ * authorization does not wait behind the queue. The queue is held through its test seam
+ * (`beforeFlush`) while frames arrive, so waits end on counts and frames, never on elapsed time.
+ */
+
+type Frame = { t: string; [k: string]: unknown };
+
+let dir: string | undefined;
+let db: TestDatabase | undefined;
+let running: RunningHub | undefined;
+const open: WebSocket[] = [];
+/** every frame any agent received, in the order they arrived: [store, frame] */
+let heard: [string, Frame][] = [];
+
+/** Holds the queue's flushes while armed. */
+class Gate {
+  private release: (() => void) | undefined;
+  private held: Promise<void> | undefined;
+  arm(): void {
+    this.held = new Promise((r) => (this.release = r));
+  }
+  open(): void {
+    this.release?.();
+    this.held = undefined;
+  }
+  readonly hook = (): Promise<void> | undefined => this.held;
+}
+const gate = new Gate();
+
+async function start(stores: string[], ingest: Omit<IngestOptions, 'beforeFlush'> = {}): Promise<RunningHub> {
+  dir = mkdtempSync(join(tmpdir(), 'tb-ingest-'));
+  db = testBackend() === 'postgres' ? createTestDatabase() : undefined;
+  const clock = new TestClock();
+  initHub(dir, silent, clock, db?.url);
+  running = await startHub({ dataDir: dir, database: db?.url, host: '127.0.0.1', port: 0, log: silent, clock, ingest: { ...ingest, beforeFlush: gate.hook } });
+  running.hub.storage.deferred.stop(); // presence and last-seen writes: only when the test says
+  for (const s of stores) running.hub.stores.create(s, s);
+  return running;
+}
+
+afterEach(async () => {
+  gate.open();
+  for (const ws of open.splice(0)) ws.terminate();
+  await running?.stop();
+  db?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  running = undefined;
+  dir = undefined;
+  db = undefined;
+  heard = [];
+});
+
+interface Agent {
+  store: string;
+  frames: Frame[];
+  next(match: (f: Frame) => boolean): Promise<Frame>;
+  send(frame: unknown): void;
+}
+
+/** A store's agent over a real WebSocket, welcomed. */
+async function agent(store: string): Promise<Agent> {
+  const hub = running!.hub;
+  const key = hub.credentials.createApiKey(store);
+  const token = await hub.tokens.issue(store, hub.credentials.checkApiKey(store, key).keyId);
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+  open.push(ws);
+  const frames: Frame[] = [];
+  const waiting: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  ws.on('message', (data) => {
+    const f = JSON.parse(data.toString()) as Frame;
+    frames.push(f);
+    heard.push([store, f]);
+    for (const w of waiting.filter((x) => x.match(f))) {
+      waiting.splice(waiting.indexOf(w), 1);
+      w.resolve(f);
+    }
+  });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const a: Agent = {
+    store,
+    frames,
+    next: (match) => {
+      const seen = frames.find(match);
+      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ match, resolve }));
+    },
+    send: (frame) => ws.send(JSON.stringify(frame)),
+  };
+  a.send({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}`, incarnation: 'i1', newest: 0 });
+  await a.next((f) => f.t === 'welcome');
+  return a;
+}
+
+/** `n` sales of store `store` from seq `from`, receipts `${store}-${seq}`. */
+const sales = (store: string, from: number, n: number): WireEvent[] => Array.from({ length: n }, (_, i) => wireSale(from + i, `${store}-e${from + i}`, `${store}-${from + i}`));
+
+/** Resolves once the hub's queue holds `batches` batches (the frames were read and queued). */
+async function queued(batches: number): Promise<void> {
+  for (let turn = 0; running!.hub.ingest.depth().batches < batches; turn++) {
+    // each turn of the event loop reads what has arrived; a queue that never fills is a failure, not a hang
+    if (turn > 100_000) throw new Error(`the hub queued ${running!.hub.ingest.depth().batches} batches, expected ${batches}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const storedReceipts = (): string[] => column(running!.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`) as string[];
+const fullCommits = (): number => running!.hub.storage.commits().full;
+const isReply = (f: Frame): boolean => f.t === 'ack' || f.t === 'nack';
+
+describe('group commit of agents\' event batches', () => {
+  it('commits the batches of many agents that arrive together in one synced commit, and acks each exactly once after it', async () => {
+    const stores = Array.from({ length: 12 }, (_, i) => `S${i + 1}`);
+    await start(stores);
+    const agents = await Promise.all(stores.map(agent));
+    gate.arm();
+    for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 5) });
+    await queued(agents.length);
+    const before = fullCommits();
+    // held: nothing stored, nothing acknowledged
+    expect(storedReceipts()).toEqual([]);
+    expect(heard.filter(([, f]) => isReply(f))).toEqual([]);
+    // when an ack arrives, its batch is committed: the agent could act on it
+    const committedAtAck: boolean[] = [];
+    for (const a of agents) {
+      void a.next((f) => f.t === 'ack').then(() => committedAtAck.push(storedReceipts().includes(`${a.store}-5`) && fullCommits() > before));
+    }
+    gate.open();
+    const acks = await Promise.all(agents.map((a) => a.next(isReply)));
+    expect(acks.map((f) => f.t)).toEqual(agents.map(() => 'ack'));
+    expect(acks.map((f) => f.upTo)).toEqual(agents.map(() => 5));
+    expect(fullCommits() - before).toBe(1); // 12 batches, one synced commit
+    expect(running!.hub.ingest.flushCount).toBe(1);
+    expect(storedReceipts()).toHaveLength(12 * 5);
+    expect(committedAtAck).toEqual(agents.map(() => true));
+    // a second round, one batch each: still one reply per batch sent
+    gate.arm();
+    for (const a of agents) a.send({ t: 'events', items: sales(a.store, 6, 5) });
+    await queued(agents.length);
+    gate.open();
+    await Promise.all(agents.map((a) => a.next((f) => isReply(f) && f.upTo === 10)));
+    // the hub answers a lookup after the agent's events: every reply to them was sent before it
+    await Promise.all(agents.map(async (a, i) => {
+      a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
+      await a.next((f) => f.t === 'res' && f.rid === 1);
+      expect(a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`), stores[i]).toEqual(['ack:5', 'ack:10']);
+    }));
+    expect(fullCommits() - before).toBe(2);
+    expect(running!.hub.cursors.cursor('agent-S7')).toEqual({ store: 'S7', incarnation: 'i1', lastSeq: 10 });
+    expect(running!.hub.audit.verify().ok).toBe(true);
+  });
+
+  it('nacks a batch that fails and stores nothing of it, while the other batches of the same commit are acked and stored', async () => {
+    await start(['S1', 'S2', 'S3', 'S4']);
+    const hub = running!.hub;
+    if (hub.storage.engine === 'sqlite') hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`);
+    else {
+      hub.storage.db.exec(`CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
+    }
+    const [a1, a2, a3, a4] = await Promise.all(['S1', 'S2', 'S3', 'S4'].map(agent));
+    gate.arm();
+    // S2's batch fails halfway: its first sale must go with it. It goes first in the commit: the
+    // announcements of the batches after it must not go with its savepoint
+    a2!.send({ t: 'events', items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')] });
+    await queued(1);
+    a1!.send({ t: 'events', items: sales('S1', 1, 3) });
+    // S3's batch holds an event the hub refuses (a permanent refusal: acked, kept as an exception)
+    a3!.send({ t: 'events', items: [wireSale(1, 'S3-e1', 'S3-1'), { ...wireSale(2, 'S3-e2', 'S3-bad'), body: { receipt: 'S3-bad' } }] });
+    a4!.send({ t: 'events', items: sales('S4', 1, 3) });
+    await queued(4);
+    const before = fullCommits();
+    gate.open();
+    const [r1, r2, r3, r4] = await Promise.all([a1, a2, a3, a4].map((a) => a!.next(isReply)));
+    expect(r2).toMatchObject({ t: 'nack', seq: 1, code: 'TB_STORAGE_BUSY' });
+    expect([r1, r3, r4].map((f) => [f!.t, f!.upTo])).toEqual([['ack', 3], ['ack', 2], ['ack', 3]]);
+    expect((r3!.results as { outcome: string }[]).map((x) => x.outcome)).toEqual(['applied', 'exception']);
+    expect(fullCommits() - before).toBe(1);
+    expect(storedReceipts()).toEqual(['S1-1', 'S1-2', 'S1-3', 'S3-1', 'S4-1', 'S4-2', 'S4-3']);
+    expect(hub.cursors.cursor('agent-S2')).toEqual({ store: 'S2', incarnation: 'i1', lastSeq: 0 });
+    expect(hub.cursors.wasApplied('S2-e1')).toBe(false);
+    // the stores whose sales committed are sent their new quantity (before the ack); S2's sale was
+    // rolled back: if anything, it hears its quantity unchanged
+    const pushes = (a: Agent) => a.frames.filter((f) => f.t === 'inventory' && f.full === false).map((f) => f.items);
+    expect(pushes(a1!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
+    expect(pushes(a4!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
+    expect(pushes(a2!).flat()).not.toContainEqual({ sku: 'A', onHand: -1 });
+    // the failure was counted (the event is set aside after repeated ones), in the same commit
+    expect(scalar(hub.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = ?`, 'S2-e2')).toBe(1);
+    // the refusal's audit entry names the agent whose frame it was, not the one whose frame started the flush
+    expect(column(hub.storage.db, `SELECT origin FROM audit WHERE action = 'sale.refused'`)).toEqual(['agent:agent-S3']);
+    expect(hub.audit.verify().ok).toBe(true);
+    // the agent sends the batch again (the poison gone): it applies, acked once
+    hub.storage.db.exec(`DROP TRIGGER boom${hub.storage.engine === 'postgres' ? ' ON sales' : ''}`);
+    a2!.send({ t: 'events', items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')] });
+    expect(await a2!.next((f) => f.t === 'ack')).toMatchObject({ upTo: 3, results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }] });
+    expect(a2!.frames.filter(isReply).map((f) => f.t)).toEqual(['nack', 'ack']);
+  });
+
+  it('answers a return authorization sent behind a large queued ingest before the queue drains', async () => {
+    const stores = Array.from({ length: 30 }, (_, i) => `S${i + 1}`);
+    // one batch per commit: the queue takes 30 flushes to drain
+    await start([...stores, 'R'], { maxRows: 10 });
+    seedSale(running!.hub, 'R', 'RET-1', 5);
+    const returner = await agent('R');
+    const agents = await Promise.all(stores.map(agent));
+    const authorize = (rid: number): void =>
+      returner.send({ t: 'req', rid, op: 'authorize', body: { authorization: `auth-${rid}`, after: 0, register: 'R1', requestId: `rq-${rid}`, receipt: 'RET-1', lines: [{ line: 1, qty: 1, disposition: 'restock' }] } });
+    gate.arm();
+    for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 10) });
+    await queued(agents.length);
+    // with the whole ingest queued (and held), the authorization is answered at once
+    authorize(1);
+    expect(await returner.next((f) => f.t === 'res' && f.rid === 1)).toMatchObject({ ok: true, body: { decision: 'approved' } });
+    expect(heard.filter(([, f]) => isReply(f))).toEqual([]);
+    // released: 30 flushes to go; an authorization sent now waits at most for the one running
+    gate.open();
+    authorize(2);
+    await Promise.all(agents.map((a) => a.next(isReply)));
+    await returner.next((f) => f.t === 'res' && f.rid === 2);
+    const order = heard.filter(([, f]) => isReply(f) || (f.t === 'res' && f.rid === 2)).map(([s, f]) => (f.t === 'res' ? 'authz' : s));
+    const acksBefore = order.indexOf('authz');
+    expect(order.filter((s) => s !== 'authz')).toHaveLength(30);
+    expect(acksBefore).toBeGreaterThanOrEqual(0);
+    expect(acksBefore).toBeLessThan(30); // not behind the whole queue
+    // behind the flush running when it was read, and what the test's own reading order adds
+    expect(acksBefore).toBeLessThanOrEqual(3);
+    expect(heard.find(([, f]) => f.t === 'res' && f.rid === 2)![1]).toMatchObject({ ok: true, body: { decision: 'approved' } });
+    expect(running!.hub.ingest.flushCount).toBe(30);
+    expect(storedReceipts()).toHaveLength(301);
+  });
+
+  it('takes no more events in one commit than maxRows (a larger batch alone)', async () => {
+    await start(['S1', 'S2', 'S3', 'S4'], { maxRows: 10 });
+    const agents = await Promise.all(['S1', 'S2', 'S3', 'S4'].map(agent));
+    gate.arm();
+    agents[0]!.send({ t: 'events', items: sales('S1', 1, 4) });
+    agents[1]!.send({ t: 'events', items: sales('S2', 1, 4) });
+    agents[2]!.send({ t: 'events', items: sales('S3', 1, 12) }); // alone: larger than maxRows
+    agents[3]!.send({ t: 'events', items: sales('S4', 1, 6) });
+    await queued(4);
+    const before = fullCommits();
+    gate.open();
+    await Promise.all(agents.map((a) => a.next((f) => f.t === 'ack')));
+    // S1+S2 (8), S3 (12), S4 (6)
+    expect(running!.hub.ingest.flushCount).toBe(3);
+    expect(fullCommits() - before).toBe(3);
+  });
+});
