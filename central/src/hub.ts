@@ -13,6 +13,7 @@ import type { LiveSessionsOptions } from './cluster/live-sessions.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
 import { auditOrigin } from './domain/audit-log.js';
+import { loadOrCreateSigningKey } from './audit/signing-key.js';
 import { clientCertOf, loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
 import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
 
@@ -99,6 +100,10 @@ export function initHub(dataDir: string, log: Logger, clock?: Clock, database?: 
   checkHubDataDir(dataDir);
   openHubStorage(dataDir, { create: true, database }).close();
   createSecret(dataDir);
+  // on a shared database, the key that signs the audit checkpoints is made now, so that it is
+  // copied with hub.secret to the other processes before any of them signs (made on first use, a
+  // key made later in one process's directory would be missing from the others')
+  if (database) loadOrCreateSigningKey(dataDir);
   const hub = openHub({ dataDir, database, tokenLifetimeSec: 1, log, ...(clock ? { clock } : {}) });
   try {
     return hub.storage.tx(() => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { AGENT_WS_PATH, TOKEN_PATH } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { webhookTiming } from '../src/cli/commands/hub.js';
+import { loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
 import { createTestDatabase, pgClusterSkipReason, startThrowawayCluster, type ThrowawayCluster } from '../../test/support/pg.js';
 import { silent } from './helpers.js';
 
@@ -77,6 +78,21 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
     expect((await token()).status).toBe(200);
     expect((await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(200);
     expect(await upgradeStatus(running.url, before.accessToken)).toBe(101);
+  });
+});
+
+describe.skipIf(Boolean(skip))(`init --database${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('makes the audit signing key at once (0600), so that it is copied with hub.secret before any process signs a checkpoint', async () => {
+    const cluster = await startThrowawayCluster();
+    const dir = mkdtempSync(join(tmpdir(), 'tb-pg-init-'));
+    try {
+      initHub(dir, silent, undefined, (await createTestDatabase(cluster.url)).url);
+      expect(statSync(signingKeyPath(dir)).mode & 0o777).toBe(0o600);
+      expect(loadSigningKey(dir)?.fingerprint).toMatch(/^SHA256:/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await cluster.stop();
+    }
   });
 });
 
