@@ -146,6 +146,12 @@ describe.skipIf(noPg !== undefined)('PostgreSQL: a hub database from every shipp
       pg.query(`UPDATE tillbridge_schema SET version = ${PG_MIGRATIONS.length + 1}`);
       expect(() => openPostgresStorage(tdb!.url)).toThrow(expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining(`is at schema version ${PG_MIGRATIONS.length + 1}, newer than this hub (${PG_MIGRATIONS.length})`) }));
       expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([{ version: String(PG_MIGRATIONS.length + 1) }]);
+      // and the refused storage left no connection open (a hub polling a newer database would exhaust the server)
+      for (let i = 0; i < 3; i++) expect(() => openPostgresStorage(tdb!.url)).toThrow(/newer than this hub/);
+      const hubConnections = (): string => (pg.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tillbridge-hub'`) as { n: string }[])[0]!.n;
+      // a closed connection's server process goes away a moment later: wait for it (at most ~10 s)
+      for (let i = 0; i < 200 && hubConnections() !== '0'; i++) pg.query('SELECT pg_sleep(0.05)');
+      expect(hubConnections()).toBe('0');
     } finally {
       pg.close();
     }

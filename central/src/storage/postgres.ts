@@ -172,7 +172,12 @@ class Connection {
 export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubStorage {
   const conn = new Connection(url, opts.applicationName ?? 'tillbridge-hub');
   const location = redactUrl(url);
-  migrate(conn, location, Boolean(opts.create));
+  try {
+    migrate(conn, location, Boolean(opts.create));
+  } catch (err) {
+    conn.drop(); // refused (no hub, a newer schema) or failed: nothing left open
+    throw err;
+  }
 
   const counts: CommitCounts = { full: 0, normal: 0 };
   let depth = 0; // 0: no transaction; 1: a transaction; >1: savepoints in it
