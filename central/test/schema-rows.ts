@@ -1,6 +1,7 @@
 import Client from 'pg-native';
 import type Database from 'better-sqlite3';
 import { describePostgres, describeSqlite, type SchemaShape } from '../src/storage/copy.js';
+import { finishClient } from '../src/storage/postgres.js';
 
 /**
  * Representative rows for whatever schema a database is at, made from the schema itself: a few
@@ -28,7 +29,7 @@ export function pgConnect(url: string): { query: (text: string, values?: (string
   c.connectSync(url);
   return {
     query: (text, values) => (values ? c.querySync(text, values) : c.querySync(text)),
-    close: () => c.pq.finish(),
+    close: () => finishClient(c),
   };
 }
 

@@ -2,7 +2,7 @@ import Client from 'pg-native';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import { MIGRATE_LOCK, PG_SCHEMA_VERSION, redactUrl, WRITE_LOCK } from './postgres.js';
+import { finishClient, MIGRATE_LOCK, PG_SCHEMA_VERSION, redactUrl, WRITE_LOCK } from './postgres.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
 
@@ -361,7 +361,7 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
     throw new TbError(TbCodes.INTERNAL, `copying into ${location}: ${String((err as Error).message).trim()}`);
   } finally {
     try {
-      client.pq.finish();
+      finishClient(client);
     } catch {
       /* gone */
     }
