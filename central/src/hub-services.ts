@@ -149,7 +149,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const completion = new ReturnCompletion(storage, sales, returnsRepo, ledger, audit, exceptions, clock, events);
   const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
-  const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, feed, opts.log.child({ part: 'applier' }), clock);
+  const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, opts.log.child({ part: 'applier' }), clock);
   const ingest = new IngestQueue(applier, opts.log.child({ part: 'ingest' }), opts.ingest);
   const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
   return {

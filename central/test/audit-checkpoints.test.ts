@@ -2,14 +2,12 @@ import { statSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
-import { AUDIT_TRAIL_SCHEMA } from '../src/audit/schema.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import { iso } from '../src/domain/clock.js';
 import { type ExportedEntry } from '../src/audit/entry.js';
 import { entryHash } from '../src/domain/audit-log.js';
 import { verifyCheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf, loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
-import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
 const DAY = 86_400_000;

@@ -8,7 +8,6 @@ import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { auditCommands } from '../src/cli/commands/audit.js';
-import { AUDIT_TRAIL_SCHEMA } from '../src/audit/schema.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import type { ExportedEntry } from '../src/audit/entry.js';
 import { exportAudit } from '../src/audit/export-client.js';

@@ -6,7 +6,6 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { TbCodes } from '@tillbridge/shared';
-import { AUDIT_TRAIL_SCHEMA } from '../src/audit/schema.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import { EXPORT_FIELDS, type ExportedEntry } from '../src/audit/entry.js';
 import { entryHash } from '../src/domain/audit-log.js';
@@ -15,7 +14,6 @@ import { readExport } from '../src/audit/export-read.js';
 import { payloadOf, type CheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf } from '../src/audit/signing-key.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
-import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;

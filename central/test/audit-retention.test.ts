@@ -3,12 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
-import { AUDIT_TRAIL_SCHEMA } from '../src/audit/schema.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import { formatEntry } from '../src/audit/export-format.js';
 import { batchEnds, parseRetentionDays } from '../src/audit/retention.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
-import type { SqlDb as Db } from '../src/storage/index.js';
 import { silent, testHub } from './helpers.js';
 
 const DAY = 86_400_000;

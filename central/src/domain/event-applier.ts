@@ -14,7 +14,6 @@ import {
 import type { HubStorage, Statement } from '../storage/index.js';
 import { iso, systemClock, type Clock } from './clock.js';
 import { auditOrigin, type AuditLog } from './audit-log.js';
-import type { ChangeFeed } from './change-feed.js';
 import type { Cursors } from './cursors.js';
 import type { Exceptions } from './exceptions.js';
 import { ExceptionCodes, Refusal } from './refusal.js';
@@ -94,7 +93,6 @@ export class EventApplier {
     private readonly completion: ReturnCompletion,
     private readonly exceptions: Exceptions,
     private readonly audit: AuditLog,
-    private readonly feed: ChangeFeed,
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
   ) {

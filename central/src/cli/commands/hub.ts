@@ -4,7 +4,7 @@ import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
 import { DEFAULT_GATE } from '../../auth/gate.js';
-import { act, dataOpt, databaseOf, databaseOpt, EXIT, print, type CliContext } from '../context.js';
+import { act, dataOpt, databaseOf, databaseOpt, print, type CliContext } from '../context.js';
 
 export function hubCommands(ctx: CliContext): void {
   const { program } = ctx;
