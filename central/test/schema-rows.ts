@@ -1,7 +1,6 @@
-import Client from 'pg-native';
 import type Database from 'better-sqlite3';
 import { describePostgres, describeSqlite, type SchemaShape } from '../src/storage/copy.js';
-import { finishClient } from '../src/storage/postgres.js';
+import { openPgClient, type PgClient } from '../src/storage/postgres.js';
 
 /**
  * Representative rows for whatever schema a database is at, made from the schema itself: a few
@@ -24,13 +23,8 @@ export interface Introspection {
 export type Row = Record<string, string | number | null>;
 
 /** A plain PostgreSQL connection (values as text), for building databases at old versions. */
-export function pgConnect(url: string): { query: (text: string, values?: (string | null)[]) => Record<string, unknown>[]; close: () => void } {
-  const c = new Client({ types: { getTypeParser: () => (v: string) => v } });
-  c.connectSync(url);
-  return {
-    query: (text, values) => (values ? c.querySync(text, values) : c.querySync(text)),
-    close: () => finishClient(c),
-  };
+export function pgConnect(url: string): PgClient {
+  return openPgClient(url, { types: 'text' });
 }
 
 export function introspectSqlite(db: Database.Database): Introspection {

@@ -1,10 +1,9 @@
-import Client from 'pg-native';
 import { randomBytes } from 'node:crypto';
-import { finishClient } from '@tillbridge/central';
+import { openPgClient, type PgClient } from '@tillbridge/central';
 
 /**
  * Throwaway PostgreSQL databases for the tests, made and dropped synchronously (the hub's own
- * driver, pg-native), so that a test hub on PostgreSQL is set up exactly like one on SQLite.
+ * driver, through openPgClient), so that a test hub on PostgreSQL is set up exactly like one on SQLite.
  *
  * TILLBRIDGE_TEST_BACKEND=postgres runs the hub suites on PostgreSQL; TILLBRIDGE_TEST_PG_URL names a
  * server where the tests may create databases (default: postgres://postgres@127.0.0.1:5432/postgres;
@@ -25,20 +24,19 @@ export function pgAdminUrl(): string {
   return process.env[TEST_PG_URL_ENV] || DEFAULT_ADMIN_URL;
 }
 
-function withAdmin<T>(fn: (c: Client) => T): T {
-  const c = new Client();
-  c.connectSync(pgAdminUrl());
+function withAdmin<T>(fn: (c: PgClient) => T): T {
+  const c = openPgClient(pgAdminUrl());
   try {
     return fn(c);
   } finally {
-    finishClient(c);
+    c.close();
   }
 }
 
 /** Why PostgreSQL tests cannot run here, or undefined when a server answers. */
 export function pgUnavailable(): string | undefined {
   try {
-    withAdmin((c) => c.querySync('SELECT 1'));
+    withAdmin((c) => c.query('SELECT 1'));
     return undefined;
   } catch (err) {
     return `no PostgreSQL at ${pgAdminUrl().replace(/:[^:@/]*@/, ':***@')} (${String((err as Error).message).trim().split('\n')[0]}); set ${TEST_PG_URL_ENV} or see README "PostgreSQL tests"`;
@@ -54,7 +52,7 @@ export interface TestDatabase {
 /** A new empty database, dropped (its connections cut) by `drop`. */
 export function createTestDatabase(prefix = 'tb_test'): TestDatabase {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  withAdmin((c) => c.querySync(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`));
+  withAdmin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`));
   const u = new URL(pgAdminUrl());
   u.pathname = `/${name}`;
   let dropped = false;
@@ -65,8 +63,8 @@ export function createTestDatabase(prefix = 'tb_test'): TestDatabase {
       if (dropped) return;
       dropped = true;
       withAdmin((c) => {
-        c.querySync(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
-        c.querySync(`DROP DATABASE IF EXISTS ${name}`);
+        c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+        c.query(`DROP DATABASE IF EXISTS ${name}`);
       });
     },
   };

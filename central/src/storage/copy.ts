@@ -1,8 +1,7 @@
-import Client from 'pg-native';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import { finishClient, MIGRATE_LOCK, PG_SCHEMA_VERSION, redactUrl, WRITE_LOCK } from './postgres.js';
+import { MIGRATE_LOCK, openPgClient, PG_SCHEMA_VERSION, redactUrl, WRITE_LOCK } from './postgres.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
 
@@ -246,13 +245,8 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
   if (db.inTransaction) throw new TbError(TbCodes.INTERNAL, 'the SQLite source is inside a transaction');
 
   // every value as PostgreSQL sends it (text): only counts and ids are read back
-  const client = new Client({ types: { getTypeParser: () => (v: string) => v } });
-  try {
-    client.connectSync(url);
-  } catch (err) {
-    throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${location} cannot be reached: ${String((err as Error).message).trim()}`);
-  }
-  const query: PgQuery = (text, values) => (values ? client.querySync(text, values) : client.querySync(text));
+  const client = openPgClient(url, { types: 'text' });
+  const query: PgQuery = client.query;
 
   let pgOpen = false;
   let sqliteOpen = false;
@@ -296,7 +290,7 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
         const tuples: string[] = [];
         for (let r = 0; r < rows; r++) tuples.push(`(${cols.map((_, c) => `$${r * cols.length + c + 1}`).join(', ')})`);
         name = `tb_copy_${++stmtNo}`;
-        client.prepareSync(name, `INSERT INTO ${quote(table)} (${cols.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`, rows * cols.length);
+        client.prepare(name, `INSERT INTO ${quote(table)} (${cols.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`, rows * cols.length);
         prepared.set(rows, name);
         return name;
       };
@@ -306,7 +300,7 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
       const flush = (): void => {
         if (pending === 0) return;
         try {
-          client.executeSync(insertOf(pending), values);
+          client.execute(insertOf(pending), values);
         } catch (err) {
           throw new TbError(TbCodes.INTERNAL, `copying ${table} (rows ${copied + 1}..${copied + pending}) into ${location}: ${String((err as Error).message).trim()}`);
         }
@@ -360,10 +354,6 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
     if (err instanceof TbError) throw err;
     throw new TbError(TbCodes.INTERNAL, `copying into ${location}: ${String((err as Error).message).trim()}`);
   } finally {
-    try {
-      finishClient(client);
-    } catch {
-      /* gone */
-    }
+    client.close();
   }
 }

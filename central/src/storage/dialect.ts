@@ -98,3 +98,102 @@ function toText(v: unknown): string | null {
   // as SQLite: booleans, objects and arrays are refused, not guessed
   throw new TypeError(`SQLite3 can only bind numbers, strings, bigints, buffers, and null (got ${typeof v})`);
 }
+
+/** What the storage decides once per statement (at prepare), from its PostgreSQL text. */
+export interface StatementShape {
+  /**
+   * It reads only: a SELECT, VALUES or TABLE, or a WITH whose parts write nothing. Such a
+   * statement runs outside a transaction when there is none; any other takes the write lock.
+   */
+  readOnly: boolean;
+  /** The same statement cut to its first row (`LIMIT 1` added), when that is safe: for `get`. */
+  firstRow: string | undefined;
+  /** It may be read in batches through a cursor (`DECLARE … CURSOR FOR`): for `iterate`. */
+  cursor: boolean;
+}
+
+const WRITE_WORDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+const READ_STARTS = new Set(['SELECT', 'VALUES', 'TABLE', 'WITH']);
+
+/**
+ * Reads a PostgreSQL statement's words outside literals, quoted names and comments: those at
+ * the top level (outside parentheses) and all. Enough to tell a read from a write and to see
+ * whether the statement already has a LIMIT, not a parser.
+ */
+export function shapeOf(text: string): StatementShape {
+  const top: string[] = [];
+  let writes = false;
+  let depth = 0;
+  let lastSignificant = -1; // index after the last character that is not a comment, blank or ';'
+  let innerSemicolon = false;
+  let sawSemicolon = false;
+  let startsWithParen = false;
+  let prev = '';
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i]!;
+    if (c === "'" || c === '"') {
+      let j = i + 1;
+      while (j < n) {
+        if (text[j] === c) {
+          if (text[j + 1] === c) j += 2;
+          else break;
+        } else if (c === "'" && text[j] === '\\' && /[eE]/.test(text[i - 1] ?? '')) j += 2;
+        else j++;
+      }
+      i = j + 1;
+      if (sawSemicolon) innerSemicolon = true;
+      lastSignificant = i;
+    } else if (c === '-' && text[i + 1] === '-') {
+      const j = text.indexOf('\n', i);
+      i = j === -1 ? n : j;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const j = text.indexOf('*/', i + 2);
+      i = j === -1 ? n : j + 2;
+    } else if (c === '$' && /[A-Za-z_$]/.test(text[i + 1] ?? '')) {
+      // a dollar-quoted literal: $$…$$ or $tag$…$tag$
+      const m = /^\$[A-Za-z_0-9]*\$/.exec(text.slice(i));
+      if (!m) {
+        i++;
+        continue;
+      }
+      const end = text.indexOf(m[0], i + m[0].length);
+      i = end === -1 ? n : end + m[0].length;
+      if (sawSemicolon) innerSemicolon = true;
+      lastSignificant = i;
+    } else if (/[A-Za-z_]/.test(c)) {
+      let j = i + 1;
+      while (j < n && /[A-Za-z0-9_$]/.test(text[j]!)) j++;
+      const word = text.slice(i, j).toUpperCase();
+      if (depth === 0) top.push(word);
+      // FOR UPDATE, FOR NO KEY UPDATE: a locking read
+      if (WRITE_WORDS.has(word) && !(word === 'UPDATE' && (prev === 'FOR' || prev === 'KEY'))) writes = true;
+      prev = word;
+      i = j;
+      if (sawSemicolon) innerSemicolon = true;
+      lastSignificant = i;
+    } else {
+      if (c === '(') {
+        if (top.length === 0 && depth === 0) startsWithParen = true;
+        depth++;
+      } else if (c === ')') depth--;
+      if (c === ';') sawSemicolon = true;
+      else if (!/\s/.test(c)) {
+        if (sawSemicolon) innerSemicolon = true;
+        lastSignificant = i + 1;
+      }
+      i++;
+    }
+  }
+  const first = top[0];
+  const readOnly = !startsWithParen && !innerSemicolon && first !== undefined && READ_STARTS.has(first) && !writes;
+  const limited = top.some((w) => w === 'LIMIT' || w === 'OFFSET' || w === 'FETCH');
+  const locks = top.includes('FOR');
+  return {
+    readOnly,
+    // on a new line: the statement may end in a -- comment
+    firstRow: readOnly && !limited && first !== 'TABLE' ? `${text.slice(0, lastSignificant)}\nLIMIT 1` : undefined,
+    cursor: readOnly && !locks,
+  };
+}

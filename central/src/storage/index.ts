@@ -7,7 +7,7 @@ import type { HubStorage } from './sql.js';
 export type { Engine, HubStorage, SqlDb, Statement, RunResult, CommitCounts } from './sql.js';
 export { isConstraintError } from './sql.js';
 export { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
-export { isPostgresUrl, redactUrl, PG_SCHEMA_VERSION, finishClient } from './postgres.js';
+export { isPostgresUrl, redactUrl, PG_SCHEMA_VERSION, openPgClient, type PgClient, type PgClientOptions } from './postgres.js';
 
 export interface StorageOptions {
   /** Create the database (and its schema) when there is none. */

@@ -2,7 +2,7 @@ import Client from 'pg-native';
 import { createHash } from 'node:crypto';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { DeferredWrites } from './deferred-writes.js';
-import { bindValues, toPostgres, type PgStatementText } from './dialect.js';
+import { bindValues, shapeOf, toPostgres, type PgStatementText } from './dialect.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { runEffects, type CommitCounts, type HubStorage, type RunResult, type SqlDb, type Statement } from './sql.js';
 
@@ -39,20 +39,29 @@ export function redactUrl(url: string): string {
 // libpq answers text; these keep values as SQLite gives them: integers and counts as numbers,
 // booleans as 1/0, everything else (text, ISO timestamps we store as text) as is.
 const NUMERIC_OIDS = new Set([20, 21, 23, 26, 700, 701, 1700]);
-const TYPES = {
+const asText = (v: string): string => v;
+const asFlag = (v: string): number => (v === 't' ? 1 : 0);
+const HUB_TYPES = {
   getTypeParser(oid: number): (v: string) => unknown {
     if (NUMERIC_OIDS.has(oid)) return Number;
-    if (oid === 16) return (v: string) => (v === 't' ? 1 : 0);
-    return (v: string) => v;
+    if (oid === 16) return asFlag;
+    return asText;
   },
 };
+/** Every value as PostgreSQL sends it, text (storage migrate, schema checks). */
+const TEXT_TYPES = { getTypeParser: (): ((v: string) => unknown) => asText };
 
 export interface PgOpenOptions {
   create?: boolean;
   log?: Logger;
   /** application_name, seen in pg_stat_activity (default tillbridge-hub) */
   applicationName?: string;
+  /** Rows `iterate` fetches at a time through its cursor (default 1000). */
+  iterateBatch?: number;
 }
+
+/** Rows a statement's `iterate` holds at a time, by default. */
+export const ITERATE_BATCH = 1000;
 
 /**
  * Closes a libpq connection. libpq's binding closes its socket watcher with uv_close, which
@@ -60,7 +69,7 @@ export interface PgOpenOptions {
  * few seconds so the garbage collector cannot free it first (that aborts the process).
  */
 const retired = new Set<Client>();
-export function finishClient(c: Client): void {
+function finishClient(c: Client): void {
   try {
     c.pq.finish();
   } catch {
@@ -68,6 +77,58 @@ export function finishClient(c: Client): void {
   }
   retired.add(c);
   setTimeout(() => retired.delete(c), 5000).unref();
+}
+
+/** A libpq connection to `url`: TB_STORAGE_BUSY, naming the server (without its password), when it cannot be made. */
+function connectClient(url: string, types: 'hub' | 'text', applicationName: string | undefined): Client {
+  const c = new Client({ types: types === 'hub' ? HUB_TYPES : TEXT_TYPES });
+  try {
+    let target = url;
+    if (applicationName) {
+      const u = new URL(url);
+      if (!u.searchParams.has('application_name')) u.searchParams.set('application_name', applicationName);
+      target = u.toString();
+    }
+    c.connectSync(target);
+  } catch (err) {
+    finishClient(c);
+    throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(url)} cannot be reached: ${String((err as Error).message).trim()}`);
+  }
+  return c;
+}
+
+/** A plain synchronous PostgreSQL connection, outside the hub's storage (storage migrate, test databases). */
+export interface PgClient {
+  /** Runs `text` (with `$n` parameters when `values` are given) and answers its rows. */
+  query(text: string, values?: (string | null)[]): Record<string, unknown>[];
+  /** Prepares `text` (`params` parameters) under `name`, for `execute`. */
+  prepare(name: string, text: string, params: number): void;
+  execute(name: string, values: (string | null)[]): Record<string, unknown>[];
+  /** Closes the connection (through `finishClient`); again is harmless. */
+  close(): void;
+}
+
+export interface PgClientOptions {
+  /** How values come back: as the hub's storage reads them (numbers, 1/0) or all as text (default). */
+  types?: 'hub' | 'text';
+  /** application_name, seen in pg_stat_activity */
+  applicationName?: string;
+}
+
+/** Opens a plain connection to `url`: the one way code outside the storage connects to PostgreSQL. */
+export function openPgClient(url: string, opts: PgClientOptions = {}): PgClient {
+  const c = connectClient(url, opts.types ?? 'text', opts.applicationName);
+  let open = true;
+  return {
+    query: (text, values) => (values ? c.querySync(text, values) : c.querySync(text)),
+    prepare: (name, text, params) => c.prepareSync(name, text, params),
+    execute: (name, values) => c.executeSync(name, values),
+    close: () => {
+      if (!open) return;
+      open = false;
+      finishClient(c);
+    },
+  };
 }
 
 /** A PostgreSQL error with its SQLSTATE as `code`, as SQLite's errors carry theirs. */
@@ -79,14 +140,52 @@ class PgError extends Error {
 }
 
 /**
+ * A statement's text prepared under one name on the connection: prepared at its first run on each
+ * connection (a reconnection starts a new one), then only executed.
+ */
+class Prepared {
+  readonly name: string;
+  /** the connection it was last prepared on (Connection.generation) */
+  generation = 0;
+  constructor(
+    readonly text: string,
+    readonly params: number,
+  ) {
+    this.name = `tb_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+  }
+}
+
+/** What `prepare` works out once for a statement: its PostgreSQL text, shape and prepared forms. */
+class PgStatement {
+  readonly main: Prepared;
+  /** the statement cut to its first row, for `get`, when that is safe */
+  readonly first: Prepared | undefined;
+  readonly readOnly: boolean;
+  readonly cursor: boolean;
+  constructor(readonly st: PgStatementText) {
+    const params = st.names ? st.names.length : st.positional;
+    const shape = shapeOf(st.text);
+    this.main = new Prepared(st.text, params);
+    this.first = shape.firstRow !== undefined ? new Prepared(shape.firstRow, params) : undefined;
+    this.readOnly = shape.readOnly;
+    this.cursor = shape.cursor;
+  }
+}
+
+/** Statements kept translated per storage (prepare of the same SQL again reuses them); past this many, the cache starts over. */
+const STATEMENT_CACHE = 2000;
+
+/**
  * One synchronous libpq connection (node-postgres's native binding, pg-native), reopened when it
  * breaks. The hub's repositories are synchronous by design (a transaction never spans an await);
  * each hub process holds one such connection, as it held one SQLite connection.
  */
 class Connection {
   private client: Client | undefined;
-  private prepared = new Map<string, string>();
-  private generation = 0;
+  /** names prepared on this connection (two statement objects may share a text) */
+  private prepared = new Set<string>();
+  /** which connection this is: each reconnection counts one (0: none yet) */
+  generation = 0;
 
   constructor(
     private readonly url: string,
@@ -95,17 +194,9 @@ class Connection {
 
   private open(): Client {
     if (this.client) return this.client;
-    const c = new Client({ types: TYPES });
-    try {
-      const u = new URL(this.url);
-      if (!u.searchParams.has('application_name')) u.searchParams.set('application_name', this.appName);
-      c.connectSync(u.toString());
-    } catch (err) {
-      finishClient(c);
-      throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(this.url)} cannot be reached: ${String((err as Error).message).trim()}`);
-    }
+    const c = connectClient(this.url, 'hub', this.appName);
     this.client = c;
-    this.prepared = new Map();
+    this.prepared = new Set();
     this.generation++;
     return c;
   }
@@ -146,17 +237,19 @@ class Connection {
     return { rows, changes: Number(c.pq.cmdTuples()) || 0 };
   }
 
-  execute(st: PgStatementText, values: (string | null)[]): { rows: Record<string, unknown>[]; changes: number } {
+  /** Runs a prepared statement, preparing it first on a connection that has not seen it. */
+  execute(p: Prepared, values: (string | null)[], changes: boolean): { rows: Record<string, unknown>[]; changes: number } {
     const c = this.open();
-    let name = this.prepared.get(st.text);
     try {
-      if (!name) {
-        name = `tb_${createHash('sha1').update(st.text).digest('hex').slice(0, 16)}`;
-        c.prepareSync(name, st.text, values.length);
-        this.prepared.set(st.text, name);
+      if (p.generation !== this.generation) {
+        if (!this.prepared.has(p.name)) {
+          c.prepareSync(p.name, p.text, p.params);
+          this.prepared.add(p.name);
+        }
+        p.generation = this.generation;
       }
-      const rows = c.executeSync(name, values);
-      return { rows, changes: Number(c.pq.cmdTuples()) || 0 };
+      const rows = c.executeSync(p.name, values);
+      return { rows, changes: changes ? Number(c.pq.cmdTuples()) || 0 : 0 };
     } catch (err) {
       this.fail(c, err);
     }
@@ -169,9 +262,15 @@ class Connection {
   }
 }
 
+// what a transaction sends first, in one round trip: BEGIN, (not synced) and the write lock
+const BEGIN_FULL = `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+const BEGIN_NORMAL = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+
 export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubStorage {
   const conn = new Connection(url, opts.applicationName ?? 'tillbridge-hub');
   const location = redactUrl(url);
+  const batch = opts.iterateBatch ?? ITERATE_BATCH;
+  if (!Number.isInteger(batch) || batch < 1) throw new TbError(TbCodes.INTERNAL, `iterateBatch: expected a whole number of rows ≥ 1, got ${batch}`);
   try {
     migrate(conn, location, Boolean(opts.create));
   } catch (err) {
@@ -193,15 +292,14 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   const inTx = (): boolean => depth > 0;
   let closed = false;
   let txSeq = 0;
+  let cursorSeq = 0;
 
   const transaction = <T>(sync: keyof CommitCounts, fn: () => T): T => {
-    conn.query('BEGIN');
     depth = 1;
     txSeq++;
     wrote = false;
     try {
-      if (sync === 'normal') conn.query('SET LOCAL synchronous_commit = off');
-      conn.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
+      conn.query(sync === 'normal' ? BEGIN_NORMAL : BEGIN_FULL);
       const result = fn();
       conn.query('COMMIT');
       depth = 0;
@@ -212,7 +310,8 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
       depth = 0;
       effects = [];
       try {
-        if (conn.status() !== 'closed') conn.query('ROLLBACK');
+        // (also when the lock was not had: BEGIN went in the same round trip)
+        if (conn.status() === 'transaction' || conn.status() === 'error') conn.query('ROLLBACK');
       } catch {
         /* the connection broke: the server rolls back */
       }
@@ -247,27 +346,77 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
     }
   };
 
-  const run = (st: PgStatementText, params: unknown[]): { rows: Record<string, unknown>[]; changes: number } => {
+  const open = (): void => {
     if (closed) throw new TbError(TbCodes.INTERNAL, 'the hub storage is closed');
-    const values = bindValues(st, params);
-    if (!inTx() && !/^\s*(SELECT|WITH)\b/i.test(st.text)) {
-      // a write on its own is a transaction of its own, under the same lock as every other write
-      return tx(() => run(st, params));
-    }
-    const r = conn.execute(st, values);
-    if (r.changes > 0 && !/^\s*SELECT\b/i.test(st.text)) wrote = true;
+  };
+
+  /** Runs `p` (the statement's own text, or its first-row form): a write outside a transaction is one of its own. */
+  const run = (ps: PgStatement, p: Prepared, values: (string | null)[]): { rows: Record<string, unknown>[]; changes: number } => {
+    open();
+    if (ps.readOnly) return conn.execute(p, values, false);
+    // a write on its own is a transaction of its own, under the same lock as every other write
+    if (!inTx()) return tx(() => run(ps, p, values));
+    const r = conn.execute(p, values, true);
+    if (r.changes > 0) wrote = true;
     return r;
+  };
+
+  /**
+   * The rows of a read, `batch` at a time, through a cursor: WITH HOLD, so that it outlives the
+   * transaction it was opened in (or, outside one, the statement), closed once read or given up.
+   */
+  function* cursorRows(ps: PgStatement, values: (string | null)[]): Generator<Record<string, unknown>> {
+    open();
+    const name = `tb_cursor_${++cursorSeq}`;
+    conn.query(`DECLARE ${name} NO SCROLL CURSOR WITH HOLD FOR ${ps.st.text}`, values);
+    const generation = conn.generation;
+    let open_ = true;
+    const close = (): void => {
+      if (!open_) return;
+      open_ = false;
+      // on the connection it was opened on, unless that is in a failed transaction (the rollback drops it)
+      if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction')) conn.query(`CLOSE ${name}`);
+    };
+    try {
+      for (;;) {
+        if (conn.generation !== generation) throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
+        const rows = conn.query(`FETCH FORWARD ${batch} FROM ${name}`).rows;
+        if (rows.length < batch) close();
+        yield* rows;
+        if (rows.length < batch) return;
+      }
+    } finally {
+      try {
+        close();
+      } catch {
+        /* the connection broke: the server dropped the cursor */
+      }
+    }
+  }
+
+  let statements = new Map<string, PgStatement>();
+  const statementFor = (sql: string): PgStatement => {
+    let ps = statements.get(sql);
+    if (!ps) {
+      ps = new PgStatement(toPostgres(sql));
+      if (statements.size >= STATEMENT_CACHE) statements = new Map();
+      statements.set(sql, ps);
+    }
+    return ps;
   };
 
   const db: SqlDb = {
     engine: 'postgres',
     prepare(sql: string): Statement {
-      const st = toPostgres(sql);
+      const ps = statementFor(sql);
       return {
-        run: (...params: unknown[]): RunResult => ({ changes: run(st, params).changes }),
-        get: (...params: unknown[]) => run(st, params).rows[0],
-        all: (...params: unknown[]) => run(st, params).rows,
-        iterate: (...params: unknown[]) => run(st, params).rows[Symbol.iterator](),
+        run: (...params: unknown[]): RunResult => ({ changes: run(ps, ps.main, bindValues(ps.st, params)).changes }),
+        get: (...params: unknown[]) => run(ps, ps.first ?? ps.main, bindValues(ps.st, params)).rows[0],
+        all: (...params: unknown[]) => run(ps, ps.main, bindValues(ps.st, params)).rows,
+        iterate: (...params: unknown[]) => {
+          const values = bindValues(ps.st, params);
+          return ps.cursor ? cursorRows(ps, values) : run(ps, ps.main, values).rows[Symbol.iterator]();
+        },
       };
     },
     exec(sql: string): void {
