@@ -1,6 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { openPostgresStorage, openPgClient, type PgClient } from '../src/storage/postgres.js';
+import { PG_MIGRATIONS } from '../src/storage/postgres-schema.js';
+import { storageExists } from '../src/storage/index.js';
+import { isInitialized } from '../src/hub.js';
+import { createSecret } from '../src/auth/secrets.js';
 import type { HubStorage } from '../src/storage/sql.js';
 
 /**
@@ -129,5 +136,40 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
     expect(() => stmt.get(1)).toThrow(expect.objectContaining({ code: 'TB_STORAGE_BUSY' }));
     expect(stmt.get(2)).toEqual({ label: 'n2' });
     expect(prepared().map((r) => r.statement)).toEqual(['SELECT label FROM nums WHERE n = $1\nLIMIT 1']);
+  });
+});
+
+describe.skipIf(noPg !== undefined)('is there a hub on this database? (PostgreSQL)', () => {
+  let tdb: TestDatabase | undefined;
+  const dirs: string[] = [];
+  afterEach(() => {
+    tdb?.drop();
+    tdb = undefined;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('answers without migrating: a hub at an older schema version stays at it', () => {
+    tdb = createTestDatabase('tb_exists');
+    expect(storageExists('/nowhere', tdb.url)).toBe(false);
+    const pg = openPgClient(tdb.url);
+    try {
+      pg.query('BEGIN');
+      pg.query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');
+      pg.query(PG_MIGRATIONS[0]!);
+      pg.query('INSERT INTO tillbridge_schema (version) VALUES (1)');
+      pg.query('COMMIT');
+      expect(storageExists('/nowhere', tdb.url)).toBe(true);
+      const dir = mkdtempSync(join(tmpdir(), 'tb-exists-'));
+      dirs.push(dir);
+      createSecret(dir);
+      expect(isInitialized(dir, tdb.url)).toBe(true);
+      expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([{ version: '1' }]);
+    } finally {
+      pg.close();
+    }
+  });
+
+  it('says when the server cannot be reached, rather than that there is no hub', () => {
+    expect(() => storageExists('/nowhere', 'postgres://postgres@127.0.0.1:1/none?connect_timeout=5')).toThrow(expect.objectContaining({ code: 'TB_STORAGE_BUSY', message: expect.stringContaining('cannot be reached') }));
   });
 });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from '@tillbridge/shared';
 import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION } from './sqlite.js';
-import { isPostgresUrl, openPostgresStorage, PG_SCHEMA_VERSION, redactUrl } from './postgres.js';
+import { isPostgresUrl, openPostgresStorage, PG_SCHEMA_VERSION, postgresHubExists, redactUrl } from './postgres.js';
 import type { HubStorage } from './sql.js';
 
 export type { Engine, HubStorage, SqlDb, Statement, RunResult, CommitCounts } from './sql.js';
@@ -28,15 +28,14 @@ export function openHubStorage(dataDir: string, opts: StorageOptions = {}): HubS
   return openSqliteStorage(dataDir, { ...(opts.create ? { create: true } : {}), ...(opts.log ? { log: opts.log } : {}) });
 }
 
-/** Whether the named database already holds a hub. */
+/**
+ * Whether the named database already holds a hub: looked at, not opened (nothing migrates; the
+ * caller opens the storage once, with openHubStorage). A PostgreSQL server that cannot be reached
+ * throws TB_STORAGE_BUSY rather than answering no.
+ */
 export function storageExists(dataDir: string, database?: string): boolean {
   if (database === undefined || database === '') return existsSync(hubDbPath(dataDir));
-  try {
-    openPostgresStorage(database).close();
-    return true;
-  } catch {
-    return false;
-  }
+  return postgresHubExists(database);
 }
 
 /** Where the storage is, for messages: the SQLite file or the PostgreSQL URL without its password. */

@@ -454,6 +454,20 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   };
 }
 
+/**
+ * Whether the database at `url` holds a hub (its schema table), looked at without migrating or
+ * taking any lock: `serve` and `tokens create` check this, then open the storage once. Throws
+ * TB_STORAGE_BUSY when the server cannot be reached (that is no answer to "is there a hub").
+ */
+export function postgresHubExists(url: string): boolean {
+  const c = openPgClient(url, { applicationName: 'tillbridge-hub' });
+  try {
+    return c.query(`SELECT to_regclass('tillbridge_schema') AS t`)[0]?.t != null;
+  } finally {
+    c.close();
+  }
+}
+
 function schemaVersionOf(conn: Connection): number {
   const t = conn.query(`SELECT to_regclass('tillbridge_schema') AS t`).rows[0]?.t;
   if (!t) return 0;
