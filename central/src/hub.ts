@@ -137,7 +137,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const hub = openHub(serviceOpts);
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
   // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the agent
-  const cluster = new HubCluster(hub, { database: opts.database, log: log.child({ part: 'cluster' }), probeMs, ...(opts.processes ? { processes: opts.processes } : {}) });
+  const cluster = new HubCluster(hub, { log: log.child({ part: 'cluster' }), probeMs, ...(opts.processes ? { processes: opts.processes } : {}) });
   const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
     syncConfig: hub.syncConfig,
     accuracy: hub.accuracy,

@@ -8,7 +8,7 @@ import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { openHubStorage } from '../src/storage/index.js';
-import { inventoryMessages, MAX_PAYLOAD_BYTES, PgBus, type BusMessage } from '../src/cluster/bus.js';
+import { inventoryMessages, MAX_PAYLOAD_BYTES, openBus, type BusMessage } from '../src/cluster/bus.js';
 import { createTestDatabase, describePg, startThrowawayCluster, pgClusterSkipReason, type TestDatabase } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { silent, TestClock } from './helpers.js';
@@ -261,7 +261,7 @@ await describePg('the bus across a PostgreSQL restart', () => {
       const url = new URL(cluster.url);
       url.pathname = '/postgres';
       const storage = openHubStorage(dir, { create: true, database: url.toString() });
-      const bus = new PgBus(storage, url.toString(), silent, { backoff: { baseMs: 50, capMs: 300 } });
+      const bus = openBus(storage, silent, { backoff: { baseMs: 50, capMs: 300 } });
       await bus.ready;
       const heard: BusMessage[] = [];
       let resumed = 0;

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { fullJitterDelay, type Logger } from '@tillbridge/shared';
-import type { HubStorage, Statement } from '../storage/sql.js';
-import { redactUrl } from '../storage/postgres.js';
+import type { Logger } from '@tillbridge/shared';
+import type { HubStorage } from '../storage/sql.js';
+import { MAX_NOTIFY_PAYLOAD_BYTES, type Listener, type Notifier } from '../storage/notify.js';
 
 /**
  * The hub's messages from hub process to hub process (docs/architecture.md "Many hub processes").
@@ -55,8 +54,8 @@ export interface HubBus {
   close(): Promise<void>;
 }
 
-/** PostgreSQL's NOTIFY payload must stay under 8000 bytes. */
-export const MAX_PAYLOAD_BYTES = 7900;
+/** The largest message: what one PostgreSQL NOTIFY carries (messages are cut to fit it on either engine). */
+export const MAX_PAYLOAD_BYTES = MAX_NOTIFY_PAYLOAD_BYTES;
 /** SKUs named per inventory message: a changed list is cut to fit one payload. */
 const INVENTORY_CHUNK_BYTES = 7000;
 /** More chunks than this and the message says "the store's inventory changed" instead. */
@@ -113,98 +112,62 @@ class Handlers {
   }
 }
 
-/** One hub process (SQLite): messages are delivered in this process once the transaction commits. */
-export class LocalBus implements HubBus {
-  readonly processId = randomUUID();
-  readonly shared = false;
-  readonly ready = Promise.resolve();
-  private readonly handlers: Handlers;
-  private closed = false;
-
-  constructor(private readonly storage: HubStorage, log: Logger) {
-    this.handlers = new Handlers(log);
-  }
-
-  publish(msg: BusMessage): void {
-    this.storage.afterCommit(() => {
-      if (!this.closed) this.handlers.deliver(msg);
-    });
-  }
-
-  subscribe(handler: BusHandler): () => void {
-    return this.handlers.add(handler);
-  }
-
-  onResume(fn: () => void): void {
-    this.handlers.onResume(fn);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-}
-
 export const BUS_CHANNEL = 'tillbridge_hub';
 
-export interface PgBusOptions {
+export interface BusOptions {
   /** First and largest wait before listening again after the connection was lost (default 100 ms, 5 s). */
   backoff?: { baseMs: number; capMs: number };
   channel?: string;
 }
 
 /**
- * Many hub processes on one PostgreSQL database: `publish` is `SELECT pg_notify(…)` through the
- * hub's storage — inside the caller's transaction when there is one, so PostgreSQL sends it only
- * if and when that transaction commits, atomic with the change — and a connection of its own
- * (node-postgres, asynchronous) LISTENs. When that connection is lost (PostgreSQL restarted) it
- * connects again with backoff, LISTENs again, and `onResume` hears it.
+ * The hub's bus on the storage's listen/notify (storage/notify.ts): on PostgreSQL a NOTIFY sent
+ * inside the caller's transaction — so it leaves only if and when that transaction commits,
+ * atomic with the change — heard by every hub process on the database; on SQLite, one process,
+ * delivered in it after the commit. Messages are JSON on one channel.
  */
-export class PgBus implements HubBus {
+export class StorageBus implements HubBus {
   readonly processId = randomUUID();
-  readonly shared = true;
+  readonly shared: boolean;
   readonly ready: Promise<void>;
   private readonly handlers: Handlers;
-  private readonly notify: Statement;
+  private readonly notifier: Notifier;
+  private readonly listener: Listener;
   private readonly channel: string;
-  private readonly backoff: { baseMs: number; capMs: number };
-  private client: pg.Client | undefined;
-  private closed = false;
-  private failures = 0;
-  private listening = false;
-  private everListened = false;
-  private timer: NodeJS.Timeout | undefined;
-  private markReady!: () => void;
 
   constructor(
     private readonly storage: HubStorage,
-    private readonly url: string,
     private readonly log: Logger,
-    opts: PgBusOptions = {},
+    opts: BusOptions = {},
   ) {
-    if (storage.engine !== 'postgres') throw new Error('PgBus: the storage is not PostgreSQL');
     this.handlers = new Handlers(log);
+    this.notifier = storage.notifier;
+    this.shared = this.notifier.shared;
     this.channel = opts.channel ?? BUS_CHANNEL;
-    this.backoff = opts.backoff ?? { baseMs: 100, capMs: 5_000 };
-    this.notify = storage.db.prepare('SELECT pg_notify(?, ?) AS sent');
-    this.ready = new Promise((r) => (this.markReady = r));
-    void this.connect();
+    this.listener = this.notifier.listen(this.channel, (payload) => this.hear(payload), {
+      log,
+      onResume: () => this.handlers.resumed(),
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    });
+    this.ready = this.listener.ready;
   }
 
-  /** Whether the LISTEN connection is up now. */
+  /** Whether the bus hears messages now (on PostgreSQL: its LISTEN connection is up). */
   get isListening(): boolean {
-    return this.listening;
+    return this.listener.listening;
   }
 
   publish(msg: BusMessage): void {
     const json = JSON.stringify(msg);
-    if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES) throw new Error(`hub bus: a "${msg.t}" message of ${Buffer.byteLength(json)} bytes is over the ${MAX_PAYLOAD_BYTES} a NOTIFY carries`);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > this.notifier.maxPayloadBytes) throw new Error(`hub bus: a "${msg.t}" message of ${bytes} bytes is over the ${this.notifier.maxPayloadBytes} a NOTIFY carries`);
     if (this.storage.inTransaction()) {
       // leaves with the commit; a failure here fails the transaction, as any of its statements would
-      this.notify.get(this.channel, json);
+      this.notifier.notify(this.channel, json);
       return;
     }
     try {
-      this.notify.get(this.channel, json);
+      this.notifier.notify(this.channel, json);
     } catch (err) {
       // the change was committed before: it stands; the agents catch up (resume, digest, reconnect)
       this.log.error({ err: (err as Error).message, t: msg.t }, 'hub bus: could not publish a message');
@@ -219,82 +182,25 @@ export class PgBus implements HubBus {
     this.handlers.onResume(fn);
   }
 
-  private async connect(): Promise<void> {
-    this.timer = undefined;
-    if (this.closed) return;
-    const u = new URL(this.url);
-    if (!u.searchParams.has('application_name')) u.searchParams.set('application_name', 'tillbridge-hub-bus');
-    const client = new pg.Client({ connectionString: u.toString(), keepAlive: true, connectionTimeoutMillis: 10_000 });
-    this.client = client;
-    let lost = false;
-    const onLost = (err?: Error): void => {
-      if (lost) return;
-      lost = true;
-      this.listening = false;
-      client.removeAllListeners('notification');
-      client.end().catch(() => {});
-      if (this.closed) return;
-      this.log.warn({ database: redactUrl(this.url), err: err?.message }, 'hub bus: the LISTEN connection was lost; connecting again');
-      this.retry();
-    };
-    client.on('error', (err) => onLost(err));
-    client.on('end', () => onLost());
-    client.on('notification', (n) => {
-      if (n.channel !== this.channel || !n.payload) return;
-      let msg: BusMessage;
-      try {
-        msg = JSON.parse(n.payload) as BusMessage;
-      } catch {
-        this.log.warn({ bytes: n.payload.length }, 'hub bus: a message that is not JSON: ignored');
-        return;
-      }
-      if (typeof msg?.t !== 'string') return;
-      this.handlers.deliver(msg);
-    });
+  private hear(payload: string): void {
+    if (!payload) return;
+    let msg: BusMessage;
     try {
-      await client.connect();
-      await client.query(`LISTEN ${this.channel}`);
-    } catch (err) {
-      onLost(err as Error);
+      msg = JSON.parse(payload) as BusMessage;
+    } catch {
+      this.log.warn({ bytes: payload.length }, 'hub bus: a message that is not JSON: ignored');
       return;
     }
-    if (this.closed) {
-      await client.end().catch(() => {});
-      return;
-    }
-    this.listening = true;
-    this.failures = 0;
-    const resumed = this.everListened;
-    this.everListened = true;
-    this.markReady();
-    if (resumed) {
-      this.log.info({ database: redactUrl(this.url) }, 'hub bus: listening again');
-      this.handlers.resumed();
-    }
-  }
-
-  private retry(): void {
-    if (this.closed || this.timer) return;
-    const ms = fullJitterDelay(this.failures++, this.backoff);
-    this.timer = setTimeout(() => void this.connect(), Math.max(ms, 10));
-    this.timer.unref();
+    if (typeof msg?.t !== 'string') return;
+    this.handlers.deliver(msg);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.markReady();
-    const c = this.client;
-    this.client = undefined;
-    this.listening = false;
-    if (c) {
-      c.removeAllListeners('notification');
-      await c.end().catch(() => {});
-    }
+    await this.listener.close();
   }
 }
 
-/** The bus for this storage: PostgreSQL's NOTIFY/LISTEN on a database, in-process on SQLite. */
-export function openBus(storage: HubStorage, database: string | undefined, log: Logger, opts?: PgBusOptions): HubBus {
-  return storage.engine === 'postgres' && database ? new PgBus(storage, database, log, opts) : new LocalBus(storage, log);
+/** The bus for this storage: across the processes on a PostgreSQL database, in-process on SQLite. */
+export function openBus(storage: HubStorage, log: Logger, opts?: BusOptions): StorageBus {
+  return new StorageBus(storage, log, opts);
 }

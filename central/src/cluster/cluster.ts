@@ -3,7 +3,7 @@ import type { Logger } from '@tillbridge/shared';
 import type { Hub } from '../hub-services.js';
 import type { AgentEndpoint, RemoteSessions } from '../sync/agent-endpoint.js';
 import type { AgentSession } from '../sync/agent-session.js';
-import { inventoryMessages, openBus, type BusMessage, type HubBus, type PgBusOptions, type RemoteVerdict } from './bus.js';
+import { inventoryMessages, openBus, type BusMessage, type HubBus, type BusOptions, type RemoteVerdict } from './bus.js';
 import { LiveSessions, type LiveSessionsOptions } from './live-sessions.js';
 
 /** How long a claim waits, beyond the probe, for the processes that hold the store to answer. */
@@ -91,11 +91,10 @@ class SessionClaims implements RemoteSessions {
 }
 
 export interface ClusterOptions {
-  database: string | undefined;
   log: Logger;
   /** How long an agent's open connection has to answer a probe (the endpoint's). */
   probeMs: number;
-  bus?: PgBusOptions;
+  bus?: BusOptions;
   processes?: LiveSessionsOptions;
 }
 
@@ -113,7 +112,7 @@ export class HubCluster {
     private readonly hub: Hub,
     private readonly opts: ClusterOptions,
   ) {
-    this.bus = openBus(hub.storage, opts.database, opts.log, opts.bus);
+    this.bus = openBus(hub.storage, opts.log, opts.bus);
     if (this.bus.shared) {
       this.live = new LiveSessions(hub.storage, this.bus.processId, hub.clock, opts.log, opts.processes);
       hub.presence.share(this.live);

@@ -6,6 +6,7 @@ import type { HubStorage } from './sql.js';
 
 export type { Engine, HubStorage, SqlDb, Statement, RunResult, CommitCounts } from './sql.js';
 export { isConstraintError } from './sql.js';
+export type { Notifier, Listener, ListenOptions } from './notify.js';
 export { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
 export { isPostgresUrl, redactUrl, PG_SCHEMA_VERSION, openPgClient, type PgClient, type PgClientOptions } from './postgres.js';
 

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { DeferredWrites } from './deferred-writes.js';
 import { bindValues, shapeOf, toPostgres, type PgStatementText } from './dialect.js';
+import { PgNotifier } from './postgres-notify.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { runEffects, type CommitCounts, type HubStorage, type RunResult, type SqlDb, type Statement } from './sql.js';
 
@@ -430,6 +431,7 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
     engine: 'postgres',
     db,
     location,
+    notifier: new PgNotifier(db, url, location, opts.log),
     tx,
     savepoint,
     relaxed,

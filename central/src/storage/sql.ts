@@ -1,4 +1,5 @@
 import type { DeferredWrites } from './deferred-writes.js';
+import type { Notifier } from './notify.js';
 
 /**
  * The hub's storage contract, the same for every engine (SQLite embedded, PostgreSQL shared by
@@ -81,6 +82,11 @@ export interface HubStorage {
   transactionId(): number | undefined;
   /** Writes nobody is owed, held in memory and written in batches of `relaxed` transactions. */
   readonly deferred: DeferredWrites;
+  /**
+   * Messages to the processes on this database (this one included) that leave with the commit:
+   * PostgreSQL's NOTIFY/LISTEN, in-process on SQLite (`notify.ts`).
+   */
+  readonly notifier: Notifier;
   /** Commits since the storage was opened: synced (`full`) and not (`normal`). */
   commits(): CommitCounts;
   /** The schema version this storage is at (its migrations: `sqlite-schema.ts`, `postgres-schema.ts`). */

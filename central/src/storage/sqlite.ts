@@ -3,6 +3,7 @@ import { ensurePrivateDir, preparePrivateSqlite, TbCodes, TbError, type Logger }
 import { join } from 'node:path';
 import { HUB_MIGRATIONS } from './schema.js';
 import { DeferredWrites } from './deferred-writes.js';
+import { LocalNotifier } from './notify.js';
 import { runEffects, type CommitCounts, type HubStorage, type SqlDb } from './sql.js';
 
 export function hubDbPath(dataDir: string): string {
@@ -107,9 +108,14 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
       db.exec(text);
     },
   };
+  const afterCommit = (effect: () => void): void => {
+    if (db.inTransaction) effects.push(effect);
+    else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
+  };
   const deferred = new DeferredWrites({ tx, relaxed });
   return {
     engine: 'sqlite',
+    notifier: new LocalNotifier({ afterCommit }),
     raw: db,
     db: sql,
     location: hubDbPath(dataDir),
@@ -125,10 +131,7 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
       }
     },
     relaxed,
-    afterCommit(effect) {
-      if (db.inTransaction) effects.push(effect);
-      else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
-    },
+    afterCommit,
     inTransaction: () => db.inTransaction,
     transactionId: () => (db.inTransaction ? txSeq : undefined),
     isOpen: () => db.open,
