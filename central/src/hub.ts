@@ -138,28 +138,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
   // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the agent
   const cluster = new HubCluster(hub, { database: opts.database, log: log.child({ part: 'cluster' }), probeMs, ...(opts.processes ? { processes: opts.processes } : {}) });
-  const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
-    syncConfig: hub.syncConfig,
-    accuracy: hub.accuracy,
-    credentials: hub.credentials,
-    audit: hub.audit,
-    cursors: hub.cursors,
-    copies: hub.copies,
-    policies: hub.policies,
-    authzStats: hub.authzStats,
-    cardKey: hub.cardKey,
-    sales: hub.sales,
-    returnsRepo: hub.returnsRepo,
-    terminals: hub.terminals,
-    applier: hub.applier,
-    ingest: hub.ingest,
-    engine: hub.engine,
-    ledger: hub.ledger,
-    presence: hub.presence,
-    tokens: hub.tokens,
+  const endpoint = new AgentEndpoint({
+    agents: hub.useCases.agents,
+    returns: hub.useCases.returns,
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
+  }, log.child({ part: 'agents' }), { gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
     probeMs,
     ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
     ...(cluster.remote ? { remote: cluster.remote } : {}),
@@ -226,7 +210,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     hub.gate.tokenIssued(key.store);
     return { accessToken: await hub.tokens.issue(key.store, key.keyId), tokenType: 'Bearer', expiresIn: hub.tokens.lifetime };
   }, 16 * 1024);
-  adminRoutes(router, hub);
+  adminRoutes(router, { ...hub.useCases, queries: hub.queries });
 
   const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
     // a blocked source's requests without a credential are refused here; the token endpoint and
