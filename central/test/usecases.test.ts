@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditInput } from '../src/domain/audit-log.js';
-import { InventoryUseCases, SettingsUseCases, StoreUseCases } from '../src/usecases/index.js';
+import { InventoryUseCases, SettingsUseCases, StoreUseCases, TokenUseCases } from '../src/usecases/index.js';
 import { AgentUseCases } from '../src/usecases/agents.js';
 import { testHub } from './helpers.js';
 
@@ -57,9 +57,9 @@ describe('a use case that fails mid-way', () => {
   });
 
   it('admin token create: no token that works', () => {
-    const failing = new StoreUseCases({ uow: t.hub.storage, stores: t.hub.stores, credentials: t.hub.credentials, keys: t.hub.keys, audit: failingAudit });
+    const failing = new TokenUseCases({ uow: t.hub.storage, credentials: t.hub.credentials, audit: failingAudit });
     const before = t.hub.credentials.listAdminTokens().length;
-    expect(() => failing.createAdminToken('admin:a1', 'operator', 'night shift')).toThrow('audit: disk full');
+    expect(() => failing.create('admin:a1', 'operator', 'night shift')).toThrow('audit: disk full');
     expect(t.hub.credentials.listAdminTokens()).toHaveLength(before);
   });
 });
@@ -84,7 +84,7 @@ describe('each change is one unit of work with its audit entry', () => {
     const uc = t.hub.useCases;
     const cases: [string, () => unknown, string][] = [
       ['store.create', () => uc.stores.create('admin:a1', 'S3', 'Three'), 'store:S3'],
-      ['token.create', () => uc.stores.createAdminToken('admin:a1', 'operator', 'night'), 'admin-token:'],
+      ['token.create', () => uc.tokens.create('admin:a1', 'operator', 'night'), 'admin-token:'],
       ['manager.set', () => uc.settings.setManager('admin:a1', 'm2', 'Max', 'code-1234'), 'manager:m2'],
       ['manager.remove', () => expect(uc.settings.removeManager('admin:a1', 'm2')).toBe(true), 'manager:m2'],
       ['policy.set', () => expect(uc.settings.setPolicy('admin:a1', 'S1', { returnWindowDays: 14 }, {}).policy.returnWindowDays).toBe(14), 'policies:store:S1'],

@@ -1,4 +1,4 @@
-import { AdminAccess, type AdminAccessDeps } from './access.js';
+import { AdminAccess, AgentTokenUseCases, type AdminAccessDeps, type AgentTokenDeps } from './access.js';
 import { AgentUseCases, type AgentUseCaseDeps } from './agents.js';
 import { AuditUseCases, type AuditUseCaseDeps } from './audit.js';
 import { ImportUseCases, InventoryUseCases, type ImportUseCaseDeps, type InventoryUseCaseDeps } from './inventory.js';
@@ -6,10 +6,11 @@ import { adminQueries, type AdminQueries } from './queries.js';
 import { ReturnUseCases, type ReturnUseCaseDeps } from './returns.js';
 import { SettingsUseCases, type SettingsUseCaseDeps } from './settings.js';
 import { StoreUseCases, type StoreUseCaseDeps } from './stores.js';
+import { TokenUseCases, type TokenUseCaseDeps } from './tokens.js';
 import type { UnitOfWork } from './unit-of-work.js';
 import { WebhookUseCases, type WebhookUseCaseDeps } from './webhooks.js';
 
-export { AdminAccess } from './access.js';
+export { AdminAccess, AgentTokenUseCases } from './access.js';
 export { AgentUseCases, type Connection, type TokenCheck } from './agents.js';
 export { AuditUseCases } from './audit.js';
 export { ImportUseCases, InventoryUseCases } from './inventory.js';
@@ -17,6 +18,7 @@ export type { AdminQueries } from './queries.js';
 export { ReturnUseCases } from './returns.js';
 export { SettingsUseCases, type SettingsChangeOptions } from './settings.js';
 export { StoreUseCases } from './stores.js';
+export { TokenUseCases } from './tokens.js';
 export type { UnitOfWork } from './unit-of-work.js';
 export { WebhookUseCases } from './webhooks.js';
 
@@ -24,6 +26,7 @@ export { WebhookUseCases } from './webhooks.js';
 export interface UseCases {
   access: AdminAccess;
   stores: StoreUseCases;
+  tokens: TokenUseCases;
   settings: SettingsUseCases;
   inventory: InventoryUseCases;
   imports: ImportUseCases;
@@ -31,13 +34,15 @@ export interface UseCases {
   webhooks: WebhookUseCases;
   audit: AuditUseCases;
   agents: AgentUseCases;
+  /** Agents' access tokens (POST /v1/token). */
+  agentTokens: AgentTokenUseCases;
 }
 
 /** What the admin API is given: its use cases, and the reads. */
-export type AdminApi = Omit<UseCases, 'agents'> & { queries: AdminQueries };
+export type AdminApi = Omit<UseCases, 'agents' | 'agentTokens'> & { queries: AdminQueries };
 
 /** The services the use cases are wired from (the composition root's: `openHub`). */
-export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & StoreUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
+export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & AgentTokenDeps & StoreUseCaseDeps & TokenUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
 
 /** Each use case given the narrow part of `p` it needs, all on one unit of work (the storage's transaction). */
 export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQueries } {
@@ -45,6 +50,7 @@ export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQuerie
   return {
     access: new AdminAccess({ credentials: p.credentials, gate: p.gate }),
     stores: new StoreUseCases({ uow, stores: p.stores, credentials: p.credentials, keys: p.keys, audit: p.audit }),
+    tokens: new TokenUseCases({ uow, credentials: p.credentials, audit: p.audit }),
     settings: new SettingsUseCases({ uow, policies: p.policies, syncConfig: p.syncConfig, managers: p.managers, audit: p.audit }),
     inventory: new InventoryUseCases({ uow, ledger: p.ledger, audit: p.audit }),
     imports: new ImportUseCases({ imports: p.imports, stores: p.stores, ledger: p.ledger, storage: p.storage, saleService: p.saleService, cardKey: p.cardKey }),
@@ -70,6 +76,7 @@ export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQuerie
       ingest: p.ingest,
       cardKey: p.cardKey,
     }),
+    agentTokens: new AgentTokenUseCases({ gate: p.gate, credentials: p.credentials, tokens: p.tokens }),
     queries: adminQueries(p),
   };
 }

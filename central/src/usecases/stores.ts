@@ -1,5 +1,5 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { AdminRole, Credentials } from '../auth/credentials.js';
+import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../domain/audit-log.js';
 import type { KeyRotation, KeySchedule } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
@@ -8,12 +8,12 @@ import type { UnitOfWork } from './unit-of-work.js';
 export interface StoreUseCaseDeps {
   uow: UnitOfWork;
   stores: Pick<Stores, 'get' | 'create'>;
-  credentials: Pick<Credentials, 'createApiKey' | 'pendingKey' | 'createAdminToken' | 'revokeAdminToken'>;
+  credentials: Pick<Credentials, 'createApiKey' | 'pendingKey'>;
   keys: Pick<KeyRotation, 'rotate' | 'revoke' | 'schedule' | 'unschedule'>;
   audit: Pick<AuditLog, 'append'>;
 }
 
-/** Stores, their API keys (rotation, schedules, revocation) and admin tokens: each change one transaction with its audit entry. */
+/** Stores and their API keys (rotation, schedules, revocation): each change one transaction with its audit entry. */
 export class StoreUseCases {
   constructor(private readonly d: StoreUseCaseDeps) {}
 
@@ -49,23 +49,5 @@ export class StoreUseCases {
   /** Whether there was a schedule to remove. */
   unscheduleKeys(actor: string, store: string): boolean {
     return this.d.uow.tx(() => this.d.keys.unschedule(store, actor));
-  }
-
-  /** A new admin token (its secret shown once). `origin` overrides where the audit entry says the change came from. */
-  createAdminToken(actor: string, role: AdminRole, name: string, origin?: string): { id: string; secret: string } {
-    const { uow, credentials, audit } = this.d;
-    return uow.tx(() => {
-      const created = credentials.createAdminToken(role, name);
-      audit.append({ actor, action: 'token.create', outcome: 'created', resource: `admin-token:${created.id}`, details: { role, name }, ...(origin ? { origin } : {}) });
-      return created;
-    });
-  }
-
-  revokeAdminToken(actor: string, id: string): void {
-    const { uow, credentials, audit } = this.d;
-    uow.tx(() => {
-      credentials.revokeAdminToken(id);
-      audit.append({ actor, action: 'token.revoke', outcome: 'revoked', resource: `admin-token:${id}` });
-    });
   }
 }

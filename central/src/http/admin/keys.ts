@@ -53,13 +53,13 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { role?: unknown; name?: unknown };
     const { role, name } = adminTokenInput(body.role, body.name);
-    const t = api.stores.createAdminToken(actorOf(who), role, name);
+    const t = api.tokens.create(actorOf(who), role, name);
     return { id: t.id, role, name, token: t.secret };
   });
 
   router.add('POST', '/v1/admin/tokens/:id/revoke', (ctx) => {
     const who = authorize(api, ctx, true);
-    api.stores.revokeAdminToken(actorOf(who), ctx.params.id!);
+    api.tokens.revoke(actorOf(who), ctx.params.id!);
     return { id: ctx.params.id, revoked: true };
   });
 }
