@@ -36,6 +36,7 @@ import { HubEvents } from './domain/hub-events.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { AuditTrail } from './audit/trail.js';
 import { Imports, type ImportsOptions } from './imports/imports.js';
+import { wireUseCases, type AdminQueries, type UseCases } from './usecases/index.js';
 
 export interface HubServiceOptions {
   dataDir: string;
@@ -55,7 +56,11 @@ export interface HubServiceOptions {
   ingest?: IngestOptions;
 }
 
-/** Every hub service wired to one storage: what the HTTP API, the agents' endpoint and the CLI use. */
+/**
+ * Every hub service wired to one storage: the composition root's product. The admin API and the
+ * agents' endpoint are given only `useCases` and `queries`; the rest is for the hub's own timers,
+ * the CLI's local commands and tests.
+ */
 export interface Hub {
   storage: HubStorage;
   clock: Clock;
@@ -97,6 +102,10 @@ export interface Hub {
   auditTrail: AuditTrail;
   /** Admin imports (inventory CSV, sales JSON lines): streamed, checked, applied in chunks. */
   imports: Imports;
+  /** What the admin API and the agents' connections call: each change one unit of work (usecases/). */
+  useCases: UseCases;
+  /** The reads of the admin API. */
+  queries: AdminQueries;
   close(): void;
 }
 
@@ -152,7 +161,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, opts.log.child({ part: 'applier' }), clock);
   const ingest = new IngestQueue(applier, opts.log.child({ part: 'ingest' }), opts.ingest);
   const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
-  return {
+  const parts: Omit<Hub, 'useCases' | 'queries'> = {
     storage,
     clock,
     feed,
@@ -193,4 +202,6 @@ export function openHub(opts: HubServiceOptions): Hub {
       storage.close();
     },
   };
+  const { queries, ...useCases } = wireUseCases(parts);
+  return { ...parts, useCases, queries };
 }

@@ -5,6 +5,7 @@ import { checkDataDir, ensurePrivateDir, TbCodes, TbError, TOKEN_PATH, type Logg
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
+import { agentTokenRoute } from './http/agent-token.js';
 import { httpStatusFor, Router, sendJson } from './http/router.js';
 import { openHubStorage, storageExists, storageLocation } from './storage/index.js';
 import { AgentEndpoint, DEFAULT_PROBE_MS, type HandshakeHooks } from './sync/agent-endpoint.js';
@@ -14,7 +15,7 @@ import { HubMetrics } from './metrics/hub-metrics.js';
 import type { Clock } from './domain/clock.js';
 import { auditOrigin } from './domain/audit-log.js';
 import { loadOrCreateSigningKey } from './audit/signing-key.js';
-import { clientCertOf, loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
+import { loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
 import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
 
 export const HUB_SOFTWARE = 'tillbridge-hub/0.1.0';
@@ -138,28 +139,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
   // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the agent
   const cluster = new HubCluster(hub, { log: log.child({ part: 'cluster' }), probeMs, ...(opts.processes ? { processes: opts.processes } : {}) });
-  const endpoint = new AgentEndpoint(hub.tokens, hub.stores, {
-    syncConfig: hub.syncConfig,
-    accuracy: hub.accuracy,
-    credentials: hub.credentials,
-    audit: hub.audit,
-    cursors: hub.cursors,
-    copies: hub.copies,
-    policies: hub.policies,
-    authzStats: hub.authzStats,
-    cardKey: hub.cardKey,
-    sales: hub.sales,
-    returnsRepo: hub.returnsRepo,
-    terminals: hub.terminals,
-    applier: hub.applier,
-    ingest: hub.ingest,
-    engine: hub.engine,
-    ledger: hub.ledger,
-    presence: hub.presence,
-    tokens: hub.tokens,
+  const endpoint = new AgentEndpoint({
+    agents: hub.useCases.agents,
+    returns: hub.useCases.returns,
     log: log.child({ part: 'agents' }),
     now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }), { credentials: hub.credentials, gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
+  }, log.child({ part: 'agents' }), { gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
     probeMs,
     ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
     ...(cluster.remote ? { remote: cluster.remote } : {}),
@@ -190,43 +175,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const text = await metrics.text();
     ctx.res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
   });
-  router.add('POST', TOKEN_PATH, async (ctx) => {
-    const source = sourceOf(ctx.req);
-    /** A request that does not authenticate: a failure of its source; 429 once the source is blocked. */
-    const failed = (reason: string, err: TbError, tried?: string): never => {
-      const wait = hub.gate.failed(source, 'token', { reason, ...(tried !== undefined ? { store: tried } : {}) }, undefined, tried);
-      throw wait > 0 ? rateLimited('too many failed authentications from this address; try again later', wait) : err;
-    };
-    const cert = clientCertOf(ctx.req);
-    if (tls?.requireClientCert && cert.kind !== 'valid') {
-      return failed(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate', new TbError(TbCodes.UNAUTHORIZED, 'a client certificate is required'));
-    }
-    let body: { store?: unknown; apiKey?: unknown };
-    try {
-      body = ((await ctx.body()) ?? {}) as typeof body; // `null` is JSON too
-    } catch (err) {
-      return failed('malformed request', err instanceof TbError ? err : new TbError(TbCodes.MALFORMED, 'the request body could not be read'));
-    }
-    if (typeof body.store !== 'string' || typeof body.apiKey !== 'string') return failed('malformed request', new TbError(TbCodes.INVALID, 'expected {"store","apiKey"}'));
-    const store = body.store.slice(0, 64);
-    // per store, whatever the address: a store past its allowance waits, and so does a blocked
-    // address trying again at a key it failed at; a refusal takes nothing from the allowance
-    const wait = hub.gate.tokenWait(source, store);
-    if (wait > 0) throw rateLimited('too many token requests for this store; try again later', wait);
-    let key: { store: string; keyId: string };
-    try {
-      key = hub.credentials.checkApiKey(body.store, body.apiKey);
-    } catch (err) {
-      return failed('unknown store or API key', err instanceof TbError ? err : new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key'), store);
-    }
-    if (cert.kind === 'valid' && cert.store !== key.store) {
-      hub.gate.refused(source, 'auth.cert_mismatch', 'token', { certificateStore: cert.store, store: key.store }, key.store);
-      throw new TbError(TbCodes.FORBIDDEN, 'the client certificate belongs to another store');
-    }
-    hub.gate.tokenIssued(key.store);
-    return { accessToken: await hub.tokens.issue(key.store, key.keyId), tokenType: 'Bearer', expiresIn: hub.tokens.lifetime };
-  }, 16 * 1024);
-  adminRoutes(router, hub);
+  agentTokenRoute(router, hub.useCases.agentTokens, Boolean(tls?.requireClientCert));
+  adminRoutes(router, { ...hub.useCases, queries: hub.queries });
 
   const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
     // a blocked source's requests without a credential are refused here; the token endpoint and

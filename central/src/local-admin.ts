@@ -7,6 +7,7 @@ import { AuditLog } from './domain/audit-log.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { isInitialized } from './hub.js';
 import { openHubStorage } from './storage/index.js';
+import { TokenUseCases } from './usecases/tokens.js';
 
 function localUser(): string {
   try {
@@ -32,13 +33,9 @@ export function createLocalAdminToken(dataDir: string, role: unknown, name: unkn
   }
   const storage = openHubStorage(dataDir, { database });
   try {
-    const credentials = new Credentials(storage, loadSecrets(dataDir), clock);
-    const audit = new AuditLog(storage, clock);
-    return storage.tx(() => {
-      const t = credentials.createAdminToken(input.role, input.name);
-      audit.append({ actor: `local:${localUser()}`, action: 'token.create', outcome: 'created', resource: `admin-token:${t.id}`, details: { role: input.role, name: input.name }, origin: 'cli:local' });
-      return { id: t.id, role: input.role, name: input.name, token: t.secret };
-    });
+    const tokens = new TokenUseCases({ uow: storage, credentials: new Credentials(storage, loadSecrets(dataDir), clock), audit: new AuditLog(storage, clock) });
+    const t = tokens.create(`local:${localUser()}`, input.role, input.name, 'cli:local');
+    return { id: t.id, role: input.role, name: input.name, token: t.secret };
   } finally {
     storage.close();
   }

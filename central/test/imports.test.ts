@@ -12,10 +12,10 @@ import { AGENT_WS_PATH, TbCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
 import { Imports, type ImportProgress } from '../src/imports/imports.js';
-import { inventoryImport } from '../src/http/admin/inventory-import.js';
+import { inventoryImport } from '../src/imports/inventory-import.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { uploadImport } from '../src/cli/import-upload.js';
-import { checkSaleLine } from '../src/http/admin/sales-import.js';
+import { checkSaleLine } from '../src/imports/sales-import.js';
 import { silent } from './helpers.js';
 
 /** rows per transaction in this hub: small, so that a file of a few MB makes many transactions */

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
-import { salesImport } from '../src/http/admin/sales-import.js';
+import { salesImport } from '../src/imports/sales-import.js';
 import { seedSale, testHub } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;

@@ -13,6 +13,7 @@ import { webhookCommands } from '../src/cli/commands/webhooks.js';
 import { webhookRoutes } from '../src/http/admin/webhooks.js';
 import type { Hub } from '../src/hub-services.js';
 import { Router } from '../src/http/router.js';
+import { wireUseCases } from '../src/usecases/index.js';
 import { Webhooks, type DeliveryView, type EndpointView } from '../src/webhooks/webhooks.js';
 import { silent, testHub } from './helpers.js';
 
@@ -48,7 +49,9 @@ beforeAll(async () => {
   admin = t.hub.credentials.createAdminToken('admin', 'ops lead').secret;
   operator = t.hub.credentials.createAdminToken('operator', 'night shift').secret;
   const router = new Router();
-  webhookRoutes(router, hub);
+  // the admin API's use cases wired to that instance, as openHub wires them
+  const { queries, ...useCases } = wireUseCases(hub);
+  webhookRoutes(router, { ...useCases, queries });
   api = createServer((req, res) => void router.handle(req, res));
   apiUrl = await listen(api);
   rx = createServer((req, res) => {

@@ -1,4 +1,4 @@
-import type { Hub } from '../hub-services.js';
+import type { AdminApi } from '../usecases/index.js';
 import type { Router } from './router.js';
 import { auditRoutes } from './admin/audit.js';
 import { inventoryRoutes } from './admin/inventory.js';
@@ -17,16 +17,16 @@ import { importRoutes } from './admin/imports.js';
  * The JSON admin API under /v1/admin, used by `tillbridge-hub`. Every request carries an admin
  * token; `operator` tokens may only read. Every change is audited with the token's identity.
  */
-export function adminRoutes(router: Router, hub: Hub): void {
-  storeRoutes(router, hub);
-  keyRoutes(router, hub);
-  inventoryRoutes(router, hub);
-  saleRoutes(router, hub);
-  returnRoutes(router, hub);
-  policyRoutes(router, hub);
-  configRoutes(router, hub);
-  statusRoutes(router, hub);
-  auditRoutes(router, hub);
-  webhookRoutes(router, hub);
-  importRoutes(router, hub);
+export function adminRoutes(router: Router, api: AdminApi): void {
+  storeRoutes(router, api);
+  keyRoutes(router, api);
+  inventoryRoutes(router, api);
+  saleRoutes(router, api);
+  returnRoutes(router, api);
+  policyRoutes(router, api);
+  configRoutes(router, api);
+  statusRoutes(router, api);
+  auditRoutes(router, api);
+  webhookRoutes(router, api);
+  importRoutes(router, api);
 }

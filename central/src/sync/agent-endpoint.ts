@@ -2,12 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AGENT_WS_PATH, CloseCodes, isTbError, TbCodes, type Logger } from '@tillbridge/shared';
-import type { AccessTokens } from '../auth/access-tokens.js';
-import type { Credentials } from '../auth/credentials.js';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import type { KeyDelivery } from '../domain/key-rotation.js';
 import type { RemoteVerdict } from '../cluster/bus.js';
-import type { Stores } from '../domain/stores.js';
 import { clientCertOf } from '../tls/server-tls.js';
 import { AgentSession, type ClaimOutcome, type ConnectionAttempt, type SessionDeps } from './agent-session.js';
 
@@ -61,8 +58,7 @@ export interface AgentEndpointOptions {
 type Refuse = (reason: string, store?: string) => void;
 
 export interface EndpointSecurity {
-  credentials: Credentials;
-  gate: Gate;
+  gate: Pick<Gate, 'failed' | 'refused'>;
   /** Agents must present a valid client certificate (mutual TLS). */
   requireClientCert: boolean;
 }
@@ -96,8 +92,6 @@ export class AgentEndpoint implements KeyDelivery {
   private readonly remote: RemoteSessions | undefined;
 
   constructor(
-    private readonly tokens: AccessTokens,
-    private readonly stores: Stores,
     private readonly deps: SessionDeps,
     private readonly log: Logger,
     private readonly security: EndpointSecurity,
@@ -183,7 +177,7 @@ export class AgentEndpoint implements KeyDelivery {
   /** The token is checked, then the upgrade completed — unless the agent gave up meanwhile. */
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, token: string, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): Promise<void> {
     const left = whenLeft(socket);
-    const verifying = this.tokens.verify(token);
+    const verifying = this.deps.agents.verifyToken(token);
     let store: string | undefined; // once the token is verified
     let checked: { token: Awaited<typeof verifying> } | { err: unknown } | 'gone';
     try {
@@ -207,10 +201,10 @@ export class AgentEndpoint implements KeyDelivery {
   }
 
   /** A good token: its key must still work and, under mutual TLS, the certificate be its store's. */
-  private verified(req: IncomingMessage, socket: Duplex, head: Buffer, token: Awaited<ReturnType<AccessTokens['verify']>>, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): void {
-    const { gate, credentials } = this.security;
+  private verified(req: IncomingMessage, socket: Duplex, head: Buffer, token: Awaited<ReturnType<SessionDeps['agents']['verifyToken']>>, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): void {
+    const { gate } = this.security;
     const { store, kid, expiresAt } = token;
-    if (!this.stores.get(store) || !credentials.keyWorks(store, kid)) return refuse('the token\'s API key no longer works', store);
+    if (!this.deps.agents.acceptsKey(store, kid)) return refuse('the token\'s API key no longer works', store);
     if (cert.kind === 'valid' && cert.store !== store) {
       gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
       return reject(socket, 403, 'Forbidden');
@@ -236,9 +230,7 @@ export class AgentEndpoint implements KeyDelivery {
       session.dispose();
       if (this.sessions.get(store) === session) {
         this.sessions.delete(store);
-        const now = this.deps.now();
-        this.deps.presence.disconnected(store, now);
-        this.stores.touch(store, now);
+        this.deps.agents.disconnected(store);
         this.log.info({ store }, 'agent disconnected');
       }
     });

@@ -7,7 +7,6 @@ import {
   type HelloFrame,
   ReceiptLookupBody,
   OverrideBody,
-  type SyncSettings,
   type TerminalStatus,
   describeZodError,
   fullJitterDelay,
@@ -17,45 +16,15 @@ import {
   type HubFrame,
   type Logger,
 } from '@tillbridge/shared';
-import { ForkedHistory, type EventApplier } from '../domain/event-applier.js';
-import type { Cursors } from '../domain/cursors.js';
-import type { IngestQueue } from './ingest-queue.js';
-import type { AgentCopies } from '../domain/agent-copies.js';
-import type { ReturnsEngine } from '../domain/returns-engine.js';
-import type { InventoryLedger } from '../domain/inventory-ledger.js';
-import { fromMilli } from '@tillbridge/shared';
-import type { Presence } from './presence.js';
-import type { Sales } from '../domain/sales.js';
-import type { ReturnsRepo } from '../domain/returns-repo.js';
-import type { Terminals } from '../domain/terminals.js';
-import type { Policies } from '../domain/policies.js';
-import type { Credentials } from '../auth/credentials.js';
-import type { VersionedSettings } from '../domain/versioned-settings.js';
-import type { InventoryAccuracy, AccuracyReport } from '../domain/inventory-accuracy.js';
-import type { AuditLog } from '../domain/audit-log.js';
-import type { AuthzStats } from '../domain/authz-stats.js';
-import type { AccessTokens } from '../auth/access-tokens.js';
+import { ForkedHistory, type BatchInput } from '../domain/event-applier.js';
+import type { AccuracyReport } from '../domain/inventory-accuracy.js';
+import type { AgentUseCases, ReturnUseCases } from '../usecases/index.js';
 
 export interface SessionDeps {
-  syncConfig: VersionedSettings<SyncSettings>;
-  accuracy: InventoryAccuracy;
-  credentials: Credentials;
-  audit: AuditLog;
-  cursors: Cursors;
-  copies: AgentCopies;
-  policies: Policies;
-  authzStats: AuthzStats;
-  cardKey: Buffer;
-  sales: Sales;
-  returnsRepo: ReturnsRepo;
-  terminals: Terminals;
-  applier: EventApplier;
-  /** where `events` frames go: committed together with other agents' (group commit) */
-  ingest: IngestQueue;
-  engine: ReturnsEngine;
-  ledger: InventoryLedger;
-  presence: Presence;
-  tokens: AccessTokens;
+  /** What the agent's frames do at the hub: each change one unit of work (usecases/agents.ts). */
+  agents: AgentUseCases;
+  /** Its authorization requests, manager overrides and receipt lookups. */
+  returns: Pick<ReturnUseCases, 'authorize' | 'override' | 'lookup'>;
   log: Logger;
   now: () => number;
   /** Hears each terminal status that changed (for webhooks and metrics). */
@@ -222,8 +191,7 @@ export class AgentSession {
 
   pushInventory(skus: string[]): void {
     if (!this.agentId) return;
-    const items = skus.map((sku) => ({ sku, onHand: fromMilli(this.d.ledger.get(this.store, sku)?.onHand ?? 0) }));
-    this.sendInventory(false, items);
+    this.sendInventory(false, this.d.agents.onHand(this.store, skus));
   }
 
   /** Numbers each inventory frame of this connection and remembers which SKUs each carried. */
@@ -237,22 +205,22 @@ export class AgentSession {
   /** The store's effective returns policy (on connect, and whenever the operator changes it). */
   pushPolicy(): void {
     if (!this.agentId) return;
-    const { version, policy } = this.d.policies.effective(this.store);
+    const { version, policy } = this.d.agents.policy(this.store);
     this.send({ t: 'policy', version, policy });
   }
 
   /** The store's sync settings (on connect, and whenever an operator changes them). */
   pushConfig(): void {
     if (!this.agentId) return;
-    const { version, value } = this.d.syncConfig.effective(this.store);
-    this.send({ t: 'config', version, settings: value });
+    const { version, settings } = this.d.agents.settings(this.store);
+    this.send({ t: 'config', version, settings });
   }
 
   private onDigest(items: { sku: string; h: string }[], upTo: number | undefined): void {
     // SKUs pushed after the frame the agent had applied are on their way: neither counted nor re-sent
     const inFlight = new Set<string>();
     if (upTo !== undefined) for (const [sku, n] of this.pushedIn) if (n > upTo) inFlight.add(sku);
-    const { report, corrections } = this.d.accuracy.compare(this.store, items, inFlight);
+    const { report, corrections } = this.d.agents.compareInventory(this.store, items, inFlight);
     this.d.onAccuracy?.(report);
     if (corrections.items.length > 0 || corrections.removed.length > 0) {
       this.d.log.info({ store: this.store, differing: corrections.items.length, extra: corrections.removed.length }, 'inventory copy differs; re-sending');
@@ -285,7 +253,7 @@ export class AgentSession {
     const frame = parsed.data;
     // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no trace
     if (frame.t === 'hello') return this.onHello(frame);
-    this.d.presence.frame(this.store, this.d.now());
+    this.d.agents.frame(this.store);
     if (!this.agentId) return this.protocolError(`"${frame.t}" before "welcome"`);
     switch (frame.t) {
       case 'events':
@@ -304,20 +272,15 @@ export class AgentSession {
         return this.onDigest(frame.items, frame.upTo);
       case 'heartbeat':
         // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
-        this.d.presence.heartbeat(this.store, frame, this.d.now());
-        if (frame.authz) this.d.authzStats.report(this.store, this.agentId!, frame.authz);
-        return;
+        return this.d.agents.heartbeat(this.store, this.agentId!, frame);
     }
   }
 
   private async onToken(token: string): Promise<void> {
     try {
-      const t = await this.d.tokens.verify(token);
-      if (t.store !== this.store) {
-        this.d.audit.append({ actor: `store:${this.store}`, action: 'auth.cross_store', outcome: 'refused', store: this.store, resource: 'agent connection', details: { tokenStore: t.store } });
-        return this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
-      }
-      if (!this.d.credentials.keyWorks(t.store, t.kid)) return this.close(CloseCodes.UNAUTHORIZED, 'the token\'s API key no longer works');
+      const t = await this.d.agents.refreshToken(this.store, token);
+      if (t.kind === 'other-store') return this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
+      if (t.kind === 'key-dead') return this.close(CloseCodes.UNAUTHORIZED, 'the token\'s API key no longer works');
       this.keyId = t.kid;
       this.armExpiry(t.expiresAt);
     } catch {
@@ -328,17 +291,14 @@ export class AgentSession {
   /** A rotated-in key waiting for this store: sent over this authenticated connection. */
   pushPendingKey(): void {
     if (!this.agentId) return;
-    const k = this.d.credentials.pendingKey(this.store);
+    const k = this.d.agents.takePendingKey(this.store);
     if (!k) return;
-    this.d.credentials.markDelivered(k.id);
     this.send({ t: 'key', id: k.id, apiKey: k.secret });
   }
 
   private onKeyAck(id: string): void {
     // owed: the confirmation and its audit entry, committed together (one synced commit)
-    const confirmed = this.d.credentials.confirm(this.store, id, () =>
-      this.d.audit.append({ actor: `store:${this.store}`, action: 'key.confirm', outcome: 'stored', store: this.store, resource: `api-key:${id}` }),
-    );
+    const confirmed = this.d.agents.confirmKey(this.store, id);
     if (confirmed) this.d.log.info({ store: this.store, key: id }, 'the agent stored its new API key');
   }
 
@@ -346,10 +306,9 @@ export class AgentSession {
     if (this.claimedAgent !== undefined) return this.protocolError('a second hello');
     const agentId = hello.agent;
     this.claimedAgent = agentId;
-    const c = this.d.cursors.cursor(agentId);
-    if (c && c.store !== this.store) {
-      this.d.log.warn({ store: this.store, agentId, cursorStore: c.store }, 'an agent of another store presented this store\'s token');
-      this.d.audit.append({ actor: `agent:${agentId}`, action: 'auth.cross_store', outcome: 'refused', store: this.store, resource: 'agent connection', details: { agentStore: c.store } });
+    const cursorStore = this.d.agents.otherStoreOf(this.store, agentId); // refused, audited
+    if (cursorStore !== undefined) {
+      this.d.log.warn({ store: this.store, agentId, cursorStore }, 'an agent of another store presented this store\'s token');
       return this.close(CloseCodes.UNAUTHORIZED, 'this agent belongs to another store');
     }
     const failed = (err: unknown): void => {
@@ -387,7 +346,7 @@ export class AgentSession {
 
   private refuseCopyOf(copy: { store: string; agentId: string; incarnation: string }, live: { peer: string }): void {
     try {
-      this.d.copies.duplicate(copy, { live: live.peer, refused: this.peer });
+      this.d.agents.recordDuplicate(copy, { live: live.peer, refused: this.peer });
     } catch (err) {
       this.d.log.error({ store: this.store, err }, 'could not record the refused copy');
     }
@@ -398,30 +357,27 @@ export class AgentSession {
   /** The connection is the agent's: welcome it — unless its database is behind its incarnation at the hub. */
   private start(hello: HelloFrame): void {
     const { agent: agentId, incarnation, newest } = hello;
-    const inc = this.d.cursors.incarnation(agentId, incarnation);
-    if (inc && newest < inc.lastSeq) {
-      // restored from a backup, or a snapshot reverted: its seqs would repeat ones the hub applied
-      this.d.copies.behind({ store: this.store, agentId, incarnation }, newest, inc.lastSeq);
-      this.d.log.warn({ store: this.store, agentId, incarnation, newest, applied: inc.lastSeq }, 'an agent\'s database is behind what the hub applied (restored or reverted): it starts a new incarnation');
-      return this.close(CloseCodes.NEW_INCARNATION, `behind: newest seq ${newest}, the hub applied up to ${inc.lastSeq}; start a new incarnation`);
+    // the agent belongs to this store from now on — unless its database is behind its incarnation
+    const c = this.d.agents.connect(this.store, agentId, incarnation, newest);
+    if (c.kind === 'behind') {
+      // restored from a backup, or a snapshot reverted: its seqs would repeat ones the hub applied (recorded)
+      this.d.log.warn({ store: this.store, agentId, incarnation, newest, applied: c.applied }, 'an agent\'s database is behind what the hub applied (restored or reverted): it starts a new incarnation');
+      return this.close(CloseCodes.NEW_INCARNATION, `behind: newest seq ${newest}, the hub applied up to ${c.applied}; start a new incarnation`);
     }
-    if (!inc) this.d.cursors.setCursor(agentId, incarnation, this.store, 0); // the agent belongs to this store from now on
     this.agentId = agentId;
     this.incarnation = incarnation;
-    this.cursor = inc?.lastSeq ?? 0;
-    this.d.presence.connected(this.store, agentId, this.d.now());
-    this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.cardKey.toString('base64url') });
+    this.cursor = c.lastSeq;
+    this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.agents.cardKey.toString('base64url') });
     this.pushPolicy();
     this.pushConfig();
-    const items = this.d.ledger.list(this.store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
-    this.sendInventory(true, items);
+    this.sendInventory(true, this.d.agents.inventory(this.store));
     this.pushPendingKey();
     this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor }, 'agent connected');
   }
 
-  private onEvents(items: Parameters<EventApplier['applyBatch']>[3]): void {
+  private onEvents(items: BatchInput['items']): void {
     // queued with other agents' batches, one commit for them all: acked or nacked once it returned
-    this.d.ingest.submit({ store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items }, (o) => {
+    this.d.agents.applyBatch({ store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items }, (o) => {
       if (o.ok) {
         this.cursor = Math.max(this.cursor, o.result.upTo);
         this.failures = 0;
@@ -441,7 +397,7 @@ export class AgentSession {
   private onForked(f: ForkedHistory): void {
     const copy = { store: this.store, agentId: this.agentId!, incarnation: this.incarnation };
     try {
-      this.d.copies.forked(copy, { seq: f.seq, eventId: f.eventId, applied: f.applied });
+      this.d.agents.recordForked(copy, { seq: f.seq, eventId: f.eventId, applied: f.applied });
     } catch (err) {
       this.d.log.error({ store: this.store, err }, 'could not record the forked history');
     }
@@ -474,7 +430,7 @@ export class AgentSession {
       return;
     }
     try {
-      this.send({ t: 'res', rid, ok: true, body: this.d.engine.override(this.store, parsed.data) });
+      this.send({ t: 'res', rid, ok: true, body: this.d.returns.override(this.store, parsed.data) });
     } catch (err) {
       const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
       if (!isTbError(err)) this.d.log.error({ store: this.store, err: (err as Error).message }, 'override failed');
@@ -488,18 +444,16 @@ export class AgentSession {
       this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
       return;
     }
-    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.d.engine.lookup(this.store, parsed.data) }));
+    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.d.returns.lookup(this.store, parsed.data) }));
   }
 
   private onTerminal(items: TerminalStatus[]): void {
-    for (const t of items) {
-      if (this.d.terminals.record(this.store, t)) this.d.onTerminal?.(this.store, t);
-    }
+    for (const t of this.d.agents.reportTerminals(this.store, items)) this.d.onTerminal?.(this.store, t);
   }
 
   private authorize(rid: number, body: AuthorizeRequestBody): void {
     try {
-      const result = this.d.engine.authorize(this.store, body);
+      const result = this.d.returns.authorize(this.store, body);
       this.send({ t: 'res', rid, ok: true, body: result });
     } catch (err) {
       const code = isTbError(err) ? err.code : TbCodes.INTERNAL;

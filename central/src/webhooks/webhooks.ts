@@ -58,7 +58,7 @@ export class Webhooks {
     this.repo = new WebhookRepo(opts.storage);
     const box = new SecretBox(opts.sealKey);
     const log = opts.log.child({ part: 'webhooks' });
-    this.endpoints = new WebhookEndpoints(this.repo, box, opts.audit, opts.clock, log, () => this.dispatcher.wake());
+    this.endpoints = new WebhookEndpoints(this.repo, box, opts.audit, opts.clock, log, () => this.storage.afterCommit(() => this.dispatcher.wake())); // after the commit of the caller's unit of work
     this.dispatcher = new Dispatcher(this.repo, box, this.endpoints, opts.clock, log, {
       send: opts.send ?? httpSender,
       timeoutMs: opts.timeoutMs ?? 15_000,

@@ -1,12 +1,8 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { AuditTrail } from '../../audit/trail.js';
-import type { Hub } from '../../hub-services.js';
+import type { PageQuery } from '../../audit/query.js';
+import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
-
-function trailOf(hub: Hub): AuditTrail {
-  return hub.auditTrail;
-}
 
 function intParam(ctx: RequestContext, name: string, def?: number): number | undefined {
   const v = ctx.query.get(name);
@@ -17,65 +13,65 @@ function intParam(ctx: RequestContext, name: string, def?: number): number | und
 }
 
 /** The audit log: verify, tail, page through (export), signed checkpoints, the signing key. */
-export function auditRoutes(router: Router, hub: Hub): void {
+export function auditRoutes(router: Router, api: AdminApi): void {
+  const q = api.queries;
   router.add('GET', '/v1/admin/audit/verify', (ctx) => {
-    authorize(hub, ctx, false);
-    return hub.auditTrail.verify();
+    authorize(api, ctx, false);
+    return q.auditTrail.verify();
   });
 
   router.add('GET', '/v1/admin/audit', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     const after = Number(ctx.query.get('after') ?? '0');
     const limit = Math.min(Number(ctx.query.get('limit') ?? '100'), 10_000);
     if (!Number.isInteger(after) || !Number.isInteger(limit) || limit < 1) throw new TbError(TbCodes.INVALID, 'after and limit must be integers');
-    return ctx.query.has('after') ? hub.audit.after(after, limit) : hub.audit.tail(limit);
+    return ctx.query.has('after') ? q.audit.after(after, limit) : q.audit.tail(limit);
   });
 
   // ?since&until (ISO 8601; since defaults to 90 days ago) &store &after (cursor) &limit → {entries, next, head, estimate?}
   router.add('GET', '/v1/admin/audit/entries', (ctx) => {
-    authorize(hub, ctx, false);
-    const q: Parameters<AuditTrail['query']['page']>[0] = { limit: intParam(ctx, 'limit', 1000)! };
+    authorize(api, ctx, false);
+    const page: PageQuery = { limit: intParam(ctx, 'limit', 1000)! };
     const after = intParam(ctx, 'after');
-    if (after !== undefined) q.after = after;
+    if (after !== undefined) page.after = after;
     for (const k of ['since', 'until', 'store'] as const) {
       const v = ctx.query.get(k);
-      if (v !== null) q[k] = v;
+      if (v !== null) page[k] = v;
     }
-    return trailOf(hub).query.page(q);
+    return q.auditTrail.query.page(page);
   });
 
   router.add('GET', '/v1/admin/audit/checkpoints', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     const limit = Math.min(intParam(ctx, 'limit', 50)!, 1000);
     const before = intParam(ctx, 'before') ?? Number.MAX_SAFE_INTEGER;
-    return trailOf(hub).checkpoints.list(limit, before).map(({ seq, id, hash, at, entries, fingerprint }) => ({ seq, id, hash, at, entries, fingerprint }));
+    return q.auditTrail.checkpoints.list(limit, before).map(({ seq, id, hash, at, entries, fingerprint }) => ({ seq, id, hash, at, entries, fingerprint }));
   });
 
   router.add('GET', '/v1/admin/audit/checkpoints/latest', (ctx) => {
-    authorize(hub, ctx, false);
-    const cps = trailOf(hub).checkpoints;
+    authorize(api, ctx, false);
+    const cps = q.auditTrail.checkpoints;
     const latest = cps.latest();
     if (!latest) throw new TbError(TbCodes.NOT_FOUND, 'no checkpoint yet: `tillbridge-hub audit checkpoint --now` signs one');
     return cps.file(latest);
   });
 
   router.add('GET', '/v1/admin/audit/checkpoints/:seq', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     const seq = Number(ctx.params.seq);
     if (!Number.isInteger(seq) || seq < 1) throw new TbError(TbCodes.INVALID, `checkpoint: expected its number, got "${ctx.params.seq}"`);
-    const cps = trailOf(hub).checkpoints;
+    const cps = q.auditTrail.checkpoints;
     return cps.file(need(cps.get(seq), `checkpoint ${seq}`));
   });
 
   // a checkpoint of the head now; the request is audited and covered by it
   router.add('POST', '/v1/admin/audit/checkpoints', (ctx) => {
-    const who = authorize(hub, ctx, true);
-    const cps = trailOf(hub).checkpoints;
-    return cps.file(cps.create(actorOf(who))!);
+    const who = authorize(api, ctx, true);
+    return api.audit.checkpoint(actorOf(who));
   });
 
   router.add('GET', '/v1/admin/audit/public-key', (ctx) => {
-    authorize(hub, ctx, false);
-    return trailOf(hub).checkpoints.publicKey();
+    authorize(api, ctx, false);
+    return q.auditTrail.checkpoints.publicKey();
   });
 }

@@ -1,18 +1,19 @@
 import type { Readable } from 'node:stream';
-import type { Hub } from '../../hub-services.js';
+import type { AdminApi } from '../../usecases/index.js';
 import type { ImportRequest } from '../../imports/imports.js';
 import type { RequestContext, Router } from '../router.js';
 import { authorize, need } from './common.js';
 
 /** Imports running or recently finished on this hub: progress while they run, the outcome after. */
-export function importRoutes(router: Router, hub: Hub): void {
+export function importRoutes(router: Router, api: AdminApi): void {
+  const q = api.queries;
   router.add('GET', '/v1/admin/imports', (ctx) => {
-    authorize(hub, ctx, false);
-    return hub.imports.list();
+    authorize(api, ctx, false);
+    return q.imports.list();
   });
   router.add('GET', '/v1/admin/imports/:id', (ctx) => {
-    authorize(hub, ctx, false);
-    return need(hub.imports.get(ctx.params.id!), `import ${ctx.params.id}`);
+    authorize(api, ctx, false);
+    return need(q.imports.get(ctx.params.id!), `import ${ctx.params.id}`);
   });
 }
 

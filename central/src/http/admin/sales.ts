@@ -1,19 +1,19 @@
 import { Readable } from 'node:stream';
 import { fromMilli } from '@tillbridge/shared';
-import type { Hub } from '../../hub-services.js';
+import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
 import { importRequest } from './imports.js';
-import { salesImport } from './sales-import.js';
 
 /** Sales from every channel. */
-export function saleRoutes(router: Router, hub: Hub): void {
+export function saleRoutes(router: Router, api: AdminApi): void {
+  const q = api.queries;
   // ?store=S: that store's receipt (receipt numbers are each store's own); without it, the only sale under that number
   router.add('GET', '/v1/admin/sales/:receipt', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     const store = ctx.query.get('store') ?? undefined;
-    const sale = need(hub.sales.named(ctx.params.receipt!, store), `sale ${ctx.params.receipt}${store !== undefined ? ` of store ${store}` : ''}`);
-    const claimed = hub.returnsRepo.claimedByLine(sale, new Date(hub.clock.now()).toISOString());
+    const sale = need(q.sales.named(ctx.params.receipt!, store), `sale ${ctx.params.receipt}${store !== undefined ? ` of store ${store}` : ''}`);
+    const claimed = q.returnsRepo.claimedByLine(sale, new Date(q.clock.now()).toISOString());
     return {
       receipt: sale.receipt,
       store: sale.store,
@@ -31,16 +31,16 @@ export function saleRoutes(router: Router, hub: Hub): void {
         returnedOrReserved: fromMilli(claimed.get(l.line) ?? 0),
         returnable: fromMilli(l.qty - (claimed.get(l.line) ?? 0)),
       })),
-      returns: hub.returnsRepo.forSale(sale).map((r) => ({ authorization: r.authorization, store: r.store, decision: r.decision, status: r.status, kind: r.kind, exception: r.exception_code })),
+      returns: q.returnsRepo.forSale(sale).map((r) => ({ authorization: r.authorization, store: r.store, decision: r.decision, status: r.status, kind: r.kind, exception: r.exception_code })),
     };
   });
 
   // Sales from other channels (web orders): JSON lines, streamed (or one JSON sale); checked whole before
   // anything is applied, then applied in chunks (docs/operations.md#imports)
   router.add('POST', '/v1/admin/sales', async (ctx) => {
-    const who = authorize(hub, ctx, true);
+    const who = authorize(api, ctx, true);
     const type = ctx.req.headers['content-type'] ?? '';
     const body = type.includes('json') && !type.includes('ndjson') ? Readable.from([Buffer.from(`${JSON.stringify(await ctx.body())}\n`)]) : ctx.req;
-    return hub.imports.run(salesImport(hub), importRequest(ctx, actorOf(who), body));
+    return api.imports.sales(importRequest(ctx, actorOf(who), body));
   });
 }

@@ -1,29 +1,30 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { Hub } from '../../hub-services.js';
+import type { AdminApi, AdminQueries } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { authorize } from './common.js';
 
-function accuracyOf(hub: Hub, store: string): { ratio: number; skus: number; matching: number; at: string } | null {
-  const a = hub.accuracy.get(store);
+function accuracyOf(q: AdminQueries, store: string): { ratio: number; skus: number; matching: number; at: string } | null {
+  const a = q.accuracy.get(store);
   return a ? { ratio: a.ratio, skus: a.skus, matching: a.matching, at: a.at } : null;
 }
 
 /** Per store: connection, lag, outbox, policy and settings versions, inventory accuracy, terminals. */
-export function statusRoutes(router: Router, hub: Hub): void {
+export function statusRoutes(router: Router, api: AdminApi): void {
+  const q = api.queries;
   router.add('GET', '/v1/admin/status', (ctx) => {
-    authorize(hub, ctx, false);
-    const now = hub.clock.now();
+    authorize(api, ctx, false);
+    const now = q.clock.now();
     const only = ctx.query.get('store');
-    if (only && !hub.stores.get(only)) throw new TbError(TbCodes.NOT_FOUND, `store ${only} not found`);
-    const endpoints = hub.webhooks.list();
+    if (only && !q.stores.get(only)) throw new TbError(TbCodes.NOT_FOUND, `store ${only} not found`);
+    const endpoints = q.webhooks.list();
     return {
       now: new Date(now).toISOString(),
-      webhooks: { endpoints: endpoints.length, disabled: hub.webhooks.disabledEndpoints() },
-      connectedStores: hub.presence.count(),
-      authorizations: hub.authzStats.rate(only ?? undefined),
-      stores: hub.stores.list().filter((s) => !only || s.id === only).map((s) => {
-        const p = hub.presence.get(s.id);
-        const c = hub.cursors.latestForStore(s.id);
+      webhooks: { endpoints: endpoints.length, disabled: q.webhooks.disabledEndpoints() },
+      connectedStores: q.presence.count(),
+      authorizations: q.authzStats.rate(only ?? undefined),
+      stores: q.stores.list().filter((s) => !only || s.id === only).map((s) => {
+        const p = q.presence.get(s.id);
+        const c = q.cursors.latestForStore(s.id);
         return {
           store: s.id,
           name: s.name,
@@ -33,13 +34,13 @@ export function statusRoutes(router: Router, hub: Hub): void {
           lagMs: p.connected ? (p.oldestAgeMs ?? 0) : null,
           outboxDepth: p.connected ? (p.outboxDepth ?? null) : null,
           lastSeq: c?.lastSeq ?? 0,
-          policy: { version: hub.policies.effective(s.id).version, agentHolds: p.policyVersion ?? null },
-          settings: { version: hub.syncConfig.effective(s.id).version, agentRuns: p.configVersion ?? null },
-          inventoryAccuracy: accuracyOf(hub, s.id),
-          authorizations: hub.authzStats.rate(s.id),
+          policy: { version: q.policies.effective(s.id).version, agentHolds: p.policyVersion ?? null },
+          settings: { version: q.syncConfig.effective(s.id).version, agentRuns: p.configVersion ?? null },
+          inventoryAccuracy: accuracyOf(q, s.id),
+          authorizations: q.authzStats.rate(s.id),
           agentId: c?.agentId ?? null,
           registers: p.connected ? (p.registers ?? []) : [],
-          terminals: hub.terminals.list(s.id).map((t) => ({
+          terminals: q.terminals.list(s.id).map((t) => ({
             register: t.register,
             state: t.state,
             detail: t.detail,

@@ -1,5 +1,5 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { Hub } from '../../hub-services.js';
+import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
 
@@ -10,73 +10,75 @@ const DAY = 86_400_000;
  * every change needs the admin role and is audited with the token's identity. Never shows a
  * stored secret: a secret is shown once, in the answer that created it.
  */
-export function webhookRoutes(router: Router, hub: Hub): void {
-  const wh = hub.webhooks;
+export function webhookRoutes(router: Router, api: AdminApi): void {
+  const q = api.queries;
+  const wh = q.webhooks;
+  const change = api.webhooks;
 
   router.add('GET', '/v1/admin/webhooks', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     return wh.list();
   });
 
   router.add('POST', '/v1/admin/webhooks', async (ctx) => {
-    const who = authorize(hub, ctx, true);
+    const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
-    if (body.store !== undefined && body.store !== null) need(typeof body.store === 'string' ? hub.stores.get(body.store) : undefined, `store ${String(body.store)}`);
-    return wh.add({ url: body.url, events: body.events, store: body.store ?? null }, actorOf(who));
+    if (body.store !== undefined && body.store !== null) need(typeof body.store === 'string' ? q.stores.get(body.store) : undefined, `store ${String(body.store)}`);
+    return change.add(actorOf(who), { url: body.url, events: body.events, store: body.store ?? null });
   }, 16 * 1024);
 
   // before /webhooks/:id, which would take "deliveries" for an id
   router.add('GET', '/v1/admin/webhooks/deliveries', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     const limit = Number(ctx.query.get('limit') ?? '100');
     const failed = ctx.query.get('failed');
     return wh.deliveries({ webhook: ctx.query.get('webhook'), failed: failed === '1' || failed === 'true', limit });
   });
 
   router.add('GET', '/v1/admin/webhooks/deliveries/:id', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     return wh.delivery(ctx.params.id!);
   });
 
   router.add('POST', '/v1/admin/webhooks/deliveries/:id/redeliver', (ctx) => {
-    const who = authorize(hub, ctx, true);
-    return wh.redeliver(ctx.params.id!, actorOf(who));
+    const who = authorize(api, ctx, true);
+    return change.redeliver(actorOf(who), ctx.params.id!);
   });
 
   router.add('GET', '/v1/admin/webhooks/:id', (ctx) => {
-    authorize(hub, ctx, false);
+    authorize(api, ctx, false);
     return wh.get(ctx.params.id!);
   });
 
   router.add('DELETE', '/v1/admin/webhooks/:id', (ctx) => {
-    const who = authorize(hub, ctx, true);
-    wh.remove(ctx.params.id!, actorOf(who));
+    const who = authorize(api, ctx, true);
+    change.remove(actorOf(who), ctx.params.id!);
     return { id: ctx.params.id, removed: true };
   });
 
   router.add('POST', '/v1/admin/webhooks/:id/test', (ctx) => {
-    const who = authorize(hub, ctx, true);
-    return { id: ctx.params.id, ...wh.test(ctx.params.id!, actorOf(who)) };
+    const who = authorize(api, ctx, true);
+    return { id: ctx.params.id, ...change.test(actorOf(who), ctx.params.id!) };
   });
 
   router.add('POST', '/v1/admin/webhooks/:id/rotate-secret', async (ctx) => {
-    const who = authorize(hub, ctx, true);
+    const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { overlapMs?: unknown };
     const overlap = body.overlapMs ?? DAY;
     if (typeof overlap !== 'number') throw new TbError(TbCodes.INVALID, 'overlapMs: expected milliseconds');
-    return wh.rotateSecret(ctx.params.id!, overlap, actorOf(who));
+    return change.rotateSecret(actorOf(who), ctx.params.id!, overlap);
   });
 
   router.add('POST', '/v1/admin/webhooks/:id/enable', (ctx) => {
-    const who = authorize(hub, ctx, true);
-    return { id: ctx.params.id, changed: wh.enable(ctx.params.id!, actorOf(who)), state: 'enabled' };
+    const who = authorize(api, ctx, true);
+    return { id: ctx.params.id, changed: change.enable(actorOf(who), ctx.params.id!), state: 'enabled' };
   });
 
   router.add('POST', '/v1/admin/webhooks/:id/disable', async (ctx) => {
-    const who = authorize(hub, ctx, true);
+    const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { reason?: unknown };
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200)) throw new TbError(TbCodes.INVALID, 'reason: expected text of at most 200 characters');
     const reason = `disabled by ${actorOf(who)}${body.reason ? `: ${body.reason}` : ''}`;
-    return { id: ctx.params.id, changed: wh.disable(ctx.params.id!, reason, actorOf(who)), state: 'disabled' };
+    return { id: ctx.params.id, changed: change.disable(actorOf(who), ctx.params.id!, reason), state: 'disabled' };
   });
 }

@@ -1,9 +1,16 @@
 import type { Readable } from 'node:stream';
 import { toMilli } from '@tillbridge/shared';
-import type { Hub } from '../../hub-services.js';
-import { readCsv } from '../../imports/csv-reader.js';
-import type { CheckedRow, ImportKind, RowBatch } from '../../imports/imports.js';
-import { isStockQty, SKU } from './common.js';
+import type { InventoryLedger } from '../domain/inventory-ledger.js';
+import { isStockQty, SKU } from '../domain/stock-input.js';
+import type { Stores } from '../domain/stores.js';
+import { readCsv } from './csv-reader.js';
+import type { CheckedRow, ImportKind, RowBatch } from './types.js';
+
+/** What an inventory import reads and writes. */
+export interface InventoryImportDeps {
+  stores: Pick<Stores, 'get'>;
+  ledger: Pick<InventoryLedger, 'setOnHand'>;
+}
 
 export interface InventoryCsvRow {
   store: string;
@@ -41,7 +48,7 @@ export function checkInventoryRecord(line: number, r: Record<string, string>, st
  * store's on-hand for a SKU through an adjustment movement (ref `import:ID`); a row that changes
  * nothing moves nothing.
  */
-export function inventoryImport(hub: Hub): ImportKind<InventoryCsvRow, Chunk, Totals> {
+export function inventoryImport(d: InventoryImportDeps): ImportKind<InventoryCsvRow, Chunk, Totals> {
   return {
     kind: 'inventory',
     action: 'inventory.import',
@@ -49,7 +56,7 @@ export function inventoryImport(hub: Hub): ImportKind<InventoryCsvRow, Chunk, To
       const known = new Map<string, boolean>();
       const exists = (s: string): boolean => {
         let k = known.get(s);
-        if (k === undefined) known.set(s, (k = hub.stores.get(s) !== undefined));
+        if (k === undefined) known.set(s, (k = d.stores.get(s) !== undefined));
         return k;
       };
       for await (const b of readCsv(body, { columns: ['store', 'sku', 'qty'], batch, maxRecordChars: MAX_RECORD_CHARS })) {
@@ -60,7 +67,7 @@ export function inventoryImport(hub: Hub): ImportKind<InventoryCsvRow, Chunk, To
       let changed = 0;
       const stores = new Set<string>();
       for (const { row } of rows) {
-        if (hub.ledger.setOnHand(row.store, row.sku, row.qty, `import:${importId}`) !== 0) changed++;
+        if (d.ledger.setOnHand(row.store, row.sku, row.qty, `import:${importId}`) !== 0) changed++;
         stores.add(row.store);
       }
       return { rows: rows.length, changed, stores: [...stores] };

@@ -1,10 +1,24 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { describeZodError, panHmac, safePan, SaleMessage, type SaleEventBody } from '@tillbridge/shared';
-import type { Hub } from '../../hub-services.js';
-import { Refusal } from '../../domain/refusal.js';
-import { readLines } from '../../imports/line-reader.js';
-import type { CheckedRow, ImportKind, RowBatch } from '../../imports/imports.js';
+import { Refusal } from '../domain/refusal.js';
+import type { SaleService } from '../domain/sale-service.js';
+import type { Stores } from '../domain/stores.js';
+import type { HubStorage } from '../storage/index.js';
+import { readLines } from './line-reader.js';
+import type { CheckedRow, ImportKind, RowBatch } from './types.js';
+
+/** What checking a sale line needs: the stores, and the key of the card numbers' keyed hash. */
+export interface SaleLineDeps {
+  stores: Pick<Stores, 'get'>;
+  cardKey: Buffer;
+}
+
+/** What a sales import reads and writes: each sale in a savepoint of the chunk's transaction. */
+export interface SalesImportDeps extends SaleLineDeps {
+  storage: Pick<HubStorage, 'savepoint'>;
+  saleService: Pick<SaleService, 'record'>;
+}
 
 /** A sale from another channel: the register's sale shape, plus where it belongs. */
 export const ImportedSale = SaleMessage.omit({ type: true, id: true }).extend({
@@ -48,7 +62,7 @@ const LISTED_SKIPS = 1000;
 const LISTED_CHANNELS = 50;
 
 /** Checks one line of the file (blank lines are skipped). */
-export function checkSaleLine(hub: Hub, line: number, text: string): CheckedRow<ImportSaleRow> | undefined {
+export function checkSaleLine(d: SaleLineDeps, line: number, text: string): CheckedRow<ImportSaleRow> | undefined {
   if (text.trim() === '') return undefined;
   let value: unknown;
   try {
@@ -59,13 +73,13 @@ export function checkSaleLine(hub: Hub, line: number, text: string): CheckedRow<
   const parsed = ImportedSale.safeParse(value, { reportInput: true });
   if (!parsed.success) return { line, error: `line ${line}: ${describeZodError(parsed.error).join('; ')}` };
   const sale = parsed.data;
-  if (!hub.stores.get(sale.store)) return { line, error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})` };
+  if (!d.stores.get(sale.store)) return { line, error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})` };
   const tenders = sale.tenders.map((t) => {
     const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
     if (t.pan !== undefined) {
       const digits = t.pan.replace(/[\s-]/g, '');
       out.pan = safePan(t.pan);
-      if (/^\d{13,19}$/.test(digits)) out.panHash = panHmac(hub.cardKey, digits);
+      if (/^\d{13,19}$/.test(digits)) out.panHash = panHmac(d.cardKey, digits);
     }
     return out;
   });
@@ -80,7 +94,7 @@ const union = (a: string[], b: string[], max: number): string[] => [...new Set([
  * already recorded is skipped and reported (re-importing a file is harmless). Card numbers are
  * masked and only their keyed hash is kept, as the gateway does for registers.
  */
-export function salesImport(hub: Hub): ImportKind<ImportSaleRow, Chunk, Totals> {
+export function salesImport(d: SalesImportDeps): ImportKind<ImportSaleRow, Chunk, Totals> {
   return {
     kind: 'sales',
     action: 'sales.import',
@@ -89,7 +103,7 @@ export function salesImport(hub: Hub): ImportKind<ImportSaleRow, Chunk, Totals> 
       for await (const b of readLines(body, MAX_LINE_BYTES)) {
         const items: CheckedRow<ImportSaleRow>[] = [];
         for (const l of b.lines) {
-          const c = checkSaleLine(hub, l.line, l.text);
+          const c = checkSaleLine(d, l.line, l.text);
           if (c) items.push(c);
         }
         for (let i = 0; i < items.length; i += batch) yield { items: items.slice(i, i + batch), bytes: b.bytes };
@@ -104,7 +118,7 @@ export function salesImport(hub: Hub): ImportKind<ImportSaleRow, Chunk, Totals> 
         stores.add(row.store);
         channels.add(row.channel);
         try {
-          hub.storage.savepoint(() => hub.saleService.record(row.store, null, row.channel, row.body, null)); // a skipped sale leaves nothing behind
+          d.storage.savepoint(() => d.saleService.record(row.store, null, row.channel, row.body, null)); // a skipped sale leaves nothing behind
           imported++;
         } catch (err) {
           if (!(err instanceof Refusal)) throw err;

@@ -1,0 +1,49 @@
+import { fromMilli, toMilli } from '@tillbridge/shared';
+import type { AuditLog } from '../domain/audit-log.js';
+import type { InventoryLedger } from '../domain/inventory-ledger.js';
+import type { ImportRequest, Imports } from '../imports/imports.js';
+import { inventoryImport, type InventoryImportDeps } from '../imports/inventory-import.js';
+import { salesImport, type SalesImportDeps } from '../imports/sales-import.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+export interface InventoryUseCaseDeps {
+  uow: UnitOfWork;
+  ledger: Pick<InventoryLedger, 'setOnHand'>;
+  audit: Pick<AuditLog, 'append'>;
+}
+
+/** Inventory set by an operator: the adjustment movement and its audit entry, one transaction. */
+export class InventoryUseCases {
+  constructor(private readonly d: InventoryUseCaseDeps) {}
+
+  /** Sets the store's on-hand for a SKU (`qty` in units); what it moved. The change reaches the agent once committed. */
+  setOnHand(actor: string, adminId: string, store: string, sku: string, qty: number): { store: string; sku: string; onHand: number; delta: number } {
+    const { uow, ledger, audit } = this.d;
+    return uow.tx(() => {
+      const delta = ledger.setOnHand(store, sku, toMilli(qty), `admin:${adminId}`);
+      audit.append({ actor, action: 'inventory.set', outcome: 'set', store, resource: `inventory:${store}/${sku}`, details: { qty, delta: fromMilli(delta) } });
+      return { store, sku, onHand: qty, delta: fromMilli(delta) };
+    });
+  }
+}
+
+export interface ImportUseCaseDeps extends InventoryImportDeps, SalesImportDeps {
+  imports: Pick<Imports, 'run'>;
+}
+
+/**
+ * Large admin imports (inventory CSV, sales JSON lines): checked whole before anything is applied,
+ * then applied in chunks — the import runner (imports/imports.ts) owns each chunk's transaction
+ * and its audit entry.
+ */
+export class ImportUseCases {
+  constructor(private readonly d: ImportUseCaseDeps) {}
+
+  inventory(req: ImportRequest): Promise<Record<string, unknown>> {
+    return this.d.imports.run(inventoryImport(this.d), req);
+  }
+
+  sales(req: ImportRequest): Promise<Record<string, unknown>> {
+    return this.d.imports.run(salesImport(this.d), req);
+  }
+}

@@ -1,0 +1,64 @@
+import type { Policy, SyncSettings } from '@tillbridge/shared';
+import type { AuditLog } from '../domain/audit-log.js';
+import type { Managers } from '../domain/managers.js';
+import type { Policies } from '../domain/policies.js';
+import type { VersionedSettings } from '../domain/versioned-settings.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+export interface SettingsChangeOptions {
+  note?: string;
+  replace?: boolean;
+}
+
+export interface SettingsUseCaseDeps {
+  uow: UnitOfWork;
+  policies: Pick<Policies, 'set' | 'effective' | 'defaultPolicy'>;
+  syncConfig: Pick<VersionedSettings<SyncSettings>, 'set' | 'effective' | 'defaults'>;
+  managers: Pick<Managers, 'set' | 'remove'>;
+  audit: Pick<AuditLog, 'append'>;
+}
+
+/**
+ * Returns policies and sync settings (default and per store, versioned: each change a new version
+ * and its audit entry, pushed to the agents once committed) and the managers who may override.
+ */
+export class SettingsUseCases {
+  constructor(private readonly d: SettingsUseCaseDeps) {}
+
+  /** A change to the default policy (store undefined) or a store's: the new version and the policy now in force there. */
+  setPolicy(actor: string, store: string | undefined, change: unknown, opts: SettingsChangeOptions): { version: number; policy: Policy } {
+    const { uow, policies } = this.d;
+    return uow.tx(() => {
+      const version = policies.set(store, change, actor, opts);
+      return { version, policy: store ? policies.effective(store).policy : policies.defaultPolicy().policy };
+    });
+  }
+
+  /** A change to the default sync settings (store undefined) or a store's: the new version and the settings now in force there. */
+  setSyncSettings(actor: string, store: string | undefined, change: unknown, opts: SettingsChangeOptions): { version: number; settings: SyncSettings } {
+    const { uow, syncConfig } = this.d;
+    return uow.tx(() => {
+      const version = syncConfig.set(store, change, actor, opts);
+      return { version, settings: store ? syncConfig.effective(store).value : syncConfig.defaults().value };
+    });
+  }
+
+  /** Adds a manager or changes their name and code. */
+  setManager(actor: string, id: string, name: string, code: string): void {
+    const { uow, managers, audit } = this.d;
+    uow.tx(() => {
+      managers.set(id, name, code);
+      audit.append({ actor, action: 'manager.set', outcome: 'set', resource: `manager:${id}`, details: { name } });
+    });
+  }
+
+  /** Whether there was an active manager of that id to remove (nothing is audited when not). */
+  removeManager(actor: string, id: string): boolean {
+    const { uow, managers, audit } = this.d;
+    return uow.tx(() => {
+      const ok = managers.remove(id);
+      if (ok) audit.append({ actor, action: 'manager.remove', outcome: 'removed', resource: `manager:${id}` });
+      return ok;
+    });
+  }
+}

@@ -1,0 +1,53 @@
+import { TbCodes, TbError } from '@tillbridge/shared';
+import type { Credentials } from '../auth/credentials.js';
+import type { AuditLog } from '../domain/audit-log.js';
+import type { KeyRotation, KeySchedule } from '../domain/key-rotation.js';
+import type { Stores } from '../domain/stores.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+export interface StoreUseCaseDeps {
+  uow: UnitOfWork;
+  stores: Pick<Stores, 'get' | 'create'>;
+  credentials: Pick<Credentials, 'createApiKey' | 'pendingKey'>;
+  keys: Pick<KeyRotation, 'rotate' | 'revoke' | 'schedule' | 'unschedule'>;
+  audit: Pick<AuditLog, 'append'>;
+}
+
+/** Stores and their API keys (rotation, schedules, revocation): each change one transaction with its audit entry. */
+export class StoreUseCases {
+  constructor(private readonly d: StoreUseCaseDeps) {}
+
+  /** A new store and its first API key (shown once, in the answer). */
+  create(actor: string, id: string, name: string): { store: string; name: string; apiKey: string } {
+    const { uow, stores, credentials, audit } = this.d;
+    return uow.tx(() => {
+      if (stores.get(id)) throw new TbError(TbCodes.CONFLICT, `store ${id} already exists`);
+      stores.create(id, name);
+      const apiKey = credentials.createApiKey(id);
+      audit.append({ actor, action: 'store.create', outcome: 'created', store: id, resource: `store:${id}`, details: { name } });
+      return { store: id, name, apiKey };
+    });
+  }
+
+  /** A new key for the store, the old ones working `graceMs` longer; its secret while it still waits to be delivered. */
+  rotateKey(actor: string, store: string, graceMs: number): { id: string; oldExpireAt: string; apiKey: string | undefined } {
+    return this.d.uow.tx(() => {
+      const r = this.d.keys.rotate(store, graceMs, actor);
+      const pending = this.d.credentials.pendingKey(store);
+      return { id: r.id, oldExpireAt: r.oldExpireAt, apiKey: pending?.id === r.id ? pending.secret : undefined };
+    });
+  }
+
+  revokeKey(actor: string, store: string, keyId: string): void {
+    this.d.uow.tx(() => this.d.keys.revoke(store, keyId, actor));
+  }
+
+  scheduleKeys(actor: string, store: string, everyMs: number, graceMs: number): KeySchedule {
+    return this.d.uow.tx(() => this.d.keys.schedule(store, everyMs, graceMs, actor));
+  }
+
+  /** Whether there was a schedule to remove. */
+  unscheduleKeys(actor: string, store: string): boolean {
+    return this.d.uow.tx(() => this.d.keys.unschedule(store, actor));
+  }
+}
