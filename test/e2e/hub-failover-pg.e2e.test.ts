@@ -183,13 +183,20 @@ function checkHub(world: World): void {
   expect(invariantViolations(world)).toEqual({ overReturned: [], ledgerDrift: [] });
 }
 
-/** Every decision a register got is at the hub, once; each one made offline was reconciled. */
+/**
+ * Every decision a register got is at the hub, once; each approved one made offline was reconciled
+ * (a denial, or an override the register did not get, made offline holds nothing: the hub records it as denied, with nothing to reconcile).
+ */
 function checkDecisions(world: World, decisions: Decision[]): void {
-  const returns = world.hubQuery<{ authorization: string; mode: string; reconciliation: string | null }>(`SELECT "authorization", mode, reconciliation FROM returns`);
+  const returns = world.hubQuery<{ authorization: string; mode: string; status: string; reconciliation: string | null }>(`SELECT "authorization", mode, status, reconciliation FROM returns`);
   const byAuth = new Map(returns.map((r) => [r.authorization, r]));
   expect(byAuth.size).toBe(returns.length);
   for (const d of decisions) expect(byAuth.get(d.authorization)?.mode, d.authorization).toBe(d.mode);
-  for (const d of decisions.filter((x) => x.mode === 'offline')) expect(byAuth.get(d.authorization)?.reconciliation, d.authorization).not.toBeNull();
+  for (const d of decisions.filter((x) => x.mode === 'offline')) {
+    const row = byAuth.get(d.authorization);
+    if (d.decision === 'approved' || d.decision === 'conditional') expect(row?.reconciliation, d.authorization).not.toBeNull();
+    else expect(row?.status, d.authorization).toBe('denied');
+  }
 }
 
 describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failover, tested', () => {
