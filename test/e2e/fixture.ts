@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { addStore, databaseArgs, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { addStore, databaseArgs, dropTestDatabase, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { openHubStorage, type HubStorage } from '@tillbridge/central';
 
 /**
@@ -110,6 +110,7 @@ export class World {
   async close(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.proc.stop()));
     await Promise.all(this.hubs.map((h) => h.proc.stop()));
+    dropTestDatabase(this.hubData); // on PostgreSQL: the test database initHub made
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
