@@ -4,13 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { addStore, databaseArgs, dropTestDatabase, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { AdminClient, openHubStorage, type HubStorage } from '@tillbridge/central';
-import { testBackend } from '@tillbridge/scripts/lib/pg-test-db';
-
-/**
- * How many hub processes a World runs on one PostgreSQL database (default 1). `npm test`'s PostgreSQL
- * pass (scripts/test-postgres.ts) sets 2. On SQLite a hub is one process: the variable is ignored.
- */
-export const TEST_HUB_PROCESSES_ENV = 'TILLBRIDGE_TEST_HUB_PROCESSES';
+import { TEST_HUB_PROCESSES_ENV, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 
 function hubProcessesFromEnv(): number {
   const v = process.env[TEST_HUB_PROCESSES_ENV];
