@@ -32,7 +32,18 @@ export function databaseArgs(dataDir: string): string[] {
   return db ? ['--database', db.url] : [];
 }
 
-/** Drops the databases the test hubs made (also done when the process exits). */
+/** Drops the database the test hub of `dataDir` was given, if any (its processes stopped first). */
+export function dropTestDatabase(dataDir: string): void {
+  const db = testDatabases.get(dataDir);
+  if (!db) return;
+  testDatabases.delete(dataDir);
+  db.drop();
+}
+
+/**
+ * Drops the databases the test hubs made (also tried when the process exits, which a test runner
+ * that ends its workers by a signal skips: World.close drops its own).
+ */
 export function dropTestDatabases(): void {
   for (const [dir, db] of testDatabases) {
     testDatabases.delete(dir);

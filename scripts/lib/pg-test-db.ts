@@ -11,6 +11,11 @@ import { openPgClient, type PgClient } from '@tillbridge/central';
  */
 export const TEST_BACKEND_ENV = 'TILLBRIDGE_TEST_BACKEND';
 export const TEST_PG_URL_ENV = 'TILLBRIDGE_TEST_PG_URL';
+/**
+ * How many hub processes an end-to-end test's World runs on its one PostgreSQL database (default 1;
+ * the PostgreSQL pass of `npm test` sets 2). On SQLite a hub is one process: it is ignored.
+ */
+export const TEST_HUB_PROCESSES_ENV = 'TILLBRIDGE_TEST_HUB_PROCESSES';
 const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export function testBackend(): 'sqlite' | 'postgres' {

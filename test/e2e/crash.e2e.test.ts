@@ -17,14 +17,13 @@ const hubSales = (prefix: string) => w.hubQuery<{ n: number }>(`SELECT COUNT(*) 
 
 describe('crashes lose nothing and duplicate nothing', () => {
   it('an agent SIGKILLed right after acking a sale delivers it exactly once after restart', async () => {
-    const port = w.hub.port;
-    await w.hub.proc.stop(); // so the sale cannot have left before the kill
+    await w.stopHubs(); // every hub process, so the sale cannot have left before the kill
     let a = await w.startAgent('S1', 'k1', undefined, false);
     const reg = await JsonLinesRegister.connect(a.port());
     expect(await reg.send(sale('k-1', 'KILL-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'k-1' });
     await a.proc.kill();
     expect(a.proc.proc.signalCode).toBe('SIGKILL');
-    await w.startHub(port);
+    await w.restartHubs();
     a = await w.startAgent('S1', 'k1');
     await waitFor('the sale at the hub', () => hubSales('KILL-1') === 1);
     await new Promise((r) => setTimeout(r, 300));
@@ -53,11 +52,12 @@ describe('crashes lose nothing and duplicate nothing', () => {
   it('a hub SIGKILLed while agents upload: nothing lost, nothing applied twice', async () => {
     const a = await w.startAgent('S1', 'k3');
     const reg = await JsonLinesRegister.connect(a.port());
-    const port = w.hub.port;
+    // the hub process the agent uploads to (with several, the agent moves on to another meanwhile)
+    const holding = w.hubOf(a);
     for (let i = 0; i < 300; i++) {
       expect((await reg.send(sale(`h-${i}`, `HUBKILL-${i}`, [{ sku: 'K', qty: 1, unitPrice: 100 }]))).type).toBe('ack');
-      if (i === 100) await w.hub.proc.kill();
-      if (i === 200) await w.startHub(port);
+      if (i === 100) await holding.proc.kill();
+      if (i === 200) await w.restartHubs();
     }
     await waitFor('all 300 at the hub', () => hubSales('HUBKILL-') === 300, 30_000);
     const before = await onHand(w.hub, 'S1', 'K');

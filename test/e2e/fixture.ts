@@ -2,54 +2,174 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { addStore, databaseArgs, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
-import { openHubStorage, type HubStorage } from '@tillbridge/central';
+import { addStore, databaseArgs, dropTestDatabase, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { AdminClient, openHubStorage, type HubStorage } from '@tillbridge/central';
+import { TEST_HUB_PROCESSES_ENV, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
+
+function hubProcessesFromEnv(): number {
+  const v = process.env[TEST_HUB_PROCESSES_ENV];
+  if (v === undefined || v === '') return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${TEST_HUB_PROCESSES_ENV}: expected a whole number of 1 or more, got "${v}"`);
+  return n;
+}
+
+type HubStart = Parameters<typeof startHub>[0];
+
+/** One hub process of a world: how to start it again (on the same port), and its current handle. */
+interface HubSlot {
+  opts: HubStart;
+  handle: HubHandle;
+}
+
+/** The admin API of whichever process `pick` names, call by call. */
+class SpreadAdminClient extends AdminClient {
+  constructor(private readonly pick: () => HubHandle) {
+    super('http://127.0.0.1:1', undefined);
+  }
+  override get<T>(path: string): Promise<T> {
+    return this.pick().admin.get<T>(path);
+  }
+  override post<T>(...args: Parameters<AdminClient['post']>): Promise<T> {
+    return this.pick().admin.post<T>(...args);
+  }
+  override upload<T>(...args: Parameters<AdminClient['upload']>): Promise<T> {
+    return this.pick().admin.upload<T>(...args);
+  }
+  override put<T>(path: string, body?: unknown): Promise<T> {
+    return this.pick().admin.put<T>(path, body);
+  }
+  override delete<T>(path: string): Promise<T> {
+    return this.pick().admin.delete<T>(path);
+  }
+}
 
 /**
- * A throwaway world for one test file: a temp directory, a real hub process and real agent
+ * A throwaway world for one test file: a temp directory, real hub processes and real agent
  * processes, all stopped and removed at the end.
+ *
+ * On PostgreSQL with TILLBRIDGE_TEST_HUB_PROCESSES=N (N > 1), `startHub()` starts N `serve`
+ * processes on the one database, as an operator runs a hub of several processes:
+ * - agents are spread over them: the k-th agent name started gets every process's URL (hub.urls),
+ *   the (k mod N)-th first, so it is held by that process and fails over to the others;
+ * - `hub` is the first process, but its `admin` and `cli` take turns over the running processes,
+ *   so a change made through them (inventory, policy, keys, webhooks) is often made at a process
+ *   that does not hold the agent it must reach;
+ * - `stopHubs`/`restartHubs` stop and start every process ("the hub is down"), `hubOf(agent)` is the
+ *   process holding an agent.
+ * With one process (SQLite, or N = 1) all this is the single hub process.
  */
 export class World {
   readonly dir = mkdtempSync(join(tmpdir(), 'tb-e2e-'));
+  /** The (first) hub process; with several, its `admin` and `cli` go to each running process in turn. */
   hub!: HubHandle;
   adminToken!: string;
   readonly agents: AgentHandle[] = [];
   readonly keys = new Map<string, string>();
-  private hubs: HubHandle[] = [];
+  /** Hub processes `startHub()` starts on this world's database. */
+  readonly hubProcesses: number;
+  /** Every hub process ever started here, to stop at the end. */
+  private started: HubHandle[] = [];
+  /** The hub processes, by data directory: the first at `hubData`. */
+  private slots: HubSlot[] = [];
+  /** Which process each agent (by name) is sent to first. */
+  private agentTurn = new Map<string, number>();
+  private adminTurn = 0;
 
   /**
    * `clockStart`: the hub's and the agents' clocks start at that instant, for tests on fixed dates.
    * `database`: a PostgreSQL URL every hub process of this world serves from (instead of the run's
-   * engine), for several hub processes on one database (startHub's `dataDir`).
+   * engine), for several hub processes on one database started by the test itself (startHub's
+   * `dataDir`); such a world starts one process per `startHub` call.
+   * `hubProcesses`: processes `startHub()` starts (PostgreSQL only); default TILLBRIDGE_TEST_HUB_PROCESSES.
    */
-  constructor(readonly opts: { clockStart?: string; database?: string } = {}) {}
+  constructor(readonly opts: { clockStart?: string; database?: string; hubProcesses?: number } = {}) {
+    const pg = !opts.database && testBackend() === 'postgres';
+    if (opts.hubProcesses !== undefined && opts.hubProcesses > 1 && !pg) throw new Error('several hub processes need the PostgreSQL test backend (TILLBRIDGE_TEST_BACKEND=postgres)');
+    this.hubProcesses = pg ? (opts.hubProcesses ?? hubProcessesFromEnv()) : 1;
+  }
 
   get hubData(): string {
     return join(this.dir, 'hub');
   }
 
+  /** The current handle of each hub process, the first at `hubData`. */
+  get hubs(): HubHandle[] {
+    return this.slots.map((s) => s.handle);
+  }
+
   /**
-   * `dataDir`: another hub process's data directory (with `database`): it gets a copy of the first
-   * one's hub.secret and audit-signing-key.pem, as an operator copies them.
+   * Starts the hub: with `hubProcesses` > 1 the first call starts them all (the first on `port`),
+   * a later one starts the first process again. `dataDir`: another hub process's data directory
+   * (with `database`): it gets a copy of the first one's hub.secret and audit-signing-key.pem, as an
+   * operator copies them. Starting a data directory that ran before replaces its handle.
    */
   async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string; clockStart?: string; dataDir?: string; name?: string } = {}): Promise<HubHandle> {
     this.adminToken ??= await initHub(this.hubData, this.opts.database);
     const { dataDir = this.hubData, ...rest } = more;
-    if (dataDir !== this.hubData) {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      for (const f of ['hub.secret', 'audit-signing-key.pem']) {
-        if (existsSync(join(this.hubData, f)) && !existsSync(join(dataDir, f))) copyFileSync(join(this.hubData, f), join(dataDir, f));
-      }
-    }
-    const opts: Parameters<typeof startHub>[0] = { dataDir, adminToken: this.adminToken, ...rest };
-    if (this.opts.database) opts.database = this.opts.database;
+    const opts: HubStart = { dataDir, adminToken: this.adminToken, ...rest };
+    const database = this.opts.database ?? (this.hubProcesses > 1 ? databaseArgs(this.hubData)[1] : undefined);
+    if (database) opts.database = database;
     const clockStart = more.clockStart ?? this.opts.clockStart;
     if (clockStart) opts.clockStart = clockStart;
     if (port !== undefined) opts.port = port;
     if (extraArgs) opts.extraArgs = extraArgs;
-    this.hub = await startHub(opts);
-    this.hubs.push(this.hub);
+    const first = this.slots.length === 0;
+    const h = await this.launch(opts);
+    if (this.hubProcesses > 1 && first && dataDir === this.hubData) {
+      for (let i = 2; i <= this.hubProcesses; i++) {
+        const { port: _p, ...others } = opts;
+        await this.launch({ ...others, dataDir: join(this.dir, `hub-${i}`), name: `${opts.name ?? 'hub'}-${i}` });
+      }
+    }
+    this.hub = this.hubProcesses > 1 ? this.spread(this.slots[0]!.handle) : h;
     return this.hub;
+  }
+
+  /** Starts one hub process, on its port of before if it ran before. */
+  private async launch(opts: HubStart): Promise<HubHandle> {
+    if (opts.dataDir !== this.hubData) {
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+      for (const f of ['hub.secret', 'audit-signing-key.pem']) {
+        if (existsSync(join(this.hubData, f)) && !existsSync(join(opts.dataDir, f))) copyFileSync(join(this.hubData, f), join(opts.dataDir, f));
+      }
+    }
+    const handle = await startHub(opts);
+    this.started.push(handle);
+    const slot = this.slots.find((s) => s.opts.dataDir === opts.dataDir);
+    // a process started on port 0 keeps the port it got, so its URL (in the agents' configs) holds
+    if (slot) Object.assign(slot, { opts: { ...opts, port: handle.port }, handle });
+    else this.slots.push({ opts: { ...opts, port: handle.port }, handle });
+    return handle;
+  }
+
+  /** `primary` whose admin API and CLI go to each running hub process in turn. */
+  private spread(primary: HubHandle): HubHandle {
+    const next = (): HubHandle => {
+      const running = this.hubs.filter((h) => h.proc.running);
+      return running.length === 0 ? primary : running[this.adminTurn++ % running.length]!;
+    };
+    return { ...primary, admin: new SpreadAdminClient(next), cli: (args) => next().cli(args) };
+  }
+
+  /** Stops every hub process (SIGTERM): the hub is down. */
+  async stopHubs(): Promise<void> {
+    await Promise.all(this.hubs.map((h) => h.proc.stop()));
+  }
+
+  /** Starts again, each on its port, every hub process that is not running. */
+  async restartHubs(): Promise<HubHandle> {
+    await Promise.all(this.slots.filter((s) => !s.handle.proc.running).map((s) => this.launch(s.opts)));
+    this.hub = this.hubProcesses > 1 ? this.spread(this.slots[0]!.handle) : this.slots[0]!.handle;
+    return this.hub;
+  }
+
+  /** The hub process `agent` connected to last. */
+  hubOf(agent: AgentHandle): HubHandle {
+    const url = agent.proc.lines.filter((l) => l.msg === 'connected to the hub').at(-1)?.url;
+    const h = this.hubs.find((x) => x.wsUrl === url);
+    if (!h) throw new Error(`${agent.proc.name} is connected to no hub process of this world (last: ${String(url)})`);
+    return h;
   }
 
   async addStore(id: string): Promise<string> {
@@ -58,9 +178,20 @@ export class World {
     return key;
   }
 
-  /** `clockStart` here starts this agent's clock elsewhere than the world's. */
+  /**
+   * `clockStart` here starts this agent's clock elsewhere than the world's. With several hub
+   * processes the agent gets all their URLs, starting with the next process in turn (by name: an
+   * agent started again keeps its first process).
+   */
   async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true, more: { clockStart?: string } = {}): Promise<AgentHandle> {
-    const spec: AgentSpec = { dir: join(this.dir, `agent-${name}`), store, apiKey: this.keys.get(store)!, hubWsUrl: this.hub.wsUrl };
+    let hubWsUrl: string | string[] = this.hub.wsUrl;
+    if (this.hubProcesses > 1) {
+      if (!this.agentTurn.has(name)) this.agentTurn.set(name, this.agentTurn.size);
+      const urls = this.hubs.map((h) => h.wsUrl);
+      const k = this.agentTurn.get(name)! % urls.length;
+      hubWsUrl = [...urls.slice(k), ...urls.slice(0, k)];
+    }
+    const spec: AgentSpec = { dir: join(this.dir, `agent-${name}`), store, apiKey: this.keys.get(store)!, hubWsUrl };
     if (overrides) spec.overrides = overrides;
     const clockStart = more.clockStart ?? this.opts.clockStart;
     if (clockStart) spec.clockStart = clockStart;
@@ -109,7 +240,8 @@ export class World {
 
   async close(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.proc.stop()));
-    await Promise.all(this.hubs.map((h) => h.proc.stop()));
+    await Promise.all(this.started.map((h) => h.proc.stop()));
+    dropTestDatabase(this.hubData); // on PostgreSQL: the test database initHub made
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -47,13 +47,12 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     // offline, S1 decides by the version it holds: 1000 is over its 500 limit
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-1', 'POL-1', [{ sku: 'A', qty: 1, unitPrice: 1000 }]));
-    const port = w.hub.port;
-    await w.hub.proc.stop();
+    await w.stopHubs(); // every hub process: the store is offline
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
     const d = await reg.send<Decision>({ type: 'return.request', id: 'r-1', receipt: 'POL-1', lines: [{ line: 1, qty: 1 }] });
     expect(d).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'offline_limit_exceeded' }] });
     reg.close();
-    await w.startHub(port);
+    await w.restartHubs();
     await waitFor('S1 back', async () => ((await (await fetch(`${a.statusUrl}/status`)).json()) as { hub: { connected: boolean } }).hub.connected);
   });
 
