@@ -137,6 +137,22 @@ describe("an agent's connection (AgentUseCases)", () => {
     expect(agents.takePendingKey('S1')).toBeUndefined();
   });
 
+  it('a rotation answers the new key even when the agent has it delivered and confirmed first (another hub process holding it)', () => {
+    const agents = t.hub.useCases.agents;
+    // what the process holding the agent does on hearing of the rotation, at once
+    t.hub.keys.setDelivery({
+      deliver: (store) => {
+        const k = agents.takePendingKey(store);
+        if (k) agents.confirmKey(store, k.id);
+      },
+      dropKey: () => {},
+    });
+    const r = t.hub.useCases.stores.rotateKey('admin:a1', 'S1', 1000);
+    expect(r.apiKey.startsWith(r.id)).toBe(true);
+    expect(agents.takePendingKey('S1')).toBeUndefined();
+    expect(t.hub.credentials.keyWorks('S1', r.id)).toBe(true);
+  });
+
   it('a token of another store presented on an open connection is refused and audited', async () => {
     const other = new AgentUseCases({ ...t.hub, uow: t.hub.storage });
     t.hub.stores.create('S2', 'Two');

@@ -46,14 +46,15 @@ export class KeyRotation {
     this.delivery = d;
   }
 
-  rotate(store: string, graceMs: number, actor: string): { id: string; oldExpireAt: string } {
+  /** The new key's secret is answered once, here: it is also kept sealed until the store's agent confirms it. */
+  rotate(store: string, graceMs: number, actor: string): { id: string; secret: string; oldExpireAt: string } {
     const r = this.s.tx(() => {
       const out = this.credentials.rotate(store, graceMs);
       this.audit.append({ actor, action: 'key.rotate', outcome: 'rotated', store, resource: `api-key:${out.id}`, details: { graceMs, oldExpireAt: out.oldExpireAt } });
       return out;
     });
     this.delivery?.deliver(store);
-    return { id: r.id, oldExpireAt: r.oldExpireAt };
+    return { id: r.id, secret: r.secret, oldExpireAt: r.oldExpireAt };
   }
 
   revoke(store: string, keyId: string, actor: string): void {

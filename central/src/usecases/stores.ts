@@ -8,7 +8,7 @@ import type { UnitOfWork } from './unit-of-work.js';
 export interface StoreUseCaseDeps {
   uow: UnitOfWork;
   stores: Pick<Stores, 'get' | 'create'>;
-  credentials: Pick<Credentials, 'createApiKey' | 'pendingKey'>;
+  credentials: Pick<Credentials, 'createApiKey'>;
   keys: Pick<KeyRotation, 'rotate' | 'revoke' | 'schedule' | 'unschedule'>;
   audit: Pick<AuditLog, 'append'>;
 }
@@ -29,12 +29,15 @@ export class StoreUseCases {
     });
   }
 
-  /** A new key for the store, the old ones working `graceMs` longer; its secret while it still waits to be delivered. */
-  rotateKey(actor: string, store: string, graceMs: number): { id: string; oldExpireAt: string; apiKey: string | undefined } {
+  /**
+   * A new key for the store, the old ones working `graceMs` longer, and its secret (shown once).
+   * The secret is the one the rotation made, not read back: with several hub processes, the one
+   * holding the agent may deliver it and see it confirmed (which wipes the sealed copy) first.
+   */
+  rotateKey(actor: string, store: string, graceMs: number): { id: string; oldExpireAt: string; apiKey: string } {
     return this.d.uow.tx(() => {
       const r = this.d.keys.rotate(store, graceMs, actor);
-      const pending = this.d.credentials.pendingKey(store);
-      return { id: r.id, oldExpireAt: r.oldExpireAt, apiKey: pending?.id === r.id ? pending.secret : undefined };
+      return { id: r.id, oldExpireAt: r.oldExpireAt, apiKey: r.secret };
     });
   }
 
