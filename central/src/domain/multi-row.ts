@@ -81,17 +81,22 @@ export class MultiRowInsert {
 }
 
 /**
- * A SELECT of the rows whose key is one of many values — `… WHERE k IN (?, ?, …)` — in one round
- * trip up to 256 keys: the list is padded to the next power of two with its last value (so that
- * few statement texts exist), and longer lists go in several.
+ * A SELECT of the rows whose key is one of many — `… WHERE k IN (?*)`, or for a key of several
+ * columns `… WHERE (a, b) IN (?*)` (row values: both engines) — in one round trip up to 256 keys:
+ * the list is padded to the next power of two with its last key (so that few statement texts
+ * exist), and longer lists go in several.
  */
 export class MultiKeySelect {
   private readonly bySize = new Map<number, Statement>();
 
-  /** @param sql the statement with `(?*)` where the list goes, e.g. `SELECT id FROM t WHERE id IN (?*)` */
+  /**
+   * @param sql the statement with `(?*)` where the list goes, e.g. `SELECT id FROM t WHERE id IN (?*)`
+   * @param width how many columns a key has (a key is then an array of that many values)
+   */
   constructor(
     private readonly db: SqlDb,
     private readonly sql: string,
+    private readonly width = 1,
   ) {
     if (!sql.includes('(?*)')) throw new Error('MultiKeySelect: the statement needs a (?*) list');
   }
@@ -99,21 +104,25 @@ export class MultiKeySelect {
   private statement(size: number): Statement {
     let st = this.bySize.get(size);
     if (!st) {
-      st = this.db.prepare(this.sql.replace('(?*)', `(${Array.from({ length: size }, () => '?').join(', ')})`));
+      const one = this.width === 1 ? '?' : `(${Array.from({ length: this.width }, () => '?').join(', ')})`;
+      const list = Array.from({ length: size }, () => one).join(', ');
+      st = this.db.prepare(this.sql.replace('(?*)', this.width === 1 ? `(${list})` : `(VALUES ${list})`));
       this.bySize.set(size, st);
     }
     return st;
   }
 
-  /** The rows of every key in `keys` (duplicates in `keys` are fine). `before`: parameters ahead of the list. */
-  all(keys: readonly unknown[], before: readonly unknown[] = []): unknown[] {
-    const unique = [...new Set(keys)];
+  /** The rows of every key in `keys` (duplicates in `keys` are fine). */
+  all(keys: readonly unknown[]): unknown[] {
+    const byText = new Map<string, unknown>();
+    for (const k of keys) byText.set(this.width === 1 ? String(k) : JSON.stringify(k), k);
+    const unique = [...byText.values()];
     const out: unknown[] = [];
     for (let at = 0; at < unique.length; at += MAX_ROWS) {
       const part = unique.slice(at, at + MAX_ROWS);
       const size = sizeFor(part.length);
       const padded = [...part, ...Array.from({ length: size - part.length }, () => part[part.length - 1])];
-      out.push(...this.statement(size).all(...before, ...padded));
+      out.push(...this.statement(size).all(...(this.width === 1 ? padded : (padded as unknown[][]).flat())));
     }
     return out;
   }

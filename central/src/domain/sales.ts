@@ -87,7 +87,8 @@ export class Sales {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertLine = s.db.prepare(`INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`);
-    this.receiptsAmong = new MultiKeySelect(s.db, `SELECT store, receipt, at FROM sales WHERE receipt IN (?*)`);
+    // by store and receipt: a receipt number alone may be every store's (registers number from 1)
+    this.receiptsAmong = new MultiKeySelect(s.db, `SELECT store, receipt, at FROM sales WHERE (store, receipt) IN (?*)`, 2);
     this.insertSales = new MultiRowInsert(s.db, `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)`, ['text', 'text', 'text', 'text', 'text', 'text', 'int', 'text', 'text', 'text']);
     this.insertLines = new MultiRowInsert(s.db, `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price)`, ['text', 'text', 'int', 'text', 'int', 'int']);
     this.insertCards = new MultiRowInsert(s.db, `INSERT INTO sale_cards (pan_hash, store, receipt)`, ['text', 'text', 'text'], `ON CONFLICT DO NOTHING`);
@@ -176,10 +177,8 @@ export class Sales {
   existing(keys: readonly SaleKey[]): Map<string, string> {
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
-    const wanted = new Set(keys.map((k) => saleKey(k.store, k.receipt)));
-    for (const r of this.receiptsAmong.all(keys.map((k) => k.receipt)) as { store: string; receipt: string; at: string }[]) {
-      const k = saleKey(r.store, r.receipt);
-      if (wanted.has(k)) out.set(k, r.at);
+    for (const r of this.receiptsAmong.all(keys.map((k) => [k.store, k.receipt])) as { store: string; receipt: string; at: string }[]) {
+      out.set(saleKey(r.store, r.receipt), r.at);
     }
     return out;
   }
