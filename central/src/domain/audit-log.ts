@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { iso, type Clock } from './clock.js';
+import { MultiRowInsert } from './multi-row.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -63,6 +64,7 @@ export class AuditLog {
   private readonly insert: Statement;
   private readonly page: Statement;
   private readonly tailStmt: Statement;
+  private readonly insertMany: MultiRowInsert;
 
   constructor(private readonly s: HubStorage, private readonly clock: Clock) {
     this.head = s.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
@@ -72,6 +74,7 @@ export class AuditLog {
     );
     this.page = s.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
     this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
+    this.insertMany = new MultiRowInsert(s.db, `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)`, ['int', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text']);
   }
 
   /** The storage it writes to (for the parts that write beside it, e.g. the gate). */
@@ -82,23 +85,44 @@ export class AuditLog {
   append(input: AuditInput): AuditEntry {
     return this.s.tx(() => {
       const last = this.head.get() as { id: number; hash: string } | undefined;
-      const e: Omit<AuditEntry, 'hash'> = {
-        id: (last?.id ?? 0) + 1,
-        at: iso(this.clock.now()),
-        actor: input.actor,
-        action: input.action,
-        store: input.store ?? null,
-        register: input.register ?? null,
-        outcome: input.outcome,
-        resource: input.resource ?? null,
-        details: JSON.stringify(input.details ?? {}),
-        origin: input.origin !== undefined ? input.origin : (auditOrigin.getStore() ?? null),
-        prev_hash: last?.hash ?? GENESIS_HASH,
-      };
-      const entry: AuditEntry = { ...e, hash: entryHash(e) };
+      const entry = this.chained(input, last, iso(this.clock.now()));
       this.insert.run(entry);
       return entry;
     });
+  }
+
+  /**
+   * `append` for many entries, in order: the head is read once, the entries are chained to it and
+   * to each other here, and written in a few multi-row statements — the same chain as appending
+   * them one by one. Call inside a transaction (the write lock keeps the head where it was read).
+   */
+  appendMany(inputs: readonly AuditInput[]): AuditEntry[] {
+    if (inputs.length === 0) return [];
+    return this.s.tx(() => {
+      let last = this.head.get() as { id: number; hash: string } | undefined;
+      const at = iso(this.clock.now());
+      const entries = inputs.map((input) => (last = this.chained(input, last, at)));
+      this.insertMany.run(entries.map((e) => [e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details, e.origin, e.prev_hash, e.hash]));
+      return entries;
+    });
+  }
+
+  /** The entry `input` makes after `last` (undefined: the first of the log). */
+  private chained(input: AuditInput, last: { id: number; hash: string } | undefined, at: string): AuditEntry {
+    const e: Omit<AuditEntry, 'hash'> = {
+      id: (last?.id ?? 0) + 1,
+      at,
+      actor: input.actor,
+      action: input.action,
+      store: input.store ?? null,
+      register: input.register ?? null,
+      outcome: input.outcome,
+      resource: input.resource ?? null,
+      details: JSON.stringify(input.details ?? {}),
+      origin: input.origin !== undefined ? input.origin : (auditOrigin.getStore() ?? null),
+      prev_hash: last?.hash ?? GENESIS_HASH,
+    };
+    return { ...e, hash: entryHash(e) };
   }
 
   after(id: number, limit: number): AuditEntry[] {

@@ -12,9 +12,11 @@ interface Batch {
  * transaction publishes nothing. A change made outside any transaction is published at once.
  *
  * Savepoints: an after-commit effect registered inside a savepoint that rolls back is dropped with
- * it, so the announcement is registered again with each SKU the transaction adds (the first of them
- * to run announces the whole batch, once). A SKU changed only in a rolled-back savepoint may still
- * be announced with the rest: the announcement carries the committed quantity, unchanged.
+ * it, so the announcement is registered again with every change, even of a SKU the transaction
+ * changed before (that change may have been in a savepoint rolled back since, its effect gone with
+ * it); the first of them to run announces the whole batch, once. A SKU changed only in a
+ * rolled-back savepoint may still be announced with the rest: the announcement carries the
+ * committed quantity, unchanged.
  */
 export class ChangeFeed {
   private pending: Batch | undefined;
@@ -30,7 +32,6 @@ export class ChangeFeed {
     const batch = this.pending;
     let s = batch.changes.get(store);
     if (!s) batch.changes.set(store, (s = new Set()));
-    if (s.has(sku)) return;
     s.add(sku);
     this.storage.afterCommit(() => {
       if (batch.emitted) return;

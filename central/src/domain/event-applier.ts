@@ -14,12 +14,12 @@ import {
 import type { HubStorage, Statement } from '../storage/index.js';
 import { iso, systemClock, type Clock } from './clock.js';
 import { auditOrigin, type AuditLog } from './audit-log.js';
-import type { Cursors } from './cursors.js';
+import type { AppliedMark, CursorMove, Cursors } from './cursors.js';
 import type { Exceptions } from './exceptions.js';
 import { ExceptionCodes, Refusal } from './refusal.js';
 import type { OfflineReconciler } from './offline-reconciler.js';
 import type { EventOutcome, ReturnCompletion } from './return-completion.js';
-import type { SaleService } from './sale-service.js';
+import type { SaleBatch, SaleService } from './sale-service.js';
 
 export interface BatchResult {
   upTo: number;
@@ -84,6 +84,14 @@ export class EventApplier {
   private readonly countAttempt: Statement;
   private readonly forgetAttempts: Statement;
   private readonly forgetOld: Statement;
+  /**
+   * Whether `applyBatches` first tries the whole group in a few multi-row statements (see
+   * `applyGrouped`); false applies every event on its own, as the group falls back to. A seam for
+   * the tests that compare the two.
+   */
+  grouped = true;
+  /** Groups that did not apply as one and were applied batch by batch (a failing event, a forked history). */
+  private fallbacks = 0;
 
   constructor(
     private readonly s: HubStorage,
@@ -105,6 +113,11 @@ export class EventApplier {
     );
     this.forgetAttempts = s.db.prepare(`DELETE FROM event_attempts WHERE event_id = ?`);
     this.forgetOld = s.db.prepare(`DELETE FROM event_attempts WHERE updated_at < ?`);
+  }
+
+  /** How many groups fell back to applying their batches one by one since the hub started. */
+  get groupFallbacks(): number {
+    return this.fallbacks;
   }
 
   onApplied(o: AppliedObserver): void {
@@ -136,6 +149,11 @@ export class EventApplier {
     const failedAgents = new Map<string, unknown>();
     try {
       this.s.tx(() => {
+        const grouped = this.grouped ? this.tryGrouped(batches, observed) : undefined;
+        if (grouped) {
+          outcomes.push(...grouped);
+          return;
+        }
         for (const b of batches) {
           const key = `${b.agentId}\u0000${b.incarnation}`;
           if (failedAgents.has(key)) {
@@ -153,6 +171,107 @@ export class EventApplier {
     }
     for (const o of observed) this.observer?.(o);
     return outcomes;
+  }
+
+  /**
+   * The group's fast path, in a savepoint of its own: `applyGrouped`, or — when anything in it
+   * throws (a forked history, a failing event, a broken statement) — nothing: its writes are rolled
+   * back and undefined tells the caller to apply the batches one by one, each in its savepoint, as
+   * they always were, so that a failure costs only its own batch and is counted against its event.
+   */
+  private tryGrouped(batches: BatchInput[], observed: Parameters<AppliedObserver>[0][]): BatchOutcome[] | undefined {
+    const seen: Parameters<AppliedObserver>[0][] = [];
+    try {
+      const outcomes = this.s.savepoint(() => this.applyGrouped(batches, seen));
+      observed.push(...seen);
+      return outcomes;
+    } catch (err) {
+      this.fallbacks++;
+      this.log.debug({ err: (err as Error)?.message, batches: batches.length }, 'the group did not apply as one; applying its batches one by one');
+      return undefined;
+    }
+  }
+
+  /**
+   * Every batch of the group with what no other write waits for done first and the rest in a few
+   * multi-row statements, for PostgreSQL, where each statement is a network round trip taken under
+   * the cluster-wide write lock: one query tells which events were applied before, one the
+   * cursors, one which receipts are used; the new sales are checked and built here (body schema,
+   * receipt not used, audit entries chained) and written together — sales, lines, movements,
+   * inventory, audit entries, applied events, cursors. An event that is not a clean new sale (a
+   * return, a refusal) is applied as `applyOne` always did, the sales before it written first, so
+   * that the audit chain and the ledger keep the order of the events. Commits exactly what applying
+   * each batch on its own would; throws when anything fails (the caller then does just that).
+   */
+  private applyGrouped(batches: BatchInput[], observed: Parameters<AppliedObserver>[0][]): BatchOutcome[] {
+    const applied = this.cursors.appliedAmong(batches.flatMap((b) => b.items.map((i) => i.id)));
+    const cursors = this.cursors.incarnationsOf(batches.map((b) => b.agentId));
+    const saleKeys = batches.flatMap((b) =>
+      b.items.flatMap((i) => {
+        const receipt = i.kind === 'sale' ? (i.body as { receipt?: unknown } | null)?.receipt : undefined;
+        return typeof receipt === 'string' ? [{ store: b.store, receipt }] : [];
+      }),
+    );
+    const sales = this.sales.batch(saleKeys);
+    let marks: AppliedMark[] = [];
+    const write = (): void => {
+      sales.write();
+      this.cursors.markAppliedMany(marks);
+      marks = [];
+    };
+    const moves: CursorMove[] = [];
+    const outcomes: BatchOutcome[] = [];
+    for (const b of batches) {
+      const { store, agentId, incarnation } = b;
+      const key = `${agentId}\u0000${incarnation}`;
+      const origin = b.origin !== undefined ? b.origin : (auditOrigin.getStore() ?? null);
+      let cursor = cursors.get(key) ?? 0;
+      const results: EventResult[] = [];
+      let upTo = 0;
+      for (const item of [...b.items].sort((x, y) => x.seq - y.seq)) {
+        upTo = item.seq;
+        if (applied.has(item.id)) {
+          results.push({ seq: item.seq, outcome: 'duplicate' });
+          cursor = Math.max(cursor, item.seq);
+          continue;
+        }
+        if (item.seq <= cursor) throw new ForkedHistory(item.seq, item.id, cursor);
+        let outcome: EventResult;
+        if (this.addSale(sales, store, item, origin)) outcome = { seq: item.seq, outcome: 'applied' };
+        else {
+          write();
+          outcome = within(b.origin, () => this.applyOne(store, agentId, item));
+        }
+        applied.add(item.id);
+        marks.push({ eventId: item.id, store, agentId, incarnation, seq: item.seq, kind: item.kind, register: item.register, outcome: outcome.outcome, code: outcome.code ?? null, agentAt: item.at });
+        observed.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
+        results.push(outcome);
+        cursor = item.seq;
+      }
+      cursors.set(key, cursor);
+      moves.push({ agentId, incarnation, store, lastSeq: cursor });
+      outcomes.push({ ok: true, result: { upTo, results } });
+    }
+    write();
+    this.cursors.setCursors(moves);
+    return outcomes;
+  }
+
+  /**
+   * Adds `item` to the batch of sales when it is a sale the batch can take as it stands: its body
+   * valid, its receipt not used. False for anything else — `applyOne` then applies (or refuses) it.
+   */
+  private addSale(sales: SaleBatch, store: string, item: WireEvent, origin: string | null): boolean {
+    if (item.kind !== 'sale') return false;
+    const parsed = EventBodies.sale.safeParse(item.body, { reportInput: true });
+    if (!parsed.success) return false;
+    try {
+      sales.add(store, item.register, 'store', parsed.data, item.id, origin);
+      return true;
+    } catch (err) {
+      if (err instanceof Refusal) return false;
+      throw err;
+    }
   }
 
   /** One batch in its own savepoint (a transaction of its own outside one). */

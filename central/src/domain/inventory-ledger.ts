@@ -3,6 +3,7 @@ import { fromMilli, newId } from '@tillbridge/shared';
 import type { ChangeFeed } from './change-feed.js';
 import { iso, type Clock } from './clock.js';
 import { HubEvents } from './hub-events.js';
+import { MultiRowInsert } from './multi-row.js';
 
 export type MovementKind = 'sale' | 'return' | 'adjustment' | 'exchange';
 
@@ -12,6 +13,16 @@ export interface InventoryRow {
   /** milli-units */
   onHand: number;
   updatedAt: string;
+}
+
+/** One movement of `InventoryLedger.moveMany`. */
+export interface Movement {
+  store: string;
+  sku: string;
+  /** milli-units */
+  delta: number;
+  kind: MovementKind;
+  ref: string;
 }
 
 /**
@@ -24,6 +35,8 @@ export class InventoryLedger {
   private readonly getOne: Statement;
   private readonly byStore: Statement;
   private readonly sumMoves: Statement;
+  private readonly insertMoves: MultiRowInsert;
+  private readonly upsertMany: MultiRowInsert;
 
   constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed, private readonly events: HubEvents) {
     this.insertMove = s.db.prepare(`INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
@@ -34,6 +47,13 @@ export class InventoryLedger {
     this.getOne = s.db.prepare(`SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? AND sku = ?`);
     this.byStore = s.db.prepare(`SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? ORDER BY sku`);
     this.sumMoves = s.db.prepare(`SELECT COALESCE(SUM(delta), 0) AS total FROM movements WHERE store = ? AND sku = ?`);
+    this.insertMoves = new MultiRowInsert(s.db, `INSERT INTO movements (id, store, sku, delta, kind, ref, at)`, ['text', 'text', 'text', 'int', 'text', 'text', 'text']);
+    this.upsertMany = new MultiRowInsert(
+      s.db,
+      `INSERT INTO inventory (store, sku, on_hand, updated_at)`,
+      ['text', 'text', 'int', 'text'],
+      `ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at RETURNING store, sku, on_hand AS onHand`,
+    );
   }
 
   /** Records a movement of `deltaMilli` and applies it to on-hand. Call inside a transaction. */
@@ -46,6 +66,44 @@ export class InventoryLedger {
       this.events.emit('inventory.adjusted', store, () => ({ store, sku, delta: fromMilli(deltaMilli), onHand: fromMilli((this.getOne.get(store, sku) as InventoryRow).onHand), kind, ref, at }));
     });
     this.feed.inventoryChanged(store, sku);
+  }
+
+  /**
+   * `move` for many movements, in order, in a few multi-row statements: every movement is a row,
+   * and each (store, SKU) is updated once by the sum of its movements (on-hand = sum of movements,
+   * as after moving one by one). `inventory.adjusted` is announced for each movement, in order, with
+   * the on-hand it left. Call inside a transaction.
+   */
+  moveMany(moves: readonly Movement[]): void {
+    const real = moves.filter((m) => m.delta !== 0);
+    if (real.length === 0) return;
+    const at = iso(this.clock.now());
+    const key = (store: string, sku: string): string => `${store}\u0000${sku}`;
+    const sums = new Map<string, { store: string; sku: string; delta: number }>();
+    for (const m of real) {
+      const k = key(m.store, m.sku);
+      const s = sums.get(k);
+      if (s) s.delta += m.delta;
+      else sums.set(k, { store: m.store, sku: m.sku, delta: m.delta });
+    }
+    this.s.tx(() => {
+      this.insertMoves.run(real.map((m) => [newId(), m.store, m.sku, m.delta, m.kind, m.ref, at]));
+      const after = this.upsertMany.returning([...sums.values()].map((s) => [s.store, s.sku, s.delta, at])) as { store: string; sku: string; onHand: number }[];
+      if (real.some((m) => this.events.wants('inventory.adjusted', m.store))) {
+        // on-hand after each movement: the final one less the movements after it
+        const onHand = new Map(after.map((r) => [key(r.store, r.sku), Number(r.onHand)]));
+        const left: number[] = new Array<number>(real.length);
+        for (let i = real.length - 1; i >= 0; i--) {
+          const k = key(real[i]!.store, real[i]!.sku);
+          left[i] = onHand.get(k)!;
+          onHand.set(k, left[i]! - real[i]!.delta);
+        }
+        real.forEach((m, i) => {
+          this.events.emit('inventory.adjusted', m.store, () => ({ store: m.store, sku: m.sku, delta: fromMilli(m.delta), onHand: fromMilli(left[i]!), kind: m.kind, ref: m.ref, at }));
+        });
+      }
+    });
+    for (const m of real) this.feed.inventoryChanged(m.store, m.sku);
   }
 
   /** Sets on-hand to `qtyMilli` through an adjustment movement; returns the delta. */

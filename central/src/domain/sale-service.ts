@@ -1,9 +1,9 @@
 import { toMilli, type SaleEventBody } from '@tillbridge/shared';
-import type { AuditLog } from './audit-log.js';
+import type { AuditInput, AuditLog } from './audit-log.js';
 import { iso, type Clock } from './clock.js';
-import type { InventoryLedger } from './inventory-ledger.js';
+import type { InventoryLedger, Movement } from './inventory-ledger.js';
 import { ExceptionCodes, Refusal } from './refusal.js';
-import type { Sales } from './sales.js';
+import { saleKey, type NewSale, type SaleKey, type Sales } from './sales.js';
 
 /** Records a sale from any channel: the sale, its ledger movements and its audit entry. */
 export class SaleService {
@@ -21,11 +21,25 @@ export class SaleService {
    */
   record(store: string, register: string | null, channel: string, body: SaleEventBody, eventId: string | null): void {
     const prior = this.sales.get(store, body.receipt);
-    if (prior) {
-      throw new Refusal(ExceptionCodes.DUPLICATE_RECEIPT, `receipt ${body.receipt} was already recorded at store ${store} (${prior.at})`);
-    }
-    const lines = body.lines.map((l) => ({ line: l.line, sku: l.sku, qty: toMilli(l.qty), unitPrice: l.unitPrice }));
-    this.sales.insert({
+    if (prior) throw duplicateReceipt(store, body.receipt, prior.at);
+    const sale = this.build(store, register, channel, body, eventId);
+    this.sales.insert(sale);
+    for (const l of sale.lines) this.ledger.move(store, l.sku, -l.qty, 'sale', body.receipt);
+    this.audit.append(this.auditOf(sale, body));
+  }
+
+  /**
+   * A batch of sales checked now and written together (`SaleBatch`): what `record` does for each,
+   * in a few multi-row statements. `keys`: the sales the batch may hold, whose receipts are looked
+   * up at once. Call inside a transaction.
+   */
+  batch(keys: readonly SaleKey[]): SaleBatch {
+    return new SaleBatch(this, this.sales.existing(keys));
+  }
+
+  /** @internal the sale `record` stores */
+  build(store: string, register: string | null, channel: string, body: SaleEventBody, eventId: string | null): NewSale {
+    return {
       receipt: body.receipt,
       store,
       register,
@@ -34,19 +48,80 @@ export class SaleService {
       at: new Date(body.at).toISOString(),
       currency: body.currency,
       tenders: body.tenders,
-      lines,
+      lines: body.lines.map((l) => ({ line: l.line, sku: l.sku, qty: toMilli(l.qty), unitPrice: l.unitPrice })),
       eventId,
       createdAt: iso(this.clock.now()),
-    });
-    for (const l of lines) this.ledger.move(store, l.sku, -l.qty, 'sale', body.receipt);
-    this.audit.append({
-      actor: register ? `store:${store}` : `channel:${channel}`,
+    };
+  }
+
+  /** @internal the audit entry of a recorded sale */
+  auditOf(sale: NewSale, body: SaleEventBody): AuditInput {
+    return {
+      actor: sale.register ? `store:${sale.store}` : `channel:${sale.channel}`,
       action: 'sale.record',
       outcome: 'recorded',
-      store,
-      register,
+      store: sale.store,
+      register: sale.register,
       resource: `sale:${body.receipt}`,
-      details: { channel, at: body.at, currency: body.currency, lines: body.lines.length, tenders: body.tenders.map((t) => t.kind) },
-    });
+      details: { channel: sale.channel, at: body.at, currency: body.currency, lines: body.lines.length, tenders: body.tenders.map((t) => t.kind) },
+    };
+  }
+
+  /** @internal writes what a SaleBatch holds: the sales, then their movements, then their audit entries (in order) */
+  writeMany(sales: readonly NewSale[], audits: readonly AuditInput[]): void {
+    this.sales.insertMany(sales);
+    const moves: Movement[] = [];
+    for (const s of sales) for (const l of s.lines) moves.push({ store: s.store, sku: l.sku, delta: -l.qty, kind: 'sale', ref: s.receipt });
+    this.ledger.moveMany(moves);
+    this.audit.appendMany(audits);
+  }
+}
+
+function duplicateReceipt(store: string, receipt: string, at: string): Refusal {
+  return new Refusal(ExceptionCodes.DUPLICATE_RECEIPT, `receipt ${receipt} was already recorded at store ${store} (${at})`);
+}
+
+/**
+ * Sales checked as they are added and written together by `write` — the group commit's path: what
+ * `SaleService.record` does for each (the sale and its lines, a ledger movement per line, an audit
+ * entry), in a few multi-row statements rather than a round trip per row. A receipt the store
+ * already used — stored before, or added earlier to this batch — is refused at `add`, with nothing
+ * added. Whoever writes anything else between two `add`s (an audit entry, a movement) calls
+ * `write` first, so that everything lands in the order it happened.
+ */
+export class SaleBatch {
+  private sales: NewSale[] = [];
+  private audits: AuditInput[] = [];
+
+  constructor(
+    private readonly service: SaleService,
+    /** receipts used, keyed `saleKey`: those stored, then those added */
+    private readonly taken: Map<string, string>,
+  ) {}
+
+  /** Sales added and not written yet. */
+  get pending(): number {
+    return this.sales.length;
+  }
+
+  /** Checks and adds one sale; throws Refusal (duplicate receipt) with nothing added. `origin`: its audit entry's. */
+  add(store: string, register: string | null, channel: string, body: SaleEventBody, eventId: string | null, origin: string | null): void {
+    const k = saleKey(store, body.receipt);
+    const prior = this.taken.get(k);
+    if (prior !== undefined) throw duplicateReceipt(store, body.receipt, prior);
+    const sale = this.service.build(store, register, channel, body, eventId);
+    this.taken.set(k, sale.at);
+    this.sales.push(sale);
+    this.audits.push({ ...this.service.auditOf(sale, body), origin });
+  }
+
+  /** Writes the sales added since the last write. Call inside the transaction they belong to. */
+  write(): void {
+    if (this.sales.length === 0) return;
+    const sales = this.sales;
+    const audits = this.audits;
+    this.sales = [];
+    this.audits = [];
+    this.service.writeMany(sales, audits);
   }
 }

@@ -1,5 +1,6 @@
 import type { HubStorage, Statement } from '../storage/index.js';
 import { lineAmount, TbCodes, TbError } from '@tillbridge/shared';
+import { MultiKeySelect, MultiRowInsert } from './multi-row.js';
 
 export interface SaleLineRow {
   line: number;
@@ -26,6 +27,22 @@ export interface SaleRow {
   lines: SaleLineRow[];
 }
 
+/** The key `Sales.existing` answers with. */
+export function saleKey(store: string, receipt: string): string {
+  return `${store}\u0000${receipt}`;
+}
+
+function saleTotal(sale: { lines: readonly SaleLineRow[] }): number {
+  return sale.lines.reduce((t, l) => t + lineAmount(l.qty, l.unitPrice), 0);
+}
+
+/** The keyed hashes of the cards a sale was paid with (never a PAN: DESIGN rule 6). */
+function panHashes(sale: { tenders: unknown[] }): string[] {
+  const out: string[] = [];
+  for (const t of sale.tenders as { panHash?: unknown }[]) if (typeof t.panHash === 'string' && t.panHash) out.push(t.panHash);
+  return out;
+}
+
 /** Which sale: receipt numbers are each store's own, so a sale is its store and its receipt. */
 export interface SaleKey {
   store: string;
@@ -39,6 +56,9 @@ export interface SaleResolution {
   ambiguous?: { store: string; at: string }[];
 }
 
+/** A sale to store (`Sales.insert`, `Sales.insertMany`). */
+export type NewSale = Omit<SaleRow, 'total'> & { eventId: string | null; createdAt: string };
+
 /** Sales from every channel, keyed by store and receipt. */
 export class Sales {
   private readonly getSale: Statement;
@@ -48,6 +68,10 @@ export class Sales {
   private readonly insertLine: Statement;
   private readonly insertCard: Statement;
   private readonly byCard: Statement;
+  private readonly receiptsAmong: MultiKeySelect;
+  private readonly insertSales: MultiRowInsert;
+  private readonly insertLines: MultiRowInsert;
+  private readonly insertCards: MultiRowInsert;
 
   constructor(private readonly s: HubStorage) {
     this.insertCard = s.db.prepare(`INSERT INTO sale_cards (pan_hash, store, receipt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
@@ -63,6 +87,11 @@ export class Sales {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertLine = s.db.prepare(`INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`);
+    // by store and receipt: a receipt number alone may be every store's (registers number from 1)
+    this.receiptsAmong = new MultiKeySelect(s.db, `SELECT store, receipt, at FROM sales WHERE (store, receipt) IN (?*)`, 2);
+    this.insertSales = new MultiRowInsert(s.db, `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)`, ['text', 'text', 'text', 'text', 'text', 'text', 'int', 'text', 'text', 'text']);
+    this.insertLines = new MultiRowInsert(s.db, `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price)`, ['text', 'text', 'int', 'text', 'int', 'int']);
+    this.insertCards = new MultiRowInsert(s.db, `INSERT INTO sale_cards (pan_hash, store, receipt)`, ['text', 'text', 'text'], `ON CONFLICT DO NOTHING`);
   }
 
   get(store: string, receipt: string): SaleRow | undefined {
@@ -122,15 +151,36 @@ export class Sales {
     return sale ? { sale } : {};
   }
 
-  insert(sale: Omit<SaleRow, 'total'> & { eventId: string | null; createdAt: string }): void {
-    const total = sale.lines.reduce((t, l) => t + lineAmount(l.qty, l.unitPrice), 0);
+  insert(sale: NewSale): void {
+    const total = saleTotal(sale);
     this.s.tx(() => {
       this.insertSale.run(sale.store, sale.receipt, sale.register, sale.channel, sale.at, sale.currency, total, JSON.stringify(sale.tenders), sale.eventId, sale.createdAt);
       for (const l of sale.lines) this.insertLine.run(sale.store, sale.receipt, l.line, l.sku, l.qty, l.unitPrice);
-      for (const t of sale.tenders as { panHash?: unknown }[]) {
-        if (typeof t.panHash === 'string' && t.panHash) this.insertCard.run(t.panHash, sale.store, sale.receipt);
-      }
+      for (const h of panHashes(sale)) this.insertCard.run(h, sale.store, sale.receipt);
     });
+  }
+
+  /**
+   * `insert` for many sales, in a few multi-row statements (sales, then their lines, then their
+   * cards): what the group commit of the agents' events writes. Call inside a transaction.
+   */
+  insertMany(sales: readonly NewSale[]): void {
+    if (sales.length === 0) return;
+    this.s.tx(() => {
+      this.insertSales.run(sales.map((s) => [s.store, s.receipt, s.register, s.channel, s.at, s.currency, saleTotal(s), JSON.stringify(s.tenders), s.eventId, s.createdAt]));
+      this.insertLines.run(sales.flatMap((s) => s.lines.map((l) => [s.store, s.receipt, l.line, l.sku, l.qty, l.unitPrice])));
+      this.insertCards.run(sales.flatMap((s) => [...new Set(panHashes(s))].map((h) => [h, s.store, s.receipt])));
+    });
+  }
+
+  /** Which of these sales exist, keyed `store + '\0' + receipt`, with when each was made: `get` for many. */
+  existing(keys: readonly SaleKey[]): Map<string, string> {
+    const out = new Map<string, string>();
+    if (keys.length === 0) return out;
+    for (const r of this.receiptsAmong.all(keys.map((k) => [k.store, k.receipt])) as { store: string; receipt: string; at: string }[]) {
+      out.set(saleKey(r.store, r.receipt), r.at);
+    }
+    return out;
   }
 
   /** Sales paid with the card whose keyed hash is `panHash`, made at or after `sinceIso`, newest first. */

@@ -1,0 +1,83 @@
+/**
+ * `npm run bench -- apply` (or `node bench/dist/apply.js` after a build): the hub's group commit of
+ * sale events alone, in process — no sockets, no agents: `EventApplier.applyBatches` on flushes of
+ * BENCH_APPLY_FLUSH (25) agents' batches of BENCH_APPLY_BATCH (10) sales each, as the ingest queue
+ * hands them over under a saturating fleet (250 events a commit), until BENCH_APPLY_EVENTS (5 000)
+ * sales are committed. On a fresh SQLite hub (WAL, synchronous=FULL), or with BENCH_DATABASE
+ * (postgres://… of a server where it may create a scratch database) on PostgreSQL.
+ * Prints sales/s and the time per flush; run it under `node --cpu-prof` to see where the time goes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createLogger, type WireEvent } from '@tillbridge/shared';
+import { initHub, openHub } from '@tillbridge/central';
+import { createTestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { ms, summarize } from './stats.js';
+
+const EVENTS = Number(process.env.BENCH_APPLY_EVENTS ?? 5000);
+const BATCH = Number(process.env.BENCH_APPLY_BATCH ?? 10);
+const FLUSH = Number(process.env.BENCH_APPLY_FLUSH ?? 25);
+const DATABASE = process.env.BENCH_DATABASE || undefined;
+/** BENCH_APPLY_GROUPED=0: every event on its own (the path a failing group falls back to) */
+const GROUPED = process.env.BENCH_APPLY_GROUPED !== '0';
+
+function sale(seq: number, agent: number): WireEvent {
+  const receipt = `A${agent}-${seq}`;
+  return {
+    seq,
+    id: `ev-${agent}-${seq}`,
+    kind: 'sale',
+    register: 'R1',
+    at: '2026-11-27T10:00:00.000Z',
+    body: { requestId: `m-${receipt}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: `SKU-${seq % 50}`, qty: 1, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: 1000 }] },
+  };
+}
+
+function main(): void {
+  const log = createLogger({ name: 'bench-apply', level: (process.env.BENCH_LOG as 'debug' | undefined) ?? 'silent' });
+  const dir = mkdtempSync(join(tmpdir(), 'tb-apply-'));
+  if (DATABASE) process.env.TILLBRIDGE_TEST_PG_URL = DATABASE;
+  const db = DATABASE ? createTestDatabase('tb_bench_apply') : undefined;
+  try {
+    initHub(dir, log, undefined, db?.url);
+    const hub = openHub({ dataDir: dir, database: db?.url, tokenLifetimeSec: 900, log });
+    try {
+      hub.applier.grouped = GROUPED;
+      for (let a = 0; a < FLUSH; a++) hub.stores.create(`S${a}`, `S${a}`);
+      const seqs = new Array<number>(FLUSH).fill(0);
+      const flushes: number[] = [];
+      let done = 0;
+      const t0 = performance.now();
+      while (done < EVENTS) {
+        const batches = Array.from({ length: FLUSH }, (_, a) => ({
+          store: `S${a}`,
+          agentId: `agent-${a}`,
+          incarnation: 'inc-1',
+          items: Array.from({ length: BATCH }, () => sale(++seqs[a]!, a)),
+        }));
+        const t = performance.now();
+        const out = hub.applier.applyBatches(batches);
+        flushes.push(performance.now() - t);
+        const bad = out.find((o) => !o.ok);
+        if (bad && !bad.ok) throw bad.error;
+        done += FLUSH * BATCH;
+      }
+      const took = performance.now() - t0;
+      const f = summarize(flushes);
+      const check = hub.audit.verify();
+      process.stdout.write(
+        `${DATABASE ? 'PostgreSQL' : 'SQLite'}${GROUPED ? '' : ' (events one by one)'}: ${done} sales in ${flushes.length} flushes of ${FLUSH}×${BATCH}: ${(done / (took / 1000)).toFixed(0)} sales/s; ` +
+          `per flush p50 ${ms(f.p50)}, p99 ${ms(f.p99)}; audit chain ${check.ok ? 'verified' : 'BROKEN'}\n`,
+      );
+    } finally {
+      hub.close();
+    }
+  } finally {
+    db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();
