@@ -14,6 +14,24 @@ export interface PgStatementText {
 
 const RESERVED_COLUMNS = new Set(['authorization']);
 
+/**
+ * Where the literal or quoted identifier opening at `at` (' or ") ends: the index of its closing
+ * quote (or past the end). '' and "" escape themselves; in an E'…' literal a backslash escapes too.
+ */
+function closingQuote(text: string, at: number): number {
+  const q = text[at]!;
+  const backslashes = q === "'" && /[eE]/.test(text[at - 1] ?? '');
+  let j = at + 1;
+  while (j < text.length) {
+    if (text[j] === q) {
+      if (text[j + 1] === q) j += 2;
+      else return j;
+    } else if (backslashes && text[j] === '\\') j += 2;
+    else j++;
+  }
+  return j;
+}
+
 export function toPostgres(sql: string): PgStatementText {
   let out = '';
   const names: string[] = [];
@@ -23,14 +41,7 @@ export function toPostgres(sql: string): PgStatementText {
   while (i < n) {
     const c = sql[i]!;
     if (c === "'" || c === '"') {
-      // a literal or quoted identifier: '' / "" escape themselves
-      let j = i + 1;
-      while (j < n) {
-        if (sql[j] === c) {
-          if (sql[j + 1] === c) j += 2;
-          else break;
-        } else j++;
-      }
+      const j = closingQuote(sql, i);
       out += sql.slice(i, j + 1);
       i = j + 1;
     } else if (c === '-' && sql[i + 1] === '-') {
@@ -134,15 +145,7 @@ export function shapeOf(text: string): StatementShape {
   while (i < n) {
     const c = text[i]!;
     if (c === "'" || c === '"') {
-      let j = i + 1;
-      while (j < n) {
-        if (text[j] === c) {
-          if (text[j + 1] === c) j += 2;
-          else break;
-        } else if (c === "'" && text[j] === '\\' && /[eE]/.test(text[i - 1] ?? '')) j += 2;
-        else j++;
-      }
-      i = j + 1;
+      i = closingQuote(text, i) + 1;
       if (sawSemicolon) innerSemicolon = true;
       lastSignificant = i;
     } else if (c === '-' && text[i + 1] === '-') {
