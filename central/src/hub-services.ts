@@ -5,6 +5,7 @@ import { loadSecrets, secretCheck, type HubSecrets } from './auth/secrets.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
 import { ChangeFeed } from './domain/change-feed.js';
+import { Feed } from './feed/feed.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { Cursors } from './domain/cursors.js';
 import { AgentCopies } from './domain/agent-copies.js';
@@ -65,6 +66,8 @@ export interface Hub {
   storage: HubStorage;
   clock: Clock;
   feed: ChangeFeed;
+  /** The ERP feed (docs/erp-feed.md): every validated transaction and its consequences, in commit order. */
+  erpFeed: Feed;
   audit: AuditLog;
   stores: Stores;
   credentials: Credentials;
@@ -147,9 +150,12 @@ export function openHub(opts: HubServiceOptions): Hub {
   const config = syncConfig(storage, audit, clock);
   events.bind(returnsRepo, sales, (store) => config.effective(store).value.refusedEvents === 'exception+webhook');
   const webhooks = new Webhooks({ storage, audit, clock, log: opts.log, sealKey: secrets.webhookKey, ...opts.webhooks });
+  const erpFeed = new Feed(storage, clock, (store) => config.effective(store).value.timeZone);
+  config.onChange((scope) => erpFeed.zoneChanged(scope));
+  events.attach({ wants: (type) => erpFeed.wants(type), take: (e) => erpFeed.take(e) });
   events.attach({ wants: (type, store) => webhooks.wants(type, store), take: (e) => webhooks.emit(e) });
   const ledger = new InventoryLedger(storage, clock, feed, events);
-  const saleService = new SaleService(sales, ledger, audit, clock);
+  const saleService = new SaleService(sales, ledger, audit, clock, events);
   const exceptions = new Exceptions(storage, clock, events);
   const policies = new Policies(storage, audit, clock);
   const managers = new Managers(storage, secrets.credentialKey, clock);
@@ -165,6 +171,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     storage,
     clock,
     feed,
+    erpFeed,
     audit,
     stores,
     credentials,

@@ -18,3 +18,4 @@ export * from './policy/index.js';
 export * from './sync-settings.js';
 export * from './cli-usage.js';
 export * from './stop-on-signals.js';
+export * from './business-day.js';

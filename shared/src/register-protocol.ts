@@ -176,6 +176,32 @@ export const ReceiptLookupMessage = z
   .refine((m) => m.originalStore === undefined || m.receipt !== undefined, '"originalStore" goes with "receipt"');
 export type ReceiptLookupMessage = z.infer<typeof ReceiptLookupMessage>;
 
+/** Count and amount (minor units) of one kind of transaction in a day-close total. */
+export const DayTotal = z.strictObject({
+  count: z.number().int().nonnegative(),
+  amount: MinorUnits,
+});
+export type DayTotal = z.infer<typeof DayTotal>;
+
+/**
+ * A register's day close (the Z report): its totals for one business day (a date in the store's
+ * time zone). `sales`: the sales rung up and what their tenders took; `returns`: the returns
+ * completed and what they refunded; `tenders`: per tender kind, what it took in sales minus what
+ * it paid out in refunds. Answered with `ack` once durable; the hub reconciles it
+ * (docs/reconciliation.md).
+ */
+export const DayCloseMessage = z.strictObject({
+  type: z.literal('day.close'),
+  id: MessageId,
+  businessDay: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD'),
+  closedAt: Timestamp.optional(),
+  currency: Currency.optional(),
+  sales: DayTotal,
+  returns: DayTotal,
+  tenders: z.array(z.strictObject({ kind: Text(32), amount: MinorUnits })).max(50).default([]),
+});
+export type DayCloseMessage = z.infer<typeof DayCloseMessage>;
+
 export const RegisterMessage = z.discriminatedUnion('type', [
   SaleMessage,
   ReturnRequestMessage,
@@ -184,9 +210,10 @@ export const RegisterMessage = z.discriminatedUnion('type', [
   ReturnOverrideMessage,
   StatusMessage,
   ReceiptLookupMessage,
+  DayCloseMessage,
 ]);
 export type RegisterMessage = z.infer<typeof RegisterMessage>;
-export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel', 'return.override', 'status', 'receipt.lookup'] as const;
+export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel', 'return.override', 'status', 'receipt.lookup', 'day.close'] as const;
 
 /** Per-line response codes of a return decision. Stable: registers branch on them. */
 export const LineCodes = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCutoff, isStoreTimeZone } from './business-day.js';
 
 /**
  * How a store's agent syncs with the hub, set centrally (`tillbridge-hub config set`): a default
@@ -21,6 +22,10 @@ export const SyncSettingsSchema = z.strictObject({
   refusedEvents: z.enum(['exception', 'exception+webhook']).default('exception+webhook'),
   /** false: agents decide nothing on their own — every offline return request is denied (offline_disabled). */
   offlineApprovals: z.boolean().default(true),
+  /** The store's time zone (IANA name, or "UTC"): business days, and so the ERP feed's days and the day close, are dates in it. */
+  timeZone: z.string().refine(isStoreTimeZone, 'an IANA time zone such as "Europe/Berlin", or "UTC"').default('UTC'),
+  /** "HH:MM" on the next day, in the store's zone: a register that has not closed its day by then is reconciled against the agent's own counts. */
+  dayCutoff: z.string().refine(isCutoff, 'a time "HH:MM" (24-hour), e.g. "03:00"').default('03:00'),
 });
 export type SyncSettings = z.infer<typeof SyncSettingsSchema>;
 
@@ -41,5 +46,7 @@ export const SyncSettingsPatchSchema = z.strictObject({
   heartbeatSeconds: shape.heartbeatSeconds.unwrap().optional(),
   refusedEvents: shape.refusedEvents.unwrap().optional(),
   offlineApprovals: shape.offlineApprovals.unwrap().optional(),
+  timeZone: shape.timeZone.unwrap().optional(),
+  dayCutoff: shape.dayCutoff.unwrap().optional(),
 });
 export type SyncSettingsPatch = z.infer<typeof SyncSettingsPatchSchema>;

@@ -24,7 +24,7 @@ import {
  * (path `/v1/agent`, bearer access token). See docs/architecture.md#wire-protocol.
  *
  *   agent → hub: hello, events, req, heartbeat, token, terminal, key.ack, inventory.digest
- *   hub → agent: welcome, policy, config, key, ack, nack, res, inventory
+ *   hub → agent: welcome, policy, config, key, ack, nack, res, inventory, resend
  *
  * Events are the durable part: each has a globally unique `id` and the agent's `seq`.
  * The hub applies each exactly once, by id, and acks each batch it has committed.
@@ -125,7 +125,31 @@ export const ReturnCancelEventBody = z.strictObject({
 });
 export type ReturnCancelEventBody = z.infer<typeof ReturnCancelEventBody>;
 
-export const EVENT_KINDS = ['sale', 'return.decision', 'return.complete', 'return.cancel'] as const;
+/**
+ * A register's business day as the store saw it, for the hub to reconcile against what it
+ * recorded (docs/reconciliation.md). source `register`: the register's own day close (Z report),
+ * its totals as the register sent them; source `agent`: the register sent none by the store's
+ * cut-off, and the totals are the agent's own count of what it forwarded. Either way `receipts`
+ * and `authorizations` list what the agent forwarded for that register and day, so the hub can
+ * name what it lacks and ask for it again (`resend`).
+ */
+export const DayCloseEventBody = z.strictObject({
+  requestId: MessageId,
+  businessDay: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  source: z.enum(['register', 'agent']),
+  closedAt: Timestamp,
+  currency: Currency.optional(),
+  sales: z.strictObject({ count: z.number().int().nonnegative(), amount: MinorUnits }),
+  returns: z.strictObject({ count: z.number().int().nonnegative(), amount: MinorUnits }),
+  tenders: z.array(z.strictObject({ kind: z.string().min(1).max(32), amount: MinorUnits })).max(50),
+  /** the sale receipts the agent forwarded for this register and day */
+  receipts: z.array(Receipt).max(100_000),
+  /** the returns (authorizations) the agent forwarded as completed for this register and day */
+  authorizations: z.array(AuthorizationId).max(100_000),
+});
+export type DayCloseEventBody = z.infer<typeof DayCloseEventBody>;
+
+export const EVENT_KINDS = ['sale', 'return.decision', 'return.complete', 'return.cancel', 'day.close'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export const EventBodies = {
@@ -133,6 +157,7 @@ export const EventBodies = {
   'return.decision': ReturnDecisionEventBody,
   'return.complete': ReturnCompleteEventBody,
   'return.cancel': ReturnCancelEventBody,
+  'day.close': DayCloseEventBody,
 } as const;
 
 export const WireEvent = z.strictObject({
@@ -425,7 +450,20 @@ export interface ConfigFrame {
   settings: unknown;
 }
 
-export type HubFrame = WelcomeFrame | PolicyFrame | ConfigFrame | KeyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame;
+/**
+ * The hub lacks transactions of a register's business day (reconciliation found them missing):
+ * send again every event the agent forwarded for that register and day (from its journal, with
+ * their original ids: the hub applies what it lacks and skips what it has).
+ */
+export interface ResendFrame {
+  t: 'resend';
+  register: string;
+  businessDay: string;
+  /** why, for the agent's log: the receipts / authorizations the hub found missing */
+  missing: { receipts: string[]; authorizations: string[] };
+}
+
+export type HubFrame = WelcomeFrame | PolicyFrame | ConfigFrame | KeyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame | ResendFrame;
 
 const HubFrameSchemas = {
   welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string(), cardKey: z.string() }),
@@ -448,6 +486,12 @@ const HubFrameSchemas = {
     items: z.array(z.object({ sku: z.string(), onHand: z.number() })),
     removed: z.array(z.string()).optional(),
     n: z.number().int().min(1).optional(),
+  }),
+  resend: z.object({
+    t: z.literal('resend'),
+    register: z.string().min(1).max(64),
+    businessDay: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+    missing: z.object({ receipts: z.array(z.string()), authorizations: z.array(z.string()) }),
   }),
 } as const;
 

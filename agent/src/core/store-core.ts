@@ -79,6 +79,8 @@ export class StoreCore implements MessageHandler {
           return this.status(register, msg);
         case 'receipt.lookup':
           return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) });
+        case 'day.close':
+          throw new TbError(TbCodes.INVALID, 'day.close is not handled yet');
       }
     } catch (err) {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {

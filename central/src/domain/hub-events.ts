@@ -1,9 +1,11 @@
 import { fromMilli } from '@tillbridge/shared';
 import type { WebhookEvent, WebhookEventType } from '../webhooks/events.js';
+import { sortableId } from '../webhooks/repo.js';
 import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
 import type { Sales } from './sales.js';
 
-export type HubEvent = WebhookEvent;
+/** An event as the domain announces it: with its id, the same on every way out (feed, webhooks, broker). */
+export type HubEvent = WebhookEvent & { id: string };
 interface Sink {
   /** Whether this sink takes `type` for `store`: nothing is built for an event nobody takes. */
   wants(type: WebhookEventType, store: string | null): boolean;
@@ -11,9 +13,9 @@ interface Sink {
 }
 
 /**
- * Where the domain says what happened, for webhooks: called INSIDE the transaction that made the
- * change, so what is announced is exactly what committed (a rolled-back change announces
- * nothing: the webhook deliveries are rows of the same transaction).
+ * Where the domain says what happened, for the ERP feed and webhooks: called INSIDE the
+ * transaction that made the change, so what is announced is exactly what committed (a rolled-back
+ * change announces nothing: feed entries and webhook deliveries are rows of the same transaction).
  */
 export class HubEvents {
   private readonly sinks: Sink[] = [];
@@ -41,7 +43,7 @@ export class HubEvents {
   emit(type: WebhookEventType, store: string | null, data: () => Record<string, unknown>): void {
     const takers = this.sinks.filter((s) => s.wants(type, store));
     if (takers.length === 0) return;
-    const e: HubEvent = { type, store, data: data() };
+    const e: HubEvent = { id: sortableId('evt'), type, store, data: data() };
     for (const s of takers) s.take(e);
   }
 

@@ -1,6 +1,7 @@
-import { toMilli, type SaleEventBody } from '@tillbridge/shared';
+import { fromMilli, lineAmount, toMilli, type SaleEventBody } from '@tillbridge/shared';
 import type { AuditInput, AuditLog } from './audit-log.js';
 import { iso, type Clock } from './clock.js';
+import type { HubEvents } from './hub-events.js';
 import type { InventoryLedger, Movement } from './inventory-ledger.js';
 import { ExceptionCodes, Refusal } from './refusal.js';
 import { saleKey, type NewSale, type SaleKey, type Sales } from './sales.js';
@@ -12,6 +13,7 @@ export class SaleService {
     private readonly ledger: InventoryLedger,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly events?: Pick<HubEvents, 'emit'>,
   ) {}
 
   /**
@@ -24,6 +26,7 @@ export class SaleService {
     if (prior) throw duplicateReceipt(store, body.receipt, prior.at);
     const sale = this.build(store, register, channel, body, eventId);
     this.sales.insert(sale);
+    this.announce(sale);
     for (const l of sale.lines) this.ledger.move(store, l.sku, -l.qty, 'sale', body.receipt);
     this.audit.append(this.auditOf(sale, body));
   }
@@ -67,9 +70,29 @@ export class SaleService {
     };
   }
 
+  /**
+   * sale.recorded, for the ERP feed and webhooks: the sale as recorded, its tenders as stored
+   * (card numbers masked; the keyed card hash is the hub's own and stays here).
+   */
+  private announce(sale: NewSale): void {
+    this.events?.emit('sale.recorded', sale.store, () => ({
+      store: sale.store,
+      receipt: sale.receipt,
+      register: sale.register,
+      channel: sale.channel,
+      at: sale.at,
+      currency: sale.currency,
+      total: sale.lines.reduce((t, l) => t + lineAmount(l.qty, l.unitPrice), 0),
+      lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice })),
+      tenders: (sale.tenders as { kind: string; amount: number; pan?: string }[]).map((t) => ({ kind: t.kind, amount: t.amount, ...(t.pan ? { pan: t.pan } : {}) })),
+      sourceEventId: sale.eventId,
+    }));
+  }
+
   /** @internal writes what a SaleBatch holds: the sales, then their movements, then their audit entries (in order) */
   writeMany(sales: readonly NewSale[], audits: readonly AuditInput[]): void {
     this.sales.insertMany(sales);
+    for (const s of sales) this.announce(s);
     const moves: Movement[] = [];
     for (const s of sales) for (const l of s.lines) moves.push({ store: s.store, sku: l.sku, delta: -l.qty, kind: 'sale', ref: s.receipt });
     this.ledger.moveMany(moves);

@@ -1,6 +1,7 @@
 import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 import { sharedStateSchema } from './shared-state-schema.js';
+import { feedSchema } from '../feed/schema.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -411,4 +412,6 @@ export const HUB_MIGRATIONS: string[] = [
   );
   CREATE INDEX live_sessions_process ON live_sessions(process);
   `,
+  // 13: the ERP feed and its consumers' cursors
+  feedSchema('INTEGER', 'INTEGER PRIMARY KEY AUTOINCREMENT'),
 ];

@@ -1,5 +1,6 @@
 /** What the hub sends webhooks about. `webhook.test` is sent only by `webhooks test ID`. */
 export const WEBHOOK_EVENT_TYPES = [
+  'sale.recorded',
   'return.authorized',
   'return.denied',
   'return.completed',
@@ -8,6 +9,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'return.resolved',
   'terminal.status',
   'inventory.adjusted',
+  'day.reconciled',
+  'day.discrepancy',
   'webhook.test',
 ] as const;
 
@@ -22,6 +25,8 @@ export function isWebhookEventType(v: unknown): v is WebhookEventType {
 
 /** An event as the rest of the hub emits it. `store: null` reaches only endpoints for all stores. */
 export interface WebhookEvent {
+  /** The event's id for ever: the webhook-id of its deliveries, the feed entry's id, the AMQP message-id. Absent: a new one. */
+  id?: string;
   type: WebhookEventType;
   store: string | null;
   data: Record<string, unknown>;

@@ -82,7 +82,7 @@ export class Webhooks {
       .filter((s) => (JSON.parse(s.events) as string[]).includes(e.type))
       .map((s) => s.id);
     if (targets.length === 0) return;
-    enqueue(this.repo, iso(this.clock.now()), e.type, e.store, e.data, targets);
+    enqueue(this.repo, iso(this.clock.now()), e.type, e.store, e.data, targets, e.id);
     this.storage.afterCommit(() => this.dispatcher.wake()); // what it would send is there once committed
   }
 

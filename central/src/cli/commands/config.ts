@@ -35,7 +35,8 @@ export function configCommands(ctx: CliContext): void {
       'after',
       `
 Keys: uploadMode (realtime|batched), uploadIntervalSeconds, inventoryRefreshSeconds, authorizationDeadlineMs,
-retryBaseMs, retryCapMs, heartbeatSeconds, refusedEvents (exception|exception+webhook), offlineApprovals (true|false).
+retryBaseMs, retryCapMs, heartbeatSeconds, refusedEvents (exception|exception+webhook), offlineApprovals (true|false),
+timeZone (IANA name or UTC: the store's business days), dayCutoff (HH:MM next day: reconcile registers that never closed their day).
 Returns policies (offline refund limits…) are set with \`tillbridge-hub policy set\`.
 
 Examples:

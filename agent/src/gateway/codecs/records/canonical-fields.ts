@@ -41,6 +41,10 @@ export const MESSAGE_SHAPES: Record<MessageType, MessageShape> = {
   'return.override': { fields: { id: false, authorization: true, manager: true, code: true }, arrays: {} },
   status: { fields: { id: false, state: true, detail: false }, arrays: {} },
   'receipt.lookup': { fields: { id: false, receipt: false, originalStore: false, card: false }, arrays: {} },
+  'day.close': {
+    fields: { id: false, businessDay: true, closedAt: false, currency: false, 'sales.count': true, 'sales.amount': true, 'returns.count': true, 'returns.amount': true },
+    arrays: { tenders: { required: false, fields: { kind: true, amount: true } } },
+  },
 };
 
 export type ReplyType = RegisterReply['type'];

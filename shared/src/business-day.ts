@@ -1,0 +1,89 @@
+/**
+ * Business days: the calendar date, in the store's time zone, on which something happened. Feed
+ * entries carry it, registers' day-close totals are per register and business day, and the
+ * agent's cut-off for registers that never close their day is a wall-clock time in that zone.
+ * A store's zone is an IANA name ("Europe/Berlin") or "UTC" (sync setting `timeZone`).
+ */
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const CUTOFF = /^([01]\d|2[0-3]):([0-5]\d)$/;
+
+export function isStoreTimeZone(zone: string): boolean {
+  if (zone === 'UTC') return true;
+  if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false; // IANA names only (no offsets: they ignore summer time)
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** "YYYY-MM-DD" that is a real date. */
+export function isBusinessDay(day: string): boolean {
+  const m = DAY.exec(day);
+  if (!m) return false;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+}
+
+/** "HH:MM", 24-hour. */
+export function isCutoff(text: string): boolean {
+  return CUTOFF.test(text);
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function wallParts(zone: string, utcMs: number): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    formatters.set(zone, f);
+  }
+  const v: Record<string, number> = {};
+  for (const p of f.formatToParts(new Date(utcMs))) if (p.type !== 'literal') v[p.type] = Number(p.value);
+  return { year: v.year!, month: v.month!, day: v.day!, hour: v.hour!, minute: v.minute!, second: v.second! };
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** The business day (YYYY-MM-DD) of the instant `at` (ISO 8601 text or epoch ms) in `zone`. */
+export function businessDayOf(at: string | number, zone: string): string {
+  const ms = typeof at === 'number' ? at : Date.parse(at);
+  if (!Number.isFinite(ms)) throw new RangeError(`not a time: ${String(at)}`);
+  const p = wallParts(zone, ms);
+  return `${p.year}-${two(p.month)}-${two(p.day)}`;
+}
+
+/** The day after `day` (YYYY-MM-DD). */
+export function nextBusinessDay(day: string): string {
+  const m = DAY.exec(day);
+  if (!m) throw new RangeError(`not a business day: ${day}`);
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + 1));
+  return d.toISOString().slice(0, 10);
+}
+
+/** The instant (epoch ms) at which the wall clock in `zone` shows `time` ("HH:MM") on `day`. */
+export function wallTimeToInstant(day: string, time: string, zone: string): number {
+  const d = DAY.exec(day);
+  const t = CUTOFF.exec(time);
+  if (!d || !t) throw new RangeError(`not a day and time: ${day} ${time}`);
+  const wall = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]), Number(t[1]), Number(t[2]));
+  // the zone's offset at the guess, then again at the corrected instant (summer-time changes)
+  let utc = wall;
+  for (let i = 0; i < 2; i++) {
+    const p = wallParts(zone, utc);
+    const shown = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+    utc = utc + (wall - shown);
+  }
+  return utc;
+}
+
+/**
+ * When a business day is over for reconciliation without a register's day close: at `cutoff`
+ * ("HH:MM") on the following day, in the store's zone (a cut-off of "03:00" leaves the night's
+ * late sales and the register's own close three hours to arrive).
+ */
+export function dayCutoffInstant(day: string, cutoff: string, zone: string): number {
+  return wallTimeToInstant(nextBusinessDay(day), cutoff, zone);
+}
