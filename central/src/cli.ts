@@ -16,6 +16,7 @@ import { securityCommands } from './cli/commands/security.js';
 import { configCommands } from './cli/commands/config.js';
 import { webhookCommands } from './cli/commands/webhooks.js';
 import { storageCommands } from './cli/commands/storage.js';
+import { feedCommands } from './cli/commands/feed.js';
 
 const program = new Command();
 program
@@ -55,6 +56,7 @@ securityCommands(ctx);
 configCommands(ctx);
 webhookCommands(ctx);
 storageCommands(ctx);
+feedCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

@@ -67,6 +67,11 @@ function dump(db: SqlDb): Record<string, unknown[]> {
     incarnations: q(`SELECT agent_id, incarnation, store, last_seq, started_at, updated_at FROM agent_incarnations ORDER BY agent_id, incarnation`),
     exceptions: q(`SELECT store, register, event_id, kind, code, reason FROM exceptions ORDER BY event_id`),
     attempts: q(`SELECT event_id, agent_id, attempts, last_error FROM event_attempts ORDER BY event_id`),
+    // the ERP feed: the same entries in the same order (ids are random, positions may have gaps from a fallback)
+    feed: q(`SELECT type, store, business_day, at, recorded_at, data FROM feed ORDER BY position`).map((r) => {
+      const { id: _exceptionId, ...data } = JSON.parse((r as { data: string }).data) as Record<string, unknown>; // an exception's id is random
+      return { ...(r as object), data };
+    }),
     // the messages, as a multiset (their ids are random): one per movement, with its on-hand, and one per refusal
     webhooks: (db.prepare(`SELECT type, store, body FROM webhook_messages`).all() as { type: string; store: string; body: string }[])
       .map((r) => {

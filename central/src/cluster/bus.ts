@@ -15,6 +15,8 @@ export type BusMessage =
   | { t: 'policy'; scope: string }
   /** the sync settings of the store changed ('default': of every store) */
   | { t: 'config'; scope: string }
+  /** process `from` committed entries to the ERP feed: long polls and the relay look again */
+  | { t: 'feed'; from: string }
   /** a rotated-in key waits for the store's agent */
   | { t: 'key.deliver'; store: string }
   /** a key of the store was revoked: the connections authenticated with it end */

@@ -98,6 +98,9 @@ export interface ClusterOptions {
   processes?: LiveSessionsOptions;
 }
 
+/** How often, at most, a process tells the others it committed feed entries. */
+const FEED_NOTICE_MS = 50;
+
 /**
  * The hub process's part in a cluster of processes on one database (docs/architecture.md "Many
  * hub processes"); on SQLite, one process, the same wiring through the in-process bus.
@@ -135,6 +138,18 @@ export class HubCluster {
     });
     hub.policies.onChange((scope) => bus.publish({ t: 'policy', scope }));
     hub.syncConfig.onChange((scope) => bus.publish({ t: 'config', scope }));
+    if (bus.shared) {
+      // at most one message per FEED_NOTICE_MS however fast this process commits: a long poll elsewhere waits that much longer at worst
+      let noticeDue: NodeJS.Timeout | undefined;
+      hub.erpFeed.onCommitted((local) => {
+        if (!local || noticeDue) return;
+        noticeDue = setTimeout(() => {
+          noticeDue = undefined;
+          if (hub.storage.isOpen()) bus.publish({ t: 'feed', from: bus.processId });
+        }, FEED_NOTICE_MS);
+        noticeDue.unref();
+      });
+    }
     hub.keys.setDelivery({
       deliver: (store) => bus.publish({ t: 'key.deliver', store }),
       dropKey: (store, keyId) => bus.publish({ t: 'key.drop', store, keyId }),
@@ -160,7 +175,11 @@ export class HubCluster {
       case 'policy':
         return endpoint.pushPolicy(m.scope === 'default' ? undefined : m.scope);
       case 'config':
+        this.hub.erpFeed.zoneChanged(m.scope); // the store's time zone may have changed at another process
         return endpoint.pushConfig(m.scope === 'default' ? undefined : m.scope);
+      case 'feed':
+        if (m.from !== this.bus.processId) this.hub.erpFeed.committed(false);
+        return;
       case 'key.deliver':
         return endpoint.deliver(m.store);
       case 'key.drop':

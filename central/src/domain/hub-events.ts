@@ -7,6 +7,8 @@ import type { Sales } from './sales.js';
 /** An event as the domain announces it: with its id, the same on every way out (feed, webhooks, broker). */
 export type HubEvent = WebhookEvent & { id: string };
 interface Sink {
+  /** A sink that records everything that happened (the ERP feed), whatever is announced elsewhere. */
+  records?: boolean;
   /** Whether this sink takes `type` for `store`: nothing is built for an event nobody takes. */
   wants(type: WebhookEventType, store: string | null): boolean;
   take(e: HubEvent): void;
@@ -40,20 +42,21 @@ export class HubEvents {
   }
 
   /** `data` is built only when a sink takes the event (the hot paths announce on every sale and decision). */
-  emit(type: WebhookEventType, store: string | null, data: () => Record<string, unknown>): void {
-    const takers = this.sinks.filter((s) => s.wants(type, store));
+  emit(type: WebhookEventType, store: string | null, data: () => Record<string, unknown>, opts: { recordOnly?: boolean } = {}): void {
+    const takers = this.sinks.filter((s) => (!opts.recordOnly || s.records === true) && s.wants(type, store));
     if (takers.length === 0) return;
     const e: HubEvent = { id: sortableId('evt'), type, store, data: data() };
     for (const s of takers) s.take(e);
   }
 
   /**
-   * An exception was recorded. refused: an agent's event the hub could not apply (announced as
-   * the store's refusedEvents setting says); flagged: a return kept, but against the rules (always).
+   * An exception was recorded. refused: an agent's event the hub could not apply (on the feed
+   * always, by webhook as the store's refusedEvents setting says); flagged: a return kept, but
+   * against the rules (always).
    */
   exceptionRecorded(origin: 'refused' | 'flagged', store: string, data: () => Record<string, unknown>): void {
-    if (origin === 'refused' && !this.refusedWebhooks(store)) return;
-    this.emit('return.exception', store, () => ({ ...data(), origin }));
+    // the feed records every exception; webhooks announce a refused event only as the store's setting says
+    this.emit('return.exception', store, () => ({ ...data(), origin }), { recordOnly: origin === 'refused' && !this.refusedWebhooks(store) });
   }
 
   /** A return ticket as it is now (decision, status, lines), with `extra` fields. */

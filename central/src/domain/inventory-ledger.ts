@@ -74,7 +74,7 @@ export class InventoryLedger {
    * as after moving one by one). `inventory.adjusted` is announced for each movement, in order, with
    * the on-hand it left. Call inside a transaction.
    */
-  moveMany(moves: readonly Movement[]): void {
+  moveMany(moves: readonly Movement[], beforeAnnounce?: (m: Movement) => void): void {
     const real = moves.filter((m) => m.delta !== 0);
     if (real.length === 0) return;
     const at = iso(this.clock.now());
@@ -99,6 +99,7 @@ export class InventoryLedger {
           onHand.set(k, left[i]! - real[i]!.delta);
         }
         real.forEach((m, i) => {
+          beforeAnnounce?.(m);
           this.events.emit('inventory.adjusted', m.store, () => ({ store: m.store, sku: m.sku, delta: fromMilli(m.delta), onHand: fromMilli(left[i]!), kind: m.kind, ref: m.ref, at }));
         });
       }

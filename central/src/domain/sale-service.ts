@@ -92,10 +92,22 @@ export class SaleService {
   /** @internal writes what a SaleBatch holds: the sales, then their movements, then their audit entries (in order) */
   writeMany(sales: readonly NewSale[], audits: readonly AuditInput[]): void {
     this.sales.insertMany(sales);
-    for (const s of sales) this.announce(s);
     const moves: Movement[] = [];
-    for (const s of sales) for (const l of s.lines) moves.push({ store: s.store, sku: l.sku, delta: -l.qty, kind: 'sale', ref: s.receipt });
-    this.ledger.moveMany(moves);
+    const saleOf = new Map<Movement, number>();
+    sales.forEach((s, i) => {
+      for (const l of s.lines) {
+        const m: Movement = { store: s.store, sku: l.sku, delta: -l.qty, kind: 'sale', ref: s.receipt };
+        moves.push(m);
+        saleOf.set(m, i);
+      }
+    });
+    // each sale announced before its movements, as `record` does, so the feed reads the same either way
+    let announced = 0;
+    const announceUpTo = (i: number): void => {
+      for (; announced <= i; announced++) this.announce(sales[announced]!);
+    };
+    this.ledger.moveMany(moves, (m) => announceUpTo(saleOf.get(m) ?? -1));
+    announceUpTo(sales.length - 1);
     this.audit.appendMany(audits);
   }
 }

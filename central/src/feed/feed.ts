@@ -98,8 +98,8 @@ export class Feed {
   private readonly dayQ: Statement;
   private readonly zones = new Map<string, string>();
   private waiters = new Set<() => void>();
-  private wakePending: number | undefined;
-  private readonly committedListeners: (() => void)[] = [];
+  private wakePending: { local: boolean } | undefined;
+  private readonly committedListeners: ((local: boolean) => void)[] = [];
 
   constructor(
     private readonly storage: HubStorage,
@@ -133,7 +133,7 @@ export class Feed {
     const at = occurredAt(e, now);
     const day = typeof e.data.businessDay === 'string' ? e.data.businessDay : e.store ? businessDayOf(at, this.zone(e.store)) : null;
     this.insert.run(e.id, e.type, e.store, day, at, now, JSON.stringify(e.data));
-    this.storage.afterCommit(() => this.committed());
+    this.storage.afterCommit(() => this.committed(true));
   }
 
   /** The store's zone changed (sync settings): forget the cached one. */
@@ -206,19 +206,25 @@ export class Feed {
     });
   }
 
-  /** Entries were committed (here, or — told by the cluster — by another hub process): wake the long polls. */
-  committed(): void {
-    if (this.wakePending !== undefined) return;
-    this.wakePending = 1;
+  /**
+   * Entries were committed — by this process (`local`), or by another hub process the cluster
+   * heard of: wake the long polls and the listeners (once for all the commits of one tick).
+   */
+  committed(local: boolean): void {
+    if (this.wakePending !== undefined) {
+      this.wakePending.local ||= local;
+      return;
+    }
+    const pending = (this.wakePending = { local });
     queueMicrotask(() => {
       this.wakePending = undefined;
       for (const w of [...this.waiters]) w();
-      for (const l of this.committedListeners) l();
+      for (const l of this.committedListeners) l(pending.local);
     });
   }
 
-  /** Hears each commit that put entries on the feed in this process (the cluster tells the others; the relay wakes). */
-  onCommitted(listener: () => void): void {
+  /** Hears commits that put entries on the feed: this process's (`local`) and those the cluster tells of. */
+  onCommitted(listener: (local: boolean) => void): void {
     this.committedListeners.push(listener);
   }
 

@@ -1,6 +1,7 @@
 import { AdminAccess, AgentTokenUseCases, type AdminAccessDeps, type AgentTokenDeps } from './access.js';
 import { AgentUseCases, type AgentUseCaseDeps } from './agents.js';
 import { AuditUseCases, type AuditUseCaseDeps } from './audit.js';
+import { FeedUseCases, type FeedUseCaseDeps } from './feed.js';
 import { ImportUseCases, InventoryUseCases, type ImportUseCaseDeps, type InventoryUseCaseDeps } from './inventory.js';
 import { adminQueries, type AdminQueries } from './queries.js';
 import { ReturnUseCases, type ReturnUseCaseDeps } from './returns.js';
@@ -13,6 +14,7 @@ import { WebhookUseCases, type WebhookUseCaseDeps } from './webhooks.js';
 export { AdminAccess, AgentTokenUseCases } from './access.js';
 export { AgentUseCases, type Connection, type TokenCheck } from './agents.js';
 export { AuditUseCases } from './audit.js';
+export { FeedUseCases } from './feed.js';
 export { ImportUseCases, InventoryUseCases } from './inventory.js';
 export type { AdminQueries } from './queries.js';
 export { ReturnUseCases } from './returns.js';
@@ -33,6 +35,7 @@ export interface UseCases {
   returns: ReturnUseCases;
   webhooks: WebhookUseCases;
   audit: AuditUseCases;
+  feed: FeedUseCases;
   agents: AgentUseCases;
   /** Agents' access tokens (POST /v1/token). */
   agentTokens: AgentTokenUseCases;
@@ -42,7 +45,7 @@ export interface UseCases {
 export type AdminApi = Omit<UseCases, 'agents' | 'agentTokens'> & { queries: AdminQueries };
 
 /** The services the use cases are wired from (the composition root's: `openHub`). */
-export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & AgentTokenDeps & StoreUseCaseDeps & TokenUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
+export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & AgentTokenDeps & StoreUseCaseDeps & TokenUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps & FeedUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
 
 /** Each use case given the narrow part of `p` it needs, all on one unit of work (the storage's transaction). */
 export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQueries } {
@@ -57,6 +60,7 @@ export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQuerie
     returns: new ReturnUseCases({ uow, engine: p.engine, resolution: p.resolution }),
     webhooks: new WebhookUseCases({ uow, webhooks: p.webhooks }),
     audit: new AuditUseCases({ uow, checkpoints: p.auditTrail.checkpoints }),
+    feed: new FeedUseCases({ uow, erpFeed: p.erpFeed, audit: p.audit }),
     agents: new AgentUseCases({
       uow,
       clock: p.clock,

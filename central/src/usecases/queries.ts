@@ -8,6 +8,7 @@ import type { AuthzStats } from '../domain/authz-stats.js';
 import type { Clock } from '../domain/clock.js';
 import type { Cursors } from '../domain/cursors.js';
 import type { Exceptions } from '../domain/exceptions.js';
+import type { Feed } from '../feed/feed.js';
 import type { InventoryAccuracy } from '../domain/inventory-accuracy.js';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
 import type { KeyRotation } from '../domain/key-rotation.js';
@@ -47,10 +48,11 @@ export interface AdminQueries {
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
+  erpFeed: Pick<Feed, 'read' | 'head' | 'waitPast' | 'consumer' | 'consumers'>;
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed };
 }

@@ -1,9 +1,10 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { DeliveryView, EndpointView, NewEndpoint } from '../../webhooks/webhooks.js';
+import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
 import { ago, parseDuration, table } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
 
-const EVENTS = 'return.authorized, return.denied, return.completed, return.cancelled, return.exception, return.resolved, terminal.status, inventory.adjusted';
+const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
 
 function duration(v: string, what: string): number {
   try {

@@ -1,0 +1,162 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { TbCodes, TbError } from '@tillbridge/shared';
+import type { FeedConsumer, FeedEntry } from '../../feed/feed.js';
+import { table } from '../format.js';
+import { act, print, type CliContext } from '../context.js';
+
+interface Page {
+  entries: FeedEntry[];
+  next: number;
+  head: number;
+}
+
+interface FilterOpts {
+  store?: string;
+  type?: string;
+  day?: string;
+}
+
+function whole(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new TbError(TbCodes.INVALID, `${what}: expected a whole number 0 or more, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  return q.toString();
+}
+
+/** One line for a person: position, when, type, store, business day, id, and what it is about. */
+function line(e: FeedEntry): string {
+  const d = e.data;
+  const about =
+    e.type === 'sale.recorded'
+      ? `receipt ${String(d.receipt)} total ${String(d.total)} ${String(d.currency)}`
+      : e.type.startsWith('return.')
+        ? `return ${String(d.authorization ?? '-')} ${String(d.status ?? d.code ?? '')}`.trimEnd()
+        : e.type === 'inventory.adjusted'
+          ? `${String(d.sku)} ${Number(d.delta) > 0 ? '+' : ''}${String(d.delta)} → ${String(d.onHand)} (${String(d.kind)})`
+          : `register ${String(d.register ?? '-')} ${String(d.status ?? '')}`.trimEnd();
+  return [e.position, e.at, e.type, e.store ?? '-', e.businessDay ?? '-', e.id, about].join('  ');
+}
+
+const filterHelp = (c: Command): Command =>
+  c
+    .option('--store <store>', "only this store's entries")
+    .option('--type <types>', 'only these event types (comma-separated, e.g. sale.recorded,return.completed)')
+    .option('--day <date>', 'only entries of this business day (YYYY-MM-DD, in each store\'s time zone)');
+
+/** `tillbridge-hub feed …`: the ERP feed (docs/erp-feed.md). */
+export function feedCommands(ctx: CliContext): Command {
+  const feed = ctx.program.command('feed').description('the ERP feed: every validated transaction and its consequences, in order (pull, export, consumer cursors)');
+
+  filterHelp(
+    feed
+      .command('tail')
+      .description('entries after a position (or after a consumer\'s acknowledged one); --follow waits for new ones')
+      .option('--after <position>', 'start after this position (default: the consumer\'s, else the start)')
+      .option('--consumer <name>', 'start after what this consumer acknowledged (tail never acknowledges: use `feed ack`)')
+      .option('--limit <n>', 'entries per request (1–1000)', '100')
+      .option('--follow', 'keep waiting for new entries (long polling) until interrupted')
+      .option('--json', 'one JSON entry per line'),
+  )
+    .addHelpText('after', '\nExamples:\n  tillbridge-hub feed tail --after 0 --limit 20\n  tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json')
+    .action(
+      act(async (opts: FilterOpts & { after?: string; consumer?: string; limit: string; follow?: boolean; json?: boolean }) => {
+        let after = whole(opts.after, '--after');
+        const limit = whole(opts.limit, '--limit');
+        let stop = false;
+        const interrupt = (): void => {
+          stop = true;
+        };
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        try {
+          do {
+            const page = await ctx.client().get<Page>(
+              `/v1/feed?${query({ after, limit, consumer: after === undefined ? opts.consumer : undefined, store: opts.store, type: opts.type, day: opts.day, wait: opts.follow ? 25 : undefined })}`,
+            );
+            for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
+            after = page.next;
+          } while (opts.follow && !stop);
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+        }
+      }),
+    );
+
+  filterHelp(
+    feed
+      .command('export')
+      .description('every entry after a position up to another, as JSON lines (for a back office\'s batch import or a replay)')
+      .option('--after <position>', 'start after this position', '0')
+      .option('--to <position>', 'stop at this position (default: the head when the export starts)')
+      .option('--out <file>', 'write to this file (default: standard output)'),
+  )
+    .addHelpText('after', '\nExamples:\n  tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl\n  tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl')
+    .action(
+      act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
+        let after = whole(opts.after, '--after')!;
+        let to = whole(opts.to, '--to');
+        const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+        let count = 0;
+        for (;;) {
+          const page = await ctx.client().get<Page>(`/v1/feed?${query({ after, limit: 1000, store: opts.store, type: opts.type, day: opts.day })}`);
+          to ??= page.head;
+          for (const e of page.entries) {
+            if (e.position > to) break;
+            if (!out.write(`${JSON.stringify(e)}\n`)) await once(out, 'drain');
+            count++;
+          }
+          if (page.next >= to || page.next === after) break;
+          after = page.next;
+        }
+        if (out !== process.stdout) {
+          out.end();
+          await once(out, 'finish');
+        }
+        process.stderr.write(`${count} entries exported, up to position ${to ?? after}\n`);
+      }),
+    );
+
+  feed
+    .command('ack <consumer> <position>')
+    .description("the consumer handled every entry up to this position: it resumes after it (`feed tail --consumer`, GET /v1/feed?consumer=)")
+    .option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  tillbridge-hub feed ack erp-sales 120344')
+    .action(
+      act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
+        const r = await ctx.client().post<FeedConsumer>(`/v1/feed/consumers/${encodeURIComponent(consumer)}/ack`, { position: whole(position, 'position'), rewind: Boolean(opts.rewind) });
+        print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
+      }),
+    );
+
+  feed
+    .command('consumers')
+    .description('named consumers: where each is, and how far behind the head (lag)')
+    .option('--json', 'print JSON')
+    .action(
+      act(async (opts: { json?: boolean }) => {
+        const r = await ctx.client().get<FeedConsumer[]>('/v1/feed/consumers');
+        print(opts.json, r, () => (r.length === 0 ? 'no feed consumers yet (a consumer appears at its first ack)' : table(['CONSUMER', 'POSITION', 'LAG', 'SINCE', 'LAST ACK'], r.map((c) => [c.name, c.position, c.lag, c.createdAt, c.updatedAt]))));
+      }),
+    );
+
+  feed
+    .command('forget <consumer>')
+    .description("remove a consumer's cursor (it starts from the beginning if it comes back)")
+    .action(
+      act(async (consumer: string) => {
+        await ctx.client().delete(`/v1/feed/consumers/${encodeURIComponent(consumer)}`);
+        process.stdout.write(`consumer ${consumer} forgotten\n`);
+      }),
+    );
+
+  return feed;
+}

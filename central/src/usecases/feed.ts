@@ -1,0 +1,40 @@
+import type { AuditLog } from '../domain/audit-log.js';
+import type { Feed, FeedConsumer } from '../feed/feed.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+export interface FeedUseCaseDeps {
+  uow: UnitOfWork;
+  erpFeed: Pick<Feed, 'ack' | 'removeConsumer' | 'consumer'>;
+  audit: Pick<AuditLog, 'append'>;
+}
+
+/**
+ * The ERP feed's named consumers (docs/erp-feed.md): an ERP job acknowledges what it handled and
+ * resumes there. An ack moving forward is routine (not audited: a job acks every page); going
+ * back (`rewind`, a replay) and forgetting a consumer are audited.
+ */
+export class FeedUseCases {
+  constructor(private readonly d: FeedUseCaseDeps) {}
+
+  ack(actor: string, name: string, position: number, opts: { rewind?: boolean } = {}): FeedConsumer {
+    return this.d.uow.tx(() => {
+      const before = this.d.erpFeed.consumer(name);
+      const after = this.d.erpFeed.ack(name, position, opts);
+      if (before && position < before.position) {
+        this.d.audit.append({ actor, action: 'feed.rewind', outcome: 'rewound', resource: `feed-consumer:${name}`, details: { from: before.position, to: position } });
+      }
+      return after;
+    });
+  }
+
+  /** False when there was no such consumer. */
+  remove(actor: string, name: string): boolean {
+    return this.d.uow.tx(() => {
+      const prior = this.d.erpFeed.consumer(name);
+      if (!prior) return false;
+      this.d.erpFeed.removeConsumer(name);
+      this.d.audit.append({ actor, action: 'feed.consumer.remove', outcome: 'removed', resource: `feed-consumer:${name}`, details: { position: prior.position } });
+      return true;
+    });
+  }
+}
