@@ -1,0 +1,81 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReturnCompleteEventBody } from '@tillbridge/shared';
+import { FEED_DATA_SCHEMAS, FEED_ENTRY_SCHEMA, feedJsonSchemas } from '../src/feed/event-schemas.js';
+import { FEED_EVENT_TYPES, type FeedEntry } from '../src/feed/feed.js';
+import { testHub, wireSale } from './helpers.js';
+
+/**
+ * The JSON Schema files ERP integrators code against (central/schemas/feed/): written from the
+ * hub's own schemas, and every entry the hub writes — through the real domain, for each event
+ * type — is valid against them, checked by an independent JSON Schema validator.
+ */
+const DIR = join(import.meta.dirname, '..', 'schemas', 'feed');
+
+describe('the feed’s JSON Schema files', () => {
+  it('are what the code says (npm run schemas writes them): one per event type, and the entry', () => {
+    const want = feedJsonSchemas();
+    expect(readdirSync(DIR).sort()).toEqual(Object.keys(want).sort());
+    for (const [name, schema] of Object.entries(want)) expect(JSON.parse(readFileSync(join(DIR, name), 'utf8')), name).toEqual(schema);
+    expect(Object.keys(want)).toHaveLength(FEED_EVENT_TYPES.length + 1);
+  });
+});
+
+describe('every entry the hub writes is valid against its schema', () => {
+  let t: ReturnType<typeof testHub>;
+  let entries: FeedEntry[];
+  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+  const file = (name: string): object => JSON.parse(readFileSync(join(DIR, name), 'utf8')) as object;
+
+  beforeAll(() => {
+    t = testHub();
+    t.hub.stores.create('S1', 'One');
+    const h = t.hub;
+    h.storage.tx(() =>
+      h.saleService.record('S1', 'R1', 'store', { requestId: 'm1', receipt: 'T-1', at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 1000 }], tenders: [{ kind: 'card', amount: 3000, pan: '424242******4242' }] }, 'ev-1'),
+    );
+    const ask = (authorization: string, qty: number) => h.engine.authorize('S1', { authorization, after: 0, register: 'R1', requestId: `q-${authorization}`, receipt: 'T-1', lines: [{ line: 1, qty, disposition: 'restock' }] });
+    const complete = (authorization: string, qty: number, amount: number) =>
+      h.storage.tx(() => h.completion.complete('S1', 'R1', { authorization, requestId: `c-${authorization}`, lines: [{ line: 1, qty }], refund: { kind: 'card', amount } } satisfies ReturnCompleteEventBody));
+    expect(ask('a-1', 1).decision).toBe('approved');
+    complete('a-1', 1, 1000);
+    expect(ask('a-2', 1).decision).toBe('approved');
+    h.storage.tx(() => h.completion.cancel('S1', 'R1', { authorization: 'a-2', requestId: 'x-2' }));
+    expect(ask('a-3', 5).decision).toBe('denied');
+    expect(ask('a-4', 1).decision).toBe('approved');
+    expect(complete('a-4', 1, 5000)).toEqual({ exception: 'refund_exceeds_authorized' }); // flagged
+    const open = h.exceptions.forAuthorization('a-4')[0]!;
+    h.useCases.returns.resolveException('admin:a', open.id, 'accept', 'refund checked with the customer');
+    h.applier.applyBatch('S1', 'agent-1', 'i1', [{ ...wireSale(1, 'bad-1', 'X'), kind: 'teleport' }]); // refused
+    entries = h.erpFeed.read(0, 1000).entries;
+  });
+  afterAll(() => t.cleanup());
+
+  it('the flow put every return and sale type on the feed', () => {
+    const seen = new Set(entries.map((e) => e.type));
+    for (const type of FEED_EVENT_TYPES.filter((x) => !x.startsWith('day.'))) expect(seen.has(type), type).toBe(true);
+  });
+
+  it('each entry and its data are valid (the JSON files, by ajv; the code’s schemas, by zod)', () => {
+    const entry = ajv.compile(file('entry.schema.json'));
+    for (const e of entries) {
+      expect(entry(e), `${e.type} ${JSON.stringify(entry.errors)}`).toBe(true);
+      const data = ajv.getSchema(`https://tillbridge.example/schemas/feed/${e.type}.schema.json`) ?? ajv.compile(file(`${e.type}.schema.json`));
+      expect(data(e.data), `${e.type} ${JSON.stringify(data.errors)}`).toBe(true);
+      expect(FEED_ENTRY_SCHEMA.safeParse(e).success).toBe(true);
+      expect(FEED_DATA_SCHEMAS[e.type].safeParse(e.data).success, e.type).toBe(true);
+    }
+  });
+
+  it('an entry that breaks its schema is caught (the check can fail)', () => {
+    const sale = entries.find((e) => e.type === 'sale.recorded')!;
+    const data = ajv.getSchema('https://tillbridge.example/schemas/feed/sale.recorded.schema.json')!;
+    expect(data({ ...sale.data, total: '30.00' })).toBe(false);
+    const { receipt: _gone, ...noReceipt } = sale.data;
+    expect(data(noReceipt)).toBe(false);
+    const entry = ajv.getSchema('https://tillbridge.example/schemas/feed/entry.schema.json')!;
+    expect(entry({ ...sale, businessDay: '27/11/2026' })).toBe(false);
+  });
+});
