@@ -19,6 +19,7 @@ export const POSTGRES_SUITES = [
   'test/e2e/security.e2e.test.ts',
   'test/e2e/webhooks.e2e.test.ts',
   'test/e2e/crash.e2e.test.ts',
+  'test/e2e/erp-feed.e2e.test.ts',
 ];
 
 const why = pgUnavailable();
