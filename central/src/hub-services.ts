@@ -152,7 +152,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   const webhooks = new Webhooks({ storage, audit, clock, log: opts.log, sealKey: secrets.webhookKey, ...opts.webhooks });
   const erpFeed = new Feed(storage, clock, (store) => config.effective(store).value.timeZone);
   config.onChange((scope) => erpFeed.zoneChanged(scope));
-  events.attach({ records: true, wants: (type) => erpFeed.wants(type), take: (e) => erpFeed.take(e) });
+  events.attach({ records: true, wants: (type) => erpFeed.wants(type), take: (e) => erpFeed.take(e), together: (fn) => erpFeed.together(fn) });
   events.attach({ wants: (type, store) => webhooks.wants(type, store), take: (e) => webhooks.emit(e) });
   const ledger = new InventoryLedger(storage, clock, feed, events);
   const saleService = new SaleService(sales, ledger, audit, clock, events);

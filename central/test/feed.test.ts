@@ -80,6 +80,22 @@ describe('the feed, written inside the change', () => {
     ]);
   });
 
+  it('entries gathered by `together` are written in order when it returns, and none when it throws', () => {
+    const emit = (n: number) => t.hub.events.emit('inventory.adjusted', 'S1', () => ({ store: 'S1', sku: `K${n}`, delta: 1, onHand: n, kind: 'adjustment', ref: null, at: '2026-11-27T09:00:00.000Z' }));
+    t.hub.storage.tx(() => t.hub.events.together(() => [1, 2, 3].forEach(emit)));
+    expect(t.hub.erpFeed.read(0, 10).entries.map((e) => e.data.sku)).toEqual(['K1', 'K2', 'K3']);
+    expect(() =>
+      t.hub.storage.savepoint(() =>
+        t.hub.events.together(() => {
+          emit(4);
+          throw new Error('a statement failed');
+        }),
+      ),
+    ).toThrow('a statement failed');
+    t.hub.storage.tx(() => emit(5));
+    expect(t.hub.erpFeed.read(0, 10).entries.map((e) => e.data.sku)).toEqual(['K1', 'K2', 'K3', 'K5']);
+  });
+
   it('the event id is the same on the feed and in the webhook (webhook-id): one id to dedupe by', () => {
     t.hub.webhooks.add({ url: 'https://erp.example/hook', events: ['sale.recorded'] }, 'admin:a');
     t.hub.storage.tx(() => t.hub.saleService.record('S1', 'R1', 'store', sale('1001', '2026-11-27T09:00:00Z'), null));

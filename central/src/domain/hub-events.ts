@@ -12,6 +12,8 @@ interface Sink {
   /** Whether this sink takes `type` for `store`: nothing is built for an event nobody takes. */
   wants(type: WebhookEventType, store: string | null): boolean;
   take(e: HubEvent): void;
+  /** Gathers what `fn` makes it take and writes it together when `fn` returns (see `HubEvents.together`). */
+  together?<T>(fn: () => T): T;
 }
 
 /**
@@ -39,6 +41,21 @@ export class HubEvents {
   /** Whether any sink takes `type` for `store` (what is announced to nobody need not be committed with an announcement). */
   wants(type: WebhookEventType, store: string | null): boolean {
     return this.sinks.some((s) => s.wants(type, store));
+  }
+
+  /**
+   * Runs `fn` with what it emits gathered by the sinks that can write in groups (the feed) and
+   * written together when it returns, nothing when it throws: for the group commit, where each row
+   * is a round trip on PostgreSQL. `fn` must not roll back a savepoint and go on.
+   */
+  together<T>(fn: () => T): T {
+    let run = fn;
+    for (const s of this.sinks) {
+      if (!s.together) continue;
+      const inner = run;
+      run = () => s.together!(inner);
+    }
+    return run();
   }
 
   /** `data` is built only when a sink takes the event (the hot paths announce on every sale and decision). */

@@ -13,7 +13,7 @@ export class SaleService {
     private readonly ledger: InventoryLedger,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    private readonly events?: Pick<HubEvents, 'emit'>,
+    private readonly events?: Pick<HubEvents, 'emit' | 'together'>,
   ) {}
 
   /**
@@ -91,6 +91,12 @@ export class SaleService {
 
   /** @internal writes what a SaleBatch holds: the sales, then their movements, then their audit entries (in order) */
   writeMany(sales: readonly NewSale[], audits: readonly AuditInput[]): void {
+    // the sales' feed entries written together too (no savepoint rolls back in here)
+    if (this.events) this.events.together(() => this.writeManyNow(sales, audits));
+    else this.writeManyNow(sales, audits);
+  }
+
+  private writeManyNow(sales: readonly NewSale[], audits: readonly AuditInput[]): void {
     this.sales.insertMany(sales);
     const moves: Movement[] = [];
     const saleOf = new Map<Movement, number>();

@@ -1,6 +1,7 @@
 import { businessDayOf, TbCodes, TbError } from '@tillbridge/shared';
 import { iso, type Clock } from '../domain/clock.js';
 import type { HubStorage, Statement } from '../storage/index.js';
+import { MultiRowInsert } from '../domain/multi-row.js';
 import type { WebhookEvent, WebhookEventType } from '../webhooks/events.js';
 
 /** What goes on the ERP feed: every validated transaction and its consequences (docs/erp-feed.md). */
@@ -89,6 +90,9 @@ function occurredAt(e: WebhookEvent, now: string): string {
  */
 export class Feed {
   private readonly insert: Statement;
+  private readonly insertMany: MultiRowInsert;
+  /** entries gathered by `together`, written when it returns */
+  private gathered: unknown[][] | undefined;
   private readonly after: Statement;
   private readonly headQ: Statement;
   private readonly consumerQ: Statement;
@@ -109,6 +113,7 @@ export class Feed {
   ) {
     const db = storage.db;
     this.insert = db.prepare(`INSERT INTO feed (id, type, store, business_day, at, recorded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.insertMany = new MultiRowInsert(db, `INSERT INTO feed (id, type, store, business_day, at, recorded_at, data)`, ['text', 'text', 'text', 'text', 'text', 'text', 'text']);
     this.after = db.prepare(`SELECT * FROM feed WHERE position > ? ORDER BY position LIMIT ?`);
     this.headQ = db.prepare(`SELECT COALESCE(MAX(position), 0) AS head FROM feed`);
     this.consumerQ = db.prepare(`SELECT * FROM feed_consumers WHERE name = ?`);
@@ -132,8 +137,34 @@ export class Feed {
     const now = iso(this.clock.now());
     const at = occurredAt(e, now);
     const day = typeof e.data.businessDay === 'string' ? e.data.businessDay : e.store ? businessDayOf(at, this.zone(e.store)) : null;
-    this.insert.run(e.id, e.type, e.store, day, at, now, JSON.stringify(e.data));
-    this.storage.afterCommit(() => this.committed(true));
+    const row = [e.id, e.type, e.store, day, at, now, JSON.stringify(e.data)];
+    if (this.gathered) this.gathered.push(row);
+    else {
+      this.insert.run(...row);
+      this.storage.afterCommit(() => this.committed(true));
+    }
+  }
+
+  /**
+   * Runs `fn` with the entries it takes gathered and written together in a few multi-row
+   * statements when it returns (in order, positions as one by one), and none when it throws — the
+   * group commit's path, where a round trip per entry would cost. Nothing inside `fn` may roll a
+   * savepoint back and go on (its entries would be written all the same). Call inside a transaction.
+   */
+  together<T>(fn: () => T): T {
+    if (this.gathered) return fn();
+    const rows: unknown[][] = (this.gathered = []);
+    let out: T;
+    try {
+      out = fn();
+    } finally {
+      this.gathered = undefined;
+    }
+    if (rows.length > 0) {
+      this.insertMany.run(rows);
+      this.storage.afterCommit(() => this.committed(true));
+    }
+    return out;
   }
 
   /** The store's zone changed (sync settings): forget the cached one. */
