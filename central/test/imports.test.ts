@@ -287,6 +287,11 @@ describe('sales import', () => {
     expect(salesAudit('W')).toBe(n); // one per sale, as from a register (W-7 was recorded by one)
     expect(JSON.stringify(hub.sales.get('S3', 'W-1')!.tenders)).not.toContain('4111111111111111');
     expect(ledgerDrift('W')).toEqual([]);
+    // the web orders are on the ERP feed, as sales of their channel without a register, card masked
+    const web = hub.erpFeed.read(0, 1000, { store: 'S3', types: ['sale.recorded'] }).entries.filter((e) => e.data.channel === 'web');
+    expect(web.length).toBeGreaterThan(0);
+    expect(web[0]!.data).toMatchObject({ channel: 'web', register: null, sourceEventId: null, tenders: [{ kind: 'card', amount: 500, pan: expect.stringMatching(/^\d{0,6}\*+1111$/) }] });
+    expect(JSON.stringify(web)).not.toContain('4111111111111111');
 
     const again = await post('/v1/admin/sales', file, 'application/x-ndjson');
     expect(again.body).toMatchObject({ imported: 0, skippedCount: n });
