@@ -51,6 +51,7 @@ export class Webhooks {
   private readonly dispatcher: Dispatcher;
   private readonly clock: Clock;
   private readonly storage: HubStorage;
+  private subscribed: { tx: number; byStore: Map<string | null, { id: string; events: string[] }[]> } | undefined;
 
   constructor(opts: WebhooksOptions) {
     this.clock = opts.clock;
@@ -77,9 +78,8 @@ export class Webhooks {
    */
   emit(e: WebhookEvent): void {
     if (!isWebhookEventType(e.type)) throw new TbError(TbCodes.INVALID, `unknown webhook event type ${String(e.type)}`);
-    const targets = this.repo
-      .subscribers(e.store)
-      .filter((s) => (JSON.parse(s.events) as string[]).includes(e.type))
+    const targets = this.subscribers(e.store)
+      .filter((s) => s.events.includes(e.type))
       .map((s) => s.id);
     if (targets.length === 0) return;
     enqueue(this.repo, iso(this.clock.now()), e.type, e.store, e.data, targets, e.id);
@@ -88,7 +88,22 @@ export class Webhooks {
 
   /** Whether an enabled endpoint would receive `type` for `store` (so the caller can skip building the event). */
   wants(type: WebhookEventType, store: string | null): boolean {
-    return this.repo.subscribers(store).some((s) => (JSON.parse(s.events) as string[]).includes(type));
+    return this.subscribers(store).some((s) => s.events.includes(type));
+  }
+
+  /**
+   * The enabled endpoints for `store`: read once per transaction and store (a group commit asks
+   * for every sale and every movement, each a round trip on PostgreSQL), afresh in the next one.
+   * A change of the endpoints through this object forgets what was read.
+   */
+  private subscribers(store: string | null): { id: string; events: string[] }[] {
+    const tx = this.storage.transactionId();
+    const read = () => this.repo.subscribers(store).map((s) => ({ id: s.id, events: JSON.parse(s.events) as string[] }));
+    if (tx === undefined) return read();
+    if (this.subscribed?.tx !== tx) this.subscribed = { tx, byStore: new Map() };
+    let subs = this.subscribed.byStore.get(store);
+    if (!subs) this.subscribed.byStore.set(store, (subs = read()));
+    return subs;
   }
 
   /** Runs the delivery loop until `stop()`. */
@@ -123,9 +138,11 @@ export class Webhooks {
   // ---- operators (admin API / CLI); `actor` is who did it, for the audit log
 
   add(input: { url: unknown; events: unknown; store?: unknown }, actor: string): NewEndpoint {
+    this.subscribed = undefined;
     return this.endpoints.add(input, actor);
   }
   remove(id: string, actor: string): void {
+    this.subscribed = undefined;
     this.endpoints.remove(id, actor);
   }
   list(): EndpointView[] {
@@ -135,12 +152,15 @@ export class Webhooks {
     return this.endpoints.get(id);
   }
   rotateSecret(id: string, overlapMs: number, actor: string): { id: string; secret: string; previousSecretExpiresAt: string | null } {
+    this.subscribed = undefined;
     return this.endpoints.rotateSecret(id, overlapMs, actor);
   }
   enable(id: string, actor: string): boolean {
+    this.subscribed = undefined;
     return this.endpoints.enable(id, actor);
   }
   disable(id: string, reason: string, actor: string): boolean {
+    this.subscribed = undefined;
     return this.endpoints.disable(id, reason, actor);
   }
   test(id: string, actor: string): { delivery: string; messageId: string } {
