@@ -16,6 +16,7 @@ import { securityCommands } from './cli/commands/security.js';
 import { configCommands } from './cli/commands/config.js';
 import { webhookCommands } from './cli/commands/webhooks.js';
 import { storageCommands } from './cli/commands/storage.js';
+import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 
 const program = new Command();
 program
@@ -55,6 +56,9 @@ securityCommands(ctx);
 configCommands(ctx);
 webhookCommands(ctx);
 storageCommands(ctx);
+// a minimal `feed` parent to hang `feed poslog` on (the ERP feed's own commands join it)
+const feedCommand = program.command('feed').description('the ERP feed: exports of a store\'s business day');
+feedPoslogCommand(feedCommand, ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

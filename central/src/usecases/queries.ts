@@ -18,6 +18,7 @@ import type { Sales } from '../domain/sales.js';
 import type { Stores } from '../domain/stores.js';
 import type { Terminals } from '../domain/terminals.js';
 import type { VersionedSettings } from '../domain/versioned-settings.js';
+import type { Feed } from '../feed/feed.js';
 import type { Imports } from '../imports/imports.js';
 import type { Presence } from '../sync/presence.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
@@ -47,10 +48,12 @@ export interface AdminQueries {
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
+  /** the ERP feed, read by position (exports) */
+  erpFeed: Pick<Feed, 'read' | 'head'>;
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed };
 }
