@@ -125,6 +125,11 @@ describe('the POSLog export of a business day', () => {
       },
       { SequenceNumber: '2', Tender: { '@_TenderType': 'CreditDebit', '@_TypeCode': 'Refund', Amount: '19.99' } },
     ]);
+    expect((ret.RetailTransaction as unknown as { Total: unknown[] }).Total).toEqual([
+      { '@_TotalType': 'TransactionGrossAmount', '@_TypeCode': 'Return', '#text': '19.99' },
+      { '@_TotalType': 'TransactionGrandAmount', '@_TypeCode': 'Return', '#text': '19.99' },
+      { '@_TotalType': 'TransactionTenderApplied', '@_TypeCode': 'Return', '#text': '19.99' },
+    ]);
   });
 
   it('round trip: the agent’s POSLog codec reads back each sale as it was recorded, and the return as a return of that receipt', () => {
@@ -181,6 +186,18 @@ describe('the POSLog export of a business day', () => {
     expect(out).toContain('<SequenceNumber>X-1</SequenceNumber>');
     expect(out.replace(/\s/g, '')).not.toMatch(/\d{13,19}/);
     expect(out).not.toContain('PrimaryAccountNumber');
+  });
+
+  it('reads the feed a page at a time, by position, with the store/day/type filter', () => {
+    const calls: { position: number; limit: number; filter: unknown }[] = [];
+    const spy = { read: (position: number, limit: number, filter: Parameters<typeof t.hub.erpFeed.read>[2]) => (calls.push({ position, limit, filter }), t.hub.erpFeed.read(position, limit, filter)) };
+    const paged = [...feedDayEntries(spy, 'S1', DAY, 1)];
+    expect(paged.map((e) => e.id)).toEqual(entries('S1', DAY).map((e) => e.id));
+    expect(paged.map((e) => e.type)).toEqual(['sale.recorded', 'sale.recorded', 'sale.recorded', 'return.completed']);
+    expect(calls.length).toBe(paged.length + 1); // one entry a page, and the empty page that ends it
+    expect(calls.every((c) => c.limit === 1)).toBe(true);
+    expect(calls[0]!.filter).toEqual({ store: 'S1', day: DAY, types: ['sale.recorded', 'return.completed'] });
+    expect(exportPoslogDay(paged, { store: 'S1', day: DAY, saleOf })).toBe(xml);
   });
 
   it('amounts follow the currency’s decimals (JPY 0, KWD 3) or what the caller says', () => {

@@ -203,8 +203,6 @@ function saleTransaction(d: SaleData, day: string, digits: (c: string | undefine
     ...header(d.store, d.register, d.receipt, d.receipt, day, d.at, d.currency),
     RetailTransaction: {
       '@_TransactionStatus': 'Finished',
-      ...(d.channel && d.channel !== 'store' ? { '@_Channel': text(d.channel) } : {}),
-      ReceiptNumber: text(d.receipt),
       LineItem: items,
       Total: [
         { '@_TotalType': 'TransactionGrossAmount', '#text': formatAmount(gross, n) },
@@ -249,10 +247,11 @@ function returnTransaction(d: ReturnData, at: string, day: string, original: Ori
   const refund = d.refund;
   if (refund) items.push(tenderItem(++seq, refund.kind ?? 'other', refund.amount, n, 'Refund', undefined));
   const totals: XmlObject[] = [];
-  if (prices.size > 0) totals.push({ '@_TotalType': 'TransactionGrossAmount', '#text': formatAmount(-gross, n) });
+  // amounts of a return are positive, marked TypeCode="Return" (as ARTS DigitalReceipt returns are)
+  if (prices.size > 0) totals.push({ '@_TotalType': 'TransactionGrossAmount', '@_TypeCode': 'Return', '#text': formatAmount(gross, n) });
   if (refund) {
-    totals.push({ '@_TotalType': 'TransactionGrandAmount', '#text': formatAmount(-refund.amount, n) });
-    totals.push({ '@_TotalType': 'TransactionTenderApplied', '#text': formatAmount(-refund.amount, n) });
+    totals.push({ '@_TotalType': 'TransactionGrandAmount', '@_TypeCode': 'Return', '#text': formatAmount(refund.amount, n) });
+    totals.push({ '@_TotalType': 'TransactionTenderApplied', '@_TypeCode': 'Return', '#text': formatAmount(refund.amount, n) });
   }
   return {
     '@_TypeCode': 'ReturnTransaction',
