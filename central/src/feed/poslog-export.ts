@@ -42,8 +42,6 @@ export interface PoslogExportOptions {
    * line amounts). Sales in the same export are found without it.
    */
   saleOf?: ((store: string, receipt: string) => OriginalSale | undefined) | undefined;
-  /** The POSLog document's own time (POSLogDateTime attribute), ISO 8601; none when absent. */
-  createdAt?: string | undefined;
 }
 
 /** Checks the store and day of an export: a TB_INVALID naming the parameter. */
@@ -301,8 +299,7 @@ export function* poslogDayChunks(entries: Iterable<FeedEntry>, opts: PoslogExpor
     return given ?? currencyDecimalsOf(c);
   };
   const sold = new Map<string, OriginalSale>();
-  const stamp = opts.createdAt ? ` POSLogDateTime="${text(opts.createdAt).replace(/[<&"]/g, '')}"` : '';
-  yield `<?xml version="1.0" encoding="UTF-8"?>\n<POSLog xmlns="${ARTS_NAMESPACE}" MajorVersion="6" MinorVersion="0" FixVersion="0"${stamp}>\n`;
+  yield `<?xml version="1.0" encoding="UTF-8"?>\n<POSLog xmlns="${ARTS_NAMESPACE}" MajorVersion="6" MinorVersion="0" FixVersion="0">\n`;
   for (const e of entries) {
     const xml = transactionXml(e, opts, digits, sold);
     if (xml !== undefined) yield xml;

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { iso } from '../../domain/clock.js';
 import { checkExportTarget, feedDayEntries, poslogDayChunks } from '../../feed/poslog-export.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
@@ -22,7 +21,6 @@ export function feedPoslogRoutes(router: Router, api: AdminApi): void {
     const chunks = poslogDayChunks(feedDayEntries(q.erpFeed, store, day), {
       store,
       day,
-      createdAt: iso(q.clock.now()),
       saleOf: (s, receipt) => {
         const sale = q.sales.named(receipt, s);
         return sale && { currency: sale.currency, lines: sale.lines };
