@@ -150,10 +150,7 @@ interface ReturnData {
 function tenderItem(seq: number, kind: string, amount: number, digits: number, typeCode: 'Sale' | 'Refund', pan: string | undefined): XmlObject {
   const tender: XmlObject = { '@_TenderType': text(tenderType(kind)), '@_TypeCode': typeCode, Amount: formatAmount(amount, digits) };
   // never a full card number: what is not plainly masked (first 6 / last 4 at most) is left out
-  if (kind === 'card' || pan !== undefined) {
-    const masked = pan !== undefined && isMaskedPan(pan) ? pan.replace(/[\s-]/g, '') : undefined;
-    if (masked !== undefined) tender.CreditDebit = { PrimaryAccountNumber: masked };
-  }
+  if (pan !== undefined && isMaskedPan(pan)) tender.CreditDebit = { PrimaryAccountNumber: pan.replace(/[\s-]/g, '') };
   return { SequenceNumber: seq, Tender: tender };
 }
 
