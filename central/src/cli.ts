@@ -17,6 +17,7 @@ import { configCommands } from './cli/commands/config.js';
 import { webhookCommands } from './cli/commands/webhooks.js';
 import { storageCommands } from './cli/commands/storage.js';
 import { feedCommands } from './cli/commands/feed.js';
+import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 
 const program = new Command();
 program
@@ -56,7 +57,7 @@ securityCommands(ctx);
 configCommands(ctx);
 webhookCommands(ctx);
 storageCommands(ctx);
-feedCommands(ctx);
+feedPoslogCommand(feedCommands(ctx), ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import got, { type Method } from 'got';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { connectionError, parseHubUrl } from './connection-error.js';
@@ -27,6 +28,53 @@ export class AdminClient {
   }
   delete<T>(path: string): Promise<T> {
     return this.call<T>('DELETE', path);
+  }
+
+  /**
+   * A GET whose answer is not JSON (an XML export): streamed into `out` as it comes, never whole in
+   * memory. An error answer (JSON) is thrown as a TbError before anything is written to `out`.
+   * Resolves with the bytes written once `out` has them all.
+   */
+  async download(path: string, out: Writable): Promise<number> {
+    const hub = parseHubUrl(this.base);
+    if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
+    const stream = got.stream(`${this.base.replace(/\/$/, '')}${path}`, {
+      headers: { authorization: `Bearer ${this.token}` },
+      throwHttpErrors: false,
+      retry: { limit: 0 },
+      timeout: { connect: 10_000, response: 120_000 },
+      followRedirect: false,
+      ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
+    });
+    let status: number;
+    try {
+      status = await new Promise<number>((resolve, reject) => {
+        stream.once('response', (r: { statusCode: number }) => resolve(r.statusCode));
+        stream.once('error', reject);
+      });
+    } catch (err) {
+      throw connectionError(hub, err, this.caFile);
+    }
+    if (status >= 400) {
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      let e: { code?: string; message?: string } = {};
+      try {
+        e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
+      } catch {
+        throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${status} with something that is not JSON`);
+      }
+      throw new TbError((e.code as TbError['code']) ?? TbCodes.INTERNAL, e.message ?? `HTTP ${status}`);
+    }
+    let bytes = 0;
+    const count = new Transform({
+      transform(c: Buffer, _enc, next) {
+        bytes += c.length;
+        next(null, c);
+      },
+    });
+    await pipeline(stream, count, out);
+    return bytes;
   }
 
   private async call<T>(method: Method, path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void, streamSize?: number): Promise<T> {

@@ -12,6 +12,7 @@ import { configRoutes } from './admin/config.js';
 import { webhookRoutes } from './admin/webhooks.js';
 import { importRoutes } from './admin/imports.js';
 import { feedRoutes } from './admin/feed.js';
+import { feedPoslogRoutes } from './admin/feed-poslog.js';
 
 
 /**
@@ -31,4 +32,5 @@ export function adminRoutes(router: Router, api: AdminApi): void {
   webhookRoutes(router, api);
   importRoutes(router, api);
   feedRoutes(router, api);
+  feedPoslogRoutes(router, api);
 }

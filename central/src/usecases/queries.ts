@@ -48,6 +48,7 @@ export interface AdminQueries {
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
+  /** the ERP feed, read by position (pulls, exports) and its consumers */
   erpFeed: Pick<Feed, 'read' | 'head' | 'waitPast' | 'consumer' | 'consumers'>;
 }
 
