@@ -102,5 +102,12 @@ describe('day close through a running agent', () => {
     expect(agent.core.days.counters.requeued).toBe(2);
     await until('an empty outbox again', () => (agent!.status().outbox.depth === 0 ? true : undefined));
     expect(sent()).toHaveLength(4);
+
+    // and it shows on /metrics
+    const metrics = await (await fetch(new URL('/metrics', agent.statusUrl))).text();
+    expect(metrics).toContain('tillbridge_agent_day_closes_sent{source="register"} 1');
+    expect(metrics).toContain('tillbridge_agent_day_closes_sent{source="agent"} 0');
+    expect(metrics).toContain('tillbridge_agent_resends_served 3');
+    expect(metrics).toContain('tillbridge_agent_resent_events 2');
   });
 });
