@@ -39,6 +39,8 @@ import { parseHostPort, systemClock, writePrivateFile, type Clock } from '@tillb
 
 export const SOFTWARE = 'tillbridge-agent/0.1.0';
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** How often the agent looks for registers' days past their cut-off without a day close. */
+const DAY_CLOSE_CHECK_MS = 60_000;
 /**
  * How long a stopping agent keeps sending its outbox to a connected hub before it closes
  * (docs/operations.md: the shutdown bound). What is not acked by then stays for the next start.
@@ -89,7 +91,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const clock = opts.clock ?? systemClock;
   const now = (): number => clock.now();
   const startedAt = new Date(now()).toISOString();
-  const outbox = new Outbox(db, now);
+  const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
+  // events are journalled under their business day in the store's zone (the live setting, read at each event)
+  const outbox = new Outbox(db, now, () => live.settings.timeZone);
   const replies = new Replies(db, now);
   const receipts = new Receipts(db, now);
   const returns = new LocalReturns(db, now);
@@ -150,7 +154,6 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     const next = identity.renew();
     log.warn({ previous, incarnation: next, reason }, 'starting a new incarnation of this database');
   });
-  const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
   link.on('config', (version, st) => writes.run('settings', () => void live.accept(version, st)));
   link.on('key', (keyId, secret) =>
     writes.run('api key', () => {
@@ -195,6 +198,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     storage: health,
     now,
   });
+
+  // the hub lacks a register's day: its journalled events go back in the outbox, original ids and all
+  link.on('resend', (register, businessDay, missing) => writes.run(`resend ${register} ${businessDay}`, () => void core.days.resend(register, businessDay, missing)));
 
   const endpoints: RegisterEndpoint[] = [];
   // the zone of a POSLog register whose config names none
@@ -251,7 +257,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const reporter = new TerminalReporter(link, endpoints, now);
   reporter.start();
   const listen = parseHostPort(config.status.listen);
-  const metrics = new AgentMetrics({ status: snapshot, authz: () => counters.snapshot() });
+  const metrics = new AgentMetrics({ status: snapshot, authz: () => counters.snapshot(), dayCloses: () => core.days.counters });
   // ready: every register endpoint is listening and the database answers (the hub is not needed)
   let ready = false;
   const statusServer = new StatusServer(listen.host, listen.port, snapshot, {
@@ -314,6 +320,14 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       heartbeat(); // the hub hears at once which version this agent runs
     });
     timers.push(setInterval(() => writes.run('reply pruning', () => void replies.pruneOlderThan(REPLY_RETENTION_MS)), 3600_000));
+    // registers that never close their day: the agent's own day close at the store's cut-off
+    // (checked every minute on the agent's clock), and the journal kept for its retention
+    const closeDays = (): void => {
+      writes.run('day closes', () => void core.days.runDue());
+    };
+    closeDays();
+    timers.push(setInterval(closeDays, DAY_CLOSE_CHECK_MS));
+    timers.push(setInterval(() => writes.run('journal pruning', () => void core.days.prune()), 3600_000));
     ready = true;
     log.info({ store: config.store, agent: id, status: statusUrl, registers: endpoints.map((e) => e.id) }, 'agent started');
 

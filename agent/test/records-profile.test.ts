@@ -69,7 +69,7 @@ describe('loadProfile', () => {
     expect(problems(p).sort()).toEqual(
       [
         'request.messages.S.groups[1].into: expected one of "lines", "tenders"',
-        'request.messages.X.type: expected one of "sale", "return.request", "return.complete", "return.cancel", "return.override", "status", "receipt.lookup"',
+        'request.messages.X.type: expected one of "sale", "return.request", "return.complete", "return.cancel", "return.override", "status", "receipt.lookup", "day.close"',
         'reply.records.error.fields[0].field: expected a field position from 1 (the first field)',
         'timeZone: expected a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"',
       ].sort(),

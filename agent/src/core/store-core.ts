@@ -6,6 +6,7 @@ import {
   toMilli,
   type RegisterMessage,
   type RegisterReply,
+  type DayCloseMessage,
   type ReturnCancelMessage,
   type ReturnCompleteMessage,
   type SaleMessage,
@@ -14,6 +15,7 @@ import {
 import type { Statement } from 'better-sqlite3';
 import type { MessageHandler } from '../gateway/types.js';
 import { CoreContext, type StoreCoreDeps } from './core-context.js';
+import { DayCloses } from './day-close.js';
 import type { LocalReturnLine } from './local-returns.js';
 import { ReceiptLookup } from './receipt-lookup.js';
 import { ReturnRequests } from './return-requests.js';
@@ -31,9 +33,12 @@ export class StoreCore implements MessageHandler {
   private readonly requests: ReturnRequests;
   private readonly lookups: ReceiptLookup;
   private readonly putStatus: Statement;
+  /** Registers' business days: their day closes, the agent's at the cut-off, the hub's resends. */
+  readonly days: DayCloses;
 
   constructor(d: StoreCoreDeps) {
     this.c = new CoreContext(d);
+    this.days = new DayCloses(d.db, d.outbox, this.c.now, () => ({ timeZone: d.live?.settings.timeZone ?? 'UTC', dayCutoff: d.live?.settings.dayCutoff ?? '03:00' }), d.log);
     this.requests = new ReturnRequests(this.c);
     this.lookups = new ReceiptLookup(this.c);
     this.putStatus = d.db.prepare(
@@ -80,7 +85,7 @@ export class StoreCore implements MessageHandler {
         case 'receipt.lookup':
           return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) });
         case 'day.close':
-          throw new TbError(TbCodes.INVALID, 'day.close is not handled yet');
+          return this.dayClose(register, msg);
       }
     } catch (err) {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {
@@ -94,6 +99,14 @@ export class StoreCore implements MessageHandler {
   private status(register: string, msg: StatusMessage): RegisterReply {
     return this.c.durably(register, msg.id, () => {
       this.putStatus.run(register, msg.state, msg.detail ?? null, new Date(this.c.now()).toISOString());
+      return { type: 'ack', id: msg.id };
+    });
+  }
+
+  /** A register's day close (Z report): enqueued as a `day.close` event with what the agent forwarded that day, then acked. */
+  private dayClose(register: string, msg: DayCloseMessage): RegisterReply {
+    return this.c.durably(register, msg.id, () => {
+      this.days.fromRegister(register, msg);
       return { type: 'ack', id: msg.id };
     });
   }

@@ -83,6 +83,38 @@ const MIGRATIONS: string[] = [
   ALTER TABLE local_returns ADD COLUMN allowed_tenders TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE local_returns ADD COLUMN expires_at TEXT;
   `,
+  `
+  -- Every event this agent forwarded (written with its outbox row, in one transaction), kept for
+  -- a retention period after the hub acked it: what the day close counts and what a resend sends
+  -- again, with the original ids. business_day: a date in the store's zone; ref: the sale's
+  -- receipt or the completed return's authorization; amount: the sale's line totals or the
+  -- refund (minor units); tenders: {"kind": amount} taken (sales) or paid out (refunds, negative).
+  CREATE TABLE journal (
+    event_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    register TEXT NOT NULL,
+    business_day TEXT NOT NULL,
+    at TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    ref TEXT,
+    amount INTEGER,
+    tenders TEXT
+  ) WITHOUT ROWID;
+  CREATE INDEX journal_day ON journal(register, business_day);
+  CREATE INDEX journal_created ON journal(created_ms);
+
+  -- The day closes sent for each register and business day: the register's own, or the agent's
+  -- at the cut-off (once per register and day).
+  CREATE TABLE day_closes (
+    register TEXT NOT NULL,
+    business_day TEXT NOT NULL,
+    source TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (register, business_day, source, event_id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export interface OpenOptions {

@@ -1,10 +1,13 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DayCloseCounters } from '../core/day-close.js';
 import type { AgentStatus } from '../status/status-report.js';
 import { monotonicClock, type AuthzCounters } from '@tillbridge/shared';
 
 export interface AgentMetricSources {
   status(): AgentStatus;
   authz(): AuthzCounters;
+  /** day closes sent and resends served since start (absent: not shown) */
+  dayCloses?(): DayCloseCounters;
 }
 
 /**
@@ -26,6 +29,36 @@ export class AgentMetrics {
       if (!cached || now - cached.at > 50) cached = { at: now, s: src.status() };
       return cached.s;
     };
+    const days = src.dayCloses;
+    if (days) {
+      new Gauge({
+        name: 'tillbridge_agent_day_closes_sent',
+        help: 'day.close events enqueued since start, by source (register: the register\'s own Z report; agent: none by the cut-off)',
+        labelNames: ['source'],
+        registers: [r],
+        collect() {
+          const c = days();
+          this.set({ source: 'register' }, c.sent.register);
+          this.set({ source: 'agent' }, c.sent.agent);
+        },
+      });
+      new Gauge({
+        name: 'tillbridge_agent_resends_served',
+        help: 'resend frames from the hub served since start',
+        registers: [r],
+        collect() {
+          this.set(days().resends);
+        },
+      });
+      new Gauge({
+        name: 'tillbridge_agent_resent_events',
+        help: 'journalled events put back in the outbox for the hub\'s resends since start',
+        registers: [r],
+        collect() {
+          this.set(days().requeued);
+        },
+      });
+    }
     new Gauge({
       name: 'tillbridge_agent_hub_connected',
       help: '1 when the WebSocket to the hub is open, else 0',

@@ -75,6 +75,8 @@ export interface HubLinkEvents {
   'heartbeat-due': [];
   /** the store's sync settings, pushed by the hub */
   config: [version: number, settings: unknown];
+  /** the hub lacks events of a register's business day: send them again (from the journal) */
+  resend: [register: string, businessDay: string, missing: { receipts: string[]; authorizations: string[] }];
   down: [];
   /**
    * The hub found this database behind or forked from what it applied (restored, reverted,
@@ -581,6 +583,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         break;
       case 'nack':
         this.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
+        break;
+      case 'resend':
+        this.emit('resend', frame.register, frame.businessDay, frame.missing);
         break;
       case 'inventory':
         this.emit('inventory', frame.full, frame.items, frame.removed ?? []);

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { newId, systemClock } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
+import { Journal } from './journal.js';
 
 export interface OutboxRow {
   seq: number;
@@ -29,12 +30,22 @@ export class Outbox {
   private readonly count: Statement;
   private readonly maxSeq: Statement;
   private readonly lastGiven: Statement;
+  private readonly reinsert: Statement;
   private readonly listeners = new Set<() => void>();
+  /** What was forwarded, written with each row (same transaction) and kept after the ack. */
+  readonly journal: Journal;
 
-  /** `now`: the agent's clock (events' `at`, their age). */
-  constructor(private readonly db: Db, private readonly now: () => number = systemClock.now) {
+  /**
+   * `now`: the agent's clock (events' `at`, their age). `zone`: the store's time zone now (the
+   * live sync setting), for the business day each event is journalled under.
+   */
+  constructor(private readonly db: Db, private readonly now: () => number = systemClock.now, zone: () => string = () => 'UTC') {
+    this.journal = new Journal(db, zone);
     this.insert = db.prepare(
       `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.reinsert = db.prepare(
+      `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
     );
     this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
@@ -43,13 +54,39 @@ export class Outbox {
     this.count = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`);
   }
 
-  /** Adds an event; call inside a transaction. Listeners hear of it after the current tick. */
+  /**
+   * Adds an event, and its journal entry; call inside a transaction (both are written or
+   * neither). Listeners hear of it after the current tick.
+   */
   append(kind: string, register: string, body: unknown): { seq: number; eventId: string } {
     const eventId = newId();
     const ms = this.now();
-    const info = this.insert.run(eventId, kind, register, new Date(ms).toISOString(), ms, JSON.stringify(body));
-    if (this.listeners.size > 0) setImmediate(() => this.listeners.forEach((l) => l()));
+    const at = new Date(ms).toISOString();
+    const json = JSON.stringify(body);
+    const info = this.insert.run(eventId, kind, register, at, ms, json);
+    this.journal.record(eventId, kind, register, at, ms, body, json);
+    this.notify();
     return { seq: Number(info.lastInsertRowid), eventId };
+  }
+
+  /**
+   * The hub lacks events of a register's business day: every journalled event of it goes back
+   * into the outbox under its original id, time and body (the hub skips by id what it has). One
+   * still waiting in the outbox is left as it is. Runs in its own transaction; idempotent.
+   */
+  resend(register: string, businessDay: string): { requeued: number; waiting: number } {
+    const rows = this.journal.day(register, businessDay);
+    const ms = this.now();
+    let requeued = 0;
+    this.db.transaction(() => {
+      for (const r of rows) requeued += this.reinsert.run(r.event_id, r.kind, r.register, r.at, ms, r.body).changes;
+    }).immediate();
+    if (requeued > 0) this.notify();
+    return { requeued, waiting: rows.length - requeued };
+  }
+
+  private notify(): void {
+    if (this.listeners.size > 0) setImmediate(() => this.listeners.forEach((l) => l()));
   }
 
   after(seq: number, limit: number): OutboxRow[] {

@@ -5,6 +5,7 @@ import { linkedReceipt, type KnownSales } from './links.js';
 import { isReturnSale, quantityMilli, skuOf, unitPriceOf } from './items.js';
 import { returnMessages, type ReturnCompleteOut, type ReturnItem, type ReturnRequestOut } from './returns.js';
 import { readTender, type TenderOut } from './tenders.js';
+import { mapTillSettle, tillSettleOf, type DayCloseOut } from './settle.js';
 import type { ZoneResolver } from './time.js';
 import { currencyOf, isSkipped, lineNumber, timeOf } from './transaction.js';
 import { attr, child, childrenNamed, enumValue, textAt, type XNode } from './xml.js';
@@ -38,7 +39,7 @@ export interface SaleOut {
   tenders: TenderOut[];
 }
 
-export type MessageOut = SaleOut | ReturnRequestOut | ReturnCompleteOut;
+export type MessageOut = SaleOut | ReturnRequestOut | ReturnCompleteOut | DayCloseOut;
 
 /** What a reply may echo for a message, so the register can tell which transaction it answers. */
 export interface MessageRef {
@@ -81,12 +82,24 @@ export function mapDocument(root: XNode, opts: MappingOptions, digest: string): 
     }
   });
   if (out.messages.length === 0) {
-    throw new TbError(TbCodes.INVALID, 'no sale or return in the document (control, cancelled, voided and suspended transactions are skipped)');
+    throw new TbError(TbCodes.INVALID, 'no sale, return or till settlement in the document (other control, cancelled, voided and suspended transactions are skipped)');
   }
   return out;
 }
 
 function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: Mapped): void {
+  const settle = tillSettleOf(tx);
+  if (settle !== undefined) {
+    if (isSkipped(tx) || isSkipped(settle)) return;
+    const identity = identityOf(tx, opts.zone);
+    const m = mapTillSettle(tx, settle, opts, identity, fallback);
+    out.messages.push(m);
+    const ref: MessageRef = { id: m.id };
+    if (identity.workstation !== undefined) ref.workstation = identity.workstation;
+    if (identity.sequence !== undefined) ref.sequence = identity.sequence;
+    out.refs.push(ref);
+    return;
+  }
   const retail = child(tx, 'RetailTransaction');
   if (retail === undefined || isSkipped(tx) || isSkipped(retail)) return;
   const returnTx = enumValue(attr(tx, 'TypeCode')) === 'returntransaction';

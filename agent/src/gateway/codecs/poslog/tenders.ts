@@ -56,6 +56,11 @@ const KIND_BY_CHILD: [string, string][] = [
   ['Voucher', 'voucher'],
 ];
 
+/** The kind of a till settlement's tender total: its TenderType, else its summary's (as for tenders). */
+export function tenderKindOf(total: XNode, summary: XNode): string {
+  return attr(total, 'TenderType') !== undefined || textAt(total, 'TenderType') !== undefined ? kindOf(total) : kindOf(summary);
+}
+
 /** A known TenderType, else what its child elements say (CreditDebit → card), else the TenderType itself, else "other". */
 function kindOf(tender: XNode): string {
   const type = enumValue(attr(tender, 'TenderType') ?? textAt(tender, 'TenderType'));

@@ -12,7 +12,8 @@ export interface Units {
 }
 
 export interface Conversion {
-  as: 'text' | 'int' | 'money' | 'qty' | 'date' | 'index';
+  /** `day`: a calendar date (a business day) → YYYY-MM-DD, no time and no zone. */
+  as: 'text' | 'int' | 'money' | 'qty' | 'date' | 'day' | 'index';
   decimals?: number | undefined;
   format?: string | undefined;
   trim?: 'both' | 'start' | 'end' | 'none' | undefined;
@@ -85,6 +86,11 @@ export function parseField(raw: string, c: Conversion, u: Units): Parsed {
     case 'date': {
       const iso = parseDate(text, c.format ?? '', u.timeZone);
       return iso === undefined ? { ok: false, expected: `a date as ${c.format ?? '(no format)'}` } : { ok: true, value: iso };
+    }
+    case 'day': {
+      // the date as written: read in UTC, so no zone moves it to another day
+      const iso = parseDate(text, c.format ?? '', 'UTC');
+      return iso === undefined ? { ok: false, expected: `a date as ${c.format ?? '(no format)'}` } : { ok: true, value: iso.slice(0, 10) };
     }
     default:
       return { ok: true, value: text };

@@ -110,8 +110,8 @@ function checkSpec(spec: SpecLike & { field?: unknown; columns?: unknown }, at: 
 }
 
 function checkConversion(spec: SpecLike, at: Path, add: (p: Path, m: string) => void): void {
-  if (spec.as === 'date') {
-    if (spec.format === undefined) add([...at, 'format'], 'a date format such as "YYYYMMDDhhmm" for "as": "date"');
+  if (spec.as === 'date' || spec.as === 'day') {
+    if (spec.format === undefined) add([...at, 'format'], `a date format such as "${spec.as === 'day' ? 'YYYYMMDD' : 'YYYYMMDDhhmm'}" for "as": "${spec.as}"`);
     else if (!compileFormat(spec.format)) add([...at, 'format'], 'a date format with the day (DD), month (MM) and year (YYYY or YY), and optionally hh, mm, ss');
   }
   if (spec.as === 'qty' && (spec.decimals ?? 0) > 3) add([...at, 'decimals'], 'at most 3 implied decimals for a quantity');

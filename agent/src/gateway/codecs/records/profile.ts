@@ -27,7 +27,7 @@ const ContextName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/, 'a name of 
 
 /** How a request field's text becomes a canonical value. */
 const conversion = {
-  as: z.enum(['text', 'int', 'money', 'qty', 'date', 'index'], 'one of "text", "int", "money", "qty", "date", "index"').default('text'),
+  as: z.enum(['text', 'int', 'money', 'qty', 'date', 'day', 'index'], 'one of "text", "int", "money", "qty", "date", "day", "index"').default('text'),
   /** Implied decimals: money defaults to the currency's (`currencyDecimals`), qty to 0. */
   decimals: z.number().int(whole).min(0, 'from 0 to 6 implied decimals').max(6, 'from 0 to 6 implied decimals').optional(),
   format: z.string().min(1, 'a date format such as "YYYYMMDDhhmm"').max(40, 'a date format of at most 40 characters').optional(),
