@@ -21,6 +21,7 @@ import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { Imports } from '../imports/imports.js';
 import type { Presence } from '../sync/presence.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
+import type { RelayStatus } from '../feed/amqp-relay.js';
 
 /**
  * What the admin API reads: the read-only parts of the domain services and repositories, and
@@ -47,10 +48,12 @@ export interface AdminQueries {
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
+  /** The ERP feed's broker relay: lag, relayed, last error, connected (null: not configured). */
+  feedRelay: { status(): RelayStatus | null };
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, feedRelay } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, feedRelay: { status: () => feedRelay.status() } };
 }
