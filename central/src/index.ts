@@ -5,3 +5,4 @@ export { AuditLog, verifyEntries, entryHash, GENESIS_HASH, type AuditEntry, type
 export { openHubStorage, hubDbPath, openPgClient, type HubStorage, type PgClient } from './storage/index.js';
 export type { Clock } from './domain/clock.js';
 export { DevCa, writeDevCerts, type DevCertFiles } from './tls/dev-certs.js';
+export { AmqpRelay, type AmqpRelayOptions, type RelayStatus } from './feed/amqp-relay.js';
