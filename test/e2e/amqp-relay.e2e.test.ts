@@ -7,7 +7,9 @@ import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { openHubStorage, type HubStorage } from '@tillbridge/central';
 import { createLogger } from '@tillbridge/shared';
+import { createTestDatabase, pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
 import { RABBIT_URL, randomName, reachable, TestConsumer, until } from '../support/rabbit.js';
+import { World } from './fixture.js';
 
 /**
  * The ERP feed relay in a real `tillbridge-hub serve` process against the real RabbitMQ at
@@ -126,4 +128,61 @@ describe('serve --amqp-url', () => {
       await c.close();
     }
   }, 180_000);
+});
+
+type RelayView = { relaying: boolean; connected: boolean; lag: number; head: number; relayed: number; lease: { holder: string; until: string } | null };
+const relayOf = async (h: HubHandle): Promise<RelayView> => (await h.admin.get<{ feedRelay: RelayView }>('/v1/admin/status')).feedRelay;
+
+const pgSkip = pgUnavailable();
+if (pgSkip) console.warn(`amqp-relay.e2e.test.ts: the two-process lease test is skipped (PostgreSQL) — ${pgSkip}`);
+
+describe.skipIf(!broker || !!pgSkip)('two serve processes on one PostgreSQL database, both with --amqp-url', () => {
+  it('only the lease holder relays; kill -9 it and the other takes over within the lease, losing nothing', async () => {
+    const db = createTestDatabase();
+    const w = new World({ database: db.url });
+    const exchange = randomName('tb-e2e');
+    const c = await TestConsumer.open(exchange);
+    try {
+      await c.bind('all', '#');
+      const args = ['--amqp-url', RABBIT_URL, '--amqp-exchange', exchange];
+      const h1 = await w.startHub(undefined, args, { name: 'hub1' });
+      await until(() => h1.proc.lines.some((l) => l.msg === 'feed relay: lease taken, relaying'), 10_000, 'hub1 to take the lease');
+      const h2 = await w.startHub(undefined, args, { dataDir: join(w.dir, 'hub2'), name: 'hub2' });
+      await addStore(h1, 'S001');
+      const post = async (h: HubHandle, prefix: string, count: number): Promise<void> => {
+        await h.admin.post('/v1/admin/sales', Array.from({ length: count }, (_, i) => sale('S001', `${prefix}-${i}`)).join('\n'), 'application/x-ndjson');
+      };
+      await post(h2, 'A', 300); // committed by hub2, relayed by hub1 (the lease holder)
+      let v1 = await relayOf(h1);
+      for (let t = 0; t < 100 && !(v1.lag === 0 && v1.head > 0); t++) {
+        await new Promise((r) => setTimeout(r, 100));
+        v1 = await relayOf(h1);
+      }
+      const v2 = await relayOf(h2);
+      expect(v1).toMatchObject({ relaying: true, connected: true, lag: 0, relayed: v1.head });
+      expect(v2).toMatchObject({ relaying: false, connected: false, relayed: 0 });
+      expect(v2.lease?.holder).toBe(v1.lease?.holder);
+
+      await h1.proc.kill(); // kill -9 the lease holder
+      await post(h2, 'B', 300);
+      let after = await relayOf(h2);
+      const deadline = Date.now() + 40_000; // the lease (15 s) runs out, then hub2 takes it
+      while (Date.now() < deadline && !(after.relaying && after.lag === 0)) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = await relayOf(h2);
+      }
+      expect(after).toMatchObject({ relaying: true, connected: true, lag: 0 });
+      expect(after.relayed).toBeGreaterThan(0);
+      await until(() => new Set(c.ids('all')).size >= after.head, 5000, 'every entry at the queue');
+      const ids = c.ids('all');
+      const duplicates = ids.length - new Set(ids).size;
+      console.info(`lease takeover: ${after.head} entries, hub1 relayed ${v1.relayed} before its kill, hub2 ${after.relayed} after; duplicates ${duplicates}`);
+      expect(new Set(ids).size).toBe(after.head);
+      expect(duplicates).toBeLessThanOrEqual(BATCH);
+    } finally {
+      await c.close();
+      await w.close();
+      db.drop();
+    }
+  }, 120_000);
 });
