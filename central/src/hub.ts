@@ -262,9 +262,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         server.closeIdleConnections();
         await endpoint.close();
         await cluster.close();
-        await hub.webhooks.stop();
-        // the batch in flight gets its confirms (and its cursor) within 5 s; the lease is given up
-        await hub.feedRelay.relay?.stop(5000);
+        // webhook attempts in flight, and the feed relay's batch waiting for the broker's confirms
+        // (then its cursor moves; its lease is given up), each get at most 3 s, side by side
+        await Promise.all([hub.webhooks.stop(), hub.feedRelay.relay?.stop(3000)]);
         server.closeAllConnections();
         await closed;
         hub.gate.flush(); // the failed logins counted and not yet written

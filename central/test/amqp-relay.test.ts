@@ -132,6 +132,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     expect(relay.status().position).toBe(0);
     await c.bind('all', '#');
     await until(() => relay.status().lag === 0, 5000, 'the batch relayed once a queue is bound');
+    await until(() => new Set(c.ids('all')).size >= ids.length, 5000, 'the messages at the consumer');
     expect([...new Set(c.ids('all'))]).toEqual(ids);
   });
 
@@ -186,6 +187,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     expect(s.connected).toBe(false);
     expect(s.lease).toBeNull();
     // whatever reached the queue is behind the cursor, or in the one batch that was confirmed as it stopped
+    await until(() => c.ids('all').length >= s.position, 5000, 'the confirmed messages at the consumer');
     await new Promise((r) => setTimeout(r, 200));
     expect(c.ids('all').length).toBe(s.position);
   });

@@ -119,6 +119,8 @@ export class AmqpRelay {
   private returned = new Set<string>();
   private relayedCount = 0;
   private holding = false;
+  /** until when this process's lease runs (its own clock), while `holding` */
+  private leaseUntil = 0;
   private lastError: { message: string; at: string } | null = null;
   private readonly stopper = new AbortController();
   private wakeUp: (() => void) | undefined;
@@ -270,10 +272,20 @@ export class AmqpRelay {
     }
   }
 
-  /** Takes or renews the lease; true while this process holds it. */
+  /**
+   * Takes or renews the lease; true while this process holds it. A write only when it is worth
+   * one: renewed once half of it has run, taken when the holder's has run out (a process that
+   * does not relay reads once a poll, and writes nothing while another holds it).
+   */
   private takeLease(): boolean {
     const now = this.opts.clock.now();
+    if (this.holding && now < this.leaseUntil - this.leaseMs / 2) return true;
+    if (!this.holding) {
+      const l = this.leaseQ.get(this.consumerName) as { leased_by: string; lease_until: string } | undefined;
+      if (l && l.leased_by !== this.owner && l.lease_until > iso(now)) return false;
+    }
     const got = this.storage.tx(() => this.takeLeaseQ.run(this.consumerName, this.owner, iso(now + this.leaseMs), iso(now)).changes > 0);
+    if (got) this.leaseUntil = now + this.leaseMs;
     if (got !== this.holding) this.opts.log.info({ exchange: this.exchange, owner: this.owner }, got ? 'feed relay: lease taken, relaying' : 'feed relay: another hub process holds the lease');
     this.holding = got;
     return got;
@@ -364,6 +376,7 @@ export class AmqpRelay {
       this.feed.ack(this.consumerName, last);
       return true;
     });
+    if (moved) this.leaseUntil = now + this.leaseMs;
     if (!moved) {
       this.holding = false;
       this.opts.log.warn({ exchange: this.exchange }, 'feed relay: the lease ran out while the batch was confirmed; another hub process relays from the cursor');
