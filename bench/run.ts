@@ -4,7 +4,7 @@
  *   - sale throughput, register → hub commit
  *   - floor: a WebSocket echo round trip on loopback, one durable SQLite commit
  * Prints medians, p99 and ratios; with --json, writes them to stdout as JSON too.
- * `npm run bench -- scale` (also `import`, `presence`, `migrate`, `apply`) runs that benchmark instead.
+ * `npm run bench -- scale` (also `import`, `presence`, `migrate`, `apply`, `feed`) runs that benchmark instead.
  */
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
 }
 
 // `npm run bench -- scale` (or import, presence, migrate): that benchmark instead (its own file, its own flags)
-const other = ['scale', 'import', 'presence', 'migrate', 'apply'].find((b) => process.argv[2] === b);
+const other = ['scale', 'import', 'presence', 'migrate', 'apply', 'feed'].find((b) => process.argv[2] === b);
 if (other) {
   process.argv.splice(2, 1);
   await import(`./${other}.js`);

@@ -6,6 +6,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
 import { ChangeFeed } from './domain/change-feed.js';
 import { Feed } from './feed/feed.js';
+import { AmqpRelay, type RelayStatus } from './feed/amqp-relay.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { Cursors } from './domain/cursors.js';
 import { AgentCopies } from './domain/agent-copies.js';
@@ -55,6 +56,8 @@ export interface HubServiceOptions {
   imports?: ImportsOptions;
   /** Group commit of the agents' event batches: events per commit (and a seam for tests). */
   ingest?: IngestOptions;
+  /** Relay the ERP feed to this RabbitMQ broker (docs/erp-feed.md#to-a-message-broker-rabbitmq); started by startHub. */
+  amqp?: { url: string; exchange?: string | undefined; batchSize?: number; pollMs?: number; leaseMs?: number; owner?: string } | undefined;
 }
 
 /**
@@ -68,6 +71,8 @@ export interface Hub {
   feed: ChangeFeed;
   /** The ERP feed (docs/erp-feed.md): every validated transaction and its consequences, in commit order. */
   erpFeed: Feed;
+  /** The ERP feed's relay to RabbitMQ (when configured; startHub starts and stops it), and what it reports. */
+  feedRelay: { relay: AmqpRelay | undefined; status(): RelayStatus | null };
   audit: AuditLog;
   stores: Stores;
   credentials: Credentials;
@@ -154,6 +159,7 @@ export function openHub(opts: HubServiceOptions): Hub {
   config.onChange((scope) => erpFeed.zoneChanged(scope));
   events.attach({ records: true, wants: (type) => erpFeed.wants(type), take: (e) => erpFeed.take(e), together: (fn) => erpFeed.together(fn) });
   events.attach({ wants: (type, store) => webhooks.wants(type, store), take: (e) => webhooks.emit(e) });
+  const relay = opts.amqp ? new AmqpRelay(storage, erpFeed, { ...opts.amqp, log: opts.log.child({ part: 'feed-relay' }), clock }) : undefined;
   const ledger = new InventoryLedger(storage, clock, feed, events);
   const saleService = new SaleService(sales, ledger, audit, clock, events);
   const exceptions = new Exceptions(storage, clock, events);
@@ -172,6 +178,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     clock,
     feed,
     erpFeed,
+    feedRelay: { relay, status: () => relay?.status() ?? null },
     audit,
     stores,
     credentials,

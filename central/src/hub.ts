@@ -49,6 +49,8 @@ export interface HubOptions {
   agentHandshake?: HandshakeHooks;
   /** Many hub processes on one database: how often this one says it is alive, and when one unheard of stops counting (defaults 2 s, 15 s). */
   processes?: LiveSessionsOptions;
+  /** Relay the ERP feed to RabbitMQ (docs/erp-feed.md#to-a-message-broker-rabbitmq): the broker's URL, the exchange (default tillbridge.feed). */
+  amqp?: HubServiceOptions['amqp'];
   log: Logger;
   clock?: Clock;
 }
@@ -134,6 +136,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   if (opts.auditRetentionDays) serviceOpts.auditRetentionDays = opts.auditRetentionDays;
   if (opts.imports) serviceOpts.imports = opts.imports;
   if (opts.ingest) serviceOpts.ingest = opts.ingest;
+  if (opts.amqp) serviceOpts.amqp = opts.amqp;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
@@ -159,6 +162,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     hub.auditTrail.nudge(); // a signed checkpoint every 1000 entries
   });
   hub.webhooks.onAttempt((a) => metrics.webhookAttempt(a.outcome));
+  hub.feedRelay.relay?.onRelayed((n) => metrics.feedRelayed(n));
   let ready = false;
   const router = new Router();
   router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
@@ -236,6 +240,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   // presence, last seen and heartbeat figures: one batch a second, without fsync (storage/deferred-writes.ts)
   hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) => log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`));
   hub.webhooks.start();
+  hub.feedRelay.relay?.start(); // one hub process on the database relays at a time (its lease)
   ready = true;
   let stopping: Promise<void> | undefined;
   return {
@@ -257,7 +262,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         server.closeIdleConnections();
         await endpoint.close();
         await cluster.close();
-        await hub.webhooks.stop();
+        // webhook attempts in flight, and the feed relay's batch waiting for the broker's confirms
+        // (then its cursor moves; its lease is given up), each get at most 3 s, side by side
+        await Promise.all([hub.webhooks.stop(), hub.feedRelay.relay?.stop(3000)]);
         server.closeAllConnections();
         await closed;
         hub.gate.flush(); // the failed logins counted and not yet written

@@ -6,3 +6,4 @@ export { openHubStorage, hubDbPath, openPgClient, type HubStorage, type PgClient
 export type { Clock } from './domain/clock.js';
 export { DevCa, writeDevCerts, type DevCertFiles } from './tls/dev-certs.js';
 export { feedJsonSchemas, FEED_DATA_SCHEMAS, FEED_ENTRY_SCHEMA } from './feed/event-schemas.js';
+export { AmqpRelay, type AmqpRelayOptions, type RelayStatus } from './feed/amqp-relay.js';

@@ -11,6 +11,7 @@ export class HubMetrics {
   private readonly syncLatency: Histogram<'kind'>;
   private readonly webhookAttempts: Counter<'outcome'>;
   private readonly eventsApplied: Counter<'kind' | 'outcome'>;
+  private readonly feedRelayedTotal: Counter;
   /** counts text() calls: what a scrape reads once is read once per scrape */
   private scrapes = 0;
 
@@ -119,6 +120,31 @@ export class HubMetrics {
     });
     rateGauge('tillbridge_return_authorization_success_ratio', 'Share of return requests answered with a decision within the deadline (online or offline)', (rate) => rate.successRate);
     rateGauge('tillbridge_return_authorization_online_ratio', 'Share of return requests the hub answered in time', (rate) => rate.onlineRate);
+    // the ERP feed (docs/erp-feed.md): what each named consumer has still to take, the broker relay
+    this.feedRelayedTotal = new Counter({ name: 'tillbridge_feed_relayed_total', help: 'ERP feed entries this hub process published to the broker and had confirmed', registers: [r] });
+    new Gauge({
+      name: 'tillbridge_feed_lag',
+      help: "ERP feed entries after each named consumer's cursor (the feed's head minus its position; amqp:<exchange> is the broker relay)",
+      labelNames: ['consumer'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const c of hub.erpFeed.consumers()) this.set({ consumer: c.name }, c.lag);
+        // the relay before its first confirmed batch has no cursor yet: its lag is the whole feed
+        const relay = hub.feedRelay.relay;
+        if (relay && !hub.erpFeed.consumer(relay.consumerName)) this.set({ consumer: relay.consumerName }, hub.erpFeed.head());
+      },
+    });
+    new Gauge({
+      name: 'tillbridge_feed_relay_connected',
+      help: 'The ERP feed relay of this hub process is connected to the broker (1) or not (0); absent when no broker is configured',
+      registers: [r],
+      collect() {
+        const relay = hub.feedRelay.relay;
+        if (!relay) this.remove({});
+        else this.set(relay.connected ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'tillbridge_inventory_accuracy_ratio',
       help: "Share of a store's SKUs whose copy at the agent matches the hub (as of its last report)",
@@ -136,6 +162,11 @@ export class HubMetrics {
     this.eventsApplied.inc({ kind, outcome });
     const t = Date.parse(agentAt);
     if (Number.isFinite(t)) this.syncLatency.observe({ kind }, Math.max(0, (nowMs - t) / 1000));
+  }
+
+  /** A batch of ERP feed entries the broker confirmed. */
+  feedRelayed(n: number): void {
+    this.feedRelayedTotal.inc(n);
   }
 
   webhookAttempt(outcome: string): void {

@@ -22,6 +22,7 @@ import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { Imports } from '../imports/imports.js';
 import type { Presence } from '../sync/presence.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
+import type { RelayStatus } from '../feed/amqp-relay.js';
 
 /**
  * What the admin API reads: the read-only parts of the domain services and repositories, and
@@ -50,10 +51,12 @@ export interface AdminQueries {
   terminals: Pick<Terminals, 'list'>;
   /** the ERP feed, read by position (pulls, exports) and its consumers */
   erpFeed: Pick<Feed, 'read' | 'head' | 'waitPast' | 'consumer' | 'consumers'>;
+  /** The ERP feed's broker relay: lag, relayed, last error, connected (null: not configured). */
+  feedRelay: { status(): RelayStatus | null };
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay: { status: () => feedRelay.status() } };
 }

@@ -1,5 +1,6 @@
 import { clockFromEnv, createLogger, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { redactUrl } from '../../storage/index.js';
+import { AMQP_URL_ENV, checkAmqpUrl, checkExchange, DEFAULT_EXCHANGE } from '../../feed/amqp-relay.js';
 import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
@@ -41,13 +42,15 @@ export function hubCommands(ctx: CliContext): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
     .option('--audit-retention <days>', 'keep audit entries this many days, at least 90; pruned only up to a signed checkpoint (docs/audit.md)', '400d')
     .option('--webhook-timeout <duration>', 'how long one webhook request may take', '15s')
+    .option('--amqp-url <url>', `relay the ERP feed to this RabbitMQ broker (amqp:// or amqps://; or ${AMQP_URL_ENV}); docs/erp-feed.md`)
+    .option('--amqp-exchange <name>', 'the durable topic exchange the feed is published to', DEFAULT_EXCHANGE)
     .option('--webhook-lease <duration>', 'how long a webhook delivery stays leased to the hub process attempting it; a process that dies mid-attempt leaves it to the others after this (default: the timeout + 60s)')
     .addHelpText(
       'after',
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string; webhookTimeout: string; webhookLease?: string }) => {
+      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string; webhookTimeout: string; webhookLease?: string; amqpUrl?: string; amqpExchange: string }) => {
         let listen;
         let tokenTtl;
         let tokenLimit;
@@ -64,6 +67,7 @@ export function hubCommands(ctx: CliContext): void {
           throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
         }
         const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
+        const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
         const database = databaseOf(opts.database);
         if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
@@ -76,6 +80,7 @@ export function hubCommands(ctx: CliContext): void {
         if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
         const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs }, webhooks };
+        if (amqp) hubOpts.amqp = amqp;
         if (opts.tlsCert && opts.tlsKey) {
           hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
@@ -85,6 +90,18 @@ export function hubCommands(ctx: CliContext): void {
         started(await startHub(hubOpts));
       }),
     );
+}
+
+/**
+ * --amqp-url (else TILLBRIDGE_AMQP_URL) and --amqp-exchange: undefined when no broker is given.
+ * A bad URL is a config error naming where it came from; the password never appears in it.
+ */
+export function amqpOptions(flag: string | undefined, exchange: string, env: NodeJS.ProcessEnv): { url: string; exchange: string } | undefined {
+  const fromEnv = env[AMQP_URL_ENV];
+  const url = flag ?? (fromEnv === '' ? undefined : fromEnv);
+  if (url === undefined) return undefined;
+  checkAmqpUrl(url, flag !== undefined ? '--amqp-url' : AMQP_URL_ENV);
+  return { url, exchange: checkExchange(exchange, '--amqp-exchange') };
 }
 
 /**

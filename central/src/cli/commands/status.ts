@@ -24,6 +24,7 @@ export type HubStatus = {
   authorizations: Rate;
   stores: StoreStatus[];
   webhooks?: { endpoints: number; disabled: { id: string; url: string; reason: string | null }[] };
+  feedRelay?: { broker: string; exchange: string; relaying: boolean; lease: { holder: string; until: string } | null; connected: boolean; position: number; head: number; lag: number; relayed: number; lastError: { message: string; at: string } | null } | null;
 };
 
 const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
@@ -60,6 +61,14 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
   if (r.webhooks) {
     const w = r.webhooks;
     out.push(`webhooks: ${w.endpoints} endpoint(s)${w.disabled.length ? `; DISABLED: ${w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`).join('; ')}` : ', none disabled'}`);
+  }
+  if (r.feedRelay) {
+    const f = r.feedRelay;
+    const who = f.relaying ? 'this process relays' : f.lease ? `relayed by ${f.lease.holder} (lease until ${f.lease.until})` : 'no process holds the lease';
+    out.push(
+      `feed relay: ${f.exchange} on ${f.broker}: ${f.connected ? 'connected' : 'NOT CONNECTED'}; ${who}; lag ${f.lag} (at ${f.position} of ${f.head}); ${f.relayed} relayed here` +
+        (f.lastError ? `; last error ${f.lastError.at}: ${f.lastError.message}` : ''),
+    );
   }
   if (oneStore) {
     const terms = r.stores[0]?.terminals ?? [];

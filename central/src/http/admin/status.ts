@@ -20,6 +20,7 @@ export function statusRoutes(router: Router, api: AdminApi): void {
     return {
       now: new Date(now).toISOString(),
       webhooks: { endpoints: endpoints.length, disabled: q.webhooks.disabledEndpoints() },
+      feedRelay: q.feedRelay.status(),
       connectedStores: q.presence.count(),
       authorizations: q.authzStats.rate(only ?? undefined),
       stores: q.stores.list().filter((s) => !only || s.id === only).map((s) => {
