@@ -93,11 +93,13 @@ describe('a consumer following the pull feed', () => {
     expect(seen.filter((e) => e.type === 'inventory.adjusted')).toHaveLength(25 + 1); // a movement per sale, and the stock set at the start
   });
 
-  it('tillbridge-hub feed tail and consumers, against the running hub', async () => {
+  it('tillbridge-hub feed tail, consumers and status, against the running hub', async () => {
     const tail = await w.hub.cli(['feed', 'tail', '--after', '0', '--type', 'sale.recorded', '--limit', '3', '--json']);
     expect(tail.code).toBe(0);
     expect(tail.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Entry).data.receipt)).toEqual(['F-1', 'F-2', 'F-3']);
     const consumers = await w.hub.cli(['feed', 'consumers']);
     expect(consumers.stdout).toMatch(/erp\s+\d+\s+0\s/);
+    const status = await w.hub.cli(['status']);
+    expect(status.stdout).toMatch(/ERP feed: head \d+; consumers: erp 0 behind \(last ack /);
   });
 });

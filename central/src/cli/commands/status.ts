@@ -24,6 +24,7 @@ export type HubStatus = {
   authorizations: Rate;
   stores: StoreStatus[];
   webhooks?: { endpoints: number; disabled: { id: string; url: string; reason: string | null }[] };
+  feed?: { head: number; consumers: { name: string; position: number; lag: number; updatedAt: string }[] };
   feedRelay?: { broker: string; exchange: string; relaying: boolean; lease: { holder: string; until: string } | null; connected: boolean; position: number; head: number; lag: number; relayed: number; lastError: { message: string; at: string } | null } | null;
 };
 
@@ -61,6 +62,10 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
   if (r.webhooks) {
     const w = r.webhooks;
     out.push(`webhooks: ${w.endpoints} endpoint(s)${w.disabled.length ? `; DISABLED: ${w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`).join('; ')}` : ', none disabled'}`);
+  }
+  if (r.feed) {
+    const c = r.feed.consumers;
+    out.push(`ERP feed: head ${r.feed.head}; ${c.length ? `consumers: ${c.map((x) => `${x.name} ${x.lag} behind (last ack ${ago(x.updatedAt)})`).join(', ')}` : 'no consumers'}`);
   }
   if (r.feedRelay) {
     const f = r.feedRelay;

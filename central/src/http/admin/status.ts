@@ -21,6 +21,7 @@ export function statusRoutes(router: Router, api: AdminApi): void {
       now: new Date(now).toISOString(),
       webhooks: { endpoints: endpoints.length, disabled: q.webhooks.disabledEndpoints() },
       feedRelay: q.feedRelay.status(),
+      feed: { head: q.erpFeed.head(), consumers: q.erpFeed.consumers() },
       connectedStores: q.presence.count(),
       authorizations: q.authzStats.rate(only ?? undefined),
       stores: q.stores.list().filter((s) => !only || s.id === only).map((s) => {
