@@ -2,6 +2,7 @@ import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 import { sharedStateSchema } from './shared-state-schema.js';
 import { feedSchema } from '../feed/schema.js';
+import { reconcileSchema } from '../reconcile/schema.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -414,4 +415,6 @@ export const HUB_MIGRATIONS: string[] = [
   `,
   // 13: the ERP feed and its consumers' cursors
   feedSchema('INTEGER', 'INTEGER PRIMARY KEY AUTOINCREMENT'),
+  // 14: register days — day-close totals reconciled against what the hub recorded
+  reconcileSchema('INTEGER'),
 ];

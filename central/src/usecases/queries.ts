@@ -19,6 +19,7 @@ import type { Stores } from '../domain/stores.js';
 import type { Terminals } from '../domain/terminals.js';
 import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { Imports } from '../imports/imports.js';
+import type { DayReconciliation } from '../reconcile/day-reconciliation.js';
 import type { Presence } from '../sync/presence.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 
@@ -47,10 +48,11 @@ export interface AdminQueries {
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
+  registerDays: Pick<DayReconciliation, 'list'>;
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, registerDays } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, registerDays };
 }
