@@ -169,6 +169,8 @@ function reportedTotals(body: DayCloseEventBody): DayTotals {
 export class DayReconciliation {
   private resendSink: ((r: ResendRequest) => void) | undefined;
   private readonly outcomeListeners: ((o: DayOutcome) => void)[] = [];
+  /** the days closed in the transaction running now: the events applied with their close were compared already */
+  private closedIn: { tx: number | undefined; keys: Set<string> } = { tx: undefined, keys: new Set() };
   private readonly getDay: Statement;
   private readonly upsert: Statement;
   private readonly setOutcome: Statement;
@@ -261,6 +263,9 @@ export class DayReconciliation {
     }
     const row = this.getDay.get(store, register, body.businessDay) as DayRow;
     this.reconcile(row, 'close');
+    const tx = this.s.transactionId();
+    if (this.closedIn.tx !== tx) this.closedIn = { tx, keys: new Set() };
+    this.closedIn.keys.add(`${store}\u0000${register}\u0000${body.businessDay}`);
   }
 
   /** A return.complete applied: the register and the agent's time of it (its business day is the agent's). */
@@ -278,6 +283,8 @@ export class DayReconciliation {
     const open = this.openDays.all() as { store: string; register: string; business_day: string }[];
     if (open.length === 0) return;
     const waiting = new Set(open.map((o) => `${o.store}\u0000${o.register}\u0000${o.business_day}`));
+    // a day closed in this very transaction was compared with these events already
+    if (this.closedIn.tx !== undefined && this.closedIn.tx === this.s.transactionId()) for (const k of this.closedIn.keys) waiting.delete(k);
     const due = new Set<string>();
     for (const t of touched) {
       let day: string;
