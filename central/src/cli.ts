@@ -16,6 +16,7 @@ import { securityCommands } from './cli/commands/security.js';
 import { configCommands } from './cli/commands/config.js';
 import { webhookCommands } from './cli/commands/webhooks.js';
 import { storageCommands } from './cli/commands/storage.js';
+import { reconcileCommands } from './cli/commands/reconcile.js';
 
 const program = new Command();
 program
@@ -55,6 +56,7 @@ securityCommands(ctx);
 configCommands(ctx);
 webhookCommands(ctx);
 storageCommands(ctx);
+reconcileCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

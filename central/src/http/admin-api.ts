@@ -11,6 +11,7 @@ import { keyRoutes } from './admin/keys.js';
 import { configRoutes } from './admin/config.js';
 import { webhookRoutes } from './admin/webhooks.js';
 import { importRoutes } from './admin/imports.js';
+import { reconcileRoutes } from './admin/reconcile.js';
 
 
 /**
@@ -29,4 +30,5 @@ export function adminRoutes(router: Router, api: AdminApi): void {
   auditRoutes(router, api);
   webhookRoutes(router, api);
   importRoutes(router, api);
+  reconcileRoutes(router, api);
 }
