@@ -159,6 +159,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     hub.auditTrail.nudge(); // a signed checkpoint every 1000 entries
   });
   hub.webhooks.onAttempt((a) => metrics.webhookAttempt(a.outcome));
+  hub.registerDays.onOutcome((o) => metrics.dayReconciled(o.status, o.closedAt, o.at));
   let ready = false;
   const router = new Router();
   router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
