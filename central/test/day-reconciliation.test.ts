@@ -162,6 +162,12 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
     expect(resends).toEqual([]);
     expect(t.hub.exceptions.forStore('S1')[0]!.reason).toContain('receipts at the hub the register did not list: X9');
     expect(feed('day.discrepancy')).toHaveLength(1);
+
+    // settled the way every exception is (returns resolve): accepted, audited, announced
+    const [e] = t.hub.exceptions.forStore('S1');
+    expect(t.hub.useCases.returns.resolveException('admin:lead', e!.id, 'accept', 'X9 was a training sale')).toMatchObject({ resolved: [e!.id], authorization: null });
+    expect(day().exception).toEqual({ id: e!.id, resolved: true });
+    expect(feed('return.resolved')[0]!.data).toMatchObject({ store: 'S1', register: 'R1', authorization: null });
   });
 
   it('reckons business days in the store\'s time zone', () => {
