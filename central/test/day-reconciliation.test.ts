@@ -133,19 +133,35 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
     expect(resends).toHaveLength(1);
   });
 
-  it('gives up after the resends bring nothing: a discrepancy naming what is missing', () => {
+  it('waits while a resend arrives in several batches, without asking again', () => {
+    const lost = [sale('e2', 'X2', 300), sale('e3', 'X3', 400)];
     apply(sale('e1', 'X1', 1000));
+    apply(close('d1', { sales: { count: 3, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'X2', 'X3'] }));
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2', 'X3'] } });
+    apply({ ...lost[0]!, seq: ++seq });
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X3'] } });
+    apply({ ...lost[1]!, seq: ++seq });
+    expect(day()).toMatchObject({ status: 'matched', resendAttempts: 1 });
+    expect(resends).toHaveLength(1);
+    expect(audits('day.resend')).toEqual(['resending']);
+    expect(audits('day.reconcile')).toEqual(['matched']);
+  });
+
+  it('gives up after the resends bring nothing: a discrepancy naming what is missing', () => {
+    const x1 = sale('e1', 'X1', 1000);
+    apply(x1);
     apply(close('d1', { sales: { count: 2, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'GONE'] }));
-    expect(day().status).toBe('resending');
-    // events of that register and day keep coming without GONE: asked again, then given up
-    apply(sale('e2', 'X2', 1, [], '2026-11-27T20:00:00Z'));
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1 });
+    // each resend brings only what the hub has (duplicates): asked again, then given up
+    expect(apply({ ...x1, seq: ++seq }).results[0]!.outcome).toBe('duplicate');
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 2 });
+    // a sale of another day, or of another register, does not touch it
+    apply(sale('e4', 'Y1', 1, [], '2026-11-28T09:00:00Z'), sale('e5', 'Z1', 1, [], '2026-11-27T09:00:00Z', 'R2'));
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 2 });
+    // a new sale of that register and day that is not the missing one counts as an attempt that brought nothing
     apply(sale('e3', 'X3', 1, [], '2026-11-27T20:01:00Z'));
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 3 });
-    // a sale of another day does not touch it
-    apply(sale('e4', 'Y1', 1, [], '2026-11-28T09:00:00Z'));
-    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 3 });
-    apply(sale('e5', 'X4', 1, [], '2026-11-27T20:02:00Z'));
+    apply({ ...x1, seq: ++seq });
     expect(day().status).toBe('discrepancy');
     expect(resends).toHaveLength(3);
     const [e] = t.hub.exceptions.forStore('S1');

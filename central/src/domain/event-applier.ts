@@ -185,9 +185,10 @@ export class EventApplier {
   }
 
   /**
-   * The register days waiting for a resend hear of the sales and completed returns just applied
-   * (in the same transaction, in a savepoint: a failure there is logged and costs no batch — the
-   * day is reconciled again with the next events or day close).
+   * The register days waiting for a resend hear of the sales and completed returns just applied —
+   * or answered as duplicates: a resend that brings only what the hub has is an attempt that
+   * brought nothing (in the same transaction, in a savepoint: a failure there is logged and costs
+   * no batch — the day is reconciled again with the next events or day close).
    */
   private afterApplied(batches: BatchInput[], outcomes: BatchOutcome[]): void {
     const days = this.days;
@@ -196,9 +197,9 @@ export class EventApplier {
     batches.forEach((b, i) => {
       const o = outcomes[i];
       if (!o?.ok) return;
-      const applied = new Set(o.result.results.filter((r) => r.outcome !== 'duplicate').map((r) => r.seq));
+      const answered = new Set(o.result.results.map((r) => r.seq));
       for (const item of b.items) {
-        if (!applied.has(item.seq)) continue;
+        if (!answered.has(item.seq)) continue;
         if (item.kind === 'sale') {
           const at = (item.body as { at?: unknown } | null)?.at;
           if (typeof at === 'string') touched.push({ store: b.store, register: item.register, at });

@@ -4,6 +4,7 @@ import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
 import type { Exceptions } from '../domain/exceptions.js';
 import type { HubEvents } from '../domain/hub-events.js';
+import { MultiKeySelect } from '../domain/multi-row.js';
 
 /**
  * A register's business day, as the hub reconciled it (docs/reconciliation.md):
@@ -174,7 +175,7 @@ export class DayReconciliation {
   private readonly getDay: Statement;
   private readonly upsert: Statement;
   private readonly setOutcome: Statement;
-  private readonly openDays: Statement;
+  private readonly openAmong: MultiKeySelect;
   private readonly openOfStore: Statement;
   private readonly daysOf: Statement;
   private readonly daysOfStore: Statement;
@@ -210,7 +211,7 @@ export class DayReconciliation {
          resend_attempts = @attempts, resend_at = @resendAt, exception_id = @exception
        WHERE store = @store AND register = @register AND business_day = @day`,
     );
-    this.openDays = db.prepare(`SELECT store, register, business_day FROM register_days WHERE status = 'resending'`);
+    this.openAmong = new MultiKeySelect(db, `SELECT store, register, business_day FROM register_days WHERE status = 'resending' AND store IN (?*)`);
     this.openOfStore = db.prepare(`SELECT * FROM register_days WHERE status = 'resending' AND store = ? ORDER BY business_day, register`);
     this.daysOf = db.prepare(`SELECT * FROM register_days WHERE business_day = ? ORDER BY store, register`);
     this.daysOfStore = db.prepare(`SELECT * FROM register_days WHERE business_day = ? AND store = ? ORDER BY store, register`);
@@ -274,22 +275,28 @@ export class DayReconciliation {
   }
 
   /**
-   * Events applied (inside the applier's transaction): the days waiting for a resend among the
-   * registers and days they touched are reconciled again. One query when any day waits; none
-   * when `touched` is empty.
+   * Events applied or answered as duplicates (inside the applier's transaction): the days waiting
+   * for a resend among the registers and days they touched are reconciled again. One query (up
+   * to 256 stores) for the days waiting at the stores they came from; the stores' zones only for
+   * a store with a day waiting.
    */
   applied(touched: readonly { store: string; register: string; at: string }[]): void {
     if (touched.length === 0) return;
-    const open = this.openDays.all() as { store: string; register: string; business_day: string }[];
+    const open = this.openAmong.all(touched.map((t) => t.store)) as { store: string; register: string; business_day: string }[];
     if (open.length === 0) return;
+    const openStores = new Set(open.map((o) => o.store));
+    const zones = new Map<string, string>();
     const waiting = new Set(open.map((o) => `${o.store}\u0000${o.register}\u0000${o.business_day}`));
     // a day closed in this very transaction was compared with these events already
     if (this.closedIn.tx !== undefined && this.closedIn.tx === this.s.transactionId()) for (const k of this.closedIn.keys) waiting.delete(k);
     const due = new Set<string>();
     for (const t of touched) {
+      if (!openStores.has(t.store)) continue;
+      let zone = zones.get(t.store);
+      if (zone === undefined) zones.set(t.store, (zone = this.zoneOf(t.store)));
       let day: string;
       try {
-        day = businessDayOf(t.at, this.zoneOf(t.store));
+        day = businessDayOf(t.at, zone);
       } catch {
         continue;
       }
