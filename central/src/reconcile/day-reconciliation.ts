@@ -263,7 +263,7 @@ export class DayReconciliation {
       this.resolveException.run(now, JSON.stringify({ action: 'accept', note: `replaced by a later day close (event ${eventId})`, by: 'hub' }), before.exception_id);
     }
     const row = this.getDay.get(store, register, body.businessDay) as DayRow;
-    this.reconcile(row, 'close');
+    this.reconcile(row, 'close', before?.exception_id ?? undefined);
     const tx = this.s.transactionId();
     if (this.closedIn.tx !== tx) this.closedIn = { tx, keys: new Set() };
     this.closedIn.keys.add(`${store}\u0000${register}\u0000${body.businessDay}`);
@@ -424,7 +424,7 @@ export class DayReconciliation {
    * when they brought everything, still waiting while they bring some of what is missing, asked
    * again when they brought none of it, a discrepancy after MAX_RESEND_ATTEMPTS.
    */
-  private reconcile(row: DayRow, trigger: 'close' | 'events'): void {
+  private reconcile(row: DayRow, trigger: 'close' | 'events', settled?: string): void {
     const { store, register, business_day: day } = row;
     const reported = JSON.parse(row.reported) as DayTotals;
     const hub = this.recorded(store, register, day);
@@ -466,7 +466,7 @@ export class DayReconciliation {
       resendAt: ask ? now : row.resend_at,
       exception,
     });
-    if (ask || status !== 'resending') {
+    if (ask || status !== 'resending' || settled) {
       this.audit.append({
         actor: `store:${store}`,
         action: ask ? 'day.resend' : 'day.reconcile',
@@ -479,7 +479,8 @@ export class DayReconciliation {
           source: row.source,
           event: row.event_id,
           trigger,
-          ...(ask ? { attempt: attempts, missing: d.missing } : {}),
+          ...(ask ? { attempt: attempts, missing: { receipts: d.missing.receipts.slice(0, 50), authorizations: d.missing.authorizations.slice(0, 50), count: lacking } } : {}),
+          ...(settled ? { settled } : {}),
           ...(exception ? { exception, differences: describeDifferences(d) } : {}),
         },
       });
