@@ -133,6 +133,12 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
     expect(resends).toHaveLength(1);
   });
 
+  it('asks once when the day\'s sales come in the same batch as its close', () => {
+    apply(sale('e1', 'X1', 1000), close('d1', { sales: { count: 2, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'X2'] }));
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2'] } });
+    expect(resends).toHaveLength(1);
+  });
+
   it('waits while a resend arrives in several batches, without asking again', () => {
     const lost = [sale('e2', 'X2', 300), sale('e3', 'X3', 400)];
     apply(sale('e1', 'X1', 1000));
