@@ -12,7 +12,7 @@ import { JOURNAL_RETENTION_MS } from '../src/sync/journal.js';
 import { storeCoreOn } from './store-core-fixture.js';
 
 /**
- * The agent's side of the business day (docs/reconciliation-agent.md), on a real agent database:
+ * The agent's side of the business day (docs/reconciliation.md#at-the-store-the-agents-side), on a real agent database:
  * the journal of forwarded events, registers' day closes, the agent's own at the store's cut-off
  * (on a settable clock), and the hub's resends.
  */

@@ -18,6 +18,7 @@ import { webhookCommands } from './cli/commands/webhooks.js';
 import { storageCommands } from './cli/commands/storage.js';
 import { feedCommands } from './cli/commands/feed.js';
 import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
+import { reconcileCommands } from './cli/commands/reconcile.js';
 
 const program = new Command();
 program
@@ -58,6 +59,7 @@ configCommands(ctx);
 webhookCommands(ctx);
 storageCommands(ctx);
 feedPoslogCommand(feedCommands(ctx), ctx);
+reconcileCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

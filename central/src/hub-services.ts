@@ -11,6 +11,7 @@ import { systemClock, type Clock } from './domain/clock.js';
 import { Cursors } from './domain/cursors.js';
 import { AgentCopies } from './domain/agent-copies.js';
 import { EventApplier } from './domain/event-applier.js';
+import { DayReconciliation } from './reconcile/day-reconciliation.js';
 import { Exceptions } from './domain/exceptions.js';
 import { InventoryLedger } from './domain/inventory-ledger.js';
 import { ReturnsEngine } from './domain/returns-engine.js';
@@ -99,6 +100,8 @@ export interface Hub {
   /** Restored, reverted and copied agent databases (DESIGN rule 9): audited, flagged. */
   copies: AgentCopies;
   applier: EventApplier;
+  /** Registers' business days reconciled against what the hub recorded (docs/reconciliation.md). */
+  registerDays: DayReconciliation;
   /** The agents' event batches, queued and committed together (group commit), acknowledged once durable. */
   ingest: IngestQueue;
   presence: Presence;
@@ -171,6 +174,8 @@ export function openHub(opts: HubServiceOptions): Hub {
   const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
   const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, opts.log.child({ part: 'applier' }), clock);
+  const registerDays = new DayReconciliation(storage, exceptions, audit, events, clock, (store) => config.effective(store).value.timeZone, opts.log.child({ part: 'reconcile' }));
+  applier.reconcileDays(registerDays);
   const ingest = new IngestQueue(applier, opts.log.child({ part: 'ingest' }), opts.ingest);
   const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
   const parts: Omit<Hub, 'useCases' | 'queries'> = {
@@ -203,6 +208,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     cursors,
     copies: new AgentCopies(storage, exceptions, audit),
     applier,
+    registerDays,
     ingest,
     presence: new Presence(stores),
     terminals: new Terminals(storage, clock, events),

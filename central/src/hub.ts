@@ -163,6 +163,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   });
   hub.webhooks.onAttempt((a) => metrics.webhookAttempt(a.outcome));
   hub.feedRelay.relay?.onRelayed((n) => metrics.feedRelayed(n));
+  hub.registerDays.onOutcome((o) => metrics.dayReconciled(o.status, o.closedAt, o.at));
   let ready = false;
   const router = new Router();
   router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));

@@ -8,7 +8,7 @@ import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { openHubStorage } from '../src/storage/index.js';
-import { inventoryMessages, MAX_PAYLOAD_BYTES, openBus, type BusMessage } from '../src/cluster/bus.js';
+import { inventoryMessages, MAX_PAYLOAD_BYTES, openBus, resendMessage, type BusMessage } from '../src/cluster/bus.js';
 import { createTestDatabase, describePg, startThrowawayCluster, pgClusterSkipReason, type TestDatabase } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { silent, TestClock } from './helpers.js';
@@ -120,7 +120,33 @@ it('inventory messages: long SKU lists are cut to fit a NOTIFY, very long ones s
   expect(huge).toEqual([{ t: 'inventory', store: 'S1', skus: [], all: true }]);
 });
 
+it('resend messages: the lists of what is missing are cut to fit a NOTIFY', () => {
+  const receipts = Array.from({ length: 5000 }, (_, i) => `RCPT-${String(i).padStart(8, '0')}`);
+  const m = resendMessage({ store: 'S1', register: 'R1', businessDay: '2026-11-27', missing: { receipts, authorizations: ['A1'] } }) as Extract<BusMessage, { t: 'resend' }>;
+  expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThan(MAX_PAYLOAD_BYTES);
+  expect(m.missing.receipts.length).toBeGreaterThan(100);
+  expect(m.missing.receipts).toEqual(receipts.slice(0, m.missing.receipts.length));
+  expect(resendMessage({ store: 'S1', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X2'], authorizations: ['A1'] } })).toEqual({
+    t: 'resend', store: 'S1', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X2'], authorizations: ['A1'] },
+  });
+});
+
 await describePg('many hub processes on one PostgreSQL database', () => {
+  it('a register day reconciled through A that lacks a sale: the resend reaches the agent held by B', async () => {
+    const { a, b } = await twoHubs();
+    const token = await addStore(a, 'S1');
+    const agent = await connect(b, token, 'agent-1');
+    await agent.next('welcome');
+    a.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
+      {
+        seq: 1, id: 'd1', kind: 'day.close', register: 'R1', at: '2026-11-27T21:00:00Z',
+        body: { requestId: 'm-d1', businessDay: '2026-11-27', source: 'agent', closedAt: '2026-11-27T21:00:00Z', sales: { count: 1, amount: 500 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'cash', amount: 500 }], receipts: ['X1'], authorizations: [] },
+      },
+    ]);
+    expect(await agent.next('resend')).toEqual({ t: 'resend', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X1'], authorizations: [] } });
+    expect(agent.frames.filter((f) => f.t === 'resend')).toHaveLength(1);
+  });
+
   it('a policy, sync settings, an inventory change and a key rotation made through A reach the agent held by B; a revoked key ends it', async () => {
     const { a, b } = await twoHubs();
     const token = await addStore(a, 'S1');

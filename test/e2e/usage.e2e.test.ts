@@ -20,6 +20,8 @@ describe('tillbridge-hub: bad usage exits 2', () => {
     [['returns', 'resolve', 'X', '--action', 'accept'], /required option '--note <text>' not specified/],
     [['audit', 'export', '--format'], /option '--format <format>' argument missing/],
     [['init'], /required option '--data <dir>' not specified/],
+    [['reconcile'], /required option '--day <YYYY-MM-DD>' not specified/],
+    [['reconcile', '--day', '2026-11-27', '--nope'], /unknown option '--nope'/],
     [['--nope'], /unknown option '--nope'/],
     [['nocmd'], /unknown command 'nocmd'/],
     [['inventory', 'nocmd'], /unknown command 'nocmd'/],

@@ -28,7 +28,7 @@ export interface DayCloseCounters {
 }
 
 /**
- * A register's business day, closed (docs/reconciliation-agent.md):
+ * A register's business day, closed (docs/reconciliation.md#at-the-store-the-agents-side):
  * - a register's own day close (`day.close`, the Z report) becomes a `day.close` event (source
  *   `register`) carrying what the agent forwarded for that register and day (receipts,
  *   authorizations), from the journal;

@@ -19,6 +19,8 @@ export type BusMessage =
   | { t: 'feed'; from: string }
   /** a rotated-in key waits for the store's agent */
   | { t: 'key.deliver'; store: string }
+  /** the hub lacks transactions of the store's register and day: its agent is asked to send them again (`missing`: cut to fit a message) */
+  | { t: 'resend'; store: string; register: string; businessDay: string; missing: { receipts: string[]; authorizations: string[] } }
   /** a key of the store was revoked: the connections authenticated with it end */
   | { t: 'key.drop'; store: string; keyId: string }
   /** an agent said hello at process `from`: a process holding an older connection of the store gives it up (or says why not) */
@@ -81,6 +83,27 @@ export function inventoryMessages(store: string, skus: string[]): BusMessage[] {
   if (chunk.length > 0) out.push({ t: 'inventory', store, skus: chunk });
   if (out.length > MAX_INVENTORY_CHUNKS || bytes > INVENTORY_CHUNK_BYTES) return [{ t: 'inventory', store, skus: [], all: true }];
   return out;
+}
+
+/** Bytes of names a resend message carries (the frame's `missing` is for the agent's log: the agent resends the whole day). */
+const RESEND_NAMES_BYTES = 6000;
+
+/** The bus message asking the store's agent for a register day again, its lists of what is missing cut to fit one payload. */
+export function resendMessage(r: { store: string; register: string; businessDay: string; missing: { receipts: string[]; authorizations: string[] } }): BusMessage {
+  let budget = RESEND_NAMES_BYTES;
+  const fit = (names: string[]): string[] => {
+    const out: string[] = [];
+    for (const n of names) {
+      const b = Buffer.byteLength(JSON.stringify(n)) + 1;
+      if (b > budget) break;
+      budget -= b;
+      out.push(n);
+    }
+    return out;
+  };
+  const receipts = fit(r.missing.receipts);
+  const authorizations = fit(r.missing.authorizations);
+  return { t: 'resend', store: r.store, register: r.register, businessDay: r.businessDay, missing: { receipts, authorizations } };
 }
 
 class Handlers {

@@ -3,7 +3,7 @@ import type { Logger } from '@tillbridge/shared';
 import type { Hub } from '../hub-services.js';
 import type { AgentEndpoint, RemoteSessions } from '../sync/agent-endpoint.js';
 import type { AgentSession } from '../sync/agent-session.js';
-import { inventoryMessages, openBus, type BusMessage, type HubBus, type BusOptions, type RemoteVerdict } from './bus.js';
+import { inventoryMessages, openBus, resendMessage, type BusMessage, type HubBus, type BusOptions, type RemoteVerdict } from './bus.js';
 import { LiveSessions, type LiveSessionsOptions } from './live-sessions.js';
 
 /** How long a claim waits, beyond the probe, for the processes that hold the store to answer. */
@@ -154,12 +154,17 @@ export class HubCluster {
       deliver: (store) => bus.publish({ t: 'key.deliver', store }),
       dropKey: (store, keyId) => bus.publish({ t: 'key.drop', store, keyId }),
     });
+    // a register day the hub lacks transactions of: asked of the agent by the process holding it
+    hub.registerDays.onResend((r) => bus.publish(resendMessage(r)));
     bus.subscribe((m) => this.hear(m));
     // messages may have been missed while the bus was cut off: what they would have carried is sent again
     bus.onResume(() => {
       endpoint.pushPolicy();
       endpoint.pushConfig();
-      for (const s of endpoint.held()) endpoint.deliver(s.store);
+      for (const s of endpoint.held()) {
+        endpoint.deliver(s.store);
+        s.pushPendingResends();
+      }
     });
   }
 
@@ -182,6 +187,8 @@ export class HubCluster {
         return;
       case 'key.deliver':
         return endpoint.deliver(m.store);
+      case 'resend':
+        return endpoint.session(m.store)?.pushResend({ t: 'resend', register: m.register, businessDay: m.businessDay, missing: m.missing });
       case 'key.drop':
         return endpoint.dropKey(m.store, m.keyId);
       case 'session.claim':

@@ -6,6 +6,7 @@ import {
   type EventResult,
   type Logger,
   type ReturnCancelEventBody,
+  type DayCloseEventBody,
   type ReturnCompleteEventBody,
   type ReturnDecisionEventBody,
   type SaleEventBody,
@@ -20,6 +21,7 @@ import { ExceptionCodes, Refusal } from './refusal.js';
 import type { OfflineReconciler } from './offline-reconciler.js';
 import type { EventOutcome, ReturnCompletion } from './return-completion.js';
 import type { SaleBatch, SaleService } from './sale-service.js';
+import type { DayReconciliation } from '../reconcile/day-reconciliation.js';
 
 export interface BatchResult {
   upTo: number;
@@ -92,6 +94,8 @@ export class EventApplier {
   grouped = true;
   /** Groups that did not apply as one and were applied batch by batch (a failing event, a forked history). */
   private fallbacks = 0;
+  /** Register days: day.close events are reconciled there, and days waiting for a resend hear of the events applied. */
+  private days: DayReconciliation | undefined;
 
   constructor(
     private readonly s: HubStorage,
@@ -118,6 +122,11 @@ export class EventApplier {
   /** How many groups fell back to applying their batches one by one since the hub started. */
   get groupFallbacks(): number {
     return this.fallbacks;
+  }
+
+  /** Where day.close events go (docs/reconciliation.md); without it they are refused as an unknown kind. */
+  reconcileDays(days: DayReconciliation): void {
+    this.days = days;
   }
 
   onApplied(o: AppliedObserver): void {
@@ -152,6 +161,7 @@ export class EventApplier {
         const grouped = this.grouped ? this.tryGrouped(batches, observed) : undefined;
         if (grouped) {
           outcomes.push(...grouped);
+          this.afterApplied(batches, outcomes);
           return;
         }
         for (const b of batches) {
@@ -164,6 +174,7 @@ export class EventApplier {
           if (!o.ok) failedAgents.set(key, o.error);
           outcomes.push(o);
         }
+        this.afterApplied(batches, outcomes);
       });
     } catch (error) {
       // the transaction could not commit: nothing of any batch is stored (nor announced)
@@ -171,6 +182,36 @@ export class EventApplier {
     }
     for (const o of observed) this.observer?.(o);
     return outcomes;
+  }
+
+  /**
+   * The register days waiting for a resend hear of the sales and completed returns just applied —
+   * or answered as duplicates: a resend that brings only what the hub has is an attempt that
+   * brought nothing (in the same transaction, in a savepoint: a failure there is logged and costs
+   * no batch — the day is reconciled again with the next events or day close).
+   */
+  private afterApplied(batches: BatchInput[], outcomes: BatchOutcome[]): void {
+    const days = this.days;
+    if (!days) return;
+    const touched: { store: string; register: string; at: string }[] = [];
+    batches.forEach((b, i) => {
+      const o = outcomes[i];
+      if (!o?.ok) return;
+      const answered = new Set(o.result.results.map((r) => r.seq));
+      for (const item of b.items) {
+        if (!answered.has(item.seq)) continue;
+        if (item.kind === 'sale') {
+          const at = (item.body as { at?: unknown } | null)?.at;
+          if (typeof at === 'string') touched.push({ store: b.store, register: item.register, at });
+        } else if (item.kind === 'return.complete') touched.push({ store: b.store, register: item.register, at: item.at });
+      }
+    });
+    if (touched.length === 0) return;
+    try {
+      this.s.savepoint(() => days.applied(touched));
+    } catch (err) {
+      this.log.error({ err, events: touched.length }, 'could not reconcile again the register days waiting for a resend');
+    }
   }
 
   /**
@@ -335,10 +376,19 @@ export class EventApplier {
             return {};
           case 'return.decision':
             return this.reconciler.apply(store, item.register, parsed.data as ReturnDecisionEventBody);
-          case 'return.complete':
-            return this.completion.complete(store, item.register, parsed.data as ReturnCompleteEventBody);
+          case 'return.complete': {
+            const body = parsed.data as ReturnCompleteEventBody;
+            const out = this.completion.complete(store, item.register, body);
+            // a completed return's business day is the agent's time of its completion (docs/reconciliation.md)
+            this.days?.returnCompleted(body.authorization, item.register, item.at);
+            return out;
+          }
           case 'return.cancel':
             return this.completion.cancel(store, item.register, parsed.data as ReturnCancelEventBody);
+          case 'day.close':
+            if (!this.days) throw new Refusal(ExceptionCodes.UNKNOWN_KIND, 'day.close is not reconciled by this hub');
+            this.days.closed(store, item.register, parsed.data as DayCloseEventBody, item.id);
+            return {};
           default:
             throw new Refusal(ExceptionCodes.UNKNOWN_KIND, `unknown event kind "${item.kind}"`);
         }

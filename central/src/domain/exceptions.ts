@@ -35,7 +35,8 @@ export class Exceptions {
     this.byAuth = s.db.prepare(`SELECT * FROM exceptions WHERE authorization = ? ORDER BY created_at, id`);
   }
 
-  record(e: { store: string; register?: string; eventId?: string; kind: string; code: string; reason: string; authorization?: string; body?: unknown }): string {
+  /** `announce: false`: no return.exception event (the caller announces it its own way: day.discrepancy). */
+  record(e: { store: string; register?: string; eventId?: string; kind: string; code: string; reason: string; authorization?: string; body?: unknown }, opts: { announce?: boolean } = {}): string {
     const id = newId();
     this.insert.run(
       id,
@@ -49,7 +50,7 @@ export class Exceptions {
       e.body === undefined ? null : JSON.stringify(e.body),
       iso(this.clock.now()),
     );
-    this.events.exceptionRecorded(e.eventId ? 'refused' : 'flagged', e.store, () => ({
+    if (opts.announce !== false) this.events.exceptionRecorded(e.eventId ? 'refused' : 'flagged', e.store, () => ({
       id,
       store: e.store,
       register: e.register ?? null,

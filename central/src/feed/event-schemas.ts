@@ -85,13 +85,16 @@ const DayTotals = z.looseObject({
   tenders: z.array(z.looseObject({ kind: z.string(), amount: Minor })),
 });
 
+const Lists = z.looseObject({ receipts: z.array(z.string()), authorizations: z.array(z.string()) });
+
 const Day_ = {
   store: z.string(),
   register: z.string(),
   businessDay: Day,
   source: z.enum(['register', 'agent']).describe("register: the register's own day close; agent: the agent's count at the store's cut-off"),
-  reported: DayTotals.describe('what the register (or the agent) reported'),
-  recorded: DayTotals.describe('what the hub recorded for that register and day'),
+  closedAt: Iso.describe('when the register (or the agent) closed the day'),
+  currency: z.string().nullable(),
+  reconciledAt: Iso,
 };
 
 /** The `data` of each event type. */
@@ -123,8 +126,28 @@ export const FEED_DATA_SCHEMAS: Record<FeedEventType, z.ZodType> = {
   'inventory.adjusted': z
     .looseObject({ store: z.string(), sku: z.string(), delta: Qty, onHand: Qty.describe('on hand after this movement'), kind: z.string().describe('sale, return, exchange, adjustment, import, count…'), ref: z.string().nullable(), at: Iso })
     .describe("A movement of a store's stock."),
-  'day.reconciled': z.looseObject(Day_).describe("A register's business day matched what the hub recorded."),
-  'day.discrepancy': z.looseObject({ ...Day_, differences: z.array(z.unknown()).describe('what differs') }).describe("A register's business day differs from what the hub recorded; an exception is open."),
+  'day.reconciled': z
+    .looseObject({ ...Day_, totals: DayTotals.describe('the totals, as reported and as recorded'), resendAttempts: z.number().int().describe('resends asked of the agent before it matched') })
+    .describe("A register's business day matched what the hub recorded (docs/reconciliation.md)."),
+  'day.discrepancy': z
+    .looseObject({
+      ...Day_,
+      reported: DayTotals.describe('what the register (or the agent) reported'),
+      recorded: DayTotals.describe('what the hub recorded for that register and day'),
+      differences: z
+        .looseObject({
+          missing: Lists.describe('forwarded by the agent, not at the hub'),
+          extra: Lists.describe('at the hub, not forwarded by the agent for that register and day'),
+          elsewhere: z
+            .looseObject({ receipts: z.array(z.looseObject({ id: z.string(), register: z.string().nullable(), businessDay: Day.nullable() })), authorizations: z.array(z.looseObject({ id: z.string(), register: z.string().nullable(), businessDay: Day.nullable() })) })
+            .describe('forwarded by the agent, at the hub under another register or day'),
+          totals: z.array(z.looseObject({ what: z.string(), register: z.number(), hub: z.number() })),
+        })
+        .describe('what differs'),
+      reason: z.string().describe('the differences in words, as the exception says them'),
+      exception: z.string().nullable().describe("the exception raised (tillbridge-hub returns exceptions)"),
+    })
+    .describe("A register's business day differs from what the hub recorded; an exception is open (docs/reconciliation.md)."),
 };
 
 /** The entry around `data`, the same for every type. */

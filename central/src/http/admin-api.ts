@@ -13,6 +13,7 @@ import { webhookRoutes } from './admin/webhooks.js';
 import { importRoutes } from './admin/imports.js';
 import { feedRoutes } from './admin/feed.js';
 import { feedPoslogRoutes } from './admin/feed-poslog.js';
+import { reconcileRoutes } from './admin/reconcile.js';
 
 
 /**
@@ -33,4 +34,5 @@ export function adminRoutes(router: Router, api: AdminApi): void {
   importRoutes(router, api);
   feedRoutes(router, api);
   feedPoslogRoutes(router, api);
+  reconcileRoutes(router, api);
 }

@@ -12,6 +12,8 @@ export class HubMetrics {
   private readonly webhookAttempts: Counter<'outcome'>;
   private readonly eventsApplied: Counter<'kind' | 'outcome'>;
   private readonly feedRelayedTotal: Counter;
+  private readonly registerDays: Counter<'status'>;
+  private readonly closeToReconciled: Histogram<'status'>;
   /** counts text() calls: what a scrape reads once is read once per scrape */
   private scrapes = 0;
 
@@ -26,6 +28,19 @@ export class HubMetrics {
       registers: [r],
     });
     this.eventsApplied = new Counter({ name: 'tillbridge_events_applied_total', help: 'Agent events applied, by kind and outcome (applied, exception)', labelNames: ['kind', 'outcome'], registers: [r] });
+    this.registerDays = new Counter({
+      name: 'tillbridge_register_days_reconciled_total',
+      help: "Registers' business days reconciled against what the hub recorded, by outcome: matched, discrepancy, resending (each resend asked counts)",
+      labelNames: ['status'],
+      registers: [r],
+    });
+    this.closeToReconciled = new Histogram({
+      name: 'tillbridge_day_close_to_reconciled_seconds',
+      help: "From a register's day close (closedAt) to the hub's outcome, matched or discrepancy (resends included)",
+      labelNames: ['status'],
+      buckets: [1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400],
+      registers: [r],
+    });
     this.webhookAttempts = new Counter({ name: 'tillbridge_webhook_attempts_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [r] });
     new Gauge({
       name: 'tillbridge_webhook_deliveries_open',
@@ -167,6 +182,14 @@ export class HubMetrics {
   /** A batch of ERP feed entries the broker confirmed. */
   feedRelayed(n: number): void {
     this.feedRelayedTotal.inc(n);
+  }
+
+  /** A register day reconciled (`atMs`: the hub's clock when it was). */
+  dayReconciled(status: string, closedAt: string, atMs: number): void {
+    this.registerDays.inc({ status });
+    if (status === 'resending') return;
+    const t = Date.parse(closedAt);
+    if (Number.isFinite(t)) this.closeToReconciled.observe({ status }, Math.max(0, (atMs - t) / 1000));
   }
 
   webhookAttempt(outcome: string): void {

@@ -3,6 +3,7 @@ import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 import { sharedStateSchema } from './shared-state-schema.js';
 import { feedSchema } from '../feed/schema.js';
 import { relaySchema } from '../feed/relay-schema.js';
+import { reconcileSchema } from '../reconcile/schema.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -417,4 +418,6 @@ export const HUB_MIGRATIONS: string[] = [
   feedSchema('INTEGER', 'INTEGER PRIMARY KEY AUTOINCREMENT'),
   // 14: the broker relay's lease (one hub process relays the ERP feed at a time)
   relaySchema(),
+  // 15: register days — day-close totals reconciled against what the hub recorded
+  reconcileSchema('INTEGER'),
 ];

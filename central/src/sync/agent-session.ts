@@ -14,6 +14,7 @@ import {
   TbCodes,
   WIRE_VERSION,
   type HubFrame,
+  type ResendFrame,
   type Logger,
 } from '@tillbridge/shared';
 import { ForkedHistory, type BatchInput } from '../domain/event-applier.js';
@@ -296,6 +297,22 @@ export class AgentSession {
     this.send({ t: 'key', id: k.id, apiKey: k.secret });
   }
 
+  /** The hub lacks transactions of a register day (docs/reconciliation.md): the agent is asked to send them again. */
+  pushResend(frame: ResendFrame): void {
+    if (!this.agentId) return; // not welcomed yet: the welcome sends what is pending
+    this.send(frame);
+  }
+
+  /** Every resend the store's agent still owes (after the welcome, and when the hub's bus was cut off). */
+  pushPendingResends(): void {
+    if (!this.agentId) return;
+    try {
+      for (const r of this.d.agents.pendingResends(this.store)) this.send({ t: 'resend', register: r.register, businessDay: r.businessDay, missing: r.missing });
+    } catch (err) {
+      this.d.log.warn({ store: this.store, err }, 'could not read the resends the agent owes (asked again on its next connection)');
+    }
+  }
+
   private onKeyAck(id: string): void {
     // owed: the confirmation and its audit entry, committed together (one synced commit)
     const confirmed = this.d.agents.confirmKey(this.store, id);
@@ -372,6 +389,7 @@ export class AgentSession {
     this.pushConfig();
     this.sendInventory(true, this.d.agents.inventory(this.store));
     this.pushPendingKey();
+    this.pushPendingResends();
     this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor }, 'agent connected');
   }
 

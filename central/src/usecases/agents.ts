@@ -15,6 +15,7 @@ import type { Terminals } from '../domain/terminals.js';
 import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { IngestQueue } from '../sync/ingest-queue.js';
 import type { Presence } from '../sync/presence.js';
+import type { DayReconciliation, ResendRequest } from '../reconcile/day-reconciliation.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 export interface AgentUseCaseDeps {
@@ -37,6 +38,8 @@ export interface AgentUseCaseDeps {
   ingest: Pick<IngestQueue, 'submit'>;
   /** Key of the keyed hash of card numbers, sent to agents in the welcome. */
   cardKey: Buffer;
+  /** register days waiting for the agent to send transactions again (docs/reconciliation.md) */
+  registerDays: Pick<DayReconciliation, 'pending'>;
 }
 
 /** What `connect` decided for an agent's hello. */
@@ -151,6 +154,11 @@ export class AgentUseCases {
   }
 
   /** The rotated-in key waiting for the store, marked delivered (sent over the agent's authenticated connection). */
+  /** The resends the store's agent still owes: asked again when it connects (a read). */
+  pendingResends(store: string): ResendRequest[] {
+    return this.d.registerDays.pending(store);
+  }
+
   takePendingKey(store: string): { id: string; secret: string } | undefined {
     return this.d.uow.tx(() => {
       const k = this.d.credentials.pendingKey(store);

@@ -79,6 +79,7 @@ export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQuerie
       presence: p.presence,
       ingest: p.ingest,
       cardKey: p.cardKey,
+      registerDays: p.registerDays,
     }),
     agentTokens: new AgentTokenUseCases({ gate: p.gate, credentials: p.credentials, tokens: p.tokens }),
     queries: adminQueries(p),

@@ -20,6 +20,7 @@ import type { Stores } from '../domain/stores.js';
 import type { Terminals } from '../domain/terminals.js';
 import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { Imports } from '../imports/imports.js';
+import type { DayReconciliation } from '../reconcile/day-reconciliation.js';
 import type { Presence } from '../sync/presence.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import type { RelayStatus } from '../feed/amqp-relay.js';
@@ -53,10 +54,11 @@ export interface AdminQueries {
   erpFeed: Pick<Feed, 'read' | 'head' | 'waitPast' | 'consumer' | 'consumers'>;
   /** The ERP feed's broker relay: lag, relayed, last error, connected (null: not configured). */
   feedRelay: { status(): RelayStatus | null };
+  registerDays: Pick<DayReconciliation, 'list'>;
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay: { status: () => feedRelay.status() } };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay, registerDays } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay: { status: () => feedRelay.status() }, registerDays };
 }

@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AGENT_WS_PATH, WIRE_VERSION, type DayCloseEventBody, type WireEvent } from '@tillbridge/shared';
+import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import { silent, TestClock } from './helpers.js';
+
+/**
+ * The hub's `resend` frame over a real WebSocket: a day close naming a sale the hub never got
+ * brings a resend to the connected agent (through the cluster's bus, as on PostgreSQL with several
+ * processes), the sale sent again closes the gap; a resend still owed is asked again when the agent
+ * connects.
+ */
+let dir: string | undefined;
+let running: RunningHub | undefined;
+const open: WebSocket[] = [];
+
+afterEach(async () => {
+  for (const ws of open.splice(0)) ws.terminate();
+  await running?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  running = undefined;
+  dir = undefined;
+});
+
+type Frame = { t: string; [k: string]: unknown };
+interface Agent {
+  frames: Frame[];
+  next(t: string, after?: number): Promise<Frame>;
+  send(frame: unknown): void;
+  close(): Promise<void>;
+}
+
+async function connect(token: string, newest: number): Promise<Agent> {
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+  open.push(ws);
+  const frames: Frame[] = [];
+  const waiting: { t: string; from: number; resolve: (f: Frame) => void }[] = [];
+  ws.on('message', (data) => {
+    const f = JSON.parse(data.toString()) as Frame;
+    frames.push(f);
+    for (const w of waiting.filter((x) => x.t === f.t && frames.length - 1 >= x.from)) {
+      waiting.splice(waiting.indexOf(w), 1);
+      w.resolve(f);
+    }
+  });
+  await new Promise<void>((r) => ws.once('open', () => r()));
+  const agent: Agent = {
+    frames,
+    // the first frame of type t at or after index `after`
+    next: (t, after = 0) => {
+      const seen = frames.slice(after).find((f) => f.t === t);
+      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ t, from: after, resolve }));
+    },
+    send: (frame) => ws.send(JSON.stringify(frame)),
+    close: () =>
+      new Promise<void>((r) => {
+        ws.once('close', () => r());
+        ws.close();
+      }),
+  };
+  agent.send({ t: 'hello', v: WIRE_VERSION, agent: 'agent-1', incarnation: 'inc-1', newest });
+  await agent.next('welcome');
+  return agent;
+}
+
+const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:00Z'): WireEvent => ({
+  seq,
+  id,
+  kind: 'sale',
+  register: 'R1',
+  at,
+  body: { requestId: `m-${id}`, receipt, at, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }], tenders: [{ kind: 'cash', amount: 500 }] },
+});
+const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent => ({
+  seq,
+  id,
+  kind: 'day.close',
+  register: 'R1',
+  at: `${day}T21:00:00Z`,
+  body: {
+    requestId: `m-${id}`,
+    businessDay: day,
+    source: 'register',
+    closedAt: `${day}T21:00:00Z`,
+    sales: { count: receipts.length, amount: 500 * receipts.length },
+    returns: { count: 0, amount: 0 },
+    tenders: [{ kind: 'cash', amount: 500 * receipts.length }],
+    receipts,
+    authorizations: [],
+  } satisfies DayCloseEventBody,
+});
+
+describe('resend frames to a connected agent', () => {
+  it('asks the agent for what the hub lacks, and again when it connects', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tb-resend-'));
+    initHub(dir, silent);
+    running = await startHub({ dataDir: dir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock() });
+    const hub = running.hub;
+    hub.stores.create('S1', 'S1');
+    const key = hub.credentials.createApiKey('S1');
+    const token = await hub.tokens.issue('S1', hub.credentials.checkApiKey('S1', key).keyId);
+
+    const a = await connect(token, 0);
+    // X2 was sold (seq 2) but never reached the hub; the day close lists it
+    a.send({ t: 'events', items: [sale(1, 'e1', 'X1'), close(3, 'd1', '2026-11-27', ['X1', 'X2'])] });
+    const resend = await a.next('resend');
+    expect(resend).toEqual({ t: 'resend', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X2'], authorizations: [] } });
+    expect(hub.registerDays.list('2026-11-27')[0]).toMatchObject({ status: 'resending', resendAttempts: 1 });
+
+    // the agent sends the day again, original ids under new seqs: the gap closes
+    const before = a.frames.length;
+    a.send({ t: 'events', items: [{ ...sale(4, 'e1', 'X1') }, { ...sale(5, 'e2', 'X2') }] });
+    expect(await a.next('ack', before)).toMatchObject({ upTo: 5, results: [{ outcome: 'duplicate' }, { outcome: 'applied' }] });
+    expect(hub.registerDays.list('2026-11-27')[0]).toMatchObject({ status: 'matched' });
+    expect(hub.erpFeed.read(0, 100).entries.filter((e) => e.type === 'day.reconciled')).toHaveLength(1);
+
+    // another day's close while the agent is away: the resend waits for its next connection
+    await a.close();
+    hub.applier.applyBatch('S1', 'agent-1', 'inc-1', [close(6, 'd2', '2026-11-28', ['Y1'])]);
+    expect(hub.registerDays.list('2026-11-28')[0]).toMatchObject({ status: 'resending' });
+    const b = await connect(token, 6);
+    expect(await b.next('resend')).toEqual({ t: 'resend', register: 'R1', businessDay: '2026-11-28', missing: { receipts: ['Y1'], authorizations: [] } });
+    // the welcome came first: an agent hears of a resend only once it is the store's connection
+    expect(b.frames.findIndex((f) => f.t === 'welcome')).toBeLessThan(b.frames.findIndex((f) => f.t === 'resend'));
+    expect(b.frames.filter((f) => f.t === 'resend')).toHaveLength(1);
+  });
+});
