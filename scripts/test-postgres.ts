@@ -20,6 +20,8 @@ export const POSTGRES_SUITES = [
   'test/e2e/webhooks.e2e.test.ts',
   'test/e2e/crash.e2e.test.ts',
   'test/e2e/erp-feed.e2e.test.ts',
+  'test/e2e/day-close.e2e.test.ts',
+  'test/e2e/amqp-relay.e2e.test.ts',
 ];
 
 const why = pgUnavailable();
