@@ -47,12 +47,30 @@ function wallParts(zone: string, utcMs: number): { year: number; month: number; 
 
 const two = (n: number) => String(n).padStart(2, '0');
 
+/** Per zone, the last day looked up and the instants it spans [start, end): most lookups fall in it. */
+const lastDay = new Map<string, { day: string; start: number; end: number }>();
+
+function dayOfParts(zone: string, ms: number): string {
+  const p = wallParts(zone, ms);
+  return `${p.year}-${two(p.month)}-${two(p.day)}`;
+}
+
 /** The business day (YYYY-MM-DD) of the instant `at` (ISO 8601 text or epoch ms) in `zone`. */
 export function businessDayOf(at: string | number, zone: string): string {
   const ms = typeof at === 'number' ? at : Date.parse(at);
   if (!Number.isFinite(ms)) throw new RangeError(`not a time: ${String(at)}`);
-  const p = wallParts(zone, ms);
-  return `${p.year}-${two(p.month)}-${two(p.day)}`;
+  if (zone === 'UTC') return new Date(ms).toISOString().slice(0, 10);
+  const known = lastDay.get(zone);
+  if (known && ms >= known.start && ms < known.end) return known.day;
+  const day = dayOfParts(zone, ms);
+  // the day's span, kept only when checked against the zone's own clock (a day without a midnight, in a zone that skips it, is not kept)
+  const start = wallTimeToInstant(day, '00:00', zone);
+  const end = wallTimeToInstant(nextBusinessDay(day), '00:00', zone);
+  if (start <= ms && ms < end && dayOfParts(zone, start) === day && dayOfParts(zone, end - 1) === day && dayOfParts(zone, end) !== day) {
+    if (lastDay.size > 1000) lastDay.clear();
+    lastDay.set(zone, { day, start, end });
+  }
+  return day;
 }
 
 /** The day after `day` (YYYY-MM-DD). */
