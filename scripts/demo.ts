@@ -140,6 +140,8 @@ async function main(): Promise<void> {
   say(`export TILLBRIDGE_HUB_URL=${hub.url} TILLBRIDGE_HUB_CA=${certs.caCert} TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
   say(`npx tillbridge-hub status            npx tillbridge-hub returns list`);
   say(`npx tillbridge-hub sales show ${receipt}`);
+  say(`npx tillbridge-hub feed tail --after 0 --follow   (the ERP feed: every sale, return and stock movement, as it commits)`);
+  say(`npx tillbridge-hub reconcile --day $(date -u +%F)   (registers' day closes against what the hub recorded)`);
   say(`npx tillbridge-agent status --config ${agent.configFile}`);
   say(`echo '{"type":"return.request","id":"x1","receipt":"${receipt}","lines":[{"line":1,"qty":1}]}' | nc -q1 127.0.0.1 ${agent.port('R1')}`);
   process.stdout.write(`\nCtrl-C stops both.\n`);
