@@ -34,7 +34,8 @@ export function isCutoff(text: string): boolean {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function wallParts(zone: string, utcMs: number): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+/** The wall clock in `zone` (an IANA name) at the instant `utcMs`. */
+export function wallParts(zone: string, utcMs: number): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
   let f = formatters.get(zone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });

@@ -64,9 +64,20 @@ export function currencyExponent(currency: string): number | null {
 export function formatMoney(minor: number, currency: string): string {
   const exponent = currencyExponent(currency);
   if (exponent === null) return `${minor} (minor units) ${currency}`;
+  return `${minorToDecimal(minor, exponent)} ${currency}`;
+}
+
+/** Integer minor units → decimal text with `digits` decimals: 1999, 2 → "19.99"; -5, 2 → "-0.05"; 1999, 0 → "1999". */
+export function minorToDecimal(minor: number, digits: number): string {
   const sign = minor < 0 ? '-' : '';
-  const abs = String(Math.abs(minor));
-  if (exponent === 0) return `${sign}${abs} ${currency}`;
-  const s = abs.padStart(exponent + 1, '0');
-  return `${sign}${s.slice(0, -exponent)}.${s.slice(-exponent)} ${currency}`;
+  const abs = String(Math.abs(Math.trunc(minor)));
+  if (digits === 0) return sign + abs;
+  const padded = abs.padStart(digits + 1, '0');
+  return `${sign}${padded.slice(0, -digits)}.${padded.slice(-digits)}`;
+}
+
+/** A quantity (≤ 3 decimals) as decimal text without a float artefact: 0.42 → "0.42", 2 → "2". */
+export function quantityToDecimal(qty: number): string {
+  const s = minorToDecimal(Math.round(qty * 1000), 3).replace(/\.?0+$/, '');
+  return s === '' || s === '-' ? '0' : s;
 }

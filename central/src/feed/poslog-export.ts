@@ -1,5 +1,5 @@
 import { XMLBuilder } from 'fast-xml-parser';
-import { isBusinessDay, isMaskedPan, lineAmount, TbCodes, TbError } from '@tillbridge/shared';
+import { currencyExponent, isBusinessDay, isMaskedPan, lineAmount, minorToDecimal, quantityToDecimal, TbCodes, TbError } from '@tillbridge/shared';
 import type { Feed, FeedEntry } from './feed.js';
 
 /**
@@ -14,15 +14,9 @@ export const ARTS_NAMESPACE = 'http://www.nrf-arts.org/IXRetail/namespace/';
 /** What the export takes from the feed. */
 export const POSLOG_TYPES = ['sale.recorded', 'return.completed'] as const;
 
-/** ISO 4217 minor-unit decimals that are not 2 (the currencies a store may plausibly sell in). */
-const DECIMALS: Record<string, number> = {
-  BHD: 3, BIF: 0, CLP: 0, DJF: 0, GNF: 0, IQD: 3, ISK: 0, JOD: 3, JPY: 0, KMF: 0, KRW: 0, KWD: 3, LYD: 3,
-  OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0, UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
-};
-
-/** Decimals of a currency's minor unit (ISO 4217; 2 unless known otherwise). */
+/** Decimals of a currency's minor unit (ISO 4217, from the runtime's data: 2 for EUR, 0 for JPY, 3 for KWD); 2 for an unknown code. */
 export function currencyDecimalsOf(currency: string | undefined): number {
-  return currency === undefined ? 2 : (DECIMALS[currency] ?? 2);
+  return currency === undefined ? 2 : (currencyExponent(currency) ?? 2);
 }
 
 /** The original sale of a return, as far as the exporter needs it (its currency and unit prices). */
@@ -88,22 +82,6 @@ function text(v: unknown): string {
   return clean(String(v));
 }
 
-/** Integer minor units → decimal text: 1999, 2 → "19.99"; -5, 2 → "-0.05". */
-export function formatAmount(minor: number, digits: number): string {
-  const sign = minor < 0 ? '-' : '';
-  const abs = String(Math.abs(Math.trunc(minor)));
-  if (digits === 0) return sign + abs;
-  const padded = abs.padStart(digits + 1, '0');
-  return `${sign}${padded.slice(0, -digits)}.${padded.slice(-digits)}`;
-}
-
-/** A quantity (≤ 3 decimals) as decimal text without a float artefact: 0.42 → "0.42", 2 → "2". */
-export function formatQuantity(qty: number): string {
-  const milli = Math.round(qty * 1000);
-  const s = formatAmount(milli, 3).replace(/\.?0+$/, '');
-  return s === '' || s === '-' ? '0' : s;
-}
-
 /** Tillbridge tender kinds → ARTS TenderType. */
 const TENDER_TYPES: Record<string, string> = {
   cash: 'Cash',
@@ -148,7 +126,7 @@ interface ReturnData {
 
 /** A tender (or refund) line item; the PAN only when it is masked. */
 function tenderItem(seq: number, kind: string, amount: number, digits: number, typeCode: 'Sale' | 'Refund', pan: string | undefined): XmlObject {
-  const tender: XmlObject = { '@_TenderType': text(tenderType(kind)), '@_TypeCode': typeCode, Amount: formatAmount(amount, digits) };
+  const tender: XmlObject = { '@_TenderType': text(tenderType(kind)), '@_TypeCode': typeCode, Amount: minorToDecimal(amount, digits) };
   // never a full card number: what is not plainly masked (first 6 / last 4 at most) is left out
   if (pan !== undefined && isMaskedPan(pan)) tender.CreditDebit = { PrimaryAccountNumber: pan.replace(/[\s-]/g, '') };
   return { SequenceNumber: seq, Tender: tender };
@@ -181,9 +159,9 @@ function saleTransaction(d: SaleData, day: string, digits: (c: string | undefine
       Sale: {
         '@_ItemType': 'Stock',
         ItemID: text(l.sku),
-        RegularSalesUnitPrice: formatAmount(l.unitPrice, n),
-        ExtendedAmount: formatAmount(ext, n),
-        Quantity: formatQuantity(l.qty),
+        RegularSalesUnitPrice: minorToDecimal(l.unitPrice, n),
+        ExtendedAmount: minorToDecimal(ext, n),
+        Quantity: quantityToDecimal(l.qty),
       },
     });
   }
@@ -200,9 +178,9 @@ function saleTransaction(d: SaleData, day: string, digits: (c: string | undefine
       '@_TransactionStatus': 'Finished',
       LineItem: items,
       Total: [
-        { '@_TotalType': 'TransactionGrossAmount', '#text': formatAmount(gross, n) },
-        { '@_TotalType': 'TransactionGrandAmount', '#text': formatAmount(total, n) },
-        { '@_TotalType': 'TransactionTenderApplied', '#text': formatAmount(tendered, n) },
+        { '@_TotalType': 'TransactionGrossAmount', '#text': minorToDecimal(gross, n) },
+        { '@_TotalType': 'TransactionGrandAmount', '#text': minorToDecimal(total, n) },
+        { '@_TotalType': 'TransactionTenderApplied', '#text': minorToDecimal(tendered, n) },
       ],
     },
   };
@@ -232,10 +210,10 @@ function returnTransaction(d: ReturnData, at: string, day: string, original: Ori
     if (price !== undefined) {
       const ext = lineAmount(Math.round(l.completedQty * 1000), price);
       gross += ext;
-      ret.RegularSalesUnitPrice = formatAmount(price, n);
-      ret.ExtendedAmount = formatAmount(ext, n);
+      ret.RegularSalesUnitPrice = minorToDecimal(price, n);
+      ret.ExtendedAmount = minorToDecimal(ext, n);
     }
-    ret.Quantity = formatQuantity(l.completedQty);
+    ret.Quantity = quantityToDecimal(l.completedQty);
     if (l.disposition === 'restock' || l.disposition === 'damaged') ret.Disposal = { Method: l.disposition === 'restock' ? 'ReturnToStock' : 'Damaged' };
     items.push({ SequenceNumber: ++seq, Return: ret });
   }
@@ -243,10 +221,10 @@ function returnTransaction(d: ReturnData, at: string, day: string, original: Ori
   if (refund) items.push(tenderItem(++seq, refund.kind ?? 'other', refund.amount, n, 'Refund', undefined));
   const totals: XmlObject[] = [];
   // amounts of a return are positive, marked TypeCode="Return" (as ARTS DigitalReceipt returns are)
-  if (prices.size > 0) totals.push({ '@_TotalType': 'TransactionGrossAmount', '@_TypeCode': 'Return', '#text': formatAmount(gross, n) });
+  if (prices.size > 0) totals.push({ '@_TotalType': 'TransactionGrossAmount', '@_TypeCode': 'Return', '#text': minorToDecimal(gross, n) });
   if (refund) {
-    totals.push({ '@_TotalType': 'TransactionGrandAmount', '@_TypeCode': 'Return', '#text': formatAmount(refund.amount, n) });
-    totals.push({ '@_TotalType': 'TransactionTenderApplied', '@_TypeCode': 'Return', '#text': formatAmount(refund.amount, n) });
+    totals.push({ '@_TotalType': 'TransactionGrandAmount', '@_TypeCode': 'Return', '#text': minorToDecimal(refund.amount, n) });
+    totals.push({ '@_TotalType': 'TransactionTenderApplied', '@_TypeCode': 'Return', '#text': minorToDecimal(refund.amount, n) });
   }
   return {
     '@_TypeCode': 'ReturnTransaction',

@@ -58,18 +58,5 @@ export function milliToNumber(milli: bigint): number {
   return Number(milli) / 1000;
 }
 
-/** Integer minor units → decimal text with `digits` decimals: 1999, 2 → "19.99". */
-export function formatMinor(minor: number, digits: number): string {
-  const sign = minor < 0 ? '-' : '';
-  const abs = String(Math.abs(Math.trunc(minor)));
-  if (digits === 0) return sign + abs;
-  const padded = abs.padStart(digits + 1, '0');
-  return `${sign}${padded.slice(0, -digits)}.${padded.slice(-digits)}`;
-}
-
-/** A quantity (≤ 3 decimals) as decimal text without a float artefact: 0.42 → "0.42". */
-export function formatQuantity(qty: number): string {
-  const milli = Math.round(qty * 1000);
-  const s = formatMinor(milli, 3).replace(/\.?0+$/, '');
-  return s === '' || s === '-' ? '0' : s;
-}
+/** Minor units and quantities as decimal text: one implementation, in shared (the hub's POSLog export writes them too). */
+export { minorToDecimal as formatMinor, quantityToDecimal as formatQuantity } from '@tillbridge/shared';

@@ -1,3 +1,5 @@
+import { wallParts } from '@tillbridge/shared';
+
 /**
  * Register dates: fixed-width formats built from YYYY, YY, MM, DD, hh, mm, ss and literal
  * characters (e.g. "YYYYMMDDhhmmss", "DDMMYY", "DD.MM.YYYY hh:mm"), read as wall-clock time in
@@ -48,21 +50,13 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
 /** Minutes east of UTC in `zone` at the instant `utcMs`. */
 function offsetAt(zone: string, utcMs: number): number {
   if (zone === 'UTC' || zone === 'Z') return 0;
   const m = OFFSET.exec(zone);
   if (m) return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    formatters.set(zone, f);
-  }
-  const v: Record<string, number> = {};
-  for (const p of f.formatToParts(new Date(utcMs))) if (p.type !== 'literal') v[p.type] = Number(p.value);
-  const wall = Date.UTC(v.year!, v.month! - 1, v.day!, v.hour!, v.minute!, v.second!);
+  const v = wallParts(zone, utcMs);
+  const wall = Date.UTC(v.year, v.month - 1, v.day, v.hour, v.minute, v.second);
   return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
 }
 
