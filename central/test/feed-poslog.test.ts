@@ -3,12 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleEventBody } from '@tillbridge/shared';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../../agent/src/gateway/codecs/poslog/codec.js';
-import { AdminClient } from '../src/cli/admin-client.js';
 import { feedPoslogCommand } from '../src/cli/commands/feed-poslog.js';
 import type { FeedEntry } from '../src/feed/feed.js';
 import { ARTS_NAMESPACE, exportPoslogDay, feedDayEntries } from '../src/feed/poslog-export.js';
@@ -16,6 +14,7 @@ import { feedPoslogRoutes } from '../src/http/admin/feed-poslog.js';
 import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { testHub } from './helpers.js';
+import { runCli } from './cli-run.js';
 
 /**
  * The POSLog export of a store's business day (docs/erp-feed-poslog.md): sales and a completed
@@ -260,35 +259,7 @@ describe('GET /v1/admin/feed/poslog and `feed poslog`', () => {
     expect((await get(`store=S1&day=${DAY}`, 'nonsense')).status).toBe(401);
   });
 
-  class Exit extends Error {
-    constructor(readonly code: number) {
-      super(`exit ${code}`);
-    }
-  }
-
-  async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += typeof s === 'string' ? s : Buffer.from(s).toString('utf8')), true));
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-    const exit = vi.spyOn(process, 'exit').mockImplementation((c) => {
-      throw new Exit(Number(c ?? 0));
-    });
-    const program = new Command().exitOverride();
-    const feed = program.command('feed');
-    feedPoslogCommand(feed, { program, client: () => new AdminClient(apiUrl, operator) });
-    let code = 0;
-    try {
-      await program.parseAsync(['feed', 'poslog', ...args], { from: 'user' });
-    } catch (e) {
-      code = e instanceof Exit ? e.code : ((e as { exitCode?: number }).exitCode ?? 99);
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-      exit.mockRestore();
-    }
-    return { code, stdout, stderr };
-  }
+  const cli = (...args: string[]) => runCli((ctx) => feedPoslogCommand(ctx.program.command('feed'), ctx), apiUrl, operator, ['feed', 'poslog', ...args]);
 
   it('writes the file (whole, nothing beside it), or prints the document', async () => {
     const file = join(dir, 'S1-day.xml');

@@ -3,15 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AdminClient } from '../src/cli/admin-client.js';
 import { feedCommands } from '../src/cli/commands/feed.js';
 import type { FeedConsumer, FeedEntry } from '../src/feed/feed.js';
 import { feedRoutes } from '../src/http/admin/feed.js';
 import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { scalar, testHub, wireSale } from './helpers.js';
+import { runCli } from './cli-run.js';
 
 /** The ERP feed (docs/erp-feed.md): written with each change, read by position, consumers' cursors. */
 
@@ -221,33 +220,7 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
     expect((await ack(admin, { position: 2, rewind: true })).status).toBe(200);
   });
 
-  class Exit extends Error {
-    constructor(readonly code: number) {
-      super(`exit ${code}`);
-    }
-  }
-  async function cli(token: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-    const exit = vi.spyOn(process, 'exit').mockImplementation((c) => {
-      throw new Exit(Number(c ?? 0));
-    });
-    const program = new Command().exitOverride();
-    feedCommands({ program, client: () => new AdminClient(url, token) });
-    let code = 0;
-    try {
-      await program.parseAsync(['feed', ...args], { from: 'user' });
-    } catch (e) {
-      code = e instanceof Exit ? e.code : ((e as { exitCode?: number }).exitCode ?? 99);
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-      exit.mockRestore();
-    }
-    return { code, stdout, stderr };
-  }
+  const cli = (token: string, ...args: string[]) => runCli((ctx) => feedCommands(ctx), url, token, ['feed', ...args]);
 
   it('feed tail prints a page; --json one entry per line', async () => {
     const human = await cli(operator, 'tail', '--after', '0', '--limit', '2');

@@ -1,13 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DayCloseEventBody, WireEvent } from '@tillbridge/shared';
-import { AdminClient } from '../src/cli/admin-client.js';
 import { reconcileCommands } from '../src/cli/commands/reconcile.js';
 import { adminRoutes } from '../src/http/admin-api.js';
 import { Router } from '../src/http/router.js';
 import { testHub } from './helpers.js';
+import { runCli } from './cli-run.js';
 
 // `tillbridge-hub reconcile`, in-process, through the admin API on a real HTTP server, on a real hub database.
 
@@ -64,37 +63,8 @@ afterAll(async () => {
   t.cleanup();
 });
 
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
 /** Runs `tillbridge-hub reconcile …` as the CLI does; returns what it printed and its exit code. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  const exit = vi.spyOn(process, 'exit').mockImplementation((c) => {
-    throw new Exit(Number(c ?? 0));
-  });
-  const program = new Command().exitOverride();
-  reconcileCommands({ program, client: () => new AdminClient(apiUrl, operator) });
-  let code = 0;
-  try {
-    await program.parseAsync(['reconcile', ...args], { from: 'user' });
-    code = Number(process.exitCode ?? 0);
-  } catch (e) {
-    code = e instanceof Exit ? e.code : ((e as { exitCode?: number }).exitCode ?? 99);
-  } finally {
-    process.exitCode = undefined;
-    out.mockRestore();
-    err.mockRestore();
-    exit.mockRestore();
-  }
-  return { code, stdout, stderr };
-}
+const cli = (...args: string[]) => runCli((ctx) => reconcileCommands(ctx), apiUrl, operator, ['reconcile', ...args]);
 
 describe('tillbridge-hub reconcile', () => {
   it('lists every register of the day with its status, totals reported and recorded, and what differs', async () => {

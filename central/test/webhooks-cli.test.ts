@@ -1,7 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { Webhooks, type DeliveryView, type EndpointView } from '../src/webhooks/webhooks.js';
 import { silent, testHub } from './helpers.js';
+import { runCli } from './cli-run.js';
 
 // The CLI commands, in-process, through the admin API on a real HTTP server, to a real receiver.
 
@@ -71,35 +71,8 @@ afterAll(async () => {
   t.cleanup();
 });
 
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
 /** Runs `tillbridge-hub webhooks …` as the CLI does; returns what it printed and its exit code. */
-async function cli(token: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  const exit = vi.spyOn(process, 'exit').mockImplementation((c) => {
-    throw new Exit(Number(c ?? 0));
-  });
-  const program = new Command().exitOverride();
-  webhookCommands({ program, client: () => new AdminClient(apiUrl, token) });
-  let code = 0;
-  try {
-    await program.parseAsync(['webhooks', ...args], { from: 'user' });
-  } catch (e) {
-    code = e instanceof Exit ? e.code : (e as { exitCode?: number }).exitCode ?? 99;
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    exit.mockRestore();
-  }
-  return { code, stdout, stderr };
-}
+const cli = (token: string, ...args: string[]) => runCli((ctx) => webhookCommands(ctx), apiUrl, token, ['webhooks', ...args]);
 
 const json = async <T>(token: string, ...args: string[]): Promise<T> => {
   const r = await cli(token, ...args, '--json');
