@@ -2,22 +2,11 @@ import { businessDayOf, TbCodes, TbError } from '@tillbridge/shared';
 import { iso, type Clock } from '../domain/clock.js';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { MultiRowInsert } from '../domain/multi-row.js';
-import type { WebhookEvent, WebhookEventType } from '../webhooks/events.js';
+import { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from '../webhooks/events.js';
 
-/** What goes on the ERP feed: every validated transaction and its consequences (docs/erp-feed.md). */
-export const FEED_EVENT_TYPES = [
-  'sale.recorded',
-  'return.authorized',
-  'return.denied',
-  'return.completed',
-  'return.cancelled',
-  'return.exception',
-  'return.resolved',
-  'inventory.adjusted',
-  'day.reconciled',
-  'day.discrepancy',
-] as const satisfies readonly WebhookEventType[];
-export type FeedEventType = (typeof FEED_EVENT_TYPES)[number];
+/** What goes on the ERP feed: every validated transaction and its consequences — every hub event but a register's link state and the webhook test (docs/erp-feed.md). */
+export type FeedEventType = Exclude<WebhookEventType, 'terminal.status' | 'webhook.test'>;
+export const FEED_EVENT_TYPES = WEBHOOK_EVENT_TYPES.filter((t): t is FeedEventType => t !== 'terminal.status' && t !== 'webhook.test');
 
 export function isFeedEventType(t: string): t is FeedEventType {
   return (FEED_EVENT_TYPES as readonly string[]).includes(t);
