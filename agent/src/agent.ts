@@ -35,9 +35,10 @@ import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
-import { parseHostPort, systemClock, writePrivateFile, type Clock } from '@tillbridge/shared';
+import { parseHostPort, systemClock, TILLBRIDGE_VERSION, writePrivateFile, type Clock } from '@tillbridge/shared';
 
-export const SOFTWARE = 'tillbridge-agent/0.1.0';
+/** What the agent calls itself to the hub: its name and version (stamped into a release build). */
+export const SOFTWARE = `tillbridge-agent/${TILLBRIDGE_VERSION}`;
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** How often the agent looks for registers' days past their cut-off without a day close. */
 const DAY_CLOSE_CHECK_MS = 60_000;

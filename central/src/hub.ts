@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
-import { checkDataDir, ensurePrivateDir, TbCodes, TbError, TOKEN_PATH, type Logger } from '@tillbridge/shared';
+import { checkDataDir, ensurePrivateDir, TbCodes, TbError, TILLBRIDGE_VERSION, TOKEN_PATH, type Logger } from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
@@ -18,7 +18,8 @@ import { loadOrCreateSigningKey } from './audit/signing-key.js';
 import { loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
 import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
 
-export const HUB_SOFTWARE = 'tillbridge-hub/0.1.0';
+/** What the hub calls itself (health, audit, webhooks' User-Agent): its name and version (stamped into a release build). */
+export const HUB_SOFTWARE = `tillbridge-hub/${TILLBRIDGE_VERSION}`;
 
 /** How often what the hub holds of presence and heartbeats is written (one relaxed transaction per 500 rows). */
 const DEFERRED_FLUSH_MS = 1000;
