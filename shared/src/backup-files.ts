@@ -95,8 +95,14 @@ export function readVerifiedManifest(dir: string, format: string): BackupManifes
     if (!f || typeof f.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(f.name) || f.name === MANIFEST_FILE || typeof f.sha256 !== 'string' || typeof f.bytes !== 'number') {
       throw new TbError(TbCodes.INVALID, `${file}: each of "files" needs a plain file name, "bytes" and "sha256", got ${JSON.stringify(f)}`);
     }
+  }
+  // every file missing is named at once; then each is checked
+  const missing = m.files.filter((f) => !existsSync(join(dir, f.name)));
+  if (missing.length > 0) {
+    throw new TbError(TbCodes.INVALID, `${missing.map((f) => `${join(dir, f.name)} (${f.role})`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing: the manifest lists ${missing.length > 1 ? 'them' : 'it'}; the backup is incomplete`);
+  }
+  for (const f of m.files) {
     const path = join(dir, f.name);
-    if (!existsSync(path)) throw new TbError(TbCodes.INVALID, `${path} is missing: the manifest lists it (${f.role}); the backup is incomplete`);
     const size = statSync(path).size;
     if (size !== f.bytes) throw new TbError(TbCodes.INVALID, `${path} is ${size} bytes, the manifest says ${f.bytes}: the file was cut short or changed`);
     const sum = sha256File(path);

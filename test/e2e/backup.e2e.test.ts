@@ -157,7 +157,7 @@ describe('tillbridge-agent backup and restore', () => {
     rmSync(join(damaged, 'agent.sqlite'));
     const missing = await a.cli(['restore', damaged, '--config', a.configFile, '--force']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/agent\.sqlite is missing/);
+    expect(missing.stderr).toMatch(/agent\.sqlite \(database\) is missing/);
   });
 });
 
@@ -227,7 +227,7 @@ describe('tillbridge-hub backup and restore', () => {
     rmSync(join(damaged, 'hub.sqlite'));
     const missing = await w.hub.cli(['restore', damaged, '--data', join(w.dir, 'hub-from-damaged')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/hub\.sqlite is missing/);
+    expect(missing.stderr).toMatch(/hub\.sqlite \(database\) is missing/);
 
     // into a new data directory: restored, hub.secret opens it, the chain verifies
     const data = join(w.dir, 'hub-restored');
