@@ -102,7 +102,7 @@ describe('restoreHub', () => {
     for (const f of ['hub.sqlite', 'hub.secret', 'audit-signing-key.pem']) expect(statSync(join(data, f)).mode & 0o777, f).toBe(0o600);
     const hub = openHub({ dataDir: data, tokenLifetimeSec: 900, log: silent, clock });
     try {
-      expect(hub.storage.db.prepare(`SELECT receipt FROM sales`).pluck().all()).toEqual(['R-1']);
+      expect(hub.storage.db.prepare(`SELECT receipt FROM sales`).all()).toEqual([{ receipt: 'R-1' }]);
     } finally {
       hub.close();
     }
