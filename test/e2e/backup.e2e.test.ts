@@ -203,6 +203,15 @@ describe('tillbridge-hub backup and restore', () => {
       expect(manifest.pgDump).toMatch(/pg_dump --format=custom/);
       const text = await w.hub.cli(['backup', '--data', w.hubData, join(w.dir, 'hub-backup-text')]);
       expect(text.stdout).toMatch(/DATABASE IS NOT IN THIS BACKUP/);
+      // the key files into another process's data directory, checked against the database
+      const keys = join(w.dir, 'hub-keys-restored');
+      const without = await w.hub.cli(['restore', dir, '--data', keys, '--database', '']);
+      expect(without.code).toBe(2);
+      expect(without.stderr).toMatch(/pg_restore the database first|restore the database with pg_restore first/);
+      const r = await w.hub.cli(['restore', dir, '--data', keys]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/hub\.secret opens the database: yes/);
+      expect(r.stdout).toMatch(/audit log intact/);
       return;
     }
     expect(manifest.engine).toBe('sqlite');
