@@ -148,6 +148,8 @@ export function restoreHub(dir: string, dataDir: string, opts: { force?: boolean
 
   const db = hubDbPath(dataDir);
   if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new TbError(TbCodes.INVALID, `--data ${dataDir}: expected a directory, found a file`);
+  // the restored files are made by whoever runs this: the hub's user, who owns the directory
+  if (existsSync(dataDir)) requireOwner(dataDir, 'the hub');
   if (existsSync(db)) requireOwner(db, 'the hub');
   if (sqliteInUse(openSqlite, db)) {
     throw new TbError(TbCodes.CONFLICT, `a hub is serving from ${dataDir} (another process has ${db} open): stop it first; a restore never replaces a database in use`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -150,6 +150,16 @@ describe('restoreHub', () => {
     rmSync(join(out, 'manifest.json'));
     expect(() => restoreHub(out, data, { clock })).toThrow(/holds no manifest\.json/);
     expect(existsSync(data)).toBe(false);
+  });
+
+  // only root can give a directory to another user
+  it.skipIf(process.getuid?.() !== 0)('refuses a data directory another user owns (the restored files would be this user\'s)', async () => {
+    const { out } = await backedUp();
+    const data = join(root, 'theirs');
+    mkdirSync(data, { mode: 0o700 });
+    chownSync(data, 65534, 65534);
+    expect(() => restoreHub(out, data, { clock })).toThrow(/theirs belongs to uid 65534: run this as that user/);
+    expect(readdirSync(data)).toEqual([]);
   });
 
   it('refuses a backup from a newer hub', async () => {

@@ -184,14 +184,15 @@ export type OpenSqlite = (file: string) => SqliteConnection;
 const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
 
 /**
- * Refuses (TB_CONFIG) to open `dbFile` as a user other than its owner: SQLite would make the -wal
- * and -shm files beside it as this user, and the program that owns it could not open them again.
+ * Refuses (TB_CONFIG) to work on `path` (a database, a data directory) as a user other than its
+ * owner: SQLite would make the -wal and -shm files beside a database as this user, a restore its
+ * files, and the program that owns them could not open them again.
  */
-export function requireOwner(dbFile: string, program: string): void {
+export function requireOwner(path: string, program: string): void {
   if (!process.getuid || process.platform === 'win32') return;
-  const owner = statSync(dbFile).uid;
+  const owner = statSync(path).uid;
   if (process.getuid() !== owner) {
-    throw new TbError(TbCodes.CONFIG, `${dbFile} belongs to uid ${owner}: run this as that user (the one ${program} runs as), e.g. sudo -u <that user> …`);
+    throw new TbError(TbCodes.CONFIG, `${path} belongs to uid ${owner}: run this as that user (the one ${program} runs as), e.g. sudo -u <that user> …`);
   }
 }
 

@@ -115,6 +115,8 @@ export function restoreAgent(dir: string, config: Readonly<AgentConfig>, opts: {
   const dataDir = config.dataDir;
   const db = agentDbPath(dataDir);
   if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new TbError(TbCodes.CONFIG, `dataDir ${dataDir}: expected a directory, found a file`);
+  // the restored file is made by whoever runs this: the agent's user, who owns the directory
+  if (existsSync(dataDir)) requireOwner(dataDir, 'the agent');
   if (existsSync(db)) requireOwner(db, 'the agent');
   if (sqliteInUse(openSqlite, db)) {
     throw new TbError(TbCodes.CONFLICT, `the agent is running on ${dataDir} (another process has ${db} open): stop it first (systemctl stop tillbridge-agent); a restore never replaces a database in use`);
