@@ -2,6 +2,8 @@ import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } fro
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentStatus, setStock, startHub, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { invariantViolations, sale, World, type Decision } from './fixture.js';
@@ -267,5 +269,20 @@ describe('tillbridge-hub backup and restore', () => {
     expect(copy.map((s) => s.receipt)).toEqual(expect.arrayContaining(['H-1', 'H-2']));
     for (const s of copy) expect(s.n, s.receipt).toBe(1);
     expect(w.query(file, `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`)).toEqual([]);
+  });
+});
+
+describe('bad usage exits 2', () => {
+  const env = { TILLBRIDGE_CONFIG: '' };
+  it.each([
+    [HUB_BIN, ['backup', '--data', '/nonexistent'], /missing required argument 'dir'/],
+    [HUB_BIN, ['backup', 'somewhere'], /required option '--data <dir>' not specified/],
+    [HUB_BIN, ['restore', 'somewhere', '--data', 'x', '--nope'], /unknown option '--nope'/],
+    [AGENT_BIN, ['restore', '--config', 'x.json'], /missing required argument 'dir'/],
+    [AGENT_BIN, ['backup', 'somewhere'], /no config file: pass --config FILE or set TILLBRIDGE_CONFIG/],
+  ])('%s %j', async (bin, args, pattern) => {
+    const r = await runCommand(process.execPath, [bin, ...args], env);
+    expect(r.stderr).toMatch(pattern);
+    expect(r.code).toBe(2);
   });
 });
