@@ -22,6 +22,7 @@ export const POSTGRES_SUITES = [
   'test/e2e/erp-feed.e2e.test.ts',
   'test/e2e/day-close.e2e.test.ts',
   'test/e2e/amqp-relay.e2e.test.ts',
+  'test/e2e/backup.e2e.test.ts',
 ];
 
 const why = pgUnavailable();

@@ -20,3 +20,4 @@ export * from './cli-usage.js';
 export * from './stop-on-signals.js';
 export * from './business-day.js';
 export * from './version.js';
+export * from './backup-files.js';

@@ -162,3 +162,6 @@ export function getMeta(db: Db, key: string): string | undefined {
 export function setMeta(db: Db, key: string, value: string): void {
   db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
 }
+
+/** The schema version this agent writes (SQLite user_version): a backup from a newer one is refused by restore. */
+export const AGENT_SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,198 @@
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import {
+  backupFileOf,
+  copyIntoBackup,
+  createLogger,
+  describeBackupFile,
+  ensurePrivateDir,
+  fileStamp,
+  placeRestoredFile,
+  prepareBackupDir,
+  readVerifiedManifest,
+  requireOwner,
+  sqliteInUse,
+  sqliteOnlineCopy,
+  TbCodes,
+  TbError,
+  writeManifest,
+  type BackupFile,
+  type BackupManifest,
+  type OpenSqlite,
+} from '@tillbridge/shared';
+import { loadSecrets, secretCheck, secretPath } from './auth/secrets.js';
+import { signingKeyPath } from './audit/signing-key.js';
+import { AuditTrail } from './audit/trail.js';
+import type { ChainVerifyResult } from './audit/verify-stored.js';
+import { AuditLog } from './domain/audit-log.js';
+import { iso, type Clock } from './domain/clock.js';
+import { HUB_SOFTWARE } from './hub.js';
+import { hubDbPath, openHubStorage, openPgClient, redactUrl, SCHEMA_VERSIONS } from './storage/index.js';
+
+/**
+ * `tillbridge-hub backup` and `restore` (docs/backup.md). They work on the data directory itself,
+ * like the local admin commands — no running hub is needed, and a running one is not disturbed:
+ * the SQLite database is copied online (SQLite's backup API, one consistent snapshot; the hub
+ * keeps writing in WAL mode), then hub.secret and the audit signing key. TLS keys are not in the
+ * data directory (serve takes their paths) and are not part of it; an audit checkpoint lives in
+ * the database (a checkpoint file is an operator's export).
+ */
+
+export const HUB_BACKUP_FORMAT = 'tillbridge-hub-backup/1';
+
+const openSqlite: OpenSqlite = (file) => new Database(file, { fileMustExist: true });
+
+export interface HubBackupResult {
+  dir: string;
+  manifest: BackupManifest;
+  /** PostgreSQL: the database was not copied; how to dump it. */
+  pgDump?: string;
+}
+
+/** The pg_dump recipe for a hub on PostgreSQL (printed by backup; docs/backup.md). */
+export function pgDumpRecipe(database: string, dir: string): string {
+  const url = redactUrl(database);
+  return [
+    `pg_dump --format=custom --file=${join(dir, 'hub.pgdump')} '${url}'`,
+    `# restore into an empty database: createdb tillbridge && pg_restore --no-owner --dbname='${url}' ${join(dir, 'hub.pgdump')}`,
+  ].join('\n');
+}
+
+function pgSchemaVersion(database: string): number | null {
+  const c = openPgClient(database, { applicationName: 'tillbridge-hub backup' });
+  try {
+    if (c.query(`SELECT to_regclass('tillbridge_schema') AS t`)[0]?.t == null) return null;
+    return Number(c.query('SELECT version FROM tillbridge_schema')[0]?.version ?? 0);
+  } finally {
+    c.close();
+  }
+}
+
+export async function backupHub(dataDir: string, dir: string, opts: { database?: string | undefined; clock: Clock }): Promise<HubBackupResult> {
+  if (!existsSync(secretPath(dataDir))) throw new TbError(TbCodes.CONFIG, `no hub in ${dataDir}: ${secretPath(dataDir)} is missing (expected the --data directory of \`tillbridge-hub serve\`)`);
+  const db = hubDbPath(dataDir);
+  if (!opts.database && !existsSync(db)) {
+    throw new TbError(TbCodes.CONFIG, `no SQLite hub in ${dataDir} (${db} does not exist): a hub on PostgreSQL? give its --database`);
+  }
+  if (!opts.database) requireOwner(db, 'the hub');
+  prepareBackupDir(dir);
+  const createdAt = iso(opts.clock.now());
+  const files: BackupFile[] = [];
+  let schemaVersion: number | null;
+  try {
+    if (opts.database) {
+      schemaVersion = pgSchemaVersion(opts.database);
+    } else {
+      schemaVersion = await sqliteOnlineCopy(openSqlite, db, join(dir, 'hub.sqlite'));
+      files.push(describeBackupFile(dir, 'hub.sqlite', 'database'));
+    }
+    // after the database: a key that signed a checkpoint in the copy exists by now
+    files.push(copyIntoBackup(dir, 'hub.secret', secretPath(dataDir), 'secret'));
+    if (existsSync(signingKeyPath(dataDir))) files.push(copyIntoBackup(dir, 'audit-signing-key.pem', signingKeyPath(dataDir), 'signing-key'));
+  } catch (err) {
+    // nothing half-made is left looking like a backup (no manifest was written)
+    rmSync(join(dir, 'hub.sqlite'), { force: true });
+    throw err;
+  }
+  const manifest: BackupManifest = {
+    format: HUB_BACKUP_FORMAT,
+    software: HUB_SOFTWARE,
+    createdAt,
+    engine: opts.database ? 'postgres' : 'sqlite',
+    schemaVersion,
+    ...(opts.database ? { database: { url: redactUrl(opts.database), included: false, note: 'dump it with pg_dump (docs/backup.md)' } } : {}),
+    files,
+  };
+  writeManifest(dir, manifest);
+  return { dir, manifest, ...(opts.database ? { pgDump: pgDumpRecipe(opts.database, dir) } : {}) };
+}
+
+export interface HubRestoreResult {
+  dataDir: string;
+  engine: 'sqlite' | 'postgres';
+  backupCreatedAt: string;
+  restored: string[];
+  /** What the restored files replaced, kept beside them. */
+  keptAside: string[];
+  /** hub.secret opens the database (its meta secret_check). */
+  secretMatches: boolean;
+  audit: ChainVerifyResult;
+}
+
+/** What holds a hub in a data directory (any of them: a restore over it needs --force). */
+function hubFiles(dataDir: string): string[] {
+  return [hubDbPath(dataDir), secretPath(dataDir), signingKeyPath(dataDir)].filter((f) => existsSync(f));
+}
+
+/**
+ * Restores a backup into `dataDir`: the manifest's checksums first (a file missing or changed is
+ * refused, naming it), never over a hub that serves from it, over another hub only with `force`
+ * (what is replaced is kept aside), then the audit chain is verified as `audit verify` does.
+ * PostgreSQL: the key files only; the database is restored with pg_restore first, and `database`
+ * names it so the chain and hub.secret can be checked against it.
+ */
+export function restoreHub(dir: string, dataDir: string, opts: { force?: boolean; database?: string | undefined; clock: Clock }): HubRestoreResult {
+  const m = readVerifiedManifest(dir, HUB_BACKUP_FORMAT);
+  const engine = m.engine === 'postgres' ? 'postgres' : 'sqlite';
+  if (engine === 'postgres' && !opts.database) {
+    throw new TbError(TbCodes.CONFIG, `${dir} is a backup of a hub on PostgreSQL (its key files only): restore the database with pg_restore first, then give it here with --database`);
+  }
+  if (engine === 'sqlite' && opts.database) throw new TbError(TbCodes.CONFIG, `${dir} is a backup of a SQLite hub: --database does not apply (to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`);
+  const current = engine === 'sqlite' ? SCHEMA_VERSIONS.sqlite : SCHEMA_VERSIONS.postgres;
+  if (typeof m.schemaVersion === 'number' && m.schemaVersion > current) {
+    throw new TbError(TbCodes.CONFIG, `${dir} was taken by a newer hub (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`);
+  }
+  if (!backupFileOf(m, 'secret')) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`);
+  if (engine === 'sqlite' && !backupFileOf(m, 'database')) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.sqlite`);
+
+  const db = hubDbPath(dataDir);
+  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new TbError(TbCodes.INVALID, `--data ${dataDir}: expected a directory, found a file`);
+  // the restored files are made by whoever runs this: the hub's user, who owns the directory
+  if (existsSync(dataDir)) requireOwner(dataDir, 'the hub');
+  if (existsSync(db)) requireOwner(db, 'the hub');
+  if (sqliteInUse(openSqlite, db)) {
+    throw new TbError(TbCodes.CONFLICT, `a hub is serving from ${dataDir} (another process has ${db} open): stop it first; a restore never replaces a database in use`);
+  }
+  const present = hubFiles(dataDir);
+  if (present.length > 0 && !opts.force) {
+    throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): restore into a new directory, or pass --force to replace it (what it holds is kept aside as *.before-restore-*)`);
+  }
+
+  ensurePrivateDir(dataDir);
+  if (process.platform !== 'win32') chmodSync(dataDir, 0o700);
+  const stamp = fileStamp(iso(opts.clock.now()));
+  const restored: string[] = [];
+  const keptAside: string[] = [];
+  // the database first, the secret that opens it last: a restore cut short is not a hub that starts
+  const order = [...m.files].sort((a, b) => rank(a.role) - rank(b.role));
+  for (const f of order) {
+    keptAside.push(...placeRestoredFile(dataDir, f.name, join(dir, f.name), { sqlite: f.role === 'database', stamp }));
+    restored.push(join(dataDir, f.name));
+  }
+  // a signing key the backup did not have (none was made yet) must not be left from the replaced hub
+  if (!backupFileOf(m, 'signing-key') && existsSync(signingKeyPath(dataDir))) {
+    keptAside.push(...placeAside(signingKeyPath(dataDir), stamp));
+  }
+
+  const storage = openHubStorage(dataDir, { database: opts.database });
+  try {
+    const kept = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
+    const secretMatches = kept === undefined || kept.value === secretCheck(loadSecrets(dataDir));
+    const log = createLogger({ name: 'tillbridge-hub', level: 'silent' });
+    const audit = new AuditTrail(storage, new AuditLog(storage, opts.clock), opts.clock, { dataDir }, log).verify();
+    return { dataDir, engine, backupCreatedAt: m.createdAt, restored, keptAside, secretMatches, audit };
+  } finally {
+    storage.close();
+  }
+}
+
+function rank(role: string): number {
+  return role === 'database' ? 0 : role === 'secret' ? 2 : 1;
+}
+
+function placeAside(file: string, stamp: string): string[] {
+  const to = `${file}.before-restore-${stamp}`;
+  renameSync(file, to);
+  return [to];
+}

@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TbCodes, TbError } from './errors.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sqliteCompanions, writePrivateFile } from './private-files.js';
+
+/**
+ * What the hub's and the agent's `backup` and `restore` share (docs/backup.md): a backup is a
+ * directory (0700) of files (0600) and a `manifest.json` naming each file with its size and
+ * SHA-256, so a restore refuses a copy that was cut short, damaged or changed, naming the file.
+ * The checksums catch damage, not a forger: whoever can rewrite the files can rewrite the manifest.
+ */
+
+export const MANIFEST_FILE = 'manifest.json';
+
+export interface BackupFile {
+  /** The file's name in the backup directory (and in the data directory it is restored to). */
+  name: string;
+  /** What it is: database, secret, signing-key. */
+  role: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface BackupManifest {
+  /** e.g. tillbridge-hub-backup/1 */
+  format: string;
+  /** The software that took it, e.g. tillbridge-hub/0.1.0 */
+  software: string;
+  /** When it was taken (ISO 8601, the process's clock). */
+  createdAt: string;
+  /** The database's schema version in the backup (SQLite user_version; PostgreSQL tillbridge_schema). */
+  schemaVersion: number | null;
+  files: BackupFile[];
+  /** Per program: what else a restore needs to know. */
+  [extra: string]: unknown;
+}
+
+export function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** A backup directory: made 0700 (narrowed if it exists); refused when it already holds a backup. */
+export function prepareBackupDir(dir: string): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new TbError(TbCodes.INVALID, `${dir}: expected a directory for the backup, found a file`);
+    if (existsSync(join(dir, MANIFEST_FILE))) throw new TbError(TbCodes.CONFLICT, `${dir} already holds a backup (${MANIFEST_FILE}): give a new directory (e.g. one named by date)`);
+    const left = readdirSync(dir);
+    if (left.length > 0) throw new TbError(TbCodes.CONFLICT, `${dir} is not empty (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}): give a new or empty directory`);
+  }
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  if (process.platform !== 'win32') chmodSync(dir, PRIVATE_DIR_MODE);
+}
+
+/** Copies `from` into the backup directory as `name` (0600, fsynced) and describes it. */
+export function copyIntoBackup(dir: string, name: string, from: string, role: string): BackupFile {
+  writePrivateFile(join(dir, name), readFileSync(from));
+  return describeBackupFile(dir, name, role);
+}
+
+/** A file already in the backup directory: narrowed to 0600, fsynced, its size and checksum. */
+export function describeBackupFile(dir: string, name: string, role: string): BackupFile {
+  const file = join(dir, name);
+  if (process.platform !== 'win32') chmodSync(file, PRIVATE_FILE_MODE);
+  fsyncFile(file);
+  return { name, role, bytes: statSync(file).size, sha256: sha256File(file) };
+}
+
+/** Writes the manifest last: a directory without one is a backup that did not finish. */
+export function writeManifest(dir: string, manifest: BackupManifest): void {
+  writePrivateFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  fsyncFile(join(dir, MANIFEST_FILE));
+  fsyncDir(dir);
+}
+
+/**
+ * Reads a backup's manifest and checks every file it names against it (present, size, SHA-256).
+ * Throws TB_INVALID naming the file that is missing or differs, or what is wrong with the manifest.
+ */
+export function readVerifiedManifest(dir: string, format: string): BackupManifest {
+  const file = join(dir, MANIFEST_FILE);
+  if (!existsSync(dir)) throw new TbError(TbCodes.INVALID, `${dir}: no such backup directory`);
+  if (!existsSync(file)) throw new TbError(TbCodes.INVALID, `${dir} holds no ${MANIFEST_FILE}: not a backup, or one that did not finish`);
+  let m: BackupManifest;
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8')) as BackupManifest;
+  } catch (err) {
+    throw new TbError(TbCodes.INVALID, `${file} is not JSON: ${(err as Error).message}`);
+  }
+  if (!m || typeof m !== 'object' || m.format !== format) {
+    throw new TbError(TbCodes.INVALID, `${file}: expected "format": "${format}", got ${JSON.stringify((m as { format?: unknown } | null)?.format)}${typeof m?.format === 'string' && m.format.startsWith('tillbridge-') ? ' (a backup of the other program?)' : ''}`);
+  }
+  if (!Array.isArray(m.files) || m.files.length === 0) throw new TbError(TbCodes.INVALID, `${file}: "files" must list the backup's files`);
+  for (const f of m.files) {
+    if (!f || typeof f.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(f.name) || f.name === MANIFEST_FILE || typeof f.sha256 !== 'string' || typeof f.bytes !== 'number') {
+      throw new TbError(TbCodes.INVALID, `${file}: each of "files" needs a plain file name, "bytes" and "sha256", got ${JSON.stringify(f)}`);
+    }
+  }
+  // every file missing is named at once; then each is checked
+  const missing = m.files.filter((f) => !existsSync(join(dir, f.name)));
+  if (missing.length > 0) {
+    throw new TbError(TbCodes.INVALID, `${missing.map((f) => `${join(dir, f.name)} (${f.role})`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing: the manifest lists ${missing.length > 1 ? 'them' : 'it'}; the backup is incomplete`);
+  }
+  for (const f of m.files) {
+    const path = join(dir, f.name);
+    const size = statSync(path).size;
+    if (size !== f.bytes) throw new TbError(TbCodes.INVALID, `${path} is ${size} bytes, the manifest says ${f.bytes}: the file was cut short or changed`);
+    const sum = sha256File(path);
+    if (sum !== f.sha256) throw new TbError(TbCodes.INVALID, `${path} does not match its checksum in the manifest (sha256 ${sum}, expected ${f.sha256}): the file was damaged or changed`);
+  }
+  return m;
+}
+
+/** The manifest's entry for `role`, if it lists one. */
+export function backupFileOf(m: BackupManifest, role: string): BackupFile | undefined {
+  return m.files.find((f) => f.role === role);
+}
+
+/**
+ * Puts a backup's file into a data directory: written beside its target at 0600, fsynced, then
+ * renamed over it. For a SQLite database, whatever -wal, -shm or -journal the replaced database
+ * left (an agent killed mid-write leaves a WAL) is moved aside with it — a WAL left beside the
+ * restored file would be replayed into it. What it replaced is kept as NAME.before-restore-STAMP
+ * (and its -wal), never deleted; returns those names.
+ */
+export function placeRestoredFile(dataDir: string, name: string, from: string, opts: { sqlite?: boolean; stamp: string }): string[] {
+  const target = join(dataDir, name);
+  const tmp = `${target}.restoring`;
+  writePrivateFile(tmp, readFileSync(from));
+  fsyncFile(tmp);
+  const kept: string[] = [];
+  const aside = `${target}.before-restore-${opts.stamp}`;
+  const companions = opts.sqlite ? sqliteCompanions(target).slice(1) : [];
+  if (existsSync(target)) {
+    renameSync(target, aside);
+    kept.push(aside);
+  }
+  for (const c of companions) {
+    if (!existsSync(c)) continue;
+    if (c.endsWith('-shm')) rmSync(c, { force: true }); // an index SQLite rebuilds
+    else {
+      const to = `${aside}${c.slice(target.length)}`;
+      renameSync(c, to);
+      kept.push(to);
+    }
+  }
+  renameSync(tmp, target);
+  fsyncDir(dataDir);
+  return kept;
+}
+
+/** A timestamp for file names, from an ISO instant: 2026-11-30T23-59-01Z. */
+export function fileStamp(iso: string): string {
+  return iso.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+}
+
+function fsyncFile(file: string): void {
+  const fd = openSync(file, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  if (process.platform === 'win32') return;
+  try {
+    fsyncFile(dir);
+  } catch {
+    /* some filesystems refuse to fsync a directory: the renames are still made */
+  }
+}
+
+/** What the backup needs of a better-sqlite3 connection (shared/ does not depend on it: each program passes its own). */
+export interface SqliteConnection {
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  exec(source: string): unknown;
+  backup(destination: string, options?: { progress?: (info: { totalPages: number; remainingPages: number }) => number }): Promise<unknown>;
+  close(): unknown;
+}
+export type OpenSqlite = (file: string) => SqliteConnection;
+
+const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
+
+/**
+ * Refuses (TB_CONFIG) to work on `path` (a database, a data directory) as a user other than its
+ * owner: SQLite would make the -wal and -shm files beside a database as this user, a restore its
+ * files, and the program that owns them could not open them again.
+ */
+export function requireOwner(path: string, program: string): void {
+  if (!process.getuid || process.platform === 'win32') return;
+  const owner = statSync(path).uid;
+  if (process.getuid() !== owner) {
+    throw new TbError(TbCodes.CONFIG, `${path} belongs to uid ${owner}: run this as that user (the one ${program} runs as), e.g. sudo -u <that user> …`);
+  }
+}
+
+/**
+ * An online, consistent copy of a SQLite database in WAL mode while its owner keeps writing: the
+ * SQLite backup API, copying every page in one step (one read transaction: a snapshot; in WAL
+ * mode writers are not blocked, and a write cannot make the copy start over). The copy is then
+ * made a single file (journal_mode DELETE) and checked (quick_check). Returns its schema version.
+ */
+export async function sqliteOnlineCopy(open: OpenSqlite, source: string, destination: string): Promise<number> {
+  const src = open(source);
+  try {
+    src.pragma('busy_timeout = 10000');
+    await src.backup(destination, { progress: () => 0x7fffffff });
+  } finally {
+    src.close();
+  }
+  const copy = open(destination);
+  try {
+    copy.pragma('journal_mode = DELETE');
+    const check = copy.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new TbError(TbCodes.INTERNAL, `the copy of ${source} does not pass SQLite's quick_check (${String(check)}): nothing was kept`);
+    return Number(copy.pragma('user_version', { simple: true }));
+  } finally {
+    copy.close();
+  }
+}
+
+/**
+ * Whether another process has `dbFile` open (a serving hub, a running agent): an exclusive lock
+ * is asked for without waiting. In WAL mode every open connection holds a shared lock, so it is
+ * granted only to the file's one user.
+ */
+export function sqliteInUse(open: OpenSqlite, dbFile: string): boolean {
+  if (!existsSync(dbFile)) return false;
+  const probe = open(dbFile);
+  try {
+    probe.pragma('busy_timeout = 0');
+    probe.pragma('locking_mode = EXCLUSIVE');
+    probe.exec('BEGIN EXCLUSIVE');
+    probe.exec('ROLLBACK');
+    return false;
+  } catch (err) {
+    if (isBusy(err)) return true;
+    throw err;
+  } finally {
+    probe.close();
+  }
+}
