@@ -120,14 +120,24 @@ describe('enrolling a store', () => {
     const exists = await agentCli(['enroll', '--hub', w.hub.url, '--code', code2.code, '--fingerprint', fp!, '--config', config]);
     expect(exists.code).toBe(2);
     expect(exists.stderr).toContain('--force');
-    // with --force: the registers and settings kept, a new key
-    const forced = await agentCli(['enroll', '--hub', w.hub.url, '--code', code2.code, '--fingerprint', fp!, '--config', config, '--force']);
+    // with --force, trusting the hub through its CA this time: the registers and settings kept, a
+    // new key, the CA written instead of the pin
+    const forced = await agentCli(['enroll', '--hub', w.hub.url, '--code', code2.code, '--ca-file', pem('ca.pem'), '--config', config, '--force']);
     expect(forced.code, forced.stderr).toBe(0);
-    const after = JSON.parse(readFileSync(config, 'utf8')) as typeof edited & { hub: { apiKey: string } };
+    expect(forced.stdout).toContain(`${fp} (trusted through its CA, not pinned)`);
+    const after = JSON.parse(readFileSync(config, 'utf8')) as typeof edited & { hub: { apiKey: string; caFile?: string; fingerprint?: string } };
     expect(after.registers[0]!.transport.port).toBe(0);
     expect(after.status).toEqual({ listen: '127.0.0.1:0' });
     expect(after.hub.apiKey).not.toBe(written.hub.apiKey);
+    expect(after.hub.fingerprint).toBeUndefined();
+    expect(after.hub.caFile).toBe(pem('ca.pem'));
     expect(statSync(config).mode & 0o777).toBe(0o600);
+    const proc2 = JsonLogProcess.spawn('agent S001 (enrolled again)', process.execPath, [AGENT_BIN, 'run', '--config', config], { TILLBRIDGE_TEST_CLOCK: T0 });
+    try {
+      await proc2.waitForLine((l) => l.msg === 'connected to the hub');
+    } finally {
+      await proc2.stop();
+    }
   });
 
   it('a code used after it expired is refused (the hub restarted two hours later on its test clock)', async () => {

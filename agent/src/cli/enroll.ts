@@ -198,10 +198,11 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const keepList = Array.isArray(oldUrls) && oldUrls.includes(urls.ws);
   const hub: Record<string, unknown> = { ...(keepList ? { urls: oldUrls } : { url: urls.ws }), apiKey: res.apiKey, ...hubKept };
   if (pin) hub.fingerprint = pin;
+  else if (urls.secure && o.caFile !== undefined) hub.caFile = resolve(o.caFile); // what it was trusted through, from now on too
   if (!urls.secure && !urlHostIsLoopback(urls.ws)) hub.insecure = true;
   const registers = Array.isArray(base.registers) ? base.registers : [];
   const placeholder = registers.length === 0;
-  const dataDir = o.dataDir ?? (typeof base.dataDir === 'string' ? base.dataDir : defaultDataDir());
+  const dataDir = o.dataDir !== undefined ? resolve(o.dataDir) : typeof base.dataDir === 'string' ? base.dataDir : defaultDataDir();
   const config = { ...base, store: res.store, dataDir, hub, registers: placeholder ? [PLACEHOLDER_REGISTER] : registers };
   // what `run` and `check-config` will read: refused here rather than written broken
   try {
@@ -220,7 +221,7 @@ export function formatEnrollResult(r: EnrollResult): string {
     `enrolled: store ${r.store}, hub ${r.hubUrl}`,
     `config written: ${r.config} (0600; it holds the store's API key)`,
   ];
-  if (r.fingerprint) lines.push(`hub certificate SHA-256 fingerprint: ${r.fingerprint}${r.pinned ? ' (pinned: hub.fingerprint)' : ' (trusted through its CA; not pinned)'}`);
+  if (r.fingerprint) lines.push(`hub certificate SHA-256 fingerprint: ${r.fingerprint}${r.pinned ? ' (pinned: hub.fingerprint)' : ' (trusted through its CA, not pinned)'}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   lines.push('', 'next:');
   if (r.placeholderRegister) lines.push(`  - the config has one placeholder register (R1, JSONL on 127.0.0.1:${PLACEHOLDER_REGISTER.transport.port}): edit "registers" for this store's registers (docs/configuration.md)`);
@@ -244,7 +245,7 @@ export function enrollCommand(program: Command, exit: { USAGE: number; FAILURE: 
     .option('-c, --config <file>', 'the config file to write; default: $TILLBRIDGE_CONFIG')
     .option('--data-dir <dir>', `the agent's data directory (default: the existing config's, else ${defaultDataDir()})`)
     .option('--fingerprint <sha256>', "the hub certificate's fingerprint `stores enroll` printed: trusted (and pinned in the config) instead of a CA")
-    .option('--ca-file <file>', "the hub's CA certificate (PEM), for a hub with a private CA (not written to the config)")
+    .option('--ca-file <file>', "the hub's CA certificate (PEM), for a hub with a private CA (written to the config as hub.caFile)")
     .option('--insecure', 'allow plain http:// to a hub on another machine')
     .option('--force', 'replace an existing config file (its registers and other settings are kept)')
     .option('--json', 'print JSON')
