@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { TbError } from '@tillbridge/shared';
@@ -13,7 +14,7 @@ import { fetchAccessToken, pinnedAgentFor, type ClientTls } from '../src/sync/to
 // name (hub.elsewhere.example) — no CA would accept it, the pin does; any other pin is refused
 // before a byte of the request is sent.
 
-const dir = join(import.meta.dirname, 'fixtures', 'tls');
+const dir = fileURLToPath(new URL('./fixtures/tls/', import.meta.url));
 const cert = readFileSync(join(dir, 'pinned-hub.pem'));
 const key = readFileSync(join(dir, 'pinned-hub-key.pem'));
 // openssl x509 -in pinned-hub.pem -noout -fingerprint -sha256

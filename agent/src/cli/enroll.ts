@@ -5,11 +5,9 @@ import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import got from 'got';
-import { ensurePrivateDir, isTbError, TbCodes, TbError, urlHostIsLoopback, writePrivateFile } from '@tillbridge/shared';
+import { ENROLL_PATH, ensurePrivateDir, isTbError, TbCodes, TbError, urlHostIsLoopback, writePrivateFile } from '@tillbridge/shared';
 import { parseAgentConfig } from '../config.js';
 import { normalizeFingerprint, PinnedAgent } from '../sync/pinning.js';
-
-export const ENROLL_PATH = '/v1/enroll';
 
 /** The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited. */
 export const PLACEHOLDER_REGISTER = { id: 'R1', transport: { type: 'tcp-server', host: '127.0.0.1', port: 7410 }, codec: 'jsonl' } as const;

@@ -1,12 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { ENROLL_PATH, TbCodes, TbError } from '@tillbridge/shared';
 import { sourceOf } from '../auth/gate.js';
 import { DEFAULT_ENROLLMENT_TTL_MS } from '../enrollment/enrollments.js';
 import type { AdminApi } from '../usecases/index.js';
 import type { Router } from './router.js';
 import { actorOf, authorize, storeParam } from './admin/common.js';
-
-export const ENROLL_PATH = '/v1/enroll';
 
 /** The SHA-256 fingerprint of a PEM certificate (the first of a chain: the leaf), as `AB:CD:…`. */
 export function certFingerprint(pem: Buffer | string): string {

@@ -1,9 +1,8 @@
-import { TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from '@tillbridge/shared';
 import { rateLimited, type Gate } from '../auth/gate.js';
 import type { KeyRotation } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
 import type { Enrollments, EnrollmentView } from '../enrollment/enrollments.js';
-import { TbCodes } from '@tillbridge/shared';
 
 export interface EnrollmentUseCaseDeps {
   enrollments: Pick<Enrollments, 'create' | 'use' | 'codes'>;
