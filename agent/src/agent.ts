@@ -107,6 +107,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
   const keys = new ApiKeyStore(db, secrets, now);
   const tls: ClientTls = {};
   if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
+  if (config.hub.fingerprint) tls.fingerprint = config.hub.fingerprint;
   if (config.hub.certFile && config.hub.keyFile) {
     tls.cert = readFileSync(config.hub.certFile);
     tls.key = readFileSync(config.hub.keyFile);

@@ -7,6 +7,7 @@ import { formatDevices, listDevices } from './gateway/discovery.js';
 import { readStatus } from './cli/status-command.js';
 import { checkConfig, formatConfigReport } from './cli/check-config.js';
 import { registerBackupCommands } from './cli/backup.js';
+import { enrollCommand } from './cli/enroll.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -137,6 +138,7 @@ program
   });
 
 registerBackupCommands(program, configOpt, (file) => loadOrExit(configPath(file)));
+enrollCommand(program, EXIT);
 
 exitOnUsageError(program, EXIT.USAGE);
 

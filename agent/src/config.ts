@@ -8,6 +8,7 @@ import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
 import { HidScannerSchema, HidTransportSchema } from './gateway/transports/hid-schemas.js';
 import { PoslogCodecConfigSchema } from './gateway/codecs/poslog/codec.js';
 import { loadProfile } from './gateway/codecs/records/load.js';
+import { normalizeFingerprint } from './sync/pinning.js';
 
 
 /**
@@ -95,6 +96,15 @@ export const AgentConfigSchema = z
       uploadBatchMax: z.number().int().min(1).max(1000).default(500),
       /** The hub's CA certificate (PEM) for wss:// (default: the system's trusted CAs). */
       caFile: z.string().min(1).optional(),
+      /**
+       * The SHA-256 fingerprint of the hub's certificate (AB:CD:… as `tillbridge-hub stores enroll`
+       * prints it): when set, the only certificate accepted for wss:// — no CA, no host name check.
+       */
+      fingerprint: z
+        .string()
+        .refine((v) => normalizeFingerprint(v) !== undefined, "the SHA-256 fingerprint of the hub's certificate: 64 hex digits, colons optional (AB:CD:…)")
+        .transform((v) => normalizeFingerprint(v)!)
+        .optional(),
       /** This store's client certificate and key (PEM), for a hub that asks for mutual TLS. */
       certFile: z.string().min(1).optional(),
       keyFile: z.string().min(1).optional(),
@@ -109,6 +119,9 @@ export const AgentConfigSchema = z
         // judged on the host the WebSocket client will connect to (the URL parser's), not on how the URL starts
         const plainRefused = (u: string): boolean => u.startsWith('ws://') && !urlHostIsLoopback(u) && !hub.insecure;
         if (hub.url !== undefined && plainRefused(hub.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: PLAIN_WS_REFUSED });
+        if (hub.fingerprint !== undefined && [...(hub.urls ?? []), ...(hub.url === undefined ? [] : [hub.url])].some((u) => u.startsWith('ws://'))) {
+          ctx.addIssue({ code: 'custom', path: ['fingerprint'], message: 'wss:// hub URLs only with a fingerprint (it pins a TLS certificate; ws:// has none)' });
+        }
         hub.urls?.forEach((u, i) => {
           const first = hub.urls!.indexOf(u);
           if (first < i) ctx.addIssue({ code: 'custom', path: ['urls', i], message: `a URL not already in the list (it is also hub.urls[${first}])` });

@@ -6,6 +6,7 @@ import { AdminClient } from './cli/admin-client.js';
 import { EXIT, type CliContext } from './cli/context.js';
 import { hubCommands } from './cli/commands/hub.js';
 import { storeCommands } from './cli/commands/stores.js';
+import { enrollCommands } from './cli/commands/enroll.js';
 import { inventoryCommands } from './cli/commands/inventory.js';
 import { saleCommands } from './cli/commands/sales.js';
 import { returnCommands } from './cli/commands/returns.js';
@@ -49,6 +50,7 @@ const ctx: CliContext = {
 };
 hubCommands(ctx);
 storeCommands(ctx);
+enrollCommands(ctx);
 inventoryCommands(ctx);
 saleCommands(ctx);
 returnCommands(ctx);

@@ -22,6 +22,7 @@ import { Policies } from './domain/policies.js';
 import { Managers } from './domain/managers.js';
 import { AuthzStats } from './domain/authz-stats.js';
 import { KeyRotation } from './domain/key-rotation.js';
+import { Enrollments } from './enrollment/enrollments.js';
 import { syncConfig } from './domain/sync-config.js';
 import { InventoryAccuracy } from './domain/inventory-accuracy.js';
 import type { VersionedSettings } from './domain/versioned-settings.js';
@@ -90,6 +91,8 @@ export interface Hub {
   managers: Managers;
   authzStats: AuthzStats;
   keys: KeyRotation;
+  /** One-time enrollment codes (stores enroll; POST /v1/enroll). */
+  enrollments: Enrollments;
   syncConfig: VersionedSettings<SyncSettings>;
   accuracy: InventoryAccuracy;
   gate: Gate;
@@ -200,6 +203,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     managers,
     authzStats: new AuthzStats(storage, clock),
     keys: new KeyRotation(storage, credentials, audit, clock),
+    enrollments: new Enrollments(storage, secrets.credentialKey, credentials, audit, clock),
     syncConfig: config,
     accuracy: new InventoryAccuracy(storage, ledger, clock),
     gate: new Gate(opts.gate ?? DEFAULT_GATE, audit, clock),

@@ -6,6 +6,7 @@ import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
 import { agentTokenRoute } from './http/agent-token.js';
+import { certFingerprint, enrollmentRoutes } from './http/enroll.js';
 import { httpStatusFor, Router, sendJson } from './http/router.js';
 import { openHubStorage, storageExists, storageLocation } from './storage/index.js';
 import { AgentEndpoint, DEFAULT_PROBE_MS, type HandshakeHooks } from './sync/agent-endpoint.js';
@@ -183,6 +184,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   });
   agentTokenRoute(router, hub.useCases.agentTokens, Boolean(tls?.requireClientCert));
   adminRoutes(router, { ...hub.useCases, queries: hub.queries });
+  enrollmentRoutes(router, { ...hub.useCases, queries: hub.queries }, { fingerprint: tls ? certFingerprint(tls.cert) : undefined });
 
   const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
     // a blocked source's requests without a credential are refused here; the token endpoint and

@@ -34,6 +34,8 @@ import {
 export const WIRE_VERSION = 2;
 export const AGENT_WS_PATH = '/v1/agent';
 export const TOKEN_PATH = '/v1/token';
+/** Where an agent trades a one-time enrollment code for its store's API key (`tillbridge-agent enroll`). */
+export const ENROLL_PATH = '/v1/enroll';
 
 /** WebSocket close codes the hub uses (4000–4999 are for applications). */
 export const CloseCodes = {

@@ -21,7 +21,7 @@ import {
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
-import { fetchAccessToken, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
+import { fetchAccessToken, pinnedAgentFor, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
 
 export interface HubLinkOptions {
   /**
@@ -433,6 +433,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       ...(tls.ca ? { ca: tls.ca } : {}),
       ...(tls.cert ? { cert: tls.cert } : {}),
       ...(tls.key ? { key: tls.key } : {}),
+      // a pinned hub certificate (hub.fingerprint): checked by the agent's sockets, not by a CA
+      ...(tls.fingerprint ? { agent: pinnedAgentFor(tls) } : {}),
     });
     this.ws = ws;
     const attempt = ++this.attempts;

@@ -1,5 +1,6 @@
 import got from 'got';
 import { monotonicClock, TbCodes, TbError, TOKEN_PATH } from '@tillbridge/shared';
+import { PinnedAgent } from './pinning.js';
 
 /**
  * A token and when it runs out, as the hub's `expiresIn` counted from the request: in the
@@ -17,6 +18,21 @@ export interface ClientTls {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
+  /** The hub certificate's SHA-256 fingerprint (hub.fingerprint): when set, the only certificate accepted (sync/pinning.ts). */
+  fingerprint?: string;
+}
+
+const pinned = new WeakMap<ClientTls, PinnedAgent>();
+
+/** The HTTPS agent that enforces `tls.fingerprint` (one per ClientTls), or undefined without a pin. */
+export function pinnedAgentFor(tls: ClientTls | undefined): PinnedAgent | undefined {
+  if (!tls?.fingerprint) return undefined;
+  let a = pinned.get(tls);
+  if (!a) {
+    a = new PinnedAgent(tls.fingerprint, { ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) });
+    pinned.set(tls, a);
+  }
+  return a;
 }
 
 /** The hub's HTTP base for a ws:// or wss:// hub URL. */
@@ -56,12 +72,14 @@ export async function fetchAccessToken(hubUrl: string, store: string, apiKey: st
     if (opts.tls?.ca) https.certificateAuthority = opts.tls.ca;
     if (opts.tls?.cert) https.certificate = opts.tls.cert;
     if (opts.tls?.key) https.key = opts.tls.key;
+    const pin = pinnedAgentFor(opts.tls);
     const answer = await got.post(`${httpBase(hubUrl)}${TOKEN_PATH}`, {
       json: { store, apiKey },
       timeout: { request: 5000 },
       retry: { limit: 0 },
       throwHttpErrors: false,
       https,
+      ...(pin ? { agent: { https: pin } } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     let res: { accessToken?: string; expiresIn?: number; code?: string; message?: string; details?: { retryAfterSec?: unknown } };

@@ -104,6 +104,27 @@ export class Credentials {
   }
 
   /**
+   * The key an enrollment code is answered with (tillbridge-agent enroll): a new key that works at
+   * once (delivered in the answer, so not kept sealed), and every key of the store that worked so
+   * far ended now — the store's previous agent (a replaced PC) is cut off. Returns the new key and
+   * the ids of the keys ended (their connections are to be closed).
+   */
+  enrollKey(store: string): { id: string; secret: string; ended: string[] } {
+    return this.s.tx(() => {
+      const nowIso = iso(this.clock.now());
+      const ended: string[] = [];
+      for (const k of this.keysOf.all(store) as KeyRow[]) {
+        if (!this.working(k, nowIso)) continue;
+        this.updKey.run({ ...k, expires_at: nowIso, secret_enc: null });
+        ended.push(k.id);
+      }
+      const c = newCredential('tbk');
+      this.insertKey.run(c.id, store, hashCredential(this.secrets.credentialKey, c.secret), nowIso, null);
+      return { id: c.id, secret: c.secret, ended };
+    });
+  }
+
+  /**
    * A new key for a store: it works at once, waits (encrypted) to be delivered to the store's agent,
    * and the keys that worked so far stop working `graceMs` from now. Refused when that would make
    * more than two keys work at once.

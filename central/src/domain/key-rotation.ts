@@ -65,6 +65,11 @@ export class KeyRotation {
     this.delivery?.dropKey(store, keyId);
   }
 
+  /** Closes the connections authenticated with keys that were ended otherwise (an enrollment). */
+  dropped(store: string, keyIds: string[]): void {
+    for (const id of keyIds) this.delivery?.dropKey(store, id);
+  }
+
   schedule(store: string, everyMs: number, graceMs: number, actor: string): KeySchedule {
     if (everyMs < 60_000) throw new TbError(TbCodes.INVALID, '--every: expected at least 1m');
     if (graceMs >= everyMs) throw new TbError(TbCodes.INVALID, '--grace: expected less than --every (a rotation must end before the next one)');

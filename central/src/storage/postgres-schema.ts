@@ -2,6 +2,7 @@ import { sharedStateSchema } from './shared-state-schema.js';
 import { feedSchema } from '../feed/schema.js';
 import { relaySchema } from '../feed/relay-schema.js';
 import { reconcileSchema } from '../reconcile/schema.js';
+import { enrollmentSchema } from '../enrollment/schema.js';
 
 /**
  * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it:
@@ -330,4 +331,6 @@ export const PG_MIGRATIONS: readonly string[] = [
   relaySchema(),
   // 6 (SQLite 15): register days — day-close totals reconciled against what the hub recorded
   reconcileSchema('BIGINT'),
+  // 7 (SQLite 16): enrollment codes (a store's agent set up from a one-time code)
+  enrollmentSchema(),
 ];

@@ -4,6 +4,7 @@ import { sharedStateSchema } from './shared-state-schema.js';
 import { feedSchema } from '../feed/schema.js';
 import { relaySchema } from '../feed/relay-schema.js';
 import { reconcileSchema } from '../reconcile/schema.js';
+import { enrollmentSchema } from '../enrollment/schema.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -420,4 +421,6 @@ export const HUB_MIGRATIONS: string[] = [
   relaySchema(),
   // 15: register days — day-close totals reconciled against what the hub recorded
   reconcileSchema('INTEGER'),
+  // 16: enrollment codes (a store's agent set up from a one-time code)
+  enrollmentSchema(),
 ];

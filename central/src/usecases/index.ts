@@ -10,6 +10,7 @@ import { StoreUseCases, type StoreUseCaseDeps } from './stores.js';
 import { TokenUseCases, type TokenUseCaseDeps } from './tokens.js';
 import type { UnitOfWork } from './unit-of-work.js';
 import { WebhookUseCases, type WebhookUseCaseDeps } from './webhooks.js';
+import { EnrollmentUseCases, type EnrollmentUseCaseDeps } from './enrollments.js';
 
 export { AdminAccess, AgentTokenUseCases } from './access.js';
 export { AgentUseCases, type Connection, type TokenCheck } from './agents.js';
@@ -23,6 +24,7 @@ export { StoreUseCases } from './stores.js';
 export { TokenUseCases } from './tokens.js';
 export type { UnitOfWork } from './unit-of-work.js';
 export { WebhookUseCases } from './webhooks.js';
+export { EnrollmentUseCases } from './enrollments.js';
 
 /** Every use case of the hub: what the admin API and the agents' connections call. */
 export interface UseCases {
@@ -39,13 +41,15 @@ export interface UseCases {
   agents: AgentUseCases;
   /** Agents' access tokens (POST /v1/token). */
   agentTokens: AgentTokenUseCases;
+  /** One-time enrollment codes (stores enroll; POST /v1/enroll). */
+  enrollments: EnrollmentUseCases;
 }
 
 /** What the admin API is given: its use cases, and the reads. */
 export type AdminApi = Omit<UseCases, 'agents' | 'agentTokens'> & { queries: AdminQueries };
 
 /** The services the use cases are wired from (the composition root's: `openHub`). */
-export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & AgentTokenDeps & StoreUseCaseDeps & TokenUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps & FeedUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
+export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & AgentTokenDeps & StoreUseCaseDeps & TokenUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps & FeedUseCaseDeps & EnrollmentUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
 
 /** Each use case given the narrow part of `p` it needs, all on one unit of work (the storage's transaction). */
 export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQueries } {
@@ -82,6 +86,7 @@ export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQuerie
       registerDays: p.registerDays,
     }),
     agentTokens: new AgentTokenUseCases({ gate: p.gate, credentials: p.credentials, tokens: p.tokens }),
+    enrollments: new EnrollmentUseCases({ enrollments: p.enrollments, stores: p.stores, keys: p.keys, gate: p.gate }),
     queries: adminQueries(p),
   };
 }
