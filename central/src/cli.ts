@@ -19,6 +19,7 @@ import { storageCommands } from './cli/commands/storage.js';
 import { feedCommands } from './cli/commands/feed.js';
 import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 import { reconcileCommands } from './cli/commands/reconcile.js';
+import { doctorCommands } from './cli/commands/doctor.js';
 
 const program = new Command();
 program
@@ -60,6 +61,7 @@ webhookCommands(ctx);
 storageCommands(ctx);
 feedPoslogCommand(feedCommands(ctx), ctx);
 reconcileCommands(ctx);
+doctorCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

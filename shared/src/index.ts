@@ -19,3 +19,7 @@ export * from './sync-settings.js';
 export * from './cli-usage.js';
 export * from './stop-on-signals.js';
 export * from './business-day.js';
+export * from './doctor.js';
+export * from './tar-gz.js';
+export * from './log-file.js';
+export * from './frame-trace.js';
