@@ -58,6 +58,7 @@ describe('doctor against a running hub and agent', () => {
     expect(finding(rep, 'listen')).toMatchObject({ level: 'ok', message: expect.stringMatching(/held by the running hub/) });
     expect(finding(rep, 'hub.secret.matches')).toMatchObject({ level: 'ok' });
     expect(finding(rep, 'database.schema')).toMatchObject({ level: 'ok' });
+    expect(finding(rep, process.env.TILLBRIDGE_TEST_BACKEND === 'postgres' ? 'database.reachable' : 'database.integrity')).toMatchObject({ level: 'ok' });
   });
 
   it('log.level "trace" logs each register frame to log.file with the PAN masked and no track data or CVV', async () => {

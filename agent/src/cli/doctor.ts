@@ -22,7 +22,7 @@ import {
 import type { AgentConfig } from '../config.js';
 import { loadAgentConfig } from '../config.js';
 import { SOFTWARE } from '../agent.js';
-import { listDevices } from '../gateway/discovery.js';
+import { listDevices, type DeviceList, type HidDeviceInfo } from '../gateway/discovery.js';
 import type { AgentStatus } from '../status/status-report.js';
 import { checkConfig } from './check-config.js';
 import type { Check } from './preflight.js';
@@ -48,6 +48,21 @@ export interface AgentDoctorResult {
   report: DoctorReport;
   config?: Readonly<AgentConfig>;
   status?: AgentStatus;
+  /** the devices this machine sees, when they were listed */
+  devices?: DeviceList;
+}
+
+interface HidMatch {
+  vendorId: number;
+  productId: number;
+  serialNumber?: string | undefined;
+  path?: string | undefined;
+}
+
+const hex = (n: number): string => n.toString(16).padStart(4, '0');
+
+function matches(d: HidDeviceInfo, want: HidMatch): boolean {
+  return d.vendorId === want.vendorId && d.productId === want.productId && (want.serialNumber === undefined || d.serialNumber === want.serialNumber);
 }
 
 /** Outbox age past these: a warning (sales wait), an error (a day behind). */
@@ -86,15 +101,29 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
   }
   // the agent's own user: who owns the data directory, who may open the devices
   const u = serviceUser(opts.user);
+  let seen: DeviceList | undefined;
   if (u && 'problem' in u) findings.push({ id: 'user', level: 'error', message: u.problem, action: 'give --user the name of the user the agent service runs as (e.g. tillbridge)' });
   else if (u) {
     const owner = ownerFinding(u, config.dataDir);
     if (owner) findings.push(owner);
     const devices: { id: string; path: string; kind: 'serial' | 'hid' }[] = [];
+    const hid: { id: string; want: HidMatch }[] = [];
     for (const r of config.registers) {
       if (r.transport.type === 'serial') devices.push({ id: `register ${r.id}`, path: r.transport.path, kind: 'serial' });
-      const hidPath = (r.transport as { path?: unknown }).path;
-      if (r.transport.type === 'hid' && typeof hidPath === 'string' && hidPath.startsWith('/dev/')) devices.push({ id: `register ${r.id}`, path: hidPath, kind: 'hid' });
+      if (r.transport.type === 'hid') hid.push({ id: `register ${r.id}`, want: r.transport });
+    }
+    for (const sc of config.scanners) hid.push({ id: `scanner ${sc.id}`, want: sc });
+    if (hid.length > 0) {
+      // HID devices are named by vendor and product id: the device files are those the system lists for them
+      seen = await listDevices();
+      for (const h of hid) {
+        const paths = seen.hid.filter((d) => matches(d, h.want)).map((d) => d.path).filter((p): p is string => typeof p === 'string' && p.startsWith('/dev/'));
+        if (h.want.path?.startsWith('/dev/') && !paths.includes(h.want.path)) paths.push(h.want.path);
+        if (paths.length === 0) {
+          findings.push({ id: 'device.hid', level: 'warning', message: `${h.id}: no HID device ${hex(h.want.vendorId)}:${hex(h.want.productId)} is seen now${seen.problems.length ? ` (${seen.problems.join('; ')})` : ''}`, action: 'plug it in, or check vendorId and productId in the config against `tillbridge-agent devices`; the agent opens it when it appears' });
+        }
+        for (const p of paths) devices.push({ id: h.id, path: p, kind: 'hid' });
+      }
     }
     findings.push(...deviceFindings(u, devices));
   }
@@ -110,6 +139,7 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
   }
   if (status) findings.push(...statusFindings(status));
   const result: AgentDoctorResult = { report: doctorReport('tillbridge-agent', now(), findings), config };
+  if (seen) result.devices = seen;
   if (status) result.status = status;
   return result;
 }
@@ -175,7 +205,7 @@ export async function agentBundle(configFile: string, r: AgentDoctorResult, nowM
       name: 'tillbridge-bundle/versions.json',
       data: `${JSON.stringify({ tillbridge: SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, configFile }, null, 2)}\n`,
     },
-    { name: 'tillbridge-bundle/devices.json', data: `${JSON.stringify(await listDevices(), null, 2)}\n` },
+    { name: 'tillbridge-bundle/devices.json', data: `${JSON.stringify(r.devices ?? (await listDevices()), null, 2)}\n` },
   ];
   const logFile = r.config?.log.file;
   if (logFile) {
