@@ -43,3 +43,14 @@ describe.runIf(posix)("the agent's user and its devices", () => {
     expect(ownerFinding(other, dir)).toMatchObject({ id: 'dataDir.owner', level: 'error', action: expect.stringContaining(`chown -R svc ${dir}`) });
   });
 });
+
+describe.runIf(posix)('a device open to its owner only', () => {
+  it('says to give it to a group with a udev rule', () => {
+    const me = serviceUser() as ServiceUser;
+    const other: ServiceUser = { name: 'svc', uid: me.uid + 12345, gid: 54321, groups: [54321], groupNames: new Map() };
+    const dev = join(dir, 'ttyFAKE1');
+    writeFileSync(dev, '');
+    chmodSync(dev, 0o600);
+    expect(deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }])[0]).toMatchObject({ level: 'error', action: expect.stringMatching(/mode 0600.*udev rule.*GROUP="dialout", MODE="0660".*usermod -aG dialout svc/) });
+  });
+});

@@ -94,7 +94,7 @@ export function deviceFindings(u: ServiceUser, devices: { id: string; path: stri
           ? `add ${u.name} to the group ${group} (\`sudo usermod -aG ${group} ${u.name}\`), then restart the agent`
           : d.kind === 'hid'
             ? `give ${u.name} access to the device with a udev rule (docs/devices.md; e.g. GROUP="${usual}", MODE="0660") and add it to that group, then replug the device`
-            : `add ${u.name} to the group that owns serial ports (Debian/Ubuntu: \`sudo usermod -aG ${usual} ${u.name}\`), then restart the agent`,
+            : `the device is not open to its group (mode ${octal(st.mode)}): give serial ports to the group ${usual} with mode 0660 (a udev rule: SUBSYSTEM=="tty", GROUP="${usual}", MODE="0660"), add ${u.name} to it (\`sudo usermod -aG ${usual} ${u.name}\`), then replug the device and restart the agent`,
     });
   }
   return out;
