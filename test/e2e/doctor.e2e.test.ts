@@ -57,6 +57,7 @@ describe('doctor against a running hub and agent', () => {
     expect(r.code).toBe(0);
     expect(finding(rep, 'listen')).toMatchObject({ level: 'ok', message: expect.stringMatching(/held by the running hub/) });
     expect(finding(rep, 'hub.secret.matches')).toMatchObject({ level: 'ok' });
+    expect(finding(rep, 'audit.chain')).toMatchObject({ level: 'ok', message: expect.stringMatching(/link and hash correctly/) });
     expect(finding(rep, 'database.schema')).toMatchObject({ level: 'ok' });
     expect(finding(rep, process.env.TILLBRIDGE_TEST_BACKEND === 'postgres' ? 'database.reachable' : 'database.integrity')).toMatchObject({ level: 'ok' });
   });
