@@ -156,6 +156,7 @@ export class RegisterEndpoint {
       }
       for (const out of outs) {
         if (out.kind === 'control') {
+          traceFrame(log, 'sent', out.bytes);
           conn.write(out.bytes);
           if (out.note) log.warn(out.note);
           continue;
