@@ -48,6 +48,8 @@ describe('doctor against a running hub and agent', () => {
     expect(r.code).toBe(0);
     for (const id of ['config.valid', 'hub.reachable', 'hub.answers', 'clock.skew', 'agent.running', 'outbox', 'disk.dataDir', 'dataDir.owner']) expect(finding(rep, id), id).toMatchObject({ level: 'ok' });
     expect(finding(rep, 'outbox')!.message).toMatch(/empty/);
+    expect(finding(rep, 'log.file')).toMatchObject({ level: 'ok' });
+    expect(finding(rep, 'log.level')).toMatchObject({ level: 'warning', action: expect.stringMatching(/back to "info"/) });
   });
 
   it('the hub doctor finds nothing wrong, and its listen address held by the running hub (exit 0)', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { arch, platform, release } from 'node:os';
 import type { Command, Option } from 'commander';
 import {
@@ -128,6 +129,7 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
     findings.push(...deviceFindings(u, devices));
   }
   findings.push(diskFinding('disk.dataDir', config.dataDir));
+  findings.push(...logFindings(config));
   findings.push(...(await hubFindings(config, now, opts.hubTimeoutMs)));
 
   let status: AgentStatus | undefined;
@@ -142,6 +144,24 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
   if (seen) result.devices = seen;
   if (status) result.status = status;
   return result;
+}
+
+/** log.file can be written; log.level "trace" is for integrating a register, not for every day. */
+function logFindings(config: Readonly<AgentConfig>): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  if (config.log.level === 'trace') {
+    out.push({ id: 'log.level', level: 'warning', message: 'log.level is "trace": every register frame is logged (card data masked), which grows the log fast', action: 'set log.level back to "info" in the config once the register works, and restart the agent' });
+  }
+  const file = config.log.file;
+  if (file !== undefined) {
+    try {
+      accessSync(existsSync(file) ? file : dirname(file), constants.W_OK);
+      out.push({ id: 'log.file', level: 'ok', message: `${file} can be written (rotated at ${config.log.maxSizeMb} MB, ${config.log.keep} kept)` });
+    } catch (err) {
+      out.push({ id: 'log.file', level: 'error', message: `log.file ${file} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the agent will not start`, action: "create its directory and let the agent's user write there, or change log.file in the config" });
+    }
+  }
+  return out;
 }
 
 function age(ms: number): string {
