@@ -214,3 +214,17 @@ describe('serve --log-file', () => {
     expect(h.proc.lines.some((l) => l.msg === 'hub listening')).toBe(true);
   });
 });
+
+describe('doctor usage', () => {
+  it('no config file, an unreadable test clock, a hub doctor without --data: exit 2 saying what is missing', async () => {
+    let r = await agentDoctor([], { TILLBRIDGE_CONFIG: '' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no config file: pass --config FILE or set TILLBRIDGE_CONFIG/);
+    r = await agentDoctor(['--config', a.configFile], { [TEST_CLOCK_ENV]: 'tomorrow' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/TILLBRIDGE_TEST_CLOCK: expected an ISO 8601 date and time/);
+    r = await w.hub.cli(['doctor']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/required option '--data <dir>' not specified/);
+  });
+});
