@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, exitOnUsageError, isTbError, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
 import { formatStatus } from './status/status-report.js';
@@ -8,6 +8,7 @@ import { readStatus } from './cli/status-command.js';
 import { checkConfig, formatConfigReport } from './cli/check-config.js';
 import { registerBackupCommands } from './cli/backup.js';
 import { enrollCommand } from './cli/enroll.js';
+import { doctorCommand } from './cli/doctor.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -46,9 +47,22 @@ function dataDirOrExit(findings: DataDirFinding[], warn: (message: string) => vo
   if (errors.length > 0) process.exit(EXIT.USAGE);
 }
 
+/** log.file: the logs go to that file too, rotated by size (docs/operations.md). */
+function logDestination(config: Readonly<AgentConfig>): { file?: RotatingFileOptions } {
+  if (config.log.file === undefined) return {};
+  const file = { file: config.log.file, maxBytes: config.log.maxSizeMb * 1024 * 1024, keep: config.log.keep };
+  try {
+    rotatingFile(file).end(); // can it be opened? say so naming the key, before the logger would throw
+    return { file };
+  } catch (err) {
+    process.stderr.write(`error: log.file: cannot open ${config.log.file} for writing: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    process.exit(EXIT.USAGE);
+  }
+}
+
 async function run(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(configPath(opts.config));
-  const log = createLogger({ name: 'tillbridge-agent', level: config.log.level });
+  const log = createLogger({ name: 'tillbridge-agent', level: config.log.level, ...logDestination(config) });
   const { clock, test } = orExit(() => clockFromEnv(process.env));
   if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
   dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
@@ -139,6 +153,7 @@ program
 
 registerBackupCommands(program, configOpt, (file) => loadOrExit(configPath(file)));
 enrollCommand(program, EXIT);
+doctorCommand(program, configOpt);
 
 exitOnUsageError(program, EXIT.USAGE);
 

@@ -147,9 +147,16 @@ export const AgentConfigSchema = z
       .default({ listen: '127.0.0.1:7409' }),
     log: z
       .strictObject({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** "trace": also every frame received from and sent to a register, card data masked (for integrating a register). */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"' }).default('info'),
+        /** Also write the logs to this file, rotated by size: for machines where nothing captures stdout. */
+        file: z.string({ error: 'a file path' }).min(1, 'a file path').optional(),
+        /** The size at which the log file is rotated (megabytes). */
+        maxSizeMb: z.number({ error: 'a size in megabytes from 1 to 1024' }).min(1, 'a size in megabytes from 1 to 1024').max(1024, 'a size in megabytes from 1 to 1024').default(10),
+        /** How many rotated files are kept (FILE.1 … FILE.N). */
+        keep: z.number({ error: 'a whole number of files from 1 to 100' }).int('a whole number of files from 1 to 100').min(1, 'a whole number of files from 1 to 100').max(100, 'a whole number of files from 1 to 100').default(5),
       })
-      .default({ level: 'info' }),
+      .default({ level: 'info', maxSizeMb: 10, keep: 5 }),
   })
   .superRefine((cfg, ctx) => {
     if (Boolean(cfg.hub.certFile) !== Boolean(cfg.hub.keyFile)) {
@@ -206,6 +213,7 @@ export function parseAgentConfig(raw: unknown, source = 'config', baseDir = proc
   };
   if (!r.success) return fail(describeZodError(r.error));
   const problems: string[] = [];
+  if (r.data.log.file !== undefined) r.data.log.file = resolve(baseDir, r.data.log.file);
   for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
     const f = r.data.hub[k];
     if (f === undefined) continue;

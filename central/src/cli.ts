@@ -21,6 +21,7 @@ import { feedCommands } from './cli/commands/feed.js';
 import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 import { reconcileCommands } from './cli/commands/reconcile.js';
 import { backupCommands } from './cli/commands/backup.js';
+import { doctorCommands } from './cli/commands/doctor.js';
 
 const program = new Command();
 program
@@ -64,6 +65,7 @@ storageCommands(ctx);
 feedPoslogCommand(feedCommands(ctx), ctx);
 reconcileCommands(ctx);
 backupCommands(ctx);
+doctorCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

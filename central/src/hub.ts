@@ -168,7 +168,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   hub.registerDays.onOutcome((o) => metrics.dayReconciled(o.status, o.closedAt, o.at));
   let ready = false;
   const router = new Router();
-  router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE }));
+  // time: the hub's clock, for `tillbridge-agent doctor`'s clock check
+  router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE, time: new Date(hub.clock.now()).toISOString() }));
   router.add('GET', '/readyz', (ctx) => {
     // ready: listening, and the database answers
     hub.storage.db.prepare('SELECT 1').get();

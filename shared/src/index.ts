@@ -21,3 +21,7 @@ export * from './stop-on-signals.js';
 export * from './business-day.js';
 export * from './version.js';
 export * from './backup-files.js';
+export * from './doctor.js';
+export * from './tar-gz.js';
+export * from './log-file.js';
+export * from './frame-trace.js';

@@ -1,4 +1,4 @@
-import { isTbError, systemClock, TbCodes, TbError, type Logger, type RegisterReply } from '@tillbridge/shared';
+import { frameForTrace, isTbError, systemClock, TbCodes, TbError, type Logger, type RegisterReply } from '@tillbridge/shared';
 import { toCanonical } from './canonical.js';
 import type { Codec, Connection, Framer, FramerOutput, LinkState, MessageHandler, Transport } from './types.js';
 
@@ -118,6 +118,7 @@ export class RegisterEndpoint {
   push(reply: RegisterReply): number {
     for (const [conn, st] of this.connections) {
       const frame = st.framer.encode(this.codec.encode([reply]));
+      traceFrame(this.log, 'sent', frame, conn.id);
       conn.write(frame);
     }
     return this.connections.size;
@@ -155,6 +156,7 @@ export class RegisterEndpoint {
       }
       for (const out of outs) {
         if (out.kind === 'control') {
+          traceFrame(log, 'sent', out.bytes);
           conn.write(out.bytes);
           if (out.note) log.warn(out.note);
           continue;
@@ -189,6 +191,7 @@ export class RegisterEndpoint {
     const frame = st.framer.encode(this.codec.encode(replies, context));
     st.lastFrame = frame;
     st.resends = 0;
+    traceFrame(this.log, 'sent', frame, conn.id);
     conn.write(frame);
   }
 
@@ -199,6 +202,7 @@ export class RegisterEndpoint {
       return;
     }
     if (out.kind !== 'frame') return;
+    traceFrame(log, 'received', out.payload);
     const decoded = this.codec.decode(out.payload);
     if (decoded.kind === 'error') {
       log.warn({ code: decoded.code }, decoded.message);
@@ -227,6 +231,16 @@ export class RegisterEndpoint {
       return { type: 'error', id: canon.message.id, code: TbCodes.INTERNAL, message: 'the agent could not record this message; send it again' };
     }
   }
+}
+
+/**
+ * Log level "trace": every frame received from and sent to a register, for integrating a new one
+ * (docs/configuration.md, log.level). Card numbers masked, track data and security codes removed
+ * (shared/src/frame-trace.ts): the raw bytes never reach the log.
+ */
+function traceFrame(log: Logger, direction: 'received' | 'sent', bytes: Buffer, conn?: string): void {
+  if (!log.isLevelEnabled('trace')) return;
+  log.trace({ ...(conn === undefined ? {} : { conn }), direction, bytes: bytes.length, frame: frameForTrace(bytes) }, direction === 'received' ? 'frame received' : 'frame sent');
 }
 
 function withId(reply: { type: 'error'; code: string; message: string }, id: string | undefined): RegisterReply {

@@ -1,4 +1,4 @@
-import { clockFromEnv, createLogger, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
+import { clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { redactUrl } from '../../storage/index.js';
 import { AMQP_URL_ENV, checkAmqpUrl, checkExchange, DEFAULT_EXCHANGE } from '../../feed/amqp-relay.js';
 import { parseRetentionDays } from '../../audit/retention.js';
@@ -39,7 +39,10 @@ export function hubCommands(ctx: CliContext): void {
     .option('--client-ca <file>', 'check agents\' client certificates against this CA (mutual TLS): a certificate names its store (CN)')
     .option('--require-client-cert', 'agents must present a client certificate (with --client-ca)')
     .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
+    .option('--log-file <file>', 'also write the logs to this file, rotated by size (for machines where nothing captures stdout)')
+    .option('--log-max-size <mb>', 'rotate the log file at this size, in megabytes (1-1024)', '10')
+    .option('--log-keep <n>', 'rotated log files kept (FILE.1 … FILE.N, 1-100)', '5')
     .option('--audit-retention <days>', 'keep audit entries this many days, at least 90; pruned only up to a signed checkpoint (docs/audit.md)', '400d')
     .option('--webhook-timeout <duration>', 'how long one webhook request may take', '15s')
     .option('--amqp-url <url>', `relay the ERP feed to this RabbitMQ broker (amqp:// or amqps://; or ${AMQP_URL_ENV}); docs/erp-feed.md`)
@@ -50,7 +53,7 @@ export function hubCommands(ctx: CliContext): void {
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; auditRetention: string; webhookTimeout: string; webhookLease?: string; amqpUrl?: string; amqpExchange: string }) => {
+      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; logFile?: string; logMaxSize: string; logKeep: string; auditRetention: string; webhookTimeout: string; webhookLease?: string; amqpUrl?: string; amqpExchange: string }) => {
         let listen;
         let tokenTtl;
         let tokenLimit;
@@ -76,7 +79,7 @@ export function hubCommands(ctx: CliContext): void {
           throw new TbError(TbCodes.CONFIG, `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`);
         }
         const { clock, test } = clockFromEnv(process.env);
-        const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel });
+        const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel, ...logDestination(opts.logFile, opts.logMaxSize, opts.logKeep) });
         if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
         if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
         const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs }, webhooks };
@@ -124,4 +127,20 @@ export function webhookTiming(timeout: string, lease: string | undefined): { tim
   }
   if (leaseMs <= timeoutMs) throw new TbError(TbCodes.CONFIG, `--webhook-lease (${lease}) must be longer than --webhook-timeout (${timeout}): a delivery is leased for the whole attempt`);
   return { timeoutMs, leaseMs };
+}
+
+/** --log-file (with --log-max-size and --log-keep): a file the logs go to as well as stdout, rotated by size. */
+export function logDestination(file: string | undefined, maxSize: string, keep: string): { file?: RotatingFileOptions } {
+  if (file === undefined) return {};
+  const mb = Number(maxSize);
+  if (!Number.isFinite(mb) || mb < 1 || mb > 1024) throw new TbError(TbCodes.CONFIG, `--log-max-size: expected a size in megabytes from 1 to 1024, got "${maxSize}"`);
+  const n = Number(keep);
+  if (!Number.isInteger(n) || n < 1 || n > 100) throw new TbError(TbCodes.CONFIG, `--log-keep: expected a whole number of files from 1 to 100, got "${keep}"`);
+  try {
+    const opts = { file, maxBytes: mb * 1024 * 1024, keep: n };
+    rotatingFile(opts).end(); // can it be opened? say so naming the option
+    return { file: opts };
+  } catch (err) {
+    throw new TbError(TbCodes.CONFIG, `--log-file: cannot open ${file} for writing (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
