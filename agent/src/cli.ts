@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, exitOnUsageError, isTbError, sdNotifier, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
 import { formatStatus } from './status/status-report.js';
@@ -51,6 +51,7 @@ async function run(opts: { config?: string }): Promise<void> {
   if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
   dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
   const started = stopOnSignals('agent', log);
+  const notify = sdNotifier(process.env, { onError: (err) => log.warn({ err }, 'systemd notification failed') });
   log.info({ store: config.store }, 'starting');
   let agent: RunningAgent;
   try {
@@ -61,7 +62,9 @@ async function run(opts: { config?: string }): Promise<void> {
     process.stderr.write(`error: the agent could not start: ${(err as Error).message}\n`);
     process.exit(EXIT.FAILURE);
   }
-  started(agent);
+  started({ stop: async () => (await notify.stopping('stopping'), agent.stop()) });
+  // under systemd (Type=notify): READY=1 once every register's port is open, the watchdog (docs/services.md)
+  await notify.ready(`store ${config.store}: ${config.registers.length} register(s) open`);
 }
 
 async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {

@@ -19,3 +19,4 @@ export * from './sync-settings.js';
 export * from './cli-usage.js';
 export * from './stop-on-signals.js';
 export * from './business-day.js';
+export * from './sd-notify.js';
