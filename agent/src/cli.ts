@@ -6,6 +6,7 @@ import { formatStatus } from './status/status-report.js';
 import { formatDevices, listDevices } from './gateway/discovery.js';
 import { readStatus } from './cli/status-command.js';
 import { checkConfig, formatConfigReport } from './cli/check-config.js';
+import { serviceCommands } from './cli/service.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -137,6 +138,8 @@ program
     const list = await listDevices();
     process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : `${formatDevices(list)}\n`);
   });
+
+serviceCommands(program);
 
 exitOnUsageError(program, EXIT.USAGE);
 

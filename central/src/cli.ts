@@ -19,6 +19,7 @@ import { storageCommands } from './cli/commands/storage.js';
 import { feedCommands } from './cli/commands/feed.js';
 import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 import { reconcileCommands } from './cli/commands/reconcile.js';
+import { serviceCommands } from './cli/commands/service.js';
 
 const program = new Command();
 program
@@ -60,6 +61,7 @@ webhookCommands(ctx);
 storageCommands(ctx);
 feedPoslogCommand(feedCommands(ctx), ctx);
 reconcileCommands(ctx);
+serviceCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

@@ -20,3 +20,4 @@ export * from './cli-usage.js';
 export * from './stop-on-signals.js';
 export * from './business-day.js';
 export * from './sd-notify.js';
+export * from './service/index.js';
