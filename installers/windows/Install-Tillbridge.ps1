@@ -27,8 +27,8 @@
 .PARAMETER Store
   The store this PC belongs to (e.g. S042): the enrolled config must name it.
 .PARAMETER EnrollmentCode
-  The one-time code from `tillbridge-hub stores enroll-code` (or the hub's admin): needed unless
-  the config already exists.
+  The store's one-time enrollment code, from the hub's operator: needed unless the config
+  already exists.
 .PARAMETER InstallDir
   Where the program goes. Default: %ProgramFiles%\Tillbridge
 .PARAMETER Source
