@@ -87,3 +87,18 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
     }
   });
 });
+
+describe('installers/hub.env.example', () => {
+  it('documents only variables serve reads (and TILLBRIDGE_HUB_ARGS, which the unit expands)', () => {
+    const example = readFileSync(join(ROOT, 'installers', 'hub.env.example'), 'utf8');
+    const names = [...new Set([...example.matchAll(/^#?(TILLBRIDGE_[A-Z_]+)=/gm)].map((m) => m[1]!))];
+    expect(names.length).toBeGreaterThan(5);
+    const sources = ['central/src/cli/commands/hub.ts', 'central/src/cli/context.ts', 'central/src/feed/amqp-relay.ts'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
+    const unit = readFileSync(join(ROOT, 'installers', 'systemd', 'tillbridge-hub.service'), 'utf8');
+    for (const name of names) {
+      if (name === 'TILLBRIDGE_HUB_ARGS') expect(unit).toMatch(/^ExecStart=.* \$TILLBRIDGE_HUB_ARGS$/m);
+      else expect(sources, name).toContain(`'${name}'`);
+    }
+    expect(unit).toMatch(/^EnvironmentFile=-\/etc\/tillbridge\/hub\.env$/m);
+  });
+});

@@ -63,7 +63,8 @@ async function run(opts: { config?: string }): Promise<void> {
     process.stderr.write(`error: the agent could not start: ${(err as Error).message}\n`);
     process.exit(EXIT.FAILURE);
   }
-  started({ stop: async () => (await notify.stopping('stopping'), agent.stop()) });
+  // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
+  started({ stop: async () => { const said = notify.stopping('stopping'); await agent.stop(); await said; } });
   // under systemd (Type=notify): READY=1 once every register's port is open, the watchdog (docs/services.md)
   await notify.ready(`store ${config.store}: ${config.registers.length} register(s) open`);
 }

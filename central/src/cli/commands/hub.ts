@@ -92,7 +92,8 @@ export function hubCommands(ctx: CliContext): void {
         const notify = sdNotifier(process.env, { onError: (err) => log.warn({ err }, 'systemd notification failed') });
         log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
         const hub = await startHub(hubOpts);
-        started({ stop: async () => (await notify.stopping('stopping'), hub.stop()) });
+        // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
+        started({ stop: async () => { const said = notify.stopping('stopping'); await hub.stop(); await said; } });
         await notify.ready(`listening on ${hub.url}`);
       }),
     );
