@@ -4,6 +4,8 @@
  * answers like systemctl), and the unit written under a temporary root.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,5 +148,22 @@ describe('the live install sequence (unit directory redirected to a temporary on
     mkdirSync(unitDir, { mode: 0o500 });
     await expect(systemdInstall({ name: 'tillbridge-hub', unitDir, run: processRunner(env()), unitText: '[Service]\n' })).rejects.toThrow(/permission denied \(run it as root/);
     expect(recorded()).toEqual([]);
+  });
+});
+
+// the real systemctl enables and disables offline in a --root tree (no running manager needed)
+const realSystemctl = spawnSync('systemctl', ['--version']).status === 0;
+describe.skipIf(!realSystemctl)('with the real systemctl, offline in a --root tree', () => {
+  it('install links the unit into multi-user.target.wants; uninstall removes both', async () => {
+    const run = (args: string[]) => runCommand(process.execPath, [AGENT_BIN, 'service', ...args]);
+    const r = await run(['install', '--root', root]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const link = join(root, 'etc/systemd/system/multi-user.target.wants/tillbridge-agent.service');
+    expect(readlinkSync(link)).toBe('/etc/systemd/system/tillbridge-agent.service');
+    const u = await run(['uninstall', '--root', root]);
+    expect(u.code).toBe(0);
+    expect(existsSync(link)).toBe(false);
+    expect(existsSync(join(root, 'etc/systemd/system/tillbridge-agent.service'))).toBe(false);
   });
 });

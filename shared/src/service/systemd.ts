@@ -79,7 +79,7 @@ export async function systemdInstall(t: SystemdTarget & { unitText: string; now?
     await mustRun(t.run, 'systemctl', args);
     done.push(`systemctl ${args.join(' ')}`);
   } else {
-    const args = [`--root=${t.root}`, 'enable', unitName(t.name)];
+    const args = [`--root=${resolve(t.root ?? '/')}`, 'enable', unitName(t.name)];
     await mustRun(t.run, 'systemctl', args);
     done.push(`systemctl ${args.join(' ')}`);
   }
@@ -90,7 +90,7 @@ export async function systemdInstall(t: SystemdTarget & { unitText: string; now?
 export async function systemdUninstall(t: SystemdTarget): Promise<string[]> {
   const file = unitPath(t);
   const done: string[] = [];
-  const args = live(t) ? ['disable', '--now', unitName(t.name)] : [`--root=${t.root}`, 'disable', unitName(t.name)];
+  const args = live(t) ? ['disable', '--now', unitName(t.name)] : [`--root=${resolve(t.root ?? '/')}`, 'disable', unitName(t.name)];
   await mustRun(t.run, 'systemctl', args);
   done.push(`systemctl ${args.join(' ')}`);
   if (existsSync(file)) {
