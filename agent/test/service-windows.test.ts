@@ -218,3 +218,11 @@ describe('WinSW command lines (injected runner: WinSW cannot run here)', () => {
     expect(() => winswFiles('C:\\tb\\svc.xml')).toThrow(/--winsw/);
   });
 });
+
+describe("WinSW's default place", () => {
+  it('INSTALLDIR\\service\\tillbridge-agent.exe: the release bundle (script at the root) or a source tree (bin\\)', async () => {
+    const { defaultWinswExe } = await import('../src/cli/service.js');
+    expect(defaultWinswExe('C:\\Program Files\\Tillbridge\\tillbridge-agent.mjs')).toBe('C:\\Program Files\\Tillbridge\\service\\tillbridge-agent.exe');
+    expect(defaultWinswExe('D:\\tb\\agent\\bin\\tillbridge-agent.js')).toBe('D:\\tb\\agent\\service\\tillbridge-agent.exe');
+  });
+});

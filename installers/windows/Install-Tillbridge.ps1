@@ -32,7 +32,8 @@
 .PARAMETER InstallDir
   Where the program goes. Default: %ProgramFiles%\Tillbridge
 .PARAMETER Source
-  The unpacked Windows bundle (holding agent\bin\tillbridge-agent.js and service\winsw.exe).
+  The unpacked Windows bundle: tillbridge-agent.mjs (or agent\bin\tillbridge-agent.js) and
+  service\winsw.exe.
   Default: the folder this script is in.
 .PARAMETER NodePath
   node.exe, when it is not on PATH.
@@ -105,17 +106,18 @@ try {
   Say "Node.js $nodeVersion at $NodePath"
 
   # 2. the bundle
-  $cliInSource = Join-Path $Source 'agent\bin\tillbridge-agent.js'
+  # the CLI: the release bundle's tillbridge-agent.mjs at its root, or a source tree's agent\bin\tillbridge-agent.js
+  $cliRelative = @('tillbridge-agent.mjs', 'agent\bin\tillbridge-agent.js') | Where-Object { Test-Path (Join-Path $Source $_) } | Select-Object -First 1
   $winswInSource = Join-Path $Source 'service\winsw.exe'
-  if (-not (Test-Path $cliInSource) -or -not (Test-Path $winswInSource)) {
-    Fail 12 "the bundle at $Source is incomplete: it needs agent\bin\tillbridge-agent.js and service\winsw.exe"
+  if (-not $cliRelative -or -not (Test-Path $winswInSource)) {
+    Fail 12 "the bundle at $Source is incomplete: it needs tillbridge-agent.mjs (or agent\bin\tillbridge-agent.js) and service\winsw.exe"
   }
   # a running service holds the files: stop it before copying over them
   $existing = Get-Service -Name $ServiceId -ErrorAction SilentlyContinue
   if ($existing -and $existing.Status -ne 'Stopped') { Stop-Service -Name $ServiceId -Force; Say "stopped the running $ServiceId service" }
   New-Item -ItemType Directory -Force -Path $InstallDir | Out-Null
   Copy-Item -Path (Join-Path $Source '*') -Destination $InstallDir -Recurse -Force
-  $Cli = Join-Path $InstallDir 'agent\bin\tillbridge-agent.js'
+  $Cli = Join-Path $InstallDir $cliRelative
   $Winsw = Join-Path $InstallDir "service\$ServiceId.exe"
   Copy-Item -Path (Join-Path $InstallDir 'service\winsw.exe') -Destination $Winsw -Force
   Say "copied the bundle to $InstallDir"

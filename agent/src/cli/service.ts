@@ -37,9 +37,18 @@ interface ServiceOpts {
 
 const windows = (): boolean => process.platform === 'win32';
 
-/** WinSW's exe: --winsw, else INSTALLDIR\service\tillbridge-agent.exe next to the bundle's bin folder. */
+/**
+ * WinSW's exe: --winsw, else INSTALLDIR\service\tillbridge-agent.exe, INSTALLDIR being the folder of
+ * the CLI script (a release bundle: INSTALLDIR\tillbridge-agent.mjs) or its parent when that is bin\.
+ */
+export function defaultWinswExe(cliScript: string): string {
+  const dir = win.dirname(cliScript);
+  const installDir = win.basename(dir).toLowerCase() === 'bin' ? win.dirname(dir) : dir;
+  return win.join(installDir, 'service', `${NAME}.exe`);
+}
+
 function winswExe(opts: ServiceOpts): string {
-  return opts.winsw ?? win.join(win.dirname(win.dirname(process.argv[1] ?? '')), 'service', `${NAME}.exe`);
+  return opts.winsw ?? defaultWinswExe(process.argv[1] ?? '');
 }
 
 function account(v: string | undefined): WindowsAccount {
