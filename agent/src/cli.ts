@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { checkDataDir, clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, exitOnUsageError, isTbError, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
+import { checkDataDir, clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, exitOnUsageError, isTbError, sdNotifier, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
 import { formatStatus } from './status/status-report.js';
@@ -9,6 +9,7 @@ import { checkConfig, formatConfigReport } from './cli/check-config.js';
 import { registerBackupCommands } from './cli/backup.js';
 import { enrollCommand } from './cli/enroll.js';
 import { doctorCommand } from './cli/doctor.js';
+import { serviceCommands } from './cli/service.js';
 
 /** Exit codes (docs/cli.md): 0 ok, 1 failure at run time, 2 bad usage or config, 3 agent not running. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
@@ -67,6 +68,7 @@ async function run(opts: { config?: string }): Promise<void> {
   if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
   dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
   const started = stopOnSignals('agent', log);
+  const notify = sdNotifier(process.env, { onError: (err) => log.warn({ err }, 'systemd notification failed') });
   log.info({ store: config.store }, 'starting');
   let agent: RunningAgent;
   try {
@@ -77,7 +79,10 @@ async function run(opts: { config?: string }): Promise<void> {
     process.stderr.write(`error: the agent could not start: ${(err as Error).message}\n`);
     process.exit(EXIT.FAILURE);
   }
-  started(agent);
+  // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
+  started({ stop: async () => { const said = notify.stopping('stopping'); await agent.stop(); await said; } });
+  // under systemd (Type=notify): READY=1 once every register's port is open, the watchdog (docs/services.md)
+  await notify.ready(`store ${config.store}: ${config.registers.length} register(s) open`);
 }
 
 async function statusCmd(opts: { config?: string; json?: boolean }): Promise<void> {
@@ -154,6 +159,7 @@ program
 registerBackupCommands(program, configOpt, (file) => loadOrExit(configPath(file)));
 enrollCommand(program, EXIT);
 doctorCommand(program, configOpt);
+serviceCommands(program);
 
 exitOnUsageError(program, EXIT.USAGE);
 

@@ -22,6 +22,7 @@ import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 import { reconcileCommands } from './cli/commands/reconcile.js';
 import { backupCommands } from './cli/commands/backup.js';
 import { doctorCommands } from './cli/commands/doctor.js';
+import { serviceCommands } from './cli/commands/service.js';
 
 const program = new Command();
 program
@@ -66,6 +67,7 @@ feedPoslogCommand(feedCommands(ctx), ctx);
 reconcileCommands(ctx);
 backupCommands(ctx);
 doctorCommands(ctx);
+serviceCommands(ctx);
 
 exitOnUsageError(program, EXIT.USAGE);
 

@@ -25,3 +25,5 @@ export * from './doctor.js';
 export * from './tar-gz.js';
 export * from './log-file.js';
 export * from './frame-trace.js';
+export * from './sd-notify.js';
+export * from './service/index.js';

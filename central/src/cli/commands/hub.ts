@@ -1,10 +1,11 @@
-import { clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
+import { clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, sdNotifier, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { redactUrl } from '../../storage/index.js';
 import { AMQP_URL_ENV, checkAmqpUrl, checkExchange, DEFAULT_EXCHANGE } from '../../feed/amqp-relay.js';
 import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
 import { DEFAULT_GATE } from '../../auth/gate.js';
+import { Option } from 'commander';
 import { act, dataOpt, databaseOf, databaseOpt, print, type CliContext } from '../context.js';
 
 export function hubCommands(ctx: CliContext): void {
@@ -31,15 +32,15 @@ export function hubCommands(ctx: CliContext): void {
     .description("serve the agents' WebSocket, the token endpoint and the admin API")
     .addOption(dataOpt())
     .addOption(databaseOpt())
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7400')
+    .addOption(new Option('--listen <host:port>', 'address to listen on').env('TILLBRIDGE_HUB_LISTEN').default('127.0.0.1:7400'))
     .option('--token-ttl <duration>', 'lifetime of agent access tokens', '15m')
     .option('--token-limit <count/duration>', 'access tokens per store: COUNT at once, refilled evenly over DURATION (a request past it: 429 with Retry-After)', '10/5m')
-    .option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)')
-    .option('--tls-key <file>', 'and this private key (PEM)')
-    .option('--client-ca <file>', 'check agents\' client certificates against this CA (mutual TLS): a certificate names its store (CN)')
-    .option('--require-client-cert', 'agents must present a client certificate (with --client-ca)')
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)').env('TILLBRIDGE_HUB_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'and this private key (PEM)').env('TILLBRIDGE_HUB_TLS_KEY'))
+    .addOption(new Option('--client-ca <file>', 'check agents\' client certificates against this CA (mutual TLS): a certificate names its store (CN)').env('TILLBRIDGE_HUB_CLIENT_CA'))
+    .option('--require-client-cert', `agents must present a client certificate (with --client-ca; or ${REQUIRE_CLIENT_CERT_ENV}=1)`)
     .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace', 'info')
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace').env('TILLBRIDGE_HUB_LOG_LEVEL').default('info'))
     .option('--log-file <file>', 'also write the logs to this file, rotated by size (for machines where nothing captures stdout)')
     .option('--log-max-size <mb>', 'rotate the log file at this size, in megabytes (1-1024)', '10')
     .option('--log-keep <n>', 'rotated log files kept (FILE.1 … FILE.N, 1-100)', '5')
@@ -50,7 +51,7 @@ export function hubCommands(ctx: CliContext): void {
     .option('--webhook-lease <duration>', 'how long a webhook delivery stays leased to the hub process attempting it; a process that dies mid-attempt leaves it to the others after this (default: the timeout + 60s)')
     .addHelpText(
       'after',
-      '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
+      '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\nUnder systemd, /etc/tillbridge/hub.env sets these through TILLBRIDGE_HUB_* variables (installers/hub.env.example).\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
       act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; logFile?: string; logMaxSize: string; logKeep: string; auditRetention: string; webhookTimeout: string; webhookLease?: string; amqpUrl?: string; amqpExchange: string }) => {
@@ -69,12 +70,13 @@ export function hubCommands(ctx: CliContext): void {
         } catch (err) {
           throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
         }
+        const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
         const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
         const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
         const database = databaseOf(opts.database);
         if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
-        if ((opts.clientCa || opts.requireClientCert) && !opts.tlsCert) throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
+        if ((opts.clientCa || requireClientCert) && !opts.tlsCert) throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
         if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
           throw new TbError(TbCodes.CONFIG, `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`);
         }
@@ -85,14 +87,30 @@ export function hubCommands(ctx: CliContext): void {
         const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs }, webhooks };
         if (amqp) hubOpts.amqp = amqp;
         if (opts.tlsCert && opts.tlsKey) {
-          hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert: Boolean(opts.requireClientCert) };
+          hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert };
           if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
         }
         const started = stopOnSignals('hub', log);
+        // under systemd (Type=notify): READY=1 once listening, the watchdog, STOPPING=1 (docs/services.md)
+        const notify = sdNotifier(process.env, { onError: (err) => log.warn({ err }, 'systemd notification failed') });
         log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
-        started(await startHub(hubOpts));
+        const hub = await startHub(hubOpts);
+        // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
+        started({ stop: async () => { const said = notify.stopping('stopping'); await hub.stop(); await said; } });
+        await notify.ready(`listening on ${hub.url}`);
       }),
     );
+}
+
+/** --require-client-cert's variable: a flag, so it is read here (commander would take any value, even 0, as "on"). */
+export const REQUIRE_CLIENT_CERT_ENV = 'TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT';
+
+/** A yes/no environment variable: 1/true/yes/on or 0/false/no/off (or unset/empty: no); anything else is a config error naming it. */
+export function envFlag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const v = (env[name] ?? '').trim().toLowerCase();
+  if (v === '' || v === '0' || v === 'false' || v === 'no' || v === 'off') return false;
+  if (v === '1' || v === 'true' || v === 'yes' || v === 'on') return true;
+  throw new TbError(TbCodes.CONFIG, `${name}: expected 1, true, yes or on (or 0, false, no, off), got "${env[name]}"`);
 }
 
 /**

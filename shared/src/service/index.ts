@@ -1,0 +1,3 @@
+export * from './runner.js';
+export * from './systemd.js';
+export * from './winsw.js';
