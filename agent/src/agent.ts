@@ -82,7 +82,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     if (!hidBinding) throw new Error('no HID binding');
     return hidBinding;
   };
-  const db: Db = openAgentDb(config.dataDir);
+  const db: Db = openAgentDb(config.dataDir, { log: log.child({ part: 'db' }) });
   const identity = new AgentIdentity(db);
   const id = identity.agentId;
   // the API key and card key kept here are sealed under a key derived from the config's API key
