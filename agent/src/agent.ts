@@ -1,3 +1,4 @@
+import { arch, platform, release } from 'node:os';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
@@ -123,6 +124,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     agentId: id,
     hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
+    os: { platform: platform(), release: release(), arch: arch() },
+    startedAt,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
     pingMs: Math.min(config.hub.heartbeatMs, 10_000),

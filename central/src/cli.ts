@@ -19,6 +19,7 @@ import { storageCommands } from './cli/commands/storage.js';
 import { feedCommands } from './cli/commands/feed.js';
 import { feedPoslogCommand } from './cli/commands/feed-poslog.js';
 import { reconcileCommands } from './cli/commands/reconcile.js';
+import { agentVersionCommands } from './cli/commands/agent-versions.js';
 
 const program = new Command();
 program
@@ -48,6 +49,7 @@ const ctx: CliContext = {
 };
 hubCommands(ctx);
 storeCommands(ctx);
+agentVersionCommands(ctx);
 inventoryCommands(ctx);
 saleCommands(ctx);
 returnCommands(ctx);
