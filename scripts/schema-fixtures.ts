@@ -88,12 +88,17 @@ const HUB_ROWS: Record<string, Row[]> = {
   audit: v1Audit,
   // 2
   terminals: [{ store: 'S1', register: 'R1', state: 'online', detail: null, transport: 'tcp', connections: 1, reported_state: 'ready', reported_detail: null, reported_at: at(29), last_message_at: at(29), at: at(29), updated_at: at(29) }],
-  // 3
+  // 3: a store's override of the returns policy (version 1)
+  policies: [{ id: 1, scope: 'store:S1', body: '{"returnWindowDays":14}', actor: 'admin:t1', note: 'short window', created_at: at(4) }],
   managers: [{ id: 'mgr-1', name: 'Ann', hash: 'c'.repeat(64), created_at: at(2), revoked_at: null }],
   sale_cards: [{ pan_hash: 'd'.repeat(64), receipt: 'R-1001', store: 'S1' }],
   authz_counters: [{ store: 'S1', agent_id: 'agent-1', counters: '{"online":1,"offline":0}', updated_at: at(30) }],
-  // 6
+  // 6: a store's sync settings override (version 1)
+  sync_settings: [{ id: 1, scope: 'store:S1', body: '{"uploadMode":"batched","heartbeatSeconds":30}', actor: 'admin:t1', note: 'satellite link', created_at: at(5) }],
   inventory_accuracy: [{ store: 'S1', skus: 1, matching: 1, at: at(30) }],
+  // 13: the ERP feed: an entry and a consumer's cursor
+  feed: [{ position: 1, id: 'fe-1', type: 'sale.recorded', store: 'S1', business_day: '2026-01-10', at: at(10), recorded_at: at(10), data: '{"receipt":"R-1001","total":2000}' }],
+  feed_consumers: [{ name: 'erp', position: 1, created_at: at(11), updated_at: at(11) }],
   // 10
   agent_incarnations: [{ agent_id: 'agent-1', incarnation: 'inc-1', store: 'S1', last_seq: 3, started_at: at(40), updated_at: at(41) }],
 };

@@ -83,6 +83,12 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
   expect(hub.ledger.sumOfMovements('S1', 'A')).toBe(9000);
   expect(hub.exceptions.forStore('S1').map((e) => e.id)).toEqual(['x-1']);
   if (sqliteVersion >= 2) expect(hub.terminals.list('S1').map((t) => t.register)).toEqual(['R1']);
+  if (sqliteVersion >= 3) expect(hub.policies.effective('S1')).toMatchObject({ version: 1, policy: { returnWindowDays: 14 } });
+  if (sqliteVersion >= 6) expect(hub.syncConfig.effective('S1')).toMatchObject({ version: 1, value: { uploadMode: 'batched', heartbeatSeconds: 30 } });
+  if (sqliteVersion >= 13) {
+    expect(hub.erpFeed.consumer('erp')).toMatchObject({ position: 1 });
+    expect(hub.erpFeed.head()).toBeGreaterThanOrEqual(1);
+  }
   const audit = verifyEntries(hub.audit.after(0, 1000));
   expect(audit, `the audit chain of v${v}`).toMatchObject({ ok: true, entries: sqliteVersion >= 7 ? 3 : 2 });
 
