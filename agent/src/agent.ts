@@ -124,7 +124,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     agentId: id,
     hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
-    os: { platform: platform(), release: release(), arch: arch() },
+    // within what the hub's hello schema takes (a longer kernel release string would make the hello a protocol error)
+    os: { platform: platform().slice(0, 32), release: release().slice(0, 64), arch: arch().slice(0, 32) },
     startedAt,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
