@@ -419,7 +419,7 @@ export class AgentSession {
     this.sendInventory(true, this.d.agents.inventory(this.store));
     this.pushPendingKey();
     this.pushPendingResends();
-    this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor }, 'agent connected');
+    this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor, protocol: info.protocol, software: info.software }, 'agent connected');
   }
 
   private onEvents(items: BatchInput['items']): void {
