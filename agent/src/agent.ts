@@ -1,3 +1,4 @@
+import { arch, platform, release } from 'node:os';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@tillbridge/shared';
@@ -83,7 +84,7 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     if (!hidBinding) throw new Error('no HID binding');
     return hidBinding;
   };
-  const db: Db = openAgentDb(config.dataDir);
+  const db: Db = openAgentDb(config.dataDir, { log: log.child({ part: 'db' }) });
   const identity = new AgentIdentity(db);
   const id = identity.agentId;
   // the API key and card key kept here are sealed under a key derived from the config's API key
@@ -125,6 +126,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     agentId: id,
     hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
+    // within what the hub's hello schema takes (a longer kernel release string would make the hello a protocol error)
+    os: { platform: platform().slice(0, 32), release: release().slice(0, 64), arch: arch().slice(0, 32) },
+    startedAt,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
     pingMs: Math.min(config.hub.heartbeatMs, 10_000),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_WS_PATH, CloseCodes, createLogger, TOKEN_PATH, WIRE_VERSION } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, createLogger, TOKEN_PATH, WIRE_VERSION, WIRE_VERSION_MIN } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { HubLink } from '../src/sync/hub-link.js';
@@ -165,7 +165,7 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     db.prepare(`DELETE FROM outbox`).run();
     link.start(abort.signal);
     const c = await hub.connection(0);
-    expect(await c.next('hello')).toEqual({ t: 'hello', v: WIRE_VERSION, agent: identity.agentId, incarnation: identity.incarnation, newest: 3, software: 'test', run: expect.any(String), attempt: 1 });
+    expect(await c.next('hello')).toEqual({ t: 'hello', v: WIRE_VERSION, min: WIRE_VERSION_MIN, agent: identity.agentId, incarnation: identity.incarnation, newest: 3, software: 'test', run: expect.any(String), attempt: 1 });
     expect(new AgentIdentity(db).incarnation).toBe(identity.incarnation); // kept in the database
   });
 

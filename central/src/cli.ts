@@ -23,6 +23,7 @@ import { reconcileCommands } from './cli/commands/reconcile.js';
 import { backupCommands } from './cli/commands/backup.js';
 import { doctorCommands } from './cli/commands/doctor.js';
 import { serviceCommands } from './cli/commands/service.js';
+import { agentVersionCommands } from './cli/commands/agent-versions.js';
 
 const program = new Command();
 program
@@ -53,6 +54,7 @@ const ctx: CliContext = {
 hubCommands(ctx);
 storeCommands(ctx);
 enrollCommands(ctx);
+agentVersionCommands(ctx);
 inventoryCommands(ctx);
 saleCommands(ctx);
 returnCommands(ctx);

@@ -39,6 +39,7 @@ import { IngestQueue, type IngestOptions } from './sync/ingest-queue.js';
 import { HubEvents } from './domain/hub-events.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { AuditTrail } from './audit/trail.js';
+import { AgentVersionFloor } from './domain/agent-versions.js';
 import { Imports, type ImportsOptions } from './imports/imports.js';
 import { wireUseCases, type AdminQueries, type UseCases } from './usecases/index.js';
 
@@ -108,6 +109,8 @@ export interface Hub {
   /** The agents' event batches, queued and committed together (group commit), acknowledged once durable. */
   ingest: IngestQueue;
   presence: Presence;
+  /** The lowest agent version the operator wants (flagged in status). */
+  agentVersions: AgentVersionFloor;
   terminals: Terminals;
   /** What the domain announces (inside its transactions); webhooks listen. */
   events: HubEvents;
@@ -215,6 +218,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     registerDays,
     ingest,
     presence: new Presence(stores),
+    agentVersions: new AgentVersionFloor(storage),
     terminals: new Terminals(storage, clock, events),
     events,
     webhooks,

@@ -7,3 +7,5 @@ export type { Clock } from './domain/clock.js';
 export { DevCa, writeDevCerts, type DevCertFiles } from './tls/dev-certs.js';
 export { feedJsonSchemas, FEED_DATA_SCHEMAS, FEED_ENTRY_SCHEMA } from './feed/event-schemas.js';
 export { AmqpRelay, type AmqpRelayOptions, type RelayStatus } from './feed/amqp-relay.js';
+export { HUB_MIGRATIONS } from './storage/schema.js';
+export { PG_MIGRATIONS } from './storage/postgres-schema.js';

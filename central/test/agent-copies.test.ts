@@ -179,9 +179,9 @@ describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () =
     expect(receipts()).toEqual(['A1', 'A2', 'B2', 'B3', 'B4']);
   });
 
-  it('answers an agent of the previous wire version with a clear protocol error', async () => {
+  it('answers an agent too old for the hub with what to install (protocol-versions.test.ts has the rest)', async () => {
     const a = await connect();
     a.send({ t: 'hello', v: 1, agent: 'agent-a', software: 'tillbridge-agent/0.0.9' });
-    expect(await a.closed).toMatchObject({ code: CloseCodes.PROTOCOL, reason: expect.stringMatching(/wire version 1 is not supported.*upgrade the agent/) });
+    expect(await a.closed).toMatchObject({ code: CloseCodes.PROTOCOL_VERSION, reason: expect.stringMatching(/^this hub needs tillbridge-agent >= \S+ \(protocol >= 2\); install it/) });
   });
 });

@@ -38,7 +38,7 @@ describe('a use case that fails mid-way', () => {
   });
 
   it('store create: leaves no store and no API key behind', () => {
-    const failing = new StoreUseCases({ uow: t.hub.storage, stores: t.hub.stores, credentials: t.hub.credentials, keys: t.hub.keys, audit: failingAudit });
+    const failing = new StoreUseCases({ uow: t.hub.storage, stores: t.hub.stores, credentials: t.hub.credentials, keys: t.hub.keys, audit: failingAudit, agentVersions: t.hub.agentVersions });
     expect(() => failing.create('admin:a1', 'S2', 'Two')).toThrow('audit: disk full');
     expect(t.hub.stores.get('S2')).toBeUndefined();
     expect(t.hub.queries.credentials.listKeys('S2')).toEqual([]);

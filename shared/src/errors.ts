@@ -49,6 +49,8 @@ export const TbCodes = {
   TLS: 'TB_TLS',
   /** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
   DUPLICATE_AGENT: 'TB_DUPLICATE_AGENT',
+  /** The hub and the agent share no protocol version: the older one must be upgraded (docs/upgrade.md). */
+  PROTOCOL_VERSION: 'TB_PROTOCOL_VERSION',
   /** An import that stopped part-way: the details say exactly what was applied; running it again finishes it. */
   IMPORT_INCOMPLETE: 'TB_IMPORT_INCOMPLETE',
 } as const;

@@ -12,6 +12,7 @@ export * from './validation.js';
 export * from './logger.js';
 export * from './net.js';
 export * from './private-files.js';
+export * from './sqlite-backup.js';
 export * from './data-dir-check.js';
 export * from './returnable.js';
 export * from './policy/index.js';

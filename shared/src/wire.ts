@@ -30,8 +30,37 @@ import {
  * The hub applies each exactly once, by id, and acks each batch it has committed.
  */
 
-/** 2: `hello` carries the database's incarnation and newest seq; `ack.upTo` is the batch's, not the cursor (DESIGN rule 9). */
-export const WIRE_VERSION = 2;
+/**
+ * Protocol versions (docs/upgrade.md "Agent and hub versions"). The agent's hello says the range it
+ * speaks (`min`..`v`); the hub picks the highest version both speak and says it in `welcome.v`.
+ *
+ *   2: `hello` carries the database's incarnation and newest seq; `ack.upTo` is the batch's, not the cursor (DESIGN rule 9).
+ *   3: `hello` says the range (`min`), the agent's OS and when it started; `welcome.v` is the version chosen.
+ *      A hub of protocol 2 knows no range and takes a hello of exactly v 2: an agent it refused for
+ *      protocol (4400) says its v 2 hello next time.
+ */
+export const WIRE_VERSION = 3;
+/** The oldest protocol version this build speaks (as agent or hub). */
+export const WIRE_VERSION_MIN = 2;
+
+/** The first tillbridge-agent release that speaks each protocol version: what a hub tells an agent too old for it to install. */
+export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = { 2: '0.1.0', 3: '0.1.0' };
+
+/**
+ * The protocol version a hub speaking `hub` and an agent speaking `agent` use: the highest both
+ * speak; or why there is none (`agentTooOld`: the agent must be upgraded; else the hub).
+ */
+export function negotiateProtocol(hub: { min: number; max: number }, agent: { min: number; max: number }): { version: number } | { agentTooOld: boolean } {
+  const version = Math.min(hub.max, agent.max);
+  if (version >= Math.max(hub.min, agent.min) && agent.min <= agent.max) return { version };
+  return { agentTooOld: agent.max < hub.min };
+}
+
+/** What a hub says in its close reason to an agent too old for it (a WebSocket close reason holds at most 123 bytes). */
+export function agentTooOldReason(hubMin: number): string {
+  const release = AGENT_RELEASE_FOR_PROTOCOL[hubMin] ?? `a release of protocol ${hubMin}`;
+  return `this hub needs tillbridge-agent >= ${release} (protocol >= ${hubMin}); install it (docs/upgrade.md)`.slice(0, 123);
+}
 export const AGENT_WS_PATH = '/v1/agent';
 export const TOKEN_PATH = '/v1/token';
 /** Where an agent trades a one-time enrollment code for its store's API key (`tillbridge-agent enroll`). */
@@ -60,6 +89,11 @@ export const CloseCodes = {
   NEW_INCARNATION: 4011,
   /** The agent broke the protocol. */
   PROTOCOL: 4400,
+  /**
+   * The hub and the agent share no protocol version (the reason says which to upgrade, e.g. "this
+   * hub needs tillbridge-agent >= 0.2.0 (protocol >= 3); install it"): retried slowly.
+   */
+  PROTOCOL_VERSION: 4426,
   /** The hub is shutting down. */
   GOING_AWAY: 1001,
 } as const;
@@ -177,7 +211,10 @@ export type WireEvent = z.infer<typeof WireEvent>;
 
 export const HelloFrame = z.strictObject({
   t: z.literal('hello'),
+  /** the newest protocol version the agent speaks */
   v: z.number().int(),
+  /** the oldest one it speaks (protocol 3 on; absent: only `v`) */
+  min: z.number().int().optional(),
   /** the agent's id: made with its database, the same in every copy of it */
   agent: z.string().min(1).max(64),
   /** the database's incarnation: new when it is created, and whenever the hub finds it behind or forked */
@@ -185,6 +222,10 @@ export const HelloFrame = z.strictObject({
   /** the highest seq this database ever gave an event (0: none yet) */
   newest: z.number().int().nonnegative(),
   software: z.string().max(64).optional(),
+  /** the agent's OS (protocol 3 on): what `tillbridge-hub status` shows of it */
+  os: z.strictObject({ platform: z.string().max(32), release: z.string().max(64), arch: z.string().max(32) }).optional(),
+  /** when this run of the agent started (protocol 3 on): its uptime at the hub */
+  startedAt: z.string().max(40).optional(),
   /**
    * This run of the agent (random, made when it starts) and the connection's number in it (1, 2, …):
    * of two connections of one run, the higher attempt is the one the agent uses — an older one
@@ -345,6 +386,7 @@ export type AgentFrame = z.infer<typeof AgentFrame>;
 
 export interface WelcomeFrame {
   t: 'welcome';
+  /** the protocol version this connection uses: the highest both speak */
   v: number;
   store: string;
   /**

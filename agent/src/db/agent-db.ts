@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { ensurePrivateDir, newId, preparePrivateSqlite } from '@tillbridge/shared';
+import { backupBeforeMigration, ensurePrivateDir, newId, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 
 export type Db = Database.Database;
 
@@ -8,7 +8,7 @@ export type Db = Database.Database;
  * The agent's SQLite file: WAL, synchronous=FULL (data in it is owed to a register or the hub).
  * Schema changes are numbered migrations applied in order inside one transaction each.
  */
-const MIGRATIONS: string[] = [
+export const AGENT_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
@@ -120,7 +120,12 @@ const MIGRATIONS: string[] = [
 export interface OpenOptions {
   /** Defaults to FULL: a commit survives power loss. */
   synchronous?: 'FULL' | 'NORMAL';
+  /** where the pre-migration copy is reported */
+  log?: Logger;
 }
+
+/** The schema version the running agent writes (SQLite's `user_version`). */
+export const AGENT_SCHEMA_VERSION = AGENT_MIGRATIONS.length;
 
 export function agentDbPath(dataDir: string): string {
   return join(dataDir, 'agent.sqlite');
@@ -135,20 +140,46 @@ export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
   db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  migrate(db);
+  try {
+    migrate(db, agentDbPath(dataDir), opts.log);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return db;
 }
 
-function migrate(db: Db): void {
+function migrate(db: Db, file: string, log: Logger | undefined): void {
   const version = db.pragma('user_version', { simple: true }) as number;
-  for (let v = version; v < MIGRATIONS.length; v++) {
+  if (version > AGENT_MIGRATIONS.length) {
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${file} is at schema version ${version}, newer than this tillbridge-agent (${AGENT_MIGRATIONS.length}): a newer agent wrote it; install that version again, or restore the copy taken before it migrated (${file}.pre-v<N>.bak, docs/upgrade.md)`,
+    );
+  }
+  if (version > 0 && version < AGENT_MIGRATIONS.length) {
+    // an upgrade: a consistent copy first, to go back to with the older agent (docs/upgrade.md)
+    try {
+      const copy = backupBeforeMigration(db, file, version);
+      log?.info({ backup: copy, from: version, to: AGENT_MIGRATIONS.length }, `copied the database to ${copy} before migrating it from schema version ${version} to ${AGENT_MIGRATIONS.length}`);
+    } catch (err) {
+      throw new TbError(TbCodes.CONFIG, `could not copy ${file} before migrating it from schema version ${version}: ${(err as Error).message} (free some disk space, or make its directory writable)`, { cause: err });
+    }
+  }
+  migrateTo(db, AGENT_MIGRATIONS.length);
+  const row = db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string } | undefined;
+  if (!row) db.prepare(`INSERT INTO meta (key, value) VALUES ('agent_id', ?)`).run(newId());
+}
+
+/** Applies the agent's migrations up to `target` (the generator of test fixtures stops short of the newest). */
+export function migrateTo(db: Db, target: number): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < target; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      db.exec(AGENT_MIGRATIONS[v]!);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }
-  const row = db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string } | undefined;
-  if (!row) db.prepare(`INSERT INTO meta (key, value) VALUES ('agent_id', ?)`).run(newId());
 }
 
 export function agentId(db: Db): string {

@@ -14,7 +14,7 @@ export interface AgentStatus {
   startedAt?: string;
   /** `refused`: the hub refuses this agent — another copy of its database is connected */
   /** `url`: the hub in use (connected to, or tried next); `urls`: every configured one, in the order they are tried */
-  hub: { url: string; urls?: string[]; connected: boolean; since?: string; lastError?: string; lastSync?: string; refused?: { code: string; reason: string; at: string }; frameFailures?: Record<string, number>; lastFrameError?: FrameFailure };
+  hub: { url: string; urls?: string[]; connected: boolean; since?: string; protocol?: number; lastError?: string; lastSync?: string; refused?: { code: string; reason: string; at: string }; frameFailures?: Record<string, number>; lastFrameError?: FrameFailure };
   /** Writes to the agent's database that fail now (a full disk) and since start. */
   storage?: StorageHealthView;
   outbox: OutboxStats;
@@ -36,12 +36,13 @@ function age(ms: number): string {
 export function formatStatus(s: AgentStatus): string {
   const lines: string[] = [];
   lines.push(`store ${s.store}  agent ${s.agentId}${s.incarnation ? ` (incarnation ${s.incarnation})` : ''}  ${s.running ? `running (pid ${s.pid})` : 'NOT RUNNING'}`);
-  const hub = s.hub.connected ? `connected since ${s.hub.since}` : `not connected${s.hub.lastError && !s.hub.refused ? ` (${s.hub.lastError})` : ''}`;
+  const hub = s.hub.connected ? `connected since ${s.hub.since}${s.hub.protocol !== undefined ? ` (protocol ${s.hub.protocol})` : ''}` : `not connected${s.hub.lastError && !s.hub.refused ? ` (${s.hub.lastError})` : ''}`;
   lines.push(`hub      ${s.hub.url}  ${hub}`);
   if (s.hub.urls && s.hub.urls.length > 1) lines.push(`hubs     ${s.hub.urls.map((u) => (s.running && u === s.hub.url ? `${u} (in use)` : u)).join(', ')}: tried in this order, the next one after a failure`);
   if (s.hub.refused) {
     lines.push(`!! REFUSED by the hub since ${s.hub.refused.at} (${s.hub.refused.code}): ${s.hub.refused.reason}`);
-    lines.push('!! another copy of this agent\'s database (a second PC from one disk image?) is connected to the hub; retire one — sales wait here until this copy is the only one');
+    if (s.hub.refused.code === 'TB_PROTOCOL_VERSION') lines.push('!! this agent and the hub share no protocol version: upgrade the one the message names (docs/upgrade.md); sales wait here meanwhile, retried slowly');
+    else lines.push('!! another copy of this agent\'s database (a second PC from one disk image?) is connected to the hub; retire one — sales wait here until this copy is the only one');
   }
   if (s.hub.lastFrameError) {
     const e = s.hub.lastFrameError;

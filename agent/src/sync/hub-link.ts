@@ -13,6 +13,7 @@ import {
   TbCodes,
   TbError,
   WIRE_VERSION,
+  WIRE_VERSION_MIN,
   type AgentFrame,
   type AuthorizeRequestBody,
   type AuthorizeResult,
@@ -39,6 +40,9 @@ export interface HubLinkOptions {
   /** What each hello says of this database: its incarnation and the highest seq it ever gave (DESIGN rule 9). */
   hello: () => { incarnation: string; newest: number };
   software: string;
+  /** the OS this agent runs on and when it started (said in the hello from protocol 3 on: the hub shows them) */
+  os?: { platform: string; release: string; arch: string };
+  startedAt?: string;
   reconnectBaseMs: number;
   reconnectCapMs: number;
   /** ws ping interval; a connection silent for two of them is dropped */
@@ -126,8 +130,10 @@ export interface HubLinkInfo {
   urls: string[];
   since?: string;
   lastError?: string;
-  /** The hub refused this copy of the agent (DESIGN rule 9). */
+  /** The hub refused this copy of the agent (DESIGN rule 9), or this version of it (TB_PROTOCOL_VERSION). */
   refused?: HubRefusal;
+  /** The protocol version the connection uses (the hub's welcome). */
+  protocol?: number;
   /** Listeners of hub frames that threw since start, by frame (the link carried on). */
   frameFailures?: Record<string, number>;
   lastFrameError?: FrameFailure;
@@ -174,6 +180,13 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   /** This run of the link and the number of its latest connection, said in each hello: the hub lets no older connection displace a newer one. */
   private readonly runId = randomUUID();
   private attempts = 0;
+  /** The protocol version the hub's last welcome chose. */
+  private protocol: number | undefined;
+  /**
+   * The hub refused the ranged hello as a protocol error: a hub from before version negotiation
+   * (protocol 2 only, strict about the hello's fields). The next hellos are protocol 2's.
+   */
+  private legacyHello = false;
 
   constructor(private readonly opts: HubLinkOptions) {
     super();
@@ -200,6 +213,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     if (this.connected && this.connectedSince !== undefined) out.since = new Date(this.connectedSince).toISOString();
     if (this.lastError) out.lastError = this.lastError;
     if (this.refusal) out.refused = this.refusal;
+    if (this.connected && this.protocol !== undefined) out.protocol = this.protocol;
     if (this.lastFrameError) {
       out.frameFailures = { ...this.frameFailures };
       out.lastFrameError = this.lastFrameError;
@@ -373,6 +387,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     let tried = 0; // hubs tried in this round
     while (!signal.aborted) {
       let slow = false;
+      let protocolRefused = false;
       this.welcomedAt = undefined;
       try {
         const newIncarnation = await this.connectOnce(signal);
@@ -388,6 +403,11 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           slow = true;
         } else if (isTbError(err, TbCodes.RATE_LIMITED)) {
           // logged when the wait began; the next token request, to whichever hub, waits for it (newToken)
+        } else if (isTbError(err, TbCodes.PROTOCOL_VERSION)) {
+          // logged when the hub closed; nothing changes until one side is upgraded: retried slowly
+          attempt = Math.max(attempt, 10);
+          slow = true;
+          protocolRefused = true;
         } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
           // logged when the hub closed; retried slowly: accepted once the other copy is gone
           attempt = Math.max(attempt, 6);
@@ -401,7 +421,9 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       // the next hub at once, until every one has failed in this round: then the backoff
       if (++tried < this.urls.length && !slow) continue;
       tried = 0;
-      const delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
+      let delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
+      // refused for its version: at least half the backoff's cap between tries (not a hammering loop)
+      if (protocolRefused) delay = Math.max(delay, this.opts.reconnectCapMs / 2);
       await (this.opts.sleep ?? sleep)(Math.max(delay, 50), signal);
     }
   }
@@ -442,6 +464,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     this.connection = connection;
     return new Promise<boolean>((resolve, reject) => {
       let opened = false;
+      let sentRanged = false;
       let alive = true;
       let pinger: NodeJS.Timeout | undefined;
       let closeGrace: NodeJS.Timeout | undefined;
@@ -470,7 +493,14 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           ws.terminate();
           return;
         }
-        ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software, run: this.runId, attempt }));
+        const legacy = this.legacyHello;
+        sentRanged = !legacy;
+        const base = { t: 'hello', agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software, run: this.runId, attempt };
+        // the range this agent speaks (docs/upgrade.md); a hub from before negotiation takes only protocol 2's hello
+        const frame = legacy
+          ? { ...base, v: 2 }
+          : { ...base, v: WIRE_VERSION, min: WIRE_VERSION_MIN, ...(this.opts.os ? { os: this.opts.os } : {}), ...(this.opts.startedAt ? { startedAt: this.opts.startedAt } : {}) };
+        ws.send(JSON.stringify(frame));
         const welcomeMs = this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS;
         welcomeWait = setTimeout(() => {
           // given up for good: dropped, not left half-open for the hub to find later
@@ -527,7 +557,17 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
           this.emit('down');
         }
         if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
-        if (code === CloseCodes.DUPLICATE_AGENT) {
+        if (code === CloseCodes.PROTOCOL && !wasReady && sentRanged && WIRE_VERSION_MIN <= 2) {
+          // a hub from before version negotiation refused the ranged hello: protocol 2's next time
+          this.legacyHello = true;
+          this.opts.log.warn({ code, reason: reason.toString() }, 'the hub predates protocol negotiation: saying the protocol 2 hello from now on');
+        }
+        if (code === CloseCodes.PROTOCOL_VERSION) {
+          const text = reason.toString() || 'the hub and this agent share no protocol version';
+          this.refusal = { code: TbCodes.PROTOCOL_VERSION, reason: text, at: new Date(this.now()).toISOString() };
+          this.opts.log.error({ code: TbCodes.PROTOCOL_VERSION, reason: text, url: this.url, software: this.opts.software }, `the hub refused this version of the agent: ${text}`);
+          reject(new TbError(TbCodes.PROTOCOL_VERSION, `refused by the hub: ${text}`));
+        } else if (code === CloseCodes.DUPLICATE_AGENT) {
           const text = reason.toString() || 'another copy of this agent is connected to the hub';
           this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date(this.now()).toISOString() };
           this.opts.log.error(
@@ -563,6 +603,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       case 'welcome':
         this.inventorySeenN = 0; // frame numbers are per connection
         this.ready = true;
+        this.protocol = frame.v;
         this.connectedSince = this.now();
         this.welcomedAt = monotonicClock.now();
         this.lastError = undefined;

@@ -1,6 +1,28 @@
 import { formatMoney } from '@tillbridge/shared';
 
 /** A plain text table: a header row, then one row per record, columns padded to fit. */
+/** What the hub says of a connected agent (its hello): status and stores list show it. */
+export type AgentView = { software: string | null; version: string | null; os: { platform: string; release: string; arch: string } | null; startedAt: string | null; uptimeMs: number | null; protocol: number; belowMinimum: boolean };
+
+/** 3723000 → "1h 2m"; 90061000 → "1d 1h". */
+export function uptime(ms: number | null): string {
+  if (ms === null) return '-';
+  const m = Math.floor(ms / 60_000);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** One agent in a line: version (flagged when below the minimum), protocol, OS, uptime. */
+export function describeAgentLine(a: AgentView | null, min: string | null | undefined): string {
+  if (!a) return '-';
+  const version = a.software ?? 'unknown version';
+  const flag = a.belowMinimum ? ` BELOW MINIMUM ${min ?? ''}`.trimEnd() : '';
+  const os = a.os ? `${a.os.platform} ${a.os.release} ${a.os.arch}` : 'OS unknown';
+  return `${version}${flag} (protocol ${a.protocol}), ${os}, up ${uptime(a.uptimeMs)}`;
+}
+
 export function table(headers: string[], rows: (string | number | null | undefined | boolean)[][]): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));

@@ -273,7 +273,7 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   const batch = opts.iterateBatch ?? ITERATE_BATCH;
   if (!Number.isInteger(batch) || batch < 1) throw new TbError(TbCodes.INTERNAL, `iterateBatch: expected a whole number of rows ≥ 1, got ${batch}`);
   try {
-    migrate(conn, location, Boolean(opts.create));
+    migrate(conn, location, Boolean(opts.create), opts.log);
   } catch (err) {
     conn.drop(); // refused (no hub, a newer schema) or failed: nothing left open
     throw err;
@@ -477,7 +477,15 @@ function schemaVersionOf(conn: Connection): number {
 }
 
 /** Brings the database to the running code's schema, once, whichever process gets there first. */
-function migrate(conn: Connection, location: string, create: boolean): void {
+/**
+ * The command that copies a hub's PostgreSQL database before an upgrade migrates it (the hub does
+ * not run it: the dump belongs with the operator's backups, on their schedule). docs/upgrade.md.
+ */
+export function pgDumpCommand(location: string, fromVersion: number): string {
+  return `pg_dump --format=custom --file=tillbridge-hub-pre-v${fromVersion}.dump '${location}'`;
+}
+
+function migrate(conn: Connection, location: string, create: boolean, log?: Logger): void {
   conn.query('BEGIN');
   try {
     conn.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
@@ -486,7 +494,13 @@ function migrate(conn: Connection, location: string, create: boolean): void {
       throw new TbError(TbCodes.CONFIG, `no hub in the database ${location}: run \`tillbridge-hub init --database ${location}\` first`);
     }
     if (version > PG_MIGRATIONS.length) {
-      throw new TbError(TbCodes.CONFIG, `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub`);
+      throw new TbError(TbCodes.CONFIG, `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)`);
+    }
+    if (version > 0 && version < PG_MIGRATIONS.length) {
+      log?.warn(
+        { from: version, to: PG_MIGRATIONS.length, backup: pgDumpCommand(location, version) },
+        `migrating the database ${location} from schema version ${version} to ${PG_MIGRATIONS.length}; to go back later, a copy from before is needed: ${pgDumpCommand(location, version)} (run it with the hub stopped, before upgrading; docs/upgrade.md)`,
+      );
     }
     if (version === 0) {
       conn.query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');

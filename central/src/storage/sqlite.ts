@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { backupBeforeMigration, ensurePrivateDir, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { join } from 'node:path';
 import { HUB_MIGRATIONS } from './schema.js';
 import { DeferredWrites } from './deferred-writes.js';
@@ -45,7 +45,17 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > HUB_MIGRATIONS.length) {
     db.close();
-    throw new TbError(TbCodes.CONFIG, `${hubDbPath(dataDir)} is at schema version ${version}, newer than this hub (${HUB_MIGRATIONS.length}): run the newer tillbridge-hub`);
+    throw new TbError(TbCodes.CONFIG, `${hubDbPath(dataDir)} is at schema version ${version}, newer than this hub (${HUB_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the copy taken before it migrated (hub.sqlite.pre-v<N>.bak, docs/upgrade.md)`);
+  }
+  if (version > 0 && version < HUB_MIGRATIONS.length) {
+    // an upgrade: a consistent copy first, to go back to with the older hub (docs/upgrade.md)
+    try {
+      const copy = backupBeforeMigration(db, hubDbPath(dataDir), version);
+      opts.log?.info({ backup: copy, from: version, to: HUB_MIGRATIONS.length }, `copied the database to ${copy} before migrating it from schema version ${version} to ${HUB_MIGRATIONS.length}`);
+    } catch (err) {
+      db.close();
+      throw new TbError(TbCodes.CONFIG, `could not copy ${hubDbPath(dataDir)} before migrating it from schema version ${version}: ${(err as Error).message} (free some disk space, or make its directory writable)`, { cause: err });
+    }
   }
   for (let v = version; v < HUB_MIGRATIONS.length; v++) {
     db.transaction(() => {

@@ -13,6 +13,9 @@ import {
   isTbError,
   TbCodes,
   WIRE_VERSION,
+  WIRE_VERSION_MIN,
+  agentTooOldReason,
+  negotiateProtocol,
   type HubFrame,
   type ResendFrame,
   type Logger,
@@ -20,6 +23,7 @@ import {
 import { ForkedHistory, type BatchInput } from '../domain/event-applier.js';
 import type { AccuracyReport } from '../domain/inventory-accuracy.js';
 import type { AgentUseCases, ReturnUseCases } from '../usecases/index.js';
+import type { AgentInfo } from './presence.js';
 
 export interface SessionDeps {
   /** What the agent's frames do at the hub: each change one unit of work (usecases/agents.ts). */
@@ -82,6 +86,8 @@ export class AgentSession {
   private incarnation = '';
   /** the agent this connection's hello speaks for (set before the hub has accepted it) */
   private claimedAgent: string | undefined;
+  /** The protocol version this connection uses, chosen at its hello (docs/upgrade.md). */
+  private protocol: number | undefined;
   private claimedAttempt: ConnectionAttempt = {};
   private inventoryN = 0;
   /** SKU → the number of the last inventory frame that carried it, on this connection */
@@ -240,6 +246,15 @@ export class AgentSession {
     this.close(CloseCodes.PROTOCOL, message.slice(0, 120));
   }
 
+  /** No protocol version both speak: the side to upgrade is named in the close reason (for store IT). */
+  private refuseProtocol(agent: { min: number; max: number }, agentTooOld: boolean, software: string | undefined): void {
+    const reason = agentTooOld
+      ? agentTooOldReason(WIRE_VERSION_MIN)
+      : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): upgrade the hub (docs/upgrade.md)`;
+    this.d.log.warn({ store: this.store, agentProtocol: agent, hubProtocol: { min: WIRE_VERSION_MIN, max: WIRE_VERSION }, software }, `agent refused: no protocol version in common (${agentTooOld ? 'agent too old' : 'hub too old'})`);
+    this.close(CloseCodes.PROTOCOL_VERSION, reason);
+  }
+
   private onMessage(text: string): void {
     let raw: unknown;
     try {
@@ -247,8 +262,15 @@ export class AgentSession {
     } catch {
       return this.protocolError('frame is not JSON');
     }
-    const hello = raw as { t?: unknown; v?: unknown } | null;
-    if (hello?.t === 'hello' && hello.v !== WIRE_VERSION) return this.protocolError(`wire version ${String(hello.v)} is not supported (hub speaks ${WIRE_VERSION}): upgrade the agent`);
+    const hello = raw as { t?: unknown; v?: unknown; min?: unknown; software?: unknown } | null;
+    if (hello?.t === 'hello' && this.protocol === undefined) {
+      // the protocol first (docs/upgrade.md): a hello of a version this hub does not speak may not parse
+      if (typeof hello.v !== 'number' || !Number.isInteger(hello.v)) return this.protocolError('hello: "v" must be the protocol version, a whole number');
+      const agentRange = { min: typeof hello.min === 'number' ? hello.min : hello.v, max: hello.v };
+      const chosen = negotiateProtocol({ min: WIRE_VERSION_MIN, max: WIRE_VERSION }, agentRange);
+      if (!('version' in chosen)) return this.refuseProtocol(agentRange, chosen.agentTooOld, typeof hello.software === 'string' ? hello.software : undefined);
+      this.protocol = chosen.version;
+    }
     const parsed = AgentFrame.safeParse(raw, { reportInput: true });
     if (!parsed.success) return this.protocolError(describeZodError(parsed.error).join('; '));
     const frame = parsed.data;
@@ -375,7 +397,14 @@ export class AgentSession {
   private start(hello: HelloFrame): void {
     const { agent: agentId, incarnation, newest } = hello;
     // the agent belongs to this store from now on — unless its database is behind its incarnation
-    const c = this.d.agents.connect(this.store, agentId, incarnation, newest);
+    const startedAt = hello.startedAt === undefined ? NaN : Date.parse(hello.startedAt);
+    const info: AgentInfo = {
+      protocol: this.protocol ?? WIRE_VERSION_MIN,
+      ...(hello.software !== undefined ? { software: hello.software } : {}),
+      ...(hello.os ? { os: hello.os } : {}),
+      ...(Number.isFinite(startedAt) ? { startedAt } : {}),
+    };
+    const c = this.d.agents.connect(this.store, agentId, incarnation, newest, info);
     if (c.kind === 'behind') {
       // restored from a backup, or a snapshot reverted: its seqs would repeat ones the hub applied (recorded)
       this.d.log.warn({ store: this.store, agentId, incarnation, newest, applied: c.applied }, 'an agent\'s database is behind what the hub applied (restored or reverted): it starts a new incarnation');
@@ -384,13 +413,13 @@ export class AgentSession {
     this.agentId = agentId;
     this.incarnation = incarnation;
     this.cursor = c.lastSeq;
-    this.send({ t: 'welcome', v: WIRE_VERSION, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.agents.cardKey.toString('base64url') });
+    this.send({ t: 'welcome', v: this.protocol ?? WIRE_VERSION_MIN, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.agents.cardKey.toString('base64url') });
     this.pushPolicy();
     this.pushConfig();
     this.sendInventory(true, this.d.agents.inventory(this.store));
     this.pushPendingKey();
     this.pushPendingResends();
-    this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor }, 'agent connected');
+    this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor, protocol: info.protocol, software: info.software }, 'agent connected');
   }
 
   private onEvents(items: BatchInput['items']): void {

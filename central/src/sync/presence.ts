@@ -5,6 +5,17 @@ export interface LastSeen {
   touch(store: string, atMs: number): void;
 }
 
+/** What an agent says of itself in its hello (docs/upgrade.md): shown by `status` and `stores list`. */
+export interface AgentInfo {
+  /** the protocol version the connection uses */
+  protocol: number;
+  /** e.g. tillbridge-agent/0.1.0 */
+  software?: string;
+  os?: { platform: string; release: string; arch: string };
+  /** when this run of the agent started (its clock), ms */
+  startedAt?: number;
+}
+
 /**
  * Live view of each store's agent connection, for `status`, the admin API and the metrics: in
  * memory only — the agent reports it all again on its next heartbeat. Of it, only when the store
@@ -28,6 +39,8 @@ export interface StorePresence {
   configVersion?: number;
   /** the hub process that holds the connection, when another one than this (many hub processes) */
   process?: string;
+  /** what the agent said of itself in its hello (its version, OS, start) */
+  agent?: AgentInfo;
 }
 
 /**
@@ -67,10 +80,12 @@ export class Presence {
     return p;
   }
 
-  connected(store: string, agentId: string, now: number): void {
+  connected(store: string, agentId: string, now: number, agent?: AgentInfo): void {
     const p = this.local(store);
     p.connected = true;
     p.agentId = agentId;
+    if (agent) p.agent = agent;
+    else delete p.agent;
     p.since = now;
     p.lastFrameMs = now;
     this.shared?.held(p);

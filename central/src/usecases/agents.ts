@@ -14,7 +14,7 @@ import type { Stores } from '../domain/stores.js';
 import type { Terminals } from '../domain/terminals.js';
 import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { IngestQueue } from '../sync/ingest-queue.js';
-import type { Presence } from '../sync/presence.js';
+import type { AgentInfo, Presence } from '../sync/presence.js';
 import type { DayReconciliation, ResendRequest } from '../reconcile/day-reconciliation.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -102,7 +102,7 @@ export class AgentUseCases {
    * its cursor), and is present — unless its database is behind what the hub applied under that
    * incarnation (restored or reverted), which is recorded and refused.
    */
-  connect(store: string, agentId: string, incarnation: string, newest: number): Connection {
+  connect(store: string, agentId: string, incarnation: string, newest: number, agent?: AgentInfo): Connection {
     const c = this.d.uow.tx((): Connection => {
       const inc = this.d.cursors.incarnation(agentId, incarnation);
       if (inc && newest < inc.lastSeq) {
@@ -112,7 +112,7 @@ export class AgentUseCases {
       if (!inc) this.d.cursors.setCursor(agentId, incarnation, store, 0);
       return { kind: 'accepted', lastSeq: inc?.lastSeq ?? 0 };
     });
-    if (c.kind === 'accepted') this.d.presence.connected(store, agentId, this.d.clock.now());
+    if (c.kind === 'accepted') this.d.presence.connected(store, agentId, this.d.clock.now(), agent);
     return c;
   }
 

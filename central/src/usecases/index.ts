@@ -56,7 +56,7 @@ export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQuerie
   const uow = p.storage;
   return {
     access: new AdminAccess({ credentials: p.credentials, gate: p.gate }),
-    stores: new StoreUseCases({ uow, stores: p.stores, credentials: p.credentials, keys: p.keys, audit: p.audit }),
+    stores: new StoreUseCases({ uow, stores: p.stores, credentials: p.credentials, keys: p.keys, audit: p.audit, agentVersions: p.agentVersions }),
     tokens: new TokenUseCases({ uow, credentials: p.credentials, audit: p.audit }),
     settings: new SettingsUseCases({ uow, policies: p.policies, syncConfig: p.syncConfig, managers: p.managers, audit: p.audit }),
     inventory: new InventoryUseCases({ uow, ledger: p.ledger, audit: p.audit }),

@@ -22,6 +22,7 @@ import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { Imports } from '../imports/imports.js';
 import type { DayReconciliation } from '../reconcile/day-reconciliation.js';
 import type { Presence } from '../sync/presence.js';
+import type { AgentVersionFloor } from '../domain/agent-versions.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import type { RelayStatus } from '../feed/amqp-relay.js';
 
@@ -55,10 +56,12 @@ export interface AdminQueries {
   /** The ERP feed's broker relay: lag, relayed, last error, connected (null: not configured). */
   feedRelay: { status(): RelayStatus | null };
   registerDays: Pick<DayReconciliation, 'list'>;
+  /** the lowest agent version wanted (tillbridge-hub stores min-version) */
+  agentVersions: Pick<AgentVersionFloor, 'get'>;
 }
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay, registerDays } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay: { status: () => feedRelay.status() }, registerDays };
+  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay, registerDays, agentVersions } = parts;
+  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay: { status: () => feedRelay.status() }, registerDays, agentVersions: { get: () => agentVersions.get() } };
 }

@@ -3,6 +3,7 @@ import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../domain/audit-log.js';
 import type { KeyRotation, KeySchedule } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
+import type { AgentVersionFloor } from '../domain/agent-versions.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 export interface StoreUseCaseDeps {
@@ -11,6 +12,7 @@ export interface StoreUseCaseDeps {
   credentials: Pick<Credentials, 'createApiKey'>;
   keys: Pick<KeyRotation, 'rotate' | 'revoke' | 'schedule' | 'unschedule'>;
   audit: Pick<AuditLog, 'append'>;
+  agentVersions: Pick<AgentVersionFloor, 'get' | 'set'>;
 }
 
 /** Stores and their API keys (rotation, schedules, revocation): each change one transaction with its audit entry. */
@@ -26,6 +28,17 @@ export class StoreUseCases {
       const apiKey = credentials.createApiKey(id);
       audit.append({ actor, action: 'store.create', outcome: 'created', store: id, resource: `store:${id}`, details: { name } });
       return { store: id, name, apiKey };
+    });
+  }
+
+  /** The lowest agent version wanted (null: none): agents below it are flagged; audited like other config changes. */
+  setMinAgentVersion(actor: string, version: string | null): { minAgentVersion: string | null; previous: string | null } {
+    const { uow, agentVersions, audit } = this.d;
+    return uow.tx(() => {
+      const previous = agentVersions.get();
+      agentVersions.set(version);
+      audit.append({ actor, action: 'config.min_agent_version', outcome: 'updated', resource: 'hub config:min_agent_version', details: { from: previous, to: version } });
+      return { minAgentVersion: version, previous };
     });
   }
 

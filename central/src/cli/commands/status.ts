@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import { ago, parseDuration, table } from '../format.js';
+import { ago, describeAgentLine, parseDuration, table, type AgentView } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
 
 type Term = { register: string; state: string; detail: string | null; transport: string; connections: number; reported: { state: string; detail: string | null } | null; lastMessageAt: string | null; at: string };
@@ -17,9 +17,11 @@ type StoreStatus = {
   inventoryAccuracy: { ratio: number; skus: number; matching: number; at: string } | null;
   authorizations: Rate;
   terminals: Term[];
+  agent?: AgentView | null;
 };
 export type HubStatus = {
   now: string;
+  minAgentVersion?: string | null;
   connectedStores: number;
   authorizations: Rate;
   stores: StoreStatus[];
@@ -31,6 +33,15 @@ export type HubStatus = {
 const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
 const grades = (t: Record<string, number>): string => Object.entries(t).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
 const held = (hub: number, agent: number | null): string => `v${hub} (${agent === null ? '-' : `v${agent}`})`;
+
+/** Each connected agent's version, protocol, OS and uptime; those below the minimum version flagged. */
+function agentLines(r: HubStatus): string[] {
+  const connected = r.stores.filter((s) => s.agent);
+  const below = connected.filter((s) => s.agent!.belowMinimum).length;
+  const out = connected.map((s) => `agent ${s.store}: ${describeAgentLine(s.agent ?? null, r.minAgentVersion)}`);
+  if (r.minAgentVersion) out.push(`minimum agent version ${r.minAgentVersion}: ${below === 0 ? 'every connected agent meets it' : `${below} connected agent(s) BELOW it: upgrade them (docs/upgrade.md)`}`);
+  return out.length > 0 ? [...out, ''] : [];
+}
 
 /** The text `tillbridge-hub status` prints (one screen; --watch redraws it). */
 export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
@@ -55,6 +66,7 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
       ]),
     ),
     '',
+    ...agentLines(r),
     `return authorizations: ${a.total} request(s); answered within the deadline ${pct(a.successRate)} (online ${pct(a.onlineRate)}); hub too late ${a.lateOnline}; unanswered ${a.failed}`,
     `  online:  ${grades(a.tickets.online)}`,
     `  offline: ${grades(a.tickets.offline)}`,

@@ -1,4 +1,4 @@
-import { ago, table } from '../format.js';
+import { ago, describeAgentLine, table, type AgentView } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
 
 export function storeCommands(ctx: CliContext): void {
@@ -24,8 +24,9 @@ export function storeCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub stores list --json')
     .action(
       act(async (opts: { json?: boolean }) => {
-        const r = await ctx.client().get<{ id: string; name: string; connected: boolean; lastSeenAt: string | null }[]>('/v1/admin/stores');
-        print(opts.json, r, () => table(['STORE', 'NAME', 'CONNECTED', 'LAST SEEN'], r.map((s) => [s.id, s.name, s.connected ? 'yes' : 'no', s.connected ? 'now' : ago(s.lastSeenAt)])));
+        const r = await ctx.client().get<{ id: string; name: string; connected: boolean; lastSeenAt: string | null; agent?: AgentView | null }[]>('/v1/admin/stores');
+        const min = r.some((s) => s.agent?.belowMinimum) ? (await ctx.client().get<{ minAgentVersion: string | null }>('/v1/admin/stores/min-version')).minAgentVersion : null;
+        print(opts.json, r, () => table(['STORE', 'NAME', 'CONNECTED', 'LAST SEEN', 'AGENT'], r.map((s) => [s.id, s.name, s.connected ? 'yes' : 'no', s.connected ? 'now' : ago(s.lastSeenAt), describeAgentLine(s.agent ?? null, min)])));
       }),
     );
 }

@@ -2,6 +2,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi, AdminQueries } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { authorize } from './common.js';
+import { describeAgent } from '../../domain/agent-versions.js';
 
 function accuracyOf(q: AdminQueries, store: string): { ratio: number; skus: number; matching: number; at: string } | null {
   const a = q.accuracy.get(store);
@@ -17,7 +18,9 @@ export function statusRoutes(router: Router, api: AdminApi): void {
     const only = ctx.query.get('store');
     if (only && !q.stores.get(only)) throw new TbError(TbCodes.NOT_FOUND, `store ${only} not found`);
     const endpoints = q.webhooks.list();
+    const minAgentVersion = q.agentVersions.get();
     return {
+      minAgentVersion,
       now: new Date(now).toISOString(),
       webhooks: { endpoints: endpoints.length, disabled: q.webhooks.disabledEndpoints() },
       feedRelay: q.feedRelay.status(),
@@ -41,6 +44,7 @@ export function statusRoutes(router: Router, api: AdminApi): void {
           inventoryAccuracy: accuracyOf(q, s.id),
           authorizations: q.authzStats.rate(s.id),
           agentId: c?.agentId ?? null,
+          agent: p.connected ? describeAgent(p.agent, minAgentVersion, now) : null,
           registers: p.connected ? (p.registers ?? []) : [],
           terminals: q.terminals.list(s.id).map((t) => ({
             register: t.register,

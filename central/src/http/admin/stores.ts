@@ -3,13 +3,31 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { STORE_ID } from '../../domain/stores.js';
 import { actorOf, authorize } from './common.js';
+import { describeAgent } from '../../domain/agent-versions.js';
 
 /** Stores and their API keys. */
 export function storeRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
   router.add('GET', '/v1/admin/stores', (ctx) => {
     authorize(api, ctx, false);
-    return q.stores.list().map((s) => ({ id: s.id, name: s.name, createdAt: s.created_at, lastSeenAt: s.last_seen_at, connected: q.presence.get(s.id).connected }));
+    const min = q.agentVersions.get();
+    const now = q.clock.now();
+    return q.stores.list().map((s) => {
+      const p = q.presence.get(s.id);
+      return { id: s.id, name: s.name, createdAt: s.created_at, lastSeenAt: s.last_seen_at, connected: p.connected, agent: p.connected ? describeAgent(p.agent, min, now) : null };
+    });
+  });
+
+  // the lowest agent version wanted: agents below it are flagged in status and stores list (docs/upgrade.md)
+  router.add('GET', '/v1/admin/stores/min-version', (ctx) => {
+    authorize(api, ctx, false);
+    return { minAgentVersion: q.agentVersions.get() };
+  });
+  router.add('PUT', '/v1/admin/stores/min-version', async (ctx) => {
+    const who = authorize(api, ctx, true);
+    const body = (await ctx.body()) as { version?: unknown };
+    if (body.version !== null && typeof body.version !== 'string') throw new TbError(TbCodes.INVALID, 'version: expected MAJOR.MINOR.PATCH (e.g. 0.2.0), or null to clear it');
+    return api.stores.setMinAgentVersion(actorOf(who), body.version);
   });
 
   router.add('POST', '/v1/admin/stores', async (ctx) => {
