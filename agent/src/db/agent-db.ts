@@ -124,7 +124,7 @@ export interface OpenOptions {
   log?: Logger;
 }
 
-/** The schema version the running agent writes (SQLite's `user_version`). */
+/** The schema version the running agent writes (SQLite's `user_version`); restore refuses a backup from a newer one. */
 export const AGENT_SCHEMA_VERSION = AGENT_MIGRATIONS.length;
 
 export function agentDbPath(dataDir: string): string {
@@ -194,5 +194,3 @@ export function setMeta(db: Db, key: string, value: string): void {
   db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
 }
 
-/** The schema version this agent writes (SQLite user_version): a backup from a newer one is refused by restore. */
-export const AGENT_SCHEMA_VERSION = MIGRATIONS.length;
