@@ -101,6 +101,8 @@ const HUB_ROWS: Record<string, Row[]> = {
   feed_consumers: [{ name: 'erp', position: 1, created_at: at(11), updated_at: at(11) }],
   // 10
   agent_incarnations: [{ agent_id: 'agent-1', incarnation: 'inc-1', store: 'S1', last_seq: 3, started_at: at(40), updated_at: at(41) }],
+  // 16: an enrollment code, used (only its keyed hash is kept)
+  enrollment_codes: [{ id: 'enr-1', hash: 'e'.repeat(64), store: 'S1', created_at: at(2), expires_at: at(62), created_by: 'admin:t1', used_at: at(3), used_from: '127.0.0.1', key_id: 'k1' }],
 };
 
 /** Rows added after the migration of a version to tables that existed before it. */

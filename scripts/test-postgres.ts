@@ -23,6 +23,8 @@ export const POSTGRES_SUITES = [
   'test/e2e/day-close.e2e.test.ts',
   'test/e2e/amqp-relay.e2e.test.ts',
   'test/e2e/backup.e2e.test.ts',
+  'test/e2e/enroll.e2e.test.ts',
+  'test/e2e/doctor.e2e.test.ts',
 ];
 
 const why = pgUnavailable();
