@@ -120,6 +120,9 @@ try {
   $Cli = Join-Path $InstallDir $cliRelative
   $Winsw = Join-Path $InstallDir "service\$ServiceId.exe"
   Copy-Item -Path (Join-Path $InstallDir 'service\winsw.exe') -Destination $Winsw -Force
+  # WinSW 1.x (the one node-windows ships) needs its .exe.config, named like the exe, to run on .NET 4
+  $winswConfig = Join-Path $InstallDir 'service\winsw.exe.config'
+  if (Test-Path $winswConfig) { Copy-Item -Path $winswConfig -Destination "$Winsw.config" -Force }
   Say "copied the bundle to $InstallDir"
 
   # 3. %ProgramData%\Tillbridge: the config holds the store's API key; only SYSTEM, Administrators and the service read it

@@ -7,6 +7,7 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 
 export type AppName = 'agent' | 'hub';
 
@@ -363,4 +364,120 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
   if (r.error) throw new Error(`dpkg-deb: ${r.error.message} (install dpkg, or run with --no-deb)`);
   if (r.status !== 0) throw new Error(`dpkg-deb --build failed for ${spec.pkg}:\n${r.stderr}${r.stdout}`);
   return { file, pkg: spec.pkg, version };
+}
+
+/**
+ * The Windows bundle (docs/install-windows.md): the agent's bundle plus WinSW and the deployment
+ * script, at the paths installers/windows/Install-Tillbridge.ps1 looks for (relative to the bundle, `/`).
+ */
+export const WINDOWS_LAYOUT = {
+  winsw: 'service/winsw.exe',
+  /** WinSW 1.x is a .NET 2.0 program: its .exe.config lets it run on .NET 4 (Windows 10/11 have no .NET 2/3.5 by default). */
+  winswConfig: 'service/winsw.exe.config',
+  notice: 'service/WINSW-NOTICE.txt',
+  script: 'Install-Tillbridge.ps1',
+} as const;
+
+/** Where WinSW's executable comes from: the node-windows package (a root devDependency carrying it, nothing else). */
+export const WINSW_CARRIER = { pkg: 'node-windows', exe: 'bin/winsw/winsw.exe', config: 'bin/winsw/winsw.exe.config', license: 'LICENSE' } as const;
+
+export interface WinswSource {
+  pkgDir: string;
+  pkgVersion: string;
+  exe: string;
+  config?: string;
+  license?: string;
+  /** From the executable's version resource (FileVersion, LegalCopyright), when found. */
+  fileVersion?: string;
+  copyright?: string;
+  sha256: string;
+}
+
+/** A string value of a PE's version resource (UTF-16LE `Key\0…Value\0`), or undefined. */
+export function peVersionString(exe: Buffer, key: string): string | undefined {
+  const text = exe.toString('utf16le');
+  const at = text.indexOf(`${key}\0`);
+  if (at < 0) return undefined;
+  const m = /^\0*([^\0]+)\0/.exec(text.slice(at + key.length + 1));
+  return m?.[1]?.trim() || undefined;
+}
+
+/** WinSW from node_modules/node-windows; throws saying what to do when it is missing or not a Windows executable. */
+export function findWinsw(root: string): WinswSource {
+  const pkgDir = join(root, 'node_modules', WINSW_CARRIER.pkg);
+  const exe = join(pkgDir, ...WINSW_CARRIER.exe.split('/'));
+  if (!existsSync(exe)) {
+    throw new Error(`WinSW is missing: ${relative(root, exe)} does not exist (node-windows, a devDependency, carries it): run npm ci`);
+  }
+  const bytes = readFileSync(exe);
+  if (bytes.length < 64 || bytes.toString('latin1', 0, 2) !== 'MZ') throw new Error(`${relative(root, exe)}: expected a Windows executable (starting with "MZ")`);
+  const config = join(pkgDir, ...WINSW_CARRIER.config.split('/'));
+  const license = join(pkgDir, WINSW_CARRIER.license);
+  return {
+    pkgDir,
+    pkgVersion: readPackageJson(pkgDir).version ?? '?',
+    exe,
+    config: existsSync(config) ? config : undefined,
+    license: existsSync(license) ? license : undefined,
+    fileVersion: peVersionString(bytes, 'FileVersion'),
+    copyright: peVersionString(bytes, 'LegalCopyright'),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
+}
+
+export interface WindowsLayoutResult {
+  winsw: WinswSource;
+  /** What was added to the bundle, relative to it, with `/`. */
+  files: string[];
+}
+
+/**
+ * Adds WinSW (service/winsw.exe, its .exe.config, a notice of where it came from and its licence)
+ * and installers/windows/Install-Tillbridge.ps1 to an agent bundle (`bundleApp`). The native
+ * modules in the bundle are whatever `bundleApp` copied: a Windows bundle only when built on Windows.
+ */
+export function windowsLayout(root: string, bundleDir: string): WindowsLayoutResult {
+  const winsw = findWinsw(root);
+  const files: string[] = [];
+  const put = (rel: string, from: string): void => {
+    const to = join(bundleDir, ...rel.split('/'));
+    mkdirSync(dirname(to), { recursive: true });
+    cpSync(from, to);
+    files.push(rel);
+  };
+  put(WINDOWS_LAYOUT.winsw, winsw.exe);
+  if (winsw.config) put(WINDOWS_LAYOUT.winswConfig, winsw.config);
+  const notice = [
+    `service/winsw.exe is WinSW, the Windows Service Wrapper (https://github.com/winsw/winsw), MIT licence.`,
+    `Version (its FileVersion): ${winsw.fileVersion ?? 'not found in the executable'}.`,
+    ...(winsw.copyright ? [`Its LegalCopyright: ${winsw.copyright.replace(/\.$/, '')}.`] : []),
+    `SHA-256: ${winsw.sha256}.`,
+    '',
+    `Taken unchanged from the npm package ${WINSW_CARRIER.pkg} ${winsw.pkgVersion} (${WINSW_CARRIER.exe}, with ${WINSW_CARRIER.config}),`,
+    'which ships no licence file of WinSW\'s own; WinSW\'s licence text is at https://github.com/winsw/winsw (LICENSE.txt).',
+    ...(winsw.license ? ['', `The licence file of ${WINSW_CARRIER.pkg} (it states that winsw is distributed under an MIT licence) follows.`, '', readFileSync(winsw.license, 'utf8').trimEnd()] : []),
+    '',
+  ].join('\n');
+  const noticeFile = join(bundleDir, ...WINDOWS_LAYOUT.notice.split('/'));
+  mkdirSync(dirname(noticeFile), { recursive: true });
+  writeFileSync(noticeFile, notice);
+  files.push(WINDOWS_LAYOUT.notice);
+  put(WINDOWS_LAYOUT.script, join(root, 'installers', 'windows', 'Install-Tillbridge.ps1'));
+  return { winsw, files };
+}
+
+/** The Windows bundle's zip name. */
+export function windowsZipName(version: string, arch = process.arch): string {
+  return `tillbridge-agent-${version}-win-${arch}.zip`;
+}
+
+/**
+ * Zips a bundle's contents (on Windows: the tar.exe Windows 10 1803+ ships writes zip with -a).
+ * Not run by the project (no Windows here).
+ */
+export function zipBundle(bundleDir: string, file: string): void {
+  rmSync(file, { force: true });
+  const r = spawnSync('tar', ['-a', '-c', '-f', file, '-C', bundleDir, '.'], { encoding: 'utf8' });
+  if (r.error) throw new Error(`tar: ${r.error.message} (Windows 10 1803 or later ships tar.exe)`);
+  if (r.status !== 0) throw new Error(`tar -a -c -f ${file} failed:\n${r.stderr}${r.stdout}`);
 }
