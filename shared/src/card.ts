@@ -48,13 +48,37 @@ export function safePan(value: string): string {
   const compact = value.replace(/[\s-]/g, '');
   if (/^\d{13,19}$/.test(compact)) return maskPan(compact);
   if (MASKED.test(compact)) return compact.replace(/[xX#•]/g, '*');
-  throw new TbError(TbCodes.CARD_DATA, 'the card number is neither a 13-19 digit PAN nor a masked PAN (first 6 / last 4)');
+  const expected = 'the card number is neither a 13-19 digit PAN nor a masked PAN (first 6 / last 4)';
+  throw new TbError(TbCodes.CARD_DATA, expected);
 }
 
 /** Keyed hash of a PAN for matching a refund to the original card (PCI DSS 3.5.1.1). */
 export function panHmac(key: Buffer | string, pan: string): string {
   const digits = pan.replace(/[\s-]/g, '');
   return createHmac('sha256', key).update(digits).digest('base64url');
+}
+
+/** The digits of a full card number (13-19 digits, spaces and dashes allowed); undefined when `value` is not one. */
+export function fullPanDigits(value: string): string | undefined {
+  const digits = value.replace(/[\s-]/g, '');
+  return /^\d{13,19}$/.test(digits) ? digits : undefined;
+}
+
+/** A tender's card number as it may be kept: masked, and the keyed hash of the full number when there is one. */
+export interface ProtectedPan {
+  pan: string;
+  panHash?: string;
+}
+
+/**
+ * What the gateway and the sales import keep of a tender's card number: `pan` masked (`safePan`),
+ * and `panHash`, the keyed hash, when `pan` was a full card number and a key is given. Throws
+ * TB_CARD_DATA (never echoing the value) for anything but a full or masked card number.
+ */
+export function protectTenderPan(pan: string, key: Buffer | string | undefined): ProtectedPan {
+  const masked = safePan(pan);
+  const digits = fullPanDigits(pan);
+  return digits !== undefined && key !== undefined ? { pan: masked, panHash: panHmac(key, digits) } : { pan: masked };
 }
 
 const TRACK1 = /%?B\d{12,19}\^[^^]{2,26}\^\d{4}/;
@@ -100,7 +124,9 @@ export function maskCardNumbersIn(text: string): string {
 }
 
 /** Field names that carry sensitive authentication data and are refused wherever they appear. */
-export const FORBIDDEN_CARD_FIELDS = ['track1', 'track2', 'track3', 'trackData', 'cvv', 'cvv2', 'cvc', 'cvc2', 'cid', 'pinBlock', 'pin'] as const;
+export const FORBIDDEN_CARD_FIELDS = [
+  'track1', 'track2', 'track3', 'trackData', 'cvv', 'cvv2', 'cvc', 'cvc2', 'cid', 'pinBlock', 'pin',
+] as const;
 
 /** Paths pino must redact, wherever a message object could be logged. */
 export const REDACT_PATHS = [

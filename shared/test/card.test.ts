@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containsTrackData, findCardNumbers, isGtin, isMaskedPan, luhnValid, maskCardNumbersIn, maskPan, panHmac, safePan, TbCodes, TbError } from '../src/index.js';
+import { containsTrackData, findCardNumbers, fullPanDigits, protectTenderPan, isGtin, isMaskedPan, luhnValid, maskCardNumbersIn, maskPan, panHmac, safePan, TbCodes, TbError } from '../src/index.js';
 
 describe('card data', () => {
   it('checks Luhn', () => {
@@ -59,5 +59,34 @@ describe('card data', () => {
     expect(a).toBe(panHmac('k', '4111111111111111'));
     expect(a).not.toBe(panHmac('other', '4111111111111111'));
     expect(a).not.toContain('4111');
+  });
+
+  describe('a tender\'s card number as kept (gateway and sales import)', () => {
+    const key = Buffer.from('k'.repeat(32));
+    const pans = ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1111', '378282246310005', '6011000990139424123'];
+
+    it('never keeps a full PAN, in any spelling, with or without a key', () => {
+      for (const pan of pans) {
+        const digits = fullPanDigits(pan)!;
+        for (const kept of [protectTenderPan(pan, key), protectTenderPan(pan, undefined)]) {
+          expect(JSON.stringify(kept)).not.toContain(digits);
+          expect(JSON.stringify(kept)).not.toContain(pan);
+          expect(kept.pan).toBe(maskPan(pan));
+        }
+      }
+    });
+
+    it('keeps the keyed hash of a full PAN when there is a key, the same however it was spelt', () => {
+      expect(protectTenderPan('4111 1111 1111 1111', key)).toEqual({ pan: '411111******1111', panHash: panHmac(key, '4111111111111111') });
+      expect(protectTenderPan('4111-1111-1111-1111', key).panHash).toBe(protectTenderPan('4111111111111111', key).panHash);
+      expect(protectTenderPan('4111111111111111', undefined)).toEqual({ pan: '411111******1111' });
+    });
+
+    it('keeps a masked PAN without a hash, and refuses anything else', () => {
+      expect(protectTenderPan('411111XXXXXX1111', key)).toEqual({ pan: '411111******1111' });
+      expect(() => protectTenderPan('4111-abc', key)).toThrow(TbError);
+      expect(fullPanDigits('411111******1111')).toBeUndefined();
+      expect(fullPanDigits('12345')).toBeUndefined();
+    });
   });
 });

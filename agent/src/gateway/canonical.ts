@@ -4,6 +4,8 @@ import {
   REGISTER_MESSAGE_TYPES,
   RegisterMessage,
   safePan,
+  protectTenderPan,
+  fullPanDigits,
   TbCodes,
   containsTrackData,
   isTbError,
@@ -33,7 +35,8 @@ export interface CanonicalOptions {
 export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): CanonicalResult {
   const obj = raw as Record<string, unknown>;
   // the id is echoed in error replies and logs: never when it holds a card number
-  const id = typeof obj?.id === 'string' && obj.id.length <= 128 && findCardNumbers(obj.id).length === 0 ? obj.id : undefined;
+  const idIsSafe = typeof obj?.id === 'string' && obj.id.length <= 128 && findCardNumbers(obj.id).length === 0;
+  const id = idIsSafe ? (obj.id as string) : undefined;
   // an error message may quote the input (an unknown key's name…): never a card number in it
   const fail = (code: string, text: string): CanonicalResult => {
     const message = maskCardNumbersIn(text);
@@ -41,45 +44,76 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
   };
 
   const forbidden = findForbidden(raw, 0);
-  if (forbidden) return fail(TbCodes.CARD_DATA, `${forbidden} refused: track data, CVV and PIN data are never accepted`);
+  if (forbidden) {
+    return fail(TbCodes.CARD_DATA, `${forbidden} refused: track data, CVV and PIN data are never accepted`);
+  }
 
   if (typeof obj.type !== 'string') return fail(TbCodes.INVALID, 'type: expected a string');
   if (!(REGISTER_MESSAGE_TYPES as readonly string[]).includes(obj.type)) {
     return fail(TbCodes.UNKNOWN_TYPE, `type: expected one of ${REGISTER_MESSAGE_TYPES.join(', ')}`);
   }
-  // Hashes are the gateway's to compute: whatever a register put there is dropped.
-  if (obj && typeof obj === 'object') {
-    delete obj.cardHash;
-    if (Array.isArray(obj.tenders)) for (const t of obj.tenders) if (t && typeof t === 'object') delete (t as Record<string, unknown>).panHash;
-  }
+  dropRegisterHashes(obj);
   const parsed = RegisterMessage.safeParse(raw, { reportInput: true });
   if (!parsed.success) return fail(TbCodes.INVALID, describeZodError(parsed.error).join('; '));
   const msg = parsed.data;
   try {
-    if (msg.type === 'sale') {
-      for (const t of msg.tenders) {
-        if (t.pan === undefined) continue;
-        const digits = t.pan.replace(/[\s-]/g, '');
-        if (opts.cardKey && /^\d{13,19}$/.test(digits)) t.panHash = panHmac(opts.cardKey, digits);
-        t.pan = safePan(t.pan);
-      }
-    } else if (msg.type === 'return.complete' && msg.refund.pan !== undefined) {
-      msg.refund.pan = safePan(msg.refund.pan);
-    } else if ((msg.type === 'return.request' || msg.type === 'receipt.lookup') && msg.card !== undefined) {
-      const digits = msg.card.replace(/[\s-]/g, '');
-      delete msg.card;
-      if (!/^\d{13,19}$/.test(digits)) return fail(TbCodes.CARD_DATA, 'card: expected the full card number (13-19 digits), read from the card; it is never stored');
-      if (!opts.cardKey) return fail(TbCodes.HUB_UNAVAILABLE, 'finding a sale by card needs the hub, which this agent has not reached yet');
-      msg.cardHash = panHmac(opts.cardKey, digits);
-    }
+    const refused = protectCardNumbers(msg, opts.cardKey);
+    if (refused) return fail(refused.code, refused.text);
   } catch (err) {
     if (isTbError(err)) return fail(err.code, err.message);
     throw err;
   }
   // A card number typed where it does not belong: masked in free text, refused in an identifier.
   const stray = sweepCardNumbers(msg as unknown as Record<string, unknown>, '');
-  if (stray) return fail(TbCodes.CARD_DATA, `${stray}: looks like a card number; card numbers go only in a tender's "pan" (or "card" to find a sale)`);
+  if (stray) {
+    const where = 'card numbers go only in a tender\'s "pan" (or "card" to find a sale)';
+    return fail(TbCodes.CARD_DATA, `${stray}: looks like a card number; ${where}`);
+  }
   return { ok: true, message: msg };
+}
+
+/** Hashes are the gateway's to compute: whatever a register put there is dropped. */
+function dropRegisterHashes(obj: Record<string, unknown>): void {
+  if (!obj || typeof obj !== 'object') return;
+  delete obj.cardHash;
+  if (!Array.isArray(obj.tenders)) return;
+  for (const t of obj.tenders) if (t && typeof t === 'object') delete (t as Record<string, unknown>).panHash;
+}
+
+interface Refused {
+  code: string;
+  text: string;
+}
+
+/**
+ * Card numbers where they belong: a tender's masked (with its keyed hash), a refund's masked, the
+ * card to find a sale by replaced by its keyed hash. What is refused, if anything; throws
+ * TB_CARD_DATA for a number that is neither full nor masked.
+ */
+function protectCardNumbers(msg: RegisterMessage, cardKey: Buffer | undefined): Refused | undefined {
+  if (msg.type === 'sale') {
+    for (const t of msg.tenders) {
+      if (t.pan === undefined) continue;
+      const kept = protectTenderPan(t.pan, cardKey);
+      t.pan = kept.pan;
+      if (kept.panHash !== undefined) t.panHash = kept.panHash;
+    }
+  } else if (msg.type === 'return.complete' && msg.refund.pan !== undefined) {
+    msg.refund.pan = safePan(msg.refund.pan);
+  } else if ((msg.type === 'return.request' || msg.type === 'receipt.lookup') && msg.card !== undefined) {
+    const digits = fullPanDigits(msg.card);
+    delete msg.card;
+    if (digits === undefined) {
+      const text = 'card: expected the full card number (13-19 digits), read from the card; it is never stored';
+      return { code: TbCodes.CARD_DATA, text };
+    }
+    if (!cardKey) {
+      const text = 'finding a sale by card needs the hub, which this agent has not reached yet';
+      return { code: TbCodes.HUB_UNAVAILABLE, text };
+    }
+    msg.cardHash = panHmac(cardKey, digits);
+  }
+  return undefined;
 }
 
 /** Fields of free text where a card number is masked rather than refused. */

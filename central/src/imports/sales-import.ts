@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { describeZodError, panHmac, safePan, SaleMessage, type SaleEventBody } from '@tillbridge/shared';
+import { describeZodError, protectTenderPan, SaleMessage, type SaleEventBody } from '@tillbridge/shared';
 import { Refusal } from '../domain/refusal.js';
 import type { SaleService } from '../domain/sale-service.js';
 import type { Stores } from '../domain/stores.js';
@@ -76,12 +76,7 @@ export function checkSaleLine(d: SaleLineDeps, line: number, text: string): Chec
   if (!d.stores.get(sale.store)) return { line, error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})` };
   const tenders = sale.tenders.map((t) => {
     const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
-    if (t.pan !== undefined) {
-      const digits = t.pan.replace(/[\s-]/g, '');
-      out.pan = safePan(t.pan);
-      if (/^\d{13,19}$/.test(digits)) out.panHash = panHmac(d.cardKey, digits);
-    }
-    return out;
+    return t.pan === undefined ? out : { ...out, ...protectTenderPan(t.pan, d.cardKey) };
   });
   const body: SaleEventBody = { requestId: `import:${sale.receipt}`, receipt: sale.receipt, at: sale.at, currency: sale.currency, lines: sale.lines, tenders };
   return { line, row: { store: sale.store, channel: sale.channel, body } };
