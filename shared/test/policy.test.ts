@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, evaluateReturn, mergePolicy, PolicyCodes, PolicyPatchSchema, PolicySchema, toMilli, type EvaluationInput, type Policy } from '../src/index.js';
+import { DEFAULT_POLICY, evaluateReturn, mergePolicy, PolicyCodes, PolicyPatchSchema, PolicySchema, tenderKindsOf, toMilli, type EvaluationInput, type Policy } from '../src/index.js';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
 const sold = [
@@ -116,5 +116,12 @@ describe('sync settings patches', () => {
     expect(SyncSettingsPatchSchema.safeParse({ uploadIntervalSeconds: 0 }).success).toBe(false);
     // every key of the whole can be changed by a patch
     expect(Object.keys(SyncSettingsPatchSchema.shape).sort()).toEqual(Object.keys(SyncSettingsSchema.shape).sort());
+  });
+});
+
+describe('tender kinds of a sale', () => {
+  it('are its tenders\' kinds, lower-cased, each once, in order; none for nameless ones', () => {
+    expect(tenderKindsOf([{ kind: 'Card' }, { kind: 'cash' }, { kind: 'CARD' }, { kind: '' }, {}])).toEqual(['card', 'cash']);
+    expect(tenderKindsOf([])).toEqual([]);
   });
 });

@@ -1,14 +1,6 @@
 import type { Statement } from 'better-sqlite3';
-import { systemClock } from '@tillbridge/shared';
+import { systemClock, type SoldLine } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
-
-export interface ReceiptLine {
-  line: number;
-  sku: string;
-  /** milli-units */
-  qty: number;
-  unitPrice: number;
-}
 
 export interface KnownReceipt {
   receipt: string;
@@ -16,7 +8,7 @@ export interface KnownReceipt {
   register: string | null;
   at: string | null;
   currency: string;
-  lines: ReceiptLine[];
+  lines: SoldLine[];
   /** how it was paid (card, cash…) */
   tenderKinds: string[];
 }
@@ -58,7 +50,7 @@ export class Receipts {
       | { receipt: string; store: string; register: string | null; at: string | null; currency: string; lines: string; tender_kinds: string }
       | undefined;
     if (!r) return undefined;
-    return { receipt: r.receipt, store: r.store, register: r.register, at: r.at, currency: r.currency, lines: JSON.parse(r.lines) as ReceiptLine[], tenderKinds: JSON.parse(r.tender_kinds) as string[] };
+    return { receipt: r.receipt, store: r.store, register: r.register, at: r.at, currency: r.currency, lines: JSON.parse(r.lines) as SoldLine[], tenderKinds: JSON.parse(r.tender_kinds) as string[] };
   }
 
   /**

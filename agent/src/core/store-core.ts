@@ -3,6 +3,7 @@ import {
   shareOf,
   TbCodes,
   TbError,
+  tenderKindsOf,
   toMilli,
   type RegisterMessage,
   type RegisterReply,
@@ -121,7 +122,7 @@ export class StoreCore implements MessageHandler {
         at: msg.at,
         currency: msg.currency,
         lines: msg.lines.map((l) => ({ line: l.line, sku: l.sku, qty: toMilli(l.qty), unitPrice: l.unitPrice })),
-        tenderKinds: [...new Set(msg.tenders.map((t) => t.kind.toLowerCase()))],
+        tenderKinds: tenderKindsOf(msg.tenders),
       });
       d.outbox.append('sale', register, {
         requestId: msg.id,

@@ -5,6 +5,7 @@ import {
   LineCodes,
   TbCodes,
   TbError,
+  tenderKindsOf,
   utcDay,
   type AuthorizeRequestBody,
   type AuthorizeResult,
@@ -25,7 +26,7 @@ import type { Managers } from './managers.js';
 import type { Policies } from './policies.js';
 import { decidedColumns, EMPTY_TICKET, ticketLines } from './return-ticket.js';
 import type { ReturnLineRow, ReturnRow, ReturnsRepo } from './returns-repo.js';
-import { tenderKinds, type SaleRow, type Sales } from './sales.js';
+import type { SaleRow, Sales } from './sales.js';
 
 const DAY = 86_400_000;
 
@@ -214,7 +215,7 @@ export class ReturnsEngine {
       policy,
       mode: 'online',
       now: asOf,
-      sale: ctx.sale ? { at: ctx.sale.at, channel: ctx.sale.channel, lines: ctx.sale.lines, tenderKinds: tenderKinds(ctx.sale) } : undefined,
+      sale: ctx.sale ? { at: ctx.sale.at, channel: ctx.sale.channel, lines: ctx.sale.lines, tenderKinds: tenderKindsOf(ctx.sale.tenders as { kind?: unknown }[]) } : undefined,
       noReceipt: body.receipt === undefined && body.cardHash === undefined,
       claimed: claims.milli,
       refunded: claims.amount,

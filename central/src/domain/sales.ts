@@ -1,19 +1,6 @@
 import type { HubStorage, Statement } from '../storage/index.js';
-import { lineAmount, TbCodes, TbError } from '@tillbridge/shared';
+import { lineAmount, TbCodes, TbError, type SoldLine } from '@tillbridge/shared';
 import { MultiKeySelect, MultiRowInsert } from './multi-row.js';
-
-export interface SaleLineRow {
-  line: number;
-  sku: string;
-  /** milli-units */
-  qty: number;
-  unitPrice: number;
-}
-
-/** The kinds of tender a sale was paid with (card, cash…), for the refund tender rules. */
-export function tenderKinds(sale: SaleRow): string[] {
-  return [...new Set((sale.tenders as { kind?: unknown }[]).map((t) => String(t.kind ?? '').toLowerCase()).filter(Boolean))];
-}
 
 export interface SaleRow {
   receipt: string;
@@ -24,7 +11,7 @@ export interface SaleRow {
   currency: string;
   total: number;
   tenders: unknown[];
-  lines: SaleLineRow[];
+  lines: SoldLine[];
 }
 
 /** The key `Sales.existing` answers with. */
@@ -32,7 +19,7 @@ export function saleKey(store: string, receipt: string): string {
   return `${store}\u0000${receipt}`;
 }
 
-function saleTotal(sale: { lines: readonly SaleLineRow[] }): number {
+function saleTotal(sale: { lines: readonly SoldLine[] }): number {
   return sale.lines.reduce((t, l) => t + lineAmount(l.qty, l.unitPrice), 0);
 }
 
@@ -106,7 +93,7 @@ export class Sales {
       currency: r.currency as string,
       total: r.total as number,
       tenders: JSON.parse(r.tenders as string) as unknown[],
-      lines: this.getLines.all(store, receipt) as SaleLineRow[],
+      lines: this.getLines.all(store, receipt) as SoldLine[],
     };
   }
 

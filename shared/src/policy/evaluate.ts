@@ -79,6 +79,11 @@ function feePercent(policy: Policy, sku: string): number {
   return policy.restockingFees.find((f) => sku.startsWith(f.skuPrefix))?.percent ?? 0;
 }
 
+/** How a sale was paid (card, cash…): its tenders' kinds, lower-cased, each once — what `allowedTenders` takes. */
+export function tenderKindsOf(tenders: readonly { kind?: unknown }[]): string[] {
+  return [...new Set(tenders.map((t) => String(t.kind ?? '').toLowerCase()).filter(Boolean))];
+}
+
 /** Which tenders a refund may go to, from how the sale was paid. */
 export function allowedTenders(policy: Policy, tenderKinds: string[], channel: string, refund: number): TenderKind[] {
   const out = new Set<TenderKind>(['store_credit']);
