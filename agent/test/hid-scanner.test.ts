@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@tillbridge/shared';
-import { FakeHidBinding, type HidRecording } from '../src/gateway/hid/fake-hid-binding.js';
+import { FakeHidBinding, type HidRecording } from './support/fake-hid-binding.js';
 import { HidScannerDecoder, ScannerSource } from '../src/gateway/hid/scanner.js';
 import { HidScannerSchema } from '../src/gateway/transports/hid-schemas.js';
 import type { LinkState } from '../src/gateway/types.js';

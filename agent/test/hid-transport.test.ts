@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type RegisterMessage, type RegisterReply } from '@tillbridge/shared';
-import { FakeHidBinding, type HidRecording } from '../src/gateway/hid/fake-hid-binding.js';
+import { FakeHidBinding, type HidRecording } from './support/fake-hid-binding.js';
 import { HidTransport, type HidTransportOptions } from '../src/gateway/transports/hid.js';
 import { HidTransportSchema } from '../src/gateway/transports/hid-schemas.js';
 import { LineFramer } from '../src/gateway/framing/line.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '@tillbridge/shared';
 import { parseAgentConfig, startAgent, type RunningAgent } from '@tillbridge/agent';
-import { FakeHidBinding, type HidRecording } from '../../agent/src/gateway/hid/fake-hid-binding.js';
+import { FakeHidBinding, type HidRecording } from '../../agent/test/support/fake-hid-binding.js';
 import { agentConfig, onHand, setStock } from '@tillbridge/scripts/lib/cluster';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';

@@ -1,7 +1,7 @@
 /**
  * The narrow seam between the agent and USB HID devices, shaped after node-hid's `HIDAsync`
  * (`devicesAsync()`, `HIDAsync.open(path)`, and the handle's events and methods). Real:
- * `loadNodeHidBinding()` (node-hid-binding.ts); tests: `FakeHidBinding` (fake-hid-binding.ts).
+ * `loadNodeHidBinding()` (node-hid-binding.ts); tests: `FakeHidBinding` (agent/test/support/fake-hid-binding.ts).
  *
  * It is asynchronous on purpose: node-hid's synchronous API blocks the event loop for every USB
  * enumeration and keeps one libuv thread-pool thread busy per open device (the pool also serves

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { HidBinding, HidDeviceInfo, HidHandle } from './binding.js';
+import type { HidBinding, HidDeviceInfo, HidHandle } from '../../src/gateway/hid/binding.js';
 
 /** A recorded device session (test fixtures: agent/test/fixtures/hid/*.json). */
 export interface HidRecording {
