@@ -21,7 +21,6 @@ import {
   type Logger,
 } from '@tillbridge/shared';
 import { ForkedHistory, type BatchInput } from '../domain/event-applier.js';
-import type { AccuracyReport } from '../domain/inventory-accuracy.js';
 import type { AgentUseCases, ReturnUseCases } from '../usecases/index.js';
 import type { AgentInfo } from './presence.js';
 
@@ -32,10 +31,6 @@ export interface SessionDeps {
   returns: Pick<ReturnUseCases, 'authorize' | 'override' | 'lookup'>;
   log: Logger;
   now: () => number;
-  /** Hears each terminal status that changed (for webhooks and metrics). */
-  onTerminal?: (store: string, t: TerminalStatus) => void;
-  /** Hears each inventory accuracy report (for metrics). */
-  onAccuracy?: (r: AccuracyReport) => void;
 }
 
 /** Which connection of the agent a hello came on: the run of the agent and the attempt in it (when it says). */
@@ -227,8 +222,8 @@ export class AgentSession {
     // SKUs pushed after the frame the agent had applied are on their way: neither counted nor re-sent
     const inFlight = new Set<string>();
     if (upTo !== undefined) for (const [sku, n] of this.pushedIn) if (n > upTo) inFlight.add(sku);
-    const { report, corrections } = this.d.agents.compareInventory(this.store, items, inFlight);
-    this.d.onAccuracy?.(report);
+    // the accuracy report is kept by the hub (metrics and status read it from there)
+    const { corrections } = this.d.agents.compareInventory(this.store, items, inFlight);
     if (corrections.items.length > 0 || corrections.removed.length > 0) {
       this.d.log.info({ store: this.store, differing: corrections.items.length, extra: corrections.removed.length }, 'inventory copy differs; re-sending');
       this.sendInventory(false, corrections.items, corrections.removed);
@@ -494,8 +489,9 @@ export class AgentSession {
     this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.d.returns.lookup(this.store, parsed.data) }));
   }
 
+  /** The registers' states: recorded, and announced by the `terminal.status` webhook when one changes. */
   private onTerminal(items: TerminalStatus[]): void {
-    for (const t of this.d.agents.reportTerminals(this.store, items)) this.d.onTerminal?.(this.store, t);
+    this.d.agents.reportTerminals(this.store, items);
   }
 
   private authorize(rid: number, body: AuthorizeRequestBody): void {

@@ -134,7 +134,10 @@ export class AgentUseCases {
     if (frame.authz) this.d.authzStats.report(store, agentId, frame.authz);
   }
 
-  /** The terminal states reported; those that changed (webhooks and metrics hear of them). */
+  /**
+   * Records the terminal states reported (Terminals sends `terminal.status` webhooks for those whose state
+   * changed); returns those recorded, an older report than the one held being ignored.
+   */
   reportTerminals(store: string, items: TerminalStatus[]): TerminalStatus[] {
     return items.filter((t) => this.d.terminals.record(store, t));
   }
