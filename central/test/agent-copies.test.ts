@@ -107,7 +107,7 @@ describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () =
     const fourth = await hello('agent-a', 'i1', 1);
     expect((await fourth.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
     expect(exceptions('duplicate_agent')).toHaveLength(2);
-    expect(running.hub.audit.verify().ok).toBe(true);
+    expect(running.hub.auditTrail.verify().ok).toBe(true);
   });
 
   it('takes a reconnect whose old socket no longer answers for the agent itself, not for a copy', async () => {

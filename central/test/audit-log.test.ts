@@ -11,18 +11,18 @@ afterEach(() => t.cleanup());
 
 describe('audit log', () => {
   it('verifies an untouched chain', () => {
-    const r = t.hub.audit.verify();
+    const r = t.hub.auditTrail.verify();
     expect(r).toMatchObject({ ok: true, entries: 6 }); // init wrote the first entry
   });
 
   it('names the entry that was changed', () => {
     t.hub.storage.db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 4`).run();
-    expect(t.hub.audit.verify()).toMatchObject({ ok: false, firstBad: 4, problem: expect.stringContaining('changed') });
+    expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 4, problem: expect.stringContaining('changed') });
   });
 
   it('names the entry after one that was removed', () => {
     t.hub.storage.db.prepare(`DELETE FROM audit WHERE id = 3`).run();
-    expect(t.hub.audit.verify()).toMatchObject({ ok: false, firstBad: 4 });
+    expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 4 });
   });
 
   it('catches a rewritten entry whose hash was recomputed, at the next link', () => {
@@ -32,7 +32,7 @@ describe('audit log', () => {
     const changed = { ...e, actor: 'someone-else' } as Parameters<typeof entryHash>[0] & { hash?: string };
     delete changed.hash;
     t.hub.storage.db.prepare(`UPDATE audit SET hash = ? WHERE id = 2`).run(entryHash(changed));
-    expect(t.hub.audit.verify()).toMatchObject({ ok: false, firstBad: 3 });
+    expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 3 });
   });
 
   it('catches reordering', () => {
@@ -40,7 +40,7 @@ describe('audit log', () => {
     db.prepare(`UPDATE audit SET id = 100 WHERE id = 2`).run();
     db.prepare(`UPDATE audit SET id = 2 WHERE id = 3`).run();
     db.prepare(`UPDATE audit SET id = 3 WHERE id = 100`).run();
-    expect(t.hub.audit.verify()).toMatchObject({ ok: false, firstBad: 2 });
+    expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 2 });
   });
 });
 

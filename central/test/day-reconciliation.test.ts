@@ -78,7 +78,7 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
     expect(feed('day.discrepancy')).toEqual([]);
     expect(audits('day.reconcile')).toEqual(['matched']);
     expect(t.hub.exceptions.forStore('S1')).toEqual([]);
-    expect(t.hub.audit.verify().ok).toBe(true);
+    expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 
   it('raises a discrepancy naming the tender and both amounts when the card total is off', () => {

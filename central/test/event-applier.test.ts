@@ -38,7 +38,7 @@ describe('event applier', () => {
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toEqual(['duplicate_receipt', 'invalid_event', 'unknown_kind']);
     expect(t.hub.sales.get('S1', 'FINE')?.store).toBe('S1');
     expect(t.hub.sales.get('S1', 'DUP')?.lines).toHaveLength(1);
-    expect(t.hub.audit.verify().ok).toBe(true);
+    expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 
   it('records the same receipt number from two stores as two honest sales', () => {

@@ -101,7 +101,7 @@ function both(rounds: BatchInput[][], setup?: (db: SqlDb, engine: string) => voi
   for (const o of out) expect(o.grouped).toEqual(o.single);
   expect(dump(g.hub.storage.db)).toEqual(dump(one.hub.storage.db));
   for (const t of [g, one]) {
-    expect(t.hub.audit.verify().ok).toBe(true);
+    expect(t.hub.auditTrail.verify().ok).toBe(true);
     ledgerHolds(t);
   }
   return { g, one, out: out.map((o) => o.grouped), announced, fallbacks: g.hub.applier.groupFallbacks };
@@ -217,6 +217,6 @@ describe('the group commit of many agents’ batches, written together', () => {
     const { g, fallbacks } = both([big]);
     expect(fallbacks).toBe(0);
     expect(g.hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM sale_lines`).get()).toEqual({ n: 720 });
-    expect(g.hub.audit.verify()).toMatchObject({ ok: true });
+    expect(g.hub.auditTrail.verify()).toMatchObject({ ok: true });
   });
 });

@@ -160,7 +160,7 @@ describe('group commit of agents\' event batches', () => {
     }));
     expect(fullCommits() - before).toBe(2);
     expect(running!.hub.cursors.cursor('agent-S7')).toEqual({ store: 'S7', incarnation: 'i1', lastSeq: 10 });
-    expect(running!.hub.audit.verify().ok).toBe(true);
+    expect(running!.hub.auditTrail.verify().ok).toBe(true);
   });
 
   it('nacks a batch that fails and stores nothing of it, while the other batches of the same commit are acked and stored', async () => {
@@ -204,7 +204,7 @@ describe('group commit of agents\' event batches', () => {
     expect(scalar(hub.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = ?`, 'S2-e2')).toBe(1);
     // the refusal's audit entry names the agent whose frame it was, not the one whose frame started the flush
     expect(column(hub.storage.db, `SELECT origin FROM audit WHERE action = 'sale.refused'`)).toEqual(['agent:agent-S3']);
-    expect(hub.audit.verify().ok).toBe(true);
+    expect(hub.auditTrail.verify().ok).toBe(true);
     // the agent sends the batch again (the poison gone): it applies, acked once
     hub.storage.db.exec(`DROP TRIGGER boom${hub.storage.engine === 'postgres' ? ' ON sales' : ''}`);
     a2!.send({ t: 'events', items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')] });

@@ -229,7 +229,7 @@ describe('what connections and heartbeats cost in synced commits', () => {
     await start();
     expect(await view()).toEqual({ ...held, S1: { ...held['S1']!, lastSeen: s1Seen } });
     expect(running.hub.credentials.listKeys('S1').find((k) => k.id === rotated.id)).toMatchObject({ deliveredAt: expect.any(String), confirmedAt: expect.any(String) });
-    expect(running.hub.audit.verify().ok).toBe(true);
+    expect(running.hub.auditTrail.verify().ok).toBe(true);
     expect(scalar(running.hub.storage.db, `SELECT COUNT(*) FROM audit WHERE action = 'key.confirm'`)).toBe(1);
     // the cursor survived: the agent is welcomed where it was, and its event is not applied twice
     const again = new SimAgent('S1');

@@ -95,7 +95,7 @@ describe('a completion above its authorization (an older agent acked it)', () =>
     expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
     expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({ outcome: 'refund_exceeds_authorized' });
     expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
-    expect(t.hub.audit.verify().ok).toBe(true);
+    expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 
   it('an exchange: the returned item and the exchanged one move, the refund stays what was authorized', () => {

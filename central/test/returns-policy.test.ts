@@ -176,7 +176,7 @@ describe('offline decisions reconciled against the hub', () => {
     expect(t.hub.returnsRepo.get('o-2')).toMatchObject({ status: 'reversed', resolution: 'reverse' });
     expect(() => t.hub.resolution.resolve('o-2', 'accept', 'again', 'admin:t')).toThrow(/no exception|already/);
     expect(t.hub.audit.tail(5).filter((e) => e.action === 'exception.resolve').map((e) => e.outcome)).toEqual(['accept', 'reverse']);
-    expect(t.hub.audit.verify().ok).toBe(true);
+    expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 });
 

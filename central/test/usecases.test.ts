@@ -108,7 +108,7 @@ describe('each change is one unit of work with its audit entry', () => {
     expect(uc.settings.removeManager('admin:a1', 'nobody')).toBe(false);
     expect(t.hub.audit.tail(1)[0]!.id).toBe(n);
     expect(synced() - before).toBeLessThanOrEqual(1);
-    expect(t.hub.audit.verify().ok).toBe(true);
+    expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 });
 

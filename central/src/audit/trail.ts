@@ -51,7 +51,7 @@ export class AuditTrail {
       try {
         this.checkpoints.maybeCheckpoint();
       } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'audit checkpoint failed');
+        this.log.error({ err }, 'audit checkpoint failed');
       }
     });
   }

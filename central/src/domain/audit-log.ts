@@ -40,10 +40,6 @@ export interface AuditEntry {
   hash: string;
 }
 
-export type VerifyResult =
-  | { ok: true; entries: number; head: string }
-  | { ok: false; entries: number; firstBad: number; problem: string };
-
 /**
  * The hash of an entry: SHA-256 over its fields (id included, so order matters) and the previous
  * hash. The origin is appended only when there is one, so entries written before it existed keep
@@ -132,41 +128,4 @@ export class AuditLog {
   tail(n: number): AuditEntry[] {
     return (this.tailStmt.all(n) as AuditEntry[]).reverse();
   }
-
-  /** Walks the whole chain; names the first entry that was changed, removed or reordered. */
-  verify(): VerifyResult {
-    return verifyEntries(this.iterate());
-  }
-
-  private *iterate(): Generator<AuditEntry> {
-    let after = 0;
-    for (;;) {
-      const rows = this.after(after, 1000);
-      if (rows.length === 0) return;
-      yield* rows;
-      after = rows[rows.length - 1]!.id;
-    }
-  }
-}
-
-export function verifyEntries(entries: Iterable<AuditEntry>): VerifyResult {
-  let prevHash = GENESIS_HASH;
-  let prevId = 0;
-  let n = 0;
-  for (const e of entries) {
-    n++;
-    if (e.id !== prevId + 1) {
-      return { ok: false, entries: n, firstBad: e.id, problem: `entry ${e.id} follows entry ${prevId}: ${e.id > prevId + 1 ? `entries ${prevId + 1}..${e.id - 1} were removed` : 'entries were reordered'}` };
-    }
-    if (e.prev_hash !== prevHash) {
-      return { ok: false, entries: n, firstBad: e.id, problem: `entry ${e.id} does not link to entry ${prevId}: one of them was changed, removed or reordered` };
-    }
-    const { hash, ...rest } = e;
-    if (entryHash(rest) !== hash) {
-      return { ok: false, entries: n, firstBad: e.id, problem: `entry ${e.id} was changed after it was written` };
-    }
-    prevHash = hash;
-    prevId = e.id;
-  }
-  return { ok: true, entries: n, head: prevHash };
 }

@@ -228,7 +228,7 @@ export class EventApplier {
       return outcomes;
     } catch (err) {
       this.fallbacks++;
-      this.log.debug({ err: (err as Error)?.message, batches: batches.length }, 'the group did not apply as one; applying its batches one by one');
+      this.log.debug({ err, batches: batches.length }, 'the group did not apply as one; applying its batches one by one');
       return undefined;
     }
   }
@@ -398,7 +398,7 @@ export class EventApplier {
       if (err instanceof Refusal) return this.refuse(store, item, err.code, err.message, err.authorization);
       const attempts = (this.attemptsOf.get(item.id) as { attempts: number } | undefined)?.attempts ?? 0;
       if (attempts + 1 >= MAX_ATTEMPTS) {
-        this.log.error({ store, seq: item.seq, err: (err as Error).message }, 'event failed repeatedly; set aside as an exception');
+        this.log.error({ store, seq: item.seq, err }, 'event failed repeatedly; set aside as an exception');
         this.forgetAttempts.run(item.id);
         return this.refuse(store, item, ExceptionCodes.INTERNAL_ERROR, `failed ${attempts + 1} times: ${(err as Error).message}`);
       }
@@ -419,7 +419,7 @@ export class EventApplier {
         this.forgetOld.run(iso(now - 7 * 86_400_000));
       });
     } catch (e) {
-      this.log.error({ eventId, err: (e as Error).message }, 'could not count a failed attempt at an event');
+      this.log.error({ eventId, err: e }, 'could not count a failed attempt at an event');
     }
   }
 

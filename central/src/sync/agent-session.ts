@@ -475,7 +475,7 @@ export class AgentSession {
       this.send({ t: 'res', rid, ok: true, body: this.d.returns.override(this.store, parsed.data) });
     } catch (err) {
       const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
-      if (!isTbError(err)) this.d.log.error({ store: this.store, err: (err as Error).message }, 'override failed');
+      if (!isTbError(err)) this.d.log.error({ store: this.store, err }, 'override failed');
       this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
     }
   }
@@ -500,7 +500,7 @@ export class AgentSession {
       this.send({ t: 'res', rid, ok: true, body: result });
     } catch (err) {
       const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
-      this.d.log.error({ store: this.store, err: (err as Error).message }, 'authorization failed');
+      this.d.log.error({ store: this.store, err }, 'authorization failed');
       this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
     }
   }

@@ -141,7 +141,7 @@ export class Dispatcher {
     try {
       this.dispatch();
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'webhook dispatch failed');
+      this.log.error({ err }, 'webhook dispatch failed');
     }
   }
 
@@ -181,7 +181,7 @@ export class Dispatcher {
         n++;
       }
     } catch (err) {
-      this.log.error({ webhook, err: (err as Error).message }, 'webhook worker failed');
+      this.log.error({ webhook, err }, 'webhook worker failed');
       return n;
     }
   }
@@ -215,7 +215,7 @@ export class Dispatcher {
       try {
         l(report);
       } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'webhook attempt listener failed');
+        this.log.error({ err }, 'webhook attempt listener failed');
       }
     }
     return report.outcome === 'abandoned' && this.repo.endpoint(d.webhook)?.disabled_at ? 'stop' : 'done';

@@ -24,7 +24,8 @@ import {
 } from '@tillbridge/shared';
 import { loadSecrets, secretCheck, secretPath } from '../../auth/secrets.js';
 import { HUB_SOFTWARE } from '../../hub.js';
-import { entryHash, GENESIS_HASH, type AuditEntry } from '../../domain/audit-log.js';
+import { GENESIS_HASH, type AuditEntry } from '../../domain/audit-log.js';
+import { ChainWalker } from '../../audit/chain-walker.js';
 import { hubDbPath, openPgClient, PG_SCHEMA_VERSION, redactUrl, SQLITE_SCHEMA_VERSION } from '../../storage/index.js';
 import { databaseOf, databaseOpt, dataOpt, type CliContext } from '../context.js';
 
@@ -210,19 +211,15 @@ function auditTailFinding(db: Db, f: DoctorFinding[]): void {
   try {
     const last = db.all('SELECT entry_id, entry_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
     const from = last ? Number(last.entry_id) : 0;
-    let prevHash = last ? String(last.entry_hash) : GENESIS_HASH;
-    let prevId = from;
+    const walker = new ChainWalker({ anchor: { id: from, hash: last ? String(last.entry_hash) : GENESIS_HASH } });
     const rows = db.all(`SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`);
     const fix = 'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the full report, and tell whoever is responsible for security (docs/audit.md)';
     for (const r of rows) {
-      const e = { ...r, id: Number(r.id) } as unknown as AuditEntry;
-      const bad = e.id !== prevId + 1 ? `entry ${e.id} follows entry ${prevId}` : e.prev_hash !== prevHash ? `entry ${e.id} does not link to entry ${prevId}` : entryHash(e) !== e.hash ? `entry ${e.id} was changed after it was written` : undefined;
+      const bad = walker.push({ ...r, id: Number(r.id) } as unknown as AuditEntry);
       if (bad) {
-        f.push({ id: 'audit.chain', level: 'error', message: `the audit chain is broken since the last checkpoint: ${bad}`, action: fix });
+        f.push({ id: 'audit.chain', level: 'error', message: `the audit chain is broken since the last checkpoint: ${bad.problem}`, action: fix });
         return;
       }
-      prevId = e.id;
-      prevHash = e.hash;
     }
     const more = rows.length === AUDIT_TAIL_MAX ? ` (the first ${AUDIT_TAIL_MAX}; \`audit verify\` checks the rest)` : '';
     f.push({ id: 'audit.chain', level: 'ok', message: `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link and hash correctly${more}` });
