@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ROOT } from './lib/paths.js';
 import { writeDevCerts } from '@tillbridge/central';
-import { addStore, initHub, onHand, returnsList, setStock, startAgent, startHub, type AgentHandle, type HubHandle } from './lib/cluster.js';
+import { addStore, agentStatus, initHub, onHand, returnsList, setStock, startAgent, startHub, type AgentHandle, type HubHandle } from './lib/cluster.js';
 import { JsonLinesRegister } from './lib/register-client.js';
 import { waitFor } from './lib/wait.js';
 
@@ -120,13 +120,13 @@ async function main(): Promise<void> {
   await reg.send({ type: 'return.complete', id: 'msg-6', authorization: d3.authorization, lines: [{ line: 2, qty: 1 }], refund: { kind: 'card', amount: 899 } });
   const [d4] = await timed(() => reg.send<Decision>({ type: 'return.request', id: 'msg-7', receipt: 'SOLD-ELSEWHERE-42', lines: [{ line: 1, qty: 1 }] }));
   say(`a receipt from another store: ${describe(d4)}`);
-  const st = await (await fetch(`${agent.statusUrl}/status`)).json() as { outbox: { depth: number } };
+  const st = await agentStatus(agent);
   say(`the agent's outbox holds ${st.outbox.depth} event(s) for the hub, safe on disk`);
 
   step('The hub comes back: the agent reconnects and syncs, the hub reconciles the offline return');
   const back = performance.now();
   hub = await startHub({ dataDir: hubData, adminToken, port: hub.port, echo, detached: true, extraArgs: tlsArgs, ca: certs.caCert });
-  await waitFor('the outbox to drain', async () => ((await (await fetch(`${agent.statusUrl}/status`)).json()) as { outbox: { depth: number } }).outbox.depth === 0, 30_000);
+  await waitFor('the outbox to drain', async () => (await agentStatus(agent)).outbox.depth === 0, 30_000);
   say(`hub back; the agent reconnected and its outbox drained ${((performance.now() - back) / 1000).toFixed(1)} s after the restart began`);
   const ret = (await returnsList(hub, STORE)).find((r) => r.authorization === d3.authorization);
   say(`offline return ${d3.authorization}: ${ret?.status}, reconciliation ${ret?.reconciliation}${ret?.exception ? `, EXCEPTION ${ret.exception}` : ''}`);

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createTestDatabase, testBackend, type TestDatabase } from './pg-test-db.js';
 import { join } from 'node:path';
+import got from 'got';
 import { AdminClient } from '@tillbridge/central';
 import { TEST_CLOCK_ENV } from '@tillbridge/shared';
 import { AGENT_BIN, HUB_BIN } from './paths.js';
@@ -202,7 +203,12 @@ export function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[
   return hub.admin.get<ReturnView[]>(`/v1/admin/returns${store ? `?store=${encodeURIComponent(store)}` : ''}`);
 }
 
-export async function agentStatus(agent: AgentHandle): Promise<{ outbox: { depth: number }; hub: { connected: boolean } }> {
-  const res = await fetch(`${agent.statusUrl}/status`);
-  return (await res.json()) as { outbox: { depth: number }; hub: { connected: boolean } };
+export interface AgentStatusView {
+  outbox: { depth: number };
+  hub: { connected: boolean };
+}
+
+/** The agent's status (its loopback endpoint), with got like the product's HTTP clients; no retry. */
+export function agentStatus(agent: AgentHandle): Promise<AgentStatusView> {
+  return got(`${agent.statusUrl}/status`, { retry: { limit: 0 } }).json<AgentStatusView>();
 }

@@ -24,7 +24,8 @@ export async function askRunningAgent(config: Readonly<AgentConfig>, timeoutMs =
 /**
  * GET a JSON document on loopback; undefined on any failure. node:http with its own timer (not
  * fetch with AbortSignal.timeout, whose unreferenced timer let the process end with the
- * request still pending when a server hung up without answering).
+ * request still pending when a server hung up without answering; got's timeouts are unreferenced
+ * timers too, so the agent's one HTTP client is not used here).
  */
 function getJson(url: string, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve) => {
