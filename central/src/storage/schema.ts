@@ -1,6 +1,6 @@
 import { WEBHOOK_SCHEMA } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
-import { sharedStateSchema } from './shared-state-schema.js';
+import { HUB_PROCESSES_SCHEMA, sharedStateSchema } from './shared-state-schema.js';
 import { feedSchema } from '../feed/schema.js';
 import { relaySchema } from '../feed/relay-schema.js';
 import { reconcileSchema } from '../reconcile/schema.js';
@@ -393,28 +393,7 @@ export const HUB_MIGRATIONS: string[] = [
   // 11: what several hub processes share (webhook leases, the gate's limits, event attempts)
   sharedStateSchema('INTEGER', 'REAL'),
   // 12: many hub processes — processes' heartbeats and the connections each holds
-  `
-  -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving
-  -- process and its heartbeat, and the agent connections each one holds. Written by the deferred
-  -- path (presence is owed nobody); a process whose heartbeat is older than the timeout (killed)
-  -- no longer counts, nor do its connections.
-  CREATE TABLE hub_processes (
-    id TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    heartbeat_at TEXT NOT NULL,
-    info TEXT NOT NULL
-  );
-  CREATE TABLE live_sessions (
-    store TEXT NOT NULL,
-    process TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    connected_at TEXT NOT NULL,
-    last_seen_at TEXT NOT NULL,
-    figures TEXT NOT NULL,
-    PRIMARY KEY (store, process)
-  );
-  CREATE INDEX live_sessions_process ON live_sessions(process);
-  `,
+  HUB_PROCESSES_SCHEMA,
   // 13: the ERP feed and its consumers' cursors
   feedSchema('INTEGER', 'INTEGER PRIMARY KEY AUTOINCREMENT'),
   // 14: the broker relay's lease (one hub process relays the ERP feed at a time)

@@ -44,3 +44,30 @@ export function sharedStateSchema(int: string, real: string): string {
   CREATE INDEX event_attempts_updated ON event_attempts(updated_at);
 `;
 }
+
+/**
+ * Many hub processes (Tillbridge issue 10), the same text on each engine (SQLite: HUB_MIGRATIONS[12];
+ * PostgreSQL: PG_MIGRATIONS[3]): each serving process and its heartbeat, and the connections it holds.
+ */
+export const HUB_PROCESSES_SCHEMA = `
+  -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving
+  -- process and its heartbeat, and the agent connections each one holds. Written by the deferred
+  -- path (presence is owed nobody); a process whose heartbeat is older than the timeout (killed)
+  -- no longer counts, nor do its connections.
+  CREATE TABLE hub_processes (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    info TEXT NOT NULL
+  );
+  CREATE TABLE live_sessions (
+    store TEXT NOT NULL,
+    process TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    connected_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    figures TEXT NOT NULL,
+    PRIMARY KEY (store, process)
+  );
+  CREATE INDEX live_sessions_process ON live_sessions(process);
+  `;
