@@ -25,6 +25,27 @@ export function derivedId(...parts: string[]): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/**
+ * `bytes` in Crockford base32, lower case, most significant bit first, 5 bits a character; a last
+ * group of fewer than 5 bits is padded with zero bits (10 bytes: 16 characters; 16 bytes: 26).
+ */
+export function crockfordBase32(bytes: Uint8Array): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = ((value << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += CROCKFORD[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return bits > 0 ? out + CROCKFORD[(value << (5 - bits)) & 31] : out;
+}
+
 /** Random secret material, base64url, `bytes` long before encoding. */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');

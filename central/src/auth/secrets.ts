@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEq
 import { crc32 } from 'node:zlib';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crockfordBase32 } from '@tillbridge/shared';
 
 /**
  * The hub's server-side secret (data/hub.secret, 0600), generated at `init`. API keys and admin
@@ -45,27 +46,9 @@ export function secretCheck(secrets: HubSecrets): string {
   return createHmac('sha256', secrets.credentialKey).update('tillbridge hub.secret check').digest('hex').slice(0, 32);
 }
 
-const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
-
-function base32(buf: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of buf) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
-  return out;
-}
-
 function checksum(body: string): string {
   const c = crc32(body) >>> 0;
-  return base32(Buffer.from([c >>> 24, (c >>> 16) & 255, (c >>> 8) & 255, c & 255])).slice(0, 6);
+  return crockfordBase32(Buffer.from([c >>> 24, (c >>> 16) & 255, (c >>> 8) & 255, c & 255])).slice(0, 6);
 }
 
 export interface NewCredential {
@@ -80,7 +63,7 @@ export interface NewCredential {
  * CRC-32 checksum so a mistyped key is caught before any lookup.
  */
 export function newCredential(prefix: 'tbk' | 'tba'): NewCredential {
-  const body = base32(randomBytes(25));
+  const body = crockfordBase32(randomBytes(25));
   const secret = `${prefix}_${body}_${checksum(body)}`;
   return { secret, id: `${prefix}_${body.slice(0, 8)}` };
 }

@@ -3,6 +3,7 @@ import type { WebhookEvent, WebhookEventType } from '../webhooks/events.js';
 import { sortableId } from '../webhooks/repo.js';
 import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
 import type { Sales } from './sales.js';
+import { ticketHeader } from './return-ticket.js';
 
 /** An event as the domain announces it: with its id, the same on every way out (feed, webhooks, broker). */
 export type HubEvent = WebhookEvent & { id: string };
@@ -93,15 +94,7 @@ export class HubEvents {
   private ticket(r: ReturnRow): Record<string, unknown> {
     const sold = new Map(this.sales?.ofReturn(r)?.lines?.map((l) => [l.line, l.sku]) ?? []);
     return {
-      authorization: r.authorization,
-      store: r.store,
-      register: r.register,
-      receipt: r.receipt || null,
-      receiptStore: r.sale_store,
-      mode: r.mode,
-      decision: r.decision,
-      status: r.status,
-      kind: r.kind,
+      ...ticketHeader(r),
       reason: r.reason,
       refund: r.refund_amount === null ? null : { amount: r.refund_amount, kind: r.refund_kind },
       conditions: JSON.parse(r.conditions) as unknown,

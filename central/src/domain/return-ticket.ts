@@ -80,3 +80,18 @@ export const EMPTY_TICKET: Omit<ReturnRow, 'authorization' | 'store' | 'register
   resolution_note: null,
   sale_store: null,
 };
+
+/** What every view of a return ticket begins with (webhooks, the admin API): which, where, and what was decided. */
+export function ticketHeader(r: ReturnRow): Record<string, unknown> {
+  return {
+    authorization: r.authorization,
+    store: r.store,
+    register: r.register,
+    receipt: r.receipt || null,
+    receiptStore: r.sale_store,
+    mode: r.mode,
+    decision: r.decision,
+    status: r.status,
+    kind: r.kind,
+  };
+}

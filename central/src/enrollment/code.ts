@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { crockfordBase32 } from '@tillbridge/shared';
 
 /**
  * Enrollment codes: 16 Crockford base32 characters (80 random bits) in four groups of four, e.g.
@@ -9,19 +10,8 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 export const CODE_CHARS = 16;
 
 export function newEnrollmentCode(): string {
-  const bytes = randomBytes(10); // 80 bits: exactly 16 characters of 5 bits
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of bytes) {
-    value = ((value << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return formatCode(out);
+  // 80 bits: exactly 16 characters of 5 bits
+  return formatCode(crockfordBase32(randomBytes(10)).toUpperCase());
 }
 
 /** `ABCDEFGHJKMNPQRS` → `ABCD-EFGH-JKMN-PQRS`. */

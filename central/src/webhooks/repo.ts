@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { HubStorage, Statement } from '../storage/index.js';
-import { newId } from '@tillbridge/shared';
+import { crockfordBase32, newId } from '@tillbridge/shared';
 
 export interface EndpointRow {
   id: string;
@@ -68,19 +68,7 @@ export function shortId(prefix: string, n: number): string {
 
 /** `prefix_` + a UUID v7 in Crockford base32 (26 characters): unique, and sorts in creation order. */
 export function sortableId(prefix: string): string {
-  const bytes = Buffer.from(newId().replaceAll('-', ''), 'hex');
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of bytes) {
-    value = ((value << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return `${prefix}_${out}${ALPHABET[(value << (5 - bits)) & 31]}`;
+  return `${prefix}_${crockfordBase32(Buffer.from(newId().replaceAll('-', ''), 'hex'))}`;
 }
 
 const OPEN = `('pending', 'failed')`;

@@ -1,20 +1,13 @@
 import { fromMilli, TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { ReturnRow } from '../../domain/returns-repo.js';
+import { ticketHeader } from '../../domain/return-ticket.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
 
 function summary(r: ReturnRow): Record<string, unknown> {
   return {
-    authorization: r.authorization,
-    store: r.store,
-    register: r.register,
-    receipt: r.receipt || null,
-    receiptStore: r.sale_store,
-    mode: r.mode,
-    decision: r.decision,
-    status: r.status,
-    kind: r.kind,
+    ...ticketHeader(r),
     exception: r.exception_code,
     reconciliation: r.reconciliation,
     resolution: r.resolution,
