@@ -44,3 +44,14 @@ export function urlHostIsLoopback(url: string): boolean {
   }
   return isLoopbackHost(host);
 }
+
+/** `url` with its password masked (`***`), for messages and logs; `fallback` when it is not a URL. */
+export function maskUrlPassword(url: string, fallback: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return fallback;
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, parseHostPort, urlHostIsLoopback } from '../src/index.js';
+import { isLoopbackHost, parseHostPort, maskUrlPassword, urlHostIsLoopback } from '../src/index.js';
 
 describe('loopback (plain ws:// and http:// are allowed only there)', () => {
   it.each(['127.0.0.1', '127.255.255.254', '127.0.1.1', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '[::ffff:7f00:1]', 'localhost', 'LOCALHOST'])('%s is loopback', (h) => {
@@ -44,5 +44,13 @@ describe('loopback (plain ws:// and http:// are allowed only there)', () => {
     expect(parseHostPort('[::1]:7400')).toEqual({ host: '::1', port: 7400 });
     expect(parseHostPort(':7400')).toEqual({ host: '127.0.0.1', port: 7400 });
     expect(() => parseHostPort('host:70000')).toThrow(/out of range/);
+  });
+});
+
+describe('URLs in messages and logs', () => {
+  it('mask the password, keep the rest, and give the fallback for what is not a URL', () => {
+    expect(maskUrlPassword('postgres://app:s3cret@db:5432/hub', 'postgres://…')).toBe('postgres://app:***@db:5432/hub');
+    expect(maskUrlPassword('amqp://relay@mq/vhost', 'amqp://…')).toBe('amqp://relay@mq/vhost');
+    expect(maskUrlPassword('not a url s3cret', 'amqp://…')).toBe('amqp://…');
   });
 });

@@ -39,39 +39,27 @@ export class AgentCopies {
     private readonly audit: AuditLog,
   ) {
     this.openDuplicate = s.db.prepare(
-      `SELECT e.id FROM agent_cursors c JOIN exceptions e ON e.id = c.duplicate_exception WHERE c.agent_id = ? AND e.resolved_at IS NULL`,
+      `SELECT e.id FROM agent_cursors c JOIN exceptions e ON e.id = c.duplicate_exception
+       WHERE c.agent_id = ? AND e.resolved_at IS NULL`,
     );
     this.markDuplicate = s.db.prepare(`UPDATE agent_cursors SET duplicate_exception = ? WHERE agent_id = ?`);
   }
 
   behind(c: CopyOf, newest: number, applied: number): void {
-    this.s.tx(() =>
-      this.audit.append({
-        actor: `agent:${c.agentId}`,
-        action: 'agent.restored',
-        outcome: 'new_incarnation',
-        store: c.store,
-        resource: `agent:${c.agentId}`,
-        details: { incarnation: c.incarnation, newest, applied },
-      }),
-    );
+    this.s.tx(() => this.auditCopy(c, 'agent.restored', 'new_incarnation', { newest, applied }));
   }
 
   forked(c: CopyOf, at: { seq: number; eventId: string; applied: number }): string {
     return this.s.tx(() => {
       const reason =
-        `agent ${c.agentId} sent event ${at.eventId} as seq ${at.seq}, but the hub applied another event under that seq of the same ` +
-        `incarnation (up to ${at.applied}): its database was copied, or a snapshot reverted, and both histories went on. ` +
+        `agent ${c.agentId} sent event ${at.eventId} as seq ${at.seq}, but the hub applied another event under ` +
+        `that seq of the same incarnation (up to ${at.applied}): its database was copied, or a snapshot reverted, ` +
+        `and both histories went on. ` +
         `Every event is taken once by its id; if two PCs run from one disk image, retire one.`;
-      this.audit.append({
-        actor: `agent:${c.agentId}`,
-        action: 'agent.forked',
-        outcome: 'new_incarnation',
-        store: c.store,
-        resource: `agent:${c.agentId}`,
-        details: { incarnation: c.incarnation, seq: at.seq, event: at.eventId, applied: at.applied },
-      });
-      return this.exceptions.record({ store: c.store, kind: KIND, code: AgentCopyCodes.AGENT_FORKED, reason, body: { agent: c.agentId, incarnation: c.incarnation, seq: at.seq, event: at.eventId, applied: at.applied } });
+      this.auditCopy(c, 'agent.forked', 'new_incarnation', { seq: at.seq, event: at.eventId, applied: at.applied });
+      const { seq, eventId: event, applied } = at;
+      const body = { agent: c.agentId, incarnation: c.incarnation, seq, event, applied };
+      return this.exceptions.record({ store: c.store, kind: KIND, code: AgentCopyCodes.AGENT_FORKED, reason, body });
     });
   }
 
@@ -80,20 +68,23 @@ export class AgentCopies {
     return this.s.tx(() => {
       if (this.openDuplicate.get(c.agentId)) return undefined;
       const reason =
-        `another copy of agent ${c.agentId} (same database, incarnation ${c.incarnation}) connected from ${sources.refused} ` +
-        `while the copy connected from ${sources.live} answers; the second was refused. Two PCs run from one disk image ` +
-        `(or the agent runs twice on one database): retire one; its queued sales are delivered once it is the only one.`;
-      this.audit.append({
-        actor: `agent:${c.agentId}`,
-        action: 'agent.duplicate',
-        outcome: 'refused',
-        store: c.store,
-        resource: `agent:${c.agentId}`,
-        details: { incarnation: c.incarnation, live: sources.live, refused: sources.refused },
-      });
-      const id = this.exceptions.record({ store: c.store, kind: KIND, code: AgentCopyCodes.DUPLICATE_AGENT, reason, body: { agent: c.agentId, incarnation: c.incarnation, ...sources } });
+        `another copy of agent ${c.agentId} (same database, incarnation ${c.incarnation}) connected from ` +
+        `${sources.refused} while the copy connected from ${sources.live} answers; the second was refused. ` +
+        `Two PCs run from one disk image (or the agent runs twice on one database): retire one; ` +
+        `its queued sales are delivered once it is the only one.`;
+      this.auditCopy(c, 'agent.duplicate', 'refused', { live: sources.live, refused: sources.refused });
+      const body = { agent: c.agentId, incarnation: c.incarnation, ...sources };
+      const code = AgentCopyCodes.DUPLICATE_AGENT;
+      const id = this.exceptions.record({ store: c.store, kind: KIND, code, reason, body });
       this.markDuplicate.run(id, c.agentId);
       return id;
     });
+  }
+
+  /** The audit entry of what happened to a copy of an agent's database: by the agent, about the agent. */
+  private auditCopy(c: CopyOf, action: string, outcome: string, details: Record<string, unknown>): void {
+    const agent = `agent:${c.agentId}`;
+    const withIncarnation = { incarnation: c.incarnation, ...details };
+    this.audit.append({ actor: agent, action, outcome, store: c.store, resource: agent, details: withIncarnation });
   }
 }

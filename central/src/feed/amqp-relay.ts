@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
-import { fullJitterDelay, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { fullJitterDelay, maskUrlPassword, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { iso, type Clock } from '../domain/clock.js';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { shortId } from '../webhooks/repo.js';
@@ -69,13 +69,7 @@ export function checkAmqpUrl(url: string, option: string): string {
 }
 
 export function redactAmqpUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'amqp://…';
-  }
+  return maskUrlPassword(url, 'amqp://…');
 }
 
 /** The exchange's name: what AMQP allows (letters, digits, - _ . :), at most 120 so that `amqp:` + it is a consumer name. */

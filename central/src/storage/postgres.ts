@@ -1,6 +1,6 @@
 import Client from 'pg-native';
 import { createHash } from 'node:crypto';
-import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { maskUrlPassword, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { DeferredWrites } from './deferred-writes.js';
 import { bindValues, shapeOf, toPostgres, type PgStatementText } from './dialect.js';
 import { PgNotifier } from './postgres-notify.js';
@@ -28,13 +28,7 @@ export function isPostgresUrl(s: string | undefined): s is string {
 
 /** The URL with its password masked, for messages and logs. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
+  return maskUrlPassword(url, 'postgres://…');
 }
 
 // libpq answers text; these keep values as SQLite gives them: integers and counts as numbers,
