@@ -86,6 +86,20 @@ export const ExchangeItem = z.strictObject({ sku: Sku, qty: Quantity });
 export type ExchangeItem = z.infer<typeof ExchangeItem>;
 
 /**
+ * Which sale a return or a look-up is about: a `receipt` (of `originalStore`, when another store
+ * issued it), or the `card` it was paid with (the gateway puts its keyed hash, `cardHash`, instead).
+ */
+const SaleReference = {
+  receipt: Receipt.optional(),
+  originalStore: StoreId.optional(),
+  card: z.string().max(32).optional(),
+  cardHash: z.string().max(64).optional(),
+};
+const originalStoreWithReceipt = (m: { originalStore?: string | undefined; receipt?: string | undefined }): boolean =>
+  m.originalStore === undefined || m.receipt !== undefined;
+const ORIGINAL_STORE_WITH_RECEIPT = '"originalStore" goes with "receipt"';
+
+/**
  * A return, for a `receipt`, or for the sale found by the `card` it was paid with (the gateway
  * replaces the card number by its keyed hash, `cardHash`), or with neither (non-receipted, when
  * the policy allows: lines by sku with a unitPrice). `exchange`: items the customer takes instead.
@@ -97,15 +111,12 @@ export const ReturnRequestMessage = z
   .strictObject({
     type: z.literal('return.request'),
     id: MessageId,
-    receipt: Receipt.optional(),
-    originalStore: StoreId.optional(),
-    card: z.string().max(32).optional(),
-    cardHash: z.string().max(64).optional(),
+    ...SaleReference,
     lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueRequestLines, 'each line number or SKU at most once'),
     exchange: z.array(ExchangeItem).max(50).optional(),
   })
   .refine((m) => !(m.receipt !== undefined && (m.card !== undefined || m.cardHash !== undefined)), 'either "receipt" or "card", not both')
-  .refine((m) => m.originalStore === undefined || m.receipt !== undefined, '"originalStore" goes with "receipt"');
+  .refine(originalStoreWithReceipt, ORIGINAL_STORE_WITH_RECEIPT);
 export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
 
 export const Refund = z.strictObject({
@@ -167,13 +178,10 @@ export const ReceiptLookupMessage = z
   .strictObject({
     type: z.literal('receipt.lookup'),
     id: MessageId,
-    receipt: Receipt.optional(),
-    originalStore: StoreId.optional(),
-    card: z.string().max(32).optional(),
-    cardHash: z.string().max(64).optional(),
+    ...SaleReference,
   })
   .refine((m) => (m.receipt !== undefined) !== (m.card !== undefined || m.cardHash !== undefined), 'either "receipt" or "card"')
-  .refine((m) => m.originalStore === undefined || m.receipt !== undefined, '"originalStore" goes with "receipt"');
+  .refine(originalStoreWithReceipt, ORIGINAL_STORE_WITH_RECEIPT);
 export type ReceiptLookupMessage = z.infer<typeof ReceiptLookupMessage>;
 
 /** Count and amount (minor units) of one kind of transaction in a day-close total. */
