@@ -1,18 +1,18 @@
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   backupFileOf,
+  checkRestoreTarget,
   copyIntoBackup,
   createLogger,
   describeBackupFile,
-  ensurePrivateDir,
   fileStamp,
   placeRestoredFile,
+  prepareRestoreTarget,
   prepareBackupDir,
   readVerifiedManifest,
   requireOwner,
-  sqliteInUse,
   sqliteOnlineCopy,
   TbCodes,
   TbError,
@@ -147,20 +147,22 @@ export function restoreHub(dir: string, dataDir: string, opts: { force?: boolean
   if (engine === 'sqlite' && !backupFileOf(m, 'database')) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.sqlite`);
 
   const db = hubDbPath(dataDir);
-  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new TbError(TbCodes.INVALID, `--data ${dataDir}: expected a directory, found a file`);
-  // the restored files are made by whoever runs this: the hub's user, who owns the directory
-  if (existsSync(dataDir)) requireOwner(dataDir, 'the hub');
-  if (existsSync(db)) requireOwner(db, 'the hub');
-  if (sqliteInUse(openSqlite, db)) {
-    throw new TbError(TbCodes.CONFLICT, `a hub is serving from ${dataDir} (another process has ${db} open): stop it first; a restore never replaces a database in use`);
-  }
+  checkRestoreTarget({
+    dataDir,
+    dbFile: db,
+    program: 'the hub',
+    open: openSqlite,
+    notADirectory: () => new TbError(TbCodes.INVALID, `--data ${dataDir}: expected a directory, found a file`),
+    inUse:
+      `a hub is serving from ${dataDir} (another process has ${db} open): stop it first; ` +
+      'a restore never replaces a database in use',
+  });
   const present = hubFiles(dataDir);
   if (present.length > 0 && !opts.force) {
     throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): restore into a new directory, or pass --force to replace it (what it holds is kept aside as *.before-restore-*)`);
   }
 
-  ensurePrivateDir(dataDir);
-  if (process.platform !== 'win32') chmodSync(dataDir, 0o700);
+  prepareRestoreTarget(dataDir);
   const stamp = fileStamp(iso(opts.clock.now()));
   const restored: string[] = [];
   const keptAside: string[] = [];

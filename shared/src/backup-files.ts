@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TbCodes, TbError } from './errors.js';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sqliteCompanions, writePrivateFile } from './private-files.js';
+import { ensurePrivateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sqliteCompanions, writePrivateFile } from './private-files.js';
 
 /**
  * What the hub's and the agent's `backup` and `restore` share (docs/backup.md): a backup is a
@@ -241,4 +241,37 @@ export function sqliteInUse(open: OpenSqlite, dbFile: string): boolean {
   } finally {
     probe.close();
   }
+}
+
+/** Where a restore writes, and what it says when it may not. */
+export interface RestoreTarget {
+  dataDir: string;
+  /** The SQLite database in it (checked even when the program's data is elsewhere: PostgreSQL). */
+  dbFile: string;
+  /** Whose files they are, for `requireOwner`'s message: "the hub", "the agent". */
+  program: string;
+  open: OpenSqlite;
+  /** Thrown when `dataDir` is a file. */
+  notADirectory: () => TbError;
+  /** The TB_CONFLICT message when another process has `dbFile` open (the program is running). */
+  inUse: string;
+}
+
+/**
+ * Checks a data directory before a restore writes into it — a directory (or nothing yet), owned by
+ * whoever runs the restore (the program's user, who will own the restored files), its database not
+ * open in another process (a restore never replaces a database in use) — then makes it (0700).
+ * Call `checkRestoreTarget` first, the program's own checks next, `prepareRestoreTarget` last.
+ */
+export function checkRestoreTarget(t: RestoreTarget): void {
+  if (existsSync(t.dataDir) && !statSync(t.dataDir).isDirectory()) throw t.notADirectory();
+  if (existsSync(t.dataDir)) requireOwner(t.dataDir, t.program);
+  if (existsSync(t.dbFile)) requireOwner(t.dbFile, t.program);
+  if (sqliteInUse(t.open, t.dbFile)) throw new TbError(TbCodes.CONFLICT, t.inUse);
+}
+
+/** The data directory a restore writes into: made, and narrowed to 0700. */
+export function prepareRestoreTarget(dataDir: string): void {
+  ensurePrivateDir(dataDir);
+  if (process.platform !== 'win32') chmodSync(dataDir, PRIVATE_DIR_MODE);
 }

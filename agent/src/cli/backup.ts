@@ -1,19 +1,19 @@
 import Database from 'better-sqlite3';
 import type { Command, Option } from 'commander';
-import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   backupFileOf,
+  checkRestoreTarget,
   clockFromEnv,
   describeBackupFile,
-  ensurePrivateDir,
   fileStamp,
   isTbError,
   placeRestoredFile,
+  prepareRestoreTarget,
   prepareBackupDir,
   readVerifiedManifest,
   requireOwner,
-  sqliteInUse,
   sqliteOnlineCopy,
   TbCodes,
   TbError,
@@ -114,18 +114,24 @@ export function restoreAgent(dir: string, config: Readonly<AgentConfig>, opts: {
   if (!file) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no agent.sqlite`);
   const dataDir = config.dataDir;
   const db = agentDbPath(dataDir);
-  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) throw new TbError(TbCodes.CONFIG, `dataDir ${dataDir}: expected a directory, found a file`);
-  // the restored file is made by whoever runs this: the agent's user, who owns the directory
-  if (existsSync(dataDir)) requireOwner(dataDir, 'the agent');
-  if (existsSync(db)) requireOwner(db, 'the agent');
-  if (sqliteInUse(openSqlite, db)) {
-    throw new TbError(TbCodes.CONFLICT, `the agent is running on ${dataDir} (another process has ${db} open): stop it first (systemctl stop tillbridge-agent); a restore never replaces a database in use`);
-  }
+  checkRestoreTarget({
+    dataDir,
+    dbFile: db,
+    program: 'the agent',
+    open: openSqlite,
+    notADirectory: () => new TbError(TbCodes.CONFIG, `dataDir ${dataDir}: expected a directory, found a file`),
+    inUse:
+      `the agent is running on ${dataDir} (another process has ${db} open): stop it first ` +
+      '(systemctl stop tillbridge-agent); a restore never replaces a database in use',
+  });
   if (existsSync(db) && !opts.force) {
-    throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds an agent's database (agent.sqlite): pass --force to replace it (it is kept aside as agent.sqlite.before-restore-*)`);
+    throw new TbError(
+      TbCodes.CONFLICT,
+      `${dataDir} already holds an agent's database (agent.sqlite): pass --force to replace it ` +
+        '(it is kept aside as agent.sqlite.before-restore-*)',
+    );
   }
-  ensurePrivateDir(dataDir);
-  if (process.platform !== 'win32') chmodSync(dataDir, 0o700);
+  prepareRestoreTarget(dataDir);
   const keptAside = placeRestoredFile(dataDir, 'agent.sqlite', join(dir, file.name), { sqlite: true, stamp: fileStamp(new Date(opts.clock.now()).toISOString()) });
   const info = describeCopy(db, config);
   return { dataDir, backupCreatedAt: m.createdAt, restored: db, keptAside, agentId: info.agentId, incarnation: info.incarnation, outbox: { depth: info.outbox.depth }, apiKey: info.apiKey };
