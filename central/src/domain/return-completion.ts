@@ -49,14 +49,7 @@ export class ReturnCompletion {
 
   complete(store: string, register: string, body: ReturnCompleteEventBody): EventOutcome {
     const now = this.clock.now();
-    const r = this.returns.get(body.authorization);
-    if (!r) throw new Refusal(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${body.authorization} is not known at the hub`, body.authorization);
-    if (r.store !== store) throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
-    if (r.status === 'denied' || r.decision === 'denied' || r.decision === 'override_required') {
-      throw new Refusal(ExceptionCodes.NOT_APPROVED, `authorization ${body.authorization} is ${r.decision}`, body.authorization);
-    }
-    if (r.status === 'completed' || r.status === 'reversed') throw new Refusal(ExceptionCodes.ALREADY_COMPLETED, `authorization ${body.authorization} was already completed`, body.authorization);
-    if (r.status === 'cancelled') throw new Refusal(ExceptionCodes.CANCELLED, `authorization ${body.authorization} was cancelled`, body.authorization);
+    const r = this.completable(store, body.authorization);
 
     const lines = this.returns.lines(body.authorization);
     const find = (l: { line?: number | undefined; sku?: string | undefined }): ReturnLineRow | undefined =>
@@ -102,22 +95,7 @@ export class ReturnCompletion {
     const exception = r.exception_code ?? problem?.code;
     const why = problems.map((p) => p.why).join('; ');
     for (const l of lines) this.returns.setLine(r.authorization, l.line, done.get(l) ?? 0, l.approved_qty, money.amounts.get(l) ?? (done.has(l) ? null : 0));
-    // The goods are back in the store whatever the paperwork says: the ledger follows the shelf.
-    const moved: { line: number; sku: string; qty: number }[] = [];
-    for (const [row, qty] of done) {
-      const sku = skus.get(row.line) ?? row.asked_sku ?? undefined;
-      if (sku && row.disposition === 'restock' && qty > 0) {
-        this.ledger.move(r.store, sku, qty, 'return', r.authorization);
-        moved.push({ line: row.line, sku, qty: fromMilli(qty) });
-      }
-    }
-    const exchanged: { sku: string; qty: number }[] = [];
-    for (const e of this.returns.exchanges(r.authorization)) {
-      if (e.approved_qty > 0) {
-        this.ledger.move(r.store, e.sku, -e.approved_qty, 'exchange', r.authorization);
-        exchanged.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
-      }
-    }
+    const { moved, exchanged } = this.moveGoods(r, done, skus);
     const completed: ReturnRow = {
       ...r,
       status: 'completed',
@@ -151,6 +129,45 @@ export class ReturnCompletion {
     this.listener?.(completed);
     const code = problem?.code ?? exception;
     return code ? { exception: code } : {};
+  }
+
+  /** The ticket `authorization` names, if this store may complete it; else the refusal. */
+  private completable(store: string, authorization: string): ReturnRow {
+    const r = this.returns.get(authorization);
+    const refuse = (code: string, why: string): Refusal => new Refusal(code, why, authorization);
+    if (!r) throw refuse(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} is not known at the hub`);
+    if (r.store !== store) throw refuse(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store');
+    if (r.status === 'denied' || r.decision === 'denied' || r.decision === 'override_required') {
+      throw refuse(ExceptionCodes.NOT_APPROVED, `authorization ${authorization} is ${r.decision}`);
+    }
+    if (r.status === 'completed' || r.status === 'reversed') {
+      throw refuse(ExceptionCodes.ALREADY_COMPLETED, `authorization ${authorization} was already completed`);
+    }
+    if (r.status === 'cancelled') throw refuse(ExceptionCodes.CANCELLED, `authorization ${authorization} was cancelled`);
+    return r;
+  }
+
+  /**
+   * The goods are back in the store whatever the paperwork says: the ledger follows the shelf
+   * (lines to restock, by what came back), and the exchange items leave it.
+   */
+  private moveGoods(r: ReturnRow, done: ReadonlyMap<ReturnLineRow, number>, skus: ReadonlyMap<number, string>) {
+    const moved: { line: number; sku: string; qty: number }[] = [];
+    for (const [row, qty] of done) {
+      const sku = skus.get(row.line) ?? row.asked_sku ?? undefined;
+      if (sku && row.disposition === 'restock' && qty > 0) {
+        this.ledger.move(r.store, sku, qty, 'return', r.authorization);
+        moved.push({ line: row.line, sku, qty: fromMilli(qty) });
+      }
+    }
+    const exchanged: { sku: string; qty: number }[] = [];
+    for (const e of this.returns.exchanges(r.authorization)) {
+      if (e.approved_qty > 0) {
+        this.ledger.move(r.store, e.sku, -e.approved_qty, 'exchange', r.authorization);
+        exchanged.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
+      }
+    }
+    return { moved, exchanged };
   }
 
   /**
