@@ -1,4 +1,4 @@
-import { fromMilli, LineCodes, toMilli, type ReturnDecisionEventBody } from '@tillbridge/shared';
+import { fromMilli, LineCodes, toMilli, type Policy, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import type { AuditLog } from './audit-log.js';
 import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
@@ -57,8 +57,6 @@ export class OfflineReconciler {
     if (existing && existing.mode === 'offline') return {}; // already reconciled (the same decision, resent under a new id)
 
     const approved = body.decision === 'approved' || body.decision === 'conditional';
-    let exception: string | undefined;
-    let problem = '';
     // As of the decision; a decision cannot have been made after it reached the hub (a fast agent clock).
     const asOf = Math.min(Date.parse(body.decidedAt), now);
     const agentVersion = body.policyVersion ?? 0;
@@ -66,37 +64,9 @@ export class OfflineReconciler {
     const judgedBy = version === agentVersion ? `policy version ${version}` : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
     // the sale, as the agent found it: the one the register named the store of, else this store's own
     const found = body.receipt !== undefined ? this.sales.resolve(body.receipt, store, body.originalStore) : {};
-    if (approved) {
-      const request = { receipt: body.receipt, lines: body.lines.map((l) => (l.line > 0 ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition })) };
-      const ctx = { sale: found.sale };
-      if (found.ambiguous) {
-        exception = ExceptionCodes.RECEIPT_AMBIGUOUS;
-        problem = `receipt ${body.receipt} was not sold at ${store} and was issued at stores ${found.ambiguous.map((a) => a.store).join(', ')}`;
-      } else if (body.receipt && !ctx.sale) {
-        exception = ExceptionCodes.RECEIPT_NOT_FOUND;
-        problem = `receipt ${body.receipt}${body.originalStore !== undefined ? ` of store ${body.originalStore}` : ''} is not known at the hub`;
-      } else {
-        const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false, asOf);
-        const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
-        const short = body.lines.filter((l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0));
-        if (short.length > 0) {
-          const first = hubLines.get(short[0]!.line);
-          exception = exceptionFor(first?.code && first.code !== LineCodes.OK ? first.code : (ev.rules.find((r) => r.line === undefined)?.code ?? LineCodes.EXCEEDS_RETURNABLE));
-          problem = short.map((l) => `line ${l.line}: approved offline ${l.approvedQty}, the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} (${hubLines.get(l.line)?.code ?? 'not found'})`).join('; ');
-        } else if (ev.decision === 'override_required' || ev.decision === 'denied') {
-          const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? { code: 'limit_exceeded', detail: ev.reason ?? '' };
-          exception = exceptionFor(rule.code);
-          problem = rule.detail;
-        } else {
-          // Money never grows: with the other returns of the line the hub knows, what is left of what was paid.
-          const overpaid = body.lines.filter((l) => l.refund !== undefined && l.approvedQty > 0 && l.refund + (l.fee ?? 0) > (hubLines.get(l.line)?.amount ?? 0));
-          if (overpaid.length > 0) {
-            exception = ExceptionCodes.OVER_REFUND;
-            problem = overpaid.map((l) => `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`).join('; ');
-          }
-        }
-      }
-    }
+    let exception: string | undefined;
+    let problem = '';
+    if (approved) ({ exception, problem } = this.judge(store, body, policy, found, now, asOf));
     if (exception) problem = `${problem} — decided offline at ${iso(asOf)}, judged by ${judgedBy}`;
     const row: ReturnRow = {
       ...EMPTY_TICKET,
@@ -156,5 +126,51 @@ export class OfflineReconciler {
       return { exception };
     }
     return {};
+  }
+
+  /**
+   * An approved offline decision judged again at the hub, as of when it was made: what it gets
+   * wrong (an exception code and why), if anything.
+   */
+  private judge(
+    store: string,
+    body: ReturnDecisionEventBody,
+    policy: Policy,
+    found: ReturnType<Sales['resolve']>,
+    now: number,
+    asOf: number,
+  ): { exception?: string; problem: string } {
+    let exception: string | undefined;
+    let problem = '';
+    const request = { receipt: body.receipt, lines: body.lines.map((l) => (l.line > 0 ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition })) };
+    const ctx = { sale: found.sale };
+    if (found.ambiguous) {
+      exception = ExceptionCodes.RECEIPT_AMBIGUOUS;
+      problem = `receipt ${body.receipt} was not sold at ${store} and was issued at stores ${found.ambiguous.map((a) => a.store).join(', ')}`;
+    } else if (body.receipt && !ctx.sale) {
+      exception = ExceptionCodes.RECEIPT_NOT_FOUND;
+      problem = `receipt ${body.receipt}${body.originalStore !== undefined ? ` of store ${body.originalStore}` : ''} is not known at the hub`;
+    } else {
+      const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false, asOf);
+      const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
+      const short = body.lines.filter((l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0));
+      if (short.length > 0) {
+        const first = hubLines.get(short[0]!.line);
+        exception = exceptionFor(first?.code && first.code !== LineCodes.OK ? first.code : (ev.rules.find((r) => r.line === undefined)?.code ?? LineCodes.EXCEEDS_RETURNABLE));
+        problem = short.map((l) => `line ${l.line}: approved offline ${l.approvedQty}, the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} (${hubLines.get(l.line)?.code ?? 'not found'})`).join('; ');
+      } else if (ev.decision === 'override_required' || ev.decision === 'denied') {
+        const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? { code: 'limit_exceeded', detail: ev.reason ?? '' };
+        exception = exceptionFor(rule.code);
+        problem = rule.detail;
+      } else {
+        // Money never grows: with the other returns of the line the hub knows, what is left of what was paid.
+        const overpaid = body.lines.filter((l) => l.refund !== undefined && l.approvedQty > 0 && l.refund + (l.fee ?? 0) > (hubLines.get(l.line)?.amount ?? 0));
+        if (overpaid.length > 0) {
+          exception = ExceptionCodes.OVER_REFUND;
+          problem = overpaid.map((l) => `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`).join('; ');
+        }
+      }
+    }
+    return exception === undefined ? { problem } : { exception, problem };
   }
 }
