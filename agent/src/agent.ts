@@ -257,6 +257,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       inventorySkus: inventory.count(),
       policyVersion: policy.version,
       configVersion: live.version,
+      policyProblem: policy.problem,
+      configProblem: live.problem,
       storage: health.view(),
     };
   };

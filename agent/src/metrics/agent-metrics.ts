@@ -122,6 +122,19 @@ export class AgentMetrics {
       },
     });
     new Gauge({
+      name: 'tillbridge_agent_stored_config_invalid',
+      help:
+        'The returns policy or sync settings stored in the agent database could not be read at start (1): ' +
+        'defaults apply until the hub sends new ones',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        const s = snap();
+        this.set({ kind: 'policy' }, s.policyProblem ? 1 : 0);
+        this.set({ kind: 'syncSettings' }, s.configProblem ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'tillbridge_agent_return_decisions',
       help: 'Return requests this agent answered since it started, by mode and decision',
       labelNames: ['mode', 'decision'],

@@ -24,6 +24,10 @@ export interface AgentStatus {
   policyVersion?: number;
   /** the sync settings version this agent runs (0: its config file's) */
   configVersion?: number;
+  /** why the policy stored at start could not be read (the agent decides by defaults until the hub sends one) */
+  policyProblem?: string;
+  /** why the sync settings stored at start could not be read (the config file's rule until the hub sends some) */
+  configProblem?: string;
 }
 
 function age(ms: number): string {
@@ -58,11 +62,30 @@ export function formatStatus(s: AgentStatus): string {
     if (s.storage.failing.length > 0) lines.push(`storage  WRITES FAILING (${s.storage.failing.join(', ')})${e ? `: ${e.code} ${e.message} (at ${e.at})` : ''}${since}`);
     else lines.push(`storage  ok${since}`);
   }
-  if (s.policyVersion !== undefined) lines.push(`policy   version ${s.policyVersion}${s.policyVersion === 0 ? ' (defaults: the hub has not sent one yet)' : ''}`);
-  if (s.configVersion !== undefined) lines.push(`settings version ${s.configVersion}${s.configVersion === 0 ? ' (this config file\'s: the hub has not sent any yet)' : ''}`);
+  lines.push(...storedConfigLines(s));
   if (s.registers.length === 0 && !s.running) lines.push('registers  (unknown: the agent is not running)');
   for (const r of s.registers) {
     lines.push(`register ${r.id.padEnd(8)} ${r.transport}  ${r.codec}  ${r.state}, ${r.connected} connection(s)${r.lastMessageAt ? `, last message ${r.lastMessageAt}` : ''}`);
   }
   return lines.join('\n');
+}
+
+/** The policy and sync settings lines, with what could not be read of them. */
+function storedConfigLines(s: AgentStatus): string[] {
+  const lines: string[] = [];
+  if (s.policyVersion !== undefined) {
+    const fallback = s.policyProblem ? 'the stored policy cannot be read' : 'the hub has not sent one yet';
+    lines.push(`policy   version ${s.policyVersion}${s.policyVersion === 0 ? ` (defaults: ${fallback})` : ''}`);
+  }
+  if (s.policyProblem) {
+    lines.push(`!! the stored returns policy cannot be read (${s.policyProblem}); offline decisions use defaults`);
+  }
+  if (s.configVersion !== undefined) {
+    const fallback = s.configProblem ? 'the stored settings cannot be read' : 'the hub has not sent any yet';
+    lines.push(`settings version ${s.configVersion}${s.configVersion === 0 ? ` (this config file's: ${fallback})` : ''}`);
+  }
+  if (s.configProblem) {
+    lines.push(`!! the stored sync settings cannot be read (${s.configProblem}); the config file's values apply`);
+  }
+  return lines;
 }
