@@ -60,7 +60,8 @@ function statusOf(policy: PolicyStore, live: LiveSettings): AgentStatus {
 }
 
 async function invalidGauge(status: AgentStatus): Promise<string[]> {
-  const authz = (): AuthzCounters => ({ since: '2026-01-01T00:00:00.000Z', online: {}, offline: {}, lateOnline: 0, failed: 0 });
+  const since = '2026-01-01T00:00:00Z';
+  const authz = (): AuthzCounters => ({ since, online: {}, offline: {}, lateOnline: 0, failed: 0 });
   const metrics = new AgentMetrics({ status: () => status, authz });
   const text = await metrics.text();
   return text.split('\n').filter((l) => l.startsWith('tillbridge_agent_stored_config_invalid{'));
@@ -96,7 +97,8 @@ describe('a stored policy or sync settings that no longer parse', () => {
       expect(text).toContain('policy   version 0 (defaults: the stored policy cannot be read)');
       expect(text).toContain(`!! the stored returns policy cannot be read (${policy.problem})`);
       expect(text).toContain(`!! the stored sync settings cannot be read (${live.problem})`);
-      expect(JSON.parse(JSON.stringify(status))).toMatchObject({ policyProblem: policy.problem, configProblem: live.problem });
+      const served = JSON.parse(JSON.stringify(status)) as AgentStatus;
+      expect(served).toMatchObject({ policyProblem: policy.problem, configProblem: live.problem });
       expect(await invalidGauge(status)).toEqual([
         'tillbridge_agent_stored_config_invalid{kind="policy"} 1',
         'tillbridge_agent_stored_config_invalid{kind="syncSettings"} 1',

@@ -50,6 +50,14 @@ export function statusOf(decision: LocalReturn['decision']): LocalReturnStatus {
   }
 }
 
+/** The returns that claim a receipt's lines (local_returns_receipt); the offline decision reads it. */
+export const CLAIMS_ON_RECEIPT_SQL = `SELECT lines FROM local_returns
+  WHERE receipt = ? AND authorization <> ? AND status IN ('pending', 'approved', 'override_required', 'completed')`;
+
+/** What one register approved offline since a time: the offline daily limit (local_returns_offline). */
+export const OFFLINE_APPROVED_SINCE_SQL = `SELECT COALESCE(SUM(refund), 0) AS total FROM local_returns
+  WHERE register = ? AND mode = 'offline' AND status IN ('approved', 'completed') AND created_ms >= ?`;
+
 /**
  * Every return decision this agent gave. Approved, completed, pending and override-required
  * returns count against what is still returnable on a receipt, so two offline returns of the
@@ -73,14 +81,9 @@ export class LocalReturns {
        WHERE local_returns.status IN ('pending', 'override_required')`,
     );
     this.setStatus = db.prepare(`UPDATE local_returns SET status = ?, lines = ? WHERE authorization = ?`);
-    this.byReceipt = db.prepare(
-      `SELECT lines FROM local_returns WHERE receipt = ? AND authorization <> ? AND status IN ('pending', 'approved', 'override_required', 'completed')`,
-    );
+    this.byReceipt = db.prepare(CLAIMS_ON_RECEIPT_SQL);
     this.pendingStmt = db.prepare(`SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`);
-    this.offlineSince = db.prepare(
-      `SELECT COALESCE(SUM(refund), 0) AS total FROM local_returns
-        WHERE register = ? AND mode = 'offline' AND status IN ('approved', 'completed') AND created_ms >= ?`,
-    );
+    this.offlineSince = db.prepare(OFFLINE_APPROVED_SINCE_SQL);
   }
 
   find(authorization: string): LocalReturn | undefined {

@@ -115,6 +115,14 @@ export const AGENT_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (register, business_day, source, event_id)
   ) WITHOUT ROWID;
   `,
+  `
+  -- The offline daily limit: what one register approved offline since the start of the day.
+  CREATE INDEX local_returns_offline ON local_returns(register, mode, created_ms);
+  -- Receipts and decisions are kept for the returns policy's window and a margin, then pruned by age
+  -- (core/return-history.ts).
+  CREATE INDEX receipts_created ON receipts(created_ms);
+  CREATE INDEX local_returns_created ON local_returns(created_ms);
+  `,
 ];
 
 export interface OpenOptions {
