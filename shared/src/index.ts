@@ -14,6 +14,7 @@ export * from './net.js';
 export * from './private-files.js';
 export * from './sqlite-backup.js';
 export * from './sqlite-open.js';
+export * from './upgrade-rejection.js';
 export * from './data-dir-check.js';
 export * from './returnable.js';
 export * from './policy/index.js';

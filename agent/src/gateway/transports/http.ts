@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
 import { listenError } from './listen-error.js';
@@ -66,7 +66,7 @@ class SharedServer {
       socket.on('error', (err) => log.debug({ err: err.message }, 'register upgrade socket error'));
       const route = this.routes.get(registerOf(req.url) ?? '');
       if (route) return route.upgrade(req, socket, head);
-      rejectUpgrade(socket, 404, 'Not Found', TbCodes.NOT_FOUND, 'no register is configured at this path');
+      rejectUpgrade(socket, 404, { json: { code: TbCodes.NOT_FOUND, message: 'no register is configured at this path' } });
     });
     this.server.on('clientError', (_err, socket) => socket.destroy());
     this.ready = new Promise((resolve, reject) => {
@@ -121,11 +121,6 @@ async function release(shared: SharedServer, register: string | undefined): Prom
   if (--shared.refs > 0) return;
   if (servers.get(`${shared.host}:${shared.port}`) === shared) servers.delete(`${shared.host}:${shared.port}`);
   await shared.close();
-}
-
-function rejectUpgrade(socket: Duplex, status: number, text: string, code: string, message: string): void {
-  const body = errorBody(code, message);
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.toString('utf8')}`);
 }
 
 function remoteOf(req: IncomingMessage): string {
@@ -282,7 +277,7 @@ export class HttpTransport implements Transport {
   /** @internal called by the shared server for a WebSocket upgrade on this register's path. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const onConnection = this.onConnection;
-    if (!onConnection) return rejectUpgrade(socket, 503, 'Service Unavailable', TbCodes.INTERNAL, 'this register is stopping');
+    if (!onConnection) return rejectUpgrade(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (!this.onConnection) return ws.close(1001, 'register stopping');
       ws.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register websocket error'));
