@@ -150,7 +150,7 @@ export class RegisterEndpoint {
         outs = st.framer.push(chunk, this.now());
       } catch (err) {
         // a framer must not throw; if one does, drop its state rather than the agent
-        log.error({ err: (err as Error).message }, 'framing failed; buffer reset');
+        log.error({ err }, 'framing failed; buffer reset');
         st.framer = this.makeFramer();
         return;
       }
@@ -175,7 +175,7 @@ export class RegisterEndpoint {
         }
         chain = chain
           .then(() => this.process(conn, st, out, log))
-          .catch((err: unknown) => log.error({ err: (err as Error).message }, 'reply failed'))
+          .catch((err: unknown) => log.error({ err }, 'reply failed'))
           .finally(() => {
             pending--;
             if (paused && pending < MAX_PENDING / 2) {
@@ -227,7 +227,7 @@ export class RegisterEndpoint {
       if (canon.message.type === 'status' && reply.type === 'ack') this.reportedState(canon.message.state, canon.message.detail);
       return reply;
     } catch (err) {
-      log.error({ err: (err as Error).message, id: canon.message.id }, 'message not handled; nothing was acknowledged');
+      log.error({ err, id: canon.message.id }, 'message not handled; nothing was acknowledged');
       return { type: 'error', id: canon.message.id, code: TbCodes.INTERNAL, message: 'the agent could not record this message; send it again' };
     }
   }

@@ -63,7 +63,7 @@ class SharedServer {
     });
     this.server.maxConnections = MAX_SOCKETS;
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on('error', (err) => log.debug({ err: err.message }, 'register upgrade socket error'));
+      socket.on('error', (err) => log.debug({ err }, 'register upgrade socket error'));
       const route = this.routes.get(registerOf(req.url) ?? '');
       if (route) return route.upgrade(req, socket, head);
       rejectUpgrade(socket, 404, { json: { code: TbCodes.NOT_FOUND, message: 'no register is configured at this path' } });
@@ -254,7 +254,7 @@ export class HttpTransport implements Transport {
       this.open.delete(pending);
     });
 
-    req.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register request error'));
+    req.on('error', (err) => this.opts.log.debug({ err }, 'register request error'));
     req.on('data', (chunk: Buffer) => {
       if (res.headersSent) return;
       size += chunk.length;
@@ -280,7 +280,7 @@ export class HttpTransport implements Transport {
     if (!onConnection) return rejectUpgrade(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (!this.onConnection) return ws.close(1001, 'register stopping');
-      ws.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register websocket error'));
+      ws.on('error', (err) => this.opts.log.debug({ err }, 'register websocket error'));
       const conn = new WsConnection(`ws-${++this.seq}`, remoteOf(req), ws);
       this.open.add(conn);
       ws.on('close', () => this.open.delete(conn));

@@ -70,7 +70,7 @@ export class TcpServerTransport implements Transport {
       }
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register socket error'));
+      socket.on('error', (err) => this.opts.log.debug({ err }, 'register socket error'));
       if (this.opts.idleTimeoutMs) {
         socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
       }
