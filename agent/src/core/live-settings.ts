@@ -19,7 +19,11 @@ export class LiveSettings {
   private unreadable: string | undefined;
   private readonly listeners: ((s: SyncSettings) => void)[] = [];
 
-  constructor(private readonly db: Db, hub: HubTimings, private readonly log: Logger) {
+  constructor(
+    private readonly db: Db,
+    hub: HubTimings,
+    private readonly log: Logger,
+  ) {
     const fromConfig = SyncSettingsSchema.parse({
       authorizationDeadlineMs: hub.authorizationDeadlineMs,
       retryBaseMs: hub.reconnectBaseMs,

@@ -71,18 +71,25 @@ export class LocalReturns {
   private readonly pendingStmt: Statement;
   private readonly offlineSince: Statement;
 
-  constructor(db: Db, private readonly now: () => number = systemClock.now) {
+  constructor(
+    db: Db,
+    private readonly now: () => number = systemClock.now,
+  ) {
     this.get = db.prepare(`SELECT * FROM local_returns WHERE authorization = ?`);
     this.insert = db.prepare(
-      `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund, allowed_tenders, expires_at, created_ms)
+      `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund,
+         allowed_tenders, expires_at, created_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(authorization) DO UPDATE SET mode = excluded.mode, decision = excluded.decision, status = excluded.status,
-         lines = excluded.lines, refund = excluded.refund, allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at
+       ON CONFLICT(authorization) DO UPDATE SET mode = excluded.mode, decision = excluded.decision,
+         status = excluded.status, lines = excluded.lines, refund = excluded.refund,
+         allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at
        WHERE local_returns.status IN ('pending', 'override_required')`,
     );
     this.setStatus = db.prepare(`UPDATE local_returns SET status = ?, lines = ? WHERE authorization = ?`);
     this.byReceipt = db.prepare(CLAIMS_ON_RECEIPT_SQL);
-    this.pendingStmt = db.prepare(`SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`);
+    this.pendingStmt = db.prepare(
+      `SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`,
+    );
     this.offlineSince = db.prepare(OFFLINE_APPROVED_SINCE_SQL);
   }
 
@@ -106,7 +113,20 @@ export class LocalReturns {
 
   /** Records a decision; a pending (or override-required) row is replaced, a decided one never. */
   record(r: LocalReturn): void {
-    this.insert.run(r.authorization, r.receipt, r.register, r.requestId, r.mode, r.decision, r.status, JSON.stringify(r.lines), r.refund, JSON.stringify(r.allowedTenders), r.expiresAt, this.now());
+    this.insert.run(
+      r.authorization,
+      r.receipt,
+      r.register,
+      r.requestId,
+      r.mode,
+      r.decision,
+      r.status,
+      JSON.stringify(r.lines),
+      r.refund,
+      JSON.stringify(r.allowedTenders),
+      r.expiresAt,
+      this.now(),
+    );
   }
 
   update(authorization: string, status: LocalReturnStatus, lines: LocalReturnLine[]): void {
@@ -126,7 +146,11 @@ export class LocalReturns {
    * what those returns refund for the line at the sold price before fees — as decided, or, where
    * no amount is known (a pending request), the quantity at the line's price from `unitPrice`.
    */
-  claimsByLine(receipt: string, exclude = '', unitPrice: (line: number) => number = () => 0): { milli: Map<number, number>; amount: Map<number, number> } {
+  claimsByLine(
+    receipt: string,
+    exclude = '',
+    unitPrice: (line: number) => number = () => 0,
+  ): { milli: Map<number, number>; amount: Map<number, number> } {
     const milli = new Map<number, number>();
     const amount = new Map<number, number>();
     for (const row of this.byReceipt.all(receipt, exclude) as { lines: string }[]) {

@@ -12,7 +12,11 @@ export class PolicyStore {
   private current: { version: number; policy: Policy };
   private unreadable: string | undefined;
 
-  constructor(private readonly db: Db, fallbackMaxRefund: number, private readonly log: Logger) {
+  constructor(
+    private readonly db: Db,
+    fallbackMaxRefund: number,
+    private readonly log: Logger,
+  ) {
     const fallbackPolicy = mergePolicy(DEFAULT_POLICY, { offline: { maxRefundPerReturn: fallbackMaxRefund } });
     this.current = { version: 0, policy: fallbackPolicy };
     const stored = readStoredConfig(db, 'policy', 'policy', PolicySchema);
