@@ -19,21 +19,21 @@ export class AgentMetrics {
   readonly registry = new Registry();
 
   constructor(src: AgentMetricSources) {
-    const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'tillbridge_agent_' });
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry, prefix: 'tillbridge_agent_' });
     // one snapshot per scrape, shared by the gauges below (kept 50 ms of elapsed time; the ages
     // in it come from the status, on the agent's clock)
     let cached: { at: number; s: AgentStatus } | undefined;
-    const snap = (): AgentStatus => {
+    const snapshot = (): AgentStatus => {
       const now = monotonicClock.now();
       if (!cached || now - cached.at > 50) cached = { at: now, s: src.status() };
       return cached.s;
     };
-    if (src.dayCloses) dayCloseGauges(r, src.dayCloses);
-    connectionGauges(r, snap);
-    configGauges(r, snap);
-    decisionGauges(r, src.authz);
-    failureGauges(r, snap);
+    if (src.dayCloses) dayCloseGauges(registry, src.dayCloses);
+    connectionGauges(registry, snapshot);
+    configGauges(registry, snapshot);
+    decisionGauges(registry, src.authz);
+    failureGauges(registry, snapshot);
   }
 
   contentType(): string {
@@ -46,14 +46,14 @@ export class AgentMetrics {
 }
 
 /** Day closes sent and the hub's resends served since start. */
-function dayCloseGauges(r: Registry, days: () => DayCloseCounters): void {
+function dayCloseGauges(registry: Registry, days: () => DayCloseCounters): void {
   new Gauge({
     name: 'tillbridge_agent_day_closes_sent',
     help:
       'day.close events enqueued since start, by source ' +
       "(register: the register's own Z report; agent: none by the cut-off)",
     labelNames: ['source'],
-    registers: [r],
+    registers: [registry],
     collect() {
       const c = days();
       this.set({ source: 'register' }, c.sent.register);
@@ -63,7 +63,7 @@ function dayCloseGauges(r: Registry, days: () => DayCloseCounters): void {
   new Gauge({
     name: 'tillbridge_agent_resends_served',
     help: 'resend frames from the hub served since start',
-    registers: [r],
+    registers: [registry],
     collect() {
       this.set(days().resends);
     },
@@ -71,7 +71,7 @@ function dayCloseGauges(r: Registry, days: () => DayCloseCounters): void {
   new Gauge({
     name: 'tillbridge_agent_resent_events',
     help: "journalled events put back in the outbox for the hub's resends since start",
-    registers: [r],
+    registers: [registry],
     collect() {
       this.set(days().requeued);
     },
@@ -79,40 +79,40 @@ function dayCloseGauges(r: Registry, days: () => DayCloseCounters): void {
 }
 
 /** The hub link, the outbox and the registers' connections. */
-function connectionGauges(r: Registry, snap: () => AgentStatus): void {
+function connectionGauges(registry: Registry, snapshot: () => AgentStatus): void {
   new Gauge({
     name: 'tillbridge_agent_hub_connected',
     help: '1 when the WebSocket to the hub is open, else 0',
-    registers: [r],
+    registers: [registry],
     collect() {
-      this.set(snap().hub.connected ? 1 : 0);
+      this.set(snapshot().hub.connected ? 1 : 0);
     },
   });
   new Gauge({
     name: 'tillbridge_agent_hub_url_info',
     help: 'Each configured hub URL: 1 for the one in use (connected to, or tried next), 0 for the others',
     labelNames: ['url'],
-    registers: [r],
+    registers: [registry],
     collect() {
       this.reset();
-      const h = snap().hub;
+      const h = snapshot().hub;
       for (const url of h.urls ?? [h.url]) this.set({ url }, url === h.url ? 1 : 0);
     },
   });
   new Gauge({
     name: 'tillbridge_agent_outbox_depth',
     help: 'Events committed locally and not yet acknowledged by the hub',
-    registers: [r],
+    registers: [registry],
     collect() {
-      this.set(snap().outbox.depth);
+      this.set(snapshot().outbox.depth);
     },
   });
   new Gauge({
     name: 'tillbridge_agent_outbox_oldest_age_seconds',
     help: 'Age of the oldest event waiting in the outbox (0 when empty)',
-    registers: [r],
+    registers: [registry],
     collect() {
-      const o = snap().outbox;
+      const o = snapshot().outbox;
       this.set(o.depth ? o.oldestAgeMs / 1000 : 0);
     },
   });
@@ -120,30 +120,30 @@ function connectionGauges(r: Registry, snap: () => AgentStatus): void {
     name: 'tillbridge_agent_register_connections',
     help: 'Open connections per register',
     labelNames: ['register', 'transport'],
-    registers: [r],
+    registers: [registry],
     collect() {
       this.reset();
-      for (const e of snap().registers) this.set({ register: e.id, transport: e.transport }, e.connected);
+      for (const e of snapshot().registers) this.set({ register: e.id, transport: e.transport }, e.connected);
     },
   });
 }
 
 /** Which policy and sync settings the agent runs by, and whether the stored ones could be read. */
-function configGauges(r: Registry, snap: () => AgentStatus): void {
+function configGauges(registry: Registry, snapshot: () => AgentStatus): void {
   new Gauge({
     name: 'tillbridge_agent_policy_version',
     help: 'Version of the returns policy this agent decides offline by (0: defaults)',
-    registers: [r],
+    registers: [registry],
     collect() {
-      this.set(snap().policyVersion ?? 0);
+      this.set(snapshot().policyVersion ?? 0);
     },
   });
   new Gauge({
     name: 'tillbridge_agent_settings_version',
     help: "Version of the hub's sync settings this agent runs (0: its config file's)",
-    registers: [r],
+    registers: [registry],
     collect() {
-      this.set(snap().configVersion ?? 0);
+      this.set(snapshot().configVersion ?? 0);
     },
   });
   new Gauge({
@@ -152,9 +152,9 @@ function configGauges(r: Registry, snap: () => AgentStatus): void {
       'The returns policy or sync settings stored in the agent database could not be read at start (1): ' +
       'defaults apply until the hub sends new ones',
     labelNames: ['kind'],
-    registers: [r],
+    registers: [registry],
     collect() {
-      const s = snap();
+      const s = snapshot();
       this.set({ kind: 'policy' }, s.policyProblem ? 1 : 0);
       this.set({ kind: 'syncSettings' }, s.configProblem ? 1 : 0);
     },
@@ -162,12 +162,12 @@ function configGauges(r: Registry, snap: () => AgentStatus): void {
 }
 
 /** How return requests were decided since start. */
-function decisionGauges(r: Registry, authz: () => AuthzCounters): void {
+function decisionGauges(registry: Registry, authz: () => AuthzCounters): void {
   new Gauge({
     name: 'tillbridge_agent_return_decisions',
     help: 'Return requests this agent answered since it started, by mode and decision',
     labelNames: ['mode', 'decision'],
-    registers: [r],
+    registers: [registry],
     collect() {
       this.reset();
       const c = authz();
@@ -179,7 +179,7 @@ function decisionGauges(r: Registry, authz: () => AuthzCounters): void {
     name: 'tillbridge_agent_return_failures',
     help: 'Return requests since start that were answered late by the hub (late) or not answered at all (failed)',
     labelNames: ['kind'],
-    registers: [r],
+    registers: [registry],
     collect() {
       const c = authz();
       this.set({ kind: 'late' }, c.lateOnline);
@@ -189,17 +189,17 @@ function decisionGauges(r: Registry, authz: () => AuthzCounters): void {
 }
 
 /** Writes to the agent's database and frames from the hub that failed. */
-function failureGauges(r: Registry, snap: () => AgentStatus): void {
+function failureGauges(registry: Registry, snapshot: () => AgentStatus): void {
   new Gauge({
     name: 'tillbridge_agent_storage_writes_failing',
     help:
       'Writes to the agent database failing now (1), by what they are for: ' +
       'retried, or refused to registers, until one succeeds',
     labelNames: ['what'],
-    registers: [r],
+    registers: [registry],
     collect() {
       this.reset();
-      const st = snap().storage;
+      const st = snapshot().storage;
       if (!st) return;
       for (const what of new Set([...Object.keys(st.failures), ...st.failing]))
         this.set({ what }, st.failing.includes(what) ? 1 : 0);
@@ -211,20 +211,20 @@ function failureGauges(r: Registry, snap: () => AgentStatus): void {
       'Writes to the agent database that failed since the agent started (a full disk, an I/O error), ' +
       'by what they were for',
     labelNames: ['what'],
-    registers: [r],
+    registers: [registry],
     collect() {
       this.reset();
-      for (const [what, n] of Object.entries(snap().storage?.failures ?? {})) this.set({ what }, n);
+      for (const [what, n] of Object.entries(snapshot().storage?.failures ?? {})) this.set({ what }, n);
     },
   });
   new Gauge({
     name: 'tillbridge_agent_hub_frame_failures',
     help: 'Frames from the hub whose handling failed since the agent started, by frame (the link carried on)',
     labelNames: ['frame'],
-    registers: [r],
+    registers: [registry],
     collect() {
       this.reset();
-      for (const [frame, n] of Object.entries(snap().hub.frameFailures ?? {})) this.set({ frame }, n);
+      for (const [frame, n] of Object.entries(snapshot().hub.frameFailures ?? {})) this.set({ frame }, n);
     },
   });
 }
