@@ -19,6 +19,7 @@ import { TerminalReporter } from './sync/terminal-reporter.js';
 import { Replies } from './core/replies.js';
 import { Receipts } from './core/receipts.js';
 import { LocalReturns } from './core/local-returns.js';
+import { pruneReturnHistory } from './core/return-history.js';
 import { InventoryCache } from './core/inventory-cache.js';
 import { InventoryUpdates } from './core/inventory-updates.js';
 import { StorageHealth } from './db/storage-health.js';
@@ -257,6 +258,8 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       inventorySkus: inventory.count(),
       policyVersion: policy.version,
       configVersion: live.version,
+      policyProblem: policy.problem,
+      configProblem: live.problem,
       storage: health.view(),
     };
   };
@@ -334,6 +337,9 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     closeDays();
     timers.push(setInterval(closeDays, DAY_CLOSE_CHECK_MS));
     timers.push(setInterval(() => writes.run('journal pruning', () => void core.days.prune()), 3600_000));
+    timers.push(
+      setInterval(() => writes.run('return history pruning', () => void pruneReturnHistory(db, policy, now())), 3600_000),
+    );
     ready = true;
     log.info({ store: config.store, agent: id, status: statusUrl, registers: endpoints.map((e) => e.id) }, 'agent started');
 

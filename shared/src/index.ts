@@ -13,6 +13,8 @@ export * from './logger.js';
 export * from './net.js';
 export * from './private-files.js';
 export * from './sqlite-backup.js';
+export * from './sqlite-open.js';
+export * from './upgrade-rejection.js';
 export * from './data-dir-check.js';
 export * from './returnable.js';
 export * from './policy/index.js';

@@ -1,17 +1,29 @@
 import { SyncSettingsSchema, type Logger, type SyncSettings } from '@tillbridge/shared';
 import type { AgentConfig } from '../config.js';
-import { getMeta, setMeta, type Db } from '../db/agent-db.js';
+import { setMeta, type Db } from '../db/agent-db.js';
+import { readStoredConfig } from '../db/stored-config.js';
+
+type HubTimings = Pick<
+  AgentConfig['hub'],
+  'authorizationDeadlineMs' | 'reconnectBaseMs' | 'reconnectCapMs' | 'heartbeatMs'
+>;
 
 /**
  * The sync settings this agent runs by: its config file's values (version 0) until the hub pushes
  * the store's settings, which then win and are kept across restarts. Parts of the agent read them
- * when they need them, and hear of changes, so nothing needs a restart.
+ * when they need them, and hear of changes, so nothing needs a restart. Stored settings that cannot
+ * be read leave the config file's values in force: logged, and shown in status and metrics.
  */
 export class LiveSettings {
   private current: { version: number; settings: SyncSettings };
+  private unreadable: string | undefined;
   private readonly listeners: ((s: SyncSettings) => void)[] = [];
 
-  constructor(private readonly db: Db, hub: Pick<AgentConfig['hub'], 'authorizationDeadlineMs' | 'reconnectBaseMs' | 'reconnectCapMs' | 'heartbeatMs'>, private readonly log: Logger) {
+  constructor(
+    private readonly db: Db,
+    hub: HubTimings,
+    private readonly log: Logger,
+  ) {
     const fromConfig = SyncSettingsSchema.parse({
       authorizationDeadlineMs: hub.authorizationDeadlineMs,
       retryBaseMs: hub.reconnectBaseMs,
@@ -19,14 +31,14 @@ export class LiveSettings {
       heartbeatSeconds: Math.max(1, Math.round(hub.heartbeatMs / 1000)),
     });
     this.current = { version: 0, settings: fromConfig };
-    const stored = getMeta(db, 'sync_settings');
-    if (stored) {
-      try {
-        const { version, settings } = JSON.parse(stored) as { version: number; settings: unknown };
-        this.current = { version, settings: SyncSettingsSchema.parse(settings) };
-      } catch {
-        // keep the config file's values
-      }
+    const stored = readStoredConfig(db, 'sync_settings', 'settings', SyncSettingsSchema);
+    if (stored.state === 'read') this.current = { version: stored.version, settings: stored.value };
+    else if (stored.state === 'invalid') {
+      this.unreadable = stored.problem;
+      log.error(
+        { err: stored.err, problem: stored.problem },
+        "the stored sync settings cannot be read: running by the config file's until the hub sends settings",
+      );
     }
   }
 
@@ -36,6 +48,14 @@ export class LiveSettings {
 
   get settings(): SyncSettings {
     return this.current.settings;
+  }
+
+  /**
+   * Why the stored settings could not be read at start (the config file's values rule meanwhile);
+   * undefined once the hub sent some.
+   */
+  get problem(): string | undefined {
+    return this.unreadable;
   }
 
   onChange(listener: (s: SyncSettings) => void): void {
@@ -50,15 +70,17 @@ export class LiveSettings {
     if (version === 0 || version <= this.current.version) return false;
     const parsed = SyncSettingsSchema.safeParse(raw);
     if (!parsed.success) {
-      this.log.error({ version }, 'the hub pushed sync settings this agent cannot read; keeping the ones it has');
+      const message = 'the hub pushed sync settings this agent cannot read; keeping the ones it has';
+      this.log.error({ version, err: parsed.error }, message);
       return false;
     }
     const next = { version, settings: parsed.data };
     // kept before they apply: a write that fails (a full disk) throws, the settings held stay, and the caller retries
     setMeta(this.db, 'sync_settings', JSON.stringify(next));
     this.current = next;
+    this.unreadable = undefined;
     this.log.info({ version, settings: parsed.data }, 'sync settings applied');
-    for (const l of this.listeners) l(parsed.data);
+    for (const listener of this.listeners) listener(parsed.data);
     return true;
   }
 }

@@ -50,6 +50,14 @@ export function statusOf(decision: LocalReturn['decision']): LocalReturnStatus {
   }
 }
 
+/** The returns that claim a receipt's lines (local_returns_receipt); the offline decision reads it. */
+export const CLAIMS_ON_RECEIPT_SQL = `SELECT lines FROM local_returns
+  WHERE receipt = ? AND authorization <> ? AND status IN ('pending', 'approved', 'override_required', 'completed')`;
+
+/** What one register approved offline since a time: the offline daily limit (local_returns_offline). */
+export const OFFLINE_APPROVED_SINCE_SQL = `SELECT COALESCE(SUM(refund), 0) AS total FROM local_returns
+  WHERE register = ? AND mode = 'offline' AND status IN ('approved', 'completed') AND created_ms >= ?`;
+
 /**
  * Every return decision this agent gave. Approved, completed, pending and override-required
  * returns count against what is still returnable on a receipt, so two offline returns of the
@@ -63,24 +71,26 @@ export class LocalReturns {
   private readonly pendingStmt: Statement;
   private readonly offlineSince: Statement;
 
-  constructor(db: Db, private readonly now: () => number = systemClock.now) {
+  constructor(
+    db: Db,
+    private readonly now: () => number = systemClock.now,
+  ) {
     this.get = db.prepare(`SELECT * FROM local_returns WHERE authorization = ?`);
     this.insert = db.prepare(
-      `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund, allowed_tenders, expires_at, created_ms)
+      `INSERT INTO local_returns (authorization, receipt, register, request_id, mode, decision, status, lines, refund,
+         allowed_tenders, expires_at, created_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(authorization) DO UPDATE SET mode = excluded.mode, decision = excluded.decision, status = excluded.status,
-         lines = excluded.lines, refund = excluded.refund, allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at
+       ON CONFLICT(authorization) DO UPDATE SET mode = excluded.mode, decision = excluded.decision,
+         status = excluded.status, lines = excluded.lines, refund = excluded.refund,
+         allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at
        WHERE local_returns.status IN ('pending', 'override_required')`,
     );
     this.setStatus = db.prepare(`UPDATE local_returns SET status = ?, lines = ? WHERE authorization = ?`);
-    this.byReceipt = db.prepare(
-      `SELECT lines FROM local_returns WHERE receipt = ? AND authorization <> ? AND status IN ('pending', 'approved', 'override_required', 'completed')`,
+    this.byReceipt = db.prepare(CLAIMS_ON_RECEIPT_SQL);
+    this.pendingStmt = db.prepare(
+      `SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`,
     );
-    this.pendingStmt = db.prepare(`SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`);
-    this.offlineSince = db.prepare(
-      `SELECT COALESCE(SUM(refund), 0) AS total FROM local_returns
-        WHERE register = ? AND mode = 'offline' AND status IN ('approved', 'completed') AND created_ms >= ?`,
-    );
+    this.offlineSince = db.prepare(OFFLINE_APPROVED_SINCE_SQL);
   }
 
   find(authorization: string): LocalReturn | undefined {
@@ -103,7 +113,20 @@ export class LocalReturns {
 
   /** Records a decision; a pending (or override-required) row is replaced, a decided one never. */
   record(r: LocalReturn): void {
-    this.insert.run(r.authorization, r.receipt, r.register, r.requestId, r.mode, r.decision, r.status, JSON.stringify(r.lines), r.refund, JSON.stringify(r.allowedTenders), r.expiresAt, this.now());
+    this.insert.run(
+      r.authorization,
+      r.receipt,
+      r.register,
+      r.requestId,
+      r.mode,
+      r.decision,
+      r.status,
+      JSON.stringify(r.lines),
+      r.refund,
+      JSON.stringify(r.allowedTenders),
+      r.expiresAt,
+      this.now(),
+    );
   }
 
   update(authorization: string, status: LocalReturnStatus, lines: LocalReturnLine[]): void {
@@ -123,7 +146,11 @@ export class LocalReturns {
    * what those returns refund for the line at the sold price before fees — as decided, or, where
    * no amount is known (a pending request), the quantity at the line's price from `unitPrice`.
    */
-  claimsByLine(receipt: string, exclude = '', unitPrice: (line: number) => number = () => 0): { milli: Map<number, number>; amount: Map<number, number> } {
+  claimsByLine(
+    receipt: string,
+    exclude = '',
+    unitPrice: (line: number) => number = () => 0,
+  ): { milli: Map<number, number>; amount: Map<number, number> } {
     const milli = new Map<number, number>();
     const amount = new Map<number, number>();
     for (const row of this.byReceipt.all(receipt, exclude) as { lines: string }[]) {

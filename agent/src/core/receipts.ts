@@ -22,18 +22,25 @@ export class Receipts {
   private readonly insert: Statement;
   private readonly prefixed: Statement;
 
-  constructor(db: Db, private readonly now: () => number = systemClock.now) {
+  constructor(
+    db: Db,
+    private readonly now: () => number = systemClock.now,
+  ) {
     this.get = db.prepare(`SELECT * FROM receipts WHERE receipt = ?`);
     // Receipt numbers are each store's own: a sale made here (a register's, so it has one) takes the
     // place of the hub's description of another store's receipt under the same number.
     this.insert = db.prepare(
-      `INSERT INTO receipts (receipt, store, register, at, currency, lines, tender_kinds, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(receipt) DO UPDATE SET store = excluded.store, register = excluded.register, at = excluded.at, currency = excluded.currency,
-         lines = excluded.lines, tender_kinds = excluded.tender_kinds, created_ms = excluded.created_ms
+      `INSERT INTO receipts (receipt, store, register, at, currency, lines, tender_kinds, created_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(receipt) DO UPDATE SET store = excluded.store, register = excluded.register, at = excluded.at,
+         currency = excluded.currency, lines = excluded.lines, tender_kinds = excluded.tender_kinds,
+         created_ms = excluded.created_ms
        WHERE receipts.register IS NULL AND excluded.register IS NOT NULL AND receipts.store <> excluded.store`,
     );
     // the primary key's order: `prefix`, then `prefix-…` up to `prefix.` ("-" < "."), newest day first
-    this.prefixed = db.prepare(`SELECT receipt, at FROM receipts WHERE receipt >= ? AND receipt < ? ORDER BY receipt DESC LIMIT ${PREFIX_LIMIT}`);
+    this.prefixed = db.prepare(
+      `SELECT receipt, at FROM receipts WHERE receipt >= ? AND receipt < ? ORDER BY receipt DESC LIMIT ${PREFIX_LIMIT}`,
+    );
   }
 
   /**
@@ -47,10 +54,26 @@ export class Receipts {
 
   find(receipt: string): KnownReceipt | undefined {
     const r = this.get.get(receipt) as
-      | { receipt: string; store: string; register: string | null; at: string | null; currency: string; lines: string; tender_kinds: string }
+      | {
+          receipt: string;
+          store: string;
+          register: string | null;
+          at: string | null;
+          currency: string;
+          lines: string;
+          tender_kinds: string;
+        }
       | undefined;
     if (!r) return undefined;
-    return { receipt: r.receipt, store: r.store, register: r.register, at: r.at, currency: r.currency, lines: JSON.parse(r.lines) as SoldLine[], tenderKinds: JSON.parse(r.tender_kinds) as string[] };
+    return {
+      receipt: r.receipt,
+      store: r.store,
+      register: r.register,
+      at: r.at,
+      currency: r.currency,
+      lines: JSON.parse(r.lines) as SoldLine[],
+      tenderKinds: JSON.parse(r.tender_kinds) as string[],
+    };
   }
 
   /**
@@ -58,6 +81,17 @@ export class Receipts {
    * flag), except that a sale made here replaces another store's receipt of the same number.
    */
   remember(r: KnownReceipt): boolean {
-    return this.insert.run(r.receipt, r.store, r.register, r.at, r.currency, JSON.stringify(r.lines), JSON.stringify(r.tenderKinds), this.now()).changes > 0;
+    return (
+      this.insert.run(
+        r.receipt,
+        r.store,
+        r.register,
+        r.at,
+        r.currency,
+        JSON.stringify(r.lines),
+        JSON.stringify(r.tenderKinds),
+        this.now(),
+      ).changes > 0
+    );
   }
 }

@@ -1,6 +1,13 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { backupBeforeMigration, ensurePrivateDir, newId, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import {
+  applySqliteMigrations,
+  ensurePrivateDir,
+  newId,
+  openMigratedSqlite,
+  preparePrivateSqlite,
+  type Logger,
+} from '@tillbridge/shared';
 
 export type Db = Database.Database;
 
@@ -115,6 +122,14 @@ export const AGENT_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (register, business_day, source, event_id)
   ) WITHOUT ROWID;
   `,
+  `
+  -- The offline daily limit: what one register approved offline since the start of the day.
+  CREATE INDEX local_returns_offline ON local_returns(register, mode, created_ms);
+  -- Receipts and decisions are kept for the returns policy's window and a margin, then pruned by age
+  -- (core/return-history.ts).
+  CREATE INDEX receipts_created ON receipts(created_ms);
+  CREATE INDEX local_returns_created ON local_returns(created_ms);
+  `,
 ];
 
 export interface OpenOptions {
@@ -133,15 +148,20 @@ export function agentDbPath(dataDir: string): string {
 
 export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
   ensurePrivateDir(dataDir);
+  const file = agentDbPath(dataDir);
   // agent.sqlite and its -wal/-shm are 0600 whatever the directory or umask
-  preparePrivateSqlite(agentDbPath(dataDir), true);
-  const db = new Database(agentDbPath(dataDir));
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  preparePrivateSqlite(file, true);
+  const db = openMigratedSqlite(() => new Database(file), {
+    file,
+    migrations: AGENT_MIGRATIONS,
+    program: 'tillbridge-agent',
+    newerAdvice: 'a newer agent wrote it; install that version again',
+    synchronous: opts.synchronous,
+    log: opts.log,
+  });
   try {
-    migrate(db, agentDbPath(dataDir), opts.log);
+    const row = db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string } | undefined;
+    if (!row) db.prepare(`INSERT INTO meta (key, value) VALUES ('agent_id', ?)`).run(newId());
   } catch (err) {
     db.close();
     throw err;
@@ -149,37 +169,9 @@ export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
-function migrate(db: Db, file: string, log: Logger | undefined): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > AGENT_MIGRATIONS.length) {
-    throw new TbError(
-      TbCodes.CONFIG,
-      `${file} is at schema version ${version}, newer than this tillbridge-agent (${AGENT_MIGRATIONS.length}): a newer agent wrote it; install that version again, or restore the copy taken before it migrated (${file}.pre-v<N>.bak, docs/upgrade.md)`,
-    );
-  }
-  if (version > 0 && version < AGENT_MIGRATIONS.length) {
-    // an upgrade: a consistent copy first, to go back to with the older agent (docs/upgrade.md)
-    try {
-      const copy = backupBeforeMigration(db, file, version);
-      log?.info({ backup: copy, from: version, to: AGENT_MIGRATIONS.length }, `copied the database to ${copy} before migrating it from schema version ${version} to ${AGENT_MIGRATIONS.length}`);
-    } catch (err) {
-      throw new TbError(TbCodes.CONFIG, `could not copy ${file} before migrating it from schema version ${version}: ${(err as Error).message} (free some disk space, or make its directory writable)`, { cause: err });
-    }
-  }
-  migrateTo(db, AGENT_MIGRATIONS.length);
-  const row = db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string } | undefined;
-  if (!row) db.prepare(`INSERT INTO meta (key, value) VALUES ('agent_id', ?)`).run(newId());
-}
-
 /** Applies the agent's migrations up to `target` (the generator of test fixtures stops short of the newest). */
 export function migrateTo(db: Db, target: number): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  for (let v = version; v < target; v++) {
-    db.transaction(() => {
-      db.exec(AGENT_MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
-  }
+  applySqliteMigrations(db, AGENT_MIGRATIONS, target);
 }
 
 export function agentId(db: Db): string {
@@ -191,6 +183,8 @@ export function getMeta(db: Db, key: string): string | undefined {
 }
 
 export function setMeta(db: Db, key: string, value: string): void {
-  db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
+  db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
+    key,
+    value,
+  );
 }
-

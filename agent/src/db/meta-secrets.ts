@@ -22,7 +22,10 @@ const PREFIX = 'sealed:v1:';
 export class MetaSecrets {
   private readonly key: Buffer;
 
-  constructor(private readonly db: Db, configApiKey: string) {
+  constructor(
+    private readonly db: Db,
+    configApiKey: string,
+  ) {
     this.key = Buffer.from(hkdfSync('sha256', configApiKey, 'tillbridge agent', 'meta secrets v1', 32));
   }
 
@@ -30,7 +33,10 @@ export class MetaSecrets {
     const v = getMeta(this.db, name);
     if (v === undefined || !v.startsWith(PREFIX)) return undefined;
     try {
-      const [iv, tag, body] = v.slice(PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
+      const [iv, tag, body] = v
+        .slice(PREFIX.length)
+        .split('.')
+        .map((p) => Buffer.from(p, 'base64url'));
       const d = createDecipheriv('aes-256-gcm', this.key, iv!);
       d.setAAD(Buffer.from(name));
       d.setAuthTag(tag!);

@@ -13,10 +13,16 @@ export function isStorageError(err: unknown): err is Error & { code: string } {
 export function storageRefusal(err: unknown): TbError | undefined {
   if (!isStorageError(err)) return undefined;
   if (err.code === 'SQLITE_FULL') {
-    return new TbError(TbCodes.STORAGE_FULL, "the agent's disk is full: nothing was recorded; send it again once space is freed", { cause: err });
+    return new TbError(
+      TbCodes.STORAGE_FULL,
+      "the agent's disk is full: nothing was recorded; send it again once space is freed",
+      { cause: err },
+    );
   }
   if (err.code === 'SQLITE_BUSY' || err.code.startsWith('SQLITE_BUSY_')) {
-    return new TbError(TbCodes.STORAGE_BUSY, "the agent's database is busy: nothing was recorded; send it again", { cause: err });
+    return new TbError(TbCodes.STORAGE_BUSY, "the agent's database is busy: nothing was recorded; send it again", {
+      cause: err,
+    });
   }
   return undefined;
 }

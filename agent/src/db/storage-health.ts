@@ -33,7 +33,12 @@ export class StorageHealth {
     this.failures.set(what, (this.failures.get(what) ?? 0) + 1);
     this.failingNow.add(what);
     const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'unknown';
-    this.last = { what, code, message: err instanceof Error ? err.message : String(err), at: new Date(this.now()).toISOString() };
+    this.last = {
+      what,
+      code,
+      message: err instanceof Error ? err.message : String(err),
+      at: new Date(this.now()).toISOString(),
+    };
   }
 
   ok(what: string): void {

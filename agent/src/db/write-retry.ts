@@ -64,12 +64,22 @@ export class WriteRetry {
       o.attempts++;
       this.opts.health.failed(what, err);
       if (!o.timer) {
-        const delay = fullJitterDelay(o.attempts - 1, { baseMs: this.opts.baseMs, capMs: this.opts.capMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
-        o.timer = setTimeout(() => {
-          o.timer = undefined;
-          this.attempt(what);
-        }, Math.max(delay, 50));
-        this.opts.log.error({ err, what, attempts: o.attempts, retryInMs: Math.round(delay) }, 'a write failed; it will be retried');
+        const delay = fullJitterDelay(o.attempts - 1, {
+          baseMs: this.opts.baseMs,
+          capMs: this.opts.capMs,
+          ...(this.opts.random ? { random: this.opts.random } : {}),
+        });
+        o.timer = setTimeout(
+          () => {
+            o.timer = undefined;
+            this.attempt(what);
+          },
+          Math.max(delay, 50),
+        );
+        this.opts.log.error(
+          { err, what, attempts: o.attempts, retryInMs: Math.round(delay) },
+          'a write failed; it will be retried',
+        );
       }
       return false;
     }

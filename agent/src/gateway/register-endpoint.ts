@@ -1,4 +1,12 @@
-import { frameForTrace, isTbError, systemClock, TbCodes, TbError, type Logger, type RegisterReply } from '@tillbridge/shared';
+import {
+  frameForTrace,
+  isTbError,
+  systemClock,
+  TbCodes,
+  TbError,
+  type Logger,
+  type RegisterReply,
+} from '@tillbridge/shared';
 import { toCanonical } from './canonical.js';
 import type { Codec, Connection, Framer, FramerOutput, LinkState, MessageHandler, Transport } from './types.js';
 
@@ -66,7 +74,8 @@ export class RegisterEndpoint {
     transport.onState?.((state, detail) => {
       this.transportState = state;
       this.transportDetail = detail;
-      if ((state === 'error' || state === 'disconnected') && detail !== 'stopped') this.log.warn({ state, detail }, 'register link down');
+      if ((state === 'error' || state === 'disconnected') && detail !== 'stopped')
+        this.log.warn({ state, detail }, 'register link down');
       this.changed();
     });
   }
@@ -80,7 +89,11 @@ export class RegisterEndpoint {
       this.transportDetail = (err as Error).message;
       this.changed();
       // say which register: the agent's start fails with this line
-      throw new TbError(isTbError(err) ? err.code : TbCodes.INTERNAL, `register ${this.id}: ${(err as Error).message}`, { cause: err, ...(isTbError(err) && err.details ? { details: err.details } : {}) });
+      throw new TbError(
+        isTbError(err) ? err.code : TbCodes.INTERNAL,
+        `register ${this.id}: ${(err as Error).message}`,
+        { cause: err, ...(isTbError(err) && err.details ? { details: err.details } : {}) },
+      );
     }
   }
 
@@ -150,7 +163,7 @@ export class RegisterEndpoint {
         outs = st.framer.push(chunk, this.now());
       } catch (err) {
         // a framer must not throw; if one does, drop its state rather than the agent
-        log.error({ err: (err as Error).message }, 'framing failed; buffer reset');
+        log.error({ err }, 'framing failed; buffer reset');
         st.framer = this.makeFramer();
         return;
       }
@@ -175,7 +188,7 @@ export class RegisterEndpoint {
         }
         chain = chain
           .then(() => this.process(conn, st, out, log))
-          .catch((err: unknown) => log.error({ err: (err as Error).message }, 'reply failed'))
+          .catch((err: unknown) => log.error({ err }, 'reply failed'))
           .finally(() => {
             pending--;
             if (paused && pending < MAX_PENDING / 2) {
@@ -211,7 +224,8 @@ export class RegisterEndpoint {
     }
     const replies: RegisterReply[] = [];
     for (const raw of decoded.messages) replies.push(await this.one(raw, log));
-    if (replies.length === 0) replies.push({ type: 'error', code: TbCodes.INVALID, message: 'the frame held no message' });
+    if (replies.length === 0)
+      replies.push({ type: 'error', code: TbCodes.INVALID, message: 'the frame held no message' });
     this.send(conn, st, replies, decoded.context);
   }
 
@@ -224,11 +238,17 @@ export class RegisterEndpoint {
     this.lastMessageMs = this.now();
     try {
       const reply = await this.handler.handle(this.id, canon.message);
-      if (canon.message.type === 'status' && reply.type === 'ack') this.reportedState(canon.message.state, canon.message.detail);
+      if (canon.message.type === 'status' && reply.type === 'ack')
+        this.reportedState(canon.message.state, canon.message.detail);
       return reply;
     } catch (err) {
-      log.error({ err: (err as Error).message, id: canon.message.id }, 'message not handled; nothing was acknowledged');
-      return { type: 'error', id: canon.message.id, code: TbCodes.INTERNAL, message: 'the agent could not record this message; send it again' };
+      log.error({ err, id: canon.message.id }, 'message not handled; nothing was acknowledged');
+      return {
+        type: 'error',
+        id: canon.message.id,
+        code: TbCodes.INTERNAL,
+        message: 'the agent could not record this message; send it again',
+      };
     }
   }
 }
@@ -240,7 +260,10 @@ export class RegisterEndpoint {
  */
 function traceFrame(log: Logger, direction: 'received' | 'sent', bytes: Buffer, conn?: string): void {
   if (!log.isLevelEnabled('trace')) return;
-  log.trace({ ...(conn === undefined ? {} : { conn }), direction, bytes: bytes.length, frame: frameForTrace(bytes) }, direction === 'received' ? 'frame received' : 'frame sent');
+  log.trace(
+    { ...(conn === undefined ? {} : { conn }), direction, bytes: bytes.length, frame: frameForTrace(bytes) },
+    direction === 'received' ? 'frame received' : 'frame sent',
+  );
 }
 
 function withId(reply: { type: 'error'; code: string; message: string }, id: string | undefined): RegisterReply {

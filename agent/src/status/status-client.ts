@@ -11,7 +11,10 @@ import type { AgentStatus } from './status-report.js';
  * shipped unit makes it 0700) still finds it at the config's `status.listen` when that names a
  * port. undefined when no agent of this store answers.
  */
-export async function askRunningAgent(config: Readonly<AgentConfig>, timeoutMs = 2000): Promise<{ status: AgentStatus; url: string } | undefined> {
+export async function askRunningAgent(
+  config: Readonly<AgentConfig>,
+  timeoutMs = 2000,
+): Promise<{ status: AgentStatus; url: string } | undefined> {
   for (const url of candidates(config)) {
     // not there (a stale run file after a crash, nothing listening, something else listening): try the next place
     const status = (await getJson(`${url}/status`, timeoutMs)) as AgentStatus | undefined;

@@ -56,7 +56,8 @@ export class StatusServer {
       server.listen(this.port, this.host, () => resolve());
     });
     const a = server.address();
-    this.url = typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : undefined;
+    this.url =
+      typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : undefined;
     return this.url!;
   }
 

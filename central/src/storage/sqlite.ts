@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { backupBeforeMigration, ensurePrivateDir, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { ensurePrivateDir, openMigratedSqlite, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { join } from 'node:path';
 import { HUB_MIGRATIONS } from './schema.js';
 import { DeferredWrites } from './deferred-writes.js';
@@ -30,39 +30,21 @@ export interface SqliteHubStorage extends HubStorage {
 
 export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): SqliteHubStorage {
   if (opts.create) ensurePrivateDir(dataDir);
+  const file = hubDbPath(dataDir);
   // hub.sqlite and its -wal/-shm are 0600 whatever the directory or umask
-  preparePrivateSqlite(hubDbPath(dataDir), Boolean(opts.create));
-  const db = new Database(hubDbPath(dataDir), { fileMustExist: !opts.create });
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  preparePrivateSqlite(file, Boolean(opts.create));
+  const db = openMigratedSqlite(() => new Database(file, { fileMustExist: !opts.create }), {
+    file,
+    migrations: HUB_MIGRATIONS,
+    program: 'hub',
+    newerAdvice: 'run the newer tillbridge-hub',
+    log: opts.log,
+  });
   // 64 MiB of page cache (the default 2 MiB thrashes once a chain's inventory and ledger indexes grow)
   db.pragma('cache_size = -65536');
   // temporary tables (an import's staged rows) are worth nothing after a crash: no journal on disk, no fsync
   db.pragma('temp.journal_mode = MEMORY');
   db.pragma('temp.synchronous = OFF');
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > HUB_MIGRATIONS.length) {
-    db.close();
-    throw new TbError(TbCodes.CONFIG, `${hubDbPath(dataDir)} is at schema version ${version}, newer than this hub (${HUB_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the copy taken before it migrated (hub.sqlite.pre-v<N>.bak, docs/upgrade.md)`);
-  }
-  if (version > 0 && version < HUB_MIGRATIONS.length) {
-    // an upgrade: a consistent copy first, to go back to with the older hub (docs/upgrade.md)
-    try {
-      const copy = backupBeforeMigration(db, hubDbPath(dataDir), version);
-      opts.log?.info({ backup: copy, from: version, to: HUB_MIGRATIONS.length }, `copied the database to ${copy} before migrating it from schema version ${version} to ${HUB_MIGRATIONS.length}`);
-    } catch (err) {
-      db.close();
-      throw new TbError(TbCodes.CONFIG, `could not copy ${hubDbPath(dataDir)} before migrating it from schema version ${version}: ${(err as Error).message} (free some disk space, or make its directory writable)`, { cause: err });
-    }
-  }
-  for (let v = version; v < HUB_MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(HUB_MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
-  }
   // Commits are counted around the transactions below; SQLite's total_changes() tells whether one
   // wrote anything (a transaction that changed no row writes nothing to the WAL, so costs no fsync)
   // and whether rows changed outside them (statements that committed on their own).

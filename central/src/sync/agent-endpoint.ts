@@ -1,7 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_WS_PATH, CloseCodes, isTbError, TbCodes, type Logger } from '@tillbridge/shared';
+import {
+  AGENT_WS_PATH,
+  CloseCodes,
+  isTbError,
+  rejectUpgrade,
+  TbCodes,
+  upgradeSocketGone,
+  type Logger,
+} from '@tillbridge/shared';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import type { KeyDelivery } from '../domain/key-rotation.js';
 import type { RemoteVerdict } from '../cluster/bus.js';
@@ -142,36 +150,42 @@ export class AgentEndpoint implements KeyDelivery {
     try {
       this.handleUpgradeNow(req, socket, head);
     } catch (err) {
-      // the gate reads and writes the database: while it cannot be reached, 503 — the agent tries again, here or at another hub
-      if (isTbError(err, TbCodes.STORAGE_BUSY)) this.log.warn({ err: err.message }, 'agent connection refused: the database cannot be reached');
-      else this.log.error({ err }, 'could not accept an agent connection');
-      if (!gone(socket)) reject(socket, 503, 'Service Unavailable');
+      // the gate reads and writes the database: while it cannot be reached, 503 — the agent tries
+      // again, here or at another hub
+      this.logRefusal(err);
+      rejectUpgrade(socket, 503);
     }
   }
 
   private handleUpgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://hub');
-    if (url.pathname !== AGENT_WS_PATH) return reject(socket, 404, 'Not Found');
+    if (url.pathname !== AGENT_WS_PATH) return rejectUpgrade(socket, 404);
     const source = sourceOf(req);
     const { gate } = this.security;
     // a failed authentication counts against its source; once the source is blocked its failing
     // upgrades are answered 429 — a working token is served whatever else its address sent
     const refuse: Refuse = (reason, store) => {
       const wait = gate.failed(source, 'agent connection', { reason }, store);
-      if (wait > 0) reject(socket, 429, 'Too Many Requests', { 'Retry-After': String(retryAfterSec(wait)) });
-      else reject(socket, 401, 'Unauthorized');
+      if (wait > 0) rejectUpgrade(socket, 429, { headers: { 'Retry-After': String(retryAfterSec(wait)) } });
+      else rejectUpgrade(socket, 401);
     };
     const cert = clientCertOf(req);
-    if (this.security.requireClientCert && cert.kind !== 'valid') return refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
+    if (this.security.requireClientCert && cert.kind !== 'valid') {
+      return refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
+    }
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!m) return refuse('no access token');
     this.upgrade(req, socket, head, m[1]!, source, cert, refuse).catch((err: unknown) => {
-      if (isTbError(err, TbCodes.STORAGE_BUSY)) {
-        this.log.warn({ err: err.message }, 'agent connection refused: the database cannot be reached');
-        if (!gone(socket)) return reject(socket, 503, 'Service Unavailable');
-      } else this.log.error({ err }, 'could not accept an agent connection');
-      socket.destroy();
+      this.logRefusal(err);
+      if (isTbError(err, TbCodes.STORAGE_BUSY)) rejectUpgrade(socket, 503);
+      else socket.destroy();
     });
+  }
+
+  private logRefusal(err: unknown): void {
+    if (isTbError(err, TbCodes.STORAGE_BUSY)) {
+      this.log.warn({ err }, 'agent connection refused: the database cannot be reached');
+    } else this.log.error({ err }, 'could not accept an agent connection');
   }
 
   /** The token is checked, then the upgrade completed — unless the agent gave up meanwhile. */
@@ -191,8 +205,11 @@ export class AgentEndpoint implements KeyDelivery {
       left.stop();
     }
     // an expired token is an agent that must refresh, not an attacker
-    const refused = (err: unknown): void => (isTbError(err) && err.details?.expired ? reject(socket, 401, 'Unauthorized') : refuse('invalid access token'));
-    if (checked === 'gone' || gone(socket)) {
+    const refused = (err: unknown): void => {
+      if (isTbError(err) && err.details?.expired) rejectUpgrade(socket, 401);
+      else refuse('invalid access token');
+    };
+    if (checked === 'gone' || upgradeSocketGone(socket)) {
       verifying.catch(refused); // a token that does not verify counts against its source all the same
       return void this.gaveUp(store, 'upgrade', socket);
     }
@@ -207,7 +224,7 @@ export class AgentEndpoint implements KeyDelivery {
     if (!this.deps.agents.acceptsKey(store, kid)) return refuse('the token\'s API key no longer works', store);
     if (cert.kind === 'valid' && cert.store !== store) {
       gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
-      return reject(socket, 403, 'Forbidden');
+      return rejectUpgrade(socket, 403);
     }
     const peer = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt, peer));
@@ -375,12 +392,6 @@ export class AgentEndpoint implements KeyDelivery {
   }
 }
 
-function reject(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
-  const more = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  if (!gone(socket)) socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${more}Content-Length: 0\r\n\r\n`);
-  socket.destroy();
-}
-
 /**
  * Resolves `gone` when the client closes or resets a socket the hub has not answered yet; an
  * error on it meanwhile (a reset) is no unhandled error. `stop` hands the socket on.
@@ -403,10 +414,6 @@ function whenLeft(socket: Duplex): { gone: Promise<'gone'>; stop(): void } {
 }
 
 /** The client closed or reset the socket (it gave the handshake up). */
-function gone(socket: Duplex): boolean {
-  return socket.destroyed || !socket.readable || !socket.writable;
-}
-
 /** Whether `a` is an earlier connection than `b` of one run of an agent (false when either does not say). */
 export function earlierAttempt(a: ConnectionAttempt, b: ConnectionAttempt): boolean {
   return a.run !== undefined && a.run === b.run && a.attempt !== undefined && b.attempt !== undefined && a.attempt < b.attempt;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
 import { listenError } from './listen-error.js';
@@ -43,7 +43,11 @@ function errorBody(code: string, message: string): Buffer {
 function sendError(res: ServerResponse, status: number, code: string, message: string, close = false): void {
   if (res.headersSent) return;
   const body = errorBody(code, message);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, ...(close ? { connection: 'close' } : {}) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': body.length,
+    ...(close ? { connection: 'close' } : {}),
+  });
   res.end(body);
 }
 
@@ -55,18 +59,30 @@ class SharedServer {
   ready: Promise<void>;
   port = 0;
 
-  constructor(readonly host: string, wanted: number, log: Logger) {
+  constructor(
+    readonly host: string,
+    wanted: number,
+    log: Logger,
+  ) {
     this.server = createServer((req, res) => {
       const route = this.routes.get(registerOf(req.url) ?? '');
       if (route) return route.request(req, res);
-      sendError(res, 404, TbCodes.NOT_FOUND, 'no register is configured at this path (POST /v1/registers/<id>/messages)', true);
+      sendError(
+        res,
+        404,
+        TbCodes.NOT_FOUND,
+        'no register is configured at this path (POST /v1/registers/<id>/messages)',
+        true,
+      );
     });
     this.server.maxConnections = MAX_SOCKETS;
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on('error', (err) => log.debug({ err: err.message }, 'register upgrade socket error'));
+      socket.on('error', (err) => log.debug({ err }, 'register upgrade socket error'));
       const route = this.routes.get(registerOf(req.url) ?? '');
       if (route) return route.upgrade(req, socket, head);
-      rejectUpgrade(socket, 404, 'Not Found', TbCodes.NOT_FOUND, 'no register is configured at this path');
+      rejectUpgrade(socket, 404, {
+        json: { code: TbCodes.NOT_FOUND, message: 'no register is configured at this path' },
+      });
     });
     this.server.on('clientError', (_err, socket) => socket.destroy());
     this.ready = new Promise((resolve, reject) => {
@@ -123,11 +139,6 @@ async function release(shared: SharedServer, register: string | undefined): Prom
   await shared.close();
 }
 
-function rejectUpgrade(socket: Duplex, status: number, text: string, code: string, message: string): void {
-  const body = errorBody(code, message);
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.toString('utf8')}`);
-}
-
 function remoteOf(req: IncomingMessage): string {
   return `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
 }
@@ -138,7 +149,12 @@ class PostConnection implements Connection {
   private readonly listeners: ((chunk: Buffer) => void)[] = [];
   private body: Buffer | undefined;
 
-  constructor(readonly id: string, readonly remote: string, private readonly res: ServerResponse, private readonly contentType: string) {}
+  constructor(
+    readonly id: string,
+    readonly remote: string,
+    private readonly res: ServerResponse,
+    private readonly contentType: string,
+  ) {}
 
   get answered(): boolean {
     return this.res.headersSent || this.res.writableEnded;
@@ -170,7 +186,11 @@ class PostConnection implements Connection {
 class WsConnection implements Connection {
   private binary = false;
 
-  constructor(readonly id: string, readonly remote: string, private readonly ws: WebSocket) {}
+  constructor(
+    readonly id: string,
+    readonly remote: string,
+    private readonly ws: WebSocket,
+  ) {}
 
   write(data: Buffer): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: this.binary });
@@ -188,7 +208,9 @@ class WsConnection implements Connection {
   onData(listener: (chunk: Buffer) => void): void {
     this.ws.on('message', (data: RawData, isBinary: boolean) => {
       this.binary = isBinary;
-      listener(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)));
+      listener(
+        Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)),
+      );
     });
   }
   onClose(listener: () => void): void {
@@ -208,7 +230,8 @@ export class HttpTransport implements Transport {
   }
 
   describe(): string {
-    return `http://${this.opts.host}:${this.shared?.port ?? this.opts.port}/v1/registers/${this.opts.register}/messages`;
+    const port = this.shared?.port ?? this.opts.port;
+    return `http://${this.opts.host}:${port}/v1/registers/${this.opts.register}/messages`;
   }
 
   /** The bound port (useful with port 0), once started. */
@@ -241,7 +264,8 @@ export class HttpTransport implements Transport {
     }
     if (!onConnection) return sendError(res, 503, TbCodes.INTERNAL, 'this register is stopping', true);
     const max = this.opts.maxBodyBytes;
-    const tooLarge = (): void => sendError(res, 413, TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes refused`, true);
+    const tooLarge = (): void =>
+      sendError(res, 413, TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes refused`, true);
     if (Number(req.headers['content-length'] ?? 0) > max) return tooLarge();
 
     const chunks: Buffer[] = [];
@@ -251,15 +275,28 @@ export class HttpTransport implements Transport {
     const pending = { close: () => conn.close() };
     this.open.add(pending);
     const timer = setTimeout(() => {
-      if (received) sendError(res, 504, TbCodes.INTERNAL, `no answer within ${this.opts.requestTimeoutMs} ms; send the message again (same id)`);
-      else sendError(res, 408, TbCodes.MALFORMED, `the request body did not arrive within ${this.opts.requestTimeoutMs} ms`, true);
+      if (received)
+        sendError(
+          res,
+          504,
+          TbCodes.INTERNAL,
+          `no answer within ${this.opts.requestTimeoutMs} ms; send the message again (same id)`,
+        );
+      else
+        sendError(
+          res,
+          408,
+          TbCodes.MALFORMED,
+          `the request body did not arrive within ${this.opts.requestTimeoutMs} ms`,
+          true,
+        );
     }, this.opts.requestTimeoutMs);
     res.on('close', () => {
       clearTimeout(timer);
       this.open.delete(pending);
     });
 
-    req.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register request error'));
+    req.on('error', (err) => this.opts.log.debug({ err }, 'register request error'));
     req.on('data', (chunk: Buffer) => {
       if (res.headersSent) return;
       size += chunk.length;
@@ -282,10 +319,11 @@ export class HttpTransport implements Transport {
   /** @internal called by the shared server for a WebSocket upgrade on this register's path. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const onConnection = this.onConnection;
-    if (!onConnection) return rejectUpgrade(socket, 503, 'Service Unavailable', TbCodes.INTERNAL, 'this register is stopping');
+    if (!onConnection)
+      return rejectUpgrade(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (!this.onConnection) return ws.close(1001, 'register stopping');
-      ws.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register websocket error'));
+      ws.on('error', (err) => this.opts.log.debug({ err }, 'register websocket error'));
       const conn = new WsConnection(`ws-${++this.seq}`, remoteOf(req), ws);
       this.open.add(conn);
       ws.on('close', () => this.open.delete(conn));

@@ -16,7 +16,10 @@ class TcpConnection implements Connection {
   readonly id: string;
   readonly remote: string;
 
-  constructor(private readonly socket: Socket, seq: number) {
+  constructor(
+    private readonly socket: Socket,
+    seq: number,
+  ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.id = `tcp-${seq}`;
     socket.setNoDelay(true);
@@ -64,13 +67,16 @@ export class TcpServerTransport implements Transport {
   start(onConnection: (conn: Connection) => void): Promise<void> {
     const server = createServer((socket) => {
       if (this.sockets.size >= this.opts.maxConnections) {
-        this.opts.log.warn({ remote: socket.remoteAddress }, `refused a connection: already ${this.opts.maxConnections} open`);
+        this.opts.log.warn(
+          { remote: socket.remoteAddress },
+          `refused a connection: already ${this.opts.maxConnections} open`,
+        );
         socket.destroy();
         return;
       }
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'register socket error'));
+      socket.on('error', (err) => this.opts.log.debug({ err }, 'register socket error'));
       if (this.opts.idleTimeoutMs) {
         socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
       }
