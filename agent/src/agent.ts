@@ -34,6 +34,7 @@ import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import type { HidBinding } from './gateway/hid/binding.js';
 import { ScannerSource } from './gateway/hid/scanner.js';
 import { StatusServer } from './status/status-server.js';
+import { runFilePath } from './status/run-file.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import type { AgentStatus } from './status/status-report.js';
 import { parseHostPort, systemClock, TILLBRIDGE_VERSION, writePrivateFile, type Clock } from '@tillbridge/shared';
@@ -60,9 +61,7 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export function runFilePath(dataDir: string): string {
-  return join(dataDir, 'agent.run.json');
-}
+export { runFilePath };
 
 /** The agent's composition root: wires storage, sync, core and gateway from a validated config. */
 export interface StartOptions {

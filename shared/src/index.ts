@@ -11,6 +11,7 @@ export * from './wire.js';
 export * from './validation.js';
 export * from './logger.js';
 export * from './net.js';
+export * from './listen-error.js';
 export * from './private-files.js';
 export * from './sqlite-backup.js';
 export * from './data-dir-check.js';

@@ -2,8 +2,7 @@ import { systemClock, type Logger, type RegisterReply, type SyncSettings } from 
 import type { Db } from '../db/agent-db.js';
 import { isStorageError, storageRefusal } from '../db/storage-errors.js';
 import type { StorageHealth } from '../db/storage-health.js';
-import type { Outbox } from '../sync/outbox.js';
-import type { HubAuthorizer } from '../sync/hub-link.js';
+import type { EventOutbox, HubAuthorizer } from './ports.js';
 import type { AuthzCounter } from './authz-counters.js';
 import type { LocalReturns } from './local-returns.js';
 import type { PolicyStore } from './policy-store.js';
@@ -14,7 +13,7 @@ export interface StoreCoreDeps {
   db: Db;
   store: string;
   agentId: string;
-  outbox: Outbox;
+  outbox: EventOutbox;
   replies: Replies;
   receipts: Receipts;
   returns: LocalReturns;

@@ -9,8 +9,7 @@ import {
   type Logger,
 } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
-import type { Outbox } from '../sync/outbox.js';
-import { JOURNAL_RETENTION_MS } from '../sync/journal.js';
+import { JOURNAL_RETENTION_MS, type EventOutbox } from './ports.js';
 
 /** The store's business-day settings (live sync settings `timeZone`, `dayCutoff`). */
 export interface DaySettings {
@@ -46,7 +45,7 @@ export class DayCloses {
 
   constructor(
     private readonly db: Db,
-    private readonly outbox: Outbox,
+    private readonly outbox: EventOutbox,
     private readonly now: () => number,
     private readonly settings: () => DaySettings,
     private readonly log: Logger,

@@ -1,6 +1,13 @@
 import { SyncSettingsSchema, type Logger, type SyncSettings } from '@tillbridge/shared';
-import type { AgentConfig } from '../config.js';
 import { getMeta, setMeta, type Db } from '../db/agent-db.js';
+
+/** The sync settings the config file gives (its `hub` section), until the hub pushes its own. */
+interface ConfigSyncSettings {
+  authorizationDeadlineMs: number;
+  reconnectBaseMs: number;
+  reconnectCapMs: number;
+  heartbeatMs: number;
+}
 
 /**
  * The sync settings this agent runs by: its config file's values (version 0) until the hub pushes
@@ -11,7 +18,7 @@ export class LiveSettings {
   private current: { version: number; settings: SyncSettings };
   private readonly listeners: ((s: SyncSettings) => void)[] = [];
 
-  constructor(private readonly db: Db, hub: Pick<AgentConfig['hub'], 'authorizationDeadlineMs' | 'reconnectBaseMs' | 'reconnectCapMs' | 'heartbeatMs'>, private readonly log: Logger) {
+  constructor(private readonly db: Db, hub: ConfigSyncSettings, private readonly log: Logger) {
     const fromConfig = SyncSettingsSchema.parse({
       authorizationDeadlineMs: hub.authorizationDeadlineMs,
       retryBaseMs: hub.reconnectBaseMs,

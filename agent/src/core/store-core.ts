@@ -13,7 +13,7 @@ import {
   type StatusMessage,
 } from '@tillbridge/shared';
 import type { Statement } from 'better-sqlite3';
-import type { MessageHandler } from '../gateway/types.js';
+import type { MessageHandler } from './ports.js';
 import { CoreContext, type StoreCoreDeps } from './core-context.js';
 import { DayCloses } from './day-close.js';
 import type { LocalReturnLine } from './local-returns.js';

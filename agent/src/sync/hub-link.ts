@@ -22,6 +22,9 @@ import {
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
+import type { HubAuthorizer } from '../core/ports.js';
+
+export type { HubAuthorizer } from '../core/ports.js';
 import { fetchAccessToken, pinnedAgentFor, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
 
 export interface HubLinkOptions {
@@ -94,14 +97,6 @@ export interface HubRefusal {
   code: string;
   reason: string;
   at: string;
-}
-
-/** What the store core needs from the hub: requests with a deadline, and whether one can be made now. */
-export interface HubAuthorizer {
-  readonly connected: boolean;
-  authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult>;
-  lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult>;
-  override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult>;
 }
 
 /** A connection that stayed up this long was a working one: losing it starts a fresh round of hubs, without backoff. */

@@ -1,5 +1,5 @@
 import { systemClock, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
-import type { RegisterEndpoint, RegisterEndpointStatus } from '../gateway/register-endpoint.js';
+import type { RegisterStatus, RegisterStatusSource } from '../core/ports.js';
 
 /** What the reporter needs of the hub link (HubLink): a frame out, and each (re)connection. */
 export interface TerminalLink {
@@ -20,7 +20,7 @@ export class TerminalReporter {
   /** `now`: the agent's clock, for each status's `at`. */
   constructor(
     private readonly link: TerminalLink,
-    private readonly endpoints: Pick<RegisterEndpoint, 'onStatus' | 'status'>[],
+    private readonly endpoints: readonly RegisterStatusSource[],
     private readonly now: () => number = systemClock.now,
     private readonly windowMs = 50,
   ) {}
@@ -38,7 +38,7 @@ export class TerminalReporter {
     this.timer = undefined;
   }
 
-  private queue(s: RegisterEndpointStatus): void {
+  private queue(s: RegisterStatus): void {
     const t: TerminalStatus = { register: s.id, state: s.state, transport: s.transport.slice(0, 200), connections: s.connected, at: new Date(this.now()).toISOString() };
     if (s.detail) t.detail = s.detail.slice(0, 300);
     if (s.reported) t.reported = s.reported.detail === undefined ? { state: s.reported.state, at: s.reported.at } : { state: s.reported.state, detail: s.reported.detail.slice(0, 200), at: s.reported.at };
