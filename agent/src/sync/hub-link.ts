@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
@@ -22,6 +21,7 @@ import {
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
+import { EventBus } from '../core/agent-events.js';
 import type { HubAuthorizer } from '../core/ports.js';
 
 export type { HubAuthorizer } from '../core/ports.js';
@@ -68,7 +68,8 @@ export interface HubLinkOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-export interface HubLinkEvents {
+// a type, not an interface: it must be assignable to the bus's EventMap
+export type HubLinkEvents = {
   welcome: [lastSeq: number, cardKey: string];
   policy: [version: number, policy: unknown];
   /** a rotated-in API key to store (then confirm with confirmKey) */
@@ -78,8 +79,6 @@ export interface HubLinkEvents {
   inventory: [full: boolean, items: { sku: string; onHand: number }[], removed: string[]];
   /** the hub answered a request after its deadline */
   late: [];
-  /** something the hub should hear about now (sent with the next heartbeat, at once) */
-  'heartbeat-due': [];
   /** the store's sync settings, pushed by the hub */
   config: [version: number, settings: unknown];
   /** the hub lacks events of a register's business day: send them again (from the journal) */
@@ -90,7 +89,7 @@ export interface HubLinkEvents {
    * copied): start a new incarnation now (synchronously), before the link reconnects.
    */
   incarnation: [reason: string];
-}
+};
 
 /** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
 export interface HubRefusal {
@@ -146,7 +145,14 @@ interface Pending {
  * With several hub URLs, a failed or lost connection moves on to the next one at once; the backoff
  * counts full rounds of them, and a working connection keeps its hub until it is lost.
  */
-export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorizer {
+export class HubLink implements HubAuthorizer {
+  /**
+   * What the hub says (a welcome, a policy, an ack…), for the parts of the agent the composition
+   * root subscribes. A handler that throws is logged with its error and counted (status), and the
+   * others still run: nothing a handler does can throw out of the socket's events, so no frame
+   * from the hub can stop the agent (DESIGN rule 12).
+   */
+  readonly events: EventBus<HubLinkEvents>;
   private ws: WebSocket | undefined;
   private ready = false;
   private token: AccessToken | undefined;
@@ -184,7 +190,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private legacyHello = false;
 
   constructor(private readonly opts: HubLinkOptions) {
-    super();
+    this.events = new EventBus((event, err) => this.handlerFailed(event, err));
     this.now = opts.now ?? systemClock.now;
     this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (this.urls.length === 0) throw new TypeError('HubLink needs at least one hub URL');
@@ -214,24 +220,6 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       out.lastFrameError = this.lastFrameError;
     }
     return out;
-  }
-
-  /**
-   * Calls every listener of `event`, each on its own: one that throws (a full disk under the
-   * inventory cache, a bug) is logged with its error and counted, and the others still run.
-   * Nothing a listener does can throw out of the socket's events, so no frame from the hub can
-   * stop the agent (DESIGN rule 12).
-   */
-  override emit<K extends keyof HubLinkEvents>(event: K, ...args: HubLinkEvents[K]): boolean {
-    const listeners = this.rawListeners(event) as ((...a: HubLinkEvents[K]) => void)[];
-    for (const l of listeners) {
-      try {
-        l.apply(this, args);
-      } catch (err) {
-        this.handlerFailed(event, err);
-      }
-    }
-    return listeners.length > 0;
   }
 
   private handlerFailed(frame: string, err: unknown): void {
@@ -549,7 +537,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         if (code === CloseCodes.TOKEN_EXPIRED || code === CloseCodes.UNAUTHORIZED) this.token = undefined;
         if (wasReady) {
           this.opts.log.warn({ code, reason: reason.toString() }, 'disconnected from the hub');
-          this.emit('down');
+          this.events.emit('down');
         }
         if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
         if (code === CloseCodes.PROTOCOL && !wasReady && sentRanged && WIRE_VERSION_MIN <= 2) {
@@ -579,11 +567,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   /** The hub closed with NEW_INCARNATION: listeners commit a new incarnation before the next hello. */
   private newIncarnation(reason: string): void {
     this.opts.log.warn({ reason }, 'the hub found this database behind or forked from what it applied (restored, reverted or copied)');
-    try {
-      this.emit('incarnation', reason);
-    } catch (err) {
-      this.opts.log.error({ err }, 'could not start a new incarnation; the hub will ask again');
-    }
+    this.events.emit('incarnation', reason);
   }
 
   private onMessage(text: string): void {
@@ -605,34 +589,34 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.refusal = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq, url: this.url }, 'connected to the hub');
         this.scheduleRefresh();
-        this.emit('welcome', frame.lastSeq, frame.cardKey);
+        this.events.emit('welcome', frame.lastSeq, frame.cardKey);
         break;
       case 'key':
-        this.emit('key', frame.id, frame.apiKey);
+        this.events.emit('key', frame.id, frame.apiKey);
         break;
       case 'config':
-        this.emit('config', frame.version, frame.settings);
+        this.events.emit('config', frame.version, frame.settings);
         break;
       case 'policy':
-        this.emit('policy', frame.version, frame.policy);
+        this.events.emit('policy', frame.version, frame.policy);
         break;
       case 'ack':
-        this.emit('ack', frame.upTo, frame.results);
+        this.events.emit('ack', frame.upTo, frame.results);
         break;
       case 'nack':
-        this.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
+        this.events.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
         break;
       case 'resend':
-        this.emit('resend', frame.register, frame.businessDay, frame.missing);
+        this.events.emit('resend', frame.register, frame.businessDay, frame.missing);
         break;
       case 'inventory':
-        this.emit('inventory', frame.full, frame.items, frame.removed ?? []);
+        this.events.emit('inventory', frame.full, frame.items, frame.removed ?? []);
         if (frame.n !== undefined) this.inventorySeenN = frame.n;
         break;
       case 'res': {
         const p = this.pending.get(frame.rid);
         if (!p) {
-          this.emit('late'); // answered after its deadline: the offline decision already stands
+          this.events.emit('late'); // answered after its deadline: the offline decision already stands
           return;
         }
         this.pending.delete(frame.rid);

@@ -1,11 +1,10 @@
 import { systemClock, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
 import type { RegisterStatus, RegisterStatusSource } from '../core/ports.js';
 
-/** What the reporter needs of the hub link (HubLink): a frame out, and each (re)connection. */
+/** What the reporter needs of the hub link (HubLink): whether it is up, and a frame out. */
 export interface TerminalLink {
   readonly connected: boolean;
   send(frame: AgentFrame): boolean;
-  on(event: 'welcome', listener: () => void): unknown;
 }
 
 /**
@@ -27,10 +26,12 @@ export class TerminalReporter {
 
   start(): void {
     for (const e of this.endpoints) e.onStatus((s) => this.queue(s));
-    this.link.on('welcome', () => {
-      for (const e of this.endpoints) this.queue(e.status());
-      this.flush();
-    });
+  }
+
+  /** Sends every register's state now: on each (re)connection to the hub. */
+  reportAll(): void {
+    for (const e of this.endpoints) this.queue(e.status());
+    this.flush();
   }
 
   stop(): void {
