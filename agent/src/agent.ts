@@ -168,7 +168,8 @@ function buildSync(config: Config, log: Logger, storage: Storage) {
   if (plain.length > 0 && config.hub.insecure) {
     log.warn(
       { hub: plain.join(' ') },
-      'INSECURE: talking to the hub over plain ws:// (hub.insecure); keys, tokens and sales cross the network unencrypted',
+      'INSECURE: talking to the hub over plain ws:// (hub.insecure); ' +
+        'keys, tokens and sales cross the network unencrypted',
     );
   }
   const link = new HubLink({
@@ -239,9 +240,12 @@ function buildGateway(config: Config, log: Logger, storage: Storage, core: Store
     const transport = makeTransport(register, registerLog, hid);
     transports.set(register.id, transport);
     const codec = makeCodec(register, { hostZone, known: receipts });
-    if (codec instanceof PoslogCodec) registerLog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
+    if (codec instanceof PoslogCodec) {
+      registerLog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
+    }
     const framer = makeRegisterFramer(register);
-    return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, { cardKey: () => cardKey.current, now });
+    const endpointOptions = { cardKey: () => cardKey.current, now };
+    return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, endpointOptions);
   });
   const scanners = config.scanners.map((scanner) => {
     const endpoint = endpoints.find((e) => e.id === scanner.register)!;
@@ -297,7 +301,11 @@ function buildStatus(config: Config, storage: Storage, sync: Sync, core: StoreCo
       storage: health.view(),
     };
   };
-  const metrics = new AgentMetrics({ status: snapshot, authz: () => counters.snapshot(), dayCloses: () => core.days.counters });
+  const metrics = new AgentMetrics({
+    status: snapshot,
+    authz: () => counters.snapshot(),
+    dayCloses: () => core.days.counters,
+  });
   const listen = parseHostPort(config.status.listen);
   // ready: every register endpoint is listening and the database answers (the hub is not needed)
   const readiness = { ready: false };
@@ -362,7 +370,13 @@ function inventorySync({ storage, sync }: Parts) {
  * uploader's own, added when it started); one that throws is logged and counted by the link, and
  * the others still run.
  */
-function wireHub(parts: Parts, log: Logger, hooks: { heartbeat: () => void; reporter: TerminalReporter; inventory: InventoryUpdates }): void {
+interface HubHooks {
+  heartbeat: () => void;
+  reporter: TerminalReporter;
+  inventory: InventoryUpdates;
+}
+
+function wireHub(parts: Parts, log: Logger, hooks: HubHooks): void {
   const { storage, sync, core } = parts;
   const { identity, writes, live, keys, policy, counters, cardKey } = storage;
   const hub = sync.link.events;
