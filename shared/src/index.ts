@@ -4,6 +4,7 @@ export * from './ids.js';
 export * from './money.js';
 export * from './quantity.js';
 export * from './backoff.js';
+export * from './reconnect.js';
 export * from './card.js';
 export * from './card-scan.js';
 export * from './register-protocol.js';

@@ -24,7 +24,7 @@ export class ReceiptLookup {
         if (r.code) reply.code = r.code;
         return reply;
       } catch (err) {
-        d.log.warn({ err: (err as Error).message }, 'receipt lookup: answering from the local copy');
+        d.log.warn({ err }, 'receipt lookup: answering from the local copy');
       }
     }
     const cached = receipt ? d.receipts.find(receipt) : undefined;

@@ -49,7 +49,7 @@ export class ReturnRequests {
       try {
         online = await asked;
       } catch (err) {
-        d.log.warn({ register, id: msg.id, err: (err as Error).message }, 'deciding offline');
+        d.log.warn({ register, id: msg.id, err }, 'deciding offline');
       }
     }
     const reply = online ? this.recordOnline(register, msg, online) : this.decideOffline(register, msg, authorization);
@@ -261,7 +261,7 @@ export class ReturnRequests {
         await this.resolve(p);
         resolved++;
       } catch (err) {
-        d.log.warn({ authorization: p.authorization, err: (err as Error).message }, 'could not resolve a pending return request yet');
+        d.log.warn({ authorization: p.authorization, err }, 'could not resolve a pending return request yet');
       }
     }
     return resolved;

@@ -3,9 +3,9 @@ import WebSocket from 'ws';
 import {
   AGENT_WS_PATH,
   CloseCodes,
-  fullJitterDelay,
   monotonicClock,
   parseHubFrame,
+  ReconnectBackoff,
   isTbError,
   sleep,
   systemClock,
@@ -174,8 +174,8 @@ export class HubLink implements HubAuthorizer {
   private readonly urls: readonly string[];
   /** The index in `urls` of the hub in use: it changes only when a connection fails or is lost. */
   private current = 0;
-  /** When the current connection was welcomed, in elapsed time (monotonicClock); undefined before. */
-  private welcomedAt: number | undefined;
+  /** Rounds of hubs failed since the last working connection; a welcome marks the connection up. */
+  private readonly backoff: ReconnectBackoff;
 
   private readonly now: () => number;
   /** This run of the link and the number of its latest connection, said in each hello: the hub lets no older connection displace a newer one. */
@@ -191,6 +191,13 @@ export class HubLink implements HubAuthorizer {
 
   constructor(private readonly opts: HubLinkOptions) {
     this.events = new EventBus((event, err) => this.handlerFailed(event, err));
+    this.backoff = new ReconnectBackoff({
+      baseMs: opts.reconnectBaseMs,
+      capMs: opts.reconnectCapMs,
+      stableMs: opts.stableMs ?? STABLE_AFTER_MS,
+      ...(opts.random ? { random: opts.random } : {}),
+      ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    });
     this.now = opts.now ?? systemClock.now;
     this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (this.urls.length === 0) throw new TypeError('HubLink needs at least one hub URL');
@@ -289,6 +296,7 @@ export class HubLink implements HubAuthorizer {
   setBackoff(baseMs: number, capMs: number): void {
     this.opts.reconnectBaseMs = baseMs;
     this.opts.reconnectCapMs = capMs;
+    this.backoff.setBounds(baseMs, capMs);
   }
 
   /** Tells the hub the rotated-in key `id` is stored (it may forget it now). */
@@ -350,7 +358,7 @@ export class HubLink implements HubAuthorizer {
         },
         (err: unknown) => {
           if (connection.aborted) return;
-          this.opts.log.warn({ err: (err as Error).message }, 'could not refresh the access token; retrying');
+          this.opts.log.warn({ err }, 'could not refresh the access token; retrying');
           if (this.token && monotonicClock.now() < this.token.expiresAt) {
             this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
             this.token = { ...this.token, refreshAt: monotonicClock.now() };
@@ -366,49 +374,50 @@ export class HubLink implements HubAuthorizer {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    let attempt = 0; // rounds of hubs failed since the last working connection: the backoff's exponent
     let tried = 0; // hubs tried in this round
     while (!signal.aborted) {
-      let slow = false;
-      let protocolRefused = false;
-      this.welcomedAt = undefined;
+      let newIncarnation = false;
+      let failure: { slow: boolean; protocolRefused: boolean } | undefined;
       try {
-        const newIncarnation = await this.connectOnce(signal);
-        // a working connection, lost: a fresh round (from the next hub). One closed for a new
-        // incarnation keeps the backoff: should that repeat, it slows down
-        const stable = this.welcomedAt !== undefined && monotonicClock.now() - this.welcomedAt >= (this.opts.stableMs ?? STABLE_AFTER_MS);
-        if (stable && !newIncarnation) attempt = tried = 0;
+        newIncarnation = await this.connectOnce(signal);
       } catch (err) {
-        this.lastError = (err as Error).message;
-        if (isTbError(err, TbCodes.UNAUTHORIZED)) {
-          this.opts.log.error({ code: TbCodes.UNAUTHORIZED, url: this.url }, `the hub refused this store's API key: ${(err as Error).message}`);
-          attempt = Math.max(attempt, 6);
-          slow = true;
-        } else if (isTbError(err, TbCodes.RATE_LIMITED)) {
-          // logged when the wait began; the next token request, to whichever hub, waits for it (newToken)
-        } else if (isTbError(err, TbCodes.PROTOCOL_VERSION)) {
-          // logged when the hub closed; nothing changes until one side is upgraded: retried slowly
-          attempt = Math.max(attempt, 10);
-          slow = true;
-          protocolRefused = true;
-        } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
-          // logged when the hub closed; retried slowly: accepted once the other copy is gone
-          attempt = Math.max(attempt, 6);
-          slow = true;
-        } else {
-          this.opts.log.warn({ err: (err as Error).message, url: this.url }, 'hub connection failed');
-        }
+        failure = this.connectFailed(err);
       }
+      // a working connection, lost: a fresh round (from the next hub). One closed for a new
+      // incarnation keeps the backoff: should that repeat, it slows down
+      if (this.backoff.lost(!failure && !newIncarnation)) tried = 0;
       if (signal.aborted) break;
       this.nextHub();
       // the next hub at once, until every one has failed in this round: then the backoff
-      if (++tried < this.urls.length && !slow) continue;
+      if (++tried < this.urls.length && !failure?.slow) continue;
       tried = 0;
-      let delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
       // refused for its version: at least half the backoff's cap between tries (not a hammering loop)
-      if (protocolRefused) delay = Math.max(delay, this.opts.reconnectCapMs / 2);
-      await (this.opts.sleep ?? sleep)(Math.max(delay, 50), signal);
+      await this.backoff.wait(signal, failure?.protocolRefused ? Math.max(this.opts.reconnectCapMs / 2, 50) : 50);
     }
+  }
+
+  /** Logs a failed or lost connection as its cause deserves; a refusal is retried slowly. */
+  private connectFailed(err: unknown): { slow: boolean; protocolRefused: boolean } {
+    this.lastError = (err as Error).message;
+    if (isTbError(err, TbCodes.UNAUTHORIZED)) {
+      const refused = `the hub refused this store's API key: ${this.lastError}`;
+      this.opts.log.error({ code: TbCodes.UNAUTHORIZED, url: this.url, err }, refused);
+      this.backoff.atLeast(6);
+      return { slow: true, protocolRefused: false };
+    }
+    if (isTbError(err, TbCodes.PROTOCOL_VERSION)) {
+      // logged when the hub closed; nothing changes until one side is upgraded: retried slowly
+      this.backoff.atLeast(10);
+      return { slow: true, protocolRefused: true };
+    }
+    if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
+      // logged when the hub closed; retried slowly: accepted once the other copy is gone
+      this.backoff.atLeast(6);
+      return { slow: true, protocolRefused: false };
+    }
+    // a rate limit was logged when the wait began; the next token request, to whichever hub, waits for it (newToken)
+    if (!isTbError(err, TbCodes.RATE_LIMITED)) this.opts.log.warn({ err, url: this.url }, 'hub connection failed');
+    return { slow: false, protocolRefused: false };
   }
 
   /** Moves to the next hub URL, if there are several; a token is asked of the hub it is used with. */
@@ -517,7 +526,7 @@ export class HubLink implements HubAuthorizer {
       });
       ws.on('error', (err) => {
         if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
-        else this.opts.log.warn({ err: err.message }, 'hub connection error');
+        else this.opts.log.warn({ err }, 'hub connection error');
       });
       ws.on('close', (code, reason) => {
         signal.removeEventListener('abort', onAbort);
@@ -575,7 +584,7 @@ export class HubLink implements HubAuthorizer {
     try {
       frame = parseHubFrame(JSON.parse(text));
     } catch (err) {
-      this.opts.log.error({ err: (err as Error).message }, 'the hub sent a frame this agent does not understand');
+      this.opts.log.error({ err }, 'the hub sent a frame this agent does not understand');
       return;
     }
     switch (frame.t) {
@@ -584,7 +593,7 @@ export class HubLink implements HubAuthorizer {
         this.ready = true;
         this.protocol = frame.v;
         this.connectedSince = this.now();
-        this.welcomedAt = monotonicClock.now();
+        this.backoff.up();
         this.lastError = undefined;
         this.refusal = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq, url: this.url }, 'connected to the hub');
