@@ -133,6 +133,18 @@ export interface HubLinkInfo {
   lastFrameError?: FrameFailure;
 }
 
+/** What the handlers of one connection's socket share. */
+interface ConnectionState {
+  opened: boolean;
+  /** The hello said a range of protocol versions (not protocol 2's). */
+  sentRanged: boolean;
+  /** The hub answered since the last ping. */
+  alive: boolean;
+  pinger?: NodeJS.Timeout;
+  closeGrace?: NodeJS.Timeout;
+  welcomeWait?: NodeJS.Timeout;
+}
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -437,10 +449,63 @@ export class HubLink implements HubAuthorizer {
     if (signal.aborted) return false;
     if (!this.token || monotonicClock.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
     if (signal.aborted) return false; // the token came back after the stop was asked for
-    const url = new URL(AGENT_WS_PATH, this.url).toString();
+    const ws = this.openSocket(this.token.token);
+    this.ws = ws;
+    const attempt = ++this.attempts;
+    const connection = new AbortController();
+    this.connection = connection;
+    return new Promise<boolean>((resolve, reject) => {
+      const state: ConnectionState = { opened: false, sentRanged: false, alive: true };
+      // stopping: a close frame, and the socket dropped if the hub does not answer it in time
+      const onAbort = (): void => {
+        ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
+        state.closeGrace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+
+      ws.on('unexpected-response', (_req, res) => {
+        if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
+        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
+        const code = res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE;
+        reject(new TbError(code, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
+        ws.terminate();
+      });
+      ws.on('open', () => this.sayHello(ws, attempt, state, reject));
+      ws.on('pong', () => {
+        state.alive = true;
+      });
+      ws.on('message', (data) => {
+        state.alive = true;
+        try {
+          this.onMessage(data.toString());
+        } catch (err) {
+          this.handlerFailed('message', err);
+        }
+        if (this.ready && state.welcomeWait) {
+          clearTimeout(state.welcomeWait);
+          state.welcomeWait = undefined;
+        }
+      });
+      ws.on('error', (err) => {
+        if (!state.opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
+        else this.opts.log.warn({ err }, 'hub connection error');
+      });
+      ws.on('close', (code, reason) => {
+        signal.removeEventListener('abort', onAbort);
+        connection.abort();
+        const outcome = this.closed(code, reason.toString(), state);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      });
+    });
+  }
+
+  /** A WebSocket to the hub in use, with the access token and the TLS the config asks for. */
+  private openSocket(token: string): WebSocket {
     const tls = this.opts.tls ?? {};
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${this.token.token}` },
+    return new WebSocket(new URL(AGENT_WS_PATH, this.url).toString(), {
+      headers: { authorization: `Bearer ${token}` },
       // given up: the socket is destroyed, so the hub sees it go and drops the handshake
       handshakeTimeout: this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       maxPayload: 16 * 1024 * 1024,
@@ -450,127 +515,97 @@ export class HubLink implements HubAuthorizer {
       // a pinned hub certificate (hub.fingerprint): checked by the agent's sockets, not by a CA
       ...(tls.fingerprint ? { agent: pinnedAgentFor(tls) } : {}),
     });
-    this.ws = ws;
-    const attempt = ++this.attempts;
-    const connection = new AbortController();
-    this.connection = connection;
-    return new Promise<boolean>((resolve, reject) => {
-      let opened = false;
-      let sentRanged = false;
-      let alive = true;
-      let pinger: NodeJS.Timeout | undefined;
-      let closeGrace: NodeJS.Timeout | undefined;
-      let welcomeWait: NodeJS.Timeout | undefined;
-      // stopping: a close frame, and the socket dropped if the hub does not answer it in time
-      const onAbort = (): void => {
-        ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
-        closeGrace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+  }
 
-      ws.on('unexpected-response', (_req, res) => {
-        if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
-        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
-        reject(new TbError(res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
+  /** The socket is open: the hello, a deadline for the welcome, and pings to notice a silent hub. */
+  private sayHello(ws: WebSocket, attempt: number, state: ConnectionState, reject: (err: Error) => void): void {
+    state.opened = true;
+    let hello: { incarnation: string; newest: number };
+    try {
+      hello = this.opts.hello();
+    } catch (err) {
+      this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
+      ws.terminate();
+      return;
+    }
+    const legacy = this.legacyHello;
+    state.sentRanged = !legacy;
+    const { agentId: agent, software, os, startedAt } = this.opts;
+    const base = { t: 'hello', agent, incarnation: hello.incarnation, newest: hello.newest, software, run: this.runId, attempt };
+    // the range this agent speaks (docs/upgrade.md); a hub from before negotiation takes only protocol 2's hello
+    const frame = legacy
+      ? { ...base, v: 2 }
+      : { ...base, v: WIRE_VERSION, min: WIRE_VERSION_MIN, ...(os ? { os } : {}), ...(startedAt ? { startedAt } : {}) };
+    ws.send(JSON.stringify(frame));
+    const welcomeMs = this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS;
+    state.welcomeWait = setTimeout(() => {
+      // given up for good: dropped, not left half-open for the hub to find later
+      reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not welcome this connection within ${welcomeMs} ms`));
+      ws.terminate();
+    }, welcomeMs);
+    state.pinger = setInterval(() => {
+      if (!state.alive) {
+        this.opts.log.warn('hub stopped answering pings; reconnecting');
         ws.terminate();
-      });
-      ws.on('open', () => {
-        opened = true;
-        let hello: { incarnation: string; newest: number };
-        try {
-          hello = this.opts.hello();
-        } catch (err) {
-          this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
-          ws.terminate();
-          return;
-        }
-        const legacy = this.legacyHello;
-        sentRanged = !legacy;
-        const base = { t: 'hello', agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software, run: this.runId, attempt };
-        // the range this agent speaks (docs/upgrade.md); a hub from before negotiation takes only protocol 2's hello
-        const frame = legacy
-          ? { ...base, v: 2 }
-          : { ...base, v: WIRE_VERSION, min: WIRE_VERSION_MIN, ...(this.opts.os ? { os: this.opts.os } : {}), ...(this.opts.startedAt ? { startedAt: this.opts.startedAt } : {}) };
-        ws.send(JSON.stringify(frame));
-        const welcomeMs = this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS;
-        welcomeWait = setTimeout(() => {
-          // given up for good: dropped, not left half-open for the hub to find later
-          reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not welcome this connection within ${welcomeMs} ms`));
-          ws.terminate();
-        }, welcomeMs);
-        pinger = setInterval(() => {
-          if (!alive) {
-            this.opts.log.warn('hub stopped answering pings; reconnecting');
-            ws.terminate();
-            return;
-          }
-          alive = false;
-          ws.ping();
-        }, this.opts.pingMs);
-      });
-      ws.on('pong', () => {
-        alive = true;
-      });
-      ws.on('message', (data) => {
-        alive = true;
-        try {
-          this.onMessage(data.toString());
-        } catch (err) {
-          this.handlerFailed('message', err);
-        }
-        if (this.ready && welcomeWait) {
-          clearTimeout(welcomeWait);
-          welcomeWait = undefined;
-        }
-      });
-      ws.on('error', (err) => {
-        if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
-        else this.opts.log.warn({ err }, 'hub connection error');
-      });
-      ws.on('close', (code, reason) => {
-        signal.removeEventListener('abort', onAbort);
-        connection.abort();
-        if (closeGrace) clearTimeout(closeGrace);
-        if (welcomeWait) clearTimeout(welcomeWait);
-        if (pinger) clearInterval(pinger);
-        this.stopRefresh();
-        const wasReady = this.ready;
-        this.ready = false;
-        this.connectedSince = undefined;
-        for (const [rid, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub connection closed'));
-          this.pending.delete(rid);
-        }
-        if (code === CloseCodes.TOKEN_EXPIRED || code === CloseCodes.UNAUTHORIZED) this.token = undefined;
-        if (wasReady) {
-          this.opts.log.warn({ code, reason: reason.toString() }, 'disconnected from the hub');
-          this.events.emit('down');
-        }
-        if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
-        if (code === CloseCodes.PROTOCOL && !wasReady && sentRanged && WIRE_VERSION_MIN <= 2) {
-          // a hub from before version negotiation refused the ranged hello: protocol 2's next time
-          this.legacyHello = true;
-          this.opts.log.warn({ code, reason: reason.toString() }, 'the hub predates protocol negotiation: saying the protocol 2 hello from now on');
-        }
-        if (code === CloseCodes.PROTOCOL_VERSION) {
-          const text = reason.toString() || 'the hub and this agent share no protocol version';
-          this.refusal = { code: TbCodes.PROTOCOL_VERSION, reason: text, at: new Date(this.now()).toISOString() };
-          this.opts.log.error({ code: TbCodes.PROTOCOL_VERSION, reason: text, url: this.url, software: this.opts.software }, `the hub refused this version of the agent: ${text}`);
-          reject(new TbError(TbCodes.PROTOCOL_VERSION, `refused by the hub: ${text}`));
-        } else if (code === CloseCodes.DUPLICATE_AGENT) {
-          const text = reason.toString() || 'another copy of this agent is connected to the hub';
-          this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date(this.now()).toISOString() };
-          this.opts.log.error(
-            { code: TbCodes.DUPLICATE_AGENT, reason: text },
-            'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) is connected to it; sales are kept here until this copy is the only one',
-          );
-          reject(new TbError(TbCodes.DUPLICATE_AGENT, `refused by the hub: ${text}`));
-        } else if (opened) resolve(code === CloseCodes.NEW_INCARNATION);
-        else reject(new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`));
-      });
-    });
+        return;
+      }
+      state.alive = false;
+      ws.ping();
+    }, this.opts.pingMs);
+  }
+
+  /**
+   * The connection closed: its timers and requests end, and what the close says decides what
+   * connectOnce settles with — true for a new incarnation, false otherwise, or the refusal.
+   */
+  private closed(code: number, reason: string, state: ConnectionState): boolean | TbError {
+    if (state.closeGrace) clearTimeout(state.closeGrace);
+    if (state.welcomeWait) clearTimeout(state.welcomeWait);
+    if (state.pinger) clearInterval(state.pinger);
+    this.stopRefresh();
+    const wasReady = this.ready;
+    this.ready = false;
+    this.connectedSince = undefined;
+    for (const [rid, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub connection closed'));
+      this.pending.delete(rid);
+    }
+    if (code === CloseCodes.TOKEN_EXPIRED || code === CloseCodes.UNAUTHORIZED) this.token = undefined;
+    if (wasReady) {
+      this.opts.log.warn({ code, reason }, 'disconnected from the hub');
+      this.events.emit('down');
+    }
+    if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason);
+    if (code === CloseCodes.PROTOCOL && !wasReady && state.sentRanged && WIRE_VERSION_MIN <= 2) {
+      // a hub from before version negotiation refused the ranged hello: protocol 2's next time
+      this.legacyHello = true;
+      this.opts.log.warn({ code, reason }, 'the hub predates protocol negotiation: saying the protocol 2 hello from now on');
+    }
+    if (code === CloseCodes.PROTOCOL_VERSION) return this.refused(TbCodes.PROTOCOL_VERSION, reason);
+    if (code === CloseCodes.DUPLICATE_AGENT) return this.refused(TbCodes.DUPLICATE_AGENT, reason);
+    if (state.opened) return code === CloseCodes.NEW_INCARNATION;
+    return new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`);
+  }
+
+  /** The hub refused this version of the agent, or this copy of it: logged, shown in status. */
+  private refused(code: typeof TbCodes.PROTOCOL_VERSION | typeof TbCodes.DUPLICATE_AGENT, reason: string): TbError {
+    const at = new Date(this.now()).toISOString();
+    if (code === TbCodes.PROTOCOL_VERSION) {
+      const text = reason || 'the hub and this agent share no protocol version';
+      this.refusal = { code, reason: text, at };
+      const fields = { code, reason: text, url: this.url, software: this.opts.software };
+      this.opts.log.error(fields, `the hub refused this version of the agent: ${text}`);
+      return new TbError(code, `refused by the hub: ${text}`);
+    }
+    const text = reason || 'another copy of this agent is connected to the hub';
+    this.refusal = { code, reason: text, at };
+    this.opts.log.error(
+      { code, reason: text },
+      'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) ' +
+        'is connected to it; sales are kept here until this copy is the only one',
+    );
+    return new TbError(code, `refused by the hub: ${text}`);
   }
 
   /** The hub closed with NEW_INCARNATION: listeners commit a new incarnation before the next hello. */
