@@ -58,7 +58,9 @@ export class ReturnRequests {
   }
 
   private hubBody(authorization: string, register: string, msg: ReturnRequestMessage): AuthorizeRequestBody {
-    const body: AuthorizeRequestBody = { authorization, after: this.context.deps.outbox.lastSeq(), register, requestId: msg.id, lines: msg.lines.map(toHubLine) };
+    const after = this.context.deps.outbox.lastSeq();
+    const lines = msg.lines.map(toHubLine);
+    const body: AuthorizeRequestBody = { authorization, after, register, requestId: msg.id, lines };
     if (msg.receipt !== undefined) body.receipt = msg.receipt;
     if (msg.originalStore !== undefined) body.originalStore = msg.originalStore;
     if (msg.cardHash !== undefined) body.cardHash = msg.cardHash;
@@ -93,16 +95,18 @@ export class ReturnRequests {
    */
   private pendingLines(msg: ReturnRequestMessage): LocalReturnLine[] {
     const receipt = this.knownReceipt(msg);
-    const judged = receipt ? judgeReturn(receipt.lines, this.context.deps.returns.claimedByLine(receipt.receipt), msg.lines) : undefined;
+    const claimed = receipt ? this.context.deps.returns.claimedByLine(receipt.receipt) : undefined;
+    const judged = receipt && claimed ? judgeReturn(receipt.lines, claimed, msg.lines) : undefined;
     return msg.lines.map((l, i) => {
-      const out: LocalReturnLine = { line: l.line ?? judged?.lines[i]?.line ?? 0, qty: toMilli(l.qty), disposition: l.disposition };
+      const line = l.line ?? judged?.lines[i]?.line ?? 0;
+      const out: LocalReturnLine = { line, qty: toMilli(l.qty), disposition: l.disposition };
       if (l.sku !== undefined) out.sku = l.sku;
       return out;
     });
   }
 
   /** The hub's decision: recorded (its copy here without an fsync: the hub holds it durably) and answered. */
-  private recordOnline(register: string, msg: { id: string; receipt?: string | undefined; lines: ReturnRequestMessage['lines'] }, res: AuthorizeResult): RegisterReply {
+  private recordOnline(register: string, msg: AskedRequest, res: AuthorizeResult): RegisterReply {
     const { receipts, returns } = this.context.deps;
     return this.context.durably(
       register,
@@ -115,7 +119,7 @@ export class ReturnRequests {
             register: null,
             at: null,
             currency: res.receipt.currency,
-            lines: res.receipt.lines.map((l) => ({ line: l.line, sku: l.sku, qty: toMilli(l.qty), unitPrice: l.unitPrice })),
+            lines: res.receipt.lines.map(({ line, sku, qty, unitPrice }) => ({ line, sku, qty: toMilli(qty), unitPrice })),
             tenderKinds: [],
           });
         }
@@ -123,7 +127,9 @@ export class ReturnRequests {
         const approved: LocalReturnLine[] = res.lines
           .filter((l) => l.approvedQty > 0)
           .map((l) => {
-            const out: LocalReturnLine = { line: l.line, qty: toMilli(l.approvedQty), disposition: dispositions.get(requestLineKey(l.sku !== undefined ? { sku: l.sku } : { line: l.line })) ?? 'restock' };
+            const key = requestLineKey(l.sku !== undefined ? { sku: l.sku } : { line: l.line });
+            const disposition = dispositions.get(key) ?? 'restock';
+            const out: LocalReturnLine = { line: l.line, qty: toMilli(l.approvedQty), disposition };
             if (l.sku !== undefined) out.sku = l.sku;
             // what the hub authorized the line to refund: the most a completion of it may refund
             if (l.refund !== undefined) out.refund = l.refund;
@@ -186,9 +192,12 @@ export class ReturnRequests {
     const claims = msg.receipt
       ? returns.claimsByLine(msg.receipt, authorization, unitPrice)
       : { milli: new Map<number, number>(), amount: new Map<number, number>() };
-    const sale = soldHere
-      ? { at: soldHere.at ?? new Date(now).toISOString(), channel: 'store', lines: soldHere.lines, tenderKinds: soldHere.tenderKinds }
-      : undefined;
+    const sale = soldHere && {
+      at: soldHere.at ?? new Date(now).toISOString(),
+      channel: 'store',
+      lines: soldHere.lines,
+      tenderKinds: soldHere.tenderKinds,
+    };
     const startOfDay = Date.parse(`${utcDay(now)}T00:00:00.000Z`);
     return evaluateReturn({
       policy: policyStore.policy,
@@ -234,8 +243,9 @@ export class ReturnRequests {
   /** Asks the hub what it decided for one pending request (the same id, the same answer) and records it. */
   async resolve(pending: LocalReturn, deadlineMs = Math.max(this.context.deadline(), 5000)): Promise<void> {
     const { hub, outbox } = this.context.deps;
-    const lines = pending.lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition }));
-    const body: AuthorizeRequestBody = { authorization: pending.authorization, after: outbox.lastSeq(), register: pending.register, requestId: pending.requestId, lines };
+    const lines = pending.lines.map(toRequestLine);
+    const { authorization, register, requestId } = pending;
+    const body: AuthorizeRequestBody = { authorization, after: outbox.lastSeq(), register, requestId, lines };
     if (pending.receipt) body.receipt = pending.receipt;
     const res = await hub.authorize(body, deadlineMs);
     this.recordOnline(pending.register, { id: pending.requestId, receipt: pending.receipt || undefined, lines }, res);
@@ -245,29 +255,56 @@ export class ReturnRequests {
   async override(register: string, msg: ReturnOverrideMessage): Promise<RegisterReply> {
     const { hub, returns } = this.context.deps;
     const held = returns.find(msg.authorization);
-    if (!held) throw new TbError(TbCodes.UNKNOWN_AUTHORIZATION, `authorization ${msg.authorization} was not issued by this store`);
-    if (held.status !== 'override_required') throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${held.status}: there is nothing to override`);
-    if (!hub.connected) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'a manager override needs the hub, which cannot be reached now; try again shortly');
+    if (!held) {
+      const why = `authorization ${msg.authorization} was not issued by this store`;
+      throw new TbError(TbCodes.UNKNOWN_AUTHORIZATION, why);
+    }
+    if (held.status !== 'override_required') {
+      const why = `authorization ${msg.authorization} is ${held.status}: there is nothing to override`;
+      throw new TbError(TbCodes.AUTHORIZATION_STATE, why);
+    }
+    if (!hub.connected) {
+      const why = 'a manager override needs the hub, which cannot be reached now; try again shortly';
+      throw new TbError(TbCodes.HUB_UNAVAILABLE, why);
+    }
     let res: AuthorizeResult;
     try {
-      res = await hub.override({ authorization: msg.authorization, requestId: msg.id, manager: msg.manager, code: msg.code }, Math.max(this.context.deadline(), 3000));
+      const override = { authorization: msg.authorization, requestId: msg.id, manager: msg.manager, code: msg.code };
+      res = await hub.override(override, Math.max(this.context.deadline(), 3000));
     } catch (err) {
       if (isTbError(err) && err.code !== TbCodes.HUB_UNAVAILABLE) throw err;
       throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub did not answer the override in time; try again');
     }
-    if (res.decision === 'override_required') return decisionReply(msg.id, res); // wrong code: nothing changes, nothing to record
+    // a wrong code: nothing changes, nothing to record
+    if (res.decision === 'override_required') return decisionReply(msg.id, res);
     const lines = held.lines.length > 0 ? held.lines : [];
-    return this.recordOnline(register, { id: msg.id, receipt: held.receipt || undefined, lines: lines.map((l) => (l.sku !== undefined ? { sku: l.sku, qty: fromMilli(l.qty), disposition: l.disposition } : { line: l.line, qty: fromMilli(l.qty), disposition: l.disposition })) }, res);
+    const asked = { id: msg.id, receipt: held.receipt || undefined, lines: lines.map(toRequestLine) };
+    return this.recordOnline(register, asked, res);
   }
 }
 
 type Evaluation = ReturnType<typeof evaluateReturn>;
 
+/** A request as asked of the hub: the register's message, or one rebuilt from a pending row. */
+interface AskedRequest {
+  id: string;
+  receipt?: string | undefined;
+  lines: ReturnRequestMessage['lines'];
+}
+
+/** A line this agent holds, as a request line (by SKU when it was asked by SKU). */
+function toRequestLine(l: LocalReturnLine): ReturnRequestMessage['lines'][number] {
+  const qty = fromMilli(l.qty);
+  const { disposition } = l;
+  return l.sku !== undefined ? { sku: l.sku, qty, disposition } : { line: l.line, qty, disposition };
+}
+
 /** The lines an offline decision approved, as this agent keeps them (what a completion is held to). */
 function approvedLines(evaluation: Evaluation, msg: ReturnRequestMessage): LocalReturnLine[] {
   return evaluation.lines
     .map((l, i) => {
-      const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition: msg.lines[i]!.disposition, refund: l.amount - l.fee };
+      const disposition = msg.lines[i]!.disposition;
+      const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition, refund: l.amount - l.fee };
       if (l.fee > 0) out.fee = l.fee;
       if (l.askedBySku !== undefined) out.sku = l.askedBySku;
       return out;
@@ -284,7 +321,9 @@ function offlineDecisionEvent(
   const lines: DecisionEventLine[] = evaluation.lines.map((l, i) => {
     const requested = msg.lines[i]!;
     const qty = fromMilli(l.requestedMilli);
-    const line: DecisionEventLine = { line: l.line, qty, approvedQty: fromMilli(l.approvedMilli), code: l.code, disposition: requested.disposition };
+    const approvedQty = fromMilli(l.approvedMilli);
+    const { disposition } = requested;
+    const line: DecisionEventLine = { line: l.line, qty, approvedQty, code: l.code, disposition };
     if (l.askedBySku !== undefined) line.sku = l.askedBySku;
     if (requested.reason !== undefined) line.reason = requested.reason;
     if (l.approvedMilli > 0) {
@@ -313,7 +352,12 @@ function offlineDecisionEvent(
 }
 
 /** What the register hears of an offline decision. */
-function offlineReply(evaluation: Evaluation, msg: ReturnRequestMessage, authorization: string, expiresAt: string | null): ReturnDecisionReply {
+function offlineReply(
+  evaluation: Evaluation,
+  msg: ReturnRequestMessage,
+  authorization: string,
+  expiresAt: string | null,
+): ReturnDecisionReply {
   const reply: ReturnDecisionReply = {
     type: 'return.decision',
     id: msg.id,
@@ -332,7 +376,9 @@ function offlineReply(evaluation: Evaluation, msg: ReturnRequestMessage, authori
 }
 
 function toHubLine(l: ReturnRequestMessage['lines'][number]): AuthorizeRequestBody['lines'][number] {
-  const out: AuthorizeRequestBody['lines'][number] = l.line !== undefined ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku!, qty: l.qty, disposition: l.disposition };
+  const { qty, disposition } = l;
+  type HubLine = AuthorizeRequestBody['lines'][number];
+  const out: HubLine = l.line !== undefined ? { line: l.line, qty, disposition } : { sku: l.sku!, qty, disposition };
   if (l.unitPrice !== undefined) out.unitPrice = l.unitPrice;
   if (l.reason !== undefined) out.reason = l.reason;
   return out;

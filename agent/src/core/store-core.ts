@@ -7,6 +7,7 @@ import {
   type RegisterMessage,
   type RegisterReply,
   type DayCloseMessage,
+  type ReceiptLookupMessage,
   type ReturnCancelMessage,
   type ReturnCompleteMessage,
   type SaleMessage,
@@ -21,6 +22,14 @@ import { ReceiptLookup } from './receipt-lookup.js';
 import { ReturnRequests } from './return-requests.js';
 
 export type { StoreCoreDeps } from './core-context.js';
+
+/** A receipt asked for by its number (and the store that issued it), or the sales paid with a card. */
+type LookupQuery = { receipt: string; originalStore?: string } | { cardHash: string };
+
+function lookupQuery(msg: ReceiptLookupMessage): LookupQuery {
+  if (msg.cardHash !== undefined) return { cardHash: msg.cardHash };
+  return { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) };
+}
 
 /**
  * The store core: turns canonical register messages into durable effects and answers.
@@ -63,7 +72,7 @@ export class StoreCore implements MessageHandler {
   }
 
   /** A receipt and what is still returnable (a register's lookup, or a scanned receipt). */
-  lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): ReturnType<ReceiptLookup['lookup']> {
+  lookup(id: string, query: LookupQuery): ReturnType<ReceiptLookup['lookup']> {
     return this.lookups.lookup(id, query);
   }
 
@@ -87,7 +96,7 @@ export class StoreCore implements MessageHandler {
         case 'status':
           return this.status(register, msg);
         case 'receipt.lookup':
-          return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) });
+          return await this.lookups.lookup(msg.id, lookupQuery(msg));
         case 'day.close':
           return this.dayClose(register, msg);
       }
@@ -107,7 +116,10 @@ export class StoreCore implements MessageHandler {
     });
   }
 
-  /** A register's day close (Z report): enqueued as a `day.close` event with what the agent forwarded that day, then acked. */
+  /**
+   * A register's day close (Z report): enqueued as a `day.close` event with what the agent
+   * forwarded that day, then acked.
+   */
   private dayClose(register: string, msg: DayCloseMessage): RegisterReply {
     return this.context.durably(register, msg.id, () => {
       this.days.fromRegister(register, msg);
@@ -141,7 +153,9 @@ export class StoreCore implements MessageHandler {
 
   private known(authorization: string) {
     const localReturn = this.context.deps.returns.find(authorization);
-    if (!localReturn) throw new TbError(TbCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} was not issued by this store`);
+    if (!localReturn) {
+      throw new TbError(TbCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} was not issued by this store`);
+    }
     return localReturn;
   }
 
@@ -160,7 +174,8 @@ export class StoreCore implements MessageHandler {
       try {
         await this.requests.resolve(held, this.context.deadline());
       } catch (err) {
-        log.warn({ authorization: msg.authorization, err }, 'could not ask the hub what it decided; the hub will check the completion');
+        const what = 'could not ask the hub what it decided; the hub will check the completion';
+        log.warn({ authorization: msg.authorization, err }, what);
       }
     }
     return this.context.durably(register, msg.id, () => {

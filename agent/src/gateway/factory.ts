@@ -36,8 +36,12 @@ export type RegisterCodecSpec = { type: 'jsonl' } | PoslogCodecConfig | RecordCo
 
 /** The framing a register gets when its config names none. */
 export function defaultFraming(r: Pick<RegisterSpec, 'transport' | 'codec'>): FramingConfig {
-  if (r.transport.type === 'http') return FramingSchema.parse({ type: 'message', maxFrameBytes: r.transport.maxBodyBytes });
-  if (r.codec.type === 'poslog') return FramingSchema.parse({ type: 'length-prefixed', bytes: 4, maxFrameBytes: 1_048_576 });
+  if (r.transport.type === 'http') {
+    return FramingSchema.parse({ type: 'message', maxFrameBytes: r.transport.maxBodyBytes });
+  }
+  if (r.codec.type === 'poslog') {
+    return FramingSchema.parse({ type: 'length-prefixed', bytes: 4, maxFrameBytes: 1_048_576 });
+  }
   if (r.transport.type === 'serial') return FramingSchema.parse({ type: 'line', interByteTimeoutMs: 1000 });
   return DEFAULT_FRAMING;
 }
