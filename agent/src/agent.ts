@@ -1,49 +1,58 @@
 import { arch, platform, release } from 'node:os';
 import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Logger } from '@tillbridge/shared';
+import {
+  parseHostPort,
+  systemClock,
+  TILLBRIDGE_VERSION,
+  writePrivateFile,
+  type Clock,
+  type Logger,
+  type SyncSettings,
+} from '@tillbridge/shared';
 import type { AgentConfig } from './config.js';
 import { openAgentDb, type Db } from './db/agent-db.js';
 import { MetaSecrets } from './db/meta-secrets.js';
-import { AgentIdentity } from './sync/identity.js';
-import { PolicyStore } from './core/policy-store.js';
-import { LiveSettings } from './core/live-settings.js';
-import type { SyncSettings } from '@tillbridge/shared';
-import { ApiKeyStore } from './sync/api-key-store.js';
-import type { ClientTls } from './sync/token-client.js';
-import { AuthzCounter } from './core/authz-counters.js';
-import { Outbox } from './sync/outbox.js';
-import { HubLink } from './sync/hub-link.js';
-import { Uploader } from './sync/uploader.js';
-import { TerminalReporter } from './sync/terminal-reporter.js';
-import { Replies } from './core/replies.js';
-import { Receipts } from './core/receipts.js';
-import { LocalReturns } from './core/local-returns.js';
-import { pruneReturnHistory } from './core/return-history.js';
-import { InventoryCache } from './core/inventory-cache.js';
-import { InventoryUpdates } from './core/inventory-updates.js';
 import { StorageHealth } from './db/storage-health.js';
 import { WriteRetry } from './db/write-retry.js';
+import { AuthzCounter } from './core/authz-counters.js';
+import { InventoryCache } from './core/inventory-cache.js';
+import { InventoryUpdates } from './core/inventory-updates.js';
+import { LiveSettings } from './core/live-settings.js';
+import { LocalReturns } from './core/local-returns.js';
+import { PolicyStore } from './core/policy-store.js';
+import { pruneReturnHistory } from './core/return-history.js';
+import { Receipts } from './core/receipts.js';
+import { Replies } from './core/replies.js';
 import { StoreCore } from './core/store-core.js';
-import { RegisterEndpoint } from './gateway/register-endpoint.js';
-import { TcpServerTransport } from './gateway/transports/tcp-server.js';
-import { HttpTransport } from './gateway/transports/http.js';
-import type { Transport } from './gateway/types.js';
+import { ApiKeyStore } from './sync/api-key-store.js';
+import { HubLink } from './sync/hub-link.js';
+import { AgentIdentity } from './sync/identity.js';
+import { Outbox } from './sync/outbox.js';
+import { TerminalReporter } from './sync/terminal-reporter.js';
+import type { ClientTls } from './sync/token-client.js';
+import { Uploader } from './sync/uploader.js';
 import { PoslogCodec } from './gateway/codecs/poslog/codec.js';
 import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
-import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import type { HidBinding } from './gateway/hid/binding.js';
+import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
 import { ScannerSource } from './gateway/hid/scanner.js';
-import { StatusServer } from './status/status-server.js';
+import { RegisterEndpoint } from './gateway/register-endpoint.js';
+import { HttpTransport } from './gateway/transports/http.js';
+import { TcpServerTransport } from './gateway/transports/tcp-server.js';
+import type { Transport } from './gateway/types.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
+import { runFilePath } from './status/run-file.js';
 import type { AgentStatus } from './status/status-report.js';
-import { parseHostPort, systemClock, TILLBRIDGE_VERSION, writePrivateFile, type Clock } from '@tillbridge/shared';
+import { StatusServer } from './status/status-server.js';
+
+export { runFilePath };
 
 /** What the agent calls itself to the hub: its name and version (stamped into a release build). */
 export const SOFTWARE = `tillbridge-agent/${TILLBRIDGE_VERSION}`;
 const REPLY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** How often the agent looks for registers' days past their cut-off without a day close. */
 const DAY_CLOSE_CHECK_MS = 60_000;
+const HOURLY_MS = 3600_000;
 /**
  * How long a stopping agent keeps sending its outbox to a connected hub before it closes
  * (docs/operations.md: the shutdown bound). What is not acked by then stays for the next start.
@@ -61,11 +70,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export function runFilePath(dataDir: string): string {
-  return join(dataDir, 'agent.run.json');
-}
-
-/** The agent's composition root: wires storage, sync, core and gateway from a validated config. */
 export interface StartOptions {
   /** The HID implementation (default: node-hid, loaded only when a HID register or scanner is configured). */
   hid?: HidBinding;
@@ -77,59 +81,110 @@ export interface StartOptions {
   clock?: Clock;
 }
 
-export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opts: StartOptions = {}): Promise<RunningAgent> {
-  // Load node-hid (and so libusb) only when something needs it; fail before touching anything else.
-  let hidBinding = opts.hid;
-  if (!hidBinding && needsHid(config.registers, config.scanners)) hidBinding = await loadNodeHidBinding();
-  const hid = (): HidBinding => {
-    if (!hidBinding) throw new Error('no HID binding');
-    return hidBinding;
-  };
+type Config = Readonly<AgentConfig>;
+
+/**
+ * The agent's composition root: the only module that knows every layer (docs/architecture.md,
+ * "The agent's layers"). It builds storage, sync, the core, the gateway and status from a
+ * validated config, wires what the hub says to who acts on it, and starts them in order.
+ */
+export async function startAgent(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningAgent> {
+  // node-hid (and so libusb) is loaded only when something needs it; failing before anything is opened
+  const hid = opts.hid ?? (needsHid(config.registers, config.scanners) ? await loadNodeHidBinding() : undefined);
+  const storage = openStorage(config, log, opts.clock ?? systemClock);
+  const sync = buildSync(config, log, storage);
+  const core = buildCore(config, log, storage, sync.link);
+  const gateway = buildGateway(config, log, storage, core, hid);
+  const status = buildStatus(config, storage, sync, core, gateway);
+  return run(config, log, { storage, sync, core, gateway, status });
+}
+
+/** The database and what the agent keeps in it. */
+function openStorage(config: Config, log: Logger, clock: Clock) {
+  const now = (): number => clock.now();
   const db: Db = openAgentDb(config.dataDir, { log: log.child({ part: 'db' }) });
-  const identity = new AgentIdentity(db);
-  const id = identity.agentId;
   // the API key and card key kept here are sealed under a key derived from the config's API key
   const secrets = new MetaSecrets(db, config.hub.apiKey);
   if (secrets.sealClearValues() > 0) log.info('sealed the secrets an older version kept in clear');
-  const clock = opts.clock ?? systemClock;
-  const now = (): number => clock.now();
-  const startedAt = new Date(now()).toISOString();
   const live = new LiveSettings(db, config.hub, log.child({ part: 'settings' }));
-  // events are journalled under their business day in the store's zone (the live setting, read at each event)
-  const outbox = new Outbox(db, now, () => live.settings.timeZone);
-  const replies = new Replies(db, now);
-  const receipts = new Receipts(db, now);
-  const returns = new LocalReturns(db, now);
-  const inventory = new InventoryCache(db, now);
   // writes nobody can be refused (state the hub pushed, deletes of acked events): retried until done
   const health = new StorageHealth(now);
-  const writes = new WriteRetry({ baseMs: config.hub.reconnectBaseMs, capMs: config.hub.reconnectCapMs, health, log: log.child({ part: 'storage' }) });
+  const retry = { baseMs: config.hub.reconnectBaseMs, capMs: config.hub.reconnectCapMs };
+  return {
+    db,
+    now,
+    startedAt: new Date(now()).toISOString(),
+    identity: new AgentIdentity(db),
+    secrets,
+    live,
+    // events are journalled under their business day in the store's zone (the live setting, read at each event)
+    outbox: new Outbox(db, now, () => live.settings.timeZone),
+    replies: new Replies(db, now),
+    receipts: new Receipts(db, now),
+    returns: new LocalReturns(db, now),
+    inventory: new InventoryCache(db, now),
+    health,
+    writes: new WriteRetry({ ...retry, health, log: log.child({ part: 'storage' }) }),
+    // a rotated-in API key, once stored here, is used instead of the config's
+    keys: new ApiKeyStore(db, secrets, now),
+    policy: new PolicyStore(db, config.offline.maxRefund, log.child({ part: 'policy' })),
+    counters: new AuthzCounter(now),
+    cardKey: new CardKey(secrets),
+  };
+}
+type Storage = ReturnType<typeof openStorage>;
 
-  // a rotated-in API key, once stored here, is used instead of the config's
-  const keys = new ApiKeyStore(db, secrets, now);
-  const tls: ClientTls = {};
-  if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
-  if (config.hub.fingerprint) tls.fingerprint = config.hub.fingerprint;
-  if (config.hub.certFile && config.hub.keyFile) {
-    tls.cert = readFileSync(config.hub.certFile);
-    tls.key = readFileSync(config.hub.keyFile);
+/**
+ * The key of the keyed hash kept of card numbers: the hub's (said in its welcome), kept here for
+ * when it cannot be reached.
+ */
+class CardKey {
+  private key: Buffer | undefined;
+
+  constructor(private readonly secrets: MetaSecrets) {
+    const stored = secrets.get('card_key');
+    this.key = stored ? Buffer.from(stored, 'base64url') : undefined;
   }
+
+  get current(): Buffer | undefined {
+    return this.key;
+  }
+
+  /** The hub's key from now on; true when it changed (then store it). */
+  accept(key: string): boolean {
+    if (!key || key === this.key?.toString('base64url')) return false;
+    this.key = Buffer.from(key, 'base64url');
+    return true;
+  }
+
+  store(key: string): void {
+    this.secrets.set('card_key', key);
+  }
+}
+
+/** The hub link and the uploader of the outbox. */
+function buildSync(config: Config, log: Logger, storage: Storage) {
+  const { identity, outbox, keys, now } = storage;
   const plain = config.hub.urls.filter((u) => u.startsWith('ws://'));
   if (plain.length > 0 && config.hub.insecure) {
-    log.warn({ hub: plain.join(' ') }, 'INSECURE: talking to the hub over plain ws:// (hub.insecure); keys, tokens and sales cross the network unencrypted');
+    log.warn(
+      { hub: plain.join(' ') },
+      'INSECURE: talking to the hub over plain ws:// (hub.insecure); ' +
+        'keys, tokens and sales cross the network unencrypted',
+    );
   }
   const link = new HubLink({
     url: config.hub.urls,
     store: config.store,
     apiKey: () => keys.current() ?? config.hub.apiKey,
-    tls,
+    tls: clientTls(config),
     refreshRatio: config.hub.tokenRefreshAt,
-    agentId: id,
+    agentId: identity.agentId,
     hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
     software: SOFTWARE,
     // within what the hub's hello schema takes (a longer kernel release string would make the hello a protocol error)
     os: { platform: platform().slice(0, 32), release: release().slice(0, 64), arch: arch().slice(0, 32) },
-    startedAt,
+    startedAt: storage.startedAt,
     reconnectBaseMs: config.hub.reconnectBaseMs,
     reconnectCapMs: config.hub.reconnectCapMs,
     pingMs: Math.min(config.hub.heartbeatMs, 10_000),
@@ -141,120 +196,106 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
     retryBaseMs: config.hub.reconnectBaseMs,
     retryCapMs: config.hub.reconnectCapMs,
     log: log.child({ part: 'uploader' }),
-    writes,
+    writes: storage.writes,
     now,
   });
-  // the inventory copy's digest, for the hub's accuracy check (it re-sends what differs); none
-  // while pushes wait to be written: the copy is known to be behind
-  const sendDigest = (): void => {
-    if (inventoryUpdates.behind) return;
-    link.send({ t: 'inventory.digest', items: inventory.digest(), upTo: link.inventorySeen() });
-  };
-  // a report right after the whole inventory is in, and once the copy has caught up after failed writes
-  const inventoryUpdates = new InventoryUpdates(inventory, writes, (u, caughtUp) => {
-    if (u.full || caughtUp) setImmediate(sendDigest);
-  });
-  link.on('inventory', (full, items, removed) => inventoryUpdates.push(full, items, removed));
-  // restored, reverted or copied (DESIGN rule 9): the outbox goes again under a new incarnation, taken by id
-  link.on('incarnation', (reason) => {
-    const previous = identity.incarnation;
-    const next = identity.renew();
-    log.warn({ previous, incarnation: next, reason }, 'starting a new incarnation of this database');
-  });
-  link.on('config', (version, st) => writes.run('settings', () => void live.accept(version, st)));
-  link.on('key', (keyId, secret) =>
-    writes.run('api key', () => {
-      keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
-      log.info({ key: keyId }, 'stored a new API key from the hub');
-      link.confirmKey(keyId);
-    }),
-  );
-  const policy = new PolicyStore(db, config.offline.maxRefund, log.child({ part: 'policy' }));
-  link.on('policy', (version, p) =>
-    writes.run('policy', () => {
-      // tell the hub at once which version this store now holds
-      if (policy.accept(version, p)) link.emit('heartbeat-due');
-    }),
-  );
-  const counters = new AuthzCounter(now);
-  link.on('late', () => counters.late());
-  // the key of the keyed hash kept of card numbers: the hub's, kept for when it cannot be reached
-  const storedCardKey = secrets.get('card_key');
-  let cardKey: Buffer | undefined = storedCardKey ? Buffer.from(storedCardKey, 'base64url') : undefined;
-  link.on('welcome', (_lastSeq, key) => {
-    if (key && key !== cardKey?.toString('base64url')) {
-      cardKey = Buffer.from(key, 'base64url'); // the hub's key from now on; kept for when it cannot be reached
-      writes.run('card key', () => secrets.set('card_key', key));
-    }
-  });
+  return { link, uploader };
+}
+type Sync = ReturnType<typeof buildSync>;
 
-  const core = new StoreCore({
-    db,
+function clientTls(config: Config): ClientTls {
+  const tls: ClientTls = {};
+  if (config.hub.caFile) tls.ca = readFileSync(config.hub.caFile);
+  if (config.hub.fingerprint) tls.fingerprint = config.hub.fingerprint;
+  if (config.hub.certFile && config.hub.keyFile) {
+    tls.cert = readFileSync(config.hub.certFile);
+    tls.key = readFileSync(config.hub.keyFile);
+  }
+  return tls;
+}
+
+function buildCore(config: Config, log: Logger, storage: Storage, hub: HubLink): StoreCore {
+  const { db, outbox, replies, receipts, returns, policy, counters, live, now } = storage;
+  return new StoreCore({
+    ...{ db, outbox, replies, receipts, returns, policy, counters, live, now, hub },
     store: config.store,
-    agentId: id,
-    outbox,
-    replies,
-    receipts,
-    returns,
-    hub: link,
-    policy,
-    counters,
-    live,
+    agentId: storage.identity.agentId,
     deadlineMs: config.hub.authorizationDeadlineMs,
     log: log.child({ part: 'core' }),
-    storage: health,
-    now,
+    storage: storage.health,
   });
+}
 
-  // the hub lacks a register's day: its journalled events go back in the outbox, original ids and all
-  link.on('resend', (register, businessDay, missing) => writes.run(`resend ${register} ${businessDay}`, () => void core.days.resend(register, businessDay, missing)));
-
-  const endpoints: RegisterEndpoint[] = [];
+/** The registers' endpoints (transport, framing, codec each) and the HID barcode scanners. */
+function buildGateway(config: Config, log: Logger, storage: Storage, core: StoreCore, binding: HidBinding | undefined) {
+  const hid = (): HidBinding => {
+    if (!binding) throw new Error('no HID binding');
+    return binding;
+  };
+  const { now, receipts, cardKey } = storage;
   // the zone of a POSLog register whose config names none
   const hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const transports = new Map<string, Transport>();
-  for (const r of config.registers) {
-    const rlog = log.child({ register: r.id });
-    const t = makeTransport(r, rlog, hid);
-    transports.set(r.id, t);
-    const codec = makeCodec(r, { hostZone, known: receipts });
-    if (codec instanceof PoslogCodec) rlog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
-    endpoints.push(new RegisterEndpoint(r.id, t, makeRegisterFramer(r), codec, core, rlog, { cardKey: () => cardKey, now }));
-  }
-  // HID barcode scanners: a scanned receipt is looked up and sent to the scanner's register.
-  const scanners = config.scanners.map((sc) => {
-    const { id: scannerId, register, ...device } = sc;
-    const slog = log.child({ scanner: scannerId, register });
-    const source = new ScannerSource({ ...device, binding: hid(), log: slog, now });
-    const endpoint = endpoints.find((e) => e.id === register)!;
-    let n = 0;
-    source.onScan((code) => {
-      const id = `scan-${scannerId}-${now().toString(36)}-${++n}`;
-      slog.info({ id }, 'receipt scanned');
-      core
-        .lookup(id, { receipt: code.trim() })
-        .then((reply) => {
-          if (endpoint.push(reply) === 0) slog.warn({ id }, 'scanned, but the register is not connected');
-        })
-        .catch((err: unknown) => slog.error({ err: (err as Error).message }, 'scan lookup failed'));
-    });
-    source.onState((state, detail) => slog.info({ state, detail }, 'scanner state'));
-    return source;
+  const endpoints = config.registers.map((register) => {
+    const registerLog = log.child({ register: register.id });
+    const transport = makeTransport(register, registerLog, hid);
+    transports.set(register.id, transport);
+    const codec = makeCodec(register, { hostZone, known: receipts });
+    if (codec instanceof PoslogCodec) {
+      registerLog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
+    }
+    const framer = makeRegisterFramer(register);
+    const endpointOptions = { cardKey: () => cardKey.current, now };
+    return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, endpointOptions);
   });
+  const scanners = config.scanners.map((scanner) => {
+    const endpoint = endpoints.find((e) => e.id === scanner.register)!;
+    return buildScanner(scanner, log, { binding: hid(), core, endpoint, now });
+  });
+  return { endpoints, transports, scanners };
+}
+type Gateway = ReturnType<typeof buildGateway>;
 
+/** A HID barcode scanner: a scanned receipt is looked up and sent to the scanner's register. */
+function buildScanner(
+  scanner: AgentConfig['scanners'][number],
+  log: Logger,
+  deps: { binding: HidBinding; core: StoreCore; endpoint: RegisterEndpoint; now: () => number },
+): ScannerSource {
+  const { id: scannerId, register, ...device } = scanner;
+  const scannerLog = log.child({ scanner: scannerId, register });
+  const source = new ScannerSource({ ...device, binding: deps.binding, log: scannerLog, now: deps.now });
+  let scans = 0;
+  source.onScan((code) => {
+    const id = `scan-${scannerId}-${deps.now().toString(36)}-${++scans}`;
+    scannerLog.info({ id }, 'receipt scanned');
+    deps.core
+      .lookup(id, { receipt: code.trim() })
+      .then((reply) => {
+        if (deps.endpoint.push(reply) === 0) scannerLog.warn({ id }, 'scanned, but the register is not connected');
+      })
+      .catch((err: unknown) => scannerLog.error({ err }, 'scan lookup failed'));
+  });
+  source.onState((state, detail) => scannerLog.info({ state, detail }, 'scanner state'));
+  return source;
+}
+
+/** What `status` shows, the metrics, and the endpoint that serves both. */
+function buildStatus(config: Config, storage: Storage, sync: Sync, core: StoreCore, gateway: Gateway) {
+  const { identity, outbox, inventory, policy, live, health, counters, db } = storage;
   const snapshot = (): AgentStatus => {
-    const hub = link.info();
-    const lastSync = uploader.lastSync();
+    const hub = sync.link.info();
+    const lastSync = sync.uploader.lastSync();
     return {
       store: config.store,
-      agentId: id,
+      agentId: identity.agentId,
       incarnation: identity.incarnation,
       running: true,
       pid: process.pid,
-      startedAt,
+      startedAt: storage.startedAt,
       hub: lastSync ? { ...hub, lastSync } : hub,
       outbox: outbox.stats(),
-      registers: endpoints.map((e) => e.status()),
+      registers: gateway.endpoints.map((e) => e.status()),
       inventorySkus: inventory.count(),
       policyVersion: policy.version,
       configVersion: live.version,
@@ -263,16 +304,18 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       storage: health.view(),
     };
   };
-  const reporter = new TerminalReporter(link, endpoints, now);
-  reporter.start();
+  const metrics = new AgentMetrics({
+    status: snapshot,
+    authz: () => counters.snapshot(),
+    dayCloses: () => core.days.counters,
+  });
   const listen = parseHostPort(config.status.listen);
-  const metrics = new AgentMetrics({ status: snapshot, authz: () => counters.snapshot(), dayCloses: () => core.days.counters });
   // ready: every register endpoint is listening and the database answers (the hub is not needed)
-  let ready = false;
-  const statusServer = new StatusServer(listen.host, listen.port, snapshot, {
+  const readiness = { ready: false };
+  const server = new StatusServer(listen.host, listen.port, snapshot, {
     metrics: async () => ({ contentType: metrics.contentType(), body: await metrics.text() }),
     notReady: () => {
-      if (!ready) return 'starting or stopping';
+      if (!readiness.ready) return 'starting or stopping';
       try {
         db.prepare('SELECT 1').get();
       } catch (err) {
@@ -281,111 +324,213 @@ export async function startAgent(config: Readonly<AgentConfig>, log: Logger, opt
       return null;
     },
   });
+  return { snapshot, server, readiness };
+}
+type Status = ReturnType<typeof buildStatus>;
 
+interface Parts {
+  storage: Storage;
+  sync: Sync;
+  core: StoreCore;
+  gateway: Gateway;
+  status: Status;
+}
+
+/** What the agent tells the hub of itself: sent on each welcome, on changes, and every heartbeat interval. */
+function heartbeatOf({ storage, sync, gateway }: Parts): () => void {
+  return () => {
+    const outboxStats = storage.outbox.stats();
+    sync.link.send({
+      t: 'heartbeat',
+      outboxDepth: outboxStats.depth,
+      oldestAgeMs: outboxStats.oldestAgeMs,
+      registers: gateway.endpoints.map((e) => ({ id: e.id, connected: e.status().connected })),
+      policyVersion: storage.policy.version,
+      configVersion: storage.live.version,
+      authz: storage.counters.snapshot(),
+    });
+  };
+}
+
+/**
+ * The inventory copy's digest, for the hub's accuracy check (it re-sends what differs): one right
+ * after the whole inventory is in, one once the copy caught up after failed writes, none while
+ * pushes wait to be written (the copy is known to be behind).
+ */
+function inventorySync({ storage, sync }: Parts) {
+  const sendDigest = (): void => {
+    if (updates.behind) return;
+    sync.link.send({ t: 'inventory.digest', items: storage.inventory.digest(), upTo: sync.link.inventorySeen() });
+  };
+  const updates = new InventoryUpdates(storage.inventory, storage.writes, (update, caughtUp) => {
+    if (update.full || caughtUp) setImmediate(sendDigest);
+  });
+  return { updates, sendDigest };
+}
+
+/**
+ * Who acts on what the hub says. Handlers run in the order they are added here (after the
+ * uploader's own, added when it started); one that throws is logged and counted by the link, and
+ * the others still run.
+ */
+interface HubHooks {
+  heartbeat: () => void;
+  reporter: TerminalReporter;
+  inventory: InventoryUpdates;
+}
+
+function wireHub(parts: Parts, log: Logger, hooks: HubHooks): void {
+  const { storage, sync, core } = parts;
+  const { identity, writes, live, keys, policy, counters, cardKey } = storage;
+  const hub = sync.link.events;
+  hub.on('inventory', (full, items, removed) => hooks.inventory.push(full, items, removed));
+  // restored, reverted or copied (DESIGN rule 9): the outbox goes again under a new incarnation, taken by id
+  hub.on('incarnation', (reason) => {
+    const previous = identity.incarnation;
+    log.warn({ previous, incarnation: identity.renew(), reason }, 'starting a new incarnation of this database');
+  });
+  hub.on('config', (version, settings) => writes.run('settings', () => void live.accept(version, settings)));
+  hub.on('key', (keyId, secret) =>
+    writes.run('api key', () => {
+      keys.store(keyId, secret); // committed (fsync) before the hub hears it may forget the key
+      log.info({ key: keyId }, 'stored a new API key from the hub');
+      sync.link.confirmKey(keyId);
+    }),
+  );
+  hub.on('policy', (version, p) =>
+    writes.run('policy', () => {
+      if (policy.accept(version, p)) hooks.heartbeat(); // the hub hears at once which version this store holds
+    }),
+  );
+  hub.on('late', () => counters.late());
+  // the hub lacks a register's day: its journalled events go back in the outbox, original ids and all
+  hub.on('resend', (register, businessDay, missing) =>
+    writes.run(`resend ${register} ${businessDay}`, () => void core.days.resend(register, businessDay, missing)),
+  );
+  // each (re)connection, in this order: the hub's card key kept, the registers' states and this
+  // agent's heartbeat told, the return requests a crash left pending asked again
+  hub.on('welcome', (_lastSeq, key) => {
+    if (cardKey.accept(key)) writes.run('card key', () => cardKey.store(key));
+    hooks.reporter.reportAll();
+    hooks.heartbeat();
+    core.resolvePending().catch((err: unknown) => log.warn({ err }, 'resolving pending requests failed'));
+  });
+}
+
+/** Timers that follow the sync settings, rescheduled whenever the hub changes them. */
+function followSettings(parts: Parts, heartbeat: () => void, sendDigest: () => void): () => void {
+  const { storage, sync } = parts;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let digestTimer: NodeJS.Timeout | undefined;
+  const apply = (st: SyncSettings): void => {
+    clearInterval(heartbeatTimer);
+    heartbeatTimer = setInterval(heartbeat, st.heartbeatSeconds * 1000);
+    clearInterval(digestTimer);
+    digestTimer = setInterval(sendDigest, st.inventoryRefreshSeconds * 1000);
+    const batched = { mode: 'batched' as const, intervalMs: st.uploadIntervalSeconds * 1000 };
+    sync.uploader.setMode(st.uploadMode === 'batched' ? batched : { mode: 'realtime' });
+    sync.uploader.setRetry(st.retryBaseMs, st.retryCapMs);
+    sync.link.setBackoff(st.retryBaseMs, st.retryCapMs);
+    storage.writes.setBackoff(st.retryBaseMs, st.retryCapMs);
+  };
+  apply(storage.live.settings);
+  storage.live.onChange((st) => {
+    apply(st);
+    heartbeat(); // the hub hears at once which version this agent runs
+  });
+  return () => {
+    clearInterval(heartbeatTimer);
+    clearInterval(digestTimer);
+  };
+}
+
+/**
+ * Housekeeping on the agent's clock: replies, the journal and the return history (receipts and local
+ * returns past the policy's window) pruned, the agent's own day closes.
+ */
+function housekeeping({ storage, core }: Parts): NodeJS.Timeout[] {
+  const { writes, replies, db, policy, now } = storage;
+  const pruneHistory = (): void => void pruneReturnHistory(db, policy, now());
+  // registers that never close their day: the agent's own day close at the store's cut-off
+  const closeDays = (): void => {
+    writes.run('day closes', () => void core.days.runDue());
+  };
+  closeDays();
+  return [
+    setInterval(() => writes.run('reply pruning', () => void replies.pruneOlderThan(REPLY_RETENTION_MS)), HOURLY_MS),
+    setInterval(closeDays, DAY_CLOSE_CHECK_MS),
+    setInterval(() => writes.run('journal pruning', () => void core.days.prune()), HOURLY_MS),
+    setInterval(() => writes.run('return history pruning', pruneHistory), HOURLY_MS),
+  ];
+}
+
+/** Starts the parts in order (registers, scanners, status, then the hub); stops them in reverse. */
+async function run(config: Config, log: Logger, parts: Parts): Promise<RunningAgent> {
+  const { storage, sync, core, gateway, status } = parts;
+  const { endpoints, scanners, transports } = gateway;
+  const heartbeat = heartbeatOf(parts);
+  const inventory = inventorySync(parts);
+  const reporter = new TerminalReporter(sync.link, endpoints, storage.now);
+  reporter.start();
   const abort = new AbortController();
   const timers: NodeJS.Timeout[] = [];
+  let stopSettings = (): void => undefined;
   try {
     for (const e of endpoints) await e.start();
     for (const sc of scanners) await sc.start();
-    const statusUrl = await statusServer.start();
+    const statusUrl = await status.server.start();
     const runFile = runFilePath(config.dataDir);
-    writePrivateFile(runFile, JSON.stringify({ pid: process.pid, statusUrl, startedAt }));
-
-    uploader.start();
-    link.start(abort.signal);
-    const heartbeat = (): void => {
-      const s = outbox.stats();
-      link.send({
-        t: 'heartbeat',
-        outboxDepth: s.depth,
-        oldestAgeMs: s.oldestAgeMs,
-        registers: endpoints.map((e) => ({ id: e.id, connected: e.status().connected })),
-        policyVersion: policy.version,
-        configVersion: live.version,
-        authz: counters.snapshot(),
-      });
-    };
-    link.on('welcome', heartbeat);
-    link.on('heartbeat-due', heartbeat);
-    link.on('welcome', () => {
-      core.resolvePending().catch((err: unknown) => log.warn({ err }, 'resolving pending requests failed'));
-    });
-    // timers that follow the sync settings, rescheduled whenever the hub changes them
-    let heartbeatTimer: NodeJS.Timeout | undefined;
-    let digestTimer: NodeJS.Timeout | undefined;
-    const applySettings = (st: SyncSettings): void => {
-      if (heartbeatTimer) clearInterval(heartbeatTimer);
-      heartbeatTimer = setInterval(heartbeat, st.heartbeatSeconds * 1000);
-      if (digestTimer) clearInterval(digestTimer);
-      digestTimer = setInterval(sendDigest, st.inventoryRefreshSeconds * 1000);
-      uploader.setMode(st.uploadMode === 'batched' ? { mode: 'batched', intervalMs: st.uploadIntervalSeconds * 1000 } : { mode: 'realtime' });
-      uploader.setRetry(st.retryBaseMs, st.retryCapMs);
-      link.setBackoff(st.retryBaseMs, st.retryCapMs);
-      writes.setBackoff(st.retryBaseMs, st.retryCapMs);
-    };
-    applySettings(live.settings);
-    live.onChange((st) => {
-      applySettings(st);
-      heartbeat(); // the hub hears at once which version this agent runs
-    });
-    timers.push(setInterval(() => writes.run('reply pruning', () => void replies.pruneOlderThan(REPLY_RETENTION_MS)), 3600_000));
-    // registers that never close their day: the agent's own day close at the store's cut-off
-    // (checked every minute on the agent's clock), and the journal kept for its retention
-    const closeDays = (): void => {
-      writes.run('day closes', () => void core.days.runDue());
-    };
-    closeDays();
-    timers.push(setInterval(closeDays, DAY_CLOSE_CHECK_MS));
-    timers.push(setInterval(() => writes.run('journal pruning', () => void core.days.prune()), 3600_000));
-    timers.push(
-      setInterval(() => writes.run('return history pruning', () => void pruneReturnHistory(db, policy, now())), 3600_000),
-    );
-    ready = true;
-    log.info({ store: config.store, agent: id, status: statusUrl, registers: endpoints.map((e) => e.id) }, 'agent started');
-
+    writePrivateFile(runFile, JSON.stringify({ pid: process.pid, statusUrl, startedAt: storage.startedAt }));
+    sync.uploader.start();
+    wireHub(parts, log, { heartbeat, reporter, inventory: inventory.updates });
+    sync.link.start(abort.signal);
+    stopSettings = followSettings(parts, heartbeat, inventory.sendDigest);
+    timers.push(...housekeeping(parts));
+    status.readiness.ready = true;
+    const registers = endpoints.map((e) => e.id);
+    log.info({ store: config.store, agent: storage.identity.agentId, status: statusUrl, registers }, 'agent started');
     let stopping: Promise<void> | undefined;
+    const stop = async (): Promise<void> => {
+      status.readiness.ready = false;
+      for (const t of timers) clearInterval(t);
+      stopSettings();
+      reporter.stop();
+      await Promise.all(scanners.map((sc) => sc.stop()));
+      await Promise.all(endpoints.map((e) => e.stop()));
+      // what the registers committed goes to a connected hub, for a bounded time
+      if (!(await sync.uploader.drain(STOP_DRAIN_MS))) {
+        const waiting = storage.outbox.stats().depth;
+        log.warn({ waiting }, 'stopping with events the hub has not acknowledged; they are sent after the next start');
+      }
+      sync.uploader.stop();
+      storage.writes.stop();
+      abort.abort();
+      await sync.link.stopped();
+      await status.server.stop();
+      rmSync(runFile, { force: true });
+      storage.db.close();
+      log.info('agent stopped');
+    };
     return {
-      agentId: id,
+      agentId: storage.identity.agentId,
       statusUrl,
       core,
-      registerPort: (rid) => {
-        const t = transports.get(rid);
+      registerPort: (id) => {
+        const t = transports.get(id);
         return t instanceof TcpServerTransport || t instanceof HttpTransport ? t.port() : undefined;
       },
-      status: snapshot,
-      stop: () => {
-        stopping ??= (async () => {
-          ready = false;
-          for (const t of timers) clearInterval(t);
-          if (heartbeatTimer) clearInterval(heartbeatTimer);
-          if (digestTimer) clearInterval(digestTimer);
-          reporter.stop();
-          await Promise.all(scanners.map((sc) => sc.stop()));
-          await Promise.all(endpoints.map((e) => e.stop()));
-          // what the registers committed goes to a connected hub, for a bounded time
-          if (!(await uploader.drain(STOP_DRAIN_MS))) {
-            log.warn({ waiting: outbox.stats().depth }, 'stopping with events the hub has not acknowledged; they are sent after the next start');
-          }
-          uploader.stop();
-          writes.stop();
-          abort.abort();
-          await link.stopped();
-          await statusServer.stop();
-          rmSync(runFile, { force: true });
-          db.close();
-          log.info('agent stopped');
-        })();
-        return stopping;
-      },
+      status: status.snapshot,
+      stop: () => (stopping ??= stop()),
     };
   } catch (err) {
     for (const t of timers) clearInterval(t);
-    writes.stop();
+    stopSettings();
+    storage.writes.stop();
     abort.abort();
     await Promise.allSettled(scanners.map((sc) => sc.stop()));
     await Promise.allSettled(endpoints.map((e) => e.stop()));
-    await statusServer.stop();
-    db.close();
+    await status.server.stop();
+    storage.db.close();
     throw err;
   }
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeZodError, parseHostPort, TbCodes, TbError, urlHostIsLoopback } from '@tillbridge/shared';
-import { DEFAULT_FRAMING, FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
+import { FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
 import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';
 import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
 import { HidScannerSchema, HidTransportSchema } from './gateway/transports/hid-schemas.js';
@@ -68,13 +68,8 @@ export const RegisterConfig = z.strictObject({
 });
 export type RegisterConfig = z.infer<typeof RegisterConfig>;
 
-/** The framing a register gets when its config names none. */
-export function defaultFraming(r: Pick<RegisterConfig, 'transport' | 'codec'>): FramingConfig {
-  if (r.transport.type === 'http') return FramingSchema.parse({ type: 'message', maxFrameBytes: r.transport.maxBodyBytes });
-  if (r.codec.type === 'poslog') return FramingSchema.parse({ type: 'length-prefixed', bytes: 4, maxFrameBytes: 1_048_576 });
-  if (r.transport.type === 'serial') return FramingSchema.parse({ type: 'line', interByteTimeoutMs: 1000 });
-  return DEFAULT_FRAMING;
-}
+/** The framing a register gets when its config names none (the gateway's rule). */
+export { defaultFraming } from './gateway/factory.js';
 
 const HubUrl = z.string().regex(/^wss?:\/\/[^/]+/, 'a ws:// or wss:// URL of the hub, e.g. ws://127.0.0.1:7400');
 const PLAIN_WS_REFUSED = 'a wss:// URL for a hub that is not on this machine (or set hub.insecure: true to allow plain ws://)';

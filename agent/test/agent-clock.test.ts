@@ -69,12 +69,11 @@ describe("the agent's parts read the clock they are given", () => {
 
   it("terminal status sent to the hub: each register's `at`", () => {
     const sent: AgentFrame[] = [];
-    const welcome: (() => void)[] = [];
-    const link: TerminalLink = { connected: true, send: (f) => sent.push(f) > 0, on: (_e, l) => void welcome.push(l) };
+    const link: TerminalLink = { connected: true, send: (f) => sent.push(f) > 0 };
     const endpoint = { onStatus: () => undefined, status: () => ({ id: 'R1', transport: 'tcp://127.0.0.1:7410', codec: 'jsonl', connected: 1, state: 'connected' as const }) };
     const reporter = new TerminalReporter(link, [endpoint], () => clock.now());
     reporter.start();
-    welcome.forEach((l) => l());
+    reporter.reportAll();
     reporter.stop();
     expect(sent).toEqual([{ t: 'terminal', items: [{ register: 'R1', state: 'connected', transport: 'tcp://127.0.0.1:7410', connections: 1, at: iso(T0) }] }]);
   });

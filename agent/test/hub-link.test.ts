@@ -29,19 +29,19 @@ describe('HubLink: a failing handler of a hub frame', () => {
     const link = makeLink(hub);
     abort = new AbortController();
     const seen: string[] = [];
-    link.on('inventory', () => {
+    link.events.on('inventory', () => {
       throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     });
-    link.on('inventory', (_full, items) => seen.push(items[0]!.sku));
-    link.on('policy', (version) => seen.push(`policy ${version}`));
-    const welcomed = once(link, 'welcome');
+    link.events.on('inventory', (_full, items) => seen.push(items[0]!.sku));
+    link.events.on('policy', (version) => seen.push(`policy ${version}`));
+    const welcomed = link.events.next('welcome');
     link.start(abort.signal);
     await welcomed;
     const uncaught: unknown[] = [];
     const onUncaught = (err: unknown): void => void uncaught.push(err);
     process.on('uncaughtException', onUncaught);
     try {
-      const policy = once(link, 'policy');
+      const policy = link.events.next('policy');
       hub.push({ t: 'inventory', full: true, items: [{ sku: 'A', onHand: 1 }], n: 1 });
       hub.push({ t: 'policy', version: 3, policy: {} });
       await policy;
@@ -186,7 +186,7 @@ describe('HubLink: several hub URLs', () => {
     await new Promise<void>((r) => closed.close(() => r())); // nothing listens there now
     const hubB = await stub();
     const l = link([deadUrl, hubB.wsUrl]);
-    const welcomed = once(l, 'welcome');
+    const welcomed = l.events.next('welcome');
     l.start(abort!.signal);
     await welcomed;
     expect(l.info()).toMatchObject({ connected: true, url: hubB.wsUrl, urls: [deadUrl, hubB.wsUrl] });
@@ -211,11 +211,11 @@ describe('HubLink: several hub URLs', () => {
     const hubA = await refuser('A', hits);
     const [hubB, hubC] = [await stub(), await stub()];
     const l = link([hubA.wsUrl, hubB.wsUrl, hubC.wsUrl], { stableMs: 0 }); // every welcomed connection counts as a working one
-    let welcomed = once(l, 'welcome');
+    let welcomed = l.events.next('welcome');
     l.start(abort!.signal);
     await welcomed;
     expect(l.info().url).toBe(hubB.wsUrl);
-    welcomed = once(l, 'welcome');
+    welcomed = l.events.next('welcome');
     for (const ws of hubB.sockets) ws.close(1001, 'going away'); // hub B drops the connection and stays up
     await welcomed;
     expect(l.info()).toMatchObject({ connected: true, url: hubC.wsUrl });

@@ -140,7 +140,7 @@ beforeEach(async () => {
     now,
   });
   // as the composition root does
-  link.on('incarnation', () => identity.renew());
+  link.events.on('incarnation', () => identity.renew());
   uploader = new Uploader(outbox, link, { batchMax: 100, retryBaseMs: 20, retryCapMs: 100, log, now });
   uploader.start();
   abort = new AbortController();

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { once } from 'node:events';
 import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
 import { HubLink } from '../src/sync/hub-link.js';
 import { fetchAccessToken, retryAfterMs } from '../src/sync/token-client.js';
@@ -84,7 +83,7 @@ describe('the agent honours Retry-After on its token requests', () => {
     const { log, seen } = capturingLog();
     const link = makeLink(hub, sleeps, log);
     abort = new AbortController();
-    const welcomed = once(link, 'welcome');
+    const welcomed = link.events.next('welcome');
     link.start(abort.signal);
 
     const wait = await sleeps.long();
@@ -110,20 +109,20 @@ describe('the agent honours Retry-After on its token requests', () => {
     const { log, seen } = capturingLog();
     const link = makeLink(hub, sleeps, log);
     abort = new AbortController();
-    const first = once(link, 'welcome');
+    const first = link.events.next('welcome');
     link.start(abort.signal);
     await first;
 
     expect(await sleeps.long()).toBeGreaterThanOrEqual(300_000);
     expect(hub.tokenRequests).toBe(2);
     // the connection drops: the reconnection needs a token, and waits for the refusal's Retry-After
-    const down = once(link, 'down');
+    const down = link.events.next('down');
     for (const ws of hub.sockets) ws.terminate();
     await down;
     await seen(WAITING);
     expect(hub.tokenRequests).toBe(2);
 
-    const again = once(link, 'welcome');
+    const again = link.events.next('welcome');
     sleeps.release();
     await again;
     expect(hub.tokenRequests).toBe(3);
@@ -136,7 +135,7 @@ describe('the agent honours Retry-After on its token requests', () => {
     const { log, seen } = capturingLog();
     const link = makeLink(hub, sleeps, log);
     abort = new AbortController();
-    const welcomed = once(link, 'welcome');
+    const welcomed = link.events.next('welcome');
     link.start(abort.signal);
 
     expect(await sleeps.long()).toBeGreaterThanOrEqual(60_000);

@@ -215,7 +215,7 @@ describe('the real agent link', () => {
       os: { platform: platform(), release: release(), arch: arch() }, startedAt: '2026-11-27T09:30:00.000Z',
       reconnectBaseMs: 50, reconnectCapMs: 1000, pingMs: 10_000, log: silent,
     });
-    const welcomed = new Promise<void>((r) => link.once('welcome', () => r()));
+    const welcomed = link.events.next('welcome');
     link.start(ac.signal);
     cleanups.push(() => ac.abort());
     await welcomed;
@@ -294,7 +294,7 @@ describe('the real agent link', () => {
       url: `ws://127.0.0.1:${port}`, store: 'S1', apiKey: () => 'key', agentId: 'ag-real', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'tillbridge-agent/0.1.0',
       os: { platform: 'linux', release: '6', arch: 'x64' }, startedAt: '2026-11-27T09:30:00.000Z', reconnectBaseMs: 1, reconnectCapMs: 5, pingMs: 10_000, log: silent,
     });
-    const welcomed = new Promise<void>((r) => link.once('welcome', () => r()));
+    const welcomed = link.events.next('welcome');
     link.start(ac.signal);
     await welcomed;
     expect(hellos.map((h) => [h.v, h.min])).toEqual([[WIRE_VERSION, WIRE_VERSION_MIN], [2, undefined]]);

@@ -8,7 +8,7 @@ import { agentDbPath } from '../db/agent-db.js';
 import { serialProblem } from '../gateway/discovery.js';
 import { needsHid } from '../gateway/factory.js';
 import { loadNodeHidBinding } from '../gateway/hid/node-hid-binding.js';
-import { listenError } from '../gateway/transports/listen-error.js';
+import { listenError } from '@tillbridge/shared';
 
 /**
  * What `tillbridge-agent run` will need from this machine, checked without starting it: every

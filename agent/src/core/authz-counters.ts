@@ -5,26 +5,26 @@ import { systemClock, type AuthzCounters } from '@tillbridge/shared';
  * wrong: reported to the hub with each heartbeat for the authorization success rate.
  */
 export class AuthzCounter {
-  private readonly c: AuthzCounters;
+  private readonly counts: AuthzCounters;
 
   /** `now`: the agent's clock, for `since`. */
   constructor(now: () => number = systemClock.now) {
-    this.c = { since: new Date(now()).toISOString(), online: {}, offline: {}, lateOnline: 0, failed: 0 };
+    this.counts = { since: new Date(now()).toISOString(), online: {}, offline: {}, lateOnline: 0, failed: 0 };
   }
 
   decided(mode: 'online' | 'offline', decision: string): void {
-    this.c[mode][decision] = (this.c[mode][decision] ?? 0) + 1;
+    this.counts[mode][decision] = (this.counts[mode][decision] ?? 0) + 1;
   }
 
   late(): void {
-    this.c.lateOnline++;
+    this.counts.lateOnline++;
   }
 
   failed(): void {
-    this.c.failed++;
+    this.counts.failed++;
   }
 
   snapshot(): AuthzCounters {
-    return structuredClone(this.c);
+    return structuredClone(this.counts);
   }
 }

@@ -2,8 +2,7 @@ import { systemClock, type Logger, type RegisterReply, type SyncSettings } from 
 import type { Db } from '../db/agent-db.js';
 import { isStorageError, storageRefusal } from '../db/storage-errors.js';
 import type { StorageHealth } from '../db/storage-health.js';
-import type { Outbox } from '../sync/outbox.js';
-import type { HubAuthorizer } from '../sync/hub-link.js';
+import type { EventOutbox, HubAuthorizer } from './ports.js';
 import type { AuthzCounter } from './authz-counters.js';
 import type { LocalReturns } from './local-returns.js';
 import type { PolicyStore } from './policy-store.js';
@@ -14,7 +13,7 @@ export interface StoreCoreDeps {
   db: Db;
   store: string;
   agentId: string;
-  outbox: Outbox;
+  outbox: EventOutbox;
   replies: Replies;
   receipts: Receipts;
   returns: LocalReturns;
@@ -35,17 +34,17 @@ export interface StoreCoreDeps {
 export class CoreContext {
   readonly now: () => number;
 
-  constructor(readonly d: StoreCoreDeps) {
-    this.now = d.now ?? systemClock.now;
+  constructor(readonly deps: StoreCoreDeps) {
+    this.now = deps.now ?? systemClock.now;
   }
 
   /** How long a request waits for the hub now. */
   deadline(): number {
-    return this.d.live?.settings.authorizationDeadlineMs ?? this.d.deadlineMs;
+    return this.deps.live?.settings.authorizationDeadlineMs ?? this.deps.deadlineMs;
   }
 
   offlineApprovals(): boolean {
-    return this.d.live?.settings.offlineApprovals ?? true;
+    return this.deps.live?.settings.offlineApprovals ?? true;
   }
 
   /**
@@ -55,19 +54,19 @@ export class CoreContext {
    * pending row lets the agent recover after a power loss.
    */
   durably(register: string, msgId: string, fn: () => RegisterReply, opts: { fsync: boolean } = { fsync: true }): RegisterReply {
-    const tx = this.d.db.transaction(() => {
-      const prior = this.d.replies.find(register, msgId);
+    const tx = this.deps.db.transaction(() => {
+      const prior = this.deps.replies.find(register, msgId);
       if (prior) return prior;
       const reply = fn();
-      this.d.replies.record(register, msgId, reply);
+      this.deps.replies.record(register, msgId, reply);
       return reply;
     });
     if (opts.fsync) return this.commit(() => tx.immediate());
-    this.d.db.pragma('synchronous = NORMAL');
+    this.deps.db.pragma('synchronous = NORMAL');
     try {
       return this.commit(() => tx.immediate());
     } finally {
-      this.d.db.pragma('synchronous = FULL');
+      this.deps.db.pragma('synchronous = FULL');
     }
   }
 
@@ -82,10 +81,10 @@ export class CoreContext {
       out = tx();
     } catch (err) {
       if (!isStorageError(err)) throw err;
-      this.d.storage?.failed('register messages', err);
+      this.deps.storage?.failed('register messages', err);
       throw storageRefusal(err) ?? err;
     }
-    this.d.storage?.ok('register messages');
+    this.deps.storage?.ok('register messages');
     return out;
   }
 }

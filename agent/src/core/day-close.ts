@@ -9,8 +9,7 @@ import {
   type Logger,
 } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
-import type { Outbox } from '../sync/outbox.js';
-import { JOURNAL_RETENTION_MS } from '../sync/journal.js';
+import { JOURNAL_RETENTION_MS, type EventOutbox } from './ports.js';
 
 /** The store's business-day settings (live sync settings `timeZone`, `dayCutoff`). */
 export interface DaySettings {
@@ -46,7 +45,7 @@ export class DayCloses {
 
   constructor(
     private readonly db: Db,
-    private readonly outbox: Outbox,
+    private readonly outbox: EventOutbox,
     private readonly now: () => number,
     private readonly settings: () => DaySettings,
     private readonly log: Logger,
@@ -95,43 +94,43 @@ export class DayCloses {
    * journal's counts. Each in its own transaction; returns how many were enqueued.
    */
   runDue(): number {
-    const s = this.settings();
+    const settings = this.settings();
     const nowMs = this.now();
     let n = 0;
-    for (const d of this.openDays.all() as { register: string; business_day: string }[]) {
+    for (const day of this.openDays.all() as { register: string; business_day: string }[]) {
       let due: number;
       try {
-        due = dayCutoffInstant(d.business_day, s.dayCutoff, s.timeZone);
+        due = dayCutoffInstant(day.business_day, settings.dayCutoff, settings.timeZone);
       } catch (err) {
-        this.log.warn({ err, register: d.register, businessDay: d.business_day }, 'cannot place the cut-off of a business day; skipped');
+        this.log.warn({ err, register: day.register, businessDay: day.business_day }, 'cannot place the cut-off of a business day; skipped');
         continue;
       }
       if (nowMs < due) continue;
       const done = this.db
         .transaction(() => {
-          if (this.closed.get(d.register, d.business_day)) return false;
-          const c = this.outbox.journal.count(d.register, d.business_day);
+          if (this.closed.get(day.register, day.business_day)) return false;
+          const count = this.outbox.journal.count(day.register, day.business_day);
           const body: DayCloseEventBody = {
-            requestId: `agent-close:${d.register}:${d.business_day}`,
-            businessDay: d.business_day,
+            requestId: `agent-close:${day.register}:${day.business_day}`,
+            businessDay: day.business_day,
             source: 'agent',
             closedAt: new Date(nowMs).toISOString(),
-            ...(c.currency !== undefined ? { currency: c.currency } : {}),
-            sales: c.sales,
-            returns: c.returns,
-            tenders: c.tenders,
-            receipts: c.receipts,
-            authorizations: c.authorizations,
+            ...(count.currency !== undefined ? { currency: count.currency } : {}),
+            sales: count.sales,
+            returns: count.returns,
+            tenders: count.tenders,
+            receipts: count.receipts,
+            authorizations: count.authorizations,
           };
-          const { eventId } = this.outbox.append('day.close', d.register, body);
-          this.insertClose.run(d.register, d.business_day, 'agent', eventId, nowMs);
+          const { eventId } = this.outbox.append('day.close', day.register, body);
+          this.insertClose.run(day.register, day.business_day, 'agent', eventId, nowMs);
           return true;
         })
         .immediate();
       if (done) {
         n++;
         this.counters.sent.agent++;
-        this.log.info({ register: d.register, businessDay: d.business_day }, 'the register sent no day close by the cut-off: sent the agent\'s own count');
+        this.log.info({ register: day.register, businessDay: day.business_day }, 'the register sent no day close by the cut-off: sent the agent\'s own count');
       }
     }
     return n;
@@ -141,15 +140,21 @@ export class DayCloses {
    * The hub lacks events of a register's business day: every journalled event of it goes back in
    * the outbox under its original id (those still waiting there stay as they are). Idempotent.
    */
-  resend(register: string, businessDay: string, missing: { receipts: string[]; authorizations: string[] }): { requeued: number; waiting: number } {
-    const r = this.outbox.resend(register, businessDay);
+  resend(
+    register: string,
+    businessDay: string,
+    missing: { receipts: string[]; authorizations: string[] },
+  ): { requeued: number; waiting: number } {
+    const result = this.outbox.resend(register, businessDay);
     this.counters.resends++;
-    this.counters.requeued += r.requeued;
+    this.counters.requeued += result.requeued;
+    const { requeued, waiting: stillWaiting } = result;
+    const missingCounts = { missingReceipts: missing.receipts.length, missingAuthorizations: missing.authorizations.length };
     this.log.info(
-      { register, businessDay, requeued: r.requeued, stillWaiting: r.waiting, missingReceipts: missing.receipts.length, missingAuthorizations: missing.authorizations.length },
+      { register, businessDay, requeued, stillWaiting, ...missingCounts },
       'the hub asked for a register\'s day again: its events are back in the outbox',
     );
-    return r;
+    return result;
   }
 
   /**

@@ -1,12 +1,14 @@
 import { SyncSettingsSchema, type Logger, type SyncSettings } from '@tillbridge/shared';
-import type { AgentConfig } from '../config.js';
 import { setMeta, type Db } from '../db/agent-db.js';
 import { readStoredConfig } from '../db/stored-config.js';
 
-type HubTimings = Pick<
-  AgentConfig['hub'],
-  'authorizationDeadlineMs' | 'reconnectBaseMs' | 'reconnectCapMs' | 'heartbeatMs'
->;
+/** The sync settings the config file gives (its `hub` section), until the hub pushes its own. */
+interface ConfigSyncSettings {
+  authorizationDeadlineMs: number;
+  reconnectBaseMs: number;
+  reconnectCapMs: number;
+  heartbeatMs: number;
+}
 
 /**
  * The sync settings this agent runs by: its config file's values (version 0) until the hub pushes
@@ -21,7 +23,7 @@ export class LiveSettings {
 
   constructor(
     private readonly db: Db,
-    hub: HubTimings,
+    hub: ConfigSyncSettings,
     private readonly log: Logger,
   ) {
     const fromConfig = SyncSettingsSchema.parse({

@@ -7,15 +7,15 @@ import type { CoreContext } from './core-context.js';
  * what this agent knows.
  */
 export class ReceiptLookup {
-  constructor(private readonly c: CoreContext) {}
+  constructor(private readonly context: CoreContext) {}
 
   async lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): Promise<ReceiptReply> {
-    const d = this.c.d;
+    const { hub, log, outbox, receipts, returns } = this.context.deps;
     const receipt = 'receipt' in query ? query.receipt : '';
     const originalStore = 'receipt' in query ? query.originalStore : undefined;
-    if (d.hub.connected) {
+    if (hub.connected) {
       try {
-        const r = await d.hub.lookupReceipt({ ...query, after: d.outbox.lastSeq() }, this.c.deadline());
+        const r = await hub.lookupReceipt({ ...query, after: outbox.lastSeq() }, this.context.deadline());
         const reply: ReceiptReply = { type: 'receipt', id, receipt: r.receipt, found: r.found, source: 'hub', lines: r.lines };
         if (r.store) reply.store = r.store;
         if (r.currency) reply.currency = r.currency;
@@ -24,14 +24,14 @@ export class ReceiptLookup {
         if (r.code) reply.code = r.code;
         return reply;
       } catch (err) {
-        d.log.warn({ err: (err as Error).message }, 'receipt lookup: answering from the local copy');
+        log.warn({ err }, 'receipt lookup: answering from the local copy');
       }
     }
-    const cached = receipt ? d.receipts.find(receipt) : undefined;
+    const cached = receipt ? receipts.find(receipt) : undefined;
     // what this agent holds under that number may be another store's receipt
     const known = cached && (originalStore === undefined || cached.store === originalStore) ? cached : undefined;
     if (!known) return { type: 'receipt', id, receipt, found: false, source: 'local', lines: [] };
-    const claimed = d.returns.claimedByLine(receipt);
+    const claimed = returns.claimedByLine(receipt);
     const reply: ReceiptReply = {
       type: 'receipt',
       id,

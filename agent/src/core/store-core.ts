@@ -8,20 +8,29 @@ import {
   type RegisterMessage,
   type RegisterReply,
   type DayCloseMessage,
+  type ReceiptLookupMessage,
   type ReturnCancelMessage,
   type ReturnCompleteMessage,
   type SaleMessage,
   type StatusMessage,
 } from '@tillbridge/shared';
 import type { Statement } from 'better-sqlite3';
-import type { MessageHandler } from '../gateway/types.js';
+import type { MessageHandler } from './ports.js';
 import { CoreContext, type StoreCoreDeps } from './core-context.js';
-import { DayCloses } from './day-close.js';
+import { DayCloses, type DaySettings } from './day-close.js';
 import type { LocalReturnLine } from './local-returns.js';
 import { ReceiptLookup } from './receipt-lookup.js';
 import { ReturnRequests } from './return-requests.js';
 
 export type { StoreCoreDeps } from './core-context.js';
+
+/** A receipt asked for by its number (and the store that issued it), or the sales paid with a card. */
+type LookupQuery = { receipt: string; originalStore?: string } | { cardHash: string };
+
+function lookupQuery(msg: ReceiptLookupMessage): LookupQuery {
+  if (msg.cardHash !== undefined) return { cardHash: msg.cardHash };
+  return { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) };
+}
 
 /**
  * The store core: turns canonical register messages into durable effects and answers.
@@ -30,37 +39,41 @@ export type { StoreCoreDeps } from './core-context.js';
  */
 export class StoreCore implements MessageHandler {
   private readonly inFlight = new Map<string, Promise<RegisterReply>>();
-  private readonly c: CoreContext;
+  private readonly context: CoreContext;
   private readonly requests: ReturnRequests;
   private readonly lookups: ReceiptLookup;
   private readonly putStatus: Statement;
   /** Registers' business days: their day closes, the agent's at the cut-off, the hub's resends. */
   readonly days: DayCloses;
 
-  constructor(d: StoreCoreDeps) {
-    this.c = new CoreContext(d);
-    this.days = new DayCloses(d.db, d.outbox, this.c.now, () => ({ timeZone: d.live?.settings.timeZone ?? 'UTC', dayCutoff: d.live?.settings.dayCutoff ?? '03:00' }), d.log);
-    this.requests = new ReturnRequests(this.c);
-    this.lookups = new ReceiptLookup(this.c);
-    this.putStatus = d.db.prepare(
+  constructor(deps: StoreCoreDeps) {
+    this.context = new CoreContext(deps);
+    const daySettings = (): DaySettings => ({
+      timeZone: deps.live?.settings.timeZone ?? 'UTC',
+      dayCutoff: deps.live?.settings.dayCutoff ?? '03:00',
+    });
+    this.days = new DayCloses(deps.db, deps.outbox, this.context.now, daySettings, deps.log);
+    this.requests = new ReturnRequests(this.context);
+    this.lookups = new ReceiptLookup(this.context);
+    this.putStatus = deps.db.prepare(
       `INSERT INTO terminal_status (register, state, detail, at) VALUES (?, ?, ?, ?)
        ON CONFLICT(register) DO UPDATE SET state = excluded.state, detail = excluded.detail, at = excluded.at`,
     );
   }
 
   handle(register: string, msg: RegisterMessage): Promise<RegisterReply> {
-    const prior = this.c.d.replies.find(register, msg.id);
+    const prior = this.context.deps.replies.find(register, msg.id);
     if (prior) return Promise.resolve(prior);
     const key = `${register}\u0000${msg.id}`;
     const running = this.inFlight.get(key);
     if (running) return running;
-    const p = this.dispatch(register, msg).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, p);
-    return p;
+    const handling = this.dispatch(register, msg).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, handling);
+    return handling;
   }
 
   /** A receipt and what is still returnable (a register's lookup, or a scanned receipt). */
-  lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): ReturnType<ReceiptLookup['lookup']> {
+  lookup(id: string, query: LookupQuery): ReturnType<ReceiptLookup['lookup']> {
     return this.lookups.lookup(id, query);
   }
 
@@ -84,7 +97,7 @@ export class StoreCore implements MessageHandler {
         case 'status':
           return this.status(register, msg);
         case 'receipt.lookup':
-          return await this.lookups.lookup(msg.id, msg.cardHash !== undefined ? { cardHash: msg.cardHash } : { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) });
+          return await this.lookups.lookup(msg.id, lookupQuery(msg));
         case 'day.close':
           return this.dayClose(register, msg);
       }
@@ -92,39 +105,42 @@ export class StoreCore implements MessageHandler {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {
         return { type: 'error', id: msg.id, code: err.code, message: err.message };
       }
-      if (msg.type === 'return.request') this.c.d.counters.failed();
+      if (msg.type === 'return.request') this.context.deps.counters.failed();
       throw err;
     }
   }
 
   private status(register: string, msg: StatusMessage): RegisterReply {
-    return this.c.durably(register, msg.id, () => {
-      this.putStatus.run(register, msg.state, msg.detail ?? null, new Date(this.c.now()).toISOString());
+    return this.context.durably(register, msg.id, () => {
+      this.putStatus.run(register, msg.state, msg.detail ?? null, new Date(this.context.now()).toISOString());
       return { type: 'ack', id: msg.id };
     });
   }
 
-  /** A register's day close (Z report): enqueued as a `day.close` event with what the agent forwarded that day, then acked. */
+  /**
+   * A register's day close (Z report): enqueued as a `day.close` event with what the agent
+   * forwarded that day, then acked.
+   */
   private dayClose(register: string, msg: DayCloseMessage): RegisterReply {
-    return this.c.durably(register, msg.id, () => {
+    return this.context.durably(register, msg.id, () => {
       this.days.fromRegister(register, msg);
       return { type: 'ack', id: msg.id };
     });
   }
 
   private sale(register: string, msg: SaleMessage): RegisterReply {
-    const d = this.c.d;
-    return this.c.durably(register, msg.id, () => {
-      d.receipts.remember({
+    const { outbox, receipts, store } = this.context.deps;
+    return this.context.durably(register, msg.id, () => {
+      receipts.remember({
         receipt: msg.receipt,
-        store: d.store,
+        store: store,
         register,
         at: msg.at,
         currency: msg.currency,
         lines: msg.lines.map((l) => ({ line: l.line, sku: l.sku, qty: toMilli(l.qty), unitPrice: l.unitPrice })),
         tenderKinds: tenderKindsOf(msg.tenders),
       });
-      d.outbox.append('sale', register, {
+      outbox.append('sale', register, {
         requestId: msg.id,
         receipt: msg.receipt,
         at: msg.at,
@@ -137,9 +153,11 @@ export class StoreCore implements MessageHandler {
   }
 
   private known(authorization: string) {
-    const lr = this.c.d.returns.find(authorization);
-    if (!lr) throw new TbError(TbCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} was not issued by this store`);
-    return lr;
+    const localReturn = this.context.deps.returns.find(authorization);
+    if (!localReturn) {
+      throw new TbError(TbCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} was not issued by this store`);
+    }
+    return localReturn;
   }
 
   /**
@@ -149,53 +167,54 @@ export class StoreCore implements MessageHandler {
    * refused (TB_EXCEEDS_AUTHORIZATION) with nothing recorded.
    */
   private async returnComplete(register: string, msg: ReturnCompleteMessage): Promise<RegisterReply> {
-    const d = this.c.d;
-    const held = d.returns.find(msg.authorization);
+    const { hub, log, outbox, replies, returns } = this.context.deps;
+    const held = returns.find(msg.authorization);
     // A request left pending by a crash (the register got its answer, this agent did not record
     // it): ask the hub what it decided, so the completion is held to it.
-    if (held?.status === 'pending' && d.hub.connected && !d.replies.find(register, msg.id)) {
+    if (held?.status === 'pending' && hub.connected && !replies.find(register, msg.id)) {
       try {
-        await this.requests.resolve(held, this.c.deadline());
+        await this.requests.resolve(held, this.context.deadline());
       } catch (err) {
-        d.log.warn({ authorization: msg.authorization, err }, 'could not ask the hub what it decided; the hub will check the completion');
+        const what = 'could not ask the hub what it decided; the hub will check the completion';
+        log.warn({ authorization: msg.authorization, err }, what);
       }
     }
-    return this.c.durably(register, msg.id, () => {
-      const lr = this.known(msg.authorization);
+    return this.context.durably(register, msg.id, () => {
+      const localReturn = this.known(msg.authorization);
       // Still `pending` (the hub cannot be reached): the hub holds the decision and checks the
       // completion against it, keeping what it authorized.
-      if (lr.status !== 'approved' && lr.status !== 'pending') {
-        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${lr.status}, not approved`);
+      if (localReturn.status !== 'approved' && localReturn.status !== 'pending') {
+        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${localReturn.status}, not approved`);
       }
-      if (lr.allowedTenders.length > 0 && !lr.allowedTenders.includes(msg.refund.kind)) {
-        throw new TbError(TbCodes.INVALID, `refund.kind: expected one of ${lr.allowedTenders.join(', ')} for this return`);
+      if (localReturn.allowedTenders.length > 0 && !localReturn.allowedTenders.includes(msg.refund.kind)) {
+        throw new TbError(TbCodes.INVALID, `refund.kind: expected one of ${localReturn.allowedTenders.join(', ')} for this return`);
       }
       const done: LocalReturnLine[] = [];
       let share = 0;
       let everyShareKnown = true;
       for (const l of msg.lines) {
-        const a = lr.lines.find((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku));
+        const approved = localReturn.lines.find((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku));
         const name = l.line !== undefined ? `line ${l.line}` : `sku ${l.sku}`;
-        if (!a) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} is not approved in authorization ${msg.authorization}`);
+        if (!approved) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} is not approved in authorization ${msg.authorization}`);
         const qty = toMilli(l.qty);
-        if (qty > a.qty) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} returns ${l.qty}, more than the ${fromMilli(a.qty)} approved`);
-        const line: LocalReturnLine = { line: a.line, qty, disposition: a.disposition };
-        if (a.sku !== undefined) line.sku = a.sku;
-        if (a.refund !== undefined) {
+        if (qty > approved.qty) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} returns ${l.qty}, more than the ${fromMilli(approved.qty)} approved`);
+        const line: LocalReturnLine = { line: approved.line, qty, disposition: approved.disposition };
+        if (approved.sku !== undefined) line.sku = approved.sku;
+        if (approved.refund !== undefined) {
           // what this part of the line refunds, and at the sold price (the line's "already refunded")
-          line.refund = shareOf(a.refund, qty, a.qty);
-          const fee = shareOf(a.refund + (a.fee ?? 0), qty, a.qty) - line.refund;
+          line.refund = shareOf(approved.refund, qty, approved.qty);
+          const fee = shareOf(approved.refund + (approved.fee ?? 0), qty, approved.qty) - line.refund;
           if (fee > 0) line.fee = fee;
           share += line.refund;
         } else everyShareKnown = false;
         done.push(line);
       }
-      const authorized = everyShareKnown ? share : lr.refund;
-      if (lr.status === 'approved' && msg.refund.amount > authorized) {
+      const authorized = everyShareKnown ? share : localReturn.refund;
+      if (localReturn.status === 'approved' && msg.refund.amount > authorized) {
         throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `refund.amount: ${msg.refund.amount} is more than the ${authorized} authorized for what is returned`);
       }
-      d.returns.update(msg.authorization, 'completed', done);
-      d.outbox.append('return.complete', register, {
+      returns.update(msg.authorization, 'completed', done);
+      outbox.append('return.complete', register, {
         authorization: msg.authorization,
         requestId: msg.id,
         lines: msg.lines,
@@ -206,15 +225,15 @@ export class StoreCore implements MessageHandler {
   }
 
   private returnCancel(register: string, msg: ReturnCancelMessage): RegisterReply {
-    const d = this.c.d;
-    return this.c.durably(register, msg.id, () => {
-      const lr = this.known(msg.authorization);
-      if (lr.status === 'cancelled') return { type: 'ack', id: msg.id };
-      if (lr.status !== 'approved' && lr.status !== 'pending' && lr.status !== 'override_required') {
-        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${lr.status} and cannot be cancelled`);
+    const { outbox, returns } = this.context.deps;
+    return this.context.durably(register, msg.id, () => {
+      const localReturn = this.known(msg.authorization);
+      if (localReturn.status === 'cancelled') return { type: 'ack', id: msg.id };
+      if (localReturn.status !== 'approved' && localReturn.status !== 'pending' && localReturn.status !== 'override_required') {
+        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${localReturn.status} and cannot be cancelled`);
       }
-      d.returns.update(msg.authorization, 'cancelled', lr.lines);
-      d.outbox.append('return.cancel', register, { authorization: msg.authorization, requestId: msg.id });
+      returns.update(msg.authorization, 'cancelled', localReturn.lines);
+      outbox.append('return.cancel', register, { authorization: msg.authorization, requestId: msg.id });
       return { type: 'ack', id: msg.id };
     });
   }

@@ -7,22 +7,12 @@ import {
   type Logger,
   type RegisterReply,
 } from '@tillbridge/shared';
+import type { RegisterStatus } from '../core/ports.js';
 import { toCanonical } from './canonical.js';
 import type { Codec, Connection, Framer, FramerOutput, LinkState, MessageHandler, Transport } from './types.js';
 
-export interface RegisterEndpointStatus {
-  id: string;
-  transport: string;
-  codec: string;
-  connected: number;
-  /** connected when a connection is open; otherwise what the transport says. */
-  state: LinkState;
-  /** Why the transport is disconnected or in error, when it said. */
-  detail?: string;
-  /** What the register itself last reported with a `status` message. */
-  reported?: { state: string; detail?: string; at: string };
-  lastMessageAt?: string;
-}
+/** A register's state (the core's RegisterStatus): status and the hub's terminal view. */
+export type RegisterEndpointStatus = RegisterStatus;
 
 /** Frames queued per connection before reading pauses (backpressure on a flooding register). */
 const MAX_PENDING = 64;

@@ -1,4 +1,7 @@
 import type { RegisterReply } from '@tillbridge/shared';
+import type { LinkState } from '../core/ports.js';
+
+export type { LinkState, MessageHandler } from '../core/ports.js';
 
 /**
  * The gateway's three layers, each a small interface with its own implementations:
@@ -20,9 +23,6 @@ export interface Connection {
   onData(listener: (chunk: Buffer) => void): void;
   onClose(listener: () => void): void;
 }
-
-/** What a transport says of its link to the register, for status and the hub. */
-export type LinkState = 'listening' | 'connecting' | 'connected' | 'disconnected' | 'error';
 
 export interface Transport {
   /**
@@ -77,9 +77,4 @@ export interface Codec {
    * scanned receipt, both without context).
    */
   encode(replies: RegisterReply[], context?: unknown): Buffer;
-}
-
-/** What the gateway hands canonical messages to: the store core. */
-export interface MessageHandler {
-  handle(register: string, message: import('@tillbridge/shared').RegisterMessage): Promise<RegisterReply>;
 }

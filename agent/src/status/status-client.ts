@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { parseHostPort } from '@tillbridge/shared';
-import type { AgentConfig } from '../config.js';
-import { runFilePath } from '../agent.js';
+import { runFilePath } from './run-file.js';
 import type { AgentStatus } from './status-report.js';
+
+/** What the client reads of the agent's config (AgentConfig). */
+type AgentConfig = { store: string; dataDir: string; status: { listen: string } };
 
 /**
  * Asks the running agent of this config for its status over its loopback endpoint. Where: the

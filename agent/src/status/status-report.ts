@@ -1,7 +1,18 @@
-import type { OutboxStats } from '../sync/outbox.js';
-import type { RegisterEndpointStatus } from '../gateway/register-endpoint.js';
 import type { StorageHealthView } from '../db/storage-health.js';
-import type { FrameFailure } from '../sync/hub-link.js';
+import type { RegisterStatus as RegisterEndpointStatus } from '../core/ports.js';
+
+/** Events waiting in the outbox (sync's Outbox.stats()). */
+interface OutboxStats {
+  depth: number;
+  oldestAgeMs: number;
+}
+/** A listener of a hub frame that threw (sync's HubLink counts them). */
+interface FrameFailure {
+  frame: string;
+  code: string;
+  message: string;
+  at: string;
+}
 
 /** What `tillbridge-agent status` shows; served as JSON by the agent at GET /status. */
 export interface AgentStatus {

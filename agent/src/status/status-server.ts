@@ -1,7 +1,7 @@
 import { TbError } from '@tillbridge/shared';
 import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './status-report.js';
-import { listenError } from '../gateway/transports/listen-error.js';
+import { listenError } from '@tillbridge/shared';
 
 export interface StatusServerHooks {
   /** Prometheus text exposition for GET /metrics. */

@@ -1,12 +1,11 @@
-import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   AGENT_WS_PATH,
   CloseCodes,
-  fullJitterDelay,
   monotonicClock,
   parseHubFrame,
+  ReconnectBackoff,
   isTbError,
   sleep,
   systemClock,
@@ -22,6 +21,10 @@ import {
   type ReceiptLookupBody,
   type ReceiptLookupResult,
 } from '@tillbridge/shared';
+import { EventBus } from '../core/agent-events.js';
+import type { HubAuthorizer } from '../core/ports.js';
+
+export type { HubAuthorizer } from '../core/ports.js';
 import { fetchAccessToken, pinnedAgentFor, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
 
 export interface HubLinkOptions {
@@ -65,7 +68,8 @@ export interface HubLinkOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-export interface HubLinkEvents {
+// a type, not an interface: it must be assignable to the bus's EventMap
+export type HubLinkEvents = {
   welcome: [lastSeq: number, cardKey: string];
   policy: [version: number, policy: unknown];
   /** a rotated-in API key to store (then confirm with confirmKey) */
@@ -75,8 +79,6 @@ export interface HubLinkEvents {
   inventory: [full: boolean, items: { sku: string; onHand: number }[], removed: string[]];
   /** the hub answered a request after its deadline */
   late: [];
-  /** something the hub should hear about now (sent with the next heartbeat, at once) */
-  'heartbeat-due': [];
   /** the store's sync settings, pushed by the hub */
   config: [version: number, settings: unknown];
   /** the hub lacks events of a register's business day: send them again (from the journal) */
@@ -87,21 +89,13 @@ export interface HubLinkEvents {
    * copied): start a new incarnation now (synchronously), before the link reconnects.
    */
   incarnation: [reason: string];
-}
+};
 
 /** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
 export interface HubRefusal {
   code: string;
   reason: string;
   at: string;
-}
-
-/** What the store core needs from the hub: requests with a deadline, and whether one can be made now. */
-export interface HubAuthorizer {
-  readonly connected: boolean;
-  authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult>;
-  lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult>;
-  override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult>;
 }
 
 /** A connection that stayed up this long was a working one: losing it starts a fresh round of hubs, without backoff. */
@@ -139,6 +133,18 @@ export interface HubLinkInfo {
   lastFrameError?: FrameFailure;
 }
 
+/** What the handlers of one connection's socket share. */
+interface ConnectionState {
+  opened: boolean;
+  /** The hello said a range of protocol versions (not protocol 2's). */
+  sentRanged: boolean;
+  /** The hub answered since the last ping. */
+  alive: boolean;
+  pinger?: NodeJS.Timeout;
+  closeGrace?: NodeJS.Timeout;
+  welcomeWait?: NodeJS.Timeout;
+}
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -151,7 +157,14 @@ interface Pending {
  * With several hub URLs, a failed or lost connection moves on to the next one at once; the backoff
  * counts full rounds of them, and a working connection keeps its hub until it is lost.
  */
-export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorizer {
+export class HubLink implements HubAuthorizer {
+  /**
+   * What the hub says (a welcome, a policy, an ack…), for the parts of the agent the composition
+   * root subscribes. A handler that throws is logged with its error and counted (status), and the
+   * others still run: nothing a handler does can throw out of the socket's events, so no frame
+   * from the hub can stop the agent (DESIGN rule 12).
+   */
+  readonly events: EventBus<HubLinkEvents>;
   private ws: WebSocket | undefined;
   private ready = false;
   private token: AccessToken | undefined;
@@ -173,8 +186,8 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private readonly urls: readonly string[];
   /** The index in `urls` of the hub in use: it changes only when a connection fails or is lost. */
   private current = 0;
-  /** When the current connection was welcomed, in elapsed time (monotonicClock); undefined before. */
-  private welcomedAt: number | undefined;
+  /** Rounds of hubs failed since the last working connection; a welcome marks the connection up. */
+  private readonly backoff: ReconnectBackoff;
 
   private readonly now: () => number;
   /** This run of the link and the number of its latest connection, said in each hello: the hub lets no older connection displace a newer one. */
@@ -189,7 +202,14 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   private legacyHello = false;
 
   constructor(private readonly opts: HubLinkOptions) {
-    super();
+    this.events = new EventBus((event, err) => this.handlerFailed(event, err));
+    this.backoff = new ReconnectBackoff({
+      baseMs: opts.reconnectBaseMs,
+      capMs: opts.reconnectCapMs,
+      stableMs: opts.stableMs ?? STABLE_AFTER_MS,
+      ...(opts.random ? { random: opts.random } : {}),
+      ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    });
     this.now = opts.now ?? systemClock.now;
     this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (this.urls.length === 0) throw new TypeError('HubLink needs at least one hub URL');
@@ -219,24 +239,6 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       out.lastFrameError = this.lastFrameError;
     }
     return out;
-  }
-
-  /**
-   * Calls every listener of `event`, each on its own: one that throws (a full disk under the
-   * inventory cache, a bug) is logged with its error and counted, and the others still run.
-   * Nothing a listener does can throw out of the socket's events, so no frame from the hub can
-   * stop the agent (DESIGN rule 12).
-   */
-  override emit<K extends keyof HubLinkEvents>(event: K, ...args: HubLinkEvents[K]): boolean {
-    const listeners = this.rawListeners(event) as ((...a: HubLinkEvents[K]) => void)[];
-    for (const l of listeners) {
-      try {
-        l.apply(this, args);
-      } catch (err) {
-        this.handlerFailed(event, err);
-      }
-    }
-    return listeners.length > 0;
   }
 
   private handlerFailed(frame: string, err: unknown): void {
@@ -306,6 +308,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   setBackoff(baseMs: number, capMs: number): void {
     this.opts.reconnectBaseMs = baseMs;
     this.opts.reconnectCapMs = capMs;
+    this.backoff.setBounds(baseMs, capMs);
   }
 
   /** Tells the hub the rotated-in key `id` is stored (it may forget it now). */
@@ -367,7 +370,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         },
         (err: unknown) => {
           if (connection.aborted) return;
-          this.opts.log.warn({ err: (err as Error).message }, 'could not refresh the access token; retrying');
+          this.opts.log.warn({ err }, 'could not refresh the access token; retrying');
           if (this.token && monotonicClock.now() < this.token.expiresAt) {
             this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
             this.token = { ...this.token, refreshAt: monotonicClock.now() };
@@ -383,49 +386,50 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    let attempt = 0; // rounds of hubs failed since the last working connection: the backoff's exponent
     let tried = 0; // hubs tried in this round
     while (!signal.aborted) {
-      let slow = false;
-      let protocolRefused = false;
-      this.welcomedAt = undefined;
+      let newIncarnation = false;
+      let failure: { slow: boolean; protocolRefused: boolean } | undefined;
       try {
-        const newIncarnation = await this.connectOnce(signal);
-        // a working connection, lost: a fresh round (from the next hub). One closed for a new
-        // incarnation keeps the backoff: should that repeat, it slows down
-        const stable = this.welcomedAt !== undefined && monotonicClock.now() - this.welcomedAt >= (this.opts.stableMs ?? STABLE_AFTER_MS);
-        if (stable && !newIncarnation) attempt = tried = 0;
+        newIncarnation = await this.connectOnce(signal);
       } catch (err) {
-        this.lastError = (err as Error).message;
-        if (isTbError(err, TbCodes.UNAUTHORIZED)) {
-          this.opts.log.error({ code: TbCodes.UNAUTHORIZED, url: this.url }, `the hub refused this store's API key: ${(err as Error).message}`);
-          attempt = Math.max(attempt, 6);
-          slow = true;
-        } else if (isTbError(err, TbCodes.RATE_LIMITED)) {
-          // logged when the wait began; the next token request, to whichever hub, waits for it (newToken)
-        } else if (isTbError(err, TbCodes.PROTOCOL_VERSION)) {
-          // logged when the hub closed; nothing changes until one side is upgraded: retried slowly
-          attempt = Math.max(attempt, 10);
-          slow = true;
-          protocolRefused = true;
-        } else if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
-          // logged when the hub closed; retried slowly: accepted once the other copy is gone
-          attempt = Math.max(attempt, 6);
-          slow = true;
-        } else {
-          this.opts.log.warn({ err: (err as Error).message, url: this.url }, 'hub connection failed');
-        }
+        failure = this.connectFailed(err);
       }
+      // a working connection, lost: a fresh round (from the next hub). One closed for a new
+      // incarnation keeps the backoff: should that repeat, it slows down
+      if (this.backoff.lost(!failure && !newIncarnation)) tried = 0;
       if (signal.aborted) break;
       this.nextHub();
       // the next hub at once, until every one has failed in this round: then the backoff
-      if (++tried < this.urls.length && !slow) continue;
+      if (++tried < this.urls.length && !failure?.slow) continue;
       tried = 0;
-      let delay = fullJitterDelay(attempt++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
       // refused for its version: at least half the backoff's cap between tries (not a hammering loop)
-      if (protocolRefused) delay = Math.max(delay, this.opts.reconnectCapMs / 2);
-      await (this.opts.sleep ?? sleep)(Math.max(delay, 50), signal);
+      await this.backoff.wait(signal, failure?.protocolRefused ? Math.max(this.opts.reconnectCapMs / 2, 50) : 50);
     }
+  }
+
+  /** Logs a failed or lost connection as its cause deserves; a refusal is retried slowly. */
+  private connectFailed(err: unknown): { slow: boolean; protocolRefused: boolean } {
+    this.lastError = (err as Error).message;
+    if (isTbError(err, TbCodes.UNAUTHORIZED)) {
+      const refused = `the hub refused this store's API key: ${this.lastError}`;
+      this.opts.log.error({ code: TbCodes.UNAUTHORIZED, url: this.url, err }, refused);
+      this.backoff.atLeast(6);
+      return { slow: true, protocolRefused: false };
+    }
+    if (isTbError(err, TbCodes.PROTOCOL_VERSION)) {
+      // logged when the hub closed; nothing changes until one side is upgraded: retried slowly
+      this.backoff.atLeast(10);
+      return { slow: true, protocolRefused: true };
+    }
+    if (isTbError(err, TbCodes.DUPLICATE_AGENT)) {
+      // logged when the hub closed; retried slowly: accepted once the other copy is gone
+      this.backoff.atLeast(6);
+      return { slow: true, protocolRefused: false };
+    }
+    // a rate limit was logged when the wait began; the next token request, to whichever hub, waits for it (newToken)
+    if (!isTbError(err, TbCodes.RATE_LIMITED)) this.opts.log.warn({ err, url: this.url }, 'hub connection failed');
+    return { slow: false, protocolRefused: false };
   }
 
   /** Moves to the next hub URL, if there are several; a token is asked of the hub it is used with. */
@@ -445,10 +449,63 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     if (signal.aborted) return false;
     if (!this.token || monotonicClock.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
     if (signal.aborted) return false; // the token came back after the stop was asked for
-    const url = new URL(AGENT_WS_PATH, this.url).toString();
+    const ws = this.openSocket(this.token.token);
+    this.ws = ws;
+    const attempt = ++this.attempts;
+    const connection = new AbortController();
+    this.connection = connection;
+    return new Promise<boolean>((resolve, reject) => {
+      const state: ConnectionState = { opened: false, sentRanged: false, alive: true };
+      // stopping: a close frame, and the socket dropped if the hub does not answer it in time
+      const onAbort = (): void => {
+        ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
+        state.closeGrace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+
+      ws.on('unexpected-response', (_req, res) => {
+        if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
+        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
+        const code = res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE;
+        reject(new TbError(code, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
+        ws.terminate();
+      });
+      ws.on('open', () => this.sayHello(ws, attempt, state, reject));
+      ws.on('pong', () => {
+        state.alive = true;
+      });
+      ws.on('message', (data) => {
+        state.alive = true;
+        try {
+          this.onMessage(data.toString());
+        } catch (err) {
+          this.handlerFailed('message', err);
+        }
+        if (this.ready && state.welcomeWait) {
+          clearTimeout(state.welcomeWait);
+          state.welcomeWait = undefined;
+        }
+      });
+      ws.on('error', (err) => {
+        if (!state.opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
+        else this.opts.log.warn({ err }, 'hub connection error');
+      });
+      ws.on('close', (code, reason) => {
+        signal.removeEventListener('abort', onAbort);
+        connection.abort();
+        const outcome = this.closed(code, reason.toString(), state);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      });
+    });
+  }
+
+  /** A WebSocket to the hub in use, with the access token and the TLS the config asks for. */
+  private openSocket(token: string): WebSocket {
     const tls = this.opts.tls ?? {};
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${this.token.token}` },
+    return new WebSocket(new URL(AGENT_WS_PATH, this.url).toString(), {
+      headers: { authorization: `Bearer ${token}` },
       // given up: the socket is destroyed, so the hub sees it go and drops the handshake
       handshakeTimeout: this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       maxPayload: 16 * 1024 * 1024,
@@ -458,137 +515,103 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
       // a pinned hub certificate (hub.fingerprint): checked by the agent's sockets, not by a CA
       ...(tls.fingerprint ? { agent: pinnedAgentFor(tls) } : {}),
     });
-    this.ws = ws;
-    const attempt = ++this.attempts;
-    const connection = new AbortController();
-    this.connection = connection;
-    return new Promise<boolean>((resolve, reject) => {
-      let opened = false;
-      let sentRanged = false;
-      let alive = true;
-      let pinger: NodeJS.Timeout | undefined;
-      let closeGrace: NodeJS.Timeout | undefined;
-      let welcomeWait: NodeJS.Timeout | undefined;
-      // stopping: a close frame, and the socket dropped if the hub does not answer it in time
-      const onAbort = (): void => {
-        ws.close(CloseCodes.GOING_AWAY, 'agent stopping');
-        closeGrace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+  }
 
-      ws.on('unexpected-response', (_req, res) => {
-        if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
-        if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
-        reject(new TbError(res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
+  /** The socket is open: the hello, a deadline for the welcome, and pings to notice a silent hub. */
+  private sayHello(ws: WebSocket, attempt: number, state: ConnectionState, reject: (err: Error) => void): void {
+    state.opened = true;
+    let hello: { incarnation: string; newest: number };
+    try {
+      hello = this.opts.hello();
+    } catch (err) {
+      this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
+      ws.terminate();
+      return;
+    }
+    const legacy = this.legacyHello;
+    state.sentRanged = !legacy;
+    const { agentId: agent, software, os, startedAt } = this.opts;
+    const base = { t: 'hello', agent, incarnation: hello.incarnation, newest: hello.newest, software, run: this.runId, attempt };
+    // the range this agent speaks (docs/upgrade.md); a hub from before negotiation takes only protocol 2's hello
+    const frame = legacy
+      ? { ...base, v: 2 }
+      : { ...base, v: WIRE_VERSION, min: WIRE_VERSION_MIN, ...(os ? { os } : {}), ...(startedAt ? { startedAt } : {}) };
+    ws.send(JSON.stringify(frame));
+    const welcomeMs = this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS;
+    state.welcomeWait = setTimeout(() => {
+      // given up for good: dropped, not left half-open for the hub to find later
+      reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not welcome this connection within ${welcomeMs} ms`));
+      ws.terminate();
+    }, welcomeMs);
+    state.pinger = setInterval(() => {
+      if (!state.alive) {
+        this.opts.log.warn('hub stopped answering pings; reconnecting');
         ws.terminate();
-      });
-      ws.on('open', () => {
-        opened = true;
-        let hello: { incarnation: string; newest: number };
-        try {
-          hello = this.opts.hello();
-        } catch (err) {
-          this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
-          ws.terminate();
-          return;
-        }
-        const legacy = this.legacyHello;
-        sentRanged = !legacy;
-        const base = { t: 'hello', agent: this.opts.agentId, incarnation: hello.incarnation, newest: hello.newest, software: this.opts.software, run: this.runId, attempt };
-        // the range this agent speaks (docs/upgrade.md); a hub from before negotiation takes only protocol 2's hello
-        const frame = legacy
-          ? { ...base, v: 2 }
-          : { ...base, v: WIRE_VERSION, min: WIRE_VERSION_MIN, ...(this.opts.os ? { os: this.opts.os } : {}), ...(this.opts.startedAt ? { startedAt: this.opts.startedAt } : {}) };
-        ws.send(JSON.stringify(frame));
-        const welcomeMs = this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS;
-        welcomeWait = setTimeout(() => {
-          // given up for good: dropped, not left half-open for the hub to find later
-          reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not welcome this connection within ${welcomeMs} ms`));
-          ws.terminate();
-        }, welcomeMs);
-        pinger = setInterval(() => {
-          if (!alive) {
-            this.opts.log.warn('hub stopped answering pings; reconnecting');
-            ws.terminate();
-            return;
-          }
-          alive = false;
-          ws.ping();
-        }, this.opts.pingMs);
-      });
-      ws.on('pong', () => {
-        alive = true;
-      });
-      ws.on('message', (data) => {
-        alive = true;
-        try {
-          this.onMessage(data.toString());
-        } catch (err) {
-          this.handlerFailed('message', err);
-        }
-        if (this.ready && welcomeWait) {
-          clearTimeout(welcomeWait);
-          welcomeWait = undefined;
-        }
-      });
-      ws.on('error', (err) => {
-        if (!opened) reject(new TbError(TbCodes.HUB_UNAVAILABLE, err.message, { cause: err }));
-        else this.opts.log.warn({ err: err.message }, 'hub connection error');
-      });
-      ws.on('close', (code, reason) => {
-        signal.removeEventListener('abort', onAbort);
-        connection.abort();
-        if (closeGrace) clearTimeout(closeGrace);
-        if (welcomeWait) clearTimeout(welcomeWait);
-        if (pinger) clearInterval(pinger);
-        this.stopRefresh();
-        const wasReady = this.ready;
-        this.ready = false;
-        this.connectedSince = undefined;
-        for (const [rid, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub connection closed'));
-          this.pending.delete(rid);
-        }
-        if (code === CloseCodes.TOKEN_EXPIRED || code === CloseCodes.UNAUTHORIZED) this.token = undefined;
-        if (wasReady) {
-          this.opts.log.warn({ code, reason: reason.toString() }, 'disconnected from the hub');
-          this.emit('down');
-        }
-        if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason.toString());
-        if (code === CloseCodes.PROTOCOL && !wasReady && sentRanged && WIRE_VERSION_MIN <= 2) {
-          // a hub from before version negotiation refused the ranged hello: protocol 2's next time
-          this.legacyHello = true;
-          this.opts.log.warn({ code, reason: reason.toString() }, 'the hub predates protocol negotiation: saying the protocol 2 hello from now on');
-        }
-        if (code === CloseCodes.PROTOCOL_VERSION) {
-          const text = reason.toString() || 'the hub and this agent share no protocol version';
-          this.refusal = { code: TbCodes.PROTOCOL_VERSION, reason: text, at: new Date(this.now()).toISOString() };
-          this.opts.log.error({ code: TbCodes.PROTOCOL_VERSION, reason: text, url: this.url, software: this.opts.software }, `the hub refused this version of the agent: ${text}`);
-          reject(new TbError(TbCodes.PROTOCOL_VERSION, `refused by the hub: ${text}`));
-        } else if (code === CloseCodes.DUPLICATE_AGENT) {
-          const text = reason.toString() || 'another copy of this agent is connected to the hub';
-          this.refusal = { code: TbCodes.DUPLICATE_AGENT, reason: text, at: new Date(this.now()).toISOString() };
-          this.opts.log.error(
-            { code: TbCodes.DUPLICATE_AGENT, reason: text },
-            'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) is connected to it; sales are kept here until this copy is the only one',
-          );
-          reject(new TbError(TbCodes.DUPLICATE_AGENT, `refused by the hub: ${text}`));
-        } else if (opened) resolve(code === CloseCodes.NEW_INCARNATION);
-        else reject(new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`));
-      });
-    });
+        return;
+      }
+      state.alive = false;
+      ws.ping();
+    }, this.opts.pingMs);
+  }
+
+  /**
+   * The connection closed: its timers and requests end, and what the close says decides what
+   * connectOnce settles with — true for a new incarnation, false otherwise, or the refusal.
+   */
+  private closed(code: number, reason: string, state: ConnectionState): boolean | TbError {
+    if (state.closeGrace) clearTimeout(state.closeGrace);
+    if (state.welcomeWait) clearTimeout(state.welcomeWait);
+    if (state.pinger) clearInterval(state.pinger);
+    this.stopRefresh();
+    const wasReady = this.ready;
+    this.ready = false;
+    this.connectedSince = undefined;
+    for (const [rid, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub connection closed'));
+      this.pending.delete(rid);
+    }
+    if (code === CloseCodes.TOKEN_EXPIRED || code === CloseCodes.UNAUTHORIZED) this.token = undefined;
+    if (wasReady) {
+      this.opts.log.warn({ code, reason }, 'disconnected from the hub');
+      this.events.emit('down');
+    }
+    if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason);
+    if (code === CloseCodes.PROTOCOL && !wasReady && state.sentRanged && WIRE_VERSION_MIN <= 2) {
+      // a hub from before version negotiation refused the ranged hello: protocol 2's next time
+      this.legacyHello = true;
+      this.opts.log.warn({ code, reason }, 'the hub predates protocol negotiation: saying the protocol 2 hello from now on');
+    }
+    if (code === CloseCodes.PROTOCOL_VERSION) return this.refused(TbCodes.PROTOCOL_VERSION, reason);
+    if (code === CloseCodes.DUPLICATE_AGENT) return this.refused(TbCodes.DUPLICATE_AGENT, reason);
+    if (state.opened) return code === CloseCodes.NEW_INCARNATION;
+    return new TbError(TbCodes.HUB_UNAVAILABLE, `connection closed before it opened (${code})`);
+  }
+
+  /** The hub refused this version of the agent, or this copy of it: logged, shown in status. */
+  private refused(code: typeof TbCodes.PROTOCOL_VERSION | typeof TbCodes.DUPLICATE_AGENT, reason: string): TbError {
+    const at = new Date(this.now()).toISOString();
+    if (code === TbCodes.PROTOCOL_VERSION) {
+      const text = reason || 'the hub and this agent share no protocol version';
+      this.refusal = { code, reason: text, at };
+      const fields = { code, reason: text, url: this.url, software: this.opts.software };
+      this.opts.log.error(fields, `the hub refused this version of the agent: ${text}`);
+      return new TbError(code, `refused by the hub: ${text}`);
+    }
+    const text = reason || 'another copy of this agent is connected to the hub';
+    this.refusal = { code, reason: text, at };
+    this.opts.log.error(
+      { code, reason: text },
+      'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) ' +
+        'is connected to it; sales are kept here until this copy is the only one',
+    );
+    return new TbError(code, `refused by the hub: ${text}`);
   }
 
   /** The hub closed with NEW_INCARNATION: listeners commit a new incarnation before the next hello. */
   private newIncarnation(reason: string): void {
     this.opts.log.warn({ reason }, 'the hub found this database behind or forked from what it applied (restored, reverted or copied)');
-    try {
-      this.emit('incarnation', reason);
-    } catch (err) {
-      this.opts.log.error({ err }, 'could not start a new incarnation; the hub will ask again');
-    }
+    this.events.emit('incarnation', reason);
   }
 
   private onMessage(text: string): void {
@@ -596,7 +619,7 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
     try {
       frame = parseHubFrame(JSON.parse(text));
     } catch (err) {
-      this.opts.log.error({ err: (err as Error).message }, 'the hub sent a frame this agent does not understand');
+      this.opts.log.error({ err }, 'the hub sent a frame this agent does not understand');
       return;
     }
     switch (frame.t) {
@@ -605,39 +628,39 @@ export class HubLink extends EventEmitter<HubLinkEvents> implements HubAuthorize
         this.ready = true;
         this.protocol = frame.v;
         this.connectedSince = this.now();
-        this.welcomedAt = monotonicClock.now();
+        this.backoff.up();
         this.lastError = undefined;
         this.refusal = undefined;
         this.opts.log.info({ lastSeq: frame.lastSeq, url: this.url }, 'connected to the hub');
         this.scheduleRefresh();
-        this.emit('welcome', frame.lastSeq, frame.cardKey);
+        this.events.emit('welcome', frame.lastSeq, frame.cardKey);
         break;
       case 'key':
-        this.emit('key', frame.id, frame.apiKey);
+        this.events.emit('key', frame.id, frame.apiKey);
         break;
       case 'config':
-        this.emit('config', frame.version, frame.settings);
+        this.events.emit('config', frame.version, frame.settings);
         break;
       case 'policy':
-        this.emit('policy', frame.version, frame.policy);
+        this.events.emit('policy', frame.version, frame.policy);
         break;
       case 'ack':
-        this.emit('ack', frame.upTo, frame.results);
+        this.events.emit('ack', frame.upTo, frame.results);
         break;
       case 'nack':
-        this.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
+        this.events.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
         break;
       case 'resend':
-        this.emit('resend', frame.register, frame.businessDay, frame.missing);
+        this.events.emit('resend', frame.register, frame.businessDay, frame.missing);
         break;
       case 'inventory':
-        this.emit('inventory', frame.full, frame.items, frame.removed ?? []);
+        this.events.emit('inventory', frame.full, frame.items, frame.removed ?? []);
         if (frame.n !== undefined) this.inventorySeenN = frame.n;
         break;
       case 'res': {
         const p = this.pending.get(frame.rid);
         if (!p) {
-          this.emit('late'); // answered after its deadline: the offline decision already stands
+          this.events.emit('late'); // answered after its deadline: the offline decision already stands
           return;
         }
         this.pending.delete(frame.rid);

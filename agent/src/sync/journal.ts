@@ -1,9 +1,10 @@
 import type { Statement } from 'better-sqlite3';
 import { businessDayOf, lineAmount, toMilli } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
+import { JOURNAL_RETENTION_MS, type DayCount, type ForwardedJournal } from '../core/ports.js';
 
-/** How long forwarded events are kept after they were written (default 14 days). */
-export const JOURNAL_RETENTION_MS = 14 * 24 * 3600 * 1000;
+export { JOURNAL_RETENTION_MS, type DayCount };
+
 
 export interface JournalRow {
   event_id: string;
@@ -16,20 +17,6 @@ export interface JournalRow {
   ref: string | null;
   amount: number | null;
   tenders: string | null;
-}
-
-/** A register's business day as counted from the journal (the agent's own day close). */
-export interface DayCount {
-  sales: { count: number; amount: number };
-  returns: { count: number; amount: number };
-  /** per tender kind (lower-cased): taken in sales minus paid out in refunds; sorted by kind */
-  tenders: { kind: string; amount: number }[];
-  /** the sale receipts forwarded, in the order they were */
-  receipts: string[];
-  /** the returns forwarded as completed (return.complete), in the order they were */
-  authorizations: string[];
-  /** the currency of the day's sales, when they all had one */
-  currency?: string;
 }
 
 interface Facts {
@@ -45,7 +32,7 @@ interface Facts {
  * the outbox row is gone. What the agent counts a register's day from, and what it sends again
  * when the hub asks (`resend`), with the original ids. One insert per event: it is on the sale path.
  */
-export class Journal {
+export class Journal implements ForwardedJournal {
   private readonly insert: Statement;
   private readonly ofDay: Statement;
   private readonly prune: Statement;

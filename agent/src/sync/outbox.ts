@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { newId, systemClock } from '@tillbridge/shared';
 import type { Db } from '../db/agent-db.js';
+import type { EventOutbox } from '../core/ports.js';
 import { Journal } from './journal.js';
 
 export interface OutboxRow {
@@ -23,7 +24,7 @@ export interface OutboxStats {
  * transaction, together with whatever else makes the register's message durable; the row
  * leaves only through `deleteUpTo`, after the hub has acked that seq.
  */
-export class Outbox {
+export class Outbox implements EventOutbox {
   private readonly insert: Statement;
   private readonly selectAfter: Statement;
   private readonly del: Statement;

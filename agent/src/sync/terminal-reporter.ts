@@ -1,17 +1,16 @@
 import { systemClock, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
-import type { RegisterEndpoint, RegisterEndpointStatus } from '../gateway/register-endpoint.js';
+import type { RegisterStatus, RegisterStatusSource } from '../core/ports.js';
 
-/** What the reporter needs of the hub link (HubLink): a frame out, and each (re)connection. */
+/** What the reporter needs of the hub link (HubLink): whether it is up, and a frame out. */
 export interface TerminalLink {
   readonly connected: boolean;
   send(frame: AgentFrame): boolean;
-  on(event: 'welcome', listener: () => void): unknown;
 }
 
 /**
  * Sends each register's state to the hub as it changes (connected, disconnected, error, what the
  * register reported, last message), batched over a short window, and all of them again on every
- * (re)connection. Status is current state, not history: nothing is queued while offline.
+ * (re)connection (`reportAll`, called by the composition root on each welcome). Status is current state, not history: nothing is queued while offline.
  */
 export class TerminalReporter {
   private readonly pending = new Map<string, TerminalStatus>();
@@ -20,17 +19,19 @@ export class TerminalReporter {
   /** `now`: the agent's clock, for each status's `at`. */
   constructor(
     private readonly link: TerminalLink,
-    private readonly endpoints: Pick<RegisterEndpoint, 'onStatus' | 'status'>[],
+    private readonly endpoints: readonly RegisterStatusSource[],
     private readonly now: () => number = systemClock.now,
     private readonly windowMs = 50,
   ) {}
 
   start(): void {
     for (const e of this.endpoints) e.onStatus((s) => this.queue(s));
-    this.link.on('welcome', () => {
-      for (const e of this.endpoints) this.queue(e.status());
-      this.flush();
-    });
+  }
+
+  /** Sends every register's state now: on each (re)connection to the hub. */
+  reportAll(): void {
+    for (const e of this.endpoints) this.queue(e.status());
+    this.flush();
   }
 
   stop(): void {
@@ -38,7 +39,7 @@ export class TerminalReporter {
     this.timer = undefined;
   }
 
-  private queue(s: RegisterEndpointStatus): void {
+  private queue(s: RegisterStatus): void {
     const t: TerminalStatus = { register: s.id, state: s.state, transport: s.transport.slice(0, 200), connections: s.connected, at: new Date(this.now()).toISOString() };
     if (s.detail) t.detail = s.detail.slice(0, 300);
     if (s.reported) t.reported = s.reported.detail === undefined ? { state: s.reported.state, at: s.reported.at } : { state: s.reported.state, detail: s.reported.detail.slice(0, 200), at: s.reported.at };

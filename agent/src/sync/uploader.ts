@@ -94,15 +94,12 @@ export class Uploader {
     const onDown = (): void => {
       this.inFlight = undefined;
     };
-    this.link.on('welcome', onWelcome);
-    this.link.on('ack', onAck);
-    this.link.on('nack', onNack);
-    this.link.on('down', onDown);
+    const hub = this.link.events;
     this.unsubscribe.push(
-      () => this.link.off('welcome', onWelcome),
-      () => this.link.off('ack', onAck),
-      () => this.link.off('nack', onNack),
-      () => this.link.off('down', onDown),
+      hub.on('welcome', onWelcome),
+      hub.on('ack', onAck),
+      hub.on('nack', onNack),
+      hub.on('down', onDown),
       this.outbox.onAppend(() => this.pump()),
     );
   }
@@ -126,8 +123,7 @@ export class Uploader {
     return new Promise((resolve) => {
       const finish = (v: boolean): void => {
         clearTimeout(timer);
-        this.link.off('ack', onAck);
-        this.link.off('down', onDown);
+        stopHearing.forEach((off) => off());
         resolve(v);
       };
       const onAck = (): void => {
@@ -135,8 +131,7 @@ export class Uploader {
       };
       const onDown = (): void => finish(false);
       const timer = setTimeout(() => finish(done()), ms);
-      this.link.on('ack', onAck);
-      this.link.on('down', onDown);
+      const stopHearing = [this.link.events.on('ack', onAck), this.link.events.on('down', onDown)];
     });
   }
 

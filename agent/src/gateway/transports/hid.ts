@@ -1,4 +1,4 @@
-import { fullJitterDelay, monotonicClock, type Logger } from '@tillbridge/shared';
+import { errorText, ReconnectBackoff, type Logger } from '@tillbridge/shared';
 import { matchesDevice, usbIdText, type HidBinding, type HidHandle } from '../hid/binding.js';
 import type { Connection, LinkState, Transport } from '../types.js';
 import type { HidTransportConfig } from './hid-schemas.js';
@@ -9,12 +9,6 @@ export interface HidTransportOptions extends Omit<HidTransportConfig, 'type'> {
   log: Logger;
   /** Hand each input report over whole and untouched (no report-id strip, no padding trim): for ScannerSource. */
   raw?: boolean;
-}
-
-/** A device or system error as one bounded line, for status and logs (never register input). */
-function errorText(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || 'unknown error';
 }
 
 type ReportOptions = Pick<HidTransportOptions, 'reportId' | 'reportSize' | 'reportLengthByte' | 'raw'>;
@@ -100,14 +94,15 @@ export class HidTransport implements Transport {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> = Promise.resolve();
-  private failures = 0;
-  /** When the next open may be tried, in elapsed time (monotonicClock): a backoff, not a time of day. */
-  private nextOpenAt = 0;
+  /** When the next open of a listed device may be tried (elapsed time, not a time of day). */
+  private readonly openBackoff: ReconnectBackoff;
   private state: { state: LinkState; detail: string | undefined } | undefined;
   private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
   private seq = 0;
 
-  constructor(private readonly opts: HidTransportOptions) {}
+  constructor(private readonly opts: HidTransportOptions) {
+    this.openBackoff = new ReconnectBackoff({ baseMs: opts.reconnectBaseMs, capMs: opts.reconnectCapMs });
+  }
 
   describe(): string {
     const serial = this.opts.serialNumber ? `/${this.opts.serialNumber}` : '';
@@ -161,20 +156,19 @@ export class HidTransport implements Transport {
     }
     const found = list.find((d) => matchesDevice(d, this.opts));
     if (!found) return this.setState('disconnected', `no HID device ${usbIdText(this.opts)} plugged in`);
-    if (monotonicClock.now() < this.nextOpenAt) return;
+    if (!this.openBackoff.due()) return;
     let handle: HidHandle;
     try {
       handle = await this.opts.binding.open(found.path);
     } catch (err) {
-      this.nextOpenAt = monotonicClock.now() + fullJitterDelay(this.failures++, { baseMs: this.opts.reconnectBaseMs, capMs: this.opts.reconnectCapMs });
+      this.openBackoff.failed();
       return this.setState('error', `cannot open HID device ${usbIdText(this.opts)} at ${found.path}: ${errorText(err)}`);
     }
     if (!this.running) {
       await handle.close().catch(() => undefined);
       return;
     }
-    this.failures = 0;
-    this.nextOpenAt = 0;
+    this.openBackoff.reset();
     this.attach(handle, found.path);
   }
 

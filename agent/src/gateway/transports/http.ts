@@ -4,7 +4,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
-import { listenError } from './listen-error.js';
+import { listenError } from '@tillbridge/shared';
 
 /**
  * The `http` transport, for POS software on the store LAN:

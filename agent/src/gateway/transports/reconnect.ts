@@ -1,4 +1,4 @@
-import { fullJitterDelay, monotonicClock, sleep } from '@tillbridge/shared';
+import { ReconnectBackoff, type Logger } from '@tillbridge/shared';
 import type { LinkState } from '../types.js';
 
 /** One open link to a device or a register's port, as the loop sees it. */
@@ -11,12 +11,6 @@ export interface Link {
   notifyClosed(): void;
 }
 
-/** Text of a device or system error (never register input) for status and logs: one line, bounded. */
-export function errorText(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/^(Error: )+/, '').trim().slice(0, 200) || 'unknown error';
-}
-
 export interface ReconnectLoopOptions<L extends Link> {
   baseMs: number;
   capMs: number;
@@ -27,6 +21,8 @@ export interface ReconnectLoopOptions<L extends Link> {
   /** A short reason for a failed attempt (never raw register input). */
   describeError(err: unknown): string;
   onState(state: LinkState, detail?: string): void;
+  /** Where a user that could not take a link it was handed is logged. */
+  log: Logger;
   /** A link that stayed up this long resets the backoff (default: capMs). */
   stableMs?: number;
   random?: () => number;
@@ -44,8 +40,13 @@ export class ReconnectLoop<L extends Link> {
   private running: Promise<void> | undefined;
   private current: L | undefined;
   private last: string | undefined;
+  private readonly backoff: ReconnectBackoff;
 
-  constructor(private readonly opts: ReconnectLoopOptions<L>) {}
+  constructor(private readonly opts: ReconnectLoopOptions<L>) {
+    const { baseMs, capMs, stableMs, random } = opts;
+    const optional = { ...(stableMs !== undefined ? { stableMs } : {}), ...(random ? { random } : {}) };
+    this.backoff = new ReconnectBackoff({ baseMs, capMs, ...optional });
+  }
 
   /** Starts the loop in the background; the first attempt is made at once. */
   start(): void {
@@ -69,9 +70,6 @@ export class ReconnectLoop<L extends Link> {
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
-    const stableMs = this.opts.stableMs ?? this.opts.capMs;
-    const backoff = { baseMs: this.opts.baseMs, capMs: this.opts.capMs, ...(this.opts.random ? { random: this.opts.random } : {}) };
-    let attempt = 0;
     this.report('connecting');
     while (!signal.aborted) {
       let link: L;
@@ -80,7 +78,7 @@ export class ReconnectLoop<L extends Link> {
       } catch (err) {
         if (signal.aborted) break;
         this.report('disconnected', this.opts.describeError(err));
-        await sleep(fullJitterDelay(attempt++, backoff), signal);
+        await this.backoff.wait(signal);
         continue;
       }
       if (signal.aborted) {
@@ -90,12 +88,13 @@ export class ReconnectLoop<L extends Link> {
         break;
       }
       this.current = link;
-      const openedAt = monotonicClock.now(); // elapsed time: how long the link stayed up
+      this.backoff.up(); // how long it stays up decides whether its loss starts the backoff over
       this.report('connected');
       try {
         this.opts.onOpen(link);
-      } catch {
-        link.close(); // its user could not take it; the loss below starts the next attempt
+      } catch (err) {
+        this.opts.log.error({ err }, 'the link opened but could not be taken; closing it to try again');
+        link.close(); // the loss below starts the next attempt
       }
       const reason = await link.lost;
       this.current = undefined;
@@ -105,8 +104,8 @@ export class ReconnectLoop<L extends Link> {
       }
       this.report('disconnected', reason);
       link.notifyClosed();
-      if (monotonicClock.now() - openedAt >= stableMs) attempt = 0;
-      await sleep(fullJitterDelay(attempt++, backoff), signal);
+      this.backoff.lost();
+      await this.backoff.wait(signal);
     }
     this.report('disconnected', 'stopped');
   }

@@ -1,7 +1,7 @@
 import { SerialPort } from 'serialport';
-import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { errorText, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, LinkState, Transport } from '../types.js';
-import { errorText, ReconnectLoop } from './reconnect.js';
+import { ReconnectLoop } from './reconnect.js';
 import { StreamLink } from './stream-link.js';
 import type { SerialTransportConfig } from './schemas.js';
 
@@ -133,6 +133,7 @@ export class SerialTransport implements Transport {
       ...(this.opts.random ? { random: this.opts.random } : {}),
       open: (signal) => this.open(signal),
       onOpen: (link) => onConnection(link),
+      log,
       // the binding's message ends with ", cannot open <path>" itself
       describeError: (err) => `cannot open ${this.opts.path}: ${errorText(err).replace(/, cannot open .*$/, '')}`,
       onState: (state, detail) => {

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
-import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { errorText, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, LinkState, Transport } from '../types.js';
-import { errorText, ReconnectLoop } from './reconnect.js';
+import { ReconnectLoop } from './reconnect.js';
 import { StreamLink } from './stream-link.js';
 import type { TcpClientTransportConfig } from './schemas.js';
 
@@ -79,6 +79,7 @@ export class TcpClientTransport implements Transport {
       ...(this.opts.random ? { random: this.opts.random } : {}),
       open: (signal) => this.dial(signal),
       onOpen: (link) => onConnection(link),
+      log,
       describeError: (err) => `cannot connect to ${this.describe()}: ${errorText(err)}`,
       onState: (state, detail) => {
         log.debug({ state, detail, at: this.describe() }, 'tcp-client link state');

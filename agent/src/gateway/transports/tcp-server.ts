@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
-import { listenError } from './listen-error.js';
+import { listenError } from '@tillbridge/shared';
 
 export interface TcpServerOptions {
   host: string;

@@ -1,4 +1,4 @@
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from './errors.js';
 
 /**
  * Why a listener (a register's TCP or HTTP port, the status endpoint) could not be opened, told
