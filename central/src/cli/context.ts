@@ -37,6 +37,24 @@ export interface CliContext {
   client(): AdminClient;
 }
 
+/** A group of subcommands (`tillbridge-hub returns …`). */
+export function commandGroup(ctx: CliContext, name: string, description: string): Command {
+  return ctx.program.command(name).description(description);
+}
+
+/**
+ * A subcommand that prints what it gets: its options in order, then `--json`, then its examples
+ * (command lines) under its help. The caller adds the action (`act`).
+ */
+export function printingCommand(parent: Command, usage: string, description: string, options: Option[], examples: string[]): Command {
+  const command = parent.command(usage).description(description);
+  for (const option of options) command.addOption(option);
+  const heading = examples.length === 1 ? 'Example' : 'Examples';
+  return command
+    .option('--json', 'print JSON')
+    .addHelpText('after', `\n${heading}:\n${examples.map((line) => `  tillbridge-hub ${line}`).join('\n')}`);
+}
+
 export function print(json: boolean | undefined, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
 }

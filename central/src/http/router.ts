@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import { TbCodes, TbError, type TbCode } from '@tillbridge/shared';
+import type { RouteContract } from './contract/route.js';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -44,6 +46,15 @@ export class Router {
   add(method: string, path: string, handler: Handler, maxBody = 1024 * 1024): this {
     this.routes.push({ method, parts: path.split('/').filter(Boolean), handler, maxBody });
     return this;
+  }
+
+  /** A route of the admin API's contract (`contract/`): the handler answers the contract's response type. */
+  serve<Response extends z.ZodType>(
+    contract: RouteContract<string, z.ZodType, Response>,
+    handler: (ctx: RequestContext) => z.input<Response> | Promise<z.input<Response>>,
+    maxBody?: number,
+  ): this {
+    return this.add(contract.method, contract.path, handler, maxBody);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
