@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { TbCodes, TbError, type TbCode } from '@tillbridge/shared';
-import type { RouteContract } from './contract/route.js';
+import type { PathParams, RouteContract } from './contract/route.js';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -49,12 +49,13 @@ export class Router {
   }
 
   /** A route of the admin API's contract (`contract/`): the handler answers the contract's response type. */
-  serve<Response extends z.ZodType>(
-    contract: RouteContract<string, z.ZodType, Response>,
-    handler: (ctx: RequestContext) => z.input<Response> | Promise<z.input<Response>>,
+  serve<Path extends string, Response extends z.ZodType>(
+    contract: RouteContract<Path, z.ZodType, Response>,
+    handler: (ctx: RequestContext & { params: Record<PathParams<Path>, string> }) => z.input<Response> | Promise<z.input<Response>>,
     maxBody?: number,
   ): this {
-    return this.add(contract.method, contract.path, handler, maxBody);
+    // the router matched the path: each of its params is there
+    return this.add(contract.method, contract.path, handler as Handler, maxBody);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
