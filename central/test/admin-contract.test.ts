@@ -91,6 +91,7 @@ describe('the admin API against its contract', () => {
     await check(keys.scheduleKeys, { params: { store: 'S1' }, body: { everyMs: 7 * 86_400_000, graceMs: 3_600_000 } });
     expect((await check(keys.listKeys, { params: { store: 'S1' } })).schedule).not.toBeNull();
     await check(keys.scheduleKeys, { params: { store: 'S1' }, body: { off: true } });
+    await check(keys.createToken, { body: { role: 'operator', name: 'dashboard' } });
     const tokens = await check(keys.listTokens);
     await check(keys.revokeToken, { params: { id: tokens.find((x) => x.role === 'operator')!.id } });
   });

@@ -6,6 +6,19 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { routeUrl, type PathParams, type RequestArgs, type RouteContract } from '../http/contract/route.js';
 import { connectionError, parseHubUrl } from './connection-error.js';
 
+/**
+ * The hub's answer to a route, parsed with the route's schema. One that does not fit (a hub of
+ * another version) is an error naming where it differs.
+ */
+export function parseAnswer<Response extends z.ZodType>(contract: RouteContract<string, z.ZodType, Response>, answer: unknown): z.output<Response> {
+  const parsed = contract.response.safeParse(answer);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const where = issue.path.join('.') || '(the whole answer)';
+  const route = `${contract.method} ${contract.path}`;
+  throw new TbError(TbCodes.INTERNAL, `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue.message}`);
+}
+
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
   /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA; `caFile`: where it came from, for messages. */
@@ -20,12 +33,7 @@ export class AdminClient {
     ...[args]: [PathParams<Path>] extends [never] ? [RequestArgs<Path, Query>?] : [RequestArgs<Path, Query>]
   ): Promise<z.output<Response>> {
     const url = routeUrl(contract, args?.params, args?.query as Record<string, unknown> | undefined);
-    const answer = await this.call<unknown>(contract.method, url, args?.body);
-    const parsed = contract.response.safeParse(answer);
-    if (parsed.success) return parsed.data;
-    const issue = parsed.error.issues[0]!;
-    const where = issue.path.join('.') || '(the whole answer)';
-    throw new TbError(TbCodes.INTERNAL, `the hub's answer to ${contract.method} ${contract.path} is not what this CLI expects at ${where}: ${issue.message}`);
+    return parseAnswer(contract, await this.call<unknown>(contract.method, url, args?.body));
   }
 
   get<T>(path: string): Promise<T> {

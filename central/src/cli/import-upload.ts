@@ -2,7 +2,9 @@ import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTbError, newId, TbCodes, TbError } from '@tillbridge/shared';
-import type { AdminClient } from './admin-client.js';
+import type { z } from 'zod';
+import { parseAnswer, type AdminClient } from './admin-client.js';
+import type { RouteContract } from '../http/contract/route.js';
 import { Progress } from './progress.js';
 import type { ImportProgress } from '../imports/types.js';
 
@@ -23,7 +25,14 @@ function describe(p: ImportState): string {
  * that, on a terminal, the bar follows the hub: bytes sent, then bytes and rows checked, then
  * rows applied as the hub commits them. Resolves with the hub's answer.
  */
-export async function uploadImport<T>(client: AdminClient, path: string, file: string, contentType: string, stream: NodeJS.WriteStream = process.stderr, pollMs = 250): Promise<T> {
+export async function uploadImport<Response extends z.ZodType>(
+  client: AdminClient,
+  contract: RouteContract<string, z.ZodType, Response>,
+  file: string,
+  contentType: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  pollMs = 250,
+): Promise<z.output<Response>> {
   let size: number;
   try {
     const st = statSync(file);
@@ -63,10 +72,11 @@ export async function uploadImport<T>(client: AdminClient, path: string, file: s
     : undefined;
   const body = createReadStream(file);
   try {
-    return await client.upload<T>(`${path}?id=${id}`, body, contentType, size, (s) => {
+    const answer = await client.upload<unknown>(`${contract.path}?id=${id}`, body, contentType, size, (s) => {
       sent = s;
       draw();
     });
+    return parseAnswer(contract, answer);
   } catch (err) {
     if (!isTbError(err, TbCodes.HUB_UNAVAILABLE)) throw err;
     // the answer is lost; the import may not be: say what the hub knows of it

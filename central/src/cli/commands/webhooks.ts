@@ -1,18 +1,10 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { DeliveryView, EndpointView, NewEndpoint } from '../../webhooks/webhooks.js';
 import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
-import { ago, parseDuration, table } from '../format.js';
+import { ago, durationOption, table } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
 
 const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
-
-function duration(v: string, what: string): number {
-  try {
-    return parseDuration(v);
-  } catch (err) {
-    throw new TbError(TbCodes.INVALID, `${what}: ${(err as Error).message}`);
-  }
-}
 
 const path = (id: string, rest = ''): string => `/v1/admin/webhooks/${encodeURIComponent(id)}${rest}`;
 
@@ -125,7 +117,7 @@ export function webhookCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h')
     .action(
       act(async (id: string, opts: { overlap: string; json?: boolean }) => {
-        const r = await ctx.client().post<{ id: string; secret: string; previousSecretExpiresAt: string | null }>(path(id, '/rotate-secret'), { overlapMs: duration(opts.overlap, '--overlap') });
+        const r = await ctx.client().post<{ id: string; secret: string; previousSecretExpiresAt: string | null }>(path(id, '/rotate-secret'), { overlapMs: durationOption(opts.overlap, '--overlap') });
         print(opts.json, r, () =>
           [
             `new signing secret for ${r.id} (shown once): ${r.secret}`,

@@ -3,7 +3,7 @@ import { adminTokenInput } from '../../auth/credentials.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, storeParam } from './common.js';
-import { listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys } from '../contract/keys.js';
+import { createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys } from '../contract/keys.js';
 
 const DAY = 86_400_000;
 
@@ -50,7 +50,7 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     return q.credentials.listAdminTokens();
   });
 
-  router.add('POST', '/v1/admin/tokens', async (ctx) => {
+  router.serve(createToken, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { role?: unknown; name?: unknown };
     const { role, name } = adminTokenInput(body.role, body.name);

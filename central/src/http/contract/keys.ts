@@ -46,6 +46,12 @@ export const scheduleKeys = route(
   z.union([schedule, z.object({ store: z.string(), removed: z.boolean() })]),
 );
 
+export const createToken = route(
+  'POST',
+  '/v1/admin/tokens',
+  z.object({ id: z.string(), role: z.enum(['admin', 'operator']), name: z.string(), token: z.string() }),
+);
+
 export const listTokens = route(
   'GET',
   '/v1/admin/tokens',
