@@ -1,8 +1,10 @@
+import type { DayCloseEventBody, WireEvent } from '@tillbridge/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
 import * as inventory from '../src/http/contract/inventory.js';
 import * as keys from '../src/http/contract/keys.js';
+import * as reconcile from '../src/http/contract/reconcile.js';
 import * as returns from '../src/http/contract/returns.js';
 import { routeUrl, type RouteContract } from '../src/http/contract/route.js';
 import * as sales from '../src/http/contract/sales.js';
@@ -28,7 +30,7 @@ const TICKET: ReturnRow = {
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [inventory, keys, returns, sales, settings, stores].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [inventory, keys, reconcile, returns, sales, settings, stores].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -122,6 +124,20 @@ describe('the admin API against its contract', () => {
     const exceptions = await check(returns.listExceptions, { query: { open: 'true' } });
     await check(returns.resolveException, { params: { id: exceptions[0]!.id }, body: { action: 'accept', note: 'checked' } });
     await check(returns.listExceptions);
+  });
+
+  it('reconciliation', async () => {
+    const close: WireEvent = {
+      seq: 1, id: 'd-R1', kind: 'day.close', register: 'R1', at: '2026-11-27T21:00:00Z',
+      body: {
+        requestId: 'm-d-R1', businessDay: '2026-11-27', source: 'register', closedAt: '2026-11-27T21:00:00Z', currency: 'EUR',
+        sales: { count: 2, amount: 900 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'card', amount: 900 }],
+        receipts: ['X1', 'X9'], authorizations: [],
+      } satisfies DayCloseEventBody,
+    };
+    t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close]);
+    const day = await check(reconcile.reconcileDay, { query: { day: '2026-11-27', store: 'S1' } });
+    expect(day.registers).toMatchObject([{ register: 'R1', status: expect.stringMatching(/discrepancy|resending/) }]);
   });
 
   it('covers every route of the contract', () => {
