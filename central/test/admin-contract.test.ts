@@ -9,6 +9,7 @@ import * as returns from '../src/http/contract/returns.js';
 import { routeUrl, type RouteContract } from '../src/http/contract/route.js';
 import * as sales from '../src/http/contract/sales.js';
 import * as settings from '../src/http/contract/settings.js';
+import * as status from '../src/http/contract/status.js';
 import * as stores from '../src/http/contract/stores.js';
 import { startAdminServer } from './admin-server.js';
 import { seedSale, testHub } from './helpers.js';
@@ -30,7 +31,7 @@ const TICKET: ReturnRow = {
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [inventory, keys, reconcile, returns, sales, settings, stores].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [inventory, keys, reconcile, returns, sales, settings, status, stores].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -138,6 +139,13 @@ describe('the admin API against its contract', () => {
     t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close]);
     const day = await check(reconcile.reconcileDay, { query: { day: '2026-11-27', store: 'S1' } });
     expect(day.registers).toMatchObject([{ register: 'R1', status: expect.stringMatching(/discrepancy|resending/) }]);
+  });
+
+  it('status', async () => {
+    t.hub.terminals.record('S1', { register: 'R1', state: 'connected', transport: 'tcp://127.0.0.1:9100', connections: 1, at: '2026-11-27T10:00:00.000Z' });
+    expect(t.hub.terminals.list('S1')).toHaveLength(1);
+    await check(status.hubStatus);
+    await check(status.hubStatus, { query: { store: 'S1' } });
   });
 
   it('covers every route of the contract', () => {
