@@ -37,22 +37,29 @@ export interface CliContext {
   client(): AdminClient;
 }
 
-/** A group of subcommands (`tillbridge-hub returns …`). */
-export function commandGroup(ctx: CliContext, name: string, description: string): Command {
+/** A command of tillbridge-hub itself: a group of subcommands (`returns …`) or one that acts (`status`). */
+export function topCommand(ctx: CliContext, name: string, description: string): Command {
   return ctx.program.command(name).description(description);
 }
 
 /**
  * A subcommand that prints what it gets: its options in order, then `--json`, then its examples
- * (command lines) under its help. The caller adds the action (`act`).
+ * (command lines, after a note when there is one) under its help. The caller adds the action (`act`).
  */
-export function printingCommand(parent: Command, usage: string, description: string, options: Option[], examples: string[]): Command {
+export function printingCommand(
+  parent: Command,
+  usage: string,
+  description: string,
+  options: Option[],
+  examples: string[],
+  /** a paragraph of help before the examples */
+  note?: string,
+): Command {
   const command = parent.command(usage).description(description);
   for (const option of options) command.addOption(option);
   const heading = examples.length === 1 ? 'Example' : 'Examples';
-  return command
-    .option('--json', 'print JSON')
-    .addHelpText('after', `\n${heading}:\n${examples.map((line) => `  tillbridge-hub ${line}`).join('\n')}`);
+  const lines = examples.map((line) => `  tillbridge-hub ${line}`).join('\n');
+  return command.option('--json', 'print JSON').addHelpText('after', `${note ? `\n${note}\n` : ''}\n${heading}:\n${lines}`);
 }
 
 export function print(json: boolean | undefined, data: unknown, human: () => string): void {

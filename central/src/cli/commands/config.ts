@@ -3,7 +3,7 @@ import { table } from '../format.js';
 import { Option } from 'commander';
 import { configHistory, setConfig, showConfig } from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
-import { act, commandGroup, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 import { parseAssignments } from './policy.js';
 
 /** `config show`'s text: whose settings, their version (and the one the store's agent runs), each key. */
@@ -15,7 +15,7 @@ function configText(r: ResponseOf<typeof showConfig>): string {
 }
 
 export function configCommands(ctx: CliContext): void {
-  const config = commandGroup(ctx, 'config', "sync settings, set centrally: how each store's agent uploads, retries, times out, reports");
+  const config = topCommand(ctx, 'config', "sync settings, set centrally: how each store's agent uploads, retries, times out, reports");
   printingCommand(
     config,
     'show [store]',

@@ -2,10 +2,10 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { importInventory, setInventory, showInventory } from '../../http/contract/inventory.js';
 import { table } from '../format.js';
 import { uploadImport } from '../import-upload.js';
-import { act, commandGroup, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 export function inventoryCommands(ctx: CliContext): void {
-  const inventory = commandGroup(ctx, 'inventory', 'authoritative inventory (a ledger of movements)');
+  const inventory = topCommand(ctx, 'inventory', 'authoritative inventory (a ledger of movements)');
   printingCommand(inventory, 'set <store> <sku> <qty>', 'set on-hand quantity (recorded as an adjustment movement)', [], [
     'inventory set S001 SKU-123 40',
   ]).action(

@@ -4,7 +4,7 @@ import { table } from '../format.js';
 import { Option } from 'commander';
 import { listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy } from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
-import { act, commandGroup, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 /** `a.b=3 c='["x"]'` → { a: { b: 3 }, c: ["x"] }: values are JSON when they parse as JSON, else text. */
 export function parseAssignments(pairs: string[]): Record<string, unknown> {
@@ -44,7 +44,7 @@ function policyText(r: ResponseOf<typeof showPolicy>): string {
 }
 
 export function policyCommands(ctx: CliContext): void {
-  const policy = commandGroup(ctx, 'policy', 'returns policies: the default and per-store overrides, versioned and audited');
+  const policy = topCommand(ctx, 'policy', 'returns policies: the default and per-store overrides, versioned and audited');
   printingCommand(
     policy,
     'show',
@@ -110,7 +110,7 @@ Examples:
     }),
   );
 
-  const managers = commandGroup(ctx, 'managers', 'managers who may override a decision (codes stored hashed)');
+  const managers = topCommand(ctx, 'managers', 'managers who may override a decision (codes stored hashed)');
   managers
     .command('add <id>')
     .description("add a manager, or set a new code for one (the code is read from --code or the TILLBRIDGE_MANAGER_CODE variable)")

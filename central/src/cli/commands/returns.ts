@@ -3,7 +3,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { listExceptions, listReturns, resolveException, RETURNS_PAGE, showReturn } from '../../http/contract/returns.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { money, table } from '../format.js';
-import { act, commandGroup, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 type ReturnsPage = ResponseOf<typeof listReturns>;
 type Ticket = ResponseOf<typeof showReturn>;
@@ -66,7 +66,7 @@ function ticketText(t: Ticket): string {
 }
 
 export function returnCommands(ctx: CliContext): void {
-  const returns = commandGroup(ctx, 'returns', 'return tickets, online and offline');
+  const returns = topCommand(ctx, 'returns', 'return tickets, online and offline');
   printingCommand(
     returns,
     'list',

@@ -3,7 +3,7 @@ import { uploadImport } from '../import-upload.js';
 import { Option } from 'commander';
 import { importSales, showSale } from '../../http/contract/sales.js';
 import type { ResponseOf } from '../../http/contract/route.js';
-import { act, commandGroup, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 /** `sales show`'s text: the sale, and per line what is returned or reserved and what is still returnable. */
 function saleText(r: ResponseOf<typeof showSale>): string {
@@ -15,7 +15,7 @@ function saleText(r: ResponseOf<typeof showSale>): string {
 }
 
 export function saleCommands(ctx: CliContext): void {
-  const sales = commandGroup(ctx, 'sales', 'sales from every channel');
+  const sales = topCommand(ctx, 'sales', 'sales from every channel');
   const store = new Option(
     '--store <id>',
     "the store that issued the receipt (receipt numbers are each store's own; needed when several stores used the number)",

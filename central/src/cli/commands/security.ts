@@ -3,7 +3,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, durationOption, table } from '../format.js';
-import { act, commandGroup, databaseOf, databaseOpt, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, databaseOf, databaseOpt, print, printingCommand, type CliContext } from '../context.js';
 import { createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys } from '../../http/contract/keys.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 
@@ -21,7 +21,7 @@ function keysText(r: ResponseOf<typeof listKeys>): string {
 }
 
 function keyCommands(ctx: CliContext): void {
-  const keys = commandGroup(ctx, 'keys', "stores' API keys: rotation without a dropped transaction, schedules, revocation");
+  const keys = topCommand(ctx, 'keys', "stores' API keys: rotation without a dropped transaction, schedules, revocation");
   printingCommand(keys, 'list <store>', "each key's state and last use (never the key itself), and the rotation schedule", [], [
     'keys list S001',
   ]).action(
@@ -78,7 +78,7 @@ function keyCommands(ctx: CliContext): void {
 }
 
 function tokenCommands(ctx: CliContext): void {
-  const tokens = commandGroup(ctx, 'tokens', 'admin tokens: admin (read and write) or operator (read-only)');
+  const tokens = topCommand(ctx, 'tokens', 'admin tokens: admin (read and write) or operator (read-only)');
   tokens
     .command('create')
     .description('a new admin token (shown once)')

@@ -3,7 +3,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { ago, describeAgentLine, durationOption, table } from '../format.js';
 import { hubStatus } from '../../http/contract/status.js';
 import type { ResponseOf } from '../../http/contract/route.js';
-import { act, print, type CliContext } from '../context.js';
+import { act, topCommand, print, type CliContext } from '../context.js';
 
 export type HubStatus = ResponseOf<typeof hubStatus>;
 
@@ -80,10 +80,11 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
 }
 
 export function statusCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  program
-    .command('status')
-    .description('each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; with --store, its registers too')
+  topCommand(
+    ctx,
+    'status',
+    'each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; with --store, its registers too',
+  )
     .option('--store <store>', 'one store, with the state of each of its registers')
     .option('--watch [interval]', 'redraw every interval (default 2s) until Ctrl-C; with --json, one JSON line per refresh')
     .option('--json', 'print JSON')

@@ -1,10 +1,10 @@
 import { Option } from 'commander';
 import { createStore, listStores, minAgentVersion } from '../../http/contract/stores.js';
 import { ago, describeAgentLine, table } from '../format.js';
-import { act, commandGroup, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 export function storeCommands(ctx: CliContext): void {
-  const stores = commandGroup(ctx, 'stores', 'stores and their API keys');
+  const stores = topCommand(ctx, 'stores', 'stores and their API keys');
   printingCommand(
     stores,
     'add <id>',

@@ -2,7 +2,8 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { DeliveryView, EndpointView, NewEndpoint } from '../../webhooks/webhooks.js';
 import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
 import { ago, durationOption, table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { Option } from 'commander';
+import { act, print, printingCommand, type CliContext } from '../context.js';
 
 const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
 
@@ -98,24 +99,25 @@ export function webhookCommands(ctx: CliContext): void {
         print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
       }),
     );
-  webhooks
-    .command('redeliver <delivery>')
-    .description('a new attempt now, with the same webhook-id (the retry schedule starts over)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d')
-    .action(
+  printingCommand(
+    webhooks,
+    'redeliver <delivery>',
+    'a new attempt now, with the same webhook-id (the retry schedule starts over)',
+    [],
+    ['webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d'],
+  ).action(
       act(async (id: string, opts: { json?: boolean }) => {
         const r = await ctx.client().post<DeliveryView>(`/v1/admin/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`, {});
         print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
       }),
     );
-  webhooks
-    .command('rotate-secret <id>')
-    .description('a new signing secret (shown once); during the overlap both signatures are sent, so the receiver can switch at its pace')
-    .option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)', '24h')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h')
-    .action(
+  printingCommand(
+    webhooks,
+    'rotate-secret <id>',
+    'a new signing secret (shown once); during the overlap both signatures are sent, so the receiver can switch at its pace',
+    [new Option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)').default('24h')],
+    ['webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h'],
+  ).action(
       act(async (id: string, opts: { overlap: string; json?: boolean }) => {
         const r = await ctx.client().post<{ id: string; secret: string; previousSecretExpiresAt: string | null }>(path(id, '/rotate-secret'), { overlapMs: durationOption(opts.overlap, '--overlap') });
         print(opts.json, r, () =>

@@ -2,7 +2,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { PageQuery } from '../../audit/query.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
-import { actorOf, authorize, need } from './common.js';
+import { actorOf, authorize, need, readOnly } from './common.js';
 
 function intParam(ctx: RequestContext, name: string, def?: number): number | undefined {
   const v = ctx.query.get(name);
@@ -15,10 +15,7 @@ function intParam(ctx: RequestContext, name: string, def?: number): number | und
 /** The audit log: verify, tail, page through (export), signed checkpoints, the signing key. */
 export function auditRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/audit/verify', (ctx) => {
-    authorize(api, ctx, false);
-    return q.auditTrail.verify();
-  });
+  router.add('GET', '/v1/admin/audit/verify', readOnly(api, () => q.auditTrail.verify()));
 
   router.add('GET', '/v1/admin/audit', (ctx) => {
     authorize(api, ctx, false);
@@ -70,8 +67,5 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return api.audit.checkpoint(actorOf(who));
   });
 
-  router.add('GET', '/v1/admin/audit/public-key', (ctx) => {
-    authorize(api, ctx, false);
-    return q.auditTrail.checkpoints.publicKey();
-  });
+  router.add('GET', '/v1/admin/audit/public-key', readOnly(api, () => q.auditTrail.checkpoints.publicKey()));
 }
