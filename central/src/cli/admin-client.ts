@@ -10,13 +10,17 @@ import { connectionError, parseHubUrl } from './connection-error.js';
  * The hub's answer to a route, parsed with the route's schema. One that does not fit (a hub of
  * another version) is an error naming where it differs.
  */
-export function parseAnswer<Response extends z.ZodType>(contract: RouteContract<string, z.ZodType, Response>, answer: unknown): z.output<Response> {
+export function parseAnswer<Response extends z.ZodType>(
+  contract: RouteContract<string, z.ZodType, Response>,
+  answer: unknown,
+): z.output<Response> {
   const parsed = contract.response.safeParse(answer);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const where = issue.path.join('.') || '(the whole answer)';
   const route = `${contract.method} ${contract.path}`;
-  throw new TbError(TbCodes.INTERNAL, `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue.message}`);
+  const message = `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue.message}`;
+  throw new TbError(TbCodes.INTERNAL, message);
 }
 
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */

@@ -59,7 +59,8 @@ export function printingCommand(
   for (const option of options) command.addOption(option);
   const heading = examples.length === 1 ? 'Example' : 'Examples';
   const lines = examples.map((line) => `  tillbridge-hub ${line}`).join('\n');
-  return command.option('--json', 'print JSON').addHelpText('after', `${note ? `\n${note}\n` : ''}\n${heading}:\n${lines}`);
+  const before = note ? `\n${note}\n` : '';
+  return command.option('--json', 'print JSON').addHelpText('after', `${before}\n${heading}:\n${lines}`);
 }
 
 export function print(json: boolean | undefined, data: unknown, human: () => string): void {

@@ -295,7 +295,8 @@ export class ReturnsRepo {
     const lines = new Map<string, ReturnLineRow[]>(tickets.map((t) => [t.authorization, []]));
     const range = { ...store, ...after, lastAt: last.created_at, lastAuthorization: last.authorization };
     for (const line of this.pageLinesOf[which].all(range) as ReturnLineRow[]) lines.get(line.authorization)?.push(line);
-    const next = rows.length > query.limit ? { createdAt: last.created_at, authorization: last.authorization } : undefined;
+    const more = rows.length > query.limit;
+    const next = more ? { createdAt: last.created_at, authorization: last.authorization } : undefined;
     return { tickets: tickets.map((ticket) => ({ ticket, lines: lines.get(ticket.authorization)! })), next };
   }
 

@@ -33,7 +33,9 @@ const STATUS_OF_CODES: [number, TbCode[]][] = [
   [429, [TbCodes.RATE_LIMITED]],
   [503, [TbCodes.STORAGE_BUSY]],
 ];
-const STATUS = new Map<string, number>(STATUS_OF_CODES.flatMap(([status, codes]) => codes.map((code) => [code, status])));
+const STATUS = new Map<string, number>(
+  STATUS_OF_CODES.flatMap(([status, codes]) => codes.map((code) => [code, status])),
+);
 
 export function httpStatusFor(code: TbCode | string): number {
   return STATUS.get(code) ?? 500;
@@ -51,7 +53,9 @@ export class Router {
   /** A route of the admin API's contract (`contract/`): the handler answers the contract's response type. */
   serve<Path extends string, Response extends z.ZodType>(
     contract: RouteContract<Path, z.ZodType, Response>,
-    handler: (ctx: RequestContext & { params: Record<PathParams<Path>, string> }) => z.input<Response> | Promise<z.input<Response>>,
+    handler: (
+      ctx: RequestContext & { params: Record<PathParams<Path>, string> },
+    ) => z.input<Response> | Promise<z.input<Response>>,
     maxBody?: number,
   ): this {
     // the router matched the path: each of its params is there

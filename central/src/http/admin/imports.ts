@@ -8,7 +8,8 @@ import { need, readOnly } from './common.js';
 export function importRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
   router.add('GET', '/v1/admin/imports', readOnly(api, () => q.imports.list()));
-  router.add('GET', '/v1/admin/imports/:id', readOnly(api, (ctx) => need(q.imports.get(ctx.params.id!), `import ${ctx.params.id}`)));
+  const one = readOnly(api, (ctx) => need(q.imports.get(ctx.params.id!), `import ${ctx.params.id}`));
+  router.add('GET', '/v1/admin/imports/:id', one);
 }
 
 /**

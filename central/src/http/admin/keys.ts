@@ -3,7 +3,9 @@ import { adminTokenInput } from '../../auth/credentials.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, storeParam } from './common.js';
-import { createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys } from '../contract/keys.js';
+import {
+  createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys,
+} from '../contract/keys.js';
 
 const DAY = 86_400_000;
 

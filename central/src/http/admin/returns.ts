@@ -68,7 +68,8 @@ function keyOf(cursor: string): ReturnsPageKey {
 function ticketView(q: AdminApi['queries'], r: ReturnRow): HandlerResultOf<typeof showReturn> {
   const request = JSON.parse(r.request) as Record<string, unknown>;
   if (typeof request.cardHash === 'string') request.cardHash = '(keyed hash)';
-  const reconciliation = { result: r.reconciliation, exception: r.exception_code, lateOnlineReplaced: r.late_online === 1 };
+  const lateOnlineReplaced = r.late_online === 1;
+  const reconciliation = { result: r.reconciliation, exception: r.exception_code, lateOnlineReplaced };
   const completion = { at: r.completed_at, refund: { kind: r.refund_kind, amount: r.refund_amount }, kind: r.kind };
   return {
     ...summary(r),
@@ -90,7 +91,9 @@ function ticketView(q: AdminApi['queries'], r: ReturnRow): HandlerResultOf<typeo
     override: r.override_by ? { manager: r.override_by, at: r.override_at } : null,
     completion: completion.at !== null ? { ...completion, at: completion.at } : null,
     reconciliation: r.mode === 'offline' ? reconciliation : null,
-    resolution: r.resolution ? { action: r.resolution, by: r.resolved_by, at: r.resolved_at, note: r.resolution_note } : null,
+    resolution: r.resolution
+      ? { action: r.resolution, by: r.resolved_by, at: r.resolved_at, note: r.resolution_note }
+      : null,
     exceptions: q.exceptions.forAuthorization(r.authorization).map((e) => ({
       id: e.id,
       code: e.code,

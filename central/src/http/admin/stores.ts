@@ -21,7 +21,8 @@ export function storeRoutes(router: Router, api: AdminApi): void {
     const now = q.clock.now();
     return q.stores.list().map((s) => {
       const p = q.presence.get(s.id);
-      return { id: s.id, name: s.name, createdAt: s.created_at, lastSeenAt: s.last_seen_at, connected: p.connected, agent: p.connected ? agentViewOf(p.agent, min, now) : null };
+      const agent = p.connected ? agentViewOf(p.agent, min, now) : null;
+      return { id: s.id, name: s.name, createdAt: s.created_at, lastSeenAt: s.last_seen_at, connected: p.connected, agent };
     });
   });
 

@@ -4,7 +4,9 @@ import { route } from './route.js';
 export const showInventory = route(
   'GET',
   '/v1/admin/stores/:store/inventory',
-  z.array(z.object({ store: z.string(), sku: z.string(), onHand: z.number(), reserved: z.number(), available: z.number() })),
+  z.array(
+    z.object({ store: z.string(), sku: z.string(), onHand: z.number(), reserved: z.number(), available: z.number() }),
+  ),
   z.object({ sku: z.string().optional() }),
 );
 

@@ -3,7 +3,13 @@ import { route } from './route.js';
 
 const nullableString = z.string().nullable();
 
-const schedule = z.object({ store: z.string(), everyMs: z.number(), graceMs: z.number(), nextAt: z.string(), actor: z.string() });
+const schedule = z.object({
+  store: z.string(),
+  everyMs: z.number(),
+  graceMs: z.number(),
+  nextAt: z.string(),
+  actor: z.string(),
+});
 
 export const listKeys = route(
   'GET',
@@ -30,7 +36,13 @@ export const listKeys = route(
 export const rotateKey = route(
   'POST',
   '/v1/admin/stores/:store/keys/rotate',
-  z.object({ store: z.string(), id: z.string(), oldKeysExpireAt: z.string(), apiKey: z.string(), connected: z.boolean() }),
+  z.object({
+    store: z.string(),
+    id: z.string(),
+    oldKeysExpireAt: z.string(),
+    apiKey: z.string(),
+    connected: z.boolean(),
+  }),
 );
 
 export const revokeKey = route(
@@ -56,8 +68,18 @@ export const listTokens = route(
   'GET',
   '/v1/admin/tokens',
   z.array(
-    z.object({ id: z.string(), role: z.enum(['admin', 'operator']), name: z.string(), createdAt: z.string(), revokedAt: nullableString }),
+    z.object({
+      id: z.string(),
+      role: z.enum(['admin', 'operator']),
+      name: z.string(),
+      createdAt: z.string(),
+      revokedAt: nullableString,
+    }),
   ),
 );
 
-export const revokeToken = route('POST', '/v1/admin/tokens/:id/revoke', z.object({ id: z.string(), revoked: z.boolean() }));
+export const revokeToken = route(
+  'POST',
+  '/v1/admin/tokens/:id/revoke',
+  z.object({ id: z.string(), revoked: z.boolean() }),
+);

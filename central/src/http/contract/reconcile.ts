@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { route } from './route.js';
 
 const count = z.object({ count: z.number(), amount: z.number() });
-const totals = z.object({ sales: count, returns: count, tenders: z.array(z.object({ kind: z.string(), amount: z.number() })) });
+const tender = z.object({ kind: z.string(), amount: z.number() });
+const totals = z.object({ sales: count, returns: count, tenders: z.array(tender) });
 const ids = z.object({ receipts: z.array(z.string()), authorizations: z.array(z.string()) });
 const elsewhere = z.object({ id: z.string(), register: z.string().nullable(), businessDay: z.string().nullable() });
 

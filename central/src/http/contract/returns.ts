@@ -79,7 +79,11 @@ export const showReturn = route(
     exchange: z.array(z.object({ sku: z.string(), qty: z.number(), approved: z.number(), code: z.string() })),
     override: z.object({ manager: z.string(), at: nullableString }).nullable(),
     completion: z
-      .object({ at: z.string(), refund: z.object({ kind: nullableString, amount: z.number().nullable() }), kind: nullableString })
+      .object({
+        at: z.string(),
+        refund: z.object({ kind: nullableString, amount: z.number().nullable() }),
+        kind: nullableString,
+      })
       .nullable(),
     reconciliation: z
       .object({ result: nullableString, exception: nullableString, lateOnlineReplaced: z.boolean() })
@@ -88,7 +92,13 @@ export const showReturn = route(
       .object({ action: z.string(), by: nullableString, at: nullableString, note: nullableString })
       .nullable(),
     exceptions: z.array(
-      z.object({ id: z.string(), code: z.string(), reason: z.string(), createdAt: z.string(), resolvedAt: nullableString }),
+      z.object({
+        id: z.string(),
+        code: z.string(),
+        reason: z.string(),
+        createdAt: z.string(),
+        resolvedAt: nullableString,
+      }),
     ),
   }),
 );

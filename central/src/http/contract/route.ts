@@ -21,9 +21,11 @@ export type PathParams<Path extends string> = Path extends `${string}:${infer Na
     : never;
 
 /** What a route answers, as the client reads it. */
-export type ResponseOf<Route> = Route extends RouteContract<string, z.ZodType, infer Response> ? z.output<Response> : never;
+export type ResponseOf<Route> =
+  Route extends RouteContract<string, z.ZodType, infer Response> ? z.output<Response> : never;
 /** What a route's handler returns. */
-export type HandlerResultOf<Route> = Route extends RouteContract<string, z.ZodType, infer Response> ? z.input<Response> : never;
+export type HandlerResultOf<Route> =
+  Route extends RouteContract<string, z.ZodType, infer Response> ? z.input<Response> : never;
 /** What the client passes for a route: its path's params (when it has some), its query, its JSON body. */
 export type RequestArgs<Path extends string, Query extends z.ZodType> = ([PathParams<Path>] extends [never]
   ? { params?: undefined }
@@ -46,9 +48,12 @@ export function routeUrl<Path extends string>(
   params: Record<PathParams<Path>, string> | undefined,
   query: Record<string, unknown> = {},
 ): string {
-  const path = contract.path.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent((params as Record<string, string>)[name]!));
+  const values = (params ?? {}) as Record<string, string>;
+  const path = contract.path.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(values[name]!));
   const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== false) search.set(key, String(value));
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== false) search.set(key, String(value));
+  }
   return search.size > 0 ? `${path}?${search}` : path;
 }
 

@@ -34,7 +34,11 @@ export const showPolicy = route(
 
 export const policyHistory = route('GET', '/v1/admin/policy/history', z.array(versionRecord), history);
 
-export const setPolicy = route('PUT', '/v1/admin/policy', z.object({ scope: z.string(), version: z.number(), policy: body }));
+export const setPolicy = route(
+  'PUT',
+  '/v1/admin/policy',
+  z.object({ scope: z.string(), version: z.number(), policy: body }),
+);
 
 export const listManagers = route(
   'GET',
@@ -44,7 +48,11 @@ export const listManagers = route(
 
 export const setManager = route('PUT', '/v1/admin/managers/:id', z.object({ id: z.string(), name: z.string() }));
 
-export const removeManager = route('DELETE', '/v1/admin/managers/:id', z.object({ id: z.string(), removed: z.boolean() }));
+export const removeManager = route(
+  'DELETE',
+  '/v1/admin/managers/:id',
+  z.object({ id: z.string(), removed: z.boolean() }),
+);
 
 export const showConfig = route(
   'GET',
@@ -62,4 +70,8 @@ export const showConfig = route(
 
 export const configHistory = route('GET', '/v1/admin/config/history', z.array(versionRecord), history);
 
-export const setConfig = route('PUT', '/v1/admin/config', z.object({ scope: z.string(), version: z.number(), settings: body }));
+export const setConfig = route(
+  'PUT',
+  '/v1/admin/config',
+  z.object({ scope: z.string(), version: z.number(), settings: body }),
+);

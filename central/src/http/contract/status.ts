@@ -59,6 +59,22 @@ const feedRelay = z.object({
   lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
 });
 
+const disabledEndpoint = z.object({
+  id: z.string(),
+  url: z.string(),
+  store: nullableString,
+  disabledAt: z.string(),
+  reason: z.string(),
+});
+
+const feedConsumer = z.object({
+  name: z.string(),
+  position: z.number(),
+  lag: z.number(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
 /** Per store: connection, lag, outbox, policy and settings versions, inventory accuracy, terminals. */
 export const hubStatus = route(
   'GET',
@@ -68,12 +84,12 @@ export const hubStatus = route(
     now: z.string(),
     webhooks: z.object({
       endpoints: z.number(),
-      disabled: z.array(z.object({ id: z.string(), url: z.string(), store: nullableString, disabledAt: z.string(), reason: z.string() })),
+      disabled: z.array(disabledEndpoint),
     }),
     feedRelay: feedRelay.nullable(),
     feed: z.object({
       head: z.number(),
-      consumers: z.array(z.object({ name: z.string(), position: z.number(), lag: z.number(), createdAt: z.string(), updatedAt: z.string() })),
+      consumers: z.array(feedConsumer),
     }),
     connectedStores: z.number(),
     authorizations: authorizationRate,

@@ -29,9 +29,17 @@ export const listStores = route(
   ),
 );
 
-export const createStore = route('POST', '/v1/admin/stores', z.object({ store: z.string(), name: z.string(), apiKey: z.string() }));
+export const createStore = route(
+  'POST',
+  '/v1/admin/stores',
+  z.object({ store: z.string(), name: z.string(), apiKey: z.string() }),
+);
 
-export const minAgentVersion = route('GET', '/v1/admin/stores/min-version', z.object({ minAgentVersion: nullableString }));
+export const minAgentVersion = route(
+  'GET',
+  '/v1/admin/stores/min-version',
+  z.object({ minAgentVersion: nullableString }),
+);
 
 export const setMinAgentVersion = route(
   'PUT',
