@@ -33,7 +33,8 @@ export function backupCommands(ctx: CliContext): void {
   topCommand(
     ctx,
     'backup',
-    'copy the hub (database, hub.secret, audit signing key) into DIR with a manifest of checksums; safe while the hub serves',
+    'copy the hub (database, hub.secret, audit signing key) into DIR with a manifest of checksums; ' +
+      'safe while the hub serves',
   )
     .argument('<dir>', 'a new (or empty) directory for the backup; made 0700')
     .addOption(dataOpt())
@@ -61,8 +62,8 @@ Examples:
   topCommand(
     ctx,
     'restore',
-    'restore a backup into a data directory: checksums checked, never over a serving hub, over another hub only with --force; ' +
-      'then the audit chain is verified',
+    'restore a backup into a data directory: checksums checked, never over a serving hub, ' +
+      'over another hub only with --force; then the audit chain is verified',
   )
     .argument('<dir>', 'the backup directory (written by `tillbridge-hub backup`)')
     .addOption(dataOpt())

@@ -9,13 +9,18 @@ import { parseAssignments } from './policy.js';
 /** `config show`'s text: whose settings, their version (and the one the store's agent runs), each key. */
 function configText(r: ResponseOf<typeof showConfig>): string {
   const scope = r.scope === 'default' ? 'every store (default)' : `store ${r.scope}`;
-  const runs = r.agentRuns === undefined ? '' : `; its agent runs ${r.agentRuns === null ? 'none yet (not connected)' : `version ${r.agentRuns}`}`;
+  const agentRuns = r.agentRuns === null ? 'none yet (not connected)' : `version ${r.agentRuns}`;
+  const runs = r.agentRuns === undefined ? '' : `; its agent runs ${agentRuns}`;
   const rows = Object.entries(r.settings).map(([key, value]) => [key, JSON.stringify(value)]);
   return [`sync settings for ${scope}: version ${r.version}${runs}`, table(['KEY', 'VALUE'], rows)].join('\n');
 }
 
 export function configCommands(ctx: CliContext): void {
-  const config = topCommand(ctx, 'config', "sync settings, set centrally: how each store's agent uploads, retries, times out, reports");
+  const config = topCommand(
+    ctx,
+    'config',
+    "sync settings, set centrally: how each store's agent uploads, retries, times out, reports",
+  );
   printingCommand(
     config,
     'show [store]',

@@ -15,7 +15,8 @@ export function enrollCommands(ctx: CliContext): void {
   printingCommand(
     stores,
     'enroll <store>',
-    "a one-time code for the store's agent (`tillbridge-agent enroll`): it gets the store a new API key, and the keys it had stop working",
+    "a one-time code for the store's agent (`tillbridge-agent enroll`): " +
+      'it gets the store a new API key, and the keys it had stop working',
     [new Option('--ttl <duration>', 'how long the code works (1m to 7d)').default('1h')],
     ['stores enroll S001 --ttl 30m'],
     "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",

@@ -6,12 +6,13 @@ import { act, topCommand, print, printingCommand, type CliContext } from '../con
 
 export function inventoryCommands(ctx: CliContext): void {
   const inventory = topCommand(ctx, 'inventory', 'authoritative inventory (a ledger of movements)');
-  printingCommand(inventory, 'set <store> <sku> <qty>', 'set on-hand quantity (recorded as an adjustment movement)', [], [
-    'inventory set S001 SKU-123 40',
-  ]).action(
+  const setDescription = 'set on-hand quantity (recorded as an adjustment movement)';
+  printingCommand(inventory, 'set <store> <sku> <qty>', setDescription, [], ['inventory set S001 SKU-123 40']).action(
     act(async (store: string, sku: string, qty: string, opts: { json?: boolean }) => {
       const n = Number(qty);
-      if (qty.trim() === '' || !Number.isFinite(n)) throw new TbError(TbCodes.INVALID, `QTY: expected a number, got "${qty}"`);
+      if (qty.trim() === '' || !Number.isFinite(n)) {
+        throw new TbError(TbCodes.INVALID, `QTY: expected a number, got "${qty}"`);
+      }
       const r = await ctx.client().request(setInventory, { params: { store, sku }, body: { qty: n } });
       print(opts.json, r, () => `${r.store} ${r.sku}: on hand ${r.onHand} (${r.delta >= 0 ? '+' : ''}${r.delta})`);
     }),
@@ -19,8 +20,8 @@ export function inventoryCommands(ctx: CliContext): void {
   inventory
     .command('import <file>')
     .description(
-      'set on-hand quantities from a CSV file with the header store,sku,qty: checked whole before anything is applied, ' +
-        'then applied in transactions (docs/operations.md#imports)',
+      'set on-hand quantities from a CSV file with the header store,sku,qty: ' +
+        'checked whole before anything is applied, then applied in transactions (docs/operations.md#imports)',
     )
     .option('--json', 'print JSON')
     .addHelpText(

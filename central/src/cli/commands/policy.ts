@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
 import { Option } from 'commander';
-import { listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy } from '../../http/contract/settings.js';
+import {
+  listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy,
+} from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
@@ -44,7 +46,11 @@ function policyText(r: ResponseOf<typeof showPolicy>): string {
 }
 
 export function policyCommands(ctx: CliContext): void {
-  const policy = topCommand(ctx, 'policy', 'returns policies: the default and per-store overrides, versioned and audited');
+  const policy = topCommand(
+    ctx,
+    'policy',
+    'returns policies: the default and per-store overrides, versioned and audited',
+  );
   printingCommand(
     policy,
     'show',
@@ -106,7 +112,8 @@ Examples:
   ).action(
     act(async (opts: { store?: string; json?: boolean }) => {
       const r = await ctx.client().request(policyHistory, { query: { store: opts.store } });
-      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note])));
+      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note]);
+      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], rows));
     }),
   );
 

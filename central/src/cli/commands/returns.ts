@@ -1,6 +1,8 @@
 import { Option } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import { listExceptions, listReturns, resolveException, RETURNS_PAGE, showReturn } from '../../http/contract/returns.js';
+import {
+  listExceptions, listReturns, resolveException, RETURNS_PAGE, showReturn,
+} from '../../http/contract/returns.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { money, table } from '../format.js';
 import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
@@ -13,7 +15,8 @@ function pageLimit(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const limit = Number(value);
   if (!Number.isInteger(limit) || limit < 1 || limit > RETURNS_PAGE.max) {
-    throw new TbError(TbCodes.INVALID, `--limit: expected a whole number from 1 to ${RETURNS_PAGE.max}, got "${value}"`);
+    const expected = `a whole number from 1 to ${RETURNS_PAGE.max}`;
+    throw new TbError(TbCodes.INVALID, `--limit: expected ${expected}, got "${value}"`);
   }
   return limit;
 }
@@ -22,7 +25,10 @@ function pageLimit(value: string | undefined): number | undefined {
  * The tickets `returns list` asks for: with --limit, one page (and its `next`); without, every
  * page followed to the last.
  */
-async function readReturns(ctx: CliContext, opts: { store?: string; limit?: string; after?: string }): Promise<ReturnsPage> {
+async function readReturns(
+  ctx: CliContext,
+  opts: { store?: string; limit?: string; after?: string },
+): Promise<ReturnsPage> {
   const limit = pageLimit(opts.limit);
   const client = ctx.client();
   const query = { store: opts.store, limit: limit ?? RETURNS_PAGE.max, after: opts.after };
@@ -36,30 +42,43 @@ async function readReturns(ctx: CliContext, opts: { store?: string; limit?: stri
   return { returns, next: null };
 }
 
+/** The ticket's offline reconciliation in a line ('' for an online ticket). */
+function reconciliationOf(t: Ticket): string {
+  const reconciliation = t.reconciliation;
+  if (!reconciliation) return '';
+  const late = reconciliation.lateOnlineReplaced ? ' (replaced a late online answer)' : '';
+  return `offline   reconciled: ${reconciliation.result ?? 'denied offline'}${late}`;
+}
+
 function ticketText(t: Ticket): string {
   const detail = t.decisionDetail;
-  const refund = `${money(detail.grossRefund, t.currency)} - fees ${money(detail.fees, t.currency)} = ${money(t.refund, t.currency)}`;
+  const amount = (minor: number | null): string => money(minor, t.currency);
+  const refund = `${amount(detail.grossRefund)} - fees ${amount(detail.fees)} = ${amount(t.refund)}`;
+  const tenders = detail.allowedTenders.join(', ') || '-';
+  const conditions = detail.conditions.join(', ') || '-';
+  const rules = t.rules.map((r) => `${r.code}: ${r.detail}`).join('\n          ');
+  const completion = t.completion;
+  const resolution = t.resolution;
+  const replaced = reconciliationOf(t);
   const lines = t.lines.map((l) => [l.line || '-', l.sku, l.requested, l.approved, l.completed, l.disposition, l.code]);
   const exchange = t.exchange.map((e) => `${e.sku} × ${e.qty} (${e.approved} approved, ${e.code})`).join('; ');
-  const reconciliation = t.reconciliation;
   return [
     `return ${t.authorization}  store ${t.store}  register ${t.register}  ${t.createdAt}`,
     `receipt   ${t.receipt ?? '(none)'}   request ${JSON.stringify(t.request)}`,
     `decision  ${t.decision.toUpperCase()} (${t.mode}, policy v${t.policyVersion})  status ${t.status}` +
       `${t.kind ? ` (${t.kind})` : ''}${t.exception ? `  !! exception ${t.exception}` : ''}`,
-    `refund    ${refund}   tenders ${detail.allowedTenders.join(', ') || '-'}   conditions ${detail.conditions.join(', ') || '-'}`,
+    `refund    ${refund}   tenders ${tenders}   conditions ${conditions}`,
     t.reason ? `reason    ${t.reason}` : '',
-    t.rules.length ? `rules     ${t.rules.map((r) => `${r.code}: ${r.detail}`).join('\n          ')}` : 'rules     (none fired)',
+    t.rules.length ? `rules     ${rules}` : 'rules     (none fired)',
     table(['LINE', 'SKU', 'ASKED', 'APPROVED', 'RETURNED', 'DISPOSITION', 'CODE'], lines),
     t.exchange.length ? `exchange  ${exchange}` : '',
     t.override ? `override  by manager ${t.override.manager} at ${t.override.at}` : '',
-    t.completion
-      ? `completed ${t.completion.at}: ${money(t.completion.refund.amount, t.currency)} to ${t.completion.refund.kind} (${t.completion.kind})`
+    completion
+      ? `completed ${completion.at}: ${amount(completion.refund.amount)} to ${completion.refund.kind} ` +
+        `(${completion.kind})`
       : '',
-    reconciliation
-      ? `offline   reconciled: ${reconciliation.result ?? 'denied offline'}${reconciliation.lateOnlineReplaced ? ' (replaced a late online answer)' : ''}`
-      : '',
-    t.resolution ? `resolved  ${t.resolution.action} by ${t.resolution.by} at ${t.resolution.at}: ${t.resolution.note}` : '',
+    replaced,
+    resolution ? `resolved  ${resolution.action} by ${resolution.by} at ${resolution.at}: ${resolution.note}` : '',
   ]
     .filter(Boolean)
     .join('\n');
@@ -73,18 +92,23 @@ export function returnCommands(ctx: CliContext): void {
     'list returns, oldest first (exceptions included and marked); every page, or one with --limit',
     [
       new Option('--store <store>', 'only this store'),
-      new Option('--limit <n>', `one page of at most n tickets (1 to ${RETURNS_PAGE.max}); its last line says how to get the next`),
+      new Option(
+        '--limit <n>',
+        `one page of at most n tickets (1 to ${RETURNS_PAGE.max}); its last line says how to get the next`,
+      ),
       new Option('--after <cursor>', 'the page after the one that printed this cursor (with --limit)'),
     ],
     ['returns list --store S001', 'returns list --limit 50', 'returns list --limit 50 --after eyJ…'],
   ).action(
     act(async (opts: { store?: string; limit?: string; after?: string; json?: boolean }) => {
       const page = await readReturns(ctx, opts);
-      const rows = page.returns.map((x) => [
-        x.authorization, x.store, x.receipt, x.mode, x.decision, x.status, x.exception ? `!! ${x.exception}` : '', x.createdAt,
-      ]);
+      const rows = page.returns.map((x) => {
+        const exception = x.exception ? `!! ${x.exception}` : '';
+        return [x.authorization, x.store, x.receipt, x.mode, x.decision, x.status, exception, x.createdAt];
+      });
       const headers = ['AUTHORIZATION', 'STORE', 'RECEIPT', 'MODE', 'DECISION', 'STATUS', 'EXCEPTION', 'CREATED'];
-      const more = page.next === null ? [] : [`more: tillbridge-hub returns list --limit ${opts.limit} --after ${page.next}`];
+      const nextPage = `more: tillbridge-hub returns list --limit ${opts.limit} --after ${page.next}`;
+      const more = page.next === null ? [] : [nextPage];
       print(opts.json, page, () => [table(headers, rows), ...more].join('\n'));
     }),
   );
@@ -102,7 +126,8 @@ export function returnCommands(ctx: CliContext): void {
         x.id, x.store, x.kind, x.code, x.authorization, x.createdAt,
         x.resolvedAt ? `${x.resolution?.action ?? 'yes'} ${x.resolvedAt}` : 'open', x.reason,
       ]);
-      print(opts.json, exceptions, () => table(['ID', 'STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'SETTLED', 'REASON'], rows));
+      const headers = ['ID', 'STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'SETTLED', 'REASON'];
+      print(opts.json, exceptions, () => table(headers, rows));
     }),
   );
   printingCommand(

@@ -7,7 +7,9 @@ import { act, topCommand, print, printingCommand, type CliContext } from '../con
 
 /** `sales show`'s text: the sale, and per line what is returned or reserved and what is still returnable. */
 function saleText(r: ResponseOf<typeof showSale>): string {
-  const rows = r.lines.map((l) => [l.line, l.sku, l.qty, money(l.unitPrice, r.currency), l.returnedOrReserved, l.returnable]);
+  const rows = r.lines.map((l) => [
+    l.line, l.sku, l.qty, money(l.unitPrice, r.currency), l.returnedOrReserved, l.returnable,
+  ]);
   return [
     `receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${money(r.total, r.currency)}`,
     table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], rows),
@@ -18,7 +20,8 @@ export function saleCommands(ctx: CliContext): void {
   const sales = topCommand(ctx, 'sales', 'sales from every channel');
   const store = new Option(
     '--store <id>',
-    "the store that issued the receipt (receipt numbers are each store's own; needed when several stores used the number)",
+    "the store that issued the receipt (receipt numbers are each store's own; " +
+      'needed when several stores used the number)',
   );
   printingCommand(sales, 'show <receipt>', 'show a sale with what is returned and still returnable per line', [store], [
     'sales show R-1001',

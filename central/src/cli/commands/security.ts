@@ -4,7 +4,9 @@ import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, durationOption, table } from '../format.js';
 import { act, topCommand, databaseOf, databaseOpt, print, printingCommand, type CliContext } from '../context.js';
-import { createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys } from '../../http/contract/keys.js';
+import {
+  createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys,
+} from '../../http/contract/keys.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 
 /** The key list's text: each key's state and last use, and the rotation schedule. */
@@ -13,18 +15,22 @@ function keysText(r: ResponseOf<typeof listKeys>): string {
     k.id, k.state, k.createdAt, k.expiresAt, k.lastUsedAt ? ago(k.lastUsedAt) : 'never',
     k.confirmedAt ?? (k.state === 'pending' ? 'not yet' : ''),
   ]);
+  const every = r.schedule && Math.round(r.schedule.everyMs / 86_400_000);
+  const grace = r.schedule && Math.round(r.schedule.graceMs / 3_600_000);
   const schedule = r.schedule
-    ? `rotated every ${Math.round(r.schedule.everyMs / 86_400_000)} d (grace ${Math.round(r.schedule.graceMs / 3_600_000)} h); ` +
-      `next ${r.schedule.nextAt}`
+    ? `rotated every ${every} d (grace ${grace} h); next ${r.schedule.nextAt}`
     : 'no rotation schedule';
   return [table(['KEY', 'STATE', 'CREATED', 'EXPIRES', 'LAST USED', 'AGENT HAS IT'], rows), schedule].join('\n');
 }
 
 function keyCommands(ctx: CliContext): void {
-  const keys = topCommand(ctx, 'keys', "stores' API keys: rotation without a dropped transaction, schedules, revocation");
-  printingCommand(keys, 'list <store>', "each key's state and last use (never the key itself), and the rotation schedule", [], [
-    'keys list S001',
-  ]).action(
+  const keys = topCommand(
+    ctx,
+    'keys',
+    "stores' API keys: rotation without a dropped transaction, schedules, revocation",
+  );
+  const listDescription = "each key's state and last use (never the key itself), and the rotation schedule";
+  printingCommand(keys, 'list <store>', listDescription, [], ['keys list S001']).action(
     act(async (store: string, opts: { json?: boolean }) => {
       const r = await ctx.client().request(listKeys, { params: { store } });
       print(opts.json, r, () => keysText(r));
@@ -33,17 +39,21 @@ function keyCommands(ctx: CliContext): void {
   printingCommand(
     keys,
     'rotate <store>',
-    "a new key: sent to the store's agent over its connection (now, or when it next connects); the old key works until the grace period ends",
+    "a new key: sent to the store's agent over its connection (now, or when it next connects); " +
+      'the old key works until the grace period ends',
     [new Option('--grace <duration>', 'how long the old key keeps working').default('24h')],
     ['keys rotate S001 --grace 24h'],
   ).action(
     act(async (store: string, opts: { grace: string; json?: boolean }) => {
-      const r = await ctx.client().request(rotateKey, { params: { store }, body: { graceMs: durationOption(opts.grace, '--grace') } });
+      const body = { graceMs: durationOption(opts.grace, '--grace') };
+      const r = await ctx.client().request(rotateKey, { params: { store }, body });
       const delivery = r.connected
         ? "the store's agent is connected: it gets the new key now"
         : "the store's agent is not connected: it gets the new key when it connects";
-      const fallback = `if the agent stays offline past the grace period, put this key in its config (shown once): ${r.apiKey}`;
-      print(opts.json, r, () => [`new key ${r.id}; the old key works until ${r.oldKeysExpireAt}`, delivery, fallback].join('\n'));
+      const fallback =
+        `if the agent stays offline past the grace period, put this key in its config (shown once): ${r.apiKey}`;
+      const rotated = `new key ${r.id}; the old key works until ${r.oldKeysExpireAt}`;
+      print(opts.json, r, () => [rotated, delivery, fallback].join('\n'));
     }),
   );
   keys
@@ -55,7 +65,9 @@ function keyCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub keys schedule S001 --every 30d --grace 24h')
     .action(
       act(async (store: string, opts: { every: string; grace: string; off?: boolean }) => {
-        const body = opts.off ? { off: true } : { everyMs: durationOption(opts.every, '--every'), graceMs: durationOption(opts.grace, '--grace') };
+        const body = opts.off
+          ? { off: true }
+          : { everyMs: durationOption(opts.every, '--every'), graceMs: durationOption(opts.grace, '--grace') };
         const r = await ctx.client().request(scheduleKeys, { params: { store }, body });
         const removed = 'removed' in r ? r.removed : false;
         const nextAt = 'nextAt' in r ? r.nextAt : undefined;
@@ -107,7 +119,8 @@ function tokenCommands(ctx: CliContext): void {
   printingCommand(tokens, 'list', 'admin tokens and their roles (never the token)', [], ['tokens list']).action(
     act(async (opts: { json?: boolean }) => {
       const r = await ctx.client().request(listTokens);
-      print(opts.json, r, () => table(['ID', 'ROLE', 'NAME', 'CREATED', 'REVOKED'], r.map((t) => [t.id, t.role, t.name, t.createdAt, t.revokedAt])));
+      const rows = r.map((t) => [t.id, t.role, t.name, t.createdAt, t.revokedAt]);
+      print(opts.json, r, () => table(['ID', 'ROLE', 'NAME', 'CREATED', 'REVOKED'], rows));
     }),
   );
   tokens

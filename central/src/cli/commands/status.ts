@@ -83,7 +83,8 @@ export function statusCommands(ctx: CliContext): void {
   topCommand(
     ctx,
     'status',
-    'each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; with --store, its registers too',
+    'each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; ' +
+      'with --store, its registers too',
   )
     .option('--store <store>', 'one store, with the state of each of its registers')
     .option('--watch [interval]', 'redraw every interval (default 2s) until Ctrl-C; with --json, one JSON line per refresh')

@@ -20,8 +20,12 @@ export function storeCommands(ctx: CliContext): void {
   printingCommand(stores, 'list', 'list stores', [], ['stores list --json']).action(
     act(async (opts: { json?: boolean }) => {
       const r = await ctx.client().request(listStores);
-      const min = r.some((s) => s.agent?.belowMinimum) ? (await ctx.client().request(minAgentVersion)).minAgentVersion : null;
-      const rows = r.map((s) => [s.id, s.name, s.connected ? 'yes' : 'no', s.connected ? 'now' : ago(s.lastSeenAt), describeAgentLine(s.agent, min)]);
+      const anyBelow = r.some((s) => s.agent?.belowMinimum);
+      const min = anyBelow ? (await ctx.client().request(minAgentVersion)).minAgentVersion : null;
+      const rows = r.map((s) => {
+        const lastSeen = s.connected ? 'now' : ago(s.lastSeenAt);
+        return [s.id, s.name, s.connected ? 'yes' : 'no', lastSeen, describeAgentLine(s.agent, min)];
+      });
       print(opts.json, r, () => table(['STORE', 'NAME', 'CONNECTED', 'LAST SEEN', 'AGENT'], rows));
     }),
   );

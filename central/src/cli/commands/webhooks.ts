@@ -114,12 +114,15 @@ export function webhookCommands(ctx: CliContext): void {
   printingCommand(
     webhooks,
     'rotate-secret <id>',
-    'a new signing secret (shown once); during the overlap both signatures are sent, so the receiver can switch at its pace',
+    'a new signing secret (shown once); during the overlap both signatures are sent, ' +
+      'so the receiver can switch at its pace',
     [new Option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)').default('24h')],
     ['webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h'],
   ).action(
       act(async (id: string, opts: { overlap: string; json?: boolean }) => {
-        const r = await ctx.client().post<{ id: string; secret: string; previousSecretExpiresAt: string | null }>(path(id, '/rotate-secret'), { overlapMs: durationOption(opts.overlap, '--overlap') });
+        const body = { overlapMs: durationOption(opts.overlap, '--overlap') };
+        type Rotated = { id: string; secret: string; previousSecretExpiresAt: string | null };
+        const r = await ctx.client().post<Rotated>(path(id, '/rotate-secret'), body);
         print(opts.json, r, () =>
           [
             `new signing secret for ${r.id} (shown once): ${r.secret}`,
