@@ -11,6 +11,7 @@ import * as sales from '../src/http/contract/sales.js';
 import * as settings from '../src/http/contract/settings.js';
 import * as status from '../src/http/contract/status.js';
 import * as stores from '../src/http/contract/stores.js';
+import * as webhooks from '../src/http/contract/webhooks.js';
 import { startAdminServer } from './admin-server.js';
 import { seedSale, testHub } from './helpers.js';
 
@@ -31,7 +32,7 @@ const TICKET: ReturnRow = {
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [inventory, keys, reconcile, returns, sales, settings, status, stores].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -146,6 +147,22 @@ describe('the admin API against its contract', () => {
     expect(t.hub.terminals.list('S1')).toHaveLength(1);
     await check(status.hubStatus);
     await check(status.hubStatus, { query: { store: 'S1' } });
+  });
+
+  it('webhooks and their deliveries', async () => {
+    // the endpoint is never reached: deliveries stay pending (nothing here runs the sender)
+    const added = await check(webhooks.addWebhook, { body: { url: 'http://127.0.0.1:9/hook', events: ['return.completed'] } });
+    const params = { id: added.id };
+    await check(webhooks.listWebhooks);
+    await check(webhooks.showWebhook, { params });
+    const sent = await check(webhooks.testWebhook, { params, body: {} });
+    await check(webhooks.listDeliveries, { query: { webhook: added.id, limit: 10 } });
+    await check(webhooks.showDelivery, { params: { id: sent.delivery } });
+    await check(webhooks.redeliver, { params: { id: sent.delivery }, body: {} });
+    await check(webhooks.rotateWebhookSecret, { params, body: { overlapMs: 60_000 } });
+    await check(webhooks.disableWebhook, { params, body: { reason: 'maintenance' } });
+    await check(webhooks.enableWebhook, { params, body: {} });
+    await check(webhooks.removeWebhook, { params });
   });
 
   it('covers every route of the contract', () => {
