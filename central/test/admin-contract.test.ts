@@ -2,6 +2,7 @@ import type { DayCloseEventBody, WireEvent } from '@tillbridge/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
+import * as audit from '../src/http/contract/audit.js';
 import * as inventory from '../src/http/contract/inventory.js';
 import * as keys from '../src/http/contract/keys.js';
 import * as reconcile from '../src/http/contract/reconcile.js';
@@ -32,7 +33,7 @@ const TICKET: ReturnRow = {
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [audit, inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -163,6 +164,18 @@ describe('the admin API against its contract', () => {
     await check(webhooks.disableWebhook, { params, body: { reason: 'maintenance' } });
     await check(webhooks.enableWebhook, { params, body: {} });
     await check(webhooks.removeWebhook, { params });
+  });
+
+  it('the audit log and its signed checkpoints', async () => {
+    await check(audit.verifyAudit);
+    const tail = await check(audit.auditTail, { query: { limit: 5 } });
+    expect(tail.length).toBeGreaterThan(0);
+    await check(audit.auditTail, { query: { after: 0, limit: 2 } });
+    const signed = await check(audit.signCheckpoint);
+    await check(audit.latestCheckpoint);
+    await check(audit.showCheckpoint, { params: { seq: String(signed.checkpoint.seq) } });
+    await check(audit.listCheckpoints, { query: { limit: 5 } });
+    await check(audit.auditPublicKey);
   });
 
   it('covers every route of the contract', () => {
