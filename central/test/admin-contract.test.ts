@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
 import * as audit from '../src/http/contract/audit.js';
+import * as feed from '../src/http/contract/feed.js';
 import * as inventory from '../src/http/contract/inventory.js';
 import * as keys from '../src/http/contract/keys.js';
 import * as reconcile from '../src/http/contract/reconcile.js';
@@ -33,7 +34,7 @@ const TICKET: ReturnRow = {
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [audit, inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [audit, feed, inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -176,6 +177,16 @@ describe('the admin API against its contract', () => {
     await check(audit.showCheckpoint, { params: { seq: String(signed.checkpoint.seq) } });
     await check(audit.listCheckpoints, { query: { limit: 5 } });
     await check(audit.auditPublicKey);
+  });
+
+  it('the ERP feed and its consumers', async () => {
+    const page = await check(feed.readFeed, { query: { after: 0, limit: 50 } });
+    expect(page.entries.length).toBeGreaterThan(0);
+    await check(feed.ackFeed, { params: { name: 'erp' }, body: { position: page.entries[0]!.position } });
+    await check(feed.listFeedConsumers);
+    await check(feed.showFeedConsumer, { params: { name: 'erp' } });
+    await check(feed.readFeed, { query: { consumer: 'erp', store: 'S1' } });
+    await check(feed.removeFeedConsumer, { params: { name: 'erp' } });
   });
 
   it('covers every route of the contract', () => {

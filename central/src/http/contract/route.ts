@@ -42,7 +42,7 @@ export function route<const Path extends string, Response extends z.ZodType, Que
   return { method, path, response, query: (query ?? noQuery) as Query };
 }
 
-/** The route's path with its params filled in (each %-encoded) and its query appended. */
+/** The route's path with its params filled in (each %-encoded) and its query appended (empty values left out). */
 export function routeUrl<Path extends string>(
   contract: RouteContract<Path, z.ZodType, z.ZodType>,
   params: Record<PathParams<Path>, string> | undefined,
@@ -52,7 +52,7 @@ export function routeUrl<Path extends string>(
   const path = contract.path.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(values[name]!));
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== false) search.set(key, String(value));
+    if (value !== undefined && value !== false && value !== '') search.set(key, String(value));
   }
   return search.size > 0 ? `${path}?${search}` : path;
 }
