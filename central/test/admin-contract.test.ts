@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
 import * as audit from '../src/http/contract/audit.js';
 import * as feed from '../src/http/contract/feed.js';
+import * as imports from '../src/http/contract/imports.js';
 import * as inventory from '../src/http/contract/inventory.js';
 import * as keys from '../src/http/contract/keys.js';
 import * as reconcile from '../src/http/contract/reconcile.js';
@@ -34,7 +35,7 @@ const TICKET: ReturnRow = {
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [audit, feed, inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [audit, feed, imports, inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -83,7 +84,9 @@ describe('the admin API against its contract', () => {
   it('inventory, sales and their imports', async () => {
     await check(inventory.setInventory, { params: { store: 'S1', sku: 'A' }, body: { qty: 5 } });
     await check(inventory.showInventory, { params: { store: 'S1' } });
-    await check(inventory.importInventory, { body: 'store,sku,qty\nS1,B,3\n', type: 'text/csv' });
+    const stock = await check(inventory.importInventory, { body: 'store,sku,qty\nS1,B,3\n', type: 'text/csv' });
+    await check(imports.listImports);
+    expect(await check(imports.showImport, { params: { id: stock.import } })).toMatchObject({ state: 'imported' });
     await check(sales.showSale, { params: { receipt: 'X1' }, query: { store: 'S1' } });
     const sale = { store: 'S2', channel: 'web', receipt: 'W-1', at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [], tenders: [] };
     await check(sales.importSales, { body: `${JSON.stringify({ ...sale, lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }] })}\n`, type: 'application/x-ndjson' });

@@ -3,13 +3,13 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { ImportRequest } from '../../imports/imports.js';
 import type { RequestContext, Router } from '../router.js';
 import { need, readOnly } from './common.js';
+import { listImports, showImport } from '../contract/imports.js';
 
 /** Imports running or recently finished on this hub: progress while they run, the outcome after. */
 export function importRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/imports', readOnly(api, () => q.imports.list()));
-  const one = readOnly(api, (ctx) => need(q.imports.get(ctx.params.id!), `import ${ctx.params.id}`));
-  router.add('GET', '/v1/admin/imports/:id', one);
+  router.serve(listImports, readOnly(api, () => q.imports.list()));
+  router.serve(showImport, readOnly(api, (ctx) => need(q.imports.get(ctx.params.id), `import ${ctx.params.id}`)));
 }
 
 /**
