@@ -65,7 +65,8 @@ export async function uploadImport<Response extends z.ZodType>(
   const follow = sending.active
     ? (async () => {
         while (!finished) {
-          hub = await client.request(showImport, { params: { id } }).catch(() => hub); // not there yet: the request is on its way
+          // not there yet: the request is on its way
+          hub = await client.request(showImport, { params: { id } }).catch(() => hub);
           draw();
           await sleep(pollMs);
         }

@@ -210,7 +210,8 @@ export function auditCommands(ctx: CliContext): void {
       act(async (opts: { lines: string; json?: boolean }) => {
         const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
         const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
-        print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows)));
+        const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
+        print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
       }),
     );
   audit

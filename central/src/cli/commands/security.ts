@@ -106,7 +106,8 @@ function tokenCommands(ctx: CliContext): void {
     .addHelpText(
       'after',
       '\nExamples:\n  tillbridge-hub tokens create --role operator --name "night shift dashboard"\n' +
-        '  sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" --data /var/lib/tillbridge-hub',
+        '  sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" ' +
+          '--data /var/lib/tillbridge-hub',
     )
     .action(
       act(async (opts: { role: string; name: string; data?: string; database?: string; json?: boolean }) => {

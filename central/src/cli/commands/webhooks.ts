@@ -1,6 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import {
-  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook, rotateWebhookSecret,
+  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook,
+  rotateWebhookSecret,
   testWebhook,
 } from '../../http/contract/webhooks.js';
 import type { ResponseOf } from '../../http/contract/route.js';

@@ -22,7 +22,8 @@ export function storeRoutes(router: Router, api: AdminApi): void {
     return q.stores.list().map((s) => {
       const p = q.presence.get(s.id);
       const agent = p.connected ? agentViewOf(p.agent, min, now) : null;
-      return { id: s.id, name: s.name, createdAt: s.created_at, lastSeenAt: s.last_seen_at, connected: p.connected, agent };
+      const seen = { createdAt: s.created_at, lastSeenAt: s.last_seen_at };
+      return { id: s.id, name: s.name, ...seen, connected: p.connected, agent };
     });
   });
 

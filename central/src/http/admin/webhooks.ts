@@ -3,7 +3,8 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
 import {
-  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook, rotateWebhookSecret,
+  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook,
+  rotateWebhookSecret,
   showDelivery, showWebhook, testWebhook,
 } from '../contract/webhooks.js';
 
@@ -83,6 +84,7 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
     const body = (await ctx.body()) as { reason?: unknown };
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200)) throw new TbError(TbCodes.INVALID, 'reason: expected text of at most 200 characters');
     const reason = `disabled by ${actorOf(who)}${body.reason ? `: ${body.reason}` : ''}`;
-    return { id: ctx.params.id, changed: change.disable(actorOf(who), ctx.params.id, reason), state: 'disabled' as const };
+    const changed = change.disable(actorOf(who), ctx.params.id, reason);
+    return { id: ctx.params.id, changed, state: 'disabled' as const };
   });
 }
