@@ -63,6 +63,25 @@ export function printingCommand(
   return command.option('--json', 'print JSON').addHelpText('after', `${before}\n${heading}:\n${lines}`);
 }
 
+/** A subcommand that changes one thing, named by its id, and says what it did in a line (`change`'s answer). */
+export function idCommand(
+  parent: Command,
+  usage: string,
+  description: string,
+  example: string,
+  change: (id: string) => Promise<string>,
+): Command {
+  return parent
+    .command(usage)
+    .description(description)
+    .addHelpText('after', `\nExample:\n  tillbridge-hub ${example}`)
+    .action(
+      act(async (id: string) => {
+        process.stdout.write(`${await change(id)}\n`);
+      }),
+    );
+}
+
 export function print(json: boolean | undefined, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
 }

@@ -6,7 +6,7 @@ import {
   listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy,
 } from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
-import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
+import { act, idCommand, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 /** `a.b=3 c='["x"]'` → { a: { b: 3 }, c: ["x"] }: values are JSON when they parse as JSON, else text. */
 export function parseAssignments(pairs: string[]): Record<string, unknown> {
@@ -139,14 +139,8 @@ Examples:
       print(opts.json, r, () => table(['ID', 'NAME', 'SINCE', 'ACTIVE'], rows));
     }),
   );
-  managers
-    .command('remove <id>')
-    .description('stop a manager from overriding')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub managers remove M-ANNA')
-    .action(
-      act(async (id: string) => {
-        await ctx.client().request(removeManager, { params: { id } });
-        process.stdout.write(`manager ${id} removed\n`);
-      }),
-    );
+  idCommand(managers, 'remove <id>', 'stop a manager from overriding', 'managers remove M-ANNA', async (id) => {
+    await ctx.client().request(removeManager, { params: { id } });
+    return `manager ${id} removed`;
+  });
 }

@@ -3,7 +3,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, durationOption, table } from '../format.js';
-import { act, topCommand, databaseOf, databaseOpt, print, printingCommand, type CliContext } from '../context.js';
+import { act, databaseOf, databaseOpt, idCommand, print, printingCommand, topCommand, type CliContext } from '../context.js';
 import {
   createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys,
 } from '../../http/contract/keys.js';
@@ -124,16 +124,10 @@ function tokenCommands(ctx: CliContext): void {
       print(opts.json, r, () => table(['ID', 'ROLE', 'NAME', 'CREATED', 'REVOKED'], rows));
     }),
   );
-  tokens
-    .command('revoke <id>')
-    .description('end an admin token at once')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub tokens revoke tba_89yga8t3')
-    .action(
-      act(async (id: string) => {
-        await ctx.client().request(revokeToken, { params: { id }, body: {} });
-        process.stdout.write(`admin token ${id} revoked\n`);
-      }),
-    );
+  idCommand(tokens, 'revoke <id>', 'end an admin token at once', 'tokens revoke tba_89yga8t3', async (id) => {
+    await ctx.client().request(revokeToken, { params: { id }, body: {} });
+    return `admin token ${id} revoked`;
+  });
 }
 
 export function securityCommands(ctx: CliContext): void {

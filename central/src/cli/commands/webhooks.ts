@@ -8,7 +8,7 @@ import type { ResponseOf } from '../../http/contract/route.js';
 import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
 import { ago, durationOption, table } from '../format.js';
 import { Option } from 'commander';
-import { act, print, printingCommand, type CliContext } from '../context.js';
+import { act, idCommand, print, printingCommand, type CliContext } from '../context.js';
 
 const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
 
@@ -65,16 +65,10 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
-  webhooks
-    .command('remove <id>')
-    .description('delete an endpoint and its deliveries')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks remove wh_3k9x2m7q1a')
-    .action(
-      act(async (id: string) => {
-        await ctx.client().request(removeWebhook, { params: { id } });
-        process.stdout.write(`webhook ${id} removed\n`);
-      }),
-    );
+  idCommand(webhooks, 'remove <id>', 'delete an endpoint and its deliveries', 'webhooks remove wh_3k9x2m7q1a', async (id) => {
+    await ctx.client().request(removeWebhook, { params: { id } });
+    return `webhook ${id} removed`;
+  });
   webhooks
     .command('test <id>')
     .description('send a webhook.test event to this endpoint only')
@@ -132,16 +126,16 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
-  webhooks
-    .command('enable <id>')
-    .description('deliver to a disabled endpoint again (its abandoned deliveries can then be redelivered)')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks enable wh_3k9x2m7q1a')
-    .action(
-      act(async (id: string) => {
-        const r = await ctx.client().request(enableWebhook, { params: { id }, body: {} });
-        process.stdout.write(r.changed ? `webhook ${id} enabled\n` : `webhook ${id} was already enabled\n`);
-      }),
-    );
+  idCommand(
+    webhooks,
+    'enable <id>',
+    'deliver to a disabled endpoint again (its abandoned deliveries can then be redelivered)',
+    'webhooks enable wh_3k9x2m7q1a',
+    async (id) => {
+      const r = await ctx.client().request(enableWebhook, { params: { id }, body: {} });
+      return r.changed ? `webhook ${id} enabled` : `webhook ${id} was already enabled`;
+    },
+  );
   webhooks
     .command('disable <id>')
     .description('stop delivering to an endpoint; deliveries still open are abandoned')
