@@ -15,6 +15,7 @@ import { Imports, type ImportProgress } from '../src/imports/imports.js';
 import { inventoryImport } from '../src/imports/inventory-import.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { uploadImport } from '../src/cli/import-upload.js';
+import { importInventory } from '../src/http/contract/inventory.js';
 import { checkSaleLine } from '../src/imports/sales-import.js';
 import type { FeedEntry } from '../src/feed/feed.js';
 import { silent } from './helpers.js';
@@ -358,7 +359,7 @@ describe('tillbridge-hub inventory import (the upload)', () => {
       },
     }) as unknown as NodeJS.WriteStream;
     (tty as { isTTY?: boolean }).isTTY = true;
-    const r = await uploadImport<{ import: string; rows: number }>(new AdminClient(running.url, token), '/v1/admin/inventory/import', file, 'text/csv', tty, 20);
+    const r = await uploadImport(new AdminClient(running.url, token), importInventory, file, 'text/csv', tty, 20);
     expect(r.rows).toBe(30_000);
     expect(await progress(r.import)).toMatchObject({ state: 'imported', bytesReceived: statSync(file).size, bytesExpected: statSync(file).size, bytesChecked: statSync(file).size });
     expect(out).toMatch(/stock\.csv: sending \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB/);
@@ -389,7 +390,7 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     })();
     try {
       const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream; // not a terminal: no polling, one connection
-      const err = await uploadImport(new AdminClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token), '/v1/admin/inventory/import', file, 'text/csv', quiet).catch((e: unknown) => e);
+      const err = await uploadImport(new AdminClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token), importInventory, file, 'text/csv', quiet).catch((e: unknown) => e);
       await cut;
       expect(err).toMatchObject({ code: TbCodes.IMPORT_INCOMPLETE, message: expect.stringMatching(/^the connection to the hub was lost during import \S+, which is (stopping at its next transaction|stopped): [\d,]+ of 20,000 rows applied \(through line \d+\)\. Run the same file again/) });
     } finally {
@@ -399,7 +400,7 @@ describe('tillbridge-hub inventory import (the upload)', () => {
   });
 
   it('says which file it cannot read', async () => {
-    await expect(uploadImport(new AdminClient(running.url, token), '/v1/admin/inventory/import', join(dir, 'missing.csv'), 'text/csv')).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringContaining('cannot read') });
+    await expect(uploadImport(new AdminClient(running.url, token), importInventory, join(dir, 'missing.csv'), 'text/csv')).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringContaining('cannot read') });
   });
 });
 

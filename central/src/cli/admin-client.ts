@@ -1,13 +1,44 @@
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import got, { type Method } from 'got';
+import type { z } from 'zod';
 import { TbCodes, TbError } from '@tillbridge/shared';
+import { routeUrl, type PathParams, type RequestArgs, type RouteContract } from '../http/contract/route.js';
 import { connectionError, parseHubUrl } from './connection-error.js';
+
+/**
+ * The hub's answer to a route, parsed with the route's schema. One that does not fit (a hub of
+ * another version) is an error naming where it differs.
+ */
+export function parseAnswer<Response extends z.ZodType>(
+  contract: RouteContract<string, z.ZodType, Response>,
+  answer: unknown,
+): z.output<Response> {
+  const parsed = contract.response.safeParse(answer);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const where = issue.path.join('.') || '(the whole answer)';
+  const route = `${contract.method} ${contract.path}`;
+  const message = `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue.message}`;
+  throw new TbError(TbCodes.INTERNAL, message);
+}
 
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
   /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA; `caFile`: where it came from, for messages. */
   constructor(private readonly base: string, private readonly token: string | undefined, private readonly ca?: Buffer, private readonly caFile?: string) {}
+
+  /**
+   * A route of the admin API's contract: the answer parsed with the route's schema, typed by it. An
+   * answer that does not fit (a hub of another version) is an error naming what differs.
+   */
+  async request<Path extends string, Query extends z.ZodType, Response extends z.ZodType>(
+    contract: RouteContract<Path, Query, Response>,
+    ...[args]: [PathParams<Path>] extends [never] ? [RequestArgs<Path, Query>?] : [RequestArgs<Path, Query>]
+  ): Promise<z.output<Response>> {
+    const url = routeUrl(contract, args?.params, args?.query as Record<string, unknown> | undefined);
+    return parseAnswer(contract, await this.call<unknown>(contract.method, url, args?.body));
+  }
 
   get<T>(path: string): Promise<T> {
     return this.call<T>('GET', path);

@@ -37,6 +37,51 @@ export interface CliContext {
   client(): AdminClient;
 }
 
+/** A command of tillbridge-hub itself: a group of subcommands (`returns …`) or one that acts (`status`). */
+export function topCommand(ctx: CliContext, name: string, description: string): Command {
+  return ctx.program.command(name).description(description);
+}
+
+/**
+ * A subcommand that prints what it gets: its options in order, then `--json`, then its examples
+ * (command lines, after a note when there is one) under its help. The caller adds the action (`act`).
+ */
+export function printingCommand(
+  parent: Command,
+  usage: string,
+  description: string,
+  options: Option[],
+  examples: string[],
+  /** a paragraph of help before the examples */
+  note?: string,
+): Command {
+  const command = parent.command(usage).description(description);
+  for (const option of options) command.addOption(option);
+  const heading = examples.length === 1 ? 'Example' : 'Examples';
+  const lines = examples.map((line) => `  tillbridge-hub ${line}`).join('\n');
+  const before = note ? `\n${note}\n` : '';
+  return command.option('--json', 'print JSON').addHelpText('after', `${before}\n${heading}:\n${lines}`);
+}
+
+/** A subcommand that changes one thing, named by its id, and says what it did in a line (`change`'s answer). */
+export function idCommand(
+  parent: Command,
+  usage: string,
+  description: string,
+  example: string,
+  change: (id: string) => Promise<string>,
+): Command {
+  return parent
+    .command(usage)
+    .description(description)
+    .addHelpText('after', `\nExample:\n  tillbridge-hub ${example}`)
+    .action(
+      act(async (id: string) => {
+        process.stdout.write(`${await change(id)}\n`);
+      }),
+    );
+}
+
 export function print(json: boolean | undefined, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
 }

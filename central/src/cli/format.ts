@@ -1,8 +1,9 @@
-import { formatMoney } from '@tillbridge/shared';
+import type { z } from 'zod';
+import { formatMoney, TbCodes, TbError } from '@tillbridge/shared';
+import type { agentView } from '../http/contract/stores.js';
 
-/** A plain text table: a header row, then one row per record, columns padded to fit. */
 /** What the hub says of a connected agent (its hello): status and stores list show it. */
-export type AgentView = { software: string | null; version: string | null; os: { platform: string; release: string; arch: string } | null; startedAt: string | null; uptimeMs: number | null; protocol: number; belowMinimum: boolean };
+export type AgentView = z.output<typeof agentView>;
 
 /** 3723000 → "1h 2m"; 90061000 → "1d 1h". */
 export function uptime(ms: number | null): string {
@@ -23,11 +24,21 @@ export function describeAgentLine(a: AgentView | null, min: string | null | unde
   return `${version}${flag} (protocol ${a.protocol}), ${os}, up ${uptime(a.uptimeMs)}`;
 }
 
+/** A plain text table: a header row, then one row per record, columns padded to fit. */
 export function table(headers: string[], rows: (string | number | null | undefined | boolean)[][]): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(headers), ...cells.map(line)].join('\n');
+}
+
+/** An option's duration (`--grace 24h`) in milliseconds; one that does not parse is a usage error naming the option. */
+export function durationOption(value: string, option: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new TbError(TbCodes.INVALID, `${option}: ${(err as Error).message}`);
+  }
 }
 
 /** "15m", "900s", "2h", "1d" or plain milliseconds → milliseconds. */

@@ -2,12 +2,15 @@ import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTbError, newId, TbCodes, TbError } from '@tillbridge/shared';
-import type { AdminClient } from './admin-client.js';
+import type { z } from 'zod';
+import { parseAnswer, type AdminClient } from './admin-client.js';
+import type { RouteContract } from '../http/contract/route.js';
 import { Progress } from './progress.js';
-import type { ImportProgress } from '../imports/types.js';
+import { showImport } from '../http/contract/imports.js';
+import type { ResponseOf } from '../http/contract/route.js';
 
-/** What the hub says of an import (`GET /v1/admin/imports/:id`): the API's own type. */
-type ImportState = ImportProgress;
+/** What the hub says of an import (`GET /v1/admin/imports/:id`). */
+type ImportState = ResponseOf<typeof showImport>;
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 const count = (n: number): string => n.toLocaleString('en-US');
@@ -23,7 +26,14 @@ function describe(p: ImportState): string {
  * that, on a terminal, the bar follows the hub: bytes sent, then bytes and rows checked, then
  * rows applied as the hub commits them. Resolves with the hub's answer.
  */
-export async function uploadImport<T>(client: AdminClient, path: string, file: string, contentType: string, stream: NodeJS.WriteStream = process.stderr, pollMs = 250): Promise<T> {
+export async function uploadImport<Response extends z.ZodType>(
+  client: AdminClient,
+  contract: RouteContract<string, z.ZodType, Response>,
+  file: string,
+  contentType: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  pollMs = 250,
+): Promise<z.output<Response>> {
   let size: number;
   try {
     const st = statSync(file);
@@ -55,7 +65,8 @@ export async function uploadImport<T>(client: AdminClient, path: string, file: s
   const follow = sending.active
     ? (async () => {
         while (!finished) {
-          hub = await client.get<ImportState>(`/v1/admin/imports/${id}`).catch(() => hub); // not there yet: the request is on its way
+          // not there yet: the request is on its way
+          hub = await client.request(showImport, { params: { id } }).catch(() => hub);
           draw();
           await sleep(pollMs);
         }
@@ -63,14 +74,15 @@ export async function uploadImport<T>(client: AdminClient, path: string, file: s
     : undefined;
   const body = createReadStream(file);
   try {
-    return await client.upload<T>(`${path}?id=${id}`, body, contentType, size, (s) => {
+    const answer = await client.upload<unknown>(`${contract.path}?id=${id}`, body, contentType, size, (s) => {
       sent = s;
       draw();
     });
+    return parseAnswer(contract, answer);
   } catch (err) {
     if (!isTbError(err, TbCodes.HUB_UNAVAILABLE)) throw err;
     // the answer is lost; the import may not be: say what the hub knows of it
-    const p = await client.get<ImportState>(`/v1/admin/imports/${id}`).catch(() => undefined);
+    const p = await client.request(showImport, { params: { id } }).catch(() => undefined);
     if (p) throw new TbError(TbCodes.IMPORT_INCOMPLETE, `the connection to the hub was lost during import ${id}, which is ${describe(p)}. Run the same file again to finish it: rows already applied change nothing`, { cause: err });
     throw new TbError(TbCodes.HUB_UNAVAILABLE, `${err.message} (import ${id}: what the hub applied of it, if anything, is in its audit log as import:${id}; running the same file again is safe)`, { cause: err });
   } finally {

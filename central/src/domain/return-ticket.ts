@@ -82,7 +82,7 @@ export const EMPTY_TICKET: Omit<ReturnRow, 'authorization' | 'store' | 'register
 };
 
 /** What every view of a return ticket begins with (webhooks, the admin API): which, where, and what was decided. */
-export function ticketHeader(r: ReturnRow): Record<string, unknown> {
+export function ticketHeader(r: ReturnRow) {
   return {
     authorization: r.authorization,
     store: r.store,

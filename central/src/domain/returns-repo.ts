@@ -81,6 +81,26 @@ export interface ExchangeRow {
   code: string;
 }
 
+/** Where a page of tickets starts: after this ticket, in the order they were created. */
+export interface ReturnsPageKey {
+  createdAt: string;
+  authorization: string;
+}
+
+export interface ReturnsPageQuery {
+  /** only this store's tickets */
+  store?: string | undefined;
+  /** the key of the last ticket of the page before; none: from the first */
+  after?: ReturnsPageKey | undefined;
+  limit: number;
+}
+
+/** A page of tickets, oldest first, with the lines of each; `next` is undefined on the last page. */
+export interface ReturnsPage {
+  tickets: { ticket: ReturnRow; lines: ReturnLineRow[] }[];
+  next: ReturnsPageKey | undefined;
+}
+
 const COLUMNS = [
   'authorization', 'store', 'register', 'request_id', 'receipt', 'mode', 'decision', 'status', 'reconciliation', 'exception_code',
   'reason', 'refund_amount', 'refund_kind', 'created_at', 'expires_at', 'completed_at', 'updated_at', 'rules', 'allowed_tenders',
@@ -108,6 +128,8 @@ export class ReturnsRepo {
   private readonly exReserved: Statement;
   private readonly exReservedStore: Statement;
   private readonly dayTotal: Statement;
+  private readonly pageOf: { all: Statement; byStore: Statement };
+  private readonly pageLinesOf: { all: Statement; byStore: Statement };
 
   constructor(private readonly s: HubStorage) {
     const db = s.db;
@@ -163,6 +185,21 @@ export class ReturnsRepo {
           AND decision IN ('approved', 'conditional')
           AND (status = 'completed' OR (status IN ('reserved', 'expired') AND expires_at > @at))`,
     );
+    // a page in (created_at, authorization) order, and the lines of the tickets of that range (one query each)
+    const page = (storeFilter: string): Statement =>
+      db.prepare(
+        `SELECT * FROM returns WHERE ${storeFilter} (created_at, authorization) > (@afterAt, @afterAuthorization)
+          ORDER BY created_at, authorization LIMIT @limit`,
+      );
+    const pageLines = (storeFilter: string): Statement =>
+      db.prepare(
+        `SELECT rl.* FROM return_lines rl JOIN returns r ON r.authorization = rl.authorization
+          WHERE ${storeFilter} (r.created_at, r.authorization) > (@afterAt, @afterAuthorization)
+            AND (r.created_at, r.authorization) <= (@lastAt, @lastAuthorization)
+          ORDER BY rl.authorization, rl.line`,
+      );
+    this.pageOf = { all: page(''), byStore: page('store = @store AND') };
+    this.pageLinesOf = { all: pageLines(''), byStore: pageLines('r.store = @store AND') };
   }
 
   get(authorization: string): ReturnRow | undefined {
@@ -240,6 +277,27 @@ export class ReturnsRepo {
    */
   approvedSince(store: string, sinceIso: string, atIso: string, exclude = ''): number {
     return (this.dayTotal.get({ store, since: sinceIso, at: atIso, exclude }) as { total: number }).total;
+  }
+
+  /**
+   * A page of tickets (`store`'s, or every store's) in the order they were created, after
+   * `query.after`, with their lines: two queries whatever the page's size.
+   */
+  page(query: ReturnsPageQuery): ReturnsPage {
+    const which = query.store === undefined ? 'all' : 'byStore';
+    const store = query.store === undefined ? {} : { store: query.store };
+    const after = { afterAt: query.after?.createdAt ?? '', afterAuthorization: query.after?.authorization ?? '' };
+    // one more than asked: whether there is a next page
+    const rows = this.pageOf[which].all({ ...store, ...after, limit: query.limit + 1 }) as ReturnRow[];
+    const tickets = rows.slice(0, query.limit);
+    const last = tickets.at(-1);
+    if (last === undefined) return { tickets: [], next: undefined };
+    const lines = new Map<string, ReturnLineRow[]>(tickets.map((t) => [t.authorization, []]));
+    const range = { ...store, ...after, lastAt: last.created_at, lastAuthorization: last.authorization };
+    for (const line of this.pageLinesOf[which].all(range) as ReturnLineRow[]) lines.get(line.authorization)?.push(line);
+    const more = rows.length > query.limit;
+    const next = more ? { createdAt: last.created_at, authorization: last.authorization } : undefined;
+    return { tickets: tickets.map((ticket) => ({ ticket, lines: lines.get(ticket.authorization)! })), next };
   }
 
   list(store?: string): ReturnRow[] {

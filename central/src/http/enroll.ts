@@ -5,6 +5,7 @@ import { DEFAULT_ENROLLMENT_TTL_MS } from '../enrollment/enrollments.js';
 import type { AdminApi } from '../usecases/index.js';
 import type { Router } from './router.js';
 import { actorOf, authorize, storeParam } from './admin/common.js';
+import { createEnrollment, listEnrollments } from './contract/stores.js';
 
 /** The SHA-256 fingerprint of a PEM certificate (the first of a chain: the leaf), as `AB:CD:…`. */
 export function certFingerprint(pem: Buffer | string): string {
@@ -24,7 +25,7 @@ export function certFingerprint(pem: Buffer | string): string {
  */
 export function enrollmentRoutes(router: Router, api: AdminApi, hub: { fingerprint: string | undefined }): void {
   const fingerprint = hub.fingerprint ?? null;
-  router.add('POST', '/v1/admin/stores/:store/enrollments', async (ctx) => {
+  router.serve(createEnrollment, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(api.queries, ctx);
     const body = (await ctx.body()) as { ttlMs?: unknown };
@@ -33,7 +34,7 @@ export function enrollmentRoutes(router: Router, api: AdminApi, hub: { fingerpri
     return { ...api.enrollments.create(actorOf(who), store, ttl), fingerprint };
   }, 4096);
 
-  router.add('GET', '/v1/admin/enrollments', (ctx) => {
+  router.serve(listEnrollments, (ctx) => {
     authorize(api, ctx, false);
     const store = ctx.query.get('store') ?? undefined;
     return api.enrollments.list(store);

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import { TbCodes, TbError, type TbCode } from '@tillbridge/shared';
+import type { PathParams, RouteContract } from './contract/route.js';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -20,23 +22,23 @@ interface Route {
   maxBody: number;
 }
 
-const STATUS: Record<string, number> = {
-  [TbCodes.INVALID]: 400,
-  [TbCodes.MALFORMED]: 400,
-  [TbCodes.UNAUTHORIZED]: 401,
-  [TbCodes.FORBIDDEN]: 403,
-  [TbCodes.NOT_FOUND]: 404,
-  [TbCodes.CONFLICT]: 409,
-  [TbCodes.FRAME_TOO_LARGE]: 413,
-  [TbCodes.STORAGE_BUSY]: 503,
-  [TbCodes.RATE_LIMITED]: 429,
-  [TbCodes.AUTHORIZATION_STATE]: 409,
-  [TbCodes.RECEIPT_AMBIGUOUS]: 409,
-  [TbCodes.LAST_ADMIN]: 409,
-};
+/** The HTTP status of each error code; any other code is a 500. */
+const STATUS_OF_CODES: [number, TbCode[]][] = [
+  [400, [TbCodes.INVALID, TbCodes.MALFORMED]],
+  [401, [TbCodes.UNAUTHORIZED]],
+  [403, [TbCodes.FORBIDDEN]],
+  [404, [TbCodes.NOT_FOUND]],
+  [409, [TbCodes.CONFLICT, TbCodes.AUTHORIZATION_STATE, TbCodes.RECEIPT_AMBIGUOUS, TbCodes.LAST_ADMIN]],
+  [413, [TbCodes.FRAME_TOO_LARGE]],
+  [429, [TbCodes.RATE_LIMITED]],
+  [503, [TbCodes.STORAGE_BUSY]],
+];
+const STATUS = new Map<string, number>(
+  STATUS_OF_CODES.flatMap(([status, codes]) => codes.map((code) => [code, status])),
+);
 
 export function httpStatusFor(code: TbCode | string): number {
-  return STATUS[code] ?? 500;
+  return STATUS.get(code) ?? 500;
 }
 
 /** A small method + path router; `:name` segments become params. Answers JSON. */
@@ -48,9 +50,25 @@ export class Router {
     return this;
   }
 
+  /** A route of the admin API's contract (`contract/`): the handler answers the contract's response type. */
+  serve<Path extends string, Response extends z.ZodType>(
+    contract: RouteContract<Path, z.ZodType, Response>,
+    handler: (
+      ctx: RequestContext & { params: Record<PathParams<Path>, string> },
+    ) => z.input<Response> | Promise<z.input<Response>>,
+    maxBody?: number,
+  ): this {
+    // the router matched the path: each of its params is there
+    return this.add(contract.method, contract.path, handler as Handler, maxBody);
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://hub');
-    const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const segs = pathSegments(url.pathname);
+    if (segs === undefined) {
+      sendError(res, new TbError(TbCodes.MALFORMED, 'the request path has a malformed % escape'));
+      return;
+    }
     let pathMatched = false;
     for (const r of this.routes) {
       const params = match(r.parts, segs);
@@ -79,10 +97,7 @@ export class Router {
         const out = await r.handler(ctx);
         if (!res.headersSent) sendJson(res, 200, out ?? {});
       } catch (err) {
-        if (err instanceof TbError) {
-          const status = httpStatusFor(err.code);
-          sendJson(res, status, { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) }, status === 429 ? { 'retry-after': String(retryAfterOf(err)) } : {});
-        }
+        if (err instanceof TbError) sendError(res, err);
         else {
           sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
           throw err;
@@ -92,6 +107,22 @@ export class Router {
     }
     sendJson(res, pathMatched ? 405 : 404, { code: TbCodes.NOT_FOUND, message: pathMatched ? `${req.method} is not allowed here` : `no such endpoint: ${url.pathname}` });
   }
+}
+
+/** The path's segments, each %-decoded; undefined when an escape is malformed (`%zz`, a lone `%`). */
+function pathSegments(pathname: string): string[] | undefined {
+  try {
+    return pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A TbError as the project's error answer: `{code, message, details?}` with the status for its code. */
+function sendError(res: ServerResponse, err: TbError): void {
+  const status = httpStatusFor(err.code);
+  const body = { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) };
+  sendJson(res, status, body, status === 429 ? { 'retry-after': String(retryAfterOf(err)) } : {});
 }
 
 function match(parts: string[], segs: string[]): Record<string, string> | undefined {

@@ -38,7 +38,7 @@ export interface AdminQueries {
   keys: Pick<KeyRotation, 'scheduleOf'>;
   ledger: Pick<InventoryLedger, 'get' | 'list'>;
   sales: Pick<Sales, 'named' | 'ofReturn'>;
-  returnsRepo: Pick<ReturnsRepo, 'claimedByLine' | 'forSale' | 'exchangeReservedByStore' | 'lines' | 'list' | 'get' | 'exchanges'>;
+  returnsRepo: Pick<ReturnsRepo, 'claimedByLine' | 'forSale' | 'exchangeReservedByStore' | 'lines' | 'page' | 'get' | 'exchanges'>;
   exceptions: Pick<Exceptions, 'forAuthorization' | 'forStore'>;
   policies: Pick<Policies, 'defaultPolicy' | 'effective' | 'list'>;
   syncConfig: Pick<VersionedSettings<SyncSettings>, 'defaults' | 'effective' | 'list'>;

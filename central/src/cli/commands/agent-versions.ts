@@ -1,4 +1,5 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
+import { minAgentVersion, setMinAgentVersion } from '../../http/contract/stores.js';
 import { act, print, type CliContext } from '../context.js';
 
 /**
@@ -18,12 +19,16 @@ export function agentVersionCommands(ctx: CliContext): void {
       act(async (version: string | undefined, opts: { clear?: boolean; json?: boolean }) => {
         if (version !== undefined && opts.clear) throw new TbError(TbCodes.INVALID, 'give a version or --clear, not both');
         if (version === undefined && !opts.clear) {
-          const r = await ctx.client().get<{ minAgentVersion: string | null }>('/v1/admin/stores/min-version');
+          const r = await ctx.client().request(minAgentVersion);
           print(opts.json, r, () => (r.minAgentVersion ? `minimum agent version: ${r.minAgentVersion}` : 'no minimum agent version set'));
           return;
         }
-        const r = await ctx.client().put<{ minAgentVersion: string | null; previous: string | null }>('/v1/admin/stores/min-version', { version: opts.clear ? null : version });
-        print(opts.json, r, () => (r.minAgentVersion ? `minimum agent version is now ${r.minAgentVersion} (was ${r.previous ?? 'none'}); agents below it are flagged in status` : `no minimum agent version (was ${r.previous ?? 'none'})`));
+        const r = await ctx.client().request(setMinAgentVersion, { body: { version: opts.clear ? null : version } });
+        const was = `was ${r.previous ?? 'none'}`;
+        const text = r.minAgentVersion
+          ? `minimum agent version is now ${r.minAgentVersion} (${was}); agents below it are flagged in status`
+          : `no minimum agent version (${was})`;
+        print(opts.json, r, () => text);
       }),
     );
 }

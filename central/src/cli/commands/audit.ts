@@ -6,11 +6,13 @@ import { iso, systemClock } from '../../domain/clock.js';
 import { openHubStorage } from '../../storage/index.js';
 import { AuditTrail } from '../../audit/trail.js';
 import type { ExportedEntry } from '../../audit/entry.js';
-import type { CheckpointFile } from '../../audit/checkpoint-file.js';
 import { exportAudit } from '../../audit/export-client.js';
 import { isExportFormat } from '../../audit/export-format.js';
 import { followAudit } from '../../audit/follow.js';
 import type { ChainVerifyResult } from '../../audit/verify-stored.js';
+import {
+  auditPublicKey, auditTail, latestCheckpoint, listCheckpoints, showCheckpoint, signCheckpoint, verifyAudit,
+} from '../../http/contract/audit.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
@@ -92,7 +94,7 @@ export function auditCommands(ctx: CliContext): void {
             s.close();
           }
         } else {
-          r = await ctx.client().get<ChainVerifyResult>('/v1/admin/audit/verify');
+          r = await ctx.client().request(verifyAudit);
         }
         print(opts.json, r, () => verdictLine(r));
         if (!r.ok) process.exitCode = EXIT.AUDIT_BROKEN;
@@ -109,7 +111,7 @@ export function auditCommands(ctx: CliContext): void {
     .action(
       act(async (opts: { lines: string; follow?: boolean; interval: string; json?: boolean }) => {
         const client = ctx.client();
-        const r = await client.get<ExportedEntry[]>(`/v1/admin/audit?limit=${Number(opts.lines) || 20}`);
+        const r = await client.request(auditTail, { query: { limit: Number(opts.lines) || 20 } });
         if (!opts.follow) {
           print(opts.json, r, () => table(['ID', 'AT', 'ACTOR', 'ACTION', 'STORE', 'REGISTER', 'OUTCOME', 'RESOURCE'], r.map((e) => [e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource])));
           return;
@@ -206,9 +208,10 @@ export function auditCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub audit checkpoints --json')
     .action(
       act(async (opts: { lines: string; json?: boolean }) => {
-        type C = { seq: number; id: number; hash: string; at: string; entries: number; fingerprint: string };
-        const r = await ctx.client().get<C[]>(`/v1/admin/audit/checkpoints?limit=${Number(opts.lines) || 20}`);
-        print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]))));
+        const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
+        const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
+        const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
+        print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
       }),
     );
   audit
@@ -225,8 +228,10 @@ export function auditCommands(ctx: CliContext): void {
         if (seq !== undefined && !/^\d+$/.test(seq)) throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
         const client = ctx.client();
         const f = opts.now
-          ? await client.post<CheckpointFile>('/v1/admin/audit/checkpoints')
-          : await client.get<CheckpointFile>(`/v1/admin/audit/checkpoints/${seq ?? 'latest'}`);
+          ? await client.request(signCheckpoint)
+          : seq === undefined
+            ? await client.request(latestCheckpoint)
+            : await client.request(showCheckpoint, { params: { seq } });
         const text = `${JSON.stringify(f, null, 2)}\n`;
         if (!opts.out) {
           process.stdout.write(text);
@@ -245,7 +250,7 @@ export function auditCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub audit public-key --out tillbridge-audit.pub')
     .action(
       act(async (opts: { out?: string; json?: boolean }) => {
-        const r = await ctx.client().get<{ publicKey: string; fingerprint: string }>('/v1/admin/audit/public-key');
+        const r = await ctx.client().request(auditPublicKey);
         if (opts.out) writeFileSync(opts.out, r.publicKey);
         print(opts.json, r, () => `${opts.out ? `written to ${opts.out}` : r.publicKey.trimEnd()}\nfingerprint ${r.fingerprint}`);
       }),

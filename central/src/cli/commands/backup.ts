@@ -1,6 +1,6 @@
 import { clockFromEnv } from '@tillbridge/shared';
 import { backupHub, restoreHub, type HubBackupResult, type HubRestoreResult } from '../../backup.js';
-import { act, dataOpt, databaseOf, databaseOpt, EXIT, print, type CliContext } from '../context.js';
+import { act, topCommand, dataOpt, databaseOf, databaseOpt, EXIT, print, type CliContext } from '../context.js';
 
 function backupReport(r: HubBackupResult): string {
   const lines = [`backup written to ${r.dir} (taken ${r.manifest.createdAt}, schema ${String(r.manifest.schemaVersion)}):`];
@@ -30,10 +30,12 @@ function restoreReport(r: HubRestoreResult): string {
 }
 
 export function backupCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  program
-    .command('backup')
-    .description('copy the hub (database, hub.secret, audit signing key) into DIR with a manifest of checksums; safe while the hub serves')
+  topCommand(
+    ctx,
+    'backup',
+    'copy the hub (database, hub.secret, audit signing key) into DIR with a manifest of checksums; ' +
+      'safe while the hub serves',
+  )
     .argument('<dir>', 'a new (or empty) directory for the backup; made 0700')
     .addOption(dataOpt())
     .addOption(databaseOpt())
@@ -57,9 +59,12 @@ Examples:
       }),
     );
 
-  program
-    .command('restore')
-    .description('restore a backup into a data directory: checksums checked, never over a serving hub, over another hub only with --force; then the audit chain is verified')
+  topCommand(
+    ctx,
+    'restore',
+    'restore a backup into a data directory: checksums checked, never over a serving hub, ' +
+      'over another hub only with --force; then the audit chain is verified',
+  )
     .argument('<dir>', 'the backup directory (written by `tillbridge-hub backup`)')
     .addOption(dataOpt())
     .addOption(databaseOpt())

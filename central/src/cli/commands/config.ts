@@ -1,29 +1,38 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { Option } from 'commander';
+import { configHistory, setConfig, showConfig } from '../../http/contract/settings.js';
+import type { ResponseOf } from '../../http/contract/route.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
 import { parseAssignments } from './policy.js';
 
-export function configCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  const config = program.command('config').description('sync settings, set centrally: how each store\'s agent uploads, retries, times out, reports');
+/** `config show`'s text: whose settings, their version (and the one the store's agent runs), each key. */
+function configText(r: ResponseOf<typeof showConfig>): string {
+  const scope = r.scope === 'default' ? 'every store (default)' : `store ${r.scope}`;
+  const agentRuns = r.agentRuns === null ? 'none yet (not connected)' : `version ${r.agentRuns}`;
+  const runs = r.agentRuns === undefined ? '' : `; its agent runs ${agentRuns}`;
+  const rows = Object.entries(r.settings).map(([key, value]) => [key, JSON.stringify(value)]);
+  return [`sync settings for ${scope}: version ${r.version}${runs}`, table(['KEY', 'VALUE'], rows)].join('\n');
+}
 
-  config
-    .command('show [store]')
-    .description('the default settings, or a store\'s effective settings and the version its agent runs')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub config show\n  tillbridge-hub config show S001 --json')
-    .action(
-      act(async (store: string | undefined, opts: { json?: boolean }) => {
-        type C = { scope: string; version: number; settings: Record<string, unknown>; override?: unknown; agentRuns?: number | null };
-        const r = await ctx.client().get<C>(`/v1/admin/config${store ? `?store=${encodeURIComponent(store)}` : ''}`);
-        print(opts.json, r, () =>
-          [
-            `sync settings for ${r.scope === 'default' ? 'every store (default)' : `store ${r.scope}`}: version ${r.version}${r.agentRuns !== undefined ? `; its agent runs ${r.agentRuns === null ? 'none yet (not connected)' : `version ${r.agentRuns}`}` : ''}`,
-            table(['KEY', 'VALUE'], Object.entries(r.settings).map(([k, v]) => [k, JSON.stringify(v)])),
-          ].join('\n'),
-        );
-      }),
-    );
+export function configCommands(ctx: CliContext): void {
+  const config = topCommand(
+    ctx,
+    'config',
+    "sync settings, set centrally: how each store's agent uploads, retries, times out, reports",
+  );
+  printingCommand(
+    config,
+    'show [store]',
+    "the default settings, or a store's effective settings and the version its agent runs",
+    [],
+    ['config show', 'config show S001 --json'],
+  ).action(
+    act(async (store: string | undefined, opts: { json?: boolean }) => {
+      const r = await ctx.client().request(showConfig, { query: { store } });
+      print(opts.json, r, () => configText(r));
+    }),
+  );
 
   config
     .command('set <target> <assignments...>')
@@ -48,22 +57,23 @@ Examples:
         const store = target === 'default' || target === '--default' ? undefined : target;
         const change = parseAssignments(assignments);
         if (Object.keys(change).length === 0) throw new TbError(TbCodes.INVALID, 'nothing to change: give key=value pairs (see --help)');
-        const r = await ctx.client().put<{ scope: string; version: number }>('/v1/admin/config', { store, change, replace: Boolean(opts.replace), note: opts.note });
+        const body = { store, change, replace: Boolean(opts.replace), note: opts.note };
+        const r = await ctx.client().request(setConfig, { body });
         print(opts.json, r, () => `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, without a restart`);
       }),
     );
 
-  config
-    .command('list')
-    .description('the versions: who changed what, when (newest first)')
-    .option('--store <store>', "only this store's overrides")
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub config list --store S001')
-    .action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        type V = { version: number; scope: string; actor: string; note: string | null; createdAt: string; body: unknown };
-        const r = await ctx.client().get<V[]>(`/v1/admin/config/history${opts.store ? `?store=${encodeURIComponent(opts.store)}` : ''}`);
-        print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE', 'CHANGE'], r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note, JSON.stringify(v.body)])));
-      }),
-    );
+  printingCommand(
+    config,
+    'list',
+    'the versions: who changed what, when (newest first)',
+    [new Option('--store <store>', "only this store's overrides")],
+    ['config list --store S001'],
+  ).action(
+    act(async (opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(configHistory, { query: { store: opts.store } });
+      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note, JSON.stringify(v.body)]);
+      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE', 'CHANGE'], rows));
+    }),
+  );
 }

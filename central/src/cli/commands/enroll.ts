@@ -1,25 +1,7 @@
-import { act, print, type CliContext } from '../context.js';
-import { parseDuration, table } from '../format.js';
-import { TbCodes, TbError } from '@tillbridge/shared';
-
-interface Created {
-  id: string;
-  code: string;
-  store: string;
-  expiresAt: string;
-  fingerprint: string | null;
-}
-
-interface Listed {
-  id: string;
-  store: string;
-  createdAt: string;
-  expiresAt: string;
-  createdBy: string;
-  state: string;
-  usedAt: string | null;
-  usedFrom: string | null;
-}
+import { Option } from 'commander';
+import { act, print, printingCommand, type CliContext } from '../context.js';
+import { durationOption, table } from '../format.js';
+import { createEnrollment, listEnrollments } from '../../http/contract/stores.js';
 
 /** The command store IT runs: the hub as the operator's CLI reaches it (http(s):// or ws(s):// alike). */
 export function agentEnrollCommand(hub: string, code: string, fingerprint: string | null): string {
@@ -30,21 +12,18 @@ export function agentEnrollCommand(hub: string, code: string, fingerprint: strin
 export function enrollCommands(ctx: CliContext): void {
   const stores = ctx.program.commands.find((c) => c.name() === 'stores');
   if (!stores) throw new Error('the stores command must be registered first');
-  stores
-    .command('enroll <store>')
-    .description("a one-time code for the store's agent (`tillbridge-agent enroll`): it gets the store a new API key, and the keys it had stop working")
-    .option('--ttl <duration>', 'how long the code works (1m to 7d)', '1h')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nRead the code (and the fingerprint, for an https:// hub) to whoever sets up the store\'s PC.\n\nExample:\n  tillbridge-hub stores enroll S001 --ttl 30m')
-    .action(
+  printingCommand(
+    stores,
+    'enroll <store>',
+    "a one-time code for the store's agent (`tillbridge-agent enroll`): " +
+      'it gets the store a new API key, and the keys it had stop working',
+    [new Option('--ttl <duration>', 'how long the code works (1m to 7d)').default('1h')],
+    ['stores enroll S001 --ttl 30m'],
+    "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",
+  ).action(
       act(async (store: string, opts: { ttl: string; json?: boolean }) => {
-        let ttlMs: number;
-        try {
-          ttlMs = parseDuration(opts.ttl);
-        } catch (err) {
-          throw new TbError(TbCodes.INVALID, `--ttl: ${(err as Error).message}`);
-        }
-        const r = await ctx.client().post<Created>(`/v1/admin/stores/${encodeURIComponent(store)}/enrollments`, { ttlMs });
+        const body = { ttlMs: durationOption(opts.ttl, '--ttl') };
+        const r = await ctx.client().request(createEnrollment, { params: { store }, body });
         const hub = ctx.program.opts<{ hub: string }>().hub;
         const command = agentEnrollCommand(hub, r.code, r.fingerprint);
         print(opts.json, { ...r, command }, () =>
@@ -63,16 +42,17 @@ export function enrollCommands(ctx: CliContext): void {
         );
       }),
     );
-  stores
-    .command('enrollments')
-    .description('enrollment codes not yet used nor expired (with --store: every code of that store)')
-    .option('--store <id>', "one store's codes, used and expired ones too")
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub stores enrollments --store S001')
-    .action(
+  printingCommand(
+    stores,
+    'enrollments',
+    'enrollment codes not yet used nor expired (with --store: every code of that store)',
+    [new Option('--store <id>', "one store's codes, used and expired ones too")],
+    ['stores enrollments --store S001'],
+  ).action(
       act(async (opts: { store?: string; json?: boolean }) => {
-        const r = await ctx.client().get<Listed[]>(`/v1/admin/enrollments${opts.store ? `?store=${encodeURIComponent(opts.store)}` : ''}`);
-        print(opts.json, r, () => table(['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'], r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom])));
+        const r = await ctx.client().request(listEnrollments, { query: { store: opts.store } });
+        const rows = r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]);
+        print(opts.json, r, () => table(['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'], rows));
       }),
     );
 }

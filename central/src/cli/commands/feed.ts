@@ -2,15 +2,12 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { FeedConsumer, FeedEntry } from '../../feed/feed.js';
+import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntry } from '../../http/contract/feed.js';
+import type { z } from 'zod';
+
+type FeedEntry = z.output<typeof feedEntry>;
 import { table } from '../format.js';
 import { act, print, type CliContext } from '../context.js';
-
-interface Page {
-  entries: FeedEntry[];
-  next: number;
-  head: number;
-}
 
 interface FilterOpts {
   store?: string;
@@ -22,12 +19,6 @@ function whole(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new TbError(TbCodes.INVALID, `${what}: expected a whole number 0 or more, got ${JSON.stringify(v)}`);
   return Number(v);
-}
-
-function query(params: Record<string, string | number | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
-  return q.toString();
 }
 
 /** One line for a person: position, when, type, store, business day, id, and what it is about. */
@@ -77,9 +68,10 @@ export function feedCommands(ctx: CliContext): Command {
         process.once('SIGTERM', interrupt);
         try {
           do {
-            const page = await ctx.client().get<Page>(
-              `/v1/feed?${query({ after, limit, consumer: after === undefined ? opts.consumer : undefined, store: opts.store, type: opts.type, day: opts.day, wait: opts.follow ? 25 : undefined })}`,
-            );
+            const consumer = after === undefined ? opts.consumer : undefined;
+            const wait = opts.follow ? 25 : undefined;
+            const filter = { store: opts.store, type: opts.type, day: opts.day };
+            const page = await ctx.client().request(readFeed, { query: { after, limit, consumer, wait, ...filter } });
             for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
             after = page.next;
           } while (opts.follow && !stop);
@@ -106,7 +98,8 @@ export function feedCommands(ctx: CliContext): Command {
         const out = opts.out ? createWriteStream(opts.out) : process.stdout;
         let count = 0;
         for (;;) {
-          const page = await ctx.client().get<Page>(`/v1/feed?${query({ after, limit: 1000, store: opts.store, type: opts.type, day: opts.day })}`);
+          const filter = { store: opts.store, type: opts.type, day: opts.day };
+          const page = await ctx.client().request(readFeed, { query: { after, limit: 1000, ...filter } });
           to ??= page.head;
           for (const e of page.entries) {
             if (e.position > to) break;
@@ -132,7 +125,8 @@ export function feedCommands(ctx: CliContext): Command {
     .addHelpText('after', '\nExample:\n  tillbridge-hub feed ack erp-sales 120344')
     .action(
       act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
-        const r = await ctx.client().post<FeedConsumer>(`/v1/feed/consumers/${encodeURIComponent(consumer)}/ack`, { position: whole(position, 'position'), rewind: Boolean(opts.rewind) });
+        const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
+        const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
         print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
       }),
     );
@@ -143,7 +137,7 @@ export function feedCommands(ctx: CliContext): Command {
     .option('--json', 'print JSON')
     .action(
       act(async (opts: { json?: boolean }) => {
-        const r = await ctx.client().get<FeedConsumer[]>('/v1/feed/consumers');
+        const r = await ctx.client().request(listFeedConsumers);
         print(opts.json, r, () => (r.length === 0 ? 'no feed consumers yet (a consumer appears at its first ack)' : table(['CONSUMER', 'POSITION', 'LAG', 'SINCE', 'LAST ACK'], r.map((c) => [c.name, c.position, c.lag, c.createdAt, c.updatedAt]))));
       }),
     );
@@ -153,7 +147,7 @@ export function feedCommands(ctx: CliContext): Command {
     .description("remove a consumer's cursor (it starts from the beginning if it comes back)")
     .action(
       act(async (consumer: string) => {
-        await ctx.client().delete(`/v1/feed/consumers/${encodeURIComponent(consumer)}`);
+        await ctx.client().request(removeFeedConsumer, { params: { name: consumer } });
         process.stdout.write(`consumer ${consumer} forgotten\n`);
       }),
     );

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { Option } from 'commander';
+import {
+  listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy,
+} from '../../http/contract/settings.js';
+import type { ResponseOf } from '../../http/contract/route.js';
+import { act, idCommand, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 /** `a.b=3 c='["x"]'` → { a: { b: 3 }, c: ["x"] }: values are JSON when they parse as JSON, else text. */
 export function parseAssignments(pairs: string[]): Record<string, unknown> {
@@ -27,31 +32,37 @@ export function parseAssignments(pairs: string[]): Record<string, unknown> {
   return out;
 }
 
-export function policyCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  const policy = program.command('policy').description('returns policies: the default and per-store overrides, versioned and audited');
+/** `policy show`'s text: whose policy, its version (and the one the store's agent holds), the override, the policy. */
+function policyText(r: ResponseOf<typeof showPolicy>): string {
+  const scope = r.scope === 'default' ? 'every store (default)' : `store ${r.scope}`;
+  const holds = r.agentHolds === undefined ? '' : `; the store's agent holds ${r.agentHolds ?? 'none (not connected)'}`;
+  return [
+    `policy for ${scope}: version ${r.version}${holds}`,
+    r.override ? `store override: ${JSON.stringify(r.override)}` : '',
+    JSON.stringify(r.policy, null, 2),
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
 
-  policy
-    .command('show')
-    .description("the default policy, or a store's effective policy (its override merged over the default)")
-    .option('--store <store>', 'a store')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub policy show\n  tillbridge-hub policy show --store S001 --json')
-    .action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        type P = { scope: string; version: number; policy: unknown; override?: unknown; agentHolds?: number | null };
-        const r = await ctx.client().get<P>(`/v1/admin/policy${opts.store ? `?store=${encodeURIComponent(opts.store)}` : ''}`);
-        print(opts.json, r, () =>
-          [
-            `policy for ${r.scope === 'default' ? 'every store (default)' : `store ${r.scope}`}: version ${r.version}${r.agentHolds !== undefined ? `; the store's agent holds ${r.agentHolds ?? 'none (not connected)'}` : ''}`,
-            r.override ? `store override: ${JSON.stringify(r.override)}` : '',
-            JSON.stringify(r.policy, null, 2),
-          ]
-            .filter(Boolean)
-            .join('\n'),
-        );
-      }),
-    );
+export function policyCommands(ctx: CliContext): void {
+  const policy = topCommand(
+    ctx,
+    'policy',
+    'returns policies: the default and per-store overrides, versioned and audited',
+  );
+  printingCommand(
+    policy,
+    'show',
+    "the default policy, or a store's effective policy (its override merged over the default)",
+    [new Option('--store <store>', 'a store')],
+    ['policy show', 'policy show --store S001 --json'],
+  ).action(
+    act(async (opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(showPolicy, { query: { store: opts.store } });
+      print(opts.json, r, () => policyText(r));
+    }),
+  );
 
   policy
     .command('set [assignments...]')
@@ -86,26 +97,27 @@ Examples:
           }
         }
         if (Object.keys(change as object).length === 0 && !opts.replace) throw new TbError(TbCodes.INVALID, 'nothing to change: give key=value pairs or --file (see --help)');
-        const r = await ctx.client().put<{ scope: string; version: number }>('/v1/admin/policy', { store: opts.store, change, replace: Boolean(opts.replace), note: opts.note });
+        const body = { store: opts.store, change, replace: Boolean(opts.replace), note: opts.note };
+        const r = await ctx.client().request(setPolicy, { body });
         print(opts.json, r, () => `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others when they reconnect`);
       }),
     );
 
-  policy
-    .command('list')
-    .description('the versions: who changed what, when (newest first)')
-    .option('--store <store>', "only this store's override")
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub policy list --store S001')
-    .action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        type V = { version: number; scope: string; actor: string; note: string | null; createdAt: string; body: unknown };
-        const r = await ctx.client().get<V[]>(`/v1/admin/policy/history${opts.store ? `?store=${encodeURIComponent(opts.store)}` : ''}`);
-        print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note])));
-      }),
-    );
+  printingCommand(
+    policy,
+    'list',
+    'the versions: who changed what, when (newest first)',
+    [new Option('--store <store>', "only this store's override")],
+    ['policy list --store S001'],
+  ).action(
+    act(async (opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(policyHistory, { query: { store: opts.store } });
+      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note]);
+      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], rows));
+    }),
+  );
 
-  const managers = program.command('managers').description('managers who may override a decision (codes stored hashed)');
+  const managers = topCommand(ctx, 'managers', 'managers who may override a decision (codes stored hashed)');
   managers
     .command('add <id>')
     .description("add a manager, or set a new code for one (the code is read from --code or the TILLBRIDGE_MANAGER_CODE variable)")
@@ -116,30 +128,19 @@ Examples:
       act(async (id: string, opts: { name?: string; code?: string }) => {
         const code = opts.code ?? process.env.TILLBRIDGE_MANAGER_CODE;
         if (!code) throw new TbError(TbCodes.INVALID, 'no code: pass --code or set TILLBRIDGE_MANAGER_CODE');
-        await ctx.client().put(`/v1/admin/managers/${encodeURIComponent(id)}`, { name: opts.name, code });
+        await ctx.client().request(setManager, { params: { id }, body: { name: opts.name, code } });
         process.stdout.write(`manager ${id} can override from now on\n`);
       }),
     );
-  managers
-    .command('list')
-    .description('managers and whether they are active')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub managers list --json')
-    .action(
-      act(async (opts: { json?: boolean }) => {
-        type M = { id: string; name: string; createdAt: string; revokedAt: string | null };
-        const r = await ctx.client().get<M[]>('/v1/admin/managers');
-        print(opts.json, r, () => table(['ID', 'NAME', 'SINCE', 'ACTIVE'], r.map((m) => [m.id, m.name, m.createdAt, m.revokedAt ? `no (removed ${m.revokedAt})` : 'yes'])));
-      }),
-    );
-  managers
-    .command('remove <id>')
-    .description('stop a manager from overriding')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub managers remove M-ANNA')
-    .action(
-      act(async (id: string) => {
-        await ctx.client().delete(`/v1/admin/managers/${encodeURIComponent(id)}`);
-        process.stdout.write(`manager ${id} removed\n`);
-      }),
-    );
+  printingCommand(managers, 'list', 'managers and whether they are active', [], ['managers list --json']).action(
+    act(async (opts: { json?: boolean }) => {
+      const r = await ctx.client().request(listManagers);
+      const rows = r.map((m) => [m.id, m.name, m.createdAt, m.revokedAt ? `no (removed ${m.revokedAt})` : 'yes']);
+      print(opts.json, r, () => table(['ID', 'NAME', 'SINCE', 'ACTIVE'], rows));
+    }),
+  );
+  idCommand(managers, 'remove <id>', 'stop a manager from overriding', 'managers remove M-ANNA', async (id) => {
+    await ctx.client().request(removeManager, { params: { id } });
+    return `manager ${id} removed`;
+  });
 }

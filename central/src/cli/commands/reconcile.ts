@@ -1,27 +1,9 @@
 import { money, table } from '../format.js';
 import { act, EXIT, print, type CliContext } from '../context.js';
+import { reconcileDay } from '../../http/contract/reconcile.js';
+import type { ResponseOf } from '../../http/contract/route.js';
 
-type Totals = { sales: { count: number; amount: number }; returns: { count: number; amount: number }; tenders: { kind: string; amount: number }[] };
-type Differences = {
-  missing: { receipts: string[]; authorizations: string[] };
-  extra: { receipts: string[]; authorizations: string[] };
-  elsewhere: { receipts: { id: string }[]; authorizations: { id: string }[] };
-  totals: { what: string; register: number; hub: number }[];
-};
-type RegisterDay = {
-  store: string;
-  register: string;
-  businessDay: string;
-  source: string;
-  status: string;
-  currency: string | null;
-  reported: Totals;
-  recorded: Totals | null;
-  differences: Differences | null;
-  resendAttempts: number;
-  exception: { id: string; resolved: boolean } | null;
-};
-type Result = { day: string; store: string | null; summary: { registers: number; matched: number; resending: number; discrepancy: number }; registers: RegisterDay[] };
+type RegisterDay = ResponseOf<typeof reconcileDay>['registers'][number];
 
 const list = (what: string, names: string[]): string[] => (names.length > 0 ? [`${what} ${names.slice(0, 5).join(',')}${names.length > 5 ? ` +${names.length - 5}` : ''}`] : []);
 
@@ -52,9 +34,7 @@ export function reconcileCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n\nExamples:\n  tillbridge-hub reconcile --day 2026-11-27\n  tillbridge-hub reconcile --day 2026-11-27 --store S001 --json\n  tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check')
     .action(
       act(async (opts: { day: string; store?: string; check?: boolean; json?: boolean }) => {
-        const q = new URLSearchParams({ day: opts.day });
-        if (opts.store !== undefined) q.set('store', opts.store);
-        const r = await ctx.client().get<Result>(`/v1/admin/reconcile?${q}`);
+        const r = await ctx.client().request(reconcileDay, { query: { day: opts.day, store: opts.store } });
         print(opts.json, r, () => {
           const s = r.summary;
           const head = `business day ${r.day}${r.store ? ` at store ${r.store}` : ''}: ${s.registers} register(s) closed — ${s.matched} matched, ${s.resending} resending, ${s.discrepancy} discrepancy`;

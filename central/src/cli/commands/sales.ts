@@ -1,27 +1,37 @@
 import { money, table } from '../format.js';
 import { uploadImport } from '../import-upload.js';
-import { act, print, type CliContext } from '../context.js';
+import { Option } from 'commander';
+import { importSales, showSale } from '../../http/contract/sales.js';
+import type { ResponseOf } from '../../http/contract/route.js';
+import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
+
+/** `sales show`'s text: the sale, and per line what is returned or reserved and what is still returnable. */
+function saleText(r: ResponseOf<typeof showSale>): string {
+  const rows = r.lines.map((l) => [
+    l.line, l.sku, l.qty, money(l.unitPrice, r.currency), l.returnedOrReserved, l.returnable,
+  ]);
+  return [
+    `receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${money(r.total, r.currency)}`,
+    table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], rows),
+  ].join('\n');
+}
 
 export function saleCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  // ---- sales
-  const sales = program.command('sales').description('sales from every channel');
-  sales
-    .command('show <receipt>')
-    .description('show a sale with what is returned and still returnable per line')
-    .option('--store <id>', 'the store that issued the receipt (receipt numbers are each store\'s own; needed when several stores used the number)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub sales show R-1001\n  tillbridge-hub sales show 1001 --store S002')
-    .action(
-      act(async (receipt: string, opts: { store?: string; json?: boolean }) => {
-        type Sale = { receipt: string; store: string; at: string; currency: string; total: number; lines: { line: number; sku: string; qty: number; unitPrice: number; returnedOrReserved: number; returnable: number }[] };
-        const query = opts.store !== undefined ? `?store=${encodeURIComponent(opts.store)}` : '';
-        const r = await ctx.client().get<Sale>(`/v1/admin/sales/${encodeURIComponent(receipt)}${query}`);
-        print(opts.json, r, () =>
-          [`receipt ${r.receipt}  store ${r.store}  ${r.at}  total ${money(r.total, r.currency)}`, table(['LINE', 'SKU', 'SOLD', 'UNIT PRICE', 'RETURNED/RESERVED', 'RETURNABLE'], r.lines.map((l) => [l.line, l.sku, l.qty, money(l.unitPrice, r.currency), l.returnedOrReserved, l.returnable]))].join('\n'),
-        );
-      }),
-    );
+  const sales = topCommand(ctx, 'sales', 'sales from every channel');
+  const store = new Option(
+    '--store <id>',
+    "the store that issued the receipt (receipt numbers are each store's own; " +
+      'needed when several stores used the number)',
+  );
+  printingCommand(sales, 'show <receipt>', 'show a sale with what is returned and still returnable per line', [store], [
+    'sales show R-1001',
+    'sales show 1001 --store S002',
+  ]).action(
+    act(async (receipt: string, opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(showSale, { params: { receipt }, query: { store: opts.store } });
+      print(opts.json, r, () => saleText(r));
+    }),
+  );
   sales
     .command('import <file>')
     .description('record sales from other channels (web orders…): JSON lines of the sale shape plus "store" and "channel"; checked whole before anything is applied, then applied in transactions (docs/operations.md#imports); receipts already recorded are skipped')
@@ -29,8 +39,7 @@ export function saleCommands(ctx: CliContext): void {
     .addHelpText('after', '\nA line: {"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR","lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n\nOn a terminal a bar follows the import: bytes sent, then checked, then sales applied.\n\nExample:\n  tillbridge-hub sales import web-orders.jsonl')
     .action(
       act(async (file: string, opts: { json?: boolean }) => {
-        type Result = { import: string; imported: number; skippedCount: number; skipped: { line: number; receipt: string; reason: string }[]; stores: string[] };
-        const r = await uploadImport<Result>(ctx.client(), '/v1/admin/sales', file, 'application/x-ndjson');
+        const r = await uploadImport(ctx.client(), importSales, file, 'application/x-ndjson');
         const more = r.skippedCount > r.skipped.length ? [`… and ${r.skippedCount - r.skipped.length} more skipped`] : [];
         print(opts.json, r, () => [`imported ${r.imported} sale(s) for ${r.stores.join(', ')}; ${r.skippedCount} skipped (import ${r.import})`, ...r.skipped.map((x) => `skipped line ${x.line} (${x.receipt}): ${x.reason}`), ...more].join('\n'));
       }),

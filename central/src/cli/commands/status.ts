@@ -1,34 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import { ago, describeAgentLine, parseDuration, table, type AgentView } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { ago, describeAgentLine, durationOption, table } from '../format.js';
+import { hubStatus } from '../../http/contract/status.js';
+import type { ResponseOf } from '../../http/contract/route.js';
+import { act, topCommand, print, type CliContext } from '../context.js';
 
-type Term = { register: string; state: string; detail: string | null; transport: string; connections: number; reported: { state: string; detail: string | null } | null; lastMessageAt: string | null; at: string };
-type Rate = { total: number; successRate: number | null; onlineRate: number | null; lateOnline: number; failed: number; tickets: { online: Record<string, number>; offline: Record<string, number> } };
-type StoreStatus = {
-  store: string;
-  connected: boolean;
-  lastSeen: string | null;
-  lagMs: number | null;
-  outboxDepth: number | null;
-  lastSeq: number;
-  policy: { version: number; agentHolds: number | null };
-  settings: { version: number; agentRuns: number | null };
-  inventoryAccuracy: { ratio: number; skus: number; matching: number; at: string } | null;
-  authorizations: Rate;
-  terminals: Term[];
-  agent?: AgentView | null;
-};
-export type HubStatus = {
-  now: string;
-  minAgentVersion?: string | null;
-  connectedStores: number;
-  authorizations: Rate;
-  stores: StoreStatus[];
-  webhooks?: { endpoints: number; disabled: { id: string; url: string; reason: string | null }[] };
-  feed?: { head: number; consumers: { name: string; position: number; lag: number; updatedAt: string }[] };
-  feedRelay?: { broker: string; exchange: string; relaying: boolean; lease: { holder: string; until: string } | null; connected: boolean; position: number; head: number; lag: number; relayed: number; lastError: { message: string; at: string } | null } | null;
-};
+export type HubStatus = ResponseOf<typeof hubStatus>;
 
 const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
 const grades = (t: Record<string, number>): string => Object.entries(t).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
@@ -103,29 +80,25 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
 }
 
 export function statusCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  program
-    .command('status')
-    .description('each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; with --store, its registers too')
+  topCommand(
+    ctx,
+    'status',
+    'each store: connected, lag, outbox, policy and settings versions, inventory accuracy, authorization rate; ' +
+      'with --store, its registers too',
+  )
     .option('--store <store>', 'one store, with the state of each of its registers')
     .option('--watch [interval]', 'redraw every interval (default 2s) until Ctrl-C; with --json, one JSON line per refresh')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json\n  tillbridge-hub status --watch 5s')
     .action(
       act(async (opts: { store?: string; json?: boolean; watch?: string | boolean }) => {
-        const q = opts.store ? `?store=${encodeURIComponent(opts.store)}` : '';
-        const fetchStatus = (): Promise<HubStatus> => ctx.client().get<HubStatus>(`/v1/admin/status${q}`);
+        const fetchStatus = (): Promise<HubStatus> => ctx.client().request(hubStatus, { query: { store: opts.store } });
         if (opts.watch === undefined) {
           const r = await fetchStatus();
           print(opts.json, r, () => formatHubStatus(r, !!opts.store));
           return;
         }
-        let every = 2000;
-        try {
-          if (typeof opts.watch === 'string') every = parseDuration(opts.watch);
-        } catch (err) {
-          throw new TbError(TbCodes.INVALID, `--watch: ${(err as Error).message}`);
-        }
+        const every = typeof opts.watch === 'string' ? durationOption(opts.watch, '--watch') : 2000;
         if (every < 200) throw new TbError(TbCodes.INVALID, '--watch: the interval must be at least 200ms');
         const tty = process.stdout.isTTY && !opts.json;
         const stop = new AbortController();

@@ -1,27 +1,23 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
-import type { DeliveryView, EndpointView, NewEndpoint } from '../../webhooks/webhooks.js';
+import {
+  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook,
+  rotateWebhookSecret,
+  testWebhook,
+} from '../../http/contract/webhooks.js';
+import type { ResponseOf } from '../../http/contract/route.js';
 import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
-import { ago, parseDuration, table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { ago, durationOption, table } from '../format.js';
+import { Option } from 'commander';
+import { act, idCommand, print, printingCommand, type CliContext } from '../context.js';
 
 const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
 
-function duration(v: string, what: string): number {
-  try {
-    return parseDuration(v);
-  } catch (err) {
-    throw new TbError(TbCodes.INVALID, `${what}: ${(err as Error).message}`);
-  }
-}
-
-const path = (id: string, rest = ''): string => `/v1/admin/webhooks/${encodeURIComponent(id)}${rest}`;
-
-function stateOf(e: EndpointView): string {
+function stateOf(e: ResponseOf<typeof listWebhooks>[number]): string {
   if (e.state === 'disabled') return `disabled since ${e.disabledAt}: ${e.disabledReason}`;
   return e.failingSince ? `enabled, failing since ${e.failingSince}` : 'enabled';
 }
 
-function deliveryTable(r: DeliveryView[]): string {
+function deliveryTable(r: ResponseOf<typeof listDeliveries>): string {
   return table(
     ['DELIVERY', 'WEBHOOK', 'EVENT', 'WEBHOOK-ID', 'ATTEMPTS', 'STATE', 'NEXT ATTEMPT', 'LAST STATUS', 'LAST ERROR'],
     r.map((d) => [d.id, d.webhook, d.type, d.messageId, d.attempts, d.state, d.nextAttemptAt, d.lastStatus, d.lastError]),
@@ -40,7 +36,8 @@ export function webhookCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events return.completed,return.exception --store S001')
     .action(
       act(async (url: string, opts: { events: string; store?: string; json?: boolean }) => {
-        const r = await ctx.client().post<NewEndpoint>('/v1/admin/webhooks', { url, events: opts.events.split(',').map((e) => e.trim()).filter(Boolean), store: opts.store ?? null });
+        const events = opts.events.split(',').map((e) => e.trim()).filter(Boolean);
+        const r = await ctx.client().request(addWebhook, { body: { url, events, store: opts.store ?? null } });
         print(opts.json, r, () =>
           [
             `webhook ${r.id}: ${r.url}  events ${r.events.join(',')}  store ${r.store ?? 'all'}`,
@@ -57,7 +54,7 @@ export function webhookCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks list --json')
     .action(
       act(async (opts: { json?: boolean }) => {
-        const r = await ctx.client().get<EndpointView[]>('/v1/admin/webhooks');
+        const r = await ctx.client().request(listWebhooks);
         print(opts.json, r, () =>
           r.length === 0
             ? 'no webhooks (add one: tillbridge-hub webhooks add URL --events return.completed)'
@@ -68,16 +65,10 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
-  webhooks
-    .command('remove <id>')
-    .description('delete an endpoint and its deliveries')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks remove wh_3k9x2m7q1a')
-    .action(
-      act(async (id: string) => {
-        await ctx.client().delete(path(id));
-        process.stdout.write(`webhook ${id} removed\n`);
-      }),
-    );
+  idCommand(webhooks, 'remove <id>', 'delete an endpoint and its deliveries', 'webhooks remove wh_3k9x2m7q1a', async (id) => {
+    await ctx.client().request(removeWebhook, { params: { id } });
+    return `webhook ${id} removed`;
+  });
   webhooks
     .command('test <id>')
     .description('send a webhook.test event to this endpoint only')
@@ -85,7 +76,7 @@ export function webhookCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks test wh_3k9x2m7q1a\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a')
     .action(
       act(async (id: string, opts: { json?: boolean }) => {
-        const r = await ctx.client().post<{ id: string; delivery: string; messageId: string }>(path(id, '/test'), {});
+        const r = await ctx.client().request(testWebhook, { params: { id }, body: {} });
         print(opts.json, r, () => `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: tillbridge-hub webhooks deliveries --webhook ${id})`);
       }),
     );
@@ -99,33 +90,34 @@ export function webhookCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a --failed')
     .action(
       act(async (opts: { webhook?: string; failed?: boolean; limit: string; json?: boolean }) => {
-        const q = new URLSearchParams({ limit: opts.limit });
-        if (opts.webhook) q.set('webhook', opts.webhook);
-        if (opts.failed) q.set('failed', '1');
-        const r = await ctx.client().get<DeliveryView[]>(`/v1/admin/webhooks/deliveries?${q.toString()}`);
+        const query = { limit: opts.limit, webhook: opts.webhook, failed: opts.failed ? '1' : undefined };
+        const r = await ctx.client().request(listDeliveries, { query });
         print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
       }),
     );
-  webhooks
-    .command('redeliver <delivery>')
-    .description('a new attempt now, with the same webhook-id (the retry schedule starts over)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d')
-    .action(
+  printingCommand(
+    webhooks,
+    'redeliver <delivery>',
+    'a new attempt now, with the same webhook-id (the retry schedule starts over)',
+    [],
+    ['webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d'],
+  ).action(
       act(async (id: string, opts: { json?: boolean }) => {
-        const r = await ctx.client().post<DeliveryView>(`/v1/admin/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`, {});
+        const r = await ctx.client().request(redeliver, { params: { id }, body: {} });
         print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
       }),
     );
-  webhooks
-    .command('rotate-secret <id>')
-    .description('a new signing secret (shown once); during the overlap both signatures are sent, so the receiver can switch at its pace')
-    .option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)', '24h')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h')
-    .action(
+  printingCommand(
+    webhooks,
+    'rotate-secret <id>',
+    'a new signing secret (shown once); during the overlap both signatures are sent, ' +
+      'so the receiver can switch at its pace',
+    [new Option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)').default('24h')],
+    ['webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h'],
+  ).action(
       act(async (id: string, opts: { overlap: string; json?: boolean }) => {
-        const r = await ctx.client().post<{ id: string; secret: string; previousSecretExpiresAt: string | null }>(path(id, '/rotate-secret'), { overlapMs: duration(opts.overlap, '--overlap') });
+        const body = { overlapMs: durationOption(opts.overlap, '--overlap') };
+        const r = await ctx.client().request(rotateWebhookSecret, { params: { id }, body });
         print(opts.json, r, () =>
           [
             `new signing secret for ${r.id} (shown once): ${r.secret}`,
@@ -134,16 +126,16 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
-  webhooks
-    .command('enable <id>')
-    .description('deliver to a disabled endpoint again (its abandoned deliveries can then be redelivered)')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks enable wh_3k9x2m7q1a')
-    .action(
-      act(async (id: string) => {
-        const r = await ctx.client().post<{ changed: boolean }>(path(id, '/enable'), {});
-        process.stdout.write(r.changed ? `webhook ${id} enabled\n` : `webhook ${id} was already enabled\n`);
-      }),
-    );
+  idCommand(
+    webhooks,
+    'enable <id>',
+    'deliver to a disabled endpoint again (its abandoned deliveries can then be redelivered)',
+    'webhooks enable wh_3k9x2m7q1a',
+    async (id) => {
+      const r = await ctx.client().request(enableWebhook, { params: { id }, body: {} });
+      return r.changed ? `webhook ${id} enabled` : `webhook ${id} was already enabled`;
+    },
+  );
   webhooks
     .command('disable <id>')
     .description('stop delivering to an endpoint; deliveries still open are abandoned')
@@ -151,7 +143,8 @@ export function webhookCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks disable wh_3k9x2m7q1a --reason "ERP maintenance"')
     .action(
       act(async (id: string, opts: { reason?: string }) => {
-        const r = await ctx.client().post<{ changed: boolean }>(path(id, '/disable'), opts.reason ? { reason: opts.reason } : {});
+        const body = opts.reason ? { reason: opts.reason } : {};
+        const r = await ctx.client().request(disableWebhook, { params: { id }, body });
         process.stdout.write(r.changed ? `webhook ${id} disabled\n` : `webhook ${id} was already disabled\n`);
       }),
     );

@@ -2,7 +2,10 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { PageQuery } from '../../audit/query.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
-import { actorOf, authorize, need } from './common.js';
+import { actorOf, authorize, need, readOnly } from './common.js';
+import {
+  auditPublicKey, auditTail, latestCheckpoint, listCheckpoints, showCheckpoint, signCheckpoint, verifyAudit,
+} from '../contract/audit.js';
 
 function intParam(ctx: RequestContext, name: string, def?: number): number | undefined {
   const v = ctx.query.get(name);
@@ -15,12 +18,9 @@ function intParam(ctx: RequestContext, name: string, def?: number): number | und
 /** The audit log: verify, tail, page through (export), signed checkpoints, the signing key. */
 export function auditRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/audit/verify', (ctx) => {
-    authorize(api, ctx, false);
-    return q.auditTrail.verify();
-  });
+  router.serve(verifyAudit, readOnly(api, () => q.auditTrail.verify()));
 
-  router.add('GET', '/v1/admin/audit', (ctx) => {
+  router.serve(auditTail, (ctx) => {
     authorize(api, ctx, false);
     const after = Number(ctx.query.get('after') ?? '0');
     const limit = Math.min(Number(ctx.query.get('limit') ?? '100'), 10_000);
@@ -41,14 +41,14 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return q.auditTrail.query.page(page);
   });
 
-  router.add('GET', '/v1/admin/audit/checkpoints', (ctx) => {
+  router.serve(listCheckpoints, (ctx) => {
     authorize(api, ctx, false);
     const limit = Math.min(intParam(ctx, 'limit', 50)!, 1000);
     const before = intParam(ctx, 'before') ?? Number.MAX_SAFE_INTEGER;
     return q.auditTrail.checkpoints.list(limit, before).map(({ seq, id, hash, at, entries, fingerprint }) => ({ seq, id, hash, at, entries, fingerprint }));
   });
 
-  router.add('GET', '/v1/admin/audit/checkpoints/latest', (ctx) => {
+  router.serve(latestCheckpoint, (ctx) => {
     authorize(api, ctx, false);
     const cps = q.auditTrail.checkpoints;
     const latest = cps.latest();
@@ -56,7 +56,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return cps.file(latest);
   });
 
-  router.add('GET', '/v1/admin/audit/checkpoints/:seq', (ctx) => {
+  router.serve(showCheckpoint, (ctx) => {
     authorize(api, ctx, false);
     const seq = Number(ctx.params.seq);
     if (!Number.isInteger(seq) || seq < 1) throw new TbError(TbCodes.INVALID, `checkpoint: expected its number, got "${ctx.params.seq}"`);
@@ -65,13 +65,10 @@ export function auditRoutes(router: Router, api: AdminApi): void {
   });
 
   // a checkpoint of the head now; the request is audited and covered by it
-  router.add('POST', '/v1/admin/audit/checkpoints', (ctx) => {
+  router.serve(signCheckpoint, (ctx) => {
     const who = authorize(api, ctx, true);
     return api.audit.checkpoint(actorOf(who));
   });
 
-  router.add('GET', '/v1/admin/audit/public-key', (ctx) => {
-    authorize(api, ctx, false);
-    return q.auditTrail.checkpoints.publicKey();
-  });
+  router.serve(auditPublicKey, readOnly(api, () => q.auditTrail.checkpoints.publicKey()));
 }

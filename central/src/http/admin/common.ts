@@ -19,6 +19,17 @@ export function authorize(api: Pick<AdminApi, 'access'>, ctx: RequestContext, wr
   return who;
 }
 
+/** A handler that only reads: any admin token may call it (operators too); then `read` answers. */
+export function readOnly<Context extends RequestContext, Answer>(
+  api: Pick<AdminApi, 'access'>,
+  read: (ctx: Context) => Answer,
+): (ctx: Context) => Answer {
+  return (ctx) => {
+    authorize(api, ctx, false);
+    return read(ctx);
+  };
+}
+
 export const actorOf = (who: AdminIdentity): string => `admin:${who.id}`;
 
 export function storeParam(q: AdminQueries, ctx: RequestContext): string {

@@ -2,11 +2,12 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need, settingsChange } from './common.js';
+import { configHistory, setConfig, showConfig } from '../contract/settings.js';
 
 /** Sync settings set centrally: default and per store, versioned, pushed to agents. */
 export function configRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/config', (ctx) => {
+  router.serve(showConfig, (ctx) => {
     authorize(api, ctx, false);
     const store = ctx.query.get('store');
     if (store === null) {
@@ -18,12 +19,12 @@ export function configRoutes(router: Router, api: AdminApi): void {
     return { scope: store, version: e.version, settings: e.value, override: e.override ?? null, agentRuns: q.presence.get(store).configVersion ?? null };
   });
 
-  router.add('GET', '/v1/admin/config/history', (ctx) => {
+  router.serve(configHistory, (ctx) => {
     authorize(api, ctx, false);
     return q.syncConfig.list(ctx.query.get('store') ?? undefined, Number(ctx.query.get('limit') ?? '50') || 50);
   });
 
-  router.add('PUT', '/v1/admin/config', async (ctx) => {
+  router.serve(setConfig, async (ctx) => {
     const who = authorize(api, ctx, true);
     const { store, change, opts } = await settingsChange(q, ctx);
     // offline refund limits live in the returns policy: say where, rather than "unknown key"

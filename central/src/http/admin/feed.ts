@@ -3,6 +3,7 @@ import { CONSUMER_NAME, FEED_EVENT_TYPES, isFeedEventType, MAX_READ, type FeedEn
 import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
+import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, showFeedConsumer } from '../contract/feed.js';
 
 /** The longest a pull may wait for new entries (seconds). */
 export const MAX_WAIT_SECONDS = 60;
@@ -46,7 +47,7 @@ function filterOf(ctx: RequestContext): FeedFilter {
 export function feedRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
 
-  router.add('GET', '/v1/feed', async (ctx) => {
+  router.serve(readFeed, async (ctx) => {
     authorize(api, ctx, false);
     const limit = intParam(ctx, 'limit', 1, MAX_READ) ?? 100;
     const waitS = intParam(ctx, 'wait', 0, MAX_WAIT_SECONDS) ?? 0;
@@ -71,18 +72,18 @@ export function feedRoutes(router: Router, api: AdminApi): void {
     return { entries: page.entries, next: page.next, head: q.erpFeed.head() };
   });
 
-  router.add('GET', '/v1/feed/consumers', (ctx) => {
+  router.serve(listFeedConsumers, (ctx) => {
     authorize(api, ctx, false);
     return q.erpFeed.consumers();
   });
 
-  router.add('GET', '/v1/feed/consumers/:name', (ctx) => {
+  router.serve(showFeedConsumer, (ctx) => {
     authorize(api, ctx, false);
     return need(q.erpFeed.consumer(consumerName(ctx.params.name!)), `feed consumer ${ctx.params.name}`);
   });
 
   // {position, rewind?}: the consumer handled everything up to position
-  router.add('POST', '/v1/feed/consumers/:name/ack', async (ctx) => {
+  router.serve(ackFeed, async (ctx) => {
     const body = (await ctx.body()) as { position?: unknown; rewind?: unknown };
     const rewind = body.rewind === true;
     const who = authorize(api, ctx, rewind); // going back (a replay) needs the admin role
@@ -92,7 +93,7 @@ export function feedRoutes(router: Router, api: AdminApi): void {
     return api.feed.ack(actorOf(who), consumerName(ctx.params.name!), body.position, { rewind });
   });
 
-  router.add('DELETE', '/v1/feed/consumers/:name', (ctx) => {
+  router.serve(removeFeedConsumer, (ctx) => {
     const who = authorize(api, ctx, true);
     const name = consumerName(ctx.params.name!);
     if (!api.feed.remove(actorOf(who), name)) throw new TbError(TbCodes.NOT_FOUND, `feed consumer ${name} not found`);

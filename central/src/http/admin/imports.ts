@@ -2,19 +2,14 @@ import type { Readable } from 'node:stream';
 import type { AdminApi } from '../../usecases/index.js';
 import type { ImportRequest } from '../../imports/imports.js';
 import type { RequestContext, Router } from '../router.js';
-import { authorize, need } from './common.js';
+import { need, readOnly } from './common.js';
+import { listImports, showImport } from '../contract/imports.js';
 
 /** Imports running or recently finished on this hub: progress while they run, the outcome after. */
 export function importRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/imports', (ctx) => {
-    authorize(api, ctx, false);
-    return q.imports.list();
-  });
-  router.add('GET', '/v1/admin/imports/:id', (ctx) => {
-    authorize(api, ctx, false);
-    return need(q.imports.get(ctx.params.id!), `import ${ctx.params.id}`);
-  });
+  router.serve(listImports, readOnly(api, () => q.imports.list()));
+  router.serve(showImport, readOnly(api, (ctx) => need(q.imports.get(ctx.params.id), `import ${ctx.params.id}`)));
 }
 
 /**

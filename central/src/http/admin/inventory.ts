@@ -3,11 +3,13 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, isStockQty, SKU, storeParam } from './common.js';
 import { importRequest } from './imports.js';
+import type { HandlerResultOf } from '../contract/route.js';
+import { importInventory, setInventory, showInventory } from '../contract/inventory.js';
 
 /** Inventory: on hand, reserved for exchanges, available; set and import (audited). */
 export function inventoryRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/stores/:store/inventory', (ctx) => {
+  router.serve(showInventory, (ctx) => {
     authorize(api, ctx, false);
     const store = storeParam(q, ctx);
     const sku = ctx.query.get('sku');
@@ -16,7 +18,7 @@ export function inventoryRoutes(router: Router, api: AdminApi): void {
     return rows.map((r) => ({ store: r.store, sku: r.sku, onHand: fromMilli(r.onHand), reserved: fromMilli(reserved.get(r.sku) ?? 0), available: fromMilli(r.onHand - (reserved.get(r.sku) ?? 0)) }));
   });
 
-  router.add('PUT', '/v1/admin/stores/:store/inventory/:sku', async (ctx) => {
+  router.serve(setInventory, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     const sku = ctx.params.sku!;
@@ -27,9 +29,10 @@ export function inventoryRoutes(router: Router, api: AdminApi): void {
   });
 
   // store,sku,qty CSV, streamed: checked whole before anything is applied, then applied in chunks (docs/operations.md#imports)
-  router.add('POST', '/v1/admin/inventory/import', (ctx) => {
+  router.serve(importInventory, (ctx) => {
     const who = authorize(api, ctx, true);
-    return api.imports.inventory(importRequest(ctx, actorOf(who)));
+    // the import's result is typed by its kind; the contract test holds it to this route's schema
+    return api.imports.inventory(importRequest(ctx, actorOf(who))) as Promise<HandlerResultOf<typeof importInventory>>;
   });
 }
 

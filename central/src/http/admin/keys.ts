@@ -3,6 +3,9 @@ import { adminTokenInput } from '../../auth/credentials.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, storeParam } from './common.js';
+import {
+  createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys,
+} from '../contract/keys.js';
 
 const DAY = 86_400_000;
 
@@ -15,13 +18,13 @@ function duration(v: unknown, what: string, def: number): number {
 /** Store API keys (rotation, schedules, revocation) and admin tokens (roles). Never shows a stored key. */
 export function keyRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/stores/:store/keys', (ctx) => {
+  router.serve(listKeys, (ctx) => {
     authorize(api, ctx, false);
     const store = storeParam(q, ctx);
     return { store, keys: q.credentials.listKeys(store), schedule: q.keys.scheduleOf(store) ?? null };
   });
 
-  router.add('POST', '/v1/admin/stores/:store/keys/rotate', async (ctx) => {
+  router.serve(rotateKey, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     const body = (await ctx.body()) as { graceMs?: unknown };
@@ -29,14 +32,14 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     return { store, id: r.id, oldKeysExpireAt: r.oldExpireAt, apiKey: r.apiKey, connected: q.presence.get(store).connected };
   });
 
-  router.add('POST', '/v1/admin/stores/:store/keys/:id/revoke', (ctx) => {
+  router.serve(revokeKey, (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     api.stores.revokeKey(actorOf(who), store, ctx.params.id!);
     return { store, id: ctx.params.id, revoked: true };
   });
 
-  router.add('PUT', '/v1/admin/stores/:store/keys/schedule', async (ctx) => {
+  router.serve(scheduleKeys, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     const body = (await ctx.body()) as { everyMs?: unknown; graceMs?: unknown; off?: unknown };
@@ -44,12 +47,12 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     return api.stores.scheduleKeys(actorOf(who), store, duration(body.everyMs, 'everyMs', 30 * DAY), duration(body.graceMs, 'graceMs', DAY));
   });
 
-  router.add('GET', '/v1/admin/tokens', (ctx) => {
+  router.serve(listTokens, (ctx) => {
     authorize(api, ctx, false);
     return q.credentials.listAdminTokens();
   });
 
-  router.add('POST', '/v1/admin/tokens', async (ctx) => {
+  router.serve(createToken, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { role?: unknown; name?: unknown };
     const { role, name } = adminTokenInput(body.role, body.name);
@@ -57,7 +60,7 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     return { id: t.id, role, name, token: t.secret };
   });
 
-  router.add('POST', '/v1/admin/tokens/:id/revoke', (ctx) => {
+  router.serve(revokeToken, (ctx) => {
     const who = authorize(api, ctx, true);
     api.tokens.revoke(actorOf(who), ctx.params.id!);
     return { id: ctx.params.id, revoked: true };

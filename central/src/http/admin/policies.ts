@@ -2,11 +2,12 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need, settingsChange } from './common.js';
+import { listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy } from '../contract/settings.js';
 
 /** Returns policies (default and per store, versioned) and the managers who may override. */
 export function policyRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/policy', (ctx) => {
+  router.serve(showPolicy, (ctx) => {
     authorize(api, ctx, false);
     const store = ctx.query.get('store');
     if (store === null) return { scope: 'default', ...q.policies.defaultPolicy() };
@@ -16,25 +17,25 @@ export function policyRoutes(router: Router, api: AdminApi): void {
     return { scope: store, ...p, agentHolds: held ?? null };
   });
 
-  router.add('GET', '/v1/admin/policy/history', (ctx) => {
+  router.serve(policyHistory, (ctx) => {
     authorize(api, ctx, false);
     const store = ctx.query.get('store') ?? undefined;
     return q.policies.list(store, Number(ctx.query.get('limit') ?? '50') || 50);
   });
 
-  router.add('PUT', '/v1/admin/policy', async (ctx) => {
+  router.serve(setPolicy, async (ctx) => {
     const who = authorize(api, ctx, true);
     const { store, change, opts } = await settingsChange(q, ctx);
     const { version, policy } = api.settings.setPolicy(actorOf(who), store, change, opts);
     return { scope: store ?? 'default', version, policy };
   });
 
-  router.add('GET', '/v1/admin/managers', (ctx) => {
+  router.serve(listManagers, (ctx) => {
     authorize(api, ctx, false);
     return q.managers.list().map((m) => ({ id: m.id, name: m.name, createdAt: m.created_at, revokedAt: m.revoked_at }));
   });
 
-  router.add('PUT', '/v1/admin/managers/:id', async (ctx) => {
+  router.serve(setManager, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { name?: unknown; code?: unknown };
     if (typeof body.code !== 'string') throw new TbError(TbCodes.INVALID, 'code: expected the manager code (4 to 64 characters)');
@@ -43,7 +44,7 @@ export function policyRoutes(router: Router, api: AdminApi): void {
     return { id: ctx.params.id, name };
   }, 4096);
 
-  router.add('DELETE', '/v1/admin/managers/:id', (ctx) => {
+  router.serve(removeManager, (ctx) => {
     const who = authorize(api, ctx, true);
     const removed = api.settings.removeManager(actorOf(who), ctx.params.id!);
     if (!removed) throw new TbError(TbCodes.NOT_FOUND, `no active manager ${ctx.params.id}`);

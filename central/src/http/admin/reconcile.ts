@@ -2,6 +2,7 @@ import { isBusinessDay, TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { authorize, need } from './common.js';
+import { reconcileDay } from '../contract/reconcile.js';
 
 /**
  * Registers' business days as the hub reconciled them (docs/reconciliation.md): `?day=YYYY-MM-DD`
@@ -9,7 +10,7 @@ import { authorize, need } from './common.js';
  */
 export function reconcileRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/reconcile', (ctx) => {
+  router.serve(reconcileDay, (ctx) => {
     authorize(api, ctx, false);
     const day = ctx.query.get('day');
     if (day === null || !isBusinessDay(day)) throw new TbError(TbCodes.INVALID, `day: expected a business day YYYY-MM-DD${day !== null ? `, got "${day}"` : ''}`);

@@ -4,12 +4,14 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
 import { importRequest } from './imports.js';
+import type { HandlerResultOf } from '../contract/route.js';
+import { importSales, showSale } from '../contract/sales.js';
 
 /** Sales from every channel. */
 export function saleRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
   // ?store=S: that store's receipt (receipt numbers are each store's own); without it, the only sale under that number
-  router.add('GET', '/v1/admin/sales/:receipt', (ctx) => {
+  router.serve(showSale, (ctx) => {
     authorize(api, ctx, false);
     const store = ctx.query.get('store') ?? undefined;
     const sale = need(q.sales.named(ctx.params.receipt!, store), `sale ${ctx.params.receipt}${store !== undefined ? ` of store ${store}` : ''}`);
@@ -37,10 +39,11 @@ export function saleRoutes(router: Router, api: AdminApi): void {
 
   // Sales from other channels (web orders): JSON lines, streamed (or one JSON sale); checked whole before
   // anything is applied, then applied in chunks (docs/operations.md#imports)
-  router.add('POST', '/v1/admin/sales', async (ctx) => {
+  router.serve(importSales, async (ctx) => {
     const who = authorize(api, ctx, true);
     const type = ctx.req.headers['content-type'] ?? '';
     const body = type.includes('json') && !type.includes('ndjson') ? Readable.from([Buffer.from(`${JSON.stringify(await ctx.body())}\n`)]) : ctx.req;
-    return api.imports.sales(importRequest(ctx, actorOf(who), body));
+    // the import's result is typed by its kind; the contract test holds it to this route's schema
+    return api.imports.sales(importRequest(ctx, actorOf(who), body)) as Promise<HandlerResultOf<typeof importSales>>;
   });
 }

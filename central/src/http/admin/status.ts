@@ -2,7 +2,8 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi, AdminQueries } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { authorize } from './common.js';
-import { describeAgent } from '../../domain/agent-versions.js';
+import { hubStatus } from '../contract/status.js';
+import { agentViewOf } from './stores.js';
 
 function accuracyOf(q: AdminQueries, store: string): { ratio: number; skus: number; matching: number; at: string } | null {
   const a = q.accuracy.get(store);
@@ -12,7 +13,7 @@ function accuracyOf(q: AdminQueries, store: string): { ratio: number; skus: numb
 /** Per store: connection, lag, outbox, policy and settings versions, inventory accuracy, terminals. */
 export function statusRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.add('GET', '/v1/admin/status', (ctx) => {
+  router.serve(hubStatus, (ctx) => {
     authorize(api, ctx, false);
     const now = q.clock.now();
     const only = ctx.query.get('store');
@@ -44,7 +45,7 @@ export function statusRoutes(router: Router, api: AdminApi): void {
           inventoryAccuracy: accuracyOf(q, s.id),
           authorizations: q.authzStats.rate(s.id),
           agentId: c?.agentId ?? null,
-          agent: p.connected ? describeAgent(p.agent, minAgentVersion, now) : null,
+          agent: p.connected ? agentViewOf(p.agent, minAgentVersion, now) : null,
           registers: p.connected ? (p.registers ?? []) : [],
           terminals: q.terminals.list(s.id).map((t) => ({
             register: t.register,

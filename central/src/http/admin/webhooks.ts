@@ -2,6 +2,11 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
+import {
+  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook,
+  rotateWebhookSecret,
+  showDelivery, showWebhook, testWebhook,
+} from '../contract/webhooks.js';
 
 const DAY = 86_400_000;
 
@@ -15,12 +20,12 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
   const wh = q.webhooks;
   const change = api.webhooks;
 
-  router.add('GET', '/v1/admin/webhooks', (ctx) => {
+  router.serve(listWebhooks, (ctx) => {
     authorize(api, ctx, false);
     return wh.list();
   });
 
-  router.add('POST', '/v1/admin/webhooks', async (ctx) => {
+  router.serve(addWebhook, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
     if (body.store !== undefined && body.store !== null) need(typeof body.store === 'string' ? q.stores.get(body.store) : undefined, `store ${String(body.store)}`);
@@ -28,40 +33,40 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
   }, 16 * 1024);
 
   // before /webhooks/:id, which would take "deliveries" for an id
-  router.add('GET', '/v1/admin/webhooks/deliveries', (ctx) => {
+  router.serve(listDeliveries, (ctx) => {
     authorize(api, ctx, false);
     const limit = Number(ctx.query.get('limit') ?? '100');
     const failed = ctx.query.get('failed');
     return wh.deliveries({ webhook: ctx.query.get('webhook'), failed: failed === '1' || failed === 'true', limit });
   });
 
-  router.add('GET', '/v1/admin/webhooks/deliveries/:id', (ctx) => {
+  router.serve(showDelivery, (ctx) => {
     authorize(api, ctx, false);
     return wh.delivery(ctx.params.id!);
   });
 
-  router.add('POST', '/v1/admin/webhooks/deliveries/:id/redeliver', (ctx) => {
+  router.serve(redeliver, (ctx) => {
     const who = authorize(api, ctx, true);
     return change.redeliver(actorOf(who), ctx.params.id!);
   });
 
-  router.add('GET', '/v1/admin/webhooks/:id', (ctx) => {
+  router.serve(showWebhook, (ctx) => {
     authorize(api, ctx, false);
     return wh.get(ctx.params.id!);
   });
 
-  router.add('DELETE', '/v1/admin/webhooks/:id', (ctx) => {
+  router.serve(removeWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
     change.remove(actorOf(who), ctx.params.id!);
     return { id: ctx.params.id, removed: true };
   });
 
-  router.add('POST', '/v1/admin/webhooks/:id/test', (ctx) => {
+  router.serve(testWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
     return { id: ctx.params.id, ...change.test(actorOf(who), ctx.params.id!) };
   });
 
-  router.add('POST', '/v1/admin/webhooks/:id/rotate-secret', async (ctx) => {
+  router.serve(rotateWebhookSecret, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { overlapMs?: unknown };
     const overlap = body.overlapMs ?? DAY;
@@ -69,16 +74,17 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
     return change.rotateSecret(actorOf(who), ctx.params.id!, overlap);
   });
 
-  router.add('POST', '/v1/admin/webhooks/:id/enable', (ctx) => {
+  router.serve(enableWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
-    return { id: ctx.params.id, changed: change.enable(actorOf(who), ctx.params.id!), state: 'enabled' };
+    return { id: ctx.params.id, changed: change.enable(actorOf(who), ctx.params.id), state: 'enabled' as const };
   });
 
-  router.add('POST', '/v1/admin/webhooks/:id/disable', async (ctx) => {
+  router.serve(disableWebhook, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { reason?: unknown };
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200)) throw new TbError(TbCodes.INVALID, 'reason: expected text of at most 200 characters');
     const reason = `disabled by ${actorOf(who)}${body.reason ? `: ${body.reason}` : ''}`;
-    return { id: ctx.params.id, changed: change.disable(actorOf(who), ctx.params.id!, reason), state: 'disabled' };
+    const changed = change.disable(actorOf(who), ctx.params.id, reason);
+    return { id: ctx.params.id, changed, state: 'disabled' as const };
   });
 }

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { route } from './route.js';
+
+const nullableString = z.string().nullable();
+
+/** An audit entry as exported: its fields in export order, `details` as the JSON text that was hashed. */
+export const auditEntry = z.object({
+  id: z.number(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  store: nullableString,
+  register: nullableString,
+  outcome: z.string(),
+  origin: nullableString,
+  resource: nullableString,
+  details: z.string(),
+  prev_hash: z.string(),
+  hash: z.string(),
+});
+
+/** A signed checkpoint of the chain's head, as a file anyone can check (docs/audit.md). */
+export const checkpointFile = z.object({
+  format: z.literal('tillbridge-audit-checkpoint/1'),
+  checkpoint: z.object({
+    kind: z.literal('tillbridge.audit.checkpoint'),
+    v: z.literal(1),
+    seq: z.number(),
+    id: z.number(),
+    hash: z.string(),
+    at: z.string(),
+    entries: z.number(),
+  }),
+  payload: z.string(),
+  signature: z.string(),
+  publicKey: z.string(),
+  fingerprint: z.string(),
+});
+
+export const verifyAudit = route(
+  'GET',
+  '/v1/admin/audit/verify',
+  z.union([
+    z.object({
+      ok: z.literal(true),
+      entries: z.number(),
+      head: z.string(),
+      from: z.number(),
+      to: z.number(),
+      checkpoints: z.number(),
+    }),
+    z.object({ ok: z.literal(false), entries: z.number(), firstBad: z.number(), problem: z.string() }),
+  ]),
+);
+
+/** The latest `limit` entries, or `limit` entries after `after` (what `audit tail --follow` polls). */
+export const auditTail = route(
+  'GET',
+  '/v1/admin/audit',
+  z.array(auditEntry),
+  z.object({ after: z.coerce.number().optional(), limit: z.coerce.number().optional() }),
+);
+
+export const listCheckpoints = route(
+  'GET',
+  '/v1/admin/audit/checkpoints',
+  z.array(
+    z.object({
+      seq: z.number(),
+      id: z.number(),
+      hash: z.string(),
+      at: z.string(),
+      entries: z.number(),
+      fingerprint: z.string(),
+    }),
+  ),
+  z.object({ limit: z.coerce.number().optional(), before: z.coerce.number().optional() }),
+);
+
+export const latestCheckpoint = route('GET', '/v1/admin/audit/checkpoints/latest', checkpointFile);
+
+export const showCheckpoint = route('GET', '/v1/admin/audit/checkpoints/:seq', checkpointFile);
+
+/** A checkpoint of the head now (admin role; the request is audited and covered by it). */
+export const signCheckpoint = route('POST', '/v1/admin/audit/checkpoints', checkpointFile);
+
+export const auditPublicKey = route(
+  'GET',
+  '/v1/admin/audit/public-key',
+  z.object({ publicKey: z.string(), fingerprint: z.string() }),
+);

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { route } from './route.js';
+
+/** An entry of the ERP feed (docs/erp-feed.md): position, id, type, store, day, times, the event's data. */
+export const feedEntry = z.object({
+  position: z.number(),
+  id: z.string(),
+  type: z.string(),
+  store: z.string().nullable(),
+  businessDay: z.string().nullable(),
+  at: z.string(),
+  recordedAt: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+/** A consumer's cursor: the last position it acknowledged and how far it is behind. */
+export const feedConsumer = z.object({
+  name: z.string(),
+  position: z.number(),
+  lag: z.number(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** Entries after `after` (or after `consumer`'s cursor), oldest first; `wait` holds the request for one. */
+export const readFeed = route(
+  'GET',
+  '/v1/feed',
+  z.object({ entries: z.array(feedEntry), next: z.number(), head: z.number() }),
+  z.object({
+    after: z.coerce.number().optional(),
+    limit: z.coerce.number().optional(),
+    wait: z.coerce.number().optional(),
+    consumer: z.string().optional(),
+    store: z.string().optional(),
+    type: z.string().optional(),
+    day: z.string().optional(),
+  }),
+);
+
+export const listFeedConsumers = route('GET', '/v1/feed/consumers', z.array(feedConsumer));
+
+export const showFeedConsumer = route('GET', '/v1/feed/consumers/:name', feedConsumer);
+
+/** `{position, rewind?}`: the consumer handled everything up to position (going back needs the admin role). */
+export const ackFeed = route('POST', '/v1/feed/consumers/:name/ack', feedConsumer);
+
+export const removeFeedConsumer = route('DELETE', '/v1/feed/consumers/:name', z.object({ removed: z.string() }));

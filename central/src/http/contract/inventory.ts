@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { route } from './route.js';
+
+export const showInventory = route(
+  'GET',
+  '/v1/admin/stores/:store/inventory',
+  z.array(
+    z.object({ store: z.string(), sku: z.string(), onHand: z.number(), reserved: z.number(), available: z.number() }),
+  ),
+  z.object({ sku: z.string().optional() }),
+);
+
+export const setInventory = route(
+  'PUT',
+  '/v1/admin/stores/:store/inventory/:sku',
+  z.object({ store: z.string(), sku: z.string(), onHand: z.number(), delta: z.number() }),
+);
+
+/** A CSV of store,sku,qty, streamed (docs/operations.md#imports). */
+export const importInventory = route(
+  'POST',
+  '/v1/admin/inventory/import',
+  z.object({ import: z.string(), rows: z.number(), changed: z.number(), stores: z.array(z.string()) }),
+);

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { TbCodes, TbError } from '@tillbridge/shared';
+
+/**
+ * One admin API route as server and CLI both see it: method, path (`:name` segments), the query
+ * it reads and the JSON it answers. The server's handler must return the response's type
+ * (`serveRoute`); the CLI's client parses every answer with the same schema (`AdminClient.call`).
+ */
+export interface RouteContract<Path extends string, Query extends z.ZodType, Response extends z.ZodType> {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: Path;
+  query: Query;
+  response: Response;
+}
+
+/** The `:name` segments of a path, as a union of names. */
+export type PathParams<Path extends string> = Path extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | PathParams<`/${Rest}`>
+  : Path extends `${string}:${infer Name}`
+    ? Name
+    : never;
+
+/** What a route answers, as the client reads it. */
+export type ResponseOf<Route> =
+  Route extends RouteContract<string, z.ZodType, infer Response> ? z.output<Response> : never;
+/** What a route's handler returns. */
+export type HandlerResultOf<Route> =
+  Route extends RouteContract<string, z.ZodType, infer Response> ? z.input<Response> : never;
+/** What the client passes for a route: its path's params (when it has some), its query, its JSON body. */
+export type RequestArgs<Path extends string, Query extends z.ZodType> = ([PathParams<Path>] extends [never]
+  ? { params?: undefined }
+  : { params: Record<PathParams<Path>, string> }) & { query?: z.input<Query>; body?: unknown };
+
+const noQuery = z.object({});
+
+export function route<const Path extends string, Response extends z.ZodType, Query extends z.ZodType = typeof noQuery>(
+  method: RouteContract<Path, Query, Response>['method'],
+  path: Path,
+  response: Response,
+  query?: Query,
+): RouteContract<Path, Query, Response> {
+  return { method, path, response, query: (query ?? noQuery) as Query };
+}
+
+/** The route's path with its params filled in (each %-encoded) and its query appended (empty values left out). */
+export function routeUrl<Path extends string>(
+  contract: RouteContract<Path, z.ZodType, z.ZodType>,
+  params: Record<PathParams<Path>, string> | undefined,
+  query: Record<string, unknown> = {},
+): string {
+  const values = (params ?? {}) as Record<string, string>;
+  const path = contract.path.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(values[name]!));
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== false && value !== '') search.set(key, String(value));
+  }
+  return search.size > 0 ? `${path}?${search}` : path;
+}
+
+/** The request's query read with the route's schema; what does not fit is a 400 naming the parameter. */
+export function parseQuery<Query extends z.ZodType>(
+  contract: RouteContract<string, Query, z.ZodType>,
+  search: URLSearchParams,
+): z.output<Query> {
+  const parsed = contract.query.safeParse(Object.fromEntries(search));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new TbError(TbCodes.INVALID, `${issue.path.join('.') || 'query'}: ${issue.message}`);
+}

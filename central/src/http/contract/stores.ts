@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { route } from './route.js';
+
+const nullableString = z.string().nullable();
+
+/** What the hub says of a connected agent (its hello): status and stores list show it. */
+export const agentView = z.object({
+  software: nullableString,
+  version: nullableString,
+  os: z.object({ platform: z.string(), release: z.string(), arch: z.string() }).nullable(),
+  startedAt: nullableString,
+  uptimeMs: z.number().nullable(),
+  protocol: z.number(),
+  belowMinimum: z.boolean(),
+});
+
+export const listStores = route(
+  'GET',
+  '/v1/admin/stores',
+  z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      createdAt: z.string(),
+      lastSeenAt: nullableString,
+      connected: z.boolean(),
+      agent: agentView.nullable(),
+    }),
+  ),
+);
+
+export const createStore = route(
+  'POST',
+  '/v1/admin/stores',
+  z.object({ store: z.string(), name: z.string(), apiKey: z.string() }),
+);
+
+export const minAgentVersion = route(
+  'GET',
+  '/v1/admin/stores/min-version',
+  z.object({ minAgentVersion: nullableString }),
+);
+
+export const setMinAgentVersion = route(
+  'PUT',
+  '/v1/admin/stores/min-version',
+  z.object({ minAgentVersion: nullableString, previous: nullableString }),
+);
+
+export const createEnrollment = route(
+  'POST',
+  '/v1/admin/stores/:store/enrollments',
+  z.object({ id: z.string(), code: z.string(), store: z.string(), expiresAt: z.string(), fingerprint: nullableString }),
+);
+
+export const listEnrollments = route(
+  'GET',
+  '/v1/admin/enrollments',
+  z.array(
+    z.object({
+      id: z.string(),
+      store: z.string(),
+      createdAt: z.string(),
+      expiresAt: z.string(),
+      createdBy: z.string(),
+      state: z.enum(['pending', 'used', 'expired']),
+      usedAt: nullableString,
+      usedFrom: nullableString,
+    }),
+  ),
+  z.object({ store: z.string().optional() }),
+);

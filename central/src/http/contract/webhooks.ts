@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { route } from './route.js';
+
+const nullableString = z.string().nullable();
+
+/** An endpoint as the admin API shows it: never its secret. */
+export const endpointView = z.object({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  /** null: every store */
+  store: nullableString,
+  state: z.enum(['enabled', 'disabled']),
+  disabledAt: nullableString,
+  disabledReason: nullableString,
+  createdAt: z.string(),
+  createdBy: z.string(),
+  lastSuccessAt: nullableString,
+  lastFailureAt: nullableString,
+  /** the first failure since the last success; null while the endpoint is healthy */
+  failingSince: nullableString,
+  /** deliveries still to be attempted */
+  openDeliveries: z.number(),
+  /** while a rotation overlaps: until when the previous secret signs too */
+  previousSecretExpiresAt: nullableString,
+});
+
+export const deliveryView = z.object({
+  id: z.string(),
+  webhook: z.string(),
+  type: z.string(),
+  /** the webhook-id header: the same for every attempt and redelivery of this event */
+  messageId: z.string(),
+  state: z.enum(['pending', 'failed', 'succeeded', 'abandoned']),
+  attempts: z.number(),
+  nextAttemptAt: nullableString,
+  lastAttemptAt: nullableString,
+  lastStatus: z.number().nullable(),
+  lastError: nullableString,
+  createdAt: z.string(),
+});
+
+const stateChange = (state: 'enabled' | 'disabled') =>
+  z.object({ id: z.string(), changed: z.boolean(), state: z.literal(state) });
+
+export const listWebhooks = route('GET', '/v1/admin/webhooks', z.array(endpointView));
+
+/** `{url, events, store}`: the answer holds the signing secret, shown once. */
+export const addWebhook = route(
+  'POST',
+  '/v1/admin/webhooks',
+  z.object({
+    id: z.string(),
+    url: z.string(),
+    events: z.array(z.string()),
+    store: nullableString,
+    secret: z.string(),
+    warnings: z.array(z.string()),
+  }),
+);
+
+export const listDeliveries = route(
+  'GET',
+  '/v1/admin/webhooks/deliveries',
+  z.array(deliveryView),
+  z.object({ webhook: z.string().optional(), failed: z.string().optional(), limit: z.coerce.number().optional() }),
+);
+
+export const showDelivery = route('GET', '/v1/admin/webhooks/deliveries/:id', deliveryView);
+
+export const redeliver = route('POST', '/v1/admin/webhooks/deliveries/:id/redeliver', deliveryView);
+
+export const showWebhook = route('GET', '/v1/admin/webhooks/:id', endpointView);
+
+export const removeWebhook = route(
+  'DELETE',
+  '/v1/admin/webhooks/:id',
+  z.object({ id: z.string(), removed: z.boolean() }),
+);
+
+export const testWebhook = route(
+  'POST',
+  '/v1/admin/webhooks/:id/test',
+  z.object({ id: z.string(), delivery: z.string(), messageId: z.string() }),
+);
+
+export const rotateWebhookSecret = route(
+  'POST',
+  '/v1/admin/webhooks/:id/rotate-secret',
+  z.object({ id: z.string(), secret: z.string(), previousSecretExpiresAt: nullableString }),
+);
+
+export const enableWebhook = route('POST', '/v1/admin/webhooks/:id/enable', stateChange('enabled'));
+
+/** `{reason?}` */
+export const disableWebhook = route('POST', '/v1/admin/webhooks/:id/disable', stateChange('disabled'));
