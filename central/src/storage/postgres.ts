@@ -93,7 +93,10 @@ function connectClient(url: string, types: 'hub' | 'text', applicationName: stri
     c.connectSync(target);
   } catch (err) {
     finishClient(c);
-    throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(url)} cannot be reached: ${String((err as Error).message).trim()}`);
+    throw new TbError(
+      TbCodes.STORAGE_BUSY,
+      `PostgreSQL at ${redactUrl(url)} cannot be reached: ${String((err as Error).message).trim()}`,
+    );
   }
   return c;
 }
@@ -134,7 +137,10 @@ export function openPgClient(url: string, opts: PgClientOptions = {}): PgClient 
 
 /** A PostgreSQL error with its SQLSTATE as `code`, as SQLite's errors carry theirs. */
 class PgError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
     super(message.trim());
     this.name = 'PgError';
   }
@@ -216,7 +222,11 @@ class Connection {
       // the connection broke (the server restarted, the network dropped): worth retrying, the next statement reconnects
       throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL connection lost: ${String((err as Error).message).trim()}`);
     }
-    if (RETRY_STATES.has(code)) throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL asked to retry (${code}): ${String((err as Error).message).trim()}`);
+    if (RETRY_STATES.has(code))
+      throw new TbError(
+        TbCodes.STORAGE_BUSY,
+        `PostgreSQL asked to retry (${code}): ${String((err as Error).message).trim()}`,
+      );
     throw new PgError((err as Error).message, code);
   }
 
@@ -239,7 +249,11 @@ class Connection {
   }
 
   /** Runs a prepared statement, preparing it first on a connection that has not seen it. */
-  execute(p: Prepared, values: (string | null)[], changes: boolean): { rows: Record<string, unknown>[]; changes: number } {
+  execute(
+    p: Prepared,
+    values: (string | null)[],
+    changes: boolean,
+  ): { rows: Record<string, unknown>[]; changes: number } {
     const c = this.open();
     try {
       if (p.generation !== this.generation) {
@@ -271,7 +285,8 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   const conn = new Connection(url, opts.applicationName ?? 'tillbridge-hub');
   const location = redactUrl(url);
   const batch = opts.iterateBatch ?? ITERATE_BATCH;
-  if (!Number.isInteger(batch) || batch < 1) throw new TbError(TbCodes.INTERNAL, `iterateBatch: expected a whole number of rows ≥ 1, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new TbError(TbCodes.INTERNAL, `iterateBatch: expected a whole number of rows ≥ 1, got ${batch}`);
   try {
     migrate(conn, location, Boolean(opts.create), opts.log);
   } catch (err) {
@@ -352,7 +367,11 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   };
 
   /** Runs `p` (the statement's own text, or its first-row form): a write outside a transaction is one of its own. */
-  const run = (ps: PgStatement, p: Prepared, values: (string | null)[]): { rows: Record<string, unknown>[]; changes: number } => {
+  const run = (
+    ps: PgStatement,
+    p: Prepared,
+    values: (string | null)[],
+  ): { rows: Record<string, unknown>[]; changes: number } => {
     open();
     if (ps.readOnly) return conn.execute(p, values, false);
     // a write on its own is a transaction of its own, under the same lock as every other write
@@ -376,11 +395,13 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
       if (!open_) return;
       open_ = false;
       // on the connection it was opened on, unless that is in a failed transaction (the rollback drops it)
-      if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction')) conn.query(`CLOSE ${name}`);
+      if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction'))
+        conn.query(`CLOSE ${name}`);
     };
     try {
       for (;;) {
-        if (conn.generation !== generation) throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
+        if (conn.generation !== generation)
+          throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
         const rows = conn.query(`FETCH FORWARD ${batch} FROM ${name}`).rows;
         if (rows.length < batch) close();
         yield* rows;
@@ -491,10 +512,16 @@ function migrate(conn: Connection, location: string, create: boolean, log?: Logg
     conn.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
     let version = schemaVersionOf(conn);
     if (version === 0 && !create) {
-      throw new TbError(TbCodes.CONFIG, `no hub in the database ${location}: run \`tillbridge-hub init --database ${location}\` first`);
+      throw new TbError(
+        TbCodes.CONFIG,
+        `no hub in the database ${location}: run \`tillbridge-hub init --database ${location}\` first`,
+      );
     }
     if (version > PG_MIGRATIONS.length) {
-      throw new TbError(TbCodes.CONFIG, `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)`);
+      throw new TbError(
+        TbCodes.CONFIG,
+        `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)`,
+      );
     }
     if (version > 0 && version < PG_MIGRATIONS.length) {
       log?.warn(

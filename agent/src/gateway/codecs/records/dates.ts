@@ -18,7 +18,7 @@ export function compileFormat(format: string): Part[] | undefined {
   const parts: Part[] = [];
   const seen = new Set<string>();
   let ok = true;
-  for (let i = 0; i < format.length; ) {
+  for (let i = 0; i < format.length;) {
     const token = TOKENS.find((t) => format.startsWith(t, i));
     if (token) {
       const kind = token === 'YY' ? 'YYYY' : token;

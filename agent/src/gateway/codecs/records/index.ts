@@ -22,7 +22,10 @@ export type RecordCodecConfig = z.infer<typeof RecordCodecConfigSchema>;
 export function recordCodec(cfg: RecordCodecConfig): Codec {
   const profile = loadProfile(cfg.profile);
   if (profile.format !== cfg.type) {
-    throw new TbError(TbCodes.CONFIG, `profile ${cfg.profile} describes ${profile.format} records, but the codec type is "${cfg.type}"`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `profile ${cfg.profile} describes ${profile.format} records, but the codec type is "${cfg.type}"`,
+    );
   }
   return profile.format === 'delimited' ? new DelimitedCodec(profile) : new FixedCodec(profile);
 }
