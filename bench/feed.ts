@@ -60,7 +60,13 @@ async function sink(
   await ch.assertQueue(q, { durable: true });
   await ch.bindQueue(q, exchange, '#');
   let n = 0;
-  await ch.consume(q, () => void n++, { noAck: true });
+  await ch.consume(
+    q,
+    () => {
+      n++;
+    },
+    { noAck: true },
+  );
   return {
     received: () => n,
     drop: async () => {
@@ -71,14 +77,13 @@ async function sink(
   };
 }
 
-async function untilCaughtUp(hub: Hub, relay: AmqpRelay, limitMs: number): Promise<void> {
+async function untilCaughtUp(_hub: Hub, relay: AmqpRelay, limitMs: number): Promise<void> {
   const end = performance.now() + limitMs;
   while (relay.status().lag > 0 || relay.status().position === 0) {
     if (performance.now() > end)
       throw new Error(`the relay did not catch up within ${limitMs} ms: ${JSON.stringify(relay.status())}`);
     await new Promise((r) => setTimeout(r, 2));
   }
-  hub;
 }
 
 async function main(): Promise<void> {
@@ -121,7 +126,8 @@ async function main(): Promise<void> {
         const bad = out.find((o) => !o.ok);
         if (bad && !bad.ok) throw bad.error;
         done += FLUSH * BATCH;
-        await new Promise((r) => setImmediate(r)); // the relay's turn on the event loop, as between the ingest queue's flushes
+        // the relay's turn on the event loop, as between the ingest queue's flushes
+        await new Promise((r) => setImmediate(r));
       }
       const ingestMs = performance.now() - t0;
       await untilCaughtUp(hub, live, 300_000);

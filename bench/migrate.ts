@@ -9,7 +9,8 @@
  * BENCH_MIGRATE_AUDIT audit entries (default 100 000), a valid hash chain; BENCH_MIGRATE_BATCH rows
  * per INSERT (default: the command's, 500). The PostgreSQL database
  * is a scratch one on TILLBRIDGE_TEST_PG_URL's server (default postgres://postgres@127.0.0.1:5432),
- * dropped at the end. Prints rows, wall time and rows/s of the copy and of the verification. With --json, the figures as JSON.
+ * dropped at the end. Prints rows, wall time and rows/s of the copy and of the verification. With --json, the figures
+ * as JSON.
  */
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';

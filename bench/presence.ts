@@ -93,7 +93,10 @@ function countSyncs(pid: number): { stop: () => Promise<{ calls: number; ms: num
   };
 }
 
-/** The hub's own figures: its commits (a hub with the counter) and its event loop's worst delay since the last scrape (prom-client resets it). */
+/**
+ * The hub's own figures: its commits (a hub with the counter) and its event loop's worst delay since the last scrape
+ * (prom-client resets it).
+ */
 async function scrape(
   hub: HubHandle,
 ): Promise<{ commits: { full: number; normal: number } | undefined; loopMaxMs: number | undefined }> {

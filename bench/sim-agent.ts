@@ -78,7 +78,10 @@ export class SimAgent {
     return this.o.store;
   }
 
-  /** Token (once), WebSocket, hello → welcome and the full inventory, register report, heartbeat, digest; resolves once the hub has handled them. */
+  /**
+   * Token (once), WebSocket, hello → welcome and the full inventory, register report, heartbeat, digest; resolves once
+   * the hub has handled them.
+   */
   async connect(): Promise<void> {
     if (!this.token) await this.fetchToken();
     const ws = new WebSocket(new URL(AGENT_WS_PATH, this.o.wsUrl).toString(), {
@@ -167,7 +170,7 @@ export class SimAgent {
     const base = this.o.reconnectBaseMs ?? 500;
     const cap = this.o.reconnectCapMs ?? 30_000;
     while (!this.stopped) {
-      if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      if (this.ws?.readyState === WebSocket.OPEN) {
         const ws = this.ws;
         await new Promise((r) => ws.once('close', r));
         if (this.stopped) return;

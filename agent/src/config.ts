@@ -183,7 +183,10 @@ export const AgentConfigSchema = z
       .default({ listen: '127.0.0.1:7409' }),
     log: z
       .strictObject({
-        /** "trace": also every frame received from and sent to a register, card data masked (for integrating a register). */
+        /**
+         * "trace": also every frame received from and sent to a register, card data masked (for integrating a
+         * register).
+         */
         level: z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
             error: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',

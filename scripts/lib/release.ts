@@ -347,7 +347,8 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
   for (const u of units)
     put(`lib/systemd/system/${u}`, readFileSync(join(root, 'installers', 'systemd', u), 'utf8'), 0o644);
   const conffiles = [spec.config.to];
-  // the config may hold secrets (the store's API key, a database password): root and the tillbridge group only (postinst)
+  // the config may hold secrets (the store's API key, a database password): root and the tillbridge group only
+  // (postinst)
   put(spec.config.to.slice(1), readFileSync(join(root, spec.config.from), 'utf8'), 0o640);
   if (spec.app === 'agent') {
     for (const rules of readdirSync(join(root, 'installers', 'udev'))) {
@@ -412,7 +413,10 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
  */
 export const WINDOWS_LAYOUT = {
   winsw: 'service/winsw.exe',
-  /** WinSW 1.x is a .NET 2.0 program: its .exe.config lets it run on .NET 4 (Windows 10/11 have no .NET 2/3.5 by default). */
+  /**
+   * WinSW 1.x is a .NET 2.0 program: its .exe.config lets it run on .NET 4 (Windows 10/11 have no .NET 2/3.5 by
+   * default).
+   */
   winswConfig: 'service/winsw.exe.config',
   notice: 'service/WINSW-NOTICE.txt',
   script: 'Install-Tillbridge.ps1',

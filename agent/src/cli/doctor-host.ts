@@ -21,7 +21,10 @@ function readLines(file: string): string[] {
   }
 }
 
-/** The user `name` (or the current one) from /etc/passwd and /etc/group; undefined on Windows, a TB-free error text when unknown. */
+/**
+ * The user `name` (or the current one) from /etc/passwd and /etc/group; undefined on Windows, a TB-free error text when
+ * unknown.
+ */
 export function serviceUser(name?: string): ServiceUser | { problem: string } | undefined {
   if (process.platform === 'win32') return undefined;
   const groupNames = new Map<number, string>();

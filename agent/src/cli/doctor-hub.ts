@@ -8,7 +8,10 @@ import type { AgentConfig } from '../config.js';
 
 /** Certificates with fewer days left than this are a warning. */
 export const CERT_WARN_DAYS = 30;
-/** A clock further from the hub's than this is a warning; past CLOCK_ERROR_MS an error (tokens and offline decisions go wrong). */
+/**
+ * A clock further from the hub's than this is a warning; past CLOCK_ERROR_MS an error (tokens and offline decisions go
+ * wrong).
+ */
 export const CLOCK_WARN_MS = 30_000;
 export const CLOCK_ERROR_MS = 5 * 60_000;
 

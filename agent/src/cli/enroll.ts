@@ -17,7 +17,9 @@ import {
 import { parseAgentConfig } from '../config.js';
 import { normalizeFingerprint, PinnedAgent } from '../sync/pinning.js';
 
-/** The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited. */
+/**
+ * The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited.
+ */
 export const PLACEHOLDER_REGISTER = {
   id: 'R1',
   transport: { type: 'tcp-server', host: '127.0.0.1', port: 7410 },
@@ -265,7 +267,8 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     ...hubKept,
   };
   if (pin) hub.fingerprint = pin;
-  else if (urls.secure && o.caFile !== undefined) hub.caFile = resolve(o.caFile); // what it was trusted through, from now on too
+  // what it was trusted through, from now on too
+  else if (urls.secure && o.caFile !== undefined) hub.caFile = resolve(o.caFile);
   if (!urls.secure && !urlHostIsLoopback(urls.ws)) hub.insecure = true;
   const registers = Array.isArray(base.registers) ? base.registers : [];
   const placeholder = registers.length === 0;

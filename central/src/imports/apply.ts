@@ -101,7 +101,8 @@ export async function applyStaged<Row, Chunk, Totals>(
 
 /**
  * Runs a transaction that waits for the disk only when `durable`; otherwise a relaxed one,
- * committed without waiting for it (a power cut may undo it, never tear it). The last transaction of an import — and the audit entry of a stop —
+ * committed without waiting for it (a power cut may undo it, never tear it). The last transaction of an import — and
+ * the audit entry of a stop —
  * are durable, and the WAL's fsync makes every transaction before them durable too: the answer
  * never reports what the disk does not hold.
  */

@@ -132,7 +132,8 @@ export function salesImport(d: SalesImportDeps): ImportKind<ImportSaleRow, Chunk
         stores.add(row.store);
         channels.add(row.channel);
         try {
-          d.storage.savepoint(() => d.saleService.record(row.store, null, row.channel, row.body, null)); // a skipped sale leaves nothing behind
+          // a skipped sale leaves nothing behind
+          d.storage.savepoint(() => d.saleService.record(row.store, null, row.channel, row.body, null));
           imported++;
         } catch (err) {
           if (!(err instanceof Refusal)) throw err;

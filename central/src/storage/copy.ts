@@ -93,7 +93,10 @@ export function describeSqlite(db: Database.Database): SchemaShape {
 
 type PgQuery = (text: string, values?: (string | null)[]) => Record<string, unknown>[];
 
-/** The PostgreSQL schema's tables and columns (in the connection's current schema), types as information_schema names them. */
+/**
+ * The PostgreSQL schema's tables and columns (in the connection's current schema), types as information_schema names
+ * them.
+ */
 export function describePostgres(query: PgQuery): SchemaShape {
   const rows = query(
     `SELECT c.table_name, c.column_name, c.data_type

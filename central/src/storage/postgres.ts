@@ -19,7 +19,9 @@ export const WRITE_LOCK = 0x7462_6877; // 'tbhw'
 /** Taken while migrating, so that hub processes starting together migrate once. */
 export const MIGRATE_LOCK = 0x7462_686d; // 'tbhm'
 
-/** SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, admin shutdown, cannot connect now. */
+/**
+ * SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, admin shutdown, cannot connect now.
+ */
 const RETRY_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03']);
 
 export function isPostgresUrl(s: string | undefined): s is string {
@@ -179,7 +181,10 @@ class PgStatement {
   }
 }
 
-/** Statements kept translated per storage (prepare of the same SQL again reuses them); past this many, the cache starts over. */
+/**
+ * Statements kept translated per storage (prepare of the same SQL again reuses them); past this many, the cache starts
+ * over.
+ */
 const STATEMENT_CACHE = 2000;
 
 /**

@@ -85,7 +85,7 @@ function storeOf(node: XNode): string | undefined {
   return (
     textAt(node, 'RetailStoreID') ??
     textAt(unit, 'UnitID') ??
-    (unit && unit.children.length === 0 && unit.text !== '' ? unit.text : undefined)
+    (unit?.children.length === 0 && unit.text !== '' ? unit.text : undefined)
   );
 }
 

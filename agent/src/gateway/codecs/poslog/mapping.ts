@@ -56,7 +56,9 @@ export interface Mapped {
 
 const DOCUMENT_ROOTS = new Set(['POSLog', 'DigitalReceipt']);
 
-/** POSLog or DigitalReceipt at the root or inside an envelope (FGL's eai:Exchange/eai:Messages), or a bare Transaction. */
+/**
+ * POSLog or DigitalReceipt at the root or inside an envelope (FGL's eai:Exchange/eai:Messages), or a bare Transaction.
+ */
 function documentOf(root: XNode): XNode | undefined {
   let level = [root];
   for (let depth = 0; depth < 4 && level.length > 0; depth++) {

@@ -63,7 +63,9 @@ export function tenderKindOf(total: XNode, summary: XNode): string {
     : kindOf(summary);
 }
 
-/** A known TenderType, else what its child elements say (CreditDebit → card), else the TenderType itself, else "other". */
+/**
+ * A known TenderType, else what its child elements say (CreditDebit → card), else the TenderType itself, else "other".
+ */
 function kindOf(tender: XNode): string {
   const type = enumValue(attr(tender, 'TenderType') ?? textAt(tender, 'TenderType'));
   const known = type === undefined ? undefined : KINDS[type.replace(/[\s_-]/g, '')];

@@ -13,7 +13,10 @@ export type ArrayName = 'lines' | 'tenders';
 export const ARRAY_NAMES = ['lines', 'tenders'] as const;
 
 export interface MessageShape {
-  /** Canonical fields of the message itself (dotted for nested ones): required or not. `id` is never required: without it the id is derived from the frame. */
+  /**
+   * Canonical fields of the message itself (dotted for nested ones): required or not. `id` is never required: without
+   * it the id is derived from the frame.
+   */
   fields: Record<string, boolean>;
   /** Arrays of items, the fields of one item, and groups of item fields of which at least one must be mapped. */
   arrays: Partial<Record<ArrayName, { required: boolean; fields: Record<string, boolean>; oneOf?: readonly string[] }>>;

@@ -68,7 +68,10 @@ function offsetText(zone: string, minutes: number): string {
   return `${minutes < 0 ? '-' : '+'}${two(Math.floor(a / 60))}:${two(a % 60)}`;
 }
 
-/** `text` read with `format` as wall-clock time in `zone`, as ISO 8601 with offset; undefined when it is not such a date. */
+/**
+ * `text` read with `format` as wall-clock time in `zone`, as ISO 8601 with offset; undefined when it is not such a
+ * date.
+ */
 export function parseDate(text: string, format: string, zone: string): string | undefined {
   const parts = compileFormat(format);
   if (!parts) return undefined;

@@ -91,7 +91,10 @@ const DelimitedFields = z.record(z.string(), DelimitedField, 'an object of canon
 
 const DelimitedGroup = z.strictObject({
   into: z.enum(ARRAY_NAMES, 'one of "lines", "tenders"'),
-  /** Where the group starts (its count field, or its first item for `rest`); only the first group: later ones follow the one before. */
+  /**
+   * Where the group starts (its count field, or its first item for `rest`); only the first group: later ones follow the
+   * one before.
+   */
   start: Position.optional(),
   count: z.enum(['prefixed', 'rest'], 'one of "prefixed", "rest"').default('prefixed'),
   size: z.number().int(whole).min(1, 'a group size of 1 field or more').max(50, 'a group size up to 50 fields'),
