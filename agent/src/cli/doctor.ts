@@ -123,7 +123,38 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
     findings.push(f);
   }
   // the agent's own user: who owns the data directory, who may open the devices
-  const u = serviceUser(opts.user);
+  const { findings: userAndDevices, seen } = await userAndDeviceFindings(opts.user, config);
+  findings.push(...userAndDevices);
+  findings.push(diskFinding('disk.dataDir', config.dataDir));
+  findings.push(...logFindings(config));
+  findings.push(...(await hubFindings(config, now, opts.hubTimeoutMs)));
+
+  let status: AgentStatus | undefined;
+  try {
+    status = await readStatus(config, opts.configFile, now);
+  } catch (err) {
+    if (!isTbError(err, TbCodes.FORBIDDEN)) throw err;
+    findings.push({
+      id: 'outbox',
+      level: 'warning',
+      message: err.message,
+      action: "run the doctor as the agent's user (sudo -u USER tillbridge-agent doctor …) or as root",
+    });
+  }
+  if (status) findings.push(...statusFindings(status));
+  const result: AgentDoctorResult = { report: doctorReport('tillbridge-agent', now(), findings), config };
+  if (seen) result.devices = seen;
+  if (status) result.status = status;
+  return result;
+}
+
+/** The agent's user (owner of the data directory) and whether it may open the registers' and scanners' devices. */
+async function userAndDeviceFindings(
+  user: string | undefined,
+  config: Readonly<AgentConfig>,
+): Promise<{ findings: DoctorFinding[]; seen: DeviceList | undefined }> {
+  const findings: DoctorFinding[] = [];
+  const u = serviceUser(user);
   let seen: DeviceList | undefined;
   if (u && 'problem' in u)
     findings.push({
@@ -166,27 +197,7 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
     }
     findings.push(...deviceFindings(u, devices));
   }
-  findings.push(diskFinding('disk.dataDir', config.dataDir));
-  findings.push(...logFindings(config));
-  findings.push(...(await hubFindings(config, now, opts.hubTimeoutMs)));
-
-  let status: AgentStatus | undefined;
-  try {
-    status = await readStatus(config, opts.configFile, now);
-  } catch (err) {
-    if (!isTbError(err, TbCodes.FORBIDDEN)) throw err;
-    findings.push({
-      id: 'outbox',
-      level: 'warning',
-      message: err.message,
-      action: "run the doctor as the agent's user (sudo -u USER tillbridge-agent doctor …) or as root",
-    });
-  }
-  if (status) findings.push(...statusFindings(status));
-  const result: AgentDoctorResult = { report: doctorReport('tillbridge-agent', now(), findings), config };
-  if (seen) result.devices = seen;
-  if (status) result.status = status;
-  return result;
+  return { findings, seen };
 }
 
 /** log.file can be written; log.level "trace" is for integrating a register, not for every day. */
