@@ -27,12 +27,17 @@ const fail = (message) => {
   process.exit(1);
 };
 socket.on('error', (err) => fail(`127.0.0.1:${port}: ${err.message}`));
-socket.on('close', () => { if (waiting.length) fail('the agent closed the connection before answering'); });
+socket.on('close', () => {
+  if (waiting.length) fail('the agent closed the connection before answering');
+});
 await new Promise((resolve) => socket.once('connect', resolve));
 for (const message of messages) {
   const answer = await new Promise((resolve) => {
     const timer = setTimeout(() => fail(`no answer in 15 s to ${message}`), 15_000);
-    waiting.push((line) => { clearTimeout(timer); resolve(line); });
+    waiting.push((line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
     socket.write(`${message}\n`);
   });
   process.stdout.write(`${answer}\n`);

@@ -31,12 +31,19 @@ function sale(seq: number, agent: number): WireEvent {
     kind: 'sale',
     register: 'R1',
     at: '2026-11-27T10:00:00.000Z',
-    body: { requestId: `m-${receipt}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: `SKU-${seq % 50}`, qty: 1, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: 1000 }] },
+    body: {
+      requestId: `m-${receipt}`,
+      receipt,
+      at: '2026-11-27T10:00:00Z',
+      currency: 'EUR',
+      lines: [{ line: 1, sku: `SKU-${seq % 50}`, qty: 1, unitPrice: 1000 }],
+      tenders: [{ kind: 'cash', amount: 1000 }],
+    },
   };
 }
 
 function main(): void {
-  const log = createLogger({ name: 'bench-apply', level: (process.env.BENCH_LOG as 'debug' | undefined) ?? 'silent' });
+  const log = createLogger({ name: 'bench-apply', level: process.env.BENCH_LOG ?? 'silent' });
   const dir = mkdtempSync(join(tmpdir(), 'tb-apply-'));
   if (DATABASE) process.env.TILLBRIDGE_TEST_PG_URL = DATABASE;
   const db = DATABASE ? createTestDatabase('tb_bench_apply') : undefined;

@@ -38,19 +38,35 @@ function sale(seq: number, agent: number): WireEvent {
     kind: 'sale',
     register: 'R1',
     at: '2026-11-27T10:00:00.000Z',
-    body: { requestId: `m-${receipt}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: `SKU-${seq % 50}`, qty: 1, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: 1000 }] },
+    body: {
+      requestId: `m-${receipt}`,
+      receipt,
+      at: '2026-11-27T10:00:00Z',
+      currency: 'EUR',
+      lines: [{ line: 1, sku: `SKU-${seq % 50}`, qty: 1, unitPrice: 1000 }],
+      tenders: [{ kind: 'cash', amount: 1000 }],
+    },
   };
 }
 
 /** An exchange with a durable queue bound to "#" and a consumer draining it; `drop` deletes both. */
-async function sink(conn: amqp.ChannelModel, exchange: string): Promise<{ received: () => number; drop: () => Promise<void> }> {
+async function sink(
+  conn: amqp.ChannelModel,
+  exchange: string,
+): Promise<{ received: () => number; drop: () => Promise<void> }> {
   const ch = await conn.createChannel();
   await ch.assertExchange(exchange, 'topic', { durable: true });
   const q = `${exchange}.all`;
   await ch.assertQueue(q, { durable: true });
   await ch.bindQueue(q, exchange, '#');
   let n = 0;
-  await ch.consume(q, () => void n++, { noAck: true });
+  await ch.consume(
+    q,
+    () => {
+      n++;
+    },
+    { noAck: true },
+  );
   return {
     received: () => n,
     drop: async () => {
@@ -61,17 +77,17 @@ async function sink(conn: amqp.ChannelModel, exchange: string): Promise<{ receiv
   };
 }
 
-async function untilCaughtUp(hub: Hub, relay: AmqpRelay, limitMs: number): Promise<void> {
+async function untilCaughtUp(_hub: Hub, relay: AmqpRelay, limitMs: number): Promise<void> {
   const end = performance.now() + limitMs;
   while (relay.status().lag > 0 || relay.status().position === 0) {
-    if (performance.now() > end) throw new Error(`the relay did not catch up within ${limitMs} ms: ${JSON.stringify(relay.status())}`);
+    if (performance.now() > end)
+      throw new Error(`the relay did not catch up within ${limitMs} ms: ${JSON.stringify(relay.status())}`);
     await new Promise((r) => setTimeout(r, 2));
   }
-  void hub;
 }
 
 async function main(): Promise<void> {
-  const log = createLogger({ name: 'bench-feed', level: (process.env.BENCH_LOG as 'debug' | undefined) ?? 'silent' });
+  const log = createLogger({ name: 'bench-feed', level: process.env.BENCH_LOG ?? 'silent' });
   const dir = mkdtempSync(join(tmpdir(), 'tb-feed-'));
   if (DATABASE) process.env.TILLBRIDGE_TEST_PG_URL = DATABASE;
   const db = DATABASE ? createTestDatabase('tb_bench_feed') : undefined;
@@ -87,17 +103,31 @@ async function main(): Promise<void> {
       const ex1 = `tb-bench-feed.${tag}.live`;
       const s1 = await sink(conn, ex1);
       drops.push(s1.drop);
-      const live = new AmqpRelay(hub.storage, hub.erpFeed, { url: URL_, exchange: ex1, log, clock: hub.clock, batchSize: RELAY_BATCH });
+      const live = new AmqpRelay(hub.storage, hub.erpFeed, {
+        url: URL_,
+        exchange: ex1,
+        log,
+        clock: hub.clock,
+        batchSize: RELAY_BATCH,
+      });
       live.start();
       const seqs = new Array<number>(FLUSH).fill(0);
       let done = 0;
       const t0 = performance.now();
       while (done < SALES) {
-        const out = hub.applier.applyBatches(Array.from({ length: FLUSH }, (_, a) => ({ store: `S${a}`, agentId: `agent-${a}`, incarnation: 'inc-1', items: Array.from({ length: BATCH }, () => sale(++seqs[a]!, a)) })));
+        const out = hub.applier.applyBatches(
+          Array.from({ length: FLUSH }, (_, a) => ({
+            store: `S${a}`,
+            agentId: `agent-${a}`,
+            incarnation: 'inc-1',
+            items: Array.from({ length: BATCH }, () => sale(++seqs[a]!, a)),
+          })),
+        );
         const bad = out.find((o) => !o.ok);
         if (bad && !bad.ok) throw bad.error;
         done += FLUSH * BATCH;
-        await new Promise((r) => setImmediate(r)); // the relay's turn on the event loop, as between the ingest queue's flushes
+        // the relay's turn on the event loop, as between the ingest queue's flushes
+        await new Promise((r) => setImmediate(r));
       }
       const ingestMs = performance.now() - t0;
       await untilCaughtUp(hub, live, 300_000);
@@ -111,7 +141,13 @@ async function main(): Promise<void> {
       const ex2 = `tb-bench-feed.${tag}.catchup`;
       const s2 = await sink(conn, ex2);
       drops.push(s2.drop);
-      const alone = new AmqpRelay(hub.storage, hub.erpFeed, { url: URL_, exchange: ex2, log, clock: hub.clock, batchSize: RELAY_BATCH });
+      const alone = new AmqpRelay(hub.storage, hub.erpFeed, {
+        url: URL_,
+        exchange: ex2,
+        log,
+        clock: hub.clock,
+        batchSize: RELAY_BATCH,
+      });
       const t1 = performance.now();
       alone.start();
       await untilCaughtUp(hub, alone, 300_000);
@@ -126,7 +162,13 @@ async function main(): Promise<void> {
       const body = Buffer.alloc(size, 'x');
       const t2 = performance.now();
       for (let i = 0; i < entries; i += RELAY_BATCH) {
-        for (let j = i; j < Math.min(entries, i + RELAY_BATCH); j++) ch.publish(ex3, 'sale.recorded.S0', body, { persistent: true, mandatory: true, messageId: `m-${j}`, contentType: 'application/json' });
+        for (let j = i; j < Math.min(entries, i + RELAY_BATCH); j++)
+          ch.publish(ex3, 'sale.recorded.S0', body, {
+            persistent: true,
+            mandatory: true,
+            messageId: `m-${j}`,
+            contentType: 'application/json',
+          });
         await ch.waitForConfirms();
       }
       const floorMs = performance.now() - t2;
@@ -145,7 +187,10 @@ async function main(): Promise<void> {
           `  floor: raw amqplib confirmed publishes: ${floorRate.toFixed(0)} messages/s (same size, batches of ${RELAY_BATCH})\n` +
           `  ratio relay alone / floor:              ${(aloneRate / floorRate).toFixed(2)}×\n`,
       );
-      if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ engine, sales: done, entries, size, ingestRate, liveRate, aloneRate, floorRate, ratio: aloneRate / floorRate })}\n`);
+      if (process.argv.includes('--json'))
+        process.stdout.write(
+          `${JSON.stringify({ engine, sales: done, entries, size, ingestRate, liveRate, aloneRate, floorRate, ratio: aloneRate / floorRate })}\n`,
+        );
     } finally {
       hub.close();
     }

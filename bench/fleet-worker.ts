@@ -42,26 +42,40 @@ const reply = (m: unknown): void => void process.send!(m);
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 const sale = (receipt: string, qty: number, register: string): { register: string; body: unknown } => ({
   register,
-  body: { requestId: `m-${receipt}`, receipt, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: 1000 * qty }] },
+  body: {
+    requestId: `m-${receipt}`,
+    receipt,
+    at: new Date().toISOString(),
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'SKU-1', qty, unitPrice: 1000 }],
+    tenders: [{ kind: 'cash', amount: 1000 * qty }],
+  },
 });
 
 async function ingest(c: Extract<WorkerCommand, { op: 'ingest' }>): Promise<IngestReport> {
   const r: IngestReport = { sales: 0, batches: 0, ackMs: [], authz: [], completions: 0, errors: [] };
   const end = performance.now() + c.durationMs;
   // the senders: the first agents that are not returners, each one batch in flight
-  const senders = agents.map((_, i) => i).filter((i) => !returners.has(i)).slice(0, c.senders);
+  const senders = agents
+    .map((_, i) => i)
+    .filter((i) => !returners.has(i))
+    .slice(0, c.senders);
   const sending = senders.map(async (i) => {
     const a = agents[i]!;
     let n = 0;
     while (performance.now() < end) {
-      const bodies = Array.from({ length: c.batch }, (_, k) => sale(`${c.prefix}-${a.store}-${n + k}`, 1, a.registers[(n + k) % a.registers.length]!));
+      const bodies = Array.from({ length: c.batch }, (_, k) =>
+        sale(`${c.prefix}-${a.store}-${n + k}`, 1, a.registers[(n + k) % a.registers.length]!),
+      );
       const t = performance.now();
       try {
         await a.events('sale', bodies);
@@ -92,7 +106,16 @@ async function ingest(c: Extract<WorkerCommand, { op: 'ingest' }>): Promise<Inge
           if (o.ok && o.decision === 'approved') {
             // the register completes the return: a return.complete event, acked like a sale
             try {
-              await a.events('return.complete', [{ body: { authorization: o.authorization, requestId: `rc-${o.authorization}`, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: o.refund ?? 0 } } }]);
+              await a.events('return.complete', [
+                {
+                  body: {
+                    authorization: o.authorization,
+                    requestId: `rc-${o.authorization}`,
+                    lines: [{ line: 1, qty: 1 }],
+                    refund: { kind: 'cash', amount: o.refund ?? 0 },
+                  },
+                },
+              ]);
               r.completions++;
             } catch (err) {
               r.errors.push((err as Error).message);
@@ -115,9 +138,21 @@ process.on('message', (c: WorkerCommand) => {
       switch (c.op) {
         case 'setup':
           for (const a of c.agents) {
-            agents.push(new SimAgent({ url: a.url, wsUrl: a.wsUrl, store: a.store, apiKey: a.apiKey, localAddress: c.localAddress, registers: Array.from({ length: c.registers }, (_, i) => `R${i + 1}`) }));
+            agents.push(
+              new SimAgent({
+                url: a.url,
+                wsUrl: a.wsUrl,
+                store: a.store,
+                apiKey: a.apiKey,
+                localAddress: c.localAddress,
+                registers: Array.from({ length: c.registers }, (_, i) => `R${i + 1}`),
+              }),
+            );
           }
-          return reply({ op: 'setup', ok: true });
+          {
+            reply({ op: 'setup', ok: true });
+            return;
+          }
         case 'connect': {
           const errors: string[] = [];
           const t = performance.now();
@@ -128,26 +163,42 @@ process.on('message', (c: WorkerCommand) => {
               errors.push((err as Error).message);
             }
           });
-          return reply({ op: 'connect', ms: performance.now() - t, connected: agents.filter((a) => a.synced).length, errors: errors.slice(0, 5), failed: errors.length });
+          reply({
+            op: 'connect',
+            ms: performance.now() - t,
+            connected: agents.filter((a) => a.synced).length,
+            errors: errors.slice(0, 5),
+            failed: errors.length,
+          });
+          return;
         }
         case 'heartbeats':
           heartbeatStops.splice(0).forEach((stop) => stop());
           for (const a of agents) {
             // each agent's first heartbeat somewhere in the period, then one every period
             let every: NodeJS.Timeout | undefined;
-            const first = setTimeout(() => {
-              a.heartbeat();
-              every = setInterval(() => a.heartbeat(), c.everyMs);
-            }, Math.floor(Math.random() * c.everyMs));
+            const first = setTimeout(
+              () => {
+                a.heartbeat();
+                every = setInterval(() => a.heartbeat(), c.everyMs);
+              },
+              Math.floor(Math.random() * c.everyMs),
+            );
             heartbeatStops.push(() => {
               clearTimeout(first);
               if (every) clearInterval(every);
             });
           }
-          return reply({ op: 'heartbeats', ok: true });
+          {
+            reply({ op: 'heartbeats', ok: true });
+            return;
+          }
         case 'keep':
           agents.forEach((a) => a.keepConnected());
-          return reply({ op: 'keep', ok: true });
+          {
+            reply({ op: 'keep', ok: true });
+            return;
+          }
         case 'status': {
           let synced = 0;
           let failures = 0;
@@ -159,7 +210,8 @@ process.on('message', (c: WorkerCommand) => {
             if (a.syncedAt !== undefined) syncedAt.push(a.syncedAt);
             if (a.lostAt !== undefined) lostAt.push(a.lostAt);
           }
-          return reply({ op: 'status', now: epochMs(), synced, total: agents.length, failures, syncedAt, lostAt });
+          reply({ op: 'status', now: epochMs(), synced, total: agents.length, failures, syncedAt, lostAt });
+          return;
         }
         case 'prepare-returns': {
           const errors: string[] = [];
@@ -174,12 +226,17 @@ process.on('message', (c: WorkerCommand) => {
               errors.push((err as Error).message);
             }
           });
-          return reply({ op: 'prepare-returns', returners: returners.size, errors: errors.slice(0, 5) });
+          reply({ op: 'prepare-returns', returners: returners.size, errors: errors.slice(0, 5) });
+          return;
         }
-        case 'ingest':
-          return reply({ op: 'ingest', report: await ingest(c) });
-        case 'rss':
-          return reply({ op: 'rss', rss: process.memoryUsage().rss, agents: agents.length });
+        case 'ingest': {
+          reply({ op: 'ingest', report: await ingest(c) });
+          return;
+        }
+        case 'rss': {
+          reply({ op: 'rss', rss: process.memoryUsage().rss, agents: agents.length });
+          return;
+        }
         case 'stop':
           heartbeatStops.splice(0).forEach((stop) => stop());
           agents.forEach((a) => a.stop());

@@ -14,7 +14,12 @@ export async function wsEcho(n: number): Promise<Summary> {
   const port = (wss.address() as { port: number }).port;
   const ws = new WebSocket(`ws://127.0.0.1:${port}`);
   await new Promise<void>((r) => ws.once('open', () => r()));
-  const payload = JSON.stringify({ t: 'req', rid: 1, op: 'authorize', body: { receipt: 'R-000001', lines: [{ line: 1, qty: 1 }] } });
+  const payload = JSON.stringify({
+    t: 'req',
+    rid: 1,
+    op: 'authorize',
+    body: { receipt: 'R-000001', lines: [{ line: 1, qty: 1 }] },
+  });
   const samples: number[] = [];
   for (let i = 0; i < n + 50; i++) {
     const t = performance.now();
@@ -61,7 +66,10 @@ export async function ptyEcho(a: string, b: string, n: number): Promise<Summary>
   const echo = await open(a);
   echo.on('data', (d: Buffer) => echo.write(d));
   const reg = await open(b);
-  const frame = Buffer.from('\x02S|000123|0001-000123|20261127|1015|EUR|1|SKU-1|1000|1000|1|01|1000|\x03\x00', 'latin1');
+  const frame = Buffer.from(
+    '\x02S|000123|0001-000123|20261127|1015|EUR|1|SKU-1|1000|1000|1|01|1000|\x03\x00',
+    'latin1',
+  );
   const samples: number[] = [];
   for (let i = 0; i < n + 20; i++) {
     const t = performance.now();

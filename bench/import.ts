@@ -67,12 +67,23 @@ function getText(url: string, token?: string): Promise<string> {
 
 function postFile(url: string, token: string, file: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv', 'content-length': statSync(file).size } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'text/csv',
+          'content-length': statSync(file).size,
+        },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     createReadStream(file).pipe(req);
   });
@@ -106,7 +117,15 @@ async function main(): Promise<void> {
     const reg = await JsonLinesRegister.connect(agent.port('R1'));
     cleanups.push(async () => reg.close());
     for (let i = 0; i < SALES; i++) {
-      await reg.send({ type: 'sale', id: `is-${i}`, receipt: `IS-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'RET-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+      await reg.send({
+        type: 'sale',
+        id: `is-${i}`,
+        receipt: `IS-${i}`,
+        at: new Date().toISOString(),
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'RET-1', qty: 1, unitPrice: 1000 }],
+        tenders: [],
+      });
     }
     // wait until the hub has every sale (an authorization waits for them anyway)
     for (;;) {
@@ -133,7 +152,10 @@ async function main(): Promise<void> {
     const authzProbe = (async () => {
       while (importing && n < SALES) {
         const t = performance.now();
-        const d = await reg.send<{ mode: string }>({ type: 'return.request', id: `ir-${n}`, receipt: `IS-${n}`, lines: [{ line: 1, qty: 1 }] }, 60_000);
+        const d = await reg.send<{ mode: string }>(
+          { type: 'return.request', id: `ir-${n}`, receipt: `IS-${n}`, lines: [{ line: 1, qty: 1 }] },
+          60_000,
+        );
         n++;
         authz.push(performance.now() - t);
         if (d.mode !== 'online') offline++;
@@ -162,13 +184,28 @@ async function main(): Promise<void> {
     const h = summarize(health);
     const a = summarize(authz);
     const rss = peakRssMiB(hub.proc.proc.pid!);
-    Object.assign(out, { wallMs: wall, result: JSON.parse(res.body), healthz: { ...h, max: Math.max(...health), failed: healthFailed }, authorization: { ...a, max: Math.max(...authz), offline }, hubPeakRssMiB: rss, stepsStartedMs: steps });
-    process.stdout.write(`import: ${(wall / 1000).toFixed(1)} s (${Math.round(ROWS / (wall / 1000))} rows/s) → ${res.body}\n`);
-    process.stdout.write(`/healthz during it: p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(Math.max(...health))} (n=${h.n}${healthFailed ? `; ${healthFailed} reset by the hub` : ''})\n`);
-    process.stdout.write(`online authorization during it: p50 ${ms(a.p50)}, p99 ${ms(a.p99)}, worst ${ms(Math.max(...authz))} (n=${a.n}; ${offline} answered offline)\n`);
+    Object.assign(out, {
+      wallMs: wall,
+      result: JSON.parse(res.body),
+      healthz: { ...h, max: Math.max(...health), failed: healthFailed },
+      authorization: { ...a, max: Math.max(...authz), offline },
+      hubPeakRssMiB: rss,
+      stepsStartedMs: steps,
+    });
+    process.stdout.write(
+      `import: ${(wall / 1000).toFixed(1)} s (${Math.round(ROWS / (wall / 1000))} rows/s) → ${res.body}\n`,
+    );
+    process.stdout.write(
+      `/healthz during it: p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(Math.max(...health))} (n=${h.n}${healthFailed ? `; ${healthFailed} reset by the hub` : ''})\n`,
+    );
+    process.stdout.write(
+      `online authorization during it: p50 ${ms(a.p50)}, p99 ${ms(a.p99)}, worst ${ms(Math.max(...authz))} (n=${a.n}; ${offline} answered offline)\n`,
+    );
     process.stdout.write(`hub peak RSS: ${rss === undefined ? 'n/a' : `${rss.toFixed(0)} MiB`}\n`);
     if (steps.checking !== undefined && steps.applying !== undefined) {
-      process.stdout.write(`steps: received in ${(steps.checking / 1000).toFixed(1)} s, checked in ${((steps.applying - steps.checking) / 1000).toFixed(1)} s, applied in ${((wall - steps.applying) / 1000).toFixed(1)} s (±0.25 s)\n`);
+      process.stdout.write(
+        `steps: received in ${(steps.checking / 1000).toFixed(1)} s, checked in ${((steps.applying - steps.checking) / 1000).toFixed(1)} s, applied in ${((wall - steps.applying) / 1000).toFixed(1)} s (±0.25 s)\n`,
+      );
     }
   });
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);

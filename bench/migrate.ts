@@ -9,7 +9,8 @@
  * BENCH_MIGRATE_AUDIT audit entries (default 100 000), a valid hash chain; BENCH_MIGRATE_BATCH rows
  * per INSERT (default: the command's, 500). The PostgreSQL database
  * is a scratch one on TILLBRIDGE_TEST_PG_URL's server (default postgres://postgres@127.0.0.1:5432),
- * dropped at the end. Prints rows, wall time and rows/s of the copy and of the verification. With --json, the figures as JSON.
+ * dropped at the end. Prints rows, wall time and rows/s of the copy and of the verification. With --json, the figures
+ * as JSON.
  */
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -38,8 +39,12 @@ function fill(dataDir: string): void {
   db.transaction(() => {
     const store = db.prepare('INSERT INTO stores (id, name, created_at) VALUES (?, ?, ?)');
     for (let s = 1; s <= STORES; s++) store.run(`B${s}`, `Store ${s}`, t0);
-    const sale = db.prepare(`INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at) VALUES (?, ?, 'R1', 'store', ?, 'EUR', ?, '[{"kind":"cash","amount":4000}]', ?, ?)`);
-    const line = db.prepare('INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, 1000, 1000)');
+    const sale = db.prepare(
+      `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at) VALUES (?, ?, 'R1', 'store', ?, 'EUR', ?, '[{"kind":"cash","amount":4000}]', ?, ?)`,
+    );
+    const line = db.prepare(
+      'INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, 1000, 1000)',
+    );
     for (let i = 0; i < SALES; i++) {
       const s = `B${(i % STORES) + 1}`;
       const receipt = `M-${i}`;
@@ -47,13 +52,28 @@ function fill(dataDir: string): void {
       for (let l = 1; l <= LINES; l++) line.run(s, receipt, l, `SKU-${(i * LINES + l) % 5000}`);
     }
     // audit entries chained on from init's
-    const head = db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1').get() as { id: number; hash: string };
+    const head = db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1').get() as {
+      id: number;
+      hash: string;
+    };
     const insert = db.prepare(
       'INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash) VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, @prev_hash, @hash)',
     );
     let prev = head.hash;
     for (let i = 1; i <= AUDIT; i++) {
-      const e = { id: head.id + i, at: t0, actor: 'agent:bench', action: 'sale.record', store: `B${(i % STORES) + 1}`, register: 'R1', outcome: 'recorded', resource: `receipt:M-${i}`, details: JSON.stringify({ total: 4000 }), origin: 'hub', prev_hash: prev };
+      const e = {
+        id: head.id + i,
+        at: t0,
+        actor: 'agent:bench',
+        action: 'sale.record',
+        store: `B${(i % STORES) + 1}`,
+        register: 'R1',
+        outcome: 'recorded',
+        resource: `receipt:M-${i}`,
+        details: JSON.stringify({ total: 4000 }),
+        origin: 'hub',
+        prev_hash: prev,
+      };
       const hash = entryHash(e);
       insert.run({ ...e, hash });
       prev = hash;
@@ -66,7 +86,10 @@ function fill(dataDir: string): void {
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
   return new Promise((resolve, reject) => {
     const t = performance.now();
-    const child = spawn(process.execPath, [HUB_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, [HUB_BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -92,24 +115,45 @@ async function main(): Promise<void> {
     let t = performance.now();
     fill(hubDir);
     const fillSeconds = (performance.now() - t) / 1000;
-    process.stdout.write(`filled ${hubDbPath(hubDir)}: ${SALES.toLocaleString('en-US')} sales, ${(SALES * LINES).toLocaleString('en-US')} sale lines, ${AUDIT.toLocaleString('en-US')} audit entries (${fillSeconds.toFixed(1)} s)\n`);
+    process.stdout.write(
+      `filled ${hubDbPath(hubDir)}: ${SALES.toLocaleString('en-US')} sales, ${(SALES * LINES).toLocaleString('en-US')} sale lines, ${AUDIT.toLocaleString('en-US')} audit entries (${fillSeconds.toFixed(1)} s)\n`,
+    );
     const pg = createTestDatabase('tb_bench_migrate');
     cleanups.push(async () => pg.drop());
 
-    const m = await run(['storage', 'migrate', '--data', hubDir, '--to', pg.url, '--json', ...(BATCH ? ['--batch', BATCH] : [])]);
+    const m = await run([
+      'storage',
+      'migrate',
+      '--data',
+      hubDir,
+      '--to',
+      pg.url,
+      '--json',
+      ...(BATCH ? ['--batch', BATCH] : []),
+    ]);
     if (m.code !== 0) throw new Error(`storage migrate failed (${m.code}): ${m.stderr}`);
     const copied = JSON.parse(m.stdout) as { rows: number; seconds: number; tables: { table: string; rows: number }[] };
     t = performance.now();
     const v = await run(['audit', 'verify', '--data', hubDir, '--database', pg.url, '--json']);
     const verifySeconds = (performance.now() - t) / 1000;
     const verdict = JSON.parse(v.stdout || '{}') as { ok?: boolean; entries?: number };
-    if (v.code !== 0 || !verdict.ok) throw new Error(`audit verify on the copy failed (${v.code}): ${v.stdout}${v.stderr}`);
+    if (v.code !== 0 || !verdict.ok)
+      throw new Error(`audit verify on the copy failed (${v.code}): ${v.stdout}${v.stderr}`);
 
-    const big = copied.tables.filter((x) => x.rows >= 1000).map((x) => `${x.table} ${x.rows.toLocaleString('en-US')}`).join(', ');
-    process.stdout.write(`storage migrate: ${copied.rows.toLocaleString('en-US')} rows (${big}) in ${copied.seconds.toFixed(1)} s copying, ${m.seconds.toFixed(1)} s for the whole command — ${Math.round(copied.rows / copied.seconds).toLocaleString('en-US')} rows/s\n`);
-    process.stdout.write(`audit verify on the copy: ${verdict.entries?.toLocaleString('en-US')} entries intact in ${verifySeconds.toFixed(1)} s\n`);
+    const big = copied.tables
+      .filter((x) => x.rows >= 1000)
+      .map((x) => `${x.table} ${x.rows.toLocaleString('en-US')}`)
+      .join(', ');
+    process.stdout.write(
+      `storage migrate: ${copied.rows.toLocaleString('en-US')} rows (${big}) in ${copied.seconds.toFixed(1)} s copying, ${m.seconds.toFixed(1)} s for the whole command — ${Math.round(copied.rows / copied.seconds).toLocaleString('en-US')} rows/s\n`,
+    );
+    process.stdout.write(
+      `audit verify on the copy: ${verdict.entries?.toLocaleString('en-US')} entries intact in ${verifySeconds.toFixed(1)} s\n`,
+    );
     if (process.argv.includes('--json')) {
-      process.stdout.write(`${JSON.stringify({ date, machine, sales: SALES, saleLines: SALES * LINES, audit: AUDIT, rows: copied.rows, copySeconds: copied.seconds, commandSeconds: m.seconds, verifySeconds, tables: copied.tables }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ date, machine, sales: SALES, saleLines: SALES * LINES, audit: AUDIT, rows: copied.rows, copySeconds: copied.seconds, commandSeconds: m.seconds, verifySeconds, tables: copied.tables }, null, 2)}\n`,
+      );
     }
   });
 }

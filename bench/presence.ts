@@ -64,7 +64,9 @@ function countSyncs(pid: number): { stop: () => Promise<{ calls: number; ms: num
   let perf: ChildProcess | undefined;
   let out = '';
   try {
-    perf = spawn('perf', ['trace', '-s', '-e', 'fsync,fdatasync', '-p', String(pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    perf = spawn('perf', ['trace', '-s', '-e', 'fsync,fdatasync', '-p', String(pid)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     perf.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     perf.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     perf.on('error', () => (perf = undefined));
@@ -91,8 +93,13 @@ function countSyncs(pid: number): { stop: () => Promise<{ calls: number; ms: num
   };
 }
 
-/** The hub's own figures: its commits (a hub with the counter) and its event loop's worst delay since the last scrape (prom-client resets it). */
-async function scrape(hub: HubHandle): Promise<{ commits: { full: number; normal: number } | undefined; loopMaxMs: number | undefined }> {
+/**
+ * The hub's own figures: its commits (a hub with the counter) and its event loop's worst delay since the last scrape
+ * (prom-client resets it).
+ */
+async function scrape(
+  hub: HubHandle,
+): Promise<{ commits: { full: number; normal: number } | undefined; loopMaxMs: number | undefined }> {
   const text = await (await fetch(`${hub.url}/metrics`)).text();
   const read = (name: string): number | undefined => {
     const m = new RegExp(`^${name.replace(/[{}]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
@@ -101,33 +108,45 @@ async function scrape(hub: HubHandle): Promise<{ commits: { full: number; normal
   const full = read('tillbridge_hub_db_commits_total{sync="full"}');
   const normal = read('tillbridge_hub_db_commits_total{sync="normal"}');
   const lag = read('tillbridge_hub_nodejs_eventloop_lag_max_seconds');
-  return { commits: full === undefined || normal === undefined ? undefined : { full, normal }, loopMaxMs: lag === undefined ? undefined : lag * 1000 };
+  return {
+    commits: full === undefined || normal === undefined ? undefined : { full, normal },
+    loopMaxMs: lag === undefined ? undefined : lag * 1000,
+  };
 }
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-presence-'));
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
-  process.stdout.write(`Tillbridge presence benchmark — ${new Date().toISOString()}\n${machine}\n${AGENTS} agents; heartbeats every ${HEARTBEAT_MS} ms for ${SECONDS} s\n\n`);
+  process.stdout.write(
+    `Tillbridge presence benchmark — ${new Date().toISOString()}\n${machine}\n${AGENTS} agents; heartbeats every ${HEARTBEAT_MS} ms for ${SECONDS} s\n\n`,
+  );
   const results: Record<string, unknown> = { machine, agents: AGENTS };
   await withCleanups(dir, async (cleanups) => {
     const adminToken = await initHub(join(dir, 'hub'));
     const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
     cleanups.push(() => hub.proc.stop(30_000));
     const agents: SimAgent[] = [];
-    for (let i = 0; i < AGENTS; i++) agents.push(new SimAgent({ url: hub.url, wsUrl: hub.wsUrl, store: `P${i + 1}`, apiKey: await addStore(hub, `P${i + 1}`) }));
+    for (let i = 0; i < AGENTS; i++)
+      agents.push(
+        new SimAgent({ url: hub.url, wsUrl: hub.wsUrl, store: `P${i + 1}`, apiKey: await addStore(hub, `P${i + 1}`) }),
+      );
     cleanups.push(async () => agents.forEach((a) => a.drop()));
 
     const probe = new Worker(PROBE, { eval: true, workerData: { url: hub.url } });
     cleanups.push(() => probe.terminate());
     const probeResults = new Map<string, number[]>();
-    probe.on('message', (m: { phase: string; samples: number[] }) => probeResults.set(m.phase, [...(probeResults.get(m.phase) ?? []), ...m.samples]));
+    probe.on('message', (m: { phase: string; samples: number[] }) =>
+      probeResults.set(m.phase, [...(probeResults.get(m.phase) ?? []), ...m.samples]),
+    );
 
     const phase = async (name: string, run: () => Promise<void>): Promise<void> => {
       probe.postMessage(name);
@@ -145,9 +164,19 @@ async function main(): Promise<void> {
       const worst = Math.max(...(probeResults.get(name) ?? [NaN]));
       const full = c0 && c1 ? c1.full - c0.full : undefined;
       const normal = c0 && c1 ? c1.normal - c0.normal : undefined;
-      results[name] = { wallMs: wall, fsyncs, commits: full === undefined ? undefined : { full, normal }, healthz: { ...h, max: worst }, hubLoopMaxMs: loopMaxMs };
-      const perSecond = (n: number | undefined): string => (n === undefined ? 'n/a' : `${n} (${(n / (wall / 1000)).toFixed(0)}/s)`);
-      const inSync = fsyncs === undefined ? 'n/a' : `${perSecond(fsyncs.calls)}, ${fsyncs.ms.toFixed(0)} ms in them (${((100 * fsyncs.ms) / wall).toFixed(1)} % of the phase)`;
+      results[name] = {
+        wallMs: wall,
+        fsyncs,
+        commits: full === undefined ? undefined : { full, normal },
+        healthz: { ...h, max: worst },
+        hubLoopMaxMs: loopMaxMs,
+      };
+      const perSecond = (n: number | undefined): string =>
+        n === undefined ? 'n/a' : `${n} (${(n / (wall / 1000)).toFixed(0)}/s)`;
+      const inSync =
+        fsyncs === undefined
+          ? 'n/a'
+          : `${perSecond(fsyncs.calls)}, ${fsyncs.ms.toFixed(0)} ms in them (${((100 * fsyncs.ms) / wall).toFixed(1)} % of the phase)`;
       process.stdout.write(
         `${name}: ${(wall / 1000).toFixed(1)} s; fsync+fdatasync ${inSync}; commits synced ${perSecond(full)}, relaxed ${perSecond(normal)}\n` +
           `  /healthz p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(worst)} (n=${h.n}); the hub's event loop: worst delay ${loopMaxMs === undefined ? 'n/a' : ms(loopMaxMs)}\n`,
@@ -163,10 +192,13 @@ async function main(): Promise<void> {
     await phase('heartbeats', async () => {
       const timers = agents.map((a, i) => {
         let t: NodeJS.Timeout | undefined;
-        const start = setTimeout(() => {
-          a.heartbeat();
-          t = setInterval(() => a.heartbeat(), HEARTBEAT_MS);
-        }, (i * HEARTBEAT_MS) / agents.length);
+        const start = setTimeout(
+          () => {
+            a.heartbeat();
+            t = setInterval(() => a.heartbeat(), HEARTBEAT_MS);
+          },
+          (i * HEARTBEAT_MS) / agents.length,
+        );
         return () => {
           clearTimeout(start);
           if (t) clearInterval(t);

@@ -44,7 +44,9 @@ async function main(): Promise<void> {
   const floorP99 = echo.p99 + commit.p99;
   process.stdout.write(`${line('floor: ws echo round trip (loopback)', echo)}\n`);
   process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
-  process.stdout.write(`${'floor: echo + commit'.padEnd(44)} p50 ${ms(floorP50).padStart(10)}   p99 ${ms(floorP99).padStart(10)}\n\n`);
+  process.stdout.write(
+    `${'floor: echo + commit'.padEnd(44)} p50 ${ms(floorP50).padStart(10)}   p99 ${ms(floorP99).padStart(10)}\n\n`,
+  );
 
   await withCleanups(dir, async (cleanups) => {
     const adminToken = await initHub(join(dir, 'hub'));
@@ -56,28 +58,53 @@ async function main(): Promise<void> {
     mkdirSync(ptyDir);
     const pty = await startPtyPair(ptyDir);
     cleanups.push(() => pty.close());
-    const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}`, transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 }, codec: 'jsonl' }));
+    const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({
+      id: `R${i + 1}`,
+      transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 },
+      codec: 'jsonl',
+    }));
     registers.push({
       id: 'ECR',
       transport: { type: 'serial', path: pty.a, baudRate: 115200 },
       framing: { type: 'stx-etx', lrc: true },
       codec: { type: 'delimited', profile: join(ROOT, 'installers', 'profiles', 'acme-ecr-400-delimited.json') },
     });
-    const agent = await startAgent({ dir: join(dir, 'agent'), store: 'B1', apiKey, hubWsUrl: hub.wsUrl, registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })), overrides: { registers } });
+    const agent = await startAgent({
+      dir: join(dir, 'agent'),
+      store: 'B1',
+      apiKey,
+      hubWsUrl: hub.wsUrl,
+      registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })),
+      overrides: { registers },
+    });
     cleanups.push(() => agent.proc.stop());
     // --- online authorization latency
     const reg = await JsonLinesRegister.connect(agent.port('R1'));
     for (let i = 0; i < N + 50; i++) {
-      await reg.send({ type: 'sale', id: `bs-${i}`, receipt: `BA-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+      await reg.send({
+        type: 'sale',
+        id: `bs-${i}`,
+        receipt: `BA-${i}`,
+        at: new Date().toISOString(),
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }],
+        tenders: [],
+      });
     }
     const hubDb = new Database(join(dir, 'hub', 'hub.sqlite'), { readonly: true });
-    const count = (prefix: string): number => (hubDb.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`).get(`${prefix}%`) as { n: number }).n;
+    const count = (prefix: string): number =>
+      (hubDb.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`).get(`${prefix}%`) as { n: number }).n;
     await waitFor('sales at the hub', () => count('BA-') === N + 50, 60_000);
     const auth: number[] = [];
     let offline = 0;
     for (let i = 0; i < N + 50; i++) {
       const t = performance.now();
-      const d = await reg.send<{ mode: string; decision: string }>({ type: 'return.request', id: `br-${i}`, receipt: `BA-${i}`, lines: [{ line: 1, qty: 1 }] });
+      const d = await reg.send<{ mode: string; decision: string }>({
+        type: 'return.request',
+        id: `br-${i}`,
+        receipt: `BA-${i}`,
+        lines: [{ line: 1, qty: 1 }],
+      });
       const dt = performance.now() - t;
       if (d.mode !== 'online' || d.decision !== 'approved') offline++;
       if (i >= 50) auth.push(dt);
@@ -85,13 +112,23 @@ async function main(): Promise<void> {
     const a = summarize(auth);
     out.authorization = a;
     process.stdout.write(`${line('online authorization, register → decision', a)}\n`);
-    process.stdout.write(`${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floorP50).toFixed(2)}×, p99 ${(a.p99 / floorP99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`);
+    process.stdout.write(
+      `${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floorP50).toFixed(2)}×, p99 ${(a.p99 / floorP99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`,
+    );
 
     // --- sale ack latency (one register, sequential)
     const ack: number[] = [];
     for (let i = 0; i < N; i++) {
       const t = performance.now();
-      await reg.send({ type: 'sale', id: `bl-${i}`, receipt: `BL-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+      await reg.send({
+        type: 'sale',
+        id: `bl-${i}`,
+        receipt: `BL-${i}`,
+        at: new Date().toISOString(),
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }],
+        tenders: [],
+      });
       ack.push(performance.now() - t);
     }
     const s = summarize(ack);
@@ -101,13 +138,23 @@ async function main(): Promise<void> {
     reg.close();
 
     // --- sale throughput, register → hub commit
-    const regs = await Promise.all(Array.from({ length: CONNS }, (_, i) => JsonLinesRegister.connect(agent.port(`R${i + 1}`))));
+    const regs = await Promise.all(
+      Array.from({ length: CONNS }, (_, i) => JsonLinesRegister.connect(agent.port(`R${i + 1}`))),
+    );
     const per = Math.ceil(SALES / CONNS);
     const t0 = performance.now();
     await Promise.all(
       regs.map(async (r, c) => {
         for (let i = 0; i < per; i++) {
-          await r.send({ type: 'sale', id: `bt-${c}-${i}`, receipt: `BT-${c}-${i}`, at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }], tenders: [] });
+          await r.send({
+            type: 'sale',
+            id: `bt-${c}-${i}`,
+            receipt: `BT-${c}-${i}`,
+            at: new Date().toISOString(),
+            currency: 'EUR',
+            lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }],
+            tenders: [],
+          });
         }
       }),
     );
@@ -115,7 +162,14 @@ async function main(): Promise<void> {
     await waitFor('throughput sales at the hub', () => count('BT-') === per * CONNS, 120_000, 5);
     const landed = performance.now() - t0;
     const rate = (per * CONNS) / (landed / 1000);
-    out.throughput = { sales: per * CONNS, registers: CONNS, ackedMs: acked, hubCommittedMs: landed, perSecond: rate, floorCommitsPerSecond: 1000 / commit.p50 };
+    out.throughput = {
+      sales: per * CONNS,
+      registers: CONNS,
+      ackedMs: acked,
+      hubCommittedMs: landed,
+      perSecond: rate,
+      floorCommitsPerSecond: 1000 / commit.p50,
+    };
     process.stdout.write(
       `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
     );
@@ -131,10 +185,16 @@ async function main(): Promise<void> {
     await echoPty.close();
     const serialPty = await startPtyPair(join(dir, 'pty'));
     cleanups.push(() => serialPty.close());
-    await waitFor('the serial register reopened', async () => {
-      const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as { registers: { id: string; state: string }[] };
-      return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
-    }, 20_000);
+    await waitFor(
+      'the serial register reopened',
+      async () => {
+        const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as {
+          registers: { id: string; state: string }[];
+        };
+        return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
+      },
+      20_000,
+    );
     const ecr = await StxRegister.open(serialPty.b, 115200);
     const serial: number[] = [];
     for (let i = 0; i < N + 20; i++) {
@@ -149,7 +209,9 @@ async function main(): Promise<void> {
     out.serial = { roundTrip: sr, ptyEcho: ptyFloor };
     process.stdout.write(`\n${line('floor: pty echo round trip (socat, 115200)', ptyFloor)}\n`);
     process.stdout.write(`${line('serial sale, STX/ETX frame → ACK + reply', sr)}\n`);
-    process.stdout.write(`${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + commit.p50)).toFixed(2)}×\n`);
+    process.stdout.write(
+      `${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + commit.p50)).toFixed(2)}×\n`,
+    );
   });
   out.floor = { wsEcho: echo, sqliteCommit: commit };
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);

@@ -91,12 +91,14 @@ const verdict = (ok: boolean): string => (ok ? 'meets the aim' : 'MISSES the aim
 
 async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 /** One agent process: commands over IPC, answered in order per op. */
@@ -111,7 +113,9 @@ class FleetWorker {
 
   static start(): FleetWorker {
     const file = fileURLToPath(new URL('./fleet-worker.js', import.meta.url));
-    return new FleetWorker(fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] }));
+    return new FleetWorker(
+      fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] }),
+    );
   }
 
   ask<T = Record<string, unknown>>(c: WorkerCommand): Promise<T> {
@@ -147,7 +151,7 @@ async function loadPg(): Promise<{ Client: new (o: { connectionString: string })
   try {
     const name = 'pg';
     const m = (await import(name)) as { default?: unknown; Client?: unknown };
-    return ((m.default ?? m) as { Client: new (o: { connectionString: string }) => PgClient });
+    return (m.default ?? m) as { Client: new (o: { connectionString: string }) => PgClient };
   } catch {
     return undefined;
   }
@@ -159,7 +163,11 @@ interface PgClient {
 }
 
 /** A scratch database on BENCH_DATABASE's server (created here, dropped at the end). */
-async function scratchDatabase(pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>, base: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
+async function scratchDatabase(
+  pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>,
+  base: string,
+  name: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name}`);
@@ -187,7 +195,18 @@ const FLOOR_DDL = [
 
 function floorRow(i: number): unknown[] {
   const at = new Date().toISOString();
-  return [`S${(i % 1000) + 1}`, `F-${i}`, 'R1', 'store', at, 'EUR', 1000, '[{"kind":"cash","amount":1000}]', `ev-${i}`, at];
+  return [
+    `S${(i % 1000) + 1}`,
+    `F-${i}`,
+    'R1',
+    'store',
+    at,
+    'EUR',
+    1000,
+    '[{"kind":"cash","amount":1000}]',
+    `ev-${i}`,
+    at,
+  ];
 }
 
 function sqliteFloor(dir: string, rows: number, batch: number): { ms: number; perSecond: number } {
@@ -211,7 +230,12 @@ function sqliteFloor(dir: string, rows: number, batch: number): { ms: number; pe
   return { ms: took, perSecond: rows / (took / 1000) };
 }
 
-async function postgresFloor(pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>, base: string, rows: number, batch: number): Promise<{ ms: number; perSecond: number }> {
+async function postgresFloor(
+  pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>,
+  base: string,
+  rows: number,
+  batch: number,
+): Promise<{ ms: number; perSecond: number }> {
   const scratch = await scratchDatabase(pg, base, `tb_bench_floor_${process.pid}`);
   const c = new pg.Client({ connectionString: scratch.url });
   await c.connect();
@@ -257,20 +281,30 @@ async function main(): Promise<void> {
   const pg = DATABASE ? await loadPg() : undefined;
   if (DATABASE) {
     const help = await runCommand(process.execPath, [HUB_BIN, 'serve', '--help']);
-    const missing = !help.stdout.includes('--database') ? 'this hub has no --database option (tillbridge-hub serve --help)' : !pg ? 'the `pg` package is not installed' : undefined;
+    const missing = !help.stdout.includes('--database')
+      ? 'this hub has no --database option (tillbridge-hub serve --help)'
+      : !pg
+        ? 'the `pg` package is not installed'
+        : undefined;
     if (missing) {
-      process.stdout.write(`\nPostgreSQL: UNAVAILABLE — ${missing}. Nothing was measured; run without BENCH_DATABASE for SQLite.\n`);
+      process.stdout.write(
+        `\nPostgreSQL: UNAVAILABLE — ${missing}. Nothing was measured; run without BENCH_DATABASE for SQLite.\n`,
+      );
       out.postgres = { unavailable: missing };
       if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
       process.exitCode = 2;
       return;
     }
   } else if (HUBS > 1) {
-    throw new Error(`BENCH_HUBS=${HUBS}: several hub processes cannot share one SQLite file; give BENCH_DATABASE=postgres://… for more than one`);
+    throw new Error(
+      `BENCH_HUBS=${HUBS}: several hub processes cannot share one SQLite file; give BENCH_DATABASE=postgres://… for more than one`,
+    );
   }
   const K = Math.max(1, Math.floor(HUBS));
   const W = Math.max(1, Math.floor(DRIVERS));
-  process.stdout.write(`backend ${backend.kind}; ${K} hub process(es); ${STORES} stores × ${REGISTERS} registers; agents held in ${W} process(es) beside the driver, on the same machine\n\n`);
+  process.stdout.write(
+    `backend ${backend.kind}; ${K} hub process(es); ${STORES} stores × ${REGISTERS} registers; agents held in ${W} process(es) beside the driver, on the same machine\n\n`,
+  );
   Object.assign(out, { backend: backend.kind, hubs: K, agentProcesses: W });
 
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-scale-'));
@@ -294,7 +328,12 @@ async function main(): Promise<void> {
     const hubs: HubHandle[] = [];
     cleanups.push(() => Promise.all(hubs.map((h) => h.proc.stop(30_000))));
     const start = async (k: number, port?: number): Promise<HubHandle> => {
-      const h = await startHub({ dataDir: dataDir(k), adminToken, extraArgs: dbArgs, ...(port !== undefined ? { port } : {}) });
+      const h = await startHub({
+        dataDir: dataDir(k),
+        adminToken,
+        extraArgs: dbArgs,
+        ...(port !== undefined ? { port } : {}),
+      });
       hubs[k] = h;
       return h;
     };
@@ -309,8 +348,15 @@ async function main(): Promise<void> {
       keys[i] = r.apiKey;
     });
     const provMs = performance.now() - t;
-    out.provisioning = { stores: STORES, ms: provMs, perSecond: STORES / (provMs / 1000), concurrency: PROVISION_CONCURRENCY };
-    process.stdout.write(`provisioning: ${STORES} stores via POST /v1/admin/stores (${PROVISION_CONCURRENCY} at once) in ${secs(provMs)} — ${(STORES / (provMs / 1000)).toFixed(0)} stores/s (one synced commit each; the hub has no bulk path)\n`);
+    out.provisioning = {
+      stores: STORES,
+      ms: provMs,
+      perSecond: STORES / (provMs / 1000),
+      concurrency: PROVISION_CONCURRENCY,
+    };
+    process.stdout.write(
+      `provisioning: ${STORES} stores via POST /v1/admin/stores (${PROVISION_CONCURRENCY} at once) in ${secs(provMs)} — ${(STORES / (provMs / 1000)).toFixed(0)} stores/s (one synced commit each; the hub has no bulk path)\n`,
+    );
 
     // --- agent processes
     const workers = Array.from({ length: W }, () => FleetWorker.start());
@@ -320,7 +366,11 @@ async function main(): Promise<void> {
       const h = hubs[i % K]!;
       slices[i % W]!.push({ store, apiKey: keys[i]!, url: h.url, wsUrl: h.wsUrl });
     });
-    await Promise.all(workers.map((w, j) => w.ask({ op: 'setup', agents: slices[j]!, registers: REGISTERS, localAddress: `127.0.0.${2 + j}` })));
+    await Promise.all(
+      workers.map((w, j) =>
+        w.ask({ op: 'setup', agents: slices[j]!, registers: REGISTERS, localAddress: `127.0.0.${2 + j}` }),
+      ),
+    );
 
     /** The CPU the hub processes and the agent processes used over a phase, in cores (1 = one core busy). */
     const cpuMeter = (): (() => { hubs: number[]; agents: number }) => {
@@ -329,22 +379,39 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       return () => {
         const wall = performance.now() - t0;
-        return { hubs: hubs.map((h, k) => (cpuMsOf(h.proc.proc.pid!) - (h0[k] ?? 0)) / wall), agents: workers.reduce((a, w, j) => a + (cpuMsOf(w.proc.pid!) - w0[j]!) / wall, 0) };
+        return {
+          hubs: hubs.map((h, k) => (cpuMsOf(h.proc.proc.pid!) - (h0[k] ?? 0)) / wall),
+          agents: workers.reduce((a, w, j) => a + (cpuMsOf(w.proc.pid!) - w0[j]!) / wall, 0),
+        };
       };
     };
-    const cpuLine = (c: { hubs: number[]; agents: number }): string => `CPU: hub ${c.hubs.map((v) => v.toFixed(2)).join(' + ')} core${K > 1 ? 's' : ''}, the simulated agents ${c.agents.toFixed(2)} (of ${availableParallelism()})`;
+    const cpuLine = (c: { hubs: number[]; agents: number }): string =>
+      `CPU: hub ${c.hubs.map((v) => v.toFixed(2)).join(' + ')} core${K > 1 ? 's' : ''}, the simulated agents ${c.agents.toFixed(2)} (of ${availableParallelism()})`;
 
     // --- connections and memory
     await sleep(2000);
     const rssBefore = hubs.map((h) => rssOf(h.proc.proc.pid!));
     let cpu = cpuMeter();
     t = performance.now();
-    const connected = await Promise.all(workers.map((w) => w.ask<{ ms: number; connected: number; failed: number; errors: string[] }>({ op: 'connect', concurrency: CONCURRENCY })));
+    const connected = await Promise.all(
+      workers.map((w) =>
+        w.ask<{ ms: number; connected: number; failed: number; errors: string[] }>({
+          op: 'connect',
+          concurrency: CONCURRENCY,
+        }),
+      ),
+    );
     const connectMs = performance.now() - t;
     const connectCpu = cpu();
     const held = connected.reduce((s, c) => s + c.connected, 0);
     const failed = connected.reduce((s, c) => s + c.failed, 0);
-    if (failed > 0) process.stdout.write(`  ${failed} first connections failed, e.g. ${connected.flatMap((c) => c.errors).slice(0, 3).join('; ')}\n`);
+    if (failed > 0)
+      process.stdout.write(
+        `  ${failed} first connections failed, e.g. ${connected
+          .flatMap((c) => c.errors)
+          .slice(0, 3)
+          .join('; ')}\n`,
+      );
     await Promise.all(workers.map((w) => w.ask({ op: 'heartbeats', everyMs: HEARTBEAT_MS })));
     await Promise.all(workers.map((w) => w.ask({ op: 'keep' })));
     await sleep(5000); // settled; a round of heartbeats under way
@@ -352,14 +419,29 @@ async function main(): Promise<void> {
     const perHub = hubs.map((_, k) => ids.filter((_, i) => i % K === k).length);
     const perConn = hubs.map((_, k) => (rssAfter[k]! - rssBefore[k]!) / perHub[k]!);
     const workerRss = await Promise.all(workers.map((w) => w.ask<{ rss: number; agents: number }>({ op: 'rss' })));
-    out.connections = { cpu: connectCpu, held, failed, connectMs, perSecond: held / (connectMs / 1000), perHub, rssBefore, rssAfter, bytesPerConnection: perConn, agentProcessRss: workerRss.map((w) => w.rss) };
-    process.stdout.write(`connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} (${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process); ${cpuLine(connectCpu)}\n`);
+    out.connections = {
+      cpu: connectCpu,
+      held,
+      failed,
+      connectMs,
+      perSecond: held / (connectMs / 1000),
+      perHub,
+      rssBefore,
+      rssAfter,
+      bytesPerConnection: perConn,
+      agentProcessRss: workerRss.map((w) => w.rss),
+    };
+    process.stdout.write(
+      `connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} (${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process); ${cpuLine(connectCpu)}\n`,
+    );
     hubs.forEach((_, k) => {
       process.stdout.write(
         `  hub ${k}: ${perHub[k]} agents held; RSS ${(rssBefore[k]! / MB).toFixed(1)} MB idle → ${(rssAfter[k]! / MB).toFixed(1)} MB connected: ${(perConn[k]! / KB).toFixed(1)} KB per connection (aim ≤ 20 KB: ${verdict(perConn[k]! <= 20 * KB)})\n`,
       );
     });
-    process.stdout.write(`  the simulated agents: ${workerRss.map((w) => `${(w.rss / MB).toFixed(0)} MB for ${w.agents}`).join(', ')} (their processes, beside the hub)\n`);
+    process.stdout.write(
+      `  the simulated agents: ${workerRss.map((w) => `${(w.rss / MB).toFixed(0)} MB for ${w.agents}`).join(', ')} (their processes, beside the hub)\n`,
+    );
 
     // --- reconnect storm
     const victims = STORM === 'one' ? [0] : hubs.map((_, k) => k);
@@ -375,20 +457,36 @@ async function main(): Promise<void> {
     let status: { synced: number; failures: number; syncedAt: number[]; lostAt: number[] }[] = [];
     const deadline = performance.now() + STORM_TIMEOUT_MS;
     for (;;) {
-      status = await Promise.all(workers.map((w) => w.ask<{ synced: number; failures: number; syncedAt: number[]; lostAt: number[] }>({ op: 'status' })));
+      status = await Promise.all(
+        workers.map((w) =>
+          w.ask<{ synced: number; failures: number; syncedAt: number[]; lostAt: number[] }>({ op: 'status' }),
+        ),
+      );
       const back = status.reduce((s, x) => s + x.syncedAt.filter((v) => v > killedAt).length, 0);
       const synced = status.reduce((s, x) => s + x.synced, 0);
       if ((back >= victimAgents && synced >= held) || performance.now() > deadline) break;
       await sleep(250);
     }
     const stormCpu = cpu();
-    stormCpu.agents = workers.reduce((a, w, j) => a + (cpuMsOf(w.proc.pid!) - agentCpu0[j]!), 0) / (performance.timeOrigin + performance.now() - killedAt);
+    stormCpu.agents =
+      workers.reduce((a, w, j) => a + (cpuMsOf(w.proc.pid!) - agentCpu0[j]!), 0) /
+      (performance.timeOrigin + performance.now() - killedAt);
     const backAt = status.flatMap((x) => x.syncedAt.filter((v) => v > killedAt));
     const lastBack = Math.max(...backAt);
     const stormMs = lastBack - killedAt;
     const reconnect = summarize(backAt.map((v) => v - killedAt));
     const attemptsFailed = status.reduce((s, x) => s + x.failures, 0);
-    out.storm = { cpu: stormCpu, victims: victims.length, agents: victimAgents, back: backAt.length, restartMs, fromKillMs: stormMs, fromListeningMs: lastBack - listeningAt, perAgentFromKill: reconnect, failedAttempts: attemptsFailed };
+    out.storm = {
+      cpu: stormCpu,
+      victims: victims.length,
+      agents: victimAgents,
+      back: backAt.length,
+      restartMs,
+      fromKillMs: stormMs,
+      fromListeningMs: lastBack - listeningAt,
+      perAgentFromKill: reconnect,
+      failedAttempts: attemptsFailed,
+    };
     const stormOk = backAt.length >= victimAgents && stormMs < 30_000;
     process.stdout.write(
       `reconnect storm: ${victims.length} hub process(es) killed (SIGKILL) and restarted (${secs(restartMs)} to listening); ${backAt.length} of ${victimAgents} agents back and synced ${secs(stormMs)} after the kill, ${secs(lastBack - listeningAt)} after listening (aim < 30 s: ${verdict(stormOk)})\n` +
@@ -397,7 +495,15 @@ async function main(): Promise<void> {
 
     // --- ingest with return requests
     const returnersPerWorker = Math.floor(Math.min(RETURNERS, STORES / 2) / W);
-    const prepared = await Promise.all(workers.map((w) => w.ask<{ returners: number; errors: string[] }>({ op: 'prepare-returns', count: returnersPerWorker, receiptQty: 100_000 })));
+    const prepared = await Promise.all(
+      workers.map((w) =>
+        w.ask<{ returners: number; errors: string[] }>({
+          op: 'prepare-returns',
+          count: returnersPerWorker,
+          receiptQty: 100_000,
+        }),
+      ),
+    );
     const returners = prepared.reduce((s, p) => s + p.returners, 0);
     const sendersTotal = Math.min(SENDERS, STORES - returners);
     const sendersPer = workers.map((_, j) => Math.floor(sendersTotal / W) + (j < sendersTotal % W ? 1 : 0));
@@ -405,7 +511,16 @@ async function main(): Promise<void> {
     cpu = cpuMeter();
     t = performance.now();
     const reports = await Promise.all(
-      workers.map((w, j) => w.ask<{ report: IngestReport }>({ op: 'ingest', senders: sendersPer[j]!, batch: BATCH, durationMs: INGEST_SECONDS * 1000, authzPerSec: returners > 0 ? AUTHZ_RATE / W : 0, prefix: 'I' })),
+      workers.map((w, j) =>
+        w.ask<{ report: IngestReport }>({
+          op: 'ingest',
+          senders: sendersPer[j]!,
+          batch: BATCH,
+          durationMs: INGEST_SECONDS * 1000,
+          authzPerSec: returners > 0 ? AUTHZ_RATE / W : 0,
+          prefix: 'I',
+        }),
+      ),
     );
     const ingestMs = performance.now() - t;
     const ingestCpu = cpu();
@@ -431,10 +546,33 @@ async function main(): Promise<void> {
       await c.end();
     }
     // the floor, now, on the same machine
-    const floor = backend.kind === 'sqlite' ? sqliteFloor(dir, sales, BATCH) : await postgresFloor(pg!, DATABASE!, sales, BATCH);
+    const floor =
+      backend.kind === 'sqlite' ? sqliteFloor(dir, sales, BATCH) : await postgresFloor(pg!, DATABASE!, sales, BATCH);
     const ratio = ingestRate / floor.perSecond;
-    out.ingest = { cpu: ingestCpu, senders: sendersTotal, batch: BATCH, seconds: ingestMs / 1000, sales, perSecond: ingestRate, atHub, batchAck: ack, floor, ratio, errors: errors.length };
-    out.authorization = { requests: authz.length, ratePerSecond: AUTHZ_RATE, onlineApproved: approved, completions, latency: authzMs, failed: authz.filter((a) => !a.ok).map((a) => a.code).slice(0, 5) };
+    out.ingest = {
+      cpu: ingestCpu,
+      senders: sendersTotal,
+      batch: BATCH,
+      seconds: ingestMs / 1000,
+      sales,
+      perSecond: ingestRate,
+      atHub,
+      batchAck: ack,
+      floor,
+      ratio,
+      errors: errors.length,
+    };
+    out.authorization = {
+      requests: authz.length,
+      ratePerSecond: AUTHZ_RATE,
+      onlineApproved: approved,
+      completions,
+      latency: authzMs,
+      failed: authz
+        .filter((a) => !a.ok)
+        .map((a) => a.code)
+        .slice(0, 5),
+    };
     process.stdout.write(
       `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight each) — ${ingestRate.toFixed(0)} sales/s committed (${backend.kind === 'sqlite' ? 'synchronous=FULL' : 'durable commits'}; ${atHub === undefined ? 'not counted at the hub' : `${atHub} at the hub`})${errors.length ? `; ${errors.length} errors, e.g. ${errors[0]}` : ''}\n` +
         `  batch ack p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (n=${ack.n}); ${cpuLine(ingestCpu)}\n` +

@@ -14,7 +14,10 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, fullJitterDelay, TOKEN_PATH, WIRE_VERSION } from '@tillbridge/shared';
 
-type Frame = { t: string; [k: string]: unknown };
+interface Frame {
+  t: string;
+  [k: string]: unknown;
+}
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable between processes. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -75,7 +78,10 @@ export class SimAgent {
     return this.o.store;
   }
 
-  /** Token (once), WebSocket, hello → welcome and the full inventory, register report, heartbeat, digest; resolves once the hub has handled them. */
+  /**
+   * Token (once), WebSocket, hello → welcome and the full inventory, register report, heartbeat, digest; resolves once
+   * the hub has handled them.
+   */
   async connect(): Promise<void> {
     if (!this.token) await this.fetchToken();
     const ws = new WebSocket(new URL(AGENT_WS_PATH, this.o.wsUrl).toString(), {
@@ -107,13 +113,31 @@ export class SimAgent {
       });
     });
     const welcomed = this.next((f) => f.t === 'inventory' && f.full === true);
-    this.send({ t: 'hello', v: WIRE_VERSION, agent: `bench-${this.store}`, incarnation: `inc-${this.store}`, newest: this.seq, software: 'bench/1', run: this.run, attempt: ++this.attempt });
+    this.send({
+      t: 'hello',
+      v: WIRE_VERSION,
+      agent: `bench-${this.store}`,
+      incarnation: `inc-${this.store}`,
+      newest: this.seq,
+      software: 'bench/1',
+      run: this.run,
+      attempt: ++this.attempt,
+    });
     const timer = setTimeout(() => ws.terminate(), WELCOME_TIMEOUT_MS);
     const w = await welcomed;
     clearTimeout(timer);
     if (w.t === 'closed') throw new Error(`${this.store}: closed (${String(w.code)}) before welcome`);
     const at = new Date().toISOString();
-    this.send({ t: 'terminal', items: this.registers.map((register, i) => ({ register, state: 'listening', transport: `tcp://0.0.0.0:${9100 + i}`, connections: 0, at })) });
+    this.send({
+      t: 'terminal',
+      items: this.registers.map((register, i) => ({
+        register,
+        state: 'listening',
+        transport: `tcp://0.0.0.0:${9100 + i}`,
+        connections: 0,
+        at,
+      })),
+    });
     this.heartbeat();
     this.send({ t: 'inventory.digest', items: [], upTo: 1 });
     await this.handled();
@@ -122,7 +146,11 @@ export class SimAgent {
   }
 
   private async fetchToken(): Promise<void> {
-    const r = await fetch(new URL(TOKEN_PATH, this.o.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store: this.o.store, apiKey: this.o.apiKey }) });
+    const r = await fetch(new URL(TOKEN_PATH, this.o.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ store: this.o.store, apiKey: this.o.apiKey }),
+    });
     if (r.status !== 200) throw new Error(`token for ${this.store}: HTTP ${r.status} ${await r.text()}`);
     this.token = ((await r.json()) as { accessToken: string }).accessToken;
   }
@@ -142,7 +170,7 @@ export class SimAgent {
     const base = this.o.reconnectBaseMs ?? 500;
     const cap = this.o.reconnectCapMs ?? 30_000;
     while (!this.stopped) {
-      if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      if (this.ws?.readyState === WebSocket.OPEN) {
         const ws = this.ws;
         await new Promise((r) => ws.once('close', r));
         if (this.stopped) return;
@@ -163,7 +191,15 @@ export class SimAgent {
   }
 
   heartbeat(): void {
-    this.send({ t: 'heartbeat', outboxDepth: 0, oldestAgeMs: 0, registers: this.registers.map((id) => ({ id, connected: 1 })), policyVersion: 0, configVersion: 0, authz: { since: '2026-01-01T00:00:00Z', online: {}, offline: {}, lateOnline: 0, failed: 0 } });
+    this.send({
+      t: 'heartbeat',
+      outboxDepth: 0,
+      oldestAgeMs: 0,
+      registers: this.registers.map((id) => ({ id, connected: 1 })),
+      policyVersion: 0,
+      configVersion: 0,
+      authz: { since: '2026-01-01T00:00:00Z', online: {}, offline: {}, lateOnline: 0, failed: 0 },
+    });
   }
 
   /** Resolves once the hub has handled every frame sent before it. */
@@ -172,7 +208,8 @@ export class SimAgent {
     const done = this.next((f) => f.t === 'res' && f.rid === rid);
     this.send({ t: 'req', rid, op: 'receipt.lookup', body: { receipt: 'NONE', after: 0 } });
     const f = await done;
-    if (f.t === 'closed') throw new Error(`${this.store}: closed (${String(f.code)}) before the hub handled the frames`);
+    if (f.t === 'closed')
+      throw new Error(`${this.store}: closed (${String(f.code)}) before the hub handled the frames`);
   }
 
   /**
@@ -183,16 +220,26 @@ export class SimAgent {
   events(kind: string, bodies: { register?: string; body: unknown }[]): Promise<number> {
     const run = async (): Promise<number> => {
       const at = new Date().toISOString();
-      const items = bodies.map((b, i) => ({ seq: this.seq + i + 1, id: `${this.store}-${this.run.slice(0, 8)}-${this.seq + i + 1}`, kind, register: b.register ?? this.registers[0]!, at, body: b.body }));
+      const items = bodies.map((b, i) => ({
+        seq: this.seq + i + 1,
+        id: `${this.store}-${this.run.slice(0, 8)}-${this.seq + i + 1}`,
+        kind,
+        register: b.register ?? this.registers[0]!,
+        at,
+        body: b.body,
+      }));
       this.seq += items.length;
       const upTo = this.seq;
       const text = JSON.stringify({ t: 'events', items });
       for (;;) {
-        const reply = this.next((f) => (f.t === 'ack' && f.upTo === upTo) || (f.t === 'nack' && (f.seq as number) <= upTo));
+        const reply = this.next(
+          (f) => (f.t === 'ack' && f.upTo === upTo) || (f.t === 'nack' && (f.seq as number) <= upTo),
+        );
         this.send(text, true);
         const f = await reply;
         if (f.t === 'ack') return upTo;
-        if (f.t === 'closed') throw new Error(`${this.store}: closed (${String(f.code)}) before the ack of seq ${upTo}`);
+        if (f.t === 'closed')
+          throw new Error(`${this.store}: closed (${String(f.code)}) before the ack of seq ${upTo}`);
         await new Promise((r) => setTimeout(r, f.retryAfterMs as number));
       }
     };
@@ -212,7 +259,19 @@ export class SimAgent {
     const authorization = `A-${this.store}-${rid}-${this.run.slice(0, 6)}`;
     const done = this.next((f) => (f.t === 'res' && f.rid === rid) || f.t === 'closed');
     const t = performance.now();
-    this.send({ t: 'req', rid, op: 'authorize', body: { authorization, after, register: this.registers[0], requestId: `rq-${authorization}`, receipt, lines: [{ line, qty, disposition: 'restock' }] } });
+    this.send({
+      t: 'req',
+      rid,
+      op: 'authorize',
+      body: {
+        authorization,
+        after,
+        register: this.registers[0],
+        requestId: `rq-${authorization}`,
+        receipt,
+        lines: [{ line, qty, disposition: 'restock' }],
+      },
+    });
     const f = await done;
     const ms = performance.now() - t;
     if (f.t === 'closed') return { ms, ok: false, authorization, code: `closed ${String(f.code)}` };

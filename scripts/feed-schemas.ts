@@ -12,5 +12,6 @@ const dir = join(ROOT, 'central', 'schemas', 'feed');
 mkdirSync(dir, { recursive: true });
 const files = feedJsonSchemas();
 for (const f of readdirSync(dir)) if (!(f in files)) rmSync(join(dir, f));
-for (const [name, schema] of Object.entries(files)) writeFileSync(join(dir, name), `${JSON.stringify(schema, null, 2)}\n`);
+for (const [name, schema] of Object.entries(files))
+  writeFileSync(join(dir, name), `${JSON.stringify(schema, null, 2)}\n`);
 process.stdout.write(`${Object.keys(files).length} schema files in ${dir}\n`);

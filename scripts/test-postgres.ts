@@ -36,7 +36,9 @@ if (why) {
   console.log(`PostgreSQL suites skipped (${POSTGRES_SUITES.join(', ')}): ${why}`);
   process.exit(0);
 }
-console.log(`== the same suites on PostgreSQL, ${HUB_PROCESSES} hub processes per end-to-end test: ${POSTGRES_SUITES.join(', ')}`);
+console.log(
+  `== the same suites on PostgreSQL, ${HUB_PROCESSES} hub processes per end-to-end test: ${POSTGRES_SUITES.join(', ')}`,
+);
 const r = spawnSync('npx', ['vitest', 'run', ...POSTGRES_SUITES, ...process.argv.slice(2)], {
   stdio: 'inherit',
   env: { ...process.env, [TEST_BACKEND_ENV]: 'postgres', [TEST_HUB_PROCESSES_ENV]: String(HUB_PROCESSES) },

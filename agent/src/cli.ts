@@ -1,5 +1,18 @@
 import { Command, Option } from 'commander';
-import { checkDataDir, clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, exitOnUsageError, isTbError, sdNotifier, stopOnSignals, TbCodes, TEST_CLOCK_ENV, type DataDirFinding } from '@tillbridge/shared';
+import {
+  checkDataDir,
+  clockFromEnv,
+  createLogger,
+  rotatingFile,
+  type RotatingFileOptions,
+  exitOnUsageError,
+  isTbError,
+  sdNotifier,
+  stopOnSignals,
+  TbCodes,
+  TEST_CLOCK_ENV,
+  type DataDirFinding,
+} from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
 import { formatStatus } from './status/status-report.js';
@@ -56,7 +69,9 @@ function logDestination(config: Readonly<AgentConfig>): { file?: RotatingFileOpt
     rotatingFile(file).end(); // can it be opened? say so naming the key, before the logger would throw
     return { file };
   } catch (err) {
-    process.stderr.write(`error: log.file: cannot open ${config.log.file} for writing: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    process.stderr.write(
+      `error: log.file: cannot open ${config.log.file} for writing: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+    );
     process.exit(EXIT.USAGE);
   }
 }
@@ -65,7 +80,8 @@ async function run(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(configPath(opts.config));
   const log = createLogger({ name: 'tillbridge-agent', level: config.log.level, ...logDestination(config) });
   const { clock, test } = orExit(() => clockFromEnv(process.env));
-  if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
+  if (test)
+    log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this agent's clock is not the system's`);
   dataDirOrExit(checkDataDir(config.dataDir), (message) => log.warn({ dataDir: config.dataDir }, message));
   const started = stopOnSignals('agent', log);
   const notify = sdNotifier(process.env, { onError: (err) => log.warn({ err }, 'systemd notification failed') });
@@ -80,7 +96,13 @@ async function run(opts: { config?: string }): Promise<void> {
     process.exit(EXIT.FAILURE);
   }
   // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
-  started({ stop: async () => { const said = notify.stopping('stopping'); await agent.stop(); await said; } });
+  started({
+    stop: async () => {
+      const said = notify.stopping('stopping');
+      await agent.stop();
+      await said;
+    },
+  });
   // under systemd (Type=notify): READY=1 once every register's port is open, the watchdog (docs/services.md)
   await notify.ready(`store ${config.store}: ${config.registers.length} register(s) open`);
 }
@@ -121,7 +143,8 @@ program
   .version(SOFTWARE.split('/')[1]!)
   .showHelpAfterError('(run with --help for usage)');
 
-const configOpt = (): Option => new Option('-c, --config <file>', 'agent config file (JSON); default: $TILLBRIDGE_CONFIG');
+const configOpt = (): Option =>
+  new Option('-c, --config <file>', 'agent config file (JSON); default: $TILLBRIDGE_CONFIG');
 
 program
   .command('run')
@@ -135,22 +158,33 @@ program
   .description('hub connection, outbox depth and age, registers connected, last sync')
   .addOption(configOpt())
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nExit code: 0 when the agent is running, 3 when it is not, 1 when it does not answer and this user may not read its data directory.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json')
+  .addHelpText(
+    'after',
+    '\nExit code: 0 when the agent is running, 3 when it is not, 1 when it does not answer and this user may not read its data directory.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json',
+  )
   .action(statusCmd);
 
 program
   .command('check-config')
-  .description('validate a config file and check what `run` needs from this machine: ports free, data directory writable, serial devices usable (2 on a problem, naming each key)')
+  .description(
+    'validate a config file and check what `run` needs from this machine: ports free, data directory writable, serial devices usable (2 on a problem, naming each key)',
+  )
   .addOption(configOpt())
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nRun it as the user the agent runs as (e.g. sudo -u tillbridge …): permissions are checked for the user running it.\nExit code: 0 when run has what it needs (warnings allowed), 2 on a problem.\n\nExample:\n  tillbridge-agent check-config --config agent.json --json')
+  .addHelpText(
+    'after',
+    '\nRun it as the user the agent runs as (e.g. sudo -u tillbridge …): permissions are checked for the user running it.\nExit code: 0 when run has what it needs (warnings allowed), 2 on a problem.\n\nExample:\n  tillbridge-agent check-config --config agent.json --json',
+  )
   .action(checkConfigCmd);
 
 program
   .command('devices')
   .description('list serial ports and USB HID devices (with vendor/product ids) this machine can see')
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nProblems (e.g. udevadm or libusb missing) are listed, never fatal; exit code 0.\n\nExample:\n  tillbridge-agent devices --json')
+  .addHelpText(
+    'after',
+    '\nProblems (e.g. udevadm or libusb missing) are listed, never fatal; exit code 0.\n\nExample:\n  tillbridge-agent devices --json',
+  )
   .action(async (opts: { json?: boolean }) => {
     const list = await listDevices();
     process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : `${formatDevices(list)}\n`);

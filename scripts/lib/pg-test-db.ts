@@ -44,7 +44,11 @@ export function pgUnavailable(): string | undefined {
     withAdmin((c) => c.query('SELECT 1'));
     return undefined;
   } catch (err) {
-    return `no PostgreSQL at ${pgAdminUrl().replace(/:[^:@/]*@/, ':***@')} (${String((err as Error).message).trim().split('\n')[0]}); set ${TEST_PG_URL_ENV} or see README "PostgreSQL tests"`;
+    return `no PostgreSQL at ${pgAdminUrl().replace(/:[^:@/]*@/, ':***@')} (${
+      String((err as Error).message)
+        .trim()
+        .split('\n')[0]
+    }); set ${TEST_PG_URL_ENV} or see README "PostgreSQL tests"`;
   }
 }
 
@@ -68,7 +72,10 @@ export function createTestDatabase(prefix = 'tb_test'): TestDatabase {
       if (dropped) return;
       dropped = true;
       withAdmin((c) => {
-        c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+        c.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+          [name],
+        );
         c.query(`DROP DATABASE IF EXISTS ${name}`);
       });
     },

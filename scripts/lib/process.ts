@@ -17,7 +17,11 @@ export class JsonLogProcess {
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(readonly proc: ChildProcess, readonly name: string, echo = false) {
+  constructor(
+    readonly proc: ChildProcess,
+    readonly name: string,
+    echo = false,
+  ) {
     createInterface({ input: proc.stdout! }).on('line', (text) => {
       if (echo) process.stdout.write(`[${name}] ${text}\n`);
       let l: LogLine;
@@ -43,7 +47,14 @@ export class JsonLogProcess {
   }
 
   /** `detached`: own process group, so a terminal's Ctrl-C reaches only the parent, which stops it in order. */
-  static spawn(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, echo = false, detached = false): JsonLogProcess {
+  static spawn(
+    name: string,
+    cmd: string,
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+    echo = false,
+    detached = false,
+  ): JsonLogProcess {
     const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
     return new JsonLogProcess(proc, name, echo);
   }
@@ -56,7 +67,13 @@ export class JsonLogProcess {
     const found = this.lines.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.name}: no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('\n')}`)), timeoutMs);
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(`${this.name}: no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('\n')}`),
+          ),
+        timeoutMs,
+      );
       const onExit = (): void => {
         clearTimeout(t);
         reject(new Error(`${this.name} exited before the expected log line; stderr: ${this.stderr.join('\n')}`));
@@ -91,7 +108,12 @@ export class JsonLogProcess {
 }
 
 /** Runs a command to completion and returns its exit code and output. */
-export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

@@ -19,7 +19,9 @@ export interface PtyPair {
 export function startPtyPair(dir: string, timeoutMs = 5000): Promise<PtyPair> {
   const a = join(dir, 'a');
   const b = join(dir, 'b');
-  const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -33,12 +35,19 @@ export function startPtyPair(dir: string, timeoutMs = 5000): Promise<PtyPair> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const check = (): void => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`socat exited early: ${stderr}`));
+      if (child.exitCode !== null || child.signalCode !== null) {
+        reject(new Error(`socat exited early: ${stderr}`));
+        return;
+      }
       // socat logs this once both ptys exist and their links are made
-      if (stderr.includes('starting data transfer loop') && existsSync(a) && existsSync(b)) return resolve({ a, b, close });
+      if (stderr.includes('starting data transfer loop') && existsSync(a) && existsSync(b)) {
+        resolve({ a, b, close });
+        return;
+      }
       if (Date.now() - started > timeoutMs) {
         void close();
-        return reject(new Error(`socat did not make ${a} and ${b} within ${timeoutMs} ms: ${stderr}`));
+        reject(new Error(`socat did not make ${a} and ${b} within ${timeoutMs} ms: ${stderr}`));
+        return;
       }
       setTimeout(check, 5);
     };
@@ -46,4 +55,3 @@ export function startPtyPair(dir: string, timeoutMs = 5000): Promise<PtyPair> {
     check();
   });
 }
-

@@ -4,7 +4,17 @@
  * per program; the native modules, and the packages they need at run time, are left outside the
  * bundle and copied from the already-built node_modules: nothing is compiled again.
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -54,7 +64,7 @@ export const APPS: Record<AppName, AppSpec> = {
     recommends: ['libusb-1.0-0'],
     description: [
       'Tillbridge store agent',
-      'Links a store\'s registers (TCP, serial, HTTP, USB HID) to the Tillbridge returns hub:',
+      "Links a store's registers (TCP, serial, HTTP, USB HID) to the Tillbridge returns hub:",
       'sales and returns are kept in SQLite and synced, returns are decided online or offline.',
     ],
   },
@@ -75,7 +85,7 @@ export const APPS: Record<AppName, AppSpec> = {
     description: [
       'Tillbridge returns hub',
       'The central returns system: stores, inventory, sales, returns policies and the audit',
-      'log, serving the store agents\' WebSocket and the admin API (SQLite or PostgreSQL).',
+      "log, serving the store agents' WebSocket and the admin API (SQLite or PostgreSQL).",
     ],
   },
 };
@@ -170,7 +180,9 @@ export function keepFile(rel: string, native: boolean, tag = platformTag()): boo
   if (['src', 'deps', 'hidapi', 'vendor', 'test', 'binding.gyp', 'Makefile', '.github'].includes(top)) return false;
   if (top === 'build') {
     if (parts.length === 1 || (parts.length === 2 && parts[1] === 'Release')) return true;
-    return parts.length === 3 && parts[1] === 'Release' && parts[2]!.endsWith('.node') && parts[2] !== 'test_extension.node';
+    return (
+      parts.length === 3 && parts[1] === 'Release' && parts[2]!.endsWith('.node') && parts[2] !== 'test_extension.node'
+    );
   }
   if (top === 'prebuilds' && parts.length >= 2) return parts[1]!.includes(tag) && !parts[1]!.endsWith('-musl');
   return true;
@@ -193,13 +205,19 @@ export function packageFiles(pkg: Pick<RuntimePackage, 'dir' | 'native'>, tag = 
 
 /** The native addons (`.node` files) a bundle's copied packages hold, as paths below the bundle's directory. */
 export function nativeFiles(packages: RuntimePackage[], tag = platformTag()): string[] {
-  return packages.flatMap((p) => packageFiles(p, tag).filter((f) => f.endsWith('.node')).map((f) => `${p.out}/${f}`));
+  return packages.flatMap((p) =>
+    packageFiles(p, tag)
+      .filter((f) => f.endsWith('.node'))
+      .map((f) => `${p.out}/${f}`),
+  );
 }
 
 /** A Debian version (what `--version` prints too): digits first, then letters, digits and `.+~-`. */
 export function checkVersion(version: string): string {
   if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version)) {
-    throw new Error(`version ${JSON.stringify(version)}: expected a version starting with a digit, of letters, digits and . + ~ - (e.g. 0.1.0 or 0.1.0+ci2)`);
+    throw new Error(
+      `version ${JSON.stringify(version)}: expected a version starting with a digit, of letters, digits and . + ~ - (e.g. 0.1.0 or 0.1.0+ci2)`,
+    );
   }
   return version;
 }
@@ -237,13 +255,18 @@ export async function bundleApp(root: string, spec: AppSpec, version: string, ou
     format: 'esm',
     external: spec.externals,
     // the CommonJS packages in the bundle call require() (node's builtins, the externals)
-    banner: { js: `#!/usr/bin/env node\nimport { createRequire as __tbCreateRequire } from 'node:module';\nconst require = __tbCreateRequire(import.meta.url);` },
+    banner: {
+      js: `#!/usr/bin/env node\nimport { createRequire as __tbCreateRequire } from 'node:module';\nconst require = __tbCreateRequire(import.meta.url);`,
+    },
     define: { __TILLBRIDGE_VERSION__: JSON.stringify(version) },
     legalComments: 'eof',
     logLevel: 'warning',
   });
   chmodSync(main, 0o755);
-  writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({ name: spec.pkg, version, private: true, type: 'module', bin: { [spec.pkg]: mainFile(spec) } }, null, 2)}\n`);
+  writeFileSync(
+    join(outDir, 'package.json'),
+    `${JSON.stringify({ name: spec.pkg, version, private: true, type: 'module', bin: { [spec.pkg]: mainFile(spec) } }, null, 2)}\n`,
+  );
   const packages = runtimePackages(root, spec);
   for (const p of packages) {
     for (const f of packageFiles(p)) {
@@ -256,7 +279,10 @@ export async function bundleApp(root: string, spec: AppSpec, version: string, ou
   const natives = nativeFiles(packages);
   for (const ext of spec.externals) {
     const p = packages.find((x) => x.name === ext);
-    if (p?.native && !natives.some((n) => n.startsWith(`${p.out}/`))) throw new Error(`${ext} has no native addon for ${platformTag()} in ${p.dir} (build/Release/*.node or prebuilds/): was npm ci run on this platform?`);
+    if (p?.native && !natives.some((n) => n.startsWith(`${p.out}/`)))
+      throw new Error(
+        `${ext} has no native addon for ${platformTag()} in ${p.dir} (build/Release/*.node or prebuilds/): was npm ci run on this platform?`,
+      );
   }
   return { app: spec.app, dir: outDir, main, packages, natives };
 }
@@ -291,7 +317,9 @@ export interface DebResult {
 /** The files in installers/systemd/ that belong to this program (named after it): every one is packaged. */
 export function unitFiles(root: string, spec: AppSpec): string[] {
   const dir = join(root, 'installers', 'systemd');
-  return readdirSync(dir).filter((f) => f.startsWith(spec.pkg) && statSync(join(dir, f)).isFile()).sort();
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(spec.pkg) && statSync(join(dir, f)).isFile())
+    .sort();
 }
 
 /**
@@ -309,12 +337,18 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
   };
   const appDir = `${INSTALL_ROOT}/${spec.app}`;
   cpSync(bundleDir, join(stage, appDir), { recursive: true, preserveTimestamps: true });
-  put(`usr/bin/${spec.pkg}`, `#!/bin/sh\n# ${spec.pkg} ${version}: the bundle in ${appDir}, run by the system's node (package nodejs, >= 20)\nexec /usr/bin/node ${appDir}/${mainFile(spec)} "$@"\n`, 0o755);
+  put(
+    `usr/bin/${spec.pkg}`,
+    `#!/bin/sh\n# ${spec.pkg} ${version}: the bundle in ${appDir}, run by the system's node (package nodejs, >= 20)\nexec /usr/bin/node ${appDir}/${mainFile(spec)} "$@"\n`,
+    0o755,
+  );
   const units = unitFiles(root, spec);
   if (units.length === 0) throw new Error(`installers/systemd/ has no unit for ${spec.pkg}`);
-  for (const u of units) put(`lib/systemd/system/${u}`, readFileSync(join(root, 'installers', 'systemd', u), 'utf8'), 0o644);
+  for (const u of units)
+    put(`lib/systemd/system/${u}`, readFileSync(join(root, 'installers', 'systemd', u), 'utf8'), 0o644);
   const conffiles = [spec.config.to];
-  // the config may hold secrets (the store's API key, a database password): root and the tillbridge group only (postinst)
+  // the config may hold secrets (the store's API key, a database password): root and the tillbridge group only
+  // (postinst)
   put(spec.config.to.slice(1), readFileSync(join(root, spec.config.from), 'utf8'), 0o640);
   if (spec.app === 'agent') {
     for (const rules of readdirSync(join(root, 'installers', 'udev'))) {
@@ -322,7 +356,11 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
       conffiles.push(`/etc/udev/rules.d/${rules}`);
     }
   }
-  put(`usr/share/doc/${spec.pkg}/README`, `${spec.description[0]} ${version}.\nInstalled in ${appDir}; config ${spec.config.to}; data ${spec.dataDir}.\nSee docs/install.md in the Tillbridge repository.\n`, 0o644);
+  put(
+    `usr/share/doc/${spec.pkg}/README`,
+    `${spec.description[0]} ${version}.\nInstalled in ${appDir}; config ${spec.config.to}; data ${spec.dataDir}.\nSee docs/install.md in the Tillbridge repository.\n`,
+    0o644,
+  );
 
   const other = spec.app === 'agent' ? APPS.hub : APPS.agent;
   const vars: Record<string, string> = {
@@ -334,11 +372,14 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
     UDEV: spec.app === 'agent' ? '1' : '',
   };
   for (const script of ['postinst', 'prerm', 'postrm']) {
-    const text = readFileSync(join(root, 'packaging', 'debian', script), 'utf8').replace(/@([A-Z_]+)@/g, (m, k: string) => {
-      const v = vars[k];
-      if (v === undefined) throw new Error(`packaging/debian/${script}: unknown placeholder ${m}`);
-      return v;
-    });
+    const text = readFileSync(join(root, 'packaging', 'debian', script), 'utf8').replace(
+      /@([A-Z_]+)@/g,
+      (m, k: string) => {
+        const v = vars[k];
+        if (v === undefined) throw new Error(`packaging/debian/${script}: unknown placeholder ${m}`);
+        return v;
+      },
+    );
     put(`DEBIAN/${script}`, text, 0o755);
   }
   put('DEBIAN/conffiles', `${conffiles.join('\n')}\n`, 0o644);
@@ -372,14 +413,22 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
  */
 export const WINDOWS_LAYOUT = {
   winsw: 'service/winsw.exe',
-  /** WinSW 1.x is a .NET 2.0 program: its .exe.config lets it run on .NET 4 (Windows 10/11 have no .NET 2/3.5 by default). */
+  /**
+   * WinSW 1.x is a .NET 2.0 program: its .exe.config lets it run on .NET 4 (Windows 10/11 have no .NET 2/3.5 by
+   * default).
+   */
   winswConfig: 'service/winsw.exe.config',
   notice: 'service/WINSW-NOTICE.txt',
   script: 'Install-Tillbridge.ps1',
 } as const;
 
 /** Where WinSW's executable comes from: the node-windows package (a root devDependency carrying it, nothing else). */
-export const WINSW_CARRIER = { pkg: 'node-windows', exe: 'bin/winsw/winsw.exe', config: 'bin/winsw/winsw.exe.config', license: 'LICENSE' } as const;
+export const WINSW_CARRIER = {
+  pkg: 'node-windows',
+  exe: 'bin/winsw/winsw.exe',
+  config: 'bin/winsw/winsw.exe.config',
+  license: 'LICENSE',
+} as const;
 
 export interface WinswSource {
   pkgDir: string;
@@ -407,10 +456,13 @@ export function findWinsw(root: string): WinswSource {
   const pkgDir = join(root, 'node_modules', WINSW_CARRIER.pkg);
   const exe = join(pkgDir, ...WINSW_CARRIER.exe.split('/'));
   if (!existsSync(exe)) {
-    throw new Error(`WinSW is missing: ${relative(root, exe)} does not exist (node-windows, a devDependency, carries it): run npm ci`);
+    throw new Error(
+      `WinSW is missing: ${relative(root, exe)} does not exist (node-windows, a devDependency, carries it): run npm ci`,
+    );
   }
   const bytes = readFileSync(exe);
-  if (bytes.length < 64 || bytes.toString('latin1', 0, 2) !== 'MZ') throw new Error(`${relative(root, exe)}: expected a Windows executable (starting with "MZ")`);
+  if (bytes.length < 64 || bytes.toString('latin1', 0, 2) !== 'MZ')
+    throw new Error(`${relative(root, exe)}: expected a Windows executable (starting with "MZ")`);
   const config = join(pkgDir, ...WINSW_CARRIER.config.split('/'));
   const license = join(pkgDir, WINSW_CARRIER.license);
   return {
@@ -454,8 +506,15 @@ export function windowsLayout(root: string, bundleDir: string): WindowsLayoutRes
     `SHA-256: ${winsw.sha256}.`,
     '',
     `Taken unchanged from the npm package ${WINSW_CARRIER.pkg} ${winsw.pkgVersion} (${WINSW_CARRIER.exe}, with ${WINSW_CARRIER.config}),`,
-    'which ships no licence file of WinSW\'s own; WinSW\'s licence text is at https://github.com/winsw/winsw (LICENSE.txt).',
-    ...(winsw.license ? ['', `The licence file of ${WINSW_CARRIER.pkg} (it states that winsw is distributed under an MIT licence) follows.`, '', readFileSync(winsw.license, 'utf8').trimEnd()] : []),
+    "which ships no licence file of WinSW's own; WinSW's licence text is at https://github.com/winsw/winsw (LICENSE.txt).",
+    ...(winsw.license
+      ? [
+          '',
+          `The licence file of ${WINSW_CARRIER.pkg} (it states that winsw is distributed under an MIT licence) follows.`,
+          '',
+          readFileSync(winsw.license, 'utf8').trimEnd(),
+        ]
+      : []),
     '',
   ].join('\n');
   const noticeFile = join(bundleDir, ...WINDOWS_LAYOUT.notice.split('/'));

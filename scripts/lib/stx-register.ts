@@ -17,7 +17,10 @@ export function stxFrame(record: string, corruptLrc = false): Buffer {
   return Buffer.concat([Buffer.from([STX]), p, Buffer.from([ETX, lrc(p) ^ (corruptLrc ? 0xff : 0)])]);
 }
 
-export type Answer = { control: 'ACK' | 'NAK'; reply?: string };
+export interface Answer {
+  control: 'ACK' | 'NAK';
+  reply?: string;
+}
 
 /**
  * A legacy cash register on a serial line speaking STX/ETX+LRC with ACK/NAK: what the serial
@@ -48,7 +51,8 @@ export class StxRegister {
       const v = take();
       if (v !== undefined) return v;
       const left = until - Date.now();
-      if (left <= 0) throw new Error(`no answer from the agent within ${timeoutMs} ms (have ${this.buf.toString('hex')})`);
+      if (left <= 0)
+        throw new Error(`no answer from the agent within ${timeoutMs} ms (have ${this.buf.toString('hex')})`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {

@@ -61,6 +61,8 @@ export function formatConfigReport(r: ConfigReport): { stdout: string; stderr: s
     `${r.file}: ${r.valid ? 'valid' : 'NOT READY'} (store ${r.store}, ${r.registers} register(s), hub ${r.hub})${r.runningPid !== undefined ? `; its agent is running (pid ${r.runningPid})` : ''}`,
     ...r.checks.map((c) => `  ${LABEL[c.level]}  ${c.key}: ${c.message}`),
   ];
-  const err = r.valid ? '' : `error: ${r.file}: ${r.problems.length} problem(s) \`run\` would fail on:\n  ${r.problems.join('\n  ')}\n`;
+  const err = r.valid
+    ? ''
+    : `error: ${r.file}: ${r.problems.length} problem(s) \`run\` would fail on:\n  ${r.problems.join('\n  ')}\n`;
   return { stdout: `${out.join('\n')}\n`, stderr: err };
 }

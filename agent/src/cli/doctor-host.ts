@@ -21,7 +21,10 @@ function readLines(file: string): string[] {
   }
 }
 
-/** The user `name` (or the current one) from /etc/passwd and /etc/group; undefined on Windows, a TB-free error text when unknown. */
+/**
+ * The user `name` (or the current one) from /etc/passwd and /etc/group; undefined on Windows, a TB-free error text when
+ * unknown.
+ */
 export function serviceUser(name?: string): ServiceUser | { problem: string } | undefined {
   if (process.platform === 'win32') return undefined;
   const groupNames = new Map<number, string>();
@@ -62,7 +65,10 @@ export function mayReadWrite(u: ServiceUser, st: { uid: number; gid: number; mod
  * that user by owner, group membership (dialout for serial ports, plugdev or a udev rule for HID
  * on Debian/Ubuntu) or mode.
  */
-export function deviceFindings(u: ServiceUser, devices: { id: string; path: string; kind: 'serial' | 'hid' }[]): DoctorFinding[] {
+export function deviceFindings(
+  u: ServiceUser,
+  devices: { id: string; path: string; kind: 'serial' | 'hid' }[],
+): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   for (const d of devices) {
     let st;
@@ -116,4 +122,3 @@ export function ownerFinding(u: ServiceUser, dataDir: string): DoctorFinding | u
     action: `make the agent's user its owner: \`sudo chown -R ${u.name} ${dataDir}\` (or run the doctor with --user naming the user the service runs as)`,
   };
 }
-

@@ -8,7 +8,10 @@ import type { AgentConfig } from '../config.js';
 
 /** Certificates with fewer days left than this are a warning. */
 export const CERT_WARN_DAYS = 30;
-/** A clock further from the hub's than this is a warning; past CLOCK_ERROR_MS an error (tokens and offline decisions go wrong). */
+/**
+ * A clock further from the hub's than this is a warning; past CLOCK_ERROR_MS an error (tokens and offline decisions go
+ * wrong).
+ */
 export const CLOCK_WARN_MS = 30_000;
 export const CLOCK_ERROR_MS = 5 * 60_000;
 
@@ -75,7 +78,11 @@ function tlsHandshake(t: Target, config: Readonly<AgentConfig>, timeoutMs: numbe
 }
 
 /** GET /healthz over the same scheme: the hub's software and time (its clock), and the Date header. */
-function healthz(t: Target, config: Readonly<AgentConfig>, timeoutMs: number): Promise<{ status: number; body?: { software?: string; time?: string }; date?: string } | { error: string }> {
+function healthz(
+  t: Target,
+  config: Readonly<AgentConfig>,
+  timeoutMs: number,
+): Promise<{ status: number; body?: { software?: string; time?: string }; date?: string } | { error: string }> {
   return new Promise((done) => {
     const path = '/healthz';
     const onRes = (res: IncomingMessage): void => {
@@ -91,7 +98,9 @@ function healthz(t: Target, config: Readonly<AgentConfig>, timeoutMs: number): P
         } catch {
           parsed = undefined;
         }
-        const out: { status: number; body?: { software?: string; time?: string }; date?: string } = { status: res.statusCode ?? 0 };
+        const out: { status: number; body?: { software?: string; time?: string }; date?: string } = {
+          status: res.statusCode ?? 0,
+        };
         if (parsed) out.body = parsed;
         if (typeof res.headers.date === 'string') out.date = res.headers.date;
         done(out);
@@ -99,7 +108,17 @@ function healthz(t: Target, config: Readonly<AgentConfig>, timeoutMs: number): P
       res.on('error', (err) => done({ error: code(err) }));
     };
     const req = t.tls
-      ? httpsRequest({ host: t.host, port: t.port, path, method: 'GET', rejectUnauthorized: false, ...(config.hub.caFile ? { ca: readFileSync(config.hub.caFile) } : {}) }, onRes)
+      ? httpsRequest(
+          {
+            host: t.host,
+            port: t.port,
+            path,
+            method: 'GET',
+            rejectUnauthorized: false,
+            ...(config.hub.caFile ? { ca: readFileSync(config.hub.caFile) } : {}),
+          },
+          onRes,
+        )
       : httpRequest({ host: t.host, port: t.port, path, method: 'GET' }, onRes);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (err) => done({ error: code(err) }));
@@ -115,7 +134,11 @@ const DAY = 86_400_000;
  * GET /healthz (a Tillbridge hub answers; its clock against this machine's, read from its `time`
  * field, else its Date header). `now`: this process's clock.
  */
-export async function hubFindings(config: Readonly<AgentConfig>, now: () => number, timeoutMs = 5000): Promise<DoctorFinding[]> {
+export async function hubFindings(
+  config: Readonly<AgentConfig>,
+  now: () => number,
+  timeoutMs = 5000,
+): Promise<DoctorFinding[]> {
   const out: DoctorFinding[] = [];
   for (const url of config.hub.urls) {
     const t = target(url);
@@ -137,16 +160,27 @@ export async function hubFindings(config: Readonly<AgentConfig>, now: () => numb
     if (t.tls) {
       const tls = await tlsHandshake(t, config, timeoutMs);
       if (!tls.cert && tls.error) {
-        out.push({ id: 'hub.tls', level: 'error', message: `no TLS handshake with ${where}: ${tls.error}`, action: 'check that the hub serves wss:// on this port (tillbridge-hub serve --tls-cert/--tls-key) and that nothing in between intercepts TLS' });
+        out.push({
+          id: 'hub.tls',
+          level: 'error',
+          message: `no TLS handshake with ${where}: ${tls.error}`,
+          action:
+            'check that the hub serves wss:// on this port (tillbridge-hub serve --tls-cert/--tls-key) and that nothing in between intercepts TLS',
+        });
         continue;
       }
-      if (tls.authorized) out.push({ id: 'hub.tls', level: 'ok', message: `the hub's certificate for ${t.host} is trusted${config.hub.caFile ? ` (by ${config.hub.caFile})` : ' (by the system CAs)'}` });
+      if (tls.authorized)
+        out.push({
+          id: 'hub.tls',
+          level: 'ok',
+          message: `the hub's certificate for ${t.host} is trusted${config.hub.caFile ? ` (by ${config.hub.caFile})` : ' (by the system CAs)'}`,
+        });
       else {
         out.push({
           id: 'hub.tls',
           level: 'error',
           message: `the hub's certificate is not accepted: ${tls.error}`,
-          action: /EXPIRED/.test(tls.error ?? '')
+          action: (tls.error ?? '').includes('EXPIRED')
             ? "the hub's certificate has expired: the hub's operator must renew it (and restart the hub)"
             : /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|LOCAL_ISSUER/.test(tls.error ?? '')
               ? "this machine does not trust who signed the hub's certificate: set hub.caFile in the config to the hub's CA certificate (PEM), from the hub's operator"
@@ -158,18 +192,46 @@ export async function hubFindings(config: Readonly<AgentConfig>, now: () => numb
       if (tls.cert?.valid_to) {
         const left = Math.floor((Date.parse(tls.cert.valid_to) - now()) / DAY);
         const until = new Date(Date.parse(tls.cert.valid_to)).toISOString();
-        if (left < 0) out.push({ id: 'hub.certificate', level: 'error', message: `the hub's certificate expired on ${until}`, action: "the hub's operator must renew the certificate and restart the hub; until then the agent cannot connect" });
-        else if (left < CERT_WARN_DAYS) out.push({ id: 'hub.certificate', level: 'warning', message: `the hub's certificate expires in ${left} day(s), on ${until}`, action: `ask the hub's operator to renew it before ${until.slice(0, 10)}: after that no agent can connect` });
-        else out.push({ id: 'hub.certificate', level: 'ok', message: `the hub's certificate is valid for ${left} more days (until ${until})` });
+        if (left < 0)
+          out.push({
+            id: 'hub.certificate',
+            level: 'error',
+            message: `the hub's certificate expired on ${until}`,
+            action:
+              "the hub's operator must renew the certificate and restart the hub; until then the agent cannot connect",
+          });
+        else if (left < CERT_WARN_DAYS)
+          out.push({
+            id: 'hub.certificate',
+            level: 'warning',
+            message: `the hub's certificate expires in ${left} day(s), on ${until}`,
+            action: `ask the hub's operator to renew it before ${until.slice(0, 10)}: after that no agent can connect`,
+          });
+        else
+          out.push({
+            id: 'hub.certificate',
+            level: 'ok',
+            message: `the hub's certificate is valid for ${left} more days (until ${until})`,
+          });
       }
     }
     const h = await healthz(t, config, timeoutMs);
     if ('error' in h) {
-      out.push({ id: 'hub.answers', level: 'error', message: `${where} accepts connections but did not answer GET /healthz (${h.error})`, action: `check that ${url} is the hub's address and not another program's` });
+      out.push({
+        id: 'hub.answers',
+        level: 'error',
+        message: `${where} accepts connections but did not answer GET /healthz (${h.error})`,
+        action: `check that ${url} is the hub's address and not another program's`,
+      });
       continue;
     }
     if (h.status !== 200 || !h.body?.software?.startsWith('tillbridge-hub')) {
-      out.push({ id: 'hub.answers', level: 'error', message: `${where} answered GET /healthz with HTTP ${h.status}, not as a Tillbridge hub`, action: `check hub.url: ${url} is another program, or a proxy that does not pass the hub through` });
+      out.push({
+        id: 'hub.answers',
+        level: 'error',
+        message: `${where} answered GET /healthz with HTTP ${h.status}, not as a Tillbridge hub`,
+        action: `check hub.url: ${url} is another program, or a proxy that does not pass the hub through`,
+      });
       continue;
     }
     out.push({ id: 'hub.answers', level: 'ok', message: `${url} is a Tillbridge hub (${h.body.software})` });
@@ -178,8 +240,15 @@ export async function hubFindings(config: Readonly<AgentConfig>, now: () => numb
     const skew = now() - hubMs;
     const abs = Math.abs(skew);
     const text = `this machine's clock is ${Math.round(abs / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the hub's (${h.body.time ? 'its time' : 'its Date header'})`;
-    const fix = 'turn on automatic time synchronisation (NTP) on this machine (and on the hub): Windows "Set time automatically", Linux `timedatectl set-ntp true`';
-    if (abs > CLOCK_ERROR_MS) out.push({ id: 'clock.skew', level: 'error', message: text, action: `${fix}. Access tokens and the times of sales and returns depend on it` });
+    const fix =
+      'turn on automatic time synchronisation (NTP) on this machine (and on the hub): Windows "Set time automatically", Linux `timedatectl set-ntp true`';
+    if (abs > CLOCK_ERROR_MS)
+      out.push({
+        id: 'clock.skew',
+        level: 'error',
+        message: text,
+        action: `${fix}. Access tokens and the times of sales and returns depend on it`,
+      });
     else if (abs > CLOCK_WARN_MS) out.push({ id: 'clock.skew', level: 'warning', message: text, action: fix });
     else out.push({ id: 'clock.skew', level: 'ok', message: text });
   }

@@ -63,7 +63,11 @@ interface HidMatch {
 const hex = (n: number): string => n.toString(16).padStart(4, '0');
 
 function matches(d: HidDeviceInfo, want: HidMatch): boolean {
-  return d.vendorId === want.vendorId && d.productId === want.productId && (want.serialNumber === undefined || d.serialNumber === want.serialNumber);
+  return (
+    d.vendorId === want.vendorId &&
+    d.productId === want.productId &&
+    (want.serialNumber === undefined || d.serialNumber === want.serialNumber)
+  );
 }
 
 /** Outbox age past these: a warning (sales wait), an error (a day behind). */
@@ -75,12 +79,17 @@ function actionFor(c: Check): string | undefined {
   if (c.level === 'ok') return undefined;
   if (c.key === 'dataDir') {
     return /writable by group|read by group/.test(c.message)
-      ? 'let only the agent\'s user into it: run the chmod shown in the message'
+      ? "let only the agent's user into it: run the chmod shown in the message"
       : "make sure dataDir in the config names a directory the agent's user owns and may write (created 0700)";
   }
-  if (c.key.endsWith('.port') || c.key === 'status.listen') return 'another program listens on that port: stop it, or give this one another port in the config (the registers must be told too)';
-  if (c.key.endsWith('.path')) return /not present/.test(c.message) ? 'plug the device in, or fix the path in the config (`tillbridge-agent devices` lists what this machine sees)' : "let the agent's user use the device (Debian/Ubuntu: add it to the group dialout) and restart the agent";
-  if (c.key.startsWith('registers') || c.key === 'scanners') return 'install USB HID support for this machine (see docs/devices.md) or remove the HID device from the config';
+  if (c.key.endsWith('.port') || c.key === 'status.listen')
+    return 'another program listens on that port: stop it, or give this one another port in the config (the registers must be told too)';
+  if (c.key.endsWith('.path'))
+    return c.message.includes('not present')
+      ? 'plug the device in, or fix the path in the config (`tillbridge-agent devices` lists what this machine sees)'
+      : "let the agent's user use the device (Debian/Ubuntu: add it to the group dialout) and restart the agent";
+  if (c.key.startsWith('registers') || c.key === 'scanners')
+    return 'install USB HID support for this machine (see docs/devices.md) or remove the HID device from the config';
   return 'fix the key named in the config file, then run the doctor again';
 }
 
@@ -89,45 +98,33 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
   const now = (): number => opts.clock.now();
   const cc = await checkConfig(opts.configFile);
   if (cc.error !== undefined) {
-    findings.push({ id: 'config.valid', level: 'error', message: `${opts.configFile} is not valid: ${cc.problems.join('; ')}`, action: 'correct each key named (docs/configuration.md), then run `tillbridge-agent doctor` again' });
+    findings.push({
+      id: 'config.valid',
+      level: 'error',
+      message: `${opts.configFile} is not valid: ${cc.problems.join('; ')}`,
+      action: 'correct each key named (docs/configuration.md), then run `tillbridge-agent doctor` again',
+    });
     return { report: doctorReport('tillbridge-agent', now(), findings) };
   }
   const config = loadAgentConfig(opts.configFile);
-  findings.push({ id: 'config.valid', level: 'ok', message: `${opts.configFile} is valid (store ${config.store}, ${config.registers.length} register(s))` });
+  findings.push({
+    id: 'config.valid',
+    level: 'ok',
+    message: `${opts.configFile} is valid (store ${config.store}, ${config.registers.length} register(s))`,
+  });
   for (const c of cc.checks) {
-    const f: DoctorFinding = { id: `config.${c.key}`, level: c.level === 'problem' ? 'error' : c.level, message: c.message };
+    const f: DoctorFinding = {
+      id: `config.${c.key}`,
+      level: c.level === 'problem' ? 'error' : c.level,
+      message: c.message,
+    };
     const a = actionFor(c);
     if (a) f.action = a;
     findings.push(f);
   }
   // the agent's own user: who owns the data directory, who may open the devices
-  const u = serviceUser(opts.user);
-  let seen: DeviceList | undefined;
-  if (u && 'problem' in u) findings.push({ id: 'user', level: 'error', message: u.problem, action: 'give --user the name of the user the agent service runs as (e.g. tillbridge)' });
-  else if (u) {
-    const owner = ownerFinding(u, config.dataDir);
-    if (owner) findings.push(owner);
-    const devices: { id: string; path: string; kind: 'serial' | 'hid' }[] = [];
-    const hid: { id: string; want: HidMatch }[] = [];
-    for (const r of config.registers) {
-      if (r.transport.type === 'serial') devices.push({ id: `register ${r.id}`, path: r.transport.path, kind: 'serial' });
-      if (r.transport.type === 'hid') hid.push({ id: `register ${r.id}`, want: r.transport });
-    }
-    for (const sc of config.scanners) hid.push({ id: `scanner ${sc.id}`, want: sc });
-    if (hid.length > 0) {
-      // HID devices are named by vendor and product id: the device files are those the system lists for them
-      seen = await listDevices();
-      for (const h of hid) {
-        const paths = seen.hid.filter((d) => matches(d, h.want)).map((d) => d.path).filter((p): p is string => typeof p === 'string' && p.startsWith('/dev/'));
-        if (h.want.path?.startsWith('/dev/') && !paths.includes(h.want.path)) paths.push(h.want.path);
-        if (paths.length === 0) {
-          findings.push({ id: 'device.hid', level: 'warning', message: `${h.id}: no HID device ${hex(h.want.vendorId)}:${hex(h.want.productId)} is seen now${seen.problems.length ? ` (${seen.problems.join('; ')})` : ''}`, action: 'plug it in, or check vendorId and productId in the config against `tillbridge-agent devices`; the agent opens it when it appears' });
-        }
-        for (const p of paths) devices.push({ id: h.id, path: p, kind: 'hid' });
-      }
-    }
-    findings.push(...deviceFindings(u, devices));
-  }
+  const { findings: userAndDevices, seen } = await userAndDeviceFindings(opts.user, config);
+  findings.push(...userAndDevices);
   findings.push(diskFinding('disk.dataDir', config.dataDir));
   findings.push(...logFindings(config));
   findings.push(...(await hubFindings(config, now, opts.hubTimeoutMs)));
@@ -137,7 +134,12 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
     status = await readStatus(config, opts.configFile, now);
   } catch (err) {
     if (!isTbError(err, TbCodes.FORBIDDEN)) throw err;
-    findings.push({ id: 'outbox', level: 'warning', message: err.message, action: "run the doctor as the agent's user (sudo -u USER tillbridge-agent doctor …) or as root" });
+    findings.push({
+      id: 'outbox',
+      level: 'warning',
+      message: err.message,
+      action: "run the doctor as the agent's user (sudo -u USER tillbridge-agent doctor …) or as root",
+    });
   }
   if (status) findings.push(...statusFindings(status));
   const result: AgentDoctorResult = { report: doctorReport('tillbridge-agent', now(), findings), config };
@@ -146,19 +148,85 @@ export async function agentDoctor(opts: AgentDoctorOptions): Promise<AgentDoctor
   return result;
 }
 
+/** The agent's user (owner of the data directory) and whether it may open the registers' and scanners' devices. */
+async function userAndDeviceFindings(
+  user: string | undefined,
+  config: Readonly<AgentConfig>,
+): Promise<{ findings: DoctorFinding[]; seen: DeviceList | undefined }> {
+  const findings: DoctorFinding[] = [];
+  const u = serviceUser(user);
+  let seen: DeviceList | undefined;
+  if (u && 'problem' in u)
+    findings.push({
+      id: 'user',
+      level: 'error',
+      message: u.problem,
+      action: 'give --user the name of the user the agent service runs as (e.g. tillbridge)',
+    });
+  else if (u) {
+    const owner = ownerFinding(u, config.dataDir);
+    if (owner) findings.push(owner);
+    const devices: { id: string; path: string; kind: 'serial' | 'hid' }[] = [];
+    const hid: { id: string; want: HidMatch }[] = [];
+    for (const r of config.registers) {
+      if (r.transport.type === 'serial')
+        devices.push({ id: `register ${r.id}`, path: r.transport.path, kind: 'serial' });
+      if (r.transport.type === 'hid') hid.push({ id: `register ${r.id}`, want: r.transport });
+    }
+    for (const sc of config.scanners) hid.push({ id: `scanner ${sc.id}`, want: sc });
+    if (hid.length > 0) {
+      // HID devices are named by vendor and product id: the device files are those the system lists for them
+      seen = await listDevices();
+      for (const h of hid) {
+        const paths = seen.hid
+          .filter((d) => matches(d, h.want))
+          .map((d) => d.path)
+          .filter((p): p is string => typeof p === 'string' && p.startsWith('/dev/'));
+        if (h.want.path?.startsWith('/dev/') && !paths.includes(h.want.path)) paths.push(h.want.path);
+        if (paths.length === 0) {
+          findings.push({
+            id: 'device.hid',
+            level: 'warning',
+            message: `${h.id}: no HID device ${hex(h.want.vendorId)}:${hex(h.want.productId)} is seen now${seen.problems.length ? ` (${seen.problems.join('; ')})` : ''}`,
+            action:
+              'plug it in, or check vendorId and productId in the config against `tillbridge-agent devices`; the agent opens it when it appears',
+          });
+        }
+        for (const p of paths) devices.push({ id: h.id, path: p, kind: 'hid' });
+      }
+    }
+    findings.push(...deviceFindings(u, devices));
+  }
+  return { findings, seen };
+}
+
 /** log.file can be written; log.level "trace" is for integrating a register, not for every day. */
 function logFindings(config: Readonly<AgentConfig>): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   if (config.log.level === 'trace') {
-    out.push({ id: 'log.level', level: 'warning', message: 'log.level is "trace": every register frame is logged (card data masked), which grows the log fast', action: 'set log.level back to "info" in the config once the register works, and restart the agent' });
+    out.push({
+      id: 'log.level',
+      level: 'warning',
+      message: 'log.level is "trace": every register frame is logged (card data masked), which grows the log fast',
+      action: 'set log.level back to "info" in the config once the register works, and restart the agent',
+    });
   }
   const file = config.log.file;
   if (file !== undefined) {
     try {
       accessSync(existsSync(file) ? file : dirname(file), constants.W_OK);
-      out.push({ id: 'log.file', level: 'ok', message: `${file} can be written (rotated at ${config.log.maxSizeMb} MB, ${config.log.keep} kept)` });
+      out.push({
+        id: 'log.file',
+        level: 'ok',
+        message: `${file} can be written (rotated at ${config.log.maxSizeMb} MB, ${config.log.keep} kept)`,
+      });
     } catch (err) {
-      out.push({ id: 'log.file', level: 'error', message: `log.file ${file} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the agent will not start`, action: "create its directory and let the agent's user write there, or change log.file in the config" });
+      out.push({
+        id: 'log.file',
+        level: 'error',
+        message: `log.file ${file} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the agent will not start`,
+        action: "create its directory and let the agent's user write there, or change log.file in the config",
+      });
     }
   }
   return out;
@@ -174,17 +242,39 @@ function statusFindings(s: AgentStatus): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   out.push(
     s.running
-      ? { id: 'agent.running', level: 'ok', message: `the agent is running (pid ${s.pid})${s.hub.connected ? ', connected to the hub' : ', NOT connected to the hub'}` }
-      : { id: 'agent.running', level: 'warning', message: 'the agent is not running (or does not answer on its status endpoint)', action: 'start the service (Linux: `sudo systemctl start tillbridge-agent`; Windows: Services, "Tillbridge agent"), then look at its log if it stops again' },
+      ? {
+          id: 'agent.running',
+          level: 'ok',
+          message: `the agent is running (pid ${s.pid})${s.hub.connected ? ', connected to the hub' : ', NOT connected to the hub'}`,
+        }
+      : {
+          id: 'agent.running',
+          level: 'warning',
+          message: 'the agent is not running (or does not answer on its status endpoint)',
+          action:
+            'start the service (Linux: `sudo systemctl start tillbridge-agent`; Windows: Services, "Tillbridge agent"), then look at its log if it stops again',
+        },
   );
   if (s.running && !s.hub.connected) {
-    out.push({ id: 'agent.hub', level: s.hub.refused ? 'error' : 'warning', message: `the agent is not connected to the hub${s.hub.lastError ? `: ${s.hub.lastError}` : ''}${s.hub.refused ? ` (refused: ${s.hub.refused.reason})` : ''}`, action: s.hub.refused ? 'the hub refuses this agent: tell the hub\'s operator (docs/operations.md, "two live copies")' : 'see the hub.* findings above; the agent keeps retrying on its own' });
+    out.push({
+      id: 'agent.hub',
+      level: s.hub.refused ? 'error' : 'warning',
+      message: `the agent is not connected to the hub${s.hub.lastError ? `: ${s.hub.lastError}` : ''}${s.hub.refused ? ` (refused: ${s.hub.refused.reason})` : ''}`,
+      action: s.hub.refused
+        ? 'the hub refuses this agent: tell the hub\'s operator (docs/operations.md, "two live copies")'
+        : 'see the hub.* findings above; the agent keeps retrying on its own',
+    });
   }
   const { depth, oldestAgeMs } = s.outbox;
-  const text = depth === 0 ? 'the outbox is empty: everything recorded has reached the hub' : `${depth} event(s) wait in the outbox to be sent to the hub, the oldest for ${age(oldestAgeMs)}`;
-  const action = 'they are sent on their own once the hub can be reached: fix the hub.* findings; nothing is lost meanwhile';
+  const text =
+    depth === 0
+      ? 'the outbox is empty: everything recorded has reached the hub'
+      : `${depth} event(s) wait in the outbox to be sent to the hub, the oldest for ${age(oldestAgeMs)}`;
+  const action =
+    'they are sent on their own once the hub can be reached: fix the hub.* findings; nothing is lost meanwhile';
   if (depth > 0 && oldestAgeMs > OUTBOX_ERROR_MS) out.push({ id: 'outbox', level: 'error', message: text, action });
-  else if (depth > 0 && oldestAgeMs > OUTBOX_WARN_MS) out.push({ id: 'outbox', level: 'warning', message: text, action });
+  else if (depth > 0 && oldestAgeMs > OUTBOX_WARN_MS)
+    out.push({ id: 'outbox', level: 'warning', message: text, action });
   else out.push({ id: 'outbox', level: 'ok', message: text });
   return out;
 }
@@ -225,20 +315,30 @@ export async function agentBundle(configFile: string, r: AgentDoctorResult, nowM
       name: 'tillbridge-bundle/versions.json',
       data: `${JSON.stringify({ tillbridge: SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, configFile }, null, 2)}\n`,
     },
-    { name: 'tillbridge-bundle/devices.json', data: `${JSON.stringify(r.devices ?? (await listDevices()), null, 2)}\n` },
+    {
+      name: 'tillbridge-bundle/devices.json',
+      data: `${JSON.stringify(r.devices ?? (await listDevices()), null, 2)}\n`,
+    },
   ];
   const logFile = r.config?.log.file;
   if (logFile) {
     for (const [i, f] of [logFile, `${logFile}.1`].entries()) {
       const text = tail(f);
-      if (text !== undefined) entries.push({ name: `tillbridge-bundle/logs/agent${i === 0 ? '' : '.1'}.log`, data: text });
+      if (text !== undefined)
+        entries.push({ name: `tillbridge-bundle/logs/agent${i === 0 ? '' : '.1'}.log`, data: text });
     }
   }
   if (r.config) {
     const perms = checkDataDir(r.config.dataDir).map((f) => `${f.level}: ${f.message}`);
     entries.push({ name: 'tillbridge-bundle/data-dir.txt', data: `${r.config.dataDir}\n${perms.join('\n')}\n` });
   }
-  return tarGz(entries.map((e) => ({ ...e, data: scrubText(typeof e.data === 'string' ? e.data : e.data.toString('utf8'), secrets) })), nowMs);
+  return tarGz(
+    entries.map((e) => ({
+      ...e,
+      data: scrubText(typeof e.data === 'string' ? e.data : e.data.toString('utf8'), secrets),
+    })),
+    nowMs,
+  );
 }
 
 async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: string; user?: string }): Promise<void> {
@@ -260,16 +360,22 @@ async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: strin
   process.stdout.write(opts.json ? `${JSON.stringify(r.report, null, 2)}\n` : formatDoctorReport(r.report));
   if (opts.bundle) {
     if (existsSync(opts.bundle) && statSync(opts.bundle).isDirectory()) {
-      process.stderr.write(`error: --bundle ${opts.bundle} is a directory: name the file to write (e.g. ${opts.bundle}/tillbridge-bundle.tar.gz)\n`);
+      process.stderr.write(
+        `error: --bundle ${opts.bundle} is a directory: name the file to write (e.g. ${opts.bundle}/tillbridge-bundle.tar.gz)\n`,
+      );
       process.exit(2);
     }
     try {
       writeFileSync(opts.bundle, await agentBundle(file, r, clock.now()), { mode: 0o600 });
     } catch (err) {
-      process.stderr.write(`error: cannot write --bundle ${opts.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      process.stderr.write(
+        `error: cannot write --bundle ${opts.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+      );
       process.exit(1);
     }
-    process.stderr.write(`support bundle written to ${opts.bundle} (secrets replaced by "[redacted]"; look inside with: tar tzf ${opts.bundle})\n`);
+    process.stderr.write(
+      `support bundle written to ${opts.bundle} (secrets replaced by "[redacted]"; look inside with: tar tzf ${opts.bundle})\n`,
+    );
   }
   process.exitCode = doctorExitCode(r.report.findings);
 }
@@ -278,11 +384,16 @@ async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: strin
 export function doctorCommand(program: Command, configOpt: () => Option): void {
   program
     .command('doctor')
-    .description('check this machine, the config, the devices, the hub (reachable, trusted, clock), disk and outbox; say what to do about each problem')
+    .description(
+      'check this machine, the config, the devices, the hub (reachable, trusted, clock), disk and outbox; say what to do about each problem',
+    )
     .addOption(configOpt())
     .option('--json', 'print the findings as JSON')
     .option('--bundle <file>', 'also write a support bundle (.tar.gz, secrets redacted) to FILE')
     .option('--user <name>', 'check permissions for this user, the one the agent runs as (default: the current user)')
-    .addHelpText('after', '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExamples:\n  sudo -u tillbridge tillbridge-agent doctor --config /etc/tillbridge/agent.json\n  tillbridge-agent doctor --config agent.json --user tillbridge --bundle /tmp/tillbridge-bundle.tar.gz')
+    .addHelpText(
+      'after',
+      '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExamples:\n  sudo -u tillbridge tillbridge-agent doctor --config /etc/tillbridge/agent.json\n  tillbridge-agent doctor --config agent.json --user tillbridge --bundle /tmp/tillbridge-bundle.tar.gz',
+    )
     .action(doctorCmd);
 }

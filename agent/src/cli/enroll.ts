@@ -5,15 +5,31 @@ import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import got from 'got';
-import { ENROLL_PATH, ensurePrivateDir, isTbError, TbCodes, TbError, urlHostIsLoopback, writePrivateFile } from '@tillbridge/shared';
+import {
+  ENROLL_PATH,
+  ensurePrivateDir,
+  isTbError,
+  TbCodes,
+  TbError,
+  urlHostIsLoopback,
+  writePrivateFile,
+} from '@tillbridge/shared';
 import { parseAgentConfig } from '../config.js';
 import { normalizeFingerprint, PinnedAgent } from '../sync/pinning.js';
 
-/** The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited. */
-export const PLACEHOLDER_REGISTER = { id: 'R1', transport: { type: 'tcp-server', host: '127.0.0.1', port: 7410 }, codec: 'jsonl' } as const;
+/**
+ * The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited.
+ */
+export const PLACEHOLDER_REGISTER = {
+  id: 'R1',
+  transport: { type: 'tcp-server', host: '127.0.0.1', port: 7410 },
+  codec: 'jsonl',
+} as const;
 
 export function defaultDataDir(): string {
-  return process.platform === 'win32' ? `${process.env.ProgramData ?? 'C:\\ProgramData'}\\Tillbridge\\data` : '/var/lib/tillbridge';
+  return process.platform === 'win32'
+    ? `${process.env.ProgramData ?? 'C:\\ProgramData'}\\Tillbridge\\data`
+    : '/var/lib/tillbridge';
 }
 
 export interface EnrollOptions {
@@ -48,10 +64,14 @@ export function hubUrls(raw: string): { http: string; ws: string; secure: boolea
   try {
     u = new URL(raw);
   } catch {
-    throw new TbError(TbCodes.INVALID, `--hub: expected the hub's URL, e.g. https://hub.example.com:7400, got "${raw}"`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `--hub: expected the hub's URL, e.g. https://hub.example.com:7400, got "${raw}"`,
+    );
   }
   const secure = u.protocol === 'https:' || u.protocol === 'wss:';
-  if (!secure && u.protocol !== 'http:' && u.protocol !== 'ws:') throw new TbError(TbCodes.INVALID, `--hub: expected an https://, http://, wss:// or ws:// URL, got "${raw}"`);
+  if (!secure && u.protocol !== 'http:' && u.protocol !== 'ws:')
+    throw new TbError(TbCodes.INVALID, `--hub: expected an https://, http://, wss:// or ws:// URL, got "${raw}"`);
   const host = u.host;
   return { http: `${secure ? 'https' : 'http'}://${host}`, ws: `${secure ? 'wss' : 'ws'}://${host}`, secure };
 }
@@ -63,7 +83,9 @@ class ObservingAgent extends HttpsAgent {
     super({ maxCachedSessions: 0 });
   }
   override createConnection(options: Record<string, unknown>, cb?: (err: Error | null, s: Duplex) => void): Duplex {
-    const socket = (HttpsAgent.prototype as unknown as { createConnection(o: unknown, cb?: unknown): TLSSocket }).createConnection.call(this, options, cb) as TLSSocket;
+    const socket = (
+      HttpsAgent.prototype as unknown as { createConnection(o: unknown, cb?: unknown): TLSSocket }
+    ).createConnection.call(this, options, cb) as TLSSocket;
     socket.once('secureConnect', () => {
       this.seen = socket.getPeerCertificate()?.fingerprint256;
     });
@@ -75,7 +97,12 @@ class ObservingAgent extends HttpsAgent {
 export function probeFingerprint(base: string): Promise<string> {
   const u = new URL(base);
   return new Promise((ok, fail) => {
-    const s = tlsConnect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 443), rejectUnauthorized: false, ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }) });
+    const s = tlsConnect({
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port || 443),
+      rejectUnauthorized: false,
+      ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }),
+    });
     s.setTimeout(5000, () => s.destroy(new Error('no TLS handshake within 5 s')));
     s.once('secureConnect', () => {
       const fp = s.getPeerCertificate()?.fingerprint256;
@@ -87,7 +114,17 @@ export function probeFingerprint(base: string): Promise<string> {
   });
 }
 
-const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 'HOSTNAME_MISMATCH']);
+const UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'HOSTNAME_MISMATCH',
+]);
 
 /** The existing config file's JSON object, or undefined when there is none. */
 function readExisting(file: string): Record<string, unknown> | undefined {
@@ -96,9 +133,13 @@ function readExisting(file: string): Record<string, unknown> | undefined {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new TbError(TbCodes.CONFIG, `${file} exists but is not a JSON config (${(err as Error).message}): move it away, or fix it, before enrolling with --force`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${file} exists but is not a JSON config (${(err as Error).message}): move it away, or fix it, before enrolling with --force`,
+    );
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new TbError(TbCodes.CONFIG, `${file} exists but does not hold a JSON object: move it away before enrolling`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new TbError(TbCodes.CONFIG, `${file} exists but does not hold a JSON object: move it away before enrolling`);
   return raw as Record<string, unknown>;
 }
 
@@ -115,18 +156,30 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const file = resolve(o.config);
   const urls = hubUrls(o.hub);
   const code = o.code.trim();
-  if (code === '') throw new TbError(TbCodes.INVALID, '--code: expected the code `tillbridge-hub stores enroll` printed');
+  if (code === '')
+    throw new TbError(TbCodes.INVALID, '--code: expected the code `tillbridge-hub stores enroll` printed');
   let pin: string | undefined;
   if (o.fingerprint !== undefined) {
     pin = normalizeFingerprint(o.fingerprint);
-    if (!pin) throw new TbError(TbCodes.INVALID, `--fingerprint: expected the SHA-256 fingerprint \`tillbridge-hub stores enroll\` printed (64 hex digits, colons optional), got "${o.fingerprint}"`);
+    if (!pin)
+      throw new TbError(
+        TbCodes.INVALID,
+        `--fingerprint: expected the SHA-256 fingerprint \`tillbridge-hub stores enroll\` printed (64 hex digits, colons optional), got "${o.fingerprint}"`,
+      );
     if (!urls.secure) throw new TbError(TbCodes.INVALID, '--fingerprint: only for an https:// (wss://) hub');
   }
   if (!urls.secure && !urlHostIsLoopback(urls.ws) && !o.insecure) {
-    throw new TbError(TbCodes.INVALID, `--hub: ${o.hub} is plain http to another machine: the API key would cross the network unencrypted. Use the hub's https:// URL (or --insecure to accept that)`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `--hub: ${o.hub} is plain http to another machine: the API key would cross the network unencrypted. Use the hub's https:// URL (or --insecure to accept that)`,
+    );
   }
   const existing = readExisting(file);
-  if (existing && !o.force) throw new TbError(TbCodes.CONFLICT, `${file} already exists: pass --force to replace its store, hub and API key (its registers and other settings are kept)`);
+  if (existing && !o.force)
+    throw new TbError(
+      TbCodes.CONFLICT,
+      `${file} already exists: pass --force to replace its store, hub and API key (its registers and other settings are kept)`,
+    );
   let ca: Buffer | undefined;
   if (o.caFile !== undefined) {
     try {
@@ -150,7 +203,11 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   } catch (err) {
     const e = err as Error & { code?: string; cause?: unknown };
     const cause = (e.cause ?? e) as Error & { code?: string };
-    if (isTbError(cause, TbCodes.TLS)) throw new TbError(TbCodes.TLS, `${cause.message}. Nothing was sent: check --fingerprint against what \`tillbridge-hub stores enroll\` printed`);
+    if (isTbError(cause, TbCodes.TLS))
+      throw new TbError(
+        TbCodes.TLS,
+        `${cause.message}. Nothing was sent: check --fingerprint against what \`tillbridge-hub stores enroll\` printed`,
+      );
     const tlsCode = cause.code ?? e.code;
     if (urls.secure && tlsCode && UNTRUSTED.has(tlsCode)) {
       let fp = '(could not be read)';
@@ -163,7 +220,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
         TbCodes.TLS,
         `the hub's certificate is not trusted by this machine (${tlsCode}); nothing was sent and the code still works.\n` +
           `Its SHA-256 fingerprint is ${fp}. If it is the one \`tillbridge-hub stores enroll\` printed, run again with --fingerprint ${fp}` +
-          ' (or give the hub\'s CA with --ca-file)',
+          " (or give the hub's CA with --ca-file)",
         { details: { fingerprint: fp } },
       );
     }
@@ -179,14 +236,24 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   }
   if (answer.statusCode !== 200 || typeof res.store !== 'string' || typeof res.apiKey !== 'string') {
     const why = res.message ?? `HTTP ${answer.statusCode}`;
-    const code = answer.statusCode === 401 ? TbCodes.UNAUTHORIZED : answer.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE;
-    throw new TbError(code, `the hub refused the code: ${why}${answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : ''}`);
+    const code =
+      answer.statusCode === 401
+        ? TbCodes.UNAUTHORIZED
+        : answer.statusCode === 429
+          ? TbCodes.RATE_LIMITED
+          : TbCodes.HUB_UNAVAILABLE;
+    throw new TbError(
+      code,
+      `the hub refused the code: ${why}${answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : ''}`,
+    );
   }
 
   const warnings: string[] = [];
   const seen = urls.secure ? (pin ?? observing!.seen ?? null) : null;
   if (seen && res.fingerprint && normalizeFingerprint(res.fingerprint) !== seen) {
-    warnings.push(`the hub says its certificate's fingerprint is ${res.fingerprint}, but this machine was shown ${seen}: something in between (a load balancer or proxy) holds another certificate`);
+    warnings.push(
+      `the hub says its certificate's fingerprint is ${res.fingerprint}, but this machine was shown ${seen}: something in between (a load balancer or proxy) holds another certificate`,
+    );
   }
 
   // the config: what was there kept (registers, scanners, settings), the store, hub and key replaced
@@ -194,24 +261,48 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const hubOld = (base.hub && typeof base.hub === 'object' ? base.hub : {}) as Record<string, unknown>;
   const { url: _u, urls: oldUrls, apiKey: _k, fingerprint: _f, insecure: _i, ...hubKept } = hubOld;
   const keepList = Array.isArray(oldUrls) && oldUrls.includes(urls.ws);
-  const hub: Record<string, unknown> = { ...(keepList ? { urls: oldUrls } : { url: urls.ws }), apiKey: res.apiKey, ...hubKept };
+  const hub: Record<string, unknown> = {
+    ...(keepList ? { urls: oldUrls } : { url: urls.ws }),
+    apiKey: res.apiKey,
+    ...hubKept,
+  };
   if (pin) hub.fingerprint = pin;
-  else if (urls.secure && o.caFile !== undefined) hub.caFile = resolve(o.caFile); // what it was trusted through, from now on too
+  // what it was trusted through, from now on too
+  else if (urls.secure && o.caFile !== undefined) hub.caFile = resolve(o.caFile);
   if (!urls.secure && !urlHostIsLoopback(urls.ws)) hub.insecure = true;
   const registers = Array.isArray(base.registers) ? base.registers : [];
   const placeholder = registers.length === 0;
-  const dataDir = o.dataDir !== undefined ? resolve(o.dataDir) : typeof base.dataDir === 'string' ? base.dataDir : defaultDataDir();
-  const config = { ...base, store: res.store, dataDir, hub, registers: placeholder ? [PLACEHOLDER_REGISTER] : registers };
+  const dataDir =
+    o.dataDir !== undefined ? resolve(o.dataDir) : typeof base.dataDir === 'string' ? base.dataDir : defaultDataDir();
+  const config = {
+    ...base,
+    store: res.store,
+    dataDir,
+    hub,
+    registers: placeholder ? [PLACEHOLDER_REGISTER] : registers,
+  };
   // what `run` and `check-config` will read: refused here rather than written broken
   try {
     parseAgentConfig(config, file, dirname(file));
   } catch (err) {
     if (!isTbError(err, TbCodes.CONFIG)) throw err;
-    throw new TbError(TbCodes.CONFIG, `the config to write would not be valid (the store's key was issued: fix the existing file and ask the hub operator for a new code):\n${err.message}`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `the config to write would not be valid (the store's key was issued: fix the existing file and ask the hub operator for a new code):\n${err.message}`,
+    );
   }
   ensurePrivateDir(dirname(file));
   writePrivateFile(file, `${JSON.stringify(config, null, 2)}\n`);
-  return { config: file, store: res.store, hubUrl: urls.ws, fingerprint: seen, pinned: pin !== undefined, registersKept: placeholder ? 0 : registers.length, placeholderRegister: placeholder, warnings };
+  return {
+    config: file,
+    store: res.store,
+    hubUrl: urls.ws,
+    fingerprint: seen,
+    pinned: pin !== undefined,
+    registersKept: placeholder ? 0 : registers.length,
+    placeholderRegister: placeholder,
+    warnings,
+  };
 }
 
 export function formatEnrollResult(r: EnrollResult): string {
@@ -219,16 +310,24 @@ export function formatEnrollResult(r: EnrollResult): string {
     `enrolled: store ${r.store}, hub ${r.hubUrl}`,
     `config written: ${r.config} (0600; it holds the store's API key)`,
   ];
-  if (r.fingerprint) lines.push(`hub certificate SHA-256 fingerprint: ${r.fingerprint}${r.pinned ? ' (pinned: hub.fingerprint)' : ' (trusted through its CA, not pinned)'}`);
+  if (r.fingerprint)
+    lines.push(
+      `hub certificate SHA-256 fingerprint: ${r.fingerprint}${r.pinned ? ' (pinned: hub.fingerprint)' : ' (trusted through its CA, not pinned)'}`,
+    );
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   lines.push('', 'next:');
-  if (r.placeholderRegister) lines.push(`  - the config has one placeholder register (R1, JSONL on 127.0.0.1:${PLACEHOLDER_REGISTER.transport.port}): edit "registers" for this store's registers (docs/configuration.md)`);
+  if (r.placeholderRegister)
+    lines.push(
+      `  - the config has one placeholder register (R1, JSONL on 127.0.0.1:${PLACEHOLDER_REGISTER.transport.port}): edit "registers" for this store's registers (docs/configuration.md)`,
+    );
   else lines.push(`  - ${r.registersKept} register(s) kept from the config that was there`);
   lines.push(`  - check it: tillbridge-agent check-config --config ${r.config}`);
   lines.push(
     process.platform === 'win32'
       ? '  - start (or restart) the Tillbridge agent service'
-      : '  - start (or restart) the agent: systemctl restart tillbridge-agent (or: tillbridge-agent run --config ' + r.config + ')',
+      : '  - start (or restart) the agent: systemctl restart tillbridge-agent (or: tillbridge-agent run --config ' +
+          r.config +
+          ')',
   );
   return lines.join('\n');
 }
@@ -237,30 +336,55 @@ export function formatEnrollResult(r: EnrollResult): string {
 export function enrollCommand(program: Command, exit: { USAGE: number; FAILURE: number }): void {
   program
     .command('enroll')
-    .description("set this store's agent up from a one-time code (`tillbridge-hub stores enroll`): fetches the store's API key and writes the config file (0600)")
+    .description(
+      "set this store's agent up from a one-time code (`tillbridge-hub stores enroll`): fetches the store's API key and writes the config file (0600)",
+    )
     .requiredOption('--hub <url>', "the hub's URL, e.g. https://hub.example.com:7400")
     .requiredOption('--code <code>', 'the one-time code (dashes and case do not matter)')
     .option('-c, --config <file>', 'the config file to write; default: $TILLBRIDGE_CONFIG')
     .option('--data-dir <dir>', `the agent's data directory (default: the existing config's, else ${defaultDataDir()})`)
-    .option('--fingerprint <sha256>', "the hub certificate's fingerprint `stores enroll` printed: trusted (and pinned in the config) instead of a CA")
-    .option('--ca-file <file>', "the hub's CA certificate (PEM), for a hub with a private CA (written to the config as hub.caFile)")
+    .option(
+      '--fingerprint <sha256>',
+      "the hub certificate's fingerprint `stores enroll` printed: trusted (and pinned in the config) instead of a CA",
+    )
+    .option(
+      '--ca-file <file>',
+      "the hub's CA certificate (PEM), for a hub with a private CA (written to the config as hub.caFile)",
+    )
     .option('--insecure', 'allow plain http:// to a hub on another machine')
     .option('--force', 'replace an existing config file (its registers and other settings are kept)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit code: 0 enrolled; 2 bad usage or an existing config without --force; 1 the hub refused the code or could not be reached or trusted.\n\nExample:\n  tillbridge-agent enroll --hub https://hub.example.com:7400 --code 7KQ2-M9XD-4HTR-Z1WB --fingerprint AB:CD:… --config /etc/tillbridge/agent.json')
-    .action(async (opts: { hub: string; code: string; config?: string; dataDir?: string; fingerprint?: string; caFile?: string; insecure?: boolean; force?: boolean; json?: boolean }) => {
-      const config = opts.config ?? process.env.TILLBRIDGE_CONFIG;
-      if (!config) {
-        process.stderr.write('error: no config file: pass --config FILE or set TILLBRIDGE_CONFIG\n');
-        process.exit(exit.USAGE);
-      }
-      try {
-        const r = await enroll({ ...opts, config });
-        process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatEnrollResult(r)}\n`);
-      } catch (err) {
-        process.stderr.write(`error: ${(err as Error).message}\n`);
-        const usage = isTbError(err) && (err.code === TbCodes.INVALID || err.code === TbCodes.CONFIG || err.code === TbCodes.CONFLICT);
-        process.exit(usage ? exit.USAGE : exit.FAILURE);
-      }
-    });
+    .addHelpText(
+      'after',
+      '\nExit code: 0 enrolled; 2 bad usage or an existing config without --force; 1 the hub refused the code or could not be reached or trusted.\n\nExample:\n  tillbridge-agent enroll --hub https://hub.example.com:7400 --code 7KQ2-M9XD-4HTR-Z1WB --fingerprint AB:CD:… --config /etc/tillbridge/agent.json',
+    )
+    .action(
+      async (opts: {
+        hub: string;
+        code: string;
+        config?: string;
+        dataDir?: string;
+        fingerprint?: string;
+        caFile?: string;
+        insecure?: boolean;
+        force?: boolean;
+        json?: boolean;
+      }) => {
+        const config = opts.config ?? process.env.TILLBRIDGE_CONFIG;
+        if (!config) {
+          process.stderr.write('error: no config file: pass --config FILE or set TILLBRIDGE_CONFIG\n');
+          process.exit(exit.USAGE);
+        }
+        try {
+          const r = await enroll({ ...opts, config });
+          process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatEnrollResult(r)}\n`);
+        } catch (err) {
+          process.stderr.write(`error: ${(err as Error).message}\n`);
+          const usage =
+            isTbError(err) &&
+            (err.code === TbCodes.INVALID || err.code === TbCodes.CONFIG || err.code === TbCodes.CONFLICT);
+          process.exit(usage ? exit.USAGE : exit.FAILURE);
+        }
+      },
+    );
 }

@@ -35,12 +35,14 @@ export async function preflight(config: Readonly<AgentConfig>, opts: PreflightOp
   const checks: Check[] = [];
   checks.push(checkDataDir(config.dataDir));
   // who else may read or write it (shared with `run` and the hub)
-  for (const f of dataDirPermissions(config.dataDir)) checks.push({ key: 'dataDir', level: f.level === 'error' ? 'problem' : 'warning', message: f.message });
+  for (const f of dataDirPermissions(config.dataDir))
+    checks.push({ key: 'dataDir', level: f.level === 'error' ? 'problem' : 'warning', message: f.message });
   for (const l of listeners(config)) checks.push(await checkListener(l, opts.heldPorts));
   let ports: Promise<{ paths: string[] } | { problem: string }> | undefined;
   const listed = (): Promise<{ paths: string[] } | { problem: string }> => (ports ??= listSerialPorts());
   for (const [i, r] of config.registers.entries()) {
-    if (r.transport.type === 'serial') checks.push(await checkSerial(`registers[${i}].transport.path`, r.transport.path, listed));
+    if (r.transport.type === 'serial')
+      checks.push(await checkSerial(`registers[${i}].transport.path`, r.transport.path, listed));
   }
   if (needsHid(config.registers, config.scanners)) checks.push(await checkHid(config));
   return checks;
@@ -65,7 +67,8 @@ function checkDataDir(dataDir: string): Check {
     st = statSync(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') return { key, level: 'problem', message: `${dir} cannot be reached (${errno(err)}) ${asUser}` };
+    if (code !== 'ENOENT' && code !== 'ENOTDIR')
+      return { key, level: 'problem', message: `${dir} cannot be reached (${errno(err)}) ${asUser}` };
     return checkCreatable(dir, asUser);
   }
   if (!st.isDirectory()) return { key, level: 'problem', message: `${dir} exists and is not a directory` };
@@ -81,7 +84,11 @@ function checkDataDir(dataDir: string): Check {
       accessSync(f, constants.R_OK | constants.W_OK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      return { key, level: 'problem', message: `cannot read and write the agent's database ${f} (${errno(err)}) ${asUser}` };
+      return {
+        key,
+        level: 'problem',
+        message: `cannot read and write the agent's database ${f} (${errno(err)}) ${asUser}`,
+      };
     }
   }
   return { key, level: 'ok', message: `${dir} exists and is writable` };
@@ -94,12 +101,23 @@ function checkCreatable(dir: string, asUser: string): Check {
   for (;;) {
     try {
       const st = statSync(parent);
-      if (!st.isDirectory()) return { key, level: 'problem', message: `${dir} cannot be created: ${parent} is not a directory` };
+      if (!st.isDirectory())
+        return { key, level: 'problem', message: `${dir} cannot be created: ${parent} is not a directory` };
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR') return { key, level: 'problem', message: `${dir} cannot be created: a part of the path is a file, not a directory (ENOTDIR)` };
-      if (code !== 'ENOENT') return { key, level: 'problem', message: `${dir} cannot be created: ${parent} cannot be reached (${errno(err)}) ${asUser}` };
+      if (code === 'ENOTDIR')
+        return {
+          key,
+          level: 'problem',
+          message: `${dir} cannot be created: a part of the path is a file, not a directory (ENOTDIR)`,
+        };
+      if (code !== 'ENOENT')
+        return {
+          key,
+          level: 'problem',
+          message: `${dir} cannot be created: ${parent} cannot be reached (${errno(err)}) ${asUser}`,
+        };
       if (dirname(parent) === parent) break;
       parent = dirname(parent);
     }
@@ -107,7 +125,11 @@ function checkCreatable(dir: string, asUser: string): Check {
   try {
     rmdirSync(mkdtempSync(join(parent, '.tillbridge-check-')));
   } catch (err) {
-    return { key, level: 'problem', message: `${dir} cannot be created: no directory can be made in ${parent} (${errno(err)}) ${asUser}` };
+    return {
+      key,
+      level: 'problem',
+      message: `${dir} cannot be created: no directory can be made in ${parent} (${errno(err)}) ${asUser}`,
+    };
   }
   return { key, level: 'ok', message: `${dir} does not exist yet; the agent creates it at start` };
 }
@@ -143,11 +165,17 @@ function checkListener(l: Listener, held: ReadonlySet<number> | undefined): Prom
       if (err.code === 'EADDRINUSE' && held?.has(l.port)) {
         done({ key: l.key, level: 'ok', message: `${l.host}:${l.port} (${l.what}) is held by the running agent` });
       } else {
-        done({ key: l.key, level: 'problem', message: `${l.what}: ${listenError(err, l.host, l.port).message}, checked as ${who()}` });
+        done({
+          key: l.key,
+          level: 'problem',
+          message: `${l.what}: ${listenError(err, l.host, l.port).message}, checked as ${who()}`,
+        });
       }
     });
     server.listen({ host: l.host, port: l.port, exclusive: true }, () => {
-      server.close(() => done({ key: l.key, level: 'ok', message: `${l.host}:${l.port} (${l.what}) can be listened on` }));
+      server.close(() =>
+        done({ key: l.key, level: 'ok', message: `${l.host}:${l.port} (${l.what}) can be listened on` }),
+      );
     });
   });
 }
@@ -163,23 +191,40 @@ async function listSerialPorts(): Promise<{ paths: string[] } | { problem: strin
   }
 }
 
-async function checkSerial(key: string, path: string, listed: () => Promise<{ paths: string[] } | { problem: string }>): Promise<Check> {
+async function checkSerial(
+  key: string,
+  path: string,
+  listed: () => Promise<{ paths: string[] } | { problem: string }>,
+): Promise<Check> {
   const seen = async (): Promise<string> => {
     const l = await listed();
-    return 'problem' in l ? l.problem : l.paths.length ? `serial ports seen now: ${l.paths.join(', ')}` : 'no serial port is seen now';
+    return 'problem' in l
+      ? l.problem
+      : l.paths.length
+        ? `serial ports seen now: ${l.paths.join(', ')}`
+        : 'no serial port is seen now';
   };
   if (process.platform === 'win32') {
     // COM3 and the like: only the port list knows
     const l = await listed();
     if ('problem' in l) return { key, level: 'warning', message: `${path} could not be checked: ${l.problem}` };
-    if (l.paths.some((p) => p.toLowerCase() === path.toLowerCase())) return { key, level: 'ok', message: `${path} is present` };
-    return { key, level: 'warning', message: `${path} is not present now; the agent opens it when it appears (${await seen()})` };
+    if (l.paths.some((p) => p.toLowerCase() === path.toLowerCase()))
+      return { key, level: 'ok', message: `${path} is present` };
+    return {
+      key,
+      level: 'warning',
+      message: `${path} is not present now; the agent opens it when it appears (${await seen()})`,
+    };
   }
   try {
     statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { key, level: 'warning', message: `${path} is not present now; the agent opens it when it appears (${await seen()})` };
+      return {
+        key,
+        level: 'warning',
+        message: `${path} is not present now; the agent opens it when it appears (${await seen()})`,
+      };
     }
     return { key, level: 'problem', message: `${path} cannot be reached (${errno(err)}; checked as ${who()})` };
   }

@@ -52,7 +52,7 @@ function winswExe(opts: ServiceOpts): string {
 }
 
 function account(v: string | undefined): WindowsAccount {
-  if (v === undefined || v === 'localservice' || v === 'virtual') return (v ?? 'localservice') as WindowsAccount;
+  if (v === undefined || v === 'localservice' || v === 'virtual') return v ?? 'localservice';
   throw new TbError(TbCodes.CONFIG, `--account: expected localservice or virtual, got "${v}"`);
 }
 
@@ -71,22 +71,51 @@ function checkWindowsConfig(file: string): void {
 
 async function install(opts: ServiceOpts): Promise<string[]> {
   const run = processRunner();
-  if (!windows()) return systemdInstall({ name: NAME, root: opts.root, run, unitText: shippedUnit(NAME, opts.unitFile).text, now: Boolean(opts.now) });
-  const config = opts.config ?? process.env.TILLBRIDGE_CONFIG ?? win.join(process.env.ProgramData ?? 'C:\\ProgramData', 'Tillbridge', 'agent.json');
+  if (!windows())
+    return systemdInstall({
+      name: NAME,
+      root: opts.root,
+      run,
+      unitText: shippedUnit(NAME, opts.unitFile).text,
+      now: Boolean(opts.now),
+    });
+  const config =
+    opts.config ??
+    process.env.TILLBRIDGE_CONFIG ??
+    win.join(process.env.ProgramData ?? 'C:\\ProgramData', 'Tillbridge', 'agent.json');
   checkWindowsConfig(config);
-  const service = agentWinswService({ node: process.execPath, cli: process.argv[1] ?? '', account: account(opts.account), ...(opts.config ? { config: opts.config } : {}) });
-  return winswInstall({ exe: winswExe(opts), run, service, now: Boolean(opts.now), write: (f, t) => writeFileSync(f, t), remove: (f) => rmSync(f, { force: true }) });
+  const service = agentWinswService({
+    node: process.execPath,
+    cli: process.argv[1] ?? '',
+    account: account(opts.account),
+    ...(opts.config ? { config: opts.config } : {}),
+  });
+  return winswInstall({
+    exe: winswExe(opts),
+    run,
+    service,
+    now: Boolean(opts.now),
+    write: (f, t) => writeFileSync(f, t),
+    remove: (f) => rmSync(f, { force: true }),
+  });
 }
 
 async function uninstall(opts: ServiceOpts): Promise<string[]> {
   const run = processRunner();
   if (!windows()) return systemdUninstall({ name: NAME, root: opts.root, run });
-  return winswUninstall({ exe: winswExe(opts), run, write: (f, t) => writeFileSync(f, t), remove: (f) => rmSync(f, { force: true }) });
+  return winswUninstall({
+    exe: winswExe(opts),
+    run,
+    write: (f, t) => writeFileSync(f, t),
+    remove: (f) => rmSync(f, { force: true }),
+  });
 }
 
 async function control(what: 'start' | 'stop' | 'status', opts: ServiceOpts): Promise<CommandResult> {
   const run = processRunner();
-  return windows() ? winswControl({ exe: winswExe(opts), run }, what) : systemdControl({ name: NAME, root: opts.root, run }, what);
+  return windows()
+    ? winswControl({ exe: winswExe(opts), run }, what)
+    : systemdControl({ name: NAME, root: opts.root, run }, what);
 }
 
 /** Errors: "error: …", exit 2 for bad usage or configuration, else 1. */
@@ -105,18 +134,43 @@ export function serviceCommands(program: Command): void {
   const service = program
     .command('service')
     .description('install, remove, start, stop the agent as a system service (systemd on Linux, WinSW on Windows)')
-    .addHelpText('after', '\nLinux: the unit goes to /etc/systemd/system (run as root). Windows: docs/install-windows.md.\n\nExamples:\n  sudo tillbridge-agent service install --now\n  sudo tillbridge-agent service status');
-  const common = (c: Command): Command => c.option('--root <dir>', 'Linux: write the unit under this root (an image or staging tree) and enable it there, offline').option('--winsw <exe>', `Windows: WinSW's exe, named after the service (default: INSTALLDIR\\service\\${NAME}.exe)`);
+    .addHelpText(
+      'after',
+      '\nLinux: the unit goes to /etc/systemd/system (run as root). Windows: docs/install-windows.md.\n\nExamples:\n  sudo tillbridge-agent service install --now\n  sudo tillbridge-agent service status',
+    );
+  const common = (c: Command): Command =>
+    c
+      .option(
+        '--root <dir>',
+        'Linux: write the unit under this root (an image or staging tree) and enable it there, offline',
+      )
+      .option(
+        '--winsw <exe>',
+        `Windows: WinSW's exe, named after the service (default: INSTALLDIR\\service\\${NAME}.exe)`,
+      );
   common(service.command('install').description('write the service definition and enable it at boot'))
     .option('--now', 'and start it now')
     .option('--unit-file <file>', 'Linux: install this unit instead of the shipped one')
-    .option('--account <account>', 'Windows: localservice (NT AUTHORITY\\LocalService, default) or virtual (NT SERVICE\\tillbridge-agent)')
-    .option('--config <file>', 'Windows: the config the service runs with (default %ProgramData%\\Tillbridge\\agent.json)')
+    .option(
+      '--account <account>',
+      'Windows: localservice (NT AUTHORITY\\LocalService, default) or virtual (NT SERVICE\\tillbridge-agent)',
+    )
+    .option(
+      '--config <file>',
+      'Windows: the config the service runs with (default %ProgramData%\\Tillbridge\\agent.json)',
+    )
     .action(act(async (opts: ServiceOpts) => void process.stdout.write(`${(await install(opts)).join('\n')}\n`)));
-  common(service.command('uninstall').description('stop and disable the service and remove its definition'))
-    .action(act(async (opts: ServiceOpts) => void process.stdout.write(`${(await uninstall(opts)).join('\n')}\n`)));
+  common(service.command('uninstall').description('stop and disable the service and remove its definition')).action(
+    act(async (opts: ServiceOpts) => void process.stdout.write(`${(await uninstall(opts)).join('\n')}\n`)),
+  );
   for (const what of ['start', 'stop', 'status'] as const) {
-    common(service.command(what).description(what === 'status' ? "the service manager's view of the service (exit 3: not running)" : `${what} the service`)).action(
+    common(
+      service
+        .command(what)
+        .description(
+          what === 'status' ? "the service manager's view of the service (exit 3: not running)" : `${what} the service`,
+        ),
+    ).action(
       act(async (opts: ServiceOpts) => {
         const r = await control(what, opts);
         process.stdout.write(r.stdout);

@@ -14,7 +14,11 @@ import type { AgentStatus } from '../status/status-report.js';
  * "not running, outbox 0" for an agent that may well be running with a backlog. `now`: the
  * clock the agent runs on (its outbox rows carry its times), for the outbox's age.
  */
-export async function readStatus(config: Readonly<AgentConfig>, configFile: string, now: () => number = systemClock.now): Promise<AgentStatus> {
+export async function readStatus(
+  config: Readonly<AgentConfig>,
+  configFile: string,
+  now: () => number = systemClock.now,
+): Promise<AgentStatus> {
   const running = await askRunningAgent(config);
   if (running) return running.status;
   const status: AgentStatus = {
@@ -48,7 +52,10 @@ export async function readStatus(config: Readonly<AgentConfig>, configFile: stri
   }
   try {
     status.agentId = (db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string }).value;
-    const r = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`).get() as { n: number; oldest: number | null };
+    const r = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`).get() as {
+      n: number;
+      oldest: number | null;
+    };
     status.outbox = { depth: r.n, oldestAgeMs: r.oldest === null ? 0 : Math.max(0, now() - r.oldest) };
   } catch (err) {
     throw unreadable(dbFile, err);
@@ -62,7 +69,10 @@ function cannotRead(config: Readonly<AgentConfig>, configFile: string, path: str
   const code = (err as { code?: unknown }).code;
   const owner = ownerOf(config.dataDir);
   const me = safeUserName();
-  const as = owner && owner !== me ? `sudo -u ${owner.startsWith('#') ? `'${owner}'` : owner} tillbridge-agent status --config ${configFile}` : `sudo tillbridge-agent status --config ${configFile}`;
+  const as =
+    owner && owner !== me
+      ? `sudo -u ${owner.startsWith('#') ? `'${owner}'` : owner} tillbridge-agent status --config ${configFile}`
+      : `sudo tillbridge-agent status --config ${configFile}`;
   return new TbError(
     TbCodes.FORBIDDEN,
     `the agent did not answer on its status endpoint (status.listen ${config.status.listen}), and ${me ? `this user (${me})` : 'this user'} may not read ` +

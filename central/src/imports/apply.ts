@@ -31,7 +31,10 @@ export interface ApplyContext<Row, Chunk, Totals> {
  * yielding to the event loop between them. Stopped (the signal) or failing part-way, it throws
  * TB_IMPORT_INCOMPLETE naming exactly the lines the committed transactions applied.
  */
-export async function applyStaged<Row, Chunk, Totals>(ctx: ApplyContext<Row, Chunk, Totals>, staged: Staged): Promise<Record<string, unknown>> {
+export async function applyStaged<Row, Chunk, Totals>(
+  ctx: ApplyContext<Row, Chunk, Totals>,
+  staged: Staged,
+): Promise<Record<string, unknown>> {
   const { kind, p, stats } = ctx;
   p.state = 'applying';
   p.rows = staged.rows;
@@ -98,7 +101,8 @@ export async function applyStaged<Row, Chunk, Totals>(ctx: ApplyContext<Row, Chu
 
 /**
  * Runs a transaction that waits for the disk only when `durable`; otherwise a relaxed one,
- * committed without waiting for it (a power cut may undo it, never tear it). The last transaction of an import — and the audit entry of a stop —
+ * committed without waiting for it (a power cut may undo it, never tear it). The last transaction of an import — and
+ * the audit entry of a stop —
  * are durable, and the WAL's fsync makes every transaction before them durable too: the answer
  * never reports what the disk does not hold.
  */
@@ -112,10 +116,14 @@ export function incomplete(p: ImportProgress, firstLine: number | undefined, why
     p.applied === 0
       ? 'nothing was applied'
       : `${p.applied} of ${p.rows} rows were applied (lines ${firstLine}–${p.appliedThroughLine}, in ${p.transactions} transaction(s), each audited as import:${p.id}); nothing after line ${p.appliedThroughLine}`;
-  return new TbError(TbCodes.IMPORT_INCOMPLETE, `import ${p.id} stopped (${why}): ${what}. Run the same file again to finish it: rows already applied change nothing`, {
-    ...(cause === undefined ? {} : { cause }),
-    details: { import: p.id, applied: p.applied, rows: p.rows, appliedThroughLine: p.appliedThroughLine ?? null },
-  });
+  return new TbError(
+    TbCodes.IMPORT_INCOMPLETE,
+    `import ${p.id} stopped (${why}): ${what}. Run the same file again to finish it: rows already applied change nothing`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      details: { import: p.id, applied: p.applied, rows: p.rows, appliedThroughLine: p.appliedThroughLine ?? null },
+    },
+  );
 }
 
 /** The stop, audited in a durable transaction of its own (the transactions before it each have theirs). */
@@ -128,7 +136,13 @@ function auditStop<Row, Chunk, Totals>(ctx: ApplyContext<Row, Chunk, Totals>, fi
         action: ctx.kind.action,
         outcome: 'stopped',
         resource: `import:${p.id}`,
-        details: { import: p.id, reason: ctx.why(), applied: p.applied, rows: p.rows, lines: p.applied > 0 ? [firstLine, p.appliedThroughLine] : [] },
+        details: {
+          import: p.id,
+          reason: ctx.why(),
+          applied: p.applied,
+          rows: p.rows,
+          lines: p.applied > 0 ? [firstLine, p.appliedThroughLine] : [],
+        },
       }),
     );
   } catch (err) {

@@ -80,8 +80,13 @@ export async function checkAndStage<Row>(ctx: CheckContext<Row>, spool: Spool): 
     await ctx.unstage(0, staged.batches);
     const listed = errors.map((e) => `  ${e.message}`).join('\n');
     const more = p.badRows > errors.length ? `\n  … and ${p.badRows - errors.length} more` : '';
-    throw new TbError(TbCodes.INVALID, `${p.badRows} bad row(s) in ${p.rowsRead}; nothing was applied:\n${listed}${more}`, { details: { import: p.id, badRows: p.badRows, errors } });
+    throw new TbError(
+      TbCodes.INVALID,
+      `${p.badRows} bad row(s) in ${p.rowsRead}; nothing was applied:\n${listed}${more}`,
+      { details: { import: p.id, badRows: p.badRows, errors } },
+    );
   }
-  if (staged.rows === 0 && ctx.kind.emptyMessage !== undefined) throw new TbError(TbCodes.INVALID, ctx.kind.emptyMessage);
+  if (staged.rows === 0 && ctx.kind.emptyMessage !== undefined)
+    throw new TbError(TbCodes.INVALID, ctx.kind.emptyMessage);
   return staged;
 }

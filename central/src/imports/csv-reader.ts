@@ -41,7 +41,10 @@ export async function* readCsv(input: Readable, opts: CsvOptions): AsyncGenerato
       const names = header.map((c) => c.trim().toLowerCase());
       const missing = opts.columns.filter((c) => !names.includes(c));
       if (missing.length > 0) {
-        throw new TbError(TbCodes.INVALID, `line 1: the header must name the columns ${opts.columns.join(',')} (missing ${missing.map((m) => `"${m}"`).join(', ')})`);
+        throw new TbError(
+          TbCodes.INVALID,
+          `line 1: the header must name the columns ${opts.columns.join(',')} (missing ${missing.map((m) => `"${m}"`).join(', ')})`,
+        );
       }
       return names;
     },
@@ -78,7 +81,11 @@ export async function* readCsv(input: Readable, opts: CsvOptions): AsyncGenerato
     if (err instanceof TbError) throw err;
     const e = err as CsvError;
     if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
-      throw new TbError(TbCodes.INVALID, `line ${(e as unknown as { lines?: number }).lines ?? '?'}: not valid CSV: ${e.message}`, { cause: err });
+      throw new TbError(
+        TbCodes.INVALID,
+        `line ${(e as unknown as { lines?: number }).lines ?? '?'}: not valid CSV: ${e.message}`,
+        { cause: err },
+      );
     }
     throw err;
   } finally {

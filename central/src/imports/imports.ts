@@ -8,9 +8,27 @@ import { applyStaged, incomplete } from './apply.js';
 import { checkAndStage } from './check.js';
 import { BodyStopped, Spool } from './spool.js';
 import { ImportStaging } from './staging.js';
-import { Stopped, type ImportKind, type ImportProgress, type ImportRequest, type ImportsOptions, type ImportStateName, type ImportStats, type Staged } from './types.js';
+import {
+  Stopped,
+  type ImportKind,
+  type ImportProgress,
+  type ImportRequest,
+  type ImportsOptions,
+  type ImportStateName,
+  type ImportStats,
+  type Staged,
+} from './types.js';
 
-export type { CheckedRow, ImportKind, ImportProgress, ImportRequest, ImportsOptions, ImportStateName, ImportStats, RowBatch } from './types.js';
+export type {
+  CheckedRow,
+  ImportKind,
+  ImportProgress,
+  ImportRequest,
+  ImportsOptions,
+  ImportStateName,
+  ImportStats,
+  RowBatch,
+} from './types.js';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** finished imports kept for `GET /v1/admin/imports/:id` */
@@ -75,15 +93,35 @@ export class Imports {
   }
 
   /** Runs one import to its end; resolves with its result (and id), or throws a TbError saying what was applied. */
-  async run<Row, Chunk, Totals>(kind: ImportKind<Row, Chunk, Totals>, req: ImportRequest): Promise<Record<string, unknown>> {
-    if (req.id !== undefined && !ID.test(req.id)) throw new TbError(TbCodes.INVALID, 'id: expected 1-64 letters, digits, "-" or "_"');
+  async run<Row, Chunk, Totals>(
+    kind: ImportKind<Row, Chunk, Totals>,
+    req: ImportRequest,
+  ): Promise<Record<string, unknown>> {
+    if (req.id !== undefined && !ID.test(req.id))
+      throw new TbError(TbCodes.INVALID, 'id: expected 1-64 letters, digits, "-" or "_"');
     const id = req.id ?? newId();
     if (this.all.has(id)) throw new TbError(TbCodes.CONFLICT, `an import with id ${id} already ran on this hub`);
-    if (this.stopping) throw new TbError(TbCodes.STORAGE_BUSY, 'the hub is stopping; run the import again once it is back');
+    if (this.stopping)
+      throw new TbError(TbCodes.STORAGE_BUSY, 'the hub is stopping; run the import again once it is back');
     if (this.running.size >= this.maxRunning) {
-      throw new TbError(TbCodes.STORAGE_BUSY, `${this.running.size} imports are running (${[...this.running.keys()].join(', ')}); try again when one has finished`);
+      throw new TbError(
+        TbCodes.STORAGE_BUSY,
+        `${this.running.size} imports are running (${[...this.running.keys()].join(', ')}); try again when one has finished`,
+      );
     }
-    const p: ImportProgress = { id, kind: kind.kind, actor: req.actor, state: 'receiving', startedAt: iso(this.clock.now()), bytesReceived: 0, bytesChecked: 0, rowsRead: 0, badRows: 0, applied: 0, transactions: 0 };
+    const p: ImportProgress = {
+      id,
+      kind: kind.kind,
+      actor: req.actor,
+      state: 'receiving',
+      startedAt: iso(this.clock.now()),
+      bytesReceived: 0,
+      bytesChecked: 0,
+      rowsRead: 0,
+      badRows: 0,
+      applied: 0,
+      transactions: 0,
+    };
     if (req.bytesExpected !== undefined) p.bytesExpected = req.bytesExpected;
     this.all.set(id, p);
     this.statsOf.set(id, { maxUnparsedBytes: 0, maxStagedBatch: 0, maxRowsPerTx: 0 });
@@ -112,7 +150,13 @@ export class Imports {
     await Promise.all(all.map((r) => r.done));
   }
 
-  private async runImport<Row, Chunk, Totals>(kind: ImportKind<Row, Chunk, Totals>, req: ImportRequest, p: ImportProgress, run: number, signal: AbortSignal): Promise<Record<string, unknown>> {
+  private async runImport<Row, Chunk, Totals>(
+    kind: ImportKind<Row, Chunk, Totals>,
+    req: ImportRequest,
+    p: ImportProgress,
+    run: number,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
     const stats = this.statsOf.get(p.id)!;
     const why = (): string => (this.stopping ? 'the hub is stopping' : 'the client went away');
     const unstage = (from: number, to: number): Promise<void> => this.unstage(run, from, to);
@@ -126,7 +170,10 @@ export class Imports {
         throw err instanceof BodyStopped ? new Stopped() : err;
       }
       p.state = 'checking';
-      staged = await checkAndStage({ kind, p, stats, run, signal, staging: this.staging, chunkRows: this.chunkRows, unstage }, spool);
+      staged = await checkAndStage(
+        { kind, p, stats, run, signal, staging: this.staging, chunkRows: this.chunkRows, unstage },
+        spool,
+      );
     } catch (err) {
       if (err instanceof Stopped) {
         const e = incomplete(p, undefined, why());
@@ -138,14 +185,33 @@ export class Imports {
         throw err;
       }
       this.log.error({ err, import: p.id }, 'import failed before anything was applied');
-      const e = new TbError(TbCodes.INTERNAL, `import ${p.id} failed before anything was applied: ${(err as Error).message}`, { cause: err });
+      const e = new TbError(
+        TbCodes.INTERNAL,
+        `import ${p.id} failed before anything was applied: ${(err as Error).message}`,
+        { cause: err },
+      );
       finish('failed', e);
       throw e;
     } finally {
       spool.remove();
     }
     const result = await applyStaged(
-      { kind, p, stats, run, signal, why, storage: this.storage, audit: this.audit, feed: this.feed, staging: this.staging, log: this.log, afterCommit: this.afterCommit, unstage, finish },
+      {
+        kind,
+        p,
+        stats,
+        run,
+        signal,
+        why,
+        storage: this.storage,
+        audit: this.audit,
+        feed: this.feed,
+        staging: this.staging,
+        log: this.log,
+        afterCommit: this.afterCommit,
+        unstage,
+        finish,
+      },
       staged,
     );
     this.log.info({ import: p.id, kind: kind.kind, rows: staged.rows, transactions: p.transactions }, 'import applied');
@@ -154,8 +220,15 @@ export class Imports {
 
   private finish(p: ImportProgress, state: ImportStateName, err?: unknown): void {
     p.state = state;
-    if (err !== undefined) p.error = isTbError(err) ? { code: err.code, message: err.message } : { code: TbCodes.INTERNAL, message: (err as Error).message };
-    if (state !== 'imported') this.log.warn({ import: p.id, state, applied: p.applied, rows: p.rows, code: p.error?.code }, 'import did not complete');
+    if (err !== undefined)
+      p.error = isTbError(err)
+        ? { code: err.code, message: err.message }
+        : { code: TbCodes.INTERNAL, message: (err as Error).message };
+    if (state !== 'imported')
+      this.log.warn(
+        { import: p.id, state, applied: p.applied, rows: p.rows, code: p.error?.code },
+        'import did not complete',
+      );
   }
 
   /** Removes staged batches [from, to), a few at a time, yielding between them. */
@@ -168,7 +241,9 @@ export class Imports {
   }
 
   private forgetOld(): void {
-    const done = [...this.all.values()].filter((p) => !this.running.has(p.id) && p.state !== 'receiving' && p.state !== 'checking' && p.state !== 'applying');
+    const done = [...this.all.values()].filter(
+      (p) => !this.running.has(p.id) && p.state !== 'receiving' && p.state !== 'checking' && p.state !== 'applying',
+    );
     for (const p of done.slice(0, Math.max(0, done.length - KEEP_FINISHED))) {
       this.all.delete(p.id);
       this.statsOf.delete(p.id);

@@ -35,11 +35,24 @@ interface Totals {
 const MAX_RECORD_CHARS = 4096;
 
 /** Checks one CSV record; `storeExists` is asked once per store of the file. */
-export function checkInventoryRecord(line: number, r: Record<string, string>, storeExists: (s: string) => boolean): CheckedRow<InventoryCsvRow> {
-  if (!storeExists(r.store!)) return { line, error: `line ${line}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})` };
-  if (!SKU.test(r.sku!)) return { line, error: `line ${line}, column sku: expected 1-64 characters without spaces or commas` };
+export function checkInventoryRecord(
+  line: number,
+  r: Record<string, string>,
+  storeExists: (s: string) => boolean,
+): CheckedRow<InventoryCsvRow> {
+  if (!storeExists(r.store!))
+    return {
+      line,
+      error: `line ${line}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})`,
+    };
+  if (!SKU.test(r.sku!))
+    return { line, error: `line ${line}, column sku: expected 1-64 characters without spaces or commas` };
   const qty = Number(r.qty);
-  if (r.qty === '' || !isStockQty(qty)) return { line, error: `line ${line}, column qty: expected a quantity of zero or more with at most three decimals, got "${r.qty}"` };
+  if (r.qty === '' || !isStockQty(qty))
+    return {
+      line,
+      error: `line ${line}, column qty: expected a quantity of zero or more with at most three decimals, got "${r.qty}"`,
+    };
   return { line, row: { store: r.store!, sku: r.sku!, qty: toMilli(qty) } };
 }
 
@@ -59,7 +72,11 @@ export function inventoryImport(d: InventoryImportDeps): ImportKind<InventoryCsv
         if (k === undefined) known.set(s, (k = d.stores.get(s) !== undefined));
         return k;
       };
-      for await (const b of readCsv(body, { columns: ['store', 'sku', 'qty'], batch, maxRecordChars: MAX_RECORD_CHARS })) {
+      for await (const b of readCsv(body, {
+        columns: ['store', 'sku', 'qty'],
+        batch,
+        maxRecordChars: MAX_RECORD_CHARS,
+      })) {
         yield { bytes: b.bytes, items: b.records.map((r) => checkInventoryRecord(r.line, r.record, exists)) };
       }
     },
@@ -73,7 +90,11 @@ export function inventoryImport(d: InventoryImportDeps): ImportKind<InventoryCsv
       return { rows: rows.length, changed, stores: [...stores] };
     },
     chunkDetails: (c) => ({ changed: c.changed, stores: c.stores }),
-    add: (t, c) => ({ rows: (t?.rows ?? 0) + c.rows, changed: (t?.changed ?? 0) + c.changed, stores: [...new Set([...(t?.stores ?? []), ...c.stores])] }),
+    add: (t, c) => ({
+      rows: (t?.rows ?? 0) + c.rows,
+      changed: (t?.changed ?? 0) + c.changed,
+      stores: [...new Set([...(t?.stores ?? []), ...c.stores])],
+    }),
     result: (t) => ({ rows: t?.rows ?? 0, changed: t?.changed ?? 0, stores: t?.stores ?? [] }),
     summary: (t) => ({ changed: t.changed, stores: t.stores }),
   };

@@ -30,7 +30,11 @@ export async function* readLines(input: AsyncIterable<Buffer>, maxLineBytes: num
     if (lineNo === 1 && end >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) start = 3;
     return b.toString('utf8', start, end);
   };
-  const tooLong = (): TbError => new TbError(TbCodes.INVALID, `line ${lineNo + 1}: longer than ${maxLineBytes} bytes (one record a line is expected)`);
+  const tooLong = (): TbError =>
+    new TbError(
+      TbCodes.INVALID,
+      `line ${lineNo + 1}: longer than ${maxLineBytes} bytes (one record a line is expected)`,
+    );
   for await (const chunk of input) {
     const lines: TextLine[] = [];
     let start = 0;

@@ -23,7 +23,10 @@ export interface SalesImportDeps extends SaleLineDeps {
 /** A sale from another channel: the register's sale shape, plus where it belongs. */
 export const ImportedSale = SaleMessage.omit({ type: true, id: true }).extend({
   store: z.string().min(1).max(64),
-  channel: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a channel name such as web, app, marketplace').default('web'),
+  channel: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a channel name such as web, app, marketplace')
+    .default('web'),
 });
 
 /** A checked line, card numbers already masked (nothing but the masked number and its keyed hash is ever staged). */
@@ -73,12 +76,23 @@ export function checkSaleLine(d: SaleLineDeps, line: number, text: string): Chec
   const parsed = ImportedSale.safeParse(value, { reportInput: true });
   if (!parsed.success) return { line, error: `line ${line}: ${describeZodError(parsed.error).join('; ')}` };
   const sale = parsed.data;
-  if (!d.stores.get(sale.store)) return { line, error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})` };
+  if (!d.stores.get(sale.store))
+    return {
+      line,
+      error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})`,
+    };
   const tenders = sale.tenders.map((t) => {
     const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
     return t.pan === undefined ? out : { ...out, ...protectTenderPan(t.pan, d.cardKey) };
   });
-  const body: SaleEventBody = { requestId: `import:${sale.receipt}`, receipt: sale.receipt, at: sale.at, currency: sale.currency, lines: sale.lines, tenders };
+  const body: SaleEventBody = {
+    requestId: `import:${sale.receipt}`,
+    receipt: sale.receipt,
+    at: sale.at,
+    currency: sale.currency,
+    lines: sale.lines,
+    tenders,
+  };
   return { line, row: { store: sale.store, channel: sale.channel, body } };
 }
 
@@ -113,7 +127,8 @@ export function salesImport(d: SalesImportDeps): ImportKind<ImportSaleRow, Chunk
         stores.add(row.store);
         channels.add(row.channel);
         try {
-          d.storage.savepoint(() => d.saleService.record(row.store, null, row.channel, row.body, null)); // a skipped sale leaves nothing behind
+          // a skipped sale leaves nothing behind
+          d.storage.savepoint(() => d.saleService.record(row.store, null, row.channel, row.body, null));
           imported++;
         } catch (err) {
           if (!(err instanceof Refusal)) throw err;
@@ -131,6 +146,12 @@ export function salesImport(d: SalesImportDeps): ImportKind<ImportSaleRow, Chunk
       channels: union(t?.channels ?? [], c.channels, LISTED_CHANNELS),
     }),
     summary: (t) => ({ imported: t.imported, skipped: t.skippedCount, stores: t.stores, channels: t.channels }),
-    result: (t) => ({ imported: t?.imported ?? 0, skippedCount: t?.skippedCount ?? 0, skipped: t?.skipped ?? [], stores: t?.stores ?? [], channels: t?.channels ?? [] }),
+    result: (t) => ({
+      imported: t?.imported ?? 0,
+      skippedCount: t?.skippedCount ?? 0,
+      skipped: t?.skipped ?? [],
+      stores: t?.stores ?? [],
+      channels: t?.channels ?? [],
+    }),
   };
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID, type CipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,11 +33,14 @@ export class Spool {
         transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
           n += chunk.length;
           onBytes(n);
-          if (n > maxBytes) return cb(new TbError(TbCodes.FRAME_TOO_LARGE, `the file is larger than ${maxBytes} bytes; split it`));
+          if (n > maxBytes) {
+            cb(new TbError(TbCodes.FRAME_TOO_LARGE, `the file is larger than ${maxBytes} bytes; split it`));
+            return;
+          }
           cb(null, chunk);
         },
       });
-      const cipher = createCipheriv('aes-256-gcm', this.key, this.iv) as CipherGCM;
+      const cipher = createCipheriv('aes-256-gcm', this.key, this.iv);
       const file = createWriteStream(this.path, { flags: 'wx', mode: 0o600 });
       let settled = false;
       const fail = (err: unknown): void => {
@@ -45,7 +48,8 @@ export class Spool {
         settled = true;
         signal.removeEventListener('abort', onAbort);
         body.unpipe(counter);
-        if (err instanceof BodyStopped || (err instanceof TbError && err.code === TbCodes.FRAME_TOO_LARGE)) body.destroy();
+        if (err instanceof BodyStopped || (err instanceof TbError && err.code === TbCodes.FRAME_TOO_LARGE))
+          body.destroy();
         else if (!body.destroyed) body.resume();
         counter.destroy();
         cipher.destroy();
@@ -53,7 +57,10 @@ export class Spool {
         reject(err);
       };
       const onAbort = (): void => fail(new BodyStopped());
-      if (signal.aborted) return onAbort();
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
       signal.addEventListener('abort', onAbort, { once: true });
       // kept after settling: a late error (the client going away while the rest is dropped) is not a crash
       body.on('error', () => fail(new BodyStopped())); // the request broke off

@@ -14,7 +14,10 @@ export interface ImportKind<Row, Chunk, Totals> {
   readonly kind: 'inventory' | 'sales';
   /** the audit action of each applied chunk */
   readonly action: string;
-  /** Reads and validates rows as the body arrives, in batches of at most `batch` rows. A malformed file throws TB_INVALID naming the line. */
+  /**
+   * Reads and validates rows as the body arrives, in batches of at most `batch` rows. A malformed file throws
+   * TB_INVALID naming the line.
+   */
   read(body: Readable, batch: number): AsyncIterable<RowBatch<Row>>;
   /** A file without a single row: TB_INVALID with this message (undefined: an empty import is fine). */
   readonly emptyMessage?: string;

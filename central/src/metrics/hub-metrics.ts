@@ -27,7 +27,12 @@ export class HubMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
       registers: [r],
     });
-    this.eventsApplied = new Counter({ name: 'tillbridge_events_applied_total', help: 'Agent events applied, by kind and outcome (applied, exception)', labelNames: ['kind', 'outcome'], registers: [r] });
+    this.eventsApplied = new Counter({
+      name: 'tillbridge_events_applied_total',
+      help: 'Agent events applied, by kind and outcome (applied, exception)',
+      labelNames: ['kind', 'outcome'],
+      registers: [r],
+    });
     this.registerDays = new Counter({
       name: 'tillbridge_register_days_reconciled_total',
       help: "Registers' business days reconciled against what the hub recorded, by outcome: matched, discrepancy, resending (each resend asked counts)",
@@ -41,7 +46,12 @@ export class HubMetrics {
       buckets: [1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400],
       registers: [r],
     });
-    this.webhookAttempts = new Counter({ name: 'tillbridge_webhook_attempts_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [r] });
+    this.webhookAttempts = new Counter({
+      name: 'tillbridge_webhook_attempts_total',
+      help: 'Webhook delivery attempts by outcome',
+      labelNames: ['outcome'],
+      registers: [r],
+    });
     new Gauge({
       name: 'tillbridge_webhook_deliveries_open',
       help: 'Webhook deliveries not yet succeeded or abandoned (pending or waiting for a retry)',
@@ -80,7 +90,11 @@ export class HubMetrics {
       },
     });
     // what each connected store's agent last reported
-    const perStore = (name: string, help: string, pick: (p: ReturnType<Hub['presence']['get']>) => number | undefined): void => {
+    const perStore = (
+      name: string,
+      help: string,
+      pick: (p: ReturnType<Hub['presence']['get']>) => number | undefined,
+    ): void => {
       new Gauge({
         name,
         help,
@@ -96,8 +110,16 @@ export class HubMetrics {
         },
       });
     };
-    perStore('tillbridge_outbox_depth', "Events waiting in a store agent's outbox (as it last reported)", (p) => p.outboxDepth);
-    perStore('tillbridge_outbox_oldest_age_seconds', "Age of the oldest event in a store agent's outbox (as it last reported)", (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000));
+    perStore(
+      'tillbridge_outbox_depth',
+      "Events waiting in a store agent's outbox (as it last reported)",
+      (p) => p.outboxDepth,
+    );
+    perStore(
+      'tillbridge_outbox_oldest_age_seconds',
+      "Age of the oldest event in a store agent's outbox (as it last reported)",
+      (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000),
+    );
     // one reading of the rate per scrape (text()), shared by the gauges below
     let rateScrape = -1;
     let rateNow: ReturnType<Hub['authzStats']['rate']> | undefined;
@@ -110,7 +132,11 @@ export class HubMetrics {
     };
     // A share of nothing is no value, not 0: prom-client starts a gauge without labels at 0, so
     // it is removed while there is no request to share (an alert on "< 0.95" must not fire on a quiet hub).
-    const rateGauge = (name: string, help: string, pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null): void => {
+    const rateGauge = (
+      name: string,
+      help: string,
+      pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null,
+    ): void => {
       new Gauge({
         name,
         help,
@@ -130,13 +156,26 @@ export class HubMetrics {
       collect() {
         this.reset();
         const now = rate();
-        for (const mode of ['online', 'offline'] as const) for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
+        for (const mode of ['online', 'offline'] as const)
+          for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
       },
     });
-    rateGauge('tillbridge_return_authorization_success_ratio', 'Share of return requests answered with a decision within the deadline (online or offline)', (rate) => rate.successRate);
-    rateGauge('tillbridge_return_authorization_online_ratio', 'Share of return requests the hub answered in time', (rate) => rate.onlineRate);
+    rateGauge(
+      'tillbridge_return_authorization_success_ratio',
+      'Share of return requests answered with a decision within the deadline (online or offline)',
+      (rate) => rate.successRate,
+    );
+    rateGauge(
+      'tillbridge_return_authorization_online_ratio',
+      'Share of return requests the hub answered in time',
+      (rate) => rate.onlineRate,
+    );
     // the ERP feed (docs/erp-feed.md): what each named consumer has still to take, the broker relay
-    this.feedRelayedTotal = new Counter({ name: 'tillbridge_feed_relayed_total', help: 'ERP feed entries this hub process published to the broker and had confirmed', registers: [r] });
+    this.feedRelayedTotal = new Counter({
+      name: 'tillbridge_feed_relayed_total',
+      help: 'ERP feed entries this hub process published to the broker and had confirmed',
+      registers: [r],
+    });
     new Gauge({
       name: 'tillbridge_feed_lag',
       help: "ERP feed entries after each named consumer's cursor (the feed's head minus its position; amqp:<exchange> is the broker relay)",
@@ -147,7 +186,8 @@ export class HubMetrics {
         for (const c of hub.erpFeed.consumers()) this.set({ consumer: c.name }, c.lag);
         // the relay before its first confirmed batch has no cursor yet: its lag is the whole feed
         const relay = hub.feedRelay.relay;
-        if (relay && !hub.erpFeed.consumer(relay.consumerName)) this.set({ consumer: relay.consumerName }, hub.erpFeed.head());
+        if (relay && !hub.erpFeed.consumer(relay.consumerName))
+          this.set({ consumer: relay.consumerName }, hub.erpFeed.head());
       },
     });
     new Gauge({

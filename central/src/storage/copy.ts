@@ -75,9 +75,17 @@ const PG_OWN_TABLES = new Set(['tillbridge_schema']);
 /** The SQLite schema's tables and columns (types as declared, upper case). */
 export function describeSqlite(db: Database.Database): SchemaShape {
   const shape: SchemaShape = new Map();
-  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all() as string[];
+  const tables = db
+    .prepare(
+      `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`,
+    )
+    .pluck()
+    .all() as string[];
   for (const t of tables) {
-    const cols = db.prepare(`SELECT name, type FROM pragma_table_info(?) ORDER BY cid`).all(t) as { name: string; type: string }[];
+    const cols = db.prepare(`SELECT name, type FROM pragma_table_info(?) ORDER BY cid`).all(t) as {
+      name: string;
+      type: string;
+    }[];
     shape.set(t, { columns: cols.map((c) => ({ name: c.name, type: c.type.toUpperCase() })) });
   }
   return shape;
@@ -85,7 +93,10 @@ export function describeSqlite(db: Database.Database): SchemaShape {
 
 type PgQuery = (text: string, values?: (string | null)[]) => Record<string, unknown>[];
 
-/** The PostgreSQL schema's tables and columns (in the connection's current schema), types as information_schema names them. */
+/**
+ * The PostgreSQL schema's tables and columns (in the connection's current schema), types as information_schema names
+ * them.
+ */
 export function describePostgres(query: PgQuery): SchemaShape {
   const rows = query(
     `SELECT c.table_name, c.column_name, c.data_type
@@ -142,7 +153,10 @@ export function schemaDifferences(sqlite: SchemaShape, pg: SchemaShape): string[
     for (const [name, type] of sc) {
       const pt = pc.get(name);
       if (pt === undefined) out.push(`column ${t}.${name} only in SQLite`);
-      else if (pgTypeFor(type) !== pt) out.push(`column ${t}.${name} is ${type || 'untyped'} in SQLite but ${pt} in PostgreSQL (expected ${pgTypeFor(type) ?? 'a mapped type'})`);
+      else if (pgTypeFor(type) !== pt)
+        out.push(
+          `column ${t}.${name} is ${type || 'untyped'} in SQLite but ${pt} in PostgreSQL (expected ${pgTypeFor(type) ?? 'a mapped type'})`,
+        );
     }
     for (const name of pc.keys()) if (!sc.has(name)) out.push(`column ${t}.${name} only in PostgreSQL`);
   }
@@ -153,7 +167,10 @@ export function schemaDifferences(sqlite: SchemaShape, pg: SchemaShape): string[
 export function insertOrder(db: Database.Database, tables: string[]): string[] {
   const deps = new Map<string, Set<string>>();
   for (const t of tables) {
-    const refs = db.prepare(`SELECT DISTINCT "table" AS ref FROM pragma_foreign_key_list(?)`).pluck().all(t) as string[];
+    const refs = db
+      .prepare(`SELECT DISTINCT "table" AS ref FROM pragma_foreign_key_list(?)`)
+      .pluck()
+      .all(t) as string[];
     deps.set(t, new Set(refs.filter((r) => r !== t && tables.includes(r))));
   }
   const out: string[] = [];
@@ -161,7 +178,11 @@ export function insertOrder(db: Database.Database, tables: string[]): string[] {
   const visit = (t: string, path: string[]): void => {
     const s = state.get(t);
     if (s === 'done') return;
-    if (s === 'visiting') throw new TbError(TbCodes.INTERNAL, `the hub's tables reference each other in a cycle (${[...path, t].join(' → ')}): cannot order the copy`);
+    if (s === 'visiting')
+      throw new TbError(
+        TbCodes.INTERNAL,
+        `the hub's tables reference each other in a cycle (${[...path, t].join(' → ')}): cannot order the copy`,
+      );
     state.set(t, 'visiting');
     for (const d of [...deps.get(t)!].sort()) visit(d, [...path, t]);
     state.set(t, 'done');
@@ -222,12 +243,20 @@ function requireEmpty(query: PgQuery, location: string): void {
   const reg = query(`SELECT to_regclass('tillbridge_schema') AS t`)[0]?.t;
   if (reg) {
     const v = query('SELECT version FROM tillbridge_schema')[0]?.version;
-    throw new TbError(TbCodes.CONFLICT, `the database ${location} already holds a hub (schema version ${v ?? '?'}): migrate only into an empty database (create one: CREATE DATABASE …)`);
+    throw new TbError(
+      TbCodes.CONFLICT,
+      `the database ${location} already holds a hub (schema version ${v ?? '?'}): migrate only into an empty database (create one: CREATE DATABASE …)`,
+    );
   }
-  const tables = query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`).map((r) => String(r.table_name));
+  const tables = query(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`,
+  ).map((r) => String(r.table_name));
   if (tables.length > 0) {
     const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? `, … (${tables.length} in all)` : '');
-    throw new TbError(TbCodes.CONFLICT, `the database ${location} is not empty (tables ${shown}): migrate only into an empty database`);
+    throw new TbError(
+      TbCodes.CONFLICT,
+      `the database ${location} is not empty (tables ${shown}): migrate only into an empty database`,
+    );
   }
 }
 
@@ -241,7 +270,11 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
   const location = redactUrl(url);
   const db = source.raw;
   const sqliteVersion = source.schemaVersion();
-  if (sqliteVersion !== SQLITE_SCHEMA_VERSION) throw new TbError(TbCodes.INTERNAL, `${source.location} is at schema version ${sqliteVersion}, not ${SQLITE_SCHEMA_VERSION}: open it with openSqliteStorage first`);
+  if (sqliteVersion !== SQLITE_SCHEMA_VERSION)
+    throw new TbError(
+      TbCodes.INTERNAL,
+      `${source.location} is at schema version ${sqliteVersion}, not ${SQLITE_SCHEMA_VERSION}: open it with openSqliteStorage first`,
+    );
   if (db.inTransaction) throw new TbError(TbCodes.INTERNAL, 'the SQLite source is inside a transaction');
 
   // every value as PostgreSQL sends it (text): only counts and ids are read back
@@ -267,10 +300,23 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
     const pShape = describePostgres(query);
     const diff = schemaDifferences(sShape, pShape);
     if (diff.length > 0) {
-      throw new TbError(TbCodes.INTERNAL, `this hub's SQLite schema (version ${sqliteVersion}) and PostgreSQL schema (version ${PG_SCHEMA_VERSION}) differ, so nothing was copied: ${diff.join('; ')}`);
+      throw new TbError(
+        TbCodes.INTERNAL,
+        `this hub's SQLite schema (version ${sqliteVersion}) and PostgreSQL schema (version ${PG_SCHEMA_VERSION}) differ, so nothing was copied: ${diff.join('; ')}`,
+      );
     }
     const order = insertOrder(db, [...sShape.keys()]);
-    const totals = new Map(order.map((t) => [t, Number(db.prepare(`SELECT COUNT(*) FROM ${quote(t)}`).pluck().get())]));
+    const totals = new Map(
+      order.map((t) => [
+        t,
+        Number(
+          db
+            .prepare(`SELECT COUNT(*) FROM ${quote(t)}`)
+            .pluck()
+            .get(),
+        ),
+      ]),
+    );
     const totalAll = [...totals.values()].reduce((a, b) => a + b, 0);
     const identity = query(
       `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_name, column_name`,
@@ -290,7 +336,11 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
         const tuples: string[] = [];
         for (let r = 0; r < rows; r++) tuples.push(`(${cols.map((_, c) => `$${r * cols.length + c + 1}`).join(', ')})`);
         name = `tb_copy_${++stmtNo}`;
-        client.prepare(name, `INSERT INTO ${quote(table)} (${cols.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`, rows * cols.length);
+        client.prepare(
+          name,
+          `INSERT INTO ${quote(table)} (${cols.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`,
+          rows * cols.length,
+        );
         prepared.set(rows, name);
         return name;
       };
@@ -302,7 +352,10 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
         try {
           client.execute(insertOf(pending), values);
         } catch (err) {
-          throw new TbError(TbCodes.INTERNAL, `copying ${table} (rows ${copied + 1}..${copied + pending}) into ${location}: ${String((err as Error).message).trim()}`);
+          throw new TbError(
+            TbCodes.INTERNAL,
+            `copying ${table} (rows ${copied + 1}..${copied + pending}) into ${location}: ${String((err as Error).message).trim()}`,
+          );
         }
         copied += pending;
         copiedAll += pending;
@@ -311,14 +364,21 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
         opts.onProgress?.({ table, copied, total, copiedAll, totalAll });
       };
       // integers as BigInt: 64-bit values copied exactly
-      const rows = db.prepare(`SELECT ${cols.map(quote).join(', ')} FROM ${quote(table)}`).raw(true).safeIntegers(true);
+      const rows = db
+        .prepare(`SELECT ${cols.map(quote).join(', ')} FROM ${quote(table)}`)
+        .raw(true)
+        .safeIntegers(true);
       for (const row of rows.iterate() as IterableIterator<unknown[]>) {
         for (const v of row) values.push(pgText(v));
         if (++pending === batch) flush();
       }
       flush();
       const landed = Number(query(`SELECT COUNT(*) AS n FROM ${quote(table)}`)[0]!.n);
-      if (copied !== total || landed !== total) throw new TbError(TbCodes.INTERNAL, `copying ${table}: ${total} rows in SQLite, ${copied} read, ${landed} in PostgreSQL`);
+      if (copied !== total || landed !== total)
+        throw new TbError(
+          TbCodes.INTERNAL,
+          `copying ${table}: ${total} rows in SQLite, ${copied} read, ${landed} in PostgreSQL`,
+        );
       tables.push({ table, rows: copied });
       opts.onProgress?.({ table, copied, total, copiedAll, totalAll });
     }
@@ -326,7 +386,10 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
     // identity columns hand out ids past the copied ones (a hub's next audit entry, policy version…)
     const sequences: CopyResult['sequences'] = [];
     for (const { table_name: t, column_name: c } of identity) {
-      const r = query(`SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(${quote(c)}), 0) + 1, false) AS next FROM ${quote(t)}`, [quote(t), c])[0]!;
+      const r = query(
+        `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(${quote(c)}), 0) + 1, false) AS next FROM ${quote(t)}`,
+        [quote(t), c],
+      )[0]!;
       sequences.push({ table: t, column: c, next: Number(r.next) });
     }
     // last: the row that makes it a hub
@@ -335,7 +398,15 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
     sqliteOpen = false;
     query('COMMIT');
     pgOpen = false;
-    return { from: source.location, to: location, schemaVersion: { sqlite: sqliteVersion, postgres: PG_SCHEMA_VERSION }, tables, rows: copiedAll, sequences, transaction: 'one' };
+    return {
+      from: source.location,
+      to: location,
+      schemaVersion: { sqlite: sqliteVersion, postgres: PG_SCHEMA_VERSION },
+      tables,
+      rows: copiedAll,
+      sequences,
+      transaction: 'one',
+    };
   } catch (err) {
     if (sqliteOpen) {
       try {

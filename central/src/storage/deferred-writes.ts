@@ -101,7 +101,6 @@ export interface DeferredStats {
   dropped: number;
 }
 
-
 /** Most rows written in one transaction. */
 export const DEFAULT_BATCH_ROWS = 500;
 

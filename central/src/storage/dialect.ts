@@ -53,7 +53,10 @@ export function toPostgres(sql: string): PgStatementText {
       positional++;
       out += `$${positional}`;
       i++;
-    } else if ((c === '@' || c === '$' || (c === ':' && sql[i + 1] !== ':' && sql[i - 1] !== ':')) && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
+    } else if (
+      (c === '@' || c === '$' || (c === ':' && sql[i + 1] !== ':' && sql[i - 1] !== ':')) &&
+      /[A-Za-z_]/.test(sql[i + 1] ?? '')
+    ) {
       let j = i + 1;
       while (j < n && /[A-Za-z0-9_]/.test(sql[j]!)) j++;
       const name = sql.slice(i + 1, j);
@@ -76,7 +79,8 @@ export function toPostgres(sql: string): PgStatementText {
       i++;
     }
   }
-  if (names.length > 0 && positional > 0) throw new Error(`a statement mixes ? and named parameters: ${sql.slice(0, 80)}`);
+  if (names.length > 0 && positional > 0)
+    throw new Error(`a statement mixes ? and named parameters: ${sql.slice(0, 80)}`);
   return { text: out, names: names.length > 0 ? names : undefined, positional };
 }
 
@@ -85,14 +89,18 @@ export function bindValues(st: PgStatementText, params: unknown[]): (string | nu
   let values: unknown[];
   if (st.names) {
     const bag = params[0];
-    if (params.length !== 1 || bag === null || typeof bag !== 'object') throw new TypeError(`this statement takes named parameters (${st.names.join(', ')}): pass one object`);
+    if (params.length !== 1 || bag === null || typeof bag !== 'object')
+      throw new TypeError(`this statement takes named parameters (${st.names.join(', ')}): pass one object`);
     values = st.names.map((name) => {
       if (!(name in (bag as Record<string, unknown>))) throw new RangeError(`Missing named parameter "${name}"`);
       return (bag as Record<string, unknown>)[name];
     });
   } else {
     values = params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params;
-    if (values.length !== st.positional) throw new RangeError(`Too ${values.length < st.positional ? 'few' : 'many'} parameter values were provided (${values.length} for ${st.positional})`);
+    if (values.length !== st.positional)
+      throw new RangeError(
+        `Too ${values.length < st.positional ? 'few' : 'many'} parameter values were provided (${values.length} for ${st.positional})`,
+      );
   }
   return values.map(toText);
 }

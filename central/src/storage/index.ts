@@ -8,7 +8,14 @@ export type { Engine, HubStorage, SqlDb, Statement, RunResult, CommitCounts } fr
 export { isConstraintError } from './sql.js';
 export type { Notifier, Listener, ListenOptions } from './notify.js';
 export { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
-export { isPostgresUrl, redactUrl, PG_SCHEMA_VERSION, openPgClient, type PgClient, type PgClientOptions } from './postgres.js';
+export {
+  isPostgresUrl,
+  redactUrl,
+  PG_SCHEMA_VERSION,
+  openPgClient,
+  type PgClient,
+  type PgClientOptions,
+} from './postgres.js';
 
 export interface StorageOptions {
   /** Create the database (and its schema) when there is none. */
@@ -24,9 +31,15 @@ export interface StorageOptions {
 /** Opens the hub's storage on the engine its options name, migrated to the running code's schema. */
 export function openHubStorage(dataDir: string, opts: StorageOptions = {}): HubStorage {
   if (opts.database !== undefined && opts.database !== '') {
-    return openPostgresStorage(opts.database, { ...(opts.create ? { create: true } : {}), ...(opts.log ? { log: opts.log } : {}) });
+    return openPostgresStorage(opts.database, {
+      ...(opts.create ? { create: true } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+    });
   }
-  return openSqliteStorage(dataDir, { ...(opts.create ? { create: true } : {}), ...(opts.log ? { log: opts.log } : {}) });
+  return openSqliteStorage(dataDir, {
+    ...(opts.create ? { create: true } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
 }
 
 /**

@@ -43,12 +43,18 @@ export interface Listener {
 
 /** A channel is named as an SQL identifier is: lower case letters, digits, underscores. */
 export function checkChannel(channel: string): string {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`notify channel "${channel}": expected lower case letters, digits and underscores (at most 63)`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel))
+    throw new Error(`notify channel "${channel}": expected lower case letters, digits and underscores (at most 63)`);
   return channel;
 }
 
 /** Calls `onMessage`, logging rather than passing on what it throws. */
-export function deliverSafely(onMessage: (payload: string) => void, payload: string, channel: string, log: Logger | undefined): void {
+export function deliverSafely(
+  onMessage: (payload: string) => void,
+  payload: string,
+  channel: string,
+  log: Logger | undefined,
+): void {
   try {
     onMessage(payload);
   } catch (err) {

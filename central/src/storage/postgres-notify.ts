@@ -1,6 +1,13 @@
 import pg from 'pg';
 import { fullJitterDelay, type Logger } from '@tillbridge/shared';
-import { checkChannel, deliverSafely, MAX_NOTIFY_PAYLOAD_BYTES, type Listener, type ListenOptions, type Notifier } from './notify.js';
+import {
+  checkChannel,
+  deliverSafely,
+  MAX_NOTIFY_PAYLOAD_BYTES,
+  type Listener,
+  type ListenOptions,
+  type Notifier,
+} from './notify.js';
 import type { SqlDb, Statement } from './sql.js';
 
 /**
@@ -26,13 +33,19 @@ export class PgNotifier implements Notifier {
   notify(channel: string, payload: string): void {
     checkChannel(channel);
     const bytes = Buffer.byteLength(payload);
-    if (bytes > this.maxPayloadBytes) throw new Error(`notify ${channel}: a payload of ${bytes} bytes is over the ${this.maxPayloadBytes} a NOTIFY carries`);
+    if (bytes > this.maxPayloadBytes)
+      throw new Error(
+        `notify ${channel}: a payload of ${bytes} bytes is over the ${this.maxPayloadBytes} a NOTIFY carries`,
+      );
     this.statement ??= this.db.prepare('SELECT pg_notify(?, ?) AS sent');
     this.statement.get(channel, payload);
   }
 
   listen(channel: string, onMessage: (payload: string) => void, opts: ListenOptions = {}): Listener {
-    return new PgListener(this.url, this.location, checkChannel(channel), onMessage, { ...opts, log: opts.log ?? this.log });
+    return new PgListener(this.url, this.location, checkChannel(channel), onMessage, {
+      ...opts,
+      log: opts.log ?? this.log,
+    });
   }
 }
 
@@ -79,7 +92,10 @@ class PgListener implements Listener {
       client.removeAllListeners('notification');
       client.end().catch(() => {});
       if (this.closed) return;
-      log?.warn({ database: this.location, channel: this.channel, err: err?.message }, 'the LISTEN connection was lost; connecting again');
+      log?.warn(
+        { database: this.location, channel: this.channel, err: err?.message },
+        'the LISTEN connection was lost; connecting again',
+      );
       this.retry();
     };
     client.on('error', (err) => onLost(err));

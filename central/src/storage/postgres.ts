@@ -19,7 +19,9 @@ export const WRITE_LOCK = 0x7462_6877; // 'tbhw'
 /** Taken while migrating, so that hub processes starting together migrate once. */
 export const MIGRATE_LOCK = 0x7462_686d; // 'tbhm'
 
-/** SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, admin shutdown, cannot connect now. */
+/**
+ * SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, admin shutdown, cannot connect now.
+ */
 const RETRY_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03']);
 
 export function isPostgresUrl(s: string | undefined): s is string {
@@ -87,7 +89,10 @@ function connectClient(url: string, types: 'hub' | 'text', applicationName: stri
     c.connectSync(target);
   } catch (err) {
     finishClient(c);
-    throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(url)} cannot be reached: ${String((err as Error).message).trim()}`);
+    throw new TbError(
+      TbCodes.STORAGE_BUSY,
+      `PostgreSQL at ${redactUrl(url)} cannot be reached: ${String((err as Error).message).trim()}`,
+    );
   }
   return c;
 }
@@ -128,7 +133,10 @@ export function openPgClient(url: string, opts: PgClientOptions = {}): PgClient 
 
 /** A PostgreSQL error with its SQLSTATE as `code`, as SQLite's errors carry theirs. */
 class PgError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
     super(message.trim());
     this.name = 'PgError';
   }
@@ -167,7 +175,10 @@ class PgStatement {
   }
 }
 
-/** Statements kept translated per storage (prepare of the same SQL again reuses them); past this many, the cache starts over. */
+/**
+ * Statements kept translated per storage (prepare of the same SQL again reuses them); past this many, the cache starts
+ * over.
+ */
 const STATEMENT_CACHE = 2000;
 
 /**
@@ -210,7 +221,11 @@ class Connection {
       // the connection broke (the server restarted, the network dropped): worth retrying, the next statement reconnects
       throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL connection lost: ${String((err as Error).message).trim()}`);
     }
-    if (RETRY_STATES.has(code)) throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL asked to retry (${code}): ${String((err as Error).message).trim()}`);
+    if (RETRY_STATES.has(code))
+      throw new TbError(
+        TbCodes.STORAGE_BUSY,
+        `PostgreSQL asked to retry (${code}): ${String((err as Error).message).trim()}`,
+      );
     throw new PgError((err as Error).message, code);
   }
 
@@ -233,7 +248,11 @@ class Connection {
   }
 
   /** Runs a prepared statement, preparing it first on a connection that has not seen it. */
-  execute(p: Prepared, values: (string | null)[], changes: boolean): { rows: Record<string, unknown>[]; changes: number } {
+  execute(
+    p: Prepared,
+    values: (string | null)[],
+    changes: boolean,
+  ): { rows: Record<string, unknown>[]; changes: number } {
     const c = this.open();
     try {
       if (p.generation !== this.generation) {
@@ -265,7 +284,8 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   const conn = new Connection(url, opts.applicationName ?? 'tillbridge-hub');
   const location = redactUrl(url);
   const batch = opts.iterateBatch ?? ITERATE_BATCH;
-  if (!Number.isInteger(batch) || batch < 1) throw new TbError(TbCodes.INTERNAL, `iterateBatch: expected a whole number of rows ≥ 1, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new TbError(TbCodes.INTERNAL, `iterateBatch: expected a whole number of rows ≥ 1, got ${batch}`);
   try {
     migrate(conn, location, Boolean(opts.create), opts.log);
   } catch (err) {
@@ -346,7 +366,11 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
   };
 
   /** Runs `p` (the statement's own text, or its first-row form): a write outside a transaction is one of its own. */
-  const run = (ps: PgStatement, p: Prepared, values: (string | null)[]): { rows: Record<string, unknown>[]; changes: number } => {
+  const run = (
+    ps: PgStatement,
+    p: Prepared,
+    values: (string | null)[],
+  ): { rows: Record<string, unknown>[]; changes: number } => {
     open();
     if (ps.readOnly) return conn.execute(p, values, false);
     // a write on its own is a transaction of its own, under the same lock as every other write
@@ -370,11 +394,13 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
       if (!open_) return;
       open_ = false;
       // on the connection it was opened on, unless that is in a failed transaction (the rollback drops it)
-      if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction')) conn.query(`CLOSE ${name}`);
+      if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction'))
+        conn.query(`CLOSE ${name}`);
     };
     try {
       for (;;) {
-        if (conn.generation !== generation) throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
+        if (conn.generation !== generation)
+          throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
         const rows = conn.query(`FETCH FORWARD ${batch} FROM ${name}`).rows;
         if (rows.length < batch) close();
         yield* rows;
@@ -485,10 +511,16 @@ function migrate(conn: Connection, location: string, create: boolean, log?: Logg
     conn.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
     let version = schemaVersionOf(conn);
     if (version === 0 && !create) {
-      throw new TbError(TbCodes.CONFIG, `no hub in the database ${location}: run \`tillbridge-hub init --database ${location}\` first`);
+      throw new TbError(
+        TbCodes.CONFIG,
+        `no hub in the database ${location}: run \`tillbridge-hub init --database ${location}\` first`,
+      );
     }
     if (version > PG_MIGRATIONS.length) {
-      throw new TbError(TbCodes.CONFIG, `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)`);
+      throw new TbError(
+        TbCodes.CONFIG,
+        `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)`,
+      );
     }
     if (version > 0 && version < PG_MIGRATIONS.length) {
       log?.warn(

@@ -57,7 +57,10 @@ export interface HubStorage {
    * simply runs as part of it (no savepoint: the hot paths nest, and a savepoint per row costs).
    */
   tx<T>(fn: () => T): T;
-  /** Like `tx`, but nested it is a savepoint: when `fn` throws, only its own writes are undone (for callers that catch and go on). */
+  /**
+   * Like `tx`, but nested it is a savepoint: when `fn` throws, only its own writes are undone (for callers that catch
+   * and go on).
+   */
   savepoint<T>(fn: () => T): T;
   /**
    * Runs `fn` in one write transaction whose commit does not wait for the disk: a crash may undo

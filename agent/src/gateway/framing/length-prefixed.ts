@@ -39,7 +39,10 @@ export class LengthPrefixedFramer implements Framer {
   encode(payload: Buffer): Buffer {
     const limit = this.opts.bytes === 2 ? 0xffff : 0xffff_ffff;
     if (payload.length > limit) {
-      throw new TbError(TbCodes.FRAME_TOO_LARGE, `a reply longer than ${limit} bytes cannot be sent with a ${this.opts.bytes}-byte length`);
+      throw new TbError(
+        TbCodes.FRAME_TOO_LARGE,
+        `a reply longer than ${limit} bytes cannot be sent with a ${this.opts.bytes}-byte length`,
+      );
     }
     const prefix = Buffer.alloc(this.opts.bytes);
     prefix.writeUIntBE(payload.length, 0, this.opts.bytes);
@@ -50,7 +53,12 @@ export class LengthPrefixedFramer implements Framer {
     const out: FramerOutput[] = [];
     const timeout = this.opts.interByteTimeoutMs;
     if (timeout > 0 && (this.state !== 'header' || this.headerLen > 0) && nowMs - this.lastByteMs > timeout) {
-      if (this.state !== 'skip') out.push({ kind: 'error', code: TbCodes.MALFORMED, message: `incomplete frame discarded after ${timeout} ms of silence` });
+      if (this.state !== 'skip')
+        out.push({
+          kind: 'error',
+          code: TbCodes.MALFORMED,
+          message: `incomplete frame discarded after ${timeout} ms of silence`,
+        });
       this.reset();
     }
     if (chunk.length === 0) return out;
@@ -88,7 +96,11 @@ export class LengthPrefixedFramer implements Framer {
     this.headerLen = 0;
     if (length === 0) return;
     if (length > this.opts.maxFrameBytes) {
-      out.push({ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded` });
+      out.push({
+        kind: 'error',
+        code: TbCodes.FRAME_TOO_LARGE,
+        message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded`,
+      });
       this.state = 'skip';
       this.skipLeft = length;
       return;

@@ -34,11 +34,20 @@ export class LineFramer implements Framer {
 
   push(chunk: Buffer, nowMs = Date.now()): FramerOutput[] {
     const out: FramerOutput[] = [];
-    if (this.opts.interByteTimeoutMs > 0 && this.held.length > 0 && nowMs - this.lastByteMs > this.opts.interByteTimeoutMs) {
+    if (
+      this.opts.interByteTimeoutMs > 0 &&
+      this.held.length > 0 &&
+      nowMs - this.lastByteMs > this.opts.interByteTimeoutMs
+    ) {
       const hadFrame = !this.discarding;
       this.held = Buffer.alloc(0);
       this.discarding = false;
-      if (hadFrame) out.push({ kind: 'error', code: TbCodes.MALFORMED, message: `incomplete frame discarded after ${this.opts.interByteTimeoutMs} ms of silence` });
+      if (hadFrame)
+        out.push({
+          kind: 'error',
+          code: TbCodes.MALFORMED,
+          message: `incomplete frame discarded after ${this.opts.interByteTimeoutMs} ms of silence`,
+        });
     }
     if (chunk.length === 0) return out;
     this.lastByteMs = nowMs;
@@ -60,7 +69,11 @@ export class LineFramer implements Framer {
     } else if (rest.length > this.opts.maxFrameBytes + this.term.length) {
       // (the held bytes may end with the first part of a split terminator, or a CR the emit drops)
       this.discarding = true;
-      out.push({ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded` });
+      out.push({
+        kind: 'error',
+        code: TbCodes.FRAME_TOO_LARGE,
+        message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded`,
+      });
       rest = rest.subarray(Math.max(0, rest.length - (this.term.length - 1)));
     }
     this.held = Buffer.from(rest);
@@ -68,10 +81,15 @@ export class LineFramer implements Framer {
   }
 
   private emit(payload: Buffer, out: FramerOutput[]): void {
-    if (this.opts.terminator === '\n' && payload.length > 0 && payload[payload.length - 1] === 0x0d) payload = payload.subarray(0, -1);
+    if (this.opts.terminator === '\n' && payload.length > 0 && payload[payload.length - 1] === 0x0d)
+      payload = payload.subarray(0, -1);
     if (payload.length === 0) return;
     if (payload.length > this.opts.maxFrameBytes) {
-      out.push({ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded` });
+      out.push({
+        kind: 'error',
+        code: TbCodes.FRAME_TOO_LARGE,
+        message: `frame longer than ${this.opts.maxFrameBytes} bytes discarded`,
+      });
       return;
     }
     out.push({ kind: 'frame', payload: Buffer.from(payload) });

@@ -24,7 +24,8 @@ export interface MessageFramerOptions {
  */
 export class MessageFramer implements Framer {
   constructor(private readonly opts: MessageFramerOptions) {
-    if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 1) throw new Error('message framing needs a positive maxFrameBytes');
+    if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 1)
+      throw new Error('message framing needs a positive maxFrameBytes');
   }
 
   buffered(): number {
@@ -38,7 +39,13 @@ export class MessageFramer implements Framer {
   push(chunk: Buffer): FramerOutput[] {
     if (chunk.length === 0) return [];
     if (chunk.length > this.opts.maxFrameBytes) {
-      return [{ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: `message longer than ${this.opts.maxFrameBytes} bytes discarded` }];
+      return [
+        {
+          kind: 'error',
+          code: TbCodes.FRAME_TOO_LARGE,
+          message: `message longer than ${this.opts.maxFrameBytes} bytes discarded`,
+        },
+      ];
     }
     return [{ kind: 'frame', payload: Buffer.from(chunk) }];
   }

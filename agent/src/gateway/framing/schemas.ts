@@ -26,7 +26,11 @@ const InterByteTimeoutMs = (def: number) =>
 export const LineFramingSchema = z.strictObject({
   type: z.literal('line'),
   /** The terminator as a string; "\n" (default) or "\r\n". */
-  terminator: z.string().min(1, 'a terminator of 1 to 4 characters, e.g. "\\n" or "\\r\\n"').max(4, 'a terminator of 1 to 4 characters, e.g. "\\n" or "\\r\\n"').default('\n'),
+  terminator: z
+    .string()
+    .min(1, 'a terminator of 1 to 4 characters, e.g. "\\n" or "\\r\\n"')
+    .max(4, 'a terminator of 1 to 4 characters, e.g. "\\n" or "\\r\\n"')
+    .default('\n'),
   maxFrameBytes: MaxFrameBytes(65_536),
   /** Bytes of a partial frame older than this are discarded (0: never). */
   interByteTimeoutMs: InterByteTimeoutMs(0),
@@ -52,9 +56,13 @@ export const LengthPrefixedFramingSchema = z.strictObject({
   interByteTimeoutMs: InterByteTimeoutMs(5000),
 });
 
-export const FramingSchema = z.discriminatedUnion('type', [LineFramingSchema, StxEtxFramingSchema, LengthPrefixedFramingSchema, MessageFramingSchema], {
-  error: 'a framing type: "line", "stx-etx", "length-prefixed" or "message"',
-});
+export const FramingSchema = z.discriminatedUnion(
+  'type',
+  [LineFramingSchema, StxEtxFramingSchema, LengthPrefixedFramingSchema, MessageFramingSchema],
+  {
+    error: 'a framing type: "line", "stx-etx", "length-prefixed" or "message"',
+  },
+);
 export type FramingConfig = z.infer<typeof FramingSchema>;
 
 /** What a register without a `framing` key gets: JSON lines ending in "\n", 64 KiB at most. */

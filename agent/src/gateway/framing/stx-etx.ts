@@ -83,7 +83,8 @@ export class StxEtxFramer implements Framer {
     const out: FramerOutput[] = [];
     const timeout = this.opts.interByteTimeoutMs;
     if (timeout > 0 && (this.state !== 'idle' || this.noise > 0) && nowMs - this.lastByteMs > timeout) {
-      if (this.state === 'data' || this.state === 'lrc') this.fail(out, TbCodes.MALFORMED, `incomplete frame discarded after ${timeout} ms of silence`);
+      if (this.state === 'data' || this.state === 'lrc')
+        this.fail(out, TbCodes.MALFORMED, `incomplete frame discarded after ${timeout} ms of silence`);
       this.reset();
     }
     if (chunk.length === 0) return out;

@@ -58,5 +58,7 @@ export function milliToNumber(milli: bigint): number {
   return Number(milli) / 1000;
 }
 
-/** Minor units and quantities as decimal text: one implementation, in shared (the hub's POSLog export writes them too). */
+/**
+ * Minor units and quantities as decimal text: one implementation, in shared (the hub's POSLog export writes them too).
+ */
 export { minorToDecimal as formatMinor, quantityToDecimal as formatQuantity } from '@tillbridge/shared';

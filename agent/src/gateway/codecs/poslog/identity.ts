@@ -49,7 +49,10 @@ export function datedBy(nodes: (XNode | undefined)[], zone: ZoneResolver, where 
       const day = localDay(text, zone);
       const iso = normaliseTimestamp(text, zone);
       if (day === undefined || iso === undefined) {
-        throw new TbError(TbCodes.INVALID, `${where}${name}: expected an ISO 8601 date-time such as 2026-11-27T10:15:00 or 2026-11-27T10:15:00+01:00`);
+        throw new TbError(
+          TbCodes.INVALID,
+          `${where}${name}: expected an ISO 8601 date-time such as 2026-11-27T10:15:00 or 2026-11-27T10:15:00+01:00`,
+        );
       }
       return { day, ms: Date.parse(iso) };
     }
@@ -79,7 +82,11 @@ export function statedIdentityOf(node: XNode, retail?: XNode): TxIdentity {
 
 function storeOf(node: XNode): string | undefined {
   const unit = child(node, 'BusinessUnit');
-  return textAt(node, 'RetailStoreID') ?? textAt(unit, 'UnitID') ?? (unit && unit.children.length === 0 && unit.text !== '' ? unit.text : undefined);
+  return (
+    textAt(node, 'RetailStoreID') ??
+    textAt(unit, 'UnitID') ??
+    (unit?.children.length === 0 && unit.text !== '' ? unit.text : undefined)
+  );
 }
 
 function businessDay(node: XNode): string | undefined {
@@ -98,7 +105,10 @@ function part(v: string): string {
 /** `store-workstation-sequence`, the receipt number without its day; undefined without workstation or sequence. */
 export function sequencePrefix(id: TxIdentity): string | undefined {
   if (id.workstation === undefined || id.sequence === undefined) return undefined;
-  return [id.store, id.workstation, id.sequence].filter((p): p is string => p !== undefined).map(part).join('-');
+  return [id.store, id.workstation, id.sequence]
+    .filter((p): p is string => p !== undefined)
+    .map(part)
+    .join('-');
 }
 
 /** `prefix-yyyymmdd` (a day that is not eight digits keeps its form, as parts do). */
@@ -113,7 +123,8 @@ function composite(id: TxIdentity): string | undefined {
 
 export function checked(receipt: string | undefined, what: string): string | undefined {
   if (receipt === undefined) return undefined;
-  if (receipt.length > MAX_RECEIPT) throw new TbError(TbCodes.INVALID, `${what} is longer than ${MAX_RECEIPT} characters`);
+  if (receipt.length > MAX_RECEIPT)
+    throw new TbError(TbCodes.INVALID, `${what} is longer than ${MAX_RECEIPT} characters`);
   return receipt;
 }
 
@@ -121,10 +132,15 @@ export function checked(receipt: string | undefined, what: string): string | und
 export function saleReceipt(id: TxIdentity, key: ReceiptKey): string {
   const receipt =
     id.receiptCode ??
-    (key === 'sequence' ? (composite(id) ?? id.transactionId ?? id.receiptNumber) : (id.transactionId ?? id.receiptNumber ?? composite(id)));
+    (key === 'sequence'
+      ? (composite(id) ?? id.transactionId ?? id.receiptNumber)
+      : (id.transactionId ?? id.receiptNumber ?? composite(id)));
   const ok = checked(receipt, 'the receipt number');
   if (ok === undefined) {
-    throw new TbError(TbCodes.INVALID, 'no receipt number: expected se:ReceiptCode, TransactionID, ReceiptNumber, or WorkstationID and SequenceNumber');
+    throw new TbError(
+      TbCodes.INVALID,
+      'no receipt number: expected se:ReceiptCode, TransactionID, ReceiptNumber, or WorkstationID and SequenceNumber',
+    );
   }
   return ok;
 }
@@ -158,7 +174,15 @@ export function linkedLine(link: XNode): number | undefined {
  * element falls back to the document digest and its position in the document.
  */
 export function messageId(kind: string, id: TxIdentity, fallback: string, group = ''): string {
-  const parts = [id.store, id.workstation, id.sequence, id.businessDay, id.transactionId, id.receiptNumber, id.receiptCode].map((p) => p ?? '');
+  const parts = [
+    id.store,
+    id.workstation,
+    id.sequence,
+    id.businessDay,
+    id.transactionId,
+    id.receiptNumber,
+    id.receiptCode,
+  ].map((p) => p ?? '');
   const anonymous = parts.every((p) => p === '');
   return derivedId('tillbridge:poslog', kind, group, ...(anonymous ? [fallback] : parts));
 }

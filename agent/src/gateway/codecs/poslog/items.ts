@@ -19,7 +19,11 @@ export function quantityMilli(item: XNode): bigint {
 
 /** ItemID, else the first POSIdentity/POSItemID. */
 export function skuOf(item: XNode): string {
-  const sku = textAt(item, 'ItemID') ?? childrenNamed(item, 'POSIdentity').map((p) => textAt(p, 'POSItemID')).find((s) => s !== undefined);
+  const sku =
+    textAt(item, 'ItemID') ??
+    childrenNamed(item, 'POSIdentity')
+      .map((p) => textAt(p, 'POSItemID'))
+      .find((s) => s !== undefined);
   if (sku === undefined) throw new TbError(TbCodes.INVALID, `${item.name}: expected ItemID or POSIdentity/POSItemID`);
   if (sku.length > 64) throw new TbError(TbCodes.INVALID, `${item.name}/ItemID: expected at most 64 characters`);
   return sku;
@@ -29,7 +33,8 @@ function amount(item: XNode, name: string, digits: number): number | undefined {
   const text = textAt(item, name);
   if (text === undefined) return undefined;
   const v = toMinorUnits(text, digits);
-  if (v === undefined) throw new TbError(TbCodes.INVALID, `${item.name}/${name}: expected a decimal amount with at most 7 decimals`);
+  if (v === undefined)
+    throw new TbError(TbCodes.INVALID, `${item.name}/${name}: expected a decimal amount with at most 7 decimals`);
   return Math.abs(v);
 }
 
@@ -41,11 +46,16 @@ function amount(item: XNode, name: string, digits: number): number | undefined {
  */
 export function unitPriceOf(item: XNode, milli: bigint, digits: number): number {
   const abs = milli < 0n ? -milli : milli;
-  const prices = [amount(item, 'ActualSalesUnitPrice', digits), amount(item, 'RegularSalesUnitPrice', digits)].filter((p): p is number => p !== undefined);
+  const prices = [amount(item, 'ActualSalesUnitPrice', digits), amount(item, 'RegularSalesUnitPrice', digits)].filter(
+    (p): p is number => p !== undefined,
+  );
   const extended = amount(item, 'ExtendedAmount', digits);
   if (extended === undefined || abs === 0n) {
     if (prices[0] !== undefined) return prices[0];
-    throw new TbError(TbCodes.INVALID, `${item.name}: expected a unit price (ActualSalesUnitPrice, RegularSalesUnitPrice) or ExtendedAmount`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `${item.name}: expected a unit price (ActualSalesUnitPrice, RegularSalesUnitPrice) or ExtendedAmount`,
+    );
   }
   const qty = Number(abs) / 1000;
   const tolerance = 0.5 * Math.max(1, qty) + 0.5;
@@ -66,13 +76,37 @@ export function reasonOf(item: XNode): string | undefined {
   return r === undefined ? undefined : r.replace(/\s+/g, ' ').slice(0, 200);
 }
 
-const RESTOCK = new Set(['restock', 'returntostock', 'resell', 'resale', 'stock', 'sellable', 'saleable', 'backtostock']);
-const DAMAGED = new Set(['damaged', 'damage', 'destroy', 'destroyed', 'scrap', 'discard', 'defective', 'dispose', 'waste', 'returntovendor', 'rtv']);
+const RESTOCK = new Set([
+  'restock',
+  'returntostock',
+  'resell',
+  'resale',
+  'stock',
+  'sellable',
+  'saleable',
+  'backtostock',
+]);
+const DAMAGED = new Set([
+  'damaged',
+  'damage',
+  'destroy',
+  'destroyed',
+  'scrap',
+  'discard',
+  'defective',
+  'dispose',
+  'waste',
+  'returntovendor',
+  'rtv',
+]);
 
 /** Disposal/Method (or Disposition) → restock | damaged; anything else is left to the default. */
 export function dispositionOf(item: XNode): 'restock' | 'damaged' | undefined {
   const disposal = child(item, 'Disposal');
-  const raw = textAt(disposal, 'Method') ?? (disposal && disposal.text !== '' ? disposal.text : undefined) ?? textAt(item, 'Disposition');
+  const raw =
+    textAt(disposal, 'Method') ??
+    (disposal && disposal.text !== '' ? disposal.text : undefined) ??
+    textAt(item, 'Disposition');
   const v = enumValue(raw)?.replace(/[\s_-]/g, '');
   if (v === undefined) return undefined;
   if (RESTOCK.has(v)) return 'restock';

@@ -52,7 +52,10 @@ export function linkedReceipt(link: XNode, ctx: LinkContext): string | undefined
     if (id.businessDay !== undefined) return withDay(prefix, id.businessDay);
     return dayless(prefix, datedBy([link], ctx.zone, 'TransactionLink/'), ctx);
   };
-  const receipt = ctx.receiptKey === 'sequence' ? (seq() ?? id.transactionId ?? id.receiptNumber) : (id.transactionId ?? id.receiptNumber ?? seq());
+  const receipt =
+    ctx.receiptKey === 'sequence'
+      ? (seq() ?? id.transactionId ?? id.receiptNumber)
+      : (id.transactionId ?? id.receiptNumber ?? seq());
   return checked(receipt, 'the linked receipt number');
 }
 

@@ -56,7 +56,9 @@ export interface Mapped {
 
 const DOCUMENT_ROOTS = new Set(['POSLog', 'DigitalReceipt']);
 
-/** POSLog or DigitalReceipt at the root or inside an envelope (FGL's eai:Exchange/eai:Messages), or a bare Transaction. */
+/**
+ * POSLog or DigitalReceipt at the root or inside an envelope (FGL's eai:Exchange/eai:Messages), or a bare Transaction.
+ */
 function documentOf(root: XNode): XNode | undefined {
   let level = [root];
   for (let depth = 0; depth < 4 && level.length > 0; depth++) {
@@ -71,7 +73,8 @@ export function mapDocument(root: XNode, opts: MappingOptions, digest: string): 
   const doc = documentOf(root);
   if (doc === undefined) throw new TbError(TbCodes.INVALID, 'expected a POSLog or DigitalReceipt document');
   const txs = doc.name === 'Transaction' ? [doc] : childrenNamed(doc, 'Transaction');
-  if (txs.length > opts.maxTransactions) throw new TbError(TbCodes.INVALID, `more than ${opts.maxTransactions} transactions in one document`);
+  if (txs.length > opts.maxTransactions)
+    throw new TbError(TbCodes.INVALID, `more than ${opts.maxTransactions} transactions in one document`);
   const out: Mapped = { messages: [], refs: [] };
   txs.forEach((tx, i) => {
     try {
@@ -82,7 +85,10 @@ export function mapDocument(root: XNode, opts: MappingOptions, digest: string): 
     }
   });
   if (out.messages.length === 0) {
-    throw new TbError(TbCodes.INVALID, 'no sale, return or till settlement in the document (other control, cancelled, voided and suspended transactions are skipped)');
+    throw new TbError(
+      TbCodes.INVALID,
+      'no sale, return or till settlement in the document (other control, cancelled, voided and suspended transactions are skipped)',
+    );
   }
   return out;
 }
@@ -119,7 +125,13 @@ function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: 
         const milli = quantityMilli(sale);
         if (milli === 0n) return;
         if (returnTx || isReturnSale(sale, milli)) returns.push({ item: sale, milli: milli < 0n ? -milli : milli });
-        else if (!isCreditLine(sale, digits)) sales.push({ line, sku: skuOf(sale), qty: milliToNumber(milli), unitPrice: unitPriceOf(sale, milli, digits) });
+        else if (!isCreditLine(sale, digits))
+          sales.push({
+            line,
+            sku: skuOf(sale),
+            qty: milliToNumber(milli),
+            unitPrice: unitPriceOf(sale, milli, digits),
+          });
       } else if (ret && !isSkipped(ret)) {
         const milli = quantityMilli(ret);
         if (milli !== 0n) returns.push({ item: ret, milli: milli < 0n ? -milli : milli });
@@ -164,7 +176,9 @@ function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: 
       store: identity.store,
       returnAt: () => datedBy([tx, retail], opts.zone)?.ms,
       known: opts.known,
-      inDocument: out.messages.filter((m): m is SaleOut => m.type === 'sale').map((m) => ({ receipt: m.receipt, at: m.at })),
+      inDocument: out.messages
+        .filter((m): m is SaleOut => m.type === 'sale')
+        .map((m) => ({ receipt: m.receipt, at: m.at })),
     };
     const seen = new Map<XNode, string | undefined>(); // a shared link is resolved once for all its lines
     const linked = (link: XNode) => {

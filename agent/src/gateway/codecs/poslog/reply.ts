@@ -37,7 +37,12 @@ function clean(s: string): string {
 
 /** Line breaks are written as character references too, so a reply is always one line. */
 export function escapeText(s: string): string {
-  return clean(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;');
+  return clean(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;');
 }
 
 export function escapeAttr(s: string): string {
@@ -68,8 +73,20 @@ function one(r: RegisterReply, ref: MessageRef | undefined, digits: number): str
     case 'ack':
       return element('Ack', [['Id', r.id], ...refAttrs(ref)]);
     case 'return.decision': {
-      const lines = r.lines.map((l) => element('Line', [['Number', l.line], ['ApprovedQuantity', formatQuantity(l.approvedQty)], ['Code', l.code]]));
-      const head: [string, string | undefined][] = [['Id', r.id], ['Authorization', r.authorization], ['Decision', r.decision], ['Mode', r.mode], ['Reason', r.reason]];
+      const lines = r.lines.map((l) =>
+        element('Line', [
+          ['Number', l.line],
+          ['ApprovedQuantity', formatQuantity(l.approvedQty)],
+          ['Code', l.code],
+        ]),
+      );
+      const head: [string, string | undefined][] = [
+        ['Id', r.id],
+        ['Authorization', r.authorization],
+        ['Decision', r.decision],
+        ['Mode', r.mode],
+        ['Reason', r.reason],
+      ];
       return element('ReturnDecision', [...head, ...refAttrs(ref)], lines.join(''));
     }
     case 'receipt': {
@@ -100,6 +117,11 @@ function one(r: RegisterReply, ref: MessageRef | undefined, digits: number): str
 
 export function encodeReplies(replies: RegisterReply[], context: unknown, minorUnitDigits: number): Buffer {
   const refs = isPoslogContext(context) ? new Map(context.refs.map((r) => [r.id, r])) : new Map<string, MessageRef>();
-  const body = replies.map((r) => one(r, r.type === 'receipt' || r.id === undefined ? undefined : refs.get(r.id), minorUnitDigits)).join('');
-  return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><TillbridgeReply xmlns="${REPLY_NAMESPACE}">${body}</TillbridgeReply>`, 'utf8');
+  const body = replies
+    .map((r) => one(r, r.type === 'receipt' || r.id === undefined ? undefined : refs.get(r.id), minorUnitDigits))
+    .join('');
+  return Buffer.from(
+    `<?xml version="1.0" encoding="UTF-8"?><TillbridgeReply xmlns="${REPLY_NAMESPACE}">${body}</TillbridgeReply>`,
+    'utf8',
+  );
 }

@@ -41,7 +41,8 @@ export function tillSettleOf(tx: XNode): XNode | undefined {
 function count(node: XNode, where: string): number {
   const t = textAt(node, 'Count');
   if (t === undefined) return 0;
-  if (!/^\d{1,9}$/.test(t)) throw new TbError(TbCodes.INVALID, `${where}/Count: expected a whole number of transactions`);
+  if (!/^\d{1,9}$/.test(t))
+    throw new TbError(TbCodes.INVALID, `${where}/Count: expected a whole number of transactions`);
   return Number(t);
 }
 
@@ -49,7 +50,8 @@ function amount(node: XNode, where: string, digits: number): number {
   const t = textAt(node, 'Amount');
   if (t === undefined) return 0;
   const minor = toMinorUnits(t, digits);
-  if (minor === undefined) throw new TbError(TbCodes.INVALID, `${where}/Amount: expected a decimal amount with at most 7 decimals`);
+  if (minor === undefined)
+    throw new TbError(TbCodes.INVALID, `${where}/Amount: expected a decimal amount with at most 7 decimals`);
   return minor;
 }
 
@@ -63,19 +65,32 @@ export function mapTillSettle(
   const dayNode = child(tx, 'BusinessDayDate');
   const dayText = textAt(dayNode, 'Date') ?? (dayNode && dayNode.text !== '' ? dayNode.text : undefined);
   const day = dayText?.slice(0, 10);
-  if (day === undefined || !isBusinessDay(day)) throw new TbError(TbCodes.INVALID, 'BusinessDayDate: a till settlement needs the business day it closes, a date YYYY-MM-DD');
+  if (day === undefined || !isBusinessDay(day))
+    throw new TbError(
+      TbCodes.INVALID,
+      'BusinessDayDate: a till settlement needs the business day it closes, a date YYYY-MM-DD',
+    );
   const sales = child(settle, 'Sales');
   const returns = child(settle, 'Returns');
-  const summaries = childrenNamed(settle, 'TenderSummary').filter((s) => enumValue(attr(s, 'LedgerType')) !== 'counted');
-  if (!sales && !returns && summaries.length === 0) throw new TbError(TbCodes.INVALID, 'TillSettle: expected Sales, Returns or TenderSummary totals');
+  const summaries = childrenNamed(settle, 'TenderSummary').filter(
+    (s) => enumValue(attr(s, 'LedgerType')) !== 'counted',
+  );
+  if (!sales && !returns && summaries.length === 0)
+    throw new TbError(TbCodes.INVALID, 'TillSettle: expected Sales, Returns or TenderSummary totals');
   const digits = opts.minorUnitDigits;
   const tenders = new Map<string, number>();
   for (const s of summaries) {
-    for (const [names, sign] of [[['Sales', 'Sale'], 1], [['Refunds', 'Refund'], -1]] as const) {
+    for (const [names, sign] of [
+      [['Sales', 'Sale'], 1],
+      [['Refunds', 'Refund'], -1],
+    ] as const) {
       for (const name of names) {
         for (const el of childrenNamed(s, name)) {
           const kind = tenderKindOf(el, s);
-          tenders.set(kind, (tenders.get(kind) ?? 0) + sign * Math.abs(amount(el, `TillSettle/TenderSummary/${name}`, digits)));
+          tenders.set(
+            kind,
+            (tenders.get(kind) ?? 0) + sign * Math.abs(amount(el, `TillSettle/TenderSummary/${name}`, digits)),
+          );
         }
       }
     }
@@ -84,19 +99,26 @@ export function mapTillSettle(
     type: 'day.close',
     id: messageId('day.close', identity, fallback),
     businessDay: day,
-    sales: sales ? { count: count(sales, 'TillSettle/Sales'), amount: amount(sales, 'TillSettle/Sales', digits) } : { count: 0, amount: 0 },
-    returns: returns ? { count: count(returns, 'TillSettle/Returns'), amount: Math.abs(amount(returns, 'TillSettle/Returns', digits)) } : { count: 0, amount: 0 },
+    sales: sales
+      ? { count: count(sales, 'TillSettle/Sales'), amount: amount(sales, 'TillSettle/Sales', digits) }
+      : { count: 0, amount: 0 },
+    returns: returns
+      ? { count: count(returns, 'TillSettle/Returns'), amount: Math.abs(amount(returns, 'TillSettle/Returns', digits)) }
+      : { count: 0, amount: 0 },
     tenders: [...tenders.entries()].map(([kind, a]) => ({ kind, amount: a })),
   };
   for (const name of ['EndDateTime', 'BeginDateTime']) {
     const t = textAt(tx, name) ?? textAt(settle, name);
     if (t === undefined) continue;
     const at = normaliseTimestamp(t, opts.zone);
-    if (at === undefined) throw new TbError(TbCodes.INVALID, `${name}: expected an ISO 8601 date-time such as 2026-11-27T21:05:00`);
+    if (at === undefined)
+      throw new TbError(TbCodes.INVALID, `${name}: expected an ISO 8601 date-time such as 2026-11-27T21:05:00`);
     out.closedAt = at;
     break;
   }
-  const currency = [textAt(tx, 'CurrencyCode'), textAt(settle, 'CurrencyCode'), opts.defaultCurrency].find((c) => c !== undefined && /^[A-Z]{3}$/.test(c) && c !== 'XXX');
+  const currency = [textAt(tx, 'CurrencyCode'), textAt(settle, 'CurrencyCode'), opts.defaultCurrency].find(
+    (c) => c !== undefined && /^[A-Z]{3}$/.test(c) && c !== 'XXX',
+  );
   if (currency !== undefined) out.currency = currency;
   return out;
 }

@@ -58,10 +58,14 @@ const KIND_BY_CHILD: [string, string][] = [
 
 /** The kind of a till settlement's tender total: its TenderType, else its summary's (as for tenders). */
 export function tenderKindOf(total: XNode, summary: XNode): string {
-  return attr(total, 'TenderType') !== undefined || textAt(total, 'TenderType') !== undefined ? kindOf(total) : kindOf(summary);
+  return attr(total, 'TenderType') !== undefined || textAt(total, 'TenderType') !== undefined
+    ? kindOf(total)
+    : kindOf(summary);
 }
 
-/** A known TenderType, else what its child elements say (CreditDebit → card), else the TenderType itself, else "other". */
+/**
+ * A known TenderType, else what its child elements say (CreditDebit → card), else the TenderType itself, else "other".
+ */
 function kindOf(tender: XNode): string {
   const type = enumValue(attr(tender, 'TenderType') ?? textAt(tender, 'TenderType'));
   const known = type === undefined ? undefined : KINDS[type.replace(/[\s_-]/g, '')];
@@ -72,7 +76,8 @@ function kindOf(tender: XNode): string {
 
 export function readTender(tender: XNode, minorUnitDigits: number): ReadTender {
   const minor = toMinorUnits(textAt(tender, 'Amount'), minorUnitDigits);
-  if (minor === undefined) throw new TbError(TbCodes.INVALID, 'Tender/Amount: expected a decimal amount with at most 7 decimals');
+  if (minor === undefined)
+    throw new TbError(TbCodes.INVALID, 'Tender/Amount: expected a decimal amount with at most 7 decimals');
   const out: TenderOut = { kind: kindOf(tender), amount: Math.abs(minor) };
   const pan = cardNumber(tender);
   if (pan !== undefined) out.pan = pan;
@@ -105,8 +110,14 @@ function classify(raw: string): string | undefined {
   if (compact === '') return undefined;
   if (/^\d{13,19}$/.test(compact) || isMaskedPan(compact)) return compact;
   // masked, but not as first 6 / last 4 (e.g. "*************641"): safe, and of no use
-  if (MASK_CHARS.test(compact) && /^[\d*xX#•]+$/.test(compact) && compact.replace(/\D/g, '').length <= 10) return undefined;
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(compact) && compact.length % 4 === 0 && compact.length >= 16 && /\D/.test(compact)) {
+  if (MASK_CHARS.test(compact) && /^[\d*xX#•]+$/.test(compact) && compact.replace(/\D/g, '').length <= 10)
+    return undefined;
+  if (
+    /^[A-Za-z0-9+/]+={0,2}$/.test(compact) &&
+    compact.length % 4 === 0 &&
+    compact.length >= 16 &&
+    /\D/.test(compact)
+  ) {
     const decoded = Buffer.from(compact, 'base64').toString('latin1').replace(/[\s-]/g, '');
     if (/^\d{13,19}$/.test(decoded) || isMaskedPan(decoded)) return decoded;
     return undefined; // encrypted or otherwise unreadable

@@ -15,7 +15,8 @@ export interface ZoneResolver {
 }
 
 const OFFSET = /^([+-])(\d{2}):?(\d{2})?$/;
-const STAMP = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const STAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /** True when `zone` is `Z`, an offset within ±14:00, or an IANA time zone this Node knows. */
 export function isValidZone(zone: string): boolean {
@@ -50,8 +51,16 @@ export function zoneResolver(zone: string): ZoneResolver | undefined {
   }
   const offsetAt = (utcMs: number): number => {
     const p: Record<string, number> = {};
-    for (const part of fmt.formatToParts(new Date(utcMs))) if (part.type !== 'literal') p[part.type] = Number(part.value);
-    const wall = Date.UTC(p.year ?? 1970, (p.month ?? 1) - 1, p.day ?? 1, (p.hour ?? 0) % 24, p.minute ?? 0, p.second ?? 0);
+    for (const part of fmt.formatToParts(new Date(utcMs)))
+      if (part.type !== 'literal') p[part.type] = Number(part.value);
+    const wall = Date.UTC(
+      p.year ?? 1970,
+      (p.month ?? 1) - 1,
+      p.day ?? 1,
+      (p.hour ?? 0) % 24,
+      p.minute ?? 0,
+      p.second ?? 0,
+    );
     return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
   };
   const forWall = (wallMs: number): string => {

@@ -18,9 +18,14 @@ const isCurrency = (v: string) => /^[A-Z]{3}$/.test(v) && v !== 'XXX';
 
 /** CurrencyCode of the transaction, else the first Currency/CurrencyCode attribute inside it, else the default. */
 export function currencyOf(tx: XNode, retail: XNode, fallback: string | undefined): string {
-  for (const t of [textAt(tx, 'CurrencyCode'), textAt(retail, 'CurrencyCode')]) if (t !== undefined && isCurrency(t)) return t;
+  for (const t of [textAt(tx, 'CurrencyCode'), textAt(retail, 'CurrencyCode')])
+    if (t !== undefined && isCurrency(t)) return t;
   const found = findAttr(retail, ['Currency', 'CurrencyCode'], isCurrency, 4) ?? fallback;
-  if (found === undefined) throw new TbError(TbCodes.INVALID, 'CurrencyCode: expected an ISO 4217 code in the transaction, or a defaultCurrency in the codec config');
+  if (found === undefined)
+    throw new TbError(
+      TbCodes.INVALID,
+      'CurrencyCode: expected an ISO 4217 code in the transaction, or a defaultCurrency in the codec config',
+    );
   return found;
 }
 
@@ -32,13 +37,21 @@ export function timeOf(tx: XNode, retail: XNode, zone: ZoneResolver): string {
     const t = textAt(tx, name) ?? textAt(retail, name);
     if (t === undefined) continue;
     const at = normaliseTimestamp(t, zone);
-    if (at === undefined) throw new TbError(TbCodes.INVALID, `${name}: expected an ISO 8601 date-time such as 2026-11-27T10:15:00 or 2026-11-27T10:15:00+01:00`);
+    if (at === undefined)
+      throw new TbError(
+        TbCodes.INVALID,
+        `${name}: expected an ISO 8601 date-time such as 2026-11-27T10:15:00 or 2026-11-27T10:15:00+01:00`,
+      );
     return at;
   }
   const day = child(tx, 'BusinessDayDate');
   const d = textAt(day, 'Date') ?? (day && day.text !== '' ? day.text : undefined);
   const at = normaliseTimestamp(d, zone);
-  if (at === undefined) throw new TbError(TbCodes.INVALID, 'expected EndDateTime, ReceiptDateTime, BeginDateTime or BusinessDayDate with an ISO 8601 value');
+  if (at === undefined)
+    throw new TbError(
+      TbCodes.INVALID,
+      'expected EndDateTime, ReceiptDateTime, BeginDateTime or BusinessDayDate with an ISO 8601 value',
+    );
   return at;
 }
 

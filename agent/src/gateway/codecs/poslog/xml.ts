@@ -36,10 +36,14 @@ const parser = new XMLParser({
 /** Bytes → text: UTF-8 (with or without BOM), UTF-16 with a BOM, or a declared Latin-1 / Windows-1252 / ASCII. */
 export function decodeText(payload: Buffer): string | undefined {
   try {
-    if (payload[0] === 0xfe && payload[1] === 0xff) return new TextDecoder('utf-16be', { fatal: true }).decode(payload.subarray(2));
-    if (payload[0] === 0xff && payload[1] === 0xfe) return new TextDecoder('utf-16le', { fatal: true }).decode(payload.subarray(2));
+    if (payload[0] === 0xfe && payload[1] === 0xff)
+      return new TextDecoder('utf-16be', { fatal: true }).decode(payload.subarray(2));
+    if (payload[0] === 0xff && payload[1] === 0xfe)
+      return new TextDecoder('utf-16le', { fatal: true }).decode(payload.subarray(2));
     const head = payload.subarray(0, 200).toString('latin1');
-    const declared = /^(?:\uFEFF|\u00EF\u00BB\u00BF)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head)?.[1]?.toLowerCase();
+    const declared = /^(?:\uFEFF|\u00EF\u00BB\u00BF)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']/
+      .exec(head)?.[1]
+      ?.toLowerCase();
     if (declared === undefined || declared === 'utf-8' || declared === 'utf8') {
       return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(payload);
     }
@@ -55,10 +59,15 @@ export function decodeText(payload: Buffer): string | undefined {
 /** Parses one XML document with exactly one root element. Messages never quote the input. */
 export function parseXml(payload: Buffer): ParseResult {
   const text = decodeText(payload);
-  if (text === undefined) return { ok: false, message: 'the document is not UTF-8, UTF-16 with a byte order mark, or a declared ISO-8859-1/Windows-1252 text' };
+  if (text === undefined)
+    return {
+      ok: false,
+      message: 'the document is not UTF-8, UTF-16 with a byte order mark, or a declared ISO-8859-1/Windows-1252 text',
+    };
   if (/<!DOCTYPE/i.test(text)) return { ok: false, message: 'a DOCTYPE is not accepted in a POSLog document' };
   const valid = XMLValidator.validate(text);
-  if (valid !== true) return { ok: false, message: `not well-formed XML (line ${valid.err.line}, column ${valid.err.col})` };
+  if (valid !== true)
+    return { ok: false, message: `not well-formed XML (line ${valid.err.line}, column ${valid.err.col})` };
   let roots: XNode[];
   try {
     const raw: unknown = parser.parse(text);
@@ -122,7 +131,12 @@ export function attr(node: XNode | undefined, name: string): string | undefined 
 /** An enumeration value without a vendor prefix, lower-cased: `acs:Auto` → `auto`. */
 export function enumValue(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  return value.slice(value.lastIndexOf(':') + 1).trim().toLowerCase() || undefined;
+  return (
+    value
+      .slice(value.lastIndexOf(':') + 1)
+      .trim()
+      .toLowerCase() || undefined
+  );
 }
 
 export function isTrue(value: string | undefined): boolean {
@@ -143,7 +157,12 @@ export function descendants(node: XNode, name: string, maxDepth: number): XNode[
 }
 
 /** The first value of any of `names` among the attributes of `node` and its descendants that passes `ok`. */
-export function findAttr(node: XNode, names: readonly string[], ok: (v: string) => boolean, maxDepth: number): string | undefined {
+export function findAttr(
+  node: XNode,
+  names: readonly string[],
+  ok: (v: string) => boolean,
+  maxDepth: number,
+): string | undefined {
   const visit = (n: XNode, depth: number): string | undefined => {
     for (const name of names) {
       const v = attr(n, name);

@@ -13,7 +13,10 @@ export type ArrayName = 'lines' | 'tenders';
 export const ARRAY_NAMES = ['lines', 'tenders'] as const;
 
 export interface MessageShape {
-  /** Canonical fields of the message itself (dotted for nested ones): required or not. `id` is never required: without it the id is derived from the frame. */
+  /**
+   * Canonical fields of the message itself (dotted for nested ones): required or not. `id` is never required: without
+   * it the id is derived from the frame.
+   */
   fields: Record<string, boolean>;
   /** Arrays of items, the fields of one item, and groups of item fields of which at least one must be mapped. */
   arrays: Partial<Record<ArrayName, { required: boolean; fields: Record<string, boolean>; oneOf?: readonly string[] }>>;
@@ -31,7 +34,13 @@ export const MESSAGE_SHAPES: Record<MessageType, MessageShape> = {
     // a receipt (and the store that issued it), a card, or neither (a non-receipted return, when the policy allows)
     fields: { id: false, receipt: false, originalStore: false, card: false },
     // a line is named by the sale's line number or by its SKU (the hub resolves the SKU)
-    arrays: { lines: { required: true, fields: { line: false, sku: false, qty: true, reason: false, disposition: false, unitPrice: false }, oneOf: ['line', 'sku'] } },
+    arrays: {
+      lines: {
+        required: true,
+        fields: { line: false, sku: false, qty: true, reason: false, disposition: false, unitPrice: false },
+        oneOf: ['line', 'sku'],
+      },
+    },
   },
   'return.complete': {
     fields: { id: false, authorization: true, 'refund.kind': true, 'refund.amount': true, 'refund.pan': false },
@@ -42,7 +51,16 @@ export const MESSAGE_SHAPES: Record<MessageType, MessageShape> = {
   status: { fields: { id: false, state: true, detail: false }, arrays: {} },
   'receipt.lookup': { fields: { id: false, receipt: false, originalStore: false, card: false }, arrays: {} },
   'day.close': {
-    fields: { id: false, businessDay: true, closedAt: false, currency: false, 'sales.count': true, 'sales.amount': true, 'returns.count': true, 'returns.amount': true },
+    fields: {
+      id: false,
+      businessDay: true,
+      closedAt: false,
+      currency: false,
+      'sales.count': true,
+      'sales.amount': true,
+      'returns.count': true,
+      'returns.amount': true,
+    },
     arrays: { tenders: { required: false, fields: { kind: true, amount: true } } },
   },
 };
@@ -54,7 +72,17 @@ export const REPLY_TYPES = ['ack', 'return.decision', 'error', 'receipt'] as con
 export const REPLY_SOURCES: Record<ReplyType, { fields: readonly string[]; items: readonly string[] }> = {
   ack: { fields: ['id'], items: [] },
   'return.decision': {
-    fields: ['id', 'authorization', 'decision', 'mode', 'reason', 'lines.count', 'refundAmount', 'receipt', 'expiresAt'],
+    fields: [
+      'id',
+      'authorization',
+      'decision',
+      'mode',
+      'reason',
+      'lines.count',
+      'refundAmount',
+      'receipt',
+      'expiresAt',
+    ],
     items: ['line', 'sku', 'approvedQty', 'code'],
   },
   error: { fields: ['id', 'code', 'message'], items: [] },

@@ -18,7 +18,7 @@ export function compileFormat(format: string): Part[] | undefined {
   const parts: Part[] = [];
   const seen = new Set<string>();
   let ok = true;
-  for (let i = 0; i < format.length; ) {
+  for (let i = 0; i < format.length;) {
     const token = TOKENS.find((t) => format.startsWith(t, i));
     if (token) {
       const kind = token === 'YY' ? 'YYYY' : token;
@@ -68,7 +68,10 @@ function offsetText(zone: string, minutes: number): string {
   return `${minutes < 0 ? '-' : '+'}${two(Math.floor(a / 60))}:${two(a % 60)}`;
 }
 
-/** `text` read with `format` as wall-clock time in `zone`, as ISO 8601 with offset; undefined when it is not such a date. */
+/**
+ * `text` read with `format` as wall-clock time in `zone`, as ISO 8601 with offset; undefined when it is not such a
+ * date.
+ */
 export function parseDate(text: string, format: string, zone: string): string | undefined {
   const parts = compileFormat(format);
   if (!parts) return undefined;

@@ -2,7 +2,14 @@ import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
 import type { Codec, DecodeResult } from '../../types.js';
 import { decodeFrame, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
 import { fitText, type Units } from './fields.js';
-import type { DelimitedMessageDef, DelimitedProfile, DelimitedReplyFieldSpec, DelimitedReplyRecordDef, Encoding, RecordProfile } from './profile.js';
+import type {
+  DelimitedMessageDef,
+  DelimitedProfile,
+  DelimitedReplyFieldSpec,
+  DelimitedReplyRecordDef,
+  Encoding,
+  RecordProfile,
+} from './profile.js';
 import { renderReplies, replyLines, replyText, type Echo, type Item } from './reply.js';
 import { decodeText, encodeText, encodingName, writable } from './text.js';
 import { splitDelimited } from './tokenize.js';
@@ -50,10 +57,17 @@ export class DelimitedCodec implements Codec {
   private readonly p: DelimitedProfile;
   private readonly units: Units;
   private readonly syntax: RecordSyntax<string[], Source, DelimitedMessageDef>;
-  private readonly out: { encoding: Encoding; fieldSeparator: string; recordSeparator: string; quote: string | undefined; typeField: number };
+  private readonly out: {
+    encoding: Encoding;
+    fieldSeparator: string;
+    recordSeparator: string;
+    quote: string | undefined;
+    typeField: number;
+  };
 
   constructor(profile: RecordProfile) {
-    if (profile.format !== 'delimited') throw new TbError(TbCodes.CONFIG, `profile ${profile.name} describes fixed records: use the fixed codec`);
+    if (profile.format !== 'delimited')
+      throw new TbError(TbCodes.CONFIG, `profile ${profile.name} describes fixed records: use the fixed codec`);
     this.p = profile;
     this.name = `delimited:${profile.name}`;
     this.units = { currencyDecimals: profile.currencyDecimals, timeZone: profile.timeZone };
@@ -74,19 +88,25 @@ export class DelimitedCodec implements Codec {
   }
 
   encode(replies: RegisterReply[], context?: unknown): Buffer {
-    const records = renderReplies(replies, context, this.p.reply.records, (l, r, e, strict) => this.render(l, r, e, strict));
+    const records = renderReplies(replies, context, this.p.reply.records, (l, r, e, strict) =>
+      this.render(l, r, e, strict),
+    );
     return encodeText(records.join(this.out.recordSeparator), this.out.encoding);
   }
 
   private requestSyntax(): RecordSyntax<string[], Source, DelimitedMessageDef> {
     const req = this.p.request;
-    const highest = (fields: Record<string, Source>, extra: number[]) => Math.max(req.typeField, ...extra, ...Object.values(fields).flatMap(positions));
+    const highest = (fields: Record<string, Source>, extra: number[]) =>
+      Math.max(req.typeField, ...extra, ...Object.values(fields).flatMap(positions));
     const count = (rec: string[], expected: number, label: string): Failure | undefined =>
-      rec.length === expected ? undefined : { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, expected ${expected}` };
+      rec.length === expected
+        ? undefined
+        : { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, expected ${expected}` };
     return {
       split: (payload) => {
         const text = decodeText(payload, req.encoding);
-        if (text === undefined) return { code: TbCodes.MALFORMED, message: `the frame is not valid ${encodingName(req.encoding)}` };
+        if (text === undefined)
+          return { code: TbCodes.MALFORMED, message: `the frame is not valid ${encodingName(req.encoding)}` };
         return splitDelimited(text, req.fieldSeparator, req.recordSeparator || undefined, req.quote);
       },
       code: (rec, label) => {
@@ -95,7 +115,15 @@ export class DelimitedCodec implements Codec {
       },
       openMessage: (rec, def, label) => {
         if (def.groups.length === 0) {
-          const bad = count(rec, def.fieldCount ?? highest(def.fields, Object.values(def.context).map((c) => c.field)), label);
+          const bad = count(
+            rec,
+            def.fieldCount ??
+              highest(
+                def.fields,
+                Object.values(def.context).map((c) => c.field),
+              ),
+            label,
+          );
           return bad ?? { header: new FieldsReader(rec, 0), items: [] };
         }
         return this.groups(rec, def, label);
@@ -109,33 +137,57 @@ export class DelimitedCodec implements Codec {
   }
 
   /** Finds the items of a record's repeated groups; the counts must account for every field. */
-  private groups(rec: string[], def: DelimitedMessageDef, label: string): { header: Reader<Source>; items: ItemReader<Source>[] } | Failure {
+  private groups(
+    rec: string[],
+    def: DelimitedMessageDef,
+    label: string,
+  ): { header: Reader<Source>; items: ItemReader<Source>[] } | Failure {
     const items: ItemReader<Source>[] = [];
     let pos = def.groups[0]?.start ?? 1;
     for (const g of def.groups) {
       let n: number;
       if (g.count === 'prefixed') {
         const raw = rec[pos - 1];
-        if (raw === undefined) return { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, too few for the ${g.into} count at field ${pos}` };
+        if (raw === undefined)
+          return {
+            code: TbCodes.MALFORMED,
+            message: `${label}: ${fieldsText(rec)}, too few for the ${g.into} count at field ${pos}`,
+          };
         const t = raw.trim();
-        if (!/^\d{1,6}$/.test(t)) return { code: TbCodes.INVALID, message: `${label}, ${g.into} count at field ${pos}: expected a number of items` };
+        if (!/^\d{1,6}$/.test(t))
+          return {
+            code: TbCodes.INVALID,
+            message: `${label}, ${g.into} count at field ${pos}: expected a number of items`,
+          };
         n = Number(t);
         pos++;
       } else {
         const rest = rec.length - (pos - 1);
-        if (rest < 0 || rest % g.size !== 0) return { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, expected ${pos - 1} and then groups of ${g.size}` };
+        if (rest < 0 || rest % g.size !== 0)
+          return {
+            code: TbCodes.MALFORMED,
+            message: `${label}: ${fieldsText(rec)}, expected ${pos - 1} and then groups of ${g.size}`,
+          };
         n = rest / g.size;
       }
       if (n > g.max) return { code: TbCodes.INVALID, message: `${label}, ${g.into} count: expected at most ${g.max}` };
-      if (pos - 1 + n * g.size > rec.length) return { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, too few for ${n} ${g.into}` };
-      for (let k = 0; k < n; k++) items.push({ into: g.into, fields: g.fields, reader: new FieldsReader(rec, pos - 1 + k * g.size) });
+      if (pos - 1 + n * g.size > rec.length)
+        return { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, too few for ${n} ${g.into}` };
+      for (let k = 0; k < n; k++)
+        items.push({ into: g.into, fields: g.fields, reader: new FieldsReader(rec, pos - 1 + k * g.size) });
       pos += n * g.size;
     }
-    if (pos - 1 !== rec.length) return { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, expected ${pos - 1}` };
+    if (pos - 1 !== rec.length)
+      return { code: TbCodes.MALFORMED, message: `${label}: ${fieldsText(rec)}, expected ${pos - 1}` };
     return { header: new FieldsReader(rec, 0), items };
   }
 
-  private render(layout: DelimitedReplyRecordDef, reply: RegisterReply, echo: Echo, strict: boolean): string[] | undefined {
+  private render(
+    layout: DelimitedReplyRecordDef,
+    reply: RegisterReply,
+    echo: Echo,
+    strict: boolean,
+  ): string[] | undefined {
     const main: string[] = [];
     main[this.out.typeField - 1] = this.escape(writable(layout.code, this.out.encoding));
     if (!this.put(main, 0, layout.fields, reply, undefined, echo, strict)) return undefined;
@@ -168,11 +220,20 @@ export class DelimitedCodec implements Codec {
   }
 
   /** Writes each field at base + its position; false when a value cannot be written in strict mode. */
-  private put(rec: string[], base: number, fields: DelimitedReplyFieldSpec[], reply: RegisterReply, item: Item | undefined, echo: Echo, strict: boolean): boolean {
+  private put(
+    rec: string[],
+    base: number,
+    fields: DelimitedReplyFieldSpec[],
+    reply: RegisterReply,
+    item: Item | undefined,
+    echo: Echo,
+    strict: boolean,
+  ): boolean {
     for (const f of fields) {
       const v = replyText(f, reply, item, echo, this.units);
       let text = v === undefined ? undefined : writable(v.text, this.out.encoding);
-      if (text !== undefined && f.width !== undefined) text = fitText(text, { width: f.width, numeric: v!.numeric, align: f.align, pad: f.pad });
+      if (text !== undefined && f.width !== undefined)
+        text = fitText(text, { width: f.width, numeric: v!.numeric, align: f.align, pad: f.pad });
       if (text !== undefined && f.maxLength !== undefined) text = Array.from(text).slice(0, f.maxLength).join('');
       if (text === undefined && strict) return false;
       rec[base + f.field - 1] = this.escape(text ?? '');

@@ -50,7 +50,10 @@ function trimmed(raw: string, how: Conversion['trim']): string {
 
 function mapKeys(map: Record<string, unknown>): string {
   const keys = Object.keys(map);
-  const shown = keys.slice(0, 12).map((k) => JSON.stringify(k)).join(', ');
+  const shown = keys
+    .slice(0, 12)
+    .map((k) => JSON.stringify(k))
+    .join(', ');
   return keys.length > 12 ? `${shown}, …` : shown;
 }
 
@@ -76,21 +79,29 @@ export function parseField(raw: string, c: Conversion, u: Units): Parsed {
       const shift = u.currencyDecimals - d;
       if (shift >= 0) return { ok: true, value: n * 10 ** shift };
       const div = 10 ** -shift;
-      return n % div === 0 ? { ok: true, value: n / div } : { ok: false, expected: `${expected}, a whole number of minor units` };
+      return n % div === 0
+        ? { ok: true, value: n / div }
+        : { ok: false, expected: `${expected}, a whole number of minor units` };
     }
     case 'qty': {
       const d = c.decimals ?? 0;
       const n = parseSigned(text);
-      return n === undefined ? { ok: false, expected: `digits with ${d} implied decimal${d === 1 ? '' : 's'}` } : { ok: true, value: n / 10 ** d };
+      return n === undefined
+        ? { ok: false, expected: `digits with ${d} implied decimal${d === 1 ? '' : 's'}` }
+        : { ok: true, value: n / 10 ** d };
     }
     case 'date': {
       const iso = parseDate(text, c.format ?? '', u.timeZone);
-      return iso === undefined ? { ok: false, expected: `a date as ${c.format ?? '(no format)'}` } : { ok: true, value: iso };
+      return iso === undefined
+        ? { ok: false, expected: `a date as ${c.format ?? '(no format)'}` }
+        : { ok: true, value: iso };
     }
     case 'day': {
       // the date as written: read in UTC, so no zone moves it to another day
       const iso = parseDate(text, c.format ?? '', 'UTC');
-      return iso === undefined ? { ok: false, expected: `a date as ${c.format ?? '(no format)'}` } : { ok: true, value: iso.slice(0, 10) };
+      return iso === undefined
+        ? { ok: false, expected: `a date as ${c.format ?? '(no format)'}` }
+        : { ok: true, value: iso.slice(0, 10) };
     }
     default:
       return { ok: true, value: text };
@@ -106,7 +117,9 @@ export function formatField(value: unknown, c: Conversion, u: Units): { text: st
   }
   switch (c.as) {
     case 'int':
-      return typeof value === 'number' && Number.isSafeInteger(value) ? { text: String(value), numeric: true } : undefined;
+      return typeof value === 'number' && Number.isSafeInteger(value)
+        ? { text: String(value), numeric: true }
+        : undefined;
     case 'money': {
       if (typeof value !== 'number' || !Number.isSafeInteger(value)) return undefined;
       const shift = (c.decimals ?? u.currencyDecimals) - u.currencyDecimals;

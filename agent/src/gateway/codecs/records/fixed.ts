@@ -2,7 +2,14 @@ import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
 import type { Codec, DecodeResult } from '../../types.js';
 import { decodeFrame, type Failure, type Reader, type RecordSyntax } from './frame.js';
 import { fitText, type Units } from './fields.js';
-import type { Encoding, FixedMessageDef, FixedProfile, FixedReplyFieldSpec, FixedReplyRecordDef, RecordProfile } from './profile.js';
+import type {
+  Encoding,
+  FixedMessageDef,
+  FixedProfile,
+  FixedReplyFieldSpec,
+  FixedReplyRecordDef,
+  RecordProfile,
+} from './profile.js';
 import { renderReplies, replyLines, replyText, type Echo, type Item } from './reply.js';
 import { decodeText, encodeText, encodingName, writable } from './text.js';
 
@@ -20,7 +27,8 @@ class ColumnsReader implements Reader<Source> {
 
   read(s: Source): string | { problem: string } {
     const [start, len] = s.columns ?? [1, 0];
-    if (start - 1 + len > this.rec.length) return { problem: `the record is ${this.rec.length} bytes, too short for ${span([start, len])}` };
+    if (start - 1 + len > this.rec.length)
+      return { problem: `the record is ${this.rec.length} bytes, too short for ${span([start, len])}` };
     const text = decodeText(this.rec.subarray(start - 1, start - 1 + len), this.enc);
     return text ?? { problem: `not valid ${encodingName(this.enc)} on its own` };
   }
@@ -41,10 +49,16 @@ export class FixedCodec implements Codec {
   private readonly p: FixedProfile;
   private readonly units: Units;
   private readonly syntax: RecordSyntax<Buffer, Source, FixedMessageDef>;
-  private readonly out: { encoding: Encoding; recordSeparator: Buffer; recordLength: number | undefined; typeColumns: [number, number] };
+  private readonly out: {
+    encoding: Encoding;
+    recordSeparator: Buffer;
+    recordLength: number | undefined;
+    typeColumns: [number, number];
+  };
 
   constructor(profile: RecordProfile) {
-    if (profile.format !== 'fixed') throw new TbError(TbCodes.CONFIG, `profile ${profile.name} describes delimited records: use the delimited codec`);
+    if (profile.format !== 'fixed')
+      throw new TbError(TbCodes.CONFIG, `profile ${profile.name} describes delimited records: use the delimited codec`);
     this.p = profile;
     this.name = `fixed:${profile.name}`;
     this.units = { currencyDecimals: profile.currencyDecimals, timeZone: profile.timeZone };
@@ -65,7 +79,9 @@ export class FixedCodec implements Codec {
   }
 
   encode(replies: RegisterReply[], context?: unknown): Buffer {
-    const records = renderReplies(replies, context, this.p.reply.records, (l, r, e, strict) => this.render(l, r, e, strict));
+    const records = renderReplies(replies, context, this.p.reply.records, (l, r, e, strict) =>
+      this.render(l, r, e, strict),
+    );
     const parts: Buffer[] = [];
     records.forEach((rec, i) => parts.push(...(i > 0 ? [this.out.recordSeparator, rec] : [rec])));
     return Buffer.concat(parts);
@@ -77,18 +93,25 @@ export class FixedCodec implements Codec {
     /** The record must reach the end of every column its layout reads. */
     const fits = (rec: Buffer, specs: [string, Source][], label: string): Failure | undefined => {
       if (sep && req.recordLength !== undefined && rec.length > req.recordLength) {
-        return { code: TbCodes.MALFORMED, message: `${label} is ${rec.length} bytes, longer than the ${req.recordLength}-byte record` };
+        return {
+          code: TbCodes.MALFORMED,
+          message: `${label} is ${rec.length} bytes, longer than the ${req.recordLength}-byte record`,
+        };
       }
       for (const [name, s] of specs) {
         if (s.columns && s.columns[0] - 1 + s.columns[1] > rec.length) {
-          return { code: TbCodes.MALFORMED, message: `${label} is ${rec.length} bytes, too short for ${name} (${span(s.columns)})` };
+          return {
+            code: TbCodes.MALFORMED,
+            message: `${label} is ${rec.length} bytes, too short for ${name} (${span(s.columns)})`,
+          };
         }
       }
       return undefined;
     };
     return {
       split: (payload) => {
-        if (decodeText(payload, req.encoding) === undefined) return { code: TbCodes.MALFORMED, message: `the frame is not valid ${encodingName(req.encoding)}` };
+        if (decodeText(payload, req.encoding) === undefined)
+          return { code: TbCodes.MALFORMED, message: `the frame is not valid ${encodingName(req.encoding)}` };
         const records: Buffer[] = [];
         if (sep) {
           let start = 0;
@@ -98,23 +121,40 @@ export class FixedCodec implements Codec {
           }
           records.push(payload.subarray(start));
         } else if (req.recordLength !== undefined) {
-          for (let i = 0; i < payload.length; i += req.recordLength) records.push(payload.subarray(i, i + req.recordLength));
+          for (let i = 0; i < payload.length; i += req.recordLength)
+            records.push(payload.subarray(i, i + req.recordLength));
         } else records.push(payload);
         return records.filter((r) => r.length > 0);
       },
       code: (rec, label) => {
         const [s, l] = req.typeColumns;
-        if (rec.length < s - 1 + l) return { code: TbCodes.MALFORMED, message: `${label} is ${rec.length} bytes, too short for its type code (${span(req.typeColumns)})` };
+        if (rec.length < s - 1 + l)
+          return {
+            code: TbCodes.MALFORMED,
+            message: `${label} is ${rec.length} bytes, too short for its type code (${span(req.typeColumns)})`,
+          };
         const code = decodeText(rec.subarray(s - 1, s - 1 + l), req.encoding)?.trim();
         return code ? code : { code: TbCodes.MALFORMED, message: `${label}: no type code at ${span(req.typeColumns)}` };
       },
       openMessage: (rec, def, label) =>
-        fits(rec, [...Object.entries(def.fields), ...Object.entries(def.context).map(([n, c]): [string, Source] => [`context ${n}`, c])], label) ?? {
+        fits(
+          rec,
+          [
+            ...Object.entries(def.fields),
+            ...Object.entries(def.context).map(([n, c]): [string, Source] => [`context ${n}`, c]),
+          ],
+          label,
+        ) ?? {
           header: new ColumnsReader(rec, req.encoding),
           items: [],
         },
       reader: (rec) => new ColumnsReader(rec, req.encoding),
-      openChild: (rec, def, label) => fits(rec, Object.entries(def.fields).map(([n, f]): [string, Source] => [`${def.into}[].${n}`, f]), label) ?? new ColumnsReader(rec, req.encoding),
+      openChild: (rec, def, label) =>
+        fits(
+          rec,
+          Object.entries(def.fields).map(([n, f]): [string, Source] => [`${def.into}[].${n}`, f]),
+          label,
+        ) ?? new ColumnsReader(rec, req.encoding),
     };
   }
 
@@ -132,14 +172,29 @@ export class FixedCodec implements Codec {
     return records;
   }
 
-  private record(code: string, fields: FixedReplyFieldSpec[], reply: RegisterReply, item: Item | undefined, echo: Echo, strict: boolean): Buffer | undefined {
+  private record(
+    code: string,
+    fields: FixedReplyFieldSpec[],
+    reply: RegisterReply,
+    item: Item | undefined,
+    echo: Echo,
+    strict: boolean,
+  ): Buffer | undefined {
     const end = ([s, l]: [number, number]) => s - 1 + l;
     const length = this.out.recordLength ?? Math.max(end(this.out.typeColumns), ...fields.map((f) => end(f.columns)));
     const buf = Buffer.alloc(length, 0x20);
     this.write(buf, this.out.typeColumns, code);
     for (const f of fields) {
       const v = replyText(f, reply, item, echo, this.units);
-      const text = v === undefined ? undefined : fitText(writable(v.text, this.out.encoding), { width: f.columns[1], numeric: v.numeric, align: f.align, pad: f.pad });
+      const text =
+        v === undefined
+          ? undefined
+          : fitText(writable(v.text, this.out.encoding), {
+              width: f.columns[1],
+              numeric: v.numeric,
+              align: f.align,
+              pad: f.pad,
+            });
       if (text === undefined && strict) return undefined;
       this.write(buf, f.columns, text ?? '');
     }

@@ -67,14 +67,21 @@ interface Building {
   context: Record<string, string>;
 }
 
-const isFailure = (v: unknown): v is Failure => typeof v === 'object' && v !== null && 'code' in v && 'message' in v && !('header' in v);
+const isFailure = (v: unknown): v is Failure =>
+  typeof v === 'object' && v !== null && 'code' in v && 'message' in v && !('header' in v);
 
-export function decodeFrame<R, S, M extends MessageLayout<S>>(payload: Buffer, syntax: RecordSyntax<R, S, M>, messages: Record<string, M>, units: Units): DecodeResult {
+export function decodeFrame<R, S, M extends MessageLayout<S>>(
+  payload: Buffer,
+  syntax: RecordSyntax<R, S, M>,
+  messages: Record<string, M>,
+  units: Units,
+): DecodeResult {
   const records = syntax.split(payload);
   if (!Array.isArray(records)) return { kind: 'error', ...records };
   const built: Building[] = [];
   let digest: string | undefined;
-  const frameId = (i: number) => derivedId('tillbridge.record-frame', (digest ??= createHash('sha256').update(payload).digest('hex')), String(i));
+  const frameId = (i: number) =>
+    derivedId('tillbridge.record-frame', (digest ??= createHash('sha256').update(payload).digest('hex')), String(i));
   const codes = Object.keys(messages).join(', ');
 
   for (let r = 0; r < records.length; r++) {
@@ -87,18 +94,29 @@ export function decodeFrame<R, S, M extends MessageLayout<S>>(payload: Buffer, s
       const def = messages[code]!;
       const opened = syntax.openMessage(rec, def, label);
       const hasId = Object.hasOwn(def.fields, 'id');
-      if (isFailure(opened)) return fail(opened, hasId ? bestEffortId(syntax.reader(rec), def.fields.id, units) : frameId(built.length));
-      const b: Building = { msg: { type: def.type }, def: def as MessageLayout<unknown>, context: {} };
+      if (isFailure(opened))
+        return fail(opened, hasId ? bestEffortId(syntax.reader(rec), def.fields.id, units) : frameId(built.length));
+      const b: Building = { msg: { type: def.type }, def: def, context: {} };
       for (const [name, src] of Object.entries(def.context)) {
         const raw = opened.header.read(src);
-        if (typeof raw !== 'string') return fail({ code: TbCodes.MALFORMED, message: `${label}, context ${name} (${opened.header.where(src)}): ${raw.problem}` }, undefined);
+        if (typeof raw !== 'string')
+          return fail(
+            {
+              code: TbCodes.MALFORMED,
+              message: `${label}, context ${name} (${opened.header.where(src)}): ${raw.problem}`,
+            },
+            undefined,
+          );
         b.context[name] = raw;
       }
       const problem = fill(b.msg, def.fields, opened.header, units, label, '', undefined);
       if (!hasId) b.msg.id = frameId(built.length);
       if (problem) return fail(problem, b.msg.id);
       for (const [name, arr] of Object.entries(MESSAGE_SHAPES[def.type].arrays)) {
-        const fed = arr.required || (def.groups ?? []).some((g) => g.into === name) || Object.values(def.children).some((c) => c.into === name);
+        const fed =
+          arr.required ||
+          (def.groups ?? []).some((g) => g.into === name) ||
+          Object.values(def.children).some((c) => c.into === name);
         if (fed) b.msg[name] = [];
       }
       for (const item of opened.items) {
@@ -110,19 +128,27 @@ export function decodeFrame<R, S, M extends MessageLayout<S>>(payload: Buffer, s
       const child = current.def.children[code] as { into: ArrayName; fields: Record<string, FieldSpec<S>> };
       const reader = syntax.openChild(rec, child, label);
       if (isFailure(reader)) return fail(reader, current.msg.id);
-      const p = addItem(current as Building, child.into, child.fields, reader, units, label);
+      const p = addItem(current, child.into, child.fields, reader, units, label);
       if (p) return fail(p, current.msg.id);
     } else {
-      const why = isChildCode(messages, code) ? 'a child record with no message record of its kind before it' : `a type code this profile does not know (messages: ${codes})`;
+      const why = isChildCode(messages, code)
+        ? 'a child record with no message record of its kind before it'
+        : `a type code this profile does not know (messages: ${codes})`;
       return fail({ code: TbCodes.MALFORMED, message: `record ${r + 1}: ${why}` }, current?.msg.id);
     }
   }
   if (built.length === 0) return { kind: 'error', code: TbCodes.MALFORMED, message: 'the frame holds no record' };
-  return { kind: 'messages', messages: built.map((b) => b.msg), context: { records: built.map((b) => b.context) } satisfies RecordContext };
+  return {
+    kind: 'messages',
+    messages: built.map((b) => b.msg),
+    context: { records: built.map((b) => b.context) } satisfies RecordContext,
+  };
 }
 
 function fail(f: Failure, id: unknown): DecodeResult {
-  return typeof id === 'string' ? { kind: 'error', id, code: f.code, message: f.message } : { kind: 'error', code: f.code, message: f.message };
+  return typeof id === 'string'
+    ? { kind: 'error', id, code: f.code, message: f.message }
+    : { kind: 'error', code: f.code, message: f.message };
 }
 
 /** The id of a record that failed its checks, when its id field can still be read. */
@@ -137,7 +163,14 @@ function isChildCode(messages: Record<string, MessageLayout<unknown>>, code: str
   return Object.values(messages).some((m) => Object.hasOwn(m.children, code));
 }
 
-function addItem<S>(b: Building, into: ArrayName, fields: Record<string, FieldSpec<S>>, reader: Reader<S>, units: Units, label: string): Failure | undefined {
+function addItem<S>(
+  b: Building,
+  into: ArrayName,
+  fields: Record<string, FieldSpec<S>>,
+  reader: Reader<S>,
+  units: Units,
+  label: string,
+): Failure | undefined {
   const arr = b.msg[into] as Record<string, unknown>[];
   if (arr.length >= 1000) return { code: TbCodes.INVALID, message: `${label}: more than 1000 ${into}` };
   const item: Record<string, unknown> = {};
@@ -148,7 +181,15 @@ function addItem<S>(b: Building, into: ArrayName, fields: Record<string, FieldSp
 }
 
 /** Converts each mapped field into `target` (`id` first, so a later failure can name the message). */
-function fill<S>(target: Record<string, unknown>, fields: Record<string, FieldSpec<S>>, reader: Reader<S>, units: Units, label: string, prefix: string, index: number | undefined): Failure | undefined {
+function fill<S>(
+  target: Record<string, unknown>,
+  fields: Record<string, FieldSpec<S>>,
+  reader: Reader<S>,
+  units: Units,
+  label: string,
+  prefix: string,
+  index: number | undefined,
+): Failure | undefined {
   const keys = Object.keys(fields).sort((a, b) => Number(b === 'id') - Number(a === 'id'));
   for (const key of keys) {
     const spec = fields[key]!;

@@ -51,37 +51,60 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
     }
     for (const [cc, c] of Object.entries(m.children)) {
       items.push({ into: c.into, fields: c.fields, path: [...at, 'children', cc] });
-      if (Object.hasOwn(p.request.messages, cc)) add([...at, 'children', cc], 'a child type code that is not also a message type code');
+      if (Object.hasOwn(p.request.messages, cc))
+        add([...at, 'children', cc], 'a child type code that is not also a message type code');
     }
     for (const it of items) {
       const arr = shape.arrays[it.into];
       if (!arr) {
-        add([...it.path, 'into'], `an array of ${m.type}: ${Object.keys(shape.arrays).join(', ') || 'none (it has no items)'}`);
+        add(
+          [...it.path, 'into'],
+          `an array of ${m.type}: ${Object.keys(shape.arrays).join(', ') || 'none (it has no items)'}`,
+        );
         continue;
       }
       fed.add(it.into);
-      checkTargets(it.fields, arr.fields, [...it.path, 'fields'], `a canonical field of ${m.type} ${it.into}`, true, add);
+      checkTargets(
+        it.fields,
+        arr.fields,
+        [...it.path, 'fields'],
+        `a canonical field of ${m.type} ${it.into}`,
+        true,
+        add,
+      );
       if (arr.oneOf && !arr.oneOf.some((k) => Object.hasOwn(it.fields, k))) {
-        add([...it.path, 'fields'], `a mapping for ${arr.oneOf.map((k) => `"${k}"`).join(' or ')} (the canonical model names a ${it.into.slice(0, -1)} by one of them)`);
+        add(
+          [...it.path, 'fields'],
+          `a mapping for ${arr.oneOf.map((k) => `"${k}"`).join(' or ')} (the canonical model names a ${it.into.slice(0, -1)} by one of them)`,
+        );
       }
     }
     for (const [name, arr] of Object.entries(shape.arrays)) {
-      if (arr.required && !fed.has(name as ArrayName)) add(at, `a group or child record filling "${name}" (a ${m.type} needs at least one)`);
+      if (arr.required && !fed.has(name as ArrayName))
+        add(at, `a group or child record filling "${name}" (a ${m.type} needs at least one)`);
     }
   }
 
   if (p.format === 'delimited') checkDelimited(p, add);
   else checkFixed(p, add);
 
-  if (types.has('return.request') && !p.reply.records['return.decision']) add(['reply', 'records', 'return.decision'], 'a reply record for return.decision (a message maps to return.request)');
-  if (types.has('receipt.lookup') && !p.reply.records.receipt) add(['reply', 'records', 'receipt'], 'a reply record for receipt (a message maps to receipt.lookup)');
+  if (types.has('return.request') && !p.reply.records['return.decision'])
+    add(
+      ['reply', 'records', 'return.decision'],
+      'a reply record for return.decision (a message maps to return.request)',
+    );
+  if (types.has('receipt.lookup') && !p.reply.records.receipt)
+    add(['reply', 'records', 'receipt'], 'a reply record for receipt (a message maps to receipt.lookup)');
   for (const type of REPLY_TYPES) {
     const rec = p.reply.records[type];
     if (!rec) continue;
     const at: Path = ['reply', 'records', type];
     const src = REPLY_SOURCES[type];
     rec.fields.forEach((f, i) => checkReplyField(f, src.fields, contextNames, [...at, 'fields', i], add));
-    const nested: { fields: typeof rec.fields; path: Path }[] = rec.children.map((c, i) => ({ fields: c.fields, path: [...at, 'children', i] }));
+    const nested: { fields: typeof rec.fields; path: Path }[] = rec.children.map((c, i) => ({
+      fields: c.fields,
+      path: [...at, 'children', i],
+    }));
     if ('groups' in rec) rec.groups.forEach((g, i) => nested.push({ fields: g.fields, path: [...at, 'groups', i] }));
     for (const n of nested) {
       if (src.items.length === 0) add(n.path, `nothing: a ${type} reply has no lines`);
@@ -91,7 +114,14 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
   return issues;
 }
 
-function checkTargets(fields: Record<string, SpecLike>, allowed: Record<string, boolean>, at: Path, what: string, item: boolean, add: (p: Path, m: string) => void): void {
+function checkTargets(
+  fields: Record<string, SpecLike>,
+  allowed: Record<string, boolean>,
+  at: Path,
+  what: string,
+  item: boolean,
+  add: (p: Path, m: string) => void,
+): void {
   for (const [key, spec] of Object.entries(fields)) {
     if (!Object.hasOwn(allowed, key)) add([...at, key], `${what}: ${Object.keys(allowed).join(', ')}`);
     checkSpec(spec, [...at, key], item, add);
@@ -101,21 +131,37 @@ function checkTargets(fields: Record<string, SpecLike>, allowed: Record<string, 
   }
 }
 
-function checkSpec(spec: SpecLike & { field?: unknown; columns?: unknown }, at: Path, item: boolean, add: (p: Path, m: string) => void): void {
+function checkSpec(
+  spec: SpecLike & { field?: unknown; columns?: unknown },
+  at: Path,
+  item: boolean,
+  add: (p: Path, m: string) => void,
+): void {
   const hasSource = spec.field !== undefined || spec.columns !== undefined;
   const kinds = [hasSource, spec.const !== undefined, spec.as === 'index'].filter(Boolean).length;
   if (kinds !== 1) add(at, 'exactly one of a position ("field" or "columns"), "const", or "as": "index"');
-  if (spec.as === 'index' && !item) add([...at, 'as'], '"index" only for a field of a group or child record (its position in the array)');
+  if (spec.as === 'index' && !item)
+    add([...at, 'as'], '"index" only for a field of a group or child record (its position in the array)');
   checkConversion(spec, at, add);
 }
 
 function checkConversion(spec: SpecLike, at: Path, add: (p: Path, m: string) => void): void {
   if (spec.as === 'date' || spec.as === 'day') {
-    if (spec.format === undefined) add([...at, 'format'], `a date format such as "${spec.as === 'day' ? 'YYYYMMDD' : 'YYYYMMDDhhmm'}" for "as": "${spec.as}"`);
-    else if (!compileFormat(spec.format)) add([...at, 'format'], 'a date format with the day (DD), month (MM) and year (YYYY or YY), and optionally hh, mm, ss');
+    if (spec.format === undefined)
+      add(
+        [...at, 'format'],
+        `a date format such as "${spec.as === 'day' ? 'YYYYMMDD' : 'YYYYMMDDhhmm'}" for "as": "${spec.as}"`,
+      );
+    else if (!compileFormat(spec.format))
+      add(
+        [...at, 'format'],
+        'a date format with the day (DD), month (MM) and year (YYYY or YY), and optionally hh, mm, ss',
+      );
   }
-  if (spec.as === 'qty' && (spec.decimals ?? 0) > 3) add([...at, 'decimals'], 'at most 3 implied decimals for a quantity');
-  if (spec.map !== undefined && spec.as !== 'text') add([...at, 'map'], 'a "map" only with "as": "text" (mapped values are used as they are)');
+  if (spec.as === 'qty' && (spec.decimals ?? 0) > 3)
+    add([...at, 'decimals'], 'at most 3 implied decimals for a quantity');
+  if (spec.map !== undefined && spec.as !== 'text')
+    add([...at, 'map'], 'a "map" only with "as": "text" (mapped values are used as they are)');
 }
 
 function checkReplyField(
@@ -128,7 +174,11 @@ function checkReplyField(
   if ((f.from === undefined) === (f.const === undefined)) add(at, 'exactly one of "from" or "const"');
   if (f.from !== undefined) {
     if (f.from.startsWith('context.')) {
-      if (!contextNames.has(f.from.slice(8))) add([...at, 'from'], `a context name defined by a message: ${[...contextNames].join(', ') || '(none defined)'}`);
+      if (!contextNames.has(f.from.slice(8)))
+        add(
+          [...at, 'from'],
+          `a context name defined by a message: ${[...contextNames].join(', ') || '(none defined)'}`,
+        );
       if (f.as !== 'text') add([...at, 'as'], '"text" for a context value (it is echoed as it came)');
     } else if (!allowed.includes(f.from)) {
       add([...at, 'from'], `one of ${allowed.join(', ')}, or context.NAME`);
@@ -139,8 +189,15 @@ function checkReplyField(
 
 function checkDelimited(p: DelimitedProfile, add: (p: Path, m: string) => void): void {
   const req = p.request;
-  if (req.quote !== undefined && (req.fieldSeparator.includes(req.quote) || (req.recordSeparator ?? '').includes(req.quote))) add(['request', 'quote'], 'a quote character that is not part of a separator');
-  if (req.recordSeparator && (req.fieldSeparator.includes(req.recordSeparator) || req.recordSeparator.includes(req.fieldSeparator))) {
+  if (
+    req.quote !== undefined &&
+    (req.fieldSeparator.includes(req.quote) || (req.recordSeparator ?? '').includes(req.quote))
+  )
+    add(['request', 'quote'], 'a quote character that is not part of a separator');
+  if (
+    req.recordSeparator &&
+    (req.fieldSeparator.includes(req.recordSeparator) || req.recordSeparator.includes(req.fieldSeparator))
+  ) {
     add(['request', 'recordSeparator'], 'a record separator that neither holds nor is part of the field separator');
   }
   for (const [code, m] of Object.entries(req.messages)) {
@@ -149,20 +206,25 @@ function checkDelimited(p: DelimitedProfile, add: (p: Path, m: string) => void):
     const first = m.groups[0];
     if (first) {
       if (first.start === undefined) add([...at, 'groups', 0, 'start'], 'the position where the first group starts');
-      else if (Math.max(...used) >= first.start) add([...at, 'groups', 0, 'start'], 'a start after every other field of the record');
+      else if (Math.max(...used) >= first.start)
+        add([...at, 'groups', 0, 'start'], 'a start after every other field of the record');
       if (m.fieldCount !== undefined) add([...at, 'fieldCount'], 'no fieldCount with groups (the counts give it)');
     } else if (m.fieldCount !== undefined && m.fieldCount < Math.max(...used)) {
       add([...at, 'fieldCount'], `a field count of at least ${Math.max(...used)} (the highest position used)`);
     }
     m.groups.forEach((g, i) => {
-      if (i > 0 && g.start !== undefined) add([...at, 'groups', i, 'start'], 'no start: a later group follows the one before');
-      if (g.count === 'rest' && i < m.groups.length - 1) add([...at, 'groups', i, 'count'], '"prefixed": only the last group may take the rest of the record');
-      if (Math.max(0, ...positions(g.fields)) > g.size) add([...at, 'groups', i, 'fields'], `positions within the group, from 1 to its size ${g.size}`);
+      if (i > 0 && g.start !== undefined)
+        add([...at, 'groups', i, 'start'], 'no start: a later group follows the one before');
+      if (g.count === 'rest' && i < m.groups.length - 1)
+        add([...at, 'groups', i, 'count'], '"prefixed": only the last group may take the rest of the record');
+      if (Math.max(0, ...positions(g.fields)) > g.size)
+        add([...at, 'groups', i, 'fields'], `positions within the group, from 1 to its size ${g.size}`);
     });
     for (const [cc, c] of Object.entries(m.children)) {
       if (!req.recordSeparator) add([...at, 'children', cc], 'a request recordSeparator (child records need one)');
       const top = Math.max(req.typeField, ...positions(c.fields));
-      if (c.fieldCount !== undefined && c.fieldCount < top) add([...at, 'children', cc, 'fieldCount'], `a field count of at least ${top} (the highest position used)`);
+      if (c.fieldCount !== undefined && c.fieldCount < top)
+        add([...at, 'children', cc, 'fieldCount'], `a field count of at least ${top} (the highest position used)`);
     }
   }
   const sep = p.reply.recordSeparator ?? req.recordSeparator;
@@ -175,8 +237,10 @@ function checkDelimited(p: DelimitedProfile, add: (p: Path, m: string) => void):
     const g = rec.groups[0];
     if (g) {
       const top = Math.max(typeField, ...rec.fields.map((f) => f.field));
-      if (g.start === undefined || g.start <= top) add([...at, 'groups', 0, 'start'], `the position where the group starts, after field ${top}`);
-      if (Math.max(0, ...g.fields.map((f) => f.field)) > g.size) add([...at, 'groups', 0, 'fields'], `positions within the group, from 1 to its size ${g.size}`);
+      if (g.start === undefined || g.start <= top)
+        add([...at, 'groups', 0, 'start'], `the position where the group starts, after field ${top}`);
+      if (Math.max(0, ...g.fields.map((f) => f.field)) > g.size)
+        add([...at, 'groups', 0, 'fields'], `positions within the group, from 1 to its size ${g.size}`);
     }
   }
 }
@@ -186,7 +250,8 @@ function checkFixed(p: FixedProfile, add: (p: Path, m: string) => void): void {
   for (const [code, m] of Object.entries(req.messages)) {
     const at: Path = ['request', 'messages', code];
     for (const [cc, c] of Object.entries(m.children)) {
-      if (!req.recordSeparator && !req.recordLength) add([...at, 'children', cc], 'a request recordSeparator or recordLength (child records need one)');
+      if (!req.recordSeparator && !req.recordLength)
+        add([...at, 'children', cc], 'a request recordSeparator or recordLength (child records need one)');
       checkColumns(Object.values(c.fields), req.recordLength, [...at, 'children', cc, 'fields'], add);
     }
     checkColumns([...Object.values(m.fields), ...Object.values(m.context)], req.recordLength, [...at, 'fields'], add);
@@ -197,13 +262,19 @@ function checkFixed(p: FixedProfile, add: (p: Path, m: string) => void): void {
     const rec = p.reply.records[type];
     if (!rec) continue;
     const at: Path = ['reply', 'records', type];
-    if (rec.children.length > 0 && !sep && !len) add([...at, 'children'], 'a recordSeparator or recordLength (child records need one)');
+    if (rec.children.length > 0 && !sep && !len)
+      add([...at, 'children'], 'a recordSeparator or recordLength (child records need one)');
     checkColumns(rec.fields, len, [...at, 'fields'], add);
     rec.children.forEach((c, i) => checkColumns(c.fields, len, [...at, 'children', i, 'fields'], add));
   }
 }
 
-function checkColumns(specs: { columns?: [number, number] | undefined }[], recordLength: number | undefined, at: Path, add: (p: Path, m: string) => void): void {
+function checkColumns(
+  specs: { columns?: [number, number] | undefined }[],
+  recordLength: number | undefined,
+  at: Path,
+  add: (p: Path, m: string) => void,
+): void {
   if (recordLength === undefined) return;
   for (const s of specs) {
     if (s.columns && s.columns[0] + s.columns[1] - 1 > recordLength) {

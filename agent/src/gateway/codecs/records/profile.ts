@@ -10,7 +10,11 @@ import { isTimeZone } from './dates.js';
  */
 
 const whole = 'a whole number';
-const Position = z.number().int(whole).min(1, 'a field position from 1 (the first field)').max(999, 'a field position up to 999');
+const Position = z
+  .number()
+  .int(whole)
+  .min(1, 'a field position from 1 (the first field)')
+  .max(999, 'a field position up to 999');
 const Columns = z.tuple(
   [
     z.number().int(whole).min(1, 'a start column from 1 (the first byte)').max(65_535, 'a start column up to 65535'),
@@ -20,17 +24,35 @@ const Columns = z.tuple(
 );
 const Code = z.string().min(1, 'a type code of 1-16 characters').max(16, 'a type code of 1-16 characters');
 const Scalar = z.union([z.string().max(200, 'at most 200 characters'), z.number()], 'a string or a number');
-const ValueMap = z.record(z.string().max(64, 'a key of at most 64 characters'), Scalar, 'an object mapping codes to values, e.g. {"01": "cash"}');
+const ValueMap = z.record(
+  z.string().max(64, 'a key of at most 64 characters'),
+  Scalar,
+  'an object mapping codes to values, e.g. {"01": "cash"}',
+);
 const Separator = z.string().max(4, 'at most 4 characters');
 const Encoding = z.enum(['latin1', 'ascii', 'utf8'], 'one of "latin1", "ascii", "utf8"');
 const ContextName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/, 'a name of letters, digits and "_"');
 
 /** How a request field's text becomes a canonical value. */
 const conversion = {
-  as: z.enum(['text', 'int', 'money', 'qty', 'date', 'day', 'index'], 'one of "text", "int", "money", "qty", "date", "day", "index"').default('text'),
+  as: z
+    .enum(
+      ['text', 'int', 'money', 'qty', 'date', 'day', 'index'],
+      'one of "text", "int", "money", "qty", "date", "day", "index"',
+    )
+    .default('text'),
   /** Implied decimals: money defaults to the currency's (`currencyDecimals`), qty to 0. */
-  decimals: z.number().int(whole).min(0, 'from 0 to 6 implied decimals').max(6, 'from 0 to 6 implied decimals').optional(),
-  format: z.string().min(1, 'a date format such as "YYYYMMDDhhmm"').max(40, 'a date format of at most 40 characters').optional(),
+  decimals: z
+    .number()
+    .int(whole)
+    .min(0, 'from 0 to 6 implied decimals')
+    .max(6, 'from 0 to 6 implied decimals')
+    .optional(),
+  format: z
+    .string()
+    .min(1, 'a date format such as "YYYYMMDDhhmm"')
+    .max(40, 'a date format of at most 40 characters')
+    .optional(),
   trim: z.enum(['both', 'start', 'end', 'none'], 'one of "both", "start", "end", "none"').default('both'),
   map: ValueMap.optional(),
   mapDefault: Scalar.optional(),
@@ -54,17 +76,25 @@ const replyConversion = {
 
 // ---- delimited ----
 
-const DelimitedField = z.strictObject({
-  field: z.union([Position, z.array(Position).min(1, 'at least one position').max(8, 'at most 8 positions')], 'a field position from 1, or a list of positions to join'),
-  joinWith: z.string().max(8, 'at most 8 characters').default(''),
-  ...conversion,
-}).partial({ field: true });
+const DelimitedField = z
+  .strictObject({
+    field: z.union(
+      [Position, z.array(Position).min(1, 'at least one position').max(8, 'at most 8 positions')],
+      'a field position from 1, or a list of positions to join',
+    ),
+    joinWith: z.string().max(8, 'at most 8 characters').default(''),
+    ...conversion,
+  })
+  .partial({ field: true });
 
 const DelimitedFields = z.record(z.string(), DelimitedField, 'an object of canonical field → {"field": n, …}');
 
 const DelimitedGroup = z.strictObject({
   into: z.enum(ARRAY_NAMES, 'one of "lines", "tenders"'),
-  /** Where the group starts (its count field, or its first item for `rest`); only the first group: later ones follow the one before. */
+  /**
+   * Where the group starts (its count field, or its first item for `rest`); only the first group: later ones follow the
+   * one before.
+   */
   start: Position.optional(),
   count: z.enum(['prefixed', 'rest'], 'one of "prefixed", "rest"').default('prefixed'),
   size: z.number().int(whole).min(1, 'a group size of 1 field or more').max(50, 'a group size up to 50 fields'),
@@ -111,7 +141,13 @@ const DelimitedReplyRecord = z.strictObject({
     .max(1, 'at most one group')
     .default([]),
   children: z
-    .array(z.strictObject({ code: Code, from: z.literal('lines', 'the reply\'s "lines"').default('lines'), fields: z.array(DelimitedReplyField).max(100, 'at most 100 fields') }))
+    .array(
+      z.strictObject({
+        code: Code,
+        from: z.literal('lines', 'the reply\'s "lines"').default('lines'),
+        fields: z.array(DelimitedReplyField).max(100, 'at most 100 fields'),
+      }),
+    )
     .max(1, 'at most one child record kind')
     .default([]),
 });
@@ -128,7 +164,10 @@ const DelimitedProfile = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a name of 1-64 letters, digits, ".", "_" or "-"'),
   description: z.string().max(500, 'at most 500 characters').optional(),
   format: z.literal('delimited'),
-  timeZone: z.string().refine(isTimeZone, 'a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"').default('UTC'),
+  timeZone: z
+    .string()
+    .refine(isTimeZone, 'a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"')
+    .default('UTC'),
   currencyDecimals: z.number().int(whole).min(0, 'from 0 to 4').max(4, 'from 0 to 4').default(2),
   request: z.strictObject({
     encoding: Encoding.default('latin1'),
@@ -155,9 +194,17 @@ const FixedFields = z.record(z.string(), FixedField, 'an object of canonical fie
 
 const FixedMessage = z.strictObject({
   type: z.enum(MESSAGE_TYPES, `one of ${MESSAGE_TYPES.join(', ')}`),
-  context: z.record(ContextName, z.strictObject({ columns: Columns }), 'an object of name → {"columns": [start, length]}').default({}),
+  context: z
+    .record(ContextName, z.strictObject({ columns: Columns }), 'an object of name → {"columns": [start, length]}')
+    .default({}),
   fields: FixedFields.default({}),
-  children: z.record(Code, z.strictObject({ into: z.enum(ARRAY_NAMES, 'one of "lines", "tenders"'), fields: FixedFields }), 'an object of type code → child record').default({}),
+  children: z
+    .record(
+      Code,
+      z.strictObject({ into: z.enum(ARRAY_NAMES, 'one of "lines", "tenders"'), fields: FixedFields }),
+      'an object of type code → child record',
+    )
+    .default({}),
 });
 
 const FixedReplyField = z.strictObject({ columns: Columns, ...replyConversion });
@@ -165,12 +212,22 @@ const FixedReplyRecord = z.strictObject({
   code: Code,
   fields: z.array(FixedReplyField).max(100, 'at most 100 fields').default([]),
   children: z
-    .array(z.strictObject({ code: Code, from: z.literal('lines', 'the reply\'s "lines"').default('lines'), fields: z.array(FixedReplyField).max(100, 'at most 100 fields') }))
+    .array(
+      z.strictObject({
+        code: Code,
+        from: z.literal('lines', 'the reply\'s "lines"').default('lines'),
+        fields: z.array(FixedReplyField).max(100, 'at most 100 fields'),
+      }),
+    )
     .max(1, 'at most one child record kind')
     .default([]),
 });
 
-const RecordLength = z.number().int(whole).min(1, 'a record length from 1 byte').max(65_535, 'a record length up to 65535 bytes');
+const RecordLength = z
+  .number()
+  .int(whole)
+  .min(1, 'a record length from 1 byte')
+  .max(65_535, 'a record length up to 65535 bytes');
 
 const FixedProfile = z.strictObject({
   name: DelimitedProfile.shape.name,

@@ -17,7 +17,13 @@ export type Item = Readonly<Record<string, unknown>>;
 export type Echo = Readonly<Record<string, string>> | undefined;
 
 /** A reply value as text (not yet fitted to its field); undefined when it cannot be written. */
-export function replyText(f: ReplyFieldLike, reply: RegisterReply, item: Item | undefined, echo: Echo, units: Units): { text: string; numeric: boolean } | undefined {
+export function replyText(
+  f: ReplyFieldLike,
+  reply: RegisterReply,
+  item: Item | undefined,
+  echo: Echo,
+  units: Units,
+): { text: string; numeric: boolean } | undefined {
   let value: unknown;
   if (f.const !== undefined) value = f.const;
   else if (f.from?.startsWith('context.')) {
@@ -62,8 +68,14 @@ export function renderReplies<L, Out>(
       out.push(...done);
       return;
     }
-    const message = layout === undefined ? `the register profile has no reply record for ${reply.type}` : `the ${reply.type} reply does not fit the register profile's record layout`;
-    const err: RegisterReply = 'id' in reply && reply.id !== undefined ? { type: 'error', id: reply.id, code: TbCodes.INTERNAL, message } : { type: 'error', code: TbCodes.INTERNAL, message };
+    const message =
+      layout === undefined
+        ? `the register profile has no reply record for ${reply.type}`
+        : `the ${reply.type} reply does not fit the register profile's record layout`;
+    const err: RegisterReply =
+      'id' in reply && reply.id !== undefined
+        ? { type: 'error', id: reply.id, code: TbCodes.INTERNAL, message }
+        : { type: 'error', code: TbCodes.INTERNAL, message };
     out.push(...(render(layouts.error, err, echo, false) ?? []));
   });
   return out;

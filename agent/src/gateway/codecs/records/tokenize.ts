@@ -6,7 +6,12 @@ import type { Failure } from './frame.js';
  * that starts with it runs to the closing quote (a doubled quote inside stands for one) and may
  * hold separators. Empty records (two record separators in a row, one at the end) are skipped.
  */
-export function splitDelimited(text: string, fieldSep: string, recordSep: string | undefined, quote: string | undefined): string[][] | Failure {
+export function splitDelimited(
+  text: string,
+  fieldSep: string,
+  recordSep: string | undefined,
+  quote: string | undefined,
+): string[][] | Failure {
   const records: string[][] = [];
   let fields: string[] = [];
   let quotedRecord = false;
@@ -24,7 +29,11 @@ export function splitDelimited(text: string, fieldSep: string, recordSep: string
       let k = i + 1;
       for (;;) {
         const close = text.indexOf(quote, k);
-        if (close === -1) return { code: TbCodes.MALFORMED, message: `record ${records.length + 1}, field ${fields.length + 1}: a quoted field is not closed` };
+        if (close === -1)
+          return {
+            code: TbCodes.MALFORMED,
+            message: `record ${records.length + 1}, field ${fields.length + 1}: a quoted field is not closed`,
+          };
         value += text.slice(k, close);
         if (text.startsWith(quote, close + 1)) {
           value += quote;
@@ -36,7 +45,10 @@ export function splitDelimited(text: string, fieldSep: string, recordSep: string
       }
       quotedRecord = true;
       if (j < text.length && !text.startsWith(fieldSep, j) && !(recordSep && text.startsWith(recordSep, j))) {
-        return { code: TbCodes.MALFORMED, message: `record ${records.length + 1}, field ${fields.length + 1}: characters after the closing quote` };
+        return {
+          code: TbCodes.MALFORMED,
+          message: `record ${records.length + 1}, field ${fields.length + 1}: characters after the closing quote`,
+        };
       }
     } else {
       j = i;
