@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,13 +12,14 @@ import { openPostgresStorage } from '../central/src/storage/postgres.js';
 import { AGENT_MIGRATIONS, agentDbPath, openAgentDb } from '../agent/src/db/agent-db.js';
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
+import { hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
 
 /**
  * The copy taken before a SQLite database (hub or agent) is migrated, and the refusal of a
  * database newer than the binary (docs/upgrade.md).
  */
 
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'schemas');
+const FIXTURES = SCHEMA_FIXTURES;
 
 function capture(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
@@ -132,7 +133,7 @@ describe.skipIf(noPg !== undefined)('PostgreSQL', () => {
       // a hub database one version behind (its fixture's dump)
       const from = PG_MIGRATIONS.length - 1;
       const pg = pgConnect(t.url);
-      pg.query(readFileSync(join(FIXTURES, 'hub-postgres', `v${from}.sql`), 'utf8'));
+      pg.query(hubPostgresDump(from));
       pg.close();
       openPostgresStorage(t.url, { log }).close();
       expect(lines).toContainEqual(expect.objectContaining({ level: 40, from, backup: expect.stringMatching(new RegExp(`^pg_dump --format=custom --file=tillbridge-hub-pre-v${from}\\.dump '`)) }));
