@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
