@@ -6,6 +6,7 @@ import { TcpClientTransportSchema } from '../src/gateway/transports/schemas.js';
 import { TcpClientTransport } from '../src/gateway/transports/tcp-client.js';
 import type { Connection, LinkState } from '../src/gateway/types.js';
 import { waitFor } from './pty.js';
+import { freePort } from '../../test/support/net.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 
@@ -48,15 +49,6 @@ function watched(port: number, over: Record<string, unknown> = {}, random?: () =
       conns.push(rec);
     });
   return { transport, states, conns, start };
-}
-
-/** A loopback port nobody listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /**

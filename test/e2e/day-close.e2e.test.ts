@@ -12,11 +12,7 @@ import { worldForFile } from './fixture.js';
  */
 const DAY = '2026-11-27';
 const w = worldForFile({ clockStart: `${DAY}T12:00:00Z`, stores: ['S1', 'S2'], stock: { S1: { 'SKU-A': 100 }, S2: { 'SKU-A': 100 } } });
-let a: AgentHandle;
-let b: AgentHandle;
-let regA: JsonLinesRegister;
-let regB: JsonLinesRegister;
-
+let a: AgentHandle, b: AgentHandle, regA: JsonLinesRegister, regB: JsonLinesRegister;
 beforeAll(async () => {
   [a, b] = [await w.startAgent('S1'), await w.startAgent('S2')];
   [regA, regB] = [await w.register(a), await w.register(b)];

@@ -5,11 +5,7 @@ import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { invariantViolations, sale, statusOf, worldForFile, type Decision } from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { 'SKU-A': 10 }, S2: { 'SKU-A': 10 } } });
-let a: AgentHandle;
-let b: AgentHandle;
-let regA: JsonLinesRegister;
-let regB: JsonLinesRegister;
-
+let a: AgentHandle, b: AgentHandle, regA: JsonLinesRegister, regB: JsonLinesRegister;
 beforeAll(async () => {
   [a, b] = [await w.startAgent('S1'), await w.startAgent('S2')];
   [regA, regB] = [await w.register(a), await w.register(b)];
