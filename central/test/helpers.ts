@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { createLogger, type WireEvent } from '@tillbridge/shared';
 import { initHub } from '../src/hub.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
@@ -20,8 +21,15 @@ export class TestClock implements Clock {
 
 export const silent = createLogger({ name: 'test', level: 'silent' });
 
+export interface TestHub {
+  hub: Hub;
+  clock: TestClock;
+  dir: string;
+  cleanup: () => void;
+}
+
 /** A real hub database in a temp directory, services wired, with a settable clock. */
-export function testHub(): { hub: Hub; clock: TestClock; dir: string; cleanup: () => void } {
+export function testHub(): TestHub {
   const dir = mkdtempSync(join(tmpdir(), 'tb-hub-'));
   const clock = new TestClock();
   // TILLBRIDGE_TEST_BACKEND=postgres: the same hub on a database of its own
@@ -37,6 +45,37 @@ export function testHub(): { hub: Hub; clock: TestClock; dir: string; cleanup: (
       db?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A fresh test hub for each test of the file or describe block it is called in, with `stores`
+ * created (id: name) and then `setUp` run, cleaned up after each test. The object it returns reads
+ * the current test's.
+ */
+export function hubForEachTest(stores: Record<string, string> = {}, setUp?: (t: TestHub) => void): TestHub {
+  let current: TestHub | undefined;
+  beforeEach(() => {
+    current = testHub();
+    for (const [id, name] of Object.entries(stores)) current.hub.stores.create(id, name);
+    setUp?.(current);
+  });
+  afterEach(() => current?.cleanup());
+  const now = (): TestHub => {
+    if (!current) throw new Error('the test hub exists only while a test runs');
+    return current;
+  };
+  return {
+    get hub() {
+      return now().hub;
+    },
+    get clock() {
+      return now().clock;
+    },
+    get dir() {
+      return now().dir;
+    },
+    cleanup: () => now().cleanup(),
   };
 }
 
