@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { createLogger, type WireEvent } from '@tillbridge/shared';
 import { initHub } from '../src/hub.js';
+import { secretPath } from '../src/auth/secrets.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 import { openHub, type Hub } from '../src/hub-services.js';
 import type { Clock } from '../src/domain/clock.js';
@@ -77,6 +78,39 @@ export function hubForEachTest(stores: Record<string, string> = {}, setUp?: (t: 
     },
     cleanup: () => now().cleanup(),
   };
+}
+
+/** Two hub processes on one database, as two `openHub` instances here, and what `cleanups` closes. */
+export interface HubPair {
+  a: Hub;
+  b: Hub;
+  dirA: string;
+  dirB: string;
+  clock: TestClock;
+}
+
+/**
+ * On PostgreSQL two data directories (hub.secret copied, as the operator does for a second
+ * process) on one database; on SQLite two connections to one file. Their closing is pushed onto
+ * `cleanups`.
+ */
+export function twoHubProcesses(engine: 'sqlite' | 'postgres', cleanups: (() => void | Promise<void>)[]): HubPair {
+  const clock = new TestClock();
+  const dirA = mkdtempSync(join(tmpdir(), 'tb-hubs-a-'));
+  const db = engine === 'postgres' ? createTestDatabase() : undefined;
+  initHub(dirA, silent, clock, db?.url);
+  const dirB = db ? mkdtempSync(join(tmpdir(), 'tb-hubs-b-')) : dirA;
+  if (db) copyFileSync(secretPath(dirA), secretPath(dirB));
+  const a = openHub({ dataDir: dirA, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
+  const b = openHub({ dataDir: dirB, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
+  cleanups.push(() => {
+    a.close();
+    b.close();
+    db?.drop();
+    rmSync(dirA, { recursive: true, force: true });
+    if (dirB !== dirA) rmSync(dirB, { recursive: true, force: true });
+  });
+  return { a, b, dirA, dirB, clock };
 }
 
 export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
