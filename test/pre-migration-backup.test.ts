@@ -1,9 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backupBeforeMigration, createLogger, listPreMigrationBackups, PRE_MIGRATION_BACKUPS_KEPT } from '@tillbridge/shared';
 import { HUB_MIGRATIONS } from '../central/src/storage/schema.js';
 import { PG_MIGRATIONS } from '../central/src/storage/postgres-schema.js';
@@ -13,6 +12,7 @@ import { AGENT_MIGRATIONS, agentDbPath, openAgentDb } from '../agent/src/db/agen
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
 import { hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
+import { tempDirForEachTest } from './support/temp-dir.js';
 
 /**
  * The copy taken before a SQLite database (hub or agent) is migrated, and the refusal of a
@@ -37,12 +37,7 @@ function capture(): { log: ReturnType<typeof createLogger>; lines: Record<string
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-premig-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+tempDirForEachTest('tb-premig-', (made) => (dir = made));
 
 describe('hub SQLite', () => {
   it('copies a database with pending migrations to hub.sqlite.pre-v<N>.bak first, 0600, and logs it', () => {

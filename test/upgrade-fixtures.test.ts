@@ -1,8 +1,7 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '@tillbridge/shared';
 import { HUB_MIGRATIONS } from '../central/src/storage/schema.js';
 import { PG_MIGRATIONS } from '../central/src/storage/postgres-schema.js';
@@ -20,6 +19,7 @@ import { AgentIdentity } from '../agent/src/sync/identity.js';
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
 import { fixtureVersions, hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
+import { tempDirForEachTest } from './support/temp-dir.js';
 
 /**
  * Upgrades from every schema version that has shipped (docs/upgrade.md): a database of each
@@ -96,12 +96,7 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-upgrade-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+tempDirForEachTest('tb-upgrade-', (made) => (dir = made));
 
 describe('hub SQLite: each shipped version upgrades to the newest', () => {
   it.each(HUB_SQLITE)('from v%i', (v) => {
