@@ -1,9 +1,8 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { backupBeforeMigration, createLogger, listPreMigrationBackups, PRE_MIGRATION_BACKUPS_KEPT } from '@tillbridge/shared';
+import { backupBeforeMigration, listPreMigrationBackups, PRE_MIGRATION_BACKUPS_KEPT } from '@tillbridge/shared';
 import { HUB_MIGRATIONS } from '../central/src/storage/schema.js';
 import { PG_MIGRATIONS } from '../central/src/storage/postgres-schema.js';
 import { hubDbPath, openSqliteStorage } from '../central/src/storage/index.js';
@@ -13,6 +12,7 @@ import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js'
 import { pgConnect } from '../central/test/schema-rows.js';
 import { hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
 import { tempDirForEachTest } from './support/temp-dir.js';
+import { capturedLog } from './support/log.js';
 
 /**
  * The copy taken before a SQLite database (hub or agent) is migrated, and the refusal of a
@@ -21,20 +21,7 @@ import { tempDirForEachTest } from './support/temp-dir.js';
 
 const FIXTURES = SCHEMA_FIXTURES;
 
-function capture(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({
-    name: 'test',
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  });
-  return { log, lines };
-}
+const capture = (): ReturnType<typeof capturedLog> => capturedLog('info');
 
 let dir: string;
 tempDirForEachTest('tb-premig-', (made) => (dir = made));
