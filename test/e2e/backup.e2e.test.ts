@@ -6,7 +6,7 @@ import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { drained, invariantViolations, sale, sellEach, worldForFile, type Decision } from './fixture.js';
+import { drained, invariantViolations, sale, sellEach, worldForFile, type Decision, type World } from './fixture.js';
 
 /**
  * Backup and restore through the real binaries (docs/backup.md): an agent's database backed up
@@ -18,16 +18,15 @@ import { drained, invariantViolations, sale, sellEach, worldForFile, type Decisi
 const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
 
 const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
+/** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
+const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> => w.startAndSell('S1', name, receipts, 'K');
 
 const mode = (f: string): number => statSync(f).mode & 0o777;
 const posix = process.platform !== 'win32';
 
 describe('tillbridge-agent backup and restore', () => {
   it('backed up while running, killed, restored: A, B and C reach the hub exactly once, and the restored agent starts a new incarnation', async () => {
-    let a = await w.startAgent('S1', 'b1');
-    let reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['A-1', 'A-2']);
-    await drained(a);
+    let { agent: a, reg } = await sold('b1', ['A-1', 'A-2']);
     const agentId = w.agentQuery<{ value: string }>(a, `SELECT value FROM meta WHERE key = 'agent_id'`)[0]!.value;
 
     // one more sale while the hub is away: it is in the outbox when the backup is taken
@@ -140,10 +139,7 @@ describe('tillbridge-agent backup and restore', () => {
 
 describe('tillbridge-hub backup and restore', () => {
   it('a backup taken while the hub serves and takes sales restores into a new data directory that serves and verifies', async () => {
-    const a = await w.startAgent('S1', 'h1');
-    const reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['H-1', 'H-2']);
-    await drained(a);
+    const { agent: a, reg } = await sold('h1', ['H-1', 'H-2']);
     // sales keep coming while the backup is taken
     let n = 3;
     let selling = true;

@@ -258,6 +258,18 @@ export class World {
     return reg;
   }
 
+  /**
+   * Starts agent `name` of `store`, sells one of `sku` under each receipt through a register on it
+   * (the register returned, still open) and waits until they have all reached the hub.
+   */
+  async startAndSell(store: string, name: string, receipts: string[], sku: string): Promise<{ agent: AgentHandle; reg: JsonLinesRegister }> {
+    const agent = await this.startAgent(store, name);
+    const reg = await JsonLinesRegister.connect(agent.port());
+    await sellEach(reg, receipts, sku);
+    await drained(agent);
+    return { agent, reg };
+  }
+
   /** The hub's sales whose receipt starts with `prefix`. */
   hubSales(prefix: string): number {
     return this.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`, `${prefix}%`)[0]!.n;

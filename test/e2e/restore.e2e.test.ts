@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentStatus, onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { drained, invariantViolations, sellEach, worldForFile, type Decision } from './fixture.js';
+import { drained, invariantViolations, sellEach, worldForFile, type Decision, type World } from './fixture.js';
 
 /**
  * DESIGN rule 9 through the real binaries: an agent's database restored from a backup, reverted
@@ -30,16 +30,15 @@ function expectExactlyOnce(prefix: string, receipts: string[]): void {
 }
 
 const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
+/** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
+const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> => w.startAndSell('S1', name, receipts, 'K');
 
 const audited = (action: string) => w.hubQuery<{ details: string }>(`SELECT details FROM audit WHERE action = ? ORDER BY id`, action);
 
 describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => {
   it('a database put back from an older copy: every sale reaches the hub once, and register message ids keep their authorizations', async () => {
     const stockBefore = (await onHand(w.hub, 'S1', 'K'))!;
-    let a = await w.startAgent('S1', 'r1');
-    let reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['R-1', 'R-2']);
-    await drained(a);
+    let { agent: a, reg } = await sold('r1', ['R-1', 'R-2']);
 
     // two more sales while the hub is away: they are still in the outbox when the copy is taken
     const port = w.hub.port;
@@ -85,19 +84,13 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
   });
 
   it('a reverted database that sold more than the hub had seen from the abandoned history: taken by id, flagged as a fork', async () => {
-    let a = await w.startAgent('S1', 'f1');
-    let reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['F-1']);
-    await drained(a);
+    let { agent: a, reg } = await sold('f1', ['F-1']);
     reg.close();
     await a.proc.stop();
     const snapshot = join(w.dir, 'f1-snapshot');
     cpSync(a.dataDir, snapshot, { recursive: true });
 
-    a = await w.startAgent('S1', 'f1');
-    reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['F-2', 'F-3']);
-    await drained(a);
+    ({ agent: a, reg } = await sold('f1', ['F-2', 'F-3']));
     reg.close();
     await a.proc.stop();
 
@@ -122,10 +115,7 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
   });
 
   it('two agents from one database file: the second is refused loudly while the first is live, and nothing is lost', async () => {
-    let c1 = await w.startAgent('S1', 'c1');
-    let reg1 = await JsonLinesRegister.connect(c1.port());
-    await sell(reg1, ['C-1']);
-    await drained(c1);
+    let { agent: c1, reg: reg1 } = await sold('c1', ['C-1']);
     reg1.close();
     await c1.proc.stop();
     // a second PC from the same disk image
