@@ -81,7 +81,8 @@ describe.skipIf(!haveTools)('systemd notifications from the real processes', () 
     await initHub(data);
     const sock = await notifySocket('hub-sock');
     const env = { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC, TILLBRIDGE_HUB_LISTEN: '127.0.0.1:0' };
-    const hub = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)], env);
+    const args = [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)];
+    const hub = JsonLogProcess.spawn('hub', process.execPath, args, env);
     procs.push(hub);
     const ready = await sock.waitFor('READY=1');
     const listening = await hub.waitForLine((l) => l.msg === 'hub listening');
@@ -118,7 +119,8 @@ describe('serve reads its settings from TILLBRIDGE_HUB_* (the unit\'s /etc/tillb
   async function refusedServe(name: string, env: Record<string, string>): Promise<string> {
     const data = join(dir, name);
     await initHub(data);
-    const hub = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)], env);
+    const args = [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)];
+    const hub = JsonLogProcess.spawn('hub', process.execPath, args, env);
     procs.push(hub);
     expect((await hub.exited).code).toBe(2);
     return hub.stderr.join('\n');

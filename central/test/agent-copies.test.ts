@@ -38,7 +38,8 @@ afterEach(async () => {
 type Agent = AgentSocket;
 
 function connect(): Promise<Agent> {
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+  const url = new URL(AGENT_WS_PATH, running.wsUrl).toString();
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
   open.push(ws);
   const agent = agentSocket(ws);
   return new Promise((resolve, reject) => {

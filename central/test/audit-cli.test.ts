@@ -24,7 +24,8 @@ let trail: AuditTrail;
 const clock = new TestClock();
 
 /** Runs `tillbridge-hub audit …` in-process against the running hub: stdout, stderr, exit code. */
-const cli = (args: string[], tok = token): ReturnType<typeof runCli> => runCli(auditCommands, running.url, tok, ['audit', ...args]);
+const cli = (args: string[], tok = token): ReturnType<typeof runCli> =>
+  runCli(auditCommands, running.url, tok, ['audit', ...args]);
 
 function append(n: number, extra: Partial<Parameters<Hub['audit']['append']>[0]> = {}): void {
   hub.storage.tx(() => {

@@ -67,7 +67,8 @@ async function storeToken(running: RunningHub, store: string): Promise<{ token: 
 }
 
 function connect(running: RunningHub, token: string): Promise<FakeAgent> {
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+  const url = new URL(AGENT_WS_PATH, running.wsUrl).toString();
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
   cleanups.push(() => ws.terminate());
   const agent = agentSocket(ws);
   return new Promise((resolve, reject) => {

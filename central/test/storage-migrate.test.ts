@@ -26,7 +26,8 @@ import type { CliContext } from '../src/cli/context.js';
  */
 
 /** Runs `tillbridge-hub …` (the storage and audit commands) in-process: stdout, stderr, exit code. */
-const cli = (args: string[]): ReturnType<typeof runCli> => runCli(mountStorageAndAudit, 'http://127.0.0.1:9', undefined, args);
+const cli = (args: string[]): ReturnType<typeof runCli> =>
+  runCli(mountStorageAndAudit, 'http://127.0.0.1:9', undefined, args);
 function mountStorageAndAudit(ctx: CliContext): void {
   storageCommands(ctx);
   auditCommands(ctx);

@@ -19,7 +19,8 @@ const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
 
 const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
 /** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
-const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> => w.startAndSell('S1', name, receipts, 'K');
+const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
+  w.startAndSell('S1', name, receipts, 'K');
 
 const mode = (f: string): number => statSync(f).mode & 0o777;
 const posix = process.platform !== 'win32';

@@ -11,7 +11,11 @@ import { worldForFile } from './fixture.js';
  * The clocks start on a fixed day (the store's cut-off, 03:00 the next day, is not reached).
  */
 const DAY = '2026-11-27';
-const w = worldForFile({ clockStart: `${DAY}T12:00:00Z`, stores: ['S1', 'S2'], stock: { S1: { 'SKU-A': 100 }, S2: { 'SKU-A': 100 } } });
+const w = worldForFile({
+  clockStart: `${DAY}T12:00:00Z`,
+  stores: ['S1', 'S2'],
+  stock: { S1: { 'SKU-A': 100 }, S2: { 'SKU-A': 100 } },
+});
 let a: AgentHandle, b: AgentHandle, regA: JsonLinesRegister, regB: JsonLinesRegister;
 beforeAll(async () => {
   [a, b] = [await w.startAgent('S1'), await w.startAgent('S2')];

@@ -262,7 +262,12 @@ export class World {
    * Starts agent `name` of `store`, sells one of `sku` under each receipt through a register on it
    * (the register returned, still open) and waits until they have all reached the hub.
    */
-  async startAndSell(store: string, name: string, receipts: string[], sku: string): Promise<{ agent: AgentHandle; reg: JsonLinesRegister }> {
+  async startAndSell(
+    store: string,
+    name: string,
+    receipts: string[],
+    sku: string,
+  ): Promise<{ agent: AgentHandle; reg: JsonLinesRegister }> {
     const agent = await this.startAgent(store, name);
     const reg = await JsonLinesRegister.connect(agent.port());
     await sellEach(reg, receipts, sku);

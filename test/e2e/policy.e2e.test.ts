@@ -8,8 +8,10 @@ import { sale, statusOf, worldForFile, type Decision } from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10 } } });
 
-const agentPolicy = async (a: AgentHandle): Promise<number> => (await statusOf<{ policyVersion: number }>(a)).policyVersion;
-const setPolicy = async (args: string[]): Promise<number> => (await w.cliJson<{ version: number }>(['policy', 'set', ...args])).version;
+const agentPolicy = async (a: AgentHandle): Promise<number> =>
+  (await statusOf<{ policyVersion: number }>(a)).policyVersion;
+const setPolicy = async (args: string[]): Promise<number> =>
+  (await w.cliJson<{ version: number }>(['policy', 'set', ...args])).version;
 
 describe('returns policies reach the stores; overrides and card lookups go through the register', () => {
   it('pushes a policy change to a connected agent, and to one that was offline when it changed', async () => {

@@ -31,7 +31,8 @@ function expectExactlyOnce(prefix: string, receipts: string[]): void {
 
 const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
 /** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
-const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> => w.startAndSell('S1', name, receipts, 'K');
+const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
+  w.startAndSell('S1', name, receipts, 'K');
 
 const audited = (action: string) => w.hubQuery<{ details: string }>(`SELECT details FROM audit WHERE action = ? ORDER BY id`, action);
 

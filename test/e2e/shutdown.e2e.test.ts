@@ -149,7 +149,8 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
   });
 
   it('while offline: the hub is down and the agent waits to reconnect, its sales kept', async () => {
-    const a = spawnAgent(`ws://127.0.0.1:${await freePort()}`, { hub: { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 } });
+    const nowhere = `ws://127.0.0.1:${await freePort()}`;
+    const a = spawnAgent(nowhere, { hub: { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 } });
     await a.proc.waitForLine((l) => l.msg === 'hub connection failed');
     const reg = await JsonLinesRegister.connect(registerPort(a.proc));
     expect(await reg.send(sale('o-1', 'OFF-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'o-1' });

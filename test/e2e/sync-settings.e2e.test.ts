@@ -15,7 +15,8 @@ type AgentSt = { configVersion: number; outbox: { depth: number }; hub: { connec
 const agentSt = (a: AgentHandle): Promise<AgentSt> => statusOf<AgentSt>(a);
 type HubSt = { stores: { store: string; settings: { version: number; agentRuns: number | null }; inventoryAccuracy: { ratio: number; skus: number; matching: number } | null }[] };
 const hubStore = async (store: string): Promise<HubSt['stores'][number]> => (await w.hub.admin.get<HubSt>(`/v1/admin/status?store=${store}`)).stores[0]!;
-const configSet = async (args: string[]): Promise<number> => (await w.cliJson<{ version: number }>(['config', 'set', ...args])).version;
+const configSet = async (args: string[]): Promise<number> =>
+  (await w.cliJson<{ version: number }>(['config', 'set', ...args])).version;
 
 /** Checks Prometheus text exposition format line by line; returns the samples by name{labels}. */
 function parsePrometheus(text: string): Map<string, number> {

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
-import { createLogger } from '@tillbridge/shared';
+import { createLogger, type Logger } from '@tillbridge/shared';
 
 /** A logger at `level` whose every line is kept, parsed, in `lines`. */
-export function capturedLog(level = 'info'): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
+export function capturedLog(level = 'info'): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({
     name: 'test',
