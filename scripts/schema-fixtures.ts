@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { entryHash, GENESIS_HASH, HUB_MIGRATIONS, PG_MIGRATIONS } from '@tillbridge/central';
 import { AGENT_MIGRATIONS } from '@tillbridge/agent';
@@ -18,9 +19,10 @@ import { ROOT } from './lib/paths.js';
  *
  *   hub-sqlite/vN.sqlite   the hub's SQLite file at version N (1 … HUB_MIGRATIONS.length)
  *   agent/vN.sqlite        the agent's SQLite file at version N (1 … AGENT_MIGRATIONS.length)
- *   hub-postgres/vN.sql    a plain SQL dump of the hub's PostgreSQL database at version N: its
+ *   hub-postgres/vN.sql.gz a plain SQL dump of the hub's PostgreSQL database at version N: its
  *                          migrations, its schema table and the same rows as the SQLite file of the
- *                          matching SQLite version (PostgreSQL 1 = SQLite 10, kept in step since)
+ *                          matching SQLite version (PostgreSQL 1 = SQLite 10, kept in step since),
+ *                          gzip-compressed (data, not code: test/support/schema-fixtures.ts reads it)
  *   manifest.json          for each fixture, the rows it holds per table
  *
  * Versions to write: all by default; `--only hub-sqlite:16` (kind:version, repeatable) writes just
@@ -269,7 +271,7 @@ function main(argv: string[]): void {
       if (!wanted('hub-postgres', k)) continue;
       const src = join(tmp, `pg-v${k}.sqlite`);
       buildSqlite(src, HUB_MIGRATIONS, k + PG_TO_SQLITE_OFFSET, HUB_ROWS, HUB_ROWS_AFTER);
-      writeFileSync(join(OUT, 'hub-postgres', `v${k}.sql`), pgDump(k, src));
+      writeFileSync(join(OUT, 'hub-postgres', `v${k}.sql.gz`), gzipSync(pgDump(k, src), { level: 9 }));
     }
     for (let v = 1; v <= AGENT_MIGRATIONS.length; v++) {
       if (wanted('agent', v)) buildSqlite(join(OUT, 'agent', `v${v}.sqlite`), AGENT_MIGRATIONS, v, AGENT_ROWS, {});

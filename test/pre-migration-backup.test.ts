@@ -1,10 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { backupBeforeMigration, createLogger, listPreMigrationBackups, PRE_MIGRATION_BACKUPS_KEPT } from '@tillbridge/shared';
+import { describe, expect, it } from 'vitest';
+import { backupBeforeMigration, listPreMigrationBackups, PRE_MIGRATION_BACKUPS_KEPT } from '@tillbridge/shared';
 import { HUB_MIGRATIONS } from '../central/src/storage/schema.js';
 import { PG_MIGRATIONS } from '../central/src/storage/postgres-schema.js';
 import { hubDbPath, openSqliteStorage } from '../central/src/storage/index.js';
@@ -12,36 +10,21 @@ import { openPostgresStorage } from '../central/src/storage/postgres.js';
 import { AGENT_MIGRATIONS, agentDbPath, openAgentDb } from '../agent/src/db/agent-db.js';
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
+import { hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
+import { tempDirForEachTest } from './support/temp-dir.js';
+import { capturedLog } from './support/log.js';
 
 /**
  * The copy taken before a SQLite database (hub or agent) is migrated, and the refusal of a
  * database newer than the binary (docs/upgrade.md).
  */
 
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'schemas');
+const FIXTURES = SCHEMA_FIXTURES;
 
-function capture(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({
-    name: 'test',
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  });
-  return { log, lines };
-}
+const capture = (): ReturnType<typeof capturedLog> => capturedLog('info');
 
 let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-premig-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+tempDirForEachTest('tb-premig-', (made) => (dir = made));
 
 describe('hub SQLite', () => {
   it('copies a database with pending migrations to hub.sqlite.pre-v<N>.bak first, 0600, and logs it', () => {
@@ -132,7 +115,7 @@ describe.skipIf(noPg !== undefined)('PostgreSQL', () => {
       // a hub database one version behind (its fixture's dump)
       const from = PG_MIGRATIONS.length - 1;
       const pg = pgConnect(t.url);
-      pg.query(readFileSync(join(FIXTURES, 'hub-postgres', `v${from}.sql`), 'utf8'));
+      pg.query(hubPostgresDump(from));
       pg.close();
       openPostgresStorage(t.url, { log }).close();
       expect(lines).toContainEqual(expect.objectContaining({ level: 40, from, backup: expect.stringMatching(new RegExp(`^pg_dump --format=custom --file=tillbridge-hub-pre-v${from}\\.dump '`)) }));

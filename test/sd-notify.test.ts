@@ -81,7 +81,8 @@ describe.skipIf(!haveTools)('systemd notifications from the real processes', () 
     await initHub(data);
     const sock = await notifySocket('hub-sock');
     const env = { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC, TILLBRIDGE_HUB_LISTEN: '127.0.0.1:0' };
-    const hub = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)], env);
+    const args = [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)];
+    const hub = JsonLogProcess.spawn('hub', process.execPath, args, env);
     procs.push(hub);
     const ready = await sock.waitFor('READY=1');
     const listening = await hub.waitForLine((l) => l.msg === 'hub listening');
@@ -114,21 +115,24 @@ describe.skipIf(!haveTools)('systemd notifications from the real processes', () 
 });
 
 describe('serve reads its settings from TILLBRIDGE_HUB_* (the unit\'s /etc/tillbridge/hub.env)', () => {
-  it('a plain-HTTP public address from TILLBRIDGE_HUB_LISTEN is refused like --listen', async () => {
-    const data = join(dir, 'hub3');
+  /** `serve` on a new data directory with `env` set: it must refuse to start (exit 2); what it said. */
+  async function refusedServe(name: string, env: Record<string, string>): Promise<string> {
+    const data = join(dir, name);
     await initHub(data);
-    const hub = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)], { TILLBRIDGE_HUB_LISTEN: '0.0.0.0:0' });
+    const args = [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)];
+    const hub = JsonLogProcess.spawn('hub', process.execPath, args, env);
     procs.push(hub);
     expect((await hub.exited).code).toBe(2);
-    expect(hub.stderr.join('\n')).toMatch(/refusing plain HTTP on 0\.0\.0\.0:0/);
+    return hub.stderr.join('\n');
+  }
+
+  it('a plain-HTTP public address from TILLBRIDGE_HUB_LISTEN is refused like --listen', async () => {
+    const said = await refusedServe('hub3', { TILLBRIDGE_HUB_LISTEN: '0.0.0.0:0' });
+    expect(said).toMatch(/refusing plain HTTP on 0\.0\.0\.0:0/);
   });
 
   it('TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT must be a yes or a no', async () => {
-    const data = join(dir, 'hub4');
-    await initHub(data);
-    const hub = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)], { TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT: 'perhaps' });
-    procs.push(hub);
-    expect((await hub.exited).code).toBe(2);
-    expect(hub.stderr.join('\n')).toMatch(/TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT: expected 1, true, yes or on .*got "perhaps"/);
+    const said = await refusedServe('hub4', { TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT: 'perhaps' });
+    expect(said).toMatch(/TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT: expected 1, true, yes or on .*got "perhaps"/);
   });
 });

@@ -1,8 +1,7 @@
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '@tillbridge/shared';
 import { HUB_MIGRATIONS } from '../central/src/storage/schema.js';
 import { PG_MIGRATIONS } from '../central/src/storage/postgres-schema.js';
@@ -18,6 +17,8 @@ import { LocalReturns } from '../agent/src/core/local-returns.js';
 import { AgentIdentity } from '../agent/src/sync/identity.js';
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
+import { fixtureVersions, hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
+import { tempDirForEachTest } from './support/temp-dir.js';
 
 /**
  * Upgrades from every schema version that has shipped (docs/upgrade.md): a database of each
@@ -29,21 +30,13 @@ import { pgConnect } from '../central/test/schema-rows.js';
  * from disk; "fixtures cover the shipped versions" fails when a migration ships without one).
  */
 
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'schemas');
+const FIXTURES = SCHEMA_FIXTURES;
 const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, Record<string, number>>;
 const silent = createLogger({ name: 'test', level: 'silent' });
 const GENERATE = 'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` and commit test/fixtures/schemas (docs/upgrade.md)';
 
-function fixtureVersions(kind: string, ext: string): number[] {
-  return readdirSync(join(FIXTURES, kind))
-    .map((n) => /^v(\d+)\.(\w+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null && m[2] === ext)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-}
-
 const HUB_SQLITE = fixtureVersions('hub-sqlite', 'sqlite');
-const HUB_PG = fixtureVersions('hub-postgres', 'sql');
+const HUB_PG = fixtureVersions('hub-postgres', 'sql.gz');
 const AGENT = fixtureVersions('agent', 'sqlite');
 
 const count = (db: SqlDb, table: string): number => Number((db.prepare(`SELECT COUNT(*) AS n FROM "${table}"`).get() as { n: number }).n);
@@ -102,12 +95,7 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-upgrade-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+tempDirForEachTest('tb-upgrade-', (made) => (dir = made));
 
 describe('hub SQLite: each shipped version upgrades to the newest', () => {
   it.each(HUB_SQLITE)('from v%i', (v) => {
@@ -155,7 +143,7 @@ describe.skipIf(noPg !== undefined)('hub PostgreSQL: each shipped version (a pla
       initHub(dir, silent, undefined, scratch.url);
       const pg = pgConnect(t.url);
       try {
-        pg.query(readFileSync(join(FIXTURES, 'hub-postgres', `v${k}.sql`), 'utf8'));
+        pg.query(hubPostgresDump(k));
         expect(Number(pg.query('SELECT version FROM tillbridge_schema')[0]!.version)).toBe(k);
       } finally {
         pg.close();

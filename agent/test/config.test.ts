@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../src/config.js';
-import { TbError } from '@tillbridge/shared';
+import { configProblems, minimalConfig } from './config-support.js';
 
-const good = {
-  store: 'S1',
-  dataDir: '/tmp/x',
-  hub: { url: 'ws://127.0.0.1:7400', apiKey: 'tbk_0123456789' },
-  registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 7410 } }],
-};
-
-function problems(raw: unknown): string[] {
-  try {
-    parseAgentConfig(raw);
-  } catch (err) {
-    return ((err as TbError).details?.problems as string[]) ?? [];
-  }
-  return [];
-}
+const good = minimalConfig;
+const problems = configProblems;
 
 describe('agent config', () => {
   it('fills defaults and freezes the result', () => {

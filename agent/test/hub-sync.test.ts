@@ -3,15 +3,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_WS_PATH, CloseCodes, createLogger, TOKEN_PATH, WIRE_VERSION, WIRE_VERSION_MIN } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, TOKEN_PATH, WIRE_VERSION, WIRE_VERSION_MIN } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { HubLink } from '../src/sync/hub-link.js';
 import { Uploader } from '../src/sync/uploader.js';
 import { AgentIdentity } from '../src/sync/identity.js';
+import { capturedLog } from '../../test/support/log.js';
 
 /**
  * DESIGN rule 9 at the agent, against a scripted hub on a real socket: the agent never deletes an
@@ -92,17 +92,7 @@ class ScriptedHub {
   }
 }
 
-const logged: Record<string, unknown>[] = [];
-const log = createLogger({
-  name: 'test',
-  level: 'info',
-  destination: new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      cb();
-    },
-  }),
-});
+const { log, lines: logged } = capturedLog('info');
 
 let dir: string;
 let db: Db;

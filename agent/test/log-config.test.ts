@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { TbError } from '@tillbridge/shared';
 import { parseAgentConfig } from '../src/config.js';
+import { configProblems, minimalConfig } from './config-support.js';
 
-const good = {
-  store: 'S1',
-  dataDir: '/tmp/x',
-  hub: { url: 'ws://127.0.0.1:7400', apiKey: 'abcdefgh' },
-  registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 7401 } }],
-};
-
-function problems(raw: unknown): string[] {
-  try {
-    parseAgentConfig(raw);
-  } catch (err) {
-    return ((err as TbError).details?.problems as string[]) ?? [];
-  }
-  return [];
-}
+const good = minimalConfig;
+const problems = configProblems;
 
 describe('log keys', () => {
   it('default: stdout only, 10 MB, 5 files kept; a relative log.file is taken from the config file\'s directory', () => {

@@ -1,5 +1,4 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { TcpServerTransport } from '../src/gateway/transports/tcp-server.js';
 import type { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { storeCoreOn } from './store-core-fixture.js';
+import { exchangeLines } from './tcp-lines.js';
 
 /**
  * A register's day close written as an ARTS till settlement (TillSettle), through the real
@@ -50,28 +50,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function exchange(frames: Buffer[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const lines: string[] = [];
-    let held = '';
-    const sock = connect(port, '127.0.0.1', () => {
-      for (const f of frames) sock.write(Buffer.concat([f, Buffer.from('\n')]));
-    });
-    sock.on('data', (d) => {
-      held += d.toString('utf8');
-      let i: number;
-      while ((i = held.indexOf('\n')) !== -1) {
-        lines.push(held.slice(0, i));
-        held = held.slice(i + 1);
-      }
-      if (lines.length >= frames.length) {
-        sock.end();
-        resolve(lines);
-      }
-    });
-    sock.on('error', reject);
-  });
-}
+const exchange = (frames: Buffer[]): Promise<string[]> => exchangeLines(port, frames);
 
 const saleDoc = (seq: number, amount: string) =>
   Buffer.from(

@@ -1,6 +1,5 @@
 import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import { LineFramer } from '../src/gateway/framing/line.js';
 import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import { TcpServerTransport } from '../src/gateway/transports/tcp-server.js';
 import type { MessageHandler } from '../src/gateway/types.js';
+import { exchangeLines } from './tcp-lines.js';
 
 /**
  * The codec inside the real gateway: a TCP register sending one-line POSLog documents over line
@@ -51,28 +51,7 @@ async function start(): Promise<{ port: number; core: Recorder; logs: () => stri
   return { port: transport.port()!, core, logs: () => logged };
 }
 
-function exchange(port: number, frames: Buffer[], replies: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const lines: string[] = [];
-    let held = '';
-    const sock: Socket = connect(port, '127.0.0.1', () => {
-      for (const f of frames) sock.write(Buffer.concat([f, Buffer.from('\n')]));
-    });
-    sock.on('data', (d) => {
-      held += d.toString('utf8');
-      let i: number;
-      while ((i = held.indexOf('\n')) !== -1) {
-        lines.push(held.slice(0, i));
-        held = held.slice(i + 1);
-      }
-      if (lines.length >= replies) {
-        sock.end();
-        resolve(lines);
-      }
-    });
-    sock.on('error', reject);
-  });
-}
+const exchange = exchangeLines;
 
 const oneLine = (b: Buffer) => Buffer.from(b.toString('utf8').replace(/\r?\n\s*/g, ' '));
 

@@ -6,6 +6,7 @@ import { TcpClientTransportSchema } from '../src/gateway/transports/schemas.js';
 import { TcpClientTransport } from '../src/gateway/transports/tcp-client.js';
 import type { Connection, LinkState } from '../src/gateway/types.js';
 import { waitFor } from './pty.js';
+import { freePort } from '../../test/support/net.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 
@@ -50,15 +51,6 @@ function watched(port: number, over: Record<string, unknown> = {}, random?: () =
   return { transport, states, conns, start };
 }
 
-/** A loopback port nobody listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /**
  * A register that never answers a SYN: a child process listens with a backlog of 1 and blocks
  * its event loop so it never accepts; two connections fill the accept queue, after which the
@@ -90,14 +82,21 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** A register server listening and a started transport dialling it, both stopped after the test. */
+type Started = { reg: ReturnType<typeof registerServer>; port: number; t: ReturnType<typeof watched> };
+async function startedAgainstRegister(): Promise<Started> {
+  const reg = registerServer();
+  const port = await reg.listen();
+  cleanups.push(reg.close);
+  const t = watched(port);
+  cleanups.push(() => t.transport.stop());
+  await t.start();
+  return { reg, port, t };
+}
+
 describe('TcpClientTransport against a real TCP server', () => {
   it('dials, carries bytes both ways, and dials again after the register drops the connection', async () => {
-    const reg = registerServer();
-    const port = await reg.listen();
-    cleanups.push(reg.close);
-    const t = watched(port);
-    cleanups.push(() => t.transport.stop());
-    await t.start();
+    const { reg, port, t } = await startedAgainstRegister();
     expect(t.transport.describe()).toBe(`tcp-client://127.0.0.1:${port}`);
     await waitFor('first connection', () => t.conns.length === 1 && reg.sockets.length === 1);
     expect(t.states.map((s) => s.state)).toEqual(['connecting', 'connected']);
@@ -120,12 +119,7 @@ describe('TcpClientTransport against a real TCP server', () => {
   });
 
   it('reports a reset connection with its reason', async () => {
-    const reg = registerServer();
-    const port = await reg.listen();
-    cleanups.push(reg.close);
-    const t = watched(port);
-    cleanups.push(() => t.transport.stop());
-    await t.start();
+    const { reg, port, t } = await startedAgainstRegister();
     await waitFor('connection', () => reg.sockets.length === 1 && t.conns.length === 1);
     reg.sockets[0]!.resetAndDestroy();
     await waitFor('connection closed', () => t.conns[0]!.closed);
@@ -226,12 +220,7 @@ describe('TcpClientTransport against a real TCP server', () => {
   });
 
   it('a connection closed by the agent is dialled again', async () => {
-    const reg = registerServer();
-    const port = await reg.listen();
-    cleanups.push(reg.close);
-    const t = watched(port);
-    cleanups.push(() => t.transport.stop());
-    await t.start();
+    const { reg, port, t } = await startedAgainstRegister();
     await waitFor('connection', () => t.conns.length === 1);
     t.conns[0]!.conn.close();
     await waitFor('closed', () => t.conns[0]!.closed);

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { silent, TestClock, wireSale, column } from './helpers.js';
+import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
  * DESIGN rule 9 at the agents' endpoint, over real WebSockets: a database behind the hub, a forked
@@ -34,40 +35,16 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Agent {
-  ws: WebSocket;
-  frames: { t: string; [k: string]: unknown }[];
-  closed: Promise<{ code: number; reason: string }>;
-  next(t: string): Promise<{ t: string; [k: string]: unknown }>;
-  send(frame: unknown): void;
-}
+type Agent = AgentSocket;
 
 function connect(): Promise<Agent> {
+  const url = new URL(AGENT_WS_PATH, running.wsUrl).toString();
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+  open.push(ws);
+  const agent = agentSocket(ws);
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
-    open.push(ws);
-    const frames: Agent['frames'] = [];
-    const waiting: { t: string; resolve: (f: Agent['frames'][number]) => void }[] = [];
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Agent['frames'][number];
-      frames.push(f);
-      const i = waiting.findIndex((w) => w.t === f.t);
-      if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
-    });
-    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
     ws.once('error', reject);
-    ws.once('open', () =>
-      resolve({
-        ws,
-        frames,
-        closed,
-        next: (t) => {
-          const seen = frames.find((f) => f.t === t);
-          return seen ? Promise.resolve(seen) : new Promise((r) => waiting.push({ t, resolve: r }));
-        },
-        send: (frame) => ws.send(JSON.stringify(frame)),
-      }),
-    );
+    ws.once('open', () => resolve(agent));
   });
 }
 

@@ -8,6 +8,7 @@ import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
 import { silent, TestClock, wireSale, column } from './helpers.js';
+import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
  * Handshakes an agent gave up, over real WebSockets: the hub holds a connection at a step of its
@@ -51,14 +52,7 @@ class Hold {
   }
 }
 
-interface Agent {
-  ws: WebSocket;
-  frames: { t: string; [k: string]: unknown }[];
-  closed: Promise<{ code: number; reason: string }>;
-  isClosed: () => boolean;
-  next(t: string): Promise<{ t: string; [k: string]: unknown }>;
-  send(frame: unknown): void;
-}
+type Agent = AgentSocket;
 
 let dir: string | undefined;
 let running: RunningHub | undefined;
@@ -123,37 +117,8 @@ function dial(store: string): { ws: WebSocket; agent: Promise<Agent> } {
   const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${tokens.get(store)!}` } });
   open.push(ws);
   ws.on('error', () => undefined); // a socket the test drops mid-upgrade
-  const frames: Agent['frames'] = [];
-  const waiting: { t: string; resolve: (f: Agent['frames'][number]) => void }[] = [];
-  ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Agent['frames'][number];
-    frames.push(f);
-    const i = waiting.findIndex((w) => w.t === f.t);
-    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
-  });
-  let done = false;
-  const closed = new Promise<{ code: number; reason: string }>((r) =>
-    ws.on('close', (code, reason) => {
-      done = true;
-      r({ code, reason: reason.toString() });
-    }),
-  );
-  const agent = new Promise<Agent>((resolve) =>
-    ws.once('open', () =>
-      resolve({
-        ws,
-        frames,
-        closed,
-        isClosed: () => done,
-        next: (t) => {
-          const seen = frames.find((f) => f.t === t);
-          return seen ? Promise.resolve(seen) : new Promise((r) => waiting.push({ t, resolve: r }));
-        },
-        send: (frame) => ws.send(JSON.stringify(frame)),
-      }),
-    ),
-  );
-  return { ws, agent };
+  const socket = agentSocket(ws);
+  return { ws, agent: new Promise<Agent>((resolve) => ws.once('open', () => resolve(socket))) };
 }
 
 async function hello(store: string, agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {

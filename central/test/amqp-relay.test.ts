@@ -1,17 +1,12 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
-import { initHub } from '../src/hub.js';
-import { openHub, type Hub } from '../src/hub-services.js';
-import { secretPath } from '../src/auth/secrets.js';
+import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { type Hub } from '../src/hub-services.js';
 import { AmqpRelay, checkAmqpUrl, routingKeyOf } from '../src/feed/amqp-relay.js';
 import { amqpOptions } from '../src/cli/commands/hub.js';
 import { HubMetrics } from '../src/metrics/hub-metrics.js';
 import type { FeedEventType } from '../src/feed/feed.js';
 import { CuttableProxy, RABBIT_URL, randomName, reachable, TestConsumer, until } from '../../test/support/rabbit.js';
-import { silent, TestClock, testHub } from './helpers.js';
+import { silent, testHub, twoHubProcesses } from './helpers.js';
 
 /**
  * The ERP feed's relay to RabbitMQ (docs/erp-feed-amqp.md), against the real broker at
@@ -200,27 +195,7 @@ if (pgSkip) console.warn(`amqp-relay.test.ts: the PostgreSQL variant of the leas
 for (const engine of engines) {
   describe.skipIf(!broker)(`two relays on one ${engine} database`, () => {
     it('only the lease holder relays; when it dies (its lease runs out) the other takes over from the cursor', async () => {
-      const clock = new TestClock();
-      const dirA = mkdtempSync(join(tmpdir(), 'tb-relay-a-'));
-      let db: TestDatabase | undefined;
-      let dirB = dirA;
-      if (engine === 'postgres') {
-        db = createTestDatabase();
-        initHub(dirA, silent, clock, db.url);
-        dirB = mkdtempSync(join(tmpdir(), 'tb-relay-b-'));
-        copyFileSync(secretPath(dirA), secretPath(dirB));
-      } else {
-        initHub(dirA, silent, clock);
-      }
-      const a = openHub({ dataDir: dirA, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
-      const b = openHub({ dataDir: dirB, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
-      cleanups.push(() => {
-        a.close();
-        b.close();
-        db?.drop();
-        rmSync(dirA, { recursive: true, force: true });
-        if (dirB !== dirA) rmSync(dirB, { recursive: true, force: true });
-      });
+      const { a, b, clock } = twoHubProcesses(engine, cleanups);
       const exchange = randomName('tb-test');
       const c = await consumerOf(exchange);
       await c.bind('all', '#');

@@ -1,8 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
@@ -14,6 +13,7 @@ import { exportAudit } from '../src/audit/export-client.js';
 import { followAudit } from '../src/audit/follow.js';
 import type { CheckpointFile } from '../src/audit/checkpoint-file.js';
 import { silent, TestClock } from './helpers.js';
+import { runCli } from './cli-run.js';
 
 let dir: string;
 let out: string;
@@ -23,38 +23,9 @@ let hub: Hub;
 let trail: AuditTrail;
 const clock = new TestClock();
 
-class Exit extends Error {
-  constructor(readonly code: number | undefined) {
-    super(`exit ${code}`);
-  }
-}
-
 /** Runs `tillbridge-hub audit …` in-process against the running hub: stdout, stderr, exit code. */
-async function cli(args: string[], tok = token): Promise<{ stdout: string; stderr: string; code: number }> {
-  const program = new Command().exitOverride();
-  auditCommands({ program, client: () => new AdminClient(running.url, tok) });
-  let stdout = '';
-  let stderr = '';
-  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  const x = vi.spyOn(process, 'exit').mockImplementation((c?: string | number | null) => {
-    throw new Exit(Number(c ?? 0));
-  });
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'tillbridge-hub', 'audit', ...args]);
-    code = Number(process.exitCode ?? 0);
-  } catch (err) {
-    if (!(err instanceof Exit)) throw err;
-    code = err.code ?? 0;
-  } finally {
-    process.exitCode = undefined;
-    w.mockRestore();
-    e.mockRestore();
-    x.mockRestore();
-  }
-  return { stdout, stderr, code };
-}
+const cli = (args: string[], tok = token): ReturnType<typeof runCli> =>
+  runCli(auditCommands, running.url, tok, ['audit', ...args]);
 
 function append(n: number, extra: Partial<Parameters<Hub['audit']['append']>[0]> = {}): void {
   hub.storage.tx(() => {

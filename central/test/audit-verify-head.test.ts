@@ -1,12 +1,8 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { testHub } from './helpers.js';
+import { expect, it } from 'vitest';
+import { hubForEachTest } from './helpers.js';
 
 /** A signed checkpoint on the chain's very last entry (a checkpoint just made, nothing appended since). */
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest();
 
 it('verifies a chain whose head is the entry the latest checkpoint vouches for', () => {
   const cp = t.hub.auditTrail.checkpoints.create('test');

@@ -14,7 +14,12 @@ class Exit extends Error {
  * admin API at `url` with `token` — and returns what it printed and its exit code (process.exit
  * and process.exitCode both count).
  */
-export async function runCli(mount: (ctx: CliContext) => void, url: string, token: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  mount: (ctx: CliContext) => void,
+  url: string,
+  token: string | undefined,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const text = (s: string | Uint8Array): string => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));

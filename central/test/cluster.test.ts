@@ -12,6 +12,7 @@ import { inventoryMessages, MAX_PAYLOAD_BYTES, openBus, resendMessage, type BusM
 import { createTestDatabase, describePg, startThrowawayCluster, pgClusterSkipReason, type TestDatabase } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { silent, TestClock } from './helpers.js';
+import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
  * Many hub processes on one PostgreSQL database, in one test process: two `startHub` on the same
@@ -20,14 +21,7 @@ import { silent, TestClock } from './helpers.js';
  * elapsed time.
  */
 
-interface Agent {
-  ws: WebSocket;
-  frames: { t: string; [k: string]: unknown }[];
-  closed: Promise<{ code: number; reason: string }>;
-  isClosed(): boolean;
-  next(t: string, where?: (f: { t: string; [k: string]: unknown }) => boolean): Promise<{ t: string; [k: string]: unknown }>;
-  send(frame: unknown): void;
-}
+type Agent = AgentSocket;
 
 let db: TestDatabase | undefined;
 let dirs: string[] = [];
@@ -71,36 +65,11 @@ async function connect(hub: RunningHub, token: string, agent: string, conn: { ru
   const ws = new WebSocket(new URL(AGENT_WS_PATH, hub.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
   sockets.push(ws);
   ws.on('error', () => undefined);
-  const frames: Agent['frames'] = [];
-  const waiting: { t: string; where: (f: Agent['frames'][number]) => boolean; resolve: (f: Agent['frames'][number]) => void }[] = [];
-  ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Agent['frames'][number];
-    frames.push(f);
-    const i = waiting.findIndex((w) => w.t === f.t && w.where(f));
-    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
-  });
-  let done = false;
-  const closed = new Promise<{ code: number; reason: string }>((r) =>
-    ws.on('close', (code, reason) => {
-      done = true;
-      r({ code, reason: reason.toString() });
-    }),
-  );
+  const a = agentSocket(ws);
   await new Promise<void>((r, j) => {
     ws.once('open', () => r());
     ws.once('unexpected-response', (_req, res) => j(new Error(`upgrade refused: ${res.statusCode}`)));
   });
-  const a: Agent = {
-    ws,
-    frames,
-    closed,
-    isClosed: () => done,
-    next: (t, where = () => true) => {
-      const seen = frames.find((f) => f.t === t && where(f));
-      return seen ? Promise.resolve(seen) : new Promise((r) => waiting.push({ t, where, resolve: r }));
-    },
-    send: (frame) => ws.send(JSON.stringify(frame)),
-  };
   a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0, ...conn });
   return a;
 }

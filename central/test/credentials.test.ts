@@ -1,14 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { credentialId, newCredential } from '../src/auth/secrets.js';
-import { testHub } from './helpers.js';
+import { hubForEachTest } from './helpers.js';
 
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S1', 'S1');
-  t.hub.stores.create('S2', 'S2');
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
 describe('credentials', () => {
   it('makes keys with a checksum that catches typos', () => {

@@ -1,15 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import { ForkedHistory } from '../src/domain/event-applier.js';
-import { testHub, wireSale, column, scalar } from './helpers.js';
+import { hubForEachTest, wireSale, column, scalar } from './helpers.js';
 
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S1', 'S1');
-  t.hub.stores.create('S2', 'S2');
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
 let n = 0;
 const saleEvent = (seq: number, receipt: string, id = `ev-${++n}`): WireEvent => wireSale(seq, id, receipt);

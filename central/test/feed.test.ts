@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { feedCommands } from '../src/cli/commands/feed.js';
 import type { FeedConsumer, FeedEntry } from '../src/feed/feed.js';
 import { feedRoutes } from '../src/http/admin/feed.js';
 import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
-import { scalar, testHub, wireSale } from './helpers.js';
+import { scalar, testHub, hubForEachTest, wireSale } from './helpers.js';
 import { runCli } from './cli-run.js';
 
 /** The ERP feed (docs/erp-feed.md): written with each change, read by position, consumers' cursors. */
@@ -27,13 +27,7 @@ const sale = (receipt: string, at: string, register = 'R1') => ({
 });
 
 describe('the feed, written inside the change', () => {
-  let t: ReturnType<typeof testHub>;
-  beforeEach(() => {
-    t = testHub();
-    t.hub.stores.create('S1', 'One');
-    t.hub.stores.create('S2', 'Two');
-  });
-  afterEach(() => t.cleanup());
+  const t = hubForEachTest({ S1: 'One', S2: 'Two' });
 
   it('a sale: sale.recorded then one inventory.adjusted per line, positions growing, the business day in the store’s zone', () => {
     t.hub.useCases.settings.setSyncSettings('admin:a', 'S1', { timeZone: 'America/New_York' }, {});

@@ -1,16 +1,13 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { copyFileSync, existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
-import { initHub } from '../src/hub.js';
+import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
 import { openHub, type Hub } from '../src/hub-services.js';
-import { loadSecrets, secretPath } from '../src/auth/secrets.js';
+import { loadSecrets } from '../src/auth/secrets.js';
 import { signingKeyPath } from '../src/audit/signing-key.js';
 import { DEFAULT_GATE } from '../src/auth/gate.js';
 import { Webhooks } from '../src/webhooks/webhooks.js';
 import type { SendResult, WebhookSender } from '../src/webhooks/http-sender.js';
-import { column, scalar, silent, TestClock, wireSale } from './helpers.js';
+import { column, scalar, silent, twoHubProcesses, wireSale, type HubPair } from './helpers.js';
 
 /**
  * Several hub processes on one database (Tillbridge issue 10), as two `openHub` instances in this
@@ -23,43 +20,12 @@ const pgSkip = pgUnavailable();
 const engines: ('sqlite' | 'postgres')[] = pgSkip ? ['sqlite'] : ['sqlite', 'postgres'];
 if (pgSkip) console.warn(`many-processes.test.ts: the PostgreSQL variants are skipped — ${pgSkip}`);
 
-interface Pair {
-  a: Hub;
-  b: Hub;
-  dirA: string;
-  dirB: string;
-  clock: TestClock;
-}
-
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-function twoHubs(engine: 'sqlite' | 'postgres'): Pair {
-  const clock = new TestClock();
-  const dirA = mkdtempSync(join(tmpdir(), 'tb-many-a-'));
-  let db: TestDatabase | undefined;
-  let dirB = dirA;
-  if (engine === 'postgres') {
-    db = createTestDatabase();
-    initHub(dirA, silent, clock, db.url);
-    dirB = mkdtempSync(join(tmpdir(), 'tb-many-b-'));
-    copyFileSync(secretPath(dirA), secretPath(dirB)); // as the operator does for a second process
-  } else {
-    initHub(dirA, silent, clock);
-  }
-  const a = openHub({ dataDir: dirA, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
-  const b = openHub({ dataDir: dirB, database: db?.url, tokenLifetimeSec: 900, log: silent, clock });
-  cleanups.push(() => {
-    a.close();
-    b.close();
-    db?.drop();
-    rmSync(dirA, { recursive: true, force: true });
-    if (dirB !== dirA) rmSync(dirB, { recursive: true, force: true });
-  });
-  return { a, b, dirA, dirB, clock };
-}
+const twoHubs = (engine: 'sqlite' | 'postgres'): HubPair => twoHubProcesses(engine, cleanups);
 
 /** A webhook dispatcher of its own on `hub` (as each hub process runs one), sending through `send`. */
 function dispatcherOn(hub: Hub, dir: string, send: WebhookSender, leaseMs = 60_000): Webhooks {

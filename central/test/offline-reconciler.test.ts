@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ReturnDecisionEventBody } from '@tillbridge/shared';
-import { testHub } from './helpers.js';
+import { hubForEachTest } from './helpers.js';
 
 /**
  * DESIGN rule 10: an offline decision is judged as of the time it was made and by the policy
@@ -13,14 +13,7 @@ const SOLD = Date.parse('2026-10-01T12:00:00.000Z');
 const day = (n: number, hour = 12) => SOLD + n * DAY + (hour - 12) * 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S1', 'S1');
-  t.hub.stores.create('S2', 'S2');
-  sell('S1', 'X1', 2);
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S1: 'S1', S2: 'S2' }, () => sell('S1', 'X1', 2));
 
 function sell(store: string, receipt: string, qty: number, at = SOLD): void {
   t.hub.storage.tx(() =>

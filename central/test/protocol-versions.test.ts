@@ -19,6 +19,7 @@ import { AdminClient } from '../src/cli/admin-client.js';
 import { belowVersion, agentVersionOf } from '../src/domain/agent-versions.js';
 import { runCli } from './cli-run.js';
 import { silent, TestClock } from './helpers.js';
+import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
  * Protocol versions on connect (docs/upgrade.md "Agent and hub versions"), over real WebSockets to
@@ -28,13 +29,7 @@ import { silent, TestClock } from './helpers.js';
  * Runs on SQLite, or PostgreSQL with TILLBRIDGE_TEST_BACKEND=postgres.
  */
 
-type Frame = { t: string; [k: string]: unknown };
-interface FakeAgent {
-  frames: Frame[];
-  closed: Promise<{ code: number; reason: string }>;
-  next(t: string): Promise<Frame>;
-  send(f: unknown): void;
-}
+type FakeAgent = AgentSocket;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -72,30 +67,13 @@ async function storeToken(running: RunningHub, store: string): Promise<{ token: 
 }
 
 function connect(running: RunningHub, token: string): Promise<FakeAgent> {
+  const url = new URL(AGENT_WS_PATH, running.wsUrl).toString();
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+  cleanups.push(() => ws.terminate());
+  const agent = agentSocket(ws);
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
-    cleanups.push(() => ws.terminate());
-    const frames: Frame[] = [];
-    const waiting: { t: string; resolve: (f: Frame) => void }[] = [];
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
-      frames.push(f);
-      const i = waiting.findIndex((w) => w.t === f.t);
-      if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
-    });
-    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
     ws.once('error', reject);
-    ws.once('open', () =>
-      resolve({
-        frames,
-        closed,
-        next: (t) => {
-          const seen = frames.find((f) => f.t === t);
-          return seen ? Promise.resolve(seen) : new Promise((r) => waiting.push({ t, resolve: r }));
-        },
-        send: (f) => ws.send(JSON.stringify(f)),
-      }),
-    );
+    ws.once('open', () => resolve(agent));
   });
 }
 

@@ -1,18 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { panHmac, TbCodes, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
-import { testHub } from './helpers.js';
+import { hubForEachTest } from './helpers.js';
 
 /**
  * Receipt numbers are each store's own: two stores may both issue "1001". A sale is keyed by its
  * store and receipt; a return names the receipt (and, when it must, the store that issued it).
  */
 
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  for (const s of ['S1', 'S2', 'S3']) t.hub.stores.create(s, s);
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S1: 'S1', S2: 'S2', S3: 'S3' });
 
 function sell(store: string, receipt: string, sku: string, qty: number, unitPrice = 1000, extra: { panHash?: string; eventId?: string } = {}): void {
   t.hub.storage.tx(() =>

@@ -1,19 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuthorizeRequestBody, ReturnCompleteEventBody, ReturnDecisionEventBody } from '@tillbridge/shared';
-import { testHub } from './helpers.js';
+import { hubForEachTest } from './helpers.js';
 
 /**
  * DESIGN rule 11, at the hub: summed over every return of a line, refunds never exceed what was
  * paid for it, and a completion never refunds more than its authorization — online, offline,
  * partial, with an exchange, and when an older agent sends one anyway.
  */
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S1', 'S1');
-  t.hub.stores.create('S2', 'S2');
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
 function sell(receipt: string, qty: number, unitPrice: number, sku = 'A'): void {
   t.hub.storage.tx(() =>

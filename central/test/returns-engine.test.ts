@@ -1,14 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuthorizeRequestBody } from '@tillbridge/shared';
-import { seedSale, testHub } from './helpers.js';
+import { seedSale, hubForEachTest } from './helpers.js';
 
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S2', 'S2');
-  seedSale(t.hub, 'S1', 'X1', 2);
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S2: 'S2' }, ({ hub }) => seedSale(hub, 'S1', 'X1', 2));
 
 const req = (authorization: string, qty: number, receipt = 'X1', disposition: 'restock' | 'damaged' = 'restock'): AuthorizeRequestBody => ({
   authorization,

@@ -1,16 +1,11 @@
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import { salesImport } from '../src/imports/sales-import.js';
-import { seedSale, testHub } from './helpers.js';
+import { seedSale, hubForEachTest } from './helpers.js';
 
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S2', 'S2');
-  seedSale(t.hub, 'S1', 'X1', 2); // 2 × A at 1000, sold 2026-11-27T09:00Z, paid cash
-});
-afterEach(() => t.cleanup());
+// 2 × A at 1000, sold 2026-11-27T09:00Z, paid cash
+const t = hubForEachTest({ S2: 'S2' }, ({ hub }) => seedSale(hub, 'S1', 'X1', 2));
 
 let n = 0;
 const req = (lines: AuthorizeRequestBody['lines'], over: Partial<AuthorizeRequestBody> = {}): AuthorizeRequestBody => ({

@@ -3,12 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Command } from 'commander';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { initHub, startHub } from '../src/hub.js';
 import { openHub } from '../src/hub-services.js';
-import { AdminClient } from '../src/cli/admin-client.js';
 import { storageCommands, type MigrateOutput } from '../src/cli/commands/storage.js';
 import { auditCommands } from '../src/cli/commands/audit.js';
 import { hubDbPath, openSqliteStorage } from '../src/storage/index.js';
@@ -16,6 +14,8 @@ import { openPostgresStorage } from '../src/storage/postgres.js';
 import { copySqliteToPostgres, describeSqlite } from '../src/storage/copy.js';
 import { pgConnect, selectPostgres, selectSqlite, snapshot } from './schema-rows.js';
 import { seedSale, silent, TestClock } from './helpers.js';
+import { runCli } from './cli-run.js';
+import type { CliContext } from '../src/cli/context.js';
 
 /**
  * `tillbridge-hub storage migrate`: a SQLite hub copied into an empty PostgreSQL database, every
@@ -25,39 +25,12 @@ import { seedSale, silent, TestClock } from './helpers.js';
  * half-way leaves the database empty.
  */
 
-class Exit extends Error {
-  constructor(readonly code: number | undefined) {
-    super(`exit ${code}`);
-  }
-}
-
 /** Runs `tillbridge-hub …` (the storage and audit commands) in-process: stdout, stderr, exit code. */
-async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  const program = new Command().exitOverride();
-  const ctx = { program, client: () => new AdminClient('http://127.0.0.1:9', undefined) };
+const cli = (args: string[]): ReturnType<typeof runCli> =>
+  runCli(mountStorageAndAudit, 'http://127.0.0.1:9', undefined, args);
+function mountStorageAndAudit(ctx: CliContext): void {
   storageCommands(ctx);
   auditCommands(ctx);
-  let stdout = '';
-  let stderr = '';
-  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  const x = vi.spyOn(process, 'exit').mockImplementation((c?: string | number | null) => {
-    throw new Exit(Number(c ?? 0));
-  });
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'tillbridge-hub', ...args]);
-    code = Number(process.exitCode ?? 0);
-  } catch (err) {
-    if (!(err instanceof Exit)) throw err;
-    code = err.code ?? 0;
-  } finally {
-    process.exitCode = undefined;
-    w.mockRestore();
-    e.mockRestore();
-    x.mockRestore();
-  }
-  return { stdout, stderr, code };
 }
 
 const noPg = pgUnavailable();

@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { HUB_MIGRATIONS } from '../src/storage/schema.js';
 import { PG_MIGRATIONS } from '../src/storage/postgres-schema.js';
@@ -10,6 +7,7 @@ import { hubDbPath, openSqliteStorage } from '../src/storage/index.js';
 import { openPostgresStorage } from '../src/storage/postgres.js';
 import { describePostgres, describeSqlite, type SchemaShape } from '../src/storage/copy.js';
 import { insertPostgres, insertSqlite, introspectPostgres, introspectSqlite, pgConnect, representativeRows, selectPostgres, selectSqlite, snapshot } from './schema-rows.js';
+import { tempDirForEachTest } from '../../test/support/temp-dir.js';
 
 /**
  * Every schema version that has shipped, on both engines, opened by the running code: it reaches
@@ -40,12 +38,7 @@ function expectIntact(before: Map<string, string[]>, beforeShape: SchemaShape, a
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-versions-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+tempDirForEachTest('tb-versions-', (made) => (dir = made));
 
 describe('SQLite: a hub database from every shipped schema version is brought to the current one', () => {
   it.each(Array.from({ length: HUB_MIGRATIONS.length }, (_, v) => v))('from version %i, with its rows intact', (v) => {

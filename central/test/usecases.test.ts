@@ -1,19 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditInput } from '../src/domain/audit-log.js';
 import { InventoryUseCases, SettingsUseCases, StoreUseCases, TokenUseCases } from '../src/usecases/index.js';
 import { AgentUseCases } from '../src/usecases/agents.js';
-import { testHub } from './helpers.js';
+import { hubForEachTest } from './helpers.js';
 
 /**
  * The use-case layer (central/src/usecases/): each change one unit of work — the change, its
  * audit entry and its after-commit effects together, or none of them.
  */
-let t: ReturnType<typeof testHub>;
-beforeEach(() => {
-  t = testHub();
-  t.hub.stores.create('S1', 'One');
-});
-afterEach(() => t.cleanup());
+const t = hubForEachTest({ S1: 'One' });
 
 /** An audit log whose disk is full: every append fails (after the use case changed what it changes). */
 const failingAudit = {

@@ -9,6 +9,7 @@ import { runCommand } from '@tillbridge/scripts/lib/process';
 import { startPtyPair } from '@tillbridge/scripts/lib/pty';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { sale } from './fixture.js';
+import { freePort } from '../support/net.js';
 
 /**
  * What store IT gets from `tillbridge-agent check-config`, `run` and `status`, through the real
@@ -42,15 +43,6 @@ async function takenPort(): Promise<number> {
   servers.push(s);
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   return (s.address() as { port: number }).port;
-}
-
-/** A port nothing listens on now (the agent is then given it). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A config file in a fresh directory (readable by everyone), from the cluster's agent config plus `overrides`. */

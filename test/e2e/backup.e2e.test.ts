@@ -1,12 +1,12 @@
 import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentStatus, setStock, startHub, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
+import { agentStatus, startHub } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { drained, invariantViolations, sale, sellEach, worldForFile, type Decision, type World } from './fixture.js';
 
 /**
  * Backup and restore through the real binaries (docs/backup.md): an agent's database backed up
@@ -15,44 +15,19 @@ import { invariantViolations, sale, World, type Decision } from './fixture.js';
  * up while it serves and takes sales, restored into a new data directory, serves and verifies.
  */
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await setStock(w.hub, 'S1', 'K', 1000);
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
 
-/** The receipts the hub holds with this prefix, each with the number of events that carried it. */
-function hubReceipts(prefix: string): Map<string, number> {
-  const rows = w.hubQuery<{ receipt: string; n: number }>(
-    `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE e.event_id = s.event_id) AS n FROM sales s WHERE s.receipt LIKE ? ORDER BY s.receipt`,
-    `${prefix}%`,
-  );
-  return new Map(rows.map((r) => [r.receipt, r.n]));
-}
-
-async function drained(a: AgentHandle): Promise<void> {
-  await waitFor('the outbox to drain', async () => {
-    const s = await agentStatus(a);
-    return s.hub.connected && s.outbox.depth === 0;
-  }, 30_000);
-}
-
-async function sell(reg: JsonLinesRegister, receipts: string[]): Promise<void> {
-  for (const r of receipts) expect(await reg.send(sale(`m-${r}`, r, [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: `m-${r}` });
-}
+const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
+/** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
+const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
+  w.startAndSell('S1', name, receipts, 'K');
 
 const mode = (f: string): number => statSync(f).mode & 0o777;
 const posix = process.platform !== 'win32';
 
 describe('tillbridge-agent backup and restore', () => {
   it('backed up while running, killed, restored: A, B and C reach the hub exactly once, and the restored agent starts a new incarnation', async () => {
-    let a = await w.startAgent('S1', 'b1');
-    let reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['A-1', 'A-2']);
-    await drained(a);
+    let { agent: a, reg } = await sold('b1', ['A-1', 'A-2']);
     const agentId = w.agentQuery<{ value: string }>(a, `SELECT value FROM meta WHERE key = 'agent_id'`)[0]!.value;
 
     // one more sale while the hub is away: it is in the outbox when the backup is taken
@@ -79,7 +54,7 @@ describe('tillbridge-agent backup and restore', () => {
     await drained(a);
     await sell(reg, ['B-1', 'B-2']);
     await drained(a);
-    expect([...hubReceipts('B-').keys()]).toEqual(['B-1', 'B-2']);
+    expect([...w.hubReceipts('B-').keys()]).toEqual(['B-1', 'B-2']);
 
     // a restore is refused while the agent runs, even with --force
     const live = await a.cli(['restore', dir, '--config', a.configFile, '--force']);
@@ -112,7 +87,7 @@ describe('tillbridge-agent backup and restore', () => {
     expect(ret).toMatchObject({ decision: 'approved', mode: 'online' });
     reg.close();
 
-    const held = hubReceipts('');
+    const held = w.hubReceipts('');
     for (const rc of ['A-1', 'A-2', 'A-3', 'A-4', 'B-1', 'B-2', 'C-1']) expect(held.get(rc), rc).toBe(1);
     expect(held.size).toBe(7);
     expect(w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM exceptions`)[0]!.n).toBe(0);
@@ -165,10 +140,7 @@ describe('tillbridge-agent backup and restore', () => {
 
 describe('tillbridge-hub backup and restore', () => {
   it('a backup taken while the hub serves and takes sales restores into a new data directory that serves and verifies', async () => {
-    const a = await w.startAgent('S1', 'h1');
-    const reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['H-1', 'H-2']);
-    await drained(a);
+    const { agent: a, reg } = await sold('h1', ['H-1', 'H-2']);
     // sales keep coming while the backup is taken
     let n = 3;
     let selling = true;

@@ -1,28 +1,20 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { containsTrackData, findCardNumbers } from '@tillbridge/shared';
-import { setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { World, type Decision } from './fixture.js';
+import { worldForFile, type Decision } from './fixture.js';
 
 /** Published test card numbers (Visa, Mastercard, Amex, Discover, JCB, Diners), never real ones. */
 const CARDS = ['4111111111111111', '4012888888881881', '5555555555554444', '5105105105105100', '378282246310005', '6011111111111117', '3530111333300000', '30569309025904'];
 const spaced = (pan: string): string => pan.replace(/(\d{4})(?=\d)/g, '$1 ');
 
-let w: World;
+const w = worldForFile({ stores: ['S1'], stock: { S1: { A: 100 } } });
 let agent: AgentHandle;
 let auditExport = '';
-
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await setStock(w.hub, 'S1', 'A', 100);
-});
-afterAll(async () => w?.close());
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];

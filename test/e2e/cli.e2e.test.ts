@@ -1,18 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentConfig, databaseArgs } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { sale, World } from './fixture.js';
+import { sale, worldForFile } from './fixture.js';
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-});
-afterAll(async () => w?.close());
+const w = worldForFile();
 
 const agentCli = (...args: string[]) => runCommand(process.execPath, [AGENT_BIN, ...args]);
 

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World } from './fixture.js';
+import { sale, worldForFile } from './fixture.js';
 
 /**
  * The clock a real agent process is started with (TILLBRIDGE_TEST_CLOCK) is the one in everything
@@ -14,13 +14,7 @@ const AGENT_START = '2031-03-14T11:00:00Z';
 const AGENT_TIME = /^2031-03-14T11:/;
 const HUB_TIME = /^2031-03-14T09:/;
 
-let w: World;
-beforeAll(async () => {
-  w = new World({ clockStart: HUB_START });
-  await w.startHub();
-  await w.addStore('S1');
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ clockStart: HUB_START, stores: ['S1'] });
 
 type Term = { register: string; state: string; reported: { state: string; at: string } | null; lastMessageAt: string | null; at: string };
 const terminals = async (): Promise<Term[]> => JSON.parse((await w.hub.cli(['status', '--store', 'S1', '--json'])).stdout).stores[0].terminals as Term[];

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onHand, setStock } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
+import { onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, World } from './fixture.js';
+import { invariantViolations, sale, worldForFile } from './fixture.js';
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await setStock(w.hub, 'S1', 'K', 1000);
-});
-afterAll(async () => w?.close());
-
-const hubSales = (prefix: string) => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`, `${prefix}%`)[0]!.n;
+const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
 
 describe('crashes lose nothing and duplicate nothing', () => {
   it('an agent SIGKILLed right after acking a sale delivers it exactly once after restart', async () => {
@@ -25,9 +16,9 @@ describe('crashes lose nothing and duplicate nothing', () => {
     expect(a.proc.proc.signalCode).toBe('SIGKILL');
     await w.restartHubs();
     a = await w.startAgent('S1', 'k1');
-    await waitFor('the sale at the hub', () => hubSales('KILL-1') === 1);
+    await waitFor('the sale at the hub', () => w.hubSales('KILL-1') === 1);
     await new Promise((r) => setTimeout(r, 300));
-    expect(hubSales('KILL-1')).toBe(1);
+    expect(w.hubSales('KILL-1')).toBe(1);
     await a.proc.stop();
   });
 
@@ -43,9 +34,9 @@ describe('crashes lose nothing and duplicate nothing', () => {
     }
     await a.proc.exited;
     a = await w.startAgent('S1', 'k2');
-    await waitFor('every acked sale at the hub', () => hubSales('STREAM-') >= acked, 20_000);
+    await waitFor('every acked sale at the hub', () => w.hubSales('STREAM-') >= acked, 20_000);
     await new Promise((r) => setTimeout(r, 300));
-    expect(hubSales('STREAM-')).toBe(acked);
+    expect(w.hubSales('STREAM-')).toBe(acked);
     await a.proc.stop();
   });
 
@@ -59,10 +50,10 @@ describe('crashes lose nothing and duplicate nothing', () => {
       if (i === 100) await holding.proc.kill();
       if (i === 200) await w.restartHubs();
     }
-    await waitFor('all 300 at the hub', () => hubSales('HUBKILL-') === 300, 30_000);
+    await waitFor('all 300 at the hub', () => w.hubSales('HUBKILL-') === 300, 30_000);
     const before = await onHand(w.hub, 'S1', 'K');
     await new Promise((r) => setTimeout(r, 300));
-    expect(hubSales('HUBKILL-')).toBe(300);
+    expect(w.hubSales('HUBKILL-')).toBe(300);
     expect(await onHand(w.hub, 'S1', 'K')).toBe(before);
     expect(invariantViolations(w)).toEqual({ overReturned: [], ledgerDrift: [] });
   });

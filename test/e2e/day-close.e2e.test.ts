@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setStock, onHand, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { onHand, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { World } from './fixture.js';
+import { worldForFile } from './fixture.js';
 
 /**
  * The business day that closes itself, through real processes: a register's day close reaches the
@@ -11,29 +11,15 @@ import { World } from './fixture.js';
  * The clocks start on a fixed day (the store's cut-off, 03:00 the next day, is not reached).
  */
 const DAY = '2026-11-27';
-let w: World;
-let a: AgentHandle;
-let b: AgentHandle;
-let regA: JsonLinesRegister;
-let regB: JsonLinesRegister;
-
-beforeAll(async () => {
-  w = new World({ clockStart: `${DAY}T12:00:00Z` });
-  await w.startHub();
-  for (const s of ['S1', 'S2']) {
-    await w.addStore(s);
-    await setStock(w.hub, s, 'SKU-A', 100);
-  }
-  a = await w.startAgent('S1');
-  b = await w.startAgent('S2');
-  regA = await JsonLinesRegister.connect(a.port());
-  regB = await JsonLinesRegister.connect(b.port());
+const w = worldForFile({
+  clockStart: `${DAY}T12:00:00Z`,
+  stores: ['S1', 'S2'],
+  stock: { S1: { 'SKU-A': 100 }, S2: { 'SKU-A': 100 } },
 });
-
-afterAll(async () => {
-  regA?.close();
-  regB?.close();
-  await w?.close();
+let a: AgentHandle, b: AgentHandle, regA: JsonLinesRegister, regB: JsonLinesRegister;
+beforeAll(async () => {
+  [a, b] = [await w.startAgent('S1'), await w.startAgent('S2')];
+  [regA, regB] = [await w.register(a), await w.register(b)];
 });
 
 const sale = (receipt: string, minute: number, price: number, kind: string) => ({

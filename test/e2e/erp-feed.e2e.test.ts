@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World } from './fixture.js';
+import { sale, worldForFile } from './fixture.js';
 
 /**
  * The ERP feed pulled by a consumer that keeps its cursor at the hub, across a SIGKILL of the hub
@@ -17,22 +17,13 @@ interface Entry {
   data: Record<string, unknown>;
 }
 
-let w: World;
+const w = worldForFile({ stores: ['S1'], stock: { S1: { 'SKU-A': 1000 } } });
 let agent: AgentHandle;
 let reg: JsonLinesRegister;
 
 beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await setStock(w.hub, 'S1', 'SKU-A', 1000);
   agent = await w.startAgent('S1');
-  reg = await JsonLinesRegister.connect(agent.port());
-});
-
-afterAll(async () => {
-  reg?.close();
-  await w?.close();
+  reg = await w.register(agent);
 });
 
 /**

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentStatus, startAgent, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
@@ -6,6 +5,7 @@ import type { LogLine } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { invariantViolations, sale, World } from './fixture.js';
+import { freePort } from '../support/net.js';
 
 /**
  * An agent given several hub URLs (hub.urls), through the real binaries. Hub processes do not
@@ -15,15 +15,6 @@ import { invariantViolations, sale, World } from './fixture.js';
 
 let w: World;
 afterAll(async () => w?.close());
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;
 const failedAt = (a: AgentHandle, url: string): number => a.proc.lines.filter((l) => l.msg === 'hub connection failed' && l.url === url).length;

@@ -2,7 +2,13 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { addStore, databaseArgs, dropTestDatabase, initHub, startAgent, startHub, type AgentHandle, type AgentSpec, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { afterAll, beforeAll, expect } from 'vitest';
+import {
+  addStore, databaseArgs, dropTestDatabase, initHub, setStock, startAgent, startHub,
+  type AgentHandle, type AgentSpec, type HubHandle,
+} from '@tillbridge/scripts/lib/cluster';
+import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { AdminClient, openHubStorage, type HubStorage } from '@tillbridge/central';
 import { TEST_HUB_PROCESSES_ENV, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 
@@ -60,7 +66,8 @@ class SpreadAdminClient extends AdminClient {
  * With one process (SQLite, or N = 1) all this is the single hub process.
  */
 export class World {
-  readonly dir = mkdtempSync(join(tmpdir(), 'tb-e2e-'));
+  /** The world's temp directory, made when first asked for (a world made while collecting tests may never run). */
+  private madeDir?: string;
   /** The (first) hub process; with several, its `admin` and `cli` go to each running process in turn. */
   hub!: HubHandle;
   adminToken!: string;
@@ -75,6 +82,8 @@ export class World {
   /** Which process each agent (by name) is sent to first. */
   private agentTurn = new Map<string, number>();
   private adminTurn = 0;
+  /** Registers connected through `register()`, closed first by `close()`. */
+  private registers: JsonLinesRegister[] = [];
 
   /**
    * `clockStart`: the hub's and the agents' clocks start at that instant, for tests on fixed dates.
@@ -87,6 +96,10 @@ export class World {
     const pg = !opts.database && testBackend() === 'postgres';
     if (opts.hubProcesses !== undefined && opts.hubProcesses > 1 && !pg) throw new Error('several hub processes need the PostgreSQL test backend (TILLBRIDGE_TEST_BACKEND=postgres)');
     this.hubProcesses = pg ? (opts.hubProcesses ?? hubProcessesFromEnv()) : 1;
+  }
+
+  get dir(): string {
+    return (this.madeDir ??= mkdtempSync(join(tmpdir(), 'tb-e2e-')));
   }
 
   get hubData(): string {
@@ -238,11 +251,111 @@ export class World {
     return this.query<T>(join(agent.dataDir, 'agent.sqlite'), sql, ...params);
   }
 
+  /** A register connected to `agent`'s register port (R1 by default), closed with the world. */
+  async register(agent: AgentHandle, id?: string): Promise<JsonLinesRegister> {
+    const reg = await JsonLinesRegister.connect(agent.port(id));
+    this.registers.push(reg);
+    return reg;
+  }
+
+  /**
+   * Starts agent `name` of `store`, sells one of `sku` under each receipt through a register on it
+   * (the register returned, still open) and waits until they have all reached the hub.
+   */
+  async startAndSell(
+    store: string,
+    name: string,
+    receipts: string[],
+    sku: string,
+  ): Promise<{ agent: AgentHandle; reg: JsonLinesRegister }> {
+    const agent = await this.startAgent(store, name);
+    const reg = await JsonLinesRegister.connect(agent.port());
+    await sellEach(reg, receipts, sku);
+    await drained(agent);
+    return { agent, reg };
+  }
+
+  /** The hub's sales whose receipt starts with `prefix`. */
+  hubSales(prefix: string): number {
+    return this.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`, `${prefix}%`)[0]!.n;
+  }
+
+  /** The receipts the hub holds with this prefix, each with the number of events that carried it. */
+  hubReceipts(prefix: string): Map<string, number> {
+    const rows = this.hubQuery<{ receipt: string; n: number }>(
+      `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE e.event_id = s.event_id) AS n
+         FROM sales s WHERE s.receipt LIKE ? ORDER BY s.receipt`,
+      `${prefix}%`,
+    );
+    return new Map(rows.map((r) => [r.receipt, r.n]));
+  }
+
+  /** Runs the hub CLI with `--json` added; it must succeed; its output parsed. */
+  async cliJson<T>(args: string[]): Promise<T> {
+    const r = await this.hub.cli([...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as T;
+  }
+
   async close(): Promise<void> {
+    for (const reg of this.registers) reg.close();
     await Promise.all(this.agents.map((a) => a.proc.stop()));
     await Promise.all(this.started.map((h) => h.proc.stop()));
+    if (this.madeDir === undefined) return;
     dropTestDatabase(this.hubData); // on PostgreSQL: the test database initHub made
-    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.madeDir, { recursive: true, force: true });
+  }
+}
+
+/** What an end-to-end file's world starts with besides the World's options. */
+export interface WorldSetup extends NonNullable<ConstructorParameters<typeof World>[0]> {
+  /** Extra arguments of the hub's `serve`. */
+  hubArgs?: string[];
+  /** Stores added at the hub, in order. */
+  stores?: string[];
+  /** Each store's stock by SKU, set at the hub. */
+  stock?: Record<string, Record<string, number>>;
+}
+
+/** Starts `w`'s hub, adds its stores and sets their stock. */
+export async function setUpWorld(w: World, setup: WorldSetup): Promise<World> {
+  await w.startHub(undefined, setup.hubArgs);
+  for (const store of setup.stores ?? []) await w.addStore(store);
+  for (const [store, skus] of Object.entries(setup.stock ?? {})) {
+    for (const [sku, qty] of Object.entries(skus)) await setStock(w.hub, store, sku, qty);
+  }
+  return w;
+}
+
+/**
+ * The world of one test file: set up before its tests (setUpWorld) and closed after them, with the
+ * registers and agents started through it. Call it at the top level of the file.
+ */
+export function worldForFile(setup: WorldSetup = {}): World {
+  const { hubArgs: _h, stores: _s, stock: _k, ...options } = setup;
+  const w = new World(options);
+  beforeAll(() => setUpWorld(w, setup));
+  afterAll(() => w.close());
+  return w;
+}
+
+/** An agent's status document (GET /status). */
+export async function statusOf<T>(agent: AgentHandle): Promise<T> {
+  return (await (await fetch(`${agent.statusUrl}/status`)).json()) as T;
+}
+
+/** Waits until `agent` is connected to the hub with nothing left in its outbox. */
+export async function drained(agent: AgentHandle, timeoutMs = 30_000): Promise<void> {
+  await waitFor('the outbox to drain', async () => {
+    const s = await statusOf<{ outbox: { depth: number }; hub: { connected: boolean } }>(agent);
+    return s.hub.connected && s.outbox.depth === 0;
+  }, timeoutMs);
+}
+
+/** Sells one of `sku` at 1.00 under each receipt, each acked (its message id is m-RECEIPT). */
+export async function sellEach(reg: JsonLinesRegister, receipts: string[], sku: string): Promise<void> {
+  for (const r of receipts) {
+    expect(await reg.send(sale(`m-${r}`, r, [{ sku, qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: `m-${r}` });
   }
 }
 

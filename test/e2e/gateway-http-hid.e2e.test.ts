@@ -1,28 +1,21 @@
 import { vendorFixtures } from '@tillbridge/scripts/lib/fixtures';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '@tillbridge/shared';
 import { parseAgentConfig, startAgent, type RunningAgent } from '@tillbridge/agent';
 import { FakeHidBinding, type HidRecording } from '../../agent/test/support/fake-hid-binding.js';
-import { agentConfig, onHand, setStock } from '@tillbridge/scripts/lib/cluster';
+import { agentConfig, onHand } from '@tillbridge/scripts/lib/cluster';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World } from './fixture.js';
+import { sale, worldForFile } from './fixture.js';
 
 const POSLOG = vendorFixtures('poslog');
 
-let w: World;
-beforeAll(async () => {
-  w = new World({ clockStart: '2026-11-28T10:00:00Z' }); // the sales below are dated: the processes' clocks are too
-  await w.startHub();
-  await w.addStore('S1');
-  await w.addStore('S2');
-  await setStock(w.hub, 'S1', 'A', 5);
-});
-afterAll(async () => w?.close());
+// the sales below are dated: the processes' clocks are too
+const w = worldForFile({ clockStart: '2026-11-28T10:00:00Z', stores: ['S1', 'S2'], stock: { S1: { A: 5 } } });
 
 const portOf = (agent: { proc: { lines: { msg?: string; register?: unknown; at?: unknown }[] } }, register: string): URL =>
   new URL(agent.proc.lines.find((l) => l.msg === 'register endpoint ready' && l.register === register)!.at as string);

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentStatus, setStock, startAgent, type AgentHandle, type HubHandle } from '@tillbridge/scripts/lib/cluster';
@@ -8,6 +8,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { createTestDatabase, pgClusterSkipReason, startThrowawayCluster, type TestDatabase, type ThrowawayCluster } from '../support/pg.js';
 import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { freePort } from '../support/net.js';
 
 /**
  * Failover, tested (Tillbridge issue 10), with real processes only: three `tillbridge-hub serve`
@@ -28,15 +29,6 @@ if (skip) console.warn(`hub-failover-pg.e2e.test.ts: ${skip}`);
 
 const WEBHOOK_ARGS = ['--webhook-timeout', '5s', '--webhook-lease', '6s'];
 const RETURN_EVENTS = 'return.authorized,return.denied,return.completed,return.cancelled,return.exception';
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The webhook receiver: every request, and whether its 204 reached the sender. */
 interface Received {

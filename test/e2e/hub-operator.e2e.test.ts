@@ -8,16 +8,10 @@ import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World, type Decision } from './fixture.js';
+import { sale, worldForFile, type Decision } from './fixture.js';
 
 /** What an operator reads from `tillbridge-hub`, through the real binary against a real hub. */
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ stores: ['S1'] });
 
 const hubAt = (url: string, ...args: string[]) => runCommand(process.execPath, [HUB_BIN, ...args], { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: w.adminToken, TILLBRIDGE_HUB_CA: '' });
 

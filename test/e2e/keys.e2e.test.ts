@@ -1,24 +1,19 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World } from './fixture.js';
+import { sale, statusOf, World, worldForFile } from './fixture.js';
 
 /** Access tokens live 3 s here, so refreshes, expiries and rotations happen within a test. */
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub(undefined, ['--token-ttl', '3s']);
-  for (const s of ['S1', 'S2', 'S3', 'S4', 'S5', 'S6']) await w.addStore(s);
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ hubArgs: ['--token-ttl', '3s'], stores: ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] });
 
-const connected = async (a: AgentHandle): Promise<boolean> => ((await (await fetch(`${a.statusUrl}/status`)).json()) as { hub: { connected: boolean } }).hub.connected;
+const connected = async (a: AgentHandle): Promise<boolean> =>
+  (await statusOf<{ hub: { connected: boolean } }>(a)).hub.connected;
 const disconnects = (a: AgentHandle): number => a.proc.lines.filter((l) => l.msg === 'disconnected from the hub').length;
-const hubSales = (prefix: string): number => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`, `${prefix}%`)[0]!.n;
+const hubSales = (prefix: string): number => w.hubSales(prefix);
 
 /** A register selling every `everyMs` until `stop()`; resolves with how many were acked, failing on any error reply. */
 function sellEvery(reg: JsonLinesRegister, prefix: string, everyMs: number): { stop: () => Promise<number> } {

@@ -1,24 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onHand, returnsList, setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { afterAll, describe, expect, it } from 'vitest';
+import { onHand, returnsList, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { invariantViolations, sale, statusOf, World, worldForFile, type Decision } from './fixture.js';
 
-let w: World;
+const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { P: 10, Q: 10 } } });
 
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await w.addStore('S2');
-  await setStock(w.hub, 'S1', 'P', 10);
-  await setStock(w.hub, 'S1', 'Q', 10);
-});
-afterAll(async () => w?.close());
-
-async function drained(agent: AgentHandle): Promise<void> {
-  await waitFor('the outbox to drain', async () => ((await (await fetch(`${agent.statusUrl}/status`)).json()) as { outbox: { depth: number } }).outbox.depth === 0, 20_000);
-}
+type Depth = { outbox: { depth: number } };
+type Connected = { hub: { connected: boolean } };
+const drained = (agent: AgentHandle): Promise<boolean> =>
+  waitFor('the outbox to drain', async () => (await statusOf<Depth>(agent)).outbox.depth === 0, 20_000);
 
 describe('offline decisions and reconciliation', () => {
   it('decides by local policy while the hub is down, then reconciles exactly once — and flags what conflicts', async () => {
@@ -66,7 +57,7 @@ describe('offline decisions and reconciliation', () => {
 
     // the hub comes back; meanwhile another store returns the last unit of OFF-3 online
     await w.startHub(port);
-    await waitFor('store S2 to reconnect', async () => ((await (await fetch(`${b.statusUrl}/status`)).json()) as { hub: { connected: boolean } }).hub.connected);
+    await waitFor('store S2 to reconnect', async () => (await statusOf<Connected>(b)).hub.connected);
     const regB = await JsonLinesRegister.connect(b.port());
     const online = await regB.send<Decision>({ type: 'return.request', id: 'b1', receipt: 'OFF-3', lines: [{ line: 1, qty: 1 }] });
     expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
@@ -106,11 +97,8 @@ describe('judged as of when it happened, with receipts numbered per store (real 
   afterAll(async () => v?.close());
 
   const at = (id: string, receipt: string, sku: string, when = SOLD_AT) => ({ ...sale(id, receipt, [{ sku, qty: 2, unitPrice: 500 }]), at: when });
-  const policySet = async (args: string[]): Promise<number> => {
-    const r = await v.hub.cli(['policy', 'set', ...args, '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    return (JSON.parse(r.stdout) as { version: number }).version;
-  };
+  const policySet = async (args: string[]): Promise<number> =>
+    (await v.cliJson<{ version: number }>(['policy', 'set', ...args])).version;
 
   it('confirms a day-29 offline approval that syncs on day 31 under a newer, stricter policy; two stores keep their own receipt 1001', async () => {
     v = new World();
@@ -122,7 +110,9 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     const v1 = await policySet(['returnWindowDays=30', 'windowOverridable=false', '--note', 'the agent decides by this one']);
     let a = await v.startAgent('S1', 'S1', undefined, true, agentClock);
     const b = await v.startAgent('S2', 'S2');
-    await waitFor('S1 to hold policy v1', async () => ((await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion?: number }).policyVersion === v1);
+    const policyOf = async (x: AgentHandle): Promise<number | undefined> =>
+      (await statusOf<{ policyVersion?: number }>(x)).policyVersion;
+    await waitFor('S1 to hold policy v1', async () => (await policyOf(a)) === v1);
 
     const regA = await JsonLinesRegister.connect(a.port());
     const regB = await JsonLinesRegister.connect(b.port());

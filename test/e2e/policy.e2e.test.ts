@@ -1,27 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World, type Decision } from './fixture.js';
+import { sale, statusOf, worldForFile, type Decision } from './fixture.js';
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await w.addStore('S2');
-  await setStock(w.hub, 'S1', 'A', 10);
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10 } } });
 
-const agentPolicy = async (a: AgentHandle): Promise<number> => ((await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion: number }).policyVersion;
-const setPolicy = async (args: string[]): Promise<number> => {
-  const r = await w.hub.cli(['policy', 'set', ...args, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { version: number }).version;
-};
+const agentPolicy = async (a: AgentHandle): Promise<number> =>
+  (await statusOf<{ policyVersion: number }>(a)).policyVersion;
+const setPolicy = async (args: string[]): Promise<number> =>
+  (await w.cliJson<{ version: number }>(['policy', 'set', ...args])).version;
 
 describe('returns policies reach the stores; overrides and card lookups go through the register', () => {
   it('pushes a policy change to a connected agent, and to one that was offline when it changed', async () => {
@@ -53,7 +43,7 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     expect(d).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'offline_limit_exceeded' }] });
     reg.close();
     await w.restartHubs();
-    await waitFor('S1 back', async () => ((await (await fetch(`${a.statusUrl}/status`)).json()) as { hub: { connected: boolean } }).hub.connected);
+    await waitFor('S1 back', async () => (await statusOf<{ hub: { connected: boolean } }>(a)).hub.connected);
   });
 
   it('a manager overrides through the register: a wrong code changes nothing, the right one approves', async () => {

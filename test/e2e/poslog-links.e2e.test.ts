@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, World } from './fixture.js';
+import { invariantViolations, worldForFile } from './fixture.js';
 
 /**
  * A POSLog sale, then POSLog returns that name it by every shape of TransactionLink registers
@@ -17,15 +17,11 @@ const SALE = 'NY7-3-815-20260314';
 /** Each <ReturnDecision> of a reply document, with its lines. */
 const decisions = (reply: string): string[] => [...reply.matchAll(/<ReturnDecision [\s\S]*?<\/ReturnDecision>/g)].map((m) => m[0]);
 
-let w: World;
+const w = worldForFile({ stores: ['S1'] });
 beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
   // the golden sale is from March 2026: this store accepts returns that old
   expect((await w.hub.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=3650', '--note', 'golden documents are dated'])).code).toBe(0);
 });
-afterAll(async () => w?.close());
 
 describe('POSLog returns find their sale whatever the link names', () => {
   it('authorizes a return in each link shape against the sale that crossed midnight', async () => {

@@ -1,10 +1,9 @@
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentStatus, onHand, setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
+import { agentStatus, onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { drained, invariantViolations, sellEach, worldForFile, type Decision, type World } from './fixture.js';
 
 /**
  * DESIGN rule 9 through the real binaries: an agent's database restored from a backup, reverted
@@ -12,14 +11,7 @@ import { invariantViolations, sale, World, type Decision } from './fixture.js';
  * a second live copy is refused loudly and loses nothing.
  */
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await setStock(w.hub, 'S1', 'K', 1000);
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
 
 const FILES = ['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm'];
 
@@ -29,43 +21,25 @@ function copyDb(from: string, to: string): void {
   for (const f of FILES) if (existsSync(join(from, f))) cpSync(join(from, f), join(to, f));
 }
 
-/** The receipts the hub holds with this prefix, each with the number of events that carried it. */
-function hubReceipts(prefix: string): Map<string, number> {
-  const rows = w.hubQuery<{ receipt: string; n: number }>(
-    `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE e.event_id = s.event_id) AS n FROM sales s WHERE s.receipt LIKE ? ORDER BY s.receipt`,
-    `${prefix}%`,
-  );
-  return new Map(rows.map((r) => [r.receipt, r.n]));
-}
-
 function expectExactlyOnce(prefix: string, receipts: string[]): void {
-  const held = hubReceipts(prefix);
+  const held = w.hubReceipts(prefix);
   expect([...held.keys()].sort()).toEqual([...receipts].sort());
   for (const r of receipts) expect(held.get(r), r).toBe(1);
   const dup = w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM exceptions WHERE code = 'duplicate_receipt'`)[0]!.n;
   expect(dup).toBe(0);
 }
 
-async function drained(a: AgentHandle): Promise<void> {
-  await waitFor('the outbox to drain', async () => {
-    const s = await agentStatus(a);
-    return s.hub.connected && s.outbox.depth === 0;
-  }, 30_000);
-}
-
-async function sell(reg: JsonLinesRegister, receipts: string[]): Promise<void> {
-  for (const r of receipts) expect(await reg.send(sale(`m-${r}`, r, [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: `m-${r}` });
-}
+const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
+/** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
+const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
+  w.startAndSell('S1', name, receipts, 'K');
 
 const audited = (action: string) => w.hubQuery<{ details: string }>(`SELECT details FROM audit WHERE action = ? ORDER BY id`, action);
 
 describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => {
   it('a database put back from an older copy: every sale reaches the hub once, and register message ids keep their authorizations', async () => {
     const stockBefore = (await onHand(w.hub, 'S1', 'K'))!;
-    let a = await w.startAgent('S1', 'r1');
-    let reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['R-1', 'R-2']);
-    await drained(a);
+    let { agent: a, reg } = await sold('r1', ['R-1', 'R-2']);
 
     // two more sales while the hub is away: they are still in the outbox when the copy is taken
     const port = w.hub.port;
@@ -111,19 +85,13 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
   });
 
   it('a reverted database that sold more than the hub had seen from the abandoned history: taken by id, flagged as a fork', async () => {
-    let a = await w.startAgent('S1', 'f1');
-    let reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['F-1']);
-    await drained(a);
+    let { agent: a, reg } = await sold('f1', ['F-1']);
     reg.close();
     await a.proc.stop();
     const snapshot = join(w.dir, 'f1-snapshot');
     cpSync(a.dataDir, snapshot, { recursive: true });
 
-    a = await w.startAgent('S1', 'f1');
-    reg = await JsonLinesRegister.connect(a.port());
-    await sell(reg, ['F-2', 'F-3']);
-    await drained(a);
+    ({ agent: a, reg } = await sold('f1', ['F-2', 'F-3']));
     reg.close();
     await a.proc.stop();
 
@@ -148,10 +116,7 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
   });
 
   it('two agents from one database file: the second is refused loudly while the first is live, and nothing is lost', async () => {
-    let c1 = await w.startAgent('S1', 'c1');
-    let reg1 = await JsonLinesRegister.connect(c1.port());
-    await sell(reg1, ['C-1']);
-    await drained(c1);
+    let { agent: c1, reg: reg1 } = await sold('c1', ['C-1']);
     reg1.close();
     await c1.proc.stop();
     // a second PC from the same disk image
@@ -185,7 +150,7 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     await sell(reg2, ['D-1', 'D-2']);
     expect((await agentStatus(c1)).hub.connected).toBe(true);
     expect((await agentStatus(c2)).outbox.depth).toBe(2);
-    expect(hubReceipts('D-').size).toBe(0);
+    expect(w.hubReceipts('D-').size).toBe(0);
 
     // the first PC is retired: the second one's sales arrive, each once
     reg1.close();

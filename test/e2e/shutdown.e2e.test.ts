@@ -10,6 +10,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { StubHub } from '../../agent/test/stub-hub.js';
 import { sale, World } from './fixture.js';
+import { freePort } from '../support/net.js';
 
 /**
  * SIGTERM stops the agent and the hub by themselves, with exit code 0, in every state they can
@@ -70,15 +71,6 @@ const registerPort = (p: JsonLogProcess): number => {
   return Number(new URL(l.at as string).port);
 };
 const outboxRows = (dataDir: string): number => w.query<{ n: number }>(join(dataDir, 'agent.sqlite'), `SELECT COUNT(*) AS n FROM outbox`)[0]!.n;
-
-/** A port nothing listens on (bound once, then released). */
-async function closedPort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('SIGTERM stops the agent, exit code 0, in every state', () => {
   it('while starting', async () => {
@@ -157,7 +149,8 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
   });
 
   it('while offline: the hub is down and the agent waits to reconnect, its sales kept', async () => {
-    const a = spawnAgent(`ws://127.0.0.1:${await closedPort()}`, { hub: { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 } });
+    const nowhere = `ws://127.0.0.1:${await freePort()}`;
+    const a = spawnAgent(nowhere, { hub: { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 } });
     await a.proc.waitForLine((l) => l.msg === 'hub connection failed');
     const reg = await JsonLinesRegister.connect(registerPort(a.proc));
     expect(await reg.send(sale('o-1', 'OFF-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'o-1' });

@@ -1,32 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onHand, returnsList, setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { onHand, returnsList, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { invariantViolations, sale, statusOf, worldForFile, type Decision } from './fixture.js';
 
-let w: World;
-let a: AgentHandle;
-let b: AgentHandle;
-let regA: JsonLinesRegister;
-let regB: JsonLinesRegister;
-
+const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { 'SKU-A': 10 }, S2: { 'SKU-A': 10 } } });
+let a: AgentHandle, b: AgentHandle, regA: JsonLinesRegister, regB: JsonLinesRegister;
 beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await w.addStore('S2');
-  await setStock(w.hub, 'S1', 'SKU-A', 10);
-  await setStock(w.hub, 'S2', 'SKU-A', 10);
-  a = await w.startAgent('S1');
-  b = await w.startAgent('S2');
-  regA = await JsonLinesRegister.connect(a.port());
-  regB = await JsonLinesRegister.connect(b.port());
-});
-
-afterAll(async () => {
-  regA?.close();
-  regB?.close();
-  await w?.close();
+  [a, b] = [await w.startAgent('S1'), await w.startAgent('S2')];
+  [regA, regB] = [await w.register(a), await w.register(b)];
 });
 
 const stock = (store: string) => onHand(w.hub, store, 'SKU-A');
@@ -120,7 +102,7 @@ describe('the spine, end to end through real processes', () => {
 
   it('keeps returns within sales and on-hand equal to the sum of movements', async () => {
     await waitFor('agents drained', async () => {
-      const s = await Promise.all([a, b].map(async (x) => (await (await fetch(`${x.statusUrl}/status`)).json()) as { outbox: { depth: number } }));
+      const s = await Promise.all([a, b].map((x) => statusOf<{ outbox: { depth: number } }>(x)));
       return s.every((x) => x.outbox.depth === 0);
     });
     expect(invariantViolations(w)).toEqual({ overReturned: [], ledgerDrift: [] });

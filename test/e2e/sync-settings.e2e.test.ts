@@ -1,34 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { setStock, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { JsonLogProcess, runCommand } from '@tillbridge/scripts/lib/process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { sale, World } from './fixture.js';
+import { sale, statusOf, worldForFile } from './fixture.js';
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await w.addStore('S2');
-  await setStock(w.hub, 'S1', 'A', 10);
-  await setStock(w.hub, 'S1', 'B', 4);
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10, B: 4 } } });
 
 type AgentSt = { configVersion: number; outbox: { depth: number }; hub: { connected: boolean } };
-const agentSt = async (a: AgentHandle): Promise<AgentSt> => (await (await fetch(`${a.statusUrl}/status`)).json()) as AgentSt;
+const agentSt = (a: AgentHandle): Promise<AgentSt> => statusOf<AgentSt>(a);
 type HubSt = { stores: { store: string; settings: { version: number; agentRuns: number | null }; inventoryAccuracy: { ratio: number; skus: number; matching: number } | null }[] };
 const hubStore = async (store: string): Promise<HubSt['stores'][number]> => (await w.hub.admin.get<HubSt>(`/v1/admin/status?store=${store}`)).stores[0]!;
-const configSet = async (args: string[]): Promise<number> => {
-  const r = await w.hub.cli(['config', 'set', ...args, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { version: number }).version;
-};
+const configSet = async (args: string[]): Promise<number> =>
+  (await w.cliJson<{ version: number }>(['config', 'set', ...args])).version;
 
 /** Checks Prometheus text exposition format line by line; returns the samples by name{labels}. */
 function parsePrometheus(text: string): Map<string, number> {

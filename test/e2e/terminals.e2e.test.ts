@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setStock } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World } from './fixture.js';
+import { sale, worldForFile } from './fixture.js';
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-  await w.addStore('S2');
-  await setStock(w.hub, 'S1', 'A', 10);
-});
-afterAll(async () => w?.close());
+const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10 } } });
 
 type Term = { register: string; state: string; connections: number; reported: { state: string; detail: string | null } | null; lastMessageAt: string | null };
 const terminals = async (store: string): Promise<Term[]> =>

@@ -1,0 +1,46 @@
+import type WebSocket from 'ws';
+
+/** A frame of the agents' WebSocket protocol as a test reads it. */
+export type Frame = { t: string; [k: string]: unknown };
+
+/** What a test sees of a fake agent's WebSocket to the hub. */
+export interface AgentSocket {
+  ws: WebSocket;
+  /** Every frame received, in order. */
+  frames: Frame[];
+  closed: Promise<{ code: number; reason: string }>;
+  isClosed(): boolean;
+  /** The first frame of type `t` (that `where` accepts), received already or still to come. */
+  next(t: string, where?: (f: Frame) => boolean): Promise<Frame>;
+  send(frame: unknown): void;
+}
+
+/** Records what arrives on `ws` from now on: call it before the socket opens, to miss nothing. */
+export function agentSocket(ws: WebSocket): AgentSocket {
+  const frames: Frame[] = [];
+  const waiting: { t: string; where: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  ws.on('message', (data) => {
+    const f = JSON.parse(data.toString()) as Frame;
+    frames.push(f);
+    const i = waiting.findIndex((w) => w.t === f.t && w.where(f));
+    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
+  });
+  let done = false;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => {
+      done = true;
+      resolve({ code, reason: reason.toString() });
+    }),
+  );
+  return {
+    ws,
+    frames,
+    closed,
+    isClosed: () => done,
+    next: (t, where = () => true) => {
+      const seen = frames.find((f) => f.t === t && where(f));
+      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ t, where, resolve }));
+    },
+    send: (frame) => ws.send(JSON.stringify(frame)),
+  };
+}
