@@ -100,8 +100,10 @@ async function startWorld(): Promise<World> {
   step('Start the hub (TLS) and create a store, its stock and its register');
   const hubData = join(DIR, 'hub');
   const certs = writeDevCerts(join(DIR, 'certs'), ['localhost', '127.0.0.1'], [STORE]);
-  say(`a local CA and certificates in ${certs.dir} (tillbridge-hub certs dev): the hub serves HTTPS/WSS, ` +
-    'the agent trusts the CA');
+  say(
+    `a local CA and certificates in ${certs.dir} (tillbridge-hub certs dev): the hub serves HTTPS/WSS, ` +
+      'the agent trusts the CA',
+  );
   const adminToken = await initHub(hubData);
   const hub = await startHubProcess({ hubData, adminToken, certs, echo }, HUB_PORT);
   say(`hub listening on ${hub.url} (admin API, token endpoint, agents' WebSocket at ${hub.wsUrl}/v1/agent)`);
@@ -210,8 +212,10 @@ function whatToTry({ hub, agent, adminToken, certs }: World, receipt: string): v
   say(`export TILLBRIDGE_HUB_URL=${hub.url} TILLBRIDGE_HUB_CA=${certs.caCert} TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
   say(`npx tillbridge-hub status            npx tillbridge-hub returns list`);
   say(`npx tillbridge-hub sales show ${receipt}`);
-  say('npx tillbridge-hub feed tail --after 0 --follow   (the ERP feed: every sale, return and stock movement, ' +
-    'as it commits)');
+  say(
+    'npx tillbridge-hub feed tail --after 0 --follow   (the ERP feed: every sale, return and stock movement, ' +
+      'as it commits)',
+  );
   say(`npx tillbridge-hub reconcile --day $(date -u +%F)   (registers' day closes against what the hub recorded)`);
   say(`npx tillbridge-agent status --config ${agent.configFile}`);
   const request = `{"type":"return.request","id":"x1","receipt":"${receipt}","lines":[{"line":1,"qty":1}]}`;

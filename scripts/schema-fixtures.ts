@@ -39,16 +39,52 @@ type Row = Record<string, string | number | null>;
 
 function auditEntries(withOrigin: boolean, from: { id: number; hash: string } | undefined): Row[] {
   const specs = withOrigin
-    ? [{ actor: 'admin:t1', action: 'stores.create', store: 'S2', outcome: 'ok', resource: 'store:S2', details: '{"name":"Store Two"}', origin: 'cli:local' }]
+    ? [
+        {
+          actor: 'admin:t1',
+          action: 'stores.create',
+          store: 'S2',
+          outcome: 'ok',
+          resource: 'store:S2',
+          details: '{"name":"Store Two"}',
+          origin: 'cli:local',
+        },
+      ]
     : [
-        { actor: 'hub', action: 'hub.init', store: null, outcome: 'created', resource: 'hub', details: '{"software":"tillbridge-hub/0.1.0"}' },
-        { actor: 'admin:t1', action: 'stores.create', store: 'S1', outcome: 'ok', resource: 'store:S1', details: '{"name":"Store One"}' },
+        {
+          actor: 'hub',
+          action: 'hub.init',
+          store: null,
+          outcome: 'created',
+          resource: 'hub',
+          details: '{"software":"tillbridge-hub/0.1.0"}',
+        },
+        {
+          actor: 'admin:t1',
+          action: 'stores.create',
+          store: 'S1',
+          outcome: 'ok',
+          resource: 'store:S1',
+          details: '{"name":"Store One"}',
+        },
       ];
   const rows: Row[] = [];
   let prev = from ?? { id: 0, hash: GENESIS_HASH };
   for (const s of specs) {
-    const e = { id: prev.id + 1, at: at(prev.id + 1), actor: s.actor, action: s.action, store: s.store, register: null, outcome: s.outcome, resource: s.resource, details: s.details, prev_hash: prev.hash, ...('origin' in s ? { origin: s.origin } : {}) };
-    const hash = entryHash(e as Parameters<typeof entryHash>[0]);
+    const e = {
+      id: prev.id + 1,
+      at: at(prev.id + 1),
+      actor: s.actor,
+      action: s.action,
+      store: s.store,
+      register: null,
+      outcome: s.outcome,
+      resource: s.resource,
+      details: s.details,
+      prev_hash: prev.hash,
+      ...('origin' in s ? { origin: s.origin } : {}),
+    };
+    const hash = entryHash(e);
     rows.push({ ...e, hash });
     prev = { id: e.id, hash };
   }
@@ -64,47 +100,185 @@ const v7Audit = auditEntries(true, { id: 2, hash: v1Audit[1]!.hash as string });
  */
 const HUB_ROWS: Record<string, Row[]> = {
   stores: [{ id: 'S1', name: 'Store One', created_at: at(0), last_seen_at: at(30) }],
-  api_keys: [{ id: 'k1', store: 'S1', hash: 'a'.repeat(64), created_at: at(0), revoked_at: null, last_used_at: at(30) }],
-  admin_tokens: [{ id: 't1', hash: 'b'.repeat(64), role: 'admin', name: 'initial admin', created_at: at(0), revoked_at: null }],
+  api_keys: [
+    { id: 'k1', store: 'S1', hash: 'a'.repeat(64), created_at: at(0), revoked_at: null, last_used_at: at(30) },
+  ],
+  admin_tokens: [
+    { id: 't1', hash: 'b'.repeat(64), role: 'admin', name: 'initial admin', created_at: at(0), revoked_at: null },
+  ],
   agent_cursors: [{ agent_id: 'agent-1', store: 'S1', last_seq: 2, updated_at: at(20) }],
   applied_events: [
-    { event_id: 'e-1', store: 'S1', agent_id: 'agent-1', seq: 1, kind: 'sale', register: 'R1', outcome: 'applied', code: null, agent_at: at(10), applied_at: at(10) },
-    { event_id: 'e-2', store: 'S1', agent_id: 'agent-1', seq: 2, kind: 'return.completed', register: 'R1', outcome: 'applied', code: null, agent_at: at(20), applied_at: at(20) },
+    {
+      event_id: 'e-1',
+      store: 'S1',
+      agent_id: 'agent-1',
+      seq: 1,
+      kind: 'sale',
+      register: 'R1',
+      outcome: 'applied',
+      code: null,
+      agent_at: at(10),
+      applied_at: at(10),
+    },
+    {
+      event_id: 'e-2',
+      store: 'S1',
+      agent_id: 'agent-1',
+      seq: 2,
+      kind: 'return.completed',
+      register: 'R1',
+      outcome: 'applied',
+      code: null,
+      agent_at: at(20),
+      applied_at: at(20),
+    },
   ],
-  sales: [{ receipt: 'R-1001', store: 'S1', register: 'R1', channel: 'store', at: at(10), currency: 'EUR', total: 2000, tenders: '[{"kind":"cash","amount":2000}]', event_id: 'e-1', created_at: at(10) }],
+  sales: [
+    {
+      receipt: 'R-1001',
+      store: 'S1',
+      register: 'R1',
+      channel: 'store',
+      at: at(10),
+      currency: 'EUR',
+      total: 2000,
+      tenders: '[{"kind":"cash","amount":2000}]',
+      event_id: 'e-1',
+      created_at: at(10),
+    },
+  ],
   sale_lines: [{ receipt: 'R-1001', line: 1, sku: 'A', qty: 2000, unit_price: 1000 }],
   returns: [
     {
-      authorization: 'AUTH-1', store: 'S1', register: 'R1', request_id: 'm-ret-1', receipt: 'R-1001', mode: 'online', decision: 'approved', status: 'completed',
-      reconciliation: null, exception_code: null, reason: null, refund_amount: 1000, refund_kind: 'cash', created_at: at(15), expires_at: at(45), completed_at: at(20), updated_at: at(20),
+      authorization: 'AUTH-1',
+      store: 'S1',
+      register: 'R1',
+      request_id: 'm-ret-1',
+      receipt: 'R-1001',
+      mode: 'online',
+      decision: 'approved',
+      status: 'completed',
+      reconciliation: null,
+      exception_code: null,
+      reason: null,
+      refund_amount: 1000,
+      refund_kind: 'cash',
+      created_at: at(15),
+      expires_at: at(45),
+      completed_at: at(20),
+      updated_at: at(20),
     },
   ],
-  return_lines: [{ authorization: 'AUTH-1', line: 1, requested_qty: 1000, approved_qty: 1000, completed_qty: 1000, disposition: 'restock', code: 'OK', reason: null }],
+  return_lines: [
+    {
+      authorization: 'AUTH-1',
+      line: 1,
+      requested_qty: 1000,
+      approved_qty: 1000,
+      completed_qty: 1000,
+      disposition: 'restock',
+      code: 'OK',
+      reason: null,
+    },
+  ],
   inventory: [{ store: 'S1', sku: 'A', on_hand: 9000, updated_at: at(20) }],
   movements: [
     { id: 'mv-1', store: 'S1', sku: 'A', delta: 10000, kind: 'adjustment', ref: 'initial count', at: at(1) },
     { id: 'mv-2', store: 'S1', sku: 'A', delta: -2000, kind: 'sale', ref: 'R-1001', at: at(10) },
     { id: 'mv-3', store: 'S1', sku: 'A', delta: 1000, kind: 'return', ref: 'AUTH-1', at: at(20) },
   ],
-  exceptions: [{ id: 'x-1', store: 'S1', register: 'R1', event_id: 'e-9', kind: 'return.completed', code: 'TB_UNKNOWN_AUTHORIZATION', reason: 'no such authorization AUTH-404', authorization: 'AUTH-404', body: '{}', created_at: at(25), resolved_at: null, resolution: null }],
+  exceptions: [
+    {
+      id: 'x-1',
+      store: 'S1',
+      register: 'R1',
+      event_id: 'e-9',
+      kind: 'return.completed',
+      code: 'TB_UNKNOWN_AUTHORIZATION',
+      reason: 'no such authorization AUTH-404',
+      authorization: 'AUTH-404',
+      body: '{}',
+      created_at: at(25),
+      resolved_at: null,
+      resolution: null,
+    },
+  ],
   audit: v1Audit,
   // 2
-  terminals: [{ store: 'S1', register: 'R1', state: 'online', detail: null, transport: 'tcp', connections: 1, reported_state: 'ready', reported_detail: null, reported_at: at(29), last_message_at: at(29), at: at(29), updated_at: at(29) }],
+  terminals: [
+    {
+      store: 'S1',
+      register: 'R1',
+      state: 'online',
+      detail: null,
+      transport: 'tcp',
+      connections: 1,
+      reported_state: 'ready',
+      reported_detail: null,
+      reported_at: at(29),
+      last_message_at: at(29),
+      at: at(29),
+      updated_at: at(29),
+    },
+  ],
   // 3: a store's override of the returns policy (version 1)
-  policies: [{ id: 1, scope: 'store:S1', body: '{"returnWindowDays":14}', actor: 'admin:t1', note: 'short window', created_at: at(4) }],
+  policies: [
+    {
+      id: 1,
+      scope: 'store:S1',
+      body: '{"returnWindowDays":14}',
+      actor: 'admin:t1',
+      note: 'short window',
+      created_at: at(4),
+    },
+  ],
   managers: [{ id: 'mgr-1', name: 'Ann', hash: 'c'.repeat(64), created_at: at(2), revoked_at: null }],
   sale_cards: [{ pan_hash: 'd'.repeat(64), receipt: 'R-1001', store: 'S1' }],
   authz_counters: [{ store: 'S1', agent_id: 'agent-1', counters: '{"online":1,"offline":0}', updated_at: at(30) }],
   // 6: a store's sync settings override (version 1)
-  sync_settings: [{ id: 1, scope: 'store:S1', body: '{"uploadMode":"batched","heartbeatSeconds":30}', actor: 'admin:t1', note: 'satellite link', created_at: at(5) }],
+  sync_settings: [
+    {
+      id: 1,
+      scope: 'store:S1',
+      body: '{"uploadMode":"batched","heartbeatSeconds":30}',
+      actor: 'admin:t1',
+      note: 'satellite link',
+      created_at: at(5),
+    },
+  ],
   inventory_accuracy: [{ store: 'S1', skus: 1, matching: 1, at: at(30) }],
   // 13: the ERP feed: an entry and a consumer's cursor
-  feed: [{ position: 1, id: 'fe-1', type: 'sale.recorded', store: 'S1', business_day: '2026-01-10', at: at(10), recorded_at: at(10), data: '{"receipt":"R-1001","total":2000}' }],
+  feed: [
+    {
+      position: 1,
+      id: 'fe-1',
+      type: 'sale.recorded',
+      store: 'S1',
+      business_day: '2026-01-10',
+      at: at(10),
+      recorded_at: at(10),
+      data: '{"receipt":"R-1001","total":2000}',
+    },
+  ],
   feed_consumers: [{ name: 'erp', position: 1, created_at: at(11), updated_at: at(11) }],
   // 10
-  agent_incarnations: [{ agent_id: 'agent-1', incarnation: 'inc-1', store: 'S1', last_seq: 3, started_at: at(40), updated_at: at(41) }],
+  agent_incarnations: [
+    { agent_id: 'agent-1', incarnation: 'inc-1', store: 'S1', last_seq: 3, started_at: at(40), updated_at: at(41) },
+  ],
   // 16: an enrollment code, used (only its keyed hash is kept)
-  enrollment_codes: [{ id: 'enr-1', hash: 'e'.repeat(64), store: 'S1', created_at: at(2), expires_at: at(62), created_by: 'admin:t1', used_at: at(3), used_from: '127.0.0.1', key_id: 'k1' }],
+  enrollment_codes: [
+    {
+      id: 'enr-1',
+      hash: 'e'.repeat(64),
+      store: 'S1',
+      created_at: at(2),
+      expires_at: at(62),
+      created_by: 'admin:t1',
+      used_at: at(3),
+      used_from: '127.0.0.1',
+      key_id: 'k1',
+    },
+  ],
 };
 
 /** Rows added after the migration of a version to tables that existed before it. */
@@ -113,14 +287,32 @@ const HUB_ROWS_AFTER: Record<number, Record<string, Row[]>> = {
   7: { stores: [{ id: 'S2', name: 'Store Two', created_at: at(3), last_seen_at: null }], audit: v7Audit },
   // 9: receipts are each store's own: the same receipt number at a second store
   9: {
-    sales: [{ receipt: 'R-1001', store: 'S2', register: 'R1', channel: 'store', at: at(12), currency: 'EUR', total: 500, tenders: '[{"kind":"card","amount":500}]', event_id: 'e-s2-1', created_at: at(12) }],
+    sales: [
+      {
+        receipt: 'R-1001',
+        store: 'S2',
+        register: 'R1',
+        channel: 'store',
+        at: at(12),
+        currency: 'EUR',
+        total: 500,
+        tenders: '[{"kind":"card","amount":500}]',
+        event_id: 'e-s2-1',
+        created_at: at(12),
+      },
+    ],
     sale_lines: [{ receipt: 'R-1001', store: 'S2', line: 1, sku: 'B', qty: 1000, unit_price: 500 }],
   },
 };
 
 /** The tables each version of the hub's SQLite schema had (empty at 0). */
 function sqliteTables(db: Database.Database): Set<string> {
-  return new Set((db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[]));
+  return new Set(
+    db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+      .pluck()
+      .all() as string[],
+  );
 }
 
 function sqliteColumns(db: Database.Database, table: string): Set<string> {
@@ -131,12 +323,20 @@ function insertSqliteRows(db: Database.Database, table: string, rows: Row[]): vo
   const have = sqliteColumns(db, table);
   for (const r of rows) {
     const cols = Object.keys(r).filter((c) => have.has(c));
-    db.prepare(`INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...cols.map((c) => r[c]));
+    db.prepare(
+      `INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+    ).run(...cols.map((c) => r[c]));
   }
 }
 
 /** A SQLite database migrated to exactly `version` by `migrations`, with the rows each step brings. */
-function buildSqlite(file: string, migrations: readonly string[], version: number, rows: Record<string, Row[]>, after: Record<number, Record<string, Row[]>>): void {
+function buildSqlite(
+  file: string,
+  migrations: readonly string[],
+  version: number,
+  rows: Record<string, Row[]>,
+  after: Record<number, Record<string, Row[]>>,
+): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const db = new Database(file);
   db.pragma('foreign_keys = ON');
@@ -179,7 +379,8 @@ function rowCounts(file: string): Record<string, number> {
 /** PostgreSQL version k has the tables and columns of SQLite version k + 9 (postgres-schema.ts). */
 export const PG_TO_SQLITE_OFFSET = 9;
 
-const literal = (v: unknown): string => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`);
+const literal = (v: unknown): string =>
+  v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`;
 
 function pgDump(version: number, sqliteFile: string): string {
   const out: string[] = [
@@ -200,7 +401,9 @@ function pgDump(version: number, sqliteFile: string): string {
       const rows = db.prepare(`SELECT * FROM "${t}"`).all() as Row[];
       for (const r of rows) {
         const cols = Object.keys(r);
-        out.push(`INSERT INTO "${t}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((c) => literal(r[c])).join(', ')});`);
+        out.push(
+          `INSERT INTO "${t}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((c) => literal(r[c])).join(', ')});`,
+        );
       }
     }
   } finally {
@@ -220,7 +423,14 @@ END $$;`);
 
 /** A sale event's body as a register sent it (quantities in units, money in minor units). */
 const saleBody = (receipt: string, qty: number): string =>
-  JSON.stringify({ requestId: `m-${receipt}`, receipt, at: at(10), currency: 'EUR', lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: qty * 1000 }] });
+  JSON.stringify({
+    requestId: `m-${receipt}`,
+    receipt,
+    at: at(10),
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }],
+    tenders: [{ kind: 'cash', amount: qty * 1000 }],
+  });
 
 const AGENT_ROWS: Record<string, Row[]> = {
   meta: [
@@ -228,23 +438,92 @@ const AGENT_ROWS: Record<string, Row[]> = {
     { key: 'incarnation', value: 'inc-fixture-1' },
   ],
   outbox: [
-    { seq: 1, event_id: 'ev-1', kind: 'sale', register: 'R1', at: at(10), created_ms: Date.parse(at(10)), body: saleBody('R-1001', 2) },
-    { seq: 2, event_id: 'ev-2', kind: 'sale', register: 'R1', at: at(11), created_ms: Date.parse(at(11)), body: saleBody('R-1002', 1) },
+    {
+      seq: 1,
+      event_id: 'ev-1',
+      kind: 'sale',
+      register: 'R1',
+      at: at(10),
+      created_ms: Date.parse(at(10)),
+      body: saleBody('R-1001', 2),
+    },
+    {
+      seq: 2,
+      event_id: 'ev-2',
+      kind: 'sale',
+      register: 'R1',
+      at: at(11),
+      created_ms: Date.parse(at(11)),
+      body: saleBody('R-1002', 1),
+    },
   ],
-  replies: [{ register: 'R1', msg_id: 'm-R-1001', type: 'sale', reply: '{"type":"ack","id":"m-R-1001"}', created_ms: Date.parse(at(10)) }],
-  receipts: [{ receipt: 'R-1001', store: 'S1', register: 'R1', at: at(10), currency: 'EUR', lines: '[{"line":1,"sku":"A","qty":2000,"unitPrice":1000}]', created_ms: Date.parse(at(10)) }],
+  replies: [
+    {
+      register: 'R1',
+      msg_id: 'm-R-1001',
+      type: 'sale',
+      reply: '{"type":"ack","id":"m-R-1001"}',
+      created_ms: Date.parse(at(10)),
+    },
+  ],
+  receipts: [
+    {
+      receipt: 'R-1001',
+      store: 'S1',
+      register: 'R1',
+      at: at(10),
+      currency: 'EUR',
+      lines: '[{"line":1,"sku":"A","qty":2000,"unitPrice":1000}]',
+      created_ms: Date.parse(at(10)),
+    },
+  ],
   local_returns: [
-    { authorization: 'AUTH-1', receipt: 'R-1001', register: 'R1', request_id: 'm-ret-1', mode: 'offline', decision: 'approved', status: 'approved', lines: '[{"line":1,"qty":1000,"disposition":"restock"}]', refund: 1000, created_ms: Date.parse(at(15)) },
+    {
+      authorization: 'AUTH-1',
+      receipt: 'R-1001',
+      register: 'R1',
+      request_id: 'm-ret-1',
+      mode: 'offline',
+      decision: 'approved',
+      status: 'approved',
+      lines: '[{"line":1,"qty":1000,"disposition":"restock"}]',
+      refund: 1000,
+      created_ms: Date.parse(at(15)),
+    },
   ],
   inventory: [{ sku: 'A', on_hand: 8000, updated_ms: Date.parse(at(12)) }],
   // 2
   terminal_status: [{ register: 'R1', state: 'ready', detail: null, at: at(9) }],
   // 4
   journal: [
-    { event_id: 'ev-1', kind: 'sale', register: 'R1', business_day: '2026-01-10', at: at(10), created_ms: Date.parse(at(10)), body: saleBody('R-1001', 2), ref: 'R-1001', amount: 2000, tenders: '{"cash":2000}' },
-    { event_id: 'ev-2', kind: 'sale', register: 'R1', business_day: '2026-01-10', at: at(11), created_ms: Date.parse(at(11)), body: saleBody('R-1002', 1), ref: 'R-1002', amount: 1000, tenders: '{"cash":1000}' },
+    {
+      event_id: 'ev-1',
+      kind: 'sale',
+      register: 'R1',
+      business_day: '2026-01-10',
+      at: at(10),
+      created_ms: Date.parse(at(10)),
+      body: saleBody('R-1001', 2),
+      ref: 'R-1001',
+      amount: 2000,
+      tenders: '{"cash":2000}',
+    },
+    {
+      event_id: 'ev-2',
+      kind: 'sale',
+      register: 'R1',
+      business_day: '2026-01-10',
+      at: at(11),
+      created_ms: Date.parse(at(11)),
+      body: saleBody('R-1002', 1),
+      ref: 'R-1002',
+      amount: 1000,
+      tenders: '{"cash":1000}',
+    },
   ],
-  day_closes: [{ register: 'R1', business_day: '2026-01-09', source: 'agent', event_id: 'ev-0', created_ms: Date.parse(at(-60)) }],
+  day_closes: [
+    { register: 'R1', business_day: '2026-01-09', source: 'agent', event_id: 'ev-0', created_ms: Date.parse(at(-60)) },
+  ],
 };
 
 // ---------- main ----------
@@ -255,7 +534,10 @@ function main(argv: string[]): void {
   const only = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--only' && argv[i + 1]) only.add(argv[++i]!);
-    else throw new Error(`unknown argument ${argv[i]}: expected --only KIND:VERSION (kinds: hub-sqlite, hub-postgres, agent)`);
+    else
+      throw new Error(
+        `unknown argument ${argv[i]}: expected --only KIND:VERSION (kinds: hub-sqlite, hub-postgres, agent)`,
+      );
   }
   const wanted = (k: Kind, v: number): boolean => only.size === 0 || only.has(`${k}:${v}`);
   const manifest: Record<string, Record<string, number>> = {};
@@ -277,14 +559,19 @@ function main(argv: string[]): void {
       if (wanted('agent', v)) buildSqlite(join(OUT, 'agent', `v${v}.sqlite`), AGENT_MIGRATIONS, v, AGENT_ROWS, {});
     }
     // the manifest describes every fixture on disk (those written now and those kept)
-    for (let v = 1; v <= HUB_MIGRATIONS.length; v++) manifest[`hub-sqlite/v${v}`] = rowCounts(join(OUT, 'hub-sqlite', `v${v}.sqlite`));
-    for (let v = 1; v <= AGENT_MIGRATIONS.length; v++) manifest[`agent/v${v}`] = rowCounts(join(OUT, 'agent', `v${v}.sqlite`));
-    for (let k = 1; k <= PG_MIGRATIONS.length; k++) manifest[`hub-postgres/v${k}`] = manifest[`hub-sqlite/v${k + PG_TO_SQLITE_OFFSET}`]!;
+    for (let v = 1; v <= HUB_MIGRATIONS.length; v++)
+      manifest[`hub-sqlite/v${v}`] = rowCounts(join(OUT, 'hub-sqlite', `v${v}.sqlite`));
+    for (let v = 1; v <= AGENT_MIGRATIONS.length; v++)
+      manifest[`agent/v${v}`] = rowCounts(join(OUT, 'agent', `v${v}.sqlite`));
+    for (let k = 1; k <= PG_MIGRATIONS.length; k++)
+      manifest[`hub-postgres/v${k}`] = manifest[`hub-sqlite/v${k + PG_TO_SQLITE_OFFSET}`]!;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   writeFileSync(join(OUT, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  console.log(`wrote ${OUT}: hub-sqlite v1–v${HUB_MIGRATIONS.length}, hub-postgres v1–v${PG_MIGRATIONS.length}, agent v1–v${AGENT_MIGRATIONS.length}`);
+  console.log(
+    `wrote ${OUT}: hub-sqlite v1–v${HUB_MIGRATIONS.length}, hub-postgres v1–v${PG_MIGRATIONS.length}, agent v1–v${AGENT_MIGRATIONS.length}`,
+  );
 }
 
 main(process.argv.slice(2));

@@ -18,7 +18,11 @@ function sources(dir: string): string[] {
   });
 }
 
-const CALLERS = [...sources('central/src/http'), 'central/src/sync/agent-session.ts', 'central/src/sync/agent-endpoint.ts'];
+const CALLERS = [
+  ...sources('central/src/http'),
+  'central/src/sync/agent-session.ts',
+  'central/src/sync/agent-endpoint.ts',
+];
 
 /** What only the use cases and the layers below them may do. */
 const FORBIDDEN: [RegExp, string][] = [
@@ -36,7 +40,8 @@ describe('the hub layers', () => {
       readFileSync(join(ROOT, file), 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          for (const [re, what] of FORBIDDEN) if (re.test(line)) found.push(`${file.split(sep).join('/')}:${i + 1} ${what}: ${line.trim()}`);
+          for (const [re, what] of FORBIDDEN)
+            if (re.test(line)) found.push(`${file.split(sep).join('/')}:${i + 1} ${what}: ${line.trim()}`);
         });
     }
     expect(found).toEqual([]);

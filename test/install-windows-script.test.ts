@@ -33,7 +33,9 @@ describe('Install-Tillbridge.ps1 (text only: not executed, no PowerShell here)',
 
   it('enrolls, then installs and starts the service through the agent CLI', () => {
     expect(text).toMatch(/& \$NodePath \$Cli enroll --hub \$HubUrl --code \$EnrollmentCode/);
-    expect(text).toMatch(/& \$NodePath \$Cli service install --winsw \$Winsw --account \$Account --config \$ConfigFile/);
+    expect(text).toMatch(
+      /& \$NodePath \$Cli service install --winsw \$Winsw --account \$Account --config \$ConfigFile/,
+    );
     expect(text).toMatch(/& \$NodePath \$Cli service start --winsw \$Winsw/);
     expect(text.indexOf(' enroll ')).toBeLessThan(text.indexOf('service install'));
   });
@@ -42,7 +44,9 @@ describe('Install-Tillbridge.ps1 (text only: not executed, no PowerShell here)',
     const install = spawnSync(process.execPath, [AGENT_BIN, 'service', 'install', '--help'], { encoding: 'utf8' });
     expect(install.status).toBe(0);
     for (const o of ['--winsw', '--account', '--config']) expect(install.stdout).toContain(o);
-    expect(spawnSync(process.execPath, [AGENT_BIN, 'service', 'start', '--help'], { encoding: 'utf8' }).stdout).toContain('--winsw');
+    expect(
+      spawnSync(process.execPath, [AGENT_BIN, 'service', 'start', '--help'], { encoding: 'utf8' }).stdout,
+    ).toContain('--winsw');
     // the account values it accepts are the CLI's
     expect(param).toMatch(/ValidateSet\('localservice', 'virtual'\)/);
   });
@@ -50,14 +54,26 @@ describe('Install-Tillbridge.ps1 (text only: not executed, no PowerShell here)',
   it('every exit code it uses is documented, and every documented one is used', () => {
     const notes = text.slice(text.indexOf('Exit codes:'), text.indexOf('#>'));
     const documented = [...notes.matchAll(/^\s+(\d+)\s{2,}\S/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
-    const used = [...new Set([...text.matchAll(/\b(?:Fail|exit) (\d+)/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+    const used = [...new Set([...text.matchAll(/\b(?:Fail|exit) (\d+)/g)].map((m) => Number(m[1])))].sort(
+      (a, b) => a - b,
+    );
     expect(documented).toEqual([0, 1, 10, 11, 12, 13, 14, 15]);
     expect(used).toEqual(documented);
   });
 
-  const pwsh = spawnSync('pwsh', ['-NoProfile', '-Command', '$PSVersionTable.PSVersion.ToString()'], { encoding: 'utf8' });
+  const pwsh = spawnSync('pwsh', ['-NoProfile', '-Command', '$PSVersionTable.PSVersion.ToString()'], {
+    encoding: 'utf8',
+  });
   it.skipIf(pwsh.status !== 0)('PowerShell parses it without errors (only where pwsh is installed)', () => {
-    const r = spawnSync('pwsh', ['-NoProfile', '-Command', `$e=$null; [System.Management.Automation.Language.Parser]::ParseFile('${FILE}', [ref]$null, [ref]$e) | Out-Null; $e.Count`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'pwsh',
+      [
+        '-NoProfile',
+        '-Command',
+        `$e=$null; [System.Management.Automation.Language.Parser]::ParseFile('${FILE}', [ref]$null, [ref]$e) | Out-Null; $e.Count`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout.trim()).toBe('0');
   });
 });

@@ -1,6 +1,12 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgAdminUrl, pgClusterSkipReason, startThrowawayCluster, type ThrowawayCluster } from './support/pg.js';
+import {
+  createTestDatabase,
+  pgAdminUrl,
+  pgClusterSkipReason,
+  startThrowawayCluster,
+  type ThrowawayCluster,
+} from './support/pg.js';
 
 /**
  * test/support/pg.ts against a real PostgreSQL: the server the suites share (TILLBRIDGE_TEST_PG_URL
@@ -65,44 +71,47 @@ describe.skipIf(!adminUrl)('test databases (createTestDatabase)', () => {
   });
 });
 
-describe.skipIf(!!noCluster)(`a throwaway cluster (startThrowawayCluster)${noCluster ? ' (skipped: no PostgreSQL server binaries)' : ''}`, () => {
-  let cluster: ThrowawayCluster | undefined;
-  afterAll(async () => cluster?.stop());
+describe.skipIf(!!noCluster)(
+  `a throwaway cluster (startThrowawayCluster)${noCluster ? ' (skipped: no PostgreSQL server binaries)' : ''}`,
+  () => {
+    let cluster: ThrowawayCluster | undefined;
+    afterAll(async () => cluster?.stop());
 
-  it('starts on 127.0.0.1 at its port, keeps its data across a restart and a SIGKILL, and is gone once stopped', async () => {
-    cluster = await startThrowawayCluster();
-    const c = cluster;
-    expect(c.url).toBe(`postgres://postgres@127.0.0.1:${c.port}/postgres`);
-    expect(c.port).not.toBe(5432);
-    const [settings] = await query<{ max: string; listen: string }>(
-      c.url,
-      "SELECT current_setting('max_connections') AS max, current_setting('listen_addresses') AS listen",
-    );
-    expect(settings).toEqual({ max: '300', listen: '127.0.0.1' });
-    await query(c.url, 'CREATE TABLE kept (x int); INSERT INTO kept VALUES (1)');
+    it('starts on 127.0.0.1 at its port, keeps its data across a restart and a SIGKILL, and is gone once stopped', async () => {
+      cluster = await startThrowawayCluster();
+      const c = cluster;
+      expect(c.url).toBe(`postgres://postgres@127.0.0.1:${c.port}/postgres`);
+      expect(c.port).not.toBe(5432);
+      const [settings] = await query<{ max: string; listen: string }>(
+        c.url,
+        "SELECT current_setting('max_connections') AS max, current_setting('listen_addresses') AS listen",
+      );
+      expect(settings).toEqual({ max: '300', listen: '127.0.0.1' });
+      await query(c.url, 'CREATE TABLE kept (x int); INSERT INTO kept VALUES (1)');
 
-    const pidBefore = (await query<{ pid: number }>(c.url, 'SELECT pg_backend_pid() AS pid'))[0]!.pid;
-    await c.restart();
-    expect(await query(c.url, 'SELECT x FROM kept')).toEqual([{ x: 1 }]);
+      const pidBefore = (await query<{ pid: number }>(c.url, 'SELECT pg_backend_pid() AS pid'))[0]!.pid;
+      await c.restart();
+      expect(await query(c.url, 'SELECT x FROM kept')).toEqual([{ x: 1 }]);
 
-    // a crash: committed rows survive it, nothing answers until restart()
-    await query(c.url, 'INSERT INTO kept VALUES (2)');
-    await c.kill();
-    await expect(query(c.url, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
-    await c.restart();
-    expect(await query(c.url, 'SELECT x FROM kept ORDER BY x')).toEqual([{ x: 1 }, { x: 2 }]);
-    expect((await query<{ pid: number }>(c.url, 'SELECT pg_backend_pid() AS pid'))[0]!.pid).not.toBe(pidBefore);
+      // a crash: committed rows survive it, nothing answers until restart()
+      await query(c.url, 'INSERT INTO kept VALUES (2)');
+      await c.kill();
+      await expect(query(c.url, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
+      await c.restart();
+      expect(await query(c.url, 'SELECT x FROM kept ORDER BY x')).toEqual([{ x: 1 }, { x: 2 }]);
+      expect((await query<{ pid: number }>(c.url, 'SELECT pg_backend_pid() AS pid'))[0]!.pid).not.toBe(pidBefore);
 
-    // test databases work on it too
-    const db = await createTestDatabase(c.url);
-    expect(await query(db.url, 'SELECT current_database() AS d')).toEqual([{ d: db.name }]);
-    await db.drop();
+      // test databases work on it too
+      const db = await createTestDatabase(c.url);
+      expect(await query(db.url, 'SELECT current_database() AS d')).toEqual([{ d: db.name }]);
+      await db.drop();
 
-    await c.stop();
-    await expect(query(c.url, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
-    const { existsSync } = await import('node:fs');
-    expect(existsSync(c.dir)).toBe(false);
-    await c.stop(); // again: nothing to do
-    await expect(c.restart()).rejects.toThrow(/stopped/);
-  });
-});
+      await c.stop();
+      await expect(query(c.url, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
+      const { existsSync } = await import('node:fs');
+      expect(existsSync(c.dir)).toBe(false);
+      await c.stop(); // again: nothing to do
+      await expect(c.restart()).rejects.toThrow(/stopped/);
+    });
+  },
+);

@@ -41,7 +41,14 @@ describe('hub SQLite', () => {
       b.close();
     }
     expect(statSync(bak).mode & 0o777).toBe(0o600);
-    expect(lines).toContainEqual(expect.objectContaining({ backup: bak, from: 12, to: HUB_MIGRATIONS.length, msg: expect.stringContaining(`before migrating it from schema version 12`) }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        backup: bak,
+        from: 12,
+        to: HUB_MIGRATIONS.length,
+        msg: expect.stringContaining(`before migrating it from schema version 12`),
+      }),
+    );
   });
 
   it('takes no copy of a new database, nor of one already at the newest version', () => {
@@ -56,13 +63,14 @@ describe('hub SQLite', () => {
     const blocker = `${hubDbPath(dir)}.pre-v14.bak`;
     mkdirSync(blocker);
     writeFileSync(join(blocker, 'x'), 'x');
-    expect(() => openSqliteStorage(dir)).toThrow(expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining('could not copy') }));
+    expect(() => openSqliteStorage(dir)).toThrow(
+      expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining('could not copy') }),
+    );
     const db = new Database(hubDbPath(dir), { readonly: true });
     expect(db.pragma('user_version', { simple: true })).toBe(14);
     db.close();
   });
 });
-
 
 describe('the agent', () => {
   it('copies agent.sqlite to agent.sqlite.pre-v<N>.bak before migrating, and logs it', () => {
@@ -83,7 +91,14 @@ describe('the agent', () => {
     raw.pragma(`user_version = ${AGENT_MIGRATIONS.length + 1}`);
     raw.close();
     expect(() => openAgentDb(dir)).toThrow(
-      expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringMatching(new RegExp(`schema version ${AGENT_MIGRATIONS.length + 1}, newer than this tillbridge-agent \\(${AGENT_MIGRATIONS.length}\\).*pre-v<N>\\.bak`)) }),
+      expect.objectContaining({
+        code: 'TB_CONFIG',
+        message: expect.stringMatching(
+          new RegExp(
+            `schema version ${AGENT_MIGRATIONS.length + 1}, newer than this tillbridge-agent \\(${AGENT_MIGRATIONS.length}\\).*pre-v<N>\\.bak`,
+          ),
+        ),
+      }),
     );
     const again = new Database(agentDbPath(dir));
     expect(again.pragma('user_version', { simple: true })).toBe(AGENT_MIGRATIONS.length + 1);
@@ -118,7 +133,15 @@ describe.skipIf(noPg !== undefined)('PostgreSQL', () => {
       pg.query(hubPostgresDump(from));
       pg.close();
       openPostgresStorage(t.url, { log }).close();
-      expect(lines).toContainEqual(expect.objectContaining({ level: 40, from, backup: expect.stringMatching(new RegExp(`^pg_dump --format=custom --file=tillbridge-hub-pre-v${from}\\.dump '`)) }));
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: 40,
+          from,
+          backup: expect.stringMatching(
+            new RegExp(`^pg_dump --format=custom --file=tillbridge-hub-pre-v${from}\\.dump '`),
+          ),
+        }),
+      );
     } finally {
       t.drop();
     }

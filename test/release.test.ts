@@ -3,7 +3,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
-import { APPS, BUILD_ONLY, checkVersion, findWinsw, keepFile, mainFile, nativeFiles, runtimePackages, unitFiles, WINDOWS_LAYOUT, windowsLayout, windowsZipName } from '@tillbridge/scripts/lib/release';
+import {
+  APPS,
+  BUILD_ONLY,
+  checkVersion,
+  findWinsw,
+  keepFile,
+  mainFile,
+  nativeFiles,
+  runtimePackages,
+  unitFiles,
+  WINDOWS_LAYOUT,
+  windowsLayout,
+  windowsZipName,
+} from '@tillbridge/scripts/lib/release';
 
 // What `npm run release` copies next to each bundle, worked out from this checkout's node_modules
 // (nothing is bundled or built here; .ci/package-test builds, installs and runs the packages).
@@ -11,7 +24,9 @@ describe('npm run release: what goes outside the bundles', () => {
   it("the agent's bundle gets the native addons it loads: better-sqlite3's build, serialport's and node-hid's prebuilds", () => {
     const natives = nativeFiles(runtimePackages(ROOT, APPS.agent), 'linux-x64');
     expect(natives).toContain('node_modules/better-sqlite3/build/Release/better_sqlite3.node');
-    expect(natives).toContain('node_modules/@serialport/bindings-cpp/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node');
+    expect(natives).toContain(
+      'node_modules/@serialport/bindings-cpp/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node',
+    );
     expect(natives).toContain('node_modules/node-hid/prebuilds/HID_hidraw-linux-x64/node-napi-v4.node');
     // not better-sqlite3's test extension, nor other platforms' prebuilds
     expect(natives.filter((f) => /test_extension|win32|darwin|-musl\//.test(f))).toEqual([]);
@@ -20,7 +35,10 @@ describe('npm run release: what goes outside the bundles', () => {
 
   it("the hub's gets better-sqlite3 and libpq (pg-native), with what they require at run time", () => {
     const packages = runtimePackages(ROOT, APPS.hub);
-    expect(nativeFiles(packages, 'linux-x64')).toEqual(['node_modules/better-sqlite3/build/Release/better_sqlite3.node', 'node_modules/libpq/build/Release/addon.node']);
+    expect(nativeFiles(packages, 'linux-x64')).toEqual([
+      'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+      'node_modules/libpq/build/Release/addon.node',
+    ]);
     const names = packages.map((p) => p.name);
     for (const needed of ['bindings', 'file-uri-to-path', 'libpq', 'pg-types']) expect(names).toContain(needed);
   });
@@ -65,7 +83,8 @@ describe('npm run release -- --windows: the layout Install-Tillbridge.ps1 expect
   const scriptPaths = (): { cli: string; winsw: string } => {
     const cli = /\$cliRelative = @\('([^']+)'/.exec(script)?.[1];
     const winsw = /\$winswInSource = Join-Path \$Source '([^']+)'/.exec(script)?.[1];
-    if (!cli || !winsw) throw new Error('Install-Tillbridge.ps1: the $cliRelative / $winswInSource lines were not found');
+    if (!cli || !winsw)
+      throw new Error('Install-Tillbridge.ps1: the $cliRelative / $winswInSource lines were not found');
     return { cli: cli.replaceAll('\\', '/'), winsw: winsw.replaceAll('\\', '/') };
   };
 
@@ -82,7 +101,12 @@ describe('npm run release -- --windows: the layout Install-Tillbridge.ps1 expect
       expect(exe.equals(readFileSync(winsw.exe))).toBe(true);
       expect(existsSync(join(dir, WINDOWS_LAYOUT.script))).toBe(true);
       expect(readFileSync(join(dir, WINDOWS_LAYOUT.script), 'utf8')).toBe(script);
-      expect(files).toEqual([WINDOWS_LAYOUT.winsw, WINDOWS_LAYOUT.winswConfig, WINDOWS_LAYOUT.notice, WINDOWS_LAYOUT.script]);
+      expect(files).toEqual([
+        WINDOWS_LAYOUT.winsw,
+        WINDOWS_LAYOUT.winswConfig,
+        WINDOWS_LAYOUT.notice,
+        WINDOWS_LAYOUT.script,
+      ]);
       // the script copies the .exe.config WinSW 1.x needs from where the layout puts it
       expect(script).toContain(`Join-Path $InstallDir '${WINDOWS_LAYOUT.winswConfig.replaceAll('/', '\\')}'`);
       const notice = readFileSync(join(dir, WINDOWS_LAYOUT.notice), 'utf8');
@@ -96,7 +120,9 @@ describe('npm run release -- --windows: the layout Install-Tillbridge.ps1 expect
 
   it('takes WinSW from the pinned node-windows, and says which WinSW it is', () => {
     const w = findWinsw(ROOT);
-    const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['node-windows'];
+    const pinned = (
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+    ).devDependencies['node-windows'];
     expect(w.pkgVersion).toBe(pinned);
     expect(w.fileVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(w.config).toBeDefined();
@@ -105,7 +131,9 @@ describe('npm run release -- --windows: the layout Install-Tillbridge.ps1 expect
   it('refuses, saying what to do, when node-windows (and so WinSW) is not installed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-win-nowinsw-'));
     try {
-      expect(() => windowsLayout(dir, join(dir, 'bundle'))).toThrow(/WinSW is missing: node_modules\/node-windows\/bin\/winsw\/winsw.exe does not exist .*run npm ci/);
+      expect(() => windowsLayout(dir, join(dir, 'bundle'))).toThrow(
+        /WinSW is missing: node_modules\/node-windows\/bin\/winsw\/winsw.exe does not exist .*run npm ci/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

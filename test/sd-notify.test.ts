@@ -17,19 +17,24 @@ import { JsonLogProcess } from '@tillbridge/scripts/lib/process';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 
 const RECEIVER = join(dirname(fileURLToPath(import.meta.url)), 'support', 'notify-receiver.py');
-const haveTools = spawnSync('systemd-notify', ['--help']).status === 0 && spawnSync('python3', ['--version']).status === 0;
-if (!haveTools) process.stderr.write('test/sd-notify.test.ts: SKIPPED — needs systemd-notify (Debian: systemd) and python3\n');
+const haveTools =
+  spawnSync('systemd-notify', ['--help']).status === 0 && spawnSync('python3', ['--version']).status === 0;
+if (!haveTools)
+  process.stderr.write('test/sd-notify.test.ts: SKIPPED — needs systemd-notify (Debian: systemd) and python3\n');
 
 /** The notification socket: every datagram the process sent, in order. */
 class NotifySocket {
   readonly messages: string[] = [];
-  private constructor(readonly path: string, private readonly proc: ChildProcess) {}
+  private constructor(
+    readonly path: string,
+    private readonly proc: ChildProcess,
+  ) {}
 
   static async open(dir: string): Promise<NotifySocket> {
     const path = join(dir, 'notify.sock');
     const proc = spawn('python3', [RECEIVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
     const s = new NotifySocket(path, proc);
-    createInterface({ input: proc.stdout! }).on('line', (l) => s.messages.push(JSON.parse(l) as string));
+    createInterface({ input: proc.stdout }).on('line', (l) => s.messages.push(JSON.parse(l) as string));
     await waitFor('the notification socket', () => s.messages[0] === 'LISTENING', 20_000);
     s.messages.shift();
     return s;
@@ -41,10 +46,14 @@ class NotifySocket {
   }
 
   async waitFor(assignment: string, from = 0): Promise<number> {
-    return waitFor(`${assignment} on the notification socket (got ${JSON.stringify(this.messages)})`, () => {
-      const i = this.find(assignment, from);
-      return i >= 0 ? i + 1 : undefined;
-    }, 30_000).then((n) => n - 1);
+    return waitFor(
+      `${assignment} on the notification socket (got ${JSON.stringify(this.messages)})`,
+      () => {
+        const i = this.find(assignment, from);
+        return i >= 0 ? i + 1 : undefined;
+      },
+      30_000,
+    ).then((n) => n - 1);
   }
 
   close(): void {
@@ -97,11 +106,19 @@ describe.skipIf(!haveTools)('systemd notifications from the real processes', () 
     const adir = join(dir, 'agent');
     mkdirSync(adir, { recursive: true });
     // no hub listens there: the agent serves its registers anyway and keeps trying the hub
-    const config = agentConfig({ dir: adir, store: 'S1', apiKey: 'tbk_stub_key_1234', hubWsUrl: 'ws://127.0.0.1:9/agent' });
+    const config = agentConfig({
+      dir: adir,
+      store: 'S1',
+      apiKey: 'tbk_stub_key_1234',
+      hubWsUrl: 'ws://127.0.0.1:9/agent',
+    });
     const configFile = join(adir, 'agent.json');
     writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
     const sock = await notifySocket('agent-sock');
-    const agent = JsonLogProcess.spawn('agent', process.execPath, [AGENT_BIN, 'run', '--config', configFile], { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC });
+    const agent = JsonLogProcess.spawn('agent', process.execPath, [AGENT_BIN, 'run', '--config', configFile], {
+      NOTIFY_SOCKET: sock.path,
+      WATCHDOG_USEC,
+    });
     procs.push(agent);
     const ready = await sock.waitFor('READY=1');
     // READY=1 came after the register's port was open
@@ -114,7 +131,7 @@ describe.skipIf(!haveTools)('systemd notifications from the real processes', () 
   });
 });
 
-describe('serve reads its settings from TILLBRIDGE_HUB_* (the unit\'s /etc/tillbridge/hub.env)', () => {
+describe("serve reads its settings from TILLBRIDGE_HUB_* (the unit's /etc/tillbridge/hub.env)", () => {
   /** `serve` on a new data directory with `env` set: it must refuse to start (exit 2); what it said. */
   async function refusedServe(name: string, env: Record<string, string>): Promise<string> {
     const data = join(dir, name);

@@ -46,9 +46,20 @@ beforeEach(() => {
   calls = join(dir, `calls${n}.jsonl`);
 });
 
-const env = (more: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: `${bin}:${process.env.PATH}`, FAKE_SYSTEMCTL_LOG: calls, ...more });
-const cli = (which: 'agent' | 'hub', args: string[], more?: NodeJS.ProcessEnv) => runCommand(process.execPath, [which === 'agent' ? AGENT_BIN : HUB_BIN, 'service', ...args], env(more));
-const recorded = (): string[][] => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]) : []);
+const env = (more: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  PATH: `${bin}:${process.env.PATH}`,
+  FAKE_SYSTEMCTL_LOG: calls,
+  ...more,
+});
+const cli = (which: 'agent' | 'hub', args: string[], more?: NodeJS.ProcessEnv) =>
+  runCommand(process.execPath, [which === 'agent' ? AGENT_BIN : HUB_BIN, 'service', ...args], env(more));
+const recorded = (): string[][] =>
+  existsSync(calls)
+    ? readFileSync(calls, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string[])
+    : [];
 const shipped = (name: string): string => readFileSync(join(ROOT, 'installers', 'systemd', `${name}.service`), 'utf8');
 
 describe('service install/uninstall with --root (a staging tree)', () => {
@@ -96,12 +107,14 @@ describe('service install/uninstall with --root (a staging tree)', () => {
   it("systemctl's failure is the command's, quoted (exit 1)", async () => {
     const r = await cli('agent', ['install', '--root', root], { FAKE_SYSTEMCTL_FAIL: 'enable' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/`systemctl --root=\S+ enable tillbridge-agent.service` failed \(exit 1\): Failed to enable unit: Access denied/);
+    expect(r.stderr).toMatch(
+      /`systemctl --root=\S+ enable tillbridge-agent.service` failed \(exit 1\): Failed to enable unit: Access denied/,
+    );
   });
 });
 
 describe('start, stop, status on the running system', () => {
-  it('hub: systemctl start, stop; status passes systemctl\'s output and exit code (3: not running)', async () => {
+  it("hub: systemctl start, stop; status passes systemctl's output and exit code (3: not running)", async () => {
     expect((await cli('hub', ['start'])).code).toBe(0);
     expect((await cli('hub', ['stop'])).code).toBe(0);
     const s = await cli('hub', ['status']);
@@ -117,7 +130,10 @@ describe('start, stop, status on the running system', () => {
   it('agent: the same calls for its unit', async () => {
     expect((await cli('agent', ['start'])).code).toBe(0);
     expect((await cli('agent', ['status'])).code).toBe(3);
-    expect(recorded()).toEqual([['start', 'tillbridge-agent.service'], ['status', '--no-pager', 'tillbridge-agent.service']]);
+    expect(recorded()).toEqual([
+      ['start', 'tillbridge-agent.service'],
+      ['status', '--no-pager', 'tillbridge-agent.service'],
+    ]);
   });
 
   it('without systemctl on PATH: a clear error', async () => {
@@ -143,12 +159,17 @@ describe('the live install sequence (unit directory redirected to a temporary on
   });
 
   // root writes anywhere: there is nothing to see as root
-  it.skipIf(process.getuid?.() === 0)('an unwritable unit directory: permission denied, said plainly, and systemctl is not run', async () => {
-    const unitDir = join(root, 'ro');
-    mkdirSync(unitDir, { mode: 0o500 });
-    await expect(systemdInstall({ name: 'tillbridge-hub', unitDir, run: processRunner(env()), unitText: '[Service]\n' })).rejects.toThrow(/permission denied \(run it as root/);
-    expect(recorded()).toEqual([]);
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    'an unwritable unit directory: permission denied, said plainly, and systemctl is not run',
+    async () => {
+      const unitDir = join(root, 'ro');
+      mkdirSync(unitDir, { mode: 0o500 });
+      await expect(
+        systemdInstall({ name: 'tillbridge-hub', unitDir, run: processRunner(env()), unitText: '[Service]\n' }),
+      ).rejects.toThrow(/permission denied \(run it as root/);
+      expect(recorded()).toEqual([]);
+    },
+  );
 });
 
 // the real systemctl enables and disables offline in a --root tree (no running manager needed)

@@ -31,7 +31,8 @@ describe('the storage seam', () => {
       const text = readFileSync(join(ROOT, file), 'utf8');
       text.split('\n').forEach((line, i) => {
         const comment = /^\s*(\*|\/\/|\/\*)/.test(line);
-        if (/from ['"](pg|pg-native)['"]/.test(line) || (!comment && ENGINE_SQL.test(line))) found.push(`${name}:${i + 1}: ${line.trim()}`);
+        if (/from ['"](pg|pg-native)['"]/.test(line) || (!comment && ENGINE_SQL.test(line)))
+          found.push(`${name}:${i + 1}: ${line.trim()}`);
       });
     }
     expect(found).toEqual([]);
@@ -40,7 +41,14 @@ describe('the storage seam', () => {
   it('pg-native is opened only by central/src/storage/postgres.ts and declared once', () => {
     const importers: string[] = [];
     const declarations: string[] = [];
-    for (const file of [...sources('central'), ...sources('scripts'), ...sources('test'), ...sources('bench'), ...sources('agent'), ...sources('shared')]) {
+    for (const file of [
+      ...sources('central'),
+      ...sources('scripts'),
+      ...sources('test'),
+      ...sources('bench'),
+      ...sources('agent'),
+      ...sources('shared'),
+    ]) {
       const text = readFileSync(join(ROOT, file), 'utf8');
       if (/from ['"]pg-native['"]/.test(text)) importers.push(norm(file));
       if (/declare module ['"]pg-native['"]/.test(text)) declarations.push(norm(file));

@@ -18,7 +18,10 @@ const MAX_EXPOSURE = 3.0;
 
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
 const haveAnalyze = analyze.status === 0;
-if (!haveAnalyze) process.stderr.write('test/systemd-units.test.ts: SKIPPED — systemd-analyze is not installed (Debian: apt-get install systemd)\n');
+if (!haveAnalyze)
+  process.stderr.write(
+    'test/systemd-units.test.ts: SKIPPED — systemd-analyze is not installed (Debian: apt-get install systemd)\n',
+  );
 
 /** The overall exposure systemd-analyze prints: "→ Overall exposure level for X: 1.9 OK". */
 function exposureOf(output: string): number {
@@ -45,7 +48,10 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
       expect(exec, 'ExecStart= with an absolute path').toMatch(/^\/usr\/bin\/tillbridge-(agent|hub)$/);
       const root = mkdtempSync(join(tmpdir(), 'tb-units-'));
       try {
-        cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+        cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), {
+          recursive: true,
+          verbatimSymlinks: true,
+        });
         mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
         mkdirSync(join(root, dirname(exec!)), { recursive: true });
         writeFileSync(join(root, exec!), '#!/bin/sh\nexit 0\n');
@@ -63,11 +69,19 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
   it('the check can fail: a unit with an unknown key or a missing binary is reported', () => {
     const root = mkdtempSync(join(tmpdir(), 'tb-units-'));
     try {
-      cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+      cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), {
+        recursive: true,
+        verbatimSymlinks: true,
+      });
       mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
       const text = readFileSync(join(ROOT, 'installers/systemd/tillbridge-hub.service'), 'utf8');
-      writeFileSync(join(root, 'etc/systemd/system/tillbridge-hub.service'), text.replace('[Service]', '[Service]\nProtectEverything=yes'));
-      const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, 'tillbridge-hub.service'], { encoding: 'utf8' });
+      writeFileSync(
+        join(root, 'etc/systemd/system/tillbridge-hub.service'),
+        text.replace('[Service]', '[Service]\nProtectEverything=yes'),
+      );
+      const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, 'tillbridge-hub.service'], {
+        encoding: 'utf8',
+      });
       expect(r.stderr).toMatch(/Unknown key.*ProtectEverything/);
       expect(r.stderr).toMatch(/tillbridge-hub is not executable/);
     } finally {
@@ -80,7 +94,9 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
     try {
       const bare = join(dir, 'bare.service');
       writeFileSync(bare, '[Service]\nExecStart=/usr/bin/tillbridge-hub serve\n');
-      const out = execFileSync('systemd-analyze', ['security', '--offline=true', '--no-pager', bare], { encoding: 'utf8' });
+      const out = execFileSync('systemd-analyze', ['security', '--offline=true', '--no-pager', bare], {
+        encoding: 'utf8',
+      });
       expect(exposureOf(out)).toBeGreaterThan(MAX_EXPOSURE);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -93,7 +109,9 @@ describe('installers/hub.env.example', () => {
     const example = readFileSync(join(ROOT, 'installers', 'hub.env.example'), 'utf8');
     const names = [...new Set([...example.matchAll(/^#?(TILLBRIDGE_[A-Z_]+)=/gm)].map((m) => m[1]!))];
     expect(names.length).toBeGreaterThan(5);
-    const sources = ['central/src/cli/commands/hub.ts', 'central/src/cli/context.ts', 'central/src/feed/amqp-relay.ts'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
+    const sources = ['central/src/cli/commands/hub.ts', 'central/src/cli/context.ts', 'central/src/feed/amqp-relay.ts']
+      .map((f) => readFileSync(join(ROOT, f), 'utf8'))
+      .join('\n');
     const unit = readFileSync(join(ROOT, 'installers', 'systemd', 'tillbridge-hub.service'), 'utf8');
     for (const name of names) {
       if (name === 'TILLBRIDGE_HUB_ARGS') expect(unit).toMatch(/^ExecStart=.* \$TILLBRIDGE_HUB_ARGS$/m);

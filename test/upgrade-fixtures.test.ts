@@ -31,15 +31,20 @@ import { tempDirForEachTest } from './support/temp-dir.js';
  */
 
 const FIXTURES = SCHEMA_FIXTURES;
-const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, Record<string, number>>;
+const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<
+  string,
+  Record<string, number>
+>;
 const silent = createLogger({ name: 'test', level: 'silent' });
-const GENERATE = 'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` and commit test/fixtures/schemas (docs/upgrade.md)';
+const GENERATE =
+  'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` and commit test/fixtures/schemas (docs/upgrade.md)';
 
 const HUB_SQLITE = fixtureVersions('hub-sqlite', 'sqlite');
 const HUB_PG = fixtureVersions('hub-postgres', 'sql.gz');
 const AGENT = fixtureVersions('agent', 'sqlite');
 
-const count = (db: SqlDb, table: string): number => Number((db.prepare(`SELECT COUNT(*) AS n FROM "${table}"`).get() as { n: number }).n);
+const count = (db: SqlDb, table: string): number =>
+  Number((db.prepare(`SELECT COUNT(*) AS n FROM "${table}"`).get() as { n: number }).n);
 
 describe('fixtures cover the shipped versions', () => {
   // The newest migration may be in the making (no fixture yet); anything older must have one.
@@ -48,10 +53,19 @@ describe('fixtures cover the shipped versions', () => {
     ['hub-postgres', HUB_PG, PG_MIGRATIONS.length],
     ['agent', AGENT, AGENT_MIGRATIONS.length],
   ] as const)('%s: a fixture for every version from 1 to at least the newest but one', (kind, have, newest) => {
-    expect(have, `${kind} fixtures are not 1..N without gaps`).toEqual(Array.from({ length: have.length }, (_, i) => i + 1));
-    expect(have.length, `${kind} fixtures reach v${have.length}, newer than the code's ${newest} migrations`).toBeLessThanOrEqual(newest);
-    expect(newest - have.length, `${kind} has ${newest} migrations but fixtures only up to v${have.length}: ${GENERATE.replace('KIND', kind).replace('VERSION', String(newest - 1))}`).toBeLessThanOrEqual(1);
-    for (const v of have) expect(manifest[`${kind}/v${v}`], `manifest.json has no entry for ${kind}/v${v}: ${GENERATE}`).toBeDefined();
+    expect(have, `${kind} fixtures are not 1..N without gaps`).toEqual(
+      Array.from({ length: have.length }, (_, i) => i + 1),
+    );
+    expect(
+      have.length,
+      `${kind} fixtures reach v${have.length}, newer than the code's ${newest} migrations`,
+    ).toBeLessThanOrEqual(newest);
+    expect(
+      newest - have.length,
+      `${kind} has ${newest} migrations but fixtures only up to v${have.length}: ${GENERATE.replace('KIND', kind).replace('VERSION', String(newest - 1))}`,
+    ).toBeLessThanOrEqual(1);
+    for (const v of have)
+      expect(manifest[`${kind}/v${v}`], `manifest.json has no entry for ${kind}/v${v}: ${GENERATE}`).toBeDefined();
   });
 
   it('the fixtures that shipped with this test are all there', () => {
@@ -66,7 +80,13 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
   expect(hub.stores.get('S1')?.name).toBe('Store One');
   if (sqliteVersion >= 7) expect(hub.stores.get('S2')?.name).toBe('Store Two');
   const sale = hub.sales.get('S1', 'R-1001');
-  expect(sale, `sale R-1001 from v${v}`).toMatchObject({ store: 'S1', total: 2000, currency: 'EUR', tenders: [{ kind: 'cash', amount: 2000 }], lines: [{ line: 1, sku: 'A', qty: 2000, unitPrice: 1000 }] });
+  expect(sale, `sale R-1001 from v${v}`).toMatchObject({
+    store: 'S1',
+    total: 2000,
+    currency: 'EUR',
+    tenders: [{ kind: 'cash', amount: 2000 }],
+    lines: [{ line: 1, sku: 'A', qty: 2000, unitPrice: 1000 }],
+  });
   if (sqliteVersion >= 9) expect(hub.sales.get('S2', 'R-1001')?.total).toBe(500);
   const ret = hub.returnsRepo.get('AUTH-1');
   expect(ret).toMatchObject({ store: 'S1', receipt: 'R-1001', status: 'completed', sale_store: 'S1' });
@@ -75,8 +95,13 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
   expect(hub.ledger.sumOfMovements('S1', 'A')).toBe(9000);
   expect(hub.exceptions.forStore('S1').map((e) => e.id)).toEqual(['x-1']);
   if (sqliteVersion >= 2) expect(hub.terminals.list('S1').map((t) => t.register)).toEqual(['R1']);
-  if (sqliteVersion >= 3) expect(hub.policies.effective('S1')).toMatchObject({ version: 1, policy: { returnWindowDays: 14 } });
-  if (sqliteVersion >= 6) expect(hub.syncConfig.effective('S1')).toMatchObject({ version: 1, value: { uploadMode: 'batched', heartbeatSeconds: 30 } });
+  if (sqliteVersion >= 3)
+    expect(hub.policies.effective('S1')).toMatchObject({ version: 1, policy: { returnWindowDays: 14 } });
+  if (sqliteVersion >= 6)
+    expect(hub.syncConfig.effective('S1')).toMatchObject({
+      version: 1,
+      value: { uploadMode: 'batched', heartbeatSeconds: 30 },
+    });
   if (sqliteVersion >= 13) {
     expect(hub.erpFeed.consumer('erp')).toMatchObject({ position: 1 });
     expect(hub.erpFeed.head()).toBeGreaterThanOrEqual(1);
@@ -86,7 +111,20 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
 
   // and the hub works on it: a sale is recorded, the ledger moves, the chain grows and holds
   hub.storage.tx(() =>
-    hub.saleService.record('S1', 'R1', 'store', { requestId: 'm-R-2001', receipt: 'R-2001', at: '2026-02-01T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: 1000 }] }, 'e-after-upgrade'),
+    hub.saleService.record(
+      'S1',
+      'R1',
+      'store',
+      {
+        requestId: 'm-R-2001',
+        receipt: 'R-2001',
+        at: '2026-02-01T10:00:00Z',
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1000 }],
+        tenders: [{ kind: 'cash', amount: 1000 }],
+      },
+      'e-after-upgrade',
+    ),
   );
   expect(hub.sales.get('S1', 'R-2001')?.total).toBe(1000);
   expect(hub.ledger.get('S1', 'A')?.onHand).toBe(8000);
@@ -108,7 +146,8 @@ describe('hub SQLite: each shipped version upgrades to the newest', () => {
     try {
       expect(s.schemaVersion()).toBe(HUB_MIGRATIONS.length);
       expect(s.raw.pragma('foreign_key_check')).toEqual([]);
-      for (const [table, n] of Object.entries(manifest[`hub-sqlite/v${v}`]!)) expect(count(s.db, table), `rows of ${table} from v${v}`).toBe(n);
+      for (const [table, n] of Object.entries(manifest[`hub-sqlite/v${v}`]!))
+        expect(count(s.db, table), `rows of ${table} from v${v}`).toBe(n);
     } finally {
       s.close();
     }
@@ -117,7 +156,7 @@ describe('hub SQLite: each shipped version upgrades to the newest', () => {
     if (v < HUB_MIGRATIONS.length) {
       const b = new Database(bak, { readonly: true });
       expect(b.pragma('user_version', { simple: true })).toBe(v);
-      expect(b.prepare('SELECT COUNT(*) FROM sales').pluck().get()).toBe(manifest[`hub-sqlite/v${v}`]!['sales']);
+      expect(b.prepare('SELECT COUNT(*) FROM sales').pluck().get()).toBe(manifest[`hub-sqlite/v${v}`]!.sales);
       b.close();
     } else {
       expect(existsSync(bak)).toBe(false);
@@ -134,39 +173,43 @@ describe('hub SQLite: each shipped version upgrades to the newest', () => {
 
 const noPg = pgUnavailable();
 
-describe.skipIf(noPg !== undefined)('hub PostgreSQL: each shipped version (a plain SQL dump) upgrades to the newest', () => {
-  it.each(HUB_PG)('from v%i', (k) => {
-    // a data directory made against a scratch database (hub.secret, the signing key), then pointed at the fixture's
-    const scratch = createTestDatabase('tb_upg_scratch');
-    const t = createTestDatabase('tb_upgrade');
-    try {
-      initHub(dir, silent, undefined, scratch.url);
-      const pg = pgConnect(t.url);
+describe.skipIf(noPg !== undefined)(
+  'hub PostgreSQL: each shipped version (a plain SQL dump) upgrades to the newest',
+  () => {
+    it.each(HUB_PG)('from v%i', (k) => {
+      // a data directory made against a scratch database (hub.secret, the signing key), then pointed at the fixture's
+      const scratch = createTestDatabase('tb_upg_scratch');
+      const t = createTestDatabase('tb_upgrade');
       try {
-        pg.query(hubPostgresDump(k));
-        expect(Number(pg.query('SELECT version FROM tillbridge_schema')[0]!.version)).toBe(k);
+        initHub(dir, silent, undefined, scratch.url);
+        const pg = pgConnect(t.url);
+        try {
+          pg.query(hubPostgresDump(k));
+          expect(Number(pg.query('SELECT version FROM tillbridge_schema')[0]!.version)).toBe(k);
+        } finally {
+          pg.close();
+        }
+        const s = openPostgresStorage(t.url, { log: silent });
+        try {
+          expect(s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+          for (const [table, n] of Object.entries(manifest[`hub-postgres/v${k}`]!))
+            expect(count(s.db, table), `rows of ${table} from PostgreSQL v${k}`).toBe(n);
+        } finally {
+          s.close();
+        }
+        const hub = openHub({ dataDir: dir, database: t.url, tokenLifetimeSec: 900, log: silent });
+        try {
+          checkHub(hub, k, k + 9);
+        } finally {
+          hub.close();
+        }
       } finally {
-        pg.close();
+        t.drop();
+        scratch.drop();
       }
-      const s = openPostgresStorage(t.url, { log: silent });
-      try {
-        expect(s.schemaVersion()).toBe(PG_MIGRATIONS.length);
-        for (const [table, n] of Object.entries(manifest[`hub-postgres/v${k}`]!)) expect(count(s.db, table), `rows of ${table} from PostgreSQL v${k}`).toBe(n);
-      } finally {
-        s.close();
-      }
-      const hub = openHub({ dataDir: dir, database: t.url, tokenLifetimeSec: 900, log: silent });
-      try {
-        checkHub(hub, k, k + 9);
-      } finally {
-        hub.close();
-      }
-    } finally {
-      t.drop();
-      scratch.drop();
-    }
-  });
-});
+    });
+  },
+);
 
 describe('agent: each shipped version upgrades to the newest', () => {
   it.each(AGENT)('from v%i', (v) => {
@@ -174,17 +217,37 @@ describe('agent: each shipped version upgrades to the newest', () => {
     const db = openAgentDb(dir);
     try {
       expect(db.pragma('user_version', { simple: true })).toBe(AGENT_MIGRATIONS.length);
-      for (const [table, n] of Object.entries(manifest[`agent/v${v}`]!)) expect(db.prepare(`SELECT COUNT(*) FROM "${table}"`).pluck().get(), `rows of ${table} from v${v}`).toBe(n);
+      for (const [table, n] of Object.entries(manifest[`agent/v${v}`]!))
+        expect(db.prepare(`SELECT COUNT(*) FROM "${table}"`).pluck().get(), `rows of ${table} from v${v}`).toBe(n);
       // its identity is kept: the hub knows this agent and its incarnation
       expect(agentId(db)).toBe('agent-fixture-1');
       expect(new AgentIdentity(db).incarnation).toBe('inc-fixture-1');
       // what it owes the hub is still owed, in order, with the original ids
       const outbox = new Outbox(db, () => Date.parse('2026-02-01T10:00:00Z'));
-      expect(outbox.after(0, 10).map((r) => [r.seq, r.event_id])).toEqual([[1, 'ev-1'], [2, 'ev-2']]);
-      expect(new Receipts(db).find('R-1001')).toMatchObject({ store: 'S1', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 2000 }], tenderKinds: [] });
-      expect(new LocalReturns(db).find('AUTH-1')).toMatchObject({ receipt: 'R-1001', mode: 'offline', status: 'approved' });
+      expect(outbox.after(0, 10).map((r) => [r.seq, r.event_id])).toEqual([
+        [1, 'ev-1'],
+        [2, 'ev-2'],
+      ]);
+      expect(new Receipts(db).find('R-1001')).toMatchObject({
+        store: 'S1',
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty: 2000 }],
+        tenderKinds: [],
+      });
+      expect(new LocalReturns(db).find('AUTH-1')).toMatchObject({
+        receipt: 'R-1001',
+        mode: 'offline',
+        status: 'approved',
+      });
       // and it works on it: a sale goes into the outbox after the old ones
-      const next = outbox.append('sale', 'R1', { requestId: 'm-R-3001', receipt: 'R-3001', at: '2026-02-01T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1000, unitPrice: 1000 }], tenders: [{ kind: 'cash', amount: 1000 }] });
+      const next = outbox.append('sale', 'R1', {
+        requestId: 'm-R-3001',
+        receipt: 'R-3001',
+        at: '2026-02-01T10:00:00Z',
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty: 1000, unitPrice: 1000 }],
+        tenders: [{ kind: 'cash', amount: 1000 }],
+      });
       expect(next.seq).toBe(3);
       expect(outbox.after(0, 10).map((r) => r.seq)).toEqual([1, 2, 3]);
     } finally {

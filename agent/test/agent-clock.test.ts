@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, type AgentFrame, type Clock, type RegisterMessage, type RegisterReply } from '@tillbridge/shared';
+import {
+  createLogger,
+  type AgentFrame,
+  type Clock,
+  type RegisterMessage,
+  type RegisterReply,
+} from '@tillbridge/shared';
 import { agentConfig } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { startAgent, type RunningAgent } from '../src/agent.js';
@@ -50,11 +56,14 @@ describe("the agent's parts read the clock they are given", () => {
     expect(new AuthzCounter(() => clock.now()).snapshot().since).toBe(iso(T0));
   });
 
-  it("a rotated-in API key: when it was stored", () => {
+  it('a rotated-in API key: when it was stored', () => {
     const db = openAgentDb(dir);
     try {
       const secrets = new MetaSecrets(db, CONFIG_KEY);
-      new ApiKeyStore(db, secrets, () => clock.now()).store('tbk_zyxwvtsr', 'tbk_zyxwvtsrqpnmkjhgfedcba9876543210zyxwvtsr_fedcba');
+      new ApiKeyStore(db, secrets, () => clock.now()).store(
+        'tbk_zyxwvtsr',
+        'tbk_zyxwvtsrqpnmkjhgfedcba9876543210zyxwvtsr_fedcba',
+      );
       expect(JSON.parse(secrets.get('api_key')!)).toMatchObject({ id: 'tbk_zyxwvtsr', storedAt: iso(T0) });
     } finally {
       db.close();
@@ -64,18 +73,37 @@ describe("the agent's parts read the clock they are given", () => {
   it('storage health: when a write failed', () => {
     const health = new StorageHealth(() => clock.now());
     health.failed('policy', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
-    expect(health.view().lastError).toEqual({ what: 'policy', code: 'SQLITE_FULL', message: 'database or disk is full', at: iso(T0) });
+    expect(health.view().lastError).toEqual({
+      what: 'policy',
+      code: 'SQLITE_FULL',
+      message: 'database or disk is full',
+      at: iso(T0),
+    });
   });
 
   it("terminal status sent to the hub: each register's `at`", () => {
     const sent: AgentFrame[] = [];
     const link: TerminalLink = { connected: true, send: (f) => sent.push(f) > 0 };
-    const endpoint = { onStatus: () => undefined, status: () => ({ id: 'R1', transport: 'tcp://127.0.0.1:7410', codec: 'jsonl', connected: 1, state: 'connected' as const }) };
+    const endpoint = {
+      onStatus: () => undefined,
+      status: () => ({
+        id: 'R1',
+        transport: 'tcp://127.0.0.1:7410',
+        codec: 'jsonl',
+        connected: 1,
+        state: 'connected' as const,
+      }),
+    };
     const reporter = new TerminalReporter(link, [endpoint], () => clock.now());
     reporter.start();
     reporter.reportAll();
     reporter.stop();
-    expect(sent).toEqual([{ t: 'terminal', items: [{ register: 'R1', state: 'connected', transport: 'tcp://127.0.0.1:7410', connections: 1, at: iso(T0) }] }]);
+    expect(sent).toEqual([
+      {
+        t: 'terminal',
+        items: [{ register: 'R1', state: 'connected', transport: 'tcp://127.0.0.1:7410', connections: 1, at: iso(T0) }],
+      },
+    ]);
   });
 });
 
@@ -109,7 +137,8 @@ class MemoryRegister implements Transport, Connection {
   /** The next reply. */
   next(): Promise<Record<string, unknown>> {
     const ready = this.written.shift();
-    const line = ready !== undefined ? Promise.resolve(ready) : new Promise<string>((resolve) => this.waiting.push(resolve));
+    const line =
+      ready !== undefined ? Promise.resolve(ready) : new Promise<string>((resolve) => this.waiting.push(resolve));
     return line.then((l) => JSON.parse(l) as Record<string, unknown>);
   }
   /** Sends bytes; resolves with the next reply. */
@@ -124,9 +153,19 @@ class MemoryRegister implements Transport, Connection {
 }
 
 describe("a register endpoint reads the agent's clock", () => {
-  const acks: MessageHandler = { handle: async (_r: string, m: RegisterMessage): Promise<RegisterReply> => ({ type: 'ack', id: m.id }) };
+  const acks: MessageHandler = {
+    handle: async (_r: string, m: RegisterMessage): Promise<RegisterReply> => ({ type: 'ack', id: m.id }),
+  };
   const endpoint = (reg: MemoryRegister): RegisterEndpoint =>
-    new RegisterEndpoint('R1', reg, () => new LineFramer({ terminator: '\n', maxFrameBytes: 4096, interByteTimeoutMs: 1000 }), new JsonlCodec(), acks, log, { now: () => clock.now() });
+    new RegisterEndpoint(
+      'R1',
+      reg,
+      () => new LineFramer({ terminator: '\n', maxFrameBytes: 4096, interByteTimeoutMs: 1000 }),
+      new JsonlCodec(),
+      acks,
+      log,
+      { now: () => clock.now() },
+    );
 
   it('for the state the register reported and its last message', async () => {
     const reg = new MemoryRegister();
@@ -136,10 +175,13 @@ describe("a register endpoint reads the agent's clock", () => {
     expect(e.status()).toMatchObject({ reported: { state: 'paper_out', at: iso(T0) }, lastMessageAt: iso(T0) });
     clock.t = T0 + 5 * 60_000;
     await reg.send('{"type":"status","id":"s-2","state":"ready"}\n');
-    expect(e.status()).toMatchObject({ reported: { state: 'ready', at: iso(T0 + 5 * 60_000) }, lastMessageAt: iso(T0 + 5 * 60_000) });
+    expect(e.status()).toMatchObject({
+      reported: { state: 'ready', at: iso(T0 + 5 * 60_000) },
+      lastMessageAt: iso(T0 + 5 * 60_000),
+    });
   });
 
-  it("and hands it to the framer: a partial frame is stale after the inter-byte timeout on that clock", async () => {
+  it('and hands it to the framer: a partial frame is stale after the inter-byte timeout on that clock', async () => {
     const reg = new MemoryRegister();
     await endpoint(reg).start();
     // 999 ms of silence on the clock (none in real time): still one frame
@@ -149,7 +191,11 @@ describe("a register endpoint reads the agent's clock", () => {
     // 1001 ms: the start is discarded, and the rest alone is no message
     reg.part('{"type":"status",');
     clock.t += 1001;
-    expect(await reg.send('"id":"s-4","state":"ready"}\n')).toMatchObject({ type: 'error', code: 'TB_MALFORMED', message: 'incomplete frame discarded after 1000 ms of silence' });
+    expect(await reg.send('"id":"s-4","state":"ready"}\n')).toMatchObject({
+      type: 'error',
+      code: 'TB_MALFORMED',
+      message: 'incomplete frame discarded after 1000 ms of silence',
+    });
     expect(await reg.next()).toMatchObject({ type: 'error', code: 'TB_MALFORMED' });
     expect(reg.written).toEqual([]);
   });
@@ -162,7 +208,7 @@ describe('the composition root gives its clock to every part', () => {
     agent = undefined;
   });
 
-  it('the times written to the database and shown in status are the clock\'s, and so is the outbox\'s age after a stop', async () => {
+  it("the times written to the database and shown in status are the clock's, and so is the outbox's age after a stop", async () => {
     // no hub: this is about what the agent writes and shows on its own
     const raw = agentConfig({ dir, store: 'S1', apiKey: CONFIG_KEY, hubWsUrl: 'ws://127.0.0.1:9' });
     raw.log = { level: 'silent' };
@@ -170,13 +216,26 @@ describe('the composition root gives its clock to every part', () => {
     agent = await startAgent(config, log, { clock });
     const reg = await JsonLinesRegister.connect(agent.registerPort('R1')!);
     clock.t = T0 + 60_000;
-    expect(await reg.send({ type: 'sale', id: 'm-1', receipt: 'C-1', at: '2031-03-14T09:27:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }], tenders: [{ kind: 'cash', amount: 500 }] })).toEqual({ type: 'ack', id: 'm-1' });
+    expect(
+      await reg.send({
+        type: 'sale',
+        id: 'm-1',
+        receipt: 'C-1',
+        at: '2031-03-14T09:27:00Z',
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }],
+        tenders: [{ kind: 'cash', amount: 500 }],
+      }),
+    ).toEqual({ type: 'ack', id: 'm-1' });
     clock.t = T0 + 120_000;
     expect(await reg.send({ type: 'status', id: 'm-2', state: 'paper_out' })).toEqual({ type: 'ack', id: 'm-2' });
     clock.t = T0 + 150_000;
     const s = agent.status();
     expect(s.startedAt).toBe(iso(T0));
-    expect(s.registers[0]).toMatchObject({ reported: { state: 'paper_out', at: iso(T0 + 120_000) }, lastMessageAt: iso(T0 + 120_000) });
+    expect(s.registers[0]).toMatchObject({
+      reported: { state: 'paper_out', at: iso(T0 + 120_000) },
+      lastMessageAt: iso(T0 + 120_000),
+    });
     expect(s.outbox).toEqual({ depth: 1, oldestAgeMs: 90_000 });
     reg.close();
     await agent.stop();
@@ -184,13 +243,17 @@ describe('the composition root gives its clock to every part', () => {
 
     const db: Db = new Database(agentDbPath(config.dataDir), { readonly: true });
     try {
-      expect(db.prepare(`SELECT kind, at, created_ms FROM outbox`).all()).toEqual([{ kind: 'sale', at: iso(T0 + 60_000), created_ms: T0 + 60_000 }]);
+      expect(db.prepare(`SELECT kind, at, created_ms FROM outbox`).all()).toEqual([
+        { kind: 'sale', at: iso(T0 + 60_000), created_ms: T0 + 60_000 },
+      ]);
       expect(db.prepare(`SELECT created_ms FROM receipts`).all()).toEqual([{ created_ms: T0 + 60_000 }]);
       expect(db.prepare(`SELECT msg_id, created_ms FROM replies ORDER BY msg_id`).all()).toEqual([
         { msg_id: 'm-1', created_ms: T0 + 60_000 },
         { msg_id: 'm-2', created_ms: T0 + 120_000 },
       ]);
-      expect(db.prepare(`SELECT register, state, at FROM terminal_status`).all()).toEqual([{ register: 'R1', state: 'paper_out', at: iso(T0 + 120_000) }]);
+      expect(db.prepare(`SELECT register, state, at FROM terminal_status`).all()).toEqual([
+        { register: 'R1', state: 'paper_out', at: iso(T0 + 120_000) },
+      ]);
     } finally {
       db.close();
     }

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../src/core/agent-events.js';
 
-type Events = { welcome: [lastSeq: number]; down: [] };
+interface Events {
+  welcome: [lastSeq: number];
+  down: [];
+}
 
 describe('EventBus', () => {
   it('runs the handlers of an event in the order they were added', () => {

@@ -34,7 +34,9 @@ function config(store = 'S1', dataDir = join(root, 'data')): AgentConfig {
 }
 
 function queue(db: Db, id: string): void {
-  db.prepare(`INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, 'sale', 'R1', '2026-11-30T08:00:00Z', 0, '{}')`).run(id);
+  db.prepare(
+    `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, 'sale', 'R1', '2026-11-30T08:00:00Z', 0, '{}')`,
+  ).run(id);
 }
 
 const outboxIds = (file: string): string[] => {
@@ -78,7 +80,9 @@ describe('backupAgent', () => {
   });
 
   it('refuses a config whose data directory holds no database', async () => {
-    await expect(backupAgent(config(), join(root, 'b'), clock)).rejects.toThrow(/no agent database in .*has the agent of this config/);
+    await expect(backupAgent(config(), join(root, 'b'), clock)).rejects.toThrow(
+      /no agent database in .*has the agent of this config/,
+    );
   });
 });
 
@@ -93,7 +97,7 @@ describe('restoreAgent', () => {
     return { c, out };
   }
 
-  it('refuses while the agent has its database open, over a database without --force, and another store\'s backup', async () => {
+  it("refuses while the agent has its database open, over a database without --force, and another store's backup", async () => {
     const { c, out } = await backedUp();
     const live = openAgentDb(c.dataDir);
     try {
@@ -102,7 +106,9 @@ describe('restoreAgent', () => {
       live.close();
     }
     expect(() => restoreAgent(out, c, { clock })).toThrow(/already holds an agent's database.*--force/);
-    expect(() => restoreAgent(out, config('S2'), { force: true, clock })).toThrow(/a backup of store "S1"'s agent, but the config is store "S2"'s/);
+    expect(() => restoreAgent(out, config('S2'), { force: true, clock })).toThrow(
+      /a backup of store "S1"'s agent, but the config is store "S2"'s/,
+    );
     const r = restoreAgent(out, c, { force: true, clock });
     expect(r.outbox.depth).toBe(1);
   });
@@ -129,16 +135,22 @@ describe('placeRestoredFile over what a killed process left', () => {
     queue(db, 'old-2');
     const crashed = join(root, 'crashed');
     mkdirSync(crashed);
-    for (const f of ['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm']) copyFileSync(join(live, f), join(crashed, f));
+    for (const f of ['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm'])
+      copyFileSync(join(live, f), join(crashed, f));
     db.close();
     // the backup: another database
     const backup = join(root, 'backup.sqlite');
     const b = new Database(backup);
-    b.exec(`CREATE TABLE outbox (seq INTEGER PRIMARY KEY, event_id TEXT); INSERT INTO outbox (event_id) VALUES ('restored-1');`);
+    b.exec(
+      `CREATE TABLE outbox (seq INTEGER PRIMARY KEY, event_id TEXT); INSERT INTO outbox (event_id) VALUES ('restored-1');`,
+    );
     b.close();
 
     const kept = placeRestoredFile(crashed, 'agent.sqlite', backup, { sqlite: true, stamp: 'S' });
-    expect(kept.map((f) => f.slice(crashed.length + 1)).sort()).toEqual(['agent.sqlite.before-restore-S', 'agent.sqlite.before-restore-S-wal']);
+    expect(kept.map((f) => f.slice(crashed.length + 1)).sort()).toEqual([
+      'agent.sqlite.before-restore-S',
+      'agent.sqlite.before-restore-S-wal',
+    ]);
     expect(existsSync(join(crashed, 'agent.sqlite-wal'))).toBe(false);
     expect(existsSync(join(crashed, 'agent.sqlite-shm'))).toBe(false);
     expect(outboxIds(join(crashed, 'agent.sqlite'))).toEqual(['restored-1']);

@@ -50,22 +50,45 @@ describe('toCanonical', () => {
     }
     expect(toCanonical({ type: 'refund', id: 'x' })).toMatchObject({ ok: false, code: 'TB_UNKNOWN_TYPE', id: 'x' });
     expect(toCanonical({ ...sale, extra: 1 })).toMatchObject({ ok: false, code: 'TB_INVALID' });
-    expect(toCanonical({ ...sale, lines: [sale.lines[0], sale.lines[0]] })).toMatchObject({ ok: false, code: 'TB_INVALID' });
+    expect(toCanonical({ ...sale, lines: [sale.lines[0], sale.lines[0]] })).toMatchObject({
+      ok: false,
+      code: 'TB_INVALID',
+    });
   });
 
   it('masks a card number typed into free text, and refuses one in an identifier', () => {
-    const r = toCanonical({ type: 'return.request', id: 'r', receipt: 'R-1', lines: [{ line: 1, qty: 1, reason: 'customer card 4111 1111 1111 1111 declined' }] });
-    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe('customer card 411111******1111 declined');
-    expect(toCanonical({ ...sale, receipt: '4111111111111111' })).toMatchObject({ ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^receipt: /) });
-    expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5555555555554444', qty: 1, unitPrice: 1 }] })).toMatchObject({ ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^lines\[0\]\.sku/) });
+    const r = toCanonical({
+      type: 'return.request',
+      id: 'r',
+      receipt: 'R-1',
+      lines: [{ line: 1, qty: 1, reason: 'customer card 4111 1111 1111 1111 declined' }],
+    });
+    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe(
+      'customer card 411111******1111 declined',
+    );
+    expect(toCanonical({ ...sale, receipt: '4111111111111111' })).toMatchObject({
+      ok: false,
+      code: 'TB_CARD_DATA',
+      message: expect.stringMatching(/^receipt: /),
+    });
+    expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5555555555554444', qty: 1, unitPrice: 1 }] })).toMatchObject(
+      { ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^lines\[0\]\.sku/) },
+    );
     // a barcode is a barcode, even one whose digits also pass the card number check (Luhn, issuer 2-6)
     expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '4006381333931', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
     expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5901234123457', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
   });
 
   it('masks a card number typed right after another number, and refuses one standing in an identifier next to another number', () => {
-    const r = toCanonical({ type: 'return.request', id: 'r', receipt: 'R-1', lines: [{ line: 1, qty: 1, reason: 'box 2 4242424242424242 signed' }] });
-    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe('box 2 424242******4242 signed');
+    const r = toCanonical({
+      type: 'return.request',
+      id: 'r',
+      receipt: 'R-1',
+      lines: [{ line: 1, qty: 1, reason: 'box 2 4242424242424242 signed' }],
+    });
+    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe(
+      'box 2 424242******4242 signed',
+    );
     const st = toCanonical({ type: 'status', id: 'st', state: 'error', detail: 'slot 7-4111-1111-1111-1111 jammed' });
     expect(st.ok && st.message.type === 'status' && st.message.detail).toBe('slot 7-411111******1111 jammed');
     const id = toCanonical({ ...sale, receipt: '2 4242424242424242' });
@@ -77,7 +100,11 @@ describe('toCanonical', () => {
 
   it('never echoes a card number in an error, even one sent as a key name', () => {
     const r = toCanonical({ ...sale, '4111111111111111': 1 });
-    expect(r).toMatchObject({ ok: false, code: 'TB_INVALID', message: expect.stringContaining('unknown key "411111******1111"') });
+    expect(r).toMatchObject({
+      ok: false,
+      code: 'TB_INVALID',
+      message: expect.stringContaining('unknown key "411111******1111"'),
+    });
   });
 
   it('applies the default disposition', () => {

@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, DayCloseEventBody, type AuthorizeRequestBody, type AuthorizeResult, type ReturnDecisionReply } from '@tillbridge/shared';
+import {
+  createLogger,
+  DayCloseEventBody,
+  type AuthorizeRequestBody,
+  type AuthorizeResult,
+  type ReturnDecisionReply,
+} from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import type { StoreCore } from '../src/core/store-core.js';
@@ -50,7 +56,13 @@ let live: LiveSettings;
 let core: StoreCore;
 let t: number;
 
-const sale = (id: string, receipt: string, at: string, lines: { qty: number; unitPrice: number }[], tenders: { kind: string; amount: number }[]) => ({
+const sale = (
+  id: string,
+  receipt: string,
+  at: string,
+  lines: { qty: number; unitPrice: number }[],
+  tenders: { kind: string; amount: number }[],
+) => ({
   type: 'sale' as const,
   id,
   receipt,
@@ -60,22 +72,47 @@ const sale = (id: string, receipt: string, at: string, lines: { qty: number; uni
   tenders,
 });
 
-async function completedReturn(register: string, id: string, receipt: string, refund: { kind: string; amount: number }): Promise<string> {
-  const d = (await core.handle(register, { type: 'return.request', id: `${id}-req`, receipt, lines: [{ line: 1, qty: 1, disposition: 'restock' }] })) as ReturnDecisionReply;
+async function completedReturn(
+  register: string,
+  id: string,
+  receipt: string,
+  refund: { kind: string; amount: number },
+): Promise<string> {
+  const d = (await core.handle(register, {
+    type: 'return.request',
+    id: `${id}-req`,
+    receipt,
+    lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+  })) as ReturnDecisionReply;
   expect(d).toMatchObject({ type: 'return.decision', decision: 'approved' });
-  expect(await core.handle(register, { type: 'return.complete', id, authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund })).toEqual({ type: 'ack', id });
+  expect(
+    await core.handle(register, {
+      type: 'return.complete',
+      id,
+      authorization: d.authorization,
+      lines: [{ line: 1, qty: 1 }],
+      refund,
+    }),
+  ).toEqual({ type: 'ack', id });
   return d.authorization;
 }
 
 const outboxRows = () => outbox.after(0, 1000);
-const dayCloses = () => outboxRows().filter((r) => r.kind === 'day.close').map((r) => ({ register: r.register, body: DayCloseEventBody.parse(JSON.parse(r.body)) }));
+const dayCloses = () =>
+  outboxRows()
+    .filter((r) => r.kind === 'day.close')
+    .map((r) => ({ register: r.register, body: DayCloseEventBody.parse(JSON.parse(r.body)) }));
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'tb-dayclose-'));
   db = openAgentDb(dir);
   t = Date.parse('2026-11-27T09:00:00Z');
   live = new LiveSettings(db, hubCfg, log);
-  outbox = new Outbox(db, () => t, () => live.settings.timeZone);
+  outbox = new Outbox(
+    db,
+    () => t,
+    () => live.settings.timeZone,
+  );
   ({ core } = storeCoreOn(db, new ApprovingHub(), log, { outbox, live, now: () => t }));
 });
 afterEach(() => {
@@ -85,15 +122,49 @@ afterEach(() => {
 
 describe('the journal of forwarded events', () => {
   it('is written with the outbox row, in its transaction: a message that fails leaves neither', async () => {
-    expect(await core.handle('R1', sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 2, unitPrice: 1250 }, { qty: 0.5, unitPrice: 999 }], [{ kind: 'Cash', amount: 3000 }]))).toEqual({ type: 'ack', id: 's1' });
+    expect(
+      await core.handle(
+        'R1',
+        sale(
+          's1',
+          'X1',
+          '2026-11-27T08:00:00Z',
+          [
+            { qty: 2, unitPrice: 1250 },
+            { qty: 0.5, unitPrice: 999 },
+          ],
+          [{ kind: 'Cash', amount: 3000 }],
+        ),
+      ),
+    ).toEqual({ type: 'ack', id: 's1' });
     const [row] = outboxRows();
-    const journal = db.prepare(`SELECT event_id, kind, register, business_day, at, ref, amount, tenders FROM journal`).all();
-    expect(journal).toEqual([{ event_id: row!.event_id, kind: 'sale', register: 'R1', business_day: '2026-11-27', at: row!.at, ref: 'X1', amount: 2500 + 500, tenders: '{"cash":3000}' }]);
+    const journal = db
+      .prepare(`SELECT event_id, kind, register, business_day, at, ref, amount, tenders FROM journal`)
+      .all();
+    expect(journal).toEqual([
+      {
+        event_id: row!.event_id,
+        kind: 'sale',
+        register: 'R1',
+        business_day: '2026-11-27',
+        at: row!.at,
+        ref: 'X1',
+        amount: 2500 + 500,
+        tenders: '{"cash":3000}',
+      },
+    ]);
 
     // an outbox append inside a transaction that then fails: neither the row nor its journal entry stays
     expect(() =>
       db.transaction(() => {
-        outbox.append('sale', 'R1', { requestId: 'x', receipt: 'X2', at: '2026-11-27T08:00:00Z', currency: 'EUR', lines: [], tenders: [] });
+        outbox.append('sale', 'R1', {
+          requestId: 'x',
+          receipt: 'X2',
+          at: '2026-11-27T08:00:00Z',
+          currency: 'EUR',
+          lines: [],
+          tenders: [],
+        });
         throw new Error('the message failed after its event was written');
       })(),
     ).toThrow('the message failed');
@@ -101,7 +172,7 @@ describe('the journal of forwarded events', () => {
     expect(db.prepare(`SELECT COUNT(*) AS n FROM journal`).get()).toEqual({ n: 1 });
   });
 
-  it('outlives the ack, and is pruned after its retention (14 days by default) on the agent\'s clock', async () => {
+  it("outlives the ack, and is pruned after its retention (14 days by default) on the agent's clock", async () => {
     await core.handle('R1', sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 1, unitPrice: 100 }], []));
     outbox.deleteUpTo(outbox.lastSeq()); // the hub acked it
     expect(outboxRows()).toEqual([]);
@@ -119,15 +190,39 @@ describe('the journal of forwarded events', () => {
 
 describe("a register's day close", () => {
   it('becomes one day.close event (source register) with the receipts and returns the agent forwarded that day', async () => {
-    await core.handle('R1', sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 2, unitPrice: 1000 }], [{ kind: 'card', amount: 2000 }]));
-    await core.handle('R1', sale('s2', 'X2', '2026-11-27T10:00:00Z', [{ qty: 1, unitPrice: 500 }], [{ kind: 'cash', amount: 500 }]));
-    await core.handle('R2', sale('s3', 'Y1', '2026-11-27T10:00:00Z', [{ qty: 1, unitPrice: 700 }], [{ kind: 'cash', amount: 700 }])); // another register
-    await core.handle('R1', sale('s4', 'X0', '2026-11-26T10:00:00Z', [{ qty: 1, unitPrice: 900 }], [{ kind: 'cash', amount: 900 }])); // another day
+    await core.handle(
+      'R1',
+      sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 2, unitPrice: 1000 }], [{ kind: 'card', amount: 2000 }]),
+    );
+    await core.handle(
+      'R1',
+      sale('s2', 'X2', '2026-11-27T10:00:00Z', [{ qty: 1, unitPrice: 500 }], [{ kind: 'cash', amount: 500 }]),
+    );
+    await core.handle(
+      'R2',
+      sale('s3', 'Y1', '2026-11-27T10:00:00Z', [{ qty: 1, unitPrice: 700 }], [{ kind: 'cash', amount: 700 }]),
+    ); // another register
+    await core.handle(
+      'R1',
+      sale('s4', 'X0', '2026-11-26T10:00:00Z', [{ qty: 1, unitPrice: 900 }], [{ kind: 'cash', amount: 900 }]),
+    ); // another day
     t = Date.parse('2026-11-27T12:00:00Z');
     const auth = await completedReturn('R1', 'c1', 'X1', { kind: 'card', amount: 1000 });
     outbox.deleteUpTo(outbox.lastSeq()); // all acked: the day close reads the journal, not the outbox
 
-    const close = { type: 'day.close' as const, id: 'z-1', businessDay: '2026-11-27', closedAt: '2026-11-27T21:00:00+01:00', currency: 'EUR', sales: { count: 2, amount: 2500 }, returns: { count: 1, amount: 1000 }, tenders: [{ kind: 'CARD', amount: 1000 }, { kind: 'cash', amount: 500 }] };
+    const close = {
+      type: 'day.close' as const,
+      id: 'z-1',
+      businessDay: '2026-11-27',
+      closedAt: '2026-11-27T21:00:00+01:00',
+      currency: 'EUR',
+      sales: { count: 2, amount: 2500 },
+      returns: { count: 1, amount: 1000 },
+      tenders: [
+        { kind: 'CARD', amount: 1000 },
+        { kind: 'cash', amount: 500 },
+      ],
+    };
     expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' });
     expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' }); // a retransmission: no second event
     expect(dayCloses()).toEqual([
@@ -141,7 +236,10 @@ describe("a register's day close", () => {
           currency: 'EUR',
           sales: { count: 2, amount: 2500 },
           returns: { count: 1, amount: 1000 },
-          tenders: [{ kind: 'card', amount: 1000 }, { kind: 'cash', amount: 500 }],
+          tenders: [
+            { kind: 'card', amount: 1000 },
+            { kind: 'cash', amount: 500 },
+          ],
           receipts: ['X1', 'X2'],
           authorizations: [auth],
         },
@@ -159,7 +257,14 @@ describe("a register's day close", () => {
   });
 
   it('refuses a day that is no date, naming the field, and enqueues nothing', async () => {
-    const reply = await core.handle('R1', { type: 'day.close', id: 'z-1', businessDay: '2026-13-45', sales: { count: 0, amount: 0 }, returns: { count: 0, amount: 0 }, tenders: [] });
+    const reply = await core.handle('R1', {
+      type: 'day.close',
+      id: 'z-1',
+      businessDay: '2026-13-45',
+      sales: { count: 0, amount: 0 },
+      returns: { count: 0, amount: 0 },
+      tenders: [],
+    });
     expect(reply).toMatchObject({ type: 'error', id: 'z-1', code: 'TB_INVALID' });
     expect((reply as { message: string }).message).toMatch(/^businessDay: /);
     expect(outboxRows()).toEqual([]);
@@ -172,10 +277,28 @@ describe("the agent's own day close at the store's cut-off", () => {
     expect(live.accept(1, { timeZone: 'Europe/Berlin', dayCutoff: '03:00' })).toBe(true);
     // Saturday 24 October 2026 in Berlin; the clocks go back at 03:00 on Sunday the 25th
     t = Date.parse('2026-10-24T10:00:00Z');
-    await core.handle('R1', sale('s1', 'B1', '2026-10-24T09:00:00+02:00', [{ qty: 2, unitPrice: 1999 }], [{ kind: 'card', amount: 3998 }]));
-    await core.handle('R1', sale('s2', 'B2', '2026-10-24T23:30:00+02:00', [{ qty: 1, unitPrice: 500 }], [{ kind: 'cash', amount: 300 }, { kind: 'card', amount: 200 }]));
+    await core.handle(
+      'R1',
+      sale('s1', 'B1', '2026-10-24T09:00:00+02:00', [{ qty: 2, unitPrice: 1999 }], [{ kind: 'card', amount: 3998 }]),
+    );
+    await core.handle(
+      'R1',
+      sale(
+        's2',
+        'B2',
+        '2026-10-24T23:30:00+02:00',
+        [{ qty: 1, unitPrice: 500 }],
+        [
+          { kind: 'cash', amount: 300 },
+          { kind: 'card', amount: 200 },
+        ],
+      ),
+    );
     // 00:30 in Berlin is the next business day, though still the 24th in UTC
-    await core.handle('R1', sale('s3', 'B3', '2026-10-24T22:30:00Z', [{ qty: 1, unitPrice: 100 }], [{ kind: 'cash', amount: 100 }]));
+    await core.handle(
+      'R1',
+      sale('s3', 'B3', '2026-10-24T22:30:00Z', [{ qty: 1, unitPrice: 100 }], [{ kind: 'cash', amount: 100 }]),
+    );
     t = Date.parse('2026-10-24T20:00:00Z');
     const auth = await completedReturn('R1', 'c1', 'B1', { kind: 'cash', amount: 1000 });
 
@@ -200,7 +323,10 @@ describe("the agent's own day close at the store's cut-off", () => {
           currency: 'EUR',
           sales: { count: 2, amount: 3998 + 500 },
           returns: { count: 1, amount: 1000 },
-          tenders: [{ kind: 'card', amount: 4198 }, { kind: 'cash', amount: 300 - 1000 }],
+          tenders: [
+            { kind: 'card', amount: 4198 },
+            { kind: 'cash', amount: 300 - 1000 },
+          ],
           receipts: ['B1', 'B2'],
           authorizations: [auth],
         },
@@ -230,7 +356,11 @@ describe("the agent's own day close at the store's cut-off", () => {
     db.close();
     db = openAgentDb(dir);
     live = new LiveSettings(db, hubCfg, log);
-    outbox = new Outbox(db, () => t, () => live.settings.timeZone);
+    outbox = new Outbox(
+      db,
+      () => t,
+      () => live.settings.timeZone,
+    );
     ({ core } = storeCoreOn(db, new ApprovingHub(), log, { outbox, live, now: () => t }));
     t += 3600_000;
     expect(core.days.runDue()).toBe(0);
@@ -239,28 +369,43 @@ describe("the agent's own day close at the store's cut-off", () => {
 });
 
 describe("the hub's resend of a register's day", () => {
-  it('puts exactly that day\'s journalled events back in the outbox under their original ids, once', async () => {
-    await core.handle('R1', sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 1, unitPrice: 100 }], [{ kind: 'cash', amount: 100 }]));
-    await core.handle('R1', sale('s2', 'X2', '2026-11-27T09:00:00Z', [{ qty: 1, unitPrice: 200 }], [{ kind: 'cash', amount: 200 }]));
+  it("puts exactly that day's journalled events back in the outbox under their original ids, once", async () => {
+    await core.handle(
+      'R1',
+      sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 1, unitPrice: 100 }], [{ kind: 'cash', amount: 100 }]),
+    );
+    await core.handle(
+      'R1',
+      sale('s2', 'X2', '2026-11-27T09:00:00Z', [{ qty: 1, unitPrice: 200 }], [{ kind: 'cash', amount: 200 }]),
+    );
     await core.handle('R2', sale('s3', 'Y1', '2026-11-27T09:00:00Z', [{ qty: 1, unitPrice: 300 }], []));
     await core.handle('R1', sale('s4', 'X0', '2026-11-26T09:00:00Z', [{ qty: 1, unitPrice: 400 }], []));
     t = Date.parse('2026-11-27T15:00:00Z');
     await completedReturn('R1', 'c1', 'X1', { kind: 'cash', amount: 100 });
     // R1's events of the 27th: not R2's, not the sale of the 26th
-    const ofDay = outboxRows().filter((r) => r.register === 'R1' && (JSON.parse(r.body) as { receipt?: string }).receipt !== 'X0');
+    const ofDay = outboxRows().filter(
+      (r) => r.register === 'R1' && (JSON.parse(r.body) as { receipt?: string }).receipt !== 'X0',
+    );
     outbox.deleteUpTo(outbox.lastSeq()); // acked and gone
     expect(outboxRows()).toEqual([]);
 
     const r = core.days.resend('R1', '2026-11-27', { receipts: ['X2'], authorizations: [] });
     expect(r).toEqual({ requeued: ofDay.length, waiting: 0 });
     const again = outboxRows();
-    expect(again.map((x) => [x.event_id, x.kind, x.register, x.at, x.body])).toEqual(ofDay.map((x) => [x.event_id, x.kind, x.register, x.at, x.body]));
+    expect(again.map((x) => [x.event_id, x.kind, x.register, x.at, x.body])).toEqual(
+      ofDay.map((x) => [x.event_id, x.kind, x.register, x.at, x.body]),
+    );
     expect(again.map((x) => x.kind)).toEqual(['sale', 'sale', 'return.complete']);
     // idempotent: asked again while they wait, nothing is added
-    expect(core.days.resend('R1', '2026-11-27', { receipts: ['X2'], authorizations: [] })).toEqual({ requeued: 0, waiting: ofDay.length });
+    expect(core.days.resend('R1', '2026-11-27', { receipts: ['X2'], authorizations: [] })).toEqual({
+      requeued: 0,
+      waiting: ofDay.length,
+    });
     expect(outboxRows()).toHaveLength(ofDay.length);
     expect(core.days.counters).toMatchObject({ resends: 2, requeued: ofDay.length });
     // the journal is not written twice by a resend
-    expect(db.prepare(`SELECT COUNT(*) AS n FROM journal WHERE register = 'R1' AND business_day = '2026-11-27'`).get()).toEqual({ n: ofDay.length });
+    expect(
+      db.prepare(`SELECT COUNT(*) AS n FROM journal WHERE register = 'R1' AND business_day = '2026-11-27'`).get(),
+    ).toEqual({ n: ofDay.length });
   });
 });

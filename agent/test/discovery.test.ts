@@ -13,15 +13,20 @@ function hasUdevadm(): boolean {
 
 /** What node/serialport give when `udevadm` is not installed. */
 function udevadmMissing(): Error {
-  return Object.assign(new Error('spawn udevadm ENOENT'), { code: 'ENOENT', errno: -2, syscall: 'spawn udevadm', path: 'udevadm', spawnargs: ['info', '-e'] });
+  return Object.assign(new Error('spawn udevadm ENOENT'), {
+    code: 'ENOENT',
+    errno: -2,
+    syscall: 'spawn udevadm',
+    path: 'udevadm',
+    spawnargs: ['info', '-e'],
+  });
 }
 
 /** What Node gives when a native module's shared library is missing. */
 function libusbMissing(): Error {
-  return Object.assign(
-    new Error('libusb-1.0.so.0: cannot open shared object file: No such file or directory'),
-    { code: 'ERR_DLOPEN_FAILED' },
-  );
+  return Object.assign(new Error('libusb-1.0.so.0: cannot open shared object file: No such file or directory'), {
+    code: 'ERR_DLOPEN_FAILED',
+  });
 }
 
 const noHid = async () => ({ devices: () => [] });
@@ -46,18 +51,29 @@ describe('listDevices', () => {
     const r = await listDevices({ listSerial: () => Promise.reject(udevadmMissing()), loadHid: noHid });
     expect(r.serial).toEqual([]);
     expect(r.problems).toHaveLength(1);
-    expect(r.problems[0]).toMatch(/^serial ports cannot be listed: the `udevadm` command is missing \(Debian\/Ubuntu: `sudo apt-get install udev`\)/);
+    expect(r.problems[0]).toMatch(
+      /^serial ports cannot be listed: the `udevadm` command is missing \(Debian\/Ubuntu: `sudo apt-get install udev`\)/,
+    );
   });
 
   it('passes other HID failures on in one line', async () => {
     const eacces = Object.assign(new Error('cannot open device /dev/hidraw0'), { code: 'EACCES' });
-    const r = await listDevices({ listSerial: noSerial, loadHid: async () => ({ devices: () => { throw eacces; } }) });
+    const r = await listDevices({
+      listSerial: noSerial,
+      loadHid: async () => ({
+        devices: () => {
+          throw eacces;
+        },
+      }),
+    });
     expect(r.problems).toEqual(['HID devices cannot be listed: cannot open device /dev/hidraw0.']);
   });
 
   it('passes other serial failures on in one line', async () => {
     const r = await listDevices({ listSerial: () => Promise.reject(new Error('permission\ndenied')), loadHid: noHid });
-    expect(r.problems).toEqual(['serial ports cannot be listed: permission denied. Serial registers still work when configured by path.']);
+    expect(r.problems).toEqual([
+      'serial ports cannot be listed: permission denied. Serial registers still work when configured by path.',
+    ]);
   });
 
   it('names libusb-1.0-0 when node-hid cannot load (the import fails)', async () => {
@@ -70,7 +86,9 @@ describe('listDevices', () => {
   });
 
   it('names the library when the native part fails at the first devices() call', async () => {
-    const udev = Object.assign(new Error('libudev.so.1: cannot open shared object file: No such file or directory'), { code: 'ERR_DLOPEN_FAILED' });
+    const udev = Object.assign(new Error('libudev.so.1: cannot open shared object file: No such file or directory'), {
+      code: 'ERR_DLOPEN_FAILED',
+    });
     const r = await listDevices({
       listSerial: noSerial,
       loadHid: async () => ({
@@ -80,11 +98,16 @@ describe('listDevices', () => {
       }),
     });
     expect(r.problems).toHaveLength(1);
-    expect(r.problems[0]).toContain('the system library libudev.so.1 is missing (Debian/Ubuntu: `sudo apt-get install libudev1`)');
+    expect(r.problems[0]).toContain(
+      'the system library libudev.so.1 is missing (Debian/Ubuntu: `sudo apt-get install libudev1`)',
+    );
   });
 
   it('a native load failure that names no library says what node-hid needs', async () => {
-    const r = await listDevices({ listSerial: noSerial, loadHid: () => Promise.reject(new Error('Could not locate the bindings file HID_hidraw.node')) });
+    const r = await listDevices({
+      listSerial: noSerial,
+      loadHid: () => Promise.reject(new Error('Could not locate the bindings file HID_hidraw.node')),
+    });
     expect(r.problems).toEqual([
       "HID devices cannot be listed: node-hid's native module did not load (Could not locate the bindings file HID_hidraw.node); " +
         'it needs the system library libusb-1.0 (Debian/Ubuntu: `sudo apt-get install libusb-1.0-0`). Serial and TCP registers are not affected.',
@@ -94,19 +117,54 @@ describe('listDevices', () => {
   it('normalises what the loaders return, dropping empty fields', async () => {
     const r = await listDevices({
       listSerial: async () => [
-        { path: '/dev/ttyUSB0', manufacturer: 'FTDI', serialNumber: 'A50285BI', vendorId: '0403', productId: '6001', pnpId: 'usb-FTDI_FT232R-if00-port0' },
+        {
+          path: '/dev/ttyUSB0',
+          manufacturer: 'FTDI',
+          serialNumber: 'A50285BI',
+          vendorId: '0403',
+          productId: '6001',
+          pnpId: 'usb-FTDI_FT232R-if00-port0',
+        },
         { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' },
       ],
       loadHid: async () => ({
-        devices: () => [{ vendorId: 0x05e0, productId: 0x1200, path: '/dev/hidraw0', manufacturer: 'Zebra', product: 'Symbol Bar Code Scanner', usagePage: 0x8c, usage: 2, serialNumber: undefined }],
+        devices: () => [
+          {
+            vendorId: 0x05e0,
+            productId: 0x1200,
+            path: '/dev/hidraw0',
+            manufacturer: 'Zebra',
+            product: 'Symbol Bar Code Scanner',
+            usagePage: 0x8c,
+            usage: 2,
+            serialNumber: undefined,
+          },
+        ],
       }),
     });
     expect(r).toEqual({
       serial: [
-        { path: '/dev/ttyUSB0', manufacturer: 'FTDI', serialNumber: 'A50285BI', vendorId: '0403', productId: '6001', pnpId: 'usb-FTDI_FT232R-if00-port0' },
+        {
+          path: '/dev/ttyUSB0',
+          manufacturer: 'FTDI',
+          serialNumber: 'A50285BI',
+          vendorId: '0403',
+          productId: '6001',
+          pnpId: 'usb-FTDI_FT232R-if00-port0',
+        },
         { path: '/dev/ttyS0' },
       ],
-      hid: [{ vendorId: 0x05e0, productId: 0x1200, path: '/dev/hidraw0', manufacturer: 'Zebra', product: 'Symbol Bar Code Scanner', usagePage: 0x8c, usage: 2 }],
+      hid: [
+        {
+          vendorId: 0x05e0,
+          productId: 0x1200,
+          path: '/dev/hidraw0',
+          manufacturer: 'Zebra',
+          product: 'Symbol Bar Code Scanner',
+          usagePage: 0x8c,
+          usage: 2,
+        },
+      ],
       problems: [],
     });
   });
@@ -119,7 +177,17 @@ describe('formatDevices', () => {
         { path: '/dev/ttyUSB0', manufacturer: 'FTDI', vendorId: '0403', productId: '6001' },
         { path: '/dev/ttyS0' },
       ],
-      hid: [{ vendorId: 0x05e0, productId: 0x1200, manufacturer: 'Zebra\u001b[2J', product: 'Scanner', usagePage: 0x8c, usage: 2, path: '/dev/hidraw0' }],
+      hid: [
+        {
+          vendorId: 0x05e0,
+          productId: 0x1200,
+          manufacturer: 'Zebra\u001b[2J',
+          product: 'Scanner',
+          usagePage: 0x8c,
+          usage: 2,
+          path: '/dev/hidraw0',
+        },
+      ],
       problems: ['serial ports cannot be listed: x'],
     };
     expect(formatDevices(list)).toBe(
@@ -141,6 +209,8 @@ describe('formatDevices', () => {
   });
 
   it('says when nothing was found', () => {
-    expect(formatDevices({ serial: [], hid: [], problems: [] })).toBe('Serial ports (0)\n  none found\n\nHID devices (0)\n  none found\n');
+    expect(formatDevices({ serial: [], hid: [], problems: [] })).toBe(
+      'Serial ports (0)\n  none found\n\nHID devices (0)\n  none found\n',
+    );
   });
 });

@@ -12,7 +12,16 @@ const posix = process.platform !== 'win32';
 describe.runIf(posix)("the agent's user and its devices", () => {
   const me = serviceUser() as ServiceUser;
   // a user who is not the files' owner and in none of their groups
-  const other: ServiceUser = { name: 'svc', uid: me.uid + 12345, gid: 54321, groups: [54321], groupNames: new Map([[54321, 'svc'], [me.gid, 'devgroup']]) };
+  const other: ServiceUser = {
+    name: 'svc',
+    uid: me.uid + 12345,
+    gid: 54321,
+    groups: [54321],
+    groupNames: new Map([
+      [54321, 'svc'],
+      [me.gid, 'devgroup'],
+    ]),
+  };
 
   it('reads the current user, and a named one from /etc/passwd; an unknown name is a problem', () => {
     expect(me.uid).toBe(process.getuid!());
@@ -32,15 +41,28 @@ describe.runIf(posix)("the agent's user and its devices", () => {
     writeFileSync(dev, '');
     chmodSync(dev, 0o660);
     const [f] = deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }]);
-    expect(f).toMatchObject({ id: 'device.serial', level: 'error', message: expect.stringMatching(/svc may not read and write .*mode 0660/), action: expect.stringMatching(/usermod -aG devgroup svc/) });
+    expect(f).toMatchObject({
+      id: 'device.serial',
+      level: 'error',
+      message: expect.stringMatching(/svc may not read and write .*mode 0660/),
+      action: expect.stringMatching(/usermod -aG devgroup svc/),
+    });
     chmodSync(dev, 0o666);
     expect(deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }])[0]).toMatchObject({ level: 'ok' });
-    expect(deviceFindings(other, [{ id: 'register R2', path: join(dir, 'gone'), kind: 'hid' }])[0]).toMatchObject({ id: 'device.hid', level: 'warning', message: expect.stringMatching(/not present/) });
+    expect(deviceFindings(other, [{ id: 'register R2', path: join(dir, 'gone'), kind: 'hid' }])[0]).toMatchObject({
+      id: 'device.hid',
+      level: 'warning',
+      message: expect.stringMatching(/not present/),
+    });
   });
 
-  it("a data directory the service user does not own is flagged with the chown to run", () => {
+  it('a data directory the service user does not own is flagged with the chown to run', () => {
     expect(ownerFinding(me, dir)).toMatchObject({ level: 'ok' });
-    expect(ownerFinding(other, dir)).toMatchObject({ id: 'dataDir.owner', level: 'error', action: expect.stringContaining(`chown -R svc ${dir}`) });
+    expect(ownerFinding(other, dir)).toMatchObject({
+      id: 'dataDir.owner',
+      level: 'error',
+      action: expect.stringContaining(`chown -R svc ${dir}`),
+    });
   });
 });
 
@@ -51,6 +73,9 @@ describe.runIf(posix)('a device open to its owner only', () => {
     const dev = join(dir, 'ttyFAKE1');
     writeFileSync(dev, '');
     chmodSync(dev, 0o600);
-    expect(deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }])[0]).toMatchObject({ level: 'error', action: expect.stringMatching(/mode 0600.*udev rule.*GROUP="dialout", MODE="0660".*usermod -aG dialout svc/) });
+    expect(deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }])[0]).toMatchObject({
+      level: 'error',
+      action: expect.stringMatching(/mode 0600.*udev rule.*GROUP="dialout", MODE="0660".*usermod -aG dialout svc/),
+    });
   });
 });

@@ -24,8 +24,18 @@ beforeAll(async () => {
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code: string };
       got.push({ method: req.method, url: req.url, body });
-      if (body.code === 'GOOD-CODE-0000-0000') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ store: 'S042', apiKey: KEY, keyId: 'tbk_01234567', hubUrl: 'ws://x', fingerprint: null }));
-      else res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'TB_UNAUTHORIZED', message: 'unknown, expired or already used enrollment code' }));
+      if (body.code === 'GOOD-CODE-0000-0000')
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({ store: 'S042', apiKey: KEY, keyId: 'tbk_01234567', hubUrl: 'ws://x', fingerprint: null }),
+          );
+      else
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({ code: 'TB_UNAUTHORIZED', message: 'unknown, expired or already used enrollment code' }),
+          );
     });
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -39,27 +49,47 @@ afterAll(async () => {
 
 describe('tillbridge-agent enroll', () => {
   it('takes http(s):// or ws(s):// hub URLs', () => {
-    expect(hubUrls('https://hub.example:7400/')).toEqual({ http: 'https://hub.example:7400', ws: 'wss://hub.example:7400', secure: true });
-    expect(hubUrls('ws://127.0.0.1:7400')).toEqual({ http: 'http://127.0.0.1:7400', ws: 'ws://127.0.0.1:7400', secure: false });
+    expect(hubUrls('https://hub.example:7400/')).toEqual({
+      http: 'https://hub.example:7400',
+      ws: 'wss://hub.example:7400',
+      secure: true,
+    });
+    expect(hubUrls('ws://127.0.0.1:7400')).toEqual({
+      http: 'http://127.0.0.1:7400',
+      ws: 'ws://127.0.0.1:7400',
+      secure: false,
+    });
     expect(() => hubUrls('hub.example:7400')).toThrow(/--hub: expected/);
     expect(() => hubUrls('ftp://hub.example')).toThrow(/--hub: expected an https:/);
   });
 
   it('refuses, before sending anything: plain http to another machine, a fingerprint for http, an existing config without --force', async () => {
     const cfg = join(dir, 'refused.json');
-    await expect(enroll({ hub: 'http://hub.example:7400', code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(/plain http to another machine/);
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'AA'.repeat(32) })).rejects.toThrow(/--fingerprint: only for an https/);
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'nope' })).rejects.toThrow(/--fingerprint: expected the SHA-256/);
+    await expect(enroll({ hub: 'http://hub.example:7400', code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(
+      /plain http to another machine/,
+    );
+    await expect(
+      enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'AA'.repeat(32) }),
+    ).rejects.toThrow(/--fingerprint: only for an https/);
+    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'nope' })).rejects.toThrow(
+      /--fingerprint: expected the SHA-256/,
+    );
     writeFileSync(cfg, '{}');
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(/already exists: pass --force/);
+    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(
+      /already exists: pass --force/,
+    );
     writeFileSync(cfg, 'not json');
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, force: true })).rejects.toThrow(/is not a JSON config/);
+    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, force: true })).rejects.toThrow(
+      /is not a JSON config/,
+    );
     expect(got).toEqual([]);
   });
 
   it('a refused code writes nothing and says to ask for a new one', async () => {
     const cfg = join(dir, 'none.json');
-    await expect(enroll({ hub: base, code: 'BAD', config: cfg })).rejects.toThrow(/the hub refused the code: unknown, expired or already used enrollment code \(ask the hub operator/);
+    await expect(enroll({ hub: base, code: 'BAD', config: cfg })).rejects.toThrow(
+      /the hub refused the code: unknown, expired or already used enrollment code \(ask the hub operator/,
+    );
     expect(existsSync(cfg)).toBe(false);
     expect(got.at(-1)).toEqual({ method: 'POST', url: '/v1/enroll', body: { code: 'BAD' } });
   });
@@ -67,7 +97,15 @@ describe('tillbridge-agent enroll', () => {
   it('writes a config check-config accepts (0600, a placeholder register), and with --force keeps what was there', async () => {
     const cfg = join(dir, 'etc', 'agent.json');
     const r = await enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, dataDir: join(dir, 'data') });
-    expect(r).toEqual(expect.objectContaining({ store: 'S042', hubUrl: base.replace('http:', 'ws:'), fingerprint: null, pinned: false, placeholderRegister: true }));
+    expect(r).toEqual(
+      expect.objectContaining({
+        store: 'S042',
+        hubUrl: base.replace('http:', 'ws:'),
+        fingerprint: null,
+        pinned: false,
+        placeholderRegister: true,
+      }),
+    );
     expect(statSync(cfg).mode & 0o777).toBe(0o600);
     const c = loadAgentConfig(cfg);
     expect(c.store).toBe('S042');

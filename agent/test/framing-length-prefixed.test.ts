@@ -4,9 +4,13 @@ import { LengthPrefixedFramer, type LengthPrefixedFramerOptions } from '../src/g
 import { LengthPrefixedFramingSchema, makeFramer } from '../src/gateway/framing/schemas.js';
 import type { FramerOutput } from '../src/gateway/types.js';
 
-const framer = (over: Partial<LengthPrefixedFramerOptions> = {}) => new LengthPrefixedFramer({ bytes: 2, maxFrameBytes: 16, interByteTimeoutMs: 0, ...over });
+const framer = (over: Partial<LengthPrefixedFramerOptions> = {}) =>
+  new LengthPrefixedFramer({ bytes: 2, maxFrameBytes: 16, interByteTimeoutMs: 0, ...over });
 const hex = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
-const show = (outs: FramerOutput[]) => outs.map((o) => (o.kind === 'frame' ? `F:${o.payload.toString('latin1')}` : o.kind === 'error' ? `E:${o.code}` : o.kind));
+const show = (outs: FramerOutput[]) =>
+  outs.map((o) =>
+    o.kind === 'frame' ? `F:${o.payload.toString('latin1')}` : o.kind === 'error' ? `E:${o.code}` : o.kind,
+  );
 
 describe('LengthPrefixedFramer', () => {
   it('encodes a big-endian length of 2 or 4 bytes before the payload', () => {
@@ -52,7 +56,9 @@ describe('LengthPrefixedFramer', () => {
   it('reports an oversize length once and skips exactly that many bytes without holding them', () => {
     const f = framer();
     const outs = f.push(hex('0020'));
-    expect(outs).toEqual([{ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: 'frame longer than 16 bytes discarded' }]);
+    expect(outs).toEqual([
+      { kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: 'frame longer than 16 bytes discarded' },
+    ]);
     for (let i = 0; i < 6; i++) {
       expect(f.push(Buffer.alloc(5, 0x41))).toEqual([]);
       expect(f.buffered()).toBe(0);

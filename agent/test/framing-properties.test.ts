@@ -32,7 +32,8 @@ const anyByte = fc.oneof(
   { arbitrary: fc.constantFrom(STX, ETX, ACK, NAK, 0x00, 0x0a, 0x0d, 0xff), weight: 1 },
 );
 const byteExcept = (...not: number[]) => fc.integer({ min: 0, max: 255 }).filter((x) => !not.includes(x));
-const bytesOf = (arb: fc.Arbitrary<number>, minLength: number, maxLength: number) => fc.array(arb, { minLength, maxLength, size: 'max' }).map((a) => Buffer.from(a));
+const bytesOf = (arb: fc.Arbitrary<number>, minLength: number, maxLength: number) =>
+  fc.array(arb, { minLength, maxLength, size: 'max' }).map((a) => Buffer.from(a));
 const cuts = fc.array(fc.nat(), { maxLength: 12 });
 
 /** Splits `wire` at the given points (taken modulo its length). */
@@ -51,8 +52,10 @@ function feed(framer: Framer, chunks: Buffer[], nowMs = 0): FramerOutput[] {
   return chunks.flatMap((c) => framer.push(c, nowMs));
 }
 const frames = (outs: FramerOutput[]) => outs.flatMap((o) => (o.kind === 'frame' ? [o.payload.toString('hex')] : []));
-const naks = (outs: FramerOutput[]) => outs.filter((o) => o.kind === 'control' && o.bytes.length === 1 && o.bytes[0] === NAK).length;
-const acks = (outs: FramerOutput[]) => outs.filter((o) => o.kind === 'control' && o.bytes.length === 1 && o.bytes[0] === ACK).length;
+const naks = (outs: FramerOutput[]) =>
+  outs.filter((o) => o.kind === 'control' && o.bytes.length === 1 && o.bytes[0] === NAK).length;
+const acks = (outs: FramerOutput[]) =>
+  outs.filter((o) => o.kind === 'control' && o.bytes.length === 1 && o.bytes[0] === ACK).length;
 const failures = (outs: FramerOutput[]) => naks(outs) + outs.filter((o) => o.kind === 'error').length;
 
 describe('makeFramer', () => {
@@ -71,22 +74,28 @@ describe('makeFramer', () => {
 describe.each(Object.entries(CONFIGS))('%s framing, whatever bytes arrive', (_name, config) => {
   it('never throws, holds at most maxFrameBytes + 4, and outputs no more than it was given', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ bytes: bytesOf(anyByte, 0, 120), dt: fc.oneof(fc.constant(0), fc.nat({ max: 6000 })) }), { maxLength: 16, size: 'max' }), (pushes) => {
-        const f = makeFramer(config)();
-        let now = 0;
-        let given = 0;
-        const outs: FramerOutput[] = [];
-        for (const p of pushes) {
-          now += p.dt;
-          given += p.bytes.length;
-          outs.push(...f.push(p.bytes, now));
-          expect(f.buffered()).toBeLessThanOrEqual(MAX + 4);
-        }
-        expect(outs.length).toBeLessThanOrEqual(given + pushes.length);
-        const payloads = outs.flatMap((o) => (o.kind === 'frame' ? [o.payload.length] : []));
-        expect(payloads.every((n) => n > 0 && n <= MAX)).toBe(true);
-        expect(payloads.reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(given);
-      }),
+      fc.property(
+        fc.array(fc.record({ bytes: bytesOf(anyByte, 0, 120), dt: fc.oneof(fc.constant(0), fc.nat({ max: 6000 })) }), {
+          maxLength: 16,
+          size: 'max',
+        }),
+        (pushes) => {
+          const f = makeFramer(config)();
+          let now = 0;
+          let given = 0;
+          const outs: FramerOutput[] = [];
+          for (const p of pushes) {
+            now += p.dt;
+            given += p.bytes.length;
+            outs.push(...f.push(p.bytes, now));
+            expect(f.buffered()).toBeLessThanOrEqual(MAX + 4);
+          }
+          expect(outs.length).toBeLessThanOrEqual(given + pushes.length);
+          const payloads = outs.flatMap((o) => (o.kind === 'frame' ? [o.payload.length] : []));
+          expect(payloads.every((n) => n > 0 && n <= MAX)).toBe(true);
+          expect(payloads.reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(given);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -118,7 +127,10 @@ describe('round trips: valid frames, split anywhere, come out whole and in order
   });
 
   it.each(ofType('stx-etx'))('%s (with noise and ACKs between)', (_name, config) => {
-    const item = fc.record({ noise: bytesOf(byteExcept(STX, NAK), 0, 8), payload: bytesOf(byteExcept(STX, ETX), 1, MAX) });
+    const item = fc.record({
+      noise: bytesOf(byteExcept(STX, NAK), 0, 8),
+      payload: bytesOf(byteExcept(STX, ETX), 1, MAX),
+    });
     fc.assert(
       fc.property(fc.array(item, { maxLength: 8 }), cuts, (items, points) => {
         const f = makeFramer(config)();
@@ -171,7 +183,8 @@ describe('stx-etx: a corrupted byte never yields a different payload unnoticed',
         const k = at % wire.length;
         const v = wire[k]! ^ mask;
         const off = k - noise.length;
-        const region = off < 0 ? 'noise' : off === 0 ? 'stx' : off <= p.length ? 'payload' : off === p.length + 1 ? 'etx' : 'lrc';
+        const region =
+          off < 0 ? 'noise' : off === 0 ? 'stx' : off <= p.length ? 'payload' : off === p.length + 1 ? 'etx' : 'lrc';
         fc.pre(!(region === 'payload' && (v === STX || v === ETX)));
         fc.pre(!(region === 'etx' && v === 0x01 && lrcOf(p) === ETX && q));
         wire[k] = v;
@@ -201,53 +214,75 @@ describe('garbage is always reported once more than maxFrameBytes of it arrived'
     fc.assert(
       fc.property(bytesOf(byteExcept(0x0a, 0x0d), MAX + 5, 4 * MAX), cuts, (junk, points) => {
         const outs = feed(makeFramer(config)(), split(junk, points));
-        expect(outs.filter((o) => o.kind === 'error' && o.code === TbCodes.FRAME_TOO_LARGE).length).toBeGreaterThanOrEqual(1);
+        expect(
+          outs.filter((o) => o.kind === 'error' && o.code === TbCodes.FRAME_TOO_LARGE).length,
+        ).toBeGreaterThanOrEqual(1);
         expect(frames(outs)).toEqual([]);
       }),
       { numRuns: RUNS },
     );
   });
 
-  it.each(ofType('stx-etx'))('%s: bytes without STX (noise), or without ETX (frames that never end)', (_name, config) => {
-    fc.assert(
-      fc.property(bytesOf(byteExcept(STX, ACK, NAK), MAX + 1, 4 * MAX), cuts, (junk, points) => {
-        const outs = feed(makeFramer(config)(), split(junk, points));
-        expect(failures(outs)).toBe(1);
-        expect(frames(outs)).toEqual([]);
-      }),
-      { numRuns: RUNS },
-    );
-    // with STX but no ETX: the noise and the frame in progress are each at most maxFrameBytes
-    fc.assert(
-      fc.property(bytesOf(fc.oneof({ arbitrary: byteExcept(ETX, ACK, NAK), weight: 30 }, { arbitrary: fc.constant(STX), weight: 1 }), 2 * MAX + 2, 6 * MAX), cuts, (junk, points) => {
-        const outs = feed(makeFramer(config)(), split(junk, points));
-        expect(failures(outs)).toBeGreaterThanOrEqual(1);
-        expect(frames(outs)).toEqual([]);
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it.each(ofType('stx-etx'))(
+    '%s: bytes without STX (noise), or without ETX (frames that never end)',
+    (_name, config) => {
+      fc.assert(
+        fc.property(bytesOf(byteExcept(STX, ACK, NAK), MAX + 1, 4 * MAX), cuts, (junk, points) => {
+          const outs = feed(makeFramer(config)(), split(junk, points));
+          expect(failures(outs)).toBe(1);
+          expect(frames(outs)).toEqual([]);
+        }),
+        { numRuns: RUNS },
+      );
+      // with STX but no ETX: the noise and the frame in progress are each at most maxFrameBytes
+      fc.assert(
+        fc.property(
+          bytesOf(
+            fc.oneof({ arbitrary: byteExcept(ETX, ACK, NAK), weight: 30 }, { arbitrary: fc.constant(STX), weight: 1 }),
+            2 * MAX + 2,
+            6 * MAX,
+          ),
+          cuts,
+          (junk, points) => {
+            const outs = feed(makeFramer(config)(), split(junk, points));
+            expect(failures(outs)).toBeGreaterThanOrEqual(1);
+            expect(frames(outs)).toEqual([]);
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    },
+  );
 
   it.each(ofType('length-prefixed'))('%s: a length over the limit, then anything', (_name, config) => {
     const width = config.type === 'length-prefixed' ? config.bytes : 2;
     fc.assert(
-      fc.property(fc.integer({ min: MAX + 1, max: 2 ** (8 * width) - 1 }), bytesOf(anyByte, 0, 4 * MAX), cuts, (len, rest, points) => {
-        const prefix = Buffer.alloc(width);
-        prefix.writeUIntBE(len, 0, width);
-        const f = makeFramer(config)();
-        const outs: FramerOutput[] = [];
-        let fed = 0;
-        for (const c of split(Buffer.concat([prefix, rest]), points)) {
-          outs.push(...f.push(c, 0));
-          fed += c.length;
-          // the declared bytes are never held; what follows them is a new frame
-          if (fed <= width + len) expect(f.buffered()).toBe(fed < width ? fed : 0);
-          else expect(f.buffered()).toBeLessThanOrEqual(width + MAX);
-        }
-        expect(outs[0]).toEqual({ kind: 'error', code: TbCodes.FRAME_TOO_LARGE, message: `frame longer than ${MAX} bytes discarded` });
-        // the declared bytes are skipped, never taken as frames
-        if (rest.length <= len) expect(outs).toHaveLength(1);
-      }),
+      fc.property(
+        fc.integer({ min: MAX + 1, max: 2 ** (8 * width) - 1 }),
+        bytesOf(anyByte, 0, 4 * MAX),
+        cuts,
+        (len, rest, points) => {
+          const prefix = Buffer.alloc(width);
+          prefix.writeUIntBE(len, 0, width);
+          const f = makeFramer(config)();
+          const outs: FramerOutput[] = [];
+          let fed = 0;
+          for (const c of split(Buffer.concat([prefix, rest]), points)) {
+            outs.push(...f.push(c, 0));
+            fed += c.length;
+            // the declared bytes are never held; what follows them is a new frame
+            if (fed <= width + len) expect(f.buffered()).toBe(fed < width ? fed : 0);
+            else expect(f.buffered()).toBeLessThanOrEqual(width + MAX);
+          }
+          expect(outs[0]).toEqual({
+            kind: 'error',
+            code: TbCodes.FRAME_TOO_LARGE,
+            message: `frame longer than ${MAX} bytes discarded`,
+          });
+          // the declared bytes are skipped, never taken as frames
+          if (rest.length <= len) expect(outs).toHaveLength(1);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

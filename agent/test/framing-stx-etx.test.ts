@@ -13,10 +13,21 @@ const ETX = 0x03;
 const ACK = 0x06;
 const NAK = 0x15;
 
-const framer = (over: Partial<StxEtxFramerOptions> = {}) => new StxEtxFramer({ lrc: true, ack: true, maxFrameBytes: 4096, interByteTimeoutMs: 0, ...over });
+const framer = (over: Partial<StxEtxFramerOptions> = {}) =>
+  new StxEtxFramer({ lrc: true, ack: true, maxFrameBytes: 4096, interByteTimeoutMs: 0, ...over });
 /** Bytes from latin1 text, single bytes, byte arrays and buffers. */
 const b = (...parts: (string | number | number[] | Buffer)[]) =>
-  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : typeof p === 'number' ? Buffer.of(p) : Buffer.isBuffer(p) ? p : Buffer.from(p))));
+  Buffer.concat(
+    parts.map((p) =>
+      typeof p === 'string'
+        ? Buffer.from(p, 'latin1')
+        : typeof p === 'number'
+          ? Buffer.of(p)
+          : Buffer.isBuffer(p)
+            ? p
+            : Buffer.from(p),
+    ),
+  );
 /** A well-formed frame with its LRC. */
 const frame = (payload: string) => b(STX, payload, ETX, lrcOf(Buffer.from(payload, 'latin1')));
 /** Outputs as short strings: ACK, NAK, F:payload, E:code, RESEND. */
@@ -30,7 +41,11 @@ const show = (outs: FramerOutput[]) =>
       case 'resend':
         return 'RESEND';
       case 'control':
-        return o.bytes.length === 1 && o.bytes[0] === ACK ? 'ACK' : o.bytes.length === 1 && o.bytes[0] === NAK ? 'NAK' : `C:${o.bytes.toString('hex')}`;
+        return o.bytes.length === 1 && o.bytes[0] === ACK
+          ? 'ACK'
+          : o.bytes.length === 1 && o.bytes[0] === NAK
+            ? 'NAK'
+            : `C:${o.bytes.toString('hex')}`;
     }
   });
 
@@ -76,7 +91,14 @@ describe('StxEtxFramer', () => {
     // "A@" XORs to 0x01, so its LRC is 0x02 (STX); "AA" XORs to 0, so its LRC is 0x03 (ETX)
     expect(frame('A@').toString('hex')).toBe('0241400302');
     expect(frame('AA').toString('hex')).toBe('0241410303');
-    expect(show(framer().push(b(frame('A@'), frame('AA'), frame('x'))))).toEqual(['ACK', 'F:A@', 'ACK', 'F:AA', 'ACK', 'F:x']);
+    expect(show(framer().push(b(frame('A@'), frame('AA'), frame('x'))))).toEqual([
+      'ACK',
+      'F:A@',
+      'ACK',
+      'F:AA',
+      'ACK',
+      'F:x',
+    ]);
   });
 
   it('treats ACK and NAK inside a frame as payload bytes', () => {

@@ -51,21 +51,39 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const skus = (n: number, onHand: number, prefix = 'SKU-') => Array.from({ length: n }, (_, i) => ({ sku: `${prefix}${String(i).padStart(5, '0')}`, onHand }));
+const skus = (n: number, onHand: number, prefix = 'SKU-') =>
+  Array.from({ length: n }, (_, i) => ({ sku: `${prefix}${String(i).padStart(5, '0')}`, onHand }));
 
 describe('inventory pushes on a full disk', () => {
   it('are kept, merged with later pushes in order, and written once space returns, in the same process', async () => {
     const cache = new InventoryCache(db);
     const caughtUp: boolean[] = [];
     const updates = new InventoryUpdates(cache, writes, (_u, late) => caughtUp.push(late));
-    updates.push(true, [{ sku: 'OLD', onHand: 1 }, { sku: 'GONE', onHand: 2 }], []);
-    expect(cache.list()).toEqual([{ sku: 'GONE', onHand: 2 }, { sku: 'OLD', onHand: 1 }]);
+    updates.push(
+      true,
+      [
+        { sku: 'OLD', onHand: 1 },
+        { sku: 'GONE', onHand: 2 },
+      ],
+      [],
+    );
+    expect(cache.list()).toEqual([
+      { sku: 'GONE', onHand: 2 },
+      { sku: 'OLD', onHand: 1 },
+    ]);
     fill();
     updates.push(true, skus(3000, 7), []); // the whole inventory on reconnecting: does not fit
     expect(updates.behind).toBe(true);
     expect(health.view().failing).toEqual(['inventory']);
     expect(health.view().lastError).toMatchObject({ what: 'inventory', code: 'SQLITE_FULL' });
-    updates.push(false, [{ sku: 'SKU-00001', onHand: 9 }, { sku: 'NEW', onHand: 3 }], ['SKU-00002']);
+    updates.push(
+      false,
+      [
+        { sku: 'SKU-00001', onHand: 9 },
+        { sku: 'NEW', onHand: 3 },
+      ],
+      ['SKU-00002'],
+    );
     expect(cache.count()).toBe(2); // nothing half-written
     freeSpace();
     await until('the copy caught up', () => !updates.behind);
@@ -90,7 +108,10 @@ describe('inventory pushes on a full disk', () => {
     expect(mergeInventoryUpdates(ab, full)).toBe(full);
     const fb = mergeInventoryUpdates(full, b);
     expect(fb.full).toBe(true);
-    expect([...fb.items]).toEqual([['C', 3], ['B', 2]]);
+    expect([...fb.items]).toEqual([
+      ['C', 3],
+      ['B', 2],
+    ]);
     expect([...fb.removed]).toEqual([]);
   });
 });
@@ -98,7 +119,11 @@ describe('inventory pushes on a full disk', () => {
 describe('policy and settings pushed while writes fail', () => {
   it('keep the version held until the new one is written, then switch without a restart', async () => {
     const policy = new PolicyStore(db, 10_000, log);
-    const live = new LiveSettings(db, { authorizationDeadlineMs: 1500, reconnectBaseMs: 500, reconnectCapMs: 30_000, heartbeatMs: 15_000 }, log);
+    const live = new LiveSettings(
+      db,
+      { authorizationDeadlineMs: 1500, reconnectBaseMs: 500, reconnectCapMs: 30_000, heartbeatMs: 15_000 },
+      log,
+    );
     db.pragma('query_only = ON'); // every write fails (SQLITE_READONLY), whatever space is left
     writes.run('policy', () => void policy.accept(4, DEFAULT_POLICY));
     writes.run('settings', () => void live.accept(2, { ...live.settings, heartbeatSeconds: 7 }));
@@ -146,7 +171,15 @@ describe('a sale on a full disk', () => {
       storage: health,
     });
     const lines = Array.from({ length: 300 }, (_, i) => ({ line: i + 1, sku: `SKU-${i}`, qty: 1, unitPrice: 100 }));
-    const sale = { type: 'sale' as const, id: 'big-1', receipt: 'R-1', at: '2026-01-01T10:00:00.000Z', currency: 'EUR', lines, tenders: [{ kind: 'cash', amount: 30_000 }] };
+    const sale = {
+      type: 'sale' as const,
+      id: 'big-1',
+      receipt: 'R-1',
+      at: '2026-01-01T10:00:00.000Z',
+      currency: 'EUR',
+      lines,
+      tenders: [{ kind: 'cash', amount: 30_000 }],
+    };
     fill();
     const refused = await core.handle('R1', sale);
     expect(refused).toMatchObject({ type: 'error', id: 'big-1', code: TbCodes.STORAGE_FULL });

@@ -21,7 +21,9 @@ describe('loadNodeHidBinding', () => {
   });
 
   it('names the system library when node-hid cannot be imported', async () => {
-    const err = await loadError(() => Promise.reject(new Error('libusb-1.0.so.0: cannot open shared object file: No such file or directory')));
+    const err = await loadError(() =>
+      Promise.reject(new Error('libusb-1.0.so.0: cannot open shared object file: No such file or directory')),
+    );
     expect(isTbError(err, 'TB_CONFIG')).toBe(true);
     expect((err as Error).message).toContain('libusb-1.0-0');
     expect((err as Error).message).toContain('sudo apt-get install libusb-1.0-0');
@@ -53,7 +55,9 @@ describe('HID config schemas', () => {
       reportSize: 64,
       reportLengthByte: false,
     });
-    expect(HidTransportSchema.parse({ type: 'hid', vendorId: 1504, productId: '0X1200', serialNumber: 'S1' })).toMatchObject({
+    expect(
+      HidTransportSchema.parse({ type: 'hid', vendorId: 1504, productId: '0X1200', serialNumber: 'S1' }),
+    ).toMatchObject({
       vendorId: 1504,
       productId: 0x1200,
       serialNumber: 'S1',
@@ -65,14 +69,26 @@ describe('HID config schemas', () => {
     expect(bad.success).toBe(false);
     const lines = bad.success ? [] : describeZodError(bad.error);
     expect(lines).toContain('vendorId: expected a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"');
-    expect(lines).toContain('productId: expected a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"');
+    expect(lines).toContain(
+      'productId: expected a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"',
+    );
     expect(lines.some((l) => l.includes('"baud"'))).toBe(true);
-    const backoff = HidTransportSchema.safeParse({ type: 'hid', vendorId: 1, productId: 2, reconnectBaseMs: 5000, reconnectCapMs: 1000 });
-    expect(backoff.success ? [] : describeZodError(backoff.error)).toEqual(['reconnectCapMs: expected a value at least reconnectBaseMs']);
+    const backoff = HidTransportSchema.safeParse({
+      type: 'hid',
+      vendorId: 1,
+      productId: 2,
+      reconnectBaseMs: 5000,
+      reconnectCapMs: 1000,
+    });
+    expect(backoff.success ? [] : describeZodError(backoff.error)).toEqual([
+      'reconnectCapMs: expected a value at least reconnectBaseMs',
+    ]);
   });
 
   it('validates a scanner: register, device and mode', () => {
-    expect(HidScannerSchema.parse({ id: 'SC1', register: 'R1', vendorId: '0x0c2e', productId: '0x0b87', mode: 'pos' })).toMatchObject({
+    expect(
+      HidScannerSchema.parse({ id: 'SC1', register: 'R1', vendorId: '0x0c2e', productId: '0x0b87', mode: 'pos' }),
+    ).toMatchObject({
       id: 'SC1',
       register: 'R1',
       vendorId: 0x0c2e,

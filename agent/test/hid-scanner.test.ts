@@ -7,7 +7,8 @@ import { HidScannerSchema } from '../src/gateway/transports/hid-schemas.js';
 import type { LinkState } from '../src/gateway/types.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
-const recording = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/hid/${name}.json`, import.meta.url), 'utf8')) as HidRecording;
+const recording = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/hid/${name}.json`, import.meta.url), 'utf8')) as HidRecording;
 const keyboard = recording('keyboard-wedge-rcpt');
 const pos = recording('pos-scanner-rcpt');
 const stops: (() => Promise<void>)[] = [];
@@ -24,7 +25,8 @@ function decoder(mode: 'pos' | 'keyboard', over: { maxCodeLength?: number; gapTi
 }
 
 /** Boot keyboard report: modifiers, reserved, up to six keys. */
-const kb = (mod: number, ...keys: number[]) => Buffer.from([mod, 0, ...keys, ...Array<number>(6 - keys.length).fill(0)]);
+const kb = (mod: number, ...keys: number[]) =>
+  Buffer.from([mod, 0, ...keys, ...Array<number>(6 - keys.length).fill(0)]);
 /** HID POS Scanned Data Report (64 bytes, report id 2). */
 function posReport(data: string, more: boolean, aim = ']C0'): Buffer {
   const b = Buffer.alloc(64);
@@ -118,7 +120,13 @@ describe('HidScannerDecoder, HID POS', () => {
 
 describe('ScannerSource', () => {
   function source(binding: FakeHidBinding, rec: HidRecording, mode: 'pos' | 'keyboard') {
-    const cfg = HidScannerSchema.parse({ id: 'SC1', register: 'R1', vendorId: rec.device.vendorId, productId: rec.device.productId, mode });
+    const cfg = HidScannerSchema.parse({
+      id: 'SC1',
+      register: 'R1',
+      vendorId: rec.device.vendorId,
+      productId: rec.device.productId,
+      mode,
+    });
     const { id: _id, register: _register, ...device } = cfg;
     const s = new ScannerSource({ ...device, pollMs: 20, binding, log });
     const scans: [string, string | undefined][] = [];

@@ -10,7 +10,8 @@ import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import type { Connection, LinkState } from '../src/gateway/types.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
-const recording = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/hid/${name}.json`, import.meta.url), 'utf8')) as HidRecording;
+const recording = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/hid/${name}.json`, import.meta.url), 'utf8')) as HidRecording;
 const rec = recording('register-jsonl');
 const PATH = rec.device.path;
 const stops: (() => Promise<void>)[] = [];
@@ -141,7 +142,10 @@ describe('HidTransport', () => {
     binding.failOpen(PATH, 2);
     const { t, states, last } = hidTransport(binding);
     await t.start(() => undefined);
-    expect(states[1]).toEqual(['error', 'cannot open HID device 1234:5678 at /dev/hidraw5: cannot open device: permission denied']);
+    expect(states[1]).toEqual([
+      'error',
+      'cannot open HID device 1234:5678 at /dev/hidraw5: cannot open device: permission denied',
+    ]);
     await expect.poll(() => last(), { timeout: 2000 }).toBe('connected');
     expect(binding.calls.open).toBe(3);
   });

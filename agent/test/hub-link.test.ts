@@ -11,7 +11,20 @@ const log = createLogger({ name: 'test', level: 'silent' });
 const T0 = Date.parse('2031-03-14T09:26:53.000Z');
 
 function makeLink(hub: StubHub, more: Partial<HubLinkOptions> = {}): HubLink {
-  return new HubLink({ url: hub.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log, now: () => T0, ...more });
+  return new HubLink({
+    url: hub.wsUrl,
+    store: 'S1',
+    apiKey: () => 'tbk_test_key',
+    agentId: 'agent-1',
+    hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+    software: 'test',
+    reconnectBaseMs: 20,
+    reconnectCapMs: 100,
+    pingMs: 10_000,
+    log,
+    now: () => T0,
+    ...more,
+  });
 }
 
 let hub: StubHub | undefined;
@@ -53,7 +66,11 @@ describe('HubLink: a failing handler of a hub frame', () => {
     expect(link.connected).toBe(true);
     const info = link.info();
     expect(info.frameFailures).toEqual({ inventory: 1 });
-    expect(info.lastFrameError).toMatchObject({ frame: 'inventory', code: 'SQLITE_FULL', at: new Date(T0).toISOString() });
+    expect(info.lastFrameError).toMatchObject({
+      frame: 'inventory',
+      code: 'SQLITE_FULL',
+      at: new Date(T0).toISOString(),
+    });
     expect(info.since).toBe(new Date(T0).toISOString());
     abort.abort();
     await link.stopped();
@@ -109,7 +126,18 @@ describe('HubLink: stopping', () => {
     const url = hub.wsUrl;
     await hub.close(); // nothing listens there now
     hub = undefined;
-    const link = new HubLink({ url, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 60_000, reconnectCapMs: 600_000, pingMs: 10_000, log });
+    const link = new HubLink({
+      url,
+      store: 'S1',
+      apiKey: () => 'tbk_test_key',
+      agentId: 'agent-1',
+      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+      software: 'test',
+      reconnectBaseMs: 60_000,
+      reconnectCapMs: 600_000,
+      pingMs: 10_000,
+      log,
+    });
     abort = new AbortController();
     link.start(abort.signal);
     // the first attempt failed: it sleeps (up to a minute) before the next
@@ -133,7 +161,10 @@ describe('HubLink: stopping', () => {
 class Refuser {
   private readonly server: Server;
   private port = 0;
-  constructor(readonly name: string, private readonly log: string[]) {
+  constructor(
+    readonly name: string,
+    private readonly log: string[],
+  ) {
     this.server = createServer((s) => {
       this.log.push(this.name);
       s.destroy();
@@ -173,7 +204,20 @@ describe('HubLink: several hub URLs', () => {
   };
   /** A link whose every backoff wait is an hour: whatever it reaches, it reaches without one. */
   const link = (urls: string[], more: Partial<HubLinkOptions> = {}): HubLink => {
-    const l = new HubLink({ url: urls, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 3_600_000, reconnectCapMs: 3_600_000, random: () => 1, pingMs: 10_000, log, ...more });
+    const l = new HubLink({
+      url: urls,
+      store: 'S1',
+      apiKey: () => 'tbk_test_key',
+      agentId: 'agent-1',
+      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+      software: 'test',
+      reconnectBaseMs: 3_600_000,
+      reconnectCapMs: 3_600_000,
+      random: () => 1,
+      pingMs: 10_000,
+      log,
+      ...more,
+    });
     abort = new AbortController();
     cleanups.push(() => l.stopped());
     return l;
@@ -197,7 +241,10 @@ describe('HubLink: several hub URLs', () => {
     const hits: string[] = [];
     const hubs = [await refuser('A', hits), await refuser('B', hits), await refuser('C', hits)];
     const waitsAfter: number[] = []; // how many attempts had been made at each backoff wait
-    const l = link(hubs.map((h) => h.wsUrl), { reconnectBaseMs: 10, reconnectCapMs: 10, random: () => (waitsAfter.push(hits.length), 0) });
+    const l = link(
+      hubs.map((h) => h.wsUrl),
+      { reconnectBaseMs: 10, reconnectCapMs: 10, random: () => (waitsAfter.push(hits.length), 0) },
+    );
     l.start(abort!.signal);
     while (hits.length < 9) await new Promise((r) => setTimeout(r, 5));
     abort!.abort();
@@ -227,7 +274,10 @@ describe('HubLink: several hub URLs', () => {
     for (const h of [hubA, hubB]) h.on('connected', (ws) => ws.on('message', () => ws.close(1001, 'going away')));
     let backedOff!: (attempts: number[]) => void;
     const waited = new Promise<number[]>((r) => (backedOff = r));
-    const l = link([hubA.wsUrl, hubB.wsUrl], { stableMs: 3_600_000, random: () => (backedOff([hubA.upgrades, hubB.upgrades]), 1) });
+    const l = link([hubA.wsUrl, hubB.wsUrl], {
+      stableMs: 3_600_000,
+      random: () => (backedOff([hubA.upgrades, hubB.upgrades]), 1),
+    });
     l.start(abort!.signal);
     expect(await waited).toEqual([1, 1]); // each welcomed the agent once, then the round was over
   });

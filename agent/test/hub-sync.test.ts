@@ -29,11 +29,17 @@ class ScriptedHub {
   private readonly http: Server = createServer((req, res) => {
     if (req.method === 'POST' && req.url === TOKEN_PATH) {
       req.resume();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accessToken: 'token', expiresIn: 900 }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ accessToken: 'token', expiresIn: 900 }));
     } else res.writeHead(404).end();
   });
   private readonly wss = new WebSocketServer({ server: this.http, path: AGENT_WS_PATH });
-  private readonly connections: { ws: WebSocket; frames: Frame[]; waiting: { t: string; resolve: (f: Frame) => void }[] }[] = [];
+  private readonly connections: {
+    ws: WebSocket;
+    frames: Frame[];
+    waiting: { t: string; resolve: (f: Frame) => void }[];
+  }[] = [];
   private readonly waitingConn: ((i: number) => void)[] = [];
 
   constructor() {
@@ -56,7 +62,9 @@ class ScriptedHub {
   }
 
   /** The n-th connection (0-based), once it is open. */
-  async connection(n: number): Promise<{ ws: WebSocket; next: (t: string) => Promise<Frame>; send: (f: unknown) => void }> {
+  async connection(
+    n: number,
+  ): Promise<{ ws: WebSocket; next: (t: string) => Promise<Frame>; send: (f: unknown) => void }> {
     while (this.connections.length <= n) await new Promise<number>((r) => this.waitingConn.push(r));
     const c = this.connections[n]!;
     const taken = new Set<Frame>();
@@ -147,7 +155,14 @@ afterEach(async () => {
 
 const sell = (receipt: string): number => db.transaction(() => outbox.append('sale', 'R1', { receipt }).seq)();
 const seqs = (): number[] => db.prepare(`SELECT seq FROM outbox ORDER BY seq`).pluck().all() as number[];
-const welcome = (lastSeq: number) => ({ t: 'welcome', v: WIRE_VERSION, store: 'S1', lastSeq, serverTime: '2026-11-27T10:00:00.000Z', cardKey: 'a2V5' });
+const welcome = (lastSeq: number) => ({
+  t: 'welcome',
+  v: WIRE_VERSION,
+  store: 'S1',
+  lastSeq,
+  serverTime: '2026-11-27T10:00:00.000Z',
+  cardKey: 'a2V5',
+});
 
 describe('the agent and a restored, reverted or copied database (DESIGN rule 9)', () => {
   it('says hello with its incarnation and the newest seq it ever gave, even when the outbox is empty', async () => {
@@ -155,7 +170,17 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     db.prepare(`DELETE FROM outbox`).run();
     link.start(abort.signal);
     const c = await hub.connection(0);
-    expect(await c.next('hello')).toEqual({ t: 'hello', v: WIRE_VERSION, min: WIRE_VERSION_MIN, agent: identity.agentId, incarnation: identity.incarnation, newest: 3, software: 'test', run: expect.any(String), attempt: 1 });
+    expect(await c.next('hello')).toEqual({
+      t: 'hello',
+      v: WIRE_VERSION,
+      min: WIRE_VERSION_MIN,
+      agent: identity.agentId,
+      incarnation: identity.incarnation,
+      newest: 3,
+      software: 'test',
+      run: expect.any(String),
+      attempt: 1,
+    });
     expect(new AgentIdentity(db).incarnation).toBe(identity.incarnation); // kept in the database
   });
 
@@ -205,12 +230,25 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     link.start(abort.signal);
     const c0 = await hub.connection(0);
     await c0.next('hello');
-    c0.ws.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+    c0.ws.close(
+      CloseCodes.DUPLICATE_AGENT,
+      'another copy of this agent (same database) is connected to the hub: this one is refused',
+    );
 
     const c1 = await hub.connection(1);
     await c1.next('hello');
-    expect(link.info()).toMatchObject({ connected: false, refused: { code: 'TB_DUPLICATE_AGENT', reason: expect.stringMatching(/another copy/), at: new Date(T0).toISOString() } });
-    expect(logged.find((l) => l.code === 'TB_DUPLICATE_AGENT')).toMatchObject({ level: 50, msg: expect.stringMatching(/another copy of this agent/) });
+    expect(link.info()).toMatchObject({
+      connected: false,
+      refused: {
+        code: 'TB_DUPLICATE_AGENT',
+        reason: expect.stringMatching(/another copy/),
+        at: new Date(T0).toISOString(),
+      },
+    });
+    expect(logged.find((l) => l.code === 'TB_DUPLICATE_AGENT')).toMatchObject({
+      level: 50,
+      msg: expect.stringMatching(/another copy of this agent/),
+    });
     expect(seqs()).toEqual([1]);
 
     c1.send(welcome(0));

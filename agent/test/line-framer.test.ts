@@ -3,7 +3,8 @@ import { LineFramer } from '../src/gateway/framing/line.js';
 
 const framer = (over: Partial<ConstructorParameters<typeof LineFramer>[0]> = {}) =>
   new LineFramer({ terminator: '\n', maxFrameBytes: 16, interByteTimeoutMs: 0, ...over });
-const frames = (outs: ReturnType<LineFramer['push']>) => outs.map((o) => (o.kind === 'frame' ? o.payload.toString() : o.kind === 'error' ? `!${o.code}` : `!${o.kind}`));
+const frames = (outs: ReturnType<LineFramer['push']>) =>
+  outs.map((o) => (o.kind === 'frame' ? o.payload.toString() : o.kind === 'error' ? `!${o.code}` : `!${o.kind}`));
 
 describe('LineFramer', () => {
   it('splits on the terminator across chunk boundaries and drops CR and empty lines', () => {

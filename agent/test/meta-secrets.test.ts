@@ -18,8 +18,15 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Every byte of every file in the data directory (the database, its WAL, anything else), as text. */
-const bytesOnDisk = (): string => readdirSync(dir).map((f) => readFileSync(join(dir, f)).toString('latin1')).join('\n');
-const cardKeyForms = [CARD_KEY, Buffer.from(CARD_KEY, 'base64url').toString('latin1'), Buffer.from(CARD_KEY, 'base64url').toString('hex')];
+const bytesOnDisk = (): string =>
+  readdirSync(dir)
+    .map((f) => readFileSync(join(dir, f)).toString('latin1'))
+    .join('\n');
+const cardKeyForms = [
+  CARD_KEY,
+  Buffer.from(CARD_KEY, 'base64url').toString('latin1'),
+  Buffer.from(CARD_KEY, 'base64url').toString('hex'),
+];
 
 describe("secrets in the agent's meta table", () => {
   it('are sealed: neither the API key nor the card key is anywhere in the files, and both read back with the config key', () => {
@@ -43,7 +50,11 @@ describe("secrets in the agent's meta table", () => {
   it('left in clear by an older version, are sealed on start and their clear bytes are gone from the database and its WAL', () => {
     const db = openAgentDb(dir);
     // what an older agent wrote
-    setMeta(db, 'api_key', JSON.stringify({ id: 'tbk_zyxwvtsr', secret: ROTATED, storedAt: '2026-11-27T10:00:00.000Z' }));
+    setMeta(
+      db,
+      'api_key',
+      JSON.stringify({ id: 'tbk_zyxwvtsr', secret: ROTATED, storedAt: '2026-11-27T10:00:00.000Z' }),
+    );
     setMeta(db, 'card_key', CARD_KEY);
     db.pragma('wal_checkpoint(PASSIVE)'); // some of it in the database file, some still in the WAL
     setMeta(db, 'card_key', CARD_KEY);

@@ -30,7 +30,9 @@ let upgrades = 0;
 beforeAll(async () => {
   server = createServer({ cert, key }, (req, res) => {
     requests.push(`${req.method} ${req.url}`);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accessToken: 'tok', tokenType: 'Bearer', expiresIn: 900 }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ accessToken: 'tok', tokenType: 'Bearer', expiresIn: 900 }));
   });
   wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
@@ -56,8 +58,15 @@ describe('hub.fingerprint', () => {
   });
 
   it('the config takes it for wss:// hubs only, and names the key when it is wrong', () => {
-    const base = { store: 'S1', dataDir: '/tmp/x', registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 7410 } }] };
-    const ok = parseAgentConfig({ ...base, hub: { url: 'wss://hub.example:7400', apiKey: 'tbk_0123456789', fingerprint: FP.toLowerCase() } });
+    const base = {
+      store: 'S1',
+      dataDir: '/tmp/x',
+      registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 7410 } }],
+    };
+    const ok = parseAgentConfig({
+      ...base,
+      hub: { url: 'wss://hub.example:7400', apiKey: 'tbk_0123456789', fingerprint: FP.toLowerCase() },
+    });
     expect(ok.hub.fingerprint).toBe(FP);
     const problems = (hub: Record<string, unknown>): string[] => {
       try {
@@ -67,8 +76,12 @@ describe('hub.fingerprint', () => {
         return (err as TbError).details?.problems as string[];
       }
     };
-    expect(problems({ url: 'wss://hub.example:7400', fingerprint: 'abc' })).toEqual([expect.stringMatching(/^hub\.fingerprint: .*SHA-256 fingerprint/)]);
-    expect(problems({ url: 'ws://127.0.0.1:7400', fingerprint: FP })).toEqual([expect.stringMatching(/^hub\.fingerprint: expected wss:\/\/ hub URLs only/)]);
+    expect(problems({ url: 'wss://hub.example:7400', fingerprint: 'abc' })).toEqual([
+      expect.stringMatching(/^hub\.fingerprint: .*SHA-256 fingerprint/),
+    ]);
+    expect(problems({ url: 'ws://127.0.0.1:7400', fingerprint: FP })).toEqual([
+      expect.stringMatching(/^hub\.fingerprint: expected wss:\/\/ hub URLs only/),
+    ]);
   });
 
   it('the token request goes to the pinned certificate (no CA, another host name) and is refused before sending to any other', async () => {
@@ -78,11 +91,13 @@ describe('hub.fingerprint', () => {
     // without the pin: the CA check refuses it (self-signed)
     await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: {} })).rejects.toThrow(/self.signed|certificate/i);
     // another pin: refused, and the request never reached the server
-    await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: { fingerprint: OTHER } })).rejects.toThrow(/not the pinned/);
+    await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: { fingerprint: OTHER } })).rejects.toThrow(
+      /not the pinned/,
+    );
     expect(requests).toEqual(['POST /v1/token']);
   });
 
-  it('the WebSocket (the agent\'s hub link passes the same agent) opens to the pinned certificate only', async () => {
+  it("the WebSocket (the agent's hub link passes the same agent) opens to the pinned certificate only", async () => {
     const open = (tls: ClientTls): Promise<string> =>
       new Promise((ok, fail) => {
         const ws = new WebSocket(`${wsUrl}/v1/agent`, { agent: pinnedAgentFor(tls) });

@@ -22,8 +22,19 @@ import { exchangeLines } from './tcp-lines.js';
  */
 const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
 const log = createLogger({ name: 'test', level: 'silent' });
-const offline: HubAuthorizer = { connected: false, authorize: () => Promise.reject(new Error('offline')), lookupReceipt: () => Promise.reject(new Error('offline')), override: () => Promise.reject(new Error('offline')) };
-const oneLine = (b: Buffer | string) => Buffer.from(b.toString().replace(/<!--[\s\S]*?-->/g, '').replace(/\r?\n\s*/g, ''));
+const offline: HubAuthorizer = {
+  connected: false,
+  authorize: () => Promise.reject(new Error('offline')),
+  lookupReceipt: () => Promise.reject(new Error('offline')),
+  override: () => Promise.reject(new Error('offline')),
+};
+const oneLine = (b: Buffer | string) =>
+  Buffer.from(
+    b
+      .toString()
+      .replace(/<!--[\s\S]*?-->/g, '')
+      .replace(/\r?\n\s*/g, ''),
+  );
 
 let dir: string;
 let db: Db;
@@ -39,8 +50,17 @@ beforeEach(async () => {
   outbox = new Outbox(db, now);
   ({ core } = storeCoreOn(db, offline, log, { outbox, now }));
   const transport = new TcpServerTransport({ host: '127.0.0.1', port: 0, maxConnections: 2, log });
-  const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Berlin' }));
-  endpoint = new RegisterEndpoint('pos-1', transport, () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }), codec, core, log);
+  const codec = new PoslogCodec(
+    PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Berlin' }),
+  );
+  endpoint = new RegisterEndpoint(
+    'pos-1',
+    transport,
+    () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }),
+    codec,
+    core,
+    log,
+  );
   await endpoint.start();
   port = transport.port()!;
 });
@@ -59,8 +79,14 @@ const saleDoc = (seq: number, amount: string) =>
 
 describe('POSLog till settlement → day.close', () => {
   it('is acked and enqueued as one day.close event (source register) with the receipts forwarded that day', async () => {
-    const replies = await exchange([saleDoc(501, '5.00'), saleDoc(502, '20.00'), oneLine(readFileSync(GOLDEN + 'till-settle.xml'))]);
-    expect(replies[2]).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" WorkstationID="1" SequenceNumber="9001"\/><\/TillbridgeReply>$/);
+    const replies = await exchange([
+      saleDoc(501, '5.00'),
+      saleDoc(502, '20.00'),
+      oneLine(readFileSync(GOLDEN + 'till-settle.xml')),
+    ]);
+    expect(replies[2]).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" WorkstationID="1" SequenceNumber="9001"\/><\/TillbridgeReply>$/,
+    );
     const closes = outbox.after(0, 100).filter((r) => r.kind === 'day.close');
     expect(closes).toHaveLength(1);
     expect(closes[0]!.register).toBe('pos-1');
@@ -73,7 +99,10 @@ describe('POSLog till settlement → day.close', () => {
       currency: 'EUR',
       sales: { count: 2, amount: 2500 },
       returns: { count: 1, amount: 1000 },
-      tenders: [{ kind: 'cash', amount: 500 }, { kind: 'card', amount: 1000 }],
+      tenders: [
+        { kind: 'cash', amount: 500 },
+        { kind: 'card', amount: 1000 },
+      ],
       receipts: ['S002-1-501-20261127', 'S002-1-502-20261127'],
       authorizations: [],
     });
@@ -84,10 +113,16 @@ describe('POSLog till settlement → day.close', () => {
   });
 
   it('refuses a settlement without its business day, naming the element, and enqueues nothing', async () => {
-    const doc = oneLine(readFileSync(GOLDEN + 'till-settle.xml', 'utf8').replace('<BusinessDayDate>2026-11-27</BusinessDayDate>', ''));
-    const bad = oneLine(readFileSync(GOLDEN + 'till-settle.xml', 'utf8').replace('<Count>2</Count>', '<Count>-2</Count>'));
+    const doc = oneLine(
+      readFileSync(GOLDEN + 'till-settle.xml', 'utf8').replace('<BusinessDayDate>2026-11-27</BusinessDayDate>', ''),
+    );
+    const bad = oneLine(
+      readFileSync(GOLDEN + 'till-settle.xml', 'utf8').replace('<Count>2</Count>', '<Count>-2</Count>'),
+    );
     const [missing, negative, sale] = await exchange([doc, bad, saleDoc(503, '1.00')]);
-    expect(missing).toContain('<Error Code="TB_INVALID">Transaction 1: BusinessDayDate: a till settlement needs the business day it closes');
+    expect(missing).toContain(
+      '<Error Code="TB_INVALID">Transaction 1: BusinessDayDate: a till settlement needs the business day it closes',
+    );
     expect(negative).toContain('TillSettle/Sales/Count: expected a whole number');
     expect(sale).toContain('<Ack '); // the connection still works
     expect(outbox.after(0, 100).map((r) => r.kind)).toEqual(['sale']);

@@ -45,7 +45,14 @@ async function start(): Promise<{ port: number; core: Recorder; logs: () => stri
   const transport = new TcpServerTransport({ host: '127.0.0.1', port: 0, maxConnections: 2, log });
   const core = new Recorder();
   const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR' }));
-  const endpoint = new RegisterEndpoint('pos-1', transport, () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }), codec, core, log);
+  const endpoint = new RegisterEndpoint(
+    'pos-1',
+    transport,
+    () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }),
+    codec,
+    core,
+    log,
+  );
   await endpoint.start();
   stops.push(() => endpoint.stop());
   return { port: transport.port()!, core, logs: () => logged };
@@ -62,11 +69,16 @@ describe('poslog codec in the register endpoint', () => {
     const pan = oneLine(readFileSync(GOLDEN + 'full-pan-sale.xml'));
     const garbage = Buffer.from('<POSLog><Transaction></POSLog>');
     const replies = await exchange(port, [small, pan, garbage], 3);
-    expect(replies[0]).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" Receipt="9-34-161-20170930" WorkstationID="34" SequenceNumber="161"\/><\/TillbridgeReply>$/);
+    expect(replies[0]).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" Receipt="9-34-161-20170930" WorkstationID="34" SequenceNumber="161"\/><\/TillbridgeReply>$/,
+    );
     expect(replies[1]).toContain('Receipt="S004-1-9-20261127"');
     expect(replies[2]).toMatch(/<Error Code="TB_MALFORMED">not well-formed XML \(line 1, column \d+\)<\/Error>/);
     expect(core.seen.map((m) => m.type)).toEqual(['sale', 'sale']);
-    expect(core.seen[0]).toMatchObject({ receipt: '9-34-161-20170930', lines: [{ line: 1, sku: '00000000067591', qty: 0.42, unitPrice: 299 }] });
+    expect(core.seen[0]).toMatchObject({
+      receipt: '9-34-161-20170930',
+      lines: [{ line: 1, sku: '00000000067591', qty: 0.42, unitPrice: 299 }],
+    });
     expect(core.seen[1]).toMatchObject({ tenders: [{ kind: 'card', amount: 1999, pan: '411111******1111' }] });
     expect(JSON.stringify(core.seen)).not.toContain('4111111111111111');
     expect(logs()).not.toContain('4111111111111111');
@@ -76,7 +88,9 @@ describe('poslog codec in the register endpoint', () => {
   it('answers a track-data document with TB_CARD_DATA and nothing reaches the store core', async () => {
     const { port, core, logs } = await start();
     const [reply] = await exchange(port, [oneLine(readFileSync(GOLDEN + 'track-data-sale.xml'))], 1);
-    expect(reply).toMatch(/<Error Id="[0-9a-f-]{36}" Code="TB_CARD_DATA" Receipt="S004-1-10-20261127" WorkstationID="1" SequenceNumber="10">tenders\[0\]\.pan refused/);
+    expect(reply).toMatch(
+      /<Error Id="[0-9a-f-]{36}" Code="TB_CARD_DATA" Receipt="S004-1-10-20261127" WorkstationID="1" SequenceNumber="10">tenders\[0\]\.pan refused/,
+    );
     expect(reply).not.toContain('4111111111111111');
     expect(core.seen).toEqual([]);
     expect(logs()).not.toContain('4111111111111111');

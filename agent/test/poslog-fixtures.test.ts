@@ -33,13 +33,14 @@ function canonical(msg: unknown): Record<string, unknown> {
   const r = toCanonical(structuredClone(msg));
   expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
   if (!r.ok) throw new Error(r.message);
-  return r.message as unknown as Record<string, unknown>;
+  return r.message;
 }
 
 beforeAll(() => {
   if (!existsSync(FIXTURES)) throw new Error(`the public POSLog fixtures are missing: expected them in ${FIXTURES}`);
   const present = readdirSync(FIXTURES);
-  for (const name of ALL) if (!present.includes(name)) throw new Error(`public POSLog fixture missing: ${join(FIXTURES, name)}`);
+  for (const name of ALL)
+    if (!present.includes(name)) throw new Error(`public POSLog fixture missing: ${join(FIXTURES, name)}`);
 });
 
 describe('poslog codec on the public fixtures', () => {
@@ -61,7 +62,12 @@ describe('poslog codec on the public fixtures', () => {
   it('NCR ACS sale with a manufacturer coupon: 12 lines, weights, a price override, coupon + card = grand total', () => {
     const msgs = decode(NCR_COUPON);
     expect(msgs).toHaveLength(1);
-    const sale = canonical(msgs[0]) as { receipt: string; at: string; lines: { line: number; sku: string; qty: number; unitPrice: number }[]; tenders: { kind: string; amount: number }[] };
+    const sale = canonical(msgs[0]) as {
+      receipt: string;
+      at: string;
+      lines: { line: number; sku: string; qty: number; unitPrice: number }[];
+      tenders: { kind: string; amount: number }[];
+    };
     expect(sale.receipt).toBe('9-1-36-20181123');
     expect(sale.at).toBe('2018-11-23T08:05:12Z');
     expect(sale.lines.map((l) => l.line)).toEqual([2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]);
@@ -99,18 +105,36 @@ describe('poslog codec on the public fixtures', () => {
   it('DigitalReceipt return resolves to the DigitalReceipt sale: same receipt, the item named by sku', () => {
     const [sale] = decode(DR_SALE);
     const msgs = decode(DR_RETURN);
-    expect(msgs).toEqual([{ type: 'return.request', id: expect.any(String), receipt: '1281111260543493', lines: [{ sku: '923048', qty: 1, reason: 'NA' }] }]);
+    expect(msgs).toEqual([
+      {
+        type: 'return.request',
+        id: expect.any(String),
+        receipt: '1281111260543493',
+        lines: [{ sku: '923048', qty: 1, reason: 'NA' }],
+      },
+    ]);
     expect(msgs[0]!.receipt).toBe(sale!.receipt);
     expect((sale!.lines as { sku: string }[]).some((l) => l.sku === '923048')).toBe(true);
-    expect(canonical(msgs[0])).toMatchObject({ receipt: '1281111260543493', lines: [{ sku: '923048', qty: 1, reason: 'NA', disposition: 'restock' }] });
+    expect(canonical(msgs[0])).toMatchObject({
+      receipt: '1281111260543493',
+      lines: [{ sku: '923048', qty: 1, reason: 'NA', disposition: 'restock' }],
+    });
     // se:ReceiptCode / se:ReceiptCodeLink win whatever the receiptKey
-    expect(decode(DR_RETURN, codec({ receiptKey: 'transaction-id' }))[0]!.receipt).toBe(decode(DR_SALE, codec({ receiptKey: 'transaction-id' }))[0]!.receipt);
+    expect(decode(DR_RETURN, codec({ receiptKey: 'transaction-id' }))[0]!.receipt).toBe(
+      decode(DR_SALE, codec({ receiptKey: 'transaction-id' }))[0]!.receipt,
+    );
   });
 
   it('DigitalReceipt supermarket copy: 22 sale lines with weights, 5-decimal amounts, the base64 PAN decoded to its masked form', () => {
     const msgs = decode(DR_CARD, codec({ timeZone: 'Europe/Stockholm' }));
     expect(msgs).toHaveLength(1);
-    const sale = canonical(msgs[0]) as { receipt: string; at: string; currency: string; lines: { line: number; sku: string; qty: number; unitPrice: number }[]; tenders: unknown[] };
+    const sale = canonical(msgs[0]) as {
+      receipt: string;
+      at: string;
+      currency: string;
+      lines: { line: number; sku: string; qty: number; unitPrice: number }[];
+      tenders: unknown[];
+    };
     expect(sale.receipt).toBe('276992-2-12201-20160529'); // no BusinessDayDate: the date of its ReceiptDateTime
     expect(sale.at).toBe('2016-05-29T13:53:12+02:00');
     expect(sale.currency).toBe('SEK');
@@ -118,7 +142,9 @@ describe('poslog codec on the public fixtures', () => {
     expect(sale.lines.map((l) => l.line)).not.toContain(5); // a Discount line item
     expect(sale.lines[0]).toEqual({ line: 1, sku: '2317438900009', qty: 1.295, unitPrice: 990 });
     expect(sale.lines.find((l) => l.line === 22)).toEqual({ line: 22, sku: '7310072766203', qty: 4, unitPrice: 3095 });
-    expect(sale.lines.filter((l) => !Number.isInteger(l.qty)).map((l) => l.qty)).toEqual([1.295, 0.935, 0.38, 0.79, 0.38]);
+    expect(sale.lines.filter((l) => !Number.isInteger(l.qty)).map((l) => l.qty)).toEqual([
+      1.295, 0.935, 0.38, 0.79, 0.38,
+    ]);
     expect(sale.tenders).toEqual([{ kind: 'card', amount: 70447, pan: '************4044' }]);
   });
 

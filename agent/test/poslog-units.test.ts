@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatMinor, formatQuantity, parseDecimal, toMilli, toMinorUnits } from '../src/gateway/codecs/poslog/amounts.js';
+import {
+  formatMinor,
+  formatQuantity,
+  parseDecimal,
+  toMilli,
+  toMinorUnits,
+} from '../src/gateway/codecs/poslog/amounts.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 import { localDay, normaliseTimestamp, zoneResolver, type ZoneResolver } from '../src/gateway/codecs/poslog/time.js';
 
@@ -24,9 +30,12 @@ describe('poslog amounts', () => {
     expect(toMinorUnits(text, digits)).toBe(minor);
   });
 
-  it.each(['', '.', '-', '1,50', '1e3', '0x10', '1.23456789', '12 34', 'NaN', '1234567890123456'])('refuses %j', (text) => {
-    expect(toMinorUnits(text, 2)).toBeUndefined();
-  });
+  it.each(['', '.', '-', '1,50', '1e3', '0x10', '1.23456789', '12 34', 'NaN', '1234567890123456'])(
+    'refuses %j',
+    (text) => {
+      expect(toMinorUnits(text, 2)).toBeUndefined();
+    },
+  );
 
   it('keeps exact thousandths of quantities', () => {
     expect(toMilli('0.42')).toBe(420n);
@@ -51,7 +60,7 @@ describe('poslog amounts', () => {
 });
 
 describe('poslog date-times', () => {
-  const z = zoneResolver('Z') as ZoneResolver;
+  const z = zoneResolver('Z')!;
   it.each([
     ['2017-10-01T02:01:31', '2017-10-01T02:01:31Z'],
     ['2017-12-05T21:52:33+01:00', '2017-12-05T21:52:33+01:00'],
@@ -69,12 +78,18 @@ describe('poslog date-times', () => {
     expect(normaliseTimestamp(text, z)).toBe(iso);
   });
 
-  it.each(['2023-02-29', '2024-13-01T00:00:00', '2024-10-15T24:00:00', '2024-10-15T10:60:00', '2024-10-15T10:00:00+15:00', '15.10.2024 10:00', '2024-10-15T10:00:00 CET', ''])(
-    'refuses %j',
-    (text) => {
-      expect(normaliseTimestamp(text, z)).toBeUndefined();
-    },
-  );
+  it.each([
+    '2023-02-29',
+    '2024-13-01T00:00:00',
+    '2024-10-15T24:00:00',
+    '2024-10-15T10:60:00',
+    '2024-10-15T10:00:00+15:00',
+    '15.10.2024 10:00',
+    '2024-10-15T10:00:00 CET',
+    '',
+  ])('refuses %j', (text) => {
+    expect(normaliseTimestamp(text, z)).toBeUndefined();
+  });
 
   it('gives zone-less times the offset in force in an IANA zone, summer time included', () => {
     const ny = zoneResolver('America/New_York')!;
@@ -99,14 +114,21 @@ describe('poslog date-times', () => {
   });
 
   it('knows which zones it can use', () => {
-    for (const ok of ['Z', 'UTC', '+01:00', '-0330', '+14:00', 'Europe/Stockholm']) expect(zoneResolver(ok), ok).toBeDefined();
-    for (const bad of ['', '+15:00', '01:00', 'Mars/Olympus_Mons', 'CET; rm -rf', '+1:00']) expect(zoneResolver(bad), bad).toBeUndefined();
+    for (const ok of ['Z', 'UTC', '+01:00', '-0330', '+14:00', 'Europe/Stockholm'])
+      expect(zoneResolver(ok), ok).toBeDefined();
+    for (const bad of ['', '+15:00', '01:00', 'Mars/Olympus_Mons', 'CET; rm -rf', '+1:00'])
+      expect(zoneResolver(bad), bad).toBeUndefined();
   });
 });
 
 describe('PoslogCodecConfigSchema', () => {
   it("fills in the defaults; no timeZone means the host's zone, which the agent supplies", () => {
-    expect(PoslogCodecConfigSchema.parse({ type: 'poslog' })).toEqual({ type: 'poslog', minorUnitDigits: 2, receiptKey: 'sequence', maxTransactions: 200 });
+    expect(PoslogCodecConfigSchema.parse({ type: 'poslog' })).toEqual({
+      type: 'poslog',
+      minorUnitDigits: 2,
+      receiptKey: 'sequence',
+      maxTransactions: 200,
+    });
     const zoneless = Buffer.from(
       '<POSLog><Transaction><RetailStoreID>1</RetailStoreID><WorkstationID>2</WorkstationID><SequenceNumber>3</SequenceNumber><EndDateTime>2026-07-01T23:30:00</EndDateTime><CurrencyCode>EUR</CurrencyCode><RetailTransaction><LineItem><Sale><ItemID>A</ItemID><RegularSalesUnitPrice>1</RegularSalesUnitPrice></Sale></LineItem></RetailTransaction></Transaction></POSLog>',
     );
@@ -121,7 +143,15 @@ describe('PoslogCodecConfigSchema', () => {
   });
 
   it('refuses unknown keys and says what each bad key expects', () => {
-    const r = PoslogCodecConfigSchema.safeParse({ type: 'poslog', defaultCurrency: 'eur', minorUnitDigits: 7, timeZone: 'Mars/Base', receiptKey: 'guid', maxTransactions: 0, extra: 1 });
+    const r = PoslogCodecConfigSchema.safeParse({
+      type: 'poslog',
+      defaultCurrency: 'eur',
+      minorUnitDigits: 7,
+      timeZone: 'Mars/Base',
+      receiptKey: 'guid',
+      maxTransactions: 0,
+      extra: 1,
+    });
     expect(r.success).toBe(false);
     const text = JSON.stringify(r.error?.issues.map((i) => [i.path.join('.'), i.message]));
     expect(text).toContain('an ISO 4217 code such as \\"EUR\\"');

@@ -2,7 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, TbCodes, TbError, type AuthorizeRequestBody, type AuthorizeResult, type OverrideBody, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionEventBody, type ReturnDecisionReply } from '@tillbridge/shared';
+import {
+  createLogger,
+  TbCodes,
+  TbError,
+  type AuthorizeRequestBody,
+  type AuthorizeResult,
+  type OverrideBody,
+  type ReceiptLookupBody,
+  type ReceiptLookupResult,
+  type ReturnDecisionEventBody,
+  type ReturnDecisionReply,
+} from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { StoreCore } from '../src/core/store-core.js';
@@ -30,12 +41,23 @@ class FakeHub implements HubAuthorizer {
       allowedTenders: ['cash'],
       conditions: [],
       policyVersion: 0,
-      receipt: { receipt: body.receipt ?? '', store: this.saleStore, currency: 'EUR', lines: [{ line: 1, sku: 'OTHER', qty: 1, unitPrice: 700 }] },
+      receipt: {
+        receipt: body.receipt ?? '',
+        store: this.saleStore,
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'OTHER', qty: 1, unitPrice: 700 }],
+      },
     });
   }
   lookupReceipt(body: ReceiptLookupBody): Promise<ReceiptLookupResult> {
     this.lookups.push(body);
-    return Promise.resolve({ receipt: body.receipt ?? '', found: false, lines: [], code: 'receipt_ambiguous', matches: [{ receipt: body.receipt ?? '', store: 'S2', at: '2026-11-27T09:00:00Z' }] });
+    return Promise.resolve({
+      receipt: body.receipt ?? '',
+      found: false,
+      lines: [],
+      code: 'receipt_ambiguous',
+      matches: [{ receipt: body.receipt ?? '', store: 'S2', at: '2026-11-27T09:00:00Z' }],
+    });
   }
   override(_body: OverrideBody): Promise<AuthorizeResult> {
     return Promise.reject(new Error('not used'));
@@ -49,7 +71,15 @@ let hub: FakeHub;
 let core: StoreCore;
 let outbox: Outbox;
 
-const sale = (id: string, receipt: string) => ({ type: 'sale' as const, id, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'MINE', qty: 2, unitPrice: 1000 }], tenders: [] });
+const sale = (id: string, receipt: string) => ({
+  type: 'sale' as const,
+  id,
+  receipt,
+  at: '2026-11-27T10:00:00Z',
+  currency: 'EUR',
+  lines: [{ line: 1, sku: 'MINE', qty: 2, unitPrice: 1000 }],
+  tenders: [],
+});
 const request = (id: string, receipt: string, originalStore?: string) => ({
   type: 'return.request' as const,
   id,
@@ -57,7 +87,11 @@ const request = (id: string, receipt: string, originalStore?: string) => ({
   ...(originalStore !== undefined ? { originalStore } : {}),
   lines: [{ line: 1, qty: 1, disposition: 'restock' as const }],
 });
-const decisions = (): ReturnDecisionEventBody[] => outbox.after(0, 100).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as ReturnDecisionEventBody);
+const decisions = (): ReturnDecisionEventBody[] =>
+  outbox
+    .after(0, 100)
+    .filter((r) => r.kind === 'return.decision')
+    .map((r) => JSON.parse(r.body) as ReturnDecisionEventBody);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'tb-rcpt-'));
@@ -79,7 +113,13 @@ describe('receipts of one store and another', () => {
     const reply = await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: '1001', originalStore: 'S2' });
     expect(hub.lookups[0]).toMatchObject({ receipt: '1001', originalStore: 'S2' });
     // an ambiguous number reaches the register with its code and the stores that issued it
-    expect(reply).toMatchObject({ type: 'receipt', found: false, source: 'hub', code: 'receipt_ambiguous', matches: [{ store: 'S2' }] });
+    expect(reply).toMatchObject({
+      type: 'receipt',
+      found: false,
+      source: 'hub',
+      code: 'receipt_ambiguous',
+      matches: [{ store: 'S2' }],
+    });
   });
 
   it('offline, decides only on this store’s own receipt, and says in the decision which store the register named', async () => {
@@ -106,8 +146,15 @@ describe('receipts of one store and another', () => {
     hub.connected = true;
     await core.handle('R1', request('q3', '1001', 'S2'));
     hub.connected = false;
-    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: '1001' })).toMatchObject({ found: true, source: 'local', store: 'S1', lines: [{ sku: 'MINE' }] });
-    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l2', receipt: '1001', originalStore: 'S2' })).toMatchObject({ found: false, source: 'local' });
+    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: '1001' })).toMatchObject({
+      found: true,
+      source: 'local',
+      store: 'S1',
+      lines: [{ sku: 'MINE' }],
+    });
+    expect(
+      await core.handle('R1', { type: 'receipt.lookup', id: 'l2', receipt: '1001', originalStore: 'S2' }),
+    ).toMatchObject({ found: false, source: 'local' });
   });
 });
 
@@ -116,21 +163,53 @@ describe('a legacy record profile', () => {
     const profile = loadProfile({
       name: 'tiny',
       format: 'fixed',
-      request: { recordSeparator: '\n', messages: { P: { type: 'receipt.lookup', fields: { id: { columns: [2, 4] }, receipt: { columns: [6, 6] }, originalStore: { columns: [12, 4] } } } } },
+      request: {
+        recordSeparator: '\n',
+        messages: {
+          P: {
+            type: 'receipt.lookup',
+            fields: { id: { columns: [2, 4] }, receipt: { columns: [6, 6] }, originalStore: { columns: [12, 4] } },
+          },
+        },
+      },
       reply: {
         records: {
           ack: { code: 'A', fields: [{ columns: [2, 4], from: 'id' }] },
           error: { code: 'E', fields: [{ columns: [2, 4], from: 'id' }] },
-          receipt: { code: 'R', fields: [{ columns: [2, 4], from: 'id' }, { columns: [6, 20], from: 'code' }] },
+          receipt: {
+            code: 'R',
+            fields: [
+              { columns: [2, 4], from: 'id' },
+              { columns: [6, 20], from: 'code' },
+            ],
+          },
         },
       },
     });
     const codec = new FixedCodec(profile);
     const named = codec.decode(Buffer.from('P00011001  S2  ', 'latin1'));
-    expect(named).toMatchObject({ kind: 'messages', messages: [{ type: 'receipt.lookup', id: '0001', receipt: '1001', originalStore: 'S2' }] });
+    expect(named).toMatchObject({
+      kind: 'messages',
+      messages: [{ type: 'receipt.lookup', id: '0001', receipt: '1001', originalStore: 'S2' }],
+    });
     const unnamed = codec.decode(Buffer.from('P00021001      ', 'latin1'));
     expect(unnamed.kind === 'messages' && unnamed.messages[0]).not.toHaveProperty('originalStore');
-    const out = codec.encode([{ type: 'receipt', id: '0002', receipt: '1001', found: false, source: 'hub', lines: [], code: 'receipt_ambiguous' }], undefined).toString('latin1');
+    const out = codec
+      .encode(
+        [
+          {
+            type: 'receipt',
+            id: '0002',
+            receipt: '1001',
+            found: false,
+            source: 'hub',
+            lines: [],
+            code: 'receipt_ambiguous',
+          },
+        ],
+        undefined,
+      )
+      .toString('latin1');
     expect(out).toContain('R0002receipt_ambiguous');
   });
 });

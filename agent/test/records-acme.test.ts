@@ -29,9 +29,28 @@ describe('acme-ecr-400 (delimited): golden request frames', () => {
       { line: 2, sku: 'MUG-LOGO', qty: 1, unitPrice: 899 },
       { line: 3, sku: 'BANANAS', qty: 0.42, unitPrice: 349 },
     ];
-    const base = { type: 'sale', id: '000123', receipt: '0001-000123', at: '2026-11-27T10:15:00+01:00', currency: 'EUR', lines };
-    expect(raw).toEqual({ ...base, tenders: [{ kind: 'cash', amount: 1000 }, { kind: 'card', amount: 4044, pan: '4111111111111111' }] });
-    expect(canonical).toEqual({ ...base, tenders: [{ kind: 'cash', amount: 1000 }, { kind: 'card', amount: 4044, pan: '411111******1111' }] });
+    const base = {
+      type: 'sale',
+      id: '000123',
+      receipt: '0001-000123',
+      at: '2026-11-27T10:15:00+01:00',
+      currency: 'EUR',
+      lines,
+    };
+    expect(raw).toEqual({
+      ...base,
+      tenders: [
+        { kind: 'cash', amount: 1000 },
+        { kind: 'card', amount: 4044, pan: '4111111111111111' },
+      ],
+    });
+    expect(canonical).toEqual({
+      ...base,
+      tenders: [
+        { kind: 'cash', amount: 1000 },
+        { kind: 'card', amount: 4044, pan: '411111******1111' },
+      ],
+    });
   });
 
   it('a summer sale gets the summer offset of the profile time zone', () => {
@@ -67,13 +86,24 @@ describe('acme-ecr-400 (delimited): golden request frames', () => {
 
   it('a cancel, a status report and a receipt lookup', () => {
     expect(one(`X|000127|${AUTH}`).canonical).toEqual({ type: 'return.cancel', id: '000127', authorization: AUTH });
-    expect(one('Q|000128|2|PAPER LOW').canonical).toEqual({ type: 'status', id: '000128', state: 'paper_low', detail: 'PAPER LOW' });
+    expect(one('Q|000128|2|PAPER LOW').canonical).toEqual({
+      type: 'status',
+      id: '000128',
+      state: 'paper_low',
+      detail: 'PAPER LOW',
+    });
     expect(one('Q|000129|0|').canonical).toEqual({ type: 'status', id: '000129', state: 'ready' });
-    expect(one('P|000130|0001-000123').canonical).toEqual({ type: 'receipt.lookup', id: '000130', receipt: '0001-000123' });
+    expect(one('P|000130|0001-000123').canonical).toEqual({
+      type: 'receipt.lookup',
+      id: '000130',
+      receipt: '0001-000123',
+    });
   });
 
   it('reads Latin-1 text', () => {
-    expect(codec.decode(Buffer.from('P|000131|K\xc4SE-0001', 'latin1'))).toMatchObject({ messages: [{ receipt: 'KÄSE-0001' }] });
+    expect(codec.decode(Buffer.from('P|000131|K\xc4SE-0001', 'latin1'))).toMatchObject({
+      messages: [{ receipt: 'KÄSE-0001' }],
+    });
   });
 });
 
@@ -111,10 +141,17 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
   });
 
   it('error, with and without the id, the message cut to 40 characters', () => {
-    expect(enc({ type: 'error', id: '000123', code: TbCodes.INVALID, message: 'lines[0].qty: expected a positive quantity' })).toEqual(
-      bytes('E|000123|11|lines[0].qty: expected a positive quanti'),
-    );
-    expect(enc({ type: 'error', code: TbCodes.FRAME_TOO_LARGE, message: 'frame longer than 4096 bytes discarded' })).toEqual(bytes('E||13|frame longer than 4096 bytes discarded'));
+    expect(
+      enc({
+        type: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'lines[0].qty: expected a positive quantity',
+      }),
+    ).toEqual(bytes('E|000123|11|lines[0].qty: expected a positive quanti'));
+    expect(
+      enc({ type: 'error', code: TbCodes.FRAME_TOO_LARGE, message: 'frame longer than 4096 bytes discarded' }),
+    ).toEqual(bytes('E||13|frame longer than 4096 bytes discarded'));
     expect(enc({ type: 'error', code: 'TB_SOMETHING_NEW', message: 'x' })).toEqual(bytes('E||99|x'));
   });
 
@@ -131,13 +168,24 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
       ],
     };
     const out = enc(found);
-    expect(out).toEqual(Buffer.from('P|000130|0001-000123|Y|2|1|TEE-BLUE-M|2000|1999|1000|3|K\xc4SE|420|349|420', 'latin1'));
+    expect(out).toEqual(
+      Buffer.from('P|000130|0001-000123|Y|2|1|TEE-BLUE-M|2000|1999|1000|3|K\xc4SE|420|349|420', 'latin1'),
+    );
     expect(out.includes(0xc4)).toBe(true);
-    expect(enc({ type: 'receipt', id: '000131', receipt: 'X-1', found: false, source: 'local', lines: [] })).toEqual(bytes('P|000131|X-1|N|0'));
+    expect(enc({ type: 'receipt', id: '000131', receipt: 'X-1', found: false, source: 'local', lines: [] })).toEqual(
+      bytes('P|000131|X-1|N|0'),
+    );
   });
 
   it('a reply that does not fit its layout becomes an error record instead of wrong digits', () => {
-    const tooBig: RegisterReply = { type: 'return.decision', id: '000124', authorization: AUTH, decision: 'approved', mode: 'online', lines: [{ line: 1, approvedQty: 1000, code: 'ok' }] };
+    const tooBig: RegisterReply = {
+      type: 'return.decision',
+      id: '000124',
+      authorization: AUTH,
+      decision: 'approved',
+      mode: 'online',
+      lines: [{ line: 1, approvedQty: 1000, code: 'ok' }],
+    };
     expect(enc(tooBig)).toEqual(bytes('E|000124|90|the return.decision reply does not fit t'));
   });
 
@@ -148,7 +196,8 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
 });
 
 describe('acme-ecr-400 (delimited): malformed records', () => {
-  const SALE = 'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
+  const SALE =
+    'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
   const refuse = (frame: string, expected: DecodeResult, raw: string) => {
     const r = codec.decode(bytes(frame));
     expect(r).toEqual(expected);
@@ -157,28 +206,72 @@ describe('acme-ecr-400 (delimited): malformed records', () => {
   };
 
   it('an unknown type code', () => {
-    refuse('ZZTOP|000123|x', { kind: 'error', code: TbCodes.MALFORMED, message: 'record 1: a type code this profile does not know (messages: S, R, C, X, Q, P)' }, 'ZZTOP');
+    refuse(
+      'ZZTOP|000123|x',
+      {
+        kind: 'error',
+        code: TbCodes.MALFORMED,
+        message: 'record 1: a type code this profile does not know (messages: S, R, C, X, Q, P)',
+      },
+      'ZZTOP',
+    );
   });
 
   it('a wrong field count', () => {
-    refuse(`X|000127|${AUTH}|SECRET-EXTRA`, { kind: 'error', id: '000127', code: TbCodes.MALFORMED, message: 'record 1 (X): 4 fields, expected 3' }, 'SECRET-EXTRA');
+    refuse(
+      `X|000127|${AUTH}|SECRET-EXTRA`,
+      { kind: 'error', id: '000127', code: TbCodes.MALFORMED, message: 'record 1 (X): 4 fields, expected 3' },
+      'SECRET-EXTRA',
+    );
     refuse('X', { kind: 'error', code: TbCodes.MALFORMED, message: 'record 1 (X): 1 field, expected 3' }, '|');
     // the last tender is one field short
-    refuse(SALE.replace('|4111111111111111', ''), { kind: 'error', code: TbCodes.MALFORMED, id: '000123', message: 'record 1 (S): 22 fields, too few for 2 tenders' }, '4044');
+    refuse(
+      SALE.replace('|4111111111111111', ''),
+      {
+        kind: 'error',
+        code: TbCodes.MALFORMED,
+        id: '000123',
+        message: 'record 1 (S): 22 fields, too few for 2 tenders',
+      },
+      '4044',
+    );
     // four lines announced: the tenders' fields are taken as the fourth line, and no tender count is left
-    refuse(SALE.replace('|3|TEE', '|4|TEE'), { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), tenders count at field 20: expected a number of items' }, '4111111111111111');
-    refuse(`${SALE}|SECRET`, { kind: 'error', id: '000123', code: TbCodes.MALFORMED, message: 'record 1 (S): 24 fields, expected 23' }, 'SECRET');
+    refuse(
+      SALE.replace('|3|TEE', '|4|TEE'),
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), tenders count at field 20: expected a number of items',
+      },
+      '4111111111111111',
+    );
+    refuse(
+      `${SALE}|SECRET`,
+      { kind: 'error', id: '000123', code: TbCodes.MALFORMED, message: 'record 1 (S): 24 fields, expected 23' },
+      'SECRET',
+    );
   });
 
   it('a non-numeric amount, naming the record and the field, with the id when it was read', () => {
     refuse(
       SALE.replace('|899|', '|8,99|'),
-      { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), lines[1].unitPrice (field 13): expected digits with 2 implied decimals' },
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), lines[1].unitPrice (field 13): expected digits with 2 implied decimals',
+      },
       '8,99',
     );
     refuse(
       SALE.replace('|4044|', '|40A4|'),
-      { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), tenders[1].amount (field 22): expected digits with 2 implied decimals' },
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), tenders[1].amount (field 22): expected digits with 2 implied decimals',
+      },
       '40A4',
     );
   });
@@ -186,21 +279,66 @@ describe('acme-ecr-400 (delimited): malformed records', () => {
   it('a bad date', () => {
     refuse(
       SALE.replace('20261127', '20261327'),
-      { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm' },
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm',
+      },
       '20261327',
     );
-    refuse(SALE.replace('|1015|', '|2460|'), { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm' }, '2460');
+    refuse(
+      SALE.replace('|1015|', '|2460|'),
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm',
+      },
+      '2460',
+    );
   });
 
   it('a code missing from a value map, a count that is no number or too large', () => {
-    refuse(SALE.replace('|02|4044', '|07|4044'), { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), tenders[1].kind (field 21): expected one of "01", "02", "03"' }, '07');
-    refuse(SALE.replace('|3|TEE', '|x3|TEE'), { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), lines count at field 7: expected a number of items' }, 'x3');
-    refuse('S|000123|0001-000123|20261127|1015|EUR|201', { kind: 'error', id: '000123', code: TbCodes.INVALID, message: 'record 1 (S), lines count: expected at most 200' }, '201');
+    refuse(
+      SALE.replace('|02|4044', '|07|4044'),
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), tenders[1].kind (field 21): expected one of "01", "02", "03"',
+      },
+      '07',
+    );
+    refuse(
+      SALE.replace('|3|TEE', '|x3|TEE'),
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), lines count at field 7: expected a number of items',
+      },
+      'x3',
+    );
+    refuse(
+      'S|000123|0001-000123|20261127|1015|EUR|201',
+      {
+        kind: 'error',
+        id: '000123',
+        code: TbCodes.INVALID,
+        message: 'record 1 (S), lines count: expected at most 200',
+      },
+      '201',
+    );
   });
 
   it('an empty frame and a missing type code', () => {
     refuse('', { kind: 'error', code: TbCodes.MALFORMED, message: 'the frame holds no record' }, 'ZZ');
-    refuse('|000123', { kind: 'error', code: TbCodes.MALFORMED, message: 'record 1: no type code at field 1' }, '000123');
+    refuse(
+      '|000123',
+      { kind: 'error', code: TbCodes.MALFORMED, message: 'record 1: no type code at field 1' },
+      '000123',
+    );
   });
 
   it('values the canonical step refuses are caught there, with the id', () => {

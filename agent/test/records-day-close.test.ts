@@ -23,9 +23,16 @@ const json = (marker: string): unknown => {
   return JSON.parse(m[1]!);
 };
 const log = createLogger({ name: 'test', level: 'silent' });
-const offline: HubAuthorizer = { connected: false, authorize: () => Promise.reject(new Error('offline')), lookupReceipt: () => Promise.reject(new Error('offline')), override: () => Promise.reject(new Error('offline')) };
+const offline: HubAuthorizer = {
+  connected: false,
+  authorize: () => Promise.reject(new Error('offline')),
+  lookupReceipt: () => Promise.reject(new Error('offline')),
+  override: () => Promise.reject(new Error('offline')),
+};
 
-const acme = JSON.parse(readFileSync(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url), 'utf8')) as { request: { messages: Record<string, unknown> } };
+const acme = JSON.parse(
+  readFileSync(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url), 'utf8'),
+) as { request: { messages: Record<string, unknown> } };
 acme.request.messages.Z = json('record: acme-z');
 const codec = new DelimitedCodec(loadProfile(acme));
 
@@ -48,11 +55,16 @@ afterEach(() => {
 /** A frame through the codec, the gateway's validation and the core; the encoded reply. */
 async function send(frame: string): Promise<string> {
   const r = codec.decode(Buffer.from(frame, 'latin1'));
-  if (r.kind !== 'messages') return codec.encode([{ type: 'error', code: r.code, message: r.message }]).toString('latin1');
+  if (r.kind !== 'messages')
+    return codec.encode([{ type: 'error', code: r.code, message: r.message }]).toString('latin1');
   const replies = [];
   for (const m of r.messages) {
     const c = toCanonical(structuredClone(m));
-    replies.push(c.ok ? await core.handle('R7', c.message) : { type: 'error' as const, ...(c.id !== undefined ? { id: c.id } : {}), code: c.code, message: c.message });
+    replies.push(
+      c.ok
+        ? await core.handle('R7', c.message)
+        : { type: 'error' as const, ...(c.id !== undefined ? { id: c.id } : {}), code: c.code, message: c.message },
+    );
   }
   return codec.encode(replies, r.context).toString('latin1');
 }
@@ -63,7 +75,7 @@ describe('a Z record in a legacy profile', () => {
     const r = codec.decode(Buffer.from(frame, 'latin1'));
     expect(r.kind === 'messages' && r.messages).toEqual([json('canonical: acme-z')]);
     const c = toCanonical(structuredClone(json('canonical: acme-z')));
-    expect(c.ok && (c.message as RegisterMessage).type).toBe('day.close');
+    expect(c.ok && c.message.type).toBe('day.close');
 
     expect(await send('S|000123|0001-000123|20261127|1015|EUR|1|TEE-BLUE-M|2000|1000|1|01|2000|')).toBe('A|000123');
     expect(await send(frame)).toBe('A|000200');
@@ -76,7 +88,10 @@ describe('a Z record in a legacy profile', () => {
       closedAt: '2026-11-27T20:00:00.000Z',
       sales: { count: 2, amount: 2500 },
       returns: { count: 1, amount: 1000 },
-      tenders: [{ kind: 'cash', amount: 500 }, { kind: 'card', amount: 1000 }],
+      tenders: [
+        { kind: 'cash', amount: 500 },
+        { kind: 'card', amount: 1000 },
+      ],
       receipts: ['0001-000123'],
       authorizations: [],
     });

@@ -32,7 +32,17 @@ describe('docs/legacy-profiles.md: the walkthrough register, configured from the
 
   it('decodes the example return and writes the decision reply exactly as shown', () => {
     const r = codec.decode(Buffer.from(json('frame: fabrikam-pos-12 return') as string, 'utf8'));
-    expect(r).toMatchObject({ kind: 'messages', messages: [{ type: 'return.request', id: '12-004712', receipt: 'B12-004711', lines: [{ line: 2, qty: 1, disposition: 'restock' }] }] });
+    expect(r).toMatchObject({
+      kind: 'messages',
+      messages: [
+        {
+          type: 'return.request',
+          id: '12-004712',
+          receipt: 'B12-004711',
+          lines: [{ line: 2, qty: 1, disposition: 'restock' }],
+        },
+      ],
+    });
     const reply = json('reply: fabrikam-pos-12') as RegisterReply;
     const out = codec.encode([reply], r.kind === 'messages' ? r.context : undefined);
     expect(out.toString('utf8')).toBe(json('reply-bytes: fabrikam-pos-12'));
@@ -54,17 +64,25 @@ describe('docs/legacy-profiles.md: the walkthrough register, configured from the
     } catch (err) {
       problems = ((err as TbError).details?.problems as string[]) ?? [];
     }
-    const shown = block('problems: fabrikam-pos-12').split('\n').slice(1).map((l) => l.trim());
+    const shown = block('problems: fabrikam-pos-12')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim());
     expect(shown.length).toBe(4);
     expect(problems.slice().sort()).toEqual(shown.slice().sort());
   });
 
   it('the agent config snippets name a codec the agent accepts, and the shipped profile exists', () => {
     const fab = json('agent-config: fabrikam-pos-12') as { codec: unknown };
-    expect(RecordCodecConfigSchema.parse(fab.codec)).toEqual({ type: 'delimited', profile: '/etc/tillbridge/profiles/fabrikam-pos-12.json' });
+    expect(RecordCodecConfigSchema.parse(fab.codec)).toEqual({
+      type: 'delimited',
+      profile: '/etc/tillbridge/profiles/fabrikam-pos-12.json',
+    });
     const acmeLine = DOC.split('\n').find((l) => l.startsWith('{"id":"R7"'));
     const acme = JSON.parse(acmeLine!) as { codec: { profile: string } };
     expect(RecordCodecConfigSchema.safeParse(acme.codec).success).toBe(true);
-    expect(existsSync(new URL(`../../installers/profiles/${basename(acme.codec.profile)}`, import.meta.url))).toBe(true);
+    expect(existsSync(new URL(`../../installers/profiles/${basename(acme.codec.profile)}`, import.meta.url))).toBe(
+      true,
+    );
   });
 });

@@ -30,7 +30,14 @@ function core() {
       effects.push(m);
       const reply: RegisterReply =
         m.type === 'return.request'
-          ? { type: 'return.decision', id: m.id, authorization: AUTH, decision: 'approved', mode: 'online', lines: m.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })) }
+          ? {
+              type: 'return.decision',
+              id: m.id,
+              authorization: AUTH,
+              decision: 'approved',
+              mode: 'online',
+              lines: m.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
+            }
           : { type: 'ack', id: m.id };
       answers.set(m.id, reply);
       return reply;
@@ -52,9 +59,27 @@ describe('acme-ecr-400 behind STX/ETX+LRC on a real serial line (socat pseudo-te
     cleanups.push(() => pty.close());
 
     const { effects, handler } = core();
-    const transport = new SerialTransport({ ...SerialTransportSchema.parse({ type: 'serial', path: pty.a, baudRate: 9600, reconnectBaseMs: 10, reconnectCapMs: 100 }), log });
-    const codec = new DelimitedCodec(loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname));
-    const endpoint = new RegisterEndpoint('R7', transport, makeFramer(FramingSchema.parse({ type: 'stx-etx', lrc: true })), codec, handler, log);
+    const transport = new SerialTransport({
+      ...SerialTransportSchema.parse({
+        type: 'serial',
+        path: pty.a,
+        baudRate: 9600,
+        reconnectBaseMs: 10,
+        reconnectCapMs: 100,
+      }),
+      log,
+    });
+    const codec = new DelimitedCodec(
+      loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname),
+    );
+    const endpoint = new RegisterEndpoint(
+      'R7',
+      transport,
+      makeFramer(FramingSchema.parse({ type: 'stx-etx', lrc: true })),
+      codec,
+      handler,
+      log,
+    );
     await endpoint.start();
     cleanups.push(() => endpoint.stop());
     await waitFor('the agent to open its end', () => endpoint.status().connected === 1);
@@ -78,10 +103,18 @@ describe('acme-ecr-400 behind STX/ETX+LRC on a real serial line (socat pseudo-te
       return heard;
     };
 
-    const sale = 'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
+    const sale =
+      'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
     expect(await exchange(sale, 'A|000123')).toEqual(Buffer.concat([Buffer.of(0x06), frame('A|000123')]));
     expect(effects).toHaveLength(1);
-    expect(effects[0]).toMatchObject({ type: 'sale', id: '000123', tenders: [{ kind: 'cash', amount: 1000 }, { kind: 'card', amount: 4044, pan: '411111******1111' }] });
+    expect(effects[0]).toMatchObject({
+      type: 'sale',
+      id: '000123',
+      tenders: [
+        { kind: 'cash', amount: 1000 },
+        { kind: 'card', amount: 4044, pan: '411111******1111' },
+      ],
+    });
 
     // the register did not hear our answer and sends the same frame again
     expect(await exchange(sale, 'A|000123')).toEqual(Buffer.concat([Buffer.of(0x06), frame('A|000123')]));
@@ -102,8 +135,17 @@ describe('contoso-fixed-80 behind CR LF lines on a real TCP connection', () => {
   it('acks a multi-record sale, echoing till and transaction, and answers a return request with decision records', async () => {
     const { effects, handler } = core();
     const transport = new TcpServerTransport({ host: '127.0.0.1', port: 0, maxConnections: 1, log });
-    const codec = new FixedCodec(loadProfile(new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname));
-    const endpoint = new RegisterEndpoint('R8', transport, () => new LineFramer({ terminator: '\r\n', maxFrameBytes: 8192, interByteTimeoutMs: 0 }), codec, handler, log);
+    const codec = new FixedCodec(
+      loadProfile(new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname),
+    );
+    const endpoint = new RegisterEndpoint(
+      'R8',
+      transport,
+      () => new LineFramer({ terminator: '\r\n', maxFrameBytes: 8192, interByteTimeoutMs: 0 }),
+      codec,
+      handler,
+      log,
+    );
     await endpoint.start();
     cleanups.push(() => endpoint.stop());
 
@@ -120,13 +162,29 @@ describe('contoso-fixed-80 behind CR LF lines on a real TCP connection', () => {
     };
 
     await send(
-      [rec('SH', '0007', '0123', '20261127101500', 'S07-0123'.padEnd(20), 'GBP'), rec('SL', '001', 'TEE-BLUE-M'.padEnd(20), '00002000', '000001999'), rec('ST', '02', '000003998', '4111111111111111')],
+      [
+        rec('SH', '0007', '0123', '20261127101500', 'S07-0123'.padEnd(20), 'GBP'),
+        rec('SL', '001', 'TEE-BLUE-M'.padEnd(20), '00002000', '000001999'),
+        rec('ST', '02', '000003998', '4111111111111111'),
+      ],
       rec('AK', '0007', '0123', '00'),
     );
-    expect(effects[0]).toMatchObject({ type: 'sale', receipt: 'S07-0123', at: '2026-11-27T10:15:00+00:00', tenders: [{ kind: 'card', amount: 3998, pan: '411111******1111' }] });
+    expect(effects[0]).toMatchObject({
+      type: 'sale',
+      receipt: 'S07-0123',
+      at: '2026-11-27T10:15:00+00:00',
+      tenders: [{ kind: 'card', amount: 3998, pan: '411111******1111' }],
+    });
 
-    await send([rec('RH', '0007', '0124', '20261127101700', 'S07-0123'), rec('RL', '001', '00001000', 'R', '01')], rec('DH', '0007', '0124', 'A', 'N', AUTH, '001') + rec('DL', '001', '00001000', '00'));
-    expect(effects[1]).toMatchObject({ type: 'return.request', receipt: 'S07-0123', lines: [{ line: 1, qty: 1, reason: 'wrong size', disposition: 'restock' }] });
+    await send(
+      [rec('RH', '0007', '0124', '20261127101700', 'S07-0123'), rec('RL', '001', '00001000', 'R', '01')],
+      rec('DH', '0007', '0124', 'A', 'N', AUTH, '001') + rec('DL', '001', '00001000', '00'),
+    );
+    expect(effects[1]).toMatchObject({
+      type: 'return.request',
+      receipt: 'S07-0123',
+      lines: [{ line: 1, qty: 1, reason: 'wrong size', disposition: 'restock' }],
+    });
     expect(effects).toHaveLength(2);
   });
 });

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTbError, TbCodes, type TbError } from '@tillbridge/shared';
-import { DelimitedCodec, FixedCodec, loadProfile, recordCodec, RecordProfileSchema } from '../src/gateway/codecs/records/index.js';
+import {
+  DelimitedCodec,
+  FixedCodec,
+  loadProfile,
+  recordCodec,
+  RecordProfileSchema,
+} from '../src/gateway/codecs/records/index.js';
 import { formatDate, parseDate } from '../src/gateway/codecs/records/dates.js';
 import { fitText, formatField, parseField } from '../src/gateway/codecs/records/fields.js';
 
@@ -40,20 +46,41 @@ function problems(raw: unknown): string[] {
 const tinyFixed = () => ({
   name: 'tiny',
   format: 'fixed',
-  request: { recordSeparator: '\n', messages: { Q: { type: 'status', fields: { id: { columns: [2, 4] }, state: { columns: [6, 5] } } } } },
-  reply: { records: { ack: { code: 'A', fields: [{ columns: [2, 4], from: 'id' }] }, error: { code: 'E', fields: [{ columns: [2, 4], from: 'id' }] } } },
+  request: {
+    recordSeparator: '\n',
+    messages: { Q: { type: 'status', fields: { id: { columns: [2, 4] }, state: { columns: [6, 5] } } } },
+  },
+  reply: {
+    records: {
+      ack: { code: 'A', fields: [{ columns: [2, 4], from: 'id' }] },
+      error: { code: 'E', fields: [{ columns: [2, 4], from: 'id' }] },
+    },
+  },
 });
 
 describe('loadProfile', () => {
   it('loads both shipped profiles, fills defaults and freezes them', () => {
     const a = loadProfile(ACME);
-    expect(a).toMatchObject({ name: 'acme-ecr-400', format: 'delimited', timeZone: 'Europe/Berlin', request: { encoding: 'latin1', fieldSeparator: '|', typeField: 1 } });
+    expect(a).toMatchObject({
+      name: 'acme-ecr-400',
+      format: 'delimited',
+      timeZone: 'Europe/Berlin',
+      request: { encoding: 'latin1', fieldSeparator: '|', typeField: 1 },
+    });
     expect(Object.isFrozen(a.request.messages)).toBe(true);
     const c = loadProfile(CONTOSO);
     expect(c).toMatchObject({ format: 'fixed', request: { encoding: 'ascii', recordLength: 80, typeColumns: [1, 2] } });
     const t = loadProfile(tinyFixed());
-    expect(t).toMatchObject({ timeZone: 'UTC', currencyDecimals: 2, request: { encoding: 'latin1', typeColumns: [1, 1] } });
-    expect(t.format === 'fixed' && t.request.messages.Q!.fields.state).toEqual({ columns: [6, 5], as: 'text', trim: 'both' });
+    expect(t).toMatchObject({
+      timeZone: 'UTC',
+      currencyDecimals: 2,
+      request: { encoding: 'latin1', typeColumns: [1, 1] },
+    });
+    expect(t.format === 'fixed' && t.request.messages.Q!.fields.state).toEqual({
+      columns: [6, 5],
+      as: 'text',
+      trim: 'both',
+    });
   });
 
   it('reports every problem as "path: expected …", shape and meaning alike', () => {
@@ -150,7 +177,9 @@ describe('loadProfile', () => {
     expect(() => new FixedCodec(loadProfile(ACME))).toThrow(expect.objectContaining({ code: TbCodes.CONFIG }));
     expect(recordCodec({ type: 'fixed', profile: CONTOSO }).name).toBe('fixed:contoso-fixed-80');
     expect(recordCodec({ type: 'delimited', profile: ACME }).name).toBe('delimited:acme-ecr-400');
-    expect(() => recordCodec({ type: 'delimited', profile: CONTOSO })).toThrow(/describes fixed records, but the codec type is "delimited"/);
+    expect(() => recordCodec({ type: 'delimited', profile: CONTOSO })).toThrow(
+      /describes fixed records, but the codec type is "delimited"/,
+    );
     expect(RecordProfileSchema.safeParse(JSON.parse(readFileSync(ACME, 'utf8'))).success).toBe(true);
   });
 });
@@ -163,9 +192,18 @@ describe('field conversions', () => {
     expect(parseField('000001999', { as: 'money', decimals: 2 }, units)).toEqual({ ok: true, value: 1999 });
     expect(parseField('1999-', { as: 'money' }, units)).toEqual({ ok: true, value: -1999 });
     expect(parseField('19990', { as: 'money', decimals: 3 }, units)).toEqual({ ok: true, value: 1999 });
-    expect(parseField('19995', { as: 'money', decimals: 3 }, units)).toEqual({ ok: false, expected: 'digits with 3 implied decimals, a whole number of minor units' });
-    expect(parseField('1999', { as: 'money', decimals: 0 }, { ...units, currencyDecimals: 0 })).toEqual({ ok: true, value: 1999 });
-    expect(parseField('19.99', { as: 'money' }, units)).toEqual({ ok: false, expected: 'digits with 2 implied decimals' });
+    expect(parseField('19995', { as: 'money', decimals: 3 }, units)).toEqual({
+      ok: false,
+      expected: 'digits with 3 implied decimals, a whole number of minor units',
+    });
+    expect(parseField('1999', { as: 'money', decimals: 0 }, { ...units, currencyDecimals: 0 })).toEqual({
+      ok: true,
+      value: 1999,
+    });
+    expect(parseField('19.99', { as: 'money' }, units)).toEqual({
+      ok: false,
+      expected: 'digits with 2 implied decimals',
+    });
     expect(formatField(1999, { as: 'money', decimals: 3 }, units)).toEqual({ text: '19990', numeric: true });
     expect(formatField(1990, { as: 'money', decimals: 1 }, units)).toEqual({ text: '199', numeric: true });
     expect(formatField(1999, { as: 'money', decimals: 1 }, units)).toBeUndefined();
@@ -181,9 +219,15 @@ describe('field conversions', () => {
   it('blank is no value; maps use only their own keys', () => {
     expect(parseField('   ', { as: 'money' }, units)).toEqual({ ok: true, value: undefined });
     expect(parseField(' 01 ', { ...text, map: { '01': 'cash' } }, units)).toEqual({ ok: true, value: 'cash' });
-    expect(parseField('constructor', { ...text, map: { '01': 'cash' } }, units)).toEqual({ ok: false, expected: 'one of "01"' });
+    expect(parseField('constructor', { ...text, map: { '01': 'cash' } }, units)).toEqual({
+      ok: false,
+      expected: 'one of "01"',
+    });
     expect(parseField(' 01 ', { ...text, trim: 'none' }, units)).toEqual({ ok: true, value: ' 01 ' });
-    expect(formatField('toString', { ...text, map: { a: 'b' }, mapDefault: '?' }, units)).toEqual({ text: '?', numeric: false });
+    expect(formatField('toString', { ...text, map: { a: 'b' }, mapDefault: '?' }, units)).toEqual({
+      text: '?',
+      numeric: false,
+    });
   });
 
   it('fitting: numbers keep every digit, text is cut', () => {

@@ -5,15 +5,20 @@ import { DelimitedCodec, FixedCodec, loadProfile } from '../src/gateway/codecs/r
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { Codec, DecodeResult } from '../src/gateway/types.js';
 
-const acme = new DelimitedCodec(loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname));
-const contoso = new FixedCodec(loadProfile(new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname));
+const acme = new DelimitedCodec(
+  loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname),
+);
+const contoso = new FixedCodec(
+  loadProfile(new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname),
+);
 const CODECS: [string, Codec][] = [
   ['acme (delimited)', acme],
   ['contoso (fixed)', contoso],
 ];
 const RUNS = 400;
 
-const ACME_SALE = 'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
+const ACME_SALE =
+  'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
 const rec = (...parts: string[]) => parts.join('').padEnd(80, ' ');
 const CONTOSO_SALE = [
   rec('SH', '0007', '0123', '20261127101500', 'S07-0123'.padEnd(20), 'GBP'),
@@ -37,12 +42,18 @@ function wellFormed(r: DecodeResult): void {
 }
 
 /** Any byte, with the ones the formats care about drawn often. */
-const anyByte = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 255 }), weight: 4 }, { arbitrary: fc.constantFrom(...Buffer.from('|0123456789 SLTRCXQPHD\r')), weight: 3 });
+const anyByte = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 255 }), weight: 4 },
+  { arbitrary: fc.constantFrom(...Buffer.from('|0123456789 SLTRCXQPHD\r')), weight: 3 },
+);
 const bytes = fc.array(anyByte, { maxLength: 600 }).map((a) => Buffer.from(a));
 /** A golden frame with bytes replaced, inserted, or cut away. */
 const mutated = (golden: string) =>
   fc
-    .tuple(fc.array(fc.tuple(fc.nat(), anyByte, fc.constantFrom('set', 'insert', 'delete')), { maxLength: 6 }), fc.nat())
+    .tuple(
+      fc.array(fc.tuple(fc.nat(), anyByte, fc.constantFrom('set', 'insert', 'delete')), { maxLength: 6 }),
+      fc.nat(),
+    )
     .map(([edits, cut]) => {
       const b = [...Buffer.from(golden, 'latin1')];
       for (const [at, v, op] of edits) {
@@ -57,16 +68,25 @@ const mutated = (golden: string) =>
 describe('record codecs never throw, whatever arrives', () => {
   for (const [name, codec] of CODECS) {
     it(`${name}: arbitrary bytes`, () => {
-      fc.assert(fc.property(bytes, (b) => wellFormed(codec.decode(b))), { numRuns: RUNS });
+      fc.assert(
+        fc.property(bytes, (b) => wellFormed(codec.decode(b))),
+        { numRuns: RUNS },
+      );
     });
   }
 
   it('acme: its golden sale with bytes changed, added or cut', () => {
-    fc.assert(fc.property(mutated(ACME_SALE), (b) => wellFormed(acme.decode(b))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(mutated(ACME_SALE), (b) => wellFormed(acme.decode(b))),
+      { numRuns: RUNS },
+    );
   });
 
   it('contoso: its golden sale with bytes changed, added or cut', () => {
-    fc.assert(fc.property(mutated(CONTOSO_SALE), (b) => wellFormed(contoso.decode(b))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(mutated(CONTOSO_SALE), (b) => wellFormed(contoso.decode(b))),
+      { numRuns: RUNS },
+    );
   });
 
   it('an error never repeats the value it refused', () => {
@@ -87,12 +107,20 @@ describe('record codecs never throw, whatever arrives', () => {
 /** Any text, and often text made of the characters a record format cares about. */
 const text = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 60 }),
-  fc.string({ unit: fc.constantFrom('|', ';', '"', '\r', '\n', '\x02', '\x03', '\x1e', 'a', '1', ' ', 'é', '€', '\ud800'), maxLength: 40 }),
+  fc.string({
+    unit: fc.constantFrom('|', ';', '"', '\r', '\n', '\x02', '\x03', '\x1e', 'a', '1', ' ', 'é', '€', '\ud800'),
+    maxLength: 40,
+  }),
 );
 const num = fc.oneof(fc.integer(), fc.double(), fc.integer({ min: 0, max: 999 }));
 const replies: fc.Arbitrary<RegisterReply> = fc.oneof(
   fc.record({ type: fc.constant('ack' as const), id: text }),
-  fc.record({ type: fc.constant('error' as const), id: fc.option(text, { nil: undefined }), code: fc.oneof(text, fc.constantFrom(...Object.values(TbCodes))), message: text }),
+  fc.record({
+    type: fc.constant('error' as const),
+    id: fc.option(text, { nil: undefined }),
+    code: fc.oneof(text, fc.constantFrom(...Object.values(TbCodes))),
+    message: text,
+  }),
   fc.record({
     type: fc.constant('return.decision' as const),
     id: text,
@@ -111,7 +139,12 @@ const replies: fc.Arbitrary<RegisterReply> = fc.oneof(
     lines: fc.array(fc.record({ line: num, sku: text, qty: num, unitPrice: num, returnable: num }), { maxLength: 5 }),
   }),
 );
-const context = fc.option(fc.record({ records: fc.array(fc.option(fc.record({ till: text, tran: text }), { nil: undefined }), { maxLength: 3 }) }), { nil: undefined });
+const context = fc.option(
+  fc.record({
+    records: fc.array(fc.option(fc.record({ till: text, tran: text }), { nil: undefined }), { maxLength: 3 }),
+  }),
+  { nil: undefined },
+);
 
 describe('record codecs write every reply within their layout', () => {
   it('acme: one record, its separators never shifted by a value, no control bytes', () => {

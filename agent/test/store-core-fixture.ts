@@ -14,7 +14,12 @@ import type { StoreCoreDeps } from '../src/core/core-context.js';
  * local returns, policy store and counters; `over` replaces any of them (the hub double is the
  * test's own). The parts are returned so a test can look at them.
  */
-export function storeCoreOn(db: Db, hub: StoreCoreDeps['hub'], log: Logger, over: Partial<StoreCoreDeps> = {}): { core: StoreCore; deps: StoreCoreDeps } {
+export function storeCoreOn(
+  db: Db,
+  hub: StoreCoreDeps['hub'],
+  log: Logger,
+  over: Partial<StoreCoreDeps> = {},
+): { core: StoreCore; deps: StoreCoreDeps } {
   const deps: StoreCoreDeps = {
     db,
     store: 'S1',

@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, type AuthorizeRequestBody, type AuthorizeResult, type OverrideBody, type ReceiptLookupBody, type ReceiptLookupResult, type ReturnDecisionReply } from '@tillbridge/shared';
+import {
+  createLogger,
+  type AuthorizeRequestBody,
+  type AuthorizeResult,
+  type OverrideBody,
+  type ReceiptLookupBody,
+  type ReceiptLookupResult,
+  type ReturnDecisionReply,
+} from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { StoreCore } from '../src/core/store-core.js';
@@ -75,7 +83,12 @@ const sale = (id: string, receipt: string, qty = 2, unitPrice = 1000) => ({
   lines: [{ line: 1, sku: 'A', qty, unitPrice }],
   tenders: [],
 });
-const request = (id: string, receipt: string, qty = 1) => ({ type: 'return.request' as const, id, receipt, lines: [{ line: 1, qty, disposition: 'restock' as const }] });
+const request = (id: string, receipt: string, qty = 1) => ({
+  type: 'return.request' as const,
+  id,
+  receipt,
+  lines: [{ line: 1, qty, disposition: 'restock' as const }],
+});
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'tb-core-'));
@@ -110,34 +123,82 @@ describe('StoreCore', () => {
     // a retransmitted request is answered from the database, not asked again
     expect(await core.handle('R1', request('m2', 'X1'))).toEqual(d);
     expect(hub.calls).toHaveLength(1);
-    expect(await core.handle('R1', { type: 'return.complete', id: 'm3', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } })).toEqual({ type: 'ack', id: 'm3' });
+    expect(
+      await core.handle('R1', {
+        type: 'return.complete',
+        id: 'm3',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1000 },
+      }),
+    ).toEqual({ type: 'ack', id: 'm3' });
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.complete']);
   });
 
   it('refuses to complete more than was approved, or an authorization it never issued', async () => {
     await core.handle('R1', sale('m1', 'X1'));
     const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-    expect(await core.handle('R1', { type: 'return.complete', id: 'm3', authorization: d.authorization, lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
-    expect(await core.handle('R1', { type: 'return.complete', id: 'm4', authorization: 'nope', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_UNKNOWN_AUTHORIZATION' });
-    expect(await core.handle('R1', { type: 'return.cancel', id: 'm5', authorization: d.authorization })).toEqual({ type: 'ack', id: 'm5' });
-    expect(await core.handle('R1', { type: 'return.complete', id: 'm6', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 0 } })).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
+    expect(
+      await core.handle('R1', {
+        type: 'return.complete',
+        id: 'm3',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 2 }],
+        refund: { kind: 'cash', amount: 0 },
+      }),
+    ).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+    expect(
+      await core.handle('R1', {
+        type: 'return.complete',
+        id: 'm4',
+        authorization: 'nope',
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 0 },
+      }),
+    ).toMatchObject({ type: 'error', code: 'TB_UNKNOWN_AUTHORIZATION' });
+    expect(await core.handle('R1', { type: 'return.cancel', id: 'm5', authorization: d.authorization })).toEqual({
+      type: 'ack',
+      id: 'm5',
+    });
+    expect(
+      await core.handle('R1', {
+        type: 'return.complete',
+        id: 'm6',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 0 },
+      }),
+    ).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.cancel']);
   });
 
   describe('a completion never refunds more than its authorization (nothing recorded, nothing sent)', () => {
     const complete = (id: string, authorization: string, qty: number, amount: number) =>
-      core.handle('R1', { type: 'return.complete', id, authorization, lines: [{ line: 1, qty }], refund: { kind: 'cash', amount } });
+      core.handle('R1', {
+        type: 'return.complete',
+        id,
+        authorization,
+        lines: [{ line: 1, qty }],
+        refund: { kind: 'cash', amount },
+      });
     const nothingRecorded = (id: string, authorization: string) => {
       expect(outbox.after(0, 50).filter((r) => r.kind === 'return.complete')).toEqual([]);
       expect(db.prepare('SELECT COUNT(*) AS n FROM replies WHERE msg_id = ?').get(id)).toEqual({ n: 0 });
-      expect(db.prepare('SELECT status FROM local_returns WHERE authorization = ?').get(authorization)).toEqual({ status: 'approved' });
+      expect(db.prepare('SELECT status FROM local_returns WHERE authorization = ?').get(authorization)).toEqual({
+        status: 'approved',
+      });
     };
     const hubAnswers = (refund: number, perLine: boolean) => {
       hub.answer = async (b) => ({
         authorization: b.authorization,
         decision: 'approved',
         mode: 'online',
-        lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok', ...(perLine ? { refund } : {}) })),
+        lines: b.lines.map((l) => ({
+          line: l.line ?? 0,
+          approvedQty: l.qty,
+          code: 'ok',
+          ...(perLine ? { refund } : {}),
+        })),
         refundAmount: refund,
         allowedTenders: ['cash', 'store_credit'],
         conditions: [],
@@ -149,7 +210,12 @@ describe('StoreCore', () => {
       hubAnswers(1000, true);
       await core.handle('R1', sale('m1', 'X1'));
       const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({ type: 'error', id: 'c1', code: 'TB_EXCEEDS_AUTHORIZATION', message: expect.stringContaining('1000') });
+      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
+        type: 'error',
+        id: 'c1',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+        message: expect.stringContaining('1000'),
+      });
       nothingRecorded('c1', d.authorization);
       expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
     });
@@ -158,7 +224,10 @@ describe('StoreCore', () => {
       hubAnswers(1000, false);
       await core.handle('R1', sale('m1', 'X1'));
       const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
       nothingRecorded('c1', d.authorization);
     });
 
@@ -166,7 +235,10 @@ describe('StoreCore', () => {
       hubAnswers(1998, true);
       await core.handle('R1', sale('m1', 'X1', 2, 999));
       const d = (await core.handle('R1', request('m2', 'X1', 2))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1000)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(await complete('c1', d.authorization, 1, 1000)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
       nothingRecorded('c1', d.authorization);
       expect(await complete('c2', d.authorization, 1, 999)).toEqual({ type: 'ack', id: 'c2' });
     });
@@ -175,15 +247,29 @@ describe('StoreCore', () => {
       hub.connected = false;
       await core.handle('R1', sale('m1', 'X1', 1, 999));
       const a = (await core.handle('R1', request('r1', 'X1', 0.5))) as ReturnDecisionReply;
-      expect(a).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 500, lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }] });
-      expect(await complete('c1', a.authorization, 0.5, 501)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(a).toMatchObject({
+        decision: 'approved',
+        mode: 'offline',
+        refundAmount: 500,
+        lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+      });
+      expect(await complete('c1', a.authorization, 0.5, 501)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
       nothingRecorded('c1', a.authorization);
       expect(await complete('c2', a.authorization, 0.5, 500)).toEqual({ type: 'ack', id: 'c2' });
       const b = (await core.handle('R2', request('r2', 'X1', 0.5))) as ReturnDecisionReply;
       expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
-      expect(await complete('c3', b.authorization, 0.5, 500)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(await complete('c3', b.authorization, 0.5, 500)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
       // the hub is told each line's refund with the decision
-      const decisions = outbox.after(0, 50).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as { lines: { refund?: number }[] });
+      const decisions = outbox
+        .after(0, 50)
+        .filter((r) => r.kind === 'return.decision')
+        .map((r) => JSON.parse(r.body) as { lines: { refund?: number }[] });
       expect(decisions.map((e) => e.lines[0]!.refund)).toEqual([500, 499]);
     });
 
@@ -192,8 +278,13 @@ describe('StoreCore', () => {
       await core.handle('R1', sale('m1', 'X1'));
       const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
       db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
-      db.prepare(`UPDATE local_returns SET status = 'pending', decision = 'pending', refund = 0, lines = '[{"line":1,"qty":1000,"disposition":"restock"}]' WHERE authorization = ?`).run(d.authorization);
-      expect(await complete('c1', d.authorization, 1, 1500)).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      db.prepare(
+        `UPDATE local_returns SET status = 'pending', decision = 'pending', refund = 0, lines = '[{"line":1,"qty":1000,"disposition":"restock"}]' WHERE authorization = ?`,
+      ).run(d.authorization);
+      expect(await complete('c1', d.authorization, 1, 1500)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
       expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
       expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
     });
@@ -204,36 +295,78 @@ describe('StoreCore', () => {
     await core.handle('R1', sale('m1', 'X1', 2, 1000));
     await core.handle('R1', sale('m2', 'BIG', 1, 9000));
     const a = (await core.handle('R1', request('r1', 'X1', 1))) as ReturnDecisionReply;
-    expect(a).toMatchObject({ decision: 'approved', mode: 'offline', lines: [{ line: 1, approvedQty: 1, code: 'ok' }] });
+    expect(a).toMatchObject({
+      decision: 'approved',
+      mode: 'offline',
+      lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
+    });
     const b = (await core.handle('R2', request('r2', 'X1', 1))) as ReturnDecisionReply;
     expect(b.decision).toBe('approved');
     const c = (await core.handle('R1', request('r3', 'X1', 1))) as ReturnDecisionReply;
     expect(c).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
-    expect(await core.handle('R1', request('r4', 'NOWHERE'))).toMatchObject({ decision: 'denied', lines: [{ code: 'receipt_unknown_offline' }] });
-    expect(await core.handle('R1', request('r5', 'BIG'))).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_limit_exceeded' }] });
+    expect(await core.handle('R1', request('r4', 'NOWHERE'))).toMatchObject({
+      decision: 'denied',
+      lines: [{ code: 'receipt_unknown_offline' }],
+    });
+    expect(await core.handle('R1', request('r5', 'BIG'))).toMatchObject({
+      decision: 'denied',
+      lines: [{ code: 'offline_limit_exceeded' }],
+    });
     expect(hub.calls).toHaveLength(0);
-    const decisions = outbox.after(0, 20).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as { decision: string; mode: string });
+    const decisions = outbox
+      .after(0, 20)
+      .filter((r) => r.kind === 'return.decision')
+      .map((r) => JSON.parse(r.body) as { decision: string; mode: string });
     expect(decisions.map((d) => d.decision)).toEqual(['approved', 'approved', 'denied', 'denied', 'denied']);
     expect(decisions.every((d) => d.mode === 'offline')).toBe(true);
   });
 
   it('decides offline by the policy version the hub pushed: per-register daily limit, receipts, exchanges', async () => {
     const { DEFAULT_POLICY, mergePolicy } = await import('@tillbridge/shared');
-    expect(policy.accept(7, mergePolicy(DEFAULT_POLICY, { offline: { maxRefundPerReturn: 3000, maxRefundPerRegisterPerDay: 2500 } }))).toBe(true);
+    expect(
+      policy.accept(
+        7,
+        mergePolicy(DEFAULT_POLICY, { offline: { maxRefundPerReturn: 3000, maxRefundPerRegisterPerDay: 2500 } }),
+      ),
+    ).toBe(true);
     expect(policy.accept(6, DEFAULT_POLICY)).toBe(false); // an older version never replaces a newer one
     hub.connected = false;
     await core.handle('R1', sale('m1', 'X1', 3, 1000));
-    expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 2000 });
-    expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_register_daily_limit' }] });
+    expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({
+      decision: 'approved',
+      mode: 'offline',
+      refundAmount: 2000,
+    });
+    expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({
+      decision: 'denied',
+      lines: [{ code: 'offline_register_daily_limit' }],
+    });
     expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' }); // another register has its own limit
-    expect(await core.handle('R1', { type: 'return.request', id: 'r4', lines: [{ sku: 'A', qty: 1, unitPrice: 100, disposition: 'restock' }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
+    expect(
+      await core.handle('R1', {
+        type: 'return.request',
+        id: 'r4',
+        lines: [{ sku: 'A', qty: 1, unitPrice: 100, disposition: 'restock' }],
+      }),
+    ).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
     await core.handle('R1', sale('m2', 'X2', 1, 500));
-    expect(await core.handle('R3', { type: 'return.request', id: 'r5', receipt: 'X2', lines: [{ line: 1, qty: 1, disposition: 'restock' }], exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
+    expect(
+      await core.handle('R3', {
+        type: 'return.request',
+        id: 'r5',
+        receipt: 'X2',
+        lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+        exchange: [{ sku: 'B', qty: 1 }],
+      }),
+    ).toMatchObject({
       decision: 'conditional',
       conditions: ['exchange_unavailable'],
       exchange: [{ sku: 'B', approvedQty: 0, code: 'exchange_unavailable_offline' }],
     });
-    const events = outbox.after(0, 50).filter((r) => r.kind === 'return.decision').map((r) => JSON.parse(r.body) as { policyVersion: number });
+    const events = outbox
+      .after(0, 50)
+      .filter((r) => r.kind === 'return.decision')
+      .map((r) => JSON.parse(r.body) as { policyVersion: number });
     expect(events.every((e) => e.policyVersion === 7)).toBe(true);
   });
 
@@ -241,7 +374,21 @@ describe('StoreCore', () => {
     await core.handle('R1', sale('m1', 'X1'));
     // The hub answers only when the test lets it, after the register has its decision.
     let release = (): void => {};
-    hub.answer = (b) => new Promise((r) => (release = () => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [], refundAmount: 0, allowedTenders: [], conditions: [], policyVersion: 0 })));
+    hub.answer = (b) =>
+      new Promise(
+        (r) =>
+          (release = () =>
+            r({
+              authorization: b.authorization,
+              decision: 'approved',
+              mode: 'online',
+              lines: [],
+              refundAmount: 0,
+              allowedTenders: [],
+              conditions: [],
+              policyVersion: 0,
+            })),
+      );
     const d = (await core.handle('R1', request('r1', 'X1'))) as ReturnDecisionReply;
     release();
     expect(d).toMatchObject({ decision: 'approved', mode: 'offline' });
@@ -253,35 +400,67 @@ describe('StoreCore', () => {
     const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
     // what a power loss can leave behind: the durable pending row, not the unsynced decision
     db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
-    db.prepare(`UPDATE local_returns SET status = 'pending', decision = 'pending' WHERE authorization = ?`).run(d.authorization);
+    db.prepare(`UPDATE local_returns SET status = 'pending', decision = 'pending' WHERE authorization = ?`).run(
+      d.authorization,
+    );
     // offline, the pending request still counts against the receipt
     hub.connected = false;
-    expect(await core.handle('R1', request('m3', 'X1', 2))).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
+    expect(await core.handle('R1', request('m3', 'X1', 2))).toMatchObject({
+      decision: 'denied',
+      lines: [{ code: 'exceeds_returnable' }],
+    });
     // and the register can complete it; the hub checks it against what it decided
-    expect(await core.handle('R1', { type: 'return.complete', id: 'm4', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } })).toEqual({ type: 'ack', id: 'm4' });
+    expect(
+      await core.handle('R1', {
+        type: 'return.complete',
+        id: 'm4',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1000 },
+      }),
+    ).toEqual({ type: 'ack', id: 'm4' });
     db.prepare(`UPDATE local_returns SET status = 'pending' WHERE authorization = ?`).run(d.authorization);
     hub.connected = true;
     expect(await core.resolvePending()).toBe(1);
     expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
-    expect(db.prepare(`SELECT status FROM local_returns WHERE authorization = ?`).get(d.authorization)).toEqual({ status: 'approved' });
+    expect(db.prepare(`SELECT status FROM local_returns WHERE authorization = ?`).get(d.authorization)).toEqual({
+      status: 'approved',
+    });
     expect(await core.handle('R1', request('m2', 'X1'))).toEqual(d);
   });
 
   it('answers a receipt lookup from the hub, or from what it knows when offline', async () => {
     await core.handle('R1', sale('m1', 'X1', 3));
-    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: 'X1' })).toMatchObject({ type: 'receipt', source: 'hub', found: false });
+    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: 'X1' })).toMatchObject({
+      type: 'receipt',
+      source: 'hub',
+      found: false,
+    });
     expect(hub.lookups[0]).toEqual({ receipt: 'X1', after: 1 });
     hub.connected = false;
     await core.handle('R1', request('r1', 'X1', 1));
     expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l2', receipt: 'X1' })).toEqual({
-      type: 'receipt', id: 'l2', receipt: 'X1', found: true, source: 'local', store: 'S1', currency: 'EUR', at: '2026-11-27T10:00:00Z',
+      type: 'receipt',
+      id: 'l2',
+      receipt: 'X1',
+      found: true,
+      source: 'local',
+      store: 'S1',
+      currency: 'EUR',
+      at: '2026-11-27T10:00:00Z',
       lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 1000, returnable: 2 }],
     });
   });
 
   it('records what a register reports about itself', async () => {
-    expect(await core.handle('R1', { type: 'status', id: 'st1', state: 'paper_out', detail: 'printer' })).toEqual({ type: 'ack', id: 'st1' });
-    expect(db.prepare('SELECT state, detail FROM terminal_status WHERE register = ?').get('R1')).toEqual({ state: 'paper_out', detail: 'printer' });
+    expect(await core.handle('R1', { type: 'status', id: 'st1', state: 'paper_out', detail: 'printer' })).toEqual({
+      type: 'ack',
+      id: 'st1',
+    });
+    expect(db.prepare('SELECT state, detail FROM terminal_status WHERE register = ?').get('R1')).toEqual({
+      state: 'paper_out',
+      detail: 'printer',
+    });
   });
 
   it('acknowledges nothing when the commit fails', async () => {
@@ -296,7 +475,23 @@ describe('StoreCore', () => {
   it('runs by the sync settings the hub pushes: a new deadline at once, no offline approvals when forbidden, kept across restarts', async () => {
     expect(live.version).toBe(0);
     await core.handle('R1', sale('m1', 'X1'));
-    hub.answer = (b) => new Promise((r) => setTimeout(() => r({ authorization: b.authorization, decision: 'approved', mode: 'online', lines: [{ line: 1, approvedQty: 1, code: 'ok' }], refundAmount: 1000, allowedTenders: [], conditions: [], policyVersion: 0 }), 400));
+    hub.answer = (b) =>
+      new Promise((r) =>
+        setTimeout(
+          () =>
+            r({
+              authorization: b.authorization,
+              decision: 'approved',
+              mode: 'online',
+              lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
+              refundAmount: 1000,
+              allowedTenders: [],
+              conditions: [],
+              policyVersion: 0,
+            }),
+          400,
+        ),
+      );
     // the hub widens the deadline: the slow answer now arrives in time
     expect(live.accept(2, { authorizationDeadlineMs: 1500 })).toBe(true);
     expect(await core.handle('R1', request('r1', 'X1'))).toMatchObject({ decision: 'approved', mode: 'online' });
@@ -306,7 +501,11 @@ describe('StoreCore', () => {
     // offline approvals switched off: offline, every request is denied with its own code
     expect(live.accept(4, { offlineApprovals: false })).toBe(true);
     hub.connected = false;
-    expect(await core.handle('R1', request('r2', 'X1'))).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'offline_disabled' }] });
+    expect(await core.handle('R1', request('r2', 'X1'))).toMatchObject({
+      decision: 'denied',
+      mode: 'offline',
+      lines: [{ code: 'offline_disabled' }],
+    });
     const again = new LiveSettings(db, hubCfg, log);
     expect(again.version).toBe(4);
     expect(again.settings.offlineApprovals).toBe(false);

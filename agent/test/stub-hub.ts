@@ -9,7 +9,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
  * connection that never acks. It speaks just enough of the protocol: a token, the upgrade,
  * `welcome` after `hello`, then whatever the test sends.
  */
-export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: number]; gone: [n: number]; frame: [frame: Record<string, unknown>]; connected: [ws: WebSocket] }> {
+export class StubHub extends EventEmitter<{
+  token: [n: number];
+  upgrade: [n: number];
+  gone: [n: number];
+  frame: [frame: Record<string, unknown>];
+  connected: [ws: WebSocket];
+}> {
   /** `answer`: a token at once; `hold`: keep the request open until `releaseTokens()` (or forever). */
   tokenMode: 'answer' | 'hold' = 'answer';
   /** Which token requests (1, 2, …) to hold, whatever `tokenMode` says (e.g. only the refresh). */
@@ -51,7 +57,9 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
         return;
       }
       if (this.upgradeMode === 'refuse') {
-        socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 60\r\nContent-Length: 0\r\n\r\n');
+        socket.end(
+          'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 60\r\nContent-Length: 0\r\n\r\n',
+        );
         this.emit('upgrade', n);
         return;
       }
@@ -61,7 +69,17 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
         ws.on('message', (data) => {
           const frame = JSON.parse(data.toString()) as Record<string, unknown>;
           this.frames.push(frame);
-          if (frame.t === 'hello' && this.helloMode === 'welcome') ws.send(JSON.stringify({ t: 'welcome', v: 1, store: 'S1', lastSeq: this.lastSeq, serverTime: new Date().toISOString(), cardKey: 'a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U' }));
+          if (frame.t === 'hello' && this.helloMode === 'welcome')
+            ws.send(
+              JSON.stringify({
+                t: 'welcome',
+                v: 1,
+                store: 'S1',
+                lastSeq: this.lastSeq,
+                serverTime: new Date().toISOString(),
+                cardKey: 'a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U',
+              }),
+            );
           this.emit('frame', frame);
         });
         this.emit('connected', ws);
@@ -110,7 +128,9 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
       if (refusal) {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (refusal.retryAfter !== undefined) headers['retry-after'] = refusal.retryAfter;
-        res.writeHead(429, headers).end(JSON.stringify({ code: 'TB_RATE_LIMITED', message: 'too many token requests' }));
+        res
+          .writeHead(429, headers)
+          .end(JSON.stringify({ code: 'TB_RATE_LIMITED', message: 'too many token requests' }));
       } else if (this.holdToken(n)) this.held.push(res);
       else this.answerToken(res);
       this.emit('token', n);
@@ -118,6 +138,14 @@ export class StubHub extends EventEmitter<{ token: [n: number]; upgrade: [n: num
   }
 
   private answerToken(res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accessToken: `tok-${this.tokenRequests}`, tokenType: 'Bearer', expiresIn: this.tokenLifetimeSec }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify({
+          accessToken: `tok-${this.tokenRequests}`,
+          tokenType: 'Bearer',
+          expiresIn: this.tokenLifetimeSec,
+        }),
+      );
   }
 }

@@ -56,7 +56,10 @@ function capturingLog(): { log: ReturnType<typeof createLogger>; seen: (msg: str
       },
     },
   });
-  return { log, seen: (msg) => (lines.includes(msg) ? Promise.resolve() : new Promise((resolve) => waiting.push({ msg, resolve }))) };
+  return {
+    log,
+    seen: (msg) => (lines.includes(msg) ? Promise.resolve() : new Promise((resolve) => waiting.push({ msg, resolve }))),
+  };
 }
 
 const WAITING = "waiting for the end of the hub's Retry-After before the next token request";
@@ -72,7 +75,19 @@ afterEach(async () => {
 
 function makeLink(h: StubHub, sleeps: Sleeps, log: ReturnType<typeof createLogger>): HubLink {
   // its own backoff is short (at most 100 ms): a 429 asking for two minutes must win over it
-  return new HubLink({ url: h.wsUrl, store: 'S1', apiKey: () => 'tbk_test_key', agentId: 'agent-1', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'test', reconnectBaseMs: 20, reconnectCapMs: 100, pingMs: 10_000, log, sleep: sleeps.sleep });
+  return new HubLink({
+    url: h.wsUrl,
+    store: 'S1',
+    apiKey: () => 'tbk_test_key',
+    agentId: 'agent-1',
+    hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+    software: 'test',
+    reconnectBaseMs: 20,
+    reconnectCapMs: 100,
+    pingMs: 10_000,
+    log,
+    sleep: sleeps.sleep,
+  });
 }
 
 describe('the agent honours Retry-After on its token requests', () => {
@@ -171,7 +186,7 @@ describe('the agent honours Retry-After on its token requests', () => {
     expect((err as { details: { retryAfterMs: number } }).details.retryAfterMs).toBe(7000);
   });
 
-  it('reads Retry-After as seconds or an HTTP date, else the answer\'s details, else a minute', () => {
+  it("reads Retry-After as seconds or an HTTP date, else the answer's details, else a minute", () => {
     const now = Date.parse('2026-11-27T10:00:00Z');
     expect(retryAfterMs('30', undefined, now)).toBe(30_000);
     expect(retryAfterMs('Fri, 27 Nov 2026 10:01:30 GMT', undefined, now)).toBe(90_000);

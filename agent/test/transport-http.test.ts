@@ -17,7 +17,11 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((t) => t.stop()));
 });
 
-async function serve(register: string, handler: (conn: Connection) => void, over: Record<string, unknown> = {}): Promise<HttpTransport> {
+async function serve(
+  register: string,
+  handler: (conn: Connection) => void,
+  over: Record<string, unknown> = {},
+): Promise<HttpTransport> {
   const cfg = HttpTransportSchema.parse({ type: 'http', port: 0, ...over });
   const t = new HttpTransport({ ...cfg, register, log });
   started.push(t);
@@ -26,7 +30,8 @@ async function serve(register: string, handler: (conn: Connection) => void, over
 }
 
 /** Answers each chunk with `<register>:<chunk>`. */
-const echo = (register: string) => (conn: Connection) => conn.onData((chunk) => conn.write(Buffer.from(`${register}:${chunk.toString()}`)));
+const echo = (register: string) => (conn: Connection) =>
+  conn.onData((chunk) => conn.write(Buffer.from(`${register}:${chunk.toString()}`)));
 
 const url = (t: HttpTransport, register: string) => `http://127.0.0.1:${t.port()}/v1/registers/${register}/messages`;
 
@@ -37,12 +42,19 @@ interface RawResponse {
 }
 
 /** A raw POST: lets a test send more than the server reads, chunked or with a given length. */
-function rawPost(port: number, path: string, body: Buffer, headers: Record<string, string | number> = {}): Promise<RawResponse> {
+function rawPost(
+  port: number,
+  path: string,
+  body: Buffer,
+  headers: Record<string, string | number> = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on('error', reject);
     req.write(body, () => req.end());
@@ -77,8 +89,12 @@ describe('HttpTransportSchema', () => {
 describe('MessageFramer', () => {
   it('makes each chunk one frame, refuses an oversize one, ignores an empty one, encodes as is', () => {
     const f = new MessageFramer({ maxFrameBytes: 16 });
-    expect(f.push(Buffer.from('{"a":1}\n{"b":2}'))).toEqual([{ kind: 'frame', payload: Buffer.from('{"a":1}\n{"b":2}') }]);
-    expect(f.push(Buffer.alloc(17, 0x41))).toEqual([{ kind: 'error', code: 'TB_FRAME_TOO_LARGE', message: 'message longer than 16 bytes discarded' }]);
+    expect(f.push(Buffer.from('{"a":1}\n{"b":2}'))).toEqual([
+      { kind: 'frame', payload: Buffer.from('{"a":1}\n{"b":2}') },
+    ]);
+    expect(f.push(Buffer.alloc(17, 0x41))).toEqual([
+      { kind: 'error', code: 'TB_FRAME_TOO_LARGE', message: 'message longer than 16 bytes discarded' },
+    ]);
     expect(f.push(Buffer.alloc(0))).toEqual([]);
     expect(f.buffered()).toBe(0);
     const payload = Buffer.from('reply');
@@ -130,7 +146,11 @@ describe('HttpTransport POST', () => {
 
   it('refuses the same register id twice on one port', async () => {
     const a = await serve('R1', echo('R1'));
-    const dup = new HttpTransport({ ...HttpTransportSchema.parse({ type: 'http', port: a.port() }), register: 'R1', log });
+    const dup = new HttpTransport({
+      ...HttpTransportSchema.parse({ type: 'http', port: a.port() }),
+      register: 'R1',
+      log,
+    });
     await expect(dup.start(echo('R1'))).rejects.toMatchObject({ code: 'TB_CONFIG' });
     expect(await (await fetch(url(a, 'R1'), { method: 'POST', body: 'ok' })).text()).toBe('R1:ok');
   });
@@ -158,14 +178,22 @@ describe('HttpTransport POST', () => {
 
   it('answers 413 to a body over maxBodyBytes, declared or chunked, and hands nothing on', async () => {
     let connections = 0;
-    const t = await serve('R1', (conn) => {
-      connections++;
-      echo('R1')(conn);
-    }, { maxBodyBytes: 64 });
-    const declared = await rawPost(t.port() ?? 0, '/v1/registers/R1/messages', Buffer.alloc(100, 0x41), { 'content-length': 100 });
+    const t = await serve(
+      'R1',
+      (conn) => {
+        connections++;
+        echo('R1')(conn);
+      },
+      { maxBodyBytes: 64 },
+    );
+    const declared = await rawPost(t.port() ?? 0, '/v1/registers/R1/messages', Buffer.alloc(100, 0x41), {
+      'content-length': 100,
+    });
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.body)).toMatchObject({ code: 'TB_FRAME_TOO_LARGE' });
-    const chunked = await rawPost(t.port() ?? 0, '/v1/registers/R1/messages', Buffer.alloc(100, 0x41), { 'transfer-encoding': 'chunked' });
+    const chunked = await rawPost(t.port() ?? 0, '/v1/registers/R1/messages', Buffer.alloc(100, 0x41), {
+      'transfer-encoding': 'chunked',
+    });
     expect(chunked.status).toBe(413);
     const fits = await rawPost(t.port() ?? 0, '/v1/registers/R1/messages', Buffer.alloc(64, 0x41));
     expect(fits.status).toBe(200);
@@ -205,10 +233,20 @@ describe('HttpTransport POST', () => {
     };
     const cfg = HttpTransportSchema.parse({ type: 'http', port: 0 });
     const transport = new HttpTransport({ ...cfg, register: 'R1', log });
-    const endpoint = new RegisterEndpoint('R1', transport, () => new MessageFramer({ maxFrameBytes: 1024 }), new JsonlCodec(), handler, log);
+    const endpoint = new RegisterEndpoint(
+      'R1',
+      transport,
+      () => new MessageFramer({ maxFrameBytes: 1024 }),
+      new JsonlCodec(),
+      handler,
+      log,
+    );
     await endpoint.start();
     try {
-      const ok = await fetch(url(transport, 'R1'), { method: 'POST', body: '{"type":"status","id":"s-1","state":"open"}' });
+      const ok = await fetch(url(transport, 'R1'), {
+        method: 'POST',
+        body: '{"type":"status","id":"s-1","state":"open"}',
+      });
       expect(await ok.json()).toEqual({ type: 'ack', id: 's-1' });
       const bad = await fetch(url(transport, 'R1'), { method: 'POST', body: '{not json' });
       expect(bad.status).toBe(200);

@@ -173,7 +173,12 @@ describe('SerialTransport over real pseudo-terminals', () => {
   it('stop() while the port is missing does not wait out the retry timer', async () => {
     // The next retry is a minute away (the most the backoff's random source can give): a stop()
     // that waited for it would outlast the test's timeout.
-    const t = watched(join(dir, 'missing'), true, { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 }, () => 0.999_999);
+    const t = watched(
+      join(dir, 'missing'),
+      true,
+      { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 },
+      () => 0.999_999,
+    );
     await t.start();
     await waitFor('disconnected', () => t.states.some((s) => s.state === 'disconnected'));
     await t.transport.stop();
@@ -204,7 +209,16 @@ describe('SerialTransportSchema', () => {
   });
 
   it('names each bad key and what was expected', () => {
-    const r = SerialTransportSchema.safeParse({ type: 'serial', path: '', baudRate: 9601, dataBits: 9, parity: 'x', stopBits: 3, flowControl: 'dtr', extra: 1 });
+    const r = SerialTransportSchema.safeParse({
+      type: 'serial',
+      path: '',
+      baudRate: 9601,
+      dataBits: 9,
+      parity: 'x',
+      stopBits: 3,
+      flowControl: 'dtr',
+      extra: 1,
+    });
     expect(r.success).toBe(false);
     const lines = describeZodError(r.error!);
     expect(lines).toEqual(
@@ -221,7 +235,12 @@ describe('SerialTransportSchema', () => {
   });
 
   it('refuses a backoff cap below its base', () => {
-    const r = SerialTransportSchema.safeParse({ type: 'serial', path: '/dev/ttyS0', reconnectBaseMs: 5000, reconnectCapMs: 1000 });
+    const r = SerialTransportSchema.safeParse({
+      type: 'serial',
+      path: '/dev/ttyS0',
+      reconnectBaseMs: 5000,
+      reconnectCapMs: 1000,
+    });
     expect(r.success).toBe(false);
     expect(describeZodError(r.error!)).toEqual(['reconnectCapMs: expected a value at least reconnectBaseMs']);
   });

@@ -22,7 +22,10 @@ function registerServer() {
     s.on('data', (d: string) => (received[i] += d));
     s.on('error', () => undefined);
   });
-  const listen = (port = 0) => new Promise<number>((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  const listen = (port = 0) =>
+    new Promise<number>((resolve) =>
+      server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+    );
   const close = () =>
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
@@ -33,7 +36,14 @@ function registerServer() {
 }
 
 function watched(port: number, over: Record<string, unknown> = {}, random?: () => number) {
-  const cfg = TcpClientTransportSchema.parse({ type: 'tcp-client', host: '127.0.0.1', port, reconnectBaseMs: 10, reconnectCapMs: 100, ...over });
+  const cfg = TcpClientTransportSchema.parse({
+    type: 'tcp-client',
+    host: '127.0.0.1',
+    port,
+    reconnectBaseMs: 10,
+    reconnectCapMs: 100,
+    ...over,
+  });
   const transport = new TcpClientTransport({ ...cfg, log, ...(random ? { random } : {}) });
   const states: { state: LinkState; detail?: string }[] = [];
   const conns: { conn: Connection; data: string; closed: boolean; stateAtClose?: LinkState }[] = [];
@@ -64,7 +74,9 @@ async function silentListener(): Promise<{ port: number; connected: Socket[] }> 
   cleanups.push(async () => {
     child.kill('SIGKILL');
   });
-  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+  );
   const connected = await Promise.all(
     [0, 1].map(
       () =>
@@ -83,7 +95,11 @@ afterEach(async () => {
 });
 
 /** A register server listening and a started transport dialling it, both stopped after the test. */
-type Started = { reg: ReturnType<typeof registerServer>; port: number; t: ReturnType<typeof watched> };
+interface Started {
+  reg: ReturnType<typeof registerServer>;
+  port: number;
+  t: ReturnType<typeof watched>;
+}
 async function startedAgainstRegister(): Promise<Started> {
   const reg = registerServer();
   const port = await reg.listen();
@@ -132,7 +148,9 @@ describe('TcpClientTransport against a real TCP server', () => {
     cleanups.push(() => t.transport.stop());
     await t.start(); // resolves although nothing answers
     await waitFor('refused', () => t.states.some((s) => s.state === 'disconnected'));
-    expect(t.states[1]!.detail).toMatch(new RegExp(`^cannot connect to tcp-client://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+    expect(t.states[1]!.detail).toMatch(
+      new RegExp(`^cannot connect to tcp-client://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`),
+    );
     await new Promise((r) => setTimeout(r, 150)); // several refused attempts
     expect(t.states).toHaveLength(2); // the same refusal is reported once
     expect(t.conns).toHaveLength(0);
@@ -243,7 +261,13 @@ describe('TcpClientTransportSchema', () => {
   });
 
   it('names each bad key and what was expected', () => {
-    const r = TcpClientTransportSchema.safeParse({ type: 'tcp-client', host: '', port: 0, connectTimeoutMs: 5, keepAliveMs: 1500.5 });
+    const r = TcpClientTransportSchema.safeParse({
+      type: 'tcp-client',
+      host: '',
+      port: 0,
+      connectTimeoutMs: 5,
+      keepAliveMs: 1500.5,
+    });
     expect(r.success).toBe(false);
     expect(describeZodError(r.error!)).toEqual([
       'host: expected a host name or IP address of the register',

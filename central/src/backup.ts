@@ -69,11 +69,22 @@ function pgSchemaVersion(database: string): number | null {
   }
 }
 
-export async function backupHub(dataDir: string, dir: string, opts: { database?: string | undefined; clock: Clock }): Promise<HubBackupResult> {
-  if (!existsSync(secretPath(dataDir))) throw new TbError(TbCodes.CONFIG, `no hub in ${dataDir}: ${secretPath(dataDir)} is missing (expected the --data directory of \`tillbridge-hub serve\`)`);
+export async function backupHub(
+  dataDir: string,
+  dir: string,
+  opts: { database?: string | undefined; clock: Clock },
+): Promise<HubBackupResult> {
+  if (!existsSync(secretPath(dataDir)))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `no hub in ${dataDir}: ${secretPath(dataDir)} is missing (expected the --data directory of \`tillbridge-hub serve\`)`,
+    );
   const db = hubDbPath(dataDir);
   if (!opts.database && !existsSync(db)) {
-    throw new TbError(TbCodes.CONFIG, `no SQLite hub in ${dataDir} (${db} does not exist): a hub on PostgreSQL? give its --database`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `no SQLite hub in ${dataDir} (${db} does not exist): a hub on PostgreSQL? give its --database`,
+    );
   }
   if (!opts.database) requireOwner(db, 'the hub');
   prepareBackupDir(dir);
@@ -89,7 +100,8 @@ export async function backupHub(dataDir: string, dir: string, opts: { database?:
     }
     // after the database: a key that signed a checkpoint in the copy exists by now
     files.push(copyIntoBackup(dir, 'hub.secret', secretPath(dataDir), 'secret'));
-    if (existsSync(signingKeyPath(dataDir))) files.push(copyIntoBackup(dir, 'audit-signing-key.pem', signingKeyPath(dataDir), 'signing-key'));
+    if (existsSync(signingKeyPath(dataDir)))
+      files.push(copyIntoBackup(dir, 'audit-signing-key.pem', signingKeyPath(dataDir), 'signing-key'));
   } catch (err) {
     // nothing half-made is left looking like a backup (no manifest was written)
     rmSync(join(dir, 'hub.sqlite'), { force: true });
@@ -101,7 +113,9 @@ export async function backupHub(dataDir: string, dir: string, opts: { database?:
     createdAt,
     engine: opts.database ? 'postgres' : 'sqlite',
     schemaVersion,
-    ...(opts.database ? { database: { url: redactUrl(opts.database), included: false, note: 'dump it with pg_dump (docs/backup.md)' } } : {}),
+    ...(opts.database
+      ? { database: { url: redactUrl(opts.database), included: false, note: 'dump it with pg_dump (docs/backup.md)' } }
+      : {}),
     files,
   };
   writeManifest(dir, manifest);
@@ -132,19 +146,35 @@ function hubFiles(dataDir: string): string[] {
  * PostgreSQL: the key files only; the database is restored with pg_restore first, and `database`
  * names it so the chain and hub.secret can be checked against it.
  */
-export function restoreHub(dir: string, dataDir: string, opts: { force?: boolean; database?: string | undefined; clock: Clock }): HubRestoreResult {
+export function restoreHub(
+  dir: string,
+  dataDir: string,
+  opts: { force?: boolean; database?: string | undefined; clock: Clock },
+): HubRestoreResult {
   const m = readVerifiedManifest(dir, HUB_BACKUP_FORMAT);
   const engine = m.engine === 'postgres' ? 'postgres' : 'sqlite';
   if (engine === 'postgres' && !opts.database) {
-    throw new TbError(TbCodes.CONFIG, `${dir} is a backup of a hub on PostgreSQL (its key files only): restore the database with pg_restore first, then give it here with --database`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${dir} is a backup of a hub on PostgreSQL (its key files only): restore the database with pg_restore first, then give it here with --database`,
+    );
   }
-  if (engine === 'sqlite' && opts.database) throw new TbError(TbCodes.CONFIG, `${dir} is a backup of a SQLite hub: --database does not apply (to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`);
+  if (engine === 'sqlite' && opts.database)
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${dir} is a backup of a SQLite hub: --database does not apply (to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`,
+    );
   const current = engine === 'sqlite' ? SCHEMA_VERSIONS.sqlite : SCHEMA_VERSIONS.postgres;
   if (typeof m.schemaVersion === 'number' && m.schemaVersion > current) {
-    throw new TbError(TbCodes.CONFIG, `${dir} was taken by a newer hub (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${dir} was taken by a newer hub (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`,
+    );
   }
-  if (!backupFileOf(m, 'secret')) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`);
-  if (engine === 'sqlite' && !backupFileOf(m, 'database')) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.sqlite`);
+  if (!backupFileOf(m, 'secret'))
+    throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`);
+  if (engine === 'sqlite' && !backupFileOf(m, 'database'))
+    throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.sqlite`);
 
   const db = hubDbPath(dataDir);
   checkRestoreTarget({
@@ -159,7 +189,10 @@ export function restoreHub(dir: string, dataDir: string, opts: { force?: boolean
   });
   const present = hubFiles(dataDir);
   if (present.length > 0 && !opts.force) {
-    throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): restore into a new directory, or pass --force to replace it (what it holds is kept aside as *.before-restore-*)`);
+    throw new TbError(
+      TbCodes.CONFLICT,
+      `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): restore into a new directory, or pass --force to replace it (what it holds is kept aside as *.before-restore-*)`,
+    );
   }
 
   prepareRestoreTarget(dataDir);
@@ -179,7 +212,8 @@ export function restoreHub(dir: string, dataDir: string, opts: { force?: boolean
 
   const storage = openHubStorage(dataDir, { database: opts.database });
   try {
-    const kept = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
+    const kept = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as
+      { value: string } | undefined;
     const secretMatches = kept === undefined || kept.value === secretCheck(loadSecrets(dataDir));
     const log = createLogger({ name: 'tillbridge-hub', level: 'silent' });
     const audit = new AuditTrail(storage, new AuditLog(storage, opts.clock), opts.clock, { dataDir }, log).verify();

@@ -30,9 +30,15 @@ program
   .name('tillbridge-hub')
   .description('Run and operate the Tillbridge hub: stores, inventory, sales, returns, policies, audit.')
   .version(HUB_SOFTWARE.split('/')[1]!)
-  .addOption(new Option('--hub <url>', 'hub admin API base URL').env('TILLBRIDGE_HUB_URL').default('http://127.0.0.1:7400'))
+  .addOption(
+    new Option('--hub <url>', 'hub admin API base URL').env('TILLBRIDGE_HUB_URL').default('http://127.0.0.1:7400'),
+  )
   .addOption(new Option('--token <token>', 'admin token (printed by init)').env('TILLBRIDGE_ADMIN_TOKEN'))
-  .addOption(new Option('--ca <file>', "the hub's CA certificate, for an https:// hub with a private CA").env('TILLBRIDGE_HUB_CA'))
+  .addOption(
+    new Option('--ca <file>', "the hub's CA certificate, for an https:// hub with a private CA").env(
+      'TILLBRIDGE_HUB_CA',
+    ),
+  )
   .showHelpAfterError('(run with --help for usage)');
 
 const ctx: CliContext = {

@@ -60,7 +60,16 @@ export interface HubServiceOptions {
   /** Group commit of the agents' event batches: events per commit (and a seam for tests). */
   ingest?: IngestOptions;
   /** Relay the ERP feed to this RabbitMQ broker (docs/erp-feed.md#to-a-message-broker-rabbitmq); started by startHub. */
-  amqp?: { url: string; exchange?: string | undefined; batchSize?: number; pollMs?: number; leaseMs?: number; owner?: string } | undefined;
+  amqp?:
+    | {
+        url: string;
+        exchange?: string | undefined;
+        batchSize?: number;
+        pollMs?: number;
+        leaseMs?: number;
+        owner?: string;
+      }
+    | undefined;
 }
 
 /**
@@ -134,10 +143,14 @@ export interface Hub {
 function checkSecretBelongs(storage: HubStorage, secrets: HubSecrets): void {
   const check = secretCheck(secrets);
   storage.tx(() => {
-    const row = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
+    const row = storage.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as
+      { value: string } | undefined;
     if (!row) storage.db.prepare(`INSERT INTO meta (key, value) VALUES ('secret_check', ?)`).run(check);
     else if (row.value !== check) {
-      throw new TbError(TbCodes.CONFIG, `the hub.secret in this data directory is not the one ${storage.location} was created with: every hub process on one database needs the same hub.secret (copy it from the data directory of the process that ran init)`);
+      throw new TbError(
+        TbCodes.CONFIG,
+        `the hub.secret in this data directory is not the one ${storage.location} was created with: every hub process on one database needs the same hub.secret (copy it from the data directory of the process that ran init)`,
+      );
     }
   });
 }
@@ -163,12 +176,26 @@ export function openHub(opts: HubServiceOptions): Hub {
   const events = new HubEvents();
   const config = syncConfig(storage, audit, clock);
   events.bind(returnsRepo, sales, (store) => config.effective(store).value.refusedEvents === 'exception+webhook');
-  const webhooks = new Webhooks({ storage, audit, clock, log: opts.log, sealKey: secrets.webhookKey, ...opts.webhooks });
+  const webhooks = new Webhooks({
+    storage,
+    audit,
+    clock,
+    log: opts.log,
+    sealKey: secrets.webhookKey,
+    ...opts.webhooks,
+  });
   const erpFeed = new Feed(storage, clock, (store) => config.effective(store).value.timeZone);
   config.onChange((scope) => erpFeed.zoneChanged(scope));
-  events.attach({ records: true, wants: (type) => erpFeed.wants(type), take: (e) => erpFeed.take(e), together: (fn) => erpFeed.together(fn) });
+  events.attach({
+    records: true,
+    wants: (type) => erpFeed.wants(type),
+    take: (e) => erpFeed.take(e),
+    together: (fn) => erpFeed.together(fn),
+  });
   events.attach({ wants: (type, store) => webhooks.wants(type, store), take: (e) => webhooks.emit(e) });
-  const relay = opts.amqp ? new AmqpRelay(storage, erpFeed, { ...opts.amqp, log: opts.log.child({ part: 'feed-relay' }), clock }) : undefined;
+  const relay = opts.amqp
+    ? new AmqpRelay(storage, erpFeed, { ...opts.amqp, log: opts.log.child({ part: 'feed-relay' }), clock })
+    : undefined;
   const ledger = new InventoryLedger(storage, clock, feed, events);
   const saleService = new SaleService(sales, ledger, audit, clock, events);
   const exceptions = new Exceptions(storage, clock, events);
@@ -179,11 +206,35 @@ export function openHub(opts: HubServiceOptions): Hub {
   const completion = new ReturnCompletion(storage, sales, returnsRepo, ledger, audit, exceptions, clock, events);
   const resolution = new ExceptionResolution(storage, returnsRepo, sales, ledger, audit, clock, events);
   const cursors = new Cursors(storage, clock);
-  const applier = new EventApplier(storage, cursors, saleService, reconciler, completion, exceptions, audit, opts.log.child({ part: 'applier' }), clock);
-  const registerDays = new DayReconciliation(storage, exceptions, audit, events, clock, (store) => config.effective(store).value.timeZone, opts.log.child({ part: 'reconcile' }));
+  const applier = new EventApplier(
+    storage,
+    cursors,
+    saleService,
+    reconciler,
+    completion,
+    exceptions,
+    audit,
+    opts.log.child({ part: 'applier' }),
+    clock,
+  );
+  const registerDays = new DayReconciliation(
+    storage,
+    exceptions,
+    audit,
+    events,
+    clock,
+    (store) => config.effective(store).value.timeZone,
+    opts.log.child({ part: 'reconcile' }),
+  );
   applier.reconcileDays(registerDays);
   const ingest = new IngestQueue(applier, opts.log.child({ part: 'ingest' }), opts.ingest);
-  const auditTrail = new AuditTrail(storage, audit, clock, { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 }, opts.log.child({ part: 'audit' }));
+  const auditTrail = new AuditTrail(
+    storage,
+    audit,
+    clock,
+    { dataDir: opts.dataDir, retentionDays: opts.auditRetentionDays ?? 400 },
+    opts.log.child({ part: 'audit' }),
+  );
   const parts: Omit<Hub, 'useCases' | 'queries'> = {
     storage,
     clock,
@@ -224,7 +275,9 @@ export function openHub(opts: HubServiceOptions): Hub {
     webhooks,
     auditTrail,
     // a signed checkpoint every 1000 audit entries, whoever wrote them
-    imports: new Imports(storage, audit, feed, clock, opts.log.child({ part: 'imports' }), opts.imports, () => auditTrail.nudge()),
+    imports: new Imports(storage, audit, feed, clock, opts.log.child({ part: 'imports' }), opts.imports, () =>
+      auditTrail.nudge(),
+    ),
     close: () => {
       ingest.close(); // what is queued is not acknowledged: the agents send it again
       storage.close();

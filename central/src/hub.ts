@@ -1,7 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
-import { checkDataDir, ensurePrivateDir, TbCodes, TbError, TILLBRIDGE_VERSION, TOKEN_PATH, type Logger } from '@tillbridge/shared';
+import {
+  checkDataDir,
+  ensurePrivateDir,
+  TbCodes,
+  TbError,
+  TILLBRIDGE_VERSION,
+  TOKEN_PATH,
+  type Logger,
+} from '@tillbridge/shared';
 import { createSecret, secretPath } from './auth/secrets.js';
 import { openHub, type Hub, type HubServiceOptions } from './hub-services.js';
 import { adminRoutes } from './http/admin-api.js';
@@ -75,7 +83,9 @@ export function isInitialized(dataDir: string, database?: string): boolean {
 /** The error for a data directory or database that holds no hub yet. */
 export function notInitialized(dataDir: string, database?: string): TbError {
   const where = database ? `${storageLocation(dataDir, database)} (with ${secretPath(dataDir)})` : dataDir;
-  const how = database ? `tillbridge-hub init --data ${dataDir} --database <url>` : `tillbridge-hub init --data ${dataDir}`;
+  const how = database
+    ? `tillbridge-hub init --data ${dataDir} --database <url>`
+    : `tillbridge-hub init --data ${dataDir}`;
   const secret = existsSync(secretPath(dataDir));
   const hint =
     database && !secret && storageExists(dataDir, database)
@@ -99,8 +109,13 @@ function checkHubDataDir(dataDir: string, log?: Logger): void {
 
 /** Creates the hub's database and secret, and the first admin token (printed once). */
 export function initHub(dataDir: string, log: Logger, clock?: Clock, database?: string): { adminToken: string } {
-  if (database ? storageExists(dataDir, database) : isInitialized(dataDir)) throw new TbError(TbCodes.CONFLICT, `${storageLocation(dataDir, database)} already holds a hub`);
-  if (existsSync(secretPath(dataDir))) throw new TbError(TbCodes.CONFLICT, `${dataDir} already holds a hub (its hub.secret)${database ? '' : ': a hub on PostgreSQL? give its --database'}`);
+  if (database ? storageExists(dataDir, database) : isInitialized(dataDir))
+    throw new TbError(TbCodes.CONFLICT, `${storageLocation(dataDir, database)} already holds a hub`);
+  if (existsSync(secretPath(dataDir)))
+    throw new TbError(
+      TbCodes.CONFLICT,
+      `${dataDir} already holds a hub (its hub.secret)${database ? '' : ': a hub on PostgreSQL? give its --database'}`,
+    );
   if (database) ensurePrivateDir(dataDir);
   checkHubDataDir(dataDir);
   openHubStorage(dataDir, { create: true, database }).close();
@@ -113,7 +128,14 @@ export function initHub(dataDir: string, log: Logger, clock?: Clock, database?: 
   try {
     return hub.storage.tx(() => {
       const adminToken = hub.credentials.createAdminToken('admin', 'initial admin').secret;
-      hub.audit.append({ actor: 'hub', action: 'hub.init', outcome: 'created', resource: 'hub', details: { software: HUB_SOFTWARE }, origin: 'cli:local' });
+      hub.audit.append({
+        actor: 'hub',
+        action: 'hub.init',
+        outcome: 'created',
+        resource: 'hub',
+        details: { software: HUB_SOFTWARE },
+        origin: 'cli:local',
+      });
       return { adminToken };
     });
   } finally {
@@ -143,17 +165,26 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const hub = openHub(serviceOpts);
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
   // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the agent
-  const cluster = new HubCluster(hub, { log: log.child({ part: 'cluster' }), probeMs, ...(opts.processes ? { processes: opts.processes } : {}) });
-  const endpoint = new AgentEndpoint({
-    agents: hub.useCases.agents,
-    returns: hub.useCases.returns,
-    log: log.child({ part: 'agents' }),
-    now: () => hub.clock.now(),
-  }, log.child({ part: 'agents' }), { gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) }, {
+  const cluster = new HubCluster(hub, {
+    log: log.child({ part: 'cluster' }),
     probeMs,
-    ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
-    ...(cluster.remote ? { remote: cluster.remote } : {}),
+    ...(opts.processes ? { processes: opts.processes } : {}),
   });
+  const endpoint = new AgentEndpoint(
+    {
+      agents: hub.useCases.agents,
+      returns: hub.useCases.returns,
+      log: log.child({ part: 'agents' }),
+      now: () => hub.clock.now(),
+    },
+    log.child({ part: 'agents' }),
+    { gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) },
+    {
+      probeMs,
+      ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
+      ...(cluster.remote ? { remote: cluster.remote } : {}),
+    },
+  );
   // inventory, policy, sync settings, key delivery and revocation: published on the bus, acted on where the agent is held
   cluster.attach(endpoint);
   await cluster.ready();
@@ -169,7 +200,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let ready = false;
   const router = new Router();
   // time: the hub's clock, for `tillbridge-agent doctor`'s clock check
-  router.add('GET', '/healthz', () => ({ ok: true, software: HUB_SOFTWARE, time: new Date(hub.clock.now()).toISOString() }));
+  router.add('GET', '/healthz', () => ({
+    ok: true,
+    software: HUB_SOFTWARE,
+    time: new Date(hub.clock.now()).toISOString(),
+  }));
   router.add('GET', '/readyz', (ctx) => {
     // ready: listening, and the database answers
     hub.storage.db.prepare('SELECT 1').get();
@@ -185,7 +220,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   });
   agentTokenRoute(router, hub.useCases.agentTokens, Boolean(tls?.requireClientCert));
   adminRoutes(router, { ...hub.useCases, queries: hub.queries });
-  enrollmentRoutes(router, { ...hub.useCases, queries: hub.queries }, { fingerprint: tls ? certFingerprint(tls.cert) : undefined });
+  enrollmentRoutes(
+    router,
+    { ...hub.useCases, queries: hub.queries },
+    { fingerprint: tls ? certFingerprint(tls.cert) : undefined },
+  );
 
   const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
     // a blocked source's requests without a credential are refused here; the token endpoint and
@@ -193,7 +232,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     const path = (req.url ?? '/').split('?')[0]!;
     let wait: number;
     try {
-      wait = path === '/healthz' || path === TOKEN_PATH || path.startsWith('/v1/admin') ? 0 : hub.gate.blockedFor(sourceOf(req));
+      wait =
+        path === '/healthz' || path === TOKEN_PATH || path.startsWith('/v1/admin')
+          ? 0
+          : hub.gate.blockedFor(sourceOf(req));
     } catch (err) {
       // the gate reads the database: while it cannot be reached, 503 (never a crash of the process)
       const e = err instanceof TbError ? err : new TbError(TbCodes.INTERNAL, 'internal error');
@@ -203,14 +245,21 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     }
     if (wait > 0) {
       const err = rateLimited('too many failed authentications from this address; try again later', wait);
-      sendJson(res, 429, { code: err.code, message: err.message, details: err.details }, { 'retry-after': String(err.details!.retryAfterSec) });
+      sendJson(
+        res,
+        429,
+        { code: err.code, message: err.message, details: err.details },
+        { 'retry-after': String(err.details!.retryAfterSec) },
+      );
       return;
     }
     // the audit entries this request writes say where it came from
-    auditOrigin.run(`ip:${sourceOf(req)}`, () => router.handle(req, res)).catch((err: unknown) => {
-      log.error({ err: (err as Error).message, url: req.url }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
-    });
+    auditOrigin
+      .run(`ip:${sourceOf(req)}`, () => router.handle(req, res))
+      .catch((err: unknown) => {
+        log.error({ err: (err as Error).message, url: req.url }, 'request failed');
+        if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
+      });
   };
   const server: Server = tls ? createTlsServer(serverOptions(tls), handler) : createServer(handler);
   server.headersTimeout = 10_000;
@@ -227,23 +276,40 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const scheme = tls ? 'https' : 'http';
   const wsScheme = tls ? 'wss' : 'ws';
   const url = `${scheme}://${hostPart}:${port}`;
-  const sweeper = setInterval(() => auditOrigin.run('hub', () => {
-    try {
-      const n = hub.completion.expireDue();
-      if (n > 0) log.info({ expired: n }, 'reservations expired');
-      const k = hub.keys.runDue();
-      if (k > 0) log.info({ rotated: k }, 'scheduled key rotations ran');
-      hub.auditTrail.runDue(); // the daily checkpoint, retention
-      hub.gate.sweep(); // counted failed logins written, idle sources forgotten
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'sweep failed');
-    }
-  }), opts.sweepMs ?? 30_000);
+  const sweeper = setInterval(
+    () =>
+      auditOrigin.run('hub', () => {
+        try {
+          const n = hub.completion.expireDue();
+          if (n > 0) log.info({ expired: n }, 'reservations expired');
+          const k = hub.keys.runDue();
+          if (k > 0) log.info({ rotated: k }, 'scheduled key rotations ran');
+          hub.auditTrail.runDue(); // the daily checkpoint, retention
+          hub.gate.sweep(); // counted failed logins written, idle sources forgotten
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'sweep failed');
+        }
+      }),
+    opts.sweepMs ?? 30_000,
+  );
   sweeper.unref();
-  log.info({ url, ws: `${wsScheme}://${hostPart}:${port}`, data: opts.dataDir, storage: hub.storage.location, process: cluster.bus.processId, tls: Boolean(tls), clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off' }, 'hub listening');
+  log.info(
+    {
+      url,
+      ws: `${wsScheme}://${hostPart}:${port}`,
+      data: opts.dataDir,
+      storage: hub.storage.location,
+      process: cluster.bus.processId,
+      tls: Boolean(tls),
+      clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off',
+    },
+    'hub listening',
+  );
 
   // presence, last seen and heartbeat figures: one batch a second, without fsync (storage/deferred-writes.ts)
-  hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) => log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`));
+  hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) =>
+    log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`),
+  );
   hub.webhooks.start();
   hub.feedRelay.relay?.start(); // one hub process on the database relays at a time (its lease)
   ready = true;

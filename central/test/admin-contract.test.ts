@@ -23,19 +23,58 @@ import { seedSale, testHub } from './helpers.js';
 // A handler and its contract that drift apart fail here. Either backend (TILLBRIDGE_TEST_BACKEND).
 
 const TICKET: ReturnRow = {
-  authorization: 'auth-1', store: 'S1', register: 'R1', request_id: 'q-1', receipt: 'X1', sale_store: 'S1', mode: 'offline',
-  decision: 'approved', status: 'completed', reconciliation: 'approved', exception_code: null, reason: null,
-  refund_amount: 1000, refund_kind: 'cash', created_at: '2026-11-27T10:00:00.000Z', expires_at: null,
-  completed_at: '2026-11-27T10:05:00.000Z', updated_at: '2026-11-27T10:05:00.000Z',
-  rules: '[{"code":"WINDOW","detail":"within 30 days"}]', allowed_tenders: '["cash"]', conditions: '[]', gross_refund: 1000,
-  fees: 0, policy_version: 1, kind: 'full', override_by: 'm1', override_at: '2026-11-27T10:01:00.000Z', late_online: 0,
-  card_hash: null, request: '{"receipt":"X1"}', resolution: 'accept', resolved_at: '2026-11-27T11:00:00.000Z',
-  resolved_by: 'admin:a', resolution_note: 'fine',
+  authorization: 'auth-1',
+  store: 'S1',
+  register: 'R1',
+  request_id: 'q-1',
+  receipt: 'X1',
+  sale_store: 'S1',
+  mode: 'offline',
+  decision: 'approved',
+  status: 'completed',
+  reconciliation: 'approved',
+  exception_code: null,
+  reason: null,
+  refund_amount: 1000,
+  refund_kind: 'cash',
+  created_at: '2026-11-27T10:00:00.000Z',
+  expires_at: null,
+  completed_at: '2026-11-27T10:05:00.000Z',
+  updated_at: '2026-11-27T10:05:00.000Z',
+  rules: '[{"code":"WINDOW","detail":"within 30 days"}]',
+  allowed_tenders: '["cash"]',
+  conditions: '[]',
+  gross_refund: 1000,
+  fees: 0,
+  policy_version: 1,
+  kind: 'full',
+  override_by: 'm1',
+  override_at: '2026-11-27T10:01:00.000Z',
+  late_online: 0,
+  card_hash: null,
+  request: '{"receipt":"X1"}',
+  resolution: 'accept',
+  resolved_at: '2026-11-27T11:00:00.000Z',
+  resolved_by: 'admin:a',
+  resolution_note: 'fine',
 };
 
 type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
-const ROUTES = [audit, feed, imports, inventory, keys, reconcile, returns, sales, settings, status, stores, webhooks].flatMap((module) => Object.values(module).filter(isRoute));
+const ROUTES = [
+  audit,
+  feed,
+  imports,
+  inventory,
+  keys,
+  reconcile,
+  returns,
+  sales,
+  settings,
+  status,
+  stores,
+  webhooks,
+].flatMap((module) => Object.values(module).filter(isRoute));
 const called = new Set<AnyRoute>();
 
 let t: ReturnType<typeof testHub>;
@@ -56,15 +95,27 @@ afterAll(async () => {
 /** Calls `route` with the admin token and checks its answer against the contract; returns the answer. */
 async function check<Route extends AnyRoute>(
   route: Route,
-  args: { params?: Record<string, string>; query?: Record<string, unknown>; body?: string | object; type?: string } = {},
+  args: {
+    params?: Record<string, string>;
+    query?: Record<string, unknown>;
+    body?: string | object;
+    type?: string;
+  } = {},
 ): Promise<z.output<Route['response']>> {
   called.add(route);
   const body = typeof args.body === 'string' || args.body === undefined ? args.body : JSON.stringify(args.body);
   const headers: Record<string, string> = { authorization: `Bearer ${server.admin}` };
   if (body !== undefined) headers['content-type'] = args.type ?? 'application/json';
-  const res = await fetch(`${server.url}${routeUrl(route, args.params as never, args.query)}`, { method: route.method, headers, body });
-  const answer = (await res.json()) as unknown;
-  expect({ route: `${route.method} ${route.path}`, status: res.status }).toEqual({ route: `${route.method} ${route.path}`, status: 200 });
+  const res = await fetch(`${server.url}${routeUrl(route, args.params as never, args.query)}`, {
+    method: route.method,
+    headers,
+    body,
+  });
+  const answer = await res.json();
+  expect({ route: `${route.method} ${route.path}`, status: res.status }).toEqual({
+    route: `${route.method} ${route.path}`,
+    status: 200,
+  });
   const parsed = route.response.safeParse(answer);
   expect(parsed.error?.issues ?? [], `${route.method} ${route.path}`).toEqual([]);
   expect(parsed.data, `${route.method} ${route.path} answers only what its contract names`).toEqual(answer);
@@ -88,8 +139,19 @@ describe('the admin API against its contract', () => {
     await check(imports.listImports);
     expect(await check(imports.showImport, { params: { id: stock.import } })).toMatchObject({ state: 'imported' });
     await check(sales.showSale, { params: { receipt: 'X1' }, query: { store: 'S1' } });
-    const sale = { store: 'S2', channel: 'web', receipt: 'W-1', at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [], tenders: [] };
-    await check(sales.importSales, { body: `${JSON.stringify({ ...sale, lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }] })}\n`, type: 'application/x-ndjson' });
+    const sale = {
+      store: 'S2',
+      channel: 'web',
+      receipt: 'W-1',
+      at: '2026-11-27T09:00:00Z',
+      currency: 'EUR',
+      lines: [],
+      tenders: [],
+    };
+    await check(sales.importSales, {
+      body: `${JSON.stringify({ ...sale, lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }] })}\n`,
+      type: 'application/x-ndjson',
+    });
   });
 
   it('keys and tokens', async () => {
@@ -123,23 +185,46 @@ describe('the admin API against its contract', () => {
     const approved = t.hub.useCases.returns;
     expect(approved).toBeDefined();
     t.hub.returnsRepo.insert(TICKET, [
-      { line: 1, asked_sku: null, requested_qty: 1000, approved_qty: 1000, completed_qty: 0, disposition: 'restock', code: 'OK', reason: null },
+      {
+        line: 1,
+        asked_sku: null,
+        requested_qty: 1000,
+        approved_qty: 1000,
+        completed_qty: 0,
+        disposition: 'restock',
+        code: 'OK',
+        reason: null,
+      },
     ]);
     const page = await check(returns.listReturns, { query: { limit: 10 } });
     expect(page).toMatchObject({ returns: [{ authorization: 'auth-1', lines: [{ line: 1 }] }], next: null });
     await check(returns.showReturn, { params: { authorization: 'auth-1' } });
     const exceptions = await check(returns.listExceptions, { query: { open: 'true' } });
-    await check(returns.resolveException, { params: { id: exceptions[0]!.id }, body: { action: 'accept', note: 'checked' } });
+    await check(returns.resolveException, {
+      params: { id: exceptions[0]!.id },
+      body: { action: 'accept', note: 'checked' },
+    });
     await check(returns.listExceptions);
   });
 
   it('reconciliation', async () => {
     const close: WireEvent = {
-      seq: 1, id: 'd-R1', kind: 'day.close', register: 'R1', at: '2026-11-27T21:00:00Z',
+      seq: 1,
+      id: 'd-R1',
+      kind: 'day.close',
+      register: 'R1',
+      at: '2026-11-27T21:00:00Z',
       body: {
-        requestId: 'm-d-R1', businessDay: '2026-11-27', source: 'register', closedAt: '2026-11-27T21:00:00Z', currency: 'EUR',
-        sales: { count: 2, amount: 900 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'card', amount: 900 }],
-        receipts: ['X1', 'X9'], authorizations: [],
+        requestId: 'm-d-R1',
+        businessDay: '2026-11-27',
+        source: 'register',
+        closedAt: '2026-11-27T21:00:00Z',
+        currency: 'EUR',
+        sales: { count: 2, amount: 900 },
+        returns: { count: 0, amount: 0 },
+        tenders: [{ kind: 'card', amount: 900 }],
+        receipts: ['X1', 'X9'],
+        authorizations: [],
       } satisfies DayCloseEventBody,
     };
     t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close]);
@@ -148,7 +233,13 @@ describe('the admin API against its contract', () => {
   });
 
   it('status', async () => {
-    t.hub.terminals.record('S1', { register: 'R1', state: 'connected', transport: 'tcp://127.0.0.1:9100', connections: 1, at: '2026-11-27T10:00:00.000Z' });
+    t.hub.terminals.record('S1', {
+      register: 'R1',
+      state: 'connected',
+      transport: 'tcp://127.0.0.1:9100',
+      connections: 1,
+      at: '2026-11-27T10:00:00.000Z',
+    });
     expect(t.hub.terminals.list('S1')).toHaveLength(1);
     await check(status.hubStatus);
     await check(status.hubStatus, { query: { store: 'S1' } });
@@ -156,7 +247,9 @@ describe('the admin API against its contract', () => {
 
   it('webhooks and their deliveries', async () => {
     // the endpoint is never reached: deliveries stay pending (nothing here runs the sender)
-    const added = await check(webhooks.addWebhook, { body: { url: 'http://127.0.0.1:9/hook', events: ['return.completed'] } });
+    const added = await check(webhooks.addWebhook, {
+      body: { url: 'http://127.0.0.1:9/hook', events: ['return.completed'] },
+    });
     const params = { id: added.id };
     await check(webhooks.listWebhooks);
     await check(webhooks.showWebhook, { params });

@@ -6,7 +6,9 @@ import { Router } from '../src/http/router.js';
 import type { Hub } from '../src/hub-services.js';
 
 /** The admin API of `hub` on a real HTTP server on a free port, with an admin and an operator token. */
-export async function startAdminServer(hub: Hub): Promise<{ url: string; admin: string; operator: string; close: () => Promise<void> }> {
+export async function startAdminServer(
+  hub: Hub,
+): Promise<{ url: string; admin: string; operator: string; close: () => Promise<void> }> {
   const router = new Router();
   const api = { ...hub.useCases, queries: hub.queries };
   adminRoutes(router, api);
@@ -27,5 +29,5 @@ export async function startAdminServer(hub: Hub): Promise<{ url: string; admin: 
 /** GET `path` with `token`: the status and the parsed JSON body. */
 export async function getJson(url: string, token: string, path: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  return { status: res.status, body: (await res.json()) as unknown };
+  return { status: res.status, body: await res.json() };
 }

@@ -23,7 +23,14 @@ const open: WebSocket[] = [];
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tb-copies-'));
   initHub(dir, silent);
-  running = await startHub({ dataDir: dir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock(), agentProbeMs: 2000 });
+  running = await startHub({
+    dataDir: dir,
+    host: '127.0.0.1',
+    port: 0,
+    log: silent,
+    clock: new TestClock(),
+    agentProbeMs: 2000,
+  });
   const hub = running.hub;
   hub.stores.create('S1', 'S1');
   const key = hub.credentials.createApiKey('S1');
@@ -56,16 +63,20 @@ async function hello(agent: string, incarnation: string, newest: number): Promis
 
 const sale = wireSale;
 
-const audit = (action: string) => column(running.hub.storage.db, `SELECT details FROM audit WHERE action = ? ORDER BY id`, action) as string[];
+const audit = (action: string) =>
+  column(running.hub.storage.db, `SELECT details FROM audit WHERE action = ? ORDER BY id`, action) as string[];
 const exceptions = (code: string) => running.hub.exceptions.forStore('S1').filter((e) => e.code === code);
 const receipts = () => column(running.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`);
 
-describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () => {
+describe("agents endpoint: copies of an agent's database (DESIGN rule 9)", () => {
   it('refuses a second live copy of an agent with 4010, audits it and keeps one exception while it is open; the first copy carries on', async () => {
     const first = await hello('agent-a', 'i1', 0);
     await first.next('welcome');
     const second = await hello('agent-a', 'i1', 0);
-    expect(await second.closed).toMatchObject({ code: CloseCodes.DUPLICATE_AGENT, reason: expect.stringMatching(/another copy of this agent/) });
+    expect(await second.closed).toMatchObject({
+      code: CloseCodes.DUPLICATE_AGENT,
+      reason: expect.stringMatching(/another copy of this agent/),
+    });
     expect(second.frames.map((f) => f.t)).not.toContain('welcome');
     const third = await hello('agent-a', 'i1', 0); // it keeps trying
     expect((await third.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
@@ -108,7 +119,7 @@ describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () =
     expect(exceptions('duplicate_agent')).toEqual([]);
   });
 
-  it('tells a database behind its incarnation\'s cursor to start a new one (4011), then takes its events by id', async () => {
+  it("tells a database behind its incarnation's cursor to start a new one (4011), then takes its events by id", async () => {
     const a = await hello('agent-a', 'i1', 0);
     await a.next('welcome');
     a.send({ t: 'events', items: [sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2'), sale(3, 'e3', 'A3')] });
@@ -118,13 +129,21 @@ describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () =
 
     // put back from a copy taken after seq 2, with e2 not yet confirmed then
     const restored = await hello('agent-a', 'i1', 2);
-    expect(await restored.closed).toMatchObject({ code: CloseCodes.NEW_INCARNATION, reason: expect.stringMatching(/behind/) });
-    expect(audit('agent.restored').map((d) => JSON.parse(d) as unknown)).toEqual([{ incarnation: 'i1', newest: 2, applied: 3 }]);
+    expect(await restored.closed).toMatchObject({
+      code: CloseCodes.NEW_INCARNATION,
+      reason: expect.stringMatching(/behind/),
+    });
+    expect(audit('agent.restored').map((d) => JSON.parse(d) as unknown)).toEqual([
+      { incarnation: 'i1', newest: 2, applied: 3 },
+    ]);
 
     const renewed = await hello('agent-a', 'i2', 2);
     expect(await renewed.next('welcome')).toMatchObject({ lastSeq: 0 });
     renewed.send({ t: 'events', items: [sale(2, 'e2', 'A2'), sale(3, 'n3', 'N3')] });
-    expect(await renewed.next('ack')).toMatchObject({ upTo: 3, results: [{ outcome: 'duplicate' }, { outcome: 'applied' }] });
+    expect(await renewed.next('ack')).toMatchObject({
+      upTo: 3,
+      results: [{ outcome: 'duplicate' }, { outcome: 'applied' }],
+    });
     expect(receipts()).toEqual(['A1', 'A2', 'A3', 'N3']);
     expect(exceptions('agent_forked')).toEqual([]);
   });
@@ -142,7 +161,10 @@ describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () =
     expect(await copy.next('welcome')).toMatchObject({ lastSeq: 2 });
     const items = [sale(2, 'x2', 'B2'), sale(3, 'x3', 'B3'), sale(4, 'x4', 'B4')];
     copy.send({ t: 'events', items });
-    expect(await copy.closed).toMatchObject({ code: CloseCodes.NEW_INCARNATION, reason: expect.stringMatching(/forked at seq 2/) });
+    expect(await copy.closed).toMatchObject({
+      code: CloseCodes.NEW_INCARNATION,
+      reason: expect.stringMatching(/forked at seq 2/),
+    });
     expect(copy.frames.map((f) => f.t)).not.toContain('ack');
     expect(receipts()).toEqual(['A1', 'A2']);
     expect(exceptions('agent_forked')).toHaveLength(1);
@@ -152,13 +174,19 @@ describe('agents endpoint: copies of an agent\'s database (DESIGN rule 9)', () =
     const renewed = await hello('agent-a', 'i2', 4);
     await renewed.next('welcome');
     renewed.send({ t: 'events', items });
-    expect(await renewed.next('ack')).toMatchObject({ upTo: 4, results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }] });
+    expect(await renewed.next('ack')).toMatchObject({
+      upTo: 4,
+      results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
+    });
     expect(receipts()).toEqual(['A1', 'A2', 'B2', 'B3', 'B4']);
   });
 
   it('answers an agent too old for the hub with what to install (protocol-versions.test.ts has the rest)', async () => {
     const a = await connect();
     a.send({ t: 'hello', v: 1, agent: 'agent-a', software: 'tillbridge-agent/0.0.9' });
-    expect(await a.closed).toMatchObject({ code: CloseCodes.PROTOCOL_VERSION, reason: expect.stringMatching(/^this hub needs tillbridge-agent >= \S+ \(protocol >= 2\); install it/) });
+    expect(await a.closed).toMatchObject({
+      code: CloseCodes.PROTOCOL_VERSION,
+      reason: expect.stringMatching(/^this hub needs tillbridge-agent >= \S+ \(protocol >= 2\); install it/),
+    });
   });
 });

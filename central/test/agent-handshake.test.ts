@@ -21,7 +21,10 @@ import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /** Holds, at one step, the next handshake of each store it was armed for, until released. */
 class Hold {
-  private readonly armed = new Map<string, { reach: () => void; reached: Promise<void>; release: () => void; released: Promise<void> }>();
+  private readonly armed = new Map<
+    string,
+    { reach: () => void; reached: Promise<void>; release: () => void; released: Promise<void> }
+  >();
 
   /** Holds the next handshake of `store` here; resolves once it waits. */
   arm(store: string): Promise<void> {
@@ -114,7 +117,9 @@ function givenUp(n: number): Promise<void> {
 
 /** A WebSocket to the hub as store `store`, not awaited (its upgrade may be held). */
 function dial(store: string): { ws: WebSocket; agent: Promise<Agent> } {
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${tokens.get(store)!}` } });
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), {
+    headers: { authorization: `Bearer ${tokens.get(store)!}` },
+  });
   open.push(ws);
   ws.on('error', () => undefined); // a socket the test drops mid-upgrade
   const socket = agentSocket(ws);
@@ -142,8 +147,10 @@ async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
   expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
 }
 
-const audit = (action: string) => column(running!.hub.storage.db, `SELECT details FROM audit WHERE action = ?`, action) as string[];
-const exceptions = (store: string, code: string) => running!.hub.exceptions.forStore(store).filter((e) => e.code === code);
+const audit = (action: string) =>
+  column(running!.hub.storage.db, `SELECT details FROM audit WHERE action = ?`, action) as string[];
+const exceptions = (store: string, code: string) =>
+  running!.hub.exceptions.forStore(store).filter((e) => e.code === code);
 /** The agent closes the connection (a close frame) and reads nothing more: at the hub it is closing, not closed. */
 function closeUnheard(a: Agent): void {
   a.ws.close(1000, 'giving up');
@@ -269,7 +276,10 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
     pause(live); // a probe would find it silent and drop it
     holds.hello.releaseAll();
-    expect(await stale.closed).toMatchObject({ code: CloseCodes.REPLACED, reason: expect.stringMatching(/newer connection of this agent/) });
+    expect(await stale.closed).toMatchObject({
+      code: CloseCodes.REPLACED,
+      reason: expect.stringMatching(/newer connection of this agent/),
+    });
     resume(live);
     expect(stale.frames.map((f) => f.t)).toEqual([]);
     await serves(live, 1, 'A1');

@@ -1,7 +1,10 @@
 import type WebSocket from 'ws';
 
 /** A frame of the agents' WebSocket protocol as a test reads it. */
-export type Frame = { t: string; [k: string]: unknown };
+export interface Frame {
+  t: string;
+  [k: string]: unknown;
+}
 
 /** What a test sees of a fake agent's WebSocket to the hub. */
 export interface AgentSocket {

@@ -14,7 +14,10 @@ import { silent, testHub, twoHubProcesses } from './helpers.js';
  */
 
 const broker = await reachable();
-if (!broker) console.warn('amqp-relay.test.ts: RabbitMQ not reachable at 127.0.0.1:5672 — the broker tests are SKIPPED (start it: rabbitmq-server -detached)');
+if (!broker)
+  console.warn(
+    'amqp-relay.test.ts: RabbitMQ not reachable at 127.0.0.1:5672 — the broker tests are SKIPPED (start it: rabbitmq-server -detached)',
+  );
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -37,8 +40,21 @@ function append(hub: Hub, prefix: string, count: number, stores = ['S001', 'S002
   return ids;
 }
 
-function relayOn(hub: Hub, exchange: string, url = RABBIT_URL, extra: Partial<ConstructorParameters<typeof AmqpRelay>[2]> = {}): AmqpRelay {
-  const relay = new AmqpRelay(hub.storage, hub.erpFeed, { url, exchange, log: silent, clock: hub.clock, pollMs: 100, backoff: { baseMs: 20, capMs: 300 }, ...extra });
+function relayOn(
+  hub: Hub,
+  exchange: string,
+  url = RABBIT_URL,
+  extra: Partial<ConstructorParameters<typeof AmqpRelay>[2]> = {},
+): AmqpRelay {
+  const relay = new AmqpRelay(hub.storage, hub.erpFeed, {
+    url,
+    exchange,
+    log: silent,
+    clock: hub.clock,
+    pollMs: 100,
+    backoff: { baseMs: 20, capMs: 300 },
+    ...extra,
+  });
   cleanups.push(() => relay.stop(2000));
   return relay;
 }
@@ -57,12 +73,23 @@ const counts = (ids: string[]): Map<string, number> => {
 
 describe('configuration', () => {
   it('a bad broker URL is a config error naming the option; the password never appears', () => {
-    expect(() => amqpOptions('not a url', 'tillbridge.feed', {})).toThrow(expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining('--amqp-url') }));
-    expect(() => amqpOptions('http://u:sekrit@h', 'x', {})).toThrow(expect.objectContaining({ message: expect.not.stringContaining('sekrit') }));
-    expect(() => amqpOptions(undefined, 'x', { TILLBRIDGE_AMQP_URL: 'postgres://h' })).toThrow(expect.objectContaining({ message: expect.stringContaining('TILLBRIDGE_AMQP_URL') }));
-    expect(() => amqpOptions('amqp://h', 'bad name!', {})).toThrow(expect.objectContaining({ message: expect.stringContaining('--amqp-exchange') }));
+    expect(() => amqpOptions('not a url', 'tillbridge.feed', {})).toThrow(
+      expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining('--amqp-url') }),
+    );
+    expect(() => amqpOptions('http://u:sekrit@h', 'x', {})).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('sekrit') }),
+    );
+    expect(() => amqpOptions(undefined, 'x', { TILLBRIDGE_AMQP_URL: 'postgres://h' })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('TILLBRIDGE_AMQP_URL') }),
+    );
+    expect(() => amqpOptions('amqp://h', 'bad name!', {})).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('--amqp-exchange') }),
+    );
     expect(amqpOptions(undefined, 'tillbridge.feed', {})).toBeUndefined();
-    expect(amqpOptions(undefined, 'ex', { TILLBRIDGE_AMQP_URL: 'amqp://u:p@h:5672/v' })).toEqual({ url: 'amqp://u:p@h:5672/v', exchange: 'ex' });
+    expect(amqpOptions(undefined, 'ex', { TILLBRIDGE_AMQP_URL: 'amqp://u:p@h:5672/v' })).toEqual({
+      url: 'amqp://u:p@h:5672/v',
+      exchange: 'ex',
+    });
     expect(checkAmqpUrl('amqp://guest:sekrit@h:5672/', '--amqp-url')).toBe('amqp://guest:***@h:5672/');
   });
 
@@ -101,13 +128,32 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     const m = all[1]!;
     const e = entries[1]!;
     expect(m.fields.routingKey).toBe(`${e.type}.S002`);
-    expect(m.properties).toMatchObject({ messageId: e.id, type: e.type, contentType: 'application/json', deliveryMode: 2, timestamp: Math.floor(Date.parse(e.recordedAt) / 1000) });
-    expect(m.properties.headers).toMatchObject({ 'x-tillbridge-position': e.position, 'x-tillbridge-store': 'S002', 'x-tillbridge-business-day': e.businessDay });
+    expect(m.properties).toMatchObject({
+      messageId: e.id,
+      type: e.type,
+      contentType: 'application/json',
+      deliveryMode: 2,
+      timestamp: Math.floor(Date.parse(e.recordedAt) / 1000),
+    });
+    expect(m.properties.headers).toMatchObject({
+      'x-tillbridge-position': e.position,
+      'x-tillbridge-store': 'S002',
+      'x-tillbridge-business-day': e.businessDay,
+    });
     expect(JSON.parse(m.content.toString())).toEqual(e);
     expect(all[2]!.fields.routingKey).toBe(`${entries[2]!.type}.-`);
 
     const s = relay.status();
-    expect(s).toMatchObject({ exchange, consumer: `amqp:${exchange}`, relaying: true, connected: true, position: hub.erpFeed.head(), lag: 0, relayed: 709, broker: 'amqp://guest:***@127.0.0.1:5672' });
+    expect(s).toMatchObject({
+      exchange,
+      consumer: `amqp:${exchange}`,
+      relaying: true,
+      connected: true,
+      position: hub.erpFeed.head(),
+      lag: 0,
+      relayed: 709,
+      broker: 'amqp://guest:***@127.0.0.1:5672',
+    });
     expect(hub.erpFeed.consumer(`amqp:${exchange}`)?.position).toBe(hub.erpFeed.head());
     const text = await metrics.text();
     expect(text).toContain('tillbridge_feed_relayed_total 709');
@@ -160,7 +206,9 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     const got = counts(c.ids('all'));
     const missing = ids.filter((id) => !got.has(id));
     const duplicates = [...got.values()].filter((k) => k > 1).length;
-    console.info(`outage: ${ids.length} entries, ${atCut} received before the cut, ${missing.length} missing, ${duplicates} received twice (at most the batch of 50 in flight at the cut)`);
+    console.info(
+      `outage: ${ids.length} entries, ${atCut} received before the cut, ${missing.length} missing, ${duplicates} received twice (at most the batch of 50 in flight at the cut)`,
+    );
     expect(missing).toEqual([]);
     expect(got.size).toBe(ids.length);
     expect(duplicates).toBeLessThanOrEqual(50);

@@ -19,7 +19,16 @@ let t0: number;
 
 function appendMany(n: number): void {
   t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++) t.hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1', register: 'R1', resource: `sale:${i}`, details: { i } });
+    for (let i = 0; i < n; i++)
+      t.hub.audit.append({
+        actor: 'store:S1',
+        action: 'sale',
+        outcome: 'applied',
+        store: 'S1',
+        register: 'R1',
+        resource: `sale:${i}`,
+        details: { i },
+      });
   });
 }
 
@@ -42,7 +51,10 @@ describe('checkpoints', () => {
     expect(trail.checkpoints.maybeCheckpoint()).toBeUndefined();
     appendMany(250); // a batch may carry the head past the mark: the checkpoint is of the head
     expect(trail.checkpoints.maybeCheckpoint()).toMatchObject({ seq: 2, id: 2249 });
-    expect(trail.checkpoints.list().map((c) => [c.seq, c.id])).toEqual([[2, 2249], [1, 1000]]);
+    expect(trail.checkpoints.list().map((c) => [c.seq, c.id])).toEqual([
+      [2, 2249],
+      [1, 1000],
+    ]);
     expect(trail.checkpoints.latest()!.hash).toBe(trail.query.head()!.hash);
   });
 
@@ -77,8 +89,15 @@ describe('checkpoints', () => {
     expect(pub.fingerprint).toBe(fingerprintOf(createPublicKey(pub.publicKey)));
     expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     const file = trail.checkpoints.file(rec);
-    expect(file).toMatchObject({ format: 'tillbridge-audit-checkpoint/1', checkpoint: { kind: 'tillbridge.audit.checkpoint', v: 1, seq: 1, id: 1000, hash: rec.hash, entries: 1000 }, publicKey: pub.publicKey, fingerprint: pub.fingerprint });
-    expect(verifyCheckpointFile(JSON.parse(JSON.stringify(file)), { fingerprint: pub.fingerprint }).body).toMatchObject({ id: 1000, hash: rec.hash });
+    expect(file).toMatchObject({
+      format: 'tillbridge-audit-checkpoint/1',
+      checkpoint: { kind: 'tillbridge.audit.checkpoint', v: 1, seq: 1, id: 1000, hash: rec.hash, entries: 1000 },
+      publicKey: pub.publicKey,
+      fingerprint: pub.fingerprint,
+    });
+    expect(verifyCheckpointFile(JSON.parse(JSON.stringify(file)), { fingerprint: pub.fingerprint }).body).toMatchObject(
+      { id: 1000, hash: rec.hash },
+    );
     // a second trail over the same data dir uses the same key
     const again = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
     expect(again.checkpoints.publicKey().fingerprint).toBe(pub.fingerprint);
@@ -113,7 +132,14 @@ describe('verifying the stored chain against the checkpoints', () => {
   });
 
   it('passes an intact chain, counting the checkpoints it checked', () => {
-    expect(trail.verify()).toEqual({ ok: true, entries: 1020, head: trail.query.head()!.hash, from: 1, to: 1020, checkpoints: 1 });
+    expect(trail.verify()).toEqual({
+      ok: true,
+      entries: 1020,
+      head: trail.query.head()!.hash,
+      from: 1,
+      to: 1020,
+      checkpoints: 1,
+    });
   });
 
   it('catches a rewrite whose hashes were all recomputed, where the plain chain walk cannot', () => {
@@ -131,26 +157,49 @@ describe('verifying the stored chain against the checkpoints', () => {
     });
     // the chain alone is consistent
     const fromGenesis = new ChainWalker({ anchor: { id: 0, hash: GENESIS_HASH } });
-    expect(t.hub.audit.after(0, 2000).map((e) => fromGenesis.push(e)).find(Boolean)).toBeUndefined();
+    expect(
+      t.hub.audit
+        .after(0, 2000)
+        .map((e) => fromGenesis.push(e))
+        .find(Boolean),
+    ).toBeUndefined();
     expect(fromGenesis.count).toBe(t.hub.audit.tail(1)[0]!.id);
-    expect(trail.verify()).toMatchObject({ ok: false, firstBad: 1000, problem: expect.stringContaining('signed checkpoint') });
+    expect(trail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 1000,
+      problem: expect.stringContaining('signed checkpoint'),
+    });
   });
 
   it('catches a cut tail that a checkpoint vouched for', () => {
     t.hub.storage.db.prepare(`DELETE FROM audit WHERE id > 990`).run();
-    expect(trail.verify()).toMatchObject({ ok: false, firstBad: 991, problem: expect.stringContaining('entries 991..1000 are gone (the tail was cut)') });
+    expect(trail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 991,
+      problem: expect.stringContaining('entries 991..1000 are gone (the tail was cut)'),
+    });
   });
 
   it('catches a checkpoint whose signed payload was changed', () => {
     const db = t.hub.storage.db;
     const p = (db.prepare(`SELECT payload FROM audit_checkpoints WHERE seq = 1`).get() as { payload: string }).payload;
-    db.prepare(`UPDATE audit_checkpoints SET payload = ? WHERE seq = 1`).run(p.replace('"entries":1000', '"entries":999'));
-    expect(trail.verify()).toMatchObject({ ok: false, firstBad: 1000, problem: expect.stringContaining('signature does not verify') });
+    db.prepare(`UPDATE audit_checkpoints SET payload = ? WHERE seq = 1`).run(
+      p.replace('"entries":1000', '"entries":999'),
+    );
+    expect(trail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 1000,
+      problem: expect.stringContaining('signature does not verify'),
+    });
   });
 
   it('still names a plainly changed entry', () => {
     t.hub.storage.db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 4`).run();
-    expect(trail.verify()).toMatchObject({ ok: false, firstBad: 4, problem: 'entry 4 was changed after it was written' });
+    expect(trail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 4,
+      problem: 'entry 4 was changed after it was written',
+    });
   });
 
   it('reports an empty log that a checkpoint says had entries', () => {
@@ -162,17 +211,37 @@ describe('verifying the stored chain against the checkpoints', () => {
     const { rmSync } = await import('node:fs');
     rmSync(signingKeyPath(t.dir));
     const fresh = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
-    expect(fresh.verify()).toMatchObject({ ok: false, firstBad: 1000, problem: expect.stringContaining('signing key is missing') });
+    expect(fresh.verify()).toMatchObject({
+      ok: false,
+      firstBad: 1000,
+      problem: expect.stringContaining('signing key is missing'),
+    });
   });
 
   it('pages the entries of a range, a store, contiguous', () => {
     t.clock.advance(DAY);
     appendMany(3); // 1021..1023 a day later
-    t.hub.audit.append({ actor: 'admin:x', action: 'store.create', outcome: 'created', store: 'S2', resource: 'store:S2' }); // 1024
+    t.hub.audit.append({
+      actor: 'admin:x',
+      action: 'store.create',
+      outcome: 'created',
+      store: 'S2',
+      resource: 'store:S2',
+    }); // 1024
     const q = trail.query;
-    expect(q.page({ since: '2026-11-28', limit: 2 })).toMatchObject({ entries: [{ id: 1021 }, { id: 1022 }], next: 1022, head: 1024, estimate: 4 });
-    expect(q.page({ since: '2026-11-28', after: 1022, limit: 2 })).toMatchObject({ entries: [{ id: 1023 }, { id: 1024 }], next: null });
-    expect(q.page({ until: '2026-11-28', after: 1015, limit: 100 }).entries.map((e) => e.id)).toEqual([1016, 1017, 1018, 1019, 1020]);
+    expect(q.page({ since: '2026-11-28', limit: 2 })).toMatchObject({
+      entries: [{ id: 1021 }, { id: 1022 }],
+      next: 1022,
+      head: 1024,
+      estimate: 4,
+    });
+    expect(q.page({ since: '2026-11-28', after: 1022, limit: 2 })).toMatchObject({
+      entries: [{ id: 1023 }, { id: 1024 }],
+      next: null,
+    });
+    expect(q.page({ until: '2026-11-28', after: 1015, limit: 100 }).entries.map((e) => e.id)).toEqual([
+      1016, 1017, 1018, 1019, 1020,
+    ]);
     expect(q.page({ store: 'S2', limit: 10 }).entries.map((e) => e.id)).toEqual([1024]);
     expect(q.page({ since: '2026-12-01', limit: 10 })).toMatchObject({ entries: [], next: null });
     expect(() => q.page({ since: 'yesterday' })).toThrow(expect.objectContaining({ code: TbCodes.INVALID }));

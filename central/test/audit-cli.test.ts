@@ -29,7 +29,16 @@ const cli = (args: string[], tok = token): ReturnType<typeof runCli> =>
 
 function append(n: number, extra: Partial<Parameters<Hub['audit']['append']>[0]> = {}): void {
   hub.storage.tx(() => {
-    for (let i = 0; i < n; i++) hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: i % 2 ? 'S1' : 'S2', register: 'R1', resource: `sale:${i}`, ...extra });
+    for (let i = 0; i < n; i++)
+      hub.audit.append({
+        actor: 'store:S1',
+        action: 'sale',
+        outcome: 'applied',
+        store: i % 2 ? 'S1' : 'S2',
+        register: 'R1',
+        resource: `sale:${i}`,
+        ...extra,
+      });
   });
 }
 
@@ -43,7 +52,13 @@ beforeAll(async () => {
   const h = hub as Hub & { auditTrail?: AuditTrail };
   h.auditTrail ??= new AuditTrail(hub.storage, hub.audit, clock, { dataDir: dir }, silent);
   trail = h.auditTrail;
-  hub.audit.append({ actor: 'admin:x', action: 'odd', outcome: 'ok', resource: 'a "quoted", value\nover two lines', details: { note: 'x,y' } });
+  hub.audit.append({
+    actor: 'admin:x',
+    action: 'odd',
+    outcome: 'ok',
+    resource: 'a "quoted", value\nover two lines',
+    details: { note: 'x,y' },
+  });
   append(120);
 });
 afterAll(async () => {
@@ -61,16 +76,37 @@ describe('tillbridge-hub audit, through the admin API', () => {
     expect(cp.code).toBe(0);
     const cpInfo = JSON.parse(cp.stdout) as { seq: number; id: number; fingerprint: string };
     expect(cpInfo).toMatchObject({ file: join(out, 'cp.json'), seq: 1, id: 123 }); // 1 init + 1 odd + 120 + the audited request
-    expect(hub.audit.tail(1)[0]).toMatchObject({ id: 123, action: 'audit.checkpoint', actor: expect.stringMatching(/^admin:tba_/) });
+    expect(hub.audit.tail(1)[0]).toMatchObject({
+      id: 123,
+      action: 'audit.checkpoint',
+      actor: expect.stringMatching(/^admin:tba_/),
+    });
 
     for (const format of ['csv', 'jsonl']) {
       const file = join(out, `audit.${format}`);
       const ex = await cli(['export', '--all', '--page-size', '7', '--out', file]);
       expect(ex).toMatchObject({ code: 0, stdout: `exported 123 entries (1..123) to ${file} as ${format}\n` });
       expect(existsSync(`${file}.part`)).toBe(false);
-      const v = await cli(['verify', '--checkpoint', join(out, 'cp.json'), '--export', file, '--fingerprint', cpInfo.fingerprint, '--json']);
+      const v = await cli([
+        'verify',
+        '--checkpoint',
+        join(out, 'cp.json'),
+        '--export',
+        file,
+        '--fingerprint',
+        cpInfo.fingerprint,
+        '--json',
+      ]);
       expect(v.code).toBe(0);
-      expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, entries: 123, from: 1, to: 123, vouched: 123, after: 0, checkpoint: { seq: 1, id: 123, pinned: true } });
+      expect(JSON.parse(v.stdout)).toMatchObject({
+        ok: true,
+        entries: 123,
+        from: 1,
+        to: 123,
+        vouched: 123,
+        after: 0,
+        checkpoint: { seq: 1, id: 123, pinned: true },
+      });
     }
 
     // an edited export: exit 5, naming the entry
@@ -86,7 +122,13 @@ describe('tillbridge-hub audit, through the admin API', () => {
     f.payload = f.payload.replace('"id":123', '"id":122');
     f.checkpoint.id = 122;
     writeFileSync(join(out, 'forged.json'), JSON.stringify(f));
-    const forged = await cli(['verify', '--checkpoint', join(out, 'forged.json'), '--export', join(out, 'audit.jsonl')]);
+    const forged = await cli([
+      'verify',
+      '--checkpoint',
+      join(out, 'forged.json'),
+      '--export',
+      join(out, 'audit.jsonl'),
+    ]);
     expect(forged.code).toBe(5);
     expect(forged.stderr).toMatch(/signature does not verify/);
   });
@@ -94,12 +136,31 @@ describe('tillbridge-hub audit, through the admin API', () => {
   it('export to stdout: JSON lines of every field, filtered by store and time', async () => {
     const r = await cli(['export', '--store', 'S1', '--since', '2000-01-01', '--page-size', '10']);
     expect(r.code).toBe(0);
-    const es = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as ExportedEntry);
+    const es = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ExportedEntry);
     expect(es).toHaveLength(60);
     expect(es.every((e) => e.store === 'S1')).toBe(true);
-    expect(Object.keys(es[0]!)).toEqual(['id', 'at', 'actor', 'action', 'store', 'register', 'outcome', 'origin', 'resource', 'details', 'prev_hash', 'hash']);
+    expect(Object.keys(es[0]!)).toEqual([
+      'id',
+      'at',
+      'actor',
+      'action',
+      'store',
+      'register',
+      'outcome',
+      'origin',
+      'resource',
+      'details',
+      'prev_hash',
+      'hash',
+    ]);
     const none = await cli(['export', '--until', '2000-01-01', '--format', 'csv']);
-    expect(none).toMatchObject({ code: 0, stdout: 'id,at,actor,action,store,register,outcome,origin,resource,details,prev_hash,hash\r\n' });
+    expect(none).toMatchObject({
+      code: 0,
+      stdout: 'id,at,actor,action,store,register,outcome,origin,resource,details,prev_hash,hash\r\n',
+    });
     expect((await cli(['export', '--format', 'xml'])).code).toBe(2);
     expect((await cli(['export', '--since', 'last tuesday'])).code).toBe(2);
   });
@@ -109,7 +170,13 @@ describe('tillbridge-hub audit, through the admin API', () => {
     const sink = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
     let pages = 0;
     const client = new AdminClient(running.url, token);
-    const spy = { get: async <T,>(p: string): Promise<T> => { pages++; if (pages === 2) append(50); return client.get<T>(p); } };
+    const spy = {
+      get: async <T>(p: string): Promise<T> => {
+        pages++;
+        if (pages === 2) append(50);
+        return client.get<T>(p);
+      },
+    };
     const head = trail.query.head()!.id;
     const s = await exportAudit(spy, sink as never, { format: 'jsonl', since: '2000-01-01', pageSize: 40 });
     expect(s).toMatchObject({ first: 1, last: head, entries: head });
@@ -124,7 +191,12 @@ describe('tillbridge-hub audit, through the admin API', () => {
     expect(pk.publicKey).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect(cps[0]!.fingerprint).toBe(pk.fingerprint);
     const latest = JSON.parse((await cli(['checkpoint', '--latest'])).stdout) as CheckpointFile;
-    expect(latest).toMatchObject({ format: 'tillbridge-audit-checkpoint/1', checkpoint: { seq: cps[0]!.seq }, fingerprint: pk.fingerprint, publicKey: pk.publicKey });
+    expect(latest).toMatchObject({
+      format: 'tillbridge-audit-checkpoint/1',
+      checkpoint: { seq: cps[0]!.seq },
+      fingerprint: pk.fingerprint,
+      publicKey: pk.publicKey,
+    });
     expect(JSON.parse((await cli(['checkpoint', '1'])).stdout)).toMatchObject({ checkpoint: { seq: 1, id: 123 } });
     expect((await cli(['checkpoint', '999'])).code).toBe(3);
     // the public key file pins verification too
@@ -186,12 +258,25 @@ describe('tillbridge-hub audit, through the admin API', () => {
   it('follow keeps going while the hub is unreachable, and stops on abort', async () => {
     const stop = new AbortController();
     const errors: string[] = [];
-    const p = followAudit(new AdminClient('http://127.0.0.1:1', token), { after: 0, intervalMs: 10, signal: stop.signal, onEntries: () => {}, onUnreachable: (e) => errors.push((e as { code?: string }).code ?? '') });
+    const p = followAudit(new AdminClient('http://127.0.0.1:1', token), {
+      after: 0,
+      intervalMs: 10,
+      signal: stop.signal,
+      onEntries: () => {},
+      onUnreachable: (e) => errors.push((e as { code?: string }).code ?? ''),
+    });
     await new Promise((r) => setTimeout(r, 60));
     stop.abort();
     await p;
     expect(errors.length).toBeGreaterThan(1);
     expect(errors[0]).toBe(TbCodes.HUB_UNAVAILABLE);
-    await expect(followAudit(new AdminClient(running.url, 'tba_wrong'), { after: 0, intervalMs: 10, signal: new AbortController().signal, onEntries: () => {} })).rejects.toMatchObject({ code: TbCodes.UNAUTHORIZED });
+    await expect(
+      followAudit(new AdminClient(running.url, 'tba_wrong'), {
+        after: 0,
+        intervalMs: 10,
+        signal: new AbortController().signal,
+        onEntries: () => {},
+      }),
+    ).rejects.toMatchObject({ code: TbCodes.UNAUTHORIZED });
   });
 });

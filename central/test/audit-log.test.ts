@@ -17,7 +17,11 @@ describe('audit log', () => {
 
   it('names the entry that was changed', () => {
     t.hub.storage.db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 4`).run();
-    expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 4, problem: expect.stringContaining('changed') });
+    expect(t.hub.auditTrail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 4,
+      problem: expect.stringContaining('changed'),
+    });
   });
 
   it('names the entry after one that was removed', () => {
@@ -43,4 +47,3 @@ describe('audit log', () => {
     expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 2 });
   });
 });
-

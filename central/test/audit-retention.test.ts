@@ -18,7 +18,8 @@ let trail: AuditTrail;
 
 function appendMany(n: number): void {
   t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++) t.hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1', resource: `sale:${i}` });
+    for (let i = 0; i < n; i++)
+      t.hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1', resource: `sale:${i}` });
   });
 }
 
@@ -31,7 +32,13 @@ function ids(): [number, number] {
 beforeEach(() => {
   t = testHub();
   t.clock.t = Date.parse(t.hub.audit.tail(1)[0]!.at); // init's entry was written on the real clock
-  trail = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir, retentionDays: 400, everyEntries: 100 }, silent);
+  trail = new AuditTrail(
+    t.hub.storage,
+    t.hub.audit,
+    t.clock,
+    { dataDir: t.dir, retentionDays: 400, everyEntries: 100 },
+    silent,
+  );
   // 500 days of history, 100 entries every 50 days: a checkpoint every 100 entries
   for (let day = 0; day < 500; day += 50) {
     appendMany(100);
@@ -49,13 +56,28 @@ describe('audit retention', () => {
     // cutoff = day 100: the entries of days 0 and 50 go (through the checkpoint at 201)
     expect(r).toEqual({ removed: 201, through: 201, cutoff: new Date(t.clock.now() - 400 * DAY).toISOString() });
     expect(ids()).toEqual([202, 1012]);
-    expect(t.hub.audit.tail(1)[0]).toMatchObject({ id: 1012, actor: 'hub:retention', action: 'audit.prune', details: expect.stringContaining('"through":201') });
+    expect(t.hub.audit.tail(1)[0]).toMatchObject({
+      id: 1012,
+      actor: 'hub:retention',
+      action: 'audit.prune',
+      details: expect.stringContaining('"through":201'),
+    });
     expect(trail.verify()).toMatchObject({ ok: true, entries: 811, from: 202, to: 1012 });
     // the checkpoint anchoring entry 202 stays; the older one went
-    expect(trail.checkpoints.list(100).map((c) => c.id).sort((a, b) => a - b)[0]).toBe(201);
+    expect(
+      trail.checkpoints
+        .list(100)
+        .map((c) => c.id)
+        .sort((a, b) => a - b)[0],
+    ).toBe(201);
     // the plain chain walk would now call this broken; the checkpoint-anchored one does not
     const fromGenesis = new ChainWalker({ anchor: { id: 0, hash: GENESIS_HASH } });
-    expect(t.hub.audit.after(0, 2000).map((e) => fromGenesis.push(e)).find(Boolean)).toMatchObject({ firstBad: 202 });
+    expect(
+      t.hub.audit
+        .after(0, 2000)
+        .map((e) => fromGenesis.push(e))
+        .find(Boolean),
+    ).toMatchObject({ firstBad: 202 });
     // nothing more is old enough
     expect(trail.retention.pruneOlderThan(400)).toMatchObject({ removed: 0, through: null });
   });
@@ -69,7 +91,12 @@ describe('audit retention', () => {
       for (const e of trail.query.iterate()) text += formatEntry(e, 'jsonl');
       writeFileSync(join(dir, 'cp.json'), JSON.stringify(cp));
       writeFileSync(join(dir, 'audit.jsonl'), text);
-      expect(await verifyFiles({ checkpoint: join(dir, 'cp.json'), export: join(dir, 'audit.jsonl') })).toMatchObject({ ok: true, from: 202, to: 1012, vouched: 811 });
+      expect(await verifyFiles({ checkpoint: join(dir, 'cp.json'), export: join(dir, 'audit.jsonl') })).toMatchObject({
+        ok: true,
+        from: 202,
+        to: 1012,
+        vouched: 811,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -78,12 +105,20 @@ describe('audit retention', () => {
   it('tells pruning from removal: entries deleted beyond the recorded pruning are reported', () => {
     trail.retention.pruneOlderThan(400);
     t.hub.storage.db.prepare(`DELETE FROM audit WHERE id <= 301`).run(); // up to the next checkpoint, by hand
-    expect(trail.verify()).toMatchObject({ ok: false, firstBad: 302, problem: expect.stringContaining('removed, not pruned') });
+    expect(trail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 302,
+      problem: expect.stringContaining('removed, not pruned'),
+    });
   });
 
   it('reports a gap at the start that no checkpoint vouches for', () => {
     t.hub.storage.db.prepare(`DELETE FROM audit WHERE id <= 150`).run();
-    expect(trail.verify()).toMatchObject({ ok: false, firstBad: 151, problem: expect.stringContaining('no signed checkpoint vouches for entry 150') });
+    expect(trail.verify()).toMatchObject({
+      ok: false,
+      firstBad: 151,
+      problem: expect.stringContaining('no signed checkpoint vouches for entry 150'),
+    });
   });
 
   it('runs once a day from the hub timer with the configured retention', () => {

@@ -1,4 +1,14 @@
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -32,7 +42,8 @@ function newHub(name = 'hub'): { dir: string; hub: Hub } {
   return { dir, hub: openHub({ dataDir: dir, tokenLifetimeSec: 900, log: silent, clock }) };
 }
 
-const manifestOf = (dir: string): BackupManifest => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
+const manifestOf = (dir: string): BackupManifest =>
+  JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
 
 /** Rewrites the manifest's size and checksum of `name` after the file was changed (a forger, or a careless copy-back). */
 function resum(dir: string, name: string): void {
@@ -53,8 +64,17 @@ describe('backupHub', () => {
       expect(existsSync(join(dir, 'hub.sqlite-wal'))).toBe(true);
       const out = join(root, 'b');
       const r = await backupHub(dir, out, { clock });
-      expect(r.manifest).toMatchObject({ format: 'tillbridge-hub-backup/1', engine: 'sqlite', createdAt: '2026-11-27T10:00:00.000Z', schemaVersion: expect.any(Number) });
-      expect(r.manifest.files.map((f) => [f.name, f.role])).toEqual([['hub.sqlite', 'database'], ['hub.secret', 'secret'], ['audit-signing-key.pem', 'signing-key']]);
+      expect(r.manifest).toMatchObject({
+        format: 'tillbridge-hub-backup/1',
+        engine: 'sqlite',
+        createdAt: '2026-11-27T10:00:00.000Z',
+        schemaVersion: expect.any(Number),
+      });
+      expect(r.manifest.files.map((f) => [f.name, f.role])).toEqual([
+        ['hub.sqlite', 'database'],
+        ['hub.secret', 'secret'],
+        ['audit-signing-key.pem', 'signing-key'],
+      ]);
       expect(readdirSync(out).sort()).toEqual(['audit-signing-key.pem', 'hub.secret', 'hub.sqlite', 'manifest.json']);
       expect(statSync(out).mode & 0o777).toBe(0o700);
       for (const f of readdirSync(out)) expect(statSync(join(out, f)).mode & 0o777, f).toBe(0o600);
@@ -72,7 +92,9 @@ describe('backupHub', () => {
   });
 
   it('refuses a directory that is not a hub, and a backup directory that is not empty', async () => {
-    await expect(backupHub(join(root, 'nothing'), join(root, 'b'), { clock })).rejects.toThrow(/no hub in .*hub\.secret is missing/);
+    await expect(backupHub(join(root, 'nothing'), join(root, 'b'), { clock })).rejects.toThrow(
+      /no hub in .*hub\.secret is missing/,
+    );
     const { dir, hub } = newHub();
     hub.close();
     await backupHub(dir, join(root, 'b'), { clock });
@@ -99,7 +121,8 @@ describe('restoreHub', () => {
     expect(r.audit).toMatchObject({ ok: true, checkpoints: 1 });
     expect(r.keptAside).toEqual([]);
     expect(statSync(data).mode & 0o777).toBe(0o700);
-    for (const f of ['hub.sqlite', 'hub.secret', 'audit-signing-key.pem']) expect(statSync(join(data, f)).mode & 0o777, f).toBe(0o600);
+    for (const f of ['hub.sqlite', 'hub.secret', 'audit-signing-key.pem'])
+      expect(statSync(join(data, f)).mode & 0o777, f).toBe(0o600);
     const hub = openHub({ dataDir: data, tokenLifetimeSec: 900, log: silent, clock });
     try {
       expect(hub.storage.db.prepare(`SELECT receipt FROM sales`).all()).toEqual([{ receipt: 'R-1' }]);
@@ -117,7 +140,9 @@ describe('restoreHub', () => {
     } finally {
       live.close();
     }
-    expect(() => restoreHub(out, dir, { clock })).toThrow(/already holds a hub \(hub\.sqlite, hub\.secret, audit-signing-key\.pem\).*--force/);
+    expect(() => restoreHub(out, dir, { clock })).toThrow(
+      /already holds a hub \(hub\.sqlite, hub\.secret, audit-signing-key\.pem\).*--force/,
+    );
     // with --force: what it replaced is kept aside
     clock.advance(1000);
     const r = restoreHub(out, dir, { force: true, clock });
@@ -144,7 +169,9 @@ describe('restoreHub', () => {
 
     const m = manifestOf(out);
     writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...m, format: 'tillbridge-agent-backup/1' }));
-    expect(() => restoreHub(out, data, { clock })).toThrow(/expected "format": "tillbridge-hub-backup\/1", got "tillbridge-agent-backup\/1" \(a backup of the other program\?\)/);
+    expect(() => restoreHub(out, data, { clock })).toThrow(
+      /expected "format": "tillbridge-hub-backup\/1", got "tillbridge-agent-backup\/1" \(a backup of the other program\?\)/,
+    );
     writeFileSync(join(out, 'manifest.json'), '{ not json');
     expect(() => restoreHub(out, data, { clock })).toThrow(/manifest\.json is not JSON/);
     rmSync(join(out, 'manifest.json'));
@@ -153,20 +180,28 @@ describe('restoreHub', () => {
   });
 
   // only root can give a directory to another user
-  it.skipIf(process.getuid?.() !== 0)('refuses a data directory another user owns (the restored files would be this user\'s)', async () => {
-    const { out } = await backedUp();
-    const data = join(root, 'theirs');
-    mkdirSync(data, { mode: 0o700 });
-    chownSync(data, 65534, 65534);
-    expect(() => restoreHub(out, data, { clock })).toThrow(/theirs belongs to uid 65534: run this as that user/);
-    expect(readdirSync(data)).toEqual([]);
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    "refuses a data directory another user owns (the restored files would be this user's)",
+    async () => {
+      const { out } = await backedUp();
+      const data = join(root, 'theirs');
+      mkdirSync(data, { mode: 0o700 });
+      chownSync(data, 65534, 65534);
+      expect(() => restoreHub(out, data, { clock })).toThrow(/theirs belongs to uid 65534: run this as that user/);
+      expect(readdirSync(data)).toEqual([]);
+    },
+  );
 
   it('refuses a backup from a newer hub', async () => {
     const { out } = await backedUp();
     const m = manifestOf(out);
-    writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...m, schemaVersion: 999, software: 'tillbridge-hub/9.0.0' }));
-    expect(() => restoreHub(out, join(root, 'restored'), { clock })).toThrow(/taken by a newer hub \(tillbridge-hub\/9\.0\.0, schema 999/);
+    writeFileSync(
+      join(out, 'manifest.json'),
+      JSON.stringify({ ...m, schemaVersion: 999, software: 'tillbridge-hub/9.0.0' }),
+    );
+    expect(() => restoreHub(out, join(root, 'restored'), { clock })).toThrow(
+      /taken by a newer hub \(tillbridge-hub\/9\.0\.0, schema 999/,
+    );
   });
 
   it('restores, then says so when the audit chain does not verify or hub.secret does not open the database (exit 5)', async () => {
@@ -182,7 +217,12 @@ describe('restoreHub', () => {
 
     writeFileSync(join(out, 'hub.secret'), Buffer.alloc(32, 7).toString('base64'));
     resum(out, 'hub.secret');
-    const cli = await runCli(backupCommands, 'http://127.0.0.1:9', '', ['restore', out, '--data', join(root, 'restored-2')]);
+    const cli = await runCli(backupCommands, 'http://127.0.0.1:9', '', [
+      'restore',
+      out,
+      '--data',
+      join(root, 'restored-2'),
+    ]);
     expect(cli.code).toBe(5);
     expect(cli.stdout).toMatch(/HUB\.SECRET DOES NOT MATCH THE DATABASE/);
     expect(cli.stdout).toMatch(/AUDIT LOG BROKEN at entry 1/);

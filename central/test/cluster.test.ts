@@ -9,7 +9,13 @@ import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { openHubStorage } from '../src/storage/index.js';
 import { inventoryMessages, MAX_PAYLOAD_BYTES, openBus, resendMessage, type BusMessage } from '../src/cluster/bus.js';
-import { createTestDatabase, describePg, startThrowawayCluster, pgClusterSkipReason, type TestDatabase } from '../../test/support/pg.js';
+import {
+  createTestDatabase,
+  describePg,
+  startThrowawayCluster,
+  pgClusterSkipReason,
+  type TestDatabase,
+} from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { silent, TestClock } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
@@ -24,8 +30,8 @@ import { agentSocket, type AgentSocket } from './agent-socket.js';
 type Agent = AgentSocket;
 
 let db: TestDatabase | undefined;
-let dirs: string[] = [];
-let hubs: RunningHub[] = [];
+const dirs: string[] = [];
+const hubs: RunningHub[] = [];
 const sockets: WebSocket[] = [];
 
 afterEach(async () => {
@@ -37,7 +43,9 @@ afterEach(async () => {
 });
 
 /** Two hub processes (A, B) on one fresh database; `clocks` lets a test move one process's time. */
-async function twoHubs(opts: { probeMs?: number; timeoutMs?: number } = {}): Promise<{ a: RunningHub; b: RunningHub; clockA: TestClock; clockB: TestClock }> {
+async function twoHubs(
+  opts: { probeMs?: number; timeoutMs?: number } = {},
+): Promise<{ a: RunningHub; b: RunningHub; clockA: TestClock; clockB: TestClock }> {
   db = await createTestDatabase();
   const d1 = mkdtempSync(join(tmpdir(), 'tb-cluster-a-'));
   const d2 = mkdtempSync(join(tmpdir(), 'tb-cluster-b-'));
@@ -47,7 +55,14 @@ async function twoHubs(opts: { probeMs?: number; timeoutMs?: number } = {}): Pro
   copyFileSync(secretPath(d1), secretPath(d2));
   const clockA = new TestClock();
   const clockB = new TestClock();
-  const common = { host: '127.0.0.1', port: 0, log: silent, database: db.url, agentProbeMs: opts.probeMs ?? 1000, processes: { heartbeatMs: 200, timeoutMs: opts.timeoutMs ?? 5000 } };
+  const common = {
+    host: '127.0.0.1',
+    port: 0,
+    log: silent,
+    database: db.url,
+    agentProbeMs: opts.probeMs ?? 1000,
+    processes: { heartbeatMs: 200, timeoutMs: opts.timeoutMs ?? 5000 },
+  };
   const a = await startHub({ ...common, dataDir: d1, clock: clockA });
   hubs.push(a);
   const b = await startHub({ ...common, dataDir: d2, clock: clockB });
@@ -61,8 +76,15 @@ async function addStore(hub: RunningHub, store: string): Promise<string> {
   return hub.hub.tokens.issue(store, hub.hub.credentials.checkApiKey(store, key).keyId);
 }
 
-async function connect(hub: RunningHub, token: string, agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, hub.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+async function connect(
+  hub: RunningHub,
+  token: string,
+  agent: string,
+  conn: { run?: string; attempt?: number } = {},
+): Promise<Agent> {
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, hub.wsUrl).toString(), {
+    headers: { authorization: `Bearer ${token}` },
+  });
   sockets.push(ws);
   ws.on('error', () => undefined);
   const a = agentSocket(ws);
@@ -76,7 +98,10 @@ async function connect(hub: RunningHub, token: string, agent: string, conn: { ru
 
 /** Until `hub` reads that another process holds the store (its deferred batch written). */
 async function seenElsewhere(hub: RunningHub, store: string, holder: RunningHub): Promise<void> {
-  await waitFor(`${store} listed as held by the other process`, () => hub.hub.presence.get(store).process === holder.cluster.bus.processId);
+  await waitFor(
+    `${store} listed as held by the other process`,
+    () => hub.hub.presence.get(store).process === holder.cluster.bus.processId,
+  );
 }
 
 it('inventory messages: long SKU lists are cut to fit a NOTIFY, very long ones say "the store changed"', () => {
@@ -85,18 +110,37 @@ it('inventory messages: long SKU lists are cut to fit a NOTIFY, very long ones s
   expect(msgs.length).toBeGreaterThan(1);
   for (const m of msgs) expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThan(MAX_PAYLOAD_BYTES);
   expect(msgs.flatMap((m) => (m as Extract<BusMessage, { t: 'inventory' }>).skus)).toEqual(skus);
-  const huge = inventoryMessages('S1', Array.from({ length: 100_000 }, (_, i) => `SKU-${i}`));
+  const huge = inventoryMessages(
+    'S1',
+    Array.from({ length: 100_000 }, (_, i) => `SKU-${i}`),
+  );
   expect(huge).toEqual([{ t: 'inventory', store: 'S1', skus: [], all: true }]);
 });
 
 it('resend messages: the lists of what is missing are cut to fit a NOTIFY', () => {
   const receipts = Array.from({ length: 5000 }, (_, i) => `RCPT-${String(i).padStart(8, '0')}`);
-  const m = resendMessage({ store: 'S1', register: 'R1', businessDay: '2026-11-27', missing: { receipts, authorizations: ['A1'] } }) as Extract<BusMessage, { t: 'resend' }>;
+  const m = resendMessage({
+    store: 'S1',
+    register: 'R1',
+    businessDay: '2026-11-27',
+    missing: { receipts, authorizations: ['A1'] },
+  }) as Extract<BusMessage, { t: 'resend' }>;
   expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThan(MAX_PAYLOAD_BYTES);
   expect(m.missing.receipts.length).toBeGreaterThan(100);
   expect(m.missing.receipts).toEqual(receipts.slice(0, m.missing.receipts.length));
-  expect(resendMessage({ store: 'S1', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X2'], authorizations: ['A1'] } })).toEqual({
-    t: 'resend', store: 'S1', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X2'], authorizations: ['A1'] },
+  expect(
+    resendMessage({
+      store: 'S1',
+      register: 'R1',
+      businessDay: '2026-11-27',
+      missing: { receipts: ['X2'], authorizations: ['A1'] },
+    }),
+  ).toEqual({
+    t: 'resend',
+    store: 'S1',
+    register: 'R1',
+    businessDay: '2026-11-27',
+    missing: { receipts: ['X2'], authorizations: ['A1'] },
   });
 });
 
@@ -108,11 +152,30 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     await agent.next('welcome');
     a.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
       {
-        seq: 1, id: 'd1', kind: 'day.close', register: 'R1', at: '2026-11-27T21:00:00Z',
-        body: { requestId: 'm-d1', businessDay: '2026-11-27', source: 'agent', closedAt: '2026-11-27T21:00:00Z', sales: { count: 1, amount: 500 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'cash', amount: 500 }], receipts: ['X1'], authorizations: [] },
+        seq: 1,
+        id: 'd1',
+        kind: 'day.close',
+        register: 'R1',
+        at: '2026-11-27T21:00:00Z',
+        body: {
+          requestId: 'm-d1',
+          businessDay: '2026-11-27',
+          source: 'agent',
+          closedAt: '2026-11-27T21:00:00Z',
+          sales: { count: 1, amount: 500 },
+          returns: { count: 0, amount: 0 },
+          tenders: [{ kind: 'cash', amount: 500 }],
+          receipts: ['X1'],
+          authorizations: [],
+        },
       },
     ]);
-    expect(await agent.next('resend')).toEqual({ t: 'resend', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X1'], authorizations: [] } });
+    expect(await agent.next('resend')).toEqual({
+      t: 'resend',
+      register: 'R1',
+      businessDay: '2026-11-27',
+      missing: { receipts: ['X1'], authorizations: [] },
+    });
     expect(agent.frames.filter((f) => f.t === 'resend')).toHaveLength(1);
   });
 
@@ -123,7 +186,10 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     await agent.next('welcome');
 
     const v = a.hub.policies.set('S1', { returnWindowDays: 12 }, 'admin:test');
-    expect(await agent.next('policy', (f) => f.version === v)).toMatchObject({ version: v, policy: { returnWindowDays: 12 } });
+    expect(await agent.next('policy', (f) => f.version === v)).toMatchObject({
+      version: v,
+      policy: { returnWindowDays: 12 },
+    });
 
     const c = a.hub.syncConfig.set(undefined, { inventoryRefreshSeconds: 600 }, 'admin:test');
     expect(await agent.next('config', (f) => f.version === c)).toMatchObject({ version: c });
@@ -135,7 +201,9 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     const r = a.hub.keys.rotate('S1', 60_000, 'admin:test');
     expect(await agent.next('key')).toMatchObject({ id: r.id });
 
-    const keyId = (b.hub.storage.db.prepare(`SELECT id FROM api_keys WHERE store = 'S1' AND id <> ?`).get(r.id) as { id: string }).id;
+    const keyId = (
+      b.hub.storage.db.prepare(`SELECT id FROM api_keys WHERE store = 'S1' AND id <> ?`).get(r.id) as { id: string }
+    ).id;
     a.hub.keys.revoke('S1', keyId, 'admin:test');
     expect((await agent.closed).code).toBe(CloseCodes.UNAUTHORIZED);
   });
@@ -157,7 +225,9 @@ await describePg('many hub processes on one PostgreSQL database', () => {
       a.cluster.bus.publish({ t: 'inventory', store: 'S1', skus: ['OK-1'] });
     });
     await agent.next('inventory', (f) => (f.items as { sku: string }[]).some((i) => i.sku === 'OK-1'));
-    expect(agent.frames.filter((f) => f.t === 'inventory').flatMap((f) => (f.items as { sku: string }[]).map((i) => i.sku))).not.toContain('RB-1');
+    expect(
+      agent.frames.filter((f) => f.t === 'inventory').flatMap((f) => (f.items as { sku: string }[]).map((i) => i.sku)),
+    ).not.toContain('RB-1');
   });
 
   it('status through A shows the store B holds; not once B closes it, nor once B stops being heard of (its heartbeat too old)', async () => {
@@ -167,8 +237,13 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     const agent = await connect(b, token, 'agent-1');
     await agent.next('welcome');
     agent.send({ t: 'heartbeat', outboxDepth: 3, oldestAgeMs: 1500, registers: [{ id: 'R1', connected: 1 }] });
-    await waitFor('B\'s heartbeat figures at A', () => a.hub.presence.get('S1').outboxDepth === 3);
-    expect(a.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-1', process: b.cluster.bus.processId, registers: [{ id: 'R1', connected: 1 }] });
+    await waitFor("B's heartbeat figures at A", () => a.hub.presence.get('S1').outboxDepth === 3);
+    expect(a.hub.presence.get('S1')).toMatchObject({
+      connected: true,
+      agentId: 'agent-1',
+      process: b.cluster.bus.processId,
+      registers: [{ id: 'R1', connected: 1 }],
+    });
     expect(a.hub.presence.count()).toBe(1);
     expect(a.hub.presence.get('S2').connected).toBe(false);
     // metrics stay each process's own: A holds nothing
@@ -183,7 +258,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
 
     agent.ws.close();
     await agent.closed;
-    await waitFor('S1 no longer held at A\'s view', () => !a.hub.presence.get('S1').connected);
+    await waitFor("S1 no longer held at A's view", () => !a.hub.presence.get('S1').connected);
   });
 
   it('an agent that moves from A to B and back (later attempts of one run) is served where it is, and its old connection is closed, not the new one', async () => {
@@ -236,7 +311,9 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
     expect(live.isClosed()).toBe(false);
     expect(copy.frames.map((f) => f.t)).not.toContain('welcome');
-    expect(a.hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM audit WHERE action = 'agent.duplicate'`).get()).toEqual({ n: 1 });
+    expect(a.hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM audit WHERE action = 'agent.duplicate'`).get()).toEqual({
+      n: 1,
+    });
 
     // the agent restarted (a new run) while its old connection at A went silent (half-open)
     (live.ws as unknown as { _socket: Socket })._socket.pause();

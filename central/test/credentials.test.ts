@@ -15,7 +15,10 @@ describe('credentials', () => {
 
   it('stores API keys hashed and binds them to their store', () => {
     const key = t.hub.credentials.createApiKey('S1');
-    expect(t.hub.credentials.checkApiKey('S1', key)).toMatchObject({ store: 'S1', keyId: expect.stringMatching(/^tbk_/) });
+    expect(t.hub.credentials.checkApiKey('S1', key)).toMatchObject({
+      store: 'S1',
+      keyId: expect.stringMatching(/^tbk_/),
+    });
     expect(() => t.hub.credentials.checkApiKey('S2', key)).toThrow(/unknown store or API key/);
     const stored = t.hub.storage.db.prepare('SELECT hash FROM api_keys').all() as { hash: string }[];
     expect(JSON.stringify(stored)).not.toContain(key.slice(4, 30));
@@ -32,7 +35,12 @@ describe('credentials', () => {
     const c = t.hub.credentials;
     const initial = c.listAdminTokens().find((x) => x.role === 'admin')!;
     const op = c.createAdminToken('operator', 'dashboard');
-    expect(() => c.revokeAdminToken(initial.id)).toThrow(expect.objectContaining({ code: 'TB_LAST_ADMIN', message: expect.stringContaining(`${initial.id} is the last active admin token`) }));
+    expect(() => c.revokeAdminToken(initial.id)).toThrow(
+      expect.objectContaining({
+        code: 'TB_LAST_ADMIN',
+        message: expect.stringContaining(`${initial.id} is the last active admin token`),
+      }),
+    );
     expect(c.listAdminTokens().find((x) => x.id === initial.id)?.revokedAt).toBeNull();
     c.revokeAdminToken(op.id); // an operator token goes whenever
     const second = c.createAdminToken('admin', 'second');
@@ -76,7 +84,12 @@ describe('API key rotation', () => {
     expect(() => t.hub.credentials.checkApiKey('S1', pending.secret)).toThrow();
     const stored = JSON.stringify(t.hub.storage.db.prepare('SELECT * FROM api_keys').all());
     expect(stored).not.toContain(pending.secret.slice(4, 30));
-    expect(t.hub.audit.tail(10).map((e) => e.action).filter((a) => a.startsWith('key.'))).toEqual(['key.rotate', 'key.revoke']);
+    expect(
+      t.hub.audit
+        .tail(10)
+        .map((e) => e.action)
+        .filter((a) => a.startsWith('key.')),
+    ).toEqual(['key.rotate', 'key.revoke']);
   });
 
   it('runs scheduled rotations when they are due', () => {

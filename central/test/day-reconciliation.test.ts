@@ -22,8 +22,29 @@ afterEach(() => t.cleanup());
 
 const DAY = '2026-11-27';
 
-function sale(id: string, receipt: string, amount: number, tenders: Tender[] = [{ kind: 'card', amount }], at = '2026-11-27T10:00:00Z', register = 'R1'): WireEvent {
-  return { seq: ++seq, id, kind: 'sale', register, at, body: { requestId: `m-${id}`, receipt, at, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }], tenders } };
+function sale(
+  id: string,
+  receipt: string,
+  amount: number,
+  tenders: Tender[] = [{ kind: 'card', amount }],
+  at = '2026-11-27T10:00:00Z',
+  register = 'R1',
+): WireEvent {
+  return {
+    seq: ++seq,
+    id,
+    kind: 'sale',
+    register,
+    at,
+    body: {
+      requestId: `m-${id}`,
+      receipt,
+      at,
+      currency: 'EUR',
+      lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }],
+      tenders,
+    },
+  };
 }
 
 function close(id: string, body: Partial<DayCloseEventBody>): WireEvent {
@@ -46,35 +67,80 @@ function close(id: string, body: Partial<DayCloseEventBody>): WireEvent {
 const apply = (...items: WireEvent[]) => t.hub.applier.applyBatch('S1', 'agent-1', 'inc-1', items);
 const day = () => t.hub.registerDays.list(DAY, 'S1')[0]!;
 const feed = (type: string) => t.hub.erpFeed.read(0, 100).entries.filter((e) => e.type === type);
-const audits = (action: string) => column(t.hub.storage.db, `SELECT outcome FROM audit WHERE action = ? ORDER BY id`, action);
+const audits = (action: string) =>
+  column(t.hub.storage.db, `SELECT outcome FROM audit WHERE action = ? ORDER BY id`, action);
 
-describe.each([['grouped', true], ['event by event', false]])('a register day close at the hub (applied %s)', (_name, grouped) => {
+describe.each([
+  ['grouped', true],
+  ['event by event', false],
+])('a register day close at the hub (applied %s)', (_name, grouped) => {
   beforeEach(() => {
     t.hub.applier.grouped = grouped;
   });
 
   it('matches when the totals, tenders and lists are what the hub recorded (a return among them): day.reconciled on the feed, audited', () => {
     apply(sale('e1', 'X1', 1200), sale('e2', 'X2', 500, [{ kind: 'Cash', amount: 500 }]));
-    const a = t.hub.engine.authorize('S1', { authorization: 'A1', after: 0, register: 'R1', requestId: 'q-A1', receipt: 'X1', lines: [{ line: 1, qty: 1, disposition: 'restock' }] });
+    const a = t.hub.engine.authorize('S1', {
+      authorization: 'A1',
+      after: 0,
+      register: 'R1',
+      requestId: 'q-A1',
+      receipt: 'X1',
+      lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+    });
     expect(a.decision).toBe('approved');
     // completed on the register at 15:00 (the agent's time): the return's business day
-    const done = apply({ seq: ++seq, id: 'e3', kind: 'return.complete', register: 'R1', at: '2026-11-27T15:00:00.000Z', body: { authorization: 'A1', requestId: 'c-A1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'card', amount: a.refundAmount! } } });
+    const done = apply({
+      seq: ++seq,
+      id: 'e3',
+      kind: 'return.complete',
+      register: 'R1',
+      at: '2026-11-27T15:00:00.000Z',
+      body: {
+        authorization: 'A1',
+        requestId: 'c-A1',
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'card', amount: a.refundAmount },
+      },
+    });
     expect(done.results[0]!.outcome).toBe('applied');
     const r = apply(
       close('d1', {
         sales: { count: 2, amount: 1700 },
-        returns: { count: 1, amount: a.refundAmount! },
-        tenders: [{ kind: 'card', amount: 1200 - a.refundAmount! }, { kind: 'cash', amount: 500 }],
+        returns: { count: 1, amount: a.refundAmount },
+        tenders: [
+          { kind: 'card', amount: 1200 - a.refundAmount },
+          { kind: 'cash', amount: 500 },
+        ],
         receipts: ['X1', 'X2'],
         authorizations: ['A1'],
       }),
     );
     expect(r.results).toEqual([{ seq, outcome: 'applied' }]);
-    expect(day()).toMatchObject({ register: 'R1', source: 'register', status: 'matched', differences: null, resendAttempts: 0, exception: null, reconciledAt: '2026-11-27T10:00:00.000Z' });
-    expect(day().recorded).toEqual({ sales: { count: 2, amount: 1700 }, returns: { count: 1, amount: a.refundAmount }, tenders: [{ kind: 'card', amount: 1200 - a.refundAmount! }, { kind: 'cash', amount: 500 }] });
+    expect(day()).toMatchObject({
+      register: 'R1',
+      source: 'register',
+      status: 'matched',
+      differences: null,
+      resendAttempts: 0,
+      exception: null,
+      reconciledAt: '2026-11-27T10:00:00.000Z',
+    });
+    expect(day().recorded).toEqual({
+      sales: { count: 2, amount: 1700 },
+      returns: { count: 1, amount: a.refundAmount },
+      tenders: [
+        { kind: 'card', amount: 1200 - a.refundAmount },
+        { kind: 'cash', amount: 500 },
+      ],
+    });
     const reconciled = feed('day.reconciled');
     expect(reconciled).toHaveLength(1);
-    expect(reconciled[0]).toMatchObject({ store: 'S1', businessDay: DAY, data: { store: 'S1', register: 'R1', businessDay: DAY, source: 'register' } });
+    expect(reconciled[0]).toMatchObject({
+      store: 'S1',
+      businessDay: DAY,
+      data: { store: 'S1', register: 'R1', businessDay: DAY, source: 'register' },
+    });
     expect(feed('day.discrepancy')).toEqual([]);
     expect(audits('day.reconcile')).toEqual(['matched']);
     expect(t.hub.exceptions.forStore('S1')).toEqual([]);
@@ -83,7 +149,13 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
 
   it('raises a discrepancy naming the tender and both amounts when the card total is off', () => {
     apply(sale('e1', 'X1', 11_990));
-    apply(close('d1', { sales: { count: 1, amount: 11_990 }, tenders: [{ kind: 'CARD', amount: 12_340 }], receipts: ['X1'] }));
+    apply(
+      close('d1', {
+        sales: { count: 1, amount: 11_990 },
+        tenders: [{ kind: 'CARD', amount: 12_340 }],
+        receipts: ['X1'],
+      }),
+    );
     const d = day();
     expect(d.status).toBe('discrepancy');
     expect(d.differences?.totals).toEqual([{ what: 'tender card', register: 12_340, hub: 11_990 }]);
@@ -93,13 +165,24 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
     expect(d.exception).toEqual({ id: e!.id, resolved: false });
     const disc = feed('day.discrepancy');
     expect(disc).toHaveLength(1);
-    expect(disc[0]!.data).toMatchObject({ register: 'R1', businessDay: DAY, exception: e!.id, differences: { totals: [{ what: 'tender card', register: 12_340, hub: 11_990 }] } });
+    expect(disc[0]!.data).toMatchObject({
+      register: 'R1',
+      businessDay: DAY,
+      exception: e!.id,
+      differences: { totals: [{ what: 'tender card', register: 12_340, hub: 11_990 }] },
+    });
     expect(feed('day.reconciled')).toEqual([]);
     expect(feed('return.exception')).toEqual([]); // announced once, as day.discrepancy
     expect(audits('day.reconcile')).toEqual(['discrepancy']);
 
     // a corrected Z report replaces the first: matched, and the first one's exception is settled
-    apply(close('d2', { sales: { count: 1, amount: 11_990 }, tenders: [{ kind: 'card', amount: 11_990 }], receipts: ['X1'] }));
+    apply(
+      close('d2', {
+        sales: { count: 1, amount: 11_990 },
+        tenders: [{ kind: 'card', amount: 11_990 }],
+        receipts: ['X1'],
+      }),
+    );
     expect(day()).toMatchObject({ status: 'matched', exception: null });
     expect(t.hub.exceptions.forStore('S1')[0]!.resolved_at).not.toBeNull();
     expect(feed('day.reconciled')).toHaveLength(1);
@@ -117,9 +200,22 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
       t.hub.storage.db.prepare(`DELETE FROM sales WHERE store = ? AND receipt = ?`).run('S1', 'X2');
       t.hub.storage.db.prepare(`DELETE FROM applied_events WHERE event_id = ?`).run('e2');
     });
-    apply(close('d1', { sales: { count: 2, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'X2'] }));
-    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2'], authorizations: [] }, reconciledAt: null });
-    expect(resends).toEqual([{ store: 'S1', register: 'R1', businessDay: DAY, missing: { receipts: ['X2'], authorizations: [] } }]);
+    apply(
+      close('d1', {
+        sales: { count: 2, amount: 1700 },
+        tenders: [{ kind: 'card', amount: 1700 }],
+        receipts: ['X1', 'X2'],
+      }),
+    );
+    expect(day()).toMatchObject({
+      status: 'resending',
+      resendAttempts: 1,
+      missing: { receipts: ['X2'], authorizations: [] },
+      reconciledAt: null,
+    });
+    expect(resends).toEqual([
+      { store: 'S1', register: 'R1', businessDay: DAY, missing: { receipts: ['X2'], authorizations: [] } },
+    ]);
     expect(t.hub.useCases.agents.pendingResends('S1')).toEqual(resends);
     expect(audits('day.resend')).toEqual(['resending']);
     expect(t.hub.exceptions.forStore('S1')).toEqual([]);
@@ -133,8 +229,15 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
     expect(resends).toHaveLength(1);
   });
 
-  it('asks once when the day\'s sales come in the same batch as its close', () => {
-    apply(sale('e1', 'X1', 1000), close('d1', { sales: { count: 2, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'X2'] }));
+  it("asks once when the day's sales come in the same batch as its close", () => {
+    apply(
+      sale('e1', 'X1', 1000),
+      close('d1', {
+        sales: { count: 2, amount: 1700 },
+        tenders: [{ kind: 'card', amount: 1700 }],
+        receipts: ['X1', 'X2'],
+      }),
+    );
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2'] } });
     expect(resends).toHaveLength(1);
   });
@@ -142,7 +245,13 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
   it('waits while a resend arrives in several batches, without asking again', () => {
     const lost = [sale('e2', 'X2', 300), sale('e3', 'X3', 400)];
     apply(sale('e1', 'X1', 1000));
-    apply(close('d1', { sales: { count: 3, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'X2', 'X3'] }));
+    apply(
+      close('d1', {
+        sales: { count: 3, amount: 1700 },
+        tenders: [{ kind: 'card', amount: 1700 }],
+        receipts: ['X1', 'X2', 'X3'],
+      }),
+    );
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2', 'X3'] } });
     apply({ ...lost[0]!, seq: ++seq });
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X3'] } });
@@ -156,7 +265,13 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
   it('gives up after the resends bring nothing: a discrepancy naming what is missing', () => {
     const x1 = sale('e1', 'X1', 1000);
     apply(x1);
-    apply(close('d1', { sales: { count: 2, amount: 1700 }, tenders: [{ kind: 'card', amount: 1700 }], receipts: ['X1', 'GONE'] }));
+    apply(
+      close('d1', {
+        sales: { count: 2, amount: 1700 },
+        tenders: [{ kind: 'card', amount: 1700 }],
+        receipts: ['X1', 'GONE'],
+      }),
+    );
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1 });
     // each resend brings only what the hub has (duplicates): asked again, then given up
     expect(apply({ ...x1, seq: ++seq }).results[0]!.outcome).toBe('duplicate');
@@ -177,7 +292,9 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
 
   it('raises a discrepancy for a sale at the hub the register did not list', () => {
     apply(sale('e1', 'X1', 1000), sale('e2', 'X9', 250));
-    apply(close('d1', { sales: { count: 1, amount: 1000 }, tenders: [{ kind: 'card', amount: 1000 }], receipts: ['X1'] }));
+    apply(
+      close('d1', { sales: { count: 1, amount: 1000 }, tenders: [{ kind: 'card', amount: 1000 }], receipts: ['X1'] }),
+    );
     const d = day();
     expect(d.status).toBe('discrepancy');
     expect(d.differences).toMatchObject({ extra: { receipts: ['X9'], authorizations: [] }, missing: { receipts: [] } });
@@ -187,16 +304,23 @@ describe.each([['grouped', true], ['event by event', false]])('a register day cl
 
     // settled the way every exception is (returns resolve): accepted, audited, announced
     const [e] = t.hub.exceptions.forStore('S1');
-    expect(t.hub.useCases.returns.resolveException('admin:lead', e!.id, 'accept', 'X9 was a training sale')).toMatchObject({ resolved: [e!.id], authorization: null });
+    expect(
+      t.hub.useCases.returns.resolveException('admin:lead', e!.id, 'accept', 'X9 was a training sale'),
+    ).toMatchObject({ resolved: [e!.id], authorization: null });
     expect(day().exception).toEqual({ id: e!.id, resolved: true });
     expect(feed('return.resolved')[0]!.data).toMatchObject({ store: 'S1', register: 'R1', authorization: null });
   });
 
-  it('reckons business days in the store\'s time zone', () => {
+  it("reckons business days in the store's time zone", () => {
     t.hub.useCases.settings.setSyncSettings('admin:test', 'S1', { timeZone: 'Europe/Berlin' }, { note: 'zone' });
     // 23:30 UTC on the 26th is 00:30 on the 27th in Berlin
-    apply(sale('e1', 'X1', 1000, [{ kind: 'card', amount: 1000 }], '2026-11-26T23:30:00Z'), sale('e2', 'X2', 400, [{ kind: 'card', amount: 400 }], '2026-11-27T23:30:00Z'));
-    apply(close('d1', { sales: { count: 1, amount: 1000 }, tenders: [{ kind: 'card', amount: 1000 }], receipts: ['X1'] }));
+    apply(
+      sale('e1', 'X1', 1000, [{ kind: 'card', amount: 1000 }], '2026-11-26T23:30:00Z'),
+      sale('e2', 'X2', 400, [{ kind: 'card', amount: 400 }], '2026-11-27T23:30:00Z'),
+    );
+    apply(
+      close('d1', { sales: { count: 1, amount: 1000 }, tenders: [{ kind: 'card', amount: 1000 }], receipts: ['X1'] }),
+    );
     expect(day().status).toBe('matched');
   });
 

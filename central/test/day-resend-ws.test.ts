@@ -25,7 +25,10 @@ afterEach(async () => {
   dir = undefined;
 });
 
-type Frame = { t: string; [k: string]: unknown };
+interface Frame {
+  t: string;
+  [k: string]: unknown;
+}
 interface Agent {
   frames: Frame[];
   next(t: string, after?: number): Promise<Frame>;
@@ -34,7 +37,9 @@ interface Agent {
 }
 
 async function connect(token: string, newest: number): Promise<Agent> {
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), {
+    headers: { authorization: `Bearer ${token}` },
+  });
   open.push(ws);
   const frames: Frame[] = [];
   const waiting: { t: string; from: number; resolve: (f: Frame) => void }[] = [];
@@ -72,7 +77,14 @@ const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:0
   kind: 'sale',
   register: 'R1',
   at,
-  body: { requestId: `m-${id}`, receipt, at, currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }], tenders: [{ kind: 'cash', amount: 500 }] },
+  body: {
+    requestId: `m-${id}`,
+    receipt,
+    at,
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }],
+    tenders: [{ kind: 'cash', amount: 500 }],
+  },
 });
 const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent => ({
   seq,
@@ -107,13 +119,21 @@ describe('resend frames to a connected agent', () => {
     // X2 was sold (seq 2) but never reached the hub; the day close lists it
     a.send({ t: 'events', items: [sale(1, 'e1', 'X1'), close(3, 'd1', '2026-11-27', ['X1', 'X2'])] });
     const resend = await a.next('resend');
-    expect(resend).toEqual({ t: 'resend', register: 'R1', businessDay: '2026-11-27', missing: { receipts: ['X2'], authorizations: [] } });
+    expect(resend).toEqual({
+      t: 'resend',
+      register: 'R1',
+      businessDay: '2026-11-27',
+      missing: { receipts: ['X2'], authorizations: [] },
+    });
     expect(hub.registerDays.list('2026-11-27')[0]).toMatchObject({ status: 'resending', resendAttempts: 1 });
 
     // the agent sends the day again, original ids under new seqs: the gap closes
     const before = a.frames.length;
     a.send({ t: 'events', items: [{ ...sale(4, 'e1', 'X1') }, { ...sale(5, 'e2', 'X2') }] });
-    expect(await a.next('ack', before)).toMatchObject({ upTo: 5, results: [{ outcome: 'duplicate' }, { outcome: 'applied' }] });
+    expect(await a.next('ack', before)).toMatchObject({
+      upTo: 5,
+      results: [{ outcome: 'duplicate' }, { outcome: 'applied' }],
+    });
     expect(hub.registerDays.list('2026-11-27')[0]).toMatchObject({ status: 'matched' });
     expect(hub.erpFeed.read(0, 100).entries.filter((e) => e.type === 'day.reconciled')).toHaveLength(1);
 
@@ -122,7 +142,12 @@ describe('resend frames to a connected agent', () => {
     hub.applier.applyBatch('S1', 'agent-1', 'inc-1', [close(6, 'd2', '2026-11-28', ['Y1'])]);
     expect(hub.registerDays.list('2026-11-28')[0]).toMatchObject({ status: 'resending' });
     const b = await connect(token, 6);
-    expect(await b.next('resend')).toEqual({ t: 'resend', register: 'R1', businessDay: '2026-11-28', missing: { receipts: ['Y1'], authorizations: [] } });
+    expect(await b.next('resend')).toEqual({
+      t: 'resend',
+      register: 'R1',
+      businessDay: '2026-11-28',
+      missing: { receipts: ['Y1'], authorizations: [] },
+    });
     // the welcome came first: an agent hears of a resend only once it is the store's connection
     expect(b.frames.findIndex((f) => f.t === 'welcome')).toBeLessThan(b.frames.findIndex((f) => f.t === 'resend'));
     expect(b.frames.filter((f) => f.t === 'resend')).toHaveLength(1);

@@ -24,7 +24,8 @@ afterEach(() => {
 
 const synchronous = (): number => s.raw.pragma('synchronous', { simple: true }) as number;
 const FULL = 2;
-const seenRows = (): { id: string; at: string }[] => s.db.prepare(`SELECT * FROM seen ORDER BY id`).all() as { id: string; at: string }[];
+const seenRows = (): { id: string; at: string }[] =>
+  s.db.prepare(`SELECT * FROM seen ORDER BY id`).all() as { id: string; at: string }[];
 
 describe('commits', () => {
   it('counts each transaction that wrote, synced or relaxed, and each write made outside them as synced', () => {
@@ -72,14 +73,17 @@ describe('commits', () => {
 
 describe('deferred writes', () => {
   const seenKind = (name = 'seen'): ReturnType<HubStorage['deferred']['kind']> => {
-    const put = s.db.prepare(`INSERT INTO seen (id, at) VALUES (@id, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at`);
+    const put = s.db.prepare(
+      `INSERT INTO seen (id, at) VALUES (@id, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+    );
     return s.deferred.kind<{ id: string; at: string }>(name, (v) => void put.run(v));
   };
 
   it('keeps the latest value per key and writes K of them in one relaxed transaction: no synced commit', async () => {
     const k = seenKind();
     const before = s.commits();
-    for (let beat = 0; beat < 10; beat++) for (let i = 0; i < 200; i++) k.put('S' + i, '', { id: `S${i}`, at: String(beat) });
+    for (let beat = 0; beat < 10; beat++)
+      for (let i = 0; i < 200; i++) k.put('S' + i, '', { id: `S${i}`, at: String(beat) });
     expect(s.deferred.waiting).toBe(200);
     expect(k.get('S7', '')).toEqual({ id: 'S7', at: '9' });
     expect(k.ofStore('S7')).toEqual([{ id: 'S7', at: '9' }]);
@@ -96,12 +100,15 @@ describe('deferred writes', () => {
   it('writes at most maxRows per transaction, oldest first, and lets the event loop run between two', async () => {
     const k = seenKind();
     const max = s.deferred.maxRows;
-    for (let i = 0; i < 2 * max + 1; i++) k.put(`S${String(i).padStart(5, '0')}`, '', { id: `S${String(i).padStart(5, '0')}`, at: '1' });
+    for (let i = 0; i < 2 * max + 1; i++)
+      k.put(`S${String(i).padStart(5, '0')}`, '', { id: `S${String(i).padStart(5, '0')}`, at: '1' });
     const before = s.commits();
     const flushing = s.deferred.flush();
     // the first batch is written at once; the others only after the event loop has run
     expect(s.commits().normal).toBe(before.normal + 1);
-    expect(seenRows().map((r) => r.id)).toEqual(Array.from({ length: max }, (_, i) => `S${String(i).padStart(5, '0')}`));
+    expect(seenRows().map((r) => r.id)).toEqual(
+      Array.from({ length: max }, (_, i) => `S${String(i).padStart(5, '0')}`),
+    );
     k.put('late', '', { id: 'late', at: '1' }); // came during the flush: waits for the next one
     expect(await flushing).toBe(2 * max + 1);
     expect(s.commits()).toEqual({ full: before.full, normal: before.normal + 3 });
@@ -110,7 +117,9 @@ describe('deferred writes', () => {
 
   it('keeps the rows of a batch that failed for the next one, and drops a row the database refuses', async () => {
     let failNext = true;
-    const put = s.db.prepare(`INSERT INTO seen (id, at) VALUES (@id, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at`);
+    const put = s.db.prepare(
+      `INSERT INTO seen (id, at) VALUES (@id, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+    );
     const k = s.deferred.kind<{ id: string; at: string | null }>('flaky', (v) => {
       if (failNext) {
         failNext = false;

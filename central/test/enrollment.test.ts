@@ -45,7 +45,13 @@ describe('enrollment codes: made, used once, expiring, audited', () => {
   afterEach(() => t.cleanup());
 
   const audit = (action: string): { details: Record<string, unknown>; store: string | null; actor: string }[] =>
-    (t.hub.storage.db.prepare(`SELECT details, store, actor FROM audit WHERE action = ? ORDER BY id`).all(action) as { details: string | null; store: string | null; actor: string }[]).map((r) => ({ ...r, details: JSON.parse(r.details ?? '{}') as Record<string, unknown> }));
+    (
+      t.hub.storage.db.prepare(`SELECT details, store, actor FROM audit WHERE action = ? ORDER BY id`).all(action) as {
+        details: string | null;
+        store: string | null;
+        actor: string;
+      }[]
+    ).map((r) => ({ ...r, details: JSON.parse(r.details ?? '{}') as Record<string, unknown> }));
 
   it('a code gets the store a new key that works, and ends the keys it had; only a hash of the code is stored', () => {
     const uc = t.hub.useCases.enrollments;
@@ -61,14 +67,36 @@ describe('enrollment codes: made, used once, expiring, audited', () => {
     const r = uc.use('10.0.0.5', c.code.toLowerCase().replace(/-/g, ''));
     expect(r.store).toBe('S001');
     expect(t.hub.credentials.checkApiKey('S001', r.apiKey).keyId).toBe(r.keyId);
-    expect(() => t.hub.credentials.checkApiKey('S001', firstKey)).toThrow(expect.objectContaining({ code: 'TB_UNAUTHORIZED' }));
-    expect(t.hub.credentials.listKeys('S001').map((k) => k.state).sort()).toEqual(['active', 'expired']);
+    expect(() => t.hub.credentials.checkApiKey('S001', firstKey)).toThrow(
+      expect.objectContaining({ code: 'TB_UNAUTHORIZED' }),
+    );
+    expect(
+      t.hub.credentials
+        .listKeys('S001')
+        .map((k) => k.state)
+        .sort(),
+    ).toEqual(['active', 'expired']);
     // not waiting to be delivered to the store's previous agent
     expect(t.hub.credentials.pendingKey('S001')).toBeUndefined();
 
-    expect(audit('enrollment.create')).toEqual([expect.objectContaining({ store: 'S001', actor: 'admin:tba_ops', details: expect.objectContaining({ ttlMs: HOUR }) })]);
-    expect(audit('enrollment.use')).toEqual([expect.objectContaining({ store: 'S001', actor: 'source:10.0.0.5', details: expect.objectContaining({ keyId: r.keyId, endedKeys: [expect.stringMatching(/^tbk_/)] }) })]);
-    const row = t.hub.storage.db.prepare(`SELECT used_at, used_from, key_id FROM enrollment_codes`).get() as Record<string, unknown>;
+    expect(audit('enrollment.create')).toEqual([
+      expect.objectContaining({
+        store: 'S001',
+        actor: 'admin:tba_ops',
+        details: expect.objectContaining({ ttlMs: HOUR }),
+      }),
+    ]);
+    expect(audit('enrollment.use')).toEqual([
+      expect.objectContaining({
+        store: 'S001',
+        actor: 'source:10.0.0.5',
+        details: expect.objectContaining({ keyId: r.keyId, endedKeys: [expect.stringMatching(/^tbk_/)] }),
+      }),
+    ]);
+    const row = t.hub.storage.db.prepare(`SELECT used_at, used_from, key_id FROM enrollment_codes`).get() as Record<
+      string,
+      unknown
+    >;
     expect(row).toEqual({ used_at: '2026-11-27T10:10:00.000Z', used_from: '10.0.0.5', key_id: r.keyId });
     // the code's text is in no audit entry
     expect(column(t.hub.storage.db, `SELECT details FROM audit`).join(' ')).not.toContain(c.code);
@@ -90,14 +118,20 @@ describe('enrollment codes: made, used once, expiring, audited', () => {
       }
     });
     expect(errors).toEqual(tries.map(() => ({ code: 'TB_UNAUTHORIZED', message: CODE_REFUSED })));
-    expect(audit('enrollment.refused').map((e) => e.details.reason)).toEqual(['already used', 'expired', 'unknown', 'malformed', 'malformed']);
+    expect(audit('enrollment.refused').map((e) => e.details.reason)).toEqual([
+      'already used',
+      'expired',
+      'unknown',
+      'malformed',
+      'malformed',
+    ]);
     expect(audit('enrollment.refused').map((e) => e.store)).toEqual(['S001', 'S001', null, null, null]);
     expect(audit('enrollment.use')).toHaveLength(1);
     // one key was made, by the one use
     expect(t.hub.credentials.listKeys('S001')).toHaveLength(2);
   });
 
-  it('a source past the gate\'s failure limit is answered 429 (TB_RATE_LIMITED)', () => {
+  it("a source past the gate's failure limit is answered 429 (TB_RATE_LIMITED)", () => {
     const uc = t.hub.useCases.enrollments;
     const codes: string[] = [];
     for (let i = 0; i < 10; i++) {
@@ -115,8 +149,12 @@ describe('enrollment codes: made, used once, expiring, audited', () => {
 
   it('a code lives from 1 minute to 7 days; the listing shows pending codes, or every code of a store', () => {
     const uc = t.hub.useCases.enrollments;
-    expect(() => uc.create('admin:a', 'S001', 59_999)).toThrow(expect.objectContaining({ code: 'TB_INVALID', message: expect.stringContaining('ttlMs') }));
-    expect(() => uc.create('admin:a', 'S001', 7 * 24 * HOUR + 1)).toThrow(expect.objectContaining({ code: 'TB_INVALID' }));
+    expect(() => uc.create('admin:a', 'S001', 59_999)).toThrow(
+      expect.objectContaining({ code: 'TB_INVALID', message: expect.stringContaining('ttlMs') }),
+    );
+    expect(() => uc.create('admin:a', 'S001', 7 * 24 * HOUR + 1)).toThrow(
+      expect.objectContaining({ code: 'TB_INVALID' }),
+    );
     expect(() => uc.create('admin:a', 'S404', HOUR)).toThrow(expect.objectContaining({ code: 'TB_NOT_FOUND' }));
     const a = uc.create('admin:a', 'S001', HOUR);
     const b = uc.create('admin:a', 'S001', 2 * HOUR);
@@ -149,7 +187,15 @@ describe('enrollment over HTTPS (a real hub server)', () => {
     db = testBackend() === 'postgres' ? createTestDatabase() : undefined;
     const data = join(dir, 'hub');
     admin = initHub(data, silent, new TestClock(), db?.url).adminToken;
-    running = await startHub({ dataDir: data, database: db?.url, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock(), tls: { certFile: certs.serverCert, keyFile: certs.serverKey } });
+    running = await startHub({
+      dataDir: data,
+      database: db?.url,
+      host: '127.0.0.1',
+      port: 0,
+      log: silent,
+      clock: new TestClock(),
+      tls: { certFile: certs.serverCert, keyFile: certs.serverKey },
+    });
     running.hub.useCases.stores.create('admin:x', 'S001', 'S001');
     operator = running.hub.credentials.createAdminToken('operator', 'night shift').secret;
   });
@@ -159,14 +205,36 @@ describe('enrollment over HTTPS (a real hub server)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const call = (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> =>
+  const call = (
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: Record<string, unknown> }> =>
     new Promise((ok, fail) => {
       const text = body === undefined ? '' : JSON.stringify(body);
-      const req = request(`${running.url}${path}`, { method, ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => ok({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }));
-      });
+      const req = request(
+        `${running.url}${path}`,
+        {
+          method,
+          ca,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            ok({
+              status: res.statusCode!,
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+            }),
+          );
+        },
+      );
       req.on('error', fail);
       req.end(text);
     });
@@ -176,7 +244,9 @@ describe('enrollment over HTTPS (a real hub server)', () => {
     expect(refused.status).toBe(403);
     const made = await call('POST', '/v1/admin/stores/S001/enrollments', { ttlMs: 30 * 60_000 }, admin);
     expect(made.status).toBe(200);
-    expect(made.body).toEqual(expect.objectContaining({ store: 'S001', code: expect.stringMatching(/^[0-9A-Z]{4}-/), fingerprint }));
+    expect(made.body).toEqual(
+      expect.objectContaining({ store: 'S001', code: expect.stringMatching(/^[0-9A-Z]{4}-/), fingerprint }),
+    );
     const listed = await call('GET', '/v1/admin/enrollments', undefined, operator);
     expect(listed.status).toBe(200);
     expect(JSON.stringify(listed.body)).not.toContain(made.body.code as string);
@@ -188,7 +258,13 @@ describe('enrollment over HTTPS (a real hub server)', () => {
     const made = await call('POST', '/v1/admin/stores/S001/enrollments', {}, admin);
     const used = await call('POST', '/v1/enroll', { code: made.body.code });
     expect(used.status).toBe(200);
-    expect(used.body).toEqual({ store: 'S001', apiKey: expect.stringMatching(/^tbk_/), keyId: expect.stringMatching(/^tbk_/), hubUrl: `wss://127.0.0.1:${running.port}`, fingerprint });
+    expect(used.body).toEqual({
+      store: 'S001',
+      apiKey: expect.stringMatching(/^tbk_/),
+      keyId: expect.stringMatching(/^tbk_/),
+      hubUrl: `wss://127.0.0.1:${running.port}`,
+      fingerprint,
+    });
     const again = await call('POST', '/v1/enroll', { code: made.body.code });
     const unknown = await call('POST', '/v1/enroll', { code: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ' });
     const none = await call('POST', '/v1/enroll', {});
@@ -201,7 +277,8 @@ describe('enrollment over HTTPS (a real hub server)', () => {
   it('a blocked address is answered 429 even with a good code, which still works from elsewhere afterwards', async () => {
     const made = await call('POST', '/v1/admin/stores/S001/enrollments', {}, admin);
     let last = 0;
-    for (let i = 0; i < 12 && last !== 429; i++) last = (await call('POST', '/v1/enroll', { code: `AAAA-AAAA-AAAA-AA${String(i).padStart(2, '0')}` })).status;
+    for (let i = 0; i < 12 && last !== 429; i++)
+      last = (await call('POST', '/v1/enroll', { code: `AAAA-AAAA-AAAA-AA${String(i).padStart(2, '0')}` })).status;
     expect(last).toBe(429);
     const blocked = await call('POST', '/v1/enroll', { code: made.body.code });
     expect(blocked.status).toBe(429);

@@ -35,9 +35,24 @@ const listen = async (s: Server): Promise<string> => {
   return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 };
 
-function sell(store: string, register: string, receipt: string, at: string, lines: SaleEventBody['lines'], tenders: SaleEventBody['tenders'] = []): void {
+function sell(
+  store: string,
+  register: string,
+  receipt: string,
+  at: string,
+  lines: SaleEventBody['lines'],
+  tenders: SaleEventBody['tenders'] = [],
+): void {
   t.clock.t = Date.parse(at) + 1000;
-  t.hub.storage.tx(() => t.hub.saleService.record(store, register, 'store', { requestId: `m-${receipt}`, receipt, at, currency: 'EUR', lines, tenders }, `e-${receipt}`));
+  t.hub.storage.tx(() =>
+    t.hub.saleService.record(
+      store,
+      register,
+      'store',
+      { requestId: `m-${receipt}`, receipt, at, currency: 'EUR', lines, tenders },
+      `e-${receipt}`,
+    ),
+  );
 }
 
 const entries = (store: string, day: string): FeedEntry[] => [...feedDayEntries(t.hub.erpFeed, store, day)];
@@ -54,21 +69,56 @@ beforeAll(async () => {
   operator = t.hub.credentials.createAdminToken('operator', 'night shift').secret;
 
   sell('S1', 'R1', 'S1-0099', '2026-11-26T22:59:00Z', [{ line: 1, sku: 'EARLY', qty: 1, unitPrice: 100 }]); // 23:59 on the 26th in Berlin
-  sell('S1', 'R1', 'S1-0100', '2026-11-27T09:15:00Z', [
-    { line: 1, sku: 'SHIRT-M', qty: 2, unitPrice: 1999 },
-    { line: 2, sku: 'APPLES & <PEARS>', qty: 0.42, unitPrice: 349 },
-    { line: 3, sku: 'SOCKS', qty: 3, unitPrice: 500 },
-  ], [{ kind: 'card', amount: 5645, pan: '411111******1111' }]);
-  sell('S1', 'R2', 'S1-0101', '2026-11-27T11:00:00Z', [{ line: 1, sku: 'BAG', qty: 1, unitPrice: 250 }], [{ kind: 'cash', amount: 500 }]);
-  sell('S1', 'R1', 'S1-0102', '2026-11-27T22:30:00Z', [{ line: 1, sku: 'LATE', qty: 1, unitPrice: 700 }], [{ kind: 'cash', amount: 700 }]); // 23:30 in Berlin: the 27th
+  sell(
+    'S1',
+    'R1',
+    'S1-0100',
+    '2026-11-27T09:15:00Z',
+    [
+      { line: 1, sku: 'SHIRT-M', qty: 2, unitPrice: 1999 },
+      { line: 2, sku: 'APPLES & <PEARS>', qty: 0.42, unitPrice: 349 },
+      { line: 3, sku: 'SOCKS', qty: 3, unitPrice: 500 },
+    ],
+    [{ kind: 'card', amount: 5645, pan: '411111******1111' }],
+  );
+  sell(
+    'S1',
+    'R2',
+    'S1-0101',
+    '2026-11-27T11:00:00Z',
+    [{ line: 1, sku: 'BAG', qty: 1, unitPrice: 250 }],
+    [{ kind: 'cash', amount: 500 }],
+  );
+  sell(
+    'S1',
+    'R1',
+    'S1-0102',
+    '2026-11-27T22:30:00Z',
+    [{ line: 1, sku: 'LATE', qty: 1, unitPrice: 700 }],
+    [{ kind: 'cash', amount: 700 }],
+  ); // 23:30 in Berlin: the 27th
   sell('S1', 'R3', 'S1-0103', '2026-11-27T23:30:00Z', [{ line: 1, sku: 'NEXTDAY', qty: 1, unitPrice: 800 }]); // 00:30 on the 28th in Berlin
   sell('S2', 'R1', 'S2-0100', '2026-11-27T10:00:00Z', [{ line: 1, sku: 'OTHERSTORE', qty: 1, unitPrice: 900 }]);
 
   // a return of one shirt of S1-0100, authorized and completed at 12:00 UTC (13:00 in Berlin)
   t.clock.t = Date.parse('2026-11-27T12:00:00Z');
-  const decision = t.hub.engine.authorize('S1', { authorization: 'auth-1', after: 0, register: 'R2', requestId: 'q-auth-1', receipt: 'S1-0100', lines: [{ line: 1, qty: 1, disposition: 'restock' }] });
+  const decision = t.hub.engine.authorize('S1', {
+    authorization: 'auth-1',
+    after: 0,
+    register: 'R2',
+    requestId: 'q-auth-1',
+    receipt: 'S1-0100',
+    lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+  });
   expect(decision).toMatchObject({ decision: 'approved', refundAmount: 1999 });
-  t.hub.storage.tx(() => t.hub.completion.complete('S1', 'R2', { authorization: 'auth-1', requestId: 'c-auth-1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'card', amount: 1999 } }));
+  t.hub.storage.tx(() =>
+    t.hub.completion.complete('S1', 'R2', {
+      authorization: 'auth-1',
+      requestId: 'c-auth-1',
+      lines: [{ line: 1, qty: 1 }],
+      refund: { kind: 'card', amount: 1999 },
+    }),
+  );
 
   xml = exportPoslogDay(entries('S1', DAY), { store: 'S1', day: DAY, saleOf });
 
@@ -86,9 +136,15 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', parseTagValue: false, isArray: (name) => ['Transaction', 'LineItem', 'Total'].includes(name) });
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  parseTagValue: false,
+  isArray: (name) => ['Transaction', 'LineItem', 'Total'].includes(name),
+});
 type Tx = Record<string, unknown> & { RetailTransaction: { LineItem: Record<string, unknown>[] } };
-const transactions = (doc: string): Tx[] => (parser.parse(doc) as { POSLog: { Transaction?: Tx[] } }).POSLog.Transaction ?? [];
+const transactions = (doc: string): Tx[] =>
+  (parser.parse(doc) as { POSLog: { Transaction?: Tx[] } }).POSLog.Transaction ?? [];
 
 describe('the POSLog export of a business day', () => {
   it('is well-formed XML in the ARTS namespace, one Transaction per sale and per completed return', () => {
@@ -97,24 +153,58 @@ describe('the POSLog export of a business day', () => {
     expect(doc.POSLog['@_xmlns']).toBe(ARTS_NAMESPACE);
     const txs = transactions(xml);
     expect(txs.map((x) => x.SequenceNumber)).toEqual(['S1-0100', 'S1-0101', 'S1-0102', 'auth-1']); // feed (commit) order
-    expect(txs[0]).toMatchObject({ RetailStoreID: 'S1', WorkstationID: 'R1', TransactionID: 'S1-0100', BusinessDayDate: DAY, CurrencyCode: 'EUR', BeginDateTime: '2026-11-27T09:15:00.000Z' });
+    expect(txs[0]).toMatchObject({
+      RetailStoreID: 'S1',
+      WorkstationID: 'R1',
+      TransactionID: 'S1-0100',
+      BusinessDayDate: DAY,
+      CurrencyCode: 'EUR',
+      BeginDateTime: '2026-11-27T09:15:00.000Z',
+    });
     // the escaped item id comes back as it was
     const items = txs[0]!.RetailTransaction.LineItem;
-    expect(items[1]).toMatchObject({ SequenceNumber: '2', Sale: { ItemID: 'APPLES & <PEARS>', Quantity: '0.42', RegularSalesUnitPrice: '3.49', ExtendedAmount: '1.47' } });
-    expect(items[3]).toMatchObject({ Tender: { '@_TenderType': 'CreditDebit', '@_TypeCode': 'Sale', Amount: '56.45', CreditDebit: { PrimaryAccountNumber: '411111******1111' } } });
-    expect(txs[0]!.RetailTransaction).toMatchObject({ Total: [{ '@_TotalType': 'TransactionGrossAmount', '#text': '56.45' }, { '#text': '56.45' }, { '@_TotalType': 'TransactionTenderApplied', '#text': '56.45' }] });
+    expect(items[1]).toMatchObject({
+      SequenceNumber: '2',
+      Sale: { ItemID: 'APPLES & <PEARS>', Quantity: '0.42', RegularSalesUnitPrice: '3.49', ExtendedAmount: '1.47' },
+    });
+    expect(items[3]).toMatchObject({
+      Tender: {
+        '@_TenderType': 'CreditDebit',
+        '@_TypeCode': 'Sale',
+        Amount: '56.45',
+        CreditDebit: { PrimaryAccountNumber: '411111******1111' },
+      },
+    });
+    expect(txs[0]!.RetailTransaction).toMatchObject({
+      Total: [
+        { '@_TotalType': 'TransactionGrossAmount', '#text': '56.45' },
+        { '#text': '56.45' },
+        { '@_TotalType': 'TransactionTenderApplied', '#text': '56.45' },
+      ],
+    });
     expect(xml).toContain('APPLES &amp; &lt;PEARS&gt;');
   });
 
   it('the return: its authorization, a link to the original receipt and line, the refund tender', () => {
     const ret = transactions(xml).find((x) => x.SequenceNumber === 'auth-1')!;
-    expect(ret).toMatchObject({ '@_TypeCode': 'ReturnTransaction', RetailStoreID: 'S1', WorkstationID: 'R2', BusinessDayDate: DAY, CurrencyCode: 'EUR' });
+    expect(ret).toMatchObject({
+      '@_TypeCode': 'ReturnTransaction',
+      RetailStoreID: 'S1',
+      WorkstationID: 'R2',
+      BusinessDayDate: DAY,
+      CurrencyCode: 'EUR',
+    });
     expect(ret.RetailTransaction.LineItem).toEqual([
       {
         SequenceNumber: '1',
         Return: {
           '@_ItemType': 'Stock',
-          TransactionLink: { '@_ReasonCode': 'Return', RetailStoreID: 'S1', TransactionID: 'S1-0100', LineItemSequenceNumber: '1' },
+          TransactionLink: {
+            '@_ReasonCode': 'Return',
+            RetailStoreID: 'S1',
+            TransactionID: 'S1-0100',
+            LineItemSequenceNumber: '1',
+          },
           ItemID: 'SHIRT-M',
           RegularSalesUnitPrice: '19.99',
           ExtendedAmount: '19.99',
@@ -132,12 +222,22 @@ describe('the POSLog export of a business day', () => {
   });
 
   it('round trip: the agent’s POSLog codec reads back each sale as it was recorded, and the return as a return of that receipt', () => {
-    const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', receiptKey: 'transaction-id', timeZone: 'Europe/Berlin' }));
+    const codec = new PoslogCodec(
+      PoslogCodecConfigSchema.parse({ type: 'poslog', receiptKey: 'transaction-id', timeZone: 'Europe/Berlin' }),
+    );
     const decoded = codec.decode(Buffer.from(xml, 'utf8'));
     expect(decoded.kind).toBe('messages');
     if (decoded.kind !== 'messages') return;
-    const sales = decoded.messages.filter((m) => (m as { type: string }).type === 'sale') as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] }[];
-    const recorded = entries('S1', DAY).filter((e) => e.type === 'sale.recorded').map((e) => e.data as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] });
+    const sales = decoded.messages.filter((m) => (m as { type: string }).type === 'sale') as {
+      receipt: string;
+      at: string;
+      currency: string;
+      lines: unknown[];
+      tenders: unknown[];
+    }[];
+    const recorded = entries('S1', DAY)
+      .filter((e) => e.type === 'sale.recorded')
+      .map((e) => e.data as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] });
     expect(recorded).toHaveLength(3);
     expect(sales).toHaveLength(recorded.length);
     sales.forEach((s, i) => {
@@ -179,7 +279,19 @@ describe('the POSLog export of a business day', () => {
       businessDay: DAY,
       at: '2026-11-27T10:00:00.000Z',
       recordedAt: '2026-11-27T10:00:00.000Z',
-      data: { store: 'S1', receipt: 'X-1', register: 'R1', at: '2026-11-27T10:00:00Z', currency: 'EUR', total: 100, lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [{ kind: 'card', amount: 100, pan: '4111 1111 1111 1111' }, { kind: 'card', amount: 0, pan: '4111111111111111' }] },
+      data: {
+        store: 'S1',
+        receipt: 'X-1',
+        register: 'R1',
+        at: '2026-11-27T10:00:00Z',
+        currency: 'EUR',
+        total: 100,
+        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
+        tenders: [
+          { kind: 'card', amount: 100, pan: '4111 1111 1111 1111' },
+          { kind: 'card', amount: 0, pan: '4111111111111111' },
+        ],
+      },
     };
     const out = exportPoslogDay([leaked], { store: 'S1', day: DAY });
     expect(out).toContain('<SequenceNumber>X-1</SequenceNumber>');
@@ -189,7 +301,12 @@ describe('the POSLog export of a business day', () => {
 
   it('reads the feed a page at a time, by position, with the store/day/type filter', () => {
     const calls: { position: number; limit: number; filter: unknown }[] = [];
-    const spy = { read: (position: number, limit: number, filter: Parameters<typeof t.hub.erpFeed.read>[2]) => (calls.push({ position, limit, filter }), t.hub.erpFeed.read(position, limit, filter)) };
+    const spy = {
+      read: (position: number, limit: number, filter: Parameters<typeof t.hub.erpFeed.read>[2]) => (
+        calls.push({ position, limit, filter }),
+        t.hub.erpFeed.read(position, limit, filter)
+      ),
+    };
     const paged = [...feedDayEntries(spy, 'S1', DAY, 1)];
     expect(paged.map((e) => e.id)).toEqual(entries('S1', DAY).map((e) => e.id));
     expect(paged.map((e) => e.type)).toEqual(['sale.recorded', 'sale.recorded', 'sale.recorded', 'return.completed']);
@@ -201,17 +318,37 @@ describe('the POSLog export of a business day', () => {
 
   it('amounts follow the currency’s decimals (JPY 0, KWD 3) or what the caller says', () => {
     const sale = (currency: string): FeedEntry => ({
-      position: 1, id: 'e', type: 'sale.recorded', store: 'S1', businessDay: DAY, at: '2026-11-27T10:00:00.000Z', recordedAt: '2026-11-27T10:00:00.000Z',
-      data: { store: 'S1', receipt: 'Y', register: 'R1', at: '2026-11-27T10:00:00Z', currency, total: 1234, lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1234 }], tenders: [{ kind: 'cash', amount: 1234 }] },
+      position: 1,
+      id: 'e',
+      type: 'sale.recorded',
+      store: 'S1',
+      businessDay: DAY,
+      at: '2026-11-27T10:00:00.000Z',
+      recordedAt: '2026-11-27T10:00:00.000Z',
+      data: {
+        store: 'S1',
+        receipt: 'Y',
+        register: 'R1',
+        at: '2026-11-27T10:00:00Z',
+        currency,
+        total: 1234,
+        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1234 }],
+        tenders: [{ kind: 'cash', amount: 1234 }],
+      },
     });
-    expect(exportPoslogDay([sale('JPY')], { store: 'S1', day: DAY })).toContain('<RegularSalesUnitPrice>1234</RegularSalesUnitPrice>');
+    expect(exportPoslogDay([sale('JPY')], { store: 'S1', day: DAY })).toContain(
+      '<RegularSalesUnitPrice>1234</RegularSalesUnitPrice>',
+    );
     expect(exportPoslogDay([sale('KWD')], { store: 'S1', day: DAY })).toContain('<Amount>1.234</Amount>');
-    expect(exportPoslogDay([sale('EUR')], { store: 'S1', day: DAY, currencyDecimals: { EUR: 3 } })).toContain('<ExtendedAmount>1.234</ExtendedAmount>');
+    expect(exportPoslogDay([sale('EUR')], { store: 'S1', day: DAY, currencyDecimals: { EUR: 3 } })).toContain(
+      '<ExtendedAmount>1.234</ExtendedAmount>',
+    );
   });
 });
 
 describe('GET /v1/admin/feed/poslog and `feed poslog`', () => {
-  const get = (q: string, token = operator) => fetch(`${apiUrl}/v1/admin/feed/poslog?${q}`, { headers: { authorization: `Bearer ${token}` } });
+  const get = (q: string, token = operator) =>
+    fetch(`${apiUrl}/v1/admin/feed/poslog?${q}`, { headers: { authorization: `Bearer ${token}` } });
 
   it('an operator token reads the day as application/xml', async () => {
     const res = await get(`store=S1&day=${DAY}`);
@@ -229,7 +366,20 @@ describe('GET /v1/admin/feed/poslog and `feed poslog`', () => {
     t.hub.storage.tx(() => {
       for (let i = 0; i < n; i++) {
         const receipt = `B-${String(i).padStart(5, '0')}`;
-        t.hub.saleService.record('S3', `R${i % 7}`, 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T14:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 + i }], tenders: [{ kind: 'cash', amount: 100 + i }] }, `e-${receipt}`);
+        t.hub.saleService.record(
+          'S3',
+          `R${i % 7}`,
+          'store',
+          {
+            requestId: `m-${receipt}`,
+            receipt,
+            at: '2026-11-27T14:00:00Z',
+            currency: 'EUR',
+            lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 + i }],
+            tenders: [{ kind: 'cash', amount: 100 + i }],
+          },
+          `e-${receipt}`,
+        );
       }
     });
     const res = await get(`store=S3&day=${DAY}`);
@@ -259,7 +409,8 @@ describe('GET /v1/admin/feed/poslog and `feed poslog`', () => {
     expect((await get(`store=S1&day=${DAY}`, 'nonsense')).status).toBe(401);
   });
 
-  const cli = (...args: string[]) => runCli((ctx) => feedPoslogCommand(ctx.program.command('feed'), ctx), apiUrl, operator, ['feed', 'poslog', ...args]);
+  const cli = (...args: string[]) =>
+    runCli((ctx) => feedPoslogCommand(ctx.program.command('feed'), ctx), apiUrl, operator, ['feed', 'poslog', ...args]);
 
   it('writes the file (whole, nothing beside it), or prints the document', async () => {
     const file = join(dir, 'S1-day.xml');

@@ -18,7 +18,8 @@ describe('the feed’s JSON Schema files', () => {
   it('are what the code says (npm run schemas writes them): one per event type, and the entry', () => {
     const want = feedJsonSchemas();
     expect(readdirSync(DIR).sort()).toEqual(Object.keys(want).sort());
-    for (const [name, schema] of Object.entries(want)) expect(JSON.parse(readFileSync(join(DIR, name), 'utf8')), name).toEqual(schema);
+    for (const [name, schema] of Object.entries(want))
+      expect(JSON.parse(readFileSync(join(DIR, name), 'utf8')), name).toEqual(schema);
     expect(Object.keys(want)).toHaveLength(FEED_EVENT_TYPES.length + 1);
   });
 });
@@ -34,11 +35,39 @@ describe('every entry the hub writes is valid against its schema', () => {
     t.hub.stores.create('S1', 'One');
     const h = t.hub;
     h.storage.tx(() =>
-      h.saleService.record('S1', 'R1', 'store', { requestId: 'm1', receipt: 'T-1', at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 1000 }], tenders: [{ kind: 'card', amount: 3000, pan: '424242******4242' }] }, 'ev-1'),
+      h.saleService.record(
+        'S1',
+        'R1',
+        'store',
+        {
+          requestId: 'm1',
+          receipt: 'T-1',
+          at: '2026-11-27T09:00:00Z',
+          currency: 'EUR',
+          lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 1000 }],
+          tenders: [{ kind: 'card', amount: 3000, pan: '424242******4242' }],
+        },
+        'ev-1',
+      ),
     );
-    const ask = (authorization: string, qty: number) => h.engine.authorize('S1', { authorization, after: 0, register: 'R1', requestId: `q-${authorization}`, receipt: 'T-1', lines: [{ line: 1, qty, disposition: 'restock' }] });
+    const ask = (authorization: string, qty: number) =>
+      h.engine.authorize('S1', {
+        authorization,
+        after: 0,
+        register: 'R1',
+        requestId: `q-${authorization}`,
+        receipt: 'T-1',
+        lines: [{ line: 1, qty, disposition: 'restock' }],
+      });
     const complete = (authorization: string, qty: number, amount: number) =>
-      h.storage.tx(() => h.completion.complete('S1', 'R1', { authorization, requestId: `c-${authorization}`, lines: [{ line: 1, qty }], refund: { kind: 'card', amount } } satisfies ReturnCompleteEventBody));
+      h.storage.tx(() =>
+        h.completion.complete('S1', 'R1', {
+          authorization,
+          requestId: `c-${authorization}`,
+          lines: [{ line: 1, qty }],
+          refund: { kind: 'card', amount },
+        } satisfies ReturnCompleteEventBody),
+      );
     expect(ask('a-1', 1).decision).toBe('approved');
     complete('a-1', 1, 1000);
     expect(ask('a-2', 1).decision).toBe('approved');
@@ -50,8 +79,26 @@ describe('every entry the hub writes is valid against its schema', () => {
     h.useCases.returns.resolveException('admin:a', open.id, 'accept', 'refund checked with the customer');
     h.applier.applyBatch('S1', 'agent-1', 'i1', [{ ...wireSale(1, 'bad-1', 'X'), kind: 'teleport' }]); // refused
     // two registers' days: one that matches, one whose card total is off
-    for (const [register, receipt, kind, amount] of [['R2', 'T-2', 'cash', 500], ['R3', 'T-3', 'card', 700]] as const) {
-      h.storage.tx(() => h.saleService.record('S1', register, 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T11:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }], tenders: [{ kind, amount }] }, `ev-${receipt}`));
+    for (const [register, receipt, kind, amount] of [
+      ['R2', 'T-2', 'cash', 500],
+      ['R3', 'T-3', 'card', 700],
+    ] as const) {
+      h.storage.tx(() =>
+        h.saleService.record(
+          'S1',
+          register,
+          'store',
+          {
+            requestId: `m-${receipt}`,
+            receipt,
+            at: '2026-11-27T11:00:00Z',
+            currency: 'EUR',
+            lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }],
+            tenders: [{ kind, amount }],
+          },
+          `ev-${receipt}`,
+        ),
+      );
     }
     const close = (seq: number, register: string, receipt: string, kind: string, amount: number, reported: number) => ({
       seq,
@@ -59,9 +106,23 @@ describe('every entry the hub writes is valid against its schema', () => {
       kind: 'day.close',
       register,
       at: '2026-11-27T21:00:00.000Z',
-      body: { requestId: `z-${register}`, businessDay: '2026-11-27', source: 'register', closedAt: '2026-11-27T21:00:00Z', currency: 'EUR', sales: { count: 1, amount }, returns: { count: 0, amount: 0 }, tenders: [{ kind, amount: reported }], receipts: [receipt], authorizations: [] },
+      body: {
+        requestId: `z-${register}`,
+        businessDay: '2026-11-27',
+        source: 'register',
+        closedAt: '2026-11-27T21:00:00Z',
+        currency: 'EUR',
+        sales: { count: 1, amount },
+        returns: { count: 0, amount: 0 },
+        tenders: [{ kind, amount: reported }],
+        receipts: [receipt],
+        authorizations: [],
+      },
     });
-    h.applier.applyBatch('S1', 'agent-1', 'i1', [close(2, 'R2', 'T-2', 'cash', 500, 500), close(3, 'R3', 'T-3', 'card', 700, 800)]);
+    h.applier.applyBatch('S1', 'agent-1', 'i1', [
+      close(2, 'R2', 'T-2', 'cash', 500, 500),
+      close(3, 'R3', 'T-3', 'card', 700, 800),
+    ]);
     entries = h.erpFeed.read(0, 1000).entries;
   });
   afterAll(() => t.cleanup());
@@ -75,7 +136,9 @@ describe('every entry the hub writes is valid against its schema', () => {
     const entry = ajv.compile(file('entry.schema.json'));
     for (const e of entries) {
       expect(entry(e), `${e.type} ${JSON.stringify(entry.errors)}`).toBe(true);
-      const data = ajv.getSchema(`https://tillbridge.example/schemas/feed/${e.type}.schema.json`) ?? ajv.compile(file(`${e.type}.schema.json`));
+      const data =
+        ajv.getSchema(`https://tillbridge.example/schemas/feed/${e.type}.schema.json`) ??
+        ajv.compile(file(`${e.type}.schema.json`));
       expect(data(e.data), `${e.type} ${JSON.stringify(data.errors)}`).toBe(true);
       expect(FEED_ENTRY_SCHEMA.safeParse(e).success).toBe(true);
       expect(FEED_DATA_SCHEMAS[e.type].safeParse(e.data).success, e.type).toBe(true);

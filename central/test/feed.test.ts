@@ -40,7 +40,14 @@ describe('the feed, written inside the change', () => {
     expect(next).toBe(entries[2]!.position);
     const s = entries[0]!;
     expect(s).toMatchObject({ store: 'S1', businessDay: '2026-11-29', at: '2026-11-30T03:30:00.000Z' });
-    expect(s.data).toMatchObject({ receipt: '1001', register: 'R1', channel: 'store', total: 2250, currency: 'EUR', sourceEventId: 'ev-1' });
+    expect(s.data).toMatchObject({
+      receipt: '1001',
+      register: 'R1',
+      channel: 'store',
+      total: 2250,
+      currency: 'EUR',
+      sourceEventId: 'ev-1',
+    });
     expect(s.data.tenders).toEqual([{ kind: 'card', amount: 2250, pan: '************4242' }]); // masked; the hub's card hash stays at the hub
     expect(entries[1]!.data).toMatchObject({ sku: 'A', delta: -2, kind: 'sale', ref: '1001' });
     // another store in UTC: the same instant is the 30th
@@ -64,7 +71,15 @@ describe('the feed, written inside the change', () => {
 
   it('sales applied as a group commit and one by one put the same entries on the feed, in the same order', () => {
     t.hub.applier.grouped = true;
-    t.hub.applier.applyBatches([{ store: 'S1', agentId: 'a1', incarnation: 'i1', items: [wireSale(1, 'e1', '1'), wireSale(2, 'e2', '2')], origin: 'agent:a1' }]);
+    t.hub.applier.applyBatches([
+      {
+        store: 'S1',
+        agentId: 'a1',
+        incarnation: 'i1',
+        items: [wireSale(1, 'e1', '1'), wireSale(2, 'e2', '2')],
+        origin: 'agent:a1',
+      },
+    ]);
     expect(t.hub.erpFeed.read(0, 10).entries.map((e) => `${e.type}:${String(e.data.receipt ?? e.data.ref)}`)).toEqual([
       'sale.recorded:1',
       'inventory.adjusted:1',
@@ -74,7 +89,16 @@ describe('the feed, written inside the change', () => {
   });
 
   it('entries gathered by `together` are written in order when it returns, and none when it throws', () => {
-    const emit = (n: number) => t.hub.events.emit('inventory.adjusted', 'S1', () => ({ store: 'S1', sku: `K${n}`, delta: 1, onHand: n, kind: 'adjustment', ref: null, at: '2026-11-27T09:00:00.000Z' }));
+    const emit = (n: number) =>
+      t.hub.events.emit('inventory.adjusted', 'S1', () => ({
+        store: 'S1',
+        sku: `K${n}`,
+        delta: 1,
+        onHand: n,
+        kind: 'adjustment',
+        ref: null,
+        at: '2026-11-27T09:00:00.000Z',
+      }));
     t.hub.storage.tx(() => t.hub.events.together(() => [1, 2, 3].forEach(emit)));
     expect(t.hub.erpFeed.read(0, 10).entries.map((e) => e.data.sku)).toEqual(['K1', 'K2', 'K3']);
     expect(() =>
@@ -100,33 +124,60 @@ describe('the feed, written inside the change', () => {
     t.hub.useCases.settings.setSyncSettings('admin:a', 'S1', { refusedEvents: 'exception' }, {});
     t.hub.webhooks.add({ url: 'https://erp.example/hook', events: ['return.exception'] }, 'admin:a');
     t.hub.applier.applyBatch('S1', 'a1', 'i1', [{ ...wireSale(1, 'e1', '1'), kind: 'teleport' }]);
-    expect(t.hub.erpFeed.read(0, 10, { types: ['return.exception'] }).entries[0]?.data).toMatchObject({ code: 'unknown_kind', origin: 'refused' });
+    expect(t.hub.erpFeed.read(0, 10, { types: ['return.exception'] }).entries[0]?.data).toMatchObject({
+      code: 'unknown_kind',
+      origin: 'refused',
+    });
     expect(scalar(t.hub.storage.db, `SELECT COUNT(*) FROM webhook_messages`)).toBe(0);
   });
 
   it('reads by filter: a store, types, a day — and `next` goes past what the filter skipped', () => {
-    for (let i = 1; i <= 3; i++) t.hub.storage.tx(() => t.hub.saleService.record(i === 2 ? 'S2' : 'S1', 'R1', 'store', sale(String(i), `2026-11-2${i}T12:00:00Z`), null));
+    for (let i = 1; i <= 3; i++)
+      t.hub.storage.tx(() =>
+        t.hub.saleService.record(
+          i === 2 ? 'S2' : 'S1',
+          'R1',
+          'store',
+          sale(String(i), `2026-11-2${i}T12:00:00Z`),
+          null,
+        ),
+      );
     const head = t.hub.erpFeed.head();
-    expect(t.hub.erpFeed.read(0, 100, { store: 'S2' }).entries.map((e) => e.data.receipt ?? e.data.ref)).toEqual(['2', '2', '2']);
+    expect(t.hub.erpFeed.read(0, 100, { store: 'S2' }).entries.map((e) => e.data.receipt ?? e.data.ref)).toEqual([
+      '2',
+      '2',
+      '2',
+    ]);
     const sales = t.hub.erpFeed.read(0, 100, { types: ['sale.recorded'] });
     expect(sales.entries.map((e) => e.data.receipt)).toEqual(['1', '2', '3']);
     expect(sales.next).toBe(head);
-    expect(t.hub.erpFeed.read(0, 100, { day: '2026-11-23', types: ['sale.recorded'] }).entries.map((e) => e.data.receipt)).toEqual(['3']);
+    expect(
+      t.hub.erpFeed.read(0, 100, { day: '2026-11-23', types: ['sale.recorded'] }).entries.map((e) => e.data.receipt),
+    ).toEqual(['3']);
     // a page of one: the next read starts after it
     const one = t.hub.erpFeed.read(0, 1, { types: ['sale.recorded'] });
     expect(t.hub.erpFeed.read(one.next, 1, { types: ['sale.recorded'] }).entries[0]!.data.receipt).toBe('2');
   });
 
   it('consumers: ack moves forward; back only with rewind; never past the head; lag is what is left', () => {
-    for (let i = 1; i <= 2; i++) t.hub.storage.tx(() => t.hub.saleService.record('S1', 'R1', 'store', sale(String(i), '2026-11-27T09:00:00Z'), null));
+    for (let i = 1; i <= 2; i++)
+      t.hub.storage.tx(() =>
+        t.hub.saleService.record('S1', 'R1', 'store', sale(String(i), '2026-11-27T09:00:00Z'), null),
+      );
     const head = t.hub.erpFeed.head();
-    expect(t.hub.useCases.feed.ack('admin:a', 'erp-sales', 2)).toMatchObject({ name: 'erp-sales', position: 2, lag: head - 2 });
+    expect(t.hub.useCases.feed.ack('admin:a', 'erp-sales', 2)).toMatchObject({
+      name: 'erp-sales',
+      position: 2,
+      lag: head - 2,
+    });
     expect(() => t.hub.useCases.feed.ack('admin:a', 'erp-sales', 1)).toThrow(/would go back/);
     expect(() => t.hub.useCases.feed.ack('admin:a', 'erp-sales', head + 1)).toThrow(/past the feed's head/);
     expect(() => t.hub.useCases.feed.ack('admin:a', 'no spaces', 1)).toThrow(/consumer: expected a name/);
     expect(t.hub.useCases.feed.ack('admin:a', 'erp-sales', 1, { rewind: true }).position).toBe(1);
     expect(t.hub.audit.tail(1)[0]).toMatchObject({ action: 'feed.rewind', resource: 'feed-consumer:erp-sales' });
-    expect(t.hub.erpFeed.consumers()).toEqual([expect.objectContaining({ name: 'erp-sales', position: 1, lag: head - 1 })]);
+    expect(t.hub.erpFeed.consumers()).toEqual([
+      expect.objectContaining({ name: 'erp-sales', position: 1, lag: head - 1 }),
+    ]);
     expect(t.hub.useCases.feed.remove('admin:a', 'erp-sales')).toBe(true);
     expect(t.hub.erpFeed.consumers()).toEqual([]);
   });
@@ -158,7 +209,10 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
     api = createServer((req, res) => void router.handle(req, res));
     await new Promise<void>((ok) => api.listen(0, '127.0.0.1', ok));
     url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-    for (let i = 1; i <= 3; i++) t.hub.storage.tx(() => t.hub.saleService.record('S1', 'R1', 'store', sale(String(i), '2026-11-27T09:00:00Z'), null));
+    for (let i = 1; i <= 3; i++)
+      t.hub.storage.tx(() =>
+        t.hub.saleService.record('S1', 'R1', 'store', sale(String(i), '2026-11-27T09:00:00Z'), null),
+      );
   });
   afterAll(async () => {
     api.closeAllConnections();
@@ -180,11 +234,26 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
   });
 
   it('refuses bad parameters naming them, and a request without a token', async () => {
-    expect(await get(operator, 'after=-1')).toMatchObject({ status: 400, body: { message: expect.stringContaining('after: expected a whole number') } });
-    expect(await get(operator, 'limit=5000')).toMatchObject({ status: 400, body: { message: expect.stringContaining('limit') } });
-    expect(await get(operator, 'type=sale.made')).toMatchObject({ status: 400, body: { message: expect.stringContaining('type: expected one of sale.recorded') } });
-    expect(await get(operator, 'day=2026-02-30')).toMatchObject({ status: 400, body: { message: expect.stringContaining('day') } });
-    expect(await get(operator, 'wait=600')).toMatchObject({ status: 400, body: { message: expect.stringContaining('wait') } });
+    expect(await get(operator, 'after=-1')).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('after: expected a whole number') },
+    });
+    expect(await get(operator, 'limit=5000')).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('limit') },
+    });
+    expect(await get(operator, 'type=sale.made')).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('type: expected one of sale.recorded') },
+    });
+    expect(await get(operator, 'day=2026-02-30')).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('day') },
+    });
+    expect(await get(operator, 'wait=600')).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('wait') },
+    });
     expect((await fetch(`${url}/v1/feed`)).status).toBe(401);
   });
 
@@ -198,7 +267,10 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
 
   it('a client that gives up its long poll leaves no waiter behind', async () => {
     const ac = new AbortController();
-    const p = fetch(`${url}/v1/feed?after=1000000&wait=30`, { headers: { authorization: `Bearer ${operator}` }, signal: ac.signal }).catch(() => 'aborted');
+    const p = fetch(`${url}/v1/feed?after=1000000&wait=30`, {
+      headers: { authorization: `Bearer ${operator}` },
+      signal: ac.signal,
+    }).catch(() => 'aborted');
     await vi.waitFor(() => expect(t.hub.erpFeed.waiting()).toBe(1));
     ac.abort();
     expect(await p).toBe('aborted');
@@ -206,9 +278,16 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
   });
 
   it('a consumer acks with an operator token and resumes after its position; rewinding needs admin', async () => {
-    const ack = (token: string, body: unknown) => fetch(`${url}/v1/feed/consumers/erp-sales/ack`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const ack = (token: string, body: unknown) =>
+      fetch(`${url}/v1/feed/consumers/erp-sales/ack`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await ack(operator, { position: 5 })).status).toBe(200);
-    expect((await get(operator, 'consumer=erp-sales&limit=1')).body.entries).toEqual([expect.objectContaining({ position: 6 })]);
+    expect((await get(operator, 'consumer=erp-sales&limit=1')).body.entries).toEqual([
+      expect.objectContaining({ position: 6 }),
+    ]);
     expect((await ack(operator, { position: 2, rewind: true })).status).toBe(403);
     expect((await ack(operator, { position: 'five' })).status).toBe(400);
     expect((await ack(admin, { position: 2, rewind: true })).status).toBe(200);
@@ -219,22 +298,35 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
   it('feed tail prints a page; --json one entry per line', async () => {
     const human = await cli(operator, 'tail', '--after', '0', '--limit', '2');
     expect(human.code).toBe(0);
-    expect(human.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^1 {2}.*sale\.recorded {2}S1 {2}2026-11-27 {2}evt_\w+ {2}receipt 1 total 2250 EUR$/), expect.stringMatching(/^2 .*inventory\.adjusted.*A -2 → /)]);
+    expect(human.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^1 {2}.*sale\.recorded {2}S1 {2}2026-11-27 {2}evt_\w+ {2}receipt 1 total 2250 EUR$/),
+      expect.stringMatching(/^2 .*inventory\.adjusted.*A -2 → /),
+    ]);
     const json = await cli(operator, 'tail', '--after', '0', '--type', 'sale.recorded', '--json');
-    expect(json.stdout.trim().split('\n').map((l) => (JSON.parse(l) as FeedEntry).data.receipt)).toEqual(['1', '2', '3', '4']);
+    expect(
+      json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as FeedEntry).data.receipt),
+    ).toEqual(['1', '2', '3', '4']);
   });
 
   it('feed export writes every entry up to the head as JSON lines', async () => {
     const file = join(dir, 'out.jsonl');
     const r = await cli(operator, 'export', '--after', '2', '--out', file);
     expect(r.code).toBe(0);
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as FeedEntry);
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as FeedEntry);
     expect(lines.map((e) => e.position)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(r.stderr).toContain('10 entries exported, up to position 12');
   });
 
   it('feed ack and consumers; a bad position exits 2 naming it', async () => {
-    expect((await cli(operator, 'ack', 'erp-stock', '7')).stdout).toContain('consumer erp-stock is at 7 (5 behind the head)');
+    expect((await cli(operator, 'ack', 'erp-stock', '7')).stdout).toContain(
+      'consumer erp-stock is at 7 (5 behind the head)',
+    );
     const list = JSON.parse((await cli(operator, 'consumers', '--json')).stdout) as FeedConsumer[];
     expect(list.map((c) => [c.name, c.position])).toEqual([
       ['erp-sales', 2],

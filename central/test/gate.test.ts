@@ -4,7 +4,16 @@ import { AuditLog } from '../src/domain/audit-log.js';
 import { testHub } from './helpers.js';
 
 /** The gate's bounds, counted on a real hub database with a fixed clock: audit rows, sources, times. */
-const OPTS: GateOptions = { tokenBurst: 10, tokenPeriodMs: 5 * 60_000, maxFailures: 10, windowMs: 5 * 60_000, blockMs: 5 * 60_000, maxSources: 100, maxStores: 500, auditPerMinute: 20 };
+const OPTS: GateOptions = {
+  tokenBurst: 10,
+  tokenPeriodMs: 5 * 60_000,
+  maxFailures: 10,
+  windowMs: 5 * 60_000,
+  blockMs: 5 * 60_000,
+  maxSources: 100,
+  maxStores: 500,
+  auditPerMinute: 20,
+};
 /** One token back every this many ms. */
 const REFILL_MS = OPTS.tokenPeriodMs / OPTS.tokenBurst;
 
@@ -18,11 +27,24 @@ beforeEach(() => {
 });
 afterEach(() => t.cleanup());
 
-type Row = { action: string; actor: string; details: Record<string, unknown> };
+interface Row {
+  action: string;
+  actor: string;
+  details: Record<string, unknown>;
+}
 const entries = (): Row[] =>
-  (t.hub.storage.db.prepare(`SELECT action, actor, details FROM audit WHERE id > ? ORDER BY id`).all(baseline) as { action: string; actor: string; details: string }[]).map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+  (
+    t.hub.storage.db.prepare(`SELECT action, actor, details FROM audit WHERE id > ? ORDER BY id`).all(baseline) as {
+      action: string;
+      actor: string;
+      details: string;
+    }[]
+  ).map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
 /** The failed authentications the audit accounts for: the counts of every gate entry. */
-const counted = (rows: Row[]): number => rows.filter((r) => ['auth.refused', 'auth.blocked', 'auth.summary'].includes(r.action)).reduce((n, r) => n + Number(r.details.count ?? 0), 0);
+const counted = (rows: Row[]): number =>
+  rows
+    .filter((r) => ['auth.refused', 'auth.blocked', 'auth.summary'].includes(r.action))
+    .reduce((n, r) => n + Number(r.details.count ?? 0), 0);
 
 describe('failed logins', () => {
   it('block a source after maxFailures within the window: one entry at once, the rest folded into the block, the counts adding up', () => {
@@ -48,7 +70,11 @@ describe('failed logins', () => {
     gate.sweep();
     const rows = entries();
     expect(rows).toHaveLength(2);
-    expect(rows[1]).toMatchObject({ action: 'auth.refused', actor: 'source:10.0.0.1', details: { count: 4, what: { token: 2, 'admin API': 2 } } });
+    expect(rows[1]).toMatchObject({
+      action: 'auth.refused',
+      actor: 'source:10.0.0.1',
+      details: { count: 4, what: { token: 2, 'admin API': 2 } },
+    });
     expect(counted(rows)).toBe(5);
     expect(gate.size()).toMatchObject({ sources: 0, times: 0 }); // nothing live: forgotten
   });
@@ -65,7 +91,11 @@ describe('failed logins', () => {
     gate.sweep();
     const rows = entries();
     expect(rows).toHaveLength(OPTS.auditPerMinute! + 1);
-    expect(rows.at(-1)).toMatchObject({ action: 'auth.summary', actor: 'source:*', details: { entries: 4980, count: 4980 } });
+    expect(rows.at(-1)).toMatchObject({
+      action: 'auth.summary',
+      actor: 'source:*',
+      details: { entries: 4980, count: 4980 },
+    });
     expect(counted(rows)).toBe(5000); // none lost
   });
 
@@ -102,7 +132,8 @@ const stores = (n: number): string[] => Array.from({ length: n }, (_, i) => `S${
 describe('token requests: per store, whatever the address', () => {
   it('100 stores behind one address all get their tokens, a reconnect storm of a burst each included', () => {
     let issued = 0;
-    for (let round = 0; round < OPTS.tokenBurst; round++) for (const s of stores(100)) if (ask('198.51.100.7', s) === 0) issued++;
+    for (let round = 0; round < OPTS.tokenBurst; round++)
+      for (const s of stores(100)) if (ask('198.51.100.7', s) === 0) issued++;
     expect(issued).toBe(100 * OPTS.tokenBurst);
     // and then each on its own pace: one every REFILL_MS, for every store alike
     expect(ask('198.51.100.7', 'S001')).toBe(REFILL_MS);
@@ -133,12 +164,15 @@ describe('token requests: per store, whatever the address', () => {
     // the other stores of the address never noticed
     expect(ask('10.0.0.9', 'S2')).toBe(0);
     // audited once a minute, not once per refusal
-    expect(entries().map((r) => [r.action, r.details])).toEqual([['auth.rate_limited', { burst: OPTS.tokenBurst, periodSec: OPTS.tokenPeriodMs / 1000 }]]);
+    expect(entries().map((r) => [r.action, r.details])).toEqual([
+      ['auth.rate_limited', { burst: OPTS.tokenBurst, periodSec: OPTS.tokenPeriodMs / 1000 }],
+    ]);
   });
 
   it('a source sending bad keys is blocked for its failing requests; the valid stores behind the same address carry on', () => {
     const nat = '203.0.113.5';
-    for (let i = 0; i < OPTS.maxFailures; i++) gate.failed(nat, 'token', { reason: 'unknown store or API key' }, undefined, i % 2 ? 'S900' : 'NOPE');
+    for (let i = 0; i < OPTS.maxFailures; i++)
+      gate.failed(nat, 'token', { reason: 'unknown store or API key' }, undefined, i % 2 ? 'S900' : 'NOPE');
     expect(gate.blockedFor(nat)).toBe(OPTS.blockMs);
     // its failing requests are answered 429 with the time left…
     expect(gate.failed(nat, 'token', {}, undefined, 'OTHER')).toBe(OPTS.blockMs);

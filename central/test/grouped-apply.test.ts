@@ -30,9 +30,14 @@ function hub(grouped: boolean, setup?: (db: SqlDb, engine: string) => void): Ret
 }
 
 const poison = (db: SqlDb, engine: string): void => {
-  if (engine === 'sqlite') db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`);
+  if (engine === 'sqlite')
+    db.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
+    );
   else {
-    db.exec(`CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    db.exec(
+      `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+    );
     db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
   }
 };
@@ -45,26 +50,42 @@ function sale(seq: number, id: string, receipt: string, lines: [string, number][
     body: {
       ...(base.body as object),
       lines: lines.map(([sku, qty], i) => ({ line: i + 1, sku, qty, unitPrice: 250 })),
-      tenders: [{ kind: 'card', amount: 100, panHash: `h-${receipt}` }, { kind: 'card', amount: 100, panHash: `h-${receipt}` }, { kind: 'cash', amount: 50 }],
+      tenders: [
+        { kind: 'card', amount: 100, panHash: `h-${receipt}` },
+        { kind: 'card', amount: 100, panHash: `h-${receipt}` },
+        { kind: 'cash', amount: 50 },
+      ],
     },
   };
 }
 
 /** Everything the apply path writes, in a form both engines and both paths compare on. */
 function dump(db: SqlDb): Record<string, unknown[]> {
-  const q = (sql: string): unknown[] => db.prepare(sql).all().map((r) => ({ ...(r as object) }));
+  const q = (sql: string): unknown[] =>
+    db
+      .prepare(sql)
+      .all()
+      .map((r) => ({ ...(r as object) }));
   return {
-    sales: q(`SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales ORDER BY store, receipt`),
+    sales: q(
+      `SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales ORDER BY store, receipt`,
+    ),
     lines: q(`SELECT store, receipt, line, sku, qty, unit_price FROM sale_lines ORDER BY store, receipt, line`),
     cards: q(`SELECT pan_hash, store, receipt FROM sale_cards ORDER BY pan_hash, store, receipt`),
     movements: q(`SELECT store, sku, delta, kind, ref, at FROM movements ORDER BY store, sku, ref, delta`),
     inventory: q(`SELECT store, sku, on_hand, updated_at FROM inventory ORDER BY store, sku`),
     // the hashes differ between the two hubs from the first entry on (the webhook's id is random);
     // each hub's chain is verified on its own
-    audit: q(`SELECT id, at, actor, action, store, register, outcome, resource, details, origin FROM audit WHERE action NOT LIKE 'webhook%' ORDER BY id`),
-    applied: q(`SELECT event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at FROM applied_events ORDER BY event_id`),
+    audit: q(
+      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin FROM audit WHERE action NOT LIKE 'webhook%' ORDER BY id`,
+    ),
+    applied: q(
+      `SELECT event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at FROM applied_events ORDER BY event_id`,
+    ),
     cursors: q(`SELECT agent_id, store, incarnation, last_seq, updated_at FROM agent_cursors ORDER BY agent_id`),
-    incarnations: q(`SELECT agent_id, incarnation, store, last_seq, started_at, updated_at FROM agent_incarnations ORDER BY agent_id, incarnation`),
+    incarnations: q(
+      `SELECT agent_id, incarnation, store, last_seq, started_at, updated_at FROM agent_incarnations ORDER BY agent_id, incarnation`,
+    ),
     exceptions: q(`SELECT store, register, event_id, kind, code, reason FROM exceptions ORDER BY event_id`),
     attempts: q(`SELECT event_id, agent_id, attempts, last_error FROM event_attempts ORDER BY event_id`),
     // the ERP feed: the same entries in the same order (ids are random, positions may have gaps from a fallback)
@@ -73,7 +94,13 @@ function dump(db: SqlDb): Record<string, unknown[]> {
       return { ...(r as object), data };
     }),
     // the messages, as a multiset (their ids are random): one per movement, with its on-hand, and one per refusal
-    webhooks: (db.prepare(`SELECT type, store, body FROM webhook_messages`).all() as { type: string; store: string; body: string }[])
+    webhooks: (
+      db.prepare(`SELECT type, store, body FROM webhook_messages`).all() as {
+        type: string;
+        store: string;
+        body: string;
+      }[]
+    )
       .map((r) => {
         const body = JSON.parse(r.body) as { data: { id?: string } };
         delete body.data.id; // an exception's id is random
@@ -85,7 +112,11 @@ function dump(db: SqlDb): Record<string, unknown[]> {
 
 /** The ledger's rule: each on-hand is the sum of its movements. */
 function ledgerHolds(t: ReturnType<typeof testHub>): void {
-  const rows = t.hub.storage.db.prepare(`SELECT store, sku, on_hand FROM inventory`).all() as { store: string; sku: string; on_hand: number }[];
+  const rows = t.hub.storage.db.prepare(`SELECT store, sku, on_hand FROM inventory`).all() as {
+    store: string;
+    sku: string;
+    on_hand: number;
+  }[];
   expect(rows.length).toBeGreaterThan(0);
   for (const r of rows) expect(r.on_hand, `${r.store} ${r.sku}`).toBe(t.hub.ledger.sumOfMovements(r.store, r.sku));
 }
@@ -96,8 +127,12 @@ function both(rounds: BatchInput[][], setup?: (db: SqlDb, engine: string) => voi
   const one = hub(false, setup);
   const announced: [string, string[]][] = [];
   g.hub.feed.onInventory((store, skus) => announced.push([store, skus]));
-  const summary = (o: BatchOutcome[]) => o.map((x) => (x.ok ? x.result : { failed: String((x.error as Error).message) }));
-  const out = rounds.map((r) => ({ grouped: summary(g.hub.applier.applyBatches(r)), single: summary(one.hub.applier.applyBatches(r)) }));
+  const summary = (o: BatchOutcome[]) =>
+    o.map((x) => (x.ok ? x.result : { failed: String((x.error as Error).message) }));
+  const out = rounds.map((r) => ({
+    grouped: summary(g.hub.applier.applyBatches(r)),
+    single: summary(one.hub.applier.applyBatches(r)),
+  }));
   for (const o of out) expect(o.grouped).toEqual(o.single);
   expect(dump(g.hub.storage.db)).toEqual(dump(one.hub.storage.db));
   for (const t of [g, one]) {
@@ -107,13 +142,26 @@ function both(rounds: BatchInput[][], setup?: (db: SqlDb, engine: string) => voi
   return { g, one, out: out.map((o) => o.grouped), announced, fallbacks: g.hub.applier.groupFallbacks };
 }
 
-const batch = (store: string, items: WireEvent[], agentId = `agent-${store}`, incarnation = 'i1'): BatchInput => ({ store, agentId, incarnation, items, origin: `agent:${agentId}` });
+const batch = (store: string, items: WireEvent[], agentId = `agent-${store}`, incarnation = 'i1'): BatchInput => ({
+  store,
+  agentId,
+  incarnation,
+  items,
+  origin: `agent:${agentId}`,
+});
 
 describe('the group commit of many agents’ batches, written together', () => {
   it('writes what applying each event on its own writes: sales, ledger, audit chain, cursors, announcements', () => {
     const { g, out, announced, fallbacks } = both([
       [
-        batch('S1', [sale(1, 'S1-e1', 'S1-1', [['A', 1], ['B', 2], ['A', 0.5]]), sale(2, 'S1-e2', 'S1-2', [['A', 3]])]),
+        batch('S1', [
+          sale(1, 'S1-e1', 'S1-1', [
+            ['A', 1],
+            ['B', 2],
+            ['A', 0.5],
+          ]),
+          sale(2, 'S1-e2', 'S1-2', [['A', 3]]),
+        ]),
         batch('S2', [sale(1, 'S2-e1', 'S2-1', [['A', 1]]), sale(2, 'S2-e2', 'S2-2', [['C', 1.25]])]),
         // the same receipt number at another store is another sale
         batch('S3', [sale(1, 'S3-e1', 'S1-1', [['A', 2]])]),
@@ -126,7 +174,10 @@ describe('the group commit of many agents’ batches, written together', () => {
     ]);
     expect(fallbacks).toBe(0); // both groups written together
     expect(out[0]!.map((r) => (r as { upTo: number }).upTo)).toEqual([2, 2, 1]);
-    expect((out[1]![1] as { results: { outcome: string }[] }).results.map((r) => r.outcome)).toEqual(['duplicate', 'duplicate']);
+    expect((out[1]![1] as { results: { outcome: string }[] }).results.map((r) => r.outcome)).toEqual([
+      'duplicate',
+      'duplicate',
+    ]);
     expect(g.hub.ledger.get('S1', 'A')?.onHand).toBe(-4500);
     expect(g.hub.cursors.cursor('agent-S1')).toEqual({ store: 'S1', incarnation: 'i1', lastSeq: 3 });
     // a card paid twice on one sale is one row; no PAN anywhere, only its keyed hash
@@ -134,7 +185,11 @@ describe('the group commit of many agents’ batches, written together', () => {
     // each store whose inventory changed is announced after the commit
     expect(new Set(announced.map(([s]) => s))).toEqual(new Set(['S1', 'S2', 'S3']));
     // the audit entries name the agent whose frame brought them
-    expect(g.hub.audit.tail(1)[0]).toMatchObject({ action: 'sale.record', origin: 'agent:agent-S1', resource: 'sale:S1-3' });
+    expect(g.hub.audit.tail(1)[0]).toMatchObject({
+      action: 'sale.record',
+      origin: 'agent:agent-S1',
+      resource: 'sale:S1-3',
+    });
   });
 
   it('keeps refusals, duplicates and other kinds in the order of the events, among the sales written together', () => {
@@ -146,7 +201,19 @@ describe('the group commit of many agents’ batches, written together', () => {
           { ...sale(3, 'S1-e3', 'BAD'), body: { receipt: 'BAD' } }, // invalid body: refused
           { ...sale(4, 'S1-e4', 'K'), kind: 'teleport' }, // unknown kind: refused
           sale(5, 'S1-e5', 'R5'),
-          { seq: 6, id: 'S1-e6', kind: 'return.complete', register: 'R1', at: '2026-11-27T10:00:00.000Z', body: { authorization: 'nope', requestId: 'm1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 100 } } },
+          {
+            seq: 6,
+            id: 'S1-e6',
+            kind: 'return.complete',
+            register: 'R1',
+            at: '2026-11-27T10:00:00.000Z',
+            body: {
+              authorization: 'nope',
+              requestId: 'm1',
+              lines: [{ line: 1, qty: 1 }],
+              refund: { kind: 'cash', amount: 100 },
+            },
+          },
           sale(7, 'S1-e7', 'R7'),
           sale(7, 'S1-e7', 'R7'), // the same event twice in one batch
         ]),
@@ -158,11 +225,26 @@ describe('the group commit of many agents’ batches, written together', () => {
       ],
     ]);
     expect(fallbacks).toBe(0); // refusals are not failures: the group is still written together
-    const codes = (i: number) => (out[0]![i] as { results: { outcome: string; code?: string }[] }).results.map((r) => r.code ?? r.outcome);
-    expect(codes(0)).toEqual(['applied', 'duplicate_receipt', 'invalid_event', 'unknown_kind', 'applied', 'unknown_authorization', 'applied', 'duplicate']);
+    const codes = (i: number) =>
+      (out[0]![i] as { results: { outcome: string; code?: string }[] }).results.map((r) => r.code ?? r.outcome);
+    expect(codes(0)).toEqual([
+      'applied',
+      'duplicate_receipt',
+      'invalid_event',
+      'unknown_kind',
+      'applied',
+      'unknown_authorization',
+      'applied',
+      'duplicate',
+    ]);
     expect(codes(1)).toEqual(['duplicate_receipt']);
     expect([codes(2), codes(3)]).toEqual([['applied'], ['duplicate']]);
-    expect(g.hub.audit.tail(20).map((e) => `${e.action}:${e.resource ?? ''}`).filter((a) => /^(sale|teleport|return)/.test(a))).toEqual([
+    expect(
+      g.hub.audit
+        .tail(20)
+        .map((e) => `${e.action}:${e.resource ?? ''}`)
+        .filter((a) => /^(sale|teleport|return)/.test(a)),
+    ).toEqual([
       'sale.record:sale:R1',
       'sale.refused:event:S1-e2',
       'sale.refused:event:S1-e3',
@@ -184,7 +266,12 @@ describe('the group commit of many agents’ batches, written together', () => {
           // a later batch of the failed agent in the same group is not attempted
           batch('S2', [sale(4, 'S2-e4', 'S2-4')]),
           batch('S3', [sale(1, 'S3-e1', 'S3-1'), { ...sale(2, 'S3-e2', 'S3-bad'), body: { receipt: 'S3-bad' } }]),
-          batch('S4', [sale(1, 'S4-e1', 'S4-1', [['A', 1], ['B', 1]])]),
+          batch('S4', [
+            sale(1, 'S4-e1', 'S4-1', [
+              ['A', 1],
+              ['B', 1],
+            ]),
+          ]),
         ],
       ],
       poison,
@@ -202,7 +289,11 @@ describe('the group commit of many agents’ batches, written together', () => {
   it('takes none of a forked history, and the rest of the group as usual', () => {
     const g1 = [batch('S1', [sale(1, 'S1-e1', 'S1-1'), sale(2, 'S1-e2', 'S1-2')])];
     // the same seqs, other events: a reverted copy of the agent's database
-    const g2 = [batch('S2', [sale(1, 'S2-e1', 'S2-1')]), batch('S1', [sale(2, 'S1-other', 'S1-9')]), batch('S3', [sale(1, 'S3-e1', 'S3-1')])];
+    const g2 = [
+      batch('S2', [sale(1, 'S2-e1', 'S2-1')]),
+      batch('S1', [sale(2, 'S1-other', 'S1-9')]),
+      batch('S3', [sale(1, 'S3-e1', 'S3-1')]),
+    ];
     const { g, out, fallbacks } = both([g1, g2]);
     expect(fallbacks).toBe(1);
     expect(out[1]![1]).toMatchObject({ failed: expect.stringMatching(/not the one the hub applied/) });
@@ -212,7 +303,15 @@ describe('the group commit of many agents’ batches, written together', () => {
 
   it('writes a group larger than one statement takes (more than 256 rows a table)', () => {
     const big = Array.from({ length: 4 }, (_, s) =>
-      batch(`S${s + 1}`, Array.from({ length: 90 }, (_, i) => sale(i + 1, `S${s + 1}-e${i + 1}`, `S${s + 1}-${i + 1}`, [['A', 1], [`K${i % 7}`, 2]]))),
+      batch(
+        `S${s + 1}`,
+        Array.from({ length: 90 }, (_, i) =>
+          sale(i + 1, `S${s + 1}-e${i + 1}`, `S${s + 1}-${i + 1}`, [
+            ['A', 1],
+            [`K${i % 7}`, 2],
+          ]),
+        ),
+      ),
     );
     const { g, fallbacks } = both([big]);
     expect(fallbacks).toBe(0);

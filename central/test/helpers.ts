@@ -116,7 +116,20 @@ export function twoHubProcesses(engine: 'sqlite' | 'postgres', cleanups: (() => 
 export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
   if (!hub.stores.get(store)) hub.stores.create(store, store);
   hub.storage.tx(() =>
-    hub.saleService.record(store, 'R1', 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku, qty, unitPrice: 1000 }], tenders: [] }, `e-${receipt}`),
+    hub.saleService.record(
+      store,
+      'R1',
+      'store',
+      {
+        requestId: `m-${receipt}`,
+        receipt,
+        at: '2026-11-27T09:00:00Z',
+        currency: 'EUR',
+        lines: [{ line: 1, sku, qty, unitPrice: 1000 }],
+        tenders: [],
+      },
+      `e-${receipt}`,
+    ),
   );
 }
 
@@ -127,12 +140,22 @@ export const wireSale = (seq: number, id: string, receipt: string): WireEvent =>
   kind: 'sale',
   register: 'R1',
   at: '2026-11-27T10:00:00.000Z',
-  body: { requestId: `m-${id}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
+  body: {
+    requestId: `m-${id}`,
+    receipt,
+    at: '2026-11-27T10:00:00Z',
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
+    tenders: [],
+  },
 });
 
 /** The first column of each row (either engine). */
 export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] {
-  return db.prepare(sql).all(...params).map((r) => Object.values(r as object)[0]);
+  return db
+    .prepare(sql)
+    .all(...params)
+    .map((r) => Object.values(r as object)[0]);
 }
 
 /** The first column of the first row, or undefined (either engine). */

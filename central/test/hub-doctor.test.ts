@@ -21,7 +21,8 @@ function fresh(name: string): string {
   return dir;
 }
 const run = (dataDir: string): Promise<DoctorReport> => hubDoctor({ dataDir, listen: '127.0.0.1:0', clock });
-const get = (r: DoctorReport, id: string): DoctorReport['findings'][number] | undefined => r.findings.find((f) => f.id === id);
+const get = (r: DoctorReport, id: string): DoctorReport['findings'][number] | undefined =>
+  r.findings.find((f) => f.id === id);
 
 describe('tillbridge-hub doctor', () => {
   it('a fresh hub: no error', async () => {
@@ -33,13 +34,19 @@ describe('tillbridge-hub doctor', () => {
   it('another hub.secret than the database was made with is an error saying to copy the right one', async () => {
     const dir = fresh('other-secret');
     writeFileSync(join(dir, 'hub.secret'), randomBytes(32).toString('base64'), { mode: 0o600 });
-    expect(get(await run(dir), 'hub.secret.matches')).toMatchObject({ level: 'error', action: expect.stringMatching(/copy hub.secret/) });
+    expect(get(await run(dir), 'hub.secret.matches')).toMatchObject({
+      level: 'error',
+      action: expect.stringMatching(/copy hub.secret/),
+    });
   });
 
   it('a missing hub.secret is an error', async () => {
     const dir = fresh('no-secret');
     rmSync(join(dir, 'hub.secret'));
-    expect(get(await run(dir), 'hub.secret')).toMatchObject({ level: 'error', message: expect.stringMatching(/missing/) });
+    expect(get(await run(dir), 'hub.secret')).toMatchObject({
+      level: 'error',
+      message: expect.stringMatching(/missing/),
+    });
   });
 
   it('a database newer than this binary is an error; an older one a warning (serve upgrades it)', async () => {
@@ -47,11 +54,17 @@ describe('tillbridge-hub doctor', () => {
     const db = new Database(hubDbPath(dir));
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
     db.close();
-    expect(get(await run(dir), 'database.schema')).toMatchObject({ level: 'error', action: expect.stringMatching(/older than the one/) });
+    expect(get(await run(dir), 'database.schema')).toMatchObject({
+      level: 'error',
+      action: expect.stringMatching(/older than the one/),
+    });
     const db2 = new Database(hubDbPath(dir));
     db2.pragma(`user_version = ${SQLITE_SCHEMA_VERSION - 1}`);
     db2.close();
-    expect(get(await run(dir), 'database.schema')).toMatchObject({ level: 'warning', action: expect.stringMatching(/backup/) });
+    expect(get(await run(dir), 'database.schema')).toMatchObject({
+      level: 'warning',
+      action: expect.stringMatching(/backup/),
+    });
   });
 
   it('a damaged database file fails quick_check', async () => {
@@ -71,11 +84,18 @@ describe('tillbridge-hub doctor', () => {
 
   it('an audit entry changed since the last checkpoint breaks the chain: an error saying to keep the database and run audit verify', async () => {
     const dir = fresh('audit');
-    expect(get(await run(dir), 'audit.chain')).toMatchObject({ level: 'ok', message: expect.stringMatching(/the 1 audit entries since the start link and hash correctly/) });
+    expect(get(await run(dir), 'audit.chain')).toMatchObject({
+      level: 'ok',
+      message: expect.stringMatching(/the 1 audit entries since the start link and hash correctly/),
+    });
     const db = new Database(hubDbPath(dir));
     db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 1`).run();
     db.close();
-    expect(get(await run(dir), 'audit.chain')).toMatchObject({ level: 'error', message: expect.stringMatching(/entry 1 was changed/), action: expect.stringMatching(/audit verify/) });
+    expect(get(await run(dir), 'audit.chain')).toMatchObject({
+      level: 'error',
+      message: expect.stringMatching(/entry 1 was changed/),
+      action: expect.stringMatching(/audit verify/),
+    });
   });
 
   it('a listen address held by another program is an error', async () => {
@@ -85,7 +105,10 @@ describe('tillbridge-hub doctor', () => {
     const port = (s.address() as { port: number }).port;
     try {
       const r = await hubDoctor({ dataDir: fresh('listen'), listen: `127.0.0.1:${port}`, clock });
-      expect(get(r, 'listen')).toMatchObject({ level: 'error', message: expect.stringMatching(/in use by another program/) });
+      expect(get(r, 'listen')).toMatchObject({
+        level: 'error',
+        message: expect.stringMatching(/in use by another program/),
+      });
     } finally {
       s.close();
     }

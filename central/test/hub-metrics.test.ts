@@ -22,7 +22,13 @@ describe('hub metrics', () => {
 
     // an agent reports a request it could not answer: one request, none answered in time
     t.hub.stores.create('S1', 'S1');
-    t.hub.authzStats.report('S1', 'agent-1', { since: '2026-11-27T09:00:00Z', online: {}, offline: {}, lateOnline: 0, failed: 1 });
+    t.hub.authzStats.report('S1', 'agent-1', {
+      since: '2026-11-27T09:00:00Z',
+      online: {},
+      offline: {},
+      lateOnline: 0,
+      failed: 1,
+    });
     const busy = await m.text();
     expect(sample(busy, 'tillbridge_return_authorization_success_ratio')).toBe('0');
     expect(sample(busy, 'tillbridge_return_authorization_online_ratio')).toBe('0');
@@ -31,7 +37,8 @@ describe('hub metrics', () => {
   it('counts the database commits, synced and not, and what waits for the next batch', async () => {
     t = testHub();
     const m = new HubMetrics(t.hub);
-    const commits = (text: string, sync: string): number => Number(new RegExp(`^tillbridge_hub_db_commits_total\\{sync="${sync}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const commits = (text: string, sync: string): number =>
+      Number(new RegExp(`^tillbridge_hub_db_commits_total\\{sync="${sync}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
     const before = await m.text();
     t.hub.storage.tx(() => t!.hub.stores.create('S1', 'S1'));
     t.hub.stores.touch('S1', t.clock.now());
@@ -45,7 +52,7 @@ describe('hub metrics', () => {
     expect(sample(written, 'tillbridge_hub_deferred_writes_waiting')).toBe('0');
   });
 
-  it('counts register days by outcome and times each from its close to the hub\'s outcome (the hub\'s clock)', async () => {
+  it("counts register days by outcome and times each from its close to the hub's outcome (the hub's clock)", async () => {
     t = testHub();
     const m = new HubMetrics(t.hub);
     t.hub.registerDays.onOutcome((o) => m.dayReconciled(o.status, o.closedAt, o.at)); // as startHub wires it
@@ -56,7 +63,17 @@ describe('hub metrics', () => {
       kind: 'day.close',
       register,
       at: '2026-11-27T09:00:00Z',
-      body: { requestId: `m-${register}`, businessDay: '2026-11-27', source: 'register', closedAt: '2026-11-27T09:00:00Z', sales: { count: 0, amount: 0 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'card', amount: card }], receipts: [], authorizations: [] },
+      body: {
+        requestId: `m-${register}`,
+        businessDay: '2026-11-27',
+        source: 'register',
+        closedAt: '2026-11-27T09:00:00Z',
+        sales: { count: 0, amount: 0 },
+        returns: { count: 0, amount: 0 },
+        tenders: [{ kind: 'card', amount: card }],
+        receipts: [],
+        authorizations: [],
+      },
     });
     // the clock stands at 10:00: an hour after the close
     t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close(1, 'R1', 0), close(2, 'R2', 100)]);

@@ -36,7 +36,10 @@ describe('readLines', () => {
 
   it('refuses a line longer than the limit, naming it, without holding the rest of the file', async () => {
     const long = Buffer.from(`ok\n${'x'.repeat(5000)}\nnever read\n`);
-    await expect(collect(readLines(pieces(long, 100), 1000))).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringMatching(/^line 2: longer than 1000 bytes/) });
+    await expect(collect(readLines(pieces(long, 100), 1000))).rejects.toMatchObject({
+      code: TbCodes.INVALID,
+      message: expect.stringMatching(/^line 2: longer than 1000 bytes/),
+    });
   });
 });
 
@@ -59,17 +62,27 @@ describe('readCsv', () => {
   });
 
   it('checks the header before any record', async () => {
-    await expect(collect(readCsv(Readable.from(['store,sku\nS1,A\n']), opts))).rejects.toMatchObject({ code: TbCodes.INVALID, message: 'line 1: the header must name the columns store,sku,qty (missing "qty")' });
+    await expect(collect(readCsv(Readable.from(['store,sku\nS1,A\n']), opts))).rejects.toMatchObject({
+      code: TbCodes.INVALID,
+      message: 'line 1: the header must name the columns store,sku,qty (missing "qty")',
+    });
   });
 
   it('names the line of malformed CSV', async () => {
-    await expect(collect(readCsv(Readable.from(['store,sku,qty\nS1,A,1\nS1,B,2,9\n']), opts))).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringMatching(/^line 3: not valid CSV: /) });
-    await expect(collect(readCsv(Readable.from(['store,sku,qty\nS1,A,1\nS1,"B,2\n']), opts))).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringMatching(/not valid CSV: Quote Not Closed/) });
+    await expect(collect(readCsv(Readable.from(['store,sku,qty\nS1,A,1\nS1,B,2,9\n']), opts))).rejects.toMatchObject({
+      code: TbCodes.INVALID,
+      message: expect.stringMatching(/^line 3: not valid CSV: /),
+    });
+    await expect(collect(readCsv(Readable.from(['store,sku,qty\nS1,A,1\nS1,"B,2\n']), opts))).rejects.toMatchObject({
+      code: TbCodes.INVALID,
+      message: expect.stringMatching(/not valid CSV: Quote Not Closed/),
+    });
   });
 });
 
 describe('Spool', () => {
-  const fill = async (s: Spool, text: string, max = 1 << 20): Promise<void> => s.fill(Readable.from([Buffer.from(text)]), max, () => undefined, new AbortController().signal);
+  const fill = async (s: Spool, text: string, max = 1 << 20): Promise<void> =>
+    s.fill(Readable.from([Buffer.from(text)]), max, () => undefined, new AbortController().signal);
 
   it('keeps the body encrypted on disk and gives it back whole', async () => {
     const s = new Spool();

@@ -47,14 +47,26 @@ interface Answer {
 }
 
 /** POSTs `body` (streamed when a Readable) and resolves with the answer; `onRequest` gets the request (to break it off). */
-function post(path: string, body: string | Readable, contentType: string, onRequest?: (r: ClientRequest) => void, to = { url: running.url, token }): Promise<Answer> {
+function post(
+  path: string,
+  body: string | Readable,
+  contentType: string,
+  onRequest?: (r: ClientRequest) => void,
+  to = { url: running.url, token },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(`${to.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${to.token}`, 'content-type': contentType } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> }));
-    });
+    const req = request(
+      `${to.url}${path}`,
+      { method: 'POST', headers: { authorization: `Bearer ${to.token}`, 'content-type': contentType } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> }),
+        );
+      },
+    );
     req.on('error', reject);
     onRequest?.(req);
     if (typeof body === 'string') req.end(body);
@@ -67,7 +79,8 @@ async function get<T>(path: string, to = { url: running.url, token }): Promise<T
   return (await r.json()) as T;
 }
 
-const progress = (id: string, to = { url: running.url, token }): Promise<ImportProgress> => get<ImportProgress>(`/v1/admin/imports/${id}`, to);
+const progress = (id: string, to = { url: running.url, token }): Promise<ImportProgress> =>
+  get<ImportProgress>(`/v1/admin/imports/${id}`, to);
 
 async function until<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
   for (let i = 0; i < 6000; i++) {
@@ -86,24 +99,46 @@ function csv(rows: number, prefix: string, stores = ['S1', 'S2']): string {
 }
 
 const auditOf = (id: string): { action: string; outcome: string; details: Record<string, unknown> }[] =>
-  (hub.storage.db.prepare(`SELECT action, outcome, details FROM audit WHERE resource = ? ORDER BY id`).all(`import:${id}`) as { action: string; outcome: string; details: string }[]).map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+  (
+    hub.storage.db
+      .prepare(`SELECT action, outcome, details FROM audit WHERE resource = ? ORDER BY id`)
+      .all(`import:${id}`) as { action: string; outcome: string; details: string }[]
+  ).map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
 
-const movementsOf = (id: string): number => (hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM movements WHERE ref = ?`).get(`import:${id}`) as { n: number }).n;
+const movementsOf = (id: string): number =>
+  (hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM movements WHERE ref = ?`).get(`import:${id}`) as { n: number }).n;
 
 /** DESIGN rule 5 over every row the prefix touched: on-hand = sum of movements. */
 function ledgerDrift(prefix: string): unknown[] {
   return hub.storage.db
-    .prepare(`SELECT i.store, i.sku, i.on_hand, (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku) AS moved FROM inventory i WHERE i.sku LIKE ? AND i.on_hand <> moved`)
+    .prepare(
+      `SELECT i.store, i.sku, i.on_hand, (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku) AS moved FROM inventory i WHERE i.sku LIKE ? AND i.on_hand <> moved`,
+    )
     .all(`${prefix}-%`);
 }
 
-const staged = (): number => (hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM temp.import_batches`).get() as { n: number }).n;
+const staged = (): number =>
+  (hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM temp.import_batches`).get() as { n: number }).n;
 
 /** A store's agent, speaking the wire protocol over a real WebSocket: every frame kept, requests answered by rid. */
-async function agentFor(store: string): Promise<{ frames: Record<string, unknown>[]; authorize: (receipt: string) => Promise<Record<string, unknown>>; close: () => void }> {
+async function agentFor(
+  store: string,
+): Promise<{
+  frames: Record<string, unknown>[];
+  authorize: (receipt: string) => Promise<Record<string, unknown>>;
+  close: () => void;
+}> {
   const apiKey = hub.credentials.createApiKey(store);
-  const t = (await (await fetch(`${running.url}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store, apiKey }) })).json()) as { accessToken: string };
-  const ws = new WebSocket(`${running.wsUrl}${AGENT_WS_PATH}`, { headers: { authorization: `Bearer ${t.accessToken}` } });
+  const t = (await (
+    await fetch(`${running.url}/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ store, apiKey }),
+    })
+  ).json()) as { accessToken: string };
+  const ws = new WebSocket(`${running.wsUrl}${AGENT_WS_PATH}`, {
+    headers: { authorization: `Bearer ${t.accessToken}` },
+  });
   const frames: Record<string, unknown>[] = [];
   const waiting = new Map<number, (f: Record<string, unknown>) => void>();
   ws.on('message', (d) => {
@@ -121,7 +156,21 @@ async function agentFor(store: string): Promise<{ frames: Record<string, unknown
       new Promise((resolve) => {
         const n = ++rid;
         waiting.set(n, resolve);
-        ws.send(JSON.stringify({ t: 'req', rid: n, op: 'authorize', body: { authorization: `auth-${receipt}`, after: 0, register: 'R1', requestId: `rq-${receipt}`, receipt, lines: [{ line: 1, qty: 1, disposition: 'restock' }] } }));
+        ws.send(
+          JSON.stringify({
+            t: 'req',
+            rid: n,
+            op: 'authorize',
+            body: {
+              authorization: `auth-${receipt}`,
+              after: 0,
+              register: 'R1',
+              requestId: `rq-${receipt}`,
+              receipt,
+              lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+            },
+          }),
+        );
       }),
     close: () => ws.close(),
   };
@@ -132,19 +181,37 @@ describe('inventory import', () => {
     const rows = 5 * CHUNK + 7;
     const file = csv(rows, 'A');
     const r = await post('/v1/admin/inventory/import?id=imp-a', file, 'text/csv');
-    expect(r).toEqual({ status: 200, body: { import: 'imp-a', rows, changed: rows - Math.ceil(rows / 97), stores: ['S1', 'S2'] } });
+    expect(r).toEqual({
+      status: 200,
+      body: { import: 'imp-a', rows, changed: rows - Math.ceil(rows / 97), stores: ['S1', 'S2'] },
+    });
     const audit = auditOf('imp-a');
     expect(audit).toHaveLength(6);
     expect(audit.map((a) => a.details.rows)).toEqual([CHUNK, CHUNK, CHUNK, CHUNK, CHUNK, 7]);
     expect(audit.map((a) => a.outcome)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied', 'imported']);
-    expect(audit[0]).toMatchObject({ action: 'inventory.import', details: { import: 'imp-a', transaction: 1, lines: [2, CHUNK + 1] } });
-    expect(audit[5]!.details).toMatchObject({ lines: [5 * CHUNK + 2, rows + 1], total: { rows, transactions: 6, changed: r.body.changed } });
+    expect(audit[0]).toMatchObject({
+      action: 'inventory.import',
+      details: { import: 'imp-a', transaction: 1, lines: [2, CHUNK + 1] },
+    });
+    expect(audit[5]!.details).toMatchObject({
+      lines: [5 * CHUNK + 2, rows + 1],
+      total: { rows, transactions: 6, changed: r.body.changed },
+    });
     expect(movementsOf('imp-a')).toBe(r.body.changed);
     expect(hub.ledger.get('S2', 'A-5')?.onHand).toBe(5000);
     expect(ledgerDrift('A')).toEqual([]);
-    expect(await progress('imp-a')).toMatchObject({ kind: 'inventory', state: 'imported', rows, applied: rows, appliedThroughLine: rows + 1, transactions: 6, badRows: 0 });
+    expect(await progress('imp-a')).toMatchObject({
+      kind: 'inventory',
+      state: 'imported',
+      rows,
+      applied: rows,
+      appliedThroughLine: rows + 1,
+      transactions: 6,
+      badRows: 0,
+    });
     expect(staged()).toBe(0);
-    if (hub.storage.engine === 'sqlite') expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2); // FULL again for everything else
+    if (hub.storage.engine === 'sqlite')
+      expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2); // FULL again for everything else
 
     const again = await post('/v1/admin/inventory/import', file, 'text/csv');
     expect(again.body).toMatchObject({ rows, changed: 0 });
@@ -159,32 +226,67 @@ describe('inventory import', () => {
     expect(r.status).toBe(400);
     expect(r.body).toMatchObject({ code: TbCodes.INVALID, details: { import: 'imp-b', badRows: 3 } });
     expect(r.body.message).toMatch(/^3 bad row\(s\) in 2000; nothing was applied:/);
-    expect(r.body.message).toContain('line 1502, column store: no store "NOPE" (add it with: tillbridge-hub stores add NOPE)');
-    expect(r.body.message).toContain('line 1601, column qty: expected a quantity of zero or more with at most three decimals, got "-1"');
+    expect(r.body.message).toContain(
+      'line 1502, column store: no store "NOPE" (add it with: tillbridge-hub stores add NOPE)',
+    );
+    expect(r.body.message).toContain(
+      'line 1601, column qty: expected a quantity of zero or more with at most three decimals, got "-1"',
+    );
     expect(r.body.message).toContain('line 2001, column sku: expected 1-64 characters without spaces or commas');
     expect(hub.ledger.get('S1', 'B-0')).toBeUndefined();
     expect(movementsOf('imp-b')).toBe(0);
     expect(auditOf('imp-b')).toEqual([]);
     expect(staged()).toBe(0); // the rows staged before the first bad one are gone
-    expect(await progress('imp-b')).toMatchObject({ state: 'refused', applied: 0, rowsRead: 2000, badRows: 3, error: { code: TbCodes.INVALID } });
+    expect(await progress('imp-b')).toMatchObject({
+      state: 'refused',
+      applied: 0,
+      rowsRead: 2000,
+      badRows: 3,
+      error: { code: TbCodes.INVALID },
+    });
   });
 
   it('reads the columns in any order (others ignored), with a byte order mark, CRLF and decimals', async () => {
-    const r = await post('/v1/admin/inventory/import', '\uFEFFsku, Store ,qty,note\r\nE-1,S1,3,x\r\n\r\nE-2,S1,0.5,y\r\n', 'text/csv');
+    const r = await post(
+      '/v1/admin/inventory/import',
+      '\uFEFFsku, Store ,qty,note\r\nE-1,S1,3,x\r\n\r\nE-2,S1,0.5,y\r\n',
+      'text/csv',
+    );
     expect(r.body).toMatchObject({ rows: 2, changed: 2 });
     expect([hub.ledger.get('S1', 'E-1')?.onHand, hub.ledger.get('S1', 'E-2')?.onHand]).toEqual([3000, 500]);
   });
 
   it('refuses malformed CSV and a wrong header, naming the line', async () => {
     const bad = await post('/v1/admin/inventory/import', 'store,sku,qty\nS1,C-1,1\nS1,"C-2,1\n', 'text/csv');
-    expect(bad).toMatchObject({ status: 400, body: { code: TbCodes.INVALID, message: expect.stringMatching(/^line \d+: not valid CSV: Quote Not Closed/) } });
+    expect(bad).toMatchObject({
+      status: 400,
+      body: { code: TbCodes.INVALID, message: expect.stringMatching(/^line \d+: not valid CSV: Quote Not Closed/) },
+    });
     const header = await post('/v1/admin/inventory/import', 'store,sku,quantity\nS1,C-1,1\n', 'text/csv');
-    expect(header).toMatchObject({ status: 400, body: { message: 'line 1: the header must name the columns store,sku,qty (missing "qty")' } });
+    expect(header).toMatchObject({
+      status: 400,
+      body: { message: 'line 1: the header must name the columns store,sku,qty (missing "qty")' },
+    });
     expect(hub.ledger.get('S1', 'C-1')).toBeUndefined();
   });
 
   it('keeps answering /healthz and online authorizations while a large file is applied; holds bounded work at a time', async () => {
-    hub.storage.tx(() => hub.saleService.record('S3', 'R1', 'store', { requestId: 'm-L', receipt: 'L-1', at: new Date().toISOString(), currency: 'EUR', lines: [{ line: 1, sku: 'X', qty: 5, unitPrice: 100 }], tenders: [] }, 'e-L'));
+    hub.storage.tx(() =>
+      hub.saleService.record(
+        'S3',
+        'R1',
+        'store',
+        {
+          requestId: 'm-L',
+          receipt: 'L-1',
+          at: new Date().toISOString(),
+          currency: 'EUR',
+          lines: [{ line: 1, sku: 'X', qty: 5, unitPrice: 100 }],
+          tenders: [],
+        },
+        'e-L',
+      ),
+    );
     const agent = await agentFor('S1');
     const rows = 100_000;
     const file = csv(rows, 'L');
@@ -218,7 +320,14 @@ describe('inventory import', () => {
     expect(stats.maxStagedBatch).toBe(CHUNK);
     expect(stats.maxUnparsedBytes).toBeLessThan(256 * 1024);
     // the store's agent got its SKUs as they committed, at most a chunk a frame
-    await until('pushed', async () => agent.frames.filter((f) => f.t === 'inventory' && !f.full).reduce((n, f) => n + (f.items as unknown[]).length, 0) >= rows / 2);
+    await until(
+      'pushed',
+      async () =>
+        agent.frames
+          .filter((f) => f.t === 'inventory' && !f.full)
+          .reduce((n, f) => n + (f.items as unknown[]).length, 0) >=
+        rows / 2,
+    );
     const pushed = agent.frames.filter((f) => f.t === 'inventory' && !f.full).map((f) => (f.items as unknown[]).length);
     expect(Math.max(...pushed)).toBeLessThanOrEqual(CHUNK);
     expect(ledgerDrift('L')).toEqual([]);
@@ -230,7 +339,9 @@ describe('inventory import', () => {
     const rows = 40 * CHUNK;
     const file = csv(rows, 'D');
     let req: ClientRequest | undefined;
-    const broken = post('/v1/admin/inventory/import?id=imp-d', file, 'text/csv', (r) => (req = r)).catch((err: Error) => err);
+    const broken = post('/v1/admin/inventory/import?id=imp-d', file, 'text/csv', (r) => (req = r)).catch(
+      (err: Error) => err,
+    );
     await until('applying', async () => (await progress('imp-d')).applied >= 2 * CHUNK);
     req!.destroy();
     expect(await broken).toBeInstanceOf(Error);
@@ -240,10 +351,16 @@ describe('inventory import', () => {
     });
     expect(p.applied % CHUNK).toBe(0);
     expect(p.applied).toBeLessThan(rows);
-    expect(p.error).toMatchObject({ code: TbCodes.IMPORT_INCOMPLETE, message: expect.stringContaining(`${p.applied} of ${rows} rows were applied (lines 2–${p.applied + 1}`) });
+    expect(p.error).toMatchObject({
+      code: TbCodes.IMPORT_INCOMPLETE,
+      message: expect.stringContaining(`${p.applied} of ${rows} rows were applied (lines 2–${p.applied + 1}`),
+    });
     const audit = auditOf('imp-d');
     expect(audit.filter((a) => a.outcome === 'applied')).toHaveLength(p.applied / CHUNK);
-    expect(audit[audit.length - 1]).toMatchObject({ outcome: 'stopped', details: { applied: p.applied, rows, lines: [2, p.applied + 1] } });
+    expect(audit[audit.length - 1]).toMatchObject({
+      outcome: 'stopped',
+      details: { applied: p.applied, rows, lines: [2, p.applied + 1] },
+    });
     expect(hub.ledger.get('S1', `D-${p.applied}`)).toBeUndefined(); // the first row not applied
     expect(staged()).toBe(0);
     expect(ledgerDrift('D')).toEqual([]);
@@ -259,28 +376,73 @@ describe('inventory import', () => {
     const held = [new PassThrough(), new PassThrough()];
     const first = held.map((b, i) => post(`/v1/admin/inventory/import?id=imp-h${i}`, b, 'text/csv'));
     for (const b of held) b.write('store,sku,qty\nS1,H-1,1\n');
-    await until('both receiving', async () => (await progress('imp-h0')).bytesReceived > 0 && (await progress('imp-h1')).bytesReceived > 0);
+    await until(
+      'both receiving',
+      async () => (await progress('imp-h0')).bytesReceived > 0 && (await progress('imp-h1')).bytesReceived > 0,
+    );
     const third = await post('/v1/admin/inventory/import?id=imp-h2', 'store,sku,qty\nS1,H-2,1\n', 'text/csv');
     expect(third).toMatchObject({ status: 503, body: { code: TbCodes.STORAGE_BUSY } });
     for (const b of held) b.end();
     expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
-    expect(await post('/v1/admin/inventory/import?id=imp-h0', 'store,sku,qty\n', 'text/csv')).toMatchObject({ status: 409, body: { code: TbCodes.CONFLICT } });
-    expect(await post('/v1/admin/inventory/import?id=no%20spaces', 'store,sku,qty\n', 'text/csv')).toMatchObject({ status: 400, body: { code: TbCodes.INVALID } });
+    expect(await post('/v1/admin/inventory/import?id=imp-h0', 'store,sku,qty\n', 'text/csv')).toMatchObject({
+      status: 409,
+      body: { code: TbCodes.CONFLICT },
+    });
+    expect(await post('/v1/admin/inventory/import?id=no%20spaces', 'store,sku,qty\n', 'text/csv')).toMatchObject({
+      status: 400,
+      body: { code: TbCodes.INVALID },
+    });
   });
 });
 
 describe('sales import', () => {
   const sale = (receipt: string, extra: Record<string, unknown> = {}): string =>
-    JSON.stringify({ store: 'S3', channel: 'web', receipt, at: '2026-11-26T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'W-SKU', qty: 1, unitPrice: 500 }], tenders: [{ kind: 'card', amount: 500, pan: '4111111111111111' }], ...extra });
-  const salesAudit = (id: string): number => (hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM audit WHERE action = 'sale.record' AND resource LIKE ?`).get(`sale:${id}-%`) as { n: number }).n;
+    JSON.stringify({
+      store: 'S3',
+      channel: 'web',
+      receipt,
+      at: '2026-11-26T10:00:00Z',
+      currency: 'EUR',
+      lines: [{ line: 1, sku: 'W-SKU', qty: 1, unitPrice: 500 }],
+      tenders: [{ kind: 'card', amount: 500, pan: '4111111111111111' }],
+      ...extra,
+    });
+  const salesAudit = (id: string): number =>
+    (
+      hub.storage.db
+        .prepare(`SELECT COUNT(*) AS n FROM audit WHERE action = 'sale.record' AND resource LIKE ?`)
+        .get(`sale:${id}-%`) as { n: number }
+    ).n;
 
   it('records JSON lines in chunks; a receipt already recorded is skipped and reported; the list of skips is bounded', async () => {
-    hub.storage.tx(() => hub.saleService.record('S3', 'R1', 'store', { requestId: 'm-W', receipt: 'W-7', at: '2026-11-26T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'W-SKU', qty: 1, unitPrice: 500 }], tenders: [] }, 'e-W'));
+    hub.storage.tx(() =>
+      hub.saleService.record(
+        'S3',
+        'R1',
+        'store',
+        {
+          requestId: 'm-W',
+          receipt: 'W-7',
+          at: '2026-11-26T09:00:00Z',
+          currency: 'EUR',
+          lines: [{ line: 1, sku: 'W-SKU', qty: 1, unitPrice: 500 }],
+          tenders: [],
+        },
+        'e-W',
+      ),
+    );
     const n = 2 * CHUNK + 300;
     const file = `${Array.from({ length: n }, (_, i) => sale(`W-${i}`)).join('\r\n')}\r\n\r\n`;
     const r = await post('/v1/admin/sales?id=sal-w', file, 'application/x-ndjson');
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ import: 'sal-w', imported: n - 1, skippedCount: 1, skipped: [{ line: 8, receipt: 'W-7', reason: expect.stringContaining('already recorded') }], stores: ['S3'], channels: ['web'] });
+    expect(r.body).toMatchObject({
+      import: 'sal-w',
+      imported: n - 1,
+      skippedCount: 1,
+      skipped: [{ line: 8, receipt: 'W-7', reason: expect.stringContaining('already recorded') }],
+      stores: ['S3'],
+      channels: ['web'],
+    });
     expect(auditOf('sal-w').map((a) => [a.action, a.details.rows])).toEqual([
       ['sales.import', CHUNK],
       ['sales.import', CHUNK],
@@ -291,14 +453,19 @@ describe('sales import', () => {
     expect(ledgerDrift('W')).toEqual([]);
     // the web orders are on the ERP feed, as sales of their channel without a register, card masked
     const web: FeedEntry[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = hub.erpFeed.read(after, 1000, { store: 'S3', types: ['sale.recorded'] }); // a filtered read looks at 1,000 rows at a time
       web.push(...page.entries.filter((e) => e.data.channel === 'web'));
       if (page.next === after) break;
       after = page.next;
     }
     expect(web.length).toBeGreaterThan(0);
-    expect(web[0]!.data).toMatchObject({ channel: 'web', register: null, sourceEventId: null, tenders: [{ kind: 'card', amount: 500, pan: expect.stringMatching(/^\d{0,6}\*+1111$/) }] });
+    expect(web[0]!.data).toMatchObject({
+      channel: 'web',
+      register: null,
+      sourceEventId: null,
+      tenders: [{ kind: 'card', amount: 500, pan: expect.stringMatching(/^\d{0,6}\*+1111$/) }],
+    });
     expect(JSON.stringify(web)).not.toContain('4111111111111111');
 
     const again = await post('/v1/admin/sales', file, 'application/x-ndjson');
@@ -327,7 +494,11 @@ describe('sales import', () => {
     const done = post('/v1/admin/sales?id=sal-p', body, 'application/x-ndjson');
     body.write(`${sale('P-1')}\n${sale('P-2')}\n`);
     const spooled = await until('on disk', async () => {
-      const b = Buffer.concat(spoolFiles().filter((f) => !before.includes(f)).map((f) => readFileSync(join(tmpdir(), f))));
+      const b = Buffer.concat(
+        spoolFiles()
+          .filter((f) => !before.includes(f))
+          .map((f) => readFileSync(join(tmpdir(), f))),
+      );
       return b.length > 0 && b;
     });
     expect(spooled.includes('4111111111111111')).toBe(false);
@@ -361,7 +532,12 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     (tty as { isTTY?: boolean }).isTTY = true;
     const r = await uploadImport(new AdminClient(running.url, token), importInventory, file, 'text/csv', tty, 20);
     expect(r.rows).toBe(30_000);
-    expect(await progress(r.import)).toMatchObject({ state: 'imported', bytesReceived: statSync(file).size, bytesExpected: statSync(file).size, bytesChecked: statSync(file).size });
+    expect(await progress(r.import)).toMatchObject({
+      state: 'imported',
+      bytesReceived: statSync(file).size,
+      bytesExpected: statSync(file).size,
+      bytesChecked: statSync(file).size,
+    });
     expect(out).toMatch(/stock\.csv: sending \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB/);
     expect(out).toMatch(/stock\.csv: checking \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB · [\d,]+ rows/);
     expect(out).toMatch(/stock\.csv: applying \[[#.]+\] +\d+ % [\d,]+\/30,000 · \d+ transaction\(s\)/);
@@ -385,14 +561,29 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const cut = (async () => {
-      await until('applying', async () => hub.imports.list().find((p) => p.state === 'applying' && p.bytesExpected === statSync(file).size && p.applied > 0));
+      await until('applying', async () =>
+        hub.imports
+          .list()
+          .find((p) => p.state === 'applying' && p.bytesExpected === statSync(file).size && p.applied > 0),
+      );
       first!.destroy();
     })();
     try {
       const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream; // not a terminal: no polling, one connection
-      const err = await uploadImport(new AdminClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token), importInventory, file, 'text/csv', quiet).catch((e: unknown) => e);
+      const err = await uploadImport(
+        new AdminClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token),
+        importInventory,
+        file,
+        'text/csv',
+        quiet,
+      ).catch((e: unknown) => e);
       await cut;
-      expect(err).toMatchObject({ code: TbCodes.IMPORT_INCOMPLETE, message: expect.stringMatching(/^the connection to the hub was lost during import \S+, which is (stopping at its next transaction|stopped): [\d,]+ of 20,000 rows applied \(through line \d+\)\. Run the same file again/) });
+      expect(err).toMatchObject({
+        code: TbCodes.IMPORT_INCOMPLETE,
+        message: expect.stringMatching(
+          /^the connection to the hub was lost during import \S+, which is (stopping at its next transaction|stopped): [\d,]+ of 20,000 rows applied \(through line \d+\)\. Run the same file again/,
+        ),
+      });
     } finally {
       for (const sock of open) sock.destroy();
       proxy.close();
@@ -400,18 +591,33 @@ describe('tillbridge-hub inventory import (the upload)', () => {
   });
 
   it('says which file it cannot read', async () => {
-    await expect(uploadImport(new AdminClient(running.url, token), importInventory, join(dir, 'missing.csv'), 'text/csv')).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringContaining('cannot read') });
+    await expect(
+      uploadImport(new AdminClient(running.url, token), importInventory, join(dir, 'missing.csv'), 'text/csv'),
+    ).rejects.toMatchObject({ code: TbCodes.INVALID, message: expect.stringContaining('cannot read') });
   });
 });
 
 describe('Imports, in process', () => {
   it('calls back after each committed transaction (the audit checkpoints), and refuses a body over its limit, applying nothing', async () => {
     let commits = 0;
-    const imports = new Imports(hub.storage, hub.audit, hub.feed, hub.clock, silent, { chunkRows: 10, maxBytes: 10_000 }, () => commits++);
-    const r = await imports.run(inventoryImport(hub), { actor: 'admin:test', body: Readable.from([csv(25, 'K', ['S1'])]) });
+    const imports = new Imports(
+      hub.storage,
+      hub.audit,
+      hub.feed,
+      hub.clock,
+      silent,
+      { chunkRows: 10, maxBytes: 10_000 },
+      () => commits++,
+    );
+    const r = await imports.run(inventoryImport(hub), {
+      actor: 'admin:test',
+      body: Readable.from([csv(25, 'K', ['S1'])]),
+    });
     expect(r).toMatchObject({ rows: 25 });
     expect(commits).toBe(3);
-    await expect(imports.run(inventoryImport(hub), { actor: 'admin:test', body: Readable.from([csv(2000, 'K2', ['S1'])]) })).rejects.toMatchObject({ code: TbCodes.FRAME_TOO_LARGE });
+    await expect(
+      imports.run(inventoryImport(hub), { actor: 'admin:test', body: Readable.from([csv(2000, 'K2', ['S1'])]) }),
+    ).rejects.toMatchObject({ code: TbCodes.FRAME_TOO_LARGE });
     expect(hub.ledger.get('S1', 'K2-0')).toBeUndefined();
   });
 
@@ -427,14 +633,22 @@ describe('Imports, in process', () => {
       },
     };
     const imports = new Imports(hub.storage, hub.audit, hub.feed, hub.clock, silent, { chunkRows: 10 });
-    const err = await imports.run(failing, { id: 'imp-f', actor: 'admin:test', body: Readable.from([csv(45, 'F', ['S1'])]) }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: TbCodes.IMPORT_INCOMPLETE, details: { applied: 20, rows: 45, appliedThroughLine: 21 } });
-    expect((err as Error).message).toContain('20 of 45 rows were applied (lines 2–21, in 2 transaction(s), each audited as import:imp-f); nothing after line 21');
+    const err = await imports
+      .run(failing, { id: 'imp-f', actor: 'admin:test', body: Readable.from([csv(45, 'F', ['S1'])]) })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: TbCodes.IMPORT_INCOMPLETE,
+      details: { applied: 20, rows: 45, appliedThroughLine: 21 },
+    });
+    expect((err as Error).message).toContain(
+      '20 of 45 rows were applied (lines 2–21, in 2 transaction(s), each audited as import:imp-f); nothing after line 21',
+    );
     expect(imports.get('imp-f')).toMatchObject({ state: 'failed', applied: 20 });
     expect(hub.ledger.get('S1', 'F-19')?.onHand).toBe(19_000);
     expect(hub.ledger.get('S1', 'F-21')).toBeUndefined(); // the failed transaction's rows, rolled back
     expect(auditOf('imp-f').map((a) => a.outcome)).toEqual(['applied', 'applied']);
-    if (hub.storage.engine === 'sqlite') expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
+    if (hub.storage.engine === 'sqlite')
+      expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
     expect(ledgerDrift('F')).toEqual([]);
     expect(staged()).toBe(0);
   });
@@ -445,7 +659,13 @@ describe('the hub stopping during an import', () => {
     const d = mkdtempSync(join(tmpdir(), 'tb-imports-stop-'));
     try {
       const to = { url: '', token: initHub(d, silent).adminToken };
-      const other = await startHub({ dataDir: d, host: '127.0.0.1', port: 0, log: silent, imports: { chunkRows: CHUNK } });
+      const other = await startHub({
+        dataDir: d,
+        host: '127.0.0.1',
+        port: 0,
+        log: silent,
+        imports: { chunkRows: CHUNK },
+      });
       to.url = other.url;
       other.hub.stores.create('S1', 'S1');
       const rows = 40 * CHUNK;
@@ -453,14 +673,21 @@ describe('the hub stopping during an import', () => {
       await until('applying', async () => (await progress('imp-s', to)).applied >= CHUNK);
       await other.stop();
       const r = await answer;
-      expect(r).toMatchObject({ status: 500, body: { code: TbCodes.IMPORT_INCOMPLETE, details: { import: 'imp-s', rows } } });
+      expect(r).toMatchObject({
+        status: 500,
+        body: { code: TbCodes.IMPORT_INCOMPLETE, details: { import: 'imp-s', rows } },
+      });
       const applied = (r.body.details as { applied: number }).applied;
       expect(applied % CHUNK).toBe(0);
       expect(applied).toBeLessThan(rows);
       expect(r.body.message).toContain('the hub is stopping');
       const db = new Database(join(d, 'hub.sqlite'), { readonly: true });
-      const audit = db.prepare(`SELECT outcome, details FROM audit WHERE resource = 'import:imp-s' ORDER BY id`).all() as { outcome: string; details: string }[];
-      const moved = (db.prepare(`SELECT COUNT(*) AS n FROM movements WHERE ref = 'import:imp-s'`).get() as { n: number }).n;
+      const audit = db
+        .prepare(`SELECT outcome, details FROM audit WHERE resource = 'import:imp-s' ORDER BY id`)
+        .all() as { outcome: string; details: string }[];
+      const moved = (
+        db.prepare(`SELECT COUNT(*) AS n FROM movements WHERE ref = 'import:imp-s'`).get() as { n: number }
+      ).n;
       db.close();
       expect(audit.filter((a) => a.outcome === 'applied')).toHaveLength(applied / CHUNK);
       expect(audit[audit.length - 1]!.outcome).toBe('stopped');

@@ -18,7 +18,10 @@ import { column, scalar, seedSale, silent, TestClock, wireSale } from './helpers
  * (`beforeFlush`) while frames arrive, so waits end on counts and frames, never on elapsed time.
  */
 
-type Frame = { t: string; [k: string]: unknown };
+interface Frame {
+  t: string;
+  [k: string]: unknown;
+}
 
 let dir: string | undefined;
 let db: TestDatabase | undefined;
@@ -47,7 +50,15 @@ async function start(stores: string[], ingest: Omit<IngestOptions, 'beforeFlush'
   db = testBackend() === 'postgres' ? createTestDatabase() : undefined;
   const clock = new TestClock();
   initHub(dir, silent, clock, db?.url);
-  running = await startHub({ dataDir: dir, database: db?.url, host: '127.0.0.1', port: 0, log: silent, clock, ingest: { ...ingest, beforeFlush: gate.hook } });
+  running = await startHub({
+    dataDir: dir,
+    database: db?.url,
+    host: '127.0.0.1',
+    port: 0,
+    log: silent,
+    clock,
+    ingest: { ...ingest, beforeFlush: gate.hook },
+  });
   running.hub.storage.deferred.stop(); // presence and last-seen writes: only when the test says
   for (const s of stores) running.hub.stores.create(s, s);
   return running;
@@ -77,7 +88,9 @@ async function agent(store: string): Promise<Agent> {
   const hub = running!.hub;
   const key = hub.credentials.createApiKey(store);
   const token = await hub.tokens.issue(store, hub.credentials.checkApiKey(store, key).keyId);
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), { headers: { authorization: `Bearer ${token}` } });
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), {
+    headers: { authorization: `Bearer ${token}` },
+  });
   open.push(ws);
   const frames: Frame[] = [];
   const waiting: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
@@ -106,22 +119,25 @@ async function agent(store: string): Promise<Agent> {
 }
 
 /** `n` sales of store `store` from seq `from`, receipts `${store}-${seq}`. */
-const sales = (store: string, from: number, n: number): WireEvent[] => Array.from({ length: n }, (_, i) => wireSale(from + i, `${store}-e${from + i}`, `${store}-${from + i}`));
+const sales = (store: string, from: number, n: number): WireEvent[] =>
+  Array.from({ length: n }, (_, i) => wireSale(from + i, `${store}-e${from + i}`, `${store}-${from + i}`));
 
 /** Resolves once the hub's queue holds `batches` batches (the frames were read and queued). */
 async function queued(batches: number): Promise<void> {
   for (let turn = 0; running!.hub.ingest.depth().batches < batches; turn++) {
     // each turn of the event loop reads what has arrived; a queue that never fills is a failure, not a hang
-    if (turn > 100_000) throw new Error(`the hub queued ${running!.hub.ingest.depth().batches} batches, expected ${batches}`);
+    if (turn > 100_000)
+      throw new Error(`the hub queued ${running!.hub.ingest.depth().batches} batches, expected ${batches}`);
     await new Promise((r) => setImmediate(r));
   }
 }
 
-const storedReceipts = (): string[] => column(running!.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`) as string[];
+const storedReceipts = (): string[] =>
+  column(running!.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`) as string[];
 const fullCommits = (): number => running!.hub.storage.commits().full;
 const isReply = (f: Frame): boolean => f.t === 'ack' || f.t === 'nack';
 
-describe('group commit of agents\' event batches', () => {
+describe("group commit of agents' event batches", () => {
   it('commits the batches of many agents that arrive together in one synced commit, and acks each exactly once after it', async () => {
     const stores = Array.from({ length: 12 }, (_, i) => `S${i + 1}`);
     await start(stores);
@@ -136,7 +152,9 @@ describe('group commit of agents\' event batches', () => {
     // when an ack arrives, its batch is committed: the agent could act on it
     const committedAtAck: boolean[] = [];
     for (const a of agents) {
-      void a.next((f) => f.t === 'ack').then(() => committedAtAck.push(storedReceipts().includes(`${a.store}-5`) && fullCommits() > before));
+      void a
+        .next((f) => f.t === 'ack')
+        .then(() => committedAtAck.push(storedReceipts().includes(`${a.store}-5`) && fullCommits() > before));
     }
     gate.open();
     const acks = await Promise.all(agents.map((a) => a.next(isReply)));
@@ -153,11 +171,16 @@ describe('group commit of agents\' event batches', () => {
     gate.open();
     await Promise.all(agents.map((a) => a.next((f) => isReply(f) && f.upTo === 10)));
     // the hub answers a lookup after the agent's events: every reply to them was sent before it
-    await Promise.all(agents.map(async (a, i) => {
-      a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
-      await a.next((f) => f.t === 'res' && f.rid === 1);
-      expect(a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`), stores[i]).toEqual(['ack:5', 'ack:10']);
-    }));
+    await Promise.all(
+      agents.map(async (a, i) => {
+        a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
+        await a.next((f) => f.t === 'res' && f.rid === 1);
+        expect(
+          a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`),
+          stores[i],
+        ).toEqual(['ack:5', 'ack:10']);
+      }),
+    );
     expect(fullCommits() - before).toBe(2);
     expect(running!.hub.cursors.cursor('agent-S7')).toEqual({ store: 'S7', incarnation: 'i1', lastSeq: 10 });
     expect(running!.hub.auditTrail.verify().ok).toBe(true);
@@ -166,27 +189,42 @@ describe('group commit of agents\' event batches', () => {
   it('nacks a batch that fails and stores nothing of it, while the other batches of the same commit are acked and stored', async () => {
     await start(['S1', 'S2', 'S3', 'S4']);
     const hub = running!.hub;
-    if (hub.storage.engine === 'sqlite') hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`);
+    if (hub.storage.engine === 'sqlite')
+      hub.storage.db.exec(
+        `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
+      );
     else {
-      hub.storage.db.exec(`CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      hub.storage.db.exec(
+        `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+      );
       hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
     }
     const [a1, a2, a3, a4] = await Promise.all(['S1', 'S2', 'S3', 'S4'].map(agent));
     gate.arm();
     // S2's batch fails halfway: its first sale must go with it. It goes first in the commit: the
     // announcements of the batches after it must not go with its savepoint
-    a2!.send({ t: 'events', items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')] });
+    a2!.send({
+      t: 'events',
+      items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
+    });
     await queued(1);
     a1!.send({ t: 'events', items: sales('S1', 1, 3) });
     // S3's batch holds an event the hub refuses (a permanent refusal: acked, kept as an exception)
-    a3!.send({ t: 'events', items: [wireSale(1, 'S3-e1', 'S3-1'), { ...wireSale(2, 'S3-e2', 'S3-bad'), body: { receipt: 'S3-bad' } }] });
+    a3!.send({
+      t: 'events',
+      items: [wireSale(1, 'S3-e1', 'S3-1'), { ...wireSale(2, 'S3-e2', 'S3-bad'), body: { receipt: 'S3-bad' } }],
+    });
     a4!.send({ t: 'events', items: sales('S4', 1, 3) });
     await queued(4);
     const before = fullCommits();
     gate.open();
     const [r1, r2, r3, r4] = await Promise.all([a1, a2, a3, a4].map((a) => a!.next(isReply)));
     expect(r2).toMatchObject({ t: 'nack', seq: 1, code: 'TB_STORAGE_BUSY' });
-    expect([r1, r3, r4].map((f) => [f!.t, f!.upTo])).toEqual([['ack', 3], ['ack', 2], ['ack', 3]]);
+    expect([r1, r3, r4].map((f) => [f!.t, f!.upTo])).toEqual([
+      ['ack', 3],
+      ['ack', 2],
+      ['ack', 3],
+    ]);
     expect((r3!.results as { outcome: string }[]).map((x) => x.outcome)).toEqual(['applied', 'exception']);
     expect(fullCommits() - before).toBe(1);
     expect(storedReceipts()).toEqual(['S1-1', 'S1-2', 'S1-3', 'S3-1', 'S4-1', 'S4-2', 'S4-3']);
@@ -196,19 +234,28 @@ describe('group commit of agents\' event batches', () => {
     // PostgreSQL it comes through the bus's LISTEN connection, maybe just after); S2's sale was
     // rolled back: if anything, it hears its quantity unchanged
     const pushes = (a: Agent) => a.frames.filter((f) => f.t === 'inventory' && f.full === false).map((f) => f.items);
-    if (hub.storage.engine === 'postgres') await Promise.all([a1, a4].map((a) => a!.next((f) => f.t === 'inventory' && f.full === false)));
+    if (hub.storage.engine === 'postgres')
+      await Promise.all([a1, a4].map((a) => a!.next((f) => f.t === 'inventory' && f.full === false)));
     expect(pushes(a1!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
     expect(pushes(a4!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
     expect(pushes(a2!).flat()).not.toContainEqual({ sku: 'A', onHand: -1 });
     // the failure was counted (the event is set aside after repeated ones), in the same commit
     expect(scalar(hub.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = ?`, 'S2-e2')).toBe(1);
     // the refusal's audit entry names the agent whose frame it was, not the one whose frame started the flush
-    expect(column(hub.storage.db, `SELECT origin FROM audit WHERE action = 'sale.refused'`)).toEqual(['agent:agent-S3']);
+    expect(column(hub.storage.db, `SELECT origin FROM audit WHERE action = 'sale.refused'`)).toEqual([
+      'agent:agent-S3',
+    ]);
     expect(hub.auditTrail.verify().ok).toBe(true);
     // the agent sends the batch again (the poison gone): it applies, acked once
     hub.storage.db.exec(`DROP TRIGGER boom${hub.storage.engine === 'postgres' ? ' ON sales' : ''}`);
-    a2!.send({ t: 'events', items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')] });
-    expect(await a2!.next((f) => f.t === 'ack')).toMatchObject({ upTo: 3, results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }] });
+    a2!.send({
+      t: 'events',
+      items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
+    });
+    expect(await a2!.next((f) => f.t === 'ack')).toMatchObject({
+      upTo: 3,
+      results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
+    });
     expect(a2!.frames.filter(isReply).map((f) => f.t)).toEqual(['nack', 'ack']);
   });
 
@@ -220,27 +267,47 @@ describe('group commit of agents\' event batches', () => {
     const returner = await agent('R');
     const agents = await Promise.all(stores.map(agent));
     const authorize = (rid: number): void =>
-      returner.send({ t: 'req', rid, op: 'authorize', body: { authorization: `auth-${rid}`, after: 0, register: 'R1', requestId: `rq-${rid}`, receipt: 'RET-1', lines: [{ line: 1, qty: 1, disposition: 'restock' }] } });
+      returner.send({
+        t: 'req',
+        rid,
+        op: 'authorize',
+        body: {
+          authorization: `auth-${rid}`,
+          after: 0,
+          register: 'R1',
+          requestId: `rq-${rid}`,
+          receipt: 'RET-1',
+          lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+        },
+      });
     gate.arm();
     for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 10) });
     await queued(agents.length);
     // with the whole ingest queued (and held), the authorization is answered at once
     authorize(1);
-    expect(await returner.next((f) => f.t === 'res' && f.rid === 1)).toMatchObject({ ok: true, body: { decision: 'approved' } });
+    expect(await returner.next((f) => f.t === 'res' && f.rid === 1)).toMatchObject({
+      ok: true,
+      body: { decision: 'approved' },
+    });
     expect(heard.filter(([, f]) => isReply(f))).toEqual([]);
     // released: 30 flushes to go; an authorization sent now waits at most for the one running
     gate.open();
     authorize(2);
     await Promise.all(agents.map((a) => a.next(isReply)));
     await returner.next((f) => f.t === 'res' && f.rid === 2);
-    const order = heard.filter(([, f]) => isReply(f) || (f.t === 'res' && f.rid === 2)).map(([s, f]) => (f.t === 'res' ? 'authz' : s));
+    const order = heard
+      .filter(([, f]) => isReply(f) || (f.t === 'res' && f.rid === 2))
+      .map(([s, f]) => (f.t === 'res' ? 'authz' : s));
     const acksBefore = order.indexOf('authz');
     expect(order.filter((s) => s !== 'authz')).toHaveLength(30);
     expect(acksBefore).toBeGreaterThanOrEqual(0);
     expect(acksBefore).toBeLessThan(30); // not behind the whole queue
     // behind the flush running when it was read, and what the test's own reading order adds
     expect(acksBefore).toBeLessThanOrEqual(3);
-    expect(heard.find(([, f]) => f.t === 'res' && f.rid === 2)![1]).toMatchObject({ ok: true, body: { decision: 'approved' } });
+    expect(heard.find(([, f]) => f.t === 'res' && f.rid === 2)![1]).toMatchObject({
+      ok: true,
+      body: { decision: 'approved' },
+    });
     expect(running!.hub.ingest.flushCount).toBe(30);
     expect(storedReceipts()).toHaveLength(301);
   });

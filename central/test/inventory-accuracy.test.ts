@@ -17,14 +17,34 @@ describe('inventory accuracy', () => {
       hub.ledger.setOnHand('S1', 'B', toMilli(4), 'test');
       hub.ledger.setOnHand('S1', 'C', toMilli(1.5), 'test');
     });
-    const all = hub.accuracy.compare('S1', digestOf([['A', 10], ['B', 4], ['C', 1.5]]));
+    const all = hub.accuracy.compare(
+      'S1',
+      digestOf([
+        ['A', 10],
+        ['B', 4],
+        ['C', 1.5],
+      ]),
+    );
     expect(all.report).toMatchObject({ skus: 3, matching: 3, ratio: 1 });
     expect(all.corrections).toEqual({ items: [], removed: [] });
 
-    const off = hub.accuracy.compare('S1', digestOf([['A', 10], ['B', 40], ['Z', 1]]));
+    const off = hub.accuracy.compare(
+      'S1',
+      digestOf([
+        ['A', 10],
+        ['B', 40],
+        ['Z', 1],
+      ]),
+    );
     expect(off.report).toMatchObject({ skus: 3, matching: 1 });
     expect(off.report.ratio).toBeCloseTo(1 / 3);
-    expect(off.corrections).toEqual({ items: [{ sku: 'B', onHand: 4 }, { sku: 'C', onHand: 1.5 }], removed: ['Z'] });
+    expect(off.corrections).toEqual({
+      items: [
+        { sku: 'B', onHand: 4 },
+        { sku: 'C', onHand: 1.5 },
+      ],
+      removed: ['Z'],
+    });
     expect(hub.accuracy.get('S1')).toMatchObject({ skus: 3, matching: 1 });
   });
 
@@ -36,7 +56,14 @@ describe('inventory accuracy', () => {
       hub.ledger.setOnHand('S1', 'A', toMilli(10), 'test');
       hub.ledger.setOnHand('S1', 'B', toMilli(5), 'test'); // the agent has not applied this push yet
     });
-    const r = hub.accuracy.compare('S1', digestOf([['A', 10], ['B', 4]]), new Set(['B']));
+    const r = hub.accuracy.compare(
+      'S1',
+      digestOf([
+        ['A', 10],
+        ['B', 4],
+      ]),
+      new Set(['B']),
+    );
     expect(r.report).toMatchObject({ skus: 1, matching: 1, ratio: 1 });
     expect(r.corrections).toEqual({ items: [], removed: [] });
   });

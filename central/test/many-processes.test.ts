@@ -29,7 +29,16 @@ const twoHubs = (engine: 'sqlite' | 'postgres'): HubPair => twoHubProcesses(engi
 
 /** A webhook dispatcher of its own on `hub` (as each hub process runs one), sending through `send`. */
 function dispatcherOn(hub: Hub, dir: string, send: WebhookSender, leaseMs = 60_000): Webhooks {
-  const wh = new Webhooks({ storage: hub.storage, audit: hub.audit, clock: hub.clock, log: silent, sealKey: loadSecrets(dir).webhookKey, send, leaseMs, random: () => 0.5 });
+  const wh = new Webhooks({
+    storage: hub.storage,
+    audit: hub.audit,
+    clock: hub.clock,
+    log: silent,
+    sealKey: loadSecrets(dir).webhookKey,
+    send,
+    leaseMs,
+    random: () => 0.5,
+  });
   cleanups.push(() => wh.stop());
   return wh;
 }
@@ -57,10 +66,19 @@ for (const engine of engines) {
       const whA = dispatcherOn(p.a, p.dirA, sender('A'));
       const whB = dispatcherOn(p.b, p.dirB, sender('B'));
       // three endpoints on each of two event types
-      const endpoints = ['e1', 'e2', 'e3', 'e4', 'e5', 'e6'].map((e, i) => whA.add({ url: `https://erp.example/${e}`, events: [i < 3 ? 'return.completed' : 'return.exception'] }, 'admin:test').id);
+      const endpoints = ['e1', 'e2', 'e3', 'e4', 'e5', 'e6'].map(
+        (e, i) =>
+          whA.add(
+            { url: `https://erp.example/${e}`, events: [i < 3 ? 'return.completed' : 'return.exception'] },
+            'admin:test',
+          ).id,
+      );
       const emit = (type: 'return.completed' | 'return.exception'): void => {
         // half the events come through one process, half through the other
-        for (let i = 0; i < 20; i++) (i % 2 ? p.a : p.b).storage.tx(() => (i % 2 ? whA : whB).emit({ type, store: 'S1', data: { authorization: `a-${i}` } }));
+        for (let i = 0; i < 20; i++)
+          (i % 2 ? p.a : p.b).storage.tx(() =>
+            (i % 2 ? whA : whB).emit({ type, store: 'S1', data: { authorization: `a-${i}` } }),
+          );
       };
       const total = 20 * endpoints.length;
       emit('return.completed');
@@ -77,8 +95,14 @@ for (const engine of engines) {
       expect(sent).toHaveLength(total);
       expect(new Set(sent.map((s) => `${s.endpoint} ${s.id}`)).size).toBe(total); // none twice
       expect(new Set(sent.map((s) => s.by))).toEqual(new Set(['A', 'B'])); // both took part
-      const rows = p.b.storage.db.prepare(`SELECT state, attempts, leased_by, lease_until FROM webhook_deliveries`).all() as { state: string; attempts: number; leased_by: string | null; lease_until: string | null }[];
-      expect(rows.every((r) => r.state === 'succeeded' && r.attempts === 1 && r.leased_by === null && r.lease_until === null)).toBe(true);
+      const rows = p.b.storage.db
+        .prepare(`SELECT state, attempts, leased_by, lease_until FROM webhook_deliveries`)
+        .all() as { state: string; attempts: number; leased_by: string | null; lease_until: string | null }[];
+      expect(
+        rows.every(
+          (r) => r.state === 'succeeded' && r.attempts === 1 && r.leased_by === null && r.lease_until === null,
+        ),
+      ).toBe(true);
       inFlight = new Map();
     });
 
@@ -111,7 +135,16 @@ for (const engine of engines) {
       const stuck = whA.runDue();
       await tick();
       expect(byA).toHaveLength(1);
-      const row = () => p.b.storage.db.prepare(`SELECT state, attempts, leased_by, lease_until, last_status FROM webhook_deliveries`).get() as { state: string; attempts: number; leased_by: string | null; lease_until: string | null; last_status: number | null };
+      const row = () =>
+        p.b.storage.db
+          .prepare(`SELECT state, attempts, leased_by, lease_until, last_status FROM webhook_deliveries`)
+          .get() as {
+          state: string;
+          attempts: number;
+          leased_by: string | null;
+          lease_until: string | null;
+          last_status: number | null;
+        };
       expect(row()).toMatchObject({ state: 'pending', attempts: 0, leased_by: expect.stringMatching(/^hp_/) });
 
       // while A's lease lasts, B leaves the delivery alone
@@ -122,7 +155,13 @@ for (const engine of engines) {
       p.clock.advance(1);
       expect(await whB.runDue()).toBe(1);
       expect(byB).toEqual(byA);
-      expect(row()).toMatchObject({ state: 'succeeded', attempts: 1, leased_by: null, lease_until: null, last_status: 204 });
+      expect(row()).toMatchObject({
+        state: 'succeeded',
+        attempts: 1,
+        leased_by: null,
+        lease_until: null,
+        last_status: 204,
+      });
 
       // A's attempt comes back at last, failed: it does not record over B's result
       const reports: unknown[] = [];
@@ -144,7 +183,10 @@ for (const engine of engines) {
         log: silent,
         sealKey: loadSecrets(p.dirA).webhookKey,
         drainMs: 1,
-        send: (req) => new Promise<SendResult>((r) => req.signal?.addEventListener('abort', () => r({ aborted: true, error: 'aborted' }))),
+        send: (req) =>
+          new Promise<SendResult>((r) =>
+            req.signal?.addEventListener('abort', () => r({ aborted: true, error: 'aborted' })),
+          ),
       });
       const whB = dispatcherOn(p.b, p.dirB, async (req) => {
         byB.push(req.headers['webhook-id']!);
@@ -198,7 +240,8 @@ for (const engine of engines) {
       const p = twoHubs(engine);
       const append = (hub: Hub, n: number): void =>
         hub.storage.tx(() => {
-          for (let i = 0; i < n; i++) hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
+          for (let i = 0; i < n; i++)
+            hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
         });
       const head = (): number => Number(scalar(p.a.storage.db, `SELECT MAX(id) FROM audit`));
       append(p.a, 1000 - head() - 1);
@@ -231,7 +274,8 @@ for (const engine of engines) {
     it('audit retention: the daily run happens in one process; a run in progress elsewhere is left alone', () => {
       const p = twoHubs(engine);
       p.a.storage.tx(() => {
-        for (let i = 0; i < 1500; i++) p.a.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
+        for (let i = 0; i < 1500; i++)
+          p.a.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
       });
       p.a.auditTrail.checkpoints.create();
       p.clock.advance(500 * 86_400_000);
@@ -244,11 +288,14 @@ for (const engine of engines) {
 
       // a run holding the lease (a process pruning now): another prunes nothing meanwhile
       p.b.storage.tx(() => {
-        for (let i = 0; i < 10; i++) p.b.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
+        for (let i = 0; i < 10; i++)
+          p.b.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
       });
       p.a.auditTrail.checkpoints.create();
       p.clock.advance(500 * 86_400_000);
-      p.a.storage.db.prepare(`INSERT INTO meta (key, value) VALUES ('audit_retention_lease', ?)`).run(`retention:other ${new Date(p.clock.now() + 60_000).toISOString()}`);
+      p.a.storage.db
+        .prepare(`INSERT INTO meta (key, value) VALUES ('audit_retention_lease', ?)`)
+        .run(`retention:other ${new Date(p.clock.now() + 60_000).toISOString()}`);
       expect(p.b.auditTrail.retention.pruneOlderThan(400)).toMatchObject({ removed: 0, through: null });
       p.clock.advance(60_000); // the lease ran out (its process died): prunable again
       expect(p.b.auditTrail.retention.pruneOlderThan(400).removed).toBeGreaterThan(0);
@@ -257,13 +304,19 @@ for (const engine of engines) {
     it('an event failing unexpectedly is set aside after 5 attempts in all, whichever processes its batches reached', () => {
       const p = twoHubs(engine);
       p.a.stores.create('S1', 'S1');
-      if (engine === 'sqlite') p.a.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`);
+      if (engine === 'sqlite')
+        p.a.storage.db.exec(
+          `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
+        );
       else {
-        p.a.storage.db.exec(`CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+        p.a.storage.db.exec(
+          `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+        );
         p.a.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
       }
       const batch = [wireSale(1, 'ok-1', 'OK1'), wireSale(2, 'poison-1', 'POISON')];
-      for (let i = 0; i < 4; i++) expect(() => (i % 2 ? p.a : p.b).applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
+      for (let i = 0; i < 4; i++)
+        expect(() => (i % 2 ? p.a : p.b).applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
       expect(scalar(p.a.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = 'poison-1'`)).toBe(4);
       const r = p.b.applier.applyBatch('S1', 'agent-a', 'i1', batch);
       expect(r.results.map((x) => x.code ?? x.outcome)).toEqual(['applied', 'internal_error']);

@@ -17,11 +17,29 @@ const t = hubForEachTest({ S1: 'S1', S2: 'S2' }, () => sell('S1', 'X1', 2));
 
 function sell(store: string, receipt: string, qty: number, at = SOLD): void {
   t.hub.storage.tx(() =>
-    t.hub.saleService.record(store, 'R1', 'store', { requestId: `m-${store}-${receipt}`, receipt, at: iso(at), currency: 'EUR', lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }], tenders: [] }, `e-${store}-${receipt}`),
+    t.hub.saleService.record(
+      store,
+      'R1',
+      'store',
+      {
+        requestId: `m-${store}-${receipt}`,
+        receipt,
+        at: iso(at),
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }],
+        tenders: [],
+      },
+      `e-${store}-${receipt}`,
+    ),
   );
 }
 
-const offline = (authorization: string, decidedAt: number, policyVersion: number, extra: Partial<ReturnDecisionEventBody> = {}): ReturnDecisionEventBody => ({
+const offline = (
+  authorization: string,
+  decidedAt: number,
+  policyVersion: number,
+  extra: Partial<ReturnDecisionEventBody> = {},
+): ReturnDecisionEventBody => ({
   authorization,
   requestId: `q-${authorization}`,
   receipt: 'X1',
@@ -36,16 +54,29 @@ const offline = (authorization: string, decidedAt: number, policyVersion: number
   decidedAt: iso(decidedAt),
   ...extra,
 });
-const sync = (b: ReturnDecisionEventBody, store = 'S1') => t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
+const sync = (b: ReturnDecisionEventBody, store = 'S1') =>
+  t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
 const online = (store: string, authorization: string, receipt = 'X1', qty = 1) =>
-  t.hub.engine.authorize(store, { authorization, after: 0, register: 'R1', requestId: `q-${authorization}`, receipt, lines: [{ line: 1, qty, disposition: 'restock' }] });
+  t.hub.engine.authorize(store, {
+    authorization,
+    after: 0,
+    register: 'R1',
+    requestId: `q-${authorization}`,
+    receipt,
+    lines: [{ line: 1, qty, disposition: 'restock' }],
+  });
 
 describe('offline decisions judged as of when they were made', () => {
   it('confirms an approval made on day 29 of a 30-day window that reaches the hub on day 31', () => {
     const v = t.hub.policies.set(undefined, { returnWindowDays: 30, windowOverridable: false }, 'admin:t');
     t.clock.t = day(31);
     expect(sync(offline('o-29', day(29), v))).toEqual({});
-    expect(t.hub.returnsRepo.get('o-29')).toMatchObject({ reconciliation: 'confirmed', exception_code: null, policy_version: v, created_at: iso(day(29)) });
+    expect(t.hub.returnsRepo.get('o-29')).toMatchObject({
+      reconciliation: 'confirmed',
+      exception_code: null,
+      policy_version: v,
+      created_at: iso(day(29)),
+    });
     // judged now, the same request is outside the window
     expect(online('S1', 'on-31').decision).toBe('denied');
   });
@@ -111,7 +142,7 @@ describe('offline decisions judged as of when they were made', () => {
     expect(sync(offline('o-unk', day(5), 777))).toEqual({});
     expect(t.hub.returnsRepo.get('o-unk')).toMatchObject({ reconciliation: 'confirmed', policy_version: 777 });
     const entry = t.hub.audit.tail(5).find((e) => e.action === 'return.authorize' && e.resource === 'return:o-unk')!;
-    expect(JSON.parse(entry.details as string)).toMatchObject({ policyVersion: 777, judgedBy: v1, decidedAt: iso(day(5)) });
+    expect(JSON.parse(entry.details)).toMatchObject({ policyVersion: 777, judgedBy: v1, decidedAt: iso(day(5)) });
     // decided on day 11 with an unknown version: judged by the 3-day window then in force
     expect(sync(offline('o-unk2', day(11), 777))).toEqual({ exception: 'outside_window' });
     const ex = t.hub.exceptions.forAuthorization('o-unk2')[0]!;
@@ -140,7 +171,14 @@ describe('offline decisions judged as of when they were made', () => {
     // on day 5, 1000 approved online in the morning; an offline approval that afternoon goes over
     t.clock.t = day(5, 9);
     expect(online('S1', 'morning', 'X2').decision).toBe('approved');
-    t.hub.storage.tx(() => t.hub.completion.complete('S1', 'R1', { authorization: 'morning', requestId: 'c-morning', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
+    t.hub.storage.tx(() =>
+      t.hub.completion.complete('S1', 'R1', {
+        authorization: 'morning',
+        requestId: 'c-morning',
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1000 },
+      }),
+    );
     t.clock.t = day(6, 10);
     expect(sync(offline('o-aft', day(5, 15), v, { receipt: 'X2' }))).toEqual({ exception: 'limit_exceeded' });
     // …but approvals made later that day do not count against an earlier decision

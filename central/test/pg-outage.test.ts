@@ -7,7 +7,12 @@ import { AGENT_WS_PATH, TOKEN_PATH } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { webhookTiming } from '../src/cli/commands/hub.js';
 import { loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
-import { createTestDatabase, pgClusterSkipReason, startThrowawayCluster, type ThrowawayCluster } from '../../test/support/pg.js';
+import {
+  createTestDatabase,
+  pgClusterSkipReason,
+  startThrowawayCluster,
+  type ThrowawayCluster,
+} from '../../test/support/pg.js';
 import { silent } from './helpers.js';
 
 /**
@@ -21,7 +26,10 @@ const skip = pgClusterSkipReason();
 /** What an agent's WebSocket upgrade is answered: the HTTP status, or 101 when it opened. */
 function upgradeStatus(url: string, token?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(new URL(AGENT_WS_PATH, url.replace(/^http/, 'ws')), token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const ws = new WebSocket(
+      new URL(AGENT_WS_PATH, url.replace(/^http/, 'ws')),
+      token ? { headers: { authorization: `Bearer ${token}` } } : {},
+    );
     ws.on('unexpected-response', (_req, res) => {
       resolve(res.statusCode ?? 0);
       ws.terminate();
@@ -57,7 +65,11 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
   });
 
   const token = (): Promise<Response> =>
-    fetch(new URL(TOKEN_PATH, running.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store: 'S1', apiKey }) });
+    fetch(new URL(TOKEN_PATH, running.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ store: 'S1', apiKey }),
+    });
 
   it('answers 503 while the server is down (readiness, tokens, agent upgrades with and without a token) and serves again once it is back', async () => {
     expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
@@ -68,7 +80,9 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
     expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
     expect((await fetch(`${running.url}/metrics`)).status).toBe(503);
     expect((await token()).status).toBe(503);
-    expect((await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(503);
+    expect(
+      (await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status,
+    ).toBe(503);
     expect(await upgradeStatus(running.url)).toBe(503); // no token: the refusal is counted in the database
     expect(await upgradeStatus(running.url, before.accessToken)).toBe(503);
     expect((await fetch(`${running.url}/healthz`)).status).toBe(200); // the process lives
@@ -76,7 +90,9 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
     await cluster.restart();
     expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
     expect((await token()).status).toBe(200);
-    expect((await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status,
+    ).toBe(200);
     expect(await upgradeStatus(running.url, before.accessToken)).toBe(101);
   });
 });

@@ -42,7 +42,10 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Frame = { t: string; [k: string]: unknown };
+interface Frame {
+  t: string;
+  [k: string]: unknown;
+}
 
 /** A simulated agent of one store, speaking the wire protocol over a real socket. */
 class SimAgent {
@@ -52,16 +55,26 @@ class SimAgent {
   private waiting: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   private rid = 0;
 
-  constructor(readonly store: string, readonly agentId = `agent-${store}`, readonly incarnation = `inc-${store}`) {}
+  constructor(
+    readonly store: string,
+    readonly agentId = `agent-${store}`,
+    readonly incarnation = `inc-${store}`,
+  ) {}
 
   async connect(newest = 0): Promise<Frame> {
     if (!this.token) {
-      const res = await fetch(new URL(TOKEN_PATH, running.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store: this.store, apiKey: apiKeys.get(this.store) }) });
+      const res = await fetch(new URL(TOKEN_PATH, running.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ store: this.store, apiKey: apiKeys.get(this.store) }),
+      });
       expect(res.status).toBe(200);
       this.token = ((await res.json()) as { accessToken: string }).accessToken;
     }
     this.frames = [];
-    this.ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), { headers: { authorization: `Bearer ${this.token}` } });
+    this.ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
     open.push(this.ws);
     this.ws.on('message', (data) => {
       const f = JSON.parse(data.toString()) as Frame;
@@ -70,7 +83,14 @@ class SimAgent {
       if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(f);
     });
     await new Promise((resolve, reject) => this.ws.once('open', resolve).once('error', reject));
-    this.send({ t: 'hello', v: WIRE_VERSION, agent: this.agentId, incarnation: this.incarnation, newest, software: 'sim/1' });
+    this.send({
+      t: 'hello',
+      v: WIRE_VERSION,
+      agent: this.agentId,
+      incarnation: this.incarnation,
+      newest,
+      software: 'sim/1',
+    });
     const welcome = await this.next((f) => f.t === 'welcome');
     await this.next((f) => f.t === 'inventory' && f.full === true);
     return welcome;
@@ -78,13 +98,32 @@ class SimAgent {
 
   /** What a real agent sends once welcomed: each register's state, a heartbeat, its inventory digest. */
   announce(failed = 0): void {
-    this.send({ t: 'terminal', items: [{ register: 'R1', state: 'listening', transport: 'tcp://127.0.0.1:9100', connections: 0, at: new Date(clock.now()).toISOString() }] });
+    this.send({
+      t: 'terminal',
+      items: [
+        {
+          register: 'R1',
+          state: 'listening',
+          transport: 'tcp://127.0.0.1:9100',
+          connections: 0,
+          at: new Date(clock.now()).toISOString(),
+        },
+      ],
+    });
     this.heartbeat(failed);
     this.send({ t: 'inventory.digest', items: [], upTo: 1 });
   }
 
   heartbeat(failed = 0): void {
-    this.send({ t: 'heartbeat', outboxDepth: 0, oldestAgeMs: 0, registers: [{ id: 'R1', connected: 0 }], policyVersion: 0, configVersion: 0, authz: { since: '2026-11-27T09:00:00Z', online: {}, offline: {}, lateOnline: 0, failed } });
+    this.send({
+      t: 'heartbeat',
+      outboxDepth: 0,
+      oldestAgeMs: 0,
+      registers: [{ id: 'R1', connected: 0 }],
+      policyVersion: 0,
+      configVersion: 0,
+      authz: { since: '2026-11-27T09:00:00Z', online: {}, offline: {}, lateOnline: 0, failed },
+    });
   }
 
   /** Resolves once the hub has handled every frame sent before it (frames of a socket are handled in order). */
@@ -123,8 +162,19 @@ const since = (before: { full: number; normal: number }): { full: number; normal
   return { full: now.full - before.full, normal: now.normal - before.normal };
 };
 
-async function status(): Promise<{ stores: { store: string; connected: boolean; lastSeen: string | null; inventoryAccuracy: unknown; authorizations: { failed: number }; terminals: { register: string; state: string; at: string }[] }[] }> {
-  const res = await fetch(new URL('/v1/admin/status', running.url), { headers: { authorization: `Bearer ${adminToken}` } });
+async function status(): Promise<{
+  stores: {
+    store: string;
+    connected: boolean;
+    lastSeen: string | null;
+    inventoryAccuracy: unknown;
+    authorizations: { failed: number };
+    terminals: { register: string; state: string; at: string }[];
+  }[];
+}> {
+  const res = await fetch(new URL('/v1/admin/status', running.url), {
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
   expect(res.status).toBe(200);
   return (await res.json()) as Awaited<ReturnType<typeof status>>;
 }
@@ -135,7 +185,14 @@ const sale = (seq: number, id: string): WireEvent => ({
   kind: 'sale',
   register: 'R1',
   at: '2026-11-27T10:00:00.000Z',
-  body: { requestId: `m-${id}`, receipt: `R-${id}`, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] },
+  body: {
+    requestId: `m-${id}`,
+    receipt: `R-${id}`,
+    at: '2026-11-27T10:00:00Z',
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
+    tenders: [],
+  },
 });
 
 describe('what connections and heartbeats cost in synced commits', () => {
@@ -204,15 +261,38 @@ describe('what connections and heartbeats cost in synced commits', () => {
     clock.advance(60_000);
     await b.close();
 
-    type View = Record<string, { lastSeen: string | null; inventoryAccuracy: unknown; failed: number; terminals: unknown[] }>;
+    type View = Record<
+      string,
+      { lastSeen: string | null; inventoryAccuracy: unknown; failed: number; terminals: unknown[] }
+    >;
     const view = async (): Promise<View> => {
       const st = await status();
-      return Object.fromEntries(st.stores.map((s) => [s.store, { lastSeen: s.connected ? 'connected' : s.lastSeen, inventoryAccuracy: s.inventoryAccuracy, failed: s.authorizations.failed, terminals: s.terminals }]));
+      return Object.fromEntries(
+        st.stores.map((s) => [
+          s.store,
+          {
+            lastSeen: s.connected ? 'connected' : s.lastSeen,
+            inventoryAccuracy: s.inventoryAccuracy,
+            failed: s.authorizations.failed,
+            terminals: s.terminals,
+          },
+        ]),
+      );
     };
     const held = await view();
-    expect(held['S1']).toMatchObject({ lastSeen: 'connected', failed: 3, inventoryAccuracy: { skus: 0, ratio: 1 }, terminals: [{ register: 'R1', state: 'listening' }] });
-    expect(held['S2']).toMatchObject({ lastSeen: new Date(clock.now()).toISOString(), failed: 1, inventoryAccuracy: { skus: 0, ratio: 1 }, terminals: [{ register: 'R1', state: 'listening' }] });
-    expect(held['S3']).toEqual({ lastSeen: null, failed: 0, inventoryAccuracy: null, terminals: [] });
+    expect(held.S1).toMatchObject({
+      lastSeen: 'connected',
+      failed: 3,
+      inventoryAccuracy: { skus: 0, ratio: 1 },
+      terminals: [{ register: 'R1', state: 'listening' }],
+    });
+    expect(held.S2).toMatchObject({
+      lastSeen: new Date(clock.now()).toISOString(),
+      failed: 1,
+      inventoryAccuracy: { skus: 0, ratio: 1 },
+      terminals: [{ register: 'R1', state: 'listening' }],
+    });
+    expect(held.S3).toEqual({ lastSeen: null, failed: 0, inventoryAccuracy: null, terminals: [] });
     const keys = running.hub.credentials.listKeys('S1');
     expect(keys.find((k) => k.id !== rotated.id)?.lastUsedAt).toBe(new Date(clock.now() - 60_000).toISOString());
 
@@ -227,8 +307,11 @@ describe('what connections and heartbeats cost in synced commits', () => {
     const s1Seen = new Date(clock.now()).toISOString();
     await running.stop();
     await start();
-    expect(await view()).toEqual({ ...held, S1: { ...held['S1']!, lastSeen: s1Seen } });
-    expect(running.hub.credentials.listKeys('S1').find((k) => k.id === rotated.id)).toMatchObject({ deliveredAt: expect.any(String), confirmedAt: expect.any(String) });
+    expect(await view()).toEqual({ ...held, S1: { ...held.S1!, lastSeen: s1Seen } });
+    expect(running.hub.credentials.listKeys('S1').find((k) => k.id === rotated.id)).toMatchObject({
+      deliveredAt: expect.any(String),
+      confirmedAt: expect.any(String),
+    });
     expect(running.hub.auditTrail.verify().ok).toBe(true);
     expect(scalar(running.hub.storage.db, `SELECT COUNT(*) FROM audit WHERE action = 'key.confirm'`)).toBe(1);
     // the cursor survived: the agent is welcomed where it was, and its event is not applied twice

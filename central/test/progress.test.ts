@@ -33,7 +33,9 @@ describe('Progress', () => {
     const p = new Progress('stock.csv: sending', 2_000_000, s, (n) => `${(n / 1e6).toFixed(1)} MB`);
     expect(p.active).toBe(true);
     p.update(500_000, '1,000 rows checked');
-    expect(out()).toContain('stock.csv: sending [########......................]  25 % 0.5 MB/2.0 MB · 1,000 rows checked');
+    expect(out()).toContain(
+      'stock.csv: sending [########......................]  25 % 0.5 MB/2.0 MB · 1,000 rows checked',
+    );
   });
 
   it('prints nothing when stderr is not a terminal (pipes, scripts, CI)', () => {

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, createLogger, TbCodes, WIRE_VERSION, WIRE_VERSION_MIN, negotiateProtocol } from '@tillbridge/shared';
+import {
+  AGENT_WS_PATH,
+  CloseCodes,
+  createLogger,
+  TbCodes,
+  WIRE_VERSION,
+  WIRE_VERSION_MIN,
+  negotiateProtocol,
+} from '@tillbridge/shared';
 import { createTestDatabase as createPgDatabase, pgUnavailable, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { HubLink } from '../../agent/src/sync/hub-link.js';
@@ -36,12 +44,24 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function hubOn(database?: string, dir?: string): Promise<{ running: RunningHub; adminToken: string; clock: TestClock; dir: string }> {
+async function hubOn(
+  database?: string,
+  dir?: string,
+): Promise<{ running: RunningHub; adminToken: string; clock: TestClock; dir: string }> {
   const d = dir ?? mkdtempSync(join(tmpdir(), 'tb-proto-'));
   const clock = new TestClock();
   let adminToken = '';
   if (!dir) adminToken = initHub(d, silent, clock, database).adminToken;
-  const running = await startHub({ dataDir: d, host: '127.0.0.1', port: 0, log: silent, clock, database, agentProbeMs: 1000, processes: { heartbeatMs: 100, timeoutMs: 5000 } });
+  const running = await startHub({
+    dataDir: d,
+    host: '127.0.0.1',
+    port: 0,
+    log: silent,
+    clock,
+    database,
+    agentProbeMs: 1000,
+    processes: { heartbeatMs: 100, timeoutMs: 5000 },
+  });
   cleanups.push(async () => {
     await running.stop();
     rmSync(d, { recursive: true, force: true });
@@ -77,7 +97,21 @@ function connect(running: RunningHub, token: string): Promise<FakeAgent> {
   });
 }
 
-type StatusBody = { minAgentVersion: string | null; stores: { store: string; agent: { software: string | null; version: string | null; os: unknown; startedAt: string | null; uptimeMs: number | null; protocol: number; belowMinimum: boolean } | null }[] };
+interface StatusBody {
+  minAgentVersion: string | null;
+  stores: {
+    store: string;
+    agent: {
+      software: string | null;
+      version: string | null;
+      os: unknown;
+      startedAt: string | null;
+      uptimeMs: number | null;
+      protocol: number;
+      belowMinimum: boolean;
+    } | null;
+  }[];
+}
 
 describe('negotiation', () => {
   it('picks the highest version both speak, or names the side to upgrade', () => {
@@ -97,10 +131,21 @@ describe('the hub on connect', () => {
     const { running } = await oneHub();
     const { token } = await storeToken(running, 'S1');
     const a = await connect(running, token);
-    a.send({ t: 'hello', v: WIRE_VERSION_MIN - 1, agent: 'ag-old', incarnation: 'i1', newest: 0, software: 'tillbridge-agent/0.0.1' });
+    a.send({
+      t: 'hello',
+      v: WIRE_VERSION_MIN - 1,
+      agent: 'ag-old',
+      incarnation: 'i1',
+      newest: 0,
+      software: 'tillbridge-agent/0.0.1',
+    });
     const closed = await a.closed;
     expect(closed.code).toBe(CloseCodes.PROTOCOL_VERSION);
-    expect(closed.reason).toMatch(new RegExp(`^this hub needs tillbridge-agent >= \\d+\\.\\d+\\.\\d+ \\(protocol >= ${WIRE_VERSION_MIN}\\); install it \\(docs/upgrade\\.md\\)$`));
+    expect(closed.reason).toMatch(
+      new RegExp(
+        `^this hub needs tillbridge-agent >= \\d+\\.\\d+\\.\\d+ \\(protocol >= ${WIRE_VERSION_MIN}\\); install it \\(docs/upgrade\\.md\\)$`,
+      ),
+    );
     expect(a.frames.map((f) => f.t)).not.toContain('welcome');
     expect(running.hub.presence.get('S1').connected).toBe(false);
   });
@@ -109,8 +154,18 @@ describe('the hub on connect', () => {
     const { running } = await oneHub();
     const { token } = await storeToken(running, 'S1');
     const a = await connect(running, token);
-    a.send({ t: 'hello', v: WIRE_VERSION + 3, min: WIRE_VERSION + 2, agent: 'ag-future', incarnation: 'i1', newest: 0 });
-    expect(await a.closed).toMatchObject({ code: CloseCodes.PROTOCOL_VERSION, reason: expect.stringMatching(/needs a newer tillbridge-hub.*upgrade the hub/) });
+    a.send({
+      t: 'hello',
+      v: WIRE_VERSION + 3,
+      min: WIRE_VERSION + 2,
+      agent: 'ag-future',
+      incarnation: 'i1',
+      newest: 0,
+    });
+    expect(await a.closed).toMatchObject({
+      code: CloseCodes.PROTOCOL_VERSION,
+      reason: expect.stringMatching(/needs a newer tillbridge-hub.*upgrade the hub/),
+    });
   });
 
   it('welcomes an agent of the previous protocol (a hello without a range) on its version, and a newer agent on the shared one', async () => {
@@ -123,13 +178,47 @@ describe('the hub on connect', () => {
     expect((await old.next('welcome')).v).toBe(2);
     // a newer agent speaking 2..9: the hub's newest
     const newer = await connect(running, t2);
-    newer.send({ t: 'hello', v: 9, min: 2, agent: 'ag-new', incarnation: 'i1', newest: 0, software: 'tillbridge-agent/0.9.0', os: { platform: 'linux', release: '6.1.0', arch: 'x64' }, startedAt: '2026-11-27T07:00:00.000Z' });
+    newer.send({
+      t: 'hello',
+      v: 9,
+      min: 2,
+      agent: 'ag-new',
+      incarnation: 'i1',
+      newest: 0,
+      software: 'tillbridge-agent/0.9.0',
+      os: { platform: 'linux', release: '6.1.0', arch: 'x64' },
+      startedAt: '2026-11-27T07:00:00.000Z',
+    });
     expect((await newer.next('welcome')).v).toBe(WIRE_VERSION);
     // and it works on it: an event is applied and acked
-    newer.send({ t: 'events', items: [{ seq: 1, id: 'e-new-1', kind: 'sale', register: 'R1', at: '2026-11-27T10:00:00.000Z', body: { requestId: 'm-1', receipt: 'N1', at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }], tenders: [] } }] });
+    newer.send({
+      t: 'events',
+      items: [
+        {
+          seq: 1,
+          id: 'e-new-1',
+          kind: 'sale',
+          register: 'R1',
+          at: '2026-11-27T10:00:00.000Z',
+          body: {
+            requestId: 'm-1',
+            receipt: 'N1',
+            at: '2026-11-27T10:00:00Z',
+            currency: 'EUR',
+            lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
+            tenders: [],
+          },
+        },
+      ],
+    });
     expect(await newer.next('ack')).toMatchObject({ upTo: 1, results: [{ outcome: 'applied' }] });
     expect(running.hub.presence.get('S1').agent).toEqual({ protocol: 2, software: 'tillbridge-agent/0.1.0' });
-    expect(running.hub.presence.get('S2').agent).toEqual({ protocol: WIRE_VERSION, software: 'tillbridge-agent/0.9.0', os: { platform: 'linux', release: '6.1.0', arch: 'x64' }, startedAt: Date.parse('2026-11-27T07:00:00.000Z') });
+    expect(running.hub.presence.get('S2').agent).toEqual({
+      protocol: WIRE_VERSION,
+      software: 'tillbridge-agent/0.9.0',
+      os: { platform: 'linux', release: '6.1.0', arch: 'x64' },
+      startedAt: Date.parse('2026-11-27T07:00:00.000Z'),
+    });
   });
 });
 
@@ -139,20 +228,61 @@ describe('agent versions in status and stores list, and the minimum version', ()
     const { token } = await storeToken(running, 'S1');
     const { token: t2 } = await storeToken(running, 'S2');
     const old = await connect(running, token);
-    old.send({ t: 'hello', v: 3, min: 2, agent: 'ag-1', incarnation: 'i1', newest: 0, software: 'tillbridge-agent/0.1.0', os: { platform: 'win32', release: '10.0.19045', arch: 'x64' }, startedAt: '2026-11-27T08:58:00.000Z' });
+    old.send({
+      t: 'hello',
+      v: 3,
+      min: 2,
+      agent: 'ag-1',
+      incarnation: 'i1',
+      newest: 0,
+      software: 'tillbridge-agent/0.1.0',
+      os: { platform: 'win32', release: '10.0.19045', arch: 'x64' },
+      startedAt: '2026-11-27T08:58:00.000Z',
+    });
     await old.next('welcome');
     const newer = await connect(running, t2);
-    newer.send({ t: 'hello', v: 3, min: 2, agent: 'ag-2', incarnation: 'i1', newest: 0, software: 'tillbridge-agent/0.3.0', os: { platform: 'linux', release: '6.1.0', arch: 'arm64' }, startedAt: '2026-11-26T09:00:00.000Z' });
+    newer.send({
+      t: 'hello',
+      v: 3,
+      min: 2,
+      agent: 'ag-2',
+      incarnation: 'i1',
+      newest: 0,
+      software: 'tillbridge-agent/0.3.0',
+      os: { platform: 'linux', release: '6.1.0', arch: 'arm64' },
+      startedAt: '2026-11-26T09:00:00.000Z',
+    });
     await newer.next('welcome');
 
-    const cli = (args: string[]) => runCli((ctx) => { storeCommands(ctx); agentVersionCommands(ctx); statusCommands(ctx); }, running.url, adminToken, args);
+    const cli = (args: string[]) =>
+      runCli(
+        (ctx) => {
+          storeCommands(ctx);
+          agentVersionCommands(ctx);
+          statusCommands(ctx);
+        },
+        running.url,
+        adminToken,
+        args,
+      );
     // hub clock: 2026-11-27T10:00:00Z (TestClock)
     let status = await new AdminClient(running.url, adminToken).get<StatusBody>('/v1/admin/status');
     expect(status.minAgentVersion).toBeNull();
-    expect(status.stores.find((s) => s.store === 'S1')!.agent).toEqual({ software: 'tillbridge-agent/0.1.0', version: '0.1.0', os: { platform: 'win32', release: '10.0.19045', arch: 'x64' }, startedAt: '2026-11-27T08:58:00.000Z', uptimeMs: 62 * 60_000, protocol: 3, belowMinimum: false });
+    expect(status.stores.find((s) => s.store === 'S1')!.agent).toEqual({
+      software: 'tillbridge-agent/0.1.0',
+      version: '0.1.0',
+      os: { platform: 'win32', release: '10.0.19045', arch: 'x64' },
+      startedAt: '2026-11-27T08:58:00.000Z',
+      uptimeMs: 62 * 60_000,
+      protocol: 3,
+      belowMinimum: false,
+    });
 
     const set = await cli(['stores', 'min-version', '0.2.0']);
-    expect(set).toMatchObject({ code: 0, stdout: expect.stringContaining('minimum agent version is now 0.2.0 (was none)') });
+    expect(set).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('minimum agent version is now 0.2.0 (was none)'),
+    });
     const bad = await cli(['stores', 'min-version', '0.2']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('version: expected MAJOR.MINOR.PATCH');
@@ -161,16 +291,27 @@ describe('agent versions in status and stores list, and the minimum version', ()
 
     status = await new AdminClient(running.url, adminToken).get<StatusBody>('/v1/admin/status');
     expect(status.minAgentVersion).toBe('0.2.0');
-    expect(Object.fromEntries(status.stores.map((s) => [s.store, s.agent?.belowMinimum]))).toEqual({ S1: true, S2: false });
+    expect(Object.fromEntries(status.stores.map((s) => [s.store, s.agent?.belowMinimum]))).toEqual({
+      S1: true,
+      S2: false,
+    });
 
     const text = await cli(['status']);
-    expect(text.stdout).toContain('agent S1: tillbridge-agent/0.1.0 BELOW MINIMUM 0.2.0 (protocol 3), win32 10.0.19045 x64, up 1h 2m');
+    expect(text.stdout).toContain(
+      'agent S1: tillbridge-agent/0.1.0 BELOW MINIMUM 0.2.0 (protocol 3), win32 10.0.19045 x64, up 1h 2m',
+    );
     expect(text.stdout).toContain('agent S2: tillbridge-agent/0.3.0 (protocol 3), linux 6.1.0 arm64, up 1d 1h');
     expect(text.stdout).toContain('minimum agent version 0.2.0: 1 connected agent(s) BELOW it');
     const list = await cli(['stores', 'list']);
     expect(list.stdout).toMatch(/S1 .*tillbridge-agent\/0\.1\.0 BELOW MINIMUM 0\.2\.0/);
-    const json = JSON.parse((await cli(['stores', 'list', '--json'])).stdout) as { id: string; agent: { version: string; belowMinimum: boolean; os: { platform: string } } }[];
-    expect(json.map((s) => [s.id, s.agent.version, s.agent.belowMinimum, s.agent.os.platform])).toEqual([['S1', '0.1.0', true, 'win32'], ['S2', '0.3.0', false, 'linux']]);
+    const json = JSON.parse((await cli(['stores', 'list', '--json'])).stdout) as {
+      id: string;
+      agent: { version: string; belowMinimum: boolean; os: { platform: string } };
+    }[];
+    expect(json.map((s) => [s.id, s.agent.version, s.agent.belowMinimum, s.agent.os.platform])).toEqual([
+      ['S1', '0.1.0', true, 'win32'],
+      ['S2', '0.3.0', false, 'linux'],
+    ]);
 
     expect((await cli(['stores', 'min-version', '--clear'])).stdout).toContain('no minimum agent version (was 0.2.0)');
     expect((await cli(['stores', 'min-version', '--json'])).stdout).toContain('"minAgentVersion": null');
@@ -180,7 +321,16 @@ describe('agent versions in status and stores list, and the minimum version', ()
 describe('the real agent link', () => {
   function capture(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
     const lines: Record<string, unknown>[] = [];
-    const log = createLogger({ name: 'test', level: 'info', destination: new Writable({ write(c: Buffer, _e, cb) { lines.push(JSON.parse(c.toString()) as Record<string, unknown>); cb(); } }) });
+    const log = createLogger({
+      name: 'test',
+      level: 'info',
+      destination: new Writable({
+        write(c: Buffer, _e, cb) {
+          lines.push(JSON.parse(c.toString()) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    });
     return { log, lines };
   }
 
@@ -189,19 +339,33 @@ describe('the real agent link', () => {
     const { apiKey } = await storeToken(running, 'S1');
     const ac = new AbortController();
     const link = new HubLink({
-      url: running.wsUrl, store: 'S1', apiKey: () => apiKey, agentId: 'ag-real', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'tillbridge-agent/0.1.0',
-      os: { platform: platform(), release: release(), arch: arch() }, startedAt: '2026-11-27T09:30:00.000Z',
-      reconnectBaseMs: 50, reconnectCapMs: 1000, pingMs: 10_000, log: silent,
+      url: running.wsUrl,
+      store: 'S1',
+      apiKey: () => apiKey,
+      agentId: 'ag-real',
+      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+      software: 'tillbridge-agent/0.1.0',
+      os: { platform: platform(), release: release(), arch: arch() },
+      startedAt: '2026-11-27T09:30:00.000Z',
+      reconnectBaseMs: 50,
+      reconnectCapMs: 1000,
+      pingMs: 10_000,
+      log: silent,
     });
     const welcomed = link.events.next('welcome');
     link.start(ac.signal);
     cleanups.push(() => ac.abort());
     await welcomed;
     expect(link.info()).toMatchObject({ connected: true, protocol: WIRE_VERSION });
-    expect(running.hub.presence.get('S1').agent).toEqual({ protocol: WIRE_VERSION, software: 'tillbridge-agent/0.1.0', os: { platform: platform(), release: release(), arch: arch() }, startedAt: Date.parse('2026-11-27T09:30:00.000Z') });
+    expect(running.hub.presence.get('S1').agent).toEqual({
+      protocol: WIRE_VERSION,
+      software: 'tillbridge-agent/0.1.0',
+      os: { platform: platform(), release: release(), arch: arch() },
+      startedAt: Date.parse('2026-11-27T09:30:00.000Z'),
+    });
   });
 
-  it('refused for its version: logs the hub\'s words as an error, shows them in status, and waits at least half the backoff cap between tries', async () => {
+  it("refused for its version: logs the hub's words as an error, shows them in status, and waits at least half the backoff cap between tries", async () => {
     // a hub that needs a newer agent than any: its close as the hub sends it
     const { WebSocketServer } = await import('ws');
     const { createServer } = await import('node:http');
@@ -211,12 +375,23 @@ describe('the real agent link', () => {
     });
     const wss = new WebSocketServer({ server });
     let hellos = 0;
-    wss.on('connection', (ws) => ws.on('message', () => {
-      hellos++;
-      ws.close(CloseCodes.PROTOCOL_VERSION, 'this hub needs tillbridge-agent >= 9.0.0 (protocol >= 99); install it (docs/upgrade.md)');
-    }));
+    wss.on('connection', (ws) =>
+      ws.on('message', () => {
+        hellos++;
+        ws.close(
+          CloseCodes.PROTOCOL_VERSION,
+          'this hub needs tillbridge-agent >= 9.0.0 (protocol >= 99); install it (docs/upgrade.md)',
+        );
+      }),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => { wss.close(); server.close(() => r()); }));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          wss.close();
+          server.close(() => r());
+        }),
+    );
     const port = (server.address() as { port: number }).port;
     const { log, lines } = capture();
     const sleeps: number[] = [];
@@ -225,8 +400,17 @@ describe('the real agent link', () => {
     const ac = new AbortController();
     cleanups.push(() => ac.abort());
     const link = new HubLink({
-      url: `ws://127.0.0.1:${port}`, store: 'S1', apiKey: () => 'key', agentId: 'ag-real', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'tillbridge-agent/0.1.0',
-      reconnectBaseMs: 10, reconnectCapMs: 60_000, pingMs: 10_000, log, random: () => 0,
+      url: `ws://127.0.0.1:${port}`,
+      store: 'S1',
+      apiKey: () => 'key',
+      agentId: 'ag-real',
+      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+      software: 'tillbridge-agent/0.1.0',
+      reconnectBaseMs: 10,
+      reconnectCapMs: 60_000,
+      pingMs: 10_000,
+      log,
+      random: () => 0,
       sleep: (ms, signal) => {
         sleeps.push(ms);
         release();
@@ -239,15 +423,35 @@ describe('the real agent link', () => {
     // full jitter with random 0 would retry at once: a refusal for the version waits half the cap
     expect(sleeps).toEqual([30_000]);
     const info = link.info();
-    expect(info.refused).toMatchObject({ code: TbCodes.PROTOCOL_VERSION, reason: 'this hub needs tillbridge-agent >= 9.0.0 (protocol >= 99); install it (docs/upgrade.md)' });
-    expect(lines).toContainEqual(expect.objectContaining({ level: 50, code: TbCodes.PROTOCOL_VERSION, msg: expect.stringContaining('this hub needs tillbridge-agent >= 9.0.0') }));
-    const text = formatStatus({ store: 'S1', agentId: 'ag-real', running: true, pid: 1, hub: info, outbox: { depth: 0, oldestAgeMs: 0 }, registers: [], inventorySkus: 0, policyVersion: 0, configVersion: 0 } as unknown as Parameters<typeof formatStatus>[0]);
+    expect(info.refused).toMatchObject({
+      code: TbCodes.PROTOCOL_VERSION,
+      reason: 'this hub needs tillbridge-agent >= 9.0.0 (protocol >= 99); install it (docs/upgrade.md)',
+    });
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 50,
+        code: TbCodes.PROTOCOL_VERSION,
+        msg: expect.stringContaining('this hub needs tillbridge-agent >= 9.0.0'),
+      }),
+    );
+    const text = formatStatus({
+      store: 'S1',
+      agentId: 'ag-real',
+      running: true,
+      pid: 1,
+      hub: info,
+      outbox: { depth: 0, oldestAgeMs: 0 },
+      registers: [],
+      inventorySkus: 0,
+      policyVersion: 0,
+      configVersion: 0,
+    });
     expect(text).toContain('!! REFUSED by the hub since');
     expect(text).toContain('this hub needs tillbridge-agent >= 9.0.0 (protocol >= 99); install it');
     expect(text).toContain('share no protocol version');
   });
 
-  it('falls back to protocol 2\'s hello for a hub from before negotiation (which refuses the ranged hello as a protocol error)', async () => {
+  it("falls back to protocol 2's hello for a hub from before negotiation (which refuses the ranged hello as a protocol error)", async () => {
     const { WebSocketServer } = await import('ws');
     const { createServer } = await import('node:http');
     const server = createServer((_req, res) => {
@@ -257,25 +461,60 @@ describe('the real agent link', () => {
     const wss = new WebSocketServer({ server });
     const hellos: Record<string, unknown>[] = [];
     // as the hub of protocol 2 answered: only v 2, and strict about the hello's fields
-    wss.on('connection', (ws) => ws.on('message', (data) => {
-      const h = JSON.parse(data.toString()) as Record<string, unknown>;
-      hellos.push(h);
-      if (h.v !== 2 || 'min' in h || 'os' in h || 'startedAt' in h) ws.close(CloseCodes.PROTOCOL, `wire version ${String(h.v)} is not supported (hub speaks 2): upgrade the agent`);
-      else ws.send(JSON.stringify({ t: 'welcome', v: 2, store: 'S1', lastSeq: 0, serverTime: '2026-11-27T10:00:00.000Z', cardKey: 'a2V5' }));
-    }));
+    wss.on('connection', (ws) =>
+      ws.on('message', (data) => {
+        const h = JSON.parse(data.toString()) as Record<string, unknown>;
+        hellos.push(h);
+        if (h.v !== 2 || 'min' in h || 'os' in h || 'startedAt' in h)
+          ws.close(
+            CloseCodes.PROTOCOL,
+            `wire version ${String(h.v)} is not supported (hub speaks 2): upgrade the agent`,
+          );
+        else
+          ws.send(
+            JSON.stringify({
+              t: 'welcome',
+              v: 2,
+              store: 'S1',
+              lastSeq: 0,
+              serverTime: '2026-11-27T10:00:00.000Z',
+              cardKey: 'a2V5',
+            }),
+          );
+      }),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => { wss.close(); server.close(() => r()); }));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          wss.close();
+          server.close(() => r());
+        }),
+    );
     const port = (server.address() as { port: number }).port;
     const ac = new AbortController();
     cleanups.push(() => ac.abort());
     const link = new HubLink({
-      url: `ws://127.0.0.1:${port}`, store: 'S1', apiKey: () => 'key', agentId: 'ag-real', hello: () => ({ incarnation: 'inc-1', newest: 0 }), software: 'tillbridge-agent/0.1.0',
-      os: { platform: 'linux', release: '6', arch: 'x64' }, startedAt: '2026-11-27T09:30:00.000Z', reconnectBaseMs: 1, reconnectCapMs: 5, pingMs: 10_000, log: silent,
+      url: `ws://127.0.0.1:${port}`,
+      store: 'S1',
+      apiKey: () => 'key',
+      agentId: 'ag-real',
+      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
+      software: 'tillbridge-agent/0.1.0',
+      os: { platform: 'linux', release: '6', arch: 'x64' },
+      startedAt: '2026-11-27T09:30:00.000Z',
+      reconnectBaseMs: 1,
+      reconnectCapMs: 5,
+      pingMs: 10_000,
+      log: silent,
     });
     const welcomed = link.events.next('welcome');
     link.start(ac.signal);
     await welcomed;
-    expect(hellos.map((h) => [h.v, h.min])).toEqual([[WIRE_VERSION, WIRE_VERSION_MIN], [2, undefined]]);
+    expect(hellos.map((h) => [h.v, h.min])).toEqual([
+      [WIRE_VERSION, WIRE_VERSION_MIN],
+      [2, undefined],
+    ]);
     expect(link.info()).toMatchObject({ connected: true, protocol: 2 });
   });
 });
@@ -283,7 +522,7 @@ describe('the real agent link', () => {
 const noPg = pgUnavailable();
 
 describe.skipIf(noPg !== undefined)('many hub processes on PostgreSQL', () => {
-  it('what one process holds of an agent (version, OS, uptime, below the minimum), another process\'s status shows', async () => {
+  it("what one process holds of an agent (version, OS, uptime, below the minimum), another process's status shows", async () => {
     const db = createPgDatabase('tb_proto_many');
     cleanups.push(() => db.drop());
     const a = await hubOn(db.url);
@@ -294,13 +533,34 @@ describe.skipIf(noPg !== undefined)('many hub processes on PostgreSQL', () => {
     const b = await hubOn(db.url, dirB);
     const { token } = await storeToken(a.running, 'S1');
     const agent = await connect(a.running, token);
-    agent.send({ t: 'hello', v: 3, min: 2, agent: 'ag-1', incarnation: 'i1', newest: 0, software: 'tillbridge-agent/0.1.0', os: { platform: 'linux', release: '6.1.0', arch: 'x64' }, startedAt: '2026-11-27T09:00:00.000Z' });
+    agent.send({
+      t: 'hello',
+      v: 3,
+      min: 2,
+      agent: 'ag-1',
+      incarnation: 'i1',
+      newest: 0,
+      software: 'tillbridge-agent/0.1.0',
+      os: { platform: 'linux', release: '6.1.0', arch: 'x64' },
+      startedAt: '2026-11-27T09:00:00.000Z',
+    });
     await agent.next('welcome');
     await new AdminClient(a.running.url, a.adminToken).put('/v1/admin/stores/min-version', { version: '0.2.0' });
     const viaB = new AdminClient(b.running.url, a.adminToken);
-    await waitFor('the agent seen by the other process', async () => (await viaB.get<StatusBody>('/v1/admin/status')).stores[0]?.agent ?? undefined);
+    await waitFor(
+      'the agent seen by the other process',
+      async () => (await viaB.get<StatusBody>('/v1/admin/status')).stores[0]?.agent ?? undefined,
+    );
     const status = await viaB.get<StatusBody>('/v1/admin/status');
     expect(status.minAgentVersion).toBe('0.2.0');
-    expect(status.stores[0]!.agent).toEqual({ software: 'tillbridge-agent/0.1.0', version: '0.1.0', os: { platform: 'linux', release: '6.1.0', arch: 'x64' }, startedAt: '2026-11-27T09:00:00.000Z', uptimeMs: 60 * 60_000, protocol: 3, belowMinimum: true });
+    expect(status.stores[0]!.agent).toEqual({
+      software: 'tillbridge-agent/0.1.0',
+      version: '0.1.0',
+      os: { platform: 'linux', release: '6.1.0', arch: 'x64' },
+      startedAt: '2026-11-27T09:00:00.000Z',
+      uptimeMs: 60 * 60_000,
+      protocol: 3,
+      belowMinimum: true,
+    });
   });
 });

@@ -23,7 +23,14 @@ const sale = (register: string, receipt: string, amount: number): WireEvent => (
   kind: 'sale',
   register,
   at: '2026-11-27T10:00:00Z',
-  body: { requestId: `m-${receipt}`, receipt, at: '2026-11-27T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }], tenders: [{ kind: 'card', amount }] },
+  body: {
+    requestId: `m-${receipt}`,
+    receipt,
+    at: '2026-11-27T10:00:00Z',
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }],
+    tenders: [{ kind: 'card', amount }],
+  },
 });
 const close = (register: string, receipts: string[], amount: number, card: number): WireEvent => ({
   seq: ++seq,
@@ -48,7 +55,12 @@ const close = (register: string, receipts: string[], amount: number, card: numbe
 beforeAll(async () => {
   t = testHub();
   t.hub.stores.create('S1', 'Main Street');
-  t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [sale('R1', 'X1', 1000), sale('R2', 'Y1', 500), close('R1', ['X1'], 1000, 1000), close('R2', ['Y1'], 500, 450)]);
+  t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
+    sale('R1', 'X1', 1000),
+    sale('R2', 'Y1', 500),
+    close('R1', ['X1'], 1000, 1000),
+    close('R2', ['Y1'], 500, 450),
+  ]);
   operator = t.hub.credentials.createAdminToken('operator', 'night shift').secret;
   const router = new Router();
   adminRoutes(router, { ...t.hub.useCases, queries: t.hub.queries });
@@ -81,9 +93,15 @@ describe('tillbridge-hub reconcile', () => {
   it('prints JSON, by store', async () => {
     const r = await cli('--day', DAY, '--store', 'S1', '--json');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { summary: unknown; registers: { register: string; status: string; differences: unknown; exception: unknown }[] };
+    const out = JSON.parse(r.stdout) as {
+      summary: unknown;
+      registers: { register: string; status: string; differences: unknown; exception: unknown }[];
+    };
     expect(out.summary).toEqual({ registers: 2, matched: 1, resending: 0, discrepancy: 1 });
-    expect(out.registers.map((x) => [x.register, x.status])).toEqual([['R1', 'matched'], ['R2', 'discrepancy']]);
+    expect(out.registers.map((x) => [x.register, x.status])).toEqual([
+      ['R1', 'matched'],
+      ['R2', 'discrepancy'],
+    ]);
     expect(out.registers[1]!.differences).toMatchObject({ totals: [{ what: 'tender card', register: 450, hub: 500 }] });
     expect(out.registers[1]!.exception).toMatchObject({ resolved: false });
   });
@@ -91,7 +109,10 @@ describe('tillbridge-hub reconcile', () => {
   it('--check exits 1 when a register is not matched, 0 on a day with nothing open', async () => {
     expect((await cli('--day', DAY, '--check')).code).toBe(1);
     const empty = await cli('--day', '2026-11-26', '--check');
-    expect(empty).toMatchObject({ code: 0, stdout: 'business day 2026-11-26: 0 register(s) closed — 0 matched, 0 resending, 0 discrepancy\n' });
+    expect(empty).toMatchObject({
+      code: 0,
+      stdout: 'business day 2026-11-26: 0 register(s) closed — 0 matched, 0 resending, 0 discrepancy\n',
+    });
   });
 
   it('refuses a day that is not one, naming the option, and an unknown store', async () => {

@@ -11,13 +11,47 @@ const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
 function sell(receipt: string, qty: number, unitPrice: number, sku = 'A'): void {
   t.hub.storage.tx(() =>
-    t.hub.saleService.record('S1', 'R1', 'store', { requestId: `m-${receipt}`, receipt, at: '2026-11-27T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku, qty, unitPrice }], tenders: [] }, `e-${receipt}`),
+    t.hub.saleService.record(
+      'S1',
+      'R1',
+      'store',
+      {
+        requestId: `m-${receipt}`,
+        receipt,
+        at: '2026-11-27T09:00:00Z',
+        currency: 'EUR',
+        lines: [{ line: 1, sku, qty, unitPrice }],
+        tenders: [],
+      },
+      `e-${receipt}`,
+    ),
   );
 }
-const ask = (authorization: string, receipt: string, qty: number, over: Partial<AuthorizeRequestBody> = {}, store = 'S1') =>
-  t.hub.engine.authorize(store, { authorization, after: 0, register: 'R1', requestId: `q-${authorization}`, receipt, lines: [{ line: 1, qty, disposition: 'restock' }], ...over });
+const ask = (
+  authorization: string,
+  receipt: string,
+  qty: number,
+  over: Partial<AuthorizeRequestBody> = {},
+  store = 'S1',
+) =>
+  t.hub.engine.authorize(store, {
+    authorization,
+    after: 0,
+    register: 'R1',
+    requestId: `q-${authorization}`,
+    receipt,
+    lines: [{ line: 1, qty, disposition: 'restock' }],
+    ...over,
+  });
 const complete = (authorization: string, qty: number, amount: number, store = 'S1', kind = 'cash') =>
-  t.hub.storage.tx(() => t.hub.completion.complete(store, 'R1', { authorization, requestId: `c-${authorization}`, lines: [{ line: 1, qty }], refund: { kind, amount } } satisfies ReturnCompleteEventBody));
+  t.hub.storage.tx(() =>
+    t.hub.completion.complete(store, 'R1', {
+      authorization,
+      requestId: `c-${authorization}`,
+      lines: [{ line: 1, qty }],
+      refund: { kind, amount },
+    } satisfies ReturnCompleteEventBody),
+  );
 const ticket = (authorization: string) => t.hub.returnsRepo.get(authorization)!;
 const completedRefunds = (receipt: string) =>
   t.hub.returnsRepo
@@ -29,7 +63,11 @@ describe('refunds of a line never add up to more than was paid for it', () => {
   it('one unit at 999 returned as 0.5 and 0.5 refunds 500 + 499', () => {
     sell('H-1', 1, 999);
     const a = ask('h1-a', 'H-1', 0.5);
-    expect(a).toMatchObject({ decision: 'approved', refundAmount: 500, lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }] });
+    expect(a).toMatchObject({
+      decision: 'approved',
+      refundAmount: 500,
+      lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+    });
     expect(complete('h1-a', 0.5, 500)).toEqual({});
     const b = ask('h1-b', 'H-1', 0.5, {}, 'S2'); // another store: the hub counts every store's returns
     expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
@@ -83,11 +121,18 @@ describe('a completion above its authorization (an older agent acked it)', () =>
     ask('h6', 'H-6', 1);
     const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
     expect(complete('h6', 1, 1500)).toEqual({ exception: 'refund_exceeds_authorized' });
-    expect(ticket('h6')).toMatchObject({ status: 'completed', refund_amount: 1000, exception_code: 'refund_exceeds_authorized', reconciliation: 'exception' });
+    expect(ticket('h6')).toMatchObject({
+      status: 'completed',
+      refund_amount: 1000,
+      exception_code: 'refund_exceeds_authorized',
+      reconciliation: 'exception',
+    });
     const [ex] = t.hub.exceptions.forAuthorization('h6');
     expect(ex).toMatchObject({ code: 'refund_exceeds_authorized', kind: 'return.complete' });
     expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
-    expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({ outcome: 'refund_exceeds_authorized' });
+    expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({
+      outcome: 'refund_exceeds_authorized',
+    });
     expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
     expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
@@ -95,7 +140,11 @@ describe('a completion above its authorization (an older agent acked it)', () =>
   it('an exchange: the returned item and the exchanged one move, the refund stays what was authorized', () => {
     sell('H-7', 1, 1000);
     t.hub.storage.tx(() => t.hub.ledger.setOnHand('S1', 'B', 1000, 'test'));
-    expect(ask('h7', 'H-7', 1, { exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({ decision: 'approved', refundAmount: 1000, exchange: [{ approvedQty: 1 }] });
+    expect(ask('h7', 'H-7', 1, { exchange: [{ sku: 'B', qty: 1 }] })).toMatchObject({
+      decision: 'approved',
+      refundAmount: 1000,
+      exchange: [{ approvedQty: 1 }],
+    });
     expect(complete('h7', 1, 1001)).toEqual({ exception: 'refund_exceeds_authorized' });
     expect(ticket('h7').refund_amount).toBe(1000);
     expect(t.hub.ledger.get('S1', 'B')!.onHand).toBe(0);
@@ -111,13 +160,29 @@ describe('a completion above its authorization (an older agent acked it)', () =>
 });
 
 describe('offline decisions', () => {
-  const offline = (authorization: string, receipt: string, qty: number, refund: number | undefined, fee?: number): ReturnDecisionEventBody => ({
+  const offline = (
+    authorization: string,
+    receipt: string,
+    qty: number,
+    refund: number | undefined,
+    fee?: number,
+  ): ReturnDecisionEventBody => ({
     authorization,
     requestId: `q-${authorization}`,
     receipt,
     decision: 'approved',
     mode: 'offline',
-    lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock', ...(refund !== undefined ? { refund } : {}), ...(fee !== undefined ? { fee } : {}) }],
+    lines: [
+      {
+        line: 1,
+        qty,
+        approvedQty: qty,
+        code: 'ok',
+        disposition: 'restock',
+        ...(refund !== undefined ? { refund } : {}),
+        ...(fee !== undefined ? { fee } : {}),
+      },
+    ],
     refundEstimate: refund ?? 0,
     allowedTenders: ['cash', 'store_credit'],
     conditions: [],
@@ -147,12 +212,34 @@ describe('offline decisions', () => {
 describe('what a register is told', () => {
   it('each line says what it refunds, its fee, and every rule that shaped it; a held line names why', () => {
     sell('H-11', 1, 80_000, 'TV-55');
-    t.hub.policies.set(undefined, { restockingFees: [{ skuPrefix: 'TV-', percent: 15 }], managerOverrideAbove: 50_000 }, 'admin:test');
+    t.hub.policies.set(
+      undefined,
+      { restockingFees: [{ skuPrefix: 'TV-', percent: 15 }], managerOverrideAbove: 50_000 },
+      'admin:test',
+    );
     const r = ask('h11', 'H-11', 1);
     expect(r).toMatchObject({ decision: 'override_required', refundAmount: 68_000 });
-    expect(r.lines).toEqual([{ line: 1, approvedQty: 1, code: 'manager_override_required', refund: 68_000, fee: 12_000, rules: ['restocking_fee', 'manager_override_required', 'store_credit_only'] }]);
+    expect(r.lines).toEqual([
+      {
+        line: 1,
+        approvedQty: 1,
+        code: 'manager_override_required',
+        refund: 68_000,
+        fee: 12_000,
+        rules: ['restocking_fee', 'manager_override_required', 'store_credit_only'],
+      },
+    ]);
     t.hub.managers.set('M-1', 'M', '4711');
     const ok = t.hub.engine.override('S1', { authorization: 'h11', requestId: 'o', manager: 'M-1', code: '4711' });
-    expect(ok.lines).toEqual([{ line: 1, approvedQty: 1, code: 'ok', refund: 68_000, fee: 12_000, rules: ['restocking_fee', 'manager_override_required', 'store_credit_only', 'overridden'] }]);
+    expect(ok.lines).toEqual([
+      {
+        line: 1,
+        approvedQty: 1,
+        code: 'ok',
+        refund: 68_000,
+        fee: 12_000,
+        rules: ['restocking_fee', 'manager_override_required', 'store_credit_only', 'overridden'],
+      },
+    ]);
   });
 });

@@ -4,7 +4,12 @@ import { seedSale, hubForEachTest } from './helpers.js';
 
 const t = hubForEachTest({ S2: 'S2' }, ({ hub }) => seedSale(hub, 'S1', 'X1', 2));
 
-const req = (authorization: string, qty: number, receipt = 'X1', disposition: 'restock' | 'damaged' = 'restock'): AuthorizeRequestBody => ({
+const req = (
+  authorization: string,
+  qty: number,
+  receipt = 'X1',
+  disposition: 'restock' | 'damaged' = 'restock',
+): AuthorizeRequestBody => ({
   authorization,
   after: 0,
   register: 'R1',
@@ -27,7 +32,9 @@ function invariantHolds(): boolean {
     )
     .all();
   const ledger = db
-    .prepare(`SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`)
+    .prepare(
+      `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
+    )
     .all();
   return bad.length === 0 && ledger.length === 0;
 }
@@ -42,10 +49,26 @@ describe('returns engine', () => {
   });
 
   it('answers lines asked for by SKU with the receipt line they resolved to', () => {
-    const r = t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }, { sku: 'NOPE', qty: 1, disposition: 'restock' }] });
-    expect(r).toMatchObject({ decision: 'approved', lines: [{ line: 0, sku: 'NOPE', code: 'line_not_found' }, { line: 1, sku: 'A', approvedQty: 1, code: 'ok' }] });
-    expect(t.hub.returnsRepo.claimedByLine({ store: 'S1', receipt: 'X1' }, '2026-11-27T10:00:00.000Z')).toEqual(new Map([[1, 1000]]));
-    expect(t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }] })).toEqual(r); // idempotent
+    const r = t.hub.engine.authorize('S1', {
+      ...req('s1', 1),
+      lines: [
+        { sku: 'A', qty: 1, disposition: 'restock' },
+        { sku: 'NOPE', qty: 1, disposition: 'restock' },
+      ],
+    });
+    expect(r).toMatchObject({
+      decision: 'approved',
+      lines: [
+        { line: 0, sku: 'NOPE', code: 'line_not_found' },
+        { line: 1, sku: 'A', approvedQty: 1, code: 'ok' },
+      ],
+    });
+    expect(t.hub.returnsRepo.claimedByLine({ store: 'S1', receipt: 'X1' }, '2026-11-27T10:00:00.000Z')).toEqual(
+      new Map([[1, 1000]]),
+    );
+    expect(
+      t.hub.engine.authorize('S1', { ...req('s1', 1), lines: [{ sku: 'A', qty: 1, disposition: 'restock' }] }),
+    ).toEqual(r); // idempotent
   });
 
   it('is idempotent by authorization id', () => {
@@ -59,8 +82,22 @@ describe('returns engine', () => {
     seedSale(t.hub, 'S1', 'X2', 2, 'B');
     t.hub.engine.authorize('S2', req('a1', 1));
     t.hub.engine.authorize('S1', { ...req('a2', 1, 'X2', 'damaged') });
-    t.hub.storage.tx(() => t.hub.completion.complete('S2', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
-    t.hub.storage.tx(() => t.hub.completion.complete('S1', 'R1', { authorization: 'a2', requestId: 'c2', lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } }));
+    t.hub.storage.tx(() =>
+      t.hub.completion.complete('S2', 'R1', {
+        authorization: 'a1',
+        requestId: 'c1',
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1000 },
+      }),
+    );
+    t.hub.storage.tx(() =>
+      t.hub.completion.complete('S1', 'R1', {
+        authorization: 'a2',
+        requestId: 'c2',
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1000 },
+      }),
+    );
     expect(t.hub.ledger.get('S2', 'A')?.onHand).toBe(1000);
     expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(-2000);
     expect(t.hub.ledger.get('S1', 'B')?.onHand).toBe(-2000);
@@ -72,7 +109,14 @@ describe('returns engine', () => {
     t.clock.advance(16 * 60_000);
     expect(t.hub.completion.expireDue()).toBe(1);
     expect(t.hub.engine.authorize('S1', req('a2', 2)).decision).toBe('approved');
-    const out = t.hub.storage.tx(() => t.hub.completion.complete('S1', 'R1', { authorization: 'a1', requestId: 'c1', lines: [{ line: 1, qty: 2 }], refund: { kind: 'cash', amount: 2000 } }));
+    const out = t.hub.storage.tx(() =>
+      t.hub.completion.complete('S1', 'R1', {
+        authorization: 'a1',
+        requestId: 'c1',
+        lines: [{ line: 1, qty: 2 }],
+        refund: { kind: 'cash', amount: 2000 },
+      }),
+    );
     expect(out.exception).toBe('over_return');
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toEqual(['over_return']);
     expect(invariantHolds()).toBe(true);
@@ -95,7 +139,9 @@ describe('returns engine', () => {
       policyVersion: 0,
     });
     expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off1', 1)))).toEqual({});
-    expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off2', 1)))).toEqual({ exception: 'over_return' });
+    expect(t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', body('off2', 1)))).toEqual({
+      exception: 'over_return',
+    });
     const rows = Object.fromEntries(t.hub.returnsRepo.list().map((r) => [r.authorization, r]));
     expect(rows.off1).toMatchObject({ reconciliation: 'confirmed', exception_code: null });
     expect(rows.off2).toMatchObject({ reconciliation: 'exception', exception_code: 'over_return' });

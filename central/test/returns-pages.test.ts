@@ -16,18 +16,52 @@ let server: Awaited<ReturnType<typeof startAdminServer>>;
 function ticket(n: number, store: string): ReturnRow {
   const minute = String(Math.floor(n / 2)).padStart(2, '0');
   return {
-    authorization: `auth-${String(n).padStart(4, '0')}`, store, register: 'R1', request_id: `q-${n}`, receipt: `X${n}`,
-    sale_store: null, mode: 'online', decision: 'approved', status: 'completed', reconciliation: null, exception_code: null,
-    reason: null, refund_amount: 100 * n, refund_kind: 'cash', created_at: `2026-11-27T10:${minute}:00.000Z`, expires_at: null,
-    completed_at: null, updated_at: '2026-11-27T11:00:00.000Z', rules: '[]', allowed_tenders: '[]', conditions: '[]',
-    gross_refund: null, fees: 0, policy_version: 1, kind: null, override_by: null, override_at: null, late_online: 0,
-    card_hash: null, request: '{}', resolution: null, resolved_at: null, resolved_by: null, resolution_note: null,
+    authorization: `auth-${String(n).padStart(4, '0')}`,
+    store,
+    register: 'R1',
+    request_id: `q-${n}`,
+    receipt: `X${n}`,
+    sale_store: null,
+    mode: 'online',
+    decision: 'approved',
+    status: 'completed',
+    reconciliation: null,
+    exception_code: null,
+    reason: null,
+    refund_amount: 100 * n,
+    refund_kind: 'cash',
+    created_at: `2026-11-27T10:${minute}:00.000Z`,
+    expires_at: null,
+    completed_at: null,
+    updated_at: '2026-11-27T11:00:00.000Z',
+    rules: '[]',
+    allowed_tenders: '[]',
+    conditions: '[]',
+    gross_refund: null,
+    fees: 0,
+    policy_version: 1,
+    kind: null,
+    override_by: null,
+    override_at: null,
+    late_online: 0,
+    card_hash: null,
+    request: '{}',
+    resolution: null,
+    resolved_at: null,
+    resolved_by: null,
+    resolution_note: null,
   };
 }
 
 const line = (n: number, qty: number) => ({
-  line: n, asked_sku: null, requested_qty: qty * 1000, approved_qty: qty * 1000, completed_qty: 0,
-  disposition: 'restock' as const, code: 'OK', reason: null,
+  line: n,
+  asked_sku: null,
+  requested_qty: qty * 1000,
+  approved_qty: qty * 1000,
+  completed_qty: 0,
+  disposition: 'restock' as const,
+  code: 'OK',
+  reason: null,
 });
 
 const TICKETS = 7;
@@ -58,7 +92,14 @@ describe('ReturnsRepo.page', () => {
       for (const { ticket: row, lines } of page.tickets) {
         seen.push(row.authorization);
         const n = Number(row.authorization.slice(5));
-        expect(lines.map((l) => [l.line, l.approved_qty])).toEqual(n === 3 ? [] : [[1, 1000], [2, n * 1000]]);
+        expect(lines.map((l) => [l.line, l.approved_qty])).toEqual(
+          n === 3
+            ? []
+            : [
+                [1, 1000],
+                [2, n * 1000],
+              ],
+        );
       }
       after = page.next;
       pages++;
@@ -94,7 +135,9 @@ describe('GET /v1/admin/returns', () => {
   });
 
   it('takes 100 tickets when no limit is named', async () => {
-    const all = listReturns.response.parse((await getJson(server.url, server.operator, '/v1/admin/returns?store=S1')).body);
+    const all = listReturns.response.parse(
+      (await getJson(server.url, server.operator, '/v1/admin/returns?store=S1')).body,
+    );
     expect(all.returns.map((r) => r.authorization)).toEqual(['auth-0001', 'auth-0002', 'auth-0004', 'auth-0005']);
     expect(all.next).toBeNull();
   });
@@ -112,7 +155,8 @@ describe('GET /v1/admin/returns', () => {
 });
 
 describe('tillbridge-hub returns list', () => {
-  const cli = (...args: string[]) => runCli((ctx) => returnCommands(ctx), server.url, server.operator, ['returns', 'list', ...args]);
+  const cli = (...args: string[]) =>
+    runCli((ctx) => returnCommands(ctx), server.url, server.operator, ['returns', 'list', ...args]);
 
   it('prints one page with --limit, and how to ask for the next; --after continues', async () => {
     const first = await cli('--limit', '5');
@@ -131,7 +175,8 @@ describe('tillbridge-hub returns list', () => {
   it('follows every page without --limit', async () => {
     // more tickets than the largest page: the CLI asks twice
     t.hub.storage.tx(() => {
-      for (let n = 100; n < 1101; n++) t.hub.returnsRepo.insert({ ...ticket(n, 'S3'), created_at: '2026-11-28T09:00:00.000Z' }, []);
+      for (let n = 100; n < 1101; n++)
+        t.hub.returnsRepo.insert({ ...ticket(n, 'S3'), created_at: '2026-11-28T09:00:00.000Z' }, []);
     });
     const r = await cli('--store', 'S3', '--json');
     expect(r.code).toBe(0);

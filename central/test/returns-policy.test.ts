@@ -18,8 +18,21 @@ const req = (lines: AuthorizeRequestBody['lines'], over: Partial<AuthorizeReques
   ...over,
 });
 const one = (qty = 1) => [{ line: 1, qty, disposition: 'restock' as const }];
-const complete = (store: string, authorization: string, lines: { line: number; qty: number }[], kind = 'cash', amount = 0) =>
-  t.hub.storage.tx(() => t.hub.completion.complete(store, 'R1', { authorization, requestId: `c-${authorization}`, lines, refund: { kind, amount } }));
+const complete = (
+  store: string,
+  authorization: string,
+  lines: { line: number; qty: number }[],
+  kind = 'cash',
+  amount = 0,
+) =>
+  t.hub.storage.tx(() =>
+    t.hub.completion.complete(store, 'R1', {
+      authorization,
+      requestId: `c-${authorization}`,
+      lines,
+      refund: { kind, amount },
+    }),
+  );
 
 describe('graded decisions and the return ticket', () => {
   it('asks for a manager above the threshold; a wrong code changes nothing, the right one approves; both audited', () => {
@@ -27,27 +40,55 @@ describe('graded decisions and the return ticket', () => {
     t.hub.managers.set('M-ANNA', 'Anna', '4711');
     const r = t.hub.engine.authorize('S1', req(one(2)));
     expect(r).toMatchObject({ decision: 'override_required', refundAmount: 2000, lines: [{ approvedQty: 2 }] });
-    const wrong = t.hub.engine.override('S1', { authorization: r.authorization, requestId: 'o1', manager: 'M-ANNA', code: '0000' });
+    const wrong = t.hub.engine.override('S1', {
+      authorization: r.authorization,
+      requestId: 'o1',
+      manager: 'M-ANNA',
+      code: '0000',
+    });
     expect(wrong).toMatchObject({ decision: 'override_required', reason: 'manager M-ANNA: code not accepted' });
-    const right = t.hub.engine.override('S1', { authorization: r.authorization, requestId: 'o2', manager: 'M-ANNA', code: '4711' });
+    const right = t.hub.engine.override('S1', {
+      authorization: r.authorization,
+      requestId: 'o2',
+      manager: 'M-ANNA',
+      code: '4711',
+    });
     expect(right).toMatchObject({ decision: 'approved', refundAmount: 2000 });
     expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({ decision: 'approved', override_by: 'M-ANNA' });
     const audit = t.hub.audit.tail(10).filter((e) => e.action === 'return.override');
-    expect(audit.map((e) => [e.actor, e.outcome])).toEqual([['manager:M-ANNA', 'refused'], ['manager:M-ANNA', 'accepted']]);
-    expect(() => t.hub.engine.override('S1', { authorization: 'nope', requestId: 'o3', manager: 'M-ANNA', code: '4711' })).toThrow(/not known/);
+    expect(audit.map((e) => [e.actor, e.outcome])).toEqual([
+      ['manager:M-ANNA', 'refused'],
+      ['manager:M-ANNA', 'accepted'],
+    ]);
+    expect(() =>
+      t.hub.engine.override('S1', { authorization: 'nope', requestId: 'o3', manager: 'M-ANNA', code: '4711' }),
+    ).toThrow(/not known/);
     // a removed manager's code no longer works
     const r2 = t.hub.engine.authorize('S1', req([{ line: 1, qty: 0.5, disposition: 'restock' }], { receipt: 'X1' }));
-    void r2;
+    r2;
     t.hub.managers.remove('M-ANNA');
     seedSale(t.hub, 'S1', 'X9', 2);
     const r3 = t.hub.engine.authorize('S1', req(one(2), { receipt: 'X9' }));
-    expect(t.hub.engine.override('S1', { authorization: r3.authorization, requestId: 'o4', manager: 'M-ANNA', code: '4711' }).decision).toBe('override_required');
+    expect(
+      t.hub.engine.override('S1', { authorization: r3.authorization, requestId: 'o4', manager: 'M-ANNA', code: '4711' })
+        .decision,
+    ).toBe('override_required');
   });
 
   it('stores every request as a ticket with the rules that fired, the policy version and the money', () => {
-    const v = t.hub.policies.set('S1', { restockingFees: [{ skuPrefix: 'A', percent: 10 }], tenders: { cashRefundLimit: 500 } }, 'admin:test');
+    const v = t.hub.policies.set(
+      'S1',
+      { restockingFees: [{ skuPrefix: 'A', percent: 10 }], tenders: { cashRefundLimit: 500 } },
+      'admin:test',
+    );
     const r = t.hub.engine.authorize('S1', req(one(1)));
-    expect(r).toMatchObject({ decision: 'conditional', refundAmount: 900, allowedTenders: ['store_credit'], conditions: ['store_credit_only'], policyVersion: v });
+    expect(r).toMatchObject({
+      decision: 'conditional',
+      refundAmount: 900,
+      allowedTenders: ['store_credit'],
+      conditions: ['store_credit_only'],
+      policyVersion: v,
+    });
     const row = t.hub.returnsRepo.get(r.authorization)!;
     expect(JSON.parse(row.rules).map((x: { code: string }) => x.code)).toEqual(['restocking_fee', 'store_credit_only']);
     expect(row).toMatchObject({ gross_refund: 1000, fees: 100, refund_amount: 900, policy_version: v });
@@ -58,7 +99,9 @@ describe('graded decisions and the return ticket', () => {
   it('refuses a completion to a tender the decision did not allow, keeping it as an exception', () => {
     t.hub.policies.set(undefined, { tenders: { cashRefundLimit: 500 } }, 'admin:test');
     const r = t.hub.engine.authorize('S1', req(one(1)));
-    expect(complete('S1', r.authorization, [{ line: 1, qty: 1 }], 'cash', 1000)).toEqual({ exception: 'tender_not_allowed' });
+    expect(complete('S1', r.authorization, [{ line: 1, qty: 1 }], 'cash', 1000)).toEqual({
+      exception: 'tender_not_allowed',
+    });
   });
 
   it('a completed return is partial until, with earlier ones, every line is returned: then full', () => {
@@ -78,7 +121,11 @@ describe('exchanges against live stock', () => {
     const first = t.hub.engine.authorize('S1', req(one(1), { exchange: [{ sku: 'B', qty: 1 }] }));
     const second = t.hub.engine.authorize('S1', req(one(1), { receipt: 'X2', exchange: [{ sku: 'B', qty: 1 }] }));
     expect(first).toMatchObject({ decision: 'approved', exchange: [{ sku: 'B', approvedQty: 1, code: 'ok' }] });
-    expect(second).toMatchObject({ decision: 'conditional', conditions: ['exchange_unavailable'], exchange: [{ sku: 'B', approvedQty: 0, code: 'out_of_stock' }] });
+    expect(second).toMatchObject({
+      decision: 'conditional',
+      conditions: ['exchange_unavailable'],
+      exchange: [{ sku: 'B', approvedQty: 0, code: 'out_of_stock' }],
+    });
     // completion moves the returned item in and the exchanged item out, in one transaction
     const before = { a: t.hub.ledger.get('S1', 'A')!.onHand, b: t.hub.ledger.get('S1', 'B')!.onHand };
     complete('S1', first.authorization, [{ line: 1, qty: 1 }], 'cash', 0);
@@ -93,33 +140,77 @@ describe('every channel, and returns by card', () => {
   it('validates a web order returned in a store like any receipt', async () => {
     t.hub.stores.create('WEB', 'Web shop');
     const jsonl = [
-      JSON.stringify({ store: 'WEB', channel: 'web', receipt: 'W-1', at: '2026-11-26T10:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 2500 }], tenders: [{ kind: 'card', amount: 2500, pan: '4111111111111111' }] }),
+      JSON.stringify({
+        store: 'WEB',
+        channel: 'web',
+        receipt: 'W-1',
+        at: '2026-11-26T10:00:00Z',
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 2500 }],
+        tenders: [{ kind: 'card', amount: 2500, pan: '4111111111111111' }],
+      }),
       '',
     ].join('\n');
-    const importSales = (text: string) => t.hub.imports.run(salesImport(t.hub), { actor: 'admin:test', body: Readable.from([Buffer.from(text)]) });
+    const importSales = (text: string) =>
+      t.hub.imports.run(salesImport(t.hub), { actor: 'admin:test', body: Readable.from([Buffer.from(text)]) });
     expect(await importSales(jsonl)).toMatchObject({ imported: 1, skipped: [], stores: ['WEB'] });
     expect((await importSales(jsonl)).skipped).toHaveLength(1); // a second import skips it
     await expect(importSales('{"store":"WEB"}\n')).rejects.toThrow(/line 1: /);
     const stored = t.hub.sales.get('WEB', 'W-1')!;
     expect(JSON.stringify(stored.tenders)).not.toContain('4111111111111111');
     const r = t.hub.engine.authorize('S1', req(one(1), { receipt: 'W-1' }));
-    expect(r).toMatchObject({ decision: 'approved', refundAmount: 2500, allowedTenders: ['card', 'original_payment', 'store_credit'] });
+    expect(r).toMatchObject({
+      decision: 'approved',
+      refundAmount: 2500,
+      allowedTenders: ['card', 'original_payment', 'store_credit'],
+    });
   });
 
   it('finds the sale by the card it was paid with (a keyed hash, never the number)', () => {
     const hash = panHmac(t.hub.cardKey, '5500000000000004');
     t.hub.storage.tx(() =>
-      t.hub.saleService.record('S1', 'R1', 'store', { requestId: 'm', receipt: 'CARD-1', at: '2026-11-26T09:00:00Z', currency: 'EUR', lines: [{ line: 1, sku: 'C', qty: 1, unitPrice: 700 }], tenders: [{ kind: 'card', amount: 700, pan: '550000******0004', panHash: hash }] }, 'e-card'),
+      t.hub.saleService.record(
+        'S1',
+        'R1',
+        'store',
+        {
+          requestId: 'm',
+          receipt: 'CARD-1',
+          at: '2026-11-26T09:00:00Z',
+          currency: 'EUR',
+          lines: [{ line: 1, sku: 'C', qty: 1, unitPrice: 700 }],
+          tenders: [{ kind: 'card', amount: 700, pan: '550000******0004', panHash: hash }],
+        },
+        'e-card',
+      ),
     );
-    const r = t.hub.engine.authorize('S2', req([{ sku: 'C', qty: 1, disposition: 'restock' }], { receipt: undefined, cardHash: hash }));
-    expect(r).toMatchObject({ decision: 'approved', resolvedReceipt: 'CARD-1', lines: [{ line: 1, sku: 'C', approvedQty: 1 }] });
-    const none = t.hub.engine.authorize('S2', req([{ sku: 'C', qty: 1, disposition: 'restock' }], { receipt: undefined, cardHash: panHmac(t.hub.cardKey, '4000000000000002') }));
+    const r = t.hub.engine.authorize(
+      'S2',
+      req([{ sku: 'C', qty: 1, disposition: 'restock' }], { receipt: undefined, cardHash: hash }),
+    );
+    expect(r).toMatchObject({
+      decision: 'approved',
+      resolvedReceipt: 'CARD-1',
+      lines: [{ line: 1, sku: 'C', approvedQty: 1 }],
+    });
+    const none = t.hub.engine.authorize(
+      'S2',
+      req([{ sku: 'C', qty: 1, disposition: 'restock' }], {
+        receipt: undefined,
+        cardHash: panHmac(t.hub.cardKey, '4000000000000002'),
+      }),
+    );
     expect(none.decision).toBe('denied');
   });
 });
 
 describe('offline decisions reconciled against the hub', () => {
-  const offline = (authorization: string, receipt: string, qty = 1, extra: Partial<ReturnDecisionEventBody> = {}): ReturnDecisionEventBody => ({
+  const offline = (
+    authorization: string,
+    receipt: string,
+    qty = 1,
+    extra: Partial<ReturnDecisionEventBody> = {},
+  ): ReturnDecisionEventBody => ({
     authorization,
     requestId: `q-${authorization}`,
     receipt,
@@ -134,7 +225,8 @@ describe('offline decisions reconciled against the hub', () => {
     decidedAt: '2026-11-27T10:00:00.000Z',
     ...extra,
   });
-  const apply = (b: ReturnDecisionEventBody, store = 'S1') => t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
+  const apply = (b: ReturnDecisionEventBody, store = 'S1') =>
+    t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
 
   it('confirms what fits', () => {
     expect(apply(offline('o-ok', 'X1'))).toEqual({});
@@ -143,14 +235,26 @@ describe('offline decisions reconciled against the hub', () => {
 
   it.each([
     ['over_return', () => t.hub.engine.authorize('S2', req(one(2))), offline('o-over', 'X1')],
-    ['non_returnable', () => t.hub.policies.set(undefined, { nonReturnable: { skus: ['A'] } }, 'admin:t'), offline('o-nr', 'X1')],
-    ['outside_window', () => t.hub.policies.set(undefined, { returnWindowDays: 0, windowOverridable: false }, 'admin:t'), offline('o-win', 'X1')],
+    [
+      'non_returnable',
+      () => t.hub.policies.set(undefined, { nonReturnable: { skus: ['A'] } }, 'admin:t'),
+      offline('o-nr', 'X1'),
+    ],
+    [
+      'outside_window',
+      () => t.hub.policies.set(undefined, { returnWindowDays: 0, windowOverridable: false }, 'admin:t'),
+      offline('o-win', 'X1'),
+    ],
     ['limit_exceeded', () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'), offline('o-lim', 'X1')],
     ['receipt_not_found', () => undefined, offline('o-rnf', 'GHOST')],
   ])('flags %s, keeps the return, and lists it', (code, setup, body) => {
     const version = setup(); // a policy change: the version the agent decided by
     expect(apply({ ...body, policyVersion: typeof version === 'number' ? version : 0 })).toEqual({ exception: code });
-    expect(t.hub.returnsRepo.get(body.authorization)).toMatchObject({ reconciliation: 'exception', exception_code: code, status: 'reserved' });
+    expect(t.hub.returnsRepo.get(body.authorization)).toMatchObject({
+      reconciliation: 'exception',
+      exception_code: code,
+      status: 'reserved',
+    });
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toContain(code);
   });
 
@@ -163,14 +267,22 @@ describe('offline decisions reconciled against the hub', () => {
     complete('S1', 'o-1', [{ line: 1, qty: 1 }], 'cash', 1000);
     complete('S1', 'o-2', [{ line: 1, qty: 1 }], 'cash', 1000);
     const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
-    expect(t.hub.resolution.resolve('o-1', 'accept', 'customer known, fine', 'admin:t')).toMatchObject({ authorization: 'o-1', moved: [] });
+    expect(t.hub.resolution.resolve('o-1', 'accept', 'customer known, fine', 'admin:t')).toMatchObject({
+      authorization: 'o-1',
+      moved: [],
+    });
     expect(t.hub.returnsRepo.get('o-1')).toMatchObject({ resolution: 'accept', status: 'completed' });
     const rev = t.hub.resolution.resolve('o-2', 'reverse', 'goods never came back', 'admin:t');
     expect(rev.moved).toEqual([{ sku: 'A', qty: -1 }]);
     expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand - 1000);
     expect(t.hub.returnsRepo.get('o-2')).toMatchObject({ status: 'reversed', resolution: 'reverse' });
     expect(() => t.hub.resolution.resolve('o-2', 'accept', 'again', 'admin:t')).toThrow(/no exception|already/);
-    expect(t.hub.audit.tail(5).filter((e) => e.action === 'exception.resolve').map((e) => e.outcome)).toEqual(['accept', 'reverse']);
+    expect(
+      t.hub.audit
+        .tail(5)
+        .filter((e) => e.action === 'exception.resolve')
+        .map((e) => e.outcome),
+    ).toEqual(['accept', 'reverse']);
     expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 });
@@ -181,8 +293,14 @@ describe('policies', () => {
     const v1 = t.hub.policies.set(undefined, { returnWindowDays: 14 }, 'admin:ops');
     const v2 = t.hub.policies.set('S1', { offline: { maxRefundPerReturn: 100 } }, 'admin:ops', { note: 'pilot' });
     expect(v2).toBeGreaterThan(v1);
-    expect(t.hub.policies.effective('S1')).toMatchObject({ version: v2, policy: { returnWindowDays: 14, offline: { maxRefundPerReturn: 100 } } });
-    expect(t.hub.policies.effective('S2')).toMatchObject({ version: v1, policy: { offline: { maxRefundPerReturn: 10_000 } } });
+    expect(t.hub.policies.effective('S1')).toMatchObject({
+      version: v2,
+      policy: { returnWindowDays: 14, offline: { maxRefundPerReturn: 100 } },
+    });
+    expect(t.hub.policies.effective('S2')).toMatchObject({
+      version: v1,
+      policy: { offline: { maxRefundPerReturn: 10_000 } },
+    });
     const v3 = t.hub.policies.set(undefined, { returnWindowDays: 21 }, 'admin:ops');
     expect(t.hub.policies.effective('S1').version).toBe(v3); // a default change is a new version for every store
     expect(() => t.hub.policies.set(undefined, { returnWindowDays: 'x' }, 'admin:ops')).toThrow(/returnWindowDays/);

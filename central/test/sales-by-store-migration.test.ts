@@ -59,7 +59,9 @@ describe('migration: sales keyed by store and receipt', () => {
       { store: 'S1', receipt: '1001', total: 3000, event_id: 'e1' },
       { store: 'S2', receipt: 'W-9', total: 500, event_id: null },
     ]);
-    expect(db.prepare(`SELECT store, receipt, line, sku, qty, unit_price FROM sale_lines ORDER BY store, line`).all()).toEqual([
+    expect(
+      db.prepare(`SELECT store, receipt, line, sku, qty, unit_price FROM sale_lines ORDER BY store, line`).all(),
+    ).toEqual([
       { store: 'S1', receipt: '1001', line: 1, sku: 'A', qty: 2000, unit_price: 1000 },
       { store: 'S1', receipt: '1001', line: 2, sku: 'B', qty: 1000, unit_price: 1000 },
       { store: 'S2', receipt: 'W-9', line: 1, sku: 'C', qty: 1000, unit_price: 500 },
@@ -73,23 +75,53 @@ describe('migration: sales keyed by store and receipt', () => {
     expect(db.pragma('foreign_key_check')).toEqual([]);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     // the lines and card hashes refer to the new sales table, by store and receipt
-    const refs = db.prepare(`SELECT name, sql FROM sqlite_master WHERE name IN ('sale_lines', 'sale_cards')`).all() as { name: string; sql: string }[];
+    const refs = db.prepare(`SELECT name, sql FROM sqlite_master WHERE name IN ('sale_lines', 'sale_cards')`).all() as {
+      name: string;
+      sql: string;
+    }[];
     for (const r of refs) expect(r.sql).toMatch(/REFERENCES "?sales"?\s*\(store, receipt\)/);
     expect(db.prepare(`SELECT name FROM sqlite_master WHERE name LIKE '%by_store%'`).all()).toEqual([]);
 
     // and the hub reads them as before: the cross-store return still counts against S1's line 1
     const sales = new Sales(storage);
-    expect(sales.get('S1', '1001')).toMatchObject({ store: 'S1', lines: [{ line: 1, qty: 2000 }, { line: 2, qty: 1000 }] });
-    expect(sales.findByCard('h1', '2026-01-01T00:00:00.000Z')).toEqual([{ receipt: '1001', store: 'S1', at: '2026-11-27T09:00:00.000Z' }]);
-    expect(new ReturnsRepo(storage).claimedByLine({ store: 'S1', receipt: '1001' }, '2026-11-27T10:00:00.000Z')).toEqual(new Map([[1, 1000]]));
+    expect(sales.get('S1', '1001')).toMatchObject({
+      store: 'S1',
+      lines: [
+        { line: 1, qty: 2000 },
+        { line: 2, qty: 1000 },
+      ],
+    });
+    expect(sales.findByCard('h1', '2026-01-01T00:00:00.000Z')).toEqual([
+      { receipt: '1001', store: 'S1', at: '2026-11-27T09:00:00.000Z' },
+    ]);
+    expect(
+      new ReturnsRepo(storage).claimedByLine({ store: 'S1', receipt: '1001' }, '2026-11-27T10:00:00.000Z'),
+    ).toEqual(new Map([[1, 1000]]));
   });
 
   it('then takes another store’s sale under a receipt number already used, and refuses a line of an unknown sale', () => {
     databaseBefore();
     storage = openSqliteStorage(dir);
     const sales = new Sales(storage);
-    sales.insert({ receipt: '1001', store: 'S2', register: 'R9', channel: 'store', at: '2026-11-28T09:00:00.000Z', currency: 'EUR', tenders: [], lines: [{ line: 1, sku: 'Z', qty: 1000, unitPrice: 100 }], eventId: 'e2', createdAt: '2026-11-28T09:00:00.000Z' });
+    sales.insert({
+      receipt: '1001',
+      store: 'S2',
+      register: 'R9',
+      channel: 'store',
+      at: '2026-11-28T09:00:00.000Z',
+      currency: 'EUR',
+      tenders: [],
+      lines: [{ line: 1, sku: 'Z', qty: 1000, unitPrice: 100 }],
+      eventId: 'e2',
+      createdAt: '2026-11-28T09:00:00.000Z',
+    });
     expect(sales.storesOf('1001').map((s) => s.store)).toEqual(['S1', 'S2']);
-    expect(() => storage!.db.prepare(`INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES ('S3', '1001', 1, 'A', 1, 1)`).run()).toThrow(/FOREIGN KEY/);
+    expect(() =>
+      storage!.db
+        .prepare(
+          `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES ('S3', '1001', 1, 'A', 1, 1)`,
+        )
+        .run(),
+    ).toThrow(/FOREIGN KEY/);
   });
 });

@@ -31,7 +31,11 @@ export function introspectSqlite(db: Database.Database): Introspection {
   const shape = describeSqlite(db);
   const fks = new Map<string, ForeignKey[]>();
   for (const t of shape.keys()) {
-    const list = db.prepare(`SELECT id, seq, "table" AS ref, "from" AS col, "to" AS target FROM pragma_foreign_key_list(?) ORDER BY id, seq`).all(t) as { id: number; ref: string; col: string; target: string | null }[];
+    const list = db
+      .prepare(
+        `SELECT id, seq, "table" AS ref, "from" AS col, "to" AS target FROM pragma_foreign_key_list(?) ORDER BY id, seq`,
+      )
+      .all(t) as { id: number; ref: string; col: string; target: string | null }[];
     const byId = new Map<number, ForeignKey>();
     for (const r of list) {
       let fk = byId.get(r.id);
@@ -41,7 +45,11 @@ export function introspectSqlite(db: Database.Database): Introspection {
     }
     for (const fk of byId.values()) {
       // REFERENCES t without columns: t's primary key
-      if (fk.to.length === 0) fk.to = (db.prepare(`SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`).pluck().all(fk.table) as string[]);
+      if (fk.to.length === 0)
+        fk.to = db
+          .prepare(`SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`)
+          .pluck()
+          .all(fk.table) as string[];
     }
     fks.set(t, [...byId.values()]);
   }
@@ -58,7 +66,10 @@ export function introspectPostgres(query: (text: string) => Record<string, unkno
     WHERE c.contype = 'f' AND n.nspname = current_schema()
     ORDER BY cl.relname, c.conname`) as { tbl: string; ref: string; from_cols: string; to_cols: string }[];
   const fks = new Map<string, ForeignKey[]>([...shape.keys()].map((t) => [t, []]));
-  for (const r of rows) fks.get(r.tbl)?.push({ from: JSON.parse(r.from_cols) as string[], table: r.ref, to: JSON.parse(r.to_cols) as string[] });
+  for (const r of rows)
+    fks
+      .get(r.tbl)
+      ?.push({ from: JSON.parse(r.from_cols) as string[], table: r.ref, to: JSON.parse(r.to_cols) as string[] });
   return { shape, fks };
 }
 
@@ -90,7 +101,8 @@ export function representativeRows(intro: Introspection, perTable = 3): { table:
       for (const c of intro.shape.get(table)!.columns) {
         if (isInteger(c.type)) row[c.name] = i + 1;
         else if (isReal(c.type)) row[c.name] = i + 1.5;
-        else if (c.name === 'at' || c.name.endsWith('_at')) row[c.name] = `2026-0${(i % 9) + 1}-1${i % 10}T09:00:00.000Z`;
+        else if (c.name === 'at' || c.name.endsWith('_at'))
+          row[c.name] = `2026-0${(i % 9) + 1}-1${i % 10}T09:00:00.000Z`;
         else row[c.name] = `${c.name}-${i + 1}`;
       }
       for (const fk of intro.fks.get(table) ?? []) {
@@ -114,31 +126,56 @@ export function insertSqlite(db: Database.Database, tables: { table: string; row
     for (const { table, rows } of tables) {
       for (const r of rows) {
         const cols = Object.keys(r);
-        db.prepare(`INSERT INTO ${q(table)} (${cols.map(q).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...cols.map((c) => r[c]));
+        db.prepare(
+          `INSERT INTO ${q(table)} (${cols.map(q).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+        ).run(...cols.map((c) => r[c]));
       }
     }
   })();
 }
 
-export function insertPostgres(query: (text: string, values?: (string | null)[]) => unknown, tables: { table: string; rows: Row[] }[]): void {
+export function insertPostgres(
+  query: (text: string, values?: (string | null)[]) => unknown,
+  tables: { table: string; rows: Row[] }[],
+): void {
   for (const { table, rows } of tables) {
     for (const r of rows) {
       const cols = Object.keys(r);
-      query(`INSERT INTO ${q(table)} (${cols.map(q).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => (r[c] === null ? null : String(r[c]))));
+      query(
+        `INSERT INTO ${q(table)} (${cols.map(q).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+        cols.map((c) => (r[c] === null ? null : String(r[c]))),
+      );
     }
   }
 }
 
 /** Each table's rows as sorted JSON text of their values (all as strings), on the given columns. */
-export function snapshot(all: (table: string, cols: string[]) => unknown[][], shape: SchemaShape, columns?: Map<string, string[]>): Map<string, string[]> {
+export function snapshot(
+  all: (table: string, cols: string[]) => unknown[][],
+  shape: SchemaShape,
+  columns?: Map<string, string[]>,
+): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const [t, s] of shape) {
     const cols = columns?.get(t) ?? s.columns.map((c) => c.name);
-    out.set(t, all(t, cols).map((r) => JSON.stringify(r.map((v) => (v === null || v === undefined ? null : String(v))))).sort());
+    out.set(
+      t,
+      all(t, cols)
+        .map((r) => JSON.stringify(r.map((v) => (v === null || v === undefined ? null : String(v)))))
+        .sort(),
+    );
   }
   return out;
 }
 
-export const selectSqlite = (db: Database.Database) => (table: string, cols: string[]): unknown[][] => db.prepare(`SELECT ${cols.map(q).join(', ')} FROM ${q(table)}`).raw(true).all() as unknown[][];
-export const selectPostgres = (query: (text: string) => Record<string, unknown>[]) => (table: string, cols: string[]): unknown[][] =>
-  query(`SELECT ${cols.map(q).join(', ')} FROM ${q(table)}`).map((r) => cols.map((c) => r[c]));
+export const selectSqlite =
+  (db: Database.Database) =>
+  (table: string, cols: string[]): unknown[][] =>
+    db
+      .prepare(`SELECT ${cols.map(q).join(', ')} FROM ${q(table)}`)
+      .raw(true)
+      .all() as unknown[][];
+export const selectPostgres =
+  (query: (text: string) => Record<string, unknown>[]) =>
+  (table: string, cols: string[]): unknown[][] =>
+    query(`SELECT ${cols.map(q).join(', ')} FROM ${q(table)}`).map((r) => cols.map((c) => r[c]));

@@ -39,10 +39,27 @@ describe("the repositories' portable SQL, written for PostgreSQL", () => {
 
 describe('what the PostgreSQL storage works out once per statement (shapeOf)', () => {
   it('tells reads from writes, a WITH that writes included, whatever literals and comments say', () => {
-    for (const read of ['SELECT 1', '  select a FROM t', 'VALUES (1)', 'WITH x AS (SELECT 1) SELECT * FROM x', `SELECT 'DELETE' FROM t -- UPDATE`, 'SELECT "update" FROM t', 'SELECT updated_at FROM t']) {
+    for (const read of [
+      'SELECT 1',
+      '  select a FROM t',
+      'VALUES (1)',
+      'WITH x AS (SELECT 1) SELECT * FROM x',
+      `SELECT 'DELETE' FROM t -- UPDATE`,
+      'SELECT "update" FROM t',
+      'SELECT updated_at FROM t',
+    ]) {
       expect(shapeOf(read).readOnly, read).toBe(true);
     }
-    for (const write of ['INSERT INTO t VALUES (1)', 'UPDATE t SET a = 1', 'DELETE FROM t', 'WITH g AS (DELETE FROM t RETURNING *) SELECT * FROM g', 'WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x', 'SELECT 1; DELETE FROM t', '(SELECT 1) UNION (SELECT 2)', 'CREATE TABLE t (a INT)']) {
+    for (const write of [
+      'INSERT INTO t VALUES (1)',
+      'UPDATE t SET a = 1',
+      'DELETE FROM t',
+      'WITH g AS (DELETE FROM t RETURNING *) SELECT * FROM g',
+      'WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x',
+      'SELECT 1; DELETE FROM t',
+      '(SELECT 1) UNION (SELECT 2)',
+      'CREATE TABLE t (a INT)',
+    ]) {
       expect(shapeOf(write).readOnly, write).toBe(false);
     }
   });
@@ -52,8 +69,16 @@ describe('what the PostgreSQL storage works out once per statement (shapeOf)', (
     expect(shapeOf('SELECT a FROM t -- last\n').firstRow).toBe('SELECT a FROM t\nLIMIT 1');
     expect(shapeOf('SELECT a FROM t WHERE b = $1 ;  ').firstRow).toBe('SELECT a FROM t WHERE b = $1\nLIMIT 1');
     expect(shapeOf('SELECT a FROM t FOR UPDATE').firstRow).toBe('SELECT a FROM t FOR UPDATE\nLIMIT 1');
-    expect(shapeOf(`SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'`).firstRow).toBe(`SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'\nLIMIT 1`);
-    for (const kept of ['SELECT a FROM t LIMIT 5', 'SELECT a FROM t OFFSET 2', 'SELECT a FROM t FETCH FIRST 2 ROWS ONLY', 'INSERT INTO t VALUES (1) RETURNING a', 'TABLE t']) {
+    expect(shapeOf(`SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'`).firstRow).toBe(
+      `SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'\nLIMIT 1`,
+    );
+    for (const kept of [
+      'SELECT a FROM t LIMIT 5',
+      'SELECT a FROM t OFFSET 2',
+      'SELECT a FROM t FETCH FIRST 2 ROWS ONLY',
+      'INSERT INTO t VALUES (1) RETURNING a',
+      'TABLE t',
+    ]) {
       expect(shapeOf(kept).firstRow, kept).toBeUndefined();
     }
   });

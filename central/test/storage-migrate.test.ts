@@ -57,7 +57,9 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
   const tablesIn = (url: string): string[] => {
     const pg = pgConnect(url);
     try {
-      return pg.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`).map((r) => String(r.table_name));
+      return pg
+        .query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+        .map((r) => String(r.table_name));
     } finally {
       pg.close();
     }
@@ -89,7 +91,7 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('copies every table row for row, in batches; the copy verifies and serves with the data directory\'s hub.secret', async () => {
+  it("copies every table row for row, in batches; the copy verifies and serves with the data directory's hub.secret", async () => {
     const db = newDb();
     const r = await cli(['storage', 'migrate', '--data', dir, '--to', db.url, '--batch', '7', '--json']);
     expect(r.stderr).toBe('');
@@ -102,7 +104,8 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
       const shape = describeSqlite(src);
       // every table, with the rows it holds
       expect(out.tables.map((t) => t.table).sort()).toEqual([...shape.keys()].sort());
-      for (const t of out.tables) expect(t.rows, t.table).toBe((src.prepare(`SELECT COUNT(*) AS n FROM "${t.table}"`).get() as { n: number }).n);
+      for (const t of out.tables)
+        expect(t.rows, t.table).toBe((src.prepare(`SELECT COUNT(*) AS n FROM "${t.table}"`).get() as { n: number }).n);
       expect(out.rows).toBe(out.tables.reduce((a, t) => a + t.rows, 0));
       expect(out.tables.find((t) => t.table === 'sales')!.rows).toBe(23);
       expect(out.tables.find((t) => t.table === 'audit')!.rows).toBeGreaterThan(23);
@@ -118,7 +121,9 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
       for (const t of shape.keys()) expect(b.get(t), t).toEqual(a.get(t));
       const maxAudit = Number((src.prepare('SELECT MAX(id) AS m FROM audit').get() as { m: number }).m);
       expect(out.sequences).toContainEqual({ table: 'audit', column: 'id', next: maxAudit + 1 });
-      expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([{ version: String(out.schemaVersion.postgres) }]);
+      expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([
+        { version: String(out.schemaVersion.postgres) },
+      ]);
     } finally {
       src.close();
       pg.close();
@@ -135,9 +140,13 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
     try {
       expect(hub.credentials.checkApiKey('S1', apiKey).store).toBe('S1');
       expect(hub.credentials.pendingKey('S1')?.secret).toBe(pendingSecret);
-      const next = hub.storage.tx(() => hub.audit.append({ actor: 'test', action: 'test.after-move', outcome: 'ok', details: {} }));
+      const next = hub.storage.tx(() =>
+        hub.audit.append({ actor: 'test', action: 'test.after-move', outcome: 'ok', details: {} }),
+      );
       expect(next.id).toBe(out.sequences.find((s) => s.table === 'audit')!.next);
-      expect(hub.policies.set(undefined, { managerOverrideAbove: 60_000 }, 'admin:test')).toBe(out.sequences.find((s) => s.table === 'policies')!.next);
+      expect(hub.policies.set(undefined, { managerOverrideAbove: 60_000 }, 'admin:test')).toBe(
+        out.sequences.find((s) => s.table === 'policies')!.next,
+      );
     } finally {
       hub.close();
     }
@@ -205,7 +214,11 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
     const bad = copyOfDir('bad-row');
     // a value PostgreSQL refuses, in a table copied after the sales
     const raw = new Database(hubDbPath(bad));
-    raw.prepare(`INSERT INTO terminals (store, register, state, transport, connections, at, updated_at) VALUES ('S1', 'R9', 'connected', 'tcp', 'lots', 'x', 'x')`).run();
+    raw
+      .prepare(
+        `INSERT INTO terminals (store, register, state, transport, connections, at, updated_at) VALUES ('S1', 'R9', 'connected', 'tcp', 'lots', 'x', 'x')`,
+      )
+      .run();
     raw.close();
     const db = newDb();
     const r = await cli(['storage', 'migrate', '--data', bad, '--to', db.url, '--batch', '5']);
@@ -223,7 +236,9 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
     const db = newDb();
     const s = openSqliteStorage(odd);
     try {
-      expect(() => copySqliteToPostgres(s, db.url)).toThrow(/differ, so nothing was copied: table extra only in SQLite/);
+      expect(() => copySqliteToPostgres(s, db.url)).toThrow(
+        /differ, so nothing was copied: table extra only in SQLite/,
+      );
     } finally {
       s.close();
     }

@@ -6,7 +6,8 @@ import { initHub } from '../src/hub.js';
 import { openHub } from '../src/hub-services.js';
 import { silent } from './helpers.js';
 
-const modes = (dir: string): Record<string, string> => Object.fromEntries(readdirSync(dir).map((f) => [f, (statSync(join(dir, f)).mode & 0o777).toString(8)]));
+const modes = (dir: string): Record<string, string> =>
+  Object.fromEntries(readdirSync(dir).map((f) => [f, (statSync(join(dir, f)).mode & 0o777).toString(8)]));
 
 let root: string;
 let umask: number;
@@ -29,7 +30,13 @@ describe.runIf(process.platform !== 'win32')("the hub's files", () => {
     hub.storage.tx(() => hub.stores.create('S1', 'S1'));
     hub.auditTrail.checkpoints.create('test'); // makes the signing key
     const m = modes(dir);
-    expect(Object.keys(m).sort()).toEqual(['audit-signing-key.pem', 'hub.secret', 'hub.sqlite', 'hub.sqlite-shm', 'hub.sqlite-wal']);
+    expect(Object.keys(m).sort()).toEqual([
+      'audit-signing-key.pem',
+      'hub.secret',
+      'hub.sqlite',
+      'hub.sqlite-shm',
+      'hub.sqlite-wal',
+    ]);
     for (const [f, mode] of Object.entries(m)) expect(mode, f).toBe('600');
     hub.close();
   });
@@ -38,7 +45,9 @@ describe.runIf(process.platform !== 'win32')("the hub's files", () => {
     const dir = join(root, 'open');
     mkdirSync(dir);
     chmodSync(dir, 0o777);
-    expect(() => initHub(dir, silent)).toThrow(expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining('writable by group or others') }));
+    expect(() => initHub(dir, silent)).toThrow(
+      expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining('writable by group or others') }),
+    );
     expect(readdirSync(dir)).toEqual([]);
   });
 });

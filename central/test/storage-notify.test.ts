@@ -81,15 +81,20 @@ describe(`the storage's notifier (${pg ? 'PostgreSQL' : 'SQLite'})`, () => {
     expect(() => s.notifier.listen('Bad-Name', () => {})).toThrow(/notify channel "Bad-Name"/);
   });
 
-  it.runIf(pg)('on PostgreSQL: another storage on the database hears it; a payload too big for NOTIFY is refused and fails the transaction', async () => {
-    const a = open();
-    const b = open();
-    const heardByB = await hear(b, 'tb_test');
-    a.tx(() => a.notifier.notify('tb_test', 'from a'));
-    await waitFor('B hears A', () => heardByB.length === 1);
-    expect(heardByB).toEqual(['from a']);
-    expect(() => a.tx(() => a.notifier.notify('tb_test', 'x'.repeat(MAX_NOTIFY_PAYLOAD_BYTES + 1)))).toThrow(/over the 7900 a NOTIFY carries/);
-  });
+  it.runIf(pg)(
+    'on PostgreSQL: another storage on the database hears it; a payload too big for NOTIFY is refused and fails the transaction',
+    async () => {
+      const a = open();
+      const b = open();
+      const heardByB = await hear(b, 'tb_test');
+      a.tx(() => a.notifier.notify('tb_test', 'from a'));
+      await waitFor('B hears A', () => heardByB.length === 1);
+      expect(heardByB).toEqual(['from a']);
+      expect(() => a.tx(() => a.notifier.notify('tb_test', 'x'.repeat(MAX_NOTIFY_PAYLOAD_BYTES + 1)))).toThrow(
+        /over the 7900 a NOTIFY carries/,
+      );
+    },
+  );
 
   it('a listener closed hears nothing more', async () => {
     const s = open();

@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { HUB_MIGRATIONS } from '../src/storage/schema.js';
 import { openPostgresStorage } from '../src/storage/postgres.js';
-import { describePostgres, describeSqlite, pgTypeFor, schemaDifferences, type SchemaShape } from '../src/storage/copy.js';
+import {
+  describePostgres,
+  describeSqlite,
+  pgTypeFor,
+  schemaDifferences,
+  type SchemaShape,
+} from '../src/storage/copy.js';
 import { pgConnect } from './schema-rows.js';
 
 /**
@@ -20,8 +26,30 @@ function sqliteAtCurrent(): Database.Database {
 }
 
 describe('schemaDifferences', () => {
-  const base = (): SchemaShape => new Map([['meta', { columns: [{ name: 'key', type: 'TEXT' }, { name: 'value', type: 'TEXT' }] }]]);
-  const pg = (): SchemaShape => new Map([['meta', { columns: [{ name: 'key', type: 'text' }, { name: 'value', type: 'text' }] }]]);
+  const base = (): SchemaShape =>
+    new Map([
+      [
+        'meta',
+        {
+          columns: [
+            { name: 'key', type: 'TEXT' },
+            { name: 'value', type: 'TEXT' },
+          ],
+        },
+      ],
+    ]);
+  const pg = (): SchemaShape =>
+    new Map([
+      [
+        'meta',
+        {
+          columns: [
+            { name: 'key', type: 'text' },
+            { name: 'value', type: 'text' },
+          ],
+        },
+      ],
+    ]);
   it('is empty for matching shapes, and names a table, a column or a type on one side only', () => {
     expect(schemaDifferences(base(), pg())).toEqual([]);
     const s = base();
@@ -41,10 +69,18 @@ describe('schemaDifferences', () => {
   it('catches a migration applied to SQLite only', () => {
     const db = sqliteAtCurrent();
     // what PostgreSQL would hold with the same migrations: the same shape, types mapped
-    const asPg: SchemaShape = new Map([...describeSqlite(db)].map(([t, s]) => [t, { columns: s.columns.map((c) => ({ name: c.name, type: pgTypeFor(c.type)! })) }]));
+    const asPg: SchemaShape = new Map(
+      [...describeSqlite(db)].map(([t, s]) => [
+        t,
+        { columns: s.columns.map((c) => ({ name: c.name, type: pgTypeFor(c.type)! })) },
+      ]),
+    );
     expect(schemaDifferences(describeSqlite(db), asPg)).toEqual([]);
     db.exec('ALTER TABLE meta ADD COLUMN note TEXT; CREATE TABLE newer (id INTEGER PRIMARY KEY)');
-    expect(schemaDifferences(describeSqlite(db), asPg)).toEqual(['column meta.note only in SQLite', 'table newer only in SQLite']);
+    expect(schemaDifferences(describeSqlite(db), asPg)).toEqual([
+      'column meta.note only in SQLite',
+      'table newer only in SQLite',
+    ]);
     db.close();
   });
 });
@@ -76,7 +112,10 @@ describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after ev
   });
 
   it('have the same indexes (by name, beside those of primary keys and unique constraints)', () => {
-    const s = sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).pluck().all();
+    const s = sqlite
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+      .pluck()
+      .all();
     const p = pg
       .query(
         `SELECT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace

@@ -55,7 +55,9 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
     expect([first.value, ...rest].map((r) => (r as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(openCursors()).toEqual([]);
     // an exact multiple of the batch, and none
-    expect([...s.db.prepare('SELECT n FROM nums WHERE n <= ? ORDER BY n').iterate(BATCH * 2)]).toEqual([1, 2, 3, 4, 5, 6].map((n) => ({ n })));
+    expect([...s.db.prepare('SELECT n FROM nums WHERE n <= ? ORDER BY n').iterate(BATCH * 2)]).toEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => ({ n })),
+    );
     expect([...stmt.iterate(11)]).toEqual([]);
     expect(openCursors()).toEqual([]);
   });
@@ -73,7 +75,8 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
       const a = s.db.prepare('SELECT n FROM nums ORDER BY n').iterate();
       const b = s.db.prepare('SELECT n FROM nums ORDER BY n DESC').iterate();
       const pairs: [unknown, unknown][] = [];
-      for (let x = a.next(), y = b.next(); !x.done && !y.done; x = a.next(), y = b.next()) pairs.push([(x.value as { n: number }).n, (y.value as { n: number }).n]);
+      for (let x = a.next(), y = b.next(); !x.done && !y.done; x = a.next(), y = b.next())
+        pairs.push([(x.value as { n: number }).n, (y.value as { n: number }).n]);
       expect(pairs).toEqual(Array.from({ length: 11 }, (_, i) => [i + 1, 11 - i]));
       s.db.prepare('DELETE FROM nums WHERE n = ?').run(11);
     });
@@ -81,28 +84,38 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
   });
 
   it('iterate over a write (RETURNING) or a locking read still answers every row', () => {
-    const rows = [...s.db.prepare('UPDATE nums SET label = label WHERE n <= ? RETURNING n').iterate(4)].map((r) => (r as { n: number }).n).sort();
+    const rows = [...s.db.prepare('UPDATE nums SET label = label WHERE n <= ? RETURNING n').iterate(4)]
+      .map((r) => (r as { n: number }).n)
+      .sort();
     expect(rows).toEqual([1, 2, 3, 4]);
-    s.tx(() => expect([...s.db.prepare('SELECT n FROM nums WHERE n <= 4 ORDER BY n FOR UPDATE').iterate()]).toHaveLength(4));
+    s.tx(() =>
+      expect([...s.db.prepare('SELECT n FROM nums WHERE n <= 4 ORDER BY n FOR UPDATE').iterate()]).toHaveLength(4),
+    );
   });
 
   it('get fetches the first row only', () => {
     expect(s.db.prepare('SELECT n, label FROM nums ORDER BY n DESC').get()).toEqual({ n: 10, label: 'n10' });
     // only the first row is computed: the second would divide by zero
     expect(s.db.prepare('SELECT 1 / (g - 2) AS x FROM generate_series(1, 3) g').get()).toEqual({ x: -1 });
-    expect(() => s.db.prepare('SELECT 1 / (g - 2) AS x FROM generate_series(1, 3) g').all()).toThrow(/division by zero/);
+    expect(() => s.db.prepare('SELECT 1 / (g - 2) AS x FROM generate_series(1, 3) g').all()).toThrow(
+      /division by zero/,
+    );
     // a statement with its own LIMIT/OFFSET, one ending in a comment or a semicolon, a locking read
     expect(s.db.prepare('SELECT n FROM nums ORDER BY n LIMIT 5 OFFSET 2').get()).toEqual({ n: 3 });
     expect(s.db.prepare('SELECT n FROM nums ORDER BY n -- the smallest\n').get()).toEqual({ n: 1 });
     expect(s.db.prepare('SELECT n FROM nums WHERE n > ? ORDER BY n;').get(7)).toEqual({ n: 8 });
-    expect(s.db.prepare('WITH big AS (SELECT n FROM nums WHERE n > 5) SELECT n FROM big ORDER BY n').get()).toEqual({ n: 6 });
+    expect(s.db.prepare('WITH big AS (SELECT n FROM nums WHERE n > 5) SELECT n FROM big ORDER BY n').get()).toEqual({
+      n: 6,
+    });
     s.tx(() => expect(s.db.prepare('SELECT n FROM nums ORDER BY n FOR UPDATE').get()).toEqual({ n: 1 }));
     expect(s.db.prepare('SELECT n FROM nums WHERE n > 100').get()).toBeUndefined();
   });
 
   it('get on an INSERT … RETURNING writes every row and answers the first', () => {
     const before = s.commits().full;
-    const r = s.db.prepare('INSERT INTO nums (n, label) SELECT g, ? FROM generate_series(20, 22) g RETURNING n').get('many');
+    const r = s.db
+      .prepare('INSERT INTO nums (n, label) SELECT g, ? FROM generate_series(20, 22) g RETURNING n')
+      .get('many');
     expect(r).toEqual({ n: 20 });
     expect(s.db.prepare(`SELECT COUNT(*) AS c FROM nums WHERE label = 'many'`).get()).toEqual({ c: 3 });
     expect(s.commits().full).toBe(before + 1);
@@ -111,7 +124,11 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
 
   it('a WITH that writes takes the write lock in a transaction of its own, and counts as a commit', () => {
     const before = s.commits().full;
-    const r = s.db.prepare(`WITH gone AS (DELETE FROM nums WHERE n = 10 RETURNING n, label) INSERT INTO nums (n, label) SELECT n + 100, label FROM gone`).run();
+    const r = s.db
+      .prepare(
+        `WITH gone AS (DELETE FROM nums WHERE n = 10 RETURNING n, label) INSERT INTO nums (n, label) SELECT n + 100, label FROM gone`,
+      )
+      .run();
     expect(r.changes).toBe(1);
     expect(s.commits().full).toBe(before + 1);
     // and a WITH that only reads writes nothing, inside a transaction too
@@ -126,13 +143,24 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
       expect(s.db.prepare(sql).get(i)).toEqual({ label: `n${i}` });
       expect(s.db.prepare(sql).all(i)).toEqual([{ label: `n${i}` }]);
     }
-    const prepared = (): { statement: string }[] => s.db.prepare(`SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'SELECT label FROM nums WHERE n = $1%' ORDER BY statement`).all() as { statement: string }[];
+    const prepared = (): { statement: string }[] =>
+      s.db
+        .prepare(
+          `SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'SELECT label FROM nums WHERE n = $1%' ORDER BY statement`,
+        )
+        .all() as { statement: string }[];
     // the statement, and its first-row form for get
-    expect(prepared().map((r) => r.statement)).toEqual(['SELECT label FROM nums WHERE n = $1', 'SELECT label FROM nums WHERE n = $1\nLIMIT 1']);
+    expect(prepared().map((r) => r.statement)).toEqual([
+      'SELECT label FROM nums WHERE n = $1',
+      'SELECT label FROM nums WHERE n = $1\nLIMIT 1',
+    ]);
 
     // the connection is cut: the first statement says so, the next reconnects and prepares again
     const stmt = s.db.prepare(sql);
-    admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tillbridge-hub'`, [tdb.name]);
+    admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tillbridge-hub'`,
+      [tdb.name],
+    );
     expect(() => stmt.get(1)).toThrow(expect.objectContaining({ code: 'TB_STORAGE_BUSY' }));
     expect(stmt.get(2)).toEqual({ label: 'n2' });
     expect(prepared().map((r) => r.statement)).toEqual(['SELECT label FROM nums WHERE n = $1\nLIMIT 1']);
@@ -170,6 +198,8 @@ describe.skipIf(noPg !== undefined)('is there a hub on this database? (PostgreSQ
   });
 
   it('says when the server cannot be reached, rather than that there is no hub', () => {
-    expect(() => storageExists('/nowhere', 'postgres://postgres@127.0.0.1:1/none?connect_timeout=5')).toThrow(expect.objectContaining({ code: 'TB_STORAGE_BUSY', message: expect.stringContaining('cannot be reached') }));
+    expect(() => storageExists('/nowhere', 'postgres://postgres@127.0.0.1:1/none?connect_timeout=5')).toThrow(
+      expect.objectContaining({ code: 'TB_STORAGE_BUSY', message: expect.stringContaining('cannot be reached') }),
+    );
   });
 });

@@ -6,7 +6,17 @@ import { PG_MIGRATIONS } from '../src/storage/postgres-schema.js';
 import { hubDbPath, openSqliteStorage } from '../src/storage/index.js';
 import { openPostgresStorage } from '../src/storage/postgres.js';
 import { describePostgres, describeSqlite, type SchemaShape } from '../src/storage/copy.js';
-import { insertPostgres, insertSqlite, introspectPostgres, introspectSqlite, pgConnect, representativeRows, selectPostgres, selectSqlite, snapshot } from './schema-rows.js';
+import {
+  insertPostgres,
+  insertSqlite,
+  introspectPostgres,
+  introspectSqlite,
+  pgConnect,
+  representativeRows,
+  selectPostgres,
+  selectSqlite,
+  snapshot,
+} from './schema-rows.js';
 import { tempDirForEachTest } from '../../test/support/temp-dir.js';
 
 /**
@@ -21,7 +31,13 @@ import { tempDirForEachTest } from '../../test/support/temp-dir.js';
 const REWRITTEN: Record<string, string> = {};
 
 /** Compares the rows held at version v with those after migrating (the old tables, on the old columns). */
-function expectIntact(before: Map<string, string[]>, beforeShape: SchemaShape, afterShape: SchemaShape, after: (cols: Map<string, string[]>) => Map<string, string[]>, v: number): void {
+function expectIntact(
+  before: Map<string, string[]>,
+  beforeShape: SchemaShape,
+  afterShape: SchemaShape,
+  after: (cols: Map<string, string[]>) => Map<string, string[]>,
+  v: number,
+): void {
   const cols = new Map<string, string[]>();
   for (const [t, s] of beforeShape) {
     if (REWRITTEN[t] || !afterShape.has(t)) continue;
@@ -54,7 +70,11 @@ describe('SQLite: a hub database from every shipped schema version is brought to
     insertSqlite(db, rows);
     expect(db.pragma('foreign_key_check')).toEqual([]);
     const before = snapshot(selectSqlite(db), intro.shape);
-    if (v > 0) expect([...before.values()].every((r) => r.length === 3), `rows inserted at version ${v}`).toBe(true);
+    if (v > 0)
+      expect(
+        [...before.values()].every((r) => r.length === 3),
+        `rows inserted at version ${v}`,
+      ).toBe(true);
     db.close();
 
     const s = openSqliteStorage(dir);
@@ -63,7 +83,13 @@ describe('SQLite: a hub database from every shipped schema version is brought to
       expect(s.raw.pragma('foreign_key_check')).toEqual([]);
       expect(s.raw.pragma('integrity_check', { simple: true })).toBe('ok');
       const afterShape = describeSqlite(s.raw);
-      expectIntact(before, intro.shape, afterShape, (cols) => snapshot(selectSqlite(s.raw), new Map([...afterShape].filter(([t]) => cols.has(t))), cols), v);
+      expectIntact(
+        before,
+        intro.shape,
+        afterShape,
+        (cols) => snapshot(selectSqlite(s.raw), new Map([...afterShape].filter(([t]) => cols.has(t))), cols),
+        v,
+      );
     } finally {
       s.close();
     }
@@ -74,7 +100,14 @@ describe('SQLite: a hub database from every shipped schema version is brought to
     for (const m of HUB_MIGRATIONS) db.exec(m);
     db.pragma(`user_version = ${HUB_MIGRATIONS.length + 1}`);
     db.close();
-    expect(() => openSqliteStorage(dir)).toThrow(expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining(`is at schema version ${HUB_MIGRATIONS.length + 1}, newer than this hub (${HUB_MIGRATIONS.length})`) }));
+    expect(() => openSqliteStorage(dir)).toThrow(
+      expect.objectContaining({
+        code: 'TB_CONFIG',
+        message: expect.stringContaining(
+          `is at schema version ${HUB_MIGRATIONS.length + 1}, newer than this hub (${HUB_MIGRATIONS.length})`,
+        ),
+      }),
+    );
     const again = new Database(hubDbPath(dir));
     expect(again.pragma('user_version', { simple: true })).toBe(HUB_MIGRATIONS.length + 1);
     again.close();
@@ -84,69 +117,96 @@ describe('SQLite: a hub database from every shipped schema version is brought to
 const noPg = pgUnavailable();
 if (noPg) console.warn(`PostgreSQL schema-version tests skipped: ${noPg}`);
 
-describe.skipIf(noPg !== undefined)('PostgreSQL: a hub database from every shipped schema version is brought to the current one', () => {
-  let tdb: TestDatabase | undefined;
-  afterEach(() => {
-    tdb?.drop();
-    tdb = undefined;
-  });
+describe.skipIf(noPg !== undefined)(
+  'PostgreSQL: a hub database from every shipped schema version is brought to the current one',
+  () => {
+    let tdb: TestDatabase | undefined;
+    afterEach(() => {
+      tdb?.drop();
+      tdb = undefined;
+    });
 
-  it.each(Array.from({ length: PG_MIGRATIONS.length }, (_, v) => v))('from version %i, with its rows intact', (v) => {
-    const t = (tdb = createTestDatabase('tb_versions'));
-    const pg = pgConnect(t.url);
-    let before: Map<string, string[]>;
-    let beforeShape: SchemaShape;
-    try {
-      if (v > 0) {
-        // as the code at version v left it (postgres.ts migrate())
+    it.each(Array.from({ length: PG_MIGRATIONS.length }, (_, v) => v))('from version %i, with its rows intact', (v) => {
+      const t = (tdb = createTestDatabase('tb_versions'));
+      const pg = pgConnect(t.url);
+      let before: Map<string, string[]>;
+      let beforeShape: SchemaShape;
+      try {
+        if (v > 0) {
+          // as the code at version v left it (postgres.ts migrate())
+          pg.query('BEGIN');
+          pg.query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');
+          for (let i = 0; i < v; i++) pg.query(PG_MIGRATIONS[i]!);
+          pg.query(`INSERT INTO tillbridge_schema (version) VALUES (${v})`);
+          pg.query('COMMIT');
+        }
+        const intro = introspectPostgres(pg.query);
+        beforeShape = intro.shape;
         pg.query('BEGIN');
-        pg.query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');
-        for (let i = 0; i < v; i++) pg.query(PG_MIGRATIONS[i]!);
-        pg.query(`INSERT INTO tillbridge_schema (version) VALUES (${v})`);
+        insertPostgres(pg.query, representativeRows(intro));
         pg.query('COMMIT');
+        before = snapshot(selectPostgres(pg.query), intro.shape);
+        if (v > 0)
+          expect(
+            [...before.values()].every((r) => r.length === 3),
+            `rows inserted at version ${v}`,
+          ).toBe(true);
+      } finally {
+        pg.close();
       }
-      const intro = introspectPostgres(pg.query);
-      beforeShape = intro.shape;
-      pg.query('BEGIN');
-      insertPostgres(pg.query, representativeRows(intro));
-      pg.query('COMMIT');
-      before = snapshot(selectPostgres(pg.query), intro.shape);
-      if (v > 0) expect([...before.values()].every((r) => r.length === 3), `rows inserted at version ${v}`).toBe(true);
-    } finally {
-      pg.close();
-    }
-    if (v === 0) expect(() => openPostgresStorage(t.url)).toThrow(/no hub in the database/);
-    const s = openPostgresStorage(t.url, { create: v === 0 });
-    try {
-      expect(s.schemaVersion()).toBe(PG_MIGRATIONS.length);
-    } finally {
-      s.close();
-    }
-    const after = pgConnect(t.url);
-    try {
-      const afterShape = describePostgres(after.query);
-      expectIntact(before, beforeShape, afterShape, (cols) => snapshot(selectPostgres(after.query), new Map([...afterShape].filter(([t]) => cols.has(t))), cols), v);
-    } finally {
-      after.close();
-    }
-  });
+      if (v === 0) expect(() => openPostgresStorage(t.url)).toThrow(/no hub in the database/);
+      const s = openPostgresStorage(t.url, { create: v === 0 });
+      try {
+        expect(s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      } finally {
+        s.close();
+      }
+      const after = pgConnect(t.url);
+      try {
+        const afterShape = describePostgres(after.query);
+        expectIntact(
+          before,
+          beforeShape,
+          afterShape,
+          (cols) => snapshot(selectPostgres(after.query), new Map([...afterShape].filter(([t]) => cols.has(t))), cols),
+          v,
+        );
+      } finally {
+        after.close();
+      }
+    });
 
-  it('refuses a database newer than the code, naming both versions, and leaves it as it was', () => {
-    tdb = createTestDatabase('tb_versions');
-    openPostgresStorage(tdb.url, { create: true }).close();
-    const pg = pgConnect(tdb.url);
-    try {
-      pg.query(`UPDATE tillbridge_schema SET version = ${PG_MIGRATIONS.length + 1}`);
-      expect(() => openPostgresStorage(tdb!.url)).toThrow(expect.objectContaining({ code: 'TB_CONFIG', message: expect.stringContaining(`is at schema version ${PG_MIGRATIONS.length + 1}, newer than this hub (${PG_MIGRATIONS.length})`) }));
-      expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([{ version: String(PG_MIGRATIONS.length + 1) }]);
-      // and the refused storage left no connection open (a hub polling a newer database would exhaust the server)
-      for (let i = 0; i < 3; i++) expect(() => openPostgresStorage(tdb!.url)).toThrow(/newer than this hub/);
-      const hubConnections = (): string => (pg.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tillbridge-hub'`) as { n: string }[])[0]!.n;
-      // a closed connection's server process goes away a moment later: wait for it (at most ~10 s)
-      for (let i = 0; i < 200 && hubConnections() !== '0'; i++) pg.query('SELECT pg_sleep(0.05)');
-      expect(hubConnections()).toBe('0');
-    } finally {
-      pg.close();
-    }
-  });
-});
+    it('refuses a database newer than the code, naming both versions, and leaves it as it was', () => {
+      tdb = createTestDatabase('tb_versions');
+      openPostgresStorage(tdb.url, { create: true }).close();
+      const pg = pgConnect(tdb.url);
+      try {
+        pg.query(`UPDATE tillbridge_schema SET version = ${PG_MIGRATIONS.length + 1}`);
+        expect(() => openPostgresStorage(tdb!.url)).toThrow(
+          expect.objectContaining({
+            code: 'TB_CONFIG',
+            message: expect.stringContaining(
+              `is at schema version ${PG_MIGRATIONS.length + 1}, newer than this hub (${PG_MIGRATIONS.length})`,
+            ),
+          }),
+        );
+        expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([
+          { version: String(PG_MIGRATIONS.length + 1) },
+        ]);
+        // and the refused storage left no connection open (a hub polling a newer database would exhaust the server)
+        for (let i = 0; i < 3; i++) expect(() => openPostgresStorage(tdb!.url)).toThrow(/newer than this hub/);
+        const hubConnections = (): string =>
+          (
+            pg.query(
+              `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tillbridge-hub'`,
+            ) as { n: string }[]
+          )[0]!.n;
+        // a closed connection's server process goes away a moment later: wait for it (at most ~10 s)
+        for (let i = 0; i < 200 && hubConnections() !== '0'; i++) pg.query('SELECT pg_sleep(0.05)');
+        expect(hubConnections()).toBe('0');
+      } finally {
+        pg.close();
+      }
+    });
+  },
+);

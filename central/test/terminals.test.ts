@@ -5,7 +5,13 @@ import { testHub, column, scalar } from './helpers.js';
 let t: ReturnType<typeof testHub>;
 afterEach(() => t?.cleanup());
 
-const status = (state: TerminalStatus['state'], at: string, connections = 0): TerminalStatus => ({ register: 'R1', state, transport: 'tcp://127.0.0.1:9100', connections, at });
+const status = (state: TerminalStatus['state'], at: string, connections = 0): TerminalStatus => ({
+  register: 'R1',
+  state,
+  transport: 'tcp://127.0.0.1:9100',
+  connections,
+  at,
+});
 const messages = (): number => scalar(t.hub.storage.db, `SELECT COUNT(*) FROM webhook_messages`) as number;
 
 describe('terminal status at the hub', () => {

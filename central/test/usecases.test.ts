@@ -33,7 +33,14 @@ describe('a use case that fails mid-way', () => {
   });
 
   it('store create: leaves no store and no API key behind', () => {
-    const failing = new StoreUseCases({ uow: t.hub.storage, stores: t.hub.stores, credentials: t.hub.credentials, keys: t.hub.keys, audit: failingAudit, agentVersions: t.hub.agentVersions });
+    const failing = new StoreUseCases({
+      uow: t.hub.storage,
+      stores: t.hub.stores,
+      credentials: t.hub.credentials,
+      keys: t.hub.keys,
+      audit: failingAudit,
+      agentVersions: t.hub.agentVersions,
+    });
     expect(() => failing.create('admin:a1', 'S2', 'Two')).toThrow('audit: disk full');
     expect(t.hub.stores.get('S2')).toBeUndefined();
     expect(t.hub.queries.credentials.listKeys('S2')).toEqual([]);
@@ -45,7 +52,13 @@ describe('a use case that fails mid-way', () => {
   });
 
   it('manager set: leaves no manager who could override', () => {
-    const failing = new SettingsUseCases({ uow: t.hub.storage, policies: t.hub.policies, syncConfig: t.hub.syncConfig, managers: t.hub.managers, audit: failingAudit });
+    const failing = new SettingsUseCases({
+      uow: t.hub.storage,
+      policies: t.hub.policies,
+      syncConfig: t.hub.syncConfig,
+      managers: t.hub.managers,
+      audit: failingAudit,
+    });
     expect(() => failing.setManager('admin:a1', 'm1', 'Mia', '4711-code')).toThrow('audit: disk full');
     expect(t.hub.managers.list()).toEqual([]);
     expect(t.hub.managers.check('m1', '4711-code')).toBe(false);
@@ -82,10 +95,21 @@ describe('each change is one unit of work with its audit entry', () => {
       ['token.create', () => uc.tokens.create('admin:a1', 'operator', 'night'), 'admin-token:'],
       ['manager.set', () => uc.settings.setManager('admin:a1', 'm2', 'Max', 'code-1234'), 'manager:m2'],
       ['manager.remove', () => expect(uc.settings.removeManager('admin:a1', 'm2')).toBe(true), 'manager:m2'],
-      ['policy.set', () => expect(uc.settings.setPolicy('admin:a1', 'S1', { returnWindowDays: 14 }, {}).policy.returnWindowDays).toBe(14), 'policies:store:S1'],
+      [
+        'policy.set',
+        () =>
+          expect(uc.settings.setPolicy('admin:a1', 'S1', { returnWindowDays: 14 }, {}).policy.returnWindowDays).toBe(
+            14,
+          ),
+        'policies:store:S1',
+      ],
       ['key.rotate', () => expect(uc.stores.rotateKey('admin:a1', 'S1', 1000).apiKey).toBeDefined(), 'api-key:'],
       ['key.schedule', () => uc.stores.scheduleKeys('admin:a1', 'S1', 86_400_000, 1000), 'api-keys:S1'],
-      ['webhook.add', () => uc.webhooks.add('admin:a1', { url: 'https://example.test/hook', events: ['return.exception'] }), 'webhook:'],
+      [
+        'webhook.add',
+        () => uc.webhooks.add('admin:a1', { url: 'https://example.test/hook', events: ['return.exception'] }),
+        'webhook:',
+      ],
       ['audit.checkpoint', () => uc.audit.checkpoint('admin:a1'), 'audit'],
     ];
     for (const [action, run, resource] of cases) {
@@ -117,7 +141,11 @@ describe("an agent's connection (AgentUseCases)", () => {
     agents.disconnected('S1');
     expect(agents.connect('S1', 'ag-1', 'inc-1', 3)).toEqual({ kind: 'behind', applied: 7 });
     expect(t.hub.presence.get('S1').connected).toBe(false);
-    expect(t.hub.audit.tail(5).some((e) => (e.resource ?? '').includes('ag-1') || JSON.stringify(e.details).includes('ag-1'))).toBe(true);
+    expect(
+      t.hub.audit
+        .tail(5)
+        .some((e) => (e.resource ?? '').includes('ag-1') || JSON.stringify(e.details).includes('ag-1')),
+    ).toBe(true);
   });
 
   it('a key waiting for the store is handed out once, and its confirmation audited with it', () => {

@@ -43,7 +43,14 @@ beforeAll(async () => {
   t = testHub();
   t.clock.t = Date.now(); // standardwebhooks checks webhook-timestamp against the real time
   t.hub.stores.create('S1', 'Main Street');
-  const webhooks = new Webhooks({ storage: t.hub.storage, audit: t.hub.audit, clock: t.clock, log: silent, sealKey: loadSecrets(t.dir).sealKey, random: () => 0.5 });
+  const webhooks = new Webhooks({
+    storage: t.hub.storage,
+    audit: t.hub.audit,
+    clock: t.clock,
+    log: silent,
+    sealKey: loadSecrets(t.dir).sealKey,
+    random: () => 0.5,
+  });
   // its own instance, with a fixed jitter: retry times are exact
   hub = Object.assign(t.hub, { webhooks });
   admin = t.hub.credentials.createAdminToken('admin', 'ops lead').secret;
@@ -72,7 +79,8 @@ afterAll(async () => {
 });
 
 /** Runs `tillbridge-hub webhooks …` as the CLI does; returns what it printed and its exit code. */
-const cli = (token: string, ...args: string[]) => runCli((ctx) => webhookCommands(ctx), apiUrl, token, ['webhooks', ...args]);
+const cli = (token: string, ...args: string[]) =>
+  runCli((ctx) => webhookCommands(ctx), apiUrl, token, ['webhooks', ...args]);
 
 const json = async <T>(token: string, ...args: string[]): Promise<T> => {
   const r = await cli(token, ...args, '--json');
@@ -90,7 +98,15 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
 
   it('add prints the secret once; list never shows it', async () => {
     tokenId = t.hub.credentials.checkAdminToken(admin).id;
-    const r = await json<{ id: string; secret: string; url: string; events: string[]; store: string }>(admin, 'add', rxUrl, '--events', 'return.completed,return.exception', '--store', 'S1');
+    const r = await json<{ id: string; secret: string; url: string; events: string[]; store: string }>(
+      admin,
+      'add',
+      rxUrl,
+      '--events',
+      'return.completed,return.exception',
+      '--store',
+      'S1',
+    );
     expect(r).toMatchObject({ url: rxUrl, events: ['return.completed', 'return.exception'], store: 'S1' });
     expect(r.id).toMatch(/^wh_[0-9a-z]{10}$/);
     expect(r.secret).toMatch(/^whsec_/);
@@ -101,15 +117,34 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     expect(list.stdout).not.toContain(secret.slice(6));
     const views = JSON.parse(list.stdout) as EndpointView[];
     expect(views).toHaveLength(1);
-    expect(views[0]).toMatchObject({ id, url: rxUrl, store: 'S1', state: 'enabled', disabledReason: null, lastSuccessAt: null, lastFailureAt: null, openDeliveries: 0 });
+    expect(views[0]).toMatchObject({
+      id,
+      url: rxUrl,
+      store: 'S1',
+      state: 'enabled',
+      disabledReason: null,
+      lastSuccessAt: null,
+      lastFailureAt: null,
+      openDeliveries: 0,
+    });
     const human = await cli(operator, 'list');
-    expect(human.stdout).toMatch(new RegExp(`^${id}\\s+${rxUrl.replace(/[.]/g, '\\.')}\\s+return.completed,return.exception\\s+S1\\s+enabled\\s+never\\s+never\\s+0$`, 'm'));
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `^${id}\\s+${rxUrl.replace(/[.]/g, '\\.')}\\s+return.completed,return.exception\\s+S1\\s+enabled\\s+never\\s+never\\s+0$`,
+        'm',
+      ),
+    );
   });
 
   it('refuses bad input, unknown stores and read-only tokens, with the documented exit codes', async () => {
     const cases: [string, string[], number, RegExp][] = [
       [admin, ['add', 'ftp://erp.example/x', '--events', 'return.completed'], 2, /expected http:\/\/ or https:\/\//],
-      [admin, ['add', 'https://user:pw@erp.example/x', '--events', 'return.completed'], 2, /credentials in the URL are refused/],
+      [
+        admin,
+        ['add', 'https://user:pw@erp.example/x', '--events', 'return.completed'],
+        2,
+        /credentials in the URL are refused/,
+      ],
       [admin, ['add', rxUrl, '--events', 'return.completed,return.teleported'], 2, /unknown "return.teleported"/],
       [admin, ['add', rxUrl, '--events', 'return.completed', '--store', 'S999'], 3, /store S999 not found/],
       [operator, ['add', rxUrl, '--events', 'return.completed'], 4, /may only read/],
@@ -131,27 +166,60 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     expect(await hub.webhooks.runDue()).toBe(1);
     expect(got).toHaveLength(1);
     expect(h(0)['webhook-id']).toBe(r.messageId);
-    expect(new Webhook(secret).verify(got[0]!.body, h(0))).toMatchObject({ type: 'webhook.test', data: { webhook: id, requestedBy: `admin:${tokenId}` } });
+    expect(new Webhook(secret).verify(got[0]!.body, h(0))).toMatchObject({
+      type: 'webhook.test',
+      data: { webhook: id, requestedBy: `admin:${tokenId}` },
+    });
     const d = await json<DeliveryView[]>(operator, 'deliveries', '--webhook', id);
-    expect(d).toEqual([expect.objectContaining({ id: r.delivery, webhook: id, type: 'webhook.test', messageId: r.messageId, state: 'succeeded', attempts: 1, lastStatus: 200, nextAttemptAt: null })]);
+    expect(d).toEqual([
+      expect.objectContaining({
+        id: r.delivery,
+        webhook: id,
+        type: 'webhook.test',
+        messageId: r.messageId,
+        state: 'succeeded',
+        attempts: 1,
+        lastStatus: 200,
+        nextAttemptAt: null,
+      }),
+    ]);
     expect(await json<DeliveryView[]>(operator, 'deliveries', '--webhook', other.id)).toEqual([]);
     expect((await cli(admin, 'remove', other.id)).code).toBe(0);
   });
 
   it('deliveries --failed, then redeliver: a new attempt now with the same webhook-id', async () => {
     status = 503;
-    t.hub.storage.tx(() => hub.webhooks.emit({ type: 'return.exception', store: 'S1', data: { authorization: 'a-9', code: 'over_return' } }));
+    t.hub.storage.tx(() =>
+      hub.webhooks.emit({ type: 'return.exception', store: 'S1', data: { authorization: 'a-9', code: 'over_return' } }),
+    );
     t.hub.storage.tx(() => hub.webhooks.emit({ type: 'return.exception', store: 'S2', data: {} })); // another store: not for this endpoint
     expect(await hub.webhooks.runDue()).toBe(1);
     const failed = await json<DeliveryView[]>(operator, 'deliveries', '--failed');
     expect(failed).toHaveLength(1);
-    expect(failed[0]).toMatchObject({ webhook: id, type: 'return.exception', state: 'failed', attempts: 1, lastStatus: 503, lastError: 'HTTP 503', nextAttemptAt: new Date(t.clock.now() + 5000).toISOString() });
+    expect(failed[0]).toMatchObject({
+      webhook: id,
+      type: 'return.exception',
+      state: 'failed',
+      attempts: 1,
+      lastStatus: 503,
+      lastError: 'HTTP 503',
+      nextAttemptAt: new Date(t.clock.now() + 5000).toISOString(),
+    });
     const human = await cli(operator, 'deliveries', '--failed');
-    expect(human.stdout).toMatch(new RegExp(`^${failed[0]!.id}\\s+${id}\\s+return.exception\\s+${failed[0]!.messageId}\\s+1\\s+failed\\s+\\S+\\s+503\\s+HTTP 503$`, 'm'));
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `^${failed[0]!.id}\\s+${id}\\s+return.exception\\s+${failed[0]!.messageId}\\s+1\\s+failed\\s+\\S+\\s+503\\s+HTTP 503$`,
+        'm',
+      ),
+    );
 
     status = 200;
     const re = await json<DeliveryView>(admin, 'redeliver', failed[0]!.id);
-    expect(re).toMatchObject({ id: failed[0]!.id, state: 'pending', nextAttemptAt: new Date(t.clock.now()).toISOString() });
+    expect(re).toMatchObject({
+      id: failed[0]!.id,
+      state: 'pending',
+      nextAttemptAt: new Date(t.clock.now()).toISOString(),
+    });
     expect(await hub.webhooks.runDue()).toBe(1);
     expect(h(2)['webhook-id']).toBe(h(1)['webhook-id']);
     expect(h(2)['webhook-id']).toBe(failed[0]!.messageId);
@@ -161,7 +229,13 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
   });
 
   it('rotate-secret: both signatures during the overlap; either secret verifies', async () => {
-    const r = await json<{ secret: string; previousSecretExpiresAt: string }>(admin, 'rotate-secret', id, '--overlap', '1h');
+    const r = await json<{ secret: string; previousSecretExpiresAt: string }>(
+      admin,
+      'rotate-secret',
+      id,
+      '--overlap',
+      '1h',
+    );
     expect(r.secret).toMatch(/^whsec_/);
     expect(r.previousSecretExpiresAt).toBe(new Date(t.clock.now() + 3_600_000).toISOString());
     await json(admin, 'test', id);
@@ -178,7 +252,9 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     expect((await cli(admin, 'disable', id, '--reason', 'ERP maintenance')).stdout).toBe(`webhook ${id} disabled\n`);
     const [v] = await json<EndpointView[]>(operator, 'list');
     expect(v).toMatchObject({ state: 'disabled', disabledReason: `disabled by admin:${tokenId}: ERP maintenance` });
-    expect((await cli(operator, 'list')).stdout).toContain(`disabled since ${v!.disabledAt}: disabled by admin:${tokenId}: ERP maintenance`);
+    expect((await cli(operator, 'list')).stdout).toContain(
+      `disabled since ${v!.disabledAt}: disabled by admin:${tokenId}: ERP maintenance`,
+    );
     expect(hub.webhooks.disabledEndpoints().map((d) => d.id)).toEqual([id]);
     const refused = await cli(admin, 'test', id);
     expect(refused.code).toBe(6);
@@ -189,15 +265,36 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     expect(await json<EndpointView[]>(operator, 'list')).toEqual([]);
     expect((await cli(admin, 'remove', id)).code).toBe(3);
 
-    const mine = t.hub.audit.tail(100).filter((e) => e.resource === `webhook:${id}` || e.action === 'webhook.redeliver');
-    expect(mine.map((e) => e.action)).toEqual(['webhook.add', 'webhook.test', 'webhook.redeliver', 'webhook.rotate_secret', 'webhook.test', 'webhook.disable', 'webhook.enable', 'webhook.remove']);
+    const mine = t.hub.audit
+      .tail(100)
+      .filter((e) => e.resource === `webhook:${id}` || e.action === 'webhook.redeliver');
+    expect(mine.map((e) => e.action)).toEqual([
+      'webhook.add',
+      'webhook.test',
+      'webhook.redeliver',
+      'webhook.rotate_secret',
+      'webhook.test',
+      'webhook.disable',
+      'webhook.enable',
+      'webhook.remove',
+    ]);
     expect(new Set(mine.map((e) => e.actor))).toEqual(new Set([`admin:${tokenId}`]));
     expect(JSON.stringify(t.hub.audit.tail(100))).not.toContain(secret.slice(6));
     expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
 
   it('every command has --help with an example', async () => {
-    for (const c of ['add', 'list', 'remove', 'test', 'deliveries', 'redeliver', 'rotate-secret', 'enable', 'disable']) {
+    for (const c of [
+      'add',
+      'list',
+      'remove',
+      'test',
+      'deliveries',
+      'redeliver',
+      'rotate-secret',
+      'enable',
+      'disable',
+    ]) {
       const r = await cli(admin, c, '--help');
       expect(r.stdout).toMatch(/Example:\n {2}tillbridge-hub webhooks /);
     }
@@ -212,14 +309,23 @@ describe('a running hub (startHub)', () => {
     const before = got.length;
     try {
       const client = new AdminClient(running.url, adminToken);
-      const ep = await client.post<{ id: string; secret: string }>('/v1/admin/webhooks', { url: rxUrl, events: ['return.completed'] });
+      const ep = await client.post<{ id: string; secret: string }>('/v1/admin/webhooks', {
+        url: rxUrl,
+        events: ['return.completed'],
+      });
       const q = await client.post<{ messageId: string }>(`/v1/admin/webhooks/${ep.id}/test`, {});
       for (let i = 0; i < 200 && got.length === before; i++) await new Promise((r) => setTimeout(r, 10));
       expect(got.length).toBe(before + 1);
       expect(h(before)['webhook-id']).toBe(q.messageId);
-      expect(new Webhook(ep.secret).verify(got[before]!.body, h(before))).toMatchObject({ type: 'webhook.test', data: { webhook: ep.id } });
-      for (let i = 0; i < 100 && running.hub.webhooks.outcomes().succeeded === 0; i++) await new Promise((r) => setTimeout(r, 10));
-      expect(await client.get<DeliveryView[]>(`/v1/admin/webhooks/deliveries?webhook=${ep.id}`)).toEqual([expect.objectContaining({ state: 'succeeded', attempts: 1 })]);
+      expect(new Webhook(ep.secret).verify(got[before]!.body, h(before))).toMatchObject({
+        type: 'webhook.test',
+        data: { webhook: ep.id },
+      });
+      for (let i = 0; i < 100 && running.hub.webhooks.outcomes().succeeded === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(await client.get<DeliveryView[]>(`/v1/admin/webhooks/deliveries?webhook=${ep.id}`)).toEqual([
+        expect.objectContaining({ state: 'succeeded', attempts: 1 }),
+      ]);
     } finally {
       await running.stop();
       rmSync(dir, { recursive: true, force: true });

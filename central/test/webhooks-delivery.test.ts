@@ -46,7 +46,13 @@ afterEach(async () => {
 });
 
 async function receiver(...replies: Reply[]): Promise<Receiver> {
-  const r: Receiver = { url: '', got: [], replies: replies.length ? replies : [{ status: 200 }], closed: [], close: async () => undefined };
+  const r: Receiver = {
+    url: '',
+    got: [],
+    replies: replies.length ? replies : [{ status: 200 }],
+    closed: [],
+    close: async () => undefined,
+  };
   const server: Server = createServer((req, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -99,8 +105,11 @@ function fixture(opts: Partial<WebhooksOptions> = {}): Fixture {
   return { dir, storage, audit, clock, wh, sealKey };
 }
 
-const completed = (f: Fixture, store: string | null = 'S1', data: Record<string, unknown> = { authorization: 'a-1' }): void =>
-  f.storage.tx(() => f.wh.emit({ type: 'return.completed', store, data }));
+const completed = (
+  f: Fixture,
+  store: string | null = 'S1',
+  data: Record<string, unknown> = { authorization: 'a-1' },
+): void => f.storage.tx(() => f.wh.emit({ type: 'return.completed', store, data }));
 
 const headersOf = (r: Received): Record<string, string> => r.headers as Record<string, string>;
 
@@ -122,7 +131,11 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     expect(h['webhook-id']).toMatch(/^msg_[0-9a-z]{26}$/);
     expect(h['webhook-timestamp']).toBe(String(Math.floor(f.clock.now() / 1000)));
     expect(h['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
-    expect(JSON.parse(req.body)).toEqual({ type: 'return.completed', timestamp: iso(f.clock.now()), data: { authorization: 'a-1', refund: 1250 } });
+    expect(JSON.parse(req.body)).toEqual({
+      type: 'return.completed',
+      timestamp: iso(f.clock.now()),
+      data: { authorization: 'a-1', refund: 1250 },
+    });
 
     expect(new Webhook(ep.secret).verify(req.body, h)).toEqual(JSON.parse(req.body));
     expect(() => new Webhook(ep.secret).verify(req.body.replace('1250', '9250'), h)).toThrow(/No matching signature/);
@@ -142,7 +155,13 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     const rows = JSON.stringify(f.storage.db.prepare('SELECT * FROM webhooks').all());
     expect(rows).not.toContain(ep.secret.slice(6, 30));
     expect(JSON.stringify(f.wh.list())).not.toContain(ep.secret.slice(6, 30));
-    expect(f.wh.list()[0]).toMatchObject({ id: ep.id, url: 'https://erp.example/hook', events: ['return.completed', 'return.exception'], store: null, state: 'enabled' });
+    expect(f.wh.list()[0]).toMatchObject({
+      id: ep.id,
+      url: 'https://erp.example/hook',
+      events: ['return.completed', 'return.exception'],
+      store: null,
+      state: 'enabled',
+    });
     const audit = JSON.stringify(f.storage.db.prepare('SELECT * FROM audit').all());
     expect(audit).toContain(`webhook:${ep.id}`);
     expect(audit).not.toContain(ep.secret.slice(6, 30));
@@ -161,7 +180,7 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     const req = rx.got[0]!;
     const sigs = headersOf(req)['webhook-signature']!.split(' ');
     expect(sigs).toHaveLength(2);
-    expect(sigs.every((s) => /^v1,/.test(s))).toBe(true);
+    expect(sigs.every((s) => s.startsWith('v1,'))).toBe(true);
     expect(new Webhook(rot.secret).verify(req.body, headersOf(req))).toMatchObject({ type: 'return.completed' });
     expect(new Webhook(ep.secret).verify(req.body, headersOf(req))).toMatchObject({ type: 'return.completed' });
 
@@ -171,12 +190,14 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     const late = rx.got[1]!;
     const lh = headersOf(late);
     const ts = Number(lh['webhook-timestamp']);
-    expect(lh['webhook-signature']).toBe(new Webhook(rot.secret).sign(lh['webhook-id']!, new Date(ts * 1000), late.body));
+    expect(lh['webhook-signature']).toBe(
+      new Webhook(rot.secret).sign(lh['webhook-id']!, new Date(ts * 1000), late.body),
+    );
   });
 });
 
 describe('webhook delivery', () => {
-  it('2xx succeeds; only subscribed endpoints of the event\'s store get it, all with one webhook-id per event', async () => {
+  it("2xx succeeds; only subscribed endpoints of the event's store get it, all with one webhook-id per event", async () => {
     const s1 = await receiver({ status: 201 });
     const all = await receiver({ status: 200 });
     const f = fixture();
@@ -189,22 +210,41 @@ describe('webhook delivery', () => {
     completed(f, 'S2');
     completed(f, 'S1');
     // rolled back with the caller's transaction: nothing queued
-    expect(() => f.storage.tx(() => {
-      f.wh.emit({ type: 'return.completed', store: 'S1', data: {} });
-      throw new Error('the return failed');
-    })).toThrow('the return failed');
+    expect(() =>
+      f.storage.tx(() => {
+        f.wh.emit({ type: 'return.completed', store: 'S1', data: {} });
+        throw new Error('the return failed');
+      }),
+    ).toThrow('the return failed');
     expect(f.wh.outcomes()).toEqual({ succeeded: 0, failed: 0, abandoned: 0, pending: 4 });
 
     expect(await f.wh.runDue()).toBe(4);
     expect(s1.got.map((r) => JSON.parse(r.body).type)).toEqual(['return.completed']);
-    expect(all.got.map((r) => JSON.parse(r.body).type).sort()).toEqual(['return.completed', 'return.completed', 'return.denied']);
+    expect(all.got.map((r) => JSON.parse(r.body).type).sort()).toEqual([
+      'return.completed',
+      'return.completed',
+      'return.denied',
+    ]);
     const s1Id = headersOf(s1.got[0]!)['webhook-id'];
     expect(all.got.filter((r) => headersOf(r)['webhook-id'] === s1Id)).toHaveLength(1);
 
     const d = f.wh.deliveries({ webhook: a.id });
     expect(d).toHaveLength(1);
-    expect(d[0]).toMatchObject({ state: 'succeeded', attempts: 1, lastStatus: 201, lastError: null, nextAttemptAt: null, messageId: s1Id, type: 'return.completed' });
-    expect(f.wh.get(a.id)).toMatchObject({ lastSuccessAt: iso(f.clock.now()), lastFailureAt: null, failingSince: null, openDeliveries: 0 });
+    expect(d[0]).toMatchObject({
+      state: 'succeeded',
+      attempts: 1,
+      lastStatus: 201,
+      lastError: null,
+      nextAttemptAt: null,
+      messageId: s1Id,
+      type: 'return.completed',
+    });
+    expect(f.wh.get(a.id)).toMatchObject({
+      lastSuccessAt: iso(f.clock.now()),
+      lastFailureAt: null,
+      failingSince: null,
+      openDeliveries: 0,
+    });
     expect(f.wh.get(b.id).openDeliveries).toBe(0);
     expect(f.wh.outcomes()).toEqual({ succeeded: 4, failed: 0, abandoned: 0, pending: 0 });
     expect(reports.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
@@ -219,7 +259,12 @@ describe('webhook delivery', () => {
     expect(await f.wh.runDue()).toBe(1);
     for (const [i, delay] of RETRY_SCHEDULE_MS.entries()) {
       const d = f.wh.deliveries({ webhook: ep.id })[0]!;
-      expect(d).toMatchObject({ state: 'failed', attempts: i + 1, lastStatus: 500, nextAttemptAt: iso(f.clock.now() + delay) });
+      expect(d).toMatchObject({
+        state: 'failed',
+        attempts: i + 1,
+        lastStatus: 500,
+        nextAttemptAt: iso(f.clock.now() + delay),
+      });
       expect(d.lastError).toBe('HTTP 500: database is down');
       f.clock.advance(delay - 1000);
       expect(await f.wh.runDue()).toBe(0);
@@ -284,7 +329,11 @@ describe('webhook delivery', () => {
     const d = f.wh.deliveries({ webhook: ep.id })[0]!;
     expect(d).toMatchObject({ state: 'failed', lastStatus: 302, nextAttemptAt: iso(f.clock.now() + 5000) });
     expect(d.lastError).toContain(`redirect to ${target.url}, not followed`);
-    expect(f.wh.get(ep.id)).toMatchObject({ state: 'enabled', lastFailureAt: iso(f.clock.now()), failingSince: iso(f.clock.now()) });
+    expect(f.wh.get(ep.id)).toMatchObject({
+      state: 'enabled',
+      lastFailureAt: iso(f.clock.now()),
+      failingSince: iso(f.clock.now()),
+    });
   });
 
   it('410 Gone disables the endpoint (audited): nothing more is sent to it', async () => {
@@ -295,11 +344,22 @@ describe('webhook delivery', () => {
     completed(f);
     await f.wh.runDue();
     expect(rx.got).toHaveLength(1);
-    expect(f.wh.get(ep.id)).toMatchObject({ state: 'disabled', disabledReason: 'the endpoint answered 410 Gone', disabledAt: iso(f.clock.now()) });
+    expect(f.wh.get(ep.id)).toMatchObject({
+      state: 'disabled',
+      disabledReason: 'the endpoint answered 410 Gone',
+      disabledAt: iso(f.clock.now()),
+    });
     expect(f.wh.deliveries({ webhook: ep.id }).map((d) => d.state)).toEqual(['abandoned', 'abandoned']);
-    expect(f.wh.disabledEndpoints()).toEqual([{ id: ep.id, url: rx.url, store: null, disabledAt: iso(f.clock.now()), reason: 'the endpoint answered 410 Gone' }]);
+    expect(f.wh.disabledEndpoints()).toEqual([
+      { id: ep.id, url: rx.url, store: null, disabledAt: iso(f.clock.now()), reason: 'the endpoint answered 410 Gone' },
+    ]);
     const entry = f.audit.tail(1)[0]!;
-    expect(entry).toMatchObject({ actor: 'hub:webhooks', action: 'webhook.disable', outcome: 'disabled', resource: `webhook:${ep.id}` });
+    expect(entry).toMatchObject({
+      actor: 'hub:webhooks',
+      action: 'webhook.disable',
+      outcome: 'disabled',
+      resource: `webhook:${ep.id}`,
+    });
     expect(JSON.parse(entry.details)).toMatchObject({ reason: 'the endpoint answered 410 Gone', abandoned: 1 });
 
     completed(f);
@@ -307,7 +367,9 @@ describe('webhook delivery', () => {
     expect(await f.wh.runDue()).toBe(0);
     expect(rx.got).toHaveLength(1);
     expect(f.wh.deliveries({ webhook: ep.id })).toHaveLength(2);
-    expect(() => f.wh.redeliver(f.wh.deliveries({ webhook: ep.id })[0]!.id, 'admin:test')).toThrow(/disabled.*enable it first/);
+    expect(() => f.wh.redeliver(f.wh.deliveries({ webhook: ep.id })[0]!.id, 'admin:test')).toThrow(
+      /disabled.*enable it first/,
+    );
   });
 
   it('429 with Retry-After: 120 waits at least 120 s; a 503 with an HTTP date waits until then; a 500 ignores Retry-After', async () => {
@@ -316,7 +378,11 @@ describe('webhook delivery', () => {
     const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
     completed(f);
     await f.wh.runDue();
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'failed', lastStatus: 429, nextAttemptAt: iso(f.clock.now() + 120_000) });
+    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
+      state: 'failed',
+      lastStatus: 429,
+      nextAttemptAt: iso(f.clock.now() + 120_000),
+    });
     f.clock.advance(119_000);
     expect(await f.wh.runDue()).toBe(0);
     f.clock.advance(1000);
@@ -324,13 +390,25 @@ describe('webhook delivery', () => {
     expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'succeeded', attempts: 2 });
 
     const at = new Date(Math.ceil((f.clock.now() + 300_000) / 1000) * 1000);
-    rx.replies = [{ status: 503, headers: { 'retry-after': at.toUTCString() } }, { status: 500, headers: { 'retry-after': '600' } }];
+    rx.replies = [
+      { status: 503, headers: { 'retry-after': at.toUTCString() } },
+      { status: 500, headers: { 'retry-after': '600' } },
+    ];
     completed(f);
     await f.wh.runDue();
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'failed', lastStatus: 503, nextAttemptAt: at.toISOString() });
+    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
+      state: 'failed',
+      lastStatus: 503,
+      nextAttemptAt: at.toISOString(),
+    });
     f.clock.t = at.getTime();
     await f.wh.runDue();
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'failed', lastStatus: 500, attempts: 2, nextAttemptAt: iso(f.clock.now() + 300_000) });
+    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
+      state: 'failed',
+      lastStatus: 500,
+      attempts: 2,
+      nextAttemptAt: iso(f.clock.now() + 300_000),
+    });
   });
 
   it('an endpoint failing for 5 days with no success is disabled, with an audit entry; a success resets the count', async () => {
@@ -379,18 +457,31 @@ describe('webhook delivery', () => {
 
     rx.replies = [{ status: 200 }];
     const storage = openSqliteStorage(f.dir);
-    const again = new Webhooks({ storage, audit: new AuditLog(storage, f.clock), clock: f.clock, log: silent, sealKey: loadSecrets(f.dir).sealKey, random: () => 0.5 });
+    const again = new Webhooks({
+      storage,
+      audit: new AuditLog(storage, f.clock),
+      clock: f.clock,
+      log: silent,
+      sealKey: loadSecrets(f.dir).sealKey,
+      random: () => 0.5,
+    });
     open.push(async () => {
       await again.stop();
       storage.close();
     });
-    expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'failed', attempts: 1, nextAttemptAt: iso(f.clock.now() + 5000) });
+    expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({
+      state: 'failed',
+      attempts: 1,
+      nextAttemptAt: iso(f.clock.now() + 5000),
+    });
     expect(await again.runDue()).toBe(0);
     f.clock.advance(5000);
     expect(await again.runDue()).toBe(1);
     expect(rx.got).toHaveLength(2);
     expect(headersOf(rx.got[1]!)['webhook-id']).toBe(firstId);
-    expect(new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toMatchObject({ type: 'return.completed' });
+    expect(new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toMatchObject({
+      type: 'return.completed',
+    });
     expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'succeeded', attempts: 2 });
   });
 
@@ -427,7 +518,8 @@ describe('webhook delivery', () => {
     f.wh.start();
     completed(f);
     f.storage.tx(() => f.wh.emit({ type: 'return.exception', store: 'S1', data: {} }));
-    for (let i = 0; i < 100 && (ok.got.length < 1 || hang.got.length < 1); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && (ok.got.length < 1 || hang.got.length < 1); i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(ok.got).toHaveLength(1);
     expect(hang.got).toHaveLength(1);
     await f.wh.stop();

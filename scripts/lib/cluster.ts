@@ -59,7 +59,8 @@ process.once('exit', dropTestDatabases);
 
 /** `database`: this PostgreSQL URL (made by the caller) instead of the test run's engine. */
 export async function initHub(dataDir: string, database?: string): Promise<string> {
-  if (!database && testBackend() === 'postgres' && !testDatabases.has(dataDir)) testDatabases.set(dataDir, createTestDatabase());
+  if (!database && testBackend() === 'postgres' && !testDatabases.has(dataDir))
+    testDatabases.set(dataDir, createTestDatabase());
   const dbArgs = database ? ['--database', database] : databaseArgs(dataDir);
   const r = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', dataDir, ...dbArgs, '--json']);
   if (r.code !== 0) throw new Error(`hub init failed: ${r.stderr}`);
@@ -72,12 +73,33 @@ function clockEnv(clockStart: string | undefined): NodeJS.ProcessEnv {
 }
 
 /** `database`: this PostgreSQL URL instead of the test run's engine (several hub processes on one database). */
-export async function startHub(opts: { dataDir: string; adminToken: string; port?: number; extraArgs?: string[]; echo?: boolean; detached?: boolean; host?: string; ca?: string; clockStart?: string; database?: string; name?: string }): Promise<HubHandle> {
+export async function startHub(opts: {
+  dataDir: string;
+  adminToken: string;
+  port?: number;
+  extraArgs?: string[];
+  echo?: boolean;
+  detached?: boolean;
+  host?: string;
+  ca?: string;
+  clockStart?: string;
+  database?: string;
+  name?: string;
+}): Promise<HubHandle> {
   const dbArgs = opts.database ? ['--database', opts.database] : databaseArgs(opts.dataDir);
   const proc = JsonLogProcess.spawn(
     opts.name ?? 'hub',
     process.execPath,
-    [HUB_BIN, 'serve', '--data', opts.dataDir, ...dbArgs, '--listen', `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`, ...(opts.extraArgs ?? [])],
+    [
+      HUB_BIN,
+      'serve',
+      '--data',
+      opts.dataDir,
+      ...dbArgs,
+      '--listen',
+      `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`,
+      ...(opts.extraArgs ?? []),
+    ],
     clockEnv(opts.clockStart),
     opts.echo,
     opts.detached,
@@ -131,12 +153,23 @@ export function agentConfig(spec: AgentSpec): Record<string, unknown> {
   const base: Record<string, unknown> = {
     store: spec.store,
     dataDir: join(spec.dir, 'data'),
-    hub: { ...(typeof spec.hubWsUrl === 'string' ? { url: spec.hubWsUrl } : { urls: spec.hubWsUrl }), apiKey: spec.apiKey, reconnectBaseMs: 100, reconnectCapMs: 1000, heartbeatMs: 2000 },
-    registers: (spec.registers ?? [{ id: 'R1' }]).map((r) => ({ id: r.id, transport: { type: 'tcp-server', host: '127.0.0.1', port: r.port ?? 0 }, codec: 'jsonl' })),
+    hub: {
+      ...(typeof spec.hubWsUrl === 'string' ? { url: spec.hubWsUrl } : { urls: spec.hubWsUrl }),
+      apiKey: spec.apiKey,
+      reconnectBaseMs: 100,
+      reconnectCapMs: 1000,
+      heartbeatMs: 2000,
+    },
+    registers: (spec.registers ?? [{ id: 'R1' }]).map((r) => ({
+      id: r.id,
+      transport: { type: 'tcp-server', host: '127.0.0.1', port: r.port ?? 0 },
+      codec: 'jsonl',
+    })),
     status: { listen: '127.0.0.1:0' },
   };
   for (const [k, v] of Object.entries(spec.overrides ?? {})) {
-    base[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? { ...(base[k] as object), ...v } : v;
+    base[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? { ...base[k]!, ...v } : v;
   }
   return base;
 }
@@ -148,11 +181,19 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
   // the config holds the store's API key: the owner's alone, like a real install's
   writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
   chmodSync(configFile, 0o600);
-  const proc = JsonLogProcess.spawn(`agent ${spec.store}`, process.execPath, [AGENT_BIN, 'run', '--config', configFile], clockEnv(spec.clockStart), spec.echo, spec.detached);
+  const proc = JsonLogProcess.spawn(
+    `agent ${spec.store}`,
+    process.execPath,
+    [AGENT_BIN, 'run', '--config', configFile],
+    clockEnv(spec.clockStart),
+    spec.echo,
+    spec.detached,
+  );
   const started = await proc.waitForLine((l) => l.msg === 'agent started');
   const ports = new Map<string, number>();
   for (const l of proc.lines) {
-    if (l.msg === 'register endpoint ready' && typeof l.at === 'string') ports.set(l.register as string, Number(new URL(l.at).port));
+    if (l.msg === 'register endpoint ready' && typeof l.at === 'string')
+      ports.set(l.register as string, Number(new URL(l.at).port));
   }
   if (waitForHub) await proc.waitForLine((l) => l.msg === 'connected to the hub');
   return {
@@ -181,7 +222,9 @@ export async function setStock(hub: HubHandle, store: string, sku: string, qty: 
 }
 
 export async function onHand(hub: HubHandle, store: string, sku: string): Promise<number | undefined> {
-  const rows = await hub.admin.get<{ onHand: number }[]>(`/v1/admin/stores/${encodeURIComponent(store)}/inventory?sku=${encodeURIComponent(sku)}`);
+  const rows = await hub.admin.get<{ onHand: number }[]>(
+    `/v1/admin/stores/${encodeURIComponent(store)}/inventory?sku=${encodeURIComponent(sku)}`,
+  );
   return rows[0]?.onHand;
 }
 

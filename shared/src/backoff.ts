@@ -17,7 +17,10 @@ export function fullJitterDelay(attempt: number, opts: BackoffOptions): number {
 /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
     const t = setTimeout(done, ms);
     function done(): void {
       clearTimeout(t);

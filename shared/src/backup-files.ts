@@ -1,8 +1,26 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { TbCodes, TbError } from './errors.js';
-import { ensurePrivateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, sqliteCompanions, writePrivateFile } from './private-files.js';
+import {
+  ensurePrivateDir,
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  sqliteCompanions,
+  writePrivateFile,
+} from './private-files.js';
 
 /**
  * What the hub's and the agent's `backup` and `restore` share (docs/backup.md): a backup is a
@@ -43,10 +61,19 @@ export function sha256File(file: string): string {
 /** A backup directory: made 0700 (narrowed if it exists); refused when it already holds a backup. */
 export function prepareBackupDir(dir: string): void {
   if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory()) throw new TbError(TbCodes.INVALID, `${dir}: expected a directory for the backup, found a file`);
-    if (existsSync(join(dir, MANIFEST_FILE))) throw new TbError(TbCodes.CONFLICT, `${dir} already holds a backup (${MANIFEST_FILE}): give a new directory (e.g. one named by date)`);
+    if (!statSync(dir).isDirectory())
+      throw new TbError(TbCodes.INVALID, `${dir}: expected a directory for the backup, found a file`);
+    if (existsSync(join(dir, MANIFEST_FILE)))
+      throw new TbError(
+        TbCodes.CONFLICT,
+        `${dir} already holds a backup (${MANIFEST_FILE}): give a new directory (e.g. one named by date)`,
+      );
     const left = readdirSync(dir);
-    if (left.length > 0) throw new TbError(TbCodes.CONFLICT, `${dir} is not empty (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}): give a new or empty directory`);
+    if (left.length > 0)
+      throw new TbError(
+        TbCodes.CONFLICT,
+        `${dir} is not empty (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}): give a new or empty directory`,
+      );
   }
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   if (process.platform !== 'win32') chmodSync(dir, PRIVATE_DIR_MODE);
@@ -80,7 +107,8 @@ export function writeManifest(dir: string, manifest: BackupManifest): void {
 export function readVerifiedManifest(dir: string, format: string): BackupManifest {
   const file = join(dir, MANIFEST_FILE);
   if (!existsSync(dir)) throw new TbError(TbCodes.INVALID, `${dir}: no such backup directory`);
-  if (!existsSync(file)) throw new TbError(TbCodes.INVALID, `${dir} holds no ${MANIFEST_FILE}: not a backup, or one that did not finish`);
+  if (!existsSync(file))
+    throw new TbError(TbCodes.INVALID, `${dir} holds no ${MANIFEST_FILE}: not a backup, or one that did not finish`);
   let m: BackupManifest;
   try {
     m = JSON.parse(readFileSync(file, 'utf8')) as BackupManifest;
@@ -88,25 +116,50 @@ export function readVerifiedManifest(dir: string, format: string): BackupManifes
     throw new TbError(TbCodes.INVALID, `${file} is not JSON: ${(err as Error).message}`);
   }
   if (!m || typeof m !== 'object' || m.format !== format) {
-    throw new TbError(TbCodes.INVALID, `${file}: expected "format": "${format}", got ${JSON.stringify((m as { format?: unknown } | null)?.format)}${typeof m?.format === 'string' && m.format.startsWith('tillbridge-') ? ' (a backup of the other program?)' : ''}`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `${file}: expected "format": "${format}", got ${JSON.stringify((m as { format?: unknown } | null)?.format)}${typeof m?.format === 'string' && m.format.startsWith('tillbridge-') ? ' (a backup of the other program?)' : ''}`,
+    );
   }
-  if (!Array.isArray(m.files) || m.files.length === 0) throw new TbError(TbCodes.INVALID, `${file}: "files" must list the backup's files`);
+  if (!Array.isArray(m.files) || m.files.length === 0)
+    throw new TbError(TbCodes.INVALID, `${file}: "files" must list the backup's files`);
   for (const f of m.files) {
-    if (!f || typeof f.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(f.name) || f.name === MANIFEST_FILE || typeof f.sha256 !== 'string' || typeof f.bytes !== 'number') {
-      throw new TbError(TbCodes.INVALID, `${file}: each of "files" needs a plain file name, "bytes" and "sha256", got ${JSON.stringify(f)}`);
+    if (
+      !f ||
+      typeof f.name !== 'string' ||
+      !/^[A-Za-z0-9._-]+$/.test(f.name) ||
+      f.name === MANIFEST_FILE ||
+      typeof f.sha256 !== 'string' ||
+      typeof f.bytes !== 'number'
+    ) {
+      throw new TbError(
+        TbCodes.INVALID,
+        `${file}: each of "files" needs a plain file name, "bytes" and "sha256", got ${JSON.stringify(f)}`,
+      );
     }
   }
   // every file missing is named at once; then each is checked
   const missing = m.files.filter((f) => !existsSync(join(dir, f.name)));
   if (missing.length > 0) {
-    throw new TbError(TbCodes.INVALID, `${missing.map((f) => `${join(dir, f.name)} (${f.role})`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing: the manifest lists ${missing.length > 1 ? 'them' : 'it'}; the backup is incomplete`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `${missing.map((f) => `${join(dir, f.name)} (${f.role})`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing: the manifest lists ${missing.length > 1 ? 'them' : 'it'}; the backup is incomplete`,
+    );
   }
   for (const f of m.files) {
     const path = join(dir, f.name);
     const size = statSync(path).size;
-    if (size !== f.bytes) throw new TbError(TbCodes.INVALID, `${path} is ${size} bytes, the manifest says ${f.bytes}: the file was cut short or changed`);
+    if (size !== f.bytes)
+      throw new TbError(
+        TbCodes.INVALID,
+        `${path} is ${size} bytes, the manifest says ${f.bytes}: the file was cut short or changed`,
+      );
     const sum = sha256File(path);
-    if (sum !== f.sha256) throw new TbError(TbCodes.INVALID, `${path} does not match its checksum in the manifest (sha256 ${sum}, expected ${f.sha256}): the file was damaged or changed`);
+    if (sum !== f.sha256)
+      throw new TbError(
+        TbCodes.INVALID,
+        `${path} does not match its checksum in the manifest (sha256 ${sum}, expected ${f.sha256}): the file was damaged or changed`,
+      );
   }
   return m;
 }
@@ -123,7 +176,12 @@ export function backupFileOf(m: BackupManifest, role: string): BackupFile | unde
  * restored file would be replayed into it. What it replaced is kept as NAME.before-restore-STAMP
  * (and its -wal), never deleted; returns those names.
  */
-export function placeRestoredFile(dataDir: string, name: string, from: string, opts: { sqlite?: boolean; stamp: string }): string[] {
+export function placeRestoredFile(
+  dataDir: string,
+  name: string,
+  from: string,
+  opts: { sqlite?: boolean; stamp: string },
+): string[] {
   const target = join(dataDir, name);
   const tmp = `${target}.restoring`;
   writePrivateFile(tmp, readFileSync(from));
@@ -137,7 +195,8 @@ export function placeRestoredFile(dataDir: string, name: string, from: string, o
   }
   for (const c of companions) {
     if (!existsSync(c)) continue;
-    if (c.endsWith('-shm')) rmSync(c, { force: true }); // an index SQLite rebuilds
+    if (c.endsWith('-shm'))
+      rmSync(c, { force: true }); // an index SQLite rebuilds
     else {
       const to = `${aside}${c.slice(target.length)}`;
       renameSync(c, to);
@@ -176,7 +235,10 @@ function fsyncDir(dir: string): void {
 export interface SqliteConnection {
   pragma(source: string, options?: { simple?: boolean }): unknown;
   exec(source: string): unknown;
-  backup(destination: string, options?: { progress?: (info: { totalPages: number; remainingPages: number }) => number }): Promise<unknown>;
+  backup(
+    destination: string,
+    options?: { progress?: (info: { totalPages: number; remainingPages: number }) => number },
+  ): Promise<unknown>;
   close(): unknown;
 }
 export type OpenSqlite = (file: string) => SqliteConnection;
@@ -192,7 +254,10 @@ export function requireOwner(path: string, program: string): void {
   if (!process.getuid || process.platform === 'win32') return;
   const owner = statSync(path).uid;
   if (process.getuid() !== owner) {
-    throw new TbError(TbCodes.CONFIG, `${path} belongs to uid ${owner}: run this as that user (the one ${program} runs as), e.g. sudo -u <that user> …`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${path} belongs to uid ${owner}: run this as that user (the one ${program} runs as), e.g. sudo -u <that user> …`,
+    );
   }
 }
 
@@ -214,7 +279,11 @@ export async function sqliteOnlineCopy(open: OpenSqlite, source: string, destina
   try {
     copy.pragma('journal_mode = DELETE');
     const check = copy.pragma('quick_check', { simple: true });
-    if (check !== 'ok') throw new TbError(TbCodes.INTERNAL, `the copy of ${source} does not pass SQLite's quick_check (${String(check)}): nothing was kept`);
+    if (check !== 'ok')
+      throw new TbError(
+        TbCodes.INTERNAL,
+        `the copy of ${source} does not pass SQLite's quick_check (${String(check)}): nothing was kept`,
+      );
     return Number(copy.pragma('user_version', { simple: true }));
   } finally {
     copy.close();

@@ -35,10 +35,22 @@ export function isCutoff(text: string): boolean {
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** The wall clock in `zone` (an IANA name) at the instant `utcMs`. */
-export function wallParts(zone: string, utcMs: number): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+export function wallParts(
+  zone: string,
+  utcMs: number,
+): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
   let f = formatters.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
     formatters.set(zone, f);
   }
   const v: Record<string, number> = {};
@@ -67,7 +79,13 @@ export function businessDayOf(at: string | number, zone: string): string {
   // the day's span, kept only when checked against the zone's own clock (a day without a midnight, in a zone that skips it, is not kept)
   const start = wallTimeToInstant(day, '00:00', zone);
   const end = wallTimeToInstant(nextBusinessDay(day), '00:00', zone);
-  if (start <= ms && ms < end && dayOfParts(zone, start) === day && dayOfParts(zone, end - 1) === day && dayOfParts(zone, end) !== day) {
+  if (
+    start <= ms &&
+    ms < end &&
+    dayOfParts(zone, start) === day &&
+    dayOfParts(zone, end - 1) === day &&
+    dayOfParts(zone, end) !== day
+  ) {
     if (lastDay.size > 1000) lastDay.clear();
     lastDay.set(zone, { day, start, end });
   }

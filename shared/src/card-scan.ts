@@ -67,7 +67,11 @@ function* runsIn(text: string): Generator<Run> {
         run.at.push(i);
         i++;
       }
-      run.groups.push({ from, to: run.digits.length, word: isLetter(text.charCodeAt(first - 1)) || isLetter(text.charCodeAt(i)) });
+      run.groups.push({
+        from,
+        to: run.digits.length,
+        word: isLetter(text.charCodeAt(first - 1)) || isLetter(text.charCodeAt(i)),
+      });
       const sep = text.charCodeAt(i);
       if ((sep === 32 || sep === 45) && isDigit(text.charCodeAt(i + 1))) {
         i++;
@@ -135,7 +139,11 @@ export function cardNumberSpans(text: string, mode: CardScanMode, meter?: CardSc
     let cur: [number, number] | undefined;
     const flush = (): void => {
       if (!cur) return;
-      spans.push({ start: run.at[cur[0]]!, end: run.at[cur[1] - 1]! + 1, digits: run.digits.slice(cur[0], cur[1]).join('') });
+      spans.push({
+        start: run.at[cur[0]]!,
+        end: run.at[cur[1] - 1]! + 1,
+        digits: run.digits.slice(cur[0], cur[1]).join(''),
+      });
     };
     for (const [from, to] of windowsOf(run, mode, meter)) {
       if (cur && from < cur[1]) cur[1] = Math.max(cur[1], to);

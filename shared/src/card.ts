@@ -125,7 +125,17 @@ export function maskCardNumbersIn(text: string): string {
 
 /** Field names that carry sensitive authentication data and are refused wherever they appear. */
 export const FORBIDDEN_CARD_FIELDS = [
-  'track1', 'track2', 'track3', 'trackData', 'cvv', 'cvv2', 'cvc', 'cvc2', 'cid', 'pinBlock', 'pin',
+  'track1',
+  'track2',
+  'track3',
+  'trackData',
+  'cvv',
+  'cvv2',
+  'cvc',
+  'cvc2',
+  'cid',
+  'pinBlock',
+  'pin',
 ] as const;
 
 /** Paths pino must redact, wherever a message object could be logged. */

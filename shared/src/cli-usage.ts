@@ -12,7 +12,11 @@ export interface CommandTree {
   exitOverride(handler: (err: { exitCode: number }) => void): unknown;
 }
 
-export function exitOnUsageError(root: CommandTree, usageExitCode: number, exit: (code: number) => void = (c) => process.exit(c)): void {
+export function exitOnUsageError(
+  root: CommandTree,
+  usageExitCode: number,
+  exit: (code: number) => void = (c) => process.exit(c),
+): void {
   const visit = (c: CommandTree): void => {
     c.exitOverride((err) => exit(err.exitCode === 0 ? 0 : usageExitCode));
     for (const sub of c.commands) visit(sub);

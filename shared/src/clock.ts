@@ -36,7 +36,10 @@ export function clockFromEnv(env: NodeJS.ProcessEnv): { clock: Clock; test?: str
   if (v === undefined || v === '') return { clock: systemClock };
   const ms = Date.parse(v);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(v) || Number.isNaN(ms)) {
-    throw new TbError(TbCodes.CONFIG, `${TEST_CLOCK_ENV}: expected an ISO 8601 date and time such as 2026-11-28T10:00:00Z, got ${JSON.stringify(v)}`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${TEST_CLOCK_ENV}: expected an ISO 8601 date and time such as 2026-11-28T10:00:00Z, got ${JSON.stringify(v)}`,
+    );
   }
   return { clock: startingAt(ms), test: new Date(ms).toISOString() };
 }

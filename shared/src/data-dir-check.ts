@@ -27,14 +27,26 @@ export function checkDataDir(dir: string, platform: NodeJS.Platform = process.pl
     st = statSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    return [{ level: 'error', message: `data directory ${dir}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }];
+    return [
+      {
+        level: 'error',
+        message: `data directory ${dir}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      },
+    ];
   }
-  if (!st.isDirectory()) return [{ level: 'error', message: `data directory ${dir}: expected a directory, found a file` }];
+  if (!st.isDirectory())
+    return [{ level: 'error', message: `data directory ${dir}: expected a directory, found a file` }];
   const findings: DataDirFinding[] = [];
   if ((st.mode & 0o022) !== 0) {
-    findings.push({ level: 'error', message: `data directory ${dir} is writable by group or others (mode ${octal(st.mode)}): expected only its owner to write there (chmod 700 ${dir})` });
+    findings.push({
+      level: 'error',
+      message: `data directory ${dir} is writable by group or others (mode ${octal(st.mode)}): expected only its owner to write there (chmod 700 ${dir})`,
+    });
   } else if ((st.mode & 0o077) !== 0) {
-    findings.push({ level: 'warning', message: `data directory ${dir} can be read by group or others (mode ${octal(st.mode)}): expected 0700 (chmod 700 ${dir})` });
+    findings.push({
+      level: 'warning',
+      message: `data directory ${dir} can be read by group or others (mode ${octal(st.mode)}): expected 0700 (chmod 700 ${dir})`,
+    });
   }
   let names: string[] = [];
   try {
@@ -50,7 +62,10 @@ export function checkDataDir(dir: string, platform: NodeJS.Platform = process.pl
       continue;
     }
     if (f.isFile() && (f.mode & 0o077) !== 0) {
-      findings.push({ level: 'warning', message: `${join(dir, name)} can be read by group or others (mode ${octal(f.mode)}): expected 0600 (chmod 600 ${join(dir, name)})` });
+      findings.push({
+        level: 'warning',
+        message: `${join(dir, name)} can be read by group or others (mode ${octal(f.mode)}): expected 0600 (chmod 600 ${join(dir, name)})`,
+      });
     }
   }
   return findings;

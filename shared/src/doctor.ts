@@ -52,12 +52,27 @@ export function formatDoctorReport(r: DoctorReport): string {
     if (f.action && f.level !== 'ok') lines.push(`         what to do: ${f.action}`);
   }
   const { ok, warning, error } = r.counts;
-  lines.push('', `${r.tool} doctor: ${error} error(s), ${warning} warning(s), ${ok} ok${error > 0 ? '' : ' - nothing stops it from working'}`);
+  lines.push(
+    '',
+    `${r.tool} doctor: ${error} error(s), ${warning} warning(s), ${ok} ok${error > 0 ? '' : ' - nothing stops it from working'}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
 /** Keys whose values are secrets wherever they appear in a config (compared lower case, without "_" and "-"). */
-const SECRET_KEYS = ['apikey', 'token', 'accesstoken', 'admintoken', 'password', 'passphrase', 'secret', 'key', 'privatekey', 'authorization', 'cardkey'];
+const SECRET_KEYS = [
+  'apikey',
+  'token',
+  'accesstoken',
+  'admintoken',
+  'password',
+  'passphrase',
+  'secret',
+  'key',
+  'privatekey',
+  'authorization',
+  'cardkey',
+];
 
 export const REDACTED = '[redacted]';
 
@@ -72,7 +87,10 @@ export function redactSecrets(value: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       const norm = k.toLowerCase().replace(/[_-]/g, '');
-      out[k] = SECRET_KEYS.includes(norm) && v !== null && typeof v !== 'object' && typeof v !== 'boolean' ? REDACTED : redactSecrets(v);
+      out[k] =
+        SECRET_KEYS.includes(norm) && v !== null && typeof v !== 'object' && typeof v !== 'boolean'
+          ? REDACTED
+          : redactSecrets(v);
     }
     return out;
   }
@@ -111,7 +129,12 @@ export function diskFinding(id: string, dir: string): DoctorFinding {
   try {
     s = statfsSync(at);
   } catch (err) {
-    return { id, level: 'warning', message: `the free space where ${dir} is cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, action: 'check the disk by hand' };
+    return {
+      id,
+      level: 'warning',
+      message: `the free space where ${dir} is cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      action: 'check the disk by hand',
+    };
   }
   const free = s.bavail * s.bsize;
   const total = s.blocks * s.bsize;
@@ -123,12 +146,13 @@ export function diskFinding(id: string, dir: string): DoctorFinding {
 }
 
 /** The values `redactSecrets` would replace (at least 4 characters long), to scrub them from any other text too (logs). */
-export function secretValues(value: unknown, out: Set<string> = new Set()): Set<string> {
+export function secretValues(value: unknown, out = new Set<string>()): Set<string> {
   if (Array.isArray(value)) for (const v of value) secretValues(v, out);
   else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
       const norm = k.toLowerCase().replace(/[_-]/g, '');
-      if (SECRET_KEYS.includes(norm) && (typeof v === 'string' || typeof v === 'number') && String(v).length >= 4) out.add(String(v));
+      if (SECRET_KEYS.includes(norm) && (typeof v === 'string' || typeof v === 'number') && String(v).length >= 4)
+        out.add(String(v));
       else secretValues(v, out);
     }
   }

@@ -15,7 +15,10 @@ export function listenError(err: unknown, host: string, port: number): TbError {
       break;
     case 'EACCES':
     case 'EPERM':
-      why = port < 1024 ? 'permission denied: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability' : 'permission denied';
+      why =
+        port < 1024
+          ? 'permission denied: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability'
+          : 'permission denied';
       break;
     case 'EADDRNOTAVAIL':
       why = `this machine has no address ${host}`;
@@ -28,5 +31,9 @@ export function listenError(err: unknown, host: string, port: number): TbError {
     default:
       why = (err as Error | undefined)?.message ?? String(err);
   }
-  return new TbError(TbCodes.CONFIG, `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}${code && !why.includes(code) ? ` (${code})` : ''}`, { cause: err, details: { errno: code } });
+  return new TbError(
+    TbCodes.CONFIG,
+    `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}${code && !why.includes(code) ? ` (${code})` : ''}`,
+    { cause: err, details: { errno: code } },
+  );
 }

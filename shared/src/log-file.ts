@@ -27,7 +27,8 @@ export interface RotatingFile {
 
 export function rotatingFile(opts: RotatingFileOptions): RotatingFile {
   if (!(opts.maxBytes > 0)) throw new Error('rotatingFile: maxBytes must be positive');
-  if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new Error('rotatingFile: keep must be a whole number of 1 or more');
+  if (!Number.isInteger(opts.keep) || opts.keep < 1)
+    throw new Error('rotatingFile: keep must be a whole number of 1 or more');
   let fd = -1;
   let size = 0;
   const open = (): void => {

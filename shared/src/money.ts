@@ -4,7 +4,10 @@ import { z } from 'zod';
 export const Currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as "EUR"');
 
 /** Money is always an integer number of minor units (cents, öre, yen). */
-export const MinorUnits = z.number().int('an integer number of minor units').refine(Number.isSafeInteger, 'a safe integer');
+export const MinorUnits = z
+  .number()
+  .int('an integer number of minor units')
+  .refine(Number.isSafeInteger, 'a safe integer');
 
 /** Price of `milliQty / 1000` units at `unitPrice` minor units each, rounded half away from zero. */
 export function lineAmount(milliQty: number, unitPrice: number): number {

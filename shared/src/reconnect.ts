@@ -99,5 +99,11 @@ export class ReconnectBackoff {
 /** Text of a device or system error (never register input) for status and logs: one line, bounded. */
 export function errorText(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/^(Error: )+/, '').trim().slice(0, 200) || 'unknown error';
+  return (
+    msg
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .replace(/^(Error: )+/, '')
+      .trim()
+      .slice(0, 200) || 'unknown error'
+  );
 }

@@ -20,7 +20,10 @@ export const Disposition = z.enum(['restock', 'damaged']);
 export type Disposition = z.infer<typeof Disposition>;
 
 /** ISO 8601 date-time with a zone (`Z` or `±hh:mm`). */
-export const Timestamp = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:15:00Z' });
+export const Timestamp = z.iso.datetime({
+  offset: true,
+  message: 'an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:15:00Z',
+});
 
 function uniqueLines<T extends { line: number }>(lines: T[]): boolean {
   return new Set(lines.map((l) => l.line)).size === lines.length;
@@ -112,10 +115,17 @@ export const ReturnRequestMessage = z
     type: z.literal('return.request'),
     id: MessageId,
     ...SaleReference,
-    lines: z.array(ReturnRequestLine).min(1, 'at least one line').max(1000).refine(uniqueRequestLines, 'each line number or SKU at most once'),
+    lines: z
+      .array(ReturnRequestLine)
+      .min(1, 'at least one line')
+      .max(1000)
+      .refine(uniqueRequestLines, 'each line number or SKU at most once'),
     exchange: z.array(ExchangeItem).max(50).optional(),
   })
-  .refine((m) => !(m.receipt !== undefined && (m.card !== undefined || m.cardHash !== undefined)), 'either "receipt" or "card", not both')
+  .refine(
+    (m) => !(m.receipt !== undefined && (m.card !== undefined || m.cardHash !== undefined)),
+    'either "receipt" or "card", not both',
+  )
   .refine(originalStoreWithReceipt, ORIGINAL_STORE_WITH_RECEIPT);
 export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
 
@@ -180,7 +190,10 @@ export const ReceiptLookupMessage = z
     id: MessageId,
     ...SaleReference,
   })
-  .refine((m) => (m.receipt !== undefined) !== (m.card !== undefined || m.cardHash !== undefined), 'either "receipt" or "card"')
+  .refine(
+    (m) => (m.receipt !== undefined) !== (m.card !== undefined || m.cardHash !== undefined),
+    'either "receipt" or "card"',
+  )
   .refine(originalStoreWithReceipt, ORIGINAL_STORE_WITH_RECEIPT);
 export type ReceiptLookupMessage = z.infer<typeof ReceiptLookupMessage>;
 
@@ -206,7 +219,10 @@ export const DayCloseMessage = z.strictObject({
   currency: Currency.optional(),
   sales: DayTotal,
   returns: DayTotal,
-  tenders: z.array(z.strictObject({ kind: Text(32), amount: MinorUnits })).max(50).default([]),
+  tenders: z
+    .array(z.strictObject({ kind: Text(32), amount: MinorUnits }))
+    .max(50)
+    .default([]),
 });
 export type DayCloseMessage = z.infer<typeof DayCloseMessage>;
 
@@ -221,7 +237,16 @@ export const RegisterMessage = z.discriminatedUnion('type', [
   DayCloseMessage,
 ]);
 export type RegisterMessage = z.infer<typeof RegisterMessage>;
-export const REGISTER_MESSAGE_TYPES = ['sale', 'return.request', 'return.complete', 'return.cancel', 'return.override', 'status', 'receipt.lookup', 'day.close'] as const;
+export const REGISTER_MESSAGE_TYPES = [
+  'sale',
+  'return.request',
+  'return.complete',
+  'return.cancel',
+  'return.override',
+  'status',
+  'receipt.lookup',
+  'day.close',
+] as const;
 
 /** Per-line response codes of a return decision. Stable: registers branch on them. */
 export const LineCodes = {

@@ -50,8 +50,10 @@ export interface Judgement {
 }
 
 const NOT_FOUND_REASONS: Partial<Record<LineCode, string>> = {
-  [LineCodes.RECEIPT_UNKNOWN_OFFLINE]: 'receipt not sold at this store; the hub cannot be reached to check other stores',
-  [LineCodes.RECEIPT_AMBIGUOUS]: 'receipt issued at more than one other store: ask again naming the store that issued it (originalStore)',
+  [LineCodes.RECEIPT_UNKNOWN_OFFLINE]:
+    'receipt not sold at this store; the hub cannot be reached to check other stores',
+  [LineCodes.RECEIPT_AMBIGUOUS]:
+    'receipt issued at more than one other store: ask again naming the store that issued it (originalStore)',
 };
 
 export function judgeReturn(
@@ -63,7 +65,9 @@ export function judgeReturn(
   if (!sold) {
     return {
       decision: 'denied',
-      lines: requested.map((r) => withSku({ line: r.line ?? 0, requestedMilli: toMilli(r.qty), approvedMilli: 0, code: notFoundCode }, r)),
+      lines: requested.map((r) =>
+        withSku({ line: r.line ?? 0, requestedMilli: toMilli(r.qty), approvedMilli: 0, code: notFoundCode }, r),
+      ),
       refund: 0,
       reason: NOT_FOUND_REASONS[notFoundCode] ?? 'receipt not found',
     };
@@ -83,16 +87,41 @@ export function judgeReturn(
       s = candidates.find((x) => x.qty - (claimedMilli.get(x.line) ?? 0) >= want) ?? candidates[0];
       if (s) chosen.add(s.line);
     }
-    if (!s) return withSku({ line: r.line ?? 0, requestedMilli: want, approvedMilli: 0, code: LineCodes.LINE_NOT_FOUND }, r);
+    if (!s)
+      return withSku({ line: r.line ?? 0, requestedMilli: want, approvedMilli: 0, code: LineCodes.LINE_NOT_FOUND }, r);
     const left = s.qty - (claimedMilli.get(s.line) ?? 0);
-    if (want > left) return withSku({ line: s.line, requestedMilli: want, approvedMilli: 0, code: LineCodes.EXCEEDS_RETURNABLE, sku: s.sku, unitPrice: s.unitPrice }, r);
+    if (want > left)
+      return withSku(
+        {
+          line: s.line,
+          requestedMilli: want,
+          approvedMilli: 0,
+          code: LineCodes.EXCEEDS_RETURNABLE,
+          sku: s.sku,
+          unitPrice: s.unitPrice,
+        },
+        r,
+      );
     refund += lineAmount(want, s.unitPrice);
-    return withSku({ line: s.line, requestedMilli: want, approvedMilli: want, code: LineCodes.OK, sku: s.sku, unitPrice: s.unitPrice }, r);
+    return withSku(
+      {
+        line: s.line,
+        requestedMilli: want,
+        approvedMilli: want,
+        code: LineCodes.OK,
+        sku: s.sku,
+        unitPrice: s.unitPrice,
+      },
+      r,
+    );
   });
   const refused = lines.filter((l) => l.code !== LineCodes.OK);
   const decision: Decision = refused.length < lines.length ? 'approved' : 'denied';
   const j: Judgement = { decision, lines, refund };
-  if (refused.length > 0) j.reason = refused.map((l) => `${l.askedBySku !== undefined && l.line === 0 ? `sku ${l.askedBySku}` : `line ${l.line}`}: ${l.code}`).join('; ');
+  if (refused.length > 0)
+    j.reason = refused
+      .map((l) => `${l.askedBySku !== undefined && l.line === 0 ? `sku ${l.askedBySku}` : `line ${l.line}`}: ${l.code}`)
+      .join('; ');
   return j;
 }
 
@@ -113,5 +142,9 @@ export function refuseAll(j: Judgement, code: LineCode, reason: string): Judgeme
 
 /** The lines of a decision as a register sees them. */
 export function decisionLines(j: Judgement): { line: number; sku?: string; approvedQty: number; code: string }[] {
-  return j.lines.map((l) => (l.askedBySku === undefined ? { line: l.line, approvedQty: fromMilli(l.approvedMilli), code: l.code } : { line: l.line, sku: l.askedBySku, approvedQty: fromMilli(l.approvedMilli), code: l.code }));
+  return j.lines.map((l) =>
+    l.askedBySku === undefined
+      ? { line: l.line, approvedQty: fromMilli(l.approvedMilli), code: l.code }
+      : { line: l.line, sku: l.askedBySku, approvedQty: fromMilli(l.approvedMilli), code: l.code },
+  );
 }

@@ -52,7 +52,12 @@ export function systemdNotifySend(command = 'systemd-notify', env: NodeJS.Proces
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         if (code === 0) resolve();
-        else reject(new Error(`${command} ${assignments.join(' ')}: ${signal ? `killed (${signal})` : `exit ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`));
+        else
+          reject(
+            new Error(
+              `${command} ${assignments.join(' ')}: ${signal ? `killed (${signal})` : `exit ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`,
+            ),
+          );
       });
     });
 }
@@ -75,7 +80,8 @@ export function sdNotifier(
   const usec = Number(env.WATCHDOG_USEC);
   const pid = opts.pid ?? process.pid;
   const forUs = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === '' || Number(env.WATCHDOG_PID) === pid;
-  const watchdogMs = enabled && Number.isFinite(usec) && usec > 0 && forUs ? Math.max(1, Math.floor(usec / 2000)) : undefined;
+  const watchdogMs =
+    enabled && Number.isFinite(usec) && usec > 0 && forUs ? Math.max(1, Math.floor(usec / 2000)) : undefined;
   const send = opts.send ?? systemdNotifySend();
   const timers: NotifyTimers = opts.timers ?? {
     setInterval: (fn, ms) => setInterval(fn, ms).unref(),

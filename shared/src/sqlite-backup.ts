@@ -26,7 +26,12 @@ export function preMigrationBackupPath(dbFile: string, fromVersion: number): str
  * Why not better-sqlite3's `backup()`: it is asynchronous, and the database is opened and migrated
  * synchronously before anything else runs; VACUUM INTO gives the same consistent copy in one call.
  */
-export function backupBeforeMigration(db: SqliteCopier, dbFile: string, fromVersion: number, keep = PRE_MIGRATION_BACKUPS_KEPT): string {
+export function backupBeforeMigration(
+  db: SqliteCopier,
+  dbFile: string,
+  fromVersion: number,
+  keep = PRE_MIGRATION_BACKUPS_KEPT,
+): string {
   const target = preMigrationBackupPath(dbFile, fromVersion);
   rmSync(target, { force: true });
   db.exec(`VACUUM INTO '${target.replaceAll("'", "''")}'`);

@@ -8,7 +8,8 @@ declare const __TILLBRIDGE_VERSION__: string | undefined;
  * the one `npm run release` stamps into a release bundle (package.json's, or its `--version`),
  * else, run from the checkout, the root package.json's.
  */
-export const TILLBRIDGE_VERSION: string = typeof __TILLBRIDGE_VERSION__ === 'string' ? __TILLBRIDGE_VERSION__ : checkoutVersion();
+export const TILLBRIDGE_VERSION: string =
+  typeof __TILLBRIDGE_VERSION__ === 'string' ? __TILLBRIDGE_VERSION__ : checkoutVersion();
 
 function checkoutVersion(): string {
   // shared/src/ and shared/dist/ are both two levels below the repository root

@@ -50,7 +50,10 @@ export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = { 2:
  * The protocol version a hub speaking `hub` and an agent speaking `agent` use: the highest both
  * speak; or why there is none (`agentTooOld`: the agent must be upgraded; else the hub).
  */
-export function negotiateProtocol(hub: { min: number; max: number }, agent: { min: number; max: number }): { version: number } | { agentTooOld: boolean } {
+export function negotiateProtocol(
+  hub: { min: number; max: number },
+  agent: { min: number; max: number },
+): { version: number } | { agentTooOld: boolean } {
   const version = Math.min(hub.max, agent.max);
   if (version >= Math.max(hub.min, agent.min) && agent.min <= agent.max) return { version };
   return { agentTooOld: agent.max < hub.min };
@@ -59,7 +62,10 @@ export function negotiateProtocol(hub: { min: number; max: number }, agent: { mi
 /** What a hub says in its close reason to an agent too old for it (a WebSocket close reason holds at most 123 bytes). */
 export function agentTooOldReason(hubMin: number): string {
   const release = AGENT_RELEASE_FOR_PROTOCOL[hubMin] ?? `a release of protocol ${hubMin}`;
-  return `this hub needs tillbridge-agent >= ${release} (protocol >= ${hubMin}); install it (docs/upgrade.md)`.slice(0, 123);
+  return `this hub needs tillbridge-agent >= ${release} (protocol >= ${hubMin}); install it (docs/upgrade.md)`.slice(
+    0,
+    123,
+  );
 }
 export const AGENT_WS_PATH = '/v1/agent';
 export const TOKEN_PATH = '/v1/token';
@@ -140,7 +146,10 @@ export const ReturnDecisionEventBody = z.strictObject({
   refundEstimate: MinorUnits,
   allowedTenders: z.array(z.string().max(32)).max(10).default([]),
   conditions: z.array(z.string().max(64)).max(20).default([]),
-  rules: z.array(z.strictObject({ code: z.string().max(64), detail: z.string().max(300), line: z.number().int().optional() })).max(100).default([]),
+  rules: z
+    .array(z.strictObject({ code: z.string().max(64), detail: z.string().max(300), line: z.number().int().optional() }))
+    .max(100)
+    .default([]),
   policyVersion: z.number().int().nonnegative().default(0),
   reason: z.string().max(500).optional(),
   decidedAt: Timestamp,
@@ -223,7 +232,9 @@ export const HelloFrame = z.strictObject({
   newest: z.number().int().nonnegative(),
   software: z.string().max(64).optional(),
   /** the agent's OS (protocol 3 on): what `tillbridge-hub status` shows of it */
-  os: z.strictObject({ platform: z.string().max(32), release: z.string().max(64), arch: z.string().max(32) }).optional(),
+  os: z
+    .strictObject({ platform: z.string().max(32), release: z.string().max(64), arch: z.string().max(32) })
+    .optional(),
   /** when this run of the agent started (protocol 3 on): its uptime at the hub */
   startedAt: z.string().max(40).optional(),
   /**
@@ -252,7 +263,10 @@ export const AuthorizeRequestBody = z.strictObject({
   /** the store that issued `receipt`; absent: this store's receipt, else the only store that issued it */
   originalStore: StoreId.optional(),
   cardHash: z.string().max(64).optional(),
-  exchange: z.array(z.strictObject({ sku: Sku, qty: Quantity })).max(50).optional(),
+  exchange: z
+    .array(z.strictObject({ sku: Sku, qty: Quantity }))
+    .max(50)
+    .optional(),
   lines: z
     .array(
       z
@@ -302,7 +316,9 @@ export const ReceiptLookupResult = z.strictObject({
   store: z.string().optional(),
   currency: Currency.optional(),
   at: z.string().optional(),
-  lines: z.array(z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits, returnable: QuantityOrZero })),
+  lines: z.array(
+    z.strictObject({ line: LineNo, sku: Sku, qty: Quantity, unitPrice: MinorUnits, returnable: QuantityOrZero }),
+  ),
   matches: z.array(z.strictObject({ receipt: Receipt, store: z.string(), at: z.string() })).optional(),
   /** `receipt_ambiguous`: issued at several other stores (listed in `matches`); name the store */
   code: z.string().max(64).optional(),
@@ -316,7 +332,9 @@ export const TerminalStatus = z.strictObject({
   detail: z.string().max(300).optional(),
   transport: z.string().max(200),
   connections: z.number().int().nonnegative(),
-  reported: z.strictObject({ state: z.string().max(32), detail: z.string().max(200).optional(), at: z.string() }).optional(),
+  reported: z
+    .strictObject({ state: z.string().max(32), detail: z.string().max(200).optional(), at: z.string() })
+    .optional(),
   lastMessageAt: z.string().optional(),
   at: z.string(),
 });
@@ -374,7 +392,16 @@ export const InventoryDigestFrame = z.strictObject({
   upTo: z.number().int().min(0).optional(),
 });
 
-export const AgentFrame = z.discriminatedUnion('t', [HelloFrame, EventsFrame, ReqFrame, HeartbeatFrame, TokenFrame, TerminalFrame, KeyAckFrame, InventoryDigestFrame]);
+export const AgentFrame = z.discriminatedUnion('t', [
+  HelloFrame,
+  EventsFrame,
+  ReqFrame,
+  HeartbeatFrame,
+  TokenFrame,
+  TerminalFrame,
+  KeyAckFrame,
+  InventoryDigestFrame,
+]);
 
 /** What the digest of one inventory row is (agent and hub compute it the same way). */
 export function inventoryDigest(sku: string, onHand: number): string {
@@ -444,7 +471,9 @@ export const AuthorizeResult = z.strictObject({
   allowedTenders: z.array(z.string()),
   conditions: z.array(z.string()),
   expiresAt: z.string().optional(),
-  exchange: z.array(z.strictObject({ sku: Sku, qty: Quantity, approvedQty: QuantityOrZero, code: z.string() })).optional(),
+  exchange: z
+    .array(z.strictObject({ sku: Sku, qty: Quantity, approvedQty: QuantityOrZero, code: z.string() }))
+    .optional(),
   policyVersion: z.number().int().nonnegative(),
   /** the receipt a card found */
   resolvedReceipt: Receipt.optional(),
@@ -507,22 +536,61 @@ export interface ResendFrame {
   missing: { receipts: string[]; authorizations: string[] };
 }
 
-export type HubFrame = WelcomeFrame | PolicyFrame | ConfigFrame | KeyFrame | AckFrame | NackFrame | ResFrameOk | ResFrameErr | InventoryFrame | ResendFrame;
+export type HubFrame =
+  | WelcomeFrame
+  | PolicyFrame
+  | ConfigFrame
+  | KeyFrame
+  | AckFrame
+  | NackFrame
+  | ResFrameOk
+  | ResFrameErr
+  | InventoryFrame
+  | ResendFrame;
 
 const HubFrameSchemas = {
-  welcome: z.object({ t: z.literal('welcome'), v: z.number(), store: z.string(), lastSeq: z.number().int().nonnegative(), serverTime: z.string(), cardKey: z.string() }),
+  welcome: z.object({
+    t: z.literal('welcome'),
+    v: z.number(),
+    store: z.string(),
+    lastSeq: z.number().int().nonnegative(),
+    serverTime: z.string(),
+    cardKey: z.string(),
+  }),
   policy: z.object({ t: z.literal('policy'), version: z.number().int().nonnegative(), policy: z.unknown() }),
   key: z.object({ t: z.literal('key'), id: z.string(), apiKey: z.string() }),
   config: z.object({ t: z.literal('config'), version: z.number().int().nonnegative(), settings: z.unknown() }),
   ack: z.object({
     t: z.literal('ack'),
     upTo: z.number().int().nonnegative(),
-    results: z.array(z.object({ seq: z.number(), outcome: z.enum(['applied', 'duplicate', 'exception']), code: z.string().optional() })),
+    results: z.array(
+      z.object({
+        seq: z.number(),
+        outcome: z.enum(['applied', 'duplicate', 'exception']),
+        code: z.string().optional(),
+      }),
+    ),
   }),
-  nack: z.object({ t: z.literal('nack'), seq: z.number().int(), code: z.string(), retryAfterMs: z.number().nonnegative() }),
+  nack: z.object({
+    t: z.literal('nack'),
+    seq: z.number().int(),
+    code: z.string(),
+    retryAfterMs: z.number().nonnegative(),
+  }),
   res: z.union([
-    z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(true), body: z.union([AuthorizeResult, ReceiptLookupResult]) }),
-    z.object({ t: z.literal('res'), rid: z.number().int(), ok: z.literal(false), code: z.string(), message: z.string() }),
+    z.object({
+      t: z.literal('res'),
+      rid: z.number().int(),
+      ok: z.literal(true),
+      body: z.union([AuthorizeResult, ReceiptLookupResult]),
+    }),
+    z.object({
+      t: z.literal('res'),
+      rid: z.number().int(),
+      ok: z.literal(false),
+      code: z.string(),
+      message: z.string(),
+    }),
   ]),
   inventory: z.object({
     t: z.literal('inventory'),

@@ -1,24 +1,56 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { businessDayOf, dayCutoffInstant, isBusinessDay, isCutoff, isStoreTimeZone, nextBusinessDay, wallTimeToInstant } from '../src/business-day.js';
+import {
+  businessDayOf,
+  dayCutoffInstant,
+  isBusinessDay,
+  isCutoff,
+  isStoreTimeZone,
+  nextBusinessDay,
+  wallTimeToInstant,
+} from '../src/business-day.js';
 
 /** The date in `zone` as Intl gives it, with no cache: what businessDayOf must always agree with. */
-const reference = (ms: number, zone: string): string => new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+const reference = (ms: number, zone: string): string =>
+  new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
+    new Date(ms),
+  );
 
 // summer time at midnight (Havana, Santiago), half- and three-quarter-hour offsets, a 30-minute summer
 // time (Lord Howe), a day that never happened (Apia skipped 30 December 2011), the date line
-const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'America/Havana', 'America/Santiago', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Apia', 'Pacific/Kiritimati', 'Asia/Kolkata'];
+const ZONES = [
+  'UTC',
+  'Europe/Berlin',
+  'America/New_York',
+  'America/Havana',
+  'America/Santiago',
+  'Asia/Kathmandu',
+  'Australia/Lord_Howe',
+  'Pacific/Apia',
+  'Pacific/Kiritimati',
+  'Asia/Kolkata',
+];
 
 describe('business days in a store’s time zone', () => {
   it('agree with the zone’s own calendar for any instant, in any order of lookups (the per-zone cache never answers wrong)', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: Date.parse('2011-01-01T00:00:00Z'), max: Date.parse('2031-01-01T00:00:00Z') }), fc.constantFrom(...ZONES)), { minLength: 1, maxLength: 40 }), (lookups) => {
-        for (const [ms, zone] of lookups) {
-          expect(businessDayOf(ms, zone), `${new Date(ms).toISOString()} in ${zone}`).toBe(reference(ms, zone));
-          // and the instants around it, which the cached span must tell apart
-          for (const d of [-1, 1, 3_600_000, -3_600_000]) expect(businessDayOf(ms + d, zone)).toBe(reference(ms + d, zone));
-        }
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: Date.parse('2011-01-01T00:00:00Z'), max: Date.parse('2031-01-01T00:00:00Z') }),
+            fc.constantFrom(...ZONES),
+          ),
+          { minLength: 1, maxLength: 40 },
+        ),
+        (lookups) => {
+          for (const [ms, zone] of lookups) {
+            expect(businessDayOf(ms, zone), `${new Date(ms).toISOString()} in ${zone}`).toBe(reference(ms, zone));
+            // and the instants around it, which the cached span must tell apart
+            for (const d of [-1, 1, 3_600_000, -3_600_000])
+              expect(businessDayOf(ms + d, zone)).toBe(reference(ms + d, zone));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -32,15 +64,30 @@ describe('business days in a store’s time zone', () => {
 
   it('the cut-off is a wall-clock time the next day, across a change of summer time', () => {
     // Berlin leaves summer time on 25 October 2026 at 03:00 local (01:00 UTC): 03:00 that day is 02:00 UTC
-    expect(new Date(dayCutoffInstant('2026-10-24', '03:00', 'Europe/Berlin')).toISOString()).toBe('2026-10-25T02:00:00.000Z');
-    expect(new Date(dayCutoffInstant('2026-10-25', '03:00', 'Europe/Berlin')).toISOString()).toBe('2026-10-26T02:00:00.000Z');
-    expect(new Date(wallTimeToInstant('2026-07-01', '00:00', 'America/New_York')).toISOString()).toBe('2026-07-01T04:00:00.000Z');
+    expect(new Date(dayCutoffInstant('2026-10-24', '03:00', 'Europe/Berlin')).toISOString()).toBe(
+      '2026-10-25T02:00:00.000Z',
+    );
+    expect(new Date(dayCutoffInstant('2026-10-25', '03:00', 'Europe/Berlin')).toISOString()).toBe(
+      '2026-10-26T02:00:00.000Z',
+    );
+    expect(new Date(wallTimeToInstant('2026-07-01', '00:00', 'America/New_York')).toISOString()).toBe(
+      '2026-07-01T04:00:00.000Z',
+    );
     expect(nextBusinessDay('2028-02-28')).toBe('2028-02-29');
   });
 
   it('checks days, cut-offs and zones', () => {
-    expect([isBusinessDay('2026-02-28'), isBusinessDay('2026-02-30'), isBusinessDay('26-02-01')]).toEqual([true, false, false]);
+    expect([isBusinessDay('2026-02-28'), isBusinessDay('2026-02-30'), isBusinessDay('26-02-01')]).toEqual([
+      true,
+      false,
+      false,
+    ]);
     expect([isCutoff('03:00'), isCutoff('24:00'), isCutoff('3:00')]).toEqual([true, false, false]);
-    expect([isStoreTimeZone('Europe/Berlin'), isStoreTimeZone('UTC'), isStoreTimeZone('+01:00'), isStoreTimeZone('Mars/Olympus')]).toEqual([true, true, false, false]);
+    expect([
+      isStoreTimeZone('Europe/Berlin'),
+      isStoreTimeZone('UTC'),
+      isStoreTimeZone('+01:00'),
+      isStoreTimeZone('Mars/Olympus'),
+    ]).toEqual([true, true, false, false]);
   });
 });

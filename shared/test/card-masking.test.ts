@@ -9,7 +9,11 @@ import { cardNumberSpans, findCardNumbers, luhnValid, maskCardNumbersIn, type Ca
 
 /** A Luhn-valid PAN of 13-19 digits starting 2-6, as a digit string. */
 const panDigits = fc
-  .tuple(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 13, max: 19 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 18, maxLength: 18 }))
+  .tuple(
+    fc.integer({ min: 2, max: 6 }),
+    fc.integer({ min: 13, max: 19 }),
+    fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 18, maxLength: 18 }),
+  )
   .map(([first, len, rest]) => {
     const body = [first, ...rest.slice(0, len - 2)].join('');
     for (let c = 0; c <= 9; c++) if (luhnValid(`${body}${c}`)) return `${body}${c}`;
@@ -17,13 +21,18 @@ const panDigits = fc
   });
 
 /** The PAN as a register or a person might write it: digits, with single spaces or dashes between some of them. */
-const writtenPan = fc.tuple(panDigits, fc.array(fc.constantFrom('', '', '', ' ', '-'), { minLength: 19, maxLength: 19 })).map(([d, seps]) => ({
-  digits: d,
-  text: [...d].map((c, i) => (i === 0 ? c : `${seps[i]}${c}`)).join(''),
-}));
+const writtenPan = fc
+  .tuple(panDigits, fc.array(fc.constantFrom('', '', '', ' ', '-'), { minLength: 19, maxLength: 19 }))
+  .map(([d, seps]) => ({
+    digits: d,
+    text: [...d].map((c, i) => (i === 0 ? c : `${seps[i]}${c}`)).join(''),
+  }));
 
 /** Free text heavy in digits, spaces and dashes, so PANs land next to other numbers. */
-const freeText = fc.string({ unit: fc.constantFrom(...'0123456789012345678901234567890123456789     ---abxyzAB.,:#/\n'), maxLength: 40 });
+const freeText = fc.string({
+  unit: fc.constantFrom(...'0123456789012345678901234567890123456789     ---abxyzAB.,:#/\n'),
+  maxLength: 40,
+});
 
 /** Brute force, the slow obvious way: every run of digits joined by single spaces or dashes, every window, Luhn from scratch. */
 function bruteWindows(text: string): { start: number; end: number }[] {
@@ -61,7 +70,8 @@ function expectedMask(text: string): string {
   return out + text.slice(at);
 }
 
-const digitStreams = (text: string): string[] => [...text.matchAll(/\d(?:[ -]?\d)*/g)].map((m) => m[0].replace(/[ -]/g, ''));
+const digitStreams = (text: string): string[] =>
+  [...text.matchAll(/\d(?:[ -]?\d)*/g)].map((m) => m[0].replace(/[ -]/g, ''));
 
 describe('card numbers in free text', () => {
   it('masks a PAN written right after another number (the return reason of the issue)', () => {
@@ -71,7 +81,9 @@ describe('card numbers in free text', () => {
     expect(maskCardNumbersIn('24242424242424242')).toBe('2424242******4242');
     expect(maskCardNumbersIn('card4242424242424242x')).toBe('card424242******4242x');
     // ordinary numbers stay as they are
-    expect(maskCardNumbersIn('2 boxes, 3 bags, order 12345 on 2026-11-27 10:30')).toBe('2 boxes, 3 bags, order 12345 on 2026-11-27 10:30');
+    expect(maskCardNumbersIn('2 boxes, 3 bags, order 12345 on 2026-11-27 10:30')).toBe(
+      '2 boxes, 3 bags, order 12345 on 2026-11-27 10:30',
+    );
   });
 
   it('masks a PAN inserted at every position of any text, touching nothing but the card-number windows', () => {
@@ -93,11 +105,21 @@ describe('card numbers in free text', () => {
 
   it('masks several PANs in one run of numbers, each shown at most as its own first 6 and last 4', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(writtenPan.map((p) => p.text), fc.stringMatching(/^\d{1,5}$/)), { minLength: 1, maxLength: 6 }), fc.constantFrom(' ', '-'), (parts, sep) => {
-        const out = maskCardNumbersIn(parts.join(sep));
-        expect(bruteWindows(out)).toEqual([]);
-        expect(out).toBe(expectedMask(parts.join(sep)));
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            writtenPan.map((p) => p.text),
+            fc.stringMatching(/^\d{1,5}$/),
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
+        fc.constantFrom(' ', '-'),
+        (parts, sep) => {
+          const out = maskCardNumbersIn(parts.join(sep));
+          expect(bruteWindows(out)).toEqual([]);
+          expect(out).toBe(expectedMask(parts.join(sep)));
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -1,5 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { containsTrackData, findCardNumbers, fullPanDigits, protectTenderPan, isGtin, isMaskedPan, luhnValid, maskCardNumbersIn, maskPan, panHmac, safePan, TbCodes, TbError } from '../src/index.js';
+import {
+  containsTrackData,
+  findCardNumbers,
+  fullPanDigits,
+  protectTenderPan,
+  isGtin,
+  isMaskedPan,
+  luhnValid,
+  maskCardNumbersIn,
+  maskPan,
+  panHmac,
+  safePan,
+  TbCodes,
+  TbError,
+} from '../src/index.js';
 
 describe('card data', () => {
   it('checks Luhn', () => {
@@ -61,9 +75,15 @@ describe('card data', () => {
     expect(a).not.toContain('4111');
   });
 
-  describe('a tender\'s card number as kept (gateway and sales import)', () => {
+  describe("a tender's card number as kept (gateway and sales import)", () => {
     const key = Buffer.from('k'.repeat(32));
-    const pans = ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1111', '378282246310005', '6011000990139424123'];
+    const pans = [
+      '4111111111111111',
+      '4111 1111 1111 1111',
+      '4111-1111-1111-1111',
+      '378282246310005',
+      '6011000990139424123',
+    ];
 
     it('never keeps a full PAN, in any spelling, with or without a key', () => {
       for (const pan of pans) {
@@ -77,8 +97,13 @@ describe('card data', () => {
     });
 
     it('keeps the keyed hash of a full PAN when there is a key, the same however it was spelt', () => {
-      expect(protectTenderPan('4111 1111 1111 1111', key)).toEqual({ pan: '411111******1111', panHash: panHmac(key, '4111111111111111') });
-      expect(protectTenderPan('4111-1111-1111-1111', key).panHash).toBe(protectTenderPan('4111111111111111', key).panHash);
+      expect(protectTenderPan('4111 1111 1111 1111', key)).toEqual({
+        pan: '411111******1111',
+        panHash: panHmac(key, '4111111111111111'),
+      });
+      expect(protectTenderPan('4111-1111-1111-1111', key).panHash).toBe(
+        protectTenderPan('4111111111111111', key).panHash,
+      );
       expect(protectTenderPan('4111111111111111', undefined)).toEqual({ pan: '411111******1111' });
     });
 

@@ -21,7 +21,12 @@ describe('clocks', () => {
 
   it('an unreadable TILLBRIDGE_TEST_CLOCK is a configuration error naming the variable', () => {
     for (const v of ['tomorrow', '2026-11-28', '2026-13-45T99:00:00Z']) {
-      expect(() => clockFromEnv({ [TEST_CLOCK_ENV]: v })).toThrow(expect.objectContaining({ code: TbCodes.CONFIG, message: expect.stringContaining('TILLBRIDGE_TEST_CLOCK: expected an ISO 8601') }));
+      expect(() => clockFromEnv({ [TEST_CLOCK_ENV]: v })).toThrow(
+        expect.objectContaining({
+          code: TbCodes.CONFIG,
+          message: expect.stringContaining('TILLBRIDGE_TEST_CLOCK: expected an ISO 8601'),
+        }),
+      );
     }
   });
 });

@@ -33,24 +33,41 @@ describe.runIf(unix)('data directory permissions', () => {
 
   it('warns on a directory group or others may read, naming it, its mode and the fix', () => {
     const d = dirWithMode('open', 0o755);
-    expect(checkDataDir(d)).toEqual([{ level: 'warning', message: `data directory ${d} can be read by group or others (mode 0755): expected 0700 (chmod 700 ${d})` }]);
+    expect(checkDataDir(d)).toEqual([
+      {
+        level: 'warning',
+        message: `data directory ${d} can be read by group or others (mode 0755): expected 0700 (chmod 700 ${d})`,
+      },
+    ]);
   });
 
   it('refuses a directory group or others may write', () => {
     for (const m of [0o775, 0o777, 0o1777, 0o730]) {
       const d = dirWithMode(`w${m.toString(8)}`, m);
-      expect(checkDataDir(d), m.toString(8)).toEqual([expect.objectContaining({ level: 'error', message: expect.stringContaining(`data directory ${d} is writable by group or others`) })]);
+      expect(checkDataDir(d), m.toString(8)).toEqual([
+        expect.objectContaining({
+          level: 'error',
+          message: expect.stringContaining(`data directory ${d} is writable by group or others`),
+        }),
+      ]);
     }
     const f = join(root, 'file');
     writeFileSync(f, '');
-    expect(checkDataDir(f)).toEqual([{ level: 'error', message: `data directory ${f}: expected a directory, found a file` }]);
+    expect(checkDataDir(f)).toEqual([
+      { level: 'error', message: `data directory ${f}: expected a directory, found a file` },
+    ]);
   });
 
   it('warns on each file in it that others may read', () => {
     const d = dirWithMode('files', 0o700);
     writeFileSync(join(d, 'agent.sqlite'), '', { mode: 0o644 });
     writeFileSync(join(d, 'private'), '', { mode: 0o600 });
-    expect(checkDataDir(d)).toEqual([{ level: 'warning', message: expect.stringMatching(/agent\.sqlite can be read by group or others \(mode 0644\): expected 0600/) }]);
+    expect(checkDataDir(d)).toEqual([
+      {
+        level: 'warning',
+        message: expect.stringMatching(/agent\.sqlite can be read by group or others \(mode 0644\): expected 0600/),
+      },
+    ]);
   });
 
   it('says nothing on Windows, which has no such modes', () => {

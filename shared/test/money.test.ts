@@ -1,7 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { currencyExponent, formatMoney } from '../src/money.js';
-import { DEFAULT_POLICY, decisionLinesOf, evaluateReturn, lineAmount, mergePolicy, returnAmount, shareOf, toMilli, type EvaluationInput, type Policy } from '../src/index.js';
+import {
+  DEFAULT_POLICY,
+  decisionLinesOf,
+  evaluateReturn,
+  lineAmount,
+  mergePolicy,
+  returnAmount,
+  shareOf,
+  toMilli,
+  type EvaluationInput,
+  type Policy,
+} from '../src/index.js';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
 const SOLD_AT = '2026-11-26T10:00:00Z';
@@ -12,7 +23,12 @@ function ask(p: { qty: number; unitPrice: number; policy?: Policy }, claimed: nu
     policy: p.policy ?? DEFAULT_POLICY,
     mode: 'online',
     now: NOW,
-    sale: { at: SOLD_AT, channel: 'store', lines: [{ line: 1, sku: 'TV-1', qty: p.qty, unitPrice: p.unitPrice }], tenderKinds: ['card'] },
+    sale: {
+      at: SOLD_AT,
+      channel: 'store',
+      lines: [{ line: 1, sku: 'TV-1', qty: p.qty, unitPrice: p.unitPrice }],
+      tenderKinds: ['card'],
+    },
     noReceipt: false,
     claimed: new Map([[1, claimed]]),
     refunded: new Map([[1, refunded]]),
@@ -45,8 +61,19 @@ describe('money: what a return refunds', () => {
   });
 
   it('tells the register what each line refunds and its fee', () => {
-    const ev = ask({ qty: 1000, unitPrice: 80_000, policy: mergePolicy(DEFAULT_POLICY, { restockingFees: [{ skuPrefix: 'TV-', percent: 15 }] }) }, 0, 0, 1000);
-    expect(decisionLinesOf(ev)).toEqual([{ line: 1, approvedQty: 1, code: 'ok', refund: 68_000, fee: 12_000, rules: ['restocking_fee'] }]);
+    const ev = ask(
+      {
+        qty: 1000,
+        unitPrice: 80_000,
+        policy: mergePolicy(DEFAULT_POLICY, { restockingFees: [{ skuPrefix: 'TV-', percent: 15 }] }),
+      },
+      0,
+      0,
+      1000,
+    );
+    expect(decisionLinesOf(ev)).toEqual([
+      { line: 1, approvedQty: 1, code: 'ok', refund: 68_000, fee: 12_000, rules: ['restocking_fee'] },
+    ]);
   });
 });
 
@@ -67,7 +94,10 @@ interface Held {
 describe('money never grows (property)', () => {
   const op: fc.Arbitrary<Op> = fc.oneof(
     // a share of what is left, in thousandths (over 1000: more than is left, refused)
-    fc.record({ t: fc.constant('ask' as const), share: fc.oneof(fc.constant(1000), fc.integer({ min: 1, max: 1100 })) }),
+    fc.record({
+      t: fc.constant('ask' as const),
+      share: fc.oneof(fc.constant(1000), fc.integer({ min: 1, max: 1100 })),
+    }),
     fc.record({ t: fc.constant('complete' as const), pick: fc.nat(), part: fc.integer({ min: 1, max: 1000 }) }),
     fc.record({ t: fc.constant('cancel' as const), pick: fc.nat() }),
   );
@@ -80,7 +110,9 @@ describe('money never grows (property)', () => {
         fc.constantFrom(0, 7.5, 15, 33),
         fc.array(op, { maxLength: 40 }),
         (sold, unitPrice, pct, ops) => {
-          const policy = mergePolicy(DEFAULT_POLICY, { restockingFees: pct > 0 ? [{ skuPrefix: 'TV-', percent: pct }] : [] });
+          const policy = mergePolicy(DEFAULT_POLICY, {
+            restockingFees: pct > 0 ? [{ skuPrefix: 'TV-', percent: pct }] : [],
+          });
           const paid = lineAmount(sold, unitPrice);
           const returns: Held[] = [];
           const counted = () => returns.filter((r) => r.state !== 'cancelled');
@@ -89,7 +121,12 @@ describe('money never grows (property)', () => {
               const c = counted();
               const claimed = c.reduce((s, r) => s + r.milli, 0);
               const milli = Math.max(1, Math.round(((sold - claimed) * o.share) / 1000));
-              const ev = ask({ qty: sold, unitPrice, policy }, claimed, c.reduce((s, r) => s + r.amount, 0), milli);
+              const ev = ask(
+                { qty: sold, unitPrice, policy },
+                claimed,
+                c.reduce((s, r) => s + r.amount, 0),
+                milli,
+              );
               const l = ev.lines[0]!;
               if (l.approvedMilli > 0) {
                 expect(ev.refundAmount).toBe(l.amount - l.fee);
@@ -123,25 +160,34 @@ describe('money never grows (property)', () => {
 
   it('a line returned in any number of pieces, each completed in full, refunds exactly what was paid for it', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 20 }), (unitPrice, pieces) => {
-        const sold = pieces.reduce((s, p) => s + p, 0);
-        let milli = 0;
-        let refunded = 0;
-        for (const p of pieces) {
-          const ev = ask({ qty: sold, unitPrice }, milli, refunded, p);
-          expect(ev.decision).toBe('approved');
-          milli += p;
-          refunded += ev.refundAmount;
-        }
-        expect(refunded).toBe(lineAmount(sold, unitPrice));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1_000_000 }),
+        fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 20 }),
+        (unitPrice, pieces) => {
+          const sold = pieces.reduce((s, p) => s + p, 0);
+          let milli = 0;
+          let refunded = 0;
+          for (const p of pieces) {
+            const ev = ask({ qty: sold, unitPrice }, milli, refunded, p);
+            expect(ev.decision).toBe('approved');
+            milli += p;
+            refunded += ev.refundAmount;
+          }
+          expect(refunded).toBe(lineAmount(sold, unitPrice));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 });
 
 describe('rules reach the register as codes', () => {
-  const sale = (at: string) => ({ at, channel: 'store', lines: [{ line: 1, sku: 'A', qty: toMilli(2), unitPrice: 2000 }], tenderKinds: ['card'] });
+  const sale = (at: string) => ({
+    at,
+    channel: 'store',
+    lines: [{ line: 1, sku: 'A', qty: toMilli(2), unitPrice: 2000 }],
+    tenderKinds: ['card'],
+  });
   const base = (over: Partial<EvaluationInput>): EvaluationInput => ({
     policy: DEFAULT_POLICY,
     mode: 'online',
@@ -156,8 +202,21 @@ describe('rules reach the register as codes', () => {
 
   it.each([
     ['outside the window', { sale: sale('2026-09-01T10:00:00Z') }, 'outside_window', ['outside_window']],
-    ['over the manager threshold', { policy: mergePolicy(DEFAULT_POLICY, { managerOverrideAbove: 1000 }) }, 'manager_override_required', ['manager_override_required']],
-    ['over the store daily limit', { policy: mergePolicy(DEFAULT_POLICY, { maxRefundPerStorePerDay: 2500 }), approvedToday: { store: 1000, register: 0 } }, 'store_daily_limit', ['store_daily_limit']],
+    [
+      'over the manager threshold',
+      { policy: mergePolicy(DEFAULT_POLICY, { managerOverrideAbove: 1000 }) },
+      'manager_override_required',
+      ['manager_override_required'],
+    ],
+    [
+      'over the store daily limit',
+      {
+        policy: mergePolicy(DEFAULT_POLICY, { maxRefundPerStorePerDay: 2500 }),
+        approvedToday: { store: 1000, register: 0 },
+      },
+      'store_daily_limit',
+      ['store_daily_limit'],
+    ],
     [
       'outside the window and over the manager threshold',
       { sale: sale('2026-09-01T10:00:00Z'), policy: mergePolicy(DEFAULT_POLICY, { managerOverrideAbove: 1000 }) },
@@ -165,19 +224,35 @@ describe('rules reach the register as codes', () => {
       ['outside_window', 'manager_override_required'],
     ],
   ] as const)('override_required %s: the held line carries the rule, not ok', (_name, over, code, rules) => {
-    const ev = evaluateReturn(base(over as Partial<EvaluationInput>));
+    const ev = evaluateReturn(base(over));
     expect(ev.decision).toBe('override_required');
     expect(decisionLinesOf(ev)).toEqual([{ line: 1, approvedQty: 1, code, refund: 2000, rules: [...rules] }]);
     // once a manager overrides, the line is ok, and the override is one of its rules
-    const ok = evaluateReturn({ ...base(over as Partial<EvaluationInput>), overridden: true });
+    const ok = evaluateReturn({ ...base(over), overridden: true });
     expect(decisionLinesOf(ok)[0]).toMatchObject({ code: 'ok', rules: [...rules, 'overridden'] });
   });
 
   it.each([
-    ['over the per-return limit', { policy: mergePolicy(DEFAULT_POLICY, { maxRefundPerReturn: 1000 }) }, 'max_refund_exceeded'],
-    ['outside a window no manager may override', { sale: sale('2026-09-01T10:00:00Z'), policy: mergePolicy(DEFAULT_POLICY, { windowOverridable: false }) }, 'outside_window'],
-    ['without a receipt', { sale: undefined, noReceipt: true, requested: [{ sku: 'A', qty: 1, unitPrice: 10 }] }, 'receipt_required'],
-    ['offline, needing a manager', { mode: 'offline' as const, sale: sale('2026-09-01T10:00:00Z') }, 'override_unavailable_offline'],
+    [
+      'over the per-return limit',
+      { policy: mergePolicy(DEFAULT_POLICY, { maxRefundPerReturn: 1000 }) },
+      'max_refund_exceeded',
+    ],
+    [
+      'outside a window no manager may override',
+      { sale: sale('2026-09-01T10:00:00Z'), policy: mergePolicy(DEFAULT_POLICY, { windowOverridable: false }) },
+      'outside_window',
+    ],
+    [
+      'without a receipt',
+      { sale: undefined, noReceipt: true, requested: [{ sku: 'A', qty: 1, unitPrice: 10 }] },
+      'receipt_required',
+    ],
+    [
+      'offline, needing a manager',
+      { mode: 'offline' as const, sale: sale('2026-09-01T10:00:00Z') },
+      'override_unavailable_offline',
+    ],
   ] as const)('denied %s: the line carries the rule', (_name, over, code) => {
     const ev = evaluateReturn(base(over as Partial<EvaluationInput>));
     expect(ev.decision).toBe('denied');
@@ -193,8 +268,7 @@ describe('rules reach the register as codes', () => {
   });
 });
 
-
-describe('formatMoney: minor units in the currency\'s own decimals', () => {
+describe("formatMoney: minor units in the currency's own decimals", () => {
   it.each([
     [4897, 'EUR', '48.97 EUR'],
     [5, 'EUR', '0.05 EUR'],

@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { isLoopbackHost, parseHostPort, maskUrlPassword, urlHostIsLoopback } from '../src/index.js';
 
 describe('loopback (plain ws:// and http:// are allowed only there)', () => {
-  it.each(['127.0.0.1', '127.255.255.254', '127.0.1.1', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '[::ffff:7f00:1]', 'localhost', 'LOCALHOST'])('%s is loopback', (h) => {
+  it.each([
+    '127.0.0.1',
+    '127.255.255.254',
+    '127.0.1.1',
+    '::1',
+    '[::1]',
+    '0:0:0:0:0:0:0:1',
+    '::ffff:127.0.0.1',
+    '[::ffff:7f00:1]',
+    'localhost',
+    'LOCALHOST',
+  ])('%s is loopback', (h) => {
     expect(isLoopbackHost(h)).toBe(true);
   });
 

@@ -8,14 +8,20 @@ const sold = [
 
 describe('judgeReturn', () => {
   it('approves what is still returnable and prices the refund', () => {
-    const j = judgeReturn(sold, new Map(), [{ line: 1, qty: 2 }, { line: 2, qty: 0.5 }]);
+    const j = judgeReturn(sold, new Map(), [
+      { line: 1, qty: 2 },
+      { line: 2, qty: 0.5 },
+    ]);
     expect(j.decision).toBe('approved');
     expect(j.lines.map((l) => l.code)).toEqual([LineCodes.OK, LineCodes.OK]);
     expect(j.refund).toBe(2000 + 200);
   });
 
   it('refuses a line asking for more than is left, judging the others on their own', () => {
-    const j = judgeReturn(sold, new Map([[1, toMilli(1)]]), [{ line: 1, qty: 2 }, { line: 2, qty: 1 }]);
+    const j = judgeReturn(sold, new Map([[1, toMilli(1)]]), [
+      { line: 1, qty: 2 },
+      { line: 2, qty: 1 },
+    ]);
     expect(j.decision).toBe('approved');
     expect(j.lines[0]).toMatchObject({ approvedMilli: 0, code: LineCodes.EXCEEDS_RETURNABLE });
     expect(j.lines[1]).toMatchObject({ approvedMilli: 1000, code: LineCodes.OK });
@@ -36,10 +42,17 @@ describe('judgeReturn', () => {
     const j = judgeReturn(twoA, new Map([[1, toMilli(2)]]), [{ sku: 'A', qty: 1 }]);
     expect(j.lines[0]).toMatchObject({ line: 3, askedBySku: 'A', code: LineCodes.OK, approvedMilli: 1000 });
     expect(j.refund).toBe(900);
-    const k = judgeReturn(twoA, new Map(), [{ line: 1, qty: 1 }, { sku: 'A', qty: 1 }]);
+    const k = judgeReturn(twoA, new Map(), [
+      { line: 1, qty: 1 },
+      { sku: 'A', qty: 1 },
+    ]);
     expect(k.lines.map((l) => l.line)).toEqual([1, 3]);
     const none = judgeReturn(twoA, new Map(), [{ sku: 'ZZZ', qty: 1 }]);
-    expect(none).toMatchObject({ decision: 'denied', lines: [{ line: 0, askedBySku: 'ZZZ', code: LineCodes.LINE_NOT_FOUND }], reason: 'sku ZZZ: line_not_found' });
+    expect(none).toMatchObject({
+      decision: 'denied',
+      lines: [{ line: 0, askedBySku: 'ZZZ', code: LineCodes.LINE_NOT_FOUND }],
+      reason: 'sku ZZZ: line_not_found',
+    });
   });
 
   it('refuseAll turns every approved line into the given code', () => {

@@ -83,10 +83,16 @@ describe('sdNotifier', () => {
 
   it('no watchdog when WATCHDOG_PID names another process, or WATCHDOG_USEC is absent', async () => {
     const timers = new HandTimers();
-    const other = sdNotifier({ NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '1000000', WATCHDOG_PID: '7' }, { send: recorder().send, timers, pid: 42 });
+    const other = sdNotifier(
+      { NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '1000000', WATCHDOG_PID: '7' },
+      { send: recorder().send, timers, pid: 42 },
+    );
     expect(other.watchdogMs).toBeUndefined();
     await other.ready();
-    const ours = sdNotifier({ NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '1000000', WATCHDOG_PID: '42' }, { send: recorder().send, timers, pid: 42 });
+    const ours = sdNotifier(
+      { NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '1000000', WATCHDOG_PID: '42' },
+      { send: recorder().send, timers, pid: 42 },
+    );
     expect(ours.watchdogMs).toBe(500);
     const none = sdNotifier({ NOTIFY_SOCKET: '/run/x' }, { send: recorder().send, timers });
     await none.ready();
@@ -95,7 +101,10 @@ describe('sdNotifier', () => {
 
   it('a failed send is reported, never thrown', async () => {
     const errors: string[] = [];
-    const n = sdNotifier({ NOTIFY_SOCKET: '/run/x' }, { send: () => Promise.reject(new Error('no manager')), onError: (e) => errors.push(e.message) });
+    const n = sdNotifier(
+      { NOTIFY_SOCKET: '/run/x' },
+      { send: () => Promise.reject(new Error('no manager')), onError: (e) => errors.push(e.message) },
+    );
     await expect(n.ready()).resolves.toBeUndefined();
     expect(errors).toEqual(['no manager']);
   });

@@ -37,10 +37,20 @@ describe('tillbridge-agent backup and restore', () => {
     const dir = join(w.dir, 'agent-backup');
     const b = await a.cli(['backup', '--config', a.configFile, dir, '--json']);
     expect(b.code, b.stderr).toBe(0);
-    const manifest = JSON.parse(b.stdout) as { format: string; store: string; agentId: string; incarnation: string; outbox: { depth: number }; files: { name: string; sha256: string }[] };
+    const manifest = JSON.parse(b.stdout) as {
+      format: string;
+      store: string;
+      agentId: string;
+      incarnation: string;
+      outbox: { depth: number };
+      files: { name: string; sha256: string }[];
+    };
     expect(manifest).toMatchObject({ format: 'tillbridge-agent-backup/1', store: 'S1', agentId, outbox: { depth: 1 } });
     expect(manifest.files.map((f) => f.name)).toEqual(['agent.sqlite']);
-    expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'))).toMatchObject({ agentId, outbox: { depth: 1 } });
+    expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'))).toMatchObject({
+      agentId,
+      outbox: { depth: 1 },
+    });
     if (posix) {
       expect(mode(dir)).toBe(0o700);
       expect(mode(join(dir, 'agent.sqlite'))).toBe(0o600);
@@ -69,9 +79,14 @@ describe('tillbridge-agent backup and restore', () => {
     expect(noForce.stderr).toMatch(/already holds an agent's database.*--force/);
     const r = await a.cli(['restore', dir, '--config', a.configFile, '--force', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const restored = JSON.parse(r.stdout) as { agentId: string; incarnation: string; outbox: { depth: number }; keptAside: string[] };
+    const restored = JSON.parse(r.stdout) as {
+      agentId: string;
+      incarnation: string;
+      outbox: { depth: number };
+      keptAside: string[];
+    };
     expect(restored).toMatchObject({ agentId, incarnation: manifest.incarnation, outbox: { depth: 1 } });
-    expect(restored.keptAside.some((f) => /agent\.sqlite\.before-restore-/.test(f))).toBe(true);
+    expect(restored.keptAside.some((f) => f.includes('agent.sqlite.before-restore-'))).toBe(true);
     expect(existsSync(join(a.dataDir, 'agent.sqlite-wal'))).toBe(false);
     if (posix) expect(mode(join(a.dataDir, 'agent.sqlite'))).toBe(0o600);
     // what the agent had before the restore: A-4 and B are not in the copy
@@ -83,7 +98,12 @@ describe('tillbridge-agent backup and restore', () => {
     await sell(reg, ['C-1']);
     await drained(a);
     // B, which only the hub has now, can still be returned: the hub answers for it
-    const ret = await reg.send<Decision>({ type: 'return.request', id: 'rq-b1', receipt: 'B-1', lines: [{ line: 1, qty: 1 }] });
+    const ret = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'rq-b1',
+      receipt: 'B-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(ret).toMatchObject({ decision: 'approved', mode: 'online' });
     reg.close();
 
@@ -96,7 +116,14 @@ describe('tillbridge-agent backup and restore', () => {
     expect(restoredAudit).toHaveLength(1);
     expect(JSON.parse(restoredAudit[0]!.details)).toMatchObject({ incarnation: manifest.incarnation });
     // the agent's own state: the same agent, a new incarnation, nothing owed
-    const meta = new Map(w.agentQuery<{ key: string; value: string }>(a, `SELECT key, value FROM meta WHERE key IN ('agent_id', 'incarnation')`).map((m) => [m.key, m.value]));
+    const meta = new Map(
+      w
+        .agentQuery<{ key: string; value: string }>(
+          a,
+          `SELECT key, value FROM meta WHERE key IN ('agent_id', 'incarnation')`,
+        )
+        .map((m) => [m.key, m.value]),
+    );
     expect(meta.get('agent_id')).toBe(agentId);
     expect(meta.get('incarnation')).not.toBe(manifest.incarnation);
     expect((await agentStatus(a)).outbox.depth).toBe(0);
@@ -159,7 +186,13 @@ describe('tillbridge-hub backup and restore', () => {
     selling = false;
     await loop;
     expect(b.code, b.stderr).toBe(0);
-    const manifest = JSON.parse(b.stdout) as { format: string; engine: string; schemaVersion: number; files: { name: string; role: string }[]; pgDump?: string };
+    const manifest = JSON.parse(b.stdout) as {
+      format: string;
+      engine: string;
+      schemaVersion: number;
+      files: { name: string; role: string }[];
+      pgDump?: string;
+    };
     expect(manifest.format).toBe('tillbridge-hub-backup/1');
     if (posix) {
       expect(mode(dir)).toBe(0o700);
@@ -237,10 +270,18 @@ describe('tillbridge-hub backup and restore', () => {
     // one snapshot: the sales the hub had before the backup began, each once, each with its applied
     // event, and on-hand still the sum of the movements (no half of a batch)
     const file = join(data, 'hub.sqlite');
-    const copy = w.query<{ receipt: string; n: number }>(file, `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE e.event_id = s.event_id) AS n FROM sales s WHERE s.receipt LIKE 'H-%'`);
+    const copy = w.query<{ receipt: string; n: number }>(
+      file,
+      `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE e.event_id = s.event_id) AS n FROM sales s WHERE s.receipt LIKE 'H-%'`,
+    );
     expect(copy.map((s) => s.receipt)).toEqual(expect.arrayContaining(['H-1', 'H-2']));
     for (const s of copy) expect(s.n, s.receipt).toBe(1);
-    expect(w.query(file, `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`)).toEqual([]);
+    expect(
+      w.query(
+        file,
+        `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
+      ),
+    ).toEqual([]);
   });
 });
 

@@ -20,14 +20,34 @@ function writeConfig(name: string, cfg: unknown): string {
 }
 
 describe('tillbridge-agent', () => {
-  const base = () => agentConfig({ dir: join(w.dir, 'cfg-agent'), store: 'S1', apiKey: 'tbk_placeholder_key', hubWsUrl: w.hub.wsUrl });
+  const base = () =>
+    agentConfig({ dir: join(w.dir, 'cfg-agent'), store: 'S1', apiKey: 'tbk_placeholder_key', hubWsUrl: w.hub.wsUrl });
 
   it.each([
     ['an unknown key', (c: Record<string, unknown>) => ({ ...c, registerz: [] }), /unknown key "registerz"/],
-    ['a port that is not a number', (c: Record<string, unknown>) => ({ ...c, registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 'x' } }] }), /registers\[0\]\.transport\.port: expected number/],
-    ['a missing API key', (c: Record<string, unknown>) => ({ ...c, hub: { url: 'ws://127.0.0.1:1' } }), /hub\.apiKey: expected string \(missing\)/],
-    ['an http hub URL', (c: Record<string, unknown>) => ({ ...c, hub: { url: 'http://127.0.0.1:1', apiKey: 'tbk_placeholder' } }), /hub\.url: expected a ws:\/\/ or wss:\/\/ URL/],
-    ['an unknown transport', (c: Record<string, unknown>) => ({ ...c, registers: [{ id: 'R1', transport: { type: 'carrier-pigeon' } }] }), /registers\[0\]\.transport\.type/],
+    [
+      'a port that is not a number',
+      (c: Record<string, unknown>) => ({
+        ...c,
+        registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 'x' } }],
+      }),
+      /registers\[0\]\.transport\.port: expected number/,
+    ],
+    [
+      'a missing API key',
+      (c: Record<string, unknown>) => ({ ...c, hub: { url: 'ws://127.0.0.1:1' } }),
+      /hub\.apiKey: expected string \(missing\)/,
+    ],
+    [
+      'an http hub URL',
+      (c: Record<string, unknown>) => ({ ...c, hub: { url: 'http://127.0.0.1:1', apiKey: 'tbk_placeholder' } }),
+      /hub\.url: expected a ws:\/\/ or wss:\/\/ URL/,
+    ],
+    [
+      'an unknown transport',
+      (c: Record<string, unknown>) => ({ ...c, registers: [{ id: 'R1', transport: { type: 'carrier-pigeon' } }] }),
+      /registers\[0\]\.transport\.type/,
+    ],
   ])('refuses a config with %s: exit 2, naming the key', async (_name, mutate, pattern) => {
     const f = writeConfig(_name.replace(/\W+/g, '-'), mutate(base()));
     const r = await agentCli('run', '--config', f);
@@ -52,7 +72,13 @@ describe('tillbridge-agent', () => {
     const a = await w.startAgent('S1');
     const live = await agentCli('status', '--config', a.configFile, '--json');
     expect(live.code).toBe(0);
-    expect(JSON.parse(live.stdout)).toMatchObject({ store: 'S1', running: true, hub: { connected: true }, outbox: { depth: 0 }, registers: [{ id: 'R1', state: 'listening' }] });
+    expect(JSON.parse(live.stdout)).toMatchObject({
+      store: 'S1',
+      running: true,
+      hub: { connected: true },
+      outbox: { depth: 0 },
+      registers: [{ id: 'R1', state: 'listening' }],
+    });
     const human = await agentCli('status', '--config', a.configFile);
     expect(human.stdout).toMatch(/hub .* connected since/);
     await w.hub.proc.stop();
@@ -80,12 +106,19 @@ describe('tillbridge-hub', () => {
     expect(JSON.parse(add.stdout)).toMatchObject({ store: 'S9', apiKey: expect.stringMatching(/^tbk_/) });
     expect((await w.hub.cli(['stores', 'add', 'S9'])).code).toBe(6);
     expect((await w.hub.cli(['stores', 'add', 'bad id!'])).code).toBe(2);
-    expect(JSON.parse((await w.hub.cli(['stores', 'list', '--json'])).stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'S9', name: 'Ninth' })]));
+    expect(JSON.parse((await w.hub.cli(['stores', 'list', '--json'])).stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: 'S9', name: 'Ninth' })]),
+    );
 
     expect((await w.hub.cli(['inventory', 'set', 'S9', 'SKU-1', '12'])).code).toBe(0);
     const csv = join(w.dir, 'stock.csv');
     writeFileSync(csv, 'store,sku,qty\nS9,SKU-2,5\nS9,SKU-1,7\n');
-    expect(JSON.parse((await w.hub.cli(['inventory', 'import', csv, '--json'])).stdout)).toEqual({ import: expect.any(String), rows: 2, changed: 2, stores: ['S9'] });
+    expect(JSON.parse((await w.hub.cli(['inventory', 'import', csv, '--json'])).stdout)).toEqual({
+      import: expect.any(String),
+      rows: 2,
+      changed: 2,
+      stores: ['S9'],
+    });
     const show = JSON.parse((await w.hub.cli(['inventory', 'show', 'S9', '--json'])).stdout);
     expect(show).toEqual([
       { store: 'S9', sku: 'SKU-1', onHand: 7, reserved: 0, available: 7 },
@@ -99,12 +132,17 @@ describe('tillbridge-hub', () => {
     expect((await w.hub.cli(['inventory', 'show', 'S9', 'SKU-3', '--json'])).code).toBe(3); // nothing applied: no stock record of SKU-3
     expect((await w.hub.cli(['inventory', 'show', 'NOPE'])).code).toBe(3);
     expect((await w.hub.cli(['sales', 'show', 'NOPE'])).code).toBe(3);
-    expect(JSON.parse((await w.hub.cli(['status', '--json'])).stdout).stores).toEqual(expect.arrayContaining([expect.objectContaining({ store: 'S9', connected: false })]));
+    expect(JSON.parse((await w.hub.cli(['status', '--json'])).stdout).stores).toEqual(
+      expect.arrayContaining([expect.objectContaining({ store: 'S9', connected: false })]),
+    );
     expect((await w.hub.cli(['returns', 'list', '--json'])).code).toBe(0);
   });
 
   it('refuses a wrong admin token with exit 4', async () => {
-    const r = await runCommand(process.execPath, [HUB_BIN, 'stores', 'list'], { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: 'tba_wrong' });
+    const r = await runCommand(process.execPath, [HUB_BIN, 'stores', 'list'], {
+      TILLBRIDGE_HUB_URL: w.hub.url,
+      TILLBRIDGE_ADMIN_TOKEN: 'tba_wrong',
+    });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/admin token/);
   });
@@ -115,7 +153,15 @@ describe('tillbridge-hub', () => {
     const api = await w.hub.cli(['audit', 'verify']);
     expect(api.code).toBe(5);
     expect(api.stdout).toMatch(/entry 2/);
-    const offline = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--data', w.hubData, ...databaseArgs(w.hubData), '--json']);
+    const offline = await runCommand(process.execPath, [
+      HUB_BIN,
+      'audit',
+      'verify',
+      '--data',
+      w.hubData,
+      ...databaseArgs(w.hubData),
+      '--json',
+    ]);
     expect(offline.code).toBe(5);
     expect(JSON.parse(offline.stdout)).toMatchObject({ ok: false, firstBad: 2 });
   });

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, expect, it } from 'vitest';
-import { addStore, agentStatus, setStock, startAgent, startHub, type AgentHandle, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import {
+  addStore,
+  agentStatus,
+  setStock,
+  startAgent,
+  startHub,
+  type AgentHandle,
+  type HubHandle,
+} from '@tillbridge/scripts/lib/cluster';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand, type LogLine } from '@tillbridge/scripts/lib/process';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
@@ -37,16 +45,21 @@ afterAll(async () => {
 });
 
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;
-const agentView = async (a: AgentHandle): Promise<{ policyVersion: number; configVersion?: number }> => (await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion: number };
+const agentView = async (a: AgentHandle): Promise<{ policyVersion: number; configVersion?: number }> =>
+  (await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion: number };
 function agentOnHand(a: AgentHandle, sku: string): number | undefined {
   const d = new Database(join(a.dataDir, 'agent.sqlite'), { readonly: true });
   try {
-    return (d.prepare('SELECT on_hand FROM inventory WHERE sku = ?').get(sku) as { on_hand: number } | undefined)?.on_hand;
+    return (d.prepare('SELECT on_hand FROM inventory WHERE sku = ?').get(sku) as { on_hand: number } | undefined)
+      ?.on_hand;
   } finally {
     d.close();
   }
 }
-type Status = { connectedStores: number; stores: { store: string; connected: boolean; outboxDepth: number | null }[] };
+interface Status {
+  connectedStores: number;
+  stores: { store: string; connected: boolean; outboxDepth: number | null }[];
+}
 async function status(h: HubHandle): Promise<Status> {
   const r = await h.cli(['status', '--json']);
   expect(r.code, r.stderr).toBe(0);
@@ -72,7 +85,10 @@ await describePg('two hub processes on one PostgreSQL database', () => {
     const key = await addStore(a, 'S1');
     await addStore(a, 'S2');
     // the agent knows both processes, B first
-    const agent = await startAgent({ dir: join(dir, 'agent-S1'), store: 'S1', apiKey: key, hubWsUrl: [b.wsUrl, a.wsUrl] }, false);
+    const agent = await startAgent(
+      { dir: join(dir, 'agent-S1'), store: 'S1', apiKey: key, hubWsUrl: [b.wsUrl, a.wsUrl] },
+      false,
+    );
     agents.push(agent);
     await agent.proc.waitForLine(connectedTo(b.wsUrl));
 
@@ -80,16 +96,23 @@ await describePg('two hub processes on one PostgreSQL database', () => {
     const set = await a.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=11', '--json']);
     expect(set.code, set.stderr).toBe(0);
     const version = (JSON.parse(set.stdout) as { version: number }).version;
-    await waitFor('the agent at B to hold the policy set through A', async () => (await agentView(agent)).policyVersion === version);
+    await waitFor(
+      'the agent at B to hold the policy set through A',
+      async () => (await agentView(agent)).policyVersion === version,
+    );
 
     // an inventory change through A: the agent's copy at B has it
     await setStock(a, 'S1', 'CL-1', 42);
-    await waitFor('the inventory change through A in the agent\'s copy', () => agentOnHand(agent, 'CL-1') === 42_000);
+    await waitFor("the inventory change through A in the agent's copy", () => agentOnHand(agent, 'CL-1') === 42_000);
 
     // status through A lists the store B holds (B's batch of presence written within a second or two)
     await waitFor('status through A to list S1 as connected', async () => {
       const s = await status(a);
-      return s.connectedStores === 1 && s.stores.find((x) => x.store === 'S1')?.connected === true && s.stores.find((x) => x.store === 'S2')?.connected === false;
+      return (
+        s.connectedStores === 1 &&
+        s.stores.find((x) => x.store === 'S1')?.connected === true &&
+        s.stores.find((x) => x.store === 'S2')?.connected === false
+      );
     });
     const text = await a.cli(['status']);
     expect(text.stdout).toContain('1 of 2 store(s) connected');
@@ -99,15 +122,25 @@ await describePg('two hub processes on one PostgreSQL database', () => {
     await agent.proc.waitForLine(connectedTo(a.wsUrl));
     process.kill(b.proc.proc.pid!, 'SIGCONT');
     // B, back, hears the hello made at A (a later attempt of the agent's run) and closes its old connection
-    await b.proc.waitForLine((l) => l.msg === 'the agent connected to another hub process on a later attempt: its connection here is closed' || l.msg === 'agent disconnected');
+    await b.proc.waitForLine(
+      (l) =>
+        l.msg === 'the agent connected to another hub process on a later attempt: its connection here is closed' ||
+        l.msg === 'agent disconnected',
+    );
     // the agent stays at A: served (a policy change arrives), never disconnected since
     const set2 = await b.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=12', '--json']);
     expect(set2.code, set2.stderr).toBe(0);
     const v2 = (JSON.parse(set2.stdout) as { version: number }).version;
-    await waitFor('the agent at A to hold the policy set through B', async () => (await agentView(agent)).policyVersion === v2);
+    await waitFor(
+      'the agent at A to hold the policy set through B',
+      async () => (await agentView(agent)).policyVersion === v2,
+    );
     expect((await agentStatus(agent)).hub.connected).toBe(true);
     const since = agent.proc.lines.findIndex(connectedTo(a.wsUrl));
     expect(agent.proc.lines.slice(since).filter((l) => l.msg === 'disconnected from the hub')).toEqual([]);
-    await waitFor('status through B to list S1 (now held by A)', async () => (await status(b)).stores.find((x) => x.store === 'S1')?.connected === true);
+    await waitFor(
+      'status through B to list S1 (now held by A)',
+      async () => (await status(b)).stores.find((x) => x.store === 'S1')?.connected === true,
+    );
   });
 });

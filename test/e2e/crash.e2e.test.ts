@@ -11,7 +11,10 @@ describe('crashes lose nothing and duplicate nothing', () => {
     await w.stopHubs(); // every hub process, so the sale cannot have left before the kill
     let a = await w.startAgent('S1', 'k1', undefined, false);
     const reg = await JsonLinesRegister.connect(a.port());
-    expect(await reg.send(sale('k-1', 'KILL-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'k-1' });
+    expect(await reg.send(sale('k-1', 'KILL-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({
+      type: 'ack',
+      id: 'k-1',
+    });
     await a.proc.kill();
     expect(a.proc.proc.signalCode).toBe('SIGKILL');
     await w.restartHubs();

@@ -48,20 +48,38 @@ const days = async (store: string): Promise<RegisterDay[]> => {
 
 describe('a register closes its day', () => {
   it('a sale deleted from the hub’s view is found missing, asked of the agent, and the day heals', async () => {
-    for (const [r, m, p, k] of [['F-1', 1, 1200, 'card'], ['F-2', 2, 500, 'cash'], ['F-3', 3, 300, 'card']] as const) {
+    for (const [r, m, p, k] of [
+      ['F-1', 1, 1200, 'card'],
+      ['F-2', 2, 500, 'cash'],
+      ['F-3', 3, 300, 'card'],
+    ] as const) {
       expect(await regA.send(sale(r, m, p, k))).toEqual({ type: 'ack', id: `m-${r}` });
     }
     await waitFor('the sales at the hub', async () => (await onHand(w.hub, 'S1', 'SKU-A')) === 97);
 
     // the hub loses F-2 (as a restore from an older backup would): the sale, and that it ever applied it
-    w.hubExec(`DELETE FROM applied_events WHERE event_id IN (SELECT event_id FROM sales WHERE store = 'S1' AND receipt = 'F-2')`);
+    w.hubExec(
+      `DELETE FROM applied_events WHERE event_id IN (SELECT event_id FROM sales WHERE store = 'S1' AND receipt = 'F-2')`,
+    );
     w.hubExec(`DELETE FROM sale_lines WHERE store = 'S1' AND receipt = 'F-2'`);
     w.hubExec(`DELETE FROM sales WHERE store = 'S1' AND receipt = 'F-2'`);
     w.hubExec(`DELETE FROM movements WHERE store = 'S1' AND ref = 'F-2'`);
     w.hubExec(`UPDATE inventory SET on_hand = on_hand + 1000 WHERE store = 'S1' AND sku = 'SKU-A'`);
     expect((await w.hub.cli(['sales', 'show', 'F-2', '--store', 'S1'])).code).not.toBe(0);
 
-    const close = { type: 'day.close', id: 'z-1', businessDay: DAY, closedAt: `${DAY}T21:00:00Z`, currency: 'EUR', sales: { count: 3, amount: 2000 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'card', amount: 1500 }, { kind: 'cash', amount: 500 }] };
+    const close = {
+      type: 'day.close',
+      id: 'z-1',
+      businessDay: DAY,
+      closedAt: `${DAY}T21:00:00Z`,
+      currency: 'EUR',
+      sales: { count: 3, amount: 2000 },
+      returns: { count: 0, amount: 0 },
+      tenders: [
+        { kind: 'card', amount: 1500 },
+        { kind: 'cash', amount: 500 },
+      ],
+    };
     expect(await regA.send(close)).toEqual({ type: 'ack', id: 'z-1' });
 
     await waitFor('the day reconciled', async () => (await days('S1'))[0]?.status === 'matched', 30_000);
@@ -70,14 +88,29 @@ describe('a register closes its day', () => {
     expect(day!.resendAttempts).toBeGreaterThanOrEqual(1); // healed by the agent's resend, not by a person
     expect((await w.hub.cli(['sales', 'show', 'F-2', '--store', 'S1'])).code).toBe(0);
     expect(await onHand(w.hub, 'S1', 'SKU-A')).toBe(97);
-    const feed = await w.hub.admin.get<{ entries: { type: string; data: Record<string, unknown> }[] }>(`/v1/feed?type=day.reconciled&store=S1`);
-    expect(feed.entries).toEqual([expect.objectContaining({ type: 'day.reconciled', data: expect.objectContaining({ register: 'R1', businessDay: DAY }) })]);
+    const feed = await w.hub.admin.get<{ entries: { type: string; data: Record<string, unknown> }[] }>(
+      `/v1/feed?type=day.reconciled&store=S1`,
+    );
+    expect(feed.entries).toEqual([
+      expect.objectContaining({
+        type: 'day.reconciled',
+        data: expect.objectContaining({ register: 'R1', businessDay: DAY }),
+      }),
+    ]);
   });
 
   it('a day whose card total is off becomes an exception that says what differs', async () => {
     expect(await regB.send(sale('G-1', 5, 1000, 'card'))).toEqual({ type: 'ack', id: 'm-G-1' });
     await waitFor('the sale at the hub', async () => (await onHand(w.hub, 'S2', 'SKU-A')) === 99);
-    const close = { type: 'day.close', id: 'z-2', businessDay: DAY, currency: 'EUR', sales: { count: 1, amount: 1000 }, returns: { count: 0, amount: 0 }, tenders: [{ kind: 'card', amount: 1100 }] };
+    const close = {
+      type: 'day.close',
+      id: 'z-2',
+      businessDay: DAY,
+      currency: 'EUR',
+      sales: { count: 1, amount: 1000 },
+      returns: { count: 0, amount: 0 },
+      tenders: [{ kind: 'card', amount: 1100 }],
+    };
     expect(await regB.send(close)).toEqual({ type: 'ack', id: 'z-2' });
     await waitFor('the discrepancy', async () => (await days('S2'))[0]?.status === 'discrepancy', 30_000);
     const [day] = await days('S2');
@@ -86,7 +119,13 @@ describe('a register closes its day', () => {
     expect(exceptions.stdout).toContain('day_discrepancy');
     expect(exceptions.stdout).toContain('tender card');
     expect((await w.hub.cli(['reconcile', '--day', DAY, '--check'])).code).toBe(1);
-    const feed = await w.hub.admin.get<{ entries: { type: string; data: Record<string, unknown> }[] }>(`/v1/feed?type=day.discrepancy`);
-    expect(feed.entries).toEqual([expect.objectContaining({ data: expect.objectContaining({ store: 'S2', register: 'R1', reason: expect.stringContaining('tender card') }) })]);
+    const feed = await w.hub.admin.get<{ entries: { type: string; data: Record<string, unknown> }[] }>(
+      `/v1/feed?type=day.discrepancy`,
+    );
+    expect(feed.entries).toEqual([
+      expect.objectContaining({
+        data: expect.objectContaining({ store: 'S2', register: 'R1', reason: expect.stringContaining('tender card') }),
+      }),
+    ]);
   });
 });

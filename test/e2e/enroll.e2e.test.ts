@@ -53,31 +53,74 @@ describe('enrolling a store', () => {
     const fp = /fingerprint: ([0-9A-F:]{95})/.exec(human.stdout)?.[1];
     expect(fp).toBeDefined();
     // the address of the hub process that answered (with two processes on PostgreSQL, either one)
-    const printed = new RegExp(`tillbridge-agent enroll --hub (\\S+) --code ${code} --fingerprint ${fp}`).exec(human.stdout)?.[1];
-    expect(w.hubs.map((h) => h.url), human.stdout).toContain(printed);
+    const printed = new RegExp(`tillbridge-agent enroll --hub (\\S+) --code ${code} --fingerprint ${fp}`).exec(
+      human.stdout,
+    )?.[1];
+    expect(
+      w.hubs.map((h) => h.url),
+      human.stdout,
+    ).toContain(printed);
 
     const dir = join(w.dir, 'store-pc');
     const config = join(dir, 'agent.json');
     // typed over the phone: lower case, no dashes
     const typed = code!.replace(/-/g, '').toLowerCase();
     // without the fingerprint, a hub this machine does not trust is refused before the code is sent
-    const untrusted = await agentCli(['enroll', '--hub', w.hub.url, '--code', typed, '--config', config, '--data-dir', join(dir, 'data')]);
+    const untrusted = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      typed,
+      '--config',
+      config,
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toContain(`fingerprint is ${fp}`);
     expect(untrusted.stderr).toContain('the code still works');
     // a wrong fingerprint: refused, nothing sent
-    const wrong = await agentCli(['enroll', '--hub', w.hub.url, '--code', typed, '--fingerprint', 'AA'.repeat(32), '--config', config, '--data-dir', join(dir, 'data')]);
+    const wrong = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      typed,
+      '--fingerprint',
+      'AA'.repeat(32),
+      '--config',
+      config,
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/not the pinned/);
     expect(existsSync(config)).toBe(false);
 
-    const ok = await agentCli(['enroll', '--hub', w.hub.url, '--code', typed, '--fingerprint', fp!.toLowerCase(), '--config', config, '--data-dir', join(dir, 'data')]);
+    const ok = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      typed,
+      '--fingerprint',
+      fp!.toLowerCase(),
+      '--config',
+      config,
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('enrolled: store S001');
     expect(ok.stdout).toContain(`${fp} (pinned`);
     expect(ok.stdout).toContain('check-config');
     expect(statSync(config).mode & 0o777).toBe(0o600);
-    const written = JSON.parse(readFileSync(config, 'utf8')) as { store: string; hub: { url: string; apiKey: string; fingerprint: string }; registers: { id: string }[] };
+    const written = JSON.parse(readFileSync(config, 'utf8')) as {
+      store: string;
+      hub: { url: string; apiKey: string; fingerprint: string };
+      registers: { id: string }[];
+    };
     expect(written.store).toBe('S001');
     expect(written.hub.url).toBe(w.hub.wsUrl);
     expect(written.hub.fingerprint).toBe(fp);
@@ -85,7 +128,9 @@ describe('enrolling a store', () => {
     expect(written.registers.map((r) => r.id)).toEqual(['R1']);
 
     // the placeholder register's port and the status port made free for this machine, as store IT edits them
-    const edited = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown> & { registers: { transport: { port: number } }[] };
+    const edited = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown> & {
+      registers: { transport: { port: number } }[];
+    };
     edited.registers[0]!.transport.port = 0;
     edited.status = { listen: '127.0.0.1:0' };
     writeFileSync(config, JSON.stringify(edited, null, 2));
@@ -93,13 +138,21 @@ describe('enrolling a store', () => {
     expect(check.code, check.stdout + check.stderr).toBe(0);
 
     // the agent runs on it: a pinned wss:// connection, no CA configured
-    const proc = JsonLogProcess.spawn('agent S001 (enrolled)', process.execPath, [AGENT_BIN, 'run', '--config', config], { TILLBRIDGE_TEST_CLOCK: T0 });
+    const proc = JsonLogProcess.spawn(
+      'agent S001 (enrolled)',
+      process.execPath,
+      [AGENT_BIN, 'run', '--config', config],
+      { TILLBRIDGE_TEST_CLOCK: T0 },
+    );
     try {
       await proc.waitForLine((l) => l.msg === 'connected to the hub');
       const ready = proc.lines.find((l) => l.msg === 'register endpoint ready')!;
       const reg = await JsonLinesRegister.connect(Number(new URL(ready.at as string).port));
       await reg.send(sale('enr-1', 'ENR-1', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
-      await waitFor('the sale at the hub', () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'ENR-1' AND store = 'S001'`).length === 1);
+      await waitFor(
+        'the sale at the hub',
+        () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'ENR-1' AND store = 'S001'`).length === 1,
+      );
       reg.close();
     } finally {
       await proc.stop();
@@ -111,30 +164,78 @@ describe('enrolling a store', () => {
     expect(listed.keys.map((k) => k.state).sort()).toEqual(['active', 'expired']);
 
     // a second use of the code: refused, one answer for every reason
-    const again = await agentCli(['enroll', '--hub', w.hub.url, '--code', code!, '--fingerprint', fp!, '--config', join(dir, 'other.json')]);
+    const again = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      code!,
+      '--fingerprint',
+      fp!,
+      '--config',
+      join(dir, 'other.json'),
+    ]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('unknown, expired or already used enrollment code');
-    const unknown = await agentCli(['enroll', '--hub', w.hub.url, '--code', 'ZZZZ-ZZZZ-ZZZZ-ZZZZ', '--fingerprint', fp!, '--config', join(dir, 'other.json')]);
+    const unknown = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      'ZZZZ-ZZZZ-ZZZZ-ZZZZ',
+      '--fingerprint',
+      fp!,
+      '--config',
+      join(dir, 'other.json'),
+    ]);
     expect(unknown.stderr.split('\n')[0]).toBe(again.stderr.split('\n')[0]);
 
     // an existing config is not overwritten without --force
     const code2 = await newCode('S001');
-    const exists = await agentCli(['enroll', '--hub', w.hub.url, '--code', code2.code, '--fingerprint', fp!, '--config', config]);
+    const exists = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      code2.code,
+      '--fingerprint',
+      fp!,
+      '--config',
+      config,
+    ]);
     expect(exists.code).toBe(2);
     expect(exists.stderr).toContain('--force');
     // with --force, trusting the hub through its CA this time: the registers and settings kept, a
     // new key, the CA written instead of the pin
-    const forced = await agentCli(['enroll', '--hub', w.hub.url, '--code', code2.code, '--ca-file', pem('ca.pem'), '--config', config, '--force']);
+    const forced = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      code2.code,
+      '--ca-file',
+      pem('ca.pem'),
+      '--config',
+      config,
+      '--force',
+    ]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toContain(`${fp} (trusted through its CA, not pinned)`);
-    const after = JSON.parse(readFileSync(config, 'utf8')) as typeof edited & { hub: { apiKey: string; caFile?: string; fingerprint?: string } };
+    const after = JSON.parse(readFileSync(config, 'utf8')) as typeof edited & {
+      hub: { apiKey: string; caFile?: string; fingerprint?: string };
+    };
     expect(after.registers[0]!.transport.port).toBe(0);
     expect(after.status).toEqual({ listen: '127.0.0.1:0' });
     expect(after.hub.apiKey).not.toBe(written.hub.apiKey);
     expect(after.hub.fingerprint).toBeUndefined();
     expect(after.hub.caFile).toBe(pem('ca.pem'));
     expect(statSync(config).mode & 0o777).toBe(0o600);
-    const proc2 = JsonLogProcess.spawn('agent S001 (enrolled again)', process.execPath, [AGENT_BIN, 'run', '--config', config], { TILLBRIDGE_TEST_CLOCK: T0 });
+    const proc2 = JsonLogProcess.spawn(
+      'agent S001 (enrolled again)',
+      process.execPath,
+      [AGENT_BIN, 'run', '--config', config],
+      { TILLBRIDGE_TEST_CLOCK: T0 },
+    );
     try {
       await proc2.waitForLine((l) => l.msg === 'connected to the hub');
     } finally {
@@ -146,8 +247,21 @@ describe('enrolling a store', () => {
     const c = await newCode('S001', '1h');
     expect(c.expiresAt).toMatch(/^2026-11-28T11:0/); // an hour after the hub's (test) clock, a little past 10:00
     await w.stopHubs();
-    await w.startHub(w.hub.port, ['--tls-cert', pem('hub.pem'), '--tls-key', pem('hub-key.pem')], { ca: pem('ca.pem'), clockStart: '2026-11-28T12:00:00Z' });
-    const r = await agentCli(['enroll', '--hub', w.hub.url, '--code', c.code, '--fingerprint', c.fingerprint, '--config', join(w.dir, 'late', 'agent.json')]);
+    await w.startHub(w.hub.port, ['--tls-cert', pem('hub.pem'), '--tls-key', pem('hub-key.pem')], {
+      ca: pem('ca.pem'),
+      clockStart: '2026-11-28T12:00:00Z',
+    });
+    const r = await agentCli([
+      'enroll',
+      '--hub',
+      w.hub.url,
+      '--code',
+      c.code,
+      '--fingerprint',
+      c.fingerprint,
+      '--config',
+      join(w.dir, 'late', 'agent.json'),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('unknown, expired or already used enrollment code');
     expect(existsSync(join(w.dir, 'late', 'agent.json'))).toBe(false);
@@ -165,7 +279,10 @@ describe('enrolling a store', () => {
     const actions = entries.map((e) => e.action);
     expect(actions.filter((a) => a === 'enrollment.create')).toHaveLength(3);
     expect(actions.filter((a) => a === 'enrollment.use')).toHaveLength(2);
-    const reasons = entries.filter((e) => e.action === 'enrollment.refused').map((e) => (JSON.parse(e.details ?? '{}') as { reason?: string }).reason).sort();
+    const reasons = entries
+      .filter((e) => e.action === 'enrollment.refused')
+      .map((e) => (JSON.parse(e.details ?? '{}') as { reason?: string }).reason)
+      .sort();
     expect(reasons).toEqual(['already used', 'expired', 'unknown']);
     expect(text).not.toMatch(/[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}/); // never a code
   });

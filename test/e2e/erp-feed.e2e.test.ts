@@ -39,7 +39,8 @@ function consumer(seen: Entry[]): { stop: () => Promise<void> } {
         const q = after === undefined ? 'consumer=erp' : `after=${after}`;
         const page = await w.hub.admin.get<{ entries: Entry[]; next: number }>(`/v1/feed?${q}&limit=7&wait=2`);
         seen.push(...page.entries);
-        if (page.next !== after && page.entries.length > 0) await w.hub.admin.post('/v1/feed/consumers/erp/ack', { position: page.next });
+        if (page.next !== after && page.entries.length > 0)
+          await w.hub.admin.post('/v1/feed/consumers/erp/ack', { position: page.next });
         after = page.next;
       } catch {
         await new Promise((r) => setTimeout(r, 100)); // the hub is down: try again
@@ -54,22 +55,32 @@ function consumer(seen: Entry[]): { stop: () => Promise<void> } {
   };
 }
 
-const receiptsOf = (entries: Entry[]) => entries.filter((e) => e.type === 'sale.recorded').map((e) => e.data.receipt as string);
+const receiptsOf = (entries: Entry[]) =>
+  entries.filter((e) => e.type === 'sale.recorded').map((e) => e.data.receipt as string);
 
 describe('a consumer following the pull feed', () => {
   it('sees every entry once, in order, across a SIGKILL of the hub and its own restart', async () => {
     const seen: Entry[] = [];
     let c = consumer(seen);
-    for (let i = 1; i <= 10; i++) expect(await reg.send(sale(`s-${i}`, `F-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 + i }]))).toMatchObject({ type: 'ack' });
+    for (let i = 1; i <= 10; i++)
+      expect(await reg.send(sale(`s-${i}`, `F-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 + i }]))).toMatchObject({
+        type: 'ack',
+      });
     await waitFor('the first sales on the feed', () => receiptsOf(seen).length === 10, 30_000);
     await c.stop(); // the job stops; its cursor is at the hub
 
     for (const h of w.hubs) await h.proc.kill(); // SIGKILL, every process
-    for (let i = 11; i <= 20; i++) expect(await reg.send(sale(`s-${i}`, `F-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 + i }]))).toMatchObject({ type: 'ack' }); // into the agent's outbox
+    for (let i = 11; i <= 20; i++)
+      expect(await reg.send(sale(`s-${i}`, `F-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 + i }]))).toMatchObject({
+        type: 'ack',
+      }); // into the agent's outbox
     await w.restartHubs();
 
     c = consumer(seen); // a new run of the job: resumes after its acknowledged position
-    for (let i = 21; i <= 25; i++) expect(await reg.send(sale(`s-${i}`, `F-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 + i }]))).toMatchObject({ type: 'ack' });
+    for (let i = 21; i <= 25; i++)
+      expect(await reg.send(sale(`s-${i}`, `F-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 + i }]))).toMatchObject({
+        type: 'ack',
+      });
     await waitFor('every sale on the feed', () => receiptsOf(seen).length >= 25, 60_000);
     await c.stop();
 
@@ -87,7 +98,12 @@ describe('a consumer following the pull feed', () => {
   it('tillbridge-hub feed tail, consumers and status, against the running hub', async () => {
     const tail = await w.hub.cli(['feed', 'tail', '--after', '0', '--type', 'sale.recorded', '--limit', '3', '--json']);
     expect(tail.code).toBe(0);
-    expect(tail.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Entry).data.receipt)).toEqual(['F-1', 'F-2', 'F-3']);
+    expect(
+      tail.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as Entry).data.receipt),
+    ).toEqual(['F-1', 'F-2', 'F-3']);
     const consumers = await w.hub.cli(['feed', 'consumers']);
     expect(consumers.stdout).toMatch(/erp\s+\d+\s+0\s/);
     const status = await w.hub.cli(['status']);

@@ -17,7 +17,8 @@ let w: World;
 afterAll(async () => w?.close());
 
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;
-const failedAt = (a: AgentHandle, url: string): number => a.proc.lines.filter((l) => l.msg === 'hub connection failed' && l.url === url).length;
+const failedAt = (a: AgentHandle, url: string): number =>
+  a.proc.lines.filter((l) => l.msg === 'hub connection failed' && l.url === url).length;
 
 describe('an agent with several hub URLs', () => {
   it('skips a dead URL, follows its hub to the next address, and what it sold in between arrives exactly once', async () => {
@@ -39,13 +40,19 @@ describe('an agent with several hub URLs', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ hub: { connected: true, url: hubA.wsUrl, urls } });
 
     const reg = await JsonLinesRegister.connect(a.port());
-    expect(await reg.send(sale('f1', 'FO-1', [{ sku: 'P', qty: 1, unitPrice: 500 }]))).toEqual({ type: 'ack', id: 'f1' });
+    expect(await reg.send(sale('f1', 'FO-1', [{ sku: 'P', qty: 1, unitPrice: 500 }]))).toEqual({
+      type: 'ack',
+      id: 'f1',
+    });
     await waitFor('FO-1 at the hub', async () => (await agentStatus(a)).outbox.depth === 0);
 
     // the hub goes away; the store sells on
     await hubA.proc.stop();
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
-    for (const [id, receipt] of [['f2', 'FO-2'], ['f3', 'FO-3']] as const) {
+    for (const [id, receipt] of [
+      ['f2', 'FO-2'],
+      ['f3', 'FO-3'],
+    ] as const) {
       expect(await reg.send(sale(id, receipt, [{ sku: 'P', qty: 1, unitPrice: 500 }]))).toEqual({ type: 'ack', id });
     }
     expect((await agentStatus(a)).outbox.depth).toBe(2);
@@ -56,7 +63,9 @@ describe('an agent with several hub URLs', () => {
     await waitFor('the outbox to drain', async () => (await agentStatus(a)).outbox.depth === 0);
     reg.close();
 
-    expect(w.hubQuery(`SELECT receipt, COUNT(*) AS n FROM sales WHERE store = 'S1' GROUP BY receipt ORDER BY receipt`)).toEqual([
+    expect(
+      w.hubQuery(`SELECT receipt, COUNT(*) AS n FROM sales WHERE store = 'S1' GROUP BY receipt ORDER BY receipt`),
+    ).toEqual([
       { receipt: 'FO-1', n: 1 },
       { receipt: 'FO-2', n: 1 },
       { receipt: 'FO-3', n: 1 },

@@ -4,8 +4,16 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect } from 'vitest';
 import {
-  addStore, databaseArgs, dropTestDatabase, initHub, setStock, startAgent, startHub,
-  type AgentHandle, type AgentSpec, type HubHandle,
+  addStore,
+  databaseArgs,
+  dropTestDatabase,
+  initHub,
+  setStock,
+  startAgent,
+  startHub,
+  type AgentHandle,
+  type AgentSpec,
+  type HubHandle,
 } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
@@ -16,7 +24,8 @@ function hubProcessesFromEnv(): number {
   const v = process.env[TEST_HUB_PROCESSES_ENV];
   if (v === undefined || v === '') return 1;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${TEST_HUB_PROCESSES_ENV}: expected a whole number of 1 or more, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${TEST_HUB_PROCESSES_ENV}: expected a whole number of 1 or more, got "${v}"`);
   return n;
 }
 
@@ -94,7 +103,8 @@ export class World {
    */
   constructor(readonly opts: { clockStart?: string; database?: string; hubProcesses?: number } = {}) {
     const pg = !opts.database && testBackend() === 'postgres';
-    if (opts.hubProcesses !== undefined && opts.hubProcesses > 1 && !pg) throw new Error('several hub processes need the PostgreSQL test backend (TILLBRIDGE_TEST_BACKEND=postgres)');
+    if (opts.hubProcesses !== undefined && opts.hubProcesses > 1 && !pg)
+      throw new Error('several hub processes need the PostgreSQL test backend (TILLBRIDGE_TEST_BACKEND=postgres)');
     this.hubProcesses = pg ? (opts.hubProcesses ?? hubProcessesFromEnv()) : 1;
   }
 
@@ -117,7 +127,11 @@ export class World {
    * (with `database`): it gets a copy of the first one's hub.secret and audit-signing-key.pem, as an
    * operator copies them. Starting a data directory that ran before replaces its handle.
    */
-  async startHub(port?: number, extraArgs?: string[], more: { ca?: string; host?: string; clockStart?: string; dataDir?: string; name?: string } = {}): Promise<HubHandle> {
+  async startHub(
+    port?: number,
+    extraArgs?: string[],
+    more: { ca?: string; host?: string; clockStart?: string; dataDir?: string; name?: string } = {},
+  ): Promise<HubHandle> {
     this.adminToken ??= await initHub(this.hubData, this.opts.database);
     const { dataDir = this.hubData, ...rest } = more;
     const opts: HubStart = { dataDir, adminToken: this.adminToken, ...rest };
@@ -144,7 +158,8 @@ export class World {
     if (opts.dataDir !== this.hubData) {
       mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
       for (const f of ['hub.secret', 'audit-signing-key.pem']) {
-        if (existsSync(join(this.hubData, f)) && !existsSync(join(opts.dataDir, f))) copyFileSync(join(this.hubData, f), join(opts.dataDir, f));
+        if (existsSync(join(this.hubData, f)) && !existsSync(join(opts.dataDir, f)))
+          copyFileSync(join(this.hubData, f), join(opts.dataDir, f));
       }
     }
     const handle = await startHub(opts);
@@ -196,7 +211,13 @@ export class World {
    * processes the agent gets all their URLs, starting with the next process in turn (by name: an
    * agent started again keeps its first process).
    */
-  async startAgent(store: string, name = store, overrides?: AgentSpec['overrides'], waitForHub = true, more: { clockStart?: string } = {}): Promise<AgentHandle> {
+  async startAgent(
+    store: string,
+    name = store,
+    overrides?: AgentSpec['overrides'],
+    waitForHub = true,
+    more: { clockStart?: string } = {},
+  ): Promise<AgentHandle> {
     let hubWsUrl: string | string[] = this.hub.wsUrl;
     if (this.hubProcesses > 1) {
       if (!this.agentTurn.has(name)) this.agentTurn.set(name, this.agentTurn.size);
@@ -346,10 +367,14 @@ export async function statusOf<T>(agent: AgentHandle): Promise<T> {
 
 /** Waits until `agent` is connected to the hub with nothing left in its outbox. */
 export async function drained(agent: AgentHandle, timeoutMs = 30_000): Promise<void> {
-  await waitFor('the outbox to drain', async () => {
-    const s = await statusOf<{ outbox: { depth: number }; hub: { connected: boolean } }>(agent);
-    return s.hub.connected && s.outbox.depth === 0;
-  }, timeoutMs);
+  await waitFor(
+    'the outbox to drain',
+    async () => {
+      const s = await statusOf<{ outbox: { depth: number }; hub: { connected: boolean } }>(agent);
+      return s.hub.connected && s.outbox.depth === 0;
+    },
+    timeoutMs,
+  );
 }
 
 /** Sells one of `sku` at 1.00 under each receipt, each acked (its message id is m-RECEIPT). */
@@ -377,14 +402,32 @@ export function invariantViolations(w: World): { overReturned: unknown[]; ledger
   return { overReturned, ledgerDrift };
 }
 
-export const sale = (id: string, receipt: string, lines: { sku: string; qty: number; unitPrice: number }[], pan?: string) => ({
+export const sale = (
+  id: string,
+  receipt: string,
+  lines: { sku: string; qty: number; unitPrice: number }[],
+  pan?: string,
+) => ({
   type: 'sale',
   id,
   receipt,
   at: new Date().toISOString(),
   currency: 'EUR',
   lines: lines.map((l, i) => ({ line: i + 1, ...l })),
-  tenders: [{ kind: pan ? 'card' : 'cash', amount: lines.reduce((t, l) => t + l.qty * l.unitPrice, 0), ...(pan ? { pan } : {}) }],
+  tenders: [
+    {
+      kind: pan ? 'card' : 'cash',
+      amount: lines.reduce((t, l) => t + l.qty * l.unitPrice, 0),
+      ...(pan ? { pan } : {}),
+    },
+  ],
 });
 
-export type Decision = { type: string; decision: string; mode: string; authorization: string; lines: { line: number; approvedQty: number; code: string }[]; reason?: string };
+export interface Decision {
+  type: string;
+  decision: string;
+  mode: string;
+  authorization: string;
+  lines: { line: number; approvedQty: number; code: string }[];
+  reason?: string;
+}

@@ -17,7 +17,10 @@ const POSLOG = vendorFixtures('poslog');
 // the sales below are dated: the processes' clocks are too
 const w = worldForFile({ clockStart: '2026-11-28T10:00:00Z', stores: ['S1', 'S2'], stock: { S1: { A: 5 } } });
 
-const portOf = (agent: { proc: { lines: { msg?: string; register?: unknown; at?: unknown }[] } }, register: string): URL =>
+const portOf = (
+  agent: { proc: { lines: { msg?: string; register?: unknown; at?: unknown }[] } },
+  register: string,
+): URL =>
   new URL(agent.proc.lines.find((l) => l.msg === 'register endpoint ready' && l.register === register)!.at as string);
 
 describe('modern POS software over HTTP and WebSocket', () => {
@@ -25,20 +28,34 @@ describe('modern POS software over HTTP and WebSocket', () => {
     const a = await w.startAgent('S1', 'http', {
       registers: [
         { id: 'R1', transport: { type: 'tcp-server', port: 0 }, codec: 'jsonl' },
-        { id: 'POS1', transport: { type: 'http', port: 0, contentType: 'application/xml; charset=utf-8', maxBodyBytes: 1_048_576 }, codec: { type: 'poslog', receiptKey: 'sequence' } },
+        {
+          id: 'POS1',
+          transport: { type: 'http', port: 0, contentType: 'application/xml; charset=utf-8', maxBodyBytes: 1_048_576 },
+          codec: { type: 'poslog', receiptKey: 'sequence' },
+        },
         { id: 'WEB1', transport: { type: 'http', port: 0 }, codec: 'jsonl' },
       ],
     });
     const pos = portOf(a, 'POS1');
     // the public DigitalReceipt sale is from 2017: this store accepts returns that old
-    expect((await w.hub.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=3650', '--note', 'old receipts accepted'])).code).toBe(0);
+    expect(
+      (await w.hub.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=3650', '--note', 'old receipts accepted']))
+        .code,
+    ).toBe(0);
     const post = (file: string) =>
-      fetch(pos, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: readFileSync(join(POSLOG, file)) }).then(async (r) => ({ status: r.status, type: r.headers.get('content-type'), body: await r.text() }));
+      fetch(pos, {
+        method: 'POST',
+        headers: { 'content-type': 'application/xml' },
+        body: readFileSync(join(POSLOG, file)),
+      }).then(async (r) => ({ status: r.status, type: r.headers.get('content-type'), body: await r.text() }));
     const s = await post('swedishpaymentandecrgroup-digital-receipt-standard-sale.xml');
     expect(s.status).toBe(200);
     expect(s.type).toMatch(/xml/);
     expect(s.body).toMatch(/<Ack Id="[^"]+" Receipt="1281111260543493"/);
-    await waitFor('the POSLog sale at the hub', () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = '1281111260543493'`).length === 1);
+    await waitFor(
+      'the POSLog sale at the hub',
+      () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = '1281111260543493'`).length === 1,
+    );
     const r = await post('swedishpaymentandecrgroup-digital-receipt-standard-return.xml');
     expect(r.status).toBe(200);
     expect(r.body).toMatch(/<ReturnDecision [^>]*Decision="approved" Mode="online"/);
@@ -57,8 +74,13 @@ describe('modern POS software over HTTP and WebSocket', () => {
         ws.once('message', (d) => res(JSON.parse(d.toString()) as Record<string, unknown>));
         ws.send(JSON.stringify(m));
       });
-    expect(await ask(sale('ws-1', 'WS-1', [{ sku: 'A', qty: 2, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'ws-1' });
-    expect(await ask({ type: 'return.request', id: 'ws-2', receipt: 'WS-1', lines: [{ line: 1, qty: 3 }] })).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
+    expect(await ask(sale('ws-1', 'WS-1', [{ sku: 'A', qty: 2, unitPrice: 100 }]))).toEqual({
+      type: 'ack',
+      id: 'ws-1',
+    });
+    expect(
+      await ask({ type: 'return.request', id: 'ws-2', receipt: 'WS-1', lines: [{ line: 1, qty: 3 }] }),
+    ).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
     ws.close();
     await waitFor('the WebSocket sale at the hub', async () => (await onHand(w.hub, 'S1', 'A')) === 3);
     await a.proc.stop();
@@ -70,10 +92,26 @@ describe('a USB HID barcode scanner assigned to a register', () => {
   afterAll(async () => agent?.stop());
 
   it('scans a receipt and pushes it, with what is returnable, to the register', async () => {
-    const rec = JSON.parse(readFileSync(join(ROOT, 'agent', 'test', 'fixtures', 'hid', 'keyboard-wedge-rcpt.json'), 'utf8')) as HidRecording;
+    const rec = JSON.parse(
+      readFileSync(join(ROOT, 'agent', 'test', 'fixtures', 'hid', 'keyboard-wedge-rcpt.json'), 'utf8'),
+    ) as HidRecording;
     const fake = new FakeHidBinding();
-    const cfg = agentConfig({ dir: join(w.dir, 'agent-hid'), store: 'S2', apiKey: w.keys.get('S2')!, hubWsUrl: w.hub.wsUrl });
-    cfg.scanners = [{ id: 'SC1', register: 'R1', vendorId: rec.device.vendorId, productId: rec.device.productId, mode: 'keyboard', pollMs: 100 }];
+    const cfg = agentConfig({
+      dir: join(w.dir, 'agent-hid'),
+      store: 'S2',
+      apiKey: w.keys.get('S2')!,
+      hubWsUrl: w.hub.wsUrl,
+    });
+    cfg.scanners = [
+      {
+        id: 'SC1',
+        register: 'R1',
+        vendorId: rec.device.vendorId,
+        productId: rec.device.productId,
+        mode: 'keyboard',
+        pollMs: 100,
+      },
+    ];
     cfg.log = { level: 'silent' };
     agent = await startAgent(parseAgentConfig(cfg), createLogger({ name: 'hid-test', level: 'silent' }), { hid: fake });
     await waitFor('the agent connected', () => agent!.status().hub.connected);
@@ -87,7 +125,14 @@ describe('a USB HID barcode scanner assigned to a register', () => {
     await waitFor('the scanner opened', () => fake.openHandles(rec.device.path) > 0, 5000);
     for (const hex of rec.reports) fake.emitReport(rec.device.path, hex);
     const msg = JSON.parse(await pushed) as Record<string, unknown>;
-    expect(msg).toMatchObject({ type: 'receipt', receipt: 'RCPT-000123', found: true, source: 'hub', store: 'S2', lines: [{ line: 1, sku: 'A', qty: 2, returnable: 2 }] });
+    expect(msg).toMatchObject({
+      type: 'receipt',
+      receipt: 'RCPT-000123',
+      found: true,
+      source: 'hub',
+      store: 'S2',
+      lines: [{ line: 1, sku: 'A', qty: 2, returnable: 2 }],
+    });
     expect(String(msg.id)).toMatch(/^scan-SC1-/);
     reg.close();
   });

@@ -6,7 +6,13 @@ import { agentStatus, setStock, startAgent, type AgentHandle, type HubHandle } f
 import type { LogLine } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { createTestDatabase, pgClusterSkipReason, startThrowawayCluster, type TestDatabase, type ThrowawayCluster } from '../support/pg.js';
+import {
+  createTestDatabase,
+  pgClusterSkipReason,
+  startThrowawayCluster,
+  type TestDatabase,
+  type ThrowawayCluster,
+} from '../support/pg.js';
 import { invariantViolations, sale, World, type Decision } from './fixture.js';
 import { freePort } from '../support/net.js';
 
@@ -84,10 +90,19 @@ class Stream {
           // a return of one of two units of an earlier sale of this register, completed when approved
           const of = this.acked[this.acked.length - 2];
           if (of) {
-            const d = await this.reg.send<Decision>({ type: 'return.request', id: `${receipt}-r`, receipt: of, lines: [{ line: 1, qty: 1 }] }, 20_000);
+            const d = await this.reg.send<Decision>(
+              { type: 'return.request', id: `${receipt}-r`, receipt: of, lines: [{ line: 1, qty: 1 }] },
+              20_000,
+            );
             this.decisions.push(d);
             if (d.decision === 'approved') {
-              const c = await this.reg.send({ type: 'return.complete', id: `${receipt}-c`, authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 500 } });
+              const c = await this.reg.send({
+                type: 'return.complete',
+                id: `${receipt}-c`,
+                authorization: d.authorization,
+                lines: [{ line: 1, qty: 1 }],
+                refund: { kind: 'cash', amount: 500 },
+              });
               if (c.type !== 'ack') this.failures.push(`${receipt} completion: ${JSON.stringify(c)}`);
             }
           }
@@ -156,22 +171,39 @@ async function readyz(h: HubHandle): Promise<number> {
 }
 
 async function drained(a: AgentHandle): Promise<void> {
-  await waitFor('the outbox to drain', async () => {
-    const s = await agentStatus(a);
-    return s.hub.connected && s.outbox.depth === 0;
-  }, 45_000, 100);
+  await waitFor(
+    'the outbox to drain',
+    async () => {
+      const s = await agentStatus(a);
+      return s.hub.connected && s.outbox.depth === 0;
+    },
+    45_000,
+    100,
+  );
 }
 
 /** Every acked sale at the hub exactly once, nothing applied twice, DESIGN rules 4 and 5 hold. */
 function checkHub(world: World): void {
   const acked = [...streams.flatMap((s) => s.acked), ...extraAcked];
-  const rows = world.hubQuery<{ store: string; receipt: string; n: number }>(`SELECT store, receipt, COUNT(*) AS n FROM sales GROUP BY store, receipt`);
+  const rows = world.hubQuery<{ store: string; receipt: string; n: number }>(
+    `SELECT store, receipt, COUNT(*) AS n FROM sales GROUP BY store, receipt`,
+  );
   const atHub = new Map(rows.map((r) => [r.receipt, r.n]));
   expect(acked.filter((r) => atHub.get(r) !== 1)).toEqual([]);
   expect(rows.length).toBe(acked.length); // and nothing else: a sale the register got no ack for was not sent
-  expect(world.hubQuery(`SELECT kind, ref, sku, COUNT(*) AS n FROM movements WHERE kind IN ('sale', 'return') GROUP BY kind, ref, sku HAVING COUNT(*) > 1`)).toEqual([]);
-  expect(world.hubQuery(`SELECT agent_id, seq, COUNT(*) AS n FROM applied_events GROUP BY agent_id, seq HAVING COUNT(*) > 1`)).toEqual([]);
-  expect(world.hubQuery(`SELECT code, COUNT(*) AS n FROM exceptions WHERE code = 'duplicate_receipt' GROUP BY code`)).toEqual([]);
+  expect(
+    world.hubQuery(
+      `SELECT kind, ref, sku, COUNT(*) AS n FROM movements WHERE kind IN ('sale', 'return') GROUP BY kind, ref, sku HAVING COUNT(*) > 1`,
+    ),
+  ).toEqual([]);
+  expect(
+    world.hubQuery(
+      `SELECT agent_id, seq, COUNT(*) AS n FROM applied_events GROUP BY agent_id, seq HAVING COUNT(*) > 1`,
+    ),
+  ).toEqual([]);
+  expect(
+    world.hubQuery(`SELECT code, COUNT(*) AS n FROM exceptions WHERE code = 'duplicate_receipt' GROUP BY code`),
+  ).toEqual([]);
   expect(invariantViolations(world)).toEqual({ overReturned: [], ledgerDrift: [] });
 }
 
@@ -180,13 +212,19 @@ function checkHub(world: World): void {
  * (a denial, or an override the register did not get, made offline holds nothing: the hub records it as denied, with nothing to reconcile).
  */
 function checkDecisions(world: World, decisions: Decision[]): void {
-  const returns = world.hubQuery<{ authorization: string; mode: string; status: string; reconciliation: string | null }>(`SELECT "authorization", mode, status, reconciliation FROM returns`);
+  const returns = world.hubQuery<{
+    authorization: string;
+    mode: string;
+    status: string;
+    reconciliation: string | null;
+  }>(`SELECT "authorization", mode, status, reconciliation FROM returns`);
   const byAuth = new Map(returns.map((r) => [r.authorization, r]));
   expect(byAuth.size).toBe(returns.length);
   for (const d of decisions) expect(byAuth.get(d.authorization)?.mode, d.authorization).toBe(d.mode);
   for (const d of decisions.filter((x) => x.mode === 'offline')) {
     const row = byAuth.get(d.authorization);
-    if (d.decision === 'approved' || d.decision === 'conditional') expect(row?.reconciliation, d.authorization).not.toBeNull();
+    if (d.decision === 'approved' || d.decision === 'conditional')
+      expect(row?.reconciliation, d.authorization).not.toBeNull();
     else expect(row?.status, d.authorization).toBe('denied');
   }
 }
@@ -206,7 +244,16 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     expect(add.code, add.stderr).toBe(0);
 
     for (const s of ['S1', 'S2']) {
-      const a = await startAgent({ dir: join(world.dir, `agent-${s}`), store: s, apiKey: world.keys.get(s)!, hubWsUrl: urls, registers: [{ id: 'R1' }, { id: 'R2' }] }, true);
+      const a = await startAgent(
+        {
+          dir: join(world.dir, `agent-${s}`),
+          store: s,
+          apiKey: world.keys.get(s)!,
+          hubWsUrl: urls,
+          registers: [{ id: 'R1' }, { id: 'R2' }],
+        },
+        true,
+      );
       world.agents.push(a);
       agents.push(a);
       expect(lastUrl(a)).toBe(h1.wsUrl);
@@ -215,8 +262,16 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     // a return decided by hub1 while the receiver holds its webhook: hub1 leases the delivery, then dies with it
     hold = true;
     const first = await JsonLinesRegister.connect(agents[0]!.port('R1'));
-    expect(await first.send(sale('L-1-s', 'L-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({ type: 'ack', id: 'L-1-s' });
-    const leased = await first.send<Decision>({ type: 'return.request', id: 'L-1-r', receipt: 'L-1', lines: [{ line: 1, qty: 1 }] });
+    expect(await first.send(sale('L-1-s', 'L-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
+      type: 'ack',
+      id: 'L-1-s',
+    });
+    const leased = await first.send<Decision>({
+      type: 'return.request',
+      id: 'L-1-r',
+      receipt: 'L-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(leased).toMatchObject({ decision: 'approved', mode: 'online' });
     first.close();
     await waitFor('hub1 to send the held webhook', () => held.length === 1);
@@ -249,13 +304,25 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
       expect([h2.wsUrl, h3.wsUrl]).toContain(lastUrl(a));
     }
     const probe = await JsonLinesRegister.connect(agents[0]!.port('R1'));
-    expect(await probe.send(sale('P-1-s', 'P-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({ type: 'ack', id: 'P-1-s' });
+    expect(await probe.send(sale('P-1-s', 'P-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
+      type: 'ack',
+      id: 'P-1-s',
+    });
     let n = 0;
-    const online = await waitFor('an online decision', async () => {
-      const d = await probe.send<Decision>({ type: 'return.request', id: `P-1-r${++n}`, receipt: 'P-1', lines: [{ line: 1, qty: 1 }] }, 20_000);
-      if (d.decision === 'approved') await probe.send({ type: 'return.cancel', id: `P-1-x${n}`, authorization: d.authorization });
-      return d.mode === 'online' ? d : undefined;
-    }, 30_000, 200);
+    const online = await waitFor(
+      'an online decision',
+      async () => {
+        const d = await probe.send<Decision>(
+          { type: 'return.request', id: `P-1-r${++n}`, receipt: 'P-1', lines: [{ line: 1, qty: 1 }] },
+          20_000,
+        );
+        if (d.decision === 'approved')
+          await probe.send({ type: 'return.cancel', id: `P-1-x${n}`, authorization: d.authorization });
+        return d.mode === 'online' ? d : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
     probe.close();
     extraAcked.push('L-1', 'P-1');
@@ -277,15 +344,31 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
 
     // every return event's webhook arrived: the one hub1 had leased, after its lease ran out, from another process
-    const messages = world.hubQuery<{ id: string; type: string }>(`SELECT m.id, m.type FROM webhook_messages m JOIN webhook_deliveries d ON d.message = m.id`);
-    await waitFor('every webhook answered', () => messages.every((m) => received.some((r) => r.id === m.id && r.answered)), 30_000, 100);
-    await waitFor('every delivery recorded', () => world.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state <> 'succeeded'`)[0]!.n === 0, 15_000, 100);
+    const messages = world.hubQuery<{ id: string; type: string }>(
+      `SELECT m.id, m.type FROM webhook_messages m JOIN webhook_deliveries d ON d.message = m.id`,
+    );
+    await waitFor(
+      'every webhook answered',
+      () => messages.every((m) => received.some((r) => r.id === m.id && r.answered)),
+      30_000,
+      100,
+    );
+    await waitFor(
+      'every delivery recorded',
+      () =>
+        world.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state <> 'succeeded'`)[0]!
+          .n === 0,
+      15_000,
+      100,
+    );
     expect(messages.length).toBeGreaterThan(decisions.length);
     const copies = new Map<string, Received[]>();
     for (const r of received) copies.set(r.id, [...(copies.get(r.id) ?? []), r]);
     const afterAnswered = [...copies.values()].filter((c) => c.length > 1 && c.slice(0, -1).some((r) => r.answered));
     const afterUnanswered = [...copies.values()].filter((c) => c.length > 1 && !c.slice(0, -1).some((r) => r.answered));
-    console.info(`webhooks: ${messages.length} events, ${received.length} requests, ${afterUnanswered.length} sent again after an unanswered request (the lease of the killed hub), ${afterAnswered.length} duplicates of an answered one`);
+    console.info(
+      `webhooks: ${messages.length} events, ${received.length} requests, ${afterUnanswered.length} sent again after an unanswered request (the lease of the killed hub), ${afterAnswered.length} duplicates of an answered one`,
+    );
     expect(copies.get(leasedId)?.map((r) => r.answered)).toEqual([false, true]);
     expect(afterAnswered).toEqual([]);
   }, 120_000);
@@ -297,7 +380,12 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     await Promise.all(streams.map((s) => s.more(4)));
 
     await cluster!.kill();
-    await waitFor('the hubs not ready while the database is down', async () => (await readyz(h2)) === 503 && (await readyz(h3)) === 503, 15_000, 100);
+    await waitFor(
+      'the hubs not ready while the database is down',
+      async () => (await readyz(h2)) === 503 && (await readyz(h3)) === 503,
+      15_000,
+      100,
+    );
     // the stores sell on: acked by their agents, kept in their outboxes; returns are decided offline
     const from = streams.map((s) => s.decisions.length);
     await Promise.all(streams.map((s) => s.more(5)));
@@ -308,17 +396,34 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     expect(depth.every((d) => d > 0)).toBe(true);
 
     await cluster!.restart();
-    await waitFor('the hubs ready again', async () => (await readyz(h2)) === 200 && (await readyz(h3)) === 200, 30_000, 100);
+    await waitFor(
+      'the hubs ready again',
+      async () => (await readyz(h2)) === 200 && (await readyz(h3)) === 200,
+      30_000,
+      100,
+    );
     expect(h2.proc.running && h3.proc.running).toBe(true);
     await Promise.all(streams.map((s) => s.more(4)));
     const probe = await JsonLinesRegister.connect(agents[1]!.port('R1'));
-    expect(await probe.send(sale('Q-1-s', 'Q-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({ type: 'ack', id: 'Q-1-s' });
+    expect(await probe.send(sale('Q-1-s', 'Q-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
+      type: 'ack',
+      id: 'Q-1-s',
+    });
     let n = 0;
-    await waitFor('an online decision after the restart', async () => {
-      const d = await probe.send<Decision>({ type: 'return.request', id: `Q-1-r${++n}`, receipt: 'Q-1', lines: [{ line: 1, qty: 1 }] }, 20_000);
-      if (d.decision === 'approved') await probe.send({ type: 'return.cancel', id: `Q-1-x${n}`, authorization: d.authorization });
-      return d.mode === 'online';
-    }, 30_000, 200);
+    await waitFor(
+      'an online decision after the restart',
+      async () => {
+        const d = await probe.send<Decision>(
+          { type: 'return.request', id: `Q-1-r${++n}`, receipt: 'Q-1', lines: [{ line: 1, qty: 1 }] },
+          20_000,
+        );
+        if (d.decision === 'approved')
+          await probe.send({ type: 'return.cancel', id: `Q-1-x${n}`, authorization: d.authorization });
+        return d.mode === 'online';
+      },
+      30_000,
+      200,
+    );
     probe.close();
     extraAcked.push('Q-1');
 
@@ -326,7 +431,10 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     for (const a of agents) await drained(a);
     for (const s of streams) expect(s.failures).toEqual([]);
     checkHub(world);
-    checkDecisions(world, streams.flatMap((s) => s.decisions));
+    checkDecisions(
+      world,
+      streams.flatMap((s) => s.decisions),
+    );
     const verify = await h3.cli(['audit', 'verify', '--data', h3.dataDir, '--database', db!.url, '--json']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   }, 120_000);

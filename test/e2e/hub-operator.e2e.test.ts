@@ -13,20 +13,38 @@ import { sale, worldForFile, type Decision } from './fixture.js';
 /** What an operator reads from `tillbridge-hub`, through the real binary against a real hub. */
 const w = worldForFile({ stores: ['S1'] });
 
-const hubAt = (url: string, ...args: string[]) => runCommand(process.execPath, [HUB_BIN, ...args], { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: w.adminToken, TILLBRIDGE_HUB_CA: '' });
+const hubAt = (url: string, ...args: string[]) =>
+  runCommand(process.execPath, [HUB_BIN, ...args], {
+    TILLBRIDGE_HUB_URL: url,
+    TILLBRIDGE_ADMIN_TOKEN: w.adminToken,
+    TILLBRIDGE_HUB_CA: '',
+  });
 
 describe('returns exceptions', () => {
   it('--open lists only the exceptions not yet settled', async () => {
     const a = await w.startAgent('S1');
     const reg = await JsonLinesRegister.connect(a.port());
     // the same receipt three times: the hub keeps the 2nd and 3rd as exceptions
-    for (const id of ['dup-1', 'dup-2', 'dup-3']) await reg.send(sale(id, 'EXC-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
+    for (const id of ['dup-1', 'dup-2', 'dup-3'])
+      await reg.send(sale(id, 'EXC-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
     reg.close();
-    type Exc = { id: string; resolvedAt: string | null };
-    const all = async (...more: string[]) => JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', ...more, '--json'])).stdout) as Exc[];
+    interface Exc {
+      id: string;
+      resolvedAt: string | null;
+    }
+    const all = async (...more: string[]) =>
+      JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', ...more, '--json'])).stdout) as Exc[];
     await waitFor('two exceptions', async () => (await all()).length === 2);
     const [first, second] = await all();
-    const settled = await w.hub.cli(['returns', 'resolve', first!.id, '--action', 'accept', '--note', 'sold twice by mistake']);
+    const settled = await w.hub.cli([
+      'returns',
+      'resolve',
+      first!.id,
+      '--action',
+      'accept',
+      '--note',
+      'sold twice by mistake',
+    ]);
     expect(settled.code, settled.stderr).toBe(0);
 
     expect((await all()).map((e) => e.id).sort()).toEqual([first!.id, second!.id].sort());
@@ -52,11 +70,22 @@ describe('inventory show', () => {
   });
 });
 
-describe('amounts in the currency\'s decimals', () => {
+describe("amounts in the currency's decimals", () => {
   it('sales show prints 48.97 EUR for 4897 minor units, and yen without decimals; --json keeps minor units', async () => {
     const file = join(w.dir, 'money-sales.jsonl');
     const line = (receipt: string, currency: string) =>
-      JSON.stringify({ store: 'S1', channel: 'web', receipt, at: '2026-11-20T10:00:00Z', currency, lines: [{ line: 1, sku: 'TEE', qty: 1, unitPrice: 2999 }, { line: 2, sku: 'CAP', qty: 1, unitPrice: 1898 }], tenders: [{ kind: 'cash', amount: 4897 }] });
+      JSON.stringify({
+        store: 'S1',
+        channel: 'web',
+        receipt,
+        at: '2026-11-20T10:00:00Z',
+        currency,
+        lines: [
+          { line: 1, sku: 'TEE', qty: 1, unitPrice: 2999 },
+          { line: 2, sku: 'CAP', qty: 1, unitPrice: 1898 },
+        ],
+        tenders: [{ kind: 'cash', amount: 4897 }],
+      });
     writeFileSync(file, `${line('MONEY-EUR', 'EUR')}\n${line('MONEY-JPY', 'JPY')}\n`);
     const imported = await w.hub.cli(['sales', 'import', file]);
     expect(imported.code, imported.stderr).toBe(0);
@@ -68,19 +97,43 @@ describe('amounts in the currency\'s decimals', () => {
     const yen = await w.hub.cli(['sales', 'show', 'MONEY-JPY']);
     expect(yen.stdout).toMatch(/total 4897 JPY/);
     expect(yen.stdout).toMatch(/^1\s+TEE\s+1\s+2999 JPY/m);
-    expect(JSON.parse((await w.hub.cli(['sales', 'show', 'MONEY-EUR', '--json'])).stdout)).toMatchObject({ total: 4897, currency: 'EUR' });
+    expect(JSON.parse((await w.hub.cli(['sales', 'show', 'MONEY-EUR', '--json'])).stdout)).toMatchObject({
+      total: 4897,
+      currency: 'EUR',
+    });
   });
 
-  it('returns show prints the refund in the sale\'s currency', async () => {
+  it("returns show prints the refund in the sale's currency", async () => {
     const a = await w.startAgent('S1', 'money');
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('m-1', 'MONEY-RET', [{ sku: 'TEE', qty: 2, unitPrice: 2999 }]));
-    const d = await reg.send<Decision>({ type: 'return.request', id: 'm-2', receipt: 'MONEY-RET', lines: [{ line: 1, qty: 1 }] });
+    const d = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'm-2',
+      receipt: 'MONEY-RET',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(d.decision).toBe('approved');
-    expect(await reg.send({ type: 'return.complete', id: 'm-3', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 2999 } })).toEqual({ type: 'ack', id: 'm-3' });
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'm-3',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 2999 },
+      }),
+    ).toEqual({ type: 'ack', id: 'm-3' });
     reg.close();
-    await waitFor('the completion at the hub', async () => (JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout) as { status: string }).status === 'completed');
-    const json = JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout) as { currency: string; refund: number };
+    await waitFor(
+      'the completion at the hub',
+      async () =>
+        (JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout) as { status: string })
+          .status === 'completed',
+    );
+    const json = JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout) as {
+      currency: string;
+      refund: number;
+    };
     expect(json).toMatchObject({ currency: 'EUR', refund: 2999 });
     const human = (await w.hub.cli(['returns', 'show', d.authorization])).stdout;
     expect(human).toMatch(/^refund\s+29\.99 EUR - fees 0\.00 EUR = 29\.99 EUR/m);
@@ -112,7 +165,9 @@ describe('what is wrong with the way to the hub', () => {
     for (const url of ['127.0.0.1:7400', 'hub.example:7400', 'ftp://hub.example']) {
       const r = await hubAt(url, 'stores', 'list');
       expect(r.code, url).toBe(2);
-      expect(r.stderr, url).toMatch(/--hub ".*": expected (a URL with its scheme, e\.g\. http:\/\/|an http:\/\/ or https:\/\/ URL)/);
+      expect(r.stderr, url).toMatch(
+        /--hub ".*": expected (a URL with its scheme, e\.g\. http:\/\/|an http:\/\/ or https:\/\/ URL)/,
+      );
       expect(r.stderr, url).not.toMatch(/serve` running/);
     }
   });
@@ -124,7 +179,9 @@ describe('what is wrong with the way to the hub', () => {
     await new Promise<void>((r) => free.close(() => r()));
     const refused = await hubAt(`http://127.0.0.1:${port}`, 'stores', 'list');
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\. Is `tillbridge-hub serve` running there\?/);
+    expect(refused.stderr).toMatch(
+      /nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\. Is `tillbridge-hub serve` running there\?/,
+    );
     const unknown = await hubAt('http://no-such-hub.invalid:7400', 'stores', 'list');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/cannot resolve the host name no-such-hub\.invalid \((ENOTFOUND|EAI_AGAIN)\)/);
@@ -134,7 +191,9 @@ describe('what is wrong with the way to the hub', () => {
     const leafOnly = await serve(good);
     const r = await hubAt(leafOnly, 'stores', 'list');
     expect(r.code).toBe(7);
-    expect(r.stderr).toMatch(/the hub's certificate at https:\/\/127\.0\.0\.1:\d+ is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): pass the CA that issued it with --ca FILE/);
+    expect(r.stderr).toMatch(
+      /the hub's certificate at https:\/\/127\.0\.0\.1:\d+ is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): pass the CA that issued it with --ca FILE/,
+    );
     const withChain = await serve(good, ca.pem.cert);
     const chain = await hubAt(withChain, 'stores', 'list');
     expect(chain.code).toBe(7);
@@ -147,7 +206,13 @@ describe('what is wrong with the way to the hub', () => {
   });
 
   it('an expired certificate and one for another host: exit 7, saying which', async () => {
-    const expired = ca.issue({ cn: 'localhost', hosts: ['127.0.0.1'], usage: 'server', notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    const expired = ca.issue({
+      cn: 'localhost',
+      hosts: ['127.0.0.1'],
+      usage: 'server',
+      notBefore: new Date(Date.now() - 3 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
     const e = await hubAt(await serve(expired), '--ca', join(dir, 'ca.pem'), 'stores', 'list');
     expect(e.code).toBe(7);
     expect(e.stderr).toMatch(/certificate at https:\/\/127\.0\.0\.1:\d+ has expired \(CERT_HAS_EXPIRED\)/);

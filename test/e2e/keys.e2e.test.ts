@@ -12,7 +12,8 @@ const w = worldForFile({ hubArgs: ['--token-ttl', '3s'], stores: ['S1', 'S2', 'S
 
 const connected = async (a: AgentHandle): Promise<boolean> =>
   (await statusOf<{ hub: { connected: boolean } }>(a)).hub.connected;
-const disconnects = (a: AgentHandle): number => a.proc.lines.filter((l) => l.msg === 'disconnected from the hub').length;
+const disconnects = (a: AgentHandle): number =>
+  a.proc.lines.filter((l) => l.msg === 'disconnected from the hub').length;
 const hubSales = (prefix: string): number => w.hubSales(prefix);
 
 /** A register selling every `everyMs` until `stop()`; resolves with how many were acked, failing on any error reply. */
@@ -35,18 +36,27 @@ describe('admin tokens', () => {
   it('operator tokens read and may not write; revoked tokens are refused', async () => {
     const created = await w.hub.cli(['tokens', 'create', '--role', 'operator', '--name', 'dashboard', '--json']);
     const op = JSON.parse(created.stdout) as { id: string; token: string };
-    const asOp = (args: string[]) => runCommand(process.execPath, [HUB_BIN, ...args], { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: op.token });
+    const asOp = (args: string[]) =>
+      runCommand(process.execPath, [HUB_BIN, ...args], {
+        TILLBRIDGE_HUB_URL: w.hub.url,
+        TILLBRIDGE_ADMIN_TOKEN: op.token,
+      });
     expect((await asOp(['stores', 'list'])).code).toBe(0);
     const write = await asOp(['stores', 'add', 'S9']);
     expect(write.code).toBe(4);
     expect(write.stderr).toMatch(/may only read/);
     expect((await w.hub.cli(['tokens', 'revoke', op.id])).code).toBe(0);
     expect((await asOp(['stores', 'list'])).code).toBe(4);
-    const list = JSON.parse((await w.hub.cli(['tokens', 'list', '--json'])).stdout) as { id: string; revokedAt: string | null }[];
+    const list = JSON.parse((await w.hub.cli(['tokens', 'list', '--json'])).stdout) as {
+      id: string;
+      revokedAt: string | null;
+    }[];
     expect(list.find((t) => t.id === op.id)?.revokedAt).toEqual(expect.any(String));
-    expect(w.hubQuery(`SELECT action FROM audit WHERE action LIKE 'token.%' ORDER BY id`)).toEqual([{ action: 'token.create' }, { action: 'token.revoke' }]);
+    expect(w.hubQuery(`SELECT action FROM audit WHERE action LIKE 'token.%' ORDER BY id`)).toEqual([
+      { action: 'token.create' },
+      { action: 'token.revoke' },
+    ]);
   });
-
 });
 
 describe('short-lived tokens, refreshed without a dropped message', () => {
@@ -67,7 +77,11 @@ describe('short-lived tokens, refreshed without a dropped message', () => {
     const a = await w.startAgent('S2', 'expiry', { hub: { tokenRefreshAt: 1.5 } }); // never refreshes in time
     const reg = await JsonLinesRegister.connect(a.port());
     const seller = sellEvery(reg, 'EXP', 20);
-    await waitFor('an expiry', () => a.proc.lines.some((l) => l.msg === 'disconnected from the hub' && l.code === 4001), 30_000);
+    await waitFor(
+      'an expiry',
+      () => a.proc.lines.some((l) => l.msg === 'disconnected from the hub' && l.code === 4001),
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     const acked = await seller.stop();
     await waitFor('all sales at the hub', () => hubSales('EXP-') === acked, 30_000);
@@ -88,11 +102,17 @@ describe('API key rotation', () => {
     const rot = await w.hub.cli(['keys', 'rotate', 'S3', '--grace', '2s', '--json']);
     expect(rot.code, rot.stderr).toBe(0);
     const newId = (JSON.parse(rot.stdout) as { id: string }).id;
-    await waitFor('the agent stored and confirmed the new key', () => a.proc.lines.some((l) => l.msg === 'stored a new API key from the hub'), 30_000);
+    await waitFor(
+      'the agent stored and confirmed the new key',
+      () => a.proc.lines.some((l) => l.msg === 'stored a new API key from the hub'),
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 4500)); // past the grace period and a token lifetime: new tokens come from the new key
     const acked = await seller.stop();
     await waitFor('all sales at the hub', () => hubSales('ROT-') === acked, 30_000);
-    const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S3', '--json'])).stdout) as { keys: { id: string; state: string; confirmedAt: string | null }[] };
+    const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S3', '--json'])).stdout) as {
+      keys: { id: string; state: string; confirmedAt: string | null }[];
+    };
     expect(keys.keys.map((k) => k.state)).toEqual(['expired', 'active']);
     expect(keys.keys[1]).toMatchObject({ id: newId, confirmedAt: expect.any(String) });
     // connected with the new key (on a busy machine it may be between a token's end and the next one: give it the time)
@@ -111,13 +131,22 @@ describe('API key rotation', () => {
     await a.proc.kill(); // maybe before storing the key, maybe after, maybe before confirming
     const again = await w.startAgent('S4', 'crash');
     const newId = (JSON.parse(rot.stdout) as { id: string }).id;
-    await waitFor('the new key confirmed', async () => {
-      const k = JSON.parse((await w.hub.cli(['keys', 'list', 'S4', '--json'])).stdout) as { keys: { id: string; confirmedAt: string | null }[] };
-      return k.keys.find((x) => x.id === newId)?.confirmedAt != null;
-    }, 10_000);
+    await waitFor(
+      'the new key confirmed',
+      async () => {
+        const k = JSON.parse((await w.hub.cli(['keys', 'list', 'S4', '--json'])).stdout) as {
+          keys: { id: string; confirmedAt: string | null }[];
+        };
+        return k.keys.find((x) => x.id === newId)?.confirmedAt != null;
+      },
+      10_000,
+    );
     await new Promise((r) => setTimeout(r, 3500)); // the old key is gone now
     const reg = await JsonLinesRegister.connect(again.port());
-    expect(await reg.send(sale('cr-1', 'CRASH-1', [{ sku: 'K', qty: 1, unitPrice: 1 }]))).toEqual({ type: 'ack', id: 'cr-1' });
+    expect(await reg.send(sale('cr-1', 'CRASH-1', [{ sku: 'K', qty: 1, unitPrice: 1 }]))).toEqual({
+      type: 'ack',
+      id: 'cr-1',
+    });
     await waitFor('the sale at the hub', () => hubSales('CRASH-') === 1, 30_000);
     reg.close();
     await again.proc.stop();
@@ -125,11 +154,17 @@ describe('API key rotation', () => {
 
   it('revoking a key ends its connection at once and keeps the agent out', async () => {
     const a = await w.startAgent('S1', 'revoke');
-    const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S1', '--json'])).stdout) as { keys: { id: string; state: string }[] };
+    const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S1', '--json'])).stdout) as {
+      keys: { id: string; state: string }[];
+    };
     const live = keys.keys.find((k) => k.state === 'active')!;
     expect((await w.hub.cli(['keys', 'revoke', 'S1', live.id])).code).toBe(0);
     await waitFor('the agent disconnected', () => disconnects(a) > 0, 30_000);
-    await waitFor('its key refused', () => a.proc.lines.some((l) => String(l.msg).startsWith('the hub refused this store')), 30_000);
+    await waitFor(
+      'its key refused',
+      () => a.proc.lines.some((l) => String(l.msg).startsWith('the hub refused this store')),
+      30_000,
+    );
     expect(await connected(a)).toBe(false);
     expect(w.hubQuery(`SELECT outcome FROM audit WHERE action = 'key.revoke'`)).toEqual([{ outcome: 'revoked' }]);
     await a.proc.stop();
@@ -137,12 +172,16 @@ describe('API key rotation', () => {
 });
 
 describe('boundaries', () => {
-  it('refuses an agent of one store presenting another store\'s key, and audits it', async () => {
+  it("refuses an agent of one store presenting another store's key, and audits it", async () => {
     const a = await w.startAgent('S5', 'cross');
     await a.proc.stop();
     // the same agent database, now with S6's key: its hello names an agent of store S5
     const b = await w.startAgent('S6', 'cross', undefined, false);
-    await waitFor('the refusal audited', () => w.hubQuery(`SELECT 1 FROM audit WHERE action = 'auth.cross_store'`).length > 0, 30_000);
+    await waitFor(
+      'the refusal audited',
+      () => w.hubQuery(`SELECT 1 FROM audit WHERE action = 'auth.cross_store'`).length > 0,
+      30_000,
+    );
     expect(await connected(b)).toBe(false);
     await b.proc.stop();
   });
@@ -152,7 +191,11 @@ describe('boundaries', () => {
     await hw.startHub();
     let last = 0;
     for (let i = 0; i < 12; i++) {
-      const r = await fetch(`${hw.hub.url}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store: 'S1', apiKey: `tbk_wrong_${i}` }) });
+      const r = await fetch(`${hw.hub.url}/v1/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ store: 'S1', apiKey: `tbk_wrong_${i}` }),
+      });
       last = r.status;
     }
     expect(last).toBe(429);
@@ -161,11 +204,15 @@ describe('boundaries', () => {
     const badAdmin = await fetch(`${hw.hub.url}/v1/admin/stores`, { headers: { authorization: 'Bearer tba_wrong' } });
     expect(badAdmin.status).toBe(429);
     expect(Number(badAdmin.headers.get('retry-after'))).toBeGreaterThan(0);
-    const admin = await fetch(`${hw.hub.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${hw.adminToken}` } });
+    const admin = await fetch(`${hw.hub.url}/v1/admin/stores`, {
+      headers: { authorization: `Bearer ${hw.adminToken}` },
+    });
     expect(admin.status).toBe(200);
     expect((await fetch(`${hw.hub.url}/readyz`)).status).toBe(429);
     expect((await fetch(`${hw.hub.url}/healthz`)).status).toBe(200);
-    const audit = hw.hubQuery<{ action: string; details: string }>(`SELECT action, details FROM audit WHERE action LIKE 'auth.%' ORDER BY id`);
+    const audit = hw.hubQuery<{ action: string; details: string }>(
+      `SELECT action, details FROM audit WHERE action LIKE 'auth.%' ORDER BY id`,
+    );
     // the first failure at once, the other nine counted into the block
     expect(audit.map((a) => [a.action, (JSON.parse(a.details) as { count: number }).count])).toEqual([
       ['auth.refused', 1],
@@ -178,12 +225,30 @@ describe('boundaries', () => {
     const hw = new World();
     const certs = join(hw.dir, 'certs');
     await runCommand(process.execPath, [HUB_BIN, 'certs', 'dev', '--out', certs, '--stores', 'S1']);
-    await hw.startHub(undefined, ['--tls-cert', join(certs, 'hub.pem'), '--tls-key', join(certs, 'hub-key.pem'), '--client-ca', join(certs, 'ca.pem'), '--require-client-cert'], { ca: join(certs, 'ca.pem') });
+    await hw.startHub(
+      undefined,
+      [
+        '--tls-cert',
+        join(certs, 'hub.pem'),
+        '--tls-key',
+        join(certs, 'hub-key.pem'),
+        '--client-ca',
+        join(certs, 'ca.pem'),
+        '--require-client-cert',
+      ],
+      { ca: join(certs, 'ca.pem') },
+    );
     await hw.addStore('S1');
     const without = await hw.startAgent('S1', 'nocert', { hub: { caFile: join(certs, 'ca.pem') } }, false);
     await without.proc.waitForLine((l) => String(l.msg).startsWith('the hub refused this store'));
     await without.proc.stop();
-    const withCert = await hw.startAgent('S1', 'cert', { hub: { caFile: join(certs, 'ca.pem'), certFile: join(certs, 'store-S1.pem'), keyFile: join(certs, 'store-S1-key.pem') } });
+    const withCert = await hw.startAgent('S1', 'cert', {
+      hub: {
+        caFile: join(certs, 'ca.pem'),
+        certFile: join(certs, 'store-S1.pem'),
+        keyFile: join(certs, 'store-S1-key.pem'),
+      },
+    });
     expect(await connected(withCert)).toBe(true);
     await hw.close();
   });

@@ -6,8 +6,12 @@ import { invariantViolations, sale, statusOf, World, worldForFile, type Decision
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { P: 10, Q: 10 } } });
 
-type Depth = { outbox: { depth: number } };
-type Connected = { hub: { connected: boolean } };
+interface Depth {
+  outbox: { depth: number };
+}
+interface Connected {
+  hub: { connected: boolean };
+}
 const drained = (agent: AgentHandle): Promise<boolean> =>
   waitFor('the outbox to drain', async () => (await statusOf<Depth>(agent)).outbox.depth === 0, 20_000);
 
@@ -15,7 +19,7 @@ describe('offline decisions and reconciliation', () => {
   it('decides by local policy while the hub is down, then reconciles exactly once — and flags what conflicts', async () => {
     let a = await w.startAgent('S1', 'S1');
     const b = await w.startAgent('S2', 'S2');
-    let reg = await JsonLinesRegister.connect(a.port());
+    const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s1', 'OFF-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]));
     await reg.send(sale('s2', 'OFF-2', [{ sku: 'Q', qty: 1, unitPrice: 50_000 }]));
     await reg.send(sale('s3', 'OFF-3', [{ sku: 'P', qty: 1, unitPrice: 500 }]));
@@ -27,20 +31,67 @@ describe('offline decisions and reconciliation', () => {
     await w.hub.proc.stop();
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
 
-    const within = await reg.send<Decision>({ type: 'return.request', id: 'o1', receipt: 'OFF-1', lines: [{ line: 1, qty: 1 }] });
+    const within = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'o1',
+      receipt: 'OFF-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(within).toMatchObject({ decision: 'approved', mode: 'offline', lines: [{ approvedQty: 1, code: 'ok' }] });
-    expect(await reg.send({ type: 'return.complete', id: 'o1c', authorization: within.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'o1c' });
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'o1c',
+        authorization: within.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 500 },
+      }),
+    ).toEqual({ type: 'ack', id: 'o1c' });
 
-    const overLimit = await reg.send<Decision>({ type: 'return.request', id: 'o2', receipt: 'OFF-2', lines: [{ line: 1, qty: 1 }] });
-    expect(overLimit).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ approvedQty: 0, code: 'offline_limit_exceeded' }] });
-    const elsewhere = await reg.send<Decision>({ type: 'return.request', id: 'o3', receipt: 'SOLD-ELSEWHERE', lines: [{ line: 1, qty: 1 }] });
-    expect(elsewhere).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'receipt_unknown_offline' }] });
-    const again = await reg.send<Decision>({ type: 'return.request', id: 'o4', receipt: 'OFF-1', lines: [{ line: 1, qty: 2 }] });
+    const overLimit = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'o2',
+      receipt: 'OFF-2',
+      lines: [{ line: 1, qty: 1 }],
+    });
+    expect(overLimit).toMatchObject({
+      decision: 'denied',
+      mode: 'offline',
+      lines: [{ approvedQty: 0, code: 'offline_limit_exceeded' }],
+    });
+    const elsewhere = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'o3',
+      receipt: 'SOLD-ELSEWHERE',
+      lines: [{ line: 1, qty: 1 }],
+    });
+    expect(elsewhere).toMatchObject({
+      decision: 'denied',
+      mode: 'offline',
+      lines: [{ code: 'receipt_unknown_offline' }],
+    });
+    const again = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'o4',
+      receipt: 'OFF-1',
+      lines: [{ line: 1, qty: 2 }],
+    });
     expect(again).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] }); // only 1 left, by what the agent knows
 
-    const conflicting = await reg.send<Decision>({ type: 'return.request', id: 'o5', receipt: 'OFF-3', lines: [{ line: 1, qty: 1 }] });
+    const conflicting = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'o5',
+      receipt: 'OFF-3',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(conflicting).toMatchObject({ decision: 'approved', mode: 'offline' });
-    await reg.send({ type: 'return.complete', id: 'o5c', authorization: conflicting.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 500 } });
+    await reg.send({
+      type: 'return.complete',
+      id: 'o5c',
+      authorization: conflicting.authorization,
+      lines: [{ line: 1, qty: 1 }],
+      refund: { kind: 'cash', amount: 500 },
+    });
 
     // store S1's agent goes down too, with its decisions safe in its outbox
     reg.close();
@@ -59,7 +110,12 @@ describe('offline decisions and reconciliation', () => {
     await w.startHub(port);
     await waitFor('store S2 to reconnect', async () => (await statusOf<Connected>(b)).hub.connected);
     const regB = await JsonLinesRegister.connect(b.port());
-    const online = await regB.send<Decision>({ type: 'return.request', id: 'b1', receipt: 'OFF-3', lines: [{ line: 1, qty: 1 }] });
+    const online = await regB.send<Decision>({
+      type: 'return.request',
+      id: 'b1',
+      receipt: 'OFF-3',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
     regB.close();
 
@@ -68,12 +124,30 @@ describe('offline decisions and reconciliation', () => {
     await drained(a);
     const rets = await returnsList(w.hub, 'S1');
     const byAuth = new Map(rets.map((r) => [r.authorization, r]));
-    expect(byAuth.get(within.authorization)).toMatchObject({ mode: 'offline', status: 'completed', reconciliation: 'confirmed', exception: null });
-    expect(byAuth.get(overLimit.authorization)).toMatchObject({ mode: 'offline', decision: 'denied', status: 'denied' });
+    expect(byAuth.get(within.authorization)).toMatchObject({
+      mode: 'offline',
+      status: 'completed',
+      reconciliation: 'confirmed',
+      exception: null,
+    });
+    expect(byAuth.get(overLimit.authorization)).toMatchObject({
+      mode: 'offline',
+      decision: 'denied',
+      status: 'denied',
+    });
     expect(byAuth.get(elsewhere.authorization)).toMatchObject({ decision: 'denied' });
-    expect(byAuth.get(conflicting.authorization)).toMatchObject({ mode: 'offline', status: 'completed', reconciliation: 'exception', exception: 'over_return' });
-    const exceptions = await w.hub.admin.get<{ code: string; authorization: string }[]>('/v1/admin/exceptions?store=S1');
-    expect(exceptions).toEqual([expect.objectContaining({ code: 'over_return', authorization: conflicting.authorization })]);
+    expect(byAuth.get(conflicting.authorization)).toMatchObject({
+      mode: 'offline',
+      status: 'completed',
+      reconciliation: 'exception',
+      exception: 'over_return',
+    });
+    const exceptions = await w.hub.admin.get<{ code: string; authorization: string }[]>(
+      '/v1/admin/exceptions?store=S1',
+    );
+    expect(exceptions).toEqual([
+      expect.objectContaining({ code: 'over_return', authorization: conflicting.authorization }),
+    ]);
 
     // applied exactly once: P was 7 after the sales, +1 for the confirmed return, +1 for the physical return flagged as an exception
     expect(await onHand(w.hub, 'S1', 'P')).toBe(9);
@@ -96,7 +170,10 @@ describe('judged as of when it happened, with receipts numbered per store (real 
   let v: World;
   afterAll(async () => v?.close());
 
-  const at = (id: string, receipt: string, sku: string, when = SOLD_AT) => ({ ...sale(id, receipt, [{ sku, qty: 2, unitPrice: 500 }]), at: when });
+  const at = (id: string, receipt: string, sku: string, when = SOLD_AT) => ({
+    ...sale(id, receipt, [{ sku, qty: 2, unitPrice: 500 }]),
+    at: when,
+  });
   const policySet = async (args: string[]): Promise<number> =>
     (await v.cliJson<{ version: number }>(['policy', 'set', ...args])).version;
 
@@ -107,7 +184,12 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     await v.startHub(undefined, undefined, hubClock);
     await v.addStore('S1');
     await v.addStore('S2');
-    const v1 = await policySet(['returnWindowDays=30', 'windowOverridable=false', '--note', 'the agent decides by this one']);
+    const v1 = await policySet([
+      'returnWindowDays=30',
+      'windowOverridable=false',
+      '--note',
+      'the agent decides by this one',
+    ]);
     let a = await v.startAgent('S1', 'S1', undefined, true, agentClock);
     const b = await v.startAgent('S2', 'S2');
     const policyOf = async (x: AgentHandle): Promise<number | undefined> =>
@@ -129,25 +211,51 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     expect(await v.hub.admin.get('/v1/admin/exceptions')).toEqual([]);
 
     // a return at S2 of "1001" is S2's own sale; naming S1 returns S1's
-    const own = await regB.send<Decision>({ type: 'return.request', id: 'b1', receipt: '1001', lines: [{ line: 1, qty: 1 }] });
-    const cross = await regB.send<Decision>({ type: 'return.request', id: 'b2', receipt: '1001', originalStore: 'S1', lines: [{ line: 1, qty: 2 }] });
+    const own = await regB.send<Decision>({
+      type: 'return.request',
+      id: 'b1',
+      receipt: '1001',
+      lines: [{ line: 1, qty: 1 }],
+    });
+    const cross = await regB.send<Decision>({
+      type: 'return.request',
+      id: 'b2',
+      receipt: '1001',
+      originalStore: 'S1',
+      lines: [{ line: 1, qty: 2 }],
+    });
     expect([own.decision, cross.decision]).toEqual(['approved', 'approved']);
     const atS2 = new Map((await returnsList(v.hub, 'S2')).map((r) => [r.authorization, r]));
-    expect([atS2.get(own.authorization)?.receiptStore, atS2.get(cross.authorization)?.receiptStore]).toEqual(['S2', 'S1']);
-    const lookup = await regA.send<{ found: boolean; store: string; lines: { returnable: number }[] }>({ type: 'receipt.lookup', id: 'l1', receipt: '1001' });
+    expect([atS2.get(own.authorization)?.receiptStore, atS2.get(cross.authorization)?.receiptStore]).toEqual([
+      'S2',
+      'S1',
+    ]);
+    const lookup = await regA.send<{ found: boolean; store: string; lines: { returnable: number }[] }>({
+      type: 'receipt.lookup',
+      id: 'l1',
+      receipt: '1001',
+    });
     expect(lookup).toMatchObject({ found: true, store: 'S1', lines: [{ returnable: 0 }] });
     const ambiguous = await v.hub.cli(['sales', 'show', '1001']);
     expect(ambiguous.code).not.toBe(0);
     expect(ambiguous.stderr).toContain('S1, S2');
     const shown = await v.hub.cli(['sales', 'show', '1001', '--store', 'S2', '--json']);
     expect(shown.code, shown.stderr).toBe(0);
-    expect(JSON.parse(shown.stdout)).toMatchObject({ store: 'S2', lines: [{ sku: 'Q', returnedOrReserved: 1, returnable: 1 }] });
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      store: 'S2',
+      lines: [{ sku: 'Q', returnedOrReserved: 1, returnable: 1 }],
+    });
 
     // the hub goes away; on its day 29 the store approves a return of AS-1 offline, under v1
     const port = v.hub.port;
     await v.hub.proc.stop();
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
-    const off = await regA.send<Decision>({ type: 'return.request', id: 'o1', receipt: 'AS-1', lines: [{ line: 1, qty: 1 }] });
+    const off = await regA.send<Decision>({
+      type: 'return.request',
+      id: 'o1',
+      receipt: 'AS-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(off).toMatchObject({ decision: 'approved', mode: 'offline' });
     regA.close();
     regB.close();
@@ -159,13 +267,24 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     expect(v2).toBeGreaterThan(v1);
     a = await v.startAgent('S1', 'S1', undefined, true, agentClock);
     await drained(a);
-    const ticket = await v.hub.admin.get<{ reconciliation: { result: string }; exception: string | null; policyVersion: number; createdAt: string }>(`/v1/admin/returns/${off.authorization}`);
-    expect(ticket).toMatchObject({ reconciliation: { result: 'confirmed', exception: null }, exception: null, policyVersion: v1 });
+    const ticket = await v.hub.admin.get<{
+      reconciliation: { result: string };
+      exception: string | null;
+      policyVersion: number;
+      createdAt: string;
+    }>(`/v1/admin/returns/${off.authorization}`);
+    expect(ticket).toMatchObject({
+      reconciliation: { result: 'confirmed', exception: null },
+      exception: null,
+      policyVersion: v1,
+    });
     expect(ticket.createdAt.slice(0, 10)).toBe('2031-03-10');
     expect(await v.hub.admin.get('/v1/admin/exceptions?store=S1')).toEqual([]);
     // judged now, by v2, the same return would be refused
     const now = await JsonLinesRegister.connect(a.port());
-    expect(await now.send<Decision>({ type: 'return.request', id: 'o2', receipt: 'AS-1', lines: [{ line: 1, qty: 1 }] })).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ code: 'outside_window' }] });
+    expect(
+      await now.send<Decision>({ type: 'return.request', id: 'o2', receipt: 'AS-1', lines: [{ line: 1, qty: 1 }] }),
+    ).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ code: 'outside_window' }] });
     now.close();
     expect(invariantViolations(v)).toEqual({ overReturned: [], ledgerDrift: [] });
   });

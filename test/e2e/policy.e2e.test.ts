@@ -25,12 +25,22 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     await waitFor('S1 holds the default change too', async () => (await agentPolicy(a)) === v2);
     const b2 = await w.startAgent('S2');
     await waitFor('S2 got it on reconnecting', async () => (await agentPolicy(b2)) === v2);
-    const st = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as { stores: { store: string; policy: { version: number; agentHolds: number | null } }[] };
-    await waitFor('the hub to hear which version each agent holds (heartbeat)', async () => {
-      const s = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as typeof st;
-      return s.stores.every((x) => x.policy.agentHolds === x.policy.version);
-    }, 20_000);
-    const list = JSON.parse((await w.hub.cli(['policy', 'list', '--json'])).stdout) as { version: number; note: string | null; actor: string }[];
+    const st = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as {
+      stores: { store: string; policy: { version: number; agentHolds: number | null } }[];
+    };
+    await waitFor(
+      'the hub to hear which version each agent holds (heartbeat)',
+      async () => {
+        const s = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as typeof st;
+        return s.stores.every((x) => x.policy.agentHolds === x.policy.version);
+      },
+      20_000,
+    );
+    const list = JSON.parse((await w.hub.cli(['policy', 'list', '--json'])).stdout) as {
+      version: number;
+      note: string | null;
+      actor: string;
+    }[];
     expect(list.map((p) => p.version)).toEqual([v2, v1]);
     expect(list[1]).toMatchObject({ note: 'tighter offline limit', actor: expect.stringMatching(/^admin:tba_/) });
 
@@ -39,7 +49,12 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     await reg.send(sale('s-1', 'POL-1', [{ sku: 'A', qty: 1, unitPrice: 1000 }]));
     await w.stopHubs(); // every hub process: the store is offline
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
-    const d = await reg.send<Decision>({ type: 'return.request', id: 'r-1', receipt: 'POL-1', lines: [{ line: 1, qty: 1 }] });
+    const d = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'r-1',
+      receipt: 'POL-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(d).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'offline_limit_exceeded' }] });
     reg.close();
     await w.restartHubs();
@@ -48,26 +63,83 @@ describe('returns policies reach the stores; overrides and card lookups go throu
 
   it('a manager overrides through the register: a wrong code changes nothing, the right one approves', async () => {
     await setPolicy(['--store', 'S1', 'managerOverrideAbove=1500']);
-    const mgr = await runCommand(process.execPath, [HUB_BIN, 'managers', 'add', 'M-ANNA', '--name', 'Anna Berg'], { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: w.adminToken, TILLBRIDGE_MANAGER_CODE: '4711' });
+    const mgr = await runCommand(process.execPath, [HUB_BIN, 'managers', 'add', 'M-ANNA', '--name', 'Anna Berg'], {
+      TILLBRIDGE_HUB_URL: w.hub.url,
+      TILLBRIDGE_ADMIN_TOKEN: w.adminToken,
+      TILLBRIDGE_MANAGER_CODE: '4711',
+    });
     expect(mgr.code, mgr.stderr).toBe(0);
     const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-2', 'POL-2', [{ sku: 'A', qty: 1, unitPrice: 2000 }]));
-    const d = await reg.send<Decision & { refundAmount: number }>({ type: 'return.request', id: 'r-2', receipt: 'POL-2', lines: [{ line: 1, qty: 1 }] });
+    const d = await reg.send<Decision & { refundAmount: number }>({
+      type: 'return.request',
+      id: 'r-2',
+      receipt: 'POL-2',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(d).toMatchObject({ decision: 'override_required', mode: 'online', refundAmount: 2000 });
     // the held line says why, as a code the register can branch on
-    expect(d.lines).toEqual([{ line: 1, approvedQty: 1, code: 'manager_override_required', refund: 2000, rules: ['manager_override_required'] }]);
+    expect(d.lines).toEqual([
+      {
+        line: 1,
+        approvedQty: 1,
+        code: 'manager_override_required',
+        refund: 2000,
+        rules: ['manager_override_required'],
+      },
+    ]);
     // it cannot be completed yet
-    expect(await reg.send({ type: 'return.complete', id: 'c-0', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 2000 } })).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
-    const wrong = await reg.send<Decision>({ type: 'return.override', id: 'ov-1', authorization: d.authorization, manager: 'M-ANNA', code: '1234' });
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'c-0',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 2000 },
+      }),
+    ).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
+    const wrong = await reg.send<Decision>({
+      type: 'return.override',
+      id: 'ov-1',
+      authorization: d.authorization,
+      manager: 'M-ANNA',
+      code: '1234',
+    });
     expect(wrong).toMatchObject({ decision: 'override_required', reason: 'manager M-ANNA: code not accepted' });
-    const right = await reg.send<Decision>({ type: 'return.override', id: 'ov-2', authorization: d.authorization, manager: 'M-ANNA', code: '4711' });
+    const right = await reg.send<Decision>({
+      type: 'return.override',
+      id: 'ov-2',
+      authorization: d.authorization,
+      manager: 'M-ANNA',
+      code: '4711',
+    });
     expect(right).toMatchObject({ decision: 'approved', authorization: d.authorization });
-    expect(await reg.send({ type: 'return.complete', id: 'c-1', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 2000 } })).toEqual({ type: 'ack', id: 'c-1' });
-    await waitFor('the completion at the hub', async () => JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout).status === 'completed');
-    const ticket = JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout) as Record<string, unknown>;
-    expect(ticket).toMatchObject({ decision: 'approved', kind: 'full', override: { manager: 'M-ANNA' }, completion: { refund: { kind: 'cash', amount: 2000 } } });
-    expect((await w.hub.cli(['returns', 'show', d.authorization])).stdout).toMatch(/override  by manager M-ANNA/);
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'c-1',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 2000 },
+      }),
+    ).toEqual({ type: 'ack', id: 'c-1' });
+    await waitFor(
+      'the completion at the hub',
+      async () =>
+        JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout).status === 'completed',
+    );
+    const ticket = JSON.parse((await w.hub.cli(['returns', 'show', d.authorization, '--json'])).stdout) as Record<
+      string,
+      unknown
+    >;
+    expect(ticket).toMatchObject({
+      decision: 'approved',
+      kind: 'full',
+      override: { manager: 'M-ANNA' },
+      completion: { refund: { kind: 'cash', amount: 2000 } },
+    });
+    expect((await w.hub.cli(['returns', 'show', d.authorization])).stdout).toMatch(/override {2}by manager M-ANNA/);
     reg.close();
   });
 
@@ -75,11 +147,30 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-3', 'POL-3', [{ sku: 'A', qty: 2, unitPrice: 300 }], '5500 0000 0000 0004'));
-    const d = await reg.send<Decision & { receipt: string }>({ type: 'return.request', id: 'r-3', card: '5500000000000004', lines: [{ sku: 'A', qty: 1 }] });
-    expect(d).toMatchObject({ decision: 'approved', mode: 'online', receipt: 'POL-3', lines: [{ line: 1, sku: 'A', approvedQty: 1 }] });
+    const d = await reg.send<Decision & { receipt: string }>({
+      type: 'return.request',
+      id: 'r-3',
+      card: '5500000000000004',
+      lines: [{ sku: 'A', qty: 1 }],
+    });
+    expect(d).toMatchObject({
+      decision: 'approved',
+      mode: 'online',
+      receipt: 'POL-3',
+      lines: [{ line: 1, sku: 'A', approvedQty: 1 }],
+    });
     const look = await reg.send({ type: 'receipt.lookup', id: 'l-3', card: '5500-0000-0000-0004' });
-    expect(look).toMatchObject({ type: 'receipt', found: true, receipt: 'POL-3', source: 'hub', lines: [{ returnable: 1 }], matches: [{ receipt: 'POL-3', store: 'S1' }] });
-    expect(await reg.send({ type: 'return.request', id: 'r-4', card: '550000******0004', lines: [{ sku: 'A', qty: 1 }] })).toMatchObject({ type: 'error', code: 'TB_CARD_DATA' });
+    expect(look).toMatchObject({
+      type: 'receipt',
+      found: true,
+      receipt: 'POL-3',
+      source: 'hub',
+      lines: [{ returnable: 1 }],
+      matches: [{ receipt: 'POL-3', store: 'S1' }],
+    });
+    expect(
+      await reg.send({ type: 'return.request', id: 'r-4', card: '550000******0004', lines: [{ sku: 'A', qty: 1 }] }),
+    ).toMatchObject({ type: 'error', code: 'TB_CARD_DATA' });
     expect(w.hubQuery(`SELECT COUNT(*) AS n FROM sale_cards WHERE receipt = 'POL-3'`)).toEqual([{ n: 1 }]);
     expect(JSON.stringify(w.hubQuery(`SELECT * FROM returns`))).not.toContain('5500000000000004');
     reg.close();
@@ -89,19 +180,72 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-5', 'POL-5', [{ sku: 'A', qty: 1, unitPrice: 999 }]));
-    const first = await reg.send<Decision & { refundAmount: number }>({ type: 'return.request', id: 'r-5a', receipt: 'POL-5', lines: [{ line: 1, qty: 0.5 }] });
-    expect(first).toMatchObject({ decision: 'approved', mode: 'online', refundAmount: 500, lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }] });
-    const over = { type: 'return.complete', id: 'c-5a', authorization: first.authorization, lines: [{ line: 1, qty: 0.5 }], refund: { kind: 'cash', amount: 501 } };
+    const first = await reg.send<Decision & { refundAmount: number }>({
+      type: 'return.request',
+      id: 'r-5a',
+      receipt: 'POL-5',
+      lines: [{ line: 1, qty: 0.5 }],
+    });
+    expect(first).toMatchObject({
+      decision: 'approved',
+      mode: 'online',
+      refundAmount: 500,
+      lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+    });
+    const over = {
+      type: 'return.complete',
+      id: 'c-5a',
+      authorization: first.authorization,
+      lines: [{ line: 1, qty: 0.5 }],
+      refund: { kind: 'cash', amount: 501 },
+    };
     expect(await reg.send(over)).toMatchObject({ type: 'error', id: 'c-5a', code: 'TB_EXCEEDS_AUTHORIZATION' });
     expect(await reg.send({ ...over, refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-5a' });
-    const second = await reg.send<Decision & { refundAmount: number }>({ type: 'return.request', id: 'r-5b', receipt: 'POL-5', lines: [{ line: 1, qty: 0.5 }] });
+    const second = await reg.send<Decision & { refundAmount: number }>({
+      type: 'return.request',
+      id: 'r-5b',
+      receipt: 'POL-5',
+      lines: [{ line: 1, qty: 0.5 }],
+    });
     expect(second).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
-    expect(await reg.send({ type: 'return.complete', id: 'c-5b', authorization: second.authorization, lines: [{ line: 1, qty: 0.5 }], refund: { kind: 'cash', amount: 500 } })).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
-    expect(await reg.send({ type: 'return.complete', id: 'c-5c', authorization: second.authorization, lines: [{ line: 1, qty: 0.5 }], refund: { kind: 'cash', amount: 499 } })).toEqual({ type: 'ack', id: 'c-5c' });
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'c-5b',
+        authorization: second.authorization,
+        lines: [{ line: 1, qty: 0.5 }],
+        refund: { kind: 'cash', amount: 500 },
+      }),
+    ).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'c-5c',
+        authorization: second.authorization,
+        lines: [{ line: 1, qty: 0.5 }],
+        refund: { kind: 'cash', amount: 499 },
+      }),
+    ).toEqual({ type: 'ack', id: 'c-5c' });
     reg.close();
     // the refused completions never reached the hub; the line refunded exactly what was paid for it
-    await waitFor('both completions at the hub', async () => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`)[0]!.n === 2);
-    expect(w.hubQuery(`SELECT SUM(refund_amount) AS refunded, COUNT(exception_code) AS flagged FROM returns WHERE receipt = 'POL-5'`)).toEqual([{ refunded: 999, flagged: 0 }]);
-    expect(w.hubQuery(`SELECT code FROM exceptions WHERE authorization IN (?, ?)`, first.authorization, second.authorization)).toEqual([]);
+    await waitFor(
+      'both completions at the hub',
+      async () =>
+        w.hubQuery<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`,
+        )[0]!.n === 2,
+    );
+    expect(
+      w.hubQuery(
+        `SELECT SUM(refund_amount) AS refunded, COUNT(exception_code) AS flagged FROM returns WHERE receipt = 'POL-5'`,
+      ),
+    ).toEqual([{ refunded: 999, flagged: 0 }]);
+    expect(
+      w.hubQuery(
+        `SELECT code FROM exceptions WHERE authorization IN (?, ?)`,
+        first.authorization,
+        second.authorization,
+      ),
+    ).toEqual([]);
   });
 });

@@ -13,10 +13,18 @@ afterEach(async () => {
   w = undefined;
 });
 
-type Answer = { status: number; retryAfter: string | null; body: { accessToken?: string; code?: string; details?: { retryAfterSec?: number } } };
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  body: { accessToken?: string; code?: string; details?: { retryAfterSec?: number } };
+}
 
 async function token(world: World, store: string, apiKey: string): Promise<Answer> {
-  const r = await fetch(`${world.hub.url}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store, apiKey }) });
+  const r = await fetch(`${world.hub.url}/v1/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ store, apiKey }),
+  });
   return { status: r.status, retryAfter: r.headers.get('retry-after'), body: (await r.json()) as Answer['body'] };
 }
 
@@ -30,7 +38,9 @@ describe('stores behind one address', () => {
     const world = w;
 
     // a reconnect storm: every store asks twice, all at once
-    const storm = await Promise.all(ids(100).flatMap((id) => [token(world, id, world.keys.get(id)!), token(world, id, world.keys.get(id)!)]));
+    const storm = await Promise.all(
+      ids(100).flatMap((id) => [token(world, id, world.keys.get(id)!), token(world, id, world.keys.get(id)!)]),
+    );
     expect(storm.filter((a) => a.status === 200 && a.body.accessToken)).toHaveLength(200);
 
     // something at the same address guesses keys: 401, then 429 with Retry-After and a stable code
@@ -53,7 +63,9 @@ describe('stores behind one address', () => {
     // a real agent from that address connects (token and WebSocket upgrade), and an operator's token works
     const agent = await w.startAgent('S002');
     expect(agent.proc.lines.some((l) => l.msg === 'connected to the hub')).toBe(true);
-    expect((await fetch(`${w.hub.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${w.adminToken}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${w.hub.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${w.adminToken}` } })).status,
+    ).toBe(200);
     // what carries no credential is refused from the blocked address, with Retry-After
     const bare = await fetch(`${w.hub.url}/metrics`);
     expect(bare.status).toBe(429);
@@ -76,9 +88,15 @@ describe('stores behind one address', () => {
     expect(Number(refused.retryAfter)).toBeLessThanOrEqual(300);
     expect((await token(w, 'S2', w.keys.get('S2')!)).status).toBe(200);
     // a malformed request is a failure of its address (not yet blocked: 400), never a crash
-    const junk = await fetch(`${w.hub.url}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
+    const junk = await fetch(`${w.hub.url}/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'null',
+    });
     expect(junk.status).toBe(400);
-    const audit = w.hubQuery<{ action: string; store: string }>(`SELECT action, store FROM audit WHERE action = 'auth.rate_limited'`);
+    const audit = w.hubQuery<{ action: string; store: string }>(
+      `SELECT action, store FROM audit WHERE action = 'auth.rate_limited'`,
+    );
     expect(audit).toEqual([{ action: 'auth.rate_limited', store: 'S1' }]);
   });
 
@@ -93,11 +111,16 @@ describe('stores behind one address', () => {
     const LIMITED = "the hub is limiting this store's token requests; the next one waits as it asked (Retry-After)";
     const outcomes = (): string[] =>
       a.proc.lines.flatMap((l) => (l.msg === LIMITED ? ['429'] : l.msg === 'access token refreshed' ? ['token'] : []));
-    await waitFor('two refusals with a token between them', () => outcomes().filter((o) => o === '429').length >= 2 && outcomes().includes('token'), 30_000);
+    await waitFor(
+      'two refusals with a token between them',
+      () => outcomes().filter((o) => o === '429').length >= 2 && outcomes().includes('token'),
+      30_000,
+    );
     const seen = outcomes();
     expect(seen[0]).toBe('429');
     expect(seen.join(' ')).not.toMatch(/429 429/);
-    for (const l of a.proc.lines.filter((x) => x.msg === LIMITED)) expect(Number(l.waitMs)).toBeGreaterThanOrEqual(Number(l.retryAfterMs));
+    for (const l of a.proc.lines.filter((x) => x.msg === LIMITED))
+      expect(Number(l.waitMs)).toBeGreaterThanOrEqual(Number(l.retryAfterMs));
     // it stayed connected throughout: the refreshes that got through kept its token alive
     expect(a.proc.lines.filter((l) => l.msg === 'disconnected from the hub')).toHaveLength(0);
   });

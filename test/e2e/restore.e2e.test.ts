@@ -34,7 +34,8 @@ const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sell
 const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
   w.startAndSell('S1', name, receipts, 'K');
 
-const audited = (action: string) => w.hubQuery<{ details: string }>(`SELECT details FROM audit WHERE action = ? ORDER BY id`, action);
+const audited = (action: string) =>
+  w.hubQuery<{ details: string }>(`SELECT details FROM audit WHERE action = ? ORDER BY id`, action);
 
 describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => {
   it('a database put back from an older copy: every sale reaches the hub once, and register message ids keep their authorizations', async () => {
@@ -56,7 +57,12 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     a = await w.startAgent('S1', 'r1');
     reg = await JsonLinesRegister.connect(a.port());
     await sell(reg, ['R-5', 'R-6', 'R-7']);
-    const first = await reg.send<Decision>({ type: 'return.request', id: 'rq-1', receipt: 'R-1', lines: [{ line: 1, qty: 1 }] });
+    const first = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'rq-1',
+      receipt: 'R-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(first).toMatchObject({ decision: 'approved', mode: 'online' });
     await drained(a);
     reg.close();
@@ -68,10 +74,20 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     reg = await JsonLinesRegister.connect(a.port());
     await sell(reg, ['R-8', 'R-9']);
     // the register asks again about the return it asked about before the restore: the same authorization, the same answer
-    const again = await reg.send<Decision>({ type: 'return.request', id: 'rq-1', receipt: 'R-1', lines: [{ line: 1, qty: 1 }] });
+    const again = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'rq-1',
+      receipt: 'R-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(again).toMatchObject({ decision: 'approved', authorization: first.authorization });
     // a new message is a new authorization
-    const second = await reg.send<Decision>({ type: 'return.request', id: 'rq-2', receipt: 'R-2', lines: [{ line: 1, qty: 1 }] });
+    const second = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'rq-2',
+      receipt: 'R-2',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(second.authorization).not.toBe(first.authorization);
     await drained(a);
     reg.close();
@@ -79,7 +95,9 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     expectExactlyOnce('R-', ['R-1', 'R-2', 'R-3', 'R-4', 'R-5', 'R-6', 'R-7', 'R-8', 'R-9']);
     expect(w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM returns WHERE receipt = 'R-1'`)[0]!.n).toBe(1);
     expect(await onHand(w.hub, 'S1', 'K')).toBe(stockBefore - 9);
-    expect(audited('agent.restored').map((e) => JSON.parse(e.details) as { newest: number; applied: number })).toEqual([expect.objectContaining({ newest: 4, applied: 7 })]);
+    expect(audited('agent.restored').map((e) => JSON.parse(e.details) as { newest: number; applied: number })).toEqual([
+      expect.objectContaining({ newest: 4, applied: 7 }),
+    ]);
     expect(invariantViolations(w)).toEqual({ overReturned: [], ledgerDrift: [] });
     await a.proc.stop();
   });
@@ -109,7 +127,9 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     expectExactlyOnce('F-', ['F-1', 'F-2', 'F-3', 'F-4', 'F-5', 'F-6']);
     const listed = await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json']);
     expect(listed.code).toBe(0);
-    const forks = (JSON.parse(listed.stdout) as { code: string; kind: string }[]).filter((e) => e.code === 'agent_forked');
+    const forks = (JSON.parse(listed.stdout) as { code: string; kind: string }[]).filter(
+      (e) => e.code === 'agent_forked',
+    );
     expect(forks).toHaveLength(1);
     expect(audited('agent.forked')).toHaveLength(1);
     await a.proc.stop();
@@ -137,7 +157,9 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     expect(text.stdout).toMatch(/REFUSED/);
 
     const listed = await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json']);
-    const dups = (JSON.parse(listed.stdout) as { code: string; reason: string }[]).filter((e) => e.code === 'duplicate_agent');
+    const dups = (JSON.parse(listed.stdout) as { code: string; reason: string }[]).filter(
+      (e) => e.code === 'duplicate_agent',
+    );
     expect(dups).toHaveLength(1);
     expect(dups[0]!.reason).toMatch(/another copy/);
     expect(audited('agent.duplicate')).toHaveLength(1);

@@ -21,7 +21,9 @@ import { freePort } from '../support/net.js';
 /** A generous hang guard: the process must exit by itself well within the test's timeout. */
 async function exitedByItself(p: JsonLogProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let t: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${p.name} did not exit after SIGTERM`)), 40_000)));
+  const hung = new Promise<never>(
+    (_, reject) => (t = setTimeout(() => reject(new Error(`${p.name} did not exit after SIGTERM`)), 40_000)),
+  );
   try {
     return await Promise.race([p.exited, hung]);
   } finally {
@@ -55,7 +57,13 @@ async function stub(): Promise<StubHub> {
 }
 
 /** An agent process for `hubWsUrl`, its config written the way `tillbridge-agent run` reads it; nothing awaited. */
-function spawnAgent(hubWsUrl: string, overrides: AgentSpec['overrides'] = {}, name = `a${++n}`, store = 'S1', apiKey = 'tbk_stub_key_1234'): { proc: JsonLogProcess; dataDir: string; configFile: string } {
+function spawnAgent(
+  hubWsUrl: string,
+  overrides: AgentSpec['overrides'] = {},
+  name = `a${++n}`,
+  store = 'S1',
+  apiKey = 'tbk_stub_key_1234',
+): { proc: JsonLogProcess; dataDir: string; configFile: string } {
   const dir = join(w.dir, name);
   mkdirSync(dir, { recursive: true });
   const config = agentConfig({ dir, store, apiKey, hubWsUrl, overrides });
@@ -70,7 +78,8 @@ const registerPort = (p: JsonLogProcess): number => {
   const l = p.lines.find((x) => x.msg === 'register endpoint ready')!;
   return Number(new URL(l.at as string).port);
 };
-const outboxRows = (dataDir: string): number => w.query<{ n: number }>(join(dataDir, 'agent.sqlite'), `SELECT COUNT(*) AS n FROM outbox`)[0]!.n;
+const outboxRows = (dataDir: string): number =>
+  w.query<{ n: number }>(join(dataDir, 'agent.sqlite'), `SELECT COUNT(*) AS n FROM outbox`)[0]!.n;
 
 describe('SIGTERM stops the agent, exit code 0, in every state', () => {
   it('while starting', async () => {
@@ -129,10 +138,18 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     const a = spawnAgent(hub.wsUrl, {}, 'drain');
     await a.proc.waitForLine((l) => l.msg === 'connected to the hub');
     const reg = await JsonLinesRegister.connect(registerPort(a.proc));
-    for (let i = 0; i < 3; i++) expect(await reg.send(sale(`d-${i}`, `DRAIN-${i}`, [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: `d-${i}` });
+    for (let i = 0; i < 3; i++)
+      expect(await reg.send(sale(`d-${i}`, `DRAIN-${i}`, [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({
+        type: 'ack',
+        id: `d-${i}`,
+      });
     await waitFor('the events sent', () => hub.frames.some((f) => f.t === 'events'));
     expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
-    expect(a.proc.lines.some((l) => l.msg === 'stopping with events the hub has not acknowledged; they are sent after the next start')).toBe(true);
+    expect(
+      a.proc.lines.some(
+        (l) => l.msg === 'stopping with events the hub has not acknowledged; they are sent after the next start',
+      ),
+    ).toBe(true);
     expect(outboxRows(a.dataDir)).toBe(3);
 
     // the next start delivers them to a real hub
@@ -140,9 +157,18 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     const key = await w.addStore('S1');
     const config = agentConfig({ dir: join(w.dir, 'drain'), store: 'S1', apiKey: key, hubWsUrl: w.hub.wsUrl });
     writeFileSync(a.configFile, JSON.stringify(config, null, 2));
-    const again = JsonLogProcess.spawn('agent drain again', process.execPath, [AGENT_BIN, 'run', '--config', a.configFile]);
+    const again = JsonLogProcess.spawn('agent drain again', process.execPath, [
+      AGENT_BIN,
+      'run',
+      '--config',
+      a.configFile,
+    ]);
     procs.push(again);
-    await waitFor('the three sales at the hub', () => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE 'DRAIN-%'`)[0]!.n === 3, 20_000);
+    await waitFor(
+      'the three sales at the hub',
+      () => w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE 'DRAIN-%'`)[0]!.n === 3,
+      20_000,
+    );
     await waitFor('the rows acked', () => outboxRows(a.dataDir) === 0);
     expect(await sigterm(again)).toEqual({ code: 0, signal: null });
     expect(await sigterm(w.hub.proc)).toEqual({ code: 0, signal: null }); // and the real hub, idle
@@ -153,7 +179,10 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     const a = spawnAgent(nowhere, { hub: { reconnectBaseMs: 60_000, reconnectCapMs: 600_000 } });
     await a.proc.waitForLine((l) => l.msg === 'hub connection failed');
     const reg = await JsonLinesRegister.connect(registerPort(a.proc));
-    expect(await reg.send(sale('o-1', 'OFF-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({ type: 'ack', id: 'o-1' });
+    expect(await reg.send(sale('o-1', 'OFF-1', [{ sku: 'K', qty: 1, unitPrice: 100 }]))).toEqual({
+      type: 'ack',
+      id: 'o-1',
+    });
     expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
     expect(outboxRows(a.dataDir)).toBe(1);
   });
@@ -161,7 +190,15 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
 
 describe('SIGTERM stops the hub, exit code 0, in every state', () => {
   const spawnHub = (): JsonLogProcess => {
-    const proc = JsonLogProcess.spawn('hub', process.execPath, [HUB_BIN, 'serve', '--data', w.hubData, ...databaseArgs(w.hubData), '--listen', '127.0.0.1:0']);
+    const proc = JsonLogProcess.spawn('hub', process.execPath, [
+      HUB_BIN,
+      'serve',
+      '--data',
+      w.hubData,
+      ...databaseArgs(w.hubData),
+      '--listen',
+      '127.0.0.1:0',
+    ]);
     procs.push(proc);
     return proc;
   };
@@ -183,7 +220,11 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
     const hub = spawnHub();
     const listening = await hub.waitForLine((l) => l.msg === 'hub listening');
     const admin = { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' };
-    const res = await fetch(`${listening.url as string}/v1/admin/stores`, { method: 'POST', headers: admin, body: JSON.stringify({ id: 'S9', name: 'S9' }) });
+    const res = await fetch(`${listening.url as string}/v1/admin/stores`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ id: 'S9', name: 'S9' }),
+    });
     const { apiKey } = (await res.json()) as { apiKey: string };
     const a = spawnAgent(listening.ws as string, {}, 'connected', 'S9', apiKey);
     await a.proc.waitForLine((l) => l.msg === 'connected to the hub');
@@ -201,7 +242,9 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
     const s = connect(port, '127.0.0.1');
     s.on('error', () => undefined);
     await once(s, 'connect');
-    s.write(`POST /v1/admin/inventory/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${w.adminToken}\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nstore,sku,qty\n`);
+    s.write(
+      `POST /v1/admin/inventory/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${w.adminToken}\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nstore,sku,qty\n`,
+    );
     const closed = once(s, 'close');
     expect((await fetch(`${listening.url as string}/healthz`)).status).toBe(200); // the hub has read the request by now
     expect(await sigterm(hub)).toEqual({ code: 0, signal: null });

@@ -15,44 +15,113 @@ const stock = (store: string) => onHand(w.hub, store, 'SKU-A');
 
 describe('the spine, end to end through real processes', () => {
   it('a sale lowers the hub inventory; a return is approved, completed, and the inventory goes back up', async () => {
-    expect(await regA.send(sale('s-1', 'RC-1', [{ sku: 'SKU-A', qty: 3, unitPrice: 1000 }]))).toEqual({ type: 'ack', id: 's-1' });
+    expect(await regA.send(sale('s-1', 'RC-1', [{ sku: 'SKU-A', qty: 3, unitPrice: 1000 }]))).toEqual({
+      type: 'ack',
+      id: 's-1',
+    });
     await waitFor('the sale at the hub', async () => (await stock('S1')) === 7);
 
-    const d = await regA.send<Decision>({ type: 'return.request', id: 'r-1', receipt: 'RC-1', lines: [{ line: 1, qty: 1 }] });
-    expect(d).toMatchObject({ type: 'return.decision', decision: 'approved', mode: 'online', lines: [{ line: 1, approvedQty: 1, code: 'ok' }] });
+    const d = await regA.send<Decision>({
+      type: 'return.request',
+      id: 'r-1',
+      receipt: 'RC-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
+    expect(d).toMatchObject({
+      type: 'return.decision',
+      decision: 'approved',
+      mode: 'online',
+      lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
+    });
     expect(await stock('S1')).toBe(7); // reserved, not yet back on the shelf
-    expect(await regA.send({ type: 'return.complete', id: 'c-1', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } })).toEqual({ type: 'ack', id: 'c-1' });
+    expect(
+      await regA.send({
+        type: 'return.complete',
+        id: 'c-1',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1000 },
+      }),
+    ).toEqual({ type: 'ack', id: 'c-1' });
     await waitFor('the restock at the hub', async () => (await stock('S1')) === 8);
     const ret = (await returnsList(w.hub)).find((r) => r.authorization === d.authorization);
     expect(ret).toMatchObject({ status: 'completed', mode: 'online', exception: null });
   });
 
   it('an over-return is denied', async () => {
-    const d = await regA.send<Decision>({ type: 'return.request', id: 'r-2', receipt: 'RC-1', lines: [{ line: 1, qty: 3 }] });
-    expect(d).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ line: 1, approvedQty: 0, code: 'exceeds_returnable' }] });
-    const unknown = await regA.send<Decision>({ type: 'return.request', id: 'r-3', receipt: 'NO-SUCH', lines: [{ line: 1, qty: 1 }] });
+    const d = await regA.send<Decision>({
+      type: 'return.request',
+      id: 'r-2',
+      receipt: 'RC-1',
+      lines: [{ line: 1, qty: 3 }],
+    });
+    expect(d).toMatchObject({
+      decision: 'denied',
+      mode: 'online',
+      lines: [{ line: 1, approvedQty: 0, code: 'exceeds_returnable' }],
+    });
+    const unknown = await regA.send<Decision>({
+      type: 'return.request',
+      id: 'r-3',
+      receipt: 'NO-SUCH',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(unknown).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ code: 'receipt_not_found' }] });
   });
 
   it('a cross-store return is approved online and restocks the returning store', async () => {
-    const d = await regB.send<Decision>({ type: 'return.request', id: 'x-1', receipt: 'RC-1', lines: [{ line: 1, qty: 1 }] });
+    const d = await regB.send<Decision>({
+      type: 'return.request',
+      id: 'x-1',
+      receipt: 'RC-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(d).toMatchObject({ decision: 'approved', mode: 'online' });
-    await regB.send({ type: 'return.complete', id: 'x-2', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1000 } });
+    await regB.send({
+      type: 'return.complete',
+      id: 'x-2',
+      authorization: d.authorization,
+      lines: [{ line: 1, qty: 1 }],
+      refund: { kind: 'cash', amount: 1000 },
+    });
     await waitFor('the restock at S2', async () => (await stock('S2')) === 11);
     expect(await stock('S1')).toBe(8);
   });
 
   it('a register resending an answered id gets the same answer and causes no second effect', async () => {
     const first = await regA.send(sale('s-dup', 'RC-DUP', [{ sku: 'SKU-A', qty: 1, unitPrice: 500 }]));
-    const d1 = await regA.send<Decision>({ type: 'return.request', id: 'r-dup', receipt: 'RC-DUP', lines: [{ line: 1, qty: 1 }] });
-    await regA.send({ type: 'return.complete', id: 'c-dup', authorization: d1.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 500 } });
-    await waitFor('the completion at the hub', async () => (await returnsList(w.hub, 'S1')).some((r) => r.authorization === d1.authorization && r.status === 'completed'));
+    const d1 = await regA.send<Decision>({
+      type: 'return.request',
+      id: 'r-dup',
+      receipt: 'RC-DUP',
+      lines: [{ line: 1, qty: 1 }],
+    });
+    await regA.send({
+      type: 'return.complete',
+      id: 'c-dup',
+      authorization: d1.authorization,
+      lines: [{ line: 1, qty: 1 }],
+      refund: { kind: 'cash', amount: 500 },
+    });
+    await waitFor('the completion at the hub', async () =>
+      (await returnsList(w.hub, 'S1')).some((r) => r.authorization === d1.authorization && r.status === 'completed'),
+    );
     const before = await stock('S1');
     // a register that never saw the answers sends everything again, on a new connection
     const again = await JsonLinesRegister.connect(a.port());
     expect(await again.send(sale('s-dup', 'RC-DUP', [{ sku: 'SKU-A', qty: 1, unitPrice: 500 }]))).toEqual(first);
-    expect(await again.send({ type: 'return.request', id: 'r-dup', receipt: 'RC-DUP', lines: [{ line: 1, qty: 1 }] })).toEqual(d1);
-    expect(await again.send({ type: 'return.complete', id: 'c-dup', authorization: d1.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-dup' });
+    expect(
+      await again.send({ type: 'return.request', id: 'r-dup', receipt: 'RC-DUP', lines: [{ line: 1, qty: 1 }] }),
+    ).toEqual(d1);
+    expect(
+      await again.send({
+        type: 'return.complete',
+        id: 'c-dup',
+        authorization: d1.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 500 },
+      }),
+    ).toEqual({ type: 'ack', id: 'c-dup' });
     again.close();
     await new Promise((r) => setTimeout(r, 300));
     expect(await stock('S1')).toBe(before);
@@ -63,8 +132,13 @@ describe('the spine, end to end through real processes', () => {
 
   it('malformed lines get an error, store nothing, and the connection stays usable', async () => {
     const count = () => ({
-      agent: w.agentQuery<{ n: number }>(a, `SELECT (SELECT COUNT(*) FROM replies) + (SELECT COUNT(*) FROM receipts) + (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence) AS n`)[0]!.n,
-      hub: w.hubQuery<{ n: number }>(`SELECT (SELECT COUNT(*) FROM sales) + (SELECT COUNT(*) FROM returns) + (SELECT COUNT(*) FROM exceptions) AS n`)[0]!.n,
+      agent: w.agentQuery<{ n: number }>(
+        a,
+        `SELECT (SELECT COUNT(*) FROM replies) + (SELECT COUNT(*) FROM receipts) + (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence) AS n`,
+      )[0]!.n,
+      hub: w.hubQuery<{ n: number }>(
+        `SELECT (SELECT COUNT(*) FROM sales) + (SELECT COUNT(*) FROM returns) + (SELECT COUNT(*) FROM exceptions) AS n`,
+      )[0]!.n,
     });
     const before = count();
     const bad: [string, string][] = [
@@ -72,10 +146,22 @@ describe('the spine, end to end through real processes', () => {
       ['[1,2,3]', 'TB_MALFORMED'],
       ['{"type":"sale","id":"bad-1"}', 'TB_INVALID'],
       ['{"type":"refund","id":"bad-2"}', 'TB_UNKNOWN_TYPE'],
-      [JSON.stringify({ ...sale('bad-3', 'RC-BAD', [{ sku: 'SKU-A', qty: 1, unitPrice: 1 }]), currency: 'euro' }), 'TB_INVALID'],
-      [JSON.stringify({ ...sale('bad-4', 'RC-BAD', [{ sku: 'SKU-A', qty: 1, unitPrice: 1 }]), tenders: [{ kind: 'card', amount: 1, pan: '4111111111111111', cvv: '123' }] }), 'TB_CARD_DATA'],
+      [
+        JSON.stringify({ ...sale('bad-3', 'RC-BAD', [{ sku: 'SKU-A', qty: 1, unitPrice: 1 }]), currency: 'euro' }),
+        'TB_INVALID',
+      ],
+      [
+        JSON.stringify({
+          ...sale('bad-4', 'RC-BAD', [{ sku: 'SKU-A', qty: 1, unitPrice: 1 }]),
+          tenders: [{ kind: 'card', amount: 1, pan: '4111111111111111', cvv: '123' }],
+        }),
+        'TB_CARD_DATA',
+      ],
       ['{"type":"return.request","id":"bad-5","receipt":"RC-1","lines":[{"line":1,"qty":0}]}', 'TB_INVALID'],
-      ['{"type":"return.complete","id":"bad-6","authorization":"nope","lines":[{"line":1,"qty":1}],"refund":{"kind":"cash","amount":1}}', 'TB_UNKNOWN_AUTHORIZATION'],
+      [
+        '{"type":"return.complete","id":"bad-6","authorization":"nope","lines":[{"line":1,"qty":1}],"refund":{"kind":"cash","amount":1}}',
+        'TB_UNKNOWN_AUTHORIZATION',
+      ],
       ['x'.repeat(70_000), 'TB_FRAME_TOO_LARGE'],
     ];
     for (const [line, code] of bad) {
@@ -84,16 +170,32 @@ describe('the spine, end to end through real processes', () => {
     }
     expect(count()).toEqual(before);
     // the same connection still works
-    expect(await regA.send(sale('s-after', 'RC-AFTER', [{ sku: 'SKU-A', qty: 1, unitPrice: 1 }]))).toEqual({ type: 'ack', id: 's-after' });
+    expect(await regA.send(sale('s-after', 'RC-AFTER', [{ sku: 'SKU-A', qty: 1, unitPrice: 1 }]))).toEqual({
+      type: 'ack',
+      id: 's-after',
+    });
   });
 
   it('two agents racing for the last returnable unit: exactly one approval, every time', async () => {
     for (let i = 0; i < 5; i++) {
       await regA.send(sale(`race-s-${i}`, `RACE-${i}`, [{ sku: 'SKU-A', qty: 1, unitPrice: 100 }]));
-      await waitFor('the sale at the hub', () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = ?`, `RACE-${i}`).length === 1);
+      await waitFor(
+        'the sale at the hub',
+        () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = ?`, `RACE-${i}`).length === 1,
+      );
       const [x, y] = await Promise.all([
-        regA.send<Decision>({ type: 'return.request', id: `race-a-${i}`, receipt: `RACE-${i}`, lines: [{ line: 1, qty: 1 }] }),
-        regB.send<Decision>({ type: 'return.request', id: `race-b-${i}`, receipt: `RACE-${i}`, lines: [{ line: 1, qty: 1 }] }),
+        regA.send<Decision>({
+          type: 'return.request',
+          id: `race-a-${i}`,
+          receipt: `RACE-${i}`,
+          lines: [{ line: 1, qty: 1 }],
+        }),
+        regB.send<Decision>({
+          type: 'return.request',
+          id: `race-b-${i}`,
+          receipt: `RACE-${i}`,
+          lines: [{ line: 1, qty: 1 }],
+        }),
       ]);
       expect([x.mode, y.mode]).toEqual(['online', 'online']);
       expect([x.decision, y.decision].sort()).toEqual(['approved', 'denied']);

@@ -11,10 +11,21 @@ import { sale, statusOf, worldForFile } from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10, B: 4 } } });
 
-type AgentSt = { configVersion: number; outbox: { depth: number }; hub: { connected: boolean } };
+interface AgentSt {
+  configVersion: number;
+  outbox: { depth: number };
+  hub: { connected: boolean };
+}
 const agentSt = (a: AgentHandle): Promise<AgentSt> => statusOf<AgentSt>(a);
-type HubSt = { stores: { store: string; settings: { version: number; agentRuns: number | null }; inventoryAccuracy: { ratio: number; skus: number; matching: number } | null }[] };
-const hubStore = async (store: string): Promise<HubSt['stores'][number]> => (await w.hub.admin.get<HubSt>(`/v1/admin/status?store=${store}`)).stores[0]!;
+interface HubSt {
+  stores: {
+    store: string;
+    settings: { version: number; agentRuns: number | null };
+    inventoryAccuracy: { ratio: number; skus: number; matching: number } | null;
+  }[];
+}
+const hubStore = async (store: string): Promise<HubSt['stores'][number]> =>
+  (await w.hub.admin.get<HubSt>(`/v1/admin/status?store=${store}`)).stores[0]!;
 const configSet = async (args: string[]): Promise<number> =>
   (await w.cliJson<{ version: number }>(['config', 'set', ...args])).version;
 
@@ -32,7 +43,10 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/.exec(line);
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/.exec(
+        line,
+      );
     expect(m, `not a valid sample line: ${line}`).not.toBeNull();
     const family = m![1]!.replace(/_(bucket|sum|count|total|created)$/, '');
     expect(typed.has(m![1]!) || typed.has(family), `sample without a # TYPE: ${line}`).toBe(true);
@@ -52,7 +66,10 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     await waitFor('the hub to hear it from the heartbeat', async () => (await hubStore('S1')).settings.agentRuns === v);
     // batched: a sale stays in the outbox until the next batch, then goes
     const reg = await JsonLinesRegister.connect(a.port());
-    expect(await reg.send(sale('s-1', 'CFG-1', [{ sku: 'A', qty: 1, unitPrice: 500 }]))).toEqual({ type: 'ack', id: 's-1' });
+    expect(await reg.send(sale('s-1', 'CFG-1', [{ sku: 'A', qty: 1, unitPrice: 500 }]))).toEqual({
+      type: 'ack',
+      id: 's-1',
+    });
     await new Promise((r) => setTimeout(r, 800));
     expect((await agentSt(a)).outbox.depth).toBe(1);
     await waitFor('the batch to go', async () => (await agentSt(a)).outbox.depth === 0, 8000);
@@ -68,10 +85,18 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     expect(bad.stderr).toMatch(/uploadMode/);
     const offline = await w.hub.cli(['config', 'set', 'S1', 'offline.maxRefundPerReturn=5000']);
     expect(offline.code).toBe(2);
-    expect(offline.stderr).toMatch(/returns policy; use: tillbridge-hub policy set --store S1 offline\.maxRefundPerReturn/);
-    const show = JSON.parse((await w.hub.cli(['config', 'show', 'S1', '--json'])).stdout) as { version: number; settings: { uploadMode: string; uploadIntervalSeconds: number } };
+    expect(offline.stderr).toMatch(
+      /returns policy; use: tillbridge-hub policy set --store S1 offline\.maxRefundPerReturn/,
+    );
+    const show = JSON.parse((await w.hub.cli(['config', 'show', 'S1', '--json'])).stdout) as {
+      version: number;
+      settings: { uploadMode: string; uploadIntervalSeconds: number };
+    };
     expect(show).toMatchObject({ version: v2, settings: { uploadMode: 'realtime', uploadIntervalSeconds: 3 } });
-    const hist = JSON.parse((await w.hub.cli(['config', 'list', '--json'])).stdout) as { version: number; note: string | null }[];
+    const hist = JSON.parse((await w.hub.cli(['config', 'list', '--json'])).stdout) as {
+      version: number;
+      note: string | null;
+    }[];
     expect(hist.map((h) => h.version)).toEqual([v2, v]);
     expect(hist[1]!.note).toBe('slow link');
   });
@@ -90,15 +115,23 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     db.prepare(`UPDATE inventory SET on_hand = on_hand * 10 WHERE sku = 'B'`).run();
     db.close();
     const seen: number[] = [];
-    await waitFor('the hub to see the drop', async () => {
-      const acc = (await hubStore('S1')).inventoryAccuracy!;
-      seen.push(acc.ratio);
-      return acc.ratio === 0.5;
-    }, 10_000, 50);
+    await waitFor(
+      'the hub to see the drop',
+      async () => {
+        const acc = (await hubStore('S1')).inventoryAccuracy!;
+        seen.push(acc.ratio);
+        return acc.ratio === 0.5;
+      },
+      10_000,
+      50,
+    );
     await waitFor('the hub to correct the copy', async () => {
       const ro = new Database(file, { readonly: true });
       try {
-        return (ro.prepare(`SELECT on_hand FROM inventory WHERE sku = 'B'`).get() as { on_hand: number }).on_hand === before.on_hand;
+        return (
+          (ro.prepare(`SELECT on_hand FROM inventory WHERE sku = 'B'`).get() as { on_hand: number }).on_hand ===
+          before.on_hand
+        );
       } finally {
         ro.close();
       }
@@ -130,7 +163,10 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/SETTINGS \(AGENT\)/);
     expect(text.stdout).toMatch(/100\.0 % of 2/);
-    const watch = JsonLogProcess.spawn('watch', process.execPath, [HUB_BIN, 'status', '--watch', '300ms', '--json'], { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: w.adminToken });
+    const watch = JsonLogProcess.spawn('watch', process.execPath, [HUB_BIN, 'status', '--watch', '300ms', '--json'], {
+      TILLBRIDGE_HUB_URL: w.hub.url,
+      TILLBRIDGE_ADMIN_TOKEN: w.adminToken,
+    });
     await waitFor('three refreshes', () => watch.lines.filter((l) => Array.isArray(l.stores)).length >= 3, 10_000);
     expect(await watch.stop()).toEqual({ code: 0, signal: null });
     expect((watch.lines[0] as { connectedStores: number }).connectedStores).toBe(1);
@@ -138,7 +174,9 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
   });
 
   it('audit entries say where they came from, and the chain with them verifies', async () => {
-    const origins = w.hubQuery<{ action: string; origin: string | null }>(`SELECT action, origin FROM audit ORDER BY id`);
+    const origins = w.hubQuery<{ action: string; origin: string | null }>(
+      `SELECT action, origin FROM audit ORDER BY id`,
+    );
     expect(origins.find((o) => o.action === 'hub.init')?.origin).toBe('cli:local');
     expect(origins.filter((o) => o.action === 'config.set').every((o) => o.origin === 'ip:127.0.0.1')).toBe(true);
     const fromAgent = origins.filter((o) => o.action === 'sale.record' || o.action.startsWith('sale'));
@@ -150,17 +188,41 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
     const cp = join(w.dir, 'checkpoint.json');
     const ex = join(w.dir, 'audit.jsonl');
     const pub = join(w.dir, 'audit-key.pem');
-    for (const args of [['audit', 'checkpoint', '--now', '--out', cp], ['audit', 'export', '--all', '--out', ex], ['audit', 'public-key', '--out', pub]]) {
+    for (const args of [
+      ['audit', 'checkpoint', '--now', '--out', cp],
+      ['audit', 'export', '--all', '--out', ex],
+      ['audit', 'public-key', '--out', pub],
+    ]) {
       const r = await w.hub.cli(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     }
-    const ok = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--checkpoint', cp, '--export', ex, '--public-key', pub]);
+    const ok = await runCommand(process.execPath, [
+      HUB_BIN,
+      'audit',
+      'verify',
+      '--checkpoint',
+      cp,
+      '--export',
+      ex,
+      '--public-key',
+      pub,
+    ]);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     const lines = readFileSync(ex, 'utf8').trimEnd().split('\n');
     const third = JSON.parse(lines[2]!) as { outcome: string };
     lines[2] = JSON.stringify({ ...third, outcome: `${third.outcome}!` });
     writeFileSync(ex, `${lines.join('\n')}\n`);
-    const bad = await runCommand(process.execPath, [HUB_BIN, 'audit', 'verify', '--checkpoint', cp, '--export', ex, '--public-key', pub]);
+    const bad = await runCommand(process.execPath, [
+      HUB_BIN,
+      'audit',
+      'verify',
+      '--checkpoint',
+      cp,
+      '--export',
+      ex,
+      '--public-key',
+      pub,
+    ]);
     expect(bad.code, bad.stdout + bad.stderr).toBe(5);
     expect(bad.stdout + bad.stderr).toMatch(/entry 3/);
   });

@@ -24,20 +24,47 @@ describe('upgrading an agent', () => {
     // the agent's data directory holds a database an older agent left (schema version 2), with two sales owed to the hub
     const data = join(w.dir, 'agent-S1', 'data');
     mkdirSync(data, { recursive: true, mode: 0o700 });
-    copyFileSync(join(import.meta.dirname, '..', 'fixtures', 'schemas', 'agent', 'v2.sqlite'), join(data, 'agent.sqlite'));
+    copyFileSync(
+      join(import.meta.dirname, '..', 'fixtures', 'schemas', 'agent', 'v2.sqlite'),
+      join(data, 'agent.sqlite'),
+    );
     const a = await w.startAgent('S1');
     expect(existsSync(join(data, 'agent.sqlite.pre-v2.bak'))).toBe(true);
-    expect(a.proc.lines).toContainEqual(expect.objectContaining({ from: 2, backup: join(data, 'agent.sqlite.pre-v2.bak') }));
+    expect(a.proc.lines).toContainEqual(
+      expect.objectContaining({ from: 2, backup: join(data, 'agent.sqlite.pre-v2.bak') }),
+    );
 
     // what the old database owed the hub is applied there
-    await waitFor('the owed sales at the hub', async () => ((await w.hub.cli(['sales', 'show', 'R-1002', '--store', 'S1'])).code === 0 ? true : undefined));
-    expect(JSON.parse((await w.hub.cli(['sales', 'show', 'R-1001', '--store', 'S1', '--json'])).stdout)).toMatchObject({ receipt: 'R-1001', store: 'S1' });
+    await waitFor('the owed sales at the hub', async () =>
+      (await w.hub.cli(['sales', 'show', 'R-1002', '--store', 'S1'])).code === 0 ? true : undefined,
+    );
+    expect(JSON.parse((await w.hub.cli(['sales', 'show', 'R-1001', '--store', 'S1', '--json'])).stdout)).toMatchObject({
+      receipt: 'R-1001',
+      store: 'S1',
+    });
 
     // the agent says which protocol it uses; the hub knows its version, OS and uptime
-    const st = JSON.parse((await a.cli(['status', '--config', a.configFile, '--json'])).stdout) as { hub: { connected: boolean; protocol: number } };
+    const st = JSON.parse((await a.cli(['status', '--config', a.configFile, '--json'])).stdout) as {
+      hub: { connected: boolean; protocol: number };
+    };
     expect(st.hub).toMatchObject({ connected: true, protocol: WIRE_VERSION });
-    const list = JSON.parse((await w.hub.cli(['stores', 'list', '--json'])).stdout) as { id: string; agent: { software: string; version: string; os: { platform: string }; protocol: number; uptimeMs: number; belowMinimum: boolean } }[];
-    expect(list[0]!.agent).toMatchObject({ software: expect.stringMatching(/^tillbridge-agent\/\d+\.\d+\.\d+$/), os: { platform: process.platform }, protocol: WIRE_VERSION, belowMinimum: false });
+    const list = JSON.parse((await w.hub.cli(['stores', 'list', '--json'])).stdout) as {
+      id: string;
+      agent: {
+        software: string;
+        version: string;
+        os: { platform: string };
+        protocol: number;
+        uptimeMs: number;
+        belowMinimum: boolean;
+      };
+    }[];
+    expect(list[0]!.agent).toMatchObject({
+      software: expect.stringMatching(/^tillbridge-agent\/\d+\.\d+\.\d+$/),
+      os: { platform: process.platform },
+      protocol: WIRE_VERSION,
+      belowMinimum: false,
+    });
     expect(list[0]!.agent.uptimeMs).toBeGreaterThanOrEqual(0);
 
     expect((await w.hub.cli(['stores', 'min-version', '99.0.0'])).code).toBe(0);

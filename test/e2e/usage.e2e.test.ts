@@ -39,7 +39,13 @@ describe('tillbridge-hub: bad usage exits 2', () => {
   });
 
   it('help and version exit 0', async () => {
-    for (const args of [['--help'], ['inventory', '--help'], ['inventory', 'set', '--help'], ['help', 'returns'], ['--version']]) {
+    for (const args of [
+      ['--help'],
+      ['inventory', '--help'],
+      ['inventory', 'set', '--help'],
+      ['help', 'returns'],
+      ['--version'],
+    ]) {
       const r = await hub(...args);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout.length, args.join(' ')).toBeGreaterThan(0);

@@ -10,12 +10,19 @@ import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { sale, World, type Decision } from './fixture.js';
 
 /** A receiver on 127.0.0.1 that checks every signature with the Standard Webhooks reference library. */
-type Msg = { id: string; type: string; timestamp: string; data: Record<string, unknown> };
+interface Msg {
+  id: string;
+  type: string;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
 let server: Server;
 let url = '';
 const got: { headers: IncomingHttpHeaders; body: string }[] = [];
 const messages = (type?: string): Msg[] =>
-  got.map((g) => ({ ...(JSON.parse(g.body) as Omit<Msg, 'id'>), id: String(g.headers['webhook-id']) })).filter((m) => !type || m.type === type);
+  got
+    .map((g) => ({ ...(JSON.parse(g.body) as Omit<Msg, 'id'>), id: String(g.headers['webhook-id']) }))
+    .filter((m) => !type || m.type === type);
 
 let w: World;
 let secret = '';
@@ -42,9 +49,18 @@ afterAll(async () => {
   await new Promise<void>((ok) => server?.close(() => ok()));
 });
 
-describe('webhooks on the hub\'s events, end to end', () => {
+describe("webhooks on the hub's events, end to end", () => {
   it('announces decisions, completions, stock movements, register state and refused events, each signed', async () => {
-    const add = await w.hub.cli(['webhooks', 'add', url, '--events', 'return.authorized,return.denied,return.completed,return.cancelled,return.exception,inventory.adjusted,terminal.status', '--store', 'S1', '--json']);
+    const add = await w.hub.cli([
+      'webhooks',
+      'add',
+      url,
+      '--events',
+      'return.authorized,return.denied,return.completed,return.cancelled,return.exception,inventory.adjusted,terminal.status',
+      '--store',
+      'S1',
+      '--json',
+    ]);
     expect(add.code, add.stderr).toBe(0);
     secret = (JSON.parse(add.stdout) as { secret: string }).secret;
     expect(secret).toMatch(/^whsec_/);
@@ -53,18 +69,51 @@ describe('webhooks on the hub\'s events, end to end', () => {
     await waitFor('terminal.status for R1', () => messages('terminal.status').some((m) => m.data.register === 'R1'));
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-1', 'WH-1', [{ sku: 'A', qty: 2, unitPrice: 1200 }]));
-    const d = await reg.send<Decision>({ type: 'return.request', id: 'r-1', receipt: 'WH-1', lines: [{ line: 1, qty: 1 }] });
+    const d = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'r-1',
+      receipt: 'WH-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
     expect(d).toMatchObject({ decision: 'approved', mode: 'online' });
-    const denied = await reg.send<Decision>({ type: 'return.request', id: 'r-2', receipt: 'WH-1', lines: [{ line: 1, qty: 5 }] });
+    const denied = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'r-2',
+      receipt: 'WH-1',
+      lines: [{ line: 1, qty: 5 }],
+    });
     expect(denied.decision).toBe('denied');
-    expect(await reg.send({ type: 'return.complete', id: 'c-1', authorization: d.authorization, lines: [{ line: 1, qty: 1 }], refund: { kind: 'cash', amount: 1200 } })).toEqual({ type: 'ack', id: 'c-1' });
-    const c = await reg.send<Decision>({ type: 'return.request', id: 'r-3', receipt: 'WH-1', lines: [{ line: 1, qty: 1 }] });
-    expect(await reg.send({ type: 'return.cancel', id: 'x-3', authorization: c.authorization })).toEqual({ type: 'ack', id: 'x-3' });
+    expect(
+      await reg.send({
+        type: 'return.complete',
+        id: 'c-1',
+        authorization: d.authorization,
+        lines: [{ line: 1, qty: 1 }],
+        refund: { kind: 'cash', amount: 1200 },
+      }),
+    ).toEqual({ type: 'ack', id: 'c-1' });
+    const c = await reg.send<Decision>({
+      type: 'return.request',
+      id: 'r-3',
+      receipt: 'WH-1',
+      lines: [{ line: 1, qty: 1 }],
+    });
+    expect(await reg.send({ type: 'return.cancel', id: 'x-3', authorization: c.authorization })).toEqual({
+      type: 'ack',
+      id: 'x-3',
+    });
 
-    await waitFor('the completion and cancellation announced', () => messages('return.completed').length === 1 && messages('return.cancelled').length === 1);
+    await waitFor(
+      'the completion and cancellation announced',
+      () => messages('return.completed').length === 1 && messages('return.cancelled').length === 1,
+    );
     expect(messages('return.authorized').map((m) => m.data.authorization)).toEqual([d.authorization, c.authorization]);
     expect(messages('return.denied')).toHaveLength(1);
-    expect(messages('return.denied')[0]!.data).toMatchObject({ authorization: denied.authorization, decision: 'denied', lines: [{ line: 1, sku: 'A', requestedQty: 5, approvedQty: 0 }] });
+    expect(messages('return.denied')[0]!.data).toMatchObject({
+      authorization: denied.authorization,
+      decision: 'denied',
+      lines: [{ line: 1, sku: 'A', requestedQty: 5, approvedQty: 0 }],
+    });
     expect(messages('return.completed')[0]!.data).toMatchObject({
       authorization: d.authorization,
       store: 'S1',
@@ -77,7 +126,11 @@ describe('webhooks on the hub\'s events, end to end', () => {
       lines: [{ line: 1, sku: 'A', completedQty: 1 }],
       restocked: [{ sku: 'A', qty: 1 }],
     });
-    expect(messages('return.cancelled')[0]!.data).toMatchObject({ authorization: c.authorization, status: 'cancelled', cause: 'register' });
+    expect(messages('return.cancelled')[0]!.data).toMatchObject({
+      authorization: c.authorization,
+      status: 'cancelled',
+      cause: 'register',
+    });
     // the ledger, movement by movement (the stock was set before the webhook existed): sold 2, returned 1
     await waitFor('stock movements', () => messages('inventory.adjusted').length === 2);
     expect(messages('inventory.adjusted').map((m) => [m.data.sku, m.data.kind, m.data.delta, m.data.onHand])).toEqual([
@@ -93,7 +146,13 @@ describe('webhooks on the hub\'s events, end to end', () => {
     expect(imp.code, imp.stderr).toBe(0);
     await reg.send(sale('s-2', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
     await waitFor('return.exception', () => messages('return.exception').length === 1);
-    expect(messages('return.exception')[0]!.data).toMatchObject({ origin: 'refused', store: 'S1', register: 'R1', code: 'duplicate_receipt', event: { kind: 'sale' } });
+    expect(messages('return.exception')[0]!.data).toMatchObject({
+      origin: 'refused',
+      store: 'S1',
+      register: 'R1',
+      code: 'duplicate_receipt',
+      event: { kind: 'sale' },
+    });
 
     // every message verifies with the endpoint's secret; a changed body does not
     const wh = new Webhook(secret);
@@ -103,7 +162,12 @@ describe('webhooks on the hub\'s events, end to end', () => {
     expect(new Set(got.map((g) => g.headers['webhook-id'])).size).toBe(got.length);
     // and the hub counts them: each process the attempts it made, all of them the open deliveries
     const metrics = await Promise.all(w.hubs.map(async (h) => (await fetch(`${h.url}/metrics`)).text()));
-    expect(metrics.reduce((n, m) => n + Number(/^tillbridge_webhook_attempts_total\{outcome="succeeded"\} (\d+)$/m.exec(m)?.[1] ?? 0), 0)).toBe(got.length);
+    expect(
+      metrics.reduce(
+        (n, m) => n + Number(/^tillbridge_webhook_attempts_total\{outcome="succeeded"\} (\d+)$/m.exec(m)?.[1] ?? 0),
+        0,
+      ),
+    ).toBe(got.length);
     for (const m of metrics) expect(/^tillbridge_webhook_deliveries_open (\d+)$/m.exec(m)?.[1]).toBe('0');
     reg.close();
   });
@@ -114,7 +178,12 @@ describe('webhooks on the hub\'s events, end to end', () => {
     const a = w.agents[0]!;
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-3', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
-    await waitFor('the second refusal recorded', async () => (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[]).length === 2);
+    await waitFor(
+      'the second refusal recorded',
+      async () =>
+        (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[])
+          .length === 2,
+    );
     const deliveries = JSON.parse((await w.hub.cli(['webhooks', 'deliveries', '--json'])).stdout) as { type: string }[];
     expect(deliveries.filter((x) => x.type === 'return.exception')).toHaveLength(1);
     // S2's agent and its register: not this endpoint's store

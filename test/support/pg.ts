@@ -48,7 +48,11 @@ export function describeUrl(url: string): string {
 
 /** Connects, runs SELECT 1 and disconnects; the error when that fails within the timeout. */
 async function probe(url: string): Promise<Error | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: PROBE_TIMEOUT_MS, query_timeout: PROBE_TIMEOUT_MS });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+    query_timeout: PROBE_TIMEOUT_MS,
+  });
   client.on('error', () => {}); // a connection lost after connecting is reported by the query below
   try {
     await client.connect();
@@ -61,7 +65,10 @@ async function probe(url: string): Promise<Error | undefined> {
   }
 }
 
-type Probed = { url: string | undefined; reason: string | undefined };
+interface Probed {
+  url: string | undefined;
+  reason: string | undefined;
+}
 let probed: Promise<Probed> | undefined;
 
 function probeOnce(): Promise<Probed> {
@@ -69,14 +76,20 @@ function probeOnce(): Promise<Probed> {
     const fromEnv = process.env.TILLBRIDGE_TEST_PG_URL;
     if (fromEnv) {
       const err = await probe(fromEnv);
-      if (err) throw new Error(`TILLBRIDGE_TEST_PG_URL is set but PostgreSQL at ${describeUrl(fromEnv)} does not answer: ${err.message}`);
+      if (err)
+        throw new Error(
+          `TILLBRIDGE_TEST_PG_URL is set but PostgreSQL at ${describeUrl(fromEnv)} does not answer: ${err.message}`,
+        );
       return { url: fromEnv, reason: undefined };
     }
     const err = await probe(DEFAULT_PG_URL);
     if (!err) return { url: DEFAULT_PG_URL, reason: undefined };
     // nothing listening is the usual case; anything else (a password asked, a timeout) is said too
     const refused = (err as { code?: string }).code === 'ECONNREFUSED';
-    return { url: undefined, reason: refused ? PG_SKIP_MESSAGE : `${PG_SKIP_MESSAGE} — 127.0.0.1:5432: ${err.message}` };
+    return {
+      url: undefined,
+      reason: refused ? PG_SKIP_MESSAGE : `${PG_SKIP_MESSAGE} — 127.0.0.1:5432: ${err.message}`,
+    };
   })();
   return probed;
 }
@@ -140,7 +153,9 @@ export async function createTestDatabase(adminUrl?: string): Promise<TestDatabas
   const admin = adminUrl ?? (await pgAdminUrl());
   if (!admin) throw new Error(`createTestDatabase: no PostgreSQL. ${PG_SKIP_MESSAGE}`);
   const name = `tb_test_${randomBytes(8).toString('hex')}`;
-  await withAdmin(admin, (c) => c.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`));
+  await withAdmin(admin, (c) =>
+    c.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`),
+  );
   let dropped = false;
   return {
     url: withDatabase(admin, name),
@@ -148,7 +163,10 @@ export async function createTestDatabase(adminUrl?: string): Promise<TestDatabas
     async drop() {
       if (dropped) return;
       await withAdmin(admin, async (c) => {
-        await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+        await c.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [name],
+        );
         const version = Number((await c.query<{ v: string }>('SHOW server_version_num')).rows[0]?.v);
         // WITH (FORCE) (PostgreSQL 13+) also ends connections opened since the line above
         await c.query(`DROP DATABASE IF EXISTS "${name}"${version >= 130000 ? ' WITH (FORCE)' : ''}`);

@@ -58,14 +58,23 @@ function describeCopy(file: string, config: Readonly<AgentConfig>): AgentBackupI
   try {
     const agentId = getMeta(db, 'agent_id');
     if (!agentId) throw new TbError(TbCodes.INVALID, `${file} holds no agent id: not an agent's database`);
-    const o = db.prepare(`SELECT COUNT(*) AS n, COALESCE(MAX(seq), 0) AS s FROM outbox`).get() as { n: number; s: number };
+    const o = db.prepare(`SELECT COUNT(*) AS n, COALESCE(MAX(seq), 0) AS s FROM outbox`).get() as {
+      n: number;
+      s: number;
+    };
     let apiKey: AgentBackupInfo['apiKey'] = { source: 'config' };
     const stored = new MetaSecrets(db, config.hub.apiKey).get('api_key');
     if (stored) {
       const k = JSON.parse(stored) as { id?: string; storedAt?: string };
       apiKey = { source: 'rotated', id: String(k.id), storedAt: String(k.storedAt) };
     }
-    return { store: config.store, agentId, incarnation: getMeta(db, 'incarnation') ?? null, outbox: { depth: o.n, newestSeq: o.s }, apiKey };
+    return {
+      store: config.store,
+      agentId,
+      incarnation: getMeta(db, 'incarnation') ?? null,
+      outbox: { depth: o.n, newestSeq: o.s },
+      apiKey,
+    };
   } finally {
     db.close();
   }
@@ -73,7 +82,11 @@ function describeCopy(file: string, config: Readonly<AgentConfig>): AgentBackupI
 
 export async function backupAgent(config: Readonly<AgentConfig>, dir: string, clock: Clock): Promise<BackupManifest> {
   const db = agentDbPath(config.dataDir);
-  if (!existsSync(db)) throw new TbError(TbCodes.CONFIG, `no agent database in ${config.dataDir} (${db} does not exist): has the agent of this config (dataDir) ever run?`);
+  if (!existsSync(db))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `no agent database in ${config.dataDir} (${db} does not exist): has the agent of this config (dataDir) ever run?`,
+    );
   requireOwner(db, 'the agent');
   prepareBackupDir(dir);
   const createdAt = new Date(clock.now()).toISOString();
@@ -86,7 +99,14 @@ export async function backupAgent(config: Readonly<AgentConfig>, dir: string, cl
     rmSync(join(dir, 'agent.sqlite'), { force: true });
     throw err;
   }
-  const manifest: BackupManifest = { format: AGENT_BACKUP_FORMAT, software: SOFTWARE, createdAt, schemaVersion, ...info, files: [describeBackupFile(dir, 'agent.sqlite', 'database')] };
+  const manifest: BackupManifest = {
+    format: AGENT_BACKUP_FORMAT,
+    software: SOFTWARE,
+    createdAt,
+    schemaVersion,
+    ...info,
+    files: [describeBackupFile(dir, 'agent.sqlite', 'database')],
+  };
   writeManifest(dir, manifest);
   return manifest;
 }
@@ -102,13 +122,23 @@ export interface AgentRestoreResult {
   apiKey: AgentBackupInfo['apiKey'];
 }
 
-export function restoreAgent(dir: string, config: Readonly<AgentConfig>, opts: { force?: boolean; clock: Clock }): AgentRestoreResult {
+export function restoreAgent(
+  dir: string,
+  config: Readonly<AgentConfig>,
+  opts: { force?: boolean; clock: Clock },
+): AgentRestoreResult {
   const m = readVerifiedManifest(dir, AGENT_BACKUP_FORMAT) as BackupManifest & Partial<AgentBackupInfo>;
   if (m.store !== config.store) {
-    throw new TbError(TbCodes.INVALID, `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ${JSON.stringify(config.store)}'s: restore it with that store's config`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ${JSON.stringify(config.store)}'s: restore it with that store's config`,
+    );
   }
   if (typeof m.schemaVersion === 'number' && m.schemaVersion > AGENT_SCHEMA_VERSION) {
-    throw new TbError(TbCodes.CONFIG, `${dir} was taken by a newer agent (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${AGENT_SCHEMA_VERSION}): restore it with that version`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${dir} was taken by a newer agent (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${AGENT_SCHEMA_VERSION}): restore it with that version`,
+    );
   }
   const file = backupFileOf(m, 'database');
   if (!file) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no agent.sqlite`);
@@ -132,9 +162,21 @@ export function restoreAgent(dir: string, config: Readonly<AgentConfig>, opts: {
     );
   }
   prepareRestoreTarget(dataDir);
-  const keptAside = placeRestoredFile(dataDir, 'agent.sqlite', join(dir, file.name), { sqlite: true, stamp: fileStamp(new Date(opts.clock.now()).toISOString()) });
+  const keptAside = placeRestoredFile(dataDir, 'agent.sqlite', join(dir, file.name), {
+    sqlite: true,
+    stamp: fileStamp(new Date(opts.clock.now()).toISOString()),
+  });
   const info = describeCopy(db, config);
-  return { dataDir, backupCreatedAt: m.createdAt, restored: db, keptAside, agentId: info.agentId, incarnation: info.incarnation, outbox: { depth: info.outbox.depth }, apiKey: info.apiKey };
+  return {
+    dataDir,
+    backupCreatedAt: m.createdAt,
+    restored: db,
+    keptAside,
+    agentId: info.agentId,
+    incarnation: info.incarnation,
+    outbox: { depth: info.outbox.depth },
+    apiKey: info.apiKey,
+  };
 }
 
 function backupReport(m: BackupManifest & Partial<AgentBackupInfo>, dir: string): string {
@@ -155,7 +197,10 @@ function restoreReport(r: AgentRestoreResult): string {
     `${r.outbox.depth} event(s) in its outbox will be sent again; the hub takes them by id (what it already has is not applied twice).`,
     'At its next connection the hub finds this database behind what it applied and has the agent start a new incarnation (docs/backup.md#a-restored-agent).',
   );
-  if (r.apiKey.source === 'rotated') lines.push(`It uses the API key the hub rotated in before the backup (${r.apiKey.id}): if the store's key was rotated again since and the old one has expired, put a new key in the config.`);
+  if (r.apiKey.source === 'rotated')
+    lines.push(
+      `It uses the API key the hub rotated in before the backup (${r.apiKey.id}): if the store's key was rotated again since and the old one has expired, put a new key in the config.`,
+    );
   lines.push('Next: start the agent (systemctl start tillbridge-agent, or tillbridge-agent run --config …)');
   return lines.join('\n');
 }
@@ -168,14 +213,23 @@ function fail(err: unknown): never {
 }
 
 /** Adds `backup` and `restore` to the agent's CLI; `load` reads the --config option's file (exiting 2 when it is bad). */
-export function registerBackupCommands(program: Command, configOpt: () => Option, load: (file: string | undefined) => Readonly<AgentConfig>): void {
+export function registerBackupCommands(
+  program: Command,
+  configOpt: () => Option,
+  load: (file: string | undefined) => Readonly<AgentConfig>,
+): void {
   program
     .command('backup')
-    .description("copy the agent's database (outbox, receipts, identity, sealed secrets) into DIR with a manifest; safe while the agent runs")
+    .description(
+      "copy the agent's database (outbox, receipts, identity, sealed secrets) into DIR with a manifest; safe while the agent runs",
+    )
     .argument('<dir>', 'a new (or empty) directory for the backup; made 0700')
     .addOption(configOpt())
     .option('--json', 'print JSON')
-    .addHelpText('after', "\nRun it as the agent's user. The config file (with the store's API key) is not copied: keep it too.\n\nExample:\n  sudo -u tillbridge tillbridge-agent backup --config /etc/tillbridge/agent.json /var/backups/tillbridge-agent/$(date +%F)")
+    .addHelpText(
+      'after',
+      "\nRun it as the agent's user. The config file (with the store's API key) is not copied: keep it too.\n\nExample:\n  sudo -u tillbridge tillbridge-agent backup --config /etc/tillbridge/agent.json /var/backups/tillbridge-agent/$(date +%F)",
+    )
     .action(async (dir: string, opts: { config?: string; json?: boolean }) => {
       const config = load(opts.config);
       try {
@@ -188,12 +242,17 @@ export function registerBackupCommands(program: Command, configOpt: () => Option
     });
   program
     .command('restore')
-    .description("restore a backup into the config's dataDir: checksums checked, never while the agent runs, over a database only with --force")
+    .description(
+      "restore a backup into the config's dataDir: checksums checked, never while the agent runs, over a database only with --force",
+    )
     .argument('<dir>', 'the backup directory (written by `tillbridge-agent backup`)')
     .addOption(configOpt())
     .option('--force', 'replace the database the data directory holds (kept as agent.sqlite.before-restore-*)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit code: 0 restored; 1 the agent is running, or the data directory holds a database and --force was not given; 2 a backup that is damaged, incomplete, of another store or not an agent\'s.\n\nExample:\n  systemctl stop tillbridge-agent\n  sudo -u tillbridge tillbridge-agent restore /var/backups/tillbridge-agent/2026-11-30 --config /etc/tillbridge/agent.json --force\n  systemctl start tillbridge-agent')
+    .addHelpText(
+      'after',
+      "\nExit code: 0 restored; 1 the agent is running, or the data directory holds a database and --force was not given; 2 a backup that is damaged, incomplete, of another store or not an agent's.\n\nExample:\n  systemctl stop tillbridge-agent\n  sudo -u tillbridge tillbridge-agent restore /var/backups/tillbridge-agent/2026-11-30 --config /etc/tillbridge/agent.json --force\n  systemctl start tillbridge-agent",
+    )
     .action((dir: string, opts: { config?: string; force?: boolean; json?: boolean }) => {
       const config = load(opts.config);
       try {

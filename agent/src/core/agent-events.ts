@@ -1,5 +1,5 @@
-/** Event name → the arguments its handlers take. */
-export type EventMap = { [event: string]: unknown[] };
+/** Event name → the arguments its handlers take (an interface or a type alias). */
+export type EventMap<Events> = { [K in keyof Events]: unknown[] };
 
 type Handler<Args extends unknown[]> = (...args: Args) => void;
 
@@ -13,7 +13,7 @@ export type HandlerFailure = (event: string, err: unknown) => void;
  * others still run, so no handler can throw into the code that emitted (the WebSocket's message
  * handler) and take the link down.
  */
-export class EventBus<Events extends EventMap> {
+export class EventBus<Events extends EventMap<Events>> {
   private readonly handlers: { [K in keyof Events]?: Handler<Events[K]>[] } = {};
 
   constructor(private readonly onFailure: HandlerFailure) {}

@@ -53,7 +53,12 @@ export class CoreContext {
    * only for the agent's copy of a decision the hub already holds durably, which a durable
    * pending row lets the agent recover after a power loss.
    */
-  durably(register: string, msgId: string, fn: () => RegisterReply, opts: { fsync: boolean } = { fsync: true }): RegisterReply {
+  durably(
+    register: string,
+    msgId: string,
+    fn: () => RegisterReply,
+    opts: { fsync: boolean } = { fsync: true },
+  ): RegisterReply {
     const tx = this.deps.db.transaction(() => {
       const prior = this.deps.replies.find(register, msgId);
       if (prior) return prior;

@@ -50,7 +50,9 @@ export class DayCloses {
     private readonly settings: () => DaySettings,
     private readonly log: Logger,
   ) {
-    this.insertClose = db.prepare(`INSERT INTO day_closes (register, business_day, source, event_id, created_ms) VALUES (?, ?, ?, ?, ?)`);
+    this.insertClose = db.prepare(
+      `INSERT INTO day_closes (register, business_day, source, event_id, created_ms) VALUES (?, ?, ?, ?, ?)`,
+    );
     this.closed = db.prepare(`SELECT 1 FROM day_closes WHERE register = ? AND business_day = ? LIMIT 1`);
     // the registers' days with forwarded activity and no day close yet
     this.openDays = db.prepare(
@@ -67,7 +69,8 @@ export class DayCloses {
    * records the register's answer (StoreCore's `durably`), so the event and the ack are one.
    */
   fromRegister(register: string, msg: DayCloseMessage): void {
-    if (!isBusinessDay(msg.businessDay)) throw new TbError(TbCodes.INVALID, 'businessDay: expected a real date YYYY-MM-DD');
+    if (!isBusinessDay(msg.businessDay))
+      throw new TbError(TbCodes.INVALID, 'businessDay: expected a real date YYYY-MM-DD');
     const forwarded = this.outbox.journal.count(register, msg.businessDay);
     const tenders = new Map<string, number>();
     for (const t of msg.tenders) tenders.set(t.kind.toLowerCase(), (tenders.get(t.kind.toLowerCase()) ?? 0) + t.amount);
@@ -102,7 +105,10 @@ export class DayCloses {
       try {
         due = dayCutoffInstant(day.business_day, settings.dayCutoff, settings.timeZone);
       } catch (err) {
-        this.log.warn({ err, register: day.register, businessDay: day.business_day }, 'cannot place the cut-off of a business day; skipped');
+        this.log.warn(
+          { err, register: day.register, businessDay: day.business_day },
+          'cannot place the cut-off of a business day; skipped',
+        );
         continue;
       }
       if (nowMs < due) continue;
@@ -130,7 +136,10 @@ export class DayCloses {
       if (done) {
         n++;
         this.counters.sent.agent++;
-        this.log.info({ register: day.register, businessDay: day.business_day }, 'the register sent no day close by the cut-off: sent the agent\'s own count');
+        this.log.info(
+          { register: day.register, businessDay: day.business_day },
+          "the register sent no day close by the cut-off: sent the agent's own count",
+        );
       }
     }
     return n;
@@ -149,10 +158,13 @@ export class DayCloses {
     this.counters.resends++;
     this.counters.requeued += result.requeued;
     const { requeued, waiting: stillWaiting } = result;
-    const missingCounts = { missingReceipts: missing.receipts.length, missingAuthorizations: missing.authorizations.length };
+    const missingCounts = {
+      missingReceipts: missing.receipts.length,
+      missingAuthorizations: missing.authorizations.length,
+    };
     this.log.info(
       { register, businessDay, requeued, stillWaiting, ...missingCounts },
-      'the hub asked for a register\'s day again: its events are back in the outbox',
+      "the hub asked for a register's day again: its events are back in the outbox",
     );
     return result;
   }
@@ -164,7 +176,11 @@ export class DayCloses {
   prune(retentionMs: number = JOURNAL_RETENTION_MS): number {
     const nowMs = this.now();
     return this.db
-      .transaction(() => this.outbox.journal.pruneOlderThan(nowMs, retentionMs) + this.pruneCloses.run(nowMs - 2 * retentionMs).changes)
+      .transaction(
+        () =>
+          this.outbox.journal.pruneOlderThan(nowMs, retentionMs) +
+          this.pruneCloses.run(nowMs - 2 * retentionMs).changes,
+      )
       .immediate();
   }
 }

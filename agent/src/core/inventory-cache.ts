@@ -11,7 +11,10 @@ export class InventoryCache {
   private readonly del: Statement;
   private readonly countAll: Statement;
 
-  constructor(private readonly db: Db, private readonly now: () => number = systemClock.now) {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = systemClock.now,
+  ) {
     this.upsert = db.prepare(
       `INSERT INTO inventory (sku, on_hand, updated_ms) VALUES (?, ?, ?)
        ON CONFLICT(sku) DO UPDATE SET on_hand = excluded.on_hand, updated_ms = excluded.updated_ms`,
@@ -25,11 +28,13 @@ export class InventoryCache {
 
   apply(full: boolean, items: { sku: string; onHand: number }[], removed: string[] = []): void {
     const ms = this.now();
-    this.db.transaction(() => {
-      if (full) this.clear.run();
-      for (const i of items) this.upsert.run(i.sku, toMilli(i.onHand), ms);
-      for (const sku of removed) this.del.run(sku);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        if (full) this.clear.run();
+        for (const i of items) this.upsert.run(i.sku, toMilli(i.onHand), ms);
+        for (const sku of removed) this.del.run(sku);
+      })
+      .immediate();
   }
 
   /** The digest the hub compares with its own (inventory data accuracy). */
@@ -43,7 +48,10 @@ export class InventoryCache {
   }
 
   list(): { sku: string; onHand: number }[] {
-    return (this.all.all() as { sku: string; on_hand: number }[]).map((r) => ({ sku: r.sku, onHand: fromMilli(r.on_hand) }));
+    return (this.all.all() as { sku: string; on_hand: number }[]).map((r) => ({
+      sku: r.sku,
+      onHand: fromMilli(r.on_hand),
+    }));
   }
 
   get(sku: string): number | undefined {

@@ -7,7 +7,11 @@ export interface InventoryUpdate {
   removed: Set<string>;
 }
 
-export function inventoryUpdate(full: boolean, items: { sku: string; onHand: number }[], removed: string[]): InventoryUpdate {
+export function inventoryUpdate(
+  full: boolean,
+  items: { sku: string; onHand: number }[],
+  removed: string[],
+): InventoryUpdate {
   const u: InventoryUpdate = { full, items: new Map(), removed: new Set() };
   for (const i of items) u.items.set(i.sku, i.onHand);
   for (const sku of removed) {
@@ -65,7 +69,11 @@ export class InventoryUpdates {
     const written = this.writes.run('inventory', () => {
       const u = this.owed;
       if (!u) return;
-      this.cache.apply(u.full, [...u.items].map(([sku, onHand]) => ({ sku, onHand })), [...u.removed]);
+      this.cache.apply(
+        u.full,
+        [...u.items].map(([sku, onHand]) => ({ sku, onHand })),
+        [...u.removed],
+      );
       this.owed = undefined;
       const caughtUp = this.late;
       this.late = false;

@@ -9,14 +9,24 @@ import type { CoreContext } from './core-context.js';
 export class ReceiptLookup {
   constructor(private readonly context: CoreContext) {}
 
-  async lookup(id: string, query: { receipt: string; originalStore?: string } | { cardHash: string }): Promise<ReceiptReply> {
+  async lookup(
+    id: string,
+    query: { receipt: string; originalStore?: string } | { cardHash: string },
+  ): Promise<ReceiptReply> {
     const { hub, log, outbox, receipts, returns } = this.context.deps;
     const receipt = 'receipt' in query ? query.receipt : '';
     const originalStore = 'receipt' in query ? query.originalStore : undefined;
     if (hub.connected) {
       try {
         const r = await hub.lookupReceipt({ ...query, after: outbox.lastSeq() }, this.context.deadline());
-        const reply: ReceiptReply = { type: 'receipt', id, receipt: r.receipt, found: r.found, source: 'hub', lines: r.lines };
+        const reply: ReceiptReply = {
+          type: 'receipt',
+          id,
+          receipt: r.receipt,
+          found: r.found,
+          source: 'hub',
+          lines: r.lines,
+        };
         if (r.store) reply.store = r.store;
         if (r.currency) reply.currency = r.currency;
         if (r.at) reply.at = r.at;
@@ -40,7 +50,13 @@ export class ReceiptLookup {
       source: 'local',
       store: known.store,
       currency: known.currency,
-      lines: known.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+      lines: known.lines.map((l) => ({
+        line: l.line,
+        sku: l.sku,
+        qty: fromMilli(l.qty),
+        unitPrice: l.unitPrice,
+        returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))),
+      })),
     };
     if (known.at) reply.at = known.at;
     return reply;

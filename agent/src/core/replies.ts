@@ -8,7 +8,10 @@ export class Replies {
   private readonly put: Statement;
   private readonly prune: Statement;
 
-  constructor(db: Db, private readonly now: () => number = systemClock.now) {
+  constructor(
+    db: Db,
+    private readonly now: () => number = systemClock.now,
+  ) {
     this.get = db.prepare(`SELECT reply FROM replies WHERE register = ? AND msg_id = ?`);
     this.put = db.prepare(`INSERT INTO replies (register, msg_id, type, reply, created_ms) VALUES (?, ?, ?, ?, ?)`);
     this.prune = db.prepare(`DELETE FROM replies WHERE created_ms < ?`);

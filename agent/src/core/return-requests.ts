@@ -119,7 +119,12 @@ export class ReturnRequests {
             register: null,
             at: null,
             currency: res.receipt.currency,
-            lines: res.receipt.lines.map(({ line, sku, qty, unitPrice }) => ({ line, sku, qty: toMilli(qty), unitPrice })),
+            lines: res.receipt.lines.map(({ line, sku, qty, unitPrice }) => ({
+              line,
+              sku,
+              qty: toMilli(qty),
+              unitPrice,
+            })),
             tenderKinds: [],
           });
         }

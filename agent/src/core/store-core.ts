@@ -184,10 +184,16 @@ export class StoreCore implements MessageHandler {
       // Still `pending` (the hub cannot be reached): the hub holds the decision and checks the
       // completion against it, keeping what it authorized.
       if (localReturn.status !== 'approved' && localReturn.status !== 'pending') {
-        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${localReturn.status}, not approved`);
+        throw new TbError(
+          TbCodes.AUTHORIZATION_STATE,
+          `authorization ${msg.authorization} is ${localReturn.status}, not approved`,
+        );
       }
       if (localReturn.allowedTenders.length > 0 && !localReturn.allowedTenders.includes(msg.refund.kind)) {
-        throw new TbError(TbCodes.INVALID, `refund.kind: expected one of ${localReturn.allowedTenders.join(', ')} for this return`);
+        throw new TbError(
+          TbCodes.INVALID,
+          `refund.kind: expected one of ${localReturn.allowedTenders.join(', ')} for this return`,
+        );
       }
       const done: LocalReturnLine[] = [];
       let share = 0;
@@ -195,9 +201,17 @@ export class StoreCore implements MessageHandler {
       for (const l of msg.lines) {
         const approved = localReturn.lines.find((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku));
         const name = l.line !== undefined ? `line ${l.line}` : `sku ${l.sku}`;
-        if (!approved) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} is not approved in authorization ${msg.authorization}`);
+        if (!approved)
+          throw new TbError(
+            TbCodes.EXCEEDS_AUTHORIZATION,
+            `lines: ${name} is not approved in authorization ${msg.authorization}`,
+          );
         const qty = toMilli(l.qty);
-        if (qty > approved.qty) throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `lines: ${name} returns ${l.qty}, more than the ${fromMilli(approved.qty)} approved`);
+        if (qty > approved.qty)
+          throw new TbError(
+            TbCodes.EXCEEDS_AUTHORIZATION,
+            `lines: ${name} returns ${l.qty}, more than the ${fromMilli(approved.qty)} approved`,
+          );
         const line: LocalReturnLine = { line: approved.line, qty, disposition: approved.disposition };
         if (approved.sku !== undefined) line.sku = approved.sku;
         if (approved.refund !== undefined) {
@@ -211,7 +225,10 @@ export class StoreCore implements MessageHandler {
       }
       const authorized = everyShareKnown ? share : localReturn.refund;
       if (localReturn.status === 'approved' && msg.refund.amount > authorized) {
-        throw new TbError(TbCodes.EXCEEDS_AUTHORIZATION, `refund.amount: ${msg.refund.amount} is more than the ${authorized} authorized for what is returned`);
+        throw new TbError(
+          TbCodes.EXCEEDS_AUTHORIZATION,
+          `refund.amount: ${msg.refund.amount} is more than the ${authorized} authorized for what is returned`,
+        );
       }
       returns.update(msg.authorization, 'completed', done);
       outbox.append('return.complete', register, {
@@ -229,8 +246,15 @@ export class StoreCore implements MessageHandler {
     return this.context.durably(register, msg.id, () => {
       const localReturn = this.known(msg.authorization);
       if (localReturn.status === 'cancelled') return { type: 'ack', id: msg.id };
-      if (localReturn.status !== 'approved' && localReturn.status !== 'pending' && localReturn.status !== 'override_required') {
-        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${msg.authorization} is ${localReturn.status} and cannot be cancelled`);
+      if (
+        localReturn.status !== 'approved' &&
+        localReturn.status !== 'pending' &&
+        localReturn.status !== 'override_required'
+      ) {
+        throw new TbError(
+          TbCodes.AUTHORIZATION_STATE,
+          `authorization ${msg.authorization} is ${localReturn.status} and cannot be cancelled`,
+        );
       }
       returns.update(msg.authorization, 'cancelled', localReturn.lines);
       outbox.append('return.cancel', register, { authorization: msg.authorization, requestId: msg.id });

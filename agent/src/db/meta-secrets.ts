@@ -31,7 +31,7 @@ export class MetaSecrets {
 
   get(name: SecretMetaKey): string | undefined {
     const v = getMeta(this.db, name);
-    if (v === undefined || !v.startsWith(PREFIX)) return undefined;
+    if (!v?.startsWith(PREFIX)) return undefined;
     try {
       const [iv, tag, body] = v
         .slice(PREFIX.length)

@@ -16,8 +16,7 @@ import {
 } from '@tillbridge/shared';
 
 export type CanonicalResult =
-  | { ok: true; message: RegisterMessage }
-  | { ok: false; id?: string; code: string; message: string };
+  { ok: true; message: RegisterMessage } | { ok: false; id?: string; code: string; message: string };
 
 const FORBIDDEN = new Set<string>(FORBIDDEN_CARD_FIELDS.map((f) => f.toLowerCase()));
 
@@ -64,7 +63,7 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
     throw err;
   }
   // A card number typed where it does not belong: masked in free text, refused in an identifier.
-  const stray = sweepCardNumbers(msg as unknown as Record<string, unknown>, '');
+  const stray = sweepCardNumbers(msg, '');
   if (stray) {
     const where = 'card numbers go only in a tender\'s "pan" (or "card" to find a sale)';
     return fail(TbCodes.CARD_DATA, `${stray}: looks like a card number; ${where}`);
@@ -130,7 +129,7 @@ function sweepCardNumbers(node: Record<string, unknown> | unknown[], path: strin
       if (typeof k === 'string' && CARD_FIELDS.has(k)) continue;
       // free text: every card number in it masked, wherever it stands (after another number too)
       if (typeof k === 'string' && FREE_TEXT.has(k) && !Array.isArray(node)) {
-        (node as Record<string, unknown>)[k] = maskCardNumbersIn(v);
+        node[k] = maskCardNumbersIn(v);
         continue;
       }
       // a SKU that is a valid barcode (EAN/UPC/GTIN) is a barcode, however it scores as a card number
@@ -143,7 +142,6 @@ function sweepCardNumbers(node: Record<string, unknown> | unknown[], path: strin
   }
   return undefined;
 }
-
 
 /** The path of the first forbidden card field or track-data-shaped string, if any. */
 function findForbidden(v: unknown, depth: number, path = ''): string | undefined {

@@ -79,14 +79,19 @@ function errorFields(err: unknown): { code?: unknown; path?: unknown; message: s
 }
 
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200);
+  return text
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim()
+    .slice(0, 200);
 }
 
 export function serialProblem(err: unknown): string {
   const e = errorFields(err);
-  if (e.code === 'ENOENT' && typeof e.path === 'string' && /udevadm$/.test(e.path)) {
-    return 'serial ports cannot be listed: the `udevadm` command is missing (Debian/Ubuntu: `sudo apt-get install udev`). ' +
-      'Serial registers still work when configured by path, e.g. /dev/ttyUSB0.';
+  if (e.code === 'ENOENT' && typeof e.path === 'string' && e.path.endsWith('udevadm')) {
+    return (
+      'serial ports cannot be listed: the `udevadm` command is missing (Debian/Ubuntu: `sudo apt-get install udev`). ' +
+      'Serial registers still work when configured by path, e.g. /dev/ttyUSB0.'
+    );
   }
   return `serial ports cannot be listed: ${oneLine(e.message)}. Serial registers still work when configured by path.`;
 }
@@ -105,12 +110,16 @@ export function hidProblem(err: unknown): string {
   const lib = /lib[\w.+-]*\.so(?:\.\d+)*/.exec(e.message)?.[0];
   const tail = 'Serial and TCP registers are not affected.';
   if (lib === undefined) {
-    return `HID devices cannot be listed: node-hid's native module did not load (${oneLine(e.message)}); ` +
-      `it needs the system library libusb-1.0 (Debian/Ubuntu: \`sudo apt-get install libusb-1.0-0\`). ${tail}`;
+    return (
+      `HID devices cannot be listed: node-hid's native module did not load (${oneLine(e.message)}); ` +
+      `it needs the system library libusb-1.0 (Debian/Ubuntu: \`sudo apt-get install libusb-1.0-0\`). ${tail}`
+    );
   }
   const pkg = LIBRARY_PACKAGES.find(([re]) => re.test(lib))?.[1] ?? 'libusb-1.0-0';
-  return `HID devices cannot be listed: node-hid's native module did not load; the system library ${lib} is missing ` +
-    `(Debian/Ubuntu: \`sudo apt-get install ${pkg}\`). ${tail}`;
+  return (
+    `HID devices cannot be listed: node-hid's native module did not load; the system library ${lib} is missing ` +
+    `(Debian/Ubuntu: \`sudo apt-get install ${pkg}\`). ${tail}`
+  );
 }
 
 function definedOnly<T extends object>(o: T): T {
@@ -123,7 +132,14 @@ export async function listDevices(opts: ListDevicesOptions = {}): Promise<Device
   try {
     const ports = await (opts.listSerial ?? defaultListSerial)();
     serial = ports.map((p) =>
-      definedOnly({ path: p.path, manufacturer: p.manufacturer, serialNumber: p.serialNumber, vendorId: p.vendorId, productId: p.productId, pnpId: p.pnpId }),
+      definedOnly({
+        path: p.path,
+        manufacturer: p.manufacturer,
+        serialNumber: p.serialNumber,
+        vendorId: p.vendorId,
+        productId: p.productId,
+        pnpId: p.pnpId,
+      }),
     );
   } catch (err) {
     problems.push(serialProblem(err));
@@ -158,7 +174,11 @@ function cell(v: string | undefined): string {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 

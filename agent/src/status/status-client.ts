@@ -5,7 +5,11 @@ import { runFilePath } from './run-file.js';
 import type { AgentStatus } from './status-report.js';
 
 /** What the client reads of the agent's config (AgentConfig). */
-type AgentConfig = { store: string; dataDir: string; status: { listen: string } };
+interface AgentConfig {
+  store: string;
+  dataDir: string;
+  status: { listen: string };
+}
 
 /**
  * Asks the running agent of this config for its status over its loopback endpoint. Where: the
@@ -21,7 +25,7 @@ export async function askRunningAgent(
     // not there (a stale run file after a crash, nothing listening, something else listening): try the next place
     const status = (await getJson(`${url}/status`, timeoutMs)) as AgentStatus | undefined;
     // another store's agent on the same port is not this one
-    if (status && status.running === true && status.store === config.store) return { status, url };
+    if (status && status.running && status.store === config.store) return { status, url };
   }
   return undefined;
 }
@@ -37,7 +41,8 @@ function getJson(url: string, timeoutMs: number): Promise<unknown> {
     const req = get(url, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        return resolve(undefined);
+        resolve(undefined);
+        return;
       }
       let body = '';
       res.setEncoding('utf8');

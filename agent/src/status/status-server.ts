@@ -30,12 +30,19 @@ export class StatusServer {
       const json = (code: number, body: unknown): void => {
         res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
-      if (req.method !== 'GET') return json(405, { code: 'TB_METHOD', message: ROUTES });
-      if (path === '/status') return json(200, this.snapshot());
+      if (req.method !== 'GET') {
+        json(405, { code: 'TB_METHOD', message: ROUTES });
+        return;
+      }
+      if (path === '/status') {
+        json(200, this.snapshot());
+        return;
+      }
       if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (path === '/readyz') {
         const why = this.hooks.notReady?.() ?? null;
-        return why === null ? json(200, { ok: true }) : json(503, { ok: false, message: why });
+        why === null ? json(200, { ok: true }) : json(503, { ok: false, message: why });
+        return;
       }
       if (path === '/metrics' && this.hooks.metrics) {
         this.hooks.metrics().then(

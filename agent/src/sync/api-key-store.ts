@@ -10,7 +10,11 @@ import type { MetaSecrets } from '../db/meta-secrets.js';
  */
 export class ApiKeyStore {
   /** `now`: the agent's clock, for `storedAt`. */
-  constructor(private readonly db: Db, private readonly secrets: MetaSecrets, private readonly now: () => number = systemClock.now) {}
+  constructor(
+    private readonly db: Db,
+    private readonly secrets: MetaSecrets,
+    private readonly now: () => number = systemClock.now,
+  ) {}
 
   current(): string | undefined {
     const v = this.secrets.get('api_key');
@@ -18,6 +22,10 @@ export class ApiKeyStore {
   }
 
   store(id: string, secret: string): void {
-    this.db.transaction(() => this.secrets.set('api_key', JSON.stringify({ id, secret, storedAt: new Date(this.now()).toISOString() }))).immediate();
+    this.db
+      .transaction(() =>
+        this.secrets.set('api_key', JSON.stringify({ id, secret, storedAt: new Date(this.now()).toISOString() })),
+      )
+      .immediate();
   }
 }

@@ -68,8 +68,7 @@ export interface HubLinkOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-// a type, not an interface: it must be assignable to the bus's EventMap
-export type HubLinkEvents = {
+export interface HubLinkEvents {
   welcome: [lastSeq: number, cardKey: string];
   policy: [version: number, policy: unknown];
   /** a rotated-in API key to store (then confirm with confirmKey) */
@@ -89,7 +88,7 @@ export type HubLinkEvents = {
    * copied): start a new incarnation now (synchronously), before the link reconnects.
    */
   incarnation: [reason: string];
-};
+}
 
 /** The hub refused this agent: another copy of its database is connected (DESIGN rule 9). */
 export interface HubRefusal {
@@ -242,9 +241,15 @@ export class HubLink implements HubAuthorizer {
   }
 
   private handlerFailed(frame: string, err: unknown): void {
-    const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
+    const code =
+      typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
     this.frameFailures[frame] = (this.frameFailures[frame] ?? 0) + 1;
-    this.lastFrameError = { frame, code, message: err instanceof Error ? err.message : String(err), at: new Date(this.now()).toISOString() };
+    this.lastFrameError = {
+      frame,
+      code,
+      message: err instanceof Error ? err.message : String(err),
+      at: new Date(this.now()).toISOString(),
+    };
     this.opts.log.error({ err, frame }, 'handling a frame from the hub failed; the link carries on');
   }
 
@@ -272,26 +277,33 @@ export class HubLink implements HubAuthorizer {
 
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
     return this.request('authorize', body, deadlineMs).then((r) => {
-      if (!r || typeof r !== 'object' || !('decision' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered an authorization with something else');
+      if (!r || typeof r !== 'object' || !('decision' in r))
+        throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered an authorization with something else');
       return r as AuthorizeResult;
     });
   }
 
   override(body: OverrideBody, deadlineMs: number): Promise<AuthorizeResult> {
     return this.request('override', body, deadlineMs).then((r) => {
-      if (!r || typeof r !== 'object' || !('decision' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered an override with something else');
+      if (!r || typeof r !== 'object' || !('decision' in r))
+        throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered an override with something else');
       return r as AuthorizeResult;
     });
   }
 
   lookupReceipt(body: ReceiptLookupBody, deadlineMs: number): Promise<ReceiptLookupResult> {
     return this.request('receipt.lookup', body, deadlineMs).then((r) => {
-      if (!r || typeof r !== 'object' || !('found' in r)) throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered a lookup with something else');
+      if (!r || typeof r !== 'object' || !('found' in r))
+        throw new TbError(TbCodes.HUB_UNAVAILABLE, 'the hub answered a lookup with something else');
       return r as ReceiptLookupResult;
     });
   }
 
-  private request(op: 'authorize' | 'receipt.lookup' | 'override', body: unknown, deadlineMs: number): Promise<unknown> {
+  private request(
+    op: 'authorize' | 'receipt.lookup' | 'override',
+    body: unknown,
+    deadlineMs: number,
+  ): Promise<unknown> {
     if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
     const rid = this.nextRid++;
     return new Promise<unknown>((resolve, reject) => {
@@ -318,10 +330,13 @@ export class HubLink implements HubAuthorizer {
 
   private async newToken(signal: AbortSignal): Promise<AccessToken> {
     while (this.tokenHold && !signal.aborted) {
-      this.opts.log.debug('waiting for the end of the hub\'s Retry-After before the next token request');
+      this.opts.log.debug("waiting for the end of the hub's Retry-After before the next token request");
       await untilAborted(this.tokenHold, signal);
     }
-    const o: { tls?: ClientTls; refreshRatio?: number; now: () => number; signal: AbortSignal } = { signal, now: monotonicClock.now };
+    const o: { tls?: ClientTls; refreshRatio?: number; now: () => number; signal: AbortSignal } = {
+      signal,
+      now: monotonicClock.now,
+    };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
     try {
@@ -340,10 +355,15 @@ export class HubLink implements HubAuthorizer {
    */
   private holdTokens(retryAfterMs: number): void {
     const waitMs = retryAfterMs + Math.floor(Math.random() * Math.max(1000, retryAfterMs / 5));
-    this.opts.log.warn({ code: TbCodes.RATE_LIMITED, retryAfterMs, waitMs }, 'the hub is limiting this store\'s token requests; the next one waits as it asked (Retry-After)');
-    const hold: Promise<void> = (this.opts.sleep ?? sleep)(waitMs, this.runSignal ?? new AbortController().signal).then(() => {
-      if (this.tokenHold === hold) this.tokenHold = undefined;
-    });
+    this.opts.log.warn(
+      { code: TbCodes.RATE_LIMITED, retryAfterMs, waitMs },
+      "the hub is limiting this store's token requests; the next one waits as it asked (Retry-After)",
+    );
+    const hold: Promise<void> = (this.opts.sleep ?? sleep)(waitMs, this.runSignal ?? new AbortController().signal).then(
+      () => {
+        if (this.tokenHold === hold) this.tokenHold = undefined;
+      },
+    );
     this.tokenHold = hold;
   }
 
@@ -359,25 +379,28 @@ export class HubLink implements HubAuthorizer {
     const connection = this.connection?.signal;
     if (!this.token || !connection || connection.aborted) return;
     const delay = Math.max(0, this.token.refreshAt - monotonicClock.now());
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.newToken(connection).then(
-        (t) => {
-          if (connection.aborted) return; // the connection it was for has closed
-          this.token = t;
-          if (this.send({ t: 'token', token: t.token })) this.opts.log.debug('access token refreshed');
-          this.scheduleRefresh();
-        },
-        (err: unknown) => {
-          if (connection.aborted) return;
-          this.opts.log.warn({ err }, 'could not refresh the access token; retrying');
-          if (this.token && monotonicClock.now() < this.token.expiresAt) {
-            this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
-            this.token = { ...this.token, refreshAt: monotonicClock.now() };
-          }
-        },
-      );
-    }, Math.min(delay, 2 ** 31 - 1));
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refreshTimer = undefined;
+        this.newToken(connection).then(
+          (t) => {
+            if (connection.aborted) return; // the connection it was for has closed
+            this.token = t;
+            if (this.send({ t: 'token', token: t.token })) this.opts.log.debug('access token refreshed');
+            this.scheduleRefresh();
+          },
+          (err: unknown) => {
+            if (connection.aborted) return;
+            this.opts.log.warn({ err }, 'could not refresh the access token; retrying');
+            if (this.token && monotonicClock.now() < this.token.expiresAt) {
+              this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 2000);
+              this.token = { ...this.token, refreshAt: monotonicClock.now() };
+            }
+          },
+        );
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
   }
 
   private stopRefresh(): void {
@@ -467,7 +490,12 @@ export class HubLink implements HubAuthorizer {
       ws.on('unexpected-response', (_req, res) => {
         if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
         if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
-        const code = res.statusCode === 401 ? TbCodes.UNAUTHORIZED : res.statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE;
+        const code =
+          res.statusCode === 401
+            ? TbCodes.UNAUTHORIZED
+            : res.statusCode === 429
+              ? TbCodes.RATE_LIMITED
+              : TbCodes.HUB_UNAVAILABLE;
         reject(new TbError(code, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
         ws.terminate();
       });
@@ -524,14 +552,22 @@ export class HubLink implements HubAuthorizer {
     try {
       hello = this.opts.hello();
     } catch (err) {
-      this.opts.log.error({ err }, 'could not read this database\'s incarnation; retrying');
+      this.opts.log.error({ err }, "could not read this database's incarnation; retrying");
       ws.terminate();
       return;
     }
     const legacy = this.legacyHello;
     state.sentRanged = !legacy;
     const { agentId: agent, software, os, startedAt } = this.opts;
-    const base = { t: 'hello', agent, incarnation: hello.incarnation, newest: hello.newest, software, run: this.runId, attempt };
+    const base = {
+      t: 'hello',
+      agent,
+      incarnation: hello.incarnation,
+      newest: hello.newest,
+      software,
+      run: this.runId,
+      attempt,
+    };
     // the range this agent speaks (docs/upgrade.md); a hub from before negotiation takes only protocol 2's hello
     const frame = legacy
       ? { ...base, v: 2 }
@@ -580,7 +616,10 @@ export class HubLink implements HubAuthorizer {
     if (code === CloseCodes.PROTOCOL && !wasReady && state.sentRanged && WIRE_VERSION_MIN <= 2) {
       // a hub from before version negotiation refused the ranged hello: protocol 2's next time
       this.legacyHello = true;
-      this.opts.log.warn({ code, reason }, 'the hub predates protocol negotiation: saying the protocol 2 hello from now on');
+      this.opts.log.warn(
+        { code, reason },
+        'the hub predates protocol negotiation: saying the protocol 2 hello from now on',
+      );
     }
     if (code === CloseCodes.PROTOCOL_VERSION) return this.refused(TbCodes.PROTOCOL_VERSION, reason);
     if (code === CloseCodes.DUPLICATE_AGENT) return this.refused(TbCodes.DUPLICATE_AGENT, reason);
@@ -610,7 +649,10 @@ export class HubLink implements HubAuthorizer {
 
   /** The hub closed with NEW_INCARNATION: listeners commit a new incarnation before the next hello. */
   private newIncarnation(reason: string): void {
-    this.opts.log.warn({ reason }, 'the hub found this database behind or forked from what it applied (restored, reverted or copied)');
+    this.opts.log.warn(
+      { reason },
+      'the hub found this database behind or forked from what it applied (restored, reverted or copied)',
+    );
     this.events.emit('incarnation', reason);
   }
 
@@ -675,7 +717,12 @@ export class HubLink implements HubAuthorizer {
 
 /** Hub error codes a register should see as they are (a refused override, a wrong state…). */
 function isHubCode(code: string): code is TbError['code'] {
-  return code === TbCodes.NOT_FOUND || code === TbCodes.AUTHORIZATION_STATE || code === TbCodes.INVALID || code === TbCodes.FORBIDDEN;
+  return (
+    code === TbCodes.NOT_FOUND ||
+    code === TbCodes.AUTHORIZATION_STATE ||
+    code === TbCodes.INVALID ||
+    code === TbCodes.FORBIDDEN
+  );
 }
 
 /** Resolves when `p` does or `signal` fires, whichever is first. */

@@ -5,7 +5,6 @@ import { JOURNAL_RETENTION_MS, type DayCount, type ForwardedJournal } from '../c
 
 export { JOURNAL_RETENTION_MS, type DayCount };
 
-
 export interface JournalRow {
   event_id: string;
   kind: string;
@@ -41,16 +40,29 @@ export class Journal implements ForwardedJournal {
    * `zone`: the store's time zone now (the live sync setting `timeZone`): the business day of a
    * sale is the date of its register time there, that of any other event the date it was accepted.
    */
-  constructor(db: Db, private readonly zone: () => string = () => 'UTC') {
+  constructor(
+    db: Db,
+    private readonly zone: () => string = () => 'UTC',
+  ) {
     this.insert = db.prepare(
       `INSERT INTO journal (event_id, kind, register, business_day, at, created_ms, body, ref, amount, tenders) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.ofDay = db.prepare(`SELECT * FROM journal WHERE register = ? AND business_day = ? ORDER BY created_ms, event_id`);
+    this.ofDay = db.prepare(
+      `SELECT * FROM journal WHERE register = ? AND business_day = ? ORDER BY created_ms, event_id`,
+    );
     this.prune = db.prepare(`DELETE FROM journal WHERE created_ms < ?`);
   }
 
   /** Call inside the outbox's transaction, with the row just written. */
-  record(eventId: string, kind: string, register: string, at: string, createdMs: number, body: unknown, json: string): void {
+  record(
+    eventId: string,
+    kind: string,
+    register: string,
+    at: string,
+    createdMs: number,
+    body: unknown,
+    json: string,
+  ): void {
     const f = facts(kind, body, at, this.zone());
     this.insert.run(eventId, kind, register, f.businessDay, at, createdMs, json, f.ref, f.amount, f.tenders);
   }
@@ -62,7 +74,13 @@ export class Journal implements ForwardedJournal {
 
   /** The agent's count of a register's day: sales, completed returns, tenders, and what it forwarded. */
   count(register: string, businessDay: string): DayCount {
-    const out: DayCount = { sales: { count: 0, amount: 0 }, returns: { count: 0, amount: 0 }, tenders: [], receipts: [], authorizations: [] };
+    const out: DayCount = {
+      sales: { count: 0, amount: 0 },
+      returns: { count: 0, amount: 0 },
+      tenders: [],
+      receipts: [],
+      authorizations: [],
+    };
     const tenders = new Map<string, number>();
     const currencies = new Set<string>();
     for (const r of this.day(register, businessDay)) {
@@ -77,9 +95,13 @@ export class Journal implements ForwardedJournal {
         out.returns.amount += r.amount ?? 0;
         if (r.ref !== null) out.authorizations.push(r.ref);
       } else continue;
-      if (r.tenders !== null) for (const [k, v] of Object.entries(JSON.parse(r.tenders) as Record<string, number>)) tenders.set(k, (tenders.get(k) ?? 0) + v);
+      if (r.tenders !== null)
+        for (const [k, v] of Object.entries(JSON.parse(r.tenders) as Record<string, number>))
+          tenders.set(k, (tenders.get(k) ?? 0) + v);
     }
-    out.tenders = [...tenders.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([kind, amount]) => ({ kind, amount }));
+    out.tenders = [...tenders.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([kind, amount]) => ({ kind, amount }));
     if (currencies.size === 1) out.currency = [...currencies][0]!;
     return out;
   }
@@ -115,6 +137,12 @@ function facts(kind: string, body: unknown, at: string, zone: string): Facts {
       tenders: JSON.stringify({ [refund.kind.toLowerCase()]: -refund.amount }),
     };
   }
-  if (kind === 'day.close' && typeof b.businessDay === 'string') return { businessDay: b.businessDay, ref: null, amount: null, tenders: null };
-  return { businessDay: businessDayOf(at, zone), ref: typeof b.authorization === 'string' ? b.authorization : null, amount: null, tenders: null };
+  if (kind === 'day.close' && typeof b.businessDay === 'string')
+    return { businessDay: b.businessDay, ref: null, amount: null, tenders: null };
+  return {
+    businessDay: businessDayOf(at, zone),
+    ref: typeof b.authorization === 'string' ? b.authorization : null,
+    amount: null,
+    tenders: null,
+  };
 }

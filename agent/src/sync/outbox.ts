@@ -40,7 +40,11 @@ export class Outbox implements EventOutbox {
    * `now`: the agent's clock (events' `at`, their age). `zone`: the store's time zone now (the
    * live sync setting), for the business day each event is journalled under.
    */
-  constructor(private readonly db: Db, private readonly now: () => number = systemClock.now, zone: () => string = () => 'UTC') {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = systemClock.now,
+    zone: () => string = () => 'UTC',
+  ) {
     this.journal = new Journal(db, zone);
     this.insert = db.prepare(
       `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -79,9 +83,11 @@ export class Outbox implements EventOutbox {
     const rows = this.journal.day(register, businessDay);
     const ms = this.now();
     let requeued = 0;
-    this.db.transaction(() => {
-      for (const r of rows) requeued += this.reinsert.run(r.event_id, r.kind, r.register, r.at, ms, r.body).changes;
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const r of rows) requeued += this.reinsert.run(r.event_id, r.kind, r.register, r.at, ms, r.body).changes;
+      })
+      .immediate();
     if (requeued > 0) this.notify();
     return { requeued, waiting: rows.length - requeued };
   }

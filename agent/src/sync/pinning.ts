@@ -14,14 +14,22 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 
 /** `ab:cd…`/`ABCD…` → `AB:CD:…` (32 bytes), or undefined when it is not a SHA-256 fingerprint. */
 export function normalizeFingerprint(v: string): string | undefined {
-  const hex = v.trim().replace(/^sha256[:/=]?/i, '').replace(/:/g, '').toUpperCase();
+  const hex = v
+    .trim()
+    .replace(/^sha256[:/=]?/i, '')
+    .replace(/:/g, '')
+    .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
   return hex.match(/../g)!.join(':');
 }
 
 /** The error for a hub whose certificate is not the pinned one (no request was sent on it). */
 export function pinMismatch(seen: string, expected: string): TbError {
-  return new TbError(TbCodes.TLS, `the hub's certificate has SHA-256 fingerprint ${seen}, not the pinned ${expected} (hub.fingerprint): refusing to talk to it`, { details: { seen, expected } });
+  return new TbError(
+    TbCodes.TLS,
+    `the hub's certificate has SHA-256 fingerprint ${seen}, not the pinned ${expected} (hub.fingerprint): refusing to talk to it`,
+    { details: { seen, expected } },
+  );
 }
 
 /**
@@ -36,13 +44,19 @@ export class PinnedAgent extends HttpsAgent {
   constructor(fingerprint: string, opts: AgentOptions = {}) {
     super({ ...opts, maxCachedSessions: 0, rejectUnauthorized: false });
     const pin = normalizeFingerprint(fingerprint);
-    if (!pin) throw new TbError(TbCodes.CONFIG, `hub.fingerprint: expected the SHA-256 fingerprint of the hub's certificate (64 hex digits, e.g. AB:CD:…), got "${fingerprint}"`);
+    if (!pin)
+      throw new TbError(
+        TbCodes.CONFIG,
+        `hub.fingerprint: expected the SHA-256 fingerprint of the hub's certificate (64 hex digits, e.g. AB:CD:…), got "${fingerprint}"`,
+      );
     this.pin = pin;
   }
 
   override createConnection(options: Record<string, unknown>, cb?: (err: Error | null, s: Duplex) => void): Duplex {
     // checked here, not by the CA: whatever the caller's options asked for
-    const socket = (HttpsAgent.prototype as unknown as { createConnection(o: unknown, cb?: unknown): TLSSocket }).createConnection.call(this, { ...options, rejectUnauthorized: false, session: undefined }, cb) as TLSSocket;
+    const socket = (
+      HttpsAgent.prototype as unknown as { createConnection(o: unknown, cb?: unknown): TLSSocket }
+    ).createConnection.call(this, { ...options, rejectUnauthorized: false, session: undefined }, cb) as TLSSocket;
     socket.once('secureConnect', () => {
       const seen = socket.getPeerCertificate()?.fingerprint256;
       if (seen !== this.pin) socket.destroy(pinMismatch(seen ?? '(none)', this.pin));

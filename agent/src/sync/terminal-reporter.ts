@@ -40,9 +40,19 @@ export class TerminalReporter {
   }
 
   private queue(s: RegisterStatus): void {
-    const t: TerminalStatus = { register: s.id, state: s.state, transport: s.transport.slice(0, 200), connections: s.connected, at: new Date(this.now()).toISOString() };
+    const t: TerminalStatus = {
+      register: s.id,
+      state: s.state,
+      transport: s.transport.slice(0, 200),
+      connections: s.connected,
+      at: new Date(this.now()).toISOString(),
+    };
     if (s.detail) t.detail = s.detail.slice(0, 300);
-    if (s.reported) t.reported = s.reported.detail === undefined ? { state: s.reported.state, at: s.reported.at } : { state: s.reported.state, detail: s.reported.detail.slice(0, 200), at: s.reported.at };
+    if (s.reported)
+      t.reported =
+        s.reported.detail === undefined
+          ? { state: s.reported.state, at: s.reported.at }
+          : { state: s.reported.state, detail: s.reported.detail.slice(0, 200), at: s.reported.at };
     if (s.lastMessageAt) t.lastMessageAt = s.lastMessageAt;
     this.pending.set(s.id, t);
     this.timer ??= setTimeout(() => this.flush(), this.windowMs);

@@ -29,7 +29,10 @@ export function pinnedAgentFor(tls: ClientTls | undefined): PinnedAgent | undefi
   if (!tls?.fingerprint) return undefined;
   let a = pinned.get(tls);
   if (!a) {
-    a = new PinnedAgent(tls.fingerprint, { ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) });
+    a = new PinnedAgent(tls.fingerprint, {
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
+    });
     pinned.set(tls, a);
   }
   return a;
@@ -48,7 +51,11 @@ export function httpBase(hubUrl: string): string {
  * What a 429 asks for: its `Retry-After` (delay-seconds, or an HTTP date against `now`) in ms,
  * else the answer's `details.retryAfterSec`, else a minute.
  */
-export function retryAfterMs(header: string | undefined, body: { details?: { retryAfterSec?: unknown } } | undefined, now: number): number {
+export function retryAfterMs(
+  header: string | undefined,
+  body: { details?: { retryAfterSec?: unknown } } | undefined,
+  now: number,
+): number {
   const h = header?.trim();
   if (h && /^\d+$/.test(h)) return Number(h) * 1000;
   if (h) {
@@ -64,7 +71,12 @@ export function retryAfterMs(header: string | undefined, body: { details?: { ret
  * `signal` fires). A 429 is `TB_RATE_LIMITED` with `details.retryAfterMs`: how long the hub asked
  * to wait before the next request.
  */
-export async function fetchAccessToken(hubUrl: string, store: string, apiKey: string, opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number; signal?: AbortSignal } = {}): Promise<AccessToken> {
+export async function fetchAccessToken(
+  hubUrl: string,
+  store: string,
+  apiKey: string,
+  opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number; signal?: AbortSignal } = {},
+): Promise<AccessToken> {
   const now = opts.now ?? monotonicClock.now;
   try {
     const started = now();
@@ -82,7 +94,13 @@ export async function fetchAccessToken(hubUrl: string, store: string, apiKey: st
       ...(pin ? { agent: { https: pin } } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    let res: { accessToken?: string; expiresIn?: number; code?: string; message?: string; details?: { retryAfterSec?: unknown } };
+    let res: {
+      accessToken?: string;
+      expiresIn?: number;
+      code?: string;
+      message?: string;
+      details?: { retryAfterSec?: unknown };
+    };
     try {
       res = JSON.parse(answer.body) as typeof res;
     } catch {
@@ -91,16 +109,29 @@ export async function fetchAccessToken(hubUrl: string, store: string, apiKey: st
     if (answer.statusCode === 429) {
       const header = answer.headers['retry-after'];
       const waitMs = retryAfterMs(typeof header === 'string' ? header : undefined, res, now());
-      throw new TbError(TbCodes.RATE_LIMITED, `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ${Math.ceil(waitMs / 1000)} s`, { details: { retryAfterMs: waitMs } });
+      throw new TbError(
+        TbCodes.RATE_LIMITED,
+        `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ${Math.ceil(waitMs / 1000)} s`,
+        { details: { retryAfterMs: waitMs } },
+      );
     }
     if (!res.accessToken || !res.expiresIn) {
-      const code = res.code === TbCodes.UNAUTHORIZED || res.code === TbCodes.FORBIDDEN ? TbCodes.UNAUTHORIZED : TbCodes.HUB_UNAVAILABLE;
+      const code =
+        res.code === TbCodes.UNAUTHORIZED || res.code === TbCodes.FORBIDDEN
+          ? TbCodes.UNAUTHORIZED
+          : TbCodes.HUB_UNAVAILABLE;
       throw new TbError(code, `token refused: ${res.message ?? `HTTP ${answer.statusCode}, no token in the answer`}`);
     }
     const lifeMs = res.expiresIn * 1000;
-    return { token: res.accessToken, expiresAt: started + lifeMs, refreshAt: started + Math.floor(lifeMs * (opts.refreshRatio ?? 0.8)) };
+    return {
+      token: res.accessToken,
+      expiresAt: started + lifeMs,
+      refreshAt: started + Math.floor(lifeMs * (opts.refreshRatio ?? 0.8)),
+    };
   } catch (err) {
     if (err instanceof TbError) throw err;
-    throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub's token endpoint: ${(err as Error).message}`, { cause: err });
+    throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub's token endpoint: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

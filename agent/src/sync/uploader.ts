@@ -35,7 +35,11 @@ export class Uploader {
   /** batched mode: a flush is under way (keep sending until the outbox is empty) */
   private flushing = false;
 
-  constructor(private readonly outbox: Outbox, private readonly link: HubLink, private readonly opts: UploaderOptions) {}
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly link: HubLink,
+    private readonly opts: UploaderOptions,
+  ) {}
 
   /**
    * realtime: each event leaves as soon as it is committed. batched: everything queued leaves
@@ -70,7 +74,8 @@ export class Uploader {
     const onAck = (upTo: number, results: { seq: number; outcome: string; code?: string }[]): void => {
       if (this.inFlight === undefined) return; // no batch of ours is waiting for it
       for (const r of results) {
-        if (r.outcome === 'exception') this.opts.log.warn({ seq: r.seq, code: r.code }, 'the hub recorded an event as an exception');
+        if (r.outcome === 'exception')
+          this.opts.log.warn({ seq: r.seq, code: r.code }, 'the hub recorded an event as an exception');
       }
       // only the rows of the batch in flight, never past its last one
       const confirmed = Math.min(upTo, this.inFlight);
@@ -83,7 +88,10 @@ export class Uploader {
     };
     const onNack = (seq: number, code: string, retryAfterMs: number): void => {
       this.inFlight = undefined;
-      const delay = Math.max(retryAfterMs, fullJitterDelay(this.failures++, { baseMs: this.opts.retryBaseMs, capMs: this.opts.retryCapMs }));
+      const delay = Math.max(
+        retryAfterMs,
+        fullJitterDelay(this.failures++, { baseMs: this.opts.retryBaseMs, capMs: this.opts.retryCapMs }),
+      );
       this.opts.log.warn({ seq, code, delay }, 'the hub could not apply an event now; retrying');
       this.clearRetry();
       this.retryTimer = setTimeout(() => {

@@ -29,7 +29,10 @@ class FakeHidHandle implements HidHandle {
   dead = false;
   closed = false;
 
-  constructor(readonly path: string, private readonly writes: Buffer[]) {}
+  constructor(
+    readonly path: string,
+    private readonly writes: Buffer[],
+  ) {}
 
   on(event: 'data' | 'error', listener: ((report: Buffer) => void) | ((err: Error) => void)): void {
     this.events.on(event, listener);

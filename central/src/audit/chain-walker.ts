@@ -41,10 +41,15 @@ export class ChainWalker {
     const prev = this.lastId === undefined ? this.opts.anchor : { id: this.lastId, hash: this.head! };
     if (prev) {
       if (e.id !== prev.id + 1) {
-        const what = e.id > prev.id + 1 ? `${range(prev.id + 1, e.id - 1)} missing or out of place` : 'entries out of order';
+        const what =
+          e.id > prev.id + 1 ? `${range(prev.id + 1, e.id - 1)} missing or out of place` : 'entries out of order';
         return { firstBad: e.id, problem: `entry ${e.id} follows entry ${prev.id}: ${what}` };
       }
-      if (e.prev_hash !== prev.hash) return { firstBad: e.id, problem: `entry ${e.id} does not link to entry ${prev.id}: one of them was changed, removed or reordered` };
+      if (e.prev_hash !== prev.hash)
+        return {
+          firstBad: e.id,
+          problem: `entry ${e.id} does not link to entry ${prev.id}: one of them was changed, removed or reordered`,
+        };
     } else if (e.id === 1 && e.prev_hash !== GENESIS_HASH) {
       return { firstBad: 1, problem: 'entry 1 does not start the chain (its prev_hash is not the genesis hash)' };
     }
@@ -52,7 +57,10 @@ export class ChainWalker {
     if (entryHash(rest) !== hash) return { firstBad: e.id, problem: `entry ${e.id} was changed after it was written` };
     const signed = this.opts.vouched?.(e.id);
     if (signed !== undefined && signed !== hash) {
-      return { firstBad: e.id, problem: `entry ${e.id}'s hash differs from the one a signed checkpoint holds for it: it, or an entry before it, was rewritten and the hashes recomputed` };
+      return {
+        firstBad: e.id,
+        problem: `entry ${e.id}'s hash differs from the one a signed checkpoint holds for it: it, or an entry before it, was rewritten and the hashes recomputed`,
+      };
     }
     return undefined;
   }

@@ -37,7 +37,15 @@ export interface CheckpointFile {
 
 /** The signed text of a checkpoint: its fields in a fixed order. */
 export function payloadOf(b: Omit<CheckpointBody, 'kind' | 'v'>): string {
-  const body: CheckpointBody = { kind: CHECKPOINT_KIND, v: 1, seq: b.seq, id: b.id, hash: b.hash, at: b.at, entries: b.entries };
+  const body: CheckpointBody = {
+    kind: CHECKPOINT_KIND,
+    v: 1,
+    seq: b.seq,
+    id: b.id,
+    hash: b.hash,
+    at: b.at,
+    entries: b.entries,
+  };
   return JSON.stringify(body);
 }
 
@@ -58,8 +66,15 @@ export function parsePayload(payload: string): CheckpointBody {
     throw new TbError(TbCodes.INVALID, 'the checkpoint payload is not JSON');
   }
   const ok =
-    b.kind === CHECKPOINT_KIND && b.v === 1 && Number.isInteger(b.seq) && Number.isInteger(b.id) && (b.id ?? 0) >= 1 &&
-    typeof b.hash === 'string' && /^[0-9a-f]{64}$/.test(b.hash) && typeof b.at === 'string' && Number.isInteger(b.entries);
+    b.kind === CHECKPOINT_KIND &&
+    b.v === 1 &&
+    Number.isInteger(b.seq) &&
+    Number.isInteger(b.id) &&
+    (b.id ?? 0) >= 1 &&
+    typeof b.hash === 'string' &&
+    /^[0-9a-f]{64}$/.test(b.hash) &&
+    typeof b.at === 'string' &&
+    Number.isInteger(b.entries);
   if (!ok) throw new TbError(TbCodes.INVALID, `the checkpoint payload is not a ${CHECKPOINT_KIND} v1`);
   return b as CheckpointBody;
 }
@@ -77,20 +92,38 @@ export interface TrustAnchor {
  * given) the key the operator trusts. Returns what it vouches for; throws TB_AUDIT_BROKEN when
  * it must not be believed, TB_INVALID when it is not a checkpoint file at all.
  */
-export function verifyCheckpointFile(raw: unknown, trust: TrustAnchor = {}): { body: CheckpointBody; fingerprint: string; pinned: boolean } {
+export function verifyCheckpointFile(
+  raw: unknown,
+  trust: TrustAnchor = {},
+): { body: CheckpointBody; fingerprint: string; pinned: boolean } {
   const f = raw as Partial<CheckpointFile> | null;
-  if (!f || typeof f !== 'object' || f.format !== CHECKPOINT_FORMAT || typeof f.payload !== 'string' || typeof f.signature !== 'string' || typeof f.publicKey !== 'string') {
-    throw new TbError(TbCodes.INVALID, `not a checkpoint file (expected "format": "${CHECKPOINT_FORMAT}" with payload, signature and publicKey)`);
+  if (
+    !f ||
+    typeof f !== 'object' ||
+    f.format !== CHECKPOINT_FORMAT ||
+    typeof f.payload !== 'string' ||
+    typeof f.signature !== 'string' ||
+    typeof f.publicKey !== 'string'
+  ) {
+    throw new TbError(
+      TbCodes.INVALID,
+      `not a checkpoint file (expected "format": "${CHECKPOINT_FORMAT}" with payload, signature and publicKey)`,
+    );
   }
   let key: KeyObject;
   try {
     key = createPublicKey(f.publicKey);
   } catch {
-    throw new TbError(TbCodes.INVALID, 'the checkpoint file\'s publicKey is not a PEM public key');
+    throw new TbError(TbCodes.INVALID, "the checkpoint file's publicKey is not a PEM public key");
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new TbError(TbCodes.INVALID, 'the checkpoint file\'s publicKey is not an Ed25519 key');
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new TbError(TbCodes.INVALID, "the checkpoint file's publicKey is not an Ed25519 key");
   const fingerprint = fingerprintOf(key);
-  if (f.fingerprint !== fingerprint) throw new TbError(TbCodes.AUDIT_BROKEN, `the checkpoint file states fingerprint ${String(f.fingerprint)} but its key's is ${fingerprint}: it was edited`);
+  if (f.fingerprint !== fingerprint)
+    throw new TbError(
+      TbCodes.AUDIT_BROKEN,
+      `the checkpoint file states fingerprint ${String(f.fingerprint)} but its key's is ${fingerprint}: it was edited`,
+    );
   if (trust.publicKeyPem !== undefined) {
     let trusted: string;
     try {
@@ -98,19 +131,35 @@ export function verifyCheckpointFile(raw: unknown, trust: TrustAnchor = {}): { b
     } catch {
       throw new TbError(TbCodes.INVALID, 'the trusted public key is not a PEM public key');
     }
-    if (trusted !== fingerprint) throw new TbError(TbCodes.AUDIT_BROKEN, `the checkpoint was signed by key ${fingerprint}, not by the trusted key ${trusted}`);
+    if (trusted !== fingerprint)
+      throw new TbError(
+        TbCodes.AUDIT_BROKEN,
+        `the checkpoint was signed by key ${fingerprint}, not by the trusted key ${trusted}`,
+      );
   }
   if (trust.fingerprint !== undefined && trust.fingerprint.replace(/=+$/, '') !== fingerprint) {
-    throw new TbError(TbCodes.AUDIT_BROKEN, `the checkpoint was signed by key ${fingerprint}, not by the trusted key ${trust.fingerprint}`);
+    throw new TbError(
+      TbCodes.AUDIT_BROKEN,
+      `the checkpoint was signed by key ${fingerprint}, not by the trusted key ${trust.fingerprint}`,
+    );
   }
   if (!signatureValid(f.payload, f.signature, key)) {
-    throw new TbError(TbCodes.AUDIT_BROKEN, `the checkpoint's signature does not verify with key ${fingerprint}: the checkpoint was changed or forged`);
+    throw new TbError(
+      TbCodes.AUDIT_BROKEN,
+      `the checkpoint's signature does not verify with key ${fingerprint}: the checkpoint was changed or forged`,
+    );
   }
   const body = parsePayload(f.payload);
   const shown = (f.checkpoint ?? {}) as unknown as Record<string, unknown>;
   const signed = body as unknown as Record<string, unknown>;
-  if (Object.keys(shown).length !== Object.keys(signed).length || Object.keys(signed).some((k) => shown[k] !== signed[k])) {
-    throw new TbError(TbCodes.AUDIT_BROKEN, 'the checkpoint shown in the file differs from the signed payload: it was edited');
+  if (
+    Object.keys(shown).length !== Object.keys(signed).length ||
+    Object.keys(signed).some((k) => shown[k] !== signed[k])
+  ) {
+    throw new TbError(
+      TbCodes.AUDIT_BROKEN,
+      'the checkpoint shown in the file differs from the signed payload: it was edited',
+    );
   }
   return { body, fingerprint, pinned: trust.publicKeyPem !== undefined || trust.fingerprint !== undefined };
 }

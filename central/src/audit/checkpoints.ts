@@ -3,7 +3,14 @@ import type { HubStorage, Statement } from '../storage/index.js';
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
-import { CHECKPOINT_FORMAT, parsePayload, payloadOf, signatureValid, type CheckpointBody, type CheckpointFile } from './checkpoint-file.js';
+import {
+  CHECKPOINT_FORMAT,
+  parsePayload,
+  payloadOf,
+  signatureValid,
+  type CheckpointBody,
+  type CheckpointFile,
+} from './checkpoint-file.js';
 import { loadOrCreateSigningKey, loadSigningKey, signingKeyPath, type SigningKey } from './signing-key.js';
 
 const DAY = 86_400_000;
@@ -29,8 +36,28 @@ export interface CheckpointOptions {
   everyMs?: number;
 }
 
-type Row = { seq: number; entry_id: number; entry_hash: string; entries: number; at: string; payload: string; signature: string; public_key: string; fingerprint: string };
-const toRecord = (r: Row): CheckpointRecord => ({ seq: r.seq, id: r.entry_id, hash: r.entry_hash, at: r.at, entries: r.entries, payload: r.payload, signature: r.signature, publicKey: r.public_key, fingerprint: r.fingerprint });
+interface Row {
+  seq: number;
+  entry_id: number;
+  entry_hash: string;
+  entries: number;
+  at: string;
+  payload: string;
+  signature: string;
+  public_key: string;
+  fingerprint: string;
+}
+const toRecord = (r: Row): CheckpointRecord => ({
+  seq: r.seq,
+  id: r.entry_id,
+  hash: r.entry_hash,
+  at: r.at,
+  entries: r.entries,
+  payload: r.payload,
+  signature: r.signature,
+  publicKey: r.public_key,
+  fingerprint: r.fingerprint,
+});
 
 /**
  * Signed checkpoints of the audit chain's head: every 1000 entries and daily (`maybeCheckpoint`,
@@ -87,7 +114,9 @@ export class AuditCheckpoints {
    */
   maybeCheckpoint(): CheckpointRecord | undefined {
     if (!this.due()) return undefined;
-    return this.storage.tx(() => (this.due() ? this.write(this.head.get() as { id: number; hash: string }, this.latest()) : undefined));
+    return this.storage.tx(() =>
+      this.due() ? this.write(this.head.get() as { id: number; hash: string }, this.latest()) : undefined,
+    );
   }
 
   private due(): boolean {
@@ -153,7 +182,14 @@ export class AuditCheckpoints {
 
   /** The file an operator keeps: checkpoint, signature, public key and its fingerprint. */
   file(r: CheckpointRecord): CheckpointFile {
-    return { format: CHECKPOINT_FORMAT, checkpoint: parsePayload(r.payload), payload: r.payload, signature: r.signature, publicKey: r.publicKey, fingerprint: r.fingerprint };
+    return {
+      format: CHECKPOINT_FORMAT,
+      checkpoint: parsePayload(r.payload),
+      payload: r.payload,
+      signature: r.signature,
+      publicKey: r.publicKey,
+      fingerprint: r.fingerprint,
+    };
   }
 
   /** The signing key's public half (made on first use). */
@@ -168,10 +204,15 @@ export class AuditCheckpoints {
    */
   vouched(r: CheckpointRecord): { body: CheckpointBody } | { problem: string } {
     const k = (this.key ??= loadSigningKey(this.dataDir));
-    if (!k) return { problem: `checkpoint #${r.seq} cannot be checked: the hub's audit signing key is missing from ${this.dataDir}` };
-    if (!signatureValid(r.payload, r.signature, k.publicKey)) return { problem: `checkpoint #${r.seq}'s signature does not verify with the hub's key ${k.fingerprint}` };
+    if (!k)
+      return {
+        problem: `checkpoint #${r.seq} cannot be checked: the hub's audit signing key is missing from ${this.dataDir}`,
+      };
+    if (!signatureValid(r.payload, r.signature, k.publicKey))
+      return { problem: `checkpoint #${r.seq}'s signature does not verify with the hub's key ${k.fingerprint}` };
     const body = parsePayload(r.payload);
-    if (body.seq !== r.seq) return { problem: `checkpoint #${r.seq} holds the signed payload of checkpoint #${body.seq}` };
+    if (body.seq !== r.seq)
+      return { problem: `checkpoint #${r.seq} holds the signed payload of checkpoint #${body.seq}` };
     return { body };
   }
 
@@ -205,8 +246,28 @@ export class AuditCheckpoints {
     const at = iso(this.clock.now());
     const payload = payloadOf({ seq, id: head.id, hash: head.hash, at, entries: head.id });
     const signature = sign(null, Buffer.from(payload, 'utf8'), k.privateKey).toString('base64');
-    this.insert.run({ seq, entry_id: head.id, entry_hash: head.hash, entries: head.id, at, payload, signature, public_key: k.publicPem, fingerprint: k.fingerprint });
+    this.insert.run({
+      seq,
+      entry_id: head.id,
+      entry_hash: head.hash,
+      entries: head.id,
+      at,
+      payload,
+      signature,
+      public_key: k.publicPem,
+      fingerprint: k.fingerprint,
+    });
     this.log.info({ seq, entry: head.id }, 'audit checkpoint signed');
-    return { seq, id: head.id, hash: head.hash, at, entries: head.id, payload, signature, publicKey: k.publicPem, fingerprint: k.fingerprint };
+    return {
+      seq,
+      id: head.id,
+      hash: head.hash,
+      at,
+      entries: head.id,
+      payload,
+      signature,
+      publicKey: k.publicPem,
+      fingerprint: k.fingerprint,
+    };
   }
 }

@@ -4,7 +4,20 @@ import type { AuditEntry } from '../domain/audit-log.js';
 export type ExportedEntry = AuditEntry;
 
 /** Column order of an export (the CSV header; the key order of a JSON line). */
-export const EXPORT_FIELDS = ['id', 'at', 'actor', 'action', 'store', 'register', 'outcome', 'origin', 'resource', 'details', 'prev_hash', 'hash'] as const;
+export const EXPORT_FIELDS = [
+  'id',
+  'at',
+  'actor',
+  'action',
+  'store',
+  'register',
+  'outcome',
+  'origin',
+  'resource',
+  'details',
+  'prev_hash',
+  'hash',
+] as const;
 
 /** A stored row in export field order (EXPORT_FIELDS: the key order of a JSON line). */
 export function fromRow(r: AuditEntry): ExportedEntry {

@@ -27,7 +27,11 @@ export interface ExportSummary {
  * at either end), waiting for `out` to drain. Stops at the chain's head as of the first page, so
  * an export of a busy hub ends.
  */
-export async function exportAudit(client: Pick<AdminClient, 'get'>, out: Writable, opts: ExportOptions): Promise<ExportSummary> {
+export async function exportAudit(
+  client: Pick<AdminClient, 'get'>,
+  out: Writable,
+  opts: ExportOptions,
+): Promise<ExportSummary> {
   const pageSize = opts.pageSize ?? 2000;
   const base = new URLSearchParams({ limit: String(pageSize) });
   if (opts.since) base.set('since', opts.since);

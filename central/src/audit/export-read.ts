@@ -18,10 +18,12 @@ export async function* readExport(input: Readable): AsyncGenerator<ExportRecord>
   const first = await it.next();
   if (first.done) return;
   const head = Buffer.isBuffer(first.value) ? first.value : Buffer.from(first.value);
-  const rest = Readable.from((async function* () {
-    yield head;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  })());
+  const rest = Readable.from(
+    (async function* () {
+      yield head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    })(),
+  );
   const start = head.toString('utf8').trimStart();
   yield* start.startsWith('{') ? readJsonLines(rest) : readCsv(rest);
 }
@@ -45,7 +47,8 @@ async function* readJsonLines(input: Readable): AsyncGenerator<ExportRecord> {
 
 async function* readCsv(input: Readable): AsyncGenerator<ExportRecord> {
   // unquoted empty → null; a quoted field → the string as written
-  const cast = (value: string, ctx: CastingContext): string | null => (ctx.quoting ? value : value === '' ? null : value);
+  const cast = (value: string, ctx: CastingContext): string | null =>
+    ctx.quoting ? value : value === '' ? null : value;
   const parser = input.pipe(parse({ cast, info: true, relax_column_count: true }));
   let columns: string[] | undefined;
   try {

@@ -45,7 +45,10 @@ export class AuditQuery {
   private readonly headStmt: Statement;
   private readonly oldestStmt: Statement;
 
-  constructor(storage: HubStorage, private readonly clock: Clock) {
+  constructor(
+    storage: HubStorage,
+    private readonly clock: Clock,
+  ) {
     const db = storage.db;
     this.startOf = db.prepare(`SELECT id FROM audit WHERE at >= ? ORDER BY at, id LIMIT 1`);
     this.pageAll = db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
@@ -56,7 +59,8 @@ export class AuditQuery {
 
   page(q: PageQuery): Page {
     const limit = q.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new TbError(TbCodes.INVALID, `limit: expected 1..${MAX_PAGE}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new TbError(TbCodes.INVALID, `limit: expected 1..${MAX_PAGE}`);
     const since = isoParam(q.since, 'since') ?? iso(this.clock.now() - HOT_WINDOW_DAYS * DAY);
     const until = isoParam(q.until, 'until');
     const head = this.head()?.id ?? 0;
@@ -65,7 +69,9 @@ export class AuditQuery {
     const after = Math.max(q.after ?? 0, (start ?? head + 1) - 1);
     const last = Math.min(head, (end ?? head + 1) - 1);
     if (after >= last) return { entries: [], next: null, head, ...(q.after === undefined ? { estimate: 0 } : {}) };
-    const rows = (q.store === undefined ? this.pageAll.all(after, limit) : this.pageStore.all(q.store, after, limit)) as Row[];
+    const rows = (
+      q.store === undefined ? this.pageAll.all(after, limit) : this.pageStore.all(q.store, after, limit)
+    ) as Row[];
     const entries = rows.filter((r) => r.id <= last).map(fromRow);
     const done = entries.length < rows.length || rows.length < limit || entries[entries.length - 1]!.id >= last;
     return {
@@ -104,6 +110,10 @@ export class AuditQuery {
 export function isoParam(v: string | undefined, name: string): string | undefined {
   if (v === undefined || v === '') return undefined;
   const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
-  if (Number.isNaN(t)) throw new TbError(TbCodes.INVALID, `${name}: expected an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T08:00:00Z, got "${v}"`);
+  if (Number.isNaN(t))
+    throw new TbError(
+      TbCodes.INVALID,
+      `${name}: expected an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T08:00:00Z, got "${v}"`,
+    );
   return iso(t);
 }

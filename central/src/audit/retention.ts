@@ -29,7 +29,10 @@ export function parseRetentionDays(text: string): number {
   const m = /^\s*(\d+)\s*d?\s*$/.exec(text);
   const days = m ? Number(m[1]) : NaN;
   if (!Number.isInteger(days) || days < HOT_WINDOW_DAYS) {
-    throw new TbError(TbCodes.CONFIG, `--audit-retention: expected whole days, at least ${HOT_WINDOW_DAYS} (e.g. 400d), got "${text}"`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `--audit-retention: expected whole days, at least ${HOT_WINDOW_DAYS} (e.g. 400d), got "${text}"`,
+    );
   }
   return days;
 }
@@ -69,9 +72,13 @@ export class AuditRetention {
     this.del = db.prepare(`DELETE FROM audit WHERE id <= ?`);
     // shared by every hub process on the database: when retention last ran, and who is pruning now
     this.lastRun = db.prepare(`SELECT value FROM meta WHERE key = '${LAST_RUN_KEY}'`);
-    this.setLastRun = db.prepare(`INSERT INTO meta (key, value) VALUES ('${LAST_RUN_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    this.setLastRun = db.prepare(
+      `INSERT INTO meta (key, value) VALUES ('${LAST_RUN_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    );
     this.lease = db.prepare(`SELECT value FROM meta WHERE key = '${LEASE_KEY}'`);
-    this.takeLease = db.prepare(`INSERT INTO meta (key, value) VALUES ('${LEASE_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    this.takeLease = db.prepare(
+      `INSERT INTO meta (key, value) VALUES ('${LEASE_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    );
     this.dropLease = db.prepare(`DELETE FROM meta WHERE key = '${LEASE_KEY}' AND value = ?`);
   }
 
@@ -99,7 +106,8 @@ export class AuditRetention {
    * runs out after an hour); another process asked meanwhile prunes nothing.
    */
   pruneOlderThan(days: number, actor = 'hub:retention'): PruneResult {
-    if (!Number.isInteger(days) || days < HOT_WINDOW_DAYS) throw new TbError(TbCodes.INVALID, `retention: expected whole days, at least ${HOT_WINDOW_DAYS}`);
+    if (!Number.isInteger(days) || days < HOT_WINDOW_DAYS)
+      throw new TbError(TbCodes.INVALID, `retention: expected whole days, at least ${HOT_WINDOW_DAYS}`);
     const now = this.clock.now();
     const cutoff = iso(now - days * DAY);
     const leaseValue = `${this.owner} ${iso(now + LEASE_MS)}`;
@@ -113,7 +121,13 @@ export class AuditRetention {
       const from = (this.oldest.get() as { id: number } | undefined)?.id;
       if (through === undefined || from === undefined || through < from) return undefined;
       this.takeLease.run(leaseValue);
-      this.audit.append({ actor, action: PRUNE_ACTION, outcome: 'pruned', resource: 'audit', details: { through, from, cutoff, days } });
+      this.audit.append({
+        actor,
+        action: PRUNE_ACTION,
+        outcome: 'pruned',
+        resource: 'audit',
+        details: { through, from, cutoff, days },
+      });
       return { from, through };
     });
     if (!plan) return { removed: 0, through: null, cutoff };

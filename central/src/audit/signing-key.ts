@@ -24,7 +24,12 @@ export function fingerprintOf(publicKey: KeyObject): string {
 
 function fromPrivate(privateKey: KeyObject): SigningKey {
   const publicKey = createPublicKey(privateKey);
-  return { privateKey, publicKey, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), fingerprint: fingerprintOf(publicKey) };
+  return {
+    privateKey,
+    publicKey,
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    fingerprint: fingerprintOf(publicKey),
+  };
 }
 
 /** The key, or undefined when none was made yet. Refuses a key file others may read. */
@@ -35,7 +40,8 @@ export function loadSigningKey(dataDir: string): SigningKey | undefined {
     throw new TbError(TbCodes.CONFIG, `${file} may be read by others: chmod 600 ${file}`);
   }
   const privateKey = createPrivateKey(readFileSync(file));
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new TbError(TbCodes.CONFIG, `${file} is not an Ed25519 private key`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new TbError(TbCodes.CONFIG, `${file} is not an Ed25519 private key`);
   return fromPrivate(privateKey);
 }
 

@@ -22,10 +22,23 @@ export class AuditTrail {
   private pending: NodeJS.Immediate | undefined;
   private stopped = false;
 
-  constructor(storage: HubStorage, audit: AuditLog, clock: Clock, opts: AuditTrailOptions, private readonly log: Logger) {
+  constructor(
+    storage: HubStorage,
+    audit: AuditLog,
+    clock: Clock,
+    opts: AuditTrailOptions,
+    private readonly log: Logger,
+  ) {
     this.query = new AuditQuery(storage, clock);
     this.checkpoints = new AuditCheckpoints(storage, audit, clock, opts.dataDir, log, opts);
-    this.retention = new AuditRetention(storage, audit, this.checkpoints, clock, log, opts.retentionDays ?? DEFAULT_RETENTION_DAYS);
+    this.retention = new AuditRetention(
+      storage,
+      audit,
+      this.checkpoints,
+      clock,
+      log,
+      opts.retentionDays ?? DEFAULT_RETENTION_DAYS,
+    );
   }
 
   /** The stored chain, from the oldest retained entry, against the signed checkpoints. */

@@ -28,7 +28,9 @@ export type ExportVerdict =
     }
   | { ok: false; entries: number; firstBad: number; line?: number; problem: string };
 
-export type FilesVerifyResult = (ExportVerdict & { checkpoint: CheckpointSummary }) | { ok: true; entries: 0; checkpoint: CheckpointSummary; exportChecked: false };
+export type FilesVerifyResult =
+  | (ExportVerdict & { checkpoint: CheckpointSummary })
+  | { ok: true; entries: 0; checkpoint: CheckpointSummary; exportChecked: false };
 
 /**
  * Verifies an export against a checkpoint's head, away from the hub: every link and hash
@@ -41,7 +43,13 @@ export async function verifyExport(records: AsyncIterable<ExportRecord>, cp: Che
   for await (const r of records) {
     if ('error' in r) {
       const firstBad = (walker.lastId ?? 0) + 1;
-      return { ok: false, entries: walker.count, firstBad, line: r.line, problem: `${r.error} (the record after entry ${walker.lastId ?? 'none'})` };
+      return {
+        ok: false,
+        entries: walker.count,
+        firstBad,
+        line: r.line,
+        problem: `${r.error} (the record after entry ${walker.lastId ?? 'none'})`,
+      };
     }
     const p = walker.push(r.entry);
     if (p) return { ok: false, entries: walker.count + 1, line: r.line, ...p };
@@ -51,10 +59,29 @@ export async function verifyExport(records: AsyncIterable<ExportRecord>, cp: Che
   const from = walker.firstId!;
   const to = walker.lastId!;
   if (!seen) {
-    if (to < cp.id) return { ok: false, entries: walker.count, firstBad: to + 1, problem: `the export ends at entry ${to} but the checkpoint's head is entry ${cp.id}: ${range(to + 1, cp.id)} missing (the export was truncated)` };
-    return { ok: false, entries: walker.count, firstBad: from, problem: `the export starts at entry ${from}, after the checkpoint's head (entry ${cp.id}): use an export that reaches back to it, or a later checkpoint` };
+    if (to < cp.id)
+      return {
+        ok: false,
+        entries: walker.count,
+        firstBad: to + 1,
+        problem: `the export ends at entry ${to} but the checkpoint's head is entry ${cp.id}: ${range(to + 1, cp.id)} missing (the export was truncated)`,
+      };
+    return {
+      ok: false,
+      entries: walker.count,
+      firstBad: from,
+      problem: `the export starts at entry ${from}, after the checkpoint's head (entry ${cp.id}): use an export that reaches back to it, or a later checkpoint`,
+    };
   }
-  return { ok: true, entries: walker.count, from, to, head: walker.head!, vouched: cp.id - from + 1, after: to - cp.id };
+  return {
+    ok: true,
+    entries: walker.count,
+    from,
+    to,
+    head: walker.head!,
+    vouched: cp.id - from + 1,
+    after: to - cp.id,
+  };
 }
 
 export interface VerifyFilesOptions extends TrustAnchor {
@@ -83,9 +110,14 @@ export async function verifyFiles(opts: VerifyFilesOptions): Promise<FilesVerify
   if (opts.export === undefined) return { ok: true, entries: 0, checkpoint, exportChecked: false };
   const input = typeof opts.export === 'string' ? createReadStream(opts.export) : opts.export;
   const opened = new Promise<void>((resolve, reject) => {
-    if (typeof opts.export !== 'string') return resolve();
+    if (typeof opts.export !== 'string') {
+      resolve();
+      return;
+    }
     input.once('open', () => resolve());
-    input.once('error', (err: Error) => reject(new TbError(TbCodes.INVALID, `cannot read the export ${String(opts.export)}: ${err.message}`)));
+    input.once('error', (err: Error) =>
+      reject(new TbError(TbCodes.INVALID, `cannot read the export ${String(opts.export)}: ${err.message}`)),
+    );
   });
   await opened;
   const r = await verifyExport(readExport(input), body);

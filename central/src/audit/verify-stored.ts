@@ -28,7 +28,13 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
   const oldest = query.oldest();
   if (!oldest) {
     const cp = checkpoints.latest();
-    if (cp) return { ok: false, entries: 0, firstBad: 1, problem: `the audit log is empty but signed checkpoint #${cp.seq} vouches for ${cp.id} entries: they were removed` };
+    if (cp)
+      return {
+        ok: false,
+        entries: 0,
+        firstBad: 1,
+        problem: `the audit log is empty but signed checkpoint #${cp.seq} vouches for ${cp.id} entries: they were removed`,
+      };
     return { ok: true, entries: 0, head: GENESIS_HASH, from: 0, to: 0, checkpoints: 0 };
   }
   let anchor: { id: number; hash: string } | undefined;
@@ -36,7 +42,10 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
     const cp = checkpoints.forEntry(oldest.id - 1);
     const v = cp ? checkpoints.vouched(cp) : undefined;
     if (!cp || !v || 'problem' in v) {
-      const why = v && 'problem' in v ? v.problem : `no signed checkpoint vouches for entry ${oldest.id - 1}, which entry ${oldest.id} links to`;
+      const why =
+        v && 'problem' in v
+          ? v.problem
+          : `no signed checkpoint vouches for entry ${oldest.id - 1}, which entry ${oldest.id} links to`;
       return { ok: false, entries: 0, firstBad: oldest.id, problem: `${range(1, oldest.id - 1)} gone and ${why}` };
     }
     anchor = { id: v.body.id, hash: v.body.hash };
@@ -68,12 +77,29 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
   }
   if (next) {
     const last = walker.lastId!;
-    return { ok: false, entries: walker.count, firstBad: last + 1, problem: `the chain ends at entry ${last} but signed checkpoint #${next.seq} vouches for entry ${next.id}: ${range(last + 1, next.id)} gone (the tail was cut)` };
+    return {
+      ok: false,
+      entries: walker.count,
+      firstBad: last + 1,
+      problem: `the chain ends at entry ${last} but signed checkpoint #${next.seq} vouches for entry ${next.id}: ${range(last + 1, next.id)} gone (the tail was cut)`,
+    };
   }
   if (oldest.id - 1 > prunedThrough) {
-    return { ok: false, entries: walker.count, firstBad: oldest.id, problem: `${range(1, oldest.id - 1)} gone but the chain records pruning only through entry ${prunedThrough}: they were removed, not pruned` };
+    return {
+      ok: false,
+      entries: walker.count,
+      firstBad: oldest.id,
+      problem: `${range(1, oldest.id - 1)} gone but the chain records pruning only through entry ${prunedThrough}: they were removed, not pruned`,
+    };
   }
-  return { ok: true, entries: walker.count, head: walker.head!, from: oldest.id, to: walker.lastId!, checkpoints: checked };
+  return {
+    ok: true,
+    entries: walker.count,
+    head: walker.head!,
+    from: oldest.id,
+    to: walker.lastId!,
+    checkpoints: checked,
+  };
 }
 
 function prunedThroughOf(details: string): number {

@@ -7,7 +7,11 @@ import { systemClock, TbCodes, TbError } from '@tillbridge/shared';
  */
 export class AccessTokens {
   /** `now`: the hub's clock (hub-services passes it), for the tokens' iat/exp and their check. */
-  constructor(private readonly key: Buffer, private readonly lifetimeSec: number, private readonly now: () => number = systemClock.now) {}
+  constructor(
+    private readonly key: Buffer,
+    private readonly lifetimeSec: number,
+    private readonly now: () => number = systemClock.now,
+  ) {}
 
   get lifetime(): number {
     return this.lifetimeSec;
@@ -35,11 +39,20 @@ export class AccessTokens {
         algorithms: ['HS256'],
         currentDate: new Date(this.now()),
       });
-      if (typeof payload.sub !== 'string' || payload.typ !== 'agent' || typeof payload.exp !== 'number' || typeof payload.kid !== 'string') throw new Error('malformed claims');
+      if (
+        typeof payload.sub !== 'string' ||
+        payload.typ !== 'agent' ||
+        typeof payload.exp !== 'number' ||
+        typeof payload.kid !== 'string'
+      )
+        throw new Error('malformed claims');
       return { store: payload.sub, kid: payload.kid, expiresAt: payload.exp * 1000 };
     } catch (err) {
       const expired = err instanceof errors.JWTExpired;
-      throw new TbError(TbCodes.UNAUTHORIZED, expired ? 'access token expired' : 'invalid access token', { cause: err, details: { expired } });
+      throw new TbError(TbCodes.UNAUTHORIZED, expired ? 'access token expired' : 'invalid access token', {
+        cause: err,
+        details: { expired },
+      });
     }
   }
 }

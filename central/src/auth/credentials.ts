@@ -8,8 +8,10 @@ export type AdminRole = 'admin' | 'operator';
 
 /** Checks a new admin token's role and name (the admin API and the local command alike). */
 export function adminTokenInput(role: unknown, name: unknown): { role: AdminRole; name: string } {
-  if (role !== 'admin' && role !== 'operator') throw new TbError(TbCodes.INVALID, 'role: expected "admin" or "operator" (read-only)');
-  if (typeof name !== 'string' || name.trim() === '' || name.length > 100) throw new TbError(TbCodes.INVALID, 'name: expected who or what the token is for');
+  if (role !== 'admin' && role !== 'operator')
+    throw new TbError(TbCodes.INVALID, 'role: expected "admin" or "operator" (read-only)');
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 100)
+    throw new TbError(TbCodes.INVALID, 'name: expected who or what the token is for');
   return { role, name };
 }
 
@@ -66,9 +68,15 @@ export class Credentials {
   private readonly revokeAdmin: Statement;
   private readonly activeAdmins: Statement;
 
-  constructor(private readonly s: HubStorage, private readonly secrets: HubSecrets, private readonly clock: Clock) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly secrets: HubSecrets,
+    private readonly clock: Clock,
+  ) {
     const db = s.db;
-    this.insertKey = db.prepare(`INSERT INTO api_keys (id, store, hash, created_at, secret_enc) VALUES (?, ?, ?, ?, ?)`);
+    this.insertKey = db.prepare(
+      `INSERT INTO api_keys (id, store, hash, created_at, secret_enc) VALUES (?, ?, ?, ?, ?)`,
+    );
     this.getKey = db.prepare(`SELECT * FROM api_keys WHERE id = ?`);
     this.keysOf = db.prepare(`SELECT * FROM api_keys WHERE store = ? ORDER BY created_at, id`);
     const touchKey = db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
@@ -78,7 +86,9 @@ export class Credentials {
     );
     this.insertAdmin = db.prepare(`INSERT INTO admin_tokens (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)`);
     this.getAdmin = db.prepare(`SELECT id, hash, role, name, revoked_at FROM admin_tokens WHERE id = ?`);
-    this.activeAdmins = db.prepare(`SELECT COUNT(*) AS n FROM admin_tokens WHERE role = 'admin' AND revoked_at IS NULL`);
+    this.activeAdmins = db.prepare(
+      `SELECT COUNT(*) AS n FROM admin_tokens WHERE role = 'admin' AND revoked_at IS NULL`,
+    );
     this.admins = db.prepare(`SELECT id, role, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at`);
     this.revokeAdmin = db.prepare(`UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
   }
@@ -135,15 +145,27 @@ export class Credentials {
       const nowIso = iso(now);
       const keys = (this.keysOf.all(store) as KeyRow[]).filter((k) => this.working(k, nowIso));
       if (keys.some((k) => k.expires_at)) {
-        throw new TbError(TbCodes.CONFLICT, `a rotation of store ${store} is still in its grace period: wait for it to end, or revoke the old key (tillbridge-hub keys revoke)`);
+        throw new TbError(
+          TbCodes.CONFLICT,
+          `a rotation of store ${store} is still in its grace period: wait for it to end, or revoke the old key (tillbridge-hub keys revoke)`,
+        );
       }
       if (keys.length >= MAX_ACTIVE_KEYS) {
-        throw new TbError(TbCodes.CONFLICT, `store ${store} already has ${keys.length} working keys: revoke one first (tillbridge-hub keys revoke)`);
+        throw new TbError(
+          TbCodes.CONFLICT,
+          `store ${store} already has ${keys.length} working keys: revoke one first (tillbridge-hub keys revoke)`,
+        );
       }
       const oldExpireAt = iso(now + graceMs);
       for (const k of keys) this.updKey.run({ ...k, expires_at: oldExpireAt });
       const c = newCredential('tbk');
-      this.insertKey.run(c.id, store, hashCredential(this.secrets.credentialKey, c.secret), nowIso, seal(this.secrets.sealKey, c.secret));
+      this.insertKey.run(
+        c.id,
+        store,
+        hashCredential(this.secrets.credentialKey, c.secret),
+        nowIso,
+        seal(this.secrets.sealKey, c.secret),
+      );
       return { id: c.id, secret: c.secret, oldExpireAt };
     });
   }
@@ -212,7 +234,8 @@ export class Credentials {
     const row = id ? (this.getKey.get(id) as KeyRow | undefined) : undefined;
     const expected = row?.hash ?? '0'.repeat(64);
     const match = sameHash(expected, hashCredential(this.secrets.credentialKey, secret));
-    if (!row || !match || row.store !== store || !this.working(row, iso(this.clock.now()))) throw new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key');
+    if (!row || !match || row.store !== store || !this.working(row, iso(this.clock.now())))
+      throw new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key');
     this.lastUsed.put(row.store, row.id, { id: row.id, at: iso(this.clock.now()) });
     return { store: row.store, keyId: row.id };
   }
@@ -224,7 +247,15 @@ export class Credentials {
   }
 
   listAdminTokens(): { id: string; role: AdminRole; name: string; createdAt: string; revokedAt: string | null }[] {
-    return (this.admins.all() as { id: string; role: AdminRole; name: string; created_at: string; revoked_at: string | null }[]).map((t) => ({ id: t.id, role: t.role, name: t.name, createdAt: t.created_at, revokedAt: t.revoked_at }));
+    return (
+      this.admins.all() as {
+        id: string;
+        role: AdminRole;
+        name: string;
+        created_at: string;
+        revoked_at: string | null;
+      }[]
+    ).map((t) => ({ id: t.id, role: t.role, name: t.name, createdAt: t.created_at, revokedAt: t.revoked_at }));
   }
 
   /**
@@ -247,7 +278,10 @@ export class Credentials {
 
   checkAdminToken(secret: string): AdminIdentity {
     const id = credentialId(secret, 'tba');
-    const row = id ? (this.getAdmin.get(id) as { id: string; hash: string; role: AdminRole; name: string; revoked_at: string | null } | undefined) : undefined;
+    const row = id
+      ? (this.getAdmin.get(id) as
+          { id: string; hash: string; role: AdminRole; name: string; revoked_at: string | null } | undefined)
+      : undefined;
     const match = sameHash(row?.hash ?? '0'.repeat(64), hashCredential(this.secrets.credentialKey, secret));
     if (!row || !match || row.revoked_at !== null) {
       throw new TbError(TbCodes.UNAUTHORIZED, 'unknown or revoked admin token');

@@ -78,8 +78,16 @@ interface SourceState {
   locked: string[];
 }
 
-type SourceRow = { failures: string; blocked_until: number; locked: string };
-const toState = (r: SourceRow): SourceState => ({ failures: JSON.parse(r.failures) as [number, string | null][], blockedUntil: Number(r.blocked_until), locked: JSON.parse(r.locked) as string[] });
+interface SourceRow {
+  failures: string;
+  blocked_until: number;
+  locked: string;
+}
+const toState = (r: SourceRow): SourceState => ({
+  failures: JSON.parse(r.failures) as [number, string | null][],
+  blockedUntil: Number(r.blocked_until),
+  locked: JSON.parse(r.locked) as string[],
+});
 
 interface Entry {
   source: string;
@@ -101,7 +109,9 @@ function prepare(s: HubStorage) {
        ON CONFLICT (source) DO UPDATE SET failures = excluded.failures, blocked_until = excluded.blocked_until, locked = excluded.locked, last_at = excluded.last_at`,
     ),
     // the newest `max` sources stay (ties by name)
-    trimSources: p(`DELETE FROM gate_sources WHERE (last_at, source) <= (SELECT last_at, source FROM gate_sources ORDER BY last_at DESC, source DESC LIMIT 1 OFFSET @max)`),
+    trimSources: p(
+      `DELETE FROM gate_sources WHERE (last_at, source) <= (SELECT last_at, source FROM gate_sources ORDER BY last_at DESC, source DESC LIMIT 1 OFFSET @max)`,
+    ),
     sweepSources: p(`DELETE FROM gate_sources WHERE blocked_until <= @now AND last_at <= @windowStart`),
     countSources: p(`SELECT COUNT(*) AS n FROM gate_sources`),
     allSources: p(`SELECT failures, blocked_until, locked FROM gate_sources`),
@@ -119,7 +129,9 @@ function prepare(s: HubStorage) {
     ),
     limited: p(`UPDATE gate_allowances SET limited_until = @until WHERE store = @store AND limited_until <= @now`),
     // the allowances furthest from empty go first
-    trimStores: p(`DELETE FROM gate_allowances WHERE (tat, store) <= (SELECT tat, store FROM gate_allowances ORDER BY tat DESC, store DESC LIMIT 1 OFFSET @max)`),
+    trimStores: p(
+      `DELETE FROM gate_allowances WHERE (tat, store) <= (SELECT tat, store FROM gate_allowances ORDER BY tat DESC, store DESC LIMIT 1 OFFSET @max)`,
+    ),
     sweepStores: p(`DELETE FROM gate_allowances WHERE tat <= @now AND limited_until <= @now`),
     countStores: p(`SELECT COUNT(*) AS n FROM gate_allowances`),
   };
@@ -169,13 +181,19 @@ export class Gate {
   private readonly interval: number;
   private budgetFrom = 0;
   private written = 0;
-  private overflow: { entries: number; count: number; byAction: Record<string, number>; from: number; to: number } | undefined;
+  private overflow:
+    { entries: number; count: number; byAction: Record<string, number>; from: number; to: number } | undefined;
   private nextSweep = 0;
   /** Rows as counted at the last sweep plus those this process added since (another process's are counted at the next sweep). */
   private sourceRows: number;
   private storeRows: number;
 
-  constructor(private readonly opts: GateOptions, private readonly audit: AuditLog, private readonly clock: Clock, storage: HubStorage = audit.storage) {
+  constructor(
+    private readonly opts: GateOptions,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    storage: HubStorage = audit.storage,
+  ) {
     this.maxSources = opts.maxSources ?? DEFAULT_GATE.maxSources!;
     this.maxStores = opts.maxStores ?? DEFAULT_GATE.maxStores!;
     this.auditPerMinute = opts.auditPerMinute ?? DEFAULT_GATE.auditPerMinute!;
@@ -203,15 +221,27 @@ export class Gate {
    */
   tokenWait(source: string, store: string): number {
     const now = this.clock.now();
-    const r = this.st.tokenCheck.get({ store, source }) as { tat: number | null; blocked_until: number | null; locked: string | null };
+    const r = this.st.tokenCheck.get({ store, source }) as {
+      tat: number | null;
+      blocked_until: number | null;
+      locked: string | null;
+    };
     const blockedUntil = r.blocked_until === null ? 0 : Number(r.blocked_until);
-    if (blockedUntil > now && r.locked !== null && (JSON.parse(r.locked) as string[]).includes(store)) return blockedUntil - now;
+    if (blockedUntil > now && r.locked !== null && (JSON.parse(r.locked) as string[]).includes(store))
+      return blockedUntil - now;
     if (r.tat === null) return 0;
     // tokens left = burst - (tat - now) / interval; one is there while tat - now <= (burst - 1) intervals
     const wait = Math.max(Number(r.tat), now) - now - (this.opts.tokenBurst - 1) * this.interval;
     if (wait <= 0) return 0;
     if (this.write1(() => this.st.limited.run({ store, now, until: now + MINUTE }).changes) > 0) {
-      this.write({ source, action: 'auth.rate_limited', what: 'token requests', details: { burst: this.opts.tokenBurst, periodSec: this.opts.tokenPeriodMs / 1000 }, store, count: 0 });
+      this.write({
+        source,
+        action: 'auth.rate_limited',
+        what: 'token requests',
+        details: { burst: this.opts.tokenBurst, periodSec: this.opts.tokenPeriodMs / 1000 },
+        store,
+        count: 0,
+      });
     }
     return Math.ceil(wait);
   }
@@ -221,7 +251,9 @@ export class Gate {
     const now = this.clock.now();
     if (now >= this.nextSweep) this.sweep();
     this.write1(() => {
-      const r = this.st.take.get({ store, now, first: now + this.interval, interval: this.interval }) as { tat: number };
+      const r = this.st.take.get({ store, now, first: now + this.interval, interval: this.interval }) as {
+        tat: number;
+      };
       // new, or full until now (as good as new): maybe one allowance more than counted
       if (Number(r.tat) - now <= this.interval && ++this.storeRows > this.maxStores) {
         this.st.trimStores.run({ max: this.maxStores });
@@ -242,7 +274,14 @@ export class Gate {
     if (now >= q.quietUntil) {
       this.flushPending(source, q);
       q.quietUntil = now + this.opts.windowMs;
-      this.write({ source, action: 'auth.refused', what, details: { ...details, count: 1 }, store: store ?? null, count: 1 });
+      this.write({
+        source,
+        action: 'auth.refused',
+        what,
+        details: { ...details, count: 1 },
+        store: store ?? null,
+        count: 1,
+      });
     } else {
       const p = (q.pending ??= { count: 0, from: now, to: now, what: {}, store: store ?? null });
       p.count++;
@@ -253,7 +292,13 @@ export class Gate {
     if (newBlock) {
       const folded = q.pending?.count ?? 0;
       q.pending = undefined;
-      this.write({ source, action: 'auth.blocked', what: 'too many failed authentications', details: { failures, until: iso(blockedUntil), count: folded }, count: folded });
+      this.write({
+        source,
+        action: 'auth.blocked',
+        what: 'too many failed authentications',
+        details: { failures, until: iso(blockedUntil), count: folded },
+        count: folded,
+      });
     }
     return Math.max(0, blockedUntil - now);
   }
@@ -320,13 +365,21 @@ export class Gate {
    * write lock, so failures from several processes add up). A source already blocked writes
    * nothing, unless it tried a store's key it is not yet locked out of.
    */
-  private recordFailure(source: string, now: number, tried: string | undefined): { blockedUntil: number; failures: number; newBlock: boolean } {
+  private recordFailure(
+    source: string,
+    now: number,
+    tried: string | undefined,
+  ): { blockedUntil: number; failures: number; newBlock: boolean } {
     const read = (): SourceState | undefined => {
       const r = this.st.source.get(source) as SourceRow | undefined;
       return r && toState(r);
     };
     const seen = read();
-    if (seen && seen.blockedUntil > now && (tried === undefined || seen.locked.includes(tried) || seen.locked.length >= LOCKED_PER_SOURCE)) {
+    if (
+      seen &&
+      seen.blockedUntil > now &&
+      (tried === undefined || seen.locked.includes(tried) || seen.locked.length >= LOCKED_PER_SOURCE)
+    ) {
       return { blockedUntil: seen.blockedUntil, failures: seen.failures.length, newBlock: false };
     }
     return this.write1(() => {
@@ -346,7 +399,13 @@ export class Gate {
       } else if (tried !== undefined && !st.locked.includes(tried) && st.locked.length < LOCKED_PER_SOURCE) {
         st.locked.push(tried);
       }
-      this.st.putSource.run({ source, failures: JSON.stringify(st.failures), blocked_until: st.blockedUntil, locked: JSON.stringify(st.locked), last_at: now });
+      this.st.putSource.run({
+        source,
+        failures: JSON.stringify(st.failures),
+        blocked_until: st.blockedUntil,
+        locked: JSON.stringify(st.locked),
+        last_at: now,
+      });
       if (!row && ++this.sourceRows > this.maxSources) {
         this.st.trimSources.run({ max: this.maxSources });
         this.sourceRows = this.count(this.st.countSources);
@@ -364,7 +423,7 @@ export class Gate {
     } else {
       q = { quietUntil: 0, pending: undefined };
       while (this.quiet.size >= this.maxSources) {
-        const [oldest, old] = this.quiet.entries().next().value as [string, Quiet];
+        const [oldest, old] = this.quiet.entries().next().value!;
         this.flushPending(oldest, old);
         this.quiet.delete(oldest);
       }
@@ -377,7 +436,14 @@ export class Gate {
     const p = q.pending;
     if (!p) return;
     q.pending = undefined;
-    this.write({ source, action: 'auth.refused', what: Object.keys(p.what).join(', '), details: { count: p.count, from: iso(p.from), to: iso(p.to), what: p.what }, store: p.store, count: p.count });
+    this.write({
+      source,
+      action: 'auth.refused',
+      what: Object.keys(p.what).join(', '),
+      details: { count: p.count, from: iso(p.from), to: iso(p.to), what: p.what },
+      store: p.store,
+      count: p.count,
+    });
   }
 
   /** Audits an entry within the minute's budget; past it, counts it into the minute's summary. */
@@ -386,7 +452,14 @@ export class Gate {
     this.flushOverflow(now);
     if (this.written < this.auditPerMinute) {
       this.written++;
-      this.audit.append({ actor: `source:${e.source}`, action: e.action, outcome: 'refused', store: e.store ?? null, resource: e.what, details: e.details });
+      this.audit.append({
+        actor: `source:${e.source}`,
+        action: e.action,
+        outcome: 'refused',
+        store: e.store ?? null,
+        resource: e.what,
+        details: e.details,
+      });
       return;
     }
     const o = (this.overflow ??= { entries: 0, count: 0, byAction: {}, from: now, to: now });
@@ -411,7 +484,14 @@ export class Gate {
       action: 'auth.summary',
       outcome: 'refused',
       resource: 'gate',
-      details: { entries: o.entries, count: o.count, byAction: o.byAction, from: iso(o.from), to: iso(o.to), note: `over ${this.auditPerMinute} gate entries a minute: counted here, not written one by one` },
+      details: {
+        entries: o.entries,
+        count: o.count,
+        byAction: o.byAction,
+        from: iso(o.from),
+        to: iso(o.to),
+        note: `over ${this.auditPerMinute} gate entries a minute: counted here, not written one by one`,
+      },
     });
   }
 }

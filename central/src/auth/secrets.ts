@@ -35,7 +35,13 @@ export function loadSecrets(dataDir: string): HubSecrets {
   const master = Buffer.from(readFileSync(secretPath(dataDir), 'utf8').trim(), 'base64');
   if (master.length < 32) throw new Error(`${secretPath(dataDir)} is too short`);
   const derive = (label: string): Buffer => createHmac('sha256', master).update(label).digest();
-  return { credentialKey: derive('tillbridge credential hash v1'), tokenKey: derive('tillbridge access token v1'), cardKey: derive('tillbridge card hmac v1'), sealKey: derive('tillbridge key seal v1'), webhookKey: derive('tillbridge webhook secret seal v1') };
+  return {
+    credentialKey: derive('tillbridge credential hash v1'),
+    tokenKey: derive('tillbridge access token v1'),
+    cardKey: derive('tillbridge card hmac v1'),
+    sealKey: derive('tillbridge key seal v1'),
+    webhookKey: derive('tillbridge webhook secret seal v1'),
+  };
 }
 
 /**

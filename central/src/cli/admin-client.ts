@@ -26,7 +26,12 @@ export function parseAnswer<Response extends z.ZodType>(
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
   /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA; `caFile`: where it came from, for messages. */
-  constructor(private readonly base: string, private readonly token: string | undefined, private readonly ca?: Buffer, private readonly caFile?: string) {}
+  constructor(
+    private readonly base: string,
+    private readonly token: string | undefined,
+    private readonly ca?: Buffer,
+    private readonly caFile?: string,
+  ) {}
 
   /**
    * A route of the admin API's contract: the answer parsed with the route's schema, typed by it. An
@@ -44,14 +49,25 @@ export class AdminClient {
     return this.call<T>('GET', path);
   }
   /** `onUpload(sent, total)`: progress of sending the body (large imports). */
-  post<T>(path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
+  post<T>(
+    path: string,
+    body?: unknown,
+    contentType?: string,
+    onUpload?: (sent: number, total: number | undefined) => void,
+  ): Promise<T> {
     return this.call<T>('POST', path, body, contentType, onUpload);
   }
   /**
    * Streams `body` (`size` bytes; a file, never read whole) and waits for the answer however long the
    * hub takes to apply it (large imports): no overall timeout, `onUpload(sent, total)` as it goes.
    */
-  upload<T>(path: string, body: Readable, contentType: string, size: number, onUpload?: (sent: number, total: number | undefined) => void): Promise<T> {
+  upload<T>(
+    path: string,
+    body: Readable,
+    contentType: string,
+    size: number,
+    onUpload?: (sent: number, total: number | undefined) => void,
+  ): Promise<T> {
     return this.call<T>('POST', path, body, contentType, onUpload, size);
   }
   put<T>(path: string, body?: unknown): Promise<T> {
@@ -68,7 +84,11 @@ export class AdminClient {
    */
   async download(path: string, out: Writable): Promise<number> {
     const hub = parseHubUrl(this.base);
-    if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
+    if (!this.token)
+      throw new TbError(
+        TbCodes.UNAUTHORIZED,
+        'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)',
+      );
     const stream = got.stream(`${this.base.replace(/\/$/, '')}${path}`, {
       headers: { authorization: `Bearer ${this.token}` },
       throwHttpErrors: false,
@@ -108,15 +128,30 @@ export class AdminClient {
     return bytes;
   }
 
-  private async call<T>(method: Method, path: string, body?: unknown, contentType?: string, onUpload?: (sent: number, total: number | undefined) => void, streamSize?: number): Promise<T> {
+  private async call<T>(
+    method: Method,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+    onUpload?: (sent: number, total: number | undefined) => void,
+    streamSize?: number,
+  ): Promise<T> {
     const hub = parseHubUrl(this.base);
-    if (!this.token) throw new TbError(TbCodes.UNAUTHORIZED, 'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)');
+    if (!this.token)
+      throw new TbError(
+        TbCodes.UNAUTHORIZED,
+        'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)',
+      );
     const url = `${this.base.replace(/\/$/, '')}${path}`;
     let res;
     try {
       const req = got(url, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(contentType ? { 'content-type': contentType } : {}), ...(streamSize === undefined ? {} : { 'content-length': String(streamSize) }) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(contentType ? { 'content-type': contentType } : {}),
+          ...(streamSize === undefined ? {} : { 'content-length': String(streamSize) }),
+        },
         ...(body === undefined ? {} : typeof body === 'string' || body instanceof Readable ? { body } : { json: body }),
         throwHttpErrors: false,
         retry: { limit: 0 },
@@ -125,7 +160,8 @@ export class AdminClient {
         followRedirect: false,
         ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
       });
-      if (onUpload) req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
+      if (onUpload)
+        req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
       res = await req;
     } catch (err) {
       throw connectionError(hub, err, this.caFile);

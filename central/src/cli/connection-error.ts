@@ -57,8 +57,10 @@ export function parseHubUrl(base: string): URL {
 export function connectionError(url: URL, err: unknown, caFile: string | undefined): TbError {
   const code = (err as { code?: unknown }).code;
   const at = url.origin;
-  const say = (tbCode: TbError['code'], text: string): TbError => new TbError(tbCode, text, { cause: err, details: { code } });
-  if (typeof code !== 'string') return say(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${at}: ${(err as Error).message} ${HUB_HINT}`);
+  const say = (tbCode: TbError['code'], text: string): TbError =>
+    new TbError(tbCode, text, { cause: err, details: { code } });
+  if (typeof code !== 'string')
+    return say(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${at}: ${(err as Error).message} ${HUB_HINT}`);
 
   if (UNTRUSTED.has(code)) {
     return say(
@@ -68,14 +70,28 @@ export function connectionError(url: URL, err: unknown, caFile: string | undefin
         : `the hub's certificate at ${at} is not trusted (${code}): pass the CA that issued it with --ca FILE (or TILLBRIDGE_HUB_CA)`,
     );
   }
-  if (code === 'CERT_HAS_EXPIRED') return say(TbCodes.TLS, `the hub's certificate at ${at} has expired (${code}): the hub needs a new certificate (serve --tls-cert)`);
-  if (code === 'CERT_NOT_YET_VALID') return say(TbCodes.TLS, `the hub's certificate at ${at} is not valid yet (${code}): check the clock of this machine and of the hub`);
+  if (code === 'CERT_HAS_EXPIRED')
+    return say(
+      TbCodes.TLS,
+      `the hub's certificate at ${at} has expired (${code}): the hub needs a new certificate (serve --tls-cert)`,
+    );
+  if (code === 'CERT_NOT_YET_VALID')
+    return say(
+      TbCodes.TLS,
+      `the hub's certificate at ${at} is not valid yet (${code}): check the clock of this machine and of the hub`,
+    );
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') {
-    return say(TbCodes.TLS, `the hub's certificate is not issued for ${url.hostname} (${code}): use a --hub host name the certificate names, or give the hub a certificate for ${url.hostname}`);
+    return say(
+      TbCodes.TLS,
+      `the hub's certificate is not issued for ${url.hostname} (${code}): use a --hub host name the certificate names, or give the hub a certificate for ${url.hostname}`,
+    );
   }
   if (OTHER_CERT.has(code)) return say(TbCodes.TLS, `the hub's certificate at ${at} was refused (${code})`);
   if (code === 'EPROTO' || code.startsWith('ERR_SSL_')) {
-    return say(TbCodes.HUB_UNAVAILABLE, `no TLS handshake with ${at} (${code}): if the hub serves plain HTTP there, use http:// ${HUB_HINT}`);
+    return say(
+      TbCodes.HUB_UNAVAILABLE,
+      `no TLS handshake with ${at} (${code}): if the hub serves plain HTTP there, use http:// ${HUB_HINT}`,
+    );
   }
 
   switch (code) {
@@ -83,10 +99,16 @@ export function connectionError(url: URL, err: unknown, caFile: string | undefin
     case 'ERR_UNSUPPORTED_PROTOCOL':
       return say(TbCodes.INVALID, `--hub "${url.href}" is not a URL the CLI can use (${code}) ${HUB_HINT}`);
     case 'ECONNREFUSED':
-      return say(TbCodes.HUB_UNAVAILABLE, `nothing is listening at ${at} (${code}). Is \`tillbridge-hub serve\` running there? ${HUB_HINT}`);
+      return say(
+        TbCodes.HUB_UNAVAILABLE,
+        `nothing is listening at ${at} (${code}). Is \`tillbridge-hub serve\` running there? ${HUB_HINT}`,
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return say(TbCodes.HUB_UNAVAILABLE, `cannot resolve the host name ${url.hostname} (${code}): check the --hub URL and this machine's DNS ${HUB_HINT}`);
+      return say(
+        TbCodes.HUB_UNAVAILABLE,
+        `cannot resolve the host name ${url.hostname} (${code}): check the --hub URL and this machine's DNS ${HUB_HINT}`,
+      );
     case 'ECONNRESET':
       return say(
         TbCodes.HUB_UNAVAILABLE,
@@ -96,8 +118,14 @@ export function connectionError(url: URL, err: unknown, caFile: string | undefin
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EHOSTDOWN':
-      return say(TbCodes.HUB_UNAVAILABLE, `the hub at ${at} does not answer (${code}): check the network path and the --hub URL ${HUB_HINT}`);
+      return say(
+        TbCodes.HUB_UNAVAILABLE,
+        `the hub at ${at} does not answer (${code}): check the network path and the --hub URL ${HUB_HINT}`,
+      );
     default:
-      return say(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${at} (${code}): ${(err as Error).message} ${HUB_HINT}`);
+      return say(
+        TbCodes.HUB_UNAVAILABLE,
+        `cannot reach the hub at ${at} (${code}): ${(err as Error).message} ${HUB_HINT}`,
+      );
   }
 }

@@ -5,7 +5,16 @@ import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
 import { AdminClient } from './admin-client.js';
 
 /** Exit codes, documented in docs/cli.md. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, AUDIT_BROKEN: 5, CONFLICT: 6, TLS: 7 } as const;
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  AUTH: 4,
+  AUDIT_BROKEN: 5,
+  CONFLICT: 6,
+  TLS: 7,
+} as const;
 
 export function exitCodeFor(err: unknown): number {
   if (!isTbError(err)) return EXIT.FAILURE;
@@ -98,14 +107,22 @@ export function act<A extends unknown[]>(fn: (...args: A) => Promise<void> | voi
   };
 }
 
-export const dataOpt = (): Option => new Option('--data <dir>', 'hub data directory').env('TILLBRIDGE_HUB_DATA').makeOptionMandatory();
+export const dataOpt = (): Option =>
+  new Option('--data <dir>', 'hub data directory').env('TILLBRIDGE_HUB_DATA').makeOptionMandatory();
 /** Where the hub's data lives when not in the data directory's SQLite file: a PostgreSQL URL. */
 export const databaseOpt = (): Option =>
-  new Option('--database <url>', "PostgreSQL URL (postgres://user@host:5432/db) shared by every hub process; default: the SQLite file in --data").env('TILLBRIDGE_HUB_DATABASE');
+  new Option(
+    '--database <url>',
+    'PostgreSQL URL (postgres://user@host:5432/db) shared by every hub process; default: the SQLite file in --data',
+  ).env('TILLBRIDGE_HUB_DATABASE');
 /** The --database option checked: a postgres:// URL, or none. */
 export function databaseOf(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^postgres(ql)?:\/\//i.test(value)) throw new TbError(TbCodes.CONFIG, `--database (TILLBRIDGE_HUB_DATABASE): expected a postgres:// or postgresql:// URL, got "${value.replace(/:[^:@/]*@/, ':***@')}"`);
+  if (!/^postgres(ql)?:\/\//i.test(value))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `--database (TILLBRIDGE_HUB_DATABASE): expected a postgres:// or postgresql:// URL, got "${value.replace(/:[^:@/]*@/, ':***@')}"`,
+    );
   return value;
 }
 

@@ -54,7 +54,10 @@ export async function uploadImport<Response extends z.ZodType>(
     if (finished) return;
     if (hub?.state === 'checking') {
       checking ??= new Progress(`${name}: checking`, hub.bytesReceived, stream, mb);
-      checking.update(hub.bytesChecked, `${count(hub.rowsRead)} rows${hub.badRows > 0 ? `, ${count(hub.badRows)} bad` : ''}`);
+      checking.update(
+        hub.bytesChecked,
+        `${count(hub.rowsRead)} rows${hub.badRows > 0 ? `, ${count(hub.badRows)} bad` : ''}`,
+      );
     } else if (hub && hub.state !== 'receiving' && hub.rows !== undefined) {
       applying ??= new Progress(`${name}: applying`, hub.rows, stream, count);
       applying.update(hub.applied, `${count(hub.transactions)} transaction(s)`);
@@ -83,8 +86,17 @@ export async function uploadImport<Response extends z.ZodType>(
     if (!isTbError(err, TbCodes.HUB_UNAVAILABLE)) throw err;
     // the answer is lost; the import may not be: say what the hub knows of it
     const p = await client.request(showImport, { params: { id } }).catch(() => undefined);
-    if (p) throw new TbError(TbCodes.IMPORT_INCOMPLETE, `the connection to the hub was lost during import ${id}, which is ${describe(p)}. Run the same file again to finish it: rows already applied change nothing`, { cause: err });
-    throw new TbError(TbCodes.HUB_UNAVAILABLE, `${err.message} (import ${id}: what the hub applied of it, if anything, is in its audit log as import:${id}; running the same file again is safe)`, { cause: err });
+    if (p)
+      throw new TbError(
+        TbCodes.IMPORT_INCOMPLETE,
+        `the connection to the hub was lost during import ${id}, which is ${describe(p)}. Run the same file again to finish it: rows already applied change nothing`,
+        { cause: err },
+      );
+    throw new TbError(
+      TbCodes.HUB_UNAVAILABLE,
+      `${err.message} (import ${id}: what the hub applied of it, if anything, is in its audit log as import:${id}; running the same file again is safe)`,
+      { cause: err },
+    );
   } finally {
     finished = true;
     body.destroy();

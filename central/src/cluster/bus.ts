@@ -20,13 +20,27 @@ export type BusMessage =
   /** a rotated-in key waits for the store's agent */
   | { t: 'key.deliver'; store: string }
   /** the hub lacks transactions of the store's register and day: its agent is asked to send them again (`missing`: cut to fit a message) */
-  | { t: 'resend'; store: string; register: string; businessDay: string; missing: { receipts: string[]; authorizations: string[] } }
+  | {
+      t: 'resend';
+      store: string;
+      register: string;
+      businessDay: string;
+      missing: { receipts: string[]; authorizations: string[] };
+    }
   /** a key of the store was revoked: the connections authenticated with it end */
   | { t: 'key.drop'; store: string; keyId: string }
   /** an agent said hello at process `from`: a process holding an older connection of the store gives it up (or says why not) */
   | { t: 'session.claim'; id: string; from: string; store: string; agent: string; run?: string; attempt?: number }
   /** the holder's answer to claim `id`, for process `to` */
-  | { t: 'session.verdict'; id: string; to: string; from: string; store: string; verdict: RemoteVerdict['kind']; live?: string };
+  | {
+      t: 'session.verdict';
+      id: string;
+      to: string;
+      from: string;
+      store: string;
+      verdict: RemoteVerdict['kind'];
+      live?: string;
+    };
 
 /** What a process holding the store's connection says to another process's claim. */
 export type RemoteVerdict =
@@ -81,7 +95,8 @@ export function inventoryMessages(store: string, skus: string[]): BusMessage[] {
     bytes += b;
   }
   if (chunk.length > 0) out.push({ t: 'inventory', store, skus: chunk });
-  if (out.length > MAX_INVENTORY_CHUNKS || bytes > INVENTORY_CHUNK_BYTES) return [{ t: 'inventory', store, skus: [], all: true }];
+  if (out.length > MAX_INVENTORY_CHUNKS || bytes > INVENTORY_CHUNK_BYTES)
+    return [{ t: 'inventory', store, skus: [], all: true }];
   return out;
 }
 
@@ -89,7 +104,12 @@ export function inventoryMessages(store: string, skus: string[]): BusMessage[] {
 const RESEND_NAMES_BYTES = 6000;
 
 /** The bus message asking the store's agent for a register day again, its lists of what is missing cut to fit one payload. */
-export function resendMessage(r: { store: string; register: string; businessDay: string; missing: { receipts: string[]; authorizations: string[] } }): BusMessage {
+export function resendMessage(r: {
+  store: string;
+  register: string;
+  businessDay: string;
+  missing: { receipts: string[]; authorizations: string[] };
+}): BusMessage {
   let budget = RESEND_NAMES_BYTES;
   const fit = (names: string[]): string[] => {
     const out: string[] = [];
@@ -103,7 +123,13 @@ export function resendMessage(r: { store: string; register: string; businessDay:
   };
   const receipts = fit(r.missing.receipts);
   const authorizations = fit(r.missing.authorizations);
-  return { t: 'resend', store: r.store, register: r.register, businessDay: r.businessDay, missing: { receipts, authorizations } };
+  return {
+    t: 'resend',
+    store: r.store,
+    register: r.register,
+    businessDay: r.businessDay,
+    missing: { receipts, authorizations },
+  };
 }
 
 class Handlers {
@@ -185,7 +211,10 @@ export class StorageBus implements HubBus {
   publish(msg: BusMessage): void {
     const json = JSON.stringify(msg);
     const bytes = Buffer.byteLength(json);
-    if (bytes > this.notifier.maxPayloadBytes) throw new Error(`hub bus: a "${msg.t}" message of ${bytes} bytes is over the ${this.notifier.maxPayloadBytes} a NOTIFY carries`);
+    if (bytes > this.notifier.maxPayloadBytes)
+      throw new Error(
+        `hub bus: a "${msg.t}" message of ${bytes} bytes is over the ${this.notifier.maxPayloadBytes} a NOTIFY carries`,
+      );
     if (this.storage.inTransaction()) {
       // leaves with the commit; a failure here fails the transaction, as any of its statements would
       this.notifier.notify(this.channel, json);

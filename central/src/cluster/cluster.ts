@@ -3,7 +3,15 @@ import type { Logger } from '@tillbridge/shared';
 import type { Hub } from '../hub-services.js';
 import type { AgentEndpoint, RemoteSessions } from '../sync/agent-endpoint.js';
 import type { AgentSession } from '../sync/agent-session.js';
-import { inventoryMessages, openBus, resendMessage, type BusMessage, type HubBus, type BusOptions, type RemoteVerdict } from './bus.js';
+import {
+  inventoryMessages,
+  openBus,
+  resendMessage,
+  type BusMessage,
+  type HubBus,
+  type BusOptions,
+  type RemoteVerdict,
+} from './bus.js';
 import { LiveSessions, type LiveSessionsOptions } from './live-sessions.js';
 
 /** How long a claim waits, beyond the probe, for the processes that hold the store to answer. */
@@ -43,7 +51,10 @@ class SessionClaims implements RemoteSessions {
     try {
       holders = this.live.holders(session.store);
     } catch (err) {
-      this.log.warn({ store: session.store, err: (err as Error).message }, 'could not read which hub processes hold the store; not waiting for them');
+      this.log.warn(
+        { store: session.store, err: (err as Error).message },
+        'could not read which hub processes hold the store; not waiting for them',
+      );
     }
     return new Promise<RemoteVerdict>((resolve) => {
       const p: Pending = { session, settled: false, waitingFor: new Set(holders), resolve };
@@ -51,10 +62,24 @@ class SessionClaims implements RemoteSessions {
       const forget = setTimeout(() => this.pending.delete(id), LATE_VERDICT_MS);
       forget.unref();
       const { run, attempt } = session.attempt;
-      this.bus.publish({ t: 'session.claim', id, from: this.bus.processId, store: session.store, agent: session.claimed!, ...(run !== undefined ? { run } : {}), ...(attempt !== undefined ? { attempt } : {}) });
-      if (holders.length === 0) return this.settle(p, { kind: 'free' });
+      this.bus.publish({
+        t: 'session.claim',
+        id,
+        from: this.bus.processId,
+        store: session.store,
+        agent: session.claimed!,
+        ...(run !== undefined ? { run } : {}),
+        ...(attempt !== undefined ? { attempt } : {}),
+      });
+      if (holders.length === 0) {
+        this.settle(p, { kind: 'free' });
+        return;
+      }
       p.timer = setTimeout(() => {
-        this.log.info({ store: session.store, processes: [...p.waitingFor] }, 'hub processes said to hold the store did not answer in time (gone?): the connection is accepted');
+        this.log.info(
+          { store: session.store, processes: [...p.waitingFor] },
+          'hub processes said to hold the store did not answer in time (gone?): the connection is accepted',
+        );
         this.settle(p, { kind: 'free' });
       }, this.waitMs);
     });
@@ -70,9 +95,17 @@ class SessionClaims implements RemoteSessions {
   verdict(m: Extract<BusMessage, { t: 'session.verdict' }>): void {
     const p = this.pending.get(m.id);
     if (!p) return;
-    const v: RemoteVerdict = m.verdict === 'duplicate' ? { kind: 'duplicate', live: m.live ?? 'another hub process' } : m.verdict === 'superseded' ? { kind: 'superseded' } : { kind: 'free' };
+    const v: RemoteVerdict =
+      m.verdict === 'duplicate'
+        ? { kind: 'duplicate', live: m.live ?? 'another hub process' }
+        : m.verdict === 'superseded'
+          ? { kind: 'superseded' }
+          : { kind: 'free' };
     if (!p.settled) {
-      if (v.kind !== 'free') return this.settle(p, v);
+      if (v.kind !== 'free') {
+        this.settle(p, v);
+        return;
+      }
       p.waitingFor.delete(m.from);
       if (p.waitingFor.size === 0) this.settle(p, v);
       return;
@@ -86,7 +119,15 @@ class SessionClaims implements RemoteSessions {
     const v = await this.endpoint.yieldTo(m);
     if (!v && !this.live.mayBeListed(m.store)) return;
     const out = v ?? { kind: 'free' as const };
-    this.bus.publish({ t: 'session.verdict', id: m.id, to: m.from, from: this.bus.processId, store: m.store, verdict: out.kind, ...(out.kind === 'duplicate' ? { live: out.live } : {}) });
+    this.bus.publish({
+      t: 'session.verdict',
+      id: m.id,
+      to: m.from,
+      from: this.bus.processId,
+      store: m.store,
+      verdict: out.kind,
+      ...(out.kind === 'duplicate' ? { live: out.live } : {}),
+    });
   }
 }
 
@@ -177,23 +218,41 @@ export class HubCluster {
         s.pushInventory(m.all ? this.hub.ledger.list(m.store).map((r) => r.sku) : m.skus);
         return;
       }
-      case 'policy':
-        return endpoint.pushPolicy(m.scope === 'default' ? undefined : m.scope);
+      case 'policy': {
+        endpoint.pushPolicy(m.scope === 'default' ? undefined : m.scope);
+        return;
+      }
       case 'config':
         this.hub.erpFeed.zoneChanged(m.scope); // the store's time zone may have changed at another process
-        return endpoint.pushConfig(m.scope === 'default' ? undefined : m.scope);
+        {
+          endpoint.pushConfig(m.scope === 'default' ? undefined : m.scope);
+          return;
+        }
       case 'feed':
         if (m.from !== this.bus.processId) this.hub.erpFeed.committed(false);
         return;
-      case 'key.deliver':
-        return endpoint.deliver(m.store);
+      case 'key.deliver': {
+        endpoint.deliver(m.store);
+        return;
+      }
       case 'resend':
-        return endpoint.session(m.store)?.pushResend({ t: 'resend', register: m.register, businessDay: m.businessDay, missing: m.missing });
-      case 'key.drop':
-        return endpoint.dropKey(m.store, m.keyId);
+        return endpoint
+          .session(m.store)
+          ?.pushResend({ t: 'resend', register: m.register, businessDay: m.businessDay, missing: m.missing });
+      case 'key.drop': {
+        endpoint.dropKey(m.store, m.keyId);
+        return;
+      }
       case 'session.claim':
         if (m.from === this.bus.processId || !this.claims) return;
-        this.claims.answer(m).catch((err: unknown) => this.opts.log.error({ err: (err as Error).message, store: m.store }, 'could not answer another hub process\'s claim'));
+        this.claims
+          .answer(m)
+          .catch((err: unknown) =>
+            this.opts.log.error(
+              { err: (err as Error).message, store: m.store },
+              "could not answer another hub process's claim",
+            ),
+          );
         return;
       case 'session.verdict':
         if (m.to === this.bus.processId) this.claims?.verdict(m);

@@ -12,7 +12,14 @@ export const DEFAULT_PROCESS_TIMEOUT_MS = 15_000;
 /** How long a read of the other processes' connections is reused (status pages ask per store). */
 const SNAPSHOT_MS = 250;
 
-type SessionRow = { store: string; process: string; agent_id: string; connected_at: string; last_seen_at: string; figures: string };
+interface SessionRow {
+  store: string;
+  process: string;
+  agent_id: string;
+  connected_at: string;
+  last_seen_at: string;
+  figures: string;
+}
 type Figures = Omit<StorePresence, 'store' | 'connected'>;
 
 interface SessionValue {
@@ -69,7 +76,9 @@ export class LiveSessions implements SharedPresence {
        ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
     );
     const info = JSON.stringify({ host: hostname(), pid: process.pid });
-    this.processes = storage.deferred.kind<{ heartbeatAt: string }>('hub_process', (v) => upsertProcess.run(processId, this.startedAt, v.heartbeatAt, info));
+    this.processes = storage.deferred.kind<{ heartbeatAt: string }>('hub_process', (v) =>
+      upsertProcess.run(processId, this.startedAt, v.heartbeatAt, info),
+    );
     const upsertSession = db.prepare(
       `INSERT INTO live_sessions (store, process, agent_id, connected_at, last_seen_at, figures) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (store, process) DO UPDATE SET agent_id = excluded.agent_id, connected_at = excluded.connected_at, last_seen_at = excluded.last_seen_at, figures = excluded.figures`,
@@ -83,9 +92,13 @@ export class LiveSessions implements SharedPresence {
       else this.listed.add(v.store);
     });
     const live = `FROM live_sessions s JOIN hub_processes p ON p.id = s.process WHERE p.heartbeat_at >= ? AND s.process <> ?`;
-    this.readOthers = db.prepare(`SELECT s.store, s.process, s.agent_id, s.connected_at, s.last_seen_at, s.figures ${live} ORDER BY s.last_seen_at`);
+    this.readOthers = db.prepare(
+      `SELECT s.store, s.process, s.agent_id, s.connected_at, s.last_seen_at, s.figures ${live} ORDER BY s.last_seen_at`,
+    );
     this.readHolders = db.prepare(`SELECT s.process ${live} AND s.store = ?`);
-    this.purgeSessions = db.prepare(`DELETE FROM live_sessions WHERE process IN (SELECT id FROM hub_processes WHERE heartbeat_at < ?)`);
+    this.purgeSessions = db.prepare(
+      `DELETE FROM live_sessions WHERE process IN (SELECT id FROM hub_processes WHERE heartbeat_at < ?)`,
+    );
     this.purgeProcesses = db.prepare(`DELETE FROM hub_processes WHERE heartbeat_at < ?`);
     this.beat();
     let n = 0;
@@ -144,7 +157,15 @@ export class LiveSessions implements SharedPresence {
       for (const r of this.readOthers.all(this.freshSince(), this.processId) as SessionRow[]) {
         const f = JSON.parse(r.figures) as Figures;
         // the newest connection of a store wins (two processes hold it for a moment at a hand-over)
-        byStore.set(r.store, { ...f, store: r.store, connected: true, agentId: r.agent_id, since: Date.parse(r.connected_at), lastFrameMs: Date.parse(r.last_seen_at), process: r.process });
+        byStore.set(r.store, {
+          ...f,
+          store: r.store,
+          connected: true,
+          agentId: r.agent_id,
+          since: Date.parse(r.connected_at),
+          lastFrameMs: Date.parse(r.last_seen_at),
+          process: r.process,
+        });
       }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not read the connections other hub processes hold');
@@ -160,7 +181,9 @@ export class LiveSessions implements SharedPresence {
 
   /** The other live processes that say they hold a connection of the store. */
   holders(store: string): string[] {
-    return (this.readHolders.all(this.freshSince(), this.processId, store) as { process: string }[]).map((r) => r.process);
+    return (this.readHolders.all(this.freshSince(), this.processId, store) as { process: string }[]).map(
+      (r) => r.process,
+    );
   }
 
   /** This process stops: its heartbeat and its connections leave the table at once. */
@@ -175,7 +198,10 @@ export class LiveSessions implements SharedPresence {
         this.storage.db.prepare(`DELETE FROM hub_processes WHERE id = ?`).run(this.processId);
       });
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not remove this hub process from hub_processes (it stops counting after the timeout)');
+      this.log.warn(
+        { err: (err as Error).message },
+        'could not remove this hub process from hub_processes (it stops counting after the timeout)',
+      );
     }
   }
 }

@@ -29,7 +29,11 @@ export function belowVersion(version: string | undefined, min: string | null): b
 }
 
 /** What `status` and `stores list` show of a connected agent: its version, OS, uptime, protocol, and whether it is below the minimum. */
-export function describeAgent(info: AgentInfo | undefined, min: string | null, now: number): Record<string, unknown> | null {
+export function describeAgent(
+  info: AgentInfo | undefined,
+  min: string | null,
+  now: number,
+): Record<string, unknown> | null {
   if (!info) return null;
   const version = agentVersionOf(info.software);
   return {
@@ -55,7 +59,9 @@ export class AgentVersionFloor {
 
   constructor(storage: HubStorage) {
     this.read = storage.db.prepare(`SELECT value FROM meta WHERE key = ?`);
-    this.write = storage.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    this.write = storage.db.prepare(
+      `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    );
     this.remove = storage.db.prepare(`DELETE FROM meta WHERE key = ?`);
   }
 
@@ -69,7 +75,11 @@ export class AgentVersionFloor {
       this.remove.run(MIN_AGENT_VERSION_KEY);
       return;
     }
-    if (!parseVersion(version)) throw new TbError(TbCodes.INVALID, `version: expected MAJOR.MINOR.PATCH (e.g. 0.2.0), got ${JSON.stringify(version)}`);
+    if (!parseVersion(version))
+      throw new TbError(
+        TbCodes.INVALID,
+        `version: expected MAJOR.MINOR.PATCH (e.g. 0.2.0), got ${JSON.stringify(version)}`,
+      );
     this.write.run(MIN_AGENT_VERSION_KEY, version);
   }
 }

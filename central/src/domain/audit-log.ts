@@ -46,7 +46,18 @@ export interface AuditEntry {
  * their hashes.
  */
 export function entryHash(e: Omit<AuditEntry, 'hash' | 'origin'> & { origin?: string | null }): string {
-  const fields: unknown[] = [e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details, e.prev_hash];
+  const fields: unknown[] = [
+    e.id,
+    e.at,
+    e.actor,
+    e.action,
+    e.store,
+    e.register,
+    e.outcome,
+    e.resource,
+    e.details,
+    e.prev_hash,
+  ];
   if (e.origin !== null && e.origin !== undefined) fields.push(e.origin);
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
@@ -62,7 +73,10 @@ export class AuditLog {
   private readonly tailStmt: Statement;
   private readonly insertMany: MultiRowInsert;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly clock: Clock,
+  ) {
     this.head = s.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
     this.insert = s.db.prepare(
       `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)
@@ -70,7 +84,11 @@ export class AuditLog {
     );
     this.page = s.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
     this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
-    this.insertMany = new MultiRowInsert(s.db, `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)`, ['int', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text']);
+    this.insertMany = new MultiRowInsert(
+      s.db,
+      `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)`,
+      ['int', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'],
+    );
   }
 
   /** The storage it writes to (for the parts that write beside it, e.g. the gate). */
@@ -98,7 +116,22 @@ export class AuditLog {
       let last = this.head.get() as { id: number; hash: string } | undefined;
       const at = iso(this.clock.now());
       const entries = inputs.map((input) => (last = this.chained(input, last, at)));
-      this.insertMany.run(entries.map((e) => [e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details, e.origin, e.prev_hash, e.hash]));
+      this.insertMany.run(
+        entries.map((e) => [
+          e.id,
+          e.at,
+          e.actor,
+          e.action,
+          e.store,
+          e.register,
+          e.outcome,
+          e.resource,
+          e.details,
+          e.origin,
+          e.prev_hash,
+          e.hash,
+        ]),
+      );
       return entries;
     });
   }

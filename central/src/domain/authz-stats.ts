@@ -35,27 +35,42 @@ export class AuthzStats {
   private readonly counts: Statement;
   private readonly late: Statement;
 
-  constructor(s: HubStorage, private readonly clock: Clock) {
+  constructor(
+    s: HubStorage,
+    private readonly clock: Clock,
+  ) {
     const put = s.db.prepare(
       `INSERT INTO authz_counters (store, agent_id, counters, updated_at) VALUES (@store, @agent_id, @counters, @updated_at)
        ON CONFLICT (store, agent_id) DO UPDATE SET counters = excluded.counters, updated_at = excluded.updated_at`,
     );
     this.waiting = s.deferred.kind('authz_counters', (row) => void put.run(row));
-    this.stored = s.db.prepare(`SELECT store, agent_id, counters FROM authz_counters WHERE (CAST(? AS TEXT) IS NULL OR store = ?)`);
-    this.counts = s.db.prepare(`SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (CAST(? AS TEXT) IS NULL OR store = ?) GROUP BY mode, decision`);
-    this.late = s.db.prepare(`SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (CAST(? AS TEXT) IS NULL OR store = ?)`);
+    this.stored = s.db.prepare(
+      `SELECT store, agent_id, counters FROM authz_counters WHERE (CAST(? AS TEXT) IS NULL OR store = ?)`,
+    );
+    this.counts = s.db.prepare(
+      `SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (CAST(? AS TEXT) IS NULL OR store = ?) GROUP BY mode, decision`,
+    );
+    this.late = s.db.prepare(
+      `SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (CAST(? AS TEXT) IS NULL OR store = ?)`,
+    );
   }
 
   /** An agent's counters, as its heartbeat reports them (written with the next batch of deferred writes). */
   report(store: string, agentId: string, c: AuthzCounters): void {
-    this.waiting.put(store, agentId, { store, agent_id: agentId, counters: JSON.stringify(c), updated_at: iso(this.clock.now()) });
+    this.waiting.put(store, agentId, {
+      store,
+      agent_id: agentId,
+      counters: JSON.stringify(c),
+      updated_at: iso(this.clock.now()),
+    });
   }
 
   /** Each agent's latest counters: what waits to be written, else what is stored. */
   private countersOf(store: string | null): CountersRow[] {
     const rows = new Map<string, CountersRow>();
     for (const r of this.stored.all(store, store) as CountersRow[]) rows.set(`${r.store}\0${r.agent_id}`, r);
-    for (const r of store === null ? this.waiting.all() : this.waiting.ofStore(store)) rows.set(`${r.store}\0${r.agent_id}`, r);
+    for (const r of store === null ? this.waiting.all() : this.waiting.ofStore(store))
+      rows.set(`${r.store}\0${r.agent_id}`, r);
     return [...rows.values()];
   }
 

@@ -26,7 +26,10 @@ export class ChangeFeed {
 
   inventoryChanged(store: string, sku: string): void {
     const tx = this.storage.transactionId();
-    if (tx === undefined) return this.emit(new Map([[store, new Set([sku])]]));
+    if (tx === undefined) {
+      this.emit(new Map([[store, new Set([sku])]]));
+      return;
+    }
     // the first change of this transaction (a batch left by a rolled-back one is dropped here)
     if (this.pending?.tx !== tx) this.pending = { tx, changes: new Map(), emitted: false };
     const batch = this.pending;

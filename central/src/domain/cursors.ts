@@ -42,9 +42,14 @@ export class Cursors {
   private readonly putIncarnations: MultiRowInsert;
   private readonly putAgents: MultiRowInsert;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly clock: Clock,
+  ) {
     this.get = s.db.prepare(`SELECT store, incarnation, last_seq FROM agent_cursors WHERE agent_id = ?`);
-    this.getIncarnation = s.db.prepare(`SELECT store, last_seq FROM agent_incarnations WHERE agent_id = ? AND incarnation = ?`);
+    this.getIncarnation = s.db.prepare(
+      `SELECT store, last_seq FROM agent_incarnations WHERE agent_id = ? AND incarnation = ?`,
+    );
     this.putIncarnation = s.db.prepare(
       `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (agent_id, incarnation) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
@@ -58,10 +63,19 @@ export class Cursors {
       `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.byStore = s.db.prepare(`SELECT agent_id, last_seq, updated_at FROM agent_cursors WHERE store = ? ORDER BY updated_at DESC LIMIT 1`);
+    this.byStore = s.db.prepare(
+      `SELECT agent_id, last_seq, updated_at FROM agent_cursors WHERE store = ? ORDER BY updated_at DESC LIMIT 1`,
+    );
     this.seenAmong = new MultiKeySelect(s.db, `SELECT event_id FROM applied_events WHERE event_id IN (?*)`);
-    this.incarnationsAmong = new MultiKeySelect(s.db, `SELECT agent_id, incarnation, last_seq FROM agent_incarnations WHERE agent_id IN (?*)`);
-    this.markMany = new MultiRowInsert(s.db, `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at)`, ['text', 'text', 'text', 'text', 'int', 'text', 'text', 'text', 'text', 'text', 'text']);
+    this.incarnationsAmong = new MultiKeySelect(
+      s.db,
+      `SELECT agent_id, incarnation, last_seq FROM agent_incarnations WHERE agent_id IN (?*)`,
+    );
+    this.markMany = new MultiRowInsert(
+      s.db,
+      `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at)`,
+      ['text', 'text', 'text', 'text', 'int', 'text', 'text', 'text', 'text', 'text', 'text'],
+    );
     this.putIncarnations = new MultiRowInsert(
       s.db,
       `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)`,
@@ -107,7 +121,19 @@ export class Cursors {
   }
 
   markApplied(e: AppliedMark): void {
-    this.mark.run(e.eventId, e.store, e.agentId, e.incarnation, e.seq, e.kind, e.register, e.outcome, e.code, e.agentAt, iso(this.clock.now()));
+    this.mark.run(
+      e.eventId,
+      e.store,
+      e.agentId,
+      e.incarnation,
+      e.seq,
+      e.kind,
+      e.register,
+      e.outcome,
+      e.code,
+      e.agentAt,
+      iso(this.clock.now()),
+    );
   }
 
   /** Which of `eventIds` the hub has applied — `wasApplied` for many, in one query up to 256. */
@@ -120,7 +146,11 @@ export class Cursors {
   incarnationsOf(agentIds: readonly string[]): Map<string, number> {
     const out = new Map<string, number>();
     if (agentIds.length === 0) return out;
-    for (const r of this.incarnationsAmong.all(agentIds) as { agent_id: string; incarnation: string; last_seq: number }[]) {
+    for (const r of this.incarnationsAmong.all(agentIds) as {
+      agent_id: string;
+      incarnation: string;
+      last_seq: number;
+    }[]) {
       out.set(`${r.agent_id}\u0000${r.incarnation}`, r.last_seq);
     }
     return out;
@@ -130,7 +160,21 @@ export class Cursors {
   markAppliedMany(marks: readonly AppliedMark[]): void {
     if (marks.length === 0) return;
     const at = iso(this.clock.now());
-    this.markMany.run(marks.map((e) => [e.eventId, e.store, e.agentId, e.incarnation, e.seq, e.kind, e.register, e.outcome, e.code, e.agentAt, at]));
+    this.markMany.run(
+      marks.map((e) => [
+        e.eventId,
+        e.store,
+        e.agentId,
+        e.incarnation,
+        e.seq,
+        e.kind,
+        e.register,
+        e.outcome,
+        e.code,
+        e.agentAt,
+        at,
+      ]),
+    );
   }
 
   /**
@@ -152,7 +196,9 @@ export class Cursors {
       agents.set(m.agentId, m);
     }
     this.s.tx(() => {
-      this.putIncarnations.run([...incarnations.values()].map((m) => [m.agentId, m.incarnation, m.store, m.lastSeq, now, now]));
+      this.putIncarnations.run(
+        [...incarnations.values()].map((m) => [m.agentId, m.incarnation, m.store, m.lastSeq, now, now]),
+      );
       this.putAgents.run([...agents.values()].map((m) => [m.agentId, m.store, m.incarnation, m.lastSeq, now]));
     });
   }

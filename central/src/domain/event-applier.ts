@@ -45,9 +45,12 @@ function within<T>(origin: string | undefined, fn: () => T): T {
   return origin === undefined ? fn() : auditOrigin.run(origin, fn);
 }
 
-export interface AppliedObserver {
-  (e: { store: string; kind: string; agentAt: string; outcome: EventResult['outcome'] }): void;
-}
+export type AppliedObserver = (e: {
+  store: string;
+  kind: string;
+  agentAt: string;
+  outcome: EventResult['outcome'];
+}) => void;
 
 /** Attempts at one event failing for an unexpected reason before it is set aside as an exception. */
 const MAX_ATTEMPTS = 5;
@@ -66,7 +69,9 @@ export class ForkedHistory extends Error {
     /** the cursor of the incarnation: the hub applied other events up to here */
     readonly applied: number,
   ) {
-    super(`event ${eventId} at seq ${seq} is not the one the hub applied under this incarnation (applied up to ${applied})`);
+    super(
+      `event ${eventId} at seq ${seq} is not the one the hub applied under this incarnation (applied up to ${applied})`,
+    );
     this.name = 'ForkedHistory';
   }
 }
@@ -154,7 +159,7 @@ export class EventApplier {
    */
   applyBatches(batches: BatchInput[]): BatchOutcome[] {
     const outcomes: BatchOutcome[] = [];
-    const observed: (Parameters<AppliedObserver>[0])[] = [];
+    const observed: Parameters<AppliedObserver>[0][] = [];
     const failedAgents = new Map<string, unknown>();
     try {
       this.s.tx(() => {
@@ -167,7 +172,10 @@ export class EventApplier {
         for (const b of batches) {
           const key = `${b.agentId}\u0000${b.incarnation}`;
           if (failedAgents.has(key)) {
-            outcomes.push({ ok: false, error: new TbError(TbCodes.STORAGE_BUSY, 'an earlier batch of this agent failed in the same commit') });
+            outcomes.push({
+              ok: false,
+              error: new TbError(TbCodes.STORAGE_BUSY, 'an earlier batch of this agent failed in the same commit'),
+            });
             continue;
           }
           const o = within(b.origin, () => this.applyInSavepoint(b, observed));
@@ -203,14 +211,18 @@ export class EventApplier {
         if (item.kind === 'sale') {
           const at = (item.body as { at?: unknown } | null)?.at;
           if (typeof at === 'string') touched.push({ store: b.store, register: item.register, at });
-        } else if (item.kind === 'return.complete') touched.push({ store: b.store, register: item.register, at: item.at });
+        } else if (item.kind === 'return.complete')
+          touched.push({ store: b.store, register: item.register, at: item.at });
       }
     });
     if (touched.length === 0) return;
     try {
       this.s.savepoint(() => days.applied(touched));
     } catch (err) {
-      this.log.error({ err, events: touched.length }, 'could not reconcile again the register days waiting for a resend');
+      this.log.error(
+        { err, events: touched.length },
+        'could not reconcile again the register days waiting for a resend',
+      );
     }
   }
 
@@ -228,7 +240,10 @@ export class EventApplier {
       return outcomes;
     } catch (err) {
       this.fallbacks++;
-      this.log.debug({ err, batches: batches.length }, 'the group did not apply as one; applying its batches one by one');
+      this.log.debug(
+        { err, batches: batches.length },
+        'the group did not apply as one; applying its batches one by one',
+      );
       return undefined;
     }
   }
@@ -284,7 +299,18 @@ export class EventApplier {
           outcome = within(b.origin, () => this.applyOne(store, agentId, item));
         }
         applied.add(item.id);
-        marks.push({ eventId: item.id, store, agentId, incarnation, seq: item.seq, kind: item.kind, register: item.register, outcome: outcome.outcome, code: outcome.code ?? null, agentAt: item.at });
+        marks.push({
+          eventId: item.id,
+          store,
+          agentId,
+          incarnation,
+          seq: item.seq,
+          kind: item.kind,
+          register: item.register,
+          outcome: outcome.outcome,
+          code: outcome.code ?? null,
+          agentAt: item.at,
+        });
         observed.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
         results.push(outcome);
         cursor = item.seq;
@@ -366,7 +392,8 @@ export class EventApplier {
     const schema = (EventBodies as Record<string, (typeof EventBodies)[keyof typeof EventBodies]>)[item.kind];
     if (!schema) return this.refuse(store, item, ExceptionCodes.UNKNOWN_KIND, `unknown event kind "${item.kind}"`);
     const parsed = schema.safeParse(item.body, { reportInput: true });
-    if (!parsed.success) return this.refuse(store, item, ExceptionCodes.INVALID_EVENT, describeZodError(parsed.error, 'body').join('; '));
+    if (!parsed.success)
+      return this.refuse(store, item, ExceptionCodes.INVALID_EVENT, describeZodError(parsed.error, 'body').join('; '));
     try {
       // a savepoint: a refused event leaves no partial effect behind
       const out: EventOutcome = this.s.savepoint(() => {
@@ -393,14 +420,21 @@ export class EventApplier {
             throw new Refusal(ExceptionCodes.UNKNOWN_KIND, `unknown event kind "${item.kind}"`);
         }
       });
-      return out.exception ? { seq: item.seq, outcome: 'exception', code: out.exception } : { seq: item.seq, outcome: 'applied' };
+      return out.exception
+        ? { seq: item.seq, outcome: 'exception', code: out.exception }
+        : { seq: item.seq, outcome: 'applied' };
     } catch (err) {
       if (err instanceof Refusal) return this.refuse(store, item, err.code, err.message, err.authorization);
       const attempts = (this.attemptsOf.get(item.id) as { attempts: number } | undefined)?.attempts ?? 0;
       if (attempts + 1 >= MAX_ATTEMPTS) {
         this.log.error({ store, seq: item.seq, err }, 'event failed repeatedly; set aside as an exception');
         this.forgetAttempts.run(item.id);
-        return this.refuse(store, item, ExceptionCodes.INTERNAL_ERROR, `failed ${attempts + 1} times: ${(err as Error).message}`);
+        return this.refuse(
+          store,
+          item,
+          ExceptionCodes.INTERNAL_ERROR,
+          `failed ${attempts + 1} times: ${(err as Error).message}`,
+        );
       }
       throw err;
     }
@@ -415,7 +449,12 @@ export class EventApplier {
     const now = this.clock.now();
     try {
       this.s.savepoint(() => {
-        this.countAttempt.run({ event: eventId, agent: agentId, error: String((err as Error)?.message ?? err).slice(0, 500), at: iso(now) });
+        this.countAttempt.run({
+          event: eventId,
+          agent: agentId,
+          error: String((err as Error)?.message ?? err).slice(0, 500),
+          at: iso(now),
+        });
         this.forgetOld.run(iso(now - 7 * 86_400_000));
       });
     } catch (e) {
@@ -424,7 +463,15 @@ export class EventApplier {
   }
 
   private refuse(store: string, item: WireEvent, code: string, reason: string, authorization?: string): EventResult {
-    const e: Parameters<Exceptions['record']>[0] = { store, register: item.register, eventId: item.id, kind: item.kind, code, reason, body: item.body };
+    const e: Parameters<Exceptions['record']>[0] = {
+      store,
+      register: item.register,
+      eventId: item.id,
+      kind: item.kind,
+      code,
+      reason,
+      body: item.body,
+    };
     if (authorization) e.authorization = authorization;
     this.exceptions.record(e);
     this.audit.append({

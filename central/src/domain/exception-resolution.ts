@@ -30,23 +30,38 @@ export class ExceptionResolution {
     private readonly events: HubEvents,
   ) {
     this.byId = s.db.prepare(`SELECT * FROM exceptions WHERE id = ?`);
-    this.openByAuth = s.db.prepare(`SELECT * FROM exceptions WHERE authorization = ? AND resolved_at IS NULL ORDER BY created_at`);
+    this.openByAuth = s.db.prepare(
+      `SELECT * FROM exceptions WHERE authorization = ? AND resolved_at IS NULL ORDER BY created_at`,
+    );
     this.mark = s.db.prepare(`UPDATE exceptions SET resolved_at = ?, resolution = ? WHERE id = ?`);
   }
 
   /** `id`: an exception id, or the authorization of a flagged return (all its open exceptions). */
-  resolve(id: string, action: Resolution, note: string, actor: string): { resolved: string[]; authorization: string | null; moved: { sku: string; qty: number }[] } {
+  resolve(
+    id: string,
+    action: Resolution,
+    note: string,
+    actor: string,
+  ): { resolved: string[]; authorization: string | null; moved: { sku: string; qty: number }[] } {
     return this.s.tx(() => {
       const one = this.byId.get(id) as ExceptionRow | undefined;
       const list = one ? [one] : (this.openByAuth.all(id) as ExceptionRow[]);
-      if (list.length === 0) throw new TbError(TbCodes.NOT_FOUND, `no exception or flagged return "${id}" (list them: tillbridge-hub returns exceptions)`);
+      if (list.length === 0)
+        throw new TbError(
+          TbCodes.NOT_FOUND,
+          `no exception or flagged return "${id}" (list them: tillbridge-hub returns exceptions)`,
+        );
       const open = list.filter((e) => e.resolved_at === null);
       if (open.length === 0) throw new TbError(TbCodes.CONFLICT, `exception ${id} was already resolved`);
       const authorization = open[0]!.authorization;
       const now = iso(this.clock.now());
       const moved: { sku: string; qty: number }[] = [];
       if (action === 'reverse') {
-        if (!authorization) throw new TbError(TbCodes.INVALID, 'only a flagged return can be reversed; use --action accept for this exception');
+        if (!authorization)
+          throw new TbError(
+            TbCodes.INVALID,
+            'only a flagged return can be reversed; use --action accept for this exception',
+          );
         const r = this.returns.get(authorization)!;
         if (r.status === 'completed') {
           const skus = new Map(this.sales.ofReturn(r)?.lines.map((l) => [l.line, l.sku]) ?? []);
@@ -63,15 +78,39 @@ export class ExceptionResolution {
               moved.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
             }
           }
-          this.returns.update({ ...r, status: 'reversed', resolution: 'reverse', resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now });
+          this.returns.update({
+            ...r,
+            status: 'reversed',
+            resolution: 'reverse',
+            resolved_at: now,
+            resolved_by: actor,
+            resolution_note: note,
+            updated_at: now,
+          });
         } else if (r.status === 'reserved' || r.status === 'expired') {
-          this.returns.update({ ...r, status: 'cancelled', resolution: 'reverse', resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now });
+          this.returns.update({
+            ...r,
+            status: 'cancelled',
+            resolution: 'reverse',
+            resolved_at: now,
+            resolved_by: actor,
+            resolution_note: note,
+            updated_at: now,
+          });
         } else {
           throw new TbError(TbCodes.AUTHORIZATION_STATE, `return ${authorization} is ${r.status}: nothing to reverse`);
         }
       } else if (authorization) {
         const r = this.returns.get(authorization);
-        if (r) this.returns.update({ ...r, resolution: 'accept', resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now });
+        if (r)
+          this.returns.update({
+            ...r,
+            resolution: 'accept',
+            resolved_at: now,
+            resolved_by: actor,
+            resolution_note: note,
+            updated_at: now,
+          });
       }
       for (const e of open) this.mark.run(now, JSON.stringify({ action, note, by: actor }), e.id);
       this.audit.append({
@@ -83,9 +122,21 @@ export class ExceptionResolution {
         resource: authorization ? `return:${authorization}` : `exception:${open[0]!.id}`,
         details: { exceptions: open.map((e) => ({ id: e.id, code: e.code })), note, moved },
       });
-      const resolved = { exceptions: open.map((e) => ({ id: e.id, code: e.code, kind: e.kind })), action, note, by: actor, moved };
+      const resolved = {
+        exceptions: open.map((e) => ({ id: e.id, code: e.code, kind: e.kind })),
+        action,
+        note,
+        by: actor,
+        moved,
+      };
       if (authorization) this.events.returnChanged('return.resolved', authorization, { resolution: resolved });
-      else this.events.emit('return.resolved', open[0]!.store, () => ({ store: open[0]!.store, register: open[0]!.register, authorization: null, resolution: resolved }));
+      else
+        this.events.emit('return.resolved', open[0]!.store, () => ({
+          store: open[0]!.store,
+          register: open[0]!.register,
+          authorization: null,
+          resolution: resolved,
+        }));
       return { resolved: open.map((e) => e.id), authorization, moved };
     });
   }

@@ -25,7 +25,11 @@ export class Exceptions {
   private readonly listAll: Statement;
   private readonly byAuth: Statement;
 
-  constructor(s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents) {
+  constructor(
+    s: HubStorage,
+    private readonly clock: Clock,
+    private readonly events: HubEvents,
+  ) {
     this.insert = s.db.prepare(
       `INSERT INTO exceptions (id, store, register, event_id, kind, code, reason, authorization, body, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -36,7 +40,19 @@ export class Exceptions {
   }
 
   /** `announce: false`: no return.exception event (the caller announces it its own way: day.discrepancy). */
-  record(e: { store: string; register?: string; eventId?: string; kind: string; code: string; reason: string; authorization?: string; body?: unknown }, opts: { announce?: boolean } = {}): string {
+  record(
+    e: {
+      store: string;
+      register?: string;
+      eventId?: string;
+      kind: string;
+      code: string;
+      reason: string;
+      authorization?: string;
+      body?: unknown;
+    },
+    opts: { announce?: boolean } = {},
+  ): string {
     const id = newId();
     this.insert.run(
       id,
@@ -50,17 +66,18 @@ export class Exceptions {
       e.body === undefined ? null : JSON.stringify(e.body),
       iso(this.clock.now()),
     );
-    if (opts.announce !== false) this.events.exceptionRecorded(e.eventId ? 'refused' : 'flagged', e.store, () => ({
-      id,
-      store: e.store,
-      register: e.register ?? null,
-      event: e.eventId ? { id: e.eventId, kind: e.kind } : null,
-      kind: e.kind,
-      code: e.code,
-      reason: e.reason,
-      authorization: e.authorization ?? null,
-      at: iso(this.clock.now()),
-    }));
+    if (opts.announce !== false)
+      this.events.exceptionRecorded(e.eventId ? 'refused' : 'flagged', e.store, () => ({
+        id,
+        store: e.store,
+        register: e.register ?? null,
+        event: e.eventId ? { id: e.eventId, kind: e.kind } : null,
+        kind: e.kind,
+        code: e.code,
+        reason: e.reason,
+        authorization: e.authorization ?? null,
+        at: iso(this.clock.now()),
+      }));
     return id;
   }
 

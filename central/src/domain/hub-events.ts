@@ -60,7 +60,12 @@ export class HubEvents {
   }
 
   /** `data` is built only when a sink takes the event (the hot paths announce on every sale and decision). */
-  emit(type: WebhookEventType, store: string | null, data: () => Record<string, unknown>, opts: { recordOnly?: boolean } = {}): void {
+  emit(
+    type: WebhookEventType,
+    store: string | null,
+    data: () => Record<string, unknown>,
+    opts: { recordOnly?: boolean } = {},
+  ): void {
     const takers = this.sinks.filter((s) => (!opts.recordOnly || s.records === true) && s.wants(type, store));
     if (takers.length === 0) return;
     const e: HubEvent = { id: sortableId('evt'), type, store, data: data() };
@@ -74,11 +79,17 @@ export class HubEvents {
    */
   exceptionRecorded(origin: 'refused' | 'flagged', store: string, data: () => Record<string, unknown>): void {
     // the feed records every exception; webhooks announce a refused event only as the store's setting says
-    this.emit('return.exception', store, () => ({ ...data(), origin }), { recordOnly: origin === 'refused' && !this.refusedWebhooks(store) });
+    this.emit('return.exception', store, () => ({ ...data(), origin }), {
+      recordOnly: origin === 'refused' && !this.refusedWebhooks(store),
+    });
   }
 
   /** A return ticket as it is now (decision, status, lines), with `extra` fields. */
-  returnChanged(type: Extract<WebhookEventType, `return.${string}`>, authorization: string, extra: Record<string, unknown> = {}): void {
+  returnChanged(
+    type: Extract<WebhookEventType, `return.${string}`>,
+    authorization: string,
+    extra: Record<string, unknown> = {},
+  ): void {
     if (!this.returns) return;
     const r = this.returns.get(authorization);
     if (!r) return;

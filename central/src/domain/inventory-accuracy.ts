@@ -36,7 +36,11 @@ export class InventoryAccuracy {
   private readonly getOne: Statement;
   private readonly all: Statement;
 
-  constructor(s: HubStorage, private readonly ledger: InventoryLedger, private readonly clock: Clock) {
+  constructor(
+    s: HubStorage,
+    private readonly ledger: InventoryLedger,
+    private readonly clock: Clock,
+  ) {
     const put = s.db.prepare(
       `INSERT INTO inventory_accuracy (store, skus, matching, at) VALUES (@store, @skus, @matching, @at)
        ON CONFLICT (store) DO UPDATE SET skus = excluded.skus, matching = excluded.matching, at = excluded.at`,
@@ -50,7 +54,11 @@ export class InventoryAccuracy {
    * Compares a store's digest with the hub's inventory; records the ratio; returns what differs.
    * `inFlight`: SKUs already re-sent to the agent after the copy it digested (neither counted nor corrected).
    */
-  compare(store: string, digest: { sku: string; h: string }[], inFlight: ReadonlySet<string> = new Set()): { report: AccuracyReport; corrections: Corrections } {
+  compare(
+    store: string,
+    digest: { sku: string; h: string }[],
+    inFlight: ReadonlySet<string> = new Set(),
+  ): { report: AccuracyReport; corrections: Corrections } {
     const theirs = new Map(digest.map((d) => [d.sku, d.h]));
     for (const sku of inFlight) theirs.delete(sku);
     const rows = this.ledger.list(store).filter((r) => !inFlight.has(r.sku));
@@ -64,7 +72,10 @@ export class InventoryAccuracy {
     }
     const at = iso(this.clock.now());
     this.waiting.put(store, '', { store, skus: rows.length, matching, at });
-    return { report: { store, skus: rows.length, matching, ratio: rows.length === 0 ? 1 : matching / rows.length, at }, corrections: { items, removed: [...theirs.keys()] } };
+    return {
+      report: { store, skus: rows.length, matching, ratio: rows.length === 0 ? 1 : matching / rows.length, at },
+      corrections: { items, removed: [...theirs.keys()] },
+    };
   }
 
   get(store: string): AccuracyReport | undefined {
@@ -80,5 +91,11 @@ export class InventoryAccuracy {
 }
 
 function withRatio(r: AccuracyRow): AccuracyReport {
-  return { store: r.store, skus: r.skus, matching: r.matching, ratio: r.skus === 0 ? 1 : r.matching / r.skus, at: r.at };
+  return {
+    store: r.store,
+    skus: r.skus,
+    matching: r.matching,
+    ratio: r.skus === 0 ? 1 : r.matching / r.skus,
+    at: r.at,
+  };
 }

@@ -38,16 +38,35 @@ export class InventoryLedger {
   private readonly insertMoves: MultiRowInsert;
   private readonly upsertMany: MultiRowInsert;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly feed: ChangeFeed, private readonly events: HubEvents) {
-    this.insertMove = s.db.prepare(`INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+  constructor(
+    private readonly s: HubStorage,
+    private readonly clock: Clock,
+    private readonly feed: ChangeFeed,
+    private readonly events: HubEvents,
+  ) {
+    this.insertMove = s.db.prepare(
+      `INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.upsert = s.db.prepare(
       `INSERT INTO inventory (store, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at`,
     );
-    this.getOne = s.db.prepare(`SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? AND sku = ?`);
-    this.byStore = s.db.prepare(`SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? ORDER BY sku`);
+    this.getOne = s.db.prepare(
+      `SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? AND sku = ?`,
+    );
+    this.byStore = s.db.prepare(
+      `SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? ORDER BY sku`,
+    );
     this.sumMoves = s.db.prepare(`SELECT COALESCE(SUM(delta), 0) AS total FROM movements WHERE store = ? AND sku = ?`);
-    this.insertMoves = new MultiRowInsert(s.db, `INSERT INTO movements (id, store, sku, delta, kind, ref, at)`, ['text', 'text', 'text', 'int', 'text', 'text', 'text']);
+    this.insertMoves = new MultiRowInsert(s.db, `INSERT INTO movements (id, store, sku, delta, kind, ref, at)`, [
+      'text',
+      'text',
+      'text',
+      'int',
+      'text',
+      'text',
+      'text',
+    ]);
     this.upsertMany = new MultiRowInsert(
       s.db,
       `INSERT INTO inventory (store, sku, on_hand, updated_at)`,
@@ -63,7 +82,15 @@ export class InventoryLedger {
     this.s.tx(() => {
       this.insertMove.run(newId(), store, sku, deltaMilli, kind, ref, at);
       this.upsert.run(store, sku, deltaMilli, at);
-      this.events.emit('inventory.adjusted', store, () => ({ store, sku, delta: fromMilli(deltaMilli), onHand: fromMilli((this.getOne.get(store, sku) as InventoryRow).onHand), kind, ref, at }));
+      this.events.emit('inventory.adjusted', store, () => ({
+        store,
+        sku,
+        delta: fromMilli(deltaMilli),
+        onHand: fromMilli((this.getOne.get(store, sku) as InventoryRow).onHand),
+        kind,
+        ref,
+        at,
+      }));
     });
     this.feed.inventoryChanged(store, sku);
   }
@@ -88,7 +115,11 @@ export class InventoryLedger {
     }
     this.s.tx(() => {
       this.insertMoves.run(real.map((m) => [newId(), m.store, m.sku, m.delta, m.kind, m.ref, at]));
-      const after = this.upsertMany.returning([...sums.values()].map((s) => [s.store, s.sku, s.delta, at])) as { store: string; sku: string; onHand: number }[];
+      const after = this.upsertMany.returning([...sums.values()].map((s) => [s.store, s.sku, s.delta, at])) as {
+        store: string;
+        sku: string;
+        onHand: number;
+      }[];
       if (real.some((m) => this.events.wants('inventory.adjusted', m.store))) {
         // on-hand after each movement: the final one less the movements after it
         const onHand = new Map(after.map((r) => [key(r.store, r.sku), Number(r.onHand)]));
@@ -100,7 +131,15 @@ export class InventoryLedger {
         }
         real.forEach((m, i) => {
           beforeAnnounce?.(m);
-          this.events.emit('inventory.adjusted', m.store, () => ({ store: m.store, sku: m.sku, delta: fromMilli(m.delta), onHand: fromMilli(left[i]!), kind: m.kind, ref: m.ref, at }));
+          this.events.emit('inventory.adjusted', m.store, () => ({
+            store: m.store,
+            sku: m.sku,
+            delta: fromMilli(m.delta),
+            onHand: fromMilli(left[i]!),
+            kind: m.kind,
+            ref: m.ref,
+            at,
+          }));
         });
       }
     });

@@ -32,7 +32,12 @@ export class KeyRotation {
   private readonly get: Statement;
   private readonly due: Statement;
 
-  constructor(private readonly s: HubStorage, private readonly credentials: Credentials, private readonly audit: AuditLog, private readonly clock: Clock) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly credentials: Credentials,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {
     this.put = s.db.prepare(
       `INSERT INTO key_schedules (store, every_ms, grace_ms, next_at, actor) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (store) DO UPDATE SET every_ms = excluded.every_ms, grace_ms = excluded.grace_ms, next_at = excluded.next_at, actor = excluded.actor`,
@@ -50,7 +55,14 @@ export class KeyRotation {
   rotate(store: string, graceMs: number, actor: string): { id: string; secret: string; oldExpireAt: string } {
     const r = this.s.tx(() => {
       const out = this.credentials.rotate(store, graceMs);
-      this.audit.append({ actor, action: 'key.rotate', outcome: 'rotated', store, resource: `api-key:${out.id}`, details: { graceMs, oldExpireAt: out.oldExpireAt } });
+      this.audit.append({
+        actor,
+        action: 'key.rotate',
+        outcome: 'rotated',
+        store,
+        resource: `api-key:${out.id}`,
+        details: { graceMs, oldExpireAt: out.oldExpireAt },
+      });
       return out;
     });
     this.delivery?.deliver(store);
@@ -72,11 +84,22 @@ export class KeyRotation {
 
   schedule(store: string, everyMs: number, graceMs: number, actor: string): KeySchedule {
     if (everyMs < 60_000) throw new TbError(TbCodes.INVALID, '--every: expected at least 1m');
-    if (graceMs >= everyMs) throw new TbError(TbCodes.INVALID, '--grace: expected less than --every (a rotation must end before the next one)');
+    if (graceMs >= everyMs)
+      throw new TbError(
+        TbCodes.INVALID,
+        '--grace: expected less than --every (a rotation must end before the next one)',
+      );
     const nextAt = iso(this.clock.now() + everyMs);
     this.s.tx(() => {
       this.put.run(store, everyMs, graceMs, nextAt, actor);
-      this.audit.append({ actor, action: 'key.schedule', outcome: 'scheduled', store, resource: `api-keys:${store}`, details: { everyMs, graceMs, nextAt } });
+      this.audit.append({
+        actor,
+        action: 'key.schedule',
+        outcome: 'scheduled',
+        store,
+        resource: `api-keys:${store}`,
+        details: { everyMs, graceMs, nextAt },
+      });
     });
     return { store, everyMs, graceMs, nextAt, actor };
   }
@@ -84,14 +107,18 @@ export class KeyRotation {
   unschedule(store: string, actor: string): boolean {
     return this.s.tx(() => {
       const had = this.del.run(store).changes > 0;
-      if (had) this.audit.append({ actor, action: 'key.schedule', outcome: 'removed', store, resource: `api-keys:${store}` });
+      if (had)
+        this.audit.append({ actor, action: 'key.schedule', outcome: 'removed', store, resource: `api-keys:${store}` });
       return had;
     });
   }
 
   scheduleOf(store: string): KeySchedule | undefined {
-    const r = this.get.get(store) as { store: string; every_ms: number; grace_ms: number; next_at: string; actor: string } | undefined;
-    return r ? { store: r.store, everyMs: r.every_ms, graceMs: r.grace_ms, nextAt: r.next_at, actor: r.actor } : undefined;
+    const r = this.get.get(store) as
+      { store: string; every_ms: number; grace_ms: number; next_at: string; actor: string } | undefined;
+    return r
+      ? { store: r.store, everyMs: r.every_ms, graceMs: r.grace_ms, nextAt: r.next_at, actor: r.actor }
+      : undefined;
   }
 
   /** Runs the scheduled rotations that are due; returns how many ran. */
@@ -103,7 +130,14 @@ export class KeyRotation {
         this.rotate(r.store, r.grace_ms, 'hub:schedule');
         n++;
       } catch (err) {
-        this.audit.append({ actor: 'hub:schedule', action: 'key.rotate', outcome: 'failed', store: r.store, resource: `api-keys:${r.store}`, details: { reason: (err as Error).message } });
+        this.audit.append({
+          actor: 'hub:schedule',
+          action: 'key.rotate',
+          outcome: 'failed',
+          store: r.store,
+          resource: `api-keys:${r.store}`,
+          details: { reason: (err as Error).message },
+        });
       }
       this.put.run(r.store, r.every_ms, r.grace_ms, iso(now + r.every_ms), 'hub:schedule');
     }

@@ -17,7 +17,11 @@ export class Managers {
   private readonly all: Statement;
   private readonly revoke: Statement;
 
-  constructor(s: HubStorage, private readonly key: Buffer, private readonly clock: Clock) {
+  constructor(
+    s: HubStorage,
+    private readonly key: Buffer,
+    private readonly clock: Clock,
+  ) {
     this.insert = s.db.prepare(
       `INSERT INTO managers (id, name, hash, created_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, hash = excluded.hash, revoked_at = NULL`,
@@ -33,7 +37,8 @@ export class Managers {
 
   /** Adds a manager, or sets a new code for one. */
   set(id: string, name: string, code: string): void {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)) throw new TbError(TbCodes.INVALID, 'id: expected 1-64 letters, digits, ".", "_" or "-"');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id))
+      throw new TbError(TbCodes.INVALID, 'id: expected 1-64 letters, digits, ".", "_" or "-"');
     if (code.length < 4 || code.length > 64) throw new TbError(TbCodes.INVALID, 'code: expected 4 to 64 characters');
     this.insert.run(id, name, this.hash(id, code), iso(this.clock.now()));
   }

@@ -61,7 +61,8 @@ export class MultiRowInsert {
       const part = rows.slice(at, at + MAX_ROWS);
       const size = sizeFor(part.length);
       const values = part.flat();
-      if (values.length !== part.length * this.width) throw new Error(`${this.head}: every row needs ${this.width} values`);
+      if (values.length !== part.length * this.width)
+        throw new Error(`${this.head}: every row needs ${this.width} values`);
       for (let i = part.length; i < size; i++) for (let c = 0; c < this.width; c++) values.push(null);
       yield [this.statement(size), values];
     }

@@ -53,7 +53,8 @@ export class OfflineReconciler {
   apply(store: string, register: string, body: ReturnDecisionEventBody): { exception?: string } {
     const now = this.clock.now();
     const existing = this.returns.get(body.authorization);
-    if (existing && existing.store !== store) throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
+    if (existing && existing.store !== store)
+      throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
     if (existing && existing.mode === 'offline') return {}; // already reconciled (the same decision, resent under a new id)
 
     const approved = body.decision === 'approved' || body.decision === 'conditional';
@@ -61,7 +62,10 @@ export class OfflineReconciler {
     const asOf = Math.min(Date.parse(body.decidedAt), now);
     const agentVersion = body.policyVersion ?? 0;
     const { version, policy } = this.policies.asOf(store, agentVersion) ?? this.policies.inForceAt(store, iso(asOf));
-    const judgedBy = version === agentVersion ? `policy version ${version}` : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
+    const judgedBy =
+      version === agentVersion
+        ? `policy version ${version}`
+        : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
     // the sale, as the agent found it: the one the register named the store of, else this store's own
     const found = body.receipt !== undefined ? this.sales.resolve(body.receipt, store, body.originalStore) : {};
     let exception: string | undefined;
@@ -92,7 +96,11 @@ export class OfflineReconciler {
       conditions: JSON.stringify(body.conditions ?? []),
       policy_version: agentVersion,
       late_online: existing ? 1 : 0,
-      request: JSON.stringify({ receipt: body.receipt, ...(body.originalStore !== undefined ? { originalStore: body.originalStore } : {}), lines: body.lines }),
+      request: JSON.stringify({
+        receipt: body.receipt,
+        ...(body.originalStore !== undefined ? { originalStore: body.originalStore } : {}),
+        lines: body.lines,
+      }),
     };
     const lines = body.lines.map((l, i) => ({
       line: storedLine(l.line, i),
@@ -117,12 +125,38 @@ export class OfflineReconciler {
       store,
       register,
       resource: `return:${body.authorization}`,
-      details: { mode: 'offline', receipt: body.receipt ?? null, refund: body.refundEstimate, decidedAt: body.decidedAt, policyVersion: agentVersion, judgedBy: version, replacedOnline: Boolean(existing), reconciliation: row.reconciliation, rules: (body.rules ?? []).map((r) => r.code) },
+      details: {
+        mode: 'offline',
+        receipt: body.receipt ?? null,
+        refund: body.refundEstimate,
+        decidedAt: body.decidedAt,
+        policyVersion: agentVersion,
+        judgedBy: version,
+        replacedOnline: Boolean(existing),
+        reconciliation: row.reconciliation,
+        rules: (body.rules ?? []).map((r) => r.code),
+      },
     });
     this.events.decided(body.authorization, body.decision);
     if (exception) {
-      this.exceptions.record({ store, register, kind: 'return.decision', code: exception, reason: problem, authorization: body.authorization, body: { decidedAt: iso(asOf), policyVersion: version, agentPolicyVersion: agentVersion } });
-      this.audit.append({ actor: 'hub', action: 'return.exception', outcome: exception, store, register, resource: `return:${body.authorization}`, details: { reason: problem } });
+      this.exceptions.record({
+        store,
+        register,
+        kind: 'return.decision',
+        code: exception,
+        reason: problem,
+        authorization: body.authorization,
+        body: { decidedAt: iso(asOf), policyVersion: version, agentPolicyVersion: agentVersion },
+      });
+      this.audit.append({
+        actor: 'hub',
+        action: 'return.exception',
+        outcome: exception,
+        store,
+        register,
+        resource: `return:${body.authorization}`,
+        details: { reason: problem },
+      });
       return { exception };
     }
     return {};
@@ -142,7 +176,14 @@ export class OfflineReconciler {
   ): { exception?: string; problem: string } {
     let exception: string | undefined;
     let problem = '';
-    const request = { receipt: body.receipt, lines: body.lines.map((l) => (l.line > 0 ? { line: l.line, qty: l.qty, disposition: l.disposition } : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition })) };
+    const request = {
+      receipt: body.receipt,
+      lines: body.lines.map((l) =>
+        l.line > 0
+          ? { line: l.line, qty: l.qty, disposition: l.disposition }
+          : { sku: l.sku ?? '', qty: l.qty, disposition: l.disposition },
+      ),
+    };
     const ctx = { sale: found.sale };
     if (found.ambiguous) {
       exception = ExceptionCodes.RECEIPT_AMBIGUOUS;
@@ -153,21 +194,45 @@ export class OfflineReconciler {
     } else {
       const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false, asOf);
       const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
-      const short = body.lines.filter((l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0));
+      const short = body.lines.filter(
+        (l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0),
+      );
       if (short.length > 0) {
         const first = hubLines.get(short[0]!.line);
-        exception = exceptionFor(first?.code && first.code !== LineCodes.OK ? first.code : (ev.rules.find((r) => r.line === undefined)?.code ?? LineCodes.EXCEEDS_RETURNABLE));
-        problem = short.map((l) => `line ${l.line}: approved offline ${l.approvedQty}, the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} (${hubLines.get(l.line)?.code ?? 'not found'})`).join('; ');
+        exception = exceptionFor(
+          first?.code && first.code !== LineCodes.OK
+            ? first.code
+            : (ev.rules.find((r) => r.line === undefined)?.code ?? LineCodes.EXCEEDS_RETURNABLE),
+        );
+        problem = short
+          .map(
+            (l) =>
+              `line ${l.line}: approved offline ${l.approvedQty}, the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} (${hubLines.get(l.line)?.code ?? 'not found'})`,
+          )
+          .join('; ');
       } else if (ev.decision === 'override_required' || ev.decision === 'denied') {
-        const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? { code: 'limit_exceeded', detail: ev.reason ?? '' };
+        const rule = ev.rules.find((r) => r.code !== 'restocking_fee') ?? {
+          code: 'limit_exceeded',
+          detail: ev.reason ?? '',
+        };
         exception = exceptionFor(rule.code);
         problem = rule.detail;
       } else {
         // Money never grows: with the other returns of the line the hub knows, what is left of what was paid.
-        const overpaid = body.lines.filter((l) => l.refund !== undefined && l.approvedQty > 0 && l.refund + (l.fee ?? 0) > (hubLines.get(l.line)?.amount ?? 0));
+        const overpaid = body.lines.filter(
+          (l) =>
+            l.refund !== undefined &&
+            l.approvedQty > 0 &&
+            l.refund + (l.fee ?? 0) > (hubLines.get(l.line)?.amount ?? 0),
+        );
         if (overpaid.length > 0) {
           exception = ExceptionCodes.OVER_REFUND;
-          problem = overpaid.map((l) => `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`).join('; ');
+          problem = overpaid
+            .map(
+              (l) =>
+                `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`,
+            )
+            .join('; ');
         }
       }
     }

@@ -1,4 +1,11 @@
-import { DEFAULT_POLICY, mergePolicy, PolicyPatchSchema, PolicySchema, type Policy, type PolicyPatch } from '@tillbridge/shared';
+import {
+  DEFAULT_POLICY,
+  mergePolicy,
+  PolicyPatchSchema,
+  PolicySchema,
+  type Policy,
+  type PolicyPatch,
+} from '@tillbridge/shared';
 import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { Clock } from './clock.js';
@@ -22,9 +29,9 @@ export class Policies {
       table: 'policies',
       action: 'policy.set',
       full: PolicySchema,
-      patch: PolicyPatchSchema as never,
+      patch: PolicyPatchSchema,
       defaults: DEFAULT_POLICY,
-      merge: (base, patch) => mergePolicy(base, patch as PolicyPatch),
+      merge: (base, patch) => mergePolicy(base, patch),
     });
   }
 
@@ -34,7 +41,9 @@ export class Policies {
 
   effective(store: string): EffectivePolicy {
     const e = this.v.effective(store);
-    return e.override ? { version: e.version, policy: e.value, override: e.override as PolicyPatch } : { version: e.version, policy: e.value };
+    return e.override
+      ? { version: e.version, policy: e.value, override: e.override }
+      : { version: e.version, policy: e.value };
   }
 
   defaultPolicy(): EffectivePolicy {
@@ -53,7 +62,12 @@ export class Policies {
     return this.asOf(store, this.v.versionAt(store, atIso))!;
   }
 
-  set(store: string | undefined, patchRaw: unknown, actor: string, opts: { note?: string; replace?: boolean } = {}): number {
+  set(
+    store: string | undefined,
+    patchRaw: unknown,
+    actor: string,
+    opts: { note?: string; replace?: boolean } = {},
+  ): number {
     return this.v.set(store, patchRaw, actor, opts);
   }
 

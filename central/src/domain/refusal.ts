@@ -26,7 +26,11 @@ export const ExceptionCodes = {
 export type ExceptionCode = (typeof ExceptionCodes)[keyof typeof ExceptionCodes];
 
 export class Refusal extends Error {
-  constructor(readonly code: ExceptionCode | string, message: string, readonly authorization?: string) {
+  constructor(
+    readonly code: ExceptionCode | string,
+    message: string,
+    readonly authorization?: string,
+  ) {
     super(message);
     this.name = 'Refusal';
   }

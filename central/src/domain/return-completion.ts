@@ -1,4 +1,11 @@
-import { fromMilli, returnAmount, shareOf, toMilli, type ReturnCancelEventBody, type ReturnCompleteEventBody } from '@tillbridge/shared';
+import {
+  fromMilli,
+  returnAmount,
+  shareOf,
+  toMilli,
+  type ReturnCancelEventBody,
+  type ReturnCompleteEventBody,
+} from '@tillbridge/shared';
 import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import { HubEvents } from './hub-events.js';
@@ -62,9 +69,16 @@ export class ReturnCompletion {
       problems.push({ code, why });
     };
     const over = body.lines.filter((l) => toMilli(l.qty) > (find(l)?.approved_qty ?? 0));
-    if (over.length > 0) flag(ExceptionCodes.EXCEEDS_AUTHORIZED, over.map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${fromMilli(find(l)?.approved_qty ?? 0)}`).join('; '));
+    if (over.length > 0)
+      flag(
+        ExceptionCodes.EXCEEDS_AUTHORIZED,
+        over
+          .map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${fromMilli(find(l)?.approved_qty ?? 0)}`)
+          .join('; '),
+      );
     const allowed = JSON.parse(r.allowed_tenders) as string[];
-    if (allowed.length > 0 && !allowed.includes(body.refund.kind)) flag(ExceptionCodes.TENDER_NOT_ALLOWED, `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`);
+    if (allowed.length > 0 && !allowed.includes(body.refund.kind))
+      flag(ExceptionCodes.TENDER_NOT_ALLOWED, `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`);
     const lapsed = r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now));
     if (lapsed && sale) {
       // The reservation lapsed: the quantity may have gone to another return meanwhile.
@@ -74,7 +88,11 @@ export class ReturnCompletion {
         const line = find(l)?.line ?? 0;
         return line > 0 && toMilli(l.qty) > (sold.get(line) ?? 0) - (claimed.get(line) ?? 0);
       });
-      if (late.length > 0) flag(ExceptionCodes.OVER_RETURN, `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} no longer fits what is returnable`);
+      if (late.length > 0)
+        flag(
+          ExceptionCodes.OVER_RETURN,
+          `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} no longer fits what is returnable`,
+        );
     }
 
     const done = new Map<ReturnLineRow, number>();
@@ -88,13 +106,21 @@ export class ReturnCompletion {
     const money = this.authorized(r, lines, done, lapsed ? sale : undefined, now);
     if (body.refund.amount > money.cap) {
       const code = money.shrunk.length > 0 ? ExceptionCodes.OVER_REFUND : ExceptionCodes.REFUND_EXCEEDS_AUTHORIZED;
-      const left = money.shrunk.length > 0 ? ` (reservation expired; ${money.shrunk.join(', ')} is worth less now)` : '';
+      const left =
+        money.shrunk.length > 0 ? ` (reservation expired; ${money.shrunk.join(', ')} is worth less now)` : '';
       flag(code, `refunded ${body.refund.amount}, authorized ${money.cap} for what was returned${left}`);
     }
     const problem = problems[0];
     const exception = r.exception_code ?? problem?.code;
     const why = problems.map((p) => p.why).join('; ');
-    for (const l of lines) this.returns.setLine(r.authorization, l.line, done.get(l) ?? 0, l.approved_qty, money.amounts.get(l) ?? (done.has(l) ? null : 0));
+    for (const l of lines)
+      this.returns.setLine(
+        r.authorization,
+        l.line,
+        done.get(l) ?? 0,
+        l.approved_qty,
+        money.amounts.get(l) ?? (done.has(l) ? null : 0),
+      );
     const { moved, exchanged } = this.moveGoods(r, done, skus);
     const completed: ReturnRow = {
       ...r,
@@ -118,13 +144,40 @@ export class ReturnCompletion {
       store,
       register,
       resource: `return:${r.authorization}`,
-      details: { receipt: r.receipt, kind: completed.kind, refund: { kind: body.refund.kind, amount: body.refund.amount }, authorized: money.cap, restocked: moved, exchanged },
+      details: {
+        receipt: r.receipt,
+        kind: completed.kind,
+        refund: { kind: body.refund.kind, amount: body.refund.amount },
+        authorized: money.cap,
+        restocked: moved,
+        exchanged,
+      },
     });
     this.events.returnChanged('return.completed', r.authorization, { restocked: moved, exchanged });
     if (problem) {
-      const reported = { refund: { kind: body.refund.kind, amount: body.refund.amount }, authorized: money.cap, lines: body.lines };
-      this.exceptions.record({ store, register, kind: 'return.complete', code: problem.code, reason: why, authorization: r.authorization, body: reported });
-      this.audit.append({ actor: 'hub', action: 'return.exception', outcome: problem.code, store, register, resource: `return:${r.authorization}`, details: { reason: why, ...reported } });
+      const reported = {
+        refund: { kind: body.refund.kind, amount: body.refund.amount },
+        authorized: money.cap,
+        lines: body.lines,
+      };
+      this.exceptions.record({
+        store,
+        register,
+        kind: 'return.complete',
+        code: problem.code,
+        reason: why,
+        authorization: r.authorization,
+        body: reported,
+      });
+      this.audit.append({
+        actor: 'hub',
+        action: 'return.exception',
+        outcome: problem.code,
+        store,
+        register,
+        resource: `return:${r.authorization}`,
+        details: { reason: why, ...reported },
+      });
     }
     this.listener?.(completed);
     const code = problem?.code ?? exception;
@@ -135,7 +188,8 @@ export class ReturnCompletion {
   private completable(store: string, authorization: string): ReturnRow {
     const r = this.returns.get(authorization);
     const refuse = (code: string, why: string): Refusal => new Refusal(code, why, authorization);
-    if (!r) throw refuse(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} is not known at the hub`);
+    if (!r)
+      throw refuse(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} is not known at the hub`);
     if (r.store !== store) throw refuse(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store');
     if (r.status === 'denied' || r.decision === 'denied' || r.decision === 'override_required') {
       throw refuse(ExceptionCodes.NOT_APPROVED, `authorization ${authorization} is ${r.decision}`);
@@ -143,7 +197,8 @@ export class ReturnCompletion {
     if (r.status === 'completed' || r.status === 'reversed') {
       throw refuse(ExceptionCodes.ALREADY_COMPLETED, `authorization ${authorization} was already completed`);
     }
-    if (r.status === 'cancelled') throw refuse(ExceptionCodes.CANCELLED, `authorization ${authorization} was cancelled`);
+    if (r.status === 'cancelled')
+      throw refuse(ExceptionCodes.CANCELLED, `authorization ${authorization} was cancelled`);
     return r;
   }
 
@@ -177,7 +232,13 @@ export class ReturnCompletion {
    * that count now, and never above what they were authorized. A ticket decided before per-line
    * amounts were kept is capped by its whole authorized refund.
    */
-  private authorized(r: ReturnRow, lines: ReturnLineRow[], done: Map<ReturnLineRow, number>, lapsedSale: SaleRow | undefined, now: number): Authorized {
+  private authorized(
+    r: ReturnRow,
+    lines: ReturnLineRow[],
+    done: Map<ReturnLineRow, number>,
+    lapsedSale: SaleRow | undefined,
+    now: number,
+  ): Authorized {
     const amounts = new Map<ReturnLineRow, number | null>();
     const shrunk: string[] = [];
     let cap = 0;
@@ -195,7 +256,11 @@ export class ReturnCompletion {
       let net = shareOf(row.amount - (row.fee ?? 0), part, row.approved_qty);
       const price = prices.get(row.line);
       if (claims && price !== undefined) {
-        const fresh = returnAmount(price, { milli: claims.milli.get(row.line) ?? 0, amount: claims.amount.get(row.line) ?? 0 }, part);
+        const fresh = returnAmount(
+          price,
+          { milli: claims.milli.get(row.line) ?? 0, amount: claims.amount.get(row.line) ?? 0 },
+          part,
+        );
         if (fresh < gross) {
           net = Math.max(0, net - (gross - fresh));
           gross = fresh;
@@ -214,7 +279,8 @@ export class ReturnCompletion {
     const returned = new Map<number, number>();
     for (const r of this.returns.forSale(sale)) {
       if (r.status !== 'completed' || r.exception_code) continue;
-      for (const l of this.returns.lines(r.authorization)) if (l.line > 0) returned.set(l.line, (returned.get(l.line) ?? 0) + l.completed_qty);
+      for (const l of this.returns.lines(r.authorization))
+        if (l.line > 0) returned.set(l.line, (returned.get(l.line) ?? 0) + l.completed_qty);
     }
     return sold.every((l) => (returned.get(l.line) ?? 0) >= l.qty) ? 'full' : 'partial';
   }
@@ -222,13 +288,32 @@ export class ReturnCompletion {
   cancel(store: string, register: string, body: ReturnCancelEventBody): EventOutcome {
     const now = this.clock.now();
     const r = this.returns.get(body.authorization);
-    if (!r) throw new Refusal(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${body.authorization} is not known at the hub`, body.authorization);
-    if (r.store !== store) throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
-    if (r.status === 'completed' || r.status === 'reversed') throw new Refusal(ExceptionCodes.ALREADY_COMPLETED, `authorization ${body.authorization} was already completed`, body.authorization);
+    if (!r)
+      throw new Refusal(
+        ExceptionCodes.UNKNOWN_AUTHORIZATION,
+        `authorization ${body.authorization} is not known at the hub`,
+        body.authorization,
+      );
+    if (r.store !== store)
+      throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
+    if (r.status === 'completed' || r.status === 'reversed')
+      throw new Refusal(
+        ExceptionCodes.ALREADY_COMPLETED,
+        `authorization ${body.authorization} was already completed`,
+        body.authorization,
+      );
     if (r.status === 'cancelled' || r.status === 'denied') return {};
     const next: ReturnRow = { ...r, status: 'cancelled', updated_at: iso(now) };
     this.returns.update(next);
-    this.audit.append({ actor: `store:${store}`, action: 'return.cancel', outcome: 'cancelled', store, register, resource: `return:${r.authorization}`, details: { receipt: r.receipt } });
+    this.audit.append({
+      actor: `store:${store}`,
+      action: 'return.cancel',
+      outcome: 'cancelled',
+      store,
+      register,
+      resource: `return:${r.authorization}`,
+      details: { receipt: r.receipt },
+    });
     this.events.returnChanged('return.cancelled', r.authorization, { cause: 'register' });
     this.listener?.(next);
     return {};
@@ -242,7 +327,15 @@ export class ReturnCompletion {
       for (const r of due) {
         const next: ReturnRow = { ...r, status: 'expired', updated_at: nowIso };
         this.returns.update(next);
-        this.audit.append({ actor: 'hub', action: 'return.expire', outcome: 'expired', store: r.store, register: r.register, resource: `return:${r.authorization}`, details: { receipt: r.receipt, expiresAt: r.expires_at } });
+        this.audit.append({
+          actor: 'hub',
+          action: 'return.expire',
+          outcome: 'expired',
+          store: r.store,
+          register: r.register,
+          resource: `return:${r.authorization}`,
+          details: { receipt: r.receipt, expiresAt: r.expires_at },
+        });
         this.events.returnChanged('return.cancelled', r.authorization, { cause: 'expired' });
         this.listener?.(next);
       }

@@ -12,7 +12,10 @@ export interface RequestForTicket {
 }
 
 /** The ticket's lines and exchange items from an evaluation, in request order. */
-export function ticketLines(ev: Evaluation, req: RequestForTicket): { lines: NewReturnLine[]; exchanges: Omit<ExchangeRow, 'authorization'>[] } {
+export function ticketLines(
+  ev: Evaluation,
+  req: RequestForTicket,
+): { lines: NewReturnLine[]; exchanges: Omit<ExchangeRow, 'authorization'>[] } {
   return {
     lines: ev.lines.map((l, i) => ({
       line: storedLine(l.line, i),
@@ -27,14 +30,32 @@ export function ticketLines(ev: Evaluation, req: RequestForTicket): { lines: New
       fee: l.fee,
       completed_amount: null,
     })),
-    exchanges: ev.exchange.map((e) => ({ sku: e.sku, qty: toMilli(e.qty), approved_qty: toMilli(e.approvedQty), code: e.code })),
+    exchanges: ev.exchange.map((e) => ({
+      sku: e.sku,
+      qty: toMilli(e.qty),
+      approved_qty: toMilli(e.approvedQty),
+      code: e.code,
+    })),
   };
 }
 
 /** The columns of a ticket an evaluation decides. */
-export function decidedColumns(ev: Evaluation, opts: { reservationMs: number; now: number; policyVersion: number }): Pick<
+export function decidedColumns(
+  ev: Evaluation,
+  opts: { reservationMs: number; now: number; policyVersion: number },
+): Pick<
   ReturnRow,
-  'decision' | 'status' | 'reason' | 'refund_amount' | 'gross_refund' | 'fees' | 'rules' | 'allowed_tenders' | 'conditions' | 'expires_at' | 'policy_version'
+  | 'decision'
+  | 'status'
+  | 'reason'
+  | 'refund_amount'
+  | 'gross_refund'
+  | 'fees'
+  | 'rules'
+  | 'allowed_tenders'
+  | 'conditions'
+  | 'expires_at'
+  | 'policy_version'
 > {
   const holds = ev.decision !== 'denied';
   return {
@@ -52,7 +73,10 @@ export function decidedColumns(ev: Evaluation, opts: { reservationMs: number; no
   };
 }
 
-export const EMPTY_TICKET: Omit<ReturnRow, 'authorization' | 'store' | 'register' | 'request_id' | 'receipt' | 'mode' | 'created_at' | 'updated_at'> = {
+export const EMPTY_TICKET: Omit<
+  ReturnRow,
+  'authorization' | 'store' | 'register' | 'request_id' | 'receipt' | 'mode' | 'created_at' | 'updated_at'
+> = {
   decision: 'denied',
   status: 'denied',
   reconciliation: null,

@@ -62,7 +62,8 @@ export class ReturnsEngine {
     return this.s.tx(() => {
       const existing = this.returns.get(body.authorization);
       if (existing) {
-        if (existing.store !== store) throw new TbError(TbCodes.FORBIDDEN, 'that authorization belongs to another store');
+        if (existing.store !== store)
+          throw new TbError(TbCodes.FORBIDDEN, 'that authorization belongs to another store');
         return this.resultFor(existing);
       }
       const now = this.clock.now();
@@ -93,7 +94,16 @@ export class ReturnsEngine {
         store,
         register: body.register,
         resource: `return:${body.authorization}`,
-        details: { mode: 'online', receipt: row.receipt, byCard: Boolean(body.cardHash), refund: ev.refundAmount, fees: ev.fees, policyVersion: version, rules: ev.rules.map((r) => r.code), conditions: ev.conditions },
+        details: {
+          mode: 'online',
+          receipt: row.receipt,
+          byCard: Boolean(body.cardHash),
+          refund: ev.refundAmount,
+          fees: ev.fees,
+          policyVersion: version,
+          rules: ev.rules.map((r) => r.code),
+          conditions: ev.conditions,
+        },
       });
       this.events.decided(row.authorization, ev.decision);
       return this.resultFor(row, ctx);
@@ -104,10 +114,14 @@ export class ReturnsEngine {
   override(store: string, body: OverrideBody): AuthorizeResult {
     return this.s.tx(() => {
       const r = this.returns.get(body.authorization);
-      if (!r || r.store !== store) throw new TbError(TbCodes.NOT_FOUND, `authorization ${body.authorization} is not known at this store`);
+      if (!r || r.store !== store)
+        throw new TbError(TbCodes.NOT_FOUND, `authorization ${body.authorization} is not known at this store`);
       if (r.override_by) return this.resultFor(r); // already overridden (a retransmission)
       if (r.decision !== 'override_required' || r.status !== 'reserved') {
-        throw new TbError(TbCodes.AUTHORIZATION_STATE, `authorization ${body.authorization} is ${r.decision}/${r.status}: there is nothing to override`);
+        throw new TbError(
+          TbCodes.AUTHORIZATION_STATE,
+          `authorization ${body.authorization} is ${r.decision}/${r.status}: there is nothing to override`,
+        );
       }
       const ok = this.managers.check(body.manager, body.code);
       this.audit.append({
@@ -147,7 +161,12 @@ export class ReturnsEngine {
    * store's; else the only store's that issued it — several: ambiguous), or the newest sale paid
    * with the card that can take it.
    */
-  findSale(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'originalStore' | 'cardHash' | 'lines'>, policy: Policy, now: number): SaleContext {
+  findSale(
+    store: string,
+    body: Pick<AuthorizeRequestBody, 'receipt' | 'originalStore' | 'cardHash' | 'lines'>,
+    policy: Policy,
+    now: number,
+  ): SaleContext {
     if (body.receipt !== undefined) {
       const r = this.sales.resolve(body.receipt, store, body.originalStore);
       return r.ambiguous ? { sale: undefined, ambiguous: r.ambiguous } : { sale: r.sale };
@@ -160,7 +179,11 @@ export class ReturnsEngine {
       if (!sale) continue;
       chosen ??= sale;
       const claimed = this.returns.claimedByLine(sale, iso(now));
-      const fits = body.lines.every((l) => sale.lines.some((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku) && x.qty - (claimed.get(x.line) ?? 0) > 0));
+      const fits = body.lines.every((l) =>
+        sale.lines.some(
+          (x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku) && x.qty - (claimed.get(x.line) ?? 0) > 0,
+        ),
+      );
       if (fits) {
         chosen = sale;
         break;
@@ -187,7 +210,14 @@ export class ReturnsEngine {
       sale = matches[0] && this.sales.get(matches[0].store, matches[0].receipt);
     } else {
       const r = this.sales.resolve(receipt, store, q.originalStore);
-      if (r.ambiguous) return { receipt, found: false, lines: [], code: LineCodes.RECEIPT_AMBIGUOUS, matches: r.ambiguous.map((a) => ({ receipt, store: a.store, at: a.at })) };
+      if (r.ambiguous)
+        return {
+          receipt,
+          found: false,
+          lines: [],
+          code: LineCodes.RECEIPT_AMBIGUOUS,
+          matches: r.ambiguous.map((a) => ({ receipt, store: a.store, at: a.at })),
+        };
       sale = r.sale;
     }
     if (!sale) return matches ? { receipt, found: false, lines: [], matches } : { receipt, found: false, lines: [] };
@@ -198,7 +228,13 @@ export class ReturnsEngine {
       store: sale.store,
       currency: sale.currency,
       at: sale.at,
-      lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice, returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))) })),
+      lines: sale.lines.map((l) => ({
+        line: l.line,
+        sku: l.sku,
+        qty: fromMilli(l.qty),
+        unitPrice: l.unitPrice,
+        returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))),
+      })),
       ...(matches ? { matches } : {}),
     };
   }
@@ -208,20 +244,46 @@ export class ReturnsEngine {
    * request is judged for the window and the day's refunds (an offline decision's own time; online,
    * now); what is left to return and exchange stock are always counted as they are `now`.
    */
-  evaluate(store: string, body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>, policy: Policy, ctx: SaleContext, now: number, exclude: string, overridden: boolean, asOf = now): Evaluation {
+  evaluate(
+    store: string,
+    body: Pick<AuthorizeRequestBody, 'receipt' | 'cardHash' | 'lines' | 'exchange'>,
+    policy: Policy,
+    ctx: SaleContext,
+    now: number,
+    exclude: string,
+    overridden: boolean,
+    asOf = now,
+  ): Evaluation {
     const nowIso = iso(now);
-    const claims = ctx.sale ? this.returns.claimsByLine(ctx.sale, nowIso, exclude) : { milli: new Map<number, number>(), amount: new Map<number, number>() };
+    const claims = ctx.sale
+      ? this.returns.claimsByLine(ctx.sale, nowIso, exclude)
+      : { milli: new Map<number, number>(), amount: new Map<number, number>() };
     const input: EvaluationInput = {
       policy,
       mode: 'online',
       now: asOf,
-      sale: ctx.sale ? { at: ctx.sale.at, channel: ctx.sale.channel, lines: ctx.sale.lines, tenderKinds: tenderKindsOf(ctx.sale.tenders as { kind?: unknown }[]) } : undefined,
+      sale: ctx.sale
+        ? {
+            at: ctx.sale.at,
+            channel: ctx.sale.channel,
+            lines: ctx.sale.lines,
+            tenderKinds: tenderKindsOf(ctx.sale.tenders as { kind?: unknown }[]),
+          }
+        : undefined,
       noReceipt: body.receipt === undefined && body.cardHash === undefined,
       claimed: claims.milli,
       refunded: claims.amount,
       requested: body.lines,
-      approvedToday: { store: this.returns.approvedSince(store, `${utcDay(asOf)}T00:00:00.000Z`, iso(asOf), exclude), register: 0 },
-      exchange: body.exchange?.map((e) => ({ sku: e.sku, qty: e.qty, availableMilli: (this.ledger.get(store, e.sku)?.onHand ?? 0) - this.returns.exchangeReserved(store, e.sku, nowIso, exclude) })),
+      approvedToday: {
+        store: this.returns.approvedSince(store, `${utcDay(asOf)}T00:00:00.000Z`, iso(asOf), exclude),
+        register: 0,
+      },
+      exchange: body.exchange?.map((e) => ({
+        sku: e.sku,
+        qty: e.qty,
+        availableMilli:
+          (this.ledger.get(store, e.sku)?.onHand ?? 0) - this.returns.exchangeReserved(store, e.sku, nowIso, exclude),
+      })),
       overridden,
     };
     if (!ctx.ambiguous) return evaluateReturn(input);
@@ -244,7 +306,13 @@ export class ReturnsEngine {
     };
     if (row.expires_at && row.status === 'reserved') res.expiresAt = row.expires_at;
     const ex = this.returns.exchanges(row.authorization);
-    if (ex.length > 0) res.exchange = ex.map((e) => ({ sku: e.sku, qty: fromMilli(e.qty), approvedQty: fromMilli(e.approved_qty), code: e.code }));
+    if (ex.length > 0)
+      res.exchange = ex.map((e) => ({
+        sku: e.sku,
+        qty: fromMilli(e.qty),
+        approvedQty: fromMilli(e.approved_qty),
+        code: e.code,
+      }));
     if (row.reason) res.reason = row.reason;
     if (row.card_hash && row.receipt) res.resolvedReceipt = row.receipt;
     const sale = ctx ? ctx.sale : this.sales.ofReturn(row);
@@ -264,7 +332,10 @@ export class ReturnsEngine {
 function decisionLinesOfTicket(row: ReturnRow, lines: ReturnLineRow[]): DecisionLine[] {
   const rules = JSON.parse(row.rules) as { code: string; line?: number }[];
   return lines.map((l) => {
-    const out: DecisionLine = l.asked_sku === null ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code } : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code };
+    const out: DecisionLine =
+      l.asked_sku === null
+        ? { line: l.line, approvedQty: fromMilli(l.approved_qty), code: l.code }
+        : { line: Math.max(0, l.line), sku: l.asked_sku, approvedQty: fromMilli(l.approved_qty), code: l.code };
     if (l.approved_qty > 0 && l.amount !== null) {
       out.refund = l.amount - (l.fee ?? 0);
       if (l.fee) out.fee = l.fee;

@@ -71,7 +71,8 @@ export interface ReturnLineRow {
 }
 
 /** A line as it is stored: the money columns may be left out (unknown). */
-export type NewReturnLine = Omit<ReturnLineRow, 'authorization' | 'amount' | 'fee' | 'completed_amount'> & Partial<Pick<ReturnLineRow, 'amount' | 'fee' | 'completed_amount'>>;
+export type NewReturnLine = Omit<ReturnLineRow, 'authorization' | 'amount' | 'fee' | 'completed_amount'> &
+  Partial<Pick<ReturnLineRow, 'amount' | 'fee' | 'completed_amount'>>;
 
 export interface ExchangeRow {
   authorization: string;
@@ -102,10 +103,40 @@ export interface ReturnsPage {
 }
 
 const COLUMNS = [
-  'authorization', 'store', 'register', 'request_id', 'receipt', 'mode', 'decision', 'status', 'reconciliation', 'exception_code',
-  'reason', 'refund_amount', 'refund_kind', 'created_at', 'expires_at', 'completed_at', 'updated_at', 'rules', 'allowed_tenders',
-  'conditions', 'gross_refund', 'fees', 'policy_version', 'kind', 'override_by', 'override_at', 'late_online', 'card_hash', 'request',
-  'resolution', 'resolved_at', 'resolved_by', 'resolution_note', 'sale_store',
+  'authorization',
+  'store',
+  'register',
+  'request_id',
+  'receipt',
+  'mode',
+  'decision',
+  'status',
+  'reconciliation',
+  'exception_code',
+  'reason',
+  'refund_amount',
+  'refund_kind',
+  'created_at',
+  'expires_at',
+  'completed_at',
+  'updated_at',
+  'rules',
+  'allowed_tenders',
+  'conditions',
+  'gross_refund',
+  'fees',
+  'policy_version',
+  'kind',
+  'override_by',
+  'override_at',
+  'late_online',
+  'card_hash',
+  'request',
+  'resolution',
+  'resolved_at',
+  'resolved_by',
+  'resolution_note',
+  'sale_store',
 ] as const;
 
 /** Return tickets, their lines and exchange items. */
@@ -135,7 +166,9 @@ export class ReturnsRepo {
     const db = s.db;
     this.getOne = db.prepare(`SELECT * FROM returns WHERE authorization = ?`);
     this.getLines = db.prepare(`SELECT * FROM return_lines WHERE authorization = ? ORDER BY line`);
-    this.insertRet = db.prepare(`INSERT INTO returns (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
+    this.insertRet = db.prepare(
+      `INSERT INTO returns (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
+    );
     this.insertLine = db.prepare(
       `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason, amount, fee, completed_amount)
        VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason, @amount, @fee, @completed_amount)`,
@@ -159,14 +192,22 @@ export class ReturnsRepo {
     );
     this.byStore = db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);
     this.all = db.prepare(`SELECT * FROM returns ORDER BY created_at, authorization`);
-    this.byReceipt = db.prepare(`SELECT * FROM returns WHERE sale_store = ? AND receipt = ? ORDER BY created_at, authorization`);
+    this.byReceipt = db.prepare(
+      `SELECT * FROM returns WHERE sale_store = ? AND receipt = ? ORDER BY created_at, authorization`,
+    );
     this.due = db.prepare(`SELECT * FROM returns WHERE status = 'reserved' AND expires_at <= ?`);
     this.upd = db.prepare(
-      `UPDATE returns SET ${COLUMNS.filter((c) => c !== 'authorization').map((c) => `${c} = @${c}`).join(', ')} WHERE authorization = @authorization`,
+      `UPDATE returns SET ${COLUMNS.filter((c) => c !== 'authorization')
+        .map((c) => `${c} = @${c}`)
+        .join(', ')} WHERE authorization = @authorization`,
     );
-    this.updLine = db.prepare(`UPDATE return_lines SET completed_qty = ?, approved_qty = ?, completed_amount = ? WHERE authorization = ? AND line = ?`);
+    this.updLine = db.prepare(
+      `UPDATE return_lines SET completed_qty = ?, approved_qty = ?, completed_amount = ? WHERE authorization = ? AND line = ?`,
+    );
     this.delLines = db.prepare(`DELETE FROM return_lines WHERE authorization = ?`);
-    this.insertEx = db.prepare(`INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code) VALUES (@authorization, @sku, @qty, @approved_qty, @code)`);
+    this.insertEx = db.prepare(
+      `INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code) VALUES (@authorization, @sku, @qty, @approved_qty, @code)`,
+    );
     this.getEx = db.prepare(`SELECT * FROM return_exchanges WHERE authorization = ? ORDER BY sku`);
     this.delEx = db.prepare(`DELETE FROM return_exchanges WHERE authorization = ?`);
     this.exReserved = db.prepare(
@@ -238,7 +279,13 @@ export class ReturnsRepo {
   }
 
   /** A line's completion: the quantity returned and what it was refunded at the sold price. */
-  setLine(authorization: string, line: number, completedQty: number, approvedQty: number, completedAmount: number | null = null): void {
+  setLine(
+    authorization: string,
+    line: number,
+    completedQty: number,
+    approvedQty: number,
+    completedAmount: number | null = null,
+  ): void {
     this.updLine.run(completedQty, approvedQty, completedAmount, authorization, line);
   }
 
@@ -252,10 +299,18 @@ export class ReturnsRepo {
    * milli-units claimed, and what those returns refund for the line (minor units at the sold
    * price, before fees).
    */
-  claimsByLine(sale: SaleKey, nowIso: string, exclude = ''): { milli: Map<number, number>; amount: Map<number, number> } {
+  claimsByLine(
+    sale: SaleKey,
+    nowIso: string,
+    exclude = '',
+  ): { milli: Map<number, number>; amount: Map<number, number> } {
     const milli = new Map<number, number>();
     const amount = new Map<number, number>();
-    for (const r of this.claimed.all({ store: sale.store, receipt: sale.receipt, now: nowIso, exclude }) as { line: number; qty: number; amount: number | null }[]) {
+    for (const r of this.claimed.all({ store: sale.store, receipt: sale.receipt, now: nowIso, exclude }) as {
+      line: number;
+      qty: number;
+      amount: number | null;
+    }[]) {
       milli.set(r.line, r.qty);
       amount.set(r.line, r.amount ?? 0);
     }
@@ -268,7 +323,9 @@ export class ReturnsRepo {
   }
 
   exchangeReservedByStore(store: string, nowIso: string): Map<string, number> {
-    return new Map((this.exReservedStore.all(store, nowIso) as { sku: string; qty: number }[]).map((r) => [r.sku, r.qty]));
+    return new Map(
+      (this.exReservedStore.all(store, nowIso) as { sku: string; qty: number }[]).map((r) => [r.sku, r.qty]),
+    );
   }
 
   /**
@@ -315,5 +372,11 @@ export class ReturnsRepo {
 }
 
 function lineRow(authorization: string, l: NewReturnLine): ReturnLineRow {
-  return { ...l, authorization, amount: l.amount ?? null, fee: l.fee ?? null, completed_amount: l.completed_amount ?? null };
+  return {
+    ...l,
+    authorization,
+    amount: l.amount ?? null,
+    fee: l.fee ?? null,
+    completed_amount: l.completed_amount ?? null,
+  };
 }

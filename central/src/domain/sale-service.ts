@@ -66,7 +66,13 @@ export class SaleService {
       store: sale.store,
       register: sale.register,
       resource: `sale:${body.receipt}`,
-      details: { channel: sale.channel, at: body.at, currency: body.currency, lines: body.lines.length, tenders: body.tenders.map((t) => t.kind) },
+      details: {
+        channel: sale.channel,
+        at: body.at,
+        currency: body.currency,
+        lines: body.lines.length,
+        tenders: body.tenders.map((t) => t.kind),
+      },
     };
   }
 
@@ -84,7 +90,11 @@ export class SaleService {
       currency: sale.currency,
       total: sale.lines.reduce((t, l) => t + lineAmount(l.qty, l.unitPrice), 0),
       lines: sale.lines.map((l) => ({ line: l.line, sku: l.sku, qty: fromMilli(l.qty), unitPrice: l.unitPrice })),
-      tenders: (sale.tenders as { kind: string; amount: number; pan?: string }[]).map((t) => ({ kind: t.kind, amount: t.amount, ...(t.pan ? { pan: t.pan } : {}) })),
+      tenders: (sale.tenders as { kind: string; amount: number; pan?: string }[]).map((t) => ({
+        kind: t.kind,
+        amount: t.amount,
+        ...(t.pan ? { pan: t.pan } : {}),
+      })),
       sourceEventId: sale.eventId,
     }));
   }
@@ -119,7 +129,10 @@ export class SaleService {
 }
 
 function duplicateReceipt(store: string, receipt: string, at: string): Refusal {
-  return new Refusal(ExceptionCodes.DUPLICATE_RECEIPT, `receipt ${receipt} was already recorded at store ${store} (${at})`);
+  return new Refusal(
+    ExceptionCodes.DUPLICATE_RECEIPT,
+    `receipt ${receipt} was already recorded at store ${store} (${at})`,
+  );
 }
 
 /**
@@ -146,7 +159,14 @@ export class SaleBatch {
   }
 
   /** Checks and adds one sale; throws Refusal (duplicate receipt) with nothing added. `origin`: its audit entry's. */
-  add(store: string, register: string | null, channel: string, body: SaleEventBody, eventId: string | null, origin: string | null): void {
+  add(
+    store: string,
+    register: string | null,
+    channel: string,
+    body: SaleEventBody,
+    eventId: string | null,
+    origin: string | null,
+  ): void {
     const k = saleKey(store, body.receipt);
     const prior = this.taken.get(k);
     if (prior !== undefined) throw duplicateReceipt(store, body.receipt, prior);

@@ -26,7 +26,8 @@ function saleTotal(sale: { lines: readonly SoldLine[] }): number {
 /** The keyed hashes of the cards a sale was paid with (never a PAN: DESIGN rule 6). */
 function panHashes(sale: { tenders: unknown[] }): string[] {
   const out: string[] = [];
-  for (const t of sale.tenders as { panHash?: unknown }[]) if (typeof t.panHash === 'string' && t.panHash) out.push(t.panHash);
+  for (const t of sale.tenders as { panHash?: unknown }[])
+    if (typeof t.panHash === 'string' && t.panHash) out.push(t.panHash);
   return out;
 }
 
@@ -61,24 +62,50 @@ export class Sales {
   private readonly insertCards: MultiRowInsert;
 
   constructor(private readonly s: HubStorage) {
-    this.insertCard = s.db.prepare(`INSERT INTO sale_cards (pan_hash, store, receipt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
+    this.insertCard = s.db.prepare(
+      `INSERT INTO sale_cards (pan_hash, store, receipt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
     this.byCard = s.db.prepare(
       `SELECT s.receipt AS receipt, s.store AS store, s.at AS at FROM sale_cards c JOIN sales s ON s.store = c.store AND s.receipt = c.receipt
         WHERE c.pan_hash = ? AND s.at >= ? ORDER BY s.at DESC LIMIT 50`,
     );
     this.getSale = s.db.prepare(`SELECT * FROM sales WHERE store = ? AND receipt = ?`);
-    this.getLines = s.db.prepare(`SELECT line, sku, qty, unit_price AS unitPrice FROM sale_lines WHERE store = ? AND receipt = ? ORDER BY line`);
+    this.getLines = s.db.prepare(
+      `SELECT line, sku, qty, unit_price AS unitPrice FROM sale_lines WHERE store = ? AND receipt = ? ORDER BY line`,
+    );
     this.byReceipt = s.db.prepare(`SELECT store, at FROM sales WHERE receipt = ? ORDER BY store LIMIT 50`);
     this.insertSale = s.db.prepare(
       `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertLine = s.db.prepare(`INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`);
+    this.insertLine = s.db.prepare(
+      `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
     // by store and receipt: a receipt number alone may be every store's (registers number from 1)
-    this.receiptsAmong = new MultiKeySelect(s.db, `SELECT store, receipt, at FROM sales WHERE (store, receipt) IN (?*)`, 2);
-    this.insertSales = new MultiRowInsert(s.db, `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)`, ['text', 'text', 'text', 'text', 'text', 'text', 'int', 'text', 'text', 'text']);
-    this.insertLines = new MultiRowInsert(s.db, `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price)`, ['text', 'text', 'int', 'text', 'int', 'int']);
-    this.insertCards = new MultiRowInsert(s.db, `INSERT INTO sale_cards (pan_hash, store, receipt)`, ['text', 'text', 'text'], `ON CONFLICT DO NOTHING`);
+    this.receiptsAmong = new MultiKeySelect(
+      s.db,
+      `SELECT store, receipt, at FROM sales WHERE (store, receipt) IN (?*)`,
+      2,
+    );
+    this.insertSales = new MultiRowInsert(
+      s.db,
+      `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)`,
+      ['text', 'text', 'text', 'text', 'text', 'text', 'int', 'text', 'text', 'text'],
+    );
+    this.insertLines = new MultiRowInsert(s.db, `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price)`, [
+      'text',
+      'text',
+      'int',
+      'text',
+      'int',
+      'int',
+    ]);
+    this.insertCards = new MultiRowInsert(
+      s.db,
+      `INSERT INTO sale_cards (pan_hash, store, receipt)`,
+      ['text', 'text', 'text'],
+      `ON CONFLICT DO NOTHING`,
+    );
   }
 
   get(store: string, receipt: string): SaleRow | undefined {
@@ -129,7 +156,11 @@ export class Sales {
     if (store !== undefined) return this.get(store, receipt);
     const all = this.storesOf(receipt);
     if (all.length > 1) {
-      throw new TbError(TbCodes.RECEIPT_AMBIGUOUS, `receipt ${receipt} was issued at stores ${all.map((a) => a.store).join(', ')}: name the store`, { details: { stores: all.map((a) => a.store) } });
+      throw new TbError(
+        TbCodes.RECEIPT_AMBIGUOUS,
+        `receipt ${receipt} was issued at stores ${all.map((a) => a.store).join(', ')}: name the store`,
+        { details: { stores: all.map((a) => a.store) } },
+      );
     }
     return all[0] && this.get(all[0].store, receipt);
   }
@@ -141,7 +172,18 @@ export class Sales {
   insert(sale: NewSale): void {
     const total = saleTotal(sale);
     this.s.tx(() => {
-      this.insertSale.run(sale.store, sale.receipt, sale.register, sale.channel, sale.at, sale.currency, total, JSON.stringify(sale.tenders), sale.eventId, sale.createdAt);
+      this.insertSale.run(
+        sale.store,
+        sale.receipt,
+        sale.register,
+        sale.channel,
+        sale.at,
+        sale.currency,
+        total,
+        JSON.stringify(sale.tenders),
+        sale.eventId,
+        sale.createdAt,
+      );
       for (const l of sale.lines) this.insertLine.run(sale.store, sale.receipt, l.line, l.sku, l.qty, l.unitPrice);
       for (const h of panHashes(sale)) this.insertCard.run(h, sale.store, sale.receipt);
     });
@@ -154,8 +196,23 @@ export class Sales {
   insertMany(sales: readonly NewSale[]): void {
     if (sales.length === 0) return;
     this.s.tx(() => {
-      this.insertSales.run(sales.map((s) => [s.store, s.receipt, s.register, s.channel, s.at, s.currency, saleTotal(s), JSON.stringify(s.tenders), s.eventId, s.createdAt]));
-      this.insertLines.run(sales.flatMap((s) => s.lines.map((l) => [s.store, s.receipt, l.line, l.sku, l.qty, l.unitPrice])));
+      this.insertSales.run(
+        sales.map((s) => [
+          s.store,
+          s.receipt,
+          s.register,
+          s.channel,
+          s.at,
+          s.currency,
+          saleTotal(s),
+          JSON.stringify(s.tenders),
+          s.eventId,
+          s.createdAt,
+        ]),
+      );
+      this.insertLines.run(
+        sales.flatMap((s) => s.lines.map((l) => [s.store, s.receipt, l.line, l.sku, l.qty, l.unitPrice])),
+      );
       this.insertCards.run(sales.flatMap((s) => [...new Set(panHashes(s))].map((h) => [h, s.store, s.receipt])));
     });
   }
@@ -164,7 +221,11 @@ export class Sales {
   existing(keys: readonly SaleKey[]): Map<string, string> {
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
-    for (const r of this.receiptsAmong.all(keys.map((k) => [k.store, k.receipt])) as { store: string; receipt: string; at: string }[]) {
+    for (const r of this.receiptsAmong.all(keys.map((k) => [k.store, k.receipt])) as {
+      store: string;
+      receipt: string;
+      at: string;
+    }[]) {
       out.set(saleKey(r.store, r.receipt), r.at);
     }
     return out;

@@ -18,7 +18,10 @@ export class Stores {
   /** when each store's agent was last seen, not yet written (nobody is owed it: a deferred write) */
   private readonly lastSeen: DeferredKind<{ id: string; at: string }>;
 
-  constructor(s: HubStorage, private readonly clock: Clock) {
+  constructor(
+    s: HubStorage,
+    private readonly clock: Clock,
+  ) {
     this.insert = s.db.prepare(`INSERT INTO stores (id, name, created_at) VALUES (?, ?, ?)`);
     this.getOne = s.db.prepare(`SELECT * FROM stores WHERE id = ?`);
     this.all = s.db.prepare(`SELECT * FROM stores ORDER BY id`);

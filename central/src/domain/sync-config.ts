@@ -1,4 +1,9 @@
-import { DEFAULT_SYNC_SETTINGS, SyncSettingsPatchSchema, SyncSettingsSchema, type SyncSettings } from '@tillbridge/shared';
+import {
+  DEFAULT_SYNC_SETTINGS,
+  SyncSettingsPatchSchema,
+  SyncSettingsSchema,
+  type SyncSettings,
+} from '@tillbridge/shared';
 import type { HubStorage } from '../storage/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { Clock } from './clock.js';
@@ -10,7 +15,7 @@ export function syncConfig(s: HubStorage, audit: AuditLog, clock: Clock): Versio
     table: 'sync_settings',
     action: 'config.set',
     full: SyncSettingsSchema,
-    patch: SyncSettingsPatchSchema as never,
+    patch: SyncSettingsPatchSchema,
     defaults: DEFAULT_SYNC_SETTINGS,
     merge: (base, patch) => SyncSettingsSchema.parse({ ...base, ...patch }),
   });

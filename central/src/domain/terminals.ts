@@ -32,7 +32,11 @@ export class Terminals {
   private readonly one: Statement;
   private readonly waiting: DeferredKind<TerminalRow>;
 
-  constructor(private readonly s: HubStorage, private readonly clock: Clock, private readonly events: HubEvents) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly clock: Clock,
+    private readonly events: HubEvents,
+  ) {
     this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
       `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
@@ -58,11 +62,27 @@ export class Terminals {
     if (before && t.at < before.at) return false;
     const row = this.row(store, t);
     // announced when the link state or what the register says about itself changes, not for each message
-    const announced = !before || before.state !== row.state || before.detail !== row.detail || before.reported_state !== row.reported_state || before.reported_detail !== row.reported_detail;
+    const announced =
+      !before ||
+      before.state !== row.state ||
+      before.detail !== row.detail ||
+      before.reported_state !== row.reported_state ||
+      before.reported_detail !== row.reported_detail;
     if (announced && this.events.wants('terminal.status', store)) {
       this.s.tx(() => {
         this.upsert.run(row);
-        this.events.emit('terminal.status', store, () => ({ store, register: t.register, state: t.state, detail: t.detail ?? null, previous: before?.state ?? null, transport: t.transport, connections: t.connections, reported: t.reported ?? null, lastMessageAt: t.lastMessageAt ?? null, at: t.at }));
+        this.events.emit('terminal.status', store, () => ({
+          store,
+          register: t.register,
+          state: t.state,
+          detail: t.detail ?? null,
+          previous: before?.state ?? null,
+          transport: t.transport,
+          connections: t.connections,
+          reported: t.reported ?? null,
+          lastMessageAt: t.lastMessageAt ?? null,
+          at: t.at,
+        }));
       });
       this.waiting.delete(store, t.register);
     } else {
@@ -90,7 +110,8 @@ export class Terminals {
 
   list(store?: string): TerminalRow[] {
     const rows = new Map<string, TerminalRow>();
-    for (const r of (store ? this.byStore.all(store) : this.all.all()) as TerminalRow[]) rows.set(`${r.store}\0${r.register}`, r);
+    for (const r of (store ? this.byStore.all(store) : this.all.all()) as TerminalRow[])
+      rows.set(`${r.store}\0${r.register}`, r);
     for (const r of store ? this.waiting.ofStore(store) : this.waiting.all()) rows.set(`${r.store}\0${r.register}`, r);
     const key = (r: TerminalRow): string => `${r.store}\0${r.register}`;
     return [...rows.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));

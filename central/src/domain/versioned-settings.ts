@@ -47,11 +47,22 @@ export class VersionedSettings<T> {
   private readonly historyAll: Statement;
   private readonly listeners: ((scope: string) => void)[] = [];
 
-  constructor(private readonly s: HubStorage, private readonly audit: AuditLog, private readonly clock: Clock, private readonly o: VersionedSettingsOptions<T>) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly o: VersionedSettingsOptions<T>,
+  ) {
     this.latest = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT 1`);
-    this.latestUpTo = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? AND id <= ? ORDER BY id DESC LIMIT 1`);
-    this.newestAt = s.db.prepare(`SELECT MAX(id) AS id FROM ${o.table} WHERE scope IN ('default', ?) AND created_at <= ?`);
-    this.insert = s.db.prepare(`INSERT INTO ${o.table} (scope, body, actor, note, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`);
+    this.latestUpTo = s.db.prepare(
+      `SELECT id, body FROM ${o.table} WHERE scope = ? AND id <= ? ORDER BY id DESC LIMIT 1`,
+    );
+    this.newestAt = s.db.prepare(
+      `SELECT MAX(id) AS id FROM ${o.table} WHERE scope IN ('default', ?) AND created_at <= ?`,
+    );
+    this.insert = s.db.prepare(
+      `INSERT INTO ${o.table} (scope, body, actor, note, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+    );
     this.history = s.db.prepare(`SELECT * FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT ?`);
     this.historyAll = s.db.prepare(`SELECT * FROM ${o.table} ORDER BY id DESC LIMIT ?`);
   }
@@ -93,9 +104,15 @@ export class VersionedSettings<T> {
   }
 
   /** Lays `patchRaw` over the default (store undefined) or the store's override (`replace`: instead of it). Returns the new version. */
-  set(store: string | undefined, patchRaw: unknown, actor: string, opts: { note?: string; replace?: boolean } = {}): number {
+  set(
+    store: string | undefined,
+    patchRaw: unknown,
+    actor: string,
+    opts: { note?: string; replace?: boolean } = {},
+  ): number {
     const parsed = this.o.patch.safeParse(patchRaw, { reportInput: true });
-    if (!parsed.success) throw new TbError(TbCodes.INVALID, `not a valid change: ${describeZodError(parsed.error).join('; ')}`);
+    if (!parsed.success)
+      throw new TbError(TbCodes.INVALID, `not a valid change: ${describeZodError(parsed.error).join('; ')}`);
     const patch = parsed.data;
     const version = this.s.tx(() => {
       let body: unknown;
@@ -103,13 +120,26 @@ export class VersionedSettings<T> {
         body = this.o.merge(opts.replace ? this.o.defaults : this.defaults().value, patch);
       } else {
         const cur = this.latest.get(`store:${store}`) as { body: string } | undefined;
-        const prior = cur && !opts.replace ? (this.o.patch.parse(JSON.parse(cur.body)) as Record<string, unknown>) : {};
+        const prior = cur && !opts.replace ? this.o.patch.parse(JSON.parse(cur.body)) : {};
         body = mergePatches(prior, patch);
         this.o.merge(this.defaults().value, body as Record<string, unknown>); // it must make a valid whole
       }
       const scope = store === undefined ? 'default' : `store:${store}`;
-      const v = Number((this.insert.get(scope, JSON.stringify(body), actor, opts.note ?? null, iso(this.clock.now())) as { id: number }).id);
-      this.audit.append({ actor, action: this.o.action, outcome: 'set', store: store ?? null, resource: `${this.o.table}:${scope}`, details: { version: v, change: patch, replace: Boolean(opts.replace), note: opts.note ?? null } });
+      const v = Number(
+        (
+          this.insert.get(scope, JSON.stringify(body), actor, opts.note ?? null, iso(this.clock.now())) as {
+            id: number;
+          }
+        ).id,
+      );
+      this.audit.append({
+        actor,
+        action: this.o.action,
+        outcome: 'set',
+        store: store ?? null,
+        resource: `${this.o.table}:${scope}`,
+        details: { version: v, change: patch, replace: Boolean(opts.replace), note: opts.note ?? null },
+      });
       return v;
     });
     for (const l of this.listeners) l(store ?? 'default');
@@ -117,8 +147,22 @@ export class VersionedSettings<T> {
   }
 
   list(store?: string, limit = 50): VersionRecord[] {
-    const rows = (store === undefined ? this.historyAll.all(limit) : this.history.all(`store:${store}`, limit)) as { id: number; scope: string; actor: string; note: string | null; created_at: string; body: string }[];
-    return rows.map((r) => ({ version: r.id, scope: r.scope, actor: r.actor, note: r.note, createdAt: r.created_at, body: JSON.parse(r.body) as unknown }));
+    const rows = (store === undefined ? this.historyAll.all(limit) : this.history.all(`store:${store}`, limit)) as {
+      id: number;
+      scope: string;
+      actor: string;
+      note: string | null;
+      created_at: string;
+      body: string;
+    }[];
+    return rows.map((r) => ({
+      version: r.id,
+      scope: r.scope,
+      actor: r.actor,
+      note: r.note,
+      createdAt: r.created_at,
+      body: JSON.parse(r.body) as unknown,
+    }));
   }
 }
 
@@ -127,7 +171,10 @@ export function mergePatches(a: Record<string, unknown>, b: Record<string, unkno
   for (const [k, v] of Object.entries(b)) {
     if (v === undefined) continue;
     const cur = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) ? { ...(cur as object), ...v } : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? { ...cur, ...v }
+        : v;
   }
   return out;
 }

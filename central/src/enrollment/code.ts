@@ -22,11 +22,7 @@ export function formatCode(c: string): string {
 /** The code as typed, in its canonical form (16 upper-case characters, no dashes), or undefined when it cannot be one. */
 export function normalizeCode(typed: string): string | undefined {
   if (typed.length > 64) return undefined;
-  const c = typed
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  const c = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
   if (c.length !== CODE_CHARS) return undefined;
   for (const ch of c) if (!ALPHABET.includes(ch)) return undefined;
   return c;

@@ -53,13 +53,25 @@ export class Enrollments {
   private readonly list: Statement;
   private readonly listStore: Statement;
 
-  constructor(private readonly s: HubStorage, private readonly key: Buffer, private readonly credentials: Pick<Credentials, 'enrollKey'>, private readonly audit: AuditLog, private readonly clock: Clock) {
+  constructor(
+    private readonly s: HubStorage,
+    private readonly key: Buffer,
+    private readonly credentials: Pick<Credentials, 'enrollKey'>,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {
     const db = s.db;
-    this.insert = db.prepare(`INSERT INTO enrollment_codes (id, hash, store, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`);
-    this.take = db.prepare(`UPDATE enrollment_codes SET used_at = @now, used_from = @source WHERE hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING id, store`);
+    this.insert = db.prepare(
+      `INSERT INTO enrollment_codes (id, hash, store, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.take = db.prepare(
+      `UPDATE enrollment_codes SET used_at = @now, used_from = @source WHERE hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING id, store`,
+    );
     this.byHash = db.prepare(`SELECT * FROM enrollment_codes WHERE hash = ?`);
     this.setKey = db.prepare(`UPDATE enrollment_codes SET key_id = ? WHERE id = ?`);
-    this.list = db.prepare(`SELECT * FROM enrollment_codes WHERE used_at IS NULL AND expires_at > ? ORDER BY created_at, id`);
+    this.list = db.prepare(
+      `SELECT * FROM enrollment_codes WHERE used_at IS NULL AND expires_at > ? ORDER BY created_at, id`,
+    );
     this.listStore = db.prepare(`SELECT * FROM enrollment_codes WHERE store = ? ORDER BY created_at, id`);
   }
 
@@ -74,7 +86,14 @@ export class Enrollments {
     const expiresAt = iso(now + ttlMs);
     this.s.tx(() => {
       this.insert.run(id, hashCode(this.key, normalizeCode(code)!), store, iso(now), expiresAt, actor);
-      this.audit.append({ actor, action: 'enrollment.create', outcome: 'created', store, resource: `enrollment:${id}`, details: { expiresAt, ttlMs } });
+      this.audit.append({
+        actor,
+        action: 'enrollment.create',
+        outcome: 'created',
+        store,
+        resource: `enrollment:${id}`,
+        details: { expiresAt, ttlMs },
+      });
     });
     return { id, code, store, expiresAt };
   }
@@ -89,18 +108,36 @@ export class Enrollments {
     const canonical = normalizeCode(typed);
     const hash = canonical === undefined ? undefined : hashCode(this.key, canonical);
     const now = iso(this.clock.now());
-    const out = hash === undefined ? undefined : this.s.tx(() => {
-      const r = this.take.get({ now, source, hash }) as { id: string; store: string } | undefined;
-      if (!r) return undefined;
-      const k = this.credentials.enrollKey(r.store);
-      this.setKey.run(k.id, r.id);
-      this.audit.append({ actor: `source:${source}`, action: 'enrollment.use', outcome: 'used', store: r.store, resource: `enrollment:${r.id}`, details: { keyId: k.id, endedKeys: k.ended } });
-      return { id: r.id, store: r.store, apiKey: k.secret, keyId: k.id, ended: k.ended };
-    });
+    const out =
+      hash === undefined
+        ? undefined
+        : this.s.tx(() => {
+            const r = this.take.get({ now, source, hash }) as { id: string; store: string } | undefined;
+            if (!r) return undefined;
+            const k = this.credentials.enrollKey(r.store);
+            this.setKey.run(k.id, r.id);
+            this.audit.append({
+              actor: `source:${source}`,
+              action: 'enrollment.use',
+              outcome: 'used',
+              store: r.store,
+              resource: `enrollment:${r.id}`,
+              details: { keyId: k.id, endedKeys: k.ended },
+            });
+            return { id: r.id, store: r.store, apiKey: k.secret, keyId: k.id, ended: k.ended };
+          });
     if (out) return out;
     const row = hash === undefined ? undefined : (this.byHash.get(hash) as Row | undefined);
-    const reason = hash === undefined ? 'malformed' : !row ? 'unknown' : row.used_at !== null ? 'already used' : 'expired';
-    this.audit.append({ actor: `source:${source}`, action: 'enrollment.refused', outcome: 'refused', store: row?.store ?? null, resource: row ? `enrollment:${row.id}` : 'enrollment', details: { reason } });
+    const reason =
+      hash === undefined ? 'malformed' : !row ? 'unknown' : row.used_at !== null ? 'already used' : 'expired';
+    this.audit.append({
+      actor: `source:${source}`,
+      action: 'enrollment.refused',
+      outcome: 'refused',
+      store: row?.store ?? null,
+      resource: row ? `enrollment:${row.id}` : 'enrollment',
+      details: { reason },
+    });
     throw new TbError(TbCodes.UNAUTHORIZED, CODE_REFUSED);
   }
 

@@ -61,9 +61,13 @@ export function checkAmqpUrl(url: string, option: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new TbError(TbCodes.CONFIG, `${option}: expected a URL like amqp://user:password@host:5672/vhost, got something that is not a URL`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${option}: expected a URL like amqp://user:password@host:5672/vhost, got something that is not a URL`,
+    );
   }
-  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') throw new TbError(TbCodes.CONFIG, `${option}: expected an amqp:// or amqps:// URL, got ${u.protocol}//…`);
+  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:')
+    throw new TbError(TbCodes.CONFIG, `${option}: expected an amqp:// or amqps:// URL, got ${u.protocol}//…`);
   if (!u.hostname) throw new TbError(TbCodes.CONFIG, `${option}: the URL names no host`);
   return redactAmqpUrl(url);
 }
@@ -74,7 +78,11 @@ export function redactAmqpUrl(url: string): string {
 
 /** The exchange's name: what AMQP allows (letters, digits, - _ . :), at most 120 so that `amqp:` + it is a consumer name. */
 export function checkExchange(name: string, option: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,58}$/.test(name)) throw new TbError(TbCodes.CONFIG, `${option}: expected an exchange name of letters, digits and . _ : - (at most 59), got ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,58}$/.test(name))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${option}: expected an exchange name of letters, digits and . _ : - (at most 59), got ${JSON.stringify(name)}`,
+    );
   return name;
 }
 
@@ -82,7 +90,6 @@ export function checkExchange(name: string, option: string): string {
 export function routingKeyOf(e: Pick<FeedEntry, 'type' | 'store'>): string {
   return `${e.type}.${e.store ? e.store.replace(/[.#*]/g, '_') : '-'}`;
 }
-
 
 /**
  * Relays the committed ERP feed to a RabbitMQ topic exchange (docs/erp-feed.md#to-a-message-broker-rabbitmq): reads the
@@ -249,7 +256,10 @@ export class AmqpRelay {
       } catch (err) {
         if (this.stopper.signal.aborted) break;
         this.lastError = { message: this.scrub((err as Error).message ?? String(err)), at: iso(this.opts.clock.now()) };
-        this.opts.log.warn({ err: this.scrubbed(err), exchange: this.exchange, attempt }, 'feed relay: batch not confirmed; publishing it again after a backoff');
+        this.opts.log.warn(
+          { err: this.scrubbed(err), exchange: this.exchange, attempt },
+          'feed relay: batch not confirmed; publishing it again after a backoff',
+        );
         await this.disconnect();
         await new Promise<void>((resolve) => {
           const t = setTimeout(finish, fullJitterDelay(attempt, this.backoff));
@@ -278,9 +288,15 @@ export class AmqpRelay {
       const l = this.leaseQ.get(this.consumerName) as { leased_by: string; lease_until: string } | undefined;
       if (l && l.leased_by !== this.owner && l.lease_until > iso(now)) return false;
     }
-    const got = this.storage.tx(() => this.takeLeaseQ.run(this.consumerName, this.owner, iso(now + this.leaseMs), iso(now)).changes > 0);
+    const got = this.storage.tx(
+      () => this.takeLeaseQ.run(this.consumerName, this.owner, iso(now + this.leaseMs), iso(now)).changes > 0,
+    );
     if (got) this.leaseUntil = now + this.leaseMs;
-    if (got !== this.holding) this.opts.log.info({ exchange: this.exchange, owner: this.owner }, got ? 'feed relay: lease taken, relaying' : 'feed relay: another hub process holds the lease');
+    if (got !== this.holding)
+      this.opts.log.info(
+        { exchange: this.exchange, owner: this.owner },
+        got ? 'feed relay: lease taken, relaying' : 'feed relay: another hub process holds the lease',
+      );
     this.holding = got;
     return got;
   }
@@ -296,7 +312,8 @@ export class AmqpRelay {
       if (this.conn !== conn) return;
       this.conn = undefined;
       this.channel = undefined;
-      if (err && !this.stopper.signal.aborted) this.opts.log.warn({ err: this.scrubbed(err), broker: this.broker }, 'feed relay: broker connection lost');
+      if (err && !this.stopper.signal.aborted)
+        this.opts.log.warn({ err: this.scrubbed(err), broker: this.broker }, 'feed relay: broker connection lost');
     };
     conn.on('error', (err: Error) => dropped(err));
     conn.on('close', (err?: Error) => dropped(err));
@@ -360,20 +377,26 @@ export class AmqpRelay {
     if (this.returned.size > 0) {
       const n = this.returned.size;
       this.returned.clear();
-      throw new Error(`${n} of ${entries.length} message(s) came back unroutable from exchange ${this.exchange}: bind a queue that takes every routing key (e.g. "#") or give the exchange an alternate exchange`);
+      throw new Error(
+        `${n} of ${entries.length} message(s) came back unroutable from exchange ${this.exchange}: bind a queue that takes every routing key (e.g. "#") or give the exchange an alternate exchange`,
+      );
     }
     const last = entries[entries.length - 1]!.position;
     // the cursor moves only with the lease still ours (renewed in the same transaction)
     const now = this.opts.clock.now();
     const moved = this.storage.tx(() => {
-      if (this.takeLeaseQ.run(this.consumerName, this.owner, iso(now + this.leaseMs), iso(now)).changes === 0) return false;
+      if (this.takeLeaseQ.run(this.consumerName, this.owner, iso(now + this.leaseMs), iso(now)).changes === 0)
+        return false;
       this.feed.ack(this.consumerName, last);
       return true;
     });
     if (moved) this.leaseUntil = now + this.leaseMs;
     if (!moved) {
       this.holding = false;
-      this.opts.log.warn({ exchange: this.exchange }, 'feed relay: the lease ran out while the batch was confirmed; another hub process relays from the cursor');
+      this.opts.log.warn(
+        { exchange: this.exchange },
+        'feed relay: the lease ran out while the batch was confirmed; another hub process relays from the cursor',
+      );
       return entries.length;
     }
     this.relayedCount += entries.length;
@@ -394,11 +417,15 @@ export class AmqpRelay {
         else resolve();
       };
       const onClose = (): void => finish(new Error('the broker channel closed before confirming the batch'));
-      const t = setTimeout(() => finish(new Error(`no confirms from the broker within ${this.confirmTimeoutMs} ms`)), this.confirmTimeoutMs);
+      const t = setTimeout(
+        () => finish(new Error(`no confirms from the broker within ${this.confirmTimeoutMs} ms`)),
+        this.confirmTimeoutMs,
+      );
       ch.once('close', onClose);
       ch.waitForConfirms().then(
         () => finish(),
-        (err: unknown) => finish(new Error(`the broker did not confirm the batch (nack): ${String((err as Error)?.message ?? err)}`)),
+        (err: unknown) =>
+          finish(new Error(`the broker did not confirm the batch (nack): ${String((err as Error)?.message ?? err)}`)),
       );
     });
   }

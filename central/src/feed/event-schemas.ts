@@ -25,7 +25,7 @@ const Tender = z.looseObject({
 const SaleRecorded = z
   .looseObject({
     store: z.string(),
-    receipt: z.string().describe("the receipt number, unique within the store"),
+    receipt: z.string().describe('the receipt number, unique within the store'),
     register: z.string().nullable().describe('null: another channel (an imported web order)'),
     channel: z.string().describe('store, or the channel an import named (web…)'),
     at: Iso,
@@ -91,7 +91,9 @@ const Day_ = {
   store: z.string(),
   register: z.string(),
   businessDay: Day,
-  source: z.enum(['register', 'agent']).describe("register: the register's own day close; agent: the agent's count at the store's cut-off"),
+  source: z
+    .enum(['register', 'agent'])
+    .describe("register: the register's own day close; agent: the agent's count at the store's cut-off"),
   closedAt: Iso.describe('when the register (or the agent) closed the day'),
   currency: z.string().nullable(),
   reconciledAt: Iso,
@@ -100,18 +102,29 @@ const Day_ = {
 /** The `data` of each event type. */
 export const FEED_DATA_SCHEMAS: Record<FeedEventType, z.ZodType> = {
   'sale.recorded': SaleRecorded,
-  'return.authorized': z.looseObject(Ticket).describe('A return authorized (approved or conditional), online or offline.'),
+  'return.authorized': z
+    .looseObject(Ticket)
+    .describe('A return authorized (approved or conditional), online or offline.'),
   'return.denied': z.looseObject(Ticket).describe('A return request denied.'),
   'return.completed': z
-    .looseObject({ ...Ticket, restocked: Moved.describe('what went back to stock'), exchanged: Moved.describe('items the customer took instead') })
+    .looseObject({
+      ...Ticket,
+      restocked: Moved.describe('what went back to stock'),
+      exchanged: Moved.describe('items the customer took instead'),
+    })
     .describe('A return completed at the register: refund paid, stock adjusted, exchange items taken.'),
-  'return.cancelled': z.looseObject({ ...Ticket, cause: z.enum(['register', 'expired']) }).describe('An authorized return not completed: cancelled at the register, or its reservation expired.'),
+  'return.cancelled': z
+    .looseObject({ ...Ticket, cause: z.enum(['register', 'expired']) })
+    .describe('An authorized return not completed: cancelled at the register, or its reservation expired.'),
   'return.exception': z
     .looseObject({
       id: z.string().describe("the exception's id (tillbridge-hub returns exceptions)"),
       store: z.string(),
       register: z.string().nullable(),
-      event: z.looseObject({ id: z.string(), kind: z.string() }).nullable().describe("the agent's event the hub refused, if that was the cause"),
+      event: z
+        .looseObject({ id: z.string(), kind: z.string() })
+        .nullable()
+        .describe("the agent's event the hub refused, if that was the cause"),
       kind: z.string(),
       code: z.string(),
       reason: z.string(),
@@ -121,13 +134,33 @@ export const FEED_DATA_SCHEMAS: Record<FeedEventType, z.ZodType> = {
     })
     .describe('An exception for a person to look at: an event the hub refused, or a return kept against the rules.'),
   'return.resolved': z
-    .union([z.looseObject({ ...Ticket, resolution: Resolution }), z.looseObject({ store: z.string(), register: z.string().nullable(), authorization: z.null(), resolution: Resolution })])
+    .union([
+      z.looseObject({ ...Ticket, resolution: Resolution }),
+      z.looseObject({
+        store: z.string(),
+        register: z.string().nullable(),
+        authorization: z.null(),
+        resolution: Resolution,
+      }),
+    ])
     .describe('Exceptions resolved by an operator (accepted, or the return reversed).'),
   'inventory.adjusted': z
-    .looseObject({ store: z.string(), sku: z.string(), delta: Qty, onHand: Qty.describe('on hand after this movement'), kind: z.string().describe('sale, return, exchange, adjustment, import, count…'), ref: z.string().nullable(), at: Iso })
+    .looseObject({
+      store: z.string(),
+      sku: z.string(),
+      delta: Qty,
+      onHand: Qty.describe('on hand after this movement'),
+      kind: z.string().describe('sale, return, exchange, adjustment, import, count…'),
+      ref: z.string().nullable(),
+      at: Iso,
+    })
     .describe("A movement of a store's stock."),
   'day.reconciled': z
-    .looseObject({ ...Day_, totals: DayTotals.describe('the totals, as reported and as recorded'), resendAttempts: z.number().int().describe('resends asked of the agent before it matched') })
+    .looseObject({
+      ...Day_,
+      totals: DayTotals.describe('the totals, as reported and as recorded'),
+      resendAttempts: z.number().int().describe('resends asked of the agent before it matched'),
+    })
     .describe("A register's business day matched what the hub recorded (docs/reconciliation.md)."),
   'day.discrepancy': z
     .looseObject({
@@ -139,24 +172,39 @@ export const FEED_DATA_SCHEMAS: Record<FeedEventType, z.ZodType> = {
           missing: Lists.describe('forwarded by the agent, not at the hub'),
           extra: Lists.describe('at the hub, not forwarded by the agent for that register and day'),
           elsewhere: z
-            .looseObject({ receipts: z.array(z.looseObject({ id: z.string(), register: z.string().nullable(), businessDay: Day.nullable() })), authorizations: z.array(z.looseObject({ id: z.string(), register: z.string().nullable(), businessDay: Day.nullable() })) })
+            .looseObject({
+              receipts: z.array(
+                z.looseObject({ id: z.string(), register: z.string().nullable(), businessDay: Day.nullable() }),
+              ),
+              authorizations: z.array(
+                z.looseObject({ id: z.string(), register: z.string().nullable(), businessDay: Day.nullable() }),
+              ),
+            })
             .describe('forwarded by the agent, at the hub under another register or day'),
           totals: z.array(z.looseObject({ what: z.string(), register: z.number(), hub: z.number() })),
         })
         .describe('what differs'),
       reason: z.string().describe('the differences in words, as the exception says them'),
-      exception: z.string().nullable().describe("the exception raised (tillbridge-hub returns exceptions)"),
+      exception: z.string().nullable().describe('the exception raised (tillbridge-hub returns exceptions)'),
     })
-    .describe("A register's business day differs from what the hub recorded; an exception is open (docs/reconciliation.md)."),
+    .describe(
+      "A register's business day differs from what the hub recorded; an exception is open (docs/reconciliation.md).",
+    ),
 };
 
 /** The entry around `data`, the same for every type. */
 export const FEED_ENTRY_SCHEMA = z.looseObject({
-  position: z.number().int().positive().describe('grows with every entry, in commit order; resume after the last you handled'),
+  position: z
+    .number()
+    .int()
+    .positive()
+    .describe('grows with every entry, in commit order; resume after the last you handled'),
   id: z.string().describe('the event id for ever: dedupe by it (also the webhook-id and the AMQP message-id)'),
   type: z.enum(FEED_EVENT_TYPES),
   store: z.string().nullable(),
-  businessDay: Day.nullable().describe("the date in the store's time zone (sync setting timeZone) on which it happened"),
+  businessDay: Day.nullable().describe(
+    "the date in the store's time zone (sync setting timeZone) on which it happened",
+  ),
   at: Iso.describe('when it happened'),
   recordedAt: Iso.describe('when the hub committed it'),
   data: z.looseObject({}),
@@ -166,10 +214,18 @@ export const FEED_ENTRY_SCHEMA = z.looseObject({
 export function feedJsonSchemas(): Record<string, unknown> {
   const base = 'https://tillbridge.example/schemas/feed';
   const out: Record<string, unknown> = {
-    'entry.schema.json': { $id: `${base}/entry.schema.json`, title: 'Tillbridge ERP feed entry', ...z.toJSONSchema(FEED_ENTRY_SCHEMA) },
+    'entry.schema.json': {
+      $id: `${base}/entry.schema.json`,
+      title: 'Tillbridge ERP feed entry',
+      ...z.toJSONSchema(FEED_ENTRY_SCHEMA),
+    },
   };
   for (const type of FEED_EVENT_TYPES) {
-    out[`${type}.schema.json`] = { $id: `${base}/${type}.schema.json`, title: `Tillbridge ERP feed: ${type} (the entry's data)`, ...z.toJSONSchema(FEED_DATA_SCHEMAS[type]) };
+    out[`${type}.schema.json`] = {
+      $id: `${base}/${type}.schema.json`,
+      title: `Tillbridge ERP feed: ${type} (the entry's data)`,
+      ...z.toJSONSchema(FEED_DATA_SCHEMAS[type]),
+    };
   }
   return out;
 }

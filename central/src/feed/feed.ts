@@ -6,7 +6,9 @@ import { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from '.
 
 /** What goes on the ERP feed: every validated transaction and its consequences — every hub event but a register's link state and the webhook test (docs/erp-feed.md). */
 export type FeedEventType = Exclude<WebhookEventType, 'terminal.status' | 'webhook.test'>;
-export const FEED_EVENT_TYPES = WEBHOOK_EVENT_TYPES.filter((t): t is FeedEventType => t !== 'terminal.status' && t !== 'webhook.test');
+export const FEED_EVENT_TYPES = WEBHOOK_EVENT_TYPES.filter(
+  (t): t is FeedEventType => t !== 'terminal.status' && t !== 'webhook.test',
+);
 
 export function isFeedEventType(t: string): t is FeedEventType {
   return (FEED_EVENT_TYPES as readonly string[]).includes(t);
@@ -64,7 +66,7 @@ export const MAX_READ = 1000;
 /** When each kind of event happened, as its data says (else: when the hub recorded it). */
 function occurredAt(e: WebhookEvent, now: string): string {
   const d = e.data;
-  const pick = (k: string): string | undefined => (typeof d[k] === 'string' ? (d[k] as string) : undefined);
+  const pick = (k: string): string | undefined => (typeof d[k] === 'string' ? d[k] : undefined);
   const t = e.type.startsWith('return.') ? (pick('updatedAt') ?? pick('at')) : (pick('at') ?? pick('closedAt'));
   if (t === undefined) return now;
   const ms = Date.parse(t);
@@ -101,8 +103,14 @@ export class Feed {
     private readonly zoneOf: (store: string) => string,
   ) {
     const db = storage.db;
-    this.insert = db.prepare(`INSERT INTO feed (id, type, store, business_day, at, recorded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)`);
-    this.insertMany = new MultiRowInsert(db, `INSERT INTO feed (id, type, store, business_day, at, recorded_at, data)`, ['text', 'text', 'text', 'text', 'text', 'text', 'text']);
+    this.insert = db.prepare(
+      `INSERT INTO feed (id, type, store, business_day, at, recorded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertMany = new MultiRowInsert(
+      db,
+      `INSERT INTO feed (id, type, store, business_day, at, recorded_at, data)`,
+      ['text', 'text', 'text', 'text', 'text', 'text', 'text'],
+    );
     this.after = db.prepare(`SELECT * FROM feed WHERE position > ? ORDER BY position LIMIT ?`);
     this.headQ = db.prepare(`SELECT COALESCE(MAX(position), 0) AS head FROM feed`);
     this.consumerQ = db.prepare(`SELECT * FROM feed_consumers WHERE name = ?`);
@@ -125,7 +133,12 @@ export class Feed {
     if (!isFeedEventType(e.type)) return;
     const now = iso(this.clock.now());
     const at = occurredAt(e, now);
-    const day = typeof e.data.businessDay === 'string' ? e.data.businessDay : e.store ? businessDayOf(at, this.zone(e.store)) : null;
+    const day =
+      typeof e.data.businessDay === 'string'
+        ? e.data.businessDay
+        : e.store
+          ? businessDayOf(at, this.zone(e.store))
+          : null;
     const row = [e.id, e.type, e.store, day, at, now, JSON.stringify(e.data)];
     if (this.gathered) this.gathered.push(row);
     else {
@@ -185,7 +198,11 @@ export class Feed {
   read(position: number, limit: number, filter: FeedFilter = {}): { entries: FeedEntry[]; next: number } {
     const n = Math.max(1, Math.min(MAX_READ, Math.floor(limit)));
     const unfiltered = !filter.store && !filter.types?.length && !filter.day;
-    const rows = (filter.day ? this.dayQ.all(filter.day, position, unfiltered ? n : MAX_READ) : this.after.all(position, unfiltered ? n : MAX_READ)) as FeedRow[];
+    const rows = (
+      filter.day
+        ? this.dayQ.all(filter.day, position, unfiltered ? n : MAX_READ)
+        : this.after.all(position, unfiltered ? n : MAX_READ)
+    ) as FeedRow[];
     const entries: FeedEntry[] = [];
     let next = position;
     for (const r of rows) {
@@ -256,14 +273,17 @@ export class Feed {
   // ---- named consumers
 
   consumer(name: string): FeedConsumer | undefined {
-    const r = this.consumerQ.get(name) as { name: string; position: number | string; created_at: string; updated_at: string } | undefined;
+    const r = this.consumerQ.get(name) as
+      { name: string; position: number | string; created_at: string; updated_at: string } | undefined;
     if (!r) return undefined;
     return this.view(r, this.head());
   }
 
   consumers(): FeedConsumer[] {
     const head = this.head();
-    return (this.consumersQ.all() as { name: string; position: number | string; created_at: string; updated_at: string }[]).map((r) => this.view(r, head));
+    return (
+      this.consumersQ.all() as { name: string; position: number | string; created_at: string; updated_at: string }[]
+    ).map((r) => this.view(r, head));
   }
 
   /**
@@ -272,13 +292,21 @@ export class Feed {
    * Call inside a transaction with its audit entry, or alone.
    */
   ack(name: string, position: number, opts: { rewind?: boolean } = {}): FeedConsumer {
-    if (!CONSUMER_NAME.test(name)) throw new TbError(TbCodes.INVALID, `consumer: expected a name of letters, digits and . _ : - (at most 64), got ${JSON.stringify(name)}`);
-    if (!Number.isSafeInteger(position) || position < 0) throw new TbError(TbCodes.INVALID, `position: expected a whole number 0 or more, got ${String(position)}`);
+    if (!CONSUMER_NAME.test(name))
+      throw new TbError(
+        TbCodes.INVALID,
+        `consumer: expected a name of letters, digits and . _ : - (at most 64), got ${JSON.stringify(name)}`,
+      );
+    if (!Number.isSafeInteger(position) || position < 0)
+      throw new TbError(TbCodes.INVALID, `position: expected a whole number 0 or more, got ${String(position)}`);
     const head = this.head();
     if (position > head) throw new TbError(TbCodes.INVALID, `position ${position} is past the feed's head (${head})`);
     const prior = this.consumer(name);
     if (prior && position < prior.position && !opts.rewind) {
-      throw new TbError(TbCodes.CONFLICT, `consumer ${name} is at ${prior.position}: an ack of ${position} would go back (rewind to replay)`);
+      throw new TbError(
+        TbCodes.CONFLICT,
+        `consumer ${name} is at ${prior.position}: an ack of ${position} would go back (rewind to replay)`,
+      );
     }
     const now = iso(this.clock.now());
     this.upsertConsumer.run(name, position, prior?.createdAt ?? now, now);
@@ -290,9 +318,18 @@ export class Feed {
     return this.deleteConsumer.run(name).changes > 0;
   }
 
-  private view(r: { name: string; position: number | string; created_at: string; updated_at: string }, head: number): FeedConsumer {
+  private view(
+    r: { name: string; position: number | string; created_at: string; updated_at: string },
+    head: number,
+  ): FeedConsumer {
     const position = Number(r.position);
-    return { name: r.name, position, lag: Math.max(0, head - position), createdAt: r.created_at, updatedAt: r.updated_at };
+    return {
+      name: r.name,
+      position,
+      lag: Math.max(0, head - position),
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
   }
 }
 

@@ -1,5 +1,14 @@
 import { XMLBuilder } from 'fast-xml-parser';
-import { currencyExponent, isBusinessDay, isMaskedPan, lineAmount, minorToDecimal, quantityToDecimal, TbCodes, TbError } from '@tillbridge/shared';
+import {
+  currencyExponent,
+  isBusinessDay,
+  isMaskedPan,
+  lineAmount,
+  minorToDecimal,
+  quantityToDecimal,
+  TbCodes,
+  TbError,
+} from '@tillbridge/shared';
 import type { Feed, FeedEntry } from './feed.js';
 
 /**
@@ -40,10 +49,14 @@ export interface PoslogExportOptions {
 
 /** Checks the store and day of an export: a TB_INVALID naming the parameter. */
 export function checkExportTarget(store: unknown, day: unknown): { store: string; day: string } {
-  if (typeof store !== 'string' || store.trim() === '') throw new TbError(TbCodes.INVALID, 'store: expected a store id');
+  if (typeof store !== 'string' || store.trim() === '')
+    throw new TbError(TbCodes.INVALID, 'store: expected a store id');
   if (store.length > 64) throw new TbError(TbCodes.INVALID, 'store: expected at most 64 characters');
   if (typeof day !== 'string' || !isBusinessDay(day)) {
-    throw new TbError(TbCodes.INVALID, `day: expected a real date YYYY-MM-DD, got ${JSON.stringify(typeof day === 'string' ? day.slice(0, 40) : day)}`);
+    throw new TbError(
+      TbCodes.INVALID,
+      `day: expected a real date YYYY-MM-DD, got ${JSON.stringify(typeof day === 'string' ? day.slice(0, 40) : day)}`,
+    );
   }
   return { store, day };
 }
@@ -52,7 +65,12 @@ export function checkExportTarget(store: unknown, day: unknown): { store: string
  * The store's entries of that business day (sales and completed returns), read from the feed a
  * page at a time by position: never more than one page in memory.
  */
-export function* feedDayEntries(feed: Pick<Feed, 'read'>, store: string, day: string, pageSize = 500): Generator<FeedEntry> {
+export function* feedDayEntries(
+  feed: Pick<Feed, 'read'>,
+  store: string,
+  day: string,
+  pageSize = 500,
+): Generator<FeedEntry> {
   let position = 0;
   for (;;) {
     const { entries, next } = feed.read(position, pageSize, { store, day, types: POSLOG_TYPES });
@@ -74,7 +92,10 @@ const builder = new XMLBuilder({
 
 /** XML 1.0 cannot carry C0 controls (but tab, CR, LF), U+FFFE/U+FFFF or lone surrogates: they become U+FFFD. */
 function clean(v: string): string {
-  return v.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  return v.replace(
+    /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+    '\uFFFD',
+  );
 }
 
 /** A value as element or attribute text (XMLBuilder escapes & < > ' " itself). */
@@ -125,14 +146,33 @@ interface ReturnData {
 }
 
 /** A tender (or refund) line item; the PAN only when it is masked. */
-function tenderItem(seq: number, kind: string, amount: number, digits: number, typeCode: 'Sale' | 'Refund', pan: string | undefined): XmlObject {
-  const tender: XmlObject = { '@_TenderType': text(tenderType(kind)), '@_TypeCode': typeCode, Amount: minorToDecimal(amount, digits) };
+function tenderItem(
+  seq: number,
+  kind: string,
+  amount: number,
+  digits: number,
+  typeCode: 'Sale' | 'Refund',
+  pan: string | undefined,
+): XmlObject {
+  const tender: XmlObject = {
+    '@_TenderType': text(tenderType(kind)),
+    '@_TypeCode': typeCode,
+    Amount: minorToDecimal(amount, digits),
+  };
   // never a full card number: what is not plainly masked (first 6 / last 4 at most) is left out
   if (pan !== undefined && isMaskedPan(pan)) tender.CreditDebit = { PrimaryAccountNumber: pan.replace(/[\s-]/g, '') };
   return { SequenceNumber: seq, Tender: tender };
 }
 
-function header(store: string, register: string | null, sequence: string, transactionId: string | undefined, day: string, at: string, currency: string | undefined): XmlObject {
+function header(
+  store: string,
+  register: string | null,
+  sequence: string,
+  transactionId: string | undefined,
+  day: string,
+  at: string,
+  currency: string | undefined,
+): XmlObject {
   return {
     RetailStoreID: text(store),
     ...(register ? { WorkstationID: text(register) } : {}),
@@ -186,7 +226,13 @@ function saleTransaction(d: SaleData, day: string, digits: (c: string | undefine
   };
 }
 
-function returnTransaction(d: ReturnData, at: string, day: string, original: OriginalSale | undefined, digits: (c: string | undefined) => number): XmlObject {
+function returnTransaction(
+  d: ReturnData,
+  at: string,
+  day: string,
+  original: OriginalSale | undefined,
+  digits: (c: string | undefined) => number,
+): XmlObject {
   const currency = original?.currency;
   const n = digits(currency);
   const prices = new Map(original?.lines.map((l) => [l.line, l.unitPrice]) ?? []);
@@ -197,7 +243,7 @@ function returnTransaction(d: ReturnData, at: string, day: string, original: Ori
     if (!(l.completedQty > 0)) continue;
     const link: XmlObject = {
       '@_ReasonCode': 'Return',
-      ...(d.receiptStore ?? d.store ? { RetailStoreID: text(d.receiptStore ?? d.store) } : {}),
+      ...((d.receiptStore ?? d.store) ? { RetailStoreID: text(d.receiptStore ?? d.store) } : {}),
       ...(d.receipt ? { TransactionID: text(d.receipt) } : {}),
       ...(l.line !== null ? { LineItemSequenceNumber: l.line } : {}),
     };
@@ -214,17 +260,27 @@ function returnTransaction(d: ReturnData, at: string, day: string, original: Ori
       ret.ExtendedAmount = minorToDecimal(ext, n);
     }
     ret.Quantity = quantityToDecimal(l.completedQty);
-    if (l.disposition === 'restock' || l.disposition === 'damaged') ret.Disposal = { Method: l.disposition === 'restock' ? 'ReturnToStock' : 'Damaged' };
+    if (l.disposition === 'restock' || l.disposition === 'damaged')
+      ret.Disposal = { Method: l.disposition === 'restock' ? 'ReturnToStock' : 'Damaged' };
     items.push({ SequenceNumber: ++seq, Return: ret });
   }
   const refund = d.refund;
   if (refund) items.push(tenderItem(++seq, refund.kind ?? 'other', refund.amount, n, 'Refund', undefined));
   const totals: XmlObject[] = [];
   // amounts of a return are positive, marked TypeCode="Return" (as ARTS DigitalReceipt returns are)
-  if (prices.size > 0) totals.push({ '@_TotalType': 'TransactionGrossAmount', '@_TypeCode': 'Return', '#text': minorToDecimal(gross, n) });
+  if (prices.size > 0)
+    totals.push({ '@_TotalType': 'TransactionGrossAmount', '@_TypeCode': 'Return', '#text': minorToDecimal(gross, n) });
   if (refund) {
-    totals.push({ '@_TotalType': 'TransactionGrandAmount', '@_TypeCode': 'Return', '#text': minorToDecimal(refund.amount, n) });
-    totals.push({ '@_TotalType': 'TransactionTenderApplied', '@_TypeCode': 'Return', '#text': minorToDecimal(refund.amount, n) });
+    totals.push({
+      '@_TotalType': 'TransactionGrandAmount',
+      '@_TypeCode': 'Return',
+      '#text': minorToDecimal(refund.amount, n),
+    });
+    totals.push({
+      '@_TotalType': 'TransactionTenderApplied',
+      '@_TypeCode': 'Return',
+      '#text': minorToDecimal(refund.amount, n),
+    });
   }
   return {
     '@_TypeCode': 'ReturnTransaction',
@@ -238,27 +294,45 @@ function returnTransaction(d: ReturnData, at: string, day: string, original: Ori
 }
 
 /** One feed entry → one Transaction element's XML, or undefined when it is not one to export. */
-function transactionXml(e: FeedEntry, opts: PoslogExportOptions, digits: (c: string | undefined) => number, sold: Map<string, OriginalSale>): string | undefined {
+function transactionXml(
+  e: FeedEntry,
+  opts: PoslogExportOptions,
+  digits: (c: string | undefined) => number,
+  sold: Map<string, OriginalSale>,
+): string | undefined {
   if (e.store !== opts.store || e.businessDay !== opts.day) return undefined;
   let tx: XmlObject;
   if (e.type === 'sale.recorded') {
     const d = e.data as unknown as SaleData;
     if (!str(d.receipt) || !Array.isArray(d.lines)) return undefined;
-    const sale: SaleData = { ...d, store: str(d.store) ?? opts.store, at: str(d.at) ?? e.at, currency: str(d.currency) ?? '', tenders: Array.isArray(d.tenders) ? d.tenders : [] };
+    const sale: SaleData = {
+      ...d,
+      store: str(d.store) ?? opts.store,
+      at: str(d.at) ?? e.at,
+      currency: str(d.currency) ?? '',
+      tenders: Array.isArray(d.tenders) ? d.tenders : [],
+    };
     if (num(d.total) === undefined) delete sale.total;
-    if (sold.size < 100_000) sold.set(`${sale.store}\u0000${sale.receipt}`, { currency: sale.currency, lines: sale.lines });
+    if (sold.size < 100_000)
+      sold.set(`${sale.store}\u0000${sale.receipt}`, { currency: sale.currency, lines: sale.lines });
     tx = saleTransaction(sale, opts.day, digits);
   } else if (e.type === 'return.completed') {
     const d = e.data as unknown as ReturnData;
     if (!str(d.authorization) || !Array.isArray(d.lines)) return undefined;
-    const r: ReturnData = { ...d, store: str(d.store) ?? opts.store, register: str(d.register) ?? null, receipt: str(d.receipt) ?? null, receiptStore: str(d.receiptStore) ?? null };
+    const r: ReturnData = {
+      ...d,
+      store: str(d.store) ?? opts.store,
+      register: str(d.register) ?? null,
+      receipt: str(d.receipt) ?? null,
+      receiptStore: str(d.receiptStore) ?? null,
+    };
     const from = r.receiptStore ?? r.store;
     const original = r.receipt ? (sold.get(`${from}\u0000${r.receipt}`) ?? opts.saleOf?.(from, r.receipt)) : undefined;
     tx = returnTransaction(r, e.at, opts.day, original, digits);
   } else {
     return undefined;
   }
-  return builder.build({ Transaction: tx }) as string;
+  return builder.build({ Transaction: tx });
 }
 
 /**

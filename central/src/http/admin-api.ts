@@ -15,7 +15,6 @@ import { feedRoutes } from './admin/feed.js';
 import { feedPoslogRoutes } from './admin/feed-poslog.js';
 import { reconcileRoutes } from './admin/reconcile.js';
 
-
 /**
  * The JSON admin API under /v1/admin, used by `tillbridge-hub`. Every request carries an admin
  * token; `operator` tokens may only read. Every change is audited with the token's identity.

@@ -25,14 +25,19 @@ export function certFingerprint(pem: Buffer | string): string {
  */
 export function enrollmentRoutes(router: Router, api: AdminApi, hub: { fingerprint: string | undefined }): void {
   const fingerprint = hub.fingerprint ?? null;
-  router.serve(createEnrollment, async (ctx) => {
-    const who = authorize(api, ctx, true);
-    const store = storeParam(api.queries, ctx);
-    const body = (await ctx.body()) as { ttlMs?: unknown };
-    const ttl = body.ttlMs ?? DEFAULT_ENROLLMENT_TTL_MS;
-    if (typeof ttl !== 'number') throw new TbError(TbCodes.INVALID, 'ttlMs: expected from 1 minute to 7 days in milliseconds');
-    return { ...api.enrollments.create(actorOf(who), store, ttl), fingerprint };
-  }, 4096);
+  router.serve(
+    createEnrollment,
+    async (ctx) => {
+      const who = authorize(api, ctx, true);
+      const store = storeParam(api.queries, ctx);
+      const body = (await ctx.body()) as { ttlMs?: unknown };
+      const ttl = body.ttlMs ?? DEFAULT_ENROLLMENT_TTL_MS;
+      if (typeof ttl !== 'number')
+        throw new TbError(TbCodes.INVALID, 'ttlMs: expected from 1 minute to 7 days in milliseconds');
+      return { ...api.enrollments.create(actorOf(who), store, ttl), fingerprint };
+    },
+    4096,
+  );
 
   router.serve(listEnrollments, (ctx) => {
     authorize(api, ctx, false);
@@ -40,12 +45,17 @@ export function enrollmentRoutes(router: Router, api: AdminApi, hub: { fingerpri
     return api.enrollments.list(store);
   });
 
-  router.add('POST', ENROLL_PATH, async (ctx) => {
-    const source = sourceOf(ctx.req);
-    const body = ((await ctx.body()) ?? {}) as { code?: unknown };
-    const r = api.enrollments.use(source, typeof body === 'object' ? body.code : undefined);
-    const scheme = fingerprint === null ? 'ws' : 'wss';
-    const host = ctx.req.headers.host;
-    return { ...r, hubUrl: host ? `${scheme}://${host}` : null, fingerprint };
-  }, 4096);
+  router.add(
+    'POST',
+    ENROLL_PATH,
+    async (ctx) => {
+      const source = sourceOf(ctx.req);
+      const body = ((await ctx.body()) ?? {}) as { code?: unknown };
+      const r = api.enrollments.use(source, typeof body === 'object' ? body.code : undefined);
+      const scheme = fingerprint === null ? 'ws' : 'wss';
+      const host = ctx.req.headers.host;
+      return { ...r, hubUrl: host ? `${scheme}://${host}` : null, fingerprint };
+    },
+    4096,
+  );
 }

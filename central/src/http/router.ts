@@ -59,7 +59,7 @@ export class Router {
     maxBody?: number,
   ): this {
     // the router matched the path: each of its params is there
-    return this.add(contract.method, contract.path, handler as Handler, maxBody);
+    return this.add(contract.method, contract.path, handler, maxBody);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -105,7 +105,10 @@ export class Router {
       }
       return;
     }
-    sendJson(res, pathMatched ? 405 : 404, { code: TbCodes.NOT_FOUND, message: pathMatched ? `${req.method} is not allowed here` : `no such endpoint: ${url.pathname}` });
+    sendJson(res, pathMatched ? 405 : 404, {
+      code: TbCodes.NOT_FOUND,
+      message: pathMatched ? `${req.method} is not allowed here` : `no such endpoint: ${url.pathname}`,
+    });
   }
 }
 
@@ -145,9 +148,18 @@ function retryAfterOf(err: TbError): number {
   return typeof s === 'number' && Number.isInteger(s) && s > 0 ? s : 60;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

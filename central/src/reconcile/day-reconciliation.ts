@@ -1,4 +1,10 @@
-import { businessDayOf, nextBusinessDay, wallTimeToInstant, type DayCloseEventBody, type Logger } from '@tillbridge/shared';
+import {
+  businessDayOf,
+  nextBusinessDay,
+  wallTimeToInstant,
+  type DayCloseEventBody,
+  type Logger,
+} from '@tillbridge/shared';
 import type { HubStorage, Statement } from '../storage/index.js';
 import type { AuditLog } from '../domain/audit-log.js';
 import { iso, type Clock } from '../domain/clock.js';
@@ -133,11 +139,19 @@ export function describeDifferences(d: DayDifferences): string {
   for (const t of d.totals) parts.push(`${t.what}: register ${group(t.register)}, hub ${group(t.hub)}`);
   if (d.missing.receipts.length > 0) parts.push(`receipts missing at the hub: ${names(d.missing.receipts)}`);
   if (d.missing.authorizations.length > 0) parts.push(`returns missing at the hub: ${names(d.missing.authorizations)}`);
-  if (d.extra.receipts.length > 0) parts.push(`receipts at the hub the register did not list: ${names(d.extra.receipts)}`);
-  if (d.extra.authorizations.length > 0) parts.push(`returns at the hub the register did not list: ${names(d.extra.authorizations)}`);
+  if (d.extra.receipts.length > 0)
+    parts.push(`receipts at the hub the register did not list: ${names(d.extra.receipts)}`);
+  if (d.extra.authorizations.length > 0)
+    parts.push(`returns at the hub the register did not list: ${names(d.extra.authorizations)}`);
   const where = (e: Elsewhere): string => `${e.id} (register ${e.register ?? '-'}, ${e.businessDay ?? 'no day'})`;
-  if (d.elsewhere.receipts.length > 0) parts.push(`receipts recorded under another register or day: ${d.elsewhere.receipts.slice(0, NAMES_IN_REASON).map(where).join(', ')}`);
-  if (d.elsewhere.authorizations.length > 0) parts.push(`returns recorded under another register or day: ${d.elsewhere.authorizations.slice(0, NAMES_IN_REASON).map(where).join(', ')}`);
+  if (d.elsewhere.receipts.length > 0)
+    parts.push(
+      `receipts recorded under another register or day: ${d.elsewhere.receipts.slice(0, NAMES_IN_REASON).map(where).join(', ')}`,
+    );
+  if (d.elsewhere.authorizations.length > 0)
+    parts.push(
+      `returns recorded under another register or day: ${d.elsewhere.authorizations.slice(0, NAMES_IN_REASON).map(where).join(', ')}`,
+    );
   return parts.join('; ');
 }
 
@@ -155,7 +169,13 @@ function isEmpty(d: DayDifferences): boolean {
 
 /** The reported figures of a day close (its totals, tender kinds lower-cased). */
 function reportedTotals(body: DayCloseEventBody): DayTotals {
-  return { sales: body.sales, returns: body.returns, tenders: [...byKind(body.tenders)].map(([kind, amount]) => ({ kind, amount })).sort((a, b) => a.kind.localeCompare(b.kind)) };
+  return {
+    sales: body.sales,
+    returns: body.returns,
+    tenders: [...byKind(body.tenders)]
+      .map(([kind, amount]) => ({ kind, amount }))
+      .sort((a, b) => a.kind.localeCompare(b.kind)),
+  };
 }
 
 /**
@@ -211,20 +231,35 @@ export class DayReconciliation {
          resend_attempts = @attempts, resend_at = @resendAt, exception_id = @exception
        WHERE store = @store AND register = @register AND business_day = @day`,
     );
-    this.openAmong = new MultiKeySelect(db, `SELECT store, register, business_day FROM register_days WHERE status = 'resending' AND store IN (?*)`);
-    this.openOfStore = db.prepare(`SELECT * FROM register_days WHERE status = 'resending' AND store = ? ORDER BY business_day, register`);
+    this.openAmong = new MultiKeySelect(
+      db,
+      `SELECT store, register, business_day FROM register_days WHERE status = 'resending' AND store IN (?*)`,
+    );
+    this.openOfStore = db.prepare(
+      `SELECT * FROM register_days WHERE status = 'resending' AND store = ? ORDER BY business_day, register`,
+    );
     this.daysOf = db.prepare(`SELECT * FROM register_days WHERE business_day = ? ORDER BY store, register`);
-    this.daysOfStore = db.prepare(`SELECT * FROM register_days WHERE business_day = ? AND store = ? ORDER BY store, register`);
-    this.salesIn = db.prepare(`SELECT receipt, at, total, tenders FROM sales WHERE store = ? AND register = ? AND at >= ? AND at < ?`);
+    this.daysOfStore = db.prepare(
+      `SELECT * FROM register_days WHERE business_day = ? AND store = ? ORDER BY store, register`,
+    );
+    this.salesIn = db.prepare(
+      `SELECT receipt, at, total, tenders FROM sales WHERE store = ? AND register = ? AND at >= ? AND at < ?`,
+    );
     this.returnsIn = db.prepare(
       `SELECT authorization, refund_amount, refund_kind, completed_agent_at FROM returns
        WHERE store = ? AND completed_register = ? AND completed_agent_at >= ? AND completed_agent_at < ?`,
     );
     this.saleNamed = db.prepare(`SELECT register, at FROM sales WHERE store = ? AND receipt = ?`);
-    this.returnNamed = db.prepare(`SELECT status, register, completed_register, completed_agent_at, completed_at FROM returns WHERE store = ? AND authorization = ?`);
-    this.markCompleted = db.prepare(`UPDATE returns SET completed_register = ?, completed_agent_at = ? WHERE authorization = ? AND status = 'completed'`);
+    this.returnNamed = db.prepare(
+      `SELECT status, register, completed_register, completed_agent_at, completed_at FROM returns WHERE store = ? AND authorization = ?`,
+    );
+    this.markCompleted = db.prepare(
+      `UPDATE returns SET completed_register = ?, completed_agent_at = ? WHERE authorization = ? AND status = 'completed'`,
+    );
     this.exceptionState = db.prepare(`SELECT id, resolved_at FROM exceptions WHERE id = ?`);
-    this.resolveException = db.prepare(`UPDATE exceptions SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL`);
+    this.resolveException = db.prepare(
+      `UPDATE exceptions SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL`,
+    );
   }
 
   /** Where a resend goes (the cluster's bus); without one it waits for the agent's next connection (`pending`). */
@@ -260,7 +295,11 @@ export class DayReconciliation {
     });
     // the exception the earlier close raised is settled by this one (a new one is raised if it still differs)
     if (before?.exception_id) {
-      this.resolveException.run(now, JSON.stringify({ action: 'accept', note: `replaced by a later day close (event ${eventId})`, by: 'hub' }), before.exception_id);
+      this.resolveException.run(
+        now,
+        JSON.stringify({ action: 'accept', note: `replaced by a later day close (event ${eventId})`, by: 'hub' }),
+        before.exception_id,
+      );
     }
     const row = this.getDay.get(store, register, body.businessDay) as DayRow;
     this.reconcile(row, 'close', before?.exception_id ?? undefined);
@@ -282,13 +321,18 @@ export class DayReconciliation {
    */
   applied(touched: readonly { store: string; register: string; at: string }[]): void {
     if (touched.length === 0) return;
-    const open = this.openAmong.all(touched.map((t) => t.store)) as { store: string; register: string; business_day: string }[];
+    const open = this.openAmong.all(touched.map((t) => t.store)) as {
+      store: string;
+      register: string;
+      business_day: string;
+    }[];
     if (open.length === 0) return;
     const openStores = new Set(open.map((o) => o.store));
     const zones = new Map<string, string>();
     const waiting = new Set(open.map((o) => `${o.store}\u0000${o.register}\u0000${o.business_day}`));
     // a day closed in this very transaction was compared with these events already
-    if (this.closedIn.tx !== undefined && this.closedIn.tx === this.s.transactionId()) for (const k of this.closedIn.keys) waiting.delete(k);
+    if (this.closedIn.tx !== undefined && this.closedIn.tx === this.s.transactionId())
+      for (const k of this.closedIn.keys) waiting.delete(k);
     const due = new Set<string>();
     for (const t of touched) {
       if (!openStores.has(t.store)) continue;
@@ -312,14 +356,21 @@ export class DayReconciliation {
 
   /** The resends the store's agent still owes (sent again when it connects). */
   pending(store: string): ResendRequest[] {
-    return (this.openOfStore.all(store) as DayRow[]).map((r) => ({ store, register: r.register, businessDay: r.business_day, missing: this.missingOf(r) }));
+    return (this.openOfStore.all(store) as DayRow[]).map((r) => ({
+      store,
+      register: r.register,
+      businessDay: r.business_day,
+      missing: this.missingOf(r),
+    }));
   }
 
   /** Every register's day closed on `day` (of `store`). */
   list(day: string, store?: string): RegisterDayView[] {
     const rows = (store !== undefined ? this.daysOfStore.all(day, store) : this.daysOf.all(day)) as DayRow[];
     return rows.map((r) => {
-      const e = r.exception_id ? (this.exceptionState.get(r.exception_id) as { id: string; resolved_at: string | null } | undefined) : undefined;
+      const e = r.exception_id
+        ? (this.exceptionState.get(r.exception_id) as { id: string; resolved_at: string | null } | undefined)
+        : undefined;
       return {
         store: r.store,
         register: r.register,
@@ -356,14 +407,25 @@ export class DayReconciliation {
     const tenders = new Map<string, number>();
     const sales = { count: 0, amount: 0 };
     const returns = { count: 0, amount: 0 };
-    for (const r of this.salesIn.all(store, register, lo, hi) as { receipt: string; at: string; total: number | string; tenders: string }[]) {
+    for (const r of this.salesIn.all(store, register, lo, hi) as {
+      receipt: string;
+      at: string;
+      total: number | string;
+      tenders: string;
+    }[]) {
       if (businessDayOf(r.at, zone) !== day) continue;
       receipts.add(r.receipt);
       sales.count++;
       sales.amount += Number(r.total);
-      for (const [kind, amount] of byKind(JSON.parse(r.tenders) as { kind: string; amount: number }[])) tenders.set(kind, (tenders.get(kind) ?? 0) + amount);
+      for (const [kind, amount] of byKind(JSON.parse(r.tenders) as { kind: string; amount: number }[]))
+        tenders.set(kind, (tenders.get(kind) ?? 0) + amount);
     }
-    for (const r of this.returnsIn.all(store, register, lo, hi) as { authorization: string; refund_amount: number | string | null; refund_kind: string | null; completed_agent_at: string }[]) {
+    for (const r of this.returnsIn.all(store, register, lo, hi) as {
+      authorization: string;
+      refund_amount: number | string | null;
+      refund_kind: string | null;
+      completed_agent_at: string;
+    }[]) {
       if (businessDayOf(r.completed_agent_at, zone) !== day) continue;
       authorizations.add(r.authorization);
       const amount = Number(r.refund_amount ?? 0);
@@ -373,7 +435,11 @@ export class DayReconciliation {
       tenders.set(kind, (tenders.get(kind) ?? 0) - amount);
     }
     return {
-      totals: { sales, returns, tenders: [...tenders].map(([kind, amount]) => ({ kind, amount })).sort((a, b) => a.kind.localeCompare(b.kind)) },
+      totals: {
+        sales,
+        returns,
+        tenders: [...tenders].map(([kind, amount]) => ({ kind, amount })).sort((a, b) => a.kind.localeCompare(b.kind)),
+      },
       receipts,
       authorizations,
     };
@@ -384,7 +450,12 @@ export class DayReconciliation {
     const zone = this.zoneOf(row.store);
     const listedReceipts = JSON.parse(row.receipts) as string[];
     const listedAuths = JSON.parse(row.authorizations) as string[];
-    const d: DayDifferences = { missing: { receipts: [], authorizations: [] }, extra: { receipts: [], authorizations: [] }, elsewhere: { receipts: [], authorizations: [] }, totals: [] };
+    const d: DayDifferences = {
+      missing: { receipts: [], authorizations: [] },
+      extra: { receipts: [], authorizations: [] },
+      elsewhere: { receipts: [], authorizations: [] },
+      totals: [],
+    };
     const total = (what: string, register: number, recorded: number): void => {
       if (register !== recorded) d.totals.push({ what, register, hub: recorded });
     };
@@ -394,13 +465,15 @@ export class DayReconciliation {
     total('returns.amount', reported.returns.amount, hub.totals.returns.amount);
     const theirs = byKind(reported.tenders);
     const ours = byKind(hub.totals.tenders);
-    for (const kind of [...new Set([...theirs.keys(), ...ours.keys()])].sort()) total(`tender ${kind}`, theirs.get(kind) ?? 0, ours.get(kind) ?? 0);
+    for (const kind of [...new Set([...theirs.keys(), ...ours.keys()])].sort())
+      total(`tender ${kind}`, theirs.get(kind) ?? 0, ours.get(kind) ?? 0);
 
     const listedR = new Set(listedReceipts);
     for (const receipt of listedReceipts) {
       if (hub.receipts.has(receipt)) continue;
       const at = this.saleNamed.get(row.store, receipt) as { register: string | null; at: string } | undefined;
-      if (at) d.elsewhere.receipts.push({ id: receipt, register: at.register, businessDay: businessDayOf(at.at, zone) });
+      if (at)
+        d.elsewhere.receipts.push({ id: receipt, register: at.register, businessDay: businessDayOf(at.at, zone) });
       else d.missing.receipts.push(receipt);
     }
     for (const receipt of [...hub.receipts].sort()) if (!listedR.has(receipt)) d.extra.receipts.push(receipt);
@@ -408,13 +481,26 @@ export class DayReconciliation {
     const listedA = new Set(listedAuths);
     for (const authorization of listedAuths) {
       if (hub.authorizations.has(authorization)) continue;
-      const r = this.returnNamed.get(row.store, authorization) as { status: string; register: string; completed_register: string | null; completed_agent_at: string | null; completed_at: string | null } | undefined;
+      const r = this.returnNamed.get(row.store, authorization) as
+        | {
+            status: string;
+            register: string;
+            completed_register: string | null;
+            completed_agent_at: string | null;
+            completed_at: string | null;
+          }
+        | undefined;
       const completedAt = r?.completed_agent_at ?? r?.completed_at ?? null;
       if (r && (r.status === 'completed' || r.status === 'reversed') && completedAt) {
-        d.elsewhere.authorizations.push({ id: authorization, register: r.completed_register ?? r.register, businessDay: businessDayOf(completedAt, zone) });
+        d.elsewhere.authorizations.push({
+          id: authorization,
+          register: r.completed_register ?? r.register,
+          businessDay: businessDayOf(completedAt, zone),
+        });
       } else d.missing.authorizations.push(authorization);
     }
-    for (const authorization of [...hub.authorizations].sort()) if (!listedA.has(authorization)) d.extra.authorizations.push(authorization);
+    for (const authorization of [...hub.authorizations].sort())
+      if (!listedA.has(authorization)) d.extra.authorizations.push(authorization);
     return d;
   }
 
@@ -438,7 +524,8 @@ export class DayReconciliation {
     if (lacking > 0) {
       const before = row.differences ? (JSON.parse(row.differences) as DayDifferences) : undefined;
       const lackedBefore = before ? before.missing.receipts.length + before.missing.authorizations.length : Infinity;
-      if (trigger === 'events' && lacking < lackedBefore) status = 'resending'; // the resend is arriving: wait for the rest
+      if (trigger === 'events' && lacking < lackedBefore)
+        status = 'resending'; // the resend is arriving: wait for the rest
       else if (attempts < MAX_RESEND_ATTEMPTS) {
         status = 'resending';
         ask = true;
@@ -447,14 +534,44 @@ export class DayReconciliation {
     } else status = isEmpty(d) ? 'matched' : 'discrepancy';
 
     const where = { store, register, day };
-    const base = { store, register, businessDay: day, source: row.source, closedAt: row.closed_at, currency: row.currency };
+    const base = {
+      store,
+      register,
+      businessDay: day,
+      source: row.source,
+      closedAt: row.closed_at,
+      currency: row.currency,
+    };
     let exception: string | null = null;
     if (status === 'discrepancy') {
       const reason = `register ${register}, business day ${day}: ${describeDifferences(d)}${lacking > 0 ? ` (still missing after ${attempts} resend request(s))` : ''}`;
-      exception = this.exceptions.record({ store, register, kind: 'day.close', code: DAY_DISCREPANCY, reason, body: { businessDay: day, differences: d } }, { announce: false });
-      this.events.emit('day.discrepancy', store, () => ({ ...base, reported, recorded: hub.totals, differences: d, reason, exception, reconciledAt: now }));
+      exception = this.exceptions.record(
+        {
+          store,
+          register,
+          kind: 'day.close',
+          code: DAY_DISCREPANCY,
+          reason,
+          body: { businessDay: day, differences: d },
+        },
+        { announce: false },
+      );
+      this.events.emit('day.discrepancy', store, () => ({
+        ...base,
+        reported,
+        recorded: hub.totals,
+        differences: d,
+        reason,
+        exception,
+        reconciledAt: now,
+      }));
     } else if (status === 'matched') {
-      this.events.emit('day.reconciled', store, () => ({ ...base, totals: reported, resendAttempts: attempts, reconciledAt: now }));
+      this.events.emit('day.reconciled', store, () => ({
+        ...base,
+        totals: reported,
+        resendAttempts: attempts,
+        reconciledAt: now,
+      }));
     }
     this.setOutcome.run({
       ...where,
@@ -479,7 +596,16 @@ export class DayReconciliation {
           source: row.source,
           event: row.event_id,
           trigger,
-          ...(ask ? { attempt: attempts, missing: { receipts: d.missing.receipts.slice(0, 50), authorizations: d.missing.authorizations.slice(0, 50), count: lacking } } : {}),
+          ...(ask
+            ? {
+                attempt: attempts,
+                missing: {
+                  receipts: d.missing.receipts.slice(0, 50),
+                  authorizations: d.missing.authorizations.slice(0, 50),
+                  count: lacking,
+                },
+              }
+            : {}),
           ...(settled ? { settled } : {}),
           ...(exception ? { exception, differences: describeDifferences(d) } : {}),
         },
@@ -488,7 +614,7 @@ export class DayReconciliation {
     if (ask) {
       const request: ResendRequest = { store, register, businessDay: day, missing: d.missing };
       if (this.resendSink) this.resendSink(request);
-      else this.log.debug({ store, register, businessDay: day }, 'resend kept for the agent\'s next connection');
+      else this.log.debug({ store, register, businessDay: day }, "resend kept for the agent's next connection");
     }
     if (this.outcomeListeners.length > 0 && (ask || status !== 'resending')) {
       const o: DayOutcome = { store, register, businessDay: day, status, closedAt: row.closed_at, at: nowMs };

@@ -1,5 +1,12 @@
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, openMigratedSqlite, preparePrivateSqlite, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import {
+  ensurePrivateDir,
+  openMigratedSqlite,
+  preparePrivateSqlite,
+  TbCodes,
+  TbError,
+  type Logger,
+} from '@tillbridge/shared';
 import { join } from 'node:path';
 import { HUB_MIGRATIONS } from './schema.js';
 import { DeferredWrites } from './deferred-writes.js';
@@ -82,7 +89,8 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
   };
   const tx = <T>(fn: () => T): T => (db.inTransaction ? fn() : counted('full', () => db.transaction(fn).immediate()));
   const relaxed = <T>(fn: () => T): T => {
-    if (db.inTransaction) throw new TbError(TbCodes.INTERNAL, 'a relaxed transaction cannot run inside another transaction');
+    if (db.inTransaction)
+      throw new TbError(TbCodes.INTERNAL, 'a relaxed transaction cannot run inside another transaction');
     // synchronous is the connection's: NORMAL for this one commit, FULL again before anything else
     // can run (no await in between). One connection rather than a second one for these writes: a
     // second connection's commits would make this one drop its page cache.

@@ -159,7 +159,10 @@ export class AgentEndpoint implements KeyDelivery {
 
   private handleUpgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://hub');
-    if (url.pathname !== AGENT_WS_PATH) return rejectUpgrade(socket, 404);
+    if (url.pathname !== AGENT_WS_PATH) {
+      rejectUpgrade(socket, 404);
+      return;
+    }
     const source = sourceOf(req);
     const { gate } = this.security;
     // a failed authentication counts against its source; once the source is blocked its failing
@@ -171,10 +174,14 @@ export class AgentEndpoint implements KeyDelivery {
     };
     const cert = clientCertOf(req);
     if (this.security.requireClientCert && cert.kind !== 'valid') {
-      return refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
+      refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
+      return;
     }
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!m) return refuse('no access token');
+    if (!m) {
+      refuse('no access token');
+      return;
+    }
     this.upgrade(req, socket, head, m[1]!, source, cert, refuse).catch((err: unknown) => {
       this.logRefusal(err);
       if (isTbError(err, TbCodes.STORAGE_BUSY)) rejectUpgrade(socket, 503);
@@ -189,7 +196,15 @@ export class AgentEndpoint implements KeyDelivery {
   }
 
   /** The token is checked, then the upgrade completed — unless the agent gave up meanwhile. */
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, token: string, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): Promise<void> {
+  private async upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    token: string,
+    source: string,
+    cert: ReturnType<typeof clientCertOf>,
+    refuse: Refuse,
+  ): Promise<void> {
     const left = whenLeft(socket);
     const verifying = this.deps.agents.verifyToken(token);
     let store: string | undefined; // once the token is verified
@@ -200,7 +215,13 @@ export class AgentEndpoint implements KeyDelivery {
         await this.hooks.upgrade?.(t.store);
         return t;
       });
-      checked = await Promise.race([ready.then((t) => ({ token: t }), (err: unknown) => ({ err })), left.gone]);
+      checked = await Promise.race([
+        ready.then(
+          (t) => ({ token: t }),
+          (err: unknown) => ({ err }),
+        ),
+        left.gone,
+      ]);
     } finally {
       left.stop();
     }
@@ -213,18 +234,39 @@ export class AgentEndpoint implements KeyDelivery {
       verifying.catch(refused); // a token that does not verify counts against its source all the same
       return void this.gaveUp(store, 'upgrade', socket);
     }
-    if ('err' in checked) return refused(checked.err);
-    return this.verified(req, socket, head, checked.token, source, cert, refuse);
+    if ('err' in checked) {
+      refused(checked.err);
+      return;
+    }
+    this.verified(req, socket, head, checked.token, source, cert, refuse);
   }
 
   /** A good token: its key must still work and, under mutual TLS, the certificate be its store's. */
-  private verified(req: IncomingMessage, socket: Duplex, head: Buffer, token: Awaited<ReturnType<SessionDeps['agents']['verifyToken']>>, source: string, cert: ReturnType<typeof clientCertOf>, refuse: Refuse): void {
+  private verified(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    token: Awaited<ReturnType<SessionDeps['agents']['verifyToken']>>,
+    source: string,
+    cert: ReturnType<typeof clientCertOf>,
+    refuse: Refuse,
+  ): void {
     const { gate } = this.security;
     const { store, kid, expiresAt } = token;
-    if (!this.deps.agents.acceptsKey(store, kid)) return refuse('the token\'s API key no longer works', store);
+    if (!this.deps.agents.acceptsKey(store, kid)) {
+      refuse("the token's API key no longer works", store);
+      return;
+    }
     if (cert.kind === 'valid' && cert.store !== store) {
-      gate.refused(source, 'auth.cert_mismatch', 'agent connection', { certificateStore: cert.store, tokenStore: store }, store);
-      return rejectUpgrade(socket, 403);
+      gate.refused(
+        source,
+        'auth.cert_mismatch',
+        'agent connection',
+        { certificateStore: cert.store, tokenStore: store },
+        store,
+      );
+      rejectUpgrade(socket, 403);
+      return;
     }
     const peer = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, store, kid, expiresAt, peer));
@@ -303,7 +345,10 @@ export class AgentEndpoint implements KeyDelivery {
         // given up during the probe: the connection the hub holds is left as it is
         if (!session.open) return this.gaveUp(store, 'probe');
         if (!answers) {
-          this.log.info({ store, agentId: agent }, 'the agent reconnected; its old connection did not answer and is dropped');
+          this.log.info(
+            { store, agentId: agent },
+            'the agent reconnected; its old connection did not answer and is dropped',
+          );
           prior.terminate();
         }
         // the agent said hello on a later attempt while the old connection was probed
@@ -336,26 +381,39 @@ export class AgentEndpoint implements KeyDelivery {
     if (c.run !== undefined) attempt.run = c.run;
     if (c.attempt !== undefined) attempt.attempt = c.attempt;
     const newest = this.newest.get(c.store);
-    if (attempt.run !== undefined && attempt.attempt !== undefined && !(newest?.agent === c.agent && newest.run === attempt.run && (newest.attempt ?? 0) >= attempt.attempt)) {
+    if (
+      attempt.run !== undefined &&
+      attempt.attempt !== undefined &&
+      !(newest?.agent === c.agent && newest.run === attempt.run && (newest.attempt ?? 0) >= attempt.attempt)
+    ) {
       this.newest.set(c.store, { agent: c.agent, run: attempt.run, attempt: attempt.attempt });
     }
     const held = this.sessions.get(c.store);
-    if (!held || !held.open) return undefined;
+    if (!held?.open) return undefined;
     if (held.claimed !== c.agent) {
-      this.log.info({ store: c.store }, 'another hub process accepted a newer connection from this store: the one held here is replaced');
+      this.log.info(
+        { store: c.store },
+        'another hub process accepted a newer connection from this store: the one held here is replaced',
+      );
       held.close(CloseCodes.REPLACED, 'replaced by a newer connection from this store');
       return { kind: 'free' };
     }
     if (earlierAttempt(attempt, held.attempt)) return { kind: 'superseded' };
     if (earlierAttempt(held.attempt, attempt)) {
-      this.log.info({ store: c.store, agentId: c.agent }, 'the agent connected to another hub process on a later attempt: its connection here is closed');
+      this.log.info(
+        { store: c.store, agentId: c.agent },
+        'the agent connected to another hub process on a later attempt: its connection here is closed',
+      );
       held.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
       return { kind: 'free' };
     }
     const answers = await held.probe(this.probeMs);
     if (answers && held.open && this.sessions.get(c.store) === held) return { kind: 'duplicate', live: held.peer };
     if (this.sessions.get(c.store) === held) {
-      this.log.info({ store: c.store, agentId: c.agent }, 'the agent reconnected to another hub process; its old connection here did not answer and is dropped');
+      this.log.info(
+        { store: c.store, agentId: c.agent },
+        'the agent reconnected to another hub process; its old connection here did not answer and is dropped',
+      );
       held.terminate();
     }
     return { kind: 'free' };
@@ -368,7 +426,8 @@ export class AgentEndpoint implements KeyDelivery {
   refuseLate(session: AgentSession, verdict: RemoteVerdict): void {
     if (this.sessions.get(session.store) !== session || !session.open) return;
     if (verdict.kind === 'duplicate') session.refuseAsCopy(verdict.live);
-    else if (verdict.kind === 'superseded') session.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
+    else if (verdict.kind === 'superseded')
+      session.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
   }
 
   /** Every connection held here. */
@@ -380,7 +439,10 @@ export class AgentEndpoint implements KeyDelivery {
   private superseded(session: AgentSession): boolean {
     const newest = this.newest.get(session.store);
     if (!newest || newest.agent !== session.claimed || !earlierAttempt(session.attempt, newest)) return false;
-    this.log.info({ store: session.store, agentId: session.claimed, attempt: session.attempt.attempt, newest: newest.attempt }, 'a hello came late on a connection the agent had given up for a newer one: refused');
+    this.log.info(
+      { store: session.store, agentId: session.claimed, attempt: session.attempt.attempt, newest: newest.attempt },
+      'a hello came late on a connection the agent had given up for a newer one: refused',
+    );
     return true;
   }
 
@@ -416,5 +478,11 @@ function whenLeft(socket: Duplex): { gone: Promise<'gone'>; stop(): void } {
 /** The client closed or reset the socket (it gave the handshake up). */
 /** Whether `a` is an earlier connection than `b` of one run of an agent (false when either does not say). */
 export function earlierAttempt(a: ConnectionAttempt, b: ConnectionAttempt): boolean {
-  return a.run !== undefined && a.run === b.run && a.attempt !== undefined && b.attempt !== undefined && a.attempt < b.attempt;
+  return (
+    a.run !== undefined &&
+    a.run === b.run &&
+    a.attempt !== undefined &&
+    b.attempt !== undefined &&
+    a.attempt < b.attempt
+  );
 }

@@ -107,9 +107,14 @@ export class AgentSession {
     this.ended = new Promise((resolve) => ws.once('close', () => resolve()));
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return this.protocolError('binary frames are not part of the protocol');
+      if (isBinary) {
+        this.protocolError('binary frames are not part of the protocol');
+        return;
+      }
       // audit entries written for this agent's frames say so (origin agent:ID, or the store before hello)
-      auditOrigin.run(this.agentId ? `agent:${this.agentId}` : `store:${this.store}`, () => this.onMessage(data.toString()));
+      auditOrigin.run(this.agentId ? `agent:${this.agentId}` : `store:${this.store}`, () =>
+        this.onMessage(data.toString()),
+      );
     });
   }
 
@@ -201,7 +206,9 @@ export class AgentSession {
     const n = ++this.inventoryN;
     for (const i of items) this.pushedIn.set(i.sku, n);
     for (const sku of removed ?? []) this.pushedIn.set(sku, n);
-    this.send(removed && removed.length > 0 ? { t: 'inventory', full, items, removed, n } : { t: 'inventory', full, items, n });
+    this.send(
+      removed && removed.length > 0 ? { t: 'inventory', full, items, removed, n } : { t: 'inventory', full, items, n },
+    );
   }
 
   /** The store's effective returns policy (on connect, and whenever the operator changes it). */
@@ -225,7 +232,10 @@ export class AgentSession {
     // the accuracy report is kept by the hub (metrics and status read it from there)
     const { corrections } = this.d.agents.compareInventory(this.store, items, inFlight);
     if (corrections.items.length > 0 || corrections.removed.length > 0) {
-      this.d.log.info({ store: this.store, differing: corrections.items.length, extra: corrections.removed.length }, 'inventory copy differs; re-sending');
+      this.d.log.info(
+        { store: this.store, differing: corrections.items.length, extra: corrections.removed.length },
+        'inventory copy differs; re-sending',
+      );
       this.sendInventory(false, corrections.items, corrections.removed);
     }
   }
@@ -233,7 +243,10 @@ export class AgentSession {
   private armExpiry(expiresAt: number): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     const ms = Math.max(0, expiresAt - this.d.now());
-    this.expiryTimer = setTimeout(() => this.close(CloseCodes.TOKEN_EXPIRED, 'access token expired'), Math.min(ms, 2 ** 31 - 1));
+    this.expiryTimer = setTimeout(
+      () => this.close(CloseCodes.TOKEN_EXPIRED, 'access token expired'),
+      Math.min(ms, 2 ** 31 - 1),
+    );
   }
 
   private protocolError(message: string): void {
@@ -242,11 +255,18 @@ export class AgentSession {
   }
 
   /** No protocol version both speak: the side to upgrade is named in the close reason (for store IT). */
-  private refuseProtocol(agent: { min: number; max: number }, agentTooOld: boolean, software: string | undefined): void {
+  private refuseProtocol(
+    agent: { min: number; max: number },
+    agentTooOld: boolean,
+    software: string | undefined,
+  ): void {
     const reason = agentTooOld
       ? agentTooOldReason(WIRE_VERSION_MIN)
       : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): upgrade the hub (docs/upgrade.md)`;
-    this.d.log.warn({ store: this.store, agentProtocol: agent, hubProtocol: { min: WIRE_VERSION_MIN, max: WIRE_VERSION }, software }, `agent refused: no protocol version in common (${agentTooOld ? 'agent too old' : 'hub too old'})`);
+    this.d.log.warn(
+      { store: this.store, agentProtocol: agent, hubProtocol: { min: WIRE_VERSION_MIN, max: WIRE_VERSION }, software },
+      `agent refused: no protocol version in common (${agentTooOld ? 'agent too old' : 'hub too old'})`,
+    );
     this.close(CloseCodes.PROTOCOL_VERSION, reason);
   }
 
@@ -255,50 +275,95 @@ export class AgentSession {
     try {
       raw = JSON.parse(text);
     } catch {
-      return this.protocolError('frame is not JSON');
+      this.protocolError('frame is not JSON');
+      return;
     }
     const hello = raw as { t?: unknown; v?: unknown; min?: unknown; software?: unknown } | null;
     if (hello?.t === 'hello' && this.protocol === undefined) {
       // the protocol first (docs/upgrade.md): a hello of a version this hub does not speak may not parse
-      if (typeof hello.v !== 'number' || !Number.isInteger(hello.v)) return this.protocolError('hello: "v" must be the protocol version, a whole number');
+      if (typeof hello.v !== 'number' || !Number.isInteger(hello.v)) {
+        this.protocolError('hello: "v" must be the protocol version, a whole number');
+        return;
+      }
       const agentRange = { min: typeof hello.min === 'number' ? hello.min : hello.v, max: hello.v };
       const chosen = negotiateProtocol({ min: WIRE_VERSION_MIN, max: WIRE_VERSION }, agentRange);
-      if (!('version' in chosen)) return this.refuseProtocol(agentRange, chosen.agentTooOld, typeof hello.software === 'string' ? hello.software : undefined);
+      if (!('version' in chosen)) {
+        this.refuseProtocol(
+          agentRange,
+          chosen.agentTooOld,
+          typeof hello.software === 'string' ? hello.software : undefined,
+        );
+        return;
+      }
       this.protocol = chosen.version;
     }
     const parsed = AgentFrame.safeParse(raw, { reportInput: true });
-    if (!parsed.success) return this.protocolError(describeZodError(parsed.error).join('; '));
+    if (!parsed.success) {
+      this.protocolError(describeZodError(parsed.error).join('; '));
+      return;
+    }
     const frame = parsed.data;
     // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no trace
-    if (frame.t === 'hello') return this.onHello(frame);
+    if (frame.t === 'hello') {
+      this.onHello(frame);
+      return;
+    }
     this.d.agents.frame(this.store);
-    if (!this.agentId) return this.protocolError(`"${frame.t}" before "welcome"`);
+    if (!this.agentId) {
+      this.protocolError(`"${frame.t}" before "welcome"`);
+      return;
+    }
     switch (frame.t) {
-      case 'events':
-        return this.onEvents(frame.items);
+      case 'events': {
+        this.onEvents(frame.items);
+        return;
+      }
       case 'req':
-        if (frame.op === 'authorize') return this.onAuthorize(frame.rid, frame.body);
-        if (frame.op === 'override') return this.onOverride(frame.rid, frame.body);
-        return this.onLookup(frame.rid, frame.body);
-      case 'terminal':
-        return this.onTerminal(frame.items);
+        if (frame.op === 'authorize') {
+          this.onAuthorize(frame.rid, frame.body);
+          return;
+        }
+        if (frame.op === 'override') {
+          this.onOverride(frame.rid, frame.body);
+          return;
+        }
+        {
+          this.onLookup(frame.rid, frame.body);
+          return;
+        }
+      case 'terminal': {
+        this.onTerminal(frame.items);
+        return;
+      }
       case 'token':
         return void this.onToken(frame.token);
-      case 'key.ack':
-        return this.onKeyAck(frame.id);
-      case 'inventory.digest':
-        return this.onDigest(frame.items, frame.upTo);
-      case 'heartbeat':
-        // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
-        return this.d.agents.heartbeat(this.store, this.agentId!, frame);
+      case 'key.ack': {
+        this.onKeyAck(frame.id);
+        return;
+      }
+      case 'inventory.digest': {
+        this.onDigest(frame.items, frame.upTo);
+        return;
+      }
+      case 'heartbeat': // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
+      {
+        this.d.agents.heartbeat(this.store, this.agentId, frame);
+        return;
+      }
     }
   }
 
   private async onToken(token: string): Promise<void> {
     try {
       const t = await this.d.agents.refreshToken(this.store, token);
-      if (t.kind === 'other-store') return this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
-      if (t.kind === 'key-dead') return this.close(CloseCodes.UNAUTHORIZED, 'the token\'s API key no longer works');
+      if (t.kind === 'other-store') {
+        this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
+        return;
+      }
+      if (t.kind === 'key-dead') {
+        this.close(CloseCodes.UNAUTHORIZED, "the token's API key no longer works");
+        return;
+      }
       this.keyId = t.kid;
       this.armExpiry(t.expiresAt);
     } catch {
@@ -324,9 +389,13 @@ export class AgentSession {
   pushPendingResends(): void {
     if (!this.agentId) return;
     try {
-      for (const r of this.d.agents.pendingResends(this.store)) this.send({ t: 'resend', register: r.register, businessDay: r.businessDay, missing: r.missing });
+      for (const r of this.d.agents.pendingResends(this.store))
+        this.send({ t: 'resend', register: r.register, businessDay: r.businessDay, missing: r.missing });
     } catch (err) {
-      this.d.log.warn({ store: this.store, err }, 'could not read the resends the agent owes (asked again on its next connection)');
+      this.d.log.warn(
+        { store: this.store, err },
+        'could not read the resends the agent owes (asked again on its next connection)',
+      );
     }
   }
 
@@ -337,13 +406,20 @@ export class AgentSession {
   }
 
   private onHello(hello: HelloFrame): void {
-    if (this.claimedAgent !== undefined) return this.protocolError('a second hello');
+    if (this.claimedAgent !== undefined) {
+      this.protocolError('a second hello');
+      return;
+    }
     const agentId = hello.agent;
     this.claimedAgent = agentId;
     const cursorStore = this.d.agents.otherStoreOf(this.store, agentId); // refused, audited
     if (cursorStore !== undefined) {
-      this.d.log.warn({ store: this.store, agentId, cursorStore }, 'an agent of another store presented this store\'s token');
-      return this.close(CloseCodes.UNAUTHORIZED, 'this agent belongs to another store');
+      this.d.log.warn(
+        { store: this.store, agentId, cursorStore },
+        "an agent of another store presented this store's token",
+      );
+      this.close(CloseCodes.UNAUTHORIZED, 'this agent belongs to another store');
+      return;
     }
     const failed = (err: unknown): void => {
       this.d.log.error({ store: this.store, agentId, err }, 'could not accept the agent');
@@ -357,7 +433,8 @@ export class AgentSession {
       try {
         if (outcome.kind === 'accepted') this.start(hello);
         else if (outcome.kind === 'duplicate') this.refuseCopy(hello, outcome.live);
-        else if (outcome.kind === 'superseded') this.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
+        else if (outcome.kind === 'superseded')
+          this.close(CloseCodes.REPLACED, 'replaced by a newer connection of this agent');
       } catch (err) {
         failed(err); // storage busy, say: the agent reconnects
       }
@@ -374,7 +451,13 @@ export class AgentSession {
    * connection it holds (it answered after this process had accepted this one).
    */
   refuseAsCopy(livePeer: string): void {
-    if (!this.agentId) return this.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+    if (!this.agentId) {
+      this.close(
+        CloseCodes.DUPLICATE_AGENT,
+        'another copy of this agent (same database) is connected to the hub: this one is refused',
+      );
+      return;
+    }
     this.refuseCopyOf({ store: this.store, agentId: this.agentId, incarnation: this.incarnation }, { peer: livePeer });
   }
 
@@ -384,8 +467,14 @@ export class AgentSession {
     } catch (err) {
       this.d.log.error({ store: this.store, err }, 'could not record the refused copy');
     }
-    this.d.log.warn({ ...copy, live: live.peer, refused: this.peer }, 'a second live copy of an agent connected: refused');
-    this.close(CloseCodes.DUPLICATE_AGENT, 'another copy of this agent (same database) is connected to the hub: this one is refused');
+    this.d.log.warn(
+      { ...copy, live: live.peer, refused: this.peer },
+      'a second live copy of an agent connected: refused',
+    );
+    this.close(
+      CloseCodes.DUPLICATE_AGENT,
+      'another copy of this agent (same database) is connected to the hub: this one is refused',
+    );
   }
 
   /** The connection is the agent's: welcome it — unless its database is behind its incarnation at the hub. */
@@ -402,37 +491,68 @@ export class AgentSession {
     const c = this.d.agents.connect(this.store, agentId, incarnation, newest, info);
     if (c.kind === 'behind') {
       // restored from a backup, or a snapshot reverted: its seqs would repeat ones the hub applied (recorded)
-      this.d.log.warn({ store: this.store, agentId, incarnation, newest, applied: c.applied }, 'an agent\'s database is behind what the hub applied (restored or reverted): it starts a new incarnation');
-      return this.close(CloseCodes.NEW_INCARNATION, `behind: newest seq ${newest}, the hub applied up to ${c.applied}; start a new incarnation`);
+      this.d.log.warn(
+        { store: this.store, agentId, incarnation, newest, applied: c.applied },
+        "an agent's database is behind what the hub applied (restored or reverted): it starts a new incarnation",
+      );
+      this.close(
+        CloseCodes.NEW_INCARNATION,
+        `behind: newest seq ${newest}, the hub applied up to ${c.applied}; start a new incarnation`,
+      );
+      return;
     }
     this.agentId = agentId;
     this.incarnation = incarnation;
     this.cursor = c.lastSeq;
-    this.send({ t: 'welcome', v: this.protocol ?? WIRE_VERSION_MIN, store: this.store, lastSeq: this.cursor, serverTime: new Date(this.d.now()).toISOString(), cardKey: this.d.agents.cardKey.toString('base64url') });
+    this.send({
+      t: 'welcome',
+      v: this.protocol ?? WIRE_VERSION_MIN,
+      store: this.store,
+      lastSeq: this.cursor,
+      serverTime: new Date(this.d.now()).toISOString(),
+      cardKey: this.d.agents.cardKey.toString('base64url'),
+    });
     this.pushPolicy();
     this.pushConfig();
     this.sendInventory(true, this.d.agents.inventory(this.store));
     this.pushPendingKey();
     this.pushPendingResends();
-    this.d.log.info({ store: this.store, agentId, incarnation, lastSeq: this.cursor, protocol: info.protocol, software: info.software }, 'agent connected');
+    this.d.log.info(
+      {
+        store: this.store,
+        agentId,
+        incarnation,
+        lastSeq: this.cursor,
+        protocol: info.protocol,
+        software: info.software,
+      },
+      'agent connected',
+    );
   }
 
   private onEvents(items: BatchInput['items']): void {
     // queued with other agents' batches, one commit for them all: acked or nacked once it returned
-    this.d.agents.applyBatch({ store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items }, (o) => {
-      if (o.ok) {
-        this.cursor = Math.max(this.cursor, o.result.upTo);
-        this.failures = 0;
-        this.send({ t: 'ack', upTo: o.result.upTo, results: o.result.results });
-        return this.drainParked();
-      }
-      const err = o.error;
-      if (err instanceof ForkedHistory) return this.onForked(err);
-      const first = Math.min(...items.map((i) => i.seq));
-      const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
-      this.d.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
-      this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
-    });
+    this.d.agents.applyBatch(
+      { store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items },
+      (o) => {
+        if (o.ok) {
+          this.cursor = Math.max(this.cursor, o.result.upTo);
+          this.failures = 0;
+          this.send({ t: 'ack', upTo: o.result.upTo, results: o.result.results });
+          this.drainParked();
+          return;
+        }
+        const err = o.error;
+        if (err instanceof ForkedHistory) {
+          this.onForked(err);
+          return;
+        }
+        const first = Math.min(...items.map((i) => i.seq));
+        const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
+        this.d.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
+        this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
+      },
+    );
   }
 
   /** Another history under this incarnation: nothing of the batch was applied; the agent starts a new incarnation and sends it all again. */
@@ -443,13 +563,19 @@ export class AgentSession {
     } catch (err) {
       this.d.log.error({ store: this.store, err }, 'could not record the forked history');
     }
-    this.d.log.warn({ ...copy, seq: f.seq, event: f.eventId, applied: f.applied }, 'an agent\'s database forked from what the hub applied: it starts a new incarnation');
+    this.d.log.warn(
+      { ...copy, seq: f.seq, event: f.eventId, applied: f.applied },
+      "an agent's database forked from what the hub applied: it starts a new incarnation",
+    );
     this.close(CloseCodes.NEW_INCARNATION, `forked at seq ${f.seq}: start a new incarnation`);
   }
 
   /** Runs `run` now, or once this agent's events up to `after` are applied (the sale may be among them). */
   private whenApplied(rid: number, after: number, run: () => void): void {
-    if (after <= this.cursor) return run();
+    if (after <= this.cursor) {
+      run();
+      return;
+    }
     const timer = setTimeout(() => {
       this.parked = this.parked.filter((p) => p.rid !== rid);
     }, PARK_MS);
@@ -459,7 +585,13 @@ export class AgentSession {
   private onAuthorize(rid: number, rawBody: unknown): void {
     const parsed = AuthorizeRequestBody.safeParse(rawBody, { reportInput: true });
     if (!parsed.success) {
-      this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
+      this.send({
+        t: 'res',
+        rid,
+        ok: false,
+        code: TbCodes.INVALID,
+        message: describeZodError(parsed.error, 'body').join('; '),
+      });
       return;
     }
     this.whenApplied(rid, parsed.data.after, () => this.authorize(rid, parsed.data));
@@ -468,7 +600,13 @@ export class AgentSession {
   private onOverride(rid: number, rawBody: unknown): void {
     const parsed = OverrideBody.safeParse(rawBody);
     if (!parsed.success) {
-      this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
+      this.send({
+        t: 'res',
+        rid,
+        ok: false,
+        code: TbCodes.INVALID,
+        message: describeZodError(parsed.error, 'body').join('; '),
+      });
       return;
     }
     try {
@@ -483,10 +621,18 @@ export class AgentSession {
   private onLookup(rid: number, rawBody: unknown): void {
     const parsed = ReceiptLookupBody.safeParse(rawBody, { reportInput: true });
     if (!parsed.success) {
-      this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message: describeZodError(parsed.error, 'body').join('; ') });
+      this.send({
+        t: 'res',
+        rid,
+        ok: false,
+        code: TbCodes.INVALID,
+        message: describeZodError(parsed.error, 'body').join('; '),
+      });
       return;
     }
-    this.whenApplied(rid, parsed.data.after, () => this.send({ t: 'res', rid, ok: true, body: this.d.returns.lookup(this.store, parsed.data) }));
+    this.whenApplied(rid, parsed.data.after, () =>
+      this.send({ t: 'res', rid, ok: true, body: this.d.returns.lookup(this.store, parsed.data) }),
+    );
   }
 
   /** The registers' states: recorded, and announced by the `terminal.status` webhook when one changes. */

@@ -50,7 +50,8 @@ export class IngestQueue {
     private readonly opts: IngestOptions = {},
   ) {
     const max = opts.maxRows ?? DEFAULT_INGEST_MAX_ROWS;
-    if (!Number.isInteger(max) || max < 1) throw new TbError(TbCodes.CONFIG, `ingest maxRows must be a whole number ≥ 1, got ${String(max)}`);
+    if (!Number.isInteger(max) || max < 1)
+      throw new TbError(TbCodes.CONFIG, `ingest maxRows must be a whole number ≥ 1, got ${String(max)}`);
     this.maxRows = max;
   }
 
@@ -93,7 +94,10 @@ export class IngestQueue {
     setImmediate(() => {
       const held = this.opts.beforeFlush?.();
       if (held) {
-        held.then(() => this.flush(), () => this.flush());
+        held.then(
+          () => this.flush(),
+          () => this.flush(),
+        );
       } else this.flush();
     });
   }

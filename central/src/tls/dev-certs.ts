@@ -30,7 +30,7 @@ export interface CertOptions {
 function keyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const fk = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  const fk = forge.pki.privateKeyFromPem(pem);
   return { privateKey: fk, publicKey: forge.pki.setRsaPublicKey(fk.n, fk.e), pem };
 }
 
@@ -45,7 +45,11 @@ function serial(): string {
  * notAfter against the system's time, whatever clock a hub process was started with.
  */
 export class DevCa {
-  private constructor(private readonly cert: forge.pki.Certificate, private readonly key: forge.pki.rsa.PrivateKey, readonly pem: IssuedCert) {}
+  private constructor(
+    private readonly cert: forge.pki.Certificate,
+    private readonly key: forge.pki.rsa.PrivateKey,
+    readonly pem: IssuedCert,
+  ) {}
 
   static create(name = 'Tillbridge development CA', validDays = 3650): DevCa {
     const kp = keyPair();

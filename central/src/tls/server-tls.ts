@@ -28,9 +28,17 @@ function read(file: string, what: string): Buffer {
 }
 
 export function loadTls(o: HubTlsOptions): LoadedTls {
-  const out: LoadedTls = { cert: read(o.certFile, 'certificate'), key: read(o.keyFile, 'private key'), requireClientCert: Boolean(o.requireClientCert) };
+  const out: LoadedTls = {
+    cert: read(o.certFile, 'certificate'),
+    key: read(o.keyFile, 'private key'),
+    requireClientCert: Boolean(o.requireClientCert),
+  };
   if (o.clientCaFile) out.ca = read(o.clientCaFile, 'client CA');
-  if (o.requireClientCert && !out.ca) throw new TbError(TbCodes.CONFIG, '--require-client-cert needs --client-ca FILE (the CA of the store certificates)');
+  if (o.requireClientCert && !out.ca)
+    throw new TbError(
+      TbCodes.CONFIG,
+      '--require-client-cert needs --client-ca FILE (the CA of the store certificates)',
+    );
   return out;
 }
 
@@ -45,10 +53,7 @@ export function serverOptions(t: LoadedTls): Record<string, unknown> {
   return o;
 }
 
-export type ClientCert =
-  | { kind: 'none' }
-  | { kind: 'invalid'; reason: string }
-  | { kind: 'valid'; store: string };
+export type ClientCert = { kind: 'none' } | { kind: 'invalid'; reason: string } | { kind: 'valid'; store: string };
 
 /**
  * The store a request's client certificate vouches for: its subject CN, or a SAN URI

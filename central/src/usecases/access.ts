@@ -43,7 +43,13 @@ export class AgentTokenUseCases {
 
   /** A request that does not authenticate: a failure of its source; TB_RATE_LIMITED once the source is blocked, else `err`. */
   refuse(source: string, reason: string, err: TbError, tried?: string): never {
-    const wait = this.d.gate.failed(source, 'token', { reason, ...(tried !== undefined ? { store: tried } : {}) }, undefined, tried);
+    const wait = this.d.gate.failed(
+      source,
+      'token',
+      { reason, ...(tried !== undefined ? { store: tried } : {}) },
+      undefined,
+      tried,
+    );
     throw wait > 0 ? rateLimited('too many failed authentications from this address; try again later', wait) : err;
   }
 
@@ -53,7 +59,12 @@ export class AgentTokenUseCases {
    * at; a refusal takes nothing from the allowance. `certStore`: the store of a valid client
    * certificate presented (it must be the key's).
    */
-  async issue(source: string, storeRaw: string, apiKey: string, certStore: string | undefined): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number }> {
+  async issue(
+    source: string,
+    storeRaw: string,
+    apiKey: string,
+    certStore: string | undefined,
+  ): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number }> {
     const store = storeRaw.slice(0, 64);
     const wait = this.d.gate.tokenWait(source, store);
     if (wait > 0) throw rateLimited('too many token requests for this store; try again later', wait);
@@ -61,13 +72,28 @@ export class AgentTokenUseCases {
     try {
       key = this.d.credentials.checkApiKey(storeRaw, apiKey);
     } catch (err) {
-      return this.refuse(source, 'unknown store or API key', err instanceof TbError ? err : new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key'), store);
+      return this.refuse(
+        source,
+        'unknown store or API key',
+        err instanceof TbError ? err : new TbError(TbCodes.UNAUTHORIZED, 'unknown store or API key'),
+        store,
+      );
     }
     if (certStore !== undefined && certStore !== key.store) {
-      this.d.gate.refused(source, 'auth.cert_mismatch', 'token', { certificateStore: certStore, store: key.store }, key.store);
+      this.d.gate.refused(
+        source,
+        'auth.cert_mismatch',
+        'token',
+        { certificateStore: certStore, store: key.store },
+        key.store,
+      );
       throw new TbError(TbCodes.FORBIDDEN, 'the client certificate belongs to another store');
     }
     this.d.gate.tokenIssued(key.store);
-    return { accessToken: await this.d.tokens.issue(key.store, key.keyId), tokenType: 'Bearer', expiresIn: this.d.tokens.lifetime };
+    return {
+      accessToken: await this.d.tokens.issue(key.store, key.keyId),
+      tokenType: 'Bearer',
+      expiresIn: this.d.tokens.lifetime,
+    };
   }
 }

@@ -1,4 +1,10 @@
-import { fromMilli, type HeartbeatFrame, type Policy, type SyncSettings, type TerminalStatus } from '@tillbridge/shared';
+import {
+  fromMilli,
+  type HeartbeatFrame,
+  type Policy,
+  type SyncSettings,
+  type TerminalStatus,
+} from '@tillbridge/shared';
 import type { AccessTokens } from '../auth/access-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AgentCopies, CopyOf } from '../domain/agent-copies.js';
@@ -50,7 +56,8 @@ export type Connection =
   | { kind: 'behind'; applied: number };
 
 /** What a token presented on an open connection is. */
-export type TokenCheck = { kind: 'ok'; kid: string; expiresAt: number } | { kind: 'other-store' } | { kind: 'key-dead' };
+export type TokenCheck =
+  { kind: 'ok'; kid: string; expiresAt: number } | { kind: 'other-store' } | { kind: 'key-dead' };
 
 /**
  * What a store agent's connection does at the hub (sync/agent-session.ts, agent-endpoint.ts):
@@ -82,7 +89,16 @@ export class AgentUseCases {
   async refreshToken(store: string, token: string): Promise<TokenCheck> {
     const t = await this.d.tokens.verify(token);
     if (t.store !== store) {
-      this.d.uow.tx(() => this.d.audit.append({ actor: `store:${store}`, action: 'auth.cross_store', outcome: 'refused', store, resource: 'agent connection', details: { tokenStore: t.store } }));
+      this.d.uow.tx(() =>
+        this.d.audit.append({
+          actor: `store:${store}`,
+          action: 'auth.cross_store',
+          outcome: 'refused',
+          store,
+          resource: 'agent connection',
+          details: { tokenStore: t.store },
+        }),
+      );
       return { kind: 'other-store' };
     }
     if (!this.d.credentials.keyWorks(t.store, t.kid)) return { kind: 'key-dead' };
@@ -93,7 +109,16 @@ export class AgentUseCases {
   otherStoreOf(store: string, agentId: string): string | undefined {
     const c = this.d.cursors.cursor(agentId);
     if (!c || c.store === store) return undefined;
-    this.d.uow.tx(() => this.d.audit.append({ actor: `agent:${agentId}`, action: 'auth.cross_store', outcome: 'refused', store, resource: 'agent connection', details: { agentStore: c.store } }));
+    this.d.uow.tx(() =>
+      this.d.audit.append({
+        actor: `agent:${agentId}`,
+        action: 'auth.cross_store',
+        outcome: 'refused',
+        store,
+        resource: 'agent connection',
+        details: { agentStore: c.store },
+      }),
+    );
     return c.store;
   }
 
@@ -143,7 +168,11 @@ export class AgentUseCases {
   }
 
   /** The agent's inventory digest against the hub's: the accuracy report (a deferred write) and what to re-send. */
-  compareInventory(store: string, digest: { sku: string; h: string }[], inFlight: ReadonlySet<string>): ReturnType<InventoryAccuracy['compare']> {
+  compareInventory(
+    store: string,
+    digest: { sku: string; h: string }[],
+    inFlight: ReadonlySet<string>,
+  ): ReturnType<InventoryAccuracy['compare']> {
     return this.d.accuracy.compare(store, digest, inFlight);
   }
 
@@ -173,7 +202,15 @@ export class AgentUseCases {
   /** The agent stored its new key: the confirmation and its audit entry, one synced commit. Whether it was newly confirmed. */
   confirmKey(store: string, id: string): boolean {
     return this.d.uow.tx(() =>
-      this.d.credentials.confirm(store, id, () => this.d.audit.append({ actor: `store:${store}`, action: 'key.confirm', outcome: 'stored', store, resource: `api-key:${id}` })),
+      this.d.credentials.confirm(store, id, () =>
+        this.d.audit.append({
+          actor: `store:${store}`,
+          action: 'key.confirm',
+          outcome: 'stored',
+          store,
+          resource: `api-key:${id}`,
+        }),
+      ),
     );
   }
 

@@ -21,7 +21,13 @@ export class FeedUseCases {
       const before = this.d.erpFeed.consumer(name);
       const after = this.d.erpFeed.ack(name, position, opts);
       if (before && position < before.position) {
-        this.d.audit.append({ actor, action: 'feed.rewind', outcome: 'rewound', resource: `feed-consumer:${name}`, details: { from: before.position, to: position } });
+        this.d.audit.append({
+          actor,
+          action: 'feed.rewind',
+          outcome: 'rewound',
+          resource: `feed-consumer:${name}`,
+          details: { from: before.position, to: position },
+        });
       }
       return after;
     });
@@ -33,7 +39,13 @@ export class FeedUseCases {
       const prior = this.d.erpFeed.consumer(name);
       if (!prior) return false;
       this.d.erpFeed.removeConsumer(name);
-      this.d.audit.append({ actor, action: 'feed.consumer.remove', outcome: 'removed', resource: `feed-consumer:${name}`, details: { position: prior.position } });
+      this.d.audit.append({
+        actor,
+        action: 'feed.consumer.remove',
+        outcome: 'removed',
+        resource: `feed-consumer:${name}`,
+        details: { position: prior.position },
+      });
       return true;
     });
   }

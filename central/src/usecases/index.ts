@@ -49,18 +49,53 @@ export interface UseCases {
 export type AdminApi = Omit<UseCases, 'agents' | 'agentTokens'> & { queries: AdminQueries };
 
 /** The services the use cases are wired from (the composition root's: `openHub`). */
-export type UseCaseParts = { storage: UnitOfWork } & Omit<AdminAccessDeps & AgentTokenDeps & StoreUseCaseDeps & TokenUseCaseDeps & SettingsUseCaseDeps & InventoryUseCaseDeps & ImportUseCaseDeps & ReturnUseCaseDeps & WebhookUseCaseDeps & AgentUseCaseDeps & FeedUseCaseDeps & EnrollmentUseCaseDeps, 'uow'> & AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
+export type UseCaseParts = { storage: UnitOfWork } & Omit<
+  AdminAccessDeps &
+    AgentTokenDeps &
+    StoreUseCaseDeps &
+    TokenUseCaseDeps &
+    SettingsUseCaseDeps &
+    InventoryUseCaseDeps &
+    ImportUseCaseDeps &
+    ReturnUseCaseDeps &
+    WebhookUseCaseDeps &
+    AgentUseCaseDeps &
+    FeedUseCaseDeps &
+    EnrollmentUseCaseDeps,
+  'uow'
+> &
+  AdminQueries & { auditTrail: { checkpoints: AuditUseCaseDeps['checkpoints'] } };
 
 /** Each use case given the narrow part of `p` it needs, all on one unit of work (the storage's transaction). */
 export function wireUseCases(p: UseCaseParts): UseCases & { queries: AdminQueries } {
   const uow = p.storage;
   return {
     access: new AdminAccess({ credentials: p.credentials, gate: p.gate }),
-    stores: new StoreUseCases({ uow, stores: p.stores, credentials: p.credentials, keys: p.keys, audit: p.audit, agentVersions: p.agentVersions }),
+    stores: new StoreUseCases({
+      uow,
+      stores: p.stores,
+      credentials: p.credentials,
+      keys: p.keys,
+      audit: p.audit,
+      agentVersions: p.agentVersions,
+    }),
     tokens: new TokenUseCases({ uow, credentials: p.credentials, audit: p.audit }),
-    settings: new SettingsUseCases({ uow, policies: p.policies, syncConfig: p.syncConfig, managers: p.managers, audit: p.audit }),
+    settings: new SettingsUseCases({
+      uow,
+      policies: p.policies,
+      syncConfig: p.syncConfig,
+      managers: p.managers,
+      audit: p.audit,
+    }),
     inventory: new InventoryUseCases({ uow, ledger: p.ledger, audit: p.audit }),
-    imports: new ImportUseCases({ imports: p.imports, stores: p.stores, ledger: p.ledger, storage: p.storage, saleService: p.saleService, cardKey: p.cardKey }),
+    imports: new ImportUseCases({
+      imports: p.imports,
+      stores: p.stores,
+      ledger: p.ledger,
+      storage: p.storage,
+      saleService: p.saleService,
+      cardKey: p.cardKey,
+    }),
     returns: new ReturnUseCases({ uow, engine: p.engine, resolution: p.resolution }),
     webhooks: new WebhookUseCases({ uow, webhooks: p.webhooks }),
     audit: new AuditUseCases({ uow, checkpoints: p.auditTrail.checkpoints }),

@@ -17,11 +17,24 @@ export class InventoryUseCases {
   constructor(private readonly d: InventoryUseCaseDeps) {}
 
   /** Sets the store's on-hand for a SKU (`qty` in units); what it moved. The change reaches the agent once committed. */
-  setOnHand(actor: string, adminId: string, store: string, sku: string, qty: number): { store: string; sku: string; onHand: number; delta: number } {
+  setOnHand(
+    actor: string,
+    adminId: string,
+    store: string,
+    sku: string,
+    qty: number,
+  ): { store: string; sku: string; onHand: number; delta: number } {
     const { uow, ledger, audit } = this.d;
     return uow.tx(() => {
       const delta = ledger.setOnHand(store, sku, toMilli(qty), `admin:${adminId}`);
-      audit.append({ actor, action: 'inventory.set', outcome: 'set', store, resource: `inventory:${store}/${sku}`, details: { qty, delta: fromMilli(delta) } });
+      audit.append({
+        actor,
+        action: 'inventory.set',
+        outcome: 'set',
+        store,
+        resource: `inventory:${store}/${sku}`,
+        details: { qty, delta: fromMilli(delta) },
+      });
       return { store, sku, onHand: qty, delta: fromMilli(delta) };
     });
   }

@@ -38,7 +38,10 @@ export interface AdminQueries {
   keys: Pick<KeyRotation, 'scheduleOf'>;
   ledger: Pick<InventoryLedger, 'get' | 'list'>;
   sales: Pick<Sales, 'named' | 'ofReturn'>;
-  returnsRepo: Pick<ReturnsRepo, 'claimedByLine' | 'forSale' | 'exchangeReservedByStore' | 'lines' | 'page' | 'get' | 'exchanges'>;
+  returnsRepo: Pick<
+    ReturnsRepo,
+    'claimedByLine' | 'forSale' | 'exchangeReservedByStore' | 'lines' | 'page' | 'get' | 'exchanges'
+  >;
   exceptions: Pick<Exceptions, 'forAuthorization' | 'forStore'>;
   policies: Pick<Policies, 'defaultPolicy' | 'effective' | 'list'>;
   syncConfig: Pick<VersionedSettings<SyncSettings>, 'defaults' | 'effective' | 'list'>;
@@ -46,7 +49,10 @@ export interface AdminQueries {
   webhooks: Pick<Webhooks, 'list' | 'get' | 'deliveries' | 'delivery' | 'disabledEndpoints'>;
   imports: Pick<Imports, 'list' | 'get'>;
   audit: Pick<AuditLog, 'after' | 'tail'>;
-  auditTrail: Pick<AuditTrail, 'verify'> & { query: Pick<AuditQuery, 'page'>; checkpoints: Pick<AuditCheckpoints, 'list' | 'latest' | 'get' | 'file' | 'publicKey'> };
+  auditTrail: Pick<AuditTrail, 'verify'> & {
+    query: Pick<AuditQuery, 'page'>;
+    checkpoints: Pick<AuditCheckpoints, 'list' | 'latest' | 'get' | 'file' | 'publicKey'>;
+  };
   authzStats: Pick<AuthzStats, 'rate'>;
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
@@ -62,6 +68,56 @@ export interface AdminQueries {
 
 /** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay, registerDays, agentVersions } = parts;
-  return { clock, stores, presence, credentials, keys, ledger, sales, returnsRepo, exceptions, policies, syncConfig, managers, webhooks, imports, audit, auditTrail, authzStats, cursors, accuracy, terminals, erpFeed, feedRelay: { status: () => feedRelay.status() }, registerDays, agentVersions: { get: () => agentVersions.get() } };
+  const {
+    clock,
+    stores,
+    presence,
+    credentials,
+    keys,
+    ledger,
+    sales,
+    returnsRepo,
+    exceptions,
+    policies,
+    syncConfig,
+    managers,
+    webhooks,
+    imports,
+    audit,
+    auditTrail,
+    authzStats,
+    cursors,
+    accuracy,
+    terminals,
+    erpFeed,
+    feedRelay,
+    registerDays,
+    agentVersions,
+  } = parts;
+  return {
+    clock,
+    stores,
+    presence,
+    credentials,
+    keys,
+    ledger,
+    sales,
+    returnsRepo,
+    exceptions,
+    policies,
+    syncConfig,
+    managers,
+    webhooks,
+    imports,
+    audit,
+    auditTrail,
+    authzStats,
+    cursors,
+    accuracy,
+    terminals,
+    erpFeed,
+    feedRelay: { status: () => feedRelay.status() },
+    registerDays,
+    agentVersions: { get: () => agentVersions.get() },
+  };
 }

@@ -31,7 +31,12 @@ export class ReturnUseCases {
   }
 
   /** Settles an exception: accepted as it stands, or reversed (stock and reservations undone); audited with the note. */
-  resolveException(actor: string, id: string, action: Resolution, note: string): ReturnType<ExceptionResolution['resolve']> {
+  resolveException(
+    actor: string,
+    id: string,
+    action: Resolution,
+    note: string,
+  ): ReturnType<ExceptionResolution['resolve']> {
     return this.d.uow.tx(() => this.d.resolution.resolve(id, action, note, actor));
   }
 }

@@ -26,7 +26,12 @@ export class SettingsUseCases {
   constructor(private readonly d: SettingsUseCaseDeps) {}
 
   /** A change to the default policy (store undefined) or a store's: the new version and the policy now in force there. */
-  setPolicy(actor: string, store: string | undefined, change: unknown, opts: SettingsChangeOptions): { version: number; policy: Policy } {
+  setPolicy(
+    actor: string,
+    store: string | undefined,
+    change: unknown,
+    opts: SettingsChangeOptions,
+  ): { version: number; policy: Policy } {
     const { uow, policies } = this.d;
     return uow.tx(() => {
       const version = policies.set(store, change, actor, opts);
@@ -35,7 +40,12 @@ export class SettingsUseCases {
   }
 
   /** A change to the default sync settings (store undefined) or a store's: the new version and the settings now in force there. */
-  setSyncSettings(actor: string, store: string | undefined, change: unknown, opts: SettingsChangeOptions): { version: number; settings: SyncSettings } {
+  setSyncSettings(
+    actor: string,
+    store: string | undefined,
+    change: unknown,
+    opts: SettingsChangeOptions,
+  ): { version: number; settings: SyncSettings } {
     const { uow, syncConfig } = this.d;
     return uow.tx(() => {
       const version = syncConfig.set(store, change, actor, opts);

@@ -26,18 +26,34 @@ export class StoreUseCases {
       if (stores.get(id)) throw new TbError(TbCodes.CONFLICT, `store ${id} already exists`);
       stores.create(id, name);
       const apiKey = credentials.createApiKey(id);
-      audit.append({ actor, action: 'store.create', outcome: 'created', store: id, resource: `store:${id}`, details: { name } });
+      audit.append({
+        actor,
+        action: 'store.create',
+        outcome: 'created',
+        store: id,
+        resource: `store:${id}`,
+        details: { name },
+      });
       return { store: id, name, apiKey };
     });
   }
 
   /** The lowest agent version wanted (null: none): agents below it are flagged; audited like other config changes. */
-  setMinAgentVersion(actor: string, version: string | null): { minAgentVersion: string | null; previous: string | null } {
+  setMinAgentVersion(
+    actor: string,
+    version: string | null,
+  ): { minAgentVersion: string | null; previous: string | null } {
     const { uow, agentVersions, audit } = this.d;
     return uow.tx(() => {
       const previous = agentVersions.get();
       agentVersions.set(version);
-      audit.append({ actor, action: 'config.min_agent_version', outcome: 'updated', resource: 'hub config:min_agent_version', details: { from: previous, to: version } });
+      audit.append({
+        actor,
+        action: 'config.min_agent_version',
+        outcome: 'updated',
+        resource: 'hub config:min_agent_version',
+        details: { from: previous, to: version },
+      });
       return { minAgentVersion: version, previous };
     });
   }

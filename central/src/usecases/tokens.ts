@@ -17,7 +17,14 @@ export class TokenUseCases {
     const { uow, credentials, audit } = this.d;
     return uow.tx(() => {
       const created = credentials.createAdminToken(role, name);
-      audit.append({ actor, action: 'token.create', outcome: 'created', resource: `admin-token:${created.id}`, details: { role, name }, ...(origin ? { origin } : {}) });
+      audit.append({
+        actor,
+        action: 'token.create',
+        outcome: 'created',
+        resource: `admin-token:${created.id}`,
+        details: { role, name },
+        ...(origin ? { origin } : {}),
+      });
       return created;
     });
   }

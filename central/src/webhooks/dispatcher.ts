@@ -46,7 +46,9 @@ const DAY = 86_400_000;
 function disableReason(gone: boolean, failingSince: string, now: number): string | undefined {
   if (gone) return 'the endpoint answered 410 Gone';
   const ms = now - Date.parse(failingSince);
-  return ms >= DISABLE_AFTER_FAILING_MS ? `failing with no success since ${failingSince} (${Math.floor(ms / DAY)} days)` : undefined;
+  return ms >= DISABLE_AFTER_FAILING_MS
+    ? `failing with no success since ${failingSince} (${Math.floor(ms / DAY)} days)`
+    : undefined;
 }
 
 /**
@@ -96,7 +98,10 @@ export class Dispatcher {
     this.timer = undefined;
     const all = Promise.allSettled([...this.workers.values()]);
     let t: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([all.then(() => true), new Promise<boolean>((r) => (t = setTimeout(() => r(false), this.opts.drainMs)))]);
+    const drained = await Promise.race([
+      all.then(() => true),
+      new Promise<boolean>((r) => (t = setTimeout(() => r(false), this.opts.drainMs))),
+    ]);
     clearTimeout(t);
     if (!drained) {
       this.abort.abort();
@@ -196,7 +201,13 @@ export class Dispatcher {
     const t0 = monotonicClock.now(); // the attempt's duration: elapsed time, not the hub's clock
     let r: SendResult;
     try {
-      r = await this.opts.send({ url: ep.url, headers: this.headers(ep, d, startedAt), body: d.body, timeoutMs: this.opts.timeoutMs, signal: this.abort.signal });
+      r = await this.opts.send({
+        url: ep.url,
+        headers: this.headers(ep, d, startedAt),
+        body: d.body,
+        timeoutMs: this.opts.timeoutMs,
+        signal: this.abort.signal,
+      });
     } catch (err) {
       r = { error: `not sent: ${(err as Error).message}` };
     }
@@ -208,9 +219,20 @@ export class Dispatcher {
     const report = this.record(d, r, startedAt, Math.round(monotonicClock.now() - t0));
     if (!report) return 'done';
     this.counts[report.outcome]++;
-    const log = { webhook: d.webhook, delivery: d.id, messageId: d.message, status: report.status, error: report.error, next: report.nextAttemptAt };
+    const log = {
+      webhook: d.webhook,
+      delivery: d.id,
+      messageId: d.message,
+      status: report.status,
+      error: report.error,
+      next: report.nextAttemptAt,
+    };
     if (report.outcome === 'succeeded') this.log.debug(log, 'webhook delivered');
-    else this.log.warn(log, report.outcome === 'failed' ? 'webhook attempt failed; will retry' : 'webhook delivery abandoned');
+    else
+      this.log.warn(
+        log,
+        report.outcome === 'failed' ? 'webhook attempt failed; will retry' : 'webhook delivery abandoned',
+      );
     for (const l of this.listeners) {
       try {
         l(report);
@@ -224,7 +246,8 @@ export class Dispatcher {
   private headers(ep: EndpointRow, d: DueRow, nowMs: number): Record<string, string> {
     const ts = Math.floor(nowMs / 1000);
     const secrets = [this.box.open(ep.secret_enc)];
-    if (ep.prev_secret_enc && ep.prev_secret_expires_at && ep.prev_secret_expires_at > iso(nowMs)) secrets.push(this.box.open(ep.prev_secret_enc));
+    if (ep.prev_secret_enc && ep.prev_secret_expires_at && ep.prev_secret_expires_at > iso(nowMs))
+      secrets.push(this.box.open(ep.prev_secret_enc));
     return {
       'content-type': 'application/json',
       'user-agent': this.opts.userAgent,
@@ -240,7 +263,14 @@ export class Dispatcher {
     const at = iso(now);
     const status = r.status ?? null;
     const v = judge(r, d.retry_step, now, this.opts.random);
-    const update = { id: d.id, owner: this.opts.owner, attemptsBefore: d.attempts, at: iso(startedAt), status, retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1) };
+    const update = {
+      id: d.id,
+      owner: this.opts.owner,
+      attemptsBefore: d.attempts,
+      at: iso(startedAt),
+      status,
+      retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1),
+    };
     return this.repo.tx(() => {
       const ep = this.repo.endpoint(d.webhook);
       if (!ep) return undefined;

@@ -37,12 +37,28 @@ export class WebhookEndpoints {
     const { url, warnings } = checkEndpointUrl(input.url);
     const events = checkEventList(input.events);
     const store = input.store ?? null;
-    if (store !== null && (typeof store !== 'string' || !STORE_ID.test(store))) throw new TbError(TbCodes.INVALID, 'store: expected a store id, or nothing for every store');
+    if (store !== null && (typeof store !== 'string' || !STORE_ID.test(store)))
+      throw new TbError(TbCodes.INVALID, 'store: expected a store id, or nothing for every store');
     const secret = newWebhookSecret();
     const id = shortId('wh', 10);
     this.repo.tx(() => {
-      this.repo.insertEndpoint({ id, url, events: JSON.stringify(events), store, secret_enc: this.box.seal(secret), created_at: this.now(), created_by: actor });
-      this.audit.append({ actor, action: 'webhook.add', outcome: 'created', store, resource: `webhook:${id}`, details: { url, events } });
+      this.repo.insertEndpoint({
+        id,
+        url,
+        events: JSON.stringify(events),
+        store,
+        secret_enc: this.box.seal(secret),
+        created_at: this.now(),
+        created_by: actor,
+      });
+      this.audit.append({
+        actor,
+        action: 'webhook.add',
+        outcome: 'created',
+        store,
+        resource: `webhook:${id}`,
+        details: { url, events },
+      });
     });
     return { id, url, events, store, secret, warnings };
   }
@@ -51,7 +67,14 @@ export class WebhookEndpoints {
     this.repo.tx(() => {
       const ep = this.need(id);
       this.repo.deleteEndpoint(id);
-      this.audit.append({ actor, action: 'webhook.remove', outcome: 'removed', store: ep.store, resource: `webhook:${id}`, details: { url: ep.url } });
+      this.audit.append({
+        actor,
+        action: 'webhook.remove',
+        outcome: 'removed',
+        store: ep.store,
+        resource: `webhook:${id}`,
+        details: { url: ep.url },
+      });
     });
   }
 
@@ -66,14 +89,26 @@ export class WebhookEndpoints {
   }
 
   /** A new secret; for `overlapMs` the previous one signs too (both signatures in webhook-signature). */
-  rotateSecret(id: string, overlapMs: number, actor: string): { id: string; secret: string; previousSecretExpiresAt: string | null } {
-    if (!Number.isInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_OVERLAP_MS) throw new TbError(TbCodes.INVALID, 'overlap: expected 0 to 30 days');
+  rotateSecret(
+    id: string,
+    overlapMs: number,
+    actor: string,
+  ): { id: string; secret: string; previousSecretExpiresAt: string | null } {
+    if (!Number.isInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_OVERLAP_MS)
+      throw new TbError(TbCodes.INVALID, 'overlap: expected 0 to 30 days');
     const secret = newWebhookSecret();
     const until = overlapMs > 0 ? iso(this.clock.now() + overlapMs) : null;
     this.repo.tx(() => {
       const ep = this.need(id);
       this.repo.setSecrets(id, this.box.seal(secret), until ? ep.secret_enc : null, until);
-      this.audit.append({ actor, action: 'webhook.rotate_secret', outcome: 'rotated', store: ep.store, resource: `webhook:${id}`, details: { overlapMs, previousSecretExpiresAt: until } });
+      this.audit.append({
+        actor,
+        action: 'webhook.rotate_secret',
+        outcome: 'rotated',
+        store: ep.store,
+        resource: `webhook:${id}`,
+        details: { overlapMs, previousSecretExpiresAt: until },
+      });
     });
     return { id, secret, previousSecretExpiresAt: until };
   }
@@ -84,7 +119,14 @@ export class WebhookEndpoints {
       const ep = this.need(id);
       if (!this.repo.disable(id, this.now(), reason)) return false;
       const abandoned = this.repo.abandonOpen(id, `endpoint disabled: ${reason}`);
-      this.audit.append({ actor, action: 'webhook.disable', outcome: 'disabled', store: ep.store, resource: `webhook:${id}`, details: { url: ep.url, reason, abandoned } });
+      this.audit.append({
+        actor,
+        action: 'webhook.disable',
+        outcome: 'disabled',
+        store: ep.store,
+        resource: `webhook:${id}`,
+        details: { url: ep.url, reason, abandoned },
+      });
       this.log.warn({ webhook: id, url: ep.url, reason, abandoned }, 'webhook endpoint disabled');
       return true;
     });
@@ -94,13 +136,28 @@ export class WebhookEndpoints {
     return this.repo.tx(() => {
       const ep = this.need(id);
       if (!this.repo.enable(id)) return false;
-      this.audit.append({ actor, action: 'webhook.enable', outcome: 'enabled', store: ep.store, resource: `webhook:${id}`, details: { url: ep.url, wasDisabledFor: ep.disabled_reason } });
+      this.audit.append({
+        actor,
+        action: 'webhook.enable',
+        outcome: 'enabled',
+        store: ep.store,
+        resource: `webhook:${id}`,
+        details: { url: ep.url, wasDisabledFor: ep.disabled_reason },
+      });
       return true;
     });
   }
 
   disabledEndpoints(): DisabledEndpoint[] {
-    return this.repo.disabled().map((r) => ({ id: r.id, url: r.url, store: r.store, disabledAt: r.disabled_at!, reason: r.disabled_reason ?? '' }));
+    return this.repo
+      .disabled()
+      .map((r) => ({
+        id: r.id,
+        url: r.url,
+        store: r.store,
+        disabledAt: r.disabled_at!,
+        reason: r.disabled_reason ?? '',
+      }));
   }
 
   /** A `webhook.test` event to this endpoint only, whatever it subscribes to. */
@@ -108,8 +165,22 @@ export class WebhookEndpoints {
     const r = this.repo.tx(() => {
       const ep = this.enabled(id);
       const at = this.now();
-      const q = enqueue(this.repo, at, 'webhook.test', ep.store, { webhook: id, requestedBy: actor, message: 'A test event from tillbridge-hub.' }, [id]);
-      this.audit.append({ actor, action: 'webhook.test', outcome: 'queued', store: ep.store, resource: `webhook:${id}`, details: { messageId: q.messageId } });
+      const q = enqueue(
+        this.repo,
+        at,
+        'webhook.test',
+        ep.store,
+        { webhook: id, requestedBy: actor, message: 'A test event from tillbridge-hub.' },
+        [id],
+      );
+      this.audit.append({
+        actor,
+        action: 'webhook.test',
+        outcome: 'queued',
+        store: ep.store,
+        resource: `webhook:${id}`,
+        details: { messageId: q.messageId },
+      });
       return { delivery: q.deliveries[0]!.id, messageId: q.messageId };
     });
     this.wake();
@@ -118,7 +189,8 @@ export class WebhookEndpoints {
 
   deliveries(filter: { webhook?: string | null; failed?: boolean; limit?: number }): DeliveryView[] {
     const limit = filter.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new TbError(TbCodes.INVALID, 'limit: expected 1 to 10000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new TbError(TbCodes.INVALID, 'limit: expected 1 to 10000');
     if (filter.webhook) this.need(filter.webhook);
     return this.repo.deliveries(filter.webhook ?? null, Boolean(filter.failed), limit).map(deliveryView);
   }
@@ -135,7 +207,14 @@ export class WebhookEndpoints {
       const d = this.delivery(id);
       const ep = this.enabled(d.webhook);
       this.repo.requeue(id, this.now());
-      this.audit.append({ actor, action: 'webhook.redeliver', outcome: 'queued', store: ep.store, resource: `webhook-delivery:${id}`, details: { webhook: d.webhook, messageId: d.messageId, previousState: d.state } });
+      this.audit.append({
+        actor,
+        action: 'webhook.redeliver',
+        outcome: 'queued',
+        store: ep.store,
+        resource: `webhook-delivery:${id}`,
+        details: { webhook: d.webhook, messageId: d.messageId, previousState: d.state },
+      });
       return this.delivery(id);
     });
     this.wake();
@@ -150,7 +229,11 @@ export class WebhookEndpoints {
 
   private enabled(id: string): EndpointRow {
     const ep = this.need(id);
-    if (ep.disabled_at) throw new TbError(TbCodes.CONFLICT, `webhook ${id} is disabled (${ep.disabled_reason}); enable it first: tillbridge-hub webhooks enable ${id}`);
+    if (ep.disabled_at)
+      throw new TbError(
+        TbCodes.CONFLICT,
+        `webhook ${id} is disabled (${ep.disabled_reason}); enable it first: tillbridge-hub webhooks enable ${id}`,
+      );
     return ep;
   }
 

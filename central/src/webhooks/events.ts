@@ -17,7 +17,9 @@ export const WEBHOOK_EVENT_TYPES = [
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** The types an endpoint may subscribe to (every type but `webhook.test`). */
-export const SUBSCRIBABLE_EVENT_TYPES: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES.filter((t) => t !== 'webhook.test');
+export const SUBSCRIBABLE_EVENT_TYPES: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES.filter(
+  (t) => t !== 'webhook.test',
+);
 
 export function isWebhookEventType(v: unknown): v is WebhookEventType {
   return typeof v === 'string' && (WEBHOOK_EVENT_TYPES as readonly string[]).includes(v);

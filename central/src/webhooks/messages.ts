@@ -10,7 +10,15 @@ export interface Enqueued {
  * Writes one event (its webhook-id and the exact body every attempt sends) and one delivery per
  * endpoint, due at once. Runs in the caller's transaction (part of it when nested).
  */
-export function enqueue(repo: WebhookRepo, at: string, type: WebhookEventType, store: string | null, data: Record<string, unknown>, webhooks: string[], id?: string): Enqueued {
+export function enqueue(
+  repo: WebhookRepo,
+  at: string,
+  type: WebhookEventType,
+  store: string | null,
+  data: Record<string, unknown>,
+  webhooks: string[],
+  id?: string,
+): Enqueued {
   const messageId = id ?? sortableId('msg');
   if (webhooks.length === 0) return { messageId, deliveries: [] };
   const body = JSON.stringify({ type, timestamp: at, data });

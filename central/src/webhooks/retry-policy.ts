@@ -20,10 +20,7 @@ export const MAX_RETRY_AFTER_MS = 24 * H;
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * H;
 
 export type AttemptVerdict =
-  | { kind: 'succeeded' }
-  | { kind: 'gone' }
-  | { kind: 'retry'; delayMs: number }
-  | { kind: 'abandon' };
+  { kind: 'succeeded' } | { kind: 'gone' } | { kind: 'retry'; delayMs: number } | { kind: 'abandon' };
 
 export interface AttemptResult {
   /** HTTP status, or undefined when no response came (timeout, refused, reset, DNS, TLS). */

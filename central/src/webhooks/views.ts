@@ -60,7 +60,8 @@ export function endpointView(r: EndpointRow, open: number, now: string): Endpoin
     lastFailureAt: r.last_failure_at,
     failingSince: r.failing_since,
     openDeliveries: open,
-    previousSecretExpiresAt: r.prev_secret_expires_at && r.prev_secret_expires_at > now ? r.prev_secret_expires_at : null,
+    previousSecretExpiresAt:
+      r.prev_secret_expires_at && r.prev_secret_expires_at > now ? r.prev_secret_expires_at : null,
   };
 }
 

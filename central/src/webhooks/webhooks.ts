@@ -59,7 +59,9 @@ export class Webhooks {
     this.repo = new WebhookRepo(opts.storage);
     const box = new SecretBox(opts.sealKey);
     const log = opts.log.child({ part: 'webhooks' });
-    this.endpoints = new WebhookEndpoints(this.repo, box, opts.audit, opts.clock, log, () => this.storage.afterCommit(() => this.dispatcher.wake())); // after the commit of the caller's unit of work
+    this.endpoints = new WebhookEndpoints(this.repo, box, opts.audit, opts.clock, log, () =>
+      this.storage.afterCommit(() => this.dispatcher.wake()),
+    ); // after the commit of the caller's unit of work
     this.dispatcher = new Dispatcher(this.repo, box, this.endpoints, opts.clock, log, {
       send: opts.send ?? httpSender,
       timeoutMs: opts.timeoutMs ?? 15_000,
@@ -98,7 +100,8 @@ export class Webhooks {
    */
   private subscribers(store: string | null): { id: string; events: string[] }[] {
     const tx = this.storage.transactionId();
-    const read = () => this.repo.subscribers(store).map((s) => ({ id: s.id, events: JSON.parse(s.events) as string[] }));
+    const read = () =>
+      this.repo.subscribers(store).map((s) => ({ id: s.id, events: JSON.parse(s.events) as string[] }));
     if (tx === undefined) return read();
     if (this.subscribed?.tx !== tx) this.subscribed = { tx, byStore: new Map() };
     let subs = this.subscribed.byStore.get(store);
@@ -151,7 +154,11 @@ export class Webhooks {
   get(id: string): EndpointView {
     return this.endpoints.get(id);
   }
-  rotateSecret(id: string, overlapMs: number, actor: string): { id: string; secret: string; previousSecretExpiresAt: string | null } {
+  rotateSecret(
+    id: string,
+    overlapMs: number,
+    actor: string,
+  ): { id: string; secret: string; previousSecretExpiresAt: string | null } {
     this.subscribed = undefined;
     return this.endpoints.rotateSecret(id, overlapMs, actor);
   }

@@ -112,7 +112,13 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
     rules.push({ code, detail });
     return {
       decision: 'denied',
-      lines: lines.map((l) => ({ ...l, approvedMilli: 0, amount: 0, fee: 0, code: l.code === LineCodes.OK ? (code as LineCode) : l.code })),
+      lines: lines.map((l) => ({
+        ...l,
+        approvedMilli: 0,
+        amount: 0,
+        fee: 0,
+        code: l.code === LineCodes.OK ? (code as LineCode) : l.code,
+      })),
       grossRefund: 0,
       fees: 0,
       refundAmount: 0,
@@ -125,8 +131,20 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   };
 
   if (input.mode === 'offline' && input.offlineDisabled) {
-    const lines = input.requested.map((r) => ({ line: r.line ?? 0, ...(r.sku !== undefined ? { askedBySku: r.sku } : {}), requestedMilli: toMilli(r.qty), approvedMilli: 0, code: LineCodes.OK as LineCode, amount: 0, fee: 0 }));
-    return deny(lines, PolicyCodes.OFFLINE_DISABLED, 'offline approvals are switched off for this store: the hub must decide');
+    const lines = input.requested.map((r) => ({
+      line: r.line ?? 0,
+      ...(r.sku !== undefined ? { askedBySku: r.sku } : {}),
+      requestedMilli: toMilli(r.qty),
+      approvedMilli: 0,
+      code: LineCodes.OK,
+      amount: 0,
+      fee: 0,
+    }));
+    return deny(
+      lines,
+      PolicyCodes.OFFLINE_DISABLED,
+      'offline approvals are switched off for this store: the hub must decide',
+    );
   }
 
   // --- which lines, how much
@@ -144,24 +162,49 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
       amount: 0,
       fee: 0,
     }));
-    if (input.mode === 'offline' && policy.offline.receiptRequired) return deny(lines, PolicyCodes.OFFLINE_RECEIPT_REQUIRED, 'offline, a return needs a receipt sold at this store');
-    if (policy.receipt.required) return deny(lines, PolicyCodes.RECEIPT_REQUIRED, 'this store requires a receipt for returns');
-    if (lines.some((l) => l.sku === undefined || input.requested.find((r) => r.sku === l.sku)?.unitPrice === undefined)) {
-      return deny(lines, PolicyCodes.RECEIPT_REQUIRED, 'a return without a receipt names each item by sku with its unitPrice');
+    if (input.mode === 'offline' && policy.offline.receiptRequired)
+      return deny(lines, PolicyCodes.OFFLINE_RECEIPT_REQUIRED, 'offline, a return needs a receipt sold at this store');
+    if (policy.receipt.required)
+      return deny(lines, PolicyCodes.RECEIPT_REQUIRED, 'this store requires a receipt for returns');
+    if (
+      lines.some((l) => l.sku === undefined || input.requested.find((r) => r.sku === l.sku)?.unitPrice === undefined)
+    ) {
+      return deny(
+        lines,
+        PolicyCodes.RECEIPT_REQUIRED,
+        'a return without a receipt names each item by sku with its unitPrice',
+      );
     }
     conditions.add(PolicyCodes.STORE_CREDIT_ONLY);
     conditions.add(PolicyCodes.ID_REQUIRED);
     rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'no receipt: store credit only, identity checked' });
   } else {
-    const j = judgeReturn(input.sale?.lines, input.claimed, input.requested, input.notFoundCode ?? LineCodes.RECEIPT_NOT_FOUND);
+    const j = judgeReturn(
+      input.sale?.lines,
+      input.claimed,
+      input.requested,
+      input.notFoundCode ?? LineCodes.RECEIPT_NOT_FOUND,
+    );
     lines = j.lines.map((l) => ({ ...l, amount: 0, fee: 0 }));
     if (!input.sale) {
       rules.push({ code: lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND, detail: j.reason ?? 'receipt not found' });
-      return { decision: 'denied', lines, grossRefund: 0, fees: 0, refundAmount: 0, allowedTenders: [], conditions: [], rules, exchange: exchangeDenied(input, lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND), reason: j.reason ?? 'receipt not found' };
+      return {
+        decision: 'denied',
+        lines,
+        grossRefund: 0,
+        fees: 0,
+        refundAmount: 0,
+        allowedTenders: [],
+        conditions: [],
+        rules,
+        exchange: exchangeDenied(input, lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND),
+        reason: j.reason ?? 'receipt not found',
+      };
     }
     tenderKinds = input.sale.tenderKinds;
     channel = input.sale.channel;
-    for (const l of lines) if (l.code !== LineCodes.OK) rules.push({ code: l.code, detail: `line ${l.line}: ${l.code}`, line: l.line });
+    for (const l of lines)
+      if (l.code !== LineCodes.OK) rules.push({ code: l.code, detail: `line ${l.line}: ${l.code}`, line: l.line });
 
     // window
     const ageDays = (input.now - Date.parse(input.sale.at)) / DAY;
@@ -197,45 +240,89 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
     if (pct > 0) {
       l.fee = Math.round((amount * pct) / 100);
       fees += l.fee;
-      rules.push({ code: PolicyCodes.RESTOCKING_FEE, detail: `${pct} % restocking fee on ${l.sku}: ${l.fee}`, line: l.line });
+      rules.push({
+        code: PolicyCodes.RESTOCKING_FEE,
+        detail: `${pct} % restocking fee on ${l.sku}: ${l.fee}`,
+        line: l.line,
+      });
     }
     gross += amount;
   }
   const refund = gross - fees;
   if (!lines.some((l) => l.approvedMilli > 0)) {
     const reason = rules.map((r) => r.detail).join('; ') || 'no line can be returned';
-    return { decision: 'denied', lines, grossRefund: 0, fees: 0, refundAmount: 0, allowedTenders: [], conditions: [], rules, exchange: exchangeDenied(input, 'return_denied'), reason };
+    return {
+      decision: 'denied',
+      lines,
+      grossRefund: 0,
+      fees: 0,
+      refundAmount: 0,
+      allowedTenders: [],
+      conditions: [],
+      rules,
+      exchange: exchangeDenied(input, 'return_denied'),
+      reason,
+    };
   }
 
   // limits
   if (input.noReceipt && refund > policy.receipt.noReceiptMaxRefund) {
-    return deny(lines, PolicyCodes.NO_RECEIPT_LIMIT, `refund ${refund} without a receipt is over the limit of ${policy.receipt.noReceiptMaxRefund}`);
+    return deny(
+      lines,
+      PolicyCodes.NO_RECEIPT_LIMIT,
+      `refund ${refund} without a receipt is over the limit of ${policy.receipt.noReceiptMaxRefund}`,
+    );
   }
   if (policy.maxRefundPerReturn !== null && refund > policy.maxRefundPerReturn) {
-    return deny(lines, PolicyCodes.MAX_REFUND_EXCEEDED, `refund ${refund} is over the limit of ${policy.maxRefundPerReturn} per return`);
+    return deny(
+      lines,
+      PolicyCodes.MAX_REFUND_EXCEEDED,
+      `refund ${refund} is over the limit of ${policy.maxRefundPerReturn} per return`,
+    );
   }
   if (input.mode === 'offline') {
-    if (refund > policy.offline.maxRefundPerReturn) return deny(lines, LineCodes.OFFLINE_LIMIT, `refund ${refund} is over the offline limit of ${policy.offline.maxRefundPerReturn}`);
+    if (refund > policy.offline.maxRefundPerReturn)
+      return deny(
+        lines,
+        LineCodes.OFFLINE_LIMIT,
+        `refund ${refund} is over the offline limit of ${policy.offline.maxRefundPerReturn}`,
+      );
     const cap = policy.offline.maxRefundPerRegisterPerDay;
     if (cap !== null && input.approvedToday.register + refund > cap) {
-      return deny(lines, PolicyCodes.OFFLINE_REGISTER_DAILY_LIMIT, `this register approved ${input.approvedToday.register} offline today; ${refund} more is over ${cap}`);
+      return deny(
+        lines,
+        PolicyCodes.OFFLINE_REGISTER_DAILY_LIMIT,
+        `this register approved ${input.approvedToday.register} offline today; ${refund} more is over ${cap}`,
+      );
     }
   }
   if (policy.maxRefundPerStorePerDay !== null && input.approvedToday.store + refund > policy.maxRefundPerStorePerDay) {
-    rules.push({ code: PolicyCodes.STORE_DAILY_LIMIT, detail: `the store approved ${input.approvedToday.store} today; ${refund} more is over ${policy.maxRefundPerStorePerDay}` });
+    rules.push({
+      code: PolicyCodes.STORE_DAILY_LIMIT,
+      detail: `the store approved ${input.approvedToday.store} today; ${refund} more is over ${policy.maxRefundPerStorePerDay}`,
+    });
     overrideCodes.push(PolicyCodes.STORE_DAILY_LIMIT);
   }
   if (policy.managerOverrideAbove !== null && refund > policy.managerOverrideAbove) {
-    rules.push({ code: PolicyCodes.MANAGER_OVERRIDE, detail: `refund ${refund} is over ${policy.managerOverrideAbove}: a manager must approve` });
+    rules.push({
+      code: PolicyCodes.MANAGER_OVERRIDE,
+      detail: `refund ${refund} is over ${policy.managerOverrideAbove}: a manager must approve`,
+    });
     overrideCodes.push(PolicyCodes.MANAGER_OVERRIDE);
   }
   const needsOverride = overrideCodes.length > 0;
   if (needsOverride && input.mode === 'offline') {
-    return deny(lines, PolicyCodes.OVERRIDE_UNAVAILABLE_OFFLINE, 'a manager override is needed, which only the hub can record');
+    return deny(
+      lines,
+      PolicyCodes.OVERRIDE_UNAVAILABLE_OFFLINE,
+      'a manager override is needed, which only the hub can record',
+    );
   }
 
   // tenders
-  const tenders: TenderKind[] = input.noReceipt ? ['store_credit'] : allowedTenders(policy, tenderKinds, channel, refund);
+  const tenders: TenderKind[] = input.noReceipt
+    ? ['store_credit']
+    : allowedTenders(policy, tenderKinds, channel, refund);
   if (tenders.length === 1 && tenders[0] === 'store_credit' && !conditions.has(PolicyCodes.STORE_CREDIT_ONLY)) {
     conditions.add(PolicyCodes.STORE_CREDIT_ONLY);
     rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'refund to store credit only' });
@@ -243,9 +330,10 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
 
   // exchange
   const exchange = (input.exchange ?? []).map((e) => {
-    if (input.mode === 'offline') return { sku: e.sku, qty: e.qty, approvedQty: 0, code: PolicyCodes.EXCHANGE_UNAVAILABLE_OFFLINE as string };
+    if (input.mode === 'offline')
+      return { sku: e.sku, qty: e.qty, approvedQty: 0, code: PolicyCodes.EXCHANGE_UNAVAILABLE_OFFLINE };
     const ok = (e.availableMilli ?? 0) >= toMilli(e.qty);
-    return { sku: e.sku, qty: e.qty, approvedQty: ok ? e.qty : 0, code: ok ? (LineCodes.OK as string) : PolicyCodes.OUT_OF_STOCK };
+    return { sku: e.sku, qty: e.qty, approvedQty: ok ? e.qty : 0, code: ok ? LineCodes.OK : PolicyCodes.OUT_OF_STOCK };
   });
   for (const e of exchange) {
     if (e.code !== LineCodes.OK) {
@@ -263,8 +351,21 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   if (needsOverride && input.overridden) rules.push({ code: PolicyCodes.OVERRIDDEN, detail: 'a manager overrode' });
 
   const refusedLines = lines.filter((l) => l.approvedMilli === 0);
-  const out: Evaluation = { decision, lines, grossRefund: gross, fees, refundAmount: refund, allowedTenders: tenders, conditions: [...conditions], rules, exchange };
-  const reasons = [...refusedLines.map((l) => `line ${l.line || l.askedBySku}: ${l.code}`), ...rules.filter((r) => r.line === undefined && r.code !== PolicyCodes.OVERRIDDEN).map((r) => r.detail)];
+  const out: Evaluation = {
+    decision,
+    lines,
+    grossRefund: gross,
+    fees,
+    refundAmount: refund,
+    allowedTenders: tenders,
+    conditions: [...conditions],
+    rules,
+    exchange,
+  };
+  const reasons = [
+    ...refusedLines.map((l) => `line ${l.line || l.askedBySku}: ${l.code}`),
+    ...rules.filter((r) => r.line === undefined && r.code !== PolicyCodes.OVERRIDDEN).map((r) => r.detail),
+  ];
   if (reasons.length > 0) out.reason = [...new Set(reasons)].join('; ');
   return out;
 }
@@ -300,5 +401,3 @@ function exchangeDenied(input: EvaluationInput, code: string): Evaluation['excha
 export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
-
-

@@ -53,7 +53,12 @@ export const PolicySchema = z.strictObject({
   /** Refunds above this need a manager's override. null: never. */
   managerOverrideAbove: MoneyOrNull.default(null),
   /** How long an approval holds its quantity (minutes). */
-  reservationMinutes: z.number().int().min(1).max(7 * 24 * 60).default(15),
+  reservationMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(15),
   offline: z
     .strictObject({
       /** Largest refund the agent approves on its own. */
@@ -77,13 +82,30 @@ export const PolicyPatchSchema = z.strictObject({
   receipt: z.strictObject({ required: z.boolean().optional(), noReceiptMaxRefund: Money.optional() }).optional(),
   maxRefundPerReturn: MoneyOrNull.optional(),
   maxRefundPerStorePerDay: MoneyOrNull.optional(),
-  nonReturnable: z.strictObject({ skus: z.array(z.string().min(1).max(64)).max(10_000).optional(), prefixes: z.array(z.string().min(1).max(64)).max(1000).optional() }).optional(),
+  nonReturnable: z
+    .strictObject({
+      skus: z.array(z.string().min(1).max(64)).max(10_000).optional(),
+      prefixes: z.array(z.string().min(1).max(64)).max(1000).optional(),
+    })
+    .optional(),
   tenders: z.strictObject({ cardToSameCard: z.boolean().optional(), cashRefundLimit: Money.optional() }).optional(),
-  restockingFees: z.array(z.strictObject({ skuPrefix: z.string().min(1).max(64), percent: z.number().min(0).max(100) })).max(1000).optional(),
+  restockingFees: z
+    .array(z.strictObject({ skuPrefix: z.string().min(1).max(64), percent: z.number().min(0).max(100) }))
+    .max(1000)
+    .optional(),
   managerOverrideAbove: MoneyOrNull.optional(),
-  reservationMinutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+  reservationMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .optional(),
   offline: z
-    .strictObject({ maxRefundPerReturn: Money.optional(), maxRefundPerRegisterPerDay: MoneyOrNull.optional(), receiptRequired: z.boolean().optional() })
+    .strictObject({
+      maxRefundPerReturn: Money.optional(),
+      maxRefundPerRegisterPerDay: MoneyOrNull.optional(),
+      receiptRequired: z.boolean().optional(),
+    })
     .optional(),
 });
 export type PolicyPatch = z.infer<typeof PolicyPatchSchema>;
@@ -95,7 +117,7 @@ export function mergePolicy(base: Policy, patch: PolicyPatch): Policy {
     if (v === undefined) continue;
     const cur = out[k];
     if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) {
-      out[k] = { ...(cur as object), ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) };
+      out[k] = { ...cur, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) };
     } else out[k] = v;
   }
   return PolicySchema.parse(out);

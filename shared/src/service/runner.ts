@@ -21,7 +21,14 @@ export function processRunner(env: NodeJS.ProcessEnv = process.env): CommandRunn
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'ENOENT' ? new TbError(TbCodes.CONFIG, `${cmd} was not found (is this a ${cmd === 'systemctl' ? 'systemd' : 'supported'} system?)`) : err);
+        reject(
+          err.code === 'ENOENT'
+            ? new TbError(
+                TbCodes.CONFIG,
+                `${cmd} was not found (is this a ${cmd === 'systemctl' ? 'systemd' : 'supported'} system?)`,
+              )
+            : err,
+        );
       });
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
@@ -32,7 +39,10 @@ export async function mustRun(run: CommandRunner, cmd: string, args: string[]): 
   const r = await run(cmd, args);
   if (r.code !== 0) {
     const said = (r.stderr || r.stdout).trim();
-    throw new TbError(TbCodes.INTERNAL, `\`${[cmd, ...args].join(' ')}\` failed (exit ${r.code})${said ? `: ${said}` : ''}`);
+    throw new TbError(
+      TbCodes.INTERNAL,
+      `\`${[cmd, ...args].join(' ')}\` failed (exit ${r.code})${said ? `: ${said}` : ''}`,
+    );
   }
   return r;
 }

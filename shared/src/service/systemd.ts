@@ -53,23 +53,33 @@ export function shippedUnit(name: string, explicit?: string): { file: string; te
     tried.push(file);
     if (existsSync(file)) {
       const text = readFileSync(file, 'utf8');
-      if (!/^\[Service\]/m.test(text)) throw new TbError(TbCodes.CONFIG, `--unit-file ${file}: not a systemd service unit (no [Service] section)`);
+      if (!/^\[Service\]/m.test(text))
+        throw new TbError(TbCodes.CONFIG, `--unit-file ${file}: not a systemd service unit (no [Service] section)`);
       return { file, text };
     }
   }
-  throw new TbError(TbCodes.CONFIG, explicit ? `--unit-file ${explicit}: no such file` : `the shipped unit ${unitName(name)} was not found (looked in ${tried.join(', ')}): pass --unit-file`);
+  throw new TbError(
+    TbCodes.CONFIG,
+    explicit
+      ? `--unit-file ${explicit}: no such file`
+      : `the shipped unit ${unitName(name)} was not found (looked in ${tried.join(', ')}): pass --unit-file`,
+  );
 }
 
 /** Writes the unit and enables it (now: and starts it). Returns what was done, a line each. */
 export async function systemdInstall(t: SystemdTarget & { unitText: string; now?: boolean }): Promise<string[]> {
-  if (t.now && !live(t)) throw new TbError(TbCodes.CONFIG, '--now starts the service on this system: it cannot go with --root');
+  if (t.now && !live(t))
+    throw new TbError(TbCodes.CONFIG, '--now starts the service on this system: it cannot go with --root');
   const file = unitPath(t);
   try {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, t.unitText, { mode: 0o644 });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new TbError(TbCodes.FORBIDDEN, `cannot write ${file}: ${e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (run it as root, e.g. with sudo)' : e.message}`);
+    throw new TbError(
+      TbCodes.FORBIDDEN,
+      `cannot write ${file}: ${e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (run it as root, e.g. with sudo)' : e.message}`,
+    );
   }
   const done = [`wrote ${file}`];
   if (live(t)) {
@@ -90,7 +100,9 @@ export async function systemdInstall(t: SystemdTarget & { unitText: string; now?
 export async function systemdUninstall(t: SystemdTarget): Promise<string[]> {
   const file = unitPath(t);
   const done: string[] = [];
-  const args = live(t) ? ['disable', '--now', unitName(t.name)] : [`--root=${resolve(t.root ?? '/')}`, 'disable', unitName(t.name)];
+  const args = live(t)
+    ? ['disable', '--now', unitName(t.name)]
+    : [`--root=${resolve(t.root ?? '/')}`, 'disable', unitName(t.name)];
   await mustRun(t.run, 'systemctl', args);
   done.push(`systemctl ${args.join(' ')}`);
   if (existsSync(file)) {
@@ -106,7 +118,11 @@ export async function systemdUninstall(t: SystemdTarget): Promise<string[]> {
 
 /** start and stop: systemctl's; status: its output and exit code as they are (3: not running). */
 export async function systemdControl(t: SystemdTarget, what: 'start' | 'stop' | 'status'): Promise<CommandResult> {
-  if (!live(t)) throw new TbError(TbCodes.CONFIG, `${what} talks to the running system's service manager: it cannot go with --root`);
+  if (!live(t))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${what} talks to the running system's service manager: it cannot go with --root`,
+    );
   const args = what === 'status' ? ['status', '--no-pager', unitName(t.name)] : [what, unitName(t.name)];
   return what === 'status' ? t.run('systemctl', args) : mustRun(t.run, 'systemctl', args);
 }

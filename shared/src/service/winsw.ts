@@ -39,11 +39,18 @@ const NOT_IN_FILE_NAMES = /[<>:"/\\|?*]/;
  * none of < > : " | ? * nor control characters (it names WinSW's files), no space at either end.
  */
 export function checkServiceName(id: string, key = '--name'): string {
-  if (id.length === 0 || id.length > 256) throw new TbError(TbCodes.CONFIG, `${key}: a Windows service name is 1 to 256 characters, got ${id.length}`);
-  if (/[/\\]/.test(id)) throw new TbError(TbCodes.CONFIG, `${key}: a Windows service name cannot contain / or \\, got "${id}"`);
+  if (id.length === 0 || id.length > 256)
+    throw new TbError(TbCodes.CONFIG, `${key}: a Windows service name is 1 to 256 characters, got ${id.length}`);
+  if (/[/\\]/.test(id))
+    throw new TbError(TbCodes.CONFIG, `${key}: a Windows service name cannot contain / or \\, got "${id}"`);
   // eslint-disable-next-line no-control-regex
-  if (NOT_IN_FILE_NAMES.test(id) || /[\x00-\x1f\x7f]/.test(id)) throw new TbError(TbCodes.CONFIG, `${key}: "${id}" cannot name WinSW's files (no < > : " | ? * or control characters)`);
-  if (id.trim() !== id) throw new TbError(TbCodes.CONFIG, `${key}: no space at the start or end of a service name, got "${id}"`);
+  if (NOT_IN_FILE_NAMES.test(id) || /[\x00-\x1f\x7f]/.test(id))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${key}: "${id}" cannot name WinSW's files (no < > : " | ? * or control characters)`,
+    );
+  if (id.trim() !== id)
+    throw new TbError(TbCodes.CONFIG, `${key}: no space at the start or end of a service name, got "${id}"`);
   return id;
 }
 
@@ -55,7 +62,10 @@ export function checkComPort(name: string, key = 'port'): string {
   const m = /^(\\\\\.\\)?COM([1-9]\d{0,2})$/i.exec(name);
   const n = m ? Number(m[2]) : NaN;
   if (!m || n < 1 || n > 256) {
-    throw new TbError(TbCodes.CONFIG, `${key}: expected a Windows serial port COM1 to COM256 (or \\\\.\\COM10), got "${name}"`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${key}: expected a Windows serial port COM1 to COM256 (or \\\\.\\COM10), got "${name}"`,
+    );
   }
   return `${m[1] ?? ''}COM${n}`;
 }
@@ -107,7 +117,8 @@ export function quoteWindowsArg(arg: string): string {
 /** WinSW's XML for the service. */
 export function winswXml(s: WinswService): string {
   checkServiceName(s.id, 'id');
-  if (!win.isAbsolute(s.executable)) throw new TbError(TbCodes.CONFIG, `executable: an absolute Windows path to node.exe, got "${s.executable}"`);
+  if (!win.isAbsolute(s.executable))
+    throw new TbError(TbCodes.CONFIG, `executable: an absolute Windows path to node.exe, got "${s.executable}"`);
   const account =
     s.account === 'virtual'
       ? `  <serviceaccount>\n    <domain>NT SERVICE</domain>\n    <user>${xmlText(s.id)}</user>\n  </serviceaccount>`
@@ -145,7 +156,13 @@ export function winswXml(s: WinswService): string {
 }
 
 /** The agent's service as WinSW runs it: node.exe CLI run, config and data under %ProgramData%\Tillbridge. */
-export function agentWinswService(o: { id?: string; node: string; cli: string; account?: WindowsAccount; config?: string }): WinswService {
+export function agentWinswService(o: {
+  id?: string;
+  node: string;
+  cli: string;
+  account?: WindowsAccount;
+  config?: string;
+}): WinswService {
   const id = checkServiceName(o.id ?? 'tillbridge-agent');
   return {
     id,
@@ -162,7 +179,8 @@ export function agentWinswService(o: { id?: string; node: string; cli: string; a
 
 /** WinSW's exe and its XML: ID.xml next to ID.exe (WinSW 2.x reads the XML named like itself). */
 export function winswFiles(exe: string): { exe: string; xml: string } {
-  if (!win.isAbsolute(exe) || win.extname(exe).toLowerCase() !== '.exe') throw new TbError(TbCodes.CONFIG, `--winsw: the absolute path of WinSW's .exe, got "${exe}"`);
+  if (!win.isAbsolute(exe) || win.extname(exe).toLowerCase() !== '.exe')
+    throw new TbError(TbCodes.CONFIG, `--winsw: the absolute path of WinSW's .exe, got "${exe}"`);
   return { exe, xml: win.join(win.dirname(exe), `${win.basename(exe, win.extname(exe))}.xml`) };
 }
 
@@ -197,7 +215,10 @@ export async function winswUninstall(t: WinswTarget): Promise<string[]> {
   return [`${exe} stop`, `${exe} uninstall`, `removed ${xml}`];
 }
 
-export async function winswControl(t: Pick<WinswTarget, 'exe' | 'run'>, what: 'start' | 'stop' | 'status'): Promise<CommandResult> {
+export async function winswControl(
+  t: Pick<WinswTarget, 'exe' | 'run'>,
+  what: 'start' | 'stop' | 'status',
+): Promise<CommandResult> {
   const { exe } = winswFiles(t.exe);
   return what === 'status' ? t.run(exe, ['status']) : mustRun(t.run, exe, [what]);
 }

@@ -36,7 +36,11 @@ export async function loadNodeHidBinding(importer: NodeHidImporter = importNodeH
     hid = typeof mod.devicesAsync === 'function' ? mod : ((mod as { default?: NodeHid }).default ?? mod);
     await hid.devicesAsync();
   } catch (err) {
-    throw new TbError(TbCodes.CONFIG, `USB HID support could not be loaded (${(err as Error).message}). ${HID_LIBRARY_HINT}`, { cause: err });
+    throw new TbError(
+      TbCodes.CONFIG,
+      `USB HID support could not be loaded (${(err as Error).message}). ${HID_LIBRARY_HINT}`,
+      { cause: err },
+    );
   }
   return new NodeHidBinding(hid);
 }

@@ -40,12 +40,34 @@ const POS_CONTINUED_AT = 63;
 const SHIFT = 0x22; // left shift | right shift
 const ENTER = new Set([0x28, 0x58, 0x2b]); // Enter, keypad Enter, Tab
 const KEYS: Record<number, [string, string]> = {
-  0x1e: ['1', '!'], 0x1f: ['2', '@'], 0x20: ['3', '#'], 0x21: ['4', '$'], 0x22: ['5', '%'],
-  0x23: ['6', '^'], 0x24: ['7', '&'], 0x25: ['8', '*'], 0x26: ['9', '('], 0x27: ['0', ')'],
-  0x2c: [' ', ' '], 0x2d: ['-', '_'], 0x2e: ['=', '+'], 0x2f: ['[', '{'], 0x30: [']', '}'],
-  0x31: ['\\', '|'], 0x33: [';', ':'], 0x34: ["'", '"'], 0x35: ['`', '~'], 0x36: [',', '<'],
-  0x37: ['.', '>'], 0x38: ['/', '?'],
-  0x54: ['/', '/'], 0x55: ['*', '*'], 0x56: ['-', '-'], 0x57: ['+', '+'], 0x62: ['0', '0'], 0x63: ['.', '.'],
+  0x1e: ['1', '!'],
+  0x1f: ['2', '@'],
+  0x20: ['3', '#'],
+  0x21: ['4', '$'],
+  0x22: ['5', '%'],
+  0x23: ['6', '^'],
+  0x24: ['7', '&'],
+  0x25: ['8', '*'],
+  0x26: ['9', '('],
+  0x27: ['0', ')'],
+  0x2c: [' ', ' '],
+  0x2d: ['-', '_'],
+  0x2e: ['=', '+'],
+  0x2f: ['[', '{'],
+  0x30: [']', '}'],
+  0x31: ['\\', '|'],
+  0x33: [';', ':'],
+  0x34: ["'", '"'],
+  0x35: ['`', '~'],
+  0x36: [',', '<'],
+  0x37: ['.', '>'],
+  0x38: ['/', '?'],
+  0x54: ['/', '/'],
+  0x55: ['*', '*'],
+  0x56: ['-', '-'],
+  0x57: ['+', '+'],
+  0x62: ['0', '0'],
+  0x63: ['.', '.'],
 };
 for (let k = 0x04; k <= 0x1d; k++) {
   const c = String.fromCharCode(0x61 + k - 0x04);
@@ -83,7 +105,11 @@ export class HidScannerDecoder {
   }
 
   push(report: Buffer, nowMs = Date.now()): void {
-    if (this.gapMs > 0 && nowMs - this.lastMs > this.gapMs && (this.bytes.length > 0 || this.text.length > 0 || this.overflow)) {
+    if (
+      this.gapMs > 0 &&
+      nowMs - this.lastMs > this.gapMs &&
+      (this.bytes.length > 0 || this.text.length > 0 || this.overflow)
+    ) {
       const held = this.held;
       this.reset();
       this.held = held;
@@ -100,7 +126,9 @@ export class HidScannerDecoder {
     if (this.bytes.length + n > this.max) this.overflow = true;
     if (!this.overflow) for (const b of r.subarray(POS_DATA_AT, POS_DATA_AT + n)) this.bytes.push(b);
     if (((r[POS_CONTINUED_AT] ?? 0) & 0x01) === 0) {
-      const code = Buffer.from(this.bytes).toString('utf8').replace(/[\r\n]+$/, '');
+      const code = Buffer.from(this.bytes)
+        .toString('utf8')
+        .replace(/[\r\n]+$/, '');
       const ok = !this.overflow;
       const symbology = this.symbology;
       this.reset();
@@ -169,7 +197,15 @@ export class ScannerSource {
   constructor(opts: ScannerSourceOptions) {
     const { binding, log, mode, maxCodeLength, gapTimeoutMs, now, ...device } = opts;
     this.now = now ?? systemClock.now;
-    this.transport = new HidTransport({ ...device, binding, log, raw: true, reportId: 0, reportSize: 64, reportLengthByte: false });
+    this.transport = new HidTransport({
+      ...device,
+      binding,
+      log,
+      raw: true,
+      reportId: 0,
+      reportSize: 64,
+      reportLengthByte: false,
+    });
     const decoderOpts: HidScannerDecoderOptions = { mode };
     if (maxCodeLength !== undefined) decoderOpts.maxCodeLength = maxCodeLength;
     if (gapTimeoutMs !== undefined) decoderOpts.gapTimeoutMs = gapTimeoutMs;

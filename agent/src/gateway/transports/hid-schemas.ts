@@ -3,16 +3,19 @@ import { z } from 'zod';
 const USB_ID = 'a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"';
 
 /** A USB vendor or product id: 1504, "0x05e0" or "05e0" (hex, as lsusb prints it). */
-export const UsbId = z
-  .union([z.number(), z.string()], { message: USB_ID })
-  .transform((v, ctx) => {
-    const n = typeof v === 'number' ? v : /^(0x)?[0-9a-f]{1,4}$/i.test(v.trim()) ? parseInt(v.trim().replace(/^0x/i, ''), 16) : NaN;
-    if (!Number.isInteger(n) || n < 0 || n > 0xffff) {
-      ctx.addIssue({ code: 'custom', message: USB_ID });
-      return z.NEVER;
-    }
-    return n;
-  });
+export const UsbId = z.union([z.number(), z.string()], { message: USB_ID }).transform((v, ctx) => {
+  const n =
+    typeof v === 'number'
+      ? v
+      : /^(0x)?[0-9a-f]{1,4}$/i.test(v.trim())
+        ? parseInt(v.trim().replace(/^0x/i, ''), 16)
+        : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) {
+    ctx.addIssue({ code: 'custom', message: USB_ID });
+    return z.NEVER;
+  }
+  return n;
+});
 
 const int = (min: number, max: number, what: string) => {
   const msg = `${what} from ${min} to ${max}`;
@@ -35,7 +38,8 @@ const DeviceKeys = {
   reconnectCapMs: int(100, 600_000, 'milliseconds').default(30_000),
 };
 
-const capNotBelowBase = (t: { reconnectBaseMs: number; reconnectCapMs: number }) => t.reconnectCapMs >= t.reconnectBaseMs;
+const capNotBelowBase = (t: { reconnectBaseMs: number; reconnectCapMs: number }) =>
+  t.reconnectCapMs >= t.reconnectBaseMs;
 const capMessage = { message: 'a value at least reconnectBaseMs', path: ['reconnectCapMs'] };
 
 /**

@@ -155,14 +155,18 @@ export class HidTransport implements Transport {
       return;
     }
     const found = list.find((d) => matchesDevice(d, this.opts));
-    if (!found) return this.setState('disconnected', `no HID device ${usbIdText(this.opts)} plugged in`);
+    if (!found) {
+      this.setState('disconnected', `no HID device ${usbIdText(this.opts)} plugged in`);
+      return;
+    }
     if (!this.openBackoff.due()) return;
     let handle: HidHandle;
     try {
       handle = await this.opts.binding.open(found.path);
     } catch (err) {
       this.openBackoff.failed();
-      return this.setState('error', `cannot open HID device ${usbIdText(this.opts)} at ${found.path}: ${errorText(err)}`);
+      this.setState('error', `cannot open HID device ${usbIdText(this.opts)} at ${found.path}: ${errorText(err)}`);
+      return;
     }
     if (!this.running) {
       await handle.close().catch(() => undefined);

@@ -9,7 +9,11 @@ import { z } from 'zod';
 export const HttpTransportSchema = z.strictObject({
   type: z.literal('http'),
   host: z.string().min(1, 'a host name or IP address to listen on, e.g. 127.0.0.1').default('127.0.0.1'),
-  port: z.number().int('an integer port from 0 to 65535').min(0, 'a port from 0 to 65535').max(65535, 'a port from 0 to 65535'),
+  port: z
+    .number()
+    .int('an integer port from 0 to 65535')
+    .min(0, 'a port from 0 to 65535')
+    .max(65535, 'a port from 0 to 65535'),
   /** A request body (or WebSocket message) over this is refused with 413 without being read. */
   maxBodyBytes: z
     .number()
@@ -27,7 +31,10 @@ export const HttpTransportSchema = z.strictObject({
   /** Content type of the reply body ("application/json" for the jsonl codec). */
   contentType: z
     .string()
-    .regex(/^[\w.+-]+\/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+-]+)*$/, 'a media type, e.g. application/json or application/xml; charset=utf-8')
+    .regex(
+      /^[\w.+-]+\/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+-]+)*$/,
+      'a media type, e.g. application/json or application/xml; charset=utf-8',
+    )
     .default('application/json'),
 });
 export type HttpTransportConfig = z.infer<typeof HttpTransportSchema>;

@@ -66,7 +66,10 @@ class SharedServer {
   ) {
     this.server = createServer((req, res) => {
       const route = this.routes.get(registerOf(req.url) ?? '');
-      if (route) return route.request(req, res);
+      if (route) {
+        route.request(req, res);
+        return;
+      }
       sendError(
         res,
         404,
@@ -79,7 +82,10 @@ class SharedServer {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', (err) => log.debug({ err }, 'register upgrade socket error'));
       const route = this.routes.get(registerOf(req.url) ?? '');
-      if (route) return route.upgrade(req, socket, head);
+      if (route) {
+        route.upgrade(req, socket, head);
+        return;
+      }
       rejectUpgrade(socket, 404, {
         json: { code: TbCodes.NOT_FOUND, message: 'no register is configured at this path' },
       });
@@ -260,13 +266,20 @@ export class HttpTransport implements Transport {
     const onConnection = this.onConnection;
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
-      return sendError(res, 405, TbCodes.INVALID, 'use POST (or GET with a WebSocket upgrade) on this path', true);
+      sendError(res, 405, TbCodes.INVALID, 'use POST (or GET with a WebSocket upgrade) on this path', true);
+      return;
     }
-    if (!onConnection) return sendError(res, 503, TbCodes.INTERNAL, 'this register is stopping', true);
+    if (!onConnection) {
+      sendError(res, 503, TbCodes.INTERNAL, 'this register is stopping', true);
+      return;
+    }
     const max = this.opts.maxBodyBytes;
     const tooLarge = (): void =>
       sendError(res, 413, TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes refused`, true);
-    if (Number(req.headers['content-length'] ?? 0) > max) return tooLarge();
+    if (Number(req.headers['content-length'] ?? 0) > max) {
+      tooLarge();
+      return;
+    }
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -303,14 +316,18 @@ export class HttpTransport implements Transport {
       if (size > max) {
         chunks.length = 0;
         req.pause();
-        return tooLarge();
+        tooLarge();
+        return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (res.headersSent) return;
       received = true;
-      if (size === 0) return sendError(res, 400, TbCodes.MALFORMED, 'the request body is empty: send one message');
+      if (size === 0) {
+        sendError(res, 400, TbCodes.MALFORMED, 'the request body is empty: send one message');
+        return;
+      }
       onConnection(conn);
       conn.deliver(Buffer.concat(chunks, size));
     });
@@ -319,10 +336,15 @@ export class HttpTransport implements Transport {
   /** @internal called by the shared server for a WebSocket upgrade on this register's path. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const onConnection = this.onConnection;
-    if (!onConnection)
-      return rejectUpgrade(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
+    if (!onConnection) {
+      rejectUpgrade(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (!this.onConnection) return ws.close(1001, 'register stopping');
+      if (!this.onConnection) {
+        ws.close(1001, 'register stopping');
+        return;
+      }
       ws.on('error', (err) => this.opts.log.debug({ err }, 'register websocket error'));
       const conn = new WsConnection(`ws-${++this.seq}`, remoteOf(req), ws);
       this.open.add(conn);

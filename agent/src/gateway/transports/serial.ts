@@ -53,14 +53,19 @@ class SerialLink extends StreamLink {
   private closing = false;
   private failure: string | undefined;
 
-  constructor(private readonly port: SerialPort, seq: number, path: string) {
+  constructor(
+    private readonly port: SerialPort,
+    seq: number,
+    path: string,
+  ) {
     super(`serial-${seq}`, path, port);
     this.lost = new Promise((resolve) => (this.resolveLost = resolve));
     // A vanished device (unplugged USB adapter, closed pty: EIO/EBADF/ENXIO on read or write)
     // makes serialport close the port and emit 'close' with an error whose `disconnected` is true.
     port.on('close', (err: (Error & { disconnected?: boolean }) | null | undefined) => {
       if (err?.disconnected) this.resolveLost(`the serial port went away (${errorText(err)})`);
-      else this.resolveLost(this.failure ?? (err ? `the serial port closed (${errorText(err)})` : 'closed by the agent'));
+      else
+        this.resolveLost(this.failure ?? (err ? `the serial port closed (${errorText(err)})` : 'closed by the agent'));
     });
     port.on('error', (err: Error) => {
       this.failure ??= `the serial port failed (${errorText(err)})`;
@@ -125,7 +130,8 @@ export class SerialTransport implements Transport {
   }
 
   async start(onConnection: (conn: Connection) => void): Promise<void> {
-    if (this.loop) throw new TbError(TbCodes.INTERNAL, `the serial transport for ${this.opts.path} was already started`);
+    if (this.loop)
+      throw new TbError(TbCodes.INTERNAL, `the serial transport for ${this.opts.path} was already started`);
     const log = this.opts.log;
     this.loop = new ReconnectLoop<SerialLink>({
       baseMs: this.opts.reconnectBaseMs,
@@ -163,10 +169,14 @@ export class SerialTransport implements Transport {
         autoOpen: false,
       });
       port.open((err) => {
-        if (err) return reject(err);
+        if (err) {
+          reject(err);
+          return;
+        }
         if (signal.aborted) {
           port.close(() => undefined);
-          return reject(new Error('stopped'));
+          reject(new Error('stopped'));
+          return;
         }
         resolve(new SerialLink(port, ++this.seq, o.path));
       });

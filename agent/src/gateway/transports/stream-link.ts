@@ -18,7 +18,11 @@ export abstract class StreamLink implements Connection, Link {
   private readonly closeListeners: (() => void)[] = [];
   private notified = false;
 
-  constructor(readonly id: string, readonly remote: string, private readonly stream: ByteStream) {}
+  constructor(
+    readonly id: string,
+    readonly remote: string,
+    private readonly stream: ByteStream,
+  ) {}
 
   abstract write(data: Buffer): void;
   abstract close(): void;

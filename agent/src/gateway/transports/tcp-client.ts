@@ -22,10 +22,16 @@ class TcpClientLink extends StreamLink {
   private failure: string | undefined;
   private closing = false;
 
-  constructor(private readonly socket: Socket, seq: number, remote: string) {
+  constructor(
+    private readonly socket: Socket,
+    seq: number,
+    remote: string,
+  ) {
     super(`tcp-client-${seq}`, remote, socket);
     this.lost = new Promise((resolve) => {
-      socket.once('close', () => resolve(this.failure ?? (this.closing ? 'closed by the agent' : 'the register closed the connection')));
+      socket.once('close', () =>
+        resolve(this.failure ?? (this.closing ? 'closed by the agent' : 'the register closed the connection')),
+      );
     });
     socket.on('error', (err) => (this.failure ??= `connection lost (${errorText(err)})`));
   }
@@ -71,7 +77,8 @@ export class TcpClientTransport implements Transport {
   }
 
   async start(onConnection: (conn: Connection) => void): Promise<void> {
-    if (this.loop) throw new TbError(TbCodes.INTERNAL, `the tcp-client transport for ${this.describe()} was already started`);
+    if (this.loop)
+      throw new TbError(TbCodes.INTERNAL, `the tcp-client transport for ${this.describe()} was already started`);
     const log = this.opts.log;
     this.loop = new ReconnectLoop<TcpClientLink>({
       baseMs: this.opts.reconnectBaseMs,

@@ -8,19 +8,27 @@ import { act, print, type CliContext } from '../context.js';
  * (`config.min_agent_version`). docs/upgrade.md.
  */
 export function agentVersionCommands(ctx: CliContext): void {
-  const stores = ctx.program.commands.find((c) => c.name() === 'stores') ?? ctx.program.command('stores').description('stores and their API keys');
+  const stores =
+    ctx.program.commands.find((c) => c.name() === 'stores') ??
+    ctx.program.command('stores').description('stores and their API keys');
   stores
     .command('min-version [version]')
     .description('show or set the lowest agent version wanted: agents below it are flagged in status and stores list')
     .option('--clear', 'no minimum')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub stores min-version\n  tillbridge-hub stores min-version 0.2.0\n  tillbridge-hub stores min-version --clear')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tillbridge-hub stores min-version\n  tillbridge-hub stores min-version 0.2.0\n  tillbridge-hub stores min-version --clear',
+    )
     .action(
       act(async (version: string | undefined, opts: { clear?: boolean; json?: boolean }) => {
-        if (version !== undefined && opts.clear) throw new TbError(TbCodes.INVALID, 'give a version or --clear, not both');
+        if (version !== undefined && opts.clear)
+          throw new TbError(TbCodes.INVALID, 'give a version or --clear, not both');
         if (version === undefined && !opts.clear) {
           const r = await ctx.client().request(minAgentVersion);
-          print(opts.json, r, () => (r.minAgentVersion ? `minimum agent version: ${r.minAgentVersion}` : 'no minimum agent version set'));
+          print(opts.json, r, () =>
+            r.minAgentVersion ? `minimum agent version: ${r.minAgentVersion}` : 'no minimum agent version set',
+          );
           return;
         }
         const r = await ctx.client().request(setMinAgentVersion, { body: { version: opts.clear ? null : version } });

@@ -3,29 +3,44 @@ import { backupHub, restoreHub, type HubBackupResult, type HubRestoreResult } fr
 import { act, topCommand, dataOpt, databaseOf, databaseOpt, EXIT, print, type CliContext } from '../context.js';
 
 function backupReport(r: HubBackupResult): string {
-  const lines = [`backup written to ${r.dir} (taken ${r.manifest.createdAt}, schema ${String(r.manifest.schemaVersion)}):`];
-  for (const f of r.manifest.files) lines.push(`  ${f.name.padEnd(24)} ${String(f.bytes).padStart(12)} bytes  sha256 ${f.sha256}`);
+  const lines = [
+    `backup written to ${r.dir} (taken ${r.manifest.createdAt}, schema ${String(r.manifest.schemaVersion)}):`,
+  ];
+  for (const f of r.manifest.files)
+    lines.push(`  ${f.name.padEnd(24)} ${String(f.bytes).padStart(12)} bytes  sha256 ${f.sha256}`);
   lines.push(`  manifest.json`);
   if (r.pgDump) {
     lines.push(
       '',
-      'The hub runs on PostgreSQL: its DATABASE IS NOT IN THIS BACKUP, only the data directory\'s key files.',
+      "The hub runs on PostgreSQL: its DATABASE IS NOT IN THIS BACKUP, only the data directory's key files.",
       'Dump the database with pg_dump (docs/backup.md), e.g.:',
       '',
       r.pgDump,
     );
   }
-  lines.push('', 'Keep it where the hub\'s disk is not: it holds hub.secret (every store\'s key is checked with it). Test it: docs/backup.md#a-restore-drill');
+  lines.push(
+    '',
+    "Keep it where the hub's disk is not: it holds hub.secret (every store's key is checked with it). Test it: docs/backup.md#a-restore-drill",
+  );
   return lines.join('\n');
 }
 
 function restoreReport(r: HubRestoreResult): string {
   const lines = [`restored the backup of ${r.backupCreatedAt} into ${r.dataDir}:`, ...r.restored.map((f) => `  ${f}`)];
   if (r.keptAside.length > 0) lines.push('what it replaced is kept:', ...r.keptAside.map((f) => `  ${f}`));
-  lines.push(r.secretMatches ? 'hub.secret opens the database: yes' : 'HUB.SECRET DOES NOT MATCH THE DATABASE: the hub will refuse to start; the backup\'s hub.secret is not the one its database was created with');
+  lines.push(
+    r.secretMatches
+      ? 'hub.secret opens the database: yes'
+      : "HUB.SECRET DOES NOT MATCH THE DATABASE: the hub will refuse to start; the backup's hub.secret is not the one its database was created with",
+  );
   const a = r.audit;
-  lines.push(a.ok ? `audit log intact: ${a.entries} entries${a.from > 1 ? ` from entry ${a.from}` : ''}, head ${a.head}` : `AUDIT LOG BROKEN at entry ${a.firstBad}: ${a.problem}`);
-  if (r.secretMatches && a.ok) lines.push(`Next: tillbridge-hub serve --data ${r.dataDir}${r.engine === 'postgres' ? ' --database <url>' : ''}`);
+  lines.push(
+    a.ok
+      ? `audit log intact: ${a.entries} entries${a.from > 1 ? ` from entry ${a.from}` : ''}, head ${a.head}`
+      : `AUDIT LOG BROKEN at entry ${a.firstBad}: ${a.problem}`,
+  );
+  if (r.secretMatches && a.ok)
+    lines.push(`Next: tillbridge-hub serve --data ${r.dataDir}${r.engine === 'postgres' ? ' --database <url>' : ''}`);
   return lines.join('\n');
 }
 
@@ -55,7 +70,9 @@ Examples:
       act(async (dir: string, opts: { data: string; database?: string; json?: boolean }) => {
         const { clock } = clockFromEnv(process.env);
         const r = await backupHub(opts.data, dir, { database: databaseOf(opts.database), clock });
-        print(opts.json, { dir: r.dir, ...r.manifest, ...(r.pgDump ? { pgDump: r.pgDump } : {}) }, () => backupReport(r));
+        print(opts.json, { dir: r.dir, ...r.manifest, ...(r.pgDump ? { pgDump: r.pgDump } : {}) }, () =>
+          backupReport(r),
+        );
       }),
     );
 
@@ -68,7 +85,10 @@ Examples:
     .argument('<dir>', 'the backup directory (written by `tillbridge-hub backup`)')
     .addOption(dataOpt())
     .addOption(databaseOpt())
-    .option('--force', 'replace the hub the data directory holds (it must not be serving); what it replaces is kept as *.before-restore-*')
+    .option(
+      '--force',
+      'replace the hub the data directory holds (it must not be serving); what it replaces is kept as *.before-restore-*',
+    )
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
@@ -85,7 +105,11 @@ Examples:
     .action(
       act((dir: string, opts: { data: string; database?: string; force?: boolean; json?: boolean }) => {
         const { clock } = clockFromEnv(process.env);
-        const r = restoreHub(dir, opts.data, { force: Boolean(opts.force), database: databaseOf(opts.database), clock });
+        const r = restoreHub(dir, opts.data, {
+          force: Boolean(opts.force),
+          database: databaseOf(opts.database),
+          clock,
+        });
         print(opts.json, r, () => restoreReport(r));
         if (!r.audit.ok || !r.secretMatches) process.exitCode = EXIT.AUDIT_BROKEN;
       }),

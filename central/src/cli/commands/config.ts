@@ -36,7 +36,7 @@ export function configCommands(ctx: CliContext): void {
 
   config
     .command('set <target> <assignments...>')
-    .description('change a store\'s settings (target: a store id), or the default for every store (target: default)')
+    .description("change a store's settings (target: a store id), or the default for every store (target: default)")
     .option('--replace', 'replace the store override (or the default) instead of changing keys')
     .option('--note <text>', 'why (kept with the version and in the audit log)')
     .option('--json', 'print JSON')
@@ -56,10 +56,16 @@ Examples:
       act(async (target: string, assignments: string[], opts: { replace?: boolean; note?: string; json?: boolean }) => {
         const store = target === 'default' || target === '--default' ? undefined : target;
         const change = parseAssignments(assignments);
-        if (Object.keys(change).length === 0) throw new TbError(TbCodes.INVALID, 'nothing to change: give key=value pairs (see --help)');
+        if (Object.keys(change).length === 0)
+          throw new TbError(TbCodes.INVALID, 'nothing to change: give key=value pairs (see --help)');
         const body = { store, change, replace: Boolean(opts.replace), note: opts.note };
         const r = await ctx.client().request(setConfig, { body });
-        print(opts.json, r, () => `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, without a restart`);
+        print(
+          opts.json,
+          r,
+          () =>
+            `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, without a restart`,
+        );
       }),
     );
 

@@ -64,7 +64,11 @@ function openDb(o: HubDoctorOptions): Db {
   return { all: (sql) => db.prepare(sql).all() as Record<string, unknown>[], close: () => db.close() };
 }
 
-const errText = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String((err as Error).message).trim().split('\n')[0]!;
+const errText = (err: unknown): string =>
+  (err as NodeJS.ErrnoException).code ??
+  String((err as Error).message)
+    .trim()
+    .split('\n')[0]!;
 
 function age(ms: number): string {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
@@ -80,24 +84,49 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
 
   // the data directory
   if (!existsSync(o.dataDir)) {
-    f.push({ id: 'dataDir', level: 'error', message: `${o.dataDir} does not exist`, action: 'give --data the hub\'s data directory (the one `tillbridge-hub init` made), or create the hub with `tillbridge-hub init --data DIR`' });
+    f.push({
+      id: 'dataDir',
+      level: 'error',
+      message: `${o.dataDir} does not exist`,
+      action:
+        "give --data the hub's data directory (the one `tillbridge-hub init` made), or create the hub with `tillbridge-hub init --data DIR`",
+    });
     return doctorReport('tillbridge-hub', now(), f);
   }
   const perms = checkDataDir(o.dataDir);
-  if (perms.length === 0) f.push({ id: 'dataDir.mode', level: 'ok', message: `${o.dataDir} is open to its owner only` });
-  for (const p of perms) f.push({ id: 'dataDir.mode', level: p.level, message: p.message, action: "let only the hub's user into it: run the chmod shown in the message" });
+  if (perms.length === 0)
+    f.push({ id: 'dataDir.mode', level: 'ok', message: `${o.dataDir} is open to its owner only` });
+  for (const p of perms)
+    f.push({
+      id: 'dataDir.mode',
+      level: p.level,
+      message: p.message,
+      action: "let only the hub's user into it: run the chmod shown in the message",
+    });
   f.push(diskFinding('disk.data', o.dataDir));
 
   // the secret
   let check: string | undefined;
   if (!existsSync(secretPath(o.dataDir))) {
-    f.push({ id: 'hub.secret', level: 'error', message: `${secretPath(o.dataDir)} is missing`, action: o.database ? 'copy hub.secret from the data directory of the hub process that ran init (every process on one database needs the same one)' : 'restore hub.secret from your backup of this data directory: without it no API key or admin token can be checked' });
+    f.push({
+      id: 'hub.secret',
+      level: 'error',
+      message: `${secretPath(o.dataDir)} is missing`,
+      action: o.database
+        ? 'copy hub.secret from the data directory of the hub process that ran init (every process on one database needs the same one)'
+        : 'restore hub.secret from your backup of this data directory: without it no API key or admin token can be checked',
+    });
   } else {
     try {
       check = secretCheck(loadSecrets(o.dataDir));
       f.push({ id: 'hub.secret', level: 'ok', message: `${secretPath(o.dataDir)} is present` });
     } catch (err) {
-      f.push({ id: 'hub.secret', level: 'error', message: `${secretPath(o.dataDir)} cannot be used: ${errText(err)}`, action: "restore hub.secret from a backup; check that the hub's user may read it" });
+      f.push({
+        id: 'hub.secret',
+        level: 'error',
+        message: `${secretPath(o.dataDir)} cannot be used: ${errText(err)}`,
+        action: "restore hub.secret from a backup; check that the hub's user may read it",
+      });
     }
   }
 
@@ -106,7 +135,14 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
   try {
     db = openDb(o);
   } catch (err) {
-    f.push({ id: 'database.reachable', level: 'error', message: `the database ${where} cannot be opened: ${errText(err)}`, action: o.database ? 'check that PostgreSQL is running and the URL, user and password are right (psql with the same URL)' : "check that the hub was created here (`tillbridge-hub init`) and that the hub's user may read the file" });
+    f.push({
+      id: 'database.reachable',
+      level: 'error',
+      message: `the database ${where} cannot be opened: ${errText(err)}`,
+      action: o.database
+        ? 'check that PostgreSQL is running and the URL, user and password are right (psql with the same URL)'
+        : "check that the hub was created here (`tillbridge-hub init`) and that the hub's user may read the file",
+    });
   }
   if (db) {
     try {
@@ -121,7 +157,13 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
   return doctorReport('tillbridge-hub', now(), f);
 }
 
-function databaseFindings(db: Db, o: HubDoctorOptions, f: DoctorFinding[], check: string | undefined, now: () => number): void {
+function databaseFindings(
+  db: Db,
+  o: HubDoctorOptions,
+  f: DoctorFinding[],
+  check: string | undefined,
+  now: () => number,
+): void {
   const where = o.database ? redactUrl(o.database) : hubDbPath(o.dataDir);
   try {
     if (o.database) {
@@ -130,29 +172,79 @@ function databaseFindings(db: Db, o: HubDoctorOptions, f: DoctorFinding[], check
     } else {
       const rows = db.all('PRAGMA quick_check');
       const bad = rows.map((r) => String(Object.values(r)[0])).filter((v) => v !== 'ok');
-      if (bad.length === 0) f.push({ id: 'database.integrity', level: 'ok', message: `${where} passes SQLite's quick_check` });
-      else f.push({ id: 'database.integrity', level: 'error', message: `${where} is damaged: ${bad.slice(0, 3).join('; ')}`, action: 'stop the hub and restore the database from the latest backup (docs/operations.md); keep the damaged file for support' });
+      if (bad.length === 0)
+        f.push({ id: 'database.integrity', level: 'ok', message: `${where} passes SQLite's quick_check` });
+      else
+        f.push({
+          id: 'database.integrity',
+          level: 'error',
+          message: `${where} is damaged: ${bad.slice(0, 3).join('; ')}`,
+          action:
+            'stop the hub and restore the database from the latest backup (docs/operations.md); keep the damaged file for support',
+        });
     }
   } catch (err) {
-    f.push({ id: 'database.reachable', level: 'error', message: `${where} does not answer: ${errText(err)}`, action: 'check the database server and the disk' });
+    f.push({
+      id: 'database.reachable',
+      level: 'error',
+      message: `${where} does not answer: ${errText(err)}`,
+      action: 'check the database server and the disk',
+    });
     return;
   }
   // schema version
   try {
-    const have = o.database ? Number(db.all('SELECT version FROM tillbridge_schema')[0]?.version ?? 0) : Number(Object.values(db.all('PRAGMA user_version')[0] ?? {})[0] ?? 0);
+    const have = o.database
+      ? Number(db.all('SELECT version FROM tillbridge_schema')[0]?.version ?? 0)
+      : Number(Object.values(db.all('PRAGMA user_version')[0] ?? {})[0] ?? 0);
     const want = o.database ? PG_SCHEMA_VERSION : SQLITE_SCHEMA_VERSION;
-    if (have === want) f.push({ id: 'database.schema', level: 'ok', message: `schema version ${have}, the one this hub (${HUB_SOFTWARE}) writes` });
-    else if (have > want) f.push({ id: 'database.schema', level: 'error', message: `the database is at schema version ${have}, newer than this hub's ${want}`, action: 'this binary is older than the one that last ran on this database: install the newer tillbridge-hub again (never run an older one on it)' });
-    else f.push({ id: 'database.schema', level: 'warning', message: `the database is at schema version ${have}; this hub writes ${want}`, action: 'the next `tillbridge-hub serve` upgrades it at start: take a backup first' });
+    if (have === want)
+      f.push({
+        id: 'database.schema',
+        level: 'ok',
+        message: `schema version ${have}, the one this hub (${HUB_SOFTWARE}) writes`,
+      });
+    else if (have > want)
+      f.push({
+        id: 'database.schema',
+        level: 'error',
+        message: `the database is at schema version ${have}, newer than this hub's ${want}`,
+        action:
+          'this binary is older than the one that last ran on this database: install the newer tillbridge-hub again (never run an older one on it)',
+      });
+    else
+      f.push({
+        id: 'database.schema',
+        level: 'warning',
+        message: `the database is at schema version ${have}; this hub writes ${want}`,
+        action: 'the next `tillbridge-hub serve` upgrades it at start: take a backup first',
+      });
   } catch (err) {
-    f.push({ id: 'database.schema', level: 'error', message: `the schema version cannot be read: ${errText(err)}`, action: 'is this a Tillbridge hub database? check --data and --database' });
+    f.push({
+      id: 'database.schema',
+      level: 'error',
+      message: `the schema version cannot be read: ${errText(err)}`,
+      action: 'is this a Tillbridge hub database? check --data and --database',
+    });
   }
   // the secret belongs to this database
   try {
     const row = db.all(`SELECT value FROM meta WHERE key = 'secret_check'`)[0];
     if (check !== undefined && row) {
-      if (row.value === check) f.push({ id: 'hub.secret.matches', level: 'ok', message: 'hub.secret is the one the database was created with' });
-      else f.push({ id: 'hub.secret.matches', level: 'error', message: `hub.secret in ${o.dataDir} is not the one ${where} was created with: the hub refuses to start`, action: 'copy hub.secret from the data directory of the process that ran init (or from the backup made with this database)' });
+      if (row.value === check)
+        f.push({
+          id: 'hub.secret.matches',
+          level: 'ok',
+          message: 'hub.secret is the one the database was created with',
+        });
+      else
+        f.push({
+          id: 'hub.secret.matches',
+          level: 'error',
+          message: `hub.secret in ${o.dataDir} is not the one ${where} was created with: the hub refuses to start`,
+          action:
+            'copy hub.secret from the data directory of the process that ran init (or from the backup made with this database)',
+        });
     }
   } catch {
     /* an older database without meta: the schema finding says so */
@@ -162,25 +254,50 @@ function databaseFindings(db: Db, o: HubDoctorOptions, f: DoctorFinding[], check
     const n = Number(db.all('SELECT COUNT(*) AS n FROM audit')[0]?.n ?? 0);
     const last = db.all('SELECT seq, entry_id, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
     if (!last) {
-      f.push({ id: 'audit.checkpoint', level: n > 1000 ? 'warning' : 'ok', message: `${n} audit entries, no signed checkpoint yet`, ...(n > 1000 ? { action: 'run `tillbridge-hub audit checkpoint` (the running hub makes one daily)' } : {}) });
+      f.push({
+        id: 'audit.checkpoint',
+        level: n > 1000 ? 'warning' : 'ok',
+        message: `${n} audit entries, no signed checkpoint yet`,
+        ...(n > 1000 ? { action: 'run `tillbridge-hub audit checkpoint` (the running hub makes one daily)' } : {}),
+      });
     } else {
       const after = Number(db.all(`SELECT COUNT(*) AS n FROM audit WHERE id > ${Number(last.entry_id)}`)[0]?.n ?? 0);
       const ago = now() - Date.parse(String(last.at));
       const text = `${n} audit entries; the last signed checkpoint (#${String(last.seq)}) was made ${age(ago)} ago, ${after} entries since`;
-      if (ago > CHECKPOINT_WARN_MS) f.push({ id: 'audit.checkpoint', level: 'warning', message: text, action: 'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and `tillbridge-hub audit checkpoint` (docs/audit.md)' });
+      if (ago > CHECKPOINT_WARN_MS)
+        f.push({
+          id: 'audit.checkpoint',
+          level: 'warning',
+          message: text,
+          action:
+            'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and `tillbridge-hub audit checkpoint` (docs/audit.md)',
+        });
       else f.push({ id: 'audit.checkpoint', level: 'ok', message: text });
     }
   } catch (err) {
-    f.push({ id: 'audit.checkpoint', level: 'warning', message: `the audit chain cannot be read: ${errText(err)}`, action: 'run `tillbridge-hub audit verify`' });
+    f.push({
+      id: 'audit.checkpoint',
+      level: 'warning',
+      message: `the audit chain cannot be read: ${errText(err)}`,
+      action: 'run `tillbridge-hub audit verify`',
+    });
   }
   auditTailFinding(db, f);
   // webhook deliveries waiting
   try {
-    const r = db.all(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE state IN ('pending', 'failed')`)[0];
+    const r = db.all(
+      `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE state IN ('pending', 'failed')`,
+    )[0];
     const n = Number(r?.n ?? 0);
     const ago = r?.oldest ? now() - Date.parse(String(r.oldest)) : 0;
     const text = n === 0 ? 'no webhook delivery waits' : `${n} webhook deliveries wait, the oldest for ${age(ago)}`;
-    if (n > 0 && ago > BACKLOG_WARN_MS) f.push({ id: 'webhooks.backlog', level: 'warning', message: text, action: 'an endpoint does not accept them: `tillbridge-hub webhooks list` shows which, and its last error' });
+    if (n > 0 && ago > BACKLOG_WARN_MS)
+      f.push({
+        id: 'webhooks.backlog',
+        level: 'warning',
+        message: text,
+        action: 'an endpoint does not accept them: `tillbridge-hub webhooks list` shows which, and its last error',
+      });
     else f.push({ id: 'webhooks.backlog', level: 'ok', message: text });
   } catch {
     /* no webhook tables: an older schema, said above */
@@ -188,11 +305,24 @@ function databaseFindings(db: Db, o: HubDoctorOptions, f: DoctorFinding[], check
   // feed consumers and the broker relay behind the feed
   try {
     for (const c of db.all('SELECT name, position FROM feed_consumers ORDER BY name')) {
-      const r = db.all(`SELECT COUNT(*) AS n, MIN(recorded_at) AS oldest FROM feed WHERE position > ${Number(c.position)}`)[0];
+      const r = db.all(
+        `SELECT COUNT(*) AS n, MIN(recorded_at) AS oldest FROM feed WHERE position > ${Number(c.position)}`,
+      )[0];
       const n = Number(r?.n ?? 0);
       const ago = r?.oldest ? now() - Date.parse(String(r.oldest)) : 0;
-      const text = n === 0 ? `feed consumer ${String(c.name)} is up to date` : `feed consumer ${String(c.name)} is ${n} entries behind, the oldest recorded ${age(ago)} ago`;
-      if (n > 0 && ago > BACKLOG_WARN_MS) f.push({ id: 'feed.lag', level: 'warning', message: text, action: String(c.name).startsWith('amqp:') ? 'the broker relay is behind: check the broker (--amqp-url) is reachable; the hub log says why it fails' : 'the consumer (an ERP job) has not acknowledged for a while: is it running?' });
+      const text =
+        n === 0
+          ? `feed consumer ${String(c.name)} is up to date`
+          : `feed consumer ${String(c.name)} is ${n} entries behind, the oldest recorded ${age(ago)} ago`;
+      if (n > 0 && ago > BACKLOG_WARN_MS)
+        f.push({
+          id: 'feed.lag',
+          level: 'warning',
+          message: text,
+          action: String(c.name).startsWith('amqp:')
+            ? 'the broker relay is behind: check the broker (--amqp-url) is reachable; the hub log says why it fails'
+            : 'the consumer (an ERP job) has not acknowledged for a while: is it running?',
+        });
       else f.push({ id: 'feed.lag', level: 'ok', message: text });
     }
   } catch {
@@ -212,49 +342,107 @@ function auditTailFinding(db: Db, f: DoctorFinding[]): void {
     const last = db.all('SELECT entry_id, entry_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
     const from = last ? Number(last.entry_id) : 0;
     const walker = new ChainWalker({ anchor: { id: from, hash: last ? String(last.entry_hash) : GENESIS_HASH } });
-    const rows = db.all(`SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`);
-    const fix = 'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the full report, and tell whoever is responsible for security (docs/audit.md)';
+    const rows = db.all(
+      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`,
+    );
+    const fix =
+      'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the full report, and tell whoever is responsible for security (docs/audit.md)';
     for (const r of rows) {
       const bad = walker.push({ ...r, id: Number(r.id) } as unknown as AuditEntry);
       if (bad) {
-        f.push({ id: 'audit.chain', level: 'error', message: `the audit chain is broken since the last checkpoint: ${bad.problem}`, action: fix });
+        f.push({
+          id: 'audit.chain',
+          level: 'error',
+          message: `the audit chain is broken since the last checkpoint: ${bad.problem}`,
+          action: fix,
+        });
         return;
       }
     }
-    const more = rows.length === AUDIT_TAIL_MAX ? ` (the first ${AUDIT_TAIL_MAX}; \`audit verify\` checks the rest)` : '';
-    f.push({ id: 'audit.chain', level: 'ok', message: `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link and hash correctly${more}` });
+    const more =
+      rows.length === AUDIT_TAIL_MAX ? ` (the first ${AUDIT_TAIL_MAX}; \`audit verify\` checks the rest)` : '';
+    f.push({
+      id: 'audit.chain',
+      level: 'ok',
+      message: `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link and hash correctly${more}`,
+    });
   } catch (err) {
-    f.push({ id: 'audit.chain', level: 'warning', message: `the audit chain cannot be read: ${errText(err)}`, action: 'run `tillbridge-hub audit verify --data DIR`' });
+    f.push({
+      id: 'audit.chain',
+      level: 'warning',
+      message: `the audit chain cannot be read: ${errText(err)}`,
+      action: 'run `tillbridge-hub audit verify --data DIR`',
+    });
   }
 }
 
 function tlsFindings(o: HubDoctorOptions, now: () => number): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   if (!o.tlsCert || !o.tlsKey) {
-    out.push({ id: 'tls.files', level: 'error', message: '--tls-cert and --tls-key go together', action: 'give both, as `serve` is given them' });
+    out.push({
+      id: 'tls.files',
+      level: 'error',
+      message: '--tls-cert and --tls-key go together',
+      action: 'give both, as `serve` is given them',
+    });
     return out;
   }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(readFileSync(o.tlsCert));
   } catch (err) {
-    out.push({ id: 'tls.cert', level: 'error', message: `${o.tlsCert} cannot be read as a PEM certificate: ${errText(err)}`, action: "check the path, and that the hub's user may read it" });
+    out.push({
+      id: 'tls.cert',
+      level: 'error',
+      message: `${o.tlsCert} cannot be read as a PEM certificate: ${errText(err)}`,
+      action: "check the path, and that the hub's user may read it",
+    });
     return out;
   }
   try {
     const key = createPrivateKey(readFileSync(o.tlsKey));
-    if (cert.checkPrivateKey(key)) out.push({ id: 'tls.key', level: 'ok', message: `${o.tlsKey} is the key of ${o.tlsCert}` });
-    else out.push({ id: 'tls.key', level: 'error', message: `${o.tlsKey} is not the key of ${o.tlsCert}`, action: 'give the key the certificate was issued for' });
+    if (cert.checkPrivateKey(key))
+      out.push({ id: 'tls.key', level: 'ok', message: `${o.tlsKey} is the key of ${o.tlsCert}` });
+    else
+      out.push({
+        id: 'tls.key',
+        level: 'error',
+        message: `${o.tlsKey} is not the key of ${o.tlsCert}`,
+        action: 'give the key the certificate was issued for',
+      });
   } catch (err) {
-    out.push({ id: 'tls.key', level: 'error', message: `${o.tlsKey} cannot be read as a private key: ${errText(err)}`, action: "check the path, and that the hub's user may read it (0600)" });
+    out.push({
+      id: 'tls.key',
+      level: 'error',
+      message: `${o.tlsKey} cannot be read as a private key: ${errText(err)}`,
+      action: "check the path, and that the hub's user may read it (0600)",
+    });
   }
   const end = Date.parse(cert.validTo);
   const left = Math.floor((end - now()) / DAY);
   const until = new Date(end).toISOString();
   const subject = cert.subject.replace(/\n/g, ', ');
-  if (left < 0) out.push({ id: 'tls.expiry', level: 'error', message: `the certificate ${o.tlsCert} (${subject}) expired on ${until}`, action: 'renew it (from your CA, or `tillbridge-hub certs dev` for a test setup) and restart the hub: no agent can connect until then' });
-  else if (left < CERT_WARN_DAYS) out.push({ id: 'tls.expiry', level: 'warning', message: `the certificate ${o.tlsCert} (${subject}) expires in ${left} day(s), on ${until}`, action: `renew it before ${until.slice(0, 10)} and restart the hub` });
-  else out.push({ id: 'tls.expiry', level: 'ok', message: `the certificate ${o.tlsCert} is valid for ${left} more days (until ${until})` });
+  if (left < 0)
+    out.push({
+      id: 'tls.expiry',
+      level: 'error',
+      message: `the certificate ${o.tlsCert} (${subject}) expired on ${until}`,
+      action:
+        'renew it (from your CA, or `tillbridge-hub certs dev` for a test setup) and restart the hub: no agent can connect until then',
+    });
+  else if (left < CERT_WARN_DAYS)
+    out.push({
+      id: 'tls.expiry',
+      level: 'warning',
+      message: `the certificate ${o.tlsCert} (${subject}) expires in ${left} day(s), on ${until}`,
+      action: `renew it before ${until.slice(0, 10)} and restart the hub`,
+    });
+  else
+    out.push({
+      id: 'tls.expiry',
+      level: 'ok',
+      message: `the certificate ${o.tlsCert} is valid for ${left} more days (until ${until})`,
+    });
   return out;
 }
 
@@ -272,7 +460,9 @@ function healthz(url: string): Promise<string | undefined> {
         }
       });
     };
-    const req = url.startsWith('https:') ? httpsRequest(`${url}/healthz`, { rejectUnauthorized: false }, onRes) : httpRequest(`${url}/healthz`, onRes);
+    const req = url.startsWith('https:')
+      ? httpsRequest(`${url}/healthz`, { rejectUnauthorized: false }, onRes)
+      : httpRequest(`${url}/healthz`, onRes);
     req.setTimeout(3000, () => req.destroy());
     req.on('error', () => done(undefined));
     req.end();
@@ -285,7 +475,12 @@ async function listenFinding(o: HubDoctorOptions): Promise<DoctorFinding> {
   try {
     ({ host, port } = parseHostPort(o.listen));
   } catch (err) {
-    return { id: 'listen', level: 'error', message: `--listen ${o.listen}: ${(err as Error).message}`, action: 'give HOST:PORT, as `serve --listen` is given it' };
+    return {
+      id: 'listen',
+      level: 'error',
+      message: `--listen ${o.listen}: ${(err as Error).message}`,
+      action: 'give HOST:PORT, as `serve --listen` is given it',
+    };
   }
   const err = await new Promise<NodeJS.ErrnoException | undefined>((done) => {
     const s = createServer();
@@ -297,10 +492,25 @@ async function listenFinding(o: HubDoctorOptions): Promise<DoctorFinding> {
     const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
     const base = `${h.includes(':') ? `[${h}]` : h}:${port}`;
     const software = (await healthz(`http://${base}`)) ?? (await healthz(`https://${base}`));
-    if (software?.startsWith('tillbridge-hub')) return { id: 'listen', level: 'ok', message: `${o.listen} is held by the running hub (${software})` };
-    return { id: 'listen', level: 'error', message: `${o.listen} is in use by another program`, action: 'stop that program (Linux: `sudo ss -ltnp` shows which), or give `serve --listen` another port and tell the agents' };
+    if (software?.startsWith('tillbridge-hub'))
+      return { id: 'listen', level: 'ok', message: `${o.listen} is held by the running hub (${software})` };
+    return {
+      id: 'listen',
+      level: 'error',
+      message: `${o.listen} is in use by another program`,
+      action:
+        'stop that program (Linux: `sudo ss -ltnp` shows which), or give `serve --listen` another port and tell the agents',
+    };
   }
-  return { id: 'listen', level: 'error', message: `${o.listen} cannot be listened on (${err.code ?? err.message})`, action: err.code === 'EACCES' ? 'ports below 1024 need privileges: use a port above 1024, or a reverse proxy' : 'check the address belongs to this machine' };
+  return {
+    id: 'listen',
+    level: 'error',
+    message: `${o.listen} cannot be listened on (${err.code ?? err.message})`,
+    action:
+      err.code === 'EACCES'
+        ? 'ports below 1024 need privileges: use a port above 1024, or a reverse proxy'
+        : 'check the address belongs to this machine',
+  };
 }
 
 /** The support bundle: findings, versions, the data directory's listing (names, modes, sizes), the log's tail. */
@@ -327,59 +537,91 @@ export function hubBundle(o: HubDoctorOptions, report: DoctorReport, logFile: st
   const entries: TarEntry[] = [
     { name: 'tillbridge-bundle/doctor.json', data: `${JSON.stringify(report, null, 2)}\n` },
     { name: 'tillbridge-bundle/doctor.txt', data: formatDoctorReport(report) },
-    { name: 'tillbridge-bundle/versions.json', data: `${JSON.stringify({ tillbridge: HUB_SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }, null, 2)}\n` },
-    { name: 'tillbridge-bundle/settings.json', data: `${JSON.stringify({ data: o.dataDir, database: o.database ? redactUrl(o.database) : 'sqlite', listen: o.listen, tlsCert: o.tlsCert ?? null }, null, 2)}\n` },
+    {
+      name: 'tillbridge-bundle/versions.json',
+      data: `${JSON.stringify({ tillbridge: HUB_SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }, null, 2)}\n`,
+    },
+    {
+      name: 'tillbridge-bundle/settings.json',
+      data: `${JSON.stringify({ data: o.dataDir, database: o.database ? redactUrl(o.database) : 'sqlite', listen: o.listen, tlsCert: o.tlsCert ?? null }, null, 2)}\n`,
+    },
     { name: 'tillbridge-bundle/data-dir.txt', data: `${o.dataDir}\n${listing.join('\n')}\n` },
   ];
   if (logFile) {
     for (const [i, file] of [logFile, `${logFile}.1`].entries()) {
       try {
         const b = readFileSync(file);
-        entries.push({ name: `tillbridge-bundle/logs/hub${i === 0 ? '' : '.1'}.log`, data: b.subarray(Math.max(0, b.length - 2 * 1024 * 1024)).toString('utf8') });
+        entries.push({
+          name: `tillbridge-bundle/logs/hub${i === 0 ? '' : '.1'}.log`,
+          data: b.subarray(Math.max(0, b.length - 2 * 1024 * 1024)).toString('utf8'),
+        });
       } catch {
         /* no such file */
       }
     }
   }
-  return tarGz(entries.map((e) => ({ ...e, data: scrubText(redactUrlPassword(String(e.data)), secrets) })), o.clock.now());
+  return tarGz(
+    entries.map((e) => ({ ...e, data: scrubText(redactUrlPassword(String(e.data)), secrets) })),
+    o.clock.now(),
+  );
 }
 
 export function doctorCommands(ctx: CliContext): void {
   ctx.program
     .command('doctor')
-    .description("check the hub's data directory, secret, database, schema, TLS files, listen address, audit checkpoints, disk and backlogs; say what to do about each problem")
+    .description(
+      "check the hub's data directory, secret, database, schema, TLS files, listen address, audit checkpoints, disk and backlogs; say what to do about each problem",
+    )
     .addOption(dataOpt())
     .addOption(databaseOpt())
-    .option('--listen <host:port>', 'the address `serve` listens on (free, or held by the running hub)', '127.0.0.1:7400')
+    .option(
+      '--listen <host:port>',
+      'the address `serve` listens on (free, or held by the running hub)',
+      '127.0.0.1:7400',
+    )
     .option('--tls-cert <file>', 'the certificate `serve` is given: checked, and its expiry')
     .option('--tls-key <file>', 'and its key')
     .option('--log-file <file>', 'the log file `serve --log-file` writes: its tail goes into the bundle')
     .option('--json', 'print the findings as JSON')
     .option('--bundle <file>', 'also write a support bundle (.tar.gz, secrets redacted) to FILE')
-    .addHelpText('after', '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExample:\n  sudo -u tillbridge tillbridge-hub doctor --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem')
-    .action(async (opts: { data: string; database?: string; listen: string; tlsCert?: string; tlsKey?: string; logFile?: string; json?: boolean; bundle?: string }) => {
-      let o: HubDoctorOptions;
-      try {
-        const database = databaseOf(opts.database);
-        o = { dataDir: opts.data, listen: opts.listen, clock: clockFromEnv(process.env).clock };
-        if (database) o.database = database;
-      } catch (err) {
-        process.stderr.write(`error: ${(err as Error).message}\n`);
-        process.exit(2);
-      }
-      if (opts.tlsCert) o.tlsCert = opts.tlsCert;
-      if (opts.tlsKey) o.tlsKey = opts.tlsKey;
-      const report = await hubDoctor(o);
-      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
-      if (opts.bundle) {
+    .addHelpText(
+      'after',
+      '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExample:\n  sudo -u tillbridge tillbridge-hub doctor --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem',
+    )
+    .action(
+      async (opts: {
+        data: string;
+        database?: string;
+        listen: string;
+        tlsCert?: string;
+        tlsKey?: string;
+        logFile?: string;
+        json?: boolean;
+        bundle?: string;
+      }) => {
+        let o: HubDoctorOptions;
         try {
-          writeFileSync(opts.bundle, hubBundle(o, report, opts.logFile), { mode: 0o600 });
+          const database = databaseOf(opts.database);
+          o = { dataDir: opts.data, listen: opts.listen, clock: clockFromEnv(process.env).clock };
+          if (database) o.database = database;
         } catch (err) {
-          process.stderr.write(`error: cannot write --bundle ${opts.bundle}: ${errText(err)}\n`);
-          process.exit(1);
+          process.stderr.write(`error: ${(err as Error).message}\n`);
+          process.exit(2);
         }
-        process.stderr.write(`support bundle written to ${opts.bundle} (secrets replaced by "[redacted]")\n`);
-      }
-      process.exitCode = doctorExitCode(report.findings);
-    });
+        if (opts.tlsCert) o.tlsCert = opts.tlsCert;
+        if (opts.tlsKey) o.tlsKey = opts.tlsKey;
+        const report = await hubDoctor(o);
+        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+        if (opts.bundle) {
+          try {
+            writeFileSync(opts.bundle, hubBundle(o, report, opts.logFile), { mode: 0o600 });
+          } catch (err) {
+            process.stderr.write(`error: cannot write --bundle ${opts.bundle}: ${errText(err)}\n`);
+            process.exit(1);
+          }
+          process.stderr.write(`support bundle written to ${opts.bundle} (secrets replaced by "[redacted]")\n`);
+        }
+        process.exitCode = doctorExitCode(report.findings);
+      },
+    );
 }

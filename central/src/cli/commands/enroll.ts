@@ -21,27 +21,29 @@ export function enrollCommands(ctx: CliContext): void {
     ['stores enroll S001 --ttl 30m'],
     "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",
   ).action(
-      act(async (store: string, opts: { ttl: string; json?: boolean }) => {
-        const body = { ttlMs: durationOption(opts.ttl, '--ttl') };
-        const r = await ctx.client().request(createEnrollment, { params: { store }, body });
-        const hub = ctx.program.opts<{ hub: string }>().hub;
-        const command = agentEnrollCommand(hub, r.code, r.fingerprint);
-        print(opts.json, { ...r, command }, () =>
-          [
-            `enrollment code for store ${r.store} (works once, until ${r.expiresAt}):`,
-            '',
-            `  ${r.code}`,
-            '',
-            r.fingerprint ? `hub certificate SHA-256 fingerprint: ${r.fingerprint}` : 'the hub serves plain HTTP (no certificate fingerprint)',
-            '',
-            "at the store, as the agent's user (replace the hub address if the store reaches the hub by another name):",
-            `  ${command}`,
-            '',
-            'when the code is used, the API keys store ' + r.store + ' had stop working.',
-          ].join('\n'),
-        );
-      }),
-    );
+    act(async (store: string, opts: { ttl: string; json?: boolean }) => {
+      const body = { ttlMs: durationOption(opts.ttl, '--ttl') };
+      const r = await ctx.client().request(createEnrollment, { params: { store }, body });
+      const hub = ctx.program.opts<{ hub: string }>().hub;
+      const command = agentEnrollCommand(hub, r.code, r.fingerprint);
+      print(opts.json, { ...r, command }, () =>
+        [
+          `enrollment code for store ${r.store} (works once, until ${r.expiresAt}):`,
+          '',
+          `  ${r.code}`,
+          '',
+          r.fingerprint
+            ? `hub certificate SHA-256 fingerprint: ${r.fingerprint}`
+            : 'the hub serves plain HTTP (no certificate fingerprint)',
+          '',
+          "at the store, as the agent's user (replace the hub address if the store reaches the hub by another name):",
+          `  ${command}`,
+          '',
+          'when the code is used, the API keys store ' + r.store + ' had stop working.',
+        ].join('\n'),
+      );
+    }),
+  );
   printingCommand(
     stores,
     'enrollments',
@@ -49,10 +51,10 @@ export function enrollCommands(ctx: CliContext): void {
     [new Option('--store <id>', "one store's codes, used and expired ones too")],
     ['stores enrollments --store S001'],
   ).action(
-      act(async (opts: { store?: string; json?: boolean }) => {
-        const r = await ctx.client().request(listEnrollments, { query: { store: opts.store } });
-        const rows = r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]);
-        print(opts.json, r, () => table(['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'], rows));
-      }),
-    );
+    act(async (opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(listEnrollments, { query: { store: opts.store } });
+      const rows = r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]);
+      print(opts.json, r, () => table(['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'], rows));
+    }),
+  );
 }

@@ -19,7 +19,10 @@ function sinkTo(dest: Writable, endDest: boolean): { sink: Writable; tail: () =>
       else dest.once('drain', () => next());
     },
     final(done) {
-      if (!endDest) return done();
+      if (!endDest) {
+        done();
+        return;
+      }
       dest.once('error', done);
       dest.end(() => done());
     },
@@ -29,7 +32,8 @@ function sinkTo(dest: Writable, endDest: boolean): { sink: Writable; tail: () =>
 }
 
 function complete(tail: string): void {
-  if (!/<\/POSLog>\s*$/.test(tail)) throw new TbError(TbCodes.INTERNAL, 'the hub ended the export before the document was complete; run it again');
+  if (!/<\/POSLog>\s*$/.test(tail))
+    throw new TbError(TbCodes.INTERNAL, 'the hub ended the export before the document was complete; run it again');
 }
 
 /**
@@ -40,11 +44,16 @@ function complete(tail: string): void {
 export function feedPoslogCommand(parent: Command, ctx: CliContext): Command {
   return parent
     .command('poslog')
-    .description("a store's business day (sales and completed returns) as an ARTS POSLog XML document, for back offices that import POSLog")
+    .description(
+      "a store's business day (sales and completed returns) as an ARTS POSLog XML document, for back offices that import POSLog",
+    )
     .requiredOption('--store <store>', 'the store')
-    .requiredOption('--day <day>', 'the business day, YYYY-MM-DD (the date in the store\'s time zone)')
+    .requiredOption('--day <day>', "the business day, YYYY-MM-DD (the date in the store's time zone)")
     .option('--out <file>', 'write the document to this file (default: standard output)')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml\n  tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml\n  tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml',
+    )
     .action(
       act(async (opts: { store: string; day: string; out?: string }) => {
         const { store, day } = checkExportTarget(opts.store, opts.day);

@@ -17,7 +17,8 @@ interface FilterOpts {
 
 function whole(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new TbError(TbCodes.INVALID, `${what}: expected a whole number 0 or more, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v))
+    throw new TbError(TbCodes.INVALID, `${what}: expected a whole number 0 or more, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -39,58 +40,77 @@ const filterHelp = (c: Command): Command =>
   c
     .option('--store <store>', "only this store's entries")
     .option('--type <types>', 'only these event types (comma-separated, e.g. sale.recorded,return.completed)')
-    .option('--day <date>', 'only entries of this business day (YYYY-MM-DD, in each store\'s time zone)');
+    .option('--day <date>', "only entries of this business day (YYYY-MM-DD, in each store's time zone)");
 
 /** `tillbridge-hub feed …`: the ERP feed (docs/erp-feed.md). */
 export function feedCommands(ctx: CliContext): Command {
-  const feed = ctx.program.command('feed').description('the ERP feed: every validated transaction and its consequences, in order (pull, export, consumer cursors)');
+  const feed = ctx.program
+    .command('feed')
+    .description(
+      'the ERP feed: every validated transaction and its consequences, in order (pull, export, consumer cursors)',
+    );
 
   filterHelp(
     feed
       .command('tail')
-      .description('entries after a position (or after a consumer\'s acknowledged one); --follow waits for new ones')
-      .option('--after <position>', 'start after this position (default: the consumer\'s, else the start)')
-      .option('--consumer <name>', 'start after what this consumer acknowledged (tail never acknowledges: use `feed ack`)')
+      .description("entries after a position (or after a consumer's acknowledged one); --follow waits for new ones")
+      .option('--after <position>', "start after this position (default: the consumer's, else the start)")
+      .option(
+        '--consumer <name>',
+        'start after what this consumer acknowledged (tail never acknowledges: use `feed ack`)',
+      )
       .option('--limit <n>', 'entries per request (1–1000)', '100')
       .option('--follow', 'keep waiting for new entries (long polling) until interrupted')
       .option('--json', 'one JSON entry per line'),
   )
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub feed tail --after 0 --limit 20\n  tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tillbridge-hub feed tail --after 0 --limit 20\n  tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
+    )
     .action(
-      act(async (opts: FilterOpts & { after?: string; consumer?: string; limit: string; follow?: boolean; json?: boolean }) => {
-        let after = whole(opts.after, '--after');
-        const limit = whole(opts.limit, '--limit');
-        let stop = false;
-        const interrupt = (): void => {
-          stop = true;
-        };
-        process.once('SIGINT', interrupt);
-        process.once('SIGTERM', interrupt);
-        try {
-          do {
-            const consumer = after === undefined ? opts.consumer : undefined;
-            const wait = opts.follow ? 25 : undefined;
-            const filter = { store: opts.store, type: opts.type, day: opts.day };
-            const page = await ctx.client().request(readFeed, { query: { after, limit, consumer, wait, ...filter } });
-            for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
-            after = page.next;
-          } while (opts.follow && !stop);
-        } finally {
-          process.off('SIGINT', interrupt);
-          process.off('SIGTERM', interrupt);
-        }
-      }),
+      act(
+        async (
+          opts: FilterOpts & { after?: string; consumer?: string; limit: string; follow?: boolean; json?: boolean },
+        ) => {
+          let after = whole(opts.after, '--after');
+          const limit = whole(opts.limit, '--limit');
+          let stop = false;
+          const interrupt = (): void => {
+            stop = true;
+          };
+          process.once('SIGINT', interrupt);
+          process.once('SIGTERM', interrupt);
+          try {
+            do {
+              const consumer = after === undefined ? opts.consumer : undefined;
+              const wait = opts.follow ? 25 : undefined;
+              const filter = { store: opts.store, type: opts.type, day: opts.day };
+              const page = await ctx.client().request(readFeed, { query: { after, limit, consumer, wait, ...filter } });
+              for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
+              after = page.next;
+            } while (opts.follow && !stop);
+          } finally {
+            process.off('SIGINT', interrupt);
+            process.off('SIGTERM', interrupt);
+          }
+        },
+      ),
     );
 
   filterHelp(
     feed
       .command('export')
-      .description('every entry after a position up to another, as JSON lines (for a back office\'s batch import or a replay)')
+      .description(
+        "every entry after a position up to another, as JSON lines (for a back office's batch import or a replay)",
+      )
       .option('--after <position>', 'start after this position', '0')
       .option('--to <position>', 'stop at this position (default: the head when the export starts)')
       .option('--out <file>', 'write to this file (default: standard output)'),
   )
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl\n  tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl\n  tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
+    )
     .action(
       act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
         let after = whole(opts.after, '--after')!;
@@ -119,7 +139,9 @@ export function feedCommands(ctx: CliContext): Command {
 
   feed
     .command('ack <consumer> <position>')
-    .description("the consumer handled every entry up to this position: it resumes after it (`feed tail --consumer`, GET /v1/feed?consumer=)")
+    .description(
+      'the consumer handled every entry up to this position: it resumes after it (`feed tail --consumer`, GET /v1/feed?consumer=)',
+    )
     .option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  tillbridge-hub feed ack erp-sales 120344')
@@ -138,7 +160,14 @@ export function feedCommands(ctx: CliContext): Command {
     .action(
       act(async (opts: { json?: boolean }) => {
         const r = await ctx.client().request(listFeedConsumers);
-        print(opts.json, r, () => (r.length === 0 ? 'no feed consumers yet (a consumer appears at its first ack)' : table(['CONSUMER', 'POSITION', 'LAG', 'SINCE', 'LAST ACK'], r.map((c) => [c.name, c.position, c.lag, c.createdAt, c.updatedAt]))));
+        print(opts.json, r, () =>
+          r.length === 0
+            ? 'no feed consumers yet (a consumer appears at its first ack)'
+            : table(
+                ['CONSUMER', 'POSITION', 'LAG', 'SINCE', 'LAST ACK'],
+                r.map((c) => [c.name, c.position, c.lag, c.createdAt, c.updatedAt]),
+              ),
+        );
       }),
     );
 

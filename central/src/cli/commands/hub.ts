@@ -1,4 +1,16 @@
-import { clockFromEnv, createLogger, rotatingFile, type RotatingFileOptions, sdNotifier, stopOnSignals, isLoopbackHost, parseHostPort, TbCodes, TbError, TEST_CLOCK_ENV } from '@tillbridge/shared';
+import {
+  clockFromEnv,
+  createLogger,
+  rotatingFile,
+  type RotatingFileOptions,
+  sdNotifier,
+  stopOnSignals,
+  isLoopbackHost,
+  parseHostPort,
+  TbCodes,
+  TbError,
+  TEST_CLOCK_ENV,
+} from '@tillbridge/shared';
 import { redactUrl } from '../../storage/index.js';
 import { AMQP_URL_ENV, checkAmqpUrl, checkExchange, DEFAULT_EXCHANGE } from '../../feed/amqp-relay.js';
 import { parseRetentionDays } from '../../audit/retention.js';
@@ -16,14 +28,22 @@ export function hubCommands(ctx: CliContext): void {
     .addOption(dataOpt())
     .addOption(databaseOpt())
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub init --data /var/lib/tillbridge-hub --json\n  tillbridge-hub init --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n\nWith --database, the data directory holds hub.secret: copy it to every other hub process\'s data directory.')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  tillbridge-hub init --data /var/lib/tillbridge-hub --json\n  tillbridge-hub init --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n\nWith --database, the data directory holds hub.secret: copy it to every other hub process's data directory.",
+    )
     .action(
       act((opts: { data: string; database?: string; json?: boolean }) => {
         const database = databaseOf(opts.database);
         const log = createLogger({ name: 'tillbridge-hub', level: 'warn' });
         const { adminToken } = initHub(opts.data, log, undefined, database);
         const where = database ? `the database ${redactUrl(database)} (secret in ${opts.data})` : opts.data;
-        print(opts.json, { adminToken }, () => `hub created in ${where}\nadmin token (shown once, keep it safe): ${adminToken}\n\nexport TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
+        print(
+          opts.json,
+          { adminToken },
+          () =>
+            `hub created in ${where}\nadmin token (shown once, keep it safe): ${adminToken}\n\nexport TILLBRIDGE_ADMIN_TOKEN=${adminToken}`,
+        );
       }),
     );
 
@@ -32,73 +52,161 @@ export function hubCommands(ctx: CliContext): void {
     .description("serve the agents' WebSocket, the token endpoint and the admin API")
     .addOption(dataOpt())
     .addOption(databaseOpt())
-    .addOption(new Option('--listen <host:port>', 'address to listen on').env('TILLBRIDGE_HUB_LISTEN').default('127.0.0.1:7400'))
+    .addOption(
+      new Option('--listen <host:port>', 'address to listen on').env('TILLBRIDGE_HUB_LISTEN').default('127.0.0.1:7400'),
+    )
     .option('--token-ttl <duration>', 'lifetime of agent access tokens', '15m')
-    .option('--token-limit <count/duration>', 'access tokens per store: COUNT at once, refilled evenly over DURATION (a request past it: 429 with Retry-After)', '10/5m')
-    .addOption(new Option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)').env('TILLBRIDGE_HUB_TLS_CERT'))
+    .option(
+      '--token-limit <count/duration>',
+      'access tokens per store: COUNT at once, refilled evenly over DURATION (a request past it: 429 with Retry-After)',
+      '10/5m',
+    )
+    .addOption(
+      new Option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)').env('TILLBRIDGE_HUB_TLS_CERT'),
+    )
     .addOption(new Option('--tls-key <file>', 'and this private key (PEM)').env('TILLBRIDGE_HUB_TLS_KEY'))
-    .addOption(new Option('--client-ca <file>', 'check agents\' client certificates against this CA (mutual TLS): a certificate names its store (CN)').env('TILLBRIDGE_HUB_CLIENT_CA'))
-    .option('--require-client-cert', `agents must present a client certificate (with --client-ca; or ${REQUIRE_CLIENT_CERT_ENV}=1)`)
+    .addOption(
+      new Option(
+        '--client-ca <file>',
+        "check agents' client certificates against this CA (mutual TLS): a certificate names its store (CN)",
+      ).env('TILLBRIDGE_HUB_CLIENT_CA'),
+    )
+    .option(
+      '--require-client-cert',
+      `agents must present a client certificate (with --client-ca; or ${REQUIRE_CLIENT_CERT_ENV}=1)`,
+    )
     .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
-    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace').env('TILLBRIDGE_HUB_LOG_LEVEL').default('info'))
-    .option('--log-file <file>', 'also write the logs to this file, rotated by size (for machines where nothing captures stdout)')
+    .addOption(
+      new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace')
+        .env('TILLBRIDGE_HUB_LOG_LEVEL')
+        .default('info'),
+    )
+    .option(
+      '--log-file <file>',
+      'also write the logs to this file, rotated by size (for machines where nothing captures stdout)',
+    )
     .option('--log-max-size <mb>', 'rotate the log file at this size, in megabytes (1-1024)', '10')
     .option('--log-keep <n>', 'rotated log files kept (FILE.1 … FILE.N, 1-100)', '5')
-    .option('--audit-retention <days>', 'keep audit entries this many days, at least 90; pruned only up to a signed checkpoint (docs/audit.md)', '400d')
+    .option(
+      '--audit-retention <days>',
+      'keep audit entries this many days, at least 90; pruned only up to a signed checkpoint (docs/audit.md)',
+      '400d',
+    )
     .option('--webhook-timeout <duration>', 'how long one webhook request may take', '15s')
-    .option('--amqp-url <url>', `relay the ERP feed to this RabbitMQ broker (amqp:// or amqps://; or ${AMQP_URL_ENV}); docs/erp-feed.md`)
+    .option(
+      '--amqp-url <url>',
+      `relay the ERP feed to this RabbitMQ broker (amqp:// or amqps://; or ${AMQP_URL_ENV}); docs/erp-feed.md`,
+    )
     .option('--amqp-exchange <name>', 'the durable topic exchange the feed is published to', DEFAULT_EXCHANGE)
-    .option('--webhook-lease <duration>', 'how long a webhook delivery stays leased to the hub process attempting it; a process that dies mid-attempt leaves it to the others after this (default: the timeout + 60s)')
+    .option(
+      '--webhook-lease <duration>',
+      'how long a webhook delivery stays leased to the hub process attempting it; a process that dies mid-attempt leaves it to the others after this (default: the timeout + 60s)',
+    )
     .addHelpText(
       'after',
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\nUnder systemd, /etc/tillbridge/hub.env sets these through TILLBRIDGE_HUB_* variables (installers/hub.env.example).\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(
-      act(async (opts: { data: string; database?: string; listen: string; tokenTtl: string; tokenLimit: string; tlsCert?: string; tlsKey?: string; clientCa?: string; requireClientCert?: boolean; insecure?: boolean; logLevel: string; logFile?: string; logMaxSize: string; logKeep: string; auditRetention: string; webhookTimeout: string; webhookLease?: string; amqpUrl?: string; amqpExchange: string }) => {
-        let listen;
-        let tokenTtl;
-        let tokenLimit;
-        const auditRetentionDays = parseRetentionDays(opts.auditRetention);
-        try {
-          listen = parseHostPort(opts.listen);
-          tokenTtl = parseDuration(opts.tokenTtl);
-        } catch (err) {
-          throw new TbError(TbCodes.CONFIG, `${(err as Error).message}`);
-        }
-        try {
-          tokenLimit = parseRate(opts.tokenLimit);
-        } catch (err) {
-          throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
-        }
-        const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
-        const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
-        const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
-        const database = databaseOf(opts.database);
-        if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
-        if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
-        if ((opts.clientCa || requireClientCert) && !opts.tlsCert) throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
-        if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
-          throw new TbError(TbCodes.CONFIG, `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`);
-        }
-        const { clock, test } = clockFromEnv(process.env);
-        const log = createLogger({ name: 'tillbridge-hub', level: opts.logLevel, ...logDestination(opts.logFile, opts.logMaxSize, opts.logKeep) });
-        if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
-        if (!opts.tlsCert && !isLoopbackHost(listen.host)) log.warn({ listen: opts.listen }, 'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted');
-        const hubOpts: Parameters<typeof startHub>[0] = { dataDir: opts.data, database, host: listen.host, port: listen.port, tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)), log, auditRetentionDays, clock, gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs }, webhooks };
-        if (amqp) hubOpts.amqp = amqp;
-        if (opts.tlsCert && opts.tlsKey) {
-          hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert };
-          if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
-        }
-        const started = stopOnSignals('hub', log);
-        // under systemd (Type=notify): READY=1 once listening, the watchdog, STOPPING=1 (docs/services.md)
-        const notify = sdNotifier(process.env, { onError: (err) => log.warn({ err }, 'systemd notification failed') });
-        log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
-        const hub = await startHub(hubOpts);
-        // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
-        started({ stop: async () => { const said = notify.stopping('stopping'); await hub.stop(); await said; } });
-        await notify.ready(`listening on ${hub.url}`);
-      }),
+      act(
+        async (opts: {
+          data: string;
+          database?: string;
+          listen: string;
+          tokenTtl: string;
+          tokenLimit: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          clientCa?: string;
+          requireClientCert?: boolean;
+          insecure?: boolean;
+          logLevel: string;
+          logFile?: string;
+          logMaxSize: string;
+          logKeep: string;
+          auditRetention: string;
+          webhookTimeout: string;
+          webhookLease?: string;
+          amqpUrl?: string;
+          amqpExchange: string;
+        }) => {
+          let listen;
+          let tokenTtl;
+          let tokenLimit;
+          const auditRetentionDays = parseRetentionDays(opts.auditRetention);
+          try {
+            listen = parseHostPort(opts.listen);
+            tokenTtl = parseDuration(opts.tokenTtl);
+          } catch (err) {
+            throw new TbError(TbCodes.CONFIG, (err as Error).message);
+          }
+          try {
+            tokenLimit = parseRate(opts.tokenLimit);
+          } catch (err) {
+            throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
+          }
+          const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
+          const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
+          const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
+          const database = databaseOf(opts.database);
+          if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
+          if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
+            throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
+          if ((opts.clientCa || requireClientCert) && !opts.tlsCert)
+            throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
+          if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
+            throw new TbError(
+              TbCodes.CONFIG,
+              `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`,
+            );
+          }
+          const { clock, test } = clockFromEnv(process.env);
+          const log = createLogger({
+            name: 'tillbridge-hub',
+            level: opts.logLevel,
+            ...logDestination(opts.logFile, opts.logMaxSize, opts.logKeep),
+          });
+          if (test)
+            log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
+          if (!opts.tlsCert && !isLoopbackHost(listen.host))
+            log.warn(
+              { listen: opts.listen },
+              'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted',
+            );
+          const hubOpts: Parameters<typeof startHub>[0] = {
+            dataDir: opts.data,
+            database,
+            host: listen.host,
+            port: listen.port,
+            tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)),
+            log,
+            auditRetentionDays,
+            clock,
+            gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs },
+            webhooks,
+          };
+          if (amqp) hubOpts.amqp = amqp;
+          if (opts.tlsCert && opts.tlsKey) {
+            hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert };
+            if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
+          }
+          const started = stopOnSignals('hub', log);
+          // under systemd (Type=notify): READY=1 once listening, the watchdog, STOPPING=1 (docs/services.md)
+          const notify = sdNotifier(process.env, {
+            onError: (err) => log.warn({ err }, 'systemd notification failed'),
+          });
+          log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
+          const hub = await startHub(hubOpts);
+          // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
+          started({
+            stop: async () => {
+              const said = notify.stopping('stopping');
+              await hub.stop();
+              await said;
+            },
+          });
+          await notify.ready(`listening on ${hub.url}`);
+        },
+      ),
     );
 }
 
@@ -117,7 +225,11 @@ export function envFlag(env: NodeJS.ProcessEnv, name: string): boolean {
  * --amqp-url (else TILLBRIDGE_AMQP_URL) and --amqp-exchange: undefined when no broker is given.
  * A bad URL is a config error naming where it came from; the password never appears in it.
  */
-export function amqpOptions(flag: string | undefined, exchange: string, env: NodeJS.ProcessEnv): { url: string; exchange: string } | undefined {
+export function amqpOptions(
+  flag: string | undefined,
+  exchange: string,
+  env: NodeJS.ProcessEnv,
+): { url: string; exchange: string } | undefined {
   const fromEnv = env[AMQP_URL_ENV];
   const url = flag ?? (fromEnv === '' ? undefined : fromEnv);
   if (url === undefined) return undefined;
@@ -143,22 +255,35 @@ export function webhookTiming(timeout: string, lease: string | undefined): { tim
   } catch (err) {
     throw new TbError(TbCodes.CONFIG, `--webhook-lease: ${(err as Error).message}`);
   }
-  if (leaseMs <= timeoutMs) throw new TbError(TbCodes.CONFIG, `--webhook-lease (${lease}) must be longer than --webhook-timeout (${timeout}): a delivery is leased for the whole attempt`);
+  if (leaseMs <= timeoutMs)
+    throw new TbError(
+      TbCodes.CONFIG,
+      `--webhook-lease (${lease}) must be longer than --webhook-timeout (${timeout}): a delivery is leased for the whole attempt`,
+    );
   return { timeoutMs, leaseMs };
 }
 
 /** --log-file (with --log-max-size and --log-keep): a file the logs go to as well as stdout, rotated by size. */
-export function logDestination(file: string | undefined, maxSize: string, keep: string): { file?: RotatingFileOptions } {
+export function logDestination(
+  file: string | undefined,
+  maxSize: string,
+  keep: string,
+): { file?: RotatingFileOptions } {
   if (file === undefined) return {};
   const mb = Number(maxSize);
-  if (!Number.isFinite(mb) || mb < 1 || mb > 1024) throw new TbError(TbCodes.CONFIG, `--log-max-size: expected a size in megabytes from 1 to 1024, got "${maxSize}"`);
+  if (!Number.isFinite(mb) || mb < 1 || mb > 1024)
+    throw new TbError(TbCodes.CONFIG, `--log-max-size: expected a size in megabytes from 1 to 1024, got "${maxSize}"`);
   const n = Number(keep);
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw new TbError(TbCodes.CONFIG, `--log-keep: expected a whole number of files from 1 to 100, got "${keep}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new TbError(TbCodes.CONFIG, `--log-keep: expected a whole number of files from 1 to 100, got "${keep}"`);
   try {
     const opts = { file, maxBytes: mb * 1024 * 1024, keep: n };
     rotatingFile(opts).end(); // can it be opened? say so naming the option
     return { file: opts };
   } catch (err) {
-    throw new TbError(TbCodes.CONFIG, `--log-file: cannot open ${file} for writing (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new TbError(
+      TbCodes.CONFIG,
+      `--log-file: cannot open ${file} for writing (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }

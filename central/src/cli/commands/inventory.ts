@@ -32,12 +32,20 @@ export function inventoryCommands(ctx: CliContext): void {
     .action(
       act(async (file: string, opts: { json?: boolean }) => {
         const r = await uploadImport(ctx.client(), importInventory, file, 'text/csv');
-        print(opts.json, r, () => `imported ${r.rows} row(s) for ${r.stores.length} store(s); ${r.changed} changed (import ${r.import})`);
+        print(
+          opts.json,
+          r,
+          () => `imported ${r.rows} row(s) for ${r.stores.length} store(s); ${r.changed} changed (import ${r.import})`,
+        );
       }),
     );
-  printingCommand(inventory, 'show <store> [sku]', "a store's stock: on hand, reserved for exchanges, available", [], [
-    'inventory show S001 SKU-123 --json',
-  ]).action(
+  printingCommand(
+    inventory,
+    'show <store> [sku]',
+    "a store's stock: on hand, reserved for exchanges, available",
+    [],
+    ['inventory show S001 SKU-123 --json'],
+  ).action(
     act(async (store: string, sku: string | undefined, opts: { json?: boolean }) => {
       const r = await ctx.client().request(showInventory, { params: { store }, query: { sku } });
       if (sku !== undefined && r.length === 0) {

@@ -3,7 +3,12 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
 import { Option } from 'commander';
 import {
-  listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy,
+  listManagers,
+  policyHistory,
+  removeManager,
+  setManager,
+  setPolicy,
+  showPolicy,
 } from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { act, idCommand, topCommand, print, printingCommand, type CliContext } from '../context.js';
@@ -13,7 +18,11 @@ export function parseAssignments(pairs: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
     const i = p.indexOf('=');
-    if (i <= 0) throw new TbError(TbCodes.INVALID, `"${p}": expected key=value, e.g. returnWindowDays=14 or offline.maxRefundPerReturn=5000`);
+    if (i <= 0)
+      throw new TbError(
+        TbCodes.INVALID,
+        `"${p}": expected key=value, e.g. returnWindowDays=14 or offline.maxRefundPerReturn=5000`,
+      );
     const path = p.slice(0, i).split('.');
     const rawValue = p.slice(i + 1);
     let value: unknown;
@@ -66,8 +75,10 @@ export function policyCommands(ctx: CliContext): void {
 
   policy
     .command('set [assignments...]')
-    .description('change the default policy (or a store override with --store): key=value pairs, or --file with a JSON object')
-    .option('--store <store>', 'change this store\'s override instead of the default')
+    .description(
+      'change the default policy (or a store override with --store): key=value pairs, or --file with a JSON object',
+    )
+    .option('--store <store>', "change this store's override instead of the default")
     .option('--file <file>', 'a JSON file with the keys to change')
     .option('--replace', 'replace the whole default policy / store override instead of changing keys')
     .option('--note <text>', 'why (kept with the version and in the audit log)')
@@ -87,20 +98,31 @@ Examples:
   tillbridge-hub policy set --store S001 --replace --note "back to the default"`,
     )
     .action(
-      act(async (assignments: string[], opts: { store?: string; file?: string; replace?: boolean; note?: string; json?: boolean }) => {
-        let change: unknown = parseAssignments(assignments);
-        if (opts.file) {
-          try {
-            change = { ...(JSON.parse(readFileSync(opts.file, 'utf8')) as object), ...(change as object) };
-          } catch (err) {
-            throw new TbError(TbCodes.INVALID, `cannot read ${opts.file} as JSON: ${(err as Error).message}`);
+      act(
+        async (
+          assignments: string[],
+          opts: { store?: string; file?: string; replace?: boolean; note?: string; json?: boolean },
+        ) => {
+          let change: unknown = parseAssignments(assignments);
+          if (opts.file) {
+            try {
+              change = { ...(JSON.parse(readFileSync(opts.file, 'utf8')) as object), ...(change as object) };
+            } catch (err) {
+              throw new TbError(TbCodes.INVALID, `cannot read ${opts.file} as JSON: ${(err as Error).message}`);
+            }
           }
-        }
-        if (Object.keys(change as object).length === 0 && !opts.replace) throw new TbError(TbCodes.INVALID, 'nothing to change: give key=value pairs or --file (see --help)');
-        const body = { store: opts.store, change, replace: Boolean(opts.replace), note: opts.note };
-        const r = await ctx.client().request(setPolicy, { body });
-        print(opts.json, r, () => `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others when they reconnect`);
-      }),
+          if (Object.keys(change as object).length === 0 && !opts.replace)
+            throw new TbError(TbCodes.INVALID, 'nothing to change: give key=value pairs or --file (see --help)');
+          const body = { store: opts.store, change, replace: Boolean(opts.replace), note: opts.note };
+          const r = await ctx.client().request(setPolicy, { body });
+          print(
+            opts.json,
+            r,
+            () =>
+              `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others when they reconnect`,
+          );
+        },
+      ),
     );
 
   printingCommand(
@@ -120,10 +142,15 @@ Examples:
   const managers = topCommand(ctx, 'managers', 'managers who may override a decision (codes stored hashed)');
   managers
     .command('add <id>')
-    .description("add a manager, or set a new code for one (the code is read from --code or the TILLBRIDGE_MANAGER_CODE variable)")
+    .description(
+      'add a manager, or set a new code for one (the code is read from --code or the TILLBRIDGE_MANAGER_CODE variable)',
+    )
     .option('--name <name>', 'display name')
     .option('--code <code>', 'the manager code (4-64 characters)')
-    .addHelpText('after', '\nExample:\n  TILLBRIDGE_MANAGER_CODE=4711 tillbridge-hub managers add M-ANNA --name "Anna Berg"')
+    .addHelpText(
+      'after',
+      '\nExample:\n  TILLBRIDGE_MANAGER_CODE=4711 tillbridge-hub managers add M-ANNA --name "Anna Berg"',
+    )
     .action(
       act(async (id: string, opts: { name?: string; code?: string }) => {
         const code = opts.code ?? process.env.TILLBRIDGE_MANAGER_CODE;

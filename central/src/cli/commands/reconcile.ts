@@ -5,7 +5,8 @@ import type { ResponseOf } from '../../http/contract/route.js';
 
 type RegisterDay = ResponseOf<typeof reconcileDay>['registers'][number];
 
-const list = (what: string, names: string[]): string[] => (names.length > 0 ? [`${what} ${names.slice(0, 5).join(',')}${names.length > 5 ? ` +${names.length - 5}` : ''}`] : []);
+const list = (what: string, names: string[]): string[] =>
+  names.length > 0 ? [`${what} ${names.slice(0, 5).join(',')}${names.length > 5 ? ` +${names.length - 5}` : ''}`] : [];
 
 /** What differs, short, for the table. */
 function differs(r: RegisterDay): string {
@@ -16,22 +17,34 @@ function differs(r: RegisterDay): string {
     ...d.totals.map((t) => `${t.what} ${amount(t.what, t.register)} vs hub ${amount(t.what, t.hub)}`),
     ...list('missing', [...d.missing.receipts, ...d.missing.authorizations]),
     ...list('extra', [...d.extra.receipts, ...d.extra.authorizations]),
-    ...list('elsewhere', [...d.elsewhere.receipts, ...d.elsewhere.authorizations].map((e) => e.id)),
+    ...list(
+      'elsewhere',
+      [...d.elsewhere.receipts, ...d.elsewhere.authorizations].map((e) => e.id),
+    ),
   ].join('; ');
 }
 
-const both = (reported: { count: number; amount: number }, recorded: { count: number; amount: number } | undefined, currency: string | null): string =>
+const both = (
+  reported: { count: number; amount: number },
+  recorded: { count: number; amount: number } | undefined,
+  currency: string | null,
+): string =>
   `${reported.count} · ${money(reported.amount, currency)} / ${recorded ? `${recorded.count} · ${money(recorded.amount, currency)}` : '-'}`;
 
 export function reconcileCommands(ctx: CliContext): void {
   ctx.program
     .command('reconcile')
-    .description("registers' business days: the day close each register (or its agent) reported against what the hub recorded — matched, resending (the hub asked the agent for what it lacks) or discrepancy (docs/reconciliation.md)")
-    .requiredOption('--day <YYYY-MM-DD>', 'the business day (in each store\'s time zone)')
+    .description(
+      "registers' business days: the day close each register (or its agent) reported against what the hub recorded — matched, resending (the hub asked the agent for what it lacks) or discrepancy (docs/reconciliation.md)",
+    )
+    .requiredOption('--day <YYYY-MM-DD>', "the business day (in each store's time zone)")
     .option('--store <id>', 'only this store')
     .option('--check', 'exit 1 when any register of the day is not matched (for cron)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n\nExamples:\n  tillbridge-hub reconcile --day 2026-11-27\n  tillbridge-hub reconcile --day 2026-11-27 --store S001 --json\n  tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check')
+    .addHelpText(
+      'after',
+      '\nExit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n\nExamples:\n  tillbridge-hub reconcile --day 2026-11-27\n  tillbridge-hub reconcile --day 2026-11-27 --store S001 --json\n  tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check',
+    )
     .action(
       act(async (opts: { day: string; store?: string; check?: boolean; json?: boolean }) => {
         const r = await ctx.client().request(reconcileDay, { query: { day: opts.day, store: opts.store } });
@@ -42,7 +55,17 @@ export function reconcileCommands(ctx: CliContext): void {
           return [
             head,
             table(
-              ['STORE', 'REGISTER', 'SOURCE', 'STATUS', 'SALES REGISTER / HUB', 'RETURNS REGISTER / HUB', 'RESENDS', 'EXCEPTION', 'DIFFERENCES'],
+              [
+                'STORE',
+                'REGISTER',
+                'SOURCE',
+                'STATUS',
+                'SALES REGISTER / HUB',
+                'RETURNS REGISTER / HUB',
+                'RESENDS',
+                'EXCEPTION',
+                'DIFFERENCES',
+              ],
               r.registers.map((x) => [
                 x.store,
                 x.register,

@@ -1,7 +1,11 @@
 import { Option } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import {
-  listExceptions, listReturns, resolveException, RETURNS_PAGE, showReturn,
+  listExceptions,
+  listReturns,
+  resolveException,
+  RETURNS_PAGE,
+  showReturn,
 } from '../../http/contract/returns.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { money, table } from '../format.js';
@@ -123,8 +127,14 @@ export function returnCommands(ctx: CliContext): void {
       const query = { store: opts.store, open: opts.open ? ('true' as const) : undefined };
       const exceptions = await ctx.client().request(listExceptions, { query });
       const rows = exceptions.map((x) => [
-        x.id, x.store, x.kind, x.code, x.authorization, x.createdAt,
-        x.resolvedAt ? `${x.resolution?.action ?? 'yes'} ${x.resolvedAt}` : 'open', x.reason,
+        x.id,
+        x.store,
+        x.kind,
+        x.code,
+        x.authorization,
+        x.createdAt,
+        x.resolvedAt ? `${x.resolution?.action ?? 'yes'} ${x.resolvedAt}` : 'open',
+        x.reason,
       ]);
       const headers = ['ID', 'STORE', 'KIND', 'CODE', 'AUTHORIZATION', 'CREATED', 'SETTLED', 'REASON'];
       print(opts.json, exceptions, () => table(headers, rows));

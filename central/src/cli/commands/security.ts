@@ -3,16 +3,35 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, durationOption, table } from '../format.js';
-import { act, databaseOf, databaseOpt, idCommand, print, printingCommand, topCommand, type CliContext } from '../context.js';
 import {
-  createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys,
+  act,
+  databaseOf,
+  databaseOpt,
+  idCommand,
+  print,
+  printingCommand,
+  topCommand,
+  type CliContext,
+} from '../context.js';
+import {
+  createToken,
+  listKeys,
+  listTokens,
+  revokeKey,
+  revokeToken,
+  rotateKey,
+  scheduleKeys,
 } from '../../http/contract/keys.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 
 /** The key list's text: each key's state and last use, and the rotation schedule. */
 function keysText(r: ResponseOf<typeof listKeys>): string {
   const rows = r.keys.map((k) => [
-    k.id, k.state, k.createdAt, k.expiresAt, k.lastUsedAt ? ago(k.lastUsedAt) : 'never',
+    k.id,
+    k.state,
+    k.createdAt,
+    k.expiresAt,
+    k.lastUsedAt ? ago(k.lastUsedAt) : 'never',
     k.confirmedAt ?? (k.state === 'pending' ? 'not yet' : ''),
   ]);
   const every = r.schedule && Math.round(r.schedule.everyMs / 86_400_000);
@@ -50,15 +69,14 @@ function keyCommands(ctx: CliContext): void {
       const delivery = r.connected
         ? "the store's agent is connected: it gets the new key now"
         : "the store's agent is not connected: it gets the new key when it connects";
-      const fallback =
-        `if the agent stays offline past the grace period, put this key in its config (shown once): ${r.apiKey}`;
+      const fallback = `if the agent stays offline past the grace period, put this key in its config (shown once): ${r.apiKey}`;
       const rotated = `new key ${r.id}; the old key works until ${r.oldKeysExpireAt}`;
       print(opts.json, r, () => [rotated, delivery, fallback].join('\n'));
     }),
   );
   keys
     .command('schedule <store>')
-    .description('rotate the store\'s key automatically')
+    .description("rotate the store's key automatically")
     .option('--every <duration>', 'how often', '30d')
     .option('--grace <duration>', 'how long each old key keeps working', '24h')
     .option('--off', 'stop rotating automatically')
@@ -72,7 +90,9 @@ function keyCommands(ctx: CliContext): void {
         const removed = 'removed' in r ? r.removed : false;
         const nextAt = 'nextAt' in r ? r.nextAt : undefined;
         const text = opts.off
-          ? `${removed ? 'schedule removed' : 'there was no schedule'}`
+          ? removed
+            ? 'schedule removed'
+            : 'there was no schedule'
           : `store ${store}: key rotated every ${opts.every}; next at ${nextAt}`;
         process.stdout.write(`${text}\n`);
       }),
@@ -107,7 +127,7 @@ function tokenCommands(ctx: CliContext): void {
       'after',
       '\nExamples:\n  tillbridge-hub tokens create --role operator --name "night shift dashboard"\n' +
         '  sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" ' +
-          '--data /var/lib/tillbridge-hub',
+        '--data /var/lib/tillbridge-hub',
     )
     .action(
       act(async (opts: { role: string; name: string; data?: string; database?: string; json?: boolean }) => {
@@ -138,18 +158,33 @@ export function securityCommands(ctx: CliContext): void {
   const certs = program.command('certs').description('certificates for trying TLS');
   certs
     .command('dev')
-    .description('a local CA, a hub certificate and store client certificates, for trying TLS and mutual TLS on one machine (not for production)')
+    .description(
+      'a local CA, a hub certificate and store client certificates, for trying TLS and mutual TLS on one machine (not for production)',
+    )
     .requiredOption('--out <dir>', 'where to write them')
     .option('--hosts <list>', 'names and addresses of the hub', 'localhost,127.0.0.1,::1')
     .option('--stores <list>', 'store ids to make client certificates for', '')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub certs dev --out ./certs --stores S001,S002\n  tillbridge-hub serve --data hub --tls-cert certs/hub.pem --tls-key certs/hub-key.pem --client-ca certs/ca.pem')
+    .addHelpText(
+      'after',
+      '\nExample:\n  tillbridge-hub certs dev --out ./certs --stores S001,S002\n  tillbridge-hub serve --data hub --tls-cert certs/hub.pem --tls-key certs/hub-key.pem --client-ca certs/ca.pem',
+    )
     .action(
       act((opts: { out: string; hosts: string; stores: string; json?: boolean }) => {
-        const split = (v: string): string[] => v.split(',').map((x) => x.trim()).filter(Boolean);
+        const split = (v: string): string[] =>
+          v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean);
         const f = writeDevCerts(opts.out, split(opts.hosts), split(opts.stores));
         print(opts.json, f, () =>
-          [`CA:          ${f.caCert}  (agents: hub.caFile)`, `hub:         ${f.serverCert} ${f.serverKey}  (serve --tls-cert --tls-key)`, ...Object.entries(f.clients).map(([s, c]) => `store ${s}: ${c.cert} ${c.key}  (agent: hub.certFile, hub.keyFile)`)].join('\n'),
+          [
+            `CA:          ${f.caCert}  (agents: hub.caFile)`,
+            `hub:         ${f.serverCert} ${f.serverKey}  (serve --tls-cert --tls-key)`,
+            ...Object.entries(f.clients).map(
+              ([s, c]) => `store ${s}: ${c.cert} ${c.key}  (agent: hub.certFile, hub.keyFile)`,
+            ),
+          ].join('\n'),
         );
       }),
     );

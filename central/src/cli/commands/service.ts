@@ -1,4 +1,12 @@
-import { processRunner, shippedUnit, systemdControl, systemdInstall, systemdUninstall, TbCodes, TbError } from '@tillbridge/shared';
+import {
+  processRunner,
+  shippedUnit,
+  systemdControl,
+  systemdInstall,
+  systemdUninstall,
+  TbCodes,
+  TbError,
+} from '@tillbridge/shared';
 import { act, type CliContext } from '../context.js';
 
 /**
@@ -14,14 +22,21 @@ interface ServiceOpts {
 }
 
 function linuxOnly(): void {
-  if (process.platform === 'win32') throw new TbError(TbCodes.CONFIG, 'tillbridge-hub service manages a systemd unit: the hub runs as a service on Linux (docs/services.md)');
+  if (process.platform === 'win32')
+    throw new TbError(
+      TbCodes.CONFIG,
+      'tillbridge-hub service manages a systemd unit: the hub runs as a service on Linux (docs/services.md)',
+    );
 }
 
 export function serviceCommands(ctx: CliContext): void {
   const service = ctx.program
     .command('service')
     .description('install, remove, start, stop the hub as a systemd service (settings: /etc/tillbridge/hub.env)')
-    .addHelpText('after', '\nRun as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n\nExamples:\n  sudo tillbridge-hub service install --now\n  sudo tillbridge-hub service status');
+    .addHelpText(
+      'after',
+      '\nRun as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n\nExamples:\n  sudo tillbridge-hub service install --now\n  sudo tillbridge-hub service status',
+    );
   const rootOpt = '--root <dir>';
   const rootHelp = 'write the unit under this root (an image or staging tree) and enable it there, offline';
   service
@@ -33,7 +48,13 @@ export function serviceCommands(ctx: CliContext): void {
     .action(
       act(async (opts: ServiceOpts) => {
         linuxOnly();
-        const done = await systemdInstall({ name: NAME, root: opts.root, run: processRunner(), unitText: shippedUnit(NAME, opts.unitFile).text, now: Boolean(opts.now) });
+        const done = await systemdInstall({
+          name: NAME,
+          root: opts.root,
+          run: processRunner(),
+          unitText: shippedUnit(NAME, opts.unitFile).text,
+          now: Boolean(opts.now),
+        });
         process.stdout.write(`${done.join('\n')}\n`);
       }),
     );
@@ -44,7 +65,9 @@ export function serviceCommands(ctx: CliContext): void {
     .action(
       act(async (opts: ServiceOpts) => {
         linuxOnly();
-        process.stdout.write(`${(await systemdUninstall({ name: NAME, root: opts.root, run: processRunner() })).join('\n')}\n`);
+        process.stdout.write(
+          `${(await systemdUninstall({ name: NAME, root: opts.root, run: processRunner() })).join('\n')}\n`,
+        );
       }),
     );
   for (const what of ['start', 'stop', 'status'] as const) {

@@ -8,7 +8,10 @@ import { act, topCommand, print, type CliContext } from '../context.js';
 export type HubStatus = ResponseOf<typeof hubStatus>;
 
 const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
-const grades = (t: Record<string, number>): string => Object.entries(t).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+const grades = (t: Record<string, number>): string =>
+  Object.entries(t)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ') || 'none';
 const held = (hub: number, agent: number | null): string => `v${hub} (${agent === null ? '-' : `v${agent}`})`;
 
 /** Each connected agent's version, protocol, OS and uptime; those below the minimum version flagged. */
@@ -16,7 +19,10 @@ function agentLines(r: HubStatus): string[] {
   const connected = r.stores.filter((s) => s.agent);
   const below = connected.filter((s) => s.agent!.belowMinimum).length;
   const out = connected.map((s) => `agent ${s.store}: ${describeAgentLine(s.agent ?? null, r.minAgentVersion)}`);
-  if (r.minAgentVersion) out.push(`minimum agent version ${r.minAgentVersion}: ${below === 0 ? 'every connected agent meets it' : `${below} connected agent(s) BELOW it: upgrade them (docs/upgrade.md)`}`);
+  if (r.minAgentVersion)
+    out.push(
+      `minimum agent version ${r.minAgentVersion}: ${below === 0 ? 'every connected agent meets it' : `${below} connected agent(s) BELOW it: upgrade them (docs/upgrade.md)`}`,
+    );
   return out.length > 0 ? [...out, ''] : [];
 }
 
@@ -27,7 +33,19 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
   if (!oneStore) out.push(`${r.connectedStores} of ${r.stores.length} store(s) connected  (at ${r.now})`);
   out.push(
     table(
-      ['STORE', 'CONNECTED', 'LAST SEEN', 'LAG', 'OUTBOX', 'LAST SEQ', 'POLICY (AGENT)', 'SETTINGS (AGENT)', 'INVENTORY OK', 'AUTH OK', 'ONLINE'],
+      [
+        'STORE',
+        'CONNECTED',
+        'LAST SEEN',
+        'LAG',
+        'OUTBOX',
+        'LAST SEQ',
+        'POLICY (AGENT)',
+        'SETTINGS (AGENT)',
+        'INVENTORY OK',
+        'AUTH OK',
+        'ONLINE',
+      ],
       r.stores.map((s) => [
         s.store,
         s.connected ? 'yes' : 'NO',
@@ -50,15 +68,23 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
   );
   if (r.webhooks) {
     const w = r.webhooks;
-    out.push(`webhooks: ${w.endpoints} endpoint(s)${w.disabled.length ? `; DISABLED: ${w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`).join('; ')}` : ', none disabled'}`);
+    out.push(
+      `webhooks: ${w.endpoints} endpoint(s)${w.disabled.length ? `; DISABLED: ${w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`).join('; ')}` : ', none disabled'}`,
+    );
   }
   if (r.feed) {
     const c = r.feed.consumers;
-    out.push(`ERP feed: head ${r.feed.head}; ${c.length ? `consumers: ${c.map((x) => `${x.name} ${x.lag} behind (last ack ${ago(x.updatedAt)})`).join(', ')}` : 'no consumers'}`);
+    out.push(
+      `ERP feed: head ${r.feed.head}; ${c.length ? `consumers: ${c.map((x) => `${x.name} ${x.lag} behind (last ack ${ago(x.updatedAt)})`).join(', ')}` : 'no consumers'}`,
+    );
   }
   if (r.feedRelay) {
     const f = r.feedRelay;
-    const who = f.relaying ? 'this process relays' : f.lease ? `relayed by ${f.lease.holder} (lease until ${f.lease.until})` : 'no process holds the lease';
+    const who = f.relaying
+      ? 'this process relays'
+      : f.lease
+        ? `relayed by ${f.lease.holder} (lease until ${f.lease.until})`
+        : 'no process holds the lease';
     out.push(
       `feed relay: ${f.exchange} on ${f.broker}: ${f.connected ? 'connected' : 'NOT CONNECTED'}; ${who}; lag ${f.lag} (at ${f.position} of ${f.head}); ${f.relayed} relayed here` +
         (f.lastError ? `; last error ${f.lastError.at}: ${f.lastError.message}` : ''),
@@ -71,7 +97,16 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
       terms.length
         ? table(
             ['REGISTER', 'STATE', 'TRANSPORT', 'CONNS', 'REPORTED', 'LAST MESSAGE', 'SINCE', 'DETAIL'],
-            terms.map((t) => [t.register, t.state, t.transport, t.connections, t.reported ? `${t.reported.state}${t.reported.detail ? ` (${t.reported.detail})` : ''}` : '', t.lastMessageAt ? ago(t.lastMessageAt) : 'never', t.at, t.detail]),
+            terms.map((t) => [
+              t.register,
+              t.state,
+              t.transport,
+              t.connections,
+              t.reported ? `${t.reported.state}${t.reported.detail ? ` (${t.reported.detail})` : ''}` : '',
+              t.lastMessageAt ? ago(t.lastMessageAt) : 'never',
+              t.at,
+              t.detail,
+            ]),
           )
         : 'no register has reported yet',
     );
@@ -87,9 +122,15 @@ export function statusCommands(ctx: CliContext): void {
       'with --store, its registers too',
   )
     .option('--store <store>', 'one store, with the state of each of its registers')
-    .option('--watch [interval]', 'redraw every interval (default 2s) until Ctrl-C; with --json, one JSON line per refresh')
+    .option(
+      '--watch [interval]',
+      'redraw every interval (default 2s) until Ctrl-C; with --json, one JSON line per refresh',
+    )
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json\n  tillbridge-hub status --watch 5s')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json\n  tillbridge-hub status --watch 5s',
+    )
     .action(
       act(async (opts: { store?: string; json?: boolean; watch?: string | boolean }) => {
         const fetchStatus = (): Promise<HubStatus> => ctx.client().request(hubStatus, { query: { store: opts.store } });
@@ -111,10 +152,16 @@ export function statusCommands(ctx: CliContext): void {
             text = opts.json ? JSON.stringify(r) : formatHubStatus(r, !!opts.store);
           } catch (err) {
             // a hub restarting is what one watches for: say so, keep watching (when: the operator's clock)
-            text = opts.json ? JSON.stringify({ error: (err as Error).message, at: new Date().toISOString() }) : `hub unreachable: ${(err as Error).message}`;
+            text = opts.json
+              ? JSON.stringify({ error: (err as Error).message, at: new Date().toISOString() })
+              : `hub unreachable: ${(err as Error).message}`;
           }
           // in place on a terminal (cursor home, clear); otherwise one snapshot after another
-          process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n\n(every ${every / 1000}s; Ctrl-C to stop)\n` : `${text}\n${opts.json ? '' : '\n'}`);
+          process.stdout.write(
+            tty
+              ? `\x1b[H\x1b[2J${text}\n\n(every ${every / 1000}s; Ctrl-C to stop)\n`
+              : `${text}\n${opts.json ? '' : '\n'}`,
+          );
           await sleep(every, undefined, { signal: stop.signal }).catch(() => undefined);
         }
       }),

@@ -36,7 +36,9 @@ export function storageCommands(ctx: CliContext): void {
   const storage = ctx.program.command('storage').description("the hub's database: move it from SQLite to PostgreSQL");
   storage
     .command('migrate')
-    .description("copy the data directory's SQLite hub into an empty PostgreSQL database, every table row for row, in one transaction (stop the hub first)")
+    .description(
+      "copy the data directory's SQLite hub into an empty PostgreSQL database, every table row for row, in one transaction (stop the hub first)",
+    )
     .addOption(dataOpt())
     .requiredOption('--to <url>', 'the empty PostgreSQL database: postgres://user@host:5432/db')
     .option('--batch <rows>', 'rows per INSERT', '500')
@@ -55,11 +57,22 @@ Example:
     )
     .action(
       act((opts: { data: string; to: string; batch: string; json?: boolean }) => {
-        if (!/^postgres(ql)?:\/\//i.test(opts.to)) throw new TbError(TbCodes.CONFIG, `--to: expected a postgres:// or postgresql:// URL, got "${opts.to.replace(/:[^:@/]*@/, ':***@')}"`);
+        if (!/^postgres(ql)?:\/\//i.test(opts.to))
+          throw new TbError(
+            TbCodes.CONFIG,
+            `--to: expected a postgres:// or postgresql:// URL, got "${opts.to.replace(/:[^:@/]*@/, ':***@')}"`,
+          );
         const batchRows = Number(opts.batch);
-        if (!Number.isInteger(batchRows) || batchRows < 1) throw new TbError(TbCodes.INVALID, `--batch: expected a whole number of rows, at least 1, got "${opts.batch}"`);
+        if (!Number.isInteger(batchRows) || batchRows < 1)
+          throw new TbError(
+            TbCodes.INVALID,
+            `--batch: expected a whole number of rows, at least 1, got "${opts.batch}"`,
+          );
         if (!existsSync(secretPath(opts.data))) {
-          throw new TbError(TbCodes.CONFIG, `${secretPath(opts.data)} is missing: the copied hub's sealed columns and credentials can only be used with the hub.secret it was created with`);
+          throw new TbError(
+            TbCodes.CONFIG,
+            `${secretPath(opts.data)} is missing: the copied hub's sealed columns and credentials can only be used with the hub.secret it was created with`,
+          );
         }
         const secrets = loadSecrets(opts.data);
         const source = openSqliteExclusive(opts.data);
@@ -67,13 +80,21 @@ Example:
         let result: CopyResult;
         const started = monotonicClock.now();
         try {
-          const kept = source.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as { value: string } | undefined;
+          const kept = source.db.prepare(`SELECT value FROM meta WHERE key = 'secret_check'`).get() as
+            { value: string } | undefined;
           if (kept && kept.value !== secretCheck(secrets)) {
-            throw new TbError(TbCodes.CONFIG, `${secretPath(opts.data)} is not the secret ${source.location} was created with: nothing copied`);
+            throw new TbError(
+              TbCodes.CONFIG,
+              `${secretPath(opts.data)} is not the secret ${source.location} was created with: nothing copied`,
+            );
           }
           result = copySqliteToPostgres(source, opts.to, {
             batchRows,
-            onProgress: (p) => progress.update(p.copiedAll, `${p.table} ${p.copied.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} of ${p.totalAll.toLocaleString('en-US')} rows`),
+            onProgress: (p) =>
+              progress.update(
+                p.copiedAll,
+                `${p.table} ${p.copied.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} of ${p.totalAll.toLocaleString('en-US')} rows`,
+              ),
           });
         } finally {
           progress.done();
@@ -81,7 +102,12 @@ Example:
         }
         const needs = [secretPath(opts.data)];
         if (existsSync(signingKeyPath(opts.data))) needs.push(signingKeyPath(opts.data));
-        const out: MigrateOutput = { ...result, to: redactUrl(opts.to), seconds: (monotonicClock.now() - started) / 1000, needs };
+        const out: MigrateOutput = {
+          ...result,
+          to: redactUrl(opts.to),
+          seconds: (monotonicClock.now() - started) / 1000,
+          needs,
+        };
         print(opts.json, out, () => humanReport(out, opts.data));
       }),
     );

@@ -1,6 +1,12 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import {
-  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook,
+  addWebhook,
+  disableWebhook,
+  enableWebhook,
+  listDeliveries,
+  listWebhooks,
+  redeliver,
+  removeWebhook,
   rotateWebhookSecret,
   testWebhook,
 } from '../../http/contract/webhooks.js';
@@ -20,23 +26,41 @@ function stateOf(e: ResponseOf<typeof listWebhooks>[number]): string {
 function deliveryTable(r: ResponseOf<typeof listDeliveries>): string {
   return table(
     ['DELIVERY', 'WEBHOOK', 'EVENT', 'WEBHOOK-ID', 'ATTEMPTS', 'STATE', 'NEXT ATTEMPT', 'LAST STATUS', 'LAST ERROR'],
-    r.map((d) => [d.id, d.webhook, d.type, d.messageId, d.attempts, d.state, d.nextAttemptAt, d.lastStatus, d.lastError]),
+    r.map((d) => [
+      d.id,
+      d.webhook,
+      d.type,
+      d.messageId,
+      d.attempts,
+      d.state,
+      d.nextAttemptAt,
+      d.lastStatus,
+      d.lastError,
+    ]),
   );
 }
 
 /** `tillbridge-hub webhooks …`: endpoints, secrets, deliveries (Standard Webhooks; docs/webhooks.md). */
 export function webhookCommands(ctx: CliContext): void {
-  const webhooks = ctx.program.command('webhooks').description('signed webhooks on return events (Standard Webhooks): endpoints, secrets, deliveries');
+  const webhooks = ctx.program
+    .command('webhooks')
+    .description('signed webhooks on return events (Standard Webhooks): endpoints, secrets, deliveries');
   webhooks
     .command('add <url>')
     .description('a new endpoint; prints its signing secret (shown once)')
     .requiredOption('--events <list>', `comma-separated: ${EVENTS}`)
     .option('--store <store>', 'only events of this store (default: every store)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events return.completed,return.exception --store S001')
+    .addHelpText(
+      'after',
+      '\nExample:\n  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events return.completed,return.exception --store S001',
+    )
     .action(
       act(async (url: string, opts: { events: string; store?: string; json?: boolean }) => {
-        const events = opts.events.split(',').map((e) => e.trim()).filter(Boolean);
+        const events = opts.events
+          .split(',')
+          .map((e) => e.trim())
+          .filter(Boolean);
         const r = await ctx.client().request(addWebhook, { body: { url, events, store: opts.store ?? null } });
         print(opts.json, r, () =>
           [
@@ -60,29 +84,54 @@ export function webhookCommands(ctx: CliContext): void {
             ? 'no webhooks (add one: tillbridge-hub webhooks add URL --events return.completed)'
             : table(
                 ['ID', 'URL', 'EVENTS', 'STORE', 'STATE', 'LAST SUCCESS', 'LAST FAILURE', 'OPEN'],
-                r.map((e) => [e.id, e.url, e.events.join(','), e.store ?? 'all', stateOf(e), ago(e.lastSuccessAt), ago(e.lastFailureAt), e.openDeliveries]),
+                r.map((e) => [
+                  e.id,
+                  e.url,
+                  e.events.join(','),
+                  e.store ?? 'all',
+                  stateOf(e),
+                  ago(e.lastSuccessAt),
+                  ago(e.lastFailureAt),
+                  e.openDeliveries,
+                ]),
               ),
         );
       }),
     );
-  idCommand(webhooks, 'remove <id>', 'delete an endpoint and its deliveries', 'webhooks remove wh_3k9x2m7q1a', async (id) => {
-    await ctx.client().request(removeWebhook, { params: { id } });
-    return `webhook ${id} removed`;
-  });
+  idCommand(
+    webhooks,
+    'remove <id>',
+    'delete an endpoint and its deliveries',
+    'webhooks remove wh_3k9x2m7q1a',
+    async (id) => {
+      await ctx.client().request(removeWebhook, { params: { id } });
+      return `webhook ${id} removed`;
+    },
+  );
   webhooks
     .command('test <id>')
     .description('send a webhook.test event to this endpoint only')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks test wh_3k9x2m7q1a\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a')
+    .addHelpText(
+      'after',
+      '\nExample:\n  tillbridge-hub webhooks test wh_3k9x2m7q1a\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a',
+    )
     .action(
       act(async (id: string, opts: { json?: boolean }) => {
         const r = await ctx.client().request(testWebhook, { params: { id }, body: {} });
-        print(opts.json, r, () => `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: tillbridge-hub webhooks deliveries --webhook ${id})`);
+        print(
+          opts.json,
+          r,
+          () =>
+            `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: tillbridge-hub webhooks deliveries --webhook ${id})`,
+        );
       }),
     );
   webhooks
     .command('deliveries')
-    .description('deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), next attempt, last status and error')
+    .description(
+      'deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), next attempt, last status and error',
+    )
     .option('--webhook <id>', 'only this endpoint')
     .option('--failed', 'only those whose last attempt failed (failed or abandoned)')
     .option('--limit <n>', 'at most this many', '100')
@@ -102,11 +151,11 @@ export function webhookCommands(ctx: CliContext): void {
     [],
     ['webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d'],
   ).action(
-      act(async (id: string, opts: { json?: boolean }) => {
-        const r = await ctx.client().request(redeliver, { params: { id }, body: {} });
-        print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
-      }),
-    );
+    act(async (id: string, opts: { json?: boolean }) => {
+      const r = await ctx.client().request(redeliver, { params: { id }, body: {} });
+      print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
+    }),
+  );
   printingCommand(
     webhooks,
     'rotate-secret <id>',
@@ -115,17 +164,19 @@ export function webhookCommands(ctx: CliContext): void {
     [new Option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)').default('24h')],
     ['webhooks rotate-secret wh_3k9x2m7q1a --overlap 24h'],
   ).action(
-      act(async (id: string, opts: { overlap: string; json?: boolean }) => {
-        const body = { overlapMs: durationOption(opts.overlap, '--overlap') };
-        const r = await ctx.client().request(rotateWebhookSecret, { params: { id }, body });
-        print(opts.json, r, () =>
-          [
-            `new signing secret for ${r.id} (shown once): ${r.secret}`,
-            r.previousSecretExpiresAt ? `until ${r.previousSecretExpiresAt} every request carries both signatures; the old secret then stops` : 'the old secret no longer signs',
-          ].join('\n'),
-        );
-      }),
-    );
+    act(async (id: string, opts: { overlap: string; json?: boolean }) => {
+      const body = { overlapMs: durationOption(opts.overlap, '--overlap') };
+      const r = await ctx.client().request(rotateWebhookSecret, { params: { id }, body });
+      print(opts.json, r, () =>
+        [
+          `new signing secret for ${r.id} (shown once): ${r.secret}`,
+          r.previousSecretExpiresAt
+            ? `until ${r.previousSecretExpiresAt} every request carries both signatures; the old secret then stops`
+            : 'the old secret no longer signs',
+        ].join('\n'),
+      );
+    }),
+  );
   idCommand(
     webhooks,
     'enable <id>',

@@ -36,13 +36,16 @@ export function storeParam(q: AdminQueries, ctx: RequestContext): string {
   return need(q.stores.get(ctx.params.store!), `store ${ctx.params.store}`).id;
 }
 
-
 /** A change to versioned settings (returns policy, sync settings): `{store?, change, replace?, note?}`. */
-export async function settingsChange(q: AdminQueries, ctx: RequestContext): Promise<{ store: string | undefined; change: unknown; opts: { note?: string; replace?: boolean } }> {
+export async function settingsChange(
+  q: AdminQueries,
+  ctx: RequestContext,
+): Promise<{ store: string | undefined; change: unknown; opts: { note?: string; replace?: boolean } }> {
   const body = (await ctx.body()) as { store?: unknown; change?: unknown; replace?: unknown; note?: unknown };
   const store = typeof body.store === 'string' ? body.store : undefined;
   if (store !== undefined) need(q.stores.get(store), `store ${store}`);
-  if (body.note !== undefined && typeof body.note !== 'string') throw new TbError(TbCodes.INVALID, 'note: expected a string');
+  if (body.note !== undefined && typeof body.note !== 'string')
+    throw new TbError(TbCodes.INVALID, 'note: expected a string');
   const opts: { note?: string; replace?: boolean } = { replace: body.replace === true };
   if (typeof body.note === 'string') opts.note = body.note;
   return { store, change: body.change ?? {}, opts };

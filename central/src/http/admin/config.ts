@@ -16,7 +16,13 @@ export function configRoutes(router: Router, api: AdminApi): void {
     }
     need(q.stores.get(store), `store ${store}`);
     const e = q.syncConfig.effective(store);
-    return { scope: store, version: e.version, settings: e.value, override: e.override ?? null, agentRuns: q.presence.get(store).configVersion ?? null };
+    return {
+      scope: store,
+      version: e.version,
+      settings: e.value,
+      override: e.override ?? null,
+      agentRuns: q.presence.get(store).configVersion ?? null,
+    };
   });
 
   router.serve(configHistory, (ctx) => {
@@ -29,7 +35,10 @@ export function configRoutes(router: Router, api: AdminApi): void {
     const { store, change, opts } = await settingsChange(q, ctx);
     // offline refund limits live in the returns policy: say where, rather than "unknown key"
     if (change && typeof change === 'object' && 'offline' in change) {
-      throw new TbError(TbCodes.INVALID, `offline: offline refund limits are part of the returns policy; use: tillbridge-hub policy set${store ? ` --store ${store}` : ''} offline.maxRefundPerReturn=5000 (see docs/returns-policy.md)`);
+      throw new TbError(
+        TbCodes.INVALID,
+        `offline: offline refund limits are part of the returns policy; use: tillbridge-hub policy set${store ? ` --store ${store}` : ''} offline.maxRefundPerReturn=5000 (see docs/returns-policy.md)`,
+      );
     }
     const { version, settings } = api.settings.setSyncSettings(actorOf(who), store, change, opts);
     return { scope: store ?? 'default', version, settings };

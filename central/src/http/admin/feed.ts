@@ -1,5 +1,12 @@
 import { isBusinessDay, TbCodes, TbError } from '@tillbridge/shared';
-import { CONSUMER_NAME, FEED_EVENT_TYPES, isFeedEventType, MAX_READ, type FeedEntry, type FeedFilter } from '../../feed/feed.js';
+import {
+  CONSUMER_NAME,
+  FEED_EVENT_TYPES,
+  isFeedEventType,
+  MAX_READ,
+  type FeedEntry,
+  type FeedFilter,
+} from '../../feed/feed.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
@@ -11,12 +18,20 @@ export const MAX_WAIT_SECONDS = 60;
 function intParam(ctx: RequestContext, name: string, min: number, max: number): number | undefined {
   const raw = ctx.query.get(name);
   if (raw === null || raw === '') return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new TbError(TbCodes.INVALID, `${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max)
+    throw new TbError(
+      TbCodes.INVALID,
+      `${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+    );
   return Number(raw);
 }
 
 function consumerName(raw: string): string {
-  if (!CONSUMER_NAME.test(raw)) throw new TbError(TbCodes.INVALID, `consumer: expected a name of letters, digits and . _ : - (at most 64), got ${JSON.stringify(raw)}`);
+  if (!CONSUMER_NAME.test(raw))
+    throw new TbError(
+      TbCodes.INVALID,
+      `consumer: expected a name of letters, digits and . _ : - (at most 64), got ${JSON.stringify(raw)}`,
+    );
   return raw;
 }
 
@@ -25,12 +40,21 @@ function filterOf(ctx: RequestContext): FeedFilter {
   const f: FeedFilter = {};
   const store = ctx.query.get('store');
   if (store) f.store = store;
-  const types = ctx.query.getAll('type').flatMap((t) => t.split(',')).filter(Boolean);
-  for (const t of types) if (!isFeedEventType(t)) throw new TbError(TbCodes.INVALID, `type: expected one of ${FEED_EVENT_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
+  const types = ctx.query
+    .getAll('type')
+    .flatMap((t) => t.split(','))
+    .filter(Boolean);
+  for (const t of types)
+    if (!isFeedEventType(t))
+      throw new TbError(
+        TbCodes.INVALID,
+        `type: expected one of ${FEED_EVENT_TYPES.join(', ')}, got ${JSON.stringify(t)}`,
+      );
   if (types.length) f.types = types;
   const day = ctx.query.get('day');
   if (day) {
-    if (!isBusinessDay(day)) throw new TbError(TbCodes.INVALID, `day: expected a date YYYY-MM-DD, got ${JSON.stringify(day)}`);
+    if (!isBusinessDay(day))
+      throw new TbError(TbCodes.INVALID, `day: expected a date YYYY-MM-DD, got ${JSON.stringify(day)}`);
     f.day = day;
   }
   return f;
@@ -79,7 +103,7 @@ export function feedRoutes(router: Router, api: AdminApi): void {
 
   router.serve(showFeedConsumer, (ctx) => {
     authorize(api, ctx, false);
-    return need(q.erpFeed.consumer(consumerName(ctx.params.name!)), `feed consumer ${ctx.params.name}`);
+    return need(q.erpFeed.consumer(consumerName(ctx.params.name)), `feed consumer ${ctx.params.name}`);
   });
 
   // {position, rewind?}: the consumer handled everything up to position
@@ -88,14 +112,17 @@ export function feedRoutes(router: Router, api: AdminApi): void {
     const rewind = body.rewind === true;
     const who = authorize(api, ctx, rewind); // going back (a replay) needs the admin role
     if (typeof body.position !== 'number' || !Number.isSafeInteger(body.position) || body.position < 0) {
-      throw new TbError(TbCodes.INVALID, `position: expected a whole number 0 or more, got ${JSON.stringify(body.position)}`);
+      throw new TbError(
+        TbCodes.INVALID,
+        `position: expected a whole number 0 or more, got ${JSON.stringify(body.position)}`,
+      );
     }
-    return api.feed.ack(actorOf(who), consumerName(ctx.params.name!), body.position, { rewind });
+    return api.feed.ack(actorOf(who), consumerName(ctx.params.name), body.position, { rewind });
   });
 
   router.serve(removeFeedConsumer, (ctx) => {
     const who = authorize(api, ctx, true);
-    const name = consumerName(ctx.params.name!);
+    const name = consumerName(ctx.params.name);
     if (!api.feed.remove(actorOf(who), name)) throw new TbError(TbCodes.NOT_FOUND, `feed consumer ${name} not found`);
     return { removed: name };
   });

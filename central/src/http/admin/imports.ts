@@ -8,8 +8,14 @@ import { listImports, showImport } from '../contract/imports.js';
 /** Imports running or recently finished on this hub: progress while they run, the outcome after. */
 export function importRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.serve(listImports, readOnly(api, () => q.imports.list()));
-  router.serve(showImport, readOnly(api, (ctx) => need(q.imports.get(ctx.params.id), `import ${ctx.params.id}`)));
+  router.serve(
+    listImports,
+    readOnly(api, () => q.imports.list()),
+  );
+  router.serve(
+    showImport,
+    readOnly(api, (ctx) => need(q.imports.get(ctx.params.id), `import ${ctx.params.id}`)),
+  );
 }
 
 /**
@@ -23,5 +29,11 @@ export function importRequest(ctx: RequestContext, actor: string, body: Readable
     if (!ctx.res.writableFinished) gone.abort();
   });
   const length = Number(ctx.req.headers['content-length']);
-  return { id: ctx.query.get('id') ?? undefined, actor, body, bytesExpected: Number.isSafeInteger(length) && length >= 0 ? length : undefined, signal: gone.signal };
+  return {
+    id: ctx.query.get('id') ?? undefined,
+    actor,
+    body,
+    bytesExpected: Number.isSafeInteger(length) && length >= 0 ? length : undefined,
+    signal: gone.signal,
+  };
 }

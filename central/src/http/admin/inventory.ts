@@ -15,16 +15,23 @@ export function inventoryRoutes(router: Router, api: AdminApi): void {
     const sku = ctx.query.get('sku');
     const rows = sku ? [q.ledger.get(store, sku)].filter((r) => r !== undefined) : q.ledger.list(store);
     const reserved = q.returnsRepo.exchangeReservedByStore(store, new Date(q.clock.now()).toISOString());
-    return rows.map((r) => ({ store: r.store, sku: r.sku, onHand: fromMilli(r.onHand), reserved: fromMilli(reserved.get(r.sku) ?? 0), available: fromMilli(r.onHand - (reserved.get(r.sku) ?? 0)) }));
+    return rows.map((r) => ({
+      store: r.store,
+      sku: r.sku,
+      onHand: fromMilli(r.onHand),
+      reserved: fromMilli(reserved.get(r.sku) ?? 0),
+      available: fromMilli(r.onHand - (reserved.get(r.sku) ?? 0)),
+    }));
   });
 
   router.serve(setInventory, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
-    const sku = ctx.params.sku!;
+    const sku = ctx.params.sku;
     if (!SKU.test(sku)) throw new TbError(TbCodes.INVALID, 'sku: expected 1-64 characters without spaces or commas');
     const body = (await ctx.body()) as { qty?: unknown };
-    if (!isStockQty(body.qty)) throw new TbError(TbCodes.INVALID, 'qty: expected a quantity of zero or more with at most three decimals');
+    if (!isStockQty(body.qty))
+      throw new TbError(TbCodes.INVALID, 'qty: expected a quantity of zero or more with at most three decimals');
     return api.inventory.setOnHand(actorOf(who), who.id, store, sku, body.qty);
   });
 
@@ -35,4 +42,3 @@ export function inventoryRoutes(router: Router, api: AdminApi): void {
     return api.imports.inventory(importRequest(ctx, actorOf(who))) as Promise<HandlerResultOf<typeof importInventory>>;
   });
 }
-

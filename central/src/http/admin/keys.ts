@@ -4,14 +4,21 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, storeParam } from './common.js';
 import {
-  createToken, listKeys, listTokens, revokeKey, revokeToken, rotateKey, scheduleKeys,
+  createToken,
+  listKeys,
+  listTokens,
+  revokeKey,
+  revokeToken,
+  rotateKey,
+  scheduleKeys,
 } from '../contract/keys.js';
 
 const DAY = 86_400_000;
 
 function duration(v: unknown, what: string, def: number): number {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new TbError(TbCodes.INVALID, `${what}: expected milliseconds`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new TbError(TbCodes.INVALID, `${what}: expected milliseconds`);
   return v;
 }
 
@@ -29,13 +36,19 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     const store = storeParam(q, ctx);
     const body = (await ctx.body()) as { graceMs?: unknown };
     const r = api.stores.rotateKey(actorOf(who), store, duration(body.graceMs, 'graceMs', DAY));
-    return { store, id: r.id, oldKeysExpireAt: r.oldExpireAt, apiKey: r.apiKey, connected: q.presence.get(store).connected };
+    return {
+      store,
+      id: r.id,
+      oldKeysExpireAt: r.oldExpireAt,
+      apiKey: r.apiKey,
+      connected: q.presence.get(store).connected,
+    };
   });
 
   router.serve(revokeKey, (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
-    api.stores.revokeKey(actorOf(who), store, ctx.params.id!);
+    api.stores.revokeKey(actorOf(who), store, ctx.params.id);
     return { store, id: ctx.params.id, revoked: true };
   });
 
@@ -44,7 +57,12 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     const store = storeParam(q, ctx);
     const body = (await ctx.body()) as { everyMs?: unknown; graceMs?: unknown; off?: unknown };
     if (body.off === true) return { store, removed: api.stores.unscheduleKeys(actorOf(who), store) };
-    return api.stores.scheduleKeys(actorOf(who), store, duration(body.everyMs, 'everyMs', 30 * DAY), duration(body.graceMs, 'graceMs', DAY));
+    return api.stores.scheduleKeys(
+      actorOf(who),
+      store,
+      duration(body.everyMs, 'everyMs', 30 * DAY),
+      duration(body.graceMs, 'graceMs', DAY),
+    );
   });
 
   router.serve(listTokens, (ctx) => {
@@ -62,7 +80,7 @@ export function keyRoutes(router: Router, api: AdminApi): void {
 
   router.serve(revokeToken, (ctx) => {
     const who = authorize(api, ctx, true);
-    api.tokens.revoke(actorOf(who), ctx.params.id!);
+    api.tokens.revoke(actorOf(who), ctx.params.id);
     return { id: ctx.params.id, revoked: true };
   });
 }

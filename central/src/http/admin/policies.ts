@@ -35,18 +35,23 @@ export function policyRoutes(router: Router, api: AdminApi): void {
     return q.managers.list().map((m) => ({ id: m.id, name: m.name, createdAt: m.created_at, revokedAt: m.revoked_at }));
   });
 
-  router.serve(setManager, async (ctx) => {
-    const who = authorize(api, ctx, true);
-    const body = (await ctx.body()) as { name?: unknown; code?: unknown };
-    if (typeof body.code !== 'string') throw new TbError(TbCodes.INVALID, 'code: expected the manager code (4 to 64 characters)');
-    const name = typeof body.name === 'string' ? body.name : ctx.params.id!;
-    api.settings.setManager(actorOf(who), ctx.params.id!, name, body.code);
-    return { id: ctx.params.id, name };
-  }, 4096);
+  router.serve(
+    setManager,
+    async (ctx) => {
+      const who = authorize(api, ctx, true);
+      const body = (await ctx.body()) as { name?: unknown; code?: unknown };
+      if (typeof body.code !== 'string')
+        throw new TbError(TbCodes.INVALID, 'code: expected the manager code (4 to 64 characters)');
+      const name = typeof body.name === 'string' ? body.name : ctx.params.id;
+      api.settings.setManager(actorOf(who), ctx.params.id, name, body.code);
+      return { id: ctx.params.id, name };
+    },
+    4096,
+  );
 
   router.serve(removeManager, (ctx) => {
     const who = authorize(api, ctx, true);
-    const removed = api.settings.removeManager(actorOf(who), ctx.params.id!);
+    const removed = api.settings.removeManager(actorOf(who), ctx.params.id);
     if (!removed) throw new TbError(TbCodes.NOT_FOUND, `no active manager ${ctx.params.id}`);
     return { id: ctx.params.id, removed: true };
   });

@@ -13,11 +13,25 @@ export function reconcileRoutes(router: Router, api: AdminApi): void {
   router.serve(reconcileDay, (ctx) => {
     authorize(api, ctx, false);
     const day = ctx.query.get('day');
-    if (day === null || !isBusinessDay(day)) throw new TbError(TbCodes.INVALID, `day: expected a business day YYYY-MM-DD${day !== null ? `, got "${day}"` : ''}`);
+    if (day === null || !isBusinessDay(day))
+      throw new TbError(
+        TbCodes.INVALID,
+        `day: expected a business day YYYY-MM-DD${day !== null ? `, got "${day}"` : ''}`,
+      );
     const store = ctx.query.get('store') ?? undefined;
     if (store !== undefined) need(q.stores.get(store), `store ${store}`);
     const registers = q.registerDays.list(day, store);
     const count = (status: string): number => registers.filter((r) => r.status === status).length;
-    return { day, store: store ?? null, summary: { registers: registers.length, matched: count('matched'), resending: count('resending'), discrepancy: count('discrepancy') }, registers };
+    return {
+      day,
+      store: store ?? null,
+      summary: {
+        registers: registers.length,
+        matched: count('matched'),
+        resending: count('resending'),
+        discrepancy: count('discrepancy'),
+      },
+      registers,
+    };
   });
 }

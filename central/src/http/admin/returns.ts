@@ -54,7 +54,7 @@ function keyOf(cursor: string): ReturnsPageKey {
   if (!Array.isArray(key) || key.length !== 2 || !key.every((part) => typeof part === 'string')) {
     throw new TbError(TbCodes.INVALID, 'after: expected the "next" of a page of returns');
   }
-  return { createdAt: key[0] as string, authorization: key[1] as string };
+  return { createdAt: key[0]!, authorization: key[1]! };
 }
 
 /** The whole ticket: request, rules that fired, decision, override, completion, reconciliation. */
@@ -115,7 +115,7 @@ export function returnRoutes(router: Router, api: AdminApi): void {
 
   router.serve(showReturn, (ctx) => {
     authorize(api, ctx, false);
-    return ticketView(q, need(q.returnsRepo.get(ctx.params.authorization!), `return ${ctx.params.authorization}`));
+    return ticketView(q, need(q.returnsRepo.get(ctx.params.authorization), `return ${ctx.params.authorization}`));
   });
 
   router.serve(listExceptions, (ctx) => {
@@ -148,6 +148,6 @@ export function returnRoutes(router: Router, api: AdminApi): void {
     if (typeof body.note !== 'string' || body.note.trim() === '') {
       throw new TbError(TbCodes.INVALID, 'note: expected a few words on why (it goes into the audit log)');
     }
-    return api.returns.resolveException(actorOf(who), ctx.params.id!, body.action, body.note.slice(0, 500));
+    return api.returns.resolveException(actorOf(who), ctx.params.id, body.action, body.note.slice(0, 500));
   });
 }

@@ -14,7 +14,10 @@ export function saleRoutes(router: Router, api: AdminApi): void {
   router.serve(showSale, (ctx) => {
     authorize(api, ctx, false);
     const store = ctx.query.get('store') ?? undefined;
-    const sale = need(q.sales.named(ctx.params.receipt!, store), `sale ${ctx.params.receipt}${store !== undefined ? ` of store ${store}` : ''}`);
+    const sale = need(
+      q.sales.named(ctx.params.receipt, store),
+      `sale ${ctx.params.receipt}${store !== undefined ? ` of store ${store}` : ''}`,
+    );
     const claimed = q.returnsRepo.claimedByLine(sale, new Date(q.clock.now()).toISOString());
     return {
       receipt: sale.receipt,
@@ -33,7 +36,16 @@ export function saleRoutes(router: Router, api: AdminApi): void {
         returnedOrReserved: fromMilli(claimed.get(l.line) ?? 0),
         returnable: fromMilli(l.qty - (claimed.get(l.line) ?? 0)),
       })),
-      returns: q.returnsRepo.forSale(sale).map((r) => ({ authorization: r.authorization, store: r.store, decision: r.decision, status: r.status, kind: r.kind, exception: r.exception_code })),
+      returns: q.returnsRepo
+        .forSale(sale)
+        .map((r) => ({
+          authorization: r.authorization,
+          store: r.store,
+          decision: r.decision,
+          status: r.status,
+          kind: r.kind,
+          exception: r.exception_code,
+        })),
     };
   });
 
@@ -42,7 +54,10 @@ export function saleRoutes(router: Router, api: AdminApi): void {
   router.serve(importSales, async (ctx) => {
     const who = authorize(api, ctx, true);
     const type = ctx.req.headers['content-type'] ?? '';
-    const body = type.includes('json') && !type.includes('ndjson') ? Readable.from([Buffer.from(`${JSON.stringify(await ctx.body())}\n`)]) : ctx.req;
+    const body =
+      type.includes('json') && !type.includes('ndjson')
+        ? Readable.from([Buffer.from(`${JSON.stringify(await ctx.body())}\n`)])
+        : ctx.req;
     // the import's result is typed by its kind; the contract test holds it to this route's schema
     return api.imports.sales(importRequest(ctx, actorOf(who), body)) as Promise<HandlerResultOf<typeof importSales>>;
   });

@@ -35,17 +35,20 @@ export function storeRoutes(router: Router, api: AdminApi): void {
   router.serve(setMinAgentVersion, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { version?: unknown };
-    if (body.version !== null && typeof body.version !== 'string') throw new TbError(TbCodes.INVALID, 'version: expected MAJOR.MINOR.PATCH (e.g. 0.2.0), or null to clear it');
+    if (body.version !== null && typeof body.version !== 'string')
+      throw new TbError(TbCodes.INVALID, 'version: expected MAJOR.MINOR.PATCH (e.g. 0.2.0), or null to clear it');
     return api.stores.setMinAgentVersion(actorOf(who), body.version);
   });
 
   router.serve(createStore, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { id?: unknown; name?: unknown };
-    if (typeof body.id !== 'string' || !STORE_ID.test(body.id)) throw new TbError(TbCodes.INVALID, 'id: expected a store id of 1-64 letters, digits, ".", "_" or "-"');
-    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 200)) throw new TbError(TbCodes.INVALID, 'name: expected a string of at most 200 characters');
+    if (typeof body.id !== 'string' || !STORE_ID.test(body.id))
+      throw new TbError(TbCodes.INVALID, 'id: expected a store id of 1-64 letters, digits, ".", "_" or "-"');
+    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 200))
+      throw new TbError(TbCodes.INVALID, 'name: expected a string of at most 200 characters');
     const id = body.id;
-    const name = (body.name as string | undefined) ?? id;
+    const name = body.name ?? id;
     return api.stores.create(actorOf(who), id, name);
   });
 }

@@ -3,9 +3,17 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
 import {
-  addWebhook, disableWebhook, enableWebhook, listDeliveries, listWebhooks, redeliver, removeWebhook,
+  addWebhook,
+  disableWebhook,
+  enableWebhook,
+  listDeliveries,
+  listWebhooks,
+  redeliver,
+  removeWebhook,
   rotateWebhookSecret,
-  showDelivery, showWebhook, testWebhook,
+  showDelivery,
+  showWebhook,
+  testWebhook,
 } from '../contract/webhooks.js';
 
 const DAY = 86_400_000;
@@ -25,12 +33,17 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
     return wh.list();
   });
 
-  router.serve(addWebhook, async (ctx) => {
-    const who = authorize(api, ctx, true);
-    const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
-    if (body.store !== undefined && body.store !== null) need(typeof body.store === 'string' ? q.stores.get(body.store) : undefined, `store ${String(body.store)}`);
-    return change.add(actorOf(who), { url: body.url, events: body.events, store: body.store ?? null });
-  }, 16 * 1024);
+  router.serve(
+    addWebhook,
+    async (ctx) => {
+      const who = authorize(api, ctx, true);
+      const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
+      if (body.store !== undefined && body.store !== null)
+        need(typeof body.store === 'string' ? q.stores.get(body.store) : undefined, `store ${String(body.store)}`);
+      return change.add(actorOf(who), { url: body.url, events: body.events, store: body.store ?? null });
+    },
+    16 * 1024,
+  );
 
   // before /webhooks/:id, which would take "deliveries" for an id
   router.serve(listDeliveries, (ctx) => {
@@ -42,28 +55,28 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
 
   router.serve(showDelivery, (ctx) => {
     authorize(api, ctx, false);
-    return wh.delivery(ctx.params.id!);
+    return wh.delivery(ctx.params.id);
   });
 
   router.serve(redeliver, (ctx) => {
     const who = authorize(api, ctx, true);
-    return change.redeliver(actorOf(who), ctx.params.id!);
+    return change.redeliver(actorOf(who), ctx.params.id);
   });
 
   router.serve(showWebhook, (ctx) => {
     authorize(api, ctx, false);
-    return wh.get(ctx.params.id!);
+    return wh.get(ctx.params.id);
   });
 
   router.serve(removeWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
-    change.remove(actorOf(who), ctx.params.id!);
+    change.remove(actorOf(who), ctx.params.id);
     return { id: ctx.params.id, removed: true };
   });
 
   router.serve(testWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
-    return { id: ctx.params.id, ...change.test(actorOf(who), ctx.params.id!) };
+    return { id: ctx.params.id, ...change.test(actorOf(who), ctx.params.id) };
   });
 
   router.serve(rotateWebhookSecret, async (ctx) => {
@@ -71,7 +84,7 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
     const body = (await ctx.body()) as { overlapMs?: unknown };
     const overlap = body.overlapMs ?? DAY;
     if (typeof overlap !== 'number') throw new TbError(TbCodes.INVALID, 'overlapMs: expected milliseconds');
-    return change.rotateSecret(actorOf(who), ctx.params.id!, overlap);
+    return change.rotateSecret(actorOf(who), ctx.params.id, overlap);
   });
 
   router.serve(enableWebhook, (ctx) => {
@@ -82,7 +95,8 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
   router.serve(disableWebhook, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { reason?: unknown };
-    if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200)) throw new TbError(TbCodes.INVALID, 'reason: expected text of at most 200 characters');
+    if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200))
+      throw new TbError(TbCodes.INVALID, 'reason: expected text of at most 200 characters');
     const reason = `disabled by ${actorOf(who)}${body.reason ? `: ${body.reason}` : ''}`;
     const changed = change.disable(actorOf(who), ctx.params.id, reason);
     return { id: ctx.params.id, changed, state: 'disabled' as const };

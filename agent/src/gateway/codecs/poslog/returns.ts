@@ -57,12 +57,14 @@ interface Resolved {
 
 function resolve(r: ReturnItem, ctx: ReturnContext, only: boolean): Resolved {
   const { item } = r;
-  const code = textAt(item, 'ReceiptCodeLink') ?? textAt(ctx.retail, 'ReceiptCodeLink') ?? textAt(ctx.tx, 'ReceiptCodeLink');
+  const code =
+    textAt(item, 'ReceiptCodeLink') ?? textAt(ctx.retail, 'ReceiptCodeLink') ?? textAt(ctx.tx, 'ReceiptCodeLink');
   const own = returnLinks(item)[0];
   const shared = returnLinks(ctx.retail)[0] ?? returnLinks(ctx.tx)[0];
   const link = own ?? shared;
   const receipt = code ?? (link ? ctx.linked(link) : undefined);
-  if (code !== undefined && code.length > 64) throw new TbError(TbCodes.INVALID, 'ReceiptCodeLink: expected at most 64 characters');
+  if (code !== undefined && code.length > 64)
+    throw new TbError(TbCodes.INVALID, 'ReceiptCodeLink: expected at most 64 characters');
   const lineNo = own ? linkedLine(own) : shared && only ? linkedLine(shared) : undefined;
   const line: Resolved['line'] = { qty: 0, milli: r.milli };
   if (lineNo !== undefined) line.line = lineNo;
@@ -84,7 +86,10 @@ function merge(lines: Resolved['line'][]): ReturnLineOut[] {
     else byKey.set(key, { ...l });
   }
   return [...byKey.values()].map((l) => {
-    const out: ReturnLineOut = l.line !== undefined ? { line: l.line, qty: milliToNumber(l.milli) } : { sku: l.sku, qty: milliToNumber(l.milli) };
+    const out: ReturnLineOut =
+      l.line !== undefined
+        ? { line: l.line, qty: milliToNumber(l.milli) }
+        : { sku: l.sku, qty: milliToNumber(l.milli) };
     if (l.reason !== undefined) out.reason = l.reason;
     if (l.disposition !== undefined) out.disposition = l.disposition;
     return out;
@@ -109,25 +114,49 @@ export function authorizationOf(nodes: XNode[]): string | undefined {
 
 function refundOf(tenders: TenderOut[]): TenderOut {
   const first = tenders[0];
-  if (first === undefined) throw new TbError(TbCodes.INVALID, 'a return with an authorization needs a Tender (TypeCode="Refund") for the refund');
+  if (first === undefined)
+    throw new TbError(
+      TbCodes.INVALID,
+      'a return with an authorization needs a Tender (TypeCode="Refund") for the refund',
+    );
   const kinds = new Set(tenders.map((t) => t.kind));
-  const refund: TenderOut = { kind: kinds.size === 1 ? first.kind : 'mixed', amount: tenders.reduce((s, t) => s + t.amount, 0) };
+  const refund: TenderOut = {
+    kind: kinds.size === 1 ? first.kind : 'mixed',
+    amount: tenders.reduce((s, t) => s + t.amount, 0),
+  };
   const pan = tenders.find((t) => t.pan !== undefined)?.pan;
   if (pan !== undefined) refund.pan = pan;
   return refund;
 }
 
-export function returnMessages(items: ReturnItem[], refunds: TenderOut[], ctx: ReturnContext): (ReturnRequestOut | ReturnCompleteOut)[] {
+export function returnMessages(
+  items: ReturnItem[],
+  refunds: TenderOut[],
+  ctx: ReturnContext,
+): (ReturnRequestOut | ReturnCompleteOut)[] {
   const resolved = items.map((r) => resolve(r, ctx, items.length === 1));
   const authorization = authorizationOf([...items.map((r) => r.item), ctx.retail, ctx.tx]);
   if (authorization !== undefined) {
-    const lines = merge(resolved.map((r) => r.line)).map((l) => (l.line !== undefined ? { line: l.line, qty: l.qty } : { sku: l.sku, qty: l.qty }));
-    return [{ type: 'return.complete', id: messageId('return.complete', ctx.identity, ctx.fallback), authorization, lines, refund: refundOf(refunds) }];
+    const lines = merge(resolved.map((r) => r.line)).map((l) =>
+      l.line !== undefined ? { line: l.line, qty: l.qty } : { sku: l.sku, qty: l.qty },
+    );
+    return [
+      {
+        type: 'return.complete',
+        id: messageId('return.complete', ctx.identity, ctx.fallback),
+        authorization,
+        lines,
+        refund: refundOf(refunds),
+      },
+    ];
   }
   const groups = new Map<string, Resolved['line'][]>();
   for (const r of resolved) {
     if (r.receipt === undefined) {
-      throw new TbError(TbCodes.INVALID, 'a returned item needs a TransactionLink (or se:ReceiptCodeLink) naming its original sale');
+      throw new TbError(
+        TbCodes.INVALID,
+        'a returned item needs a TransactionLink (or se:ReceiptCodeLink) naming its original sale',
+      );
     }
     const g = groups.get(r.receipt);
     if (g) g.push(r.line);
