@@ -18,7 +18,10 @@ let bin: string;
 let calls: string;
 let n = 0;
 
-/** The fake systemctl: appends its argv (JSON) to $FAKE_SYSTEMCTL_LOG; `status` exits 3 (inactive); FAKE_SYSTEMCTL_FAIL=verb fails that verb. */
+/**
+ * The fake systemctl: appends its argv (JSON) to $FAKE_SYSTEMCTL_LOG; `status` exits 3 (inactive);
+ * FAKE_SYSTEMCTL_FAIL=verb fails that verb.
+ */
 const FAKE = `#!/bin/sh
 node -e 'require("fs").appendFileSync(process.env.FAKE_SYSTEMCTL_LOG, JSON.stringify(process.argv.slice(1)) + "\\n")' -- "$@"
 for a in "$@"; do

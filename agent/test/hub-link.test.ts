@@ -257,7 +257,8 @@ describe('HubLink: several hub URLs', () => {
     const hits: string[] = [];
     const hubA = await refuser('A', hits);
     const [hubB, hubC] = [await stub(), await stub()];
-    const l = link([hubA.wsUrl, hubB.wsUrl, hubC.wsUrl], { stableMs: 0 }); // every welcomed connection counts as a working one
+    // every welcomed connection counts as a working one
+    const l = link([hubA.wsUrl, hubB.wsUrl, hubC.wsUrl], { stableMs: 0 });
     let welcomed = l.events.next('welcome');
     l.start(abort!.signal);
     await welcomed;

@@ -141,7 +141,8 @@ describe('returns and their links', () => {
       currency: 'EUR',
     });
     expect(decode('roqqio-sale.xml', { receiptKey: 'transaction-id' })[0]!.receipt).toBe('3569');
-    expect(JSON.stringify(decode('roqqio-return.xml'))).not.toContain('T220001293'); // a loyalty card is no payment card
+    // a loyalty card is no payment card
+    expect(JSON.stringify(decode('roqqio-return.xml'))).not.toContain('T220001293');
   });
 
   it('a TransactionLink ReasonCode="Resume" and a ReceiptReprint link are not returns; the suspended original is skipped', () => {

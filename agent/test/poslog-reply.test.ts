@@ -9,7 +9,9 @@ const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
 const codec = (extra: Record<string, unknown> = {}) =>
   new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', ...extra }));
 
-/** An independent parser (character references decoded): attributes as @_Name, every element an array, text as #text. */
+/**
+ * An independent parser (character references decoded): attributes as @_Name, every element an array, text as #text.
+ */
 const parser = new XMLParser({
   htmlEntities: true,
   ignoreAttributes: false,

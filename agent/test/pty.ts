@@ -1,4 +1,7 @@
-/** Test helpers for real serial tests: the pseudo-terminal pair lives in scripts/lib (shared with the e2e tests and the benchmark). */
+/**
+ * Test helpers for real serial tests: the pseudo-terminal pair lives in scripts/lib (shared with the e2e tests and the
+ * benchmark).
+ */
 export { startPtyPair, type PtyPair } from '@tillbridge/scripts/lib/pty';
 
 /** Polls until `check` returns a value other than undefined/false, or fails after timeoutMs. */

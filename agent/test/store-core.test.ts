@@ -341,7 +341,8 @@ describe('StoreCore', () => {
       decision: 'denied',
       lines: [{ code: 'offline_register_daily_limit' }],
     });
-    expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' }); // another register has its own limit
+    // another register has its own limit
+    expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' });
     expect(
       await core.handle('R1', {
         type: 'return.request',

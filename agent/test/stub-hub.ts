@@ -22,7 +22,10 @@ export class StubHub extends EventEmitter<{
   holdToken: (n: number) => boolean = () => this.tokenMode === 'hold';
   /** Which token requests (1, 2, …) to answer 429 TB_RATE_LIMITED, with this `Retry-After` header (if any). */
   refuseToken: (n: number) => { retryAfter?: string } | undefined = () => undefined;
-  /** `accept`: complete the WebSocket upgrade; `hang`: read the request and never answer it; `refuse`: 429 with `Retry-After: 60`. */
+  /**
+   * `accept`: complete the WebSocket upgrade; `hang`: read the request and never answer it; `refuse`: 429 with
+   * `Retry-After: 60`.
+   */
   upgradeMode: 'accept' | 'hang' | 'refuse' = 'accept';
   /** `welcome`: answer each hello; `ignore`: never answer it. */
   helloMode: 'welcome' | 'ignore' = 'welcome';
@@ -138,14 +141,12 @@ export class StubHub extends EventEmitter<{
   }
 
   private answerToken(res: ServerResponse): void {
-    res
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(
-        JSON.stringify({
-          accessToken: `tok-${this.tokenRequests}`,
-          tokenType: 'Bearer',
-          expiresIn: this.tokenLifetimeSec,
-        }),
-      );
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        accessToken: `tok-${this.tokenRequests}`,
+        tokenType: 'Bearer',
+        expiresIn: this.tokenLifetimeSec,
+      }),
+    );
   }
 }

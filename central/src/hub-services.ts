@@ -59,7 +59,9 @@ export interface HubServiceOptions {
   imports?: ImportsOptions;
   /** Group commit of the agents' event batches: events per commit (and a seam for tests). */
   ingest?: IngestOptions;
-  /** Relay the ERP feed to this RabbitMQ broker (docs/erp-feed.md#to-a-message-broker-rabbitmq); started by startHub. */
+  /**
+   * Relay the ERP feed to this RabbitMQ broker (docs/erp-feed.md#to-a-message-broker-rabbitmq); started by startHub.
+   */
   amqp?:
     | {
         url: string;

@@ -27,7 +27,9 @@ import { loadOrCreateSigningKey } from './audit/signing-key.js';
 import { loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
 import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
 
-/** What the hub calls itself (health, audit, webhooks' User-Agent): its name and version (stamped into a release build). */
+/**
+ * What the hub calls itself (health, audit, webhooks' User-Agent): its name and version (stamped into a release build).
+ */
 export const HUB_SOFTWARE = `tillbridge-hub/${TILLBRIDGE_VERSION}`;
 
 /** How often what the hub holds of presence and heartbeats is written (one relaxed transaction per 500 rows). */
@@ -53,13 +55,22 @@ export interface HubOptions {
   ingest?: HubServiceOptions['ingest'];
   /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
   agentProbeMs?: number;
-  /** Webhook requests: each attempt's timeout (default 15 s) and how long a delivery stays leased to this process (default: the timeout + 60 s). */
+  /**
+   * Webhook requests: each attempt's timeout (default 15 s) and how long a delivery stays leased to this process
+   * (default: the timeout + 60 s).
+   */
   webhooks?: { timeoutMs?: number; leaseMs?: number };
   /** Seams in agents' handshakes, for tests (hold one at a step; hear the ones given up). */
   agentHandshake?: HandshakeHooks;
-  /** Many hub processes on one database: how often this one says it is alive, and when one unheard of stops counting (defaults 2 s, 15 s). */
+  /**
+   * Many hub processes on one database: how often this one says it is alive, and when one unheard of stops counting
+   * (defaults 2 s, 15 s).
+   */
   processes?: LiveSessionsOptions;
-  /** Relay the ERP feed to RabbitMQ (docs/erp-feed.md#to-a-message-broker-rabbitmq): the broker's URL, the exchange (default tillbridge.feed). */
+  /**
+   * Relay the ERP feed to RabbitMQ (docs/erp-feed.md#to-a-message-broker-rabbitmq): the broker's URL, the exchange
+   * (default tillbridge.feed).
+   */
   amqp?: HubServiceOptions['amqp'];
   log: Logger;
   clock?: Clock;
@@ -164,7 +175,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
   const hub = openHub(serviceOpts);
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
-  // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the agent
+  // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the
+  // agent
   const cluster = new HubCluster(hub, {
     log: log.child({ part: 'cluster' }),
     probeMs,
@@ -185,7 +197,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       ...(cluster.remote ? { remote: cluster.remote } : {}),
     },
   );
-  // inventory, policy, sync settings, key delivery and revocation: published on the bus, acted on where the agent is held
+  // inventory, policy, sync settings, key delivery and revocation: published on the bus, acted on where the agent is
+  // held
   cluster.attach(endpoint);
   await cluster.ready();
 

@@ -269,7 +269,8 @@ describe('agents endpoint: a handshake the agent gave up', () => {
   it('refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one is not probed', async () => {
     await start(['S1']);
     const held = holds.hello.arm('S1');
-    const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 }); // its agent gave it up, but the hub never saw it go
+    // its agent gave it up, but the hub never saw it go
+    const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
     await held;
     const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
     await live.next('welcome');

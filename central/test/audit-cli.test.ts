@@ -75,7 +75,8 @@ describe('tillbridge-hub audit, through the admin API', () => {
     const cp = await cli(['checkpoint', '--now', '--out', join(out, 'cp.json'), '--json']);
     expect(cp.code).toBe(0);
     const cpInfo = JSON.parse(cp.stdout) as { seq: number; id: number; fingerprint: string };
-    expect(cpInfo).toMatchObject({ file: join(out, 'cp.json'), seq: 1, id: 123 }); // 1 init + 1 odd + 120 + the audited request
+    // 1 init + 1 odd + 120 + the audited request
+    expect(cpInfo).toMatchObject({ file: join(out, 'cp.json'), seq: 1, id: 123 });
     expect(hub.audit.tail(1)[0]).toMatchObject({
       id: 123,
       action: 'audit.checkpoint',

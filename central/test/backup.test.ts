@@ -45,7 +45,9 @@ function newHub(name = 'hub'): { dir: string; hub: Hub } {
 const manifestOf = (dir: string): BackupManifest =>
   JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
 
-/** Rewrites the manifest's size and checksum of `name` after the file was changed (a forger, or a careless copy-back). */
+/**
+ * Rewrites the manifest's size and checksum of `name` after the file was changed (a forger, or a careless copy-back).
+ */
 function resum(dir: string, name: string): void {
   const m = manifestOf(dir);
   const f = m.files.find((x) => x.name === name)!;

@@ -60,7 +60,8 @@ describe('enrollment codes: made, used once, expiring, audited', () => {
     const stored = t.hub.storage.db.prepare(`SELECT * FROM enrollment_codes`).all() as Record<string, unknown>[];
     expect(stored).toHaveLength(1);
     expect(JSON.stringify(stored)).not.toContain(normalizeCode(c.code));
-    expect(stored[0]!.hash).not.toBe(hashCode(Buffer.alloc(32), normalizeCode(c.code)!)); // keyed: not a plain hash anyone can make
+    // keyed: not a plain hash anyone can make
+    expect(stored[0]!.hash).not.toBe(hashCode(Buffer.alloc(32), normalizeCode(c.code)!));
     expect(stored[0]!.created_by).toBe('admin:tba_ops');
 
     t.clock.advance(10 * 60_000);

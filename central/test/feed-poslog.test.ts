@@ -68,7 +68,8 @@ beforeAll(async () => {
   useCases.settings.setSyncSettings('admin:test', 'S1', { timeZone: 'Europe/Berlin' }, {});
   operator = t.hub.credentials.createAdminToken('operator', 'night shift').secret;
 
-  sell('S1', 'R1', 'S1-0099', '2026-11-26T22:59:00Z', [{ line: 1, sku: 'EARLY', qty: 1, unitPrice: 100 }]); // 23:59 on the 26th in Berlin
+  // 23:59 on the 26th in Berlin
+  sell('S1', 'R1', 'S1-0099', '2026-11-26T22:59:00Z', [{ line: 1, sku: 'EARLY', qty: 1, unitPrice: 100 }]);
   sell(
     'S1',
     'R1',
@@ -97,7 +98,8 @@ beforeAll(async () => {
     [{ line: 1, sku: 'LATE', qty: 1, unitPrice: 700 }],
     [{ kind: 'cash', amount: 700 }],
   ); // 23:30 in Berlin: the 27th
-  sell('S1', 'R3', 'S1-0103', '2026-11-27T23:30:00Z', [{ line: 1, sku: 'NEXTDAY', qty: 1, unitPrice: 800 }]); // 00:30 on the 28th in Berlin
+  // 00:30 on the 28th in Berlin
+  sell('S1', 'R3', 'S1-0103', '2026-11-27T23:30:00Z', [{ line: 1, sku: 'NEXTDAY', qty: 1, unitPrice: 800 }]);
   sell('S2', 'R1', 'S2-0100', '2026-11-27T10:00:00Z', [{ line: 1, sku: 'OTHERSTORE', qty: 1, unitPrice: 900 }]);
 
   // a return of one shirt of S1-0100, authorized and completed at 12:00 UTC (13:00 in Berlin)
@@ -152,7 +154,8 @@ describe('the POSLog export of a business day', () => {
     const doc = parser.parse(xml) as { POSLog: Record<string, unknown> };
     expect(doc.POSLog['@_xmlns']).toBe(ARTS_NAMESPACE);
     const txs = transactions(xml);
-    expect(txs.map((x) => x.SequenceNumber)).toEqual(['S1-0100', 'S1-0101', 'S1-0102', 'auth-1']); // feed (commit) order
+    // feed (commit) order
+    expect(txs.map((x) => x.SequenceNumber)).toEqual(['S1-0100', 'S1-0101', 'S1-0102', 'auth-1']);
     expect(txs[0]).toMatchObject({
       RetailStoreID: 'S1',
       WorkstationID: 'R1',

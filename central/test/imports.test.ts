@@ -46,7 +46,9 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-/** POSTs `body` (streamed when a Readable) and resolves with the answer; `onRequest` gets the request (to break it off). */
+/**
+ * POSTs `body` (streamed when a Readable) and resolves with the answer; `onRequest` gets the request (to break it off).
+ */
 function post(
   path: string,
   body: string | Readable,
@@ -121,9 +123,7 @@ const staged = (): number =>
   (hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM temp.import_batches`).get() as { n: number }).n;
 
 /** A store's agent, speaking the wire protocol over a real WebSocket: every frame kept, requests answered by rid. */
-async function agentFor(
-  store: string,
-): Promise<{
+async function agentFor(store: string): Promise<{
   frames: Record<string, unknown>[];
   authorize: (receipt: string) => Promise<Record<string, unknown>>;
   close: () => void;
@@ -211,7 +211,8 @@ describe('inventory import', () => {
     });
     expect(staged()).toBe(0);
     if (hub.storage.engine === 'sqlite')
-      expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2); // FULL again for everything else
+      // FULL again for everything else
+      expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
 
     const again = await post('/v1/admin/inventory/import', file, 'text/csv');
     expect(again.body).toMatchObject({ rows, changed: 0 });
@@ -454,7 +455,8 @@ describe('sales import', () => {
     // the web orders are on the ERP feed, as sales of their channel without a register, card masked
     const web: FeedEntry[] = [];
     for (let after = 0; ;) {
-      const page = hub.erpFeed.read(after, 1000, { store: 'S3', types: ['sale.recorded'] }); // a filtered read looks at 1,000 rows at a time
+      // a filtered read looks at 1,000 rows at a time
+      const page = hub.erpFeed.read(after, 1000, { store: 'S3', types: ['sale.recorded'] });
       web.push(...page.entries.filter((e) => e.data.channel === 'web'));
       if (page.next === after) break;
       after = page.next;
@@ -569,7 +571,8 @@ describe('tillbridge-hub inventory import (the upload)', () => {
       first!.destroy();
     })();
     try {
-      const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream; // not a terminal: no polling, one connection
+      // not a terminal: no polling, one connection
+      const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
       const err = await uploadImport(
         new AdminClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, token),
         importInventory,

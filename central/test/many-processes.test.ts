@@ -212,7 +212,8 @@ for (const engine of engines) {
       };
       const refill = DEFAULT_GATE.tokenPeriodMs / DEFAULT_GATE.tokenBurst;
       const answers = Array.from({ length: DEFAULT_GATE.tokenBurst + 4 }, (_, i) => ask(i % 2 ? p.a : p.b, 'S1'));
-      expect(answers.filter((w) => w === 0)).toHaveLength(DEFAULT_GATE.tokenBurst); // one allowance, not one per process
+      // one allowance, not one per process
+      expect(answers.filter((w) => w === 0)).toHaveLength(DEFAULT_GATE.tokenBurst);
       expect(answers.slice(DEFAULT_GATE.tokenBurst)).toEqual(Array(4).fill(refill));
       // refused on both, audited once (a minute) for both
       expect(column(p.a.storage.db, `SELECT store FROM audit WHERE action = 'auth.rate_limited'`)).toEqual(['S1']);
@@ -227,7 +228,8 @@ for (const engine of engines) {
       for (let i = 0; i < half; i++) p.b.gate.failed('203.0.113.9', 'token', {}, undefined, 'S2');
       expect(p.a.gate.blockedFor('203.0.113.9')).toBe(DEFAULT_GATE.blockMs);
       expect(p.b.gate.blockedFor('203.0.113.9')).toBe(DEFAULT_GATE.blockMs);
-      expect(p.a.gate.tokenWait('203.0.113.9', 'S2')).toBe(DEFAULT_GATE.blockMs); // the key it guessed at, refused unchecked on either
+      // the key it guessed at, refused unchecked on either
+      expect(p.a.gate.tokenWait('203.0.113.9', 'S2')).toBe(DEFAULT_GATE.blockMs);
       // refusals never extend the block, whichever process answers them
       p.clock.advance(DEFAULT_GATE.blockMs / 2);
       expect(p.b.gate.failed('203.0.113.9', 'token')).toBe(DEFAULT_GATE.blockMs / 2);

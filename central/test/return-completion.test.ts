@@ -205,7 +205,8 @@ describe('offline decisions', () => {
     ask('h10', 'H-10', 0.5, {}, 'S2'); // 500 at another store the agent could not see
     expect(apply(offline('o10', 'H-10', 0.5, 500))).toEqual({ exception: 'over_refund' });
     expect(ticket('o10')).toMatchObject({ reconciliation: 'exception', exception_code: 'over_refund' });
-    expect(apply(offline('o10b', 'H-10', 0.5, undefined))).toEqual({}); // an older agent does not say; the completion is held to the whole
+    // an older agent does not say; the completion is held to the whole
+    expect(apply(offline('o10b', 'H-10', 0.5, undefined))).toEqual({});
   });
 });
 

@@ -22,7 +22,8 @@ describe('terminal status at the hub', () => {
     const before = hub.storage.commits();
     expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'))).toBe(true);
     expect(hub.terminals.record('S1', status('connected', '2026-11-27T10:00:02.000Z', 1))).toBe(true);
-    expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:01.000Z'))).toBe(false); // older than the one held
+    // older than the one held
+    expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:01.000Z'))).toBe(false);
     expect(hub.storage.commits()).toEqual(before);
     expect(hub.terminals.list('S1')).toMatchObject([{ register: 'R1', state: 'connected', connections: 1 }]);
     await hub.storage.deferred.flush();

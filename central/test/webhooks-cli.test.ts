@@ -192,7 +192,8 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     t.hub.storage.tx(() =>
       hub.webhooks.emit({ type: 'return.exception', store: 'S1', data: { authorization: 'a-9', code: 'over_return' } }),
     );
-    t.hub.storage.tx(() => hub.webhooks.emit({ type: 'return.exception', store: 'S2', data: {} })); // another store: not for this endpoint
+    // another store: not for this endpoint
+    t.hub.storage.tx(() => hub.webhooks.emit({ type: 'return.exception', store: 'S2', data: {} }));
     expect(await hub.webhooks.runDue()).toBe(1);
     const failed = await json<DeliveryView[]>(operator, 'deliveries', '--failed');
     expect(failed).toHaveLength(1);

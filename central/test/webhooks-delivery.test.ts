@@ -523,7 +523,8 @@ describe('webhook delivery', () => {
     expect(ok.got).toHaveLength(1);
     expect(hang.got).toHaveLength(1);
     await f.wh.stop();
-    await waitFor('the hanging attempt closed', () => hang.closed.length === 1); // the attempt was cut short, not left hanging
+    // the attempt was cut short, not left hanging
+    await waitFor('the hanging attempt closed', () => hang.closed.length === 1);
     expect(f.wh.deliveries({ webhook: h.id })[0]).toMatchObject({ state: 'pending', attempts: 0 });
     expect(f.wh.outcomes()).toMatchObject({ succeeded: 1, pending: 1 });
   });

@@ -231,7 +231,9 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** What the backup needs of a better-sqlite3 connection (shared/ does not depend on it: each program passes its own). */
+/**
+ * What the backup needs of a better-sqlite3 connection (shared/ does not depend on it: each program passes its own).
+ */
 export interface SqliteConnection {
   pragma(source: string, options?: { simple?: boolean }): unknown;
   exec(source: string): unknown;

@@ -10,7 +10,8 @@ const CUTOFF = /^([01]\d|2[0-3]):([0-5]\d)$/;
 
 export function isStoreTimeZone(zone: string): boolean {
   if (zone === 'UTC') return true;
-  if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false; // IANA names only (no offsets: they ignore summer time)
+  // IANA names only (no offsets: they ignore summer time)
+  if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
     return true;
@@ -76,7 +77,8 @@ export function businessDayOf(at: string | number, zone: string): string {
   const known = lastDay.get(zone);
   if (known && ms >= known.start && ms < known.end) return known.day;
   const day = dayOfParts(zone, ms);
-  // the day's span, kept only when checked against the zone's own clock (a day without a midnight, in a zone that skips it, is not kept)
+  // the day's span, kept only when checked against the zone's own clock (a day without a midnight, in a zone that skips
+  // it, is not kept)
   const start = wallTimeToInstant(day, '00:00', zone);
   const end = wallTimeToInstant(nextBusinessDay(day), '00:00', zone);
   if (

@@ -145,7 +145,9 @@ export function diskFinding(id: string, dir: string): DoctorFinding {
   return { id, level: 'ok', message: text };
 }
 
-/** The values `redactSecrets` would replace (at least 4 characters long), to scrub them from any other text too (logs). */
+/**
+ * The values `redactSecrets` would replace (at least 4 characters long), to scrub them from any other text too (logs).
+ */
 export function secretValues(value: unknown, out = new Set<string>()): Set<string> {
   if (Array.isArray(value)) for (const v of value) secretValues(v, out);
   else if (value && typeof value === 'object') {

@@ -37,7 +37,10 @@ export function preparePrivateSqlite(dbFile: string, create: boolean): void {
   for (const f of sqliteCompanions(dbFile)) narrowToPrivate(f);
 }
 
-/** Writes `file` whole (a temporary file at 0600, then renamed over it): readers see the old or the new text, never others' eyes. */
+/**
+ * Writes `file` whole (a temporary file at 0600, then renamed over it): readers see the old or the new text, never
+ * others' eyes.
+ */
 export function writePrivateFile(file: string, data: string | Buffer): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {

@@ -7,7 +7,9 @@ import { isCutoff, isStoreTimeZone } from './business-day.js';
  * restart. Before the first push an agent uses its config file's values.
  */
 export const SyncSettingsSchema = z.strictObject({
-  /** realtime: each event leaves as soon as it is committed; batched: every uploadIntervalSeconds (constrained links). */
+  /**
+   * realtime: each event leaves as soon as it is committed; batched: every uploadIntervalSeconds (constrained links).
+   */
   uploadMode: z.enum(['realtime', 'batched']).default('realtime'),
   uploadIntervalSeconds: z.number().int().min(1).max(3600).default(30),
   /** How often the agent checks its inventory copy against the hub's (the hub re-sends what differs). */
@@ -22,9 +24,15 @@ export const SyncSettingsSchema = z.strictObject({
   refusedEvents: z.enum(['exception', 'exception+webhook']).default('exception+webhook'),
   /** false: agents decide nothing on their own — every offline return request is denied (offline_disabled). */
   offlineApprovals: z.boolean().default(true),
-  /** The store's time zone (IANA name, or "UTC"): business days, and so the ERP feed's days and the day close, are dates in it. */
+  /**
+   * The store's time zone (IANA name, or "UTC"): business days, and so the ERP feed's days and the day close, are dates
+   * in it.
+   */
   timeZone: z.string().refine(isStoreTimeZone, 'an IANA time zone such as "Europe/Berlin", or "UTC"').default('UTC'),
-  /** "HH:MM" on the next day, in the store's zone: a register that has not closed its day by then is reconciled against the agent's own counts. */
+  /**
+   * "HH:MM" on the next day, in the store's zone: a register that has not closed its day by then is reconciled against
+   * the agent's own counts.
+   */
   dayCutoff: z.string().refine(isCutoff, 'a time "HH:MM" (24-hour), e.g. "03:00"').default('03:00'),
 });
 export type SyncSettings = z.infer<typeof SyncSettingsSchema>;

@@ -34,7 +34,8 @@ import {
  * Protocol versions (docs/upgrade.md "Agent and hub versions"). The agent's hello says the range it
  * speaks (`min`..`v`); the hub picks the highest version both speak and says it in `welcome.v`.
  *
- *   2: `hello` carries the database's incarnation and newest seq; `ack.upTo` is the batch's, not the cursor (DESIGN rule 9).
+ *   2: `hello` carries the database's incarnation and newest seq; `ack.upTo` is the batch's, not the cursor (DESIGN
+ * rule 9).
  *   3: `hello` says the range (`min`), the agent's OS and when it started; `welcome.v` is the version chosen.
  *      A hub of protocol 2 knows no range and takes a hello of exactly v 2: an agent it refused for
  *      protocol (4400) says its v 2 hello next time.
@@ -43,7 +44,10 @@ export const WIRE_VERSION = 3;
 /** The oldest protocol version this build speaks (as agent or hub). */
 export const WIRE_VERSION_MIN = 2;
 
-/** The first tillbridge-agent release that speaks each protocol version: what a hub tells an agent too old for it to install. */
+/**
+ * The first tillbridge-agent release that speaks each protocol version: what a hub tells an agent too old for it to
+ * install.
+ */
 export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = { 2: '0.1.0', 3: '0.1.0' };
 
 /**
@@ -59,7 +63,9 @@ export function negotiateProtocol(
   return { agentTooOld: agent.max < hub.min };
 }
 
-/** What a hub says in its close reason to an agent too old for it (a WebSocket close reason holds at most 123 bytes). */
+/**
+ * What a hub says in its close reason to an agent too old for it (a WebSocket close reason holds at most 123 bytes).
+ */
 export function agentTooOldReason(hubMin: number): string {
   const release = AGENT_RELEASE_FOR_PROTOCOL[hubMin] ?? `a release of protocol ${hubMin}`;
   return `this hub needs tillbridge-agent >= ${release} (protocol >= ${hubMin}); install it (docs/upgrade.md)`.slice(
@@ -388,7 +394,9 @@ export const KeyAckFrame = z.strictObject({
 export const InventoryDigestFrame = z.strictObject({
   t: z.literal('inventory.digest'),
   items: z.array(z.strictObject({ sku: z.string().min(1).max(64), h: z.string().length(8) })).max(1_000_000),
-  /** The last inventory frame `n` the agent applied before computing it: SKUs in later frames are in flight, not wrong. */
+  /**
+   * The last inventory frame `n` the agent applied before computing it: SKUs in later frames are in flight, not wrong.
+   */
   upTo: z.number().int().min(0).optional(),
 });
 

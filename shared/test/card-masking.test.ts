@@ -34,7 +34,10 @@ const freeText = fc.string({
   maxLength: 40,
 });
 
-/** Brute force, the slow obvious way: every run of digits joined by single spaces or dashes, every window, Luhn from scratch. */
+/**
+ * Brute force, the slow obvious way: every run of digits joined by single spaces or dashes, every window, Luhn from
+ * scratch.
+ */
 function bruteWindows(text: string): { start: number; end: number }[] {
   const found: { start: number; end: number }[] = [];
   for (const m of text.matchAll(/\d(?:[ -]?\d)*/g)) {

@@ -43,7 +43,8 @@ describe('loopback (plain ws:// and http:// are allowed only there)', () => {
     expect(urlHostIsLoopback('ws://127.0.0.1:7400')).toBe(true);
     expect(urlHostIsLoopback('ws://[::1]:7400/v1/agent')).toBe(true);
     expect(urlHostIsLoopback('ws://localhost:7400')).toBe(true);
-    expect(urlHostIsLoopback('ws://127.1:7400')).toBe(true); // the URL parser makes it 127.0.0.1, and so does the client
+    // the URL parser makes it 127.0.0.1, and so does the client
+    expect(urlHostIsLoopback('ws://127.1:7400')).toBe(true);
     expect(urlHostIsLoopback('ws://127.0.0.1.nip.io:7400')).toBe(false);
     expect(urlHostIsLoopback('ws://127.hub.example')).toBe(false);
     expect(urlHostIsLoopback('ws://127.0.0.1@hub.example/')).toBe(false);

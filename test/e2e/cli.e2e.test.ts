@@ -129,7 +129,8 @@ describe('tillbridge-hub', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/line 3, column store: no store "NOPE"/);
     expect(bad.stderr).toMatch(/nothing was applied/);
-    expect((await w.hub.cli(['inventory', 'show', 'S9', 'SKU-3', '--json'])).code).toBe(3); // nothing applied: no stock record of SKU-3
+    // nothing applied: no stock record of SKU-3
+    expect((await w.hub.cli(['inventory', 'show', 'S9', 'SKU-3', '--json'])).code).toBe(3);
     expect((await w.hub.cli(['inventory', 'show', 'NOPE'])).code).toBe(3);
     expect((await w.hub.cli(['sales', 'show', 'NOPE'])).code).toBe(3);
     expect(JSON.parse((await w.hub.cli(['status', '--json'])).stdout).stores).toEqual(

@@ -92,7 +92,8 @@ describe('a consumer following the pull feed', () => {
     // nothing skipped: what it saw is the whole feed up to there
     const all = await w.hub.admin.get<{ entries: Entry[] }>(`/v1/feed?after=0&limit=1000`);
     expect(seen.map((e) => e.id)).toEqual(all.entries.filter((e) => e.position <= positions.at(-1)!).map((e) => e.id));
-    expect(seen.filter((e) => e.type === 'inventory.adjusted')).toHaveLength(25 + 1); // a movement per sale, and the stock set at the start
+    // a movement per sale, and the stock set at the start
+    expect(seen.filter((e) => e.type === 'inventory.adjusted')).toHaveLength(25 + 1);
   });
 
   it('tillbridge-hub feed tail, consumers and status, against the running hub', async () => {

@@ -209,7 +209,8 @@ function checkHub(world: World): void {
 
 /**
  * Every decision a register got is at the hub, once; each approved one made offline was reconciled
- * (a denial, or an override the register did not get, made offline holds nothing: the hub records it as denied, with nothing to reconcile).
+ * (a denial, or an override the register did not get, made offline holds nothing: the hub records it as denied, with
+ * nothing to reconcile).
  */
 function checkDecisions(world: World, decisions: Decision[]): void {
   const returns = world.hubQuery<{
@@ -337,7 +338,8 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     const decisions = streams.flatMap((s) => s.decisions);
     checkDecisions(world, decisions);
 
-    // the audit chain is one chain, written by three processes; a checkpoint signed by one verifies with another's copy of the key
+    // the audit chain is one chain, written by three processes; a checkpoint signed by one verifies with another's copy
+    // of the key
     const signed = await h3.cli(['audit', 'checkpoint', '--now']);
     expect(signed.code, signed.stdout + signed.stderr).toBe(0);
     const verify = await h2.cli(['audit', 'verify', '--data', h2.dataDir, '--database', db!.url, '--json']);

@@ -107,7 +107,8 @@ describe('API key rotation', () => {
       () => a.proc.lines.some((l) => l.msg === 'stored a new API key from the hub'),
       30_000,
     );
-    await new Promise((r) => setTimeout(r, 4500)); // past the grace period and a token lifetime: new tokens come from the new key
+    // past the grace period and a token lifetime: new tokens come from the new key
+    await new Promise((r) => setTimeout(r, 4500));
     const acked = await seller.stop();
     await waitFor('all sales at the hub', () => hubSales('ROT-') === acked, 30_000);
     const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S3', '--json'])).stdout) as {

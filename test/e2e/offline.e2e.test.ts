@@ -76,7 +76,8 @@ describe('offline decisions and reconciliation', () => {
       receipt: 'OFF-1',
       lines: [{ line: 1, qty: 2 }],
     });
-    expect(again).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] }); // only 1 left, by what the agent knows
+    // only 1 left, by what the agent knows
+    expect(again).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
 
     const conflicting = await reg.send<Decision>({
       type: 'return.request',
@@ -149,7 +150,8 @@ describe('offline decisions and reconciliation', () => {
       expect.objectContaining({ code: 'over_return', authorization: conflicting.authorization }),
     ]);
 
-    // applied exactly once: P was 7 after the sales, +1 for the confirmed return, +1 for the physical return flagged as an exception
+    // applied exactly once: P was 7 after the sales, +1 for the confirmed return, +1 for the physical return flagged as
+    // an exception
     expect(await onHand(w.hub, 'S1', 'P')).toBe(9);
     expect(w.hubQuery(`SELECT COUNT(*) AS n FROM movements WHERE ref = ?`, within.authorization)).toEqual([{ n: 1 }]);
 

@@ -73,7 +73,8 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     a = await w.startAgent('S1', 'r1');
     reg = await JsonLinesRegister.connect(a.port());
     await sell(reg, ['R-8', 'R-9']);
-    // the register asks again about the return it asked about before the restore: the same authorization, the same answer
+    // the register asks again about the return it asked about before the restore: the same authorization, the same
+    // answer
     const again = await reg.send<Decision>({
       type: 'return.request',
       id: 'rq-1',

@@ -9,7 +9,9 @@ import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { loadSecrets } from '../../central/src/auth/secrets.js';
 import { sale, World } from './fixture.js';
 
-/** DESIGN rules 6 and 8 on the real binaries: file modes, plain HTTP beyond loopback, secrets at rest, admin lock-out. */
+/**
+ * DESIGN rules 6 and 8 on the real binaries: file modes, plain HTTP beyond loopback, secrets at rest, admin lock-out.
+ */
 let w: World;
 beforeAll(async () => {
   w = new World();
@@ -202,7 +204,8 @@ describe('admin lock-out', () => {
       { action: 'token.create', origin: 'cli:local', actor: expect.stringMatching(/^local:/) },
     ]);
     expect((await w.hub.cli(['audit', 'verify'])).code).toBe(4); // the first token is gone
-    expect((await asRecovery(['audit', 'verify'])).code).toBe(0); // the chain holds with the entry the local command wrote
+    // the chain holds with the entry the local command wrote
+    expect((await asRecovery(['audit', 'verify'])).code).toBe(0);
   });
 
   it('the local command names what is wrong: no hub there, a bad role', async () => {

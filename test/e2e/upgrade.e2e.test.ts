@@ -21,7 +21,8 @@ afterAll(async () => w?.close());
 describe('upgrading an agent', () => {
   it('an agent on a v2 database: copied to .pre-v2.bak, migrated, its owed sales reach the hub; the hub shows its version, OS and uptime and flags it below the minimum', async () => {
     await w.addStore('S1');
-    // the agent's data directory holds a database an older agent left (schema version 2), with two sales owed to the hub
+    // the agent's data directory holds a database an older agent left (schema version 2), with two sales owed to the
+    // hub
     const data = join(w.dir, 'agent-S1', 'data');
     mkdirSync(data, { recursive: true, mode: 0o700 });
     copyFileSync(

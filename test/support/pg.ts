@@ -193,9 +193,15 @@ export interface ThrowawayCluster {
   port: number;
   /** The cluster's temporary directory (data/, server.log, the unix socket). */
   dir: string;
-  /** Stops the server (fast) if it runs and starts it again on the same port and data; resolves once it accepts connections. */
+  /**
+   * Stops the server (fast) if it runs and starts it again on the same port and data; resolves once it accepts
+   * connections.
+   */
   restart(): Promise<void>;
-  /** SIGKILL to the postmaster and every backend at once, as in a crash; resolves once they are gone. restart() brings it back. */
+  /**
+   * SIGKILL to the postmaster and every backend at once, as in a crash; resolves once they are gone. restart() brings
+   * it back.
+   */
   kill(): Promise<void>;
   /** Stops the server and removes its directory; again is a no-op. */
   stop(): Promise<void>;

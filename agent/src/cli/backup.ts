@@ -205,14 +205,19 @@ function restoreReport(r: AgentRestoreResult): string {
   return lines.join('\n');
 }
 
-/** Exit codes of backup and restore (docs/cli.md): 0 ok, 1 refused (agent running, data there without --force) or failed, 2 bad input. */
+/**
+ * Exit codes of backup and restore (docs/cli.md): 0 ok, 1 refused (agent running, data there without --force) or
+ * failed, 2 bad input.
+ */
 function fail(err: unknown): never {
   process.stderr.write(`error: ${(err as Error).message}\n`);
   const usage = isTbError(err, TbCodes.INVALID) || isTbError(err, TbCodes.CONFIG);
   process.exit(usage ? 2 : 1);
 }
 
-/** Adds `backup` and `restore` to the agent's CLI; `load` reads the --config option's file (exiting 2 when it is bad). */
+/**
+ * Adds `backup` and `restore` to the agent's CLI; `load` reads the --config option's file (exiting 2 when it is bad).
+ */
 export function registerBackupCommands(
   program: Command,
   configOpt: () => Option,

@@ -189,7 +189,10 @@ export class HubLink implements HubAuthorizer {
   private readonly backoff: ReconnectBackoff;
 
   private readonly now: () => number;
-  /** This run of the link and the number of its latest connection, said in each hello: the hub lets no older connection displace a newer one. */
+  /**
+   * This run of the link and the number of its latest connection, said in each hello: the hub lets no older connection
+   * displace a newer one.
+   */
   private readonly runId = randomUUID();
   private attempts = 0;
   /** The protocol version the hub's last welcome chose. */

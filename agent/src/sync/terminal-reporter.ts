@@ -10,7 +10,8 @@ export interface TerminalLink {
 /**
  * Sends each register's state to the hub as it changes (connected, disconnected, error, what the
  * register reported, last message), batched over a short window, and all of them again on every
- * (re)connection (`reportAll`, called by the composition root on each welcome). Status is current state, not history: nothing is queued while offline.
+ * (re)connection (`reportAll`, called by the composition root on each welcome). Status is current state, not history:
+ * nothing is queued while offline.
  */
 export class TerminalReporter {
   private readonly pending = new Map<string, TerminalStatus>();

@@ -13,12 +13,17 @@ export interface AccessToken {
   refreshAt: number;
 }
 
-/** TLS material for talking to the hub: its CA (else the system store) and, for mutual TLS, this store's certificate. */
+/**
+ * TLS material for talking to the hub: its CA (else the system store) and, for mutual TLS, this store's certificate.
+ */
 export interface ClientTls {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
-  /** The hub certificate's SHA-256 fingerprint (hub.fingerprint): when set, the only certificate accepted (sync/pinning.ts). */
+  /**
+   * The hub certificate's SHA-256 fingerprint (hub.fingerprint): when set, the only certificate accepted
+   * (sync/pinning.ts).
+   */
   fingerprint?: string;
 }
 

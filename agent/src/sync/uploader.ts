@@ -147,7 +147,10 @@ export class Uploader {
     return this.lastSyncMs !== undefined ? new Date(this.lastSyncMs).toISOString() : undefined;
   }
 
-  /** Deletes the rows the hub acked; should that fail (a full disk), they are deleted later, and never sent again meanwhile. */
+  /**
+   * Deletes the rows the hub acked; should that fail (a full disk), they are deleted later, and never sent again
+   * meanwhile.
+   */
   private drop(upTo: number): void {
     const del = (): void => void this.outbox.deleteUpTo(upTo);
     if (this.opts.writes) this.opts.writes.run('outbox cleanup', del);
@@ -159,7 +162,10 @@ export class Uploader {
     this.retryTimer = undefined;
   }
 
-  /** Sends the next batch, if one may leave now (batched mode: only during a flush, which runs until the outbox is empty). */
+  /**
+   * Sends the next batch, if one may leave now (batched mode: only during a flush, which runs until the outbox is
+   * empty).
+   */
   private pump(): void {
     if (this.inFlight !== undefined || this.retryTimer || !this.link.connected) return;
     if (this.upload.mode === 'batched' && !this.flushing) return;

@@ -18,7 +18,10 @@ export interface GateOptions {
   blockMs: number;
   /** Most sources remembered at once; past it the one seen longest ago is forgotten. */
   maxSources?: number;
-  /** Most stores whose token allowance is remembered; past it the one seen longest ago is forgotten (its allowance full again). */
+  /**
+   * Most stores whose token allowance is remembered; past it the one seen longest ago is forgotten (its allowance full
+   * again).
+   */
   maxStores?: number;
   /** Most gate audit entries written per minute; the rest are counted into one `auth.summary` entry a minute. */
   auditPerMinute?: number;
@@ -48,7 +51,10 @@ export function retryAfterSec(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-/** The error every 429 answers with: `TB_RATE_LIMITED`, and how long to wait (`details.retryAfterSec`, the `Retry-After` header). */
+/**
+ * The error every 429 answers with: `TB_RATE_LIMITED`, and how long to wait (`details.retryAfterSec`, the `Retry-After`
+ * header).
+ */
 export function rateLimited(message: string, retryAfterMs: number): TbError {
   return new TbError(TbCodes.RATE_LIMITED, message, { details: { retryAfterSec: retryAfterSec(retryAfterMs) } });
 }
@@ -121,7 +127,8 @@ function prepare(s: HubStorage) {
               (SELECT blocked_until FROM gate_sources WHERE source = @source) AS blocked_until,
               (SELECT locked FROM gate_sources WHERE source = @source) AS locked`,
     ),
-    // GCRA: the allowance is a "theoretical arrival time"; a token moves it one interval on from now or from where it is
+    // GCRA: the allowance is a "theoretical arrival time"; a token moves it one interval on from now or from where it
+    // is
     take: p(
       `INSERT INTO gate_allowances (store, tat, limited_until) VALUES (@store, @first, 0)
        ON CONFLICT (store) DO UPDATE SET tat = (CASE WHEN gate_allowances.tat > @now THEN gate_allowances.tat ELSE @now END) + @interval
@@ -184,7 +191,10 @@ export class Gate {
   private overflow:
     { entries: number; count: number; byAction: Record<string, number>; from: number; to: number } | undefined;
   private nextSweep = 0;
-  /** Rows as counted at the last sweep plus those this process added since (another process's are counted at the next sweep). */
+  /**
+   * Rows as counted at the last sweep plus those this process added since (another process's are counted at the next
+   * sweep).
+   */
   private sourceRows: number;
   private storeRows: number;
 
@@ -335,7 +345,10 @@ export class Gate {
     this.flushOverflow(this.clock.now(), true);
   }
 
-  /** How much the gate holds (every process's), for tests and metrics: sources, their failure times and locked stores, store allowances. */
+  /**
+   * How much the gate holds (every process's), for tests and metrics: sources, their failure times and locked stores,
+   * store allowances.
+   */
   size(): { sources: number; times: number; locked: number; stores: number } {
     let times = 0;
     let locked = 0;
@@ -414,7 +427,9 @@ export class Gate {
     });
   }
 
-  /** The source's audit bookkeeping in this process, most recently seen last (the Map's order), making room when full. */
+  /**
+   * The source's audit bookkeeping in this process, most recently seen last (the Map's order), making room when full.
+   */
   private touch(source: string, now: number): Quiet {
     if (now >= this.nextSweep) this.sweep();
     let q = this.quiet.get(source);

@@ -25,7 +25,10 @@ export function parseAnswer<Response extends z.ZodType>(
 
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
-  /** `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA; `caFile`: where it came from, for messages. */
+  /**
+   * `ca`: the hub's CA certificate (PEM) for an https:// hub with a private CA; `caFile`: where it came from, for
+   * messages.
+   */
   constructor(
     private readonly base: string,
     private readonly token: string | undefined,

@@ -85,7 +85,10 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return `${Math.round(ms / 86_400_000)} d ago`;
 }
 
-/** An amount of minor units for people: in the currency's decimals, or said to be minor units when the currency is not known. */
+/**
+ * An amount of minor units for people: in the currency's decimals, or said to be minor units when the currency is not
+ * known.
+ */
 export function money(minor: number | null | undefined, currency: string | null | undefined): string {
   if (minor === null || minor === undefined) return '-';
   return currency ? formatMoney(minor, currency) : `${minor} (minor units)`;

@@ -19,7 +19,10 @@ export type BusMessage =
   | { t: 'feed'; from: string }
   /** a rotated-in key waits for the store's agent */
   | { t: 'key.deliver'; store: string }
-  /** the hub lacks transactions of the store's register and day: its agent is asked to send them again (`missing`: cut to fit a message) */
+  /**
+   * the hub lacks transactions of the store's register and day: its agent is asked to send them again (`missing`: cut
+   * to fit a message)
+   */
   | {
       t: 'resend';
       store: string;
@@ -29,7 +32,10 @@ export type BusMessage =
     }
   /** a key of the store was revoked: the connections authenticated with it end */
   | { t: 'key.drop'; store: string; keyId: string }
-  /** an agent said hello at process `from`: a process holding an older connection of the store gives it up (or says why not) */
+  /**
+   * an agent said hello at process `from`: a process holding an older connection of the store gives it up (or says why
+   * not)
+   */
   | { t: 'session.claim'; id: string; from: string; store: string; agent: string; run?: string; attempt?: number }
   /** the holder's answer to claim `id`, for process `to` */
   | {
@@ -65,7 +71,9 @@ export interface HubBus {
   publish(msg: BusMessage): void;
   /** Hears every message; returns the unsubscribe. */
   subscribe(handler: BusHandler): () => void;
-  /** Runs `fn` each time the bus listens again after losing its connection (messages may have been missed meanwhile). */
+  /**
+   * Runs `fn` each time the bus listens again after losing its connection (messages may have been missed meanwhile).
+   */
   onResume(fn: () => void): void;
   /** Resolves once the bus hears messages (at once for the local bus). */
   readonly ready: Promise<void>;
@@ -100,10 +108,16 @@ export function inventoryMessages(store: string, skus: string[]): BusMessage[] {
   return out;
 }
 
-/** Bytes of names a resend message carries (the frame's `missing` is for the agent's log: the agent resends the whole day). */
+/**
+ * Bytes of names a resend message carries (the frame's `missing` is for the agent's log: the agent resends the whole
+ * day).
+ */
 const RESEND_NAMES_BYTES = 6000;
 
-/** The bus message asking the store's agent for a register day again, its lists of what is missing cut to fit one payload. */
+/**
+ * The bus message asking the store's agent for a register day again, its lists of what is missing cut to fit one
+ * payload.
+ */
 export function resendMessage(r: {
   store: string;
   register: string;

@@ -16,7 +16,9 @@ import { LiveSessions, type LiveSessionsOptions } from './live-sessions.js';
 
 /** How long a claim waits, beyond the probe, for the processes that hold the store to answer. */
 const CLAIM_MARGIN_MS = 1_500;
-/** How long after a claim went through a late answer (a holder that had not written its row yet) is still carried out. */
+/**
+ * How long after a claim went through a late answer (a holder that had not written its row yet) is still carried out.
+ */
 const LATE_VERDICT_MS = 30_000;
 
 interface Pending {
@@ -113,7 +115,9 @@ class SessionClaims implements RemoteSessions {
     if (v.kind !== 'free') this.endpoint?.refuseLate(p.session, v);
   }
 
-  /** A claim made at another process: answered when this process holds the store, or may still be listed as holding it. */
+  /**
+   * A claim made at another process: answered when this process holds the store, or may still be listed as holding it.
+   */
   async answer(m: Extract<BusMessage, { t: 'session.claim' }>): Promise<void> {
     if (!this.endpoint) return;
     const v = await this.endpoint.yieldTo(m);
@@ -180,7 +184,8 @@ export class HubCluster {
     hub.policies.onChange((scope) => bus.publish({ t: 'policy', scope }));
     hub.syncConfig.onChange((scope) => bus.publish({ t: 'config', scope }));
     if (bus.shared) {
-      // at most one message per FEED_NOTICE_MS however fast this process commits: a long poll elsewhere waits that much longer at worst
+      // at most one message per FEED_NOTICE_MS however fast this process commits: a long poll elsewhere waits that much
+      // longer at worst
       let noticeDue: NodeJS.Timeout | undefined;
       hub.erpFeed.onCommitted((local) => {
         if (!local || noticeDue) return;

@@ -7,7 +7,9 @@ import type { SharedPresence, StorePresence } from '../sync/presence.js';
 
 /** How often a hub process says it is alive (default); a deferred write, so at most a second later in the database. */
 export const DEFAULT_PROCESS_HEARTBEAT_MS = 2_000;
-/** A process not heard of for this long (killed, or cut off from the database) no longer counts, nor do its connections. */
+/**
+ * A process not heard of for this long (killed, or cut off from the database) no longer counts, nor do its connections.
+ */
 export const DEFAULT_PROCESS_TIMEOUT_MS = 15_000;
 /** How long a read of the other processes' connections is reused (status pages ask per store). */
 const SNAPSHOT_MS = 250;

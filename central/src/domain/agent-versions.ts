@@ -13,7 +13,9 @@ export function parseVersion(v: string): [number, number, number] | undefined {
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
 }
 
-/** The version in an agent's `software` ("tillbridge-agent/0.1.0" → "0.1.0"; a pre-release or build suffix is dropped). */
+/**
+ * The version in an agent's `software` ("tillbridge-agent/0.1.0" → "0.1.0"; a pre-release or build suffix is dropped).
+ */
 export function agentVersionOf(software: string | undefined): string | undefined {
   const m = /\/v?(\d+\.\d+\.\d+)/.exec(software ?? '');
   return m?.[1];
@@ -28,7 +30,10 @@ export function belowVersion(version: string | undefined, min: string | null): b
   return false;
 }
 
-/** What `status` and `stores list` show of a connected agent: its version, OS, uptime, protocol, and whether it is below the minimum. */
+/**
+ * What `status` and `stores list` show of a connected agent: its version, OS, uptime, protocol, and whether it is below
+ * the minimum.
+ */
 export function describeAgent(
   info: AgentInfo | undefined,
   min: string | null,

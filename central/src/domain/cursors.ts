@@ -102,7 +102,10 @@ export class Cursors {
     return r ? { store: r.store, lastSeq: r.last_seq } : undefined;
   }
 
-  /** Moves the cursor of (agent, incarnation) — created at 0 by the agent's first hello with it — and makes it the agent's latest. */
+  /**
+   * Moves the cursor of (agent, incarnation) — created at 0 by the agent's first hello with it — and makes it the
+   * agent's latest.
+   */
   setCursor(agentId: string, incarnation: string, store: string, lastSeq: number): void {
     const now = iso(this.clock.now());
     this.s.tx(() => {

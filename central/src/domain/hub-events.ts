@@ -28,7 +28,10 @@ export class HubEvents {
   private sales: Sales | undefined;
   private refusedWebhooks: (store: string) => boolean = () => true;
 
-  /** Lets `returnChanged` read tickets; `refusedWebhooks`: whether a store's refused events are announced (sync setting refusedEvents). */
+  /**
+   * Lets `returnChanged` read tickets; `refusedWebhooks`: whether a store's refused events are announced (sync setting
+   * refusedEvents).
+   */
   bind(returns: ReturnsRepo, sales: Sales, refusedWebhooks?: (store: string) => boolean): void {
     this.returns = returns;
     this.sales = sales;
@@ -39,7 +42,9 @@ export class HubEvents {
     this.sinks.push(sink);
   }
 
-  /** Whether any sink takes `type` for `store` (what is announced to nobody need not be committed with an announcement). */
+  /**
+   * Whether any sink takes `type` for `store` (what is announced to nobody need not be committed with an announcement).
+   */
   wants(type: WebhookEventType, store: string | null): boolean {
     return this.sinks.some((s) => s.wants(type, store));
   }

@@ -3,7 +3,10 @@ import type { SqlDb, Statement } from '../storage/index.js';
 /** Most rows one statement takes; longer lists go in several. */
 const MAX_ROWS = 256;
 
-/** The statement size for `n` rows (n ≤ MAX_ROWS): the next power of two, so that a table has at most nine statement texts to prepare. */
+/**
+ * The statement size for `n` rows (n ≤ MAX_ROWS): the next power of two, so that a table has at most nine statement
+ * texts to prepare.
+ */
 function sizeFor(n: number): number {
   let size = 1;
   while (size < n) size <<= 1;

@@ -55,7 +55,8 @@ export class OfflineReconciler {
     const existing = this.returns.get(body.authorization);
     if (existing && existing.store !== store)
       throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
-    if (existing && existing.mode === 'offline') return {}; // already reconciled (the same decision, resent under a new id)
+    // already reconciled (the same decision, resent under a new id)
+    if (existing && existing.mode === 'offline') return {};
 
     const approved = body.decision === 'approved' || body.decision === 'conditional';
     // As of the decision; a decision cannot have been made after it reached the hub (a fast agent clock).

@@ -51,7 +51,10 @@ export class Policies {
     return { version: d.version, policy: d.value };
   }
 
-  /** The store's policy as it stood at `version` (see VersionedSettings.asOf), or undefined when the store never held it. */
+  /**
+   * The store's policy as it stood at `version` (see VersionedSettings.asOf), or undefined when the store never held
+   * it.
+   */
   asOf(store: string, version: number): EffectivePolicy | undefined {
     const e = this.v.asOf(store, version);
     return e && { version: e.version, policy: e.value };

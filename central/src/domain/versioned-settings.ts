@@ -103,7 +103,10 @@ export class VersionedSettings<T> {
     return (this.newestAt.get(`store:${store}`, atIso) as { id: number | null }).id ?? 0;
   }
 
-  /** Lays `patchRaw` over the default (store undefined) or the store's override (`replace`: instead of it). Returns the new version. */
+  /**
+   * Lays `patchRaw` over the default (store undefined) or the store's override (`replace`: instead of it). Returns the
+   * new version.
+   */
   set(
     store: string | undefined,
     patchRaw: unknown,

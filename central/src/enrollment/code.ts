@@ -19,7 +19,9 @@ export function formatCode(c: string): string {
   return c.match(/.{1,4}/g)!.join('-');
 }
 
-/** The code as typed, in its canonical form (16 upper-case characters, no dashes), or undefined when it cannot be one. */
+/**
+ * The code as typed, in its canonical form (16 upper-case characters, no dashes), or undefined when it cannot be one.
+ */
 export function normalizeCode(typed: string): string | undefined {
   if (typed.length > 64) return undefined;
   const c = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');

@@ -76,7 +76,10 @@ export function redactAmqpUrl(url: string): string {
   return maskUrlPassword(url, 'amqp://…');
 }
 
-/** The exchange's name: what AMQP allows (letters, digits, - _ . :), at most 120 so that `amqp:` + it is a consumer name. */
+/**
+ * The exchange's name: what AMQP allows (letters, digits, - _ . :), at most 120 so that `amqp:` + it is a consumer
+ * name.
+ */
 export function checkExchange(name: string, option: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,58}$/.test(name))
     throw new TbError(

@@ -4,7 +4,10 @@ import type { HubStorage, Statement } from '../storage/index.js';
 import { MultiRowInsert } from '../domain/multi-row.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from '../webhooks/events.js';
 
-/** What goes on the ERP feed: every validated transaction and its consequences — every hub event but a register's link state and the webhook test (docs/erp-feed.md). */
+/**
+ * What goes on the ERP feed: every validated transaction and its consequences — every hub event but a register's link
+ * state and the webhook test (docs/erp-feed.md).
+ */
 export type FeedEventType = Exclude<WebhookEventType, 'terminal.status' | 'webhook.test'>;
 export const FEED_EVENT_TYPES = WEBHOOK_EVENT_TYPES.filter(
   (t): t is FeedEventType => t !== 'terminal.status' && t !== 'webhook.test',

@@ -12,7 +12,8 @@ import {
 import type { Feed, FeedEntry } from './feed.js';
 
 /**
- * A store's business day from the ERP feed as an ARTS POSLog document (docs/erp-feed.md, "POSLog export of a business day"),
+ * A store's business day from the ERP feed as an ARTS POSLog document (docs/erp-feed.md, "POSLog export of a business
+ * day"),
  * for back offices that import POSLog: one Transaction per `sale.recorded` and per
  * `return.completed` of that store and day, in feed order. Amounts are minor units in Tillbridge
  * and decimal text here (the currency's decimals); card numbers go out only masked (first 6 /
@@ -23,7 +24,10 @@ export const ARTS_NAMESPACE = 'http://www.nrf-arts.org/IXRetail/namespace/';
 /** What the export takes from the feed. */
 export const POSLOG_TYPES = ['sale.recorded', 'return.completed'] as const;
 
-/** Decimals of a currency's minor unit (ISO 4217, from the runtime's data: 2 for EUR, 0 for JPY, 3 for KWD); 2 for an unknown code. */
+/**
+ * Decimals of a currency's minor unit (ISO 4217, from the runtime's data: 2 for EUR, 0 for JPY, 3 for KWD); 2 for an
+ * unknown code.
+ */
 export function currencyDecimalsOf(currency: string | undefined): number {
   return currency === undefined ? 2 : (currencyExponent(currency) ?? 2);
 }
@@ -38,7 +42,10 @@ export interface PoslogExportOptions {
   store: string;
   /** YYYY-MM-DD, the business day (the date in the store's time zone) */
   day: string;
-  /** Decimals of the minor unit: one number for every currency, or per currency code; default ISO 4217 (2, JPY 0, KWD 3…). */
+  /**
+   * Decimals of the minor unit: one number for every currency, or per currency code; default ISO 4217 (2, JPY 0, KWD
+   * 3…).
+   */
   currencyDecimals?: number | Readonly<Record<string, number>> | undefined;
   /**
    * Looks up a return's original sale (its currency and unit prices: the return's CurrencyCode and

@@ -55,7 +55,9 @@ export interface RemoteClaim {
 }
 
 export interface AgentEndpointOptions {
-  /** How long an agent's open connection has to answer a ping when the same agent says hello on another (default 5 s). */
+  /**
+   * How long an agent's open connection has to answer a ping when the same agent says hello on another (default 5 s).
+   */
   probeMs?: number;
   hooks?: HandshakeHooks;
   /** Many hub processes on one database: hellos are put to the other processes too. */

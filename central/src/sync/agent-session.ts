@@ -303,7 +303,8 @@ export class AgentSession {
       return;
     }
     const frame = parsed.data;
-    // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no trace
+    // a hello counts once the hub accepts it (presence.connected): one it refuses, or one the agent gave up, leaves no
+    // trace
     if (frame.t === 'hello') {
       this.onHello(frame);
       return;
@@ -345,8 +346,7 @@ export class AgentSession {
         this.onDigest(frame.items, frame.upTo);
         return;
       }
-      case 'heartbeat': // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
-      {
+      case 'heartbeat': { // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
         this.d.agents.heartbeat(this.store, this.agentId, frame);
         return;
       }
@@ -555,7 +555,10 @@ export class AgentSession {
     );
   }
 
-  /** Another history under this incarnation: nothing of the batch was applied; the agent starts a new incarnation and sends it all again. */
+  /**
+   * Another history under this incarnation: nothing of the batch was applied; the agent starts a new incarnation and
+   * sends it all again.
+   */
   private onForked(f: ForkedHistory): void {
     const copy = { store: this.store, agentId: this.agentId!, incarnation: this.incarnation };
     try {

@@ -41,7 +41,10 @@ export interface AgentTokenDeps {
 export class AgentTokenUseCases {
   constructor(private readonly d: AgentTokenDeps) {}
 
-  /** A request that does not authenticate: a failure of its source; TB_RATE_LIMITED once the source is blocked, else `err`. */
+  /**
+   * A request that does not authenticate: a failure of its source; TB_RATE_LIMITED once the source is blocked, else
+   * `err`.
+   */
   refuse(source: string, reason: string, err: TbError, tried?: string): never {
     const wait = this.d.gate.failed(
       source,

@@ -85,7 +85,10 @@ export class AgentUseCases {
     return this.d.stores.get(store) !== undefined && this.d.credentials.keyWorks(store, kid);
   }
 
-  /** A fresh token sent on an open connection: its key still works, and it is the store's (a token of another store is refused, audited). */
+  /**
+   * A fresh token sent on an open connection: its key still works, and it is the store's (a token of another store is
+   * refused, audited).
+   */
   async refreshToken(store: string, token: string): Promise<TokenCheck> {
     const t = await this.d.tokens.verify(token);
     if (t.store !== store) {
@@ -105,7 +108,10 @@ export class AgentUseCases {
     return { kind: 'ok', kid: t.kid, expiresAt: t.expiresAt };
   }
 
-  /** The store of another agent, when the agent of this hello belongs to another store (refused, audited); undefined when not. */
+  /**
+   * The store of another agent, when the agent of this hello belongs to another store (refused, audited); undefined
+   * when not.
+   */
   otherStoreOf(store: string, agentId: string): string | undefined {
     const c = this.d.cursors.cursor(agentId);
     if (!c || c.store === store) return undefined;
@@ -199,7 +205,10 @@ export class AgentUseCases {
     });
   }
 
-  /** The agent stored its new key: the confirmation and its audit entry, one synced commit. Whether it was newly confirmed. */
+  /**
+   * The agent stored its new key: the confirmation and its audit entry, one synced commit. Whether it was newly
+   * confirmed.
+   */
   confirmKey(store: string, id: string): boolean {
     return this.d.uow.tx(() =>
       this.d.credentials.confirm(store, id, () =>

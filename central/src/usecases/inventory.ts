@@ -16,7 +16,9 @@ export interface InventoryUseCaseDeps {
 export class InventoryUseCases {
   constructor(private readonly d: InventoryUseCaseDeps) {}
 
-  /** Sets the store's on-hand for a SKU (`qty` in units); what it moved. The change reaches the agent once committed. */
+  /**
+   * Sets the store's on-hand for a SKU (`qty` in units); what it moved. The change reaches the agent once committed.
+   */
   setOnHand(
     actor: string,
     adminId: string,

@@ -30,7 +30,9 @@ export class ReturnUseCases {
     return this.d.engine.lookup(store, q);
   }
 
-  /** Settles an exception: accepted as it stands, or reversed (stock and reservations undone); audited with the note. */
+  /**
+   * Settles an exception: accepted as it stands, or reversed (stock and reservations undone); audited with the note.
+   */
   resolveException(
     actor: string,
     id: string,

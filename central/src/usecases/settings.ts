@@ -25,7 +25,9 @@ export interface SettingsUseCaseDeps {
 export class SettingsUseCases {
   constructor(private readonly d: SettingsUseCaseDeps) {}
 
-  /** A change to the default policy (store undefined) or a store's: the new version and the policy now in force there. */
+  /**
+   * A change to the default policy (store undefined) or a store's: the new version and the policy now in force there.
+   */
   setPolicy(
     actor: string,
     store: string | undefined,
@@ -39,7 +41,10 @@ export class SettingsUseCases {
     });
   }
 
-  /** A change to the default sync settings (store undefined) or a store's: the new version and the settings now in force there. */
+  /**
+   * A change to the default sync settings (store undefined) or a store's: the new version and the settings now in force
+   * there.
+   */
   setSyncSettings(
     actor: string,
     store: string | undefined,

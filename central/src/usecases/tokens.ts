@@ -8,7 +8,10 @@ export interface TokenUseCaseDeps {
   audit: Pick<AuditLog, 'append'>;
 }
 
-/** Admin tokens (roles admin and operator), made through the admin API or on the hub host: each change one transaction with its audit entry. */
+/**
+ * Admin tokens (roles admin and operator), made through the admin API or on the hub host: each change one transaction
+ * with its audit entry.
+ */
 export class TokenUseCases {
   constructor(private readonly d: TokenUseCaseDeps) {}
 

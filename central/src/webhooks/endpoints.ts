@@ -149,15 +149,13 @@ export class WebhookEndpoints {
   }
 
   disabledEndpoints(): DisabledEndpoint[] {
-    return this.repo
-      .disabled()
-      .map((r) => ({
-        id: r.id,
-        url: r.url,
-        store: r.store,
-        disabledAt: r.disabled_at!,
-        reason: r.disabled_reason ?? '',
-      }));
+    return this.repo.disabled().map((r) => ({
+      id: r.id,
+      url: r.url,
+      store: r.store,
+      disabledAt: r.disabled_at!,
+      reason: r.disabled_reason ?? '',
+    }));
   }
 
   /** A `webhook.test` event to this endpoint only, whatever it subscribes to. */

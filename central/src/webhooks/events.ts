@@ -27,7 +27,10 @@ export function isWebhookEventType(v: unknown): v is WebhookEventType {
 
 /** An event as the rest of the hub emits it. `store: null` reaches only endpoints for all stores. */
 export interface WebhookEvent {
-  /** The event's id for ever: the webhook-id of its deliveries, the feed entry's id, the AMQP message-id. Absent: a new one. */
+  /**
+   * The event's id for ever: the webhook-id of its deliveries, the feed entry's id, the AMQP message-id. Absent: a new
+   * one.
+   */
   id?: string;
   type: WebhookEventType;
   store: string | null;

@@ -104,7 +104,8 @@ function prepare(s: HubStorage) {
       `SELECT DISTINCT d.webhook FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook
        WHERE d.state IN ${OPEN} AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until <= @now) AND w.disabled_at IS NULL`,
     ),
-    // an endpoint with a delivery leased by another process is that process's for now (one attempt in flight per endpoint)
+    // an endpoint with a delivery leased by another process is that process's for now (one attempt in flight per
+    // endpoint)
     leasedElsewhere: p(
       `SELECT 1 AS x FROM webhook_deliveries WHERE webhook = @webhook AND lease_until > @now AND leased_by <> @owner AND state IN ${OPEN} LIMIT 1`,
     ),

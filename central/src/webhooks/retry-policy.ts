@@ -7,7 +7,10 @@ const S = 1000;
 const M = 60 * S;
 const H = 60 * M;
 
-/** The delay before each retry: after the first failed attempt 5 s, then 5 min, … After the last, the delivery is abandoned. */
+/**
+ * The delay before each retry: after the first failed attempt 5 s, then 5 min, … After the last, the delivery is
+ * abandoned.
+ */
 export const RETRY_SCHEDULE_MS: readonly number[] = [5 * S, 5 * M, 30 * M, 2 * H, 5 * H, 10 * H, 10 * H];
 
 /** Each delay is spread by ±10 % so that retries to a struggling receiver do not arrive together. */

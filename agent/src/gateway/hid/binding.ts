@@ -28,7 +28,10 @@ export interface HidHandle {
   on(event: 'data', listener: (report: Buffer) => void): void;
   /** Reading failed — typically the device was unplugged; no more 'data' follows. */
   on(event: 'error', listener: (err: Error) => void): void;
-  /** Sends one output report: the first byte is the report id (0 when the device has none). Resolves to the bytes written. */
+  /**
+   * Sends one output report: the first byte is the report id (0 when the device has none). Resolves to the bytes
+   * written.
+   */
   write(data: number[] | Buffer): Promise<number>;
   /** Stop / restart reading (reports the device sends meanwhile may be dropped by the OS). */
   pause(): void;

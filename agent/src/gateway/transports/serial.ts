@@ -22,7 +22,8 @@ const HANGUP_PROBE_MS = 500;
  * serialport's Linux binding (bindings-cpp unixRead) reads a hung-up tty forever: read() returns
  * 0 and it reads again, so neither 'close' nor 'error' comes when the hangup wins the race with
  * its poller (seen with a pty whose socat exits, about 1 time in 50 under CPU load; the kernel
- * hangs up a USB serial tty on unplug the same way), or when nobody is reading the port. A hung-up tty fails every ioctl with EIO, so the
+ * hangs up a USB serial tty on unplug the same way), or when nobody is reading the port. A hung-up tty fails every
+ * ioctl with EIO, so the
  * port's modem-status query (TIOCMGET; GetCommModemStatus on Windows) is asked now and then: an
  * outcome that changes from the one at open (success, or ENOTTY on a pty) means the device is
  * gone. Returns a function that stops the probe.

@@ -115,7 +115,8 @@ export function auditCommands(ctx: CliContext): void {
             throw new TbError(TbCodes.INVALID, '--export, --public-key and --fingerprint go with --checkpoint');
           let r: ChainVerifyResult | Verdict;
           if (opts.data) {
-            // with --database: the hub's PostgreSQL database (the data directory still holds the checkpoints' signing key)
+            // with --database: the hub's PostgreSQL database (the data directory still holds the checkpoints' signing
+            // key)
             const s = openHubStorage(opts.data, { database: databaseOf(opts.database) });
             try {
               const log = createLogger({ name: 'tillbridge-hub', level: 'silent' });

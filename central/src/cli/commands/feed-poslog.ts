@@ -38,7 +38,8 @@ function complete(tail: string): void {
 
 /**
  * `poslog --store S --day D [--out FILE]` under `parent` (the integrator's `tillbridge-hub feed`):
- * a store's business day from the ERP feed as an ARTS POSLog document (docs/erp-feed.md, "POSLog export of a business day").
+ * a store's business day from the ERP feed as an ARTS POSLog document (docs/erp-feed.md, "POSLog export of a business
+ * day").
  * With --out the file appears only once the whole document has arrived.
  */
 export function feedPoslogCommand(parent: Command, ctx: CliContext): Command {

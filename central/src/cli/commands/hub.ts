@@ -196,7 +196,8 @@ export function hubCommands(ctx: CliContext): void {
           });
           log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
           const hub = await startHub(hubOpts);
-          // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process exits
+          // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process
+          // exits
           started({
             stop: async () => {
               const said = notify.stopping('stopping');
@@ -213,7 +214,10 @@ export function hubCommands(ctx: CliContext): void {
 /** --require-client-cert's variable: a flag, so it is read here (commander would take any value, even 0, as "on"). */
 export const REQUIRE_CLIENT_CERT_ENV = 'TILLBRIDGE_HUB_REQUIRE_CLIENT_CERT';
 
-/** A yes/no environment variable: 1/true/yes/on or 0/false/no/off (or unset/empty: no); anything else is a config error naming it. */
+/**
+ * A yes/no environment variable: 1/true/yes/on or 0/false/no/off (or unset/empty: no); anything else is a config error
+ * naming it.
+ */
 export function envFlag(env: NodeJS.ProcessEnv, name: string): boolean {
   const v = (env[name] ?? '').trim().toLowerCase();
   if (v === '' || v === '0' || v === 'false' || v === 'no' || v === 'off') return false;

@@ -39,7 +39,8 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return ctx.query.has('after') ? q.audit.after(after, limit) : q.audit.tail(limit);
   });
 
-  // ?since&until (ISO 8601; since defaults to 90 days ago) &store &after (cursor) &limit → {entries, next, head, estimate?}
+  // ?since&until (ISO 8601; since defaults to 90 days ago) &store &after (cursor) &limit → {entries, next, head,
+  // estimate?}
   router.add('GET', '/v1/admin/audit/entries', (ctx) => {
     authorize(api, ctx, false);
     const page: PageQuery = { limit: intParam(ctx, 'limit', 1000)! };

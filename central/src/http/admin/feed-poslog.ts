@@ -8,7 +8,8 @@ import { authorize, need } from './common.js';
 const FLUSH_AT = 64 * 1024;
 
 /**
- * A store's business day from the ERP feed as an ARTS POSLog document (docs/erp-feed.md, "POSLog export of a business day"):
+ * A store's business day from the ERP feed as an ARTS POSLog document (docs/erp-feed.md, "POSLog export of a business
+ * day"):
  * `GET /v1/admin/feed/poslog?store=S&day=YYYY-MM-DD`, application/xml, streamed a feed page at a
  * time. Operator tokens may read it.
  */

@@ -35,7 +35,8 @@ export function inventoryRoutes(router: Router, api: AdminApi): void {
     return api.inventory.setOnHand(actorOf(who), who.id, store, sku, body.qty);
   });
 
-  // store,sku,qty CSV, streamed: checked whole before anything is applied, then applied in chunks (docs/operations.md#imports)
+  // store,sku,qty CSV, streamed: checked whole before anything is applied, then applied in chunks
+  // (docs/operations.md#imports)
   router.serve(importInventory, (ctx) => {
     const who = authorize(api, ctx, true);
     // the import's result is typed by its kind; the contract test holds it to this route's schema

@@ -36,16 +36,14 @@ export function saleRoutes(router: Router, api: AdminApi): void {
         returnedOrReserved: fromMilli(claimed.get(l.line) ?? 0),
         returnable: fromMilli(l.qty - (claimed.get(l.line) ?? 0)),
       })),
-      returns: q.returnsRepo
-        .forSale(sale)
-        .map((r) => ({
-          authorization: r.authorization,
-          store: r.store,
-          decision: r.decision,
-          status: r.status,
-          kind: r.kind,
-          exception: r.exception_code,
-        })),
+      returns: q.returnsRepo.forSale(sale).map((r) => ({
+        authorization: r.authorization,
+        store: r.store,
+        decision: r.decision,
+        status: r.status,
+        kind: r.kind,
+        exception: r.exception_code,
+      })),
     };
   });
 

@@ -76,7 +76,10 @@ function resolve(r: ReturnItem, ctx: ReturnContext, only: boolean): Resolved {
   return { receipt, line };
 }
 
-/** Lines naming the same original line (or the same sku) are one line: quantities add up, the first reason and disposition stay. */
+/**
+ * Lines naming the same original line (or the same sku) are one line: quantities add up, the first reason and
+ * disposition stay.
+ */
 function merge(lines: Resolved['line'][]): ReturnLineOut[] {
   const byKey = new Map<string, Resolved['line']>();
   for (const l of lines) {
@@ -96,7 +99,9 @@ function merge(lines: Resolved['line'][]): ReturnLineOut[] {
   });
 }
 
-/** The hub's authorization carried by the document: <ReturnAuthorization> or TransactionLink ReasonCode="Authorization". */
+/**
+ * The hub's authorization carried by the document: <ReturnAuthorization> or TransactionLink ReasonCode="Authorization".
+ */
 export function authorizationOf(nodes: XNode[]): string | undefined {
   for (const n of nodes) {
     const auth =
