@@ -242,8 +242,19 @@ export interface ReturnView {
   lines: { line: number; requested: number; approved: number; completed: number; code: string }[];
 }
 
-export function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[]> {
-  return hub.admin.get<ReturnView[]>(`/v1/admin/returns${store ? `?store=${encodeURIComponent(store)}` : ''}`);
+/** Every return ticket (of one store), following the admin API's pages. */
+export async function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[]> {
+  const all: ReturnView[] = [];
+  let after: string | null = null;
+  do {
+    const query = new URLSearchParams({ limit: '1000' });
+    if (store) query.set('store', store);
+    if (after) query.set('after', after);
+    const page: { returns: ReturnView[]; next: string | null } = await hub.admin.get(`/v1/admin/returns?${query}`);
+    all.push(...page.returns);
+    after = page.next;
+  } while (after);
+  return all;
 }
 
 export interface AgentStatusView {
