@@ -168,8 +168,9 @@ export function agentConfig(spec: AgentSpec): Record<string, unknown> {
     status: { listen: '127.0.0.1:0' },
   };
   for (const [k, v] of Object.entries(spec.overrides ?? {})) {
+    const generated = base[k];
     base[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? { ...base[k]!, ...v } : v;
+      v && typeof v === 'object' && !Array.isArray(v) && typeof generated === 'object' ? { ...generated, ...v } : v;
   }
   return base;
 }
