@@ -4,6 +4,7 @@
  * keeps the driver off the critical path and each process's file descriptors under its limit.
  */
 import { performance } from 'node:perf_hooks';
+import { pool } from './pool.js';
 import { epochMs, SimAgent, type AuthzOutcome } from './sim-agent.js';
 
 export interface WorkerAgent {
@@ -41,16 +42,6 @@ const returners = new Map<number, { receipt: string; after: number }>();
 function reply(m: unknown): void {
   if (!process.send) throw new Error('the fleet worker runs as a child process, with an IPC channel to its parent');
   process.send(m);
-}
-
-/** Runs fn on every item, n at a time. */
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  const queue = items.values();
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      for (const item of queue) await fn(item);
-    }),
-  );
 }
 
 function agentAt(i: number): SimAgent {
