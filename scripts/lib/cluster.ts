@@ -243,8 +243,27 @@ export interface ReturnView {
   lines: { line: number; requested: number; approved: number; completed: number; code: string }[];
 }
 
-export function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[]> {
-  return hub.admin.get<ReturnView[]>(`/v1/admin/returns${store ? `?store=${encodeURIComponent(store)}` : ''}`);
+interface ReturnsPage {
+  returns: ReturnView[];
+  /** the `after` of the next page; null: this was the last */
+  next: string | null;
+}
+
+/** Every return ticket (of `store`), following GET /v1/admin/returns page by page. */
+export async function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[]> {
+  const all: ReturnView[] = [];
+  let after: string | null = null;
+  do {
+    const query: URLSearchParams = new URLSearchParams({
+      limit: '1000',
+      ...(store ? { store } : {}),
+      ...(after ? { after } : {}),
+    });
+    const page: ReturnsPage = await hub.admin.get<ReturnsPage>(`/v1/admin/returns?${query.toString()}`);
+    all.push(...page.returns);
+    after = page.next;
+  } while (after);
+  return all;
 }
 
 export interface AgentStatusView {
