@@ -11,36 +11,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createLogger, type WireEvent } from '@tillbridge/shared';
+import { createLogger } from '@tillbridge/shared';
 import { initHub, openHub } from '@tillbridge/central';
 import { createTestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { applyFlush, envOrUndefined, saleFlush } from './sales.js';
 import { ms, summarize } from './stats.js';
 
 const EVENTS = Number(process.env.BENCH_APPLY_EVENTS ?? 5000);
 const BATCH = Number(process.env.BENCH_APPLY_BATCH ?? 10);
 const FLUSH = Number(process.env.BENCH_APPLY_FLUSH ?? 25);
-const DATABASE = process.env.BENCH_DATABASE || undefined;
+const DATABASE = envOrUndefined('BENCH_DATABASE');
 /** BENCH_APPLY_GROUPED=0: every event on its own (the path a failing group falls back to) */
 const GROUPED = process.env.BENCH_APPLY_GROUPED !== '0';
-
-function sale(seq: number, agent: number): WireEvent {
-  const receipt = `A${agent}-${seq}`;
-  return {
-    seq,
-    id: `ev-${agent}-${seq}`,
-    kind: 'sale',
-    register: 'R1',
-    at: '2026-11-27T10:00:00.000Z',
-    body: {
-      requestId: `m-${receipt}`,
-      receipt,
-      at: '2026-11-27T10:00:00Z',
-      currency: 'EUR',
-      lines: [{ line: 1, sku: `SKU-${seq % 50}`, qty: 1, unitPrice: 1000 }],
-      tenders: [{ kind: 'cash', amount: 1000 }],
-    },
-  };
-}
 
 function main(): void {
   const log = createLogger({ name: 'bench-apply', level: process.env.BENCH_LOG ?? 'silent' });
@@ -58,17 +40,10 @@ function main(): void {
       let done = 0;
       const t0 = performance.now();
       while (done < EVENTS) {
-        const batches = Array.from({ length: FLUSH }, (_, a) => ({
-          store: `S${a}`,
-          agentId: `agent-${a}`,
-          incarnation: 'inc-1',
-          items: Array.from({ length: BATCH }, () => sale(++seqs[a]!, a)),
-        }));
+        const batches = saleFlush('A', seqs, BATCH);
         const t = performance.now();
-        const out = hub.applier.applyBatches(batches);
+        applyFlush(hub, batches);
         flushes.push(performance.now() - t);
-        const bad = out.find((o) => !o.ok);
-        if (bad && !bad.ok) throw bad.error;
         done += FLUSH * BATCH;
       }
       const took = performance.now() - t0;

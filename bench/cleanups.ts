@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 
-/** What a benchmark started and must stop: run in reverse order. */
-export type Cleanups = (() => Promise<unknown>)[];
+/** What a benchmark started and must stop (each may return a promise): run in reverse order. */
+export type Cleanups = (() => unknown)[];
 
 /**
  * Runs `body` with a list it pushes a cleanup onto for everything it starts (hub, agent,
@@ -11,7 +11,8 @@ export type Cleanups = (() => Promise<unknown>)[];
 export async function withCleanups<T>(dir: string, body: (cleanups: Cleanups) => Promise<T>): Promise<T> {
   const cleanups: Cleanups = [];
   const cleanUp = async (): Promise<void> => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+    // a cleanup that throws, at once or later, does not stop the others
+    for (const c of cleanups.splice(0).reverse()) await new Promise((resolve) => resolve(c())).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   };
   const onSignal = (): void => void cleanUp().then(() => process.exit(130));

@@ -4,6 +4,7 @@
  * keeps the driver off the critical path and each process's file descriptors under its limit.
  */
 import { performance } from 'node:perf_hooks';
+import { pool } from './pool.js';
 import { epochMs, SimAgent, type AuthzOutcome } from './sim-agent.js';
 
 export interface WorkerAgent {
@@ -38,15 +39,15 @@ const heartbeatStops: (() => void)[] = [];
 /** agents that sold a receipt to be returned against: index → seq of that sale */
 const returners = new Map<number, { receipt: string; after: number }>();
 
-const reply = (m: unknown): void => void process.send!(m);
+function reply(m: unknown): void {
+  if (!process.send) throw new Error('the fleet worker runs as a child process, with an IPC channel to its parent');
+  process.send(m);
+}
 
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
+function agentAt(i: number): SimAgent {
+  const agent = agents[i];
+  if (!agent) throw new Error(`no agent ${i} in this worker (${agents.length} agents)`);
+  return agent;
 }
 
 const sale = (receipt: string, qty: number, register: string): { register: string; body: unknown } => ({
@@ -70,11 +71,11 @@ async function ingest(c: Extract<WorkerCommand, { op: 'ingest' }>): Promise<Inge
     .filter((i) => !returners.has(i))
     .slice(0, c.senders);
   const sending = senders.map(async (i) => {
-    const a = agents[i]!;
+    const a = agentAt(i);
     let n = 0;
     while (performance.now() < end) {
       const bodies = Array.from({ length: c.batch }, (_, k) =>
-        sale(`${c.prefix}-${a.store}-${n + k}`, 1, a.registers[(n + k) % a.registers.length]!),
+        sale(`${c.prefix}-${a.store}-${n + k}`, 1, a.register(n + k)),
       );
       const t = performance.now();
       try {
@@ -89,163 +90,175 @@ async function ingest(c: Extract<WorkerCommand, { op: 'ingest' }>): Promise<Inge
       n += c.batch;
     }
   });
-  // return requests at a steady rate, from the returners, while the senders run
-  const authzing: Promise<void>[] = [];
-  const ret = [...returners.entries()];
-  if (c.authzPerSec > 0 && ret.length > 0) {
-    const every = 1000 / c.authzPerSec;
-    let k = 0;
-    const t0 = performance.now();
-    while (performance.now() < end) {
-      const [i, s] = ret[k % ret.length]!;
-      k++;
-      const a = agents[i]!;
-      authzing.push(
-        a.authorize(s.receipt, 1, 1, s.after).then(async (o) => {
-          r.authz.push(o);
-          if (o.ok && o.decision === 'approved') {
-            // the register completes the return: a return.complete event, acked like a sale
-            try {
-              await a.events('return.complete', [
-                {
-                  body: {
-                    authorization: o.authorization,
-                    requestId: `rc-${o.authorization}`,
-                    lines: [{ line: 1, qty: 1 }],
-                    refund: { kind: 'cash', amount: o.refund ?? 0 },
-                  },
-                },
-              ]);
-              r.completions++;
-            } catch (err) {
-              r.errors.push((err as Error).message);
-            }
-          }
-        }),
-      );
-      const wait = t0 + k * every - performance.now();
-      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-    }
-  }
+  const authzing = c.authzPerSec > 0 ? await requestReturns(c.authzPerSec, end, r) : [];
   await Promise.all(sending);
   await Promise.all(authzing);
   return r;
 }
 
-process.on('message', (c: WorkerCommand) => {
-  void (async () => {
+/** Return requests at a steady rate, from the returners, until `end`; the returns still under way. */
+async function requestReturns(perSec: number, end: number, r: IngestReport): Promise<Promise<void>[]> {
+  const authzing: Promise<void>[] = [];
+  const ret = [...returners.entries()];
+  const every = 1000 / perSec;
+  const t0 = performance.now();
+  for (let k = 0; ret.length > 0 && performance.now() < end;) {
+    const [i, s] = ret[k % ret.length] ?? [];
+    k++;
+    if (i !== undefined && s) authzing.push(returnOne(agentAt(i), s, r));
+    const wait = t0 + k * every - performance.now();
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+  }
+  return authzing;
+}
+
+/** One return authorization; when approved, the register completes it: a return.complete event, acked like a sale. */
+async function returnOne(a: SimAgent, s: { receipt: string; after: number }, r: IngestReport): Promise<void> {
+  const o = await a.authorize(s.receipt, 1, 1, s.after);
+  r.authz.push(o);
+  if (!o.ok || o.decision !== 'approved') return;
+  try {
+    await a.events('return.complete', [
+      {
+        body: {
+          authorization: o.authorization,
+          requestId: `rc-${o.authorization}`,
+          lines: [{ line: 1, qty: 1 }],
+          refund: { kind: 'cash', amount: o.refund ?? 0 },
+        },
+      },
+    ]);
+    r.completions++;
+  } catch (err) {
+    r.errors.push((err as Error).message);
+  }
+}
+
+function setup(c: Extract<WorkerCommand, { op: 'setup' }>): void {
+  for (const a of c.agents) {
+    agents.push(
+      new SimAgent({
+        url: a.url,
+        wsUrl: a.wsUrl,
+        store: a.store,
+        apiKey: a.apiKey,
+        localAddress: c.localAddress,
+        registers: Array.from({ length: c.registers }, (_, i) => `R${i + 1}`),
+      }),
+    );
+  }
+}
+
+async function connectAll(concurrency: number): Promise<Record<string, unknown>> {
+  const errors: string[] = [];
+  const t = performance.now();
+  await pool(agents, concurrency, async (a) => {
     try {
-      switch (c.op) {
-        case 'setup':
-          for (const a of c.agents) {
-            agents.push(
-              new SimAgent({
-                url: a.url,
-                wsUrl: a.wsUrl,
-                store: a.store,
-                apiKey: a.apiKey,
-                localAddress: c.localAddress,
-                registers: Array.from({ length: c.registers }, (_, i) => `R${i + 1}`),
-              }),
-            );
-          }
-          {
-            reply({ op: 'setup', ok: true });
-            return;
-          }
-        case 'connect': {
-          const errors: string[] = [];
-          const t = performance.now();
-          await pool(agents, c.concurrency, async (a) => {
-            try {
-              await a.connect();
-            } catch (err) {
-              errors.push((err as Error).message);
-            }
-          });
-          reply({
-            op: 'connect',
-            ms: performance.now() - t,
-            connected: agents.filter((a) => a.synced).length,
-            errors: errors.slice(0, 5),
-            failed: errors.length,
-          });
-          return;
-        }
-        case 'heartbeats':
-          heartbeatStops.splice(0).forEach((stop) => stop());
-          for (const a of agents) {
-            // each agent's first heartbeat somewhere in the period, then one every period
-            let every: NodeJS.Timeout | undefined;
-            const first = setTimeout(
-              () => {
-                a.heartbeat();
-                every = setInterval(() => a.heartbeat(), c.everyMs);
-              },
-              Math.floor(Math.random() * c.everyMs),
-            );
-            heartbeatStops.push(() => {
-              clearTimeout(first);
-              if (every) clearInterval(every);
-            });
-          }
-          {
-            reply({ op: 'heartbeats', ok: true });
-            return;
-          }
-        case 'keep':
-          agents.forEach((a) => a.keepConnected());
-          {
-            reply({ op: 'keep', ok: true });
-            return;
-          }
-        case 'status': {
-          let synced = 0;
-          let failures = 0;
-          const syncedAt: number[] = [];
-          const lostAt: number[] = [];
-          for (const a of agents) {
-            if (a.synced) synced++;
-            failures += a.failures;
-            if (a.syncedAt !== undefined) syncedAt.push(a.syncedAt);
-            if (a.lostAt !== undefined) lostAt.push(a.lostAt);
-          }
-          reply({ op: 'status', now: epochMs(), synced, total: agents.length, failures, syncedAt, lostAt });
-          return;
-        }
-        case 'prepare-returns': {
-          const errors: string[] = [];
-          const idx = agents.map((_, i) => agents.length - 1 - i).slice(0, c.count);
-          await pool(idx, 50, async (i) => {
-            const a = agents[i]!;
-            const receipt = `RET-${a.store}`;
-            try {
-              const after = await a.events('sale', [sale(receipt, c.receiptQty, a.registers[0]!)]);
-              returners.set(i, { receipt, after });
-            } catch (err) {
-              errors.push((err as Error).message);
-            }
-          });
-          reply({ op: 'prepare-returns', returners: returners.size, errors: errors.slice(0, 5) });
-          return;
-        }
-        case 'ingest': {
-          reply({ op: 'ingest', report: await ingest(c) });
-          return;
-        }
-        case 'rss': {
-          reply({ op: 'rss', rss: process.memoryUsage().rss, agents: agents.length });
-          return;
-        }
-        case 'stop':
-          heartbeatStops.splice(0).forEach((stop) => stop());
-          agents.forEach((a) => a.stop());
-          reply({ op: 'stop', ok: true });
-          return setTimeout(() => process.exit(0), 50);
-      }
+      await a.connect();
     } catch (err) {
-      reply({ op: c.op, error: (err as Error).stack });
+      errors.push((err as Error).message);
     }
-  })();
+  });
+  return {
+    ms: performance.now() - t,
+    connected: agents.filter((a) => a.synced).length,
+    errors: errors.slice(0, 5),
+    failed: errors.length,
+  };
+}
+
+function startHeartbeats(everyMs: number): void {
+  heartbeatStops.splice(0).forEach((stop) => stop());
+  for (const a of agents) {
+    // each agent's first heartbeat somewhere in the period, then one every period
+    let every: NodeJS.Timeout | undefined;
+    const first = setTimeout(
+      () => {
+        a.heartbeat();
+        every = setInterval(() => a.heartbeat(), everyMs);
+      },
+      Math.floor(Math.random() * everyMs),
+    );
+    heartbeatStops.push(() => {
+      clearTimeout(first);
+      if (every) clearInterval(every);
+    });
+  }
+}
+
+function status(): Record<string, unknown> {
+  let synced = 0;
+  let failures = 0;
+  const syncedAt: number[] = [];
+  const lostAt: number[] = [];
+  for (const a of agents) {
+    if (a.synced) synced++;
+    failures += a.failures;
+    if (a.syncedAt !== undefined) syncedAt.push(a.syncedAt);
+    if (a.lostAt !== undefined) lostAt.push(a.lostAt);
+  }
+  return { now: epochMs(), synced, total: agents.length, failures, syncedAt, lostAt };
+}
+
+/** The last `count` agents sell a receipt of `receiptQty` to be returned against; the errors. */
+async function prepareReturns(count: number, receiptQty: number): Promise<string[]> {
+  const errors: string[] = [];
+  const idx = agents.map((_, i) => agents.length - 1 - i).slice(0, count);
+  await pool(idx, 50, async (i) => {
+    const a = agentAt(i);
+    const receipt = `RET-${a.store}`;
+    try {
+      const after = await a.events('sale', [sale(receipt, receiptQty, a.register(0))]);
+      returners.set(i, { receipt, after });
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  });
+  return errors;
+}
+
+/** Runs one command and answers it. */
+async function handle(c: WorkerCommand): Promise<void> {
+  switch (c.op) {
+    case 'setup':
+      setup(c);
+      reply({ op: 'setup', ok: true });
+      return;
+    case 'connect':
+      reply({ op: 'connect', ...(await connectAll(c.concurrency)) });
+      return;
+    case 'heartbeats':
+      startHeartbeats(c.everyMs);
+      reply({ op: 'heartbeats', ok: true });
+      return;
+    case 'keep':
+      agents.forEach((a) => a.keepConnected());
+      reply({ op: 'keep', ok: true });
+      return;
+    case 'status':
+      reply({ op: 'status', ...status() });
+      return;
+    case 'prepare-returns': {
+      const errors = await prepareReturns(c.count, c.receiptQty);
+      reply({ op: 'prepare-returns', returners: returners.size, errors: errors.slice(0, 5) });
+      return;
+    }
+    case 'ingest':
+      reply({ op: 'ingest', report: await ingest(c) });
+      return;
+    case 'rss':
+      reply({ op: 'rss', rss: process.memoryUsage().rss, agents: agents.length });
+      return;
+    case 'stop':
+      heartbeatStops.splice(0).forEach((stop) => stop());
+      agents.forEach((a) => a.stop());
+      reply({ op: 'stop', ok: true });
+      setTimeout(() => process.exit(0), 50);
+      return;
+  }
+}
+
+process.on('message', (c: WorkerCommand) => {
+  handle(c).catch((err: unknown) => reply({ op: c.op, error: (err as Error).stack }));
 });
 process.on('disconnect', () => process.exit(0));

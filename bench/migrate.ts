@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       `filled ${hubDbPath(hubDir)}: ${SALES.toLocaleString('en-US')} sales, ${(SALES * LINES).toLocaleString('en-US')} sale lines, ${AUDIT.toLocaleString('en-US')} audit entries (${fillSeconds.toFixed(1)} s)\n`,
     );
     const pg = createTestDatabase('tb_bench_migrate');
-    cleanups.push(async () => pg.drop());
+    cleanups.push(() => pg.drop());
 
     const m = await run([
       'storage',

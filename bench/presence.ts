@@ -16,13 +16,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { addStore, initHub, startHub, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { withCleanups } from './cleanups.js';
 import { SimAgent } from './sim-agent.js';
-import { ms, summarize } from './stats.js';
+import { pool } from './pool.js';
+import { machine as machineLine, ms, summarize } from './stats.js';
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -60,16 +61,18 @@ const once = () => new Promise((resolve) => {
  * Counts the hub's fsync and fdatasync calls while it runs, and the time its threads spent in them
  * (`perf trace -s`); undefined where perf cannot.
  */
-function countSyncs(pid: number): { stop: () => Promise<{ calls: number; ms: number } | undefined> } {
+function countSyncs(pid: number | undefined): { stop: () => Promise<{ calls: number; ms: number } | undefined> } {
   let perf: ChildProcess | undefined;
   let out = '';
   try {
-    perf = spawn('perf', ['trace', '-s', '-e', 'fsync,fdatasync', '-p', String(pid)], {
+    if (pid === undefined) throw new Error('the hub has no pid');
+    const child = spawn('perf', ['trace', '-s', '-e', 'fsync,fdatasync', '-p', String(pid)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    perf.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    perf.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    perf.on('error', () => (perf = undefined));
+    perf = child;
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => (perf = undefined));
   } catch {
     perf = undefined;
   }
@@ -114,18 +117,56 @@ async function scrape(
   };
 }
 
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
+interface PhaseContext {
+  hub: HubHandle;
+  /** the worker probing /healthz, told each phase's name */
+  probe: Worker;
+  /** the probe's samples, by phase */
+  probeResults: Map<string, number[]>;
+  /** each phase's figures, by name (written here) */
+  results: Record<string, unknown>;
+}
+
+/** Runs a phase while the probe, perf and the hub's metrics measure it; its figures, printed and kept. */
+async function measurePhase(ctx: PhaseContext, name: string, run: () => Promise<void>): Promise<void> {
+  const { hub, probe, probeResults, results } = ctx;
+  probe.postMessage(name);
+  const syncs = countSyncs(hub.proc.proc.pid);
+  await new Promise((r) => setTimeout(r, 200)); // perf attached
+  const { commits: c0 } = await scrape(hub);
+  const t0 = performance.now();
+  await run();
+  const wall = performance.now() - t0;
+  const { commits: c1, loopMaxMs } = await scrape(hub);
+  const fsyncs = await syncs.stop();
+  probe.postMessage(`${name}:after`);
+  await new Promise((r) => setTimeout(r, 100));
+  const h = summarize(probeResults.get(name) ?? []);
+  const worst = Math.max(...(probeResults.get(name) ?? [NaN]));
+  const full = c0 && c1 ? c1.full - c0.full : undefined;
+  const normal = c0 && c1 ? c1.normal - c0.normal : undefined;
+  results[name] = {
+    wallMs: wall,
+    fsyncs,
+    commits: full === undefined ? undefined : { full, normal },
+    healthz: { ...h, max: worst },
+    hubLoopMaxMs: loopMaxMs,
+  };
+  const perSecond = (n: number | undefined): string =>
+    n === undefined ? 'n/a' : `${n} (${(n / (wall / 1000)).toFixed(0)}/s)`;
+  const inSync =
+    fsyncs === undefined
+      ? 'n/a'
+      : `${perSecond(fsyncs.calls)}, ${fsyncs.ms.toFixed(0)} ms in them (${((100 * fsyncs.ms) / wall).toFixed(1)} % of the phase)`;
+  process.stdout.write(
+    `${name}: ${(wall / 1000).toFixed(1)} s; fsync+fdatasync ${inSync}; commits synced ${perSecond(full)}, relaxed ${perSecond(normal)}\n` +
+      `  /healthz p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(worst)} (n=${h.n}); the hub's event loop: worst delay ${loopMaxMs === undefined ? 'n/a' : ms(loopMaxMs)}\n`,
   );
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-presence-'));
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+  const machine = machineLine();
   process.stdout.write(
     `Tillbridge presence benchmark — ${new Date().toISOString()}\n${machine}\n${AGENTS} agents; heartbeats every ${HEARTBEAT_MS} ms for ${SECONDS} s\n\n`,
   );
@@ -139,7 +180,7 @@ async function main(): Promise<void> {
       agents.push(
         new SimAgent({ url: hub.url, wsUrl: hub.wsUrl, store: `P${i + 1}`, apiKey: await addStore(hub, `P${i + 1}`) }),
       );
-    cleanups.push(async () => agents.forEach((a) => a.drop()));
+    cleanups.push(() => agents.forEach((a) => a.drop()));
 
     const probe = new Worker(PROBE, { eval: true, workerData: { url: hub.url } });
     cleanups.push(() => probe.terminate());
@@ -148,41 +189,8 @@ async function main(): Promise<void> {
       probeResults.set(m.phase, [...(probeResults.get(m.phase) ?? []), ...m.samples]),
     );
 
-    const phase = async (name: string, run: () => Promise<void>): Promise<void> => {
-      probe.postMessage(name);
-      const syncs = countSyncs(hub.proc.proc.pid!);
-      await new Promise((r) => setTimeout(r, 200)); // perf attached
-      const { commits: c0 } = await scrape(hub);
-      const t0 = performance.now();
-      await run();
-      const wall = performance.now() - t0;
-      const { commits: c1, loopMaxMs } = await scrape(hub);
-      const fsyncs = await syncs.stop();
-      probe.postMessage(`${name}:after`);
-      await new Promise((r) => setTimeout(r, 100));
-      const h = summarize(probeResults.get(name) ?? []);
-      const worst = Math.max(...(probeResults.get(name) ?? [NaN]));
-      const full = c0 && c1 ? c1.full - c0.full : undefined;
-      const normal = c0 && c1 ? c1.normal - c0.normal : undefined;
-      results[name] = {
-        wallMs: wall,
-        fsyncs,
-        commits: full === undefined ? undefined : { full, normal },
-        healthz: { ...h, max: worst },
-        hubLoopMaxMs: loopMaxMs,
-      };
-      const perSecond = (n: number | undefined): string =>
-        n === undefined ? 'n/a' : `${n} (${(n / (wall / 1000)).toFixed(0)}/s)`;
-      const inSync =
-        fsyncs === undefined
-          ? 'n/a'
-          : `${perSecond(fsyncs.calls)}, ${fsyncs.ms.toFixed(0)} ms in them (${((100 * fsyncs.ms) / wall).toFixed(1)} % of the phase)`;
-      process.stdout.write(
-        `${name}: ${(wall / 1000).toFixed(1)} s; fsync+fdatasync ${inSync}; commits synced ${perSecond(full)}, relaxed ${perSecond(normal)}\n` +
-          `  /healthz p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(worst)} (n=${h.n}); the hub's event loop: worst delay ${loopMaxMs === undefined ? 'n/a' : ms(loopMaxMs)}\n`,
-      );
-    };
-
+    const phase = (name: string, run: () => Promise<void>): Promise<void> =>
+      measurePhase({ hub, probe, probeResults, results }, name, run);
     await phase('first connections', () => pool(agents, CONCURRENCY, (a) => a.connect()));
     for (const a of agents) a.drop();
     await new Promise((r) => setTimeout(r, 1000)); // the hub sees them go

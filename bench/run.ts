@@ -7,213 +7,218 @@
  * `npm run bench -- scale` (also `import`, `presence`, `migrate`, `apply`, `feed`) runs that benchmark instead.
  */
 import { mkdtempSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { addStore, initHub, setStock, startAgent, startHub } from '@tillbridge/scripts/lib/cluster';
+import { addStore, initHub, setStock, startAgent, startHub, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import Database from 'better-sqlite3';
 import { sqliteCommit, wsEcho, ptyEcho } from './floor.js';
-import { startPtyPair } from '@tillbridge/scripts/lib/pty';
+import { startPtyPair, type PtyPair } from '@tillbridge/scripts/lib/pty';
 import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { mkdirSync } from 'node:fs';
-import { ms, summarize, type Summary } from './stats.js';
-import { withCleanups } from './cleanups.js';
+import { machine, ms, summarize, type Summary } from './stats.js';
+import { withCleanups, type Cleanups } from './cleanups.js';
+import { registerSale } from './sales.js';
 
 const N = Number(process.env.BENCH_N ?? 500);
 const SALES = Number(process.env.BENCH_SALES ?? 2000);
 const CONNS = Number(process.env.BENCH_CONNS ?? 4);
 
+/** How many sales of receipts starting with `prefix` the hub has. */
+type SalesCount = (prefix: string) => number;
+
 function line(label: string, s: Summary): string {
   return `${label.padEnd(44)} p50 ${ms(s.p50).padStart(10)}   p99 ${ms(s.p99).padStart(10)}   (n=${s.n})`;
 }
 
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-'));
-  const out: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
-  };
-  process.stdout.write(`Tillbridge benchmark — ${out.date}\n${out.machine}\n\n`);
+interface Floor {
+  echo: Summary;
+  commit: Summary;
+  p50: number;
+  p99: number;
+}
 
+async function measureFloor(): Promise<Floor> {
   const echo = await wsEcho(N);
   const commit = sqliteCommit(N);
-  const floorP50 = echo.p50 + commit.p50;
-  const floorP99 = echo.p99 + commit.p99;
+  const floor = { echo, commit, p50: echo.p50 + commit.p50, p99: echo.p99 + commit.p99 };
   process.stdout.write(`${line('floor: ws echo round trip (loopback)', echo)}\n`);
   process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
   process.stdout.write(
-    `${'floor: echo + commit'.padEnd(44)} p50 ${ms(floorP50).padStart(10)}   p99 ${ms(floorP99).padStart(10)}\n\n`,
+    `${'floor: echo + commit'.padEnd(44)} p50 ${ms(floor.p50).padStart(10)}   p99 ${ms(floor.p99).padStart(10)}\n\n`,
   );
+  return floor;
+}
 
-  await withCleanups(dir, async (cleanups) => {
-    const adminToken = await initHub(join(dir, 'hub'));
-    const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
-    cleanups.push(() => hub.proc.stop());
-    const apiKey = await addStore(hub, 'B1');
-    await setStock(hub, 'B1', 'SKU-1', 1_000_000);
-    const ptyDir = join(dir, 'pty');
-    mkdirSync(ptyDir);
-    const pty = await startPtyPair(ptyDir);
-    cleanups.push(() => pty.close());
-    const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({
-      id: `R${i + 1}`,
-      transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 },
-      codec: 'jsonl',
-    }));
-    registers.push({
-      id: 'ECR',
-      transport: { type: 'serial', path: pty.a, baudRate: 115200 },
-      framing: { type: 'stx-etx', lrc: true },
-      codec: { type: 'delimited', profile: join(ROOT, 'installers', 'profiles', 'acme-ecr-400-delimited.json') },
-    });
-    const agent = await startAgent({
-      dir: join(dir, 'agent'),
-      store: 'B1',
-      apiKey,
-      hubWsUrl: hub.wsUrl,
-      registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })),
-      overrides: { registers },
-    });
-    cleanups.push(() => agent.proc.stop());
-    // --- online authorization latency
-    const reg = await JsonLinesRegister.connect(agent.port('R1'));
-    for (let i = 0; i < N + 50; i++) {
-      await reg.send({
-        type: 'sale',
-        id: `bs-${i}`,
-        receipt: `BA-${i}`,
-        at: new Date().toISOString(),
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }],
-        tenders: [],
-      });
-    }
-    const hubDb = new Database(join(dir, 'hub', 'hub.sqlite'), { readonly: true });
-    const count = (prefix: string): number =>
-      (hubDb.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`).get(`${prefix}%`) as { n: number }).n;
-    await waitFor('sales at the hub', () => count('BA-') === N + 50, 60_000);
-    const auth: number[] = [];
-    let offline = 0;
-    for (let i = 0; i < N + 50; i++) {
-      const t = performance.now();
-      const d = await reg.send<{ mode: string; decision: string }>({
-        type: 'return.request',
-        id: `br-${i}`,
-        receipt: `BA-${i}`,
-        lines: [{ line: 1, qty: 1 }],
-      });
-      const dt = performance.now() - t;
-      if (d.mode !== 'online' || d.decision !== 'approved') offline++;
-      if (i >= 50) auth.push(dt);
-    }
-    const a = summarize(auth);
-    out.authorization = a;
-    process.stdout.write(`${line('online authorization, register → decision', a)}\n`);
-    process.stdout.write(
-      `${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floorP50).toFixed(2)}×, p99 ${(a.p99 / floorP99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`,
-    );
-
-    // --- sale ack latency (one register, sequential)
-    const ack: number[] = [];
-    for (let i = 0; i < N; i++) {
-      const t = performance.now();
-      await reg.send({
-        type: 'sale',
-        id: `bl-${i}`,
-        receipt: `BL-${i}`,
-        at: new Date().toISOString(),
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }],
-        tenders: [],
-      });
-      ack.push(performance.now() - t);
-    }
-    const s = summarize(ack);
-    out.saleAck = s;
-    process.stdout.write(`${line('sale ack, register → durable at the agent', s)}\n`);
-    process.stdout.write(`${''.padEnd(44)} ratio to one durable commit: p50 ${(s.p50 / commit.p50).toFixed(2)}×\n`);
-    reg.close();
-
-    // --- sale throughput, register → hub commit
-    const regs = await Promise.all(
-      Array.from({ length: CONNS }, (_, i) => JsonLinesRegister.connect(agent.port(`R${i + 1}`))),
-    );
-    const per = Math.ceil(SALES / CONNS);
-    const t0 = performance.now();
-    await Promise.all(
-      regs.map(async (r, c) => {
-        for (let i = 0; i < per; i++) {
-          await r.send({
-            type: 'sale',
-            id: `bt-${c}-${i}`,
-            receipt: `BT-${c}-${i}`,
-            at: new Date().toISOString(),
-            currency: 'EUR',
-            lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1000 }],
-            tenders: [],
-          });
-        }
-      }),
-    );
-    const acked = performance.now() - t0;
-    await waitFor('throughput sales at the hub', () => count('BT-') === per * CONNS, 120_000, 5);
-    const landed = performance.now() - t0;
-    const rate = (per * CONNS) / (landed / 1000);
-    out.throughput = {
-      sales: per * CONNS,
-      registers: CONNS,
-      ackedMs: acked,
-      hubCommittedMs: landed,
-      perSecond: rate,
-      floorCommitsPerSecond: 1000 / commit.p50,
-    };
-    process.stdout.write(
-      `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
-    );
-    process.stdout.write(`${''.padEnd(44)} floor: ${(1000 / commit.p50).toFixed(0)} durable commits/s one at a time\n`);
-    regs.forEach((r) => r.close());
-    hubDb.close();
-
-    // --- framed serial round trip through the agent, beside the pty's own echo
-    await pty.close();
-    const echoPty = await startPtyPair(join(dir, 'pty'));
-    cleanups.push(() => echoPty.close());
-    const ptyFloor = await ptyEcho(echoPty.a, echoPty.b, N);
-    await echoPty.close();
-    const serialPty = await startPtyPair(join(dir, 'pty'));
-    cleanups.push(() => serialPty.close());
-    await waitFor(
-      'the serial register reopened',
-      async () => {
-        const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as {
-          registers: { id: string; state: string }[];
-        };
-        return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
-      },
-      20_000,
-    );
-    const ecr = await StxRegister.open(serialPty.b, 115200);
-    const serial: number[] = [];
-    for (let i = 0; i < N + 20; i++) {
-      const t = performance.now();
-      const a = await ecr.send(`S|${String(900000 + i)}|BS-${i}|20261127|1015|EUR|1|SKU-1|1000|1000|1|01|1000|`);
-      if (a.control !== 'ACK') throw new Error(`serial sale ${i}: ${a.control}`);
-      if (i >= 20) serial.push(performance.now() - t);
-    }
-    await ecr.close();
-    await serialPty.close();
-    const sr = summarize(serial);
-    out.serial = { roundTrip: sr, ptyEcho: ptyFloor };
-    process.stdout.write(`\n${line('floor: pty echo round trip (socat, 115200)', ptyFloor)}\n`);
-    process.stdout.write(`${line('serial sale, STX/ETX frame → ACK + reply', sr)}\n`);
-    process.stdout.write(
-      `${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + commit.p50)).toFixed(2)}×\n`,
-    );
+/** A hub with store B1, and B1's agent with CONNS JSON-lines registers and a serial one (ECR) on a pty. */
+async function startCluster(dir: string, cleanups: Cleanups): Promise<{ agent: AgentHandle; pty: PtyPair }> {
+  const adminToken = await initHub(join(dir, 'hub'));
+  const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
+  cleanups.push(() => hub.proc.stop());
+  const apiKey = await addStore(hub, 'B1');
+  await setStock(hub, 'B1', 'SKU-1', 1_000_000);
+  const ptyDir = join(dir, 'pty');
+  mkdirSync(ptyDir);
+  const pty = await startPtyPair(ptyDir);
+  cleanups.push(() => pty.close());
+  const registers: unknown[] = Array.from({ length: CONNS }, (_, i) => ({
+    id: `R${i + 1}`,
+    transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 },
+    codec: 'jsonl',
+  }));
+  registers.push({
+    id: 'ECR',
+    transport: { type: 'serial', path: pty.a, baudRate: 115200 },
+    framing: { type: 'stx-etx', lrc: true },
+    codec: { type: 'delimited', profile: join(ROOT, 'installers', 'profiles', 'acme-ecr-400-delimited.json') },
   });
-  out.floor = { wsEcho: echo, sqliteCommit: commit };
+  const agent = await startAgent({
+    dir: join(dir, 'agent'),
+    store: 'B1',
+    apiKey,
+    hubWsUrl: hub.wsUrl,
+    registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })),
+    overrides: { registers },
+  });
+  cleanups.push(() => agent.proc.stop());
+  return { agent, pty };
+}
+
+/** Online authorization latency: N returns (after 50 to warm up) of sales already at the hub. */
+async function authorization(reg: JsonLinesRegister, salesAtHub: SalesCount, floor: Floor): Promise<Summary> {
+  for (let i = 0; i < N + 50; i++) await reg.send(registerSale(`bs-${i}`, `BA-${i}`));
+  await waitFor('sales at the hub', () => salesAtHub('BA-') === N + 50, 60_000);
+  const auth: number[] = [];
+  let offline = 0;
+  for (let i = 0; i < N + 50; i++) {
+    const t = performance.now();
+    const d = await reg.send<{ mode: string; decision: string }>({
+      type: 'return.request',
+      id: `br-${i}`,
+      receipt: `BA-${i}`,
+      lines: [{ line: 1, qty: 1 }],
+    });
+    const dt = performance.now() - t;
+    if (d.mode !== 'online' || d.decision !== 'approved') offline++;
+    if (i >= 50) auth.push(dt);
+  }
+  const a = summarize(auth);
+  process.stdout.write(`${line('online authorization, register → decision', a)}\n`);
+  process.stdout.write(
+    `${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floor.p50).toFixed(2)}×, p99 ${(a.p99 / floor.p99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`,
+  );
+  return a;
+}
+
+/** Sale ack latency (one register, sequential). */
+async function saleAck(reg: JsonLinesRegister, floor: Floor): Promise<Summary> {
+  const ack: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t = performance.now();
+    await reg.send(registerSale(`bl-${i}`, `BL-${i}`));
+    ack.push(performance.now() - t);
+  }
+  const s = summarize(ack);
+  process.stdout.write(`${line('sale ack, register → durable at the agent', s)}\n`);
+  process.stdout.write(`${''.padEnd(44)} ratio to one durable commit: p50 ${(s.p50 / floor.commit.p50).toFixed(2)}×\n`);
+  return s;
+}
+
+/** Sale throughput, register → hub commit: SALES sales over CONNS registers at once. */
+async function throughput(agent: AgentHandle, salesAtHub: SalesCount, floor: Floor): Promise<Record<string, number>> {
+  const regs = await Promise.all(
+    Array.from({ length: CONNS }, (_, i) => JsonLinesRegister.connect(agent.port(`R${i + 1}`))),
+  );
+  const per = Math.ceil(SALES / CONNS);
+  const t0 = performance.now();
+  await Promise.all(
+    regs.map(async (r, c) => {
+      for (let i = 0; i < per; i++) await r.send(registerSale(`bt-${c}-${i}`, `BT-${c}-${i}`));
+    }),
+  );
+  const acked = performance.now() - t0;
+  await waitFor('throughput sales at the hub', () => salesAtHub('BT-') === per * CONNS, 120_000, 5);
+  const landed = performance.now() - t0;
+  const rate = (per * CONNS) / (landed / 1000);
+  process.stdout.write(
+    `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
+  );
+  process.stdout.write(
+    `${''.padEnd(44)} floor: ${(1000 / floor.commit.p50).toFixed(0)} durable commits/s one at a time\n`,
+  );
+  regs.forEach((r) => r.close());
+  const floorCommitsPerSecond = 1000 / floor.commit.p50;
+  return {
+    sales: per * CONNS,
+    registers: CONNS,
+    ackedMs: acked,
+    hubCommittedMs: landed,
+    perSecond: rate,
+    floorCommitsPerSecond,
+  };
+}
+
+/** The framed serial round trip through the agent, beside the pty's own echo. */
+async function serialRoundTrip(dir: string, agent: AgentHandle, cleanups: Cleanups, floor: Floor): Promise<unknown> {
+  const echoPty = await startPtyPair(join(dir, 'pty'));
+  cleanups.push(() => echoPty.close());
+  const ptyFloor = await ptyEcho(echoPty.a, echoPty.b, N);
+  await echoPty.close();
+  const serialPty = await startPtyPair(join(dir, 'pty'));
+  cleanups.push(() => serialPty.close());
+  await waitFor(
+    'the serial register reopened',
+    async () => {
+      const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as {
+        registers: { id: string; state: string }[];
+      };
+      return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
+    },
+    20_000,
+  );
+  const ecr = await StxRegister.open(serialPty.b, 115200);
+  const serial: number[] = [];
+  for (let i = 0; i < N + 20; i++) {
+    const t = performance.now();
+    const a = await ecr.send(`S|${String(900000 + i)}|BS-${i}|20261127|1015|EUR|1|SKU-1|1000|1000|1|01|1000|`);
+    if (a.control !== 'ACK') throw new Error(`serial sale ${i}: ${a.control}`);
+    if (i >= 20) serial.push(performance.now() - t);
+  }
+  await ecr.close();
+  await serialPty.close();
+  const sr = summarize(serial);
+  process.stdout.write(`\n${line('floor: pty echo round trip (socat, 115200)', ptyFloor)}\n`);
+  process.stdout.write(`${line('serial sale, STX/ETX frame → ACK + reply', sr)}\n`);
+  process.stdout.write(
+    `${''.padEnd(44)} ratio to pty echo + commit: p50 ${(sr.p50 / (ptyFloor.p50 + floor.commit.p50)).toFixed(2)}×\n`,
+  );
+  return { roundTrip: sr, ptyEcho: ptyFloor };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-'));
+  const date = new Date().toISOString();
+  const out: Record<string, unknown> = { date, machine: machine() };
+  process.stdout.write(`Tillbridge benchmark — ${date}\n${machine()}\n\n`);
+  const floor = await measureFloor();
+  await withCleanups(dir, async (cleanups) => {
+    const { agent, pty } = await startCluster(dir, cleanups);
+    const reg = await JsonLinesRegister.connect(agent.port('R1'));
+    const hubDb = new Database(join(dir, 'hub', 'hub.sqlite'), { readonly: true });
+    const salesAtHub: SalesCount = (prefix) =>
+      (hubDb.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`).get(`${prefix}%`) as { n: number }).n;
+    out.authorization = await authorization(reg, salesAtHub, floor);
+    out.saleAck = await saleAck(reg, floor);
+    reg.close();
+    out.throughput = await throughput(agent, salesAtHub, floor);
+    hubDb.close();
+    await pty.close();
+    out.serial = await serialRoundTrip(dir, agent, cleanups, floor);
+  });
+  out.floor = { wsEcho: floor.echo, sqliteCommit: floor.commit };
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
 }
 

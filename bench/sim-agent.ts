@@ -78,6 +78,13 @@ export class SimAgent {
     return this.o.store;
   }
 
+  /** The register `i` (counted round the store's registers). */
+  register(i: number): string {
+    const register = this.registers[i % this.registers.length];
+    if (register === undefined) throw new Error(`${this.store}: has no registers`);
+    return register;
+  }
+
   /**
    * Token (once), WebSocket, hello → welcome and the full inventory, register report, heartbeat, digest; resolves once
    * the hub has handled them.
@@ -91,9 +98,11 @@ export class SimAgent {
     });
     this.ws = ws;
     ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      const f = JSON.parse(bytes.toString()) as Frame;
       const i = this.waiting.findIndex((w) => w.match(f));
-      if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(f);
+      const [waiter] = i >= 0 ? this.waiting.splice(i, 1) : [];
+      waiter?.resolve(f);
     });
     ws.on('error', () => undefined);
     ws.on('close', (code) => {
@@ -173,6 +182,7 @@ export class SimAgent {
       if (this.ws?.readyState === WebSocket.OPEN) {
         const ws = this.ws;
         await new Promise((r) => ws.once('close', r));
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
         if (this.stopped) return;
         this.lostAt = epochMs();
         const upFor = this.syncedAt === undefined ? 0 : this.lostAt - this.syncedAt;
@@ -180,6 +190,7 @@ export class SimAgent {
       }
       const delay = fullJitterDelay(attempt++, { baseMs: base, capMs: cap });
       await new Promise((r) => setTimeout(r, Math.max(delay, 50)));
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the wait
       if (this.stopped) return;
       try {
         await this.connect();
@@ -224,7 +235,7 @@ export class SimAgent {
         seq: this.seq + i + 1,
         id: `${this.store}-${this.run.slice(0, 8)}-${this.seq + i + 1}`,
         kind,
-        register: b.register ?? this.registers[0]!,
+        register: b.register ?? this.register(0),
         at,
         body: b.body,
       }));

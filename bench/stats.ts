@@ -1,7 +1,15 @@
+import { cpus, totalmem } from 'node:os';
+
+/** This machine, in one line: CPUs, memory, Node, platform. */
+export function machine(): string {
+  const cpu = cpus()[0]?.model ?? 'cpu';
+  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
+  return sorted[i] ?? NaN;
 }
 
 export interface Summary {

@@ -254,8 +254,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`\ndemo failed: ${(err as Error).message}\n`);
-  if (/EADDRINUSE|listening/.test(String((err as Error).message))) {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`\ndemo failed: ${message}\n`);
+  if (/EADDRINUSE|listening/.test(message)) {
     const ports = 'TILLBRIDGE_DEMO_HUB_PORT / TILLBRIDGE_DEMO_REGISTER_PORT';
     process.stderr.write(`is another demo running? set ${ports} to free ports\n`);
   }

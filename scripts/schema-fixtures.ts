@@ -92,7 +92,9 @@ function auditEntries(withOrigin: boolean, from: { id: number; hash: string } | 
 }
 
 const v1Audit = auditEntries(false, undefined);
-const v7Audit = auditEntries(true, { id: 2, hash: v1Audit[1]!.hash as string });
+const v1AuditSecond = v1Audit[1];
+if (!v1AuditSecond) throw new Error('v1 has two audit entries, and the entries of v7 continue their chain');
+const v7Audit = auditEntries(true, { id: 2, hash: v1AuditSecond.hash as string });
 
 /**
  * Rows of each hub table, inserted when the table first exists (on the columns it has then). The
@@ -341,10 +343,10 @@ function buildSqlite(
   const db = new Database(file);
   db.pragma('foreign_keys = ON');
   try {
-    for (let v = 0; v < version; v++) {
+    for (const [v, migration] of migrations.slice(0, version).entries()) {
       const before = sqliteTables(db);
       db.transaction(() => {
-        db.exec(migrations[v]!);
+        db.exec(migration);
         db.pragma(`user_version = ${v + 1}`);
         for (const t of sqliteTables(db)) if (!before.has(t) && rows[t]) insertSqliteRows(db, t, rows[t]);
         for (const [t, extra] of Object.entries(after[v + 1] ?? {})) insertSqliteRows(db, t, extra);
@@ -379,8 +381,8 @@ function rowCounts(file: string): Record<string, number> {
 /** PostgreSQL version k has the tables and columns of SQLite version k + 9 (postgres-schema.ts). */
 export const PG_TO_SQLITE_OFFSET = 9;
 
-const literal = (v: unknown): string =>
-  v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`;
+const literal = (v: Row[string] | undefined): string =>
+  v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${v.replaceAll("'", "''")}'`;
 
 function pgDump(version: number, sqliteFile: string): string {
   const out: string[] = [
@@ -389,7 +391,8 @@ function pgDump(version: number, sqliteFile: string): string {
     'BEGIN;',
     'CREATE TABLE tillbridge_schema (version BIGINT NOT NULL);',
   ];
-  for (let i = 0; i < version; i++) out.push(`-- migration ${i + 1}`, PG_MIGRATIONS[i]!.trim());
+  for (const [i, migration] of PG_MIGRATIONS.slice(0, version).entries())
+    out.push(`-- migration ${i + 1}`, migration.trim());
   out.push(`INSERT INTO tillbridge_schema (version) VALUES (${version});`);
   const db = new Database(sqliteFile, { readonly: true });
   try {
@@ -533,8 +536,11 @@ type Kind = 'hub-sqlite' | 'hub-postgres' | 'agent';
 function main(argv: string[]): void {
   const only = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--only' && argv[i + 1]) only.add(argv[++i]!);
-    else
+    const value = argv[i + 1];
+    if (argv[i] === '--only' && value) {
+      only.add(value);
+      i++;
+    } else
       throw new Error(
         `unknown argument ${argv[i]}: expected --only KIND:VERSION (kinds: hub-sqlite, hub-postgres, agent)`,
       );
@@ -564,7 +570,7 @@ function main(argv: string[]): void {
     for (let v = 1; v <= AGENT_MIGRATIONS.length; v++)
       manifest[`agent/v${v}`] = rowCounts(join(OUT, 'agent', `v${v}.sqlite`));
     for (let k = 1; k <= PG_MIGRATIONS.length; k++)
-      manifest[`hub-postgres/v${k}`] = manifest[`hub-sqlite/v${k + PG_TO_SQLITE_OFFSET}`]!;
+      manifest[`hub-postgres/v${k}`] = rowCounts(join(OUT, 'hub-sqlite', `v${k + PG_TO_SQLITE_OFFSET}.sqlite`));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -168,8 +168,9 @@ export function agentConfig(spec: AgentSpec): Record<string, unknown> {
     status: { listen: '127.0.0.1:0' },
   };
   for (const [k, v] of Object.entries(spec.overrides ?? {})) {
+    const generated = base[k];
     base[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? { ...base[k]!, ...v } : v;
+      v && typeof v === 'object' && !Array.isArray(v) && typeof generated === 'object' ? { ...generated, ...v } : v;
   }
   return base;
 }
@@ -242,15 +243,23 @@ export interface ReturnView {
   lines: { line: number; requested: number; approved: number; completed: number; code: string }[];
 }
 
-/** Every return ticket (of one store), following the admin API's pages. */
+interface ReturnsPage {
+  returns: ReturnView[];
+  /** the `after` of the next page; null: this was the last */
+  next: string | null;
+}
+
+/** Every return ticket (of `store`), following GET /v1/admin/returns page by page. */
 export async function returnsList(hub: HubHandle, store?: string): Promise<ReturnView[]> {
   const all: ReturnView[] = [];
   let after: string | null = null;
   do {
-    const query = new URLSearchParams({ limit: '1000' });
-    if (store) query.set('store', store);
-    if (after) query.set('after', after);
-    const page: { returns: ReturnView[]; next: string | null } = await hub.admin.get(`/v1/admin/returns?${query}`);
+    const query: URLSearchParams = new URLSearchParams({
+      limit: '1000',
+      ...(store ? { store } : {}),
+      ...(after ? { after } : {}),
+    });
+    const page: ReturnsPage = await hub.admin.get<ReturnsPage>(`/v1/admin/returns?${query.toString()}`);
     all.push(...page.returns);
     after = page.next;
   } while (after);

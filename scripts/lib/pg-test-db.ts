@@ -26,7 +26,8 @@ export function testBackend(): 'sqlite' | 'postgres' {
 }
 
 export function pgAdminUrl(): string {
-  return process.env[TEST_PG_URL_ENV] || DEFAULT_ADMIN_URL;
+  const url = process.env[TEST_PG_URL_ENV];
+  return url === undefined || url === '' ? DEFAULT_ADMIN_URL : url;
 }
 
 function withAdmin<T>(fn: (c: PgClient) => T): T {
@@ -45,9 +46,7 @@ export function pgUnavailable(): string | undefined {
     return undefined;
   } catch (err) {
     return `no PostgreSQL at ${pgAdminUrl().replace(/:[^:@/]*@/, ':***@')} (${
-      String((err as Error).message)
-        .trim()
-        .split('\n')[0]
+      (err instanceof Error ? err.message : String(err)).trim().split('\n')[0]
     }); set ${TEST_PG_URL_ENV} or see README "PostgreSQL tests"`;
   }
 }

@@ -22,7 +22,9 @@ export class JsonLogProcess {
     readonly name: string,
     echo = false,
   ) {
-    createInterface({ input: proc.stdout! }).on('line', (text) => {
+    const { stdout, stderr } = proc;
+    if (!stdout || !stderr) throw new Error(`${name}: its stdout and stderr must be pipes`);
+    createInterface({ input: stdout }).on('line', (text) => {
       if (echo) process.stdout.write(`[${name}] ${text}\n`);
       let l: LogLine;
       try {
@@ -39,7 +41,7 @@ export class JsonLogProcess {
         return true;
       });
     });
-    createInterface({ input: proc.stderr! }).on('line', (text) => {
+    createInterface({ input: stderr }).on('line', (text) => {
       this.stderr.push(text);
       if (echo) process.stderr.write(`[${name}] ${text}\n`);
     });

@@ -174,17 +174,21 @@ export function platformTag(): string {
  */
 export function keepFile(rel: string, native: boolean, tag = platformTag()): boolean {
   const parts = rel.split('/');
-  if (parts[0] === 'node_modules') return false;
+  const [top = '', second, third] = parts;
+  if (top === 'node_modules') return false;
   if (!native) return true;
-  const top = parts[0]!;
   if (['src', 'deps', 'hidapi', 'vendor', 'test', 'binding.gyp', 'Makefile', '.github'].includes(top)) return false;
   if (top === 'build') {
-    if (parts.length === 1 || (parts.length === 2 && parts[1] === 'Release')) return true;
+    if (parts.length === 1 || (parts.length === 2 && second === 'Release')) return true;
     return (
-      parts.length === 3 && parts[1] === 'Release' && parts[2]!.endsWith('.node') && parts[2] !== 'test_extension.node'
+      parts.length === 3 &&
+      second === 'Release' &&
+      third !== undefined &&
+      third.endsWith('.node') &&
+      third !== 'test_extension.node'
     );
   }
-  if (top === 'prebuilds' && parts.length >= 2) return parts[1]!.includes(tag) && !parts[1]!.endsWith('-musl');
+  if (top === 'prebuilds' && second !== undefined) return second.includes(tag) && !second.endsWith('-musl');
   return true;
 }
 
@@ -448,7 +452,8 @@ export function peVersionString(exe: Buffer, key: string): string | undefined {
   const at = text.indexOf(`${key}\0`);
   if (at < 0) return undefined;
   const m = /^\0*([^\0]+)\0/.exec(text.slice(at + key.length + 1));
-  return m?.[1]?.trim() || undefined;
+  const value = m?.[1]?.trim();
+  return value === '' ? undefined : value;
 }
 
 /** WinSW from node_modules/node-windows; throws saying what to do when it is missing or not a Windows executable. */
