@@ -143,9 +143,10 @@ export class EventApplier {
    * exception). One batch in one synced commit; throws what `applyBatches` reports for it.
    */
   applyBatch(store: string, agentId: string, incarnation: string, items: WireEvent[]): BatchResult {
-    const [o] = this.applyBatches([{ store, agentId, incarnation, items }]);
-    if (!o!.ok) throw o!.error;
-    return o!.result;
+    const [outcome] = this.applyBatches([{ store, agentId, incarnation, items }]);
+    if (!outcome) throw new Error('applyBatches answered no outcome for one batch');
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
   }
 
   /**
@@ -280,7 +281,7 @@ export class EventApplier {
     for (const b of batches) {
       const { store, agentId, incarnation } = b;
       const key = `${agentId}\u0000${incarnation}`;
-      const origin = b.origin !== undefined ? b.origin : (auditOrigin.getStore() ?? null);
+      const origin = b.origin ?? auditOrigin.getStore() ?? null;
       let cursor = cursors.get(key) ?? 0;
       const results: EventResult[] = [];
       let upTo = 0;
@@ -452,7 +453,7 @@ export class EventApplier {
         this.countAttempt.run({
           event: eventId,
           agent: agentId,
-          error: String((err as Error)?.message ?? err).slice(0, 500),
+          error: String((err as Error | null | undefined)?.message ?? err).slice(0, 500),
           at: iso(now),
         });
         this.forgetOld.run(iso(now - 7 * 86_400_000));

@@ -62,7 +62,11 @@ export class Policies {
 
   /** The store's policy as it stood at `atIso`, by the hub's record of when each version was set. */
   inForceAt(store: string, atIso: string): EffectivePolicy {
-    return this.asOf(store, this.v.versionAt(store, atIso))!;
+    const version = this.v.versionAt(store, atIso);
+    const policy = this.asOf(store, version);
+    // versionAt names a version the store held, so asOf finds it
+    if (!policy) throw new Error(`policy version ${version} of store ${store} not found`);
+    return policy;
   }
 
   set(
