@@ -52,6 +52,27 @@ export type AppliedObserver = (e: {
   outcome: EventResult['outcome'];
 }) => void;
 
+/** How `applied_events` keeps `item` of batch `b`, applied with `outcome`. */
+function appliedMark(b: BatchInput, item: WireEvent, outcome: EventResult): AppliedMark {
+  return {
+    eventId: item.id,
+    store: b.store,
+    agentId: b.agentId,
+    incarnation: b.incarnation,
+    seq: item.seq,
+    kind: item.kind,
+    register: item.register,
+    outcome: outcome.outcome,
+    code: outcome.code ?? null,
+    agentAt: item.at,
+  };
+}
+
+/** What the `onApplied` observer hears of an applied event. */
+function observation(store: string, item: WireEvent, outcome: EventResult): Parameters<AppliedObserver>[0] {
+  return { store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome };
+}
+
 /** Attempts at one event failing for an unexpected reason before it is set aside as an exception. */
 const MAX_ATTEMPTS = 5;
 
@@ -300,19 +321,8 @@ export class EventApplier {
           outcome = within(b.origin, () => this.applyOne(store, agentId, item));
         }
         applied.add(item.id);
-        marks.push({
-          eventId: item.id,
-          store,
-          agentId,
-          incarnation,
-          seq: item.seq,
-          kind: item.kind,
-          register: item.register,
-          outcome: outcome.outcome,
-          code: outcome.code ?? null,
-          agentAt: item.at,
-        });
-        observed.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
+        marks.push(appliedMark(b, item, outcome));
+        observed.push(observation(store, item, outcome));
         results.push(outcome);
         cursor = item.seq;
       }
@@ -362,19 +372,8 @@ export class EventApplier {
           if (item.seq <= cursor) throw new ForkedHistory(item.seq, item.id, cursor);
           current = item;
           const outcome = this.applyOne(store, agentId, item);
-          this.cursors.markApplied({
-            eventId: item.id,
-            store,
-            agentId,
-            incarnation,
-            seq: item.seq,
-            kind: item.kind,
-            register: item.register,
-            outcome: outcome.outcome,
-            code: outcome.code ?? null,
-            agentAt: item.at,
-          });
-          seen.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
+          this.cursors.markApplied(appliedMark(b, item, outcome));
+          seen.push(observation(store, item, outcome));
           results.push(outcome);
           cursor = item.seq;
         }

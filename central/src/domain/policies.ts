@@ -69,13 +69,9 @@ export class Policies {
     return policy;
   }
 
-  set(
-    store: string | undefined,
-    patchRaw: unknown,
-    actor: string,
-    opts: { note?: string; replace?: boolean } = {},
-  ): number {
-    return this.v.set(store, patchRaw, actor, opts);
+  /** A change to the default policy or a store's (see `VersionedSettings.set`); returns the new version. */
+  set(...change: Parameters<VersionedSettings<Policy>['set']>): number {
+    return this.v.set(...change);
   }
 
   list(store?: string, limit = 50): PolicyVersion[] {
