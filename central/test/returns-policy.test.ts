@@ -285,6 +285,26 @@ describe('offline decisions reconciled against the hub', () => {
     ).toEqual(['accept', 'reverse']);
     expect(t.hub.auditTrail.verify().ok).toBe(true);
   });
+
+  it('refuses to reverse an exception whose return the hub never had, and leaves it open', () => {
+    t.hub.storage.tx(() =>
+      t.hub.exceptions.record({
+        store: 'S1',
+        register: 'R1',
+        kind: 'return.complete',
+        code: 'unknown_authorization',
+        reason: 'authorization ghost-1 is not known at the hub',
+        authorization: 'ghost-1',
+      }),
+    );
+    expect(() => t.hub.resolution.resolve('ghost-1', 'reverse', 'undo', 'admin:t')).toThrow(
+      /return ghost-1 is not known at the hub: nothing to reverse/,
+    );
+    expect(t.hub.resolution.resolve('ghost-1', 'accept', 'nothing to undo', 'admin:t')).toMatchObject({
+      authorization: 'ghost-1',
+      moved: [],
+    });
+  });
 });
 
 describe('policies', () => {

@@ -26,7 +26,11 @@ export function belowVersion(version: string | undefined, min: string | null): b
   const a = version === undefined ? undefined : parseVersion(version);
   const b = min === null ? undefined : parseVersion(min);
   if (!a || !b) return false;
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  for (let i = 0; i < 3; i++) {
+    const mine = a[i] ?? 0;
+    const least = b[i] ?? 0;
+    if (mine !== least) return mine < least;
+  }
   return false;
 }
 

@@ -40,24 +40,23 @@ export interface AuditEntry {
   hash: string;
 }
 
+type OwnFields = Pick<
+  AuditEntry,
+  'id' | 'at' | 'actor' | 'action' | 'store' | 'register' | 'outcome' | 'resource' | 'details'
+>;
+
+/** An entry's own fields, in the order both its hash and its row list them (the chain's fields follow). */
+function ownFields(e: OwnFields): unknown[] {
+  return [e.id, e.at, e.actor, e.action, e.store, e.register, e.outcome, e.resource, e.details];
+}
+
 /**
  * The hash of an entry: SHA-256 over its fields (id included, so order matters) and the previous
  * hash. The origin is appended only when there is one, so entries written before it existed keep
  * their hashes.
  */
 export function entryHash(e: Omit<AuditEntry, 'hash' | 'origin'> & { origin?: string | null }): string {
-  const fields: unknown[] = [
-    e.id,
-    e.at,
-    e.actor,
-    e.action,
-    e.store,
-    e.register,
-    e.outcome,
-    e.resource,
-    e.details,
-    e.prev_hash,
-  ];
+  const fields = [...ownFields(e), e.prev_hash];
   if (e.origin !== null && e.origin !== undefined) fields.push(e.origin);
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
@@ -116,22 +115,7 @@ export class AuditLog {
       let last = this.head.get() as { id: number; hash: string } | undefined;
       const at = iso(this.clock.now());
       const entries = inputs.map((input) => (last = this.chained(input, last, at)));
-      this.insertMany.run(
-        entries.map((e) => [
-          e.id,
-          e.at,
-          e.actor,
-          e.action,
-          e.store,
-          e.register,
-          e.outcome,
-          e.resource,
-          e.details,
-          e.origin,
-          e.prev_hash,
-          e.hash,
-        ]),
-      );
+      this.insertMany.run(entries.map((e) => [...ownFields(e), e.origin, e.prev_hash, e.hash]));
       return entries;
     });
   }

@@ -16,6 +16,11 @@ export interface AppliedMark {
   agentAt: string;
 }
 
+/** An applied event's `applied_events` row, applied `at`, in the order of the columns the statements name. */
+function markRow(e: AppliedMark, at: string): unknown[] {
+  return [e.eventId, e.store, e.agentId, e.incarnation, e.seq, e.kind, e.register, e.outcome, e.code, e.agentAt, at];
+}
+
 /** Where one (agent, incarnation) got to (`Cursors.setCursors`). */
 export interface CursorMove {
   agentId: string;
@@ -124,19 +129,7 @@ export class Cursors {
   }
 
   markApplied(e: AppliedMark): void {
-    this.mark.run(
-      e.eventId,
-      e.store,
-      e.agentId,
-      e.incarnation,
-      e.seq,
-      e.kind,
-      e.register,
-      e.outcome,
-      e.code,
-      e.agentAt,
-      iso(this.clock.now()),
-    );
+    this.mark.run(...markRow(e, iso(this.clock.now())));
   }
 
   /** Which of `eventIds` the hub has applied — `wasApplied` for many, in one query up to 256. */
@@ -163,21 +156,7 @@ export class Cursors {
   markAppliedMany(marks: readonly AppliedMark[]): void {
     if (marks.length === 0) return;
     const at = iso(this.clock.now());
-    this.markMany.run(
-      marks.map((e) => [
-        e.eventId,
-        e.store,
-        e.agentId,
-        e.incarnation,
-        e.seq,
-        e.kind,
-        e.register,
-        e.outcome,
-        e.code,
-        e.agentAt,
-        at,
-      ]),
-    );
+    this.markMany.run(marks.map((e) => markRow(e, at)));
   }
 
   /**

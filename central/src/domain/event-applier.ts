@@ -52,6 +52,27 @@ export type AppliedObserver = (e: {
   outcome: EventResult['outcome'];
 }) => void;
 
+/** How `applied_events` keeps `item` of batch `b`, applied with `outcome`. */
+function appliedMark(b: BatchInput, item: WireEvent, outcome: EventResult): AppliedMark {
+  return {
+    eventId: item.id,
+    store: b.store,
+    agentId: b.agentId,
+    incarnation: b.incarnation,
+    seq: item.seq,
+    kind: item.kind,
+    register: item.register,
+    outcome: outcome.outcome,
+    code: outcome.code ?? null,
+    agentAt: item.at,
+  };
+}
+
+/** What the `onApplied` observer hears of an applied event. */
+function observation(store: string, item: WireEvent, outcome: EventResult): Parameters<AppliedObserver>[0] {
+  return { store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome };
+}
+
 /** Attempts at one event failing for an unexpected reason before it is set aside as an exception. */
 const MAX_ATTEMPTS = 5;
 
@@ -143,9 +164,10 @@ export class EventApplier {
    * exception). One batch in one synced commit; throws what `applyBatches` reports for it.
    */
   applyBatch(store: string, agentId: string, incarnation: string, items: WireEvent[]): BatchResult {
-    const [o] = this.applyBatches([{ store, agentId, incarnation, items }]);
-    if (!o!.ok) throw o!.error;
-    return o!.result;
+    const [outcome] = this.applyBatches([{ store, agentId, incarnation, items }]);
+    if (!outcome) throw new Error('applyBatches answered no outcome for one batch');
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
   }
 
   /**
@@ -280,7 +302,7 @@ export class EventApplier {
     for (const b of batches) {
       const { store, agentId, incarnation } = b;
       const key = `${agentId}\u0000${incarnation}`;
-      const origin = b.origin !== undefined ? b.origin : (auditOrigin.getStore() ?? null);
+      const origin = b.origin ?? auditOrigin.getStore() ?? null;
       let cursor = cursors.get(key) ?? 0;
       const results: EventResult[] = [];
       let upTo = 0;
@@ -299,19 +321,8 @@ export class EventApplier {
           outcome = within(b.origin, () => this.applyOne(store, agentId, item));
         }
         applied.add(item.id);
-        marks.push({
-          eventId: item.id,
-          store,
-          agentId,
-          incarnation,
-          seq: item.seq,
-          kind: item.kind,
-          register: item.register,
-          outcome: outcome.outcome,
-          code: outcome.code ?? null,
-          agentAt: item.at,
-        });
-        observed.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
+        marks.push(appliedMark(b, item, outcome));
+        observed.push(observation(store, item, outcome));
         results.push(outcome);
         cursor = item.seq;
       }
@@ -361,19 +372,8 @@ export class EventApplier {
           if (item.seq <= cursor) throw new ForkedHistory(item.seq, item.id, cursor);
           current = item;
           const outcome = this.applyOne(store, agentId, item);
-          this.cursors.markApplied({
-            eventId: item.id,
-            store,
-            agentId,
-            incarnation,
-            seq: item.seq,
-            kind: item.kind,
-            register: item.register,
-            outcome: outcome.outcome,
-            code: outcome.code ?? null,
-            agentAt: item.at,
-          });
-          seen.push({ store, kind: item.kind, agentAt: item.at, outcome: outcome.outcome });
+          this.cursors.markApplied(appliedMark(b, item, outcome));
+          seen.push(observation(store, item, outcome));
           results.push(outcome);
           cursor = item.seq;
         }
@@ -452,7 +452,7 @@ export class EventApplier {
         this.countAttempt.run({
           event: eventId,
           agent: agentId,
-          error: String((err as Error)?.message ?? err).slice(0, 500),
+          error: String((err as Error | null | undefined)?.message ?? err).slice(0, 500),
           at: iso(now),
         });
         this.forgetOld.run(iso(now - 7 * 86_400_000));

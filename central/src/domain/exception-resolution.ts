@@ -5,10 +5,25 @@ import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
 import type { ExceptionRow } from './exceptions.js';
 import type { InventoryLedger } from './inventory-ledger.js';
-import type { ReturnsRepo } from './returns-repo.js';
+import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
 import type { Sales } from './sales.js';
 
 export type Resolution = 'accept' | 'reverse';
+
+/** A stock movement a reversal made (qty in units, negative: taken out). */
+interface MovedStock {
+  sku: string;
+  qty: number;
+}
+
+export interface ResolveResult {
+  resolved: string[];
+  authorization: string | null;
+  moved: MovedStock[];
+}
+
+/** Who settled a ticket's exceptions, when and why. */
+type ResolutionStamp = Pick<ReturnRow, 'resolved_at' | 'resolved_by' | 'resolution_note' | 'updated_at'>;
 
 /**
  * An operator settles an exception: `accept` keeps what happened (the over-return stands, noted);
@@ -37,89 +52,24 @@ export class ExceptionResolution {
   }
 
   /** `id`: an exception id, or the authorization of a flagged return (all its open exceptions). */
-  resolve(
-    id: string,
-    action: Resolution,
-    note: string,
-    actor: string,
-  ): { resolved: string[]; authorization: string | null; moved: { sku: string; qty: number }[] } {
+  resolve(id: string, action: Resolution, note: string, actor: string): ResolveResult {
     return this.s.tx(() => {
-      const one = this.byId.get(id) as ExceptionRow | undefined;
-      const list = one ? [one] : (this.openByAuth.all(id) as ExceptionRow[]);
-      if (list.length === 0)
-        throw new TbError(
-          TbCodes.NOT_FOUND,
-          `no exception or flagged return "${id}" (list them: tillbridge-hub returns exceptions)`,
-        );
-      const open = list.filter((e) => e.resolved_at === null);
-      if (open.length === 0) throw new TbError(TbCodes.CONFLICT, `exception ${id} was already resolved`);
-      const authorization = open[0]!.authorization;
+      const open = this.openExceptions(id);
+      const [first] = open;
+      const authorization = first.authorization;
       const now = iso(this.clock.now());
-      const moved: { sku: string; qty: number }[] = [];
-      if (action === 'reverse') {
-        if (!authorization)
-          throw new TbError(
-            TbCodes.INVALID,
-            'only a flagged return can be reversed; use --action accept for this exception',
-          );
-        const r = this.returns.get(authorization)!;
-        if (r.status === 'completed') {
-          const skus = new Map(this.sales.ofReturn(r)?.lines.map((l) => [l.line, l.sku]) ?? []);
-          for (const l of this.returns.lines(authorization)) {
-            const sku = skus.get(l.line) ?? l.asked_sku;
-            if (sku && l.disposition === 'restock' && l.completed_qty > 0) {
-              this.ledger.move(r.store, sku, -l.completed_qty, 'adjustment', `reverse:${authorization}`);
-              moved.push({ sku, qty: -fromMilli(l.completed_qty) });
-            }
-          }
-          for (const e of this.returns.exchanges(authorization)) {
-            if (e.approved_qty > 0) {
-              this.ledger.move(r.store, e.sku, e.approved_qty, 'adjustment', `reverse:${authorization}`);
-              moved.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
-            }
-          }
-          this.returns.update({
-            ...r,
-            status: 'reversed',
-            resolution: 'reverse',
-            resolved_at: now,
-            resolved_by: actor,
-            resolution_note: note,
-            updated_at: now,
-          });
-        } else if (r.status === 'reserved' || r.status === 'expired') {
-          this.returns.update({
-            ...r,
-            status: 'cancelled',
-            resolution: 'reverse',
-            resolved_at: now,
-            resolved_by: actor,
-            resolution_note: note,
-            updated_at: now,
-          });
-        } else {
-          throw new TbError(TbCodes.AUTHORIZATION_STATE, `return ${authorization} is ${r.status}: nothing to reverse`);
-        }
-      } else if (authorization) {
-        const r = this.returns.get(authorization);
-        if (r)
-          this.returns.update({
-            ...r,
-            resolution: 'accept',
-            resolved_at: now,
-            resolved_by: actor,
-            resolution_note: note,
-            updated_at: now,
-          });
-      }
+      const stamp: ResolutionStamp = { resolved_at: now, resolved_by: actor, resolution_note: note, updated_at: now };
+      let moved: MovedStock[] = [];
+      if (action === 'reverse') moved = this.reverse(authorization, stamp);
+      else if (authorization) this.accept(authorization, stamp);
       for (const e of open) this.mark.run(now, JSON.stringify({ action, note, by: actor }), e.id);
       this.audit.append({
         actor,
         action: 'exception.resolve',
         outcome: action,
-        store: open[0]!.store,
-        register: open[0]!.register,
-        resource: authorization ? `return:${authorization}` : `exception:${open[0]!.id}`,
+        store: first.store,
+        register: first.register,
+        resource: authorization ? `return:${authorization}` : `exception:${first.id}`,
         details: { exceptions: open.map((e) => ({ id: e.id, code: e.code })), note, moved },
       });
       const resolved = {
@@ -131,13 +81,75 @@ export class ExceptionResolution {
       };
       if (authorization) this.events.returnChanged('return.resolved', authorization, { resolution: resolved });
       else
-        this.events.emit('return.resolved', open[0]!.store, () => ({
-          store: open[0]!.store,
-          register: open[0]!.register,
+        this.events.emit('return.resolved', first.store, () => ({
+          store: first.store,
+          register: first.register,
           authorization: null,
           resolution: resolved,
         }));
       return { resolved: open.map((e) => e.id), authorization, moved };
     });
+  }
+
+  /** The open exceptions `id` names (an exception, or a flagged return's); at least one, else it throws. */
+  private openExceptions(id: string): [ExceptionRow, ...ExceptionRow[]] {
+    const one = this.byId.get(id) as ExceptionRow | undefined;
+    const list = one ? [one] : (this.openByAuth.all(id) as ExceptionRow[]);
+    if (list.length === 0)
+      throw new TbError(
+        TbCodes.NOT_FOUND,
+        `no exception or flagged return "${id}" (list them: tillbridge-hub returns exceptions)`,
+      );
+    const [first, ...rest] = list.filter((e) => e.resolved_at === null);
+    if (!first) throw new TbError(TbCodes.CONFLICT, `exception ${id} was already resolved`);
+    return [first, ...rest];
+  }
+
+  /** Keeps what happened: the ticket says it was accepted. */
+  private accept(authorization: string, stamp: ResolutionStamp): void {
+    const r = this.returns.get(authorization);
+    if (r) this.returns.update({ ...r, resolution: 'accept', ...stamp });
+  }
+
+  /** Undoes a flagged return: a completed one's stock movements are moved back, a reservation released. */
+  private reverse(authorization: string | null, stamp: ResolutionStamp): MovedStock[] {
+    if (!authorization)
+      throw new TbError(
+        TbCodes.INVALID,
+        'only a flagged return can be reversed; use --action accept for this exception',
+      );
+    const r = this.returns.get(authorization);
+    if (!r) throw new TbError(TbCodes.NOT_FOUND, `return ${authorization} is not known at the hub: nothing to reverse`);
+    if (r.status === 'completed') {
+      const moved = this.moveBack(r);
+      this.returns.update({ ...r, status: 'reversed', resolution: 'reverse', ...stamp });
+      return moved;
+    }
+    if (r.status === 'reserved' || r.status === 'expired') {
+      this.returns.update({ ...r, status: 'cancelled', resolution: 'reverse', ...stamp });
+      return [];
+    }
+    throw new TbError(TbCodes.AUTHORIZATION_STATE, `return ${authorization} is ${r.status}: nothing to reverse`);
+  }
+
+  /** A completed return's restocked lines taken out of stock again, and its exchanged items put back. */
+  private moveBack(r: ReturnRow): MovedStock[] {
+    const authorization = r.authorization;
+    const moved: MovedStock[] = [];
+    const skus = new Map(this.sales.ofReturn(r)?.lines.map((l) => [l.line, l.sku]) ?? []);
+    for (const l of this.returns.lines(authorization)) {
+      const sku = skus.get(l.line) ?? l.asked_sku;
+      if (sku && l.disposition === 'restock' && l.completed_qty > 0) {
+        this.ledger.move(r.store, sku, -l.completed_qty, 'adjustment', `reverse:${authorization}`);
+        moved.push({ sku, qty: -fromMilli(l.completed_qty) });
+      }
+    }
+    for (const e of this.returns.exchanges(authorization)) {
+      if (e.approved_qty > 0) {
+        this.ledger.move(r.store, e.sku, e.approved_qty, 'adjustment', `reverse:${authorization}`);
+        moved.push({ sku: e.sku, qty: fromMilli(e.approved_qty) });
+      }
+    }
+    return moved;
   }
 }

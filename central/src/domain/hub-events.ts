@@ -58,8 +58,9 @@ export class HubEvents {
     let run = fn;
     for (const s of this.sinks) {
       if (!s.together) continue;
+      const together = s.together.bind(s);
       const inner = run;
-      run = () => s.together!(inner);
+      run = () => together(inner);
     }
     return run();
   }
@@ -95,10 +96,11 @@ export class HubEvents {
     authorization: string,
     extra: Record<string, unknown> = {},
   ): void {
-    if (!this.returns) return;
-    const r = this.returns.get(authorization);
+    const returns = this.returns;
+    if (!returns) return;
+    const r = returns.get(authorization);
     if (!r) return;
-    this.emit(type, r.store, () => ({ ...this.ticket(r), ...extra }));
+    this.emit(type, r.store, () => ({ ...this.ticket(returns, r), ...extra }));
   }
 
   /** return.authorized, return.denied — or nothing while a manager's override is still needed. */
@@ -107,8 +109,8 @@ export class HubEvents {
     else if (decision === 'denied') this.returnChanged('return.denied', authorization);
   }
 
-  private ticket(r: ReturnRow): Record<string, unknown> {
-    const sold = new Map(this.sales?.ofReturn(r)?.lines?.map((l) => [l.line, l.sku]) ?? []);
+  private ticket(returns: ReturnsRepo, r: ReturnRow): Record<string, unknown> {
+    const sold = new Map(this.sales?.ofReturn(r)?.lines.map((l) => [l.line, l.sku]) ?? []);
     return {
       ...ticketHeader(r),
       reason: r.reason,
@@ -118,7 +120,7 @@ export class HubEvents {
       reconciliation: r.reconciliation,
       exception: r.exception_code,
       override: r.override_by ? { manager: r.override_by, at: r.override_at } : null,
-      lines: this.returns!.lines(r.authorization).map((l) => ({
+      lines: returns.lines(r.authorization).map((l) => ({
         line: l.line > 0 ? l.line : null,
         sku: sold.get(l.line) ?? l.asked_sku,
         requestedQty: fromMilli(l.requested_qty),

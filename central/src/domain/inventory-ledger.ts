@@ -118,16 +118,17 @@ export class InventoryLedger {
       const after = this.upsertMany.returning([...sums.values()].map((s) => [s.store, s.sku, s.delta, at])) as {
         store: string;
         sku: string;
-        onHand: number;
+        onHand: number | string; // a PostgreSQL BIGINT comes as a string
       }[];
       if (real.some((m) => this.events.wants('inventory.adjusted', m.store))) {
         // on-hand after each movement: the final one less the movements after it
         const onHand = new Map(after.map((r) => [key(r.store, r.sku), Number(r.onHand)]));
-        const left: number[] = new Array<number>(real.length);
-        for (let i = real.length - 1; i >= 0; i--) {
-          const k = key(real[i]!.store, real[i]!.sku);
-          left[i] = onHand.get(k)!;
-          onHand.set(k, left[i]! - real[i]!.delta);
+        const left = real.map(() => 0);
+        for (const [i, move] of [...real.entries()].reverse()) {
+          const k = key(move.store, move.sku);
+          const final = onHand.get(k) ?? 0; // every moved store/sku is in `after`
+          left[i] = final;
+          onHand.set(k, final - move.delta);
         }
         real.forEach((m, i) => {
           beforeAnnounce?.(m);
@@ -135,7 +136,7 @@ export class InventoryLedger {
             store: m.store,
             sku: m.sku,
             delta: fromMilli(m.delta),
-            onHand: fromMilli(left[i]!),
+            onHand: fromMilli(left[i] ?? 0),
             kind: m.kind,
             ref: m.ref,
             at,

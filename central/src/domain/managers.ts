@@ -56,6 +56,6 @@ export class Managers {
     const row = this.get.get(id) as { hash: string; revoked_at: string | null } | undefined;
     const expected = row?.hash ?? '0'.repeat(64);
     const ok = sameHash(expected, this.hash(id, code));
-    return ok && row !== undefined && row.revoked_at === null;
+    return ok && row?.revoked_at === null;
   }
 }

@@ -7,7 +7,7 @@ import type { Policies } from './policies.js';
 import { ExceptionCodes, Refusal } from './refusal.js';
 import { EMPTY_TICKET, storedLine } from './return-ticket.js';
 import type { ReturnsEngine } from './returns-engine.js';
-import type { ReturnRow, ReturnsRepo } from './returns-repo.js';
+import type { NewReturnLine, ReturnRow, ReturnsRepo } from './returns-repo.js';
 import type { Sales } from './sales.js';
 
 /** Which reconciliation exception a hub-side line or rule code means. */
@@ -25,6 +25,36 @@ function exceptionFor(code: string): string {
     default:
       return code; // outside_window, non_returnable, receipt_required, no_receipt_limit…
   }
+}
+
+/** An offline decision as the hub judges it (see `OfflineReconciler.verdict`). */
+interface Verdict {
+  approved: boolean;
+  /** when the decision was made (not after the hub heard of it) */
+  asOf: number;
+  /** the policy version it was judged by */
+  version: number;
+  policy: Policy;
+  found: ReturnType<Sales['resolve']>;
+  exception: string | undefined;
+  problem: string;
+}
+
+/** The ticket's lines as the agent decided them. */
+function ticketLines(body: ReturnDecisionEventBody): NewReturnLine[] {
+  return body.lines.map((l, i) => ({
+    line: storedLine(l.line, i),
+    asked_sku: l.sku ?? null,
+    requested_qty: toMilli(l.qty),
+    approved_qty: toMilli(l.approvedQty),
+    completed_qty: 0,
+    disposition: l.disposition,
+    code: l.code,
+    reason: l.reason ?? null,
+    // what the agent authorized the line to refund (an older agent does not say)
+    amount: l.refund !== undefined ? l.refund + (l.fee ?? 0) : null,
+    fee: l.refund !== undefined ? (l.fee ?? 0) : null,
+  }));
 }
 
 /**
@@ -56,67 +86,12 @@ export class OfflineReconciler {
     if (existing && existing.store !== store)
       throw new Refusal(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store', body.authorization);
     // already reconciled (the same decision, resent under a new id)
-    if (existing && existing.mode === 'offline') return {};
+    if (existing?.mode === 'offline') return {};
 
-    const approved = body.decision === 'approved' || body.decision === 'conditional';
-    // As of the decision; a decision cannot have been made after it reached the hub (a fast agent clock).
-    const asOf = Math.min(Date.parse(body.decidedAt), now);
-    const agentVersion = body.policyVersion ?? 0;
-    const { version, policy } = this.policies.asOf(store, agentVersion) ?? this.policies.inForceAt(store, iso(asOf));
-    const judgedBy =
-      version === agentVersion
-        ? `policy version ${version}`
-        : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
-    // the sale, as the agent found it: the one the register named the store of, else this store's own
-    const found = body.receipt !== undefined ? this.sales.resolve(body.receipt, store, body.originalStore) : {};
-    let exception: string | undefined;
-    let problem = '';
-    if (approved) ({ exception, problem } = this.judge(store, body, policy, found, now, asOf));
-    if (exception) problem = `${problem} — decided offline at ${iso(asOf)}, judged by ${judgedBy}`;
-    const row: ReturnRow = {
-      ...EMPTY_TICKET,
-      authorization: body.authorization,
-      store,
-      register,
-      request_id: body.requestId,
-      receipt: body.receipt ?? '',
-      sale_store: found.sale?.store ?? null,
-      mode: 'offline',
-      decision: body.decision,
-      status: approved ? 'reserved' : 'denied',
-      reconciliation: approved ? (exception ? 'exception' : 'confirmed') : null,
-      exception_code: exception ?? null,
-      reason: exception ? problem : (body.reason ?? null),
-      refund_amount: body.refundEstimate,
-      created_at: existing?.created_at ?? iso(asOf),
-      // the quantities are held from when the hub hears of them
-      expires_at: approved ? iso(now + policy.reservationMinutes * 60_000) : null,
-      updated_at: iso(now),
-      rules: JSON.stringify(body.rules ?? []),
-      allowed_tenders: JSON.stringify(body.allowedTenders ?? []),
-      conditions: JSON.stringify(body.conditions ?? []),
-      policy_version: agentVersion,
-      late_online: existing ? 1 : 0,
-      request: JSON.stringify({
-        receipt: body.receipt,
-        ...(body.originalStore !== undefined ? { originalStore: body.originalStore } : {}),
-        lines: body.lines,
-      }),
-    };
-    const lines = body.lines.map((l, i) => ({
-      line: storedLine(l.line, i),
-      asked_sku: l.sku ?? null,
-      requested_qty: toMilli(l.qty),
-      approved_qty: toMilli(l.approvedQty),
-      completed_qty: 0,
-      disposition: l.disposition,
-      code: l.code,
-      reason: l.reason ?? null,
-      // what the agent authorized the line to refund (an older agent does not say)
-      amount: l.refund !== undefined ? l.refund + (l.fee ?? 0) : null,
-      fee: l.refund !== undefined ? (l.fee ?? 0) : null,
-    }));
+    const verdict = this.verdict(store, body, now);
+    const row = this.ticketRow(store, register, body, verdict, existing, now);
     // The hub's online answer came too late: the register acted on the offline decision, which replaces it.
+    const lines = ticketLines(body);
     if (existing) this.returns.replace(row, lines);
     else this.returns.insert(row, lines);
     this.audit.append({
@@ -131,36 +106,107 @@ export class OfflineReconciler {
         receipt: body.receipt ?? null,
         refund: body.refundEstimate,
         decidedAt: body.decidedAt,
-        policyVersion: agentVersion,
-        judgedBy: version,
+        policyVersion: body.policyVersion,
+        judgedBy: verdict.version,
         replacedOnline: Boolean(existing),
         reconciliation: row.reconciliation,
-        rules: (body.rules ?? []).map((r) => r.code),
+        rules: body.rules.map((r) => r.code),
       },
     });
     this.events.decided(body.authorization, body.decision);
-    if (exception) {
-      this.exceptions.record({
-        store,
-        register,
-        kind: 'return.decision',
-        code: exception,
-        reason: problem,
-        authorization: body.authorization,
-        body: { decidedAt: iso(asOf), policyVersion: version, agentPolicyVersion: agentVersion },
-      });
-      this.audit.append({
-        actor: 'hub',
-        action: 'return.exception',
-        outcome: exception,
-        store,
-        register,
-        resource: `return:${body.authorization}`,
-        details: { reason: problem },
-      });
-      return { exception };
-    }
-    return {};
+    if (verdict.exception === undefined) return {};
+    this.flag(store, register, body, { ...verdict, exception: verdict.exception });
+    return { exception: verdict.exception };
+  }
+
+  /** The decision judged as of when it was made, by the policy version the agent applied (else the one in force). */
+  private verdict(store: string, body: ReturnDecisionEventBody, now: number): Verdict {
+    const approved = body.decision === 'approved' || body.decision === 'conditional';
+    // As of the decision; a decision cannot have been made after it reached the hub (a fast agent clock).
+    const asOf = Math.min(Date.parse(body.decidedAt), now);
+    const agentVersion = body.policyVersion;
+    const { version, policy } = this.policies.asOf(store, agentVersion) ?? this.policies.inForceAt(store, iso(asOf));
+    const judgedBy =
+      version === agentVersion
+        ? `policy version ${version}`
+        : `policy version ${version} (the agent's version ${agentVersion} is not one this store had)`;
+    // the sale, as the agent found it: the one the register named the store of, else this store's own
+    const found = body.receipt !== undefined ? this.sales.resolve(body.receipt, store, body.originalStore) : {};
+    let exception: string | undefined;
+    let problem = '';
+    if (approved) ({ exception, problem } = this.judge(store, body, policy, found, now, asOf));
+    if (exception) problem = `${problem} — decided offline at ${iso(asOf)}, judged by ${judgedBy}`;
+    return { approved, asOf, version, policy, found, exception, problem };
+  }
+
+  /** The ticket the decision makes (replacing the hub's own when its online answer came too late). */
+  private ticketRow(
+    store: string,
+    register: string,
+    body: ReturnDecisionEventBody,
+    verdict: Verdict,
+    existing: ReturnRow | undefined,
+    now: number,
+  ): ReturnRow {
+    const { approved, exception, problem } = verdict;
+    return {
+      ...EMPTY_TICKET,
+      authorization: body.authorization,
+      store,
+      register,
+      request_id: body.requestId,
+      receipt: body.receipt ?? '',
+      sale_store: verdict.found.sale?.store ?? null,
+      mode: 'offline',
+      decision: body.decision,
+      status: approved ? 'reserved' : 'denied',
+      reconciliation: approved ? (exception ? 'exception' : 'confirmed') : null,
+      exception_code: exception ?? null,
+      reason: exception ? problem : (body.reason ?? null),
+      refund_amount: body.refundEstimate,
+      created_at: existing?.created_at ?? iso(verdict.asOf),
+      // the quantities are held from when the hub hears of them
+      expires_at: approved ? iso(now + verdict.policy.reservationMinutes * 60_000) : null,
+      updated_at: iso(now),
+      rules: JSON.stringify(body.rules),
+      allowed_tenders: JSON.stringify(body.allowedTenders),
+      conditions: JSON.stringify(body.conditions),
+      policy_version: body.policyVersion,
+      late_online: existing ? 1 : 0,
+      request: JSON.stringify({
+        receipt: body.receipt,
+        ...(body.originalStore !== undefined ? { originalStore: body.originalStore } : {}),
+        lines: body.lines,
+      }),
+    };
+  }
+
+  /** An approval the hub would not have made: kept, recorded as an exception and audited. */
+  private flag(
+    store: string,
+    register: string,
+    body: ReturnDecisionEventBody,
+    verdict: Verdict & { exception: string },
+  ): void {
+    const { exception, problem } = verdict;
+    this.exceptions.record({
+      store,
+      register,
+      kind: 'return.decision',
+      code: exception,
+      reason: problem,
+      authorization: body.authorization,
+      body: { decidedAt: iso(verdict.asOf), policyVersion: verdict.version, agentPolicyVersion: body.policyVersion },
+    });
+    this.audit.append({
+      actor: 'hub',
+      action: 'return.exception',
+      outcome: exception,
+      store,
+      register,
+      resource: `return:${body.authorization}`,
+      details: { reason: problem },
+    });
   }
 
   /**
@@ -198,8 +244,9 @@ export class OfflineReconciler {
       const short = body.lines.filter(
         (l) => l.approvedQty > 0 && toMilli(l.approvedQty) > (hubLines.get(l.line)?.approvedMilli ?? 0),
       );
-      if (short.length > 0) {
-        const first = hubLines.get(short[0]!.line);
+      const [firstShort] = short;
+      if (firstShort) {
+        const first = hubLines.get(firstShort.line);
         exception = exceptionFor(
           first?.code && first.code !== LineCodes.OK
             ? first.code
@@ -231,7 +278,7 @@ export class OfflineReconciler {
           problem = overpaid
             .map(
               (l) =>
-                `line ${l.line}: refunds ${l.refund! + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`,
+                `line ${l.line}: refunds ${(l.refund ?? 0) + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`,
             )
             .join('; ');
         }

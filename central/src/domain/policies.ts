@@ -62,16 +62,16 @@ export class Policies {
 
   /** The store's policy as it stood at `atIso`, by the hub's record of when each version was set. */
   inForceAt(store: string, atIso: string): EffectivePolicy {
-    return this.asOf(store, this.v.versionAt(store, atIso))!;
+    const version = this.v.versionAt(store, atIso);
+    const policy = this.asOf(store, version);
+    // versionAt names a version the store held, so asOf finds it
+    if (!policy) throw new Error(`policy version ${version} of store ${store} not found`);
+    return policy;
   }
 
-  set(
-    store: string | undefined,
-    patchRaw: unknown,
-    actor: string,
-    opts: { note?: string; replace?: boolean } = {},
-  ): number {
-    return this.v.set(store, patchRaw, actor, opts);
+  /** A change to the default policy or a store's (see `VersionedSettings.set`); returns the new version. */
+  set(...change: Parameters<VersionedSettings<Policy>['set']>): number {
+    return this.v.set(...change);
   }
 
   list(store?: string, limit = 50): PolicyVersion[] {

@@ -27,7 +27,7 @@ export type ExceptionCode = (typeof ExceptionCodes)[keyof typeof ExceptionCodes]
 
 export class Refusal extends Error {
   constructor(
-    readonly code: ExceptionCode | string,
+    readonly code: ExceptionCode,
     message: string,
     readonly authorization?: string,
   ) {

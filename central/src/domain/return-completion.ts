@@ -12,7 +12,7 @@ import { HubEvents } from './hub-events.js';
 import { iso, type Clock } from './clock.js';
 import type { Exceptions } from './exceptions.js';
 import type { InventoryLedger } from './inventory-ledger.js';
-import { ExceptionCodes, Refusal } from './refusal.js';
+import { type ExceptionCode, ExceptionCodes, Refusal } from './refusal.js';
 import type { ReturnLineRow, ReturnRow, ReturnsRepo } from './returns-repo.js';
 import type { SaleRow, Sales } from './sales.js';
 
@@ -28,6 +28,19 @@ interface Authorized {
   amounts: Map<ReturnLineRow, number | null>;
   /** lines whose share a lapsed reservation could no longer keep: what is left of the line is worth less */
   shrunk: string[];
+}
+
+/** Something a completion gets wrong: an exception code and why. */
+interface Problem {
+  code: string;
+  why: string;
+}
+
+type CompletedLine = ReturnCompleteEventBody['lines'][number];
+
+/** The ticket line a completed line names: by line number, else by the SKU asked for. */
+function findLine(lines: ReturnLineRow[], l: CompletedLine): ReturnLineRow | undefined {
+  return l.line !== undefined ? lines.find((x) => x.line === l.line) : lines.find((x) => x.asked_sku === l.sku);
 }
 
 /**
@@ -59,45 +72,14 @@ export class ReturnCompletion {
     const r = this.completable(store, body.authorization);
 
     const lines = this.returns.lines(body.authorization);
-    const find = (l: { line?: number | undefined; sku?: string | undefined }): ReturnLineRow | undefined =>
-      l.line !== undefined ? lines.find((x) => x.line === l.line) : lines.find((x) => x.asked_sku === l.sku);
     const sale = this.sales.ofReturn(r);
     const skus = new Map(sale?.lines.map((l) => [l.line, l.sku]) ?? []);
-    // What this completion finds wrong; the first is its exception (a ticket flagged before keeps its code).
-    const problems: { code: string; why: string }[] = [];
-    const flag = (code: string, why: string): void => {
-      problems.push({ code, why });
-    };
-    const over = body.lines.filter((l) => toMilli(l.qty) > (find(l)?.approved_qty ?? 0));
-    if (over.length > 0)
-      flag(
-        ExceptionCodes.EXCEEDS_AUTHORIZED,
-        over
-          .map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${fromMilli(find(l)?.approved_qty ?? 0)}`)
-          .join('; '),
-      );
-    const allowed = JSON.parse(r.allowed_tenders) as string[];
-    if (allowed.length > 0 && !allowed.includes(body.refund.kind))
-      flag(ExceptionCodes.TENDER_NOT_ALLOWED, `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`);
     const lapsed = r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now));
-    if (lapsed && sale) {
-      // The reservation lapsed: the quantity may have gone to another return meanwhile.
-      const claimed = this.returns.claimedByLine(sale, iso(now), r.authorization);
-      const sold = new Map(sale.lines.map((l) => [l.line, l.qty]));
-      const late = body.lines.filter((l) => {
-        const line = find(l)?.line ?? 0;
-        return line > 0 && toMilli(l.qty) > (sold.get(line) ?? 0) - (claimed.get(line) ?? 0);
-      });
-      if (late.length > 0)
-        flag(
-          ExceptionCodes.OVER_RETURN,
-          `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} no longer fits what is returnable`,
-        );
-    }
-
+    // What this completion finds wrong; the first is its exception (a ticket flagged before keeps its code).
+    const problems = this.goodsProblems(r, body, lines, lapsed ? sale : undefined, now);
     const done = new Map<ReturnLineRow, number>();
     for (const l of body.lines) {
-      const row = find(l);
+      const row = findLine(lines, l);
       if (row) done.set(row, toMilli(l.qty));
     }
     // Money never grows: never more than the authorization for what came back. An agent refuses
@@ -108,7 +90,10 @@ export class ReturnCompletion {
       const code = money.shrunk.length > 0 ? ExceptionCodes.OVER_REFUND : ExceptionCodes.REFUND_EXCEEDS_AUTHORIZED;
       const left =
         money.shrunk.length > 0 ? ` (reservation expired; ${money.shrunk.join(', ')} is worth less now)` : '';
-      flag(code, `refunded ${body.refund.amount}, authorized ${money.cap} for what was returned${left}`);
+      problems.push({
+        code,
+        why: `refunded ${body.refund.amount}, authorized ${money.cap} for what was returned${left}`,
+      });
     }
     const problem = problems[0];
     const exception = r.exception_code ?? problem?.code;
@@ -154,40 +139,88 @@ export class ReturnCompletion {
       },
     });
     this.events.returnChanged('return.completed', r.authorization, { restocked: moved, exchanged });
-    if (problem) {
-      const reported = {
-        refund: { kind: body.refund.kind, amount: body.refund.amount },
-        authorized: money.cap,
-        lines: body.lines,
-      };
-      this.exceptions.record({
-        store,
-        register,
-        kind: 'return.complete',
-        code: problem.code,
-        reason: why,
-        authorization: r.authorization,
-        body: reported,
-      });
-      this.audit.append({
-        actor: 'hub',
-        action: 'return.exception',
-        outcome: problem.code,
-        store,
-        register,
-        resource: `return:${r.authorization}`,
-        details: { reason: why, ...reported },
-      });
-    }
+    if (problem) this.flagCompletion(store, register, r.authorization, body, money.cap, { code: problem.code, why });
     this.listener?.(completed);
     const code = problem?.code ?? exception;
     return code ? { exception: code } : {};
   }
 
+  /**
+   * What a completion gets wrong in what came back: more than approved, a tender not allowed, and (`lapsedSale`: the
+   * reservation lapsed) quantities another return may have taken meanwhile.
+   */
+  private goodsProblems(
+    r: ReturnRow,
+    body: ReturnCompleteEventBody,
+    lines: ReturnLineRow[],
+    lapsedSale: SaleRow | undefined,
+    now: number,
+  ): Problem[] {
+    const problems: Problem[] = [];
+    const over = body.lines.filter((l) => toMilli(l.qty) > (findLine(lines, l)?.approved_qty ?? 0));
+    if (over.length > 0) {
+      const approved = (l: CompletedLine): number => fromMilli(findLine(lines, l)?.approved_qty ?? 0);
+      problems.push({
+        code: ExceptionCodes.EXCEEDS_AUTHORIZED,
+        why: over.map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${approved(l)}`).join('; '),
+      });
+    }
+    const allowed = JSON.parse(r.allowed_tenders) as string[];
+    if (allowed.length > 0 && !allowed.includes(body.refund.kind)) {
+      const why = `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`;
+      problems.push({ code: ExceptionCodes.TENDER_NOT_ALLOWED, why });
+    }
+    if (lapsedSale) {
+      // The reservation lapsed: the quantity may have gone to another return meanwhile.
+      const claimed = this.returns.claimedByLine(lapsedSale, iso(now), r.authorization);
+      const sold = new Map(lapsedSale.lines.map((l) => [l.line, l.qty]));
+      const late = body.lines.filter((l) => {
+        const line = findLine(lines, l)?.line ?? 0;
+        return line > 0 && toMilli(l.qty) > (sold.get(line) ?? 0) - (claimed.get(line) ?? 0);
+      });
+      if (late.length > 0)
+        problems.push({
+          code: ExceptionCodes.OVER_RETURN,
+          why: `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} no longer fits what is returnable`,
+        });
+    }
+    return problems;
+  }
+
+  /** A completion's problem, recorded as an exception and audited, with what the register reported. */
+  private flagCompletion(
+    store: string,
+    register: string,
+    authorization: string,
+    body: ReturnCompleteEventBody,
+    authorized: number,
+    problem: Problem,
+  ): void {
+    const reported = { refund: { kind: body.refund.kind, amount: body.refund.amount }, authorized, lines: body.lines };
+    this.exceptions.record({
+      store,
+      register,
+      kind: 'return.complete',
+      code: problem.code,
+      reason: problem.why,
+      authorization,
+      body: reported,
+    });
+    this.audit.append({
+      actor: 'hub',
+      action: 'return.exception',
+      outcome: problem.code,
+      store,
+      register,
+      resource: `return:${authorization}`,
+      details: { reason: problem.why, ...reported },
+    });
+  }
+
   /** The ticket `authorization` names, if this store may complete it; else the refusal. */
   private completable(store: string, authorization: string): ReturnRow {
     const r = this.returns.get(authorization);
-    const refuse = (code: string, why: string): Refusal => new Refusal(code, why, authorization);
+    const refuse = (code: ExceptionCode, why: string): Refusal => new Refusal(code, why, authorization);
     if (!r)
       throw refuse(ExceptionCodes.UNKNOWN_AUTHORIZATION, `authorization ${authorization} is not known at the hub`);
     if (r.store !== store) throw refuse(ExceptionCodes.WRONG_STORE, 'that authorization belongs to another store');

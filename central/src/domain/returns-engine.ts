@@ -114,7 +114,7 @@ export class ReturnsEngine {
   override(store: string, body: OverrideBody): AuthorizeResult {
     return this.s.tx(() => {
       const r = this.returns.get(body.authorization);
-      if (!r || r.store !== store)
+      if (r?.store !== store)
         throw new TbError(TbCodes.NOT_FOUND, `authorization ${body.authorization} is not known at this store`);
       if (r.override_by) return this.resultFor(r); // already overridden (a retransmission)
       if (r.decision !== 'override_required' || r.status !== 'reserved') {

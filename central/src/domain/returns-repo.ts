@@ -354,7 +354,7 @@ export class ReturnsRepo {
     for (const line of this.pageLinesOf[which].all(range) as ReturnLineRow[]) lines.get(line.authorization)?.push(line);
     const more = rows.length > query.limit;
     const next = more ? { createdAt: last.created_at, authorization: last.authorization } : undefined;
-    return { tickets: tickets.map((ticket) => ({ ticket, lines: lines.get(ticket.authorization)! })), next };
+    return { tickets: tickets.map((ticket) => ({ ticket, lines: lines.get(ticket.authorization) ?? [] })), next };
   }
 
   list(store?: string): ReturnRow[] {

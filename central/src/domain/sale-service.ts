@@ -120,7 +120,8 @@ export class SaleService {
     // each sale announced before its movements, as `record` does, so the feed reads the same either way
     let announced = 0;
     const announceUpTo = (i: number): void => {
-      for (; announced <= i; announced++) this.announce(sales[announced]!);
+      for (const sale of sales.slice(announced, i + 1)) this.announce(sale);
+      announced = Math.max(announced, i + 1);
     };
     this.ledger.moveMany(moves, (m) => announceUpTo(saleOf.get(m) ?? -1));
     announceUpTo(sales.length - 1);

@@ -144,8 +144,9 @@ export class Sales {
     const own = this.get(at, receipt);
     if (own) return { sale: own };
     const others = this.storesOf(receipt);
-    if (others.length === 1) return this.found(this.get(others[0]!.store, receipt));
-    return others.length > 1 ? { ambiguous: others } : {};
+    if (others.length > 1) return { ambiguous: others };
+    const [only] = others;
+    return only ? this.found(this.get(only.store, receipt)) : {};
   }
 
   /**

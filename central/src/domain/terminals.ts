@@ -63,8 +63,7 @@ export class Terminals {
     const row = this.row(store, t);
     // announced when the link state or what the register says about itself changes, not for each message
     const announced =
-      !before ||
-      before.state !== row.state ||
+      before?.state !== row.state ||
       before.detail !== row.detail ||
       before.reported_state !== row.reported_state ||
       before.reported_detail !== row.reported_detail;

@@ -131,7 +131,7 @@ export class VersionedSettings<T> {
       const v = Number(
         (
           this.insert.get(scope, JSON.stringify(body), actor, opts.note ?? null, iso(this.clock.now())) as {
-            id: number;
+            id: number | string; // a PostgreSQL BIGINT comes as a string
           }
         ).id,
       );

@@ -178,6 +178,34 @@ function reportedTotals(body: DayCloseEventBody): DayTotals {
   };
 }
 
+/** Where a reconciliation leaves a day: its status, whether a resend is asked, and the resend requests so far. */
+interface ReconcileStep {
+  status: DayStatus;
+  ask: boolean;
+  attempts: number;
+  /** how many receipts and authorizations the hub still lacks */
+  lacking: number;
+}
+
+/**
+ * Matched or a discrepancy when nothing is missing; else waiting while a resend brings some of what is missing, asking
+ * (again) when it brought none of it, a discrepancy after MAX_RESEND_ATTEMPTS.
+ */
+function nextStep(row: DayRow, d: DayDifferences, trigger: 'close' | 'events'): ReconcileStep {
+  let attempts = Number(row.resend_attempts);
+  const lacking = d.missing.receipts.length + d.missing.authorizations.length;
+  if (lacking === 0) return { status: isEmpty(d) ? 'matched' : 'discrepancy', ask: false, attempts, lacking };
+  const before = row.differences ? (JSON.parse(row.differences) as DayDifferences) : undefined;
+  const lackedBefore = before ? before.missing.receipts.length + before.missing.authorizations.length : Infinity;
+  // the resend is arriving: wait for the rest
+  if (trigger === 'events' && lacking < lackedBefore) return { status: 'resending', ask: false, attempts, lacking };
+  if (attempts < MAX_RESEND_ATTEMPTS) {
+    attempts++;
+    return { status: 'resending', ask: true, attempts, lacking };
+  }
+  return { status: 'discrepancy', ask: false, attempts, lacking };
+}
+
 /**
  * Reconciles each register's business day (a `day.close` event) against what the hub recorded for
  * that store, register and day — sales by the register's time, completed returns by the agent's
@@ -517,64 +545,13 @@ export class DayReconciliation {
     const d = this.compare(row, reported, hub);
     const nowMs = this.clock.now();
     const now = iso(nowMs);
-    let attempts = Number(row.resend_attempts);
-    const lacking = d.missing.receipts.length + d.missing.authorizations.length;
-    let status: DayStatus;
-    let ask = false;
-    if (lacking > 0) {
-      const before = row.differences ? (JSON.parse(row.differences) as DayDifferences) : undefined;
-      const lackedBefore = before ? before.missing.receipts.length + before.missing.authorizations.length : Infinity;
-      if (trigger === 'events' && lacking < lackedBefore)
-        status = 'resending'; // the resend is arriving: wait for the rest
-      else if (attempts < MAX_RESEND_ATTEMPTS) {
-        status = 'resending';
-        ask = true;
-        attempts++;
-      } else status = 'discrepancy';
-    } else status = isEmpty(d) ? 'matched' : 'discrepancy';
-
-    const where = { store, register, day };
-    const base = {
+    const step = nextStep(row, d, trigger);
+    const { status, ask, attempts } = step;
+    const exception = this.announce(row, step, d, { reported, recorded: hub.totals }, now);
+    this.setOutcome.run({
       store,
       register,
-      businessDay: day,
-      source: row.source,
-      closedAt: row.closed_at,
-      currency: row.currency,
-    };
-    let exception: string | null = null;
-    if (status === 'discrepancy') {
-      const reason = `register ${register}, business day ${day}: ${describeDifferences(d)}${lacking > 0 ? ` (still missing after ${attempts} resend request(s))` : ''}`;
-      exception = this.exceptions.record(
-        {
-          store,
-          register,
-          kind: 'day.close',
-          code: DAY_DISCREPANCY,
-          reason,
-          body: { businessDay: day, differences: d },
-        },
-        { announce: false },
-      );
-      this.events.emit('day.discrepancy', store, () => ({
-        ...base,
-        reported,
-        recorded: hub.totals,
-        differences: d,
-        reason,
-        exception,
-        reconciledAt: now,
-      }));
-    } else if (status === 'matched') {
-      this.events.emit('day.reconciled', store, () => ({
-        ...base,
-        totals: reported,
-        resendAttempts: attempts,
-        reconciledAt: now,
-      }));
-    }
-    this.setOutcome.run({
-      ...where,
+      day,
       status,
       recorded: JSON.stringify(hub.totals),
       differences: isEmpty(d) ? null : JSON.stringify(d),
@@ -583,34 +560,7 @@ export class DayReconciliation {
       resendAt: ask ? now : row.resend_at,
       exception,
     });
-    if (ask || status !== 'resending' || settled) {
-      this.audit.append({
-        actor: `store:${store}`,
-        action: ask ? 'day.resend' : 'day.reconcile',
-        outcome: status,
-        store,
-        register,
-        resource: `register-day:${store}/${register}/${day}`,
-        details: {
-          businessDay: day,
-          source: row.source,
-          event: row.event_id,
-          trigger,
-          ...(ask
-            ? {
-                attempt: attempts,
-                missing: {
-                  receipts: d.missing.receipts.slice(0, 50),
-                  authorizations: d.missing.authorizations.slice(0, 50),
-                  count: lacking,
-                },
-              }
-            : {}),
-          ...(settled ? { settled } : {}),
-          ...(exception ? { exception, differences: describeDifferences(d) } : {}),
-        },
-      });
-    }
+    if (ask || status !== 'resending' || settled) this.auditStep(row, step, d, trigger, { settled, exception });
     if (ask) {
       const request: ResendRequest = { store, register, businessDay: day, missing: d.missing };
       if (this.resendSink) this.resendSink(request);
@@ -622,5 +572,97 @@ export class DayReconciliation {
         for (const l of this.outcomeListeners) l(o);
       });
     }
+  }
+
+  /**
+   * A discrepancy recorded as an exception and announced (day.discrepancy), a match announced (day.reconciled);
+   * answers the exception's id, if any.
+   */
+  private announce(
+    row: DayRow,
+    step: ReconcileStep,
+    d: DayDifferences,
+    totals: { reported: DayTotals; recorded: DayTotals },
+    now: string,
+  ): string | null {
+    const { store, register, business_day: day } = row;
+    const base = {
+      store,
+      register,
+      businessDay: day,
+      source: row.source,
+      closedAt: row.closed_at,
+      currency: row.currency,
+    };
+    if (step.status === 'matched') {
+      this.events.emit('day.reconciled', store, () => ({
+        ...base,
+        totals: totals.reported,
+        resendAttempts: step.attempts,
+        reconciledAt: now,
+      }));
+    }
+    if (step.status !== 'discrepancy') return null;
+    const stillMissing = step.lacking > 0 ? ` (still missing after ${step.attempts} resend request(s))` : '';
+    const reason = `register ${register}, business day ${day}: ${describeDifferences(d)}${stillMissing}`;
+    const exception = this.exceptions.record(
+      {
+        store,
+        register,
+        kind: 'day.close',
+        code: DAY_DISCREPANCY,
+        reason,
+        body: { businessDay: day, differences: d },
+      },
+      { announce: false },
+    );
+    this.events.emit('day.discrepancy', store, () => ({
+      ...base,
+      ...totals,
+      differences: d,
+      reason,
+      exception,
+      reconciledAt: now,
+    }));
+    return exception;
+  }
+
+  /** The audit entry of a resend request or of a reconciled day. */
+  private auditStep(
+    row: DayRow,
+    step: ReconcileStep,
+    d: DayDifferences,
+    trigger: 'close' | 'events',
+    outcome: { settled: string | undefined; exception: string | null },
+  ): void {
+    const { store, register, business_day: day } = row;
+    const { ask, attempts } = step;
+    const { settled, exception } = outcome;
+    this.audit.append({
+      actor: `store:${store}`,
+      action: ask ? 'day.resend' : 'day.reconcile',
+      outcome: step.status,
+      store,
+      register,
+      resource: `register-day:${store}/${register}/${day}`,
+      details: {
+        businessDay: day,
+        source: row.source,
+        event: row.event_id,
+        trigger,
+        ...(ask
+          ? {
+              attempt: attempts,
+              missing: {
+                receipts: d.missing.receipts.slice(0, 50),
+                authorizations: d.missing.authorizations.slice(0, 50),
+                count: step.lacking,
+              },
+            }
+          : {}),
+        ...(settled ? { settled } : {}),
+        ...(exception ? { exception, differences: describeDifferences(d) } : {}),
+      },
+    });
   }
 }

@@ -20,9 +20,11 @@ export class AdminAccess {
    */
   identify(authorization: string | undefined, source: string, path: string | undefined): AdminIdentity {
     try {
-      const m = /^Bearer (.+)$/.exec(authorization ?? '');
-      if (!m) throw new TbError(TbCodes.UNAUTHORIZED, 'an admin token is required (Authorization: Bearer tba_…)');
-      return this.d.credentials.checkAdminToken(m[1]!);
+      const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+      if (token === undefined) {
+        throw new TbError(TbCodes.UNAUTHORIZED, 'an admin token is required (Authorization: Bearer tba_…)');
+      }
+      return this.d.credentials.checkAdminToken(token);
     } catch (err) {
       if (!isTbError(err, TbCodes.UNAUTHORIZED)) throw err;
       const wait = this.d.gate.failed(source, 'admin API', { path });

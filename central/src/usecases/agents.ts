@@ -92,16 +92,7 @@ export class AgentUseCases {
   async refreshToken(store: string, token: string): Promise<TokenCheck> {
     const t = await this.d.tokens.verify(token);
     if (t.store !== store) {
-      this.d.uow.tx(() =>
-        this.d.audit.append({
-          actor: `store:${store}`,
-          action: 'auth.cross_store',
-          outcome: 'refused',
-          store,
-          resource: 'agent connection',
-          details: { tokenStore: t.store },
-        }),
-      );
+      this.auditCrossStore(`store:${store}`, store, { tokenStore: t.store });
       return { kind: 'other-store' };
     }
     if (!this.d.credentials.keyWorks(t.store, t.kid)) return { kind: 'key-dead' };
@@ -115,17 +106,22 @@ export class AgentUseCases {
   otherStoreOf(store: string, agentId: string): string | undefined {
     const c = this.d.cursors.cursor(agentId);
     if (!c || c.store === store) return undefined;
+    this.auditCrossStore(`agent:${agentId}`, store, { agentStore: c.store });
+    return c.store;
+  }
+
+  /** An agent connection refused for belonging to another store, audited in a transaction of its own. */
+  private auditCrossStore(actor: string, store: string, details: Record<string, unknown>): void {
     this.d.uow.tx(() =>
       this.d.audit.append({
-        actor: `agent:${agentId}`,
+        actor,
         action: 'auth.cross_store',
         outcome: 'refused',
         store,
         resource: 'agent connection',
-        details: { agentStore: c.store },
+        details,
       }),
     );
-    return c.store;
   }
 
   /**

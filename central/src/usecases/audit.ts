@@ -12,6 +12,11 @@ export class AuditUseCases {
 
   /** A signed checkpoint of the head now; the request is audited in the same transaction and covered by it. */
   checkpoint(actor: string): ReturnType<AuditCheckpoints['file']> {
-    return this.d.uow.tx(() => this.d.checkpoints.file(this.d.checkpoints.create(actor)!));
+    return this.d.uow.tx(() => {
+      // the request's own audit entry is in the log, so there is a head to sign
+      const record = this.d.checkpoints.create(actor);
+      if (!record) throw new Error('no audit checkpoint was made: the audit log is empty');
+      return this.d.checkpoints.file(record);
+    });
   }
 }

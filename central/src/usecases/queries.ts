@@ -66,58 +66,45 @@ export interface AdminQueries {
   agentVersions: Pick<AgentVersionFloor, 'get'>;
 }
 
-/** The read-only view of `parts` (the services themselves; the type keeps their writes out of reach). */
+/** The services the admin queries hand out as they are (`feedRelay` and `agentVersions` are narrowed). */
+const PLAIN_QUERIES = [
+  'clock',
+  'stores',
+  'presence',
+  'credentials',
+  'keys',
+  'ledger',
+  'sales',
+  'returnsRepo',
+  'exceptions',
+  'policies',
+  'syncConfig',
+  'managers',
+  'webhooks',
+  'imports',
+  'audit',
+  'auditTrail',
+  'authzStats',
+  'cursors',
+  'accuracy',
+  'terminals',
+  'erpFeed',
+  'registerDays',
+] as const satisfies readonly (keyof AdminQueries)[];
+
+/**
+ * The read-only view of `parts` (the services themselves; the type keeps their writes out of reach): only the parts
+ * named, whatever else `parts` holds.
+ */
 export function adminQueries(parts: AdminQueries): AdminQueries {
-  const {
-    clock,
-    stores,
-    presence,
-    credentials,
-    keys,
-    ledger,
-    sales,
-    returnsRepo,
-    exceptions,
-    policies,
-    syncConfig,
-    managers,
-    webhooks,
-    imports,
-    audit,
-    auditTrail,
-    authzStats,
-    cursors,
-    accuracy,
-    terminals,
-    erpFeed,
-    feedRelay,
-    registerDays,
-    agentVersions,
-  } = parts;
+  const plain = Object.fromEntries(PLAIN_QUERIES.map((name) => [name, parts[name]])) as Pick<
+    AdminQueries,
+    (typeof PLAIN_QUERIES)[number]
+  >;
+  const { feedRelay, agentVersions } = parts;
   return {
-    clock,
-    stores,
-    presence,
-    credentials,
-    keys,
-    ledger,
-    sales,
-    returnsRepo,
-    exceptions,
-    policies,
-    syncConfig,
-    managers,
-    webhooks,
-    imports,
-    audit,
-    auditTrail,
-    authzStats,
-    cursors,
-    accuracy,
-    terminals,
-    erpFeed,
+    ...plain,
     feedRelay: { status: () => feedRelay.status() },
-    registerDays,
     agentVersions: { get: () => agentVersions.get() },
   };
 }
