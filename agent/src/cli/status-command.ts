@@ -17,7 +17,7 @@ import type { AgentStatus } from '../status/status-report.js';
 export async function readStatus(
   config: Readonly<AgentConfig>,
   configFile: string,
-  now: () => number = systemClock.now,
+  now: () => number = () => systemClock.now(),
 ): Promise<AgentStatus> {
   const running = await askRunningAgent(config);
   if (running) return running.status;

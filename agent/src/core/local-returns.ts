@@ -73,7 +73,7 @@ export class LocalReturns {
 
   constructor(
     db: Db,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {
     this.get = db.prepare(`SELECT * FROM local_returns WHERE authorization = ?`);
     this.insert = db.prepare(

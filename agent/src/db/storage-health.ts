@@ -27,7 +27,7 @@ export class StorageHealth {
   private readonly failingNow = new Set<string>();
   private last: WriteFailure | undefined;
 
-  constructor(private readonly now: () => number = systemClock.now) {}
+  constructor(private readonly now: () => number = () => systemClock.now()) {}
 
   failed(what: string, err: unknown): void {
     this.failures.set(what, (this.failures.get(what) ?? 0) + 1);

@@ -212,7 +212,7 @@ export class HubLink implements HubAuthorizer {
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.sleep ? { sleep: opts.sleep } : {}),
     });
-    this.now = opts.now ?? systemClock.now;
+    this.now = opts.now ?? (() => systemClock.now());
     this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (this.urls.length === 0) throw new TypeError('HubLink needs at least one hub URL');
   }
@@ -338,7 +338,7 @@ export class HubLink implements HubAuthorizer {
     }
     const o: { tls?: ClientTls; refreshRatio?: number; now: () => number; signal: AbortSignal } = {
       signal,
-      now: monotonicClock.now,
+      now: () => monotonicClock.now(),
     };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
