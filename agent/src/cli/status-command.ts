@@ -25,7 +25,7 @@ export async function readStatus(
     store: config.store,
     agentId: '(unknown)',
     running: false,
-    hub: { url: config.hub.urls[0]!, urls: [...config.hub.urls], connected: false },
+    hub: { url: config.hub.urls[0] ?? '', urls: [...config.hub.urls], connected: false },
     outbox: { depth: 0, oldestAgeMs: 0 },
     registers: [],
   };

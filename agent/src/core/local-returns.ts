@@ -170,6 +170,6 @@ export class LocalReturns {
   }
 
   pending(): LocalReturn[] {
-    return (this.pendingStmt.all() as { authorization: string }[]).map((r) => this.find(r.authorization)!);
+    return (this.pendingStmt.all() as { authorization: string }[]).flatMap((r) => this.find(r.authorization) ?? []);
   }
 }

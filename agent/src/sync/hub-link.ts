@@ -219,11 +219,18 @@ export class HubLink implements HubAuthorizer {
 
   /** The hub URL in use. */
   private get url(): string {
-    return this.urls[this.current]!;
+    const url = this.urls[this.current];
+    if (url === undefined) throw new RangeError(`no hub URL number ${this.current + 1}`);
+    return url;
   }
 
   get connected(): boolean {
-    return this.ready && this.ws?.readyState === WebSocket.OPEN;
+    return this.sendable !== undefined;
+  }
+
+  /** The socket, once the hub has welcomed this agent on it and while it is open: frames may be sent. */
+  private get sendable(): WebSocket | undefined {
+    return this.ready && this.ws?.readyState === WebSocket.OPEN ? this.ws : undefined;
   }
 
   inventorySeen(): number {
@@ -266,15 +273,17 @@ export class HubLink implements HubAuthorizer {
   }
 
   send(frame: AgentFrame): boolean {
-    if (!this.connected) return false;
-    this.ws!.send(JSON.stringify(frame));
+    const ws = this.sendable;
+    if (!ws) return false;
+    ws.send(JSON.stringify(frame));
     return true;
   }
 
   /** Sends an already serialized frame. */
   sendRaw(text: string): boolean {
-    if (!this.connected) return false;
-    this.ws!.send(text);
+    const ws = this.sendable;
+    if (!ws) return false;
+    ws.send(text);
     return true;
   }
 
@@ -307,7 +316,8 @@ export class HubLink implements HubAuthorizer {
     body: unknown,
     deadlineMs: number,
   ): Promise<unknown> {
-    if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
+    const ws = this.sendable;
+    if (!ws) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
     const rid = this.nextRid++;
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -315,7 +325,7 @@ export class HubLink implements HubAuthorizer {
         reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not answer within ${deadlineMs} ms`));
       }, deadlineMs);
       this.pending.set(rid, { resolve, reject, timer });
-      this.ws!.send(JSON.stringify({ t: 'req', rid, op, body }));
+      ws.send(JSON.stringify({ t: 'req', rid, op, body }));
     });
   }
 

@@ -20,7 +20,7 @@ export function normalizeFingerprint(v: string): string | undefined {
     .replace(/:/g, '')
     .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
-  return hex.match(/../g)!.join(':');
+  return hex.replace(/..(?!$)/g, '$&:');
 }
 
 /** The error for a hub whose certificate is not the pinned one (no request was sent on it). */

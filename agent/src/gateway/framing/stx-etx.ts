@@ -92,7 +92,7 @@ export class StxEtxFramer implements Framer {
 
     let i = 0;
     while (i < chunk.length) {
-      const b = chunk[i]!;
+      const b = chunk.readUInt8(i);
       switch (this.state) {
         case 'idle':
           if (b === STX) this.begin();

@@ -123,7 +123,7 @@ export class SerialTransport implements Transport {
 
   describe(): string {
     const o = this.opts;
-    return `serial:${o.path}@${o.baudRate},${o.dataBits}${o.parity[0]!.toUpperCase()}${o.stopBits}`;
+    return `serial:${o.path}@${o.baudRate},${o.dataBits}${o.parity.charAt(0).toUpperCase()}${o.stopBits}`;
   }
 
   onState(listener: (state: LinkState, detail?: string) => void): void {

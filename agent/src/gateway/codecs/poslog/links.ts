@@ -92,7 +92,7 @@ function nearest(cands: Candidate[], ms: number): string | undefined {
   let best: Candidate | undefined;
   for (const c of cands) {
     if (c.ms === undefined || Math.abs(c.ms - ms) > NEAR_MS) continue;
-    if (best === undefined || Math.abs(c.ms - ms) < Math.abs(best.ms! - ms)) best = c;
+    if (best?.ms === undefined || Math.abs(c.ms - ms) < Math.abs(best.ms - ms)) best = c;
   }
   return best?.receipt;
 }

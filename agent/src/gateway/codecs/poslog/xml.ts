@@ -75,8 +75,9 @@ export function parseXml(payload: Buffer): ParseResult {
   } catch {
     return { ok: false, message: 'not well-formed XML, or nested too deeply' };
   }
-  if (roots.length !== 1) return { ok: false, message: 'an XML document must have exactly one root element' };
-  return { ok: true, root: roots[0]! };
+  const [root, ...others] = roots;
+  if (!root || others.length > 0) return { ok: false, message: 'an XML document must have exactly one root element' };
+  return { ok: true, root };
 }
 
 function toNode(raw: unknown, depth: number): XNode | undefined {

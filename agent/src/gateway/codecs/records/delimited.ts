@@ -232,8 +232,8 @@ export class DelimitedCodec implements Codec {
     for (const f of fields) {
       const v = replyText(f, reply, item, echo, this.units);
       let text = v === undefined ? undefined : writable(v.text, this.out.encoding);
-      if (text !== undefined && f.width !== undefined)
-        text = fitText(text, { width: f.width, numeric: v!.numeric, align: f.align, pad: f.pad });
+      if (v !== undefined && text !== undefined && f.width !== undefined)
+        text = fitText(text, { width: f.width, numeric: v.numeric, align: f.align, pad: f.pad });
       if (text !== undefined && f.maxLength !== undefined) text = Array.from(text).slice(0, f.maxLength).join('');
       if (text === undefined && strict) return false;
       rec[base + f.field - 1] = this.escape(text ?? '');

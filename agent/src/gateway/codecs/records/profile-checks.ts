@@ -46,8 +46,9 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
     const fed = new Set<ArrayName>();
     const items: { into: ArrayName; fields: Record<string, SpecLike>; path: Path }[] = [];
     if (p.format === 'delimited') {
-      const dm = p.request.messages[code]!;
-      dm.groups.forEach((g, i) => items.push({ into: g.into, fields: g.fields, path: [...at, 'groups', i] }));
+      p.request.messages[code]?.groups.forEach((g, i) =>
+        items.push({ into: g.into, fields: g.fields, path: [...at, 'groups', i] }),
+      );
     }
     for (const [cc, c] of Object.entries(m.children)) {
       items.push({ into: c.into, fields: c.fields, path: [...at, 'children', cc] });

@@ -35,7 +35,7 @@ export function writable(text: string, enc: Encoding): string {
   if (enc === 'utf8') return clean.replace(LONE_SURROGATE, '?');
   const max = enc === 'ascii' ? 0x7f : 0xff;
   let out = '';
-  for (const ch of clean) out += ch.codePointAt(0)! > max ? '?' : ch;
+  for (const ch of clean) out += (ch.codePointAt(0) ?? 0) > max ? '?' : ch;
   return out;
 }
 
