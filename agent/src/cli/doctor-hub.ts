@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import type { DoctorFinding } from '@tillbridge/shared';
+import { peerCertificate } from '../sync/pinning.js';
 import type { AgentConfig } from '../config.js';
 
 /** Certificates with fewer days left than this are a warning. */
@@ -66,7 +67,7 @@ function tlsHandshake(t: Target, config: Readonly<AgentConfig>, timeoutMs: numbe
       done({ authorized: false, error: `no TLS handshake within ${timeoutMs} ms` });
     });
     s.once('secureConnect', () => {
-      const cert = s.getPeerCertificate();
+      const cert = peerCertificate(s);
       const r: TlsResult = { authorized: s.authorized };
       if (!s.authorized) r.error = String(s.authorizationError);
       if (cert && Object.keys(cert).length > 0) r.cert = cert;

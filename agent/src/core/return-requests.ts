@@ -191,7 +191,7 @@ export class ReturnRequests {
   private evaluateOffline(register: string, msg: ReturnRequestMessage, authorization: string, now: number): Evaluation {
     const { policy: policyStore, returns, store } = this.context.deps;
     const receipt = this.knownReceipt(msg);
-    const soldHere = receipt && receipt.store === store ? receipt : undefined;
+    const soldHere = receipt?.store === store ? receipt : undefined;
     const unitPrice = (line: number): number => receipt?.lines.find((x) => x.line === line)?.unitPrice ?? 0;
     // what earlier returns of each line took and refunded, as far as this agent knows
     const claims = msg.receipt

@@ -79,10 +79,13 @@ function errorFields(err: unknown): { code?: unknown; path?: unknown; message: s
 }
 
 function oneLine(text: string): string {
-  return text
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .trim()
-    .slice(0, 200);
+  return (
+    text
+      // eslint-disable-next-line no-control-regex -- control characters are what it matches
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .trim()
+      .slice(0, 200)
+  );
 }
 
 export function serialProblem(err: unknown): string {
@@ -169,6 +172,7 @@ const hex4 = (n: number | undefined): string => (n === undefined ? '' : n.toStri
 
 /** Device strings come from USB descriptors: keep them printable and short for a terminal. */
 function cell(v: string | undefined): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it replaces
   return v === undefined ? '' : v.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 60);
 }
 

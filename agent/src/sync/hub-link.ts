@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
 import {
   AGENT_WS_PATH,
   CloseCodes,
@@ -252,7 +252,9 @@ export class HubLink implements HubAuthorizer {
 
   private handlerFailed(frame: string, err: unknown): void {
     const code =
-      typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
+      typeof (err as { code?: unknown } | null | undefined)?.code === 'string'
+        ? (err as { code: string }).code
+        : TbCodes.INTERNAL;
     this.frameFailures[frame] = (this.frameFailures[frame] ?? 0) + 1;
     this.lastFrameError = {
       frame,
@@ -434,6 +436,7 @@ export class HubLink implements HubAuthorizer {
       // a working connection, lost: a fresh round (from the next hub). One closed for a new
       // incarnation keeps the backoff: should that repeat, it slows down
       if (this.backoff.lost(!failure && !newIncarnation)) tried = 0;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
       if (signal.aborted) break;
       this.nextHub();
       // the next hub at once, until every one has failed in this round: then the backoff
@@ -484,6 +487,7 @@ export class HubLink implements HubAuthorizer {
   private async connectOnce(signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return false;
     if (!this.token || monotonicClock.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
     if (signal.aborted) return false; // the token came back after the stop was asked for
     const ws = this.openSocket(this.token.token);
     this.ws = ws;
@@ -519,7 +523,7 @@ export class HubLink implements HubAuthorizer {
       ws.on('message', (data) => {
         state.alive = true;
         try {
-          this.onMessage(data.toString());
+          this.onMessage(messageText(data));
         } catch (err) {
           this.handlerFailed('message', err);
         }
@@ -626,6 +630,7 @@ export class HubLink implements HubAuthorizer {
       this.events.emit('down');
     }
     if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- false once protocol 2 is no longer spoken
     if (code === CloseCodes.PROTOCOL && !wasReady && state.sentRanged && WIRE_VERSION_MIN <= 2) {
       // a hub from before version negotiation refused the ranged hello: protocol 2's next time
       this.legacyHello = true;
@@ -748,4 +753,10 @@ function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
     void p.then(done);
   });
+}
+
+/** A message's text: a Buffer with ws's default binary type; fragments or an ArrayBuffer with the others. */
+function messageText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
 }

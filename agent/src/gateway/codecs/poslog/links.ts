@@ -45,7 +45,7 @@ const NEAR_MS = 12 * 3600_000;
 
 export function linkedReceipt(link: XNode, ctx: LinkContext): string | undefined {
   const id = statedIdentityOf(link);
-  if (id.store === undefined) id.store = ctx.store;
+  id.store ??= ctx.store;
   const seq = (): string | undefined => {
     const prefix = sequencePrefix(id);
     if (prefix === undefined) return undefined;

@@ -126,7 +126,7 @@ export function textAt(node: XNode | undefined, ...path: string[]): string | und
 /** An attribute by local name, trimmed; undefined when absent or empty. */
 export function attr(node: XNode | undefined, name: string): string | undefined {
   const v = node?.attrs[name]?.trim();
-  return v ? v : undefined;
+  return v === '' ? undefined : v;
 }
 
 /** An enumeration value without a vendor prefix, lower-cased: `acs:Auto` → `auto`. */

@@ -1,6 +1,6 @@
 import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
 import type { Codec, DecodeResult } from '../../types.js';
-import { decodeFrame, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
+import { decodeFrame, typeCode, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
 import { fitText, type Units } from './fields.js';
 import type {
   DelimitedMessageDef,
@@ -107,11 +107,15 @@ export class DelimitedCodec implements Codec {
         const text = decodeText(payload, req.encoding);
         if (text === undefined)
           return { code: TbCodes.MALFORMED, message: `the frame is not valid ${encodingName(req.encoding)}` };
-        return splitDelimited(text, req.fieldSeparator, req.recordSeparator || undefined, req.quote);
+        return splitDelimited(
+          text,
+          req.fieldSeparator,
+          req.recordSeparator === '' ? undefined : req.recordSeparator,
+          req.quote,
+        );
       },
       code: (rec, label) => {
-        const code = rec[req.typeField - 1]?.trim();
-        return code ? code : { code: TbCodes.MALFORMED, message: `${label}: no type code at field ${req.typeField}` };
+        return typeCode(rec[req.typeField - 1]?.trim(), label, `field ${req.typeField}`);
       },
       openMessage: (rec, def, label) => {
         if (def.groups.length === 0) {
@@ -257,6 +261,7 @@ function fieldsText(rec: string[]): string {
   return `${rec.length} field${rec.length === 1 ? '' : 's'}`;
 }
 
-function join(fields: string[], sep: string): string {
+/** Joins a record's fields; a field no reply field was written to (a hole) is empty. */
+function join(fields: readonly (string | undefined)[], sep: string): string {
   return Array.from(fields, (f) => f ?? '').join(sep);
 }

@@ -15,6 +15,13 @@ export interface Failure {
   message: string;
 }
 
+/** A record's type code, read and trimmed; a failure saying `where` it was looked for when there is none. */
+export function typeCode(text: string | undefined, label: string, where: string): string | Failure {
+  return text === undefined || text === ''
+    ? { code: TbCodes.MALFORMED, message: `${label}: no type code at ${where}` }
+    : text;
+}
+
 export type ReadResult = string | { problem: string };
 
 /** Reads a field's raw text out of one record (or one item of a repeated group). */
