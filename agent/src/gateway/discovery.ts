@@ -73,6 +73,7 @@ async function defaultLoadHid(): Promise<HidModule> {
 function errorFields(err: unknown): { code?: unknown; path?: unknown; message: string } {
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; path?: unknown; message?: unknown };
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- its own toString, if any, is the best text left
     return { code: e.code, path: e.path, message: typeof e.message === 'string' ? e.message : String(err) };
   }
   return { message: String(err) };
