@@ -95,7 +95,7 @@ export async function startAgent(config: Config, log: Logger, opts: StartOptions
   const sync = buildSync(config, log, storage);
   const core = buildCore(config, log, storage, sync.link);
   const gateway = buildGateway(config, log, storage, core, hid);
-  const status = buildStatus(config, storage, sync, core, gateway);
+  const status = buildStatus(config, log, { storage, sync, core, gateway });
   return run(config, log, { storage, sync, core, gateway, status });
 }
 
@@ -249,7 +249,8 @@ function buildGateway(config: Config, log: Logger, storage: Storage, core: Store
     return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, endpointOptions);
   });
   const scanners = config.scanners.map((scanner) => {
-    const endpoint = endpoints.find((e) => e.id === scanner.register)!;
+    const endpoint = endpoints.find((e) => e.id === scanner.register);
+    if (!endpoint) throw new Error(`a scanner feeds register ${scanner.register}, which is not configured`);
     return buildScanner(scanner, log, { binding: hid(), core, endpoint, now });
   });
   return { endpoints, transports, scanners };
@@ -281,7 +282,12 @@ function buildScanner(
 }
 
 /** What `status` shows, the metrics, and the endpoint that serves both. */
-function buildStatus(config: Config, storage: Storage, sync: Sync, core: StoreCore, gateway: Gateway) {
+function buildStatus(
+  config: Config,
+  log: Logger,
+  layers: { storage: Storage; sync: Sync; core: StoreCore; gateway: Gateway },
+) {
+  const { storage, sync, core, gateway } = layers;
   const { identity, outbox, inventory, policy, live, health, counters, db } = storage;
   const snapshot = (): AgentStatus => {
     const hub = sync.link.info();
@@ -314,6 +320,7 @@ function buildStatus(config: Config, storage: Storage, sync: Sync, core: StoreCo
   const readiness = { ready: false };
   const server = new StatusServer(listen.host, listen.port, snapshot, {
     metrics: async () => ({ contentType: metrics.contentType(), body: await metrics.text() }),
+    log: log.child({ part: 'status' }),
     notReady: () => {
       if (!readiness.ready) return 'starting or stopping';
       try {

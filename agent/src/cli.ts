@@ -11,10 +11,11 @@ import {
   stopOnSignals,
   TbCodes,
   TEST_CLOCK_ENV,
+  TILLBRIDGE_VERSION,
   type DataDirFinding,
 } from '@tillbridge/shared';
 import { loadAgentConfig, type AgentConfig } from './config.js';
-import { startAgent, SOFTWARE, type RunningAgent } from './agent.js';
+import { startAgent, type RunningAgent } from './agent.js';
 import { formatStatus } from './status/status-report.js';
 import { formatDevices, listDevices } from './gateway/discovery.js';
 import { readStatus } from './cli/status-command.js';
@@ -140,7 +141,7 @@ const program = new Command();
 program
   .name('tillbridge-agent')
   .description('The Tillbridge store agent: links the registers of one store to the hub.')
-  .version(SOFTWARE.split('/')[1]!)
+  .version(TILLBRIDGE_VERSION)
   .showHelpAfterError('(run with --help for usage)');
 
 const configOpt = (): Option =>

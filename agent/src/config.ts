@@ -105,7 +105,7 @@ export const AgentConfigSchema = z
             (v) => normalizeFingerprint(v) !== undefined,
             "the SHA-256 fingerprint of the hub's certificate: 64 hex digits, colons optional (AB:CD:…)",
           )
-          .transform((v) => normalizeFingerprint(v)!)
+          .transform((v) => normalizeFingerprint(v) ?? v)
           .optional(),
         /** This store's client certificate and key (PEM), for a hub that asks for mutual TLS. */
         certFile: z.string().min(1).optional(),
@@ -142,8 +142,8 @@ export const AgentConfigSchema = z
             message: 'wss:// hub URLs only with a fingerprint (it pins a TLS certificate; ws:// has none)',
           });
         }
-        hub.urls?.forEach((u, i) => {
-          const first = hub.urls!.indexOf(u);
+        hub.urls?.forEach((u, i, urls) => {
+          const first = urls.indexOf(u);
           if (first < i)
             ctx.addIssue({
               code: 'custom',
@@ -157,7 +157,7 @@ export const AgentConfigSchema = z
       .transform(({ url, urls, ...rest }) => ({
         ...rest,
         ...(url === undefined ? {} : { url }),
-        urls: urls ?? [url!],
+        urls: urls ?? (url === undefined ? [] : [url]),
       })),
     registers: z.array(RegisterConfig).min(1, 'at least one register'),
     /** HID barcode scanners, each feeding one register (a scanned receipt is looked up and sent to it). */

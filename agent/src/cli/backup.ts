@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Command, Option } from 'commander';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   backupFileOf,
@@ -137,7 +137,7 @@ export function restoreAgent(
   if (typeof m.schemaVersion === 'number' && m.schemaVersion > AGENT_SCHEMA_VERSION) {
     throw new TbError(
       TbCodes.CONFIG,
-      `${dir} was taken by a newer agent (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${AGENT_SCHEMA_VERSION}): restore it with that version`,
+      `${dir} was taken by a newer agent (${m.software}, schema ${m.schemaVersion}; this one knows ${AGENT_SCHEMA_VERSION}): restore it with that version`,
     );
   }
   const file = backupFileOf(m, 'database');
@@ -180,7 +180,8 @@ export function restoreAgent(
 }
 
 function backupReport(m: BackupManifest & Partial<AgentBackupInfo>, dir: string): string {
-  const f = m.files[0]!;
+  const [f] = m.files;
+  if (!f) throw new Error(`the backup manifest in ${dir} lists no file`);
   return [
     `backup written to ${dir} (taken ${m.createdAt}, schema ${String(m.schemaVersion)}):`,
     `  ${f.name}  ${f.bytes} bytes  sha256 ${f.sha256}`,

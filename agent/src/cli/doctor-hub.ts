@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import type { DoctorFinding } from '@tillbridge/shared';
+import { peerCertificate } from '../sync/pinning.js';
 import type { AgentConfig } from '../config.js';
 
 /** Certificates with fewer days left than this are a warning. */
@@ -66,7 +67,7 @@ function tlsHandshake(t: Target, config: Readonly<AgentConfig>, timeoutMs: numbe
       done({ authorized: false, error: `no TLS handshake within ${timeoutMs} ms` });
     });
     s.once('secureConnect', () => {
-      const cert = s.getPeerCertificate();
+      const cert = peerCertificate(s);
       const r: TlsResult = { authorized: s.authorized };
       if (!s.authorized) r.error = String(s.authorizationError);
       if (cert && Object.keys(cert).length > 0) r.cert = cert;
@@ -158,62 +159,9 @@ export async function hubFindings(
     }
     out.push({ id: 'hub.reachable', level: 'ok', message: `a TCP connection to ${where} (${url}) was made` });
     if (t.tls) {
-      const tls = await tlsHandshake(t, config, timeoutMs);
-      if (!tls.cert && tls.error) {
-        out.push({
-          id: 'hub.tls',
-          level: 'error',
-          message: `no TLS handshake with ${where}: ${tls.error}`,
-          action:
-            'check that the hub serves wss:// on this port (tillbridge-hub serve --tls-cert/--tls-key) and that nothing in between intercepts TLS',
-        });
-        continue;
-      }
-      if (tls.authorized)
-        out.push({
-          id: 'hub.tls',
-          level: 'ok',
-          message: `the hub's certificate for ${t.host} is trusted${config.hub.caFile ? ` (by ${config.hub.caFile})` : ' (by the system CAs)'}`,
-        });
-      else {
-        out.push({
-          id: 'hub.tls',
-          level: 'error',
-          message: `the hub's certificate is not accepted: ${tls.error}`,
-          action: (tls.error ?? '').includes('EXPIRED')
-            ? "the hub's certificate has expired: the hub's operator must renew it (and restart the hub)"
-            : /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|LOCAL_ISSUER/.test(tls.error ?? '')
-              ? "this machine does not trust who signed the hub's certificate: set hub.caFile in the config to the hub's CA certificate (PEM), from the hub's operator"
-              : /ERR_TLS_CERT_ALTNAME|Hostname|altnames/i.test(tls.error ?? '')
-                ? `the certificate is not for the name ${t.host}: use the name the certificate was made for in hub.url, or have the hub's operator issue one for ${t.host}`
-                : "ask the hub's operator to check its certificate (tillbridge-hub doctor)",
-        });
-      }
-      if (tls.cert?.valid_to) {
-        const left = Math.floor((Date.parse(tls.cert.valid_to) - now()) / DAY);
-        const until = new Date(Date.parse(tls.cert.valid_to)).toISOString();
-        if (left < 0)
-          out.push({
-            id: 'hub.certificate',
-            level: 'error',
-            message: `the hub's certificate expired on ${until}`,
-            action:
-              "the hub's operator must renew the certificate and restart the hub; until then the agent cannot connect",
-          });
-        else if (left < CERT_WARN_DAYS)
-          out.push({
-            id: 'hub.certificate',
-            level: 'warning',
-            message: `the hub's certificate expires in ${left} day(s), on ${until}`,
-            action: `ask the hub's operator to renew it before ${until.slice(0, 10)}: after that no agent can connect`,
-          });
-        else
-          out.push({
-            id: 'hub.certificate',
-            level: 'ok',
-            message: `the hub's certificate is valid for ${left} more days (until ${until})`,
-          });
-      }
+      const tls = await tlsFindings(t, config, { timeoutMs, now });
+      out.push(...tls.findings);
+      if (tls.failed) continue;
     }
     const h = await healthz(t, config, timeoutMs);
     if ('error' in h) {
@@ -235,22 +183,99 @@ export async function hubFindings(
       continue;
     }
     out.push({ id: 'hub.answers', level: 'ok', message: `${url} is a Tillbridge hub (${h.body.software})` });
-    const hubMs = h.body.time ? Date.parse(h.body.time) : h.date ? Date.parse(h.date) : NaN;
-    if (Number.isNaN(hubMs)) continue;
-    const skew = now() - hubMs;
-    const abs = Math.abs(skew);
-    const text = `this machine's clock is ${Math.round(abs / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the hub's (${h.body.time ? 'its time' : 'its Date header'})`;
-    const fix =
-      'turn on automatic time synchronisation (NTP) on this machine (and on the hub): Windows "Set time automatically", Linux `timedatectl set-ntp true`';
-    if (abs > CLOCK_ERROR_MS)
-      out.push({
-        id: 'clock.skew',
-        level: 'error',
-        message: text,
-        action: `${fix}. Access tokens and the times of sales and returns depend on it`,
-      });
-    else if (abs > CLOCK_WARN_MS) out.push({ id: 'clock.skew', level: 'warning', message: text, action: fix });
-    else out.push({ id: 'clock.skew', level: 'ok', message: text });
+    const clock = clockFinding(h.body.time, h.date, now);
+    if (clock) out.push(clock);
   }
   return out;
+}
+
+/** The TLS handshake and the certificate's days left; `failed` when there was no handshake at all. */
+async function tlsFindings(
+  t: ReturnType<typeof target>,
+  config: Readonly<AgentConfig>,
+  { timeoutMs, now }: { timeoutMs: number; now: () => number },
+): Promise<{ findings: DoctorFinding[]; failed: boolean }> {
+  const findings: DoctorFinding[] = [];
+  const tls = await tlsHandshake(t, config, timeoutMs);
+  if (!tls.cert && tls.error) {
+    findings.push({
+      id: 'hub.tls',
+      level: 'error',
+      message: `no TLS handshake with ${t.host}:${t.port}: ${tls.error}`,
+      action:
+        'check that the hub serves wss:// on this port (tillbridge-hub serve --tls-cert/--tls-key) and that nothing in between intercepts TLS',
+    });
+    return { findings, failed: true };
+  }
+  if (tls.authorized)
+    findings.push({
+      id: 'hub.tls',
+      level: 'ok',
+      message: `the hub's certificate for ${t.host} is trusted${config.hub.caFile ? ` (by ${config.hub.caFile})` : ' (by the system CAs)'}`,
+    });
+  else {
+    findings.push({
+      id: 'hub.tls',
+      level: 'error',
+      message: `the hub's certificate is not accepted: ${tls.error}`,
+      action: (tls.error ?? '').includes('EXPIRED')
+        ? "the hub's certificate has expired: the hub's operator must renew it (and restart the hub)"
+        : /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|LOCAL_ISSUER/.test(tls.error ?? '')
+          ? "this machine does not trust who signed the hub's certificate: set hub.caFile in the config to the hub's CA certificate (PEM), from the hub's operator"
+          : /ERR_TLS_CERT_ALTNAME|Hostname|altnames/i.test(tls.error ?? '')
+            ? `the certificate is not for the name ${t.host}: use the name the certificate was made for in hub.url, or have the hub's operator issue one for ${t.host}`
+            : "ask the hub's operator to check its certificate (tillbridge-hub doctor)",
+    });
+  }
+  if (tls.cert?.valid_to) findings.push(certificateFinding(tls.cert.valid_to, now));
+  return { findings, failed: false };
+}
+
+/** How long the hub's certificate has left. */
+function certificateFinding(validTo: string, now: () => number): DoctorFinding {
+  const left = Math.floor((Date.parse(validTo) - now()) / DAY);
+  const until = new Date(Date.parse(validTo)).toISOString();
+  if (left < 0)
+    return {
+      id: 'hub.certificate',
+      level: 'error',
+      message: `the hub's certificate expired on ${until}`,
+      action: "the hub's operator must renew the certificate and restart the hub; until then the agent cannot connect",
+    };
+  if (left < CERT_WARN_DAYS)
+    return {
+      id: 'hub.certificate',
+      level: 'warning',
+      message: `the hub's certificate expires in ${left} day(s), on ${until}`,
+      action: `ask the hub's operator to renew it before ${until.slice(0, 10)}: after that no agent can connect`,
+    };
+  return {
+    id: 'hub.certificate',
+    level: 'ok',
+    message: `the hub's certificate is valid for ${left} more days (until ${until})`,
+  };
+}
+
+/** This machine's clock against the hub's (`time` from /healthz, else its Date header); undefined with neither. */
+function clockFinding(
+  time: string | undefined,
+  date: string | undefined,
+  now: () => number,
+): DoctorFinding | undefined {
+  const hubMs = time ? Date.parse(time) : date ? Date.parse(date) : NaN;
+  if (Number.isNaN(hubMs)) return undefined;
+  const skew = now() - hubMs;
+  const abs = Math.abs(skew);
+  const text = `this machine's clock is ${Math.round(abs / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the hub's (${time ? 'its time' : 'its Date header'})`;
+  const fix =
+    'turn on automatic time synchronisation (NTP) on this machine (and on the hub): Windows "Set time automatically", Linux `timedatectl set-ntp true`';
+  if (abs > CLOCK_ERROR_MS)
+    return {
+      id: 'clock.skew',
+      level: 'error',
+      message: text,
+      action: `${fix}. Access tokens and the times of sales and returns depend on it`,
+    };
+  if (abs > CLOCK_WARN_MS) return { id: 'clock.skew', level: 'warning', message: text, action: fix };
+  return { id: 'clock.skew', level: 'ok', message: text };
 }

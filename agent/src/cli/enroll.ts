@@ -15,7 +15,7 @@ import {
   writePrivateFile,
 } from '@tillbridge/shared';
 import { parseAgentConfig } from '../config.js';
-import { normalizeFingerprint, PinnedAgent } from '../sync/pinning.js';
+import { normalizeFingerprint, peerCertificate, PinnedAgent } from '../sync/pinning.js';
 
 /**
  * The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited.
@@ -85,9 +85,9 @@ class ObservingAgent extends HttpsAgent {
   override createConnection(options: Record<string, unknown>, cb?: (err: Error | null, s: Duplex) => void): Duplex {
     const socket = (
       HttpsAgent.prototype as unknown as { createConnection(o: unknown, cb?: unknown): TLSSocket }
-    ).createConnection.call(this, options, cb) as TLSSocket;
+    ).createConnection.call(this, options, cb);
     socket.once('secureConnect', () => {
-      this.seen = socket.getPeerCertificate()?.fingerprint256;
+      this.seen = peerCertificate(socket)?.fingerprint256;
     });
     return socket;
   }
@@ -105,7 +105,7 @@ export function probeFingerprint(base: string): Promise<string> {
     });
     s.setTimeout(5000, () => s.destroy(new Error('no TLS handshake within 5 s')));
     s.once('secureConnect', () => {
-      const fp = s.getPeerCertificate()?.fingerprint256;
+      const fp = peerCertificate(s)?.fingerprint256;
       s.destroy();
       if (fp) ok(fp);
       else fail(new Error('the hub showed no certificate'));
@@ -155,6 +155,39 @@ function readExisting(file: string): Record<string, unknown> | undefined {
 export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const file = resolve(o.config);
   const urls = hubUrls(o.hub);
+  const { code, pin, existing, ca } = checkEnrollOptions(o, file, urls);
+  const { answer, seen } = await sendCode(urls, code, pin, ca);
+  const res = enrollAnswer(answer);
+  const warnings: string[] = [];
+  if (seen && res.fingerprint && normalizeFingerprint(res.fingerprint) !== seen) {
+    warnings.push(
+      `the hub says its certificate's fingerprint is ${res.fingerprint}, but this machine was shown ${seen}: something in between (a load balancer or proxy) holds another certificate`,
+    );
+  }
+
+  const { config, registersKept } = enrolledConfig(o, { file, urls, pin, existing }, res);
+  ensurePrivateDir(dirname(file));
+  writePrivateFile(file, `${JSON.stringify(config, null, 2)}\n`);
+  return {
+    config: file,
+    store: res.store,
+    hubUrl: urls.ws,
+    fingerprint: seen,
+    pinned: pin !== undefined,
+    registersKept,
+    placeholderRegister: registersKept === 0,
+    warnings,
+  };
+}
+
+type HubUrls = ReturnType<typeof hubUrls>;
+
+/** The options, checked before anything is sent: the code, the pin, the config file there already, the CA. */
+function checkEnrollOptions(
+  o: EnrollOptions,
+  file: string,
+  urls: HubUrls,
+): { code: string; pin: string | undefined; existing: Record<string, unknown> | undefined; ca: Buffer | undefined } {
   const code = o.code.trim();
   if (code === '')
     throw new TbError(TbCodes.INVALID, '--code: expected the code `tillbridge-hub stores enroll` printed');
@@ -188,9 +221,17 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
       throw new TbError(TbCodes.INVALID, `--ca-file: cannot read ${o.caFile}: ${(err as Error).message}`);
     }
   }
+  return { code, pin, existing, ca };
+}
 
-  const observing = pin ? undefined : new ObservingAgent();
-  const agent = pin ? new PinnedAgent(pin) : observing;
+/** Sends the enrollment code; what the hub answered, and the certificate fingerprint it was reached through. */
+async function sendCode(
+  urls: HubUrls,
+  code: string,
+  pin: string | undefined,
+  ca: Buffer | undefined,
+): Promise<{ answer: { statusCode: number; body: string }; seen: string | null }> {
+  const agent = pin ? new PinnedAgent(pin) : new ObservingAgent();
   let answer: { statusCode: number; body: string };
   try {
     answer = await got.post(`${urls.http}${ENROLL_PATH}`, {
@@ -198,7 +239,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
       timeout: { request: 10_000 },
       retry: { limit: 0 },
       throwHttpErrors: false,
-      ...(urls.secure ? { agent: { https: agent! }, https: ca ? { certificateAuthority: ca } : {} } : {}),
+      ...(urls.secure ? { agent: { https: agent }, https: ca ? { certificateAuthority: ca } : {} } : {}),
     });
   } catch (err) {
     const e = err as Error & { code?: string; cause?: unknown };
@@ -226,8 +267,20 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     }
     throw new TbError(TbCodes.HUB_UNAVAILABLE, `cannot reach the hub at ${urls.http}: ${e.message}`, { cause: err });
   } finally {
-    agent?.destroy();
+    agent.destroy();
   }
+  const seen = agent instanceof ObservingAgent ? agent.seen : pin;
+  return { answer, seen: urls.secure ? (seen ?? null) : null };
+}
+
+interface EnrollAnswer {
+  store: string;
+  apiKey: string;
+  fingerprint?: string | null;
+}
+
+/** The hub's answer: the store and its API key, or an error saying why it refused. */
+function enrollAnswer(answer: { statusCode: number; body: string }): EnrollAnswer {
   let res: { store?: string; apiKey?: string; fingerprint?: string | null; code?: string; message?: string };
   try {
     res = JSON.parse(answer.body) as typeof res;
@@ -247,16 +300,16 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
       `the hub refused the code: ${why}${answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : ''}`,
     );
   }
+  return { ...res, store: res.store, apiKey: res.apiKey };
+}
 
-  const warnings: string[] = [];
-  const seen = urls.secure ? (pin ?? observing!.seen ?? null) : null;
-  if (seen && res.fingerprint && normalizeFingerprint(res.fingerprint) !== seen) {
-    warnings.push(
-      `the hub says its certificate's fingerprint is ${res.fingerprint}, but this machine was shown ${seen}: something in between (a load balancer or proxy) holds another certificate`,
-    );
-  }
-
-  // the config: what was there kept (registers, scanners, settings), the store, hub and key replaced
+/** The config to write: what was there kept (registers, scanners, settings), the store, hub and key replaced. */
+function enrolledConfig(
+  o: EnrollOptions,
+  at: { file: string; urls: HubUrls; pin: string | undefined; existing: Record<string, unknown> | undefined },
+  res: EnrollAnswer,
+): { config: Record<string, unknown>; registersKept: number } {
+  const { file, urls, pin, existing } = at;
   const base = existing ?? {};
   const hubOld = (base.hub && typeof base.hub === 'object' ? base.hub : {}) as Record<string, unknown>;
   const { url: _u, urls: oldUrls, apiKey: _k, fingerprint: _f, insecure: _i, ...hubKept } = hubOld;
@@ -291,18 +344,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
       `the config to write would not be valid (the store's key was issued: fix the existing file and ask the hub operator for a new code):\n${err.message}`,
     );
   }
-  ensurePrivateDir(dirname(file));
-  writePrivateFile(file, `${JSON.stringify(config, null, 2)}\n`);
-  return {
-    config: file,
-    store: res.store,
-    hubUrl: urls.ws,
-    fingerprint: seen,
-    pinned: pin !== undefined,
-    registersKept: placeholder ? 0 : registers.length,
-    placeholderRegister: placeholder,
-    warnings,
-  };
+  return { config, registersKept: placeholder ? 0 : registers.length };
 }
 
 export function formatEnrollResult(r: EnrollResult): string {

@@ -17,7 +17,7 @@ import type { AgentStatus } from '../status/status-report.js';
 export async function readStatus(
   config: Readonly<AgentConfig>,
   configFile: string,
-  now: () => number = systemClock.now,
+  now: () => number = () => systemClock.now(),
 ): Promise<AgentStatus> {
   const running = await askRunningAgent(config);
   if (running) return running.status;
@@ -25,7 +25,7 @@ export async function readStatus(
     store: config.store,
     agentId: '(unknown)',
     running: false,
-    hub: { url: config.hub.urls[0]!, urls: [...config.hub.urls], connected: false },
+    hub: { url: config.hub.urls[0] ?? '', urls: [...config.hub.urls], connected: false },
     outbox: { depth: 0, oldestAgeMs: 0 },
     registers: [],
   };

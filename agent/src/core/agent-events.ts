@@ -27,7 +27,7 @@ export class EventBus<Events extends EventMap<Events>> {
   off<K extends keyof Events>(event: K, handler: Handler<Events[K]>): void {
     const list = this.handlers[event];
     const at = list?.indexOf(handler) ?? -1;
-    if (at >= 0) list!.splice(at, 1);
+    if (list && at >= 0) list.splice(at, 1);
   }
 
   /** Resolves with the arguments of the next `event`. */

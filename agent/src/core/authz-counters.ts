@@ -8,7 +8,7 @@ export class AuthzCounter {
   private readonly counts: AuthzCounters;
 
   /** `now`: the agent's clock, for `since`. */
-  constructor(now: () => number = systemClock.now) {
+  constructor(now: () => number = () => systemClock.now()) {
     this.counts = { since: new Date(now()).toISOString(), online: {}, offline: {}, lateOnline: 0, failed: 0 };
   }
 

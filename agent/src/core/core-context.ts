@@ -35,7 +35,7 @@ export class CoreContext {
   readonly now: () => number;
 
   constructor(readonly deps: StoreCoreDeps) {
-    this.now = deps.now ?? systemClock.now;
+    this.now = deps.now ?? (() => systemClock.now());
   }
 
   /** How long a request waits for the hub now. */

@@ -13,7 +13,7 @@ export class InventoryCache {
 
   constructor(
     private readonly db: Db,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {
     this.upsert = db.prepare(
       `INSERT INTO inventory (sku, on_hand, updated_ms) VALUES (?, ?, ?)

@@ -73,7 +73,7 @@ export class LocalReturns {
 
   constructor(
     db: Db,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {
     this.get = db.prepare(`SELECT * FROM local_returns WHERE authorization = ?`);
     this.insert = db.prepare(
@@ -170,6 +170,6 @@ export class LocalReturns {
   }
 
   pending(): LocalReturn[] {
-    return (this.pendingStmt.all() as { authorization: string }[]).map((r) => this.find(r.authorization)!);
+    return (this.pendingStmt.all() as { authorization: string }[]).flatMap((r) => this.find(r.authorization) ?? []);
   }
 }

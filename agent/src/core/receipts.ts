@@ -24,7 +24,7 @@ export class Receipts {
 
   constructor(
     db: Db,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {
     this.get = db.prepare(`SELECT * FROM receipts WHERE receipt = ?`);
     // Receipt numbers are each store's own: a sale made here (a register's, so it has one) takes the

@@ -10,7 +10,7 @@ export class Replies {
 
   constructor(
     db: Db,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {
     this.get = db.prepare(`SELECT reply FROM replies WHERE register = ? AND msg_id = ?`);
     this.put = db.prepare(`INSERT INTO replies (register, msg_id, type, reply, created_ms) VALUES (?, ?, ?, ?, ?)`);

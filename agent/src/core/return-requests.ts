@@ -191,7 +191,7 @@ export class ReturnRequests {
   private evaluateOffline(register: string, msg: ReturnRequestMessage, authorization: string, now: number): Evaluation {
     const { policy: policyStore, returns, store } = this.context.deps;
     const receipt = this.knownReceipt(msg);
-    const soldHere = receipt && receipt.store === store ? receipt : undefined;
+    const soldHere = receipt?.store === store ? receipt : undefined;
     const unitPrice = (line: number): number => receipt?.lines.find((x) => x.line === line)?.unitPrice ?? 0;
     // what earlier returns of each line took and refunded, as far as this agent knows
     const claims = msg.receipt
@@ -304,11 +304,18 @@ function toRequestLine(l: LocalReturnLine): ReturnRequestMessage['lines'][number
   return l.sku !== undefined ? { sku: l.sku, qty, disposition } : { line: l.line, qty, disposition };
 }
 
+/** The request line an evaluated line answers (an evaluation keeps the request's lines, in order). */
+function requestedLine(msg: ReturnRequestMessage, index: number): ReturnRequestMessage['lines'][number] {
+  const line = msg.lines[index];
+  if (!line) throw new Error(`the evaluation has a line ${index + 1} the return request does not`);
+  return line;
+}
+
 /** The lines an offline decision approved, as this agent keeps them (what a completion is held to). */
 function approvedLines(evaluation: Evaluation, msg: ReturnRequestMessage): LocalReturnLine[] {
   return evaluation.lines
     .map((l, i) => {
-      const disposition = msg.lines[i]!.disposition;
+      const { disposition } = requestedLine(msg, i);
       const out: LocalReturnLine = { line: l.line, qty: l.approvedMilli, disposition, refund: l.amount - l.fee };
       if (l.fee > 0) out.fee = l.fee;
       if (l.askedBySku !== undefined) out.sku = l.askedBySku;
@@ -324,7 +331,7 @@ function offlineDecisionEvent(
   decided: { authorization: string; policyVersion: number; decidedAt: string },
 ): ReturnDecisionEventBody {
   const lines: DecisionEventLine[] = evaluation.lines.map((l, i) => {
-    const requested = msg.lines[i]!;
+    const requested = requestedLine(msg, i);
     const qty = fromMilli(l.requestedMilli);
     const approvedQty = fromMilli(l.approvedMilli);
     const { disposition } = requested;
@@ -383,7 +390,8 @@ function offlineReply(
 function toHubLine(l: ReturnRequestMessage['lines'][number]): AuthorizeRequestBody['lines'][number] {
   const { qty, disposition } = l;
   type HubLine = AuthorizeRequestBody['lines'][number];
-  const out: HubLine = l.line !== undefined ? { line: l.line, qty, disposition } : { sku: l.sku!, qty, disposition };
+  const out: HubLine =
+    l.line !== undefined ? { line: l.line, qty, disposition } : { sku: l.sku ?? '', qty, disposition };
   if (l.unitPrice !== undefined) out.unitPrice = l.unitPrice;
   if (l.reason !== undefined) out.reason = l.reason;
   return out;

@@ -29,7 +29,10 @@ type LookupQuery = { receipt: string; originalStore?: string } | { cardHash: str
 
 function lookupQuery(msg: ReceiptLookupMessage): LookupQuery {
   if (msg.cardHash !== undefined) return { cardHash: msg.cardHash };
-  return { receipt: msg.receipt!, ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}) };
+  return {
+    receipt: msg.receipt ?? '',
+    ...(msg.originalStore !== undefined ? { originalStore: msg.originalStore } : {}),
+  };
 }
 
 /**

@@ -37,10 +37,11 @@ export class MetaSecrets {
         .slice(PREFIX.length)
         .split('.')
         .map((p) => Buffer.from(p, 'base64url'));
-      const d = createDecipheriv('aes-256-gcm', this.key, iv!);
-      d.setAAD(Buffer.from(name));
-      d.setAuthTag(tag!);
-      return Buffer.concat([d.update(body!), d.final()]).toString('utf8');
+      if (!iv || !tag || !body) throw new Error('a sealed secret has three parts');
+      const decipher = createDecipheriv('aes-256-gcm', this.key, iv);
+      decipher.setAAD(Buffer.from(name));
+      decipher.setAuthTag(tag);
+      return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
     } catch {
       return undefined;
     }

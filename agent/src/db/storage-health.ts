@@ -27,12 +27,15 @@ export class StorageHealth {
   private readonly failingNow = new Set<string>();
   private last: WriteFailure | undefined;
 
-  constructor(private readonly now: () => number = systemClock.now) {}
+  constructor(private readonly now: () => number = () => systemClock.now()) {}
 
   failed(what: string, err: unknown): void {
     this.failures.set(what, (this.failures.get(what) ?? 0) + 1);
     this.failingNow.add(what);
-    const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'unknown';
+    const code =
+      typeof (err as { code?: unknown } | null | undefined)?.code === 'string'
+        ? (err as { code: string }).code
+        : 'unknown';
     this.last = {
       what,
       code,

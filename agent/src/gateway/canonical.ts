@@ -34,8 +34,9 @@ export interface CanonicalOptions {
 export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): CanonicalResult {
   const obj = raw as Record<string, unknown>;
   // the id is echoed in error replies and logs: never when it holds a card number
-  const idIsSafe = typeof obj?.id === 'string' && obj.id.length <= 128 && findCardNumbers(obj.id).length === 0;
-  const id = idIsSafe ? (obj.id as string) : undefined;
+  const claimedId = (raw as { id?: unknown } | null | undefined)?.id;
+  const idIsSafe = typeof claimedId === 'string' && claimedId.length <= 128 && findCardNumbers(claimedId).length === 0;
+  const id = idIsSafe ? claimedId : undefined;
   // an error message may quote the input (an unknown key's name…): never a card number in it
   const fail = (code: string, text: string): CanonicalResult => {
     const message = maskCardNumbersIn(text);
@@ -73,7 +74,6 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
 
 /** Hashes are the gateway's to compute: whatever a register put there is dropped. */
 function dropRegisterHashes(obj: Record<string, unknown>): void {
-  if (!obj || typeof obj !== 'object') return;
   delete obj.cardHash;
   if (!Array.isArray(obj.tenders)) return;
   for (const t of obj.tenders) if (t && typeof t === 'object') delete (t as Record<string, unknown>).panHash;

@@ -73,16 +73,20 @@ async function defaultLoadHid(): Promise<HidModule> {
 function errorFields(err: unknown): { code?: unknown; path?: unknown; message: string } {
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; path?: unknown; message?: unknown };
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- its own toString, if any, is the best text left
     return { code: e.code, path: e.path, message: typeof e.message === 'string' ? e.message : String(err) };
   }
   return { message: String(err) };
 }
 
 function oneLine(text: string): string {
-  return text
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .trim()
-    .slice(0, 200);
+  return (
+    text
+      // eslint-disable-next-line no-control-regex -- control characters are what it matches
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .trim()
+      .slice(0, 200)
+  );
 }
 
 export function serialProblem(err: unknown): string {
@@ -169,6 +173,7 @@ const hex4 = (n: number | undefined): string => (n === undefined ? '' : n.toStri
 
 /** Device strings come from USB descriptors: keep them printable and short for a terminal. */
 function cell(v: string | undefined): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it replaces
   return v === undefined ? '' : v.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 60);
 }
 

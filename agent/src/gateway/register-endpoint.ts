@@ -60,7 +60,7 @@ export class RegisterEndpoint {
     opts: RegisterEndpointOptions = {},
   ) {
     this.cardKey = opts.cardKey ?? (() => undefined);
-    this.now = opts.now ?? systemClock.now;
+    this.now = opts.now ?? (() => systemClock.now());
     transport.onState?.((state, detail) => {
       this.transportState = state;
       this.transportDetail = detail;

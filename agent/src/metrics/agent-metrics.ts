@@ -4,10 +4,10 @@ import type { AgentStatus } from '../status/status-report.js';
 import { monotonicClock, type AuthzCounters } from '@tillbridge/shared';
 
 export interface AgentMetricSources {
-  status(): AgentStatus;
-  authz(): AuthzCounters;
+  status: () => AgentStatus;
+  authz: () => AuthzCounters;
   /** day closes sent and resends served since start (absent: not shown) */
-  dayCloses?(): DayCloseCounters;
+  dayCloses?: () => DayCloseCounters;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { TbError } from '@tillbridge/shared';
+import { TbError, type Logger } from '@tillbridge/shared';
 import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './status-report.js';
 import { listenError } from '@tillbridge/shared';
@@ -8,6 +8,8 @@ export interface StatusServerHooks {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** null when ready; otherwise why not (GET /readyz answers 503 with it). */
   notReady?: () => string | null;
+  /** Where a failed metrics scrape is logged (it is answered with a 500 either way). */
+  log?: Logger;
 }
 
 const ROUTES = 'GET /status, /healthz, /readyz or /metrics';
@@ -41,13 +43,17 @@ export class StatusServer {
       if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (path === '/readyz') {
         const why = this.hooks.notReady?.() ?? null;
-        why === null ? json(200, { ok: true }) : json(503, { ok: false, message: why });
+        if (why === null) json(200, { ok: true });
+        else json(503, { ok: false, message: why });
         return;
       }
       if (path === '/metrics' && this.hooks.metrics) {
         this.hooks.metrics().then(
           (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
-          (err: unknown) => json(500, { code: 'TB_INTERNAL', message: (err as Error).message }),
+          (err: unknown) => {
+            this.hooks.log?.error({ err }, 'metrics scrape failed');
+            json(500, { code: 'TB_INTERNAL', message: (err as Error).message });
+          },
         );
         return;
       }
@@ -63,9 +69,9 @@ export class StatusServer {
       server.listen(this.port, this.host, () => resolve());
     });
     const a = server.address();
-    this.url =
-      typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : undefined;
-    return this.url!;
+    if (typeof a !== 'object' || !a) throw new Error('the status listener has no TCP address');
+    this.url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    return this.url;
   }
 
   async stop(): Promise<void> {

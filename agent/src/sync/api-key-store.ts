@@ -13,7 +13,7 @@ export class ApiKeyStore {
   constructor(
     private readonly db: Db,
     private readonly secrets: MetaSecrets,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {}
 
   current(): string | undefined {

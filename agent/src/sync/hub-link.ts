@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
 import {
   AGENT_WS_PATH,
   CloseCodes,
@@ -212,18 +212,25 @@ export class HubLink implements HubAuthorizer {
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.sleep ? { sleep: opts.sleep } : {}),
     });
-    this.now = opts.now ?? systemClock.now;
+    this.now = opts.now ?? (() => systemClock.now());
     this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (this.urls.length === 0) throw new TypeError('HubLink needs at least one hub URL');
   }
 
   /** The hub URL in use. */
   private get url(): string {
-    return this.urls[this.current]!;
+    const url = this.urls[this.current];
+    if (url === undefined) throw new RangeError(`no hub URL number ${this.current + 1}`);
+    return url;
   }
 
   get connected(): boolean {
-    return this.ready && this.ws?.readyState === WebSocket.OPEN;
+    return this.sendable !== undefined;
+  }
+
+  /** The socket, once the hub has welcomed this agent on it and while it is open: frames may be sent. */
+  private get sendable(): WebSocket | undefined {
+    return this.ready && this.ws?.readyState === WebSocket.OPEN ? this.ws : undefined;
   }
 
   inventorySeen(): number {
@@ -245,7 +252,9 @@ export class HubLink implements HubAuthorizer {
 
   private handlerFailed(frame: string, err: unknown): void {
     const code =
-      typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : TbCodes.INTERNAL;
+      typeof (err as { code?: unknown } | null | undefined)?.code === 'string'
+        ? (err as { code: string }).code
+        : TbCodes.INTERNAL;
     this.frameFailures[frame] = (this.frameFailures[frame] ?? 0) + 1;
     this.lastFrameError = {
       frame,
@@ -266,15 +275,17 @@ export class HubLink implements HubAuthorizer {
   }
 
   send(frame: AgentFrame): boolean {
-    if (!this.connected) return false;
-    this.ws!.send(JSON.stringify(frame));
+    const ws = this.sendable;
+    if (!ws) return false;
+    ws.send(JSON.stringify(frame));
     return true;
   }
 
   /** Sends an already serialized frame. */
   sendRaw(text: string): boolean {
-    if (!this.connected) return false;
-    this.ws!.send(text);
+    const ws = this.sendable;
+    if (!ws) return false;
+    ws.send(text);
     return true;
   }
 
@@ -307,7 +318,8 @@ export class HubLink implements HubAuthorizer {
     body: unknown,
     deadlineMs: number,
   ): Promise<unknown> {
-    if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
+    const ws = this.sendable;
+    if (!ws) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'not connected to the hub'));
     const rid = this.nextRid++;
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -315,7 +327,7 @@ export class HubLink implements HubAuthorizer {
         reject(new TbError(TbCodes.HUB_UNAVAILABLE, `the hub did not answer within ${deadlineMs} ms`));
       }, deadlineMs);
       this.pending.set(rid, { resolve, reject, timer });
-      this.ws!.send(JSON.stringify({ t: 'req', rid, op, body }));
+      ws.send(JSON.stringify({ t: 'req', rid, op, body }));
     });
   }
 
@@ -338,7 +350,7 @@ export class HubLink implements HubAuthorizer {
     }
     const o: { tls?: ClientTls; refreshRatio?: number; now: () => number; signal: AbortSignal } = {
       signal,
-      now: monotonicClock.now,
+      now: () => monotonicClock.now(),
     };
     if (this.opts.tls) o.tls = this.opts.tls;
     if (this.opts.refreshRatio !== undefined) o.refreshRatio = this.opts.refreshRatio;
@@ -424,6 +436,7 @@ export class HubLink implements HubAuthorizer {
       // a working connection, lost: a fresh round (from the next hub). One closed for a new
       // incarnation keeps the backoff: should that repeat, it slows down
       if (this.backoff.lost(!failure && !newIncarnation)) tried = 0;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
       if (signal.aborted) break;
       this.nextHub();
       // the next hub at once, until every one has failed in this round: then the backoff
@@ -474,6 +487,7 @@ export class HubLink implements HubAuthorizer {
   private async connectOnce(signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return false;
     if (!this.token || monotonicClock.now() >= this.token.refreshAt) this.token = await this.newToken(signal);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
     if (signal.aborted) return false; // the token came back after the stop was asked for
     const ws = this.openSocket(this.token.token);
     this.ws = ws;
@@ -509,7 +523,7 @@ export class HubLink implements HubAuthorizer {
       ws.on('message', (data) => {
         state.alive = true;
         try {
-          this.onMessage(data.toString());
+          this.onMessage(messageText(data));
         } catch (err) {
           this.handlerFailed('message', err);
         }
@@ -616,6 +630,7 @@ export class HubLink implements HubAuthorizer {
       this.events.emit('down');
     }
     if (code === CloseCodes.NEW_INCARNATION) this.newIncarnation(reason);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- false once protocol 2 is no longer spoken
     if (code === CloseCodes.PROTOCOL && !wasReady && state.sentRanged && WIRE_VERSION_MIN <= 2) {
       // a hub from before version negotiation refused the ranged hello: protocol 2's next time
       this.legacyHello = true;
@@ -738,4 +753,10 @@ function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
     void p.then(done);
   });
+}
+
+/** A message's text: a Buffer with ws's default binary type; fragments or an ArrayBuffer with the others. */
+function messageText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
 }

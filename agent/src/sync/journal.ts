@@ -102,7 +102,8 @@ export class Journal implements ForwardedJournal {
     out.tenders = [...tenders.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([kind, amount]) => ({ kind, amount }));
-    if (currencies.size === 1) out.currency = [...currencies][0]!;
+    const [only, ...more] = currencies;
+    if (only !== undefined && more.length === 0) out.currency = only;
     return out;
   }
 

@@ -42,7 +42,7 @@ export class Outbox implements EventOutbox {
    */
   constructor(
     private readonly db: Db,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
     zone: () => string = () => 'UTC',
   ) {
     this.journal = new Journal(db, zone);

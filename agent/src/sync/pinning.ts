@@ -1,6 +1,6 @@
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { TbCodes, TbError } from '@tillbridge/shared';
 
 /**
@@ -20,7 +20,7 @@ export function normalizeFingerprint(v: string): string | undefined {
     .replace(/:/g, '')
     .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
-  return hex.match(/../g)!.join(':');
+  return hex.replace(/..(?!$)/g, '$&:');
 }
 
 /** The error for a hub whose certificate is not the pinned one (no request was sent on it). */
@@ -56,11 +56,19 @@ export class PinnedAgent extends HttpsAgent {
     // checked here, not by the CA: whatever the caller's options asked for
     const socket = (
       HttpsAgent.prototype as unknown as { createConnection(o: unknown, cb?: unknown): TLSSocket }
-    ).createConnection.call(this, { ...options, rejectUnauthorized: false, session: undefined }, cb) as TLSSocket;
+    ).createConnection.call(this, { ...options, rejectUnauthorized: false, session: undefined }, cb);
     socket.once('secureConnect', () => {
-      const seen = socket.getPeerCertificate()?.fingerprint256;
+      const seen = peerCertificate(socket)?.fingerprint256;
       if (seen !== this.pin) socket.destroy(pinMismatch(seen ?? '(none)', this.pin));
     });
     return socket;
   }
+}
+
+/** The certificate the other end of a TLS socket showed; undefined once the socket is destroyed. */
+export function peerCertificate(socket: TLSSocket): PeerCertificate | undefined {
+  // Node answers null once the socket is destroyed, though its types leave that out
+  const cert: PeerCertificate | null = socket.getPeerCertificate();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- null, though the types say otherwise
+  return cert ?? undefined;
 }

@@ -21,7 +21,7 @@ export class TerminalReporter {
   constructor(
     private readonly link: TerminalLink,
     private readonly endpoints: readonly RegisterStatusSource[],
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
     private readonly windowMs = 50,
   ) {}
 

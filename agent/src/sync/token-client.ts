@@ -82,7 +82,7 @@ export async function fetchAccessToken(
   apiKey: string,
   opts: { tls?: ClientTls; refreshRatio?: number; now?: () => number; signal?: AbortSignal } = {},
 ): Promise<AccessToken> {
-  const now = opts.now ?? monotonicClock.now;
+  const now = opts.now ?? (() => monotonicClock.now());
   try {
     const started = now();
     const https: Record<string, unknown> = {};

@@ -174,7 +174,8 @@ export class Uploader {
       this.flushing = false;
       return;
     }
-    if (this.link.sendRaw(eventsFrame(rows))) this.inFlight = rows[rows.length - 1]!.seq;
+    const last = rows.at(-1);
+    if (last && this.link.sendRaw(eventsFrame(rows))) this.inFlight = last.seq;
   }
 }
 

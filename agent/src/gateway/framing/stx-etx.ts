@@ -92,7 +92,7 @@ export class StxEtxFramer implements Framer {
 
     let i = 0;
     while (i < chunk.length) {
-      const b = chunk[i]!;
+      const b = chunk.readUInt8(i);
       switch (this.state) {
         case 'idle':
           if (b === STX) this.begin();
@@ -105,6 +105,7 @@ export class StxEtxFramer implements Framer {
           while (j < chunk.length && chunk[j] !== STX && chunk[j] !== ETX) j++;
           if (j > i) this.take(chunk.subarray(i, j), out);
           i = j;
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- take() may leave the frame
           if (i === chunk.length || this.state !== 'data') break;
           if (chunk[i] === STX) {
             this.addNoise(this.partLen + 1, out);

@@ -196,7 +196,7 @@ export class ScannerSource {
 
   constructor(opts: ScannerSourceOptions) {
     const { binding, log, mode, maxCodeLength, gapTimeoutMs, now, ...device } = opts;
-    this.now = now ?? systemClock.now;
+    this.now = now ?? (() => systemClock.now());
     this.transport = new HidTransport({
       ...device,
       binding,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 const USB_ID = 'a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"';
 
 /** A USB vendor or product id: 1504, "0x05e0" or "05e0" (hex, as lsusb prints it). */
-export const UsbId = z.union([z.number(), z.string()], { message: USB_ID }).transform((v, ctx) => {
+export const UsbId = z.union([z.number(), z.string()], { error: USB_ID }).transform((v, ctx) => {
   const n =
     typeof v === 'number'
       ? v

@@ -168,6 +168,7 @@ export class HidTransport implements Transport {
       this.setState('error', `cannot open HID device ${usbIdText(this.opts)} at ${found.path}: ${errorText(err)}`);
       return;
     }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
     if (!this.running) {
       await handle.close().catch(() => undefined);
       return;

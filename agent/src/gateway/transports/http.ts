@@ -173,8 +173,12 @@ class PostConnection implements Connection {
   close(): void {
     sendError(this.res, 503, TbCodes.INTERNAL, 'the agent closed the request before answering; send the message again');
   }
-  pause(): void {}
-  resume(): void {}
+  pause(): void {
+    // a request's body is read whole before it is handed on: nothing to hold back
+  }
+  resume(): void {
+    // nothing was held back (see pause)
+  }
   onData(listener: (chunk: Buffer) => void): void {
     this.listeners.push(listener);
     if (this.body) listener(this.body);

@@ -1,5 +1,5 @@
-import { ReconnectBackoff, type Logger } from '@tillbridge/shared';
-import type { LinkState } from '../types.js';
+import { ReconnectBackoff, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import type { Connection, LinkState } from '../types.js';
 
 /** One open link to a device or a register's port, as the loop sees it. */
 export interface Link {
@@ -76,11 +76,13 @@ export class ReconnectLoop<L extends Link> {
       try {
         link = await this.opts.open(signal);
       } catch (err) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
         if (signal.aborted) break;
         this.report('disconnected', this.opts.describeError(err));
         await this.backoff.wait(signal);
         continue;
       }
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
       if (signal.aborted) {
         link.close();
         await link.lost;
@@ -98,6 +100,7 @@ export class ReconnectLoop<L extends Link> {
       }
       const reason = await link.lost;
       this.current = undefined;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may fire during the await
       if (signal.aborted) {
         link.notifyClosed();
         break;
@@ -108,5 +111,72 @@ export class ReconnectLoop<L extends Link> {
       await this.backoff.wait(signal);
     }
     this.report('disconnected', 'stopped');
+  }
+}
+
+/** What a transport that keeps one link open (serial, tcp-client) is given for it. */
+export interface ReconnectingOptions {
+  reconnectBaseMs: number;
+  reconnectCapMs: number;
+  log: Logger;
+  /** For tests: the backoff's random source. */
+  random?: () => number;
+}
+
+/** How a reconnecting transport names itself: in an error, and in its state log lines. */
+export interface ReconnectingNames {
+  /** the transport's type: 'serial', 'tcp-client' */
+  kind: string;
+  /** the device or address it opens */
+  where: string;
+  logFields: Record<string, unknown>;
+}
+
+/**
+ * A transport that keeps one link open with a ReconnectLoop: starting, stopping and the state
+ * listeners are here; a subclass opens its link and says why an attempt failed.
+ */
+export abstract class ReconnectingTransport<L extends Link & Connection> {
+  private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
+  private loop: ReconnectLoop<L> | undefined;
+
+  protected constructor(
+    private readonly reconnecting: ReconnectingOptions,
+    private readonly names: ReconnectingNames,
+  ) {}
+
+  /** Opens the link once; rejects when it cannot. */
+  protected abstract open(signal: AbortSignal): Promise<L>;
+  /** A short reason for a failed attempt. */
+  protected abstract describeError(err: unknown): string;
+
+  onState(listener: (state: LinkState, detail?: string) => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  start(onConnection: (conn: Connection) => void): Promise<void> {
+    const { kind, where, logFields } = this.names;
+    if (this.loop)
+      return Promise.reject(new TbError(TbCodes.INTERNAL, `the ${kind} transport for ${where} was already started`));
+    const { reconnectBaseMs, reconnectCapMs, random, log } = this.reconnecting;
+    this.loop = new ReconnectLoop<L>({
+      baseMs: reconnectBaseMs,
+      capMs: reconnectCapMs,
+      ...(random ? { random } : {}),
+      open: (signal) => this.open(signal),
+      onOpen: (link) => onConnection(link),
+      log,
+      describeError: (err) => this.describeError(err),
+      onState: (state, detail) => {
+        log.debug({ state, detail, ...logFields }, `${kind} link state`);
+        for (const l of this.stateListeners) l(state, detail);
+      },
+    });
+    this.loop.start();
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop?.stop();
   }
 }

@@ -1,15 +1,11 @@
 import { SerialPort } from 'serialport';
-import { errorText, TbCodes, TbError, type Logger } from '@tillbridge/shared';
-import type { Connection, LinkState, Transport } from '../types.js';
-import { ReconnectLoop } from './reconnect.js';
+import { errorText } from '@tillbridge/shared';
+import type { Transport } from '../types.js';
+import { ReconnectingTransport, type ReconnectingOptions } from './reconnect.js';
 import { StreamLink } from './stream-link.js';
 import type { SerialTransportConfig } from './schemas.js';
 
-export type SerialTransportOptions = Omit<SerialTransportConfig, 'type'> & {
-  log: Logger;
-  /** For tests: the backoff's random source. */
-  random?: () => number;
-};
+export type SerialTransportOptions = Omit<SerialTransportConfig, 'type'> & ReconnectingOptions;
 
 /** Bytes queued for a register that does not take them (flow control held) before the port is reset. */
 const MAX_UNSENT_BYTES = 1 << 20;
@@ -114,48 +110,24 @@ class SerialLink extends StreamLink {
  * Loss is noticed from serialport's 'close' (with a disconnected error) and 'error' events, and
  * by a modem-status probe every 500 ms that catches a hung-up tty serialport itself misses.
  */
-export class SerialTransport implements Transport {
-  private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
-  private loop: ReconnectLoop<SerialLink> | undefined;
+export class SerialTransport extends ReconnectingTransport<SerialLink> implements Transport {
   private seq = 0;
 
-  constructor(private readonly opts: SerialTransportOptions) {}
+  constructor(private readonly opts: SerialTransportOptions) {
+    super(opts, { kind: 'serial', where: opts.path, logFields: { path: opts.path } });
+  }
 
   describe(): string {
     const o = this.opts;
-    return `serial:${o.path}@${o.baudRate},${o.dataBits}${o.parity[0]!.toUpperCase()}${o.stopBits}`;
+    return `serial:${o.path}@${o.baudRate},${o.dataBits}${o.parity.charAt(0).toUpperCase()}${o.stopBits}`;
   }
 
-  onState(listener: (state: LinkState, detail?: string) => void): void {
-    this.stateListeners.push(listener);
+  protected describeError(err: unknown): string {
+    // the binding's message ends with ", cannot open <path>" itself
+    return `cannot open ${this.opts.path}: ${errorText(err).replace(/, cannot open .*$/, '')}`;
   }
 
-  async start(onConnection: (conn: Connection) => void): Promise<void> {
-    if (this.loop)
-      throw new TbError(TbCodes.INTERNAL, `the serial transport for ${this.opts.path} was already started`);
-    const log = this.opts.log;
-    this.loop = new ReconnectLoop<SerialLink>({
-      baseMs: this.opts.reconnectBaseMs,
-      capMs: this.opts.reconnectCapMs,
-      ...(this.opts.random ? { random: this.opts.random } : {}),
-      open: (signal) => this.open(signal),
-      onOpen: (link) => onConnection(link),
-      log,
-      // the binding's message ends with ", cannot open <path>" itself
-      describeError: (err) => `cannot open ${this.opts.path}: ${errorText(err).replace(/, cannot open .*$/, '')}`,
-      onState: (state, detail) => {
-        log.debug({ state, detail, path: this.opts.path }, 'serial link state');
-        for (const l of this.stateListeners) l(state, detail);
-      },
-    });
-    this.loop.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.loop?.stop();
-  }
-
-  private open(signal: AbortSignal): Promise<SerialLink> {
+  protected open(signal: AbortSignal): Promise<SerialLink> {
     const o = this.opts;
     return new Promise((resolve, reject) => {
       const port = new SerialPort({

@@ -1,15 +1,15 @@
 import { connect, type Socket } from 'node:net';
-import { errorText, TbCodes, TbError, type Logger } from '@tillbridge/shared';
-import type { Connection, LinkState, Transport } from '../types.js';
-import { ReconnectLoop } from './reconnect.js';
+import { errorText } from '@tillbridge/shared';
+import type { Transport } from '../types.js';
+import { ReconnectingTransport, type ReconnectingOptions } from './reconnect.js';
 import { StreamLink } from './stream-link.js';
 import type { TcpClientTransportConfig } from './schemas.js';
 
-export type TcpClientTransportOptions = Omit<TcpClientTransportConfig, 'type'> & {
-  log: Logger;
-  /** For tests: the backoff's random source. */
-  random?: () => number;
-};
+export type TcpClientTransportOptions = Omit<TcpClientTransportConfig, 'type'> & ReconnectingOptions;
+
+function tcpClientUrl({ host, port }: { host: string; port: number }): string {
+  return `tcp-client://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
 
 /** Bytes queued for a register that does not read them before the connection is dropped. */
 const MAX_UNSENT_BYTES = 1 << 20;
@@ -60,47 +60,23 @@ class TcpClientLink extends StreamLink {
  * full-jitter backoff until stop(). TCP keepalive (first probe after keepAliveMs idle) notices a
  * register that vanished without closing; Nagle is off so replies leave at once.
  */
-export class TcpClientTransport implements Transport {
-  private readonly stateListeners: ((state: LinkState, detail?: string) => void)[] = [];
-  private loop: ReconnectLoop<TcpClientLink> | undefined;
+export class TcpClientTransport extends ReconnectingTransport<TcpClientLink> implements Transport {
   private seq = 0;
 
-  constructor(private readonly opts: TcpClientTransportOptions) {}
+  constructor(private readonly opts: TcpClientTransportOptions) {
+    const at = tcpClientUrl(opts);
+    super(opts, { kind: 'tcp-client', where: at, logFields: { at } });
+  }
 
   describe(): string {
-    const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
-    return `tcp-client://${host}:${this.opts.port}`;
+    return tcpClientUrl(this.opts);
   }
 
-  onState(listener: (state: LinkState, detail?: string) => void): void {
-    this.stateListeners.push(listener);
+  protected describeError(err: unknown): string {
+    return `cannot connect to ${this.describe()}: ${errorText(err)}`;
   }
 
-  async start(onConnection: (conn: Connection) => void): Promise<void> {
-    if (this.loop)
-      throw new TbError(TbCodes.INTERNAL, `the tcp-client transport for ${this.describe()} was already started`);
-    const log = this.opts.log;
-    this.loop = new ReconnectLoop<TcpClientLink>({
-      baseMs: this.opts.reconnectBaseMs,
-      capMs: this.opts.reconnectCapMs,
-      ...(this.opts.random ? { random: this.opts.random } : {}),
-      open: (signal) => this.dial(signal),
-      onOpen: (link) => onConnection(link),
-      log,
-      describeError: (err) => `cannot connect to ${this.describe()}: ${errorText(err)}`,
-      onState: (state, detail) => {
-        log.debug({ state, detail, at: this.describe() }, 'tcp-client link state');
-        for (const l of this.stateListeners) l(state, detail);
-      },
-    });
-    this.loop.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.loop?.stop();
-  }
-
-  private dial(signal: AbortSignal): Promise<TcpClientLink> {
+  protected open(signal: AbortSignal): Promise<TcpClientLink> {
     const { host, port, connectTimeoutMs, keepAliveMs } = this.opts;
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAliveMs });

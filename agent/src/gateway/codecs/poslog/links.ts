@@ -45,7 +45,7 @@ const NEAR_MS = 12 * 3600_000;
 
 export function linkedReceipt(link: XNode, ctx: LinkContext): string | undefined {
   const id = statedIdentityOf(link);
-  if (id.store === undefined) id.store = ctx.store;
+  id.store ??= ctx.store;
   const seq = (): string | undefined => {
     const prefix = sequencePrefix(id);
     if (prefix === undefined) return undefined;
@@ -92,7 +92,7 @@ function nearest(cands: Candidate[], ms: number): string | undefined {
   let best: Candidate | undefined;
   for (const c of cands) {
     if (c.ms === undefined || Math.abs(c.ms - ms) > NEAR_MS) continue;
-    if (best === undefined || Math.abs(c.ms - ms) < Math.abs(best.ms! - ms)) best = c;
+    if (best?.ms === undefined || Math.abs(c.ms - ms) < Math.abs(best.ms - ms)) best = c;
   }
   return best?.receipt;
 }

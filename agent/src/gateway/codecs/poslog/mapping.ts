@@ -109,41 +109,7 @@ function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: 
   const retail = child(tx, 'RetailTransaction');
   if (retail === undefined || isSkipped(tx) || isSkipped(retail)) return;
   const returnTx = enumValue(attr(tx, 'TypeCode')) === 'returntransaction';
-  const digits = opts.minorUnitDigits;
-  const sales: SaleOut['lines'] = [];
-  const returns: ReturnItem[] = [];
-  const tenders: TenderOut[] = [];
-  const refunds: TenderOut[] = [];
-  childrenNamed(retail, 'LineItem').forEach((li, i) => {
-    if (isSkipped(li)) return;
-    const line = lineNumber(li, i + 1);
-    try {
-      const sale = child(li, 'Sale');
-      const ret = child(li, 'Return');
-      const tender = child(li, 'Tender');
-      if (sale && !isSkipped(sale)) {
-        const milli = quantityMilli(sale);
-        if (milli === 0n) return;
-        if (returnTx || isReturnSale(sale, milli)) returns.push({ item: sale, milli: milli < 0n ? -milli : milli });
-        else if (!isCreditLine(sale, digits))
-          sales.push({
-            line,
-            sku: skuOf(sale),
-            qty: milliToNumber(milli),
-            unitPrice: unitPriceOf(sale, milli, digits),
-          });
-      } else if (ret && !isSkipped(ret)) {
-        const milli = quantityMilli(ret);
-        if (milli !== 0n) returns.push({ item: ret, milli: milli < 0n ? -milli : milli });
-      } else if (tender) {
-        const t = readTender(tender, digits);
-        (t.refund ? refunds : tenders).push(t.tender);
-      }
-    } catch (err) {
-      if (isTbError(err)) throw new TbError(err.code, `LineItem ${line}: ${err.message}`, { cause: err });
-      throw err;
-    }
-  });
+  const { sales, returns, tenders, refunds } = readLineItems(retail, returnTx, opts.minorUnitDigits);
   if (sales.length === 0 && returns.length === 0) return;
 
   const identity = identityOf(tx, opts.zone, retail);
@@ -190,6 +156,52 @@ function mapTransaction(tx: XNode, opts: MappingOptions, fallback: string, out: 
       out.refs.push(ref(m.id, m.type === 'return.request' ? m.receipt : undefined));
     }
   }
+}
+
+interface LineItems {
+  sales: SaleOut['lines'];
+  returns: ReturnItem[];
+  tenders: TenderOut[];
+  refunds: TenderOut[];
+}
+
+/** A retail transaction's line items: the items sold and returned, the tenders paid and refunded. */
+function readLineItems(retail: XNode, returnTx: boolean, digits: number): LineItems {
+  const sales: SaleOut['lines'] = [];
+  const returns: ReturnItem[] = [];
+  const tenders: TenderOut[] = [];
+  const refunds: TenderOut[] = [];
+  childrenNamed(retail, 'LineItem').forEach((li, i) => {
+    if (isSkipped(li)) return;
+    const line = lineNumber(li, i + 1);
+    try {
+      const sale = child(li, 'Sale');
+      const ret = child(li, 'Return');
+      const tender = child(li, 'Tender');
+      if (sale && !isSkipped(sale)) {
+        const milli = quantityMilli(sale);
+        if (milli === 0n) return;
+        if (returnTx || isReturnSale(sale, milli)) returns.push({ item: sale, milli: milli < 0n ? -milli : milli });
+        else if (!isCreditLine(sale, digits))
+          sales.push({
+            line,
+            sku: skuOf(sale),
+            qty: milliToNumber(milli),
+            unitPrice: unitPriceOf(sale, milli, digits),
+          });
+      } else if (ret && !isSkipped(ret)) {
+        const milli = quantityMilli(ret);
+        if (milli !== 0n) returns.push({ item: ret, milli: milli < 0n ? -milli : milli });
+      } else if (tender) {
+        const t = readTender(tender, digits);
+        (t.refund ? refunds : tenders).push(t.tender);
+      }
+    } catch (err) {
+      if (isTbError(err)) throw new TbError(err.code, `LineItem ${line}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  });
+  return { sales, returns, tenders, refunds };
 }
 
 /** A positive-quantity Sale with a negative ExtendedAmount (deposit refund, price adjustment) is no sold item. */

@@ -71,7 +71,8 @@ function kindOf(tender: XNode): string {
   const known = type === undefined ? undefined : KINDS[type.replace(/[\s_-]/g, '')];
   if (known !== undefined) return known;
   for (const [name, kind] of KIND_BY_CHILD) if (child(tender, name)) return kind;
-  return type?.replace(/[^a-z0-9_-]/g, '').slice(0, 32) || 'other';
+  const cleaned = type?.replace(/[^a-z0-9_-]/g, '').slice(0, 32);
+  return cleaned === undefined || cleaned === '' ? 'other' : cleaned;
 }
 
 export function readTender(tender: XNode, minorUnitDigits: number): ReadTender {

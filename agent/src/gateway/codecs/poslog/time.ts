@@ -116,8 +116,8 @@ function daysIn(year: number, month: number): number {
  */
 export function localDay(text: string | undefined, zone: ZoneResolver): string | undefined {
   const iso = normaliseTimestamp(text, zone);
-  if (iso === undefined) return undefined;
-  const m = STAMP.exec(text!.trim())!;
+  const m = text === undefined ? null : STAMP.exec(text.trim());
+  if (iso === undefined || !m) return undefined;
   if (m[8] === undefined) return `${m[1]}${m[2]}${m[3]}`;
   const instant = Date.parse(iso);
   const local = new Date(instant + zone.offsetAt(instant) * 60_000);

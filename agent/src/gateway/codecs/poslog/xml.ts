@@ -75,8 +75,9 @@ export function parseXml(payload: Buffer): ParseResult {
   } catch {
     return { ok: false, message: 'not well-formed XML, or nested too deeply' };
   }
-  if (roots.length !== 1) return { ok: false, message: 'an XML document must have exactly one root element' };
-  return { ok: true, root: roots[0]! };
+  const [root, ...others] = roots;
+  if (!root || others.length > 0) return { ok: false, message: 'an XML document must have exactly one root element' };
+  return { ok: true, root };
 }
 
 function toNode(raw: unknown, depth: number): XNode | undefined {
@@ -125,7 +126,7 @@ export function textAt(node: XNode | undefined, ...path: string[]): string | und
 /** An attribute by local name, trimmed; undefined when absent or empty. */
 export function attr(node: XNode | undefined, name: string): string | undefined {
   const v = node?.attrs[name]?.trim();
-  return v ? v : undefined;
+  return v === '' ? undefined : v;
 }
 
 /** An enumeration value without a vendor prefix, lower-cased: `acs:Auto` → `auto`. */

@@ -27,7 +27,7 @@ export function compileFormat(format: string): Part[] | undefined {
       parts.push({ token });
       i += token.length;
     } else {
-      parts.push({ literal: format[i]! });
+      parts.push({ literal: format.charAt(i) });
       i++;
     }
   }

@@ -1,6 +1,6 @@
 import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
 import type { Codec, DecodeResult } from '../../types.js';
-import { decodeFrame, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
+import { decodeFrame, typeCode, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
 import { fitText, type Units } from './fields.js';
 import type {
   DelimitedMessageDef,
@@ -107,11 +107,15 @@ export class DelimitedCodec implements Codec {
         const text = decodeText(payload, req.encoding);
         if (text === undefined)
           return { code: TbCodes.MALFORMED, message: `the frame is not valid ${encodingName(req.encoding)}` };
-        return splitDelimited(text, req.fieldSeparator, req.recordSeparator || undefined, req.quote);
+        return splitDelimited(
+          text,
+          req.fieldSeparator,
+          req.recordSeparator === '' ? undefined : req.recordSeparator,
+          req.quote,
+        );
       },
       code: (rec, label) => {
-        const code = rec[req.typeField - 1]?.trim();
-        return code ? code : { code: TbCodes.MALFORMED, message: `${label}: no type code at field ${req.typeField}` };
+        return typeCode(rec[req.typeField - 1]?.trim(), label, `field ${req.typeField}`);
       },
       openMessage: (rec, def, label) => {
         if (def.groups.length === 0) {
@@ -232,8 +236,8 @@ export class DelimitedCodec implements Codec {
     for (const f of fields) {
       const v = replyText(f, reply, item, echo, this.units);
       let text = v === undefined ? undefined : writable(v.text, this.out.encoding);
-      if (text !== undefined && f.width !== undefined)
-        text = fitText(text, { width: f.width, numeric: v!.numeric, align: f.align, pad: f.pad });
+      if (v !== undefined && text !== undefined && f.width !== undefined)
+        text = fitText(text, { width: f.width, numeric: v.numeric, align: f.align, pad: f.pad });
       if (text !== undefined && f.maxLength !== undefined) text = Array.from(text).slice(0, f.maxLength).join('');
       if (text === undefined && strict) return false;
       rec[base + f.field - 1] = this.escape(text ?? '');
@@ -257,6 +261,7 @@ function fieldsText(rec: string[]): string {
   return `${rec.length} field${rec.length === 1 ? '' : 's'}`;
 }
 
-function join(fields: string[], sep: string): string {
+/** Joins a record's fields; a field no reply field was written to (a hole) is empty. */
+function join(fields: readonly (string | undefined)[], sep: string): string {
   return Array.from(fields, (f) => f ?? '').join(sep);
 }

@@ -29,8 +29,8 @@ const SIGNED = /^([+-]?)(\d{1,15})$|^(\d{1,15})([+-])$/;
 function parseSigned(text: string): number | undefined {
   const m = SIGNED.exec(text);
   if (!m) return undefined;
-  const digits = m[2] ?? m[3]!;
-  const sign = m[1] || m[4];
+  const digits = m[2] ?? m[3] ?? '';
+  const sign = m[1] ?? m[4]; // '' (no sign) or undefined in the alternative not taken
   const n = Number(digits);
   return sign === '-' ? -n : n;
 }

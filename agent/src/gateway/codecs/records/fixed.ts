@@ -1,6 +1,6 @@
 import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
 import type { Codec, DecodeResult } from '../../types.js';
-import { decodeFrame, type Failure, type Reader, type RecordSyntax } from './frame.js';
+import { decodeFrame, typeCode, type Failure, type Reader, type RecordSyntax } from './frame.js';
 import { fitText, type Units } from './fields.js';
 import type {
   Encoding,
@@ -133,8 +133,7 @@ export class FixedCodec implements Codec {
             code: TbCodes.MALFORMED,
             message: `${label} is ${rec.length} bytes, too short for its type code (${span(req.typeColumns)})`,
           };
-        const code = decodeText(rec.subarray(s - 1, s - 1 + l), req.encoding)?.trim();
-        return code ? code : { code: TbCodes.MALFORMED, message: `${label}: no type code at ${span(req.typeColumns)}` };
+        return typeCode(decodeText(rec.subarray(s - 1, s - 1 + l), req.encoding)?.trim(), label, span(req.typeColumns));
       },
       openMessage: (rec, def, label) =>
         fits(

@@ -15,6 +15,13 @@ export interface Failure {
   message: string;
 }
 
+/** A record's type code, read and trimmed; a failure saying `where` it was looked for when there is none. */
+export function typeCode(text: string | undefined, label: string, where: string): string | Failure {
+  return text === undefined || text === ''
+    ? { code: TbCodes.MALFORMED, message: `${label}: no type code at ${where}` }
+    : text;
+}
+
 export type ReadResult = string | { problem: string };
 
 /** Reads a field's raw text out of one record (or one item of a repeated group). */
@@ -84,14 +91,13 @@ export function decodeFrame<R, S, M extends MessageLayout<S>>(
     derivedId('tillbridge.record-frame', (digest ??= createHash('sha256').update(payload).digest('hex')), String(i));
   const codes = Object.keys(messages).join(', ');
 
-  for (let r = 0; r < records.length; r++) {
-    const rec = records[r]!;
+  for (const [r, rec] of records.entries()) {
     const code = syntax.code(rec, `record ${r + 1}`);
     if (typeof code !== 'string') return { kind: 'error', ...code };
     const label = `record ${r + 1} (${code})`;
     const current = built[built.length - 1];
-    if (Object.hasOwn(messages, code)) {
-      const def = messages[code]!;
+    const def = Object.hasOwn(messages, code) ? messages[code] : undefined;
+    if (def) {
       const opened = syntax.openMessage(rec, def, label);
       const hasId = Object.hasOwn(def.fields, 'id');
       if (isFailure(opened))
@@ -190,9 +196,8 @@ function fill<S>(
   prefix: string,
   index: number | undefined,
 ): Failure | undefined {
-  const keys = Object.keys(fields).sort((a, b) => Number(b === 'id') - Number(a === 'id'));
-  for (const key of keys) {
-    const spec = fields[key]!;
+  const entries = Object.entries(fields).sort(([a], [b]) => Number(b === 'id') - Number(a === 'id'));
+  for (const [key, spec] of entries) {
     let value: unknown;
     if (spec.const !== undefined) value = spec.const;
     else if (spec.as === 'index') value = index;
@@ -210,11 +215,12 @@ function fill<S>(
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
+  const parents = path.split('.');
+  const leaf = parents.pop() ?? path;
   let obj = target;
-  for (const p of parts.slice(0, -1)) {
+  for (const p of parents) {
     if (typeof obj[p] !== 'object' || obj[p] === null) obj[p] = {};
     obj = obj[p] as Record<string, unknown>;
   }
-  obj[parts[parts.length - 1]!] = value;
+  obj[leaf] = value;
 }

@@ -30,6 +30,26 @@ interface MessageLike {
   children: Record<string, { into: ArrayName; fields: Record<string, SpecLike> }>;
 }
 
+interface ItemSource {
+  into: ArrayName;
+  fields: Record<string, SpecLike>;
+  path: Path;
+}
+
+/** Where a message's items come from: a delimited message's groups, then its child records. */
+function itemsOf(p: DelimitedProfile | FixedProfile, code: string, m: MessageLike): ItemSource[] {
+  const at: Path = ['request', 'messages', code];
+  const items: ItemSource[] = [];
+  if (p.format === 'delimited') {
+    p.request.messages[code]?.groups.forEach((g, i) =>
+      items.push({ into: g.into, fields: g.fields, path: [...at, 'groups', i] }),
+    );
+  }
+  for (const [cc, c] of Object.entries(m.children))
+    items.push({ into: c.into, fields: c.fields, path: [...at, 'children', cc] });
+  return items;
+}
+
 export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[] {
   const issues: ProfileIssue[] = [];
   const add = (path: Path, message: string) => issues.push({ path, message });
@@ -44,17 +64,11 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
     const shape = MESSAGE_SHAPES[m.type];
     checkTargets(m.fields, shape.fields, [...at, 'fields'], `a canonical field of ${m.type}`, false, add);
     const fed = new Set<ArrayName>();
-    const items: { into: ArrayName; fields: Record<string, SpecLike>; path: Path }[] = [];
-    if (p.format === 'delimited') {
-      const dm = p.request.messages[code]!;
-      dm.groups.forEach((g, i) => items.push({ into: g.into, fields: g.fields, path: [...at, 'groups', i] }));
-    }
-    for (const [cc, c] of Object.entries(m.children)) {
-      items.push({ into: c.into, fields: c.fields, path: [...at, 'children', cc] });
+    for (const cc of Object.keys(m.children)) {
       if (Object.hasOwn(p.request.messages, cc))
         add([...at, 'children', cc], 'a child type code that is not also a message type code');
     }
-    for (const it of items) {
+    for (const it of itemsOf(p, code, m)) {
       const arr = shape.arrays[it.into];
       if (!arr) {
         add(

@@ -35,7 +35,8 @@ export function replyText(
     value = Object.hasOwn(src, f.from) ? src[f.from] : undefined;
   }
   if (value === undefined || value === null) return { text: f.default ?? '', numeric: false };
-  if (f.from === 'lines.count' && f.as === 'text' && !f.map) return { text: String(value), numeric: true };
+  if (f.from === 'lines.count' && typeof value === 'number' && f.as === 'text' && !f.map)
+    return { text: String(value), numeric: true };
   return formatField(value, f, units);
 }
 

@@ -23,6 +23,7 @@ export function encodingName(enc: Encoding): string {
   return enc === 'utf8' ? 'UTF-8' : enc === 'ascii' ? 'ASCII' : 'Latin-1';
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what it matches
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
@@ -35,7 +36,7 @@ export function writable(text: string, enc: Encoding): string {
   if (enc === 'utf8') return clean.replace(LONE_SURROGATE, '?');
   const max = enc === 'ascii' ? 0x7f : 0xff;
   let out = '';
-  for (const ch of clean) out += ch.codePointAt(0)! > max ? '?' : ch;
+  for (const ch of clean) out += (ch.codePointAt(0) ?? 0) > max ? '?' : ch;
   return out;
 }
 

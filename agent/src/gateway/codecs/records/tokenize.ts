@@ -64,8 +64,10 @@ export function splitDelimited(
       i = j + fieldSep.length;
       continue;
     }
+    // neither the end nor a field separator: the loops above stop there only at a record separator
+    if (recordSep === undefined) throw new Error('splitDelimited stopped between fields without a record separator');
     endRecord();
-    i = j + recordSep!.length;
+    i = j + recordSep.length;
     if (i >= text.length) return records;
   }
 }
