@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   backupFileOf,
@@ -168,7 +168,7 @@ export function restoreHub(
   if (typeof m.schemaVersion === 'number' && m.schemaVersion > current) {
     throw new TbError(
       TbCodes.CONFIG,
-      `${dir} was taken by a newer hub (${String(m.software)}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`,
+      `${dir} was taken by a newer hub (${m.software}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`,
     );
   }
   if (!backupFileOf(m, 'secret'))

@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { exitOnUsageError } from '@tillbridge/shared';
-import { HUB_SOFTWARE } from './hub.js';
+import { exitOnUsageError, TILLBRIDGE_VERSION } from '@tillbridge/shared';
 import { AdminClient } from './cli/admin-client.js';
 import { EXIT, type CliContext } from './cli/context.js';
 import { hubCommands } from './cli/commands/hub.js';
@@ -29,7 +28,7 @@ const program = new Command();
 program
   .name('tillbridge-hub')
   .description('Run and operate the Tillbridge hub: stores, inventory, sales, returns, policies, audit.')
-  .version(HUB_SOFTWARE.split('/')[1]!)
+  .version(TILLBRIDGE_VERSION)
   .addOption(
     new Option('--hub <url>', 'hub admin API base URL').env('TILLBRIDGE_HUB_URL').default('http://127.0.0.1:7400'),
   )

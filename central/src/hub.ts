@@ -25,7 +25,7 @@ import type { Clock } from './domain/clock.js';
 import { auditOrigin } from './domain/audit-log.js';
 import { loadOrCreateSigningKey } from './audit/signing-key.js';
 import { loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
-import { rateLimited, sourceOf, type GateOptions } from './auth/gate.js';
+import { rateLimited, retryAfterSec, sourceOf, type GateOptions } from './auth/gate.js';
 
 /**
  * What the hub calls itself (health, audit, webhooks' User-Agent): its name and version (stamped into a release build).
@@ -242,7 +242,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const handler = (req: Parameters<Router['handle']>[0], res: Parameters<Router['handle']>[1]): void => {
     // a blocked source's requests without a credential are refused here; the token endpoint and
     // the admin API check theirs first, so a working one is served whatever else its address sent
-    const path = (req.url ?? '/').split('?')[0]!;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     let wait: number;
     try {
       wait =
@@ -252,7 +252,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     } catch (err) {
       // the gate reads the database: while it cannot be reached, 503 (never a crash of the process)
       const e = err instanceof TbError ? err : new TbError(TbCodes.INTERNAL, 'internal error');
-      if (e.code !== TbCodes.STORAGE_BUSY) log.error({ err: (err as Error).message, url: req.url }, 'request failed');
+      if (e.code !== TbCodes.STORAGE_BUSY) log.error({ err, url: req.url }, 'request failed');
       sendJson(res, httpStatusFor(e.code), { code: e.code, message: e.message });
       return;
     }
@@ -262,7 +262,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         res,
         429,
         { code: err.code, message: err.message, details: err.details },
-        { 'retry-after': String(err.details!.retryAfterSec) },
+        { 'retry-after': String(retryAfterSec(wait)) },
       );
       return;
     }
@@ -270,7 +270,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     auditOrigin
       .run(`ip:${sourceOf(req)}`, () => router.handle(req, res))
       .catch((err: unknown) => {
-        log.error({ err: (err as Error).message, url: req.url }, 'request failed');
+        log.error({ err, url: req.url }, 'request failed');
         if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
       });
   };
@@ -300,7 +300,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
           hub.auditTrail.runDue(); // the daily checkpoint, retention
           hub.gate.sweep(); // counted failed logins written, idle sources forgotten
         } catch (err) {
-          log.error({ err: (err as Error).message }, 'sweep failed');
+          log.error({ err }, 'sweep failed');
         }
       }),
     opts.sweepMs ?? 30_000,
@@ -321,7 +321,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
 
   // presence, last seen and heartbeat figures: one batch a second, without fsync (storage/deferred-writes.ts)
   hub.storage.deferred.start(DEFERRED_FLUSH_MS, (err, rows, fate) =>
-    log.error({ err: (err as Error).message, rows }, `could not write presence and heartbeat figures: ${fate}`),
+    log.error({ err, rows }, `could not write presence and heartbeat figures: ${fate}`),
   );
   hub.webhooks.start();
   hub.feedRelay.relay?.start(); // one hub process on the database relays at a time (its lease)

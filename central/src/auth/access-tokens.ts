@@ -10,7 +10,7 @@ export class AccessTokens {
   constructor(
     private readonly key: Buffer,
     private readonly lifetimeSec: number,
-    private readonly now: () => number = systemClock.now,
+    private readonly now: () => number = () => systemClock.now(),
   ) {}
 
   get lifetime(): number {

@@ -174,7 +174,7 @@ export class Credentials {
   pendingKey(store: string): { id: string; secret: string } | undefined {
     const nowIso = iso(this.clock.now());
     const k = (this.keysOf.all(store) as KeyRow[]).find((x) => x.secret_enc && this.working(x, nowIso));
-    return k ? { id: k.id, secret: unseal(this.secrets.sealKey, k.secret_enc!) } : undefined;
+    return k?.secret_enc ? { id: k.id, secret: unseal(this.secrets.sealKey, k.secret_enc) } : undefined;
   }
 
   /** The key is being sent to the store's agent (owed: committed synced before it is sent). */
@@ -192,7 +192,7 @@ export class Credentials {
   confirm(store: string, id: string, also?: () => void): boolean {
     return this.s.tx(() => {
       const k = this.getKey.get(id) as KeyRow | undefined;
-      if (!k || k.store !== store || !k.secret_enc) return false;
+      if (k?.store !== store || !k.secret_enc) return false;
       this.updKey.run({ ...k, secret_enc: null, confirmed_at: iso(this.clock.now()) });
       also?.();
       return true;
@@ -202,7 +202,7 @@ export class Credentials {
   /** Ends a key at once. */
   revoke(store: string, id: string): void {
     const k = this.getKey.get(id) as KeyRow | undefined;
-    if (!k || k.store !== store) throw new TbError(TbCodes.NOT_FOUND, `store ${store} has no key ${id}`);
+    if (k?.store !== store) throw new TbError(TbCodes.NOT_FOUND, `store ${store} has no key ${id}`);
     if (k.revoked_at) throw new TbError(TbCodes.CONFLICT, `key ${id} was already revoked`);
     this.updKey.run({ ...k, revoked_at: iso(this.clock.now()), secret_enc: null });
   }
@@ -225,7 +225,7 @@ export class Credentials {
   /** Whether key `id` of `store` still works (tokens issued with a key die with it). */
   keyWorks(store: string, id: string): boolean {
     const k = this.getKey.get(id) as KeyRow | undefined;
-    return k !== undefined && k.store === store && this.working(k, iso(this.clock.now()));
+    return k?.store === store && this.working(k, iso(this.clock.now()));
   }
 
   /** The store and key id an API key belongs to; throws TB_UNAUTHORIZED otherwise (without saying why). */
@@ -265,7 +265,7 @@ export class Credentials {
   revokeAdminToken(id: string): void {
     this.s.tx(() => {
       const row = this.getAdmin.get(id) as { role: AdminRole; revoked_at: string | null } | undefined;
-      if (!row || row.revoked_at !== null) throw new TbError(TbCodes.NOT_FOUND, `no active admin token ${id}`);
+      if (row?.revoked_at !== null) throw new TbError(TbCodes.NOT_FOUND, `no active admin token ${id}`);
       if (row.role === 'admin' && (this.activeAdmins.get() as { n: number }).n <= 1) {
         throw new TbError(
           TbCodes.LAST_ADMIN,

@@ -27,7 +27,7 @@ export interface GateOptions {
   auditPerMinute?: number;
 }
 
-export const DEFAULT_GATE: GateOptions = {
+export const DEFAULT_GATE: Required<GateOptions> = {
   tokenBurst: 10,
   tokenPeriodMs: 5 * 60_000,
   maxFailures: 10,
@@ -91,7 +91,7 @@ interface SourceRow {
 }
 const toState = (r: SourceRow): SourceState => ({
   failures: JSON.parse(r.failures) as [number, string | null][],
-  blockedUntil: Number(r.blocked_until),
+  blockedUntil: r.blocked_until,
   locked: JSON.parse(r.locked) as string[],
 });
 
@@ -204,9 +204,9 @@ export class Gate {
     private readonly clock: Clock,
     storage: HubStorage = audit.storage,
   ) {
-    this.maxSources = opts.maxSources ?? DEFAULT_GATE.maxSources!;
-    this.maxStores = opts.maxStores ?? DEFAULT_GATE.maxStores!;
-    this.auditPerMinute = opts.auditPerMinute ?? DEFAULT_GATE.auditPerMinute!;
+    this.maxSources = opts.maxSources ?? DEFAULT_GATE.maxSources;
+    this.maxStores = opts.maxStores ?? DEFAULT_GATE.maxStores;
+    this.auditPerMinute = opts.auditPerMinute ?? DEFAULT_GATE.auditPerMinute;
     this.interval = opts.tokenPeriodMs / opts.tokenBurst;
     this.st = prepare(storage);
     this.s = storage;
@@ -217,7 +217,7 @@ export class Gate {
   /** How much longer `source` is blocked (ms), else 0. One primary-key read. */
   blockedFor(source: string): number {
     const r = this.st.blockedUntil.get(source) as { blocked_until: number } | undefined;
-    return r === undefined ? 0 : Math.max(0, Number(r.blocked_until) - this.clock.now());
+    return r === undefined ? 0 : Math.max(0, r.blocked_until - this.clock.now());
   }
 
   blocked(source: string): boolean {
@@ -236,12 +236,12 @@ export class Gate {
       blocked_until: number | null;
       locked: string | null;
     };
-    const blockedUntil = r.blocked_until === null ? 0 : Number(r.blocked_until);
+    const blockedUntil = r.blocked_until ?? 0;
     if (blockedUntil > now && r.locked !== null && (JSON.parse(r.locked) as string[]).includes(store))
       return blockedUntil - now;
     if (r.tat === null) return 0;
     // tokens left = burst - (tat - now) / interval; one is there while tat - now <= (burst - 1) intervals
-    const wait = Math.max(Number(r.tat), now) - now - (this.opts.tokenBurst - 1) * this.interval;
+    const wait = Math.max(r.tat, now) - now - (this.opts.tokenBurst - 1) * this.interval;
     if (wait <= 0) return 0;
     if (this.write1(() => this.st.limited.run({ store, now, until: now + MINUTE }).changes) > 0) {
       this.write({
@@ -265,7 +265,7 @@ export class Gate {
         tat: number;
       };
       // new, or full until now (as good as new): maybe one allowance more than counted
-      if (Number(r.tat) - now <= this.interval && ++this.storeRows > this.maxStores) {
+      if (r.tat - now <= this.interval && ++this.storeRows > this.maxStores) {
         this.st.trimStores.run({ max: this.maxStores });
         this.storeRows = this.count(this.st.countStores);
       }
@@ -370,7 +370,7 @@ export class Gate {
   }
 
   private count(st: Statement): number {
-    return Number((st.get() as { n: number }).n);
+    return (st.get() as { n: number }).n;
   }
 
   /**
@@ -438,7 +438,8 @@ export class Gate {
     } else {
       q = { quietUntil: 0, pending: undefined };
       while (this.quiet.size >= this.maxSources) {
-        const [oldest, old] = this.quiet.entries().next().value!;
+        const [oldest, old] = this.quiet.entries().next().value ?? [];
+        if (oldest === undefined || old === undefined) break;
         this.flushPending(oldest, old);
         this.quiet.delete(oldest);
       }

@@ -77,8 +77,9 @@ export function newCredential(prefix: 'tbk' | 'tba'): NewCredential {
 /** The public id of a well-formed credential, or undefined when it is malformed or its checksum fails. */
 export function credentialId(secret: string, prefix: 'tbk' | 'tba'): string | undefined {
   const m = new RegExp(`^${prefix}_([0-9a-z]{40})_([0-9a-z]{6})$`).exec(secret);
-  if (!m || checksum(m[1]!) !== m[2]) return undefined;
-  return `${prefix}_${m[1]!.slice(0, 8)}`;
+  const body = m?.[1];
+  if (body === undefined || checksum(body) !== m?.[2]) return undefined;
+  return `${prefix}_${body.slice(0, 8)}`;
 }
 
 export function hashCredential(key: Buffer, secret: string): string {
@@ -101,7 +102,8 @@ export function seal(key: Buffer, plaintext: string): string {
 
 export function unseal(key: Buffer, sealed: string): string {
   const [iv, tag, body] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
-  const d = createDecipheriv('aes-256-gcm', key, iv!);
-  d.setAuthTag(tag!);
-  return Buffer.concat([d.update(body!), d.final()]).toString('utf8');
+  if (!iv || !tag || !body) throw new Error('a sealed secret is not iv.tag.ciphertext');
+  const d = createDecipheriv('aes-256-gcm', key, iv);
+  d.setAuthTag(tag);
+  return Buffer.concat([d.update(body), d.final()]).toString('utf8');
 }

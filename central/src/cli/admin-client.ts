@@ -16,11 +16,21 @@ export function parseAnswer<Response extends z.ZodType>(
 ): z.output<Response> {
   const parsed = contract.response.safeParse(answer);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const where = issue.path.join('.') || '(the whole answer)';
+  const issue = parsed.error.issues[0];
+  const where = (issue?.path ?? []).join('.') || '(the whole answer)';
   const route = `${contract.method} ${contract.path}`;
-  const message = `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue.message}`;
+  const message = `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue?.message ?? ''}`;
   throw new TbError(TbCodes.INTERNAL, message);
+}
+
+interface HubErrorAnswer {
+  code?: string;
+  message?: string;
+}
+
+/** The error the hub answered with (its code, else TB_INTERNAL), as a TbError. */
+function hubError(answer: HubErrorAnswer, status: number): TbError {
+  return new TbError((answer.code ?? TbCodes.INTERNAL) as TbError['code'], answer.message ?? `HTTP ${status}`);
 }
 
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
@@ -112,13 +122,13 @@ export class AdminClient {
     if (status >= 400) {
       const chunks: Buffer[] = [];
       for await (const c of stream) chunks.push(c as Buffer);
-      let e: { code?: string; message?: string } = {};
+      let e: HubErrorAnswer = {};
       try {
         e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
       } catch {
         throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${status} with something that is not JSON`);
       }
-      throw new TbError((e.code as TbError['code']) ?? TbCodes.INTERNAL, e.message ?? `HTTP ${status}`);
+      throw hubError(e, status);
     }
     let bytes = 0;
     const count = new Transform({
@@ -164,7 +174,7 @@ export class AdminClient {
         ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
       });
       if (onUpload)
-        req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
+        void req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
       res = await req;
     } catch (err) {
       throw connectionError(hub, err, this.caFile);
@@ -176,8 +186,7 @@ export class AdminClient {
       throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${res.statusCode} with something that is not JSON`);
     }
     if (res.statusCode >= 400) {
-      const e = parsed as { code?: string; message?: string };
-      throw new TbError((e.code as TbError['code']) ?? TbCodes.INTERNAL, e.message ?? `HTTP ${res.statusCode}`);
+      throw hubError(parsed as HubErrorAnswer, res.statusCode);
     }
     return parsed as T;
   }

@@ -30,7 +30,7 @@ export function table(headers: string[], rows: (string | number | null | undefin
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
   const line = (r: string[]): string =>
     r
-      .map((c, i) => c.padEnd(widths[i]!))
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
   return [line(headers), ...cells.map(line)].join('\n');
@@ -45,12 +45,14 @@ export function durationOption(value: string, option: string): number {
   }
 }
 
+const DURATION_UNITS: Partial<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
 /** "15m", "900s", "2h", "1d" or plain milliseconds → milliseconds. */
 export function parseDuration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
   if (!m) throw new Error(`expected a duration such as 15m, 900s or 2h, got "${v}"`);
   const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
+  const unit = DURATION_UNITS[m[2] ?? 'ms'] ?? 1;
   return Math.round(n * unit);
 }
 
@@ -60,7 +62,7 @@ export function parseRate(v: string): { count: number; periodMs: number } {
   const count = m ? Number(m[1]) : NaN;
   let periodMs = NaN;
   try {
-    if (m) periodMs = parseDuration(m[2]!);
+    if (m?.[2] !== undefined) periodMs = parseDuration(m[2]);
   } catch {
     // said below, with the whole value
   }

@@ -49,9 +49,9 @@ export async function uploadImport<Response extends z.ZodType>(
   let applying: Progress | undefined;
   let hub: ImportState | undefined;
   let sent = 0;
-  let finished = false;
+  const finished = new AbortController(); // aborted when the upload is over
   const draw = (): void => {
-    if (finished) return;
+    if (finished.signal.aborted) return;
     if (hub?.state === 'checking') {
       checking ??= new Progress(`${name}: checking`, hub.bytesReceived, stream, mb);
       checking.update(
@@ -67,7 +67,7 @@ export async function uploadImport<Response extends z.ZodType>(
   };
   const follow = sending.active
     ? (async () => {
-        while (!finished) {
+        while (!finished.signal.aborted) {
           // not there yet: the request is on its way
           hub = await client.request(showImport, { params: { id } }).catch(() => hub);
           draw();
@@ -98,7 +98,7 @@ export async function uploadImport<Response extends z.ZodType>(
       { cause: err },
     );
   } finally {
-    finished = true;
+    finished.abort();
     body.destroy();
     await follow;
     sending.done(); // (one line: clearing it clears whichever bar was drawn last)

@@ -12,14 +12,15 @@ export class Progress {
   constructor(
     private readonly label: string,
     private readonly total: number | undefined,
-    stream: NodeJS.WriteStream = process.stderr,
+    // isTTY is undefined on a piped stream, whatever the type of process.stderr says
+    stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
     private readonly format: (n: number) => string = String,
   ) {
     this.tty = Boolean(stream.isTTY);
     this.stream = stream;
   }
 
-  private readonly stream: NodeJS.WriteStream;
+  private readonly stream: NodeJS.WritableStream;
 
   /** Whether anything is drawn (stderr is a terminal). */
   get active(): boolean {

@@ -16,7 +16,7 @@ export function newEnrollmentCode(): string {
 
 /** `ABCDEFGHJKMNPQRS` → `ABCD-EFGH-JKMN-PQRS`. */
 export function formatCode(c: string): string {
-  return c.match(/.{1,4}/g)!.join('-');
+  return (c.match(/.{1,4}/g) ?? []).join('-');
 }
 
 /**

@@ -84,8 +84,10 @@ export class Enrollments {
     const code = newEnrollmentCode();
     const id = `enr_${randomBytes(5).toString('hex')}`;
     const expiresAt = iso(now + ttlMs);
+    const typed = normalizeCode(code);
+    if (typed === undefined) throw new TbError(TbCodes.INTERNAL, 'a new enrollment code does not read back');
     this.s.tx(() => {
-      this.insert.run(id, hashCode(this.key, normalizeCode(code)!), store, iso(now), expiresAt, actor);
+      this.insert.run(id, hashCode(this.key, typed), store, iso(now), expiresAt, actor);
       this.audit.append({
         actor,
         action: 'enrollment.create',

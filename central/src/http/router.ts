@@ -13,7 +13,7 @@ export interface RequestContext {
   text(): Promise<string>;
 }
 
-export type Handler = (ctx: RequestContext) => Promise<unknown> | unknown;
+export type Handler = (ctx: RequestContext) => unknown; // a value, or a Promise of one
 
 interface Route {
   method: string;
@@ -37,7 +37,7 @@ const STATUS = new Map<string, number>(
   STATUS_OF_CODES.flatMap(([status, codes]) => codes.map((code) => [code, status])),
 );
 
-export function httpStatusFor(code: TbCode | string): number {
+export function httpStatusFor(code: string): number {
   return STATUS.get(code) ?? 500;
 }
 
@@ -132,9 +132,10 @@ function match(parts: string[], segs: string[]): Record<string, string> | undefi
   if (parts.length !== segs.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (p.startsWith(':')) params[p.slice(1)] = segs[i]!;
-    else if (p !== segs[i]) return undefined;
+    const part = parts[i] ?? '';
+    const seg = segs[i] ?? '';
+    if (part.startsWith(':')) params[part.slice(1)] = seg;
+    else if (part !== seg) return undefined;
   }
   return params;
 }

@@ -7,6 +7,7 @@ import {
   isTbError,
   rejectUpgrade,
   TbCodes,
+  TbError,
   upgradeSocketGone,
   type Logger,
 } from '@tillbridge/shared';
@@ -179,12 +180,12 @@ export class AgentEndpoint implements KeyDelivery {
       refuse(cert.kind === 'invalid' ? `client certificate: ${cert.reason}` : 'no client certificate');
       return;
     }
-    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!m) {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (token === undefined) {
       refuse('no access token');
       return;
     }
-    this.upgrade(req, socket, head, m[1]!, source, cert, refuse).catch((err: unknown) => {
+    this.upgrade(req, socket, head, token, source, cert, refuse).catch((err: unknown) => {
       this.logRefusal(err);
       if (isTbError(err, TbCodes.STORAGE_BUSY)) rejectUpgrade(socket, 503);
       else socket.destroy();
@@ -303,7 +304,7 @@ export class AgentEndpoint implements KeyDelivery {
    */
   private claim(session: AgentSession): Promise<ClaimOutcome> {
     this.noteAttempt(session);
-    const held = this.hooks.hello?.(session.store, session.claimed!);
+    const held = this.hooks.hello?.(session.store, claimedBy(session));
     if (held) return Promise.race([held, session.ended]).then(() => this.queue(session));
     return this.queue(session);
   }
@@ -313,7 +314,7 @@ export class AgentEndpoint implements KeyDelivery {
    * is the connection it uses, whichever hello the hub decides first.
    */
   private noteAttempt(session: AgentSession): void {
-    const agent = session.claimed!;
+    const agent = claimedBy(session);
     const { run, attempt } = session.attempt;
     if (run === undefined || attempt === undefined) return;
     const newest = this.newest.get(session.store);
@@ -336,7 +337,7 @@ export class AgentEndpoint implements KeyDelivery {
 
   private async decide(session: AgentSession): Promise<ClaimOutcome> {
     const { store } = session;
-    const agent = session.claimed!;
+    const agent = claimedBy(session);
     // the agent gave this connection up while its hello waited its turn
     if (!session.open) return this.gaveUp(store, 'hello');
     if (this.superseded(session)) return { kind: 'superseded' };
@@ -345,7 +346,7 @@ export class AgentEndpoint implements KeyDelivery {
       if (prior.claimed === agent) {
         const answers = await Promise.race([prior.probe(this.probeMs), session.ended.then(() => false)]);
         // given up during the probe: the connection the hub holds is left as it is
-        if (!session.open) return this.gaveUp(store, 'probe');
+        if (!stillOpen(session)) return this.gaveUp(store, 'probe');
         if (!answers) {
           this.log.info(
             { store, agentId: agent },
@@ -363,7 +364,7 @@ export class AgentEndpoint implements KeyDelivery {
     if (this.remote) {
       // another hub process may hold an older connection of the store: it gives it up, or says why not
       const verdict = await Promise.race([this.remote.claim(session), session.ended.then(() => 'gone' as const)]);
-      if (verdict === 'gone' || !session.open) return this.gaveUp(store, 'probe');
+      if (verdict === 'gone' || !stillOpen(session)) return this.gaveUp(store, 'probe');
       if (this.superseded(session) || verdict.kind === 'superseded') return { kind: 'superseded' };
       if (verdict.kind === 'duplicate') return { kind: 'duplicate', live: { peer: verdict.live } };
     }
@@ -410,7 +411,8 @@ export class AgentEndpoint implements KeyDelivery {
       return { kind: 'free' };
     }
     const answers = await held.probe(this.probeMs);
-    if (answers && held.open && this.sessions.get(c.store) === held) return { kind: 'duplicate', live: held.peer };
+    if (answers && stillOpen(held) && this.sessions.get(c.store) === held)
+      return { kind: 'duplicate', live: held.peer };
     if (this.sessions.get(c.store) === held) {
       this.log.info(
         { store: c.store, agentId: c.agent },
@@ -460,6 +462,16 @@ export class AgentEndpoint implements KeyDelivery {
  * Resolves `gone` when the client closes or resets a socket the hub has not answered yet; an
  * error on it meanwhile (a reset) is no unhandled error. `stop` hands the socket on.
  */
+/** The agent a session's hello named; a claim is made only after it. */
+function claimedBy(session: AgentSession): string {
+  const agent = session.claimed;
+  if (agent === undefined) throw new TbError(TbCodes.INTERNAL, 'a claim before the hello named its agent');
+  return agent;
+}
+
+/** Whether a session is open, read afresh after an await (a check of `session.open` before it says nothing now). */
+const stillOpen = (session: AgentSession): boolean => session.open;
+
 function whenLeft(socket: Duplex): { gone: Promise<'gone'>; stop(): void } {
   let left!: (v: 'gone') => void;
   const gone = new Promise<'gone'>((r) => (left = r));

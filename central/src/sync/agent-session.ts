@@ -1,4 +1,5 @@
 import type WebSocket from 'ws';
+import type { RawData } from 'ws';
 import { auditOrigin } from '../domain/audit-log.js';
 import {
   AgentFrame,
@@ -11,6 +12,7 @@ import {
   describeZodError,
   fullJitterDelay,
   isTbError,
+  TbError,
   TbCodes,
   WIRE_VERSION,
   WIRE_VERSION_MIN,
@@ -113,7 +115,7 @@ export class AgentSession {
       }
       // audit entries written for this agent's frames say so (origin agent:ID, or the store before hello)
       auditOrigin.run(this.agentId ? `agent:${this.agentId}` : `store:${this.store}`, () =>
-        this.onMessage(data.toString()),
+        this.onMessage(textOf(data)),
       );
     });
   }
@@ -346,7 +348,8 @@ export class AgentSession {
         this.onDigest(frame.items, frame.upTo);
         return;
       }
-      case 'heartbeat': { // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
+      case 'heartbeat': {
+        // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
         this.d.agents.heartbeat(this.store, this.agentId, frame);
         return;
       }
@@ -530,10 +533,16 @@ export class AgentSession {
     );
   }
 
+  /** The agent the hello named: events and their outcomes come only after it. */
+  private helloAgent(): string {
+    if (this.agentId === undefined) throw new TbError(TbCodes.INTERNAL, 'events before the hello');
+    return this.agentId;
+  }
+
   private onEvents(items: BatchInput['items']): void {
     // queued with other agents' batches, one commit for them all: acked or nacked once it returned
     this.d.agents.applyBatch(
-      { store: this.store, agentId: this.agentId!, incarnation: this.incarnation, items },
+      { store: this.store, agentId: this.helloAgent(), incarnation: this.incarnation, items },
       (o) => {
         if (o.ok) {
           this.cursor = Math.max(this.cursor, o.result.upTo);
@@ -560,7 +569,7 @@ export class AgentSession {
    * sends it all again.
    */
   private onForked(f: ForkedHistory): void {
-    const copy = { store: this.store, agentId: this.agentId!, incarnation: this.incarnation };
+    const copy = { store: this.store, agentId: this.helloAgent(), incarnation: this.incarnation };
     try {
       this.d.agents.recordForked(copy, { seq: f.seq, eventId: f.eventId, applied: f.applied });
     } catch (err) {
@@ -663,4 +672,10 @@ export class AgentSession {
       p.run();
     }
   }
+}
+
+/** A text frame's bytes as a string (ws hands a Buffer, or fragments, or an ArrayBuffer). */
+function textOf(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
 }

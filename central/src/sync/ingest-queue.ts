@@ -107,8 +107,8 @@ export class IngestQueue {
     if (this.closed || this.queue.length === 0) return;
     let rows = 0;
     let n = 0;
-    while (n < this.queue.length) {
-      const size = this.queue[n]!.batch.items.length;
+    for (const queued of this.queue) {
+      const size = queued.batch.items.length;
       if (n > 0 && rows + size > this.maxRows) break;
       rows += size;
       n++;
@@ -124,7 +124,7 @@ export class IngestQueue {
     }
     // what is left goes in the next flush, after the frames read meanwhile are handled
     this.schedule();
-    taken.forEach((q, i) => this.deliver(q, outcomes[i]!));
+    taken.forEach((q, i) => this.deliver(q, outcomes[i] ?? { ok: false, error: new Error('no outcome for a batch') }));
   }
 
   private deliver(q: Queued, o: BatchOutcome): void {

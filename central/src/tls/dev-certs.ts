@@ -36,7 +36,7 @@ function keyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki
 
 function serial(): string {
   const b = randomBytes(16);
-  b[0] = b[0]! & 0x7f; // positive
+  b[0] = (b[0] ?? 0) & 0x7f; // positive
   return b.toString('hex');
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 import { TbCodes, TbError } from '@tillbridge/shared';
 
 export interface HubTlsOptions {
@@ -61,11 +61,15 @@ export type ClientCert = { kind: 'none' } | { kind: 'invalid'; reason: string } 
  * (or has expired).
  */
 export function clientCertOf(req: IncomingMessage): ClientCert {
-  const socket = req.socket as TLSSocket;
-  if (typeof socket.getPeerCertificate !== 'function') return { kind: 'none' };
-  const peer = socket.getPeerCertificate();
+  const socket = req.socket;
+  if (!(socket instanceof TLSSocket)) return { kind: 'none' };
+  // {} without a certificate, whatever the type says
+  const peer = socket.getPeerCertificate() as Partial<PeerCertificate> | null;
   if (!peer || Object.keys(peer).length === 0) return { kind: 'none' };
-  if (!socket.authorized) return { kind: 'invalid', reason: String(socket.authorizationError ?? 'not trusted') };
+  if (!socket.authorized) {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- typed Error, null at runtime when unset
+    return { kind: 'invalid', reason: String(socket.authorizationError ?? 'not trusted') };
+  }
   const uri = /URI:urn:tillbridge:store:([A-Za-z0-9._-]+)/.exec(peer.subjectaltname ?? '')?.[1];
   const cn = Array.isArray(peer.subject?.CN) ? peer.subject.CN[0] : peer.subject?.CN;
   const store = uri ?? cn;

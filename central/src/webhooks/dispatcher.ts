@@ -144,7 +144,7 @@ export class Dispatcher {
 
   private kick(): void {
     try {
-      this.dispatch();
+      void Promise.all(this.dispatch()); // the workers run on; the next tick sees the ones still running
     } catch (err) {
       this.log.error({ err }, 'webhook dispatch failed');
     }

@@ -153,7 +153,7 @@ export class WebhookEndpoints {
       id: r.id,
       url: r.url,
       store: r.store,
-      disabledAt: r.disabled_at!,
+      disabledAt: r.disabled_at ?? '', // the query reads only disabled ones
       reason: r.disabled_reason ?? '',
     }));
   }
@@ -179,7 +179,9 @@ export class WebhookEndpoints {
         resource: `webhook:${id}`,
         details: { messageId: q.messageId },
       });
-      return { delivery: q.deliveries[0]!.id, messageId: q.messageId };
+      const delivery = q.deliveries[0];
+      if (!delivery) throw new TbError(TbCodes.INTERNAL, `the test event to ${id} was queued for no endpoint`);
+      return { delivery: delivery.id, messageId: q.messageId };
     });
     this.wake();
     return r;

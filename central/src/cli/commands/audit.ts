@@ -247,10 +247,10 @@ export function auditCommands(ctx: CliContext): void {
           try {
             const s = await exportAudit(ctx.client(), out, x);
             bar?.done();
-            if (part) {
+            if (part && opts.out) {
               out.end();
               await finished(out);
-              renameSync(part, opts.out!);
+              renameSync(part, opts.out);
               process.stdout.write(
                 `exported ${s.entries} entries${s.first !== null ? ` (${s.first}..${s.last})` : ''} to ${opts.out} as ${format}\n`,
               );

@@ -66,9 +66,10 @@ function openDb(o: HubDoctorOptions): Db {
 
 const errText = (err: unknown): string =>
   (err as NodeJS.ErrnoException).code ??
-  String((err as Error).message)
+  String((err as Partial<Error>).message)
     .trim()
-    .split('\n')[0]!;
+    .split('\n')[0] ??
+  '';
 
 function age(ms: number): string {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
@@ -165,6 +166,17 @@ function databaseFindings(
   now: () => number,
 ): void {
   const where = o.database ? redactUrl(o.database) : hubDbPath(o.dataDir);
+  if (!reachableFinding(db, o, f, where)) return;
+  schemaFinding(db, o, f);
+  secretFinding(db, o, f, check, where);
+  checkpointFinding(db, f, now);
+  auditTailFinding(db, f);
+  webhookBacklogFinding(db, f, now);
+  feedLagFindings(db, f, now);
+}
+
+/** Whether the database answers (and, for SQLite, passes its quick check). */
+function reachableFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[], where: string): boolean {
   try {
     if (o.database) {
       db.all('SELECT 1');
@@ -190,9 +202,13 @@ function databaseFindings(
       message: `${where} does not answer: ${errText(err)}`,
       action: 'check the database server and the disk',
     });
-    return;
+    return false;
   }
-  // schema version
+  return true;
+}
+
+/** The schema version against the one this hub writes. */
+function schemaFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[]): void {
   try {
     const have = o.database
       ? Number(db.all('SELECT version FROM tillbridge_schema')[0]?.version ?? 0)
@@ -227,7 +243,16 @@ function databaseFindings(
       action: 'is this a Tillbridge hub database? check --data and --database',
     });
   }
-  // the secret belongs to this database
+}
+
+/** The secret belongs to this database. */
+function secretFinding(
+  db: Db,
+  o: HubDoctorOptions,
+  f: DoctorFinding[],
+  check: string | undefined,
+  where: string,
+): void {
   try {
     const row = db.all(`SELECT value FROM meta WHERE key = 'secret_check'`)[0];
     if (check !== undefined && row) {
@@ -249,7 +274,10 @@ function databaseFindings(
   } catch {
     /* an older database without meta: the schema finding says so */
   }
-  // the audit chain: its signed checkpoints
+}
+
+/** The audit chain: its signed checkpoints. */
+function checkpointFinding(db: Db, f: DoctorFinding[], now: () => number): void {
   try {
     const n = Number(db.all('SELECT COUNT(*) AS n FROM audit')[0]?.n ?? 0);
     const last = db.all('SELECT seq, entry_id, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
@@ -282,14 +310,23 @@ function databaseFindings(
       action: 'run `tillbridge-hub audit verify`',
     });
   }
-  auditTailFinding(db, f);
-  // webhook deliveries waiting
+}
+
+/** How many rows `sql` counts (`n`) and how long ago its oldest (`oldest`, an ISO time) was. */
+function backlog(db: Db, sql: string, now: () => number): { n: number; ago: number } {
+  const row = db.all(sql)[0];
+  const oldest = row?.oldest;
+  return { n: Number(row?.n ?? 0), ago: typeof oldest === 'string' && oldest ? now() - Date.parse(oldest) : 0 };
+}
+
+/** Webhook deliveries waiting. */
+function webhookBacklogFinding(db: Db, f: DoctorFinding[], now: () => number): void {
   try {
-    const r = db.all(
+    const { n, ago } = backlog(
+      db,
       `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE state IN ('pending', 'failed')`,
-    )[0];
-    const n = Number(r?.n ?? 0);
-    const ago = r?.oldest ? now() - Date.parse(String(r.oldest)) : 0;
+      now,
+    );
     const text = n === 0 ? 'no webhook delivery waits' : `${n} webhook deliveries wait, the oldest for ${age(ago)}`;
     if (n > 0 && ago > BACKLOG_WARN_MS)
       f.push({
@@ -302,14 +339,14 @@ function databaseFindings(
   } catch {
     /* no webhook tables: an older schema, said above */
   }
-  // feed consumers and the broker relay behind the feed
+}
+
+/** Feed consumers and the broker relay behind the feed. */
+function feedLagFindings(db: Db, f: DoctorFinding[], now: () => number): void {
   try {
     for (const c of db.all('SELECT name, position FROM feed_consumers ORDER BY name')) {
-      const r = db.all(
-        `SELECT COUNT(*) AS n, MIN(recorded_at) AS oldest FROM feed WHERE position > ${Number(c.position)}`,
-      )[0];
-      const n = Number(r?.n ?? 0);
-      const ago = r?.oldest ? now() - Date.parse(String(r.oldest)) : 0;
+      const sql = `SELECT COUNT(*) AS n, MIN(recorded_at) AS oldest FROM feed WHERE position > ${Number(c.position)}`;
+      const { n, ago } = backlog(db, sql, now);
       const text =
         n === 0
           ? `feed consumer ${String(c.name)} is up to date`

@@ -15,11 +15,19 @@ interface FilterOpts {
   day?: string;
 }
 
+function whole(v: string, what: string): number;
+function whole(v: string | undefined, what: string): number | undefined;
 function whole(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v))
     throw new TbError(TbCodes.INVALID, `${what}: expected a whole number 0 or more, got ${JSON.stringify(v)}`);
   return Number(v);
+}
+
+/** A field of an entry's data as text, `none` when it is absent. */
+function shown(v: unknown, none: string): string {
+  if (v === undefined || v === null) return none;
+  return typeof v === 'string' ? v : JSON.stringify(v); // a number or true/false the same as String()
 }
 
 /** One line for a person: position, when, type, store, business day, id, and what it is about. */
@@ -29,12 +37,14 @@ function line(e: FeedEntry): string {
     e.type === 'sale.recorded'
       ? `receipt ${String(d.receipt)} total ${String(d.total)} ${String(d.currency)}`
       : e.type.startsWith('return.')
-        ? `return ${String(d.authorization ?? '-')} ${String(d.status ?? d.code ?? '')}`.trimEnd()
+        ? `return ${shown(d.authorization, '-')} ${shown(d.status ?? d.code, '')}`.trimEnd()
         : e.type === 'inventory.adjusted'
           ? `${String(d.sku)} ${Number(d.delta) > 0 ? '+' : ''}${String(d.delta)} → ${String(d.onHand)} (${String(d.kind)})`
-          : `register ${String(d.register ?? '-')} ${String(d.status ?? '')}`.trimEnd();
+          : `register ${shown(d.register, '-')} ${shown(d.status, '')}`.trimEnd();
   return [e.position, e.at, e.type, e.store ?? '-', e.businessDay ?? '-', e.id, about].join('  ');
 }
+
+const filterOf = (opts: FilterOpts): FilterOpts => ({ store: opts.store, type: opts.type, day: opts.day });
 
 const filterHelp = (c: Command): Command =>
   c
@@ -50,6 +60,14 @@ export function feedCommands(ctx: CliContext): Command {
       'the ERP feed: every validated transaction and its consequences, in order (pull, export, consumer cursors)',
     );
 
+  feedTailCommand(feed, ctx);
+  feedExportCommand(feed, ctx);
+  feedConsumerCommands(feed, ctx);
+  return feed;
+}
+
+/** `feed tail`: entries after a position, once or following. */
+function feedTailCommand(feed: Command, ctx: CliContext): void {
   filterHelp(
     feed
       .command('tail')
@@ -74,21 +92,19 @@ export function feedCommands(ctx: CliContext): Command {
         ) => {
           let after = whole(opts.after, '--after');
           const limit = whole(opts.limit, '--limit');
-          let stop = false;
-          const interrupt = (): void => {
-            stop = true;
-          };
+          const interrupted = new AbortController();
+          const interrupt = (): void => interrupted.abort();
           process.once('SIGINT', interrupt);
           process.once('SIGTERM', interrupt);
           try {
             do {
               const consumer = after === undefined ? opts.consumer : undefined;
               const wait = opts.follow ? 25 : undefined;
-              const filter = { store: opts.store, type: opts.type, day: opts.day };
+              const filter = filterOf(opts);
               const page = await ctx.client().request(readFeed, { query: { after, limit, consumer, wait, ...filter } });
               for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
               after = page.next;
-            } while (opts.follow && !stop);
+            } while (opts.follow && !interrupted.signal.aborted);
           } finally {
             process.off('SIGINT', interrupt);
             process.off('SIGTERM', interrupt);
@@ -96,7 +112,10 @@ export function feedCommands(ctx: CliContext): Command {
         },
       ),
     );
+}
 
+/** `feed export`: every entry between two positions, as JSON lines. */
+function feedExportCommand(feed: Command, ctx: CliContext): void {
   filterHelp(
     feed
       .command('export')
@@ -113,12 +132,12 @@ export function feedCommands(ctx: CliContext): Command {
     )
     .action(
       act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
-        let after = whole(opts.after, '--after')!;
+        let after = whole(opts.after, '--after');
         let to = whole(opts.to, '--to');
         const out = opts.out ? createWriteStream(opts.out) : process.stdout;
         let count = 0;
         for (;;) {
-          const filter = { store: opts.store, type: opts.type, day: opts.day };
+          const filter = filterOf(opts);
           const page = await ctx.client().request(readFeed, { query: { after, limit: 1000, ...filter } });
           to ??= page.head;
           for (const e of page.entries) {
@@ -133,10 +152,13 @@ export function feedCommands(ctx: CliContext): Command {
           out.end();
           await once(out, 'finish');
         }
-        process.stderr.write(`${count} entries exported, up to position ${to ?? after}\n`);
+        process.stderr.write(`${count} entries exported, up to position ${to}\n`);
       }),
     );
+}
 
+/** `feed ack`, `consumers` and `forget`: the consumers' cursors. */
+function feedConsumerCommands(feed: Command, ctx: CliContext): void {
   feed
     .command('ack <consumer> <position>')
     .description(
@@ -180,6 +202,4 @@ export function feedCommands(ctx: CliContext): Command {
         process.stdout.write(`consumer ${consumer} forgotten\n`);
       }),
     );
-
-  return feed;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import {
   listManagers,
   policyHistory,
@@ -24,6 +24,7 @@ export function parseAssignments(pairs: string[]): Record<string, unknown> {
         `"${p}": expected key=value, e.g. returnWindowDays=14 or offline.maxRefundPerReturn=5000`,
       );
     const path = p.slice(0, i).split('.');
+    const leaf = path.pop() ?? ''; // split gives one part at least
     const rawValue = p.slice(i + 1);
     let value: unknown;
     try {
@@ -32,11 +33,11 @@ export function parseAssignments(pairs: string[]): Record<string, unknown> {
       value = rawValue;
     }
     let node = out;
-    path.slice(0, -1).forEach((k) => {
+    path.forEach((k) => {
       if (typeof node[k] !== 'object' || node[k] === null) node[k] = {};
       node = node[k] as Record<string, unknown>;
     });
-    node[path[path.length - 1]!] = value;
+    node[leaf] = value;
   }
   return out;
 }
@@ -73,6 +74,27 @@ export function policyCommands(ctx: CliContext): void {
     }),
   );
 
+  policySetCommand(policy, ctx);
+
+  printingCommand(
+    policy,
+    'list',
+    'the versions: who changed what, when (newest first)',
+    [new Option('--store <store>', "only this store's override")],
+    ['policy list --store S001'],
+  ).action(
+    act(async (opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(policyHistory, { query: { store: opts.store } });
+      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note]);
+      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], rows));
+    }),
+  );
+
+  managerCommands(ctx);
+}
+
+/** `policy set`: change the default policy or a store's override. */
+function policySetCommand(policy: Command, ctx: CliContext): void {
   policy
     .command('set [assignments...]')
     .description(
@@ -124,21 +146,10 @@ Examples:
         },
       ),
     );
+}
 
-  printingCommand(
-    policy,
-    'list',
-    'the versions: who changed what, when (newest first)',
-    [new Option('--store <store>', "only this store's override")],
-    ['policy list --store S001'],
-  ).action(
-    act(async (opts: { store?: string; json?: boolean }) => {
-      const r = await ctx.client().request(policyHistory, { query: { store: opts.store } });
-      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note]);
-      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], rows));
-    }),
-  );
-
+/** `managers …`: who may override a decision. */
+function managerCommands(ctx: CliContext): void {
   const managers = topCommand(ctx, 'managers', 'managers who may override a decision (codes stored hashed)');
   managers
     .command('add <id>')

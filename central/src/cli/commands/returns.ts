@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import {
   listExceptions,
@@ -90,32 +90,7 @@ function ticketText(t: Ticket): string {
 
 export function returnCommands(ctx: CliContext): void {
   const returns = topCommand(ctx, 'returns', 'return tickets, online and offline');
-  printingCommand(
-    returns,
-    'list',
-    'list returns, oldest first (exceptions included and marked); every page, or one with --limit',
-    [
-      new Option('--store <store>', 'only this store'),
-      new Option(
-        '--limit <n>',
-        `one page of at most n tickets (1 to ${RETURNS_PAGE.max}); its last line says how to get the next`,
-      ),
-      new Option('--after <cursor>', 'the page after the one that printed this cursor (with --limit)'),
-    ],
-    ['returns list --store S001', 'returns list --limit 50', 'returns list --limit 50 --after eyJ…'],
-  ).action(
-    act(async (opts: { store?: string; limit?: string; after?: string; json?: boolean }) => {
-      const page = await readReturns(ctx, opts);
-      const rows = page.returns.map((x) => {
-        const exception = x.exception ? `!! ${x.exception}` : '';
-        return [x.authorization, x.store, x.receipt, x.mode, x.decision, x.status, exception, x.createdAt];
-      });
-      const headers = ['AUTHORIZATION', 'STORE', 'RECEIPT', 'MODE', 'DECISION', 'STATUS', 'EXCEPTION', 'CREATED'];
-      const nextPage = `more: tillbridge-hub returns list --limit ${opts.limit} --after ${page.next}`;
-      const more = page.next === null ? [] : [nextPage];
-      print(opts.json, page, () => [table(headers, rows), ...more].join('\n'));
-    }),
-  );
+  returnsListCommand(returns, ctx);
   printingCommand(
     returns,
     'exceptions',
@@ -171,6 +146,36 @@ export function returnCommands(ctx: CliContext): void {
       const moved = r.moved.length ? `; stock moved back: ${r.moved.map((m) => `${m.sku} ${m.qty}`).join(', ')}` : '';
       const of = r.authorization ? ` of return ${r.authorization}` : '';
       print(opts.json, r, () => `resolved ${r.resolved.length} exception(s)${of} (${opts.action})${moved}`);
+    }),
+  );
+}
+
+/** `returns list`: every page of returns, or one with --limit. */
+function returnsListCommand(returns: Command, ctx: CliContext): void {
+  printingCommand(
+    returns,
+    'list',
+    'list returns, oldest first (exceptions included and marked); every page, or one with --limit',
+    [
+      new Option('--store <store>', 'only this store'),
+      new Option(
+        '--limit <n>',
+        `one page of at most n tickets (1 to ${RETURNS_PAGE.max}); its last line says how to get the next`,
+      ),
+      new Option('--after <cursor>', 'the page after the one that printed this cursor (with --limit)'),
+    ],
+    ['returns list --store S001', 'returns list --limit 50', 'returns list --limit 50 --after eyJ…'],
+  ).action(
+    act(async (opts: { store?: string; limit?: string; after?: string; json?: boolean }) => {
+      const page = await readReturns(ctx, opts);
+      const rows = page.returns.map((x) => {
+        const exception = x.exception ? `!! ${x.exception}` : '';
+        return [x.authorization, x.store, x.receipt, x.mode, x.decision, x.status, exception, x.createdAt];
+      });
+      const headers = ['AUTHORIZATION', 'STORE', 'RECEIPT', 'MODE', 'DECISION', 'STATUS', 'EXCEPTION', 'CREATED'];
+      const nextPage = `more: tillbridge-hub returns list --limit ${opts.limit} --after ${page.next}`;
+      const more = page.next === null ? [] : [nextPage];
+      print(opts.json, page, () => [table(headers, rows), ...more].join('\n'));
     }),
   );
 }

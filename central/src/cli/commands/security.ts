@@ -1,5 +1,4 @@
 import { Option } from 'commander';
-import { TbCodes, TbError } from '@tillbridge/shared';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, durationOption, table } from '../format.js';

@@ -16,14 +16,38 @@ const held = (hub: number, agent: number | null): string => `v${hub} (${agent ==
 
 /** Each connected agent's version, protocol, OS and uptime; those below the minimum version flagged. */
 function agentLines(r: HubStatus): string[] {
-  const connected = r.stores.filter((s) => s.agent);
-  const below = connected.filter((s) => s.agent!.belowMinimum).length;
-  const out = connected.map((s) => `agent ${s.store}: ${describeAgentLine(s.agent ?? null, r.minAgentVersion)}`);
+  const connected = r.stores.flatMap((s) => (s.agent ? [{ store: s.store, agent: s.agent }] : []));
+  const below = connected.filter((s) => s.agent.belowMinimum).length;
+  const out = connected.map((s) => `agent ${s.store}: ${describeAgentLine(s.agent, r.minAgentVersion)}`);
   if (r.minAgentVersion)
     out.push(
       `minimum agent version ${r.minAgentVersion}: ${below === 0 ? 'every connected agent meets it' : `${below} connected agent(s) BELOW it: upgrade them (docs/upgrade.md)`}`,
     );
   return out.length > 0 ? [...out, ''] : [];
+}
+
+/** The webhooks, the ERP feed's consumers and its broker relay. */
+function webhookAndFeedLines(r: HubStatus): string[] {
+  const { webhooks: w, feed } = r;
+  const disabled = w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`);
+  const consumers = feed.consumers.map((x) => `${x.name} ${x.lag} behind (last ack ${ago(x.updatedAt)})`);
+  const out = [
+    `webhooks: ${w.endpoints} endpoint(s)${disabled.length ? `; DISABLED: ${disabled.join('; ')}` : ', none disabled'}`,
+    `ERP feed: head ${feed.head}; ${consumers.length ? `consumers: ${consumers.join(', ')}` : 'no consumers'}`,
+  ];
+  if (r.feedRelay) {
+    const f = r.feedRelay;
+    const who = f.relaying
+      ? 'this process relays'
+      : f.lease
+        ? `relayed by ${f.lease.holder} (lease until ${f.lease.until})`
+        : 'no process holds the lease';
+    out.push(
+      `feed relay: ${f.exchange} on ${f.broker}: ${f.connected ? 'connected' : 'NOT CONNECTED'}; ${who}; lag ${f.lag} (at ${f.position} of ${f.head}); ${f.relayed} relayed here` +
+        (f.lastError ? `; last error ${f.lastError.at}: ${f.lastError.message}` : ''),
+    );
+  }
+  return out;
 }
 
 /** The text `tillbridge-hub status` prints (one screen; --watch redraws it). */
@@ -66,30 +90,7 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
     `  online:  ${grades(a.tickets.online)}`,
     `  offline: ${grades(a.tickets.offline)}`,
   );
-  if (r.webhooks) {
-    const w = r.webhooks;
-    out.push(
-      `webhooks: ${w.endpoints} endpoint(s)${w.disabled.length ? `; DISABLED: ${w.disabled.map((d) => `${d.id} ${d.url}${d.reason ? ` (${d.reason})` : ''}`).join('; ')}` : ', none disabled'}`,
-    );
-  }
-  if (r.feed) {
-    const c = r.feed.consumers;
-    out.push(
-      `ERP feed: head ${r.feed.head}; ${c.length ? `consumers: ${c.map((x) => `${x.name} ${x.lag} behind (last ack ${ago(x.updatedAt)})`).join(', ')}` : 'no consumers'}`,
-    );
-  }
-  if (r.feedRelay) {
-    const f = r.feedRelay;
-    const who = f.relaying
-      ? 'this process relays'
-      : f.lease
-        ? `relayed by ${f.lease.holder} (lease until ${f.lease.until})`
-        : 'no process holds the lease';
-    out.push(
-      `feed relay: ${f.exchange} on ${f.broker}: ${f.connected ? 'connected' : 'NOT CONNECTED'}; ${who}; lag ${f.lag} (at ${f.position} of ${f.head}); ${f.relayed} relayed here` +
-        (f.lastError ? `; last error ${f.lastError.at}: ${f.lastError.message}` : ''),
-    );
-  }
+  out.push(...webhookAndFeedLines(r));
   if (oneStore) {
     const terms = r.stores[0]?.terminals ?? [];
     out.push(

@@ -1,4 +1,3 @@
-import { TbCodes, TbError } from '@tillbridge/shared';
 import {
   addWebhook,
   disableWebhook,

@@ -13,6 +13,8 @@ import {
   verifyAudit,
 } from '../contract/audit.js';
 
+function intParam(ctx: RequestContext, name: string, def: number): number;
+function intParam(ctx: RequestContext, name: string): number | undefined;
 function intParam(ctx: RequestContext, name: string, def?: number): number | undefined {
   const v = ctx.query.get(name);
   if (v === null) return def;
@@ -43,7 +45,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
   // estimate?}
   router.add('GET', '/v1/admin/audit/entries', (ctx) => {
     authorize(api, ctx, false);
-    const page: PageQuery = { limit: intParam(ctx, 'limit', 1000)! };
+    const page: PageQuery = { limit: intParam(ctx, 'limit', 1000) };
     const after = intParam(ctx, 'after');
     if (after !== undefined) page.after = after;
     for (const k of ['since', 'until', 'store'] as const) {
@@ -55,7 +57,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
 
   router.serve(listCheckpoints, (ctx) => {
     authorize(api, ctx, false);
-    const limit = Math.min(intParam(ctx, 'limit', 50)!, 1000);
+    const limit = Math.min(intParam(ctx, 'limit', 50), 1000);
     const before = intParam(ctx, 'before') ?? Number.MAX_SAFE_INTEGER;
     return q.auditTrail.checkpoints
       .list(limit, before)

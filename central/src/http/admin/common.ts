@@ -33,7 +33,8 @@ export function readOnly<Context extends RequestContext, Answer>(
 export const actorOf = (who: AdminIdentity): string => `admin:${who.id}`;
 
 export function storeParam(q: AdminQueries, ctx: RequestContext): string {
-  return need(q.stores.get(ctx.params.store!), `store ${ctx.params.store}`).id;
+  const store = ctx.params.store;
+  return need(store === undefined ? undefined : q.stores.get(store), `store ${store ?? '(none)'}`).id;
 }
 
 /** A change to versioned settings (returns policy, sync settings): `{store?, change, replace?, note?}`. */

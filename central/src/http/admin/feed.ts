@@ -78,7 +78,7 @@ export function feedRoutes(router: Router, api: AdminApi): void {
     const consumerRaw = ctx.query.get('consumer');
     const consumer = consumerRaw ? consumerName(consumerRaw) : undefined;
     let after = intParam(ctx, 'after', 0, Number.MAX_SAFE_INTEGER);
-    if (after === undefined) after = consumer ? (q.erpFeed.consumer(consumer)?.position ?? 0) : 0;
+    after ??= consumer ? (q.erpFeed.consumer(consumer)?.position ?? 0) : 0;
     const filter = filterOf(ctx);
     // the wait is a timer, not a clock reading: it ends when the client goes or the time is up
     const over = new AbortController();

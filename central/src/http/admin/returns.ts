@@ -51,10 +51,12 @@ function keyOf(cursor: string): ReturnsPageKey {
   } catch {
     key = undefined;
   }
-  if (!Array.isArray(key) || key.length !== 2 || !key.every((part) => typeof part === 'string')) {
-    throw new TbError(TbCodes.INVALID, 'after: expected the "next" of a page of returns');
-  }
-  return { createdAt: key[0]!, authorization: key[1]! };
+  if (!isTextPair(key)) throw new TbError(TbCodes.INVALID, 'after: expected the "next" of a page of returns');
+  return { createdAt: key[0], authorization: key[1] };
+}
+
+function isTextPair(v: unknown): v is [string, string] {
+  return Array.isArray(v) && v.length === 2 && v.every((part) => typeof part === 'string');
 }
 
 /** The whole ticket: request, rules that fired, decision, override, completion, reconciliation. */

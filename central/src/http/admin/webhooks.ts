@@ -39,7 +39,10 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
       const who = authorize(api, ctx, true);
       const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
       if (body.store !== undefined && body.store !== null)
-        need(typeof body.store === 'string' ? q.stores.get(body.store) : undefined, `store ${String(body.store)}`);
+        need(
+          typeof body.store === 'string' ? q.stores.get(body.store) : undefined,
+          `store ${typeof body.store === 'string' ? body.store : JSON.stringify(body.store)}`,
+        );
       return change.add(actorOf(who), { url: body.url, events: body.events, store: body.store ?? null });
     },
     16 * 1024,

@@ -49,12 +49,17 @@ export function routeUrl<Path extends string>(
   query: Record<string, unknown> = {},
 ): string {
   const values = (params ?? {}) as Record<string, string>;
-  const path = contract.path.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(values[name]!));
+  const path = contract.path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`${contract.path}: no value for :${name}`);
+    return encodeURIComponent(value);
+  });
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== false && value !== '') search.set(key, String(value));
+    if (value !== undefined && value !== false && value !== '')
+      search.set(key, typeof value === 'string' ? value : JSON.stringify(value));
   }
-  return search.size > 0 ? `${path}?${search}` : path;
+  return search.size > 0 ? `${path}?${search.toString()}` : path;
 }
 
 /** The request's query read with the route's schema; what does not fit is a 400 naming the parameter. */
@@ -64,6 +69,6 @@ export function parseQuery<Query extends z.ZodType>(
 ): z.output<Query> {
   const parsed = contract.query.safeParse(Object.fromEntries(search));
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  throw new TbError(TbCodes.INVALID, `${issue.path.join('.') || 'query'}: ${issue.message}`);
+  const issue = parsed.error.issues[0];
+  throw new TbError(TbCodes.INVALID, `${(issue?.path ?? []).join('.') || 'query'}: ${issue?.message ?? 'invalid'}`);
 }
