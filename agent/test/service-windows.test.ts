@@ -262,11 +262,13 @@ describe('WinSW command lines (injected runner: WinSW cannot run here)', () => {
   function fake(fail: string[] = []) {
     const calls: [string, string[]][] = [];
     const files = new Map<string, string>();
-    const run = async (cmd: string, args: string[]): Promise<CommandResult> => {
+    const run = (cmd: string, args: string[]): Promise<CommandResult> => {
       calls.push([cmd, args]);
-      return fail.includes(args[0]!)
-        ? { code: 1, stdout: '', stderr: `cannot ${args[0]}` }
-        : { code: 0, stdout: args[0] === 'status' ? 'Started\r\n' : '', stderr: '' };
+      return Promise.resolve(
+        fail.includes(args[0]!)
+          ? { code: 1, stdout: '', stderr: `cannot ${args[0]}` }
+          : { code: 0, stdout: args[0] === 'status' ? 'Started\r\n' : '', stderr: '' },
+      );
     };
     return {
       calls,

@@ -25,16 +25,17 @@ const hubCfg = { authorizationDeadlineMs: 200, reconnectBaseMs: 500, reconnectCa
 class FakeHub implements HubAuthorizer {
   connected = true;
   calls: AuthorizeRequestBody[] = [];
-  answer: (b: AuthorizeRequestBody) => Promise<AuthorizeResult> = async (b) => ({
-    authorization: b.authorization,
-    decision: 'approved',
-    mode: 'online',
-    lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
-    refundAmount: 1000,
-    allowedTenders: ['cash', 'store_credit'],
-    conditions: [],
-    policyVersion: 3,
-  });
+  answer: (b: AuthorizeRequestBody) => Promise<AuthorizeResult> = (b) =>
+    Promise.resolve({
+      authorization: b.authorization,
+      decision: 'approved',
+      mode: 'online',
+      lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
+      refundAmount: 1000,
+      allowedTenders: ['cash', 'store_credit'],
+      conditions: [],
+      policyVersion: 3,
+    });
   overrides: OverrideBody[] = [];
   override(body: OverrideBody): Promise<AuthorizeResult> {
     this.overrides.push(body);
@@ -54,9 +55,9 @@ class FakeHub implements HubAuthorizer {
           clearTimeout(t);
           resolve(r);
         },
-        (e: Error) => {
+        (e: unknown) => {
           clearTimeout(t);
-          reject(e);
+          reject(e as Error);
         },
       );
     });
@@ -189,21 +190,22 @@ describe('StoreCore', () => {
       });
     };
     const hubAnswers = (refund: number, perLine: boolean) => {
-      hub.answer = async (b) => ({
-        authorization: b.authorization,
-        decision: 'approved',
-        mode: 'online',
-        lines: b.lines.map((l) => ({
-          line: l.line ?? 0,
-          approvedQty: l.qty,
-          code: 'ok',
-          ...(perLine ? { refund } : {}),
-        })),
-        refundAmount: refund,
-        allowedTenders: ['cash', 'store_credit'],
-        conditions: [],
-        policyVersion: 3,
-      });
+      hub.answer = (b) =>
+        Promise.resolve({
+          authorization: b.authorization,
+          decision: 'approved',
+          mode: 'online',
+          lines: b.lines.map((l) => ({
+            line: l.line ?? 0,
+            approvedQty: l.qty,
+            code: 'ok',
+            ...(perLine ? { refund } : {}),
+          })),
+          refundAmount: refund,
+          allowedTenders: ['cash', 'store_credit'],
+          conditions: [],
+          policyVersion: 3,
+        });
     };
 
     it('online: refuses a refund above the authorization with a code, then takes the right one under the same id', async () => {
@@ -374,7 +376,9 @@ describe('StoreCore', () => {
   it('falls back to an offline decision when the hub answers after the deadline', async () => {
     await core.handle('R1', sale('m1', 'X1'));
     // The hub answers only when the test lets it, after the register has its decision.
-    let release = (): void => {};
+    let release = (): void => {
+      /* replaced below, once the hub is asked */
+    };
     hub.answer = (b) =>
       new Promise(
         (r) =>

@@ -84,7 +84,7 @@ async function get<T>(path: string, to = { url: running.url, token }): Promise<T
 const progress = (id: string, to = { url: running.url, token }): Promise<ImportProgress> =>
   get<ImportProgress>(`/v1/admin/imports/${id}`, to);
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
+async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
   for (let i = 0; i < 6000; i++) {
     const v = await check();
     if (v !== undefined && v !== false) return v;
@@ -148,7 +148,7 @@ async function agentFor(store: string): Promise<{
   });
   await new Promise((r, j) => ws.once('open', r).once('error', j));
   ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}`, incarnation: 'i1', newest: 0 }));
-  await until('welcome', async () => frames.some((f) => f.t === 'welcome'));
+  await until('welcome', () => frames.some((f) => f.t === 'welcome'));
   let rid = 0;
   return {
     frames,
@@ -323,7 +323,7 @@ describe('inventory import', () => {
     // the store's agent got its SKUs as they committed, at most a chunk a frame
     await until(
       'pushed',
-      async () =>
+      () =>
         agent.frames
           .filter((f) => f.t === 'inventory' && !f.full)
           .reduce((n, f) => n + (f.items as unknown[]).length, 0) >=
@@ -495,7 +495,7 @@ describe('sales import', () => {
     const body = new PassThrough();
     const done = post('/v1/admin/sales?id=sal-p', body, 'application/x-ndjson');
     body.write(`${sale('P-1')}\n${sale('P-2')}\n`);
-    const spooled = await until('on disk', async () => {
+    const spooled = await until('on disk', () => {
       const b = Buffer.concat(
         spoolFiles()
           .filter((f) => !before.includes(f))
@@ -563,7 +563,7 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const cut = (async () => {
-      await until('applying', async () =>
+      await until('applying', () =>
         hub.imports
           .list()
           .find((p) => p.state === 'applying' && p.bytesExpected === statSync(file).size && p.applied > 0),

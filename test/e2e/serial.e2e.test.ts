@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pty?.close();
-  await w?.close();
+  await w.close();
 });
 
 interface Term {
