@@ -185,7 +185,7 @@ describe("the agent's WinSW XML", () => {
     );
     expect(winswProblems(odd)).toEqual([]);
     expect(new XMLParser({ processEntities: true }).parse(odd).service.executable).toBe('C:\\A&B <x>\\node.exe');
-    expect(new XMLParser({ processEntities: true }).parse(odd).service.arguments).toBe('"C:\\q\\\"uote\\cli.js" run');
+    expect(new XMLParser({ processEntities: true }).parse(odd).service.arguments).toBe('"C:\\q\\"uote\\cli.js" run');
     expect(new XMLParser({ ignoreAttributes: false, processEntities: true }).parse(odd).service.env['@_value']).toBe(
       'D:\\R&D\\agent.json',
     );

@@ -48,19 +48,11 @@ class FakeHub implements HubAuthorizer {
   }
   authorize(body: AuthorizeRequestBody, deadlineMs: number): Promise<AuthorizeResult> {
     this.calls.push(body);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`late after ${deadlineMs} ms`)), deadlineMs);
-      this.answer(body).then(
-        (r) => {
-          clearTimeout(t);
-          resolve(r);
-        },
-        (e: unknown) => {
-          clearTimeout(t);
-          reject(e as Error);
-        },
-      );
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`late after ${deadlineMs} ms`)), deadlineMs);
     });
+    return Promise.race([this.answer(body), late]).finally(() => clearTimeout(timer));
   }
 }
 

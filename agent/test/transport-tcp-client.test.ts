@@ -19,7 +19,7 @@ function registerServer() {
     const i = sockets.length - 1;
     received[i] = '';
     s.setEncoding('utf8');
-    s.on('data', (d: string) => (received[i] += d));
+    s.on('data', (d: string) => (received[i] = (received[i] ?? '') + d));
     s.on('error', () => undefined);
   });
   const listen = (port = 0) =>

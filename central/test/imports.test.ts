@@ -19,6 +19,7 @@ import { importInventory } from '../src/http/contract/inventory.js';
 import { checkSaleLine } from '../src/imports/sales-import.js';
 import type { FeedEntry } from '../src/feed/feed.js';
 import { silent } from './helpers.js';
+import { wsText } from '../../test/support/ws.js';
 
 /** rows per transaction in this hub: small, so that a file of a few MB makes many transactions */
 const CHUNK = 500;
@@ -142,7 +143,7 @@ async function agentFor(store: string): Promise<{
   const frames: Record<string, unknown>[] = [];
   const waiting = new Map<number, (f: Record<string, unknown>) => void>();
   ws.on('message', (d) => {
-    const f = JSON.parse(d.toString()) as Record<string, unknown>;
+    const f = JSON.parse(wsText(d)) as Record<string, unknown>;
     frames.push(f);
     if (f.t === 'res') waiting.get(f.rid as number)?.(f);
   });
@@ -341,7 +342,7 @@ describe('inventory import', () => {
     const file = csv(rows, 'D');
     let req: ClientRequest | undefined;
     const broken = post('/v1/admin/inventory/import?id=imp-d', file, 'text/csv', (r) => (req = r)).catch(
-      (err: Error) => err,
+      (err: unknown) => err,
     );
     await until('applying', async () => (await progress('imp-d')).applied >= 2 * CHUNK);
     req!.destroy();

@@ -185,7 +185,7 @@ for (const engine of engines) {
         drainMs: 1,
         send: (req) =>
           new Promise<SendResult>((r) =>
-            req.signal?.addEventListener('abort', () => r({ aborted: true, error: 'aborted' })),
+            req.signal.addEventListener('abort', () => r({ aborted: true, error: 'aborted' })),
           ),
       });
       const whB = dispatcherOn(p.b, p.dirB, (req) => {

@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { AGENT_WS_PATH, TOKEN_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { silent, TestClock, scalar } from './helpers.js';
+import { wsText } from '../../test/support/ws.js';
 
 /**
  * Issue 10: what a connection and its heartbeats cost the hub in synced (fsynced) commits — only
@@ -77,7 +78,7 @@ class SimAgent {
     });
     open.push(this.ws);
     this.ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
+      const f = JSON.parse(wsText(data)) as Frame;
       this.frames.push(f);
       const i = this.waiting.findIndex((w) => w.match(f));
       if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(f);

@@ -73,7 +73,7 @@ async function receiver(...replies: Reply[]): Promise<Receiver> {
     server.closeAllConnections();
     return new Promise((ok) => server.close(() => ok()));
   };
-  open.push(r.close);
+  open.push(() => r.close());
   return r;
 }
 
@@ -219,8 +219,8 @@ describe('webhook delivery', () => {
     expect(f.wh.outcomes()).toEqual({ succeeded: 0, failed: 0, abandoned: 0, pending: 4 });
 
     expect(await f.wh.runDue()).toBe(4);
-    expect(s1.got.map((r) => JSON.parse(r.body).type)).toEqual(['return.completed']);
-    expect(all.got.map((r) => JSON.parse(r.body).type).sort()).toEqual([
+    expect(s1.got.map((r) => (JSON.parse(r.body) as { type: string }).type)).toEqual(['return.completed']);
+    expect(all.got.map((r) => (JSON.parse(r.body) as { type: string }).type).sort()).toEqual([
       'return.completed',
       'return.completed',
       'return.denied',

@@ -25,7 +25,9 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     await waitFor('S1 holds the default change too', async () => (await agentPolicy(a)) === v2);
     const b2 = await w.startAgent('S2');
     await waitFor('S2 got it on reconnecting', async () => (await agentPolicy(b2)) === v2);
-    type Status = { stores: { store: string; policy: { version: number; agentHolds: number | null } }[] };
+    interface Status {
+      stores: { store: string; policy: { version: number; agentHolds: number | null } }[];
+    }
     await waitFor(
       'the hub to hear which version each agent holds (heartbeat)',
       async () => {

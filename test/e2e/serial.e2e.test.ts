@@ -26,6 +26,7 @@ beforeAll(async () => {
   await setStock(w.hub, 'S1', 'TEE-BLUE-M', 10);
 });
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first
   await pty?.close();
   await w.close();
 });

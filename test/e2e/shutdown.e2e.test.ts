@@ -204,7 +204,7 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
   };
 
   beforeAll(async () => {
-    if (!w.adminToken) {
+    if (!w.hubInitialised) {
       await w.startHub();
       await w.hub.proc.stop();
     }
