@@ -153,9 +153,9 @@ export function insertPostgres(
 function valueText(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (Buffer.isBuffer(v)) return v.toString('utf8');
-  if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol')
-    throw new Error(`snapshot: a value of type ${typeof v} where text, numbers or bytes were expected`);
-  return String(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  throw new Error(`snapshot: a value of type ${typeof v} where text, numbers or bytes were expected`);
 }
 
 /** Each table's rows as sorted JSON text of their values (all as strings), on the given columns. */
