@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, TOKEN_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock, scalar } from './helpers.js';
+import { silent, TestClock, scalar, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -180,21 +180,7 @@ async function status(): Promise<{
   return (await res.json()) as Awaited<ReturnType<typeof status>>;
 }
 
-const sale = (seq: number, id: string): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
-  body: {
-    requestId: `m-${id}`,
-    receipt: `R-${id}`,
-    at: '2026-11-27T10:00:00Z',
-    currency: 'EUR',
-    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
-    tenders: [],
-  },
-});
+const sale = (seq: number, id: string): WireEvent => wireSale(seq, id, `R-${id}`);
 
 describe('what connections and heartbeats cost in synced commits', () => {
   it('N agents connecting for the first time: at most N synced commits (their cursors); again: none; M heartbeats: none, and one relaxed batch', async () => {
