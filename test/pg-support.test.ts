@@ -2,10 +2,12 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   createTestDatabase,
+  ignorePgError,
   pgAdminUrl,
   pgClusterSkipReason,
   startThrowawayCluster,
   type ThrowawayCluster,
+  withClient,
 } from './support/pg.js';
 
 /**
@@ -17,16 +19,8 @@ import {
 const adminUrl = await pgAdminUrl();
 const noCluster = pgClusterSkipReason();
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+const query = <T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> =>
+  withClient(url, async (c) => (await c.query<T>(sql, params)).rows);
 
 async function databaseExists(url: string, name: string): Promise<boolean> {
   return (await query(url, 'SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
@@ -52,13 +46,13 @@ describe.skipIf(!adminUrl)('test databases (createTestDatabase)', () => {
 
       // a connection left open does not keep the database alive
       const held = new pg.Client({ connectionString: a.url });
-      held.on('error', () => {});
+      held.on('error', ignorePgError);
       await held.connect();
       await held.query('CREATE TABLE t (x int)');
       await a.drop();
       expect(await databaseExists(admin, a.name)).toBe(false);
       await expect(held.query('SELECT 1')).rejects.toThrow();
-      await held.end().catch(() => {});
+      await held.end().catch(ignorePgError);
       await expect(query(a.url, 'SELECT 1')).rejects.toThrow(/does not exist/);
       await a.drop(); // again: nothing to do
 

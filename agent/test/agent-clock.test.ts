@@ -114,10 +114,13 @@ class MemoryRegister implements Transport, Connection {
   readonly written: string[] = [];
   private data: ((chunk: Buffer) => void) | undefined;
   private readonly waiting: ((line: string) => void)[] = [];
-  async start(onConnection: (conn: Connection) => void): Promise<void> {
+  start(onConnection: (conn: Connection) => void): Promise<void> {
     onConnection(this);
+    return Promise.resolve();
   }
-  async stop(): Promise<void> {}
+  stop(): Promise<void> {
+    return Promise.resolve(); // nothing to stop: the one connection lives as long as the test
+  }
   describe(): string {
     return 'memory://R1';
   }
@@ -127,13 +130,21 @@ class MemoryRegister implements Transport, Connection {
     if (w) w(line);
     else this.written.push(line);
   }
-  close(): void {}
-  pause(): void {}
-  resume(): void {}
+  close(): void {
+    /* the test ends the connection by dropping it */
+  }
+  pause(): void {
+    /* no flow control in memory */
+  }
+  resume(): void {
+    /* no flow control in memory */
+  }
   onData(listener: (chunk: Buffer) => void): void {
     this.data = listener;
   }
-  onClose(): void {}
+  onClose(): void {
+    /* never closes on its own */
+  }
   /** The next reply. */
   next(): Promise<Record<string, unknown>> {
     const ready = this.written.shift();
@@ -154,7 +165,7 @@ class MemoryRegister implements Transport, Connection {
 
 describe("a register endpoint reads the agent's clock", () => {
   const acks: MessageHandler = {
-    handle: async (_r: string, m: RegisterMessage): Promise<RegisterReply> => ({ type: 'ack', id: m.id }),
+    handle: (_r: string, m: RegisterMessage): Promise<RegisterReply> => Promise.resolve({ type: 'ack', id: m.id }),
   };
   const endpoint = (reg: MemoryRegister): RegisterEndpoint =>
     new RegisterEndpoint(

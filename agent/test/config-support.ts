@@ -14,7 +14,7 @@ export function configProblems(raw: unknown): string[] {
   try {
     parseAgentConfig(raw);
   } catch (err) {
-    return ((err as TbError).details?.problems as string[]) ?? [];
+    return ((err as TbError).details?.problems as string[] | undefined) ?? [];
   }
   return [];
 }

@@ -29,8 +29,8 @@ function libusbMissing(): Error {
   });
 }
 
-const noHid = async () => ({ devices: () => [] });
-const noSerial = async () => [];
+const noHid = () => Promise.resolve({ devices: () => [] });
+const noSerial = () => Promise.resolve([]);
 
 describe('listDevices', () => {
   it('never throws on this machine and lists what it can', async () => {
@@ -60,11 +60,12 @@ describe('listDevices', () => {
     const eacces = Object.assign(new Error('cannot open device /dev/hidraw0'), { code: 'EACCES' });
     const r = await listDevices({
       listSerial: noSerial,
-      loadHid: async () => ({
-        devices: () => {
-          throw eacces;
-        },
-      }),
+      loadHid: () =>
+        Promise.resolve({
+          devices: () => {
+            throw eacces;
+          },
+        }),
     });
     expect(r.problems).toEqual(['HID devices cannot be listed: cannot open device /dev/hidraw0.']);
   });
@@ -91,11 +92,12 @@ describe('listDevices', () => {
     });
     const r = await listDevices({
       listSerial: noSerial,
-      loadHid: async () => ({
-        devices: () => {
-          throw udev;
-        },
-      }),
+      loadHid: () =>
+        Promise.resolve({
+          devices: () => {
+            throw udev;
+          },
+        }),
     });
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toContain(
@@ -116,31 +118,33 @@ describe('listDevices', () => {
 
   it('normalises what the loaders return, dropping empty fields', async () => {
     const r = await listDevices({
-      listSerial: async () => [
-        {
-          path: '/dev/ttyUSB0',
-          manufacturer: 'FTDI',
-          serialNumber: 'A50285BI',
-          vendorId: '0403',
-          productId: '6001',
-          pnpId: 'usb-FTDI_FT232R-if00-port0',
-        },
-        { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' },
-      ],
-      loadHid: async () => ({
-        devices: () => [
+      listSerial: () =>
+        Promise.resolve([
           {
-            vendorId: 0x05e0,
-            productId: 0x1200,
-            path: '/dev/hidraw0',
-            manufacturer: 'Zebra',
-            product: 'Symbol Bar Code Scanner',
-            usagePage: 0x8c,
-            usage: 2,
-            serialNumber: undefined,
+            path: '/dev/ttyUSB0',
+            manufacturer: 'FTDI',
+            serialNumber: 'A50285BI',
+            vendorId: '0403',
+            productId: '6001',
+            pnpId: 'usb-FTDI_FT232R-if00-port0',
           },
-        ],
-      }),
+          { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' },
+        ]),
+      loadHid: () =>
+        Promise.resolve({
+          devices: () => [
+            {
+              vendorId: 0x05e0,
+              productId: 0x1200,
+              path: '/dev/hidraw0',
+              manufacturer: 'Zebra',
+              product: 'Symbol Bar Code Scanner',
+              usagePage: 0x8c,
+              usage: 2,
+              serialNumber: undefined,
+            },
+          ],
+        }),
     });
     expect(r).toEqual({
       serial: [

@@ -249,9 +249,9 @@ describe('StxEtxFramer behind a real TCP register endpoint', () => {
   it('ACKs, answers, NAKs a corrupt frame, and resends its last reply on NAK', async () => {
     const handled: RegisterMessage[] = [];
     const handler: MessageHandler = {
-      handle: async (_register: string, m: RegisterMessage): Promise<RegisterReply> => {
+      handle: (_register: string, m: RegisterMessage): Promise<RegisterReply> => {
         handled.push(m);
-        return { type: 'ack', id: m.id };
+        return Promise.resolve({ type: 'ack', id: m.id });
       },
     };
     const log = createLogger({ name: 'test', level: 'silent' });

@@ -36,7 +36,7 @@ describe('loadNodeHidBinding', () => {
       ...real,
       devicesAsync: () => Promise.reject(new Error('Could not locate the bindings file')),
     } as unknown as typeof real;
-    const err = await loadError(async () => broken);
+    const err = await loadError(() => Promise.resolve(broken));
     expect(isTbError(err, 'TB_CONFIG')).toBe(true);
     expect((err as Error).message).toContain('apt-get install libusb-1.0-0');
   });

@@ -46,9 +46,9 @@ describe('HidTransport', () => {
     const binding = FakeHidBinding.fromRecording(rec);
     const handled: RegisterMessage[] = [];
     const handler = {
-      handle: async (_r: string, m: RegisterMessage): Promise<RegisterReply> => {
+      handle: (_r: string, m: RegisterMessage): Promise<RegisterReply> => {
         handled.push(m);
-        return { type: 'ack', id: m.id };
+        return Promise.resolve({ type: 'ack', id: m.id });
       },
     };
     const { t } = hidTransport(binding);

@@ -5,26 +5,14 @@ import type { WebSocket } from 'ws';
 import { createLogger } from '@tillbridge/shared';
 import { HubLink, type HubLinkOptions } from '../src/sync/hub-link.js';
 import { StubHub } from './stub-hub.js';
+import { testLinkOptions } from './support/link-options.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 /** The agent's clock in these tests: years from today, whatever the date. */
 const T0 = Date.parse('2031-03-14T09:26:53.000Z');
 
 function makeLink(hub: StubHub, more: Partial<HubLinkOptions> = {}): HubLink {
-  return new HubLink({
-    url: hub.wsUrl,
-    store: 'S1',
-    apiKey: () => 'tbk_test_key',
-    agentId: 'agent-1',
-    hello: () => ({ incarnation: 'inc-1', newest: 0 }),
-    software: 'test',
-    reconnectBaseMs: 20,
-    reconnectCapMs: 100,
-    pingMs: 10_000,
-    log,
-    now: () => T0,
-    ...more,
-  });
+  return new HubLink({ ...testLinkOptions(hub.wsUrl, log), now: () => T0, ...more });
 }
 
 let hub: StubHub | undefined;
@@ -126,18 +114,7 @@ describe('HubLink: stopping', () => {
     const url = hub.wsUrl;
     await hub.close(); // nothing listens there now
     hub = undefined;
-    const link = new HubLink({
-      url,
-      store: 'S1',
-      apiKey: () => 'tbk_test_key',
-      agentId: 'agent-1',
-      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
-      software: 'test',
-      reconnectBaseMs: 60_000,
-      reconnectCapMs: 600_000,
-      pingMs: 10_000,
-      log,
-    });
+    const link = new HubLink({ ...testLinkOptions(url, log), reconnectBaseMs: 60_000, reconnectCapMs: 600_000 });
     abort = new AbortController();
     link.start(abort.signal);
     // the first attempt failed: it sleeps (up to a minute) before the next
@@ -205,17 +182,10 @@ describe('HubLink: several hub URLs', () => {
   /** A link whose every backoff wait is an hour: whatever it reaches, it reaches without one. */
   const link = (urls: string[], more: Partial<HubLinkOptions> = {}): HubLink => {
     const l = new HubLink({
-      url: urls,
-      store: 'S1',
-      apiKey: () => 'tbk_test_key',
-      agentId: 'agent-1',
-      hello: () => ({ incarnation: 'inc-1', newest: 0 }),
-      software: 'test',
+      ...testLinkOptions(urls, log),
       reconnectBaseMs: 3_600_000,
       reconnectCapMs: 3_600_000,
       random: () => 1,
-      pingMs: 10_000,
-      log,
       ...more,
     });
     abort = new AbortController();

@@ -12,6 +12,8 @@ import { HubLink } from '../src/sync/hub-link.js';
 import { Uploader } from '../src/sync/uploader.js';
 import { AgentIdentity } from '../src/sync/identity.js';
 import { capturedLog } from '../../test/support/log.js';
+import { wsText } from '../../test/support/ws.js';
+import { testLinkOptions } from './support/link-options.js';
 
 /**
  * DESIGN rule 9 at the agent, against a scripted hub on a real socket: the agent never deletes an
@@ -47,7 +49,7 @@ class ScriptedHub {
       const c = { ws, frames: [] as Frame[], waiting: [] as { t: string; resolve: (f: Frame) => void }[] };
       this.connections.push(c);
       ws.on('message', (data) => {
-        const f = JSON.parse(data.toString()) as Frame;
+        const f = JSON.parse(wsText(data)) as Frame;
         c.frames.push(f);
         const i = c.waiting.findIndex((w) => w.t === f.t);
         if (i >= 0) c.waiting.splice(i, 1)[0]!.resolve(f);
@@ -125,16 +127,10 @@ beforeEach(async () => {
   hub = new ScriptedHub();
   const url = await hub.listen();
   link = new HubLink({
-    url,
-    store: 'S1',
+    ...testLinkOptions(url, log),
     apiKey: () => 'tbk_test',
     agentId: identity.agentId,
     hello: () => ({ incarnation: identity.incarnation, newest: outbox.newest() }),
-    software: 'test',
-    reconnectBaseMs: 20,
-    reconnectCapMs: 100,
-    pingMs: 10_000,
-    log,
     now,
   });
   // as the composition root does

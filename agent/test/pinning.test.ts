@@ -9,6 +9,7 @@ import { TbError } from '@tillbridge/shared';
 import { parseAgentConfig } from '../src/config.js';
 import { normalizeFingerprint } from '../src/sync/pinning.js';
 import { fetchAccessToken, pinnedAgentFor, type ClientTls } from '../src/sync/token-client.js';
+import { wsText } from '../../test/support/ws.js';
 
 // hub.fingerprint over real TLS on 127.0.0.1: a self-signed certificate issued for another host
 // name (hub.elsewhere.example) — no CA would accept it, the pin does; any other pin is refused
@@ -103,7 +104,7 @@ describe('hub.fingerprint', () => {
         const ws = new WebSocket(`${wsUrl}/v1/agent`, { agent: pinnedAgentFor(tls) });
         ws.once('message', (m) => {
           ws.close();
-          ok(String(m));
+          ok(wsText(m));
         });
         ws.once('error', fail);
       });

@@ -22,9 +22,9 @@ const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
 
 class Recorder implements MessageHandler {
   readonly seen: RegisterMessage[] = [];
-  async handle(_register: string, message: RegisterMessage): Promise<RegisterReply> {
+  handle(_register: string, message: RegisterMessage): Promise<RegisterReply> {
     this.seen.push(message);
-    return { type: 'ack', id: message.id };
+    return Promise.resolve({ type: 'ack', id: message.id });
   }
 }
 

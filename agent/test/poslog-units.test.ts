@@ -7,7 +7,7 @@ import {
   toMinorUnits,
 } from '../src/gateway/codecs/poslog/amounts.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
-import { localDay, normaliseTimestamp, zoneResolver, type ZoneResolver } from '../src/gateway/codecs/poslog/time.js';
+import { localDay, normaliseTimestamp, zoneResolver } from '../src/gateway/codecs/poslog/time.js';
 
 describe('poslog amounts', () => {
   it.each([

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, DayCloseEventBody, type RegisterMessage } from '@tillbridge/shared';
+import { createLogger, DayCloseEventBody } from '@tillbridge/shared';
 import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
 import { openAgentDb, type Db } from '../src/db/agent-db.js';

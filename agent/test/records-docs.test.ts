@@ -62,7 +62,7 @@ describe('docs/legacy-profiles.md: the walkthrough register, configured from the
     try {
       loadProfile(broken);
     } catch (err) {
-      problems = ((err as TbError).details?.problems as string[]) ?? [];
+      problems = ((err as TbError).details?.problems as string[] | undefined) ?? [];
     }
     const shown = block('problems: fabrikam-pos-12')
       .split('\n')

@@ -24,9 +24,9 @@ function core() {
   const effects: RegisterMessage[] = [];
   const answers = new Map<string, RegisterReply>();
   const handler: MessageHandler = {
-    handle: async (_register, m) => {
+    handle: (_register, m) => {
       const known = answers.get(m.id);
-      if (known) return known;
+      if (known) return Promise.resolve(known);
       effects.push(m);
       const reply: RegisterReply =
         m.type === 'return.request'
@@ -40,7 +40,7 @@ function core() {
             }
           : { type: 'ack', id: m.id };
       answers.set(m.id, reply);
-      return reply;
+      return Promise.resolve(reply);
     },
   };
   return { effects, handler };

@@ -28,8 +28,9 @@ function at(root: unknown, path: string): Obj {
 function set(root: unknown, path: string, value: unknown): void {
   const keys = path.split('.');
   const parent = keys.length === 1 ? (root as Obj) : at(root, keys.slice(0, -1).join('.'));
-  if (value === undefined) delete parent[keys[keys.length - 1]!];
-  else parent[keys[keys.length - 1]!] = value;
+  const key = keys[keys.length - 1]!;
+  if (value === undefined) Reflect.deleteProperty(parent, key);
+  else parent[key] = value;
 }
 
 function problems(raw: unknown): string[] {
@@ -37,7 +38,7 @@ function problems(raw: unknown): string[] {
     loadProfile(raw as object);
   } catch (err) {
     expect(isTbError(err, TbCodes.CONFIG)).toBe(true);
-    return ((err as TbError).details?.problems as string[]) ?? [];
+    return ((err as TbError).details?.problems as string[] | undefined) ?? [];
   }
   return [];
 }

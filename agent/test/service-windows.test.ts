@@ -185,7 +185,7 @@ describe("the agent's WinSW XML", () => {
     );
     expect(winswProblems(odd)).toEqual([]);
     expect(new XMLParser({ processEntities: true }).parse(odd).service.executable).toBe('C:\\A&B <x>\\node.exe');
-    expect(new XMLParser({ processEntities: true }).parse(odd).service.arguments).toBe('"C:\\q\\\"uote\\cli.js" run');
+    expect(new XMLParser({ processEntities: true }).parse(odd).service.arguments).toBe('"C:\\q\\"uote\\cli.js" run');
     expect(new XMLParser({ ignoreAttributes: false, processEntities: true }).parse(odd).service.env['@_value']).toBe(
       'D:\\R&D\\agent.json',
     );
@@ -262,11 +262,13 @@ describe('WinSW command lines (injected runner: WinSW cannot run here)', () => {
   function fake(fail: string[] = []) {
     const calls: [string, string[]][] = [];
     const files = new Map<string, string>();
-    const run = async (cmd: string, args: string[]): Promise<CommandResult> => {
+    const run = (cmd: string, args: string[]): Promise<CommandResult> => {
       calls.push([cmd, args]);
-      return fail.includes(args[0]!)
-        ? { code: 1, stdout: '', stderr: `cannot ${args[0]}` }
-        : { code: 0, stdout: args[0] === 'status' ? 'Started\r\n' : '', stderr: '' };
+      return Promise.resolve(
+        fail.includes(args[0]!)
+          ? { code: 1, stdout: '', stderr: `cannot ${args[0]}` }
+          : { code: 0, stdout: args[0] === 'status' ? 'Started\r\n' : '', stderr: '' },
+      );
     };
     return {
       calls,

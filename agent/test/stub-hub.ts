@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { wsText } from '../../test/support/ws.js';
 
 /**
  * A hub stand-in on 127.0.0.1 made of real sockets, for the states a real hub does not get into
@@ -70,7 +71,7 @@ export class StubHub extends EventEmitter<{
         this.sockets.add(ws);
         ws.on('close', () => this.sockets.delete(ws));
         ws.on('message', (data) => {
-          const frame = JSON.parse(data.toString()) as Record<string, unknown>;
+          const frame = JSON.parse(wsText(data)) as Record<string, unknown>;
           this.frames.push(frame);
           if (frame.t === 'hello' && this.helloMode === 'welcome')
             ws.send(

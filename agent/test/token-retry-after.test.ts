@@ -3,6 +3,7 @@ import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
 import { HubLink } from '../src/sync/hub-link.js';
 import { fetchAccessToken, retryAfterMs } from '../src/sync/token-client.js';
 import { StubHub } from './stub-hub.js';
+import { testLinkOptions } from './support/link-options.js';
 
 /**
  * The hub answers a token request 429 with `Retry-After`: the agent's next token request waits for
@@ -75,19 +76,7 @@ afterEach(async () => {
 
 function makeLink(h: StubHub, sleeps: Sleeps, log: ReturnType<typeof createLogger>): HubLink {
   // its own backoff is short (at most 100 ms): a 429 asking for two minutes must win over it
-  return new HubLink({
-    url: h.wsUrl,
-    store: 'S1',
-    apiKey: () => 'tbk_test_key',
-    agentId: 'agent-1',
-    hello: () => ({ incarnation: 'inc-1', newest: 0 }),
-    software: 'test',
-    reconnectBaseMs: 20,
-    reconnectCapMs: 100,
-    pingMs: 10_000,
-    log,
-    sleep: sleeps.sleep,
-  });
+  return new HubLink({ ...testLinkOptions(h.wsUrl, log), sleep: sleeps.sleep });
 }
 
 describe('the agent honours Retry-After on its token requests', () => {

@@ -226,9 +226,9 @@ describe('HttpTransport POST', () => {
   it('runs a register end to end: message framing, jsonl codec, canonical step, handler', async () => {
     const handled: RegisterMessage[] = [];
     const handler = {
-      handle: async (_register: string, m: RegisterMessage): Promise<RegisterReply> => {
+      handle: (_register: string, m: RegisterMessage): Promise<RegisterReply> => {
         handled.push(m);
-        return { type: 'ack', id: m.id };
+        return Promise.resolve({ type: 'ack', id: m.id });
       },
     };
     const cfg = HttpTransportSchema.parse({ type: 'http', port: 0 });

@@ -19,7 +19,7 @@ function registerServer() {
     const i = sockets.length - 1;
     received[i] = '';
     s.setEncoding('utf8');
-    s.on('data', (d: string) => (received[i] += d));
+    s.on('data', (d: string) => (received[i] = (received[i] ?? '') + d));
     s.on('error', () => undefined);
   });
   const listen = (port = 0) =>
@@ -71,8 +71,9 @@ async function silentListener(): Promise<{ port: number; connected: Socket[] }> 
     "const s=require('net').createServer().listen({port:0,host:'127.0.0.1',backlog:1},()=>" +
     "process.stdout.write(s.address().port+'\\n',()=>Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0)))";
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanups.push(async () => {
+  cleanups.push(() => {
     child.kill('SIGKILL');
+    return Promise.resolve();
   });
   const port = await new Promise<number>((resolve) =>
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
@@ -135,7 +136,7 @@ describe('TcpClientTransport against a real TCP server', () => {
   });
 
   it('reports a reset connection with its reason', async () => {
-    const { reg, port, t } = await startedAgainstRegister();
+    const { reg, t } = await startedAgainstRegister();
     await waitFor('connection', () => reg.sockets.length === 1 && t.conns.length === 1);
     reg.sockets[0]!.resetAndDestroy();
     await waitFor('connection closed', () => t.conns[0]!.closed);
@@ -165,7 +166,10 @@ describe('TcpClientTransport against a real TCP server', () => {
 
   it('gives up a dial after connectTimeoutMs, reporting why, without throwing', async () => {
     const { port, connected } = await silentListener();
-    cleanups.push(async () => connected.forEach((s) => s.destroy()));
+    cleanups.push(() => {
+      connected.forEach((s) => s.destroy());
+      return Promise.resolve();
+    });
     // start() does not wait for the dial: with a dial that could hang for two minutes, it resolves
     // (a start() that waited would outlast the test's timeout) and nothing has been reported yet.
     const slow = watched(port, { connectTimeoutMs: 120_000 });
@@ -238,7 +242,7 @@ describe('TcpClientTransport against a real TCP server', () => {
   });
 
   it('a connection closed by the agent is dialled again', async () => {
-    const { reg, port, t } = await startedAgainstRegister();
+    const { t } = await startedAgainstRegister();
     await waitFor('connection', () => t.conns.length === 1);
     t.conns[0]!.conn.close();
     await waitFor('closed', () => t.conns[0]!.closed);

@@ -1,4 +1,5 @@
 import type WebSocket from 'ws';
+import { wsText } from '../../test/support/ws.js';
 
 /** A frame of the agents' WebSocket protocol as a test reads it. */
 export interface Frame {
@@ -23,7 +24,7 @@ export function agentSocket(ws: WebSocket): AgentSocket {
   const frames: Frame[] = [];
   const waiting: { t: string; where: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+    const f = JSON.parse(wsText(data)) as Frame;
     frames.push(f);
     const i = waiting.findIndex((w) => w.t === f.t && w.where(f));
     if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);

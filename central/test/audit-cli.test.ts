@@ -7,7 +7,7 @@ import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { auditCommands } from '../src/cli/commands/audit.js';
-import { AuditTrail } from '../src/audit/trail.js';
+import type { AuditTrail } from '../src/audit/trail.js';
 import type { ExportedEntry } from '../src/audit/entry.js';
 import { exportAudit } from '../src/audit/export-client.js';
 import { followAudit } from '../src/audit/follow.js';
@@ -48,10 +48,7 @@ beforeAll(async () => {
   running = await startHub({ dataDir: dir, host: '127.0.0.1', port: 0, log: silent, clock });
   hub = running.hub;
   clock.t = Date.parse(hub.audit.tail(1)[0]!.at);
-  // the wiring, until hub-services carries it
-  const h = hub as Hub & { auditTrail?: AuditTrail };
-  h.auditTrail ??= new AuditTrail(hub.storage, hub.audit, clock, { dataDir: dir }, silent);
-  trail = h.auditTrail;
+  trail = hub.auditTrail;
   hub.audit.append({
     actor: 'admin:x',
     action: 'odd',
@@ -263,7 +260,7 @@ describe('tillbridge-hub audit, through the admin API', () => {
       after: 0,
       intervalMs: 10,
       signal: stop.signal,
-      onEntries: () => {},
+      onEntries: () => undefined, // the hub is unreachable: no entries come
       onUnreachable: (e) => errors.push((e as { code?: string }).code ?? ''),
     });
     await new Promise((r) => setTimeout(r, 60));
@@ -276,7 +273,7 @@ describe('tillbridge-hub audit, through the admin API', () => {
         after: 0,
         intervalMs: 10,
         signal: new AbortController().signal,
-        onEntries: () => {},
+        onEntries: () => undefined, // refused before any entry
       }),
     ).rejects.toMatchObject({ code: TbCodes.UNAUTHORIZED });
   });

@@ -98,7 +98,7 @@ describe('audit export formats', () => {
     const line2 = text.split('\r\n')[2]!; // entry 2 starts here (entry 1 is init's)
     expect(line2.startsWith('2,2026-11-27T10:00:00.000Z,"a, ""quoted"" value\nwith a newline')).toBe(true);
     // a generic CSV reader sees the same 12 fields
-    const rows = parse(text) as string[][];
+    const rows = parse(text);
     expect(rows).toHaveLength(6);
     expect(rows[2]![2]).toBe(tricky);
     expect(rows[2]![4]).toBe(''); // store null: empty, unquoted

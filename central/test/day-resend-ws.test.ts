@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { AGENT_WS_PATH, WIRE_VERSION, type DayCloseEventBody, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { silent, TestClock } from './helpers.js';
+import { wsText } from '../../test/support/ws.js';
 
 /**
  * The hub's `resend` frame over a real WebSocket: a day close naming a sale the hub never got
@@ -44,7 +45,7 @@ async function connect(token: string, newest: number): Promise<Agent> {
   const frames: Frame[] = [];
   const waiting: { t: string; from: number; resolve: (f: Frame) => void }[] = [];
   ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+    const f = JSON.parse(wsText(data)) as Frame;
     frames.push(f);
     for (const w of waiting.filter((x) => x.t === f.t && frames.length - 1 >= x.from)) {
       waiting.splice(waiting.indexOf(w), 1);

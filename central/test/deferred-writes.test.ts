@@ -83,7 +83,7 @@ describe('deferred writes', () => {
     const k = seenKind();
     const before = s.commits();
     for (let beat = 0; beat < 10; beat++)
-      for (let i = 0; i < 200; i++) k.put('S' + i, '', { id: `S${i}`, at: String(beat) });
+      for (let i = 0; i < 200; i++) k.put(`S${i}`, '', { id: `S${i}`, at: String(beat) });
     expect(s.deferred.waiting).toBe(200);
     expect(k.get('S7', '')).toEqual({ id: 'S7', at: '9' });
     expect(k.ofStore('S7')).toEqual([{ id: 'S7', at: '9' }]);

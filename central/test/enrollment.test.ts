@@ -201,6 +201,7 @@ describe('enrollment over HTTPS (a real hub server)', () => {
     operator = running.hub.credentials.createAdminToken('operator', 'night shift').secret;
   });
   afterAll(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first
     await running?.stop();
     db?.drop();
     rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import { runCli } from './cli-run.js';
 
 /** The ERP feed (docs/erp-feed.md): written with each change, read by position, consumers' cursors. */
 
-const sale = (receipt: string, at: string, register = 'R1') => ({
+const sale = (receipt: string, at: string) => ({
   requestId: `m-${receipt}`,
   receipt,
   at,

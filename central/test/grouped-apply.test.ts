@@ -90,7 +90,8 @@ function dump(db: SqlDb): Record<string, unknown[]> {
     attempts: q(`SELECT event_id, agent_id, attempts, last_error FROM event_attempts ORDER BY event_id`),
     // the ERP feed: the same entries in the same order (ids are random, positions may have gaps from a fallback)
     feed: q(`SELECT type, store, business_day, at, recorded_at, data FROM feed ORDER BY position`).map((r) => {
-      const { id: _exceptionId, ...data } = JSON.parse((r as { data: string }).data) as Record<string, unknown>; // an exception's id is random
+      // an exception's id is random
+      const { id: _exceptionId, ...data } = JSON.parse((r as { data: string }).data) as Record<string, unknown>;
       return { ...(r as object), data };
     }),
     // the messages, as a multiset (their ids are random): one per movement, with its on-hand, and one per refusal
@@ -127,8 +128,7 @@ function both(rounds: BatchInput[][], setup?: (db: SqlDb, engine: string) => voi
   const one = hub(false, setup);
   const announced: [string, string[]][] = [];
   g.hub.feed.onInventory((store, skus) => announced.push([store, skus]));
-  const summary = (o: BatchOutcome[]) =>
-    o.map((x) => (x.ok ? x.result : { failed: String((x.error as Error).message) }));
+  const summary = (o: BatchOutcome[]) => o.map((x) => (x.ok ? x.result : { failed: (x.error as Error).message }));
   const out = rounds.map((r) => ({
     grouped: summary(g.hub.applier.applyBatches(r)),
     single: summary(one.hub.applier.applyBatches(r)),

@@ -155,7 +155,7 @@ export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] 
   return db
     .prepare(sql)
     .all(...params)
-    .map((r) => Object.values(r as object)[0]);
+    .map((r): unknown => Object.values(r as object)[0]);
 }
 
 /** The first column of the first row, or undefined (either engine). */

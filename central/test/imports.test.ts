@@ -19,6 +19,7 @@ import { importInventory } from '../src/http/contract/inventory.js';
 import { checkSaleLine } from '../src/imports/sales-import.js';
 import type { FeedEntry } from '../src/feed/feed.js';
 import { silent } from './helpers.js';
+import { wsText } from '../../test/support/ws.js';
 
 /** rows per transaction in this hub: small, so that a file of a few MB makes many transactions */
 const CHUNK = 500;
@@ -84,7 +85,7 @@ async function get<T>(path: string, to = { url: running.url, token }): Promise<T
 const progress = (id: string, to = { url: running.url, token }): Promise<ImportProgress> =>
   get<ImportProgress>(`/v1/admin/imports/${id}`, to);
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
+async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
   for (let i = 0; i < 6000; i++) {
     const v = await check();
     if (v !== undefined && v !== false) return v;
@@ -142,13 +143,13 @@ async function agentFor(store: string): Promise<{
   const frames: Record<string, unknown>[] = [];
   const waiting = new Map<number, (f: Record<string, unknown>) => void>();
   ws.on('message', (d) => {
-    const f = JSON.parse(d.toString()) as Record<string, unknown>;
+    const f = JSON.parse(wsText(d)) as Record<string, unknown>;
     frames.push(f);
     if (f.t === 'res') waiting.get(f.rid as number)?.(f);
   });
   await new Promise((r, j) => ws.once('open', r).once('error', j));
   ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}`, incarnation: 'i1', newest: 0 }));
-  await until('welcome', async () => frames.some((f) => f.t === 'welcome'));
+  await until('welcome', () => frames.some((f) => f.t === 'welcome'));
   let rid = 0;
   return {
     frames,
@@ -323,7 +324,7 @@ describe('inventory import', () => {
     // the store's agent got its SKUs as they committed, at most a chunk a frame
     await until(
       'pushed',
-      async () =>
+      () =>
         agent.frames
           .filter((f) => f.t === 'inventory' && !f.full)
           .reduce((n, f) => n + (f.items as unknown[]).length, 0) >=
@@ -341,7 +342,7 @@ describe('inventory import', () => {
     const file = csv(rows, 'D');
     let req: ClientRequest | undefined;
     const broken = post('/v1/admin/inventory/import?id=imp-d', file, 'text/csv', (r) => (req = r)).catch(
-      (err: Error) => err,
+      (err: unknown) => err,
     );
     await until('applying', async () => (await progress('imp-d')).applied >= 2 * CHUNK);
     req!.destroy();
@@ -495,7 +496,7 @@ describe('sales import', () => {
     const body = new PassThrough();
     const done = post('/v1/admin/sales?id=sal-p', body, 'application/x-ndjson');
     body.write(`${sale('P-1')}\n${sale('P-2')}\n`);
-    const spooled = await until('on disk', async () => {
+    const spooled = await until('on disk', () => {
       const b = Buffer.concat(
         spoolFiles()
           .filter((f) => !before.includes(f))
@@ -563,7 +564,7 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const cut = (async () => {
-      await until('applying', async () =>
+      await until('applying', () =>
         hub.imports
           .list()
           .find((p) => p.state === 'applying' && p.bytesExpected === statSync(file).size && p.applied > 0),

@@ -8,6 +8,7 @@ import { createTestDatabase, testBackend, type TestDatabase } from '@tillbridge/
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { IngestOptions } from '../src/sync/ingest-queue.js';
 import { column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
+import { wsText } from '../../test/support/ws.js';
 
 /**
  * Group commit of the agents' event batches, over real WebSockets and a real hub (SQLite, or
@@ -95,7 +96,7 @@ async function agent(store: string): Promise<Agent> {
   const frames: Frame[] = [];
   const waiting: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+    const f = JSON.parse(wsText(data)) as Frame;
     frames.push(f);
     heard.push([store, f]);
     for (const w of waiting.filter((x) => x.match(f))) {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { inventoryDigest, toMilli } from '@tillbridge/shared';
 import { testHub } from './helpers.js';
 
-let t: ReturnType<typeof testHub>;
+let t: ReturnType<typeof testHub> | undefined;
 afterEach(() => t?.cleanup());
 
 const digestOf = (rows: [string, number][]) => rows.map(([sku, n]) => ({ sku, h: inventoryDigest(sku, n) }));

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
-import { openHub, type Hub } from '../src/hub-services.js';
+import { type Hub } from '../src/hub-services.js';
 import { loadSecrets } from '../src/auth/secrets.js';
 import { signingKeyPath } from '../src/audit/signing-key.js';
 import { DEFAULT_GATE } from '../src/auth/gate.js';
@@ -124,9 +124,9 @@ for (const engine of engines) {
       const whB = dispatcherOn(
         p.b,
         p.dirB,
-        async (req) => {
+        (req) => {
           byB.push(req.headers['webhook-id']!);
-          return { status: 204 };
+          return Promise.resolve({ status: 204 });
         },
         LEASE,
       );
@@ -185,12 +185,12 @@ for (const engine of engines) {
         drainMs: 1,
         send: (req) =>
           new Promise<SendResult>((r) =>
-            req.signal?.addEventListener('abort', () => r({ aborted: true, error: 'aborted' })),
+            req.signal.addEventListener('abort', () => r({ aborted: true, error: 'aborted' })),
           ),
       });
-      const whB = dispatcherOn(p.b, p.dirB, async (req) => {
+      const whB = dispatcherOn(p.b, p.dirB, (req) => {
         byB.push(req.headers['webhook-id']!);
-        return { status: 200 };
+        return Promise.resolve({ status: 200 });
       });
       whA.add({ url: 'https://erp.example/hook', events: ['return.completed'] }, 'admin:test');
       p.a.storage.tx(() => whA.emit({ type: 'return.completed', store: 'S1', data: {} }));

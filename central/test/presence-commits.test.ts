@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, TOKEN_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock, scalar } from './helpers.js';
+import { silent, TestClock, scalar, wireSale } from './helpers.js';
+import { wsText } from '../../test/support/ws.js';
 
 /**
  * Issue 10: what a connection and its heartbeats cost the hub in synced (fsynced) commits — only
@@ -77,7 +78,7 @@ class SimAgent {
     });
     open.push(this.ws);
     this.ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
+      const f = JSON.parse(wsText(data)) as Frame;
       this.frames.push(f);
       const i = this.waiting.findIndex((w) => w.match(f));
       if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(f);
@@ -179,21 +180,7 @@ async function status(): Promise<{
   return (await res.json()) as Awaited<ReturnType<typeof status>>;
 }
 
-const sale = (seq: number, id: string): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
-  body: {
-    requestId: `m-${id}`,
-    receipt: `R-${id}`,
-    at: '2026-11-27T10:00:00Z',
-    currency: 'EUR',
-    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
-    tenders: [],
-  },
-});
+const sale = (seq: number, id: string): WireEvent => wireSale(seq, id, `R-${id}`);
 
 describe('what connections and heartbeats cost in synced commits', () => {
   it('N agents connecting for the first time: at most N synced commits (their cursors); again: none; M heartbeats: none, and one relaxed batch', async () => {

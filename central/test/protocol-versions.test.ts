@@ -28,6 +28,7 @@ import { belowVersion, agentVersionOf } from '../src/domain/agent-versions.js';
 import { runCli } from './cli-run.js';
 import { silent, TestClock } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
+import { wsText } from '../../test/support/ws.js';
 
 /**
  * Protocol versions on connect (docs/upgrade.md "Agent and hub versions"), over real WebSockets to
@@ -463,7 +464,7 @@ describe('the real agent link', () => {
     // as the hub of protocol 2 answered: only v 2, and strict about the hello's fields
     wss.on('connection', (ws) =>
       ws.on('message', (data) => {
-        const h = JSON.parse(data.toString()) as Record<string, unknown>;
+        const h = JSON.parse(wsText(data)) as Record<string, unknown>;
         hellos.push(h);
         if (h.v !== 2 || 'min' in h || 'os' in h || 'startedAt' in h)
           ws.close(

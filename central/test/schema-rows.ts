@@ -149,6 +149,15 @@ export function insertPostgres(
   }
 }
 
+/** A column's value as text (null stays null): what snapshot() compares. */
+function valueText(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  throw new Error(`snapshot: a value of type ${typeof v} where text, numbers or bytes were expected`);
+}
+
 /** Each table's rows as sorted JSON text of their values (all as strings), on the given columns. */
 export function snapshot(
   all: (table: string, cols: string[]) => unknown[][],
@@ -161,7 +170,7 @@ export function snapshot(
     out.set(
       t,
       all(t, cols)
-        .map((r) => JSON.stringify(r.map((v) => (v === null || v === undefined ? null : String(v)))))
+        .map((r) => JSON.stringify(r.map(valueText)))
         .sort(),
     );
   }

@@ -117,9 +117,9 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
       expect(at('sales')).toBeLessThan(at('sale_lines'));
       // row for row, every value
       const a = snapshot(selectSqlite(src), shape);
-      const b = snapshot(selectPostgres(pg.query), shape);
+      const b = snapshot(selectPostgres(pg.query.bind(pg)), shape);
       for (const t of shape.keys()) expect(b.get(t), t).toEqual(a.get(t));
-      const maxAudit = Number((src.prepare('SELECT MAX(id) AS m FROM audit').get() as { m: number }).m);
+      const maxAudit = (src.prepare('SELECT MAX(id) AS m FROM audit').get() as { m: number }).m;
       expect(out.sequences).toContainEqual({ table: 'audit', column: 'id', next: maxAudit + 1 });
       expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([
         { version: String(out.schemaVersion.postgres) },

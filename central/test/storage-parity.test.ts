@@ -99,14 +99,16 @@ describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after ev
     sqlite = sqliteAtCurrent();
   });
   afterAll(() => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first */
     pg?.close();
     sqlite?.close();
     tdb?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   it('have the same tables and the same columns, types mapped', () => {
     const s = describeSqlite(sqlite);
-    const p = describePostgres(pg.query);
+    const p = describePostgres(pg.query.bind(pg));
     expect(s.size).toBeGreaterThan(10);
     expect(schemaDifferences(s, p)).toEqual([]);
   });

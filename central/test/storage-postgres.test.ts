@@ -37,9 +37,11 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
     admin = openPgClient(tdb.url);
   });
   afterAll(() => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first */
     admin?.close();
     s?.close();
     tdb?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   const openCursors = (): unknown[] => s.db.prepare(`SELECT name FROM pg_cursors WHERE name <> ''`).all();

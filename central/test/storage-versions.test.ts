@@ -140,12 +140,12 @@ describe.skipIf(noPg !== undefined)(
           pg.query(`INSERT INTO tillbridge_schema (version) VALUES (${v})`);
           pg.query('COMMIT');
         }
-        const intro = introspectPostgres(pg.query);
+        const intro = introspectPostgres(pg.query.bind(pg));
         beforeShape = intro.shape;
         pg.query('BEGIN');
-        insertPostgres(pg.query, representativeRows(intro));
+        insertPostgres(pg.query.bind(pg), representativeRows(intro));
         pg.query('COMMIT');
-        before = snapshot(selectPostgres(pg.query), intro.shape);
+        before = snapshot(selectPostgres(pg.query.bind(pg)), intro.shape);
         if (v > 0)
           expect(
             [...before.values()].every((r) => r.length === 3),
@@ -163,12 +163,17 @@ describe.skipIf(noPg !== undefined)(
       }
       const after = pgConnect(t.url);
       try {
-        const afterShape = describePostgres(after.query);
+        const afterShape = describePostgres(after.query.bind(after));
         expectIntact(
           before,
           beforeShape,
           afterShape,
-          (cols) => snapshot(selectPostgres(after.query), new Map([...afterShape].filter(([t]) => cols.has(t))), cols),
+          (cols) =>
+            snapshot(
+              selectPostgres(after.query.bind(after)),
+              new Map([...afterShape].filter(([t]) => cols.has(t))),
+              cols,
+            ),
           v,
         );
       } finally {

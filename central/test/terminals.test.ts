@@ -3,6 +3,7 @@ import type { TerminalStatus } from '@tillbridge/shared';
 import { testHub, column, scalar } from './helpers.js';
 
 let t: ReturnType<typeof testHub>;
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if the test failed first
 afterEach(() => t?.cleanup());
 
 const status = (state: TerminalStatus['state'], at: string, connections = 0): TerminalStatus => ({

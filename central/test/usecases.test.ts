@@ -168,7 +168,7 @@ describe("an agent's connection (AgentUseCases)", () => {
         const k = agents.takePendingKey(store);
         if (k) agents.confirmKey(store, k.id);
       },
-      dropKey: () => {},
+      dropKey: () => undefined, // no key is dropped in this test
     });
     const r = t.hub.useCases.stores.rotateKey('admin:a1', 'S1', 1000);
     expect(r.apiKey.startsWith(r.id)).toBe(true);

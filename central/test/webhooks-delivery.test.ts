@@ -51,7 +51,7 @@ async function receiver(...replies: Reply[]): Promise<Receiver> {
     got: [],
     replies: replies.length ? replies : [{ status: 200 }],
     closed: [],
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
   const server: Server = createServer((req, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -73,7 +73,7 @@ async function receiver(...replies: Reply[]): Promise<Receiver> {
     server.closeAllConnections();
     return new Promise((ok) => server.close(() => ok()));
   };
-  open.push(r.close);
+  open.push(() => r.close());
   return r;
 }
 
@@ -149,7 +149,7 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     expect(() => new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toThrow(/too old/);
   });
 
-  it('keeps the secret sealed at rest and never shows it again', async () => {
+  it('keeps the secret sealed at rest and never shows it again', () => {
     const f = fixture();
     const ep = f.wh.add({ url: 'https://erp.example/hook', events: 'return.completed,return.exception' }, 'admin:test');
     const rows = JSON.stringify(f.storage.db.prepare('SELECT * FROM webhooks').all());
@@ -219,8 +219,8 @@ describe('webhook delivery', () => {
     expect(f.wh.outcomes()).toEqual({ succeeded: 0, failed: 0, abandoned: 0, pending: 4 });
 
     expect(await f.wh.runDue()).toBe(4);
-    expect(s1.got.map((r) => JSON.parse(r.body).type)).toEqual(['return.completed']);
-    expect(all.got.map((r) => JSON.parse(r.body).type).sort()).toEqual([
+    expect(s1.got.map((r) => (JSON.parse(r.body) as { type: string }).type)).toEqual(['return.completed']);
+    expect(all.got.map((r) => (JSON.parse(r.body) as { type: string }).type).sort()).toEqual([
       'return.completed',
       'return.completed',
       'return.denied',

@@ -25,12 +25,14 @@ const writtenPan = fc
   .tuple(panDigits, fc.array(fc.constantFrom('', '', '', ' ', '-'), { minLength: 19, maxLength: 19 }))
   .map(([d, seps]) => ({
     digits: d,
-    text: [...d].map((c, i) => (i === 0 ? c : `${seps[i]}${c}`)).join(''),
+    text: Array.from(d)
+      .map((c, i) => (i === 0 ? c : `${seps[i]}${c}`))
+      .join(''),
   }));
 
 /** Free text heavy in digits, spaces and dashes, so PANs land next to other numbers. */
 const freeText = fc.string({
-  unit: fc.constantFrom(...'0123456789012345678901234567890123456789     ---abxyzAB.,:#/\n'),
+  unit: fc.constantFrom(...Array.from('0123456789012345678901234567890123456789     ---abxyzAB.,:#/\n')),
   maxLength: 40,
 });
 
@@ -153,7 +155,7 @@ describe('card numbers in free text', () => {
       expect(maskCardNumbersIn(text).endsWith('******4242')).toBe(true);
       // grouped in single digits: the written (group-aligned) scan also checks at most 7 windows per group
       const grouped = { windows: 0 };
-      cardNumberSpans([...'7'.repeat(n)].join(' '), 'written', grouped);
+      cardNumberSpans(Array.from('7'.repeat(n)).join(' '), 'written', grouped);
       expect(grouped.windows).toBeLessThanOrEqual(7 * n);
     }
   });

@@ -11,7 +11,10 @@ function fixture(opts: { stableMs?: number } = {}) {
     ...opts,
     random: () => 1, // the ceiling itself: the waits show the exponent
     clock: { now: () => nowMs },
-    sleep: async (ms) => void waits.push(ms),
+    sleep: (ms) => {
+      waits.push(ms);
+      return Promise.resolve();
+    },
   });
   return { backoff, waits, advance: (ms: number) => (nowMs += ms) };
 }

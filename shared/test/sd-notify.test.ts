@@ -20,7 +20,13 @@ class HandTimers implements NotifyTimers {
 
 function recorder(): { sent: string[][]; send: (a: string[]) => Promise<void> } {
   const sent: string[][] = [];
-  return { sent, send: async (a) => void sent.push(a) };
+  return {
+    sent,
+    send: (a) => {
+      sent.push(a);
+      return Promise.resolve();
+    },
+  };
 }
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));

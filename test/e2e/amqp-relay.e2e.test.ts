@@ -137,7 +137,7 @@ describe('serve --amqp-url', () => {
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
           status = await second.admin.get('/v1/admin/status');
-          if (status.feedRelay && status.feedRelay.lag === 0 && status.feedRelay.head > 0) break;
+          if (status.feedRelay?.lag === 0 && status.feedRelay.head > 0) break;
           await new Promise((r) => setTimeout(r, 100));
         }
         expect(status.feedRelay).toMatchObject({
@@ -168,7 +168,11 @@ describe('serve --amqp-url', () => {
         // each id's first arrival is in position order
         const firsts: string[] = [];
         const seen = new Set<string>();
-        for (const id of c.ids('all')) if (!seen.has(id)) (seen.add(id), firsts.push(id));
+        for (const id of c.ids('all'))
+          if (!seen.has(id)) {
+            seen.add(id);
+            firsts.push(id);
+          }
         expect(firsts).toEqual(ids);
       } finally {
         await c.close();

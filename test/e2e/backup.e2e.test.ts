@@ -6,7 +6,7 @@ import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { drained, invariantViolations, sale, sellEach, worldForFile, type Decision, type World } from './fixture.js';
+import { drained, invariantViolations, sellEach, worldForFile, type Decision, type World } from './fixture.js';
 
 /**
  * Backup and restore through the real binaries (docs/backup.md): an agent's database backed up
@@ -170,7 +170,7 @@ describe('tillbridge-hub backup and restore', () => {
     const { agent: a, reg } = await sold('h1', ['H-1', 'H-2']);
     // sales keep coming while the backup is taken
     let n = 3;
-    let selling = true;
+    let selling = true as boolean; // set to false by the test while the loop runs
     const acked: string[] = [];
     const loop = (async () => {
       while (selling) {

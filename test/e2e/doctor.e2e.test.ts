@@ -7,6 +7,7 @@ import { DevCa } from '@tillbridge/central';
 import { TEST_CLOCK_ENV, type DoctorReport } from '@tillbridge/shared';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { runCommand } from '@tillbridge/scripts/lib/process';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { AGENT_BIN } from '@tillbridge/scripts/lib/paths';
 import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { World } from './fixture.js';
@@ -33,7 +34,7 @@ beforeAll(async () => {
   mkdirSync(join(w.dir, 'agent-logs'), { mode: 0o700 });
   a = await w.startAgent('S1', 'S1', { log: { level: 'trace', file: logFile, maxSizeMb: 1, keep: 2 } });
 });
-afterAll(async () => w?.close());
+afterAll(async () => w.close());
 
 const agentDoctor = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof runCommand> =>
   runCommand(process.execPath, [AGENT_BIN, 'doctor', ...args], env);
@@ -310,12 +311,15 @@ describe('serve --log-file', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--log-keep: expected a whole number of files from 1 to 100, got "0"/);
     const h = await w.startHub(undefined, ['--log-file', file, '--log-max-size', '1', '--log-keep', '2']);
-    const lines = readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { msg: string });
-    expect(lines.some((l) => l.msg === 'hub listening')).toBe(true);
     expect(h.proc.lines.some((l) => l.msg === 'hub listening')).toBe(true);
+    // The logger writes each line to stdout first and to the file next, so startHub (which returns on
+    // the stdout line) can be a moment ahead of the file: wait for the same line to reach the file.
+    const fileLines = (): { msg: string }[] =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string });
+    await waitFor('"hub listening" in the --log-file', () => fileLines().some((l) => l.msg === 'hub listening'));
   });
 });
 

@@ -41,7 +41,7 @@ beforeAll(async () => {
   await w.startHub(undefined, ['--tls-cert', pem('hub.pem'), '--tls-key', pem('hub-key.pem')], { ca: pem('ca.pem') });
   await w.addStore('S001');
 });
-afterAll(async () => w?.close());
+afterAll(async () => w.close());
 
 describe('enrolling a store', () => {
   it('stores enroll prints the code, its expiry, the fingerprint and the command; the agent enrolls, starts on the config and syncs', async () => {

@@ -31,7 +31,7 @@ beforeAll(async () => {
  * then follows its own cursor; acknowledges each page once handled. Rides out the hub being down.
  */
 function consumer(seen: Entry[]): { stop: () => Promise<void> } {
-  let running = true;
+  let running = true as boolean; // set to false by stop() while the loop runs
   let after: number | undefined;
   const loop = (async () => {
     while (running) {

@@ -14,6 +14,7 @@ import { freePort } from '../support/net.js';
  */
 
 let w: World;
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if the test failed first
 afterAll(async () => w?.close());
 
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;

@@ -79,7 +79,8 @@ export class World {
   private madeDir?: string;
   /** The (first) hub process; with several, its `admin` and `cli` go to each running process in turn. */
   hub!: HubHandle;
-  adminToken!: string;
+  /** Set when the hub's data directory is initialised (the first `startHub()`). */
+  private initToken: string | undefined;
   readonly agents: AgentHandle[] = [];
   readonly keys = new Map<string, string>();
   /** Hub processes `startHub()` starts on this world's database. */
@@ -108,6 +109,17 @@ export class World {
     this.hubProcesses = pg ? (opts.hubProcesses ?? hubProcessesFromEnv()) : 1;
   }
 
+  /** The admin token of the hub's first initialisation; throws before the first `startHub()`. */
+  get adminToken(): string {
+    if (this.initToken === undefined) throw new Error('no admin token yet: start the hub first');
+    return this.initToken;
+  }
+
+  /** Whether `startHub()` has initialised the hub's data directory. */
+  get hubInitialised(): boolean {
+    return this.initToken !== undefined;
+  }
+
   get dir(): string {
     return (this.madeDir ??= mkdtempSync(join(tmpdir(), 'tb-e2e-')));
   }
@@ -132,7 +144,7 @@ export class World {
     extraArgs?: string[],
     more: { ca?: string; host?: string; clockStart?: string; dataDir?: string; name?: string } = {},
   ): Promise<HubHandle> {
-    this.adminToken ??= await initHub(this.hubData, this.opts.database);
+    this.initToken ??= await initHub(this.hubData, this.opts.database);
     const { dataDir = this.hubData, ...rest } = more;
     const opts: HubStart = { dataDir, adminToken: this.adminToken, ...rest };
     const database = this.opts.database ?? (this.hubProcesses > 1 ? databaseArgs(this.hubData)[1] : undefined);

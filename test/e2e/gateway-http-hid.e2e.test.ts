@@ -11,6 +11,7 @@ import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { sale, worldForFile } from './fixture.js';
+import { wsText } from '../support/ws.js';
 
 const POSLOG = vendorFixtures('poslog');
 
@@ -71,7 +72,7 @@ describe('modern POS software over HTTP and WebSocket', () => {
     await new Promise((res) => ws.once('open', res));
     const ask = (m: unknown) =>
       new Promise<Record<string, unknown>>((res) => {
-        ws.once('message', (d) => res(JSON.parse(d.toString()) as Record<string, unknown>));
+        ws.once('message', (d) => res(JSON.parse(wsText(d)) as Record<string, unknown>));
         ws.send(JSON.stringify(m));
       });
     expect(await ask(sale('ws-1', 'WS-1', [{ sku: 'A', qty: 2, unitPrice: 100 }]))).toEqual({

@@ -154,8 +154,10 @@ afterAll(async () => {
   for (const s of streams) s.reg.close();
   for (const a of agents) await a.proc.stop();
   await w?.close();
+  /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset if skipped or beforeAll failed */
   receiver?.closeAllConnections();
   await new Promise<void>((ok) => (receiver ? receiver.close(() => ok()) : ok()));
+  /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   await cluster?.stop();
 }, 60_000);
 

@@ -18,7 +18,7 @@ const hubSales = (prefix: string): number => w.hubSales(prefix);
 
 /** A register selling every `everyMs` until `stop()`; resolves with how many were acked, failing on any error reply. */
 function sellEvery(reg: JsonLinesRegister, prefix: string, everyMs: number): { stop: () => Promise<number> } {
-  let running = true;
+  let running = true as boolean; // set to false by stop() while the loop runs
   let acked = 0;
   const loop = (async () => {
     for (let i = 0; running; i++) {

@@ -25,13 +25,13 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     await waitFor('S1 holds the default change too', async () => (await agentPolicy(a)) === v2);
     const b2 = await w.startAgent('S2');
     await waitFor('S2 got it on reconnecting', async () => (await agentPolicy(b2)) === v2);
-    const st = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as {
+    interface Status {
       stores: { store: string; policy: { version: number; agentHolds: number | null } }[];
-    };
+    }
     await waitFor(
       'the hub to hear which version each agent holds (heartbeat)',
       async () => {
-        const s = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as typeof st;
+        const s = JSON.parse((await w.hub.cli(['status', '--json'])).stdout) as Status;
         return s.stores.every((x) => x.policy.agentHolds === x.policy.version);
       },
       20_000,
@@ -230,7 +230,7 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     // the refused completions never reached the hub; the line refunded exactly what was paid for it
     await waitFor(
       'both completions at the hub',
-      async () =>
+      () =>
         w.hubQuery<{ n: number }>(
           `SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`,
         )[0]!.n === 2,

@@ -21,7 +21,7 @@ beforeAll(async () => {
   await w.startHub();
   await w.addStore('S1');
 });
-afterAll(async () => w?.close());
+afterAll(async () => w.close());
 
 const unix = process.platform !== 'win32';
 const modes = (dir: string): Record<string, string> =>

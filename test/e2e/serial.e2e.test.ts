@@ -26,8 +26,9 @@ beforeAll(async () => {
   await setStock(w.hub, 'S1', 'TEE-BLUE-M', 10);
 });
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first
   await pty?.close();
-  await w?.close();
+  await w.close();
 });
 
 interface Term {

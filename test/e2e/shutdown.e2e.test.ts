@@ -48,7 +48,7 @@ afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill()));
   await Promise.all(stubs.splice(0).map((s) => s.close()));
 });
-afterAll(async () => w?.close());
+afterAll(async () => w.close());
 
 async function stub(): Promise<StubHub> {
   const s = await new StubHub().start();
@@ -204,7 +204,7 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
   };
 
   beforeAll(async () => {
-    if (!w.adminToken) {
+    if (!w.hubInitialised) {
       await w.startHub();
       await w.hub.proc.stop();
     }

@@ -125,7 +125,7 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
       10_000,
       50,
     );
-    await waitFor('the hub to correct the copy', async () => {
+    await waitFor('the hub to correct the copy', () => {
       const ro = new Database(file, { readonly: true });
       try {
         return (

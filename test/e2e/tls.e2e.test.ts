@@ -35,7 +35,7 @@ beforeAll(async () => {
   await w.addStore('S1');
   await w.addStore('S2');
 });
-afterAll(async () => w?.close());
+afterAll(async () => w.close());
 
 const hubStatus = async (url: string): Promise<{ hub: { connected: boolean; lastError?: string } }> =>
   (await fetch(`${url}/status`)).json() as Promise<{ hub: { connected: boolean; lastError?: string } }>;

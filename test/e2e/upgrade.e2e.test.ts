@@ -16,7 +16,7 @@ beforeAll(async () => {
   w = new World();
   await w.startHub();
 });
-afterAll(async () => w?.close());
+afterAll(async () => w.close());
 
 describe('upgrading an agent', () => {
   it('an agent on a v2 database: copied to .pre-v2.bak, migrated, its owed sales reach the hub; the hub shows its version, OS and uptime and flags it below the minimum', async () => {

@@ -44,9 +44,9 @@ beforeAll(async () => {
   await setStock(w.hub, 'S1', 'A', 10);
 });
 afterAll(async () => {
-  await w?.close();
-  server?.closeAllConnections();
-  await new Promise<void>((ok) => server?.close(() => ok()));
+  await w.close();
+  server.closeAllConnections();
+  await new Promise<void>((ok) => server.close(() => ok()));
 });
 
 describe("webhooks on the hub's events, end to end", () => {

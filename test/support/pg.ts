@@ -32,6 +32,14 @@ export const CLUSTER_SCRIPT = fileURLToPath(new URL('../../scripts/pg-cluster.sh
 export const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const PROBE_TIMEOUT_MS = 2_000;
 
+/**
+ * For a pg client's errors that are reported elsewhere or of no interest: a connection lost after
+ * connecting (the next query fails with it), or ending a client whose connection is already gone.
+ */
+export const ignorePgError = (): void => {
+  /* see above */
+};
+
 /** The line printed once when the PostgreSQL suites are skipped. */
 export const PG_SKIP_MESSAGE =
   'PostgreSQL suites skipped: no server at TILLBRIDGE_TEST_PG_URL or 127.0.0.1:5432 (see README "PostgreSQL tests")';
@@ -53,7 +61,7 @@ async function probe(url: string): Promise<Error | undefined> {
     connectionTimeoutMillis: PROBE_TIMEOUT_MS,
     query_timeout: PROBE_TIMEOUT_MS,
   });
-  client.on('error', () => {}); // a connection lost after connecting is reported by the query below
+  client.on('error', ignorePgError); // a connection lost after connecting is reported by the query below
   try {
     await client.connect();
     await client.query('SELECT 1');
@@ -61,7 +69,7 @@ async function probe(url: string): Promise<Error | undefined> {
   } catch (e) {
     return e instanceof Error ? e : new Error(String(e));
   } finally {
-    await client.end().catch(() => {});
+    await client.end().catch(ignorePgError);
   }
 }
 
@@ -116,7 +124,10 @@ export async function pgSkipReason(): Promise<string | undefined> {
 export async function describePg(name: string, body: (adminUrl: string) => void): Promise<void> {
   const url = await pgAdminUrl();
   if (url) describe(name, () => body(url));
-  else describe.skip(`${name} (skipped: no PostgreSQL)`, () => {});
+  else
+    describe.skip(`${name} (skipped: no PostgreSQL)`, () => {
+      /* nothing runs */
+    });
 }
 
 export interface TestDatabase {
@@ -127,14 +138,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function withAdmin<T>(adminUrl: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
-  c.on('error', () => {});
+/** `f` with a client connected to `url`, ended afterwards. */
+export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  c.on('error', ignorePgError);
   await c.connect();
   try {
     return await f(c);
   } finally {
-    await c.end().catch(() => {});
+    await c.end().catch(ignorePgError);
   }
 }
 
@@ -153,7 +165,7 @@ export async function createTestDatabase(adminUrl?: string): Promise<TestDatabas
   const admin = adminUrl ?? (await pgAdminUrl());
   if (!admin) throw new Error(`createTestDatabase: no PostgreSQL. ${PG_SKIP_MESSAGE}`);
   const name = `tb_test_${randomBytes(8).toString('hex')}`;
-  await withAdmin(admin, (c) =>
+  await withClient(admin, (c) =>
     c.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`),
   );
   let dropped = false;
@@ -162,7 +174,7 @@ export async function createTestDatabase(adminUrl?: string): Promise<TestDatabas
     name,
     async drop() {
       if (dropped) return;
-      await withAdmin(admin, async (c) => {
+      await withClient(admin, async (c) => {
         await c.query(
           'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
           [name],
@@ -183,7 +195,7 @@ export async function createTestDatabase(adminUrl?: string): Promise<TestDatabas
 export function pgClusterSkipReason(): string | undefined {
   const r = spawnSync('bash', [CLUSTER_SCRIPT, 'bindir'], { encoding: 'utf8' });
   if (r.status === 0) return undefined;
-  const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().replace(/^pg-cluster: /, '');
+  const why = (r.stderr || (r.error ? r.error.message : '') || `exit ${r.status}`).trim().replace(/^pg-cluster: /, '');
   return `PostgreSQL throwaway-cluster suites skipped: ${why} (see README "PostgreSQL tests")`;
 }
 
@@ -229,7 +241,9 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
   const skip = pgClusterSkipReason();
   if (skip) throw new Error(skip);
   const out = await script('start');
-  const env = Object.fromEntries([...out.matchAll(/^export (\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+  const env: Record<string, string | undefined> = Object.fromEntries(
+    [...out.matchAll(/^export (\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]),
+  );
   const url = env.TILLBRIDGE_TEST_PG_URL;
   const dir = env.TILLBRIDGE_PG_CLUSTER_DIR;
   if (!url || !dir) throw new Error(`scripts/pg-cluster.sh start printed no URL and directory: ${JSON.stringify(out)}`);

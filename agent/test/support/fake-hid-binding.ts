@@ -37,10 +37,10 @@ class FakeHidHandle implements HidHandle {
   on(event: 'data' | 'error', listener: ((report: Buffer) => void) | ((err: Error) => void)): void {
     this.events.on(event, listener);
   }
-  async write(data: number[] | Buffer): Promise<number> {
-    if (this.closed || this.dead) throw new Error('could not write to HID device');
+  write(data: number[] | Buffer): Promise<number> {
+    if (this.closed || this.dead) return Promise.reject(new Error('could not write to HID device'));
     this.writes.push(Buffer.from(data));
-    return data.length;
+    return Promise.resolve(data.length);
   }
   pause(): void {
     this.paused = true;
@@ -51,9 +51,10 @@ class FakeHidHandle implements HidHandle {
     this.held = [];
     for (const r of held) this.deliver(r);
   }
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.events.removeAllListeners();
+    return Promise.resolve();
   }
 
   deliver(report: Buffer): boolean {
@@ -98,24 +99,24 @@ export class FakeHidBinding implements HidBinding {
     return rec.reports.map(toBuffer);
   }
 
-  async devices(): Promise<HidDeviceInfo[]> {
+  devices(): Promise<HidDeviceInfo[]> {
     this.calls.devices++;
-    return [...this.plugged.values()].map((d) => ({ ...d }));
+    return Promise.resolve([...this.plugged.values()].map((d) => ({ ...d })));
   }
 
-  async open(path: string): Promise<HidHandle> {
+  open(path: string): Promise<HidHandle> {
     this.calls.open++;
     const failure = this.openFailures.get(path);
     if (failure && failure.times > 0) {
       failure.times--;
-      throw new Error(failure.message);
+      return Promise.reject(new Error(failure.message));
     }
-    if (!this.plugged.has(path)) throw new Error('could not open HID device');
+    if (!this.plugged.has(path)) return Promise.reject(new Error('could not open HID device'));
     const writes = this.writes.get(path) ?? [];
     this.writes.set(path, writes);
     const h = new FakeHidHandle(path, writes);
     this.handles.push(h);
-    return h;
+    return Promise.resolve(h);
   }
 
   plug(info: HidDeviceInfo & { path: string }): void {
