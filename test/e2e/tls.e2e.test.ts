@@ -9,6 +9,12 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { sale, World } from './fixture.js';
 
+/** The message of an error as the agent logs it (`{ err }`: pino's serialized error). */
+function logged(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
+}
+
 let w: World;
 let certs: string;
 const pem = (name: string): string => join(certs, name);
@@ -58,7 +64,7 @@ describe('TLS between agents and the hub', () => {
     writeFileSync(pem('other-ca.pem'), DevCa.create('Somebody else').pem.cert);
     const a = await w.startAgent('S1', 'tls-wrong-ca', { hub: { caFile: caFile() } }, false);
     const line = await a.proc.waitForLine((l) => l.msg === 'hub connection failed');
-    expect(String(line.err)).toMatch(pattern);
+    expect(logged(line.err)).toMatch(pattern);
     expect((await hubStatus(a.statusUrl)).hub.connected).toBe(false);
     await a.proc.stop();
   });
@@ -104,7 +110,7 @@ describe('TLS between agents and the hub', () => {
         false,
       );
       const line = await a.proc.waitForLine((l) => l.msg === 'hub connection failed');
-      expect(String(line.err), name).toMatch(pattern);
+      expect(logged(line.err), name).toMatch(pattern);
       await a.proc.stop();
       await hw.close();
     }
