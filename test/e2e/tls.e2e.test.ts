@@ -11,7 +11,7 @@ import { sale, World } from './fixture.js';
 
 /** The message of an error as the agent logs it (`{ err }`: pino's serialized error). */
 function logged(err: unknown): string {
-  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  if (typeof err === 'object' && err !== null && 'message' in err) return String(err.message);
   return String(err);
 }
 
