@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { isSqliteBusy, TbCodes, TbError } from '@tillbridge/shared';
 import { MIGRATE_LOCK, openPgClient, PG_SCHEMA_VERSION, redactUrl, WRITE_LOCK } from './postgres.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
@@ -17,7 +17,6 @@ import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStor
  * ciphertext): the data directory's hub.secret still opens them.
  */
 
-const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
 
 function hubServing(dataDir: string): TbError {
   return new TbError(
@@ -43,7 +42,7 @@ export function openSqliteExclusive(dataDir: string): SqliteHubStorage {
     probe.exec('BEGIN EXCLUSIVE');
     probe.exec('ROLLBACK');
   } catch (err) {
-    if (isBusy(err)) throw hubServing(dataDir);
+    if (isSqliteBusy(err)) throw hubServing(dataDir);
     throw err;
   } finally {
     probe.close();
@@ -57,7 +56,7 @@ export function openSqliteExclusive(dataDir: string): SqliteHubStorage {
     s.raw.exec('COMMIT');
   } catch (err) {
     s.close();
-    if (isBusy(err)) throw hubServing(dataDir);
+    if (isSqliteBusy(err)) throw hubServing(dataDir);
     throw err;
   }
   return s;
