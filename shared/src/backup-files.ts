@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { TbCodes, TbError } from './errors.js';
+import { isSqliteBusy } from './sqlite-backup.js';
 import {
   ensurePrivateDir,
   PRIVATE_DIR_MODE,
@@ -100,6 +101,44 @@ export function writeManifest(dir: string, manifest: BackupManifest): void {
   fsyncDir(dir);
 }
 
+/** Whether a manifest's entry of "files" has a plain file name (not the manifest's), a size and a checksum. */
+function isWellFormedFile(entry: unknown): boolean {
+  if (typeof entry !== 'object' || entry === null) return false;
+  const { name, sha256, bytes } = entry as Partial<Record<keyof BackupFile, unknown>>;
+  return (
+    typeof name === 'string' &&
+    /^[A-Za-z0-9._-]+$/.test(name) &&
+    name !== MANIFEST_FILE &&
+    typeof sha256 === 'string' &&
+    typeof bytes === 'number'
+  );
+}
+
+/** `parsed` (any JSON) as a manifest of `format` that lists well-formed files; TB_INVALID if it is not one. */
+function checkedManifestShape(file: string, format: string, parsed: unknown): BackupManifest {
+  const fields: Partial<Record<keyof BackupManifest, unknown>> | undefined =
+    typeof parsed === 'object' && parsed !== null ? parsed : undefined;
+  const claimed = fields?.format;
+  if (fields === undefined || claimed !== format) {
+    throw new TbError(
+      TbCodes.INVALID,
+      `${file}: expected "format": "${format}", got ${JSON.stringify(claimed)}${typeof claimed === 'string' && claimed.startsWith('tillbridge-') ? ' (a backup of the other program?)' : ''}`,
+    );
+  }
+  const files: unknown = fields.files;
+  if (!Array.isArray(files) || files.length === 0)
+    throw new TbError(TbCodes.INVALID, `${file}: "files" must list the backup's files`);
+  for (const entry of files as unknown[]) {
+    if (!isWellFormedFile(entry)) {
+      throw new TbError(
+        TbCodes.INVALID,
+        `${file}: each of "files" needs a plain file name, "bytes" and "sha256", got ${JSON.stringify(entry)}`,
+      );
+    }
+  }
+  return fields as BackupManifest;
+}
+
 /**
  * Reads a backup's manifest and checks every file it names against it (present, size, SHA-256).
  * Throws TB_INVALID naming the file that is missing or differs, or what is wrong with the manifest.
@@ -109,35 +148,13 @@ export function readVerifiedManifest(dir: string, format: string): BackupManifes
   if (!existsSync(dir)) throw new TbError(TbCodes.INVALID, `${dir}: no such backup directory`);
   if (!existsSync(file))
     throw new TbError(TbCodes.INVALID, `${dir} holds no ${MANIFEST_FILE}: not a backup, or one that did not finish`);
-  let m: BackupManifest;
+  let parsed: unknown;
   try {
-    m = JSON.parse(readFileSync(file, 'utf8')) as BackupManifest;
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new TbError(TbCodes.INVALID, `${file} is not JSON: ${(err as Error).message}`);
   }
-  if (!m || typeof m !== 'object' || m.format !== format) {
-    throw new TbError(
-      TbCodes.INVALID,
-      `${file}: expected "format": "${format}", got ${JSON.stringify((m as { format?: unknown } | null)?.format)}${typeof m?.format === 'string' && m.format.startsWith('tillbridge-') ? ' (a backup of the other program?)' : ''}`,
-    );
-  }
-  if (!Array.isArray(m.files) || m.files.length === 0)
-    throw new TbError(TbCodes.INVALID, `${file}: "files" must list the backup's files`);
-  for (const f of m.files) {
-    if (
-      !f ||
-      typeof f.name !== 'string' ||
-      !/^[A-Za-z0-9._-]+$/.test(f.name) ||
-      f.name === MANIFEST_FILE ||
-      typeof f.sha256 !== 'string' ||
-      typeof f.bytes !== 'number'
-    ) {
-      throw new TbError(
-        TbCodes.INVALID,
-        `${file}: each of "files" needs a plain file name, "bytes" and "sha256", got ${JSON.stringify(f)}`,
-      );
-    }
-  }
+  const m = checkedManifestShape(file, format, parsed);
   // every file missing is named at once; then each is checked
   const missing = m.files.filter((f) => !existsSync(join(dir, f.name)));
   if (missing.length > 0) {
@@ -245,8 +262,6 @@ export interface SqliteConnection {
 }
 export type OpenSqlite = (file: string) => SqliteConnection;
 
-const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
-
 /**
  * Refuses (TB_CONFIG) to work on `path` (a database, a data directory) as a user other than its
  * owner: SQLite would make the -wal and -shm files beside a database as this user, a restore its
@@ -307,7 +322,7 @@ export function sqliteInUse(open: OpenSqlite, dbFile: string): boolean {
     probe.exec('ROLLBACK');
     return false;
   } catch (err) {
-    if (isBusy(err)) return true;
+    if (isSqliteBusy(err)) return true;
     throw err;
   } finally {
     probe.close();

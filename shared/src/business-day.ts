@@ -54,9 +54,10 @@ export function wallParts(
     });
     formatters.set(zone, f);
   }
-  const v: Record<string, number> = {};
-  for (const p of f.formatToParts(new Date(utcMs))) if (p.type !== 'literal') v[p.type] = Number(p.value);
-  return { year: v.year!, month: v.month!, day: v.day!, hour: v.hour!, minute: v.minute!, second: v.second! };
+  const wall = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
+  for (const p of f.formatToParts(new Date(utcMs)))
+    if (p.type in wall) wall[p.type as keyof typeof wall] = Number(p.value);
+  return wall;
 }
 
 const two = (n: number) => String(n).padStart(2, '0');

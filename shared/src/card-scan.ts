@@ -50,6 +50,13 @@ interface Run {
   groups: Group[];
 }
 
+/** `xs[i]` for an index the caller keeps in range; a RangeError (a bug here) if it is not. */
+function at<T>(xs: ArrayLike<T>, i: number): T {
+  const v = xs[i];
+  if (v === undefined) throw new RangeError(`card scan: index ${i} is outside 0..${xs.length - 1}`);
+  return v;
+}
+
 function* runsIn(text: string): Generator<Run> {
   const n = text.length;
   let i = 0;
@@ -87,12 +94,11 @@ function* runsIn(text: string): Generator<Run> {
 function luhnSums(d: number[]): [Int32Array, Int32Array] {
   const s0 = new Int32Array(d.length + 1);
   const s1 = new Int32Array(d.length + 1);
-  for (let j = 0; j < d.length; j++) {
-    const v = d[j]!;
+  d.forEach((v, j) => {
     const dbl = v * 2 > 9 ? v * 2 - 9 : v * 2;
-    s0[j + 1] = s0[j]! + (j % 2 === 0 ? dbl : v);
-    s1[j + 1] = s1[j]! + (j % 2 === 1 ? dbl : v);
-  }
+    s0[j + 1] = at(s0, j) + (j % 2 === 0 ? dbl : v);
+    s1[j + 1] = at(s1, j) + (j % 2 === 1 ? dbl : v);
+  });
   return [s0, s1];
 }
 
@@ -104,11 +110,11 @@ function windowsOf(run: Run, mode: CardScanMode, meter?: CardScanMeter): [number
   const out: [number, number][] = [];
   const check = (from: number, to: number): void => {
     if (meter) meter.windows++;
-    const first = d[from]!;
+    const first = at(d, from);
     if (first < 2 || first > 6) return;
     // the last digit is not doubled, so the doubled positions share the parity of `to`
-    const s = sums[to % 2]!;
-    if ((s[to]! - s[from]!) % 10 === 0) out.push([from, to]);
+    const s = sums[to % 2 === 0 ? 0 : 1];
+    if ((at(s, to) - at(s, from)) % 10 === 0) out.push([from, to]);
   };
   if (mode === 'anywhere') {
     for (let from = 0; from + MIN_PAN <= d.length; from++) {
@@ -117,14 +123,13 @@ function windowsOf(run: Run, mode: CardScanMode, meter?: CardScanMeter): [number
     return out;
   }
   const g = run.groups;
-  for (let s = 0; s < g.length; s++) {
-    if (g[s]!.word) continue;
-    for (let e = s; e < g.length && !g[e]!.word; e++) {
-      const len = g[e]!.to - g[s]!.from;
+  g.forEach((start, s) => {
+    for (let e = s; e < g.length && !at(g, e).word; e++) {
+      const len = at(g, e).to - start.from;
       if (len > MAX_PAN) break;
-      if (len >= MIN_PAN) check(g[s]!.from, g[e]!.to);
+      if (len >= MIN_PAN) check(start.from, at(g, e).to);
     }
-  }
+  });
   return out;
 }
 
@@ -140,8 +145,8 @@ export function cardNumberSpans(text: string, mode: CardScanMode, meter?: CardSc
     const flush = (): void => {
       if (!cur) return;
       spans.push({
-        start: run.at[cur[0]]!,
-        end: run.at[cur[1] - 1]! + 1,
+        start: at(run.at, cur[0]),
+        end: at(run.at, cur[1] - 1) + 1,
         digits: run.digits.slice(cur[0], cur[1]).join(''),
       });
     };

@@ -19,8 +19,8 @@ export function derivedId(...parts: string[]): string {
     h.update(p);
   }
   const b = h.digest().subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x80; // version 8
-  b[8] = (b[8]! & 0x3f) | 0x80; // RFC 9562 variant
+  b[6] = (b.readUInt8(6) & 0x0f) | 0x80; // version 8
+  b[8] = (b.readUInt8(8) & 0x3f) | 0x80; // RFC 9562 variant
   const x = b.toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
@@ -39,11 +39,11 @@ export function crockfordBase32(bytes: Uint8Array): string {
     value = ((value << 8) | b) & 0xffff;
     bits += 8;
     while (bits >= 5) {
-      out += CROCKFORD[(value >>> (bits - 5)) & 31];
+      out += CROCKFORD.charAt((value >>> (bits - 5)) & 31);
       bits -= 5;
     }
   }
-  return bits > 0 ? out + CROCKFORD[(value << (5 - bits)) & 31] : out;
+  return bits > 0 ? out + CROCKFORD.charAt((value << (5 - bits)) & 31) : out;
 }
 
 /** Random secret material, base64url, `bytes` long before encoding. */

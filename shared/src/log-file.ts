@@ -61,7 +61,9 @@ export function rotatingFile(opts: RotatingFileOptions): RotatingFile {
       writeSync(fd, line);
       size += bytes;
     },
-    flushSync() {},
+    flushSync() {
+      // every write is synchronous: nothing is buffered
+    },
     end() {
       if (fd >= 0) closeSync(fd);
       fd = -1;

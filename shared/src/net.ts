@@ -4,7 +4,9 @@ import { BlockList, isIP } from 'node:net';
 export function parseHostPort(value: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
   if (!m) throw new Error(`expected HOST:PORT, got "${value}"`);
-  const host = m[1] ?? (m[2] || defaultHost);
+  // an empty host (`:7400`) takes the default
+  const named = m[1] ?? m[2] ?? '';
+  const host = named === '' ? defaultHost : named;
   const port = Number(m[3]);
   if (port > 65535) throw new Error(`port out of range in "${value}"`);
   return { host, port };

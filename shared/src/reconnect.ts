@@ -101,6 +101,7 @@ export function errorText(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return (
     msg
+      // eslint-disable-next-line no-control-regex -- control characters are what this strips
       .replace(/[\u0000-\u001f\u007f]+/g, ' ')
       .replace(/^(Error: )+/, '')
       .trim()

@@ -22,10 +22,10 @@ export type Disposition = z.infer<typeof Disposition>;
 /** ISO 8601 date-time with a zone (`Z` or `±hh:mm`). */
 export const Timestamp = z.iso.datetime({
   offset: true,
-  message: 'an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:15:00Z',
+  error: 'an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:15:00Z',
 });
 
-function uniqueLines<T extends { line: number }>(lines: T[]): boolean {
+function uniqueLines(lines: readonly { line: number }[]): boolean {
   return new Set(lines.map((l) => l.line)).size === lines.length;
 }
 

@@ -75,7 +75,7 @@ export function judgeReturn(
   const byLine = new Map(sold.map((s) => [s.line, s]));
   // A line asked for by SKU resolves to a receipt line no other line of this request names, with
   // enough left (else the first such line, which is then refused as exceeding what is left).
-  const named = new Set(requested.filter((r) => r.line !== undefined).map((r) => r.line!));
+  const named = new Set(requested.flatMap((r) => (r.line !== undefined ? [r.line] : [])));
   const chosen = new Set<number>();
   let refund = 0;
   const lines: JudgedLine[] = requested.map((r) => {

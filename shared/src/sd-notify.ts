@@ -87,7 +87,11 @@ export function sdNotifier(
     setInterval: (fn, ms) => setInterval(fn, ms).unref(),
     clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
   };
-  const onError = opts.onError ?? (() => {});
+  const onError =
+    opts.onError ??
+    (() => {
+      // nobody asked to hear of failed notifications
+    });
   let watchdog: unknown;
   let feeding = false;
 

@@ -8,6 +8,12 @@ export interface SqliteCopier {
 }
 
 /** How many pre-migration copies are kept beside a database (the oldest go first). */
+/** Whether `err` is SQLite's SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock). */
+export function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code);
+}
+
 export const PRE_MIGRATION_BACKUPS_KEPT = 3;
 
 /** `<db>.pre-v<N>.bak`: the copy of `dbFile` taken before it was migrated from schema version N. */

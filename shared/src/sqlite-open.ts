@@ -81,7 +81,9 @@ export function applySqliteMigrations(db: MigratableSqlite, migrations: readonly
   const version = db.pragma('user_version', { simple: true }) as number;
   for (let v = version; v < target; v++) {
     db.transaction(() => {
-      db.exec(migrations[v]!);
+      const migration = migrations[v];
+      if (migration === undefined) throw new Error(`no migration from schema version ${v} to ${v + 1}`);
+      db.exec(migration);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }

@@ -37,8 +37,15 @@ export class ChainWalker {
     return undefined;
   }
 
+  /** The entries walked so far: the first and last ids and the last hash; undefined before the first. */
+  walked(): { first: number; last: number; head: string } | undefined {
+    if (this.firstId === undefined || this.lastId === undefined || this.head === undefined) return undefined;
+    return { first: this.firstId, last: this.lastId, head: this.head };
+  }
+
   private check(e: ExportedEntry): ChainProblem | undefined {
-    const prev = this.lastId === undefined ? this.opts.anchor : { id: this.lastId, hash: this.head! };
+    const prev =
+      this.lastId === undefined || this.head === undefined ? this.opts.anchor : { id: this.lastId, hash: this.head };
     if (prev) {
       if (e.id !== prev.id + 1) {
         const what =

@@ -170,8 +170,9 @@ export class AuditCheckpoints {
     for (;;) {
       const rows = (this.fromEntry.all(at, page) as Row[]).map(toRecord);
       yield* rows;
-      if (rows.length < page) return;
-      at = rows[rows.length - 1]!.id + 1;
+      const last = rows.at(-1);
+      if (rows.length < page || !last) return;
+      at = last.id + 1;
     }
   }
 
@@ -231,7 +232,7 @@ export class AuditCheckpoints {
   private keyFor(last: CheckpointRecord | undefined): SigningKey {
     if (!last) return this.signingKey();
     const k = (this.key ??= loadSigningKey(this.dataDir));
-    if (!k || k.fingerprint !== last.fingerprint) {
+    if (k?.fingerprint !== last.fingerprint) {
       throw new TbError(
         TbCodes.CONFIG,
         `${signingKeyPath(this.dataDir)} ${k ? `is the key ${k.fingerprint}, not` : 'is missing; it must be'} the key ${last.fingerprint} that signed this database's checkpoints: every hub process on one database needs a copy of the same audit-signing-key.pem (with hub.secret)`,

@@ -47,13 +47,15 @@ export async function exportAudit(
     const q = new URLSearchParams(base);
     if (after !== undefined) q.set('after', String(after));
     const page = await client.get<Page>(`/v1/admin/audit/entries?${q.toString()}`);
-    stopAt ??= page.head;
+    const head = (stopAt ??= page.head);
     total ??= page.estimate;
-    const entries = page.entries.filter((e) => e.id <= stopAt!);
-    if (entries.length > 0) {
+    const entries = page.entries.filter((e) => e.id <= head);
+    const [first] = entries;
+    const last = entries.at(-1);
+    if (first && last) {
       await write(out, entries.map((e) => formatEntry(e, opts.format)).join(''));
-      s.first ??= entries[0]!.id;
-      s.last = entries[entries.length - 1]!.id;
+      s.first ??= first.id;
+      s.last = last.id;
       s.entries += entries.length;
     }
     opts.onProgress?.(s.entries, total);

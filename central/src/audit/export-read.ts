@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { parse, type CastingContext } from 'csv-parse';
+import { parse, type InfoField } from 'csv-parse';
 import { EXPORT_FIELDS, type ExportedEntry } from './entry.js';
 
 /** One record of an export file: the entry, or why the record is not one. */
@@ -40,23 +40,23 @@ async function* readJsonLines(input: Readable): AsyncGenerator<ExportRecord> {
       yield { line, error: `line ${line} is not JSON` };
       continue;
     }
-    const r = toEntry(v as Record<string, unknown>);
+    const r = toEntry(v);
     yield typeof r === 'string' ? { line, error: `line ${line}: ${r}` } : { line, entry: r };
   }
 }
 
 async function* readCsv(input: Readable): AsyncGenerator<ExportRecord> {
   // unquoted empty → null; a quoted field → the string as written
-  const cast = (value: string, ctx: CastingContext): string | null =>
-    ctx.quoting ? value : value === '' ? null : value;
+  const cast = (value: string, ctx: InfoField): string | null => (ctx.quoting ? value : value === '' ? null : value);
   const parser = input.pipe(parse({ cast, info: true, relax_column_count: true }));
   let columns: string[] | undefined;
   try {
     for await (const rec of parser as AsyncIterable<{ record: (string | null)[]; info: { lines: number } }>) {
       const line = rec.info.lines;
       if (!columns) {
-        columns = rec.record.map((c) => c ?? '');
-        const missing = EXPORT_FIELDS.filter((f) => !OPTIONAL.has(f) && !columns!.includes(f));
+        const header = rec.record.map((c) => c ?? '');
+        columns = header;
+        const missing = EXPORT_FIELDS.filter((f) => !OPTIONAL.has(f) && !header.includes(f));
         if (missing.length > 0) {
           yield { line, error: `the CSV header lacks ${missing.join(', ')}: not an audit export` };
           return;
@@ -79,8 +79,9 @@ async function* readCsv(input: Readable): AsyncGenerator<ExportRecord> {
 }
 
 /** Checks the shape of a parsed record; returns the entry or what is wrong with it. */
-function toEntry(o: Record<string, unknown>): ExportedEntry | string {
-  if (!o || typeof o !== 'object') return 'not an audit entry';
+function toEntry(parsed: unknown): ExportedEntry | string {
+  if (!parsed || typeof parsed !== 'object') return 'not an audit entry';
+  const o = parsed as Record<string, unknown>;
   if (!Number.isInteger(o.id) || (o.id as number) < 1) return 'id: expected a positive integer';
   for (const f of EXPORT_FIELDS) {
     if (f === 'id') continue;
@@ -91,18 +92,23 @@ function toEntry(o: Record<string, unknown>): ExportedEntry | string {
     return `${f}: expected ${NULLABLE.has(f) ? 'text or null' : 'text'} (entry ${String(o.id)})`;
   }
   const s = (f: string): string | null => (o[f] as string | null | undefined) ?? null;
+  const text = (f: string): string => {
+    const v = s(f);
+    if (v === null) throw new Error(`audit export: ${f} was checked to be text`);
+    return v;
+  };
   return {
     id: o.id as number,
-    at: s('at')!,
-    actor: s('actor')!,
-    action: s('action')!,
+    at: text('at'),
+    actor: text('actor'),
+    action: text('action'),
     store: s('store'),
     register: s('register'),
-    outcome: s('outcome')!,
+    outcome: text('outcome'),
     origin: s('origin'),
     resource: s('resource'),
-    details: s('details')!,
-    prev_hash: s('prev_hash')!,
-    hash: s('hash')!,
+    details: text('details'),
+    prev_hash: text('prev_hash'),
+    hash: text('hash'),
   };
 }

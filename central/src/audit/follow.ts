@@ -27,8 +27,9 @@ export async function followAudit(client: Pick<AdminClient, 'get'>, opts: Follow
     try {
       const entries = await client.get<ExportedEntry[]>(`/v1/admin/audit?after=${after}&limit=${page}`);
       got = entries.length;
-      if (got > 0) {
-        after = entries[got - 1]!.id;
+      const last = entries.at(-1);
+      if (last) {
+        after = last.id;
         opts.onEntries(entries);
       }
     } catch (err) {

@@ -73,10 +73,11 @@ export class AuditQuery {
       q.store === undefined ? this.pageAll.all(after, limit) : this.pageStore.all(q.store, after, limit)
     ) as Row[];
     const entries = rows.filter((r) => r.id <= last).map(fromRow);
-    const done = entries.length < rows.length || rows.length < limit || entries[entries.length - 1]!.id >= last;
+    const lastEntry = entries.at(-1);
+    const done = lastEntry === undefined || entries.length < rows.length || rows.length < limit || lastEntry.id >= last;
     return {
       entries,
-      next: done ? null : entries[entries.length - 1]!.id,
+      next: done ? null : lastEntry.id,
       head,
       ...(q.after === undefined && q.store === undefined ? { estimate: last - after } : {}),
     };
@@ -87,8 +88,9 @@ export class AuditQuery {
     for (;;) {
       const rows = this.pageAll.all(after, page) as Row[];
       for (const r of rows) yield fromRow(r);
-      if (rows.length < page) return;
-      after = rows[rows.length - 1]!.id;
+      const lastRow = rows.at(-1);
+      if (rows.length < page || !lastRow) return;
+      after = lastRow.id;
     }
   }
 

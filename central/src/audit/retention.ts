@@ -113,7 +113,7 @@ export class AuditRetention {
     const leaseValue = `${this.owner} ${iso(now + LEASE_MS)}`;
     const plan = this.storage.tx(() => {
       const held = (this.lease.get() as { value: string } | undefined)?.value;
-      if (held && !held.startsWith(`${this.owner} `) && held.split(' ')[1]! > iso(now)) {
+      if (held && !held.startsWith(`${this.owner} `) && (held.split(' ')[1] ?? '') > iso(now)) {
         this.log.info({ held }, 'audit retention is running in another hub process');
         return undefined;
       }

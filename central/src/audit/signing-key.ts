@@ -56,7 +56,9 @@ export function loadOrCreateSigningKey(dataDir: string): SigningKey {
   } catch (err) {
     // another process made it first: use theirs
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return loadSigningKey(dataDir)!;
+    const theirs = loadSigningKey(dataDir);
+    if (!theirs) throw new TbError(TbCodes.CONFIG, `${file} was made by another process and then removed`);
+    return theirs;
   }
   return fromPrivate(privateKey);
 }

@@ -55,9 +55,9 @@ export async function verifyExport(records: AsyncIterable<ExportRecord>, cp: Che
     if (p) return { ok: false, entries: walker.count + 1, line: r.line, ...p };
     if (r.entry.id === cp.id) seen = true;
   }
-  if (walker.count === 0) return { ok: false, entries: 0, firstBad: cp.id, problem: 'the export holds no entries' };
-  const from = walker.firstId!;
-  const to = walker.lastId!;
+  const walked = walker.walked();
+  if (!walked) return { ok: false, entries: 0, firstBad: cp.id, problem: 'the export holds no entries' };
+  const { first: from, last: to, head } = walked;
   if (!seen) {
     if (to < cp.id)
       return {
@@ -78,7 +78,7 @@ export async function verifyExport(records: AsyncIterable<ExportRecord>, cp: Che
     entries: walker.count,
     from,
     to,
-    head: walker.head!,
+    head,
     vouched: cp.id - from + 1,
     after: to - cp.id,
   };
@@ -108,15 +108,16 @@ export async function verifyFiles(opts: VerifyFilesOptions): Promise<FilesVerify
   const { body, fingerprint, pinned } = verifyCheckpointFile(raw, trust);
   const checkpoint: CheckpointSummary = { seq: body.seq, id: body.id, at: body.at, fingerprint, pinned };
   if (opts.export === undefined) return { ok: true, entries: 0, checkpoint, exportChecked: false };
-  const input = typeof opts.export === 'string' ? createReadStream(opts.export) : opts.export;
+  const source = opts.export;
+  const input = typeof source === 'string' ? createReadStream(source) : source;
   const opened = new Promise<void>((resolve, reject) => {
-    if (typeof opts.export !== 'string') {
+    if (typeof source !== 'string') {
       resolve();
       return;
     }
     input.once('open', () => resolve());
     input.once('error', (err: Error) =>
-      reject(new TbError(TbCodes.INVALID, `cannot read the export ${String(opts.export)}: ${err.message}`)),
+      reject(new TbError(TbCodes.INVALID, `cannot read the export ${source}: ${err.message}`)),
     );
   });
   await opened;

@@ -53,7 +53,11 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
 
   // the checkpoints at or after the anchor, checked as the walk reaches the entries they name
   const cps = checkpoints.from(oldest.id);
-  let next: CheckpointRecord | undefined = cps.next().value ?? undefined;
+  const nextCheckpoint = (): CheckpointRecord | undefined => {
+    const r = cps.next();
+    return r.done ? undefined : r.value;
+  };
+  let next = nextCheckpoint();
   let checked = anchor ? 1 : 0;
   let problem: ChainProblem | undefined;
   let vouchedHash: string | undefined;
@@ -62,21 +66,21 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
 
   for (const e of query.iterate(oldest.id - 1)) {
     vouchedHash = undefined;
-    while (next && next.id < e.id) next = cps.next().value ?? undefined;
-    if (next && next.id === e.id) {
+    while (next && next.id < e.id) next = nextCheckpoint();
+    if (next?.id === e.id) {
       const v = checkpoints.vouched(next);
       if ('problem' in v) return { ok: false, entries: walker.count, firstBad: e.id, problem: v.problem };
       vouchedHash = v.body.hash;
       checked++;
       // used: a checkpoint on the chain's last entry must not read as one past its end
-      next = cps.next().value ?? undefined;
+      next = nextCheckpoint();
     }
     problem = walker.push(e);
     if (problem) return { ok: false, entries: walker.count + 1, ...problem };
     if (e.action === PRUNE_ACTION) prunedThrough = Math.max(prunedThrough, prunedThroughOf(e.details));
   }
   if (next) {
-    const last = walker.lastId!;
+    const last = walker.lastId ?? oldest.id - 1;
     return {
       ok: false,
       entries: walker.count,
@@ -92,12 +96,14 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
       problem: `${range(1, oldest.id - 1)} gone but the chain records pruning only through entry ${prunedThrough}: they were removed, not pruned`,
     };
   }
+  const walked = walker.walked();
+  if (!walked) throw new Error(`audit verify: the walk from entry ${oldest.id} read no entry`);
   return {
     ok: true,
     entries: walker.count,
-    head: walker.head!,
+    head: walked.head,
     from: oldest.id,
-    to: walker.lastId!,
+    to: walked.last,
     checkpoints: checked,
   };
 }

@@ -252,9 +252,9 @@ export class StorageBus implements HubBus {
 
   private hear(payload: string): void {
     if (!payload) return;
-    let msg: BusMessage;
+    let msg: BusMessage | null;
     try {
-      msg = JSON.parse(payload) as BusMessage;
+      msg = JSON.parse(payload) as BusMessage | null;
     } catch {
       this.log.warn({ bytes: payload.length }, 'hub bus: a message that is not JSON: ignored');
       return;

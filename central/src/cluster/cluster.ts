@@ -48,6 +48,8 @@ class SessionClaims implements RemoteSessions {
   ) {}
 
   claim(session: AgentSession): Promise<RemoteVerdict> {
+    const agent = session.claimed;
+    if (agent === undefined) return Promise.reject(new Error('a connection is claimed for its agent after its hello'));
     const id = randomUUID();
     let holders: string[] = [];
     try {
@@ -69,7 +71,7 @@ class SessionClaims implements RemoteSessions {
         id,
         from: this.bus.processId,
         store: session.store,
-        agent: session.claimed!,
+        agent,
         ...(run !== undefined ? { run } : {}),
         ...(attempt !== undefined ? { attempt } : {}),
       });
@@ -154,7 +156,6 @@ export class HubCluster {
   readonly bus: HubBus;
   readonly live: LiveSessions | undefined;
   private readonly claims: SessionClaims | undefined;
-  private endpoint: AgentEndpoint | undefined;
 
   constructor(
     private readonly hub: Hub,
@@ -175,7 +176,6 @@ export class HubCluster {
 
   /** Routes what changes through the bus to the agents this process holds. */
   attach(endpoint: AgentEndpoint): void {
-    this.endpoint = endpoint;
     if (this.claims) this.claims.endpoint = endpoint;
     const { hub, bus } = this;
     hub.feed.onInventory((store, skus) => {
@@ -202,7 +202,7 @@ export class HubCluster {
     });
     // a register day the hub lacks transactions of: asked of the agent by the process holding it
     hub.registerDays.onResend((r) => bus.publish(resendMessage(r)));
-    bus.subscribe((m) => this.hear(m));
+    bus.subscribe((m) => this.hear(endpoint, m));
     // messages may have been missed while the bus was cut off: what they would have carried is sent again
     bus.onResume(() => {
       endpoint.pushPolicy();
@@ -214,8 +214,7 @@ export class HubCluster {
     });
   }
 
-  private hear(m: BusMessage): void {
-    const endpoint = this.endpoint!;
+  private hear(endpoint: AgentEndpoint, m: BusMessage): void {
     switch (m.t) {
       case 'inventory': {
         const s = endpoint.session(m.store);

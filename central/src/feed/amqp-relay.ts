@@ -257,8 +257,8 @@ export class AmqpRelay {
         attempt = 0;
         if (n === 0) await this.pause(Math.min(this.pollMs, this.leaseMs / 3));
       } catch (err) {
-        if (this.stopper.signal.aborted) break;
-        this.lastError = { message: this.scrub((err as Error).message ?? String(err)), at: iso(this.opts.clock.now()) };
+        if (this.stopping()) break;
+        this.lastError = { message: this.scrub(messageOf(err)), at: iso(this.opts.clock.now()) };
         this.opts.log.warn(
           { err: this.scrubbed(err), exchange: this.exchange, attempt },
           'feed relay: batch not confirmed; publishing it again after a backoff',
@@ -352,7 +352,8 @@ export class AmqpRelay {
   private async relayBatch(): Promise<number> {
     const from = this.feed.consumer(this.consumerName)?.position ?? 0;
     const { entries } = this.feed.read(from, this.batchSize);
-    if (entries.length === 0) {
+    const lastEntry = entries.at(-1);
+    if (lastEntry === undefined) {
       // a quiet feed still checks the broker is there (status: connected)
       await this.ensureChannel();
       return 0;
@@ -384,7 +385,7 @@ export class AmqpRelay {
         `${n} of ${entries.length} message(s) came back unroutable from exchange ${this.exchange}: bind a queue that takes every routing key (e.g. "#") or give the exchange an alternate exchange`,
       );
     }
-    const last = entries[entries.length - 1]!.position;
+    const last = lastEntry.position;
     // the cursor moves only with the lease still ours (renewed in the same transaction)
     const now = this.opts.clock.now();
     const moved = this.storage.tx(() => {
@@ -427,10 +428,14 @@ export class AmqpRelay {
       ch.once('close', onClose);
       ch.waitForConfirms().then(
         () => finish(),
-        (err: unknown) =>
-          finish(new Error(`the broker did not confirm the batch (nack): ${String((err as Error)?.message ?? err)}`)),
+        (err: unknown) => finish(new Error(`the broker did not confirm the batch (nack): ${messageOf(err)}`)),
       );
     });
+  }
+
+  /** Read afresh each time: `stop()` may abort while a batch is awaited. */
+  private stopping(): boolean {
+    return this.stopper.signal.aborted;
   }
 
   private scrub(s: string): string {
@@ -449,4 +454,10 @@ export class AmqpRelay {
     if (err.stack) e.stack = this.scrub(err.stack);
     return e;
   }
+}
+
+/** What went wrong: an error's message, or what was thrown as text. */
+function messageOf(err: unknown): string {
+  const message = (err as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : String(err);
 }

@@ -35,7 +35,8 @@ export interface FeedEntry {
 }
 
 interface FeedRow {
-  position: number;
+  /** PostgreSQL's driver reads a bigint as text */
+  position: number | string;
   id: string;
   type: string;
   store: string | null;
@@ -226,8 +227,6 @@ export class Feed {
   waitPast(position: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.head() > position) return Promise.resolve();
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      let poll: NodeJS.Timeout | undefined;
       const done = (): void => {
         this.waiters.delete(check);
         clearTimeout(timer);
@@ -239,9 +238,9 @@ export class Feed {
         if (!this.storage.isOpen() || this.head() > position) done();
       };
       this.waiters.add(check);
-      timer = setTimeout(done, Math.max(0, timeoutMs));
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
       // a message between processes may be lost (the bus reconnecting): look once a second anyway
-      poll = setInterval(check, 1000);
+      const poll = setInterval(check, 1000);
       signal?.addEventListener('abort', done, { once: true });
     });
   }

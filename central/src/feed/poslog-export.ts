@@ -1,4 +1,4 @@
-import { XMLBuilder } from 'fast-xml-parser';
+import XMLBuilder from 'fast-xml-builder';
 import {
   currencyExponent,
   isBusinessDay,
@@ -100,6 +100,7 @@ const builder = new XMLBuilder({
 /** XML 1.0 cannot carry C0 controls (but tab, CR, LF), U+FFFE/U+FFFF or lone surrogates: they become U+FFFD. */
 function clean(v: string): string {
   return v.replace(
+    // eslint-disable-next-line no-control-regex -- the controls XML cannot carry are what this replaces
     /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
     '\uFFFD',
   );

@@ -51,7 +51,7 @@ export async function* readCsv(input: Readable, opts: CsvOptions): AsyncGenerato
   });
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);
-  let failure: unknown;
+  let failure: Error | undefined;
   parser.on('error', (err) => (failure = err));
   try {
     for (;;) {

@@ -157,7 +157,8 @@ export class Imports {
     run: number,
     signal: AbortSignal,
   ): Promise<Record<string, unknown>> {
-    const stats = this.statsOf.get(p.id)!;
+    const stats = this.statsOf.get(p.id);
+    if (!stats) throw new Error(`import ${p.id}: started without its statistics`);
     const why = (): string => (this.stopping ? 'the hub is stopping' : 'the client went away');
     const unstage = (from: number, to: number): Promise<void> => this.unstage(run, from, to);
     const finish = (state: ImportStateName, err?: unknown): void => this.finish(p, state, err);

@@ -40,12 +40,15 @@ export function checkInventoryRecord(
   r: Record<string, string>,
   storeExists: (s: string) => boolean,
 ): CheckedRow<InventoryCsvRow> {
-  if (!storeExists(r.store!))
+  // the header named every column, so each record has them all
+  const store = r.store ?? '';
+  const sku = r.sku ?? '';
+  if (!storeExists(store))
     return {
       line,
-      error: `line ${line}, column store: no store "${r.store}" (add it with: tillbridge-hub stores add ${r.store})`,
+      error: `line ${line}, column store: no store "${store}" (add it with: tillbridge-hub stores add ${store})`,
     };
-  if (!SKU.test(r.sku!))
+  if (!SKU.test(sku))
     return { line, error: `line ${line}, column sku: expected 1-64 characters without spaces or commas` };
   const qty = Number(r.qty);
   if (r.qty === '' || !isStockQty(qty))
@@ -53,7 +56,7 @@ export function checkInventoryRecord(
       line,
       error: `line ${line}, column qty: expected a quantity of zero or more with at most three decimals, got "${r.qty}"`,
     };
-  return { line, row: { store: r.store!, sku: r.sku!, qty: toMilli(qty) } };
+  return { line, row: { store, sku, qty: toMilli(qty) } };
 }
 
 /**

@@ -43,7 +43,7 @@ export class Spool {
       const cipher = createCipheriv('aes-256-gcm', this.key, this.iv);
       const file = createWriteStream(this.path, { flags: 'wx', mode: 0o600 });
       let settled = false;
-      const fail = (err: unknown): void => {
+      const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
         signal.removeEventListener('abort', onAbort);

@@ -1,7 +1,15 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { TbCodes, TbError } from '@tillbridge/shared';
-import { MIGRATE_LOCK, openPgClient, PG_SCHEMA_VERSION, redactUrl, WRITE_LOCK } from './postgres.js';
+import { isSqliteBusy, TbCodes, TbError } from '@tillbridge/shared';
+import {
+  errorMessage,
+  MIGRATE_LOCK,
+  openPgClient,
+  PG_SCHEMA_VERSION,
+  redactUrl,
+  WRITE_LOCK,
+  type PgClient,
+} from './postgres.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStorage } from './sqlite.js';
 
@@ -16,8 +24,6 @@ import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStor
  * Values are copied as they are stored (text, integers as exact 64-bit, sealed secrets as their
  * ciphertext): the data directory's hub.secret still opens them.
  */
-
-const isBusy = (err: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
 
 function hubServing(dataDir: string): TbError {
   return new TbError(
@@ -43,7 +49,7 @@ export function openSqliteExclusive(dataDir: string): SqliteHubStorage {
     probe.exec('BEGIN EXCLUSIVE');
     probe.exec('ROLLBACK');
   } catch (err) {
-    if (isBusy(err)) throw hubServing(dataDir);
+    if (isSqliteBusy(err)) throw hubServing(dataDir);
     throw err;
   } finally {
     probe.close();
@@ -57,7 +63,7 @@ export function openSqliteExclusive(dataDir: string): SqliteHubStorage {
     s.raw.exec('COMMIT');
   } catch (err) {
     s.close();
-    if (isBusy(err)) throw hubServing(dataDir);
+    if (isSqliteBusy(err)) throw hubServing(dataDir);
     throw err;
   }
   return s;
@@ -184,7 +190,7 @@ export function insertOrder(db: Database.Database, tables: string[]): string[] {
         `the hub's tables reference each other in a cycle (${[...path, t].join(' → ')}): cannot order the copy`,
       );
     state.set(t, 'visiting');
-    for (const d of [...deps.get(t)!].sort()) visit(d, [...path, t]);
+    for (const d of [...(deps.get(t) ?? [])].sort()) visit(d, [...path, t]);
     state.set(t, 'done');
     out.push(t);
   };
@@ -245,7 +251,7 @@ function requireEmpty(query: PgQuery, location: string): void {
     const v = query('SELECT version FROM tillbridge_schema')[0]?.version;
     throw new TbError(
       TbCodes.CONFLICT,
-      `the database ${location} already holds a hub (schema version ${v ?? '?'}): migrate only into an empty database (create one: CREATE DATABASE …)`,
+      `the database ${location} already holds a hub (schema version ${typeof v === 'string' ? v : '?'}): migrate only into an empty database (create one: CREATE DATABASE …)`,
     );
   }
   const tables = query(
@@ -257,6 +263,150 @@ function requireEmpty(query: PgQuery, location: string): void {
       TbCodes.CONFLICT,
       `the database ${location} is not empty (tables ${shown}): migrate only into an empty database`,
     );
+  }
+}
+
+/** The copy under way: both connections, and the rows copied so far of every table. */
+interface CopyRun {
+  db: Database.Database;
+  client: PgClient;
+  query: PgQuery;
+  location: string;
+  opts: CopyOptions;
+  totalAll: number;
+  copiedAll: number;
+  /** how many INSERTs were prepared: names the next one */
+  statements: number;
+}
+
+/** Locks the empty database at `location` against hubs and writers, and makes the hub's schema in it. */
+function createTarget(query: PgQuery, location: string): void {
+  // hub processes starting on this database wait for the copy (they migrate under this lock), and so do writers
+  query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
+  query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
+  requireEmpty(query, location);
+  query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');
+  for (const m of PG_MIGRATIONS) query(m);
+}
+
+/** The SQLite table's columns (the one place they are named: both schemas were found the same). */
+function columnsOf(shape: SchemaShape, table: string): string[] {
+  const t = shape.get(table);
+  if (!t) throw new TbError(TbCodes.INTERNAL, `copying ${table}: the SQLite schema has no such table`);
+  return t.columns.map((c) => c.name);
+}
+
+/** Copies one table's `total` rows, a multi-row INSERT at a time; the rows copied. */
+function copyTable(run: CopyRun, table: string, cols: string[], total: number): number {
+  const { client, location, opts } = run;
+  const batch = Math.max(1, Math.min(opts.batchRows ?? 500, Math.floor(65_535 / cols.length)));
+  const prepared = new Map<number, string>();
+  const insertOf = (rows: number): string => {
+    let name = prepared.get(rows);
+    if (name) return name;
+    const tuples: string[] = [];
+    for (let r = 0; r < rows; r++) tuples.push(`(${cols.map((_, c) => `$${r * cols.length + c + 1}`).join(', ')})`);
+    name = `tb_copy_${++run.statements}`;
+    client.prepare(
+      name,
+      `INSERT INTO ${quote(table)} (${cols.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`,
+      rows * cols.length,
+    );
+    prepared.set(rows, name);
+    return name;
+  };
+  let values: (string | null)[] = [];
+  let pending = 0;
+  let copied = 0;
+  const flush = (): void => {
+    if (pending === 0) return;
+    try {
+      client.execute(insertOf(pending), values);
+    } catch (err) {
+      throw new TbError(
+        TbCodes.INTERNAL,
+        `copying ${table} (rows ${copied + 1}..${copied + pending}) into ${location}: ${errorMessage(err)}`,
+      );
+    }
+    copied += pending;
+    run.copiedAll += pending;
+    values = [];
+    pending = 0;
+    opts.onProgress?.({ table, copied, total, copiedAll: run.copiedAll, totalAll: run.totalAll });
+  };
+  // integers as BigInt: 64-bit values copied exactly
+  const rows = run.db
+    .prepare(`SELECT ${cols.map(quote).join(', ')} FROM ${quote(table)}`)
+    .raw(true)
+    .safeIntegers(true);
+  for (const row of rows.iterate() as IterableIterator<unknown[]>) {
+    for (const v of row) values.push(pgText(v));
+    if (++pending === batch) flush();
+  }
+  flush();
+  return copied;
+}
+
+/** Copies every table, in an order that puts rows before those that reference them. */
+function copyTables(run: CopyRun, shape: SchemaShape): CopyResult['tables'] {
+  const { db, query } = run;
+  const order = insertOrder(db, [...shape.keys()]);
+  const totals = order.map((table) => ({
+    table,
+    total: Number(
+      db
+        .prepare(`SELECT COUNT(*) FROM ${quote(table)}`)
+        .pluck()
+        .get(),
+    ),
+  }));
+  run.totalAll = totals.reduce((sum, t) => sum + t.total, 0);
+  const tables: CopyResult['tables'] = [];
+  for (const { table, total } of totals) {
+    const copied = copyTable(run, table, columnsOf(shape, table), total);
+    const landed = Number(query(`SELECT COUNT(*) AS n FROM ${quote(table)}`)[0]?.n);
+    if (copied !== total || landed !== total)
+      throw new TbError(
+        TbCodes.INTERNAL,
+        `copying ${table}: ${total} rows in SQLite, ${copied} read, ${landed} in PostgreSQL`,
+      );
+    tables.push({ table, rows: copied });
+    run.opts.onProgress?.({ table, copied, total, copiedAll: run.copiedAll, totalAll: run.totalAll });
+  }
+  return tables;
+}
+
+/** Sets the identity columns to hand out ids past the copied ones (a hub's next audit entry, policy version…). */
+function advanceSequences(query: PgQuery): CopyResult['sequences'] {
+  const identity = query(
+    `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_name, column_name`,
+  ) as { table_name: string; column_name: string }[];
+  const sequences: CopyResult['sequences'] = [];
+  for (const { table_name: t, column_name: c } of identity) {
+    const next = query(
+      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(${quote(c)}), 0) + 1, false) AS next FROM ${quote(t)}`,
+      [quote(t), c],
+    )[0]?.next;
+    sequences.push({ table: t, column: c, next: Number(next) });
+  }
+  return sequences;
+}
+
+/** Ends what a failed copy left open: the SQLite snapshot, the PostgreSQL transaction. */
+function rollBack(open: { sqlite: boolean; pg: boolean }, db: Database.Database, query: PgQuery): void {
+  if (open.sqlite) {
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      /* already ended */
+    }
+  }
+  if (open.pg) {
+    try {
+      query('ROLLBACK');
+    } catch {
+      /* the connection broke: the server rolls back */
+    }
   }
 }
 
@@ -279,151 +429,45 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
 
   // every value as PostgreSQL sends it (text): only counts and ids are read back
   const client = openPgClient(url, { types: 'text' });
-  const query: PgQuery = client.query;
-
-  let pgOpen = false;
-  let sqliteOpen = false;
+  const query: PgQuery = (text, values) => client.query(text, values);
+  const open = { sqlite: false, pg: false };
   try {
     query('BEGIN');
-    pgOpen = true;
-    // hub processes starting on this database wait for the copy (they migrate under this lock), and so do writers
-    query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
-    query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
-    requireEmpty(query, location);
-    query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');
-    for (const m of PG_MIGRATIONS) query(m);
-
+    open.pg = true;
+    createTarget(query, location);
     // one snapshot of the source for the whole copy
     db.exec('BEGIN');
-    sqliteOpen = true;
-    const sShape = describeSqlite(db);
-    const pShape = describePostgres(query);
-    const diff = schemaDifferences(sShape, pShape);
+    open.sqlite = true;
+    const shape = describeSqlite(db);
+    const diff = schemaDifferences(shape, describePostgres(query));
     if (diff.length > 0) {
       throw new TbError(
         TbCodes.INTERNAL,
         `this hub's SQLite schema (version ${sqliteVersion}) and PostgreSQL schema (version ${PG_SCHEMA_VERSION}) differ, so nothing was copied: ${diff.join('; ')}`,
       );
     }
-    const order = insertOrder(db, [...sShape.keys()]);
-    const totals = new Map(
-      order.map((t) => [
-        t,
-        Number(
-          db
-            .prepare(`SELECT COUNT(*) FROM ${quote(t)}`)
-            .pluck()
-            .get(),
-        ),
-      ]),
-    );
-    const totalAll = [...totals.values()].reduce((a, b) => a + b, 0);
-    const identity = query(
-      `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_name, column_name`,
-    ) as { table_name: string; column_name: string }[];
-
-    const tables: CopyResult['tables'] = [];
-    let copiedAll = 0;
-    let stmtNo = 0;
-    for (const table of order) {
-      const cols = sShape.get(table)!.columns.map((c) => c.name);
-      const total = totals.get(table)!;
-      const batch = Math.max(1, Math.min(opts.batchRows ?? 500, Math.floor(65_535 / cols.length)));
-      const prepared = new Map<number, string>();
-      const insertOf = (rows: number): string => {
-        let name = prepared.get(rows);
-        if (name) return name;
-        const tuples: string[] = [];
-        for (let r = 0; r < rows; r++) tuples.push(`(${cols.map((_, c) => `$${r * cols.length + c + 1}`).join(', ')})`);
-        name = `tb_copy_${++stmtNo}`;
-        client.prepare(
-          name,
-          `INSERT INTO ${quote(table)} (${cols.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`,
-          rows * cols.length,
-        );
-        prepared.set(rows, name);
-        return name;
-      };
-      let values: (string | null)[] = [];
-      let pending = 0;
-      let copied = 0;
-      const flush = (): void => {
-        if (pending === 0) return;
-        try {
-          client.execute(insertOf(pending), values);
-        } catch (err) {
-          throw new TbError(
-            TbCodes.INTERNAL,
-            `copying ${table} (rows ${copied + 1}..${copied + pending}) into ${location}: ${String((err as Error).message).trim()}`,
-          );
-        }
-        copied += pending;
-        copiedAll += pending;
-        values = [];
-        pending = 0;
-        opts.onProgress?.({ table, copied, total, copiedAll, totalAll });
-      };
-      // integers as BigInt: 64-bit values copied exactly
-      const rows = db
-        .prepare(`SELECT ${cols.map(quote).join(', ')} FROM ${quote(table)}`)
-        .raw(true)
-        .safeIntegers(true);
-      for (const row of rows.iterate() as IterableIterator<unknown[]>) {
-        for (const v of row) values.push(pgText(v));
-        if (++pending === batch) flush();
-      }
-      flush();
-      const landed = Number(query(`SELECT COUNT(*) AS n FROM ${quote(table)}`)[0]!.n);
-      if (copied !== total || landed !== total)
-        throw new TbError(
-          TbCodes.INTERNAL,
-          `copying ${table}: ${total} rows in SQLite, ${copied} read, ${landed} in PostgreSQL`,
-        );
-      tables.push({ table, rows: copied });
-      opts.onProgress?.({ table, copied, total, copiedAll, totalAll });
-    }
-
-    // identity columns hand out ids past the copied ones (a hub's next audit entry, policy version…)
-    const sequences: CopyResult['sequences'] = [];
-    for (const { table_name: t, column_name: c } of identity) {
-      const r = query(
-        `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(${quote(c)}), 0) + 1, false) AS next FROM ${quote(t)}`,
-        [quote(t), c],
-      )[0]!;
-      sequences.push({ table: t, column: c, next: Number(r.next) });
-    }
+    const run: CopyRun = { db, client, query, location, opts, totalAll: 0, copiedAll: 0, statements: 0 };
+    const tables = copyTables(run, shape);
+    const sequences = advanceSequences(query);
     // last: the row that makes it a hub
     query(`INSERT INTO tillbridge_schema (version) VALUES (${PG_SCHEMA_VERSION})`);
     db.exec('ROLLBACK'); // read only: ends the snapshot
-    sqliteOpen = false;
+    open.sqlite = false;
     query('COMMIT');
-    pgOpen = false;
+    open.pg = false;
     return {
       from: source.location,
       to: location,
       schemaVersion: { sqlite: sqliteVersion, postgres: PG_SCHEMA_VERSION },
       tables,
-      rows: copiedAll,
+      rows: run.copiedAll,
       sequences,
       transaction: 'one',
     };
   } catch (err) {
-    if (sqliteOpen) {
-      try {
-        db.exec('ROLLBACK');
-      } catch {
-        /* already ended */
-      }
-    }
-    if (pgOpen) {
-      try {
-        query('ROLLBACK');
-      } catch {
-        /* the connection broke: the server rolls back */
-      }
-    }
+    rollBack(open, db, query);
     if (err instanceof TbError) throw err;
-    throw new TbError(TbCodes.INTERNAL, `copying into ${location}: ${String((err as Error).message).trim()}`);
+    throw new TbError(TbCodes.INTERNAL, `copying into ${location}: ${errorMessage(err)}`);
   } finally {
     client.close();
   }

@@ -46,7 +46,7 @@ class Kind<V> implements DeferredKind<V> {
 
   put(store: string, key: string, value: V): void {
     let m = this.byStore.get(store);
-    if (!m) this.byStore.set(store, (m = new Map()));
+    if (!m) this.byStore.set(store, (m = new Map<string, Entry>()));
     const e = m.get(key);
     if (e) {
       e.value = value;
@@ -116,7 +116,9 @@ export class DeferredWrites {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<number> | undefined;
   private closed = false;
-  private onError: (err: unknown, rows: number, fate: string) => void = () => {};
+  private onError: (err: unknown, rows: number, fate: string) => void = () => {
+    // until the hub says where failures go: none reported
+  };
   private readonly counts = { batches: 0, rows: 0, failures: 0, dropped: 0 };
 
   constructor(

@@ -19,7 +19,7 @@ const RESERVED_COLUMNS = new Set(['authorization']);
  * quote (or past the end). '' and "" escape themselves; in an E'…' literal a backslash escapes too.
  */
 function closingQuote(text: string, at: number): number {
-  const q = text[at]!;
+  const q = text.charAt(at);
   const backslashes = q === "'" && /[eE]/.test(text[at - 1] ?? '');
   let j = at + 1;
   while (j < text.length) {
@@ -39,7 +39,7 @@ export function toPostgres(sql: string): PgStatementText {
   let i = 0;
   const n = sql.length;
   while (i < n) {
-    const c = sql[i]!;
+    const c = sql.charAt(i);
     if (c === "'" || c === '"') {
       const j = closingQuote(sql, i);
       out += sql.slice(i, j + 1);
@@ -58,7 +58,7 @@ export function toPostgres(sql: string): PgStatementText {
       /[A-Za-z_]/.test(sql[i + 1] ?? '')
     ) {
       let j = i + 1;
-      while (j < n && /[A-Za-z0-9_]/.test(sql[j]!)) j++;
+      while (j < n && /[A-Za-z0-9_]/.test(sql.charAt(j))) j++;
       const name = sql.slice(i + 1, j);
       let k = names.indexOf(name);
       if (k === -1) k = names.push(name) - 1;
@@ -66,7 +66,7 @@ export function toPostgres(sql: string): PgStatementText {
       i = j;
     } else if (/[A-Za-z_]/.test(c) && !/[A-Za-z0-9_$]/.test(sql[i - 1] ?? '')) {
       let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
+      while (j < n && /[A-Za-z0-9_$]/.test(sql.charAt(j))) j++;
       const word = sql.slice(i, j);
       // a column named after a reserved word (`x.authorization` and `AS authorization` are quoted too:
       // harmless); a camelCase alias (`on_hand AS onHand`) keeps its case, as SQLite keeps it
@@ -151,7 +151,7 @@ export function shapeOf(text: string): StatementShape {
   let i = 0;
   const n = text.length;
   while (i < n) {
-    const c = text[i]!;
+    const c = text.charAt(i);
     if (c === "'" || c === '"') {
       i = closingQuote(text, i) + 1;
       if (sawSemicolon) innerSemicolon = true;
@@ -175,7 +175,7 @@ export function shapeOf(text: string): StatementShape {
       lastSignificant = i;
     } else if (/[A-Za-z_]/.test(c)) {
       let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(text[j]!)) j++;
+      while (j < n && /[A-Za-z0-9_$]/.test(text.charAt(j))) j++;
       const word = text.slice(i, j).toUpperCase();
       if (depth === 0) top.push(word);
       // FOR UPDATE, FOR NO KEY UPDATE: a locking read

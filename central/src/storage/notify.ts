@@ -89,9 +89,10 @@ export class LocalNotifier implements Notifier {
       get listening() {
         return listening;
       },
-      close: async () => {
+      close: () => {
         listening = false;
         set.delete(entry);
+        return Promise.resolve();
       },
     };
   }

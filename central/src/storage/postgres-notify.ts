@@ -90,7 +90,7 @@ class PgListener implements Listener {
       lost = true;
       this.listening_ = false;
       client.removeAllListeners('notification');
-      client.end().catch(() => {});
+      client.end().catch(() => undefined);
       if (this.closed) return;
       log?.warn(
         { database: this.location, channel: this.channel, err: err?.message },
@@ -111,8 +111,9 @@ class PgListener implements Listener {
       onLost(err as Error);
       return;
     }
-    if (this.closed) {
-      await client.end().catch(() => {});
+    // closed while connecting
+    if (this.isClosed()) {
+      await client.end().catch(() => undefined);
       return;
     }
     this.listening_ = true;
@@ -128,6 +129,11 @@ class PgListener implements Listener {
         log?.error({ err: (err as Error).message, channel: this.channel }, 'catching up after a reconnection failed');
       }
     }
+  }
+
+  /** `closed` read afresh: `close()` may run while `connect()` awaits. */
+  private isClosed(): boolean {
+    return this.closed;
   }
 
   private retry(): void {
@@ -146,7 +152,7 @@ class PgListener implements Listener {
     this.listening_ = false;
     if (c) {
       c.removeAllListeners('notification');
-      await c.end().catch(() => {});
+      await c.end().catch(() => undefined);
     }
   }
 }

@@ -89,10 +89,7 @@ function connectClient(url: string, types: 'hub' | 'text', applicationName: stri
     c.connectSync(target);
   } catch (err) {
     finishClient(c);
-    throw new TbError(
-      TbCodes.STORAGE_BUSY,
-      `PostgreSQL at ${redactUrl(url)} cannot be reached: ${String((err as Error).message).trim()}`,
-    );
+    throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL at ${redactUrl(url)} cannot be reached: ${errorMessage(err)}`);
   }
   return c;
 }
@@ -214,18 +211,15 @@ class Connection {
   }
 
   private fail(c: Client, err: unknown): never {
-    const fields = (c.pq.resultErrorFields?.() ?? {}) as { sqlState?: string };
+    const fields = (c.pq.resultErrorFields() ?? {}) as { sqlState?: string };
     const code = fields.sqlState;
     if (!code || this.broken(c)) {
       this.drop();
       // the connection broke (the server restarted, the network dropped): worth retrying, the next statement reconnects
-      throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL connection lost: ${String((err as Error).message).trim()}`);
+      throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL connection lost: ${errorMessage(err)}`);
     }
     if (RETRY_STATES.has(code))
-      throw new TbError(
-        TbCodes.STORAGE_BUSY,
-        `PostgreSQL asked to retry (${code}): ${String((err as Error).message).trim()}`,
-      );
+      throw new TbError(TbCodes.STORAGE_BUSY, `PostgreSQL asked to retry (${code}): ${errorMessage(err)}`);
     throw new PgError((err as Error).message, code);
   }
 
@@ -276,9 +270,205 @@ class Connection {
   }
 }
 
+/** What anything thrown says, trimmed (a driver's message ends in a newline). */
+export function errorMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).trim();
+}
+
 // what a transaction sends first, in one round trip: BEGIN, (not synced) and the write lock
 const BEGIN_FULL = `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
 const BEGIN_NORMAL = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+
+/** The storage's transactions on its one connection: nesting (savepoints), after-commit effects, commit counts. */
+class PgTransactions {
+  readonly counts: CommitCounts = { full: 0, normal: 0 };
+  /** 0: no transaction; 1: a transaction; >1: savepoints in it */
+  private depth = 0;
+  /** statements that changed rows: a transaction that changed none is not counted as a commit */
+  private writes = 0;
+  private effects: (() => void)[] = [];
+  private seq = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  readonly inTx = (): boolean => this.depth > 0;
+
+  /** The transaction under way (a number of its own per transaction), or undefined outside one. */
+  readonly id = (): number | undefined => (this.inTx() ? this.seq : undefined);
+
+  noteWrite(): void {
+    this.writes++;
+  }
+
+  readonly tx = <T>(fn: () => T): T => (this.inTx() ? fn() : this.transaction('full', fn));
+
+  readonly relaxed = <T>(fn: () => T): T => {
+    if (this.inTx()) throw new TbError(TbCodes.INTERNAL, 'a relaxed transaction cannot run inside another transaction');
+    return this.transaction('normal', fn);
+  };
+
+  readonly savepoint = <T>(fn: () => T): T => {
+    if (!this.inTx()) return this.transaction('full', fn);
+    const { conn } = this;
+    const name = `sp${this.depth}`;
+    conn.query(`SAVEPOINT ${name}`);
+    this.depth++;
+    const mark = this.effects.length;
+    try {
+      const result = fn();
+      this.depth--;
+      conn.query(`RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (err) {
+      this.depth--;
+      this.effects.length = mark;
+      if (conn.status() === 'transaction' || conn.status() === 'error') {
+        conn.query(`ROLLBACK TO SAVEPOINT ${name}`);
+        conn.query(`RELEASE SAVEPOINT ${name}`);
+      }
+      throw err;
+    }
+  };
+
+  afterCommit(effect: () => void): void {
+    if (this.inTx()) this.effects.push(effect);
+    else for (const err of runEffects([effect])) this.log?.error({ err }, 'an after-commit effect failed');
+  }
+
+  private transaction<T>(sync: keyof CommitCounts, fn: () => T): T {
+    const { conn } = this;
+    this.depth = 1;
+    this.seq++;
+    const writesBefore = this.writes;
+    try {
+      conn.query(sync === 'normal' ? BEGIN_NORMAL : BEGIN_FULL);
+      const result = fn();
+      conn.query('COMMIT');
+      this.depth = 0;
+      if (this.writes > writesBefore) this.counts[sync]++;
+      this.flushEffects();
+      return result;
+    } catch (err) {
+      this.depth = 0;
+      this.effects = [];
+      try {
+        // (also when the lock was not had: BEGIN went in the same round trip)
+        if (conn.status() === 'transaction' || conn.status() === 'error') conn.query('ROLLBACK');
+      } catch {
+        /* the connection broke: the server rolls back */
+      }
+      throw err;
+    }
+  }
+
+  private flushEffects(): void {
+    const run = this.effects;
+    this.effects = [];
+    for (const err of runEffects(run)) this.log?.error({ err }, 'an after-commit effect failed (the commit stands)');
+  }
+}
+
+/**
+ * The rows of a read, `batch` at a time, through the cursor `name`: WITH HOLD, so that it outlives
+ * the transaction it was opened in (or, outside one, the statement), closed once read or given up.
+ */
+function* cursorRows(
+  conn: Connection,
+  ps: PgStatement,
+  values: (string | null)[],
+  batch: number,
+  name: () => string,
+): Generator<Record<string, unknown>> {
+  const cursor = name();
+  conn.query(`DECLARE ${cursor} NO SCROLL CURSOR WITH HOLD FOR ${ps.st.text}`, values);
+  const generation = conn.generation;
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    // on the connection it was opened on, unless that is in a failed transaction (the rollback drops it)
+    if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction'))
+      conn.query(`CLOSE ${cursor}`);
+  };
+  try {
+    for (;;) {
+      if (conn.generation !== generation)
+        throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
+      const rows = conn.query(`FETCH FORWARD ${batch} FROM ${cursor}`).rows;
+      if (rows.length < batch) close();
+      yield* rows;
+      if (rows.length < batch) return;
+    }
+  } finally {
+    try {
+      close();
+    } catch {
+      /* the connection broke: the server dropped the cursor */
+    }
+  }
+}
+
+/**
+ * The repositories' SQL on the connection: statements prepared once (a bounded cache), a write outside a
+ * transaction in one of its own.
+ */
+function postgresDb(conn: Connection, txs: PgTransactions, batch: number, requireOpen: () => void): SqlDb {
+  let cursorSeq = 0;
+  /** Runs `p` (the statement's own text, or its first-row form). */
+  const run = (
+    ps: PgStatement,
+    p: Prepared,
+    values: (string | null)[],
+  ): { rows: Record<string, unknown>[]; changes: number } => {
+    requireOpen();
+    if (ps.readOnly) return conn.execute(p, values, false);
+    // a write on its own is a transaction of its own, under the same lock as every other write
+    if (!txs.inTx()) return txs.tx(() => run(ps, p, values));
+    const r = conn.execute(p, values, true);
+    if (r.changes > 0) txs.noteWrite();
+    return r;
+  };
+  const cursorName = (): string => {
+    requireOpen();
+    return `tb_cursor_${++cursorSeq}`;
+  };
+
+  let statements = new Map<string, PgStatement>();
+  const statementFor = (sql: string): PgStatement => {
+    let ps = statements.get(sql);
+    if (!ps) {
+      ps = new PgStatement(toPostgres(sql));
+      if (statements.size >= STATEMENT_CACHE) statements = new Map();
+      statements.set(sql, ps);
+    }
+    return ps;
+  };
+
+  return {
+    engine: 'postgres',
+    prepare(sql: string): Statement {
+      const ps = statementFor(sql);
+      return {
+        run: (...params: unknown[]): RunResult => ({ changes: run(ps, ps.main, bindValues(ps.st, params)).changes }),
+        get: (...params: unknown[]) => run(ps, ps.first ?? ps.main, bindValues(ps.st, params)).rows[0],
+        all: (...params: unknown[]) => run(ps, ps.main, bindValues(ps.st, params)).rows,
+        iterate: (...params: unknown[]) => {
+          const values = bindValues(ps.st, params);
+          return ps.cursor
+            ? cursorRows(conn, ps, values, batch, cursorName)
+            : run(ps, ps.main, values).rows[Symbol.iterator]();
+        },
+      };
+    },
+    exec(sql: string): void {
+      if (!txs.inTx()) txs.tx(() => conn.query(toPostgres(sql).text));
+      else conn.query(toPostgres(sql).text);
+    },
+  };
+}
 
 export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubStorage {
   const conn = new Connection(url, opts.applicationName ?? 'tillbridge-hub');
@@ -293,159 +483,13 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
     throw err;
   }
 
-  const counts: CommitCounts = { full: 0, normal: 0 };
-  let depth = 0; // 0: no transaction; 1: a transaction; >1: savepoints in it
-  let wrote = false;
-  let effects: (() => void)[] = [];
-
-  const flushEffects = (): void => {
-    const run = effects;
-    effects = [];
-    for (const err of runEffects(run)) opts.log?.error({ err }, 'an after-commit effect failed (the commit stands)');
-  };
-
-  const inTx = (): boolean => depth > 0;
   let closed = false;
-  let txSeq = 0;
-  let cursorSeq = 0;
-
-  const transaction = <T>(sync: keyof CommitCounts, fn: () => T): T => {
-    depth = 1;
-    txSeq++;
-    wrote = false;
-    try {
-      conn.query(sync === 'normal' ? BEGIN_NORMAL : BEGIN_FULL);
-      const result = fn();
-      conn.query('COMMIT');
-      depth = 0;
-      if (wrote) counts[sync]++;
-      flushEffects();
-      return result;
-    } catch (err) {
-      depth = 0;
-      effects = [];
-      try {
-        // (also when the lock was not had: BEGIN went in the same round trip)
-        if (conn.status() === 'transaction' || conn.status() === 'error') conn.query('ROLLBACK');
-      } catch {
-        /* the connection broke: the server rolls back */
-      }
-      throw err;
-    }
-  };
-
-  const tx = <T>(fn: () => T): T => (inTx() ? fn() : transaction('full', fn));
-  const relaxed = <T>(fn: () => T): T => {
-    if (inTx()) throw new TbError(TbCodes.INTERNAL, 'a relaxed transaction cannot run inside another transaction');
-    return transaction('normal', fn);
-  };
-  const savepoint = <T>(fn: () => T): T => {
-    if (!inTx()) return transaction('full', fn);
-    const name = `sp${depth}`;
-    conn.query(`SAVEPOINT ${name}`);
-    depth++;
-    const mark = effects.length;
-    try {
-      const result = fn();
-      depth--;
-      conn.query(`RELEASE SAVEPOINT ${name}`);
-      return result;
-    } catch (err) {
-      depth--;
-      effects.length = mark;
-      if (conn.status() === 'transaction' || conn.status() === 'error') {
-        conn.query(`ROLLBACK TO SAVEPOINT ${name}`);
-        conn.query(`RELEASE SAVEPOINT ${name}`);
-      }
-      throw err;
-    }
-  };
-
-  const open = (): void => {
+  const requireOpen = (): void => {
     if (closed) throw new TbError(TbCodes.INTERNAL, 'the hub storage is closed');
   };
-
-  /** Runs `p` (the statement's own text, or its first-row form): a write outside a transaction is one of its own. */
-  const run = (
-    ps: PgStatement,
-    p: Prepared,
-    values: (string | null)[],
-  ): { rows: Record<string, unknown>[]; changes: number } => {
-    open();
-    if (ps.readOnly) return conn.execute(p, values, false);
-    // a write on its own is a transaction of its own, under the same lock as every other write
-    if (!inTx()) return tx(() => run(ps, p, values));
-    const r = conn.execute(p, values, true);
-    if (r.changes > 0) wrote = true;
-    return r;
-  };
-
-  /**
-   * The rows of a read, `batch` at a time, through a cursor: WITH HOLD, so that it outlives the
-   * transaction it was opened in (or, outside one, the statement), closed once read or given up.
-   */
-  function* cursorRows(ps: PgStatement, values: (string | null)[]): Generator<Record<string, unknown>> {
-    open();
-    const name = `tb_cursor_${++cursorSeq}`;
-    conn.query(`DECLARE ${name} NO SCROLL CURSOR WITH HOLD FOR ${ps.st.text}`, values);
-    const generation = conn.generation;
-    let open_ = true;
-    const close = (): void => {
-      if (!open_) return;
-      open_ = false;
-      // on the connection it was opened on, unless that is in a failed transaction (the rollback drops it)
-      if (conn.generation === generation && (conn.status() === 'idle' || conn.status() === 'transaction'))
-        conn.query(`CLOSE ${name}`);
-    };
-    try {
-      for (;;) {
-        if (conn.generation !== generation)
-          throw new TbError(TbCodes.STORAGE_BUSY, 'PostgreSQL connection lost while reading rows');
-        const rows = conn.query(`FETCH FORWARD ${batch} FROM ${name}`).rows;
-        if (rows.length < batch) close();
-        yield* rows;
-        if (rows.length < batch) return;
-      }
-    } finally {
-      try {
-        close();
-      } catch {
-        /* the connection broke: the server dropped the cursor */
-      }
-    }
-  }
-
-  let statements = new Map<string, PgStatement>();
-  const statementFor = (sql: string): PgStatement => {
-    let ps = statements.get(sql);
-    if (!ps) {
-      ps = new PgStatement(toPostgres(sql));
-      if (statements.size >= STATEMENT_CACHE) statements = new Map();
-      statements.set(sql, ps);
-    }
-    return ps;
-  };
-
-  const db: SqlDb = {
-    engine: 'postgres',
-    prepare(sql: string): Statement {
-      const ps = statementFor(sql);
-      return {
-        run: (...params: unknown[]): RunResult => ({ changes: run(ps, ps.main, bindValues(ps.st, params)).changes }),
-        get: (...params: unknown[]) => run(ps, ps.first ?? ps.main, bindValues(ps.st, params)).rows[0],
-        all: (...params: unknown[]) => run(ps, ps.main, bindValues(ps.st, params)).rows,
-        iterate: (...params: unknown[]) => {
-          const values = bindValues(ps.st, params);
-          return ps.cursor ? cursorRows(ps, values) : run(ps, ps.main, values).rows[Symbol.iterator]();
-        },
-      };
-    },
-    exec(sql: string): void {
-      if (!inTx()) tx(() => conn.query(toPostgres(sql).text));
-      else conn.query(toPostgres(sql).text);
-    },
-  };
-
+  const txs = new PgTransactions(conn, opts.log);
+  const { tx, relaxed, savepoint } = txs;
+  const db = postgresDb(conn, txs, batch, requireOpen);
   const deferred = new DeferredWrites({ tx, relaxed });
   return {
     engine: 'postgres',
@@ -455,15 +499,12 @@ export function openPostgresStorage(url: string, opts: PgOpenOptions = {}): HubS
     tx,
     savepoint,
     relaxed,
-    afterCommit(effect) {
-      if (inTx()) effects.push(effect);
-      else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
-    },
-    inTransaction: inTx,
-    transactionId: () => (inTx() ? txSeq : undefined),
+    afterCommit: (effect) => txs.afterCommit(effect),
+    inTransaction: txs.inTx,
+    transactionId: txs.id,
     isOpen: () => !closed,
     deferred,
-    commits: () => ({ ...counts }),
+    commits: () => ({ ...txs.counts }),
     schemaVersion: () => schemaVersionOf(conn),
     close: () => {
       try {
@@ -509,7 +550,7 @@ function migrate(conn: Connection, location: string, create: boolean, log?: Logg
   conn.query('BEGIN');
   try {
     conn.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
-    let version = schemaVersionOf(conn);
+    const version = schemaVersionOf(conn);
     if (version === 0 && !create) {
       throw new TbError(
         TbCodes.CONFIG,
@@ -532,9 +573,10 @@ function migrate(conn: Connection, location: string, create: boolean, log?: Logg
       conn.query('CREATE TABLE tillbridge_schema (version BIGINT NOT NULL)');
       conn.query('INSERT INTO tillbridge_schema (version) VALUES (0)');
     }
-    for (; version < PG_MIGRATIONS.length; version++) {
-      conn.query(PG_MIGRATIONS[version]!);
-      conn.query(`UPDATE tillbridge_schema SET version = ${version + 1}`);
+    for (const [index, migration] of PG_MIGRATIONS.entries()) {
+      if (index < version) continue;
+      conn.query(migration);
+      conn.query(`UPDATE tillbridge_schema SET version = ${index + 1}`);
     }
     conn.query('COMMIT');
   } catch (err) {

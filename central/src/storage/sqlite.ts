@@ -35,7 +35,8 @@ export interface SqliteHubStorage extends HubStorage {
   readonly raw: Database.Database;
 }
 
-export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): SqliteHubStorage {
+/** Opens (or, with `create`, makes) the data directory's hub.sqlite, migrated and tuned for the hub. */
+function openHubSqlite(dataDir: string, opts: OpenOptions): Database.Database {
   if (opts.create) ensurePrivateDir(dataDir);
   const file = hubDbPath(dataDir);
   // hub.sqlite and its -wal/-shm are 0600 whatever the directory or umask
@@ -52,43 +53,34 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
   // temporary tables (an import's staged rows) are worth nothing after a crash: no journal on disk, no fsync
   db.pragma('temp.journal_mode = MEMORY');
   db.pragma('temp.synchronous = OFF');
-  // Commits are counted around the transactions below; SQLite's total_changes() tells whether one
-  // wrote anything (a transaction that changed no row writes nothing to the WAL, so costs no fsync)
-  // and whether rows changed outside them (statements that committed on their own).
-  const totalChanges = db.prepare('SELECT total_changes()').pluck();
-  const counts: CommitCounts = { full: 0, normal: 0 };
-  let accounted = totalChanges.get() as number;
-  const catchUp = (): void => {
-    const n = totalChanges.get() as number;
-    if (n > accounted) counts.full += n - accounted;
-    accounted = n;
-  };
-  let effects: (() => void)[] = [];
-  const flushEffects = (): void => {
-    const run = effects;
-    effects = [];
-    for (const err of runEffects(run)) opts.log?.error({ err }, 'an after-commit effect failed (the commit stands)');
-  };
-  let txSeq = 0;
-  const counted = <T>(sync: keyof CommitCounts, run: () => T): T => {
-    txSeq++;
-    catchUp();
-    let result: T;
-    try {
-      result = run();
-    } catch (err) {
-      accounted = totalChanges.get() as number; // rolled back: no commit
-      effects = [];
-      throw err;
-    }
-    const n = totalChanges.get() as number;
-    if (n > accounted) counts[sync]++;
-    accounted = n;
-    flushEffects();
-    return result;
-  };
-  const tx = <T>(fn: () => T): T => (db.inTransaction ? fn() : counted('full', () => db.transaction(fn).immediate()));
-  const relaxed = <T>(fn: () => T): T => {
+  return db;
+}
+
+/**
+ * The storage's transactions on the connection, with the commits counted and the after-commit effects run.
+ * SQLite's total_changes() tells whether one wrote anything (a transaction that changed no row writes nothing
+ * to the WAL, so costs no fsync) and whether rows changed outside them (statements that committed on their own).
+ */
+class SqliteTransactions {
+  private readonly counts: CommitCounts = { full: 0, normal: 0 };
+  private readonly totalChanges: Database.Statement;
+  private accounted: number;
+  private effects: (() => void)[] = [];
+  private seq = 0;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly log: Logger | undefined,
+  ) {
+    this.totalChanges = db.prepare('SELECT total_changes()').pluck();
+    this.accounted = this.changes();
+  }
+
+  readonly tx = <T>(fn: () => T): T =>
+    this.db.inTransaction ? fn() : this.counted('full', () => this.db.transaction(fn).immediate());
+
+  readonly relaxed = <T>(fn: () => T): T => {
+    const { db } = this;
     if (db.inTransaction)
       throw new TbError(TbCodes.INTERNAL, 'a relaxed transaction cannot run inside another transaction');
     // synchronous is the connection's: NORMAL for this one commit, FULL again before anything else
@@ -96,21 +88,83 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
     // second connection's commits would make this one drop its page cache.
     db.pragma('synchronous = NORMAL');
     try {
-      return counted('normal', () => db.transaction(fn).immediate());
+      return this.counted('normal', () => db.transaction(fn).immediate());
     } finally {
       db.pragma('synchronous = FULL');
     }
   };
+
+  readonly savepoint = <T>(fn: () => T): T => {
+    const { db } = this;
+    if (!db.inTransaction) return this.counted('full', () => db.transaction(fn).immediate());
+    const mark = this.effects.length;
+    try {
+      return db.transaction(fn)();
+    } catch (err) {
+      this.effects.length = mark; // the savepoint's own effects go with its writes
+      throw err;
+    }
+  };
+
+  readonly afterCommit = (effect: () => void): void => {
+    if (this.db.inTransaction) this.effects.push(effect);
+    else for (const err of runEffects([effect])) this.log?.error({ err }, 'an after-commit effect failed');
+  };
+
+  /** The transaction under way (a number of its own per transaction), or undefined outside one. */
+  readonly id = (): number | undefined => (this.db.inTransaction ? this.seq : undefined);
+
+  commits(): CommitCounts {
+    if (!this.db.inTransaction) this.catchUp();
+    return { ...this.counts };
+  }
+
+  private changes(): number {
+    return this.totalChanges.get() as number;
+  }
+
+  /** Rows changed outside the transactions below: each a commit of its own. */
+  private catchUp(): void {
+    const n = this.changes();
+    if (n > this.accounted) this.counts.full += n - this.accounted;
+    this.accounted = n;
+  }
+
+  private counted<T>(sync: keyof CommitCounts, run: () => T): T {
+    this.seq++;
+    this.catchUp();
+    let result: T;
+    try {
+      result = run();
+    } catch (err) {
+      this.accounted = this.changes(); // rolled back: no commit
+      this.effects = [];
+      throw err;
+    }
+    const n = this.changes();
+    if (n > this.accounted) this.counts[sync]++;
+    this.accounted = n;
+    this.flushEffects();
+    return result;
+  }
+
+  private flushEffects(): void {
+    const run = this.effects;
+    this.effects = [];
+    for (const err of runEffects(run)) this.log?.error({ err }, 'an after-commit effect failed (the commit stands)');
+  }
+}
+
+export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): SqliteHubStorage {
+  const db = openHubSqlite(dataDir, opts);
+  const txs = new SqliteTransactions(db, opts.log);
+  const { tx, relaxed, savepoint, afterCommit } = txs;
   const sql: SqlDb = {
     engine: 'sqlite',
     prepare: (text) => db.prepare(text),
     exec: (text) => {
       db.exec(text);
     },
-  };
-  const afterCommit = (effect: () => void): void => {
-    if (db.inTransaction) effects.push(effect);
-    else for (const err of runEffects([effect])) opts.log?.error({ err }, 'an after-commit effect failed');
   };
   const deferred = new DeferredWrites({ tx, relaxed });
   return {
@@ -120,26 +174,14 @@ export function openSqliteStorage(dataDir: string, opts: OpenOptions = {}): Sqli
     db: sql,
     location: hubDbPath(dataDir),
     tx,
-    savepoint<T>(fn: () => T): T {
-      if (!db.inTransaction) return counted('full', () => db.transaction(fn).immediate());
-      const mark = effects.length;
-      try {
-        return db.transaction(fn)();
-      } catch (err) {
-        effects.length = mark; // the savepoint's own effects go with its writes
-        throw err;
-      }
-    },
+    savepoint,
     relaxed,
     afterCommit,
     inTransaction: () => db.inTransaction,
-    transactionId: () => (db.inTransaction ? txSeq : undefined),
+    transactionId: txs.id,
     isOpen: () => db.open,
     deferred,
-    commits(): CommitCounts {
-      if (!db.inTransaction) catchUp();
-      return { ...counts };
-    },
+    commits: () => txs.commits(),
     schemaVersion: () => db.pragma('user_version', { simple: true }) as number,
     close: () => {
       try {

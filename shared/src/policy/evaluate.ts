@@ -81,7 +81,10 @@ function feePercent(policy: Policy, sku: string): number {
 
 /** How a sale was paid (card, cash…): its tenders' kinds, lower-cased, each once — what `allowedTenders` takes. */
 export function tenderKindsOf(tenders: readonly { kind?: unknown }[]): string[] {
-  return [...new Set(tenders.map((t) => String(t.kind ?? '').toLowerCase()).filter(Boolean))];
+  // any value is a kind (what an object prints as does not matter: it is no kind a refund goes to)
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- see above
+  const kinds = tenders.map((t) => String(t.kind ?? '').toLowerCase());
+  return [...new Set(kinds.filter(Boolean))];
 }
 
 /** Which tenders a refund may go to, from how the sale was paid. */
@@ -102,131 +105,135 @@ export function allowedTenders(policy: Policy, tenderKinds: string[], channel: s
   return [...out].sort();
 }
 
-export function evaluateReturn(input: EvaluationInput): Evaluation {
-  const { policy } = input;
-  const rules: FiredRule[] = [];
-  const conditions = new Set<string>();
+/** What is being judged, and what the judging has found so far. */
+interface Judging {
+  input: EvaluationInput;
+  policy: Policy;
+  rules: FiredRule[];
+  conditions: Set<string>;
   /** the codes of the rules that need a manager, first one first */
-  const overrideCodes: string[] = [];
-  const deny = (lines: EvaluatedLine[], code: string, detail: string): Evaluation => {
-    rules.push({ code, detail });
-    return {
-      decision: 'denied',
-      lines: lines.map((l) => ({
-        ...l,
-        approvedMilli: 0,
-        amount: 0,
-        fee: 0,
-        code: l.code === LineCodes.OK ? (code as LineCode) : l.code,
-      })),
-      grossRefund: 0,
-      fees: 0,
-      refundAmount: 0,
-      allowedTenders: [],
-      conditions: [],
-      rules,
-      exchange: exchangeDenied(input, code),
-      reason: detail,
-    };
+  overrideCodes: string[];
+}
+
+/** The lines to refund and how the sale was paid, or the denial that ends the judging. */
+type LinesOrDenial = { lines: EvaluatedLine[]; tenderKinds: string[]; channel: string } | { denied: Evaluation };
+
+/** A denial that leaves `lines` as they are and refunds nothing. */
+function deniedAs(j: Judging, lines: EvaluatedLine[], exchangeCode: string, reason: string): Evaluation {
+  return {
+    decision: 'denied',
+    lines,
+    grossRefund: 0,
+    fees: 0,
+    refundAmount: 0,
+    allowedTenders: [],
+    conditions: [],
+    rules: j.rules,
+    exchange: exchangeDenied(j.input, exchangeCode),
+    reason,
   };
+}
 
-  if (input.mode === 'offline' && input.offlineDisabled) {
-    const lines = input.requested.map((r) => ({
-      line: r.line ?? 0,
-      ...(r.sku !== undefined ? { askedBySku: r.sku } : {}),
-      requestedMilli: toMilli(r.qty),
-      approvedMilli: 0,
-      code: LineCodes.OK,
-      amount: 0,
-      fee: 0,
-    }));
-    return deny(
-      lines,
-      PolicyCodes.OFFLINE_DISABLED,
-      'offline approvals are switched off for this store: the hub must decide',
-    );
+/** A denial by the rule `code`: every line approves nothing, and the lines not refused already take the code. */
+function deny(j: Judging, lines: EvaluatedLine[], code: string, detail: string): Evaluation {
+  j.rules.push({ code, detail });
+  const refused = lines.map((l) => ({
+    ...l,
+    approvedMilli: 0,
+    amount: 0,
+    fee: 0,
+    code: l.code === LineCodes.OK ? (code as LineCode) : l.code,
+  }));
+  return deniedAs(j, refused, code, detail);
+}
+
+/** The requested lines as they are before any judging (nothing approved). */
+function unjudgedLines(input: EvaluationInput): EvaluatedLine[] {
+  return input.requested.map((r) => ({
+    line: r.line ?? 0,
+    ...(r.sku !== undefined ? { askedBySku: r.sku } : {}),
+    requestedMilli: toMilli(r.qty),
+    approvedMilli: 0,
+    code: LineCodes.OK,
+    amount: 0,
+    fee: 0,
+  }));
+}
+
+/** A return without a receipt: each line by sku at the price it names, for store credit with identity checked. */
+function judgeWithoutReceipt(j: Judging): LinesOrDenial {
+  const { input, policy } = j;
+  const lines: EvaluatedLine[] = input.requested.map((r) => ({
+    line: r.line ?? 0,
+    ...(r.sku !== undefined ? { askedBySku: r.sku, sku: r.sku } : {}),
+    requestedMilli: toMilli(r.qty),
+    approvedMilli: toMilli(r.qty),
+    code: LineCodes.OK,
+    unitPrice: r.unitPrice ?? 0,
+    amount: 0,
+    fee: 0,
+  }));
+  if (input.mode === 'offline' && policy.offline.receiptRequired) {
+    const detail = 'offline, a return needs a receipt sold at this store';
+    return { denied: deny(j, lines, PolicyCodes.OFFLINE_RECEIPT_REQUIRED, detail) };
   }
-
-  // --- which lines, how much
-  let lines: EvaluatedLine[];
-  let tenderKinds: string[] = [];
-  let channel = 'store';
-  if (input.noReceipt) {
-    lines = input.requested.map((r) => ({
-      line: r.line ?? 0,
-      ...(r.sku !== undefined ? { askedBySku: r.sku, sku: r.sku } : {}),
-      requestedMilli: toMilli(r.qty),
-      approvedMilli: toMilli(r.qty),
-      code: LineCodes.OK,
-      unitPrice: r.unitPrice ?? 0,
-      amount: 0,
-      fee: 0,
-    }));
-    if (input.mode === 'offline' && policy.offline.receiptRequired)
-      return deny(lines, PolicyCodes.OFFLINE_RECEIPT_REQUIRED, 'offline, a return needs a receipt sold at this store');
-    if (policy.receipt.required)
-      return deny(lines, PolicyCodes.RECEIPT_REQUIRED, 'this store requires a receipt for returns');
-    if (
-      lines.some((l) => l.sku === undefined || input.requested.find((r) => r.sku === l.sku)?.unitPrice === undefined)
-    ) {
-      return deny(
-        lines,
-        PolicyCodes.RECEIPT_REQUIRED,
-        'a return without a receipt names each item by sku with its unitPrice',
-      );
-    }
-    conditions.add(PolicyCodes.STORE_CREDIT_ONLY);
-    conditions.add(PolicyCodes.ID_REQUIRED);
-    rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'no receipt: store credit only, identity checked' });
-  } else {
-    const j = judgeReturn(
-      input.sale?.lines,
-      input.claimed,
-      input.requested,
-      input.notFoundCode ?? LineCodes.RECEIPT_NOT_FOUND,
-    );
-    lines = j.lines.map((l) => ({ ...l, amount: 0, fee: 0 }));
-    if (!input.sale) {
-      rules.push({ code: lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND, detail: j.reason ?? 'receipt not found' });
-      return {
-        decision: 'denied',
-        lines,
-        grossRefund: 0,
-        fees: 0,
-        refundAmount: 0,
-        allowedTenders: [],
-        conditions: [],
-        rules,
-        exchange: exchangeDenied(input, lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND),
-        reason: j.reason ?? 'receipt not found',
-      };
-    }
-    tenderKinds = input.sale.tenderKinds;
-    channel = input.sale.channel;
-    for (const l of lines)
-      if (l.code !== LineCodes.OK) rules.push({ code: l.code, detail: `line ${l.line}: ${l.code}`, line: l.line });
-
-    // window
-    const ageDays = (input.now - Date.parse(input.sale.at)) / DAY;
-    if (ageDays > policy.returnWindowDays) {
-      const detail = `sold ${Math.floor(ageDays)} days ago; the window is ${policy.returnWindowDays} days`;
-      if (!policy.windowOverridable) return deny(lines, PolicyCodes.OUTSIDE_WINDOW, detail);
-      rules.push({ code: PolicyCodes.OUTSIDE_WINDOW, detail });
-      overrideCodes.push(PolicyCodes.OUTSIDE_WINDOW);
-    }
+  if (policy.receipt.required)
+    return { denied: deny(j, lines, PolicyCodes.RECEIPT_REQUIRED, 'this store requires a receipt for returns') };
+  if (lines.some((l) => l.sku === undefined || input.requested.find((r) => r.sku === l.sku)?.unitPrice === undefined)) {
+    const detail = 'a return without a receipt names each item by sku with its unitPrice';
+    return { denied: deny(j, lines, PolicyCodes.RECEIPT_REQUIRED, detail) };
   }
+  j.conditions.add(PolicyCodes.STORE_CREDIT_ONLY);
+  j.conditions.add(PolicyCodes.ID_REQUIRED);
+  j.rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'no receipt: store credit only, identity checked' });
+  return { lines, tenderKinds: [], channel: 'store' };
+}
 
-  // non-returnable items
+/** A return against a sale: what is left of each line, and whether the sale is still within the window. */
+function judgeAgainstSale(j: Judging): LinesOrDenial {
+  const { input, policy } = j;
+  const judged = judgeReturn(
+    input.sale?.lines,
+    input.claimed,
+    input.requested,
+    input.notFoundCode ?? LineCodes.RECEIPT_NOT_FOUND,
+  );
+  const lines = judged.lines.map((l) => ({ ...l, amount: 0, fee: 0 }));
+  if (!input.sale) {
+    const code = lines[0]?.code ?? LineCodes.RECEIPT_NOT_FOUND;
+    const reason = judged.reason ?? 'receipt not found';
+    j.rules.push({ code, detail: reason });
+    return { denied: deniedAs(j, lines, code, reason) };
+  }
+  for (const l of lines)
+    if (l.code !== LineCodes.OK) j.rules.push({ code: l.code, detail: `line ${l.line}: ${l.code}`, line: l.line });
+
+  const ageDays = (input.now - Date.parse(input.sale.at)) / DAY;
+  if (ageDays > policy.returnWindowDays) {
+    const detail = `sold ${Math.floor(ageDays)} days ago; the window is ${policy.returnWindowDays} days`;
+    if (!policy.windowOverridable) return { denied: deny(j, lines, PolicyCodes.OUTSIDE_WINDOW, detail) };
+    j.rules.push({ code: PolicyCodes.OUTSIDE_WINDOW, detail });
+    j.overrideCodes.push(PolicyCodes.OUTSIDE_WINDOW);
+  }
+  return { lines, tenderKinds: input.sale.tenderKinds, channel: input.sale.channel };
+}
+
+function refuseNonReturnable(j: Judging, lines: EvaluatedLine[]): void {
   for (const l of lines) {
-    if (l.code === LineCodes.OK && l.sku !== undefined && nonReturnable(policy, l.sku)) {
+    if (l.code === LineCodes.OK && l.sku !== undefined && nonReturnable(j.policy, l.sku)) {
       l.code = PolicyCodes.NON_RETURNABLE as LineCode;
       l.approvedMilli = 0;
-      rules.push({ code: PolicyCodes.NON_RETURNABLE, detail: `${l.sku} is not returnable`, line: l.line });
+      j.rules.push({ code: PolicyCodes.NON_RETURNABLE, detail: `${l.sku} is not returnable`, line: l.line });
     }
   }
+}
 
-  // money: gross, fees. A receipt's line refunds what everything returned of it so far is worth
-  // minus what was already refunded for it (never each return rounded on its own).
+/**
+ * Sets each approved line's amount and restocking fee; the totals. A receipt's line refunds what everything
+ * returned of it so far is worth minus what was already refunded for it (never each return rounded on its own).
+ */
+function priceLines(j: Judging, lines: EvaluatedLine[]): { gross: number; fees: number } {
+  const { input } = j;
   let gross = 0;
   let fees = 0;
   for (const l of lines) {
@@ -236,11 +243,11 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
     const before = { milli: claimed, amount: input.refunded?.get(l.line) ?? lineAmount(claimed, price) };
     const amount = input.noReceipt ? lineAmount(l.approvedMilli, price) : returnAmount(price, before, l.approvedMilli);
     l.amount = amount;
-    const pct = l.sku !== undefined ? feePercent(policy, l.sku) : 0;
+    const pct = l.sku !== undefined ? feePercent(j.policy, l.sku) : 0;
     if (pct > 0) {
       l.fee = Math.round((amount * pct) / 100);
       fees += l.fee;
-      rules.push({
+      j.rules.push({
         code: PolicyCodes.RESTOCKING_FEE,
         detail: `${pct} % restocking fee on ${l.sku}: ${l.fee}`,
         line: l.line,
@@ -248,26 +255,15 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
     }
     gross += amount;
   }
-  const refund = gross - fees;
-  if (!lines.some((l) => l.approvedMilli > 0)) {
-    const reason = rules.map((r) => r.detail).join('; ') || 'no line can be returned';
-    return {
-      decision: 'denied',
-      lines,
-      grossRefund: 0,
-      fees: 0,
-      refundAmount: 0,
-      allowedTenders: [],
-      conditions: [],
-      rules,
-      exchange: exchangeDenied(input, 'return_denied'),
-      reason,
-    };
-  }
+  return { gross, fees };
+}
 
-  // limits
+/** The refund against the limits: a denial for a hard limit, a rule needing a manager for the others. */
+function applyLimits(j: Judging, lines: EvaluatedLine[], refund: number): Evaluation | undefined {
+  const { input, policy } = j;
   if (input.noReceipt && refund > policy.receipt.noReceiptMaxRefund) {
     return deny(
+      j,
       lines,
       PolicyCodes.NO_RECEIPT_LIMIT,
       `refund ${refund} without a receipt is over the limit of ${policy.receipt.noReceiptMaxRefund}`,
@@ -275,60 +271,69 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   }
   if (policy.maxRefundPerReturn !== null && refund > policy.maxRefundPerReturn) {
     return deny(
+      j,
       lines,
       PolicyCodes.MAX_REFUND_EXCEEDED,
       `refund ${refund} is over the limit of ${policy.maxRefundPerReturn} per return`,
     );
   }
   if (input.mode === 'offline') {
-    if (refund > policy.offline.maxRefundPerReturn)
-      return deny(
-        lines,
-        LineCodes.OFFLINE_LIMIT,
-        `refund ${refund} is over the offline limit of ${policy.offline.maxRefundPerReturn}`,
-      );
-    const cap = policy.offline.maxRefundPerRegisterPerDay;
-    if (cap !== null && input.approvedToday.register + refund > cap) {
-      return deny(
-        lines,
-        PolicyCodes.OFFLINE_REGISTER_DAILY_LIMIT,
-        `this register approved ${input.approvedToday.register} offline today; ${refund} more is over ${cap}`,
-      );
-    }
+    const overOffline = applyOfflineLimits(j, lines, refund);
+    if (overOffline) return overOffline;
   }
   if (policy.maxRefundPerStorePerDay !== null && input.approvedToday.store + refund > policy.maxRefundPerStorePerDay) {
-    rules.push({
+    j.rules.push({
       code: PolicyCodes.STORE_DAILY_LIMIT,
       detail: `the store approved ${input.approvedToday.store} today; ${refund} more is over ${policy.maxRefundPerStorePerDay}`,
     });
-    overrideCodes.push(PolicyCodes.STORE_DAILY_LIMIT);
+    j.overrideCodes.push(PolicyCodes.STORE_DAILY_LIMIT);
   }
   if (policy.managerOverrideAbove !== null && refund > policy.managerOverrideAbove) {
-    rules.push({
+    j.rules.push({
       code: PolicyCodes.MANAGER_OVERRIDE,
       detail: `refund ${refund} is over ${policy.managerOverrideAbove}: a manager must approve`,
     });
-    overrideCodes.push(PolicyCodes.MANAGER_OVERRIDE);
+    j.overrideCodes.push(PolicyCodes.MANAGER_OVERRIDE);
   }
-  const needsOverride = overrideCodes.length > 0;
-  if (needsOverride && input.mode === 'offline') {
+  return undefined;
+}
+
+function applyOfflineLimits(j: Judging, lines: EvaluatedLine[], refund: number): Evaluation | undefined {
+  const { input, policy } = j;
+  if (refund > policy.offline.maxRefundPerReturn)
     return deny(
+      j,
       lines,
-      PolicyCodes.OVERRIDE_UNAVAILABLE_OFFLINE,
-      'a manager override is needed, which only the hub can record',
+      LineCodes.OFFLINE_LIMIT,
+      `refund ${refund} is over the offline limit of ${policy.offline.maxRefundPerReturn}`,
+    );
+  const cap = policy.offline.maxRefundPerRegisterPerDay;
+  if (cap !== null && input.approvedToday.register + refund > cap) {
+    return deny(
+      j,
+      lines,
+      PolicyCodes.OFFLINE_REGISTER_DAILY_LIMIT,
+      `this register approved ${input.approvedToday.register} offline today; ${refund} more is over ${cap}`,
     );
   }
+  return undefined;
+}
 
-  // tenders
-  const tenders: TenderKind[] = input.noReceipt
+/** Where the refund may go; store credit alone makes the return conditional. */
+function refundTenders(j: Judging, sale: { tenderKinds: string[]; channel: string }, refund: number): TenderKind[] {
+  const tenders: TenderKind[] = j.input.noReceipt
     ? ['store_credit']
-    : allowedTenders(policy, tenderKinds, channel, refund);
-  if (tenders.length === 1 && tenders[0] === 'store_credit' && !conditions.has(PolicyCodes.STORE_CREDIT_ONLY)) {
-    conditions.add(PolicyCodes.STORE_CREDIT_ONLY);
-    rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'refund to store credit only' });
+    : allowedTenders(j.policy, sale.tenderKinds, sale.channel, refund);
+  if (tenders.length === 1 && tenders[0] === 'store_credit' && !j.conditions.has(PolicyCodes.STORE_CREDIT_ONLY)) {
+    j.conditions.add(PolicyCodes.STORE_CREDIT_ONLY);
+    j.rules.push({ code: PolicyCodes.STORE_CREDIT_ONLY, detail: 'refund to store credit only' });
   }
+  return tenders;
+}
 
-  // exchange
+/** The items taken in exchange: online, those in stock; offline, none. */
+function judgeExchange(j: Judging): Evaluation['exchange'] {
+  const { input } = j;
   const exchange = (input.exchange ?? []).map((e) => {
     if (input.mode === 'offline')
       return { sku: e.sku, qty: e.qty, approvedQty: 0, code: PolicyCodes.EXCHANGE_UNAVAILABLE_OFFLINE };
@@ -337,30 +342,39 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   });
   for (const e of exchange) {
     if (e.code !== LineCodes.OK) {
-      rules.push({ code: e.code, detail: `exchange ${e.sku} × ${e.qty}: ${e.code}` });
-      conditions.add('exchange_unavailable');
+      j.rules.push({ code: e.code, detail: `exchange ${e.sku} × ${e.qty}: ${e.code}` });
+      j.conditions.add('exchange_unavailable');
     }
   }
+  return exchange;
+}
 
+/** The return that is not denied, graded: approved, conditional or waiting for a manager. */
+function graded(
+  j: Judging,
+  judged: Omit<Evaluation, 'decision' | 'conditions' | 'rules' | 'reason'>,
+  needsOverride: boolean,
+): Evaluation {
+  const { input, rules, conditions } = j;
   let decision: GradedDecision = 'approved';
   if (needsOverride && !input.overridden) {
     decision = 'override_required';
     // The lines it holds say why they wait for a manager: the first rule that asks for one.
-    for (const l of lines) if (l.code === LineCodes.OK) l.code = overrideCodes[0] as LineCode;
+    for (const l of judged.lines) if (l.code === LineCodes.OK) l.code = j.overrideCodes[0] as LineCode;
   } else if (conditions.size > 0) decision = 'conditional';
   if (needsOverride && input.overridden) rules.push({ code: PolicyCodes.OVERRIDDEN, detail: 'a manager overrode' });
 
-  const refusedLines = lines.filter((l) => l.approvedMilli === 0);
+  const refusedLines = judged.lines.filter((l) => l.approvedMilli === 0);
   const out: Evaluation = {
     decision,
-    lines,
-    grossRefund: gross,
-    fees,
-    refundAmount: refund,
-    allowedTenders: tenders,
+    lines: judged.lines,
+    grossRefund: judged.grossRefund,
+    fees: judged.fees,
+    refundAmount: judged.refundAmount,
+    allowedTenders: judged.allowedTenders,
     conditions: [...conditions],
     rules,
-    exchange,
+    exchange: judged.exchange,
   };
   const reasons = [
     ...refusedLines.map((l) => `line ${l.line || l.askedBySku}: ${l.code}`),
@@ -368,6 +382,35 @@ export function evaluateReturn(input: EvaluationInput): Evaluation {
   ];
   if (reasons.length > 0) out.reason = [...new Set(reasons)].join('; ');
   return out;
+}
+
+export function evaluateReturn(input: EvaluationInput): Evaluation {
+  const j: Judging = { input, policy: input.policy, rules: [], conditions: new Set(), overrideCodes: [] };
+  if (input.mode === 'offline' && input.offlineDisabled) {
+    const detail = 'offline approvals are switched off for this store: the hub must decide';
+    return deny(j, unjudgedLines(input), PolicyCodes.OFFLINE_DISABLED, detail);
+  }
+  const judged = input.noReceipt ? judgeWithoutReceipt(j) : judgeAgainstSale(j);
+  if ('denied' in judged) return judged.denied;
+  const { lines } = judged;
+  refuseNonReturnable(j, lines);
+  const { gross, fees } = priceLines(j, lines);
+  const refund = gross - fees;
+  if (!lines.some((l) => l.approvedMilli > 0)) {
+    const reason = j.rules.map((r) => r.detail).join('; ') || 'no line can be returned';
+    return deniedAs(j, lines, 'return_denied', reason);
+  }
+  const overLimit = applyLimits(j, lines, refund);
+  if (overLimit) return overLimit;
+  const needsOverride = j.overrideCodes.length > 0;
+  if (needsOverride && input.mode === 'offline') {
+    const detail = 'a manager override is needed, which only the hub can record';
+    return deny(j, lines, PolicyCodes.OVERRIDE_UNAVAILABLE_OFFLINE, detail);
+  }
+  const allowed = refundTenders(j, judged, refund);
+  const exchange = judgeExchange(j);
+  const result = { lines, grossRefund: gross, fees, refundAmount: refund, allowedTenders: allowed, exchange };
+  return graded(j, result, needsOverride);
 }
 
 /** The codes of the rules that shaped one line: its own, and those of the whole return. */

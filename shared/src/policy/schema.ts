@@ -113,7 +113,8 @@ export type PolicyPatch = z.infer<typeof PolicyPatchSchema>;
 /** `base` with `patch` laid over it: objects merge key by key, arrays and values replace. */
 export function mergePolicy(base: Policy, patch: PolicyPatch): Policy {
   const out: Record<string, unknown> = structuredClone(base);
-  for (const [k, v] of Object.entries(patch)) {
+  const entries: [string, unknown][] = Object.entries(patch);
+  for (const [k, v] of entries) {
     if (v === undefined) continue;
     const cur = out[k];
     if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) {
