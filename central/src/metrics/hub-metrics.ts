@@ -33,173 +33,14 @@ export class HubMetrics {
       labelNames: ['kind', 'outcome'],
       registers: [r],
     });
-    this.registerDays = new Counter({
-      name: 'tillbridge_register_days_reconciled_total',
-      help: "Registers' business days reconciled against what the hub recorded, by outcome: matched, discrepancy, resending (each resend asked counts)",
-      labelNames: ['status'],
-      registers: [r],
-    });
-    this.closeToReconciled = new Histogram({
-      name: 'tillbridge_day_close_to_reconciled_seconds',
-      help: "From a register's day close (closedAt) to the hub's outcome, matched or discrepancy (resends included)",
-      labelNames: ['status'],
-      buckets: [1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400],
-      registers: [r],
-    });
-    this.webhookAttempts = new Counter({
-      name: 'tillbridge_webhook_attempts_total',
-      help: 'Webhook delivery attempts by outcome',
-      labelNames: ['outcome'],
-      registers: [r],
-    });
-    new Gauge({
-      name: 'tillbridge_webhook_deliveries_open',
-      help: 'Webhook deliveries not yet succeeded or abandoned (pending or waiting for a retry)',
-      registers: [r],
-      collect() {
-        this.set(hub.webhooks.outcomes().pending);
-      },
-    });
-    new Counter({
-      name: 'tillbridge_hub_db_commits_total',
-      help: 'Commits of the hub database: sync="full" fsynced (what is owed to someone), sync="normal" not (batches of presence and heartbeat figures)',
-      labelNames: ['sync'],
-      registers: [r],
-      collect() {
-        const c = hub.storage.commits();
-        this.reset();
-        this.inc({ sync: 'full' }, c.full);
-        this.inc({ sync: 'normal' }, c.normal);
-      },
-    });
-    new Gauge({
-      name: 'tillbridge_hub_deferred_writes_waiting',
-      help: 'Presence and heartbeat figures held in memory, waiting for the next batch (written every second)',
-      registers: [r],
-      collect() {
-        this.set(hub.storage.deferred.waiting);
-      },
-    });
-    new Gauge({
-      name: 'tillbridge_connected_stores',
-      help: 'Stores whose agent is connected to this hub process now',
-      registers: [r],
-      collect() {
-        // per process: a sum over the hub processes on one database counts each connection once
-        this.set(hub.presence.countHere());
-      },
-    });
-    // what each connected store's agent last reported
-    const perStore = (
-      name: string,
-      help: string,
-      pick: (p: ReturnType<Hub['presence']['get']>) => number | undefined,
-    ): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['store'],
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const s of hub.stores.list()) {
-            const p = hub.presence.here(s.id);
-            const v = p.connected ? pick(p) : undefined;
-            if (v !== undefined) this.set({ store: s.id }, v);
-          }
-        },
-      });
-    };
-    perStore(
-      'tillbridge_outbox_depth',
-      "Events waiting in a store agent's outbox (as it last reported)",
-      (p) => p.outboxDepth,
-    );
-    perStore(
-      'tillbridge_outbox_oldest_age_seconds',
-      "Age of the oldest event in a store agent's outbox (as it last reported)",
-      (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000),
-    );
-    // one reading of the rate per scrape (text()), shared by the gauges below
-    let rateScrape = -1;
-    let rateNow: ReturnType<Hub['authzStats']['rate']> | undefined;
-    const rate = (): ReturnType<Hub['authzStats']['rate']> => {
-      if (!rateNow || rateScrape !== this.scrapes) {
-        rateNow = hub.authzStats.rate();
-        rateScrape = this.scrapes;
-      }
-      return rateNow;
-    };
-    // A share of nothing is no value, not 0: prom-client starts a gauge without labels at 0, so
-    // it is removed while there is no request to share (an alert on "< 0.95" must not fire on a quiet hub).
-    const rateGauge = (
-      name: string,
-      help: string,
-      pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null,
-    ): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [r],
-        collect() {
-          const v = pick(rate());
-          if (v === null) this.remove({});
-          else this.set(v);
-        },
-      });
-    };
-    new Gauge({
-      name: 'tillbridge_return_authorizations',
-      help: 'Return requests decided, by mode and outcome (every ticket at the hub)',
-      labelNames: ['mode', 'outcome'],
-      registers: [r],
-      collect() {
-        this.reset();
-        const now = rate();
-        for (const mode of ['online', 'offline'] as const)
-          for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
-      },
-    });
-    rateGauge(
-      'tillbridge_return_authorization_success_ratio',
-      'Share of return requests answered with a decision within the deadline (online or offline)',
-      (rate) => rate.successRate,
-    );
-    rateGauge(
-      'tillbridge_return_authorization_online_ratio',
-      'Share of return requests the hub answered in time',
-      (rate) => rate.onlineRate,
-    );
-    // the ERP feed (docs/erp-feed.md): what each named consumer has still to take, the broker relay
-    this.feedRelayedTotal = new Counter({
-      name: 'tillbridge_feed_relayed_total',
-      help: 'ERP feed entries this hub process published to the broker and had confirmed',
-      registers: [r],
-    });
-    new Gauge({
-      name: 'tillbridge_feed_lag',
-      help: "ERP feed entries after each named consumer's cursor (the feed's head minus its position; amqp:<exchange> is the broker relay)",
-      labelNames: ['consumer'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const c of hub.erpFeed.consumers()) this.set({ consumer: c.name }, c.lag);
-        // the relay before its first confirmed batch has no cursor yet: its lag is the whole feed
-        const relay = hub.feedRelay.relay;
-        if (relay && !hub.erpFeed.consumer(relay.consumerName))
-          this.set({ consumer: relay.consumerName }, hub.erpFeed.head());
-      },
-    });
-    new Gauge({
-      name: 'tillbridge_feed_relay_connected',
-      help: 'The ERP feed relay of this hub process is connected to the broker (1) or not (0); absent when no broker is configured',
-      registers: [r],
-      collect() {
-        const relay = hub.feedRelay.relay;
-        if (!relay) this.remove({});
-        else this.set(relay.connected ? 1 : 0);
-      },
-    });
+    const reconciliation = reconciliationMetrics(r);
+    this.registerDays = reconciliation.registerDays;
+    this.closeToReconciled = reconciliation.closeToReconciled;
+    this.webhookAttempts = webhookMetrics(r, hub);
+    storageMetrics(r, hub);
+    storeMetrics(r, hub);
+    authorizationMetrics(r, hub, () => this.scrapes);
+    this.feedRelayedTotal = feedMetrics(r, hub);
     new Gauge({
       name: 'tillbridge_inventory_accuracy_ratio',
       help: "Share of a store's SKUs whose copy at the agent matches the hub (as of its last report)",
@@ -244,4 +85,201 @@ export class HubMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** Register days reconciled, and how long from a day's close to its outcome. */
+function reconciliationMetrics(r: Registry): {
+  registerDays: Counter<'status'>;
+  closeToReconciled: Histogram<'status'>;
+} {
+  const registerDays = new Counter({
+    name: 'tillbridge_register_days_reconciled_total',
+    help: "Registers' business days reconciled against what the hub recorded, by outcome: matched, discrepancy, resending (each resend asked counts)",
+    labelNames: ['status'],
+    registers: [r],
+  });
+  const closeToReconciled = new Histogram({
+    name: 'tillbridge_day_close_to_reconciled_seconds',
+    help: "From a register's day close (closedAt) to the hub's outcome, matched or discrepancy (resends included)",
+    labelNames: ['status'],
+    buckets: [1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400],
+    registers: [r],
+  });
+  return { registerDays, closeToReconciled };
+}
+
+/** Webhook delivery attempts (counted by the caller) and the deliveries still open. */
+function webhookMetrics(r: Registry, hub: Hub): Counter<'outcome'> {
+  const webhookAttempts = new Counter({
+    name: 'tillbridge_webhook_attempts_total',
+    help: 'Webhook delivery attempts by outcome',
+    labelNames: ['outcome'],
+    registers: [r],
+  });
+  new Gauge({
+    name: 'tillbridge_webhook_deliveries_open',
+    help: 'Webhook deliveries not yet succeeded or abandoned (pending or waiting for a retry)',
+    registers: [r],
+    collect() {
+      this.set(hub.webhooks.outcomes().pending);
+    },
+  });
+  return webhookAttempts;
+}
+
+/** The hub database: its commits and the writes deferred to the next batch. */
+function storageMetrics(r: Registry, hub: Hub): void {
+  new Counter({
+    name: 'tillbridge_hub_db_commits_total',
+    help: 'Commits of the hub database: sync="full" fsynced (what is owed to someone), sync="normal" not (batches of presence and heartbeat figures)',
+    labelNames: ['sync'],
+    registers: [r],
+    collect() {
+      const c = hub.storage.commits();
+      this.reset();
+      this.inc({ sync: 'full' }, c.full);
+      this.inc({ sync: 'normal' }, c.normal);
+    },
+  });
+  new Gauge({
+    name: 'tillbridge_hub_deferred_writes_waiting',
+    help: 'Presence and heartbeat figures held in memory, waiting for the next batch (written every second)',
+    registers: [r],
+    collect() {
+      this.set(hub.storage.deferred.waiting);
+    },
+  });
+}
+
+/** Connected stores, and what each connected store's agent last reported. */
+function storeMetrics(r: Registry, hub: Hub): void {
+  new Gauge({
+    name: 'tillbridge_connected_stores',
+    help: 'Stores whose agent is connected to this hub process now',
+    registers: [r],
+    collect() {
+      // per process: a sum over the hub processes on one database counts each connection once
+      this.set(hub.presence.countHere());
+    },
+  });
+  // what each connected store's agent last reported
+  const perStore = (
+    name: string,
+    help: string,
+    pick: (p: ReturnType<Hub['presence']['get']>) => number | undefined,
+  ): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['store'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const s of hub.stores.list()) {
+          const p = hub.presence.here(s.id);
+          const v = p.connected ? pick(p) : undefined;
+          if (v !== undefined) this.set({ store: s.id }, v);
+        }
+      },
+    });
+  };
+  perStore(
+    'tillbridge_outbox_depth',
+    "Events waiting in a store agent's outbox (as it last reported)",
+    (p) => p.outboxDepth,
+  );
+  perStore(
+    'tillbridge_outbox_oldest_age_seconds',
+    "Age of the oldest event in a store agent's outbox (as it last reported)",
+    (p) => (p.oldestAgeMs === undefined ? undefined : p.oldestAgeMs / 1000),
+  );
+}
+
+/** Return authorizations by mode and outcome and their success shares; `scrapes` counts text() calls. */
+function authorizationMetrics(r: Registry, hub: Hub, scrapes: () => number): void {
+  // one reading of the rate per scrape (text()), shared by the gauges below
+  let rateScrape = -1;
+  let rateNow: ReturnType<Hub['authzStats']['rate']> | undefined;
+  const rate = (): ReturnType<Hub['authzStats']['rate']> => {
+    if (!rateNow || rateScrape !== scrapes()) {
+      rateNow = hub.authzStats.rate();
+      rateScrape = scrapes();
+    }
+    return rateNow;
+  };
+  // A share of nothing is no value, not 0: prom-client starts a gauge without labels at 0, so
+  // it is removed while there is no request to share (an alert on "< 0.95" must not fire on a quiet hub).
+  const rateGauge = (
+    name: string,
+    help: string,
+    pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null,
+  ): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [r],
+      collect() {
+        const v = pick(rate());
+        if (v === null) this.remove({});
+        else this.set(v);
+      },
+    });
+  };
+  new Gauge({
+    name: 'tillbridge_return_authorizations',
+    help: 'Return requests decided, by mode and outcome (every ticket at the hub)',
+    labelNames: ['mode', 'outcome'],
+    registers: [r],
+    collect() {
+      this.reset();
+      const now = rate();
+      for (const mode of ['online', 'offline'] as const)
+        for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
+    },
+  });
+  rateGauge(
+    'tillbridge_return_authorization_success_ratio',
+    'Share of return requests answered with a decision within the deadline (online or offline)',
+    (rate) => rate.successRate,
+  );
+  rateGauge(
+    'tillbridge_return_authorization_online_ratio',
+    'Share of return requests the hub answered in time',
+    (rate) => rate.onlineRate,
+  );
+}
+
+/** The ERP feed: each consumer's lag and the broker relay; returns the relay's counter, counted by the caller. */
+function feedMetrics(r: Registry, hub: Hub): Counter {
+  // the ERP feed (docs/erp-feed.md): what each named consumer has still to take, the broker relay
+  const feedRelayedTotal = new Counter({
+    name: 'tillbridge_feed_relayed_total',
+    help: 'ERP feed entries this hub process published to the broker and had confirmed',
+    registers: [r],
+  });
+  new Gauge({
+    name: 'tillbridge_feed_lag',
+    help: "ERP feed entries after each named consumer's cursor (the feed's head minus its position; amqp:<exchange> is the broker relay)",
+    labelNames: ['consumer'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const c of hub.erpFeed.consumers()) this.set({ consumer: c.name }, c.lag);
+      // the relay before its first confirmed batch has no cursor yet: its lag is the whole feed
+      const relay = hub.feedRelay.relay;
+      if (relay && !hub.erpFeed.consumer(relay.consumerName))
+        this.set({ consumer: relay.consumerName }, hub.erpFeed.head());
+    },
+  });
+  new Gauge({
+    name: 'tillbridge_feed_relay_connected',
+    help: 'The ERP feed relay of this hub process is connected to the broker (1) or not (0); absent when no broker is configured',
+    registers: [r],
+    collect() {
+      const relay = hub.feedRelay.relay;
+      if (!relay) this.remove({});
+      else this.set(relay.connected ? 1 : 0);
+    },
+  });
+  return feedRelayedTotal;
 }

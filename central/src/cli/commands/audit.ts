@@ -1,5 +1,6 @@
 import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
+import type { Command } from 'commander';
 import { createLogger, TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from '../../domain/audit-log.js';
 import { iso, systemClock } from '../../domain/clock.js';
@@ -66,11 +67,18 @@ function timeArg(v: string | undefined, name: string): string | undefined {
 }
 
 export function auditCommands(ctx: CliContext): void {
-  const { program } = ctx;
-  // ---- audit
-  const audit = program
+  const audit = ctx.program
     .command('audit')
     .description('the hash-chained audit log: verify, tail, export, signed checkpoints');
+  auditVerifyCommand(audit, ctx);
+  auditTailCommand(audit, ctx);
+  auditExportCommand(audit, ctx);
+  auditCheckpointsCommand(audit, ctx);
+  auditCheckpointCommand(audit, ctx);
+  auditPublicKeyCommand(audit, ctx);
+}
+
+function auditVerifyCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('verify')
     .description(
@@ -132,6 +140,9 @@ export function auditCommands(ctx: CliContext): void {
         },
       ),
     );
+}
+
+function auditTailCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('tail')
     .description('the latest audit entries; with --follow, keeps printing new ones as they are written (Ctrl-C stops)')
@@ -191,6 +202,9 @@ export function auditCommands(ctx: CliContext): void {
         }
       }),
     );
+}
+
+function auditExportCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('export')
     .description(
@@ -266,6 +280,9 @@ export function auditCommands(ctx: CliContext): void {
         },
       ),
     );
+}
+
+function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('checkpoints')
     .description('the signed checkpoints of the chain head, newest first')
@@ -280,6 +297,9 @@ export function auditCommands(ctx: CliContext): void {
         print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
       }),
     );
+}
+
+function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('checkpoint [seq]')
     .description(
@@ -320,6 +340,9 @@ export function auditCommands(ctx: CliContext): void {
         );
       }),
     );
+}
+
+function auditPublicKeyCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('public-key')
     .description("the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with")

@@ -17,11 +17,15 @@ import { parseRetentionDays } from '../../audit/retention.js';
 import { parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
 import { DEFAULT_GATE } from '../../auth/gate.js';
-import { Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { act, dataOpt, databaseOf, databaseOpt, print, type CliContext } from '../context.js';
 
 export function hubCommands(ctx: CliContext): void {
-  const { program } = ctx;
+  initCommand(ctx.program);
+  serveCommand(ctx.program);
+}
+
+function initCommand(program: Command): void {
   program
     .command('init')
     .description("create the hub's database and print the first admin token (shown once)")
@@ -46,7 +50,9 @@ export function hubCommands(ctx: CliContext): void {
         );
       }),
     );
+}
 
+function serveCommand(program: Command): void {
   program
     .command('serve')
     .description("serve the agents' WebSocket, the token endpoint and the admin API")
@@ -106,109 +112,125 @@ export function hubCommands(ctx: CliContext): void {
       'after',
       '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\nUnder systemd, /etc/tillbridge/hub.env sets these through TILLBRIDGE_HUB_* variables (installers/hub.env.example).\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
-    .action(
-      act(
-        async (opts: {
-          data: string;
-          database?: string;
-          listen: string;
-          tokenTtl: string;
-          tokenLimit: string;
-          tlsCert?: string;
-          tlsKey?: string;
-          clientCa?: string;
-          requireClientCert?: boolean;
-          insecure?: boolean;
-          logLevel: string;
-          logFile?: string;
-          logMaxSize: string;
-          logKeep: string;
-          auditRetention: string;
-          webhookTimeout: string;
-          webhookLease?: string;
-          amqpUrl?: string;
-          amqpExchange: string;
-        }) => {
-          let listen;
-          let tokenTtl;
-          let tokenLimit;
-          const auditRetentionDays = parseRetentionDays(opts.auditRetention);
-          try {
-            listen = parseHostPort(opts.listen);
-            tokenTtl = parseDuration(opts.tokenTtl);
-          } catch (err) {
-            throw new TbError(TbCodes.CONFIG, (err as Error).message);
-          }
-          try {
-            tokenLimit = parseRate(opts.tokenLimit);
-          } catch (err) {
-            throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
-          }
-          const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
-          const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
-          const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
-          const database = databaseOf(opts.database);
-          if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
-          if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
-            throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
-          if ((opts.clientCa || requireClientCert) && !opts.tlsCert)
-            throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
-          if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
-            throw new TbError(
-              TbCodes.CONFIG,
-              `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`,
-            );
-          }
-          const { clock, test } = clockFromEnv(process.env);
-          const log = createLogger({
-            name: 'tillbridge-hub',
-            level: opts.logLevel,
-            ...logDestination(opts.logFile, opts.logMaxSize, opts.logKeep),
-          });
-          if (test)
-            log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
-          if (!opts.tlsCert && !isLoopbackHost(listen.host))
-            log.warn(
-              { listen: opts.listen },
-              'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted',
-            );
-          const hubOpts: Parameters<typeof startHub>[0] = {
-            dataDir: opts.data,
-            database,
-            host: listen.host,
-            port: listen.port,
-            tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)),
-            log,
-            auditRetentionDays,
-            clock,
-            gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs },
-            webhooks,
-          };
-          if (amqp) hubOpts.amqp = amqp;
-          if (opts.tlsCert && opts.tlsKey) {
-            hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert };
-            if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
-          }
-          const started = stopOnSignals('hub', log);
-          // under systemd (Type=notify): READY=1 once listening, the watchdog, STOPPING=1 (docs/services.md)
-          const notify = sdNotifier(process.env, {
-            onError: (err) => log.warn({ err }, 'systemd notification failed'),
-          });
-          log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
-          const hub = await startHub(hubOpts);
-          // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process
-          // exits
-          started({
-            stop: async () => {
-              const said = notify.stopping('stopping');
-              await hub.stop();
-              await said;
-            },
-          });
-          await notify.ready(`listening on ${hub.url}`);
-        },
-      ),
+    .action(act(serveHub));
+}
+
+interface ServeOptions {
+  data: string;
+  database?: string;
+  listen: string;
+  tokenTtl: string;
+  tokenLimit: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
+  requireClientCert?: boolean;
+  insecure?: boolean;
+  logLevel: string;
+  logFile?: string;
+  logMaxSize: string;
+  logKeep: string;
+  auditRetention: string;
+  webhookTimeout: string;
+  webhookLease?: string;
+  amqpUrl?: string;
+  amqpExchange: string;
+}
+
+/** `serve`: check the options, then run the hub until a signal stops it. */
+async function serveHub(opts: ServeOptions): Promise<void> {
+  const { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database } =
+    serveSettings(opts);
+  const { clock, log } = serveLogger(opts, listen.host);
+  const hubOpts: Parameters<typeof startHub>[0] = {
+    dataDir: opts.data,
+    database,
+    host: listen.host,
+    port: listen.port,
+    tokenLifetimeSec: Math.max(2, Math.round(tokenTtl / 1000)),
+    log,
+    auditRetentionDays,
+    clock,
+    gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs },
+    webhooks,
+  };
+  if (amqp) hubOpts.amqp = amqp;
+  if (opts.tlsCert && opts.tlsKey) {
+    hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert };
+    if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
+  }
+  const started = stopOnSignals('hub', log);
+  // under systemd (Type=notify): READY=1 once listening, the watchdog, STOPPING=1 (docs/services.md)
+  const notify = sdNotifier(process.env, {
+    onError: (err) => log.warn({ err }, 'systemd notification failed'),
+  });
+  log.info({ data: opts.data, database: database ? redactUrl(database) : 'sqlite' }, 'starting');
+  const hub = await startHub(hubOpts);
+  // STOPPING=1 goes out while it stops (a slow systemd-notify does not hold the stop up), before the process
+  // exits
+  started({
+    stop: async () => {
+      const said = notify.stopping('stopping');
+      await hub.stop();
+      await said;
+    },
+  });
+  await notify.ready(`listening on ${hub.url}`);
+}
+
+/** The options of `serve` parsed and checked against each other (a config error names the bad one). */
+function serveSettings(opts: ServeOptions) {
+  let listen;
+  let tokenTtl;
+  let tokenLimit;
+  const auditRetentionDays = parseRetentionDays(opts.auditRetention);
+  try {
+    listen = parseHostPort(opts.listen);
+    tokenTtl = parseDuration(opts.tokenTtl);
+  } catch (err) {
+    throw new TbError(TbCodes.CONFIG, (err as Error).message);
+  }
+  try {
+    tokenLimit = parseRate(opts.tokenLimit);
+  } catch (err) {
+    throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
+  }
+  const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
+  const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
+  const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
+  const database = databaseOf(opts.database);
+  if (!isInitialized(opts.data, database)) throw notInitialized(opts.data, database);
+  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
+    throw new TbError(TbCodes.CONFIG, '--tls-cert and --tls-key go together');
+  if ((opts.clientCa || requireClientCert) && !opts.tlsCert)
+    throw new TbError(TbCodes.CONFIG, '--client-ca and --require-client-cert need --tls-cert and --tls-key');
+  if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
+    throw new TbError(
+      TbCodes.CONFIG,
+      `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`,
     );
+  }
+  return { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database };
+}
+
+/** The hub's clock and logger; warns at start about a test clock or plain HTTP beyond loopback. */
+function serveLogger(
+  opts: ServeOptions,
+  host: string,
+): { clock: ReturnType<typeof clockFromEnv>['clock']; log: ReturnType<typeof createLogger> } {
+  const { clock, test } = clockFromEnv(process.env);
+  const log = createLogger({
+    name: 'tillbridge-hub',
+    level: opts.logLevel,
+    ...logDestination(opts.logFile, opts.logMaxSize, opts.logKeep),
+  });
+  if (test) log.warn({ startsAt: test }, `TEST CLOCK: ${TEST_CLOCK_ENV} is set; this hub's clock is not the system's`);
+  if (!opts.tlsCert && !isLoopbackHost(host))
+    log.warn(
+      { listen: opts.listen },
+      'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted',
+    );
+  return { clock, log };
 }
 
 /** --require-client-cert's variable: a flag, so it is read here (commander would take any value, even 0, as "on"). */

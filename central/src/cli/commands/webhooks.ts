@@ -12,7 +12,7 @@ import {
 import type { ResponseOf } from '../../http/contract/route.js';
 import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
 import { ago, durationOption, table } from '../format.js';
-import { Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { act, idCommand, print, printingCommand, type CliContext } from '../context.js';
 
 const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
@@ -44,6 +44,18 @@ export function webhookCommands(ctx: CliContext): void {
   const webhooks = ctx.program
     .command('webhooks')
     .description('signed webhooks on return events (Standard Webhooks): endpoints, secrets, deliveries');
+  addWebhookCommand(webhooks, ctx);
+  listWebhooksCommand(webhooks, ctx);
+  removeWebhookCommand(webhooks, ctx);
+  testWebhookCommand(webhooks, ctx);
+  deliveriesCommand(webhooks, ctx);
+  redeliverCommand(webhooks, ctx);
+  rotateSecretCommand(webhooks, ctx);
+  enableWebhookCommand(webhooks, ctx);
+  disableWebhookCommand(webhooks, ctx);
+}
+
+function addWebhookCommand(webhooks: Command, ctx: CliContext): void {
   webhooks
     .command('add <url>')
     .description('a new endpoint; prints its signing secret (shown once)')
@@ -70,6 +82,9 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
+}
+
+function listWebhooksCommand(webhooks: Command, ctx: CliContext): void {
   webhooks
     .command('list')
     .description('endpoints: events, store, enabled or disabled and why, last success and failure (never the secret)')
@@ -97,6 +112,9 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
+}
+
+function removeWebhookCommand(webhooks: Command, ctx: CliContext): void {
   idCommand(
     webhooks,
     'remove <id>',
@@ -107,6 +125,9 @@ export function webhookCommands(ctx: CliContext): void {
       return `webhook ${id} removed`;
     },
   );
+}
+
+function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
   webhooks
     .command('test <id>')
     .description('send a webhook.test event to this endpoint only')
@@ -126,6 +147,9 @@ export function webhookCommands(ctx: CliContext): void {
         );
       }),
     );
+}
+
+function deliveriesCommand(webhooks: Command, ctx: CliContext): void {
   webhooks
     .command('deliveries')
     .description(
@@ -143,6 +167,9 @@ export function webhookCommands(ctx: CliContext): void {
         print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
       }),
     );
+}
+
+function redeliverCommand(webhooks: Command, ctx: CliContext): void {
   printingCommand(
     webhooks,
     'redeliver <delivery>',
@@ -155,6 +182,9 @@ export function webhookCommands(ctx: CliContext): void {
       print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
     }),
   );
+}
+
+function rotateSecretCommand(webhooks: Command, ctx: CliContext): void {
   printingCommand(
     webhooks,
     'rotate-secret <id>',
@@ -176,6 +206,9 @@ export function webhookCommands(ctx: CliContext): void {
       );
     }),
   );
+}
+
+function enableWebhookCommand(webhooks: Command, ctx: CliContext): void {
   idCommand(
     webhooks,
     'enable <id>',
@@ -186,6 +219,9 @@ export function webhookCommands(ctx: CliContext): void {
       return r.changed ? `webhook ${id} enabled` : `webhook ${id} was already enabled`;
     },
   );
+}
+
+function disableWebhookCommand(webhooks: Command, ctx: CliContext): void {
   webhooks
     .command('disable <id>')
     .description('stop delivering to an endpoint; deliveries still open are abandoned')
