@@ -162,7 +162,7 @@ class Handlers {
       try {
         fn();
       } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'hub bus: catching up after a reconnection failed');
+        this.log.error({ err }, 'hub bus: catching up after a reconnection failed');
       }
     }
   }
@@ -171,7 +171,7 @@ class Handlers {
       try {
         h(msg);
       } catch (err) {
-        this.log.error({ err: (err as Error).message, t: msg.t }, 'hub bus: a handler failed');
+        this.log.error({ err, t: msg.t }, 'hub bus: a handler failed');
       }
     }
   }
@@ -238,7 +238,7 @@ export class StorageBus implements HubBus {
       this.notifier.notify(this.channel, json);
     } catch (err) {
       // the change was committed before: it stands; the agents catch up (resume, digest, reconnect)
-      this.log.error({ err: (err as Error).message, t: msg.t }, 'hub bus: could not publish a message');
+      this.log.error({ err, t: msg.t }, 'hub bus: could not publish a message');
     }
   }
 

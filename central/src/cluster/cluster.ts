@@ -56,7 +56,7 @@ class SessionClaims implements RemoteSessions {
       holders = this.live.holders(session.store);
     } catch (err) {
       this.log.warn(
-        { store: session.store, err: (err as Error).message },
+        { store: session.store, err },
         'could not read which hub processes hold the store; not waiting for them',
       );
     }
@@ -252,10 +252,7 @@ export class HubCluster {
         this.claims
           .answer(m)
           .catch((err: unknown) =>
-            this.opts.log.error(
-              { err: (err as Error).message, store: m.store },
-              "could not answer another hub process's claim",
-            ),
+            this.opts.log.error({ err, store: m.store }, "could not answer another hub process's claim"),
           );
         return;
       case 'session.verdict':

@@ -124,7 +124,7 @@ export class LiveSessions implements SharedPresence {
         this.purgeProcesses.run(before);
       });
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not remove the connections of hub processes gone long ago');
+      this.log.warn({ err }, 'could not remove the connections of hub processes gone long ago');
     }
   }
 
@@ -170,7 +170,7 @@ export class LiveSessions implements SharedPresence {
         });
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not read the connections other hub processes hold');
+      this.log.warn({ err }, 'could not read the connections other hub processes hold');
     }
     this.cache = { at: now, byStore };
     return byStore;
@@ -201,7 +201,7 @@ export class LiveSessions implements SharedPresence {
       });
     } catch (err) {
       this.log.warn(
-        { err: (err as Error).message },
+        { err },
         'could not remove this hub process from hub_processes (it stops counting after the timeout)',
       );
     }

@@ -58,7 +58,7 @@ export function deliverSafely(
   try {
     onMessage(payload);
   } catch (err) {
-    log?.error({ err: (err as Error).message, channel }, 'a listener failed on a message');
+    log?.error({ err, channel }, 'a listener failed on a message');
   }
 }
 

@@ -126,7 +126,7 @@ class PgListener implements Listener {
       try {
         this.opts.onResume?.();
       } catch (err) {
-        log?.error({ err: (err as Error).message, channel: this.channel }, 'catching up after a reconnection failed');
+        log?.error({ err, channel: this.channel }, 'catching up after a reconnection failed');
       }
     }
   }
