@@ -50,7 +50,8 @@ function main(): void {
       const f = summarize(flushes);
       const check = hub.auditTrail.verify();
       process.stdout.write(
-        `${DATABASE ? 'PostgreSQL' : 'SQLite'}${GROUPED ? '' : ' (events one by one)'}: ${done} sales in ${flushes.length} flushes of ${FLUSH}×${BATCH}: ${(done / (took / 1000)).toFixed(0)} sales/s; ` +
+        `${DATABASE ? 'PostgreSQL' : 'SQLite'}${GROUPED ? '' : ' (events one by one)'}: ${done} sales in ` +
+          `${flushes.length} flushes of ${FLUSH}×${BATCH}: ${(done / (took / 1000)).toFixed(0)} sales/s; ` +
           `per flush p50 ${ms(f.p50)}, p99 ${ms(f.p99)}; audit chain ${check.ok ? 'verified' : 'BROKEN'}\n`,
       );
     } finally {

@@ -163,16 +163,30 @@ async function measure(run: Run): Promise<void> {
   const floorRate = entries / (floorMs / 1000);
   const engine = DATABASE ? 'PostgreSQL' : 'SQLite';
   process.stdout.write(
-    `ERP feed → RabbitMQ (${engine}; ${done} sales, ${entries} feed entries of ~${size} bytes; relay batches of ${RELAY_BATCH}, confirmed)\n` +
-      `  ingest (apply path, relay running):     ${ingestRate.toFixed(0)} sales/s (${(entries / (ingestMs / 1000)).toFixed(0)} feed entries/s)\n` +
-      `  relayed while ingesting, to lag 0:      ${liveRate.toFixed(0)} entries/s (cursor at the head ${(liveMs - ingestMs).toFixed(0)} ms after the last commit)\n` +
+    `ERP feed → RabbitMQ (${engine}; ${done} sales, ${entries} feed entries of ~${size} bytes; relay batches of ` +
+      `${RELAY_BATCH}, confirmed)\n` +
+      `  ingest (apply path, relay running):     ${ingestRate.toFixed(0)} sales/s ` +
+      `(${(entries / (ingestMs / 1000)).toFixed(0)} feed entries/s)\n` +
+      `  relayed while ingesting, to lag 0:      ${liveRate.toFixed(0)} entries/s (cursor at the head ` +
+      `${(liveMs - ingestMs).toFixed(0)} ms after the last commit)\n` +
       `  relay alone, catching up from 0:        ${aloneRate.toFixed(0)} entries/s\n` +
-      `  floor: raw amqplib confirmed publishes: ${floorRate.toFixed(0)} messages/s (same size, batches of ${RELAY_BATCH})\n` +
+      `  floor: raw amqplib confirmed publishes: ${floorRate.toFixed(0)} messages/s (same size, batches of ` +
+      `${RELAY_BATCH})\n` +
       `  ratio relay alone / floor:              ${(aloneRate / floorRate).toFixed(2)}×\n`,
   );
   if (process.argv.includes('--json'))
     process.stdout.write(
-      `${JSON.stringify({ engine, sales: done, entries, size, ingestRate, liveRate, aloneRate, floorRate, ratio: aloneRate / floorRate })}\n`,
+      `${JSON.stringify({
+        engine,
+        sales: done,
+        entries,
+        size,
+        ingestRate,
+        liveRate,
+        aloneRate,
+        floorRate,
+        ratio: aloneRate / floorRate,
+      })}\n`,
     );
 }
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
-import { addStore, initHub, startAgent, startHub, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { addStore, agentStatus, initHub, startAgent, startHub, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { machine, ms, summarize } from './stats.js';
 import { withCleanups, type Cleanups } from './cleanups.js';
@@ -108,7 +108,7 @@ async function startCluster(dir: string, cleanups: Cleanups): Promise<Cluster> {
   for (let i = 0; i < SALES; i++) await reg.send(registerSale(`is-${i}`, `IS-${i}`, 'RET-1'));
   // wait until the hub has every sale (an authorization waits for them anyway)
   for (;;) {
-    const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as { outbox: { depth: number } };
+    const st = await agentStatus(agent);
     if (st.outbox.depth === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -193,15 +193,19 @@ async function importProbed(cluster: Cluster, csv: string): Promise<Record<strin
     `import: ${(wall / 1000).toFixed(1)} s (${Math.round(ROWS / (wall / 1000))} rows/s) → ${res.body}\n`,
   );
   process.stdout.write(
-    `/healthz during it: p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(Math.max(...health.ms))} (n=${h.n}${health.failed ? `; ${health.failed} reset by the hub` : ''})\n`,
+    `/healthz during it: p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(Math.max(...health.ms))} ` +
+      `(n=${h.n}${health.failed ? `; ${health.failed} reset by the hub` : ''})\n`,
   );
   process.stdout.write(
-    `online authorization during it: p50 ${ms(a.p50)}, p99 ${ms(a.p99)}, worst ${ms(Math.max(...authz.ms))} (n=${a.n}; ${authz.offline} answered offline)\n`,
+    `online authorization during it: p50 ${ms(a.p50)}, p99 ${ms(a.p99)}, worst ${ms(Math.max(...authz.ms))} ` +
+      `(n=${a.n}; ${authz.offline} answered offline)\n`,
   );
   process.stdout.write(`hub peak RSS: ${rss === undefined ? 'n/a' : `${rss.toFixed(0)} MiB`}\n`);
   if (steps.checking !== undefined && steps.applying !== undefined) {
     process.stdout.write(
-      `steps: received in ${(steps.checking / 1000).toFixed(1)} s, checked in ${((steps.applying - steps.checking) / 1000).toFixed(1)} s, applied in ${((wall - steps.applying) / 1000).toFixed(1)} s (±0.25 s)\n`,
+      `steps: received in ${(steps.checking / 1000).toFixed(1)} s, checked in ` +
+        `${((steps.applying - steps.checking) / 1000).toFixed(1)} s, applied in ` +
+        `${((wall - steps.applying) / 1000).toFixed(1)} s (±0.25 s)\n`,
     );
   }
   return {

@@ -40,7 +40,8 @@ function fill(dataDir: string): void {
     const store = db.prepare('INSERT INTO stores (id, name, created_at) VALUES (?, ?, ?)');
     for (let s = 1; s <= STORES; s++) store.run(`B${s}`, `Store ${s}`, t0);
     const sale = db.prepare(
-      `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at) VALUES (?, ?, 'R1', 'store', ?, 'EUR', ?, '[{"kind":"cash","amount":4000}]', ?, ?)`,
+      `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at) ` +
+        `VALUES (?, ?, 'R1', 'store', ?, 'EUR', ?, '[{"kind":"cash","amount":4000}]', ?, ?)`,
     );
     const line = db.prepare(
       'INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, 1000, 1000)',
@@ -57,7 +58,9 @@ function fill(dataDir: string): void {
       hash: string;
     };
     const insert = db.prepare(
-      'INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash) VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, @prev_hash, @hash)',
+      'INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, ' +
+        'hash) VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, ' +
+        '@prev_hash, @hash)',
     );
     let prev = head.hash;
     for (let i = 1; i <= AUDIT; i++) {
@@ -106,7 +109,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const date = new Date().toISOString();
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+  const machine =
+    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ` +
+    `${process.version}, ${process.platform}`;
   process.stdout.write(`Tillbridge benchmark: storage migrate (SQLite → PostgreSQL) — ${date}\n${machine}\n\n`);
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-migrate-'));
   await withCleanups(dir, async (cleanups) => {
@@ -116,7 +121,9 @@ async function main(): Promise<void> {
     fill(hubDir);
     const fillSeconds = (performance.now() - t) / 1000;
     process.stdout.write(
-      `filled ${hubDbPath(hubDir)}: ${SALES.toLocaleString('en-US')} sales, ${(SALES * LINES).toLocaleString('en-US')} sale lines, ${AUDIT.toLocaleString('en-US')} audit entries (${fillSeconds.toFixed(1)} s)\n`,
+      `filled ${hubDbPath(hubDir)}: ${SALES.toLocaleString('en-US')} sales, ` +
+        `${(SALES * LINES).toLocaleString('en-US')} sale lines, ${AUDIT.toLocaleString('en-US')} audit entries ` +
+        `(${fillSeconds.toFixed(1)} s)\n`,
     );
     const pg = createTestDatabase('tb_bench_migrate');
     cleanups.push(() => pg.drop());
@@ -145,14 +152,32 @@ async function main(): Promise<void> {
       .map((x) => `${x.table} ${x.rows.toLocaleString('en-US')}`)
       .join(', ');
     process.stdout.write(
-      `storage migrate: ${copied.rows.toLocaleString('en-US')} rows (${big}) in ${copied.seconds.toFixed(1)} s copying, ${m.seconds.toFixed(1)} s for the whole command — ${Math.round(copied.rows / copied.seconds).toLocaleString('en-US')} rows/s\n`,
+      `storage migrate: ${copied.rows.toLocaleString('en-US')} rows (${big}) in ${copied.seconds.toFixed(1)} s ` +
+        `copying, ${m.seconds.toFixed(1)} s for the whole command — ` +
+        `${Math.round(copied.rows / copied.seconds).toLocaleString('en-US')} rows/s\n`,
     );
     process.stdout.write(
-      `audit verify on the copy: ${verdict.entries?.toLocaleString('en-US')} entries intact in ${verifySeconds.toFixed(1)} s\n`,
+      `audit verify on the copy: ${verdict.entries?.toLocaleString('en-US')} entries intact in ` +
+        `${verifySeconds.toFixed(1)} s\n`,
     );
     if (process.argv.includes('--json')) {
       process.stdout.write(
-        `${JSON.stringify({ date, machine, sales: SALES, saleLines: SALES * LINES, audit: AUDIT, rows: copied.rows, copySeconds: copied.seconds, commandSeconds: m.seconds, verifySeconds, tables: copied.tables }, null, 2)}\n`,
+        JSON.stringify(
+          {
+            date,
+            machine,
+            sales: SALES,
+            saleLines: SALES * LINES,
+            audit: AUDIT,
+            rows: copied.rows,
+            copySeconds: copied.seconds,
+            commandSeconds: m.seconds,
+            verifySeconds,
+            tables: copied.tables,
+          },
+          null,
+          2,
+        ) + '\n',
       );
     }
   });

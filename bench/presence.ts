@@ -19,6 +19,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import got from 'got';
 import { addStore, initHub, startHub, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { withCleanups } from './cleanups.js';
 import { SimAgent } from './sim-agent.js';
@@ -44,7 +45,10 @@ parentPort.on('message', (m) => {
 });
 const once = () => new Promise((resolve) => {
   const t = performance.now();
-  const req = request(workerData.url + '/healthz', (res) => { res.resume(); res.on('end', () => resolve(performance.now() - t)); });
+  const req = request(workerData.url + '/healthz', (res) => {
+    res.resume();
+    res.on('end', () => resolve(performance.now() - t));
+  });
   req.on('error', () => resolve(performance.now() - t));
   req.end();
 });
@@ -103,7 +107,7 @@ function countSyncs(pid: number | undefined): { stop: () => Promise<{ calls: num
 async function scrape(
   hub: HubHandle,
 ): Promise<{ commits: { full: number; normal: number } | undefined; loopMaxMs: number | undefined }> {
-  const text = await (await fetch(`${hub.url}/metrics`)).text();
+  const text = await got(`${hub.url}/metrics`, { retry: { limit: 0 } }).text();
   const read = (name: string): number | undefined => {
     const m = new RegExp(`^${name.replace(/[{}]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
     return m ? Number(m[1]) : undefined;
@@ -157,10 +161,13 @@ async function measurePhase(ctx: PhaseContext, name: string, run: () => Promise<
   const inSync =
     fsyncs === undefined
       ? 'n/a'
-      : `${perSecond(fsyncs.calls)}, ${fsyncs.ms.toFixed(0)} ms in them (${((100 * fsyncs.ms) / wall).toFixed(1)} % of the phase)`;
+      : `${perSecond(fsyncs.calls)}, ${fsyncs.ms.toFixed(0)} ms in them (${((100 * fsyncs.ms) / wall).toFixed(1)} % ` +
+        `of the phase)`;
   process.stdout.write(
-    `${name}: ${(wall / 1000).toFixed(1)} s; fsync+fdatasync ${inSync}; commits synced ${perSecond(full)}, relaxed ${perSecond(normal)}\n` +
-      `  /healthz p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(worst)} (n=${h.n}); the hub's event loop: worst delay ${loopMaxMs === undefined ? 'n/a' : ms(loopMaxMs)}\n`,
+    `${name}: ${(wall / 1000).toFixed(1)} s; fsync+fdatasync ${inSync}; commits synced ${perSecond(full)}, relaxed ` +
+      `${perSecond(normal)}\n` +
+      `  /healthz p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, worst ${ms(worst)} (n=${h.n}); the hub's event loop: worst ` +
+      `delay ${loopMaxMs === undefined ? 'n/a' : ms(loopMaxMs)}\n`,
   );
 }
 
@@ -168,7 +175,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-presence-'));
   const machine = machineLine();
   process.stdout.write(
-    `Tillbridge presence benchmark — ${new Date().toISOString()}\n${machine}\n${AGENTS} agents; heartbeats every ${HEARTBEAT_MS} ms for ${SECONDS} s\n\n`,
+    `Tillbridge presence benchmark — ${new Date().toISOString()}\n${machine}\n${AGENTS} agents; heartbeats every ` +
+      `${HEARTBEAT_MS} ms for ${SECONDS} s\n\n`,
   );
   const results: Record<string, unknown> = { machine, agents: AGENTS };
   await withCleanups(dir, async (cleanups) => {

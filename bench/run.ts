@@ -10,7 +10,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { addStore, initHub, setStock, startAgent, startHub, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import {
+  addStore,
+  agentStatus,
+  initHub,
+  setStock,
+  startAgent,
+  startHub,
+  type AgentHandle,
+} from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import Database from 'better-sqlite3';
@@ -108,7 +116,8 @@ async function authorization(reg: JsonLinesRegister, salesAtHub: SalesCount, flo
   const a = summarize(auth);
   process.stdout.write(`${line('online authorization, register → decision', a)}\n`);
   process.stdout.write(
-    `${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floor.p50).toFixed(2)}×, p99 ${(a.p99 / floor.p99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`,
+    `${''.padEnd(44)} ratio to floor: p50 ${(a.p50 / floor.p50).toFixed(2)}×, p99 ` +
+      `${(a.p99 / floor.p99).toFixed(2)}×${offline ? `  (${offline} not online-approved!)` : ''}\n`,
   );
   return a;
 }
@@ -144,7 +153,8 @@ async function throughput(agent: AgentHandle, salesAtHub: SalesCount, floor: Flo
   const landed = performance.now() - t0;
   const rate = (per * CONNS) / (landed / 1000);
   process.stdout.write(
-    `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
+    `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ` +
+      `${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
   );
   process.stdout.write(
     `${''.padEnd(44)} floor: ${(1000 / floor.commit.p50).toFixed(0)} durable commits/s one at a time\n`,
@@ -172,9 +182,7 @@ async function serialRoundTrip(dir: string, agent: AgentHandle, cleanups: Cleanu
   await waitFor(
     'the serial register reopened',
     async () => {
-      const st = (await (await fetch(`${agent.statusUrl}/status`)).json()) as {
-        registers: { id: string; state: string }[];
-      };
+      const st = await agentStatus(agent);
       return st.registers.find((r) => r.id === 'ECR')?.state === 'connected';
     },
     20_000,

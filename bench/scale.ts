@@ -189,8 +189,11 @@ async function scratchDatabase(
 // ---------- the floor: the same sale rows inserted directly, one durable transaction per batch ----------
 
 const FLOOR_DDL = [
-  `CREATE TABLE sales (store TEXT NOT NULL, receipt TEXT NOT NULL, register TEXT, channel TEXT NOT NULL, at TEXT NOT NULL, currency TEXT NOT NULL, total INTEGER NOT NULL, tenders TEXT NOT NULL, event_id TEXT, created_at TEXT NOT NULL, PRIMARY KEY (store, receipt))`,
-  `CREATE TABLE sale_lines (store TEXT NOT NULL, receipt TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL, unit_price INTEGER NOT NULL, PRIMARY KEY (store, receipt, line))`,
+  `CREATE TABLE sales (store TEXT NOT NULL, receipt TEXT NOT NULL, register TEXT, channel TEXT NOT NULL, at TEXT NOT ` +
+    `NULL, currency TEXT NOT NULL, total INTEGER NOT NULL, tenders TEXT NOT NULL, event_id TEXT, created_at TEXT NOT ` +
+    `NULL, PRIMARY KEY (store, receipt))`,
+  `CREATE TABLE sale_lines (store TEXT NOT NULL, receipt TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL, ` +
+    `qty INTEGER NOT NULL, unit_price INTEGER NOT NULL, PRIMARY KEY (store, receipt, line))`,
 ];
 
 function floorRow(i: number): unknown[] {
@@ -295,7 +298,8 @@ async function postgresMissing(pg: Pg | undefined): Promise<string | undefined> 
   if (!DATABASE) {
     if (HUBS > 1)
       throw new Error(
-        `BENCH_HUBS=${HUBS}: several hub processes cannot share one SQLite file; give BENCH_DATABASE=postgres://… for more than one`,
+        `BENCH_HUBS=${HUBS}: several hub processes cannot share one SQLite file; give BENCH_DATABASE=postgres://… ` +
+          `for more than one`,
       );
     return undefined;
   }
@@ -366,7 +370,8 @@ async function provision(hubs: HubHandle[], ids: string[], out: Record<string, u
     concurrency: PROVISION_CONCURRENCY,
   };
   process.stdout.write(
-    `provisioning: ${STORES} stores via POST /v1/admin/stores (${PROVISION_CONCURRENCY} at once) in ${secs(provMs)} — ${(STORES / (provMs / 1000)).toFixed(0)} stores/s (one synced commit each; the hub has no bulk path)\n`,
+    `provisioning: ${STORES} stores via POST /v1/admin/stores (${PROVISION_CONCURRENCY} at once) in ${secs(provMs)} ` +
+      `— ${(STORES / (provMs / 1000)).toFixed(0)} stores/s (one synced commit each; the hub has no bulk path)\n`,
   );
   return keys;
 }
@@ -414,7 +419,8 @@ function cpuMeter(fleet: Fleet): () => CpuUse {
 }
 
 const cpuLine = (K: number, c: CpuUse): string =>
-  `CPU: hub ${c.hubs.map((v) => v.toFixed(2)).join(' + ')} core${K > 1 ? 's' : ''}, the simulated agents ${c.agents.toFixed(2)} (of ${availableParallelism()})`;
+  `CPU: hub ${c.hubs.map((v) => v.toFixed(2)).join(' + ')} core${K > 1 ? 's' : ''}, the simulated agents ` +
+  `${c.agents.toFixed(2)} (of ${availableParallelism()})`;
 
 /** Every agent connects; the hubs' memory per connection. The number of agents connected. */
 async function connections(fleet: Fleet): Promise<number> {
@@ -462,16 +468,21 @@ async function connections(fleet: Fleet): Promise<number> {
     agentProcessRss: workerRss.map((w) => w.rss),
   };
   process.stdout.write(
-    `connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} (${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process); ${cpuLine(K, connectCpu)}\n`,
+    `connections: ${held} of ${STORES} agents connected and synced in ${secs(connectMs)} ` +
+      `(${(held / (connectMs / 1000)).toFixed(0)}/s, ${CONCURRENCY} opening at once per agent process); ` +
+      `${cpuLine(K, connectCpu)}\n`,
   );
   hubs.forEach((_, k) => {
     const [before, after, conn] = [nth(rssBefore, k, 'RSS'), nth(rssAfter, k, 'RSS'), nth(perConn, k, 'hub')];
     process.stdout.write(
-      `  hub ${k}: ${nth(perHub, k, 'hub')} agents held; RSS ${(before / MB).toFixed(1)} MB idle → ${(after / MB).toFixed(1)} MB connected: ${(conn / KB).toFixed(1)} KB per connection (aim ≤ 20 KB: ${verdict(conn <= 20 * KB)})\n`,
+      `  hub ${k}: ${nth(perHub, k, 'hub')} agents held; RSS ${(before / MB).toFixed(1)} MB idle → ` +
+        `${(after / MB).toFixed(1)} MB connected: ${(conn / KB).toFixed(1)} KB per connection (aim ≤ 20 KB: ` +
+        `${verdict(conn <= 20 * KB)})\n`,
     );
   });
   process.stdout.write(
-    `  the simulated agents: ${workerRss.map((w) => `${(w.rss / MB).toFixed(0)} MB for ${w.agents}`).join(', ')} (their processes, beside the hub)\n`,
+    `  the simulated agents: ${workerRss.map((w) => `${(w.rss / MB).toFixed(0)} MB for ${w.agents}`).join(', ')} ` +
+      `(their processes, beside the hub)\n`,
   );
   return held;
 }
@@ -530,8 +541,11 @@ async function reconnectStorm(fleet: Fleet, held: number): Promise<void> {
   };
   const stormOk = backAt.length >= victimAgents && stormMs < 30_000;
   process.stdout.write(
-    `reconnect storm: ${victims.length} hub process(es) killed (SIGKILL) and restarted (${secs(restartMs)} to listening); ${backAt.length} of ${victimAgents} agents back and synced ${secs(stormMs)} after the kill, ${secs(lastBack - listeningAt)} after listening (aim < 30 s: ${verdict(stormOk)})\n` +
-      `  per agent, from the kill: p50 ${secs(reconnect.p50)}, p99 ${secs(reconnect.p99)}; ${attemptsFailed} connection attempts failed on the way (refused while down, timed out); ${cpuLine(K, stormCpu)}\n`,
+    `reconnect storm: ${victims.length} hub process(es) killed (SIGKILL) and restarted (${secs(restartMs)} to ` +
+      `listening); ${backAt.length} of ${victimAgents} agents back and synced ${secs(stormMs)} after the kill, ` +
+      `${secs(lastBack - listeningAt)} after listening (aim < 30 s: ${verdict(stormOk)})\n` +
+      `  per agent, from the kill: p50 ${secs(reconnect.p50)}, p99 ${secs(reconnect.p99)}; ${attemptsFailed} ` +
+      `connection attempts failed on the way (refused while down, timed out); ${cpuLine(K, stormCpu)}\n`,
   );
 }
 
@@ -630,16 +644,26 @@ async function ingest(fleet: Fleet): Promise<void> {
       .slice(0, 5),
   };
   process.stdout.write(
-    `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight each) — ${ingestRate.toFixed(0)} sales/s committed (${backend.kind === 'sqlite' ? 'synchronous=FULL' : 'durable commits'}; ${atHub} at the hub)${errors.length ? `; ${errors.length} errors, e.g. ${errors[0] ?? ''}` : ''}\n` +
+    `ingest: ${sales} sales in ${secs(ingestMs)} from ${sendersTotal} agents (batches of ${BATCH}, one in flight ` +
+      `each) — ${ingestRate.toFixed(0)} sales/s committed ` +
+      `(${backend.kind === 'sqlite' ? 'synchronous=FULL' : 'durable commits'}; ${atHub} at the ` +
+      `hub)${errors.length ? `; ${errors.length} errors, e.g. ${errors[0] ?? ''}` : ''}\n` +
       `  batch ack p50 ${ms(ack.p50)}, p99 ${ms(ack.p99)} (n=${ack.n}); ${cpuLine(fleet.K, ingestCpu)}\n` +
-      `  floor: the same ${sales} sale rows (sale + line) inserted directly into a fresh ${backend.kind === 'sqlite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL database'}, one transaction per ${BATCH}: ${floor.perSecond.toFixed(0)} sales/s (${secs(floor.ms)})\n` +
+      `  floor: the same ${sales} sale rows (sale + line) inserted directly into a fresh ` +
+      `${backend.kind === 'sqlite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL database'}, one ` +
+      `transaction per ${BATCH}: ${floor.perSecond.toFixed(0)} sales/s (${secs(floor.ms)})\n` +
       `  ratio to floor: ${pct(ratio)} (aim ≥ 50 %: ${verdict(ratio >= 0.5)})\n` +
-      `online authorization during the ingest: p50 ${ms(authzMs.p50)}, p99 ${ms(authzMs.p99)} (n=${authzMs.n}, ${AUTHZ_RATE}/s from ${returners} agents; ${approved} approved online, ${completions} completed) (aim p99 < 500 ms: ${verdict(authzMs.p99 < 500)})\n`,
+      `online authorization during the ingest: p50 ${ms(authzMs.p50)}, p99 ${ms(authzMs.p99)} (n=${authzMs.n}, ` +
+      `${AUTHZ_RATE}/s from ${returners} agents; ${approved} approved online, ${completions} completed) (aim p99 < ` +
+      `500 ms: ${verdict(authzMs.p99 < 500)})\n`,
   );
 }
 
 async function main(): Promise<void> {
-  const machine = `${availableParallelism()} vCPU (${cpus()[0]?.model ?? 'cpu'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}; open files ${openFilesLimit()}`;
+  const machine =
+    `${availableParallelism()} vCPU (${cpus()[0]?.model ?? 'cpu'}), ` +
+    `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}; ` +
+    `open files ${openFilesLimit()}`;
   const date = new Date().toISOString();
   const out: Record<string, unknown> = { date, machine, stores: STORES, registers: REGISTERS };
   process.stdout.write(`Tillbridge fleet-scale benchmark — ${date}\n${machine}\n`);
@@ -655,7 +679,8 @@ async function main(): Promise<void> {
   const W = Math.max(1, Math.floor(DRIVERS));
   const kind = DATABASE ? 'postgres' : 'sqlite';
   process.stdout.write(
-    `backend ${kind}; ${K} hub process(es); ${STORES} stores × ${REGISTERS} registers; agents held in ${W} process(es) beside the driver, on the same machine\n\n`,
+    `backend ${kind}; ${K} hub process(es); ${STORES} stores × ${REGISTERS} registers; agents held in ${W} ` +
+      `process(es) beside the driver, on the same machine\n\n`,
   );
   Object.assign(out, { backend: kind, hubs: K, agentProcesses: W });
 

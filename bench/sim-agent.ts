@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import got from 'got';
 import { AGENT_WS_PATH, CloseCodes, fullJitterDelay, TOKEN_PATH, WIRE_VERSION } from '@tillbridge/shared';
 
 interface Frame {
@@ -155,13 +156,13 @@ export class SimAgent {
   }
 
   private async fetchToken(): Promise<void> {
-    const r = await fetch(new URL(TOKEN_PATH, this.o.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ store: this.o.store, apiKey: this.o.apiKey }),
+    const r = await got.post(new URL(TOKEN_PATH, this.o.url), {
+      json: { store: this.o.store, apiKey: this.o.apiKey },
+      throwHttpErrors: false,
+      retry: { limit: 0 },
     });
-    if (r.status !== 200) throw new Error(`token for ${this.store}: HTTP ${r.status} ${await r.text()}`);
-    this.token = ((await r.json()) as { accessToken: string }).accessToken;
+    if (r.statusCode !== 200) throw new Error(`token for ${this.store}: HTTP ${r.statusCode} ${r.body}`);
+    this.token = (JSON.parse(r.body) as { accessToken: string }).accessToken;
   }
 
   /**

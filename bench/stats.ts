@@ -3,7 +3,10 @@ import { cpus, totalmem } from 'node:os';
 /** This machine, in one line: CPUs, memory, Node, platform. */
 export function machine(): string {
   const cpu = cpus()[0]?.model ?? 'cpu';
-  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+  return (
+    `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
+    `Node ${process.version}, ${process.platform}`
+  );
 }
 
 export function percentile(sorted: number[], p: number): number {

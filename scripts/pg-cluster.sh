@@ -4,7 +4,8 @@
 # port and on a unix socket inside that directory. Nothing of it outlives `stop`.
 #
 #   eval "$(scripts/pg-cluster.sh start)"     # prints export lines: TILLBRIDGE_TEST_PG_URL, TILLBRIDGE_PG_CLUSTER_DIR
-#   scripts/pg-cluster.sh stop [DIR]          # stops it (immediate) and removes DIR; DIR defaults to $TILLBRIDGE_PG_CLUSTER_DIR
+#   scripts/pg-cluster.sh stop [DIR]          # stops it (immediate) and removes DIR
+#                                             # (DIR defaults to $TILLBRIDGE_PG_CLUSTER_DIR)
 #   scripts/pg-cluster.sh restart [DIR]       # stops it (fast) if it runs, then starts it again on the same port
 #   scripts/pg-cluster.sh kill [DIR]          # SIGKILL to the server and all its processes, as in a crash
 #   scripts/pg-cluster.sh bindir              # prints the PostgreSQL bin directory it would use
@@ -23,7 +24,10 @@ die() { echo "pg-cluster: $*" >&2; exit 1; }
 
 find_bindir() {
   if [ -n "${TILLBRIDGE_PG_BINDIR:-}" ]; then
-    [ -x "$TILLBRIDGE_PG_BINDIR/initdb" ] || { echo "pg-cluster: no initdb in TILLBRIDGE_PG_BINDIR=$TILLBRIDGE_PG_BINDIR" >&2; return 3; }
+    if [ ! -x "$TILLBRIDGE_PG_BINDIR/initdb" ]; then
+      echo "pg-cluster: no initdb in TILLBRIDGE_PG_BINDIR=$TILLBRIDGE_PG_BINDIR" >&2
+      return 3
+    fi
     echo "$TILLBRIDGE_PG_BINDIR"; return 0
   fi
   local newest
@@ -33,7 +37,8 @@ find_bindir() {
     local b; b="$(pg_config --bindir 2>/dev/null || true)"
     if [ -n "$b" ] && [ -x "$b/initdb" ]; then echo "$b"; return 0; fi
   fi
-  echo "pg-cluster: no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin or pg_config --bindir; install them (Debian: apt-get install postgresql) or set TILLBRIDGE_PG_BINDIR" >&2
+  echo "pg-cluster: no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin or pg_config --bindir;" \
+    "install them (Debian: apt-get install postgresql) or set TILLBRIDGE_PG_BINDIR" >&2
   return 3
 }
 
@@ -41,7 +46,8 @@ find_bindir() {
 cluster_user() {
   if id -u "$PG_USER" >/dev/null 2>&1; then echo "$PG_USER"; return; fi
   if command -v useradd >/dev/null 2>&1 \
-    && { useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER" >/dev/null 2>&1 \
+    && { useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+           "$PG_USER" >/dev/null 2>&1 \
          || id -u "$PG_USER" >/dev/null 2>&1; }; then  # another start may have created it meanwhile
     echo "$PG_USER"; return
   fi

@@ -64,11 +64,15 @@ async function main(): Promise<void> {
   if (windows) findWinsw(ROOT);
   process.umask(0o022);
   process.stdout.write(
-    `== Tillbridge ${version} → ${relative(process.cwd(), out) || '.'}${windows ? " (the agent's Windows bundle only)" : ''}\n`,
+    `== Tillbridge ${version} → ` +
+      `${relative(process.cwd(), out) || '.'}${windows ? " (the agent's Windows bundle only)" : ''}\n`,
   );
   if (windows && !onWindows) {
     process.stdout.write(
-      `warning: --windows on ${platformTag()}: the native modules copied (better-sqlite3, serialport's bindings, node-hid) are this machine's, not Windows builds. What is built is the Windows bundle's layout, to look at or test: it is NOT a Windows bundle, and no zip is written. Build it on Windows (npm ci, then npm run release -- --windows).\n`,
+      `warning: --windows on ${platformTag()}: the native modules copied (better-sqlite3, serialport's bindings, ` +
+        `node-hid) are this machine's, not Windows builds. What is built is the Windows bundle's layout, to look at ` +
+        `or test: it is NOT a Windows bundle, and no zip is written. Build it on Windows (npm ci, then npm run ` +
+        `release -- --windows).\n`,
     );
   }
   for (const app of (windows ? ['agent'] : ['agent', 'hub']) as AppName[]) {
@@ -82,12 +86,14 @@ async function main(): Promise<void> {
       );
     }
     process.stdout.write(
-      `${spec.pkg}: ${relative(process.cwd(), b.dir)}/${mainFile(spec)}, ${b.packages.length} packages outside the bundle, native: ${b.natives.join(', ')}\n`,
+      `${spec.pkg}: ${relative(process.cwd(), b.dir)}/${mainFile(spec)}, ${b.packages.length} packages outside the ` +
+        `bundle, native: ${b.natives.join(', ')}\n`,
     );
     if (windows) {
       const w = windowsLayout(ROOT, b.dir);
       process.stdout.write(
-        `${spec.pkg}: added ${w.files.join(', ')} (WinSW ${w.winsw.fileVersion ?? '?'} from node-windows ${w.winsw.pkgVersion})\n`,
+        `${spec.pkg}: added ${w.files.join(', ')} (WinSW ${w.winsw.fileVersion ?? '?'} from node-windows ` +
+          `${w.winsw.pkgVersion})\n`,
       );
       if (onWindows) {
         const zip = join(out, windowsZipName(version));

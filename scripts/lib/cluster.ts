@@ -269,6 +269,7 @@ export async function returnsList(hub: HubHandle, store?: string): Promise<Retur
 export interface AgentStatusView {
   outbox: { depth: number };
   hub: { connected: boolean };
+  registers: { id: string; state: string }[];
 }
 
 /** The agent's status (its loopback endpoint), with got like the product's HTTP clients; no retry. */

@@ -220,7 +220,8 @@ export function nativeFiles(packages: RuntimePackage[], tag = platformTag()): st
 export function checkVersion(version: string): string {
   if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version)) {
     throw new Error(
-      `version ${JSON.stringify(version)}: expected a version starting with a digit, of letters, digits and . + ~ - (e.g. 0.1.0 or 0.1.0+ci2)`,
+      `version ${JSON.stringify(version)}: expected a version starting with a digit, of letters, digits and . + ~ - ` +
+        `(e.g. 0.1.0 or 0.1.0+ci2)`,
     );
   }
   return version;
@@ -260,7 +261,9 @@ export async function bundleApp(root: string, spec: AppSpec, version: string, ou
     external: spec.externals,
     // the CommonJS packages in the bundle call require() (node's builtins, the externals)
     banner: {
-      js: `#!/usr/bin/env node\nimport { createRequire as __tbCreateRequire } from 'node:module';\nconst require = __tbCreateRequire(import.meta.url);`,
+      js:
+        `#!/usr/bin/env node\nimport { createRequire as __tbCreateRequire } from 'node:module';\nconst require = ` +
+        `__tbCreateRequire(import.meta.url);`,
     },
     define: { __TILLBRIDGE_VERSION__: JSON.stringify(version) },
     legalComments: 'eof',
@@ -269,7 +272,11 @@ export async function bundleApp(root: string, spec: AppSpec, version: string, ou
   chmodSync(main, 0o755);
   writeFileSync(
     join(outDir, 'package.json'),
-    `${JSON.stringify({ name: spec.pkg, version, private: true, type: 'module', bin: { [spec.pkg]: mainFile(spec) } }, null, 2)}\n`,
+    `${JSON.stringify(
+      { name: spec.pkg, version, private: true, type: 'module', bin: { [spec.pkg]: mainFile(spec) } },
+      null,
+      2,
+    )}\n`,
   );
   const packages = runtimePackages(root, spec);
   for (const p of packages) {
@@ -285,7 +292,8 @@ export async function bundleApp(root: string, spec: AppSpec, version: string, ou
     const p = packages.find((x) => x.name === ext);
     if (p?.native && !natives.some((n) => n.startsWith(`${p.out}/`)))
       throw new Error(
-        `${ext} has no native addon for ${platformTag()} in ${p.dir} (build/Release/*.node or prebuilds/): was npm ci run on this platform?`,
+        `${ext} has no native addon for ${platformTag()} in ${p.dir} (build/Release/*.node or prebuilds/): was npm ` +
+          `ci run on this platform?`,
       );
   }
   return { app: spec.app, dir: outDir, main, packages, natives };
@@ -343,7 +351,8 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
   cpSync(bundleDir, join(stage, appDir), { recursive: true, preserveTimestamps: true });
   put(
     `usr/bin/${spec.pkg}`,
-    `#!/bin/sh\n# ${spec.pkg} ${version}: the bundle in ${appDir}, run by the system's node (package nodejs, >= 20)\nexec /usr/bin/node ${appDir}/${mainFile(spec)} "$@"\n`,
+    `#!/bin/sh\n# ${spec.pkg} ${version}: the bundle in ${appDir}, run by the system's node (package nodejs, >= ` +
+      `20)\nexec /usr/bin/node ${appDir}/${mainFile(spec)} "$@"\n`,
     0o755,
   );
   const units = unitFiles(root, spec);
@@ -362,7 +371,8 @@ export function buildDeb(root: string, spec: AppSpec, version: string, bundleDir
   }
   put(
     `usr/share/doc/${spec.pkg}/README`,
-    `${spec.description[0]} ${version}.\nInstalled in ${appDir}; config ${spec.config.to}; data ${spec.dataDir}.\nSee docs/install.md in the Tillbridge repository.\n`,
+    `${spec.description[0]} ${version}.\nInstalled in ${appDir}; config ${spec.config.to}; data ` +
+      `${spec.dataDir}.\nSee docs/install.md in the Tillbridge repository.\n`,
     0o644,
   );
 
@@ -510,12 +520,15 @@ export function windowsLayout(root: string, bundleDir: string): WindowsLayoutRes
     ...(winsw.copyright ? [`Its LegalCopyright: ${winsw.copyright.replace(/\.$/, '')}.`] : []),
     `SHA-256: ${winsw.sha256}.`,
     '',
-    `Taken unchanged from the npm package ${WINSW_CARRIER.pkg} ${winsw.pkgVersion} (${WINSW_CARRIER.exe}, with ${WINSW_CARRIER.config}),`,
-    "which ships no licence file of WinSW's own; WinSW's licence text is at https://github.com/winsw/winsw (LICENSE.txt).",
+    `Taken unchanged from the npm package ${WINSW_CARRIER.pkg} ${winsw.pkgVersion} (${WINSW_CARRIER.exe}, with ` +
+      `${WINSW_CARRIER.config}),`,
+    "which ships no licence file of WinSW's own; WinSW's licence text is at https://github.com/winsw/winsw " +
+      '(LICENSE.txt).',
     ...(winsw.license
       ? [
           '',
-          `The licence file of ${WINSW_CARRIER.pkg} (it states that winsw is distributed under an MIT licence) follows.`,
+          `The licence file of ${WINSW_CARRIER.pkg} (it states that winsw is distributed under an MIT licence) ` +
+            `follows.`,
           '',
           readFileSync(winsw.license, 'utf8').trimEnd(),
         ]
