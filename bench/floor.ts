@@ -1,10 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import WebSocket, { WebSocketServer } from 'ws';
 import { summarize, type Summary } from './stats.js';
+
+/** A child process of this folder's build, once it has printed its port. */
+async function startFloorProcess(file: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [fileURLToPath(new URL(file, import.meta.url)), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    proc.once('exit', (code) => reject(new Error(`${file} exited (${String(code)}) before listening`)));
+  });
+  return { proc, port };
+}
+
+async function stopFloorProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * The online authorization's floor, in the path's shape: three processes — this one as the register, a
+ * relay (floor-relay.ts: TCP JSON lines in, one WebSocket out, as the agent) and a server
+ * (floor-server.ts: one durable SQLite commit per request, as the hub) — on loopback. One request in
+ * flight, like one register waiting for its decision; n samples after 50 to warm up.
+ */
+export async function threeProcessFloor(n: number): Promise<Summary> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
+  const server = await startFloorProcess('./floor-server.js', [join(dir, 'floor-server.sqlite')]);
+  const relay = await startFloorProcess('./floor-relay.js', [`ws://127.0.0.1:${server.port}`]);
+  try {
+    const sock = connect(relay.port, '127.0.0.1');
+    sock.setNoDelay(true);
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const line = `${JSON.stringify({ type: 'return.request', receipt: 'R-000001', lines: [{ line: 1, qty: 1 }] })}\n`;
+    const samples: number[] = [];
+    let buf = '';
+    for (let i = 0; i < n + 50; i++) {
+      const t = performance.now();
+      await new Promise<void>((resolve) => {
+        const on = (d: Buffer): void => {
+          buf += d.toString('utf8');
+          const nl = buf.indexOf('\n');
+          if (nl < 0) return;
+          buf = buf.slice(nl + 1);
+          sock.off('data', on);
+          resolve();
+        };
+        sock.on('data', on);
+        sock.write(line);
+      });
+      if (i >= 50) samples.push(performance.now() - t);
+    }
+    sock.destroy();
+    return summarize(samples);
+  } finally {
+    await stopFloorProcess(relay.proc);
+    await stopFloorProcess(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** The raw floor, measured in the same run: a WebSocket echo round trip on loopback. */
 export async function wsEcho(n: number): Promise<Summary> {
@@ -90,4 +158,52 @@ export async function ptyEcho(a: string, b: string, n: number): Promise<Summary>
   await new Promise<void>((r) => reg.close(() => r()));
   await new Promise<void>((r) => echo.close(() => r()));
   return summarize(samples);
+}
+
+// ---------- the throughput floor: the same sale rows inserted directly, one durable transaction per batch ----------
+
+export const FLOOR_DDL = [
+  `CREATE TABLE sales (store TEXT NOT NULL, receipt TEXT NOT NULL, register TEXT, channel TEXT NOT NULL, at TEXT NOT ` +
+    `NULL, currency TEXT NOT NULL, total INTEGER NOT NULL, tenders TEXT NOT NULL, event_id TEXT, created_at TEXT NOT ` +
+    `NULL, PRIMARY KEY (store, receipt))`,
+  `CREATE TABLE sale_lines (store TEXT NOT NULL, receipt TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL, ` +
+    `qty INTEGER NOT NULL, unit_price INTEGER NOT NULL, PRIMARY KEY (store, receipt, line))`,
+];
+
+export function floorRow(i: number): unknown[] {
+  const at = new Date().toISOString();
+  return [
+    `S${(i % 1000) + 1}`,
+    `F-${i}`,
+    'R1',
+    'store',
+    at,
+    'EUR',
+    1000,
+    '[{"kind":"cash","amount":1000}]',
+    `ev-${i}`,
+    at,
+  ];
+}
+
+/** The throughput floor: `rows` sales (sale + line) committed durably in groups of `batch`, one transaction each. */
+export function sqliteFloor(dir: string, rows: number, batch: number): { ms: number; perSecond: number } {
+  const db = new Database(join(dir, 'floor.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  for (const ddl of FLOOR_DDL) db.exec(ddl);
+  const sale = db.prepare(`INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const line = db.prepare(`INSERT INTO sale_lines VALUES (?, ?, 1, 'SKU-1', 1000, 1000)`);
+  const insert = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const r = floorRow(i);
+      sale.run(...r);
+      line.run(r[0], r[1]);
+    }
+  });
+  const t = performance.now();
+  for (let i = 0; i < rows; i += batch) insert(i, Math.min(rows, i + batch));
+  const took = performance.now() - t;
+  db.close();
+  return { ms: took, perSecond: rows / (took / 1000) };
 }

@@ -40,6 +40,7 @@ import type { IngestReport, WorkerAgent, WorkerCommand } from './fleet-worker.js
 import { pool } from './pool.js';
 import { envOrUndefined } from './sales.js';
 import { ms, summarize } from './stats.js';
+import { FLOOR_DDL, floorRow, sqliteFloor } from './floor.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -187,51 +188,6 @@ async function scratchDatabase(
 }
 
 // ---------- the floor: the same sale rows inserted directly, one durable transaction per batch ----------
-
-const FLOOR_DDL = [
-  `CREATE TABLE sales (store TEXT NOT NULL, receipt TEXT NOT NULL, register TEXT, channel TEXT NOT NULL, at TEXT NOT ` +
-    `NULL, currency TEXT NOT NULL, total INTEGER NOT NULL, tenders TEXT NOT NULL, event_id TEXT, created_at TEXT NOT ` +
-    `NULL, PRIMARY KEY (store, receipt))`,
-  `CREATE TABLE sale_lines (store TEXT NOT NULL, receipt TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL, ` +
-    `qty INTEGER NOT NULL, unit_price INTEGER NOT NULL, PRIMARY KEY (store, receipt, line))`,
-];
-
-function floorRow(i: number): unknown[] {
-  const at = new Date().toISOString();
-  return [
-    `S${(i % 1000) + 1}`,
-    `F-${i}`,
-    'R1',
-    'store',
-    at,
-    'EUR',
-    1000,
-    '[{"kind":"cash","amount":1000}]',
-    `ev-${i}`,
-    at,
-  ];
-}
-
-function sqliteFloor(dir: string, rows: number, batch: number): { ms: number; perSecond: number } {
-  const db = new Database(join(dir, 'floor.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  for (const ddl of FLOOR_DDL) db.exec(ddl);
-  const sale = db.prepare(`INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const line = db.prepare(`INSERT INTO sale_lines VALUES (?, ?, 1, 'SKU-1', 1000, 1000)`);
-  const insert = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) {
-      const r = floorRow(i);
-      sale.run(...r);
-      line.run(r[0], r[1]);
-    }
-  });
-  const t = performance.now();
-  for (let i = 0; i < rows; i += batch) insert(i, Math.min(rows, i + batch));
-  const took = performance.now() - t;
-  db.close();
-  return { ms: took, perSecond: rows / (took / 1000) };
-}
 
 async function postgresFloor(
   pg: NonNullable<Awaited<ReturnType<typeof loadPg>>>,
