@@ -91,6 +91,7 @@ export async function startHub(opts: {
     opts.name ?? 'hub',
     process.execPath,
     [
+      ...profilingArgs(),
       HUB_BIN,
       'serve',
       '--data',
@@ -185,7 +186,7 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
   const proc = JsonLogProcess.spawn(
     `agent ${spec.store}`,
     process.execPath,
-    [AGENT_BIN, 'run', '--config', configFile],
+    [...profilingArgs(), AGENT_BIN, 'run', '--config', configFile],
     clockEnv(spec.clockStart),
     spec.echo,
     spec.detached,
@@ -264,6 +265,14 @@ export async function returnsList(hub: HubHandle, store?: string): Promise<Retur
     after = page.next;
   } while (after);
   return all;
+}
+
+/**
+ * Extra node flags for the long-running hub and agent processes, from TILLBRIDGE_NODE_ARGS (space-separated),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a benchmark (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+function profilingArgs(): string[] {
+  return (process.env.TILLBRIDGE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 }
 
 export interface AgentStatusView {
