@@ -22,6 +22,7 @@ import {
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import Database from 'better-sqlite3';
+import { countingProxy, type CountingProxy } from './byte-proxy.js';
 import { ptyEcho, sqliteCommit, sqliteFloor, threeProcessFloor, wsEcho } from './floor.js';
 import { startPtyPair, type PtyPair } from '@tillbridge/scripts/lib/pty';
 import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
@@ -73,11 +74,22 @@ async function measureFloor(dir: string): Promise<Floor> {
 }
 
 /** A hub with store B1, and B1's agent with CONNS JSON-lines registers and a serial one (ECR) on a pty. */
-async function startCluster(dir: string, cleanups: Cleanups): Promise<{ agent: AgentHandle; pty: PtyPair }> {
+interface Cluster {
+  agent: AgentHandle;
+  pty: PtyPair;
+  /** between the agent and the hub: counts the sync's bytes each way */
+  wire: CountingProxy;
+}
+
+async function startCluster(dir: string, cleanups: Cleanups): Promise<Cluster> {
   const adminToken = await initHub(join(dir, 'hub'));
   const hub = await startHub({ dataDir: join(dir, 'hub'), adminToken });
   cleanups.push(() => hub.proc.stop());
   const apiKey = await addStore(hub, 'B1');
+  const hubUrl = new URL(hub.wsUrl);
+  const wire = await countingProxy(hubUrl.hostname, Number(hubUrl.port));
+  cleanups.push(() => wire.close());
+  hubUrl.port = String(wire.port);
   await setStock(hub, 'B1', 'SKU-1', 1_000_000);
   const ptyDir = join(dir, 'pty');
   mkdirSync(ptyDir);
@@ -98,12 +110,12 @@ async function startCluster(dir: string, cleanups: Cleanups): Promise<{ agent: A
     dir: join(dir, 'agent'),
     store: 'B1',
     apiKey,
-    hubWsUrl: hub.wsUrl,
+    hubWsUrl: hubUrl.toString(),
     registers: Array.from({ length: CONNS }, (_, i) => ({ id: `R${i + 1}` })),
     overrides: { registers },
   });
   cleanups.push(() => agent.proc.stop());
-  return { agent, pty };
+  return { agent, pty, wire };
 }
 
 /** Online authorization latency: N returns (after 50 to warm up) of sales already at the hub. */
@@ -153,11 +165,16 @@ async function saleAck(reg: JsonLinesRegister, floor: Floor): Promise<Summary> {
 }
 
 /** Sale throughput, register → hub commit: SALES sales over CONNS registers at once. */
-async function throughput(agent: AgentHandle, salesAtHub: SalesCount, floor: Floor): Promise<Record<string, number>> {
+async function throughput(
+  { agent, wire }: Cluster,
+  salesAtHub: SalesCount,
+  floor: Floor,
+): Promise<Record<string, number>> {
   const regs = await Promise.all(
     Array.from({ length: CONNS }, (_, i) => JsonLinesRegister.connect(agent.port(`R${i + 1}`))),
   );
   const per = Math.ceil(SALES / CONNS);
+  const [up0, down0] = [wire.up(), wire.down()];
   const t0 = performance.now();
   await Promise.all(
     regs.map(async (r, c) => {
@@ -168,6 +185,8 @@ async function throughput(agent: AgentHandle, salesAtHub: SalesCount, floor: Flo
   await waitFor('throughput sales at the hub', () => salesAtHub('BT-') === per * CONNS, 120_000, 5);
   const landed = performance.now() - t0;
   const rate = (per * CONNS) / (landed / 1000);
+  const bytesUp = (wire.up() - up0) / (per * CONNS);
+  const bytesDown = (wire.down() - down0) / (per * CONNS);
   process.stdout.write(
     `${'sale throughput, register → hub commit'.padEnd(44)} ${rate.toFixed(0)} sales/s (${per * CONNS} sales over ` +
       `${CONNS} registers; all acked ${acked.toFixed(0)} ms, all at the hub ${landed.toFixed(0)} ms)\n`,
@@ -176,8 +195,14 @@ async function throughput(agent: AgentHandle, salesAtHub: SalesCount, floor: Flo
     `${''.padEnd(44)} share of the group-commit floor: ${((100 * rate) / floor.groupCommit).toFixed(1)} % ` +
       `${aim(rate >= 0.3 * floor.groupCommit, '≥ 30 %')}\n`,
   );
+  process.stdout.write(
+    `${'bytes on the wire per sale, agent ⇄ hub'.padEnd(44)} ${bytesUp.toFixed(0)} up, ${bytesDown.toFixed(0)} down ` +
+      `(WebSocket frames, TCP/IP headers not counted) ${aim(bytesUp + bytesDown <= 200, '≤ 200 bytes')}\n`,
+  );
   regs.forEach((r) => r.close());
   return {
+    bytesUpPerSale: bytesUp,
+    bytesDownPerSale: bytesDown,
     sales: per * CONNS,
     registers: CONNS,
     ackedMs: acked,
@@ -231,7 +256,8 @@ async function main(): Promise<void> {
   process.stdout.write(`Tillbridge benchmark — ${date}\n${machine()}\n\n`);
   const floor = await measureFloor(dir);
   await withCleanups(dir, async (cleanups) => {
-    const { agent, pty } = await startCluster(dir, cleanups);
+    const cluster = await startCluster(dir, cleanups);
+    const { agent, pty } = cluster;
     const reg = await JsonLinesRegister.connect(agent.port('R1'));
     const hubDb = new Database(join(dir, 'hub', 'hub.sqlite'), { readonly: true });
     const salesAtHub: SalesCount = (prefix) =>
@@ -239,7 +265,7 @@ async function main(): Promise<void> {
     out.authorization = await authorization(reg, salesAtHub, floor);
     out.saleAck = await saleAck(reg, floor);
     reg.close();
-    out.throughput = await throughput(agent, salesAtHub, floor);
+    out.throughput = await throughput(cluster, salesAtHub, floor);
     hubDb.close();
     await pty.close();
     out.serial = await serialRoundTrip(dir, agent, cleanups, floor);
