@@ -18,7 +18,9 @@ import {
   startAgent,
   startHub,
   type AgentHandle,
+  type HubHandle,
 } from '@tillbridge/scripts/lib/cluster';
+import { startup } from './startup.js';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import Database from 'better-sqlite3';
@@ -75,6 +77,7 @@ async function measureFloor(dir: string): Promise<Floor> {
 
 /** A hub with store B1, and B1's agent with CONNS JSON-lines registers and a serial one (ECR) on a pty. */
 interface Cluster {
+  hub: HubHandle;
   agent: AgentHandle;
   pty: PtyPair;
   /** between the agent and the hub: counts the sync's bytes each way */
@@ -115,7 +118,7 @@ async function startCluster(dir: string, cleanups: Cleanups): Promise<Cluster> {
     overrides: { registers },
   });
   cleanups.push(() => agent.proc.stop());
-  return { agent, pty, wire };
+  return { hub, agent, pty, wire };
 }
 
 /** Online authorization latency: N returns (after 50 to warm up) of sales already at the hub. */
@@ -269,6 +272,7 @@ async function main(): Promise<void> {
     hubDb.close();
     await pty.close();
     out.serial = await serialRoundTrip(dir, agent, cleanups, floor);
+    out.startup = await startup(dir, cluster.hub, cleanups);
   });
   out.floor = {
     threeProcess: floor.path,

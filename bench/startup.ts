@@ -1,0 +1,98 @@
+/**
+ * Start-up figures beside their floor, `node -e 0`, measured interleaved in the same run (A B A B …, medians):
+ * CLI calls that only talk to the admin API, the agent until its register ports are open, and the agent's
+ * resident memory once idle.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { addStore, startAgent, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { runCommand } from '@tillbridge/scripts/lib/process';
+import type { Cleanups } from './cleanups.js';
+import { ms, summarize, type Summary } from './stats.js';
+
+const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 9);
+const MB = 1024 * 1024;
+
+async function wallMs(args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  const t = performance.now();
+  const r = await runCommand(process.execPath, args, env);
+  const took = performance.now() - t;
+  if (r.code !== 0) throw new Error(`${args.join(' ')} exited ${String(r.code)}: ${r.stderr}`);
+  return took;
+}
+
+/** Resident memory of a running process, from /proc (Linux). */
+function rssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const row = (label: string, s: Summary, floor: Summary, aimRatio: number): string =>
+  `${label.padEnd(44)} p50 ${ms(s.p50).padStart(10)}   ratio to node -e 0: ${(s.p50 / floor.p50).toFixed(2)}× ` +
+  `(aim ≤ ${aimRatio}×: ${s.p50 <= aimRatio * floor.p50 ? 'met' : 'NOT met'})\n`;
+
+export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): Promise<Record<string, unknown>> {
+  const env = { TILLBRIDGE_HUB_URL: hub.url, TILLBRIDGE_ADMIN_TOKEN: hub.adminToken };
+  const cases = {
+    floor: ['-e', '0'],
+    hubVersion: [HUB_BIN, '--version'],
+    hubStoresList: [HUB_BIN, 'stores', 'list', '--json'],
+    agentVersion: [AGENT_BIN, '--version'],
+  };
+  const samples: Record<keyof typeof cases, number[]> = {
+    floor: [],
+    hubVersion: [],
+    hubStoresList: [],
+    agentVersion: [],
+  };
+  for (let i = 0; i < RUNS + 1; i++) {
+    for (const [name, args] of Object.entries(cases) as [keyof typeof cases, string[]][]) {
+      const took = await wallMs(args, env);
+      if (i > 0) samples[name].push(took);
+    }
+  }
+  const [floor, hubVersion, hubStoresList, agentVersion] = [
+    summarize(samples.floor),
+    summarize(samples.hubVersion),
+    summarize(samples.hubStoresList),
+    summarize(samples.agentVersion),
+  ];
+  process.stdout.write(`\n${'floor: node -e 0'.padEnd(44)} p50 ${ms(floor.p50).padStart(10)}   (n=${floor.n})\n`);
+  process.stdout.write(row('tillbridge-hub --version', hubVersion, floor, 2));
+  process.stdout.write(row('tillbridge-hub stores list (admin API)', hubStoresList, floor, 2));
+  process.stdout.write(row('tillbridge-agent --version', agentVersion, floor, 2));
+
+  const apiKey = await addStore(hub, 'B9');
+  const t = performance.now();
+  const agent = await startAgent(
+    {
+      dir: join(dir, 'agent-startup'),
+      store: 'B9',
+      apiKey,
+      hubWsUrl: hub.wsUrl,
+      registers: [{ id: 'R1' }],
+    },
+    false,
+  );
+  const readyMs = performance.now() - t;
+  cleanups.push(() => agent.proc.stop());
+  await agent.proc.waitForLine((l) => l.msg === 'connected to the hub');
+  await new Promise((r) => setTimeout(r, 3000));
+  const rss = agent.proc.proc.pid === undefined ? undefined : rssBytes(agent.proc.proc.pid);
+  process.stdout.write(
+    `${'agent ready (register port open)'.padEnd(44)} ${ms(readyMs).padStart(14)}   (aim ≤ 500 ms: ` +
+      `${readyMs <= 500 ? 'met' : 'NOT met'}; one run, from spawn)\n`,
+  );
+  process.stdout.write(
+    `${'agent idle RSS (connected, 3 s after)'.padEnd(44)} ${rss === undefined ? 'n/a' : `${(rss / MB).toFixed(1)} MB`}` +
+      `   (aim ≤ 60 MB: ${rss !== undefined && rss <= 60 * MB ? 'met' : 'NOT met'})\n`,
+  );
+  await agent.proc.stop();
+  return { floor, hubVersion, hubStoresList, agentVersion, agentReadyMs: readyMs, agentIdleRssBytes: rss };
+}
