@@ -284,7 +284,7 @@ async function main(): Promise<void> {
 }
 
 // `npm run bench -- scale` (or import, presence, migrate): that benchmark instead (its own file, its own flags)
-const other = ['scale', 'import', 'presence', 'migrate', 'apply', 'feed'].find((b) => process.argv[2] === b);
+const other = ['scale', 'import', 'presence', 'migrate', 'apply', 'feed', 'backlog'].find((b) => process.argv[2] === b);
 if (other) {
   process.argv.splice(2, 1);
   await import(`./${other}.js`);

@@ -1,0 +1,119 @@
+/**
+ * An offline backlog drained: the hub stops, BENCH_BACKLOG sales (default 100 000) are rung up at the store's
+ * registers (acked by the agent alone), the hub comes back on the same port, and the bench measures how long the
+ * agent takes to bring every sale to the hub while a register keeps asking for returns of sales the hub already
+ * had (online authorization during the drain).
+ *
+ *   npm run bench -- backlog [--json]      # BENCH_BACKLOG, BENCH_CONNS (4 registers), BENCH_AUTH_EVERY_MS (20)
+ *
+ * Aims (issue 14): the backlog drains in ≤ 30 s while online authorizations keep p99 ≤ 50 ms.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import { addStore, initHub, setStock, startAgent, startHub } from '@tillbridge/scripts/lib/cluster';
+import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { withCleanups } from './cleanups.js';
+import { registerSale } from './sales.js';
+import { machine, ms, summarize } from './stats.js';
+
+const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
+const CONNS = Number(process.env.BENCH_CONNS ?? 4);
+const AUTH_EVERY_MS = Number(process.env.BENCH_AUTH_EVERY_MS ?? 20);
+const RETURNABLE = 2000;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-backlog-'));
+  const date = new Date().toISOString();
+  process.stdout.write(`Tillbridge offline backlog benchmark — ${date}\n${machine()}\n\n`);
+  await withCleanups(dir, async (cleanups) => {
+    const hubDir = join(dir, 'hub');
+    const adminToken = await initHub(hubDir);
+    let hub = await startHub({ dataDir: hubDir, adminToken });
+    cleanups.push(() => hub.proc.stop());
+    const apiKey = await addStore(hub, 'B1');
+    await setStock(hub, 'B1', 'SKU-1', 10_000_000);
+    const ids = Array.from({ length: CONNS + 1 }, (_, i) => ({ id: `R${i + 1}` }));
+    const agent = await startAgent({
+      dir: join(dir, 'agent'),
+      store: 'B1',
+      apiKey,
+      hubWsUrl: hub.wsUrl,
+      registers: ids,
+    });
+    cleanups.push(() => agent.proc.stop());
+    const hubDb = new Database(join(hubDir, 'hub.sqlite'), { readonly: true });
+    cleanups.push(() => hubDb.close());
+    const salesAtHub = (prefix: string): number =>
+      (hubDb.prepare(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`).get(`${prefix}%`) as { n: number }).n;
+
+    // sales the returns will be checked against, at the hub before it stops
+    const returner = await JsonLinesRegister.connect(agent.port(`R${CONNS + 1}`));
+    cleanups.push(() => returner.close());
+    for (let i = 0; i < RETURNABLE; i++) await returner.send(registerSale(`ra-${i}`, `RA-${i}`));
+    await waitFor('returnable sales at the hub', () => salesAtHub('RA-') === RETURNABLE, 120_000);
+
+    // the hub goes away; the registers go on selling
+    const port = hub.port;
+    await hub.proc.stop();
+    const regs = await Promise.all(ids.slice(0, CONNS).map((r) => JsonLinesRegister.connect(agent.port(r.id))));
+    cleanups.push(() => regs.forEach((r) => r.close()));
+    const per = Math.ceil(BACKLOG / CONNS);
+    const tSell = performance.now();
+    await Promise.all(
+      regs.map(async (r, c) => {
+        for (let i = 0; i < per; i++) await r.send(registerSale(`bb-${c}-${i}`, `BB-${c}-${i}`));
+      }),
+    );
+    const sellMs = performance.now() - tSell;
+    process.stdout.write(
+      `backlog: ${per * CONNS} sales rung up offline over ${CONNS} registers in ${(sellMs / 1000).toFixed(1)} s\n`,
+    );
+
+    // the hub comes back: drain, while a register asks for returns
+    hub = await startHub({ dataDir: hubDir, adminToken, port });
+    const t0 = performance.now();
+    const auth: number[] = [];
+    let offline = 0;
+    let draining = true;
+    const asking = (async () => {
+      for (let i = 0; draining; i++) {
+        const t = performance.now();
+        const d = await returner.send<{ mode: string }>({
+          type: 'return.request',
+          id: `rb-${i}`,
+          receipt: `RA-${i % RETURNABLE}`,
+          lines: [{ line: 1, qty: 1 }],
+        });
+        if (d.mode === 'online') auth.push(performance.now() - t);
+        else offline++;
+        await new Promise((r) => setTimeout(r, AUTH_EVERY_MS));
+      }
+    })();
+    await waitFor('the backlog at the hub', () => salesAtHub('BB-') === per * CONNS, 600_000, 50);
+    const drainMs = performance.now() - t0;
+    draining = false;
+    await asking;
+    const a = summarize(auth);
+    process.stdout.write(
+      `${'drain, hub back → every sale at the hub'.padEnd(44)} ${(drainMs / 1000).toFixed(1)} s ` +
+        `(${((per * CONNS) / (drainMs / 1000)).toFixed(0)} sales/s; aim ≤ 30 s: ${drainMs <= 30_000 ? 'met' : 'NOT met'})\n`,
+    );
+    process.stdout.write(
+      `${'online authorization during the drain'.padEnd(44)} p50 ${ms(a.p50)}, p99 ${ms(a.p99)} (n=${a.n}, ` +
+        `${offline} decided offline while connecting; aim p99 ≤ 50 ms: ${a.p99 <= 50 ? 'met' : 'NOT met'})\n`,
+    );
+    if (process.argv.includes('--json'))
+      process.stdout.write(
+        `${JSON.stringify({ date, machine: machine(), backlog: per * CONNS, sellMs, drainMs, authorization: a, offline })}\n`,
+      );
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+  process.exit(1);
+});
