@@ -4,12 +4,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, DayCloseEventBody } from '@tillbridge/shared';
 import type { Outbox } from '../src/sync/outbox.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
-import { LineFramer } from '../src/gateway/framing/line.js';
-import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
-import { TcpServerTransport } from '../src/gateway/transports/tcp-server.js';
+import type { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import type { StoreCore } from '../src/core/store-core.js';
 import { closeTempStore, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
-import { exchangeLines } from './tcp-lines.js';
+import { exchangeLines, startTcpLineEndpoint } from './tcp-lines.js';
 
 /**
  * A register's day close written as an ARTS till settlement (TillSettle), through the real
@@ -35,20 +33,10 @@ let port: number;
 beforeEach(async () => {
   store = openTempStore('tb-poslog-close-', offlineHub, log, { now: () => Date.parse('2026-11-27T21:10:00Z') });
   ({ outbox, core } = store);
-  const transport = new TcpServerTransport({ host: '127.0.0.1', port: 0, maxConnections: 2, log });
   const codec = new PoslogCodec(
     PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Berlin' }),
   );
-  endpoint = new RegisterEndpoint(
-    'pos-1',
-    transport,
-    () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }),
-    codec,
-    core,
-    log,
-  );
-  await endpoint.start();
-  port = transport.port()!;
+  ({ endpoint, port } = await startTcpLineEndpoint('pos-1', codec, core, log));
 });
 afterEach(async () => {
   await endpoint.stop();
