@@ -79,24 +79,28 @@ describe('toCanonical', () => {
     expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5901234123457', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
   });
 
-  it('masks a card number typed right after another number, and refuses one standing in an identifier next to another number', () => {
-    const r = toCanonical({
-      type: 'return.request',
-      id: 'r',
-      receipt: 'R-1',
-      lines: [{ line: 1, qty: 1, reason: 'box 2 4242424242424242 signed' }],
-    });
-    expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe(
-      'box 2 424242******4242 signed',
-    );
-    const st = toCanonical({ type: 'status', id: 'st', state: 'error', detail: 'slot 7-4111-1111-1111-1111 jammed' });
-    expect(st.ok && st.message.type === 'status' && st.message.detail).toBe('slot 7-411111******1111 jammed');
-    const id = toCanonical({ ...sale, receipt: '2 4242424242424242' });
-    expect(id).toMatchObject({ ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^receipt: /) });
-    expect(JSON.stringify(id)).not.toContain('4242424242424242');
-    // a long numeric receipt number is a receipt number
-    expect(toCanonical({ ...sale, receipt: '000120261127004242424242424242' }).ok).toBe(true);
-  });
+  it(
+    'masks a card number typed right after another number, ' +
+      'and refuses one standing in an identifier next to another number',
+    () => {
+      const r = toCanonical({
+        type: 'return.request',
+        id: 'r',
+        receipt: 'R-1',
+        lines: [{ line: 1, qty: 1, reason: 'box 2 4242424242424242 signed' }],
+      });
+      expect(r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason).toBe(
+        'box 2 424242******4242 signed',
+      );
+      const st = toCanonical({ type: 'status', id: 'st', state: 'error', detail: 'slot 7-4111-1111-1111-1111 jammed' });
+      expect(st.ok && st.message.type === 'status' && st.message.detail).toBe('slot 7-411111******1111 jammed');
+      const id = toCanonical({ ...sale, receipt: '2 4242424242424242' });
+      expect(id).toMatchObject({ ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^receipt: /) });
+      expect(JSON.stringify(id)).not.toContain('4242424242424242');
+      // a long numeric receipt number is a receipt number
+      expect(toCanonical({ ...sale, receipt: '000120261127004242424242424242' }).ok).toBe(true);
+    },
+  );
 
   it('never echoes a card number in an error, even one sent as a key name', () => {
     const r = toCanonical({ ...sale, '4111111111111111': 1 });

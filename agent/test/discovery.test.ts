@@ -41,7 +41,8 @@ describe('listDevices', () => {
     if (!hasUdevadm()) {
       expect(r.serial).toEqual([]);
       expect(r.problems).toContain(
-        'serial ports cannot be listed: the `udevadm` command is missing (Debian/Ubuntu: `sudo apt-get install udev`). ' +
+        'serial ports cannot be listed: the `udevadm` command is missing (Debian/Ubuntu: `sudo ' +
+          'apt-get install udev`). ' +
           'Serial registers still work when configured by path, e.g. /dev/ttyUSB0.',
       );
     }
@@ -52,7 +53,10 @@ describe('listDevices', () => {
     expect(r.serial).toEqual([]);
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatch(
-      /^serial ports cannot be listed: the `udevadm` command is missing \(Debian\/Ubuntu: `sudo apt-get install udev`\)/,
+      new RegExp(
+        '^serial ports cannot be listed: the `udevadm` command is missing \\(Debian/Ubuntu: ' +
+          '`sudo apt-get install udev`\\)',
+      ),
     );
   });
 
@@ -81,7 +85,8 @@ describe('listDevices', () => {
     const r = await listDevices({ listSerial: noSerial, loadHid: () => Promise.reject(libusbMissing()) });
     expect(r.hid).toEqual([]);
     expect(r.problems).toEqual([
-      "HID devices cannot be listed: node-hid's native module did not load; the system library libusb-1.0.so.0 is missing " +
+      "HID devices cannot be listed: node-hid's native module did not load; the system library " +
+        'libusb-1.0.so.0 is missing ' +
         '(Debian/Ubuntu: `sudo apt-get install libusb-1.0-0`). Serial and TCP registers are not affected.',
     ]);
   });
@@ -111,8 +116,10 @@ describe('listDevices', () => {
       loadHid: () => Promise.reject(new Error('Could not locate the bindings file HID_hidraw.node')),
     });
     expect(r.problems).toEqual([
-      "HID devices cannot be listed: node-hid's native module did not load (Could not locate the bindings file HID_hidraw.node); " +
-        'it needs the system library libusb-1.0 (Debian/Ubuntu: `sudo apt-get install libusb-1.0-0`). Serial and TCP registers are not affected.',
+      "HID devices cannot be listed: node-hid's native module did not load (Could not locate " +
+        'the bindings file HID_hidraw.node); ' +
+        'it needs the system library libusb-1.0 (Debian/Ubuntu: `sudo apt-get install ' +
+        'libusb-1.0-0`). Serial and TCP registers are not affected.',
     ]);
   });
 

@@ -97,7 +97,8 @@ describe('loadProfile', () => {
     expect(problems(p).sort()).toEqual(
       [
         'request.messages.S.groups[1].into: expected one of "lines", "tenders"',
-        'request.messages.X.type: expected one of "sale", "return.request", "return.complete", "return.cancel", "return.override", "status", "receipt.lookup", "day.close"',
+        'request.messages.X.type: expected one of "sale", "return.request", "return.complete", ' +
+          '"return.cancel", "return.override", "status", "receipt.lookup", "day.close"',
         'reply.records.error.fields[0].field: expected a field position from 1 (the first field)',
         'timeZone: expected a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"',
       ].sort(),
@@ -113,7 +114,8 @@ describe('loadProfile', () => {
         'request.messages.S.fields: expected a mapping for "receipt" (the canonical model requires it)',
         'request.messages.S.groups[0].fields.qty.decimals: expected at most 3 implied decimals for a quantity',
         'request.messages.S.groups[1].fields.kind: expected a canonical field of sale lines: line, sku, qty, unitPrice',
-        'request.messages.S.groups[1].fields.amount: expected a canonical field of sale lines: line, sku, qty, unitPrice',
+        'request.messages.S.groups[1].fields.amount: expected a canonical field of sale lines: ' +
+          'line, sku, qty, unitPrice',
         'request.messages.S.groups[1].fields.pan: expected a canonical field of sale lines: line, sku, qty, unitPrice',
         'request.messages.S.groups[1].fields: expected a mapping for "line" (the canonical model requires it)',
         'request.messages.S.groups[1].fields: expected a mapping for "sku" (the canonical model requires it)',
@@ -137,8 +139,10 @@ describe('loadProfile', () => {
       [
         'request.messages.S.groups[0].start: expected a start after every other field of the record',
         'request.messages.S.groups[1].start: expected no start: a later group follows the one before',
-        'request.messages.R.fields.receipt: expected exactly one of a position ("field" or "columns"), "const", or "as": "index"',
-        'request.messages.Q.fields.detail.as: expected "index" only for a field of a group or child record (its position in the array)',
+        'request.messages.R.fields.receipt: expected exactly one of a position ("field" or ' +
+          '"columns"), "const", or "as": "index"',
+        'request.messages.Q.fields.detail.as: expected "index" only for a field of a group or ' +
+          'child record (its position in the array)',
         'request.messages.S.children.S: expected a child type code that is not also a message type code',
         'request.messages.S.children.S: expected a request recordSeparator (child records need one)',
         'request.messages.S.children.S.fields: expected a mapping for "line" (the canonical model requires it)',
@@ -146,7 +150,8 @@ describe('loadProfile', () => {
         'request.messages.S.children.S.fields: expected a mapping for "qty" (the canonical model requires it)',
         'request.messages.S.children.S.fields: expected a mapping for "unitPrice" (the canonical model requires it)',
         'reply.records.receipt: expected a reply record for receipt (a message maps to receipt.lookup)',
-        'request.messages.R.groups[0].fields: expected a mapping for "line" or "sku" (the canonical model names a line by one of them)',
+        'request.messages.R.groups[0].fields: expected a mapping for "line" or "sku" (the ' +
+          'canonical model names a line by one of them)',
       ].sort(),
     );
     const f = tinyFixed();

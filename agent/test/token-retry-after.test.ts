@@ -80,30 +80,34 @@ function makeLink(h: StubHub, sleeps: Sleeps, log: ReturnType<typeof createLogge
 }
 
 describe('the agent honours Retry-After on its token requests', () => {
-  it('connecting: after a 429 the next token request waits for Retry-After plus jitter, not for its shorter backoff', async () => {
-    hub = await new StubHub().start();
-    hub.refuseToken = (n) => (n === 1 ? { retryAfter: '120' } : undefined);
-    const sleeps = new Sleeps(10_000);
-    const { log, seen } = capturingLog();
-    const link = makeLink(hub, sleeps, log);
-    abort = new AbortController();
-    const welcomed = link.events.next('welcome');
-    link.start(abort.signal);
+  it(
+    'connecting: after a 429 the next token request waits for Retry-After plus jitter, ' +
+      'not for its shorter backoff',
+    async () => {
+      hub = await new StubHub().start();
+      hub.refuseToken = (n) => (n === 1 ? { retryAfter: '120' } : undefined);
+      const sleeps = new Sleeps(10_000);
+      const { log, seen } = capturingLog();
+      const link = makeLink(hub, sleeps, log);
+      abort = new AbortController();
+      const welcomed = link.events.next('welcome');
+      link.start(abort.signal);
 
-    const wait = await sleeps.long();
-    expect(wait).toBeGreaterThanOrEqual(120_000);
-    expect(wait).toBeLessThan(120_000 + 24_000); // jitter: up to a fifth of it
-    // its backoff ended at once; the reconnection is now waiting for the hub's wait, having asked nothing
-    await seen(WAITING);
-    expect(sleeps.asked.filter((ms) => ms < 10_000).length).toBeGreaterThanOrEqual(1);
-    expect(hub.tokenRequests).toBe(1);
-    expect(link.info().lastError).toMatch(/limiting token requests.*120 s/);
+      const wait = await sleeps.long();
+      expect(wait).toBeGreaterThanOrEqual(120_000);
+      expect(wait).toBeLessThan(120_000 + 24_000); // jitter: up to a fifth of it
+      // its backoff ended at once; the reconnection is now waiting for the hub's wait, having asked nothing
+      await seen(WAITING);
+      expect(sleeps.asked.filter((ms) => ms < 10_000).length).toBeGreaterThanOrEqual(1);
+      expect(hub.tokenRequests).toBe(1);
+      expect(link.info().lastError).toMatch(/limiting token requests.*120 s/);
 
-    sleeps.release();
-    await welcomed;
-    expect(hub.tokenRequests).toBe(2);
-    expect(link.connected).toBe(true);
-  });
+      sleeps.release();
+      await welcomed;
+      expect(hub.tokenRequests).toBe(2);
+      expect(link.connected).toBe(true);
+    },
+  );
 
   it('refreshing: a 429 on the refresh holds the reconnection that follows too', async () => {
     hub = await new StubHub().start();
