@@ -124,60 +124,29 @@ describe('listDevices', () => {
   });
 
   it('normalises what the loaders return, dropping empty fields', async () => {
+    const ftdi = {
+      path: '/dev/ttyUSB0',
+      manufacturer: 'FTDI',
+      serialNumber: 'A50285BI',
+      vendorId: '0403',
+      productId: '6001',
+      pnpId: 'usb-FTDI_FT232R-if00-port0',
+    };
+    const zebra = {
+      vendorId: 0x05e0,
+      productId: 0x1200,
+      path: '/dev/hidraw0',
+      manufacturer: 'Zebra',
+      product: 'Symbol Bar Code Scanner',
+      usagePage: 0x8c,
+      usage: 2,
+    };
     const r = await listDevices({
       listSerial: () =>
-        Promise.resolve([
-          {
-            path: '/dev/ttyUSB0',
-            manufacturer: 'FTDI',
-            serialNumber: 'A50285BI',
-            vendorId: '0403',
-            productId: '6001',
-            pnpId: 'usb-FTDI_FT232R-if00-port0',
-          },
-          { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' },
-        ]),
-      loadHid: () =>
-        Promise.resolve({
-          devices: () => [
-            {
-              vendorId: 0x05e0,
-              productId: 0x1200,
-              path: '/dev/hidraw0',
-              manufacturer: 'Zebra',
-              product: 'Symbol Bar Code Scanner',
-              usagePage: 0x8c,
-              usage: 2,
-              serialNumber: undefined,
-            },
-          ],
-        }),
+        Promise.resolve([{ ...ftdi }, { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' }]),
+      loadHid: () => Promise.resolve({ devices: () => [{ ...zebra, serialNumber: undefined }] }),
     });
-    expect(r).toEqual({
-      serial: [
-        {
-          path: '/dev/ttyUSB0',
-          manufacturer: 'FTDI',
-          serialNumber: 'A50285BI',
-          vendorId: '0403',
-          productId: '6001',
-          pnpId: 'usb-FTDI_FT232R-if00-port0',
-        },
-        { path: '/dev/ttyS0' },
-      ],
-      hid: [
-        {
-          vendorId: 0x05e0,
-          productId: 0x1200,
-          path: '/dev/hidraw0',
-          manufacturer: 'Zebra',
-          product: 'Symbol Bar Code Scanner',
-          usagePage: 0x8c,
-          usage: 2,
-        },
-      ],
-      problems: [],
-    });
+    expect(r).toEqual({ serial: [ftdi, { path: '/dev/ttyS0' }], hid: [zebra], problems: [] });
   });
 });
 
