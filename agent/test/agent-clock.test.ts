@@ -25,6 +25,7 @@ import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import { LineFramer } from '../src/gateway/framing/line.js';
 import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
 import type { Connection, MessageHandler, Transport } from '../src/gateway/types.js';
+import { cashSale } from './support/register-messages.js';
 
 /**
  * Every time of day the agent writes or reports is its clock's (the composition root's), not the
@@ -230,17 +231,10 @@ describe('the composition root gives its clock to every part', () => {
       agent = await startAgent(config, log, { clock });
       const reg = await JsonLinesRegister.connect(agent.registerPort('R1')!);
       clock.t = T0 + 60_000;
-      expect(
-        await reg.send({
-          type: 'sale',
-          id: 'm-1',
-          receipt: 'C-1',
-          at: '2031-03-14T09:27:00Z',
-          currency: 'EUR',
-          lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }],
-          tenders: [{ kind: 'cash', amount: 500 }],
-        }),
-      ).toEqual({ type: 'ack', id: 'm-1' });
+      expect(await reg.send(cashSale('m-1', 'C-1', '2031-03-14T09:27:00Z', 1, 500))).toEqual({
+        type: 'ack',
+        id: 'm-1',
+      });
       clock.t = T0 + 120_000;
       expect(await reg.send({ type: 'status', id: 'm-2', state: 'paper_out' })).toEqual({ type: 'ack', id: 'm-2' });
       clock.t = T0 + 150_000;

@@ -8,6 +8,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { startAgent, type RunningAgent } from '../src/agent.js';
 import { parseAgentConfig } from '../src/config.js';
 import { StubHub } from './stub-hub.js';
+import { cashSale } from './support/register-messages.js';
 
 /**
  * A whole agent (its composition root) with a register on real TCP speaking JSON lines and a hub
@@ -76,17 +77,10 @@ describe('day close through a running agent', () => {
       await until('the hello', () => hub.frames.find((f) => f.t === 'hello'));
       const reg = await JsonLinesRegister.connect(agent.registerPort('R1')!);
       try {
-        expect(
-          await reg.send({
-            type: 'sale',
-            id: 'm-1',
-            receipt: 'C-1',
-            at: '2026-11-27T17:00:00Z',
-            currency: 'EUR',
-            lines: [{ line: 1, sku: 'A', qty: 2, unitPrice: 500 }],
-            tenders: [{ kind: 'cash', amount: 1000 }],
-          }),
-        ).toEqual({ type: 'ack', id: 'm-1' });
+        expect(await reg.send(cashSale('m-1', 'C-1', '2026-11-27T17:00:00Z', 2, 500))).toEqual({
+          type: 'ack',
+          id: 'm-1',
+        });
 
         // malformed: refused naming the field, nothing enqueued, the connection still answers
         const negative = await reg.send<{ type: string; code: string; message: string }>({

@@ -28,6 +28,13 @@ const cardKeyForms = [
   Buffer.from(CARD_KEY, 'base64url').toString('hex'),
 ];
 
+/** Neither the API key nor the card key, in any of its forms, is in any file of the data directory. */
+function expectNoClearSecretOnDisk(): void {
+  const disk = bytesOnDisk();
+  expect(disk).not.toContain(ROTATED);
+  for (const f of cardKeyForms) expect(disk).not.toContain(f);
+}
+
 describe("secrets in the agent's meta table", () => {
   it(
     'are sealed: neither the API key nor the card key is anywhere in the files, ' +
@@ -38,10 +45,8 @@ describe("secrets in the agent's meta table", () => {
       new ApiKeyStore(db, secrets).store('tbk_zyxwvtsr', ROTATED);
       secrets.set('card_key', CARD_KEY);
       db.close();
-      const disk = bytesOnDisk();
-      expect(disk).toContain('sealed:v1:'); // the scan reads what was written
-      expect(disk).not.toContain(ROTATED);
-      for (const f of cardKeyForms) expect(disk).not.toContain(f);
+      expect(bytesOnDisk()).toContain('sealed:v1:'); // the scan reads what was written
+      expectNoClearSecretOnDisk();
 
       const again = openAgentDb(dir);
       const s2 = new MetaSecrets(again, CONFIG_KEY);
@@ -70,9 +75,7 @@ describe("secrets in the agent's meta table", () => {
       expect(secrets.sealClearValues()).toBe(2);
       expect(secrets.sealClearValues()).toBe(0);
       expect(getMeta(db, 'api_key')).toMatch(/^sealed:v1:/);
-      const disk = bytesOnDisk();
-      expect(disk).not.toContain(ROTATED);
-      for (const f of cardKeyForms) expect(disk).not.toContain(f);
+      expectNoClearSecretOnDisk();
       expect(new ApiKeyStore(db, secrets).current()).toBe(ROTATED);
       expect(secrets.get('card_key')).toBe(CARD_KEY);
       db.close();
