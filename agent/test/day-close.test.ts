@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createLogger,
-  DayCloseEventBody,
   type AuthorizeRequestBody,
   type AuthorizeResult,
   type ReturnDecisionReply,
@@ -13,7 +12,7 @@ import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { LiveSettings } from '../src/core/live-settings.js';
 import { JOURNAL_RETENTION_MS } from '../src/sync/journal.js';
 import { approvalOf } from './support/hub-answers.js';
-import { closeTempStore, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempStore, dayCloseEvents, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
  * The agent's side of the business day (docs/reconciliation.md#at-the-store-the-agents-side), on a real agent database:
@@ -90,10 +89,7 @@ async function completedReturn(
 }
 
 const outboxRows = () => outbox.after(0, 1000);
-const dayCloses = () =>
-  outboxRows()
-    .filter((r) => r.kind === 'day.close')
-    .map((r) => ({ register: r.register, body: DayCloseEventBody.parse(JSON.parse(r.body)) }));
+const dayCloses = () => dayCloseEvents(outbox);
 
 /** Opens the store on the test's clock `t` and the time zone of its live settings; `dir` again for a restart. */
 function openStore(dir?: string): void {

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, DayCloseEventBody } from '@tillbridge/shared';
+import { createLogger } from '@tillbridge/shared';
 import type { Outbox } from '../src/sync/outbox.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 import type { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import type { StoreCore } from '../src/core/store-core.js';
-import { closeTempStore, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempStore, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 import { exchangeLines, startTcpLineEndpoint } from './tcp-lines.js';
 
 /**
@@ -74,10 +74,10 @@ describe('POSLog till settlement → day.close', () => {
             '<Ack Id="[0-9a-f-]{36}" WorkstationID="1" SequenceNumber="9001"/></TillbridgeReply>$',
         ),
       );
-      const closes = outbox.after(0, 100).filter((r) => r.kind === 'day.close');
+      const closes = dayCloseEvents(outbox);
       expect(closes).toHaveLength(1);
       expect(closes[0]!.register).toBe('pos-1');
-      const body = DayCloseEventBody.parse(JSON.parse(closes[0]!.body));
+      const { body } = closes[0]!;
       expect(body).toEqual({
         requestId: body.requestId,
         businessDay: '2026-11-27',
@@ -96,7 +96,7 @@ describe('POSLog till settlement → day.close', () => {
       // the same document again: the same id, answered the same, nothing more enqueued
       const again = await exchange([oneLine(readFileSync(GOLDEN + 'till-settle.xml'))]);
       expect(again[0]).toBe(replies[2]);
-      expect(outbox.after(0, 100).filter((r) => r.kind === 'day.close')).toHaveLength(1);
+      expect(dayCloseEvents(outbox)).toHaveLength(1);
     },
   );
 

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, DayCloseEventBody } from '@tillbridge/shared';
+import { createLogger } from '@tillbridge/shared';
 import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { Outbox } from '../src/sync/outbox.js';
 import type { StoreCore } from '../src/core/store-core.js';
-import { closeTempStore, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempStore, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
  * A legacy register's Z report as a record: the shipped ACME ECR-400 profile with the `Z` record
@@ -65,9 +65,9 @@ describe('a Z record in a legacy profile', () => {
 
       expect(await send('S|000123|0001-000123|20261127|1015|EUR|1|TEE-BLUE-M|2000|1000|1|01|2000|')).toBe('A|000123');
       expect(await send(frame)).toBe('A|000200');
-      const closes = outbox.after(0, 10).filter((x) => x.kind === 'day.close');
+      const closes = dayCloseEvents(outbox);
       expect(closes).toHaveLength(1);
-      expect(DayCloseEventBody.parse(JSON.parse(closes[0]!.body))).toEqual({
+      expect(closes[0]!.body).toEqual({
         requestId: '000200',
         businessDay: '2026-11-27',
         source: 'register',

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '@tillbridge/shared';
+import { DayCloseEventBody, type Logger } from '@tillbridge/shared';
 import { openAgentDb, type Db } from '../../src/db/agent-db.js';
 import { Outbox } from '../../src/sync/outbox.js';
 import type { StoreCore } from '../../src/core/store-core.js';
@@ -47,6 +47,16 @@ export function openTempStore(prefix: string, hub: HubAuthorizer, log: Logger, o
   const outbox = new Outbox(db, opts.now, opts.zone);
   const { core, deps } = storeCoreOn(db, hub, log, { outbox, now: opts.now, ...opts.over?.(db) });
   return { dir, db, outbox, core, deps };
+}
+
+/** The day.close events in an outbox, oldest first: the register of each and its body, read by the event's schema. */
+export function dayCloseEvents(
+  outbox: Outbox,
+): { register: string; body: ReturnType<typeof DayCloseEventBody.parse> }[] {
+  return outbox
+    .after(0, 1000)
+    .filter((r) => r.kind === 'day.close')
+    .map((r) => ({ register: r.register, body: DayCloseEventBody.parse(JSON.parse(r.body)) }));
 }
 
 /** Closes the database of {@link openTempStore} and removes its folder. */
