@@ -31,6 +31,13 @@ function libusbMissing(): Error {
 
 const noHid = () => Promise.resolve({ devices: () => [] });
 const noSerial = () => Promise.resolve([]);
+/** A node-hid that loads, but whose devices() throws `err`. */
+const hidThrowing = (err: Error) => () =>
+  Promise.resolve({
+    devices: (): never => {
+      throw err;
+    },
+  });
 
 describe('listDevices', () => {
   it('never throws on this machine and lists what it can', async () => {
@@ -62,15 +69,7 @@ describe('listDevices', () => {
 
   it('passes other HID failures on in one line', async () => {
     const eacces = Object.assign(new Error('cannot open device /dev/hidraw0'), { code: 'EACCES' });
-    const r = await listDevices({
-      listSerial: noSerial,
-      loadHid: () =>
-        Promise.resolve({
-          devices: () => {
-            throw eacces;
-          },
-        }),
-    });
+    const r = await listDevices({ listSerial: noSerial, loadHid: hidThrowing(eacces) });
     expect(r.problems).toEqual(['HID devices cannot be listed: cannot open device /dev/hidraw0.']);
   });
 
@@ -95,15 +94,7 @@ describe('listDevices', () => {
     const udev = Object.assign(new Error('libudev.so.1: cannot open shared object file: No such file or directory'), {
       code: 'ERR_DLOPEN_FAILED',
     });
-    const r = await listDevices({
-      listSerial: noSerial,
-      loadHid: () =>
-        Promise.resolve({
-          devices: () => {
-            throw udev;
-          },
-        }),
-    });
+    const r = await listDevices({ listSerial: noSerial, loadHid: hidThrowing(udev) });
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toContain(
       'the system library libudev.so.1 is missing (Debian/Ubuntu: `sudo apt-get install libudev1`)',
