@@ -152,6 +152,14 @@ describe('StoreCore', () => {
         status: 'approved',
       });
     };
+    /** A completion over its authorization: refused with the code, and nothing of it recorded. */
+    const refusedOver = async (id: string, authorization: string, qty: number, amount: number) => {
+      expect(await complete(id, authorization, qty, amount)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
+      nothingRecorded(id, authorization);
+    };
     const hubAnswers = (refund: number, perLine: boolean) => {
       hub.answer = (b) =>
         Promise.resolve(
@@ -188,22 +196,14 @@ describe('StoreCore', () => {
       hubAnswers(1000, false);
       await core.handle('R1', sale('m1', 'X1'));
       const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
-      });
-      nothingRecorded('c1', d.authorization);
+      await refusedOver('c1', d.authorization, 1, 1001);
     });
 
     it('a partial completion refunds at most its share of the line', async () => {
       hubAnswers(1998, true);
       await core.handle('R1', sale('m1', 'X1', 2, 999));
       const d = (await core.handle('R1', request('m2', 'X1', 2))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1000)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
-      });
-      nothingRecorded('c1', d.authorization);
+      await refusedOver('c1', d.authorization, 1, 1000);
       expect(await complete('c2', d.authorization, 1, 999)).toEqual({ type: 'ack', id: 'c2' });
     });
 
@@ -219,11 +219,7 @@ describe('StoreCore', () => {
           refundAmount: 500,
           lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
         });
-        expect(await complete('c1', a.authorization, 0.5, 501)).toMatchObject({
-          type: 'error',
-          code: 'TB_EXCEEDS_AUTHORIZATION',
-        });
-        nothingRecorded('c1', a.authorization);
+        await refusedOver('c1', a.authorization, 0.5, 501);
         expect(await complete('c2', a.authorization, 0.5, 500)).toEqual({ type: 'ack', id: 'c2' });
         const b = (await core.handle('R2', request('r2', 'X1', 0.5))) as ReturnDecisionReply;
         expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
