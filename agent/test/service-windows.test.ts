@@ -202,11 +202,16 @@ describe("the agent's WinSW XML", () => {
 });
 
 describe('Windows names', () => {
-  it('COM ports: COM1 to COM256 and \\\\.\\COMn, any case; others refused naming the key', () => {
-    expect(checkComPort('COM1')).toBe('COM1');
-    expect(checkComPort('com256')).toBe('COM256');
-    expect(checkComPort('\\\\.\\COM10')).toBe('\\\\.\\COM10');
-    expect(checkComPort('\\\\.\\com3')).toBe('\\\\.\\COM3');
+  it.each([
+    ['COM1', 'COM1'],
+    ['com256', 'COM256'],
+    ['\\\\.\\COM10', '\\\\.\\COM10'],
+    ['\\\\.\\com3', '\\\\.\\COM3'],
+  ])('COM ports: COM1 to COM256 and \\\\.\\COMn, any case: %s is %s', (path, port) => {
+    expect(checkComPort(path)).toBe(port);
+  });
+
+  it('COM ports: others refused naming the key', () => {
     for (const bad of [
       'COM0',
       'COM257',

@@ -79,16 +79,16 @@ const digitStreams = (text: string): string[] =>
   [...text.matchAll(/\d(?:[ -]?\d)*/g)].map((m) => m[0].replace(/[ -]/g, ''));
 
 describe('card numbers in free text', () => {
-  it('masks a PAN written right after another number (the return reason of the issue)', () => {
-    expect(maskCardNumbersIn('box 2 4242424242424242 signed')).toBe('box 2 424242******4242 signed');
-    expect(maskCardNumbersIn('box 2-4242-4242-4242-4242')).toBe('box 2-424242******4242');
-    expect(maskCardNumbersIn('qty 12 4111 1111 1111 1111 7')).toBe('qty 12 411111******1111 7');
-    expect(maskCardNumbersIn('24242424242424242')).toBe('2424242******4242');
-    expect(maskCardNumbersIn('card4242424242424242x')).toBe('card424242******4242x');
+  it.each([
+    ['box 2 4242424242424242 signed', 'box 2 424242******4242 signed'],
+    ['box 2-4242-4242-4242-4242', 'box 2-424242******4242'],
+    ['qty 12 4111 1111 1111 1111 7', 'qty 12 411111******1111 7'],
+    ['24242424242424242', '2424242******4242'],
+    ['card4242424242424242x', 'card424242******4242x'],
     // ordinary numbers stay as they are
-    expect(maskCardNumbersIn('2 boxes, 3 bags, order 12345 on 2026-11-27 10:30')).toBe(
-      '2 boxes, 3 bags, order 12345 on 2026-11-27 10:30',
-    );
+    ['2 boxes, 3 bags, order 12345 on 2026-11-27 10:30', '2 boxes, 3 bags, order 12345 on 2026-11-27 10:30'],
+  ])('masks a PAN written right after another number (the return reason of the issue): %s', (text, masked) => {
+    expect(maskCardNumbersIn(text)).toBe(masked);
   });
 
   it('masks a PAN inserted at every position of any text, touching nothing but the card-number windows', () => {
