@@ -12,7 +12,7 @@ import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { LiveSettings } from '../src/core/live-settings.js';
 import { JOURNAL_RETENTION_MS } from '../src/sync/journal.js';
 import { approvalOf } from './support/hub-answers.js';
-import { closeTempStore, dayCloseEvents, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempDb, dayCloseEvents, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
  * The agent's side of the business day (docs/reconciliation.md#at-the-store-the-agents-side), on a real agent database:
@@ -109,7 +109,7 @@ beforeEach(() => {
   t = Date.parse('2026-11-27T09:00:00Z');
   openStore();
 });
-afterEach(() => closeTempStore(store));
+afterEach(() => closeTempDb(store));
 
 describe('the journal of forwarded events', () => {
   it('is written with the outbox row, in its transaction: a message that fails leaves neither', async () => {

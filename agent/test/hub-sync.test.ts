@@ -1,12 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AGENT_WS_PATH, CloseCodes, TOKEN_PATH, WIRE_VERSION, WIRE_VERSION_MIN } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
+import type { Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { HubLink } from '../src/sync/hub-link.js';
 import { Uploader } from '../src/sync/uploader.js';
@@ -14,6 +11,7 @@ import { AgentIdentity } from '../src/sync/identity.js';
 import { capturedLog } from '../../test/support/log.js';
 import { wsText } from '../../test/support/ws.js';
 import { testLinkOptions } from './support/link-options.js';
+import { closeTempDb, openTempDb } from './support/temp-store.js';
 
 /**
  * DESIGN rule 9 at the agent, against a scripted hub on a real socket: the agent never deletes an
@@ -104,7 +102,7 @@ class ScriptedHub {
 
 const { log, lines: logged } = capturedLog('info');
 
-let dir: string;
+let temp: { dir: string; db: Db };
 let db: Db;
 let hub: ScriptedHub;
 let outbox: Outbox;
@@ -120,8 +118,8 @@ const now = (): number => clockMs;
 beforeEach(async () => {
   logged.length = 0;
   clockMs = T0;
-  dir = mkdtempSync(join(tmpdir(), 'tb-agent-sync-'));
-  db = openAgentDb(dir);
+  temp = openTempDb('tb-agent-sync-');
+  db = temp.db;
   outbox = new Outbox(db, now);
   identity = new AgentIdentity(db);
   hub = new ScriptedHub();
@@ -145,8 +143,7 @@ afterEach(async () => {
   abort.abort();
   await link.stopped();
   await hub.close();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+  closeTempDb(temp);
 });
 
 const sell = (receipt: string): number => db.transaction(() => outbox.append('sale', 'R1', { receipt }).seq)();

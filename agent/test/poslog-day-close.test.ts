@@ -6,7 +6,7 @@ import type { Outbox } from '../src/sync/outbox.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 import type { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import type { StoreCore } from '../src/core/store-core.js';
-import { closeTempStore, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempDb, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 import { exchangeLines, startTcpLineEndpoint } from './tcp-lines.js';
 
 /**
@@ -40,7 +40,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await endpoint.stop();
-  closeTempStore(store);
+  closeTempDb(store);
 });
 
 const exchange = (frames: Buffer[]): Promise<string[]> => exchangeLines(port, frames);

@@ -1,13 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
+import type { Db } from '../src/db/agent-db.js';
 import { Receipts } from '../src/core/receipts.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 import type { DecodeResult } from '../src/gateway/types.js';
+import { closeTempDb, openTempDb } from './support/temp-store.js';
 
 /**
  * A return finds its sale whatever shape its TransactionLink has (docs/poslog.md, "Receipt
@@ -27,18 +26,15 @@ type Msg = Record<string, unknown> & {
   lines: Record<string, unknown>[];
 };
 
-let dir: string;
+let temp: { dir: string; db: Db };
 let db: Db;
 let receipts: Receipts;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-poslog-links-'));
-  db = openAgentDb(dir);
+  temp = openTempDb('tb-poslog-links-');
+  db = temp.db;
   receipts = new Receipts(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeTempDb(temp));
 
 function text(name: string): string {
   return readFileSync(GOLDEN + name, 'utf8');

@@ -16,7 +16,7 @@ import type { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { FixedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { approvalOf } from './support/hub-answers.js';
-import { closeTempStore, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempDb, openTempStore, type TempStore } from './support/temp-store.js';
 
 /** Receipt numbers are each store's own: the agent says which store's receipt a register means. */
 
@@ -90,7 +90,7 @@ beforeEach(() => {
   store = openTempStore('tb-rcpt-', hub, log, { now: () => Date.parse('2026-11-27T12:00:00Z') });
   ({ outbox, core } = store);
 });
-afterEach(() => closeTempStore(store));
+afterEach(() => closeTempDb(store));
 
 describe('receipts of one store and another', () => {
   it('passes the store a register names to the hub, for a return and for a lookup', async () => {

@@ -5,7 +5,7 @@ import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { Outbox } from '../src/sync/outbox.js';
 import type { StoreCore } from '../src/core/store-core.js';
-import { closeTempStore, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempDb, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
  * A legacy register's Z report as a record: the shipped ACME ECR-400 profile with the `Z` record
@@ -33,7 +33,7 @@ beforeEach(() => {
   store = openTempStore('tb-records-close-', offlineHub, log, { now: () => Date.parse('2026-11-27T20:00:00Z') });
   ({ outbox, core } = store);
 });
-afterEach(() => closeTempStore(store));
+afterEach(() => closeTempDb(store));
 
 /** A frame through the codec, the gateway's validation and the core; the encoded reply. */
 async function send(frame: string): Promise<string> {

@@ -15,7 +15,7 @@ import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { PolicyStore } from '../src/core/policy-store.js';
 import { LiveSettings } from '../src/core/live-settings.js';
 import { approvalOf } from './support/hub-answers.js';
-import { closeTempStore, openTempStore, type TempStore } from './support/temp-store.js';
+import { closeTempDb, openTempStore, type TempStore } from './support/temp-store.js';
 
 const hubCfg = { authorizationDeadlineMs: 200, reconnectBaseMs: 500, reconnectCapMs: 30_000, heartbeatMs: 10_000 };
 
@@ -97,7 +97,7 @@ beforeEach(() => {
   });
   ({ db, outbox, core } = store);
 });
-afterEach(() => closeTempStore(store));
+afterEach(() => closeTempDb(store));
 
 describe('StoreCore', () => {
   it(

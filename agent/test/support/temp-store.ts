@@ -37,13 +37,18 @@ export interface TempStoreOptions {
   over?: (db: Db) => Partial<StoreCoreDeps>;
 }
 
+/** Opens a real agent database in a new temporary folder whose name starts with `prefix`. */
+export function openTempDb(prefix: string): { dir: string; db: Db } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, db: openAgentDb(dir) };
+}
+
 /**
  * Opens a real agent database (store S1) in a new temporary folder whose name starts with `prefix`,
- * with an outbox and a store core on the given clock and hub double. Close it with {@link closeTempStore}.
+ * with an outbox and a store core on the given clock and hub double. Close it with {@link closeTempDb}.
  */
 export function openTempStore(prefix: string, hub: HubAuthorizer, log: Logger, opts: TempStoreOptions): TempStore {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), prefix));
-  const db = openAgentDb(dir);
+  const { dir, db } = opts.dir !== undefined ? { dir: opts.dir, db: openAgentDb(opts.dir) } : openTempDb(prefix);
   const outbox = new Outbox(db, opts.now, opts.zone);
   const { core, deps } = storeCoreOn(db, hub, log, { outbox, now: opts.now, ...opts.over?.(db) });
   return { dir, db, outbox, core, deps };
@@ -59,8 +64,8 @@ export function dayCloseEvents(
     .map((r) => ({ register: r.register, body: DayCloseEventBody.parse(JSON.parse(r.body)) }));
 }
 
-/** Closes the database of {@link openTempStore} and removes its folder. */
-export function closeTempStore(store: { db: Db; dir: string }): void {
+/** Closes the database of {@link openTempDb} or {@link openTempStore} and removes its folder. */
+export function closeTempDb(store: { db: Db; dir: string }): void {
   store.db.close();
   rmSync(store.dir, { recursive: true, force: true });
 }
