@@ -65,6 +65,19 @@ describe('HubLink: a failing handler of a hub frame', () => {
   });
 });
 
+/**
+ * Starts `link`, and once `reached` has resolved fires its stop signal; `whileStopping` runs right after the
+ * signal. Resolves when the link has stopped.
+ */
+async function stopOnceReached(link: HubLink, reached: Promise<unknown>, whileStopping = (): void => undefined) {
+  abort = new AbortController();
+  link.start(abort.signal);
+  await reached;
+  abort.abort();
+  whileStopping();
+  await link.stopped();
+}
+
 describe('HubLink: stopping', () => {
   it(
     'stops when the signal fires while the access token is being fetched, ' + 'even if the token arrives afterwards',
@@ -72,13 +85,9 @@ describe('HubLink: stopping', () => {
       hub = await new StubHub().start();
       hub.tokenMode = 'hold';
       const link = makeLink(hub);
-      abort = new AbortController();
-      const asked = once(hub, 'token');
-      link.start(abort.signal);
-      await asked;
-      abort.abort();
-      hub.releaseTokens(); // the token comes back after the stop was asked for
-      await link.stopped();
+      const held = hub;
+      // the token comes back after the stop was asked for
+      await stopOnceReached(link, once(hub, 'token'), () => held.releaseTokens());
       expect(link.connected).toBe(false);
       expect(hub.sockets.size).toBe(0);
     },
@@ -88,12 +97,7 @@ describe('HubLink: stopping', () => {
     hub = await new StubHub().start();
     hub.upgradeMode = 'hang';
     const link = makeLink(hub);
-    abort = new AbortController();
-    const upgraded = once(hub, 'upgrade');
-    link.start(abort.signal);
-    await upgraded;
-    abort.abort();
-    await link.stopped();
+    await stopOnceReached(link, once(hub, 'upgrade'));
     expect(link.connected).toBe(false);
   });
 
