@@ -25,6 +25,7 @@ import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import { LineFramer } from '../src/gateway/framing/line.js';
 import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
 import type { Connection, MessageHandler, Transport } from '../src/gateway/types.js';
+import { cashSale } from './support/register-messages.js';
 
 /**
  * Every time of day the agent writes or reports is its clock's (the composition root's), not the
@@ -219,57 +220,54 @@ describe('the composition root gives its clock to every part', () => {
     agent = undefined;
   });
 
-  it("the times written to the database and shown in status are the clock's, and so is the outbox's age after a stop", async () => {
-    // no hub: this is about what the agent writes and shows on its own
-    const raw = agentConfig({ dir, store: 'S1', apiKey: CONFIG_KEY, hubWsUrl: 'ws://127.0.0.1:9' });
-    raw.log = { level: 'silent' };
-    const config = parseAgentConfig(raw);
-    agent = await startAgent(config, log, { clock });
-    const reg = await JsonLinesRegister.connect(agent.registerPort('R1')!);
-    clock.t = T0 + 60_000;
-    expect(
-      await reg.send({
-        type: 'sale',
+  it(
+    "the times written to the database and shown in status are the clock's, " +
+      "and so is the outbox's age after a stop",
+    async () => {
+      // no hub: this is about what the agent writes and shows on its own
+      const raw = agentConfig({ dir, store: 'S1', apiKey: CONFIG_KEY, hubWsUrl: 'ws://127.0.0.1:9' });
+      raw.log = { level: 'silent' };
+      const config = parseAgentConfig(raw);
+      agent = await startAgent(config, log, { clock });
+      const reg = await JsonLinesRegister.connect(agent.registerPort('R1')!);
+      clock.t = T0 + 60_000;
+      expect(await reg.send(cashSale('m-1', 'C-1', '2031-03-14T09:27:00Z', 1, 500))).toEqual({
+        type: 'ack',
         id: 'm-1',
-        receipt: 'C-1',
-        at: '2031-03-14T09:27:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }],
-        tenders: [{ kind: 'cash', amount: 500 }],
-      }),
-    ).toEqual({ type: 'ack', id: 'm-1' });
-    clock.t = T0 + 120_000;
-    expect(await reg.send({ type: 'status', id: 'm-2', state: 'paper_out' })).toEqual({ type: 'ack', id: 'm-2' });
-    clock.t = T0 + 150_000;
-    const s = agent.status();
-    expect(s.startedAt).toBe(iso(T0));
-    expect(s.registers[0]).toMatchObject({
-      reported: { state: 'paper_out', at: iso(T0 + 120_000) },
-      lastMessageAt: iso(T0 + 120_000),
-    });
-    expect(s.outbox).toEqual({ depth: 1, oldestAgeMs: 90_000 });
-    reg.close();
-    await agent.stop();
-    agent = undefined;
+      });
+      clock.t = T0 + 120_000;
+      expect(await reg.send({ type: 'status', id: 'm-2', state: 'paper_out' })).toEqual({ type: 'ack', id: 'm-2' });
+      clock.t = T0 + 150_000;
+      const s = agent.status();
+      expect(s.startedAt).toBe(iso(T0));
+      expect(s.registers[0]).toMatchObject({
+        reported: { state: 'paper_out', at: iso(T0 + 120_000) },
+        lastMessageAt: iso(T0 + 120_000),
+      });
+      expect(s.outbox).toEqual({ depth: 1, oldestAgeMs: 90_000 });
+      reg.close();
+      await agent.stop();
+      agent = undefined;
 
-    const db: Db = new Database(agentDbPath(config.dataDir), { readonly: true });
-    try {
-      expect(db.prepare(`SELECT kind, at, created_ms FROM outbox`).all()).toEqual([
-        { kind: 'sale', at: iso(T0 + 60_000), created_ms: T0 + 60_000 },
-      ]);
-      expect(db.prepare(`SELECT created_ms FROM receipts`).all()).toEqual([{ created_ms: T0 + 60_000 }]);
-      expect(db.prepare(`SELECT msg_id, created_ms FROM replies ORDER BY msg_id`).all()).toEqual([
-        { msg_id: 'm-1', created_ms: T0 + 60_000 },
-        { msg_id: 'm-2', created_ms: T0 + 120_000 },
-      ]);
-      expect(db.prepare(`SELECT register, state, at FROM terminal_status`).all()).toEqual([
-        { register: 'R1', state: 'paper_out', at: iso(T0 + 120_000) },
-      ]);
-    } finally {
-      db.close();
-    }
-    // the agent stopped: `status` reads its outbox, its age on the clock the agent runs on
-    const stopped = await readStatus(config, 'agent.json', () => T0 + 600_000);
-    expect(stopped).toMatchObject({ running: false, outbox: { depth: 1, oldestAgeMs: 540_000 } });
-  });
+      const db: Db = new Database(agentDbPath(config.dataDir), { readonly: true });
+      try {
+        expect(db.prepare(`SELECT kind, at, created_ms FROM outbox`).all()).toEqual([
+          { kind: 'sale', at: iso(T0 + 60_000), created_ms: T0 + 60_000 },
+        ]);
+        expect(db.prepare(`SELECT created_ms FROM receipts`).all()).toEqual([{ created_ms: T0 + 60_000 }]);
+        expect(db.prepare(`SELECT msg_id, created_ms FROM replies ORDER BY msg_id`).all()).toEqual([
+          { msg_id: 'm-1', created_ms: T0 + 60_000 },
+          { msg_id: 'm-2', created_ms: T0 + 120_000 },
+        ]);
+        expect(db.prepare(`SELECT register, state, at FROM terminal_status`).all()).toEqual([
+          { register: 'R1', state: 'paper_out', at: iso(T0 + 120_000) },
+        ]);
+      } finally {
+        db.close();
+      }
+      // the agent stopped: `status` reads its outbox, its age on the clock the agent runs on
+      const stopped = await readStatus(config, 'agent.json', () => T0 + 600_000);
+      expect(stopped).toMatchObject({ running: false, outbox: { depth: 1, oldestAgeMs: 540_000 } });
+    },
+  );
 });

@@ -35,7 +35,8 @@ function config(store = 'S1', dataDir = join(root, 'data')): AgentConfig {
 
 function queue(db: Db, id: string): void {
   db.prepare(
-    `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, 'sale', 'R1', '2026-11-30T08:00:00Z', 0, '{}')`,
+    `INSERT INTO outbox (event_id, kind, register, at, created_ms, body)
+       VALUES (?, 'sale', 'R1', '2026-11-30T08:00:00Z', 0, '{}')`,
   ).run(id);
 }
 
@@ -97,21 +98,24 @@ describe('restoreAgent', () => {
     return { c, out };
   }
 
-  it("refuses while the agent has its database open, over a database without --force, and another store's backup", async () => {
-    const { c, out } = await backedUp();
-    const live = openAgentDb(c.dataDir);
-    try {
-      expect(() => restoreAgent(out, c, { force: true, clock })).toThrow(/the agent is running on/);
-    } finally {
-      live.close();
-    }
-    expect(() => restoreAgent(out, c, { clock })).toThrow(/already holds an agent's database.*--force/);
-    expect(() => restoreAgent(out, config('S2'), { force: true, clock })).toThrow(
-      /a backup of store "S1"'s agent, but the config is store "S2"'s/,
-    );
-    const r = restoreAgent(out, c, { force: true, clock });
-    expect(r.outbox.depth).toBe(1);
-  });
+  it(
+    'refuses while the agent has its database open, ' + "over a database without --force, and another store's backup",
+    async () => {
+      const { c, out } = await backedUp();
+      const live = openAgentDb(c.dataDir);
+      try {
+        expect(() => restoreAgent(out, c, { force: true, clock })).toThrow(/the agent is running on/);
+      } finally {
+        live.close();
+      }
+      expect(() => restoreAgent(out, c, { clock })).toThrow(/already holds an agent's database.*--force/);
+      expect(() => restoreAgent(out, config('S2'), { force: true, clock })).toThrow(
+        /a backup of store "S1"'s agent, but the config is store "S2"'s/,
+      );
+      const r = restoreAgent(out, c, { force: true, clock });
+      expect(r.outbox.depth).toBe(1);
+    },
+  );
 
   it('into an empty data directory: made 0700, the file 0600', async () => {
     const { out } = await backedUp();
@@ -125,36 +129,41 @@ describe('restoreAgent', () => {
 });
 
 describe('placeRestoredFile over what a killed process left', () => {
-  it('moves the old WAL aside with its database: the restored file is the backup, and the old one keeps what its WAL held', () => {
-    // a "killed" agent: its database with commits only in the WAL, the files copied while it was open
-    const live = join(root, 'live');
-    const c = config('S1', live);
-    const db = openAgentDb(c.dataDir);
-    db.pragma('wal_autocheckpoint = 0');
-    queue(db, 'old-1');
-    queue(db, 'old-2');
-    const crashed = join(root, 'crashed');
-    mkdirSync(crashed);
-    for (const f of ['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm'])
-      copyFileSync(join(live, f), join(crashed, f));
-    db.close();
-    // the backup: another database
-    const backup = join(root, 'backup.sqlite');
-    const b = new Database(backup);
-    b.exec(
-      `CREATE TABLE outbox (seq INTEGER PRIMARY KEY, event_id TEXT); INSERT INTO outbox (event_id) VALUES ('restored-1');`,
-    );
-    b.close();
+  it(
+    'moves the old WAL aside with its database: ' +
+      'the restored file is the backup, and the old one keeps what its WAL held',
+    () => {
+      // a "killed" agent: its database with commits only in the WAL, the files copied while it was open
+      const live = join(root, 'live');
+      const c = config('S1', live);
+      const db = openAgentDb(c.dataDir);
+      db.pragma('wal_autocheckpoint = 0');
+      queue(db, 'old-1');
+      queue(db, 'old-2');
+      const crashed = join(root, 'crashed');
+      mkdirSync(crashed);
+      for (const f of ['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm'])
+        copyFileSync(join(live, f), join(crashed, f));
+      db.close();
+      // the backup: another database
+      const backup = join(root, 'backup.sqlite');
+      const b = new Database(backup);
+      b.exec(
+        `CREATE TABLE outbox (seq INTEGER PRIMARY KEY, event_id TEXT);
+         INSERT INTO outbox (event_id) VALUES ('restored-1');`,
+      );
+      b.close();
 
-    const kept = placeRestoredFile(crashed, 'agent.sqlite', backup, { sqlite: true, stamp: 'S' });
-    expect(kept.map((f) => f.slice(crashed.length + 1)).sort()).toEqual([
-      'agent.sqlite.before-restore-S',
-      'agent.sqlite.before-restore-S-wal',
-    ]);
-    expect(existsSync(join(crashed, 'agent.sqlite-wal'))).toBe(false);
-    expect(existsSync(join(crashed, 'agent.sqlite-shm'))).toBe(false);
-    expect(outboxIds(join(crashed, 'agent.sqlite'))).toEqual(['restored-1']);
-    // the database it replaced, with its WAL, still holds the commits
-    expect(outboxIds(join(crashed, 'agent.sqlite.before-restore-S'))).toEqual(['old-1', 'old-2']);
-  });
+      const kept = placeRestoredFile(crashed, 'agent.sqlite', backup, { sqlite: true, stamp: 'S' });
+      expect(kept.map((f) => f.slice(crashed.length + 1)).sort()).toEqual([
+        'agent.sqlite.before-restore-S',
+        'agent.sqlite.before-restore-S-wal',
+      ]);
+      expect(existsSync(join(crashed, 'agent.sqlite-wal'))).toBe(false);
+      expect(existsSync(join(crashed, 'agent.sqlite-shm'))).toBe(false);
+      expect(outboxIds(join(crashed, 'agent.sqlite'))).toEqual(['restored-1']);
+      // the database it replaced, with its WAL, still holds the commits
+      expect(outboxIds(join(crashed, 'agent.sqlite.before-restore-S'))).toEqual(['old-1', 'old-2']);
+    },
+  );
 });

@@ -143,28 +143,18 @@ describe('agent config', () => {
   });
 
   it('names a bad record profile and a scanner without its register', () => {
+    const badProfile = {
+      id: 'R1',
+      transport: { type: 'tcp-server', port: 1 },
+      codec: { type: 'fixed', profile: '/nonexistent/profile.json' },
+    };
     const p = problems({
       ...good,
-      registers: [
-        {
-          id: 'R1',
-          transport: { type: 'tcp-server', port: 1 },
-          codec: { type: 'fixed', profile: '/nonexistent/profile.json' },
-        },
-      ],
+      registers: [badProfile],
       scanners: [{ id: 'SC1', register: 'R9', vendorId: 1, productId: 2, mode: 'pos' }],
     });
     expect(p).toEqual([expect.stringMatching(/^scanners\[0\]\.register: expected the id of a configured register/)]);
-    const q = problems({
-      ...good,
-      registers: [
-        {
-          id: 'R1',
-          transport: { type: 'tcp-server', port: 1 },
-          codec: { type: 'fixed', profile: '/nonexistent/profile.json' },
-        },
-      ],
-    });
+    const q = problems({ ...good, registers: [badProfile] });
     expect(q).toEqual([expect.stringMatching(/^registers\[0\]\.codec\.profile: cannot read profile/)]);
   });
 

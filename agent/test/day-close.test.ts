@@ -1,21 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createLogger,
-  DayCloseEventBody,
   type AuthorizeRequestBody,
   type AuthorizeResult,
   type ReturnDecisionReply,
 } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
-import { Outbox } from '../src/sync/outbox.js';
+import type { Db } from '../src/db/agent-db.js';
+import type { Outbox } from '../src/sync/outbox.js';
 import type { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { LiveSettings } from '../src/core/live-settings.js';
 import { JOURNAL_RETENTION_MS } from '../src/sync/journal.js';
-import { storeCoreOn } from './store-core-fixture.js';
+import { approvalOf } from './support/hub-answers.js';
+import { closeTempDb, dayCloseEvents, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
  * The agent's side of the business day (docs/reconciliation.md#at-the-store-the-agents-side), on a real agent database:
@@ -30,16 +27,7 @@ const hubCfg = { authorizationDeadlineMs: 200, reconnectBaseMs: 500, reconnectCa
 class ApprovingHub implements HubAuthorizer {
   connected = true;
   authorize(b: AuthorizeRequestBody): Promise<AuthorizeResult> {
-    return Promise.resolve({
-      authorization: b.authorization,
-      decision: 'approved',
-      mode: 'online',
-      lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
-      refundAmount: 1000,
-      allowedTenders: [],
-      conditions: [],
-      policyVersion: 1,
-    });
+    return Promise.resolve(approvalOf(b, { policyVersion: 1 }));
   }
   lookupReceipt(): Promise<never> {
     return Promise.reject(new Error('not used'));
@@ -49,7 +37,7 @@ class ApprovingHub implements HubAuthorizer {
   }
 }
 
-let dir: string;
+let store: TempStore;
 let db: Db;
 let outbox: Outbox;
 let live: LiveSettings;
@@ -71,6 +59,9 @@ const sale = (
   lines: lines.map((l, i) => ({ line: i + 1, sku: `SKU${i + 1}`, ...l })),
   tenders,
 });
+/** A sale of one item, paid in full in one tender (in none when `tender` is not given). */
+const oneItem = (id: string, receipt: string, at: string, unitPrice: number, tender?: string) =>
+  sale(id, receipt, at, [{ qty: 1, unitPrice }], tender !== undefined ? [{ kind: tender, amount: unitPrice }] : []);
 
 async function completedReturn(
   register: string,
@@ -98,27 +89,27 @@ async function completedReturn(
 }
 
 const outboxRows = () => outbox.after(0, 1000);
-const dayCloses = () =>
-  outboxRows()
-    .filter((r) => r.kind === 'day.close')
-    .map((r) => ({ register: r.register, body: DayCloseEventBody.parse(JSON.parse(r.body)) }));
+const dayCloses = () => dayCloseEvents(outbox);
+
+/** Opens the store on the test's clock `t` and the time zone of its live settings; `dir` again for a restart. */
+function openStore(dir?: string): void {
+  store = openTempStore('tb-dayclose-', new ApprovingHub(), log, {
+    ...(dir !== undefined ? { dir } : {}),
+    now: () => t,
+    zone: () => live.settings.timeZone,
+    over: (opened) => {
+      live = new LiveSettings(opened, hubCfg, log);
+      return { live };
+    },
+  });
+  ({ db, outbox, core } = store);
+}
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-dayclose-'));
-  db = openAgentDb(dir);
   t = Date.parse('2026-11-27T09:00:00Z');
-  live = new LiveSettings(db, hubCfg, log);
-  outbox = new Outbox(
-    db,
-    () => t,
-    () => live.settings.timeZone,
-  );
-  ({ core } = storeCoreOn(db, new ApprovingHub(), log, { outbox, live, now: () => t }));
+  openStore();
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeTempDb(store));
 
 describe('the journal of forwarded events', () => {
   it('is written with the outbox row, in its transaction: a message that fails leaves neither', async () => {
@@ -173,14 +164,14 @@ describe('the journal of forwarded events', () => {
   });
 
   it("outlives the ack, and is pruned after its retention (14 days by default) on the agent's clock", async () => {
-    await core.handle('R1', sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 1, unitPrice: 100 }], []));
+    await core.handle('R1', oneItem('s1', 'X1', '2026-11-27T08:00:00Z', 100));
     outbox.deleteUpTo(outbox.lastSeq()); // the hub acked it
     expect(outboxRows()).toEqual([]);
     t += JOURNAL_RETENTION_MS - 1;
     expect(core.days.prune()).toBe(0);
     expect(outbox.journal.day('R1', '2026-11-27')).toHaveLength(1);
     t += 1;
-    await core.handle('R1', sale('s2', 'X2', '2026-12-11T08:00:00Z', [{ qty: 1, unitPrice: 100 }], []));
+    await core.handle('R1', oneItem('s2', 'X2', '2026-12-11T08:00:00Z', 100));
     t += 1;
     expect(core.days.prune()).toBe(1);
     expect(outbox.journal.day('R1', '2026-11-27')).toEqual([]);
@@ -189,72 +180,66 @@ describe('the journal of forwarded events', () => {
 });
 
 describe("a register's day close", () => {
-  it('becomes one day.close event (source register) with the receipts and returns the agent forwarded that day', async () => {
-    await core.handle(
-      'R1',
-      sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 2, unitPrice: 1000 }], [{ kind: 'card', amount: 2000 }]),
-    );
-    await core.handle(
-      'R1',
-      sale('s2', 'X2', '2026-11-27T10:00:00Z', [{ qty: 1, unitPrice: 500 }], [{ kind: 'cash', amount: 500 }]),
-    );
-    await core.handle(
-      'R2',
-      sale('s3', 'Y1', '2026-11-27T10:00:00Z', [{ qty: 1, unitPrice: 700 }], [{ kind: 'cash', amount: 700 }]),
-    ); // another register
-    await core.handle(
-      'R1',
-      sale('s4', 'X0', '2026-11-26T10:00:00Z', [{ qty: 1, unitPrice: 900 }], [{ kind: 'cash', amount: 900 }]),
-    ); // another day
-    t = Date.parse('2026-11-27T12:00:00Z');
-    const auth = await completedReturn('R1', 'c1', 'X1', { kind: 'card', amount: 1000 });
-    outbox.deleteUpTo(outbox.lastSeq()); // all acked: the day close reads the journal, not the outbox
+  it(
+    'becomes one day.close event (source register) with ' + 'the receipts and returns the agent forwarded that day',
+    async () => {
+      await core.handle(
+        'R1',
+        sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 2, unitPrice: 1000 }], [{ kind: 'card', amount: 2000 }]),
+      );
+      await core.handle('R1', oneItem('s2', 'X2', '2026-11-27T10:00:00Z', 500, 'cash'));
+      await core.handle('R2', oneItem('s3', 'Y1', '2026-11-27T10:00:00Z', 700, 'cash')); // another register
+      await core.handle('R1', oneItem('s4', 'X0', '2026-11-26T10:00:00Z', 900, 'cash')); // another day
+      t = Date.parse('2026-11-27T12:00:00Z');
+      const auth = await completedReturn('R1', 'c1', 'X1', { kind: 'card', amount: 1000 });
+      outbox.deleteUpTo(outbox.lastSeq()); // all acked: the day close reads the journal, not the outbox
 
-    const close = {
-      type: 'day.close' as const,
-      id: 'z-1',
-      businessDay: '2026-11-27',
-      closedAt: '2026-11-27T21:00:00+01:00',
-      currency: 'EUR',
-      sales: { count: 2, amount: 2500 },
-      returns: { count: 1, amount: 1000 },
-      tenders: [
-        { kind: 'CARD', amount: 1000 },
-        { kind: 'cash', amount: 500 },
-      ],
-    };
-    expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' });
-    expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' }); // a retransmission: no second event
-    expect(dayCloses()).toEqual([
-      {
-        register: 'R1',
-        body: {
-          requestId: 'z-1',
-          businessDay: '2026-11-27',
-          source: 'register',
-          closedAt: '2026-11-27T21:00:00+01:00',
-          currency: 'EUR',
-          sales: { count: 2, amount: 2500 },
-          returns: { count: 1, amount: 1000 },
-          tenders: [
-            { kind: 'card', amount: 1000 },
-            { kind: 'cash', amount: 500 },
-          ],
-          receipts: ['X1', 'X2'],
-          authorizations: [auth],
+      const close = {
+        type: 'day.close' as const,
+        id: 'z-1',
+        businessDay: '2026-11-27',
+        closedAt: '2026-11-27T21:00:00+01:00',
+        currency: 'EUR',
+        sales: { count: 2, amount: 2500 },
+        returns: { count: 1, amount: 1000 },
+        tenders: [
+          { kind: 'CARD', amount: 1000 },
+          { kind: 'cash', amount: 500 },
+        ],
+      };
+      expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' });
+      expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' }); // a retransmission: no second event
+      expect(dayCloses()).toEqual([
+        {
+          register: 'R1',
+          body: {
+            requestId: 'z-1',
+            businessDay: '2026-11-27',
+            source: 'register',
+            closedAt: '2026-11-27T21:00:00+01:00',
+            currency: 'EUR',
+            sales: { count: 2, amount: 2500 },
+            returns: { count: 1, amount: 1000 },
+            tenders: [
+              { kind: 'card', amount: 1000 },
+              { kind: 'cash', amount: 500 },
+            ],
+            receipts: ['X1', 'X2'],
+            authorizations: [auth],
+          },
         },
-      },
-    ]);
-    // closed by the register: no day close of the agent's for it at the cut-off
-    t = Date.parse('2026-11-28T03:00:00Z');
-    expect(core.days.runDue()).toBe(2); // R1's 26th and R2's 27th, not R1's 27th
-    expect(dayCloses().map((d) => [d.register, d.body.businessDay, d.body.source])).toEqual([
-      ['R1', '2026-11-27', 'register'],
-      ['R1', '2026-11-26', 'agent'],
-      ['R2', '2026-11-27', 'agent'],
-    ]);
-    expect(core.days.counters.sent).toEqual({ register: 1, agent: 2 });
-  });
+      ]);
+      // closed by the register: no day close of the agent's for it at the cut-off
+      t = Date.parse('2026-11-28T03:00:00Z');
+      expect(core.days.runDue()).toBe(2); // R1's 26th and R2's 27th, not R1's 27th
+      expect(dayCloses().map((d) => [d.register, d.body.businessDay, d.body.source])).toEqual([
+        ['R1', '2026-11-27', 'register'],
+        ['R1', '2026-11-26', 'agent'],
+        ['R2', '2026-11-27', 'agent'],
+      ]);
+      expect(core.days.counters.sent).toEqual({ register: 1, agent: 2 });
+    },
+  );
 
   it('refuses a day that is no date, naming the field, and enqueues nothing', async () => {
     const reply = await core.handle('R1', {
@@ -273,95 +258,89 @@ describe("a register's day close", () => {
 });
 
 describe("the agent's own day close at the store's cut-off", () => {
-  it('for a register that sent none: once, with its totals, at 03:00 the next day in the store zone (across the end of summer time)', async () => {
-    expect(live.accept(1, { timeZone: 'Europe/Berlin', dayCutoff: '03:00' })).toBe(true);
-    // Saturday 24 October 2026 in Berlin; the clocks go back at 03:00 on Sunday the 25th
-    t = Date.parse('2026-10-24T10:00:00Z');
-    await core.handle(
-      'R1',
-      sale('s1', 'B1', '2026-10-24T09:00:00+02:00', [{ qty: 2, unitPrice: 1999 }], [{ kind: 'card', amount: 3998 }]),
-    );
-    await core.handle(
-      'R1',
-      sale(
-        's2',
-        'B2',
-        '2026-10-24T23:30:00+02:00',
-        [{ qty: 1, unitPrice: 500 }],
-        [
-          { kind: 'cash', amount: 300 },
-          { kind: 'card', amount: 200 },
-        ],
-      ),
-    );
-    // 00:30 in Berlin is the next business day, though still the 24th in UTC
-    await core.handle(
-      'R1',
-      sale('s3', 'B3', '2026-10-24T22:30:00Z', [{ qty: 1, unitPrice: 100 }], [{ kind: 'cash', amount: 100 }]),
-    );
-    t = Date.parse('2026-10-24T20:00:00Z');
-    const auth = await completedReturn('R1', 'c1', 'B1', { kind: 'cash', amount: 1000 });
-
-    // 03:00 in Berlin on the 25th is 02:00 UTC (CET, after the change), not 01:00 (CEST)
-    t = Date.parse('2026-10-25T01:59:59Z');
-    expect(core.days.runDue()).toBe(0);
-    t = Date.parse('2026-10-25T02:00:00Z');
-    expect(core.days.runDue()).toBe(1);
-    expect(core.days.runDue()).toBe(0); // not twice
-    t = Date.parse('2026-10-26T05:00:00Z');
-    expect(core.days.runDue()).toBe(1); // the 25th (s3), once its cut-off is past
-    expect(core.days.runDue()).toBe(0);
-
-    expect(dayCloses()).toEqual([
-      {
-        register: 'R1',
-        body: {
-          requestId: 'agent-close:R1:2026-10-24',
-          businessDay: '2026-10-24',
-          source: 'agent',
-          closedAt: '2026-10-25T02:00:00.000Z',
-          currency: 'EUR',
-          sales: { count: 2, amount: 3998 + 500 },
-          returns: { count: 1, amount: 1000 },
-          tenders: [
-            { kind: 'card', amount: 4198 },
-            { kind: 'cash', amount: 300 - 1000 },
+  it(
+    'for a register that sent none: once, with its totals, ' +
+      'at 03:00 the next day in the store zone (across the end of summer time)',
+    async () => {
+      expect(live.accept(1, { timeZone: 'Europe/Berlin', dayCutoff: '03:00' })).toBe(true);
+      // Saturday 24 October 2026 in Berlin; the clocks go back at 03:00 on Sunday the 25th
+      t = Date.parse('2026-10-24T10:00:00Z');
+      await core.handle(
+        'R1',
+        sale('s1', 'B1', '2026-10-24T09:00:00+02:00', [{ qty: 2, unitPrice: 1999 }], [{ kind: 'card', amount: 3998 }]),
+      );
+      await core.handle(
+        'R1',
+        sale(
+          's2',
+          'B2',
+          '2026-10-24T23:30:00+02:00',
+          [{ qty: 1, unitPrice: 500 }],
+          [
+            { kind: 'cash', amount: 300 },
+            { kind: 'card', amount: 200 },
           ],
-          receipts: ['B1', 'B2'],
-          authorizations: [auth],
+        ),
+      );
+      // 00:30 in Berlin is the next business day, though still the 24th in UTC
+      await core.handle('R1', oneItem('s3', 'B3', '2026-10-24T22:30:00Z', 100, 'cash'));
+      t = Date.parse('2026-10-24T20:00:00Z');
+      const auth = await completedReturn('R1', 'c1', 'B1', { kind: 'cash', amount: 1000 });
+
+      // 03:00 in Berlin on the 25th is 02:00 UTC (CET, after the change), not 01:00 (CEST)
+      t = Date.parse('2026-10-25T01:59:59Z');
+      expect(core.days.runDue()).toBe(0);
+      t = Date.parse('2026-10-25T02:00:00Z');
+      expect(core.days.runDue()).toBe(1);
+      expect(core.days.runDue()).toBe(0); // not twice
+      t = Date.parse('2026-10-26T05:00:00Z');
+      expect(core.days.runDue()).toBe(1); // the 25th (s3), once its cut-off is past
+      expect(core.days.runDue()).toBe(0);
+
+      expect(dayCloses()).toEqual([
+        {
+          register: 'R1',
+          body: {
+            requestId: 'agent-close:R1:2026-10-24',
+            businessDay: '2026-10-24',
+            source: 'agent',
+            closedAt: '2026-10-25T02:00:00.000Z',
+            currency: 'EUR',
+            sales: { count: 2, amount: 3998 + 500 },
+            returns: { count: 1, amount: 1000 },
+            tenders: [
+              { kind: 'card', amount: 4198 },
+              { kind: 'cash', amount: 300 - 1000 },
+            ],
+            receipts: ['B1', 'B2'],
+            authorizations: [auth],
+          },
         },
-      },
-      {
-        register: 'R1',
-        body: {
-          requestId: 'agent-close:R1:2026-10-25',
-          businessDay: '2026-10-25',
-          source: 'agent',
-          closedAt: '2026-10-26T05:00:00.000Z',
-          currency: 'EUR',
-          sales: { count: 1, amount: 100 },
-          returns: { count: 0, amount: 0 },
-          tenders: [{ kind: 'cash', amount: 100 }],
-          receipts: ['B3'],
-          authorizations: [],
+        {
+          register: 'R1',
+          body: {
+            requestId: 'agent-close:R1:2026-10-25',
+            businessDay: '2026-10-25',
+            source: 'agent',
+            closedAt: '2026-10-26T05:00:00.000Z',
+            currency: 'EUR',
+            sales: { count: 1, amount: 100 },
+            returns: { count: 0, amount: 0 },
+            tenders: [{ kind: 'cash', amount: 100 }],
+            receipts: ['B3'],
+            authorizations: [],
+          },
         },
-      },
-    ]);
-  });
+      ]);
+    },
+  );
 
   it('remembers durably that it closed a day: a restarted agent does not close it again', async () => {
-    await core.handle('R1', sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 1, unitPrice: 100 }], []));
+    await core.handle('R1', oneItem('s1', 'X1', '2026-11-27T08:00:00Z', 100));
     t = Date.parse('2026-11-28T03:00:00Z');
     expect(core.days.runDue()).toBe(1);
     db.close();
-    db = openAgentDb(dir);
-    live = new LiveSettings(db, hubCfg, log);
-    outbox = new Outbox(
-      db,
-      () => t,
-      () => live.settings.timeZone,
-    );
-    ({ core } = storeCoreOn(db, new ApprovingHub(), log, { outbox, live, now: () => t }));
+    openStore(store.dir);
     t += 3600_000;
     expect(core.days.runDue()).toBe(0);
     expect(dayCloses()).toHaveLength(1);
@@ -370,16 +349,10 @@ describe("the agent's own day close at the store's cut-off", () => {
 
 describe("the hub's resend of a register's day", () => {
   it("puts exactly that day's journalled events back in the outbox under their original ids, once", async () => {
-    await core.handle(
-      'R1',
-      sale('s1', 'X1', '2026-11-27T08:00:00Z', [{ qty: 1, unitPrice: 100 }], [{ kind: 'cash', amount: 100 }]),
-    );
-    await core.handle(
-      'R1',
-      sale('s2', 'X2', '2026-11-27T09:00:00Z', [{ qty: 1, unitPrice: 200 }], [{ kind: 'cash', amount: 200 }]),
-    );
-    await core.handle('R2', sale('s3', 'Y1', '2026-11-27T09:00:00Z', [{ qty: 1, unitPrice: 300 }], []));
-    await core.handle('R1', sale('s4', 'X0', '2026-11-26T09:00:00Z', [{ qty: 1, unitPrice: 400 }], []));
+    await core.handle('R1', oneItem('s1', 'X1', '2026-11-27T08:00:00Z', 100, 'cash'));
+    await core.handle('R1', oneItem('s2', 'X2', '2026-11-27T09:00:00Z', 200, 'cash'));
+    await core.handle('R2', oneItem('s3', 'Y1', '2026-11-27T09:00:00Z', 300));
+    await core.handle('R1', oneItem('s4', 'X0', '2026-11-26T09:00:00Z', 400));
     t = Date.parse('2026-11-27T15:00:00Z');
     await completedReturn('R1', 'c1', 'X1', { kind: 'cash', amount: 100 });
     // R1's events of the 27th: not R2's, not the sale of the 26th

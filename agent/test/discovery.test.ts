@@ -31,6 +31,13 @@ function libusbMissing(): Error {
 
 const noHid = () => Promise.resolve({ devices: () => [] });
 const noSerial = () => Promise.resolve([]);
+/** A node-hid that loads, but whose devices() throws `err`. */
+const hidThrowing = (err: Error) => () =>
+  Promise.resolve({
+    devices: (): never => {
+      throw err;
+    },
+  });
 
 describe('listDevices', () => {
   it('never throws on this machine and lists what it can', async () => {
@@ -41,7 +48,8 @@ describe('listDevices', () => {
     if (!hasUdevadm()) {
       expect(r.serial).toEqual([]);
       expect(r.problems).toContain(
-        'serial ports cannot be listed: the `udevadm` command is missing (Debian/Ubuntu: `sudo apt-get install udev`). ' +
+        'serial ports cannot be listed: the `udevadm` command is missing (Debian/Ubuntu: `sudo ' +
+          'apt-get install udev`). ' +
           'Serial registers still work when configured by path, e.g. /dev/ttyUSB0.',
       );
     }
@@ -52,21 +60,16 @@ describe('listDevices', () => {
     expect(r.serial).toEqual([]);
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatch(
-      /^serial ports cannot be listed: the `udevadm` command is missing \(Debian\/Ubuntu: `sudo apt-get install udev`\)/,
+      new RegExp(
+        '^serial ports cannot be listed: the `udevadm` command is missing \\(Debian/Ubuntu: ' +
+          '`sudo apt-get install udev`\\)',
+      ),
     );
   });
 
   it('passes other HID failures on in one line', async () => {
     const eacces = Object.assign(new Error('cannot open device /dev/hidraw0'), { code: 'EACCES' });
-    const r = await listDevices({
-      listSerial: noSerial,
-      loadHid: () =>
-        Promise.resolve({
-          devices: () => {
-            throw eacces;
-          },
-        }),
-    });
+    const r = await listDevices({ listSerial: noSerial, loadHid: hidThrowing(eacces) });
     expect(r.problems).toEqual(['HID devices cannot be listed: cannot open device /dev/hidraw0.']);
   });
 
@@ -81,7 +84,8 @@ describe('listDevices', () => {
     const r = await listDevices({ listSerial: noSerial, loadHid: () => Promise.reject(libusbMissing()) });
     expect(r.hid).toEqual([]);
     expect(r.problems).toEqual([
-      "HID devices cannot be listed: node-hid's native module did not load; the system library libusb-1.0.so.0 is missing " +
+      "HID devices cannot be listed: node-hid's native module did not load; the system library " +
+        'libusb-1.0.so.0 is missing ' +
         '(Debian/Ubuntu: `sudo apt-get install libusb-1.0-0`). Serial and TCP registers are not affected.',
     ]);
   });
@@ -90,15 +94,7 @@ describe('listDevices', () => {
     const udev = Object.assign(new Error('libudev.so.1: cannot open shared object file: No such file or directory'), {
       code: 'ERR_DLOPEN_FAILED',
     });
-    const r = await listDevices({
-      listSerial: noSerial,
-      loadHid: () =>
-        Promise.resolve({
-          devices: () => {
-            throw udev;
-          },
-        }),
-    });
+    const r = await listDevices({ listSerial: noSerial, loadHid: hidThrowing(udev) });
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toContain(
       'the system library libudev.so.1 is missing (Debian/Ubuntu: `sudo apt-get install libudev1`)',
@@ -111,66 +107,37 @@ describe('listDevices', () => {
       loadHid: () => Promise.reject(new Error('Could not locate the bindings file HID_hidraw.node')),
     });
     expect(r.problems).toEqual([
-      "HID devices cannot be listed: node-hid's native module did not load (Could not locate the bindings file HID_hidraw.node); " +
-        'it needs the system library libusb-1.0 (Debian/Ubuntu: `sudo apt-get install libusb-1.0-0`). Serial and TCP registers are not affected.',
+      "HID devices cannot be listed: node-hid's native module did not load (Could not locate " +
+        'the bindings file HID_hidraw.node); ' +
+        'it needs the system library libusb-1.0 (Debian/Ubuntu: `sudo apt-get install ' +
+        'libusb-1.0-0`). Serial and TCP registers are not affected.',
     ]);
   });
 
   it('normalises what the loaders return, dropping empty fields', async () => {
+    const ftdi = {
+      path: '/dev/ttyUSB0',
+      manufacturer: 'FTDI',
+      serialNumber: 'A50285BI',
+      vendorId: '0403',
+      productId: '6001',
+      pnpId: 'usb-FTDI_FT232R-if00-port0',
+    };
+    const zebra = {
+      vendorId: 0x05e0,
+      productId: 0x1200,
+      path: '/dev/hidraw0',
+      manufacturer: 'Zebra',
+      product: 'Symbol Bar Code Scanner',
+      usagePage: 0x8c,
+      usage: 2,
+    };
     const r = await listDevices({
       listSerial: () =>
-        Promise.resolve([
-          {
-            path: '/dev/ttyUSB0',
-            manufacturer: 'FTDI',
-            serialNumber: 'A50285BI',
-            vendorId: '0403',
-            productId: '6001',
-            pnpId: 'usb-FTDI_FT232R-if00-port0',
-          },
-          { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' },
-        ]),
-      loadHid: () =>
-        Promise.resolve({
-          devices: () => [
-            {
-              vendorId: 0x05e0,
-              productId: 0x1200,
-              path: '/dev/hidraw0',
-              manufacturer: 'Zebra',
-              product: 'Symbol Bar Code Scanner',
-              usagePage: 0x8c,
-              usage: 2,
-              serialNumber: undefined,
-            },
-          ],
-        }),
+        Promise.resolve([{ ...ftdi }, { path: '/dev/ttyS0', manufacturer: undefined, serialNumber: '' }]),
+      loadHid: () => Promise.resolve({ devices: () => [{ ...zebra, serialNumber: undefined }] }),
     });
-    expect(r).toEqual({
-      serial: [
-        {
-          path: '/dev/ttyUSB0',
-          manufacturer: 'FTDI',
-          serialNumber: 'A50285BI',
-          vendorId: '0403',
-          productId: '6001',
-          pnpId: 'usb-FTDI_FT232R-if00-port0',
-        },
-        { path: '/dev/ttyS0' },
-      ],
-      hid: [
-        {
-          vendorId: 0x05e0,
-          productId: 0x1200,
-          path: '/dev/hidraw0',
-          manufacturer: 'Zebra',
-          product: 'Symbol Bar Code Scanner',
-          usagePage: 0x8c,
-          usage: 2,
-        },
-      ],
-      problems: [],
-    });
+    expect(r).toEqual({ serial: [ftdi, { path: '/dev/ttyS0' }], hid: [zebra], problems: [] });
   });
 });
 

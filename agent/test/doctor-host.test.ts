@@ -36,25 +36,30 @@ describe.runIf(posix)("the agent's user and its devices", () => {
     expect(mayReadWrite({ ...other, uid: 0 }, { uid: 5, gid: 5, mode: 0o600 })).toBe(true);
   });
 
-  it('a device file the service user may not open is an error saying which group to join; a missing one a warning', () => {
-    const dev = join(dir, 'ttyFAKE0');
-    writeFileSync(dev, '');
-    chmodSync(dev, 0o660);
-    const [f] = deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }]);
-    expect(f).toMatchObject({
-      id: 'device.serial',
-      level: 'error',
-      message: expect.stringMatching(/svc may not read and write .*mode 0660/),
-      action: expect.stringMatching(/usermod -aG devgroup svc/),
-    });
-    chmodSync(dev, 0o666);
-    expect(deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }])[0]).toMatchObject({ level: 'ok' });
-    expect(deviceFindings(other, [{ id: 'register R2', path: join(dir, 'gone'), kind: 'hid' }])[0]).toMatchObject({
-      id: 'device.hid',
-      level: 'warning',
-      message: expect.stringMatching(/not present/),
-    });
-  });
+  it(
+    'a device file the service user may not open is an error saying which group to join; ' + 'a missing one a warning',
+    () => {
+      const dev = join(dir, 'ttyFAKE0');
+      writeFileSync(dev, '');
+      chmodSync(dev, 0o660);
+      const [f] = deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }]);
+      expect(f).toMatchObject({
+        id: 'device.serial',
+        level: 'error',
+        message: expect.stringMatching(/svc may not read and write .*mode 0660/),
+        action: expect.stringMatching(/usermod -aG devgroup svc/),
+      });
+      chmodSync(dev, 0o666);
+      expect(deviceFindings(other, [{ id: 'register R1', path: dev, kind: 'serial' }])[0]).toMatchObject({
+        level: 'ok',
+      });
+      expect(deviceFindings(other, [{ id: 'register R2', path: join(dir, 'gone'), kind: 'hid' }])[0]).toMatchObject({
+        id: 'device.hid',
+        level: 'warning',
+        message: expect.stringMatching(/not present/),
+      });
+    },
+  );
 
   it('a data directory the service user does not own is flagged with the chown to run', () => {
     expect(ownerFinding(me, dir)).toMatchObject({ level: 'ok' });

@@ -63,27 +63,31 @@ describe('tillbridge-agent enroll', () => {
     expect(() => hubUrls('ftp://hub.example')).toThrow(/--hub: expected an https:/);
   });
 
-  it('refuses, before sending anything: plain http to another machine, a fingerprint for http, an existing config without --force', async () => {
-    const cfg = join(dir, 'refused.json');
-    await expect(enroll({ hub: 'http://hub.example:7400', code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(
-      /plain http to another machine/,
-    );
-    await expect(
-      enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'AA'.repeat(32) }),
-    ).rejects.toThrow(/--fingerprint: only for an https/);
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'nope' })).rejects.toThrow(
-      /--fingerprint: expected the SHA-256/,
-    );
-    writeFileSync(cfg, '{}');
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(
-      /already exists: pass --force/,
-    );
-    writeFileSync(cfg, 'not json');
-    await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, force: true })).rejects.toThrow(
-      /is not a JSON config/,
-    );
-    expect(got).toEqual([]);
-  });
+  it(
+    'refuses, before sending anything: plain http to another machine, ' +
+      'a fingerprint for http, an existing config without --force',
+    async () => {
+      const cfg = join(dir, 'refused.json');
+      await expect(
+        enroll({ hub: 'http://hub.example:7400', code: 'GOOD-CODE-0000-0000', config: cfg }),
+      ).rejects.toThrow(/plain http to another machine/);
+      await expect(
+        enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'AA'.repeat(32) }),
+      ).rejects.toThrow(/--fingerprint: only for an https/);
+      await expect(
+        enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, fingerprint: 'nope' }),
+      ).rejects.toThrow(/--fingerprint: expected the SHA-256/);
+      writeFileSync(cfg, '{}');
+      await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg })).rejects.toThrow(
+        /already exists: pass --force/,
+      );
+      writeFileSync(cfg, 'not json');
+      await expect(enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, force: true })).rejects.toThrow(
+        /is not a JSON config/,
+      );
+      expect(got).toEqual([]);
+    },
+  );
 
   it('a refused code writes nothing and says to ask for a new one', async () => {
     const cfg = join(dir, 'none.json');
@@ -94,39 +98,42 @@ describe('tillbridge-agent enroll', () => {
     expect(got.at(-1)).toEqual({ method: 'POST', url: '/v1/enroll', body: { code: 'BAD' } });
   });
 
-  it('writes a config check-config accepts (0600, a placeholder register), and with --force keeps what was there', async () => {
-    const cfg = join(dir, 'etc', 'agent.json');
-    const r = await enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, dataDir: join(dir, 'data') });
-    expect(r).toEqual(
-      expect.objectContaining({
-        store: 'S042',
-        hubUrl: base.replace('http:', 'ws:'),
-        fingerprint: null,
-        pinned: false,
-        placeholderRegister: true,
-      }),
-    );
-    expect(statSync(cfg).mode & 0o777).toBe(0o600);
-    const c = loadAgentConfig(cfg);
-    expect(c.store).toBe('S042');
-    expect(c.hub.apiKey).toBe(KEY);
-    expect(c.hub.urls).toEqual([base.replace('http:', 'ws:')]);
-    expect(c.dataDir).toBe(join(dir, 'data'));
-    expect(JSON.parse(readFileSync(cfg, 'utf8')).registers).toEqual([PLACEHOLDER_REGISTER]);
+  it(
+    'writes a config check-config accepts (0600, ' + 'a placeholder register), and with --force keeps what was there',
+    async () => {
+      const cfg = join(dir, 'etc', 'agent.json');
+      const r = await enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, dataDir: join(dir, 'data') });
+      expect(r).toEqual(
+        expect.objectContaining({
+          store: 'S042',
+          hubUrl: base.replace('http:', 'ws:'),
+          fingerprint: null,
+          pinned: false,
+          placeholderRegister: true,
+        }),
+      );
+      expect(statSync(cfg).mode & 0o777).toBe(0o600);
+      const c = loadAgentConfig(cfg);
+      expect(c.store).toBe('S042');
+      expect(c.hub.apiKey).toBe(KEY);
+      expect(c.hub.urls).toEqual([base.replace('http:', 'ws:')]);
+      expect(c.dataDir).toBe(join(dir, 'data'));
+      expect(JSON.parse(readFileSync(cfg, 'utf8')).registers).toEqual([PLACEHOLDER_REGISTER]);
 
-    // store IT's registers and settings, and a list of hub URLs the enrolled one is in
-    const mine = {
-      store: 'OLD',
-      dataDir: join(dir, 'data2'),
-      hub: { urls: ['ws://127.0.0.1:1', base.replace('http:', 'ws:')], apiKey: 'tbk_old_old_old', heartbeatMs: 5000 },
-      registers: [{ id: 'POS-1', transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 }, codec: 'jsonl' }],
-      log: { level: 'warn' },
-    };
-    writeFileSync(cfg, JSON.stringify(mine));
-    const again = await enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, force: true });
-    expect(again.registersKept).toBe(1);
-    const after = JSON.parse(readFileSync(cfg, 'utf8')) as typeof mine;
-    expect(after).toEqual({ ...mine, store: 'S042', hub: { urls: mine.hub.urls, apiKey: KEY, heartbeatMs: 5000 } });
-    expect(statSync(cfg).mode & 0o777).toBe(0o600);
-  });
+      // store IT's registers and settings, and a list of hub URLs the enrolled one is in
+      const mine = {
+        store: 'OLD',
+        dataDir: join(dir, 'data2'),
+        hub: { urls: ['ws://127.0.0.1:1', base.replace('http:', 'ws:')], apiKey: 'tbk_old_old_old', heartbeatMs: 5000 },
+        registers: [{ id: 'POS-1', transport: { type: 'tcp-server', host: '127.0.0.1', port: 0 }, codec: 'jsonl' }],
+        log: { level: 'warn' },
+      };
+      writeFileSync(cfg, JSON.stringify(mine));
+      const again = await enroll({ hub: base, code: 'GOOD-CODE-0000-0000', config: cfg, force: true });
+      expect(again.registersKept).toBe(1);
+      const after = JSON.parse(readFileSync(cfg, 'utf8')) as typeof mine;
+      expect(after).toEqual({ ...mine, store: 'S042', hub: { urls: mine.hub.urls, apiKey: KEY, heartbeatMs: 5000 } });
+      expect(statSync(cfg).mode & 0o777).toBe(0o600);
+    },
+  );
 });

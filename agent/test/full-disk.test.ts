@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, DEFAULT_POLICY, TbCodes } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
+import type { Db } from '../src/db/agent-db.js';
 import { StorageHealth } from '../src/db/storage-health.js';
 import { WriteRetry } from '../src/db/write-retry.js';
 import { InventoryCache } from '../src/core/inventory-cache.js';
@@ -17,13 +14,14 @@ import { LocalReturns } from '../src/core/local-returns.js';
 import { StoreCore } from '../src/core/store-core.js';
 import { AuthzCounter } from '../src/core/authz-counters.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
+import { closeTempDb, openTempDb } from './support/temp-store.js';
 
 /**
  * A full disk, for real: SQLite's `max_page_count` capped at the file's size makes every write
  * that needs a new page fail with SQLITE_FULL; raising it again is space returning.
  */
 const log = createLogger({ name: 'test', level: 'silent' });
-let dir: string;
+let temp: { dir: string; db: Db };
 let db: Db;
 let health: StorageHealth;
 let writes: WriteRetry;
@@ -40,15 +38,14 @@ const until = async (what: string, check: () => boolean): Promise<void> => {
 };
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-full-'));
-  db = openAgentDb(dir);
+  temp = openTempDb('tb-full-');
+  db = temp.db;
   health = new StorageHealth();
   writes = new WriteRetry({ baseMs: 5, capMs: 20, health, log });
 });
 afterEach(() => {
   writes.stop();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+  closeTempDb(temp);
 });
 
 const skus = (n: number, onHand: number, prefix = 'SKU-') =>

@@ -65,32 +65,39 @@ describe('HubLink: a failing handler of a hub frame', () => {
   });
 });
 
+/**
+ * Starts `link`, and once `reached` has resolved fires its stop signal; `whileStopping` runs right after the
+ * signal. Resolves when the link has stopped.
+ */
+async function stopOnceReached(link: HubLink, reached: Promise<unknown>, whileStopping = (): void => undefined) {
+  abort = new AbortController();
+  link.start(abort.signal);
+  await reached;
+  abort.abort();
+  whileStopping();
+  await link.stopped();
+}
+
 describe('HubLink: stopping', () => {
-  it('stops when the signal fires while the access token is being fetched, even if the token arrives afterwards', async () => {
-    hub = await new StubHub().start();
-    hub.tokenMode = 'hold';
-    const link = makeLink(hub);
-    abort = new AbortController();
-    const asked = once(hub, 'token');
-    link.start(abort.signal);
-    await asked;
-    abort.abort();
-    hub.releaseTokens(); // the token comes back after the stop was asked for
-    await link.stopped();
-    expect(link.connected).toBe(false);
-    expect(hub.sockets.size).toBe(0);
-  });
+  it(
+    'stops when the signal fires while the access token is being fetched, ' + 'even if the token arrives afterwards',
+    async () => {
+      hub = await new StubHub().start();
+      hub.tokenMode = 'hold';
+      const link = makeLink(hub);
+      const held = hub;
+      // the token comes back after the stop was asked for
+      await stopOnceReached(link, once(hub, 'token'), () => held.releaseTokens());
+      expect(link.connected).toBe(false);
+      expect(hub.sockets.size).toBe(0);
+    },
+  );
 
   it('stops while the WebSocket upgrade is never answered', async () => {
     hub = await new StubHub().start();
     hub.upgradeMode = 'hang';
     const link = makeLink(hub);
-    abort = new AbortController();
-    const upgraded = once(hub, 'upgrade');
-    link.start(abort.signal);
-    await upgraded;
-    abort.abort();
-    await link.stopped();
+    await stopOnceReached(link, once(hub, 'upgrade'));
     expect(link.connected).toBe(false);
   });
 
@@ -223,35 +230,42 @@ describe('HubLink: several hub URLs', () => {
     expect(waitsAfter.slice(0, 2)).toEqual([3, 6]);
   });
 
-  it('sticks to the hub that works: a lost working connection moves on to the next hub, not back to the first', async () => {
-    const hits: string[] = [];
-    const hubA = await refuser('A', hits);
-    const [hubB, hubC] = [await stub(), await stub()];
-    // every welcomed connection counts as a working one
-    const l = link([hubA.wsUrl, hubB.wsUrl, hubC.wsUrl], { stableMs: 0 });
-    let welcomed = l.events.next('welcome');
-    l.start(abort!.signal);
-    await welcomed;
-    expect(l.info().url).toBe(hubB.wsUrl);
-    welcomed = l.events.next('welcome');
-    for (const ws of hubB.sockets) ws.close(1001, 'going away'); // hub B drops the connection and stays up
-    await welcomed;
-    expect(l.info()).toMatchObject({ connected: true, url: hubC.wsUrl });
-    expect([hubA.count, hubB.upgrades, hubC.tokenRequests, hubC.upgrades]).toEqual([1, 1, 1, 1]);
-  });
+  it(
+    'sticks to the hub that works: ' + 'a lost working connection moves on to the next hub, not back to the first',
+    async () => {
+      const hits: string[] = [];
+      const hubA = await refuser('A', hits);
+      const [hubB, hubC] = [await stub(), await stub()];
+      // every welcomed connection counts as a working one
+      const l = link([hubA.wsUrl, hubB.wsUrl, hubC.wsUrl], { stableMs: 0 });
+      let welcomed = l.events.next('welcome');
+      l.start(abort!.signal);
+      await welcomed;
+      expect(l.info().url).toBe(hubB.wsUrl);
+      welcomed = l.events.next('welcome');
+      for (const ws of hubB.sockets) ws.close(1001, 'going away'); // hub B drops the connection and stays up
+      await welcomed;
+      expect(l.info()).toMatchObject({ connected: true, url: hubC.wsUrl });
+      expect([hubA.count, hubB.upgrades, hubC.tokenRequests, hubC.upgrades]).toEqual([1, 1, 1, 1]);
+    },
+  );
 
-  it('counts a connection lost soon after its welcome as a failed attempt: hubs that drop every agent at once still get a backoff', async () => {
-    const [hubA, hubB] = [await stub(), await stub()];
-    for (const h of [hubA, hubB]) h.on('connected', (ws) => ws.on('message', () => ws.close(1001, 'going away')));
-    let backedOff!: (attempts: number[]) => void;
-    const waited = new Promise<number[]>((r) => (backedOff = r));
-    const l = link([hubA.wsUrl, hubB.wsUrl], {
-      stableMs: 3_600_000,
-      random: () => (backedOff([hubA.upgrades, hubB.upgrades]), 1),
-    });
-    l.start(abort!.signal);
-    expect(await waited).toEqual([1, 1]); // each welcomed the agent once, then the round was over
-  });
+  it(
+    'counts a connection lost soon after its welcome as a failed attempt: ' +
+      'hubs that drop every agent at once still get a backoff',
+    async () => {
+      const [hubA, hubB] = [await stub(), await stub()];
+      for (const h of [hubA, hubB]) h.on('connected', (ws) => ws.on('message', () => ws.close(1001, 'going away')));
+      let backedOff!: (attempts: number[]) => void;
+      const waited = new Promise<number[]>((r) => (backedOff = r));
+      const l = link([hubA.wsUrl, hubB.wsUrl], {
+        stableMs: 3_600_000,
+        random: () => (backedOff([hubA.upgrades, hubB.upgrades]), 1),
+      });
+      l.start(abort!.signal);
+      expect(await waited).toEqual([1, 1]); // each welcomed the agent once, then the round was over
+    },
+  );
 
   it('starts a fresh round after a working connection is lost: no backoff however often that happens', async () => {
     const [hubA, hubB] = [await stub(), await stub()];
@@ -279,28 +293,32 @@ describe('HubLink: a handshake it gives up', () => {
     expect(link.info().lastError).toMatch(/timed out/);
   });
 
-  it('drops a connection the hub never welcomes — not a close to wait on, the socket — and says a later attempt on the next', async () => {
-    hub = await new StubHub().start();
-    hub.helloMode = 'ignore';
-    const link = makeLink(hub, { welcomeTimeoutMs: 50 });
-    abort = new AbortController();
-    const connected = once(hub, 'connected') as Promise<[WebSocket]>;
-    const hellos: Record<string, unknown>[] = [];
-    const secondHello = new Promise<void>((resolve) =>
-      hub!.on('frame', (f) => {
-        if (f.t !== 'hello') return;
-        hellos.push(f);
-        if (hellos.length === 2) resolve();
-      }),
-    );
-    link.start(abort.signal);
-    const [first] = await connected;
-    const [code] = (await once(first, 'close')) as [number];
-    expect(code).toBe(1006); // no close handshake: the socket was destroyed
-    await secondHello;
-    expect(hellos.map((h) => h.attempt)).toEqual([1, 2]);
-    expect(hellos[1]!.run).toBe(hellos[0]!.run);
-    expect(link.connected).toBe(false);
-    expect(link.info().lastError).toMatch(/did not welcome this connection/);
-  });
+  it(
+    'drops a connection the hub never welcomes — not a close to wait on, ' +
+      'the socket — and says a later attempt on the next',
+    async () => {
+      hub = await new StubHub().start();
+      hub.helloMode = 'ignore';
+      const link = makeLink(hub, { welcomeTimeoutMs: 50 });
+      abort = new AbortController();
+      const connected = once(hub, 'connected') as Promise<[WebSocket]>;
+      const hellos: Record<string, unknown>[] = [];
+      const secondHello = new Promise<void>((resolve) =>
+        hub!.on('frame', (f) => {
+          if (f.t !== 'hello') return;
+          hellos.push(f);
+          if (hellos.length === 2) resolve();
+        }),
+      );
+      link.start(abort.signal);
+      const [first] = await connected;
+      const [code] = (await once(first, 'close')) as [number];
+      expect(code).toBe(1006); // no close handshake: the socket was destroyed
+      await secondHello;
+      expect(hellos.map((h) => h.attempt)).toEqual([1, 2]);
+      expect(hellos[1]!.run).toBe(hellos[0]!.run);
+      expect(link.connected).toBe(false);
+      expect(link.info().lastError).toMatch(/did not welcome this connection/);
+    },
+  );
 });

@@ -1,12 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AGENT_WS_PATH, CloseCodes, TOKEN_PATH, WIRE_VERSION, WIRE_VERSION_MIN } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
+import type { Db } from '../src/db/agent-db.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { HubLink } from '../src/sync/hub-link.js';
 import { Uploader } from '../src/sync/uploader.js';
@@ -14,6 +11,7 @@ import { AgentIdentity } from '../src/sync/identity.js';
 import { capturedLog } from '../../test/support/log.js';
 import { wsText } from '../../test/support/ws.js';
 import { testLinkOptions } from './support/link-options.js';
+import { closeTempDb, openTempDb } from './support/temp-store.js';
 
 /**
  * DESIGN rule 9 at the agent, against a scripted hub on a real socket: the agent never deletes an
@@ -104,7 +102,7 @@ class ScriptedHub {
 
 const { log, lines: logged } = capturedLog('info');
 
-let dir: string;
+let temp: { dir: string; db: Db };
 let db: Db;
 let hub: ScriptedHub;
 let outbox: Outbox;
@@ -120,8 +118,8 @@ const now = (): number => clockMs;
 beforeEach(async () => {
   logged.length = 0;
   clockMs = T0;
-  dir = mkdtempSync(join(tmpdir(), 'tb-agent-sync-'));
-  db = openAgentDb(dir);
+  temp = openTempDb('tb-agent-sync-');
+  db = temp.db;
   outbox = new Outbox(db, now);
   identity = new AgentIdentity(db);
   hub = new ScriptedHub();
@@ -145,8 +143,7 @@ afterEach(async () => {
   abort.abort();
   await link.stopped();
   await hub.close();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+  closeTempDb(temp);
 });
 
 const sell = (receipt: string): number => db.transaction(() => outbox.append('sale', 'R1', { receipt }).seq)();
@@ -180,26 +177,29 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     expect(new AgentIdentity(db).incarnation).toBe(identity.incarnation); // kept in the database
   });
 
-  it('deletes nothing on the welcome, sends its whole outbox again, and deletes only the batch an ack confirms', async () => {
-    for (const r of ['A', 'B', 'C']) sell(r);
-    link.start(abort.signal);
-    const c = await hub.connection(0);
-    await c.next('hello');
-    // a hub whose cursor is past every row here (another copy of this database went on)
-    c.send(welcome(10));
-    const first = await c.next('events');
-    expect((first.items as { seq: number }[]).map((i) => i.seq)).toEqual([1, 2, 3]);
-    expect(seqs()).toEqual([1, 2, 3]);
+  it(
+    'deletes nothing on the welcome, sends its whole outbox again, ' + 'and deletes only the batch an ack confirms',
+    async () => {
+      for (const r of ['A', 'B', 'C']) sell(r);
+      link.start(abort.signal);
+      const c = await hub.connection(0);
+      await c.next('hello');
+      // a hub whose cursor is past every row here (another copy of this database went on)
+      c.send(welcome(10));
+      const first = await c.next('events');
+      expect((first.items as { seq: number }[]).map((i) => i.seq)).toEqual([1, 2, 3]);
+      expect(seqs()).toEqual([1, 2, 3]);
 
-    // a sale while the batch is in flight; the ack even claims more than the batch
-    expect(sell('D')).toBe(4);
-    c.send({ t: 'ack', upTo: 10, results: [1, 2, 3].map((seq) => ({ seq, outcome: 'duplicate' })) });
-    const second = await c.next('events');
-    expect((second.items as { seq: number }[]).map((i) => i.seq)).toEqual([4]);
-    expect(seqs()).toEqual([4]);
-    c.send({ t: 'ack', upTo: 4, results: [{ seq: 4, outcome: 'applied' }] });
-    await waitUntil(() => seqs().length === 0);
-  });
+      // a sale while the batch is in flight; the ack even claims more than the batch
+      expect(sell('D')).toBe(4);
+      c.send({ t: 'ack', upTo: 10, results: [1, 2, 3].map((seq) => ({ seq, outcome: 'duplicate' })) });
+      const second = await c.next('events');
+      expect((second.items as { seq: number }[]).map((i) => i.seq)).toEqual([4]);
+      expect(seqs()).toEqual([4]);
+      c.send({ t: 'ack', upTo: 4, results: [{ seq: 4, outcome: 'applied' }] });
+      await waitUntil(() => seqs().length === 0);
+    },
+  );
 
   it('starts a new incarnation when the hub closes with 4011, and sends everything again under it', async () => {
     for (const r of ['A', 'B']) sell(r);
@@ -221,36 +221,40 @@ describe('the agent and a restored, reverted or copied database (DESIGN rule 9)'
     expect(((await c1.next('events')).items as { seq: number }[]).map((i) => i.seq)).toEqual([1, 2]);
   });
 
-  it('shows a refusal as a second live copy (4010), keeps its sales, tries again slowly, and clears it once welcomed', async () => {
-    sell('A');
-    link.start(abort.signal);
-    const c0 = await hub.connection(0);
-    await c0.next('hello');
-    c0.ws.close(
-      CloseCodes.DUPLICATE_AGENT,
-      'another copy of this agent (same database) is connected to the hub: this one is refused',
-    );
+  it(
+    'shows a refusal as a second live copy (4010), keeps its sales, ' +
+      'tries again slowly, and clears it once welcomed',
+    async () => {
+      sell('A');
+      link.start(abort.signal);
+      const c0 = await hub.connection(0);
+      await c0.next('hello');
+      c0.ws.close(
+        CloseCodes.DUPLICATE_AGENT,
+        'another copy of this agent (same database) is connected to the hub: this one is refused',
+      );
 
-    const c1 = await hub.connection(1);
-    await c1.next('hello');
-    expect(link.info()).toMatchObject({
-      connected: false,
-      refused: {
-        code: 'TB_DUPLICATE_AGENT',
-        reason: expect.stringMatching(/another copy/),
-        at: new Date(T0).toISOString(),
-      },
-    });
-    expect(logged.find((l) => l.code === 'TB_DUPLICATE_AGENT')).toMatchObject({
-      level: 50,
-      msg: expect.stringMatching(/another copy of this agent/),
-    });
-    expect(seqs()).toEqual([1]);
+      const c1 = await hub.connection(1);
+      await c1.next('hello');
+      expect(link.info()).toMatchObject({
+        connected: false,
+        refused: {
+          code: 'TB_DUPLICATE_AGENT',
+          reason: expect.stringMatching(/another copy/),
+          at: new Date(T0).toISOString(),
+        },
+      });
+      expect(logged.find((l) => l.code === 'TB_DUPLICATE_AGENT')).toMatchObject({
+        level: 50,
+        msg: expect.stringMatching(/another copy of this agent/),
+      });
+      expect(seqs()).toEqual([1]);
 
-    c1.send(welcome(0));
-    await c1.next('events');
-    expect(link.info().refused).toBeUndefined();
-  });
+      c1.send(welcome(0));
+      await c1.next('events');
+      expect(link.info().refused).toBeUndefined();
+    },
+  );
 });
 
 describe("the link and the uploader keep the agent's clock", () => {

@@ -28,58 +28,73 @@ const cardKeyForms = [
   Buffer.from(CARD_KEY, 'base64url').toString('hex'),
 ];
 
+/** Neither the API key nor the card key, in any of its forms, is in any file of the data directory. */
+function expectNoClearSecretOnDisk(): void {
+  const disk = bytesOnDisk();
+  expect(disk).not.toContain(ROTATED);
+  for (const f of cardKeyForms) expect(disk).not.toContain(f);
+}
+
 describe("secrets in the agent's meta table", () => {
-  it('are sealed: neither the API key nor the card key is anywhere in the files, and both read back with the config key', () => {
-    const db = openAgentDb(dir);
-    const secrets = new MetaSecrets(db, CONFIG_KEY);
-    new ApiKeyStore(db, secrets).store('tbk_zyxwvtsr', ROTATED);
-    secrets.set('card_key', CARD_KEY);
-    db.close();
-    const disk = bytesOnDisk();
-    expect(disk).toContain('sealed:v1:'); // the scan reads what was written
-    expect(disk).not.toContain(ROTATED);
-    for (const f of cardKeyForms) expect(disk).not.toContain(f);
+  it(
+    'are sealed: neither the API key nor the card key is anywhere in the files, ' +
+      'and both read back with the config key',
+    () => {
+      const db = openAgentDb(dir);
+      const secrets = new MetaSecrets(db, CONFIG_KEY);
+      new ApiKeyStore(db, secrets).store('tbk_zyxwvtsr', ROTATED);
+      secrets.set('card_key', CARD_KEY);
+      db.close();
+      expect(bytesOnDisk()).toContain('sealed:v1:'); // the scan reads what was written
+      expectNoClearSecretOnDisk();
 
-    const again = openAgentDb(dir);
-    const s2 = new MetaSecrets(again, CONFIG_KEY);
-    expect(new ApiKeyStore(again, s2).current()).toBe(ROTATED);
-    expect(s2.get('card_key')).toBe(CARD_KEY);
-    again.close();
-  });
+      const again = openAgentDb(dir);
+      const s2 = new MetaSecrets(again, CONFIG_KEY);
+      expect(new ApiKeyStore(again, s2).current()).toBe(ROTATED);
+      expect(s2.get('card_key')).toBe(CARD_KEY);
+      again.close();
+    },
+  );
 
-  it('left in clear by an older version, are sealed on start and their clear bytes are gone from the database and its WAL', () => {
-    const db = openAgentDb(dir);
-    // what an older agent wrote
-    setMeta(
-      db,
-      'api_key',
-      JSON.stringify({ id: 'tbk_zyxwvtsr', secret: ROTATED, storedAt: '2026-11-27T10:00:00.000Z' }),
-    );
-    setMeta(db, 'card_key', CARD_KEY);
-    db.pragma('wal_checkpoint(PASSIVE)'); // some of it in the database file, some still in the WAL
-    setMeta(db, 'card_key', CARD_KEY);
-    expect(bytesOnDisk()).toContain(ROTATED); // the test can see a clear key when there is one
-    const secrets = new MetaSecrets(db, CONFIG_KEY);
-    expect(secrets.sealClearValues()).toBe(2);
-    expect(secrets.sealClearValues()).toBe(0);
-    expect(getMeta(db, 'api_key')).toMatch(/^sealed:v1:/);
-    const disk = bytesOnDisk();
-    expect(disk).not.toContain(ROTATED);
-    for (const f of cardKeyForms) expect(disk).not.toContain(f);
-    expect(new ApiKeyStore(db, secrets).current()).toBe(ROTATED);
-    expect(secrets.get('card_key')).toBe(CARD_KEY);
-    db.close();
-  });
+  it(
+    'left in clear by an older version, ' +
+      'are sealed on start and their clear bytes are gone from the database and its WAL',
+    () => {
+      const db = openAgentDb(dir);
+      // what an older agent wrote
+      setMeta(
+        db,
+        'api_key',
+        JSON.stringify({ id: 'tbk_zyxwvtsr', secret: ROTATED, storedAt: '2026-11-27T10:00:00.000Z' }),
+      );
+      setMeta(db, 'card_key', CARD_KEY);
+      db.pragma('wal_checkpoint(PASSIVE)'); // some of it in the database file, some still in the WAL
+      setMeta(db, 'card_key', CARD_KEY);
+      expect(bytesOnDisk()).toContain(ROTATED); // the test can see a clear key when there is one
+      const secrets = new MetaSecrets(db, CONFIG_KEY);
+      expect(secrets.sealClearValues()).toBe(2);
+      expect(secrets.sealClearValues()).toBe(0);
+      expect(getMeta(db, 'api_key')).toMatch(/^sealed:v1:/);
+      expectNoClearSecretOnDisk();
+      expect(new ApiKeyStore(db, secrets).current()).toBe(ROTATED);
+      expect(secrets.get('card_key')).toBe(CARD_KEY);
+      db.close();
+    },
+  );
 
-  it('sealed under another config key (the key in the config file was replaced) read as absent: the config key is used', () => {
-    const db = openAgentDb(dir);
-    new ApiKeyStore(db, new MetaSecrets(db, CONFIG_KEY)).store('tbk_zyxwvtsr', ROTATED);
-    const other = new MetaSecrets(db, 'tbk_another_key_pasted_into_the_config_file_aaaaaa');
-    expect(new ApiKeyStore(db, other).current()).toBeUndefined();
-    expect(other.get('card_key')).toBeUndefined();
-    // a value sealed for one row does not open as another
-    setMeta(db, 'card_key', getMeta(db, 'api_key')!);
-    expect(new MetaSecrets(db, CONFIG_KEY).get('card_key')).toBeUndefined();
-    db.close();
-  });
+  it(
+    'sealed under another config key (the key in the config file was replaced) read as absent: ' +
+      'the config key is used',
+    () => {
+      const db = openAgentDb(dir);
+      new ApiKeyStore(db, new MetaSecrets(db, CONFIG_KEY)).store('tbk_zyxwvtsr', ROTATED);
+      const other = new MetaSecrets(db, 'tbk_another_key_pasted_into_the_config_file_aaaaaa');
+      expect(new ApiKeyStore(db, other).current()).toBeUndefined();
+      expect(other.get('card_key')).toBeUndefined();
+      // a value sealed for one row does not open as another
+      setMeta(db, 'card_key', getMeta(db, 'api_key')!);
+      expect(new MetaSecrets(db, CONFIG_KEY).get('card_key')).toBeUndefined();
+      db.close();
+    },
+  );
 });

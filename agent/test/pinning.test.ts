@@ -85,18 +85,22 @@ describe('hub.fingerprint', () => {
     ]);
   });
 
-  it('the token request goes to the pinned certificate (no CA, another host name) and is refused before sending to any other', async () => {
-    const t = await fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: { fingerprint: FP } });
-    expect(t.token).toBe('tok');
-    expect(requests).toEqual(['POST /v1/token']);
-    // without the pin: the CA check refuses it (self-signed)
-    await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: {} })).rejects.toThrow(/self.signed|certificate/i);
-    // another pin: refused, and the request never reached the server
-    await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: { fingerprint: OTHER } })).rejects.toThrow(
-      /not the pinned/,
-    );
-    expect(requests).toEqual(['POST /v1/token']);
-  });
+  it(
+    'the token request goes to the pinned certificate (no CA, ' +
+      'another host name) and is refused before sending to any other',
+    async () => {
+      const t = await fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: { fingerprint: FP } });
+      expect(t.token).toBe('tok');
+      expect(requests).toEqual(['POST /v1/token']);
+      // without the pin: the CA check refuses it (self-signed)
+      await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: {} })).rejects.toThrow(/self.signed|certificate/i);
+      // another pin: refused, and the request never reached the server
+      await expect(fetchAccessToken(wsUrl, 'S1', 'tbk_x', { tls: { fingerprint: OTHER } })).rejects.toThrow(
+        /not the pinned/,
+      );
+      expect(requests).toEqual(['POST /v1/token']);
+    },
+  );
 
   it("the WebSocket (the agent's hub link passes the same agent) opens to the pinned certificate only", async () => {
     const open = (tls: ClientTls): Promise<string> =>

@@ -1,19 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, DayCloseEventBody } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
-import { Outbox } from '../src/sync/outbox.js';
+import { createLogger } from '@tillbridge/shared';
+import type { Outbox } from '../src/sync/outbox.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
-import { LineFramer } from '../src/gateway/framing/line.js';
-import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
-import { TcpServerTransport } from '../src/gateway/transports/tcp-server.js';
+import type { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import type { StoreCore } from '../src/core/store-core.js';
-import type { HubAuthorizer } from '../src/sync/hub-link.js';
-import { storeCoreOn } from './store-core-fixture.js';
-import { exchangeLines } from './tcp-lines.js';
+import { closeTempDb, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
+import { exchangeLines, startTcpLineEndpoint } from './tcp-lines.js';
 
 /**
  * A register's day close written as an ARTS till settlement (TillSettle), through the real
@@ -22,12 +16,6 @@ import { exchangeLines } from './tcp-lines.js';
  */
 const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
 const log = createLogger({ name: 'test', level: 'silent' });
-const offline: HubAuthorizer = {
-  connected: false,
-  authorize: () => Promise.reject(new Error('offline')),
-  lookupReceipt: () => Promise.reject(new Error('offline')),
-  override: () => Promise.reject(new Error('offline')),
-};
 const oneLine = (b: Buffer | string) =>
   Buffer.from(
     b
@@ -36,81 +24,81 @@ const oneLine = (b: Buffer | string) =>
       .replace(/\r?\n\s*/g, ''),
   );
 
-let dir: string;
-let db: Db;
+let store: TempStore;
 let outbox: Outbox;
 let core: StoreCore;
 let endpoint: RegisterEndpoint;
 let port: number;
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-poslog-close-'));
-  db = openAgentDb(dir);
-  const now = () => Date.parse('2026-11-27T21:10:00Z');
-  outbox = new Outbox(db, now);
-  ({ core } = storeCoreOn(db, offline, log, { outbox, now }));
-  const transport = new TcpServerTransport({ host: '127.0.0.1', port: 0, maxConnections: 2, log });
+  store = openTempStore('tb-poslog-close-', offlineHub, log, { now: () => Date.parse('2026-11-27T21:10:00Z') });
+  ({ outbox, core } = store);
   const codec = new PoslogCodec(
     PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR', timeZone: 'Europe/Berlin' }),
   );
-  endpoint = new RegisterEndpoint(
-    'pos-1',
-    transport,
-    () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }),
-    codec,
-    core,
-    log,
-  );
-  await endpoint.start();
-  port = transport.port()!;
+  ({ endpoint, port } = await startTcpLineEndpoint('pos-1', codec, core, log));
 });
 afterEach(async () => {
   await endpoint.stop();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+  closeTempDb(store);
 });
 
 const exchange = (frames: Buffer[]): Promise<string[]> => exchangeLines(port, frames);
 
 const saleDoc = (seq: number, amount: string) =>
   Buffer.from(
-    `<POSLog><Transaction><RetailStoreID>S002</RetailStoreID><WorkstationID>1</WorkstationID><SequenceNumber>${seq}</SequenceNumber><BusinessDayDate>2026-11-27</BusinessDayDate><EndDateTime>2026-11-27T10:0${seq % 10}:00</EndDateTime><CurrencyCode>EUR</CurrencyCode><RetailTransaction><LineItem><SequenceNumber>1</SequenceNumber><Sale><ItemID>TEE</ItemID><RegularSalesUnitPrice>${amount}</RegularSalesUnitPrice><ExtendedAmount>${amount}</ExtendedAmount><Quantity>1</Quantity></Sale></LineItem><LineItem><SequenceNumber>2</SequenceNumber><Tender TenderType="Cash" TypeCode="Sale"><Amount>${amount}</Amount></Tender></LineItem></RetailTransaction></Transaction></POSLog>`,
+    '<POSLog><Transaction><RetailStoreID>S002</RetailStoreID><WorkstationID>1</WorkstationID>' +
+      `<SequenceNumber>${seq}</SequenceNumber><BusinessDayDate>2026-11-27</BusinessDayDate>` +
+      `<EndDateTime>2026-11-27T10:0${seq % 10}:00</EndDateTime><CurrencyCode>EUR</CurrencyCode>` +
+      '<RetailTransaction><LineItem><SequenceNumber>1</SequenceNumber><Sale>' +
+      `<ItemID>TEE</ItemID><RegularSalesUnitPrice>${amount}</RegularSalesUnitPrice>` +
+      `<ExtendedAmount>${amount}</ExtendedAmount><Quantity>1</Quantity></Sale></LineItem>` +
+      '<LineItem><SequenceNumber>2</SequenceNumber><Tender TenderType="Cash" TypeCode="Sale">' +
+      `<Amount>${amount}</Amount></Tender></LineItem></RetailTransaction></Transaction>` +
+      '</POSLog>',
   );
 
 describe('POSLog till settlement → day.close', () => {
-  it('is acked and enqueued as one day.close event (source register) with the receipts forwarded that day', async () => {
-    const replies = await exchange([
-      saleDoc(501, '5.00'),
-      saleDoc(502, '20.00'),
-      oneLine(readFileSync(GOLDEN + 'till-settle.xml')),
-    ]);
-    expect(replies[2]).toMatch(
-      /^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" WorkstationID="1" SequenceNumber="9001"\/><\/TillbridgeReply>$/,
-    );
-    const closes = outbox.after(0, 100).filter((r) => r.kind === 'day.close');
-    expect(closes).toHaveLength(1);
-    expect(closes[0]!.register).toBe('pos-1');
-    const body = DayCloseEventBody.parse(JSON.parse(closes[0]!.body));
-    expect(body).toEqual({
-      requestId: body.requestId,
-      businessDay: '2026-11-27',
-      source: 'register',
-      closedAt: '2026-11-27T21:05:00+01:00',
-      currency: 'EUR',
-      sales: { count: 2, amount: 2500 },
-      returns: { count: 1, amount: 1000 },
-      tenders: [
-        { kind: 'cash', amount: 500 },
-        { kind: 'card', amount: 1000 },
-      ],
-      receipts: ['S002-1-501-20261127', 'S002-1-502-20261127'],
-      authorizations: [],
-    });
-    // the same document again: the same id, answered the same, nothing more enqueued
-    const again = await exchange([oneLine(readFileSync(GOLDEN + 'till-settle.xml'))]);
-    expect(again[0]).toBe(replies[2]);
-    expect(outbox.after(0, 100).filter((r) => r.kind === 'day.close')).toHaveLength(1);
-  });
+  it(
+    'is acked and enqueued as one day.close event (source ' + 'register) with the receipts forwarded that day',
+    async () => {
+      const replies = await exchange([
+        saleDoc(501, '5.00'),
+        saleDoc(502, '20.00'),
+        oneLine(readFileSync(GOLDEN + 'till-settle.xml')),
+      ]);
+      expect(replies[2]).toMatch(
+        new RegExp(
+          '^<\\?xml version="1.0" encoding="UTF-8"\\?>' +
+            '<TillbridgeReply xmlns="urn:tillbridge:reply:1">' +
+            '<Ack Id="[0-9a-f-]{36}" WorkstationID="1" SequenceNumber="9001"/></TillbridgeReply>$',
+        ),
+      );
+      const closes = dayCloseEvents(outbox);
+      expect(closes).toHaveLength(1);
+      expect(closes[0]!.register).toBe('pos-1');
+      const { body } = closes[0]!;
+      expect(body).toEqual({
+        requestId: body.requestId,
+        businessDay: '2026-11-27',
+        source: 'register',
+        closedAt: '2026-11-27T21:05:00+01:00',
+        currency: 'EUR',
+        sales: { count: 2, amount: 2500 },
+        returns: { count: 1, amount: 1000 },
+        tenders: [
+          { kind: 'cash', amount: 500 },
+          { kind: 'card', amount: 1000 },
+        ],
+        receipts: ['S002-1-501-20261127', 'S002-1-502-20261127'],
+        authorizations: [],
+      });
+      // the same document again: the same id, answered the same, nothing more enqueued
+      const again = await exchange([oneLine(readFileSync(GOLDEN + 'till-settle.xml'))]);
+      expect(again[0]).toBe(replies[2]);
+      expect(dayCloseEvents(outbox)).toHaveLength(1);
+    },
+  );
 
   it('refuses a settlement without its business day, naming the element, and enqueues nothing', async () => {
     const doc = oneLine(

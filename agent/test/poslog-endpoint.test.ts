@@ -6,11 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type RegisterMessage, type RegisterReply } from '@tillbridge/shared';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
-import { LineFramer } from '../src/gateway/framing/line.js';
-import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
-import { TcpServerTransport } from '../src/gateway/transports/tcp-server.js';
 import type { MessageHandler } from '../src/gateway/types.js';
-import { exchangeLines } from './tcp-lines.js';
+import { exchangeLines, startTcpLineEndpoint } from './tcp-lines.js';
 
 /**
  * The codec inside the real gateway: a TCP register sending one-line POSLog documents over line
@@ -42,20 +39,11 @@ async function start(): Promise<{ port: number; core: Recorder; logs: () => stri
     },
   });
   const log = createLogger({ name: 'poslog-test', level: 'debug', destination: sink });
-  const transport = new TcpServerTransport({ host: '127.0.0.1', port: 0, maxConnections: 2, log });
   const core = new Recorder();
   const codec = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', defaultCurrency: 'EUR' }));
-  const endpoint = new RegisterEndpoint(
-    'pos-1',
-    transport,
-    () => new LineFramer({ terminator: '\n', maxFrameBytes: 1_048_576, interByteTimeoutMs: 0 }),
-    codec,
-    core,
-    log,
-  );
-  await endpoint.start();
+  const { endpoint, port } = await startTcpLineEndpoint('pos-1', codec, core, log);
   stops.push(() => endpoint.stop());
-  return { port: transport.port()!, core, logs: () => logged };
+  return { port, core, logs: () => logged };
 }
 
 const exchange = exchangeLines;
@@ -70,7 +58,12 @@ describe('poslog codec in the register endpoint', () => {
     const garbage = Buffer.from('<POSLog><Transaction></POSLog>');
     const replies = await exchange(port, [small, pan, garbage], 3);
     expect(replies[0]).toMatch(
-      /^<\?xml version="1.0" encoding="UTF-8"\?><TillbridgeReply xmlns="urn:tillbridge:reply:1"><Ack Id="[0-9a-f-]{36}" Receipt="9-34-161-20170930" WorkstationID="34" SequenceNumber="161"\/><\/TillbridgeReply>$/,
+      new RegExp(
+        '^<\\?xml version="1.0" encoding="UTF-8"\\?>' +
+          '<TillbridgeReply xmlns="urn:tillbridge:reply:1">' +
+          '<Ack Id="[0-9a-f-]{36}" Receipt="9-34-161-20170930" WorkstationID="34" ' +
+          'SequenceNumber="161"/></TillbridgeReply>$',
+      ),
     );
     expect(replies[1]).toContain('Receipt="S004-1-9-20261127"');
     expect(replies[2]).toMatch(/<Error Code="TB_MALFORMED">not well-formed XML \(line 1, column \d+\)<\/Error>/);
@@ -89,7 +82,10 @@ describe('poslog codec in the register endpoint', () => {
     const { port, core, logs } = await start();
     const [reply] = await exchange(port, [oneLine(readFileSync(GOLDEN + 'track-data-sale.xml'))], 1);
     expect(reply).toMatch(
-      /<Error Id="[0-9a-f-]{36}" Code="TB_CARD_DATA" Receipt="S004-1-10-20261127" WorkstationID="1" SequenceNumber="10">tenders\[0\]\.pan refused/,
+      new RegExp(
+        '<Error Id="[0-9a-f-]{36}" Code="TB_CARD_DATA" Receipt="S004-1-10-20261127" ' +
+          'WorkstationID="1" SequenceNumber="10">tenders\\[0\\]\\.pan refused',
+      ),
     );
     expect(reply).not.toContain('4111111111111111');
     expect(core.seen).toEqual([]);

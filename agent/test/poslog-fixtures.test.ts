@@ -59,28 +59,36 @@ describe('poslog codec on the public fixtures', () => {
     expect((sale.tenders as Record<string, unknown>[])[0]).not.toHaveProperty('pan');
   });
 
-  it('NCR ACS sale with a manufacturer coupon: 12 lines, weights, a price override, coupon + card = grand total', () => {
-    const msgs = decode(NCR_COUPON);
-    expect(msgs).toHaveLength(1);
-    const sale = canonical(msgs[0]) as {
-      receipt: string;
-      at: string;
-      lines: { line: number; sku: string; qty: number; unitPrice: number }[];
-      tenders: { kind: string; amount: number }[];
-    };
-    expect(sale.receipt).toBe('9-1-36-20181123');
-    expect(sale.at).toBe('2018-11-23T08:05:12Z');
-    expect(sale.lines.map((l) => l.line)).toEqual([2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]);
-    expect(sale.lines.filter((l) => !Number.isInteger(l.qty)).map((l) => l.qty)).toEqual([2.31, 0.39, 0.75, 0.53]);
-    expect(sale.lines.find((l) => l.line === 4)).toEqual({ line: 4, sku: '00000000038966', qty: 2.31, unitPrice: 179 });
-    // regular 5.00 but charged 2.50: the price that reproduces ExtendedAmount wins
-    expect(sale.lines.find((l) => l.line === 9)).toEqual({ line: 9, sku: '00000000063463', qty: 1, unitPrice: 250 });
-    expect(sale.tenders).toEqual([
-      { kind: 'coupon', amount: 100 },
-      { kind: 'card', amount: 4239 },
-    ]);
-    expect(sale.tenders.reduce((s, t) => s + t.amount, 0)).toBe(4339); // TransactionGrandAmount 43.39
-  });
+  it(
+    'NCR ACS sale with a manufacturer coupon: 12 lines, ' + 'weights, a price override, coupon + card = grand total',
+    () => {
+      const msgs = decode(NCR_COUPON);
+      expect(msgs).toHaveLength(1);
+      const sale = canonical(msgs[0]) as {
+        receipt: string;
+        at: string;
+        lines: { line: number; sku: string; qty: number; unitPrice: number }[];
+        tenders: { kind: string; amount: number }[];
+      };
+      expect(sale.receipt).toBe('9-1-36-20181123');
+      expect(sale.at).toBe('2018-11-23T08:05:12Z');
+      expect(sale.lines.map((l) => l.line)).toEqual([2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]);
+      expect(sale.lines.filter((l) => !Number.isInteger(l.qty)).map((l) => l.qty)).toEqual([2.31, 0.39, 0.75, 0.53]);
+      expect(sale.lines.find((l) => l.line === 4)).toEqual({
+        line: 4,
+        sku: '00000000038966',
+        qty: 2.31,
+        unitPrice: 179,
+      });
+      // regular 5.00 but charged 2.50: the price that reproduces ExtendedAmount wins
+      expect(sale.lines.find((l) => l.line === 9)).toEqual({ line: 9, sku: '00000000063463', qty: 1, unitPrice: 250 });
+      expect(sale.tenders).toEqual([
+        { kind: 'coupon', amount: 100 },
+        { kind: 'card', amount: 4239 },
+      ]);
+      expect(sale.tenders.reduce((s, t) => s + t.amount, 0)).toBe(4339); // TransactionGrandAmount 43.39
+    },
+  );
 
   it('DigitalReceipt sale: se:ReceiptCode is the receipt, Units="2" doubles the quantity, gift card and cash', () => {
     const sale = canonical(decode(DR_SALE)[0]);
@@ -125,28 +133,37 @@ describe('poslog codec on the public fixtures', () => {
     );
   });
 
-  it('DigitalReceipt supermarket copy: 22 sale lines with weights, 5-decimal amounts, the base64 PAN decoded to its masked form', () => {
-    const msgs = decode(DR_CARD, codec({ timeZone: 'Europe/Stockholm' }));
-    expect(msgs).toHaveLength(1);
-    const sale = canonical(msgs[0]) as {
-      receipt: string;
-      at: string;
-      currency: string;
-      lines: { line: number; sku: string; qty: number; unitPrice: number }[];
-      tenders: unknown[];
-    };
-    expect(sale.receipt).toBe('276992-2-12201-20160529'); // no BusinessDayDate: the date of its ReceiptDateTime
-    expect(sale.at).toBe('2016-05-29T13:53:12+02:00');
-    expect(sale.currency).toBe('SEK');
-    expect(sale.lines).toHaveLength(22);
-    expect(sale.lines.map((l) => l.line)).not.toContain(5); // a Discount line item
-    expect(sale.lines[0]).toEqual({ line: 1, sku: '2317438900009', qty: 1.295, unitPrice: 990 });
-    expect(sale.lines.find((l) => l.line === 22)).toEqual({ line: 22, sku: '7310072766203', qty: 4, unitPrice: 3095 });
-    expect(sale.lines.filter((l) => !Number.isInteger(l.qty)).map((l) => l.qty)).toEqual([
-      1.295, 0.935, 0.38, 0.79, 0.38,
-    ]);
-    expect(sale.tenders).toEqual([{ kind: 'card', amount: 70447, pan: '************4044' }]);
-  });
+  it(
+    'DigitalReceipt supermarket copy: 22 sale lines with weights, ' +
+      '5-decimal amounts, the base64 PAN decoded to its masked form',
+    () => {
+      const msgs = decode(DR_CARD, codec({ timeZone: 'Europe/Stockholm' }));
+      expect(msgs).toHaveLength(1);
+      const sale = canonical(msgs[0]) as {
+        receipt: string;
+        at: string;
+        currency: string;
+        lines: { line: number; sku: string; qty: number; unitPrice: number }[];
+        tenders: unknown[];
+      };
+      expect(sale.receipt).toBe('276992-2-12201-20160529'); // no BusinessDayDate: the date of its ReceiptDateTime
+      expect(sale.at).toBe('2016-05-29T13:53:12+02:00');
+      expect(sale.currency).toBe('SEK');
+      expect(sale.lines).toHaveLength(22);
+      expect(sale.lines.map((l) => l.line)).not.toContain(5); // a Discount line item
+      expect(sale.lines[0]).toEqual({ line: 1, sku: '2317438900009', qty: 1.295, unitPrice: 990 });
+      expect(sale.lines.find((l) => l.line === 22)).toEqual({
+        line: 22,
+        sku: '7310072766203',
+        qty: 4,
+        unitPrice: 3095,
+      });
+      expect(sale.lines.filter((l) => !Number.isInteger(l.qty)).map((l) => l.qty)).toEqual([
+        1.295, 0.935, 0.38, 0.79, 0.38,
+      ]);
+      expect(sale.tenders).toEqual([{ kind: 'card', amount: 70447, pan: '************4044' }]);
+    },
+  );
 
   it('every fixture decodes to the same ids every time, and no two messages share an id', () => {
     const ids = ALL.flatMap((name) => decode(name).map((m) => m.id as string));

@@ -65,54 +65,68 @@ describe('namespaces, envelopes, CDATA', () => {
     expect(e.message).toContain('defaultCurrency');
   });
 
-  it('reads another namespace URI with DKT: attribute values; currency from the amounts; a 3-digit masked PAN is left out', () => {
-    const [sale] = decode('other-namespace-sale.xml');
-    expect(canonical(sale)).toMatchObject({
-      receipt: '70-12-4567-20260504',
-      at: '2026-05-04T16:20:30+02:00',
-      currency: 'EUR',
-      lines: [
-        { line: 1, sku: '3583788456231', qty: 1, unitPrice: 2999 },
-        { line: 2, sku: '3608419360123', qty: 3, unitPrice: 500 },
-      ],
-      tenders: [{ kind: 'card', amount: 4499 }],
-    });
-    expect((sale!.tenders as object[])[0]).not.toHaveProperty('pan');
-  });
-
-  it('finds the POSLog inside an eai:Exchange envelope (FGL namespace): LineItem/Return with inner TransactionLinks', () => {
-    const msgs = decode('fgl-envelope-return.xml');
-    expect(msgs).toEqual([
-      {
-        type: 'return.request',
-        id: expect.any(String),
-        receipt: '1234-5-678-20260110',
+  it(
+    'reads another namespace URI with DKT: attribute values; ' +
+      'currency from the amounts; a 3-digit masked PAN is left out',
+    () => {
+      const [sale] = decode('other-namespace-sale.xml');
+      expect(canonical(sale)).toMatchObject({
+        receipt: '70-12-4567-20260504',
+        at: '2026-05-04T16:20:30+02:00',
+        currency: 'EUR',
         lines: [
-          { line: 3, qty: 1, reason: 'DEFECTIVE', disposition: 'damaged' },
-          { line: 1, qty: 2, reason: 'WRONG SIZE', disposition: 'restock' },
+          { line: 1, sku: '3583788456231', qty: 1, unitPrice: 2999 },
+          { line: 2, sku: '3608419360123', qty: 3, unitPrice: 500 },
         ],
-      },
-    ]);
-    expect(canonical(msgs[0])).toMatchObject({ type: 'return.request', receipt: '1234-5-678-20260110' });
-  });
+        tenders: [{ kind: 'card', amount: 4499 }],
+      });
+      expect((sale!.tenders as object[])[0]).not.toHaveProperty('pan');
+    },
+  );
 
-  it('reads CDATA values; skips the cancelled transaction and the voided line; uses the masked number beside an encrypted PAN', () => {
-    const msgs = decode('xstore-cdata-sale.xml', { timeZone: '-05:00' });
-    expect(msgs).toHaveLength(1);
-    expect(canonical(msgs[0])).toMatchObject({
-      receipt: '102-3-5511-20260214',
-      at: '2026-02-14T11:04:45-05:00',
-      currency: 'USD',
-      lines: [
-        { line: 1, sku: 'JKT-RAIN-L', qty: 1, unitPrice: 7900 },
-        { line: 3, sku: 'CAP-BLK', qty: 2, unitPrice: 1500 },
-      ],
-      tenders: [{ kind: 'card', amount: 10900, pan: '444522******0007' }],
-    });
-    expect(JSON.stringify(msgs)).not.toContain('CANCELLED-ITEM');
-    expect(JSON.stringify(msgs)).not.toContain('SOCKS-3PK');
-    expect(decode('xstore-cdata-sale.xml', { receiptKey: 'transaction-id' })[0]!.receipt).toBe('010200030551120260214');
-  });
+  it(
+    'finds the POSLog inside an eai:Exchange envelope (FGL namespace): ' +
+      'LineItem/Return with inner TransactionLinks',
+    () => {
+      const msgs = decode('fgl-envelope-return.xml');
+      expect(msgs).toEqual([
+        {
+          type: 'return.request',
+          id: expect.any(String),
+          receipt: '1234-5-678-20260110',
+          lines: [
+            { line: 3, qty: 1, reason: 'DEFECTIVE', disposition: 'damaged' },
+            { line: 1, qty: 2, reason: 'WRONG SIZE', disposition: 'restock' },
+          ],
+        },
+      ]);
+      expect(canonical(msgs[0])).toMatchObject({ type: 'return.request', receipt: '1234-5-678-20260110' });
+    },
+  );
+
+  it(
+    'reads CDATA values; skips the cancelled transaction and the voided line; ' +
+      'uses the masked number beside an encrypted PAN',
+    () => {
+      const msgs = decode('xstore-cdata-sale.xml', { timeZone: '-05:00' });
+      expect(msgs).toHaveLength(1);
+      expect(canonical(msgs[0])).toMatchObject({
+        receipt: '102-3-5511-20260214',
+        at: '2026-02-14T11:04:45-05:00',
+        currency: 'USD',
+        lines: [
+          { line: 1, sku: 'JKT-RAIN-L', qty: 1, unitPrice: 7900 },
+          { line: 3, sku: 'CAP-BLK', qty: 2, unitPrice: 1500 },
+        ],
+        tenders: [{ kind: 'card', amount: 10900, pan: '444522******0007' }],
+      });
+      expect(JSON.stringify(msgs)).not.toContain('CANCELLED-ITEM');
+      expect(JSON.stringify(msgs)).not.toContain('SOCKS-3PK');
+      expect(decode('xstore-cdata-sale.xml', { receiptKey: 'transaction-id' })[0]!.receipt).toBe(
+        '010200030551120260214',
+      );
+    },
+  );
 
   it('decodes a document declared as ISO-8859-1', () => {
     const text = golden('no-namespace-sale.xml')
@@ -145,16 +159,20 @@ describe('returns and their links', () => {
     expect(JSON.stringify(decode('roqqio-return.xml'))).not.toContain('T220001293');
   });
 
-  it('a TransactionLink ReasonCode="Resume" and a ReceiptReprint link are not returns; the suspended original is skipped', () => {
-    const msgs = decode('resume-and-reprint.xml', { timeZone: 'Europe/Berlin' });
-    expect(msgs.map((m) => m.type)).toEqual(['sale']);
-    expect(canonical(msgs[0])).toMatchObject({
-      receipt: '9-34-172-20260930',
-      at: '2026-09-30T12:09:10+02:00',
-      lines: [{ line: 1, sku: '00000000090292', qty: 1, unitPrice: 205 }],
-      tenders: [{ kind: 'card', amount: 205 }],
-    });
-  });
+  it(
+    'a TransactionLink ReasonCode="Resume" and a ReceiptReprint link are not returns; ' +
+      'the suspended original is skipped',
+    () => {
+      const msgs = decode('resume-and-reprint.xml', { timeZone: 'Europe/Berlin' });
+      expect(msgs.map((m) => m.type)).toEqual(['sale']);
+      expect(canonical(msgs[0])).toMatchObject({
+        receipt: '9-34-172-20260930',
+        at: '2026-09-30T12:09:10+02:00',
+        lines: [{ line: 1, sku: '00000000090292', qty: 1, unitPrice: 205 }],
+        tenders: [{ kind: 'card', amount: 205 }],
+      });
+    },
+  );
 
   it('several transactions give several messages in document order; the return finds the first sale', () => {
     const r = codec().decode(golden('several-transactions.xml'));
@@ -183,7 +201,10 @@ describe('returns and their links', () => {
       '',
     ).toString('utf8');
     const twice = doc.replace(
-      /(<nrf:LineItem><nrf:SequenceNumber>1<\/nrf:SequenceNumber>\s*<nrf:Return>[\s\S]*?<\/nrf:Return>\s*<\/nrf:LineItem>)/,
+      new RegExp(
+        '(<nrf:LineItem><nrf:SequenceNumber>1</nrf:SequenceNumber>\\s*' +
+          '<nrf:Return>[\\s\\S]*?</nrf:Return>\\s*</nrf:LineItem>)',
+      ),
       '$1$1',
     );
     const ret = messages(codec().decode(Buffer.from(twice))).at(-1)!;
@@ -198,9 +219,14 @@ describe('returns and their links', () => {
   it('an exchange gives the sale and the return; the Refund tender is not a payment of the sale', () => {
     const doc = edited(
       'several-transactions.xml',
-      '<nrf:LineItem><nrf:SequenceNumber>2</nrf:SequenceNumber>\n        <nrf:Tender TenderType="Cash" TypeCode="Refund">',
-      '<nrf:LineItem><nrf:SequenceNumber>3</nrf:SequenceNumber><nrf:Sale><nrf:ItemID>LACES-RED</nrf:ItemID><nrf:ActualSalesUnitPrice>4.50</nrf:ActualSalesUnitPrice><nrf:Quantity>2</nrf:Quantity></nrf:Sale></nrf:LineItem>\n' +
-        '      <nrf:LineItem><nrf:SequenceNumber>2</nrf:SequenceNumber>\n        <nrf:Tender TenderType="Cash" TypeCode="Refund">',
+      '<nrf:LineItem><nrf:SequenceNumber>2</nrf:SequenceNumber>\n        <nrf:Tender ' +
+        'TenderType="Cash" TypeCode="Refund">',
+      '<nrf:LineItem><nrf:SequenceNumber>3</nrf:SequenceNumber><nrf:Sale>' +
+        '<nrf:ItemID>LACES-RED</nrf:ItemID>' +
+        '<nrf:ActualSalesUnitPrice>4.50</nrf:ActualSalesUnitPrice><nrf:Quantity>2</nrf:Quantity>' +
+        '</nrf:Sale></nrf:LineItem>\n' +
+        '      <nrf:LineItem><nrf:SequenceNumber>2</nrf:SequenceNumber>\n        <nrf:Tender ' +
+        'TenderType="Cash" TypeCode="Refund">',
     );
     const text = doc.toString('utf8').replace('<nrf:Transaction TypeCode="ReturnTransaction">', '<nrf:Transaction>');
     const msgs = messages(codec().decode(Buffer.from(text))).slice(2);
@@ -295,21 +321,25 @@ describe('amounts, times and card data', () => {
     ]);
   });
 
-  it('refuses an amount with more than 7 decimals and a date that does not exist, naming the place and not the value', () => {
-    const e = error(codec().decode(edited('precision-zoneless.xml', '2.9950000', '2.99500001')));
-    expect(e).toEqual({
-      kind: 'error',
-      code: TbCodes.INVALID,
-      message:
-        'Transaction 1: LineItem 1: Sale/RegularSalesUnitPrice: expected a decimal amount with at most 7 decimals',
-    });
-    const d = error(
-      codec().decode(edited('precision-zoneless.xml', '2026-03-29T01:30:00.1234567', '2026-02-30T01:30:00')),
-    );
-    expect(d.code).toBe(TbCodes.INVALID);
-    expect(d.message).toMatch(/^Transaction 1: EndDateTime: expected an ISO 8601 date-time/);
-    expect(d.message).not.toContain('2026-02-30');
-  });
+  it(
+    'refuses an amount with more than 7 decimals and a date that does not exist, ' +
+      'naming the place and not the value',
+    () => {
+      const e = error(codec().decode(edited('precision-zoneless.xml', '2.9950000', '2.99500001')));
+      expect(e).toEqual({
+        kind: 'error',
+        code: TbCodes.INVALID,
+        message:
+          'Transaction 1: LineItem 1: Sale/RegularSalesUnitPrice: expected a decimal amount with at most 7 decimals',
+      });
+      const d = error(
+        codec().decode(edited('precision-zoneless.xml', '2026-03-29T01:30:00.1234567', '2026-02-30T01:30:00')),
+      );
+      expect(d.code).toBe(TbCodes.INVALID);
+      expect(d.message).toMatch(/^Transaction 1: EndDateTime: expected an ISO 8601 date-time/);
+      expect(d.message).not.toContain('2026-02-30');
+    },
+  );
 
   it('passes a full PAN on, and the gateway masks it', () => {
     const [sale] = decode('full-pan-sale.xml');
@@ -326,18 +356,25 @@ describe('amounts, times and card data', () => {
     expect(JSON.stringify(r)).not.toContain('4111111111111111');
   });
 
-  it('a PAN that is base64 of a full number is decoded (then masked by the gateway); an encrypted one is left out', () => {
-    const b64 = edited('full-pan-sale.xml', '4111 1111 1111 1111', Buffer.from('4111111111111111').toString('base64'));
-    expect(canonical(messages(codec().decode(b64))[0]).tenders).toEqual([
-      { kind: 'card', amount: 1999, pan: '411111******1111' },
-    ]);
-    const hex = edited(
-      'full-pan-sale.xml',
-      '4111 1111 1111 1111',
-      '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
-    );
-    expect(messages(codec().decode(hex))[0]!.tenders).toEqual([{ kind: 'card', amount: 1999 }]);
-  });
+  it(
+    'a PAN that is base64 of a full number is decoded (then masked by the gateway); ' + 'an encrypted one is left out',
+    () => {
+      const b64 = edited(
+        'full-pan-sale.xml',
+        '4111 1111 1111 1111',
+        Buffer.from('4111111111111111').toString('base64'),
+      );
+      expect(canonical(messages(codec().decode(b64))[0]).tenders).toEqual([
+        { kind: 'card', amount: 1999, pan: '411111******1111' },
+      ]);
+      const hex = edited(
+        'full-pan-sale.xml',
+        '4111 1111 1111 1111',
+        '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      );
+      expect(messages(codec().decode(hex))[0]!.tenders).toEqual([{ kind: 'card', amount: 1999 }]);
+    },
+  );
 
   it('error messages never echo the document, card numbers included', () => {
     const doc = edited('full-pan-sale.xml', '<Amount>19.99</Amount>', '<Amount>19.99 EUR 4111111111111111</Amount>');
@@ -366,7 +403,8 @@ describe('what is not a sale or a return', () => {
     ],
     [
       'a sale without lines',
-      '<POSLog><Transaction><RetailTransaction><LineItem><Tender TenderType="Cash"><Amount>1</Amount></Tender></LineItem></RetailTransaction></Transaction></POSLog>',
+      '<POSLog><Transaction><RetailTransaction><LineItem><Tender TenderType="Cash">' +
+        '<Amount>1</Amount></Tender></LineItem></RetailTransaction></Transaction></POSLog>',
       TbCodes.INVALID,
     ],
   ])('%s → %s', (_what, doc, code) => {

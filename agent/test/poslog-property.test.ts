@@ -158,7 +158,8 @@ describe('poslog decode refuses hostile shapes by their size, not by how long th
 
   it('more transactions in one document than configured is one error for the document', () => {
     const one =
-      '<Transaction><RetailStoreID>S1</RetailStoreID><WorkstationID>1</WorkstationID><SequenceNumber>1</SequenceNumber></Transaction>';
+      '<Transaction><RetailStoreID>S1</RetailStoreID><WorkstationID>1</WorkstationID>' +
+      '<SequenceNumber>1</SequenceNumber></Transaction>';
     const r = checked(Buffer.from(`<POSLog>${one.repeat(201)}</POSLog>`));
     expect(r).toMatchObject({ kind: 'error', message: 'more than 200 transactions in one document' });
   });

@@ -130,7 +130,11 @@ describe('PoslogCodecConfigSchema', () => {
       maxTransactions: 200,
     });
     const zoneless = Buffer.from(
-      '<POSLog><Transaction><RetailStoreID>1</RetailStoreID><WorkstationID>2</WorkstationID><SequenceNumber>3</SequenceNumber><EndDateTime>2026-07-01T23:30:00</EndDateTime><CurrencyCode>EUR</CurrencyCode><RetailTransaction><LineItem><Sale><ItemID>A</ItemID><RegularSalesUnitPrice>1</RegularSalesUnitPrice></Sale></LineItem></RetailTransaction></Transaction></POSLog>',
+      '<POSLog><Transaction><RetailStoreID>1</RetailStoreID><WorkstationID>2</WorkstationID>' +
+        '<SequenceNumber>3</SequenceNumber><EndDateTime>2026-07-01T23:30:00</EndDateTime>' +
+        '<CurrencyCode>EUR</CurrencyCode><RetailTransaction><LineItem><Sale><ItemID>A</ItemID>' +
+        '<RegularSalesUnitPrice>1</RegularSalesUnitPrice></Sale></LineItem></RetailTransaction>' +
+        '</Transaction></POSLog>',
     );
     const at = (config: object, deps?: object) => {
       const r = new PoslogCodec(PoslogCodecConfigSchema.parse({ type: 'poslog', ...config }), deps).decode(zoneless);

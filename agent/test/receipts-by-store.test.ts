@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createLogger,
@@ -14,12 +11,12 @@ import {
   type ReturnDecisionEventBody,
   type ReturnDecisionReply,
 } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
-import { Outbox } from '../src/sync/outbox.js';
-import { StoreCore } from '../src/core/store-core.js';
+import type { Outbox } from '../src/sync/outbox.js';
+import type { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { FixedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
-import { storeCoreOn } from './store-core-fixture.js';
+import { approvalOf } from './support/hub-answers.js';
+import { closeTempDb, openTempStore, type TempStore } from './support/temp-store.js';
 
 /** Receipt numbers are each store's own: the agent says which store's receipt a register means. */
 
@@ -32,22 +29,18 @@ class FakeHub implements HubAuthorizer {
   authorize(body: AuthorizeRequestBody): Promise<AuthorizeResult> {
     this.asked.push(body);
     if (!this.connected) return Promise.reject(new TbError(TbCodes.HUB_UNAVAILABLE, 'down'));
-    return Promise.resolve({
-      authorization: body.authorization,
-      decision: 'approved',
-      mode: 'online',
-      lines: body.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
-      refundAmount: 700,
-      allowedTenders: ['cash'],
-      conditions: [],
-      policyVersion: 0,
-      receipt: {
-        receipt: body.receipt ?? '',
-        store: this.saleStore,
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'OTHER', qty: 1, unitPrice: 700 }],
-      },
-    });
+    return Promise.resolve(
+      approvalOf(body, {
+        refundAmount: 700,
+        allowedTenders: ['cash'],
+        receipt: {
+          receipt: body.receipt ?? '',
+          store: this.saleStore,
+          currency: 'EUR',
+          lines: [{ line: 1, sku: 'OTHER', qty: 1, unitPrice: 700 }],
+        },
+      }),
+    );
   }
   lookupReceipt(body: ReceiptLookupBody): Promise<ReceiptLookupResult> {
     this.lookups.push(body);
@@ -65,8 +58,7 @@ class FakeHub implements HubAuthorizer {
 }
 
 const log = createLogger({ name: 'test', level: 'silent' });
-let dir: string;
-let db: Db;
+let store: TempStore;
 let hub: FakeHub;
 let core: StoreCore;
 let outbox: Outbox;
@@ -94,16 +86,11 @@ const decisions = (): ReturnDecisionEventBody[] =>
     .map((r) => JSON.parse(r.body) as ReturnDecisionEventBody);
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-rcpt-'));
-  db = openAgentDb(dir);
   hub = new FakeHub();
-  outbox = new Outbox(db);
-  ({ core } = storeCoreOn(db, hub, log, { outbox, now: () => Date.parse('2026-11-27T12:00:00Z') }));
+  store = openTempStore('tb-rcpt-', hub, log, { now: () => Date.parse('2026-11-27T12:00:00Z') });
+  ({ outbox, core } = store);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeTempDb(store));
 
 describe('receipts of one store and another', () => {
   it('passes the store a register names to the hub, for a return and for a lookup', async () => {
@@ -122,40 +109,50 @@ describe('receipts of one store and another', () => {
     });
   });
 
-  it('offline, decides only on this store’s own receipt, and says in the decision which store the register named', async () => {
-    await core.handle('R1', sale('s1', '1001'));
-    hub.connected = false;
-    const other = (await core.handle('R1', request('q1', '1001', 'S2'))) as ReturnDecisionReply;
-    expect(other).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'receipt_unknown_offline' }] });
-    const own = (await core.handle('R1', request('q2', '1001', 'S1'))) as ReturnDecisionReply;
-    expect(own).toMatchObject({ decision: 'approved', mode: 'offline' });
-    expect(decisions().map((d) => [d.decision, d.originalStore])).toEqual([
-      ['denied', 'S2'],
-      ['approved', 'S1'],
-    ]);
-  });
+  it(
+    'offline, decides only on this store’s own receipt, ' + 'and says in the decision which store the register named',
+    async () => {
+      await core.handle('R1', sale('s1', '1001'));
+      hub.connected = false;
+      const other = (await core.handle('R1', request('q1', '1001', 'S2'))) as ReturnDecisionReply;
+      expect(other).toMatchObject({
+        decision: 'denied',
+        mode: 'offline',
+        lines: [{ code: 'receipt_unknown_offline' }],
+      });
+      const own = (await core.handle('R1', request('q2', '1001', 'S1'))) as ReturnDecisionReply;
+      expect(own).toMatchObject({ decision: 'approved', mode: 'offline' });
+      expect(decisions().map((d) => [d.decision, d.originalStore])).toEqual([
+        ['denied', 'S2'],
+        ['approved', 'S1'],
+      ]);
+    },
+  );
 
-  it('a sale made here takes the place of another store’s receipt the hub described under the same number', async () => {
-    // the hub described S2's receipt 1001 (a cross-store return), then this store sells its own 1001
-    await core.handle('R1', request('q1', '1001'));
-    await core.handle('R1', sale('s1', '1001'));
-    hub.connected = false;
-    const own = (await core.handle('R1', request('q2', '1001'))) as ReturnDecisionReply;
-    expect(own).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 1000 });
-    // …and an answer about S2's 1001 afterwards does not replace this store's own
-    hub.connected = true;
-    await core.handle('R1', request('q3', '1001', 'S2'));
-    hub.connected = false;
-    expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: '1001' })).toMatchObject({
-      found: true,
-      source: 'local',
-      store: 'S1',
-      lines: [{ sku: 'MINE' }],
-    });
-    expect(
-      await core.handle('R1', { type: 'receipt.lookup', id: 'l2', receipt: '1001', originalStore: 'S2' }),
-    ).toMatchObject({ found: false, source: 'local' });
-  });
+  it(
+    'a sale made here takes the place of another store’s ' + 'receipt the hub described under the same number',
+    async () => {
+      // the hub described S2's receipt 1001 (a cross-store return), then this store sells its own 1001
+      await core.handle('R1', request('q1', '1001'));
+      await core.handle('R1', sale('s1', '1001'));
+      hub.connected = false;
+      const own = (await core.handle('R1', request('q2', '1001'))) as ReturnDecisionReply;
+      expect(own).toMatchObject({ decision: 'approved', mode: 'offline', refundAmount: 1000 });
+      // …and an answer about S2's 1001 afterwards does not replace this store's own
+      hub.connected = true;
+      await core.handle('R1', request('q3', '1001', 'S2'));
+      hub.connected = false;
+      expect(await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: '1001' })).toMatchObject({
+        found: true,
+        source: 'local',
+        store: 'S1',
+        lines: [{ sku: 'MINE' }],
+      });
+      expect(
+        await core.handle('R1', { type: 'receipt.lookup', id: 'l2', receipt: '1001', originalStore: 'S2' }),
+      ).toMatchObject({ found: false, source: 'local' });
+    },
+  );
 });
 
 describe('a legacy record profile', () => {

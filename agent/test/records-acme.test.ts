@@ -3,6 +3,7 @@ import { TbCodes, type RegisterReply } from '@tillbridge/shared';
 import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { DecodeResult } from '../src/gateway/types.js';
+import { ACME_SALE } from './support/acme-frames.js';
 
 const profile = loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname);
 const codec = new DelimitedCodec(profile);
@@ -21,9 +22,7 @@ function one(frame: string): { raw: unknown; canonical: unknown } {
 
 describe('acme-ecr-400 (delimited): golden request frames', () => {
   it('a sale with three lines (one weighed) and two tenders; the full PAN is masked by the canonical step', () => {
-    const { raw, canonical } = one(
-      'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111',
-    );
+    const { raw, canonical } = one(ACME_SALE);
     const lines = [
       { line: 1, sku: 'TEE-BLUE-M', qty: 2, unitPrice: 1999 },
       { line: 2, sku: 'MUG-LOGO', qty: 1, unitPrice: 899 },
@@ -196,8 +195,7 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
 });
 
 describe('acme-ecr-400 (delimited): malformed records', () => {
-  const SALE =
-    'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
+  const SALE = ACME_SALE;
   const refuse = (frame: string, expected: DecodeResult, raw: string) => {
     const r = codec.decode(bytes(frame));
     expect(r).toEqual(expected);
@@ -253,83 +251,51 @@ describe('acme-ecr-400 (delimited): malformed records', () => {
     );
   });
 
-  it('a non-numeric amount, naming the record and the field, with the id when it was read', () => {
-    refuse(
-      SALE.replace('|899|', '|8,99|'),
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), lines[1].unitPrice (field 13): expected digits with 2 implied decimals',
-      },
-      '8,99',
-    );
-    refuse(
-      SALE.replace('|4044|', '|40A4|'),
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), tenders[1].amount (field 22): expected digits with 2 implied decimals',
-      },
-      '40A4',
-    );
-  });
-
-  it('a bad date', () => {
-    refuse(
-      SALE.replace('20261127', '20261327'),
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm',
-      },
-      '20261327',
-    );
-    refuse(
-      SALE.replace('|1015|', '|2460|'),
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm',
-      },
-      '2460',
-    );
-  });
-
-  it('a code missing from a value map, a count that is no number or too large', () => {
-    refuse(
-      SALE.replace('|02|4044', '|07|4044'),
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), tenders[1].kind (field 21): expected one of "01", "02", "03"',
-      },
-      '07',
-    );
-    refuse(
-      SALE.replace('|3|TEE', '|x3|TEE'),
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), lines count at field 7: expected a number of items',
-      },
-      'x3',
-    );
-    refuse(
-      'S|000123|0001-000123|20261127|1015|EUR|201',
-      {
-        kind: 'error',
-        id: '000123',
-        code: TbCodes.INVALID,
-        message: 'record 1 (S), lines count: expected at most 200',
-      },
-      '201',
-    );
+  it.each([
+    {
+      case: 'a non-numeric unit price',
+      frame: SALE.replace('|899|', '|8,99|'),
+      message: 'record 1 (S), lines[1].unitPrice (field 13): expected digits with 2 implied decimals',
+      raw: '8,99',
+    },
+    {
+      case: 'a non-numeric tender amount',
+      frame: SALE.replace('|4044|', '|40A4|'),
+      message: 'record 1 (S), tenders[1].amount (field 22): expected digits with 2 implied decimals',
+      raw: '40A4',
+    },
+    {
+      case: 'a date with no such month',
+      frame: SALE.replace('20261127', '20261327'),
+      message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm',
+      raw: '20261327',
+    },
+    {
+      case: 'a time with no such hour',
+      frame: SALE.replace('|1015|', '|2460|'),
+      message: 'record 1 (S), at (fields 4+5): expected a date as YYYYMMDDhhmm',
+      raw: '2460',
+    },
+    {
+      case: 'a code missing from a value map',
+      frame: SALE.replace('|02|4044', '|07|4044'),
+      message: 'record 1 (S), tenders[1].kind (field 21): expected one of "01", "02", "03"',
+      raw: '07',
+    },
+    {
+      case: 'a count that is no number',
+      frame: SALE.replace('|3|TEE', '|x3|TEE'),
+      message: 'record 1 (S), lines count at field 7: expected a number of items',
+      raw: 'x3',
+    },
+    {
+      case: 'a count that is too large',
+      frame: 'S|000123|0001-000123|20261127|1015|EUR|201',
+      message: 'record 1 (S), lines count: expected at most 200',
+      raw: '201',
+    },
+  ])('$case: refused naming the record and the field, with the id when it was read', ({ frame, message, raw }) => {
+    refuse(frame, { kind: 'error', id: '000123', code: TbCodes.INVALID, message }, raw);
   });
 
   it('an empty frame and a missing type code', () => {

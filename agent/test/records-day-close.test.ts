@@ -1,15 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, DayCloseEventBody } from '@tillbridge/shared';
+import { createLogger } from '@tillbridge/shared';
 import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
-import { Outbox } from '../src/sync/outbox.js';
+import type { Outbox } from '../src/sync/outbox.js';
 import type { StoreCore } from '../src/core/store-core.js';
-import type { HubAuthorizer } from '../src/sync/hub-link.js';
-import { storeCoreOn } from './store-core-fixture.js';
+import { closeTempDb, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
  * A legacy register's Z report as a record: the shipped ACME ECR-400 profile with the `Z` record
@@ -23,12 +19,6 @@ const json = (marker: string): unknown => {
   return JSON.parse(m[1]!);
 };
 const log = createLogger({ name: 'test', level: 'silent' });
-const offline: HubAuthorizer = {
-  connected: false,
-  authorize: () => Promise.reject(new Error('offline')),
-  lookupReceipt: () => Promise.reject(new Error('offline')),
-  override: () => Promise.reject(new Error('offline')),
-};
 
 const acme = JSON.parse(
   readFileSync(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url), 'utf8'),
@@ -36,21 +26,14 @@ const acme = JSON.parse(
 acme.request.messages.Z = json('record: acme-z');
 const codec = new DelimitedCodec(loadProfile(acme));
 
-let dir: string;
-let db: Db;
+let store: TempStore;
 let outbox: Outbox;
 let core: StoreCore;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-records-close-'));
-  db = openAgentDb(dir);
-  const now = () => Date.parse('2026-11-27T20:00:00Z');
-  outbox = new Outbox(db, now);
-  ({ core } = storeCoreOn(db, offline, log, { outbox, now }));
+  store = openTempStore('tb-records-close-', offlineHub, log, { now: () => Date.parse('2026-11-27T20:00:00Z') });
+  ({ outbox, core } = store);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeTempDb(store));
 
 /** A frame through the codec, the gateway's validation and the core; the encoded reply. */
 async function send(frame: string): Promise<string> {
@@ -70,41 +53,48 @@ async function send(frame: string): Promise<string> {
 }
 
 describe('a Z record in a legacy profile', () => {
-  it('decodes to the day.close the page shows, is acked, and becomes one day.close event with the receipts forwarded that day', async () => {
-    const frame = json('frame: acme-z') as string;
-    const r = codec.decode(Buffer.from(frame, 'latin1'));
-    expect(r.kind === 'messages' && r.messages).toEqual([json('canonical: acme-z')]);
-    const c = toCanonical(structuredClone(json('canonical: acme-z')));
-    expect(c.ok && c.message.type).toBe('day.close');
+  it(
+    'decodes to the day.close the page shows, is acked, ' +
+      'and becomes one day.close event with the receipts forwarded that day',
+    async () => {
+      const frame = json('frame: acme-z') as string;
+      const r = codec.decode(Buffer.from(frame, 'latin1'));
+      expect(r.kind === 'messages' && r.messages).toEqual([json('canonical: acme-z')]);
+      const c = toCanonical(structuredClone(json('canonical: acme-z')));
+      expect(c.ok && c.message.type).toBe('day.close');
 
-    expect(await send('S|000123|0001-000123|20261127|1015|EUR|1|TEE-BLUE-M|2000|1000|1|01|2000|')).toBe('A|000123');
-    expect(await send(frame)).toBe('A|000200');
-    const closes = outbox.after(0, 10).filter((x) => x.kind === 'day.close');
-    expect(closes).toHaveLength(1);
-    expect(DayCloseEventBody.parse(JSON.parse(closes[0]!.body))).toEqual({
-      requestId: '000200',
-      businessDay: '2026-11-27',
-      source: 'register',
-      closedAt: '2026-11-27T20:00:00.000Z',
-      sales: { count: 2, amount: 2500 },
-      returns: { count: 1, amount: 1000 },
-      tenders: [
-        { kind: 'cash', amount: 500 },
-        { kind: 'card', amount: 1000 },
-      ],
-      receipts: ['0001-000123'],
-      authorizations: [],
-    });
-  });
+      expect(await send('S|000123|0001-000123|20261127|1015|EUR|1|TEE-BLUE-M|2000|1000|1|01|2000|')).toBe('A|000123');
+      expect(await send(frame)).toBe('A|000200');
+      const closes = dayCloseEvents(outbox);
+      expect(closes).toHaveLength(1);
+      expect(closes[0]!.body).toEqual({
+        requestId: '000200',
+        businessDay: '2026-11-27',
+        source: 'register',
+        closedAt: '2026-11-27T20:00:00.000Z',
+        sales: { count: 2, amount: 2500 },
+        returns: { count: 1, amount: 1000 },
+        tenders: [
+          { kind: 'cash', amount: 500 },
+          { kind: 'card', amount: 1000 },
+        ],
+        receipts: ['0001-000123'],
+        authorizations: [],
+      });
+    },
+  );
 
-  it('refuses a Z record whose day is no date, or whose count is negative, naming the field; nothing is queued', async () => {
-    const badDay = await send('Z|000201|20261345|0002|000002500|0001|000001000|0');
-    expect(badDay).toMatch(/^E\|\|11\|record 1 \(Z\), businessDay/); // refused by the codec, before it has an id
-    expect(badDay).toContain('businessDay');
-    const negative = await send('Z|000202|20261127|-0002|000002500|0001|000001000|0');
-    expect(negative).toMatch(/^E\|000202\|11\|/);
-    expect(negative).toContain('sales.count');
-    expect(await send('Q|000203|0|')).toBe('A|000203'); // the register carries on
-    expect(outbox.after(0, 10)).toEqual([]);
-  });
+  it(
+    'refuses a Z record whose day is no date, ' + 'or whose count is negative, naming the field; nothing is queued',
+    async () => {
+      const badDay = await send('Z|000201|20261345|0002|000002500|0001|000001000|0');
+      expect(badDay).toMatch(/^E\|\|11\|record 1 \(Z\), businessDay/); // refused by the codec, before it has an id
+      expect(badDay).toContain('businessDay');
+      const negative = await send('Z|000202|20261127|-0002|000002500|0001|000001000|0');
+      expect(negative).toMatch(/^E\|000202\|11\|/);
+      expect(negative).toContain('sales.count');
+      expect(await send('Q|000203|0|')).toBe('A|000203'); // the register carries on
+      expect(outbox.after(0, 10)).toEqual([]);
+    },
+  );
 });

@@ -33,6 +33,11 @@ function set(root: unknown, path: string, value: unknown): void {
   else parent[key] = value;
 }
 
+/** The profile's problems are exactly these, in any order. */
+function expectProblems(raw: unknown, expected: string[]): void {
+  expect(problems(raw).sort()).toEqual([...expected].sort());
+}
+
 function problems(raw: unknown): string[] {
   try {
     loadProfile(raw as object);
@@ -94,34 +99,32 @@ describe('loadProfile', () => {
     set(p, 'reply.records.ack.fields.0.from', 'seq');
     set(p, 'reply.records.error.fields.0.field', 0);
     set(p, 'timeZone', 'Mars/Olympus');
-    expect(problems(p).sort()).toEqual(
-      [
-        'request.messages.S.groups[1].into: expected one of "lines", "tenders"',
-        'request.messages.X.type: expected one of "sale", "return.request", "return.complete", "return.cancel", "return.override", "status", "receipt.lookup", "day.close"',
-        'reply.records.error.fields[0].field: expected a field position from 1 (the first field)',
-        'timeZone: expected a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"',
-      ].sort(),
-    );
+    expectProblems(p, [
+      'request.messages.S.groups[1].into: expected one of "lines", "tenders"',
+      'request.messages.X.type: expected one of "sale", "return.request", "return.complete", ' +
+        '"return.cancel", "return.override", "status", "receipt.lookup", "day.close"',
+      'reply.records.error.fields[0].field: expected a field position from 1 (the first field)',
+      'timeZone: expected a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"',
+    ]);
     // with the shape right, the meaning is checked: all of it at once
     set(p, 'request.messages.S.groups.1.into', 'lines');
     set(p, 'request.messages.X.type', 'return.cancel');
     set(p, 'reply.records.error.fields.0.field', 2);
     set(p, 'timeZone', 'Europe/Berlin');
-    expect(problems(p).sort()).toEqual(
-      [
-        'request.messages.S.fields.reciept: expected a canonical field of sale: id, receipt, at, currency',
-        'request.messages.S.fields: expected a mapping for "receipt" (the canonical model requires it)',
-        'request.messages.S.groups[0].fields.qty.decimals: expected at most 3 implied decimals for a quantity',
-        'request.messages.S.groups[1].fields.kind: expected a canonical field of sale lines: line, sku, qty, unitPrice',
-        'request.messages.S.groups[1].fields.amount: expected a canonical field of sale lines: line, sku, qty, unitPrice',
-        'request.messages.S.groups[1].fields.pan: expected a canonical field of sale lines: line, sku, qty, unitPrice',
-        'request.messages.S.groups[1].fields: expected a mapping for "line" (the canonical model requires it)',
-        'request.messages.S.groups[1].fields: expected a mapping for "sku" (the canonical model requires it)',
-        'request.messages.S.groups[1].fields: expected a mapping for "qty" (the canonical model requires it)',
-        'request.messages.S.groups[1].fields: expected a mapping for "unitPrice" (the canonical model requires it)',
-        'reply.records.ack.fields[0].from: expected one of id, or context.NAME',
-      ].sort(),
-    );
+    expectProblems(p, [
+      'request.messages.S.fields.reciept: expected a canonical field of sale: id, receipt, at, currency',
+      'request.messages.S.fields: expected a mapping for "receipt" (the canonical model requires it)',
+      'request.messages.S.groups[0].fields.qty.decimals: expected at most 3 implied decimals for a quantity',
+      'request.messages.S.groups[1].fields.kind: expected a canonical field of sale lines: line, sku, qty, unitPrice',
+      'request.messages.S.groups[1].fields.amount: expected a canonical field of sale lines: ' +
+        'line, sku, qty, unitPrice',
+      'request.messages.S.groups[1].fields.pan: expected a canonical field of sale lines: line, sku, qty, unitPrice',
+      'request.messages.S.groups[1].fields: expected a mapping for "line" (the canonical model requires it)',
+      'request.messages.S.groups[1].fields: expected a mapping for "sku" (the canonical model requires it)',
+      'request.messages.S.groups[1].fields: expected a mapping for "qty" (the canonical model requires it)',
+      'request.messages.S.groups[1].fields: expected a mapping for "unitPrice" (the canonical model requires it)',
+      'reply.records.ack.fields[0].from: expected one of id, or context.NAME',
+    ]);
   });
 
   it('checks positions, sources and the replies a profile owes', () => {
@@ -133,31 +136,30 @@ describe('loadProfile', () => {
     set(p, 'request.messages.S.children', { S: { into: 'lines', fields: {} } });
     set(p, 'reply.records.receipt', undefined);
     set(p, 'request.messages.R.groups.0.fields.line', undefined);
-    expect(problems(p).sort()).toEqual(
-      [
-        'request.messages.S.groups[0].start: expected a start after every other field of the record',
-        'request.messages.S.groups[1].start: expected no start: a later group follows the one before',
-        'request.messages.R.fields.receipt: expected exactly one of a position ("field" or "columns"), "const", or "as": "index"',
-        'request.messages.Q.fields.detail.as: expected "index" only for a field of a group or child record (its position in the array)',
-        'request.messages.S.children.S: expected a child type code that is not also a message type code',
-        'request.messages.S.children.S: expected a request recordSeparator (child records need one)',
-        'request.messages.S.children.S.fields: expected a mapping for "line" (the canonical model requires it)',
-        'request.messages.S.children.S.fields: expected a mapping for "sku" (the canonical model requires it)',
-        'request.messages.S.children.S.fields: expected a mapping for "qty" (the canonical model requires it)',
-        'request.messages.S.children.S.fields: expected a mapping for "unitPrice" (the canonical model requires it)',
-        'reply.records.receipt: expected a reply record for receipt (a message maps to receipt.lookup)',
-        'request.messages.R.groups[0].fields: expected a mapping for "line" or "sku" (the canonical model names a line by one of them)',
-      ].sort(),
-    );
+    expectProblems(p, [
+      'request.messages.S.groups[0].start: expected a start after every other field of the record',
+      'request.messages.S.groups[1].start: expected no start: a later group follows the one before',
+      'request.messages.R.fields.receipt: expected exactly one of a position ("field" or ' +
+        '"columns"), "const", or "as": "index"',
+      'request.messages.Q.fields.detail.as: expected "index" only for a field of a group or ' +
+        'child record (its position in the array)',
+      'request.messages.S.children.S: expected a child type code that is not also a message type code',
+      'request.messages.S.children.S: expected a request recordSeparator (child records need one)',
+      'request.messages.S.children.S.fields: expected a mapping for "line" (the canonical model requires it)',
+      'request.messages.S.children.S.fields: expected a mapping for "sku" (the canonical model requires it)',
+      'request.messages.S.children.S.fields: expected a mapping for "qty" (the canonical model requires it)',
+      'request.messages.S.children.S.fields: expected a mapping for "unitPrice" (the canonical model requires it)',
+      'reply.records.receipt: expected a reply record for receipt (a message maps to receipt.lookup)',
+      'request.messages.R.groups[0].fields: expected a mapping for "line" or "sku" (the ' +
+        'canonical model names a line by one of them)',
+    ]);
     const f = tinyFixed();
     set(f, 'request.recordLength', 8);
     f.reply.records.ack.fields.push({ columns: [6, 2], from: 'context.nope' });
-    expect(problems(f).sort()).toEqual(
-      [
-        'request.messages.Q.fields: expected columns that end within the 8-byte record',
-        'reply.records.ack.fields[1].from: expected a context name defined by a message: (none defined)',
-      ].sort(),
-    );
+    expectProblems(f, [
+      'request.messages.Q.fields: expected columns that end within the 8-byte record',
+      'reply.records.ack.fields[1].from: expected a context name defined by a message: (none defined)',
+    ]);
   });
 
   it('reads a file, and says when it cannot', () => {

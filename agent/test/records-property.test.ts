@@ -4,6 +4,7 @@ import { TbCodes, type RegisterReply } from '@tillbridge/shared';
 import { DelimitedCodec, FixedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { Codec, DecodeResult } from '../src/gateway/types.js';
+import { ACME_SALE } from './support/acme-frames.js';
 
 const acme = new DelimitedCodec(
   loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname),
@@ -17,8 +18,6 @@ const CODECS: [string, Codec][] = [
 ];
 const RUNS = 400;
 
-const ACME_SALE =
-  'S|000123|0001-000123|20261127|1015|EUR|3|TEE-BLUE-M|2000|1999|MUG-LOGO|1000|899|BANANAS|0420|349|2|01|1000||02|4044|4111111111111111';
 const rec = (...parts: string[]) => parts.join('').padEnd(80, ' ');
 const CONTOSO_SALE = [
   rec('SH', '0007', '0123', '20261127101500', 'S07-0123'.padEnd(20), 'GBP'),

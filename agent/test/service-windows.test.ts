@@ -147,28 +147,31 @@ describe("the agent's WinSW XML", () => {
     expect(textOf(one(xml, 'logpath'))).toBe('%ProgramData%\\Tillbridge\\logs');
   });
 
-  it('low privilege (LocalService, no password), automatic delayed start, restarts on failure, logs rolled by size', () => {
-    const account = one(xml, 'serviceaccount').serviceaccount as Node[];
-    expect(account.map((n) => [tagOf(n), textOf(n)])).toEqual([
-      ['domain', 'NT AUTHORITY'],
-      ['user', 'LocalService'],
-    ]);
-    expect(textOf(one(xml, 'startmode'))).toBe('Automatic');
-    expect(textOf(one(xml, 'delayedAutoStart'))).toBe('true');
-    const failures = elements(xml)
-      .filter((c) => tagOf(c) === 'onfailure')
-      .map(attrsOf);
-    expect(failures).toEqual([
-      { action: 'restart', delay: '10 sec' },
-      { action: 'restart', delay: '30 sec' },
-      { action: 'restart', delay: '60 sec' },
-    ]);
-    expect(attrsOf(one(xml, 'log'))).toEqual({ mode: 'roll-by-size' });
-    expect((one(xml, 'log').log as Node[]).map((n) => [tagOf(n), textOf(n)])).toEqual([
-      ['sizeThreshold', '10240'],
-      ['keepFiles', '8'],
-    ]);
-  });
+  it(
+    'low privilege (LocalService, no password), ' + 'automatic delayed start, restarts on failure, logs rolled by size',
+    () => {
+      const account = one(xml, 'serviceaccount').serviceaccount as Node[];
+      expect(account.map((n) => [tagOf(n), textOf(n)])).toEqual([
+        ['domain', 'NT AUTHORITY'],
+        ['user', 'LocalService'],
+      ]);
+      expect(textOf(one(xml, 'startmode'))).toBe('Automatic');
+      expect(textOf(one(xml, 'delayedAutoStart'))).toBe('true');
+      const failures = elements(xml)
+        .filter((c) => tagOf(c) === 'onfailure')
+        .map(attrsOf);
+      expect(failures).toEqual([
+        { action: 'restart', delay: '10 sec' },
+        { action: 'restart', delay: '30 sec' },
+        { action: 'restart', delay: '60 sec' },
+      ]);
+      expect(attrsOf(one(xml, 'log'))).toEqual({ mode: 'roll-by-size' });
+      expect((one(xml, 'log').log as Node[]).map((n) => [tagOf(n), textOf(n)])).toEqual([
+        ['sizeThreshold', '10240'],
+        ['keepFiles', '8'],
+      ]);
+    },
+  );
 
   it('the virtual account NT SERVICE\\<id> on request', () => {
     const v = winswXml(agentWinswService({ node: NODE, cli: CLI, account: 'virtual', id: 'tillbridge-agent-2' }));
@@ -199,11 +202,16 @@ describe("the agent's WinSW XML", () => {
 });
 
 describe('Windows names', () => {
-  it('COM ports: COM1 to COM256 and \\\\.\\COMn, any case; others refused naming the key', () => {
-    expect(checkComPort('COM1')).toBe('COM1');
-    expect(checkComPort('com256')).toBe('COM256');
-    expect(checkComPort('\\\\.\\COM10')).toBe('\\\\.\\COM10');
-    expect(checkComPort('\\\\.\\com3')).toBe('\\\\.\\COM3');
+  it.each([
+    ['COM1', 'COM1'],
+    ['com256', 'COM256'],
+    ['\\\\.\\COM10', '\\\\.\\COM10'],
+    ['\\\\.\\com3', '\\\\.\\COM3'],
+  ])('COM ports: COM1 to COM256 and \\\\.\\COMn, any case: %s is %s', (path, port) => {
+    expect(checkComPort(path)).toBe(port);
+  });
+
+  it('COM ports: others refused naming the key', () => {
     for (const bad of [
       'COM0',
       'COM257',
@@ -231,7 +239,8 @@ describe('Windows names', () => {
       ],
     };
     expect(windowsSerialProblems(config)).toEqual([
-      'registers[2].transport.path: expected a Windows serial port COM1 to COM256 (or \\\\.\\COM10), got "/dev/ttyUSB0"',
+      'registers[2].transport.path: expected a Windows serial port COM1 to COM256 ' +
+        '(or \\\\.\\COM10), got "/dev/ttyUSB0"',
     ]);
     expect(windowsSerialProblems({ store: 'S1' })).toEqual([]);
   });
@@ -327,13 +336,16 @@ describe('WinSW command lines (injected runner: WinSW cannot run here)', () => {
 });
 
 describe("WinSW's default place", () => {
-  it('INSTALLDIR\\service\\tillbridge-agent.exe: the release bundle (script at the root) or a source tree (bin\\)', async () => {
-    const { defaultWinswExe } = await import('../src/cli/service.js');
-    expect(defaultWinswExe('C:\\Program Files\\Tillbridge\\tillbridge-agent.mjs')).toBe(
-      'C:\\Program Files\\Tillbridge\\service\\tillbridge-agent.exe',
-    );
-    expect(defaultWinswExe('D:\\tb\\agent\\bin\\tillbridge-agent.js')).toBe(
-      'D:\\tb\\agent\\service\\tillbridge-agent.exe',
-    );
-  });
+  it(
+    'INSTALLDIR\\service\\tillbridge-agent.exe: ' + 'the release bundle (script at the root) or a source tree (bin\\)',
+    async () => {
+      const { defaultWinswExe } = await import('../src/cli/service.js');
+      expect(defaultWinswExe('C:\\Program Files\\Tillbridge\\tillbridge-agent.mjs')).toBe(
+        'C:\\Program Files\\Tillbridge\\service\\tillbridge-agent.exe',
+      );
+      expect(defaultWinswExe('D:\\tb\\agent\\bin\\tillbridge-agent.js')).toBe(
+        'D:\\tb\\agent\\service\\tillbridge-agent.exe',
+      );
+    },
+  );
 });

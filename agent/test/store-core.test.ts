@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createLogger,
@@ -11,31 +8,26 @@ import {
   type ReceiptLookupResult,
   type ReturnDecisionReply,
 } from '@tillbridge/shared';
-import { openAgentDb, type Db } from '../src/db/agent-db.js';
-import { Outbox } from '../src/sync/outbox.js';
-import { StoreCore } from '../src/core/store-core.js';
+import type { Db } from '../src/db/agent-db.js';
+import type { Outbox } from '../src/sync/outbox.js';
+import type { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { PolicyStore } from '../src/core/policy-store.js';
 import { LiveSettings } from '../src/core/live-settings.js';
-import { storeCoreOn } from './store-core-fixture.js';
+import { approvalOf } from './support/hub-answers.js';
+import { closeTempDb, openTempStore, type TempStore } from './support/temp-store.js';
 
 const hubCfg = { authorizationDeadlineMs: 200, reconnectBaseMs: 500, reconnectCapMs: 30_000, heartbeatMs: 10_000 };
+
+/** The hub's online approval of every line as asked (1000 refunded), with what a test changes. */
+const approval = (b: AuthorizeRequestBody, over: Partial<AuthorizeResult> = {}): AuthorizeResult =>
+  approvalOf(b, { allowedTenders: ['cash', 'store_credit'], policyVersion: 3, ...over });
 
 /** The in-memory double of the hub link: same interface, answers decided by the test. */
 class FakeHub implements HubAuthorizer {
   connected = true;
   calls: AuthorizeRequestBody[] = [];
-  answer: (b: AuthorizeRequestBody) => Promise<AuthorizeResult> = (b) =>
-    Promise.resolve({
-      authorization: b.authorization,
-      decision: 'approved',
-      mode: 'online',
-      lines: b.lines.map((l) => ({ line: l.line ?? 0, approvedQty: l.qty, code: 'ok' })),
-      refundAmount: 1000,
-      allowedTenders: ['cash', 'store_credit'],
-      conditions: [],
-      policyVersion: 3,
-    });
+  answer: (b: AuthorizeRequestBody) => Promise<AuthorizeResult> = (b) => Promise.resolve(approval(b));
   overrides: OverrideBody[] = [];
   override(body: OverrideBody): Promise<AuthorizeResult> {
     this.overrides.push(body);
@@ -57,7 +49,7 @@ class FakeHub implements HubAuthorizer {
 }
 
 const log = createLogger({ name: 'test', level: 'silent' });
-let dir: string;
+let store: TempStore;
 let db: Db;
 let hub: FakeHub;
 let core: StoreCore;
@@ -83,29 +75,42 @@ const request = (id: string, receipt: string, qty = 1) => ({
   lines: [{ line: 1, qty, disposition: 'restock' as const }],
 });
 
+/** A register's completion of an authorized return: one line, refunded in cash. */
+const complete = (id: string, authorization: string, qty: number, amount: number) =>
+  core.handle('R1', {
+    type: 'return.complete',
+    id,
+    authorization,
+    lines: [{ line: 1, qty }],
+    refund: { kind: 'cash', amount },
+  });
+
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tb-core-'));
-  db = openAgentDb(dir);
   hub = new FakeHub();
-  outbox = new Outbox(db);
-  policy = new PolicyStore(db, 5000, log);
-  live = new LiveSettings(db, hubCfg, log);
-  ({ core } = storeCoreOn(db, hub, log, { outbox, policy, live, now: () => NOW }));
+  store = openTempStore('tb-core-', hub, log, {
+    now: () => NOW,
+    over: (opened) => {
+      policy = new PolicyStore(opened, 5000, log);
+      live = new LiveSettings(opened, hubCfg, log);
+      return { policy, live };
+    },
+  });
+  ({ db, outbox, core } = store);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeTempDb(store));
 
 describe('StoreCore', () => {
-  it('acks a sale once it is in the outbox, and answers a retransmission the same way without a second effect', async () => {
-    expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
-    expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
-    expect(outbox.stats().depth).toBe(1);
-    const row = outbox.after(0, 10)[0]!;
-    expect(row.kind).toBe('sale');
-    expect(JSON.parse(row.body)).toMatchObject({ requestId: 'm1', receipt: 'X1' });
-  });
+  it(
+    'acks a sale once it is in the outbox, ' + 'and answers a retransmission the same way without a second effect',
+    async () => {
+      expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
+      expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
+      expect(outbox.stats().depth).toBe(1);
+      const row = outbox.after(0, 10)[0]!;
+      expect(row.kind).toBe('sale');
+      expect(JSON.parse(row.body)).toMatchObject({ requestId: 'm1', receipt: 'X1' });
+    },
+  );
 
   it('asks the hub with a stable authorization id and records the online decision', async () => {
     await core.handle('R1', sale('m1', 'X1'));
@@ -116,64 +121,30 @@ describe('StoreCore', () => {
     // a retransmitted request is answered from the database, not asked again
     expect(await core.handle('R1', request('m2', 'X1'))).toEqual(d);
     expect(hub.calls).toHaveLength(1);
-    expect(
-      await core.handle('R1', {
-        type: 'return.complete',
-        id: 'm3',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1000 },
-      }),
-    ).toEqual({ type: 'ack', id: 'm3' });
+    expect(await complete('m3', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'm3' });
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.complete']);
   });
 
   it('refuses to complete more than was approved, or an authorization it never issued', async () => {
     await core.handle('R1', sale('m1', 'X1'));
     const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-    expect(
-      await core.handle('R1', {
-        type: 'return.complete',
-        id: 'm3',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 2 }],
-        refund: { kind: 'cash', amount: 0 },
-      }),
-    ).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
-    expect(
-      await core.handle('R1', {
-        type: 'return.complete',
-        id: 'm4',
-        authorization: 'nope',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 0 },
-      }),
-    ).toMatchObject({ type: 'error', code: 'TB_UNKNOWN_AUTHORIZATION' });
+    expect(await complete('m3', d.authorization, 2, 0)).toMatchObject({
+      type: 'error',
+      code: 'TB_EXCEEDS_AUTHORIZATION',
+    });
+    expect(await complete('m4', 'nope', 1, 0)).toMatchObject({ type: 'error', code: 'TB_UNKNOWN_AUTHORIZATION' });
     expect(await core.handle('R1', { type: 'return.cancel', id: 'm5', authorization: d.authorization })).toEqual({
       type: 'ack',
       id: 'm5',
     });
-    expect(
-      await core.handle('R1', {
-        type: 'return.complete',
-        id: 'm6',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 0 },
-      }),
-    ).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
+    expect(await complete('m6', d.authorization, 1, 0)).toMatchObject({
+      type: 'error',
+      code: 'TB_AUTHORIZATION_STATE',
+    });
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.cancel']);
   });
 
   describe('a completion never refunds more than its authorization (nothing recorded, nothing sent)', () => {
-    const complete = (id: string, authorization: string, qty: number, amount: number) =>
-      core.handle('R1', {
-        type: 'return.complete',
-        id,
-        authorization,
-        lines: [{ line: 1, qty }],
-        refund: { kind: 'cash', amount },
-      });
     const nothingRecorded = (id: string, authorization: string) => {
       expect(outbox.after(0, 50).filter((r) => r.kind === 'return.complete')).toEqual([]);
       expect(db.prepare('SELECT COUNT(*) AS n FROM replies WHERE msg_id = ?').get(id)).toEqual({ n: 0 });
@@ -181,189 +152,197 @@ describe('StoreCore', () => {
         status: 'approved',
       });
     };
+    /** A completion over its authorization: refused with the code, and nothing of it recorded. */
+    const refusedOver = async (id: string, authorization: string, qty: number, amount: number) => {
+      expect(await complete(id, authorization, qty, amount)).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
+      nothingRecorded(id, authorization);
+    };
     const hubAnswers = (refund: number, perLine: boolean) => {
       hub.answer = (b) =>
-        Promise.resolve({
-          authorization: b.authorization,
-          decision: 'approved',
-          mode: 'online',
-          lines: b.lines.map((l) => ({
-            line: l.line ?? 0,
-            approvedQty: l.qty,
-            code: 'ok',
-            ...(perLine ? { refund } : {}),
-          })),
-          refundAmount: refund,
-          allowedTenders: ['cash', 'store_credit'],
-          conditions: [],
-          policyVersion: 3,
-        });
+        Promise.resolve(
+          approval(b, {
+            lines: b.lines.map((l) => ({
+              line: l.line ?? 0,
+              approvedQty: l.qty,
+              code: 'ok',
+              ...(perLine ? { refund } : {}),
+            })),
+            refundAmount: refund,
+          }),
+        );
     };
 
-    it('online: refuses a refund above the authorization with a code, then takes the right one under the same id', async () => {
-      hubAnswers(1000, true);
-      await core.handle('R1', sale('m1', 'X1'));
-      const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
-        type: 'error',
-        id: 'c1',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
-        message: expect.stringContaining('1000'),
-      });
-      nothingRecorded('c1', d.authorization);
-      expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
-    });
+    it(
+      'online: refuses a refund above the authorization with a code, ' + 'then takes the right one under the same id',
+      async () => {
+        hubAnswers(1000, true);
+        await core.handle('R1', sale('m1', 'X1'));
+        const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+        expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
+          type: 'error',
+          id: 'c1',
+          code: 'TB_EXCEEDS_AUTHORIZATION',
+          message: expect.stringContaining('1000'),
+        });
+        nothingRecorded('c1', d.authorization);
+        expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
+      },
+    );
 
     it('online, from a hub that does not give each line its refund: held to the whole authorization', async () => {
       hubAnswers(1000, false);
       await core.handle('R1', sale('m1', 'X1'));
       const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
-      });
-      nothingRecorded('c1', d.authorization);
+      await refusedOver('c1', d.authorization, 1, 1001);
     });
 
     it('a partial completion refunds at most its share of the line', async () => {
       hubAnswers(1998, true);
       await core.handle('R1', sale('m1', 'X1', 2, 999));
       const d = (await core.handle('R1', request('m2', 'X1', 2))) as ReturnDecisionReply;
-      expect(await complete('c1', d.authorization, 1, 1000)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
-      });
-      nothingRecorded('c1', d.authorization);
+      await refusedOver('c1', d.authorization, 1, 1000);
       expect(await complete('c2', d.authorization, 1, 999)).toEqual({ type: 'ack', id: 'c2' });
     });
 
-    it('offline: held to what the agent authorized, and a line returned in halves refunds what was paid, not more', async () => {
+    it(
+      'offline: held to what the agent authorized, ' + 'and a line returned in halves refunds what was paid, not more',
+      async () => {
+        hub.connected = false;
+        await core.handle('R1', sale('m1', 'X1', 1, 999));
+        const a = (await core.handle('R1', request('r1', 'X1', 0.5))) as ReturnDecisionReply;
+        expect(a).toMatchObject({
+          decision: 'approved',
+          mode: 'offline',
+          refundAmount: 500,
+          lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+        });
+        await refusedOver('c1', a.authorization, 0.5, 501);
+        expect(await complete('c2', a.authorization, 0.5, 500)).toEqual({ type: 'ack', id: 'c2' });
+        const b = (await core.handle('R2', request('r2', 'X1', 0.5))) as ReturnDecisionReply;
+        expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
+        expect(await complete('c3', b.authorization, 0.5, 500)).toMatchObject({
+          type: 'error',
+          code: 'TB_EXCEEDS_AUTHORIZATION',
+        });
+        // the hub is told each line's refund with the decision
+        const decisions = outbox
+          .after(0, 50)
+          .filter((r) => r.kind === 'return.decision')
+          .map((r) => JSON.parse(r.body) as { lines: { refund?: number }[] });
+        expect(decisions.map((e) => e.lines[0]!.refund)).toEqual([500, 499]);
+      },
+    );
+
+    it(
+      'a request left pending by a crash: ' + 'the hub is asked what it decided, and the completion is held to it',
+      async () => {
+        hubAnswers(1000, true);
+        await core.handle('R1', sale('m1', 'X1'));
+        const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+        db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
+        db.prepare(
+          `UPDATE local_returns SET status = 'pending', decision = 'pending', refund = 0,
+           lines = '[{"line":1,"qty":1000,"disposition":"restock"}]' WHERE authorization = ?`,
+        ).run(d.authorization);
+        expect(await complete('c1', d.authorization, 1, 1500)).toMatchObject({
+          type: 'error',
+          code: 'TB_EXCEEDS_AUTHORIZATION',
+        });
+        expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
+        expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
+      },
+    );
+  });
+
+  it(
+    'decides offline when the hub is unreachable: ' + 'within policy, outside it, and never the same unit twice',
+    async () => {
       hub.connected = false;
-      await core.handle('R1', sale('m1', 'X1', 1, 999));
-      const a = (await core.handle('R1', request('r1', 'X1', 0.5))) as ReturnDecisionReply;
+      await core.handle('R1', sale('m1', 'X1', 2, 1000));
+      await core.handle('R1', sale('m2', 'BIG', 1, 9000));
+      const a = (await core.handle('R1', request('r1', 'X1', 1))) as ReturnDecisionReply;
       expect(a).toMatchObject({
         decision: 'approved',
         mode: 'offline',
-        refundAmount: 500,
-        lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+        lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
       });
-      expect(await complete('c1', a.authorization, 0.5, 501)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
+      const b = (await core.handle('R2', request('r2', 'X1', 1))) as ReturnDecisionReply;
+      expect(b.decision).toBe('approved');
+      const c = (await core.handle('R1', request('r3', 'X1', 1))) as ReturnDecisionReply;
+      expect(c).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
+      expect(await core.handle('R1', request('r4', 'NOWHERE'))).toMatchObject({
+        decision: 'denied',
+        lines: [{ code: 'receipt_unknown_offline' }],
       });
-      nothingRecorded('c1', a.authorization);
-      expect(await complete('c2', a.authorization, 0.5, 500)).toEqual({ type: 'ack', id: 'c2' });
-      const b = (await core.handle('R2', request('r2', 'X1', 0.5))) as ReturnDecisionReply;
-      expect(b).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
-      expect(await complete('c3', b.authorization, 0.5, 500)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
+      expect(await core.handle('R1', request('r5', 'BIG'))).toMatchObject({
+        decision: 'denied',
+        lines: [{ code: 'offline_limit_exceeded' }],
       });
-      // the hub is told each line's refund with the decision
+      expect(hub.calls).toHaveLength(0);
       const decisions = outbox
+        .after(0, 20)
+        .filter((r) => r.kind === 'return.decision')
+        .map((r) => JSON.parse(r.body) as { decision: string; mode: string });
+      expect(decisions.map((d) => d.decision)).toEqual(['approved', 'approved', 'denied', 'denied', 'denied']);
+      expect(decisions.every((d) => d.mode === 'offline')).toBe(true);
+    },
+  );
+
+  it(
+    'decides offline by the policy version the hub pushed: ' + 'per-register daily limit, receipts, exchanges',
+    async () => {
+      const { DEFAULT_POLICY, mergePolicy } = await import('@tillbridge/shared');
+      expect(
+        policy.accept(
+          7,
+          mergePolicy(DEFAULT_POLICY, { offline: { maxRefundPerReturn: 3000, maxRefundPerRegisterPerDay: 2500 } }),
+        ),
+      ).toBe(true);
+      expect(policy.accept(6, DEFAULT_POLICY)).toBe(false); // an older version never replaces a newer one
+      hub.connected = false;
+      await core.handle('R1', sale('m1', 'X1', 3, 1000));
+      expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({
+        decision: 'approved',
+        mode: 'offline',
+        refundAmount: 2000,
+      });
+      expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({
+        decision: 'denied',
+        lines: [{ code: 'offline_register_daily_limit' }],
+      });
+      // another register has its own limit
+      expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' });
+      expect(
+        await core.handle('R1', {
+          type: 'return.request',
+          id: 'r4',
+          lines: [{ sku: 'A', qty: 1, unitPrice: 100, disposition: 'restock' }],
+        }),
+      ).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
+      await core.handle('R1', sale('m2', 'X2', 1, 500));
+      expect(
+        await core.handle('R3', {
+          type: 'return.request',
+          id: 'r5',
+          receipt: 'X2',
+          lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+          exchange: [{ sku: 'B', qty: 1 }],
+        }),
+      ).toMatchObject({
+        decision: 'conditional',
+        conditions: ['exchange_unavailable'],
+        exchange: [{ sku: 'B', approvedQty: 0, code: 'exchange_unavailable_offline' }],
+      });
+      const events = outbox
         .after(0, 50)
         .filter((r) => r.kind === 'return.decision')
-        .map((r) => JSON.parse(r.body) as { lines: { refund?: number }[] });
-      expect(decisions.map((e) => e.lines[0]!.refund)).toEqual([500, 499]);
-    });
-
-    it('a request left pending by a crash: the hub is asked what it decided, and the completion is held to it', async () => {
-      hubAnswers(1000, true);
-      await core.handle('R1', sale('m1', 'X1'));
-      const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
-      db.prepare(
-        `UPDATE local_returns SET status = 'pending', decision = 'pending', refund = 0, lines = '[{"line":1,"qty":1000,"disposition":"restock"}]' WHERE authorization = ?`,
-      ).run(d.authorization);
-      expect(await complete('c1', d.authorization, 1, 1500)).toMatchObject({
-        type: 'error',
-        code: 'TB_EXCEEDS_AUTHORIZATION',
-      });
-      expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
-      expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
-    });
-  });
-
-  it('decides offline when the hub is unreachable: within policy, outside it, and never the same unit twice', async () => {
-    hub.connected = false;
-    await core.handle('R1', sale('m1', 'X1', 2, 1000));
-    await core.handle('R1', sale('m2', 'BIG', 1, 9000));
-    const a = (await core.handle('R1', request('r1', 'X1', 1))) as ReturnDecisionReply;
-    expect(a).toMatchObject({
-      decision: 'approved',
-      mode: 'offline',
-      lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
-    });
-    const b = (await core.handle('R2', request('r2', 'X1', 1))) as ReturnDecisionReply;
-    expect(b.decision).toBe('approved');
-    const c = (await core.handle('R1', request('r3', 'X1', 1))) as ReturnDecisionReply;
-    expect(c).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
-    expect(await core.handle('R1', request('r4', 'NOWHERE'))).toMatchObject({
-      decision: 'denied',
-      lines: [{ code: 'receipt_unknown_offline' }],
-    });
-    expect(await core.handle('R1', request('r5', 'BIG'))).toMatchObject({
-      decision: 'denied',
-      lines: [{ code: 'offline_limit_exceeded' }],
-    });
-    expect(hub.calls).toHaveLength(0);
-    const decisions = outbox
-      .after(0, 20)
-      .filter((r) => r.kind === 'return.decision')
-      .map((r) => JSON.parse(r.body) as { decision: string; mode: string });
-    expect(decisions.map((d) => d.decision)).toEqual(['approved', 'approved', 'denied', 'denied', 'denied']);
-    expect(decisions.every((d) => d.mode === 'offline')).toBe(true);
-  });
-
-  it('decides offline by the policy version the hub pushed: per-register daily limit, receipts, exchanges', async () => {
-    const { DEFAULT_POLICY, mergePolicy } = await import('@tillbridge/shared');
-    expect(
-      policy.accept(
-        7,
-        mergePolicy(DEFAULT_POLICY, { offline: { maxRefundPerReturn: 3000, maxRefundPerRegisterPerDay: 2500 } }),
-      ),
-    ).toBe(true);
-    expect(policy.accept(6, DEFAULT_POLICY)).toBe(false); // an older version never replaces a newer one
-    hub.connected = false;
-    await core.handle('R1', sale('m1', 'X1', 3, 1000));
-    expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({
-      decision: 'approved',
-      mode: 'offline',
-      refundAmount: 2000,
-    });
-    expect(await core.handle('R1', request('r2', 'X1', 1))).toMatchObject({
-      decision: 'denied',
-      lines: [{ code: 'offline_register_daily_limit' }],
-    });
-    // another register has its own limit
-    expect(await core.handle('R2', request('r3', 'X1', 1))).toMatchObject({ decision: 'approved' });
-    expect(
-      await core.handle('R1', {
-        type: 'return.request',
-        id: 'r4',
-        lines: [{ sku: 'A', qty: 1, unitPrice: 100, disposition: 'restock' }],
-      }),
-    ).toMatchObject({ decision: 'denied', lines: [{ code: 'offline_receipt_required' }] });
-    await core.handle('R1', sale('m2', 'X2', 1, 500));
-    expect(
-      await core.handle('R3', {
-        type: 'return.request',
-        id: 'r5',
-        receipt: 'X2',
-        lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-        exchange: [{ sku: 'B', qty: 1 }],
-      }),
-    ).toMatchObject({
-      decision: 'conditional',
-      conditions: ['exchange_unavailable'],
-      exchange: [{ sku: 'B', approvedQty: 0, code: 'exchange_unavailable_offline' }],
-    });
-    const events = outbox
-      .after(0, 50)
-      .filter((r) => r.kind === 'return.decision')
-      .map((r) => JSON.parse(r.body) as { policyVersion: number });
-    expect(events.every((e) => e.policyVersion === 7)).toBe(true);
-  });
+        .map((r) => JSON.parse(r.body) as { policyVersion: number });
+      expect(events.every((e) => e.policyVersion === 7)).toBe(true);
+    },
+  );
 
   it('falls back to an offline decision when the hub answers after the deadline', async () => {
     await core.handle('R1', sale('m1', 'X1'));
@@ -373,18 +352,7 @@ describe('StoreCore', () => {
     };
     hub.answer = (b) =>
       new Promise(
-        (r) =>
-          (release = () =>
-            r({
-              authorization: b.authorization,
-              decision: 'approved',
-              mode: 'online',
-              lines: [],
-              refundAmount: 0,
-              allowedTenders: [],
-              conditions: [],
-              policyVersion: 0,
-            })),
+        (r) => (release = () => r(approval(b, { lines: [], refundAmount: 0, allowedTenders: [], policyVersion: 0 }))),
       );
     const d = (await core.handle('R1', request('r1', 'X1'))) as ReturnDecisionReply;
     release();
@@ -407,15 +375,7 @@ describe('StoreCore', () => {
       lines: [{ code: 'exceeds_returnable' }],
     });
     // and the register can complete it; the hub checks it against what it decided
-    expect(
-      await core.handle('R1', {
-        type: 'return.complete',
-        id: 'm4',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1000 },
-      }),
-    ).toEqual({ type: 'ack', id: 'm4' });
+    expect(await complete('m4', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'm4' });
     db.prepare(`UPDATE local_returns SET status = 'pending' WHERE authorization = ?`).run(d.authorization);
     hub.connected = true;
     expect(await core.resolvePending()).toBe(1);
@@ -469,42 +429,39 @@ describe('StoreCore', () => {
     expect(await core.handle('R1', sale('m1', 'X1'))).toEqual({ type: 'ack', id: 'm1' });
   });
 
-  it('runs by the sync settings the hub pushes: a new deadline at once, no offline approvals when forbidden, kept across restarts', async () => {
-    expect(live.version).toBe(0);
-    await core.handle('R1', sale('m1', 'X1'));
-    hub.answer = (b) =>
-      new Promise((r) =>
-        setTimeout(
-          () =>
-            r({
-              authorization: b.authorization,
-              decision: 'approved',
-              mode: 'online',
-              lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
-              refundAmount: 1000,
-              allowedTenders: [],
-              conditions: [],
-              policyVersion: 0,
-            }),
-          400,
-        ),
-      );
-    // the hub widens the deadline: the slow answer now arrives in time
-    expect(live.accept(2, { authorizationDeadlineMs: 1500 })).toBe(true);
-    expect(await core.handle('R1', request('r1', 'X1'))).toMatchObject({ decision: 'approved', mode: 'online' });
-    expect(live.accept(1, { authorizationDeadlineMs: 50 })).toBe(false); // older: ignored
-    expect(live.accept(3, { authorizationDeadlineMs: 'soon' })).toBe(false); // unreadable: ignored, kept
-    expect(live.settings.authorizationDeadlineMs).toBe(1500);
-    // offline approvals switched off: offline, every request is denied with its own code
-    expect(live.accept(4, { offlineApprovals: false })).toBe(true);
-    hub.connected = false;
-    expect(await core.handle('R1', request('r2', 'X1'))).toMatchObject({
-      decision: 'denied',
-      mode: 'offline',
-      lines: [{ code: 'offline_disabled' }],
-    });
-    const again = new LiveSettings(db, hubCfg, log);
-    expect(again.version).toBe(4);
-    expect(again.settings.offlineApprovals).toBe(false);
-  });
+  it(
+    'runs by the sync settings the hub pushes: a new deadline at once, ' +
+      'no offline approvals when forbidden, kept across restarts',
+    async () => {
+      expect(live.version).toBe(0);
+      await core.handle('R1', sale('m1', 'X1'));
+      hub.answer = (b) =>
+        new Promise((r) =>
+          setTimeout(
+            () =>
+              r(
+                approval(b, { lines: [{ line: 1, approvedQty: 1, code: 'ok' }], allowedTenders: [], policyVersion: 0 }),
+              ),
+            400,
+          ),
+        );
+      // the hub widens the deadline: the slow answer now arrives in time
+      expect(live.accept(2, { authorizationDeadlineMs: 1500 })).toBe(true);
+      expect(await core.handle('R1', request('r1', 'X1'))).toMatchObject({ decision: 'approved', mode: 'online' });
+      expect(live.accept(1, { authorizationDeadlineMs: 50 })).toBe(false); // older: ignored
+      expect(live.accept(3, { authorizationDeadlineMs: 'soon' })).toBe(false); // unreadable: ignored, kept
+      expect(live.settings.authorizationDeadlineMs).toBe(1500);
+      // offline approvals switched off: offline, every request is denied with its own code
+      expect(live.accept(4, { offlineApprovals: false })).toBe(true);
+      hub.connected = false;
+      expect(await core.handle('R1', request('r2', 'X1'))).toMatchObject({
+        decision: 'denied',
+        mode: 'offline',
+        lines: [{ code: 'offline_disabled' }],
+      });
+      const again = new LiveSettings(db, hubCfg, log);
+      expect(again.version).toBe(4);
+      expect(again.settings.offlineApprovals).toBe(false);
+    },
+  );
 });

@@ -74,48 +74,63 @@ afterEach(async () => {
   abort = undefined;
 });
 
-function makeLink(h: StubHub, sleeps: Sleeps, log: ReturnType<typeof createLogger>): HubLink {
+/**
+ * Starts a stub hub, set up by `setUp`, and a link to it whose waits of 10 s or more are held until the test
+ * releases them; resolves with the link, its waits, its log lines and its first welcome.
+ */
+async function startLink(setUp: (h: StubHub) => void): Promise<{
+  hub: StubHub;
+  abort: AbortController;
+  link: HubLink;
+  sleeps: Sleeps;
+  seen: (msg: string) => Promise<void>;
+  welcomed: Promise<unknown>;
+}> {
+  const started = await new StubHub().start();
+  hub = started;
+  setUp(started);
+  const sleeps = new Sleeps(10_000);
+  const { log, seen } = capturingLog();
   // its own backoff is short (at most 100 ms): a 429 asking for two minutes must win over it
-  return new HubLink({ ...testLinkOptions(h.wsUrl, log), sleep: sleeps.sleep });
+  const link = new HubLink({ ...testLinkOptions(started.wsUrl, log), sleep: sleeps.sleep });
+  const stop = new AbortController();
+  abort = stop;
+  const welcomed = link.events.next('welcome');
+  link.start(stop.signal);
+  return { hub: started, abort: stop, link, sleeps, seen, welcomed };
 }
 
 describe('the agent honours Retry-After on its token requests', () => {
-  it('connecting: after a 429 the next token request waits for Retry-After plus jitter, not for its shorter backoff', async () => {
-    hub = await new StubHub().start();
-    hub.refuseToken = (n) => (n === 1 ? { retryAfter: '120' } : undefined);
-    const sleeps = new Sleeps(10_000);
-    const { log, seen } = capturingLog();
-    const link = makeLink(hub, sleeps, log);
-    abort = new AbortController();
-    const welcomed = link.events.next('welcome');
-    link.start(abort.signal);
+  it(
+    'connecting: after a 429 the next token request waits for Retry-After plus jitter, ' +
+      'not for its shorter backoff',
+    async () => {
+      const { hub, link, sleeps, seen, welcomed } = await startLink((h) => {
+        h.refuseToken = (n) => (n === 1 ? { retryAfter: '120' } : undefined);
+      });
 
-    const wait = await sleeps.long();
-    expect(wait).toBeGreaterThanOrEqual(120_000);
-    expect(wait).toBeLessThan(120_000 + 24_000); // jitter: up to a fifth of it
-    // its backoff ended at once; the reconnection is now waiting for the hub's wait, having asked nothing
-    await seen(WAITING);
-    expect(sleeps.asked.filter((ms) => ms < 10_000).length).toBeGreaterThanOrEqual(1);
-    expect(hub.tokenRequests).toBe(1);
-    expect(link.info().lastError).toMatch(/limiting token requests.*120 s/);
+      const wait = await sleeps.long();
+      expect(wait).toBeGreaterThanOrEqual(120_000);
+      expect(wait).toBeLessThan(120_000 + 24_000); // jitter: up to a fifth of it
+      // its backoff ended at once; the reconnection is now waiting for the hub's wait, having asked nothing
+      await seen(WAITING);
+      expect(sleeps.asked.filter((ms) => ms < 10_000).length).toBeGreaterThanOrEqual(1);
+      expect(hub.tokenRequests).toBe(1);
+      expect(link.info().lastError).toMatch(/limiting token requests.*120 s/);
 
-    sleeps.release();
-    await welcomed;
-    expect(hub.tokenRequests).toBe(2);
-    expect(link.connected).toBe(true);
-  });
+      sleeps.release();
+      await welcomed;
+      expect(hub.tokenRequests).toBe(2);
+      expect(link.connected).toBe(true);
+    },
+  );
 
   it('refreshing: a 429 on the refresh holds the reconnection that follows too', async () => {
-    hub = await new StubHub().start();
-    hub.tokenLifetimeSec = 1; // refreshed at 80 %: soon
-    hub.refuseToken = (n) => (n === 2 ? { retryAfter: '300' } : undefined);
-    const sleeps = new Sleeps(10_000);
-    const { log, seen } = capturingLog();
-    const link = makeLink(hub, sleeps, log);
-    abort = new AbortController();
-    const first = link.events.next('welcome');
-    link.start(abort.signal);
-    await first;
+    const { hub, link, sleeps, seen, welcomed } = await startLink((h) => {
+      h.tokenLifetimeSec = 1; // refreshed at 80 %: soon
+      h.refuseToken = (n) => (n === 2 ? { retryAfter: '300' } : undefined);
+    });
+    await welcomed;
 
     expect(await sleeps.long()).toBeGreaterThanOrEqual(300_000);
     expect(hub.tokenRequests).toBe(2);
@@ -133,14 +148,9 @@ describe('the agent honours Retry-After on its token requests', () => {
   });
 
   it('a WebSocket upgrade answered 429 holds the next token request for its Retry-After too', async () => {
-    hub = await new StubHub().start();
-    hub.upgradeMode = 'refuse';
-    const sleeps = new Sleeps(10_000);
-    const { log, seen } = capturingLog();
-    const link = makeLink(hub, sleeps, log);
-    abort = new AbortController();
-    const welcomed = link.events.next('welcome');
-    link.start(abort.signal);
+    const { hub, sleeps, seen, welcomed } = await startLink((h) => {
+      h.upgradeMode = 'refuse';
+    });
 
     expect(await sleeps.long()).toBeGreaterThanOrEqual(60_000);
     await seen(WAITING);
@@ -154,13 +164,9 @@ describe('the agent honours Retry-After on its token requests', () => {
   });
 
   it('stops while it waits for a Retry-After', async () => {
-    hub = await new StubHub().start();
-    hub.refuseToken = () => ({ retryAfter: '3600' });
-    const sleeps = new Sleeps(10_000);
-    const { log, seen } = capturingLog();
-    const link = makeLink(hub, sleeps, log);
-    abort = new AbortController();
-    link.start(abort.signal);
+    const { hub, abort, link, seen } = await startLink((h) => {
+      h.refuseToken = () => ({ retryAfter: '3600' });
+    });
     await seen(WAITING);
     abort.abort();
     await link.stopped();

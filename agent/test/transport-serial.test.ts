@@ -59,6 +59,14 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A watched transport on `path` (reading unless `read` is false), started and stopped after the test. */
+async function started(path: string, read = true): Promise<ReturnType<typeof watched>> {
+  const t = watched(path, read);
+  stops.push(() => t.transport.stop());
+  await t.start();
+  return t;
+}
+
 async function pty(): Promise<PtyPair> {
   const p = await startPtyPair(dir);
   ptys.push(p);
@@ -68,9 +76,7 @@ async function pty(): Promise<PtyPair> {
 describe('SerialTransport over real pseudo-terminals', () => {
   it('carries bytes both ways, reports the pty vanishing, and reconnects when it is back (hot-plug)', async () => {
     const p1 = await pty();
-    const t = watched(p1.a);
-    stops.push(() => t.transport.stop());
-    await t.start();
+    const t = await started(p1.a);
     await waitFor('first connection', () => t.conns.length === 1);
     expect(t.states.map((s) => s.state)).toEqual(['connecting', 'connected']);
     expect(t.conns[0]!.conn.remote).toBe(p1.a);
@@ -105,9 +111,7 @@ describe('SerialTransport over real pseudo-terminals', () => {
   });
 
   it('starts without the port, reports it missing once, and connects when it appears', async () => {
-    const t = watched(join(dir, 'a'));
-    stops.push(() => t.transport.stop());
-    await t.start(); // resolves although nothing is there
+    const t = await started(join(dir, 'a')); // resolves although nothing is there
     await waitFor('disconnected', () => t.states.some((s) => s.state === 'disconnected'));
     expect(t.states[0]!.state).toBe('connecting');
     expect(t.states[1]!.detail).toBe(`cannot open ${join(dir, 'a')}: No such file or directory`);
@@ -125,9 +129,7 @@ describe('SerialTransport over real pseudo-terminals', () => {
 
   it('notices the port vanishing while the agent is writing to it', async () => {
     const p = await pty();
-    const t = watched(p.a);
-    stops.push(() => t.transport.stop());
-    await t.start();
+    const t = await started(p.a);
     await waitFor('connection', () => t.conns.length === 1);
     const conn = t.conns[0]!.conn;
     const writer = setInterval(() => conn.write(Buffer.alloc(256, 0x41)), 1);
@@ -144,9 +146,7 @@ describe('SerialTransport over real pseudo-terminals', () => {
 
   it('notices a hung-up port even while nothing reads it (serialport alone misses that)', async () => {
     const p = await pty();
-    const t = watched(p.a, false); // no onData: serialport never polls the port
-    stops.push(() => t.transport.stop());
-    await t.start();
+    const t = await started(p.a, false); // no onData: serialport never polls the port
     await waitFor('connection', () => t.conns.length === 1);
     await new Promise((r) => setTimeout(r, 20)); // the probe's first answer is the baseline
     await p.close();
@@ -186,9 +186,7 @@ describe('SerialTransport over real pseudo-terminals', () => {
   }, 30_000);
 
   it('refuses to start twice', async () => {
-    const t = watched(join(dir, 'missing'));
-    stops.push(() => t.transport.stop());
-    await t.start();
+    const t = await started(join(dir, 'missing'));
     await expect(t.start()).rejects.toMatchObject({ code: 'TB_INTERNAL' });
   });
 });

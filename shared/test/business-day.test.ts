@@ -32,28 +32,32 @@ const ZONES = [
 ];
 
 describe('business days in a store’s time zone', () => {
-  it('agree with the zone’s own calendar for any instant, in any order of lookups (the per-zone cache never answers wrong)', () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.tuple(
-            fc.integer({ min: Date.parse('2011-01-01T00:00:00Z'), max: Date.parse('2031-01-01T00:00:00Z') }),
-            fc.constantFrom(...ZONES),
+  it(
+    'agree with the zone’s own calendar for any instant, ' +
+      'in any order of lookups (the per-zone cache never answers wrong)',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.tuple(
+              fc.integer({ min: Date.parse('2011-01-01T00:00:00Z'), max: Date.parse('2031-01-01T00:00:00Z') }),
+              fc.constantFrom(...ZONES),
+            ),
+            { minLength: 1, maxLength: 40 },
           ),
-          { minLength: 1, maxLength: 40 },
+          (lookups) => {
+            for (const [ms, zone] of lookups) {
+              expect(businessDayOf(ms, zone), `${new Date(ms).toISOString()} in ${zone}`).toBe(reference(ms, zone));
+              // and the instants around it, which the cached span must tell apart
+              for (const d of [-1, 1, 3_600_000, -3_600_000])
+                expect(businessDayOf(ms + d, zone)).toBe(reference(ms + d, zone));
+            }
+          },
         ),
-        (lookups) => {
-          for (const [ms, zone] of lookups) {
-            expect(businessDayOf(ms, zone), `${new Date(ms).toISOString()} in ${zone}`).toBe(reference(ms, zone));
-            // and the instants around it, which the cached span must tell apart
-            for (const d of [-1, 1, 3_600_000, -3_600_000])
-              expect(businessDayOf(ms + d, zone)).toBe(reference(ms + d, zone));
-          }
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
+        { numRuns: 300 },
+      );
+    },
+  );
 
   it('a sale at 23:30 in Berlin is that evening’s day; 03:30 UTC is the day before in New York', () => {
     expect(businessDayOf('2026-11-27T22:30:00Z', 'Europe/Berlin')).toBe('2026-11-27');

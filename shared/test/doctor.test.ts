@@ -128,7 +128,8 @@ describe('frames in a trace log', () => {
   it('masks card numbers and removes track data and security codes, in JSON, XML and key=value frames', () => {
     const json = frameForTrace(
       Buffer.from(
-        `{"type":"sale","pan":"${PAN}","track2":";${PAN}=25121010000012345678?","cvv":"123","note":"%B${PAN}^DOE/JOHN^2512101000000000000?"}\n`,
+        `{"type":"sale","pan":"${PAN}","track2":";${PAN}=25121010000012345678?","cvv":"123",` +
+          `"note":"%B${PAN}^DOE/JOHN^2512101000000000000?"}\n`,
       ),
     );
     const xml = frameForTrace(

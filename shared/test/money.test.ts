@@ -102,61 +102,65 @@ describe('money never grows (property)', () => {
     fc.record({ t: fc.constant('cancel' as const), pick: fc.nat() }),
   );
 
-  it('summed over every return of a line, refunds never exceed what was paid for it; a completion never exceeds its authorization', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 5000 }), // sold, milli-units
-        fc.integer({ min: 0, max: 1_000_000 }), // unit price
-        fc.constantFrom(0, 7.5, 15, 33),
-        fc.array(op, { maxLength: 40 }),
-        (sold, unitPrice, pct, ops) => {
-          const policy = mergePolicy(DEFAULT_POLICY, {
-            restockingFees: pct > 0 ? [{ skuPrefix: 'TV-', percent: pct }] : [],
-          });
-          const paid = lineAmount(sold, unitPrice);
-          const returns: Held[] = [];
-          const counted = () => returns.filter((r) => r.state !== 'cancelled');
-          for (const o of ops) {
-            if (o.t === 'ask') {
+  it(
+    'summed over every return of a line, refunds never exceed what was paid for it; ' +
+      'a completion never exceeds its authorization',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 5000 }), // sold, milli-units
+          fc.integer({ min: 0, max: 1_000_000 }), // unit price
+          fc.constantFrom(0, 7.5, 15, 33),
+          fc.array(op, { maxLength: 40 }),
+          (sold, unitPrice, pct, ops) => {
+            const policy = mergePolicy(DEFAULT_POLICY, {
+              restockingFees: pct > 0 ? [{ skuPrefix: 'TV-', percent: pct }] : [],
+            });
+            const paid = lineAmount(sold, unitPrice);
+            const returns: Held[] = [];
+            const counted = () => returns.filter((r) => r.state !== 'cancelled');
+            for (const o of ops) {
+              if (o.t === 'ask') {
+                const c = counted();
+                const claimed = c.reduce((s, r) => s + r.milli, 0);
+                const milli = Math.max(1, Math.round(((sold - claimed) * o.share) / 1000));
+                const ev = ask(
+                  { qty: sold, unitPrice, policy },
+                  claimed,
+                  c.reduce((s, r) => s + r.amount, 0),
+                  milli,
+                );
+                const l = ev.lines[0]!;
+                if (l.approvedMilli > 0) {
+                  expect(ev.refundAmount).toBe(l.amount - l.fee);
+                  returns.push({ milli: l.approvedMilli, amount: l.amount, fee: l.fee, state: 'held', refunded: 0 });
+                }
+              } else {
+                const held = returns.filter((r) => r.state === 'held');
+                const r = held[o.pick % Math.max(1, held.length)];
+                if (!r) continue;
+                if (o.t === 'cancel') r.state = 'cancelled';
+                else {
+                  const done = Math.max(1, Math.floor((r.milli * o.part) / 1000));
+                  const cap = shareOf(r.amount - r.fee, done, r.milli);
+                  expect(cap).toBeLessThanOrEqual(r.amount - r.fee);
+                  r.amount = shareOf(r.amount, done, r.milli);
+                  r.milli = done;
+                  r.refunded = cap;
+                  r.state = 'completed';
+                }
+              }
               const c = counted();
-              const claimed = c.reduce((s, r) => s + r.milli, 0);
-              const milli = Math.max(1, Math.round(((sold - claimed) * o.share) / 1000));
-              const ev = ask(
-                { qty: sold, unitPrice, policy },
-                claimed,
-                c.reduce((s, r) => s + r.amount, 0),
-                milli,
-              );
-              const l = ev.lines[0]!;
-              if (l.approvedMilli > 0) {
-                expect(ev.refundAmount).toBe(l.amount - l.fee);
-                returns.push({ milli: l.approvedMilli, amount: l.amount, fee: l.fee, state: 'held', refunded: 0 });
-              }
-            } else {
-              const held = returns.filter((r) => r.state === 'held');
-              const r = held[o.pick % Math.max(1, held.length)];
-              if (!r) continue;
-              if (o.t === 'cancel') r.state = 'cancelled';
-              else {
-                const done = Math.max(1, Math.floor((r.milli * o.part) / 1000));
-                const cap = shareOf(r.amount - r.fee, done, r.milli);
-                expect(cap).toBeLessThanOrEqual(r.amount - r.fee);
-                r.amount = shareOf(r.amount, done, r.milli);
-                r.milli = done;
-                r.refunded = cap;
-                r.state = 'completed';
-              }
+              expect(c.reduce((s, x) => s + x.milli, 0)).toBeLessThanOrEqual(sold);
+              expect(c.reduce((s, x) => s + x.amount, 0)).toBeLessThanOrEqual(paid);
+              expect(returns.reduce((s, x) => s + x.refunded, 0)).toBeLessThanOrEqual(paid);
             }
-            const c = counted();
-            expect(c.reduce((s, x) => s + x.milli, 0)).toBeLessThanOrEqual(sold);
-            expect(c.reduce((s, x) => s + x.amount, 0)).toBeLessThanOrEqual(paid);
-            expect(returns.reduce((s, x) => s + x.refunded, 0)).toBeLessThanOrEqual(paid);
-          }
-        },
-      ),
-      { numRuns: 500 },
-    );
-  });
+          },
+        ),
+        { numRuns: 500 },
+      );
+    },
+  );
 
   it('a line returned in any number of pieces, each completed in full, refunds exactly what was paid for it', () => {
     fc.assert(

@@ -115,9 +115,12 @@ describe('sdNotifier', () => {
     expect(errors).toEqual(['no manager']);
   });
 
-  it('the default sender runs the command with the assignments; a failing command rejects with its output', async () => {
-    await expect(systemdNotifySend('/nonexistent/systemd-notify')(['READY=1'])).rejects.toThrow(/ENOENT/);
-    await expect(systemdNotifySend('false')(['READY=1'])).rejects.toThrow(/false READY=1: exit 1/);
-    await expect(systemdNotifySend('true')(['READY=1'])).resolves.toBeUndefined();
-  });
+  it(
+    'the default sender runs the command with the assignments; ' + 'a failing command rejects with its output',
+    async () => {
+      await expect(systemdNotifySend('/nonexistent/systemd-notify')(['READY=1'])).rejects.toThrow(/ENOENT/);
+      await expect(systemdNotifySend('false')(['READY=1'])).rejects.toThrow(/false READY=1: exit 1/);
+      await expect(systemdNotifySend('true')(['READY=1'])).resolves.toBeUndefined();
+    },
+  );
 });
