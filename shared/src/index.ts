@@ -19,6 +19,7 @@ export * from './sqlite-open.js';
 export * from './upgrade-rejection.js';
 export * from './data-dir-check.js';
 export * from './returnable.js';
+export * from './mode-counts.js';
 export * from './policy/index.js';
 export * from './sync-settings.js';
 export * from './cli-usage.js';

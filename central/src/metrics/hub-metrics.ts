@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { setModeCounts } from '@tillbridge/shared';
 import type { Hub } from '../hub-services.js';
 
 /**
@@ -231,10 +232,7 @@ function authorizationMetrics(r: Registry, hub: Hub, scrapes: () => number): voi
     labelNames: ['mode', 'outcome'],
     registers: [r],
     collect() {
-      this.reset();
-      const now = rate();
-      for (const mode of ['online', 'offline'] as const)
-        for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
+      setModeCounts(this, rate().tickets, 'outcome');
     },
   });
   rateGauge(
