@@ -12,6 +12,7 @@ import {
   prepareRestoreTarget,
   prepareBackupDir,
   readVerifiedManifest,
+  refuseNewerBackup,
   requireOwner,
   sqliteOnlineCopy,
   TbCodes,
@@ -165,12 +166,7 @@ export function restoreHub(
       `${dir} is a backup of a SQLite hub: --database does not apply (to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`,
     );
   const current = engine === 'sqlite' ? SCHEMA_VERSIONS.sqlite : SCHEMA_VERSIONS.postgres;
-  if (typeof m.schemaVersion === 'number' && m.schemaVersion > current) {
-    throw new TbError(
-      TbCodes.CONFIG,
-      `${dir} was taken by a newer hub (${m.software}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`,
-    );
-  }
+  refuseNewerBackup(dir, m, 'hub', current);
   if (!backupFileOf(m, 'secret'))
     throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`);
   if (engine === 'sqlite' && !backupFileOf(m, 'database'))
