@@ -283,7 +283,9 @@ export class ReturnsEngine {
     };
     if (!ctx.ambiguous) return evaluateReturn(input);
     const ev = evaluateReturn({ ...input, notFoundCode: LineCodes.RECEIPT_AMBIGUOUS });
-    ev.reason = `receipt ${body.receipt ?? ''} was issued at stores ${ctx.ambiguous.map((a) => a.store).join(', ')}: ask again naming the store that issued it (originalStore)`;
+    ev.reason =
+      `receipt ${body.receipt ?? ''} was issued at stores ${ctx.ambiguous.map((a) => a.store).join(', ')}: ` +
+      `ask again naming the store that issued it (originalStore)`;
     return ev;
   }
 

@@ -265,7 +265,8 @@ export class AgentSession {
   ): void {
     const reason = agentTooOld
       ? agentTooOldReason(WIRE_VERSION_MIN)
-      : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): upgrade the hub (docs/upgrade.md)`;
+      : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): ` +
+        `upgrade the hub (docs/upgrade.md)`;
     this.d.log.warn(
       { store: this.store, agentProtocol: agent, hubProtocol: { min: WIRE_VERSION_MIN, max: WIRE_VERSION }, software },
       `agent refused: no protocol version in common (${agentTooOld ? 'agent too old' : 'hub too old'})`,
