@@ -12,6 +12,7 @@ import {
   prepareRestoreTarget,
   prepareBackupDir,
   readVerifiedManifest,
+  refuseNewerBackup,
   requireOwner,
   sqliteOnlineCopy,
   TbCodes,
@@ -55,7 +56,8 @@ export function pgDumpRecipe(database: string, dir: string): string {
   const url = redactUrl(database);
   return [
     `pg_dump --format=custom --file=${join(dir, 'hub.pgdump')} '${url}'`,
-    `# restore into an empty database: createdb tillbridge && pg_restore --no-owner --dbname='${url}' ${join(dir, 'hub.pgdump')}`,
+    `# restore into an empty database: createdb tillbridge && ` +
+      `pg_restore --no-owner --dbname='${url}' ${join(dir, 'hub.pgdump')}`,
   ].join('\n');
 }
 
@@ -77,7 +79,8 @@ export async function backupHub(
   if (!existsSync(secretPath(dataDir)))
     throw new TbError(
       TbCodes.CONFIG,
-      `no hub in ${dataDir}: ${secretPath(dataDir)} is missing (expected the --data directory of \`tillbridge-hub serve\`)`,
+      `no hub in ${dataDir}: ${secretPath(dataDir)} is missing ` +
+        `(expected the --data directory of \`tillbridge-hub serve\`)`,
     );
   const db = hubDbPath(dataDir);
   if (!opts.database && !existsSync(db)) {
@@ -156,21 +159,18 @@ export function restoreHub(
   if (engine === 'postgres' && !opts.database) {
     throw new TbError(
       TbCodes.CONFIG,
-      `${dir} is a backup of a hub on PostgreSQL (its key files only): restore the database with pg_restore first, then give it here with --database`,
+      `${dir} is a backup of a hub on PostgreSQL (its key files only): ` +
+        `restore the database with pg_restore first, then give it here with --database`,
     );
   }
   if (engine === 'sqlite' && opts.database)
     throw new TbError(
       TbCodes.CONFIG,
-      `${dir} is a backup of a SQLite hub: --database does not apply (to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`,
+      `${dir} is a backup of a SQLite hub: --database does not apply ` +
+        `(to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`,
     );
   const current = engine === 'sqlite' ? SCHEMA_VERSIONS.sqlite : SCHEMA_VERSIONS.postgres;
-  if (typeof m.schemaVersion === 'number' && m.schemaVersion > current) {
-    throw new TbError(
-      TbCodes.CONFIG,
-      `${dir} was taken by a newer hub (${m.software}, schema ${m.schemaVersion}; this one knows ${current}): restore it with that version`,
-    );
-  }
+  refuseNewerBackup(dir, m, 'hub', current);
   if (!backupFileOf(m, 'secret'))
     throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`);
   if (engine === 'sqlite' && !backupFileOf(m, 'database'))
@@ -191,7 +191,9 @@ export function restoreHub(
   if (present.length > 0 && !opts.force) {
     throw new TbError(
       TbCodes.CONFLICT,
-      `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): restore into a new directory, or pass --force to replace it (what it holds is kept aside as *.before-restore-*)`,
+      `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): ` +
+        `restore into a new directory, or pass --force to replace it ` +
+        `(what it holds is kept aside as *.before-restore-*)`,
     );
   }
 

@@ -151,7 +151,9 @@ function checkSecretBelongs(storage: HubStorage, secrets: HubSecrets): void {
     else if (row.value !== check) {
       throw new TbError(
         TbCodes.CONFIG,
-        `the hub.secret in this data directory is not the one ${storage.location} was created with: every hub process on one database needs the same hub.secret (copy it from the data directory of the process that ran init)`,
+        `the hub.secret in this data directory is not the one ${storage.location} was created with: ` +
+          `every hub process on one database needs the same hub.secret ` +
+          `(copy it from the data directory of the process that ran init)`,
       );
     }
   });

@@ -100,9 +100,11 @@ export function notInitialized(dataDir: string, database?: string): TbError {
   const secret = existsSync(secretPath(dataDir));
   const hint =
     database && !secret && storageExists(dataDir, database)
-      ? `; every hub process on one database needs the same hub.secret: copy it from the data directory of the process that ran init into ${dataDir}`
+      ? `; every hub process on one database needs the same hub.secret: ` +
+        `copy it from the data directory of the process that ran init into ${dataDir}`
       : !database && secret
-        ? ` (it holds hub.secret but no hub.sqlite: a hub on PostgreSQL? give its --database or TILLBRIDGE_HUB_DATABASE)`
+        ? ` (it holds hub.secret but no hub.sqlite: ` +
+          `a hub on PostgreSQL? give its --database or TILLBRIDGE_HUB_DATABASE)`
         : `: run \`${how}\` first`;
   return new TbError(TbCodes.CONFIG, `no hub in ${where}${hint}`);
 }

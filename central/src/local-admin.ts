@@ -35,13 +35,15 @@ export function createLocalAdminToken(
   if (!isInitialized(dataDir, database))
     throw new TbError(
       TbCodes.CONFIG,
-      `no hub in ${dataDir}${database ? ' with that --database' : ''}: expected the --data directory (and --database) of \`tillbridge-hub serve\``,
+      `no hub in ${dataDir}${database ? ' with that --database' : ''}: ` +
+        `expected the --data directory (and --database) of \`tillbridge-hub serve\``,
     );
   const owner = statSync(dataDir).uid;
   if (process.getuid && process.getuid() !== owner) {
     throw new TbError(
       TbCodes.CONFIG,
-      `${dataDir} belongs to uid ${owner}: run this as that user (the one the hub runs as), e.g. sudo -u <hub user> tillbridge-hub tokens create --data ${dataDir} …`,
+      `${dataDir} belongs to uid ${owner}: run this as that user (the one the hub runs as), ` +
+        `e.g. sudo -u <hub user> tillbridge-hub tokens create --data ${dataDir} …`,
     );
   }
   const storage = openHubStorage(dataDir, { database });

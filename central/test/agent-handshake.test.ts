@@ -391,3 +391,19 @@ describe('agents endpoint: many agents giving up a slow handshake at once', () =
     expect(audit('agent.duplicate')).toEqual([]);
   });
 });
+
+describe('agents endpoint: a request whose body the hub refuses', () => {
+  it.each([
+    ['authorize', { receipt: 'RC-1', lines: [], after: 0, extra: 1 }],
+    ['override', { authorization: 'x' }],
+    ['receipt.lookup', { receipt: 7, after: 0 }],
+  ])('answers %s with TB_INVALID naming what is wrong in the body, and keeps the connection', async (op, body) => {
+    await start(['S1']);
+    const a = await hello('S1', 'agent-a');
+    await a.next('welcome');
+    a.send({ t: 'req', rid: 41, op, body });
+    const res = await a.next('res', (f) => f.rid === 41);
+    expect(res).toMatchObject({ ok: false, code: 'TB_INVALID', message: expect.stringMatching(/^body/) });
+    await serves(a, 1, 'A1');
+  });
+});

@@ -148,3 +148,30 @@ export function decisionLines(j: Judgement): { line: number; sku?: string; appro
       : { line: l.line, sku: l.askedBySku, approvedQty: fromMilli(l.approvedMilli), code: l.code },
   );
 }
+
+/** A receipt line as a lookup shows it: sold and still returnable in units (what is claimed taken off). */
+export interface ReturnableLine {
+  line: number;
+  sku: string;
+  qty: number;
+  unitPrice: number;
+  returnable: number;
+}
+
+/**
+ * The lines of a sale as a receipt lookup answers them (the hub's `receipt.lookup`, an agent's
+ * from what it holds): each line's quantity in units and what is left of it to return — what was
+ * sold minus `claimedMilli` (returned or reserved), never below 0.
+ */
+export function returnableLines(
+  sold: readonly SoldLine[],
+  claimedMilli: ReadonlyMap<number, number>,
+): ReturnableLine[] {
+  return sold.map((l) => ({
+    line: l.line,
+    sku: l.sku,
+    qty: fromMilli(l.qty),
+    unitPrice: l.unitPrice,
+    returnable: fromMilli(Math.max(0, l.qty - (claimedMilli.get(l.line) ?? 0))),
+  }));
+}

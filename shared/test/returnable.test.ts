@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { judgeReturn, LineCodes, refuseAll, derivedId, fullJitterDelay, lineAmount, toMilli } from '../src/index.js';
+import {
+  judgeReturn,
+  LineCodes,
+  refuseAll,
+  returnableLines,
+  derivedId,
+  fullJitterDelay,
+  lineAmount,
+  toMilli,
+} from '../src/index.js';
 
 const sold = [
   { line: 1, sku: 'A', qty: toMilli(2), unitPrice: 1000 },
@@ -80,5 +89,19 @@ describe('small helpers', () => {
   it('prices weighed quantities in minor units, rounding half away from zero', () => {
     expect(lineAmount(toMilli(0.375), 1999)).toBe(750);
     expect(lineAmount(toMilli(1), -500)).toBe(-500);
+  });
+});
+
+describe('returnableLines', () => {
+  it('shows each line in units with what is left to return, never below 0', () => {
+    const claimed = new Map([
+      [1, toMilli(0.5)],
+      [2, toMilli(3)],
+    ]);
+    expect(returnableLines(sold, claimed)).toEqual([
+      { line: 1, sku: 'A', qty: 2, unitPrice: 1000, returnable: 1.5 },
+      { line: 2, sku: 'B', qty: 1.5, unitPrice: 400, returnable: 0 },
+    ]);
+    expect(returnableLines(sold, new Map()).map((l) => l.returnable)).toEqual([2, 1.5]);
   });
 });

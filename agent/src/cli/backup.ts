@@ -13,6 +13,7 @@ import {
   prepareRestoreTarget,
   prepareBackupDir,
   readVerifiedManifest,
+  refuseNewerBackup,
   requireOwner,
   sqliteOnlineCopy,
   TbCodes,
@@ -134,12 +135,7 @@ export function restoreAgent(
       `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ${JSON.stringify(config.store)}'s: restore it with that store's config`,
     );
   }
-  if (typeof m.schemaVersion === 'number' && m.schemaVersion > AGENT_SCHEMA_VERSION) {
-    throw new TbError(
-      TbCodes.CONFIG,
-      `${dir} was taken by a newer agent (${m.software}, schema ${m.schemaVersion}; this one knows ${AGENT_SCHEMA_VERSION}): restore it with that version`,
-    );
-  }
+  refuseNewerBackup(dir, m, 'agent', AGENT_SCHEMA_VERSION);
   const file = backupFileOf(m, 'database');
   if (!file) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no agent.sqlite`);
   const dataDir = config.dataDir;

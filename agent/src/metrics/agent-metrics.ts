@@ -1,7 +1,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DayCloseCounters } from '../core/day-close.js';
 import type { AgentStatus } from '../status/status-report.js';
-import { monotonicClock, type AuthzCounters } from '@tillbridge/shared';
+import { monotonicClock, setModeCounts, type AuthzCounters } from '@tillbridge/shared';
 
 export interface AgentMetricSources {
   status: () => AgentStatus;
@@ -169,10 +169,7 @@ function decisionGauges(registry: Registry, authz: () => AuthzCounters): void {
     labelNames: ['mode', 'decision'],
     registers: [registry],
     collect() {
-      this.reset();
-      const c = authz();
-      for (const mode of ['online', 'offline'] as const)
-        for (const [decision, n] of Object.entries(c[mode])) this.set({ mode, decision }, n);
+      setModeCounts(this, authz(), 'decision');
     },
   });
   new Gauge({

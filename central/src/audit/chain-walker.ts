@@ -66,7 +66,9 @@ export class ChainWalker {
     if (signed !== undefined && signed !== hash) {
       return {
         firstBad: e.id,
-        problem: `entry ${e.id}'s hash differs from the one a signed checkpoint holds for it: it, or an entry before it, was rewritten and the hashes recomputed`,
+        problem:
+          `entry ${e.id}'s hash differs from the one a signed checkpoint holds for it: ` +
+          `it, or an entry before it, was rewritten and the hashes recomputed`,
       };
     }
     return undefined;

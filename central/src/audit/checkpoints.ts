@@ -93,7 +93,8 @@ export class AuditCheckpoints {
     this.head = db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
     this.first = db.prepare(`SELECT at FROM audit ORDER BY id LIMIT 1`);
     this.insert = db.prepare(
-      `INSERT INTO audit_checkpoints (seq, entry_id, entry_hash, entries, at, payload, signature, public_key, fingerprint)
+      `INSERT INTO audit_checkpoints (seq, entry_id, entry_hash, entries, at, payload,
+         signature, public_key, fingerprint)
        VALUES (@seq, @entry_id, @entry_hash, @entries, @at, @payload, @signature, @public_key, @fingerprint)`,
     );
     this.lastStmt = db.prepare(`SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`);
@@ -235,7 +236,9 @@ export class AuditCheckpoints {
     if (k?.fingerprint !== last.fingerprint) {
       throw new TbError(
         TbCodes.CONFIG,
-        `${signingKeyPath(this.dataDir)} ${k ? `is the key ${k.fingerprint}, not` : 'is missing; it must be'} the key ${last.fingerprint} that signed this database's checkpoints: every hub process on one database needs a copy of the same audit-signing-key.pem (with hub.secret)`,
+        `${signingKeyPath(this.dataDir)} ${k ? `is the key ${k.fingerprint}, not` : 'is missing; it must be'} ` +
+          `the key ${last.fingerprint} that signed this database's checkpoints: ` +
+          `every hub process on one database needs a copy of the same audit-signing-key.pem (with hub.secret)`,
       );
     }
     return k;

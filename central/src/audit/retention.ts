@@ -66,14 +66,16 @@ export class AuditRetention {
   ) {
     const db = storage.db;
     this.anchor = db.prepare(
-      `SELECT c.entry_id AS id FROM audit_checkpoints c JOIN audit a ON a.id = c.entry_id WHERE a.at < ? ORDER BY c.entry_id DESC LIMIT 1`,
+      `SELECT c.entry_id AS id FROM audit_checkpoints c JOIN audit a ON a.id = c.entry_id
+       WHERE a.at < ? ORDER BY c.entry_id DESC LIMIT 1`,
     );
     this.oldest = db.prepare(`SELECT id FROM audit ORDER BY id LIMIT 1`);
     this.del = db.prepare(`DELETE FROM audit WHERE id <= ?`);
     // shared by every hub process on the database: when retention last ran, and who is pruning now
     this.lastRun = db.prepare(`SELECT value FROM meta WHERE key = '${LAST_RUN_KEY}'`);
     this.setLastRun = db.prepare(
-      `INSERT INTO meta (key, value) VALUES ('${LAST_RUN_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      `INSERT INTO meta (key, value) VALUES ('${LAST_RUN_KEY}', ?) ON CONFLICT (key) DO UPDATE
+       SET value = excluded.value`,
     );
     this.lease = db.prepare(`SELECT value FROM meta WHERE key = '${LEASE_KEY}'`);
     this.takeLease = db.prepare(

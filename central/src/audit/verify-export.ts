@@ -64,13 +64,17 @@ export async function verifyExport(records: AsyncIterable<ExportRecord>, cp: Che
         ok: false,
         entries: walker.count,
         firstBad: to + 1,
-        problem: `the export ends at entry ${to} but the checkpoint's head is entry ${cp.id}: ${range(to + 1, cp.id)} missing (the export was truncated)`,
+        problem:
+          `the export ends at entry ${to} but the checkpoint's head is entry ${cp.id}: ` +
+          `${range(to + 1, cp.id)} missing (the export was truncated)`,
       };
     return {
       ok: false,
       entries: walker.count,
       firstBad: from,
-      problem: `the export starts at entry ${from}, after the checkpoint's head (entry ${cp.id}): use an export that reaches back to it, or a later checkpoint`,
+      problem:
+        `the export starts at entry ${from}, after the checkpoint's head (entry ${cp.id}): ` +
+        `use an export that reaches back to it, or a later checkpoint`,
     };
   }
   return {

@@ -26,17 +26,7 @@ export type ChainVerifyResult =
  */
 export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoints): ChainVerifyResult {
   const oldest = query.oldest();
-  if (!oldest) {
-    const cp = checkpoints.latest();
-    if (cp)
-      return {
-        ok: false,
-        entries: 0,
-        firstBad: 1,
-        problem: `the audit log is empty but signed checkpoint #${cp.seq} vouches for ${cp.id} entries: they were removed`,
-      };
-    return { ok: true, entries: 0, head: GENESIS_HASH, from: 0, to: 0, checkpoints: 0 };
-  }
+  if (!oldest) return verifyEmpty(checkpoints);
   let anchor: { id: number; hash: string } | undefined;
   if (oldest.id > 1) {
     const cp = checkpoints.forEntry(oldest.id - 1);
@@ -85,7 +75,9 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
       ok: false,
       entries: walker.count,
       firstBad: last + 1,
-      problem: `the chain ends at entry ${last} but signed checkpoint #${next.seq} vouches for entry ${next.id}: ${range(last + 1, next.id)} gone (the tail was cut)`,
+      problem:
+        `the chain ends at entry ${last} but signed checkpoint #${next.seq} vouches for entry ${next.id}: ` +
+        `${range(last + 1, next.id)} gone (the tail was cut)`,
     };
   }
   if (oldest.id - 1 > prunedThrough) {
@@ -93,7 +85,9 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
       ok: false,
       entries: walker.count,
       firstBad: oldest.id,
-      problem: `${range(1, oldest.id - 1)} gone but the chain records pruning only through entry ${prunedThrough}: they were removed, not pruned`,
+      problem:
+        `${range(1, oldest.id - 1)} gone but the chain records pruning only through entry ${prunedThrough}: ` +
+        `they were removed, not pruned`,
     };
   }
   const walked = walker.walked();
@@ -105,6 +99,18 @@ export function verifyStoredChain(query: AuditQuery, checkpoints: AuditCheckpoin
     from: oldest.id,
     to: walked.last,
     checkpoints: checked,
+  };
+}
+
+/** An empty audit log: whole, unless a signed checkpoint vouches for entries (they were removed). */
+function verifyEmpty(checkpoints: AuditCheckpoints): ChainVerifyResult {
+  const cp = checkpoints.latest();
+  if (!cp) return { ok: true, entries: 0, head: GENESIS_HASH, from: 0, to: 0, checkpoints: 0 };
+  return {
+    ok: false,
+    entries: 0,
+    firstBad: 1,
+    problem: `the audit log is empty but signed checkpoint #${cp.seq} vouches for ${cp.id} entries: they were removed`,
   };
 }
 

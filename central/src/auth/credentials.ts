@@ -82,7 +82,8 @@ export class Credentials {
     const touchKey = db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
     this.lastUsed = s.deferred.kind('api_keys.last_used_at', (v) => void touchKey.run(v.at, v.id));
     this.updKey = db.prepare(
-      `UPDATE api_keys SET expires_at = @expires_at, revoked_at = @revoked_at, secret_enc = @secret_enc, delivered_at = @delivered_at, confirmed_at = @confirmed_at WHERE id = @id`,
+      `UPDATE api_keys SET expires_at = @expires_at, revoked_at = @revoked_at, secret_enc = @secret_enc,
+       delivered_at = @delivered_at, confirmed_at = @confirmed_at WHERE id = @id`,
     );
     this.insertAdmin = db.prepare(`INSERT INTO admin_tokens (id, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)`);
     this.getAdmin = db.prepare(`SELECT id, hash, role, name, revoked_at FROM admin_tokens WHERE id = ?`);
@@ -147,7 +148,8 @@ export class Credentials {
       if (keys.some((k) => k.expires_at)) {
         throw new TbError(
           TbCodes.CONFLICT,
-          `a rotation of store ${store} is still in its grace period: wait for it to end, or revoke the old key (tillbridge-hub keys revoke)`,
+          `a rotation of store ${store} is still in its grace period: ` +
+            `wait for it to end, or revoke the old key (tillbridge-hub keys revoke)`,
         );
       }
       if (keys.length >= MAX_ACTIVE_KEYS) {
@@ -269,7 +271,9 @@ export class Credentials {
       if (row.role === 'admin' && (this.activeAdmins.get() as { n: number }).n <= 1) {
         throw new TbError(
           TbCodes.LAST_ADMIN,
-          `${id} is the last active admin token: revoking it would lock every operator out. Create another admin token first (tillbridge-hub tokens create --role admin --name …), then revoke this one`,
+          `${id} is the last active admin token: revoking it would lock every operator out. ` +
+            `Create another admin token first (tillbridge-hub tokens create --role admin --name …), ` +
+            `then revoke this one`,
         );
       }
       this.revokeAdmin.run(iso(this.clock.now()), id);

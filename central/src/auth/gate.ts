@@ -111,12 +111,15 @@ function prepare(s: HubStorage) {
     source: p(`SELECT failures, blocked_until, locked FROM gate_sources WHERE source = ?`),
     blockedUntil: p(`SELECT blocked_until FROM gate_sources WHERE source = ?`),
     putSource: p(
-      `INSERT INTO gate_sources (source, failures, blocked_until, locked, last_at) VALUES (@source, @failures, @blocked_until, @locked, @last_at)
-       ON CONFLICT (source) DO UPDATE SET failures = excluded.failures, blocked_until = excluded.blocked_until, locked = excluded.locked, last_at = excluded.last_at`,
+      `INSERT INTO gate_sources (source, failures, blocked_until, locked, last_at)
+       VALUES (@source, @failures, @blocked_until, @locked, @last_at)
+       ON CONFLICT (source) DO UPDATE SET failures = excluded.failures, blocked_until = excluded.blocked_until,
+         locked = excluded.locked, last_at = excluded.last_at`,
     ),
     // the newest `max` sources stay (ties by name)
     trimSources: p(
-      `DELETE FROM gate_sources WHERE (last_at, source) <= (SELECT last_at, source FROM gate_sources ORDER BY last_at DESC, source DESC LIMIT 1 OFFSET @max)`,
+      `DELETE FROM gate_sources WHERE (last_at, source) <= (SELECT last_at, source FROM gate_sources
+       ORDER BY last_at DESC, source DESC LIMIT 1 OFFSET @max)`,
     ),
     sweepSources: p(`DELETE FROM gate_sources WHERE blocked_until <= @now AND last_at <= @windowStart`),
     countSources: p(`SELECT COUNT(*) AS n FROM gate_sources`),
@@ -131,13 +134,15 @@ function prepare(s: HubStorage) {
     // is
     take: p(
       `INSERT INTO gate_allowances (store, tat, limited_until) VALUES (@store, @first, 0)
-       ON CONFLICT (store) DO UPDATE SET tat = (CASE WHEN gate_allowances.tat > @now THEN gate_allowances.tat ELSE @now END) + @interval
+       ON CONFLICT (store) DO UPDATE SET tat = (CASE WHEN gate_allowances.tat > @now THEN gate_allowances.tat
+         ELSE @now END) + @interval
        RETURNING tat`,
     ),
     limited: p(`UPDATE gate_allowances SET limited_until = @until WHERE store = @store AND limited_until <= @now`),
     // the allowances furthest from empty go first
     trimStores: p(
-      `DELETE FROM gate_allowances WHERE (tat, store) <= (SELECT tat, store FROM gate_allowances ORDER BY tat DESC, store DESC LIMIT 1 OFFSET @max)`,
+      `DELETE FROM gate_allowances WHERE (tat, store) <= (SELECT tat, store FROM gate_allowances
+       ORDER BY tat DESC, store DESC LIMIT 1 OFFSET @max)`,
     ),
     sweepStores: p(`DELETE FROM gate_allowances WHERE tat <= @now AND limited_until <= @now`),
     countStores: p(`SELECT COUNT(*) AS n FROM gate_allowances`),

@@ -82,8 +82,10 @@ export class LiveSessions implements SharedPresence {
       upsertProcess.run(processId, this.startedAt, v.heartbeatAt, info),
     );
     const upsertSession = db.prepare(
-      `INSERT INTO live_sessions (store, process, agent_id, connected_at, last_seen_at, figures) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (store, process) DO UPDATE SET agent_id = excluded.agent_id, connected_at = excluded.connected_at, last_seen_at = excluded.last_seen_at, figures = excluded.figures`,
+      `INSERT INTO live_sessions (store, process, agent_id, connected_at, last_seen_at, figures)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (store, process) DO UPDATE SET agent_id = excluded.agent_id, connected_at = excluded.connected_at,
+         last_seen_at = excluded.last_seen_at, figures = excluded.figures`,
     );
     const deleteSession = db.prepare(`DELETE FROM live_sessions WHERE store = ? AND process = ?`);
     this.sessions = storage.deferred.kind<SessionValue>('live_session', (v) => {
@@ -93,9 +95,11 @@ export class LiveSessions implements SharedPresence {
       if (v.gone) this.listed.delete(v.store);
       else this.listed.add(v.store);
     });
-    const live = `FROM live_sessions s JOIN hub_processes p ON p.id = s.process WHERE p.heartbeat_at >= ? AND s.process <> ?`;
+    const live = `FROM live_sessions s JOIN hub_processes p ON p.id = s.process WHERE p.heartbeat_at >= ?
+      AND s.process <> ?`;
     this.readOthers = db.prepare(
-      `SELECT s.store, s.process, s.agent_id, s.connected_at, s.last_seen_at, s.figures ${live} ORDER BY s.last_seen_at`,
+      `SELECT s.store, s.process, s.agent_id, s.connected_at, s.last_seen_at, s.figures ${live}
+       ORDER BY s.last_seen_at`,
     );
     this.readHolders = db.prepare(`SELECT s.process ${live} AND s.store = ?`);
     this.purgeSessions = db.prepare(

@@ -79,7 +79,8 @@ export class AuditLog {
     this.head = s.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
     this.insert = s.db.prepare(
       `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)
-       VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, @prev_hash, @hash)`,
+       VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, @prev_hash,
+         @hash)`,
     );
     this.page = s.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
     this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);

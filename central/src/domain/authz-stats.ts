@@ -40,7 +40,8 @@ export class AuthzStats {
     private readonly clock: Clock,
   ) {
     const put = s.db.prepare(
-      `INSERT INTO authz_counters (store, agent_id, counters, updated_at) VALUES (@store, @agent_id, @counters, @updated_at)
+      `INSERT INTO authz_counters (store, agent_id, counters, updated_at)
+       VALUES (@store, @agent_id, @counters, @updated_at)
        ON CONFLICT (store, agent_id) DO UPDATE SET counters = excluded.counters, updated_at = excluded.updated_at`,
     );
     this.waiting = s.deferred.kind('authz_counters', (row) => void put.run(row));
@@ -48,7 +49,8 @@ export class AuthzStats {
       `SELECT store, agent_id, counters FROM authz_counters WHERE (CAST(? AS TEXT) IS NULL OR store = ?)`,
     );
     this.counts = s.db.prepare(
-      `SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (CAST(? AS TEXT) IS NULL OR store = ?) GROUP BY mode, decision`,
+      `SELECT mode, decision, COUNT(*) AS n FROM returns WHERE (CAST(? AS TEXT) IS NULL OR store = ?)
+       GROUP BY mode, decision`,
     );
     this.late = s.db.prepare(
       `SELECT COUNT(*) AS n FROM returns WHERE late_online = 1 AND (CAST(? AS TEXT) IS NULL OR store = ?)`,

@@ -56,16 +56,20 @@ export class Cursors {
       `SELECT store, last_seq FROM agent_incarnations WHERE agent_id = ? AND incarnation = ?`,
     );
     this.putIncarnation = s.db.prepare(
-      `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (agent_id, incarnation) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+      `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (agent_id, incarnation) DO UPDATE
+         SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
     this.putAgent = s.db.prepare(
       `INSERT INTO agent_cursors (agent_id, store, incarnation, last_seq, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+       ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq,
+         updated_at = excluded.updated_at`,
     );
     this.seen = s.db.prepare(`SELECT 1 FROM applied_events WHERE event_id = ?`);
     this.mark = s.db.prepare(
-      `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at)
+      `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome,
+         code, agent_at, applied_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.byStore = s.db.prepare(
@@ -78,20 +82,23 @@ export class Cursors {
     );
     this.markMany = new MultiRowInsert(
       s.db,
-      `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at)`,
+      `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome,
+         code, agent_at, applied_at)`,
       ['text', 'text', 'text', 'text', 'int', 'text', 'text', 'text', 'text', 'text', 'text'],
     );
     this.putIncarnations = new MultiRowInsert(
       s.db,
       `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)`,
       ['text', 'text', 'text', 'int', 'text', 'text'],
-      `ON CONFLICT (agent_id, incarnation) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+      `ON CONFLICT (agent_id, incarnation) DO UPDATE
+       SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
     this.putAgents = new MultiRowInsert(
       s.db,
       `INSERT INTO agent_cursors (agent_id, store, incarnation, last_seq, updated_at)`,
       ['text', 'text', 'text', 'int', 'text'],
-      `ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+      `ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq,
+       updated_at = excluded.updated_at`,
     );
   }
 

@@ -138,8 +138,10 @@ export class EventApplier {
     // batches reach one process, then another, still has its event set aside after MAX_ATTEMPTS
     this.attemptsOf = s.db.prepare(`SELECT attempts FROM event_attempts WHERE event_id = ?`);
     this.countAttempt = s.db.prepare(
-      `INSERT INTO event_attempts (event_id, agent_id, attempts, last_error, updated_at) VALUES (@event, @agent, 1, @error, @at)
-       ON CONFLICT (event_id) DO UPDATE SET attempts = event_attempts.attempts + 1, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+      `INSERT INTO event_attempts (event_id, agent_id, attempts, last_error, updated_at)
+       VALUES (@event, @agent, 1, @error, @at)
+       ON CONFLICT (event_id) DO UPDATE SET attempts = event_attempts.attempts + 1, last_error = excluded.last_error,
+         updated_at = excluded.updated_at`,
     );
     this.forgetAttempts = s.db.prepare(`DELETE FROM event_attempts WHERE event_id = ?`);
     this.forgetOld = s.db.prepare(`DELETE FROM event_attempts WHERE updated_at < ?`);

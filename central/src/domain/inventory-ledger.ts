@@ -49,7 +49,8 @@ export class InventoryLedger {
     );
     this.upsert = s.db.prepare(
       `INSERT INTO inventory (store, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at`,
+       ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand,
+         updated_at = excluded.updated_at`,
     );
     this.getOne = s.db.prepare(
       `SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? AND sku = ?`,
@@ -71,7 +72,8 @@ export class InventoryLedger {
       s.db,
       `INSERT INTO inventory (store, sku, on_hand, updated_at)`,
       ['text', 'text', 'int', 'text'],
-      `ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at RETURNING store, sku, on_hand AS onHand`,
+      `ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand,
+       updated_at = excluded.updated_at RETURNING store, sku, on_hand AS onHand`,
     );
   }
 

@@ -40,7 +40,8 @@ export class KeyRotation {
   ) {
     this.put = s.db.prepare(
       `INSERT INTO key_schedules (store, every_ms, grace_ms, next_at, actor) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (store) DO UPDATE SET every_ms = excluded.every_ms, grace_ms = excluded.grace_ms, next_at = excluded.next_at, actor = excluded.actor`,
+       ON CONFLICT (store) DO UPDATE SET every_ms = excluded.every_ms, grace_ms = excluded.grace_ms,
+         next_at = excluded.next_at, actor = excluded.actor`,
     );
     this.del = s.db.prepare(`DELETE FROM key_schedules WHERE store = ?`);
     this.get = s.db.prepare(`SELECT * FROM key_schedules WHERE store = ?`);

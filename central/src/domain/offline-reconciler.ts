@@ -234,10 +234,14 @@ export class OfflineReconciler {
     const ctx = { sale: found.sale };
     if (found.ambiguous) {
       exception = ExceptionCodes.RECEIPT_AMBIGUOUS;
-      problem = `receipt ${body.receipt} was not sold at ${store} and was issued at stores ${found.ambiguous.map((a) => a.store).join(', ')}`;
+      problem =
+        `receipt ${body.receipt} was not sold at ${store} and ` +
+        `was issued at stores ${found.ambiguous.map((a) => a.store).join(', ')}`;
     } else if (body.receipt && !ctx.sale) {
       exception = ExceptionCodes.RECEIPT_NOT_FOUND;
-      problem = `receipt ${body.receipt}${body.originalStore !== undefined ? ` of store ${body.originalStore}` : ''} is not known at the hub`;
+      problem =
+        `receipt ${body.receipt}${body.originalStore !== undefined ? ` of store ${body.originalStore}` : ''} ` +
+        `is not known at the hub`;
     } else {
       const ev = this.engine.evaluate(store, request, policy, ctx, now, body.authorization, false, asOf);
       const hubLines = new Map(ev.lines.map((l) => [l.line, l]));
@@ -255,7 +259,9 @@ export class OfflineReconciler {
         problem = short
           .map(
             (l) =>
-              `line ${l.line}: approved offline ${l.approvedQty}, the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} (${hubLines.get(l.line)?.code ?? 'not found'})`,
+              `line ${l.line}: approved offline ${l.approvedQty}, ` +
+              `the hub allows ${fromMilli(hubLines.get(l.line)?.approvedMilli ?? 0)} ` +
+              `(${hubLines.get(l.line)?.code ?? 'not found'})`,
           )
           .join('; ');
       } else if (ev.decision === 'override_required' || ev.decision === 'denied') {
@@ -278,7 +284,8 @@ export class OfflineReconciler {
           problem = overpaid
             .map(
               (l) =>
-                `line ${l.line}: refunds ${(l.refund ?? 0) + (l.fee ?? 0)} before fees offline; what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`,
+                `line ${l.line}: refunds ${(l.refund ?? 0) + (l.fee ?? 0)} before fees offline; ` +
+                `what is left of what was paid for it is ${hubLines.get(l.line)?.amount ?? 0}`,
             )
             .join('; ');
         }

@@ -181,7 +181,9 @@ export class ReturnCompletion {
       if (late.length > 0)
         problems.push({
           code: ExceptionCodes.OVER_RETURN,
-          why: `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} no longer fits what is returnable`,
+          why:
+            `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} ` +
+            `no longer fits what is returnable`,
         });
     }
     return problems;

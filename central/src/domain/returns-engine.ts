@@ -3,6 +3,7 @@ import {
   fromMilli,
   lineRules,
   LineCodes,
+  returnableLines,
   TbCodes,
   TbError,
   tenderKindsOf,
@@ -228,13 +229,7 @@ export class ReturnsEngine {
       store: sale.store,
       currency: sale.currency,
       at: sale.at,
-      lines: sale.lines.map((l) => ({
-        line: l.line,
-        sku: l.sku,
-        qty: fromMilli(l.qty),
-        unitPrice: l.unitPrice,
-        returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))),
-      })),
+      lines: returnableLines(sale.lines, claimed),
       ...(matches ? { matches } : {}),
     };
   }
@@ -288,7 +283,9 @@ export class ReturnsEngine {
     };
     if (!ctx.ambiguous) return evaluateReturn(input);
     const ev = evaluateReturn({ ...input, notFoundCode: LineCodes.RECEIPT_AMBIGUOUS });
-    ev.reason = `receipt ${body.receipt ?? ''} was issued at stores ${ctx.ambiguous.map((a) => a.store).join(', ')}: ask again naming the store that issued it (originalStore)`;
+    ev.reason =
+      `receipt ${body.receipt ?? ''} was issued at stores ${ctx.ambiguous.map((a) => a.store).join(', ')}: ` +
+      `ask again naming the store that issued it (originalStore)`;
     return ev;
   }
 

@@ -139,6 +139,28 @@ const COLUMNS = [
   'sale_store',
 ] as const;
 
+/**
+ * What counts against a sale line: completed quantities, and reservations not yet expired.
+ * Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
+ * With each, what it refunds for the line at the sold price (lines decided before that was
+ * kept: their quantity at the line's price).
+ */
+const CLAIMED_BY_LINE_SQL = `SELECT rl.line AS line,
+          SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
+                   WHEN r.status = 'reserved' AND r.expires_at > @now THEN rl.approved_qty
+                   ELSE 0 END) AS qty,
+          SUM(CASE WHEN r.status = 'completed'
+                     THEN COALESCE(rl.completed_amount,
+                                   CAST(ROUND(rl.completed_qty * sl.unit_price / 1000.0) AS INTEGER))
+                   WHEN r.status = 'reserved' AND r.expires_at > @now
+                     THEN COALESCE(rl.amount, CAST(ROUND(rl.approved_qty * sl.unit_price / 1000.0) AS INTEGER))
+                   ELSE 0 END) AS amount
+     FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
+     LEFT JOIN sale_lines sl ON sl.store = r.sale_store AND sl.receipt = r.receipt AND sl.line = rl.line
+    WHERE r.sale_store = @store AND r.receipt = @receipt AND r.exception_code IS NULL
+      AND r.authorization <> @exclude AND rl.line > 0
+    GROUP BY rl.line`;
+
 /** Return tickets, their lines and exchange items. */
 export class ReturnsRepo {
   private readonly getOne: Statement;
@@ -170,26 +192,12 @@ export class ReturnsRepo {
       `INSERT INTO returns (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
     );
     this.insertLine = db.prepare(
-      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty, disposition, code, reason, amount, fee, completed_amount)
-       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code, @reason, @amount, @fee, @completed_amount)`,
+      `INSERT INTO return_lines (authorization, line, asked_sku, requested_qty, approved_qty, completed_qty,
+       disposition, code, reason, amount, fee, completed_amount)
+       VALUES (@authorization, @line, @asked_sku, @requested_qty, @approved_qty, @completed_qty, @disposition, @code,
+         @reason, @amount, @fee, @completed_amount)`,
     );
-    // What counts against a sale line: completed quantities, and reservations not yet expired.
-    // Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
-    // With each, what it refunds for the line at the sold price (lines decided before that was
-    // kept: their quantity at the line's price).
-    this.claimed = db.prepare(
-      `SELECT rl.line AS line,
-              SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
-                       WHEN r.status = 'reserved' AND r.expires_at > @now THEN rl.approved_qty
-                       ELSE 0 END) AS qty,
-              SUM(CASE WHEN r.status = 'completed' THEN COALESCE(rl.completed_amount, CAST(ROUND(rl.completed_qty * sl.unit_price / 1000.0) AS INTEGER))
-                       WHEN r.status = 'reserved' AND r.expires_at > @now THEN COALESCE(rl.amount, CAST(ROUND(rl.approved_qty * sl.unit_price / 1000.0) AS INTEGER))
-                       ELSE 0 END) AS amount
-         FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
-         LEFT JOIN sale_lines sl ON sl.store = r.sale_store AND sl.receipt = r.receipt AND sl.line = rl.line
-        WHERE r.sale_store = @store AND r.receipt = @receipt AND r.exception_code IS NULL AND r.authorization <> @exclude AND rl.line > 0
-        GROUP BY rl.line`,
-    );
+    this.claimed = db.prepare(CLAIMED_BY_LINE_SQL);
     this.byStore = db.prepare(`SELECT * FROM returns WHERE store = ? ORDER BY created_at, authorization`);
     this.all = db.prepare(`SELECT * FROM returns ORDER BY created_at, authorization`);
     this.byReceipt = db.prepare(
@@ -202,27 +210,32 @@ export class ReturnsRepo {
         .join(', ')} WHERE authorization = @authorization`,
     );
     this.updLine = db.prepare(
-      `UPDATE return_lines SET completed_qty = ?, approved_qty = ?, completed_amount = ? WHERE authorization = ? AND line = ?`,
+      `UPDATE return_lines SET completed_qty = ?, approved_qty = ?, completed_amount = ?
+       WHERE authorization = ? AND line = ?`,
     );
     this.delLines = db.prepare(`DELETE FROM return_lines WHERE authorization = ?`);
     this.insertEx = db.prepare(
-      `INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code) VALUES (@authorization, @sku, @qty, @approved_qty, @code)`,
+      `INSERT INTO return_exchanges (authorization, sku, qty, approved_qty, code)
+       VALUES (@authorization, @sku, @qty, @approved_qty, @code)`,
     );
     this.getEx = db.prepare(`SELECT * FROM return_exchanges WHERE authorization = ? ORDER BY sku`);
     this.delEx = db.prepare(`DELETE FROM return_exchanges WHERE authorization = ?`);
     this.exReserved = db.prepare(
-      `SELECT COALESCE(SUM(e.approved_qty), 0) AS qty FROM return_exchanges e JOIN returns r ON r.authorization = e.authorization
+      `SELECT COALESCE(SUM(e.approved_qty), 0) AS qty FROM return_exchanges e
+       JOIN returns r ON r.authorization = e.authorization
         WHERE r.store = ? AND e.sku = ? AND r.status = 'reserved' AND r.expires_at > ? AND r.authorization <> ?`,
     );
     this.exReservedStore = db.prepare(
-      `SELECT e.sku AS sku, SUM(e.approved_qty) AS qty FROM return_exchanges e JOIN returns r ON r.authorization = e.authorization
+      `SELECT e.sku AS sku, SUM(e.approved_qty) AS qty FROM return_exchanges e
+       JOIN returns r ON r.authorization = e.authorization
         WHERE r.store = ? AND r.status = 'reserved' AND r.expires_at > ? GROUP BY e.sku`,
     );
     // Refunds approved at a store from a time up to @at: completed ones, and reservations standing
     // at @at (an expired one was still standing before it lapsed).
     this.dayTotal = db.prepare(
       `SELECT COALESCE(SUM(refund_amount), 0) AS total FROM returns
-        WHERE store = @store AND created_at >= @since AND created_at <= @at AND exception_code IS NULL AND authorization <> @exclude
+        WHERE store = @store AND created_at >= @since AND created_at <= @at AND exception_code IS NULL
+          AND authorization <> @exclude
           AND decision IN ('approved', 'conditional')
           AND (status = 'completed' OR (status IN ('reserved', 'expired') AND expires_at > @at))`,
     );

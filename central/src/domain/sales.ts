@@ -66,7 +66,8 @@ export class Sales {
       `INSERT INTO sale_cards (pan_hash, store, receipt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.byCard = s.db.prepare(
-      `SELECT s.receipt AS receipt, s.store AS store, s.at AS at FROM sale_cards c JOIN sales s ON s.store = c.store AND s.receipt = c.receipt
+      `SELECT s.receipt AS receipt, s.store AS store, s.at AS at FROM sale_cards c
+       JOIN sales s ON s.store = c.store AND s.receipt = c.receipt
         WHERE c.pan_hash = ? AND s.at >= ? ORDER BY s.at DESC LIMIT 50`,
     );
     this.getSale = s.db.prepare(`SELECT * FROM sales WHERE store = ? AND receipt = ?`);

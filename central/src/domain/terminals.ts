@@ -39,11 +39,14 @@ export class Terminals {
   ) {
     this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
-      `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
-       VALUES (@store, @register, @state, @detail, @transport, @connections, @reported_state, @reported_detail, @reported_at, @last_message_at, @at, @updated_at)
-       ON CONFLICT (store, register) DO UPDATE SET state = excluded.state, detail = excluded.detail, transport = excluded.transport,
-         connections = excluded.connections, reported_state = excluded.reported_state, reported_detail = excluded.reported_detail,
-         reported_at = excluded.reported_at, last_message_at = excluded.last_message_at, at = excluded.at, updated_at = excluded.updated_at
+      `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail,
+         reported_at, last_message_at, at, updated_at)
+       VALUES (@store, @register, @state, @detail, @transport, @connections, @reported_state, @reported_detail,
+         @reported_at, @last_message_at, @at, @updated_at)
+       ON CONFLICT (store, register) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+         transport = excluded.transport, connections = excluded.connections, reported_state = excluded.reported_state,
+         reported_detail = excluded.reported_detail, reported_at = excluded.reported_at,
+         last_message_at = excluded.last_message_at, at = excluded.at, updated_at = excluded.updated_at
        WHERE excluded.at >= terminals.at`,
     );
     this.byStore = s.db.prepare(`SELECT * FROM terminals WHERE store = ? ORDER BY register`);

@@ -65,7 +65,8 @@ export class Enrollments {
       `INSERT INTO enrollment_codes (id, hash, store, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.take = db.prepare(
-      `UPDATE enrollment_codes SET used_at = @now, used_from = @source WHERE hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING id, store`,
+      `UPDATE enrollment_codes SET used_at = @now, used_from = @source
+       WHERE hash = @hash AND used_at IS NULL AND expires_at > @now RETURNING id, store`,
     );
     this.byHash = db.prepare(`SELECT * FROM enrollment_codes WHERE hash = ?`);
     this.setKey = db.prepare(`UPDATE enrollment_codes SET key_id = ? WHERE id = ?`);

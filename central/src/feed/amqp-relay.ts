@@ -382,7 +382,8 @@ export class AmqpRelay {
       const n = this.returned.size;
       this.returned.clear();
       throw new Error(
-        `${n} of ${entries.length} message(s) came back unroutable from exchange ${this.exchange}: bind a queue that takes every routing key (e.g. "#") or give the exchange an alternate exchange`,
+        `${n} of ${entries.length} message(s) came back unroutable from exchange ${this.exchange}: ` +
+          `bind a queue that takes every routing key (e.g. "#") or give the exchange an alternate exchange`,
       );
     }
     const last = lastEntry.position;

@@ -97,13 +97,16 @@ const builder = new XMLBuilder({
   processEntities: true,
 });
 
+/** What XML 1.0 cannot carry (see clean). */
+const NOT_IN_XML = new RegExp(
+  String.raw`[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]` +
+    String.raw`|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]`,
+  'g',
+);
+
 /** XML 1.0 cannot carry C0 controls (but tab, CR, LF), U+FFFE/U+FFFF or lone surrogates: they become U+FFFD. */
 function clean(v: string): string {
-  return v.replace(
-    // eslint-disable-next-line no-control-regex -- the controls XML cannot carry are what this replaces
-    /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-    '\uFFFD',
-  );
+  return v.replace(NOT_IN_XML, '\uFFFD');
 }
 
 /** A value as element or attribute text (XMLBuilder escapes & < > ' " itself). */
@@ -356,7 +359,10 @@ export function* poslogDayChunks(entries: Iterable<FeedEntry>, opts: PoslogExpor
     return given ?? currencyDecimalsOf(c);
   };
   const sold = new Map<string, OriginalSale>();
-  yield `<?xml version="1.0" encoding="UTF-8"?>\n<POSLog xmlns="${ARTS_NAMESPACE}" MajorVersion="6" MinorVersion="0" FixVersion="0">\n`;
+  yield (
+    `<?xml version="1.0" encoding="UTF-8"?>\n` +
+    `<POSLog xmlns="${ARTS_NAMESPACE}" MajorVersion="6" MinorVersion="0" FixVersion="0">\n`
+  );
   for (const e of entries) {
     const xml = transactionXml(e, opts, digits, sold);
     if (xml !== undefined) yield xml;

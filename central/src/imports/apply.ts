@@ -115,10 +115,13 @@ export function incomplete(p: ImportProgress, firstLine: number | undefined, why
   const what =
     p.applied === 0
       ? 'nothing was applied'
-      : `${p.applied} of ${p.rows} rows were applied (lines ${firstLine}–${p.appliedThroughLine}, in ${p.transactions} transaction(s), each audited as import:${p.id}); nothing after line ${p.appliedThroughLine}`;
+      : `${p.applied} of ${p.rows} rows were applied (lines ${firstLine}–${p.appliedThroughLine}, ` +
+        `in ${p.transactions} transaction(s), each audited as import:${p.id}); ` +
+        `nothing after line ${p.appliedThroughLine}`;
   return new TbError(
     TbCodes.IMPORT_INCOMPLETE,
-    `import ${p.id} stopped (${why}): ${what}. Run the same file again to finish it: rows already applied change nothing`,
+    `import ${p.id} stopped (${why}): ${what}. ` +
+      `Run the same file again to finish it: rows already applied change nothing`,
     {
       ...(cause === undefined ? {} : { cause }),
       details: { import: p.id, applied: p.applied, rows: p.rows, appliedThroughLine: p.appliedThroughLine ?? null },

@@ -43,7 +43,8 @@ export async function* readCsv(input: Readable, opts: CsvOptions): AsyncGenerato
       if (missing.length > 0) {
         throw new TbError(
           TbCodes.INVALID,
-          `line 1: the header must name the columns ${opts.columns.join(',')} (missing ${missing.map((m) => `"${m}"`).join(', ')})`,
+          `line 1: the header must name the columns ${opts.columns.join(',')} ` +
+            `(missing ${missing.map((m) => `"${m}"`).join(', ')})`,
         );
       }
       return names;

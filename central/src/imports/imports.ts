@@ -106,7 +106,8 @@ export class Imports {
     if (this.running.size >= this.maxRunning) {
       throw new TbError(
         TbCodes.STORAGE_BUSY,
-        `${this.running.size} imports are running (${[...this.running.keys()].join(', ')}); try again when one has finished`,
+        `${this.running.size} imports are running (${[...this.running.keys()].join(', ')}); ` +
+          `try again when one has finished`,
       );
     }
     const p: ImportProgress = {

@@ -54,7 +54,9 @@ export function checkInventoryRecord(
   if (r.qty === '' || !isStockQty(qty))
     return {
       line,
-      error: `line ${line}, column qty: expected a quantity of zero or more with at most three decimals, got "${r.qty}"`,
+      error:
+        `line ${line}, column qty: expected a quantity ` +
+        `of zero or more with at most three decimals, got "${r.qty}"`,
     };
   return { line, row: { store, sku, qty: toMilli(qty) } };
 }

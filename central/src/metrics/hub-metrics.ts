@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { setModeCounts } from '@tillbridge/shared';
 import type { Hub } from '../hub-services.js';
 
 /**
@@ -94,7 +95,9 @@ function reconciliationMetrics(r: Registry): {
 } {
   const registerDays = new Counter({
     name: 'tillbridge_register_days_reconciled_total',
-    help: "Registers' business days reconciled against what the hub recorded, by outcome: matched, discrepancy, resending (each resend asked counts)",
+    help:
+      "Registers' business days reconciled against what the hub recorded, by outcome: " +
+      'matched, discrepancy, resending (each resend asked counts)',
     labelNames: ['status'],
     registers: [r],
   });
@@ -131,7 +134,9 @@ function webhookMetrics(r: Registry, hub: Hub): Counter<'outcome'> {
 function storageMetrics(r: Registry, hub: Hub): void {
   new Counter({
     name: 'tillbridge_hub_db_commits_total',
-    help: 'Commits of the hub database: sync="full" fsynced (what is owed to someone), sync="normal" not (batches of presence and heartbeat figures)',
+    help:
+      'Commits of the hub database: sync="full" fsynced (what is owed to someone), ' +
+      'sync="normal" not (batches of presence and heartbeat figures)',
     labelNames: ['sync'],
     registers: [r],
     collect() {
@@ -231,10 +236,7 @@ function authorizationMetrics(r: Registry, hub: Hub, scrapes: () => number): voi
     labelNames: ['mode', 'outcome'],
     registers: [r],
     collect() {
-      this.reset();
-      const now = rate();
-      for (const mode of ['online', 'offline'] as const)
-        for (const [outcome, n] of Object.entries(now.tickets[mode])) this.set({ mode, outcome }, n);
+      setModeCounts(this, rate().tickets, 'outcome');
     },
   });
   rateGauge(
@@ -259,7 +261,9 @@ function feedMetrics(r: Registry, hub: Hub): Counter {
   });
   new Gauge({
     name: 'tillbridge_feed_lag',
-    help: "ERP feed entries after each named consumer's cursor (the feed's head minus its position; amqp:<exchange> is the broker relay)",
+    help:
+      "ERP feed entries after each named consumer's cursor (the feed's head minus its position; " +
+      'amqp:<exchange> is the broker relay)',
     labelNames: ['consumer'],
     registers: [r],
     collect() {
@@ -273,7 +277,9 @@ function feedMetrics(r: Registry, hub: Hub): Counter {
   });
   new Gauge({
     name: 'tillbridge_feed_relay_connected',
-    help: 'The ERP feed relay of this hub process is connected to the broker (1) or not (0); absent when no broker is configured',
+    help:
+      'The ERP feed relay of this hub process is connected to the broker (1) or not (0); ' +
+      'absent when no broker is configured',
     registers: [r],
     collect() {
       const relay = hub.feedRelay.relay;

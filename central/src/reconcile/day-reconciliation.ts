@@ -146,11 +146,13 @@ export function describeDifferences(d: DayDifferences): string {
   const where = (e: Elsewhere): string => `${e.id} (register ${e.register ?? '-'}, ${e.businessDay ?? 'no day'})`;
   if (d.elsewhere.receipts.length > 0)
     parts.push(
-      `receipts recorded under another register or day: ${d.elsewhere.receipts.slice(0, NAMES_IN_REASON).map(where).join(', ')}`,
+      'receipts recorded under another register or day: ' +
+        d.elsewhere.receipts.slice(0, NAMES_IN_REASON).map(where).join(', '),
     );
   if (d.elsewhere.authorizations.length > 0)
     parts.push(
-      `returns recorded under another register or day: ${d.elsewhere.authorizations.slice(0, NAMES_IN_REASON).map(where).join(', ')}`,
+      'returns recorded under another register or day: ' +
+        d.elsewhere.authorizations.slice(0, NAMES_IN_REASON).map(where).join(', '),
     );
   return parts.join('; ');
 }
@@ -248,14 +250,19 @@ export class DayReconciliation {
     const db = s.db;
     this.getDay = db.prepare(`SELECT * FROM register_days WHERE store = ? AND register = ? AND business_day = ?`);
     this.upsert = db.prepare(
-      `INSERT INTO register_days (store, register, business_day, source, event_id, currency, reported, receipts, authorizations, status, closed_at, reported_at, resend_attempts)
-       VALUES (@store, @register, @day, @source, @event, @currency, @reported, @receipts, @authorizations, 'resending', @closedAt, @reportedAt, 0)
-       ON CONFLICT (store, register, business_day) DO UPDATE SET source = excluded.source, event_id = excluded.event_id, currency = excluded.currency,
-         reported = excluded.reported, receipts = excluded.receipts, authorizations = excluded.authorizations, status = excluded.status, recorded = NULL,
-         differences = NULL, closed_at = excluded.closed_at, reported_at = excluded.reported_at, reconciled_at = NULL, resend_attempts = 0, resend_at = NULL, exception_id = NULL`,
+      `INSERT INTO register_days (store, register, business_day, source, event_id, currency, reported, receipts,
+         authorizations, status, closed_at, reported_at, resend_attempts)
+       VALUES (@store, @register, @day, @source, @event, @currency, @reported, @receipts, @authorizations, 'resending',
+         @closedAt, @reportedAt, 0)
+       ON CONFLICT (store, register, business_day) DO UPDATE SET source = excluded.source, event_id = excluded.event_id,
+         currency = excluded.currency, reported = excluded.reported, receipts = excluded.receipts,
+         authorizations = excluded.authorizations, status = excluded.status, recorded = NULL, differences = NULL,
+         closed_at = excluded.closed_at, reported_at = excluded.reported_at, reconciled_at = NULL, resend_attempts = 0,
+         resend_at = NULL, exception_id = NULL`,
     );
     this.setOutcome = db.prepare(
-      `UPDATE register_days SET status = @status, recorded = @recorded, differences = @differences, reconciled_at = @reconciledAt,
+      `UPDATE register_days SET status = @status, recorded = @recorded, differences = @differences,
+         reconciled_at = @reconciledAt,
          resend_attempts = @attempts, resend_at = @resendAt, exception_id = @exception
        WHERE store = @store AND register = @register AND business_day = @day`,
     );
@@ -279,10 +286,12 @@ export class DayReconciliation {
     );
     this.saleNamed = db.prepare(`SELECT register, at FROM sales WHERE store = ? AND receipt = ?`);
     this.returnNamed = db.prepare(
-      `SELECT status, register, completed_register, completed_agent_at, completed_at FROM returns WHERE store = ? AND authorization = ?`,
+      `SELECT status, register, completed_register, completed_agent_at, completed_at FROM returns
+       WHERE store = ? AND authorization = ?`,
     );
     this.markCompleted = db.prepare(
-      `UPDATE returns SET completed_register = ?, completed_agent_at = ? WHERE authorization = ? AND status = 'completed'`,
+      `UPDATE returns SET completed_register = ?, completed_agent_at = ?
+       WHERE authorization = ? AND status = 'completed'`,
     );
     this.exceptionState = db.prepare(`SELECT id, resolved_at FROM exceptions WHERE id = ?`);
     this.resolveException = db.prepare(

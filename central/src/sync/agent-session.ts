@@ -1,5 +1,6 @@
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
+import type { ZodError } from 'zod';
 import { auditOrigin } from '../domain/audit-log.js';
 import {
   AgentFrame,
@@ -264,7 +265,8 @@ export class AgentSession {
   ): void {
     const reason = agentTooOld
       ? agentTooOldReason(WIRE_VERSION_MIN)
-      : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): upgrade the hub (docs/upgrade.md)`;
+      : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): ` +
+        `upgrade the hub (docs/upgrade.md)`;
     this.d.log.warn(
       { store: this.store, agentProtocol: agent, hubProtocol: { min: WIRE_VERSION_MIN, max: WIRE_VERSION }, software },
       `agent refused: no protocol version in common (${agentTooOld ? 'agent too old' : 'hub too old'})`,
@@ -597,13 +599,7 @@ export class AgentSession {
   private onAuthorize(rid: number, rawBody: unknown): void {
     const parsed = AuthorizeRequestBody.safeParse(rawBody, { reportInput: true });
     if (!parsed.success) {
-      this.send({
-        t: 'res',
-        rid,
-        ok: false,
-        code: TbCodes.INVALID,
-        message: describeZodError(parsed.error, 'body').join('; '),
-      });
+      this.refuseInvalid(rid, parsed.error);
       return;
     }
     this.whenApplied(rid, parsed.data.after, () => this.authorize(rid, parsed.data));
@@ -612,34 +608,21 @@ export class AgentSession {
   private onOverride(rid: number, rawBody: unknown): void {
     const parsed = OverrideBody.safeParse(rawBody);
     if (!parsed.success) {
-      this.send({
-        t: 'res',
-        rid,
-        ok: false,
-        code: TbCodes.INVALID,
-        message: describeZodError(parsed.error, 'body').join('; '),
-      });
+      this.refuseInvalid(rid, parsed.error);
       return;
     }
     try {
       this.send({ t: 'res', rid, ok: true, body: this.d.returns.override(this.store, parsed.data) });
     } catch (err) {
-      const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
       if (!isTbError(err)) this.d.log.error({ store: this.store, err }, 'override failed');
-      this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
+      this.answerFailure(rid, err);
     }
   }
 
   private onLookup(rid: number, rawBody: unknown): void {
     const parsed = ReceiptLookupBody.safeParse(rawBody, { reportInput: true });
     if (!parsed.success) {
-      this.send({
-        t: 'res',
-        rid,
-        ok: false,
-        code: TbCodes.INVALID,
-        message: describeZodError(parsed.error, 'body').join('; '),
-      });
+      this.refuseInvalid(rid, parsed.error);
       return;
     }
     this.whenApplied(rid, parsed.data.after, () =>
@@ -657,10 +640,21 @@ export class AgentSession {
       const result = this.d.returns.authorize(this.store, body);
       this.send({ t: 'res', rid, ok: true, body: result });
     } catch (err) {
-      const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
       this.d.log.error({ store: this.store, err }, 'authorization failed');
-      this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
+      this.answerFailure(rid, err);
     }
+  }
+
+  /** Answers request `rid` whose body `schema` refused: TB_INVALID, naming what is wrong in it. */
+  private refuseInvalid(rid: number, error: ZodError): void {
+    const message = describeZodError(error, 'body').join('; ');
+    this.send({ t: 'res', rid, ok: false, code: TbCodes.INVALID, message });
+  }
+
+  /** Answers request `rid` that threw `err`: a TbError's code and message, anything else as internal. */
+  private answerFailure(rid: number, err: unknown): void {
+    const code = isTbError(err) ? err.code : TbCodes.INTERNAL;
+    this.send({ t: 'res', rid, ok: false, code, message: isTbError(err) ? err.message : 'internal error' });
   }
 
   private drainParked(): void {

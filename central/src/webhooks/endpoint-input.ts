@@ -22,7 +22,8 @@ export function checkEndpointUrl(v: unknown): CheckedUrl {
   if (u.username || u.password)
     throw new TbError(
       TbCodes.INVALID,
-      'url: credentials in the URL are refused (user:password@…); the receiver checks the webhook-signature header instead',
+      'url: credentials in the URL are refused (user:password@…); ' +
+        'the receiver checks the webhook-signature header instead',
     );
   if (!u.hostname) throw new TbError(TbCodes.INVALID, 'url: expected a host');
   if (u.hash) throw new TbError(TbCodes.INVALID, 'url: a #fragment is never sent; remove it');

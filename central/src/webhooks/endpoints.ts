@@ -51,14 +51,7 @@ export class WebhookEndpoints {
         created_at: this.now(),
         created_by: actor,
       });
-      this.audit.append({
-        actor,
-        action: 'webhook.add',
-        outcome: 'created',
-        store,
-        resource: `webhook:${id}`,
-        details: { url, events },
-      });
+      this.audited(actor, 'webhook.add', 'created', { id, store }, { url, events });
     });
     return { id, url, events, store, secret, warnings };
   }
@@ -67,14 +60,7 @@ export class WebhookEndpoints {
     this.repo.tx(() => {
       const ep = this.need(id);
       this.repo.deleteEndpoint(id);
-      this.audit.append({
-        actor,
-        action: 'webhook.remove',
-        outcome: 'removed',
-        store: ep.store,
-        resource: `webhook:${id}`,
-        details: { url: ep.url },
-      });
+      this.audited(actor, 'webhook.remove', 'removed', ep, { url: ep.url });
     });
   }
 
@@ -101,14 +87,7 @@ export class WebhookEndpoints {
     this.repo.tx(() => {
       const ep = this.need(id);
       this.repo.setSecrets(id, this.box.seal(secret), until ? ep.secret_enc : null, until);
-      this.audit.append({
-        actor,
-        action: 'webhook.rotate_secret',
-        outcome: 'rotated',
-        store: ep.store,
-        resource: `webhook:${id}`,
-        details: { overlapMs, previousSecretExpiresAt: until },
-      });
+      this.audited(actor, 'webhook.rotate_secret', 'rotated', ep, { overlapMs, previousSecretExpiresAt: until });
     });
     return { id, secret, previousSecretExpiresAt: until };
   }
@@ -119,14 +98,7 @@ export class WebhookEndpoints {
       const ep = this.need(id);
       if (!this.repo.disable(id, this.now(), reason)) return false;
       const abandoned = this.repo.abandonOpen(id, `endpoint disabled: ${reason}`);
-      this.audit.append({
-        actor,
-        action: 'webhook.disable',
-        outcome: 'disabled',
-        store: ep.store,
-        resource: `webhook:${id}`,
-        details: { url: ep.url, reason, abandoned },
-      });
+      this.audited(actor, 'webhook.disable', 'disabled', ep, { url: ep.url, reason, abandoned });
       this.log.warn({ webhook: id, url: ep.url, reason, abandoned }, 'webhook endpoint disabled');
       return true;
     });
@@ -136,16 +108,20 @@ export class WebhookEndpoints {
     return this.repo.tx(() => {
       const ep = this.need(id);
       if (!this.repo.enable(id)) return false;
-      this.audit.append({
-        actor,
-        action: 'webhook.enable',
-        outcome: 'enabled',
-        store: ep.store,
-        resource: `webhook:${id}`,
-        details: { url: ep.url, wasDisabledFor: ep.disabled_reason },
-      });
+      this.audited(actor, 'webhook.enable', 'enabled', ep, { url: ep.url, wasDisabledFor: ep.disabled_reason });
       return true;
     });
+  }
+
+  /** Audits a change to endpoint `ep`: resource `webhook:<id>`, of its store (null: every store). */
+  private audited(
+    actor: string,
+    action: string,
+    outcome: string,
+    ep: Pick<EndpointRow, 'id' | 'store'>,
+    details: Record<string, unknown>,
+  ): void {
+    this.audit.append({ actor, action, outcome, store: ep.store, resource: `webhook:${ep.id}`, details });
   }
 
   disabledEndpoints(): DisabledEndpoint[] {
@@ -171,14 +147,7 @@ export class WebhookEndpoints {
         { webhook: id, requestedBy: actor, message: 'A test event from tillbridge-hub.' },
         [id],
       );
-      this.audit.append({
-        actor,
-        action: 'webhook.test',
-        outcome: 'queued',
-        store: ep.store,
-        resource: `webhook:${id}`,
-        details: { messageId: q.messageId },
-      });
+      this.audited(actor, 'webhook.test', 'queued', ep, { messageId: q.messageId });
       const delivery = q.deliveries[0];
       if (!delivery) throw new TbError(TbCodes.INTERNAL, `the test event to ${id} was queued for no endpoint`);
       return { delivery: delivery.id, messageId: q.messageId };

@@ -38,8 +38,11 @@ export const httpSender: WebhookSender = async (req) => {
     const ok = status >= 200 && status < 300;
     const out: SendResult = { status };
     if (retryAfter) out.retryAfter = retryAfter;
-    if (!ok)
-      out.error = `HTTP ${status}${status >= 300 && status < 400 && res.headers.location ? ` (redirect to ${res.headers.location}, not followed)` : ''}${snippet(res.body)}`;
+    if (!ok) {
+      const location = status >= 300 && status < 400 ? res.headers.location : undefined;
+      const redirect = location ? ` (redirect to ${location}, not followed)` : '';
+      out.error = `HTTP ${status}${redirect}${snippet(res.body)}`;
+    }
     return out;
   } catch (err) {
     if (req.signal.aborted) return { aborted: true, error: 'cut short by shutdown' };

@@ -72,13 +72,15 @@ export function sortableId(prefix: string): string {
 }
 
 const OPEN = `('pending', 'failed')`;
-const DELIVERY_COLS = `d.id, d.webhook, d.message, m.type, d.state, d.attempts, d.retry_step, d.next_attempt_at, d.created_at, d.last_attempt_at, d.last_status, d.last_error`;
+const DELIVERY_COLS = `d.id, d.webhook, d.message, m.type, d.state, d.attempts, d.retry_step, d.next_attempt_at,
+  d.created_at, d.last_attempt_at, d.last_status, d.last_error`;
 
 function prepare(s: HubStorage) {
   const p = (sql: string): Statement => s.db.prepare(sql);
   return {
     insertEndpoint: p(
-      `INSERT INTO webhooks (id, url, events, store, secret_enc, created_at, created_by) VALUES (@id, @url, @events, @store, @secret_enc, @created_at, @created_by)`,
+      `INSERT INTO webhooks (id, url, events, store, secret_enc, created_at, created_by)
+       VALUES (@id, @url, @events, @store, @secret_enc, @created_at, @created_by)`,
     ),
     endpoint: p(`SELECT * FROM webhooks WHERE id = ?`),
     endpoints: p(`SELECT * FROM webhooks ORDER BY created_at, id`),
@@ -91,28 +93,33 @@ function prepare(s: HubStorage) {
     setSecrets: p(`UPDATE webhooks SET secret_enc = ?, prev_secret_enc = ?, prev_secret_expires_at = ? WHERE id = ?`),
     disable: p(`UPDATE webhooks SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL`),
     enable: p(
-      `UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL WHERE id = ? AND disabled_at IS NOT NULL`,
+      `UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
+       WHERE id = ? AND disabled_at IS NOT NULL`,
     ),
     success: p(`UPDATE webhooks SET last_success_at = ?, failing_since = NULL WHERE id = ?`),
     failure: p(`UPDATE webhooks SET last_failure_at = ?, failing_since = COALESCE(failing_since, ?) WHERE id = ?`),
     disabledList: p(`SELECT * FROM webhooks WHERE disabled_at IS NOT NULL ORDER BY disabled_at, id`),
     insertMessage: p(`INSERT INTO webhook_messages (id, type, store, body, created_at) VALUES (?, ?, ?, ?, ?)`),
     insertDelivery: p(
-      `INSERT INTO webhook_deliveries (id, webhook, message, state, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)`,
+      `INSERT INTO webhook_deliveries (id, webhook, message, state, next_attempt_at, created_at)
+       VALUES (?, ?, ?, 'pending', ?, ?)`,
     ),
     dueWebhooks: p(
       `SELECT DISTINCT d.webhook FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook
-       WHERE d.state IN ${OPEN} AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until <= @now) AND w.disabled_at IS NULL`,
+       WHERE d.state IN ${OPEN} AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until <= @now)
+         AND w.disabled_at IS NULL`,
     ),
     // an endpoint with a delivery leased by another process is that process's for now (one attempt in flight per
     // endpoint)
     leasedElsewhere: p(
-      `SELECT 1 AS x FROM webhook_deliveries WHERE webhook = @webhook AND lease_until > @now AND leased_by <> @owner AND state IN ${OPEN} LIMIT 1`,
+      `SELECT 1 AS x FROM webhook_deliveries WHERE webhook = @webhook AND lease_until > @now AND leased_by <> @owner
+       AND state IN ${OPEN} LIMIT 1`,
     ),
     nextDue: p(
       `SELECT d.id, d.webhook, d.message, m.type, m.body, d.attempts, d.retry_step
        FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
-       WHERE d.webhook = @webhook AND d.state IN ${OPEN} AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until <= @now)
+       WHERE d.webhook = @webhook AND d.state IN ${OPEN} AND d.next_attempt_at <= @now
+         AND (d.lease_until IS NULL OR d.lease_until <= @now)
        ORDER BY d.next_attempt_at, d.id LIMIT 1`,
     ),
     lease: p(`UPDATE webhook_deliveries SET leased_by = @owner, lease_until = @until WHERE id = @id`),
@@ -120,12 +127,14 @@ function prepare(s: HubStorage) {
       `UPDATE webhook_deliveries SET leased_by = NULL, lease_until = NULL WHERE id = @id AND leased_by = @owner`,
     ),
     finish: p(
-      `UPDATE webhook_deliveries SET state = @state, attempts = attempts + 1, retry_step = @retryStep, next_attempt_at = @nextAttemptAt,
+      `UPDATE webhook_deliveries SET state = @state, attempts = attempts + 1, retry_step = @retryStep,
+         next_attempt_at = @nextAttemptAt,
          last_attempt_at = @at, last_status = @status, last_error = @error, leased_by = NULL, lease_until = NULL
        WHERE id = @id AND attempts = @attemptsBefore AND state IN ${OPEN} AND leased_by = @owner`,
     ),
     abandonOpen: p(
-      `UPDATE webhook_deliveries SET state = 'abandoned', next_attempt_at = NULL, last_error = ? WHERE webhook = ? AND state IN ${OPEN}`,
+      `UPDATE webhook_deliveries SET state = 'abandoned', next_attempt_at = NULL, last_error = ?
+       WHERE webhook = ? AND state IN ${OPEN}`,
     ),
     requeue: p(`UPDATE webhook_deliveries SET state = 'pending', retry_step = 0, next_attempt_at = ? WHERE id = ?`),
     delivery: p(
@@ -133,7 +142,8 @@ function prepare(s: HubStorage) {
     ),
     deliveries: p(
       `SELECT ${DELIVERY_COLS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message
-       WHERE (CAST(@webhook AS TEXT) IS NULL OR d.webhook = @webhook) AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
+       WHERE (CAST(@webhook AS TEXT) IS NULL OR d.webhook = @webhook)
+         AND (@failed = 0 OR d.state IN ('failed', 'abandoned'))
        ORDER BY d.created_at DESC, d.id DESC LIMIT @limit`,
     ),
     openTotal: p(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state IN ${OPEN}`),
