@@ -16,6 +16,7 @@ import {
 } from '@tillbridge/shared';
 import { parseAgentConfig } from '../config.js';
 import { normalizeFingerprint, peerCertificate, PinnedAgent } from '../sync/pinning.js';
+import { hubRefusalCode } from '../sync/token-client.js';
 
 /**
  * The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited.
@@ -289,14 +290,8 @@ function enrollAnswer(answer: { statusCode: number; body: string }): EnrollAnswe
   }
   if (answer.statusCode !== 200 || typeof res.store !== 'string' || typeof res.apiKey !== 'string') {
     const why = res.message ?? `HTTP ${answer.statusCode}`;
-    const code =
-      answer.statusCode === 401
-        ? TbCodes.UNAUTHORIZED
-        : answer.statusCode === 429
-          ? TbCodes.RATE_LIMITED
-          : TbCodes.HUB_UNAVAILABLE;
     throw new TbError(
-      code,
+      hubRefusalCode(answer.statusCode),
       `the hub refused the code: ${why}${answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : ''}`,
     );
   }
