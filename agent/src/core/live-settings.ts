@@ -1,6 +1,6 @@
 import { SyncSettingsSchema, type Logger, type SyncSettings } from '@tillbridge/shared';
-import { setMeta, type Db } from '../db/agent-db.js';
-import { readStoredConfig } from '../db/stored-config.js';
+import type { Db } from '../db/agent-db.js';
+import { PushedDocument } from './pushed-document.js';
 
 /** The sync settings the config file gives (its `hub` section), until the hub pushes its own. */
 interface ConfigSyncSettings {
@@ -17,12 +17,11 @@ interface ConfigSyncSettings {
  * be read leave the config file's values in force: logged, and shown in status and metrics.
  */
 export class LiveSettings {
-  private current: { version: number; settings: SyncSettings };
-  private unreadable: string | undefined;
+  private readonly doc: PushedDocument<SyncSettings>;
   private readonly listeners: ((s: SyncSettings) => void)[] = [];
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     hub: ConfigSyncSettings,
     private readonly log: Logger,
   ) {
@@ -32,24 +31,24 @@ export class LiveSettings {
       retryCapMs: hub.reconnectCapMs,
       heartbeatSeconds: Math.max(1, Math.round(hub.heartbeatMs / 1000)),
     });
-    this.current = { version: 0, settings: fromConfig };
-    const stored = readStoredConfig(db, 'sync_settings', 'settings', SyncSettingsSchema);
-    if (stored.state === 'read') this.current = { version: stored.version, settings: stored.value };
-    else if (stored.state === 'invalid') {
-      this.unreadable = stored.problem;
-      log.error(
-        { err: stored.err, problem: stored.problem },
+    this.doc = new PushedDocument(db, {
+      key: 'sync_settings',
+      field: 'settings',
+      schema: SyncSettingsSchema,
+      fallback: fromConfig,
+      log,
+      unreadableMessage:
         "the stored sync settings cannot be read: running by the config file's until the hub sends settings",
-      );
-    }
+      rejectedMessage: 'the hub pushed sync settings this agent cannot read; keeping the ones it has',
+    });
   }
 
   get version(): number {
-    return this.current.version;
+    return this.doc.version;
   }
 
   get settings(): SyncSettings {
-    return this.current.settings;
+    return this.doc.value;
   }
 
   /**
@@ -57,7 +56,7 @@ export class LiveSettings {
    * undefined once the hub sent some.
    */
   get problem(): string | undefined {
-    return this.unreadable;
+    return this.doc.problem;
   }
 
   onChange(listener: (s: SyncSettings) => void): void {
@@ -69,20 +68,11 @@ export class LiveSettings {
    * set centrally: the config file's values stay. An older or equal version is ignored.
    */
   accept(version: number, raw: unknown): boolean {
-    if (version === 0 || version <= this.current.version) return false;
-    const parsed = SyncSettingsSchema.safeParse(raw);
-    if (!parsed.success) {
-      const message = 'the hub pushed sync settings this agent cannot read; keeping the ones it has';
-      this.log.error({ version, err: parsed.error }, message);
-      return false;
-    }
-    const next = { version, settings: parsed.data };
-    // kept before they apply: a write that fails (a full disk) throws, the settings held stay, and the caller retries
-    setMeta(this.db, 'sync_settings', JSON.stringify(next));
-    this.current = next;
-    this.unreadable = undefined;
-    this.log.info({ version, settings: parsed.data }, 'sync settings applied');
-    for (const listener of this.listeners) listener(parsed.data);
+    if (version === 0 || version <= this.doc.version) return false;
+    const settings = this.doc.keep(version, raw);
+    if (!settings) return false;
+    this.log.info({ version, settings }, 'sync settings applied');
+    for (const listener of this.listeners) listener(settings);
     return true;
   }
 }
