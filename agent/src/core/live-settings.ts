@@ -14,28 +14,23 @@ interface ConfigSyncSettings {
  * The sync settings this agent runs by: its config file's values (version 0) until the hub pushes
  * the store's settings, which then win and are kept across restarts. Parts of the agent read them
  * when they need them, and hear of changes, so nothing needs a restart. Stored settings that cannot
- * be read leave the config file's values in force: logged, and shown in status and metrics.
+ * be read leave the config file's values in force: logged, and shown in status and metrics
+ * (`problem`, until the hub sends settings).
  */
-export class LiveSettings {
-  private readonly doc: PushedDocument<SyncSettings>;
+export class LiveSettings extends PushedDocument<SyncSettings> {
   private readonly listeners: ((s: SyncSettings) => void)[] = [];
 
-  constructor(
-    db: Db,
-    hub: ConfigSyncSettings,
-    private readonly log: Logger,
-  ) {
-    const fromConfig = SyncSettingsSchema.parse({
-      authorizationDeadlineMs: hub.authorizationDeadlineMs,
-      retryBaseMs: hub.reconnectBaseMs,
-      retryCapMs: hub.reconnectCapMs,
-      heartbeatSeconds: Math.max(1, Math.round(hub.heartbeatMs / 1000)),
-    });
-    this.doc = new PushedDocument(db, {
+  constructor(db: Db, hub: ConfigSyncSettings, log: Logger) {
+    super(db, {
       key: 'sync_settings',
       field: 'settings',
       schema: SyncSettingsSchema,
-      fallback: fromConfig,
+      fallback: SyncSettingsSchema.parse({
+        authorizationDeadlineMs: hub.authorizationDeadlineMs,
+        retryBaseMs: hub.reconnectBaseMs,
+        retryCapMs: hub.reconnectCapMs,
+        heartbeatSeconds: Math.max(1, Math.round(hub.heartbeatMs / 1000)),
+      }),
       log,
       unreadableMessage:
         "the stored sync settings cannot be read: running by the config file's until the hub sends settings",
@@ -43,20 +38,8 @@ export class LiveSettings {
     });
   }
 
-  get version(): number {
-    return this.doc.version;
-  }
-
   get settings(): SyncSettings {
-    return this.doc.value;
-  }
-
-  /**
-   * Why the stored settings could not be read at start (the config file's values rule meanwhile);
-   * undefined once the hub sent some.
-   */
-  get problem(): string | undefined {
-    return this.doc.problem;
+    return this.value;
   }
 
   onChange(listener: (s: SyncSettings) => void): void {
@@ -68,10 +51,10 @@ export class LiveSettings {
    * set centrally: the config file's values stay. An older or equal version is ignored.
    */
   accept(version: number, raw: unknown): boolean {
-    if (version === 0 || version <= this.doc.version) return false;
-    const settings = this.doc.keep(version, raw);
+    if (version === 0 || version <= this.version) return false;
+    const settings = this.keep(version, raw);
     if (!settings) return false;
-    this.log.info({ version, settings }, 'sync settings applied');
+    this.spec.log.info({ version, settings }, 'sync settings applied');
     for (const listener of this.listeners) listener(settings);
     return true;
   }

@@ -6,17 +6,12 @@ import { PushedDocument } from './pushed-document.js';
  * The returns policy this agent decides offline by: the version the hub last pushed, kept in the
  * agent's database so it survives restarts. Before the first push, the default policy with the
  * config's `offline.maxRefund` (version 0) — and so too when the stored policy cannot be read,
- * which is logged, shown by `tillbridge-agent status` and in the metrics until the hub sends one.
+ * which is logged, shown by `tillbridge-agent status` and in the metrics (`problem`) until the
+ * hub sends one.
  */
-export class PolicyStore {
-  private readonly doc: PushedDocument<Policy>;
-
-  constructor(
-    db: Db,
-    fallbackMaxRefund: number,
-    private readonly log: Logger,
-  ) {
-    this.doc = new PushedDocument(db, {
+export class PolicyStore extends PushedDocument<Policy> {
+  constructor(db: Db, fallbackMaxRefund: number, log: Logger) {
+    super(db, {
       key: 'policy',
       field: 'policy',
       schema: PolicySchema,
@@ -28,24 +23,15 @@ export class PolicyStore {
     });
   }
 
-  get version(): number {
-    return this.doc.version;
-  }
-
   get policy(): Policy {
-    return this.doc.value;
-  }
-
-  /** Why the stored policy could not be read at start (defaults rule meanwhile); undefined once the hub sent one. */
-  get problem(): string | undefined {
-    return this.doc.problem;
+    return this.value;
   }
 
   /** Keeps a policy pushed by the hub (an older version is ignored; the same version is taken again). */
   accept(version: number, raw: unknown): boolean {
-    if (version < this.doc.version) return false;
-    if (!this.doc.keep(version, raw)) return false;
-    this.log.info({ version }, 'returns policy updated');
+    if (version < this.version) return false;
+    if (!this.keep(version, raw)) return false;
+    this.spec.log.info({ version }, 'returns policy updated');
     return true;
   }
 }

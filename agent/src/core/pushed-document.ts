@@ -21,15 +21,15 @@ export interface PushedDocumentSpec<T> {
  * A document the hub pushes to the agent (its sync settings, its returns policy): versioned, and
  * kept in the agent's database so it survives restarts. A stored one that cannot be read leaves
  * the fallback in force: logged, and kept as `problem` (shown in status and metrics) until the hub
- * sends one. Which versions are taken is the owner's to decide.
+ * sends one. Which versions are taken is the subclass's to decide.
  */
-export class PushedDocument<T> {
+export abstract class PushedDocument<T> {
   private current: { version: number; value: T };
   private unreadable: string | undefined;
 
   constructor(
     private readonly db: Db,
-    private readonly spec: PushedDocumentSpec<T>,
+    protected readonly spec: PushedDocumentSpec<T>,
   ) {
     this.current = { version: 0, value: spec.fallback };
     const stored = readStoredConfig(db, spec.key, spec.field, spec.schema);
@@ -44,7 +44,7 @@ export class PushedDocument<T> {
     return this.current.version;
   }
 
-  get value(): T {
+  protected get value(): T {
     return this.current.value;
   }
 
@@ -58,7 +58,7 @@ export class PushedDocument<T> {
    * is written before it applies: a write that fails (a full disk) throws, the document held
    * stays, and the caller retries.
    */
-  keep(version: number, raw: unknown): T | undefined {
+  protected keep(version: number, raw: unknown): T | undefined {
     const parsed = this.spec.schema.safeParse(raw);
     if (!parsed.success) {
       this.spec.log.error({ version, err: parsed.error }, this.spec.rejectedMessage);
