@@ -661,8 +661,8 @@ export class HubLink implements HubAuthorizer {
     this.refusal = { code, reason: text, at };
     this.opts.log.error(
       { code, reason: text },
-      'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) ' +
-        'is connected to it; sales are kept here until this copy is the only one',
+      'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from ' +
+        'one disk image) is connected to it; sales are kept here until this copy is the only one',
     );
     return new TbError(code, `refused by the hub: ${text}`);
   }

@@ -125,7 +125,8 @@ export async function fetchAccessToken(
       const waitMs = retryAfterMs(typeof header === 'string' ? header : undefined, res, now());
       throw new TbError(
         TbCodes.RATE_LIMITED,
-        `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ${Math.ceil(waitMs / 1000)} s`,
+        `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ` +
+          `${Math.ceil(waitMs / 1000)} s`,
         { details: { retryAfterMs: waitMs } },
       );
     }

@@ -89,7 +89,8 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
       if (arr.oneOf && !arr.oneOf.some((k) => Object.hasOwn(it.fields, k))) {
         add(
           [...it.path, 'fields'],
-          `a mapping for ${arr.oneOf.map((k) => `"${k}"`).join(' or ')} (the canonical model names a ${it.into.slice(0, -1)} by one of them)`,
+          `a mapping for ${arr.oneOf.map((k) => `"${k}"`).join(' or ')} (the canonical model names a ` +
+            `${it.into.slice(0, -1)} by one of them)`,
         );
       }
     }
