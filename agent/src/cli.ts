@@ -71,7 +71,8 @@ function logDestination(config: Readonly<AgentConfig>): { file?: RotatingFileOpt
     return { file };
   } catch (err) {
     process.stderr.write(
-      `error: log.file: cannot open ${config.log.file} for writing: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+      `error: log.file: cannot open ${config.log.file} for writing: ` +
+        `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
     );
     process.exit(EXIT.USAGE);
   }
@@ -161,20 +162,25 @@ program
   .option('--json', 'print JSON')
   .addHelpText(
     'after',
-    '\nExit code: 0 when the agent is running, 3 when it is not, 1 when it does not answer and this user may not read its data directory.\n\nExample:\n  tillbridge-agent status --config /etc/tillbridge/agent.json --json',
+    '\nExit code: 0 when the agent is running, 3 when it is not, 1 when it does not answer and this user ' +
+      'may not read its data directory.\n\nExample:\n  tillbridge-agent status --config ' +
+      '/etc/tillbridge/agent.json --json',
   )
   .action(statusCmd);
 
 program
   .command('check-config')
   .description(
-    'validate a config file and check what `run` needs from this machine: ports free, data directory writable, serial devices usable (2 on a problem, naming each key)',
+    'validate a config file and check what `run` needs from this machine: ports free, data directory ' +
+      'writable, serial devices usable (2 on a problem, naming each key)',
   )
   .addOption(configOpt())
   .option('--json', 'print JSON')
   .addHelpText(
     'after',
-    '\nRun it as the user the agent runs as (e.g. sudo -u tillbridge …): permissions are checked for the user running it.\nExit code: 0 when run has what it needs (warnings allowed), 2 on a problem.\n\nExample:\n  tillbridge-agent check-config --config agent.json --json',
+    '\nRun it as the user the agent runs as (e.g. sudo -u tillbridge …): permissions are checked for the ' +
+      'user running it.\nExit code: 0 when run has what it needs (warnings allowed), 2 on a problem.\n\n' +
+      'Example:\n  tillbridge-agent check-config --config agent.json --json',
   )
   .action(checkConfigCmd);
 
@@ -184,7 +190,8 @@ program
   .option('--json', 'print JSON')
   .addHelpText(
     'after',
-    '\nProblems (e.g. udevadm or libusb missing) are listed, never fatal; exit code 0.\n\nExample:\n  tillbridge-agent devices --json',
+    '\nProblems (e.g. udevadm or libusb missing) are listed, never fatal; exit code 0.\n\nExample:\n  ' +
+      'tillbridge-agent devices --json',
   )
   .action(async (opts: { json?: boolean }) => {
     const list = await listDevices();

@@ -303,7 +303,8 @@ export function parseAgentConfig(raw: unknown, source = 'config', baseDir = proc
       const profile = loadProfile(c.profile);
       if (profile.format !== c.type)
         problems.push(
-          `registers[${i}].codec.profile: expected a ${c.type} profile, ${c.profile} describes ${profile.format} records`,
+          `registers[${i}].codec.profile: expected a ${c.type} profile, ${c.profile} describes ` +
+            `${profile.format} records`,
         );
     } catch (err) {
       const inner = (err as TbError).details?.problems as string[] | undefined;

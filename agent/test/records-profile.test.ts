@@ -176,8 +176,18 @@ describe('loadProfile', () => {
 
   it('each codec takes only its own format; recordCodec checks the config against the profile', () => {
     const fixed = loadProfile(CONTOSO);
-    expect(() => new DelimitedCodec(fixed)).toThrow(expect.objectContaining({ code: TbCodes.CONFIG }));
-    expect(() => new FixedCodec(loadProfile(ACME))).toThrow(expect.objectContaining({ code: TbCodes.CONFIG }));
+    expect(() => new DelimitedCodec(fixed)).toThrow(
+      expect.objectContaining({
+        code: TbCodes.CONFIG,
+        message: 'profile contoso-fixed-80 describes fixed records: use the fixed codec',
+      }),
+    );
+    expect(() => new FixedCodec(loadProfile(ACME))).toThrow(
+      expect.objectContaining({
+        code: TbCodes.CONFIG,
+        message: 'profile acme-ecr-400 describes delimited records: use the delimited codec',
+      }),
+    );
     expect(recordCodec({ type: 'fixed', profile: CONTOSO }).name).toBe('fixed:contoso-fixed-80');
     expect(recordCodec({ type: 'delimited', profile: ACME }).name).toBe('delimited:acme-ecr-400');
     expect(() => recordCodec({ type: 'delimited', profile: CONTOSO })).toThrow(

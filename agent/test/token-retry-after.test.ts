@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
 import { HubLink } from '../src/sync/hub-link.js';
-import { fetchAccessToken, retryAfterMs } from '../src/sync/token-client.js';
+import { fetchAccessToken, hubRefusalCode, retryAfterMs } from '../src/sync/token-client.js';
 import { StubHub } from './stub-hub.js';
 import { testLinkOptions } from './support/link-options.js';
 
@@ -179,6 +179,15 @@ describe('the agent honours Retry-After on its token requests', () => {
     const err = await fetchAccessToken(hub.wsUrl, 'S1', 'tbk_test_key').catch((e: unknown) => e);
     expect(isTbError(err, TbCodes.RATE_LIMITED)).toBe(true);
     expect((err as { details: { retryAfterMs: number } }).details.retryAfterMs).toBe(7000);
+  });
+
+  it.each([
+    [401, TbCodes.UNAUTHORIZED],
+    [429, TbCodes.RATE_LIMITED],
+    [503, TbCodes.HUB_UNAVAILABLE],
+    [undefined, TbCodes.HUB_UNAVAILABLE],
+  ])('a hub refusal with HTTP %s is %s', (status, code) => {
+    expect(hubRefusalCode(status)).toBe(code);
   });
 
   it("reads Retry-After as seconds or an HTTP date, else the answer's details, else a minute", () => {

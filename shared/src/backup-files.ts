@@ -73,7 +73,8 @@ export function prepareBackupDir(dir: string): void {
     if (left.length > 0)
       throw new TbError(
         TbCodes.CONFLICT,
-        `${dir} is not empty (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}): give a new or empty directory`,
+        `${dir} is not empty (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}): give a new ` +
+          'or empty directory',
       );
   }
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
@@ -120,9 +121,11 @@ function checkedManifestShape(file: string, format: string, parsed: unknown): Ba
     typeof parsed === 'object' && parsed !== null ? parsed : undefined;
   const claimed = fields?.format;
   if (fields === undefined || claimed !== format) {
+    const other = typeof claimed === 'string' && claimed.startsWith('tillbridge-');
     throw new TbError(
       TbCodes.INVALID,
-      `${file}: expected "format": "${format}", got ${JSON.stringify(claimed)}${typeof claimed === 'string' && claimed.startsWith('tillbridge-') ? ' (a backup of the other program?)' : ''}`,
+      `${file}: expected "format": "${format}", got ` +
+        `${JSON.stringify(claimed)}${other ? ' (a backup of the other program?)' : ''}`,
     );
   }
   const files: unknown = fields.files;
@@ -160,7 +163,9 @@ export function readVerifiedManifest(dir: string, format: string): BackupManifes
   if (missing.length > 0) {
     throw new TbError(
       TbCodes.INVALID,
-      `${missing.map((f) => `${join(dir, f.name)} (${f.role})`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing: the manifest lists ${missing.length > 1 ? 'them' : 'it'}; the backup is incomplete`,
+      `${missing.map((f) => `${join(dir, f.name)} (${f.role})`).join(', ')} ` +
+        `${missing.length > 1 ? 'are' : 'is'} missing: the manifest lists ` +
+        `${missing.length > 1 ? 'them' : 'it'}; the backup is incomplete`,
     );
   }
   for (const f of m.files) {
@@ -175,7 +180,8 @@ export function readVerifiedManifest(dir: string, format: string): BackupManifes
     if (sum !== f.sha256)
       throw new TbError(
         TbCodes.INVALID,
-        `${path} does not match its checksum in the manifest (sha256 ${sum}, expected ${f.sha256}): the file was damaged or changed`,
+        `${path} does not match its checksum in the manifest (sha256 ${sum}, expected ${f.sha256}): the ` +
+          'file was damaged or changed',
       );
   }
   return m;

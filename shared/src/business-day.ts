@@ -60,6 +60,16 @@ export function wallParts(
   return wall;
 }
 
+/**
+ * The offset from UTC, in minutes east, in force in `zone` (an IANA name) at the instant `utcMs`
+ * (whole seconds: the wall clock shows no milliseconds).
+ */
+export function zoneOffsetAt(zone: string, utcMs: number): number {
+  const p = wallParts(zone, utcMs);
+  const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
+}
+
 const two = (n: number) => String(n).padStart(2, '0');
 
 /** Per zone, the last day looked up and the instants it spans [start, end): most lookups fall in it. */

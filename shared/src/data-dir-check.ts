@@ -30,7 +30,9 @@ export function checkDataDir(dir: string, platform: NodeJS.Platform = process.pl
     return [
       {
         level: 'error',
-        message: `data directory ${dir}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        message:
+          `data directory ${dir}: cannot read it ` +
+          `(${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       },
     ];
   }
@@ -40,12 +42,16 @@ export function checkDataDir(dir: string, platform: NodeJS.Platform = process.pl
   if ((st.mode & 0o022) !== 0) {
     findings.push({
       level: 'error',
-      message: `data directory ${dir} is writable by group or others (mode ${octal(st.mode)}): expected only its owner to write there (chmod 700 ${dir})`,
+      message:
+        `data directory ${dir} is writable by group or others (mode ${octal(st.mode)}): expected only its ` +
+        `owner to write there (chmod 700 ${dir})`,
     });
   } else if ((st.mode & 0o077) !== 0) {
     findings.push({
       level: 'warning',
-      message: `data directory ${dir} can be read by group or others (mode ${octal(st.mode)}): expected 0700 (chmod 700 ${dir})`,
+      message:
+        `data directory ${dir} can be read by group or others (mode ${octal(st.mode)}): expected 0700 ` +
+        `(chmod 700 ${dir})`,
     });
   }
   let names: string[] = [];
@@ -64,7 +70,9 @@ export function checkDataDir(dir: string, platform: NodeJS.Platform = process.pl
     if (f.isFile() && (f.mode & 0o077) !== 0) {
       findings.push({
         level: 'warning',
-        message: `${join(dir, name)} can be read by group or others (mode ${octal(f.mode)}): expected 0600 (chmod 600 ${join(dir, name)})`,
+        message:
+          `${join(dir, name)} can be read by group or others (mode ${octal(f.mode)}): ` +
+          `expected 0600 (chmod 600 ${join(dir, name)})`,
       });
     }
   }

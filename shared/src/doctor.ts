@@ -54,7 +54,8 @@ export function formatDoctorReport(r: DoctorReport): string {
   const { ok, warning, error } = r.counts;
   lines.push(
     '',
-    `${r.tool} doctor: ${error} error(s), ${warning} warning(s), ${ok} ok${error > 0 ? '' : ' - nothing stops it from working'}`,
+    `${r.tool} doctor: ${error} error(s), ${warning} warning(s), ${ok} ` +
+      `ok${error > 0 ? '' : ' - nothing stops it from working'}`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -132,14 +133,18 @@ export function diskFinding(id: string, dir: string): DoctorFinding {
     return {
       id,
       level: 'warning',
-      message: `the free space where ${dir} is cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      message:
+        `the free space where ${dir} is cannot be read ` +
+        `(${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       action: 'check the disk by hand',
     };
   }
   const free = s.bavail * s.bsize;
   const total = s.blocks * s.bsize;
   const text = `${(free / MB).toFixed(0)} MB free of ${(total / MB).toFixed(0)} MB where ${dir} is`;
-  const action = `free space on that disk (old logs, downloads), or move the data directory to a larger one: the database grows with every sale while the hub cannot be reached`;
+  const action =
+    'free space on that disk (old logs, downloads), or move the data directory to a larger one: the ' +
+    'database grows with every sale while the hub cannot be reached';
   if (free < DISK_ERROR_BYTES) return { id, level: 'error', message: text, action };
   if (free < DISK_WARN_BYTES) return { id, level: 'warning', message: text, action };
   return { id, level: 'ok', message: text };

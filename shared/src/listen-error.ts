@@ -33,7 +33,8 @@ export function listenError(err: unknown, host: string, port: number): TbError {
   }
   return new TbError(
     TbCodes.CONFIG,
-    `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}${code && !why.includes(code) ? ` (${code})` : ''}`,
+    `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ` +
+      `${why}${code && !why.includes(code) ? ` (${code})` : ''}`,
     { cause: err, details: { errno: code } },
   );
 }

@@ -55,7 +55,8 @@ export function systemdNotifySend(command = 'systemd-notify', env: NodeJS.Proces
         else
           reject(
             new Error(
-              `${command} ${assignments.join(' ')}: ${signal ? `killed (${signal})` : `exit ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`,
+              `${command} ${assignments.join(' ')}: ` +
+                `${signal ? `killed (${signal})` : `exit ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`,
             ),
           );
       });

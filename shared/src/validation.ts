@@ -23,7 +23,10 @@ function formatPath(root: string, path: PropertyKey[]): string {
 function issueText(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (remove or fix the spelling)`;
+      return (
+        `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} ` +
+        '(remove or fix the spelling)'
+      );
     case 'invalid_type': {
       const expected = issue.expected === 'int' ? 'an integer' : issue.expected;
       return `expected ${expected}${issue.input === undefined ? ' (missing)' : `, got ${typeName(issue.input)}`}`;

@@ -8,6 +8,7 @@ import {
   isStoreTimeZone,
   nextBusinessDay,
   wallTimeToInstant,
+  zoneOffsetAt,
 } from '../src/business-day.js';
 
 /** The date in `zone` as Intl gives it, with no cache: what businessDayOf must always agree with. */
@@ -78,6 +79,17 @@ describe('business days in a store’s time zone', () => {
       '2026-07-01T04:00:00.000Z',
     );
     expect(nextBusinessDay('2028-02-28')).toBe('2028-02-29');
+  });
+
+  it('the offset in force at an instant: summer time, half hours, west of UTC; an unknown zone throws', () => {
+    expect(zoneOffsetAt('Europe/Berlin', Date.parse('2026-01-15T12:00:00Z'))).toBe(60);
+    expect(zoneOffsetAt('Europe/Berlin', Date.parse('2026-07-15T12:00:00Z'))).toBe(120);
+    // the instant Berlin leaves summer time (01:00 UTC), and the millisecond before it
+    expect(zoneOffsetAt('Europe/Berlin', Date.parse('2026-10-25T00:59:59.999Z'))).toBe(120);
+    expect(zoneOffsetAt('Europe/Berlin', Date.parse('2026-10-25T01:00:00Z'))).toBe(60);
+    expect(zoneOffsetAt('Asia/Kolkata', 0)).toBe(330);
+    expect(zoneOffsetAt('America/New_York', Date.parse('2026-01-15T12:00:00Z'))).toBe(-300);
+    expect(() => zoneOffsetAt('Mars/Olympus', 0)).toThrow(RangeError);
   });
 
   it('checks days, cut-offs and zones', () => {

@@ -58,7 +58,8 @@ const LABEL: Record<Check['level'], string> = { ok: 'ok     ', warning: 'warning
 export function formatConfigReport(r: ConfigReport): { stdout: string; stderr: string } {
   if (r.error !== undefined) return { stdout: '', stderr: `error: ${r.error}\n` };
   const out = [
-    `${r.file}: ${r.valid ? 'valid' : 'NOT READY'} (store ${r.store}, ${r.registers} register(s), hub ${r.hub})${r.runningPid !== undefined ? `; its agent is running (pid ${r.runningPid})` : ''}`,
+    `${r.file}: ${r.valid ? 'valid' : 'NOT READY'} (store ${r.store}, ${r.registers} register(s), hub ` +
+      `${r.hub})${r.runningPid !== undefined ? `; its agent is running (pid ${r.runningPid})` : ''}`,
     ...r.checks.map((c) => `  ${LABEL[c.level]}  ${c.key}: ${c.message}`),
   ];
   const err = r.valid

@@ -80,7 +80,9 @@ export function deviceFindings(
         id: `device.${d.kind}`,
         level: 'warning',
         message: `${d.id}: ${d.path} ${c === 'ENOENT' ? 'is not present now' : `cannot be looked at (${c})`}`,
-        action: `plug the device in (or check the path in the config: \`tillbridge-agent devices\` lists what this machine sees); the agent opens it when it appears`,
+        action:
+          `plug the device in (or check the path in the config: \`tillbridge-agent devices\` lists what ` +
+          'this machine sees); the agent opens it when it appears',
       });
       continue;
     }
@@ -99,8 +101,12 @@ export function deviceFindings(
         (st.mode & 0o060) === 0o060
           ? `add ${u.name} to the group ${group} (\`sudo usermod -aG ${group} ${u.name}\`), then restart the agent`
           : d.kind === 'hid'
-            ? `give ${u.name} access to the device with a udev rule (docs/devices.md; e.g. GROUP="${usual}", MODE="0660") and add it to that group, then replug the device`
-            : `the device is not open to its group (mode ${octal(st.mode)}): give serial ports to the group ${usual} with mode 0660 (a udev rule: SUBSYSTEM=="tty", GROUP="${usual}", MODE="0660"), add ${u.name} to it (\`sudo usermod -aG ${usual} ${u.name}\`), then replug the device and restart the agent`,
+            ? `give ${u.name} access to the device with a udev rule (docs/devices.md; e.g. ` +
+              `GROUP="${usual}", MODE="0660") and add it to that group, then replug the device`
+            : `the device is not open to its group (mode ${octal(st.mode)}): give serial ports to the ` +
+              `group ${usual} with mode 0660 (a udev rule: SUBSYSTEM=="tty", GROUP="${usual}", ` +
+              `MODE="0660"), add ${u.name} to it (\`sudo usermod -aG ${usual} ${u.name}\`), then replug ` +
+              'the device and restart the agent',
     });
   }
   return out;
@@ -119,6 +125,8 @@ export function ownerFinding(u: ServiceUser, dataDir: string): DoctorFinding | u
     id: 'dataDir.owner',
     level: u.uid === 0 ? 'warning' : 'error',
     message: `${dataDir} belongs to user #${st.uid}, not to the agent's user ${u.name} (#${u.uid})`,
-    action: `make the agent's user its owner: \`sudo chown -R ${u.name} ${dataDir}\` (or run the doctor with --user naming the user the service runs as)`,
+    action:
+      `make the agent's user its owner: \`sudo chown -R ${u.name} ${dataDir}\` (or run the doctor with ` +
+      '--user naming the user the service runs as)',
   };
 }

@@ -153,7 +153,10 @@ export async function hubFindings(
         action:
           tcp.reason === 'ENOTFOUND' || tcp.reason === 'EAI_AGAIN'
             ? `the name ${t.host} does not resolve: check hub.url in the config and this machine's DNS settings`
-            : `check that the hub is running (ask whoever runs it: \`tillbridge-hub doctor\` on its machine), that hub.url in the config is right, and that no firewall or proxy between this machine and ${where} blocks the connection. Sales keep being recorded and are sent when the hub is back.`,
+            : `check that the hub is running (ask whoever runs it: \`tillbridge-hub doctor\` on its ` +
+              'machine), that hub.url in the config is right, and that no firewall or proxy between this ' +
+              `machine and ${where} blocks the connection. Sales keep being recorded and are sent when the ` +
+              'hub is back.',
       });
       continue;
     }
@@ -203,7 +206,8 @@ async function tlsFindings(
       level: 'error',
       message: `no TLS handshake with ${t.host}:${t.port}: ${tls.error}`,
       action:
-        'check that the hub serves wss:// on this port (tillbridge-hub serve --tls-cert/--tls-key) and that nothing in between intercepts TLS',
+        'check that the hub serves wss:// on this port (tillbridge-hub serve --tls-cert/--tls-key) and ' +
+        'that nothing in between intercepts TLS',
     });
     return { findings, failed: true };
   }
@@ -211,7 +215,9 @@ async function tlsFindings(
     findings.push({
       id: 'hub.tls',
       level: 'ok',
-      message: `the hub's certificate for ${t.host} is trusted${config.hub.caFile ? ` (by ${config.hub.caFile})` : ' (by the system CAs)'}`,
+      message:
+        `the hub's certificate for ${t.host} is ` +
+        `trusted${config.hub.caFile ? ` (by ${config.hub.caFile})` : ' (by the system CAs)'}`,
     });
   else {
     findings.push({
@@ -221,9 +227,11 @@ async function tlsFindings(
       action: (tls.error ?? '').includes('EXPIRED')
         ? "the hub's certificate has expired: the hub's operator must renew it (and restart the hub)"
         : /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|LOCAL_ISSUER/.test(tls.error ?? '')
-          ? "this machine does not trust who signed the hub's certificate: set hub.caFile in the config to the hub's CA certificate (PEM), from the hub's operator"
+          ? "this machine does not trust who signed the hub's certificate: set hub.caFile in the config to " +
+            "the hub's CA certificate (PEM), from the hub's operator"
           : /ERR_TLS_CERT_ALTNAME|Hostname|altnames/i.test(tls.error ?? '')
-            ? `the certificate is not for the name ${t.host}: use the name the certificate was made for in hub.url, or have the hub's operator issue one for ${t.host}`
+            ? `the certificate is not for the name ${t.host}: use the name the certificate was made for in ` +
+              `hub.url, or have the hub's operator issue one for ${t.host}`
             : "ask the hub's operator to check its certificate (tillbridge-hub doctor)",
     });
   }
@@ -266,9 +274,12 @@ function clockFinding(
   if (Number.isNaN(hubMs)) return undefined;
   const skew = now() - hubMs;
   const abs = Math.abs(skew);
-  const text = `this machine's clock is ${Math.round(abs / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the hub's (${time ? 'its time' : 'its Date header'})`;
+  const text =
+    `this machine's clock is ${Math.round(abs / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the hub's ` +
+    `(${time ? 'its time' : 'its Date header'})`;
   const fix =
-    'turn on automatic time synchronisation (NTP) on this machine (and on the hub): Windows "Set time automatically", Linux `timedatectl set-ntp true`';
+    'turn on automatic time synchronisation (NTP) on this machine (and on the hub): Windows "Set time ' +
+    'automatically", Linux `timedatectl set-ntp true`';
   if (abs > CLOCK_ERROR_MS)
     return {
       id: 'clock.skew',

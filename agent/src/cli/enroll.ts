@@ -16,6 +16,7 @@ import {
 } from '@tillbridge/shared';
 import { parseAgentConfig } from '../config.js';
 import { normalizeFingerprint, peerCertificate, PinnedAgent } from '../sync/pinning.js';
+import { hubRefusalCode } from '../sync/token-client.js';
 
 /**
  * The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited.
@@ -135,7 +136,8 @@ function readExisting(file: string): Record<string, unknown> | undefined {
   } catch (err) {
     throw new TbError(
       TbCodes.CONFIG,
-      `${file} exists but is not a JSON config (${(err as Error).message}): move it away, or fix it, before enrolling with --force`,
+      `${file} exists but is not a JSON config (${(err as Error).message}): move it away, or fix it, ` +
+        'before enrolling with --force',
     );
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
@@ -161,7 +163,8 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const warnings: string[] = [];
   if (seen && res.fingerprint && normalizeFingerprint(res.fingerprint) !== seen) {
     warnings.push(
-      `the hub says its certificate's fingerprint is ${res.fingerprint}, but this machine was shown ${seen}: something in between (a load balancer or proxy) holds another certificate`,
+      `the hub says its certificate's fingerprint is ${res.fingerprint}, but this machine was shown ` +
+        `${seen}: something in between (a load balancer or proxy) holds another certificate`,
     );
   }
 
@@ -197,21 +200,24 @@ function checkEnrollOptions(
     if (!pin)
       throw new TbError(
         TbCodes.INVALID,
-        `--fingerprint: expected the SHA-256 fingerprint \`tillbridge-hub stores enroll\` printed (64 hex digits, colons optional), got "${o.fingerprint}"`,
+        `--fingerprint: expected the SHA-256 fingerprint \`tillbridge-hub stores enroll\` printed (64 ` +
+          `hex digits, colons optional), got "${o.fingerprint}"`,
       );
     if (!urls.secure) throw new TbError(TbCodes.INVALID, '--fingerprint: only for an https:// (wss://) hub');
   }
   if (!urls.secure && !urlHostIsLoopback(urls.ws) && !o.insecure) {
     throw new TbError(
       TbCodes.INVALID,
-      `--hub: ${o.hub} is plain http to another machine: the API key would cross the network unencrypted. Use the hub's https:// URL (or --insecure to accept that)`,
+      `--hub: ${o.hub} is plain http to another machine: the API key would cross the network ` +
+        `unencrypted. Use the hub's https:// URL (or --insecure to accept that)`,
     );
   }
   const existing = readExisting(file);
   if (existing && !o.force)
     throw new TbError(
       TbCodes.CONFLICT,
-      `${file} already exists: pass --force to replace its store, hub and API key (its registers and other settings are kept)`,
+      `${file} already exists: pass --force to replace its store, hub and API key (its registers and ` +
+        'other settings are kept)',
     );
   let ca: Buffer | undefined;
   if (o.caFile !== undefined) {
@@ -259,8 +265,10 @@ async function sendCode(
       }
       throw new TbError(
         TbCodes.TLS,
-        `the hub's certificate is not trusted by this machine (${tlsCode}); nothing was sent and the code still works.\n` +
-          `Its SHA-256 fingerprint is ${fp}. If it is the one \`tillbridge-hub stores enroll\` printed, run again with --fingerprint ${fp}` +
+        `the hub's certificate is not trusted by this machine (${tlsCode}); nothing was sent and the ` +
+          'code still works.\n' +
+          `Its SHA-256 fingerprint is ${fp}. If it is the one \`tillbridge-hub stores enroll\` printed, ` +
+          `run again with --fingerprint ${fp}` +
           " (or give the hub's CA with --ca-file)",
         { details: { fingerprint: fp } },
       );
@@ -289,16 +297,9 @@ function enrollAnswer(answer: { statusCode: number; body: string }): EnrollAnswe
   }
   if (answer.statusCode !== 200 || typeof res.store !== 'string' || typeof res.apiKey !== 'string') {
     const why = res.message ?? `HTTP ${answer.statusCode}`;
-    const code =
-      answer.statusCode === 401
-        ? TbCodes.UNAUTHORIZED
-        : answer.statusCode === 429
-          ? TbCodes.RATE_LIMITED
-          : TbCodes.HUB_UNAVAILABLE;
-    throw new TbError(
-      code,
-      `the hub refused the code: ${why}${answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : ''}`,
-    );
+    const hint =
+      answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : '';
+    throw new TbError(hubRefusalCode(answer.statusCode), `the hub refused the code: ${why}${hint}`);
   }
   return { ...res, store: res.store, apiKey: res.apiKey };
 }
@@ -341,7 +342,8 @@ function enrolledConfig(
     if (!isTbError(err, TbCodes.CONFIG)) throw err;
     throw new TbError(
       TbCodes.CONFIG,
-      `the config to write would not be valid (the store's key was issued: fix the existing file and ask the hub operator for a new code):\n${err.message}`,
+      `the config to write would not be valid (the store's key was issued: fix the existing file and ask ` +
+        `the hub operator for a new code):\n${err.message}`,
     );
   }
   return { config, registersKept: placeholder ? 0 : registers.length };
@@ -354,13 +356,16 @@ export function formatEnrollResult(r: EnrollResult): string {
   ];
   if (r.fingerprint)
     lines.push(
-      `hub certificate SHA-256 fingerprint: ${r.fingerprint}${r.pinned ? ' (pinned: hub.fingerprint)' : ' (trusted through its CA, not pinned)'}`,
+      'hub certificate SHA-256 fingerprint: ' +
+        `${r.fingerprint}${r.pinned ? ' (pinned: hub.fingerprint)' : ' (trusted through its CA, not pinned)'}`,
     );
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   lines.push('', 'next:');
   if (r.placeholderRegister)
     lines.push(
-      `  - the config has one placeholder register (R1, JSONL on 127.0.0.1:${PLACEHOLDER_REGISTER.transport.port}): edit "registers" for this store's registers (docs/configuration.md)`,
+      '  - the config has one placeholder register (R1, JSONL on ' +
+        `127.0.0.1:${PLACEHOLDER_REGISTER.transport.port}): edit "registers" for this store's registers ` +
+        '(docs/configuration.md)',
     );
   else lines.push(`  - ${r.registersKept} register(s) kept from the config that was there`);
   lines.push(`  - check it: tillbridge-agent check-config --config ${r.config}`);
@@ -379,7 +384,8 @@ export function enrollCommand(program: Command, exit: { USAGE: number; FAILURE: 
   program
     .command('enroll')
     .description(
-      "set this store's agent up from a one-time code (`tillbridge-hub stores enroll`): fetches the store's API key and writes the config file (0600)",
+      "set this store's agent up from a one-time code (`tillbridge-hub stores enroll`): fetches the " +
+        "store's API key and writes the config file (0600)",
     )
     .requiredOption('--hub <url>', "the hub's URL, e.g. https://hub.example.com:7400")
     .requiredOption('--code <code>', 'the one-time code (dashes and case do not matter)')
@@ -398,7 +404,10 @@ export function enrollCommand(program: Command, exit: { USAGE: number; FAILURE: 
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExit code: 0 enrolled; 2 bad usage or an existing config without --force; 1 the hub refused the code or could not be reached or trusted.\n\nExample:\n  tillbridge-agent enroll --hub https://hub.example.com:7400 --code 7KQ2-M9XD-4HTR-Z1WB --fingerprint AB:CD:… --config /etc/tillbridge/agent.json',
+      '\nExit code: 0 enrolled; 2 bad usage or an existing config without --force; 1 the hub refused the ' +
+        'code or could not be reached or trusted.\n\nExample:\n  tillbridge-agent enroll --hub ' +
+        'https://hub.example.com:7400 --code 7KQ2-M9XD-4HTR-Z1WB --fingerprint AB:CD:… --config ' +
+        '/etc/tillbridge/agent.json',
     )
     .action(
       async (opts: {

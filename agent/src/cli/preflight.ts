@@ -234,7 +234,9 @@ async function checkSerial(
     return {
       key,
       level: 'problem',
-      message: `${path} cannot be opened for reading and writing (${errno(err)}; checked as ${who()}): let the agent's user use it (Debian/Ubuntu: add it to the group "dialout")`,
+      message:
+        `${path} cannot be opened for reading and writing (${errno(err)}; checked as ${who()}): let the ` +
+        `agent's user use it (Debian/Ubuntu: add it to the group "dialout")`,
     };
   }
   return { key, level: 'ok', message: `${path} can be opened for reading and writing` };

@@ -75,9 +75,12 @@ function cannotRead(config: Readonly<AgentConfig>, configFile: string, path: str
       : `sudo tillbridge-agent status --config ${configFile}`;
   return new TbError(
     TbCodes.FORBIDDEN,
-    `the agent did not answer on its status endpoint (status.listen ${config.status.listen}), and ${me ? `this user (${me})` : 'this user'} may not read ` +
-      `${path === config.dataDir ? 'its data directory' : 'its database'} ${path}${typeof code === 'string' ? ` (${code})` : ''}, ` +
-      `so whether it runs and what its outbox holds cannot be told. Run it as the agent's user${owner ? ` (${owner}, who owns ${config.dataDir})` : ''}: ${as}, or as root`,
+    `the agent did not answer on its status endpoint (status.listen ${config.status.listen}), and ` +
+      `${me ? `this user (${me})` : 'this user'} may not read ` +
+      `${path === config.dataDir ? 'its data directory' : 'its database'} ` +
+      `${path}${typeof code === 'string' ? ` (${code})` : ''}, ` +
+      `so whether it runs and what its outbox holds cannot be told. Run it as the agent's ` +
+      `user${owner ? ` (${owner}, who owns ${config.dataDir})` : ''}: ${as}, or as root`,
     { cause: err },
   );
 }

@@ -126,8 +126,22 @@ export function hidProblem(err: unknown): string {
   );
 }
 
-function definedOnly<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== '')) as T;
+/** The fields a device list shows of each kind of device, in the order it shows them. */
+const SERIAL_FIELDS = ['path', 'manufacturer', 'serialNumber', 'vendorId', 'productId', 'pnpId'] as const;
+const HID_FIELDS = [
+  'path',
+  'vendorId',
+  'productId',
+  'manufacturer',
+  'product',
+  'serialNumber',
+  'usagePage',
+  'usage',
+] as const;
+
+/** The named fields of `o` that have a value (neither undefined nor ''): nothing else the library reports. */
+function definedFields<T, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.flatMap((k) => (o[k] === undefined || o[k] === '' ? [] : [[k, o[k]]]))) as Pick<T, K>;
 }
 
 export async function listDevices(opts: ListDevicesOptions = {}): Promise<DeviceList> {
@@ -135,34 +149,14 @@ export async function listDevices(opts: ListDevicesOptions = {}): Promise<Device
   let serial: SerialDeviceInfo[] = [];
   try {
     const ports = await (opts.listSerial ?? defaultListSerial)();
-    serial = ports.map((p) =>
-      definedOnly({
-        path: p.path,
-        manufacturer: p.manufacturer,
-        serialNumber: p.serialNumber,
-        vendorId: p.vendorId,
-        productId: p.productId,
-        pnpId: p.pnpId,
-      }),
-    );
+    serial = ports.map((p) => definedFields(p, SERIAL_FIELDS));
   } catch (err) {
     problems.push(serialProblem(err));
   }
   let hid: HidDeviceInfo[] = [];
   try {
     const mod = await (opts.loadHid ?? defaultLoadHid)();
-    hid = mod.devices().map((d) =>
-      definedOnly({
-        path: d.path,
-        vendorId: d.vendorId,
-        productId: d.productId,
-        manufacturer: d.manufacturer,
-        product: d.product,
-        serialNumber: d.serialNumber,
-        usagePage: d.usagePage,
-        usage: d.usage,
-      }),
-    );
+    hid = mod.devices().map((d) => definedFields(d, HID_FIELDS));
   } catch (err) {
     problems.push(hidProblem(err));
   }

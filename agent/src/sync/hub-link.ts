@@ -25,7 +25,14 @@ import { EventBus } from '../core/agent-events.js';
 import type { HubAuthorizer } from '../core/ports.js';
 
 export type { HubAuthorizer } from '../core/ports.js';
-import { fetchAccessToken, pinnedAgentFor, retryAfterMs, type AccessToken, type ClientTls } from './token-client.js';
+import {
+  fetchAccessToken,
+  hubRefusalCode,
+  pinnedAgentFor,
+  retryAfterMs,
+  type AccessToken,
+  type ClientTls,
+} from './token-client.js';
 
 export interface HubLinkOptions {
   /**
@@ -507,12 +514,7 @@ export class HubLink implements HubAuthorizer {
       ws.on('unexpected-response', (_req, res) => {
         if (res.statusCode === 401 || res.statusCode === 429) this.token = undefined;
         if (res.statusCode === 429) this.holdTokens(retryAfterMs(res.headers['retry-after'], undefined, this.now()));
-        const code =
-          res.statusCode === 401
-            ? TbCodes.UNAUTHORIZED
-            : res.statusCode === 429
-              ? TbCodes.RATE_LIMITED
-              : TbCodes.HUB_UNAVAILABLE;
+        const code = hubRefusalCode(res.statusCode);
         reject(new TbError(code, `the hub answered the WebSocket upgrade with HTTP ${res.statusCode}`));
         ws.terminate();
       });
@@ -659,8 +661,8 @@ export class HubLink implements HubAuthorizer {
     this.refusal = { code, reason: text, at };
     this.opts.log.error(
       { code, reason: text },
-      'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from one disk image) ' +
-        'is connected to it; sales are kept here until this copy is the only one',
+      'the hub refused this agent: another copy of this agent (the same database, e.g. a second PC from ' +
+        'one disk image) is connected to it; sales are kept here until this copy is the only one',
     );
     return new TbError(code, `refused by the hub: ${text}`);
   }

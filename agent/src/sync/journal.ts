@@ -45,7 +45,8 @@ export class Journal implements ForwardedJournal {
     private readonly zone: () => string = () => 'UTC',
   ) {
     this.insert = db.prepare(
-      `INSERT INTO journal (event_id, kind, register, business_day, at, created_ms, body, ref, amount, tenders) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO journal (event_id, kind, register, business_day, at, created_ms, body, ref, amount, tenders)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.ofDay = db.prepare(
       `SELECT * FROM journal WHERE register = ? AND business_day = ? ORDER BY created_ms, event_id`,

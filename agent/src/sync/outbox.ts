@@ -50,7 +50,8 @@ export class Outbox implements EventOutbox {
       `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.reinsert = db.prepare(
-      `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
+      `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(event_id) DO NOTHING`,
     );
     this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);

@@ -27,7 +27,8 @@ export function normalizeFingerprint(v: string): string | undefined {
 export function pinMismatch(seen: string, expected: string): TbError {
   return new TbError(
     TbCodes.TLS,
-    `the hub's certificate has SHA-256 fingerprint ${seen}, not the pinned ${expected} (hub.fingerprint): refusing to talk to it`,
+    `the hub's certificate has SHA-256 fingerprint ${seen}, not the pinned ${expected} ` +
+      '(hub.fingerprint): refusing to talk to it',
     { details: { seen, expected } },
   );
 }
@@ -47,7 +48,8 @@ export class PinnedAgent extends HttpsAgent {
     if (!pin)
       throw new TbError(
         TbCodes.CONFIG,
-        `hub.fingerprint: expected the SHA-256 fingerprint of the hub's certificate (64 hex digits, e.g. AB:CD:…), got "${fingerprint}"`,
+        `hub.fingerprint: expected the SHA-256 fingerprint of the hub's certificate (64 hex digits, e.g. ` +
+          `AB:CD:…), got "${fingerprint}"`,
       );
     this.pin = pin;
   }

@@ -1,5 +1,5 @@
 import got from 'got';
-import { monotonicClock, TbCodes, TbError, TOKEN_PATH } from '@tillbridge/shared';
+import { monotonicClock, TbCodes, TbError, TOKEN_PATH, type TbCode } from '@tillbridge/shared';
 import { PinnedAgent } from './pinning.js';
 
 /**
@@ -50,6 +50,15 @@ export function httpBase(hubUrl: string): string {
   u.pathname = '';
   u.search = '';
   return u.toString().replace(/\/$/, '');
+}
+
+/**
+ * The error code for an HTTP status the hub refused with: 401 the store's credentials were not
+ * accepted, 429 the hub is limiting, anything else the hub is not available.
+ */
+export function hubRefusalCode(statusCode: number | undefined): TbCode {
+  if (statusCode === 401) return TbCodes.UNAUTHORIZED;
+  return statusCode === 429 ? TbCodes.RATE_LIMITED : TbCodes.HUB_UNAVAILABLE;
 }
 
 /**
@@ -116,7 +125,8 @@ export async function fetchAccessToken(
       const waitMs = retryAfterMs(typeof header === 'string' ? header : undefined, res, now());
       throw new TbError(
         TbCodes.RATE_LIMITED,
-        `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ${Math.ceil(waitMs / 1000)} s`,
+        `the hub is limiting token requests (${res.message ?? 'HTTP 429'}); it asked to wait ` +
+          `${Math.ceil(waitMs / 1000)} s`,
         { details: { retryAfterMs: waitMs } },
       );
     }

@@ -183,7 +183,8 @@ export class Uploader {
 export function eventsFrame(rows: OutboxRow[]): string {
   const items = rows.map(
     (r) =>
-      `{"seq":${r.seq},"id":${JSON.stringify(r.event_id)},"kind":${JSON.stringify(r.kind)},"register":${JSON.stringify(r.register)},"at":${JSON.stringify(r.at)},"body":${r.body}}`,
+      `{"seq":${r.seq},"id":${JSON.stringify(r.event_id)},"kind":${JSON.stringify(r.kind)},` +
+      `"register":${JSON.stringify(r.register)},"at":${JSON.stringify(r.at)},"body":${r.body}}`,
   );
   return `{"t":"events","items":[${items.join(',')}]}`;
 }

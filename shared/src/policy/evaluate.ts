@@ -284,7 +284,9 @@ function applyLimits(j: Judging, lines: EvaluatedLine[], refund: number): Evalua
   if (policy.maxRefundPerStorePerDay !== null && input.approvedToday.store + refund > policy.maxRefundPerStorePerDay) {
     j.rules.push({
       code: PolicyCodes.STORE_DAILY_LIMIT,
-      detail: `the store approved ${input.approvedToday.store} today; ${refund} more is over ${policy.maxRefundPerStorePerDay}`,
+      detail:
+        `the store approved ${input.approvedToday.store} today; ${refund} more is over ` +
+        `${policy.maxRefundPerStorePerDay}`,
     });
     j.overrideCodes.push(PolicyCodes.STORE_DAILY_LIMIT);
   }

@@ -76,9 +76,10 @@ export async function systemdInstall(t: SystemdTarget & { unitText: string; now?
     writeFileSync(file, t.unitText, { mode: 0o644 });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    const denied = e.code === 'EACCES' || e.code === 'EPERM';
     throw new TbError(
       TbCodes.FORBIDDEN,
-      `cannot write ${file}: ${e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (run it as root, e.g. with sudo)' : e.message}`,
+      `cannot write ${file}: ${denied ? 'permission denied (run it as root, e.g. with sudo)' : e.message}`,
     );
   }
   const done = [`wrote ${file}`];

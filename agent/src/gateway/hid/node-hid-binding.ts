@@ -9,7 +9,8 @@ export type NodeHidImporter = () => Promise<NodeHid>;
 const importNodeHid: NodeHidImporter = () => import('node-hid');
 
 export const HID_LIBRARY_HINT =
-  'USB HID needs the system libraries libusb-1.0 and libudev: on Debian/Ubuntu run `sudo apt-get install libusb-1.0-0 libudev1`, then restart the agent';
+  'USB HID needs the system libraries libusb-1.0 and libudev: on Debian/Ubuntu run `sudo apt-get install ' +
+  'libusb-1.0-0 libudev1`, then restart the agent';
 
 class NodeHidBinding implements HidBinding {
   constructor(private readonly hid: NodeHid) {}

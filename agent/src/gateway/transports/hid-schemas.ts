@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { capMessage, capNotBelowBase } from './schemas.js';
 
 const USB_ID = 'a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"';
 
@@ -37,10 +38,6 @@ const DeviceKeys = {
   reconnectBaseMs: int(10, 60_000, 'milliseconds').default(500),
   reconnectCapMs: int(100, 600_000, 'milliseconds').default(30_000),
 };
-
-const capNotBelowBase = (t: { reconnectBaseMs: number; reconnectCapMs: number }) =>
-  t.reconnectCapMs >= t.reconnectBaseMs;
-const capMessage = { message: 'a value at least reconnectBaseMs', path: ['reconnectCapMs'] };
 
 /**
  * Config of the `hid` register transport: a register that speaks its protocol over HID reports.

@@ -34,9 +34,10 @@ const ReconnectCapMs = WholeMs()
   .min(100, 'at least 100 (the longest wait between retries, in milliseconds)')
   .max(600_000, 'at most 600000 milliseconds');
 
-const capNotBelowBase = (t: { reconnectBaseMs: number; reconnectCapMs: number }) =>
+/** A transport's reconnection backoff: its cap may not be below its base (every transport that reconnects). */
+export const capNotBelowBase = (t: { reconnectBaseMs: number; reconnectCapMs: number }) =>
   t.reconnectCapMs >= t.reconnectBaseMs;
-const capMessage = { message: 'a value at least reconnectBaseMs', path: ['reconnectCapMs'] };
+export const capMessage = { message: 'a value at least reconnectBaseMs', path: ['reconnectCapMs'] };
 
 export const SerialTransportSchema = z
   .strictObject({

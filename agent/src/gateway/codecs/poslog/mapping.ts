@@ -87,7 +87,8 @@ export function mapDocument(root: XNode, opts: MappingOptions, digest: string): 
   if (out.messages.length === 0) {
     throw new TbError(
       TbCodes.INVALID,
-      'no sale, return or till settlement in the document (other control, cancelled, voided and suspended transactions are skipped)',
+      'no sale, return or till settlement in the document (other control, cancelled, voided and ' +
+        'suspended transactions are skipped)',
     );
   }
   return out;

@@ -1,3 +1,5 @@
+import { zoneOffsetAt } from '@tillbridge/shared';
+
 /**
  * POSLog date-times → ISO 8601 with a zone. A value with a zone (`Z`, `+01:00`, `+0100`, `+01`)
  * keeps it; a value without one gets the configured time zone: `Z`, a fixed offset such as
@@ -34,35 +36,12 @@ export function zoneResolver(zone: string): ZoneResolver | undefined {
   const fixed = normaliseOffset(zone);
   if (fixed !== undefined) return fixedZone(fixed);
   if (!/^[A-Za-z][A-Za-z0-9_+\-/]{1,63}$/.test(zone)) return undefined;
-  let fmt: Intl.DateTimeFormat;
   try {
-    fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
+    zoneOffsetAt(zone, 0); // a zone this Node does not know throws
   } catch {
     return undefined;
   }
-  const offsetAt = (utcMs: number): number => {
-    const p: Record<string, number> = {};
-    for (const part of fmt.formatToParts(new Date(utcMs)))
-      if (part.type !== 'literal') p[part.type] = Number(part.value);
-    const wall = Date.UTC(
-      p.year ?? 1970,
-      (p.month ?? 1) - 1,
-      p.day ?? 1,
-      (p.hour ?? 0) % 24,
-      p.minute ?? 0,
-      p.second ?? 0,
-    );
-    return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
-  };
+  const offsetAt = (utcMs: number): number => zoneOffsetAt(zone, utcMs);
   const forWall = (wallMs: number): string => {
     const first = offsetAt(wallMs);
     const second = offsetAt(wallMs - first * 60_000);
@@ -83,7 +62,8 @@ function normaliseOffset(text: string): string | undefined {
 function formatOffset(minutes: number): string {
   if (minutes === 0) return 'Z';
   const abs = Math.abs(minutes);
-  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${minutes < 0 ? '-' : '+'}${two(Math.floor(abs / 60))}:${two(abs % 60)}`;
 }
 
 /** `2017-10-01T02:01:31` → `2017-10-01T02:01:31Z` (zone `Z`); undefined when it is no valid date-time. */

@@ -1,4 +1,4 @@
-import { wallParts } from '@tillbridge/shared';
+import { zoneOffsetAt } from '@tillbridge/shared';
 
 /**
  * Register dates: fixed-width formats built from YYYY, YY, MM, DD, hh, mm, ss and literal
@@ -55,9 +55,7 @@ function offsetAt(zone: string, utcMs: number): number {
   if (zone === 'UTC' || zone === 'Z') return 0;
   const m = OFFSET.exec(zone);
   if (m) return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  const v = wallParts(zone, utcMs);
-  const wall = Date.UTC(v.year, v.month - 1, v.day, v.hour, v.minute, v.second);
-  return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
+  return zoneOffsetAt(zone, utcMs);
 }
 
 const two = (n: number) => String(n).padStart(2, '0');

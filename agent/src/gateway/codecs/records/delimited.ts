@@ -1,7 +1,6 @@
-import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
-import type { Codec, DecodeResult } from '../../types.js';
-import { decodeFrame, typeCode, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
-import { fitText, type Units } from './fields.js';
+import { TbCodes, type RegisterReply } from '@tillbridge/shared';
+import { typeCode, type Failure, type ItemReader, type Reader, type RecordSyntax } from './frame.js';
+import { fitText } from './fields.js';
 import type {
   DelimitedMessageDef,
   DelimitedProfile,
@@ -10,7 +9,8 @@ import type {
   Encoding,
   RecordProfile,
 } from './profile.js';
-import { renderReplies, replyLines, replyText, type Echo, type Item } from './reply.js';
+import { otherFormat, RecordCodec } from './record-codec.js';
+import { replyLines, replyText, type Echo, type Item } from './reply.js';
 import { decodeText, encodeText, encodingName, writable } from './text.js';
 import { splitDelimited } from './tokenize.js';
 
@@ -52,11 +52,14 @@ function positions(s: Source): number[] {
  * separator (optionally quoted), repeated groups counted by a field, child records after their
  * message record.
  */
-export class DelimitedCodec implements Codec {
-  readonly name: string;
-  private readonly p: DelimitedProfile;
-  private readonly units: Units;
-  private readonly syntax: RecordSyntax<string[], Source, DelimitedMessageDef>;
+export class DelimitedCodec extends RecordCodec<
+  DelimitedProfile,
+  string[],
+  Source,
+  DelimitedMessageDef,
+  DelimitedReplyRecordDef,
+  string
+> {
   private readonly out: {
     encoding: Encoding;
     fieldSeparator: string;
@@ -66,13 +69,9 @@ export class DelimitedCodec implements Codec {
   };
 
   constructor(profile: RecordProfile) {
-    if (profile.format !== 'delimited')
-      throw new TbError(TbCodes.CONFIG, `profile ${profile.name} describes fixed records: use the fixed codec`);
-    this.p = profile;
-    this.name = `delimited:${profile.name}`;
-    this.units = { currencyDecimals: profile.currencyDecimals, timeZone: profile.timeZone };
-    const req = profile.request;
-    const rep = profile.reply;
+    super(profile.format === 'delimited' ? profile : otherFormat(profile));
+    const req = this.p.request;
+    const rep = this.p.reply;
     this.out = {
       encoding: rep.encoding ?? req.encoding,
       fieldSeparator: rep.fieldSeparator ?? req.fieldSeparator,
@@ -80,21 +79,13 @@ export class DelimitedCodec implements Codec {
       quote: rep.quote ?? req.quote,
       typeField: rep.typeField ?? req.typeField,
     };
-    this.syntax = this.requestSyntax();
   }
 
-  decode(payload: Buffer): DecodeResult {
-    return decodeFrame(payload, this.syntax, this.p.request.messages, this.units);
-  }
-
-  encode(replies: RegisterReply[], context?: unknown): Buffer {
-    const records = renderReplies(replies, context, this.p.reply.records, (l, r, e, strict) =>
-      this.render(l, r, e, strict),
-    );
+  protected override join(records: string[]): Buffer {
     return encodeText(records.join(this.out.recordSeparator), this.out.encoding);
   }
 
-  private requestSyntax(): RecordSyntax<string[], Source, DelimitedMessageDef> {
+  protected override requestSyntax(): RecordSyntax<string[], Source, DelimitedMessageDef> {
     const req = this.p.request;
     const highest = (fields: Record<string, Source>, extra: number[]) =>
       Math.max(req.typeField, ...extra, ...Object.values(fields).flatMap(positions));
@@ -186,7 +177,7 @@ export class DelimitedCodec implements Codec {
     return { header: new FieldsReader(rec, 0), items };
   }
 
-  private render(
+  protected override render(
     layout: DelimitedReplyRecordDef,
     reply: RegisterReply,
     echo: Echo,

@@ -1,7 +1,6 @@
-import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
-import type { Codec, DecodeResult } from '../../types.js';
-import { decodeFrame, typeCode, type Failure, type Reader, type RecordSyntax } from './frame.js';
-import { fitText, type Units } from './fields.js';
+import { TbCodes, type RegisterReply } from '@tillbridge/shared';
+import { typeCode, type Failure, type Reader, type RecordSyntax } from './frame.js';
+import { fitText } from './fields.js';
 import type {
   Encoding,
   FixedMessageDef,
@@ -10,7 +9,8 @@ import type {
   FixedReplyRecordDef,
   RecordProfile,
 } from './profile.js';
-import { renderReplies, replyLines, replyText, type Echo, type Item } from './reply.js';
+import { otherFormat, RecordCodec } from './record-codec.js';
+import { replyLines, replyText, type Echo, type Item } from './reply.js';
 import { decodeText, encodeText, encodingName, writable } from './text.js';
 
 interface Source {
@@ -44,11 +44,14 @@ class ColumnsReader implements Reader<Source> {
  * their length, fields by 1-based [start, length] columns, child records after their message
  * record.
  */
-export class FixedCodec implements Codec {
-  readonly name: string;
-  private readonly p: FixedProfile;
-  private readonly units: Units;
-  private readonly syntax: RecordSyntax<Buffer, Source, FixedMessageDef>;
+export class FixedCodec extends RecordCodec<
+  FixedProfile,
+  Buffer,
+  Source,
+  FixedMessageDef,
+  FixedReplyRecordDef,
+  Buffer
+> {
   private readonly out: {
     encoding: Encoding;
     recordSeparator: Buffer;
@@ -57,13 +60,9 @@ export class FixedCodec implements Codec {
   };
 
   constructor(profile: RecordProfile) {
-    if (profile.format !== 'fixed')
-      throw new TbError(TbCodes.CONFIG, `profile ${profile.name} describes delimited records: use the delimited codec`);
-    this.p = profile;
-    this.name = `fixed:${profile.name}`;
-    this.units = { currencyDecimals: profile.currencyDecimals, timeZone: profile.timeZone };
-    const req = profile.request;
-    const rep = profile.reply;
+    super(profile.format === 'fixed' ? profile : otherFormat(profile));
+    const req = this.p.request;
+    const rep = this.p.reply;
     const encoding = rep.encoding ?? req.encoding;
     this.out = {
       encoding,
@@ -71,23 +70,15 @@ export class FixedCodec implements Codec {
       recordLength: rep.recordLength ?? req.recordLength,
       typeColumns: rep.typeColumns ?? req.typeColumns,
     };
-    this.syntax = this.requestSyntax();
   }
 
-  decode(payload: Buffer): DecodeResult {
-    return decodeFrame(payload, this.syntax, this.p.request.messages, this.units);
-  }
-
-  encode(replies: RegisterReply[], context?: unknown): Buffer {
-    const records = renderReplies(replies, context, this.p.reply.records, (l, r, e, strict) =>
-      this.render(l, r, e, strict),
-    );
+  protected override join(records: Buffer[]): Buffer {
     const parts: Buffer[] = [];
     records.forEach((rec, i) => parts.push(...(i > 0 ? [this.out.recordSeparator, rec] : [rec])));
     return Buffer.concat(parts);
   }
 
-  private requestSyntax(): RecordSyntax<Buffer, Source, FixedMessageDef> {
+  protected override requestSyntax(): RecordSyntax<Buffer, Source, FixedMessageDef> {
     const req = this.p.request;
     const sep = req.recordSeparator ? encodeText(req.recordSeparator, req.encoding) : undefined;
     /** The record must reach the end of every column its layout reads. */
@@ -157,7 +148,12 @@ export class FixedCodec implements Codec {
     };
   }
 
-  private render(layout: FixedReplyRecordDef, reply: RegisterReply, echo: Echo, strict: boolean): Buffer[] | undefined {
+  protected override render(
+    layout: FixedReplyRecordDef,
+    reply: RegisterReply,
+    echo: Echo,
+    strict: boolean,
+  ): Buffer[] | undefined {
     const main = this.record(layout.code, layout.fields, reply, undefined, echo, strict);
     if (!main) return undefined;
     const records = [main];

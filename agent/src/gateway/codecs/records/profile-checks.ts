@@ -15,6 +15,18 @@ export interface ProfileIssue {
 
 type Path = (string | number)[];
 
+type ReplyType = (typeof REPLY_TYPES)[number];
+
+/** The reply records a profile has, in REPLY_TYPES order, each with its type and path. */
+function replyRecords<P extends Partial<Record<ReplyType, object>>>(
+  records: P,
+): { type: ReplyType; rec: NonNullable<P[ReplyType]>; at: Path }[] {
+  return REPLY_TYPES.flatMap((type) => {
+    const rec = records[type];
+    return rec ? [{ type, rec, at: ['reply', 'records', type] }] : [];
+  });
+}
+
 interface SpecLike {
   as: string;
   decimals?: number | undefined;
@@ -89,7 +101,8 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
       if (arr.oneOf && !arr.oneOf.some((k) => Object.hasOwn(it.fields, k))) {
         add(
           [...it.path, 'fields'],
-          `a mapping for ${arr.oneOf.map((k) => `"${k}"`).join(' or ')} (the canonical model names a ${it.into.slice(0, -1)} by one of them)`,
+          `a mapping for ${arr.oneOf.map((k) => `"${k}"`).join(' or ')} (the canonical model names a ` +
+            `${it.into.slice(0, -1)} by one of them)`,
         );
       }
     }
@@ -109,10 +122,7 @@ export function checkProfile(p: DelimitedProfile | FixedProfile): ProfileIssue[]
     );
   if (types.has('receipt.lookup') && !p.reply.records.receipt)
     add(['reply', 'records', 'receipt'], 'a reply record for receipt (a message maps to receipt.lookup)');
-  for (const type of REPLY_TYPES) {
-    const rec = p.reply.records[type];
-    if (!rec) continue;
-    const at: Path = ['reply', 'records', type];
+  for (const { type, rec, at } of replyRecords(p.reply.records)) {
     const src = REPLY_SOURCES[type];
     rec.fields.forEach((f, i) => checkReplyField(f, src.fields, contextNames, [...at, 'fields', i], add));
     const nested: { fields: typeof rec.fields; path: Path }[] = rec.children.map((c, i) => ({
@@ -243,10 +253,7 @@ function checkDelimited(p: DelimitedProfile, add: (p: Path, m: string) => void):
   }
   const sep = p.reply.recordSeparator ?? req.recordSeparator;
   const typeField = p.reply.typeField ?? req.typeField;
-  for (const type of REPLY_TYPES) {
-    const rec = p.reply.records[type];
-    if (!rec) continue;
-    const at: Path = ['reply', 'records', type];
+  for (const { rec, at } of replyRecords(p.reply.records)) {
     if (rec.children.length > 0 && !sep) add([...at, 'children'], 'a recordSeparator (child records need one)');
     const g = rec.groups[0];
     if (g) {
@@ -272,10 +279,7 @@ function checkFixed(p: FixedProfile, add: (p: Path, m: string) => void): void {
   }
   const len = p.reply.recordLength ?? req.recordLength;
   const sep = p.reply.recordSeparator ?? req.recordSeparator;
-  for (const type of REPLY_TYPES) {
-    const rec = p.reply.records[type];
-    if (!rec) continue;
-    const at: Path = ['reply', 'records', type];
+  for (const { rec, at } of replyRecords(p.reply.records)) {
     if (rec.children.length > 0 && !sep && !len)
       add([...at, 'children'], 'a recordSeparator or recordLength (child records need one)');
     checkColumns(rec.fields, len, [...at, 'fields'], add);

@@ -74,6 +74,22 @@ const replyConversion = {
   pad: z.string().length(1, 'one padding character').optional(),
 };
 
+/** A reply record's values per line of the reply: they come from its `lines`. */
+const FromLines = z.literal('lines', 'the reply\'s "lines"').default('lines');
+
+/** A reply record's child records: one kind at most, one record per line of the reply. */
+const ReplyChildren = <T extends z.ZodType>(field: T) =>
+  z
+    .array(
+      z.strictObject({
+        code: Code,
+        from: FromLines,
+        fields: z.array(field).max(100, 'at most 100 fields'),
+      }),
+    )
+    .max(1, 'at most one child record kind')
+    .default([]);
+
 // ---- delimited ----
 
 const DelimitedField = z
@@ -130,7 +146,7 @@ const DelimitedReplyRecord = z.strictObject({
   groups: z
     .array(
       z.strictObject({
-        from: z.literal('lines', 'the reply\'s "lines"').default('lines'),
+        from: FromLines,
         start: Position.optional(),
         count: z.enum(['prefixed', 'rest'], 'one of "prefixed", "rest"').default('prefixed'),
         countWidth: z.number().int(whole).min(1, 'a width from 1').max(9, 'a width up to 9').optional(),
@@ -140,16 +156,7 @@ const DelimitedReplyRecord = z.strictObject({
     )
     .max(1, 'at most one group')
     .default([]),
-  children: z
-    .array(
-      z.strictObject({
-        code: Code,
-        from: z.literal('lines', 'the reply\'s "lines"').default('lines'),
-        fields: z.array(DelimitedReplyField).max(100, 'at most 100 fields'),
-      }),
-    )
-    .max(1, 'at most one child record kind')
-    .default([]),
+  children: ReplyChildren(DelimitedReplyField),
 });
 
 const ReplyRecords = <T extends z.ZodType>(rec: T) =>
@@ -211,16 +218,7 @@ const FixedReplyField = z.strictObject({ columns: Columns, ...replyConversion })
 const FixedReplyRecord = z.strictObject({
   code: Code,
   fields: z.array(FixedReplyField).max(100, 'at most 100 fields').default([]),
-  children: z
-    .array(
-      z.strictObject({
-        code: Code,
-        from: z.literal('lines', 'the reply\'s "lines"').default('lines'),
-        fields: z.array(FixedReplyField).max(100, 'at most 100 fields'),
-      }),
-    )
-    .max(1, 'at most one child record kind')
-    .default([]),
+  children: ReplyChildren(FixedReplyField),
 });
 
 const RecordLength = z
