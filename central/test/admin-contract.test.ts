@@ -268,6 +268,9 @@ describe('the admin API against its contract', () => {
     const tail = await check(audit.auditTail, { query: { limit: 5 } });
     expect(tail.length).toBeGreaterThan(0);
     await check(audit.auditTail, { query: { after: 0, limit: 2 } });
+    const first = await check(audit.auditEntries, { query: { since: '2000-01-01', limit: 2 } });
+    expect(first).toMatchObject({ entries: [{ id: 1 }, { id: 2 }], next: 2, estimate: expect.any(Number) });
+    await check(audit.auditEntries, { query: { since: '2000-01-01', store: 'S1', after: first.next, limit: 2 } });
     const signed = await check(audit.signCheckpoint);
     await check(audit.latestCheckpoint);
     await check(audit.showCheckpoint, { params: { seq: String(signed.checkpoint.seq) } });
