@@ -5,7 +5,6 @@ import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { arch, platform, release } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import {
   checkDataDir,
   clockFromEnv,
@@ -26,7 +25,14 @@ import { loadSecrets, secretCheck, secretPath } from '../../auth/secrets.js';
 import { HUB_SOFTWARE } from '../../hub.js';
 import { GENESIS_HASH, type AuditEntry } from '../../domain/audit-log.js';
 import { ChainWalker } from '../../audit/chain-walker.js';
-import { hubDbPath, openPgClient, PG_SCHEMA_VERSION, redactUrl, SQLITE_SCHEMA_VERSION } from '../../storage/index.js';
+import {
+  openStorageProbe,
+  PG_SCHEMA_VERSION,
+  redactUrl,
+  SQLITE_SCHEMA_VERSION,
+  storageLocation,
+  type StorageProbe,
+} from '../../storage/index.js';
 import { databaseOf, databaseOpt, dataOpt, type CliContext } from '../context.js';
 
 /**
@@ -50,20 +56,6 @@ const CHECKPOINT_WARN_MS = 2 * DAY;
 /** Webhook deliveries and feed consumers this far behind: a warning. */
 const BACKLOG_WARN_MS = 3_600_000;
 
-interface Db {
-  all(sql: string): Record<string, unknown>[];
-  close(): void;
-}
-
-function openDb(o: HubDoctorOptions): Db {
-  if (o.database) {
-    const c = openPgClient(o.database, { types: 'hub', applicationName: 'tillbridge-hub doctor' });
-    return { all: (sql) => c.query(sql), close: () => c.close() };
-  }
-  const db = new Database(hubDbPath(o.dataDir), { readonly: true, fileMustExist: true });
-  return { all: (sql) => db.prepare(sql).all() as Record<string, unknown>[], close: () => db.close() };
-}
-
 const errText = (err: unknown): string =>
   (err as NodeJS.ErrnoException).code ??
   String((err as Partial<Error>).message)
@@ -81,7 +73,7 @@ function age(ms: number): string {
 export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
   const f: DoctorFinding[] = [];
   const now = (): number => o.clock.now();
-  const where = o.database ? redactUrl(o.database) : hubDbPath(o.dataDir);
+  const where = storageLocation(o.dataDir, o.database);
 
   // the data directory
   if (!existsSync(o.dataDir)) {
@@ -132,9 +124,9 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
   }
 
   // the database
-  let db: Db | undefined;
+  let db: StorageProbe | undefined;
   try {
-    db = openDb(o);
+    db = openStorageProbe(o.dataDir, o.database, 'tillbridge-hub doctor');
   } catch (err) {
     f.push({
       id: 'database.reachable',
@@ -159,13 +151,13 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
 }
 
 function databaseFindings(
-  db: Db,
+  db: StorageProbe,
   o: HubDoctorOptions,
   f: DoctorFinding[],
   check: string | undefined,
   now: () => number,
 ): void {
-  const where = o.database ? redactUrl(o.database) : hubDbPath(o.dataDir);
+  const where = storageLocation(o.dataDir, o.database);
   if (!reachableFinding(db, o, f, where)) return;
   schemaFinding(db, o, f);
   secretFinding(db, o, f, check, where);
@@ -176,7 +168,7 @@ function databaseFindings(
 }
 
 /** Whether the database answers (and, for SQLite, passes its quick check). */
-function reachableFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[], where: string): boolean {
+function reachableFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFinding[], where: string): boolean {
   try {
     if (o.database) {
       db.all('SELECT 1');
@@ -208,7 +200,7 @@ function reachableFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[], where
 }
 
 /** The schema version against the one this hub writes. */
-function schemaFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[]): void {
+function schemaFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFinding[]): void {
   try {
     const have = o.database
       ? Number(db.all('SELECT version FROM tillbridge_schema')[0]?.version ?? 0)
@@ -247,7 +239,7 @@ function schemaFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[]): void {
 
 /** The secret belongs to this database. */
 function secretFinding(
-  db: Db,
+  db: StorageProbe,
   o: HubDoctorOptions,
   f: DoctorFinding[],
   check: string | undefined,
@@ -277,7 +269,7 @@ function secretFinding(
 }
 
 /** The audit chain: its signed checkpoints. */
-function checkpointFinding(db: Db, f: DoctorFinding[], now: () => number): void {
+function checkpointFinding(db: StorageProbe, f: DoctorFinding[], now: () => number): void {
   try {
     const n = Number(db.all('SELECT COUNT(*) AS n FROM audit')[0]?.n ?? 0);
     const last = db.all('SELECT seq, entry_id, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
@@ -313,14 +305,14 @@ function checkpointFinding(db: Db, f: DoctorFinding[], now: () => number): void 
 }
 
 /** How many rows `sql` counts (`n`) and how long ago its oldest (`oldest`, an ISO time) was. */
-function backlog(db: Db, sql: string, now: () => number): { n: number; ago: number } {
+function backlog(db: StorageProbe, sql: string, now: () => number): { n: number; ago: number } {
   const row = db.all(sql)[0];
   const oldest = row?.oldest;
   return { n: Number(row?.n ?? 0), ago: typeof oldest === 'string' && oldest ? now() - Date.parse(oldest) : 0 };
 }
 
 /** Webhook deliveries waiting. */
-function webhookBacklogFinding(db: Db, f: DoctorFinding[], now: () => number): void {
+function webhookBacklogFinding(db: StorageProbe, f: DoctorFinding[], now: () => number): void {
   try {
     const { n, ago } = backlog(
       db,
@@ -342,7 +334,7 @@ function webhookBacklogFinding(db: Db, f: DoctorFinding[], now: () => number): v
 }
 
 /** Feed consumers and the broker relay behind the feed. */
-function feedLagFindings(db: Db, f: DoctorFinding[], now: () => number): void {
+function feedLagFindings(db: StorageProbe, f: DoctorFinding[], now: () => number): void {
   try {
     for (const c of db.all('SELECT name, position FROM feed_consumers ORDER BY name')) {
       const sql = `SELECT COUNT(*) AS n, MIN(recorded_at) AS oldest FROM feed WHERE position > ${Number(c.position)}`;
@@ -374,7 +366,7 @@ const AUDIT_TAIL_MAX = 20_000;
  * The audit entries written since the last signed checkpoint (the part no signature covers yet):
  * each links to the one before and hashes to what it says, the first to the checkpoint's entry.
  */
-function auditTailFinding(db: Db, f: DoctorFinding[]): void {
+function auditTailFinding(db: StorageProbe, f: DoctorFinding[]): void {
   try {
     const last = db.all('SELECT entry_id, entry_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
     const from = last ? Number(last.entry_id) : 0;
