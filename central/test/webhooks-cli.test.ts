@@ -48,7 +48,7 @@ beforeAll(async () => {
     audit: t.hub.audit,
     clock: t.clock,
     log: silent,
-    sealKey: loadSecrets(t.dir).sealKey,
+    sealKey: loadSecrets(t.dir).webhookKey, // as openHub seals webhook secrets
     random: () => 0.5,
   });
   // its own instance, with a fixed jitter: retry times are exact
