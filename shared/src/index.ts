@@ -32,3 +32,4 @@ export * from './log-file.js';
 export * from './frame-trace.js';
 export * from './sd-notify.js';
 export * from './service/index.js';
+export * from './cli-service.js';
