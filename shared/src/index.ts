@@ -33,3 +33,4 @@ export * from './frame-trace.js';
 export * from './sd-notify.js';
 export * from './service/index.js';
 export * from './cli-service.js';
+export * from './cli-doctor.js';

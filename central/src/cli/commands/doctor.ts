@@ -3,7 +3,6 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { arch, platform, release } from 'node:os';
 import { join } from 'node:path';
 import {
   checkDataDir,
@@ -11,11 +10,14 @@ import {
   diskFinding,
   doctorExitCode,
   doctorReport,
-  formatDoctorReport,
+  logTailEntries,
+  printDoctorReport,
+  reportEntries,
   parseHostPort,
   redactUrlPassword,
   scrubText,
   tarGz,
+  versionsEntry,
   type Clock,
   type DoctorFinding,
   type DoctorReport,
@@ -564,31 +566,15 @@ export function hubBundle(o: HubDoctorOptions, report: DoctorReport, logFile: st
     /* none */
   }
   const entries: TarEntry[] = [
-    { name: 'tillbridge-bundle/doctor.json', data: `${JSON.stringify(report, null, 2)}\n` },
-    { name: 'tillbridge-bundle/doctor.txt', data: formatDoctorReport(report) },
-    {
-      name: 'tillbridge-bundle/versions.json',
-      data: `${JSON.stringify({ tillbridge: HUB_SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }, null, 2)}\n`,
-    },
+    ...reportEntries(report),
+    versionsEntry(HUB_SOFTWARE, { schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }),
     {
       name: 'tillbridge-bundle/settings.json',
       data: `${JSON.stringify({ data: o.dataDir, database: o.database ? redactUrl(o.database) : 'sqlite', listen: o.listen, tlsCert: o.tlsCert ?? null }, null, 2)}\n`,
     },
     { name: 'tillbridge-bundle/data-dir.txt', data: `${o.dataDir}\n${listing.join('\n')}\n` },
   ];
-  if (logFile) {
-    for (const [i, file] of [logFile, `${logFile}.1`].entries()) {
-      try {
-        const b = readFileSync(file);
-        entries.push({
-          name: `tillbridge-bundle/logs/hub${i === 0 ? '' : '.1'}.log`,
-          data: b.subarray(Math.max(0, b.length - 2 * 1024 * 1024)).toString('utf8'),
-        });
-      } catch {
-        /* no such file */
-      }
-    }
-  }
+  if (logFile) entries.push(...logTailEntries(logFile, 'hub'));
   return tarGz(
     entries.map((e) => ({ ...e, data: scrubText(redactUrlPassword(String(e.data)), secrets) })),
     o.clock.now(),
@@ -640,7 +626,7 @@ export function doctorCommands(ctx: CliContext): void {
         if (opts.tlsCert) o.tlsCert = opts.tlsCert;
         if (opts.tlsKey) o.tlsKey = opts.tlsKey;
         const report = await hubDoctor(o);
-        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+        printDoctorReport(report, opts.json);
         if (opts.bundle) {
           try {
             writeFileSync(opts.bundle, hubBundle(o, report, opts.logFile), { mode: 0o600 });
