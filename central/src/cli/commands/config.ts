@@ -42,15 +42,19 @@ export function configCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      `
-Keys: uploadMode (realtime|batched), uploadIntervalSeconds, inventoryRefreshSeconds, authorizationDeadlineMs,
-retryBaseMs, retryCapMs, heartbeatSeconds, refusedEvents (exception|exception+webhook), offlineApprovals (true|false),
-timeZone (IANA name or UTC: the store's business days), dayCutoff (HH:MM next day: reconcile registers that never closed their day).
-Returns policies (offline refund limits…) are set with \`tillbridge-hub policy set\`.
-
-Examples:
-  tillbridge-hub config set S001 uploadMode=batched uploadIntervalSeconds=60 --note "satellite link"
-  tillbridge-hub config set default authorizationDeadlineMs=2000`,
+      `\n` +
+        `Keys: uploadMode (realtime|batched), uploadIntervalSeconds, inventoryRefreshSeconds, ` +
+        `authorizationDeadlineMs,\n` +
+        `retryBaseMs, retryCapMs, heartbeatSeconds, refusedEvents (exception|exception+webhook), ` +
+        `offlineApprovals (true|false),\n` +
+        `timeZone (IANA name or UTC: the store's business days), dayCutoff (HH:MM next day: reconcile ` +
+        `registers that never closed their day).\n` +
+        `Returns policies (offline refund limits…) are set with \`tillbridge-hub policy set\`.\n` +
+        `\n` +
+        `Examples:\n` +
+        `  tillbridge-hub config set S001 uploadMode=batched uploadIntervalSeconds=60 --note "satellite ` +
+        `link"\n` +
+        `  tillbridge-hub config set default authorizationDeadlineMs=2000`,
     )
     .action(
       act(async (target: string, assignments: string[], opts: { replace?: boolean; note?: string; json?: boolean }) => {
@@ -64,7 +68,8 @@ Examples:
           opts.json,
           r,
           () =>
-            `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, without a restart`,
+            `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, ` +
+            `without a restart`,
         );
       }),
     );

@@ -84,7 +84,8 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
       level: 'error',
       message: `${o.dataDir} does not exist`,
       action:
-        "give --data the hub's data directory (the one `tillbridge-hub init` made), or create the hub with `tillbridge-hub init --data DIR`",
+        "give --data the hub's data directory (the one `tillbridge-hub init` made), or create the hub " +
+        'with `tillbridge-hub init --data DIR`',
     });
     return doctorReport('tillbridge-hub', now(), f);
   }
@@ -108,8 +109,10 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
       level: 'error',
       message: `${secretPath(o.dataDir)} is missing`,
       action: o.database
-        ? 'copy hub.secret from the data directory of the hub process that ran init (every process on one database needs the same one)'
-        : 'restore hub.secret from your backup of this data directory: without it no API key or admin token can be checked',
+        ? 'copy hub.secret from the data directory of the hub process that ran init (every process on one ' +
+          'database needs the same one)'
+        : 'restore hub.secret from your backup of this data directory: without it no API key or admin ' +
+          'token can be checked',
     });
   } else {
     try {
@@ -186,7 +189,8 @@ function reachableFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFindin
           level: 'error',
           message: `${where} is damaged: ${bad.slice(0, 3).join('; ')}`,
           action:
-            'stop the hub and restore the database from the latest backup (docs/operations.md); keep the damaged file for support',
+            'stop the hub and restore the database from the latest backup (docs/operations.md); keep the ' +
+            'damaged file for support',
         });
     }
   } catch (err) {
@@ -220,7 +224,8 @@ function schemaFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFinding[]
         level: 'error',
         message: `the database is at schema version ${have}, newer than this hub's ${want}`,
         action:
-          'this binary is older than the one that last ran on this database: install the newer tillbridge-hub again (never run an older one on it)',
+          'this binary is older than the one that last ran on this database: install the newer ' +
+          'tillbridge-hub again (never run an older one on it)',
       });
     else
       f.push({
@@ -262,7 +267,8 @@ function secretFinding(
           level: 'error',
           message: `hub.secret in ${o.dataDir} is not the one ${where} was created with: the hub refuses to start`,
           action:
-            'copy hub.secret from the data directory of the process that ran init (or from the backup made with this database)',
+            'copy hub.secret from the data directory of the process that ran init (or from the backup made ' +
+            'with this database)',
         });
     }
   } catch {
@@ -285,14 +291,17 @@ function checkpointFinding(db: StorageProbe, f: DoctorFinding[], now: () => numb
     } else {
       const after = Number(db.all(`SELECT COUNT(*) AS n FROM audit WHERE id > ${Number(last.entry_id)}`)[0]?.n ?? 0);
       const ago = now() - Date.parse(String(last.at));
-      const text = `${n} audit entries; the last signed checkpoint (#${String(last.seq)}) was made ${age(ago)} ago, ${after} entries since`;
+      const text =
+        `${n} audit entries; the last signed checkpoint (#${String(last.seq)}) was made ${age(ago)} ` +
+        `ago, ${after} entries since`;
       if (ago > CHECKPOINT_WARN_MS)
         f.push({
           id: 'audit.checkpoint',
           level: 'warning',
           message: text,
           action:
-            'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and `tillbridge-hub audit checkpoint` (docs/audit.md)',
+            'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and ' +
+            '`tillbridge-hub audit checkpoint` (docs/audit.md)',
         });
       else f.push({ id: 'audit.checkpoint', level: 'ok', message: text });
     }
@@ -374,10 +383,12 @@ function auditTailFinding(db: StorageProbe, f: DoctorFinding[]): void {
     const from = last ? Number(last.entry_id) : 0;
     const walker = new ChainWalker({ anchor: { id: from, hash: last ? String(last.entry_hash) : GENESIS_HASH } });
     const rows = db.all(
-      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`,
+      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, ` +
+        `hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`,
     );
     const fix =
-      'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the full report, and tell whoever is responsible for security (docs/audit.md)';
+      'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the ' +
+      'full report, and tell whoever is responsible for security (docs/audit.md)';
     for (const r of rows) {
       const bad = walker.push({ ...r, id: Number(r.id) } as unknown as AuditEntry);
       if (bad) {
@@ -395,7 +406,9 @@ function auditTailFinding(db: StorageProbe, f: DoctorFinding[]): void {
     f.push({
       id: 'audit.chain',
       level: 'ok',
-      message: `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link and hash correctly${more}`,
+      message:
+        `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link ` +
+        `and hash correctly${more}`,
     });
   } catch (err) {
     f.push({
@@ -459,7 +472,8 @@ function tlsFindings(o: HubDoctorOptions, now: () => number): DoctorFinding[] {
       level: 'error',
       message: `the certificate ${o.tlsCert} (${subject}) expired on ${until}`,
       action:
-        'renew it (from your CA, or `tillbridge-hub certs dev` for a test setup) and restart the hub: no agent can connect until then',
+        'renew it (from your CA, or `tillbridge-hub certs dev` for a test setup) and restart the hub: no ' +
+        'agent can connect until then',
     });
   else if (left < CERT_WARN_DAYS)
     out.push({
@@ -530,7 +544,8 @@ async function listenFinding(o: HubDoctorOptions): Promise<DoctorFinding> {
       level: 'error',
       message: `${o.listen} is in use by another program`,
       action:
-        'stop that program (Linux: `sudo ss -ltnp` shows which), or give `serve --listen` another port and tell the agents',
+        'stop that program (Linux: `sudo ss -ltnp` shows which), or give `serve --listen` another port ' +
+        'and tell the agents',
     };
   }
   return {
@@ -565,12 +580,14 @@ export function hubBundle(o: HubDoctorOptions, report: DoctorReport, logFile: st
   } catch {
     /* none */
   }
+  const database = o.database ? redactUrl(o.database) : 'sqlite';
+  const settings = { data: o.dataDir, database, listen: o.listen, tlsCert: o.tlsCert ?? null };
   const entries: TarEntry[] = [
     ...reportEntries(report),
     versionsEntry(HUB_SOFTWARE, { schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }),
     {
       name: 'tillbridge-bundle/settings.json',
-      data: `${JSON.stringify({ data: o.dataDir, database: o.database ? redactUrl(o.database) : 'sqlite', listen: o.listen, tlsCert: o.tlsCert ?? null }, null, 2)}\n`,
+      data: `${JSON.stringify(settings, null, 2)}\n`,
     },
     { name: 'tillbridge-bundle/data-dir.txt', data: `${o.dataDir}\n${listing.join('\n')}\n` },
   ];
@@ -585,7 +602,8 @@ export function doctorCommands(ctx: CliContext): void {
   ctx.program
     .command('doctor')
     .description(
-      "check the hub's data directory, secret, database, schema, TLS files, listen address, audit checkpoints, disk and backlogs; say what to do about each problem",
+      "check the hub's data directory, secret, database, schema, TLS files, listen address, audit " +
+        'checkpoints, disk and backlogs; say what to do about each problem',
     )
     .addOption(dataOpt())
     .addOption(databaseOpt())
@@ -601,7 +619,12 @@ export function doctorCommands(ctx: CliContext): void {
     .option('--bundle <file>', 'also write a support bundle (.tar.gz, secrets redacted) to FILE')
     .addHelpText(
       'after',
-      '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExample:\n  sudo -u tillbridge tillbridge-hub doctor --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem',
+      '\n' +
+        'Exit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n' +
+        '\n' +
+        'Example:\n' +
+        '  sudo -u tillbridge tillbridge-hub doctor --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 ' +
+        '--tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem',
     )
     .action(
       async (opts: {

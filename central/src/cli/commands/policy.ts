@@ -141,7 +141,8 @@ Examples:
             opts.json,
             r,
             () =>
-              `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others when they reconnect`,
+              `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others ` +
+              `when they reconnect`,
           );
         },
       ),

@@ -22,7 +22,12 @@ export function serviceCommands(ctx: CliContext): void {
     .description('install, remove, start, stop the hub as a systemd service (settings: /etc/tillbridge/hub.env)')
     .addHelpText(
       'after',
-      '\nRun as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n\nExamples:\n  sudo tillbridge-hub service install --now\n  sudo tillbridge-hub service status',
+      '\n' +
+        'Run as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n' +
+        '\n' +
+        'Examples:\n' +
+        '  sudo tillbridge-hub service install --now\n' +
+        '  sudo tillbridge-hub service status',
     );
   const rootOpt = '--root <dir>';
   const rootHelp = 'write the unit under this root (an image or staging tree) and enable it there, offline';

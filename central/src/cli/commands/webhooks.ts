@@ -64,7 +64,10 @@ function addWebhookCommand(webhooks: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events return.completed,return.exception --store S001',
+      '\n' +
+        'Example:\n' +
+        '  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events ' +
+        'return.completed,return.exception --store S001',
     )
     .action(
       act(async (url: string, opts: { events: string; store?: string; json?: boolean }) => {
@@ -134,7 +137,10 @@ function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  tillbridge-hub webhooks test wh_3k9x2m7q1a\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a',
+      '\n' +
+        'Example:\n' +
+        '  tillbridge-hub webhooks test wh_3k9x2m7q1a\n' +
+        '  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a',
     )
     .action(
       act(async (id: string, opts: { json?: boolean }) => {
@@ -143,7 +149,8 @@ function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
           opts.json,
           r,
           () =>
-            `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: tillbridge-hub webhooks deliveries --webhook ${id})`,
+            `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: ` +
+            `tillbridge-hub webhooks deliveries --webhook ${id})`,
         );
       }),
     );
@@ -153,7 +160,8 @@ function deliveriesCommand(webhooks: Command, ctx: CliContext): void {
   webhooks
     .command('deliveries')
     .description(
-      'deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), next attempt, last status and error',
+      'deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), ' +
+        'next attempt, last status and error',
     )
     .option('--webhook <id>', 'only this endpoint')
     .option('--failed', 'only those whose last attempt failed (failed or abandoned)')
