@@ -1,10 +1,9 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { Option } from 'commander';
 import { configHistory, setConfig, showConfig } from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
-import { parseAssignments } from './policy.js';
+import { parseAssignments, versionsCommand } from './policy.js';
 
 /** `config show`'s text: whose settings, their version (and the one the store's agent runs), each key. */
 function configText(r: ResponseOf<typeof showConfig>): string {
@@ -74,17 +73,5 @@ export function configCommands(ctx: CliContext): void {
       }),
     );
 
-  printingCommand(
-    config,
-    'list',
-    'the versions: who changed what, when (newest first)',
-    [new Option('--store <store>', "only this store's overrides")],
-    ['config list --store S001'],
-  ).action(
-    act(async (opts: { store?: string; json?: boolean }) => {
-      const r = await ctx.client().request(configHistory, { query: { store: opts.store } });
-      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note, JSON.stringify(v.body)]);
-      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE', 'CHANGE'], rows));
-    }),
-  );
+  versionsCommand(ctx, config, configHistory, "only this store's overrides", 'config list --store S001', true);
 }
