@@ -1,6 +1,6 @@
 import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createLogger, TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from '../../domain/audit-log.js';
 import { iso, systemClock } from '../../domain/clock.js';
@@ -23,7 +23,16 @@ import {
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
-import { act, databaseOf, databaseOpt, EXIT, print, readInputFile, type CliContext } from '../context.js';
+import {
+  act,
+  databaseOf,
+  databaseOpt,
+  EXIT,
+  print,
+  printingCommand,
+  readInputFile,
+  type CliContext,
+} from '../context.js';
 
 type Verdict =
   { ok: true; entries: number; head: string; from?: number } | { ok: false; firstBad: number; problem: string };
@@ -318,86 +327,81 @@ function auditExportCommand(audit: Command, ctx: CliContext): void {
 }
 
 function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
-  audit
-    .command('checkpoints')
-    .description('the signed checkpoints of the chain head, newest first')
-    .option('-n, --lines <n>', 'how many', '20')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub audit checkpoints --json')
-    .action(
-      act(async (opts: { lines: string; json?: boolean }) => {
-        const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
-        const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
-        const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
-        print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
-      }),
-    );
+  printingCommand(
+    audit,
+    'checkpoints',
+    'the signed checkpoints of the chain head, newest first',
+    [new Option('-n, --lines <n>', 'how many').default('20')],
+    ['audit checkpoints --json'],
+  ).action(
+    act(async (opts: { lines: string; json?: boolean }) => {
+      const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
+      const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
+      const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
+      print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
+    }),
+  );
 }
 
 function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
-  audit
-    .command('checkpoint [seq]')
-    .description(
-      'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for `audit ' +
-        'verify --checkpoint` away from the hub',
-    )
-    .option('--latest', 'the newest checkpoint (the default)')
-    .option('--now', 'sign a checkpoint of the current head first (admin; audited)')
-    .option('--out <file>', 'write it here instead of stdout')
-    .option('--json', 'print JSON')
-    .addHelpText(
-      'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub audit checkpoint --latest --out cp.json\n' +
-        '  tillbridge-hub audit checkpoint --now --out cp.json && tillbridge-hub audit export --all ' +
-        '--out audit.jsonl',
-    )
-    .action(
-      act(async (seq: string | undefined, opts: { latest?: boolean; now?: boolean; out?: string; json?: boolean }) => {
-        if ([seq !== undefined, opts.latest, opts.now].filter(Boolean).length > 1)
-          throw new TbError(TbCodes.INVALID, 'give one of SEQ, --latest or --now');
-        if (seq !== undefined && !/^\d+$/.test(seq))
-          throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
-        const client = ctx.client();
-        const f = opts.now
-          ? await client.request(signCheckpoint)
-          : seq === undefined
-            ? await client.request(latestCheckpoint)
-            : await client.request(showCheckpoint, { params: { seq } });
-        const text = `${JSON.stringify(f, null, 2)}\n`;
-        if (!opts.out) {
-          process.stdout.write(text);
-          return;
-        }
-        writeFileSync(opts.out, text);
-        const c = f.checkpoint;
-        print(
-          opts.json,
-          { file: opts.out, ...c, fingerprint: f.fingerprint },
-          () =>
-            `checkpoint #${c.seq} (head entry ${c.id}, ${c.at}) written to ${opts.out}\nsigning key ${f.fingerprint}`,
-        );
-      }),
-    );
+  printingCommand(
+    audit,
+    'checkpoint [seq]',
+    'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
+      '`audit verify --checkpoint` away from the hub',
+    [
+      new Option('--latest', 'the newest checkpoint (the default)'),
+      new Option('--now', 'sign a checkpoint of the current head first (admin; audited)'),
+      new Option('--out <file>', 'write it here instead of stdout'),
+    ],
+    [
+      'audit checkpoint --latest --out cp.json',
+      'audit checkpoint --now --out cp.json && tillbridge-hub audit export --all --out audit.jsonl',
+    ],
+  ).action(
+    act(async (seq: string | undefined, opts: { latest?: boolean; now?: boolean; out?: string; json?: boolean }) => {
+      if ([seq !== undefined, opts.latest, opts.now].filter(Boolean).length > 1)
+        throw new TbError(TbCodes.INVALID, 'give one of SEQ, --latest or --now');
+      if (seq !== undefined && !/^\d+$/.test(seq))
+        throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
+      const client = ctx.client();
+      const f = opts.now
+        ? await client.request(signCheckpoint)
+        : seq === undefined
+          ? await client.request(latestCheckpoint)
+          : await client.request(showCheckpoint, { params: { seq } });
+      const text = `${JSON.stringify(f, null, 2)}\n`;
+      if (!opts.out) {
+        process.stdout.write(text);
+        return;
+      }
+      writeFileSync(opts.out, text);
+      const c = f.checkpoint;
+      print(
+        opts.json,
+        { file: opts.out, ...c, fingerprint: f.fingerprint },
+        () => `checkpoint #${c.seq} (head entry ${c.id}, ${c.at}) written to ${opts.out}\nsigning key ${f.fingerprint}`,
+      );
+    }),
+  );
 }
 
 function auditPublicKeyCommand(audit: Command, ctx: CliContext): void {
-  audit
-    .command('public-key')
-    .description("the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with")
-    .option('--out <file>', 'write the PEM here')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub audit public-key --out tillbridge-audit.pub')
-    .action(
-      act(async (opts: { out?: string; json?: boolean }) => {
-        const r = await ctx.client().request(auditPublicKey);
-        if (opts.out) writeFileSync(opts.out, r.publicKey);
-        print(
-          opts.json,
-          r,
-          () => `${opts.out ? `written to ${opts.out}` : r.publicKey.trimEnd()}\nfingerprint ${r.fingerprint}`,
-        );
-      }),
-    );
+  printingCommand(
+    audit,
+    'public-key',
+    "the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with",
+    [new Option('--out <file>', 'write the PEM here')],
+    ['audit public-key --out tillbridge-audit.pub'],
+  ).action(
+    act(async (opts: { out?: string; json?: boolean }) => {
+      const r = await ctx.client().request(auditPublicKey);
+      if (opts.out) writeFileSync(opts.out, r.publicKey);
+      print(
+        opts.json,
+        r,
+        () => `${opts.out ? `written to ${opts.out}` : r.publicKey.trimEnd()}\nfingerprint ${r.fingerprint}`,
+      );
+    }),
+  );
 }
