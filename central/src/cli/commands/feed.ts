@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntry } from '../../http/contract/feed.js';
 import type { z } from 'zod';
 
 type FeedEntry = z.output<typeof feedEntry>;
 import { table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { act, print, printingCommand, type CliContext } from '../context.js';
 
 interface FilterOpts {
   store?: string;
@@ -166,22 +166,20 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
 
 /** `feed ack`, `consumers` and `forget`: the consumers' cursors. */
 function feedConsumerCommands(feed: Command, ctx: CliContext): void {
-  feed
-    .command('ack <consumer> <position>')
-    .description(
-      'the consumer handled every entry up to this position: it resumes after it (`feed tail ' +
-        '--consumer`, GET /v1/feed?consumer=)',
-    )
-    .option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub feed ack erp-sales 120344')
-    .action(
-      act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
-        const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
-        const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
-        print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
-      }),
-    );
+  printingCommand(
+    feed,
+    'ack <consumer> <position>',
+    'the consumer handled every entry up to this position: it resumes after it ' +
+      '(`feed tail --consumer`, GET /v1/feed?consumer=)',
+    [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
+    ['feed ack erp-sales 120344'],
+  ).action(
+    act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
+      const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
+      const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
+      print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
+    }),
+  );
 
   feed
     .command('consumers')
