@@ -38,6 +38,16 @@ describe('the storage seam', () => {
     expect(found).toEqual([]);
   });
 
+  it('nothing in the hub outside central/src/storage opens SQLite itself (better-sqlite3)', () => {
+    // backup.ts hands SQLite's online backup API a connection to the file it copies: a file copy, not a query
+    const allowed = ['central/src/backup.ts'];
+    const importers = sources('central/src')
+      .filter((file) => /from ['"]better-sqlite3['"]/.test(readFileSync(join(ROOT, file), 'utf8')))
+      .map(norm)
+      .filter((name) => !name.startsWith('central/src/storage/') && !allowed.includes(name));
+    expect(importers).toEqual([]);
+  });
+
   it('pg-native is opened only by central/src/storage/postgres.ts and declared once', () => {
     const importers: string[] = [];
     const declarations: string[] = [];

@@ -1,4 +1,3 @@
-import type { DayCloseEventBody, WireEvent } from '@tillbridge/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
@@ -17,6 +16,7 @@ import * as stores from '../src/http/contract/stores.js';
 import * as webhooks from '../src/http/contract/webhooks.js';
 import { startAdminServer } from './admin-server.js';
 import { seedSale, testHub } from './helpers.js';
+import { wireDayClose } from './wire-day-close.js';
 
 // Every route of the admin API's contract, called over real HTTP on a real hub: each answer must
 // parse with the route's schema and lose nothing in parsing (no field the contract does not name).
@@ -208,25 +208,11 @@ describe('the admin API against its contract', () => {
   });
 
   it('reconciliation', async () => {
-    const close: WireEvent = {
-      seq: 1,
-      id: 'd-R1',
-      kind: 'day.close',
-      register: 'R1',
-      at: '2026-11-27T21:00:00Z',
-      body: {
-        requestId: 'm-d-R1',
-        businessDay: '2026-11-27',
-        source: 'register',
-        closedAt: '2026-11-27T21:00:00Z',
-        currency: 'EUR',
-        sales: { count: 2, amount: 900 },
-        returns: { count: 0, amount: 0 },
-        tenders: [{ kind: 'card', amount: 900 }],
-        receipts: ['X1', 'X9'],
-        authorizations: [],
-      } satisfies DayCloseEventBody,
-    };
+    const close = wireDayClose(1, 'R1', {
+      sales: { count: 2, amount: 900 },
+      tenders: [{ kind: 'card', amount: 900 }],
+      receipts: ['X1', 'X9'],
+    });
     t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close]);
     const day = await check(reconcile.reconcileDay, { query: { day: '2026-11-27', store: 'S1' } });
     expect(day.registers).toMatchObject([{ register: 'R1', status: expect.stringMatching(/discrepancy|resending/) }]);
@@ -268,6 +254,9 @@ describe('the admin API against its contract', () => {
     const tail = await check(audit.auditTail, { query: { limit: 5 } });
     expect(tail.length).toBeGreaterThan(0);
     await check(audit.auditTail, { query: { after: 0, limit: 2 } });
+    const first = await check(audit.auditEntries, { query: { since: '2000-01-01', limit: 2 } });
+    expect(first).toMatchObject({ entries: [{ id: 1 }, { id: 2 }], next: 2, estimate: expect.any(Number) });
+    await check(audit.auditEntries, { query: { since: '2000-01-01', store: 'S1', after: first.next, limit: 2 } });
     const signed = await check(audit.signCheckpoint);
     await check(audit.latestCheckpoint);
     await check(audit.showCheckpoint, { params: { seq: String(signed.checkpoint.seq) } });

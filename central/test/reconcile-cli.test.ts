@@ -1,12 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DayCloseEventBody, WireEvent } from '@tillbridge/shared';
+import type { WireEvent } from '@tillbridge/shared';
 import { reconcileCommands } from '../src/cli/commands/reconcile.js';
 import { adminRoutes } from '../src/http/admin-api.js';
 import { Router } from '../src/http/router.js';
 import { testHub } from './helpers.js';
 import { runCli } from './cli-run.js';
+import { wireDayClose } from './wire-day-close.js';
 
 // `tillbridge-hub reconcile`, in-process, through the admin API on a real HTTP server, on a real hub database.
 
@@ -32,25 +33,13 @@ const sale = (register: string, receipt: string, amount: number): WireEvent => (
     tenders: [{ kind: 'card', amount }],
   },
 });
-const close = (register: string, receipts: string[], amount: number, card: number): WireEvent => ({
-  seq: ++seq,
-  id: `d-${register}`,
-  kind: 'day.close',
-  register,
-  at: '2026-11-27T21:00:00Z',
-  body: {
-    requestId: `m-d-${register}`,
-    businessDay: DAY,
+const close = (register: string, receipts: string[], amount: number, card: number): WireEvent =>
+  wireDayClose(++seq, register, {
     source: register === 'R2' ? 'agent' : 'register',
-    closedAt: '2026-11-27T21:00:00Z',
-    currency: 'EUR',
     sales: { count: receipts.length, amount },
-    returns: { count: 0, amount: 0 },
     tenders: [{ kind: 'card', amount: card }],
     receipts,
-    authorizations: [],
-  } satisfies DayCloseEventBody,
-});
+  });
 
 beforeAll(async () => {
   t = testHub();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { returnCommands } from '../src/cli/commands/returns.js';
+import { EMPTY_TICKET } from '../src/domain/return-ticket.js';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
 import { listReturns } from '../src/http/contract/returns.js';
 import { startAdminServer, getJson } from './admin-server.js';
@@ -16,40 +17,21 @@ let server: Awaited<ReturnType<typeof startAdminServer>>;
 function ticket(n: number, store: string): ReturnRow {
   const minute = String(Math.floor(n / 2)).padStart(2, '0');
   return {
+    ...EMPTY_TICKET,
     authorization: `auth-${String(n).padStart(4, '0')}`,
     store,
     register: 'R1',
     request_id: `q-${n}`,
     receipt: `X${n}`,
-    sale_store: null,
     mode: 'online',
     decision: 'approved',
     status: 'completed',
-    reconciliation: null,
-    exception_code: null,
-    reason: null,
     refund_amount: 100 * n,
     refund_kind: 'cash',
-    created_at: `2026-11-27T10:${minute}:00.000Z`,
-    expires_at: null,
-    completed_at: null,
-    updated_at: '2026-11-27T11:00:00.000Z',
-    rules: '[]',
-    allowed_tenders: '[]',
-    conditions: '[]',
     gross_refund: null,
-    fees: 0,
     policy_version: 1,
-    kind: null,
-    override_by: null,
-    override_at: null,
-    late_online: 0,
-    card_hash: null,
-    request: '{}',
-    resolution: null,
-    resolved_at: null,
-    resolved_by: null,
-    resolution_note: null,
+    created_at: `2026-11-27T10:${minute}:00.000Z`,
+    updated_at: '2026-11-27T11:00:00.000Z',
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditEntry, AuditInput } from '../src/domain/audit-log.js';
-import { InventoryUseCases, SettingsUseCases, StoreUseCases, TokenUseCases } from '../src/usecases/index.js';
+import type { AuditEntry, AuditInput, AuditLog } from '../src/domain/audit-log.js';
+import { InventoryUseCases, wireUseCases } from '../src/usecases/index.js';
 import { AgentUseCases } from '../src/usecases/agents.js';
 import { hubForEachTest } from './helpers.js';
 
@@ -10,12 +10,17 @@ import { hubForEachTest } from './helpers.js';
  */
 const t = hubForEachTest({ S1: 'One' });
 
-/** An audit log whose disk is full: every append fails (after the use case changed what it changes). */
-const failingAudit = {
-  append(): never {
+/**
+ * The hub's use cases wired as openHub wires them, but to an audit log whose disk is full: every append fails
+ * (after the use case changed what it changes).
+ */
+function failingUseCases(): ReturnType<typeof wireUseCases> {
+  const audit: AuditLog = Object.create(t.hub.audit) as AuditLog;
+  audit.append = (): never => {
     throw new Error('audit: disk full');
-  },
-};
+  };
+  return wireUseCases({ ...t.hub, audit });
+}
 
 const synced = (): number => t.hub.storage.commits().full;
 const lastAudit = (): AuditEntry => t.hub.audit.tail(1)[0]!;
@@ -26,21 +31,14 @@ describe('a use case that fails mid-way', () => {
     t.hub.feed.onInventory((_store, skus) => heard.push(skus));
     t.hub.useCases.inventory.setOnHand('admin:a1', 'a1', 'S1', 'A', 5);
     expect(heard).toEqual([['A']]); // the push: after the commit
-    const failing = new InventoryUseCases({ uow: t.hub.storage, ledger: t.hub.ledger, audit: failingAudit });
+    const failing = failingUseCases().inventory;
     expect(() => failing.setOnHand('admin:a1', 'a1', 'S1', 'A', 9)).toThrow('audit: disk full');
     expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(5000);
     expect(heard).toEqual([['A']]); // no after-commit effect of the rolled-back one
   });
 
   it('store create: leaves no store and no API key behind', () => {
-    const failing = new StoreUseCases({
-      uow: t.hub.storage,
-      stores: t.hub.stores,
-      credentials: t.hub.credentials,
-      keys: t.hub.keys,
-      audit: failingAudit,
-      agentVersions: t.hub.agentVersions,
-    });
+    const failing = failingUseCases().stores;
     expect(() => failing.create('admin:a1', 'S2', 'Two')).toThrow('audit: disk full');
     expect(t.hub.stores.get('S2')).toBeUndefined();
     expect(t.hub.queries.credentials.listKeys('S2')).toEqual([]);
@@ -52,20 +50,14 @@ describe('a use case that fails mid-way', () => {
   });
 
   it('manager set: leaves no manager who could override', () => {
-    const failing = new SettingsUseCases({
-      uow: t.hub.storage,
-      policies: t.hub.policies,
-      syncConfig: t.hub.syncConfig,
-      managers: t.hub.managers,
-      audit: failingAudit,
-    });
+    const failing = failingUseCases().settings;
     expect(() => failing.setManager('admin:a1', 'm1', 'Mia', '4711-code')).toThrow('audit: disk full');
     expect(t.hub.managers.list()).toEqual([]);
     expect(t.hub.managers.check('m1', '4711-code')).toBe(false);
   });
 
   it('admin token create: no token that works', () => {
-    const failing = new TokenUseCases({ uow: t.hub.storage, credentials: t.hub.credentials, audit: failingAudit });
+    const failing = failingUseCases().tokens;
     const before = t.hub.credentials.listAdminTokens().length;
     expect(() => failing.create('admin:a1', 'operator', 'night shift')).toThrow('audit: disk full');
     expect(t.hub.credentials.listAdminTokens()).toHaveLength(before);

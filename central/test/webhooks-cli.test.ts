@@ -10,6 +10,7 @@ import { loadSecrets } from '../src/auth/secrets.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { webhookCommands } from '../src/cli/commands/webhooks.js';
 import { webhookRoutes } from '../src/http/admin/webhooks.js';
+import { addWebhook, listDeliveries, testWebhook } from '../src/http/contract/webhooks.js';
 import type { Hub } from '../src/hub-services.js';
 import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
@@ -48,7 +49,7 @@ beforeAll(async () => {
     audit: t.hub.audit,
     clock: t.clock,
     log: silent,
-    sealKey: loadSecrets(t.dir).sealKey,
+    sealKey: loadSecrets(t.dir).webhookKey, // as openHub seals webhook secrets
     random: () => 0.5,
   });
   // its own instance, with a fixed jitter: retry times are exact
@@ -310,11 +311,8 @@ describe('a running hub (startHub)', () => {
     const before = got.length;
     try {
       const client = new AdminClient(running.url, adminToken);
-      const ep = await client.post<{ id: string; secret: string }>('/v1/admin/webhooks', {
-        url: rxUrl,
-        events: ['return.completed'],
-      });
-      const q = await client.post<{ messageId: string }>(`/v1/admin/webhooks/${ep.id}/test`, {});
+      const ep = await client.request(addWebhook, { body: { url: rxUrl, events: ['return.completed'] } });
+      const q = await client.request(testWebhook, { params: { id: ep.id }, body: {} });
       for (let i = 0; i < 200 && got.length === before; i++) await new Promise((r) => setTimeout(r, 10));
       expect(got.length).toBe(before + 1);
       expect(h(before)['webhook-id']).toBe(q.messageId);
@@ -324,7 +322,7 @@ describe('a running hub (startHub)', () => {
       });
       for (let i = 0; i < 100 && running.hub.webhooks.outcomes().succeeded === 0; i++)
         await new Promise((r) => setTimeout(r, 10));
-      expect(await client.get<DeliveryView[]>(`/v1/admin/webhooks/deliveries?webhook=${ep.id}`)).toEqual([
+      expect(await client.request(listDeliveries, { query: { webhook: ep.id } })).toEqual([
         expect.objectContaining({ state: 'succeeded', attempts: 1 }),
       ]);
     } finally {

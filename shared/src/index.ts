@@ -34,3 +34,5 @@ export * from './log-file.js';
 export * from './frame-trace.js';
 export * from './sd-notify.js';
 export * from './service/index.js';
+export * from './cli-service.js';
+export * from './cli-doctor.js';

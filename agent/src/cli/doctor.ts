@@ -1,6 +1,5 @@
 import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { arch, platform, release } from 'node:os';
 import type { Command, Option } from 'commander';
 import {
   checkDataDir,
@@ -8,13 +7,16 @@ import {
   diskFinding,
   doctorExitCode,
   doctorReport,
-  formatDoctorReport,
+  logTailEntries,
+  printDoctorReport,
+  reportEntries,
   isTbError,
   redactSecrets,
   scrubText,
   secretValues,
   tarGz,
   TbCodes,
+  versionsEntry,
   type Clock,
   type DoctorFinding,
   type DoctorReport,
@@ -279,16 +281,6 @@ function statusFindings(s: AgentStatus): DoctorFinding[] {
   return out;
 }
 
-/** The last `max` bytes of a file, or undefined when it cannot be read. */
-function tail(file: string, max = 2 * 1024 * 1024): string | undefined {
-  try {
-    const b = readFileSync(file);
-    return b.subarray(Math.max(0, b.length - max)).toString('utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The support bundle (.tar.gz): the config with every secret replaced by "[redacted]", the
  * findings, the status, versions, the devices this machine sees, and the recent logs when
@@ -308,26 +300,16 @@ export async function agentBundle(configFile: string, r: AgentDoctorResult, nowM
   const secrets = secretValues(raw);
   const entries: TarEntry[] = [
     { name: 'tillbridge-bundle/config.json', data: configText },
-    { name: 'tillbridge-bundle/doctor.json', data: `${JSON.stringify(r.report, null, 2)}\n` },
-    { name: 'tillbridge-bundle/doctor.txt', data: formatDoctorReport(r.report) },
+    ...reportEntries(r.report),
     { name: 'tillbridge-bundle/status.json', data: `${JSON.stringify(r.status ?? null, null, 2)}\n` },
-    {
-      name: 'tillbridge-bundle/versions.json',
-      data: `${JSON.stringify({ tillbridge: SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, configFile }, null, 2)}\n`,
-    },
+    versionsEntry(SOFTWARE, { configFile }),
     {
       name: 'tillbridge-bundle/devices.json',
       data: `${JSON.stringify(r.devices ?? (await listDevices()), null, 2)}\n`,
     },
   ];
   const logFile = r.config?.log.file;
-  if (logFile) {
-    for (const [i, f] of [logFile, `${logFile}.1`].entries()) {
-      const text = tail(f);
-      if (text !== undefined)
-        entries.push({ name: `tillbridge-bundle/logs/agent${i === 0 ? '' : '.1'}.log`, data: text });
-    }
-  }
+  if (logFile) entries.push(...logTailEntries(logFile, 'agent'));
   if (r.config) {
     const perms = checkDataDir(r.config.dataDir).map((f) => `${f.level}: ${f.message}`);
     entries.push({ name: 'tillbridge-bundle/data-dir.txt', data: `${r.config.dataDir}\n${perms.join('\n')}\n` });
@@ -357,7 +339,7 @@ async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: strin
   const dopts: AgentDoctorOptions = { configFile: file, clock };
   if (opts.user) dopts.user = opts.user;
   const r = await agentDoctor(dopts);
-  process.stdout.write(opts.json ? `${JSON.stringify(r.report, null, 2)}\n` : formatDoctorReport(r.report));
+  printDoctorReport(r.report, opts.json);
   if (opts.bundle) {
     if (existsSync(opts.bundle) && statSync(opts.bundle).isDirectory()) {
       process.stderr.write(

@@ -4,11 +4,9 @@ import path from 'node:path';
 import {
   agentWinswService,
   isTbError,
+  printServiceOutcome,
   processRunner,
-  shippedUnit,
-  systemdControl,
-  systemdInstall,
-  systemdUninstall,
+  systemdService,
   TbCodes,
   TbError,
   windowsSerialProblems,
@@ -16,6 +14,7 @@ import {
   winswInstall,
   winswUninstall,
   type CommandResult,
+  type SystemdServiceOptions,
   type WindowsAccount,
 } from '@tillbridge/shared';
 
@@ -25,11 +24,9 @@ import {
  */
 const NAME = 'tillbridge-agent';
 const win = path.win32;
+const systemd = systemdService(NAME);
 
-interface ServiceOpts {
-  root?: string;
-  now?: boolean;
-  unitFile?: string;
+interface ServiceOpts extends SystemdServiceOptions {
   winsw?: string;
   account?: string;
   config?: string;
@@ -70,15 +67,8 @@ function checkWindowsConfig(file: string): void {
 }
 
 async function install(opts: ServiceOpts): Promise<string[]> {
+  if (!windows()) return systemd.install(opts);
   const run = processRunner();
-  if (!windows())
-    return systemdInstall({
-      name: NAME,
-      root: opts.root,
-      run,
-      unitText: shippedUnit(NAME, opts.unitFile).text,
-      now: Boolean(opts.now),
-    });
   const config =
     opts.config ??
     process.env.TILLBRIDGE_CONFIG ??
@@ -101,21 +91,17 @@ async function install(opts: ServiceOpts): Promise<string[]> {
 }
 
 async function uninstall(opts: ServiceOpts): Promise<string[]> {
-  const run = processRunner();
-  if (!windows()) return systemdUninstall({ name: NAME, root: opts.root, run });
+  if (!windows()) return systemd.uninstall(opts);
   return winswUninstall({
     exe: winswExe(opts),
-    run,
+    run: processRunner(),
     write: (f, t) => writeFileSync(f, t),
     remove: (f) => rmSync(f, { force: true }),
   });
 }
 
 async function control(what: 'start' | 'stop' | 'status', opts: ServiceOpts): Promise<CommandResult> {
-  const run = processRunner();
-  return windows()
-    ? winswControl({ exe: winswExe(opts), run }, what)
-    : systemdControl({ name: NAME, root: opts.root, run }, what);
+  return windows() ? winswControl({ exe: winswExe(opts), run: processRunner() }, what) : systemd.control(what, opts);
 }
 
 /** Errors: "error: …", exit 2 for bad usage or configuration, else 1. */
@@ -159,9 +145,9 @@ export function serviceCommands(program: Command): void {
       '--config <file>',
       'Windows: the config the service runs with (default %ProgramData%\\Tillbridge\\agent.json)',
     )
-    .action(act(async (opts: ServiceOpts) => void process.stdout.write(`${(await install(opts)).join('\n')}\n`)));
+    .action(act(async (opts: ServiceOpts) => printServiceOutcome(await install(opts))));
   common(service.command('uninstall').description('stop and disable the service and remove its definition')).action(
-    act(async (opts: ServiceOpts) => void process.stdout.write(`${(await uninstall(opts)).join('\n')}\n`)),
+    act(async (opts: ServiceOpts) => printServiceOutcome(await uninstall(opts))),
   );
   for (const what of ['start', 'stop', 'status'] as const) {
     common(
@@ -170,13 +156,6 @@ export function serviceCommands(program: Command): void {
         .description(
           what === 'status' ? "the service manager's view of the service (exit 3: not running)" : `${what} the service`,
         ),
-    ).action(
-      act(async (opts: ServiceOpts) => {
-        const r = await control(what, opts);
-        process.stdout.write(r.stdout);
-        process.stderr.write(r.stderr);
-        process.exitCode = r.code ?? 1;
-      }),
-    );
+    ).action(act(async (opts: ServiceOpts) => printServiceOutcome(await control(what, opts))));
   }
 }

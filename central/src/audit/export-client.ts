@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { AdminClient } from '../cli/admin-client.js';
 import { CSV_HEADER, formatEntry, type ExportFormat } from './export-format.js';
-import type { Page } from './query.js';
+import { auditEntries } from '../http/contract/audit.js';
 
 export interface ExportOptions {
   format: ExportFormat;
@@ -28,15 +28,12 @@ export interface ExportSummary {
  * an export of a busy hub ends.
  */
 export async function exportAudit(
-  client: Pick<AdminClient, 'get'>,
+  client: Pick<AdminClient, 'request'>,
   out: Writable,
   opts: ExportOptions,
 ): Promise<ExportSummary> {
   const pageSize = opts.pageSize ?? 2000;
-  const base = new URLSearchParams({ limit: String(pageSize) });
-  if (opts.since) base.set('since', opts.since);
-  if (opts.until) base.set('until', opts.until);
-  if (opts.store) base.set('store', opts.store);
+  const { since, until, store } = opts;
   if (opts.format === 'csv') await write(out, CSV_HEADER);
   let after: number | undefined;
   let stopAt: number | undefined;
@@ -44,9 +41,7 @@ export async function exportAudit(
   const s: ExportSummary = { entries: 0, first: null, last: null };
   for (;;) {
     opts.signal?.throwIfAborted();
-    const q = new URLSearchParams(base);
-    if (after !== undefined) q.set('after', String(after));
-    const page = await client.get<Page>(`/v1/admin/audit/entries?${q.toString()}`);
+    const page = await client.request(auditEntries, { query: { since, until, store, after, limit: pageSize } });
     const head = (stopAt ??= page.head);
     total ??= page.estimate;
     const entries = page.entries.filter((e) => e.id <= head);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTbError, TbCodes } from '@tillbridge/shared';
 import type { AdminClient } from '../cli/admin-client.js';
+import { auditTail } from '../http/contract/audit.js';
 import type { ExportedEntry } from './entry.js';
 
 export interface FollowOptions {
@@ -19,13 +20,13 @@ export interface FollowOptions {
  * signal aborts. A full page is followed at once by the next; an unreachable hub is retried at
  * the same interval; any other error (a revoked token, say) ends the loop by throwing.
  */
-export async function followAudit(client: Pick<AdminClient, 'get'>, opts: FollowOptions): Promise<void> {
+export async function followAudit(client: Pick<AdminClient, 'request'>, opts: FollowOptions): Promise<void> {
   const page = 1000;
   let after = opts.after;
   while (!opts.signal.aborted) {
     let got = 0;
     try {
-      const entries = await client.get<ExportedEntry[]>(`/v1/admin/audit?after=${after}&limit=${page}`);
+      const entries = await client.request(auditTail, { query: { after, limit: page } });
       got = entries.length;
       const last = entries.at(-1);
       if (last) {

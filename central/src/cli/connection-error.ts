@@ -66,8 +66,10 @@ export function connectionError(url: URL, err: unknown, caFile: string | undefin
     return say(
       TbCodes.TLS,
       caFile
-        ? `the hub's certificate at ${at} is not signed by the CA in --ca ${caFile} (${code}): pass the CA that issued the hub's certificate`
-        : `the hub's certificate at ${at} is not trusted (${code}): pass the CA that issued it with --ca FILE (or TILLBRIDGE_HUB_CA)`,
+        ? `the hub's certificate at ${at} is not signed by the CA in --ca ${caFile} (${code}): pass the CA ` +
+            `that issued the hub's certificate`
+        : `the hub's certificate at ${at} is not trusted (${code}): pass the CA that issued it with --ca ` +
+            `FILE (or TILLBRIDGE_HUB_CA)`,
     );
   }
   if (code === 'CERT_HAS_EXPIRED')
@@ -83,7 +85,8 @@ export function connectionError(url: URL, err: unknown, caFile: string | undefin
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') {
     return say(
       TbCodes.TLS,
-      `the hub's certificate is not issued for ${url.hostname} (${code}): use a --hub host name the certificate names, or give the hub a certificate for ${url.hostname}`,
+      `the hub's certificate is not issued for ${url.hostname} (${code}): use a --hub host name the ` +
+        `certificate names, or give the hub a certificate for ${url.hostname}`,
     );
   }
   if (OTHER_CERT.has(code)) return say(TbCodes.TLS, `the hub's certificate at ${at} was refused (${code})`);
@@ -107,12 +110,14 @@ export function connectionError(url: URL, err: unknown, caFile: string | undefin
     case 'EAI_AGAIN':
       return say(
         TbCodes.HUB_UNAVAILABLE,
-        `cannot resolve the host name ${url.hostname} (${code}): check the --hub URL and this machine's DNS ${HUB_HINT}`,
+        `cannot resolve the host name ${url.hostname} (${code}): check the --hub URL and this machine's ` +
+          `DNS ${HUB_HINT}`,
       );
     case 'ECONNRESET':
       return say(
         TbCodes.HUB_UNAVAILABLE,
-        `${at} closed the connection without answering (${code})${url.protocol === 'http:' ? ': if the hub serves https, use https://' : ''} ${HUB_HINT}`,
+        `${at} closed the connection without answering ` +
+          `(${code})${url.protocol === 'http:' ? ': if the hub serves https, use https://' : ''} ${HUB_HINT}`,
       );
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':

@@ -121,7 +121,8 @@ export function databaseOf(value: string | undefined): string | undefined {
   if (!/^postgres(ql)?:\/\//i.test(value))
     throw new TbError(
       TbCodes.CONFIG,
-      `--database (TILLBRIDGE_HUB_DATABASE): expected a postgres:// or postgresql:// URL, got "${value.replace(/:[^:@/]*@/, ':***@')}"`,
+      `--database (TILLBRIDGE_HUB_DATABASE): expected a postgres:// or postgresql:// URL, got ` +
+        `"${value.replace(/:[^:@/]*@/, ':***@')}"`,
     );
   return value;
 }

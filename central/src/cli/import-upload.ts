@@ -89,12 +89,14 @@ export async function uploadImport<Response extends z.ZodType>(
     if (p)
       throw new TbError(
         TbCodes.IMPORT_INCOMPLETE,
-        `the connection to the hub was lost during import ${id}, which is ${describe(p)}. Run the same file again to finish it: rows already applied change nothing`,
+        `the connection to the hub was lost during import ${id}, which is ${describe(p)}. Run the same ` +
+          `file again to finish it: rows already applied change nothing`,
         { cause: err },
       );
     throw new TbError(
       TbCodes.HUB_UNAVAILABLE,
-      `${err.message} (import ${id}: what the hub applied of it, if anything, is in its audit log as import:${id}; running the same file again is safe)`,
+      `${err.message} (import ${id}: what the hub applied of it, if anything, is in its audit log as ` +
+        `import:${id}; running the same file again is safe)`,
       { cause: err },
     );
   } finally {

@@ -37,7 +37,9 @@ export class Progress {
     if (this.total && this.total > 0) {
       const f = Math.min(1, done / this.total);
       const n = Math.round(f * width);
-      line = `${this.label} [${'#'.repeat(n)}${'.'.repeat(width - n)}] ${(f * 100).toFixed(0).padStart(3)} % ${this.format(done)}/${this.format(this.total)}`;
+      line =
+        `${this.label} [${'#'.repeat(n)}${'.'.repeat(width - n)}] ${(f * 100).toFixed(0).padStart(3)} ` +
+        `% ${this.format(done)}/${this.format(this.total)}`;
     } else {
       line = `${this.label} ${this.format(done)}`;
     }

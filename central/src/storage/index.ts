@@ -1,7 +1,15 @@
 import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import type { Logger } from '@tillbridge/shared';
 import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION } from './sqlite.js';
-import { isPostgresUrl, openPostgresStorage, PG_SCHEMA_VERSION, postgresHubExists, redactUrl } from './postgres.js';
+import {
+  isPostgresUrl,
+  openPgClient,
+  openPostgresStorage,
+  PG_SCHEMA_VERSION,
+  postgresHubExists,
+  redactUrl,
+} from './postgres.js';
 import type { HubStorage } from './sql.js';
 
 export type { Engine, HubStorage, SqlDb, Statement, RunResult, CommitCounts } from './sql.js';
@@ -50,6 +58,26 @@ export function openHubStorage(dataDir: string, opts: StorageOptions = {}): HubS
 export function storageExists(dataDir: string, database?: string): boolean {
   if (database === undefined || database === '') return existsSync(hubDbPath(dataDir));
   return postgresHubExists(database);
+}
+
+/** The hub's database opened to be looked at, not used: the rows of plain SQL (`tillbridge-hub doctor`). */
+export interface StorageProbe {
+  all(sql: string): Record<string, unknown>[];
+  close(): void;
+}
+
+/**
+ * Opens the hub's database as it is, whatever its schema version, nothing migrated: the SQLite file in the data
+ * directory read-only (it must exist), or a plain connection to the PostgreSQL URL, named `applicationName` in
+ * pg_stat_activity.
+ */
+export function openStorageProbe(dataDir: string, database: string | undefined, applicationName: string): StorageProbe {
+  if (database) {
+    const c = openPgClient(database, { types: 'hub', applicationName });
+    return { all: (sql) => c.query(sql), close: () => c.close() };
+  }
+  const db = new Database(hubDbPath(dataDir), { readonly: true, fileMustExist: true });
+  return { all: (sql) => db.prepare(sql).all() as Record<string, unknown>[], close: () => db.close() };
 }
 
 /** Where the storage is, for messages: the SQLite file or the PostgreSQL URL without its password. */

@@ -18,7 +18,11 @@ export function agentVersionCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub stores min-version\n  tillbridge-hub stores min-version 0.2.0\n  tillbridge-hub stores min-version --clear',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub stores min-version\n' +
+        '  tillbridge-hub stores min-version 0.2.0\n' +
+        '  tillbridge-hub stores min-version --clear',
     )
     .action(
       act(async (version: string | undefined, opts: { clear?: boolean; json?: boolean }) => {

@@ -1,6 +1,6 @@
 import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createLogger, TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from '../../domain/audit-log.js';
 import { iso, systemClock } from '../../domain/clock.js';
@@ -8,7 +8,7 @@ import { openHubStorage } from '../../storage/index.js';
 import { AuditTrail } from '../../audit/trail.js';
 import type { ExportedEntry } from '../../audit/entry.js';
 import { exportAudit } from '../../audit/export-client.js';
-import { isExportFormat } from '../../audit/export-format.js';
+import { isExportFormat, type ExportFormat } from '../../audit/export-format.js';
 import { followAudit } from '../../audit/follow.js';
 import type { ChainVerifyResult } from '../../audit/verify-stored.js';
 import {
@@ -23,14 +23,27 @@ import {
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
-import { act, databaseOf, databaseOpt, EXIT, print, readInputFile, type CliContext } from '../context.js';
+import {
+  act,
+  databaseOf,
+  databaseOpt,
+  EXIT,
+  print,
+  printingCommand,
+  readInputFile,
+  type CliContext,
+} from '../context.js';
 
 type Verdict =
   { ok: true; entries: number; head: string; from?: number } | { ok: false; firstBad: number; problem: string };
 
 function verdictLine(r: Verdict): string {
   if (!r.ok) return `AUDIT LOG BROKEN at entry ${r.firstBad}: ${r.problem}`;
-  return `audit log intact: ${r.entries} entries${r.from !== undefined && r.from > 1 ? ` from entry ${r.from} (older ones pruned; the first links to a signed checkpoint)` : ''}, head ${r.head}`;
+  const pruned =
+    r.from !== undefined && r.from > 1
+      ? ` from entry ${r.from} (older ones pruned; the first links to a signed checkpoint)`
+      : '';
+  return `audit log intact: ${r.entries} entries${pruned}, head ${r.head}`;
 }
 
 function filesLine(r: FilesVerifyResult): string {
@@ -38,17 +51,25 @@ function filesLine(r: FilesVerifyResult): string {
   const cp = `checkpoint #${c.seq} (head entry ${c.id}, signed ${c.at}): signature valid`;
   const key = c.pinned
     ? `key ${c.fingerprint} (the trusted key)`
-    : `key ${c.fingerprint}: compare it with the fingerprint you trust (\`tillbridge-hub audit public-key\`), or pass --fingerprint`;
+    : `key ${c.fingerprint}: compare it with the fingerprint you trust (\`tillbridge-hub audit ` +
+      `public-key\`), or pass --fingerprint`;
   if ('exportChecked' in r) return `${cp}\n${key}`;
   if (!r.ok)
-    return `EXPORT REFUSED at entry ${r.firstBad}${r.line !== undefined && r.line > 0 ? ` (line ${r.line})` : ''}: ${r.problem}\n${cp}\n${key}`;
+    return (
+      `EXPORT REFUSED at ` +
+      `entry ${r.firstBad}${r.line !== undefined && r.line > 0 ? ` (line ${r.line})` : ''}: ${r.problem}\n${cp}\n${key}`
+    );
   const after = r.after > 0 ? `; entries ${c.id + 1}..${r.to} chain on from it, but no checkpoint covers them yet` : '';
-  return `export intact: entries ${r.from}..${r.to} (${r.entries}) recompute and link\n${cp}; it vouches for entries ${r.from}..${c.id}${after}\n${key}`;
+  return (
+    `export intact: entries ${r.from}..${r.to} (${r.entries}) recompute and link\n${cp}; it vouches ` +
+    `for entries ${r.from}..${c.id}${after}\n${key}`
+  );
 }
 
 function entryLine(e: ExportedEntry): string {
   const where = e.store ? `${e.store}${e.register ? `/${e.register}` : ''}` : '-';
-  return `${e.id}  ${e.at}  ${e.actor}  ${e.action}  ${where}  ${e.outcome}  ${e.resource ?? '-'}${e.origin ? `  from ${e.origin}` : ''}`;
+  const from = e.origin ? `  from ${e.origin}` : '';
+  return `${e.id}  ${e.at}  ${e.actor}  ${e.action}  ${where}  ${e.outcome}  ${e.resource ?? '-'}${from}`;
 }
 
 /**
@@ -82,7 +103,8 @@ function auditVerifyCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('verify')
     .description(
-      'check the chain; exit 0 when intact, 5 naming the first entry that does not verify. With --checkpoint: check an export against a signed checkpoint, with nothing but the files',
+      'check the chain; exit 0 when intact, 5 naming the first entry that does not verify. With ' +
+        '--checkpoint: check an export against a signed checkpoint, with nothing but the files',
     )
     .option('--data <dir>', "read the hub's database directly instead of asking the running hub")
     .addOption(databaseOpt())
@@ -96,7 +118,14 @@ function auditVerifyCommand(audit: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub audit verify\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n  tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint SHA256:Yx3…',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub audit verify\n' +
+        '  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n' +
+        '  tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database ' +
+        'postgres://tillbridge@db.example:5432/tillbridge\n' +
+        '  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint ' +
+        'SHA256:Yx3…',
     )
     .action(
       act(
@@ -204,11 +233,39 @@ function auditTailCommand(audit: Command, ctx: CliContext): void {
     );
 }
 
+interface ExportOpts {
+  since?: string;
+  until?: string;
+  all?: boolean;
+  store?: string;
+  format?: string;
+  out?: string;
+  pageSize: string;
+}
+
+/** `audit export`'s options checked: the format, the page size, and the range as the admin API takes it. */
+function exportArgs(opts: ExportOpts): {
+  format: ExportFormat;
+  pageSize: number;
+  since: string | undefined;
+  until: string | undefined;
+} {
+  const format = opts.format ?? (opts.out?.toLowerCase().endsWith('.csv') ? 'csv' : 'jsonl');
+  if (!isExportFormat(format)) throw new TbError(TbCodes.INVALID, `--format: expected jsonl or csv, got "${format}"`);
+  if (opts.all && opts.since) throw new TbError(TbCodes.INVALID, '--all and --since do not go together');
+  const pageSize = Number(opts.pageSize);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 10_000)
+    throw new TbError(TbCodes.INVALID, '--page-size: expected 1..10000');
+  const since = opts.all ? '1970-01-01T00:00:00.000Z' : timeArg(opts.since, 'since');
+  return { format, pageSize, since, until: timeArg(opts.until, 'until') };
+}
+
 function auditExportCommand(audit: Command, ctx: CliContext): void {
   audit
     .command('export')
     .description(
-      'every field of each entry (id, prev_hash and hash included), as JSON lines or CSV, to stdout or --out; the last 90 days unless --since or --all',
+      'every field of each entry (id, prev_hash and hash included), as JSON lines or CSV, to stdout or ' +
+        '--out; the last 90 days unless --since or --all',
     )
     .option('--since <time>', 'from this ISO 8601 date/time, or this long ago (7d)')
     .option('--until <time>', 'up to (not including) this date/time, or this long ago')
@@ -219,145 +276,132 @@ function auditExportCommand(audit: Command, ctx: CliContext): void {
     .option('--page-size <n>', 'entries per request to the hub', '2000')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub audit export --all --out audit.jsonl\n  tillbridge-hub audit export --since 2026-11-01 --until 2026-12-01 --store S001 --format csv > nov-s001.csv',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub audit export --all --out audit.jsonl\n' +
+        '  tillbridge-hub audit export --since 2026-11-01 --until 2026-12-01 --store S001 --format csv > ' +
+        'nov-s001.csv',
     )
     .action(
-      act(
-        async (opts: {
-          since?: string;
-          until?: string;
-          all?: boolean;
-          store?: string;
-          format?: string;
-          out?: string;
-          pageSize: string;
-        }) => {
-          const format = opts.format ?? (opts.out?.toLowerCase().endsWith('.csv') ? 'csv' : 'jsonl');
-          if (!isExportFormat(format))
-            throw new TbError(TbCodes.INVALID, `--format: expected jsonl or csv, got "${format}"`);
-          if (opts.all && opts.since) throw new TbError(TbCodes.INVALID, '--all and --since do not go together');
-          const pageSize = Number(opts.pageSize);
-          if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 10_000)
-            throw new TbError(TbCodes.INVALID, '--page-size: expected 1..10000');
-          const since = opts.all ? '1970-01-01T00:00:00.000Z' : timeArg(opts.since, 'since');
-          const until = timeArg(opts.until, 'until');
-          const part = opts.out ? `${opts.out}.part` : undefined;
-          if (part) rmSync(part, { force: true }); // a leftover keeps its mode: start a new file, 0600
-          const out = part ? createWriteStream(part, { mode: 0o600 }) : process.stdout;
-          // `audit export | head`: the reader went away; nothing more to do
-          if (!part)
-            process.stdout.once('error', (err: NodeJS.ErrnoException) =>
-              process.exit(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE),
+      act(async (opts: ExportOpts) => {
+        const { format, pageSize, since, until } = exportArgs(opts);
+        const part = opts.out ? `${opts.out}.part` : undefined;
+        if (part) rmSync(part, { force: true }); // a leftover keeps its mode: start a new file, 0600
+        const out = part ? createWriteStream(part, { mode: 0o600 }) : process.stdout;
+        // `audit export | head`: the reader went away; nothing more to do
+        if (!part)
+          process.stdout.once('error', (err: NodeJS.ErrnoException) =>
+            process.exit(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE),
+          );
+        let bar: Progress | undefined;
+        const x: Parameters<typeof exportAudit>[2] = {
+          format,
+          pageSize,
+          onProgress: (done, total) => (bar ??= new Progress('audit export', total)).update(done),
+        };
+        if (since) x.since = since;
+        if (until) x.until = until;
+        if (opts.store) x.store = opts.store;
+        try {
+          const s = await exportAudit(ctx.client(), out, x);
+          bar?.done();
+          if (part && opts.out) {
+            out.end();
+            await finished(out);
+            renameSync(part, opts.out);
+            process.stdout.write(
+              `exported ${s.entries} entries${s.first !== null ? ` (${s.first}..${s.last})` : ''} ` +
+                `to ${opts.out} as ${format}\n`,
             );
-          let bar: Progress | undefined;
-          const x: Parameters<typeof exportAudit>[2] = {
-            format,
-            pageSize,
-            onProgress: (done, total) => (bar ??= new Progress('audit export', total)).update(done),
-          };
-          if (since) x.since = since;
-          if (until) x.until = until;
-          if (opts.store) x.store = opts.store;
-          try {
-            const s = await exportAudit(ctx.client(), out, x);
-            bar?.done();
-            if (part && opts.out) {
-              out.end();
-              await finished(out);
-              renameSync(part, opts.out);
-              process.stdout.write(
-                `exported ${s.entries} entries${s.first !== null ? ` (${s.first}..${s.last})` : ''} to ${opts.out} as ${format}\n`,
-              );
-            }
-          } catch (err) {
-            bar?.done();
-            if (part) {
-              out.destroy();
-              rmSync(part, { force: true });
-            }
-            throw err;
           }
-        },
-      ),
+        } catch (err) {
+          bar?.done();
+          if (part) {
+            out.destroy();
+            rmSync(part, { force: true });
+          }
+          throw err;
+        }
+      }),
     );
 }
 
 function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
-  audit
-    .command('checkpoints')
-    .description('the signed checkpoints of the chain head, newest first')
-    .option('-n, --lines <n>', 'how many', '20')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub audit checkpoints --json')
-    .action(
-      act(async (opts: { lines: string; json?: boolean }) => {
-        const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
-        const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
-        const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
-        print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
-      }),
-    );
+  printingCommand(
+    audit,
+    'checkpoints',
+    'the signed checkpoints of the chain head, newest first',
+    [new Option('-n, --lines <n>', 'how many').default('20')],
+    ['audit checkpoints --json'],
+  ).action(
+    act(async (opts: { lines: string; json?: boolean }) => {
+      const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
+      const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
+      const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
+      print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
+    }),
+  );
 }
 
 function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
-  audit
-    .command('checkpoint [seq]')
-    .description(
-      'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for `audit verify --checkpoint` away from the hub',
-    )
-    .option('--latest', 'the newest checkpoint (the default)')
-    .option('--now', 'sign a checkpoint of the current head first (admin; audited)')
-    .option('--out <file>', 'write it here instead of stdout')
-    .option('--json', 'print JSON')
-    .addHelpText(
-      'after',
-      '\nExamples:\n  tillbridge-hub audit checkpoint --latest --out cp.json\n  tillbridge-hub audit checkpoint --now --out cp.json && tillbridge-hub audit export --all --out audit.jsonl',
-    )
-    .action(
-      act(async (seq: string | undefined, opts: { latest?: boolean; now?: boolean; out?: string; json?: boolean }) => {
-        if ([seq !== undefined, opts.latest, opts.now].filter(Boolean).length > 1)
-          throw new TbError(TbCodes.INVALID, 'give one of SEQ, --latest or --now');
-        if (seq !== undefined && !/^\d+$/.test(seq))
-          throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
-        const client = ctx.client();
-        const f = opts.now
-          ? await client.request(signCheckpoint)
-          : seq === undefined
-            ? await client.request(latestCheckpoint)
-            : await client.request(showCheckpoint, { params: { seq } });
-        const text = `${JSON.stringify(f, null, 2)}\n`;
-        if (!opts.out) {
-          process.stdout.write(text);
-          return;
-        }
-        writeFileSync(opts.out, text);
-        const c = f.checkpoint;
-        print(
-          opts.json,
-          { file: opts.out, ...c, fingerprint: f.fingerprint },
-          () =>
-            `checkpoint #${c.seq} (head entry ${c.id}, ${c.at}) written to ${opts.out}\nsigning key ${f.fingerprint}`,
-        );
-      }),
-    );
+  printingCommand(
+    audit,
+    'checkpoint [seq]',
+    'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
+      '`audit verify --checkpoint` away from the hub',
+    [
+      new Option('--latest', 'the newest checkpoint (the default)'),
+      new Option('--now', 'sign a checkpoint of the current head first (admin; audited)'),
+      new Option('--out <file>', 'write it here instead of stdout'),
+    ],
+    [
+      'audit checkpoint --latest --out cp.json',
+      'audit checkpoint --now --out cp.json && tillbridge-hub audit export --all --out audit.jsonl',
+    ],
+  ).action(
+    act(async (seq: string | undefined, opts: { latest?: boolean; now?: boolean; out?: string; json?: boolean }) => {
+      if ([seq !== undefined, opts.latest, opts.now].filter(Boolean).length > 1)
+        throw new TbError(TbCodes.INVALID, 'give one of SEQ, --latest or --now');
+      if (seq !== undefined && !/^\d+$/.test(seq))
+        throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
+      const client = ctx.client();
+      const f = opts.now
+        ? await client.request(signCheckpoint)
+        : seq === undefined
+          ? await client.request(latestCheckpoint)
+          : await client.request(showCheckpoint, { params: { seq } });
+      const text = `${JSON.stringify(f, null, 2)}\n`;
+      if (!opts.out) {
+        process.stdout.write(text);
+        return;
+      }
+      writeFileSync(opts.out, text);
+      const c = f.checkpoint;
+      print(
+        opts.json,
+        { file: opts.out, ...c, fingerprint: f.fingerprint },
+        () => `checkpoint #${c.seq} (head entry ${c.id}, ${c.at}) written to ${opts.out}\nsigning key ${f.fingerprint}`,
+      );
+    }),
+  );
 }
 
 function auditPublicKeyCommand(audit: Command, ctx: CliContext): void {
-  audit
-    .command('public-key')
-    .description("the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with")
-    .option('--out <file>', 'write the PEM here')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub audit public-key --out tillbridge-audit.pub')
-    .action(
-      act(async (opts: { out?: string; json?: boolean }) => {
-        const r = await ctx.client().request(auditPublicKey);
-        if (opts.out) writeFileSync(opts.out, r.publicKey);
-        print(
-          opts.json,
-          r,
-          () => `${opts.out ? `written to ${opts.out}` : r.publicKey.trimEnd()}\nfingerprint ${r.fingerprint}`,
-        );
-      }),
-    );
+  printingCommand(
+    audit,
+    'public-key',
+    "the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with",
+    [new Option('--out <file>', 'write the PEM here')],
+    ['audit public-key --out tillbridge-audit.pub'],
+  ).action(
+    act(async (opts: { out?: string; json?: boolean }) => {
+      const r = await ctx.client().request(auditPublicKey);
+      if (opts.out) writeFileSync(opts.out, r.publicKey);
+      print(
+        opts.json,
+        r,
+        () => `${opts.out ? `written to ${opts.out}` : r.publicKey.trimEnd()}\nfingerprint ${r.fingerprint}`,
+      );
+    }),
+  );
 }

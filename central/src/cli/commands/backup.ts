@@ -20,7 +20,8 @@ function backupReport(r: HubBackupResult): string {
   }
   lines.push(
     '',
-    "Keep it where the hub's disk is not: it holds hub.secret (every store's key is checked with it). Test it: docs/backup.md#a-restore-drill",
+    "Keep it where the hub's disk is not: it holds hub.secret (every store's key is checked with " +
+      'it). Test it: docs/backup.md#a-restore-drill',
   );
   return lines.join('\n');
 }
@@ -31,7 +32,8 @@ function restoreReport(r: HubRestoreResult): string {
   lines.push(
     r.secretMatches
       ? 'hub.secret opens the database: yes'
-      : "HUB.SECRET DOES NOT MATCH THE DATABASE: the hub will refuse to start; the backup's hub.secret is not the one its database was created with",
+      : "HUB.SECRET DOES NOT MATCH THE DATABASE: the hub will refuse to start; the backup's hub.secret " +
+          'is not the one its database was created with',
   );
   const a = r.audit;
   lines.push(
@@ -57,14 +59,17 @@ export function backupCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      `
-Works on the data directory itself: the hub need not run, and a running hub keeps serving (the
-SQLite database is copied online, one consistent snapshot). Run it as the hub's user.
-On PostgreSQL only the key files are copied: dump the database with pg_dump (printed; docs/backup.md).
-
-Examples:
-  sudo -u tillbridge tillbridge-hub backup --data /var/lib/tillbridge-hub /var/backups/tillbridge/$(date +%F)
-  tillbridge-hub backup --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example/tillbridge /var/backups/tb-keys`,
+      `\n` +
+        `Works on the data directory itself: the hub need not run, and a running hub keeps serving (the\n` +
+        `SQLite database is copied online, one consistent snapshot). Run it as the hub's user.\n` +
+        `On PostgreSQL only the key files are copied: dump the database with pg_dump (printed; ` +
+        `docs/backup.md).\n` +
+        `\n` +
+        `Examples:\n` +
+        `  sudo -u tillbridge tillbridge-hub backup --data /var/lib/tillbridge-hub ` +
+        `/var/backups/tillbridge/$(date +%F)\n` +
+        `  tillbridge-hub backup --data /var/lib/tillbridge-hub --database ` +
+        `postgres://tillbridge@db.example/tillbridge /var/backups/tb-keys`,
     )
     .action(
       act(async (dir: string, opts: { data: string; database?: string; json?: boolean }) => {
@@ -87,7 +92,8 @@ Examples:
     .addOption(databaseOpt())
     .option(
       '--force',
-      'replace the hub the data directory holds (it must not be serving); what it replaces is kept as *.before-restore-*',
+      'replace the hub the data directory holds (it must not be serving); what it replaces is kept as ' +
+        '*.before-restore-*',
     )
     .option('--json', 'print JSON')
     .addHelpText(

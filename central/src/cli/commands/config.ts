@@ -1,10 +1,9 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
-import { Option } from 'commander';
 import { configHistory, setConfig, showConfig } from '../../http/contract/settings.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
-import { parseAssignments } from './policy.js';
+import { parseAssignments, versionsCommand } from './policy.js';
 
 /** `config show`'s text: whose settings, their version (and the one the store's agent runs), each key. */
 function configText(r: ResponseOf<typeof showConfig>): string {
@@ -42,15 +41,19 @@ export function configCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      `
-Keys: uploadMode (realtime|batched), uploadIntervalSeconds, inventoryRefreshSeconds, authorizationDeadlineMs,
-retryBaseMs, retryCapMs, heartbeatSeconds, refusedEvents (exception|exception+webhook), offlineApprovals (true|false),
-timeZone (IANA name or UTC: the store's business days), dayCutoff (HH:MM next day: reconcile registers that never closed their day).
-Returns policies (offline refund limits…) are set with \`tillbridge-hub policy set\`.
-
-Examples:
-  tillbridge-hub config set S001 uploadMode=batched uploadIntervalSeconds=60 --note "satellite link"
-  tillbridge-hub config set default authorizationDeadlineMs=2000`,
+      `\n` +
+        `Keys: uploadMode (realtime|batched), uploadIntervalSeconds, inventoryRefreshSeconds, ` +
+        `authorizationDeadlineMs,\n` +
+        `retryBaseMs, retryCapMs, heartbeatSeconds, refusedEvents (exception|exception+webhook), ` +
+        `offlineApprovals (true|false),\n` +
+        `timeZone (IANA name or UTC: the store's business days), dayCutoff (HH:MM next day: reconcile ` +
+        `registers that never closed their day).\n` +
+        `Returns policies (offline refund limits…) are set with \`tillbridge-hub policy set\`.\n` +
+        `\n` +
+        `Examples:\n` +
+        `  tillbridge-hub config set S001 uploadMode=batched uploadIntervalSeconds=60 --note "satellite ` +
+        `link"\n` +
+        `  tillbridge-hub config set default authorizationDeadlineMs=2000`,
     )
     .action(
       act(async (target: string, assignments: string[], opts: { replace?: boolean; note?: string; json?: boolean }) => {
@@ -64,22 +67,11 @@ Examples:
           opts.json,
           r,
           () =>
-            `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, without a restart`,
+            `sync settings for ${r.scope} are now version ${r.version}; connected agents apply them now, ` +
+            `without a restart`,
         );
       }),
     );
 
-  printingCommand(
-    config,
-    'list',
-    'the versions: who changed what, when (newest first)',
-    [new Option('--store <store>', "only this store's overrides")],
-    ['config list --store S001'],
-  ).action(
-    act(async (opts: { store?: string; json?: boolean }) => {
-      const r = await ctx.client().request(configHistory, { query: { store: opts.store } });
-      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note, JSON.stringify(v.body)]);
-      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE', 'CHANGE'], rows));
-    }),
-  );
+  versionsCommand(ctx, config, configHistory, "only this store's overrides", 'config list --store S001', true);
 }

@@ -3,20 +3,21 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { arch, platform, release } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import {
   checkDataDir,
   clockFromEnv,
   diskFinding,
   doctorExitCode,
   doctorReport,
-  formatDoctorReport,
+  logTailEntries,
+  printDoctorReport,
+  reportEntries,
   parseHostPort,
   redactUrlPassword,
   scrubText,
   tarGz,
+  versionsEntry,
   type Clock,
   type DoctorFinding,
   type DoctorReport,
@@ -26,7 +27,14 @@ import { loadSecrets, secretCheck, secretPath } from '../../auth/secrets.js';
 import { HUB_SOFTWARE } from '../../hub.js';
 import { GENESIS_HASH, type AuditEntry } from '../../domain/audit-log.js';
 import { ChainWalker } from '../../audit/chain-walker.js';
-import { hubDbPath, openPgClient, PG_SCHEMA_VERSION, redactUrl, SQLITE_SCHEMA_VERSION } from '../../storage/index.js';
+import {
+  openStorageProbe,
+  PG_SCHEMA_VERSION,
+  redactUrl,
+  SQLITE_SCHEMA_VERSION,
+  storageLocation,
+  type StorageProbe,
+} from '../../storage/index.js';
 import { databaseOf, databaseOpt, dataOpt, type CliContext } from '../context.js';
 
 /**
@@ -50,20 +58,6 @@ const CHECKPOINT_WARN_MS = 2 * DAY;
 /** Webhook deliveries and feed consumers this far behind: a warning. */
 const BACKLOG_WARN_MS = 3_600_000;
 
-interface Db {
-  all(sql: string): Record<string, unknown>[];
-  close(): void;
-}
-
-function openDb(o: HubDoctorOptions): Db {
-  if (o.database) {
-    const c = openPgClient(o.database, { types: 'hub', applicationName: 'tillbridge-hub doctor' });
-    return { all: (sql) => c.query(sql), close: () => c.close() };
-  }
-  const db = new Database(hubDbPath(o.dataDir), { readonly: true, fileMustExist: true });
-  return { all: (sql) => db.prepare(sql).all() as Record<string, unknown>[], close: () => db.close() };
-}
-
 const errText = (err: unknown): string =>
   (err as NodeJS.ErrnoException).code ??
   String((err as Partial<Error>).message)
@@ -81,7 +75,7 @@ function age(ms: number): string {
 export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
   const f: DoctorFinding[] = [];
   const now = (): number => o.clock.now();
-  const where = o.database ? redactUrl(o.database) : hubDbPath(o.dataDir);
+  const where = storageLocation(o.dataDir, o.database);
 
   // the data directory
   if (!existsSync(o.dataDir)) {
@@ -90,7 +84,8 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
       level: 'error',
       message: `${o.dataDir} does not exist`,
       action:
-        "give --data the hub's data directory (the one `tillbridge-hub init` made), or create the hub with `tillbridge-hub init --data DIR`",
+        "give --data the hub's data directory (the one `tillbridge-hub init` made), or create the hub " +
+        'with `tillbridge-hub init --data DIR`',
     });
     return doctorReport('tillbridge-hub', now(), f);
   }
@@ -114,8 +109,10 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
       level: 'error',
       message: `${secretPath(o.dataDir)} is missing`,
       action: o.database
-        ? 'copy hub.secret from the data directory of the hub process that ran init (every process on one database needs the same one)'
-        : 'restore hub.secret from your backup of this data directory: without it no API key or admin token can be checked',
+        ? 'copy hub.secret from the data directory of the hub process that ran init (every process on one ' +
+          'database needs the same one)'
+        : 'restore hub.secret from your backup of this data directory: without it no API key or admin ' +
+          'token can be checked',
     });
   } else {
     try {
@@ -132,9 +129,9 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
   }
 
   // the database
-  let db: Db | undefined;
+  let db: StorageProbe | undefined;
   try {
-    db = openDb(o);
+    db = openStorageProbe(o.dataDir, o.database, 'tillbridge-hub doctor');
   } catch (err) {
     f.push({
       id: 'database.reachable',
@@ -159,13 +156,13 @@ export async function hubDoctor(o: HubDoctorOptions): Promise<DoctorReport> {
 }
 
 function databaseFindings(
-  db: Db,
+  db: StorageProbe,
   o: HubDoctorOptions,
   f: DoctorFinding[],
   check: string | undefined,
   now: () => number,
 ): void {
-  const where = o.database ? redactUrl(o.database) : hubDbPath(o.dataDir);
+  const where = storageLocation(o.dataDir, o.database);
   if (!reachableFinding(db, o, f, where)) return;
   schemaFinding(db, o, f);
   secretFinding(db, o, f, check, where);
@@ -176,7 +173,7 @@ function databaseFindings(
 }
 
 /** Whether the database answers (and, for SQLite, passes its quick check). */
-function reachableFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[], where: string): boolean {
+function reachableFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFinding[], where: string): boolean {
   try {
     if (o.database) {
       db.all('SELECT 1');
@@ -192,7 +189,8 @@ function reachableFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[], where
           level: 'error',
           message: `${where} is damaged: ${bad.slice(0, 3).join('; ')}`,
           action:
-            'stop the hub and restore the database from the latest backup (docs/operations.md); keep the damaged file for support',
+            'stop the hub and restore the database from the latest backup (docs/operations.md); keep the ' +
+            'damaged file for support',
         });
     }
   } catch (err) {
@@ -208,7 +206,7 @@ function reachableFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[], where
 }
 
 /** The schema version against the one this hub writes. */
-function schemaFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[]): void {
+function schemaFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFinding[]): void {
   try {
     const have = o.database
       ? Number(db.all('SELECT version FROM tillbridge_schema')[0]?.version ?? 0)
@@ -226,7 +224,8 @@ function schemaFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[]): void {
         level: 'error',
         message: `the database is at schema version ${have}, newer than this hub's ${want}`,
         action:
-          'this binary is older than the one that last ran on this database: install the newer tillbridge-hub again (never run an older one on it)',
+          'this binary is older than the one that last ran on this database: install the newer ' +
+          'tillbridge-hub again (never run an older one on it)',
       });
     else
       f.push({
@@ -247,7 +246,7 @@ function schemaFinding(db: Db, o: HubDoctorOptions, f: DoctorFinding[]): void {
 
 /** The secret belongs to this database. */
 function secretFinding(
-  db: Db,
+  db: StorageProbe,
   o: HubDoctorOptions,
   f: DoctorFinding[],
   check: string | undefined,
@@ -268,7 +267,8 @@ function secretFinding(
           level: 'error',
           message: `hub.secret in ${o.dataDir} is not the one ${where} was created with: the hub refuses to start`,
           action:
-            'copy hub.secret from the data directory of the process that ran init (or from the backup made with this database)',
+            'copy hub.secret from the data directory of the process that ran init (or from the backup made ' +
+            'with this database)',
         });
     }
   } catch {
@@ -277,7 +277,7 @@ function secretFinding(
 }
 
 /** The audit chain: its signed checkpoints. */
-function checkpointFinding(db: Db, f: DoctorFinding[], now: () => number): void {
+function checkpointFinding(db: StorageProbe, f: DoctorFinding[], now: () => number): void {
   try {
     const n = Number(db.all('SELECT COUNT(*) AS n FROM audit')[0]?.n ?? 0);
     const last = db.all('SELECT seq, entry_id, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
@@ -291,14 +291,17 @@ function checkpointFinding(db: Db, f: DoctorFinding[], now: () => number): void 
     } else {
       const after = Number(db.all(`SELECT COUNT(*) AS n FROM audit WHERE id > ${Number(last.entry_id)}`)[0]?.n ?? 0);
       const ago = now() - Date.parse(String(last.at));
-      const text = `${n} audit entries; the last signed checkpoint (#${String(last.seq)}) was made ${age(ago)} ago, ${after} entries since`;
+      const text =
+        `${n} audit entries; the last signed checkpoint (#${String(last.seq)}) was made ${age(ago)} ` +
+        `ago, ${after} entries since`;
       if (ago > CHECKPOINT_WARN_MS)
         f.push({
           id: 'audit.checkpoint',
           level: 'warning',
           message: text,
           action:
-            'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and `tillbridge-hub audit checkpoint` (docs/audit.md)',
+            'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and ' +
+            '`tillbridge-hub audit checkpoint` (docs/audit.md)',
         });
       else f.push({ id: 'audit.checkpoint', level: 'ok', message: text });
     }
@@ -313,14 +316,14 @@ function checkpointFinding(db: Db, f: DoctorFinding[], now: () => number): void 
 }
 
 /** How many rows `sql` counts (`n`) and how long ago its oldest (`oldest`, an ISO time) was. */
-function backlog(db: Db, sql: string, now: () => number): { n: number; ago: number } {
+function backlog(db: StorageProbe, sql: string, now: () => number): { n: number; ago: number } {
   const row = db.all(sql)[0];
   const oldest = row?.oldest;
   return { n: Number(row?.n ?? 0), ago: typeof oldest === 'string' && oldest ? now() - Date.parse(oldest) : 0 };
 }
 
 /** Webhook deliveries waiting. */
-function webhookBacklogFinding(db: Db, f: DoctorFinding[], now: () => number): void {
+function webhookBacklogFinding(db: StorageProbe, f: DoctorFinding[], now: () => number): void {
   try {
     const { n, ago } = backlog(
       db,
@@ -342,7 +345,7 @@ function webhookBacklogFinding(db: Db, f: DoctorFinding[], now: () => number): v
 }
 
 /** Feed consumers and the broker relay behind the feed. */
-function feedLagFindings(db: Db, f: DoctorFinding[], now: () => number): void {
+function feedLagFindings(db: StorageProbe, f: DoctorFinding[], now: () => number): void {
   try {
     for (const c of db.all('SELECT name, position FROM feed_consumers ORDER BY name')) {
       const sql = `SELECT COUNT(*) AS n, MIN(recorded_at) AS oldest FROM feed WHERE position > ${Number(c.position)}`;
@@ -374,16 +377,18 @@ const AUDIT_TAIL_MAX = 20_000;
  * The audit entries written since the last signed checkpoint (the part no signature covers yet):
  * each links to the one before and hashes to what it says, the first to the checkpoint's entry.
  */
-function auditTailFinding(db: Db, f: DoctorFinding[]): void {
+function auditTailFinding(db: StorageProbe, f: DoctorFinding[]): void {
   try {
     const last = db.all('SELECT entry_id, entry_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
     const from = last ? Number(last.entry_id) : 0;
     const walker = new ChainWalker({ anchor: { id: from, hash: last ? String(last.entry_hash) : GENESIS_HASH } });
     const rows = db.all(
-      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`,
+      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, ` +
+        `hash FROM audit WHERE id > ${from} ORDER BY id LIMIT ${AUDIT_TAIL_MAX}`,
     );
     const fix =
-      'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the full report, and tell whoever is responsible for security (docs/audit.md)';
+      'keep the database as it is (take a copy), run `tillbridge-hub audit verify --data DIR` for the ' +
+      'full report, and tell whoever is responsible for security (docs/audit.md)';
     for (const r of rows) {
       const bad = walker.push({ ...r, id: Number(r.id) } as unknown as AuditEntry);
       if (bad) {
@@ -401,7 +406,9 @@ function auditTailFinding(db: Db, f: DoctorFinding[]): void {
     f.push({
       id: 'audit.chain',
       level: 'ok',
-      message: `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link and hash correctly${more}`,
+      message:
+        `the ${rows.length} audit entries since the ${last ? 'last signed checkpoint' : 'start'} link ` +
+        `and hash correctly${more}`,
     });
   } catch (err) {
     f.push({
@@ -465,7 +472,8 @@ function tlsFindings(o: HubDoctorOptions, now: () => number): DoctorFinding[] {
       level: 'error',
       message: `the certificate ${o.tlsCert} (${subject}) expired on ${until}`,
       action:
-        'renew it (from your CA, or `tillbridge-hub certs dev` for a test setup) and restart the hub: no agent can connect until then',
+        'renew it (from your CA, or `tillbridge-hub certs dev` for a test setup) and restart the hub: no ' +
+        'agent can connect until then',
     });
   else if (left < CERT_WARN_DAYS)
     out.push({
@@ -536,7 +544,8 @@ async function listenFinding(o: HubDoctorOptions): Promise<DoctorFinding> {
       level: 'error',
       message: `${o.listen} is in use by another program`,
       action:
-        'stop that program (Linux: `sudo ss -ltnp` shows which), or give `serve --listen` another port and tell the agents',
+        'stop that program (Linux: `sudo ss -ltnp` shows which), or give `serve --listen` another port ' +
+        'and tell the agents',
     };
   }
   return {
@@ -571,32 +580,18 @@ export function hubBundle(o: HubDoctorOptions, report: DoctorReport, logFile: st
   } catch {
     /* none */
   }
+  const database = o.database ? redactUrl(o.database) : 'sqlite';
+  const settings = { data: o.dataDir, database, listen: o.listen, tlsCert: o.tlsCert ?? null };
   const entries: TarEntry[] = [
-    { name: 'tillbridge-bundle/doctor.json', data: `${JSON.stringify(report, null, 2)}\n` },
-    { name: 'tillbridge-bundle/doctor.txt', data: formatDoctorReport(report) },
-    {
-      name: 'tillbridge-bundle/versions.json',
-      data: `${JSON.stringify({ tillbridge: HUB_SOFTWARE, node: process.version, os: { platform: platform(), release: release(), arch: arch() }, schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }, null, 2)}\n`,
-    },
+    ...reportEntries(report),
+    versionsEntry(HUB_SOFTWARE, { schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }),
     {
       name: 'tillbridge-bundle/settings.json',
-      data: `${JSON.stringify({ data: o.dataDir, database: o.database ? redactUrl(o.database) : 'sqlite', listen: o.listen, tlsCert: o.tlsCert ?? null }, null, 2)}\n`,
+      data: `${JSON.stringify(settings, null, 2)}\n`,
     },
     { name: 'tillbridge-bundle/data-dir.txt', data: `${o.dataDir}\n${listing.join('\n')}\n` },
   ];
-  if (logFile) {
-    for (const [i, file] of [logFile, `${logFile}.1`].entries()) {
-      try {
-        const b = readFileSync(file);
-        entries.push({
-          name: `tillbridge-bundle/logs/hub${i === 0 ? '' : '.1'}.log`,
-          data: b.subarray(Math.max(0, b.length - 2 * 1024 * 1024)).toString('utf8'),
-        });
-      } catch {
-        /* no such file */
-      }
-    }
-  }
+  if (logFile) entries.push(...logTailEntries(logFile, 'hub'));
   return tarGz(
     entries.map((e) => ({ ...e, data: scrubText(redactUrlPassword(String(e.data)), secrets) })),
     o.clock.now(),
@@ -607,7 +602,8 @@ export function doctorCommands(ctx: CliContext): void {
   ctx.program
     .command('doctor')
     .description(
-      "check the hub's data directory, secret, database, schema, TLS files, listen address, audit checkpoints, disk and backlogs; say what to do about each problem",
+      "check the hub's data directory, secret, database, schema, TLS files, listen address, audit " +
+        'checkpoints, disk and backlogs; say what to do about each problem',
     )
     .addOption(dataOpt())
     .addOption(databaseOpt())
@@ -623,7 +619,12 @@ export function doctorCommands(ctx: CliContext): void {
     .option('--bundle <file>', 'also write a support bundle (.tar.gz, secrets redacted) to FILE')
     .addHelpText(
       'after',
-      '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExample:\n  sudo -u tillbridge tillbridge-hub doctor --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem',
+      '\n' +
+        'Exit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n' +
+        '\n' +
+        'Example:\n' +
+        '  sudo -u tillbridge tillbridge-hub doctor --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 ' +
+        '--tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem',
     )
     .action(
       async (opts: {
@@ -648,7 +649,7 @@ export function doctorCommands(ctx: CliContext): void {
         if (opts.tlsCert) o.tlsCert = opts.tlsCert;
         if (opts.tlsKey) o.tlsKey = opts.tlsKey;
         const report = await hubDoctor(o);
-        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+        printDoctorReport(report, opts.json);
         if (opts.bundle) {
           try {
             writeFileSync(opts.bundle, hubBundle(o, report, opts.logFile), { mode: 0o600 });

@@ -5,7 +5,10 @@ import { createEnrollment, listEnrollments } from '../../http/contract/stores.js
 
 /** The command store IT runs: the hub as the operator's CLI reaches it (http(s):// or ws(s):// alike). */
 export function agentEnrollCommand(hub: string, code: string, fingerprint: string | null): string {
-  return `tillbridge-agent enroll --hub ${hub} --code ${code}${fingerprint ? ` --fingerprint ${fingerprint}` : ''} --config <agent config file>`;
+  return (
+    `tillbridge-agent enroll --hub ${hub} ` +
+    `--code ${code}${fingerprint ? ` --fingerprint ${fingerprint}` : ''} --config <agent config file>`
+  );
 }
 
 /** `stores enroll` and `stores enrollments`: one-time codes that set up a store's agent. */

@@ -46,14 +46,18 @@ export function feedPoslogCommand(parent: Command, ctx: CliContext): Command {
   return parent
     .command('poslog')
     .description(
-      "a store's business day (sales and completed returns) as an ARTS POSLog XML document, for back offices that import POSLog",
+      "a store's business day (sales and completed returns) as an ARTS POSLog XML document, for back " +
+        'offices that import POSLog',
     )
     .requiredOption('--store <store>', 'the store')
     .requiredOption('--day <day>', "the business day, YYYY-MM-DD (the date in the store's time zone)")
     .option('--out <file>', 'write the document to this file (default: standard output)')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml\n  tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml\n' +
+        '  tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml',
     )
     .action(
       act(async (opts: { store: string; day: string; out?: string }) => {

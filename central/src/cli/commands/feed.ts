@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntry } from '../../http/contract/feed.js';
 import type { z } from 'zod';
 
 type FeedEntry = z.output<typeof feedEntry>;
 import { table } from '../format.js';
-import { act, print, type CliContext } from '../context.js';
+import { act, print, printingCommand, type CliContext } from '../context.js';
 
 interface FilterOpts {
   store?: string;
@@ -39,7 +39,8 @@ function line(e: FeedEntry): string {
       : e.type.startsWith('return.')
         ? `return ${shown(d.authorization, '-')} ${shown(d.status ?? d.code, '')}`.trimEnd()
         : e.type === 'inventory.adjusted'
-          ? `${String(d.sku)} ${Number(d.delta) > 0 ? '+' : ''}${String(d.delta)} → ${String(d.onHand)} (${String(d.kind)})`
+          ? `${String(d.sku)} ${Number(d.delta) > 0 ? '+' : ''}${String(d.delta)} → ${String(d.onHand)} ` +
+            `(${String(d.kind)})`
           : `register ${shown(d.register, '-')} ${shown(d.status, '')}`.trimEnd();
   return [e.position, e.at, e.type, e.store ?? '-', e.businessDay ?? '-', e.id, about].join('  ');
 }
@@ -83,7 +84,10 @@ function feedTailCommand(feed: Command, ctx: CliContext): void {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub feed tail --after 0 --limit 20\n  tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub feed tail --after 0 --limit 20\n' +
+        '  tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
     )
     .action(
       act(
@@ -128,7 +132,10 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl\n  tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl\n' +
+        '  tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
     )
     .action(
       act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
@@ -159,21 +166,20 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
 
 /** `feed ack`, `consumers` and `forget`: the consumers' cursors. */
 function feedConsumerCommands(feed: Command, ctx: CliContext): void {
-  feed
-    .command('ack <consumer> <position>')
-    .description(
-      'the consumer handled every entry up to this position: it resumes after it (`feed tail --consumer`, GET /v1/feed?consumer=)',
-    )
-    .option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub feed ack erp-sales 120344')
-    .action(
-      act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
-        const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
-        const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
-        print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
-      }),
-    );
+  printingCommand(
+    feed,
+    'ack <consumer> <position>',
+    'the consumer handled every entry up to this position: it resumes after it ' +
+      '(`feed tail --consumer`, GET /v1/feed?consumer=)',
+    [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
+    ['feed ack erp-sales 120344'],
+  ).action(
+    act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
+      const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
+      const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
+      print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
+    }),
+  );
 
   feed
     .command('consumers')

@@ -34,7 +34,14 @@ function initCommand(program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      "\nExamples:\n  tillbridge-hub init --data /var/lib/tillbridge-hub --json\n  tillbridge-hub init --data /var/lib/tillbridge-hub --database postgres://tillbridge@db.example:5432/tillbridge\n\nWith --database, the data directory holds hub.secret: copy it to every other hub process's data directory.",
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub init --data /var/lib/tillbridge-hub --json\n' +
+        '  tillbridge-hub init --data /var/lib/tillbridge-hub --database ' +
+        'postgres://tillbridge@db.example:5432/tillbridge\n' +
+        '\n' +
+        "With --database, the data directory holds hub.secret: copy it to every other hub process's data " +
+        'directory.',
     )
     .action(
       act((opts: { data: string; database?: string; json?: boolean }) => {
@@ -46,7 +53,10 @@ function initCommand(program: Command): void {
           opts.json,
           { adminToken },
           () =>
-            `hub created in ${where}\nadmin token (shown once, keep it safe): ${adminToken}\n\nexport TILLBRIDGE_ADMIN_TOKEN=${adminToken}`,
+            `hub created in ${where}\n` +
+            `admin token (shown once, keep it safe): ${adminToken}\n` +
+            `\n` +
+            `export TILLBRIDGE_ADMIN_TOKEN=${adminToken}`,
         );
       }),
     );
@@ -106,11 +116,20 @@ function serveCommand(program: Command): void {
     .option('--amqp-exchange <name>', 'the durable topic exchange the feed is published to', DEFAULT_EXCHANGE)
     .option(
       '--webhook-lease <duration>',
-      'how long a webhook delivery stays leased to the hub process attempting it; a process that dies mid-attempt leaves it to the others after this (default: the timeout + 60s)',
+      'how long a webhook delivery stays leased to the hub process attempting it; a process that dies ' +
+        'mid-attempt leaves it to the others after this (default: the timeout + 60s)',
     )
     .addHelpText(
       'after',
-      '\nPlain HTTP is refused on any address but loopback unless --insecure is given.\nUnder systemd, /etc/tillbridge/hub.env sets these through TILLBRIDGE_HUB_* variables (installers/hub.env.example).\n\nExamples:\n  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert /etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
+      '\n' +
+        'Plain HTTP is refused on any address but loopback unless --insecure is given.\n' +
+        'Under systemd, /etc/tillbridge/hub.env sets these through TILLBRIDGE_HUB_* variables ' +
+        '(installers/hub.env.example).\n' +
+        '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert ' +
+        '/etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n' +
+        '  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
     )
     .action(act(serveHub));
 }
@@ -207,7 +226,8 @@ function serveSettings(opts: ServeOptions) {
   if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
     throw new TbError(
       TbCodes.CONFIG,
-      `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub certs dev\`), listen on 127.0.0.1, or pass --insecure`,
+      `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub ` +
+        `certs dev\`), listen on 127.0.0.1, or pass --insecure`,
     );
   }
   return { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database };
@@ -228,7 +248,8 @@ function serveLogger(
   if (!opts.tlsCert && !isLoopbackHost(host))
     log.warn(
       { listen: opts.listen },
-      'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data cross the network unencrypted',
+      'INSECURE: serving plain HTTP beyond this machine (--insecure); API keys, tokens and store data ' +
+        'cross the network unencrypted',
     );
   return { clock, log };
 }
@@ -284,7 +305,8 @@ export function webhookTiming(timeout: string, lease: string | undefined): { tim
   if (leaseMs <= timeoutMs)
     throw new TbError(
       TbCodes.CONFIG,
-      `--webhook-lease (${lease}) must be longer than --webhook-timeout (${timeout}): a delivery is leased for the whole attempt`,
+      `--webhook-lease (${lease}) must be longer than --webhook-timeout (${timeout}): a delivery is ` +
+        `leased for the whole attempt`,
     );
   return { timeoutMs, leaseMs };
 }

@@ -3,6 +3,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { table } from '../format.js';
 import { Option, type Command } from 'commander';
 import {
+  configHistory,
   listManagers,
   policyHistory,
   removeManager,
@@ -14,6 +15,42 @@ import type { ResponseOf } from '../../http/contract/route.js';
 import { act, idCommand, topCommand, print, printingCommand, type CliContext } from '../context.js';
 
 /** `a.b=3 c='["x"]'` → { a: { b: 3 }, c: ["x"] }: values are JSON when they parse as JSON, else text. */
+
+/**
+ * `policy list` and `config list`: the versions of versioned settings, newest first; with `change`, the change
+ * each version made (JSON) in a column of its own.
+ */
+export function versionsCommand(
+  ctx: CliContext,
+  parent: Command,
+  history: typeof policyHistory | typeof configHistory,
+  storeHelp: string,
+  example: string,
+  change = false,
+): void {
+  printingCommand(
+    parent,
+    'list',
+    'the versions: who changed what, when (newest first)',
+    [new Option('--store <store>', storeHelp)],
+    [example],
+  ).action(
+    act(async (opts: { store?: string; json?: boolean }) => {
+      const r = await ctx.client().request(history, { query: { store: opts.store } });
+      const headers = ['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE', ...(change ? ['CHANGE'] : [])];
+      const rows = r.map((v) => [
+        v.version,
+        v.scope,
+        v.actor,
+        v.createdAt,
+        v.note,
+        ...(change ? [JSON.stringify(v.body)] : []),
+      ]);
+      print(opts.json, r, () => table(headers, rows));
+    }),
+  );
+}
+
 export function parseAssignments(pairs: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
@@ -76,19 +113,7 @@ export function policyCommands(ctx: CliContext): void {
 
   policySetCommand(policy, ctx);
 
-  printingCommand(
-    policy,
-    'list',
-    'the versions: who changed what, when (newest first)',
-    [new Option('--store <store>', "only this store's override")],
-    ['policy list --store S001'],
-  ).action(
-    act(async (opts: { store?: string; json?: boolean }) => {
-      const r = await ctx.client().request(policyHistory, { query: { store: opts.store } });
-      const rows = r.map((v) => [v.version, v.scope, v.actor, v.createdAt, v.note]);
-      print(opts.json, r, () => table(['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE'], rows));
-    }),
-  );
+  versionsCommand(ctx, policy, policyHistory, "only this store's override", 'policy list --store S001');
 
   managerCommands(ctx);
 }
@@ -141,7 +166,8 @@ Examples:
             opts.json,
             r,
             () =>
-              `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others when they reconnect`,
+              `policy for ${r.scope} is now version ${r.version}; connected agents have it now, the others ` +
+              `when they reconnect`,
           );
         },
       ),

@@ -29,13 +29,16 @@ const both = (
   recorded: { count: number; amount: number } | undefined,
   currency: string | null,
 ): string =>
-  `${reported.count} · ${money(reported.amount, currency)} / ${recorded ? `${recorded.count} · ${money(recorded.amount, currency)}` : '-'}`;
+  `${reported.count} · ${money(reported.amount, currency)} ` +
+  `/ ${recorded ? `${recorded.count} · ${money(recorded.amount, currency)}` : '-'}`;
 
 export function reconcileCommands(ctx: CliContext): void {
   ctx.program
     .command('reconcile')
     .description(
-      "registers' business days: the day close each register (or its agent) reported against what the hub recorded — matched, resending (the hub asked the agent for what it lacks) or discrepancy (docs/reconciliation.md)",
+      "registers' business days: the day close each register (or its agent) reported against what the " +
+        'hub recorded — matched, resending (the hub asked the agent for what it lacks) or discrepancy ' +
+        '(docs/reconciliation.md)',
     )
     .requiredOption('--day <YYYY-MM-DD>', "the business day (in each store's time zone)")
     .option('--store <id>', 'only this store')
@@ -43,14 +46,22 @@ export function reconcileCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n\nExamples:\n  tillbridge-hub reconcile --day 2026-11-27\n  tillbridge-hub reconcile --day 2026-11-27 --store S001 --json\n  tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check',
+      '\n' +
+        'Exit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n' +
+        '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub reconcile --day 2026-11-27\n' +
+        '  tillbridge-hub reconcile --day 2026-11-27 --store S001 --json\n' +
+        '  tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check',
     )
     .action(
       act(async (opts: { day: string; store?: string; check?: boolean; json?: boolean }) => {
         const r = await ctx.client().request(reconcileDay, { query: { day: opts.day, store: opts.store } });
         print(opts.json, r, () => {
           const s = r.summary;
-          const head = `business day ${r.day}${r.store ? ` at store ${r.store}` : ''}: ${s.registers} register(s) closed — ${s.matched} matched, ${s.resending} resending, ${s.discrepancy} discrepancy`;
+          const head =
+            `business day ${r.day}${r.store ? ` at store ${r.store}` : ''}: ${s.registers} register(s) ` +
+            `closed — ${s.matched} matched, ${s.resending} resending, ${s.discrepancy} discrepancy`;
           if (r.registers.length === 0) return head;
           return [
             head,

@@ -43,12 +43,23 @@ export function saleCommands(ctx: CliContext): void {
   sales
     .command('import <file>')
     .description(
-      'record sales from other channels (web orders…): JSON lines of the sale shape plus "store" and "channel"; checked whole before anything is applied, then applied in transactions (docs/operations.md#imports); receipts already recorded are skipped',
+      'record sales from other channels (web orders…): JSON lines of the sale shape plus "store" and ' +
+        '"channel"; checked whole before anything is applied, then applied in transactions ' +
+        '(docs/operations.md#imports); receipts already recorded are skipped',
     )
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nA line: {"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR","lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n\nOn a terminal a bar follows the import: bytes sent, then checked, then sales applied.\n\nExample:\n  tillbridge-hub sales import web-orders.jsonl',
+      '\n' +
+        'A line: ' +
+        '{"store":"WEB","channel":"web","receipt":"W-1001","at":"2026-11-20T10:00:00Z","currency":"EUR",' +
+        '"lines":[{"line":1,"sku":"TEE-BLUE-M","qty":1,"unitPrice":1999}],' +
+        '"tenders":[{"kind":"card","amount":1999,"pan":"4111111111111111"}]}\n' +
+        '\n' +
+        'On a terminal a bar follows the import: bytes sent, then checked, then sales applied.\n' +
+        '\n' +
+        'Example:\n' +
+        '  tillbridge-hub sales import web-orders.jsonl',
     )
     .action(
       act(async (file: string, opts: { json?: boolean }) => {

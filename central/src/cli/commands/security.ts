@@ -68,7 +68,8 @@ function keyCommands(ctx: CliContext): void {
       const delivery = r.connected
         ? "the store's agent is connected: it gets the new key now"
         : "the store's agent is not connected: it gets the new key when it connects";
-      const fallback = `if the agent stays offline past the grace period, put this key in its config (shown once): ${r.apiKey}`;
+      const fallback =
+        `if the agent stays offline past the grace period, put this key in its config (shown ` + `once): ${r.apiKey}`;
       const rotated = `new key ${r.id}; the old key works until ${r.oldKeysExpireAt}`;
       print(opts.json, r, () => [rotated, delivery, fallback].join('\n'));
     }),
@@ -158,7 +159,8 @@ export function securityCommands(ctx: CliContext): void {
   certs
     .command('dev')
     .description(
-      'a local CA, a hub certificate and store client certificates, for trying TLS and mutual TLS on one machine (not for production)',
+      'a local CA, a hub certificate and store client certificates, for trying TLS and mutual TLS on ' +
+        'one machine (not for production)',
     )
     .requiredOption('--out <dir>', 'where to write them')
     .option('--hosts <list>', 'names and addresses of the hub', 'localhost,127.0.0.1,::1')
@@ -166,7 +168,11 @@ export function securityCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  tillbridge-hub certs dev --out ./certs --stores S001,S002\n  tillbridge-hub serve --data hub --tls-cert certs/hub.pem --tls-key certs/hub-key.pem --client-ca certs/ca.pem',
+      '\n' +
+        'Example:\n' +
+        '  tillbridge-hub certs dev --out ./certs --stores S001,S002\n' +
+        '  tillbridge-hub serve --data hub --tls-cert certs/hub.pem --tls-key certs/hub-key.pem ' +
+        '--client-ca certs/ca.pem',
     )
     .action(
       act((opts: { out: string; hosts: string; stores: string; json?: boolean }) => {

@@ -1,12 +1,4 @@
-import {
-  processRunner,
-  shippedUnit,
-  systemdControl,
-  systemdInstall,
-  systemdUninstall,
-  TbCodes,
-  TbError,
-} from '@tillbridge/shared';
+import { printServiceOutcome, systemdService, TbCodes, TbError, type SystemdServiceOptions } from '@tillbridge/shared';
 import { act, type CliContext } from '../context.js';
 
 /**
@@ -14,12 +6,7 @@ import { act, type CliContext } from '../context.js';
  * systemd unit, installed and managed with systemctl. Linux only: the hub is served from Linux.
  */
 const NAME = 'tillbridge-hub';
-
-interface ServiceOpts {
-  root?: string;
-  now?: boolean;
-  unitFile?: string;
-}
+const systemd = systemdService(NAME);
 
 function linuxOnly(): void {
   if (process.platform === 'win32')
@@ -35,7 +22,12 @@ export function serviceCommands(ctx: CliContext): void {
     .description('install, remove, start, stop the hub as a systemd service (settings: /etc/tillbridge/hub.env)')
     .addHelpText(
       'after',
-      '\nRun as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n\nExamples:\n  sudo tillbridge-hub service install --now\n  sudo tillbridge-hub service status',
+      '\n' +
+        'Run as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n' +
+        '\n' +
+        'Examples:\n' +
+        '  sudo tillbridge-hub service install --now\n' +
+        '  sudo tillbridge-hub service status',
     );
   const rootOpt = '--root <dir>';
   const rootHelp = 'write the unit under this root (an image or staging tree) and enable it there, offline';
@@ -46,16 +38,9 @@ export function serviceCommands(ctx: CliContext): void {
     .option('--now', 'and start it now')
     .option('--unit-file <file>', 'install this unit instead of the shipped one')
     .action(
-      act(async (opts: ServiceOpts) => {
+      act(async (opts: SystemdServiceOptions) => {
         linuxOnly();
-        const done = await systemdInstall({
-          name: NAME,
-          root: opts.root,
-          run: processRunner(),
-          unitText: shippedUnit(NAME, opts.unitFile).text,
-          now: Boolean(opts.now),
-        });
-        process.stdout.write(`${done.join('\n')}\n`);
+        printServiceOutcome(await systemd.install(opts));
       }),
     );
   service
@@ -63,11 +48,9 @@ export function serviceCommands(ctx: CliContext): void {
     .description('stop and disable the unit and remove it')
     .option(rootOpt, rootHelp)
     .action(
-      act(async (opts: ServiceOpts) => {
+      act(async (opts: SystemdServiceOptions) => {
         linuxOnly();
-        process.stdout.write(
-          `${(await systemdUninstall({ name: NAME, root: opts.root, run: processRunner() })).join('\n')}\n`,
-        );
+        printServiceOutcome(await systemd.uninstall(opts));
       }),
     );
   for (const what of ['start', 'stop', 'status'] as const) {
@@ -77,10 +60,7 @@ export function serviceCommands(ctx: CliContext): void {
       .action(
         act(async () => {
           linuxOnly();
-          const r = await systemdControl({ name: NAME, run: processRunner() }, what);
-          process.stdout.write(r.stdout);
-          process.stderr.write(r.stderr);
-          process.exitCode = r.code ?? 1;
+          printServiceOutcome(await systemd.control(what, {}));
         }),
       );
   }

@@ -21,7 +21,10 @@ function agentLines(r: HubStatus): string[] {
   const out = connected.map((s) => `agent ${s.store}: ${describeAgentLine(s.agent, r.minAgentVersion)}`);
   if (r.minAgentVersion)
     out.push(
-      `minimum agent version ${r.minAgentVersion}: ${below === 0 ? 'every connected agent meets it' : `${below} connected agent(s) BELOW it: upgrade them (docs/upgrade.md)`}`,
+      `minimum agent version ${r.minAgentVersion}: ` +
+        (below === 0
+          ? 'every connected agent meets it'
+          : `${below} connected agent(s) BELOW it: upgrade them (docs/upgrade.md)`),
     );
   return out.length > 0 ? [...out, ''] : [];
 }
@@ -43,7 +46,9 @@ function webhookAndFeedLines(r: HubStatus): string[] {
         ? `relayed by ${f.lease.holder} (lease until ${f.lease.until})`
         : 'no process holds the lease';
     out.push(
-      `feed relay: ${f.exchange} on ${f.broker}: ${f.connected ? 'connected' : 'NOT CONNECTED'}; ${who}; lag ${f.lag} (at ${f.position} of ${f.head}); ${f.relayed} relayed here` +
+      `feed relay: ${f.exchange} ` +
+        `on ${f.broker}: ${f.connected ? 'connected' : 'NOT CONNECTED'}; ${who}; lag ${f.lag} ` +
+        `(at ${f.position} of ${f.head}); ${f.relayed} relayed here` +
         (f.lastError ? `; last error ${f.lastError.at}: ${f.lastError.message}` : ''),
     );
   }
@@ -86,7 +91,9 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
     ),
     '',
     ...agentLines(r),
-    `return authorizations: ${a.total} request(s); answered within the deadline ${pct(a.successRate)} (online ${pct(a.onlineRate)}); hub too late ${a.lateOnline}; unanswered ${a.failed}`,
+    `return authorizations: ${a.total} request(s); answered within the ` +
+      `deadline ${pct(a.successRate)} (online ${pct(a.onlineRate)}); hub too late ${a.lateOnline}; ` +
+      `unanswered ${a.failed}`,
     `  online:  ${grades(a.tickets.online)}`,
     `  offline: ${grades(a.tickets.offline)}`,
   );
@@ -130,7 +137,11 @@ export function statusCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub status\n  tillbridge-hub status --store S001 --json\n  tillbridge-hub status --watch 5s',
+      '\n' +
+        'Examples:\n' +
+        '  tillbridge-hub status\n' +
+        '  tillbridge-hub status --store S001 --json\n' +
+        '  tillbridge-hub status --watch 5s',
     )
     .action(
       act(async (opts: { store?: string; json?: boolean; watch?: string | boolean }) => {

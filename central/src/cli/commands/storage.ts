@@ -19,17 +19,41 @@ function humanReport(r: MigrateOutput, dataDir: string): string {
   rows.push(['total', r.rows.toLocaleString('en-US')]);
   const seq = r.sequences.map((s) => `${s.table}.${s.column} next ${s.next}`).join(', ');
   return [
-    `copied ${r.from} (schema ${r.schemaVersion.sqlite}) into ${r.to} (schema ${r.schemaVersion.postgres}), in one transaction, in ${r.seconds.toFixed(1)} s:`,
+    `copied ${r.from} (schema ${r.schemaVersion.sqlite}) into ${r.to} ` +
+      `(schema ${r.schemaVersion.postgres}), in one transaction, in ${r.seconds.toFixed(1)} s:`,
     '',
     table(['TABLE', 'ROWS'], rows),
     '',
     `identity sequences set past the copied ids: ${seq || 'none'}`,
     '',
-    `Every hub process on this database needs ${r.needs.join(' and ')}: hub.secret opens the sealed columns that were copied as they are (keys waiting for delivery, webhook secrets), signs access tokens, and the database refuses any other (meta secret_check). Copy ${r.needs.length > 1 ? 'them' : 'it'} (mode 0600) into each process's --data directory.`,
+    `Every hub process on this database needs ${r.needs.join(' and ')}: hub.secret opens the sealed ` +
+      `columns that were copied as they are (keys waiting for delivery, webhook secrets), signs access ` +
+      `tokens, and the database refuses any other (meta secret_check). ` +
+      `Copy ${r.needs.length > 1 ? 'them' : 'it'} (mode 0600) into each process's --data directory.`,
     `Next: tillbridge-hub serve --data ${dataDir} --database ${r.to}`,
     `      tillbridge-hub audit verify --data ${dataDir} --database ${r.to}`,
     `Do not serve ${r.from} again: keep it as the backup of the hub as it was before the move.`,
   ].join('\n');
+}
+
+/** `storage migrate`'s options checked (the URL, the batch, the secret beside the data): the rows per INSERT. */
+function migrateArgs(opts: { data: string; to: string; batch: string }): number {
+  if (!/^postgres(ql)?:\/\//i.test(opts.to))
+    throw new TbError(
+      TbCodes.CONFIG,
+      `--to: expected a postgres:// or postgresql:// URL, got "${opts.to.replace(/:[^:@/]*@/, ':***@')}"`,
+    );
+  const batchRows = Number(opts.batch);
+  if (!Number.isInteger(batchRows) || batchRows < 1)
+    throw new TbError(TbCodes.INVALID, `--batch: expected a whole number of rows, at least 1, got "${opts.batch}"`);
+  if (!existsSync(secretPath(opts.data))) {
+    throw new TbError(
+      TbCodes.CONFIG,
+      `${secretPath(opts.data)} is missing: the copied hub's sealed columns and credentials can only ` +
+        `be used with the hub.secret it was created with`,
+    );
+  }
+  return batchRows;
 }
 
 export function storageCommands(ctx: CliContext): void {
@@ -37,7 +61,8 @@ export function storageCommands(ctx: CliContext): void {
   storage
     .command('migrate')
     .description(
-      "copy the data directory's SQLite hub into an empty PostgreSQL database, every table row for row, in one transaction (stop the hub first)",
+      "copy the data directory's SQLite hub into an empty PostgreSQL database, every table row for " +
+        'row, in one transaction (stop the hub first)',
     )
     .addOption(dataOpt())
     .requiredOption('--to <url>', 'the empty PostgreSQL database: postgres://user@host:5432/db')
@@ -57,23 +82,7 @@ Example:
     )
     .action(
       act((opts: { data: string; to: string; batch: string; json?: boolean }) => {
-        if (!/^postgres(ql)?:\/\//i.test(opts.to))
-          throw new TbError(
-            TbCodes.CONFIG,
-            `--to: expected a postgres:// or postgresql:// URL, got "${opts.to.replace(/:[^:@/]*@/, ':***@')}"`,
-          );
-        const batchRows = Number(opts.batch);
-        if (!Number.isInteger(batchRows) || batchRows < 1)
-          throw new TbError(
-            TbCodes.INVALID,
-            `--batch: expected a whole number of rows, at least 1, got "${opts.batch}"`,
-          );
-        if (!existsSync(secretPath(opts.data))) {
-          throw new TbError(
-            TbCodes.CONFIG,
-            `${secretPath(opts.data)} is missing: the copied hub's sealed columns and credentials can only be used with the hub.secret it was created with`,
-          );
-        }
+        const batchRows = migrateArgs(opts);
         const secrets = loadSecrets(opts.data);
         const source = openSqliteExclusive(opts.data);
         const progress = new Progress('copying', undefined, process.stderr, (n) => n.toLocaleString('en-US'));
@@ -93,7 +102,8 @@ Example:
             onProgress: (p) =>
               progress.update(
                 p.copiedAll,
-                `${p.table} ${p.copied.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} of ${p.totalAll.toLocaleString('en-US')} rows`,
+                `${p.table} ${p.copied.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} ` +
+                  `of ${p.totalAll.toLocaleString('en-US')} rows`,
               ),
           });
         } finally {

@@ -64,7 +64,10 @@ function addWebhookCommand(webhooks: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events return.completed,return.exception --store S001',
+      '\n' +
+        'Example:\n' +
+        '  tillbridge-hub webhooks add https://erp.example/hooks/tillbridge --events ' +
+        'return.completed,return.exception --store S001',
     )
     .action(
       act(async (url: string, opts: { events: string; store?: string; json?: boolean }) => {
@@ -85,33 +88,34 @@ function addWebhookCommand(webhooks: Command, ctx: CliContext): void {
 }
 
 function listWebhooksCommand(webhooks: Command, ctx: CliContext): void {
-  webhooks
-    .command('list')
-    .description('endpoints: events, store, enabled or disabled and why, last success and failure (never the secret)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks list --json')
-    .action(
-      act(async (opts: { json?: boolean }) => {
-        const r = await ctx.client().request(listWebhooks);
-        print(opts.json, r, () =>
-          r.length === 0
-            ? 'no webhooks (add one: tillbridge-hub webhooks add URL --events return.completed)'
-            : table(
-                ['ID', 'URL', 'EVENTS', 'STORE', 'STATE', 'LAST SUCCESS', 'LAST FAILURE', 'OPEN'],
-                r.map((e) => [
-                  e.id,
-                  e.url,
-                  e.events.join(','),
-                  e.store ?? 'all',
-                  stateOf(e),
-                  ago(e.lastSuccessAt),
-                  ago(e.lastFailureAt),
-                  e.openDeliveries,
-                ]),
-              ),
-        );
-      }),
-    );
+  printingCommand(
+    webhooks,
+    'list',
+    'endpoints: events, store, enabled or disabled and why, last success and failure (never the secret)',
+    [],
+    ['webhooks list --json'],
+  ).action(
+    act(async (opts: { json?: boolean }) => {
+      const r = await ctx.client().request(listWebhooks);
+      print(opts.json, r, () =>
+        r.length === 0
+          ? 'no webhooks (add one: tillbridge-hub webhooks add URL --events return.completed)'
+          : table(
+              ['ID', 'URL', 'EVENTS', 'STORE', 'STATE', 'LAST SUCCESS', 'LAST FAILURE', 'OPEN'],
+              r.map((e) => [
+                e.id,
+                e.url,
+                e.events.join(','),
+                e.store ?? 'all',
+                stateOf(e),
+                ago(e.lastSuccessAt),
+                ago(e.lastFailureAt),
+                e.openDeliveries,
+              ]),
+            ),
+      );
+    }),
+  );
 }
 
 function removeWebhookCommand(webhooks: Command, ctx: CliContext): void {
@@ -134,7 +138,10 @@ function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  tillbridge-hub webhooks test wh_3k9x2m7q1a\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a',
+      '\n' +
+        'Example:\n' +
+        '  tillbridge-hub webhooks test wh_3k9x2m7q1a\n' +
+        '  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a',
     )
     .action(
       act(async (id: string, opts: { json?: boolean }) => {
@@ -143,30 +150,32 @@ function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
           opts.json,
           r,
           () =>
-            `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: tillbridge-hub webhooks deliveries --webhook ${id})`,
+            `webhook.test queued for ${id}: delivery ${r.delivery}, webhook-id ${r.messageId} (see: ` +
+            `tillbridge-hub webhooks deliveries --webhook ${id})`,
         );
       }),
     );
 }
 
 function deliveriesCommand(webhooks: Command, ctx: CliContext): void {
-  webhooks
-    .command('deliveries')
-    .description(
-      'deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), next attempt, last status and error',
-    )
-    .option('--webhook <id>', 'only this endpoint')
-    .option('--failed', 'only those whose last attempt failed (failed or abandoned)')
-    .option('--limit <n>', 'at most this many', '100')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  tillbridge-hub webhooks deliveries --webhook wh_3k9x2m7q1a --failed')
-    .action(
-      act(async (opts: { webhook?: string; failed?: boolean; limit: string; json?: boolean }) => {
-        const query = { limit: opts.limit, webhook: opts.webhook, failed: opts.failed ? '1' : undefined };
-        const r = await ctx.client().request(listDeliveries, { query });
-        print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
-      }),
-    );
+  printingCommand(
+    webhooks,
+    'deliveries',
+    'deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), ' +
+      'next attempt, last status and error',
+    [
+      new Option('--webhook <id>', 'only this endpoint'),
+      new Option('--failed', 'only those whose last attempt failed (failed or abandoned)'),
+      new Option('--limit <n>', 'at most this many').default('100'),
+    ],
+    ['webhooks deliveries --webhook wh_3k9x2m7q1a --failed'],
+  ).action(
+    act(async (opts: { webhook?: string; failed?: boolean; limit: string; json?: boolean }) => {
+      const query = { limit: opts.limit, webhook: opts.webhook, failed: opts.failed ? '1' : undefined };
+      const r = await ctx.client().request(listDeliveries, { query });
+      print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
+    }),
+  );
 }
 
 function redeliverCommand(webhooks: Command, ctx: CliContext): void {

@@ -4,6 +4,7 @@ import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
 import { actorOf, authorize, need, readOnly } from './common.js';
 import {
+  auditEntries,
   auditPublicKey,
   auditTail,
   latestCheckpoint,
@@ -41,9 +42,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return ctx.query.has('after') ? q.audit.after(after, limit) : q.audit.tail(limit);
   });
 
-  // ?since&until (ISO 8601; since defaults to 90 days ago) &store &after (cursor) &limit → {entries, next, head,
-  // estimate?}
-  router.add('GET', '/v1/admin/audit/entries', (ctx) => {
+  router.serve(auditEntries, (ctx) => {
     authorize(api, ctx, false);
     const page: PageQuery = { limit: intParam(ctx, 'limit', 1000) };
     const after = intParam(ctx, 'after');

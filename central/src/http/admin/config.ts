@@ -37,7 +37,9 @@ export function configRoutes(router: Router, api: AdminApi): void {
     if (change && typeof change === 'object' && 'offline' in change) {
       throw new TbError(
         TbCodes.INVALID,
-        `offline: offline refund limits are part of the returns policy; use: tillbridge-hub policy set${store ? ` --store ${store}` : ''} offline.maxRefundPerReturn=5000 (see docs/returns-policy.md)`,
+        `offline: offline refund limits are part of the returns policy; use: tillbridge-hub policy ` +
+          `set${store ? ` --store ${store}` : ''} offline.maxRefundPerReturn=5000 (see ` +
+          `docs/returns-policy.md)`,
       );
     }
     const { version, settings } = api.settings.setSyncSettings(actorOf(who), store, change, opts);

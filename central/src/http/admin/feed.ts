@@ -82,7 +82,8 @@ export function feedRoutes(router: Router, api: AdminApi): void {
     const filter = filterOf(ctx);
     // the wait is a timer, not a clock reading: it ends when the client goes or the time is up
     const over = new AbortController();
-    ctx.res.once('close', () => over.abort()); // the response's close: the client went (the request's fires once its body is read)
+    // the response's close: the client went (the request's fires once its body is read)
+    ctx.res.once('close', () => over.abort());
     const timer = setTimeout(() => over.abort(), waitS * 1000);
     let page: { entries: FeedEntry[]; next: number } = q.erpFeed.read(after, limit, filter);
     try {

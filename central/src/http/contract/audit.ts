@@ -61,6 +61,30 @@ export const auditTail = route(
   z.object({ after: z.coerce.number().optional(), limit: z.coerce.number().optional() }),
 );
 
+/**
+ * A page of the log in chain order (what `audit export` pages through): entries written from `since` (ISO 8601;
+ * default 90 days ago) up to `until` (exclusive), of one `store` if named, after the cursor `after`. `next` is the
+ * cursor of the following page (null: this was the last), `head` the chain's newest entry when the page was read,
+ * `estimate` (first page only) how many entries the range holds.
+ */
+export const auditEntries = route(
+  'GET',
+  '/v1/admin/audit/entries',
+  z.object({
+    entries: z.array(auditEntry),
+    next: z.number().nullable(),
+    head: z.number(),
+    estimate: z.number().optional(),
+  }),
+  z.object({
+    since: z.string().optional(),
+    until: z.string().optional(),
+    store: z.string().optional(),
+    after: z.coerce.number().optional(),
+    limit: z.coerce.number().optional(),
+  }),
+);
+
 export const listCheckpoints = route(
   'GET',
   '/v1/admin/audit/checkpoints',
