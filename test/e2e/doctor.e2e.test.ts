@@ -2,15 +2,13 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } fro
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DevCa } from '@tillbridge/central';
 import { TEST_CLOCK_ENV, type DoctorReport } from '@tillbridge/shared';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { runCommand } from '@tillbridge/scripts/lib/process';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { AGENT_BIN } from '@tillbridge/scripts/lib/paths';
 import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
-import { World } from './fixture.js';
+import { agentBin, worldForFile } from './fixture.js';
 
 /**
  * `tillbridge-agent doctor` and `tillbridge-hub doctor` against real processes: a running hub and
@@ -21,27 +19,23 @@ import { World } from './fixture.js';
 const PAN = '4111111111111111';
 const TRACK2 = `;${PAN}=25121010000012345678?`;
 
-let w: World;
+const w = worldForFile({ stores: ['S1'] });
 let a: AgentHandle;
 let logFile: string;
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
   logFile = join(w.dir, 'agent-logs', 'agent.log');
   mkdirSync(join(w.dir, 'agent-logs'), { mode: 0o700 });
   a = await w.startAgent('S1', 'S1', { log: { level: 'trace', file: logFile, maxSizeMb: 1, keep: 2 } });
 });
-afterAll(async () => w.close());
 
-const agentDoctor = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof runCommand> =>
-  runCommand(process.execPath, [AGENT_BIN, 'doctor', ...args], env);
+const agentDoctor = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof agentBin> =>
+  agentBin(['doctor', ...args], env);
 const parse = (stdout: string): DoctorReport => JSON.parse(stdout) as DoctorReport;
 const finding = (r: DoctorReport, id: string): DoctorReport['findings'][number] | undefined =>
   r.findings.find((f) => f.id === id);
-const hubDoctor = (args: string[]): ReturnType<typeof runCommand> =>
+const hubDoctor = (args: string[]): ReturnType<typeof agentBin> =>
   w.hub.cli(['doctor', '--data', w.hubData, '--listen', `127.0.0.1:${w.hub.port}`, ...args]);
 
 describe('doctor against a running hub and agent', () => {

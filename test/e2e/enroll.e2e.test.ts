@@ -1,11 +1,11 @@
 import { statSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { JsonLogProcess, runCommand } from '@tillbridge/scripts/lib/process';
+import { describe, expect, it } from 'vitest';
+import { AGENT_BIN } from '@tillbridge/scripts/lib/paths';
+import { JsonLogProcess } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World } from './fixture.js';
+import { agentBin, hubBin, sale, worldForFile, type World } from './fixture.js';
 
 // Enrolling a store with the two CLIs, real processes: the hub over HTTPS (a dev CA the agent does
 // not trust: the fingerprint `stores enroll` prints is what the agent trusts and pins), the agent
@@ -13,10 +13,29 @@ import { sale, World } from './fixture.js';
 // tried again by a hub restarted at 12:00.
 
 const T0 = '2026-11-28T10:00:00Z';
-let w: World;
 let certs: string;
 const pem = (name: string): string => join(certs, name);
-const agentCli = (args: string[]) => runCommand(process.execPath, [AGENT_BIN, ...args]);
+/** `tillbridge-agent enroll` at the hub with this code, and the other options `more`. */
+const enroll = (code: string, ...more: string[]) => agentBin(['enroll', '--hub', w.hub.url, '--code', code, ...more]);
+/** Starts the hub on HTTPS with the dev certificates. */
+const startTlsHub = (w: World, port?: number, clockStart?: string) =>
+  w.startHub(port, ['--tls-cert', pem('hub.pem'), '--tls-key', pem('hub-key.pem')], {
+    ca: pem('ca.pem'),
+    ...(clockStart ? { clockStart } : {}),
+  });
+/** Runs the agent on the config `enroll` wrote, until it is connected to the hub; returns it running. */
+async function runEnrolled(name: string, config: string): Promise<JsonLogProcess> {
+  const proc = JsonLogProcess.spawn(name, process.execPath, [AGENT_BIN, 'run', '--config', config], {
+    TILLBRIDGE_TEST_CLOCK: T0,
+  });
+  try {
+    await proc.waitForLine((l) => l.msg === 'connected to the hub');
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return proc;
+}
 
 interface Enrolled {
   code: string;
@@ -33,15 +52,16 @@ async function newCode(store: string, ttl?: string): Promise<Enrolled> {
   return JSON.parse(r.stdout) as Enrolled;
 }
 
-beforeAll(async () => {
-  w = new World({ clockStart: T0 });
-  certs = join(w.dir, 'certs');
-  const r = await runCommand(process.execPath, [HUB_BIN, 'certs', 'dev', '--out', certs, '--stores', 'S1', '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  await w.startHub(undefined, ['--tls-cert', pem('hub.pem'), '--tls-key', pem('hub-key.pem')], { ca: pem('ca.pem') });
-  await w.addStore('S001');
+const w = worldForFile({
+  clockStart: T0,
+  stores: ['S001'],
+  startHub: async (w) => {
+    certs = join(w.dir, 'certs');
+    const r = await hubBin(['certs', 'dev', '--out', certs, '--stores', 'S1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return startTlsHub(w);
+  },
 });
-afterAll(async () => w.close());
 
 describe('enrolling a store', () => {
   it('stores enroll prints the code, its expiry, the fingerprint and the command; the agent enrolls, starts on the config and syncs', async () => {
@@ -66,26 +86,12 @@ describe('enrolling a store', () => {
     // typed over the phone: lower case, no dashes
     const typed = code!.replace(/-/g, '').toLowerCase();
     // without the fingerprint, a hub this machine does not trust is refused before the code is sent
-    const untrusted = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
-      typed,
-      '--config',
-      config,
-      '--data-dir',
-      join(dir, 'data'),
-    ]);
+    const untrusted = await enroll(typed, '--config', config, '--data-dir', join(dir, 'data'));
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toContain(`fingerprint is ${fp}`);
     expect(untrusted.stderr).toContain('the code still works');
     // a wrong fingerprint: refused, nothing sent
-    const wrong = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
+    const wrong = await enroll(
       typed,
       '--fingerprint',
       'AA'.repeat(32),
@@ -93,16 +99,12 @@ describe('enrolling a store', () => {
       config,
       '--data-dir',
       join(dir, 'data'),
-    ]);
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/not the pinned/);
     expect(existsSync(config)).toBe(false);
 
-    const ok = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
+    const ok = await enroll(
       typed,
       '--fingerprint',
       fp!.toLowerCase(),
@@ -110,7 +112,7 @@ describe('enrolling a store', () => {
       config,
       '--data-dir',
       join(dir, 'data'),
-    ]);
+    );
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('enrolled: store S001');
     expect(ok.stdout).toContain(`${fp} (pinned`);
@@ -134,18 +136,12 @@ describe('enrolling a store', () => {
     edited.registers[0]!.transport.port = 0;
     edited.status = { listen: '127.0.0.1:0' };
     writeFileSync(config, JSON.stringify(edited, null, 2));
-    const check = await agentCli(['check-config', '--config', config, '--json']);
+    const check = await agentBin(['check-config', '--config', config, '--json']);
     expect(check.code, check.stdout + check.stderr).toBe(0);
 
     // the agent runs on it: a pinned wss:// connection, no CA configured
-    const proc = JsonLogProcess.spawn(
-      'agent S001 (enrolled)',
-      process.execPath,
-      [AGENT_BIN, 'run', '--config', config],
-      { TILLBRIDGE_TEST_CLOCK: T0 },
-    );
+    const proc = await runEnrolled('agent S001 (enrolled)', config);
     try {
-      await proc.waitForLine((l) => l.msg === 'connected to the hub');
       const ready = proc.lines.find((l) => l.msg === 'register endpoint ready')!;
       const reg = await JsonLinesRegister.connect(Number(new URL(ready.at as string).port));
       await reg.send(sale('enr-1', 'ENR-1', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
@@ -164,61 +160,20 @@ describe('enrolling a store', () => {
     expect(listed.keys.map((k) => k.state).sort()).toEqual(['active', 'expired']);
 
     // a second use of the code: refused, one answer for every reason
-    const again = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
-      code!,
-      '--fingerprint',
-      fp!,
-      '--config',
-      join(dir, 'other.json'),
-    ]);
+    const again = await enroll(code!, '--fingerprint', fp!, '--config', join(dir, 'other.json'));
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('unknown, expired or already used enrollment code');
-    const unknown = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
-      'ZZZZ-ZZZZ-ZZZZ-ZZZZ',
-      '--fingerprint',
-      fp!,
-      '--config',
-      join(dir, 'other.json'),
-    ]);
+    const unknown = await enroll('ZZZZ-ZZZZ-ZZZZ-ZZZZ', '--fingerprint', fp!, '--config', join(dir, 'other.json'));
     expect(unknown.stderr.split('\n')[0]).toBe(again.stderr.split('\n')[0]);
 
     // an existing config is not overwritten without --force
     const code2 = await newCode('S001');
-    const exists = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
-      code2.code,
-      '--fingerprint',
-      fp!,
-      '--config',
-      config,
-    ]);
+    const exists = await enroll(code2.code, '--fingerprint', fp!, '--config', config);
     expect(exists.code).toBe(2);
     expect(exists.stderr).toContain('--force');
     // with --force, trusting the hub through its CA this time: the registers and settings kept, a
     // new key, the CA written instead of the pin
-    const forced = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
-      code2.code,
-      '--ca-file',
-      pem('ca.pem'),
-      '--config',
-      config,
-      '--force',
-    ]);
+    const forced = await enroll(code2.code, '--ca-file', pem('ca.pem'), '--config', config, '--force');
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toContain(`${fp} (trusted through its CA, not pinned)`);
     const after = JSON.parse(readFileSync(config, 'utf8')) as typeof edited & {
@@ -230,38 +185,15 @@ describe('enrolling a store', () => {
     expect(after.hub.fingerprint).toBeUndefined();
     expect(after.hub.caFile).toBe(pem('ca.pem'));
     expect(statSync(config).mode & 0o777).toBe(0o600);
-    const proc2 = JsonLogProcess.spawn(
-      'agent S001 (enrolled again)',
-      process.execPath,
-      [AGENT_BIN, 'run', '--config', config],
-      { TILLBRIDGE_TEST_CLOCK: T0 },
-    );
-    try {
-      await proc2.waitForLine((l) => l.msg === 'connected to the hub');
-    } finally {
-      await proc2.stop();
-    }
+    await (await runEnrolled('agent S001 (enrolled again)', config)).stop();
   });
 
   it('a code used after it expired is refused (the hub restarted two hours later on its test clock)', async () => {
     const c = await newCode('S001', '1h');
     expect(c.expiresAt).toMatch(/^2026-11-28T11:0/); // an hour after the hub's (test) clock, a little past 10:00
     await w.stopHubs();
-    await w.startHub(w.hub.port, ['--tls-cert', pem('hub.pem'), '--tls-key', pem('hub-key.pem')], {
-      ca: pem('ca.pem'),
-      clockStart: '2026-11-28T12:00:00Z',
-    });
-    const r = await agentCli([
-      'enroll',
-      '--hub',
-      w.hub.url,
-      '--code',
-      c.code,
-      '--fingerprint',
-      c.fingerprint,
-      '--config',
-      join(w.dir, 'late', 'agent.json'),
-    ]);
+    await startTlsHub(w, w.hub.port, '2026-11-28T12:00:00Z');
+    const r = await enroll(c.code, '--fingerprint', c.fingerprint, '--config', join(w.dir, 'late', 'agent.json'));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('unknown, expired or already used enrollment code');
     expect(existsSync(join(w.dir, 'late', 'agent.json'))).toBe(false);

@@ -1,32 +1,27 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentConfig, databaseArgs } from '@tillbridge/scripts/lib/cluster';
-import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { runCommand } from '@tillbridge/scripts/lib/process';
-import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { loadSecrets } from '../../central/src/auth/secrets.js';
-import { sale, World } from './fixture.js';
+import { agentBin, hubBin, sellEach, worldForFile } from './fixture.js';
 
 /**
  * DESIGN rules 6 and 8 on the real binaries: file modes, plain HTTP beyond loopback, secrets at rest, admin lock-out.
  */
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  // the hub's data directory exists already, readable by all, as a careless install leaves it
-  mkdirSync(w.hubData);
-  chmodSync(w.hubData, 0o755);
-  await w.startHub();
-  await w.addStore('S1');
+const w = worldForFile({
+  stores: ['S1'],
+  startHub: (w) => {
+    // the hub's data directory exists already, readable by all, as a careless install leaves it
+    mkdirSync(w.hubData);
+    chmodSync(w.hubData, 0o755);
+    return w.startHub();
+  },
 });
-afterAll(async () => w.close());
 
 const unix = process.platform !== 'win32';
 const modes = (dir: string): Record<string, string> =>
   Object.fromEntries(readdirSync(dir).map((f) => [f, (statSync(join(dir, f)).mode & 0o777).toString(8)]));
-const agentCli = (...args: string[]) => runCommand(process.execPath, [AGENT_BIN, ...args]);
+const agentCli = (...args: string[]) => agentBin(args);
 
 function dirWithMode(path: string, mode: number): string {
   mkdirSync(path, { recursive: true });
@@ -38,17 +33,8 @@ describe.runIf(unix)('file modes', () => {
   it('every file the hub and the agent write is 0600, in data directories that existed at 0755; each start warns about the directory', async () => {
     dirWithMode(join(w.dir, 'agent-modes', 'data'), 0o755);
     const a = await w.startAgent('S1', 'modes');
-    const reg = await JsonLinesRegister.connect(a.port());
-    expect(await reg.send(sale('m-1', 'MODES-1', [{ sku: 'A', qty: 1, unitPrice: 100 }]))).toEqual({
-      type: 'ack',
-      id: 'm-1',
-    });
-    reg.close();
-    await waitFor(
-      'the sale at the hub',
-      () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'MODES-1'`).length === 1,
-      10_000,
-    );
+    await sellEach(await w.register(a), ['MODES-1'], 'A');
+    await w.hubSale('MODES-1');
 
     const agentFiles = modes(a.dataDir);
     expect(Object.keys(agentFiles)).toEqual(
@@ -109,15 +95,7 @@ describe.runIf(unix)('file modes', () => {
 
 describe('plain HTTP beyond loopback', () => {
   it('serve refuses a host name that merely starts with 127. without --insecure', async () => {
-    const r = await runCommand(process.execPath, [
-      HUB_BIN,
-      'serve',
-      '--data',
-      w.hubData,
-      ...databaseArgs(w.hubData),
-      '--listen',
-      '127.hub.example:0',
-    ]);
+    const r = await hubBin(['serve', '--data', w.hubData, ...databaseArgs(w.hubData), '--listen', '127.hub.example:0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing plain HTTP on 127\.hub\.example:0/);
   });
@@ -150,6 +128,13 @@ describe("the agent's secrets at rest", () => {
 });
 
 describe('admin lock-out', () => {
+  /** `tokens create` on the hub host: by the data directory, with no admin token nor hub URL. */
+  const createToken = (role: string, name: string, data: string, ...more: string[]) =>
+    hubBin(['tokens', 'create', '--role', role, '--name', name, '--data', data, ...more], {
+      TILLBRIDGE_ADMIN_TOKEN: '',
+      TILLBRIDGE_HUB_URL: 'http://127.0.0.1:1',
+    });
+
   it('refuses to revoke the last admin token (exit 6, TB_LAST_ADMIN), and a token made on the hub host gets an operator back in', async () => {
     interface T {
       id: string;
@@ -173,31 +158,12 @@ describe('admin lock-out', () => {
     expect(await api.json()).toMatchObject({ code: 'TB_LAST_ADMIN' });
 
     // on the hub host, with the data directory and no admin token at all, while the hub runs
-    const local = await runCommand(
-      process.execPath,
-      [
-        HUB_BIN,
-        'tokens',
-        'create',
-        '--role',
-        'admin',
-        '--name',
-        'recovery',
-        '--data',
-        w.hubData,
-        ...databaseArgs(w.hubData),
-        '--json',
-      ],
-      { TILLBRIDGE_ADMIN_TOKEN: '', TILLBRIDGE_HUB_URL: 'http://127.0.0.1:1' },
-    );
+    const local = await createToken('admin', 'recovery', w.hubData, ...databaseArgs(w.hubData), '--json');
     expect(local.code, local.stderr).toBe(0);
     const made = JSON.parse(local.stdout) as { id: string; role: string; token: string };
     expect(made).toMatchObject({ role: 'admin', token: expect.stringMatching(/^tba_/) });
     const asRecovery = (args: string[]) =>
-      runCommand(process.execPath, [HUB_BIN, ...args], {
-        TILLBRIDGE_HUB_URL: w.hub.url,
-        TILLBRIDGE_ADMIN_TOKEN: made.token,
-      });
+      hubBin(args, { TILLBRIDGE_HUB_URL: w.hub.url, TILLBRIDGE_ADMIN_TOKEN: made.token });
     expect((await asRecovery(['tokens', 'revoke', initial.id])).code).toBe(0); // two admins: one may go
     expect((await asRecovery(['tokens', 'revoke', made.id])).code).toBe(6); // and now it is the last
     expect(w.hubQuery(`SELECT action, origin, actor FROM audit WHERE resource = ?`, `admin-token:${made.id}`)).toEqual([
@@ -209,30 +175,10 @@ describe('admin lock-out', () => {
   });
 
   it('the local command names what is wrong: no hub there, a bad role', async () => {
-    const none = await runCommand(process.execPath, [
-      HUB_BIN,
-      'tokens',
-      'create',
-      '--role',
-      'admin',
-      '--name',
-      'x',
-      '--data',
-      join(w.dir, 'nowhere'),
-    ]);
+    const none = await createToken('admin', 'x', join(w.dir, 'nowhere'));
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no hub in .*nowhere/);
-    const role = await runCommand(process.execPath, [
-      HUB_BIN,
-      'tokens',
-      'create',
-      '--role',
-      'root',
-      '--name',
-      'x',
-      '--data',
-      w.hubData,
-    ]);
+    const role = await createToken('root', 'x', w.hubData);
     expect(role.code).toBe(2);
     expect(role.stderr).toMatch(/role: expected "admin" or "operator"/);
   });

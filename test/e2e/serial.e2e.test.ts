@@ -1,34 +1,32 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onHand, returnsList, setStock } from '@tillbridge/scripts/lib/cluster';
+import { describe, expect, it } from 'vitest';
+import { onHand, returnsList } from '@tillbridge/scripts/lib/cluster';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { startPtyPair, type PtyPair } from '@tillbridge/scripts/lib/pty';
 import { StxRegister, stxFrame } from '@tillbridge/scripts/lib/stx-register';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { World } from './fixture.js';
+import { worldForFile } from './fixture.js';
 
 /**
  * A legacy cash register on RS-232 — simulated on a real pseudo-terminal pair made by socat —
  * speaking |-delimited records in STX/ETX+LRC frames (installers/profiles/acme-ecr-400-delimited.json),
  * through the real agent process to the real hub.
  */
-let w: World;
 let pty: PtyPair;
 let ptyDir: string;
-beforeAll(async () => {
-  w = new World({ clockStart: '2026-11-28T10:00:00Z' }); // the sales below are dated: the processes' clocks are too
-  ptyDir = join(w.dir, 'pty');
-  mkdirSync(ptyDir);
-  pty = await startPtyPair(ptyDir);
-  await w.startHub();
-  await w.addStore('S1');
-  await setStock(w.hub, 'S1', 'TEE-BLUE-M', 10);
-});
-afterAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first
-  await pty?.close();
-  await w.close();
+const w = worldForFile({
+  clockStart: '2026-11-28T10:00:00Z', // the sales below are dated: the processes' clocks are too
+  stores: ['S1'],
+  stock: { S1: { 'TEE-BLUE-M': 10 } },
+  startHub: async (w) => {
+    ptyDir = join(w.dir, 'pty');
+    mkdirSync(ptyDir);
+    pty = await startPtyPair(ptyDir);
+    return w.startHub();
+  },
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if the set-up failed first
+  beforeClose: async () => pty?.close(),
 });
 
 interface Term {
