@@ -6,7 +6,15 @@ import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { drained, invariantViolations, sellEach, worldForFile, type Decision, type World } from './fixture.js';
+import {
+  drained,
+  invariantViolations,
+  returnRequest,
+  sellEach,
+  worldForFile,
+  type Decision,
+  type World,
+} from './fixture.js';
 
 /**
  * Backup and restore through the real binaries (docs/backup.md): an agent's database backed up
@@ -98,12 +106,7 @@ describe('tillbridge-agent backup and restore', () => {
     await sell(reg, ['C-1']);
     await drained(a);
     // B, which only the hub has now, can still be returned: the hub answers for it
-    const ret = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'rq-b1',
-      receipt: 'B-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const ret = await reg.send<Decision>(returnRequest('rq-b1', 'B-1'));
     expect(ret).toMatchObject({ decision: 'approved', mode: 'online' });
     reg.close();
 

@@ -47,6 +47,14 @@ afterAll(async () => {
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;
 const agentView = async (a: AgentHandle): Promise<{ policyVersion: number; configVersion?: number }> =>
   (await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion: number };
+/** Sets S1's policy `setting` through hub process `h` and waits until `agent` holds its version. */
+async function setPolicyAndWait(h: HubHandle, agent: AgentHandle, setting: string, what: string): Promise<void> {
+  const set = await h.cli(['policy', 'set', '--store', 'S1', setting, '--json']);
+  expect(set.code, set.stderr).toBe(0);
+  const version = (JSON.parse(set.stdout) as { version: number }).version;
+  await waitFor(what, async () => (await agentView(agent)).policyVersion === version);
+}
+
 function agentOnHand(a: AgentHandle, sku: string): number | undefined {
   const d = new Database(join(a.dataDir, 'agent.sqlite'), { readonly: true });
   try {
@@ -93,13 +101,7 @@ await describePg('two hub processes on one PostgreSQL database', () => {
     await agent.proc.waitForLine(connectedTo(b.wsUrl));
 
     // a policy set through A's admin API: the agent at B holds it
-    const set = await a.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=11', '--json']);
-    expect(set.code, set.stderr).toBe(0);
-    const version = (JSON.parse(set.stdout) as { version: number }).version;
-    await waitFor(
-      'the agent at B to hold the policy set through A',
-      async () => (await agentView(agent)).policyVersion === version,
-    );
+    await setPolicyAndWait(a, agent, 'returnWindowDays=11', 'the agent at B to hold the policy set through A');
 
     // an inventory change through A: the agent's copy at B has it
     await setStock(a, 'S1', 'CL-1', 42);
@@ -128,13 +130,7 @@ await describePg('two hub processes on one PostgreSQL database', () => {
         l.msg === 'agent disconnected',
     );
     // the agent stays at A: served (a policy change arrives), never disconnected since
-    const set2 = await b.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=12', '--json']);
-    expect(set2.code, set2.stderr).toBe(0);
-    const v2 = (JSON.parse(set2.stdout) as { version: number }).version;
-    await waitFor(
-      'the agent at A to hold the policy set through B',
-      async () => (await agentView(agent)).policyVersion === v2,
-    );
+    await setPolicyAndWait(b, agent, 'returnWindowDays=12', 'the agent at A to hold the policy set through B');
     expect((await agentStatus(agent)).hub.connected).toBe(true);
     const since = agent.proc.lines.findIndex(connectedTo(a.wsUrl));
     expect(agent.proc.lines.slice(since).filter((l) => l.msg === 'disconnected from the hub')).toEqual([]);

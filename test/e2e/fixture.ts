@@ -464,6 +464,23 @@ export const sale = (
   ],
 });
 
+/** A register's request to return `qty` of line 1 of the sale with this receipt. */
+export const returnRequest = (id: string, receipt: string, qty = 1) => ({
+  type: 'return.request',
+  id,
+  receipt,
+  lines: [{ line: 1, qty }],
+});
+
+/** A register's completion of an authorised return of `qty` of line 1, refunded in cash. */
+export const cashReturn = (id: string, authorization: string, amount: number, qty = 1) => ({
+  type: 'return.complete',
+  id,
+  authorization,
+  lines: [{ line: 1, qty }],
+  refund: { kind: 'cash', amount },
+});
+
 export interface Decision {
   type: string;
   decision: string;

@@ -13,7 +13,7 @@ import {
   type TestDatabase,
   type ThrowawayCluster,
 } from '../support/pg.js';
-import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { cashReturn, invariantViolations, returnRequest, sale, World, type Decision } from './fixture.js';
 import { freePort } from '../support/net.js';
 
 /**
@@ -90,19 +90,10 @@ class Stream {
           // a return of one of two units of an earlier sale of this register, completed when approved
           const of = this.acked[this.acked.length - 2];
           if (of) {
-            const d = await this.reg.send<Decision>(
-              { type: 'return.request', id: `${receipt}-r`, receipt: of, lines: [{ line: 1, qty: 1 }] },
-              20_000,
-            );
+            const d = await this.reg.send<Decision>(returnRequest(`${receipt}-r`, of), 20_000);
             this.decisions.push(d);
             if (d.decision === 'approved') {
-              const c = await this.reg.send({
-                type: 'return.complete',
-                id: `${receipt}-c`,
-                authorization: d.authorization,
-                lines: [{ line: 1, qty: 1 }],
-                refund: { kind: 'cash', amount: 500 },
-              });
+              const c = await this.reg.send(cashReturn(`${receipt}-c`, d.authorization, 500));
               if (c.type !== 'ack') this.failures.push(`${receipt} completion: ${JSON.stringify(c)}`);
             }
           }
@@ -170,6 +161,11 @@ async function readyz(h: HubHandle): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** Waits until each of `hubs` answers /readyz with `status`. */
+async function allReadyz(what: string, hubs: HubHandle[], status: number, timeoutMs: number): Promise<void> {
+  await waitFor(what, async () => (await Promise.all(hubs.map(readyz))).every((s) => s === status), timeoutMs, 100);
 }
 
 async function drained(a: AgentHandle): Promise<void> {
@@ -269,12 +265,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
       type: 'ack',
       id: 'L-1-s',
     });
-    const leased = await first.send<Decision>({
-      type: 'return.request',
-      id: 'L-1-r',
-      receipt: 'L-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const leased = await first.send<Decision>(returnRequest('L-1-r', 'L-1'));
     expect(leased).toMatchObject({ decision: 'approved', mode: 'online' });
     first.close();
     await waitFor('hub1 to send the held webhook', () => held.length === 1);
@@ -315,10 +306,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     const online = await waitFor(
       'an online decision',
       async () => {
-        const d = await probe.send<Decision>(
-          { type: 'return.request', id: `P-1-r${++n}`, receipt: 'P-1', lines: [{ line: 1, qty: 1 }] },
-          20_000,
-        );
+        const d = await probe.send<Decision>(returnRequest(`P-1-r${++n}`, 'P-1'), 20_000);
         if (d.decision === 'approved')
           await probe.send({ type: 'return.cancel', id: `P-1-x${n}`, authorization: d.authorization });
         return d.mode === 'online' ? d : undefined;
@@ -384,12 +372,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     await Promise.all(streams.map((s) => s.more(4)));
 
     await cluster!.kill();
-    await waitFor(
-      'the hubs not ready while the database is down',
-      async () => (await readyz(h2)) === 503 && (await readyz(h3)) === 503,
-      15_000,
-      100,
-    );
+    await allReadyz('the hubs not ready while the database is down', [h2, h3], 503, 15_000);
     // the stores sell on: acked by their agents, kept in their outboxes; returns are decided offline
     const from = streams.map((s) => s.decisions.length);
     await Promise.all(streams.map((s) => s.more(5)));
@@ -400,12 +383,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     expect(depth.every((d) => d > 0)).toBe(true);
 
     await cluster!.restart();
-    await waitFor(
-      'the hubs ready again',
-      async () => (await readyz(h2)) === 200 && (await readyz(h3)) === 200,
-      30_000,
-      100,
-    );
+    await allReadyz('the hubs ready again', [h2, h3], 200, 30_000);
     expect(h2.proc.running && h3.proc.running).toBe(true);
     await Promise.all(streams.map((s) => s.more(4)));
     const probe = await JsonLinesRegister.connect(agents[1]!.port('R1'));
@@ -417,10 +395,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
     await waitFor(
       'an online decision after the restart',
       async () => {
-        const d = await probe.send<Decision>(
-          { type: 'return.request', id: `Q-1-r${++n}`, receipt: 'Q-1', lines: [{ line: 1, qty: 1 }] },
-          20_000,
-        );
+        const d = await probe.send<Decision>(returnRequest(`Q-1-r${++n}`, 'Q-1'), 20_000);
         if (d.decision === 'approved')
           await probe.send({ type: 'return.cancel', id: `Q-1-x${n}`, authorization: d.authorization });
         return d.mode === 'online';

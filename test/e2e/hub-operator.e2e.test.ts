@@ -8,7 +8,7 @@ import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, worldForFile, type Decision } from './fixture.js';
+import { cashReturn, returnRequest, sale, worldForFile, type Decision } from './fixture.js';
 
 /** What an operator reads from `tillbridge-hub`, through the real binary against a real hub. */
 const w = worldForFile({ stores: ['S1'] });
@@ -107,22 +107,9 @@ describe("amounts in the currency's decimals", () => {
     const a = await w.startAgent('S1', 'money');
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('m-1', 'MONEY-RET', [{ sku: 'TEE', qty: 2, unitPrice: 2999 }]));
-    const d = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'm-2',
-      receipt: 'MONEY-RET',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await reg.send<Decision>(returnRequest('m-2', 'MONEY-RET'));
     expect(d.decision).toBe('approved');
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'm-3',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 2999 },
-      }),
-    ).toEqual({ type: 'ack', id: 'm-3' });
+    expect(await reg.send(cashReturn('m-3', d.authorization, 2999))).toEqual({ type: 'ack', id: 'm-3' });
     reg.close();
     await waitFor(
       'the completion at the hub',

@@ -2,7 +2,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { onHand, returnsList, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, statusOf, World, worldForFile, type Decision } from './fixture.js';
+import {
+  cashReturn,
+  invariantViolations,
+  returnRequest,
+  sale,
+  statusOf,
+  World,
+  worldForFile,
+  type Decision,
+} from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { P: 10, Q: 10 } } });
 
@@ -31,68 +40,29 @@ describe('offline decisions and reconciliation', () => {
     await w.hub.proc.stop();
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
 
-    const within = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'o1',
-      receipt: 'OFF-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const within = await reg.send<Decision>(returnRequest('o1', 'OFF-1'));
     expect(within).toMatchObject({ decision: 'approved', mode: 'offline', lines: [{ approvedQty: 1, code: 'ok' }] });
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'o1c',
-        authorization: within.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 500 },
-      }),
-    ).toEqual({ type: 'ack', id: 'o1c' });
+    expect(await reg.send(cashReturn('o1c', within.authorization, 500))).toEqual({ type: 'ack', id: 'o1c' });
 
-    const overLimit = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'o2',
-      receipt: 'OFF-2',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const overLimit = await reg.send<Decision>(returnRequest('o2', 'OFF-2'));
     expect(overLimit).toMatchObject({
       decision: 'denied',
       mode: 'offline',
       lines: [{ approvedQty: 0, code: 'offline_limit_exceeded' }],
     });
-    const elsewhere = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'o3',
-      receipt: 'SOLD-ELSEWHERE',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const elsewhere = await reg.send<Decision>(returnRequest('o3', 'SOLD-ELSEWHERE'));
     expect(elsewhere).toMatchObject({
       decision: 'denied',
       mode: 'offline',
       lines: [{ code: 'receipt_unknown_offline' }],
     });
-    const again = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'o4',
-      receipt: 'OFF-1',
-      lines: [{ line: 1, qty: 2 }],
-    });
+    const again = await reg.send<Decision>(returnRequest('o4', 'OFF-1', 2));
     // only 1 left, by what the agent knows
     expect(again).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
 
-    const conflicting = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'o5',
-      receipt: 'OFF-3',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const conflicting = await reg.send<Decision>(returnRequest('o5', 'OFF-3'));
     expect(conflicting).toMatchObject({ decision: 'approved', mode: 'offline' });
-    await reg.send({
-      type: 'return.complete',
-      id: 'o5c',
-      authorization: conflicting.authorization,
-      lines: [{ line: 1, qty: 1 }],
-      refund: { kind: 'cash', amount: 500 },
-    });
+    await reg.send(cashReturn('o5c', conflicting.authorization, 500));
 
     // store S1's agent goes down too, with its decisions safe in its outbox
     reg.close();
@@ -111,12 +81,7 @@ describe('offline decisions and reconciliation', () => {
     await w.startHub(port);
     await waitFor('store S2 to reconnect', async () => (await statusOf<Connected>(b)).hub.connected);
     const regB = await JsonLinesRegister.connect(b.port());
-    const online = await regB.send<Decision>({
-      type: 'return.request',
-      id: 'b1',
-      receipt: 'OFF-3',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const online = await regB.send<Decision>(returnRequest('b1', 'OFF-3'));
     expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
     regB.close();
 
@@ -214,12 +179,7 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     expect(await v.hub.admin.get('/v1/admin/exceptions')).toEqual([]);
 
     // a return at S2 of "1001" is S2's own sale; naming S1 returns S1's
-    const own = await regB.send<Decision>({
-      type: 'return.request',
-      id: 'b1',
-      receipt: '1001',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const own = await regB.send<Decision>(returnRequest('b1', '1001'));
     const cross = await regB.send<Decision>({
       type: 'return.request',
       id: 'b2',
@@ -253,12 +213,7 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     const port = v.hub.port;
     await v.hub.proc.stop();
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
-    const off = await regA.send<Decision>({
-      type: 'return.request',
-      id: 'o1',
-      receipt: 'AS-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const off = await regA.send<Decision>(returnRequest('o1', 'AS-1'));
     expect(off).toMatchObject({ decision: 'approved', mode: 'offline' });
     regA.close();
     regB.close();
@@ -285,9 +240,11 @@ describe('judged as of when it happened, with receipts numbered per store (real 
     expect(await v.hub.admin.get('/v1/admin/exceptions?store=S1')).toEqual([]);
     // judged now, by v2, the same return would be refused
     const now = await JsonLinesRegister.connect(a.port());
-    expect(
-      await now.send<Decision>({ type: 'return.request', id: 'o2', receipt: 'AS-1', lines: [{ line: 1, qty: 1 }] }),
-    ).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ code: 'outside_window' }] });
+    expect(await now.send<Decision>(returnRequest('o2', 'AS-1'))).toMatchObject({
+      decision: 'denied',
+      mode: 'online',
+      lines: [{ code: 'outside_window' }],
+    });
     now.close();
     expect(invariantViolations(v)).toEqual({ overReturned: [], ledgerDrift: [] });
   });

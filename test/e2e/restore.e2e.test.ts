@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentStatus, onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { drained, invariantViolations, sellEach, worldForFile, type Decision, type World } from './fixture.js';
+import {
+  drained,
+  invariantViolations,
+  returnRequest,
+  sellEach,
+  worldForFile,
+  type Decision,
+  type World,
+} from './fixture.js';
 
 /**
  * DESIGN rule 9 through the real binaries: an agent's database restored from a backup, reverted
@@ -57,12 +65,7 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     a = await w.startAgent('S1', 'r1');
     reg = await JsonLinesRegister.connect(a.port());
     await sell(reg, ['R-5', 'R-6', 'R-7']);
-    const first = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'rq-1',
-      receipt: 'R-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const first = await reg.send<Decision>(returnRequest('rq-1', 'R-1'));
     expect(first).toMatchObject({ decision: 'approved', mode: 'online' });
     await drained(a);
     reg.close();
@@ -75,20 +78,10 @@ describe('restored, reverted and cloned agent databases (DESIGN rule 9)', () => 
     await sell(reg, ['R-8', 'R-9']);
     // the register asks again about the return it asked about before the restore: the same authorization, the same
     // answer
-    const again = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'rq-1',
-      receipt: 'R-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const again = await reg.send<Decision>(returnRequest('rq-1', 'R-1'));
     expect(again).toMatchObject({ decision: 'approved', authorization: first.authorization });
     // a new message is a new authorization
-    const second = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'rq-2',
-      receipt: 'R-2',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const second = await reg.send<Decision>(returnRequest('rq-2', 'R-2'));
     expect(second.authorization).not.toBe(first.authorization);
     await drained(a);
     reg.close();
