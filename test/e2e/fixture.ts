@@ -430,7 +430,8 @@ export function invariantViolations(w: World): { overReturned: unknown[]; ledger
   const overReturned = w.hubQuery(
     `SELECT sl.store, sl.receipt, sl.line, sl.qty, u.used FROM sale_lines sl
        JOIN (SELECT r.sale_store, r.receipt, rl.line,
-                    SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
+                    SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
+                             WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
               WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
          ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line

@@ -18,7 +18,8 @@ function mountTmpfs(dir: string, size: string): void {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {
     throw new Error(
-      `this test fills a real filesystem and needs to mount a small tmpfs (root or CAP_SYS_ADMIN): ${String((err as { stderr?: Buffer }).stderr ?? err)}`,
+      `this test fills a real filesystem and needs to mount a small tmpfs (root ` +
+        `or CAP_SYS_ADMIN): ${String((err as { stderr?: Buffer }).stderr ?? err)}`,
     );
   }
 }
@@ -78,7 +79,8 @@ const NEEDS_ROOT = '(skipped: needs root, to mount a small tmpfs it can fill)';
 
 describe('the agent on a full disk', () => {
   it.skipIf(!isRoot)(
-    `stays up when the hub pushes inventory, refuses sales with TB_STORAGE_FULL, and catches up in the same process once space returns ${isRoot ? '' : NEEDS_ROOT}`,
+    `stays up when the hub pushes inventory, refuses sales with TB_STORAGE_FULL, and ` +
+      `catches up in the same process once space returns ${isRoot ? '' : NEEDS_ROOT}`,
     async () => {
       const dataDir = join(w.dir, 'agent-full', 'data');
       mountTmpfs(dataDir, '16m');

@@ -153,47 +153,52 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     reg.close();
   });
 
-  it('money never grows: a completion above its authorization is refused at the register; a line returned in halves refunds what was paid', async () => {
-    const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
-    const reg = await JsonLinesRegister.connect(a.port());
-    await reg.send(sale('s-5', 'POL-5', [{ sku: 'A', qty: 1, unitPrice: 999 }]));
-    const first = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-5a', 'POL-5', 0.5));
-    expect(first).toMatchObject({
-      decision: 'approved',
-      mode: 'online',
-      refundAmount: 500,
-      lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
-    });
-    const over = cashReturn('c-5a', first.authorization, 501, 0.5);
-    expect(await reg.send(over)).toMatchObject({ type: 'error', id: 'c-5a', code: 'TB_EXCEEDS_AUTHORIZATION' });
-    expect(await reg.send({ ...over, refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-5a' });
-    const second = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-5b', 'POL-5', 0.5));
-    expect(second).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
-    expect(await reg.send(cashReturn('c-5b', second.authorization, 500, 0.5))).toMatchObject({
-      type: 'error',
-      code: 'TB_EXCEEDS_AUTHORIZATION',
-    });
-    expect(await reg.send(cashReturn('c-5c', second.authorization, 499, 0.5))).toEqual({ type: 'ack', id: 'c-5c' });
-    reg.close();
-    // the refused completions never reached the hub; the line refunded exactly what was paid for it
-    await waitFor(
-      'both completions at the hub',
-      () =>
-        w.hubQuery<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`,
-        )[0]!.n === 2,
-    );
-    expect(
-      w.hubQuery(
-        `SELECT SUM(refund_amount) AS refunded, COUNT(exception_code) AS flagged FROM returns WHERE receipt = 'POL-5'`,
-      ),
-    ).toEqual([{ refunded: 999, flagged: 0 }]);
-    expect(
-      w.hubQuery(
-        `SELECT code FROM exceptions WHERE authorization IN (?, ?)`,
-        first.authorization,
-        second.authorization,
-      ),
-    ).toEqual([]);
-  });
+  it(
+    'money never grows: a completion above its authorization is refused ' +
+      'at the register; a line returned in halves refunds what was paid',
+    async () => {
+      const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
+      const reg = await JsonLinesRegister.connect(a.port());
+      await reg.send(sale('s-5', 'POL-5', [{ sku: 'A', qty: 1, unitPrice: 999 }]));
+      const first = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-5a', 'POL-5', 0.5));
+      expect(first).toMatchObject({
+        decision: 'approved',
+        mode: 'online',
+        refundAmount: 500,
+        lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+      });
+      const over = cashReturn('c-5a', first.authorization, 501, 0.5);
+      expect(await reg.send(over)).toMatchObject({ type: 'error', id: 'c-5a', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(await reg.send({ ...over, refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-5a' });
+      const second = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-5b', 'POL-5', 0.5));
+      expect(second).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
+      expect(await reg.send(cashReturn('c-5b', second.authorization, 500, 0.5))).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
+      expect(await reg.send(cashReturn('c-5c', second.authorization, 499, 0.5))).toEqual({ type: 'ack', id: 'c-5c' });
+      reg.close();
+      // the refused completions never reached the hub; the line refunded exactly what was paid for it
+      await waitFor(
+        'both completions at the hub',
+        () =>
+          w.hubQuery<{ n: number }>(
+            `SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`,
+          )[0]!.n === 2,
+      );
+      expect(
+        w.hubQuery(
+          `SELECT SUM(refund_amount) AS refunded, COUNT(exception_code)
+            AS flagged FROM returns WHERE receipt = 'POL-5'`,
+        ),
+      ).toEqual([{ refunded: 999, flagged: 0 }]);
+      expect(
+        w.hubQuery(
+          `SELECT code FROM exceptions WHERE authorization IN (?, ?)`,
+          first.authorization,
+          second.authorization,
+        ),
+      ).toEqual([]);
+    },
+  );
 });

@@ -87,7 +87,8 @@ describe('the spine, end to end through real processes', () => {
     const count = () => ({
       agent: w.agentQuery<{ n: number }>(
         a,
-        `SELECT (SELECT COUNT(*) FROM replies) + (SELECT COUNT(*) FROM receipts) + (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence) AS n`,
+        `SELECT (SELECT COUNT(*) FROM replies) + (SELECT COUNT(*) FROM
+          receipts) + (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence) AS n`,
       )[0]!.n,
       hub: w.hubQuery<{ n: number }>(
         `SELECT (SELECT COUNT(*) FROM sales) + (SELECT COUNT(*) FROM returns) + (SELECT COUNT(*) FROM exceptions) AS n`,
@@ -112,7 +113,8 @@ describe('the spine, end to end through real processes', () => {
       ],
       ['{"type":"return.request","id":"bad-5","receipt":"RC-1","lines":[{"line":1,"qty":0}]}', 'TB_INVALID'],
       [
-        '{"type":"return.complete","id":"bad-6","authorization":"nope","lines":[{"line":1,"qty":1}],"refund":{"kind":"cash","amount":1}}',
+        '{"type":"return.complete","id":"bad-6","authorization":"nope",' +
+          '"lines":[{"line":1,"qty":1}],"refund":{"kind":"cash","amount":1}}',
         'TB_UNKNOWN_AUTHORIZATION',
       ],
       ['x'.repeat(70_000), 'TB_FRAME_TOO_LARGE'],

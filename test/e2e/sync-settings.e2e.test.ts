@@ -43,10 +43,10 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const m =
-      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/.exec(
-        line,
-      );
+    const m = new RegExp(
+      String.raw`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? ` +
+        String.raw`(-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$`,
+    ).exec(line);
     expect(m, `not a valid sample line: ${line}`).not.toBeNull();
     const family = m![1]!.replace(/_(bucket|sum|count|total|created)$/, '');
     expect(typed.has(m![1]!) || typed.has(family), `sample without a # TYPE: ${line}`).toBe(true);

@@ -56,7 +56,8 @@ describe("webhooks on the hub's events, end to end", () => {
       'add',
       url,
       '--events',
-      'return.authorized,return.denied,return.completed,return.cancelled,return.exception,inventory.adjusted,terminal.status',
+      'return.authorized,return.denied,return.completed,return.cancelled,return.exception,' +
+        'inventory.adjusted,terminal.status',
       '--store',
       'S1',
       '--json',
@@ -149,25 +150,31 @@ describe("webhooks on the hub's events, end to end", () => {
     reg.close();
   });
 
-  it('refusedEvents=exception keeps refused events as exceptions without announcing them; other stores are not sent', async () => {
-    const v = await w.hub.cli(['config', 'set', 'S1', 'refusedEvents=exception', '--json']);
-    expect(v.code, v.stderr).toBe(0);
-    const a = w.agents[0]!;
-    const reg = await JsonLinesRegister.connect(a.port());
-    await reg.send(sale('s-3', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
-    await waitFor(
-      'the second refusal recorded',
-      async () =>
-        (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[])
-          .length === 2,
-    );
-    const deliveries = JSON.parse((await w.hub.cli(['webhooks', 'deliveries', '--json'])).stdout) as { type: string }[];
-    expect(deliveries.filter((x) => x.type === 'return.exception')).toHaveLength(1);
-    // S2's agent and its register: not this endpoint's store
-    const before = got.length;
-    await w.startAgent('S2');
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(got.slice(before).every((g) => (JSON.parse(g.body) as Msg).data.store === 'S1')).toBe(true);
-    reg.close();
-  });
+  it(
+    'refusedEvents=exception keeps refused events as exceptions ' +
+      'without announcing them; other stores are not sent',
+    async () => {
+      const v = await w.hub.cli(['config', 'set', 'S1', 'refusedEvents=exception', '--json']);
+      expect(v.code, v.stderr).toBe(0);
+      const a = w.agents[0]!;
+      const reg = await JsonLinesRegister.connect(a.port());
+      await reg.send(sale('s-3', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
+      await waitFor(
+        'the second refusal recorded',
+        async () =>
+          (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[])
+            .length === 2,
+      );
+      const deliveries = JSON.parse((await w.hub.cli(['webhooks', 'deliveries', '--json'])).stdout) as {
+        type: string;
+      }[];
+      expect(deliveries.filter((x) => x.type === 'return.exception')).toHaveLength(1);
+      // S2's agent and its register: not this endpoint's store
+      const before = got.length;
+      await w.startAgent('S2');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(got.slice(before).every((g) => (JSON.parse(g.body) as Msg).data.store === 'S1')).toBe(true);
+      reg.close();
+    },
+  );
 });
