@@ -36,10 +36,8 @@ describe('offline decisions and reconciliation', () => {
       await reg.send(sale('s3', 'OFF-3', [{ sku: 'P', qty: 1, unitPrice: 500 }]));
       await drained(a);
       expect(await onHand(w.hub, 'S1', 'P')).toBe(7);
-      const port = w.hub.port;
-
-      // the hub goes away
-      await w.hub.proc.stop();
+      // the hub goes away (every process of it)
+      await w.stopHubs();
       await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
 
       const within = await reg.send<Decision>(returnRequest('o1', 'OFF-1'));
@@ -80,7 +78,7 @@ describe('offline decisions and reconciliation', () => {
       ]);
 
       // the hub comes back; meanwhile another store returns the last unit of OFF-3 online
-      await w.startHub(port);
+      await w.restartHubs();
       await waitFor('store S2 to reconnect', async () => (await statusOf<Connected>(b)).hub.connected);
       const regB = await JsonLinesRegister.connect(b.port());
       const online = await regB.send<Decision>(returnRequest('b1', 'OFF-3'));
@@ -216,8 +214,7 @@ describe('judged as of when it happened, with receipts numbered per store (real 
       });
 
       // the hub goes away; on its day 29 the store approves a return of AS-1 offline, under v1
-      const port = v.hub.port;
-      await v.hub.proc.stop();
+      await v.stopHubs();
       await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
       const off = await regA.send<Decision>(returnRequest('o1', 'AS-1'));
       expect(off).toMatchObject({ decision: 'approved', mode: 'offline' });
@@ -226,7 +223,7 @@ describe('judged as of when it happened, with receipts numbered per store (real 
       await a.proc.stop();
 
       // the hub is back (its day 31); the operator shortens the window before the store syncs
-      await v.startHub(port, undefined, hubClock);
+      await v.restartHubs(); // on the same clock as before
       const v2 = await policySet(['returnWindowDays=10', '--note', 'stricter, after the decision']);
       expect(v2).toBeGreaterThan(v1);
       a = await v.startAgent('S1', 'S1', undefined, true, agentClock);
