@@ -70,7 +70,8 @@ describe('Install-Tillbridge.ps1 (text only: not executed, no PowerShell here)',
       [
         '-NoProfile',
         '-Command',
-        `$e=$null; [System.Management.Automation.Language.Parser]::ParseFile('${FILE}', [ref]$null, [ref]$e) | Out-Null; $e.Count`,
+        `$e=$null; [System.Management.Automation.Language.Parser]::ParseFile('${FILE}', ` +
+          `[ref]$null, [ref]$e) | Out-Null; $e.Count`,
       ],
       { encoding: 'utf8' },
     );

@@ -21,17 +21,21 @@ import {
 // What `npm run release` copies next to each bundle, worked out from this checkout's node_modules
 // (nothing is bundled or built here; .ci/package-test builds, installs and runs the packages).
 describe('npm run release: what goes outside the bundles', () => {
-  it("the agent's bundle gets the native addons it loads: better-sqlite3's build, serialport's and node-hid's prebuilds", () => {
-    const natives = nativeFiles(runtimePackages(ROOT, APPS.agent), 'linux-x64');
-    expect(natives).toContain('node_modules/better-sqlite3/build/Release/better_sqlite3.node');
-    expect(natives).toContain(
-      'node_modules/@serialport/bindings-cpp/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node',
-    );
-    expect(natives).toContain('node_modules/node-hid/prebuilds/HID_hidraw-linux-x64/node-napi-v4.node');
-    // not better-sqlite3's test extension, nor other platforms' prebuilds
-    expect(natives.filter((f) => /test_extension|win32|darwin|-musl\//.test(f))).toEqual([]);
-    for (const f of natives) expect(existsSync(join(ROOT, f)), f).toBe(true);
-  });
+  it(
+    "the agent's bundle gets the native addons it loads: " +
+      "better-sqlite3's build, serialport's and node-hid's prebuilds",
+    () => {
+      const natives = nativeFiles(runtimePackages(ROOT, APPS.agent), 'linux-x64');
+      expect(natives).toContain('node_modules/better-sqlite3/build/Release/better_sqlite3.node');
+      expect(natives).toContain(
+        'node_modules/@serialport/bindings-cpp/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node',
+      );
+      expect(natives).toContain('node_modules/node-hid/prebuilds/HID_hidraw-linux-x64/node-napi-v4.node');
+      // not better-sqlite3's test extension, nor other platforms' prebuilds
+      expect(natives.filter((f) => /test_extension|win32|darwin|-musl\//.test(f))).toEqual([]);
+      for (const f of natives) expect(existsSync(join(ROOT, f)), f).toBe(true);
+    },
+  );
 
   it("the hub's gets better-sqlite3 and libpq (pg-native), with what they require at run time", () => {
     const packages = runtimePackages(ROOT, APPS.hub);
@@ -88,35 +92,39 @@ describe('npm run release -- --windows: the layout Install-Tillbridge.ps1 expect
     return { cli: cli.replaceAll('\\', '/'), winsw: winsw.replaceAll('\\', '/') };
   };
 
-  it("puts WinSW (a Windows executable), its licence notice and the script where the script looks, beside the agent's bundle file", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tb-win-layout-'));
-    try {
-      const { files, winsw } = windowsLayout(ROOT, dir);
-      const paths = scriptPaths();
-      // the script's relative paths are exactly the bundle's: its main file at the root, WinSW under service/
-      expect(paths.cli).toBe(mainFile(APPS.agent));
-      expect(paths.winsw).toBe(WINDOWS_LAYOUT.winsw);
-      const exe = readFileSync(join(dir, ...paths.winsw.split('/')));
-      expect(exe.toString('latin1', 0, 2)).toBe('MZ');
-      expect(exe.equals(readFileSync(winsw.exe))).toBe(true);
-      expect(existsSync(join(dir, WINDOWS_LAYOUT.script))).toBe(true);
-      expect(readFileSync(join(dir, WINDOWS_LAYOUT.script), 'utf8')).toBe(script);
-      expect(files).toEqual([
-        WINDOWS_LAYOUT.winsw,
-        WINDOWS_LAYOUT.winswConfig,
-        WINDOWS_LAYOUT.notice,
-        WINDOWS_LAYOUT.script,
-      ]);
-      // the script copies the .exe.config WinSW 1.x needs from where the layout puts it
-      expect(script).toContain(`Join-Path $InstallDir '${WINDOWS_LAYOUT.winswConfig.replaceAll('/', '\\')}'`);
-      const notice = readFileSync(join(dir, WINDOWS_LAYOUT.notice), 'utf8');
-      expect(notice).toContain('MIT');
-      expect(notice).toContain(`node-windows ${winsw.pkgVersion}`);
-      expect(notice).toContain(winsw.sha256);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it(
+    'puts WinSW (a Windows executable), its licence notice and the ' +
+      "script where the script looks, beside the agent's bundle file",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tb-win-layout-'));
+      try {
+        const { files, winsw } = windowsLayout(ROOT, dir);
+        const paths = scriptPaths();
+        // the script's relative paths are exactly the bundle's: its main file at the root, WinSW under service/
+        expect(paths.cli).toBe(mainFile(APPS.agent));
+        expect(paths.winsw).toBe(WINDOWS_LAYOUT.winsw);
+        const exe = readFileSync(join(dir, ...paths.winsw.split('/')));
+        expect(exe.toString('latin1', 0, 2)).toBe('MZ');
+        expect(exe.equals(readFileSync(winsw.exe))).toBe(true);
+        expect(existsSync(join(dir, WINDOWS_LAYOUT.script))).toBe(true);
+        expect(readFileSync(join(dir, WINDOWS_LAYOUT.script), 'utf8')).toBe(script);
+        expect(files).toEqual([
+          WINDOWS_LAYOUT.winsw,
+          WINDOWS_LAYOUT.winswConfig,
+          WINDOWS_LAYOUT.notice,
+          WINDOWS_LAYOUT.script,
+        ]);
+        // the script copies the .exe.config WinSW 1.x needs from where the layout puts it
+        expect(script).toContain(`Join-Path $InstallDir '${WINDOWS_LAYOUT.winswConfig.replaceAll('/', '\\')}'`);
+        const notice = readFileSync(join(dir, WINDOWS_LAYOUT.notice), 'utf8');
+        expect(notice).toContain('MIT');
+        expect(notice).toContain(`node-windows ${winsw.pkgVersion}`);
+        expect(notice).toContain(winsw.sha256);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('takes WinSW from the pinned node-windows, and says which WinSW it is', () => {
     const w = findWinsw(ROOT);

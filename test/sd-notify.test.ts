@@ -85,22 +85,26 @@ async function notifySocket(name: string): Promise<NotifySocket> {
 }
 
 describe.skipIf(!haveTools)('systemd notifications from the real processes', () => {
-  it('tillbridge-hub serve: READY=1 with its address (listen from TILLBRIDGE_HUB_LISTEN), WATCHDOG=1, STOPPING=1 on SIGTERM', async () => {
-    const data = join(dir, 'hub');
-    await initHub(data);
-    const sock = await notifySocket('hub-sock');
-    const env = { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC, TILLBRIDGE_HUB_LISTEN: '127.0.0.1:0' };
-    const args = [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)];
-    const hub = JsonLogProcess.spawn('hub', process.execPath, args, env);
-    procs.push(hub);
-    const ready = await sock.waitFor('READY=1');
-    const listening = await hub.waitForLine((l) => l.msg === 'hub listening');
-    expect(sock.messages[ready]).toContain(`STATUS=listening on ${listening.url as string}`);
-    await sock.waitFor('WATCHDOG=1', ready + 1);
-    hub.proc.kill('SIGTERM');
-    await sock.waitFor('STOPPING=1', ready + 1);
-    expect(await hub.exited).toEqual({ code: 0, signal: null });
-  });
+  it(
+    'tillbridge-hub serve: READY=1 with its address (listen from ' +
+      'TILLBRIDGE_HUB_LISTEN), WATCHDOG=1, STOPPING=1 on SIGTERM',
+    async () => {
+      const data = join(dir, 'hub');
+      await initHub(data);
+      const sock = await notifySocket('hub-sock');
+      const env = { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC, TILLBRIDGE_HUB_LISTEN: '127.0.0.1:0' };
+      const args = [HUB_BIN, 'serve', '--data', data, ...databaseArgs(data)];
+      const hub = JsonLogProcess.spawn('hub', process.execPath, args, env);
+      procs.push(hub);
+      const ready = await sock.waitFor('READY=1');
+      const listening = await hub.waitForLine((l) => l.msg === 'hub listening');
+      expect(sock.messages[ready]).toContain(`STATUS=listening on ${listening.url as string}`);
+      await sock.waitFor('WATCHDOG=1', ready + 1);
+      hub.proc.kill('SIGTERM');
+      await sock.waitFor('STOPPING=1', ready + 1);
+      expect(await hub.exited).toEqual({ code: 0, signal: null });
+    },
+  );
 
   it('tillbridge-agent run: READY=1 once its registers are open, then WATCHDOG=1', async () => {
     const adir = join(dir, 'agent');

@@ -23,7 +23,8 @@ let n = 0;
  * FAKE_SYSTEMCTL_FAIL=verb fails that verb.
  */
 const FAKE = `#!/bin/sh
-node -e 'require("fs").appendFileSync(process.env.FAKE_SYSTEMCTL_LOG, JSON.stringify(process.argv.slice(1)) + "\\n")' -- "$@"
+node -e 'require("fs").appendFileSync(process.env.FAKE_SYSTEMCTL_LOG,
+  JSON.stringify(process.argv.slice(1)) + "\\n")' -- "$@"
 for a in "$@"; do
   if [ "$a" = "$FAKE_SYSTEMCTL_FAIL" ]; then echo "Failed to $a unit: Access denied" >&2; exit 1; fi
 done
@@ -68,21 +69,24 @@ const shipped = (name: string): string => readFileSync(join(ROOT, 'installers', 
 describe('service install/uninstall with --root (a staging tree)', () => {
   for (const name of ['tillbridge-agent', 'tillbridge-hub'] as const) {
     const which = name === 'tillbridge-agent' ? 'agent' : 'hub';
-    it(`${name}: install writes the shipped unit and enables it offline; uninstall disables and removes it`, async () => {
-      const r = await cli(which, ['install', '--root', root]);
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-      const file = join(root, 'etc/systemd/system', `${name}.service`);
-      expect(readFileSync(file, 'utf8')).toBe(shipped(name));
-      expect(statSync(file).mode & 0o777).toBe(0o644);
-      expect(recorded()).toEqual([[`--root=${root}`, 'enable', `${name}.service`]]);
-      expect(r.stdout).toContain(`wrote ${file}`);
+    it(
+      `${name}: install writes the shipped unit and enables ` + `it offline; uninstall disables and removes it`,
+      async () => {
+        const r = await cli(which, ['install', '--root', root]);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        const file = join(root, 'etc/systemd/system', `${name}.service`);
+        expect(readFileSync(file, 'utf8')).toBe(shipped(name));
+        expect(statSync(file).mode & 0o777).toBe(0o644);
+        expect(recorded()).toEqual([[`--root=${root}`, 'enable', `${name}.service`]]);
+        expect(r.stdout).toContain(`wrote ${file}`);
 
-      const u = await cli(which, ['uninstall', '--root', root]);
-      expect(u.code).toBe(0);
-      expect(existsSync(file)).toBe(false);
-      expect(recorded().at(-1)).toEqual([`--root=${root}`, 'disable', `${name}.service`]);
-    });
+        const u = await cli(which, ['uninstall', '--root', root]);
+        expect(u.code).toBe(0);
+        expect(existsSync(file)).toBe(false);
+        expect(recorded().at(-1)).toEqual([`--root=${root}`, 'disable', `${name}.service`]);
+      },
+    );
   }
 
   it('--now, start, stop and status need the running system: refused with --root (exit 2), nothing run', async () => {

@@ -16,6 +16,24 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const UNITS = ['tillbridge-agent.service', 'tillbridge-hub.service'];
 const MAX_EXPOSURE = 3.0;
 
+/**
+ * Runs `fn` on a temporary root holding the host's unit library and an empty etc/systemd/system, as
+ * `systemd-analyze verify --root` reads them; the root is removed after.
+ */
+function inUnitRoot(fn: (root: string) => void): void {
+  const root = mkdtempSync(join(tmpdir(), 'tb-units-'));
+  try {
+    cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    fn(root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
 const haveAnalyze = analyze.status === 0;
 if (!haveAnalyze)
@@ -46,13 +64,7 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
       const text = readFileSync(file, 'utf8');
       const exec = /^ExecStart=(\S+)/m.exec(text)?.[1];
       expect(exec, 'ExecStart= with an absolute path').toMatch(/^\/usr\/bin\/tillbridge-(agent|hub)$/);
-      const root = mkdtempSync(join(tmpdir(), 'tb-units-'));
-      try {
-        cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), {
-          recursive: true,
-          verbatimSymlinks: true,
-        });
-        mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+      inUnitRoot((root) => {
         mkdirSync(join(root, dirname(exec!)), { recursive: true });
         writeFileSync(join(root, exec!), '#!/bin/sh\nexit 0\n');
         chmodSync(join(root, exec!), 0o755);
@@ -60,20 +72,12 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
         const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, unit], { encoding: 'utf8' });
         expect(r.stderr + r.stdout).toBe('');
         expect(r.status).toBe(0);
-      } finally {
-        rmSync(root, { recursive: true, force: true });
-      }
+      });
     });
   }
 
   it('the check can fail: a unit with an unknown key or a missing binary is reported', () => {
-    const root = mkdtempSync(join(tmpdir(), 'tb-units-'));
-    try {
-      cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), {
-        recursive: true,
-        verbatimSymlinks: true,
-      });
-      mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    inUnitRoot((root) => {
       const text = readFileSync(join(ROOT, 'installers/systemd/tillbridge-hub.service'), 'utf8');
       writeFileSync(
         join(root, 'etc/systemd/system/tillbridge-hub.service'),
@@ -84,9 +88,7 @@ describe.skipIf(!haveAnalyze)('shipped systemd units', () => {
       });
       expect(r.stderr).toMatch(/Unknown key.*ProtectEverything/);
       expect(r.stderr).toMatch(/tillbridge-hub is not executable/);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('the score can fail: an unhardened unit rates above the limit', () => {

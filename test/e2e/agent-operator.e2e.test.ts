@@ -92,29 +92,35 @@ describe('check-config checks what run will need', () => {
     expect(existsSync(c.data)).toBe(false);
   });
 
-  it('a register port already taken: check-config exits 2 naming the key; run exits non-zero naming the register and port', async () => {
-    const port = await takenPort();
-    const c = config({}, [{ id: 'R7', port }]);
-    const check = await cli('check-config', '--config', c.file);
-    expect(check.code).toBe(2);
-    const line = new RegExp(
-      `registers\\[0\\]\\.transport\\.port: register R7: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`,
-    );
-    expect(check.stderr).toMatch(line);
-    expect(check.stdout).toMatch(/PROBLEM/);
-    const j = json(await cli('check-config', '--config', c.file, '--json'));
-    expect(j.valid).toBe(false);
-    expect(j.problems).toEqual([expect.stringMatching(line)]);
+  it(
+    'a register port already taken: check-config exits 2 naming ' +
+      'the key; run exits non-zero naming the register and port',
+    async () => {
+      const port = await takenPort();
+      const c = config({}, [{ id: 'R7', port }]);
+      const check = await cli('check-config', '--config', c.file);
+      expect(check.code).toBe(2);
+      const line = new RegExp(
+        `registers\\[0\\]\\.transport\\.port: register R7: cannot ` +
+          `listen on 127\\.0\\.0\\.1:${port}: the port is already in use`,
+      );
+      expect(check.stderr).toMatch(line);
+      expect(check.stdout).toMatch(/PROBLEM/);
+      const j = json(await cli('check-config', '--config', c.file, '--json'));
+      expect(j.valid).toBe(false);
+      expect(j.problems).toEqual([expect.stringMatching(line)]);
 
-    const run = await cli('run', '--config', c.file);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(
-      new RegExp(
-        `^error: the agent could not start: register R7: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`,
-        'm',
-      ),
-    );
-  });
+      const run = await cli('run', '--config', c.file);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(
+        new RegExp(
+          `^error: the agent could not start: register R7: cannot listen ` +
+            `on 127\\.0\\.0\\.1:${port}: the port is already in use`,
+          'm',
+        ),
+      );
+    },
+  );
 
   it('the status port already taken: the same, naming status.listen', async () => {
     const port = await takenPort();
@@ -130,7 +136,8 @@ describe('check-config checks what run will need', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       new RegExp(
-        `error: the agent could not start: status\\.listen: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`,
+        `error: the agent could not start: status\\.listen: cannot ` +
+          `listen on 127\\.0\\.0\\.1:${port}: the port is already in use`,
       ),
     );
   });
@@ -144,21 +151,27 @@ describe('check-config checks what run will need', () => {
     expect(r.stderr).toMatch(/dataDir: .*a-file\/data cannot be created: .*not a directory/);
   });
 
-  it('a serial device not plugged in is a warning, not a failure (also where serial ports cannot be listed)', async () => {
-    const c = config({
-      registers: [{ id: 'S1', transport: { type: 'serial', path: join(dir, 'no-such-tty') }, codec: 'jsonl' }],
-    });
-    const r = await cli('check-config', '--config', c.file, '--json');
-    expect(r.code, r.stderr).toBe(0);
-    const j = json(r);
-    expect(j.valid).toBe(true);
-    // the list of ports, or why it cannot be had (no udevadm): never a crash
-    expect(j.warnings).toEqual([
-      expect.stringMatching(
-        /^registers\[0\]\.transport\.path: .*no-such-tty is not present now; the agent opens it when it appears \((serial ports seen now|no serial port is seen now|serial ports cannot be listed)/,
-      ),
-    ]);
-  });
+  it(
+    'a serial device not plugged in is a warning, not a ' + 'failure (also where serial ports cannot be listed)',
+    async () => {
+      const c = config({
+        registers: [{ id: 'S1', transport: { type: 'serial', path: join(dir, 'no-such-tty') }, codec: 'jsonl' }],
+      });
+      const r = await cli('check-config', '--config', c.file, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      const j = json(r);
+      expect(j.valid).toBe(true);
+      // the list of ports, or why it cannot be had (no udevadm): never a crash
+      expect(j.warnings).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            String.raw`^registers\[0\]\.transport\.path: .*no-such-tty is not present now; the agent opens it when ` +
+              String.raw`it appears \((serial ports seen now|no serial port is seen now|serial ports cannot be listed)`,
+          ),
+        ),
+      ]);
+    },
+  );
 
   it('while its agent runs, the ports that agent holds are not a conflict', async () => {
     const [rport, sport] = [await freePort(), await freePort()];
@@ -202,10 +215,16 @@ describe('check-config checks what run will need', () => {
         const r = await cliAsNobody('check-config', '--config', c.file);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(
-          /dataDir: .*root-only\/data cannot be created: no directory can be made in .*root-only \(EACCES\) \(checked as nobody/,
+          new RegExp(
+            String.raw`dataDir: .*root-only\/data cannot be created: no directory ` +
+              String.raw`can be made in .*root-only \(EACCES\) \(checked as nobody`,
+          ),
         );
         expect(r.stderr).toMatch(
-          /registers\[0\]\.transport\.path: .*\/a cannot be opened for reading and writing \(EACCES; checked as nobody\)/,
+          new RegExp(
+            String.raw`registers\[0\]\.transport\.path: .*\/a cannot be opened ` +
+              String.raw`for reading and writing \(EACCES; checked as nobody\)`,
+          ),
         );
       } finally {
         await pty.close();
@@ -216,7 +235,8 @@ describe('check-config checks what run will need', () => {
 
 describe('status', () => {
   it.skipIf(!isRoot)(
-    `run by a user who may not read the data directory: asks the running agent; when it does not answer, says why and how to run it ${isRoot ? '' : NEEDS_ROOT}`,
+    `run by a user who may not read the data directory: asks the running agent; when ` +
+      `it does not answer, says why and how to run it ${isRoot ? '' : NEEDS_ROOT}`,
     async () => {
       const sport = await freePort();
       const base = join(dir, 'status-0700');
@@ -252,7 +272,10 @@ describe('status', () => {
       expect(down.code).toBe(1);
       expect(down.stdout).toBe('');
       expect(down.stderr).toMatch(
-        /^error: the agent did not answer on its status endpoint \(status\.listen 127\.0\.0\.1:\d+\), and this user \(nobody\) may not read its data directory .*\/data \(EACCES\)/,
+        new RegExp(
+          String.raw`^error: the agent did not answer on its status endpoint \(status\.listen 127\.0\.0\.1:\d+\), ` +
+            String.raw`and this user \(nobody\) may not read its data directory .*\/data \(EACCES\)`,
+        ),
       );
       expect(down.stderr).toContain(`sudo -u root tillbridge-agent status --config ${a.configFile}, or as root`);
       // root may read it: not running, with its backlog

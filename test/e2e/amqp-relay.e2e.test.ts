@@ -28,7 +28,8 @@ import { World } from './fixture.js';
 const broker = await reachable();
 if (!broker)
   console.warn(
-    'amqp-relay.e2e.test.ts: RabbitMQ not reachable at 127.0.0.1:5672 — the relay tests are SKIPPED (start it: rabbitmq-server -detached)',
+    'amqp-relay.e2e.test.ts: RabbitMQ not reachable at 127.0.0.1:5672 — ' +
+      'the relay tests are SKIPPED (start it: rabbitmq-server -detached)',
   );
 
 const dirs: string[] = [];
@@ -100,7 +101,8 @@ describe('serve --amqp-url', () => {
   });
 
   it.skipIf(!broker)(
-    'SIGKILL of the hub mid-relay, then a restart: every entry at least once, exactly once after dedupe by messageId, duplicates within one batch',
+    'SIGKILL of the hub mid-relay, then a restart: every entry at least once, ' +
+      'exactly once after dedupe by messageId, duplicates within one batch',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tb-amqp-kill-'));
       dirs.push(dir);
@@ -159,7 +161,10 @@ describe('serve --amqp-url', () => {
         const missing = ids.filter((id) => !got.has(id));
         const duplicates = [...got.values()].reduce((s, k) => s + k - 1, 0);
         console.info(
-          `SIGKILL mid-relay: ${posted} sales posted before the kill ended the import, ${ids.length} feed entries, ${atKill} messages received at the kill, ${c.ids('all').length} in all; missing ${missing.length}; duplicates ${duplicates} (at most one batch of ${BATCH})`,
+          `SIGKILL mid-relay: ${posted} sales posted before the kill ended the ` +
+            `import, ${ids.length} feed entries, ${atKill} messages received ` +
+            `at the kill, ${c.ids('all').length} in all; missing ${missing.length}; ` +
+            `duplicates ${duplicates} (at most one batch of ${BATCH})`,
         );
         expect(ids.length).toBeGreaterThan(1500);
         expect(missing).toEqual([]);
@@ -245,7 +250,8 @@ describe.skipIf(!broker || !!pgSkip)('two serve processes on one PostgreSQL data
       const ids = c.ids('all');
       const duplicates = ids.length - new Set(ids).size;
       console.info(
-        `lease takeover: ${after.head} entries, hub1 relayed ${v1.relayed} before its kill, hub2 ${after.relayed} after; duplicates ${duplicates}`,
+        `lease takeover: ${after.head} entries, hub1 relayed ${v1.relayed} ` +
+          `before its kill, hub2 ${after.relayed} after; duplicates ${duplicates}`,
       );
       expect(new Set(ids).size).toBe(after.head);
       expect(duplicates).toBeLessThanOrEqual(BATCH);

@@ -47,6 +47,14 @@ afterAll(async () => {
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;
 const agentView = async (a: AgentHandle): Promise<{ policyVersion: number; configVersion?: number }> =>
   (await (await fetch(`${a.statusUrl}/status`)).json()) as { policyVersion: number };
+/** Sets S1's policy `setting` through hub process `h` and waits until `agent` holds its version. */
+async function setPolicyAndWait(h: HubHandle, agent: AgentHandle, setting: string, what: string): Promise<void> {
+  const set = await h.cli(['policy', 'set', '--store', 'S1', setting, '--json']);
+  expect(set.code, set.stderr).toBe(0);
+  const version = (JSON.parse(set.stdout) as { version: number }).version;
+  await waitFor(what, async () => (await agentView(agent)).policyVersion === version);
+}
+
 function agentOnHand(a: AgentHandle, sku: string): number | undefined {
   const d = new Database(join(a.dataDir, 'agent.sqlite'), { readonly: true });
   try {
@@ -67,80 +75,72 @@ async function status(h: HubHandle): Promise<Status> {
 }
 
 await describePg('two hub processes on one PostgreSQL database', () => {
-  it('a policy and an inventory change made through A reach the agent held by B; status through A lists it; the agent moving to A is not evicted by its old connection at B', async () => {
-    db = await createTestDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'tb-e2e-cluster-'));
-    const d1 = join(dir, 'hub-a');
-    const d2 = join(dir, 'hub-b');
-    const init = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', d1, '--database', db.url, '--json']);
-    expect(init.code, init.stderr).toBe(0);
-    const adminToken = (JSON.parse(init.stdout) as { adminToken: string }).adminToken;
-    mkdirSync(d2, { recursive: true, mode: 0o700 });
-    copyFileSync(join(d1, 'hub.secret'), join(d2, 'hub.secret'));
-    const a = await startHub({ dataDir: d1, adminToken, extraArgs: ['--database', db.url] });
-    hubs.push(a);
-    const b = await startHub({ dataDir: d2, adminToken, extraArgs: ['--database', db.url] });
-    hubs.push(b);
+  it(
+    'a policy and an inventory change made through A reach the agent held by B; status ' +
+      'through A lists it; the agent moving to A is not evicted by its old connection at B',
+    async () => {
+      db = await createTestDatabase();
+      dir = mkdtempSync(join(tmpdir(), 'tb-e2e-cluster-'));
+      const d1 = join(dir, 'hub-a');
+      const d2 = join(dir, 'hub-b');
+      const init = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', d1, '--database', db.url, '--json']);
+      expect(init.code, init.stderr).toBe(0);
+      const adminToken = (JSON.parse(init.stdout) as { adminToken: string }).adminToken;
+      mkdirSync(d2, { recursive: true, mode: 0o700 });
+      copyFileSync(join(d1, 'hub.secret'), join(d2, 'hub.secret'));
+      const a = await startHub({ dataDir: d1, adminToken, extraArgs: ['--database', db.url] });
+      hubs.push(a);
+      const b = await startHub({ dataDir: d2, adminToken, extraArgs: ['--database', db.url] });
+      hubs.push(b);
 
-    const key = await addStore(a, 'S1');
-    await addStore(a, 'S2');
-    // the agent knows both processes, B first
-    const agent = await startAgent(
-      { dir: join(dir, 'agent-S1'), store: 'S1', apiKey: key, hubWsUrl: [b.wsUrl, a.wsUrl] },
-      false,
-    );
-    agents.push(agent);
-    await agent.proc.waitForLine(connectedTo(b.wsUrl));
-
-    // a policy set through A's admin API: the agent at B holds it
-    const set = await a.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=11', '--json']);
-    expect(set.code, set.stderr).toBe(0);
-    const version = (JSON.parse(set.stdout) as { version: number }).version;
-    await waitFor(
-      'the agent at B to hold the policy set through A',
-      async () => (await agentView(agent)).policyVersion === version,
-    );
-
-    // an inventory change through A: the agent's copy at B has it
-    await setStock(a, 'S1', 'CL-1', 42);
-    await waitFor("the inventory change through A in the agent's copy", () => agentOnHand(agent, 'CL-1') === 42_000);
-
-    // status through A lists the store B holds (B's batch of presence written within a second or two)
-    await waitFor('status through A to list S1 as connected', async () => {
-      const s = await status(a);
-      return (
-        s.connectedStores === 1 &&
-        s.stores.find((x) => x.store === 'S1')?.connected === true &&
-        s.stores.find((x) => x.store === 'S2')?.connected === false
+      const key = await addStore(a, 'S1');
+      await addStore(a, 'S2');
+      // the agent knows both processes, B first
+      const agent = await startAgent(
+        { dir: join(dir, 'agent-S1'), store: 'S1', apiKey: key, hubWsUrl: [b.wsUrl, a.wsUrl] },
+        false,
       );
-    });
-    const text = await a.cli(['status']);
-    expect(text.stdout).toContain('1 of 2 store(s) connected');
+      agents.push(agent);
+      await agent.proc.waitForLine(connectedTo(b.wsUrl));
 
-    // B stops answering (frozen): the agent gives its connection up and dials A, while B still holds the old one
-    process.kill(b.proc.proc.pid!, 'SIGSTOP');
-    await agent.proc.waitForLine(connectedTo(a.wsUrl));
-    process.kill(b.proc.proc.pid!, 'SIGCONT');
-    // B, back, hears the hello made at A (a later attempt of the agent's run) and closes its old connection
-    await b.proc.waitForLine(
-      (l) =>
-        l.msg === 'the agent connected to another hub process on a later attempt: its connection here is closed' ||
-        l.msg === 'agent disconnected',
-    );
-    // the agent stays at A: served (a policy change arrives), never disconnected since
-    const set2 = await b.cli(['policy', 'set', '--store', 'S1', 'returnWindowDays=12', '--json']);
-    expect(set2.code, set2.stderr).toBe(0);
-    const v2 = (JSON.parse(set2.stdout) as { version: number }).version;
-    await waitFor(
-      'the agent at A to hold the policy set through B',
-      async () => (await agentView(agent)).policyVersion === v2,
-    );
-    expect((await agentStatus(agent)).hub.connected).toBe(true);
-    const since = agent.proc.lines.findIndex(connectedTo(a.wsUrl));
-    expect(agent.proc.lines.slice(since).filter((l) => l.msg === 'disconnected from the hub')).toEqual([]);
-    await waitFor(
-      'status through B to list S1 (now held by A)',
-      async () => (await status(b)).stores.find((x) => x.store === 'S1')?.connected === true,
-    );
-  });
+      // a policy set through A's admin API: the agent at B holds it
+      await setPolicyAndWait(a, agent, 'returnWindowDays=11', 'the agent at B to hold the policy set through A');
+
+      // an inventory change through A: the agent's copy at B has it
+      await setStock(a, 'S1', 'CL-1', 42);
+      await waitFor("the inventory change through A in the agent's copy", () => agentOnHand(agent, 'CL-1') === 42_000);
+
+      // status through A lists the store B holds (B's batch of presence written within a second or two)
+      await waitFor('status through A to list S1 as connected', async () => {
+        const s = await status(a);
+        return (
+          s.connectedStores === 1 &&
+          s.stores.find((x) => x.store === 'S1')?.connected === true &&
+          s.stores.find((x) => x.store === 'S2')?.connected === false
+        );
+      });
+      const text = await a.cli(['status']);
+      expect(text.stdout).toContain('1 of 2 store(s) connected');
+
+      // B stops answering (frozen): the agent gives its connection up and dials A, while B still holds the old one
+      process.kill(b.proc.proc.pid!, 'SIGSTOP');
+      await agent.proc.waitForLine(connectedTo(a.wsUrl));
+      process.kill(b.proc.proc.pid!, 'SIGCONT');
+      // B, back, hears the hello made at A (a later attempt of the agent's run) and closes its old connection
+      await b.proc.waitForLine(
+        (l) =>
+          l.msg === 'the agent connected to another hub process on a later attempt: its connection here is closed' ||
+          l.msg === 'agent disconnected',
+      );
+      // the agent stays at A: served (a policy change arrives), never disconnected since
+      await setPolicyAndWait(b, agent, 'returnWindowDays=12', 'the agent at A to hold the policy set through B');
+      expect((await agentStatus(agent)).hub.connected).toBe(true);
+      const since = agent.proc.lines.findIndex(connectedTo(a.wsUrl));
+      expect(agent.proc.lines.slice(since).filter((l) => l.msg === 'disconnected from the hub')).toEqual([]);
+      await waitFor(
+        'status through B to list S1 (now held by A)',
+        async () => (await status(b)).stores.find((x) => x.store === 'S1')?.connected === true,
+      );
+    },
+  );
 });

@@ -59,7 +59,8 @@ describe('a register closes its day', () => {
 
     // the hub loses F-2 (as a restore from an older backup would): the sale, and that it ever applied it
     w.hubExec(
-      `DELETE FROM applied_events WHERE event_id IN (SELECT event_id FROM sales WHERE store = 'S1' AND receipt = 'F-2')`,
+      `DELETE FROM applied_events WHERE event_id IN (SELECT
+        event_id FROM sales WHERE store = 'S1' AND receipt = 'F-2')`,
     );
     w.hubExec(`DELETE FROM sale_lines WHERE store = 'S1' AND receipt = 'F-2'`);
     w.hubExec(`DELETE FROM sales WHERE store = 'S1' AND receipt = 'F-2'`);

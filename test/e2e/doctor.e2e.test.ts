@@ -2,15 +2,13 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } fro
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DevCa } from '@tillbridge/central';
 import { TEST_CLOCK_ENV, type DoctorReport } from '@tillbridge/shared';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import { runCommand } from '@tillbridge/scripts/lib/process';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { AGENT_BIN } from '@tillbridge/scripts/lib/paths';
 import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
-import { World } from './fixture.js';
+import { agentBin, worldForFile } from './fixture.js';
 
 /**
  * `tillbridge-agent doctor` and `tillbridge-hub doctor` against real processes: a running hub and
@@ -21,27 +19,23 @@ import { World } from './fixture.js';
 const PAN = '4111111111111111';
 const TRACK2 = `;${PAN}=25121010000012345678?`;
 
-let w: World;
+const w = worldForFile({ stores: ['S1'] });
 let a: AgentHandle;
 let logFile: string;
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
   logFile = join(w.dir, 'agent-logs', 'agent.log');
   mkdirSync(join(w.dir, 'agent-logs'), { mode: 0o700 });
   a = await w.startAgent('S1', 'S1', { log: { level: 'trace', file: logFile, maxSizeMb: 1, keep: 2 } });
 });
-afterAll(async () => w.close());
 
-const agentDoctor = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof runCommand> =>
-  runCommand(process.execPath, [AGENT_BIN, 'doctor', ...args], env);
+const agentDoctor = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof agentBin> =>
+  agentBin(['doctor', ...args], env);
 const parse = (stdout: string): DoctorReport => JSON.parse(stdout) as DoctorReport;
 const finding = (r: DoctorReport, id: string): DoctorReport['findings'][number] | undefined =>
   r.findings.find((f) => f.id === id);
-const hubDoctor = (args: string[]): ReturnType<typeof runCommand> =>
+const hubDoctor = (args: string[]): ReturnType<typeof agentBin> =>
   w.hub.cli(['doctor', '--data', w.hubData, '--listen', `127.0.0.1:${w.hub.port}`, ...args]);
 
 describe('doctor against a running hub and agent', () => {
@@ -89,68 +83,75 @@ describe('doctor against a running hub and agent', () => {
     ).toMatchObject({ level: 'ok' });
   });
 
-  it('log.level "trace" logs each register frame to log.file with the PAN masked and no track data or CVV', async () => {
-    const reg = await JsonLinesRegister.connect(a.port());
-    const line = JSON.stringify({
-      type: 'sale',
-      id: 'tr-1',
-      receipt: 'TR-1',
-      at: '2026-01-01T10:00:00Z',
-      lines: [{ sku: 'A', qty: 1, unitPrice: 100 }],
-      tenders: [{ type: 'card', amount: 100, pan: PAN, track2: TRACK2, cvv: '737' }],
-    });
-    await reg.sendRaw(`${line}\n`);
-    reg.close();
-    const text = readFileSync(logFile, 'utf8');
-    const frames = text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { msg: string; frame?: string; direction?: string });
-    const received = frames.filter((l) => l.msg === 'frame received');
-    const sent = frames.filter((l) => l.msg === 'frame sent');
-    expect(received.length).toBeGreaterThan(0);
-    expect(sent.length).toBeGreaterThan(0);
-    expect(received.at(-1)!.frame).toContain('411111******1111');
-    expect(received.at(-1)!.frame).toContain('"cvv":"[removed]"');
-    expect(text).not.toContain(PAN);
-    expect(text).not.toContain('=2512');
-    expect(text).not.toContain('737');
-    // the same lines reach stdout as well
-    expect(a.proc.lines.some((l) => l.msg === 'frame received')).toBe(true);
-  });
+  it(
+    'log.level "trace" logs each register frame to ' + 'log.file with the PAN masked and no track data or CVV',
+    async () => {
+      const reg = await JsonLinesRegister.connect(a.port());
+      const line = JSON.stringify({
+        type: 'sale',
+        id: 'tr-1',
+        receipt: 'TR-1',
+        at: '2026-01-01T10:00:00Z',
+        lines: [{ sku: 'A', qty: 1, unitPrice: 100 }],
+        tenders: [{ type: 'card', amount: 100, pan: PAN, track2: TRACK2, cvv: '737' }],
+      });
+      await reg.sendRaw(`${line}\n`);
+      reg.close();
+      const text = readFileSync(logFile, 'utf8');
+      const frames = text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { msg: string; frame?: string; direction?: string });
+      const received = frames.filter((l) => l.msg === 'frame received');
+      const sent = frames.filter((l) => l.msg === 'frame sent');
+      expect(received.length).toBeGreaterThan(0);
+      expect(sent.length).toBeGreaterThan(0);
+      expect(received.at(-1)!.frame).toContain('411111******1111');
+      expect(received.at(-1)!.frame).toContain('"cvv":"[removed]"');
+      expect(text).not.toContain(PAN);
+      expect(text).not.toContain('=2512');
+      expect(text).not.toContain('737');
+      // the same lines reach stdout as well
+      expect(a.proc.lines.some((l) => l.msg === 'frame received')).toBe(true);
+    },
+  );
 
-  it('--bundle writes a .tar.gz with config, findings, status, versions, devices and the log, and no secret anywhere in it', async () => {
-    const apiKey = w.keys.get('S1')!;
-    // as if a secret had leaked into a log line: the bundle must still not carry it
-    appendFileSync(logFile, `${JSON.stringify({ msg: `leaked ${apiKey}` })}\n`);
-    const bundle = join(w.dir, 'bundle.tar.gz');
-    const r = await agentDoctor(['--config', a.configFile, '--bundle', bundle]);
-    expect(r.code).toBe(0);
-    const gz = readFileSync(bundle);
-    const tar = gunzipSync(gz);
-    expect(gz.includes(apiKey)).toBe(false);
-    expect(tar.includes(apiKey)).toBe(false);
-    expect(tar.toString('latin1')).not.toContain(PAN);
-    const text = tar.toString('utf8');
-    for (const name of [
-      'config.json',
-      'doctor.json',
-      'doctor.txt',
-      'status.json',
-      'versions.json',
-      'devices.json',
-      'logs/agent.log',
-    ])
-      expect(text).toContain(`tillbridge-bundle/${name}`);
-    expect(text).toContain('"apiKey": "[redacted]"');
-    expect(text).toContain('leaked [redacted]');
-    expect(text).toContain(process.version);
-    // the hub's bundle does not carry its hub.secret
-    const hubBundle = join(w.dir, 'hub-bundle.tar.gz');
-    expect((await hubDoctor(['--bundle', hubBundle])).code).toBe(0);
-    const secret = readFileSync(join(w.hubData, 'hub.secret'), 'utf8').trim();
-    expect(gunzipSync(readFileSync(hubBundle)).includes(secret)).toBe(false);
-  });
+  it(
+    '--bundle writes a .tar.gz with config, findings, status, ' +
+      'versions, devices and the log, and no secret anywhere in it',
+    async () => {
+      const apiKey = w.keys.get('S1')!;
+      // as if a secret had leaked into a log line: the bundle must still not carry it
+      appendFileSync(logFile, `${JSON.stringify({ msg: `leaked ${apiKey}` })}\n`);
+      const bundle = join(w.dir, 'bundle.tar.gz');
+      const r = await agentDoctor(['--config', a.configFile, '--bundle', bundle]);
+      expect(r.code).toBe(0);
+      const gz = readFileSync(bundle);
+      const tar = gunzipSync(gz);
+      expect(gz.includes(apiKey)).toBe(false);
+      expect(tar.includes(apiKey)).toBe(false);
+      expect(tar.toString('latin1')).not.toContain(PAN);
+      const text = tar.toString('utf8');
+      for (const name of [
+        'config.json',
+        'doctor.json',
+        'doctor.txt',
+        'status.json',
+        'versions.json',
+        'devices.json',
+        'logs/agent.log',
+      ])
+        expect(text).toContain(`tillbridge-bundle/${name}`);
+      expect(text).toContain('"apiKey": "[redacted]"');
+      expect(text).toContain('leaked [redacted]');
+      expect(text).toContain(process.version);
+      // the hub's bundle does not carry its hub.secret
+      const hubBundle = join(w.dir, 'hub-bundle.tar.gz');
+      expect((await hubDoctor(['--bundle', hubBundle])).code).toBe(0);
+      const secret = readFileSync(join(w.hubData, 'hub.secret'), 'utf8').trim();
+      expect(gunzipSync(readFileSync(hubBundle)).includes(secret)).toBe(false);
+    },
+  );
 
   it("an agent doctor whose clock is far from the hub's says so (exit 1)", async () => {
     const r = await agentDoctor(['--config', a.configFile, '--json'], { [TEST_CLOCK_ENV]: '2031-06-01T12:00:00Z' });
@@ -286,7 +287,10 @@ describe('a stopped hub', () => {
     const r = await agentDoctor(['--config', a.configFile]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(
-      /ERROR {4}hub\.reachable: the hub at ws:\/\/127\.0\.0\.1:\d+ cannot be reached: a TCP connection to 127\.0\.0\.1:\d+ failed \(ECONNREFUSED\)/,
+      new RegExp(
+        String.raw`ERROR {4}hub\.reachable: the hub at ws:\/\/127\.0\.0\.1:\d+ cannot be ` +
+          String.raw`reached: a TCP connection to 127\.0\.0\.1:\d+ failed \(ECONNREFUSED\)`,
+      ),
     );
     expect(r.stdout).toMatch(/what to do: check that the hub is running/);
     expect(r.stdout).toMatch(/tillbridge-agent doctor: [1-9]\d* error\(s\)/);
@@ -294,45 +298,52 @@ describe('a stopped hub', () => {
 });
 
 describe('serve --log-file', () => {
-  it('a bad --log-keep names the option (exit 2); a hub started with --log-file writes its log there as well as to stdout', async () => {
-    const file = join(w.dir, 'hub-logs', 'hub.log');
-    mkdirSync(join(w.dir, 'hub-logs'), { mode: 0o700 });
-    const bad = await w.hub.cli([
-      'serve',
-      '--data',
-      w.hubData,
-      '--listen',
-      '127.0.0.1:0',
-      '--log-file',
-      file,
-      '--log-keep',
-      '0',
-    ]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--log-keep: expected a whole number of files from 1 to 100, got "0"/);
-    const h = await w.startHub(undefined, ['--log-file', file, '--log-max-size', '1', '--log-keep', '2']);
-    expect(h.proc.lines.some((l) => l.msg === 'hub listening')).toBe(true);
-    // The logger writes each line to stdout first and to the file next, so startHub (which returns on
-    // the stdout line) can be a moment ahead of the file: wait for the same line to reach the file.
-    const fileLines = (): { msg: string }[] =>
-      readFileSync(file, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { msg: string });
-    await waitFor('"hub listening" in the --log-file', () => fileLines().some((l) => l.msg === 'hub listening'));
-  });
+  it(
+    'a bad --log-keep names the option (exit 2); a hub started ' +
+      'with --log-file writes its log there as well as to stdout',
+    async () => {
+      const file = join(w.dir, 'hub-logs', 'hub.log');
+      mkdirSync(join(w.dir, 'hub-logs'), { mode: 0o700 });
+      const bad = await w.hub.cli([
+        'serve',
+        '--data',
+        w.hubData,
+        '--listen',
+        '127.0.0.1:0',
+        '--log-file',
+        file,
+        '--log-keep',
+        '0',
+      ]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--log-keep: expected a whole number of files from 1 to 100, got "0"/);
+      const h = await w.startHub(undefined, ['--log-file', file, '--log-max-size', '1', '--log-keep', '2']);
+      expect(h.proc.lines.some((l) => l.msg === 'hub listening')).toBe(true);
+      // The logger writes each line to stdout first and to the file next, so startHub (which returns on
+      // the stdout line) can be a moment ahead of the file: wait for the same line to reach the file.
+      const fileLines = (): { msg: string }[] =>
+        readFileSync(file, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { msg: string });
+      await waitFor('"hub listening" in the --log-file', () => fileLines().some((l) => l.msg === 'hub listening'));
+    },
+  );
 });
 
 describe('doctor usage', () => {
-  it('no config file, an unreadable test clock, a hub doctor without --data: exit 2 saying what is missing', async () => {
-    let r = await agentDoctor([], { TILLBRIDGE_CONFIG: '' });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no config file: pass --config FILE or set TILLBRIDGE_CONFIG/);
-    r = await agentDoctor(['--config', a.configFile], { [TEST_CLOCK_ENV]: 'tomorrow' });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/TILLBRIDGE_TEST_CLOCK: expected an ISO 8601 date and time/);
-    r = await w.hub.cli(['doctor']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/required option '--data <dir>' not specified/);
-  });
+  it(
+    'no config file, an unreadable test clock, a hub ' + 'doctor without --data: exit 2 saying what is missing',
+    async () => {
+      let r = await agentDoctor([], { TILLBRIDGE_CONFIG: '' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/no config file: pass --config FILE or set TILLBRIDGE_CONFIG/);
+      r = await agentDoctor(['--config', a.configFile], { [TEST_CLOCK_ENV]: 'tomorrow' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/TILLBRIDGE_TEST_CLOCK: expected an ISO 8601 date and time/);
+      r = await w.hub.cli(['doctor']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/required option '--data <dir>' not specified/);
+    },
+  );
 });

@@ -17,6 +17,8 @@ import {
 } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { runCommand } from '@tillbridge/scripts/lib/process';
 import { AdminClient, openHubStorage, type HubStorage } from '@tillbridge/central';
 import { TEST_HUB_PROCESSES_ENV, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 
@@ -308,6 +310,12 @@ export class World {
     return { agent, reg };
   }
 
+  /** Waits until the hub holds the sale with this receipt. */
+  async hubSale(receipt: string, timeoutMs = 10_000): Promise<void> {
+    const q = `SELECT 1 FROM sales WHERE receipt = ?`;
+    await waitFor(`the sale ${receipt} at the hub`, () => this.hubQuery(q, receipt).length === 1, timeoutMs);
+  }
+
   /** The hub's sales whose receipt starts with `prefix`. */
   hubSales(prefix: string): number {
     return this.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM sales WHERE receipt LIKE ?`, `${prefix}%`)[0]!.n;
@@ -348,11 +356,18 @@ export interface WorldSetup extends NonNullable<ConstructorParameters<typeof Wor
   stores?: string[];
   /** Each store's stock by SKU, set at the hub. */
   stock?: Record<string, Record<string, number>>;
+  /**
+   * Starts the hub in place of `w.startHub(undefined, hubArgs)`: for what must exist before it starts
+   * (a data directory, certificates, a serial line) or for other options of `startHub`.
+   */
+  startHub?: (w: World) => Promise<unknown>;
+  /** Run after the file's tests, before the world closes (an unmount, a serial line to close). */
+  beforeClose?: (w: World) => Promise<unknown>;
 }
 
 /** Starts `w`'s hub, adds its stores and sets their stock. */
 export async function setUpWorld(w: World, setup: WorldSetup): Promise<World> {
-  await w.startHub(undefined, setup.hubArgs);
+  await (setup.startHub ? setup.startHub(w) : w.startHub(undefined, setup.hubArgs));
   for (const store of setup.stores ?? []) await w.addStore(store);
   for (const [store, skus] of Object.entries(setup.stock ?? {})) {
     for (const [sku, qty] of Object.entries(skus)) await setStock(w.hub, store, sku, qty);
@@ -365,12 +380,26 @@ export async function setUpWorld(w: World, setup: WorldSetup): Promise<World> {
  * registers and agents started through it. Call it at the top level of the file.
  */
 export function worldForFile(setup: WorldSetup = {}): World {
-  const { hubArgs: _h, stores: _s, stock: _k, ...options } = setup;
+  const { hubArgs: _h, stores: _s, stock: _k, startHub: _b, beforeClose, ...options } = setup;
   const w = new World(options);
   beforeAll(() => setUpWorld(w, setup));
-  afterAll(() => w.close());
+  afterAll(async () => {
+    try {
+      await beforeClose?.(w);
+    } finally {
+      await w.close();
+    }
+  });
   return w;
 }
+
+/** Runs the built hub program (`tillbridge-hub ARGS`) to its end, `env` added to the environment. */
+export const hubBin = (args: string[], env?: NodeJS.ProcessEnv): ReturnType<typeof runCommand> =>
+  runCommand(process.execPath, [HUB_BIN, ...args], env);
+
+/** Runs the built agent program (`tillbridge-agent ARGS`) to its end, `env` added to the environment. */
+export const agentBin = (args: string[], env?: NodeJS.ProcessEnv): ReturnType<typeof runCommand> =>
+  runCommand(process.execPath, [AGENT_BIN, ...args], env);
 
 /** An agent's status document (GET /status). */
 export async function statusOf<T>(agent: AgentHandle): Promise<T> {
@@ -401,7 +430,8 @@ export function invariantViolations(w: World): { overReturned: unknown[]; ledger
   const overReturned = w.hubQuery(
     `SELECT sl.store, sl.receipt, sl.line, sl.qty, u.used FROM sale_lines sl
        JOIN (SELECT r.sale_store, r.receipt, rl.line,
-                    SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
+                    SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
+                             WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
               WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
          ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line
@@ -433,6 +463,23 @@ export const sale = (
       ...(pan ? { pan } : {}),
     },
   ],
+});
+
+/** A register's request to return `qty` of line 1 of the sale with this receipt. */
+export const returnRequest = (id: string, receipt: string, qty = 1) => ({
+  type: 'return.request',
+  id,
+  receipt,
+  lines: [{ line: 1, qty }],
+});
+
+/** A register's completion of an authorised return of `qty` of line 1, refunded in cash. */
+export const cashReturn = (id: string, authorization: string, amount: number, qty = 1) => ({
+  type: 'return.complete',
+  id,
+  authorization,
+  lines: [{ line: 1, qty }],
+  refund: { kind: 'cash', amount },
 });
 
 export interface Decision {

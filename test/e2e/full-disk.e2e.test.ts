@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
-import { sale, World } from './fixture.js';
+import { sale, statusOf, worldForFile } from './fixture.js';
 
 /**
  * DESIGN rule 12 with a real full disk: the agent's data directory is a small tmpfs, filled by a
@@ -18,7 +18,8 @@ function mountTmpfs(dir: string, size: string): void {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {
     throw new Error(
-      `this test fills a real filesystem and needs to mount a small tmpfs (root or CAP_SYS_ADMIN): ${String((err as { stderr?: Buffer }).stderr ?? err)}`,
+      `this test fills a real filesystem and needs to mount a small tmpfs (root ` +
+        `or CAP_SYS_ADMIN): ${String((err as { stderr?: Buffer }).stderr ?? err)}`,
     );
   }
 }
@@ -52,21 +53,16 @@ interface Status {
   storage: { failing: string[]; failures: Record<string, number>; lastError?: { what: string; code: string } };
 }
 
-let w: World;
 let mounted: string | undefined;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-  await w.addStore('S1');
-});
-afterAll(async () => {
-  await Promise.all(w.agents.map((a) => a.proc.stop()));
-  if (mounted) execFileSync('umount', [mounted]);
-  await w.close();
+const w = worldForFile({
+  stores: ['S1'],
+  beforeClose: async (w) => {
+    await Promise.all(w.agents.map((a) => a.proc.stop()));
+    if (mounted) execFileSync('umount', [mounted]);
+  },
 });
 
-const status = async (a: AgentHandle): Promise<Status> =>
-  (await (await fetch(`${a.statusUrl}/status`)).json()) as Status;
+const status = (a: AgentHandle): Promise<Status> => statusOf<Status>(a);
 const importStock = async (rows: [string, number][]): Promise<void> => {
   const csv = `store,sku,qty\n${rows.map(([sku, qty]) => `S1,${sku},${qty}`).join('\n')}\n`;
   const res = await fetch(`${w.hub.url}/v1/admin/inventory/import`, {
@@ -83,7 +79,8 @@ const NEEDS_ROOT = '(skipped: needs root, to mount a small tmpfs it can fill)';
 
 describe('the agent on a full disk', () => {
   it.skipIf(!isRoot)(
-    `stays up when the hub pushes inventory, refuses sales with TB_STORAGE_FULL, and catches up in the same process once space returns ${isRoot ? '' : NEEDS_ROOT}`,
+    `stays up when the hub pushes inventory, refuses sales with TB_STORAGE_FULL, and ` +
+      `catches up in the same process once space returns ${isRoot ? '' : NEEDS_ROOT}`,
     async () => {
       const dataDir = join(w.dir, 'agent-full', 'data');
       mountTmpfs(dataDir, '16m');
@@ -112,11 +109,7 @@ describe('the agent on a full disk', () => {
 
       const filler = fillUp(dataDir);
       await w.startHub(port); // the agent reconnects: the whole inventory again, the sale uploaded and acked
-      await waitFor(
-        'the queued sale at the hub',
-        () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'FULL-0'`).length === 1,
-        20_000,
-      );
+      await w.hubSale('FULL-0', 20_000);
       await waitFor(
         'the failing delete of the acked row in status',
         async () => (await status(a)).storage.failing.includes('outbox cleanup'),
@@ -183,11 +176,7 @@ describe('the agent on a full disk', () => {
         20_000,
       );
       expect(await reg.send(big)).toEqual({ type: 'ack', id: 'f-2' });
-      await waitFor(
-        'the sale at the hub',
-        () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = 'FULL-2'`).length === 1,
-        20_000,
-      );
+      await w.hubSale('FULL-2', 20_000);
       const after = await status(a);
       expect(after.pid).toBe(pid);
       expect(after.storage.failing).toEqual([]);

@@ -10,7 +10,7 @@ import { agentConfig, onHand } from '@tillbridge/scripts/lib/cluster';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, worldForFile } from './fixture.js';
+import { returnRequest, sale, worldForFile } from './fixture.js';
 import { wsText } from '../support/ws.js';
 
 const POSLOG = vendorFixtures('poslog');
@@ -79,9 +79,10 @@ describe('modern POS software over HTTP and WebSocket', () => {
       type: 'ack',
       id: 'ws-1',
     });
-    expect(
-      await ask({ type: 'return.request', id: 'ws-2', receipt: 'WS-1', lines: [{ line: 1, qty: 3 }] }),
-    ).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable' }] });
+    expect(await ask(returnRequest('ws-2', 'WS-1', 3))).toMatchObject({
+      decision: 'denied',
+      lines: [{ code: 'exceeds_returnable' }],
+    });
     ws.close();
     await waitFor('the WebSocket sale at the hub', async () => (await onHand(w.hub, 'S1', 'A')) === 3);
     await a.proc.stop();

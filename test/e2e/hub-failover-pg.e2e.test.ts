@@ -13,7 +13,7 @@ import {
   type TestDatabase,
   type ThrowawayCluster,
 } from '../support/pg.js';
-import { invariantViolations, sale, World, type Decision } from './fixture.js';
+import { cashReturn, invariantViolations, returnRequest, sale, World, type Decision } from './fixture.js';
 import { freePort } from '../support/net.js';
 
 /**
@@ -90,19 +90,10 @@ class Stream {
           // a return of one of two units of an earlier sale of this register, completed when approved
           const of = this.acked[this.acked.length - 2];
           if (of) {
-            const d = await this.reg.send<Decision>(
-              { type: 'return.request', id: `${receipt}-r`, receipt: of, lines: [{ line: 1, qty: 1 }] },
-              20_000,
-            );
+            const d = await this.reg.send<Decision>(returnRequest(`${receipt}-r`, of), 20_000);
             this.decisions.push(d);
             if (d.decision === 'approved') {
-              const c = await this.reg.send({
-                type: 'return.complete',
-                id: `${receipt}-c`,
-                authorization: d.authorization,
-                lines: [{ line: 1, qty: 1 }],
-                refund: { kind: 'cash', amount: 500 },
-              });
+              const c = await this.reg.send(cashReturn(`${receipt}-c`, d.authorization, 500));
               if (c.type !== 'ack') this.failures.push(`${receipt} completion: ${JSON.stringify(c)}`);
             }
           }
@@ -172,6 +163,11 @@ async function readyz(h: HubHandle): Promise<number> {
   }
 }
 
+/** Waits until each of `hubs` answers /readyz with `status`. */
+async function allReadyz(what: string, hubs: HubHandle[], status: number, timeoutMs: number): Promise<void> {
+  await waitFor(what, async () => (await Promise.all(hubs.map(readyz))).every((s) => s === status), timeoutMs, 100);
+}
+
 async function drained(a: AgentHandle): Promise<void> {
   await waitFor(
     'the outbox to drain',
@@ -195,7 +191,8 @@ function checkHub(world: World): void {
   expect(rows.length).toBe(acked.length); // and nothing else: a sale the register got no ack for was not sent
   expect(
     world.hubQuery(
-      `SELECT kind, ref, sku, COUNT(*) AS n FROM movements WHERE kind IN ('sale', 'return') GROUP BY kind, ref, sku HAVING COUNT(*) > 1`,
+      `SELECT kind, ref, sku, COUNT(*) AS n FROM movements WHERE kind IN
+        ('sale', 'return') GROUP BY kind, ref, sku HAVING COUNT(*) > 1`,
     ),
   ).toEqual([]);
   expect(
@@ -233,213 +230,206 @@ function checkDecisions(world: World, decisions: Decision[]): void {
 }
 
 describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failover, tested', () => {
-  it('A: the hub process the agents are on is SIGKILLed — they move on, decisions resume, nothing is lost or doubled, the leased webhook is delivered', async () => {
-    const world = w!;
-    const [port2, port3] = [await freePort(), await freePort()];
-    const h1 = await world.startHub(undefined, WEBHOOK_ARGS, { name: 'hub1' });
-    hubs.push(h1);
-    urls = [h1.wsUrl, `ws://127.0.0.1:${port2}`, `ws://127.0.0.1:${port3}`];
-    for (const s of ['S1', 'S2']) {
-      await world.addStore(s);
-      await setStock(h1, s, 'P', 1_000_000);
-    }
-    const add = await h1.cli(['webhooks', 'add', hookUrl, '--events', RETURN_EVENTS, '--json']);
-    expect(add.code, add.stderr).toBe(0);
-
-    for (const s of ['S1', 'S2']) {
-      const a = await startAgent(
-        {
-          dir: join(world.dir, `agent-${s}`),
-          store: s,
-          apiKey: world.keys.get(s)!,
-          hubWsUrl: urls,
-          registers: [{ id: 'R1' }, { id: 'R2' }],
-        },
-        true,
-      );
-      world.agents.push(a);
-      agents.push(a);
-      expect(lastUrl(a)).toBe(h1.wsUrl);
-    }
-
-    // a return decided by hub1 while the receiver holds its webhook: hub1 leases the delivery, then dies with it
-    hold = true;
-    const first = await JsonLinesRegister.connect(agents[0]!.port('R1'));
-    expect(await first.send(sale('L-1-s', 'L-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
-      type: 'ack',
-      id: 'L-1-s',
-    });
-    const leased = await first.send<Decision>({
-      type: 'return.request',
-      id: 'L-1-r',
-      receipt: 'L-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
-    expect(leased).toMatchObject({ decision: 'approved', mode: 'online' });
-    first.close();
-    await waitFor('hub1 to send the held webhook', () => held.length === 1);
-    const leasedId = held[0]!.r.id;
-
-    // the other hub processes, on the same database (hub.secret and signing key copied)
-    hubs.push(await world.startHub(port2, WEBHOOK_ARGS, { dataDir: join(world.dir, 'hub2'), name: 'hub2' }));
-    hubs.push(await world.startHub(port3, WEBHOOK_ARGS, { dataDir: join(world.dir, 'hub3'), name: 'hub3' }));
-    const [, h2, h3] = hubs as [HubHandle, HubHandle, HubHandle];
-    for (const h of [h2, h3]) expect(await readyz(h)).toBe(200);
-
-    // the registers stream; S1 and S2 each on two registers
-    for (const a of agents) {
-      for (const r of ['R1', 'R2']) {
-        const s = new Stream(await JsonLinesRegister.connect(a.port(r)), `${a === agents[0] ? 'S1' : 'S2'}${r}`);
-        streams.push(s);
-        s.start();
+  it(
+    'A: the hub process the agents are on is SIGKILLed — they move on, decisions ' +
+      'resume, nothing is lost or doubled, the leased webhook is delivered',
+    async () => {
+      const world = w!;
+      const [port2, port3] = [await freePort(), await freePort()];
+      const h1 = await world.startHub(undefined, WEBHOOK_ARGS, { name: 'hub1' });
+      hubs.push(h1);
+      urls = [h1.wsUrl, `ws://127.0.0.1:${port2}`, `ws://127.0.0.1:${port3}`];
+      for (const s of ['S1', 'S2']) {
+        await world.addStore(s);
+        await setStock(h1, s, 'P', 1_000_000);
       }
-    }
-    await Promise.all(streams.map((s) => s.more(6)));
+      const add = await h1.cli(['webhooks', 'add', hookUrl, '--events', RETURN_EVENTS, '--json']);
+      expect(add.code, add.stderr).toBe(0);
 
-    // SIGKILL the hub process the agents are on
-    await h1.proc.kill();
-    hold = false;
-    const ondisconnect = agents.map((a) => a.proc.waitForLine((l) => l.msg === 'disconnected from the hub'));
-    await Promise.all(ondisconnect);
-    // each agent reconnects to another hub process, and online authorizations come back
-    for (const a of agents) {
-      await waitFor('the agent on another hub', () => connectedLines(a).length >= 2, 30_000, 50);
-      expect([h2.wsUrl, h3.wsUrl]).toContain(lastUrl(a));
-    }
-    const probe = await JsonLinesRegister.connect(agents[0]!.port('R1'));
-    expect(await probe.send(sale('P-1-s', 'P-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
-      type: 'ack',
-      id: 'P-1-s',
-    });
-    let n = 0;
-    const online = await waitFor(
-      'an online decision',
-      async () => {
-        const d = await probe.send<Decision>(
-          { type: 'return.request', id: `P-1-r${++n}`, receipt: 'P-1', lines: [{ line: 1, qty: 1 }] },
-          20_000,
+      for (const s of ['S1', 'S2']) {
+        const a = await startAgent(
+          {
+            dir: join(world.dir, `agent-${s}`),
+            store: s,
+            apiKey: world.keys.get(s)!,
+            hubWsUrl: urls,
+            registers: [{ id: 'R1' }, { id: 'R2' }],
+          },
+          true,
         );
-        if (d.decision === 'approved')
-          await probe.send({ type: 'return.cancel', id: `P-1-x${n}`, authorization: d.authorization });
-        return d.mode === 'online' ? d : undefined;
-      },
-      30_000,
-      200,
-    );
-    expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
-    probe.close();
-    extraAcked.push('L-1', 'P-1');
-    await Promise.all(streams.map((s) => s.more(6)));
+        world.agents.push(a);
+        agents.push(a);
+        expect(lastUrl(a)).toBe(h1.wsUrl);
+      }
 
-    for (const s of streams) await s.stop();
-    for (const a of agents) await drained(a);
-    for (const s of streams) expect(s.failures).toEqual([]);
-    checkHub(world);
+      // a return decided by hub1 while the receiver holds its webhook: hub1 leases the delivery, then dies with it
+      hold = true;
+      const first = await JsonLinesRegister.connect(agents[0]!.port('R1'));
+      expect(await first.send(sale('L-1-s', 'L-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
+        type: 'ack',
+        id: 'L-1-s',
+      });
+      const leased = await first.send<Decision>(returnRequest('L-1-r', 'L-1'));
+      expect(leased).toMatchObject({ decision: 'approved', mode: 'online' });
+      first.close();
+      await waitFor('hub1 to send the held webhook', () => held.length === 1);
+      const leasedId = held[0]!.r.id;
 
-    // decisions made while the agents were between hubs were reconciled like any offline decision
-    const decisions = streams.flatMap((s) => s.decisions);
-    checkDecisions(world, decisions);
+      // the other hub processes, on the same database (hub.secret and signing key copied)
+      hubs.push(await world.startHub(port2, WEBHOOK_ARGS, { dataDir: join(world.dir, 'hub2'), name: 'hub2' }));
+      hubs.push(await world.startHub(port3, WEBHOOK_ARGS, { dataDir: join(world.dir, 'hub3'), name: 'hub3' }));
+      const [, h2, h3] = hubs as [HubHandle, HubHandle, HubHandle];
+      for (const h of [h2, h3]) expect(await readyz(h)).toBe(200);
 
-    // the audit chain is one chain, written by three processes; a checkpoint signed by one verifies with another's copy
-    // of the key
-    const signed = await h3.cli(['audit', 'checkpoint', '--now']);
-    expect(signed.code, signed.stdout + signed.stderr).toBe(0);
-    const verify = await h2.cli(['audit', 'verify', '--data', h2.dataDir, '--database', db!.url, '--json']);
-    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+      // the registers stream; S1 and S2 each on two registers
+      for (const a of agents) {
+        for (const r of ['R1', 'R2']) {
+          const s = new Stream(await JsonLinesRegister.connect(a.port(r)), `${a === agents[0] ? 'S1' : 'S2'}${r}`);
+          streams.push(s);
+          s.start();
+        }
+      }
+      await Promise.all(streams.map((s) => s.more(6)));
 
-    // every return event's webhook arrived: the one hub1 had leased, after its lease ran out, from another process
-    const messages = world.hubQuery<{ id: string; type: string }>(
-      `SELECT m.id, m.type FROM webhook_messages m JOIN webhook_deliveries d ON d.message = m.id`,
-    );
-    await waitFor(
-      'every webhook answered',
-      () => messages.every((m) => received.some((r) => r.id === m.id && r.answered)),
-      30_000,
-      100,
-    );
-    await waitFor(
-      'every delivery recorded',
-      () =>
-        world.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state <> 'succeeded'`)[0]!
-          .n === 0,
-      15_000,
-      100,
-    );
-    expect(messages.length).toBeGreaterThan(decisions.length);
-    const copies = new Map<string, Received[]>();
-    for (const r of received) copies.set(r.id, [...(copies.get(r.id) ?? []), r]);
-    const afterAnswered = [...copies.values()].filter((c) => c.length > 1 && c.slice(0, -1).some((r) => r.answered));
-    const afterUnanswered = [...copies.values()].filter((c) => c.length > 1 && !c.slice(0, -1).some((r) => r.answered));
-    console.info(
-      `webhooks: ${messages.length} events, ${received.length} requests, ${afterUnanswered.length} sent again after an unanswered request (the lease of the killed hub), ${afterAnswered.length} duplicates of an answered one`,
-    );
-    expect(copies.get(leasedId)?.map((r) => r.answered)).toEqual([false, true]);
-    expect(afterAnswered).toEqual([]);
-  }, 120_000);
+      // SIGKILL the hub process the agents are on
+      await h1.proc.kill();
+      hold = false;
+      const ondisconnect = agents.map((a) => a.proc.waitForLine((l) => l.msg === 'disconnected from the hub'));
+      await Promise.all(ondisconnect);
+      // each agent reconnects to another hub process, and online authorizations come back
+      for (const a of agents) {
+        await waitFor('the agent on another hub', () => connectedLines(a).length >= 2, 30_000, 50);
+        expect([h2.wsUrl, h3.wsUrl]).toContain(lastUrl(a));
+      }
+      const probe = await JsonLinesRegister.connect(agents[0]!.port('R1'));
+      expect(await probe.send(sale('P-1-s', 'P-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
+        type: 'ack',
+        id: 'P-1-s',
+      });
+      let n = 0;
+      const online = await waitFor(
+        'an online decision',
+        async () => {
+          const d = await probe.send<Decision>(returnRequest(`P-1-r${++n}`, 'P-1'), 20_000);
+          if (d.decision === 'approved')
+            await probe.send({ type: 'return.cancel', id: `P-1-x${n}`, authorization: d.authorization });
+          return d.mode === 'online' ? d : undefined;
+        },
+        30_000,
+        200,
+      );
+      expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
+      probe.close();
+      extraAcked.push('L-1', 'P-1');
+      await Promise.all(streams.map((s) => s.more(6)));
 
-  it('B: PostgreSQL crashes and restarts while the registers stream — the hubs reconnect by themselves, the agents sync what they sold meanwhile', async () => {
-    const world = w!;
-    const [, h2, h3] = hubs as [HubHandle, HubHandle, HubHandle];
-    for (const s of streams) s.start();
-    await Promise.all(streams.map((s) => s.more(4)));
+      for (const s of streams) await s.stop();
+      for (const a of agents) await drained(a);
+      for (const s of streams) expect(s.failures).toEqual([]);
+      checkHub(world);
 
-    await cluster!.kill();
-    await waitFor(
-      'the hubs not ready while the database is down',
-      async () => (await readyz(h2)) === 503 && (await readyz(h3)) === 503,
-      15_000,
-      100,
-    );
-    // the stores sell on: acked by their agents, kept in their outboxes; returns are decided offline
-    const from = streams.map((s) => s.decisions.length);
-    await Promise.all(streams.map((s) => s.more(5)));
-    const duringOutage = streams.flatMap((s, i) => s.decisions.slice(from[i]));
-    expect(duringOutage.length).toBeGreaterThan(0);
-    expect(duringOutage.filter((d) => d.mode !== 'offline')).toEqual([]);
-    const depth = await Promise.all(agents.map(async (a) => (await agentStatus(a)).outbox.depth));
-    expect(depth.every((d) => d > 0)).toBe(true);
+      // decisions made while the agents were between hubs were reconciled like any offline decision
+      const decisions = streams.flatMap((s) => s.decisions);
+      checkDecisions(world, decisions);
 
-    await cluster!.restart();
-    await waitFor(
-      'the hubs ready again',
-      async () => (await readyz(h2)) === 200 && (await readyz(h3)) === 200,
-      30_000,
-      100,
-    );
-    expect(h2.proc.running && h3.proc.running).toBe(true);
-    await Promise.all(streams.map((s) => s.more(4)));
-    const probe = await JsonLinesRegister.connect(agents[1]!.port('R1'));
-    expect(await probe.send(sale('Q-1-s', 'Q-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
-      type: 'ack',
-      id: 'Q-1-s',
-    });
-    let n = 0;
-    await waitFor(
-      'an online decision after the restart',
-      async () => {
-        const d = await probe.send<Decision>(
-          { type: 'return.request', id: `Q-1-r${++n}`, receipt: 'Q-1', lines: [{ line: 1, qty: 1 }] },
-          20_000,
-        );
-        if (d.decision === 'approved')
-          await probe.send({ type: 'return.cancel', id: `Q-1-x${n}`, authorization: d.authorization });
-        return d.mode === 'online';
-      },
-      30_000,
-      200,
-    );
-    probe.close();
-    extraAcked.push('Q-1');
+      // the audit chain is one chain, written by three processes; a checkpoint signed by one verifies with another's
+      // copy of the key
+      const signed = await h3.cli(['audit', 'checkpoint', '--now']);
+      expect(signed.code, signed.stdout + signed.stderr).toBe(0);
+      const verify = await h2.cli(['audit', 'verify', '--data', h2.dataDir, '--database', db!.url, '--json']);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
 
-    for (const s of streams) await s.stop();
-    for (const a of agents) await drained(a);
-    for (const s of streams) expect(s.failures).toEqual([]);
-    checkHub(world);
-    checkDecisions(
-      world,
-      streams.flatMap((s) => s.decisions),
-    );
-    const verify = await h3.cli(['audit', 'verify', '--data', h3.dataDir, '--database', db!.url, '--json']);
-    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-  }, 120_000);
+      // every return event's webhook arrived: the one hub1 had leased, after its lease ran out, from another process
+      const messages = world.hubQuery<{ id: string; type: string }>(
+        `SELECT m.id, m.type FROM webhook_messages m JOIN webhook_deliveries d ON d.message = m.id`,
+      );
+      await waitFor(
+        'every webhook answered',
+        () => messages.every((m) => received.some((r) => r.id === m.id && r.answered)),
+        30_000,
+        100,
+      );
+      await waitFor(
+        'every delivery recorded',
+        () =>
+          world.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state <> 'succeeded'`)[0]!
+            .n === 0,
+        15_000,
+        100,
+      );
+      expect(messages.length).toBeGreaterThan(decisions.length);
+      const copies = new Map<string, Received[]>();
+      for (const r of received) copies.set(r.id, [...(copies.get(r.id) ?? []), r]);
+      const afterAnswered = [...copies.values()].filter((c) => c.length > 1 && c.slice(0, -1).some((r) => r.answered));
+      const afterUnanswered = [...copies.values()].filter(
+        (c) => c.length > 1 && !c.slice(0, -1).some((r) => r.answered),
+      );
+      console.info(
+        `webhooks: ${messages.length} events, ${received.length} ` +
+          `requests, ${afterUnanswered.length} sent again after ` +
+          `an unanswered request (the lease of the killed hub), ${afterAnswered.length} duplicates of an answered one`,
+      );
+      expect(copies.get(leasedId)?.map((r) => r.answered)).toEqual([false, true]);
+      expect(afterAnswered).toEqual([]);
+    },
+    120_000,
+  );
+
+  it(
+    'B: PostgreSQL crashes and restarts while the registers stream — the ' +
+      'hubs reconnect by themselves, the agents sync what they sold meanwhile',
+    async () => {
+      const world = w!;
+      const [, h2, h3] = hubs as [HubHandle, HubHandle, HubHandle];
+      for (const s of streams) s.start();
+      await Promise.all(streams.map((s) => s.more(4)));
+
+      await cluster!.kill();
+      await allReadyz('the hubs not ready while the database is down', [h2, h3], 503, 15_000);
+      // the stores sell on: acked by their agents, kept in their outboxes; returns are decided offline
+      const from = streams.map((s) => s.decisions.length);
+      await Promise.all(streams.map((s) => s.more(5)));
+      const duringOutage = streams.flatMap((s, i) => s.decisions.slice(from[i]));
+      expect(duringOutage.length).toBeGreaterThan(0);
+      expect(duringOutage.filter((d) => d.mode !== 'offline')).toEqual([]);
+      const depth = await Promise.all(agents.map(async (a) => (await agentStatus(a)).outbox.depth));
+      expect(depth.every((d) => d > 0)).toBe(true);
+
+      await cluster!.restart();
+      await allReadyz('the hubs ready again', [h2, h3], 200, 30_000);
+      expect(h2.proc.running && h3.proc.running).toBe(true);
+      await Promise.all(streams.map((s) => s.more(4)));
+      const probe = await JsonLinesRegister.connect(agents[1]!.port('R1'));
+      expect(await probe.send(sale('Q-1-s', 'Q-1', [{ sku: 'P', qty: 2, unitPrice: 500 }]))).toEqual({
+        type: 'ack',
+        id: 'Q-1-s',
+      });
+      let n = 0;
+      await waitFor(
+        'an online decision after the restart',
+        async () => {
+          const d = await probe.send<Decision>(returnRequest(`Q-1-r${++n}`, 'Q-1'), 20_000);
+          if (d.decision === 'approved')
+            await probe.send({ type: 'return.cancel', id: `Q-1-x${n}`, authorization: d.authorization });
+          return d.mode === 'online';
+        },
+        30_000,
+        200,
+      );
+      probe.close();
+      extraAcked.push('Q-1');
+
+      for (const s of streams) await s.stop();
+      for (const a of agents) await drained(a);
+      for (const s of streams) expect(s.failures).toEqual([]);
+      checkHub(world);
+      checkDecisions(
+        world,
+        streams.flatMap((s) => s.decisions),
+      );
+      const verify = await h3.cli(['audit', 'verify', '--data', h3.dataDir, '--database', db!.url, '--json']);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    },
+    120_000,
+  );
 });

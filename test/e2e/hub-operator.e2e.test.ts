@@ -8,7 +8,7 @@ import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, worldForFile, type Decision } from './fixture.js';
+import { cashReturn, returnRequest, sale, worldForFile, type Decision } from './fixture.js';
 
 /** What an operator reads from `tillbridge-hub`, through the real binary against a real hub. */
 const w = worldForFile({ stores: ['S1'] });
@@ -71,58 +71,48 @@ describe('inventory show', () => {
 });
 
 describe("amounts in the currency's decimals", () => {
-  it('sales show prints 48.97 EUR for 4897 minor units, and yen without decimals; --json keeps minor units', async () => {
-    const file = join(w.dir, 'money-sales.jsonl');
-    const line = (receipt: string, currency: string) =>
-      JSON.stringify({
-        store: 'S1',
-        channel: 'web',
-        receipt,
-        at: '2026-11-20T10:00:00Z',
-        currency,
-        lines: [
-          { line: 1, sku: 'TEE', qty: 1, unitPrice: 2999 },
-          { line: 2, sku: 'CAP', qty: 1, unitPrice: 1898 },
-        ],
-        tenders: [{ kind: 'cash', amount: 4897 }],
-      });
-    writeFileSync(file, `${line('MONEY-EUR', 'EUR')}\n${line('MONEY-JPY', 'JPY')}\n`);
-    const imported = await w.hub.cli(['sales', 'import', file]);
-    expect(imported.code, imported.stderr).toBe(0);
+  it(
+    'sales show prints 48.97 EUR for 4897 minor units, ' + 'and yen without decimals; --json keeps minor units',
+    async () => {
+      const file = join(w.dir, 'money-sales.jsonl');
+      const line = (receipt: string, currency: string) =>
+        JSON.stringify({
+          store: 'S1',
+          channel: 'web',
+          receipt,
+          at: '2026-11-20T10:00:00Z',
+          currency,
+          lines: [
+            { line: 1, sku: 'TEE', qty: 1, unitPrice: 2999 },
+            { line: 2, sku: 'CAP', qty: 1, unitPrice: 1898 },
+          ],
+          tenders: [{ kind: 'cash', amount: 4897 }],
+        });
+      writeFileSync(file, `${line('MONEY-EUR', 'EUR')}\n${line('MONEY-JPY', 'JPY')}\n`);
+      const imported = await w.hub.cli(['sales', 'import', file]);
+      expect(imported.code, imported.stderr).toBe(0);
 
-    const eur = await w.hub.cli(['sales', 'show', 'MONEY-EUR']);
-    expect(eur.stdout).toMatch(/total 48\.97 EUR/);
-    expect(eur.stdout).toMatch(/^1\s+TEE\s+1\s+29\.99 EUR/m);
-    expect(eur.stdout).not.toMatch(/4897/);
-    const yen = await w.hub.cli(['sales', 'show', 'MONEY-JPY']);
-    expect(yen.stdout).toMatch(/total 4897 JPY/);
-    expect(yen.stdout).toMatch(/^1\s+TEE\s+1\s+2999 JPY/m);
-    expect(JSON.parse((await w.hub.cli(['sales', 'show', 'MONEY-EUR', '--json'])).stdout)).toMatchObject({
-      total: 4897,
-      currency: 'EUR',
-    });
-  });
+      const eur = await w.hub.cli(['sales', 'show', 'MONEY-EUR']);
+      expect(eur.stdout).toMatch(/total 48\.97 EUR/);
+      expect(eur.stdout).toMatch(/^1\s+TEE\s+1\s+29\.99 EUR/m);
+      expect(eur.stdout).not.toMatch(/4897/);
+      const yen = await w.hub.cli(['sales', 'show', 'MONEY-JPY']);
+      expect(yen.stdout).toMatch(/total 4897 JPY/);
+      expect(yen.stdout).toMatch(/^1\s+TEE\s+1\s+2999 JPY/m);
+      expect(JSON.parse((await w.hub.cli(['sales', 'show', 'MONEY-EUR', '--json'])).stdout)).toMatchObject({
+        total: 4897,
+        currency: 'EUR',
+      });
+    },
+  );
 
   it("returns show prints the refund in the sale's currency", async () => {
     const a = await w.startAgent('S1', 'money');
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('m-1', 'MONEY-RET', [{ sku: 'TEE', qty: 2, unitPrice: 2999 }]));
-    const d = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'm-2',
-      receipt: 'MONEY-RET',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await reg.send<Decision>(returnRequest('m-2', 'MONEY-RET'));
     expect(d.decision).toBe('approved');
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'm-3',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 2999 },
-      }),
-    ).toEqual({ type: 'ack', id: 'm-3' });
+    expect(await reg.send(cashReturn('m-3', d.authorization, 2999))).toEqual({ type: 'ack', id: 'm-3' });
     reg.close();
     await waitFor(
       'the completion at the hub',
@@ -192,7 +182,10 @@ describe('what is wrong with the way to the hub', () => {
     const r = await hubAt(leafOnly, 'stores', 'list');
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(
-      /the hub's certificate at https:\/\/127\.0\.0\.1:\d+ is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): pass the CA that issued it with --ca FILE/,
+      new RegExp(
+        String.raw`the hub's certificate at https:\/\/127\.0\.0\.1:\d+ is not trusted ` +
+          String.raw`\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): pass the CA that issued it with --ca FILE`,
+      ),
     );
     const withChain = await serve(good, ca.pem.cert);
     const chain = await hubAt(withChain, 'stores', 'list');

@@ -73,58 +73,65 @@ describe('short-lived tokens, refreshed without a dropped message', () => {
     await a.proc.stop();
   });
 
-  it('an expired token closes the socket (4001); the agent refreshes and reconnects by itself, nothing lost', async () => {
-    const a = await w.startAgent('S2', 'expiry', { hub: { tokenRefreshAt: 1.5 } }); // never refreshes in time
-    const reg = await JsonLinesRegister.connect(a.port());
-    const seller = sellEvery(reg, 'EXP', 20);
-    await waitFor(
-      'an expiry',
-      () => a.proc.lines.some((l) => l.msg === 'disconnected from the hub' && l.code === 4001),
-      30_000,
-    );
-    await new Promise((r) => setTimeout(r, 1000));
-    const acked = await seller.stop();
-    await waitFor('all sales at the hub', () => hubSales('EXP-') === acked, 30_000);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(hubSales('EXP-')).toBe(acked);
-    expect(await connected(a)).toBe(true);
-    reg.close();
-    await a.proc.stop();
-  });
+  it(
+    'an expired token closes the socket (4001); the agent ' + 'refreshes and reconnects by itself, nothing lost',
+    async () => {
+      const a = await w.startAgent('S2', 'expiry', { hub: { tokenRefreshAt: 1.5 } }); // never refreshes in time
+      const reg = await JsonLinesRegister.connect(a.port());
+      const seller = sellEvery(reg, 'EXP', 20);
+      await waitFor(
+        'an expiry',
+        () => a.proc.lines.some((l) => l.msg === 'disconnected from the hub' && l.code === 4001),
+        30_000,
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      const acked = await seller.stop();
+      await waitFor('all sales at the hub', () => hubSales('EXP-') === acked, 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(hubSales('EXP-')).toBe(acked);
+      expect(await connected(a)).toBe(true);
+      reg.close();
+      await a.proc.stop();
+    },
+  );
 });
 
 describe('API key rotation', () => {
-  it('rotates while a register sells every 10 ms: no error, no loss; the old key ends with its grace period', async () => {
-    const a = await w.startAgent('S3', 'rotate');
-    const reg = await JsonLinesRegister.connect(a.port());
-    const seller = sellEvery(reg, 'ROT', 10);
-    await new Promise((r) => setTimeout(r, 800));
-    const rot = await w.hub.cli(['keys', 'rotate', 'S3', '--grace', '2s', '--json']);
-    expect(rot.code, rot.stderr).toBe(0);
-    const newId = (JSON.parse(rot.stdout) as { id: string }).id;
-    await waitFor(
-      'the agent stored and confirmed the new key',
-      () => a.proc.lines.some((l) => l.msg === 'stored a new API key from the hub'),
-      30_000,
-    );
-    // past the grace period and a token lifetime: new tokens come from the new key
-    await new Promise((r) => setTimeout(r, 4500));
-    const acked = await seller.stop();
-    await waitFor('all sales at the hub', () => hubSales('ROT-') === acked, 30_000);
-    const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S3', '--json'])).stdout) as {
-      keys: { id: string; state: string; confirmedAt: string | null }[];
-    };
-    expect(keys.keys.map((k) => k.state)).toEqual(['expired', 'active']);
-    expect(keys.keys[1]).toMatchObject({ id: newId, confirmedAt: expect.any(String) });
-    // connected with the new key (on a busy machine it may be between a token's end and the next one: give it the time)
-    await waitFor('the agent connected with the new key', () => connected(a), 30_000);
-    // restarted, the agent uses the key it stored, not the (now dead) one in its config file
-    await a.proc.stop();
-    const again = await w.startAgent('S3', 'rotate');
-    expect(await connected(again)).toBe(true);
-    reg.close();
-    await again.proc.stop();
-  });
+  it(
+    'rotates while a register sells every 10 ms: no error, ' + 'no loss; the old key ends with its grace period',
+    async () => {
+      const a = await w.startAgent('S3', 'rotate');
+      const reg = await JsonLinesRegister.connect(a.port());
+      const seller = sellEvery(reg, 'ROT', 10);
+      await new Promise((r) => setTimeout(r, 800));
+      const rot = await w.hub.cli(['keys', 'rotate', 'S3', '--grace', '2s', '--json']);
+      expect(rot.code, rot.stderr).toBe(0);
+      const newId = (JSON.parse(rot.stdout) as { id: string }).id;
+      await waitFor(
+        'the agent stored and confirmed the new key',
+        () => a.proc.lines.some((l) => l.msg === 'stored a new API key from the hub'),
+        30_000,
+      );
+      // past the grace period and a token lifetime: new tokens come from the new key
+      await new Promise((r) => setTimeout(r, 4500));
+      const acked = await seller.stop();
+      await waitFor('all sales at the hub', () => hubSales('ROT-') === acked, 30_000);
+      const keys = JSON.parse((await w.hub.cli(['keys', 'list', 'S3', '--json'])).stdout) as {
+        keys: { id: string; state: string; confirmedAt: string | null }[];
+      };
+      expect(keys.keys.map((k) => k.state)).toEqual(['expired', 'active']);
+      expect(keys.keys[1]).toMatchObject({ id: newId, confirmedAt: expect.any(String) });
+      // connected with the new key (on a busy machine it may be between a token's end and the next one: give it
+      // the time)
+      await waitFor('the agent connected with the new key', () => connected(a), 30_000);
+      // restarted, the agent uses the key it stored, not the (now dead) one in its config file
+      await a.proc.stop();
+      const again = await w.startAgent('S3', 'rotate');
+      expect(await connected(again)).toBe(true);
+      reg.close();
+      await again.proc.stop();
+    },
+  );
 
   it('an agent killed during a rotation comes back with a working key', async () => {
     const a = await w.startAgent('S4', 'crash');
@@ -187,40 +194,44 @@ describe('boundaries', () => {
     await b.proc.stop();
   });
 
-  it('rate-limits failed authentications per source: blocked, and audited with a count rather than a row per failure', async () => {
-    const hw = new World();
-    await hw.startHub();
-    let last = 0;
-    for (let i = 0; i < 12; i++) {
-      const r = await fetch(`${hw.hub.url}/v1/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ store: 'S1', apiKey: `tbk_wrong_${i}` }),
+  it(
+    'rate-limits failed authentications per source: blocked, ' +
+      'and audited with a count rather than a row per failure',
+    async () => {
+      const hw = new World();
+      await hw.startHub();
+      let last = 0;
+      for (let i = 0; i < 12; i++) {
+        const r = await fetch(`${hw.hub.url}/v1/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ store: 'S1', apiKey: `tbk_wrong_${i}` }),
+        });
+        last = r.status;
+      }
+      expect(last).toBe(429);
+      // blocked for what fails or carries no credential; a working credential is still served
+      // (many stores and operators may share the address: rate-limit.e2e)
+      const badAdmin = await fetch(`${hw.hub.url}/v1/admin/stores`, { headers: { authorization: 'Bearer tba_wrong' } });
+      expect(badAdmin.status).toBe(429);
+      expect(Number(badAdmin.headers.get('retry-after'))).toBeGreaterThan(0);
+      const admin = await fetch(`${hw.hub.url}/v1/admin/stores`, {
+        headers: { authorization: `Bearer ${hw.adminToken}` },
       });
-      last = r.status;
-    }
-    expect(last).toBe(429);
-    // blocked for what fails or carries no credential; a working credential is still served
-    // (many stores and operators may share the address: rate-limit.e2e)
-    const badAdmin = await fetch(`${hw.hub.url}/v1/admin/stores`, { headers: { authorization: 'Bearer tba_wrong' } });
-    expect(badAdmin.status).toBe(429);
-    expect(Number(badAdmin.headers.get('retry-after'))).toBeGreaterThan(0);
-    const admin = await fetch(`${hw.hub.url}/v1/admin/stores`, {
-      headers: { authorization: `Bearer ${hw.adminToken}` },
-    });
-    expect(admin.status).toBe(200);
-    expect((await fetch(`${hw.hub.url}/readyz`)).status).toBe(429);
-    expect((await fetch(`${hw.hub.url}/healthz`)).status).toBe(200);
-    const audit = hw.hubQuery<{ action: string; details: string }>(
-      `SELECT action, details FROM audit WHERE action LIKE 'auth.%' ORDER BY id`,
-    );
-    // the first failure at once, the other nine counted into the block
-    expect(audit.map((a) => [a.action, (JSON.parse(a.details) as { count: number }).count])).toEqual([
-      ['auth.refused', 1],
-      ['auth.blocked', 9],
-    ]);
-    await hw.close();
-  });
+      expect(admin.status).toBe(200);
+      expect((await fetch(`${hw.hub.url}/readyz`)).status).toBe(429);
+      expect((await fetch(`${hw.hub.url}/healthz`)).status).toBe(200);
+      const audit = hw.hubQuery<{ action: string; details: string }>(
+        `SELECT action, details FROM audit WHERE action LIKE 'auth.%' ORDER BY id`,
+      );
+      // the first failure at once, the other nine counted into the block
+      expect(audit.map((a) => [a.action, (JSON.parse(a.details) as { count: number }).count])).toEqual([
+        ['auth.refused', 1],
+        ['auth.blocked', 9],
+      ]);
+      await hw.close();
+    },
+  );
 
   it('with --require-client-cert, an agent without a store certificate is refused', async () => {
     const hw = new World();

@@ -4,7 +4,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, statusOf, worldForFile, type Decision } from './fixture.js';
+import { cashReturn, returnRequest, sale, statusOf, worldForFile, type Decision } from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10 } } });
 
@@ -49,12 +49,7 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     await reg.send(sale('s-1', 'POL-1', [{ sku: 'A', qty: 1, unitPrice: 1000 }]));
     await w.stopHubs(); // every hub process: the store is offline
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
-    const d = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'r-1',
-      receipt: 'POL-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await reg.send<Decision>(returnRequest('r-1', 'POL-1'));
     expect(d).toMatchObject({ decision: 'denied', mode: 'offline', lines: [{ code: 'offline_limit_exceeded' }] });
     reg.close();
     await w.restartHubs();
@@ -72,12 +67,7 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-2', 'POL-2', [{ sku: 'A', qty: 1, unitPrice: 2000 }]));
-    const d = await reg.send<Decision & { refundAmount: number }>({
-      type: 'return.request',
-      id: 'r-2',
-      receipt: 'POL-2',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-2', 'POL-2'));
     expect(d).toMatchObject({ decision: 'override_required', mode: 'online', refundAmount: 2000 });
     // the held line says why, as a code the register can branch on
     expect(d.lines).toEqual([
@@ -90,15 +80,10 @@ describe('returns policies reach the stores; overrides and card lookups go throu
       },
     ]);
     // it cannot be completed yet
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'c-0',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 2000 },
-      }),
-    ).toMatchObject({ type: 'error', code: 'TB_AUTHORIZATION_STATE' });
+    expect(await reg.send(cashReturn('c-0', d.authorization, 2000))).toMatchObject({
+      type: 'error',
+      code: 'TB_AUTHORIZATION_STATE',
+    });
     const wrong = await reg.send<Decision>({
       type: 'return.override',
       id: 'ov-1',
@@ -115,15 +100,7 @@ describe('returns policies reach the stores; overrides and card lookups go throu
       code: '4711',
     });
     expect(right).toMatchObject({ decision: 'approved', authorization: d.authorization });
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'c-1',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 2000 },
-      }),
-    ).toEqual({ type: 'ack', id: 'c-1' });
+    expect(await reg.send(cashReturn('c-1', d.authorization, 2000))).toEqual({ type: 'ack', id: 'c-1' });
     await waitFor(
       'the completion at the hub',
       async () =>
@@ -176,76 +153,52 @@ describe('returns policies reach the stores; overrides and card lookups go throu
     reg.close();
   });
 
-  it('money never grows: a completion above its authorization is refused at the register; a line returned in halves refunds what was paid', async () => {
-    const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
-    const reg = await JsonLinesRegister.connect(a.port());
-    await reg.send(sale('s-5', 'POL-5', [{ sku: 'A', qty: 1, unitPrice: 999 }]));
-    const first = await reg.send<Decision & { refundAmount: number }>({
-      type: 'return.request',
-      id: 'r-5a',
-      receipt: 'POL-5',
-      lines: [{ line: 1, qty: 0.5 }],
-    });
-    expect(first).toMatchObject({
-      decision: 'approved',
-      mode: 'online',
-      refundAmount: 500,
-      lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
-    });
-    const over = {
-      type: 'return.complete',
-      id: 'c-5a',
-      authorization: first.authorization,
-      lines: [{ line: 1, qty: 0.5 }],
-      refund: { kind: 'cash', amount: 501 },
-    };
-    expect(await reg.send(over)).toMatchObject({ type: 'error', id: 'c-5a', code: 'TB_EXCEEDS_AUTHORIZATION' });
-    expect(await reg.send({ ...over, refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-5a' });
-    const second = await reg.send<Decision & { refundAmount: number }>({
-      type: 'return.request',
-      id: 'r-5b',
-      receipt: 'POL-5',
-      lines: [{ line: 1, qty: 0.5 }],
-    });
-    expect(second).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'c-5b',
-        authorization: second.authorization,
-        lines: [{ line: 1, qty: 0.5 }],
-        refund: { kind: 'cash', amount: 500 },
-      }),
-    ).toMatchObject({ type: 'error', code: 'TB_EXCEEDS_AUTHORIZATION' });
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'c-5c',
-        authorization: second.authorization,
-        lines: [{ line: 1, qty: 0.5 }],
-        refund: { kind: 'cash', amount: 499 },
-      }),
-    ).toEqual({ type: 'ack', id: 'c-5c' });
-    reg.close();
-    // the refused completions never reached the hub; the line refunded exactly what was paid for it
-    await waitFor(
-      'both completions at the hub',
-      () =>
-        w.hubQuery<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`,
-        )[0]!.n === 2,
-    );
-    expect(
-      w.hubQuery(
-        `SELECT SUM(refund_amount) AS refunded, COUNT(exception_code) AS flagged FROM returns WHERE receipt = 'POL-5'`,
-      ),
-    ).toEqual([{ refunded: 999, flagged: 0 }]);
-    expect(
-      w.hubQuery(
-        `SELECT code FROM exceptions WHERE authorization IN (?, ?)`,
-        first.authorization,
-        second.authorization,
-      ),
-    ).toEqual([]);
-  });
+  it(
+    'money never grows: a completion above its authorization is refused ' +
+      'at the register; a line returned in halves refunds what was paid',
+    async () => {
+      const a = w.agents.find((x) => x.configFile.includes('agent-S1'))!;
+      const reg = await JsonLinesRegister.connect(a.port());
+      await reg.send(sale('s-5', 'POL-5', [{ sku: 'A', qty: 1, unitPrice: 999 }]));
+      const first = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-5a', 'POL-5', 0.5));
+      expect(first).toMatchObject({
+        decision: 'approved',
+        mode: 'online',
+        refundAmount: 500,
+        lines: [{ line: 1, approvedQty: 0.5, code: 'ok', refund: 500 }],
+      });
+      const over = cashReturn('c-5a', first.authorization, 501, 0.5);
+      expect(await reg.send(over)).toMatchObject({ type: 'error', id: 'c-5a', code: 'TB_EXCEEDS_AUTHORIZATION' });
+      expect(await reg.send({ ...over, refund: { kind: 'cash', amount: 500 } })).toEqual({ type: 'ack', id: 'c-5a' });
+      const second = await reg.send<Decision & { refundAmount: number }>(returnRequest('r-5b', 'POL-5', 0.5));
+      expect(second).toMatchObject({ decision: 'approved', refundAmount: 499, lines: [{ refund: 499 }] });
+      expect(await reg.send(cashReturn('c-5b', second.authorization, 500, 0.5))).toMatchObject({
+        type: 'error',
+        code: 'TB_EXCEEDS_AUTHORIZATION',
+      });
+      expect(await reg.send(cashReturn('c-5c', second.authorization, 499, 0.5))).toEqual({ type: 'ack', id: 'c-5c' });
+      reg.close();
+      // the refused completions never reached the hub; the line refunded exactly what was paid for it
+      await waitFor(
+        'both completions at the hub',
+        () =>
+          w.hubQuery<{ n: number }>(
+            `SELECT COUNT(*) AS n FROM returns WHERE receipt = 'POL-5' AND status = 'completed'`,
+          )[0]!.n === 2,
+      );
+      expect(
+        w.hubQuery(
+          `SELECT SUM(refund_amount) AS refunded, COUNT(exception_code)
+            AS flagged FROM returns WHERE receipt = 'POL-5'`,
+        ),
+      ).toEqual([{ refunded: 999, flagged: 0 }]);
+      expect(
+        w.hubQuery(
+          `SELECT code FROM exceptions WHERE authorization IN (?, ?)`,
+          first.authorization,
+          second.authorization,
+        ),
+      ).toEqual([]);
+    },
+  );
 });

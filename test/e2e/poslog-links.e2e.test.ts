@@ -65,7 +65,8 @@ describe('POSLog returns find their sale whatever the link names', () => {
     approved.forEach((d, i) => {
       expect(d, `link shape ${i + 1}`).toMatch(
         new RegExp(
-          `^<ReturnDecision [^>]*Decision="approved" Mode="online" Receipt="${SALE}" WorkstationID="3" SequenceNumber="90${i + 1}">`,
+          `^<ReturnDecision [^>]*Decision="approved" Mode="online" ` +
+            `Receipt="${SALE}" WorkstationID="3" SequenceNumber="90${i + 1}">`,
         ),
       );
       expect(d, `link shape ${i + 1}`).toMatch(/<Line Number="[12]" ApprovedQuantity="1" Code="ok"\/>/);
@@ -82,7 +83,10 @@ describe('POSLog returns find their sale whatever the link names', () => {
     expect(denied).toHaveLength(8);
     for (const d of denied)
       expect(d).toMatch(
-        /^<ReturnDecision [^>]*Decision="denied" Mode="online"[^>]*><Line [^>]*ApprovedQuantity="0" Code="receipt_not_found"\/><\/ReturnDecision>$/,
+        new RegExp(
+          String.raw`^<ReturnDecision [^>]*Decision="denied" Mode="online"[^>]*><Line ` +
+            String.raw`[^>]*ApprovedQuantity="0" Code="receipt_not_found"\/><\/ReturnDecision>$`,
+        ),
       );
 
     expect(invariantViolations(w)).toEqual({ overReturned: [], ledgerDrift: [] });

@@ -243,7 +243,8 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
     s.on('error', () => undefined);
     await once(s, 'connect');
     s.write(
-      `POST /v1/admin/inventory/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${w.adminToken}\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nstore,sku,qty\n`,
+      `POST /v1/admin/inventory/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ` +
+        `${w.adminToken}\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nstore,sku,qty\n`,
     );
     const closed = once(s, 'close');
     expect((await fetch(`${listening.url as string}/healthz`)).status).toBe(200); // the hub has read the request by now

@@ -2,7 +2,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { onHand, returnsList, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, statusOf, worldForFile, type Decision } from './fixture.js';
+import {
+  cashReturn,
+  invariantViolations,
+  returnRequest,
+  sale,
+  statusOf,
+  worldForFile,
+  type Decision,
+} from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { 'SKU-A': 10 }, S2: { 'SKU-A': 10 } } });
 let a: AgentHandle, b: AgentHandle, regA: JsonLinesRegister, regB: JsonLinesRegister;
@@ -21,12 +29,7 @@ describe('the spine, end to end through real processes', () => {
     });
     await waitFor('the sale at the hub', async () => (await stock('S1')) === 7);
 
-    const d = await regA.send<Decision>({
-      type: 'return.request',
-      id: 'r-1',
-      receipt: 'RC-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await regA.send<Decision>(returnRequest('r-1', 'RC-1'));
     expect(d).toMatchObject({
       type: 'return.decision',
       decision: 'approved',
@@ -34,75 +37,35 @@ describe('the spine, end to end through real processes', () => {
       lines: [{ line: 1, approvedQty: 1, code: 'ok' }],
     });
     expect(await stock('S1')).toBe(7); // reserved, not yet back on the shelf
-    expect(
-      await regA.send({
-        type: 'return.complete',
-        id: 'c-1',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1000 },
-      }),
-    ).toEqual({ type: 'ack', id: 'c-1' });
+    expect(await regA.send(cashReturn('c-1', d.authorization, 1000))).toEqual({ type: 'ack', id: 'c-1' });
     await waitFor('the restock at the hub', async () => (await stock('S1')) === 8);
     const ret = (await returnsList(w.hub)).find((r) => r.authorization === d.authorization);
     expect(ret).toMatchObject({ status: 'completed', mode: 'online', exception: null });
   });
 
   it('an over-return is denied', async () => {
-    const d = await regA.send<Decision>({
-      type: 'return.request',
-      id: 'r-2',
-      receipt: 'RC-1',
-      lines: [{ line: 1, qty: 3 }],
-    });
+    const d = await regA.send<Decision>(returnRequest('r-2', 'RC-1', 3));
     expect(d).toMatchObject({
       decision: 'denied',
       mode: 'online',
       lines: [{ line: 1, approvedQty: 0, code: 'exceeds_returnable' }],
     });
-    const unknown = await regA.send<Decision>({
-      type: 'return.request',
-      id: 'r-3',
-      receipt: 'NO-SUCH',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const unknown = await regA.send<Decision>(returnRequest('r-3', 'NO-SUCH'));
     expect(unknown).toMatchObject({ decision: 'denied', mode: 'online', lines: [{ code: 'receipt_not_found' }] });
   });
 
   it('a cross-store return is approved online and restocks the returning store', async () => {
-    const d = await regB.send<Decision>({
-      type: 'return.request',
-      id: 'x-1',
-      receipt: 'RC-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await regB.send<Decision>(returnRequest('x-1', 'RC-1'));
     expect(d).toMatchObject({ decision: 'approved', mode: 'online' });
-    await regB.send({
-      type: 'return.complete',
-      id: 'x-2',
-      authorization: d.authorization,
-      lines: [{ line: 1, qty: 1 }],
-      refund: { kind: 'cash', amount: 1000 },
-    });
+    await regB.send(cashReturn('x-2', d.authorization, 1000));
     await waitFor('the restock at S2', async () => (await stock('S2')) === 11);
     expect(await stock('S1')).toBe(8);
   });
 
   it('a register resending an answered id gets the same answer and causes no second effect', async () => {
     const first = await regA.send(sale('s-dup', 'RC-DUP', [{ sku: 'SKU-A', qty: 1, unitPrice: 500 }]));
-    const d1 = await regA.send<Decision>({
-      type: 'return.request',
-      id: 'r-dup',
-      receipt: 'RC-DUP',
-      lines: [{ line: 1, qty: 1 }],
-    });
-    await regA.send({
-      type: 'return.complete',
-      id: 'c-dup',
-      authorization: d1.authorization,
-      lines: [{ line: 1, qty: 1 }],
-      refund: { kind: 'cash', amount: 500 },
-    });
+    const d1 = await regA.send<Decision>(returnRequest('r-dup', 'RC-DUP'));
+    await regA.send(cashReturn('c-dup', d1.authorization, 500));
     await waitFor('the completion at the hub', async () =>
       (await returnsList(w.hub, 'S1')).some((r) => r.authorization === d1.authorization && r.status === 'completed'),
     );
@@ -110,18 +73,8 @@ describe('the spine, end to end through real processes', () => {
     // a register that never saw the answers sends everything again, on a new connection
     const again = await JsonLinesRegister.connect(a.port());
     expect(await again.send(sale('s-dup', 'RC-DUP', [{ sku: 'SKU-A', qty: 1, unitPrice: 500 }]))).toEqual(first);
-    expect(
-      await again.send({ type: 'return.request', id: 'r-dup', receipt: 'RC-DUP', lines: [{ line: 1, qty: 1 }] }),
-    ).toEqual(d1);
-    expect(
-      await again.send({
-        type: 'return.complete',
-        id: 'c-dup',
-        authorization: d1.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 500 },
-      }),
-    ).toEqual({ type: 'ack', id: 'c-dup' });
+    expect(await again.send(returnRequest('r-dup', 'RC-DUP'))).toEqual(d1);
+    expect(await again.send(cashReturn('c-dup', d1.authorization, 500))).toEqual({ type: 'ack', id: 'c-dup' });
     again.close();
     await new Promise((r) => setTimeout(r, 300));
     expect(await stock('S1')).toBe(before);
@@ -134,7 +87,8 @@ describe('the spine, end to end through real processes', () => {
     const count = () => ({
       agent: w.agentQuery<{ n: number }>(
         a,
-        `SELECT (SELECT COUNT(*) FROM replies) + (SELECT COUNT(*) FROM receipts) + (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence) AS n`,
+        `SELECT (SELECT COUNT(*) FROM replies) + (SELECT COUNT(*) FROM
+          receipts) + (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence) AS n`,
       )[0]!.n,
       hub: w.hubQuery<{ n: number }>(
         `SELECT (SELECT COUNT(*) FROM sales) + (SELECT COUNT(*) FROM returns) + (SELECT COUNT(*) FROM exceptions) AS n`,
@@ -159,7 +113,8 @@ describe('the spine, end to end through real processes', () => {
       ],
       ['{"type":"return.request","id":"bad-5","receipt":"RC-1","lines":[{"line":1,"qty":0}]}', 'TB_INVALID'],
       [
-        '{"type":"return.complete","id":"bad-6","authorization":"nope","lines":[{"line":1,"qty":1}],"refund":{"kind":"cash","amount":1}}',
+        '{"type":"return.complete","id":"bad-6","authorization":"nope",' +
+          '"lines":[{"line":1,"qty":1}],"refund":{"kind":"cash","amount":1}}',
         'TB_UNKNOWN_AUTHORIZATION',
       ],
       ['x'.repeat(70_000), 'TB_FRAME_TOO_LARGE'],
@@ -184,18 +139,8 @@ describe('the spine, end to end through real processes', () => {
         () => w.hubQuery(`SELECT 1 FROM sales WHERE receipt = ?`, `RACE-${i}`).length === 1,
       );
       const [x, y] = await Promise.all([
-        regA.send<Decision>({
-          type: 'return.request',
-          id: `race-a-${i}`,
-          receipt: `RACE-${i}`,
-          lines: [{ line: 1, qty: 1 }],
-        }),
-        regB.send<Decision>({
-          type: 'return.request',
-          id: `race-b-${i}`,
-          receipt: `RACE-${i}`,
-          lines: [{ line: 1, qty: 1 }],
-        }),
+        regA.send<Decision>(returnRequest(`race-a-${i}`, `RACE-${i}`)),
+        regB.send<Decision>(returnRequest(`race-b-${i}`, `RACE-${i}`)),
       ]);
       expect([x.mode, y.mode]).toEqual(['online', 'online']);
       expect([x.decision, y.decision].sort()).toEqual(['approved', 'denied']);

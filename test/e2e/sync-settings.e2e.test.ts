@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { JsonLogProcess, runCommand } from '@tillbridge/scripts/lib/process';
+import { JsonLogProcess } from '@tillbridge/scripts/lib/process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { sale, statusOf, worldForFile } from './fixture.js';
+import { hubBin, sale, statusOf, worldForFile } from './fixture.js';
 
 const w = worldForFile({ stores: ['S1', 'S2'], stock: { S1: { A: 10, B: 4 } } });
 
@@ -43,10 +43,10 @@ function parsePrometheus(text: string): Map<string, number> {
       }
       continue;
     }
-    const m =
-      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/.exec(
-        line,
-      );
+    const m = new RegExp(
+      String.raw`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? ` +
+        String.raw`(-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$`,
+    ).exec(line);
     expect(m, `not a valid sample line: ${line}`).not.toBeNull();
     const family = m![1]!.replace(/_(bucket|sum|count|total|created)$/, '');
     expect(typed.has(m![1]!) || typed.has(family), `sample without a # TYPE: ${line}`).toBe(true);
@@ -196,33 +196,14 @@ describe('sync settings set centrally reach the agents; accuracy and metrics are
       const r = await w.hub.cli(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     }
-    const ok = await runCommand(process.execPath, [
-      HUB_BIN,
-      'audit',
-      'verify',
-      '--checkpoint',
-      cp,
-      '--export',
-      ex,
-      '--public-key',
-      pub,
-    ]);
+    const verify = () => hubBin(['audit', 'verify', '--checkpoint', cp, '--export', ex, '--public-key', pub]);
+    const ok = await verify();
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     const lines = readFileSync(ex, 'utf8').trimEnd().split('\n');
     const third = JSON.parse(lines[2]!) as { outcome: string };
     lines[2] = JSON.stringify({ ...third, outcome: `${third.outcome}!` });
     writeFileSync(ex, `${lines.join('\n')}\n`);
-    const bad = await runCommand(process.execPath, [
-      HUB_BIN,
-      'audit',
-      'verify',
-      '--checkpoint',
-      cp,
-      '--export',
-      ex,
-      '--public-key',
-      pub,
-    ]);
+    const bad = await verify();
     expect(bad.code, bad.stdout + bad.stderr).toBe(5);
     expect(bad.stdout + bad.stderr).toMatch(/entry 3/);
   });

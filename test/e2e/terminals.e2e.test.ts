@@ -46,44 +46,47 @@ describe('terminal status and receipt lookup', () => {
     expect((await w.hub.cli(['status', '--store', 'NOPE'])).code).toBe(3);
   });
 
-  it('looks a receipt up across stores, with what is left to return, and answers from the local copy offline', async () => {
-    const a = w.agents[0]!;
-    const b = await w.startAgent('S2');
-    const regA = await JsonLinesRegister.connect(a.port());
-    const regB = await JsonLinesRegister.connect(b.port());
-    await regA.send(sale('s-1', 'LOOK-1', [{ sku: 'A', qty: 3, unitPrice: 250 }]));
-    const d = await regA.send<{ authorization: string }>({
-      type: 'return.request',
-      id: 'r-1',
-      receipt: 'LOOK-1',
-      lines: [{ sku: 'A', qty: 1 }],
-    });
-    expect(d).toMatchObject({ decision: 'approved', lines: [{ line: 1, sku: 'A', approvedQty: 1, code: 'ok' }] });
-    const fromB = await regB.send({ type: 'receipt.lookup', id: 'l-1', receipt: 'LOOK-1' });
-    expect(fromB).toMatchObject({
-      type: 'receipt',
-      id: 'l-1',
-      found: true,
-      source: 'hub',
-      store: 'S1',
-      currency: 'EUR',
-      lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 250, returnable: 2 }],
-    });
-    expect(await regB.send({ type: 'receipt.lookup', id: 'l-2', receipt: 'NOPE' })).toMatchObject({
-      found: false,
-      source: 'hub',
-      lines: [],
-    });
-    const port = w.hub.port;
-    await w.hub.proc.stop();
-    await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
-    expect(await regA.send({ type: 'receipt.lookup', id: 'l-3', receipt: 'LOOK-1' })).toMatchObject({
-      found: true,
-      source: 'local',
-      lines: [{ returnable: 2 }],
-    });
-    regA.close();
-    regB.close();
-    await w.startHub(port);
-  });
+  it(
+    'looks a receipt up across stores, with what is left ' + 'to return, and answers from the local copy offline',
+    async () => {
+      const a = w.agents[0]!;
+      const b = await w.startAgent('S2');
+      const regA = await JsonLinesRegister.connect(a.port());
+      const regB = await JsonLinesRegister.connect(b.port());
+      await regA.send(sale('s-1', 'LOOK-1', [{ sku: 'A', qty: 3, unitPrice: 250 }]));
+      const d = await regA.send<{ authorization: string }>({
+        type: 'return.request',
+        id: 'r-1',
+        receipt: 'LOOK-1',
+        lines: [{ sku: 'A', qty: 1 }],
+      });
+      expect(d).toMatchObject({ decision: 'approved', lines: [{ line: 1, sku: 'A', approvedQty: 1, code: 'ok' }] });
+      const fromB = await regB.send({ type: 'receipt.lookup', id: 'l-1', receipt: 'LOOK-1' });
+      expect(fromB).toMatchObject({
+        type: 'receipt',
+        id: 'l-1',
+        found: true,
+        source: 'hub',
+        store: 'S1',
+        currency: 'EUR',
+        lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 250, returnable: 2 }],
+      });
+      expect(await regB.send({ type: 'receipt.lookup', id: 'l-2', receipt: 'NOPE' })).toMatchObject({
+        found: false,
+        source: 'hub',
+        lines: [],
+      });
+      const port = w.hub.port;
+      await w.hub.proc.stop();
+      await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
+      expect(await regA.send({ type: 'receipt.lookup', id: 'l-3', receipt: 'LOOK-1' })).toMatchObject({
+        found: true,
+        source: 'local',
+        lines: [{ returnable: 2 }],
+      });
+      regA.close();
+      regB.close();
+      await w.startHub(port);
+    },
+  );
 });

@@ -149,25 +149,28 @@ describe('TLS between agents and the hub', () => {
     await hw.close();
   });
 
-  it("mutual TLS: a store certificate for the token's store is accepted, another store's is refused and audited", async () => {
-    const good = await w.startAgent('S1', 'mtls-ok', {
-      hub: { caFile: pem('ca.pem'), certFile: pem('store-S1.pem'), keyFile: pem('store-S1-key.pem') },
-    });
-    expect((await hubStatus(good.statusUrl)).hub.connected).toBe(true);
-    await good.proc.stop();
-    const bad = await w.startAgent(
-      'S1',
-      'mtls-bad',
-      { hub: { caFile: pem('ca.pem'), certFile: pem('store-S2.pem'), keyFile: pem('store-S2-key.pem') } },
-      false,
-    );
-    const line = await bad.proc.waitForLine((l) => String(l.msg).startsWith('the hub refused this store'));
-    expect(String(line.msg)).toMatch(/the client certificate belongs to another store/);
-    await bad.proc.stop();
-    const audit = w.hubQuery<{ action: string; details: string }>(
-      `SELECT action, details FROM audit WHERE action = 'auth.cert_mismatch'`,
-    );
-    expect(audit.length).toBeGreaterThan(0);
-    expect(audit[0]!.details).toContain('"certificateStore":"S2"');
-  });
+  it(
+    "mutual TLS: a store certificate for the token's store " + "is accepted, another store's is refused and audited",
+    async () => {
+      const good = await w.startAgent('S1', 'mtls-ok', {
+        hub: { caFile: pem('ca.pem'), certFile: pem('store-S1.pem'), keyFile: pem('store-S1-key.pem') },
+      });
+      expect((await hubStatus(good.statusUrl)).hub.connected).toBe(true);
+      await good.proc.stop();
+      const bad = await w.startAgent(
+        'S1',
+        'mtls-bad',
+        { hub: { caFile: pem('ca.pem'), certFile: pem('store-S2.pem'), keyFile: pem('store-S2-key.pem') } },
+        false,
+      );
+      const line = await bad.proc.waitForLine((l) => String(l.msg).startsWith('the hub refused this store'));
+      expect(String(line.msg)).toMatch(/the client certificate belongs to another store/);
+      await bad.proc.stop();
+      const audit = w.hubQuery<{ action: string; details: string }>(
+        `SELECT action, details FROM audit WHERE action = 'auth.cert_mismatch'`,
+      );
+      expect(audit.length).toBeGreaterThan(0);
+      expect(audit[0]!.details).toContain('"certificateStore":"S2"');
+    },
+  );
 });

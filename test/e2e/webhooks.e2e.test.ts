@@ -7,7 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { setStock } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { sale, World, type Decision } from './fixture.js';
+import { cashReturn, returnRequest, sale, World, type Decision } from './fixture.js';
 
 /** A receiver on 127.0.0.1 that checks every signature with the Standard Webhooks reference library. */
 interface Msg {
@@ -56,7 +56,8 @@ describe("webhooks on the hub's events, end to end", () => {
       'add',
       url,
       '--events',
-      'return.authorized,return.denied,return.completed,return.cancelled,return.exception,inventory.adjusted,terminal.status',
+      'return.authorized,return.denied,return.completed,return.cancelled,return.exception,' +
+        'inventory.adjusted,terminal.status',
       '--store',
       'S1',
       '--json',
@@ -69,35 +70,12 @@ describe("webhooks on the hub's events, end to end", () => {
     await waitFor('terminal.status for R1', () => messages('terminal.status').some((m) => m.data.register === 'R1'));
     const reg = await JsonLinesRegister.connect(a.port());
     await reg.send(sale('s-1', 'WH-1', [{ sku: 'A', qty: 2, unitPrice: 1200 }]));
-    const d = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'r-1',
-      receipt: 'WH-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    const d = await reg.send<Decision>(returnRequest('r-1', 'WH-1'));
     expect(d).toMatchObject({ decision: 'approved', mode: 'online' });
-    const denied = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'r-2',
-      receipt: 'WH-1',
-      lines: [{ line: 1, qty: 5 }],
-    });
+    const denied = await reg.send<Decision>(returnRequest('r-2', 'WH-1', 5));
     expect(denied.decision).toBe('denied');
-    expect(
-      await reg.send({
-        type: 'return.complete',
-        id: 'c-1',
-        authorization: d.authorization,
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1200 },
-      }),
-    ).toEqual({ type: 'ack', id: 'c-1' });
-    const c = await reg.send<Decision>({
-      type: 'return.request',
-      id: 'r-3',
-      receipt: 'WH-1',
-      lines: [{ line: 1, qty: 1 }],
-    });
+    expect(await reg.send(cashReturn('c-1', d.authorization, 1200))).toEqual({ type: 'ack', id: 'c-1' });
+    const c = await reg.send<Decision>(returnRequest('r-3', 'WH-1'));
     expect(await reg.send({ type: 'return.cancel', id: 'x-3', authorization: c.authorization })).toEqual({
       type: 'ack',
       id: 'x-3',
@@ -172,25 +150,31 @@ describe("webhooks on the hub's events, end to end", () => {
     reg.close();
   });
 
-  it('refusedEvents=exception keeps refused events as exceptions without announcing them; other stores are not sent', async () => {
-    const v = await w.hub.cli(['config', 'set', 'S1', 'refusedEvents=exception', '--json']);
-    expect(v.code, v.stderr).toBe(0);
-    const a = w.agents[0]!;
-    const reg = await JsonLinesRegister.connect(a.port());
-    await reg.send(sale('s-3', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
-    await waitFor(
-      'the second refusal recorded',
-      async () =>
-        (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[])
-          .length === 2,
-    );
-    const deliveries = JSON.parse((await w.hub.cli(['webhooks', 'deliveries', '--json'])).stdout) as { type: string }[];
-    expect(deliveries.filter((x) => x.type === 'return.exception')).toHaveLength(1);
-    // S2's agent and its register: not this endpoint's store
-    const before = got.length;
-    await w.startAgent('S2');
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(got.slice(before).every((g) => (JSON.parse(g.body) as Msg).data.store === 'S1')).toBe(true);
-    reg.close();
-  });
+  it(
+    'refusedEvents=exception keeps refused events as exceptions ' +
+      'without announcing them; other stores are not sent',
+    async () => {
+      const v = await w.hub.cli(['config', 'set', 'S1', 'refusedEvents=exception', '--json']);
+      expect(v.code, v.stderr).toBe(0);
+      const a = w.agents[0]!;
+      const reg = await JsonLinesRegister.connect(a.port());
+      await reg.send(sale('s-3', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
+      await waitFor(
+        'the second refusal recorded',
+        async () =>
+          (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[])
+            .length === 2,
+      );
+      const deliveries = JSON.parse((await w.hub.cli(['webhooks', 'deliveries', '--json'])).stdout) as {
+        type: string;
+      }[];
+      expect(deliveries.filter((x) => x.type === 'return.exception')).toHaveLength(1);
+      // S2's agent and its register: not this endpoint's store
+      const before = got.length;
+      await w.startAgent('S2');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(got.slice(before).every((g) => (JSON.parse(g.body) as Msg).data.store === 'S1')).toBe(true);
+      reg.close();
+    },
+  );
 });
