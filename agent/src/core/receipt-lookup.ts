@@ -1,4 +1,4 @@
-import { fromMilli, type ReceiptReply } from '@tillbridge/shared';
+import { returnableLines, type ReceiptReply } from '@tillbridge/shared';
 import type { CoreContext } from './core-context.js';
 
 /**
@@ -50,13 +50,7 @@ export class ReceiptLookup {
       source: 'local',
       store: known.store,
       currency: known.currency,
-      lines: known.lines.map((l) => ({
-        line: l.line,
-        sku: l.sku,
-        qty: fromMilli(l.qty),
-        unitPrice: l.unitPrice,
-        returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))),
-      })),
+      lines: returnableLines(known.lines, claimed),
     };
     if (known.at) reply.at = known.at;
     return reply;
