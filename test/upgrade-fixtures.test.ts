@@ -17,7 +17,13 @@ import { LocalReturns } from '../agent/src/core/local-returns.js';
 import { AgentIdentity } from '../agent/src/sync/identity.js';
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
-import { fixtureVersions, hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
+import {
+  fixtureVersions,
+  hubPostgresDump,
+  postgresSchema,
+  SCHEMA_FIXTURES,
+  sqliteSchema,
+} from './support/schema-fixtures.js';
 import { tempDirForEachTest } from './support/temp-dir.js';
 
 /**
@@ -42,6 +48,13 @@ const GENERATE =
 const HUB_SQLITE = fixtureVersions('hub-sqlite', 'sqlite');
 const HUB_PG = fixtureVersions('hub-postgres', 'sql.gz');
 const AGENT = fixtureVersions('agent', 'sqlite');
+
+/** A new hub database made by the current code's migrations, in memory. */
+function newSqliteHub(): Database.Database {
+  const db = new Database(':memory:');
+  for (const m of HUB_MIGRATIONS) db.exec(m);
+  return db;
+}
 
 const count = (db: SqlDb, table: string): number =>
   Number((db.prepare(`SELECT COUNT(*) AS n FROM "${table}"`).get() as { n: number | string }).n);
@@ -148,6 +161,8 @@ describe('hub SQLite: each shipped version upgrades to the newest', () => {
       expect(s.raw.pragma('foreign_key_check')).toEqual([]);
       for (const [table, n] of Object.entries(manifest[`hub-sqlite/v${v}`]!))
         expect(count(s.db, table), `rows of ${table} from v${v}`).toBe(n);
+      // the schema a new database gets, to the byte: no migration that shipped was changed since
+      expect(sqliteSchema(s.raw), `the schema of v${v} upgraded`).toEqual(sqliteSchema(newSqliteHub()));
     } finally {
       s.close();
     }
@@ -197,6 +212,16 @@ describe.skipIf(noPg !== undefined)(
         } finally {
           s.close();
         }
+        // the schema a new database gets (the scratch one): no migration that shipped was changed since
+        const [upgraded, made] = [t.url, scratch.url].map((url) => {
+          const c = pgConnect(url);
+          try {
+            return postgresSchema((text) => c.query(text));
+          } finally {
+            c.close();
+          }
+        });
+        expect(upgraded, `the schema of PostgreSQL v${k} upgraded`).toEqual(made);
         const hub = openHub({ dataDir: dir, database: t.url, tokenLifetimeSec: 900, log: silent });
         try {
           checkHub(hub, k, k + 9);

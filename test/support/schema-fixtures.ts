@@ -22,3 +22,37 @@ export function fixtureVersions(kind: string, ext: string): number[] {
 export function hubPostgresDump(version: number): string {
   return gunzipSync(readFileSync(join(SCHEMA_FIXTURES, 'hub-postgres', `v${version}.sql.gz`))).toString('utf8');
 }
+
+/**
+ * A SQLite database's schema as SQLite keeps it: every table's and index's name and the exact
+ * text of its statement (an upgraded database and a new one must agree to the byte).
+ */
+export function sqliteSchema(db: { prepare(sql: string): { all(): unknown[] } }): string[] {
+  return (
+    db
+      .prepare(`SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
+      .all() as { type: string; name: string; sql: string }[]
+  ).map((r) => `${r.type} ${r.name}: ${r.sql}`);
+}
+
+/**
+ * A PostgreSQL database's schema as its catalog describes it (PostgreSQL keeps no statement text):
+ * each column with its type, nullability, default and identity, each index's definition, and each
+ * constraint with its name and definition.
+ */
+export function postgresSchema(query: (text: string) => Record<string, unknown>[]): string[] {
+  const lines = (text: string): string[] => query(text).map((r) => Object.values(r).map(String).join(' '));
+  return [
+    ...lines(
+      `SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity, identity_generation
+         FROM information_schema.columns WHERE table_schema = current_schema()
+        ORDER BY table_name, ordinal_position`,
+    ),
+    ...lines(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY indexname`),
+    ...lines(
+      `SELECT c.conrelid::regclass::text AS tbl, c.conname, pg_get_constraintdef(c.oid) AS def
+         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+        WHERE n.nspname = current_schema() ORDER BY 1, 2`,
+    ),
+  ];
+}

@@ -1,10 +1,6 @@
-import { WEBHOOK_SCHEMA } from './webhook-schema.js';
+import { webhookSchema } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
-import { HUB_PROCESSES_SCHEMA, sharedStateSchema } from './shared-state-schema.js';
-import { feedSchema } from '../feed/schema.js';
-import { relaySchema } from '../feed/relay-schema.js';
-import { reconcileSchema } from '../reconcile/schema.js';
-import { enrollmentSchema } from '../enrollment/schema.js';
+import { migrationsOnBothEngines, SQLITE_DIALECT, versionedSettingsTable } from './migrations.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -257,15 +253,7 @@ export const HUB_MIGRATIONS: string[] = [
   `,
   `
   -- Returns policies: the default and per-store overrides; every change a new version (the id).
-  CREATE TABLE policies (
-    id INTEGER PRIMARY KEY,
-    scope TEXT NOT NULL,
-    body TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    note TEXT,
-    created_at TEXT NOT NULL
-  );
-  CREATE INDEX policies_scope ON policies(scope, id);
+  ${versionedSettingsTable('policies', SQLITE_DIALECT)}
 
   -- Managers who may override a decision; their codes are stored as keyed hashes.
   CREATE TABLE managers (
@@ -337,18 +325,10 @@ export const HUB_MIGRATIONS: string[] = [
     actor TEXT NOT NULL
   );
   `,
-  WEBHOOK_SCHEMA,
+  webhookSchema(SQLITE_DIALECT),
   `
   -- Sync settings set centrally: the default and per-store overrides; each change a new version.
-  CREATE TABLE sync_settings (
-    id INTEGER PRIMARY KEY,
-    scope TEXT NOT NULL,
-    body TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    note TEXT,
-    created_at TEXT NOT NULL
-  );
-  CREATE INDEX sync_settings_scope ON sync_settings(scope, id);
+  ${versionedSettingsTable('sync_settings', SQLITE_DIALECT)}
 
   -- What each store's agent last said about its inventory copy (inventory data accuracy).
   CREATE TABLE inventory_accuracy (
@@ -390,16 +370,6 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE agent_cursors ADD COLUMN duplicate_exception TEXT;
   ALTER TABLE applied_events ADD COLUMN incarnation TEXT;
   `,
-  // 11: what several hub processes share (webhook leases, the gate's limits, event attempts)
-  sharedStateSchema('INTEGER', 'REAL'),
-  // 12: many hub processes — processes' heartbeats and the connections each holds
-  HUB_PROCESSES_SCHEMA,
-  // 13: the ERP feed and its consumers' cursors
-  feedSchema('INTEGER', 'INTEGER PRIMARY KEY AUTOINCREMENT'),
-  // 14: the broker relay's lease (one hub process relays the ERP feed at a time)
-  relaySchema(),
-  // 15: register days — day-close totals reconciled against what the hub recorded
-  reconcileSchema('INTEGER'),
-  // 16: enrollment codes (a store's agent set up from a one-time code)
-  enrollmentSchema(),
+  // 11 on: written once for both engines
+  ...migrationsOnBothEngines(SQLITE_DIALECT),
 ];
