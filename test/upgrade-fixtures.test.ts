@@ -32,7 +32,7 @@ import { tempDirForEachTest } from './support/temp-dir.js';
  * current code, migrated, its rows still there and read through the real repositories, and the
  * hub or agent then doing its work on it.
  *
- * Covered: hub SQLite v1–v15, hub PostgreSQL v1–v6, agent v1–v4 (the fixture lists below are read
+ * Covered: hub SQLite v1–v17, hub PostgreSQL v1–v8, agent v1–v5 (the fixture lists below are read
  * from disk; "fixtures cover the shipped versions" fails when a migration ships without one).
  */
 
@@ -82,9 +82,9 @@ describe('fixtures cover the shipped versions', () => {
   });
 
   it('the fixtures that shipped with this test are all there', () => {
-    expect(HUB_SQLITE.slice(0, 15)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
-    expect(HUB_PG.slice(0, 6)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(AGENT.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    expect(HUB_SQLITE.slice(0, 17)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+    expect(HUB_PG.slice(0, 8)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(AGENT.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
   });
 });
 

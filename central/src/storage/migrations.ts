@@ -55,6 +55,17 @@ export function versionedSettingsTable(name: string, d: SchemaDialect): string {
 }
 
 /**
+ * Where the admin's list of every store's returns (GET /v1/admin/returns) starts each page: the
+ * tickets in (created_at, authorization) order, after the last one of the page before
+ * (ReturnsRepo.page). Without it the list reads and sorts the whole table for every page.
+ */
+export function returnsCreatedIndex(d: SchemaDialect): string {
+  return `
+  CREATE INDEX returns_created ON returns(created_at, ${d.authorization});
+  `;
+}
+
+/**
  * The migrations written once for both engines: SQLite's from version 11 and PostgreSQL's from
  * version 2 (PostgreSQL's version k is SQLite's k + 9). A migration added here is added to both.
  */
@@ -72,5 +83,7 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     reconcileSchema(d),
     // SQLite 16, PostgreSQL 7: enrollment codes (a store's agent set up from a one-time code)
     enrollmentSchema(),
+    // SQLite 17, PostgreSQL 8: every store's returns in pages, in the order they were created
+    returnsCreatedIndex(d),
   ];
 }
