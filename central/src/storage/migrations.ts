@@ -39,22 +39,6 @@ export const POSTGRES_DIALECT: SchemaDialect = {
 };
 
 /**
- * The hub's versioned settings (returns policies, sync settings): the default (`scope` 'default')
- * and per-store overrides (`store:ID`), every change a new row, its id the version.
- */
-export function versionedSettingsTable(name: string, d: SchemaDialect): string {
-  return `CREATE TABLE ${name} (
-    id ${d.rowId},
-    scope TEXT NOT NULL,
-    body TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    note TEXT,
-    created_at TEXT NOT NULL
-  );
-  CREATE INDEX ${name}_scope ON ${name}(scope, id);`;
-}
-
-/**
  * Where the admin's list of every store's returns (GET /v1/admin/returns) starts each page: the
  * tickets in (created_at, authorization) order, after the last one of the page before
  * (ReturnsRepo.page). Without it the list reads and sorts the whole table for every page.

@@ -1,6 +1,7 @@
 import { webhookSchema } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
-import { migrationsOnBothEngines, SQLITE_DIALECT, versionedSettingsTable } from './migrations.js';
+import { migrationsOnBothEngines, SQLITE_DIALECT } from './migrations.js';
+import { hubTables } from './hub-tables.js';
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -62,20 +63,17 @@ export const SALES_BY_STORE = `
   CREATE INDEX returns_sale ON returns(sale_store, receipt);
 `;
 
+const tables = hubTables(SQLITE_DIALECT);
+
 /**
  * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
  * minor units, times ISO 8601 UTC text (they sort as they compare).
  */
 export const HUB_MIGRATIONS: string[] = [
   `
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  ${tables.meta}
 
-  CREATE TABLE stores (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    last_seen_at TEXT
-  );
+  ${tables.stores}
 
   CREATE TABLE api_keys (
     id TEXT PRIMARY KEY,
@@ -87,14 +85,7 @@ export const HUB_MIGRATIONS: string[] = [
   );
   CREATE INDEX api_keys_store ON api_keys(store);
 
-  CREATE TABLE admin_tokens (
-    id TEXT PRIMARY KEY,
-    hash TEXT NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-  );
+  ${tables.admin_tokens}
 
   -- Last applied seq per agent, written in the same transaction as the events' effects.
   CREATE TABLE agent_cursors (
@@ -178,40 +169,13 @@ export const HUB_MIGRATIONS: string[] = [
   );
 
   -- Inventory is a ledger: on_hand is kept equal to the sum of the store/sku's movements.
-  CREATE TABLE inventory (
-    store TEXT NOT NULL REFERENCES stores(id),
-    sku TEXT NOT NULL,
-    on_hand INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (store, sku)
-  );
+  ${tables.inventory}
 
-  CREATE TABLE movements (
-    id TEXT PRIMARY KEY,
-    store TEXT NOT NULL,
-    sku TEXT NOT NULL,
-    delta INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    ref TEXT NOT NULL,
-    at TEXT NOT NULL
-  );
+  ${tables.movements}
   CREATE INDEX movements_store_sku ON movements(store, sku);
 
   -- Events the hub refused for good: acknowledged, kept, visible, never retried.
-  CREATE TABLE exceptions (
-    id TEXT PRIMARY KEY,
-    store TEXT NOT NULL,
-    register TEXT,
-    event_id TEXT,
-    kind TEXT NOT NULL,
-    code TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    authorization TEXT,
-    body TEXT,
-    created_at TEXT NOT NULL,
-    resolved_at TEXT,
-    resolution TEXT
-  );
+  ${tables.exceptions}
   CREATE INDEX exceptions_store ON exceptions(store, created_at);
 
   -- Hash-chained audit log: hash = SHA-256 over the entry and the previous entry's hash.
@@ -235,34 +199,14 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE return_lines ADD COLUMN asked_sku TEXT;
 
   -- Each register's state as its agent last reported it.
-  CREATE TABLE terminals (
-    store TEXT NOT NULL REFERENCES stores(id),
-    register TEXT NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT,
-    transport TEXT NOT NULL,
-    connections INTEGER NOT NULL,
-    reported_state TEXT,
-    reported_detail TEXT,
-    reported_at TEXT,
-    last_message_at TEXT,
-    at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (store, register)
-  );
+  ${tables.terminals}
   `,
   `
   -- Returns policies: the default and per-store overrides; every change a new version (the id).
-  ${versionedSettingsTable('policies', SQLITE_DIALECT)}
+  ${tables.policies}
 
   -- Managers who may override a decision; their codes are stored as keyed hashes.
-  CREATE TABLE managers (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-  );
+  ${tables.managers}
 
   -- The return ticket grows: rules fired, tenders, conditions, money, policy, override, resolution.
   ALTER TABLE returns ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
@@ -284,14 +228,7 @@ export const HUB_MIGRATIONS: string[] = [
   CREATE INDEX returns_store_day ON returns(store, created_at, status);
 
   -- Items a customer takes in exchange: reserved with the return, moved when it completes.
-  CREATE TABLE return_exchanges (
-    authorization TEXT NOT NULL REFERENCES returns(authorization),
-    sku TEXT NOT NULL,
-    qty INTEGER NOT NULL,
-    approved_qty INTEGER NOT NULL,
-    code TEXT NOT NULL,
-    PRIMARY KEY (authorization, sku)
-  );
+  ${tables.return_exchanges}
 
   -- Keyed hashes of the cards a sale was paid with (never the number): returns by card.
   CREATE TABLE sale_cards (
@@ -301,13 +238,7 @@ export const HUB_MIGRATIONS: string[] = [
   );
 
   -- What each agent last reported about the return requests it answered (success rate).
-  CREATE TABLE authz_counters (
-    store TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    counters TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (store, agent_id)
-  );
+  ${tables.authz_counters}
   `,
   `
   -- Key rotation: a key may expire (the old key at the end of a grace period); a new key waits,
@@ -317,26 +248,15 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE api_keys ADD COLUMN delivered_at TEXT;
   ALTER TABLE api_keys ADD COLUMN confirmed_at TEXT;
 
-  CREATE TABLE key_schedules (
-    store TEXT PRIMARY KEY REFERENCES stores(id),
-    every_ms INTEGER NOT NULL,
-    grace_ms INTEGER NOT NULL,
-    next_at TEXT NOT NULL,
-    actor TEXT NOT NULL
-  );
+  ${tables.key_schedules}
   `,
   webhookSchema(SQLITE_DIALECT),
   `
   -- Sync settings set centrally: the default and per-store overrides; each change a new version.
-  ${versionedSettingsTable('sync_settings', SQLITE_DIALECT)}
+  ${tables.sync_settings}
 
   -- What each store's agent last said about its inventory copy (inventory data accuracy).
-  CREATE TABLE inventory_accuracy (
-    store TEXT PRIMARY KEY REFERENCES stores(id),
-    skus INTEGER NOT NULL,
-    matching INTEGER NOT NULL,
-    at TEXT NOT NULL
-  );
+  ${tables.inventory_accuracy}
   `,
   // 7: audit origin column, checkpoints, time and store indexes
   AUDIT_TRAIL_SCHEMA,
@@ -354,15 +274,7 @@ export const HUB_MIGRATIONS: string[] = [
   -- the hub finds it behind or forked from what it applied (restored, reverted, copied). The
   -- cursor is per (agent, incarnation); agent_cursors keeps the agent's store, its latest
   -- incarnation and that one's cursor. Cursors from before incarnations become incarnation ''.
-  CREATE TABLE agent_incarnations (
-    agent_id TEXT NOT NULL,
-    incarnation TEXT NOT NULL,
-    store TEXT NOT NULL REFERENCES stores(id),
-    last_seq INTEGER NOT NULL,
-    started_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (agent_id, incarnation)
-  );
+  ${tables.agent_incarnations}
   INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)
     SELECT agent_id, '', store, last_seq, updated_at, updated_at FROM agent_cursors;
   ALTER TABLE agent_cursors ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
