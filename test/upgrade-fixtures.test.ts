@@ -22,6 +22,7 @@ import {
   hubPostgresDump,
   postgresSchema,
   SCHEMA_FIXTURES,
+  sqliteHubAt,
   sqliteSchema,
 } from './support/schema-fixtures.js';
 import { tempDirForEachTest } from './support/temp-dir.js';
@@ -48,13 +49,6 @@ const GENERATE =
 const HUB_SQLITE = fixtureVersions('hub-sqlite', 'sqlite');
 const HUB_PG = fixtureVersions('hub-postgres', 'sql.gz');
 const AGENT = fixtureVersions('agent', 'sqlite');
-
-/** A new hub database made by the current code's migrations, in memory. */
-function newSqliteHub(): Database.Database {
-  const db = new Database(':memory:');
-  for (const m of HUB_MIGRATIONS) db.exec(m);
-  return db;
-}
 
 const count = (db: SqlDb, table: string): number =>
   Number((db.prepare(`SELECT COUNT(*) AS n FROM "${table}"`).get() as { n: number | string }).n);
@@ -87,6 +81,21 @@ describe('fixtures cover the shipped versions', () => {
     expect(AGENT.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
   });
 });
+
+/**
+ * A sale of `qty` of item A paid 10.00 in cash, made on an upgraded database (the hub records it,
+ * the agent queues it).
+ */
+function saleAfterUpgrade(receipt: string, qty: number) {
+  return {
+    requestId: `m-${receipt}`,
+    receipt,
+    at: '2026-02-01T10:00:00Z',
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }],
+    tenders: [{ kind: 'cash', amount: 1000 }],
+  };
+}
 
 /** What every migrated hub fixture must show through the hub's own services, and then do. */
 function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
@@ -123,22 +132,7 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
   expect(audit, `the audit chain of v${v}`).toMatchObject({ ok: true, entries: sqliteVersion >= 7 ? 3 : 2 });
 
   // and the hub works on it: a sale is recorded, the ledger moves, the chain grows and holds
-  hub.storage.tx(() =>
-    hub.saleService.record(
-      'S1',
-      'R1',
-      'store',
-      {
-        requestId: 'm-R-2001',
-        receipt: 'R-2001',
-        at: '2026-02-01T10:00:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1000 }],
-        tenders: [{ kind: 'cash', amount: 1000 }],
-      },
-      'e-after-upgrade',
-    ),
-  );
+  hub.storage.tx(() => hub.saleService.record('S1', 'R1', 'store', saleAfterUpgrade('R-2001', 1), 'e-after-upgrade'));
   expect(hub.sales.get('S1', 'R-2001')?.total).toBe(1000);
   expect(hub.ledger.get('S1', 'A')?.onHand).toBe(8000);
   expect(hub.ledger.sumOfMovements('S1', 'A')).toBe(8000);
@@ -162,7 +156,7 @@ describe('hub SQLite: each shipped version upgrades to the newest', () => {
       for (const [table, n] of Object.entries(manifest[`hub-sqlite/v${v}`]!))
         expect(count(s.db, table), `rows of ${table} from v${v}`).toBe(n);
       // the schema a new database gets, to the byte: no migration that shipped was changed since
-      expect(sqliteSchema(s.raw), `the schema of v${v} upgraded`).toEqual(sqliteSchema(newSqliteHub()));
+      expect(sqliteSchema(s.raw), `the schema of v${v} upgraded`).toEqual(sqliteSchema(sqliteHubAt(':memory:')));
     } finally {
       s.close();
     }
@@ -265,14 +259,7 @@ describe('agent: each shipped version upgrades to the newest', () => {
         status: 'approved',
       });
       // and it works on it: a sale goes into the outbox after the old ones
-      const next = outbox.append('sale', 'R1', {
-        requestId: 'm-R-3001',
-        receipt: 'R-3001',
-        at: '2026-02-01T10:00:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'A', qty: 1000, unitPrice: 1000 }],
-        tenders: [{ kind: 'cash', amount: 1000 }],
-      });
+      const next = outbox.append('sale', 'R1', saleAfterUpgrade('R-3001', 1000));
       expect(next.seq).toBe(3);
       expect(outbox.after(0, 10).map((r) => r.seq)).toEqual([1, 2, 3]);
     } finally {

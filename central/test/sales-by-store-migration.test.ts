@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HUB_MIGRATIONS, SALES_BY_STORE } from '../src/storage/schema.js';
 import { hubDbPath, openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
 import { Sales } from '../src/domain/sales.js';
 import { ReturnsRepo } from '../src/domain/returns-repo.js';
+import { sqliteHubAt } from '../../test/support/schema-fixtures.js';
 
 /** The migration that keys sales by store and receipt, run on a database at the version before it. */
 
@@ -25,13 +25,7 @@ afterEach(() => {
 function databaseBefore(): void {
   const at = HUB_MIGRATIONS.indexOf(SALES_BY_STORE);
   expect(at).toBeGreaterThan(0);
-  const db = new Database(hubDbPath(dir));
-  db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  for (let v = 0; v < at; v++) {
-    db.exec(HUB_MIGRATIONS[v]!);
-    db.pragma(`user_version = ${v + 1}`);
-  }
+  const db = sqliteHubAt(hubDbPath(dir), at);
   const t = '2026-11-27T09:00:00.000Z';
   db.exec(`
     INSERT INTO stores (id, name, created_at) VALUES ('S1', 'S1', '${t}'), ('S2', 'S2', '${t}');

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { HUB_MIGRATIONS } from '../../central/src/storage/schema.js';
 
 /**
  * The schema fixtures under test/fixtures/schemas/ (written by scripts/schema-fixtures.ts,
@@ -55,4 +57,20 @@ export function postgresSchema(query: (text: string) => Record<string, unknown>[
         WHERE n.nspname = current_schema() ORDER BY 1, 2`,
     ),
   ];
+}
+
+/**
+ * A hub SQLite database at `file` (':memory:': in memory) as a hub of schema `version` left it:
+ * the first `version` migrations run (all by default), `user_version` set after each, WAL and
+ * foreign keys on as the hub has them. Open: the caller closes it.
+ */
+export function sqliteHubAt(file: string, version = HUB_MIGRATIONS.length): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  for (const [v, migration] of HUB_MIGRATIONS.slice(0, version).entries()) {
+    db.exec(migration);
+    db.pragma(`user_version = ${v + 1}`);
+  }
+  return db;
 }
