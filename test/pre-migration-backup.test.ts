@@ -122,7 +122,8 @@ describe('the agent', () => {
         code: 'TB_CONFIG',
         message: expect.stringMatching(
           new RegExp(
-            `schema version ${AGENT_MIGRATIONS.length + 1}, newer than this tillbridge-agent \\(${AGENT_MIGRATIONS.length}\\).*pre-v<N>\\.bak`,
+            `schema version ${AGENT_MIGRATIONS.length + 1}, ` +
+              `newer than this tillbridge-agent \\(${AGENT_MIGRATIONS.length}\\).*pre-v<N>\\.bak`,
           ),
         ),
       }),

@@ -44,7 +44,8 @@ const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8'
 >;
 const silent = createLogger({ name: 'test', level: 'silent' });
 const GENERATE =
-  'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` and commit test/fixtures/schemas (docs/upgrade.md)';
+  'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` ' +
+  'and commit test/fixtures/schemas (docs/upgrade.md)';
 
 const HUB_SQLITE = fixtureVersions('hub-sqlite', 'sqlite');
 const HUB_PG = fixtureVersions('hub-postgres', 'sql.gz');
@@ -69,7 +70,8 @@ describe('fixtures cover the shipped versions', () => {
     ).toBeLessThanOrEqual(newest);
     expect(
       newest - have.length,
-      `${kind} has ${newest} migrations but fixtures only up to v${have.length}: ${GENERATE.replace('KIND', kind).replace('VERSION', String(newest - 1))}`,
+      `${kind} has ${newest} migrations but fixtures only up to v${have.length}: ` +
+        GENERATE.replace('KIND', kind).replace('VERSION', String(newest - 1)),
     ).toBeLessThanOrEqual(1);
     for (const v of have)
       expect(manifest[`${kind}/v${v}`], `manifest.json has no entry for ${kind}/v${v}: ${GENERATE}`).toBeDefined();

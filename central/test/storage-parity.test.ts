@@ -95,8 +95,11 @@ describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after ev
       .all();
     const p = pg
       .query(
-        `SELECT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-          WHERE n.nspname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname`,
+        `SELECT i.relname AS name
+           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+          WHERE n.nspname = current_schema()
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+          ORDER BY i.relname`,
       )
       .map((r) => r.name);
     expect(p).toEqual(s);

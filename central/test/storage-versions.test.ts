@@ -197,7 +197,8 @@ describe.skipIf(noPg !== undefined)(
         const hubConnections = (): string =>
           (
             pg.query(
-              `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tillbridge-hub'`,
+              `SELECT COUNT(*) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'tillbridge-hub'`,
             ) as { n: string }[]
           )[0]!.n;
         // a closed connection's server process goes away a moment later: wait for it (at most ~10 s)

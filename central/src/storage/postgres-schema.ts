@@ -70,7 +70,11 @@ export const PG_MIGRATIONS: readonly string[] = [
       expires_at TEXT,
       completed_at TEXT,
       updated_at TEXT NOT NULL
-    , rules TEXT NOT NULL DEFAULT '[]', allowed_tenders TEXT NOT NULL DEFAULT '[]', conditions TEXT NOT NULL DEFAULT '[]', gross_refund BIGINT, fees BIGINT NOT NULL DEFAULT 0, policy_version BIGINT NOT NULL DEFAULT 0, kind TEXT, override_by TEXT, override_at TEXT, late_online BIGINT NOT NULL DEFAULT 0, card_hash TEXT, request TEXT NOT NULL DEFAULT '{}', resolution TEXT, resolved_at TEXT, resolved_by TEXT, resolution_note TEXT, sale_store TEXT);
+    , rules TEXT NOT NULL DEFAULT '[]', allowed_tenders TEXT NOT NULL DEFAULT '[]',
+      conditions TEXT NOT NULL DEFAULT '[]', gross_refund BIGINT, fees BIGINT NOT NULL DEFAULT 0,
+      policy_version BIGINT NOT NULL DEFAULT 0, kind TEXT, override_by TEXT, override_at TEXT,
+      late_online BIGINT NOT NULL DEFAULT 0, card_hash TEXT, request TEXT NOT NULL DEFAULT '{}',
+      resolution TEXT, resolved_at TEXT, resolved_by TEXT, resolution_note TEXT, sale_store TEXT);
   CREATE INDEX returns_store ON returns(store, created_at);
   CREATE INDEX returns_reserved ON returns(status, expires_at);
   CREATE TABLE return_lines (

@@ -36,7 +36,8 @@ export const SALES_BY_STORE = `
     FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
   );
   INSERT INTO sale_lines_by_store (store, receipt, line, sku, qty, unit_price)
-    SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
+    SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price
+      FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
 
   CREATE TABLE sale_cards_by_store (
     pan_hash TEXT NOT NULL,
