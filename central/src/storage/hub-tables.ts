@@ -137,3 +137,43 @@ export function hubTables(d: SchemaDialect): Record<keyof typeof TABLES, string>
   for (const [name, table] of Object.entries(TABLES)) out[name as keyof typeof TABLES] = table(d);
   return out;
 }
+
+/**
+ * The sale tables keyed by store and receipt: SQLite's migration 9 makes them named with `suffix`
+ * ('_by_store', beside the tables they replace, then renamed), PostgreSQL's version 1 as they are
+ * named now (no suffix). Each sale line and card hash names its sale by (store, receipt).
+ */
+export function saleTables(d: SchemaDialect, suffix: string): { sales: string; lines: string; cards: string } {
+  return {
+    sales: `CREATE TABLE sales${suffix} (
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    register TEXT,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    total ${d.integer} NOT NULL,
+    tenders TEXT NOT NULL,
+    event_id TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (store, receipt)
+  );`,
+    lines: `CREATE TABLE sale_lines${suffix} (
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    line ${d.integer} NOT NULL,
+    sku TEXT NOT NULL,
+    qty ${d.integer} NOT NULL,
+    unit_price ${d.integer} NOT NULL,
+    PRIMARY KEY (store, receipt, line),
+    FOREIGN KEY (store, receipt) REFERENCES sales${suffix}(store, receipt)
+  );`,
+    cards: `CREATE TABLE sale_cards${suffix} (
+    pan_hash TEXT NOT NULL,
+    store TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    PRIMARY KEY (pan_hash, store, receipt),
+    FOREIGN KEY (store, receipt) REFERENCES sales${suffix}(store, receipt)
+  );`,
+  };
+}

@@ -1,8 +1,9 @@
 import { migrationsOnBothEngines, POSTGRES_DIALECT } from './migrations.js';
-import { hubTables } from './hub-tables.js';
+import { hubTables, saleTables } from './hub-tables.js';
 import { webhookSchema } from './webhook-schema.js';
 
 const tables = hubTables(POSTGRES_DIALECT);
+const sale = saleTables(POSTGRES_DIALECT, '');
 
 /**
  * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it, so
@@ -129,36 +130,9 @@ export const PG_MIGRATIONS: readonly string[] = [
       public_key TEXT NOT NULL,
       fingerprint TEXT NOT NULL
     );
-  CREATE TABLE sales (
-      store TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      register TEXT,
-      channel TEXT NOT NULL,
-      at TEXT NOT NULL,
-      currency TEXT NOT NULL,
-      total BIGINT NOT NULL,
-      tenders TEXT NOT NULL,
-      event_id TEXT,
-      created_at TEXT NOT NULL,
-      PRIMARY KEY (store, receipt)
-    );
-  CREATE TABLE sale_lines (
-      store TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      line BIGINT NOT NULL,
-      sku TEXT NOT NULL,
-      qty BIGINT NOT NULL,
-      unit_price BIGINT NOT NULL,
-      PRIMARY KEY (store, receipt, line),
-      FOREIGN KEY (store, receipt) REFERENCES sales(store, receipt)
-    );
-  CREATE TABLE sale_cards (
-      pan_hash TEXT NOT NULL,
-      store TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      PRIMARY KEY (pan_hash, store, receipt),
-      FOREIGN KEY (store, receipt) REFERENCES sales(store, receipt)
-    );
+  ${sale.sales}
+  ${sale.lines}
+  ${sale.cards}
   CREATE INDEX sales_store ON sales(store, at);
   CREATE INDEX sales_receipt ON sales(receipt);
   CREATE INDEX returns_sale ON returns(sale_store, receipt);

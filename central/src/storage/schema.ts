@@ -1,7 +1,9 @@
 import { webhookSchema } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 import { migrationsOnBothEngines, SQLITE_DIALECT } from './migrations.js';
-import { hubTables } from './hub-tables.js';
+import { hubTables, saleTables } from './hub-tables.js';
+
+const byStore = saleTables(SQLITE_DIALECT, '_by_store');
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -9,43 +11,16 @@ import { hubTables } from './hub-tables.js';
  * is about (`sale_store`, filled from the sale its receipt named until now).
  */
 export const SALES_BY_STORE = `
-  CREATE TABLE sales_by_store (
-    store TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    register TEXT,
-    channel TEXT NOT NULL,
-    at TEXT NOT NULL,
-    currency TEXT NOT NULL,
-    total INTEGER NOT NULL,
-    tenders TEXT NOT NULL,
-    event_id TEXT,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (store, receipt)
-  );
+  ${byStore.sales}
   INSERT INTO sales_by_store (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
     SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales;
 
-  CREATE TABLE sale_lines_by_store (
-    store TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    sku TEXT NOT NULL,
-    qty INTEGER NOT NULL,
-    unit_price INTEGER NOT NULL,
-    PRIMARY KEY (store, receipt, line),
-    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
-  );
+  ${byStore.lines}
   INSERT INTO sale_lines_by_store (store, receipt, line, sku, qty, unit_price)
     SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price
       FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
 
-  CREATE TABLE sale_cards_by_store (
-    pan_hash TEXT NOT NULL,
-    store TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    PRIMARY KEY (pan_hash, store, receipt),
-    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
-  );
+  ${byStore.cards}
   INSERT INTO sale_cards_by_store (pan_hash, store, receipt)
     SELECT c.pan_hash, s.store, c.receipt FROM sale_cards c JOIN sales s ON s.receipt = c.receipt;
 
