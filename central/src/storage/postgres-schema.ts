@@ -18,8 +18,9 @@ const sale = saleTables(POSTGRES_DIALECT, '');
  * migrations (columns they added later folded into each table), not those migrations replayed: a
  * replay would rename rebuilt tables (sales_by_store → sales) and so leave PostgreSQL constraint
  * names other than those of the databases already made from this text. The tables that no later
- * SQLite migration changed are declared once for both (hub-tables.ts, webhookSchema); those that
- * one did are written here as they ended.
+ * SQLite migration changed, and the sale tables as SQLite's 9 rebuilt them, are declared once for
+ * both (hub-tables.ts, webhookSchema); those a later migration altered are written here as they
+ * ended.
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `

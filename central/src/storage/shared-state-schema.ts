@@ -2,7 +2,7 @@ import type { SchemaDialect } from './migrations.js';
 
 /**
  * What several hub processes on one database must share (Tillbridge issue 10), one migration on
- * each engine (SQLite: HUB_MIGRATIONS[10]; PostgreSQL: PG_MIGRATIONS[1]), written once (migrations.ts).
+ * each engine (SQLite's version 11, PostgreSQL's 2), written once (migrations.ts).
  *
  * - Webhook delivery leases: the process attempting a delivery holds it until `lease_until` (ISO
  *   text, like `next_attempt_at`); a lease that runs out (the process died) makes it due again.
@@ -47,8 +47,8 @@ export function sharedStateSchema(d: SchemaDialect): string {
 }
 
 /**
- * Many hub processes (Tillbridge issue 10), the same text on each engine (SQLite: HUB_MIGRATIONS[12];
- * PostgreSQL: PG_MIGRATIONS[3]): each serving process and its heartbeat, and the connections it holds.
+ * Many hub processes (Tillbridge issue 10), the same text on each engine (SQLite's version 12,
+ * PostgreSQL's 3): each serving process and its heartbeat, and the connections it holds.
  */
 export const HUB_PROCESSES_SCHEMA = `
   -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving
