@@ -404,9 +404,8 @@ function pgDump(version: number, sqliteFile: string): string {
       const rows = db.prepare(`SELECT * FROM "${t}"`).all() as Row[];
       for (const r of rows) {
         const cols = Object.keys(r);
-        out.push(
-          `INSERT INTO "${t}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((c) => literal(r[c])).join(', ')});`,
-        );
+        const names = cols.map((c) => `"${c}"`).join(', ');
+        out.push(`INSERT INTO "${t}" (${names}) VALUES (${cols.map((c) => literal(r[c])).join(', ')});`);
       }
     }
   } finally {
@@ -414,8 +413,10 @@ function pgDump(version: number, sqliteFile: string): string {
   }
   // identity columns continue after the rows given their values
   out.push(`DO $$ DECLARE r record; BEGIN
-  FOR r IN SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES' LOOP
-    EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L), COALESCE((SELECT max(%I) FROM %I), 0) + 1, false)', r.table_name, r.column_name, r.column_name, r.table_name);
+  FOR r IN SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = current_schema() AND is_identity = 'YES' LOOP
+    EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L), COALESCE((SELECT max(%I) FROM %I), 0) + 1, false)',
+                   r.table_name, r.column_name, r.column_name, r.table_name);
   END LOOP;
 END $$;`);
   out.push('COMMIT;', '');
@@ -576,7 +577,8 @@ function main(argv: string[]): void {
   }
   writeFileSync(join(OUT, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(
-    `wrote ${OUT}: hub-sqlite v1–v${HUB_MIGRATIONS.length}, hub-postgres v1–v${PG_MIGRATIONS.length}, agent v1–v${AGENT_MIGRATIONS.length}`,
+    `wrote ${OUT}: hub-sqlite v1–v${HUB_MIGRATIONS.length}, hub-postgres v1–v${PG_MIGRATIONS.length}, ` +
+      `agent v1–v${AGENT_MIGRATIONS.length}`,
   );
 }
 

@@ -2,7 +2,12 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSy
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { backupBeforeMigration, listPreMigrationBackups, PRE_MIGRATION_BACKUPS_KEPT } from '@tillbridge/shared';
+import {
+  backupBeforeMigration,
+  listPreMigrationBackups,
+  PRE_MIGRATION_BACKUPS_KEPT,
+  type Logger,
+} from '@tillbridge/shared';
 import { HUB_MIGRATIONS } from '../central/src/storage/schema.js';
 import { PG_MIGRATIONS } from '../central/src/storage/postgres-schema.js';
 import { hubDbPath, openSqliteStorage } from '../central/src/storage/index.js';
@@ -26,31 +31,65 @@ const capture = (): ReturnType<typeof capturedLog> => capturedLog('info');
 let dir: string;
 tempDirForEachTest('tb-premig-', (made) => (dir = made));
 
-describe('hub SQLite', () => {
-  it('copies a database with pending migrations to hub.sqlite.pre-v<N>.bak first, 0600, and logs it', () => {
-    copyFileSync(join(FIXTURES, 'hub-sqlite', 'v12.sqlite'), hubDbPath(dir));
-    const { log, lines } = capture();
-    openSqliteStorage(dir, { log }).close();
-    const bak = `${hubDbPath(dir)}.pre-v12.bak`;
-    const b = new Database(bak, { readonly: true });
-    try {
-      expect(b.pragma('user_version', { simple: true })).toBe(12);
-      expect(b.pragma('integrity_check', { simple: true })).toBe('ok');
-      expect(b.prepare(`SELECT name FROM stores ORDER BY id`).pluck().all()).toEqual(['Store One', 'Store Two']);
-    } finally {
-      b.close();
-    }
+/**
+ * Copies the fixture `kind`/v`version`.sqlite to `dbFile` and opens it with `open` (its log
+ * captured): the copy it took before migrating, that copy's schema version and integrity, what
+ * `sql` reads from it, and the lines logged.
+ */
+function migrateFixture(
+  fixture: { kind: 'hub-sqlite' | 'agent'; version: number; dbFile: string },
+  open: (log: Logger) => { close(): void },
+  sql: string,
+) {
+  copyFileSync(join(FIXTURES, fixture.kind, `v${fixture.version}.sqlite`), fixture.dbFile);
+  const { log, lines } = capture();
+  open(log).close();
+  const bak = `${fixture.dbFile}.pre-v${fixture.version}.bak`;
+  const b = new Database(bak, { readonly: true });
+  try {
+    const version = b.pragma('user_version', { simple: true });
+    const integrity = b.pragma('integrity_check', { simple: true });
+    return { bak, lines, version, integrity, rows: b.prepare(sql).pluck().all() };
+  } finally {
+    b.close();
+  }
+}
+
+describe('the copy before migrating', () => {
+  it.each([
+    {
+      name: 'hub.sqlite',
+      fixture: { kind: 'hub-sqlite' as const, version: 12, dbFile: (): string => hubDbPath(dir) },
+      open: (log: Logger) => openSqliteStorage(dir, { log }),
+      newest: HUB_MIGRATIONS.length,
+      sql: 'SELECT name FROM stores ORDER BY id',
+      rows: ['Store One', 'Store Two'],
+    },
+    {
+      name: 'agent.sqlite',
+      fixture: { kind: 'agent' as const, version: 2, dbFile: (): string => agentDbPath(dir) },
+      open: (log: Logger) => openAgentDb(dir, { log }),
+      newest: AGENT_MIGRATIONS.length,
+      sql: 'SELECT seq FROM outbox ORDER BY seq',
+      rows: [1, 2],
+    },
+  ])('$name: a database with pending migrations is copied to <db>.pre-v<N>.bak first, 0600, and it is logged', (c) => {
+    const { version } = c.fixture;
+    const { bak, lines, ...copy } = migrateFixture({ ...c.fixture, dbFile: c.fixture.dbFile() }, c.open, c.sql);
+    expect(copy).toEqual({ version, integrity: 'ok', rows: c.rows });
     expect(statSync(bak).mode & 0o777).toBe(0o600);
     expect(lines).toContainEqual(
       expect.objectContaining({
         backup: bak,
-        from: 12,
-        to: HUB_MIGRATIONS.length,
-        msg: expect.stringContaining(`before migrating it from schema version 12`),
+        from: version,
+        to: c.newest,
+        msg: expect.stringContaining(`before migrating it from schema version ${version}`),
       }),
     );
   });
+});
 
+describe('hub SQLite', () => {
   it('takes no copy of a new database, nor of one already at the newest version', () => {
     openSqliteStorage(dir, { create: true }).close();
     openSqliteStorage(dir).close();
@@ -73,18 +112,6 @@ describe('hub SQLite', () => {
 });
 
 describe('the agent', () => {
-  it('copies agent.sqlite to agent.sqlite.pre-v<N>.bak before migrating, and logs it', () => {
-    copyFileSync(join(FIXTURES, 'agent', 'v2.sqlite'), agentDbPath(dir));
-    const { log, lines } = capture();
-    openAgentDb(dir, { log }).close();
-    const bak = `${agentDbPath(dir)}.pre-v2.bak`;
-    const b = new Database(bak, { readonly: true });
-    expect(b.pragma('user_version', { simple: true })).toBe(2);
-    expect(b.prepare('SELECT COUNT(*) FROM outbox').pluck().get()).toBe(2);
-    b.close();
-    expect(lines).toContainEqual(expect.objectContaining({ backup: bak, from: 2, to: AGENT_MIGRATIONS.length }));
-  });
-
   it('refuses a database newer than it knows, naming both versions and the way back, and leaves it as it was', () => {
     openAgentDb(dir).close();
     const raw = new Database(agentDbPath(dir));
@@ -95,7 +122,8 @@ describe('the agent', () => {
         code: 'TB_CONFIG',
         message: expect.stringMatching(
           new RegExp(
-            `schema version ${AGENT_MIGRATIONS.length + 1}, newer than this tillbridge-agent \\(${AGENT_MIGRATIONS.length}\\).*pre-v<N>\\.bak`,
+            `schema version ${AGENT_MIGRATIONS.length + 1}, ` +
+              `newer than this tillbridge-agent \\(${AGENT_MIGRATIONS.length}\\).*pre-v<N>\\.bak`,
           ),
         ),
       }),

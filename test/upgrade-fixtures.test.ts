@@ -17,7 +17,14 @@ import { LocalReturns } from '../agent/src/core/local-returns.js';
 import { AgentIdentity } from '../agent/src/sync/identity.js';
 import { createTestDatabase, pgUnavailable } from '../scripts/lib/pg-test-db.js';
 import { pgConnect } from '../central/test/schema-rows.js';
-import { fixtureVersions, hubPostgresDump, SCHEMA_FIXTURES } from './support/schema-fixtures.js';
+import {
+  fixtureVersions,
+  hubPostgresDump,
+  postgresSchema,
+  SCHEMA_FIXTURES,
+  sqliteHubAt,
+  sqliteSchema,
+} from './support/schema-fixtures.js';
 import { tempDirForEachTest } from './support/temp-dir.js';
 
 /**
@@ -26,7 +33,7 @@ import { tempDirForEachTest } from './support/temp-dir.js';
  * current code, migrated, its rows still there and read through the real repositories, and the
  * hub or agent then doing its work on it.
  *
- * Covered: hub SQLite v1–v15, hub PostgreSQL v1–v6, agent v1–v4 (the fixture lists below are read
+ * Covered: hub SQLite v1–v17, hub PostgreSQL v1–v8, agent v1–v5 (the fixture lists below are read
  * from disk; "fixtures cover the shipped versions" fails when a migration ships without one).
  */
 
@@ -37,7 +44,8 @@ const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8'
 >;
 const silent = createLogger({ name: 'test', level: 'silent' });
 const GENERATE =
-  'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` and commit test/fixtures/schemas (docs/upgrade.md)';
+  'run `npm run build && node scripts/dist/schema-fixtures.js --only KIND:VERSION` ' +
+  'and commit test/fixtures/schemas (docs/upgrade.md)';
 
 const HUB_SQLITE = fixtureVersions('hub-sqlite', 'sqlite');
 const HUB_PG = fixtureVersions('hub-postgres', 'sql.gz');
@@ -62,18 +70,34 @@ describe('fixtures cover the shipped versions', () => {
     ).toBeLessThanOrEqual(newest);
     expect(
       newest - have.length,
-      `${kind} has ${newest} migrations but fixtures only up to v${have.length}: ${GENERATE.replace('KIND', kind).replace('VERSION', String(newest - 1))}`,
+      `${kind} has ${newest} migrations but fixtures only up to v${have.length}: ` +
+        GENERATE.replace('KIND', kind).replace('VERSION', String(newest - 1)),
     ).toBeLessThanOrEqual(1);
     for (const v of have)
       expect(manifest[`${kind}/v${v}`], `manifest.json has no entry for ${kind}/v${v}: ${GENERATE}`).toBeDefined();
   });
 
   it('the fixtures that shipped with this test are all there', () => {
-    expect(HUB_SQLITE.slice(0, 15)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
-    expect(HUB_PG.slice(0, 6)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(AGENT.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    expect(HUB_SQLITE.slice(0, 17)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+    expect(HUB_PG.slice(0, 8)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(AGENT.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
   });
 });
+
+/**
+ * A sale of `qty` of item A paid 10.00 in cash, made on an upgraded database (the hub records it,
+ * the agent queues it).
+ */
+function saleAfterUpgrade(receipt: string, qty: number) {
+  return {
+    requestId: `m-${receipt}`,
+    receipt,
+    at: '2026-02-01T10:00:00Z',
+    currency: 'EUR',
+    lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }],
+    tenders: [{ kind: 'cash', amount: 1000 }],
+  };
+}
 
 /** What every migrated hub fixture must show through the hub's own services, and then do. */
 function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
@@ -110,22 +134,7 @@ function checkHub(hub: Hub, v: number, sqliteVersion: number): void {
   expect(audit, `the audit chain of v${v}`).toMatchObject({ ok: true, entries: sqliteVersion >= 7 ? 3 : 2 });
 
   // and the hub works on it: a sale is recorded, the ledger moves, the chain grows and holds
-  hub.storage.tx(() =>
-    hub.saleService.record(
-      'S1',
-      'R1',
-      'store',
-      {
-        requestId: 'm-R-2001',
-        receipt: 'R-2001',
-        at: '2026-02-01T10:00:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1000 }],
-        tenders: [{ kind: 'cash', amount: 1000 }],
-      },
-      'e-after-upgrade',
-    ),
-  );
+  hub.storage.tx(() => hub.saleService.record('S1', 'R1', 'store', saleAfterUpgrade('R-2001', 1), 'e-after-upgrade'));
   expect(hub.sales.get('S1', 'R-2001')?.total).toBe(1000);
   expect(hub.ledger.get('S1', 'A')?.onHand).toBe(8000);
   expect(hub.ledger.sumOfMovements('S1', 'A')).toBe(8000);
@@ -148,6 +157,8 @@ describe('hub SQLite: each shipped version upgrades to the newest', () => {
       expect(s.raw.pragma('foreign_key_check')).toEqual([]);
       for (const [table, n] of Object.entries(manifest[`hub-sqlite/v${v}`]!))
         expect(count(s.db, table), `rows of ${table} from v${v}`).toBe(n);
+      // the schema a new database gets, to the byte: no migration that shipped was changed since
+      expect(sqliteSchema(s.raw), `the schema of v${v} upgraded`).toEqual(sqliteSchema(sqliteHubAt(':memory:')));
     } finally {
       s.close();
     }
@@ -197,6 +208,16 @@ describe.skipIf(noPg !== undefined)(
         } finally {
           s.close();
         }
+        // the schema a new database gets (the scratch one): no migration that shipped was changed since
+        const [upgraded, made] = [t.url, scratch.url].map((url) => {
+          const c = pgConnect(url);
+          try {
+            return postgresSchema((text) => c.query(text));
+          } finally {
+            c.close();
+          }
+        });
+        expect(upgraded, `the schema of PostgreSQL v${k} upgraded`).toEqual(made);
         const hub = openHub({ dataDir: dir, database: t.url, tokenLifetimeSec: 900, log: silent });
         try {
           checkHub(hub, k, k + 9);
@@ -240,14 +261,7 @@ describe('agent: each shipped version upgrades to the newest', () => {
         status: 'approved',
       });
       // and it works on it: a sale goes into the outbox after the old ones
-      const next = outbox.append('sale', 'R1', {
-        requestId: 'm-R-3001',
-        receipt: 'R-3001',
-        at: '2026-02-01T10:00:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'A', qty: 1000, unitPrice: 1000 }],
-        tenders: [{ kind: 'cash', amount: 1000 }],
-      });
+      const next = outbox.append('sale', 'R1', saleAfterUpgrade('R-3001', 1000));
       expect(next.seq).toBe(3);
       expect(outbox.after(0, 10).map((r) => r.seq)).toEqual([1, 2, 3]);
     } finally {

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HUB_MIGRATIONS, SALES_BY_STORE } from '../src/storage/schema.js';
 import { hubDbPath, openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
 import { Sales } from '../src/domain/sales.js';
 import { ReturnsRepo } from '../src/domain/returns-repo.js';
+import { sqliteHubAt } from '../../test/support/schema-fixtures.js';
 
 /** The migration that keys sales by store and receipt, run on a database at the version before it. */
 
@@ -25,26 +25,25 @@ afterEach(() => {
 function databaseBefore(): void {
   const at = HUB_MIGRATIONS.indexOf(SALES_BY_STORE);
   expect(at).toBeGreaterThan(0);
-  const db = new Database(hubDbPath(dir));
-  db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  for (let v = 0; v < at; v++) {
-    db.exec(HUB_MIGRATIONS[v]!);
-    db.pragma(`user_version = ${v + 1}`);
-  }
+  const db = sqliteHubAt(hubDbPath(dir), at);
   const t = '2026-11-27T09:00:00.000Z';
   db.exec(`
     INSERT INTO stores (id, name, created_at) VALUES ('S1', 'S1', '${t}'), ('S2', 'S2', '${t}');
     INSERT INTO sales (receipt, store, register, channel, at, currency, total, tenders, event_id, created_at) VALUES
-      ('1001', 'S1', 'R1', 'store', '${t}', 'EUR', 3000, '[{"kind":"card","amount":3000,"panHash":"h1"}]', 'e1', '${t}'),
+      ('1001', 'S1', 'R1', 'store', '${t}', 'EUR', 3000,
+       '[{"kind":"card","amount":3000,"panHash":"h1"}]', 'e1', '${t}'),
       ('W-9', 'S2', NULL, 'web', '${t}', 'EUR', 500, '[]', NULL, '${t}');
-    INSERT INTO sale_lines (receipt, line, sku, qty, unit_price) VALUES ('1001', 1, 'A', 2000, 1000), ('1001', 2, 'B', 1000, 1000), ('W-9', 1, 'C', 1000, 500);
+    INSERT INTO sale_lines (receipt, line, sku, qty, unit_price)
+      VALUES ('1001', 1, 'A', 2000, 1000), ('1001', 2, 'B', 1000, 1000), ('W-9', 1, 'C', 1000, 500);
     INSERT INTO sale_cards (pan_hash, receipt) VALUES ('h1', '1001');
-    INSERT INTO returns (authorization, store, register, request_id, receipt, mode, decision, status, created_at, expires_at, updated_at, completed_at)
+    INSERT INTO returns (authorization, store, register, request_id, receipt, mode, decision, status,
+                         created_at, expires_at, updated_at, completed_at)
       VALUES ('ret-1', 'S2', 'R1', 'q1', '1001', 'online', 'approved', 'completed', '${t}', NULL, '${t}', '${t}'),
              ('ret-2', 'S2', 'R1', 'q2', '', 'online', 'approved', 'completed', '${t}', NULL, '${t}', '${t}'),
-             ('ret-3', 'S1', 'R1', 'q3', 'GHOST', 'offline', 'approved', 'reserved', '${t}', '2099-01-01T00:00:00.000Z', '${t}', NULL);
-    INSERT INTO return_lines (authorization, line, requested_qty, approved_qty, completed_qty, disposition, code) VALUES ('ret-1', 1, 1000, 1000, 1000, 'restock', 'ok');
+             ('ret-3', 'S1', 'R1', 'q3', 'GHOST', 'offline', 'approved', 'reserved',
+              '${t}', '2099-01-01T00:00:00.000Z', '${t}', NULL);
+    INSERT INTO return_lines (authorization, line, requested_qty, approved_qty, completed_qty, disposition, code)
+      VALUES ('ret-1', 1, 1000, 1000, 1000, 'restock', 'ok');
   `);
   db.close();
 }
@@ -99,29 +98,32 @@ describe('migration: sales keyed by store and receipt', () => {
     ).toEqual(new Map([[1, 1000]]));
   });
 
-  it('then takes another store’s sale under a receipt number already used, and refuses a line of an unknown sale', () => {
-    databaseBefore();
-    storage = openSqliteStorage(dir);
-    const sales = new Sales(storage);
-    sales.insert({
-      receipt: '1001',
-      store: 'S2',
-      register: 'R9',
-      channel: 'store',
-      at: '2026-11-28T09:00:00.000Z',
-      currency: 'EUR',
-      tenders: [],
-      lines: [{ line: 1, sku: 'Z', qty: 1000, unitPrice: 100 }],
-      eventId: 'e2',
-      createdAt: '2026-11-28T09:00:00.000Z',
-    });
-    expect(sales.storesOf('1001').map((s) => s.store)).toEqual(['S1', 'S2']);
-    expect(() =>
-      storage!.db
-        .prepare(
-          `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES ('S3', '1001', 1, 'A', 1, 1)`,
-        )
-        .run(),
-    ).toThrow(/FOREIGN KEY/);
-  });
+  it(
+    'then takes another store’s sale under a receipt number already used, ' + 'and refuses a line of an unknown sale',
+    () => {
+      databaseBefore();
+      storage = openSqliteStorage(dir);
+      const sales = new Sales(storage);
+      sales.insert({
+        receipt: '1001',
+        store: 'S2',
+        register: 'R9',
+        channel: 'store',
+        at: '2026-11-28T09:00:00.000Z',
+        currency: 'EUR',
+        tenders: [],
+        lines: [{ line: 1, sku: 'Z', qty: 1000, unitPrice: 100 }],
+        eventId: 'e2',
+        createdAt: '2026-11-28T09:00:00.000Z',
+      });
+      expect(sales.storesOf('1001').map((s) => s.store)).toEqual(['S1', 'S2']);
+      expect(() =>
+        storage!.db
+          .prepare(
+            `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES ('S3', '1001', 1, 'A', 1, 1)`,
+          )
+          .run(),
+      ).toThrow(/FOREIGN KEY/);
+    },
+  );
 });

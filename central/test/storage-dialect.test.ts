@@ -64,24 +64,28 @@ describe('what the PostgreSQL storage works out once per statement (shapeOf)', (
     }
   });
 
-  it('cuts a read to its first row when it has no LIMIT, OFFSET or FETCH of its own, after a trailing comment or semicolon', () => {
-    expect(shapeOf('SELECT a FROM t ORDER BY a').firstRow).toBe('SELECT a FROM t ORDER BY a\nLIMIT 1');
-    expect(shapeOf('SELECT a FROM t -- last\n').firstRow).toBe('SELECT a FROM t\nLIMIT 1');
-    expect(shapeOf('SELECT a FROM t WHERE b = $1 ;  ').firstRow).toBe('SELECT a FROM t WHERE b = $1\nLIMIT 1');
-    expect(shapeOf('SELECT a FROM t FOR UPDATE').firstRow).toBe('SELECT a FROM t FOR UPDATE\nLIMIT 1');
-    expect(shapeOf(`SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'`).firstRow).toBe(
-      `SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'\nLIMIT 1`,
-    );
-    for (const kept of [
-      'SELECT a FROM t LIMIT 5',
-      'SELECT a FROM t OFFSET 2',
-      'SELECT a FROM t FETCH FIRST 2 ROWS ONLY',
-      'INSERT INTO t VALUES (1) RETURNING a',
-      'TABLE t',
-    ]) {
-      expect(shapeOf(kept).firstRow, kept).toBeUndefined();
-    }
-  });
+  it(
+    'cuts a read to its first row when it has no LIMIT, OFFSET or FETCH of its own, ' +
+      'after a trailing comment or semicolon',
+    () => {
+      expect(shapeOf('SELECT a FROM t ORDER BY a').firstRow).toBe('SELECT a FROM t ORDER BY a\nLIMIT 1');
+      expect(shapeOf('SELECT a FROM t -- last\n').firstRow).toBe('SELECT a FROM t\nLIMIT 1');
+      expect(shapeOf('SELECT a FROM t WHERE b = $1 ;  ').firstRow).toBe('SELECT a FROM t WHERE b = $1\nLIMIT 1');
+      expect(shapeOf('SELECT a FROM t FOR UPDATE').firstRow).toBe('SELECT a FROM t FOR UPDATE\nLIMIT 1');
+      expect(shapeOf(`SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'`).firstRow).toBe(
+        `SELECT a FROM (SELECT a FROM t LIMIT 3) s WHERE a <> 'LIMIT'\nLIMIT 1`,
+      );
+      for (const kept of [
+        'SELECT a FROM t LIMIT 5',
+        'SELECT a FROM t OFFSET 2',
+        'SELECT a FROM t FETCH FIRST 2 ROWS ONLY',
+        'INSERT INTO t VALUES (1) RETURNING a',
+        'TABLE t',
+      ]) {
+        expect(shapeOf(kept).firstRow, kept).toBeUndefined();
+      }
+    },
+  );
 
   it('reads through a cursor what may be: not a write, not a locking read', () => {
     expect(shapeOf('SELECT a FROM t ORDER BY a').cursor).toBe(true);

@@ -91,68 +91,74 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
     rmSync(root, { recursive: true, force: true });
   });
 
-  it("copies every table row for row, in batches; the copy verifies and serves with the data directory's hub.secret", async () => {
-    const db = newDb();
-    const r = await cli(['storage', 'migrate', '--data', dir, '--to', db.url, '--batch', '7', '--json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as MigrateOutput;
+  it(
+    'copies every table row for row, in batches; ' +
+      "the copy verifies and serves with the data directory's hub.secret",
+    async () => {
+      const db = newDb();
+      const r = await cli(['storage', 'migrate', '--data', dir, '--to', db.url, '--batch', '7', '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout) as MigrateOutput;
 
-    const src = new Database(hubDbPath(dir), { readonly: true });
-    const pg = pgConnect(db.url);
-    try {
-      const shape = describeSqlite(src);
-      // every table, with the rows it holds
-      expect(out.tables.map((t) => t.table).sort()).toEqual([...shape.keys()].sort());
-      for (const t of out.tables)
-        expect(t.rows, t.table).toBe((src.prepare(`SELECT COUNT(*) AS n FROM "${t.table}"`).get() as { n: number }).n);
-      expect(out.rows).toBe(out.tables.reduce((a, t) => a + t.rows, 0));
-      expect(out.tables.find((t) => t.table === 'sales')!.rows).toBe(23);
-      expect(out.tables.find((t) => t.table === 'audit')!.rows).toBeGreaterThan(23);
-      expect(out.transaction).toBe('one');
-      expect(out.needs).toContain(join(dir, 'hub.secret'));
-      // parents before children (foreign keys hold all the way)
-      const at = (t: string): number => out.tables.findIndex((x) => x.table === t);
-      expect(at('stores')).toBeLessThan(at('api_keys'));
-      expect(at('sales')).toBeLessThan(at('sale_lines'));
-      // row for row, every value
-      const a = snapshot(selectSqlite(src), shape);
-      const b = snapshot(selectPostgres(pg.query.bind(pg)), shape);
-      for (const t of shape.keys()) expect(b.get(t), t).toEqual(a.get(t));
-      const maxAudit = (src.prepare('SELECT MAX(id) AS m FROM audit').get() as { m: number }).m;
-      expect(out.sequences).toContainEqual({ table: 'audit', column: 'id', next: maxAudit + 1 });
-      expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([
-        { version: String(out.schemaVersion.postgres) },
-      ]);
-    } finally {
-      src.close();
-      pg.close();
-    }
+      const src = new Database(hubDbPath(dir), { readonly: true });
+      const pg = pgConnect(db.url);
+      try {
+        const shape = describeSqlite(src);
+        // every table, with the rows it holds
+        expect(out.tables.map((t) => t.table).sort()).toEqual([...shape.keys()].sort());
+        for (const t of out.tables)
+          expect(t.rows, t.table).toBe(
+            (src.prepare(`SELECT COUNT(*) AS n FROM "${t.table}"`).get() as { n: number }).n,
+          );
+        expect(out.rows).toBe(out.tables.reduce((a, t) => a + t.rows, 0));
+        expect(out.tables.find((t) => t.table === 'sales')!.rows).toBe(23);
+        expect(out.tables.find((t) => t.table === 'audit')!.rows).toBeGreaterThan(23);
+        expect(out.transaction).toBe('one');
+        expect(out.needs).toContain(join(dir, 'hub.secret'));
+        // parents before children (foreign keys hold all the way)
+        const at = (t: string): number => out.tables.findIndex((x) => x.table === t);
+        expect(at('stores')).toBeLessThan(at('api_keys'));
+        expect(at('sales')).toBeLessThan(at('sale_lines'));
+        // row for row, every value
+        const a = snapshot(selectSqlite(src), shape);
+        const b = snapshot(selectPostgres(pg.query.bind(pg)), shape);
+        for (const t of shape.keys()) expect(b.get(t), t).toEqual(a.get(t));
+        const maxAudit = (src.prepare('SELECT MAX(id) AS m FROM audit').get() as { m: number }).m;
+        expect(out.sequences).toContainEqual({ table: 'audit', column: 'id', next: maxAudit + 1 });
+        expect(pg.query('SELECT version FROM tillbridge_schema')).toEqual([
+          { version: String(out.schemaVersion.postgres) },
+        ]);
+      } finally {
+        src.close();
+        pg.close();
+      }
 
-    // the audit chain of the copy verifies (checkpoints too: the signing key is in the data directory)
-    const v = await cli(['audit', 'verify', '--data', dir, '--database', db.url]);
-    expect(v.stdout + v.stderr, v.stdout + v.stderr).toMatch(/^audit log intact/);
-    expect(v.code).toBe(0);
-    expect(v.stdout).toMatch(/^audit log intact: \d+ entries/);
+      // the audit chain of the copy verifies (checkpoints too: the signing key is in the data directory)
+      const v = await cli(['audit', 'verify', '--data', dir, '--database', db.url]);
+      expect(v.stdout + v.stderr, v.stdout + v.stderr).toMatch(/^audit log intact/);
+      expect(v.code).toBe(0);
+      expect(v.stdout).toMatch(/^audit log intact: \d+ entries/);
 
-    // a hub on the copy: hub.secret matches, sealed columns open, new ids follow the copied ones
-    const hub = openHub({ dataDir: dir, database: db.url, tokenLifetimeSec: 900, log: silent, clock });
-    try {
-      expect(hub.credentials.checkApiKey('S1', apiKey).store).toBe('S1');
-      expect(hub.credentials.pendingKey('S1')?.secret).toBe(pendingSecret);
-      const next = hub.storage.tx(() =>
-        hub.audit.append({ actor: 'test', action: 'test.after-move', outcome: 'ok', details: {} }),
-      );
-      expect(next.id).toBe(out.sequences.find((s) => s.table === 'audit')!.next);
-      expect(hub.policies.set(undefined, { managerOverrideAbove: 60_000 }, 'admin:test')).toBe(
-        out.sequences.find((s) => s.table === 'policies')!.next,
-      );
-    } finally {
-      hub.close();
-    }
-    const again = await cli(['audit', 'verify', '--data', dir, '--database', db.url]);
-    expect(again.code).toBe(0);
-  });
+      // a hub on the copy: hub.secret matches, sealed columns open, new ids follow the copied ones
+      const hub = openHub({ dataDir: dir, database: db.url, tokenLifetimeSec: 900, log: silent, clock });
+      try {
+        expect(hub.credentials.checkApiKey('S1', apiKey).store).toBe('S1');
+        expect(hub.credentials.pendingKey('S1')?.secret).toBe(pendingSecret);
+        const next = hub.storage.tx(() =>
+          hub.audit.append({ actor: 'test', action: 'test.after-move', outcome: 'ok', details: {} }),
+        );
+        expect(next.id).toBe(out.sequences.find((s) => s.table === 'audit')!.next);
+        expect(hub.policies.set(undefined, { managerOverrideAbove: 60_000 }, 'admin:test')).toBe(
+          out.sequences.find((s) => s.table === 'policies')!.next,
+        );
+      } finally {
+        hub.close();
+      }
+      const again = await cli(['audit', 'verify', '--data', dir, '--database', db.url]);
+      expect(again.code).toBe(0);
+    },
+  );
 
   it('prints what it copied, and what every hub process needs', async () => {
     const db = newDb();
@@ -216,7 +222,8 @@ describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → 
     const raw = new Database(hubDbPath(bad));
     raw
       .prepare(
-        `INSERT INTO terminals (store, register, state, transport, connections, at, updated_at) VALUES ('S1', 'R9', 'connected', 'tcp', 'lots', 'x', 'x')`,
+        `INSERT INTO terminals (store, register, state, transport, connections, at, updated_at)
+           VALUES ('S1', 'R9', 'connected', 'tcp', 'lots', 'x', 'x')`,
       )
       .run();
     raw.close();

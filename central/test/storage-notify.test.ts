@@ -82,7 +82,8 @@ describe(`the storage's notifier (${pg ? 'PostgreSQL' : 'SQLite'})`, () => {
   });
 
   it.runIf(pg)(
-    'on PostgreSQL: another storage on the database hears it; a payload too big for NOTIFY is refused and fails the transaction',
+    'on PostgreSQL: another storage on the database hears it; ' +
+      'a payload too big for NOTIFY is refused and fails the transaction',
     async () => {
       const a = open();
       const b = open();

@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
-import { HUB_MIGRATIONS } from '../src/storage/schema.js';
 import { openPostgresStorage } from '../src/storage/postgres.js';
 import {
   describePostgres,
@@ -11,45 +10,21 @@ import {
   type SchemaShape,
 } from '../src/storage/copy.js';
 import { pgConnect } from './schema-rows.js';
+import { sqliteHubAt } from '../../test/support/schema-fixtures.js';
 
 /**
  * After all their migrations, SQLite and PostgreSQL hold the same tables with the same columns
  * (types mapped: INTEGER ↔ bigint, TEXT ↔ text), so `storage migrate` copies like to like. A
- * migration added to one list only (schema.ts, postgres-schema.ts) fails here, naming what differs.
+ * table or column on one engine only (schema.ts, postgres-schema.ts) fails here, naming what differs.
  * Indexes are compared by name too: a hub on either engine finds the same ones.
  */
 
-function sqliteAtCurrent(): Database.Database {
-  const db = new Database(':memory:');
-  for (const m of HUB_MIGRATIONS) db.exec(m);
-  return db;
-}
-
 describe('schemaDifferences', () => {
-  const base = (): SchemaShape =>
-    new Map([
-      [
-        'meta',
-        {
-          columns: [
-            { name: 'key', type: 'TEXT' },
-            { name: 'value', type: 'TEXT' },
-          ],
-        },
-      ],
-    ]);
-  const pg = (): SchemaShape =>
-    new Map([
-      [
-        'meta',
-        {
-          columns: [
-            { name: 'key', type: 'text' },
-            { name: 'value', type: 'text' },
-          ],
-        },
-      ],
-    ]);
+  /** The table meta (key, value) as an engine names the type of its text columns. */
+  const meta = (text: string): SchemaShape =>
+    new Map([['meta', { columns: ['key', 'value'].map((name) => ({ name, type: text })) }]]);
+  const base = (): SchemaShape => meta('TEXT');
+  const pg = (): SchemaShape => meta('text');
   it('is empty for matching shapes, and names a table, a column or a type on one side only', () => {
     expect(schemaDifferences(base(), pg())).toEqual([]);
     const s = base();
@@ -67,7 +42,7 @@ describe('schemaDifferences', () => {
   });
 
   it('catches a migration applied to SQLite only', () => {
-    const db = sqliteAtCurrent();
+    const db = sqliteHubAt(':memory:');
     // what PostgreSQL would hold with the same migrations: the same shape, types mapped
     const asPg: SchemaShape = new Map(
       [...describeSqlite(db)].map(([t, s]) => [
@@ -96,7 +71,7 @@ describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after ev
     tdb = createTestDatabase('tb_parity');
     openPostgresStorage(tdb.url, { create: true }).close();
     pg = pgConnect(tdb.url);
-    sqlite = sqliteAtCurrent();
+    sqlite = sqliteHubAt(':memory:');
   });
   afterAll(() => {
     /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset if beforeAll failed first */
@@ -120,8 +95,11 @@ describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after ev
       .all();
     const p = pg
       .query(
-        `SELECT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-          WHERE n.nspname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname`,
+        `SELECT i.relname AS name
+           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+          WHERE n.nspname = current_schema()
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+          ORDER BY i.relname`,
       )
       .map((r) => r.name);
     expect(p).toEqual(s);

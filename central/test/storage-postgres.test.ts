@@ -128,7 +128,8 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
     const before = s.commits().full;
     const r = s.db
       .prepare(
-        `WITH gone AS (DELETE FROM nums WHERE n = 10 RETURNING n, label) INSERT INTO nums (n, label) SELECT n + 100, label FROM gone`,
+        `WITH gone AS (DELETE FROM nums WHERE n = 10 RETURNING n, label)
+         INSERT INTO nums (n, label) SELECT n + 100, label FROM gone`,
       )
       .run();
     expect(r.changes).toBe(1);
@@ -139,34 +140,40 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
     s.db.prepare('UPDATE nums SET n = 10 WHERE n = 110').run();
   });
 
-  it('prepares a statement once per connection, however many times its SQL is prepared and run; again after a reconnection', () => {
-    const sql = 'SELECT label FROM nums WHERE n = ?';
-    for (let i = 1; i <= 5; i++) {
-      expect(s.db.prepare(sql).get(i)).toEqual({ label: `n${i}` });
-      expect(s.db.prepare(sql).all(i)).toEqual([{ label: `n${i}` }]);
-    }
-    const prepared = (): { statement: string }[] =>
-      s.db
-        .prepare(
-          `SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'SELECT label FROM nums WHERE n = $1%' ORDER BY statement`,
-        )
-        .all() as { statement: string }[];
-    // the statement, and its first-row form for get
-    expect(prepared().map((r) => r.statement)).toEqual([
-      'SELECT label FROM nums WHERE n = $1',
-      'SELECT label FROM nums WHERE n = $1\nLIMIT 1',
-    ]);
+  it(
+    'prepares a statement once per connection, however many times its SQL is prepared and run; ' +
+      'again after a reconnection',
+    () => {
+      const sql = 'SELECT label FROM nums WHERE n = ?';
+      for (let i = 1; i <= 5; i++) {
+        expect(s.db.prepare(sql).get(i)).toEqual({ label: `n${i}` });
+        expect(s.db.prepare(sql).all(i)).toEqual([{ label: `n${i}` }]);
+      }
+      const prepared = (): { statement: string }[] =>
+        s.db
+          .prepare(
+            `SELECT statement FROM pg_prepared_statements
+            WHERE statement LIKE 'SELECT label FROM nums WHERE n = $1%' ORDER BY statement`,
+          )
+          .all() as { statement: string }[];
+      // the statement, and its first-row form for get
+      expect(prepared().map((r) => r.statement)).toEqual([
+        'SELECT label FROM nums WHERE n = $1',
+        'SELECT label FROM nums WHERE n = $1\nLIMIT 1',
+      ]);
 
-    // the connection is cut: the first statement says so, the next reconnects and prepares again
-    const stmt = s.db.prepare(sql);
-    admin.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tillbridge-hub'`,
-      [tdb.name],
-    );
-    expect(() => stmt.get(1)).toThrow(expect.objectContaining({ code: 'TB_STORAGE_BUSY' }));
-    expect(stmt.get(2)).toEqual({ label: 'n2' });
-    expect(prepared().map((r) => r.statement)).toEqual(['SELECT label FROM nums WHERE n = $1\nLIMIT 1']);
-  });
+      // the connection is cut: the first statement says so, the next reconnects and prepares again
+      const stmt = s.db.prepare(sql);
+      admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = $1 AND application_name = 'tillbridge-hub'`,
+        [tdb.name],
+      );
+      expect(() => stmt.get(1)).toThrow(expect.objectContaining({ code: 'TB_STORAGE_BUSY' }));
+      expect(stmt.get(2)).toEqual({ label: 'n2' });
+      expect(prepared().map((r) => r.statement)).toEqual(['SELECT label FROM nums WHERE n = $1\nLIMIT 1']);
+    },
+  );
 });
 
 describe.skipIf(noPg !== undefined)('is there a hub on this database? (PostgreSQL)', () => {

@@ -18,6 +18,7 @@ import {
   snapshot,
 } from './schema-rows.js';
 import { tempDirForEachTest } from '../../test/support/temp-dir.js';
+import { sqliteHubAt } from '../../test/support/schema-fixtures.js';
 
 /**
  * Every schema version that has shipped, on both engines, opened by the running code: it reaches
@@ -58,13 +59,7 @@ tempDirForEachTest('tb-versions-', (made) => (dir = made));
 
 describe('SQLite: a hub database from every shipped schema version is brought to the current one', () => {
   it.each(Array.from({ length: HUB_MIGRATIONS.length }, (_, v) => v))('from version %i, with its rows intact', (v) => {
-    const db = new Database(hubDbPath(dir));
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    for (let i = 0; i < v; i++) {
-      db.exec(HUB_MIGRATIONS[i]!);
-      db.pragma(`user_version = ${i + 1}`);
-    }
+    const db = sqliteHubAt(hubDbPath(dir), v);
     const intro = introspectSqlite(db);
     const rows = representativeRows(intro);
     insertSqlite(db, rows);
@@ -96,8 +91,7 @@ describe('SQLite: a hub database from every shipped schema version is brought to
   });
 
   it('refuses a database newer than the code, naming both versions, and leaves it as it was', () => {
-    const db = new Database(hubDbPath(dir));
-    for (const m of HUB_MIGRATIONS) db.exec(m);
+    const db = sqliteHubAt(hubDbPath(dir));
     db.pragma(`user_version = ${HUB_MIGRATIONS.length + 1}`);
     db.close();
     expect(() => openSqliteStorage(dir)).toThrow(
@@ -203,7 +197,8 @@ describe.skipIf(noPg !== undefined)(
         const hubConnections = (): string =>
           (
             pg.query(
-              `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tillbridge-hub'`,
+              `SELECT COUNT(*) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'tillbridge-hub'`,
             ) as { n: string }[]
           )[0]!.n;
         // a closed connection's server process goes away a moment later: wait for it (at most ~10 s)

@@ -1,7 +1,9 @@
+import type { SchemaDialect } from '../storage/migrations.js';
+
 /**
- * The ERP feed's tables (docs/erp-feed.md), one migration on each engine (SQLite:
- * HUB_MIGRATIONS[13]; PostgreSQL: PG_MIGRATIONS[4]). `int` is the engine's 64-bit integer and
- * `position` its auto-numbered key: SQLite's AUTOINCREMENT never hands out a number again, and on
+ * The ERP feed's tables (docs/erp-feed.md), one migration on each engine (SQLite's
+ * version 13, PostgreSQL's 4), written once (storage/migrations.ts). `position` is an auto-numbered
+ * key: SQLite's AUTOINCREMENT never hands out a number again, and on
  * PostgreSQL writers are serialized by the hub's write lock, so positions are handed out in commit
  * order — a reader that saw position N never later finds a smaller one appear.
  *
@@ -10,10 +12,10 @@
  * - feed_consumers: named cursors kept at the hub (`feed ack`): where each consumer (an ERP job,
  *   the broker relay) has confirmed it is up to.
  */
-export function feedSchema(int: string, position: string): string {
+export function feedSchema(d: SchemaDialect): string {
   return `
   CREATE TABLE feed (
-    position ${position},
+    position ${d.autoIncrementId},
     id TEXT NOT NULL UNIQUE,
     type TEXT NOT NULL,
     store TEXT,
@@ -27,7 +29,7 @@ export function feedSchema(int: string, position: string): string {
 
   CREATE TABLE feed_consumers (
     name TEXT PRIMARY KEY,
-    position ${int} NOT NULL,
+    position ${d.integer} NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
   );

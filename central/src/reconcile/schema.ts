@@ -1,6 +1,8 @@
+import type { SchemaDialect } from '../storage/migrations.js';
+
 /**
  * Register days (docs/reconciliation.md), one migration on each engine (SQLite:
- * HUB_MIGRATIONS[14]; PostgreSQL: PG_MIGRATIONS[5]). `int` is the engine's 64-bit integer.
+ * HUB_MIGRATIONS[14]; PostgreSQL: PG_MIGRATIONS[5]), written once (storage/migrations.ts).
  *
  * - register_days: one row per store, register and business day: the day close the agent
  *   forwarded last (a corrected Z report replaces the earlier one), what the hub recorded when it
@@ -10,7 +12,7 @@
  *   return.complete event (`completed_at` is the hub's clock): a completed return's business day
  *   is the agent's.
  */
-export function reconcileSchema(int: string): string {
+export function reconcileSchema(d: SchemaDialect): string {
   return `
   CREATE TABLE register_days (
     store TEXT NOT NULL,
@@ -28,7 +30,7 @@ export function reconcileSchema(int: string): string {
     closed_at TEXT NOT NULL,
     reported_at TEXT NOT NULL,
     reconciled_at TEXT,
-    resend_attempts ${int} NOT NULL DEFAULT 0,
+    resend_attempts ${d.integer} NOT NULL DEFAULT 0,
     resend_at TEXT,
     exception_id TEXT,
     PRIMARY KEY (store, register, business_day)

@@ -28,7 +28,8 @@ import { hubDbPath, openSqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteHubStor
 function hubServing(dataDir: string): TbError {
   return new TbError(
     TbCodes.CONFLICT,
-    `a hub is using ${hubDbPath(dataDir)} (another process has it open): stop \`tillbridge-hub serve --data ${dataDir}\` (and anything else that opened it) first, then migrate`,
+    `a hub is using ${hubDbPath(dataDir)} (another process has it open): ` +
+      `stop \`tillbridge-hub serve --data ${dataDir}\` (and anything else that opened it) first, then migrate`,
   );
 }
 
@@ -161,7 +162,8 @@ export function schemaDifferences(sqlite: SchemaShape, pg: SchemaShape): string[
       if (pt === undefined) out.push(`column ${t}.${name} only in SQLite`);
       else if (pgTypeFor(type) !== pt)
         out.push(
-          `column ${t}.${name} is ${type || 'untyped'} in SQLite but ${pt} in PostgreSQL (expected ${pgTypeFor(type) ?? 'a mapped type'})`,
+          `column ${t}.${name} is ${type || 'untyped'} in SQLite but ${pt} in PostgreSQL ` +
+            `(expected ${pgTypeFor(type) ?? 'a mapped type'})`,
         );
     }
     for (const name of pc.keys()) if (!sc.has(name)) out.push(`column ${t}.${name} only in PostgreSQL`);
@@ -251,7 +253,8 @@ function requireEmpty(query: PgQuery, location: string): void {
     const v = query('SELECT version FROM tillbridge_schema')[0]?.version;
     throw new TbError(
       TbCodes.CONFLICT,
-      `the database ${location} already holds a hub (schema version ${typeof v === 'string' ? v : '?'}): migrate only into an empty database (create one: CREATE DATABASE …)`,
+      `the database ${location} already holds a hub (schema version ${typeof v === 'string' ? v : '?'}): ` +
+        'migrate only into an empty database (create one: CREATE DATABASE …)',
     );
   }
   const tables = query(
@@ -379,12 +382,14 @@ function copyTables(run: CopyRun, shape: SchemaShape): CopyResult['tables'] {
 /** Sets the identity columns to hand out ids past the copied ones (a hub's next audit entry, policy version…). */
 function advanceSequences(query: PgQuery): CopyResult['sequences'] {
   const identity = query(
-    `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_name, column_name`,
+    `SELECT table_name, column_name FROM information_schema.columns
+      WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_name, column_name`,
   ) as { table_name: string; column_name: string }[];
   const sequences: CopyResult['sequences'] = [];
   for (const { table_name: t, column_name: c } of identity) {
     const next = query(
-      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(${quote(c)}), 0) + 1, false) AS next FROM ${quote(t)}`,
+      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(${quote(c)}), 0) + 1, false) AS next
+         FROM ${quote(t)}`,
       [quote(t), c],
     )[0]?.next;
     sequences.push({ table: t, column: c, next: Number(next) });
@@ -423,7 +428,8 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
   if (sqliteVersion !== SQLITE_SCHEMA_VERSION)
     throw new TbError(
       TbCodes.INTERNAL,
-      `${source.location} is at schema version ${sqliteVersion}, not ${SQLITE_SCHEMA_VERSION}: open it with openSqliteStorage first`,
+      `${source.location} is at schema version ${sqliteVersion}, not ${SQLITE_SCHEMA_VERSION}: ` +
+        'open it with openSqliteStorage first',
     );
   if (db.inTransaction) throw new TbError(TbCodes.INTERNAL, 'the SQLite source is inside a transaction');
 
@@ -443,7 +449,8 @@ export function copySqliteToPostgres(source: SqliteHubStorage, url: string, opts
     if (diff.length > 0) {
       throw new TbError(
         TbCodes.INTERNAL,
-        `this hub's SQLite schema (version ${sqliteVersion}) and PostgreSQL schema (version ${PG_SCHEMA_VERSION}) differ, so nothing was copied: ${diff.join('; ')}`,
+        `this hub's SQLite schema (version ${sqliteVersion}) and PostgreSQL schema (version ${PG_SCHEMA_VERSION}) ` +
+          `differ, so nothing was copied: ${diff.join('; ')}`,
       );
     }
     const run: CopyRun = { db, client, query, location, opts, totalAll: 0, copiedAll: 0, statements: 0 };

@@ -99,7 +99,8 @@ export function bindValues(st: PgStatementText, params: unknown[]): (string | nu
     values = params.length === 1 && Array.isArray(params[0]) ? (params[0] as unknown[]) : params;
     if (values.length !== st.positional)
       throw new RangeError(
-        `Too ${values.length < st.positional ? 'few' : 'many'} parameter values were provided (${values.length} for ${st.positional})`,
+        `Too ${values.length < st.positional ? 'few' : 'many'} parameter values were provided ` +
+          `(${values.length} for ${st.positional})`,
       );
   }
   return values.map(toText);

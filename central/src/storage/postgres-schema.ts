@@ -1,28 +1,31 @@
-import { HUB_PROCESSES_SCHEMA, sharedStateSchema } from './shared-state-schema.js';
-import { feedSchema } from '../feed/schema.js';
-import { relaySchema } from '../feed/relay-schema.js';
-import { reconcileSchema } from '../reconcile/schema.js';
-import { enrollmentSchema } from '../enrollment/schema.js';
+import { migrationsOnBothEngines, POSTGRES_DIALECT } from './migrations.js';
+import { hubTables, saleTables } from './hub-tables.js';
+import { webhookSchema } from './webhook-schema.js';
+
+const tables = hubTables(POSTGRES_DIALECT);
+const sale = saleTables(POSTGRES_DIALECT, '');
 
 /**
- * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it:
- * a migration added there is added here in the same commit, so that `storage migrate --to` copies
- * like to like (a test checks both engines end with the same tables and columns).
+ * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it, so
+ * that `storage migrate --to` copies like to like (a test checks both engines end with the same
+ * tables, columns and indexes). Since PostgreSQL's version 2 (SQLite's 11) each migration is
+ * written once for both engines (migrations.ts: `migrationsOnBothEngines`).
  *
  * Version 1 is the SQLite schema as of its version 10, written for PostgreSQL: BIGINT for SQLite's
  * 64-bit INTEGER, identity columns for its auto-numbered ids, and `"authorization"` quoted (a
  * reserved word in PostgreSQL). Timestamps stay ISO-8601 text and booleans integers, as on SQLite,
- * so the repositories read the same values from either engine.
+ * so the repositories read the same values from either engine. It is the end state of SQLite's ten
+ * migrations (columns they added later folded into each table), not those migrations replayed: a
+ * replay would rename rebuilt tables (sales_by_store → sales) and so leave PostgreSQL constraint
+ * names other than those of the databases already made from this text. The tables that no later
+ * SQLite migration changed, and the sale tables as SQLite's 9 rebuilt them, are declared once for
+ * both (hub-tables.ts, webhookSchema); those a later migration altered are written here as they
+ * ended.
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  CREATE TABLE stores (
-      id TEXT PRIMARY KEY,
-      name TEXT NOT NULL,
-      created_at TEXT NOT NULL,
-      last_seen_at TEXT
-    );
+  ${tables.meta}
+  ${tables.stores}
   CREATE TABLE api_keys (
       id TEXT PRIMARY KEY,
       store TEXT NOT NULL REFERENCES stores(id),
@@ -32,14 +35,7 @@ export const PG_MIGRATIONS: readonly string[] = [
       last_used_at TEXT
     , expires_at TEXT, secret_enc TEXT, delivered_at TEXT, confirmed_at TEXT);
   CREATE INDEX api_keys_store ON api_keys(store);
-  CREATE TABLE admin_tokens (
-      id TEXT PRIMARY KEY,
-      hash TEXT NOT NULL,
-      role TEXT NOT NULL,
-      name TEXT NOT NULL,
-      created_at TEXT NOT NULL,
-      revoked_at TEXT
-    );
+  ${tables.admin_tokens}
   CREATE TABLE agent_cursors (
       agent_id TEXT PRIMARY KEY,
       store TEXT NOT NULL REFERENCES stores(id),
@@ -76,7 +72,11 @@ export const PG_MIGRATIONS: readonly string[] = [
       expires_at TEXT,
       completed_at TEXT,
       updated_at TEXT NOT NULL
-    , rules TEXT NOT NULL DEFAULT '[]', allowed_tenders TEXT NOT NULL DEFAULT '[]', conditions TEXT NOT NULL DEFAULT '[]', gross_refund BIGINT, fees BIGINT NOT NULL DEFAULT 0, policy_version BIGINT NOT NULL DEFAULT 0, kind TEXT, override_by TEXT, override_at TEXT, late_online BIGINT NOT NULL DEFAULT 0, card_hash TEXT, request TEXT NOT NULL DEFAULT '{}', resolution TEXT, resolved_at TEXT, resolved_by TEXT, resolution_note TEXT, sale_store TEXT);
+    , rules TEXT NOT NULL DEFAULT '[]', allowed_tenders TEXT NOT NULL DEFAULT '[]',
+      conditions TEXT NOT NULL DEFAULT '[]', gross_refund BIGINT, fees BIGINT NOT NULL DEFAULT 0,
+      policy_version BIGINT NOT NULL DEFAULT 0, kind TEXT, override_by TEXT, override_at TEXT,
+      late_online BIGINT NOT NULL DEFAULT 0, card_hash TEXT, request TEXT NOT NULL DEFAULT '{}',
+      resolution TEXT, resolved_at TEXT, resolved_by TEXT, resolution_note TEXT, sale_store TEXT);
   CREATE INDEX returns_store ON returns(store, created_at);
   CREATE INDEX returns_reserved ON returns(status, expires_at);
   CREATE TABLE return_lines (
@@ -90,37 +90,10 @@ export const PG_MIGRATIONS: readonly string[] = [
       reason TEXT, asked_sku TEXT, amount BIGINT, fee BIGINT, completed_amount BIGINT,
       PRIMARY KEY ("authorization", line)
     );
-  CREATE TABLE inventory (
-      store TEXT NOT NULL REFERENCES stores(id),
-      sku TEXT NOT NULL,
-      on_hand BIGINT NOT NULL,
-      updated_at TEXT NOT NULL,
-      PRIMARY KEY (store, sku)
-    );
-  CREATE TABLE movements (
-      id TEXT PRIMARY KEY,
-      store TEXT NOT NULL,
-      sku TEXT NOT NULL,
-      delta BIGINT NOT NULL,
-      kind TEXT NOT NULL,
-      ref TEXT NOT NULL,
-      at TEXT NOT NULL
-    );
+  ${tables.inventory}
+  ${tables.movements}
   CREATE INDEX movements_store_sku ON movements(store, sku);
-  CREATE TABLE exceptions (
-      id TEXT PRIMARY KEY,
-      store TEXT NOT NULL,
-      register TEXT,
-      event_id TEXT,
-      kind TEXT NOT NULL,
-      code TEXT NOT NULL,
-      reason TEXT NOT NULL,
-      "authorization" TEXT,
-      body TEXT,
-      created_at TEXT NOT NULL,
-      resolved_at TEXT,
-      resolution TEXT
-    );
+  ${tables.exceptions}
   CREATE INDEX exceptions_store ON exceptions(store, created_at);
   CREATE TABLE audit (
       id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
@@ -135,115 +108,16 @@ export const PG_MIGRATIONS: readonly string[] = [
       prev_hash TEXT NOT NULL,
       hash TEXT NOT NULL
     , origin TEXT);
-  CREATE TABLE terminals (
-      store TEXT NOT NULL REFERENCES stores(id),
-      register TEXT NOT NULL,
-      state TEXT NOT NULL,
-      detail TEXT,
-      transport TEXT NOT NULL,
-      connections BIGINT NOT NULL,
-      reported_state TEXT,
-      reported_detail TEXT,
-      reported_at TEXT,
-      last_message_at TEXT,
-      at TEXT NOT NULL,
-      updated_at TEXT NOT NULL,
-      PRIMARY KEY (store, register)
-    );
-  CREATE TABLE policies (
-      id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-      scope TEXT NOT NULL,
-      body TEXT NOT NULL,
-      actor TEXT NOT NULL,
-      note TEXT,
-      created_at TEXT NOT NULL
-    );
-  CREATE INDEX policies_scope ON policies(scope, id);
-  CREATE TABLE managers (
-      id TEXT PRIMARY KEY,
-      name TEXT NOT NULL,
-      hash TEXT NOT NULL,
-      created_at TEXT NOT NULL,
-      revoked_at TEXT
-    );
+  ${tables.terminals}
+  ${tables.policies}
+  ${tables.managers}
   CREATE INDEX returns_store_day ON returns(store, created_at, status);
-  CREATE TABLE return_exchanges (
-      "authorization" TEXT NOT NULL REFERENCES returns("authorization"),
-      sku TEXT NOT NULL,
-      qty BIGINT NOT NULL,
-      approved_qty BIGINT NOT NULL,
-      code TEXT NOT NULL,
-      PRIMARY KEY ("authorization", sku)
-    );
-  CREATE TABLE authz_counters (
-      store TEXT NOT NULL,
-      agent_id TEXT NOT NULL,
-      counters TEXT NOT NULL,
-      updated_at TEXT NOT NULL,
-      PRIMARY KEY (store, agent_id)
-    );
-  CREATE TABLE key_schedules (
-      store TEXT PRIMARY KEY REFERENCES stores(id),
-      every_ms BIGINT NOT NULL,
-      grace_ms BIGINT NOT NULL,
-      next_at TEXT NOT NULL,
-      actor TEXT NOT NULL
-    );
-  CREATE TABLE webhooks (
-      id TEXT PRIMARY KEY,
-      url TEXT NOT NULL,
-      events TEXT NOT NULL,
-      store TEXT,
-      secret_enc TEXT NOT NULL,
-      prev_secret_enc TEXT,
-      prev_secret_expires_at TEXT,
-      created_at TEXT NOT NULL,
-      created_by TEXT NOT NULL,
-      disabled_at TEXT,
-      disabled_reason TEXT,
-      last_success_at TEXT,
-      last_failure_at TEXT,
-      failing_since TEXT
-    );
-  CREATE TABLE webhook_messages (
-      id TEXT PRIMARY KEY,
-      type TEXT NOT NULL,
-      store TEXT,
-      body TEXT NOT NULL,
-      created_at TEXT NOT NULL
-    );
-  CREATE TABLE webhook_deliveries (
-      id TEXT PRIMARY KEY,
-      webhook TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
-      message TEXT NOT NULL REFERENCES webhook_messages(id),
-      state TEXT NOT NULL,
-      attempts BIGINT NOT NULL DEFAULT 0,
-      retry_step BIGINT NOT NULL DEFAULT 0,
-      next_attempt_at TEXT,
-      created_at TEXT NOT NULL,
-      last_attempt_at TEXT,
-      last_status BIGINT,
-      last_error TEXT
-    );
-  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
-  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook, state, next_attempt_at);
-  CREATE INDEX webhook_deliveries_list ON webhook_deliveries(created_at, id);
-  CREATE INDEX webhook_deliveries_message ON webhook_deliveries(message);
-  CREATE TABLE sync_settings (
-      id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-      scope TEXT NOT NULL,
-      body TEXT NOT NULL,
-      actor TEXT NOT NULL,
-      note TEXT,
-      created_at TEXT NOT NULL
-    );
-  CREATE INDEX sync_settings_scope ON sync_settings(scope, id);
-  CREATE TABLE inventory_accuracy (
-      store TEXT PRIMARY KEY REFERENCES stores(id),
-      skus BIGINT NOT NULL,
-      matching BIGINT NOT NULL,
-      at TEXT NOT NULL
-    );
+  ${tables.return_exchanges}
+  ${tables.authz_counters}
+  ${tables.key_schedules}
+  ${webhookSchema(POSTGRES_DIALECT)}
+  ${tables.sync_settings}
+  ${tables.inventory_accuracy}
   CREATE INDEX audit_at ON audit(at);
   CREATE INDEX audit_store ON audit(store, id);
   CREATE TABLE audit_checkpoints (
@@ -257,59 +131,14 @@ export const PG_MIGRATIONS: readonly string[] = [
       public_key TEXT NOT NULL,
       fingerprint TEXT NOT NULL
     );
-  CREATE TABLE sales (
-      store TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      register TEXT,
-      channel TEXT NOT NULL,
-      at TEXT NOT NULL,
-      currency TEXT NOT NULL,
-      total BIGINT NOT NULL,
-      tenders TEXT NOT NULL,
-      event_id TEXT,
-      created_at TEXT NOT NULL,
-      PRIMARY KEY (store, receipt)
-    );
-  CREATE TABLE sale_lines (
-      store TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      line BIGINT NOT NULL,
-      sku TEXT NOT NULL,
-      qty BIGINT NOT NULL,
-      unit_price BIGINT NOT NULL,
-      PRIMARY KEY (store, receipt, line),
-      FOREIGN KEY (store, receipt) REFERENCES sales(store, receipt)
-    );
-  CREATE TABLE sale_cards (
-      pan_hash TEXT NOT NULL,
-      store TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      PRIMARY KEY (pan_hash, store, receipt),
-      FOREIGN KEY (store, receipt) REFERENCES sales(store, receipt)
-    );
+  ${sale.sales}
+  ${sale.lines}
+  ${sale.cards}
   CREATE INDEX sales_store ON sales(store, at);
   CREATE INDEX sales_receipt ON sales(receipt);
   CREATE INDEX returns_sale ON returns(sale_store, receipt);
-  CREATE TABLE agent_incarnations (
-      agent_id TEXT NOT NULL,
-      incarnation TEXT NOT NULL,
-      store TEXT NOT NULL REFERENCES stores(id),
-      last_seq BIGINT NOT NULL,
-      started_at TEXT NOT NULL,
-      updated_at TEXT NOT NULL,
-      PRIMARY KEY (agent_id, incarnation)
-    );
+  ${tables.agent_incarnations}
 `,
-  // 2 (SQLite 11): what several hub processes share (webhook leases, the gate's limits, event attempts)
-  sharedStateSchema('BIGINT', 'DOUBLE PRECISION'),
-  // 3 (SQLite 12): many hub processes — processes' heartbeats and the connections each holds
-  HUB_PROCESSES_SCHEMA,
-  // 4 (SQLite 13): the ERP feed and its consumers' cursors
-  feedSchema('BIGINT', 'BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY'),
-  // 5 (SQLite 14): the broker relay's lease (one hub process relays the ERP feed at a time)
-  relaySchema(),
-  // 6 (SQLite 15): register days — day-close totals reconciled against what the hub recorded
-  reconcileSchema('BIGINT'),
-  // 7 (SQLite 16): enrollment codes (a store's agent set up from a one-time code)
-  enrollmentSchema(),
+  // 2 on (SQLite 11 on): written once for both engines
+  ...migrationsOnBothEngines(POSTGRES_DIALECT),
 ];

@@ -560,13 +560,16 @@ function migrate(conn: Connection, location: string, create: boolean, log?: Logg
     if (version > PG_MIGRATIONS.length) {
       throw new TbError(
         TbCodes.CONFIG,
-        `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)`,
+        `the database ${location} is at schema version ${version}, newer than this hub (${PG_MIGRATIONS.length}): ` +
+          'run the newer tillbridge-hub, or restore the pg_dump taken before the upgrade (docs/upgrade.md)',
       );
     }
     if (version > 0 && version < PG_MIGRATIONS.length) {
       log?.warn(
         { from: version, to: PG_MIGRATIONS.length, backup: pgDumpCommand(location, version) },
-        `migrating the database ${location} from schema version ${version} to ${PG_MIGRATIONS.length}; to go back later, a copy from before is needed: ${pgDumpCommand(location, version)} (run it with the hub stopped, before upgrading; docs/upgrade.md)`,
+        `migrating the database ${location} from schema version ${version} to ${PG_MIGRATIONS.length}; ` +
+          `to go back later, a copy from before is needed: ${pgDumpCommand(location, version)} ` +
+          '(run it with the hub stopped, before upgrading; docs/upgrade.md)',
       );
     }
     if (version === 0) {

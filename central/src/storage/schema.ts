@@ -1,10 +1,9 @@
-import { WEBHOOK_SCHEMA } from './webhook-schema.js';
+import { webhookSchema } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
-import { HUB_PROCESSES_SCHEMA, sharedStateSchema } from './shared-state-schema.js';
-import { feedSchema } from '../feed/schema.js';
-import { relaySchema } from '../feed/relay-schema.js';
-import { reconcileSchema } from '../reconcile/schema.js';
-import { enrollmentSchema } from '../enrollment/schema.js';
+import { migrationsOnBothEngines, SQLITE_DIALECT } from './migrations.js';
+import { hubTables, saleTables } from './hub-tables.js';
+
+const byStore = saleTables(SQLITE_DIALECT, '_by_store');
 
 /**
  * Receipt numbers are each store's own: a sale is keyed by its store and receipt, and so are its
@@ -12,42 +11,16 @@ import { enrollmentSchema } from '../enrollment/schema.js';
  * is about (`sale_store`, filled from the sale its receipt named until now).
  */
 export const SALES_BY_STORE = `
-  CREATE TABLE sales_by_store (
-    store TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    register TEXT,
-    channel TEXT NOT NULL,
-    at TEXT NOT NULL,
-    currency TEXT NOT NULL,
-    total INTEGER NOT NULL,
-    tenders TEXT NOT NULL,
-    event_id TEXT,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (store, receipt)
-  );
+  ${byStore.sales}
   INSERT INTO sales_by_store (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
     SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales;
 
-  CREATE TABLE sale_lines_by_store (
-    store TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    sku TEXT NOT NULL,
-    qty INTEGER NOT NULL,
-    unit_price INTEGER NOT NULL,
-    PRIMARY KEY (store, receipt, line),
-    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
-  );
+  ${byStore.lines}
   INSERT INTO sale_lines_by_store (store, receipt, line, sku, qty, unit_price)
-    SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
+    SELECT s.store, l.receipt, l.line, l.sku, l.qty, l.unit_price
+      FROM sale_lines l JOIN sales s ON s.receipt = l.receipt;
 
-  CREATE TABLE sale_cards_by_store (
-    pan_hash TEXT NOT NULL,
-    store TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    PRIMARY KEY (pan_hash, store, receipt),
-    FOREIGN KEY (store, receipt) REFERENCES sales_by_store(store, receipt)
-  );
+  ${byStore.cards}
   INSERT INTO sale_cards_by_store (pan_hash, store, receipt)
     SELECT c.pan_hash, s.store, c.receipt FROM sale_cards c JOIN sales s ON s.receipt = c.receipt;
 
@@ -66,20 +39,17 @@ export const SALES_BY_STORE = `
   CREATE INDEX returns_sale ON returns(sale_store, receipt);
 `;
 
+const tables = hubTables(SQLITE_DIALECT);
+
 /**
  * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
  * minor units, times ISO 8601 UTC text (they sort as they compare).
  */
 export const HUB_MIGRATIONS: string[] = [
   `
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  ${tables.meta}
 
-  CREATE TABLE stores (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    last_seen_at TEXT
-  );
+  ${tables.stores}
 
   CREATE TABLE api_keys (
     id TEXT PRIMARY KEY,
@@ -91,14 +61,7 @@ export const HUB_MIGRATIONS: string[] = [
   );
   CREATE INDEX api_keys_store ON api_keys(store);
 
-  CREATE TABLE admin_tokens (
-    id TEXT PRIMARY KEY,
-    hash TEXT NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-  );
+  ${tables.admin_tokens}
 
   -- Last applied seq per agent, written in the same transaction as the events' effects.
   CREATE TABLE agent_cursors (
@@ -182,40 +145,13 @@ export const HUB_MIGRATIONS: string[] = [
   );
 
   -- Inventory is a ledger: on_hand is kept equal to the sum of the store/sku's movements.
-  CREATE TABLE inventory (
-    store TEXT NOT NULL REFERENCES stores(id),
-    sku TEXT NOT NULL,
-    on_hand INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (store, sku)
-  );
+  ${tables.inventory}
 
-  CREATE TABLE movements (
-    id TEXT PRIMARY KEY,
-    store TEXT NOT NULL,
-    sku TEXT NOT NULL,
-    delta INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    ref TEXT NOT NULL,
-    at TEXT NOT NULL
-  );
+  ${tables.movements}
   CREATE INDEX movements_store_sku ON movements(store, sku);
 
   -- Events the hub refused for good: acknowledged, kept, visible, never retried.
-  CREATE TABLE exceptions (
-    id TEXT PRIMARY KEY,
-    store TEXT NOT NULL,
-    register TEXT,
-    event_id TEXT,
-    kind TEXT NOT NULL,
-    code TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    authorization TEXT,
-    body TEXT,
-    created_at TEXT NOT NULL,
-    resolved_at TEXT,
-    resolution TEXT
-  );
+  ${tables.exceptions}
   CREATE INDEX exceptions_store ON exceptions(store, created_at);
 
   -- Hash-chained audit log: hash = SHA-256 over the entry and the previous entry's hash.
@@ -239,42 +175,14 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE return_lines ADD COLUMN asked_sku TEXT;
 
   -- Each register's state as its agent last reported it.
-  CREATE TABLE terminals (
-    store TEXT NOT NULL REFERENCES stores(id),
-    register TEXT NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT,
-    transport TEXT NOT NULL,
-    connections INTEGER NOT NULL,
-    reported_state TEXT,
-    reported_detail TEXT,
-    reported_at TEXT,
-    last_message_at TEXT,
-    at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (store, register)
-  );
+  ${tables.terminals}
   `,
   `
   -- Returns policies: the default and per-store overrides; every change a new version (the id).
-  CREATE TABLE policies (
-    id INTEGER PRIMARY KEY,
-    scope TEXT NOT NULL,
-    body TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    note TEXT,
-    created_at TEXT NOT NULL
-  );
-  CREATE INDEX policies_scope ON policies(scope, id);
+  ${tables.policies}
 
   -- Managers who may override a decision; their codes are stored as keyed hashes.
-  CREATE TABLE managers (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-  );
+  ${tables.managers}
 
   -- The return ticket grows: rules fired, tenders, conditions, money, policy, override, resolution.
   ALTER TABLE returns ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
@@ -296,14 +204,7 @@ export const HUB_MIGRATIONS: string[] = [
   CREATE INDEX returns_store_day ON returns(store, created_at, status);
 
   -- Items a customer takes in exchange: reserved with the return, moved when it completes.
-  CREATE TABLE return_exchanges (
-    authorization TEXT NOT NULL REFERENCES returns(authorization),
-    sku TEXT NOT NULL,
-    qty INTEGER NOT NULL,
-    approved_qty INTEGER NOT NULL,
-    code TEXT NOT NULL,
-    PRIMARY KEY (authorization, sku)
-  );
+  ${tables.return_exchanges}
 
   -- Keyed hashes of the cards a sale was paid with (never the number): returns by card.
   CREATE TABLE sale_cards (
@@ -313,13 +214,7 @@ export const HUB_MIGRATIONS: string[] = [
   );
 
   -- What each agent last reported about the return requests it answered (success rate).
-  CREATE TABLE authz_counters (
-    store TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    counters TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (store, agent_id)
-  );
+  ${tables.authz_counters}
   `,
   `
   -- Key rotation: a key may expire (the old key at the end of a grace period); a new key waits,
@@ -329,34 +224,15 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE api_keys ADD COLUMN delivered_at TEXT;
   ALTER TABLE api_keys ADD COLUMN confirmed_at TEXT;
 
-  CREATE TABLE key_schedules (
-    store TEXT PRIMARY KEY REFERENCES stores(id),
-    every_ms INTEGER NOT NULL,
-    grace_ms INTEGER NOT NULL,
-    next_at TEXT NOT NULL,
-    actor TEXT NOT NULL
-  );
+  ${tables.key_schedules}
   `,
-  WEBHOOK_SCHEMA,
+  webhookSchema(SQLITE_DIALECT),
   `
   -- Sync settings set centrally: the default and per-store overrides; each change a new version.
-  CREATE TABLE sync_settings (
-    id INTEGER PRIMARY KEY,
-    scope TEXT NOT NULL,
-    body TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    note TEXT,
-    created_at TEXT NOT NULL
-  );
-  CREATE INDEX sync_settings_scope ON sync_settings(scope, id);
+  ${tables.sync_settings}
 
   -- What each store's agent last said about its inventory copy (inventory data accuracy).
-  CREATE TABLE inventory_accuracy (
-    store TEXT PRIMARY KEY REFERENCES stores(id),
-    skus INTEGER NOT NULL,
-    matching INTEGER NOT NULL,
-    at TEXT NOT NULL
-  );
+  ${tables.inventory_accuracy}
   `,
   // 7: audit origin column, checkpoints, time and store indexes
   AUDIT_TRAIL_SCHEMA,
@@ -374,15 +250,7 @@ export const HUB_MIGRATIONS: string[] = [
   -- the hub finds it behind or forked from what it applied (restored, reverted, copied). The
   -- cursor is per (agent, incarnation); agent_cursors keeps the agent's store, its latest
   -- incarnation and that one's cursor. Cursors from before incarnations become incarnation ''.
-  CREATE TABLE agent_incarnations (
-    agent_id TEXT NOT NULL,
-    incarnation TEXT NOT NULL,
-    store TEXT NOT NULL REFERENCES stores(id),
-    last_seq INTEGER NOT NULL,
-    started_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (agent_id, incarnation)
-  );
+  ${tables.agent_incarnations}
   INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)
     SELECT agent_id, '', store, last_seq, updated_at, updated_at FROM agent_cursors;
   ALTER TABLE agent_cursors ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
@@ -390,16 +258,6 @@ export const HUB_MIGRATIONS: string[] = [
   ALTER TABLE agent_cursors ADD COLUMN duplicate_exception TEXT;
   ALTER TABLE applied_events ADD COLUMN incarnation TEXT;
   `,
-  // 11: what several hub processes share (webhook leases, the gate's limits, event attempts)
-  sharedStateSchema('INTEGER', 'REAL'),
-  // 12: many hub processes — processes' heartbeats and the connections each holds
-  HUB_PROCESSES_SCHEMA,
-  // 13: the ERP feed and its consumers' cursors
-  feedSchema('INTEGER', 'INTEGER PRIMARY KEY AUTOINCREMENT'),
-  // 14: the broker relay's lease (one hub process relays the ERP feed at a time)
-  relaySchema(),
-  // 15: register days — day-close totals reconciled against what the hub recorded
-  reconcileSchema('INTEGER'),
-  // 16: enrollment codes (a store's agent set up from a one-time code)
-  enrollmentSchema(),
+  // 11 on: written once for both engines
+  ...migrationsOnBothEngines(SQLITE_DIALECT),
 ];

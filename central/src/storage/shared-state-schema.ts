@@ -1,7 +1,8 @@
+import type { SchemaDialect } from './migrations.js';
+
 /**
  * What several hub processes on one database must share (Tillbridge issue 10), one migration on
- * each engine (SQLite: HUB_MIGRATIONS[10]; PostgreSQL: PG_MIGRATIONS[1]). `int` and `real` are the
- * engine's 64-bit integer and double.
+ * each engine (SQLite's version 11, PostgreSQL's 2), written once (migrations.ts).
  *
  * - Webhook delivery leases: the process attempting a delivery holds it until `lease_until` (ISO
  *   text, like `next_attempt_at`); a lease that runs out (the process died) makes it due again.
@@ -11,15 +12,15 @@
  * - Unexpected failures per agent event (domain/event-applier.ts): counted across processes, so an
  *   event is set aside after MAX_ATTEMPTS whichever processes its batches reached.
  */
-export function sharedStateSchema(int: string, real: string): string {
+export function sharedStateSchema(d: SchemaDialect): string {
   return `
   ALTER TABLE webhook_deliveries ADD COLUMN leased_by TEXT;
   ALTER TABLE webhook_deliveries ADD COLUMN lease_until TEXT;
 
   CREATE TABLE gate_allowances (
     store TEXT PRIMARY KEY,
-    tat ${real} NOT NULL,
-    limited_until ${int} NOT NULL DEFAULT 0
+    tat ${d.real} NOT NULL,
+    limited_until ${d.integer} NOT NULL DEFAULT 0
   );
   CREATE INDEX gate_allowances_tat ON gate_allowances(tat, store);
 
@@ -28,16 +29,16 @@ export function sharedStateSchema(int: string, real: string): string {
   CREATE TABLE gate_sources (
     source TEXT PRIMARY KEY,
     failures TEXT NOT NULL,
-    blocked_until ${int} NOT NULL,
+    blocked_until ${d.integer} NOT NULL,
     locked TEXT NOT NULL,
-    last_at ${int} NOT NULL
+    last_at ${d.integer} NOT NULL
   );
   CREATE INDEX gate_sources_last ON gate_sources(last_at, source);
 
   CREATE TABLE event_attempts (
     event_id TEXT PRIMARY KEY,
     agent_id TEXT NOT NULL,
-    attempts ${int} NOT NULL,
+    attempts ${d.integer} NOT NULL,
     last_error TEXT,
     updated_at TEXT NOT NULL
   );
@@ -46,8 +47,8 @@ export function sharedStateSchema(int: string, real: string): string {
 }
 
 /**
- * Many hub processes (Tillbridge issue 10), the same text on each engine (SQLite: HUB_MIGRATIONS[12];
- * PostgreSQL: PG_MIGRATIONS[3]): each serving process and its heartbeat, and the connections it holds.
+ * Many hub processes (Tillbridge issue 10), the same text on each engine (SQLite's version 12,
+ * PostgreSQL's 3): each serving process and its heartbeat, and the connections it holds.
  */
 export const HUB_PROCESSES_SCHEMA = `
   -- Many hub processes on one database (docs/architecture.md "Many hub processes"): each serving

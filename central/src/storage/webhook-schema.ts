@@ -1,9 +1,12 @@
+import type { SchemaDialect } from './migrations.js';
+
 /**
- * The webhooks' tables (migration 5): endpoints, the events sent to them (one `webhook-id` per
- * event), and the durable delivery queue, one row per (event, endpoint), written in the same
- * transaction as the change the event reports.
+ * The webhooks' tables (SQLite's migration 5, part of PostgreSQL's version 1): endpoints, the
+ * events sent to them (one `webhook-id` per event), and the durable delivery queue, one row per
+ * (event, endpoint), written in the same transaction as the change the event reports.
  */
-export const WEBHOOK_SCHEMA = `
+export function webhookSchema(d: SchemaDialect): string {
+  return `
   -- Endpoints. Secrets are sealed (AES-256-GCM); during a rotation's overlap the previous secret
   -- signs too. failing_since: the first failure since the last success (null while healthy).
   CREATE TABLE webhooks (
@@ -40,12 +43,12 @@ export const WEBHOOK_SCHEMA = `
     webhook TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     message TEXT NOT NULL REFERENCES webhook_messages(id),
     state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_step INTEGER NOT NULL DEFAULT 0,
+    attempts ${d.integer} NOT NULL DEFAULT 0,
+    retry_step ${d.integer} NOT NULL DEFAULT 0,
     next_attempt_at TEXT,
     created_at TEXT NOT NULL,
     last_attempt_at TEXT,
-    last_status INTEGER,
+    last_status ${d.integer},
     last_error TEXT
   );
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
@@ -53,3 +56,4 @@ export const WEBHOOK_SCHEMA = `
   CREATE INDEX webhook_deliveries_list ON webhook_deliveries(created_at, id);
   CREATE INDEX webhook_deliveries_message ON webhook_deliveries(message);
 `;
+}
