@@ -108,7 +108,8 @@ async function main(): Promise<void> {
     const { auth: a, offline } = await asking.stop();
     process.stdout.write(
       `${'drain, hub back → every sale at the hub'.padEnd(44)} ${(drainMs / 1000).toFixed(1)} s ` +
-        `(${((per * CONNS) / (drainMs / 1000)).toFixed(0)} sales/s; aim ≤ 30 s: ${drainMs <= 30_000 ? 'met' : 'NOT met'})\n`,
+        `(${((per * CONNS) / (drainMs / 1000)).toFixed(0)} sales/s; aim ≤ 30 s: ` +
+        `${drainMs <= 30_000 ? 'met' : 'NOT met'})\n`,
     );
     process.stdout.write(
       `${'online authorization during the drain'.padEnd(44)} p50 ${ms(a.p50)}, p99 ${ms(a.p99)} (n=${a.n}, ` +
@@ -116,7 +117,8 @@ async function main(): Promise<void> {
     );
     if (process.argv.includes('--json'))
       process.stdout.write(
-        `${JSON.stringify({ date, machine: machine(), backlog: per * CONNS, sellMs, drainMs, authorization: a, offline })}\n`,
+        JSON.stringify({ date, machine: machine(), backlog: per * CONNS, sellMs, drainMs, authorization: a, offline }) +
+          '\n',
       );
   });
 }

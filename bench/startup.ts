@@ -90,7 +90,8 @@ export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): 
       `${readyMs <= 500 ? 'met' : 'NOT met'}; one run, from spawn)\n`,
   );
   process.stdout.write(
-    `${'agent idle RSS (connected, 3 s after)'.padEnd(44)} ${rss === undefined ? 'n/a' : `${(rss / MB).toFixed(1)} MB`}` +
+    `${'agent idle RSS (connected, 3 s after)'.padEnd(44)} ` +
+      (rss === undefined ? 'n/a' : `${(rss / MB).toFixed(1)} MB`) +
       `   (aim ≤ 60 MB: ${rss !== undefined && rss <= 60 * MB ? 'met' : 'NOT met'})\n`,
   );
   await agent.proc.stop();

@@ -25,31 +25,34 @@ afterEach(() => {
 });
 
 describe('systemdService', () => {
-  it('installs the given unit under --root and enables it there, then removes it; start needs the live system', async () => {
-    const unitFile = join(dir, 'tb.service');
-    writeFileSync(unitFile, '[Unit]\nDescription=test\n[Service]\nExecStart=/bin/true\n');
-    const root = join(dir, 'image');
-    const service = systemdService('tillbridge-test', () => systemctl);
-    const unit = join(root, 'etc', 'systemd', 'system', 'tillbridge-test.service');
+  it(
+    'installs the given unit under --root and enables it there, then removes it; start needs the live ' + 'system',
+    async () => {
+      const unitFile = join(dir, 'tb.service');
+      writeFileSync(unitFile, '[Unit]\nDescription=test\n[Service]\nExecStart=/bin/true\n');
+      const root = join(dir, 'image');
+      const service = systemdService('tillbridge-test', () => systemctl);
+      const unit = join(root, 'etc', 'systemd', 'system', 'tillbridge-test.service');
 
-    expect(await service.install({ root, unitFile })).toEqual([
-      `wrote ${unit}`,
-      `systemctl --root=${root} enable tillbridge-test.service`,
-    ]);
-    expect(readFileSync(unit, 'utf8')).toBe(readFileSync(unitFile, 'utf8'));
-    await expect(service.install({ root, unitFile, now: true })).rejects.toThrow(/cannot go with --root/);
+      expect(await service.install({ root, unitFile })).toEqual([
+        `wrote ${unit}`,
+        `systemctl --root=${root} enable tillbridge-test.service`,
+      ]);
+      expect(readFileSync(unit, 'utf8')).toBe(readFileSync(unitFile, 'utf8'));
+      await expect(service.install({ root, unitFile, now: true })).rejects.toThrow(/cannot go with --root/);
 
-    expect(await service.uninstall({ root })).toEqual([
-      `systemctl --root=${root} disable tillbridge-test.service`,
-      `removed ${unit}`,
-    ]);
-    expect(existsSync(unit)).toBe(false);
-    await expect(service.control('start', { root })).rejects.toThrow(/cannot go with --root/);
-    expect(calls.map((c) => c.slice(1, -1))).toEqual([
-      [`--root=${root}`, 'enable'],
-      [`--root=${root}`, 'disable'],
-    ]);
-  });
+      expect(await service.uninstall({ root })).toEqual([
+        `systemctl --root=${root} disable tillbridge-test.service`,
+        `removed ${unit}`,
+      ]);
+      expect(existsSync(unit)).toBe(false);
+      await expect(service.control('start', { root })).rejects.toThrow(/cannot go with --root/);
+      expect(calls.map((c) => c.slice(1, -1))).toEqual([
+        [`--root=${root}`, 'enable'],
+        [`--root=${root}`, 'disable'],
+      ]);
+    },
+  );
 
   it('status: systemctl asked about the live unit, its answer and exit code printed as they are', async () => {
     const out = vi.spyOn(process.stdout, 'write').mockReturnValue(true);

@@ -132,7 +132,8 @@ export function restoreAgent(
   if (m.store !== config.store) {
     throw new TbError(
       TbCodes.INVALID,
-      `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ${JSON.stringify(config.store)}'s: restore it with that store's config`,
+      `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ` +
+        `${JSON.stringify(config.store)}'s: restore it with that store's config`,
     );
   }
   refuseNewerBackup(dir, m, 'agent', AGENT_SCHEMA_VERSION);
@@ -178,12 +179,17 @@ export function restoreAgent(
 function backupReport(m: BackupManifest & Partial<AgentBackupInfo>, dir: string): string {
   const [f] = m.files;
   if (!f) throw new Error(`the backup manifest in ${dir} lists no file`);
+  const apiKey =
+    m.apiKey?.source === 'rotated'
+      ? `the one the hub rotated in (${m.apiKey.id}), sealed under the config file's key`
+      : "the config file's";
   return [
     `backup written to ${dir} (taken ${m.createdAt}, schema ${String(m.schemaVersion)}):`,
     `  ${f.name}  ${f.bytes} bytes  sha256 ${f.sha256}`,
     '  manifest.json',
-    `store ${String(m.store)}, agent ${String(m.agentId)}; ${m.outbox?.depth ?? 0} event(s) not yet acknowledged by the hub are in it`,
-    `API key: ${m.apiKey?.source === 'rotated' ? `the one the hub rotated in (${m.apiKey.id}), sealed under the config file's key` : "the config file's"} — the config file is not in the backup; keep it too`,
+    `store ${String(m.store)}, agent ${String(m.agentId)}; ${m.outbox?.depth ?? 0} event(s) not yet acknowledged by ` +
+      `the hub are in it`,
+    `API key: ${apiKey} — the config file is not in the backup; keep it too`,
   ].join('\n');
 }
 
@@ -191,12 +197,15 @@ function restoreReport(r: AgentRestoreResult): string {
   const lines = [`restored the backup of ${r.backupCreatedAt} into ${r.restored} (agent ${r.agentId})`];
   if (r.keptAside.length > 0) lines.push('what it replaced is kept:', ...r.keptAside.map((f) => `  ${f}`));
   lines.push(
-    `${r.outbox.depth} event(s) in its outbox will be sent again; the hub takes them by id (what it already has is not applied twice).`,
-    'At its next connection the hub finds this database behind what it applied and has the agent start a new incarnation (docs/backup.md#a-restored-agent).',
+    `${r.outbox.depth} event(s) in its outbox will be sent again; the hub takes them by id (what it already has is ` +
+      `not applied twice).`,
+    'At its next connection the hub finds this database behind what it applied and has the agent start a new ' +
+      'incarnation (docs/backup.md#a-restored-agent).',
   );
   if (r.apiKey.source === 'rotated')
     lines.push(
-      `It uses the API key the hub rotated in before the backup (${r.apiKey.id}): if the store's key was rotated again since and the old one has expired, put a new key in the config.`,
+      `It uses the API key the hub rotated in before the backup (${r.apiKey.id}): if the store's key was rotated ` +
+        `again since and the old one has expired, put a new key in the config.`,
     );
   lines.push('Next: start the agent (systemctl start tillbridge-agent, or tillbridge-agent run --config …)');
   return lines.join('\n');
@@ -223,14 +232,17 @@ export function registerBackupCommands(
   program
     .command('backup')
     .description(
-      "copy the agent's database (outbox, receipts, identity, sealed secrets) into DIR with a manifest; safe while the agent runs",
+      "copy the agent's database (outbox, receipts, identity, sealed secrets) into DIR with a manifest; safe while " +
+        'the agent runs',
     )
     .argument('<dir>', 'a new (or empty) directory for the backup; made 0700')
     .addOption(configOpt())
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      "\nRun it as the agent's user. The config file (with the store's API key) is not copied: keep it too.\n\nExample:\n  sudo -u tillbridge tillbridge-agent backup --config /etc/tillbridge/agent.json /var/backups/tillbridge-agent/$(date +%F)",
+      "\nRun it as the agent's user. The config file (with the store's API key) is not copied: keep it " +
+        'too.\n\nExample:\n  sudo -u tillbridge tillbridge-agent backup --config /etc/tillbridge/agent.json ' +
+        '/var/backups/tillbridge-agent/$(date +%F)',
     )
     .action(async (dir: string, opts: { config?: string; json?: boolean }) => {
       const config = load(opts.config);
@@ -245,7 +257,8 @@ export function registerBackupCommands(
   program
     .command('restore')
     .description(
-      "restore a backup into the config's dataDir: checksums checked, never while the agent runs, over a database only with --force",
+      "restore a backup into the config's dataDir: checksums checked, never while the agent runs, over a database " +
+        'only with --force',
     )
     .argument('<dir>', 'the backup directory (written by `tillbridge-agent backup`)')
     .addOption(configOpt())
@@ -253,7 +266,11 @@ export function registerBackupCommands(
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      "\nExit code: 0 restored; 1 the agent is running, or the data directory holds a database and --force was not given; 2 a backup that is damaged, incomplete, of another store or not an agent's.\n\nExample:\n  systemctl stop tillbridge-agent\n  sudo -u tillbridge tillbridge-agent restore /var/backups/tillbridge-agent/2026-11-30 --config /etc/tillbridge/agent.json --force\n  systemctl start tillbridge-agent",
+      '\nExit code: 0 restored; 1 the agent is running, or the data directory holds a database and --force was not ' +
+        "given; 2 a backup that is damaged, incomplete, of another store or not an agent's.\n\nExample:\n  systemctl " +
+        'stop tillbridge-agent\n  sudo -u tillbridge tillbridge-agent restore ' +
+        '/var/backups/tillbridge-agent/2026-11-30 --config /etc/tillbridge/agent.json --force\n  systemctl start ' +
+        'tillbridge-agent',
     )
     .action((dir: string, opts: { config?: string; force?: boolean; json?: boolean }) => {
       const config = load(opts.config);

@@ -85,7 +85,10 @@ function actionFor(c: Check): string | undefined {
       : "make sure dataDir in the config names a directory the agent's user owns and may write (created 0700)";
   }
   if (c.key.endsWith('.port') || c.key === 'status.listen')
-    return 'another program listens on that port: stop it, or give this one another port in the config (the registers must be told too)';
+    return (
+      'another program listens on that port: stop it, or give this one another port in the config (the ' +
+      'registers must be told too)'
+    );
   if (c.key.endsWith('.path'))
     return c.message.includes('not present')
       ? 'plug the device in, or fix the path in the config (`tillbridge-agent devices` lists what this machine sees)'
@@ -189,9 +192,12 @@ async function userAndDeviceFindings(
           findings.push({
             id: 'device.hid',
             level: 'warning',
-            message: `${h.id}: no HID device ${hex(h.want.vendorId)}:${hex(h.want.productId)} is seen now${seen.problems.length ? ` (${seen.problems.join('; ')})` : ''}`,
+            message:
+              `${h.id}: no HID device ${hex(h.want.vendorId)}:${hex(h.want.productId)} is seen ` +
+              `now${seen.problems.length ? ` (${seen.problems.join('; ')})` : ''}`,
             action:
-              'plug it in, or check vendorId and productId in the config against `tillbridge-agent devices`; the agent opens it when it appears',
+              'plug it in, or check vendorId and productId in the config against `tillbridge-agent devices`; the ' +
+              'agent opens it when it appears',
           });
         }
         for (const p of paths) devices.push({ id: h.id, path: p, kind: 'hid' });
@@ -226,7 +232,9 @@ function logFindings(config: Readonly<AgentConfig>): DoctorFinding[] {
       out.push({
         id: 'log.file',
         level: 'error',
-        message: `log.file ${file} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the agent will not start`,
+        message:
+          `log.file ${file} cannot be written ` +
+          `(${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the agent will not start`,
         action: "create its directory and let the agent's user write there, or change log.file in the config",
       });
     }
@@ -247,21 +255,26 @@ function statusFindings(s: AgentStatus): DoctorFinding[] {
       ? {
           id: 'agent.running',
           level: 'ok',
-          message: `the agent is running (pid ${s.pid})${s.hub.connected ? ', connected to the hub' : ', NOT connected to the hub'}`,
+          message:
+            `the agent is running ` +
+            `(pid ${s.pid})${s.hub.connected ? ', connected to the hub' : ', NOT connected to the hub'}`,
         }
       : {
           id: 'agent.running',
           level: 'warning',
           message: 'the agent is not running (or does not answer on its status endpoint)',
           action:
-            'start the service (Linux: `sudo systemctl start tillbridge-agent`; Windows: Services, "Tillbridge agent"), then look at its log if it stops again',
+            'start the service (Linux: `sudo systemctl start tillbridge-agent`; Windows: Services, "Tillbridge ' +
+            'agent"), then look at its log if it stops again',
         },
   );
   if (s.running && !s.hub.connected) {
     out.push({
       id: 'agent.hub',
       level: s.hub.refused ? 'error' : 'warning',
-      message: `the agent is not connected to the hub${s.hub.lastError ? `: ${s.hub.lastError}` : ''}${s.hub.refused ? ` (refused: ${s.hub.refused.reason})` : ''}`,
+      message:
+        `the agent is not connected to the hub${s.hub.lastError ? `: ${s.hub.lastError}` : ''}` +
+        (s.hub.refused ? ` (refused: ${s.hub.refused.reason})` : ''),
       action: s.hub.refused
         ? 'the hub refuses this agent: tell the hub\'s operator (docs/operations.md, "two live copies")'
         : 'see the hub.* findings above; the agent keeps retrying on its own',
@@ -295,7 +308,9 @@ export async function agentBundle(configFile: string, r: AgentDoctorResult, nowM
     configText = `${JSON.stringify(redactSecrets(raw), null, 2)}\n`;
   } catch (err) {
     // a file that is not JSON cannot be redacted key by key: it is left out
-    configText = `(${configFile} could not be read as JSON, so it is not included: ${(err as Error).message.slice(0, 200)})\n`;
+    configText =
+      `(${configFile} could not be read as JSON, so it is not included: ` +
+      `${(err as Error).message.slice(0, 200)})\n`;
   }
   const secrets = secretValues(raw);
   const entries: TarEntry[] = [
@@ -343,7 +358,8 @@ async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: strin
   if (opts.bundle) {
     if (existsSync(opts.bundle) && statSync(opts.bundle).isDirectory()) {
       process.stderr.write(
-        `error: --bundle ${opts.bundle} is a directory: name the file to write (e.g. ${opts.bundle}/tillbridge-bundle.tar.gz)\n`,
+        `error: --bundle ${opts.bundle} is a directory: name the file to write (e.g. ` +
+          `${opts.bundle}/tillbridge-bundle.tar.gz)\n`,
       );
       process.exit(2);
     }
@@ -351,12 +367,14 @@ async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: strin
       writeFileSync(opts.bundle, await agentBundle(file, r, clock.now()), { mode: 0o600 });
     } catch (err) {
       process.stderr.write(
-        `error: cannot write --bundle ${opts.bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+        `error: cannot write --bundle ${opts.bundle}: ` +
+          `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
       );
       process.exit(1);
     }
     process.stderr.write(
-      `support bundle written to ${opts.bundle} (secrets replaced by "[redacted]"; look inside with: tar tzf ${opts.bundle})\n`,
+      `support bundle written to ${opts.bundle} (secrets replaced by "[redacted]"; look inside with: tar tzf ` +
+        `${opts.bundle})\n`,
     );
   }
   process.exitCode = doctorExitCode(r.report.findings);
@@ -367,7 +385,8 @@ export function doctorCommand(program: Command, configOpt: () => Option): void {
   program
     .command('doctor')
     .description(
-      'check this machine, the config, the devices, the hub (reachable, trusted, clock), disk and outbox; say what to do about each problem',
+      'check this machine, the config, the devices, the hub (reachable, trusted, clock), disk and outbox; say what ' +
+        'to do about each problem',
     )
     .addOption(configOpt())
     .option('--json', 'print the findings as JSON')
@@ -375,7 +394,9 @@ export function doctorCommand(program: Command, configOpt: () => Option): void {
     .option('--user <name>', 'check permissions for this user, the one the agent runs as (default: the current user)')
     .addHelpText(
       'after',
-      '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExamples:\n  sudo -u tillbridge tillbridge-agent doctor --config /etc/tillbridge/agent.json\n  tillbridge-agent doctor --config agent.json --user tillbridge --bundle /tmp/tillbridge-bundle.tar.gz',
+      '\nExit code: 0 when no finding is an error (warnings allowed), 1 when one is, 2 on bad usage.\n\nExamples:\n  ' +
+        'sudo -u tillbridge tillbridge-agent doctor --config /etc/tillbridge/agent.json\n  tillbridge-agent doctor ' +
+        '--config agent.json --user tillbridge --bundle /tmp/tillbridge-bundle.tar.gz',
     )
     .action(doctorCmd);
 }

@@ -122,7 +122,8 @@ export function serviceCommands(program: Command): void {
     .description('install, remove, start, stop the agent as a system service (systemd on Linux, WinSW on Windows)')
     .addHelpText(
       'after',
-      '\nLinux: the unit goes to /etc/systemd/system (run as root). Windows: docs/install-windows.md.\n\nExamples:\n  sudo tillbridge-agent service install --now\n  sudo tillbridge-agent service status',
+      '\nLinux: the unit goes to /etc/systemd/system (run as root). Windows: docs/install-windows.md.\n\nExamples:\n ' +
+        ' sudo tillbridge-agent service install --now\n  sudo tillbridge-agent service status',
     );
   const common = (c: Command): Command =>
     c
