@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DayCloseEventBody, Tender, WireEvent } from '@tillbridge/shared';
 import type { ResendRequest } from '../src/reconcile/day-reconciliation.js';
-import { column, scalar, testHub } from './helpers.js';
+import { column, scalar, testHub, wireSale } from './helpers.js';
+import { askReturn } from './returns-support.js';
 
 /**
  * Registers' business days reconciled at the hub (docs/reconciliation.md): a day.close event
@@ -30,21 +31,7 @@ function sale(
   at = '2026-11-27T10:00:00Z',
   register = 'R1',
 ): WireEvent {
-  return {
-    seq: ++seq,
-    id,
-    kind: 'sale',
-    register,
-    at,
-    body: {
-      requestId: `m-${id}`,
-      receipt,
-      at,
-      currency: 'EUR',
-      lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }],
-      tenders,
-    },
-  };
+  return wireSale(++seq, id, receipt, { amount, tenders, at, register });
 }
 
 function close(id: string, body: Partial<DayCloseEventBody>): WireEvent {
@@ -80,14 +67,7 @@ describe.each([
 
   it('matches when the totals, tenders and lists are what the hub recorded (a return among them): day.reconciled on the feed, audited', () => {
     apply(sale('e1', 'X1', 1200), sale('e2', 'X2', 500, [{ kind: 'Cash', amount: 500 }]));
-    const a = t.hub.engine.authorize('S1', {
-      authorization: 'A1',
-      after: 0,
-      register: 'R1',
-      requestId: 'q-A1',
-      receipt: 'X1',
-      lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-    });
+    const a = askReturn(t.hub, 'S1', 'A1', 'X1', 1);
     expect(a.decision).toBe('approved');
     // completed on the register at 15:00 (the agent's time): the return's business day
     const done = apply({

@@ -14,6 +14,7 @@ import { feedPoslogRoutes } from '../src/http/admin/feed-poslog.js';
 import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { testHub } from './helpers.js';
+import { askReturn, completeReturn } from './returns-support.js';
 import { runCli } from './cli-run.js';
 
 /**
@@ -104,23 +105,9 @@ beforeAll(async () => {
 
   // a return of one shirt of S1-0100, authorized and completed at 12:00 UTC (13:00 in Berlin)
   t.clock.t = Date.parse('2026-11-27T12:00:00Z');
-  const decision = t.hub.engine.authorize('S1', {
-    authorization: 'auth-1',
-    after: 0,
-    register: 'R2',
-    requestId: 'q-auth-1',
-    receipt: 'S1-0100',
-    lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-  });
+  const decision = askReturn(t.hub, 'S1', 'auth-1', 'S1-0100', 1, { register: 'R2' });
   expect(decision).toMatchObject({ decision: 'approved', refundAmount: 1999 });
-  t.hub.storage.tx(() =>
-    t.hub.completion.complete('S1', 'R2', {
-      authorization: 'auth-1',
-      requestId: 'c-auth-1',
-      lines: [{ line: 1, qty: 1 }],
-      refund: { kind: 'card', amount: 1999 },
-    }),
-  );
+  completeReturn(t.hub, 'S1', 'auth-1', 1, { kind: 'card', amount: 1999 }, 'R2');
 
   xml = exportPoslogDay(entries('S1', DAY), { store: 'S1', day: DAY, saleOf });
 

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import { createLogger, type WireEvent } from '@tillbridge/shared';
+import { createLogger, type Tender, type WireEvent } from '@tillbridge/shared';
 import { initHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
@@ -113,42 +113,114 @@ export function twoHubProcesses(engine: 'sqlite' | 'postgres', cleanups: (() => 
   return { a, b, dirA, dirB, clock };
 }
 
-export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
-  if (!hub.stores.get(store)) hub.stores.create(store, store);
+/** A sale of one line as `recordSale` records it; what is left out takes the default named. */
+export interface SaleSeed {
+  receipt: string;
+  /** default 2 */
+  qty?: number;
+  /** default 1000 */
+  unitPrice?: number;
+  /** default A */
+  sku?: string;
+  /** default R1 */
+  register?: string;
+  /** default 2026-11-27T09:00:00Z */
+  at?: string;
+  /** default none */
+  tenders?: Tender[];
+  /** default m-STORE-RECEIPT */
+  requestId?: string;
+  /** default e-STORE-RECEIPT */
+  eventId?: string;
+}
+
+/** Records a sale of one line in EUR at `store` (which must exist), as its agent sends it. */
+export function recordSale(hub: Hub, store: string, sale: SaleSeed): void {
+  const { receipt, qty = 2, unitPrice = 1000, sku = 'A', register = 'R1' } = sale;
   hub.storage.tx(() =>
     hub.saleService.record(
       store,
-      'R1',
+      register,
       'store',
       {
-        requestId: `m-${receipt}`,
+        requestId: sale.requestId ?? `m-${store}-${receipt}`,
         receipt,
-        at: '2026-11-27T09:00:00Z',
+        at: sale.at ?? '2026-11-27T09:00:00Z',
         currency: 'EUR',
-        lines: [{ line: 1, sku, qty, unitPrice: 1000 }],
-        tenders: [],
+        lines: [{ line: 1, sku, qty, unitPrice }],
+        tenders: sale.tenders ?? [],
       },
-      `e-${receipt}`,
+      sale.eventId ?? `e-${store}-${receipt}`,
     ),
   );
 }
 
-/** A sale as an agent sends it in an `events` frame: one unit of SKU A at 1.00 EUR. */
-export const wireSale = (seq: number, id: string, receipt: string): WireEvent => ({
+/** `qty` of `sku` at 10.00 EUR sold at `store` (created if need be) as `receipt` (m-RECEIPT, e-RECEIPT). */
+export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
+  if (!hub.stores.get(store)) hub.stores.create(store, store);
+  recordSale(hub, store, { receipt, qty, sku, requestId: `m-${receipt}`, eventId: `e-${receipt}` });
+}
+
+/** What a `wireSale` may say other than its defaults. */
+export interface WireSaleFields {
+  /** the unit price, default 100 (1.00 EUR) */
+  amount?: number;
+  /** default none */
+  tenders?: Tender[];
+  /** the event's and the sale's time, default 2026-11-27T10:00Z */
+  at?: string;
+  /** default R1 */
+  register?: string;
+}
+
+/** A sale as an agent sends it in an `events` frame: one unit of SKU A, at 1.00 EUR unless `fields` say. */
+export const wireSale = (seq: number, id: string, receipt: string, fields: WireSaleFields = {}): WireEvent => ({
   seq,
   id,
   kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
+  register: fields.register ?? 'R1',
+  at: fields.at ?? '2026-11-27T10:00:00.000Z',
   body: {
     requestId: `m-${id}`,
     receipt,
-    at: '2026-11-27T10:00:00Z',
+    at: fields.at ?? '2026-11-27T10:00:00Z',
     currency: 'EUR',
-    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
-    tenders: [],
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: fields.amount ?? 100 }],
+    tenders: fields.tenders ?? [],
   },
 });
+
+/** A completion an agent sends of an authorization the hub never saw (`nope`): one unit, 1.00 EUR cash. */
+export const wireUnknownCompletion = (seq: number, id: string): WireEvent => ({
+  seq,
+  id,
+  kind: 'return.complete',
+  register: 'R1',
+  at: '2026-11-27T10:00:00.000Z',
+  body: {
+    authorization: 'nope',
+    requestId: 'm1',
+    lines: [{ line: 1, qty: 1 }],
+    refund: { kind: 'cash', amount: 100 },
+  },
+});
+
+/** Makes storing a sale of receipt POISON fail as a disk error would (a trigger, on either engine). */
+export function poisonSalesInsert(storage: Hub['storage']): void {
+  if (storage.engine === 'sqlite') {
+    storage.db.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' ` +
+        `BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
+    );
+    return;
+  }
+  storage.db.exec(
+    `CREATE FUNCTION boom() RETURNS trigger AS $$
+       BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END
+     $$ LANGUAGE plpgsql`,
+  );
+  storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
+}
 
 /** The first column of each row (either engine). */
 export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import { salesImport } from '../src/imports/sales-import.js';
 import { seedSale, hubForEachTest } from './helpers.js';
+import { offlineApproval } from './returns-support.js';
 
 // 2 × A at 1000, sold 2026-11-27T09:00Z, paid cash
 const t = hubForEachTest({ S2: 'S2' }, ({ hub }) => seedSale(hub, 'S1', 'X1', 2));
@@ -207,48 +208,32 @@ describe('every channel, and returns by card', () => {
 });
 
 describe('offline decisions reconciled against the hub', () => {
-  const offline = (
-    authorization: string,
-    receipt: string,
-    qty = 1,
-    extra: Partial<ReturnDecisionEventBody> = {},
-  ): ReturnDecisionEventBody => ({
-    authorization,
-    requestId: `q-${authorization}`,
-    receipt,
-    decision: 'approved',
-    mode: 'offline',
-    lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock' }],
-    refundEstimate: 1000 * qty,
-    allowedTenders: ['cash', 'store_credit'],
-    conditions: [],
-    rules: [],
-    policyVersion: 0,
-    decidedAt: '2026-11-27T10:00:00.000Z',
-    ...extra,
-  });
   const apply = (b: ReturnDecisionEventBody, store = 'S1') =>
     t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
 
   it('confirms what fits', () => {
-    expect(apply(offline('o-ok', 'X1'))).toEqual({});
+    expect(apply(offlineApproval('o-ok', 'X1'))).toEqual({});
     expect(t.hub.returnsRepo.get('o-ok')).toMatchObject({ reconciliation: 'confirmed', exception_code: null });
   });
 
   it.each([
-    ['over_return', () => t.hub.engine.authorize('S2', req(one(2))), offline('o-over', 'X1')],
+    ['over_return', () => t.hub.engine.authorize('S2', req(one(2))), offlineApproval('o-over', 'X1')],
     [
       'non_returnable',
       () => t.hub.policies.set(undefined, { nonReturnable: { skus: ['A'] } }, 'admin:t'),
-      offline('o-nr', 'X1'),
+      offlineApproval('o-nr', 'X1'),
     ],
     [
       'outside_window',
       () => t.hub.policies.set(undefined, { returnWindowDays: 0, windowOverridable: false }, 'admin:t'),
-      offline('o-win', 'X1'),
+      offlineApproval('o-win', 'X1'),
     ],
-    ['limit_exceeded', () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'), offline('o-lim', 'X1')],
-    ['receipt_not_found', () => undefined, offline('o-rnf', 'GHOST')],
+    [
+      'limit_exceeded',
+      () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'),
+      offlineApproval('o-lim', 'X1'),
+    ],
+    ['receipt_not_found', () => undefined, offlineApproval('o-rnf', 'GHOST')],
   ])('flags %s, keeps the return, and lists it', (code, setup, body) => {
     const version = setup(); // a policy change: the version the agent decided by
     expect(apply({ ...body, policyVersion: typeof version === 'number' ? version : 0 })).toEqual({ exception: code });
@@ -262,10 +247,10 @@ describe('offline decisions reconciled against the hub', () => {
 
   it('resolution: accept keeps the return as it is; reverse moves the stock back; both audited', () => {
     t.hub.engine.authorize('S2', req(one(2)));
-    apply(offline('o-1', 'X1'));
+    apply(offlineApproval('o-1', 'X1'));
     seedSale(t.hub, 'S1', 'X3', 1);
     t.hub.engine.authorize('S2', req(one(1), { receipt: 'X3' }));
-    apply(offline('o-2', 'X3'));
+    apply(offlineApproval('o-2', 'X3'));
     complete('S1', 'o-1', [{ line: 1, qty: 1 }], 'cash', 1000);
     complete('S1', 'o-2', [{ line: 1, qty: 1 }], 'cash', 1000);
     const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
