@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, WIRE_VERSION, type DayCloseEventBody, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock } from './helpers.js';
+import { silent, TestClock, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -72,21 +72,8 @@ async function connect(token: string, newest: number): Promise<Agent> {
   return agent;
 }
 
-const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:00Z'): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at,
-  body: {
-    requestId: `m-${id}`,
-    receipt,
-    at,
-    currency: 'EUR',
-    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }],
-    tenders: [{ kind: 'cash', amount: 500 }],
-  },
-});
+const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:00Z'): WireEvent =>
+  wireSale(seq, id, receipt, { amount: 500, tenders: [{ kind: 'cash', amount: 500 }], at });
 const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent => ({
   seq,
   id,

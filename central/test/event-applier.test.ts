@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import { ForkedHistory } from '../src/domain/event-applier.js';
-import { hubForEachTest, wireSale, column, scalar } from './helpers.js';
+import { hubForEachTest, wireSale, column, scalar, poisonSalesInsert, wireUnknownCompletion } from './helpers.js';
 
 const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
@@ -63,16 +63,7 @@ describe('event applier', () => {
   });
 
   it('rolls a batch back on an unexpected failure, and sets the event aside after repeated failures', () => {
-    if (t.hub.storage.engine === 'sqlite')
-      t.hub.storage.db.exec(
-        `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
-      );
-    else {
-      t.hub.storage.db.exec(
-        `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-      );
-      t.hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
-    }
+    poisonSalesInsert(t.hub.storage);
     const batch = [saleEvent(1, 'OK1'), saleEvent(2, 'POISON')];
     for (let i = 0; i < 4; i++) {
       expect(() => t.hub.applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
@@ -88,21 +79,7 @@ describe('event applier', () => {
   });
 
   it('keeps a completion of an authorization the hub never saw as an exception', () => {
-    const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-      {
-        seq: 1,
-        id: 'c1',
-        kind: 'return.complete',
-        register: 'R1',
-        at: '2026-11-27T10:00:00.000Z',
-        body: {
-          authorization: 'nope',
-          requestId: 'm1',
-          lines: [{ line: 1, qty: 1 }],
-          refund: { kind: 'cash', amount: 100 },
-        },
-      },
-    ]);
+    const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [wireUnknownCompletion(1, 'c1')]);
     expect(r.results).toEqual([{ seq: 1, outcome: 'exception', code: 'unknown_authorization' }]);
     expect(t.hub.exceptions.forStore('S1')[0]).toMatchObject({ code: 'unknown_authorization', authorization: 'nope' });
   });

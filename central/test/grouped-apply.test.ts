@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import type { BatchInput, BatchOutcome } from '../src/domain/event-applier.js';
 import type { SqlDb } from '../src/storage/index.js';
-import { testHub, wireSale } from './helpers.js';
+import { testHub, wireSale, wireUnknownCompletion } from './helpers.js';
 
 /**
  * The group commit writes the new sales of all the batches it takes in a few multi-row statements
@@ -201,19 +201,7 @@ describe('the group commit of many agents’ batches, written together', () => {
           { ...sale(3, 'S1-e3', 'BAD'), body: { receipt: 'BAD' } }, // invalid body: refused
           { ...sale(4, 'S1-e4', 'K'), kind: 'teleport' }, // unknown kind: refused
           sale(5, 'S1-e5', 'R5'),
-          {
-            seq: 6,
-            id: 'S1-e6',
-            kind: 'return.complete',
-            register: 'R1',
-            at: '2026-11-27T10:00:00.000Z',
-            body: {
-              authorization: 'nope',
-              requestId: 'm1',
-              lines: [{ line: 1, qty: 1 }],
-              refund: { kind: 'cash', amount: 100 },
-            },
-          },
+          wireUnknownCompletion(6, 'S1-e6'),
           sale(7, 'S1-e7', 'R7'),
           sale(7, 'S1-e7', 'R7'), // the same event twice in one batch
         ]),

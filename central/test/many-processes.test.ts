@@ -7,7 +7,7 @@ import { signingKeyPath } from '../src/audit/signing-key.js';
 import { DEFAULT_GATE } from '../src/auth/gate.js';
 import { Webhooks } from '../src/webhooks/webhooks.js';
 import type { SendResult, WebhookSender } from '../src/webhooks/http-sender.js';
-import { column, scalar, silent, twoHubProcesses, wireSale, type HubPair } from './helpers.js';
+import { column, poisonSalesInsert, scalar, silent, twoHubProcesses, wireSale, type HubPair } from './helpers.js';
 
 /**
  * Several hub processes on one database (Tillbridge issue 10), as two `openHub` instances in this
@@ -306,16 +306,7 @@ for (const engine of engines) {
     it('an event failing unexpectedly is set aside after 5 attempts in all, whichever processes its batches reached', () => {
       const p = twoHubs(engine);
       p.a.stores.create('S1', 'S1');
-      if (engine === 'sqlite')
-        p.a.storage.db.exec(
-          `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
-        );
-      else {
-        p.a.storage.db.exec(
-          `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-        );
-        p.a.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
-      }
+      poisonSalesInsert(p.a.storage);
       const batch = [wireSale(1, 'ok-1', 'OK1'), wireSale(2, 'poison-1', 'POISON')];
       for (let i = 0; i < 4; i++)
         expect(() => (i % 2 ? p.a : p.b).applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
