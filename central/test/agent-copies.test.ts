@@ -5,8 +5,8 @@ import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
-import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock, wireSale, column } from './helpers.js';
+import { initHub, type RunningHub } from '../src/hub.js';
+import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -23,18 +23,9 @@ const open: WebSocket[] = [];
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tb-copies-'));
   initHub(dir, silent);
-  running = await startHub({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    log: silent,
-    clock: new TestClock(),
-    agentProbeMs: 2000,
-  });
-  const hub = running.hub;
-  hub.stores.create('S1', 'S1');
-  const key = hub.credentials.createApiKey('S1');
-  token = await hub.tokens.issue('S1', hub.credentials.checkApiKey('S1', key).keyId);
+  running = await listeningHub(dir, { agentProbeMs: 2000 });
+  running.hub.stores.create('S1', 'S1');
+  token = await agentToken(running.hub, 'S1');
 });
 afterEach(async () => {
   for (const ws of open.splice(0)) ws.terminate();

@@ -5,9 +5,9 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
-import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import { initHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
-import { silent, TestClock, wireSale, column } from './helpers.js';
+import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -68,12 +68,7 @@ const open: WebSocket[] = [];
 async function start(stores: string[], probeMs = 2000): Promise<RunningHub> {
   dir = mkdtempSync(join(tmpdir(), 'tb-handshake-'));
   initHub(dir, silent);
-  running = await startHub({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    log: silent,
-    clock: new TestClock(),
+  running = await listeningHub(dir, {
     agentProbeMs: probeMs,
     agentHandshake: {
       upgrade: (store) => holds.upgrade.at(store),
@@ -88,8 +83,7 @@ async function start(stores: string[], probeMs = 2000): Promise<RunningHub> {
   const hub = running.hub;
   for (const s of stores) {
     hub.stores.create(s, s);
-    const key = hub.credentials.createApiKey(s);
-    tokens.set(s, await hub.tokens.issue(s, hub.credentials.checkApiKey(s, key).keyId));
+    tokens.set(s, await agentToken(hub, s));
   }
   return running;
 }

@@ -17,7 +17,7 @@ import {
   type TestDatabase,
 } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { silent, TestClock } from './helpers.js';
+import { agentToken, silent, TestClock } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -72,8 +72,7 @@ async function twoHubs(
 
 async function addStore(hub: RunningHub, store: string): Promise<string> {
   hub.hub.stores.create(store, store);
-  const key = hub.hub.credentials.createApiKey(store);
-  return hub.hub.tokens.issue(store, hub.hub.credentials.checkApiKey(store, key).keyId);
+  return agentToken(hub.hub, store);
 }
 
 async function connect(

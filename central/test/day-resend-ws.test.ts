@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, WIRE_VERSION, type DayCloseEventBody, type WireEvent } from '@tillbridge/shared';
-import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock, wireSale } from './helpers.js';
+import { initHub, type RunningHub } from '../src/hub.js';
+import { agentToken, listeningHub, silent, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -97,11 +97,10 @@ describe('resend frames to a connected agent', () => {
   it('asks the agent for what the hub lacks, and again when it connects', async () => {
     dir = mkdtempSync(join(tmpdir(), 'tb-resend-'));
     initHub(dir, silent);
-    running = await startHub({ dataDir: dir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock() });
+    running = await listeningHub(dir);
     const hub = running.hub;
     hub.stores.create('S1', 'S1');
-    const key = hub.credentials.createApiKey('S1');
-    const token = await hub.tokens.issue('S1', hub.credentials.checkApiKey('S1', key).keyId);
+    const token = await agentToken(hub, 'S1');
 
     const a = await connect(token, 0);
     // X2 was sold (seq 2) but never reached the hub; the day close lists it

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { createLogger, type Tender, type WireEvent } from '@tillbridge/shared';
-import { initHub } from '../src/hub.js';
+import { initHub, startHub, type HubOptions, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 import { openHub, type Hub } from '../src/hub-services.js';
@@ -171,6 +171,17 @@ export interface WireSaleFields {
   at?: string;
   /** default R1 */
   register?: string;
+}
+
+/** Starts the hub of `dataDir` on a free port of 127.0.0.1, silent and on a test clock unless `options` say. */
+export function listeningHub(dataDir: string, options: Partial<HubOptions> = {}): Promise<RunningHub> {
+  return startHub({ dataDir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock(), ...options });
+}
+
+/** An access token for `store`'s agent, on an API key made for it. */
+export function agentToken(hub: Hub, store: string): Promise<string> {
+  const key = hub.credentials.createApiKey(store);
+  return hub.tokens.issue(store, hub.credentials.checkApiKey(store, key).keyId);
 }
 
 /** A sale as an agent sends it in an `events` frame: one unit of SKU A, at 1.00 EUR unless `fields` say. */

@@ -7,7 +7,7 @@ import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared'
 import { createTestDatabase, testBackend, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { IngestOptions } from '../src/sync/ingest-queue.js';
-import { column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
+import { agentToken, column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -86,9 +86,7 @@ interface Agent {
 
 /** A store's agent over a real WebSocket, welcomed. */
 async function agent(store: string): Promise<Agent> {
-  const hub = running!.hub;
-  const key = hub.credentials.createApiKey(store);
-  const token = await hub.tokens.issue(store, hub.credentials.checkApiKey(store, key).keyId);
+  const token = await agentToken(running!.hub, store);
   const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), {
     headers: { authorization: `Bearer ${token}` },
   });

@@ -27,7 +27,7 @@ import { statusCommands } from '../src/cli/commands/status.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { belowVersion, agentVersionOf } from '../src/domain/agent-versions.js';
 import { runCli } from './cli-run.js';
-import { silent, TestClock } from './helpers.js';
+import { agentToken, silent, TestClock } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 import { wsText } from '../../test/support/ws.js';
 
@@ -85,7 +85,7 @@ async function storeToken(running: RunningHub, store: string): Promise<{ token: 
   const hub = running.hub;
   if (!hub.stores.get(store)) hub.stores.create(store, store);
   const apiKey = hub.credentials.createApiKey(store);
-  return { token: await hub.tokens.issue(store, hub.credentials.checkApiKey(store, apiKey).keyId), apiKey };
+  return { token: await agentToken(hub, store), apiKey };
 }
 
 function connect(running: RunningHub, token: string): Promise<FakeAgent> {
