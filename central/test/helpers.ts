@@ -217,20 +217,20 @@ export const wireUnknownCompletion = (seq: number, id: string): WireEvent => ({
 });
 
 /** Makes storing a sale of receipt POISON fail as a disk error would (a trigger, on either engine). */
-export function poisonSalesInsert(storage: Hub['storage']): void {
-  if (storage.engine === 'sqlite') {
-    storage.db.exec(
+export function poisonSalesInsert(db: SqlDb, engine: string): void {
+  if (engine === 'sqlite') {
+    db.exec(
       `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' ` +
         `BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
     );
     return;
   }
-  storage.db.exec(
+  db.exec(
     `CREATE FUNCTION boom() RETURNS trigger AS $$
        BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END
      $$ LANGUAGE plpgsql`,
   );
-  storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
+  db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
 }
 
 /** The first column of each row (either engine). */
