@@ -154,23 +154,27 @@ const pause = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.pau
 const resume = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.resume();
 
 describe('agents endpoint: a handshake the agent gave up', () => {
-  it('drops an upgrade whose agent hung up while its token was checked: no connection, nothing recorded; the next one is served', async () => {
-    await start(['S1']);
-    const held = holds.upgrade.arm('S1');
-    const first = dial('S1');
-    await held;
-    await giveUp(first.ws); // the agent's handshake timeout
-    await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
-    expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
-    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-    await live.next('welcome');
+  it(
+    'drops an upgrade whose agent hung up while its token was checked: no connection, nothing recorded; the next ' +
+      'one is served',
+    async () => {
+      await start(['S1']);
+      const held = holds.upgrade.arm('S1');
+      const first = dial('S1');
+      await held;
+      await giveUp(first.ws); // the agent's handshake timeout
+      await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
+      expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
+      const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+      await live.next('welcome');
 
-    holds.upgrade.releaseAll();
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
-    expect(audit('agent.duplicate')).toEqual([]);
-  });
+      holds.upgrade.releaseAll();
+      await serves(live, 1, 'A1');
+      expect(live.isClosed()).toBe(false);
+      expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+      expect(audit('agent.duplicate')).toEqual([]);
+    },
+  );
 
   it('takes a reset during the token check in its stride: no unhandled error, the upgrade dropped', async () => {
     await start(['S1']);
@@ -203,28 +207,32 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
   });
 
-  it('drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: nothing is probed or replaced', async () => {
-    await start(['S1']);
-    const held = holds.hello.arm('S1');
-    // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
-    const first = await hello('S1', 'agent-a');
-    await held;
-    closeUnheard(first);
-    const live = await hello('S1', 'agent-a');
-    await live.next('welcome');
+  it(
+    'drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: ' +
+      'nothing is probed or replaced',
+    async () => {
+      await start(['S1']);
+      const held = holds.hello.arm('S1');
+      // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
+      const first = await hello('S1', 'agent-a');
+      await held;
+      closeUnheard(first);
+      const live = await hello('S1', 'agent-a');
+      await live.next('welcome');
 
-    pause(live); // busy: it would not answer a ping now
-    holds.hello.releaseAll();
-    await givenUp(1);
-    resume(live);
-    expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(first.frames.map((f) => f.t)).toEqual([]);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
-    expect(audit('agent.duplicate')).toEqual([]);
-    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
-  });
+      pause(live); // busy: it would not answer a ping now
+      holds.hello.releaseAll();
+      await givenUp(1);
+      resume(live);
+      expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
+      await serves(live, 1, 'A1');
+      expect(live.isClosed()).toBe(false);
+      expect(first.frames.map((f) => f.t)).toEqual([]);
+      expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+      expect(audit('agent.duplicate')).toEqual([]);
+      expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+    },
+  );
 
   it('leaves the live connection alone when the new one is given up while the live one is probed', async () => {
     await start(['S1'], 600_000); // the probe is still on when the new connection goes
@@ -260,29 +268,33 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-new' });
   });
 
-  it('refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one is not probed', async () => {
-    await start(['S1']);
-    const held = holds.hello.arm('S1');
-    // its agent gave it up, but the hub never saw it go
-    const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await held;
-    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-    await live.next('welcome');
+  it(
+    'refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one ' +
+      'is not probed',
+    async () => {
+      await start(['S1']);
+      const held = holds.hello.arm('S1');
+      // its agent gave it up, but the hub never saw it go
+      const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
+      await held;
+      const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+      await live.next('welcome');
 
-    pause(live); // a probe would find it silent and drop it
-    holds.hello.releaseAll();
-    expect(await stale.closed).toMatchObject({
-      code: CloseCodes.REPLACED,
-      reason: expect.stringMatching(/newer connection of this agent/),
-    });
-    resume(live);
-    expect(stale.frames.map((f) => f.t)).toEqual([]);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(audit('agent.duplicate')).toEqual([]);
-    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
-    expect(gaveUp).toEqual([]);
-  });
+      pause(live); // a probe would find it silent and drop it
+      holds.hello.releaseAll();
+      expect(await stale.closed).toMatchObject({
+        code: CloseCodes.REPLACED,
+        reason: expect.stringMatching(/newer connection of this agent/),
+      });
+      resume(live);
+      expect(stale.frames.map((f) => f.t)).toEqual([]);
+      await serves(live, 1, 'A1');
+      expect(live.isClosed()).toBe(false);
+      expect(audit('agent.duplicate')).toEqual([]);
+      expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+      expect(gaveUp).toEqual([]);
+    },
+  );
 
   it('refuses quietly an earlier attempt still being decided once the agent said hello on a later one', async () => {
     await start(['S1'], 600_000); // the probe ends when the old connection closes, not on time
@@ -316,72 +328,84 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
   });
 
-  it('still refuses a second live copy with 4010 — another run, or a later attempt of a run copied with its memory (a live VM clone)', async () => {
-    await start(['S1']);
-    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 3 });
-    await first.next('welcome');
-    const other = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
-    expect((await other.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    const clone = await hello('S1', 'agent-a', { run: 'r1', attempt: 4 });
-    expect((await clone.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    expect(audit('agent.duplicate')).toHaveLength(1);
-    expect(exceptions('S1', 'duplicate_agent')).toHaveLength(1);
-    await serves(first, 1, 'A1');
-  });
+  it(
+    'still refuses a second live copy with 4010 — another run, or a later attempt of a run copied with its memory ' +
+      '(a live VM clone)',
+    async () => {
+      await start(['S1']);
+      const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 3 });
+      await first.next('welcome');
+      const other = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
+      expect((await other.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      const clone = await hello('S1', 'agent-a', { run: 'r1', attempt: 4 });
+      expect((await clone.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      expect(audit('agent.duplicate')).toHaveLength(1);
+      expect(exceptions('S1', 'duplicate_agent')).toHaveLength(1);
+      await serves(first, 1, 'A1');
+    },
+  );
 
-  it('counts a pong that arrived before the probe ran out as an answer, even when the hub reads it late (a busy hub)', async () => {
-    await start(['S1'], 50);
-    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await first.next('welcome');
-    // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
-    first.ws.once('ping', () => {
-      const until = performance.now() + 150;
-      while (performance.now() < until);
-    });
-    const copy = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
-    expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    await serves(first, 1, 'A1');
-  });
+  it(
+    'counts a pong that arrived before the probe ran out as an answer, ' +
+      'even when the hub reads it late (a busy hub)',
+    async () => {
+      await start(['S1'], 50);
+      const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
+      await first.next('welcome');
+      // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
+      first.ws.once('ping', () => {
+        const until = performance.now() + 150;
+        while (performance.now() < until);
+      });
+      const copy = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
+      expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      await serves(first, 1, 'A1');
+    },
+  );
 });
 
 describe('agents endpoint: many agents giving up a slow handshake at once', () => {
-  it('evicts no live connection: 60 stores, each with one connection given up (at the upgrade or the hello) or left stale', async () => {
-    const stores = Array.from({ length: 60 }, (_, i) => `S${i + 1}`);
-    await start(stores);
-    const kind = (i: number) => (['upgrade', 'hello', 'stale'] as const)[i % 3]!;
-    const stale: Agent[] = [];
-    // every store's first connection is held at its step
-    await Promise.all(
-      stores.map(async (s, i) => {
-        if (kind(i) === 'upgrade') {
-          const held = holds.upgrade.arm(s);
-          const first = dial(s);
-          await held;
-          await giveUp(first.ws);
-        } else {
-          const held = holds.hello.arm(s);
-          const first = await hello(s, `agent-${s}`, { run: 'r1', attempt: 1 });
-          await held;
-          if (kind(i) === 'hello') await giveUp(first.ws);
-          else stale.push(first);
-        }
-      }),
-    );
-    // … and the agent's next connection goes live meanwhile
-    const live = await Promise.all(stores.map((s) => hello(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
-    await Promise.all(live.map((a) => a.next('welcome')));
+  it(
+    'evicts no live connection: 60 stores, each with one connection given up (at the upgrade or the hello) or left ' +
+      'stale',
+    async () => {
+      const stores = Array.from({ length: 60 }, (_, i) => `S${i + 1}`);
+      await start(stores);
+      const kind = (i: number) => (['upgrade', 'hello', 'stale'] as const)[i % 3]!;
+      const stale: Agent[] = [];
+      // every store's first connection is held at its step
+      await Promise.all(
+        stores.map(async (s, i) => {
+          if (kind(i) === 'upgrade') {
+            const held = holds.upgrade.arm(s);
+            const first = dial(s);
+            await held;
+            await giveUp(first.ws);
+          } else {
+            const held = holds.hello.arm(s);
+            const first = await hello(s, `agent-${s}`, { run: 'r1', attempt: 1 });
+            await held;
+            if (kind(i) === 'hello') await giveUp(first.ws);
+            else stale.push(first);
+          }
+        }),
+      );
+      // … and the agent's next connection goes live meanwhile
+      const live = await Promise.all(stores.map((s) => hello(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
+      await Promise.all(live.map((a) => a.next('welcome')));
 
-    holds.upgrade.releaseAll();
-    holds.hello.releaseAll();
-    await givenUp(40);
-    const staleCodes = await Promise.all(stale.map(async (a) => (await a.closed).code));
-    expect(staleCodes).toEqual(Array(20).fill(CloseCodes.REPLACED));
-    expect(gaveUp.filter((g) => g.step === 'upgrade')).toHaveLength(20);
-    expect(gaveUp.filter((g) => g.step === 'hello')).toHaveLength(20);
+      holds.upgrade.releaseAll();
+      holds.hello.releaseAll();
+      await givenUp(40);
+      const staleCodes = await Promise.all(stale.map(async (a) => (await a.closed).code));
+      expect(staleCodes).toEqual(Array(20).fill(CloseCodes.REPLACED));
+      expect(gaveUp.filter((g) => g.step === 'upgrade')).toHaveLength(20);
+      expect(gaveUp.filter((g) => g.step === 'hello')).toHaveLength(20);
 
-    await Promise.all(live.map((a, i) => serves(a, 1, `R${i}`)));
-    expect(live.filter((a) => a.isClosed())).toEqual([]);
-    expect(running!.hub.presence.count()).toBe(60);
-    expect(audit('agent.duplicate')).toEqual([]);
-  });
+      await Promise.all(live.map((a, i) => serves(a, 1, `R${i}`)));
+      expect(live.filter((a) => a.isClosed())).toEqual([]);
+      expect(running!.hub.presence.count()).toBe(60);
+      expect(audit('agent.duplicate')).toEqual([]);
+    },
+  );
 });

@@ -78,30 +78,34 @@ describe('checkpoints', () => {
     expect(trail.checkpoints.latest()).toMatchObject({ seq: 3, id: 8 });
   });
 
-  it('are signed with an Ed25519 key made on first use (on PostgreSQL by init, to be copied to every process), 0600 in the data dir, whose public half verifies them', () => {
-    if (t.hub.storage.engine === 'sqlite') expect(loadSigningKey(t.dir)).toBeUndefined();
-    else expect(loadSigningKey(t.dir)).toBeDefined();
-    appendMany(999);
-    const rec = trail.checkpoints.maybeCheckpoint()!;
-    expect(statSync(signingKeyPath(t.dir)).mode & 0o777).toBe(0o600);
-    const pub = trail.checkpoints.publicKey();
-    expect(createPublicKey(pub.publicKey).asymmetricKeyType).toBe('ed25519');
-    expect(pub.fingerprint).toBe(fingerprintOf(createPublicKey(pub.publicKey)));
-    expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
-    const file = trail.checkpoints.file(rec);
-    expect(file).toMatchObject({
-      format: 'tillbridge-audit-checkpoint/1',
-      checkpoint: { kind: 'tillbridge.audit.checkpoint', v: 1, seq: 1, id: 1000, hash: rec.hash, entries: 1000 },
-      publicKey: pub.publicKey,
-      fingerprint: pub.fingerprint,
-    });
-    expect(verifyCheckpointFile(JSON.parse(JSON.stringify(file)), { fingerprint: pub.fingerprint }).body).toMatchObject(
-      { id: 1000, hash: rec.hash },
-    );
-    // a second trail over the same data dir uses the same key
-    const again = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
-    expect(again.checkpoints.publicKey().fingerprint).toBe(pub.fingerprint);
-  });
+  it(
+    'are signed with an Ed25519 key made on first use (on PostgreSQL by init, to be copied to every process), 0600 ' +
+      'in the data dir, whose public half verifies them',
+    () => {
+      if (t.hub.storage.engine === 'sqlite') expect(loadSigningKey(t.dir)).toBeUndefined();
+      else expect(loadSigningKey(t.dir)).toBeDefined();
+      appendMany(999);
+      const rec = trail.checkpoints.maybeCheckpoint()!;
+      expect(statSync(signingKeyPath(t.dir)).mode & 0o777).toBe(0o600);
+      const pub = trail.checkpoints.publicKey();
+      expect(createPublicKey(pub.publicKey).asymmetricKeyType).toBe('ed25519');
+      expect(pub.fingerprint).toBe(fingerprintOf(createPublicKey(pub.publicKey)));
+      expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+      const file = trail.checkpoints.file(rec);
+      expect(file).toMatchObject({
+        format: 'tillbridge-audit-checkpoint/1',
+        checkpoint: { kind: 'tillbridge.audit.checkpoint', v: 1, seq: 1, id: 1000, hash: rec.hash, entries: 1000 },
+        publicKey: pub.publicKey,
+        fingerprint: pub.fingerprint,
+      });
+      expect(
+        verifyCheckpointFile(JSON.parse(JSON.stringify(file)), { fingerprint: pub.fingerprint }).body,
+      ).toMatchObject({ id: 1000, hash: rec.hash });
+      // a second trail over the same data dir uses the same key
+      const again = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
+      expect(again.checkpoints.publicKey().fingerprint).toBe(pub.fingerprint);
+    },
+  );
 
   it('nudged after appends: one check at the next turn, however many nudges', async () => {
     appendMany(999);

@@ -238,15 +238,19 @@ describe('an export verified away from the hub against a signed checkpoint', () 
     });
   });
 
-  it('accepts a slice that reaches the head (the signature vouches back through the links), refuses one that starts after it', async () => {
-    const lines = exportText('jsonl').trimEnd().split('\n');
-    expect(await verifyWith(cp, `${lines.slice(600).join('\n')}\n`)).toMatchObject({
-      ok: true,
-      from: 601,
-      vouched: 400,
-    });
-    expect(await verifyWith(cp, `${lines.slice(1000).join('\n')}\n`)).toMatchObject({ ok: false, firstBad: 1001 });
-  });
+  it(
+    'accepts a slice that reaches the head (the signature vouches back through the links), refuses one that starts ' +
+      'after it',
+    async () => {
+      const lines = exportText('jsonl').trimEnd().split('\n');
+      expect(await verifyWith(cp, `${lines.slice(600).join('\n')}\n`)).toMatchObject({
+        ok: true,
+        from: 601,
+        vouched: 400,
+      });
+      expect(await verifyWith(cp, `${lines.slice(1000).join('\n')}\n`)).toMatchObject({ ok: false, firstBad: 1001 });
+    },
+  );
 
   it('refuses a forged checkpoint: a changed payload no longer verifies', async () => {
     const forged = {
@@ -333,7 +337,9 @@ describe('entries with an origin', () => {
     expect(hash).not.toBe(entryHash({ ...e, origin: null }));
     t.hub.storage.db
       .prepare(
-        `INSERT INTO audit (id, at, actor, action, store, register, outcome, origin, resource, details, prev_hash, hash) VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @origin, @resource, @details, @prev_hash, @hash)`,
+        `INSERT INTO audit (id, at, actor, action, store, register, outcome, origin, resource, details, prev_hash, hash)
+           VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @origin, @resource, @details,
+                   @prev_hash, @hash)`,
       )
       .run({ ...e, hash });
     appendMany(2); // later entries, without origin, chain on

@@ -211,41 +211,45 @@ describe('the POSLog export of a business day', () => {
     ]);
   });
 
-  it('round trip: the agent’s POSLog codec reads back each sale as it was recorded, and the return as a return of that receipt', () => {
-    const codec = new PoslogCodec(
-      PoslogCodecConfigSchema.parse({ type: 'poslog', receiptKey: 'transaction-id', timeZone: 'Europe/Berlin' }),
-    );
-    const decoded = codec.decode(Buffer.from(xml, 'utf8'));
-    expect(decoded.kind).toBe('messages');
-    if (decoded.kind !== 'messages') return;
-    const sales = decoded.messages.filter((m) => (m as { type: string }).type === 'sale') as {
-      receipt: string;
-      at: string;
-      currency: string;
-      lines: unknown[];
-      tenders: unknown[];
-    }[];
-    const recorded = entries('S1', DAY)
-      .filter((e) => e.type === 'sale.recorded')
-      .map((e) => e.data as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] });
-    expect(recorded).toHaveLength(3);
-    expect(sales).toHaveLength(recorded.length);
-    sales.forEach((s, i) => {
-      const r = recorded[i]!;
-      expect(s.receipt).toBe(r.receipt);
-      expect(Date.parse(s.at)).toBe(Date.parse(r.at));
-      expect(s.currency).toBe(r.currency);
-      expect(s.lines).toEqual(r.lines);
-      expect(s.tenders).toEqual(r.tenders);
-    });
-    expect(sales[0]!.lines).toEqual([
-      { line: 1, sku: 'SHIRT-M', qty: 2, unitPrice: 1999 },
-      { line: 2, sku: 'APPLES & <PEARS>', qty: 0.42, unitPrice: 349 },
-      { line: 3, sku: 'SOCKS', qty: 3, unitPrice: 500 },
-    ]);
-    const ret = decoded.messages.find((m) => (m as { type: string }).type === 'return.request');
-    expect(ret).toMatchObject({ receipt: 'S1-0100', lines: [{ line: 1, qty: 1, disposition: 'restock' }] });
-  });
+  it(
+    'round trip: the agent’s POSLog codec reads back each sale as it was recorded, and the return as a return of ' +
+      'that receipt',
+    () => {
+      const codec = new PoslogCodec(
+        PoslogCodecConfigSchema.parse({ type: 'poslog', receiptKey: 'transaction-id', timeZone: 'Europe/Berlin' }),
+      );
+      const decoded = codec.decode(Buffer.from(xml, 'utf8'));
+      expect(decoded.kind).toBe('messages');
+      if (decoded.kind !== 'messages') return;
+      const sales = decoded.messages.filter((m) => (m as { type: string }).type === 'sale') as {
+        receipt: string;
+        at: string;
+        currency: string;
+        lines: unknown[];
+        tenders: unknown[];
+      }[];
+      const recorded = entries('S1', DAY)
+        .filter((e) => e.type === 'sale.recorded')
+        .map((e) => e.data as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] });
+      expect(recorded).toHaveLength(3);
+      expect(sales).toHaveLength(recorded.length);
+      sales.forEach((s, i) => {
+        const r = recorded[i]!;
+        expect(s.receipt).toBe(r.receipt);
+        expect(Date.parse(s.at)).toBe(Date.parse(r.at));
+        expect(s.currency).toBe(r.currency);
+        expect(s.lines).toEqual(r.lines);
+        expect(s.tenders).toEqual(r.tenders);
+      });
+      expect(sales[0]!.lines).toEqual([
+        { line: 1, sku: 'SHIRT-M', qty: 2, unitPrice: 1999 },
+        { line: 2, sku: 'APPLES & <PEARS>', qty: 0.42, unitPrice: 349 },
+        { line: 3, sku: 'SOCKS', qty: 3, unitPrice: 500 },
+      ]);
+      const ret = decoded.messages.find((m) => (m as { type: string }).type === 'return.request');
+      expect(ret).toMatchObject({ receipt: 'S1-0100', lines: [{ line: 1, qty: 1, disposition: 'restock' }] });
+    },
+  );
 
   it("holds only that store's transactions of that local day (23:30 in Berlin is the same day, 00:30 the next)", () => {
     for (const r of ['S1-0100', 'S1-0101', 'S1-0102']) expect(xml).toContain(`<SequenceNumber>${r}</SequenceNumber>`);
@@ -383,21 +387,25 @@ describe('GET /v1/admin/feed/poslog and `feed poslog`', () => {
     expect(seqs[n - 1]).toBe(`B-${String(n - 1).padStart(5, '0')}`);
   });
 
-  it('answers 400 naming the parameter for a day that does not exist or is missing, 404 for an unknown store, 401 without a token', async () => {
-    const bad = await get('store=S1&day=2026-02-30');
-    expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { message: string }).message).toMatch(/^day: /);
-    const none = await get('store=S1');
-    expect(none.status).toBe(400);
-    expect(((await none.json()) as { message: string }).message).toMatch(/^day: /);
-    const noStore = await get(`day=${DAY}`);
-    expect(noStore.status).toBe(400);
-    expect(((await noStore.json()) as { message: string }).message).toMatch(/^store: /);
-    const unknown = await get(`store=NOPE&day=${DAY}`);
-    expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { code: string }).code).toBe('TB_NOT_FOUND');
-    expect((await get(`store=S1&day=${DAY}`, 'nonsense')).status).toBe(401);
-  });
+  it(
+    'answers 400 naming the parameter for a day that does not exist or is missing, 404 for an unknown store, 401 ' +
+      'without a token',
+    async () => {
+      const bad = await get('store=S1&day=2026-02-30');
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { message: string }).message).toMatch(/^day: /);
+      const none = await get('store=S1');
+      expect(none.status).toBe(400);
+      expect(((await none.json()) as { message: string }).message).toMatch(/^day: /);
+      const noStore = await get(`day=${DAY}`);
+      expect(noStore.status).toBe(400);
+      expect(((await noStore.json()) as { message: string }).message).toMatch(/^store: /);
+      const unknown = await get(`store=NOPE&day=${DAY}`);
+      expect(unknown.status).toBe(404);
+      expect(((await unknown.json()) as { code: string }).code).toBe('TB_NOT_FOUND');
+      expect((await get(`store=S1&day=${DAY}`, 'nonsense')).status).toBe(401);
+    },
+  );
 
   const cli = (...args: string[]) =>
     runCli((ctx) => feedPoslogCommand(ctx.program.command('feed'), ctx), apiUrl, operator, ['feed', 'poslog', ...args]);

@@ -63,23 +63,27 @@ describe('sales keyed by store and receipt', () => {
     expect(ask('S1', '1001', 2).decision).toBe('approved');
   });
 
-  it('a cross-store return finds the only store that issued the receipt, moves stock at the returning store, and is `full` against that sale', () => {
-    sell('S1', 'R-77', 'A', 1);
-    const r = ask('S3', 'R-77', 1);
-    expect(r).toMatchObject({ decision: 'approved', receipt: { store: 'S1' } });
-    expect(complete('S3', r.authorization, 1)).toEqual({});
-    expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({
-      status: 'completed',
-      kind: 'full',
-      sale_store: 'S1',
-    });
-    expect(t.hub.ledger.get('S3', 'A')?.onHand).toBe(1000);
-    expect(t.hub.engine.lookup('S2', { receipt: 'R-77' })).toMatchObject({
-      found: true,
-      store: 'S1',
-      lines: [{ returnable: 0 }],
-    });
-  });
+  it(
+    'a cross-store return finds the only store that issued the receipt, moves stock at the returning store, and is ' +
+      '`full` against that sale',
+    () => {
+      sell('S1', 'R-77', 'A', 1);
+      const r = ask('S3', 'R-77', 1);
+      expect(r).toMatchObject({ decision: 'approved', receipt: { store: 'S1' } });
+      expect(complete('S3', r.authorization, 1)).toEqual({});
+      expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({
+        status: 'completed',
+        kind: 'full',
+        sale_store: 'S1',
+      });
+      expect(t.hub.ledger.get('S3', 'A')?.onHand).toBe(1000);
+      expect(t.hub.engine.lookup('S2', { receipt: 'R-77' })).toMatchObject({
+        found: true,
+        store: 'S1',
+        lines: [{ returnable: 0 }],
+      });
+    },
+  );
 
   it('a receipt number several other stores issued is ambiguous until the register names the store', () => {
     sell('S1', '1001', 'A', 1);

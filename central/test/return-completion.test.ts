@@ -85,26 +85,29 @@ describe('refunds of a line never add up to more than was paid for it', () => {
 });
 
 describe('a completion above its authorization (an older agent acked it)', () => {
-  it('keeps the authorized amount on the ticket, flags it with what the register said, and the shelf still moves', () => {
-    sell('H-6', 1, 1000);
-    ask('h6', 'H-6', 1);
-    const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
-    expect(complete('h6', 1, 1500)).toEqual({ exception: 'refund_exceeds_authorized' });
-    expect(ticket('h6')).toMatchObject({
-      status: 'completed',
-      refund_amount: 1000,
-      exception_code: 'refund_exceeds_authorized',
-      reconciliation: 'exception',
-    });
-    const [ex] = t.hub.exceptions.forAuthorization('h6');
-    expect(ex).toMatchObject({ code: 'refund_exceeds_authorized', kind: 'return.complete' });
-    expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
-    expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({
-      outcome: 'refund_exceeds_authorized',
-    });
-    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
-    expect(t.hub.auditTrail.verify().ok).toBe(true);
-  });
+  it(
+    'keeps the authorized amount on the ticket, ' + 'flags it with what the register said, and the shelf still moves',
+    () => {
+      sell('H-6', 1, 1000);
+      ask('h6', 'H-6', 1);
+      const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
+      expect(complete('h6', 1, 1500)).toEqual({ exception: 'refund_exceeds_authorized' });
+      expect(ticket('h6')).toMatchObject({
+        status: 'completed',
+        refund_amount: 1000,
+        exception_code: 'refund_exceeds_authorized',
+        reconciliation: 'exception',
+      });
+      const [ex] = t.hub.exceptions.forAuthorization('h6');
+      expect(ex).toMatchObject({ code: 'refund_exceeds_authorized', kind: 'return.complete' });
+      expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
+      expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({
+        outcome: 'refund_exceeds_authorized',
+      });
+      expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
+      expect(t.hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 
   it('an exchange: the returned item and the exchanged one move, the refund stays what was authorized', () => {
     sell('H-7', 1, 1000);

@@ -25,7 +25,8 @@ function invariantHolds(): boolean {
     .prepare(
       `SELECT sl.store, sl.receipt, sl.line FROM sale_lines sl
         LEFT JOIN (SELECT r.sale_store, r.receipt, rl.line,
-                          SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
+                          SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
+                                   WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                      FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
                     WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
           ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line
@@ -34,7 +35,8 @@ function invariantHolds(): boolean {
     .all();
   const ledger = db
     .prepare(
-      `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
+      `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0)
+         FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
     )
     .all();
   return bad.length === 0 && ledger.length === 0;

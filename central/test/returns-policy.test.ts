@@ -36,44 +36,51 @@ const complete = (
   );
 
 describe('graded decisions and the return ticket', () => {
-  it('asks for a manager above the threshold; a wrong code changes nothing, the right one approves; both audited', () => {
-    t.hub.policies.set(undefined, { managerOverrideAbove: 1500 }, 'admin:test');
-    t.hub.managers.set('M-ANNA', 'Anna', '4711');
-    const r = t.hub.engine.authorize('S1', req(one(2)));
-    expect(r).toMatchObject({ decision: 'override_required', refundAmount: 2000, lines: [{ approvedQty: 2 }] });
-    const wrong = t.hub.engine.override('S1', {
-      authorization: r.authorization,
-      requestId: 'o1',
-      manager: 'M-ANNA',
-      code: '0000',
-    });
-    expect(wrong).toMatchObject({ decision: 'override_required', reason: 'manager M-ANNA: code not accepted' });
-    const right = t.hub.engine.override('S1', {
-      authorization: r.authorization,
-      requestId: 'o2',
-      manager: 'M-ANNA',
-      code: '4711',
-    });
-    expect(right).toMatchObject({ decision: 'approved', refundAmount: 2000 });
-    expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({ decision: 'approved', override_by: 'M-ANNA' });
-    const audit = t.hub.audit.tail(10).filter((e) => e.action === 'return.override');
-    expect(audit.map((e) => [e.actor, e.outcome])).toEqual([
-      ['manager:M-ANNA', 'refused'],
-      ['manager:M-ANNA', 'accepted'],
-    ]);
-    expect(() =>
-      t.hub.engine.override('S1', { authorization: 'nope', requestId: 'o3', manager: 'M-ANNA', code: '4711' }),
-    ).toThrow(/not known/);
-    // a removed manager's code no longer works
-    t.hub.engine.authorize('S1', req([{ line: 1, qty: 0.5, disposition: 'restock' }], { receipt: 'X1' }));
-    t.hub.managers.remove('M-ANNA');
-    seedSale(t.hub, 'S1', 'X9', 2);
-    const r3 = t.hub.engine.authorize('S1', req(one(2), { receipt: 'X9' }));
-    expect(
-      t.hub.engine.override('S1', { authorization: r3.authorization, requestId: 'o4', manager: 'M-ANNA', code: '4711' })
-        .decision,
-    ).toBe('override_required');
-  });
+  it(
+    'asks for a manager above the threshold; ' + 'a wrong code changes nothing, the right one approves; both audited',
+    () => {
+      t.hub.policies.set(undefined, { managerOverrideAbove: 1500 }, 'admin:test');
+      t.hub.managers.set('M-ANNA', 'Anna', '4711');
+      const r = t.hub.engine.authorize('S1', req(one(2)));
+      expect(r).toMatchObject({ decision: 'override_required', refundAmount: 2000, lines: [{ approvedQty: 2 }] });
+      const wrong = t.hub.engine.override('S1', {
+        authorization: r.authorization,
+        requestId: 'o1',
+        manager: 'M-ANNA',
+        code: '0000',
+      });
+      expect(wrong).toMatchObject({ decision: 'override_required', reason: 'manager M-ANNA: code not accepted' });
+      const right = t.hub.engine.override('S1', {
+        authorization: r.authorization,
+        requestId: 'o2',
+        manager: 'M-ANNA',
+        code: '4711',
+      });
+      expect(right).toMatchObject({ decision: 'approved', refundAmount: 2000 });
+      expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({ decision: 'approved', override_by: 'M-ANNA' });
+      const audit = t.hub.audit.tail(10).filter((e) => e.action === 'return.override');
+      expect(audit.map((e) => [e.actor, e.outcome])).toEqual([
+        ['manager:M-ANNA', 'refused'],
+        ['manager:M-ANNA', 'accepted'],
+      ]);
+      expect(() =>
+        t.hub.engine.override('S1', { authorization: 'nope', requestId: 'o3', manager: 'M-ANNA', code: '4711' }),
+      ).toThrow(/not known/);
+      // a removed manager's code no longer works
+      t.hub.engine.authorize('S1', req([{ line: 1, qty: 0.5, disposition: 'restock' }], { receipt: 'X1' }));
+      t.hub.managers.remove('M-ANNA');
+      seedSale(t.hub, 'S1', 'X9', 2);
+      const r3 = t.hub.engine.authorize('S1', req(one(2), { receipt: 'X9' }));
+      expect(
+        t.hub.engine.override('S1', {
+          authorization: r3.authorization,
+          requestId: 'o4',
+          manager: 'M-ANNA',
+          code: '4711',
+        }).decision,
+      ).toBe('override_required');
+    },
+  );
 
   it('stores every request as a ticket with the rules that fired, the policy version and the money', () => {
     const v = t.hub.policies.set(
@@ -118,25 +125,29 @@ describe('graded decisions and the return ticket', () => {
 });
 
 describe('exchanges against live stock', () => {
-  it('approves an exchange only with stock, holds it, and two requests racing for the last unit: exactly one gets it', () => {
-    t.hub.storage.tx(() => t.hub.ledger.setOnHand('S1', 'B', 1000, 'test'));
-    seedSale(t.hub, 'S1', 'X2', 2);
-    const first = t.hub.engine.authorize('S1', req(one(1), { exchange: [{ sku: 'B', qty: 1 }] }));
-    const second = t.hub.engine.authorize('S1', req(one(1), { receipt: 'X2', exchange: [{ sku: 'B', qty: 1 }] }));
-    expect(first).toMatchObject({ decision: 'approved', exchange: [{ sku: 'B', approvedQty: 1, code: 'ok' }] });
-    expect(second).toMatchObject({
-      decision: 'conditional',
-      conditions: ['exchange_unavailable'],
-      exchange: [{ sku: 'B', approvedQty: 0, code: 'out_of_stock' }],
-    });
-    // completion moves the returned item in and the exchanged item out, in one transaction
-    const before = { a: t.hub.ledger.get('S1', 'A')!.onHand, b: t.hub.ledger.get('S1', 'B')!.onHand };
-    complete('S1', first.authorization, [{ line: 1, qty: 1 }], 'cash', 0);
-    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(before.a + 1000);
-    expect(t.hub.ledger.get('S1', 'B')!.onHand).toBe(before.b - 1000);
-    // the ledger still adds up
-    expect(t.hub.ledger.sumOfMovements('S1', 'B')).toBe(t.hub.ledger.get('S1', 'B')!.onHand);
-  });
+  it(
+    'approves an exchange only with stock, holds it, ' +
+      'and two requests racing for the last unit: exactly one gets it',
+    () => {
+      t.hub.storage.tx(() => t.hub.ledger.setOnHand('S1', 'B', 1000, 'test'));
+      seedSale(t.hub, 'S1', 'X2', 2);
+      const first = t.hub.engine.authorize('S1', req(one(1), { exchange: [{ sku: 'B', qty: 1 }] }));
+      const second = t.hub.engine.authorize('S1', req(one(1), { receipt: 'X2', exchange: [{ sku: 'B', qty: 1 }] }));
+      expect(first).toMatchObject({ decision: 'approved', exchange: [{ sku: 'B', approvedQty: 1, code: 'ok' }] });
+      expect(second).toMatchObject({
+        decision: 'conditional',
+        conditions: ['exchange_unavailable'],
+        exchange: [{ sku: 'B', approvedQty: 0, code: 'out_of_stock' }],
+      });
+      // completion moves the returned item in and the exchanged item out, in one transaction
+      const before = { a: t.hub.ledger.get('S1', 'A')!.onHand, b: t.hub.ledger.get('S1', 'B')!.onHand };
+      complete('S1', first.authorization, [{ line: 1, qty: 1 }], 'cash', 0);
+      expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(before.a + 1000);
+      expect(t.hub.ledger.get('S1', 'B')!.onHand).toBe(before.b - 1000);
+      // the ledger still adds up
+      expect(t.hub.ledger.sumOfMovements('S1', 'B')).toBe(t.hub.ledger.get('S1', 'B')!.onHand);
+    },
+  );
 });
 
 describe('every channel, and returns by card', () => {
