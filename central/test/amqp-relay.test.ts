@@ -66,6 +66,14 @@ async function consumerOf(exchange: string): Promise<TestConsumer> {
   return c;
 }
 
+/** A test hub and a consumer of a new exchange, both closed after the test. */
+async function hubAndConsumer(): Promise<{ hub: Hub; exchange: string; c: TestConsumer }> {
+  const { hub, cleanup } = testHub();
+  cleanups.push(cleanup);
+  const exchange = randomName('tb-test');
+  return { hub, exchange, c: await consumerOf(exchange) };
+}
+
 const counts = (ids: string[]): Map<string, number> => {
   const m = new Map<string, number>();
   for (const id of ids) m.set(id, (m.get(id) ?? 0) + 1);
@@ -105,10 +113,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     'every entry arrives once, in position order, with the routing key, properties and headers; the cursor and ' +
       'metrics follow',
     async () => {
-      const { hub, cleanup } = testHub();
-      cleanups.push(cleanup);
-      const exchange = randomName('tb-test');
-      const c = await consumerOf(exchange);
+      const { hub, exchange, c } = await hubAndConsumer();
       await c.bind('all', '#');
       await c.bind('sales', 'sale.recorded.*');
       await c.bind('s002', '#.S002');
@@ -166,10 +171,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
   );
 
   it('an unroutable batch (no queue bound) is not acknowledged: the cursor stays until a queue takes it', async () => {
-    const { hub, cleanup } = testHub();
-    cleanups.push(cleanup);
-    const exchange = randomName('tb-test');
-    const c = await consumerOf(exchange);
+    const { hub, exchange, c } = await hubAndConsumer();
     const ids = append(hub, 'u', 5);
     const relay = relayOn(hub, exchange);
     relay.start();
@@ -186,10 +188,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     'broker outage through a real TCP proxy: cut mid-stream, entries keep coming, restored → every id arrives; ' +
       'duplicates only from the batch in flight',
     async () => {
-      const { hub, cleanup } = testHub();
-      cleanups.push(cleanup);
-      const exchange = randomName('tb-test');
-      const c = await consumerOf(exchange);
+      const { hub, exchange, c } = await hubAndConsumer();
       await c.bind('all', '#');
       const proxy = new CuttableProxy();
       await proxy.start();
@@ -226,10 +225,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
   );
 
   it('stop waits for the batch in flight and gives the lease up', async () => {
-    const { hub, cleanup } = testHub();
-    cleanups.push(cleanup);
-    const exchange = randomName('tb-test');
-    const c = await consumerOf(exchange);
+    const { hub, exchange, c } = await hubAndConsumer();
     await c.bind('all', '#');
     append(hub, 's', 300);
     const relay = relayOn(hub, exchange, RABBIT_URL, { batchSize: 100 });

@@ -1,6 +1,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
 import { createLogger, type Tender, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type HubOptions, type RunningHub } from '../src/hub.js';
@@ -245,4 +246,17 @@ export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] 
 export function scalar(db: SqlDb, sql: string, ...params: unknown[]): unknown {
   const r = db.prepare(sql).get(...params) as object | undefined;
   return r === undefined ? undefined : Object.values(r)[0];
+}
+
+/** A stream that keeps what is written to it (`out`), a terminal if `tty`: a CLI's stdout or stderr in a test. */
+export function capturingStream(tty: boolean): { s: NodeJS.WriteStream; out: () => string } {
+  let buf = '';
+  const w = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      buf += chunk.toString();
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+  (w as { isTTY?: boolean }).isTTY = tty;
+  return { s: w, out: () => buf };
 }

@@ -18,7 +18,8 @@ import { uploadImport } from '../src/cli/import-upload.js';
 import { importInventory } from '../src/http/contract/inventory.js';
 import { checkSaleLine } from '../src/imports/sales-import.js';
 import type { FeedEntry } from '../src/feed/feed.js';
-import { silent } from './helpers.js';
+import { capturingStream, recordSale, silent } from './helpers.js';
+import { authorizeRequest } from './agent-socket.js';
 import { wsText } from '../../test/support/ws.js';
 
 /** rows per transaction in this hub: small, so that a file of a few MB makes many transactions */
@@ -159,21 +160,7 @@ async function agentFor(store: string): Promise<{
       new Promise((resolve) => {
         const n = ++rid;
         waiting.set(n, resolve);
-        ws.send(
-          JSON.stringify({
-            t: 'req',
-            rid: n,
-            op: 'authorize',
-            body: {
-              authorization: `auth-${receipt}`,
-              after: 0,
-              register: 'R1',
-              requestId: `rq-${receipt}`,
-              receipt,
-              lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-            },
-          }),
-        );
+        ws.send(JSON.stringify(authorizeRequest(n, receipt, receipt)));
       }),
     close: () => ws.close(),
   };
@@ -282,22 +269,8 @@ describe('inventory import', () => {
     'keeps answering /healthz and online authorizations while a large file is applied; ' +
       'holds bounded work at a time',
     async () => {
-      hub.storage.tx(() =>
-        hub.saleService.record(
-          'S3',
-          'R1',
-          'store',
-          {
-            requestId: 'm-L',
-            receipt: 'L-1',
-            at: new Date().toISOString(),
-            currency: 'EUR',
-            lines: [{ line: 1, sku: 'X', qty: 5, unitPrice: 100 }],
-            tenders: [],
-          },
-          'e-L',
-        ),
-      );
+      const at = new Date().toISOString();
+      recordSale(hub, 'S3', { receipt: 'L-1', sku: 'X', qty: 5, unitPrice: 100, at, requestId: 'm-L', eventId: 'e-L' });
       const agent = await agentFor('S1');
       const rows = 100_000;
       const file = csv(rows, 'L');
@@ -435,22 +408,16 @@ describe('sales import', () => {
     'records JSON lines in chunks; ' +
       'a receipt already recorded is skipped and reported; the list of skips is bounded',
     async () => {
-      hub.storage.tx(() =>
-        hub.saleService.record(
-          'S3',
-          'R1',
-          'store',
-          {
-            requestId: 'm-W',
-            receipt: 'W-7',
-            at: '2026-11-26T09:00:00Z',
-            currency: 'EUR',
-            lines: [{ line: 1, sku: 'W-SKU', qty: 1, unitPrice: 500 }],
-            tenders: [],
-          },
-          'e-W',
-        ),
-      );
+      const at = '2026-11-26T09:00:00Z';
+      recordSale(hub, 'S3', {
+        receipt: 'W-7',
+        sku: 'W-SKU',
+        qty: 1,
+        unitPrice: 500,
+        at,
+        requestId: 'm-W',
+        eventId: 'e-W',
+      });
       const n = 2 * CHUNK + 300;
       const file = `${Array.from({ length: n }, (_, i) => sale(`W-${i}`)).join('\r\n')}\r\n\r\n`;
       const r = await post('/v1/admin/sales?id=sal-w', file, 'application/x-ndjson');
@@ -546,15 +513,9 @@ describe('tillbridge-hub inventory import (the upload)', () => {
     async () => {
       const file = join(dir, 'stock.csv');
       writeFileSync(file, csv(30_000, 'U'));
-      let out = '';
-      const tty = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          out += chunk.toString();
-          cb();
-        },
-      }) as unknown as NodeJS.WriteStream;
-      (tty as { isTTY?: boolean }).isTTY = true;
+      const { s: tty, out: written } = capturingStream(true);
       const r = await uploadImport(new AdminClient(running.url, token), importInventory, file, 'text/csv', tty, 20);
+      const out = written();
       expect(r.rows).toBe(30_000);
       expect(await progress(r.import)).toMatchObject({
         state: 'imported',
