@@ -5,11 +5,11 @@ import { TbCodes } from '@tillbridge/shared';
 import { AuditTrail } from '../src/audit/trail.js';
 import { iso } from '../src/domain/clock.js';
 import { type ExportedEntry } from '../src/audit/entry.js';
-import { entryHash, GENESIS_HASH } from '../src/domain/audit-log.js';
-import { ChainWalker } from '../src/audit/chain-walker.js';
+import { entryHash } from '../src/domain/audit-log.js';
 import { verifyCheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf, loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
 import { silent, testHub } from './helpers.js';
+import { appendEntries, walkFromGenesis } from './audit-support.js';
 
 const DAY = 86_400_000;
 
@@ -17,20 +17,7 @@ let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 let t0: number;
 
-function appendMany(n: number): void {
-  t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++)
-      t.hub.audit.append({
-        actor: 'store:S1',
-        action: 'sale',
-        outcome: 'applied',
-        store: 'S1',
-        register: 'R1',
-        resource: `sale:${i}`,
-        details: { i },
-      });
-  });
-}
+const appendMany = (n: number): void => appendEntries(t.hub, n);
 
 beforeEach(() => {
   t = testHub(); // init wrote entry 1 at the test clock's fixed start (2026-11-27T10:00Z)
@@ -160,13 +147,8 @@ describe('verifying the stored chain against the checkpoints', () => {
       }
     });
     // the chain alone is consistent
-    const fromGenesis = new ChainWalker({ anchor: { id: 0, hash: GENESIS_HASH } });
-    expect(
-      t.hub.audit
-        .after(0, 2000)
-        .map((e) => fromGenesis.push(e))
-        .find(Boolean),
-    ).toBeUndefined();
+    const fromGenesis = walkFromGenesis(t.hub);
+    expect(fromGenesis.problem).toBeUndefined();
     expect(fromGenesis.count).toBe(t.hub.audit.tail(1)[0]!.id);
     expect(trail.verify()).toMatchObject({
       ok: false,

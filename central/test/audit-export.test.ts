@@ -15,25 +15,22 @@ import { payloadOf, type CheckpointFile } from '../src/audit/checkpoint-file.js'
 import { fingerprintOf } from '../src/audit/signing-key.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
 import { silent, testHub } from './helpers.js';
+import { appendEntries } from './audit-support.js';
 
 let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 let out: string;
 
-function appendMany(n: number): void {
-  t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++)
-      t.hub.audit.append({
-        actor: 'admin:test',
-        action: 'thing.do',
-        outcome: 'ok',
-        store: 'S1',
-        register: 'R1',
-        resource: `thing:${i}`,
-        details: { i },
-      });
-  });
-}
+const appendMany = (n: number): void =>
+  appendEntries(t.hub, n, (i) => ({
+    actor: 'admin:test',
+    action: 'thing.do',
+    outcome: 'ok',
+    store: 'S1',
+    register: 'R1',
+    resource: `thing:${i}`,
+    details: { i },
+  }));
 
 function exportText(format: ExportFormat): string {
   let s = format === 'csv' ? CSV_HEADER : '';
