@@ -17,7 +17,7 @@ import {
   type TestDatabase,
 } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { agentToken, silent, TestClock } from './helpers.js';
+import { agentToken, silent, TestClock, wireDayClose } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -150,24 +150,12 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     const agent = await connect(b, token, 'agent-1');
     await agent.next('welcome');
     a.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
-      {
-        seq: 1,
-        id: 'd1',
-        kind: 'day.close',
-        register: 'R1',
-        at: '2026-11-27T21:00:00Z',
-        body: {
-          requestId: 'm-d1',
-          businessDay: '2026-11-27',
-          source: 'agent',
-          closedAt: '2026-11-27T21:00:00Z',
-          sales: { count: 1, amount: 500 },
-          returns: { count: 0, amount: 0 },
-          tenders: [{ kind: 'cash', amount: 500 }],
-          receipts: ['X1'],
-          authorizations: [],
-        },
-      },
+      wireDayClose(1, 'd1', {
+        source: 'agent',
+        sales: { count: 1, amount: 500 },
+        tenders: [{ kind: 'cash', amount: 500 }],
+        receipts: ['X1'],
+      }),
     ]);
     expect(await agent.next('resend')).toEqual({
       t: 'resend',

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DayCloseEventBody, Tender, WireEvent } from '@tillbridge/shared';
 import type { ResendRequest } from '../src/reconcile/day-reconciliation.js';
-import { column, scalar, testHub, wireSale } from './helpers.js';
+import { column, scalar, testHub, wireDayClose, wireSale } from './helpers.js';
 import { askReturn } from './returns-support.js';
 
 /**
@@ -35,20 +35,7 @@ function sale(
 }
 
 function close(id: string, body: Partial<DayCloseEventBody>): WireEvent {
-  const full: DayCloseEventBody = {
-    requestId: `m-${id}`,
-    businessDay: DAY,
-    source: 'register',
-    closedAt: '2026-11-27T21:00:00Z',
-    currency: 'EUR',
-    sales: { count: 0, amount: 0 },
-    returns: { count: 0, amount: 0 },
-    tenders: [],
-    receipts: [],
-    authorizations: [],
-    ...body,
-  };
-  return { seq: ++seq, id, kind: 'day.close', register: 'R1', at: '2026-11-27T21:00:05Z', body: full };
+  return wireDayClose(++seq, id, { businessDay: DAY, currency: 'EUR', ...body }, { at: '2026-11-27T21:00:05Z' });
 }
 
 const apply = (...items: WireEvent[]) => t.hub.applier.applyBatch('S1', 'agent-1', 'inc-1', items);

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, WIRE_VERSION, type DayCloseEventBody, type WireEvent } from '@tillbridge/shared';
+import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
-import { agentToken, listeningHub, silent, wireSale } from './helpers.js';
+import { agentToken, listeningHub, silent, wireDayClose, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -74,24 +74,14 @@ async function connect(token: string, newest: number): Promise<Agent> {
 
 const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:00Z'): WireEvent =>
   wireSale(seq, id, receipt, { amount: 500, tenders: [{ kind: 'cash', amount: 500 }], at });
-const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent => ({
-  seq,
-  id,
-  kind: 'day.close',
-  register: 'R1',
-  at: `${day}T21:00:00Z`,
-  body: {
-    requestId: `m-${id}`,
+const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent =>
+  wireDayClose(seq, id, {
     businessDay: day,
-    source: 'register',
     closedAt: `${day}T21:00:00Z`,
     sales: { count: receipts.length, amount: 500 * receipts.length },
-    returns: { count: 0, amount: 0 },
     tenders: [{ kind: 'cash', amount: 500 * receipts.length }],
     receipts,
-    authorizations: [],
-  } satisfies DayCloseEventBody,
-});
+  });
 
 describe('resend frames to a connected agent', () => {
   it('asks the agent for what the hub lacks, and again when it connects', async () => {

@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEED_DATA_SCHEMAS, FEED_ENTRY_SCHEMA, feedJsonSchemas } from '../src/feed/event-schemas.js';
 import { FEED_EVENT_TYPES, type FeedEntry } from '../src/feed/feed.js';
-import { recordSale, testHub, wireSale } from './helpers.js';
+import { recordSale, testHub, wireDayClose, wireSale } from './helpers.js';
 import { askReturn, completeReturn } from './returns-support.js';
 
 /**
@@ -65,25 +65,19 @@ describe('every entry the hub writes is valid against its schema', () => {
         eventId: `ev-${receipt}`,
       });
     }
-    const close = (seq: number, register: string, receipt: string, kind: string, amount: number, reported: number) => ({
-      seq,
-      id: `close-${register}`,
-      kind: 'day.close',
-      register,
-      at: '2026-11-27T21:00:00.000Z',
-      body: {
-        requestId: `z-${register}`,
-        businessDay: '2026-11-27',
-        source: 'register',
-        closedAt: '2026-11-27T21:00:00Z',
-        currency: 'EUR',
-        sales: { count: 1, amount },
-        returns: { count: 0, amount: 0 },
-        tenders: [{ kind, amount: reported }],
-        receipts: [receipt],
-        authorizations: [],
-      },
-    });
+    const close = (seq: number, register: string, receipt: string, kind: string, amount: number, reported: number) =>
+      wireDayClose(
+        seq,
+        `close-${register}`,
+        {
+          requestId: `z-${register}`,
+          currency: 'EUR',
+          sales: { count: 1, amount },
+          tenders: [{ kind, amount: reported }],
+          receipts: [receipt],
+        },
+        { register, at: '2026-11-27T21:00:00.000Z' },
+      );
     h.applier.applyBatch('S1', 'agent-1', 'i1', [
       close(2, 'R2', 'T-2', 'cash', 500, 500),
       close(3, 'R3', 'T-3', 'card', 700, 800),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
-import { createLogger, type Tender, type WireEvent } from '@tillbridge/shared';
+import { createLogger, type DayCloseEventBody, type Tender, type WireEvent } from '@tillbridge/shared';
 import { initHub, startHub, type HubOptions, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
@@ -201,6 +201,33 @@ export const wireSale = (seq: number, id: string, receipt: string, fields: WireS
     tenders: fields.tenders ?? [],
   },
 });
+
+/**
+ * A register's day close as its agent sends it: register R1 closes 2026-11-27 at 21:00Z with
+ * nothing in it, unless `body` says otherwise; `event` sets the event's register and time (by
+ * default the close's).
+ */
+export function wireDayClose(
+  seq: number,
+  id: string,
+  body: Partial<DayCloseEventBody> = {},
+  event: { register?: string; at?: string } = {},
+): WireEvent {
+  const closedAt = body.closedAt ?? '2026-11-27T21:00:00Z';
+  const full: DayCloseEventBody = {
+    requestId: `m-${id}`,
+    businessDay: '2026-11-27',
+    source: 'register',
+    closedAt,
+    sales: { count: 0, amount: 0 },
+    returns: { count: 0, amount: 0 },
+    tenders: [],
+    receipts: [],
+    authorizations: [],
+    ...body,
+  };
+  return { seq, id, kind: 'day.close', register: event.register ?? 'R1', at: event.at ?? closedAt, body: full };
+}
 
 /** A completion an agent sends of an authorization the hub never saw (`nope`): one unit, 1.00 EUR cash. */
 export const wireUnknownCompletion = (seq: number, id: string): WireEvent => ({

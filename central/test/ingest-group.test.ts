@@ -9,6 +9,7 @@ import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { IngestOptions } from '../src/sync/ingest-queue.js';
 import { agentToken, poisonSalesInsert, column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
+import { authorizeRequest } from './agent-socket.js';
 
 /**
  * Group commit of the agents' event batches, over real WebSockets and a real hub (SQLite, or
@@ -264,20 +265,7 @@ describe("group commit of agents' event batches", () => {
     seedSale(running!.hub, 'R', 'RET-1', 5);
     const returner = await agent('R');
     const agents = await Promise.all(stores.map(agent));
-    const authorize = (rid: number): void =>
-      returner.send({
-        t: 'req',
-        rid,
-        op: 'authorize',
-        body: {
-          authorization: `auth-${rid}`,
-          after: 0,
-          register: 'R1',
-          requestId: `rq-${rid}`,
-          receipt: 'RET-1',
-          lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-        },
-      });
+    const authorize = (rid: number): void => returner.send(authorizeRequest(rid, 'RET-1', rid));
     gate.arm();
     for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 10) });
     await queued(agents.length);
