@@ -56,6 +56,33 @@ function sell(
   );
 }
 
+/** A sale.recorded entry at position 1 as the feed holds it: one unit of SKU A sold at S1 on DAY for `total`. */
+const saleEntry = (
+  id: string,
+  receipt: string,
+  currency: string,
+  total: number,
+  tenders: SaleEventBody['tenders'],
+): FeedEntry => ({
+  position: 1,
+  id,
+  type: 'sale.recorded',
+  store: 'S1',
+  businessDay: DAY,
+  at: '2026-11-27T10:00:00.000Z',
+  recordedAt: '2026-11-27T10:00:00.000Z',
+  data: {
+    store: 'S1',
+    receipt,
+    register: 'R1',
+    at: '2026-11-27T10:00:00Z',
+    currency,
+    total,
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: total }],
+    tenders,
+  },
+});
+
 const entries = (store: string, day: string): FeedEntry[] => [...feedDayEntries(t.hub.erpFeed, store, day)];
 const saleOf = (store: string, receipt: string) => t.hub.sales.named(receipt, store);
 
@@ -265,28 +292,10 @@ describe('the POSLog export of a business day', () => {
 
   it('never carries a full card number, not even one that reached the feed', () => {
     expect(xml).not.toMatch(/\d{13,19}/);
-    const leaked: FeedEntry = {
-      position: 1,
-      id: 'evt-x',
-      type: 'sale.recorded',
-      store: 'S1',
-      businessDay: DAY,
-      at: '2026-11-27T10:00:00.000Z',
-      recordedAt: '2026-11-27T10:00:00.000Z',
-      data: {
-        store: 'S1',
-        receipt: 'X-1',
-        register: 'R1',
-        at: '2026-11-27T10:00:00Z',
-        currency: 'EUR',
-        total: 100,
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
-        tenders: [
-          { kind: 'card', amount: 100, pan: '4111 1111 1111 1111' },
-          { kind: 'card', amount: 0, pan: '4111111111111111' },
-        ],
-      },
-    };
+    const leaked = saleEntry('evt-x', 'X-1', 'EUR', 100, [
+      { kind: 'card', amount: 100, pan: '4111 1111 1111 1111' },
+      { kind: 'card', amount: 0, pan: '4111111111111111' },
+    ]);
     const out = exportPoslogDay([leaked], { store: 'S1', day: DAY });
     expect(out).toContain('<SequenceNumber>X-1</SequenceNumber>');
     expect(out.replace(/\s/g, '')).not.toMatch(/\d{13,19}/);
@@ -311,25 +320,7 @@ describe('the POSLog export of a business day', () => {
   });
 
   it('amounts follow the currency’s decimals (JPY 0, KWD 3) or what the caller says', () => {
-    const sale = (currency: string): FeedEntry => ({
-      position: 1,
-      id: 'e',
-      type: 'sale.recorded',
-      store: 'S1',
-      businessDay: DAY,
-      at: '2026-11-27T10:00:00.000Z',
-      recordedAt: '2026-11-27T10:00:00.000Z',
-      data: {
-        store: 'S1',
-        receipt: 'Y',
-        register: 'R1',
-        at: '2026-11-27T10:00:00Z',
-        currency,
-        total: 1234,
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1234 }],
-        tenders: [{ kind: 'cash', amount: 1234 }],
-      },
-    });
+    const sale = (currency: string): FeedEntry => saleEntry('e', 'Y', currency, 1234, [{ kind: 'cash', amount: 1234 }]);
     expect(exportPoslogDay([sale('JPY')], { store: 'S1', day: DAY })).toContain(
       '<RegularSalesUnitPrice>1234</RegularSalesUnitPrice>',
     );
