@@ -141,6 +141,13 @@ async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
   expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
 }
 
+/** `live` still serves S1 (a sale of it applied), open, as the store's connected agent `agentId`. */
+async function stillServes(live: Agent, agentId: string): Promise<void> {
+  await serves(live, 1, 'A1');
+  expect(live.isClosed()).toBe(false);
+  expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId });
+}
+
 const audit = (action: string) =>
   column(running!.hub.storage.db, `SELECT details FROM audit WHERE action = ?`, action) as string[];
 const exceptions = (store: string, code: string) =>
@@ -169,9 +176,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       await live.next('welcome');
 
       holds.upgrade.releaseAll();
-      await serves(live, 1, 'A1');
-      expect(live.isClosed()).toBe(false);
-      expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+      await stillServes(live, 'agent-a');
       expect(audit('agent.duplicate')).toEqual([]);
     },
   );
@@ -203,8 +208,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
     await live.next('welcome');
     holds.hello.releaseAll();
-    await serves(live, 1, 'A1');
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+    await stillServes(live, 'agent-a');
   });
 
   it(
@@ -225,10 +229,8 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       await givenUp(1);
       resume(live);
       expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
-      await serves(live, 1, 'A1');
-      expect(live.isClosed()).toBe(false);
+      await stillServes(live, 'agent-a');
       expect(first.frames.map((f) => f.t)).toEqual([]);
-      expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
       expect(audit('agent.duplicate')).toEqual([]);
       expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
     },
@@ -247,9 +249,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     await givenUp(1);
     resume(live);
     expect(gaveUp).toEqual([{ store: 'S1', step: 'probe' }]);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+    await stillServes(live, 'agent-a');
   });
 
   it('lets an abandoned hello of another agent of the store replace nothing (no 4009 for the live one)', async () => {
@@ -263,9 +263,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
     holds.hello.releaseAll();
     await givenUp(1);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-new' });
+    await stillServes(live, 'agent-new');
   });
 
   it(
