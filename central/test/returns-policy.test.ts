@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import { salesImport } from '../src/imports/sales-import.js';
-import { seedSale, hubForEachTest } from './helpers.js';
+import { recordSale, seedSale, hubForEachTest } from './helpers.js';
 import { offlineApproval } from './returns-support.js';
 
 // 2 × A at 1000, sold 2026-11-27T09:00Z, paid cash
@@ -182,22 +182,16 @@ describe('every channel, and returns by card', () => {
 
   it('finds the sale by the card it was paid with (a keyed hash, never the number)', () => {
     const hash = panHmac(t.hub.cardKey, '5500000000000004');
-    t.hub.storage.tx(() =>
-      t.hub.saleService.record(
-        'S1',
-        'R1',
-        'store',
-        {
-          requestId: 'm',
-          receipt: 'CARD-1',
-          at: '2026-11-26T09:00:00Z',
-          currency: 'EUR',
-          lines: [{ line: 1, sku: 'C', qty: 1, unitPrice: 700 }],
-          tenders: [{ kind: 'card', amount: 700, pan: '550000******0004', panHash: hash }],
-        },
-        'e-card',
-      ),
-    );
+    recordSale(t.hub, 'S1', {
+      receipt: 'CARD-1',
+      sku: 'C',
+      qty: 1,
+      unitPrice: 700,
+      at: '2026-11-26T09:00:00Z',
+      tenders: [{ kind: 'card', amount: 700, pan: '550000******0004', panHash: hash }],
+      requestId: 'm',
+      eventId: 'e-card',
+    });
     const r = t.hub.engine.authorize(
       'S2',
       req([{ sku: 'C', qty: 1, disposition: 'restock' }], { receipt: undefined, cardHash: hash }),
