@@ -87,16 +87,19 @@ describe('event applier', () => {
 
 describe('event applier: restored, reverted and copied databases (DESIGN rule 9)', () => {
   const sales = () => column(t.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`);
+  /** The agent's history as the hub first saw it: A1 to A3 (events e1 to e3, seqs 1 to 3) under incarnation i1. */
+  const applyFirstHistory = () =>
+    t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
+      saleEvent(1, 'A1', 'e1'),
+      saleEvent(2, 'A2', 'e2'),
+      saleEvent(3, 'A3', 'e3'),
+    ]);
 
   it(
     "takes a restored database's new events under a new incarnation, though their seqs are at or below the old " +
       'cursor',
     () => {
-      t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-        saleEvent(1, 'A1', 'e1'),
-        saleEvent(2, 'A2', 'e2'),
-        saleEvent(3, 'A3', 'e3'),
-      ]);
+      applyFirstHistory();
       // put back from a copy holding e1, e2 (e2 not yet confirmed then); it sold N3, N4 under seqs 3 and 4
       const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i2', [
         saleEvent(2, 'A2', 'e2'),
@@ -124,11 +127,7 @@ describe('event applier: restored, reverted and copied databases (DESIGN rule 9)
     "never takes an unseen event at or below its incarnation's cursor for a duplicate: a forked history, nothing of " +
       'the batch applied',
     () => {
-      t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-        saleEvent(1, 'A1', 'e1'),
-        saleEvent(2, 'A2', 'e2'),
-        saleEvent(3, 'A3', 'e3'),
-      ]);
+      applyFirstHistory();
       // a copy of the database that went on after seq 1: its own events under seqs 2 and 3, then 4
       const forked = [
         saleEvent(1, 'A1', 'e1'),
@@ -162,11 +161,7 @@ describe('event applier: restored, reverted and copied databases (DESIGN rule 9)
   );
 
   it('acks the batch it was sent, never past it', () => {
-    t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-      saleEvent(1, 'A1', 'e1'),
-      saleEvent(2, 'A2', 'e2'),
-      saleEvent(3, 'A3', 'e3'),
-    ]);
+    applyFirstHistory();
     // a resent first event: the ack covers seq 1 only, not the cursor (3)
     expect(t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [saleEvent(1, 'A1', 'e1')])).toEqual({
       upTo: 1,
