@@ -12,7 +12,7 @@ import { AuditLog } from '../src/domain/audit-log.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import { iso } from '../src/domain/clock.js';
 import { openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
-import { Webhooks, type AttemptReport, type WebhooksOptions } from '../src/webhooks/webhooks.js';
+import { Webhooks, type AttemptReport, type NewEndpoint, type WebhooksOptions } from '../src/webhooks/webhooks.js';
 import { newWebhookSecret } from '../src/webhooks/signing.js';
 import { jittered, retryAfterMs, RETRY_SCHEDULE_MS } from '../src/webhooks/retry-policy.js';
 import { sortableId } from '../src/webhooks/repo.js';
@@ -111,6 +111,14 @@ const completed = (
   data: Record<string, unknown> = { authorization: 'a-1' },
 ): void => f.storage.tx(() => f.wh.emit({ type: 'return.completed', store, data }));
 
+/** A receiver answering `replies` in turn, and a hub whose endpoint for return.completed sends to it. */
+async function subscribed(...replies: Reply[]): Promise<{ rx: Receiver; f: Fixture; ep: NewEndpoint }> {
+  const rx = await receiver(...replies);
+  const f = fixture();
+  const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+  return { rx, f, ep };
+}
+
 const headersOf = (r: Received): Record<string, string> => r.headers as Record<string, string>;
 
 describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwebhooks package)', () => {
@@ -118,9 +126,7 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     'signs each request so that a receiver verifies it; a changed body, another secret or an old timestamp are ' +
       'refused',
     async () => {
-      const rx = await receiver({ status: 204 });
-      const f = fixture();
-      const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+      const { rx, f, ep } = await subscribed({ status: 204 });
       expect(ep.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
       expect(Buffer.from(ep.secret.slice(6), 'base64').length).toBe(32);
 
@@ -175,9 +181,7 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     'rotation: both signatures during the overlap, and the receiver accepts either secret; only the new one after ' +
       'it',
     async () => {
-      const rx = await receiver({ status: 200 });
-      const f = fixture();
-      const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+      const { rx, f, ep } = await subscribed({ status: 200 });
       const rot = f.wh.rotateSecret(ep.id, 3_600_000, 'admin:test');
       expect(rot.secret).not.toBe(ep.secret);
       expect(rot.previousSecretExpiresAt).toBe(iso(f.clock.now() + 3_600_000));
@@ -265,9 +269,7 @@ describe('webhook delivery', () => {
   it(
     'a 500 is retried on the schedule (5 s, 5 min, 30 min, ' + '2 h, 5 h, 10 h, 10 h), same webhook-id, then abandoned',
     async () => {
-      const rx = await receiver({ status: 500, body: 'database is down' });
-      const f = fixture();
-      const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+      const { rx, f, ep } = await subscribed({ status: 500, body: 'database is down' });
       completed(f);
       expect(await f.wh.runDue()).toBe(1);
       for (const [i, delay] of RETRY_SCHEDULE_MS.entries()) {
@@ -333,9 +335,7 @@ describe('webhook delivery', () => {
 
   it('a 302 is a failure and the redirect is not followed', async () => {
     const target = await receiver({ status: 200 });
-    const rx = await receiver({ status: 302, headers: { location: target.url } });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+    const { rx, f, ep } = await subscribed({ status: 302, headers: { location: target.url } });
     completed(f);
     await f.wh.runDue();
     expect(rx.got).toHaveLength(1);
@@ -351,9 +351,7 @@ describe('webhook delivery', () => {
   });
 
   it('410 Gone disables the endpoint (audited): nothing more is sent to it', async () => {
-    const rx = await receiver({ status: 410 });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+    const { rx, f, ep } = await subscribed({ status: 410 });
     completed(f);
     completed(f);
     await f.wh.runDue();
@@ -390,9 +388,7 @@ describe('webhook delivery', () => {
     '429 with Retry-After: 120 waits at least 120 s; a 503 with an HTTP date waits until then; a 500 ignores ' +
       'Retry-After',
     async () => {
-      const rx = await receiver({ status: 429, headers: { 'retry-after': '120' } }, { status: 200 });
-      const f = fixture();
-      const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+      const { rx, f, ep } = await subscribed({ status: 429, headers: { 'retry-after': '120' } }, { status: 200 });
       completed(f);
       await f.wh.runDue();
       expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
@@ -470,9 +466,7 @@ describe('webhook delivery', () => {
   it(
     'a hub restart mid-retry loses nothing: ' + 'the delivery is still due, and goes out with the same webhook-id',
     async () => {
-      const rx = await receiver({ status: 500 });
-      const f = fixture();
-      const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+      const { rx, f, ep } = await subscribed({ status: 500 });
       completed(f);
       await f.wh.runDue();
       const firstId = headersOf(rx.got[0]!)['webhook-id'];
