@@ -95,6 +95,13 @@ async function connect(
   return a;
 }
 
+/** An agent connected as `connect` does, once the hub has welcomed it. */
+async function welcomed(...args: Parameters<typeof connect>): Promise<Agent> {
+  const a = await connect(...args);
+  await a.next('welcome');
+  return a;
+}
+
 /** Until `hub` reads that another process holds the store (its deferred batch written). */
 async function seenElsewhere(hub: RunningHub, store: string, holder: RunningHub): Promise<void> {
   await waitFor(
@@ -147,8 +154,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
   it('a register day reconciled through A that lacks a sale: the resend reaches the agent held by B', async () => {
     const { a, b } = await twoHubs();
     const token = await addStore(a, 'S1');
-    const agent = await connect(b, token, 'agent-1');
-    await agent.next('welcome');
+    const agent = await welcomed(b, token, 'agent-1');
     a.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
       wireDayClose(1, 'd1', {
         source: 'agent',
@@ -172,8 +178,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     async () => {
       const { a, b } = await twoHubs();
       const token = await addStore(a, 'S1');
-      const agent = await connect(b, token, 'agent-1');
-      await agent.next('welcome');
+      const agent = await welcomed(b, token, 'agent-1');
 
       const v = a.hub.policies.set('S1', { returnWindowDays: 12 }, 'admin:test');
       expect(await agent.next('policy', (f) => f.version === v)).toMatchObject({
@@ -202,8 +207,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
   it('a change inside a transaction that rolls back sends nothing; the one that commits arrives', async () => {
     const { a, b } = await twoHubs();
     const token = await addStore(a, 'S1');
-    const agent = await connect(b, token, 'agent-1');
-    await agent.next('welcome');
+    const agent = await welcomed(b, token, 'agent-1');
     expect(() =>
       a.hub.storage.tx(() => {
         a.hub.ledger.setOnHand('S1', 'RB-1', 1000, 'admin:test');
@@ -228,8 +232,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
       const { a, b, clockA } = await twoHubs({ timeoutMs: 5000 });
       const token = await addStore(a, 'S1');
       await addStore(a, 'S2');
-      const agent = await connect(b, token, 'agent-1');
-      await agent.next('welcome');
+      const agent = await welcomed(b, token, 'agent-1');
       agent.send({ t: 'heartbeat', outboxDepth: 3, oldestAgeMs: 1500, registers: [{ id: 'R1', connected: 1 }] });
       await waitFor("B's heartbeat figures at A", () => a.hub.presence.get('S1').outboxDepth === 3);
       expect(a.hub.presence.get('S1')).toMatchObject({
@@ -262,15 +265,12 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     async () => {
       const { a, b } = await twoHubs();
       const token = await addStore(a, 'S1');
-      const onA = await connect(a, token, 'agent-1', { run: 'r1', attempt: 1 });
-      await onA.next('welcome');
-      const onB = await connect(b, token, 'agent-1', { run: 'r1', attempt: 2 });
-      await onB.next('welcome');
+      const onA = await welcomed(a, token, 'agent-1', { run: 'r1', attempt: 1 });
+      const onB = await welcomed(b, token, 'agent-1', { run: 'r1', attempt: 2 });
       expect((await onA.closed).code).toBe(CloseCodes.REPLACED);
       await seenElsewhere(a, 'S1', b);
 
-      const backOnA = await connect(a, token, 'agent-1', { run: 'r1', attempt: 3 });
-      await backOnA.next('welcome');
+      const backOnA = await welcomed(a, token, 'agent-1', { run: 'r1', attempt: 3 });
       expect((await onB.closed).code).toBe(CloseCodes.REPLACED);
       // the new connection serves; the old one's going changed nothing for it
       const v = b.hub.policies.set('S1', { returnWindowDays: 9 }, 'admin:test');
@@ -286,14 +286,11 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     async () => {
       const { a, b } = await twoHubs();
       const token = await addStore(a, 'S1');
-      const old = await connect(a, token, 'agent-old');
-      await old.next('welcome');
-      const replacement = await connect(b, token, 'agent-new');
-      await replacement.next('welcome');
+      const old = await welcomed(a, token, 'agent-old');
+      const replacement = await welcomed(b, token, 'agent-new');
       expect((await old.closed).code).toBe(CloseCodes.REPLACED);
 
-      const newer = await connect(b, token, 'agent-x', { run: 'r9', attempt: 5 });
-      await newer.next('welcome');
+      const newer = await welcomed(b, token, 'agent-x', { run: 'r9', attempt: 5 });
       expect((await replacement.closed).code).toBe(CloseCodes.REPLACED);
       await seenElsewhere(a, 'S1', b);
       const late = await connect(a, token, 'agent-x', { run: 'r9', attempt: 4 });
@@ -308,8 +305,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     async () => {
       const { a, b } = await twoHubs({ probeMs: 500 });
       const token = await addStore(a, 'S1');
-      const live = await connect(a, token, 'agent-1', { run: 'pc-1', attempt: 1 });
-      await live.next('welcome');
+      const live = await welcomed(a, token, 'agent-1', { run: 'pc-1', attempt: 1 });
       await seenElsewhere(b, 'S1', a);
 
       const copy = await connect(b, token, 'agent-1', { run: 'pc-2', attempt: 1 });
@@ -324,8 +320,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
 
       // the agent restarted (a new run) while its old connection at A went silent (half-open)
       (live.ws as unknown as { _socket: Socket })._socket.pause();
-      const restarted = await connect(b, token, 'agent-1', { run: 'pc-1b', attempt: 1 });
-      await restarted.next('welcome');
+      const restarted = await welcomed(b, token, 'agent-1', { run: 'pc-1b', attempt: 1 });
       expect(restarted.isClosed()).toBe(false);
       await waitFor('A dropped its silent connection', () => !a.hub.presence.here('S1').connected);
     },
