@@ -99,7 +99,11 @@ function connect(running: RunningHub, token: string): Promise<FakeAgent> {
   });
 }
 
-type AgentOs = { platform: string; release: string; arch: string };
+interface AgentOs {
+  platform: string;
+  release: string;
+  arch: string;
+}
 
 /** The hello of an agent speaking protocols 2 to 3 (or to `v`), on its first connection (i1, nothing sent). */
 function rangedHello(agent: string, software: string, os: AgentOs, startedAt: string, v = 3): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AuthorizeRequestBody, ReturnCompleteEventBody, ReturnDecisionEventBody } from '@tillbridge/shared';
+import type { AuthorizeRequestBody, ReturnDecisionEventBody } from '@tillbridge/shared';
 import { hubForEachTest, recordSale } from './helpers.js';
 import { askReturn, completeReturn, offlineApproval } from './returns-support.js';
 
