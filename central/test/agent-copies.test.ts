@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
 import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
@@ -53,6 +53,16 @@ async function hello(agent: string, incarnation: string, newest: number): Promis
 }
 
 const sale = wireSale;
+
+/** agent-a's first database (incarnation i1): it sends `items`, has them acked, and hangs up. */
+async function firstHistory(items: WireEvent[]): Promise<void> {
+  const a = await hello('agent-a', 'i1', 0);
+  await a.next('welcome');
+  a.send({ t: 'events', items });
+  await a.next('ack');
+  a.ws.close();
+  await a.closed;
+}
 
 const audit = (action: string) =>
   column(running.hub.storage.db, `SELECT details FROM audit WHERE action = ? ORDER BY id`, action) as string[];
@@ -120,12 +130,7 @@ describe("agents endpoint: copies of an agent's database (DESIGN rule 9)", () =>
   it(
     "tells a database behind its incarnation's cursor to start a new one (4011), " + 'then takes its events by id',
     async () => {
-      const a = await hello('agent-a', 'i1', 0);
-      await a.next('welcome');
-      a.send({ t: 'events', items: [sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2'), sale(3, 'e3', 'A3')] });
-      await a.next('ack');
-      a.ws.close();
-      await a.closed;
+      await firstHistory([sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2'), sale(3, 'e3', 'A3')]);
 
       // put back from a copy taken after seq 2, with e2 not yet confirmed then
       const restored = await hello('agent-a', 'i1', 2);
@@ -152,12 +157,7 @@ describe("agents endpoint: copies of an agent's database (DESIGN rule 9)", () =>
   it(
     'closes a forked history with 4011, flags it, ' + 'applies none of it — and takes it all under the new incarnation',
     async () => {
-      const a = await hello('agent-a', 'i1', 0);
-      await a.next('welcome');
-      a.send({ t: 'events', items: [sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2')] });
-      await a.next('ack');
-      a.ws.close();
-      await a.closed;
+      await firstHistory([sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2')]);
 
       // a copy taken after seq 1 that sold three times before it came back: not behind (3 ≥ 2)
       const copy = await hello('agent-a', 'i1', 4);
