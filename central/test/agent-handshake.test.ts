@@ -141,6 +141,14 @@ async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
   expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
 }
 
+/** A hello to S1 that the hub holds before handling it (until the test releases the holds). */
+async function heldHello(agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
+  const held = holds.hello.arm('S1');
+  const a = await hello('S1', agent, conn);
+  await held;
+  return a;
+}
+
 /** `live` still serves S1 (a sale of it applied), open, as the store's connected agent `agentId`. */
 async function stillServes(live: Agent, agentId: string): Promise<void> {
   await serves(live, 1, 'A1');
@@ -199,9 +207,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
   it('drops a hello whose agent hung up while it waited: at once when the socket closes', async () => {
     await start(['S1']);
-    const held = holds.hello.arm('S1');
-    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await held;
+    const first = await heldHello('agent-a', { run: 'r1', attempt: 1 });
     await giveUp(first.ws);
     await givenUp(1); // though its hello is still held
     expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
@@ -216,10 +222,8 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       'nothing is probed or replaced',
     async () => {
       await start(['S1']);
-      const held = holds.hello.arm('S1');
       // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
-      const first = await hello('S1', 'agent-a');
-      await held;
+      const first = await heldHello('agent-a');
       closeUnheard(first);
       const live = await hello('S1', 'agent-a');
       await live.next('welcome');
@@ -241,9 +245,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
     await live.next('welcome');
     pause(live); // slow to answer: the probe will find it silent
-    const held = holds.hello.arm('S1');
-    const next = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
-    await held;
+    const next = await heldHello('agent-a', { run: 'r2', attempt: 1 });
     holds.hello.releaseAll(); // its claim is decided now, before anything more is read: the probe starts
     await giveUp(next.ws);
     await givenUp(1);
@@ -254,9 +256,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
   it('lets an abandoned hello of another agent of the store replace nothing (no 4009 for the live one)', async () => {
     await start(['S1']);
-    const held = holds.hello.arm('S1');
-    const old = await hello('S1', 'agent-old');
-    await held;
+    const old = await heldHello('agent-old');
     closeUnheard(old);
     const live = await hello('S1', 'agent-new');
     await live.next('welcome');
@@ -271,10 +271,8 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       'is not probed',
     async () => {
       await start(['S1']);
-      const held = holds.hello.arm('S1');
       // its agent gave it up, but the hub never saw it go
-      const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-      await held;
+      const stale = await heldHello('agent-a', { run: 'r1', attempt: 1 });
       const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
       await live.next('welcome');
 
