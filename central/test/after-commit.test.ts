@@ -49,23 +49,27 @@ describe("a transaction's after-commit effects (the unit of work)", () => {
     expect(heard[0]![1]).toContain('B');
   });
 
-  it('runs effects in order after the outermost commit, none for a rolled-back savepoint, and at once outside a transaction', () => {
-    const order: string[] = [];
-    t.hub.storage.tx(() => {
-      t.hub.storage.afterCommit(() => order.push('first'));
-      expect(() =>
-        t.hub.storage.savepoint(() => {
-          t.hub.storage.afterCommit(() => order.push('undone'));
-          throw new Error('inner');
-        }),
-      ).toThrow('inner');
-      t.hub.storage.tx(() => t.hub.storage.afterCommit(() => order.push('nested')));
-      expect(order).toEqual([]);
-    });
-    expect(order).toEqual(['first', 'nested']);
-    t.hub.storage.afterCommit(() => order.push('now'));
-    expect(order).toEqual(['first', 'nested', 'now']);
-  });
+  it(
+    'runs effects in order after the outermost commit, none for a rolled-back savepoint, and at once outside a ' +
+      'transaction',
+    () => {
+      const order: string[] = [];
+      t.hub.storage.tx(() => {
+        t.hub.storage.afterCommit(() => order.push('first'));
+        expect(() =>
+          t.hub.storage.savepoint(() => {
+            t.hub.storage.afterCommit(() => order.push('undone'));
+            throw new Error('inner');
+          }),
+        ).toThrow('inner');
+        t.hub.storage.tx(() => t.hub.storage.afterCommit(() => order.push('nested')));
+        expect(order).toEqual([]);
+      });
+      expect(order).toEqual(['first', 'nested']);
+      t.hub.storage.afterCommit(() => order.push('now'));
+      expect(order).toEqual(['first', 'nested', 'now']);
+    },
+  );
 
   it('an effect that throws does not undo the commit nor stop the other effects', () => {
     const ran: string[] = [];

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
-import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock, wireSale, column } from './helpers.js';
+import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { initHub, type RunningHub } from '../src/hub.js';
+import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -23,18 +23,9 @@ const open: WebSocket[] = [];
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tb-copies-'));
   initHub(dir, silent);
-  running = await startHub({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    log: silent,
-    clock: new TestClock(),
-    agentProbeMs: 2000,
-  });
-  const hub = running.hub;
-  hub.stores.create('S1', 'S1');
-  const key = hub.credentials.createApiKey('S1');
-  token = await hub.tokens.issue('S1', hub.credentials.checkApiKey('S1', key).keyId);
+  running = await listeningHub(dir, { agentProbeMs: 2000 });
+  running.hub.stores.create('S1', 'S1');
+  token = await agentToken(running.hub, 'S1');
 });
 afterEach(async () => {
   for (const ws of open.splice(0)) ws.terminate();
@@ -63,40 +54,57 @@ async function hello(agent: string, incarnation: string, newest: number): Promis
 
 const sale = wireSale;
 
+/** agent-a's first database (incarnation i1): it sends `items`, has them acked, and hangs up. */
+async function firstHistory(items: WireEvent[]): Promise<void> {
+  const a = await hello('agent-a', 'i1', 0);
+  await a.next('welcome');
+  a.send({ t: 'events', items });
+  await a.next('ack');
+  a.ws.close();
+  await a.closed;
+}
+
 const audit = (action: string) =>
   column(running.hub.storage.db, `SELECT details FROM audit WHERE action = ? ORDER BY id`, action) as string[];
 const exceptions = (code: string) => running.hub.exceptions.forStore('S1').filter((e) => e.code === code);
 const receipts = () => column(running.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`);
 
 describe("agents endpoint: copies of an agent's database (DESIGN rule 9)", () => {
-  it('refuses a second live copy of an agent with 4010, audits it and keeps one exception while it is open; the first copy carries on', async () => {
-    const first = await hello('agent-a', 'i1', 0);
-    await first.next('welcome');
-    const second = await hello('agent-a', 'i1', 0);
-    expect(await second.closed).toMatchObject({
-      code: CloseCodes.DUPLICATE_AGENT,
-      reason: expect.stringMatching(/another copy of this agent/),
-    });
-    expect(second.frames.map((f) => f.t)).not.toContain('welcome');
-    const third = await hello('agent-a', 'i1', 0); // it keeps trying
-    expect((await third.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+  it(
+    'refuses a second live copy of an agent with 4010, audits it and keeps one exception while it is open; the ' +
+      'first copy carries on',
+    async () => {
+      const first = await hello('agent-a', 'i1', 0);
+      await first.next('welcome');
+      const second = await hello('agent-a', 'i1', 0);
+      expect(await second.closed).toMatchObject({
+        code: CloseCodes.DUPLICATE_AGENT,
+        reason: expect.stringMatching(/another copy of this agent/),
+      });
+      expect(second.frames.map((f) => f.t)).not.toContain('welcome');
+      const third = await hello('agent-a', 'i1', 0); // it keeps trying
+      expect((await third.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
 
-    expect(audit('agent.duplicate')).toHaveLength(1);
-    const flagged = exceptions('duplicate_agent');
-    expect(flagged).toHaveLength(1);
-    expect(flagged[0]).toMatchObject({ kind: 'agent', reason: expect.stringMatching(/another copy of agent agent-a/) });
+      expect(audit('agent.duplicate')).toHaveLength(1);
+      const flagged = exceptions('duplicate_agent');
+      expect(flagged).toHaveLength(1);
+      expect(flagged[0]).toMatchObject({
+        kind: 'agent',
+        reason: expect.stringMatching(/another copy of agent agent-a/),
+      });
 
-    first.send({ t: 'events', items: [sale(1, 'e1', 'A1')] });
-    expect(await first.next('ack')).toMatchObject({ upTo: 1, results: [{ outcome: 'applied' }] });
-    expect(running.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+      first.send({ t: 'events', items: [sale(1, 'e1', 'A1')] });
+      expect(await first.next('ack')).toMatchObject({ upTo: 1, results: [{ outcome: 'applied' }] });
+      expect(running.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
 
-    // once the operator settled it, a copy refused again is flagged again
-    running.hub.resolution.resolve(flagged[0]!.id, 'accept', 'retired the second PC', 'admin:test');
-    const fourth = await hello('agent-a', 'i1', 1);
-    expect((await fourth.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    expect(exceptions('duplicate_agent')).toHaveLength(2);
-    expect(running.hub.auditTrail.verify().ok).toBe(true);
-  });
+      // once the operator settled it, a copy refused again is flagged again
+      running.hub.resolution.resolve(flagged[0]!.id, 'accept', 'retired the second PC', 'admin:test');
+      const fourth = await hello('agent-a', 'i1', 1);
+      expect((await fourth.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      expect(exceptions('duplicate_agent')).toHaveLength(2);
+      expect(running.hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 
   it('takes a reconnect whose old socket no longer answers for the agent itself, not for a copy', async () => {
     const before = await hello('agent-a', 'i1', 0);
@@ -119,67 +127,63 @@ describe("agents endpoint: copies of an agent's database (DESIGN rule 9)", () =>
     expect(exceptions('duplicate_agent')).toEqual([]);
   });
 
-  it("tells a database behind its incarnation's cursor to start a new one (4011), then takes its events by id", async () => {
-    const a = await hello('agent-a', 'i1', 0);
-    await a.next('welcome');
-    a.send({ t: 'events', items: [sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2'), sale(3, 'e3', 'A3')] });
-    await a.next('ack');
-    a.ws.close();
-    await a.closed;
+  it(
+    "tells a database behind its incarnation's cursor to start a new one (4011), " + 'then takes its events by id',
+    async () => {
+      await firstHistory([sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2'), sale(3, 'e3', 'A3')]);
 
-    // put back from a copy taken after seq 2, with e2 not yet confirmed then
-    const restored = await hello('agent-a', 'i1', 2);
-    expect(await restored.closed).toMatchObject({
-      code: CloseCodes.NEW_INCARNATION,
-      reason: expect.stringMatching(/behind/),
-    });
-    expect(audit('agent.restored').map((d) => JSON.parse(d) as unknown)).toEqual([
-      { incarnation: 'i1', newest: 2, applied: 3 },
-    ]);
+      // put back from a copy taken after seq 2, with e2 not yet confirmed then
+      const restored = await hello('agent-a', 'i1', 2);
+      expect(await restored.closed).toMatchObject({
+        code: CloseCodes.NEW_INCARNATION,
+        reason: expect.stringMatching(/behind/),
+      });
+      expect(audit('agent.restored').map((d) => JSON.parse(d) as unknown)).toEqual([
+        { incarnation: 'i1', newest: 2, applied: 3 },
+      ]);
 
-    const renewed = await hello('agent-a', 'i2', 2);
-    expect(await renewed.next('welcome')).toMatchObject({ lastSeq: 0 });
-    renewed.send({ t: 'events', items: [sale(2, 'e2', 'A2'), sale(3, 'n3', 'N3')] });
-    expect(await renewed.next('ack')).toMatchObject({
-      upTo: 3,
-      results: [{ outcome: 'duplicate' }, { outcome: 'applied' }],
-    });
-    expect(receipts()).toEqual(['A1', 'A2', 'A3', 'N3']);
-    expect(exceptions('agent_forked')).toEqual([]);
-  });
+      const renewed = await hello('agent-a', 'i2', 2);
+      expect(await renewed.next('welcome')).toMatchObject({ lastSeq: 0 });
+      renewed.send({ t: 'events', items: [sale(2, 'e2', 'A2'), sale(3, 'n3', 'N3')] });
+      expect(await renewed.next('ack')).toMatchObject({
+        upTo: 3,
+        results: [{ outcome: 'duplicate' }, { outcome: 'applied' }],
+      });
+      expect(receipts()).toEqual(['A1', 'A2', 'A3', 'N3']);
+      expect(exceptions('agent_forked')).toEqual([]);
+    },
+  );
 
-  it('closes a forked history with 4011, flags it, applies none of it — and takes it all under the new incarnation', async () => {
-    const a = await hello('agent-a', 'i1', 0);
-    await a.next('welcome');
-    a.send({ t: 'events', items: [sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2')] });
-    await a.next('ack');
-    a.ws.close();
-    await a.closed;
+  it(
+    'closes a forked history with 4011, flags it, ' + 'applies none of it — and takes it all under the new incarnation',
+    async () => {
+      await firstHistory([sale(1, 'e1', 'A1'), sale(2, 'e2', 'A2')]);
 
-    // a copy taken after seq 1 that sold three times before it came back: not behind (3 ≥ 2)
-    const copy = await hello('agent-a', 'i1', 4);
-    expect(await copy.next('welcome')).toMatchObject({ lastSeq: 2 });
-    const items = [sale(2, 'x2', 'B2'), sale(3, 'x3', 'B3'), sale(4, 'x4', 'B4')];
-    copy.send({ t: 'events', items });
-    expect(await copy.closed).toMatchObject({
-      code: CloseCodes.NEW_INCARNATION,
-      reason: expect.stringMatching(/forked at seq 2/),
-    });
-    expect(copy.frames.map((f) => f.t)).not.toContain('ack');
-    expect(receipts()).toEqual(['A1', 'A2']);
-    expect(exceptions('agent_forked')).toHaveLength(1);
-    expect(exceptions('agent_forked')[0]!.reason).toMatch(/x2 as seq 2/);
-    expect(audit('agent.forked')).toHaveLength(1);
+      // a copy taken after seq 1 that sold three times before it came back: not behind (3 ≥ 2)
+      const copy = await hello('agent-a', 'i1', 4);
+      expect(await copy.next('welcome')).toMatchObject({ lastSeq: 2 });
+      const items = [sale(2, 'x2', 'B2'), sale(3, 'x3', 'B3'), sale(4, 'x4', 'B4')];
+      copy.send({ t: 'events', items });
+      expect(await copy.closed).toMatchObject({
+        code: CloseCodes.NEW_INCARNATION,
+        reason: expect.stringMatching(/forked at seq 2/),
+      });
+      expect(copy.frames.map((f) => f.t)).not.toContain('ack');
+      expect(receipts()).toEqual(['A1', 'A2']);
+      expect(exceptions('agent_forked')).toHaveLength(1);
+      expect(exceptions('agent_forked')[0]!.reason).toMatch(/x2 as seq 2/);
+      expect(audit('agent.forked')).toHaveLength(1);
 
-    const renewed = await hello('agent-a', 'i2', 4);
-    await renewed.next('welcome');
-    renewed.send({ t: 'events', items });
-    expect(await renewed.next('ack')).toMatchObject({
-      upTo: 4,
-      results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
-    });
-    expect(receipts()).toEqual(['A1', 'A2', 'B2', 'B3', 'B4']);
-  });
+      const renewed = await hello('agent-a', 'i2', 4);
+      await renewed.next('welcome');
+      renewed.send({ t: 'events', items });
+      expect(await renewed.next('ack')).toMatchObject({
+        upTo: 4,
+        results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
+      });
+      expect(receipts()).toEqual(['A1', 'A2', 'B2', 'B3', 'B4']);
+    },
+  );
 
   it('answers an agent too old for the hub with what to install (protocol-versions.test.ts has the rest)', async () => {
     const a = await connect();

@@ -5,9 +5,9 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
-import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import { initHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
-import { silent, TestClock, wireSale, column } from './helpers.js';
+import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -68,12 +68,7 @@ const open: WebSocket[] = [];
 async function start(stores: string[], probeMs = 2000): Promise<RunningHub> {
   dir = mkdtempSync(join(tmpdir(), 'tb-handshake-'));
   initHub(dir, silent);
-  running = await startHub({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    log: silent,
-    clock: new TestClock(),
+  running = await listeningHub(dir, {
     agentProbeMs: probeMs,
     agentHandshake: {
       upgrade: (store) => holds.upgrade.at(store),
@@ -88,8 +83,7 @@ async function start(stores: string[], probeMs = 2000): Promise<RunningHub> {
   const hub = running.hub;
   for (const s of stores) {
     hub.stores.create(s, s);
-    const key = hub.credentials.createApiKey(s);
-    tokens.set(s, await hub.tokens.issue(s, hub.credentials.checkApiKey(s, key).keyId));
+    tokens.set(s, await agentToken(hub, s));
   }
   return running;
 }
@@ -147,6 +141,21 @@ async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
   expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
 }
 
+/** A hello to S1 that the hub holds before handling it (until the test releases the holds). */
+async function heldHello(agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
+  const held = holds.hello.arm('S1');
+  const a = await hello('S1', agent, conn);
+  await held;
+  return a;
+}
+
+/** `live` still serves S1 (a sale of it applied), open, as the store's connected agent `agentId`. */
+async function stillServes(live: Agent, agentId: string): Promise<void> {
+  await serves(live, 1, 'A1');
+  expect(live.isClosed()).toBe(false);
+  expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId });
+}
+
 const audit = (action: string) =>
   column(running!.hub.storage.db, `SELECT details FROM audit WHERE action = ?`, action) as string[];
 const exceptions = (store: string, code: string) =>
@@ -160,23 +169,25 @@ const pause = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.pau
 const resume = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.resume();
 
 describe('agents endpoint: a handshake the agent gave up', () => {
-  it('drops an upgrade whose agent hung up while its token was checked: no connection, nothing recorded; the next one is served', async () => {
-    await start(['S1']);
-    const held = holds.upgrade.arm('S1');
-    const first = dial('S1');
-    await held;
-    await giveUp(first.ws); // the agent's handshake timeout
-    await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
-    expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
-    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-    await live.next('welcome');
+  it(
+    'drops an upgrade whose agent hung up while its token was checked: no connection, nothing recorded; the next ' +
+      'one is served',
+    async () => {
+      await start(['S1']);
+      const held = holds.upgrade.arm('S1');
+      const first = dial('S1');
+      await held;
+      await giveUp(first.ws); // the agent's handshake timeout
+      await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
+      expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
+      const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+      await live.next('welcome');
 
-    holds.upgrade.releaseAll();
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
-    expect(audit('agent.duplicate')).toEqual([]);
-  });
+      holds.upgrade.releaseAll();
+      await stillServes(live, 'agent-a');
+      expect(audit('agent.duplicate')).toEqual([]);
+    },
+  );
 
   it('takes a reset during the token check in its stride: no unhandled error, the upgrade dropped', async () => {
     await start(['S1']);
@@ -196,99 +207,90 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
   it('drops a hello whose agent hung up while it waited: at once when the socket closes', async () => {
     await start(['S1']);
-    const held = holds.hello.arm('S1');
-    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await held;
+    const first = await heldHello('agent-a', { run: 'r1', attempt: 1 });
     await giveUp(first.ws);
     await givenUp(1); // though its hello is still held
     expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
     const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
     await live.next('welcome');
     holds.hello.releaseAll();
-    await serves(live, 1, 'A1');
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+    await stillServes(live, 'agent-a');
   });
 
-  it('drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: nothing is probed or replaced', async () => {
-    await start(['S1']);
-    const held = holds.hello.arm('S1');
-    // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
-    const first = await hello('S1', 'agent-a');
-    await held;
-    closeUnheard(first);
-    const live = await hello('S1', 'agent-a');
-    await live.next('welcome');
+  it(
+    'drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: ' +
+      'nothing is probed or replaced',
+    async () => {
+      await start(['S1']);
+      // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
+      const first = await heldHello('agent-a');
+      closeUnheard(first);
+      const live = await hello('S1', 'agent-a');
+      await live.next('welcome');
 
-    pause(live); // busy: it would not answer a ping now
-    holds.hello.releaseAll();
-    await givenUp(1);
-    resume(live);
-    expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(first.frames.map((f) => f.t)).toEqual([]);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
-    expect(audit('agent.duplicate')).toEqual([]);
-    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
-  });
+      pause(live); // busy: it would not answer a ping now
+      holds.hello.releaseAll();
+      await givenUp(1);
+      resume(live);
+      expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
+      await stillServes(live, 'agent-a');
+      expect(first.frames.map((f) => f.t)).toEqual([]);
+      expect(audit('agent.duplicate')).toEqual([]);
+      expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+    },
+  );
 
   it('leaves the live connection alone when the new one is given up while the live one is probed', async () => {
     await start(['S1'], 600_000); // the probe is still on when the new connection goes
     const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
     await live.next('welcome');
     pause(live); // slow to answer: the probe will find it silent
-    const held = holds.hello.arm('S1');
-    const next = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
-    await held;
+    const next = await heldHello('agent-a', { run: 'r2', attempt: 1 });
     holds.hello.releaseAll(); // its claim is decided now, before anything more is read: the probe starts
     await giveUp(next.ws);
     await givenUp(1);
     resume(live);
     expect(gaveUp).toEqual([{ store: 'S1', step: 'probe' }]);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-a' });
+    await stillServes(live, 'agent-a');
   });
 
   it('lets an abandoned hello of another agent of the store replace nothing (no 4009 for the live one)', async () => {
     await start(['S1']);
-    const held = holds.hello.arm('S1');
-    const old = await hello('S1', 'agent-old');
-    await held;
+    const old = await heldHello('agent-old');
     closeUnheard(old);
     const live = await hello('S1', 'agent-new');
     await live.next('welcome');
 
     holds.hello.releaseAll();
     await givenUp(1);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(running!.hub.presence.get('S1')).toMatchObject({ connected: true, agentId: 'agent-new' });
+    await stillServes(live, 'agent-new');
   });
 
-  it('refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one is not probed', async () => {
-    await start(['S1']);
-    const held = holds.hello.arm('S1');
-    // its agent gave it up, but the hub never saw it go
-    const stale = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await held;
-    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-    await live.next('welcome');
+  it(
+    'refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one ' +
+      'is not probed',
+    async () => {
+      await start(['S1']);
+      // its agent gave it up, but the hub never saw it go
+      const stale = await heldHello('agent-a', { run: 'r1', attempt: 1 });
+      const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
+      await live.next('welcome');
 
-    pause(live); // a probe would find it silent and drop it
-    holds.hello.releaseAll();
-    expect(await stale.closed).toMatchObject({
-      code: CloseCodes.REPLACED,
-      reason: expect.stringMatching(/newer connection of this agent/),
-    });
-    resume(live);
-    expect(stale.frames.map((f) => f.t)).toEqual([]);
-    await serves(live, 1, 'A1');
-    expect(live.isClosed()).toBe(false);
-    expect(audit('agent.duplicate')).toEqual([]);
-    expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
-    expect(gaveUp).toEqual([]);
-  });
+      pause(live); // a probe would find it silent and drop it
+      holds.hello.releaseAll();
+      expect(await stale.closed).toMatchObject({
+        code: CloseCodes.REPLACED,
+        reason: expect.stringMatching(/newer connection of this agent/),
+      });
+      resume(live);
+      expect(stale.frames.map((f) => f.t)).toEqual([]);
+      await serves(live, 1, 'A1');
+      expect(live.isClosed()).toBe(false);
+      expect(audit('agent.duplicate')).toEqual([]);
+      expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+      expect(gaveUp).toEqual([]);
+    },
+  );
 
   it('refuses quietly an earlier attempt still being decided once the agent said hello on a later one', async () => {
     await start(['S1'], 600_000); // the probe ends when the old connection closes, not on time
@@ -322,74 +324,86 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
   });
 
-  it('still refuses a second live copy with 4010 — another run, or a later attempt of a run copied with its memory (a live VM clone)', async () => {
-    await start(['S1']);
-    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 3 });
-    await first.next('welcome');
-    const other = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
-    expect((await other.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    const clone = await hello('S1', 'agent-a', { run: 'r1', attempt: 4 });
-    expect((await clone.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    expect(audit('agent.duplicate')).toHaveLength(1);
-    expect(exceptions('S1', 'duplicate_agent')).toHaveLength(1);
-    await serves(first, 1, 'A1');
-  });
+  it(
+    'still refuses a second live copy with 4010 — another run, or a later attempt of a run copied with its memory ' +
+      '(a live VM clone)',
+    async () => {
+      await start(['S1']);
+      const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 3 });
+      await first.next('welcome');
+      const other = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
+      expect((await other.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      const clone = await hello('S1', 'agent-a', { run: 'r1', attempt: 4 });
+      expect((await clone.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      expect(audit('agent.duplicate')).toHaveLength(1);
+      expect(exceptions('S1', 'duplicate_agent')).toHaveLength(1);
+      await serves(first, 1, 'A1');
+    },
+  );
 
-  it('counts a pong that arrived before the probe ran out as an answer, even when the hub reads it late (a busy hub)', async () => {
-    await start(['S1'], 50);
-    const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await first.next('welcome');
-    // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
-    first.ws.once('ping', () => {
-      const until = performance.now() + 150;
-      while (performance.now() < until);
-    });
-    const copy = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
-    expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    await serves(first, 1, 'A1');
-  });
+  it(
+    'counts a pong that arrived before the probe ran out as an answer, ' +
+      'even when the hub reads it late (a busy hub)',
+    async () => {
+      await start(['S1'], 50);
+      const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
+      await first.next('welcome');
+      // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
+      first.ws.once('ping', () => {
+        const until = performance.now() + 150;
+        while (performance.now() < until);
+      });
+      const copy = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
+      expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      await serves(first, 1, 'A1');
+    },
+  );
 });
 
 describe('agents endpoint: many agents giving up a slow handshake at once', () => {
-  it('evicts no live connection: 60 stores, each with one connection given up (at the upgrade or the hello) or left stale', async () => {
-    const stores = Array.from({ length: 60 }, (_, i) => `S${i + 1}`);
-    await start(stores);
-    const kind = (i: number) => (['upgrade', 'hello', 'stale'] as const)[i % 3]!;
-    const stale: Agent[] = [];
-    // every store's first connection is held at its step
-    await Promise.all(
-      stores.map(async (s, i) => {
-        if (kind(i) === 'upgrade') {
-          const held = holds.upgrade.arm(s);
-          const first = dial(s);
-          await held;
-          await giveUp(first.ws);
-        } else {
-          const held = holds.hello.arm(s);
-          const first = await hello(s, `agent-${s}`, { run: 'r1', attempt: 1 });
-          await held;
-          if (kind(i) === 'hello') await giveUp(first.ws);
-          else stale.push(first);
-        }
-      }),
-    );
-    // … and the agent's next connection goes live meanwhile
-    const live = await Promise.all(stores.map((s) => hello(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
-    await Promise.all(live.map((a) => a.next('welcome')));
+  it(
+    'evicts no live connection: 60 stores, each with one connection given up (at the upgrade or the hello) or left ' +
+      'stale',
+    async () => {
+      const stores = Array.from({ length: 60 }, (_, i) => `S${i + 1}`);
+      await start(stores);
+      const kind = (i: number) => (['upgrade', 'hello', 'stale'] as const)[i % 3]!;
+      const stale: Agent[] = [];
+      // every store's first connection is held at its step
+      await Promise.all(
+        stores.map(async (s, i) => {
+          if (kind(i) === 'upgrade') {
+            const held = holds.upgrade.arm(s);
+            const first = dial(s);
+            await held;
+            await giveUp(first.ws);
+          } else {
+            const held = holds.hello.arm(s);
+            const first = await hello(s, `agent-${s}`, { run: 'r1', attempt: 1 });
+            await held;
+            if (kind(i) === 'hello') await giveUp(first.ws);
+            else stale.push(first);
+          }
+        }),
+      );
+      // … and the agent's next connection goes live meanwhile
+      const live = await Promise.all(stores.map((s) => hello(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
+      await Promise.all(live.map((a) => a.next('welcome')));
 
-    holds.upgrade.releaseAll();
-    holds.hello.releaseAll();
-    await givenUp(40);
-    const staleCodes = await Promise.all(stale.map(async (a) => (await a.closed).code));
-    expect(staleCodes).toEqual(Array(20).fill(CloseCodes.REPLACED));
-    expect(gaveUp.filter((g) => g.step === 'upgrade')).toHaveLength(20);
-    expect(gaveUp.filter((g) => g.step === 'hello')).toHaveLength(20);
+      holds.upgrade.releaseAll();
+      holds.hello.releaseAll();
+      await givenUp(40);
+      const staleCodes = await Promise.all(stale.map(async (a) => (await a.closed).code));
+      expect(staleCodes).toEqual(Array(20).fill(CloseCodes.REPLACED));
+      expect(gaveUp.filter((g) => g.step === 'upgrade')).toHaveLength(20);
+      expect(gaveUp.filter((g) => g.step === 'hello')).toHaveLength(20);
 
-    await Promise.all(live.map((a, i) => serves(a, 1, `R${i}`)));
-    expect(live.filter((a) => a.isClosed())).toEqual([]);
-    expect(running!.hub.presence.count()).toBe(60);
-    expect(audit('agent.duplicate')).toEqual([]);
-  });
+      await Promise.all(live.map((a, i) => serves(a, 1, `R${i}`)));
+      expect(live.filter((a) => a.isClosed())).toEqual([]);
+      expect(running!.hub.presence.count()).toBe(60);
+      expect(audit('agent.duplicate')).toEqual([]);
+    },
+  );
 });
 
 describe('agents endpoint: a request whose body the hub refuses', () => {

@@ -48,3 +48,21 @@ export function agentSocket(ws: WebSocket): AgentSocket {
     send: (frame) => ws.send(JSON.stringify(frame)),
   };
 }
+
+/**
+ * A `req` frame asking the hub to authorize a return of one unit of line 1 of `receipt`, restocked
+ * at register R1 (authorization auth-KEY, request rq-KEY).
+ */
+export const authorizeRequest = (rid: number, receipt: string, key: string | number): Frame => ({
+  t: 'req',
+  rid,
+  op: 'authorize',
+  body: {
+    authorization: `auth-${key}`,
+    after: 0,
+    register: 'R1',
+    requestId: `rq-${key}`,
+    receipt,
+    lines: [{ line: 1, qty: 1, disposition: 'restock' }],
+  },
+});

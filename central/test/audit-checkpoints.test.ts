@@ -5,11 +5,11 @@ import { TbCodes } from '@tillbridge/shared';
 import { AuditTrail } from '../src/audit/trail.js';
 import { iso } from '../src/domain/clock.js';
 import { type ExportedEntry } from '../src/audit/entry.js';
-import { entryHash, GENESIS_HASH } from '../src/domain/audit-log.js';
-import { ChainWalker } from '../src/audit/chain-walker.js';
+import { entryHash } from '../src/domain/audit-log.js';
 import { verifyCheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf, loadSigningKey, signingKeyPath } from '../src/audit/signing-key.js';
 import { silent, testHub } from './helpers.js';
+import { appendEntries, walkFromGenesis } from './audit-support.js';
 
 const DAY = 86_400_000;
 
@@ -17,20 +17,7 @@ let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 let t0: number;
 
-function appendMany(n: number): void {
-  t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++)
-      t.hub.audit.append({
-        actor: 'store:S1',
-        action: 'sale',
-        outcome: 'applied',
-        store: 'S1',
-        register: 'R1',
-        resource: `sale:${i}`,
-        details: { i },
-      });
-  });
-}
+const appendMany = (n: number): void => appendEntries(t.hub, n);
 
 beforeEach(() => {
   t = testHub(); // init wrote entry 1 at the test clock's fixed start (2026-11-27T10:00Z)
@@ -78,30 +65,34 @@ describe('checkpoints', () => {
     expect(trail.checkpoints.latest()).toMatchObject({ seq: 3, id: 8 });
   });
 
-  it('are signed with an Ed25519 key made on first use (on PostgreSQL by init, to be copied to every process), 0600 in the data dir, whose public half verifies them', () => {
-    if (t.hub.storage.engine === 'sqlite') expect(loadSigningKey(t.dir)).toBeUndefined();
-    else expect(loadSigningKey(t.dir)).toBeDefined();
-    appendMany(999);
-    const rec = trail.checkpoints.maybeCheckpoint()!;
-    expect(statSync(signingKeyPath(t.dir)).mode & 0o777).toBe(0o600);
-    const pub = trail.checkpoints.publicKey();
-    expect(createPublicKey(pub.publicKey).asymmetricKeyType).toBe('ed25519');
-    expect(pub.fingerprint).toBe(fingerprintOf(createPublicKey(pub.publicKey)));
-    expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
-    const file = trail.checkpoints.file(rec);
-    expect(file).toMatchObject({
-      format: 'tillbridge-audit-checkpoint/1',
-      checkpoint: { kind: 'tillbridge.audit.checkpoint', v: 1, seq: 1, id: 1000, hash: rec.hash, entries: 1000 },
-      publicKey: pub.publicKey,
-      fingerprint: pub.fingerprint,
-    });
-    expect(verifyCheckpointFile(JSON.parse(JSON.stringify(file)), { fingerprint: pub.fingerprint }).body).toMatchObject(
-      { id: 1000, hash: rec.hash },
-    );
-    // a second trail over the same data dir uses the same key
-    const again = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
-    expect(again.checkpoints.publicKey().fingerprint).toBe(pub.fingerprint);
-  });
+  it(
+    'are signed with an Ed25519 key made on first use (on PostgreSQL by init, to be copied to every process), 0600 ' +
+      'in the data dir, whose public half verifies them',
+    () => {
+      if (t.hub.storage.engine === 'sqlite') expect(loadSigningKey(t.dir)).toBeUndefined();
+      else expect(loadSigningKey(t.dir)).toBeDefined();
+      appendMany(999);
+      const rec = trail.checkpoints.maybeCheckpoint()!;
+      expect(statSync(signingKeyPath(t.dir)).mode & 0o777).toBe(0o600);
+      const pub = trail.checkpoints.publicKey();
+      expect(createPublicKey(pub.publicKey).asymmetricKeyType).toBe('ed25519');
+      expect(pub.fingerprint).toBe(fingerprintOf(createPublicKey(pub.publicKey)));
+      expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+      const file = trail.checkpoints.file(rec);
+      expect(file).toMatchObject({
+        format: 'tillbridge-audit-checkpoint/1',
+        checkpoint: { kind: 'tillbridge.audit.checkpoint', v: 1, seq: 1, id: 1000, hash: rec.hash, entries: 1000 },
+        publicKey: pub.publicKey,
+        fingerprint: pub.fingerprint,
+      });
+      expect(
+        verifyCheckpointFile(JSON.parse(JSON.stringify(file)), { fingerprint: pub.fingerprint }).body,
+      ).toMatchObject({ id: 1000, hash: rec.hash });
+      // a second trail over the same data dir uses the same key
+      const again = new AuditTrail(t.hub.storage, t.hub.audit, t.clock, { dataDir: t.dir }, silent);
+      expect(again.checkpoints.publicKey().fingerprint).toBe(pub.fingerprint);
+    },
+  );
 
   it('nudged after appends: one check at the next turn, however many nudges', async () => {
     appendMany(999);
@@ -156,13 +147,8 @@ describe('verifying the stored chain against the checkpoints', () => {
       }
     });
     // the chain alone is consistent
-    const fromGenesis = new ChainWalker({ anchor: { id: 0, hash: GENESIS_HASH } });
-    expect(
-      t.hub.audit
-        .after(0, 2000)
-        .map((e) => fromGenesis.push(e))
-        .find(Boolean),
-    ).toBeUndefined();
+    const fromGenesis = walkFromGenesis(t.hub);
+    expect(fromGenesis.problem).toBeUndefined();
     expect(fromGenesis.count).toBe(t.hub.audit.tail(1)[0]!.id);
     expect(trail.verify()).toMatchObject({
       ok: false,

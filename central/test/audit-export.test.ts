@@ -15,25 +15,22 @@ import { payloadOf, type CheckpointFile } from '../src/audit/checkpoint-file.js'
 import { fingerprintOf } from '../src/audit/signing-key.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
 import { silent, testHub } from './helpers.js';
+import { appendEntries } from './audit-support.js';
 
 let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 let out: string;
 
-function appendMany(n: number): void {
-  t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++)
-      t.hub.audit.append({
-        actor: 'admin:test',
-        action: 'thing.do',
-        outcome: 'ok',
-        store: 'S1',
-        register: 'R1',
-        resource: `thing:${i}`,
-        details: { i },
-      });
-  });
-}
+const appendMany = (n: number): void =>
+  appendEntries(t.hub, n, (i) => ({
+    actor: 'admin:test',
+    action: 'thing.do',
+    outcome: 'ok',
+    store: 'S1',
+    register: 'R1',
+    resource: `thing:${i}`,
+    details: { i },
+  }));
 
 function exportText(format: ExportFormat): string {
   let s = format === 'csv' ? CSV_HEADER : '';
@@ -238,15 +235,19 @@ describe('an export verified away from the hub against a signed checkpoint', () 
     });
   });
 
-  it('accepts a slice that reaches the head (the signature vouches back through the links), refuses one that starts after it', async () => {
-    const lines = exportText('jsonl').trimEnd().split('\n');
-    expect(await verifyWith(cp, `${lines.slice(600).join('\n')}\n`)).toMatchObject({
-      ok: true,
-      from: 601,
-      vouched: 400,
-    });
-    expect(await verifyWith(cp, `${lines.slice(1000).join('\n')}\n`)).toMatchObject({ ok: false, firstBad: 1001 });
-  });
+  it(
+    'accepts a slice that reaches the head (the signature vouches back through the links), refuses one that starts ' +
+      'after it',
+    async () => {
+      const lines = exportText('jsonl').trimEnd().split('\n');
+      expect(await verifyWith(cp, `${lines.slice(600).join('\n')}\n`)).toMatchObject({
+        ok: true,
+        from: 601,
+        vouched: 400,
+      });
+      expect(await verifyWith(cp, `${lines.slice(1000).join('\n')}\n`)).toMatchObject({ ok: false, firstBad: 1001 });
+    },
+  );
 
   it('refuses a forged checkpoint: a changed payload no longer verifies', async () => {
     const forged = {
@@ -333,7 +334,9 @@ describe('entries with an origin', () => {
     expect(hash).not.toBe(entryHash({ ...e, origin: null }));
     t.hub.storage.db
       .prepare(
-        `INSERT INTO audit (id, at, actor, action, store, register, outcome, origin, resource, details, prev_hash, hash) VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @origin, @resource, @details, @prev_hash, @hash)`,
+        `INSERT INTO audit (id, at, actor, action, store, register, outcome, origin, resource, details, prev_hash, hash)
+           VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @origin, @resource, @details,
+                   @prev_hash, @hash)`,
       )
       .run({ ...e, hash });
     appendMany(2); // later entries, without origin, chain on

@@ -4,24 +4,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
 import { AuditTrail } from '../src/audit/trail.js';
-import { ChainWalker } from '../src/audit/chain-walker.js';
-import { GENESIS_HASH } from '../src/domain/audit-log.js';
 import { formatEntry } from '../src/audit/export-format.js';
 import { batchEnds, parseRetentionDays } from '../src/audit/retention.js';
 import { verifyFiles } from '../src/audit/verify-export.js';
 import { silent, testHub } from './helpers.js';
+import { appendEntries, walkFromGenesis } from './audit-support.js';
 
 const DAY = 86_400_000;
 
 let t: ReturnType<typeof testHub>;
 let trail: AuditTrail;
 
-function appendMany(n: number): void {
-  t.hub.storage.tx(() => {
-    for (let i = 0; i < n; i++)
-      t.hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1', resource: `sale:${i}` });
-  });
-}
+const appendMany = (n: number): void => appendEntries(t.hub, n);
 
 /** [oldest, newest] retained entry ids. */
 function ids(): [number, number] {
@@ -71,13 +65,7 @@ describe('audit retention', () => {
         .sort((a, b) => a - b)[0],
     ).toBe(201);
     // the plain chain walk would now call this broken; the checkpoint-anchored one does not
-    const fromGenesis = new ChainWalker({ anchor: { id: 0, hash: GENESIS_HASH } });
-    expect(
-      t.hub.audit
-        .after(0, 2000)
-        .map((e) => fromGenesis.push(e))
-        .find(Boolean),
-    ).toMatchObject({ firstBad: 202 });
+    expect(walkFromGenesis(t.hub).problem).toMatchObject({ firstBad: 202 });
     // nothing more is old enough
     expect(trail.retention.pruneOlderThan(400)).toMatchObject({ removed: 0, through: null });
   });

@@ -57,41 +57,45 @@ function resum(dir: string, name: string): void {
 }
 
 describe('backupHub', () => {
-  it('copies an open, writing hub online: the newest commit (still in the WAL), hub.secret and the signing key, 0600 in a 0700 directory', async () => {
-    const { dir, hub } = newHub();
-    try {
-      seedSale(hub, 'S1', 'R-1');
-      hub.auditTrail.checkpoints.create('test'); // makes the signing key and signs the head
-      seedSale(hub, 'S1', 'R-2'); // committed to the WAL, not checkpointed into hub.sqlite
-      expect(existsSync(join(dir, 'hub.sqlite-wal'))).toBe(true);
-      const out = join(root, 'b');
-      const r = await backupHub(dir, out, { clock });
-      expect(r.manifest).toMatchObject({
-        format: 'tillbridge-hub-backup/1',
-        engine: 'sqlite',
-        createdAt: '2026-11-27T10:00:00.000Z',
-        schemaVersion: expect.any(Number),
-      });
-      expect(r.manifest.files.map((f) => [f.name, f.role])).toEqual([
-        ['hub.sqlite', 'database'],
-        ['hub.secret', 'secret'],
-        ['audit-signing-key.pem', 'signing-key'],
-      ]);
-      expect(readdirSync(out).sort()).toEqual(['audit-signing-key.pem', 'hub.secret', 'hub.sqlite', 'manifest.json']);
-      expect(statSync(out).mode & 0o777).toBe(0o700);
-      for (const f of readdirSync(out)) expect(statSync(join(out, f)).mode & 0o777, f).toBe(0o600);
-      for (const f of r.manifest.files) expect(sha256File(join(out, f.name))).toBe(f.sha256);
-      // a single file (no WAL needed) holding both sales
-      const copy = new Database(join(out, 'hub.sqlite'), { readonly: true });
-      expect(copy.pragma('journal_mode', { simple: true })).toBe('delete');
-      expect(copy.prepare(`SELECT receipt FROM sales ORDER BY receipt`).pluck().all()).toEqual(['R-1', 'R-2']);
-      copy.close();
-      // the hub went on writing while and after it was copied
-      seedSale(hub, 'S1', 'R-3');
-    } finally {
-      hub.close();
-    }
-  });
+  it(
+    'copies an open, writing hub online: the newest commit (still in the WAL), hub.secret and the signing key, 0600 ' +
+      'in a 0700 directory',
+    async () => {
+      const { dir, hub } = newHub();
+      try {
+        seedSale(hub, 'S1', 'R-1');
+        hub.auditTrail.checkpoints.create('test'); // makes the signing key and signs the head
+        seedSale(hub, 'S1', 'R-2'); // committed to the WAL, not checkpointed into hub.sqlite
+        expect(existsSync(join(dir, 'hub.sqlite-wal'))).toBe(true);
+        const out = join(root, 'b');
+        const r = await backupHub(dir, out, { clock });
+        expect(r.manifest).toMatchObject({
+          format: 'tillbridge-hub-backup/1',
+          engine: 'sqlite',
+          createdAt: '2026-11-27T10:00:00.000Z',
+          schemaVersion: expect.any(Number),
+        });
+        expect(r.manifest.files.map((f) => [f.name, f.role])).toEqual([
+          ['hub.sqlite', 'database'],
+          ['hub.secret', 'secret'],
+          ['audit-signing-key.pem', 'signing-key'],
+        ]);
+        expect(readdirSync(out).sort()).toEqual(['audit-signing-key.pem', 'hub.secret', 'hub.sqlite', 'manifest.json']);
+        expect(statSync(out).mode & 0o777).toBe(0o700);
+        for (const f of readdirSync(out)) expect(statSync(join(out, f)).mode & 0o777, f).toBe(0o600);
+        for (const f of r.manifest.files) expect(sha256File(join(out, f.name))).toBe(f.sha256);
+        // a single file (no WAL needed) holding both sales
+        const copy = new Database(join(out, 'hub.sqlite'), { readonly: true });
+        expect(copy.pragma('journal_mode', { simple: true })).toBe('delete');
+        expect(copy.prepare(`SELECT receipt FROM sales ORDER BY receipt`).pluck().all()).toEqual(['R-1', 'R-2']);
+        copy.close();
+        // the hub went on writing while and after it was copied
+        seedSale(hub, 'S1', 'R-3');
+      } finally {
+        hub.close();
+      }
+    },
+  );
 
   it('refuses a directory that is not a hub, and a backup directory that is not empty', async () => {
     await expect(backupHub(join(root, 'nothing'), join(root, 'b'), { clock })).rejects.toThrow(
@@ -172,7 +176,10 @@ describe('restoreHub', () => {
     const m = manifestOf(out);
     writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...m, format: 'tillbridge-agent-backup/1' }));
     expect(() => restoreHub(out, data, { clock })).toThrow(
-      /expected "format": "tillbridge-hub-backup\/1", got "tillbridge-agent-backup\/1" \(a backup of the other program\?\)/,
+      new RegExp(
+        'expected "format": "tillbridge-hub-backup/1", got "tillbridge-agent-backup/1" ' +
+          '\\(a backup of the other program\\?\\)',
+      ),
     );
     writeFileSync(join(out, 'manifest.json'), '{ not json');
     expect(() => restoreHub(out, data, { clock })).toThrow(/manifest\.json is not JSON/);
@@ -206,30 +213,34 @@ describe('restoreHub', () => {
     );
   });
 
-  it('restores, then says so when the audit chain does not verify or hub.secret does not open the database (exit 5)', async () => {
-    const { out } = await backedUp();
-    const copy = new Database(join(out, 'hub.sqlite'));
-    copy.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 1`).run();
-    copy.close();
-    resum(out, 'hub.sqlite');
-    const data = join(root, 'restored');
-    const r = restoreHub(out, data, { clock });
-    expect(r.audit).toMatchObject({ ok: false, firstBad: 1 });
-    expect(r.secretMatches).toBe(true);
+  it(
+    'restores, ' +
+      'then says so when the audit chain does not verify or hub.secret does not open the database (exit 5)',
+    async () => {
+      const { out } = await backedUp();
+      const copy = new Database(join(out, 'hub.sqlite'));
+      copy.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 1`).run();
+      copy.close();
+      resum(out, 'hub.sqlite');
+      const data = join(root, 'restored');
+      const r = restoreHub(out, data, { clock });
+      expect(r.audit).toMatchObject({ ok: false, firstBad: 1 });
+      expect(r.secretMatches).toBe(true);
 
-    writeFileSync(join(out, 'hub.secret'), Buffer.alloc(32, 7).toString('base64'));
-    resum(out, 'hub.secret');
-    const cli = await runCli(backupCommands, 'http://127.0.0.1:9', '', [
-      'restore',
-      out,
-      '--data',
-      join(root, 'restored-2'),
-    ]);
-    expect(cli.code).toBe(5);
-    expect(cli.stdout).toMatch(/HUB\.SECRET DOES NOT MATCH THE DATABASE/);
-    expect(cli.stdout).toMatch(/AUDIT LOG BROKEN at entry 1/);
-    expect(cli.stdout).not.toMatch(/Next:/);
-  });
+      writeFileSync(join(out, 'hub.secret'), Buffer.alloc(32, 7).toString('base64'));
+      resum(out, 'hub.secret');
+      const cli = await runCli(backupCommands, 'http://127.0.0.1:9', '', [
+        'restore',
+        out,
+        '--data',
+        join(root, 'restored-2'),
+      ]);
+      expect(cli.code).toBe(5);
+      expect(cli.stdout).toMatch(/HUB\.SECRET DOES NOT MATCH THE DATABASE/);
+      expect(cli.stdout).toMatch(/AUDIT LOG BROKEN at entry 1/);
+      expect(cli.stdout).not.toMatch(/Next:/);
+    },
+  );
 
   it('through the CLI: exit 2 for a damaged backup, 6 over a hub without --force', async () => {
     const { dir, out } = await backedUp();

@@ -17,7 +17,7 @@ import {
   type TestDatabase,
 } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { silent, TestClock } from './helpers.js';
+import { agentToken, silent, TestClock, wireDayClose } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -72,8 +72,7 @@ async function twoHubs(
 
 async function addStore(hub: RunningHub, store: string): Promise<string> {
   hub.hub.stores.create(store, store);
-  const key = hub.hub.credentials.createApiKey(store);
-  return hub.hub.tokens.issue(store, hub.hub.credentials.checkApiKey(store, key).keyId);
+  return agentToken(hub.hub, store);
 }
 
 async function connect(
@@ -93,6 +92,13 @@ async function connect(
     ws.once('unexpected-response', (_req, res) => j(new Error(`upgrade refused: ${res.statusCode}`)));
   });
   a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0, ...conn });
+  return a;
+}
+
+/** An agent connected as `connect` does, once the hub has welcomed it. */
+async function welcomed(...args: Parameters<typeof connect>): Promise<Agent> {
+  const a = await connect(...args);
+  await a.next('welcome');
   return a;
 }
 
@@ -148,27 +154,14 @@ await describePg('many hub processes on one PostgreSQL database', () => {
   it('a register day reconciled through A that lacks a sale: the resend reaches the agent held by B', async () => {
     const { a, b } = await twoHubs();
     const token = await addStore(a, 'S1');
-    const agent = await connect(b, token, 'agent-1');
-    await agent.next('welcome');
+    const agent = await welcomed(b, token, 'agent-1');
     a.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
-      {
-        seq: 1,
-        id: 'd1',
-        kind: 'day.close',
-        register: 'R1',
-        at: '2026-11-27T21:00:00Z',
-        body: {
-          requestId: 'm-d1',
-          businessDay: '2026-11-27',
-          source: 'agent',
-          closedAt: '2026-11-27T21:00:00Z',
-          sales: { count: 1, amount: 500 },
-          returns: { count: 0, amount: 0 },
-          tenders: [{ kind: 'cash', amount: 500 }],
-          receipts: ['X1'],
-          authorizations: [],
-        },
-      },
+      wireDayClose(1, 'd1', {
+        source: 'agent',
+        sales: { count: 1, amount: 500 },
+        tenders: [{ kind: 'cash', amount: 500 }],
+        receipts: ['X1'],
+      }),
     ]);
     expect(await agent.next('resend')).toEqual({
       t: 'resend',
@@ -179,40 +172,42 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     expect(agent.frames.filter((f) => f.t === 'resend')).toHaveLength(1);
   });
 
-  it('a policy, sync settings, an inventory change and a key rotation made through A reach the agent held by B; a revoked key ends it', async () => {
-    const { a, b } = await twoHubs();
-    const token = await addStore(a, 'S1');
-    const agent = await connect(b, token, 'agent-1');
-    await agent.next('welcome');
+  it(
+    'a policy, sync settings, an inventory change and a key rotation made through A reach the agent held by B; a ' +
+      'revoked key ends it',
+    async () => {
+      const { a, b } = await twoHubs();
+      const token = await addStore(a, 'S1');
+      const agent = await welcomed(b, token, 'agent-1');
 
-    const v = a.hub.policies.set('S1', { returnWindowDays: 12 }, 'admin:test');
-    expect(await agent.next('policy', (f) => f.version === v)).toMatchObject({
-      version: v,
-      policy: { returnWindowDays: 12 },
-    });
+      const v = a.hub.policies.set('S1', { returnWindowDays: 12 }, 'admin:test');
+      expect(await agent.next('policy', (f) => f.version === v)).toMatchObject({
+        version: v,
+        policy: { returnWindowDays: 12 },
+      });
 
-    const c = a.hub.syncConfig.set(undefined, { inventoryRefreshSeconds: 600 }, 'admin:test');
-    expect(await agent.next('config', (f) => f.version === c)).toMatchObject({ version: c });
+      const c = a.hub.syncConfig.set(undefined, { inventoryRefreshSeconds: 600 }, 'admin:test');
+      expect(await agent.next('config', (f) => f.version === c)).toMatchObject({ version: c });
 
-    a.hub.storage.tx(() => a.hub.ledger.setOnHand('S1', 'SKU-9', 7000, 'admin:test'));
-    const fr = await agent.next('inventory', (f) => (f.items as { sku: string }[]).some((i) => i.sku === 'SKU-9'));
-    expect(fr).toMatchObject({ full: false, items: [{ sku: 'SKU-9', onHand: 7 }] });
+      a.hub.storage.tx(() => a.hub.ledger.setOnHand('S1', 'SKU-9', 7000, 'admin:test'));
+      const fr = await agent.next('inventory', (f) => (f.items as { sku: string }[]).some((i) => i.sku === 'SKU-9'));
+      expect(fr).toMatchObject({ full: false, items: [{ sku: 'SKU-9', onHand: 7 }] });
 
-    const r = a.hub.keys.rotate('S1', 60_000, 'admin:test');
-    expect(await agent.next('key')).toMatchObject({ id: r.id });
+      const r = a.hub.keys.rotate('S1', 60_000, 'admin:test');
+      expect(await agent.next('key')).toMatchObject({ id: r.id });
 
-    const keyId = (
-      b.hub.storage.db.prepare(`SELECT id FROM api_keys WHERE store = 'S1' AND id <> ?`).get(r.id) as { id: string }
-    ).id;
-    a.hub.keys.revoke('S1', keyId, 'admin:test');
-    expect((await agent.closed).code).toBe(CloseCodes.UNAUTHORIZED);
-  });
+      const keyId = (
+        b.hub.storage.db.prepare(`SELECT id FROM api_keys WHERE store = 'S1' AND id <> ?`).get(r.id) as { id: string }
+      ).id;
+      a.hub.keys.revoke('S1', keyId, 'admin:test');
+      expect((await agent.closed).code).toBe(CloseCodes.UNAUTHORIZED);
+    },
+  );
 
   it('a change inside a transaction that rolls back sends nothing; the one that commits arrives', async () => {
     const { a, b } = await twoHubs();
     const token = await addStore(a, 'S1');
-    const agent = await connect(b, token, 'agent-1');
-    await agent.next('welcome');
+    const agent = await welcomed(b, token, 'agent-1');
     expect(() =>
       a.hub.storage.tx(() => {
         a.hub.ledger.setOnHand('S1', 'RB-1', 1000, 'admin:test');
@@ -230,98 +225,106 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     ).not.toContain('RB-1');
   });
 
-  it('status through A shows the store B holds; not once B closes it, nor once B stops being heard of (its heartbeat too old)', async () => {
-    const { a, b, clockA } = await twoHubs({ timeoutMs: 5000 });
-    const token = await addStore(a, 'S1');
-    await addStore(a, 'S2');
-    const agent = await connect(b, token, 'agent-1');
-    await agent.next('welcome');
-    agent.send({ t: 'heartbeat', outboxDepth: 3, oldestAgeMs: 1500, registers: [{ id: 'R1', connected: 1 }] });
-    await waitFor("B's heartbeat figures at A", () => a.hub.presence.get('S1').outboxDepth === 3);
-    expect(a.hub.presence.get('S1')).toMatchObject({
-      connected: true,
-      agentId: 'agent-1',
-      process: b.cluster.bus.processId,
-      registers: [{ id: 'R1', connected: 1 }],
-    });
-    expect(a.hub.presence.count()).toBe(1);
-    expect(a.hub.presence.get('S2').connected).toBe(false);
-    // metrics stay each process's own: A holds nothing
-    expect(a.hub.presence.countHere()).toBe(0);
+  it(
+    'status through A shows the store B holds; not once B closes it, nor once B stops being heard of (its heartbeat ' +
+      'too old)',
+    async () => {
+      const { a, b, clockA } = await twoHubs({ timeoutMs: 5000 });
+      const token = await addStore(a, 'S1');
+      await addStore(a, 'S2');
+      const agent = await welcomed(b, token, 'agent-1');
+      agent.send({ t: 'heartbeat', outboxDepth: 3, oldestAgeMs: 1500, registers: [{ id: 'R1', connected: 1 }] });
+      await waitFor("B's heartbeat figures at A", () => a.hub.presence.get('S1').outboxDepth === 3);
+      expect(a.hub.presence.get('S1')).toMatchObject({
+        connected: true,
+        agentId: 'agent-1',
+        process: b.cluster.bus.processId,
+        registers: [{ id: 'R1', connected: 1 }],
+      });
+      expect(a.hub.presence.count()).toBe(1);
+      expect(a.hub.presence.get('S2').connected).toBe(false);
+      // metrics stay each process's own: A holds nothing
+      expect(a.hub.presence.countHere()).toBe(0);
 
-    // B goes silent (as if killed): past the timeout by A's clock, its connections no longer count
-    clockA.advance(6000);
-    await waitFor('B no longer counted at A', () => !a.hub.presence.get('S1').connected);
-    expect(a.hub.presence.count()).toBe(0);
-    clockA.advance(-6000);
-    await waitFor('B counted again', () => a.hub.presence.get('S1').connected);
+      // B goes silent (as if killed): past the timeout by A's clock, its connections no longer count
+      clockA.advance(6000);
+      await waitFor('B no longer counted at A', () => !a.hub.presence.get('S1').connected);
+      expect(a.hub.presence.count()).toBe(0);
+      clockA.advance(-6000);
+      await waitFor('B counted again', () => a.hub.presence.get('S1').connected);
 
-    agent.ws.close();
-    await agent.closed;
-    await waitFor("S1 no longer held at A's view", () => !a.hub.presence.get('S1').connected);
-  });
+      agent.ws.close();
+      await agent.closed;
+      await waitFor("S1 no longer held at A's view", () => !a.hub.presence.get('S1').connected);
+    },
+  );
 
-  it('an agent that moves from A to B and back (later attempts of one run) is served where it is, and its old connection is closed, not the new one', async () => {
-    const { a, b } = await twoHubs();
-    const token = await addStore(a, 'S1');
-    const onA = await connect(a, token, 'agent-1', { run: 'r1', attempt: 1 });
-    await onA.next('welcome');
-    const onB = await connect(b, token, 'agent-1', { run: 'r1', attempt: 2 });
-    await onB.next('welcome');
-    expect((await onA.closed).code).toBe(CloseCodes.REPLACED);
-    await seenElsewhere(a, 'S1', b);
+  it(
+    'an agent that moves from A to B and back (later attempts of one run) is served where it is, and its old ' +
+      'connection is closed, not the new one',
+    async () => {
+      const { a, b } = await twoHubs();
+      const token = await addStore(a, 'S1');
+      const onA = await welcomed(a, token, 'agent-1', { run: 'r1', attempt: 1 });
+      const onB = await welcomed(b, token, 'agent-1', { run: 'r1', attempt: 2 });
+      expect((await onA.closed).code).toBe(CloseCodes.REPLACED);
+      await seenElsewhere(a, 'S1', b);
 
-    const backOnA = await connect(a, token, 'agent-1', { run: 'r1', attempt: 3 });
-    await backOnA.next('welcome');
-    expect((await onB.closed).code).toBe(CloseCodes.REPLACED);
-    // the new connection serves; the old one's going changed nothing for it
-    const v = b.hub.policies.set('S1', { returnWindowDays: 9 }, 'admin:test');
-    await backOnA.next('policy', (f) => f.version === v);
-    expect(backOnA.isClosed()).toBe(false);
-    await seenElsewhere(b, 'S1', a);
-    expect(b.hub.presence.get('S1')).toMatchObject({ connected: true, process: a.cluster.bus.processId });
-  });
+      const backOnA = await welcomed(a, token, 'agent-1', { run: 'r1', attempt: 3 });
+      expect((await onB.closed).code).toBe(CloseCodes.REPLACED);
+      // the new connection serves; the old one's going changed nothing for it
+      const v = b.hub.policies.set('S1', { returnWindowDays: 9 }, 'admin:test');
+      await backOnA.next('policy', (f) => f.version === v);
+      expect(backOnA.isClosed()).toBe(false);
+      await seenElsewhere(b, 'S1', a);
+      expect(b.hub.presence.get('S1')).toMatchObject({ connected: true, process: a.cluster.bus.processId });
+    },
+  );
 
-  it('another agent of the store at B replaces the one at A; a late hello of an earlier attempt at A is refused', async () => {
-    const { a, b } = await twoHubs();
-    const token = await addStore(a, 'S1');
-    const old = await connect(a, token, 'agent-old');
-    await old.next('welcome');
-    const replacement = await connect(b, token, 'agent-new');
-    await replacement.next('welcome');
-    expect((await old.closed).code).toBe(CloseCodes.REPLACED);
+  it(
+    'another agent of the store at B replaces the one at A; ' + 'a late hello of an earlier attempt at A is refused',
+    async () => {
+      const { a, b } = await twoHubs();
+      const token = await addStore(a, 'S1');
+      const old = await welcomed(a, token, 'agent-old');
+      const replacement = await welcomed(b, token, 'agent-new');
+      expect((await old.closed).code).toBe(CloseCodes.REPLACED);
 
-    const newer = await connect(b, token, 'agent-x', { run: 'r9', attempt: 5 });
-    await newer.next('welcome');
-    expect((await replacement.closed).code).toBe(CloseCodes.REPLACED);
-    await seenElsewhere(a, 'S1', b);
-    const late = await connect(a, token, 'agent-x', { run: 'r9', attempt: 4 });
-    expect((await late.closed).code).toBe(CloseCodes.REPLACED);
-    expect(newer.isClosed()).toBe(false);
-  });
+      const newer = await welcomed(b, token, 'agent-x', { run: 'r9', attempt: 5 });
+      expect((await replacement.closed).code).toBe(CloseCodes.REPLACED);
+      await seenElsewhere(a, 'S1', b);
+      const late = await connect(a, token, 'agent-x', { run: 'r9', attempt: 4 });
+      expect((await late.closed).code).toBe(CloseCodes.REPLACED);
+      expect(newer.isClosed()).toBe(false);
+    },
+  );
 
-  it('a second live copy of the agent at B is refused (4010) while the one at A answers; one that no longer answers is dropped for the new one', async () => {
-    const { a, b } = await twoHubs({ probeMs: 500 });
-    const token = await addStore(a, 'S1');
-    const live = await connect(a, token, 'agent-1', { run: 'pc-1', attempt: 1 });
-    await live.next('welcome');
-    await seenElsewhere(b, 'S1', a);
+  it(
+    'a second live copy of the agent at B is refused (4010) while the one at A answers; one that no longer answers ' +
+      'is dropped for the new one',
+    async () => {
+      const { a, b } = await twoHubs({ probeMs: 500 });
+      const token = await addStore(a, 'S1');
+      const live = await welcomed(a, token, 'agent-1', { run: 'pc-1', attempt: 1 });
+      await seenElsewhere(b, 'S1', a);
 
-    const copy = await connect(b, token, 'agent-1', { run: 'pc-2', attempt: 1 });
-    expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
-    expect(live.isClosed()).toBe(false);
-    expect(copy.frames.map((f) => f.t)).not.toContain('welcome');
-    expect(a.hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM audit WHERE action = 'agent.duplicate'`).get()).toEqual({
-      n: 1,
-    });
+      const copy = await connect(b, token, 'agent-1', { run: 'pc-2', attempt: 1 });
+      expect((await copy.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
+      expect(live.isClosed()).toBe(false);
+      expect(copy.frames.map((f) => f.t)).not.toContain('welcome');
+      expect(
+        a.hub.storage.db.prepare(`SELECT COUNT(*) AS n FROM audit WHERE action = 'agent.duplicate'`).get(),
+      ).toEqual({
+        n: 1,
+      });
 
-    // the agent restarted (a new run) while its old connection at A went silent (half-open)
-    (live.ws as unknown as { _socket: Socket })._socket.pause();
-    const restarted = await connect(b, token, 'agent-1', { run: 'pc-1b', attempt: 1 });
-    await restarted.next('welcome');
-    expect(restarted.isClosed()).toBe(false);
-    await waitFor('A dropped its silent connection', () => !a.hub.presence.here('S1').connected);
-  });
+      // the agent restarted (a new run) while its old connection at A went silent (half-open)
+      (live.ws as unknown as { _socket: Socket })._socket.pause();
+      const restarted = await welcomed(b, token, 'agent-1', { run: 'pc-1b', attempt: 1 });
+      expect(restarted.isClosed()).toBe(false);
+      await waitFor('A dropped its silent connection', () => !a.hub.presence.here('S1').connected);
+    },
+  );
 });
 
 const clusterSkip = pgClusterSkipReason();

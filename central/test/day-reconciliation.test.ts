@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DayCloseEventBody, Tender, WireEvent } from '@tillbridge/shared';
 import type { ResendRequest } from '../src/reconcile/day-reconciliation.js';
-import { column, scalar, testHub } from './helpers.js';
+import { column, scalar, testHub, wireDayClose, wireSale } from './helpers.js';
+import { askReturn } from './returns-support.js';
 
 /**
  * Registers' business days reconciled at the hub (docs/reconciliation.md): a day.close event
@@ -30,38 +31,11 @@ function sale(
   at = '2026-11-27T10:00:00Z',
   register = 'R1',
 ): WireEvent {
-  return {
-    seq: ++seq,
-    id,
-    kind: 'sale',
-    register,
-    at,
-    body: {
-      requestId: `m-${id}`,
-      receipt,
-      at,
-      currency: 'EUR',
-      lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }],
-      tenders,
-    },
-  };
+  return wireSale(++seq, id, receipt, { amount, tenders, at, register });
 }
 
 function close(id: string, body: Partial<DayCloseEventBody>): WireEvent {
-  const full: DayCloseEventBody = {
-    requestId: `m-${id}`,
-    businessDay: DAY,
-    source: 'register',
-    closedAt: '2026-11-27T21:00:00Z',
-    currency: 'EUR',
-    sales: { count: 0, amount: 0 },
-    returns: { count: 0, amount: 0 },
-    tenders: [],
-    receipts: [],
-    authorizations: [],
-    ...body,
-  };
-  return { seq: ++seq, id, kind: 'day.close', register: 'R1', at: '2026-11-27T21:00:05Z', body: full };
+  return wireDayClose(++seq, id, { businessDay: DAY, currency: 'EUR', ...body }, { at: '2026-11-27T21:00:05Z' });
 }
 
 const apply = (...items: WireEvent[]) => t.hub.applier.applyBatch('S1', 'agent-1', 'inc-1', items);
@@ -78,74 +52,71 @@ describe.each([
     t.hub.applier.grouped = grouped;
   });
 
-  it('matches when the totals, tenders and lists are what the hub recorded (a return among them): day.reconciled on the feed, audited', () => {
-    apply(sale('e1', 'X1', 1200), sale('e2', 'X2', 500, [{ kind: 'Cash', amount: 500 }]));
-    const a = t.hub.engine.authorize('S1', {
-      authorization: 'A1',
-      after: 0,
-      register: 'R1',
-      requestId: 'q-A1',
-      receipt: 'X1',
-      lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-    });
-    expect(a.decision).toBe('approved');
-    // completed on the register at 15:00 (the agent's time): the return's business day
-    const done = apply({
-      seq: ++seq,
-      id: 'e3',
-      kind: 'return.complete',
-      register: 'R1',
-      at: '2026-11-27T15:00:00.000Z',
-      body: {
-        authorization: 'A1',
-        requestId: 'c-A1',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'card', amount: a.refundAmount },
-      },
-    });
-    expect(done.results[0]!.outcome).toBe('applied');
-    const r = apply(
-      close('d1', {
+  it(
+    'matches when the totals, tenders and lists are what the hub recorded (a return among them): day.reconciled on ' +
+      'the feed, audited',
+    () => {
+      apply(sale('e1', 'X1', 1200), sale('e2', 'X2', 500, [{ kind: 'Cash', amount: 500 }]));
+      const a = askReturn(t.hub, 'S1', 'A1', 'X1', 1);
+      expect(a.decision).toBe('approved');
+      // completed on the register at 15:00 (the agent's time): the return's business day
+      const done = apply({
+        seq: ++seq,
+        id: 'e3',
+        kind: 'return.complete',
+        register: 'R1',
+        at: '2026-11-27T15:00:00.000Z',
+        body: {
+          authorization: 'A1',
+          requestId: 'c-A1',
+          lines: [{ line: 1, qty: 1 }],
+          refund: { kind: 'card', amount: a.refundAmount },
+        },
+      });
+      expect(done.results[0]!.outcome).toBe('applied');
+      const r = apply(
+        close('d1', {
+          sales: { count: 2, amount: 1700 },
+          returns: { count: 1, amount: a.refundAmount },
+          tenders: [
+            { kind: 'card', amount: 1200 - a.refundAmount },
+            { kind: 'cash', amount: 500 },
+          ],
+          receipts: ['X1', 'X2'],
+          authorizations: ['A1'],
+        }),
+      );
+      expect(r.results).toEqual([{ seq, outcome: 'applied' }]);
+      expect(day()).toMatchObject({
+        register: 'R1',
+        source: 'register',
+        status: 'matched',
+        differences: null,
+        resendAttempts: 0,
+        exception: null,
+        reconciledAt: '2026-11-27T10:00:00.000Z',
+      });
+      expect(day().recorded).toEqual({
         sales: { count: 2, amount: 1700 },
         returns: { count: 1, amount: a.refundAmount },
         tenders: [
           { kind: 'card', amount: 1200 - a.refundAmount },
           { kind: 'cash', amount: 500 },
         ],
-        receipts: ['X1', 'X2'],
-        authorizations: ['A1'],
-      }),
-    );
-    expect(r.results).toEqual([{ seq, outcome: 'applied' }]);
-    expect(day()).toMatchObject({
-      register: 'R1',
-      source: 'register',
-      status: 'matched',
-      differences: null,
-      resendAttempts: 0,
-      exception: null,
-      reconciledAt: '2026-11-27T10:00:00.000Z',
-    });
-    expect(day().recorded).toEqual({
-      sales: { count: 2, amount: 1700 },
-      returns: { count: 1, amount: a.refundAmount },
-      tenders: [
-        { kind: 'card', amount: 1200 - a.refundAmount },
-        { kind: 'cash', amount: 500 },
-      ],
-    });
-    const reconciled = feed('day.reconciled');
-    expect(reconciled).toHaveLength(1);
-    expect(reconciled[0]).toMatchObject({
-      store: 'S1',
-      businessDay: DAY,
-      data: { store: 'S1', register: 'R1', businessDay: DAY, source: 'register' },
-    });
-    expect(feed('day.discrepancy')).toEqual([]);
-    expect(audits('day.reconcile')).toEqual(['matched']);
-    expect(t.hub.exceptions.forStore('S1')).toEqual([]);
-    expect(t.hub.auditTrail.verify().ok).toBe(true);
-  });
+      });
+      const reconciled = feed('day.reconciled');
+      expect(reconciled).toHaveLength(1);
+      expect(reconciled[0]).toMatchObject({
+        store: 'S1',
+        businessDay: DAY,
+        data: { store: 'S1', register: 'R1', businessDay: DAY, source: 'register' },
+      });
+      expect(feed('day.discrepancy')).toEqual([]);
+      expect(audits('day.reconcile')).toEqual(['matched']);
+      expect(t.hub.exceptions.forStore('S1')).toEqual([]);
+      expect(t.hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 
   it('raises a discrepancy naming the tender and both amounts when the card total is off', () => {
     apply(sale('e1', 'X1', 11_990));

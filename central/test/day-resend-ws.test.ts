@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, WIRE_VERSION, type DayCloseEventBody, type WireEvent } from '@tillbridge/shared';
-import { initHub, startHub, type RunningHub } from '../src/hub.js';
-import { silent, TestClock } from './helpers.js';
+import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { initHub, type RunningHub } from '../src/hub.js';
+import { agentToken, listeningHub, silent, wireDayClose, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -72,49 +72,25 @@ async function connect(token: string, newest: number): Promise<Agent> {
   return agent;
 }
 
-const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:00Z'): WireEvent => ({
-  seq,
-  id,
-  kind: 'sale',
-  register: 'R1',
-  at,
-  body: {
-    requestId: `m-${id}`,
-    receipt,
-    at,
-    currency: 'EUR',
-    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 500 }],
-    tenders: [{ kind: 'cash', amount: 500 }],
-  },
-});
-const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent => ({
-  seq,
-  id,
-  kind: 'day.close',
-  register: 'R1',
-  at: `${day}T21:00:00Z`,
-  body: {
-    requestId: `m-${id}`,
+const sale = (seq: number, id: string, receipt: string, at = '2026-11-27T10:00:00Z'): WireEvent =>
+  wireSale(seq, id, receipt, { amount: 500, tenders: [{ kind: 'cash', amount: 500 }], at });
+const close = (seq: number, id: string, day: string, receipts: string[]): WireEvent =>
+  wireDayClose(seq, id, {
     businessDay: day,
-    source: 'register',
     closedAt: `${day}T21:00:00Z`,
     sales: { count: receipts.length, amount: 500 * receipts.length },
-    returns: { count: 0, amount: 0 },
     tenders: [{ kind: 'cash', amount: 500 * receipts.length }],
     receipts,
-    authorizations: [],
-  } satisfies DayCloseEventBody,
-});
+  });
 
 describe('resend frames to a connected agent', () => {
   it('asks the agent for what the hub lacks, and again when it connects', async () => {
     dir = mkdtempSync(join(tmpdir(), 'tb-resend-'));
     initHub(dir, silent);
-    running = await startHub({ dataDir: dir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock() });
+    running = await listeningHub(dir);
     const hub = running.hub;
     hub.stores.create('S1', 'S1');
-    const key = hub.credentials.createApiKey('S1');
-    const token = await hub.tokens.issue('S1', hub.credentials.checkApiKey('S1', key).keyId);
+    const token = await agentToken(hub, 'S1');
 
     const a = await connect(token, 0);
     // X2 was sold (seq 2) but never reached the hub; the day close lists it

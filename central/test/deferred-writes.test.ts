@@ -51,24 +51,28 @@ describe('commits', () => {
     expect(s.commits()).toEqual({ full: before.full + 3, normal: before.normal + 1 });
   });
 
-  it('runs a relaxed transaction with synchronous=NORMAL and is back at FULL after it, even when it fails; never inside another transaction', () => {
-    expect(synchronous()).toBe(FULL);
-    let inside = -1;
-    s.relaxed(() => {
-      inside = synchronous();
-      s.db.prepare(`INSERT INTO seen VALUES ('a', '1')`).run();
-    });
-    expect(inside).toBe(1); // NORMAL
-    expect(synchronous()).toBe(FULL);
-    expect(() =>
+  it(
+    'runs a relaxed transaction with synchronous=NORMAL and is back at FULL after it, even when it fails; never ' +
+      'inside another transaction',
+    () => {
+      expect(synchronous()).toBe(FULL);
+      let inside = -1;
       s.relaxed(() => {
-        throw new Error('no');
-      }),
-    ).toThrow('no');
-    expect(synchronous()).toBe(FULL);
-    expect(() => s.tx(() => s.relaxed(() => 1))).toThrow(/inside another transaction/);
-    expect(synchronous()).toBe(FULL);
-  });
+        inside = synchronous();
+        s.db.prepare(`INSERT INTO seen VALUES ('a', '1')`).run();
+      });
+      expect(inside).toBe(1); // NORMAL
+      expect(synchronous()).toBe(FULL);
+      expect(() =>
+        s.relaxed(() => {
+          throw new Error('no');
+        }),
+      ).toThrow('no');
+      expect(synchronous()).toBe(FULL);
+      expect(() => s.tx(() => s.relaxed(() => 1))).toThrow(/inside another transaction/);
+      expect(synchronous()).toBe(FULL);
+    },
+  );
 });
 
 describe('deferred writes', () => {

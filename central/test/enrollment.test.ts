@@ -17,22 +17,26 @@ import { column, scalar, silent, TestClock, testHub } from './helpers.js';
 const HOUR = 3_600_000;
 
 describe('enrollment codes: their format', () => {
-  it('are 4 groups of 4 Crockford base32 characters (80 random bits), typed back in any case, with or without dashes', () => {
-    const seen = new Set<string>();
-    for (let i = 0; i < 200; i++) {
-      const c = newEnrollmentCode();
-      expect(c).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/);
-      seen.add(c);
-    }
-    expect(seen.size).toBe(200);
-    expect(normalizeCode('7kq2m9xd4htrz1wb')).toBe('7KQ2M9XD4HTRZ1WB');
-    expect(normalizeCode(' 7KQ2-M9XD 4HTR-Z1WB ')).toBe('7KQ2M9XD4HTRZ1WB');
-    // Crockford's readings of look-alikes: O is 0, I and L are 1
-    expect(normalizeCode('OKQ2-M9XD-4HTR-ZIWL')).toBe('0KQ2M9XD4HTRZ1W1');
-    expect(normalizeCode('7KQ2-M9XD-4HTR-Z1W')).toBeUndefined(); // too short
-    expect(normalizeCode('7KQ2-M9XD-4HTR-Z1WU')).toBeUndefined(); // U is not in the alphabet
-    expect(formatCode('7KQ2M9XD4HTRZ1WB')).toBe('7KQ2-M9XD-4HTR-Z1WB');
-  });
+  it(
+    'are 4 groups of 4 Crockford base32 characters (80 random bits), ' +
+      'typed back in any case, with or without dashes',
+    () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 200; i++) {
+        const c = newEnrollmentCode();
+        expect(c).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/);
+        seen.add(c);
+      }
+      expect(seen.size).toBe(200);
+      expect(normalizeCode('7kq2m9xd4htrz1wb')).toBe('7KQ2M9XD4HTRZ1WB');
+      expect(normalizeCode(' 7KQ2-M9XD 4HTR-Z1WB ')).toBe('7KQ2M9XD4HTRZ1WB');
+      // Crockford's readings of look-alikes: O is 0, I and L are 1
+      expect(normalizeCode('OKQ2-M9XD-4HTR-ZIWL')).toBe('0KQ2M9XD4HTRZ1W1');
+      expect(normalizeCode('7KQ2-M9XD-4HTR-Z1W')).toBeUndefined(); // too short
+      expect(normalizeCode('7KQ2-M9XD-4HTR-Z1WU')).toBeUndefined(); // U is not in the alphabet
+      expect(formatCode('7KQ2M9XD4HTRZ1WB')).toBe('7KQ2-M9XD-4HTR-Z1WB');
+    },
+  );
 });
 
 describe('enrollment codes: made, used once, expiring, audited', () => {
@@ -241,50 +245,60 @@ describe('enrollment over HTTPS (a real hub server)', () => {
       req.end(text);
     });
 
-  it('an admin token makes a code (with the certificate fingerprint); an operator token may only list them', async () => {
-    const refused = await call('POST', '/v1/admin/stores/S001/enrollments', {}, operator);
-    expect(refused.status).toBe(403);
-    const made = await call('POST', '/v1/admin/stores/S001/enrollments', { ttlMs: 30 * 60_000 }, admin);
-    expect(made.status).toBe(200);
-    expect(made.body).toEqual(
-      expect.objectContaining({ store: 'S001', code: expect.stringMatching(/^[0-9A-Z]{4}-/), fingerprint }),
-    );
-    const listed = await call('GET', '/v1/admin/enrollments', undefined, operator);
-    expect(listed.status).toBe(200);
-    expect(JSON.stringify(listed.body)).not.toContain(made.body.code as string);
-    const bad = await call('POST', '/v1/admin/stores/S001/enrollments', { ttlMs: '1h' }, admin);
-    expect(bad.status).toBe(400);
-  });
+  it(
+    'an admin token makes a code (with the certificate fingerprint); ' + 'an operator token may only list them',
+    async () => {
+      const refused = await call('POST', '/v1/admin/stores/S001/enrollments', {}, operator);
+      expect(refused.status).toBe(403);
+      const made = await call('POST', '/v1/admin/stores/S001/enrollments', { ttlMs: 30 * 60_000 }, admin);
+      expect(made.status).toBe(200);
+      expect(made.body).toEqual(
+        expect.objectContaining({ store: 'S001', code: expect.stringMatching(/^[0-9A-Z]{4}-/), fingerprint }),
+      );
+      const listed = await call('GET', '/v1/admin/enrollments', undefined, operator);
+      expect(listed.status).toBe(200);
+      expect(JSON.stringify(listed.body)).not.toContain(made.body.code as string);
+      const bad = await call('POST', '/v1/admin/stores/S001/enrollments', { ttlMs: '1h' }, admin);
+      expect(bad.status).toBe(400);
+    },
+  );
 
-  it('POST /v1/enroll (no credential) answers the key, the wss:// URL and the fingerprint once; then one 401 for every bad code', async () => {
-    const made = await call('POST', '/v1/admin/stores/S001/enrollments', {}, admin);
-    const used = await call('POST', '/v1/enroll', { code: made.body.code });
-    expect(used.status).toBe(200);
-    expect(used.body).toEqual({
-      store: 'S001',
-      apiKey: expect.stringMatching(/^tbk_/),
-      keyId: expect.stringMatching(/^tbk_/),
-      hubUrl: `wss://127.0.0.1:${running.port}`,
-      fingerprint,
-    });
-    const again = await call('POST', '/v1/enroll', { code: made.body.code });
-    const unknown = await call('POST', '/v1/enroll', { code: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ' });
-    const none = await call('POST', '/v1/enroll', {});
-    for (const r of [again, unknown, none]) {
-      expect(r.status).toBe(401);
-      expect(r.body).toEqual({ code: 'TB_UNAUTHORIZED', message: CODE_REFUSED });
-    }
-  });
+  it(
+    'POST /v1/enroll (no credential) answers the key, the wss:// URL and the fingerprint once; then one 401 for ' +
+      'every bad code',
+    async () => {
+      const made = await call('POST', '/v1/admin/stores/S001/enrollments', {}, admin);
+      const used = await call('POST', '/v1/enroll', { code: made.body.code });
+      expect(used.status).toBe(200);
+      expect(used.body).toEqual({
+        store: 'S001',
+        apiKey: expect.stringMatching(/^tbk_/),
+        keyId: expect.stringMatching(/^tbk_/),
+        hubUrl: `wss://127.0.0.1:${running.port}`,
+        fingerprint,
+      });
+      const again = await call('POST', '/v1/enroll', { code: made.body.code });
+      const unknown = await call('POST', '/v1/enroll', { code: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ' });
+      const none = await call('POST', '/v1/enroll', {});
+      for (const r of [again, unknown, none]) {
+        expect(r.status).toBe(401);
+        expect(r.body).toEqual({ code: 'TB_UNAUTHORIZED', message: CODE_REFUSED });
+      }
+    },
+  );
 
-  it('a blocked address is answered 429 even with a good code, which still works from elsewhere afterwards', async () => {
-    const made = await call('POST', '/v1/admin/stores/S001/enrollments', {}, admin);
-    let last = 0;
-    for (let i = 0; i < 12 && last !== 429; i++)
-      last = (await call('POST', '/v1/enroll', { code: `AAAA-AAAA-AAAA-AA${String(i).padStart(2, '0')}` })).status;
-    expect(last).toBe(429);
-    const blocked = await call('POST', '/v1/enroll', { code: made.body.code });
-    expect(blocked.status).toBe(429);
-    // the code was not used by the refused request
-    expect(running.hub.useCases.enrollments.list('S001').find((e) => e.id === made.body.id)?.state).toBe('pending');
-  });
+  it(
+    'a blocked address is answered 429 even with a good code, ' + 'which still works from elsewhere afterwards',
+    async () => {
+      const made = await call('POST', '/v1/admin/stores/S001/enrollments', {}, admin);
+      let last = 0;
+      for (let i = 0; i < 12 && last !== 429; i++)
+        last = (await call('POST', '/v1/enroll', { code: `AAAA-AAAA-AAAA-AA${String(i).padStart(2, '0')}` })).status;
+      expect(last).toBe(429);
+      const blocked = await call('POST', '/v1/enroll', { code: made.body.code });
+      expect(blocked.status).toBe(429);
+      // the code was not used by the refused request
+      expect(running.hub.useCases.enrollments.list('S001').find((e) => e.id === made.body.id)?.state).toBe('pending');
+    },
+  );
 });

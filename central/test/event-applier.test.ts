@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import { ForkedHistory } from '../src/domain/event-applier.js';
-import { hubForEachTest, wireSale, column, scalar } from './helpers.js';
+import { hubForEachTest, wireSale, column, scalar, poisonSalesInsert, wireUnknownCompletion } from './helpers.js';
 
 const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
@@ -63,16 +63,7 @@ describe('event applier', () => {
   });
 
   it('rolls a batch back on an unexpected failure, and sets the event aside after repeated failures', () => {
-    if (t.hub.storage.engine === 'sqlite')
-      t.hub.storage.db.exec(
-        `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
-      );
-    else {
-      t.hub.storage.db.exec(
-        `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-      );
-      t.hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
-    }
+    poisonSalesInsert(t.hub.storage.db, t.hub.storage.engine);
     const batch = [saleEvent(1, 'OK1'), saleEvent(2, 'POISON')];
     for (let i = 0; i < 4; i++) {
       expect(() => t.hub.applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
@@ -88,21 +79,7 @@ describe('event applier', () => {
   });
 
   it('keeps a completion of an authorization the hub never saw as an exception', () => {
-    const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-      {
-        seq: 1,
-        id: 'c1',
-        kind: 'return.complete',
-        register: 'R1',
-        at: '2026-11-27T10:00:00.000Z',
-        body: {
-          authorization: 'nope',
-          requestId: 'm1',
-          lines: [{ line: 1, qty: 1 }],
-          refund: { kind: 'cash', amount: 100 },
-        },
-      },
-    ]);
+    const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [wireUnknownCompletion(1, 'c1')]);
     expect(r.results).toEqual([{ seq: 1, outcome: 'exception', code: 'unknown_authorization' }]);
     expect(t.hub.exceptions.forStore('S1')[0]).toMatchObject({ code: 'unknown_authorization', authorization: 'nope' });
   });
@@ -110,78 +87,81 @@ describe('event applier', () => {
 
 describe('event applier: restored, reverted and copied databases (DESIGN rule 9)', () => {
   const sales = () => column(t.hub.storage.db, `SELECT receipt FROM sales ORDER BY receipt`);
-
-  it("takes a restored database's new events under a new incarnation, though their seqs are at or below the old cursor", () => {
+  /** The agent's history as the hub first saw it: A1 to A3 (events e1 to e3, seqs 1 to 3) under incarnation i1. */
+  const applyFirstHistory = () =>
     t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
       saleEvent(1, 'A1', 'e1'),
       saleEvent(2, 'A2', 'e2'),
       saleEvent(3, 'A3', 'e3'),
     ]);
-    // put back from a copy holding e1, e2 (e2 not yet confirmed then); it sold N3, N4 under seqs 3 and 4
-    const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i2', [
-      saleEvent(2, 'A2', 'e2'),
-      saleEvent(3, 'N3', 'n3'),
-      saleEvent(4, 'N4', 'n4'),
-    ]);
-    expect(r).toEqual({
-      upTo: 4,
-      results: [
-        { seq: 2, outcome: 'duplicate' },
-        { seq: 3, outcome: 'applied' },
-        { seq: 4, outcome: 'applied' },
-      ],
-    });
-    expect(sales()).toEqual(['A1', 'A2', 'A3', 'N3', 'N4']);
-    expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(-5000);
-    expect(t.hub.cursors.incarnation('agent-a', 'i1')).toMatchObject({ lastSeq: 3 });
-    expect(t.hub.cursors.incarnation('agent-a', 'i2')).toMatchObject({ lastSeq: 4 });
-    expect(t.hub.cursors.cursor('agent-a')).toEqual({ store: 'S1', incarnation: 'i2', lastSeq: 4 });
-    expect(scalar(t.hub.storage.db, `SELECT incarnation FROM applied_events WHERE event_id = 'n3'`)).toBe('i2');
-  });
 
-  it("never takes an unseen event at or below its incarnation's cursor for a duplicate: a forked history, nothing of the batch applied", () => {
-    t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-      saleEvent(1, 'A1', 'e1'),
-      saleEvent(2, 'A2', 'e2'),
-      saleEvent(3, 'A3', 'e3'),
-    ]);
-    // a copy of the database that went on after seq 1: its own events under seqs 2 and 3, then 4
-    const forked = [
-      saleEvent(1, 'A1', 'e1'),
-      saleEvent(2, 'B2', 'x2'),
-      saleEvent(3, 'B3', 'x3'),
-      saleEvent(4, 'B4', 'x4'),
-    ];
-    let caught: unknown;
-    try {
-      t.hub.applier.applyBatch('S1', 'agent-a', 'i1', forked);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(ForkedHistory);
-    expect(caught).toMatchObject({ code: 'agent_forked', seq: 2, eventId: 'x2', applied: 3 });
-    expect(sales()).toEqual(['A1', 'A2', 'A3']);
-    expect(t.hub.cursors.incarnation('agent-a', 'i1')).toMatchObject({ lastSeq: 3 });
-    // a fork is not a failure: however often it comes, it is never set aside as an internal error
-    for (let i = 0; i < 6; i++)
-      expect(() => t.hub.applier.applyBatch('S1', 'agent-a', 'i1', forked)).toThrow(ForkedHistory);
-    expect(t.hub.exceptions.forStore('S1')).toEqual([]);
-    // under a new incarnation every one of them is taken, once
-    expect(t.hub.applier.applyBatch('S1', 'agent-a', 'i2', forked).results.map((x) => x.outcome)).toEqual([
-      'duplicate',
-      'applied',
-      'applied',
-      'applied',
-    ]);
-    expect(sales()).toEqual(['A1', 'A2', 'A3', 'B2', 'B3', 'B4']);
-  });
+  it(
+    "takes a restored database's new events under a new incarnation, though their seqs are at or below the old " +
+      'cursor',
+    () => {
+      applyFirstHistory();
+      // put back from a copy holding e1, e2 (e2 not yet confirmed then); it sold N3, N4 under seqs 3 and 4
+      const r = t.hub.applier.applyBatch('S1', 'agent-a', 'i2', [
+        saleEvent(2, 'A2', 'e2'),
+        saleEvent(3, 'N3', 'n3'),
+        saleEvent(4, 'N4', 'n4'),
+      ]);
+      expect(r).toEqual({
+        upTo: 4,
+        results: [
+          { seq: 2, outcome: 'duplicate' },
+          { seq: 3, outcome: 'applied' },
+          { seq: 4, outcome: 'applied' },
+        ],
+      });
+      expect(sales()).toEqual(['A1', 'A2', 'A3', 'N3', 'N4']);
+      expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(-5000);
+      expect(t.hub.cursors.incarnation('agent-a', 'i1')).toMatchObject({ lastSeq: 3 });
+      expect(t.hub.cursors.incarnation('agent-a', 'i2')).toMatchObject({ lastSeq: 4 });
+      expect(t.hub.cursors.cursor('agent-a')).toEqual({ store: 'S1', incarnation: 'i2', lastSeq: 4 });
+      expect(scalar(t.hub.storage.db, `SELECT incarnation FROM applied_events WHERE event_id = 'n3'`)).toBe('i2');
+    },
+  );
+
+  it(
+    "never takes an unseen event at or below its incarnation's cursor for a duplicate: a forked history, nothing of " +
+      'the batch applied',
+    () => {
+      applyFirstHistory();
+      // a copy of the database that went on after seq 1: its own events under seqs 2 and 3, then 4
+      const forked = [
+        saleEvent(1, 'A1', 'e1'),
+        saleEvent(2, 'B2', 'x2'),
+        saleEvent(3, 'B3', 'x3'),
+        saleEvent(4, 'B4', 'x4'),
+      ];
+      let caught: unknown;
+      try {
+        t.hub.applier.applyBatch('S1', 'agent-a', 'i1', forked);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ForkedHistory);
+      expect(caught).toMatchObject({ code: 'agent_forked', seq: 2, eventId: 'x2', applied: 3 });
+      expect(sales()).toEqual(['A1', 'A2', 'A3']);
+      expect(t.hub.cursors.incarnation('agent-a', 'i1')).toMatchObject({ lastSeq: 3 });
+      // a fork is not a failure: however often it comes, it is never set aside as an internal error
+      for (let i = 0; i < 6; i++)
+        expect(() => t.hub.applier.applyBatch('S1', 'agent-a', 'i1', forked)).toThrow(ForkedHistory);
+      expect(t.hub.exceptions.forStore('S1')).toEqual([]);
+      // under a new incarnation every one of them is taken, once
+      expect(t.hub.applier.applyBatch('S1', 'agent-a', 'i2', forked).results.map((x) => x.outcome)).toEqual([
+        'duplicate',
+        'applied',
+        'applied',
+        'applied',
+      ]);
+      expect(sales()).toEqual(['A1', 'A2', 'A3', 'B2', 'B3', 'B4']);
+    },
+  );
 
   it('acks the batch it was sent, never past it', () => {
-    t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [
-      saleEvent(1, 'A1', 'e1'),
-      saleEvent(2, 'A2', 'e2'),
-      saleEvent(3, 'A3', 'e3'),
-    ]);
+    applyFirstHistory();
     // a resent first event: the ack covers seq 1 only, not the cursor (3)
     expect(t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [saleEvent(1, 'A1', 'e1')])).toEqual({
       upTo: 1,

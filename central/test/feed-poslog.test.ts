@@ -14,6 +14,7 @@ import { feedPoslogRoutes } from '../src/http/admin/feed-poslog.js';
 import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { testHub } from './helpers.js';
+import { askReturn, completeReturn } from './returns-support.js';
 import { runCli } from './cli-run.js';
 
 /**
@@ -54,6 +55,33 @@ function sell(
     ),
   );
 }
+
+/** A sale.recorded entry at position 1 as the feed holds it: one unit of SKU A sold at S1 on DAY for `total`. */
+const saleEntry = (
+  id: string,
+  receipt: string,
+  currency: string,
+  total: number,
+  tenders: SaleEventBody['tenders'],
+): FeedEntry => ({
+  position: 1,
+  id,
+  type: 'sale.recorded',
+  store: 'S1',
+  businessDay: DAY,
+  at: '2026-11-27T10:00:00.000Z',
+  recordedAt: '2026-11-27T10:00:00.000Z',
+  data: {
+    store: 'S1',
+    receipt,
+    register: 'R1',
+    at: '2026-11-27T10:00:00Z',
+    currency,
+    total,
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: total }],
+    tenders,
+  },
+});
 
 const entries = (store: string, day: string): FeedEntry[] => [...feedDayEntries(t.hub.erpFeed, store, day)];
 const saleOf = (store: string, receipt: string) => t.hub.sales.named(receipt, store);
@@ -104,23 +132,9 @@ beforeAll(async () => {
 
   // a return of one shirt of S1-0100, authorized and completed at 12:00 UTC (13:00 in Berlin)
   t.clock.t = Date.parse('2026-11-27T12:00:00Z');
-  const decision = t.hub.engine.authorize('S1', {
-    authorization: 'auth-1',
-    after: 0,
-    register: 'R2',
-    requestId: 'q-auth-1',
-    receipt: 'S1-0100',
-    lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-  });
+  const decision = askReturn(t.hub, 'S1', 'auth-1', 'S1-0100', 1, { register: 'R2' });
   expect(decision).toMatchObject({ decision: 'approved', refundAmount: 1999 });
-  t.hub.storage.tx(() =>
-    t.hub.completion.complete('S1', 'R2', {
-      authorization: 'auth-1',
-      requestId: 'c-auth-1',
-      lines: [{ line: 1, qty: 1 }],
-      refund: { kind: 'card', amount: 1999 },
-    }),
-  );
+  completeReturn(t.hub, 'S1', 'auth-1', 1, { kind: 'card', amount: 1999 }, 'R2');
 
   xml = exportPoslogDay(entries('S1', DAY), { store: 'S1', day: DAY, saleOf });
 
@@ -224,41 +238,45 @@ describe('the POSLog export of a business day', () => {
     ]);
   });
 
-  it('round trip: the agent’s POSLog codec reads back each sale as it was recorded, and the return as a return of that receipt', () => {
-    const codec = new PoslogCodec(
-      PoslogCodecConfigSchema.parse({ type: 'poslog', receiptKey: 'transaction-id', timeZone: 'Europe/Berlin' }),
-    );
-    const decoded = codec.decode(Buffer.from(xml, 'utf8'));
-    expect(decoded.kind).toBe('messages');
-    if (decoded.kind !== 'messages') return;
-    const sales = decoded.messages.filter((m) => (m as { type: string }).type === 'sale') as {
-      receipt: string;
-      at: string;
-      currency: string;
-      lines: unknown[];
-      tenders: unknown[];
-    }[];
-    const recorded = entries('S1', DAY)
-      .filter((e) => e.type === 'sale.recorded')
-      .map((e) => e.data as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] });
-    expect(recorded).toHaveLength(3);
-    expect(sales).toHaveLength(recorded.length);
-    sales.forEach((s, i) => {
-      const r = recorded[i]!;
-      expect(s.receipt).toBe(r.receipt);
-      expect(Date.parse(s.at)).toBe(Date.parse(r.at));
-      expect(s.currency).toBe(r.currency);
-      expect(s.lines).toEqual(r.lines);
-      expect(s.tenders).toEqual(r.tenders);
-    });
-    expect(sales[0]!.lines).toEqual([
-      { line: 1, sku: 'SHIRT-M', qty: 2, unitPrice: 1999 },
-      { line: 2, sku: 'APPLES & <PEARS>', qty: 0.42, unitPrice: 349 },
-      { line: 3, sku: 'SOCKS', qty: 3, unitPrice: 500 },
-    ]);
-    const ret = decoded.messages.find((m) => (m as { type: string }).type === 'return.request');
-    expect(ret).toMatchObject({ receipt: 'S1-0100', lines: [{ line: 1, qty: 1, disposition: 'restock' }] });
-  });
+  it(
+    'round trip: the agent’s POSLog codec reads back each sale as it was recorded, and the return as a return of ' +
+      'that receipt',
+    () => {
+      const codec = new PoslogCodec(
+        PoslogCodecConfigSchema.parse({ type: 'poslog', receiptKey: 'transaction-id', timeZone: 'Europe/Berlin' }),
+      );
+      const decoded = codec.decode(Buffer.from(xml, 'utf8'));
+      expect(decoded.kind).toBe('messages');
+      if (decoded.kind !== 'messages') return;
+      const sales = decoded.messages.filter((m) => (m as { type: string }).type === 'sale') as {
+        receipt: string;
+        at: string;
+        currency: string;
+        lines: unknown[];
+        tenders: unknown[];
+      }[];
+      const recorded = entries('S1', DAY)
+        .filter((e) => e.type === 'sale.recorded')
+        .map((e) => e.data as { receipt: string; at: string; currency: string; lines: unknown[]; tenders: unknown[] });
+      expect(recorded).toHaveLength(3);
+      expect(sales).toHaveLength(recorded.length);
+      sales.forEach((s, i) => {
+        const r = recorded[i]!;
+        expect(s.receipt).toBe(r.receipt);
+        expect(Date.parse(s.at)).toBe(Date.parse(r.at));
+        expect(s.currency).toBe(r.currency);
+        expect(s.lines).toEqual(r.lines);
+        expect(s.tenders).toEqual(r.tenders);
+      });
+      expect(sales[0]!.lines).toEqual([
+        { line: 1, sku: 'SHIRT-M', qty: 2, unitPrice: 1999 },
+        { line: 2, sku: 'APPLES & <PEARS>', qty: 0.42, unitPrice: 349 },
+        { line: 3, sku: 'SOCKS', qty: 3, unitPrice: 500 },
+      ]);
+      const ret = decoded.messages.find((m) => (m as { type: string }).type === 'return.request');
+      expect(ret).toMatchObject({ receipt: 'S1-0100', lines: [{ line: 1, qty: 1, disposition: 'restock' }] });
+    },
+  );
 
   it("holds only that store's transactions of that local day (23:30 in Berlin is the same day, 00:30 the next)", () => {
     for (const r of ['S1-0100', 'S1-0101', 'S1-0102']) expect(xml).toContain(`<SequenceNumber>${r}</SequenceNumber>`);
@@ -274,28 +292,10 @@ describe('the POSLog export of a business day', () => {
 
   it('never carries a full card number, not even one that reached the feed', () => {
     expect(xml).not.toMatch(/\d{13,19}/);
-    const leaked: FeedEntry = {
-      position: 1,
-      id: 'evt-x',
-      type: 'sale.recorded',
-      store: 'S1',
-      businessDay: DAY,
-      at: '2026-11-27T10:00:00.000Z',
-      recordedAt: '2026-11-27T10:00:00.000Z',
-      data: {
-        store: 'S1',
-        receipt: 'X-1',
-        register: 'R1',
-        at: '2026-11-27T10:00:00Z',
-        currency: 'EUR',
-        total: 100,
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
-        tenders: [
-          { kind: 'card', amount: 100, pan: '4111 1111 1111 1111' },
-          { kind: 'card', amount: 0, pan: '4111111111111111' },
-        ],
-      },
-    };
+    const leaked = saleEntry('evt-x', 'X-1', 'EUR', 100, [
+      { kind: 'card', amount: 100, pan: '4111 1111 1111 1111' },
+      { kind: 'card', amount: 0, pan: '4111111111111111' },
+    ]);
     const out = exportPoslogDay([leaked], { store: 'S1', day: DAY });
     expect(out).toContain('<SequenceNumber>X-1</SequenceNumber>');
     expect(out.replace(/\s/g, '')).not.toMatch(/\d{13,19}/);
@@ -320,25 +320,7 @@ describe('the POSLog export of a business day', () => {
   });
 
   it('amounts follow the currency’s decimals (JPY 0, KWD 3) or what the caller says', () => {
-    const sale = (currency: string): FeedEntry => ({
-      position: 1,
-      id: 'e',
-      type: 'sale.recorded',
-      store: 'S1',
-      businessDay: DAY,
-      at: '2026-11-27T10:00:00.000Z',
-      recordedAt: '2026-11-27T10:00:00.000Z',
-      data: {
-        store: 'S1',
-        receipt: 'Y',
-        register: 'R1',
-        at: '2026-11-27T10:00:00Z',
-        currency,
-        total: 1234,
-        lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1234 }],
-        tenders: [{ kind: 'cash', amount: 1234 }],
-      },
-    });
+    const sale = (currency: string): FeedEntry => saleEntry('e', 'Y', currency, 1234, [{ kind: 'cash', amount: 1234 }]);
     expect(exportPoslogDay([sale('JPY')], { store: 'S1', day: DAY })).toContain(
       '<RegularSalesUnitPrice>1234</RegularSalesUnitPrice>',
     );
@@ -396,21 +378,25 @@ describe('GET /v1/admin/feed/poslog and `feed poslog`', () => {
     expect(seqs[n - 1]).toBe(`B-${String(n - 1).padStart(5, '0')}`);
   });
 
-  it('answers 400 naming the parameter for a day that does not exist or is missing, 404 for an unknown store, 401 without a token', async () => {
-    const bad = await get('store=S1&day=2026-02-30');
-    expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { message: string }).message).toMatch(/^day: /);
-    const none = await get('store=S1');
-    expect(none.status).toBe(400);
-    expect(((await none.json()) as { message: string }).message).toMatch(/^day: /);
-    const noStore = await get(`day=${DAY}`);
-    expect(noStore.status).toBe(400);
-    expect(((await noStore.json()) as { message: string }).message).toMatch(/^store: /);
-    const unknown = await get(`store=NOPE&day=${DAY}`);
-    expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { code: string }).code).toBe('TB_NOT_FOUND');
-    expect((await get(`store=S1&day=${DAY}`, 'nonsense')).status).toBe(401);
-  });
+  it(
+    'answers 400 naming the parameter for a day that does not exist or is missing, 404 for an unknown store, 401 ' +
+      'without a token',
+    async () => {
+      const bad = await get('store=S1&day=2026-02-30');
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { message: string }).message).toMatch(/^day: /);
+      const none = await get('store=S1');
+      expect(none.status).toBe(400);
+      expect(((await none.json()) as { message: string }).message).toMatch(/^day: /);
+      const noStore = await get(`day=${DAY}`);
+      expect(noStore.status).toBe(400);
+      expect(((await noStore.json()) as { message: string }).message).toMatch(/^store: /);
+      const unknown = await get(`store=NOPE&day=${DAY}`);
+      expect(unknown.status).toBe(404);
+      expect(((await unknown.json()) as { code: string }).code).toBe('TB_NOT_FOUND');
+      expect((await get(`store=S1&day=${DAY}`, 'nonsense')).status).toBe(401);
+    },
+  );
 
   const cli = (...args: string[]) =>
     runCli((ctx) => feedPoslogCommand(ctx.program.command('feed'), ctx), apiUrl, operator, ['feed', 'poslog', ...args]);

@@ -2,10 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReturnCompleteEventBody } from '@tillbridge/shared';
 import { FEED_DATA_SCHEMAS, FEED_ENTRY_SCHEMA, feedJsonSchemas } from '../src/feed/event-schemas.js';
 import { FEED_EVENT_TYPES, type FeedEntry } from '../src/feed/feed.js';
-import { testHub, wireSale } from './helpers.js';
+import { recordSale, testHub, wireDayClose, wireSale } from './helpers.js';
+import { askReturn, completeReturn } from './returns-support.js';
 
 /**
  * The JSON Schema files ERP integrators code against (central/schemas/feed/): written from the
@@ -34,40 +34,11 @@ describe('every entry the hub writes is valid against its schema', () => {
     t = testHub();
     t.hub.stores.create('S1', 'One');
     const h = t.hub;
-    h.storage.tx(() =>
-      h.saleService.record(
-        'S1',
-        'R1',
-        'store',
-        {
-          requestId: 'm1',
-          receipt: 'T-1',
-          at: '2026-11-27T09:00:00Z',
-          currency: 'EUR',
-          lines: [{ line: 1, sku: 'A', qty: 3, unitPrice: 1000 }],
-          tenders: [{ kind: 'card', amount: 3000, pan: '424242******4242' }],
-        },
-        'ev-1',
-      ),
-    );
-    const ask = (authorization: string, qty: number) =>
-      h.engine.authorize('S1', {
-        authorization,
-        after: 0,
-        register: 'R1',
-        requestId: `q-${authorization}`,
-        receipt: 'T-1',
-        lines: [{ line: 1, qty, disposition: 'restock' }],
-      });
+    const tenders = [{ kind: 'card', amount: 3000, pan: '424242******4242' }];
+    recordSale(h, 'S1', { receipt: 'T-1', qty: 3, tenders, requestId: 'm1', eventId: 'ev-1' });
+    const ask = (authorization: string, qty: number) => askReturn(h, 'S1', authorization, 'T-1', qty);
     const complete = (authorization: string, qty: number, amount: number) =>
-      h.storage.tx(() =>
-        h.completion.complete('S1', 'R1', {
-          authorization,
-          requestId: `c-${authorization}`,
-          lines: [{ line: 1, qty }],
-          refund: { kind: 'card', amount },
-        } satisfies ReturnCompleteEventBody),
-      );
+      completeReturn(h, 'S1', authorization, qty, { kind: 'card', amount });
     expect(ask('a-1', 1).decision).toBe('approved');
     complete('a-1', 1, 1000);
     expect(ask('a-2', 1).decision).toBe('approved');
@@ -83,42 +54,30 @@ describe('every entry the hub writes is valid against its schema', () => {
       ['R2', 'T-2', 'cash', 500],
       ['R3', 'T-3', 'card', 700],
     ] as const) {
-      h.storage.tx(() =>
-        h.saleService.record(
-          'S1',
-          register,
-          'store',
-          {
-            requestId: `m-${receipt}`,
-            receipt,
-            at: '2026-11-27T11:00:00Z',
-            currency: 'EUR',
-            lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: amount }],
-            tenders: [{ kind, amount }],
-          },
-          `ev-${receipt}`,
-        ),
-      );
+      recordSale(h, 'S1', {
+        receipt,
+        register,
+        qty: 1,
+        unitPrice: amount,
+        at: '2026-11-27T11:00:00Z',
+        tenders: [{ kind, amount }],
+        requestId: `m-${receipt}`,
+        eventId: `ev-${receipt}`,
+      });
     }
-    const close = (seq: number, register: string, receipt: string, kind: string, amount: number, reported: number) => ({
-      seq,
-      id: `close-${register}`,
-      kind: 'day.close',
-      register,
-      at: '2026-11-27T21:00:00.000Z',
-      body: {
-        requestId: `z-${register}`,
-        businessDay: '2026-11-27',
-        source: 'register',
-        closedAt: '2026-11-27T21:00:00Z',
-        currency: 'EUR',
-        sales: { count: 1, amount },
-        returns: { count: 0, amount: 0 },
-        tenders: [{ kind, amount: reported }],
-        receipts: [receipt],
-        authorizations: [],
-      },
-    });
+    const close = (seq: number, register: string, receipt: string, kind: string, amount: number, reported: number) =>
+      wireDayClose(
+        seq,
+        `close-${register}`,
+        {
+          requestId: `z-${register}`,
+          currency: 'EUR',
+          sales: { count: 1, amount },
+          tenders: [{ kind, amount: reported }],
+          receipts: [receipt],
+        },
+        { register, at: '2026-11-27T21:00:00.000Z' },
+      );
     h.applier.applyBatch('S1', 'agent-1', 'i1', [
       close(2, 'R2', 'T-2', 'cash', 500, 500),
       close(3, 'R3', 'T-3', 'card', 700, 800),

@@ -29,31 +29,40 @@ const sale = (receipt: string, at: string) => ({
 describe('the feed, written inside the change', () => {
   const t = hubForEachTest({ S1: 'One', S2: 'Two' });
 
-  it('a sale: sale.recorded then one inventory.adjusted per line, positions growing, the business day in the store’s zone', () => {
-    t.hub.useCases.settings.setSyncSettings('admin:a', 'S1', { timeZone: 'America/New_York' }, {});
-    // 03:30 UTC on 30 November is still the 29th in New York
-    t.hub.storage.tx(() => t.hub.saleService.record('S1', 'R1', 'store', sale('1001', '2026-11-30T03:30:00Z'), 'ev-1'));
-    const { entries, next } = t.hub.erpFeed.read(0, 100);
-    expect(entries.map((e) => e.type)).toEqual(['sale.recorded', 'inventory.adjusted', 'inventory.adjusted']);
-    expect(entries.map((e) => e.position)).toEqual([...entries.map((e) => e.position)].sort((a, b) => a - b));
-    expect(new Set(entries.map((e) => e.id)).size).toBe(3);
-    expect(next).toBe(entries[2]!.position);
-    const s = entries[0]!;
-    expect(s).toMatchObject({ store: 'S1', businessDay: '2026-11-29', at: '2026-11-30T03:30:00.000Z' });
-    expect(s.data).toMatchObject({
-      receipt: '1001',
-      register: 'R1',
-      channel: 'store',
-      total: 2250,
-      currency: 'EUR',
-      sourceEventId: 'ev-1',
-    });
-    expect(s.data.tenders).toEqual([{ kind: 'card', amount: 2250, pan: '************4242' }]); // masked; the hub's card hash stays at the hub
-    expect(entries[1]!.data).toMatchObject({ sku: 'A', delta: -2, kind: 'sale', ref: '1001' });
-    // another store in UTC: the same instant is the 30th
-    t.hub.storage.tx(() => t.hub.saleService.record('S2', 'R1', 'store', sale('1001', '2026-11-30T03:30:00Z'), 'ev-2'));
-    expect(t.hub.erpFeed.read(next, 1).entries[0]).toMatchObject({ store: 'S2', businessDay: '2026-11-30' });
-  });
+  it(
+    'a sale: sale.recorded then one inventory.adjusted per line, positions growing, the business day in the store’s ' +
+      'zone',
+    () => {
+      t.hub.useCases.settings.setSyncSettings('admin:a', 'S1', { timeZone: 'America/New_York' }, {});
+      // 03:30 UTC on 30 November is still the 29th in New York
+      t.hub.storage.tx(() =>
+        t.hub.saleService.record('S1', 'R1', 'store', sale('1001', '2026-11-30T03:30:00Z'), 'ev-1'),
+      );
+      const { entries, next } = t.hub.erpFeed.read(0, 100);
+      expect(entries.map((e) => e.type)).toEqual(['sale.recorded', 'inventory.adjusted', 'inventory.adjusted']);
+      expect(entries.map((e) => e.position)).toEqual([...entries.map((e) => e.position)].sort((a, b) => a - b));
+      expect(new Set(entries.map((e) => e.id)).size).toBe(3);
+      expect(next).toBe(entries[2]!.position);
+      const s = entries[0]!;
+      expect(s).toMatchObject({ store: 'S1', businessDay: '2026-11-29', at: '2026-11-30T03:30:00.000Z' });
+      expect(s.data).toMatchObject({
+        receipt: '1001',
+        register: 'R1',
+        channel: 'store',
+        total: 2250,
+        currency: 'EUR',
+        sourceEventId: 'ev-1',
+      });
+      // masked; the hub's card hash stays at the hub
+      expect(s.data.tenders).toEqual([{ kind: 'card', amount: 2250, pan: '************4242' }]);
+      expect(entries[1]!.data).toMatchObject({ sku: 'A', delta: -2, kind: 'sale', ref: '1001' });
+      // another store in UTC: the same instant is the 30th
+      t.hub.storage.tx(() =>
+        t.hub.saleService.record('S2', 'R1', 'store', sale('1001', '2026-11-30T03:30:00Z'), 'ev-2'),
+      );
+      expect(t.hub.erpFeed.read(next, 1).entries[0]).toMatchObject({ store: 'S2', businessDay: '2026-11-30' });
+    },
+  );
 
   it('a change that rolls back leaves nothing on the feed, and wakes nobody', async () => {
     let woke = 0;
@@ -233,27 +242,20 @@ describe('GET /v1/feed and tillbridge-hub feed, on a real HTTP server', () => {
     expect(r.body).toMatchObject({ next: 4, head: 9 });
   });
 
-  it('refuses bad parameters naming them, and a request without a token', async () => {
-    expect(await get(operator, 'after=-1')).toMatchObject({
+  it.each([
+    ['after=-1', 'after: expected a whole number'],
+    ['limit=5000', 'limit'],
+    ['type=sale.made', 'type: expected one of sale.recorded'],
+    ['day=2026-02-30', 'day'],
+    ['wait=600', 'wait'],
+  ])('refuses the bad parameter %s, naming it', async (query, named) => {
+    expect(await get(operator, query)).toMatchObject({
       status: 400,
-      body: { message: expect.stringContaining('after: expected a whole number') },
+      body: { message: expect.stringContaining(named) },
     });
-    expect(await get(operator, 'limit=5000')).toMatchObject({
-      status: 400,
-      body: { message: expect.stringContaining('limit') },
-    });
-    expect(await get(operator, 'type=sale.made')).toMatchObject({
-      status: 400,
-      body: { message: expect.stringContaining('type: expected one of sale.recorded') },
-    });
-    expect(await get(operator, 'day=2026-02-30')).toMatchObject({
-      status: 400,
-      body: { message: expect.stringContaining('day') },
-    });
-    expect(await get(operator, 'wait=600')).toMatchObject({
-      status: 400,
-      body: { message: expect.stringContaining('wait') },
-    });
+  });
+
+  it('refuses a request without a token', async () => {
     expect((await fetch(`${url}/v1/feed`)).status).toBe(401);
   });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WireEvent } from '@tillbridge/shared';
 import type { BatchInput, BatchOutcome } from '../src/domain/event-applier.js';
 import type { SqlDb } from '../src/storage/index.js';
-import { testHub, wireSale } from './helpers.js';
+import { poisonSalesInsert, testHub, wireSale, wireUnknownCompletion } from './helpers.js';
 
 /**
  * The group commit writes the new sales of all the batches it takes in a few multi-row statements
@@ -28,19 +28,6 @@ function hub(grouped: boolean, setup?: (db: SqlDb, engine: string) => void): Ret
   setup?.(t.hub.storage.db, t.hub.storage.engine);
   return t;
 }
-
-const poison = (db: SqlDb, engine: string): void => {
-  if (engine === 'sqlite')
-    db.exec(
-      `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
-    );
-  else {
-    db.exec(
-      `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-    );
-    db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
-  }
-};
 
 /** A sale of several lines (SKUs repeat across sales and within one), paid partly by card. */
 function sale(seq: number, id: string, receipt: string, lines: [string, number][] = [['A', 1]]): WireEvent {
@@ -68,7 +55,8 @@ function dump(db: SqlDb): Record<string, unknown[]> {
       .map((r) => ({ ...(r as object) }));
   return {
     sales: q(
-      `SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at FROM sales ORDER BY store, receipt`,
+      `SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at
+         FROM sales ORDER BY store, receipt`,
     ),
     lines: q(`SELECT store, receipt, line, sku, qty, unit_price FROM sale_lines ORDER BY store, receipt, line`),
     cards: q(`SELECT pan_hash, store, receipt FROM sale_cards ORDER BY pan_hash, store, receipt`),
@@ -77,14 +65,17 @@ function dump(db: SqlDb): Record<string, unknown[]> {
     // the hashes differ between the two hubs from the first entry on (the webhook's id is random);
     // each hub's chain is verified on its own
     audit: q(
-      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin FROM audit WHERE action NOT LIKE 'webhook%' ORDER BY id`,
+      `SELECT id, at, actor, action, store, register, outcome, resource, details, origin
+         FROM audit WHERE action NOT LIKE 'webhook%' ORDER BY id`,
     ),
     applied: q(
-      `SELECT event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at FROM applied_events ORDER BY event_id`,
+      `SELECT event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at
+         FROM applied_events ORDER BY event_id`,
     ),
     cursors: q(`SELECT agent_id, store, incarnation, last_seq, updated_at FROM agent_cursors ORDER BY agent_id`),
     incarnations: q(
-      `SELECT agent_id, incarnation, store, last_seq, started_at, updated_at FROM agent_incarnations ORDER BY agent_id, incarnation`,
+      `SELECT agent_id, incarnation, store, last_seq, started_at, updated_at
+         FROM agent_incarnations ORDER BY agent_id, incarnation`,
     ),
     exceptions: q(`SELECT store, register, event_id, kind, code, reason FROM exceptions ORDER BY event_id`),
     attempts: q(`SELECT event_id, agent_id, attempts, last_error FROM event_attempts ORDER BY event_id`),
@@ -201,19 +192,7 @@ describe('the group commit of many agents’ batches, written together', () => {
           { ...sale(3, 'S1-e3', 'BAD'), body: { receipt: 'BAD' } }, // invalid body: refused
           { ...sale(4, 'S1-e4', 'K'), kind: 'teleport' }, // unknown kind: refused
           sale(5, 'S1-e5', 'R5'),
-          {
-            seq: 6,
-            id: 'S1-e6',
-            kind: 'return.complete',
-            register: 'R1',
-            at: '2026-11-27T10:00:00.000Z',
-            body: {
-              authorization: 'nope',
-              requestId: 'm1',
-              lines: [{ line: 1, qty: 1 }],
-              refund: { kind: 'cash', amount: 100 },
-            },
-          },
+          wireUnknownCompletion(6, 'S1-e6'),
           sale(7, 'S1-e7', 'R7'),
           sale(7, 'S1-e7', 'R7'), // the same event twice in one batch
         ]),
@@ -274,7 +253,7 @@ describe('the group commit of many agents’ batches, written together', () => {
           ]),
         ],
       ],
-      poison,
+      poisonSalesInsert,
     );
     expect(fallbacks).toBe(1);
     expect(g.hub.sales.get('S2', 'S2-1')).toBeUndefined();

@@ -1,9 +1,10 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
-import { createLogger, type WireEvent } from '@tillbridge/shared';
-import { initHub } from '../src/hub.js';
+import { createLogger, type DayCloseEventBody, type Tender, type WireEvent } from '@tillbridge/shared';
+import { initHub, startHub, type HubOptions, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 import { openHub, type Hub } from '../src/hub-services.js';
@@ -113,42 +114,152 @@ export function twoHubProcesses(engine: 'sqlite' | 'postgres', cleanups: (() => 
   return { a, b, dirA, dirB, clock };
 }
 
-export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
-  if (!hub.stores.get(store)) hub.stores.create(store, store);
+/** A sale of one line as `recordSale` records it; what is left out takes the default named. */
+export interface SaleSeed {
+  receipt: string;
+  /** default 2 */
+  qty?: number;
+  /** default 1000 */
+  unitPrice?: number;
+  /** default A */
+  sku?: string;
+  /** default R1 */
+  register?: string;
+  /** default 2026-11-27T09:00:00Z */
+  at?: string;
+  /** default none */
+  tenders?: Tender[];
+  /** default m-STORE-RECEIPT */
+  requestId?: string;
+  /** default e-STORE-RECEIPT */
+  eventId?: string;
+}
+
+/** Records a sale of one line in EUR at `store` (which must exist), as its agent sends it. */
+export function recordSale(hub: Hub, store: string, sale: SaleSeed): void {
+  const { receipt, qty = 2, unitPrice = 1000, sku = 'A', register = 'R1' } = sale;
   hub.storage.tx(() =>
     hub.saleService.record(
       store,
-      'R1',
+      register,
       'store',
       {
-        requestId: `m-${receipt}`,
+        requestId: sale.requestId ?? `m-${store}-${receipt}`,
         receipt,
-        at: '2026-11-27T09:00:00Z',
+        at: sale.at ?? '2026-11-27T09:00:00Z',
         currency: 'EUR',
-        lines: [{ line: 1, sku, qty, unitPrice: 1000 }],
-        tenders: [],
+        lines: [{ line: 1, sku, qty, unitPrice }],
+        tenders: sale.tenders ?? [],
       },
-      `e-${receipt}`,
+      sale.eventId ?? `e-${store}-${receipt}`,
     ),
   );
 }
 
-/** A sale as an agent sends it in an `events` frame: one unit of SKU A at 1.00 EUR. */
-export const wireSale = (seq: number, id: string, receipt: string): WireEvent => ({
+/** `qty` of `sku` at 10.00 EUR sold at `store` (created if need be) as `receipt` (m-RECEIPT, e-RECEIPT). */
+export function seedSale(hub: Hub, store: string, receipt: string, qty = 2, sku = 'A'): void {
+  if (!hub.stores.get(store)) hub.stores.create(store, store);
+  recordSale(hub, store, { receipt, qty, sku, requestId: `m-${receipt}`, eventId: `e-${receipt}` });
+}
+
+/** What a `wireSale` may say other than its defaults. */
+export interface WireSaleFields {
+  /** the unit price, default 100 (1.00 EUR) */
+  amount?: number;
+  /** default none */
+  tenders?: Tender[];
+  /** the event's and the sale's time, default 2026-11-27T10:00Z */
+  at?: string;
+  /** default R1 */
+  register?: string;
+}
+
+/** Starts the hub of `dataDir` on a free port of 127.0.0.1, silent and on a test clock unless `options` say. */
+export function listeningHub(dataDir: string, options: Partial<HubOptions> = {}): Promise<RunningHub> {
+  return startHub({ dataDir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock(), ...options });
+}
+
+/** An access token for `store`'s agent, on an API key made for it. */
+export function agentToken(hub: Hub, store: string): Promise<string> {
+  const key = hub.credentials.createApiKey(store);
+  return hub.tokens.issue(store, hub.credentials.checkApiKey(store, key).keyId);
+}
+
+/** A sale as an agent sends it in an `events` frame: one unit of SKU A, at 1.00 EUR unless `fields` say. */
+export const wireSale = (seq: number, id: string, receipt: string, fields: WireSaleFields = {}): WireEvent => ({
   seq,
   id,
   kind: 'sale',
-  register: 'R1',
-  at: '2026-11-27T10:00:00.000Z',
+  register: fields.register ?? 'R1',
+  at: fields.at ?? '2026-11-27T10:00:00.000Z',
   body: {
     requestId: `m-${id}`,
     receipt,
-    at: '2026-11-27T10:00:00Z',
+    at: fields.at ?? '2026-11-27T10:00:00Z',
     currency: 'EUR',
-    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
-    tenders: [],
+    lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: fields.amount ?? 100 }],
+    tenders: fields.tenders ?? [],
   },
 });
+
+/**
+ * A register's day close as its agent sends it: register R1 closes 2026-11-27 at 21:00Z with
+ * nothing in it, unless `body` says otherwise; `event` sets the event's register and time (by
+ * default the close's).
+ */
+export function wireDayClose(
+  seq: number,
+  id: string,
+  body: Partial<DayCloseEventBody> = {},
+  event: { register?: string; at?: string } = {},
+): WireEvent {
+  const closedAt = body.closedAt ?? '2026-11-27T21:00:00Z';
+  const full: DayCloseEventBody = {
+    requestId: `m-${id}`,
+    businessDay: '2026-11-27',
+    source: 'register',
+    closedAt,
+    sales: { count: 0, amount: 0 },
+    returns: { count: 0, amount: 0 },
+    tenders: [],
+    receipts: [],
+    authorizations: [],
+    ...body,
+  };
+  return { seq, id, kind: 'day.close', register: event.register ?? 'R1', at: event.at ?? closedAt, body: full };
+}
+
+/** A completion an agent sends of an authorization the hub never saw (`nope`): one unit, 1.00 EUR cash. */
+export const wireUnknownCompletion = (seq: number, id: string): WireEvent => ({
+  seq,
+  id,
+  kind: 'return.complete',
+  register: 'R1',
+  at: '2026-11-27T10:00:00.000Z',
+  body: {
+    authorization: 'nope',
+    requestId: 'm1',
+    lines: [{ line: 1, qty: 1 }],
+    refund: { kind: 'cash', amount: 100 },
+  },
+});
+
+/** Makes storing a sale of receipt POISON fail as a disk error would (a trigger, on either engine). */
+export function poisonSalesInsert(db: SqlDb, engine: string): void {
+  if (engine === 'sqlite') {
+    db.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' ` +
+        `BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
+    );
+    return;
+  }
+  db.exec(
+    `CREATE FUNCTION boom() RETURNS trigger AS $$
+       BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END
+     $$ LANGUAGE plpgsql`,
+  );
+  db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
+}
 
 /** The first column of each row (either engine). */
 export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] {
@@ -162,4 +273,17 @@ export function column(db: SqlDb, sql: string, ...params: unknown[]): unknown[] 
 export function scalar(db: SqlDb, sql: string, ...params: unknown[]): unknown {
   const r = db.prepare(sql).get(...params) as object | undefined;
   return r === undefined ? undefined : Object.values(r)[0];
+}
+
+/** A stream that keeps what is written to it (`out`), a terminal if `tty`: a CLI's stdout or stderr in a test. */
+export function capturingStream(tty: boolean): { s: NodeJS.WriteStream; out: () => string } {
+  let buf = '';
+  const w = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      buf += chunk.toString();
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+  (w as { isTTY?: boolean }).isTTY = tty;
+  return { s: w, out: () => buf };
 }

@@ -82,21 +82,25 @@ describe('tillbridge-hub doctor', () => {
     expect(r.ok).toBe(false);
   });
 
-  it('an audit entry changed since the last checkpoint breaks the chain: an error saying to keep the database and run audit verify', async () => {
-    const dir = fresh('audit');
-    expect(get(await run(dir), 'audit.chain')).toMatchObject({
-      level: 'ok',
-      message: expect.stringMatching(/the 1 audit entries since the start link and hash correctly/),
-    });
-    const db = new Database(hubDbPath(dir));
-    db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 1`).run();
-    db.close();
-    expect(get(await run(dir), 'audit.chain')).toMatchObject({
-      level: 'error',
-      message: expect.stringMatching(/entry 1 was changed/),
-      action: expect.stringMatching(/audit verify/),
-    });
-  });
+  it(
+    'an audit entry changed since the last checkpoint breaks the chain: an error saying to keep the database and ' +
+      'run audit verify',
+    async () => {
+      const dir = fresh('audit');
+      expect(get(await run(dir), 'audit.chain')).toMatchObject({
+        level: 'ok',
+        message: expect.stringMatching(/the 1 audit entries since the start link and hash correctly/),
+      });
+      const db = new Database(hubDbPath(dir));
+      db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = 1`).run();
+      db.close();
+      expect(get(await run(dir), 'audit.chain')).toMatchObject({
+        level: 'error',
+        message: expect.stringMatching(/entry 1 was changed/),
+        action: expect.stringMatching(/audit verify/),
+      });
+    },
+  );
 
   it('a listen address held by another program is an error', async () => {
     const { createServer } = await import('node:net');

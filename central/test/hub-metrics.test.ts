@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HubMetrics } from '../src/metrics/hub-metrics.js';
-import { testHub } from './helpers.js';
+import { testHub, wireDayClose } from './helpers.js';
 
 /** One sample line of a metric without labels, or undefined when the metric reports no value. */
 const sample = (text: string, name: string): string | undefined => new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
@@ -52,35 +52,31 @@ describe('hub metrics', () => {
     expect(sample(written, 'tillbridge_hub_deferred_writes_waiting')).toBe('0');
   });
 
-  it("counts register days by outcome and times each from its close to the hub's outcome (the hub's clock)", async () => {
-    t = testHub();
-    const m = new HubMetrics(t.hub);
-    t.hub.registerDays.onOutcome((o) => m.dayReconciled(o.status, o.closedAt, o.at)); // as startHub wires it
-    t.hub.stores.create('S1', 'S1');
-    const close = (seq: number, register: string, card: number) => ({
-      seq,
-      id: `d-${register}`,
-      kind: 'day.close',
-      register,
-      at: '2026-11-27T09:00:00Z',
-      body: {
-        requestId: `m-${register}`,
-        businessDay: '2026-11-27',
-        source: 'register',
-        closedAt: '2026-11-27T09:00:00Z',
-        sales: { count: 0, amount: 0 },
-        returns: { count: 0, amount: 0 },
-        tenders: [{ kind: 'card', amount: card }],
-        receipts: [],
-        authorizations: [],
-      },
-    });
-    // the clock stands at 10:00: an hour after the close
-    t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close(1, 'R1', 0), close(2, 'R2', 100)]);
-    const text = await m.text();
-    expect(text).toMatch(/^tillbridge_register_days_reconciled_total\{status="matched"\} 1$/m);
-    expect(text).toMatch(/^tillbridge_register_days_reconciled_total\{status="discrepancy"\} 1$/m);
-    expect(text).toMatch(/^tillbridge_day_close_to_reconciled_seconds_sum\{status="matched"\} 3600$/m);
-    expect(text).toMatch(/^tillbridge_day_close_to_reconciled_seconds_count\{status="discrepancy"\} 1$/m);
-  });
+  it(
+    'counts register days by outcome and times each from ' + "its close to the hub's outcome (the hub's clock)",
+    async () => {
+      t = testHub();
+      const m = new HubMetrics(t.hub);
+      t.hub.registerDays.onOutcome((o) => m.dayReconciled(o.status, o.closedAt, o.at)); // as startHub wires it
+      t.hub.stores.create('S1', 'S1');
+      const close = (seq: number, register: string, card: number) =>
+        wireDayClose(
+          seq,
+          `d-${register}`,
+          {
+            requestId: `m-${register}`,
+            closedAt: '2026-11-27T09:00:00Z',
+            tenders: [{ kind: 'card', amount: card }],
+          },
+          { register },
+        );
+      // the clock stands at 10:00: an hour after the close
+      t.hub.applier.applyBatch('S1', 'agent-1', 'i1', [close(1, 'R1', 0), close(2, 'R2', 100)]);
+      const text = await m.text();
+      expect(text).toMatch(/^tillbridge_register_days_reconciled_total\{status="matched"\} 1$/m);
+      expect(text).toMatch(/^tillbridge_register_days_reconciled_total\{status="discrepancy"\} 1$/m);
+      expect(text).toMatch(/^tillbridge_day_close_to_reconciled_seconds_sum\{status="matched"\} 3600$/m);
+      expect(text).toMatch(/^tillbridge_day_close_to_reconciled_seconds_count\{status="discrepancy"\} 1$/m);
+    },
+  );
 });

@@ -20,19 +20,22 @@ function pieces(bytes: Buffer, size: number): Readable {
 }
 
 describe('readLines', () => {
-  it('numbers every line (blank ones too), strips CR and the BOM, and keeps characters cut between chunks whole', async () => {
-    const bytes = Buffer.from('\uFEFF{"a":"é€"}\r\n\n{"b":2}\n{"c":"ü"}', 'utf8');
-    for (const size of [1, 2, 3, 5, 64]) {
-      const batches = await collect(readLines(pieces(bytes, size), 1000));
-      expect(batches.flatMap((b) => b.lines)).toEqual([
-        { line: 1, text: '{"a":"é€"}' },
-        { line: 2, text: '' },
-        { line: 3, text: '{"b":2}' },
-        { line: 4, text: '{"c":"ü"}' },
-      ]);
-      expect(batches[batches.length - 1]!.bytes).toBe(bytes.length);
-    }
-  });
+  it(
+    'numbers every line (blank ones too), strips CR and the BOM, ' + 'and keeps characters cut between chunks whole',
+    async () => {
+      const bytes = Buffer.from('\uFEFF{"a":"é€"}\r\n\n{"b":2}\n{"c":"ü"}', 'utf8');
+      for (const size of [1, 2, 3, 5, 64]) {
+        const batches = await collect(readLines(pieces(bytes, size), 1000));
+        expect(batches.flatMap((b) => b.lines)).toEqual([
+          { line: 1, text: '{"a":"é€"}' },
+          { line: 2, text: '' },
+          { line: 3, text: '{"b":2}' },
+          { line: 4, text: '{"c":"ü"}' },
+        ]);
+        expect(batches[batches.length - 1]!.bytes).toBe(bytes.length);
+      }
+    },
+  );
 
   it('refuses a line longer than the limit, naming it, without holding the rest of the file', async () => {
     const long = Buffer.from(`ok\n${'x'.repeat(5000)}\nnever read\n`);

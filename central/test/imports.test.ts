@@ -18,7 +18,8 @@ import { uploadImport } from '../src/cli/import-upload.js';
 import { importInventory } from '../src/http/contract/inventory.js';
 import { checkSaleLine } from '../src/imports/sales-import.js';
 import type { FeedEntry } from '../src/feed/feed.js';
-import { silent } from './helpers.js';
+import { capturingStream, recordSale, silent } from './helpers.js';
+import { authorizeRequest } from './agent-socket.js';
 import { wsText } from '../../test/support/ws.js';
 
 /** rows per transaction in this hub: small, so that a file of a few MB makes many transactions */
@@ -115,7 +116,9 @@ const movementsOf = (id: string): number =>
 function ledgerDrift(prefix: string): unknown[] {
   return hub.storage.db
     .prepare(
-      `SELECT i.store, i.sku, i.on_hand, (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku) AS moved FROM inventory i WHERE i.sku LIKE ? AND i.on_hand <> moved`,
+      `SELECT i.store, i.sku, i.on_hand,
+              (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku) AS moved
+         FROM inventory i WHERE i.sku LIKE ? AND i.on_hand <> moved`,
     )
     .all(`${prefix}-%`);
 }
@@ -157,67 +160,57 @@ async function agentFor(store: string): Promise<{
       new Promise((resolve) => {
         const n = ++rid;
         waiting.set(n, resolve);
-        ws.send(
-          JSON.stringify({
-            t: 'req',
-            rid: n,
-            op: 'authorize',
-            body: {
-              authorization: `auth-${receipt}`,
-              after: 0,
-              register: 'R1',
-              requestId: `rq-${receipt}`,
-              receipt,
-              lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-            },
-          }),
-        );
+        ws.send(JSON.stringify(authorizeRequest(n, receipt, receipt)));
       }),
     close: () => ws.close(),
   };
 }
 
 describe('inventory import', () => {
-  it('applies a file in transactions of at most the chunk size, each audited with its lines; the ledger holds; a re-run changes nothing', async () => {
-    const rows = 5 * CHUNK + 7;
-    const file = csv(rows, 'A');
-    const r = await post('/v1/admin/inventory/import?id=imp-a', file, 'text/csv');
-    expect(r).toEqual({
-      status: 200,
-      body: { import: 'imp-a', rows, changed: rows - Math.ceil(rows / 97), stores: ['S1', 'S2'] },
-    });
-    const audit = auditOf('imp-a');
-    expect(audit).toHaveLength(6);
-    expect(audit.map((a) => a.details.rows)).toEqual([CHUNK, CHUNK, CHUNK, CHUNK, CHUNK, 7]);
-    expect(audit.map((a) => a.outcome)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied', 'imported']);
-    expect(audit[0]).toMatchObject({
-      action: 'inventory.import',
-      details: { import: 'imp-a', transaction: 1, lines: [2, CHUNK + 1] },
-    });
-    expect(audit[5]!.details).toMatchObject({
-      lines: [5 * CHUNK + 2, rows + 1],
-      total: { rows, transactions: 6, changed: r.body.changed },
-    });
-    expect(movementsOf('imp-a')).toBe(r.body.changed);
-    expect(hub.ledger.get('S2', 'A-5')?.onHand).toBe(5000);
-    expect(ledgerDrift('A')).toEqual([]);
-    expect(await progress('imp-a')).toMatchObject({
-      kind: 'inventory',
-      state: 'imported',
-      rows,
-      applied: rows,
-      appliedThroughLine: rows + 1,
-      transactions: 6,
-      badRows: 0,
-    });
-    expect(staged()).toBe(0);
-    if (hub.storage.engine === 'sqlite')
-      // FULL again for everything else
-      expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
+  it(
+    'applies a file in transactions of at most the chunk size, each audited with its lines; the ledger holds; a ' +
+      're-run changes nothing',
+    async () => {
+      const rows = 5 * CHUNK + 7;
+      const file = csv(rows, 'A');
+      const r = await post('/v1/admin/inventory/import?id=imp-a', file, 'text/csv');
+      expect(r).toEqual({
+        status: 200,
+        body: { import: 'imp-a', rows, changed: rows - Math.ceil(rows / 97), stores: ['S1', 'S2'] },
+      });
+      const audit = auditOf('imp-a');
+      expect(audit).toHaveLength(6);
+      expect(audit.map((a) => a.details.rows)).toEqual([CHUNK, CHUNK, CHUNK, CHUNK, CHUNK, 7]);
+      expect(audit.map((a) => a.outcome)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied', 'imported']);
+      expect(audit[0]).toMatchObject({
+        action: 'inventory.import',
+        details: { import: 'imp-a', transaction: 1, lines: [2, CHUNK + 1] },
+      });
+      expect(audit[5]!.details).toMatchObject({
+        lines: [5 * CHUNK + 2, rows + 1],
+        total: { rows, transactions: 6, changed: r.body.changed },
+      });
+      expect(movementsOf('imp-a')).toBe(r.body.changed);
+      expect(hub.ledger.get('S2', 'A-5')?.onHand).toBe(5000);
+      expect(ledgerDrift('A')).toEqual([]);
+      expect(await progress('imp-a')).toMatchObject({
+        kind: 'inventory',
+        state: 'imported',
+        rows,
+        applied: rows,
+        appliedThroughLine: rows + 1,
+        transactions: 6,
+        badRows: 0,
+      });
+      expect(staged()).toBe(0);
+      if (hub.storage.engine === 'sqlite')
+        // FULL again for everything else
+        expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
 
-    const again = await post('/v1/admin/inventory/import', file, 'text/csv');
-    expect(again.body).toMatchObject({ rows, changed: 0 });
-  });
+      const again = await post('/v1/admin/inventory/import', file, 'text/csv');
+      expect(again.body).toMatchObject({ rows, changed: 0 });
+    },
+  );
 
   it('applies nothing when any row is bad, and names each bad row with its line and column', async () => {
     const lines = csv(4 * CHUNK, 'B').split('\n');
@@ -272,107 +265,102 @@ describe('inventory import', () => {
     expect(hub.ledger.get('S1', 'C-1')).toBeUndefined();
   });
 
-  it('keeps answering /healthz and online authorizations while a large file is applied; holds bounded work at a time', async () => {
-    hub.storage.tx(() =>
-      hub.saleService.record(
-        'S3',
-        'R1',
-        'store',
-        {
-          requestId: 'm-L',
-          receipt: 'L-1',
-          at: new Date().toISOString(),
-          currency: 'EUR',
-          lines: [{ line: 1, sku: 'X', qty: 5, unitPrice: 100 }],
-          tenders: [],
-        },
-        'e-L',
-      ),
-    );
-    const agent = await agentFor('S1');
-    const rows = 100_000;
-    const file = csv(rows, 'L');
-    expect(file.length).toBeGreaterThan(1_300_000);
-    const done = post('/v1/admin/inventory/import?id=imp-l', Readable.from(chunksOf(file, 16 * 1024)), 'text/csv');
-    let finished = false;
-    void done.then(() => (finished = true));
+  it(
+    'keeps answering /healthz and online authorizations while a large file is applied; ' +
+      'holds bounded work at a time',
+    async () => {
+      const at = new Date().toISOString();
+      recordSale(hub, 'S3', { receipt: 'L-1', sku: 'X', qty: 5, unitPrice: 100, at, requestId: 'm-L', eventId: 'e-L' });
+      const agent = await agentFor('S1');
+      const rows = 100_000;
+      const file = csv(rows, 'L');
+      expect(file.length).toBeGreaterThan(1_300_000);
+      const done = post('/v1/admin/inventory/import?id=imp-l', Readable.from(chunksOf(file, 16 * 1024)), 'text/csv');
+      let finished = false;
+      void done.then(() => (finished = true));
 
-    // the file is being applied, transaction by transaction …
-    await until('applying', async () => {
-      const p = await progress('imp-l');
-      return p.state === 'applying' && p.applied > 0;
-    });
-    // … and the hub answers in between: health, and an online authorization over the agent's socket
-    const health = await fetch(`${running.url}/healthz`);
-    expect(health.status).toBe(200);
-    const dagent = await agentFor('S3');
-    const decision = await dagent.authorize('L-1');
-    expect(decision).toMatchObject({ t: 'res', ok: true, body: { decision: 'approved' } });
-    const mid = await progress('imp-l');
-    expect(finished).toBe(false);
-    expect(mid.state).toBe('applying');
-    expect(mid.applied).toBeLessThan(rows);
+      // the file is being applied, transaction by transaction …
+      await until('applying', async () => {
+        const p = await progress('imp-l');
+        return p.state === 'applying' && p.applied > 0;
+      });
+      // … and the hub answers in between: health, and an online authorization over the agent's socket
+      const health = await fetch(`${running.url}/healthz`);
+      expect(health.status).toBe(200);
+      const dagent = await agentFor('S3');
+      const decision = await dagent.authorize('L-1');
+      expect(decision).toMatchObject({ t: 'res', ok: true, body: { decision: 'approved' } });
+      const mid = await progress('imp-l');
+      expect(finished).toBe(false);
+      expect(mid.state).toBe('applying');
+      expect(mid.applied).toBeLessThan(rows);
 
-    const r = await done;
-    expect(r.body).toMatchObject({ import: 'imp-l', rows, stores: ['S1', 'S2'] });
-    expect((await progress('imp-l')).transactions).toBe(rows / CHUNK);
-    // bounded: rows per transaction and per staging batch, and what was read from the socket ahead of the parser
-    const stats = hub.imports.stats('imp-l')!;
-    expect(stats.maxRowsPerTx).toBe(CHUNK);
-    expect(stats.maxStagedBatch).toBe(CHUNK);
-    expect(stats.maxUnparsedBytes).toBeLessThan(256 * 1024);
-    // the store's agent got its SKUs as they committed, at most a chunk a frame
-    await until(
-      'pushed',
-      () =>
-        agent.frames
-          .filter((f) => f.t === 'inventory' && !f.full)
-          .reduce((n, f) => n + (f.items as unknown[]).length, 0) >=
-        rows / 2,
-    );
-    const pushed = agent.frames.filter((f) => f.t === 'inventory' && !f.full).map((f) => (f.items as unknown[]).length);
-    expect(Math.max(...pushed)).toBeLessThanOrEqual(CHUNK);
-    expect(ledgerDrift('L')).toEqual([]);
-    agent.close();
-    dagent.close();
-  });
+      const r = await done;
+      expect(r.body).toMatchObject({ import: 'imp-l', rows, stores: ['S1', 'S2'] });
+      expect((await progress('imp-l')).transactions).toBe(rows / CHUNK);
+      // bounded: rows per transaction and per staging batch, and what was read from the socket ahead of the parser
+      const stats = hub.imports.stats('imp-l')!;
+      expect(stats.maxRowsPerTx).toBe(CHUNK);
+      expect(stats.maxStagedBatch).toBe(CHUNK);
+      expect(stats.maxUnparsedBytes).toBeLessThan(256 * 1024);
+      // the store's agent got its SKUs as they committed, at most a chunk a frame
+      await until(
+        'pushed',
+        () =>
+          agent.frames
+            .filter((f) => f.t === 'inventory' && !f.full)
+            .reduce((n, f) => n + (f.items as unknown[]).length, 0) >=
+          rows / 2,
+      );
+      const pushed = agent.frames
+        .filter((f) => f.t === 'inventory' && !f.full)
+        .map((f) => (f.items as unknown[]).length);
+      expect(Math.max(...pushed)).toBeLessThanOrEqual(CHUNK);
+      expect(ledgerDrift('L')).toEqual([]);
+      agent.close();
+      dagent.close();
+    },
+  );
 
-  it('stops at a chunk boundary when the client goes away, audits what it applied, and a re-run finishes it', async () => {
-    const rows = 40 * CHUNK;
-    const file = csv(rows, 'D');
-    let req: ClientRequest | undefined;
-    const broken = post('/v1/admin/inventory/import?id=imp-d', file, 'text/csv', (r) => (req = r)).catch(
-      (err: unknown) => err,
-    );
-    await until('applying', async () => (await progress('imp-d')).applied >= 2 * CHUNK);
-    req!.destroy();
-    expect(await broken).toBeInstanceOf(Error);
-    const p = await until('stopped', async () => {
-      const q = await progress('imp-d');
-      return q.state === 'stopped' && q;
-    });
-    expect(p.applied % CHUNK).toBe(0);
-    expect(p.applied).toBeLessThan(rows);
-    expect(p.error).toMatchObject({
-      code: TbCodes.IMPORT_INCOMPLETE,
-      message: expect.stringContaining(`${p.applied} of ${rows} rows were applied (lines 2–${p.applied + 1}`),
-    });
-    const audit = auditOf('imp-d');
-    expect(audit.filter((a) => a.outcome === 'applied')).toHaveLength(p.applied / CHUNK);
-    expect(audit[audit.length - 1]).toMatchObject({
-      outcome: 'stopped',
-      details: { applied: p.applied, rows, lines: [2, p.applied + 1] },
-    });
-    expect(hub.ledger.get('S1', `D-${p.applied}`)).toBeUndefined(); // the first row not applied
-    expect(staged()).toBe(0);
-    expect(ledgerDrift('D')).toEqual([]);
+  it(
+    'stops at a chunk boundary when the client goes away, ' + 'audits what it applied, and a re-run finishes it',
+    async () => {
+      const rows = 40 * CHUNK;
+      const file = csv(rows, 'D');
+      let req: ClientRequest | undefined;
+      const broken = post('/v1/admin/inventory/import?id=imp-d', file, 'text/csv', (r) => (req = r)).catch(
+        (err: unknown) => err,
+      );
+      await until('applying', async () => (await progress('imp-d')).applied >= 2 * CHUNK);
+      req!.destroy();
+      expect(await broken).toBeInstanceOf(Error);
+      const p = await until('stopped', async () => {
+        const q = await progress('imp-d');
+        return q.state === 'stopped' && q;
+      });
+      expect(p.applied % CHUNK).toBe(0);
+      expect(p.applied).toBeLessThan(rows);
+      expect(p.error).toMatchObject({
+        code: TbCodes.IMPORT_INCOMPLETE,
+        message: expect.stringContaining(`${p.applied} of ${rows} rows were applied (lines 2–${p.applied + 1}`),
+      });
+      const audit = auditOf('imp-d');
+      expect(audit.filter((a) => a.outcome === 'applied')).toHaveLength(p.applied / CHUNK);
+      expect(audit[audit.length - 1]).toMatchObject({
+        outcome: 'stopped',
+        details: { applied: p.applied, rows, lines: [2, p.applied + 1] },
+      });
+      expect(hub.ledger.get('S1', `D-${p.applied}`)).toBeUndefined(); // the first row not applied
+      expect(staged()).toBe(0);
+      expect(ledgerDrift('D')).toEqual([]);
 
-    const again = await post('/v1/admin/inventory/import', file, 'text/csv');
-    // rows p.applied..rows-1 are new; those whose quantity is 0 (i a multiple of 97) change nothing
-    const zeros = Math.ceil(rows / 97) - Math.ceil(p.applied / 97);
-    expect(again.body).toMatchObject({ rows, changed: rows - p.applied - zeros });
-    expect(hub.ledger.get('S2', `D-${rows - 1}`)?.onHand).toBe(((rows - 1) % 97) * 1000);
-  });
+      const again = await post('/v1/admin/inventory/import', file, 'text/csv');
+      // rows p.applied..rows-1 are new; those whose quantity is 0 (i a multiple of 97) change nothing
+      const zeros = Math.ceil(rows / 97) - Math.ceil(p.applied / 97);
+      expect(again.body).toMatchObject({ rows, changed: rows - p.applied - zeros });
+      expect(hub.ledger.get('S2', `D-${rows - 1}`)?.onHand).toBe(((rows - 1) % 97) * 1000);
+    },
+  );
 
   it('runs a bounded number of imports at once, and refuses an id already used', async () => {
     const held = [new PassThrough(), new PassThrough()];
@@ -416,65 +404,63 @@ describe('sales import', () => {
         .get(`sale:${id}-%`) as { n: number }
     ).n;
 
-  it('records JSON lines in chunks; a receipt already recorded is skipped and reported; the list of skips is bounded', async () => {
-    hub.storage.tx(() =>
-      hub.saleService.record(
-        'S3',
-        'R1',
-        'store',
-        {
-          requestId: 'm-W',
-          receipt: 'W-7',
-          at: '2026-11-26T09:00:00Z',
-          currency: 'EUR',
-          lines: [{ line: 1, sku: 'W-SKU', qty: 1, unitPrice: 500 }],
-          tenders: [],
-        },
-        'e-W',
-      ),
-    );
-    const n = 2 * CHUNK + 300;
-    const file = `${Array.from({ length: n }, (_, i) => sale(`W-${i}`)).join('\r\n')}\r\n\r\n`;
-    const r = await post('/v1/admin/sales?id=sal-w', file, 'application/x-ndjson');
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({
-      import: 'sal-w',
-      imported: n - 1,
-      skippedCount: 1,
-      skipped: [{ line: 8, receipt: 'W-7', reason: expect.stringContaining('already recorded') }],
-      stores: ['S3'],
-      channels: ['web'],
-    });
-    expect(auditOf('sal-w').map((a) => [a.action, a.details.rows])).toEqual([
-      ['sales.import', CHUNK],
-      ['sales.import', CHUNK],
-      ['sales.import', 300],
-    ]);
-    expect(salesAudit('W')).toBe(n); // one per sale, as from a register (W-7 was recorded by one)
-    expect(JSON.stringify(hub.sales.get('S3', 'W-1')!.tenders)).not.toContain('4111111111111111');
-    expect(ledgerDrift('W')).toEqual([]);
-    // the web orders are on the ERP feed, as sales of their channel without a register, card masked
-    const web: FeedEntry[] = [];
-    for (let after = 0; ;) {
-      // a filtered read looks at 1,000 rows at a time
-      const page = hub.erpFeed.read(after, 1000, { store: 'S3', types: ['sale.recorded'] });
-      web.push(...page.entries.filter((e) => e.data.channel === 'web'));
-      if (page.next === after) break;
-      after = page.next;
-    }
-    expect(web.length).toBeGreaterThan(0);
-    expect(web[0]!.data).toMatchObject({
-      channel: 'web',
-      register: null,
-      sourceEventId: null,
-      tenders: [{ kind: 'card', amount: 500, pan: expect.stringMatching(/^\d{0,6}\*+1111$/) }],
-    });
-    expect(JSON.stringify(web)).not.toContain('4111111111111111');
+  it(
+    'records JSON lines in chunks; ' +
+      'a receipt already recorded is skipped and reported; the list of skips is bounded',
+    async () => {
+      const at = '2026-11-26T09:00:00Z';
+      recordSale(hub, 'S3', {
+        receipt: 'W-7',
+        sku: 'W-SKU',
+        qty: 1,
+        unitPrice: 500,
+        at,
+        requestId: 'm-W',
+        eventId: 'e-W',
+      });
+      const n = 2 * CHUNK + 300;
+      const file = `${Array.from({ length: n }, (_, i) => sale(`W-${i}`)).join('\r\n')}\r\n\r\n`;
+      const r = await post('/v1/admin/sales?id=sal-w', file, 'application/x-ndjson');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({
+        import: 'sal-w',
+        imported: n - 1,
+        skippedCount: 1,
+        skipped: [{ line: 8, receipt: 'W-7', reason: expect.stringContaining('already recorded') }],
+        stores: ['S3'],
+        channels: ['web'],
+      });
+      expect(auditOf('sal-w').map((a) => [a.action, a.details.rows])).toEqual([
+        ['sales.import', CHUNK],
+        ['sales.import', CHUNK],
+        ['sales.import', 300],
+      ]);
+      expect(salesAudit('W')).toBe(n); // one per sale, as from a register (W-7 was recorded by one)
+      expect(JSON.stringify(hub.sales.get('S3', 'W-1')!.tenders)).not.toContain('4111111111111111');
+      expect(ledgerDrift('W')).toEqual([]);
+      // the web orders are on the ERP feed, as sales of their channel without a register, card masked
+      const web: FeedEntry[] = [];
+      for (let after = 0; ;) {
+        // a filtered read looks at 1,000 rows at a time
+        const page = hub.erpFeed.read(after, 1000, { store: 'S3', types: ['sale.recorded'] });
+        web.push(...page.entries.filter((e) => e.data.channel === 'web'));
+        if (page.next === after) break;
+        after = page.next;
+      }
+      expect(web.length).toBeGreaterThan(0);
+      expect(web[0]!.data).toMatchObject({
+        channel: 'web',
+        register: null,
+        sourceEventId: null,
+        tenders: [{ kind: 'card', amount: 500, pan: expect.stringMatching(/^\d{0,6}\*+1111$/) }],
+      });
+      expect(JSON.stringify(web)).not.toContain('4111111111111111');
 
-    const again = await post('/v1/admin/sales', file, 'application/x-ndjson');
-    expect(again.body).toMatchObject({ imported: 0, skippedCount: n });
-    expect(again.body.skipped).toHaveLength(1000);
-  });
+      const again = await post('/v1/admin/sales', file, 'application/x-ndjson');
+      expect(again.body).toMatchObject({ imported: 0, skippedCount: n });
+      expect(again.body.skipped).toHaveLength(1000);
+    },
+  );
 
   it('applies nothing when any line is bad, naming each', async () => {
     const lines = Array.from({ length: 3 * CHUNK }, (_, i) => sale(`V-${i}`));
@@ -522,30 +508,27 @@ describe('sales import', () => {
 });
 
 describe('tillbridge-hub inventory import (the upload)', () => {
-  it('streams the file and, on a terminal, follows the hub: bytes sent and rows checked, then rows applied', async () => {
-    const file = join(dir, 'stock.csv');
-    writeFileSync(file, csv(30_000, 'U'));
-    let out = '';
-    const tty = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        out += chunk.toString();
-        cb();
-      },
-    }) as unknown as NodeJS.WriteStream;
-    (tty as { isTTY?: boolean }).isTTY = true;
-    const r = await uploadImport(new AdminClient(running.url, token), importInventory, file, 'text/csv', tty, 20);
-    expect(r.rows).toBe(30_000);
-    expect(await progress(r.import)).toMatchObject({
-      state: 'imported',
-      bytesReceived: statSync(file).size,
-      bytesExpected: statSync(file).size,
-      bytesChecked: statSync(file).size,
-    });
-    expect(out).toMatch(/stock\.csv: sending \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB/);
-    expect(out).toMatch(/stock\.csv: checking \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB · [\d,]+ rows/);
-    expect(out).toMatch(/stock\.csv: applying \[[#.]+\] +\d+ % [\d,]+\/30,000 · \d+ transaction\(s\)/);
-    expect(out.endsWith('\r\x1b[K')).toBe(true); // cleared at the end
-  });
+  it(
+    'streams the file and, on a terminal, follows the hub: ' + 'bytes sent and rows checked, then rows applied',
+    async () => {
+      const file = join(dir, 'stock.csv');
+      writeFileSync(file, csv(30_000, 'U'));
+      const { s: tty, out: written } = capturingStream(true);
+      const r = await uploadImport(new AdminClient(running.url, token), importInventory, file, 'text/csv', tty, 20);
+      const out = written();
+      expect(r.rows).toBe(30_000);
+      expect(await progress(r.import)).toMatchObject({
+        state: 'imported',
+        bytesReceived: statSync(file).size,
+        bytesExpected: statSync(file).size,
+        bytesChecked: statSync(file).size,
+      });
+      expect(out).toMatch(/stock\.csv: sending \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB/);
+      expect(out).toMatch(/stock\.csv: checking \[[#.]+\] +\d+ % [\d.]+ MB\/0\.4 MB · [\d,]+ rows/);
+      expect(out).toMatch(/stock\.csv: applying \[[#.]+\] +\d+ % [\d,]+\/30,000 · \d+ transaction\(s\)/);
+      expect(out.endsWith('\r\x1b[K')).toBe(true); // cleared at the end
+    },
+  );
 
   it('when the connection breaks, asks the hub what became of the import and says so', async () => {
     const file = join(dir, 'cut.csv');
@@ -585,7 +568,11 @@ describe('tillbridge-hub inventory import (the upload)', () => {
       expect(err).toMatchObject({
         code: TbCodes.IMPORT_INCOMPLETE,
         message: expect.stringMatching(
-          /^the connection to the hub was lost during import \S+, which is (stopping at its next transaction|stopped): [\d,]+ of 20,000 rows applied \(through line \d+\)\. Run the same file again/,
+          new RegExp(
+            '^the connection to the hub was lost during import \\S+, which is ' +
+              '(stopping at its next transaction|stopped): [\\d,]+ of 20,000 rows applied ' +
+              '\\(through line \\d+\\)\\. Run the same file again',
+          ),
         ),
       });
     } finally {
@@ -602,60 +589,69 @@ describe('tillbridge-hub inventory import (the upload)', () => {
 });
 
 describe('Imports, in process', () => {
-  it('calls back after each committed transaction (the audit checkpoints), and refuses a body over its limit, applying nothing', async () => {
-    let commits = 0;
-    const imports = new Imports(
-      hub.storage,
-      hub.audit,
-      hub.feed,
-      hub.clock,
-      silent,
-      { chunkRows: 10, maxBytes: 10_000 },
-      () => commits++,
-    );
-    const r = await imports.run(inventoryImport(hub), {
-      actor: 'admin:test',
-      body: Readable.from([csv(25, 'K', ['S1'])]),
-    });
-    expect(r).toMatchObject({ rows: 25 });
-    expect(commits).toBe(3);
-    await expect(
-      imports.run(inventoryImport(hub), { actor: 'admin:test', body: Readable.from([csv(2000, 'K2', ['S1'])]) }),
-    ).rejects.toMatchObject({ code: TbCodes.FRAME_TOO_LARGE });
-    expect(hub.ledger.get('S1', 'K2-0')).toBeUndefined();
-  });
+  it(
+    'calls back after each committed transaction (the audit checkpoints), and refuses a body over its limit, ' +
+      'applying nothing',
+    async () => {
+      let commits = 0;
+      const imports = new Imports(
+        hub.storage,
+        hub.audit,
+        hub.feed,
+        hub.clock,
+        silent,
+        { chunkRows: 10, maxBytes: 10_000 },
+        () => commits++,
+      );
+      const r = await imports.run(inventoryImport(hub), {
+        actor: 'admin:test',
+        body: Readable.from([csv(25, 'K', ['S1'])]),
+      });
+      expect(r).toMatchObject({ rows: 25 });
+      expect(commits).toBe(3);
+      await expect(
+        imports.run(inventoryImport(hub), { actor: 'admin:test', body: Readable.from([csv(2000, 'K2', ['S1'])]) }),
+      ).rejects.toMatchObject({ code: TbCodes.FRAME_TOO_LARGE });
+      expect(hub.ledger.get('S1', 'K2-0')).toBeUndefined();
+    },
+  );
 
-  it('when a transaction fails, keeps the ones before it, rolls that one back whole, and says exactly what was applied', async () => {
-    const real = inventoryImport(hub);
-    let chunks = 0;
-    const failing: typeof real = {
-      ...real,
-      apply(rows, id) {
-        const c = real.apply(rows, id); // the movements are written, then the transaction fails
-        if (++chunks === 3) throw new Error('disk I/O error');
-        return c;
-      },
-    };
-    const imports = new Imports(hub.storage, hub.audit, hub.feed, hub.clock, silent, { chunkRows: 10 });
-    const err = await imports
-      .run(failing, { id: 'imp-f', actor: 'admin:test', body: Readable.from([csv(45, 'F', ['S1'])]) })
-      .catch((e: unknown) => e);
-    expect(err).toMatchObject({
-      code: TbCodes.IMPORT_INCOMPLETE,
-      details: { applied: 20, rows: 45, appliedThroughLine: 21 },
-    });
-    expect((err as Error).message).toContain(
-      '20 of 45 rows were applied (lines 2–21, in 2 transaction(s), each audited as import:imp-f); nothing after line 21',
-    );
-    expect(imports.get('imp-f')).toMatchObject({ state: 'failed', applied: 20 });
-    expect(hub.ledger.get('S1', 'F-19')?.onHand).toBe(19_000);
-    expect(hub.ledger.get('S1', 'F-21')).toBeUndefined(); // the failed transaction's rows, rolled back
-    expect(auditOf('imp-f').map((a) => a.outcome)).toEqual(['applied', 'applied']);
-    if (hub.storage.engine === 'sqlite')
-      expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
-    expect(ledgerDrift('F')).toEqual([]);
-    expect(staged()).toBe(0);
-  });
+  it(
+    'when a transaction fails, keeps the ones before it, rolls that one back whole, and says exactly what was ' +
+      'applied',
+    async () => {
+      const real = inventoryImport(hub);
+      let chunks = 0;
+      const failing: typeof real = {
+        ...real,
+        apply(rows, id) {
+          const c = real.apply(rows, id); // the movements are written, then the transaction fails
+          if (++chunks === 3) throw new Error('disk I/O error');
+          return c;
+        },
+      };
+      const imports = new Imports(hub.storage, hub.audit, hub.feed, hub.clock, silent, { chunkRows: 10 });
+      const err = await imports
+        .run(failing, { id: 'imp-f', actor: 'admin:test', body: Readable.from([csv(45, 'F', ['S1'])]) })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: TbCodes.IMPORT_INCOMPLETE,
+        details: { applied: 20, rows: 45, appliedThroughLine: 21 },
+      });
+      expect((err as Error).message).toContain(
+        '20 of 45 rows were applied (lines 2–21, in 2 transaction(s), each audited as import:imp-f); ' +
+          'nothing after line 21',
+      );
+      expect(imports.get('imp-f')).toMatchObject({ state: 'failed', applied: 20 });
+      expect(hub.ledger.get('S1', 'F-19')?.onHand).toBe(19_000);
+      expect(hub.ledger.get('S1', 'F-21')).toBeUndefined(); // the failed transaction's rows, rolled back
+      expect(auditOf('imp-f').map((a) => a.outcome)).toEqual(['applied', 'applied']);
+      if (hub.storage.engine === 'sqlite')
+        expect((hub.storage as SqliteHubStorage).raw.pragma('synchronous', { simple: true })).toBe(2);
+      expect(ledgerDrift('F')).toEqual([]);
+      expect(staged()).toBe(0);
+    },
+  );
 });
 
 describe('the hub stopping during an import', () => {

@@ -7,8 +7,9 @@ import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared'
 import { createTestDatabase, testBackend, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { IngestOptions } from '../src/sync/ingest-queue.js';
-import { column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
+import { agentToken, poisonSalesInsert, column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
+import { authorizeRequest } from './agent-socket.js';
 
 /**
  * Group commit of the agents' event batches, over real WebSockets and a real hub (SQLite, or
@@ -86,9 +87,7 @@ interface Agent {
 
 /** A store's agent over a real WebSocket, welcomed. */
 async function agent(store: string): Promise<Agent> {
-  const hub = running!.hub;
-  const key = hub.credentials.createApiKey(store);
-  const token = await hub.tokens.issue(store, hub.credentials.checkApiKey(store, key).keyId);
+  const token = await agentToken(running!.hub, store);
   const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), {
     headers: { authorization: `Bearer ${token}` },
   });
@@ -139,126 +138,125 @@ const fullCommits = (): number => running!.hub.storage.commits().full;
 const isReply = (f: Frame): boolean => f.t === 'ack' || f.t === 'nack';
 
 describe("group commit of agents' event batches", () => {
-  it('commits the batches of many agents that arrive together in one synced commit, and acks each exactly once after it', async () => {
-    const stores = Array.from({ length: 12 }, (_, i) => `S${i + 1}`);
-    await start(stores);
-    const agents = await Promise.all(stores.map(agent));
-    gate.arm();
-    for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 5) });
-    await queued(agents.length);
-    const before = fullCommits();
-    // held: nothing stored, nothing acknowledged
-    expect(storedReceipts()).toEqual([]);
-    expect(heard.filter(([, f]) => isReply(f))).toEqual([]);
-    // when an ack arrives, its batch is committed: the agent could act on it
-    const committedAtAck: boolean[] = [];
-    for (const a of agents) {
-      void a
-        .next((f) => f.t === 'ack')
-        .then(() => committedAtAck.push(storedReceipts().includes(`${a.store}-5`) && fullCommits() > before));
-    }
-    gate.open();
-    const acks = await Promise.all(agents.map((a) => a.next(isReply)));
-    expect(acks.map((f) => f.t)).toEqual(agents.map(() => 'ack'));
-    expect(acks.map((f) => f.upTo)).toEqual(agents.map(() => 5));
-    expect(fullCommits() - before).toBe(1); // 12 batches, one synced commit
-    expect(running!.hub.ingest.flushCount).toBe(1);
-    expect(storedReceipts()).toHaveLength(12 * 5);
-    expect(committedAtAck).toEqual(agents.map(() => true));
-    // a second round, one batch each: still one reply per batch sent
-    gate.arm();
-    for (const a of agents) a.send({ t: 'events', items: sales(a.store, 6, 5) });
-    await queued(agents.length);
-    gate.open();
-    await Promise.all(agents.map((a) => a.next((f) => isReply(f) && f.upTo === 10)));
-    // the hub answers a lookup after the agent's events: every reply to them was sent before it
-    await Promise.all(
-      agents.map(async (a, i) => {
-        a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
-        await a.next((f) => f.t === 'res' && f.rid === 1);
-        expect(
-          a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`),
-          stores[i],
-        ).toEqual(['ack:5', 'ack:10']);
-      }),
-    );
-    expect(fullCommits() - before).toBe(2);
-    expect(running!.hub.cursors.cursor('agent-S7')).toEqual({ store: 'S7', incarnation: 'i1', lastSeq: 10 });
-    expect(running!.hub.auditTrail.verify().ok).toBe(true);
-  });
+  it(
+    'commits the batches of many agents that arrive together in one synced commit, and acks each exactly once after ' +
+      'it',
+    async () => {
+      const stores = Array.from({ length: 12 }, (_, i) => `S${i + 1}`);
+      await start(stores);
+      const agents = await Promise.all(stores.map(agent));
+      gate.arm();
+      for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 5) });
+      await queued(agents.length);
+      const before = fullCommits();
+      // held: nothing stored, nothing acknowledged
+      expect(storedReceipts()).toEqual([]);
+      expect(heard.filter(([, f]) => isReply(f))).toEqual([]);
+      // when an ack arrives, its batch is committed: the agent could act on it
+      const committedAtAck: boolean[] = [];
+      for (const a of agents) {
+        void a
+          .next((f) => f.t === 'ack')
+          .then(() => committedAtAck.push(storedReceipts().includes(`${a.store}-5`) && fullCommits() > before));
+      }
+      gate.open();
+      const acks = await Promise.all(agents.map((a) => a.next(isReply)));
+      expect(acks.map((f) => f.t)).toEqual(agents.map(() => 'ack'));
+      expect(acks.map((f) => f.upTo)).toEqual(agents.map(() => 5));
+      expect(fullCommits() - before).toBe(1); // 12 batches, one synced commit
+      expect(running!.hub.ingest.flushCount).toBe(1);
+      expect(storedReceipts()).toHaveLength(12 * 5);
+      expect(committedAtAck).toEqual(agents.map(() => true));
+      // a second round, one batch each: still one reply per batch sent
+      gate.arm();
+      for (const a of agents) a.send({ t: 'events', items: sales(a.store, 6, 5) });
+      await queued(agents.length);
+      gate.open();
+      await Promise.all(agents.map((a) => a.next((f) => isReply(f) && f.upTo === 10)));
+      // the hub answers a lookup after the agent's events: every reply to them was sent before it
+      await Promise.all(
+        agents.map(async (a, i) => {
+          a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
+          await a.next((f) => f.t === 'res' && f.rid === 1);
+          expect(
+            a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`),
+            stores[i],
+          ).toEqual(['ack:5', 'ack:10']);
+        }),
+      );
+      expect(fullCommits() - before).toBe(2);
+      expect(running!.hub.cursors.cursor('agent-S7')).toEqual({ store: 'S7', incarnation: 'i1', lastSeq: 10 });
+      expect(running!.hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 
-  it('nacks a batch that fails and stores nothing of it, while the other batches of the same commit are acked and stored', async () => {
-    await start(['S1', 'S2', 'S3', 'S4']);
-    const hub = running!.hub;
-    if (hub.storage.engine === 'sqlite')
-      hub.storage.db.exec(
-        `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
-      );
-    else {
-      hub.storage.db.exec(
-        `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-      );
-      hub.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
-    }
-    const [a1, a2, a3, a4] = await Promise.all(['S1', 'S2', 'S3', 'S4'].map(agent));
-    gate.arm();
-    // S2's batch fails halfway: its first sale must go with it. It goes first in the commit: the
-    // announcements of the batches after it must not go with its savepoint
-    a2!.send({
-      t: 'events',
-      items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
-    });
-    await queued(1);
-    a1!.send({ t: 'events', items: sales('S1', 1, 3) });
-    // S3's batch holds an event the hub refuses (a permanent refusal: acked, kept as an exception)
-    a3!.send({
-      t: 'events',
-      items: [wireSale(1, 'S3-e1', 'S3-1'), { ...wireSale(2, 'S3-e2', 'S3-bad'), body: { receipt: 'S3-bad' } }],
-    });
-    a4!.send({ t: 'events', items: sales('S4', 1, 3) });
-    await queued(4);
-    const before = fullCommits();
-    gate.open();
-    const [r1, r2, r3, r4] = await Promise.all([a1, a2, a3, a4].map((a) => a!.next(isReply)));
-    expect(r2).toMatchObject({ t: 'nack', seq: 1, code: 'TB_STORAGE_BUSY' });
-    expect([r1, r3, r4].map((f) => [f!.t, f!.upTo])).toEqual([
-      ['ack', 3],
-      ['ack', 2],
-      ['ack', 3],
-    ]);
-    expect((r3!.results as { outcome: string }[]).map((x) => x.outcome)).toEqual(['applied', 'exception']);
-    expect(fullCommits() - before).toBe(1);
-    expect(storedReceipts()).toEqual(['S1-1', 'S1-2', 'S1-3', 'S3-1', 'S4-1', 'S4-2', 'S4-3']);
-    expect(hub.cursors.cursor('agent-S2')).toEqual({ store: 'S2', incarnation: 'i1', lastSeq: 0 });
-    expect(hub.cursors.wasApplied('S2-e1')).toBe(false);
-    // the stores whose sales committed are sent their new quantity (before the ack on SQLite; on
-    // PostgreSQL it comes through the bus's LISTEN connection, maybe just after); S2's sale was
-    // rolled back: if anything, it hears its quantity unchanged
-    const pushes = (a: Agent) => a.frames.filter((f) => f.t === 'inventory' && f.full === false).map((f) => f.items);
-    if (hub.storage.engine === 'postgres')
-      await Promise.all([a1, a4].map((a) => a!.next((f) => f.t === 'inventory' && f.full === false)));
-    expect(pushes(a1!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
-    expect(pushes(a4!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
-    expect(pushes(a2!).flat()).not.toContainEqual({ sku: 'A', onHand: -1 });
-    // the failure was counted (the event is set aside after repeated ones), in the same commit
-    expect(scalar(hub.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = ?`, 'S2-e2')).toBe(1);
-    // the refusal's audit entry names the agent whose frame it was, not the one whose frame started the flush
-    expect(column(hub.storage.db, `SELECT origin FROM audit WHERE action = 'sale.refused'`)).toEqual([
-      'agent:agent-S3',
-    ]);
-    expect(hub.auditTrail.verify().ok).toBe(true);
-    // the agent sends the batch again (the poison gone): it applies, acked once
-    hub.storage.db.exec(`DROP TRIGGER boom${hub.storage.engine === 'postgres' ? ' ON sales' : ''}`);
-    a2!.send({
-      t: 'events',
-      items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
-    });
-    expect(await a2!.next((f) => f.t === 'ack')).toMatchObject({
-      upTo: 3,
-      results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
-    });
-    expect(a2!.frames.filter(isReply).map((f) => f.t)).toEqual(['nack', 'ack']);
-  });
+  it(
+    'nacks a batch that fails and stores nothing of it, while the other batches of the same commit are acked and ' +
+      'stored',
+    async () => {
+      await start(['S1', 'S2', 'S3', 'S4']);
+      const hub = running!.hub;
+      poisonSalesInsert(hub.storage.db, hub.storage.engine);
+      const [a1, a2, a3, a4] = await Promise.all(['S1', 'S2', 'S3', 'S4'].map(agent));
+      gate.arm();
+      // S2's batch fails halfway: its first sale must go with it. It goes first in the commit: the
+      // announcements of the batches after it must not go with its savepoint
+      a2!.send({
+        t: 'events',
+        items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
+      });
+      await queued(1);
+      a1!.send({ t: 'events', items: sales('S1', 1, 3) });
+      // S3's batch holds an event the hub refuses (a permanent refusal: acked, kept as an exception)
+      a3!.send({
+        t: 'events',
+        items: [wireSale(1, 'S3-e1', 'S3-1'), { ...wireSale(2, 'S3-e2', 'S3-bad'), body: { receipt: 'S3-bad' } }],
+      });
+      a4!.send({ t: 'events', items: sales('S4', 1, 3) });
+      await queued(4);
+      const before = fullCommits();
+      gate.open();
+      const [r1, r2, r3, r4] = await Promise.all([a1, a2, a3, a4].map((a) => a!.next(isReply)));
+      expect(r2).toMatchObject({ t: 'nack', seq: 1, code: 'TB_STORAGE_BUSY' });
+      expect([r1, r3, r4].map((f) => [f!.t, f!.upTo])).toEqual([
+        ['ack', 3],
+        ['ack', 2],
+        ['ack', 3],
+      ]);
+      expect((r3!.results as { outcome: string }[]).map((x) => x.outcome)).toEqual(['applied', 'exception']);
+      expect(fullCommits() - before).toBe(1);
+      expect(storedReceipts()).toEqual(['S1-1', 'S1-2', 'S1-3', 'S3-1', 'S4-1', 'S4-2', 'S4-3']);
+      expect(hub.cursors.cursor('agent-S2')).toEqual({ store: 'S2', incarnation: 'i1', lastSeq: 0 });
+      expect(hub.cursors.wasApplied('S2-e1')).toBe(false);
+      // the stores whose sales committed are sent their new quantity (before the ack on SQLite; on
+      // PostgreSQL it comes through the bus's LISTEN connection, maybe just after); S2's sale was
+      // rolled back: if anything, it hears its quantity unchanged
+      const pushes = (a: Agent) => a.frames.filter((f) => f.t === 'inventory' && f.full === false).map((f) => f.items);
+      if (hub.storage.engine === 'postgres')
+        await Promise.all([a1, a4].map((a) => a!.next((f) => f.t === 'inventory' && f.full === false)));
+      expect(pushes(a1!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
+      expect(pushes(a4!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
+      expect(pushes(a2!).flat()).not.toContainEqual({ sku: 'A', onHand: -1 });
+      // the failure was counted (the event is set aside after repeated ones), in the same commit
+      expect(scalar(hub.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = ?`, 'S2-e2')).toBe(1);
+      // the refusal's audit entry names the agent whose frame it was, not the one whose frame started the flush
+      expect(column(hub.storage.db, `SELECT origin FROM audit WHERE action = 'sale.refused'`)).toEqual([
+        'agent:agent-S3',
+      ]);
+      expect(hub.auditTrail.verify().ok).toBe(true);
+      // the agent sends the batch again (the poison gone): it applies, acked once
+      hub.storage.db.exec(`DROP TRIGGER boom${hub.storage.engine === 'postgres' ? ' ON sales' : ''}`);
+      a2!.send({
+        t: 'events',
+        items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
+      });
+      expect(await a2!.next((f) => f.t === 'ack')).toMatchObject({
+        upTo: 3,
+        results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
+      });
+      expect(a2!.frames.filter(isReply).map((f) => f.t)).toEqual(['nack', 'ack']);
+    },
+  );
 
   it('answers a return authorization sent behind a large queued ingest before the queue drains', async () => {
     const stores = Array.from({ length: 30 }, (_, i) => `S${i + 1}`);
@@ -267,20 +265,7 @@ describe("group commit of agents' event batches", () => {
     seedSale(running!.hub, 'R', 'RET-1', 5);
     const returner = await agent('R');
     const agents = await Promise.all(stores.map(agent));
-    const authorize = (rid: number): void =>
-      returner.send({
-        t: 'req',
-        rid,
-        op: 'authorize',
-        body: {
-          authorization: `auth-${rid}`,
-          after: 0,
-          register: 'R1',
-          requestId: `rq-${rid}`,
-          receipt: 'RET-1',
-          lines: [{ line: 1, qty: 1, disposition: 'restock' }],
-        },
-      });
+    const authorize = (rid: number): void => returner.send(authorizeRequest(rid, 'RET-1', rid));
     gate.arm();
     for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 10) });
     await queued(agents.length);

@@ -1,22 +1,27 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { inventoryDigest, toMilli } from '@tillbridge/shared';
+import type { Hub } from '../src/hub-services.js';
 import { testHub } from './helpers.js';
 
 let t: ReturnType<typeof testHub> | undefined;
 afterEach(() => t?.cleanup());
 
+/** A test hub with store S1 holding `stock` (SKU: units) on hand. */
+function hubWithStock(stock: Record<string, number>): Hub {
+  t = testHub();
+  const { hub } = t;
+  hub.stores.create('S1', 'S1');
+  hub.storage.tx(() => {
+    for (const [sku, units] of Object.entries(stock)) hub.ledger.setOnHand('S1', sku, toMilli(units), 'test');
+  });
+  return hub;
+}
+
 const digestOf = (rows: [string, number][]) => rows.map(([sku, n]) => ({ sku, h: inventoryDigest(sku, n) }));
 
 describe('inventory accuracy', () => {
   it('counts the SKUs whose copy matches, says what to re-send and what to drop, and keeps the ratio', () => {
-    t = testHub();
-    const { hub } = t;
-    hub.stores.create('S1', 'S1');
-    hub.storage.tx(() => {
-      hub.ledger.setOnHand('S1', 'A', toMilli(10), 'test');
-      hub.ledger.setOnHand('S1', 'B', toMilli(4), 'test');
-      hub.ledger.setOnHand('S1', 'C', toMilli(1.5), 'test');
-    });
+    const hub = hubWithStock({ A: 10, B: 4, C: 1.5 });
     const all = hub.accuracy.compare(
       'S1',
       digestOf([
@@ -49,13 +54,7 @@ describe('inventory accuracy', () => {
   });
 
   it('does not count a change already on its way to the agent as a mismatch', () => {
-    t = testHub();
-    const { hub } = t;
-    hub.stores.create('S1', 'S1');
-    hub.storage.tx(() => {
-      hub.ledger.setOnHand('S1', 'A', toMilli(10), 'test');
-      hub.ledger.setOnHand('S1', 'B', toMilli(5), 'test'); // the agent has not applied this push yet
-    });
+    const hub = hubWithStock({ A: 10, B: 5 }); // B: the agent has not applied this push yet
     const r = hub.accuracy.compare(
       'S1',
       digestOf([

@@ -7,7 +7,7 @@ import { signingKeyPath } from '../src/audit/signing-key.js';
 import { DEFAULT_GATE } from '../src/auth/gate.js';
 import { Webhooks } from '../src/webhooks/webhooks.js';
 import type { SendResult, WebhookSender } from '../src/webhooks/http-sender.js';
-import { column, scalar, silent, twoHubProcesses, wireSale, type HubPair } from './helpers.js';
+import { column, poisonSalesInsert, scalar, silent, twoHubProcesses, wireSale, type HubPair } from './helpers.js';
 
 /**
  * Several hub processes on one database (Tillbridge issue 10), as two `openHub` instances in this
@@ -106,72 +106,76 @@ for (const engine of engines) {
       inFlight = new Map();
     });
 
-    it('webhook deliveries: a process that dies mid-attempt leaves a lease; the delivery is due again once it runs out, and the late attempt records nothing', async () => {
-      const p = twoHubs(engine);
-      const LEASE = 45_000;
-      let release: (r: SendResult) => void = () => undefined;
-      const byA: string[] = [];
-      const byB: string[] = [];
-      const whA = dispatcherOn(
-        p.a,
-        p.dirA,
-        (req) => {
-          byA.push(req.headers['webhook-id']!);
-          return new Promise<SendResult>((r) => (release = r)); // hangs: the process "dies" here
-        },
-        LEASE,
-      );
-      const whB = dispatcherOn(
-        p.b,
-        p.dirB,
-        (req) => {
-          byB.push(req.headers['webhook-id']!);
-          return Promise.resolve({ status: 204 });
-        },
-        LEASE,
-      );
-      whA.add({ url: 'https://erp.example/hook', events: ['return.completed'] }, 'admin:test');
-      p.a.storage.tx(() => whA.emit({ type: 'return.completed', store: 'S1', data: { authorization: 'a-1' } }));
-      const stuck = whA.runDue();
-      await tick();
-      expect(byA).toHaveLength(1);
-      const row = () =>
-        p.b.storage.db
-          .prepare(`SELECT state, attempts, leased_by, lease_until, last_status FROM webhook_deliveries`)
-          .get() as {
-          state: string;
-          attempts: number;
-          leased_by: string | null;
-          lease_until: string | null;
-          last_status: number | null;
-        };
-      expect(row()).toMatchObject({ state: 'pending', attempts: 0, leased_by: expect.stringMatching(/^hp_/) });
+    it(
+      'webhook deliveries: a process that dies mid-attempt leaves a lease; the delivery is due again once it runs ' +
+        'out, and the late attempt records nothing',
+      async () => {
+        const p = twoHubs(engine);
+        const LEASE = 45_000;
+        let release: (r: SendResult) => void = () => undefined;
+        const byA: string[] = [];
+        const byB: string[] = [];
+        const whA = dispatcherOn(
+          p.a,
+          p.dirA,
+          (req) => {
+            byA.push(req.headers['webhook-id']!);
+            return new Promise<SendResult>((r) => (release = r)); // hangs: the process "dies" here
+          },
+          LEASE,
+        );
+        const whB = dispatcherOn(
+          p.b,
+          p.dirB,
+          (req) => {
+            byB.push(req.headers['webhook-id']!);
+            return Promise.resolve({ status: 204 });
+          },
+          LEASE,
+        );
+        whA.add({ url: 'https://erp.example/hook', events: ['return.completed'] }, 'admin:test');
+        p.a.storage.tx(() => whA.emit({ type: 'return.completed', store: 'S1', data: { authorization: 'a-1' } }));
+        const stuck = whA.runDue();
+        await tick();
+        expect(byA).toHaveLength(1);
+        const row = () =>
+          p.b.storage.db
+            .prepare(`SELECT state, attempts, leased_by, lease_until, last_status FROM webhook_deliveries`)
+            .get() as {
+            state: string;
+            attempts: number;
+            leased_by: string | null;
+            lease_until: string | null;
+            last_status: number | null;
+          };
+        expect(row()).toMatchObject({ state: 'pending', attempts: 0, leased_by: expect.stringMatching(/^hp_/) });
 
-      // while A's lease lasts, B leaves the delivery alone
-      expect(await whB.runDue()).toBe(0);
-      p.clock.advance(LEASE - 1);
-      expect(await whB.runDue()).toBe(0);
-      // the lease runs out: due again, and B delivers it (the same webhook-id: receivers dedupe by it)
-      p.clock.advance(1);
-      expect(await whB.runDue()).toBe(1);
-      expect(byB).toEqual(byA);
-      expect(row()).toMatchObject({
-        state: 'succeeded',
-        attempts: 1,
-        leased_by: null,
-        lease_until: null,
-        last_status: 204,
-      });
+        // while A's lease lasts, B leaves the delivery alone
+        expect(await whB.runDue()).toBe(0);
+        p.clock.advance(LEASE - 1);
+        expect(await whB.runDue()).toBe(0);
+        // the lease runs out: due again, and B delivers it (the same webhook-id: receivers dedupe by it)
+        p.clock.advance(1);
+        expect(await whB.runDue()).toBe(1);
+        expect(byB).toEqual(byA);
+        expect(row()).toMatchObject({
+          state: 'succeeded',
+          attempts: 1,
+          leased_by: null,
+          lease_until: null,
+          last_status: 204,
+        });
 
-      // A's attempt comes back at last, failed: it does not record over B's result
-      const reports: unknown[] = [];
-      whA.onAttempt((r) => reports.push(r));
-      release({ status: 500 });
-      expect(await stuck).toBe(1);
-      expect(reports).toEqual([]);
-      expect(row()).toMatchObject({ state: 'succeeded', attempts: 1, last_status: 204 });
-      expect(await whA.runDue()).toBe(0);
-    });
+        // A's attempt comes back at last, failed: it does not record over B's result
+        const reports: unknown[] = [];
+        whA.onAttempt((r) => reports.push(r));
+        release({ status: 500 });
+        expect(await stuck).toBe(1);
+        expect(reports).toEqual([]);
+        expect(row()).toMatchObject({ state: 'succeeded', attempts: 1, last_status: 204 });
+        expect(await whA.runDue()).toBe(0);
+      },
+    );
 
     it('a dispatcher stopping mid-attempt gives its lease back: another process delivers at once', async () => {
       const p = twoHubs(engine);
@@ -238,40 +242,44 @@ for (const engine of engines) {
       expect(column(p.a.storage.db, `SELECT action FROM audit WHERE action = 'auth.blocked'`)).toHaveLength(1);
     });
 
-    it('audit checkpoints: two processes nudged at the 1000th entry make one checkpoint; each signs with the one key', async () => {
-      const p = twoHubs(engine);
-      const append = (hub: Hub, n: number): void =>
-        hub.storage.tx(() => {
-          for (let i = 0; i < n; i++)
-            hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
-        });
-      const head = (): number => Number(scalar(p.a.storage.db, `SELECT MAX(id) FROM audit`));
-      append(p.a, 1000 - head() - 1);
-      append(p.b, 1); // the 1000th entry
-      expect(head()).toBe(1000);
-      p.a.auditTrail.nudge();
-      p.b.auditTrail.nudge();
-      await tick();
-      expect(p.a.auditTrail.checkpoints.list().map((c) => [c.seq, c.id])).toEqual([[1, 1000]]);
-      // the hub timers of both (the daily check) find it done too
-      p.a.auditTrail.runDue();
-      p.b.auditTrail.runDue();
-      expect(p.b.auditTrail.checkpoints.list()).toHaveLength(1);
+    it(
+      'audit checkpoints: two processes nudged at the 1000th entry make one checkpoint; ' +
+        'each signs with the one key',
+      async () => {
+        const p = twoHubs(engine);
+        const append = (hub: Hub, n: number): void =>
+          hub.storage.tx(() => {
+            for (let i = 0; i < n; i++)
+              hub.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
+          });
+        const head = (): number => Number(scalar(p.a.storage.db, `SELECT MAX(id) FROM audit`));
+        append(p.a, 1000 - head() - 1);
+        append(p.b, 1); // the 1000th entry
+        expect(head()).toBe(1000);
+        p.a.auditTrail.nudge();
+        p.b.auditTrail.nudge();
+        await tick();
+        expect(p.a.auditTrail.checkpoints.list().map((c) => [c.seq, c.id])).toEqual([[1, 1000]]);
+        // the hub timers of both (the daily check) find it done too
+        p.a.auditTrail.runDue();
+        p.b.auditTrail.runDue();
+        expect(p.b.auditTrail.checkpoints.list()).toHaveLength(1);
 
-      append(p.b, 1000);
-      if (p.dirB !== p.dirA) {
-        // B's data directory has no copy of the signing key: it refuses to sign (and makes no key of its own)
-        expect(() => p.b.auditTrail.checkpoints.maybeCheckpoint()).toThrow(/audit-signing-key\.pem/);
-        expect(existsSync(signingKeyPath(p.dirB))).toBe(false);
-        copyFileSync(signingKeyPath(p.dirA), signingKeyPath(p.dirB));
-      }
-      const c2 = p.b.auditTrail.checkpoints.maybeCheckpoint()!;
-      expect(c2).toMatchObject({ seq: 2, id: 2000 });
-      expect(c2.fingerprint).toBe(p.a.auditTrail.checkpoints.latest()!.fingerprint);
-      expect(p.a.auditTrail.checkpoints.maybeCheckpoint()).toBeUndefined();
-      expect(p.a.auditTrail.verify(), JSON.stringify(p.a.auditTrail.verify())).toMatchObject({ ok: true });
-      expect(p.b.auditTrail.verify()).toMatchObject({ ok: true });
-    });
+        append(p.b, 1000);
+        if (p.dirB !== p.dirA) {
+          // B's data directory has no copy of the signing key: it refuses to sign (and makes no key of its own)
+          expect(() => p.b.auditTrail.checkpoints.maybeCheckpoint()).toThrow(/audit-signing-key\.pem/);
+          expect(existsSync(signingKeyPath(p.dirB))).toBe(false);
+          copyFileSync(signingKeyPath(p.dirA), signingKeyPath(p.dirB));
+        }
+        const c2 = p.b.auditTrail.checkpoints.maybeCheckpoint()!;
+        expect(c2).toMatchObject({ seq: 2, id: 2000 });
+        expect(c2.fingerprint).toBe(p.a.auditTrail.checkpoints.latest()!.fingerprint);
+        expect(p.a.auditTrail.checkpoints.maybeCheckpoint()).toBeUndefined();
+        expect(p.a.auditTrail.verify(), JSON.stringify(p.a.auditTrail.verify())).toMatchObject({ ok: true });
+        expect(p.b.auditTrail.verify()).toMatchObject({ ok: true });
+      },
+    );
 
     it('audit retention: the daily run happens in one process; a run in progress elsewhere is left alone', () => {
       const p = twoHubs(engine);
@@ -303,27 +311,22 @@ for (const engine of engines) {
       expect(p.b.auditTrail.retention.pruneOlderThan(400).removed).toBeGreaterThan(0);
     });
 
-    it('an event failing unexpectedly is set aside after 5 attempts in all, whichever processes its batches reached', () => {
-      const p = twoHubs(engine);
-      p.a.stores.create('S1', 'S1');
-      if (engine === 'sqlite')
-        p.a.storage.db.exec(
-          `CREATE TRIGGER boom BEFORE INSERT ON sales WHEN NEW.receipt = 'POISON' BEGIN SELECT RAISE(ABORT, 'disk error'); END`,
-        );
-      else {
-        p.a.storage.db.exec(
-          `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.receipt = 'POISON' THEN RAISE EXCEPTION 'disk error'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-        );
-        p.a.storage.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON sales FOR EACH ROW EXECUTE FUNCTION boom()`);
-      }
-      const batch = [wireSale(1, 'ok-1', 'OK1'), wireSale(2, 'poison-1', 'POISON')];
-      for (let i = 0; i < 4; i++)
-        expect(() => (i % 2 ? p.a : p.b).applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
-      expect(scalar(p.a.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = 'poison-1'`)).toBe(4);
-      const r = p.b.applier.applyBatch('S1', 'agent-a', 'i1', batch);
-      expect(r.results.map((x) => x.code ?? x.outcome)).toEqual(['applied', 'internal_error']);
-      expect(scalar(p.a.storage.db, `SELECT COUNT(*) FROM event_attempts`)).toBe(0);
-    });
+    it(
+      'an event failing unexpectedly is set aside after 5 attempts in all, ' +
+        'whichever processes its batches reached',
+      () => {
+        const p = twoHubs(engine);
+        p.a.stores.create('S1', 'S1');
+        poisonSalesInsert(p.a.storage.db, p.a.storage.engine);
+        const batch = [wireSale(1, 'ok-1', 'OK1'), wireSale(2, 'poison-1', 'POISON')];
+        for (let i = 0; i < 4; i++)
+          expect(() => (i % 2 ? p.a : p.b).applier.applyBatch('S1', 'agent-a', 'i1', batch)).toThrow(/disk error/);
+        expect(scalar(p.a.storage.db, `SELECT attempts FROM event_attempts WHERE event_id = 'poison-1'`)).toBe(4);
+        const r = p.b.applier.applyBatch('S1', 'agent-a', 'i1', batch);
+        expect(r.results.map((x) => x.code ?? x.outcome)).toEqual(['applied', 'internal_error']);
+        expect(scalar(p.a.storage.db, `SELECT COUNT(*) FROM event_attempts`)).toBe(0);
+      },
+    );
   });
 }
 

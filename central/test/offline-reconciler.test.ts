@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReturnDecisionEventBody } from '@tillbridge/shared';
-import { hubForEachTest } from './helpers.js';
+import { hubForEachTest, recordSale } from './helpers.js';
+import { askReturn, completeReturn, offlineApproval } from './returns-support.js';
 
 /**
  * DESIGN rule 10: an offline decision is judged as of the time it was made and by the policy
@@ -15,56 +16,21 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 const t = hubForEachTest({ S1: 'S1', S2: 'S2' }, () => sell('S1', 'X1', 2));
 
-function sell(store: string, receipt: string, qty: number, at = SOLD): void {
-  t.hub.storage.tx(() =>
-    t.hub.saleService.record(
-      store,
-      'R1',
-      'store',
-      {
-        requestId: `m-${store}-${receipt}`,
-        receipt,
-        at: iso(at),
-        currency: 'EUR',
-        lines: [{ line: 1, sku: 'A', qty, unitPrice: 1000 }],
-        tenders: [],
-      },
-      `e-${store}-${receipt}`,
-    ),
-  );
-}
+const sell = (store: string, receipt: string, qty: number, at = SOLD) =>
+  recordSale(t.hub, store, { receipt, qty, at: iso(at) });
 
+/** One unit of X1 approved offline at `decidedAt` under `policyVersion`. */
 const offline = (
   authorization: string,
   decidedAt: number,
   policyVersion: number,
   extra: Partial<ReturnDecisionEventBody> = {},
-): ReturnDecisionEventBody => ({
-  authorization,
-  requestId: `q-${authorization}`,
-  receipt: 'X1',
-  decision: 'approved',
-  mode: 'offline',
-  lines: [{ line: 1, qty: 1, approvedQty: 1, code: 'ok', disposition: 'restock' }],
-  refundEstimate: 1000,
-  allowedTenders: ['cash', 'store_credit'],
-  conditions: [],
-  rules: [],
-  policyVersion,
-  decidedAt: iso(decidedAt),
-  ...extra,
-});
+): ReturnDecisionEventBody =>
+  offlineApproval(authorization, 'X1', 1, { policyVersion, decidedAt: iso(decidedAt), ...extra });
 const sync = (b: ReturnDecisionEventBody, store = 'S1') =>
   t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
 const online = (store: string, authorization: string, receipt = 'X1', qty = 1) =>
-  t.hub.engine.authorize(store, {
-    authorization,
-    after: 0,
-    register: 'R1',
-    requestId: `q-${authorization}`,
-    receipt,
-    lines: [{ line: 1, qty, disposition: 'restock' }],
-  });
+  askReturn(t.hub, store, authorization, receipt, qty);
 
 describe('offline decisions judged as of when they were made', () => {
   it('confirms an approval made on day 29 of a 30-day window that reaches the hub on day 31', () => {
@@ -171,14 +137,7 @@ describe('offline decisions judged as of when they were made', () => {
     // on day 5, 1000 approved online in the morning; an offline approval that afternoon goes over
     t.clock.t = day(5, 9);
     expect(online('S1', 'morning', 'X2').decision).toBe('approved');
-    t.hub.storage.tx(() =>
-      t.hub.completion.complete('S1', 'R1', {
-        authorization: 'morning',
-        requestId: 'c-morning',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1000 },
-      }),
-    );
+    completeReturn(t.hub, 'S1', 'morning', 1, { kind: 'cash', amount: 1000 });
     t.clock.t = day(6, 10);
     expect(sync(offline('o-aft', day(5, 15), v, { receipt: 'X2' }))).toEqual({ exception: 'limit_exceeded' });
     // …but approvals made later that day do not count against an earlier decision

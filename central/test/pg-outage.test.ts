@@ -75,45 +75,53 @@ describe.skipIf(Boolean(skip))(`a hub whose PostgreSQL server goes away${skip ? 
       body: JSON.stringify({ store: 'S1', apiKey }),
     });
 
-  it('answers 503 while the server is down (readiness, tokens, agent upgrades with and without a token) and serves again once it is back', async () => {
-    expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
-    const before = (await (await token()).json()) as { accessToken: string };
+  it(
+    'answers 503 while the server is down (readiness, tokens, agent upgrades with and without a token) and serves ' +
+      'again once it is back',
+    async () => {
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+      const before = (await (await token()).json()) as { accessToken: string };
 
-    await cluster.kill();
-    // the gate in front of every request reads the database: it was an uncaught exception that ended the process
-    expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
-    expect((await fetch(`${running.url}/metrics`)).status).toBe(503);
-    expect((await token()).status).toBe(503);
-    expect(
-      (await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status,
-    ).toBe(503);
-    expect(await upgradeStatus(running.url)).toBe(503); // no token: the refusal is counted in the database
-    expect(await upgradeStatus(running.url, before.accessToken)).toBe(503);
-    expect((await fetch(`${running.url}/healthz`)).status).toBe(200); // the process lives
+      await cluster.kill();
+      // the gate in front of every request reads the database: it was an uncaught exception that ended the process
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${running.url}/metrics`)).status).toBe(503);
+      expect((await token()).status).toBe(503);
+      expect(
+        (await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status,
+      ).toBe(503);
+      expect(await upgradeStatus(running.url)).toBe(503); // no token: the refusal is counted in the database
+      expect(await upgradeStatus(running.url, before.accessToken)).toBe(503);
+      expect((await fetch(`${running.url}/healthz`)).status).toBe(200); // the process lives
 
-    await cluster.restart();
-    expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
-    expect((await token()).status).toBe(200);
-    expect(
-      (await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status,
-    ).toBe(200);
-    expect(await upgradeStatus(running.url, before.accessToken)).toBe(101);
-  });
+      await cluster.restart();
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+      expect((await token()).status).toBe(200);
+      expect(
+        (await fetch(`${running.url}/v1/admin/stores`, { headers: { authorization: `Bearer ${adminToken}` } })).status,
+      ).toBe(200);
+      expect(await upgradeStatus(running.url, before.accessToken)).toBe(101);
+    },
+  );
 });
 
 describe.skipIf(Boolean(skip))(`init --database${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  it('makes the audit signing key at once (0600), so that it is copied with hub.secret before any process signs a checkpoint', async () => {
-    const cluster = await startThrowawayCluster();
-    const dir = mkdtempSync(join(tmpdir(), 'tb-pg-init-'));
-    try {
-      initHub(dir, silent, undefined, (await createTestDatabase(cluster.url)).url);
-      expect(statSync(signingKeyPath(dir)).mode & 0o777).toBe(0o600);
-      expect(loadSigningKey(dir)?.fingerprint).toMatch(/^SHA256:/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-      await cluster.stop();
-    }
-  });
+  it(
+    'makes the audit signing key at once (0600), so that it is copied with hub.secret before any process signs a ' +
+      'checkpoint',
+    async () => {
+      const cluster = await startThrowawayCluster();
+      const dir = mkdtempSync(join(tmpdir(), 'tb-pg-init-'));
+      try {
+        initHub(dir, silent, undefined, (await createTestDatabase(cluster.url)).url);
+        expect(statSync(signingKeyPath(dir)).mode & 0o777).toBe(0o600);
+        expect(loadSigningKey(dir)?.fingerprint).toMatch(/^SHA256:/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        await cluster.stop();
+      }
+    },
+  );
 });
 
 describe('--webhook-timeout and --webhook-lease', () => {

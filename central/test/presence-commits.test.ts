@@ -183,129 +183,137 @@ async function status(): Promise<{
 const sale = (seq: number, id: string): WireEvent => wireSale(seq, id, `R-${id}`);
 
 describe('what connections and heartbeats cost in synced commits', () => {
-  it('N agents connecting for the first time: at most N synced commits (their cursors); again: none; M heartbeats: none, and one relaxed batch', async () => {
-    const agents = Array.from({ length: N }, (_, i) => new SimAgent(`S${i + 1}`));
-    await running.hub.storage.deferred.flush();
+  it(
+    'N agents connecting for the first time: at most N synced commits (their cursors); again: none; M heartbeats: ' +
+      'none, and one relaxed batch',
+    async () => {
+      const agents = Array.from({ length: N }, (_, i) => new SimAgent(`S${i + 1}`));
+      await running.hub.storage.deferred.flush();
 
-    // first connections: token, upgrade, hello, welcome, terminal + heartbeat + digest, disconnect
-    let before = commits();
-    for (const a of agents) {
+      // first connections: token, upgrade, hello, welcome, terminal + heartbeat + digest, disconnect
+      let before = commits();
+      for (const a of agents) {
+        await a.connect();
+        a.announce();
+        await a.handled();
+        await a.close();
+      }
+      // owed: each agent's cursor (it belongs to its store from now on), one commit each; nothing else
+      expect(since(before).full).toBeLessThanOrEqual(N);
+      expect(running.hub.cursors.cursor('agent-S1')).toMatchObject({ store: 'S1', lastSeq: 0 });
+
+      // a reconnect storm: every agent again, all connected at once
+      before = commits();
+      await Promise.all(agents.map((a) => a.connect()));
+      for (const a of agents) a.announce();
+      await Promise.all(agents.map((a) => a.handled()));
+      expect(since(before).full).toBe(0);
+
+      // M heartbeats: no synced commit; the batch writes one row per agent and figure, in one transaction
+      const M = 10;
+      for (let beat = 1; beat <= M; beat++) {
+        clock.advance(15_000);
+        for (const a of agents) a.heartbeat(beat);
+      }
+      await Promise.all(agents.map((a) => a.handled()));
+      expect(since(before).full).toBe(0);
+      const waiting = running.hub.storage.deferred.waiting;
+      expect(waiting).toBeLessThanOrEqual(running.hub.storage.deferred.maxRows);
+      const flushed = commits();
+      expect(await running.hub.storage.deferred.flush()).toBe(waiting);
+      expect(since(flushed)).toEqual({ full: 0, normal: 1 });
+      // a disconnect storm: nothing synced either
+      await Promise.all(agents.map((a) => a.close()));
+      expect(since(before).full).toBe(0);
+    },
+  );
+
+  it(
+    'status and the admin API show the same before and after the batch is written, and after a restart; the owed ' +
+      'facts are intact',
+    async () => {
+      const a = new SimAgent('S1');
+      const b = new SimAgent('S2');
+      const rotated = running.hub.keys.rotate('S1', 3_600_000, 'admin:test');
+
+      // S1: sells one event (owed), gets its rotated key (owed: delivered, then confirmed with its audit entry)
+      let before = commits();
       await a.connect();
-      a.announce();
+      const key = await a.next((f) => f.t === 'key');
+      expect(key).toMatchObject({ id: rotated.id });
+      expect(since(before).full).toBe(2); // its cursor; the key's delivery before it was sent
+      before = commits();
+      a.announce(3);
+      a.send({ t: 'events', items: [sale(1, 'e1')] });
+      await a.next((f) => f.t === 'ack');
+      a.send({ t: 'key.ack', id: rotated.id });
       await a.handled();
+      expect(since(before).full).toBe(2); // the events batch; the key's confirmation with its audit entry
+      await b.connect();
+      b.announce(1);
+      await b.handled();
+      clock.advance(60_000);
+      await b.close();
+
+      type View = Record<
+        string,
+        { lastSeen: string | null; inventoryAccuracy: unknown; failed: number; terminals: unknown[] }
+      >;
+      const view = async (): Promise<View> => {
+        const st = await status();
+        return Object.fromEntries(
+          st.stores.map((s) => [
+            s.store,
+            {
+              lastSeen: s.connected ? 'connected' : s.lastSeen,
+              inventoryAccuracy: s.inventoryAccuracy,
+              failed: s.authorizations.failed,
+              terminals: s.terminals,
+            },
+          ]),
+        );
+      };
+      const held = await view();
+      expect(held.S1).toMatchObject({
+        lastSeen: 'connected',
+        failed: 3,
+        inventoryAccuracy: { skus: 0, ratio: 1 },
+        terminals: [{ register: 'R1', state: 'listening' }],
+      });
+      expect(held.S2).toMatchObject({
+        lastSeen: new Date(clock.now()).toISOString(),
+        failed: 1,
+        inventoryAccuracy: { skus: 0, ratio: 1 },
+        terminals: [{ register: 'R1', state: 'listening' }],
+      });
+      expect(held.S3).toEqual({ lastSeen: null, failed: 0, inventoryAccuracy: null, terminals: [] });
+      const keys = running.hub.credentials.listKeys('S1');
+      expect(keys.find((k) => k.id !== rotated.id)?.lastUsedAt).toBe(new Date(clock.now() - 60_000).toISOString());
+
+      expect(running.hub.storage.deferred.waiting).toBeGreaterThan(0);
+      await running.hub.storage.deferred.flush();
+      expect(running.hub.storage.deferred.waiting).toBe(0);
+      expect(await view()).toEqual(held);
+
+      // a restart: what was written is what the hub shows; presence itself starts again from nothing
+      clock.advance(60_000);
       await a.close();
-    }
-    // owed: each agent's cursor (it belongs to its store from now on), one commit each; nothing else
-    expect(since(before).full).toBeLessThanOrEqual(N);
-    expect(running.hub.cursors.cursor('agent-S1')).toMatchObject({ store: 'S1', lastSeq: 0 });
-
-    // a reconnect storm: every agent again, all connected at once
-    before = commits();
-    await Promise.all(agents.map((a) => a.connect()));
-    for (const a of agents) a.announce();
-    await Promise.all(agents.map((a) => a.handled()));
-    expect(since(before).full).toBe(0);
-
-    // M heartbeats: no synced commit; the batch writes one row per agent and figure, in one transaction
-    const M = 10;
-    for (let beat = 1; beat <= M; beat++) {
-      clock.advance(15_000);
-      for (const a of agents) a.heartbeat(beat);
-    }
-    await Promise.all(agents.map((a) => a.handled()));
-    expect(since(before).full).toBe(0);
-    const waiting = running.hub.storage.deferred.waiting;
-    expect(waiting).toBeLessThanOrEqual(running.hub.storage.deferred.maxRows);
-    const flushed = commits();
-    expect(await running.hub.storage.deferred.flush()).toBe(waiting);
-    expect(since(flushed)).toEqual({ full: 0, normal: 1 });
-    // a disconnect storm: nothing synced either
-    await Promise.all(agents.map((a) => a.close()));
-    expect(since(before).full).toBe(0);
-  });
-
-  it('status and the admin API show the same before and after the batch is written, and after a restart; the owed facts are intact', async () => {
-    const a = new SimAgent('S1');
-    const b = new SimAgent('S2');
-    const rotated = running.hub.keys.rotate('S1', 3_600_000, 'admin:test');
-
-    // S1: sells one event (owed), gets its rotated key (owed: delivered, then confirmed with its audit entry)
-    let before = commits();
-    await a.connect();
-    const key = await a.next((f) => f.t === 'key');
-    expect(key).toMatchObject({ id: rotated.id });
-    expect(since(before).full).toBe(2); // its cursor; the key's delivery before it was sent
-    before = commits();
-    a.announce(3);
-    a.send({ t: 'events', items: [sale(1, 'e1')] });
-    await a.next((f) => f.t === 'ack');
-    a.send({ t: 'key.ack', id: rotated.id });
-    await a.handled();
-    expect(since(before).full).toBe(2); // the events batch; the key's confirmation with its audit entry
-    await b.connect();
-    b.announce(1);
-    await b.handled();
-    clock.advance(60_000);
-    await b.close();
-
-    type View = Record<
-      string,
-      { lastSeen: string | null; inventoryAccuracy: unknown; failed: number; terminals: unknown[] }
-    >;
-    const view = async (): Promise<View> => {
-      const st = await status();
-      return Object.fromEntries(
-        st.stores.map((s) => [
-          s.store,
-          {
-            lastSeen: s.connected ? 'connected' : s.lastSeen,
-            inventoryAccuracy: s.inventoryAccuracy,
-            failed: s.authorizations.failed,
-            terminals: s.terminals,
-          },
-        ]),
-      );
-    };
-    const held = await view();
-    expect(held.S1).toMatchObject({
-      lastSeen: 'connected',
-      failed: 3,
-      inventoryAccuracy: { skus: 0, ratio: 1 },
-      terminals: [{ register: 'R1', state: 'listening' }],
-    });
-    expect(held.S2).toMatchObject({
-      lastSeen: new Date(clock.now()).toISOString(),
-      failed: 1,
-      inventoryAccuracy: { skus: 0, ratio: 1 },
-      terminals: [{ register: 'R1', state: 'listening' }],
-    });
-    expect(held.S3).toEqual({ lastSeen: null, failed: 0, inventoryAccuracy: null, terminals: [] });
-    const keys = running.hub.credentials.listKeys('S1');
-    expect(keys.find((k) => k.id !== rotated.id)?.lastUsedAt).toBe(new Date(clock.now() - 60_000).toISOString());
-
-    expect(running.hub.storage.deferred.waiting).toBeGreaterThan(0);
-    await running.hub.storage.deferred.flush();
-    expect(running.hub.storage.deferred.waiting).toBe(0);
-    expect(await view()).toEqual(held);
-
-    // a restart: what was written is what the hub shows; presence itself starts again from nothing
-    clock.advance(60_000);
-    await a.close();
-    const s1Seen = new Date(clock.now()).toISOString();
-    await running.stop();
-    await start();
-    expect(await view()).toEqual({ ...held, S1: { ...held.S1!, lastSeen: s1Seen } });
-    expect(running.hub.credentials.listKeys('S1').find((k) => k.id === rotated.id)).toMatchObject({
-      deliveredAt: expect.any(String),
-      confirmedAt: expect.any(String),
-    });
-    expect(running.hub.auditTrail.verify().ok).toBe(true);
-    expect(scalar(running.hub.storage.db, `SELECT COUNT(*) FROM audit WHERE action = 'key.confirm'`)).toBe(1);
-    // the cursor survived: the agent is welcomed where it was, and its event is not applied twice
-    const again = new SimAgent('S1');
-    again.token = a.token;
-    expect(await again.connect(1)).toMatchObject({ lastSeq: 1 });
-    again.send({ t: 'events', items: [sale(1, 'e1')] });
-    expect(await again.next((f) => f.t === 'ack')).toMatchObject({ upTo: 1, results: [{ outcome: 'duplicate' }] });
-  });
+      const s1Seen = new Date(clock.now()).toISOString();
+      await running.stop();
+      await start();
+      expect(await view()).toEqual({ ...held, S1: { ...held.S1!, lastSeen: s1Seen } });
+      expect(running.hub.credentials.listKeys('S1').find((k) => k.id === rotated.id)).toMatchObject({
+        deliveredAt: expect.any(String),
+        confirmedAt: expect.any(String),
+      });
+      expect(running.hub.auditTrail.verify().ok).toBe(true);
+      expect(scalar(running.hub.storage.db, `SELECT COUNT(*) FROM audit WHERE action = 'key.confirm'`)).toBe(1);
+      // the cursor survived: the agent is welcomed where it was, and its event is not applied twice
+      const again = new SimAgent('S1');
+      again.token = a.token;
+      expect(await again.connect(1)).toMatchObject({ lastSeq: 1 });
+      again.send({ t: 'events', items: [sale(1, 'e1')] });
+      expect(await again.next((f) => f.t === 'ack')).toMatchObject({ upTo: 1, results: [{ outcome: 'duplicate' }] });
+    },
+  );
 });

@@ -1,22 +1,10 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Progress } from '../src/cli/progress.js';
-
-function stream(tty: boolean): { s: NodeJS.WriteStream; out: () => string } {
-  let buf = '';
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      buf += chunk.toString();
-      cb();
-    },
-  }) as unknown as NodeJS.WriteStream;
-  (w as { isTTY?: boolean }).isTTY = tty;
-  return { s: w, out: () => buf };
-}
+import { capturingStream } from './helpers.js';
 
 describe('Progress', () => {
   it('draws a bar on a terminal, in place, and clears it when done', () => {
-    const { s, out } = stream(true);
+    const { s, out } = capturingStream(true);
     const p = new Progress('import', 200, s);
     p.update(50);
     expect(out()).toContain('import [########......................]  25 % 50/200');
@@ -29,7 +17,7 @@ describe('Progress', () => {
   });
 
   it('shows the counts in the given format, with a detail after the bar', () => {
-    const { s, out } = stream(true);
+    const { s, out } = capturingStream(true);
     const p = new Progress('stock.csv: sending', 2_000_000, s, (n) => `${(n / 1e6).toFixed(1)} MB`);
     expect(p.active).toBe(true);
     p.update(500_000, '1,000 rows checked');
@@ -39,7 +27,7 @@ describe('Progress', () => {
   });
 
   it('prints nothing when stderr is not a terminal (pipes, scripts, CI)', () => {
-    const { s, out } = stream(false);
+    const { s, out } = capturingStream(false);
     const p = new Progress('import', 10, s);
     expect(p.active).toBe(false);
     p.update(5);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { panHmac, TbCodes, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
-import { hubForEachTest } from './helpers.js';
+import { hubForEachTest, recordSale } from './helpers.js';
+import { askReturn, completeReturn, offlineApproval } from './returns-support.js';
 
 /**
  * Receipt numbers are each store's own: two stores may both issue "1001". A sale is keyed by its
@@ -17,46 +18,17 @@ function sell(
   unitPrice = 1000,
   extra: { panHash?: string; eventId?: string } = {},
 ): void {
-  t.hub.storage.tx(() =>
-    t.hub.saleService.record(
-      store,
-      'R1',
-      'store',
-      {
-        requestId: `m-${store}-${receipt}`,
-        receipt,
-        at: '2026-11-27T09:00:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku, qty, unitPrice }],
-        tenders: extra.panHash
-          ? [{ kind: 'card', amount: qty * unitPrice, pan: '411111******1111', panHash: extra.panHash }]
-          : [],
-      },
-      extra.eventId ?? `e-${store}-${receipt}`,
-    ),
-  );
+  const tenders = extra.panHash
+    ? [{ kind: 'card', amount: qty * unitPrice, pan: '411111******1111', panHash: extra.panHash }]
+    : [];
+  recordSale(t.hub, store, { receipt, sku, qty, unitPrice, tenders, eventId: extra.eventId });
 }
 
 let n = 0;
 const ask = (store: string, receipt: string, qty: number, over: Partial<AuthorizeRequestBody> = {}) =>
-  t.hub.engine.authorize(store, {
-    authorization: `a-${++n}`,
-    after: 0,
-    register: 'R1',
-    requestId: `q-${n}`,
-    receipt,
-    lines: [{ line: 1, qty, disposition: 'restock' }],
-    ...over,
-  });
+  askReturn(t.hub, store, `a-${++n}`, receipt, qty, over);
 const complete = (store: string, authorization: string, qty: number) =>
-  t.hub.storage.tx(() =>
-    t.hub.completion.complete(store, 'R1', {
-      authorization,
-      requestId: `c-${authorization}`,
-      lines: [{ line: 1, qty }],
-      refund: { kind: 'cash', amount: 0 },
-    }),
-  );
+  completeReturn(t.hub, store, authorization, qty, { kind: 'cash', amount: 0 });
 
 describe('sales keyed by store and receipt', () => {
   it('records the same receipt number at two stores as two sales; the same store using it again is a duplicate', () => {
@@ -91,23 +63,27 @@ describe('sales keyed by store and receipt', () => {
     expect(ask('S1', '1001', 2).decision).toBe('approved');
   });
 
-  it('a cross-store return finds the only store that issued the receipt, moves stock at the returning store, and is `full` against that sale', () => {
-    sell('S1', 'R-77', 'A', 1);
-    const r = ask('S3', 'R-77', 1);
-    expect(r).toMatchObject({ decision: 'approved', receipt: { store: 'S1' } });
-    expect(complete('S3', r.authorization, 1)).toEqual({});
-    expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({
-      status: 'completed',
-      kind: 'full',
-      sale_store: 'S1',
-    });
-    expect(t.hub.ledger.get('S3', 'A')?.onHand).toBe(1000);
-    expect(t.hub.engine.lookup('S2', { receipt: 'R-77' })).toMatchObject({
-      found: true,
-      store: 'S1',
-      lines: [{ returnable: 0 }],
-    });
-  });
+  it(
+    'a cross-store return finds the only store that issued the receipt, moves stock at the returning store, and is ' +
+      '`full` against that sale',
+    () => {
+      sell('S1', 'R-77', 'A', 1);
+      const r = ask('S3', 'R-77', 1);
+      expect(r).toMatchObject({ decision: 'approved', receipt: { store: 'S1' } });
+      expect(complete('S3', r.authorization, 1)).toEqual({});
+      expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({
+        status: 'completed',
+        kind: 'full',
+        sale_store: 'S1',
+      });
+      expect(t.hub.ledger.get('S3', 'A')?.onHand).toBe(1000);
+      expect(t.hub.engine.lookup('S2', { receipt: 'R-77' })).toMatchObject({
+        found: true,
+        store: 'S1',
+        lines: [{ returnable: 0 }],
+      });
+    },
+  );
 
   it('a receipt number several other stores issued is ambiguous until the register names the store', () => {
     sell('S1', '1001', 'A', 1);
@@ -185,21 +161,12 @@ describe('sales keyed by store and receipt', () => {
   it('reconciles an offline return against the returning store’s own receipt, or the store the register named', () => {
     sell('S1', '1001', 'A', 1);
     sell('S2', '1001', 'B', 1);
-    const offline = (authorization: string, extra: Partial<ReturnDecisionEventBody> = {}): ReturnDecisionEventBody => ({
-      authorization,
-      requestId: `q-${authorization}`,
-      receipt: '1001',
-      decision: 'approved',
-      mode: 'offline',
-      lines: [{ line: 1, qty: 1, approvedQty: 1, code: 'ok', disposition: 'restock' }],
-      refundEstimate: 1000,
-      allowedTenders: [],
-      conditions: [],
-      rules: [],
-      policyVersion: 0,
-      decidedAt: '2026-11-27T09:30:00.000Z',
-      ...extra,
-    });
+    const offline = (authorization: string, extra: Partial<ReturnDecisionEventBody> = {}): ReturnDecisionEventBody =>
+      offlineApproval(authorization, '1001', 1, {
+        allowedTenders: [],
+        decidedAt: '2026-11-27T09:30:00.000Z',
+        ...extra,
+      });
     const sync = (store: string, b: ReturnDecisionEventBody) =>
       t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
     expect(sync('S1', offline('o-own'))).toEqual({});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { AuthorizeRequestBody, ReturnCompleteEventBody, ReturnDecisionEventBody } from '@tillbridge/shared';
-import { hubForEachTest } from './helpers.js';
+import type { AuthorizeRequestBody, ReturnDecisionEventBody } from '@tillbridge/shared';
+import { hubForEachTest, recordSale } from './helpers.js';
+import { askReturn, completeReturn, offlineApproval } from './returns-support.js';
 
 /**
  * DESIGN rule 11, at the hub: summed over every return of a line, refunds never exceed what was
@@ -9,49 +10,17 @@ import { hubForEachTest } from './helpers.js';
  */
 const t = hubForEachTest({ S1: 'S1', S2: 'S2' });
 
-function sell(receipt: string, qty: number, unitPrice: number, sku = 'A'): void {
-  t.hub.storage.tx(() =>
-    t.hub.saleService.record(
-      'S1',
-      'R1',
-      'store',
-      {
-        requestId: `m-${receipt}`,
-        receipt,
-        at: '2026-11-27T09:00:00Z',
-        currency: 'EUR',
-        lines: [{ line: 1, sku, qty, unitPrice }],
-        tenders: [],
-      },
-      `e-${receipt}`,
-    ),
-  );
-}
+const sell = (receipt: string, qty: number, unitPrice: number, sku = 'A') =>
+  recordSale(t.hub, 'S1', { receipt, qty, unitPrice, sku, requestId: `m-${receipt}`, eventId: `e-${receipt}` });
 const ask = (
   authorization: string,
   receipt: string,
   qty: number,
   over: Partial<AuthorizeRequestBody> = {},
   store = 'S1',
-) =>
-  t.hub.engine.authorize(store, {
-    authorization,
-    after: 0,
-    register: 'R1',
-    requestId: `q-${authorization}`,
-    receipt,
-    lines: [{ line: 1, qty, disposition: 'restock' }],
-    ...over,
-  });
+) => askReturn(t.hub, store, authorization, receipt, qty, over);
 const complete = (authorization: string, qty: number, amount: number, store = 'S1', kind = 'cash') =>
-  t.hub.storage.tx(() =>
-    t.hub.completion.complete(store, 'R1', {
-      authorization,
-      requestId: `c-${authorization}`,
-      lines: [{ line: 1, qty }],
-      refund: { kind, amount },
-    } satisfies ReturnCompleteEventBody),
-  );
+  completeReturn(t.hub, store, authorization, qty, { kind, amount });
 const ticket = (authorization: string) => t.hub.returnsRepo.get(authorization)!;
 const completedRefunds = (receipt: string) =>
   t.hub.returnsRepo
@@ -116,26 +85,29 @@ describe('refunds of a line never add up to more than was paid for it', () => {
 });
 
 describe('a completion above its authorization (an older agent acked it)', () => {
-  it('keeps the authorized amount on the ticket, flags it with what the register said, and the shelf still moves', () => {
-    sell('H-6', 1, 1000);
-    ask('h6', 'H-6', 1);
-    const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
-    expect(complete('h6', 1, 1500)).toEqual({ exception: 'refund_exceeds_authorized' });
-    expect(ticket('h6')).toMatchObject({
-      status: 'completed',
-      refund_amount: 1000,
-      exception_code: 'refund_exceeds_authorized',
-      reconciliation: 'exception',
-    });
-    const [ex] = t.hub.exceptions.forAuthorization('h6');
-    expect(ex).toMatchObject({ code: 'refund_exceeds_authorized', kind: 'return.complete' });
-    expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
-    expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({
-      outcome: 'refund_exceeds_authorized',
-    });
-    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
-    expect(t.hub.auditTrail.verify().ok).toBe(true);
-  });
+  it(
+    'keeps the authorized amount on the ticket, ' + 'flags it with what the register said, and the shelf still moves',
+    () => {
+      sell('H-6', 1, 1000);
+      ask('h6', 'H-6', 1);
+      const onHand = t.hub.ledger.get('S1', 'A')!.onHand;
+      expect(complete('h6', 1, 1500)).toEqual({ exception: 'refund_exceeds_authorized' });
+      expect(ticket('h6')).toMatchObject({
+        status: 'completed',
+        refund_amount: 1000,
+        exception_code: 'refund_exceeds_authorized',
+        reconciliation: 'exception',
+      });
+      const [ex] = t.hub.exceptions.forAuthorization('h6');
+      expect(ex).toMatchObject({ code: 'refund_exceeds_authorized', kind: 'return.complete' });
+      expect(JSON.parse(ex!.body!)).toMatchObject({ refund: { kind: 'cash', amount: 1500 }, authorized: 1000 });
+      expect(t.hub.audit.tail(5).find((e) => e.action === 'return.exception')).toMatchObject({
+        outcome: 'refund_exceeds_authorized',
+      });
+      expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(onHand + 1000);
+      expect(t.hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 
   it('an exchange: the returned item and the exchanged one move, the refund stays what was authorized', () => {
     sell('H-7', 1, 1000);
@@ -166,30 +138,14 @@ describe('offline decisions', () => {
     qty: number,
     refund: number | undefined,
     fee?: number,
-  ): ReturnDecisionEventBody => ({
-    authorization,
-    requestId: `q-${authorization}`,
-    receipt,
-    decision: 'approved',
-    mode: 'offline',
-    lines: [
-      {
-        line: 1,
-        qty,
-        approvedQty: qty,
-        code: 'ok',
-        disposition: 'restock',
-        ...(refund !== undefined ? { refund } : {}),
-        ...(fee !== undefined ? { fee } : {}),
-      },
-    ],
-    refundEstimate: refund ?? 0,
-    allowedTenders: ['cash', 'store_credit'],
-    conditions: [],
-    rules: [],
-    policyVersion: 0,
-    decidedAt: '2026-11-27T10:00:00.000Z',
-  });
+  ): ReturnDecisionEventBody =>
+    offlineApproval(
+      authorization,
+      receipt,
+      qty,
+      { refundEstimate: refund ?? 0 },
+      { ...(refund !== undefined ? { refund } : {}), ...(fee !== undefined ? { fee } : {}) },
+    );
   const apply = (b: ReturnDecisionEventBody) => t.hub.storage.tx(() => t.hub.reconciler.apply('S1', 'R1', b));
 
   it('a completion is held to what the agent authorized offline, line by line', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuthorizeRequestBody } from '@tillbridge/shared';
 import { seedSale, hubForEachTest } from './helpers.js';
+import { completeReturn } from './returns-support.js';
 
 const t = hubForEachTest({ S2: 'S2' }, ({ hub }) => seedSale(hub, 'S1', 'X1', 2));
 
@@ -24,7 +25,8 @@ function invariantHolds(): boolean {
     .prepare(
       `SELECT sl.store, sl.receipt, sl.line FROM sale_lines sl
         LEFT JOIN (SELECT r.sale_store, r.receipt, rl.line,
-                          SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
+                          SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
+                                   WHEN r.status = 'reserved' THEN rl.approved_qty ELSE 0 END) AS used
                      FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
                     WHERE r.exception_code IS NULL GROUP BY r.sale_store, r.receipt, rl.line) u
           ON u.sale_store = sl.store AND u.receipt = sl.receipt AND u.line = sl.line
@@ -33,7 +35,8 @@ function invariantHolds(): boolean {
     .all();
   const ledger = db
     .prepare(
-      `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
+      `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT COALESCE(SUM(delta), 0)
+         FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
     )
     .all();
   return bad.length === 0 && ledger.length === 0;
@@ -82,22 +85,8 @@ describe('returns engine', () => {
     seedSale(t.hub, 'S1', 'X2', 2, 'B');
     t.hub.engine.authorize('S2', req('a1', 1));
     t.hub.engine.authorize('S1', { ...req('a2', 1, 'X2', 'damaged') });
-    t.hub.storage.tx(() =>
-      t.hub.completion.complete('S2', 'R1', {
-        authorization: 'a1',
-        requestId: 'c1',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1000 },
-      }),
-    );
-    t.hub.storage.tx(() =>
-      t.hub.completion.complete('S1', 'R1', {
-        authorization: 'a2',
-        requestId: 'c2',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 1000 },
-      }),
-    );
+    completeReturn(t.hub, 'S2', 'a1', 1, { kind: 'cash', amount: 1000 });
+    completeReturn(t.hub, 'S1', 'a2', 1, { kind: 'cash', amount: 1000 });
     expect(t.hub.ledger.get('S2', 'A')?.onHand).toBe(1000);
     expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(-2000);
     expect(t.hub.ledger.get('S1', 'B')?.onHand).toBe(-2000);
@@ -109,14 +98,7 @@ describe('returns engine', () => {
     t.clock.advance(16 * 60_000);
     expect(t.hub.completion.expireDue()).toBe(1);
     expect(t.hub.engine.authorize('S1', req('a2', 2)).decision).toBe('approved');
-    const out = t.hub.storage.tx(() =>
-      t.hub.completion.complete('S1', 'R1', {
-        authorization: 'a1',
-        requestId: 'c1',
-        lines: [{ line: 1, qty: 2 }],
-        refund: { kind: 'cash', amount: 2000 },
-      }),
-    );
+    const out = completeReturn(t.hub, 'S1', 'a1', 2, { kind: 'cash', amount: 2000 });
     expect(out.exception).toBe('over_return');
     expect(t.hub.exceptions.forStore('S1').map((e) => e.code)).toEqual(['over_return']);
     expect(invariantHolds()).toBe(true);

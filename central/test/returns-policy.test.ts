@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import { salesImport } from '../src/imports/sales-import.js';
-import { seedSale, hubForEachTest } from './helpers.js';
+import { recordSale, seedSale, hubForEachTest } from './helpers.js';
+import { offlineApproval } from './returns-support.js';
 
 // 2 × A at 1000, sold 2026-11-27T09:00Z, paid cash
 const t = hubForEachTest({ S2: 'S2' }, ({ hub }) => seedSale(hub, 'S1', 'X1', 2));
@@ -35,44 +36,51 @@ const complete = (
   );
 
 describe('graded decisions and the return ticket', () => {
-  it('asks for a manager above the threshold; a wrong code changes nothing, the right one approves; both audited', () => {
-    t.hub.policies.set(undefined, { managerOverrideAbove: 1500 }, 'admin:test');
-    t.hub.managers.set('M-ANNA', 'Anna', '4711');
-    const r = t.hub.engine.authorize('S1', req(one(2)));
-    expect(r).toMatchObject({ decision: 'override_required', refundAmount: 2000, lines: [{ approvedQty: 2 }] });
-    const wrong = t.hub.engine.override('S1', {
-      authorization: r.authorization,
-      requestId: 'o1',
-      manager: 'M-ANNA',
-      code: '0000',
-    });
-    expect(wrong).toMatchObject({ decision: 'override_required', reason: 'manager M-ANNA: code not accepted' });
-    const right = t.hub.engine.override('S1', {
-      authorization: r.authorization,
-      requestId: 'o2',
-      manager: 'M-ANNA',
-      code: '4711',
-    });
-    expect(right).toMatchObject({ decision: 'approved', refundAmount: 2000 });
-    expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({ decision: 'approved', override_by: 'M-ANNA' });
-    const audit = t.hub.audit.tail(10).filter((e) => e.action === 'return.override');
-    expect(audit.map((e) => [e.actor, e.outcome])).toEqual([
-      ['manager:M-ANNA', 'refused'],
-      ['manager:M-ANNA', 'accepted'],
-    ]);
-    expect(() =>
-      t.hub.engine.override('S1', { authorization: 'nope', requestId: 'o3', manager: 'M-ANNA', code: '4711' }),
-    ).toThrow(/not known/);
-    // a removed manager's code no longer works
-    t.hub.engine.authorize('S1', req([{ line: 1, qty: 0.5, disposition: 'restock' }], { receipt: 'X1' }));
-    t.hub.managers.remove('M-ANNA');
-    seedSale(t.hub, 'S1', 'X9', 2);
-    const r3 = t.hub.engine.authorize('S1', req(one(2), { receipt: 'X9' }));
-    expect(
-      t.hub.engine.override('S1', { authorization: r3.authorization, requestId: 'o4', manager: 'M-ANNA', code: '4711' })
-        .decision,
-    ).toBe('override_required');
-  });
+  it(
+    'asks for a manager above the threshold; ' + 'a wrong code changes nothing, the right one approves; both audited',
+    () => {
+      t.hub.policies.set(undefined, { managerOverrideAbove: 1500 }, 'admin:test');
+      t.hub.managers.set('M-ANNA', 'Anna', '4711');
+      const r = t.hub.engine.authorize('S1', req(one(2)));
+      expect(r).toMatchObject({ decision: 'override_required', refundAmount: 2000, lines: [{ approvedQty: 2 }] });
+      const wrong = t.hub.engine.override('S1', {
+        authorization: r.authorization,
+        requestId: 'o1',
+        manager: 'M-ANNA',
+        code: '0000',
+      });
+      expect(wrong).toMatchObject({ decision: 'override_required', reason: 'manager M-ANNA: code not accepted' });
+      const right = t.hub.engine.override('S1', {
+        authorization: r.authorization,
+        requestId: 'o2',
+        manager: 'M-ANNA',
+        code: '4711',
+      });
+      expect(right).toMatchObject({ decision: 'approved', refundAmount: 2000 });
+      expect(t.hub.returnsRepo.get(r.authorization)).toMatchObject({ decision: 'approved', override_by: 'M-ANNA' });
+      const audit = t.hub.audit.tail(10).filter((e) => e.action === 'return.override');
+      expect(audit.map((e) => [e.actor, e.outcome])).toEqual([
+        ['manager:M-ANNA', 'refused'],
+        ['manager:M-ANNA', 'accepted'],
+      ]);
+      expect(() =>
+        t.hub.engine.override('S1', { authorization: 'nope', requestId: 'o3', manager: 'M-ANNA', code: '4711' }),
+      ).toThrow(/not known/);
+      // a removed manager's code no longer works
+      t.hub.engine.authorize('S1', req([{ line: 1, qty: 0.5, disposition: 'restock' }], { receipt: 'X1' }));
+      t.hub.managers.remove('M-ANNA');
+      seedSale(t.hub, 'S1', 'X9', 2);
+      const r3 = t.hub.engine.authorize('S1', req(one(2), { receipt: 'X9' }));
+      expect(
+        t.hub.engine.override('S1', {
+          authorization: r3.authorization,
+          requestId: 'o4',
+          manager: 'M-ANNA',
+          code: '4711',
+        }).decision,
+      ).toBe('override_required');
+    },
+  );
 
   it('stores every request as a ticket with the rules that fired, the policy version and the money', () => {
     const v = t.hub.policies.set(
@@ -117,25 +125,29 @@ describe('graded decisions and the return ticket', () => {
 });
 
 describe('exchanges against live stock', () => {
-  it('approves an exchange only with stock, holds it, and two requests racing for the last unit: exactly one gets it', () => {
-    t.hub.storage.tx(() => t.hub.ledger.setOnHand('S1', 'B', 1000, 'test'));
-    seedSale(t.hub, 'S1', 'X2', 2);
-    const first = t.hub.engine.authorize('S1', req(one(1), { exchange: [{ sku: 'B', qty: 1 }] }));
-    const second = t.hub.engine.authorize('S1', req(one(1), { receipt: 'X2', exchange: [{ sku: 'B', qty: 1 }] }));
-    expect(first).toMatchObject({ decision: 'approved', exchange: [{ sku: 'B', approvedQty: 1, code: 'ok' }] });
-    expect(second).toMatchObject({
-      decision: 'conditional',
-      conditions: ['exchange_unavailable'],
-      exchange: [{ sku: 'B', approvedQty: 0, code: 'out_of_stock' }],
-    });
-    // completion moves the returned item in and the exchanged item out, in one transaction
-    const before = { a: t.hub.ledger.get('S1', 'A')!.onHand, b: t.hub.ledger.get('S1', 'B')!.onHand };
-    complete('S1', first.authorization, [{ line: 1, qty: 1 }], 'cash', 0);
-    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(before.a + 1000);
-    expect(t.hub.ledger.get('S1', 'B')!.onHand).toBe(before.b - 1000);
-    // the ledger still adds up
-    expect(t.hub.ledger.sumOfMovements('S1', 'B')).toBe(t.hub.ledger.get('S1', 'B')!.onHand);
-  });
+  it(
+    'approves an exchange only with stock, holds it, ' +
+      'and two requests racing for the last unit: exactly one gets it',
+    () => {
+      t.hub.storage.tx(() => t.hub.ledger.setOnHand('S1', 'B', 1000, 'test'));
+      seedSale(t.hub, 'S1', 'X2', 2);
+      const first = t.hub.engine.authorize('S1', req(one(1), { exchange: [{ sku: 'B', qty: 1 }] }));
+      const second = t.hub.engine.authorize('S1', req(one(1), { receipt: 'X2', exchange: [{ sku: 'B', qty: 1 }] }));
+      expect(first).toMatchObject({ decision: 'approved', exchange: [{ sku: 'B', approvedQty: 1, code: 'ok' }] });
+      expect(second).toMatchObject({
+        decision: 'conditional',
+        conditions: ['exchange_unavailable'],
+        exchange: [{ sku: 'B', approvedQty: 0, code: 'out_of_stock' }],
+      });
+      // completion moves the returned item in and the exchanged item out, in one transaction
+      const before = { a: t.hub.ledger.get('S1', 'A')!.onHand, b: t.hub.ledger.get('S1', 'B')!.onHand };
+      complete('S1', first.authorization, [{ line: 1, qty: 1 }], 'cash', 0);
+      expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(before.a + 1000);
+      expect(t.hub.ledger.get('S1', 'B')!.onHand).toBe(before.b - 1000);
+      // the ledger still adds up
+      expect(t.hub.ledger.sumOfMovements('S1', 'B')).toBe(t.hub.ledger.get('S1', 'B')!.onHand);
+    },
+  );
 });
 
 describe('every channel, and returns by card', () => {
@@ -170,22 +182,16 @@ describe('every channel, and returns by card', () => {
 
   it('finds the sale by the card it was paid with (a keyed hash, never the number)', () => {
     const hash = panHmac(t.hub.cardKey, '5500000000000004');
-    t.hub.storage.tx(() =>
-      t.hub.saleService.record(
-        'S1',
-        'R1',
-        'store',
-        {
-          requestId: 'm',
-          receipt: 'CARD-1',
-          at: '2026-11-26T09:00:00Z',
-          currency: 'EUR',
-          lines: [{ line: 1, sku: 'C', qty: 1, unitPrice: 700 }],
-          tenders: [{ kind: 'card', amount: 700, pan: '550000******0004', panHash: hash }],
-        },
-        'e-card',
-      ),
-    );
+    recordSale(t.hub, 'S1', {
+      receipt: 'CARD-1',
+      sku: 'C',
+      qty: 1,
+      unitPrice: 700,
+      at: '2026-11-26T09:00:00Z',
+      tenders: [{ kind: 'card', amount: 700, pan: '550000******0004', panHash: hash }],
+      requestId: 'm',
+      eventId: 'e-card',
+    });
     const r = t.hub.engine.authorize(
       'S2',
       req([{ sku: 'C', qty: 1, disposition: 'restock' }], { receipt: undefined, cardHash: hash }),
@@ -207,48 +213,32 @@ describe('every channel, and returns by card', () => {
 });
 
 describe('offline decisions reconciled against the hub', () => {
-  const offline = (
-    authorization: string,
-    receipt: string,
-    qty = 1,
-    extra: Partial<ReturnDecisionEventBody> = {},
-  ): ReturnDecisionEventBody => ({
-    authorization,
-    requestId: `q-${authorization}`,
-    receipt,
-    decision: 'approved',
-    mode: 'offline',
-    lines: [{ line: 1, qty, approvedQty: qty, code: 'ok', disposition: 'restock' }],
-    refundEstimate: 1000 * qty,
-    allowedTenders: ['cash', 'store_credit'],
-    conditions: [],
-    rules: [],
-    policyVersion: 0,
-    decidedAt: '2026-11-27T10:00:00.000Z',
-    ...extra,
-  });
   const apply = (b: ReturnDecisionEventBody, store = 'S1') =>
     t.hub.storage.tx(() => t.hub.reconciler.apply(store, 'R1', b));
 
   it('confirms what fits', () => {
-    expect(apply(offline('o-ok', 'X1'))).toEqual({});
+    expect(apply(offlineApproval('o-ok', 'X1'))).toEqual({});
     expect(t.hub.returnsRepo.get('o-ok')).toMatchObject({ reconciliation: 'confirmed', exception_code: null });
   });
 
   it.each([
-    ['over_return', () => t.hub.engine.authorize('S2', req(one(2))), offline('o-over', 'X1')],
+    ['over_return', () => t.hub.engine.authorize('S2', req(one(2))), offlineApproval('o-over', 'X1')],
     [
       'non_returnable',
       () => t.hub.policies.set(undefined, { nonReturnable: { skus: ['A'] } }, 'admin:t'),
-      offline('o-nr', 'X1'),
+      offlineApproval('o-nr', 'X1'),
     ],
     [
       'outside_window',
       () => t.hub.policies.set(undefined, { returnWindowDays: 0, windowOverridable: false }, 'admin:t'),
-      offline('o-win', 'X1'),
+      offlineApproval('o-win', 'X1'),
     ],
-    ['limit_exceeded', () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'), offline('o-lim', 'X1')],
-    ['receipt_not_found', () => undefined, offline('o-rnf', 'GHOST')],
+    [
+      'limit_exceeded',
+      () => t.hub.policies.set('S1', { maxRefundPerReturn: 500 }, 'admin:t'),
+      offlineApproval('o-lim', 'X1'),
+    ],
+    ['receipt_not_found', () => undefined, offlineApproval('o-rnf', 'GHOST')],
   ])('flags %s, keeps the return, and lists it', (code, setup, body) => {
     const version = setup(); // a policy change: the version the agent decided by
     expect(apply({ ...body, policyVersion: typeof version === 'number' ? version : 0 })).toEqual({ exception: code });
@@ -262,10 +252,10 @@ describe('offline decisions reconciled against the hub', () => {
 
   it('resolution: accept keeps the return as it is; reverse moves the stock back; both audited', () => {
     t.hub.engine.authorize('S2', req(one(2)));
-    apply(offline('o-1', 'X1'));
+    apply(offlineApproval('o-1', 'X1'));
     seedSale(t.hub, 'S1', 'X3', 1);
     t.hub.engine.authorize('S2', req(one(1), { receipt: 'X3' }));
-    apply(offline('o-2', 'X3'));
+    apply(offlineApproval('o-2', 'X3'));
     complete('S1', 'o-1', [{ line: 1, qty: 1 }], 'cash', 1000);
     complete('S1', 'o-2', [{ line: 1, qty: 1 }], 'cash', 1000);
     const onHand = t.hub.ledger.get('S1', 'A')!.onHand;

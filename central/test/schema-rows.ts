@@ -33,7 +33,8 @@ export function introspectSqlite(db: Database.Database): Introspection {
   for (const t of shape.keys()) {
     const list = db
       .prepare(
-        `SELECT id, seq, "table" AS ref, "from" AS col, "to" AS target FROM pragma_foreign_key_list(?) ORDER BY id, seq`,
+        `SELECT id, seq, "table" AS ref, "from" AS col, "to" AS target
+           FROM pragma_foreign_key_list(?) ORDER BY id, seq`,
       )
       .all(t) as { id: number; ref: string; col: string; target: string | null }[];
     const byId = new Map<number, ForeignKey>();
@@ -60,9 +61,12 @@ export function introspectPostgres(query: (text: string) => Record<string, unkno
   const shape = describePostgres(query);
   const rows = query(`
     SELECT cl.relname AS tbl, ref.relname AS ref,
-      array_to_json(ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)) AS from_cols,
-      array_to_json(ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)) AS to_cols
-    FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class ref ON ref.oid = c.confrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+      array_to_json(ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)) AS from_cols,
+      array_to_json(ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o)
+        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)) AS to_cols
+    FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class ref ON ref.oid = c.confrelid
+      JOIN pg_namespace n ON n.oid = cl.relnamespace
     WHERE c.contype = 'f' AND n.nspname = current_schema()
     ORDER BY cl.relname, c.conname`) as { tbl: string; ref: string; from_cols: string; to_cols: string }[];
   const fks = new Map<string, ForeignKey[]>([...shape.keys()].map((t) => [t, []]));

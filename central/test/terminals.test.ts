@@ -16,43 +16,51 @@ const status = (state: TerminalStatus['state'], at: string, connections = 0): Te
 const messages = (): number => scalar(t.hub.storage.db, `SELECT COUNT(*) FROM webhook_messages`) as number;
 
 describe('terminal status at the hub', () => {
-  it('holds a report nobody is owed as a deferred write, shown at once and written by the next batch; ignores an older one', async () => {
-    t = testHub();
-    const { hub } = t;
-    hub.stores.create('S1', 'S1');
-    const before = hub.storage.commits();
-    expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'))).toBe(true);
-    expect(hub.terminals.record('S1', status('connected', '2026-11-27T10:00:02.000Z', 1))).toBe(true);
-    // older than the one held
-    expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:01.000Z'))).toBe(false);
-    expect(hub.storage.commits()).toEqual(before);
-    expect(hub.terminals.list('S1')).toMatchObject([{ register: 'R1', state: 'connected', connections: 1 }]);
-    await hub.storage.deferred.flush();
-    expect(hub.storage.commits()).toEqual({ full: before.full, normal: before.normal + 1 });
-    expect(column(hub.storage.db, `SELECT state FROM terminals`)).toEqual(['connected']);
-    expect(hub.terminals.list()).toMatchObject([{ store: 'S1', register: 'R1', state: 'connected' }]);
-  });
+  it(
+    'holds a report nobody is owed as a deferred write, shown at once and written by the next batch; ignores an ' +
+      'older one',
+    async () => {
+      t = testHub();
+      const { hub } = t;
+      hub.stores.create('S1', 'S1');
+      const before = hub.storage.commits();
+      expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'))).toBe(true);
+      expect(hub.terminals.record('S1', status('connected', '2026-11-27T10:00:02.000Z', 1))).toBe(true);
+      // older than the one held
+      expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:01.000Z'))).toBe(false);
+      expect(hub.storage.commits()).toEqual(before);
+      expect(hub.terminals.list('S1')).toMatchObject([{ register: 'R1', state: 'connected', connections: 1 }]);
+      await hub.storage.deferred.flush();
+      expect(hub.storage.commits()).toEqual({ full: before.full, normal: before.normal + 1 });
+      expect(column(hub.storage.db, `SELECT state FROM terminals`)).toEqual(['connected']);
+      expect(hub.terminals.list()).toMatchObject([{ store: 'S1', register: 'R1', state: 'connected' }]);
+    },
+  );
 
-  it('commits a change announced to a webhook with its message, synced: a delivery is owed; the same state again is deferred', () => {
-    t = testHub();
-    const { hub } = t;
-    hub.stores.create('S1', 'S1');
-    hub.webhooks.add({ url: 'https://example.test/hook', events: ['terminal.status'], store: 'S1' }, 'admin:test');
-    let before = hub.storage.commits();
-    hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'));
-    expect(hub.storage.commits()).toEqual({ full: before.full + 1, normal: before.normal });
-    expect(messages()).toBe(1);
-    expect(column(hub.storage.db, `SELECT state FROM terminals`)).toEqual(['listening']);
-    // reported again on a reconnection, unchanged: nothing announced, nothing synced
-    before = hub.storage.commits();
-    hub.terminals.record('S1', status('listening', '2026-11-27T10:05:00.000Z'));
-    expect(hub.storage.commits()).toEqual(before);
-    expect(messages()).toBe(1);
-    // a change after a deferred report is compared with what is held, and announced
-    hub.terminals.record('S1', status('error', '2026-11-27T10:06:00.000Z'));
-    expect(hub.storage.commits()).toEqual({ full: before.full + 1, normal: before.normal });
-    expect(messages()).toBe(2);
-    expect(hub.storage.deferred.waiting).toBe(0); // the synced write replaced the one waiting
-    expect(hub.terminals.list('S1')).toMatchObject([{ state: 'error', at: '2026-11-27T10:06:00.000Z' }]);
-  });
+  it(
+    'commits a change announced to a webhook with its message, synced: a delivery is owed; the same state again is ' +
+      'deferred',
+    () => {
+      t = testHub();
+      const { hub } = t;
+      hub.stores.create('S1', 'S1');
+      hub.webhooks.add({ url: 'https://example.test/hook', events: ['terminal.status'], store: 'S1' }, 'admin:test');
+      let before = hub.storage.commits();
+      hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'));
+      expect(hub.storage.commits()).toEqual({ full: before.full + 1, normal: before.normal });
+      expect(messages()).toBe(1);
+      expect(column(hub.storage.db, `SELECT state FROM terminals`)).toEqual(['listening']);
+      // reported again on a reconnection, unchanged: nothing announced, nothing synced
+      before = hub.storage.commits();
+      hub.terminals.record('S1', status('listening', '2026-11-27T10:05:00.000Z'));
+      expect(hub.storage.commits()).toEqual(before);
+      expect(messages()).toBe(1);
+      // a change after a deferred report is compared with what is held, and announced
+      hub.terminals.record('S1', status('error', '2026-11-27T10:06:00.000Z'));
+      expect(hub.storage.commits()).toEqual({ full: before.full + 1, normal: before.normal });
+      expect(messages()).toBe(2);
+      expect(hub.storage.deferred.waiting).toBe(0); // the synced write replaced the one waiting
+      expect(hub.terminals.list('S1')).toMatchObject([{ state: 'error', at: '2026-11-27T10:06:00.000Z' }]);
+    },
+  );
 });

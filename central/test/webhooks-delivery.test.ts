@@ -12,7 +12,7 @@ import { AuditLog } from '../src/domain/audit-log.js';
 import { AuditTrail } from '../src/audit/trail.js';
 import { iso } from '../src/domain/clock.js';
 import { openSqliteStorage, type SqliteHubStorage as HubStorage } from '../src/storage/index.js';
-import { Webhooks, type AttemptReport, type WebhooksOptions } from '../src/webhooks/webhooks.js';
+import { Webhooks, type AttemptReport, type NewEndpoint, type WebhooksOptions } from '../src/webhooks/webhooks.js';
 import { newWebhookSecret } from '../src/webhooks/signing.js';
 import { jittered, retryAfterMs, RETRY_SCHEDULE_MS } from '../src/webhooks/retry-policy.js';
 import { sortableId } from '../src/webhooks/repo.js';
@@ -111,43 +111,53 @@ const completed = (
   data: Record<string, unknown> = { authorization: 'a-1' },
 ): void => f.storage.tx(() => f.wh.emit({ type: 'return.completed', store, data }));
 
+/** A receiver answering `replies` in turn, and a hub whose endpoint for return.completed sends to it. */
+async function subscribed(...replies: Reply[]): Promise<{ rx: Receiver; f: Fixture; ep: NewEndpoint }> {
+  const rx = await receiver(...replies);
+  const f = fixture();
+  const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+  return { rx, f, ep };
+}
+
 const headersOf = (r: Received): Record<string, string> => r.headers as Record<string, string>;
 
 describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwebhooks package)', () => {
-  it('signs each request so that a receiver verifies it; a changed body, another secret or an old timestamp are refused', async () => {
-    const rx = await receiver({ status: 204 });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
-    expect(ep.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-    expect(Buffer.from(ep.secret.slice(6), 'base64').length).toBe(32);
+  it(
+    'signs each request so that a receiver verifies it; a changed body, another secret or an old timestamp are ' +
+      'refused',
+    async () => {
+      const { rx, f, ep } = await subscribed({ status: 204 });
+      expect(ep.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+      expect(Buffer.from(ep.secret.slice(6), 'base64').length).toBe(32);
 
-    completed(f, 'S1', { authorization: 'a-1', refund: 1250 });
-    expect(await f.wh.runDue()).toBe(1);
-    expect(rx.got).toHaveLength(1);
-    const req = rx.got[0]!;
-    const h = headersOf(req);
-    expect(h['content-type']).toBe('application/json');
-    expect(h['user-agent']).toBe('tillbridge-hub');
-    expect(h['webhook-id']).toMatch(/^msg_[0-9a-z]{26}$/);
-    expect(h['webhook-timestamp']).toBe(String(Math.floor(f.clock.now() / 1000)));
-    expect(h['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
-    expect(JSON.parse(req.body)).toEqual({
-      type: 'return.completed',
-      timestamp: iso(f.clock.now()),
-      data: { authorization: 'a-1', refund: 1250 },
-    });
+      completed(f, 'S1', { authorization: 'a-1', refund: 1250 });
+      expect(await f.wh.runDue()).toBe(1);
+      expect(rx.got).toHaveLength(1);
+      const req = rx.got[0]!;
+      const h = headersOf(req);
+      expect(h['content-type']).toBe('application/json');
+      expect(h['user-agent']).toBe('tillbridge-hub');
+      expect(h['webhook-id']).toMatch(/^msg_[0-9a-z]{26}$/);
+      expect(h['webhook-timestamp']).toBe(String(Math.floor(f.clock.now() / 1000)));
+      expect(h['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+      expect(JSON.parse(req.body)).toEqual({
+        type: 'return.completed',
+        timestamp: iso(f.clock.now()),
+        data: { authorization: 'a-1', refund: 1250 },
+      });
 
-    expect(new Webhook(ep.secret).verify(req.body, h)).toEqual(JSON.parse(req.body));
-    expect(() => new Webhook(ep.secret).verify(req.body.replace('1250', '9250'), h)).toThrow(/No matching signature/);
-    expect(() => new Webhook(newWebhookSecret()).verify(req.body, h)).toThrow(/No matching signature/);
+      expect(new Webhook(ep.secret).verify(req.body, h)).toEqual(JSON.parse(req.body));
+      expect(() => new Webhook(ep.secret).verify(req.body.replace('1250', '9250'), h)).toThrow(/No matching signature/);
+      expect(() => new Webhook(newWebhookSecret()).verify(req.body, h)).toThrow(/No matching signature/);
 
-    // an attempt made 10 minutes ago is refused by the receiver's tolerance (5 min)
-    f.clock.t = Date.now() - 10 * 60_000;
-    completed(f);
-    await f.wh.runDue();
-    expect(rx.got).toHaveLength(2);
-    expect(() => new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toThrow(/too old/);
-  });
+      // an attempt made 10 minutes ago is refused by the receiver's tolerance (5 min)
+      f.clock.t = Date.now() - 10 * 60_000;
+      completed(f);
+      await f.wh.runDue();
+      expect(rx.got).toHaveLength(2);
+      expect(() => new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toThrow(/too old/);
+    },
+  );
 
   it('keeps the secret sealed at rest and never shows it again', () => {
     const f = fixture();
@@ -167,124 +177,130 @@ describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwe
     expect(audit).not.toContain(ep.secret.slice(6, 30));
   });
 
-  it('rotation: both signatures during the overlap, and the receiver accepts either secret; only the new one after it', async () => {
-    const rx = await receiver({ status: 200 });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
-    const rot = f.wh.rotateSecret(ep.id, 3_600_000, 'admin:test');
-    expect(rot.secret).not.toBe(ep.secret);
-    expect(rot.previousSecretExpiresAt).toBe(iso(f.clock.now() + 3_600_000));
+  it(
+    'rotation: both signatures during the overlap, and the receiver accepts either secret; only the new one after ' +
+      'it',
+    async () => {
+      const { rx, f, ep } = await subscribed({ status: 200 });
+      const rot = f.wh.rotateSecret(ep.id, 3_600_000, 'admin:test');
+      expect(rot.secret).not.toBe(ep.secret);
+      expect(rot.previousSecretExpiresAt).toBe(iso(f.clock.now() + 3_600_000));
 
-    completed(f);
-    await f.wh.runDue();
-    const req = rx.got[0]!;
-    const sigs = headersOf(req)['webhook-signature']!.split(' ');
-    expect(sigs).toHaveLength(2);
-    expect(sigs.every((s) => s.startsWith('v1,'))).toBe(true);
-    expect(new Webhook(rot.secret).verify(req.body, headersOf(req))).toMatchObject({ type: 'return.completed' });
-    expect(new Webhook(ep.secret).verify(req.body, headersOf(req))).toMatchObject({ type: 'return.completed' });
+      completed(f);
+      await f.wh.runDue();
+      const req = rx.got[0]!;
+      const sigs = headersOf(req)['webhook-signature']!.split(' ');
+      expect(sigs).toHaveLength(2);
+      expect(sigs.every((s) => s.startsWith('v1,'))).toBe(true);
+      expect(new Webhook(rot.secret).verify(req.body, headersOf(req))).toMatchObject({ type: 'return.completed' });
+      expect(new Webhook(ep.secret).verify(req.body, headersOf(req))).toMatchObject({ type: 'return.completed' });
 
-    f.clock.advance(3_600_001);
-    completed(f);
-    await f.wh.runDue();
-    const late = rx.got[1]!;
-    const lh = headersOf(late);
-    const ts = Number(lh['webhook-timestamp']);
-    expect(lh['webhook-signature']).toBe(
-      new Webhook(rot.secret).sign(lh['webhook-id']!, new Date(ts * 1000), late.body),
-    );
-  });
+      f.clock.advance(3_600_001);
+      completed(f);
+      await f.wh.runDue();
+      const late = rx.got[1]!;
+      const lh = headersOf(late);
+      const ts = Number(lh['webhook-timestamp']);
+      expect(lh['webhook-signature']).toBe(
+        new Webhook(rot.secret).sign(lh['webhook-id']!, new Date(ts * 1000), late.body),
+      );
+    },
+  );
 });
 
 describe('webhook delivery', () => {
-  it("2xx succeeds; only subscribed endpoints of the event's store get it, all with one webhook-id per event", async () => {
-    const s1 = await receiver({ status: 201 });
-    const all = await receiver({ status: 200 });
-    const f = fixture();
-    const reports: AttemptReport[] = [];
-    f.wh.onAttempt((a) => reports.push(a));
-    const a = f.wh.add({ url: s1.url, events: ['return.completed'], store: 'S1' }, 'admin:test');
-    const b = f.wh.add({ url: all.url, events: ['return.completed', 'return.denied'] }, 'admin:test');
+  it(
+    "2xx succeeds; only subscribed endpoints of the event's store get it, " + 'all with one webhook-id per event',
+    async () => {
+      const s1 = await receiver({ status: 201 });
+      const all = await receiver({ status: 200 });
+      const f = fixture();
+      const reports: AttemptReport[] = [];
+      f.wh.onAttempt((a) => reports.push(a));
+      const a = f.wh.add({ url: s1.url, events: ['return.completed'], store: 'S1' }, 'admin:test');
+      const b = f.wh.add({ url: all.url, events: ['return.completed', 'return.denied'] }, 'admin:test');
 
-    f.storage.tx(() => f.wh.emit({ type: 'return.denied', store: 'S1', data: {} }));
-    completed(f, 'S2');
-    completed(f, 'S1');
-    // rolled back with the caller's transaction: nothing queued
-    expect(() =>
-      f.storage.tx(() => {
-        f.wh.emit({ type: 'return.completed', store: 'S1', data: {} });
-        throw new Error('the return failed');
-      }),
-    ).toThrow('the return failed');
-    expect(f.wh.outcomes()).toEqual({ succeeded: 0, failed: 0, abandoned: 0, pending: 4 });
+      f.storage.tx(() => f.wh.emit({ type: 'return.denied', store: 'S1', data: {} }));
+      completed(f, 'S2');
+      completed(f, 'S1');
+      // rolled back with the caller's transaction: nothing queued
+      expect(() =>
+        f.storage.tx(() => {
+          f.wh.emit({ type: 'return.completed', store: 'S1', data: {} });
+          throw new Error('the return failed');
+        }),
+      ).toThrow('the return failed');
+      expect(f.wh.outcomes()).toEqual({ succeeded: 0, failed: 0, abandoned: 0, pending: 4 });
 
-    expect(await f.wh.runDue()).toBe(4);
-    expect(s1.got.map((r) => (JSON.parse(r.body) as { type: string }).type)).toEqual(['return.completed']);
-    expect(all.got.map((r) => (JSON.parse(r.body) as { type: string }).type).sort()).toEqual([
-      'return.completed',
-      'return.completed',
-      'return.denied',
-    ]);
-    const s1Id = headersOf(s1.got[0]!)['webhook-id'];
-    expect(all.got.filter((r) => headersOf(r)['webhook-id'] === s1Id)).toHaveLength(1);
+      expect(await f.wh.runDue()).toBe(4);
+      expect(s1.got.map((r) => (JSON.parse(r.body) as { type: string }).type)).toEqual(['return.completed']);
+      expect(all.got.map((r) => (JSON.parse(r.body) as { type: string }).type).sort()).toEqual([
+        'return.completed',
+        'return.completed',
+        'return.denied',
+      ]);
+      const s1Id = headersOf(s1.got[0]!)['webhook-id'];
+      expect(all.got.filter((r) => headersOf(r)['webhook-id'] === s1Id)).toHaveLength(1);
 
-    const d = f.wh.deliveries({ webhook: a.id });
-    expect(d).toHaveLength(1);
-    expect(d[0]).toMatchObject({
-      state: 'succeeded',
-      attempts: 1,
-      lastStatus: 201,
-      lastError: null,
-      nextAttemptAt: null,
-      messageId: s1Id,
-      type: 'return.completed',
-    });
-    expect(f.wh.get(a.id)).toMatchObject({
-      lastSuccessAt: iso(f.clock.now()),
-      lastFailureAt: null,
-      failingSince: null,
-      openDeliveries: 0,
-    });
-    expect(f.wh.get(b.id).openDeliveries).toBe(0);
-    expect(f.wh.outcomes()).toEqual({ succeeded: 4, failed: 0, abandoned: 0, pending: 0 });
-    expect(reports.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
-    expect(await f.wh.runDue()).toBe(0);
-  });
-
-  it('a 500 is retried on the schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), same webhook-id, then abandoned', async () => {
-    const rx = await receiver({ status: 500, body: 'database is down' });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
-    completed(f);
-    expect(await f.wh.runDue()).toBe(1);
-    for (const [i, delay] of RETRY_SCHEDULE_MS.entries()) {
-      const d = f.wh.deliveries({ webhook: ep.id })[0]!;
-      expect(d).toMatchObject({
-        state: 'failed',
-        attempts: i + 1,
-        lastStatus: 500,
-        nextAttemptAt: iso(f.clock.now() + delay),
+      const d = f.wh.deliveries({ webhook: a.id });
+      expect(d).toHaveLength(1);
+      expect(d[0]).toMatchObject({
+        state: 'succeeded',
+        attempts: 1,
+        lastStatus: 201,
+        lastError: null,
+        nextAttemptAt: null,
+        messageId: s1Id,
+        type: 'return.completed',
       });
-      expect(d.lastError).toBe('HTTP 500: database is down');
-      f.clock.advance(delay - 1000);
+      expect(f.wh.get(a.id)).toMatchObject({
+        lastSuccessAt: iso(f.clock.now()),
+        lastFailureAt: null,
+        failingSince: null,
+        openDeliveries: 0,
+      });
+      expect(f.wh.get(b.id).openDeliveries).toBe(0);
+      expect(f.wh.outcomes()).toEqual({ succeeded: 4, failed: 0, abandoned: 0, pending: 0 });
+      expect(reports.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
       expect(await f.wh.runDue()).toBe(0);
-      f.clock.advance(1000);
+    },
+  );
+
+  it(
+    'a 500 is retried on the schedule (5 s, 5 min, 30 min, ' + '2 h, 5 h, 10 h, 10 h), same webhook-id, then abandoned',
+    async () => {
+      const { rx, f, ep } = await subscribed({ status: 500, body: 'database is down' });
+      completed(f);
       expect(await f.wh.runDue()).toBe(1);
-    }
-    const last = f.wh.deliveries({ webhook: ep.id })[0]!;
-    expect(last).toMatchObject({ state: 'abandoned', attempts: 8, nextAttemptAt: null });
-    expect(last.lastError).toMatch(/gave up after 8 failed attempts/);
-    f.clock.advance(86_400_000);
-    expect(await f.wh.runDue()).toBe(0);
-    expect(rx.got).toHaveLength(8);
-    expect(new Set(rx.got.map((r) => headersOf(r)['webhook-id'])).size).toBe(1);
-    const stamps = rx.got.map((r) => Number(headersOf(r)['webhook-timestamp']));
-    expect(stamps[1]! - stamps[0]!).toBe(5);
-    expect(stamps[2]! - stamps[1]!).toBe(300);
-    expect(f.wh.get(ep.id)).toMatchObject({ state: 'enabled', openDeliveries: 0 });
-    expect(f.wh.outcomes()).toMatchObject({ succeeded: 0, failed: 7, abandoned: 1, pending: 0 });
-    expect(f.wh.deliveries({ failed: true }).map((x) => x.id)).toEqual([last.id]);
-  });
+      for (const [i, delay] of RETRY_SCHEDULE_MS.entries()) {
+        const d = f.wh.deliveries({ webhook: ep.id })[0]!;
+        expect(d).toMatchObject({
+          state: 'failed',
+          attempts: i + 1,
+          lastStatus: 500,
+          nextAttemptAt: iso(f.clock.now() + delay),
+        });
+        expect(d.lastError).toBe('HTTP 500: database is down');
+        f.clock.advance(delay - 1000);
+        expect(await f.wh.runDue()).toBe(0);
+        f.clock.advance(1000);
+        expect(await f.wh.runDue()).toBe(1);
+      }
+      const last = f.wh.deliveries({ webhook: ep.id })[0]!;
+      expect(last).toMatchObject({ state: 'abandoned', attempts: 8, nextAttemptAt: null });
+      expect(last.lastError).toMatch(/gave up after 8 failed attempts/);
+      f.clock.advance(86_400_000);
+      expect(await f.wh.runDue()).toBe(0);
+      expect(rx.got).toHaveLength(8);
+      expect(new Set(rx.got.map((r) => headersOf(r)['webhook-id'])).size).toBe(1);
+      const stamps = rx.got.map((r) => Number(headersOf(r)['webhook-timestamp']));
+      expect(stamps[1]! - stamps[0]!).toBe(5);
+      expect(stamps[2]! - stamps[1]!).toBe(300);
+      expect(f.wh.get(ep.id)).toMatchObject({ state: 'enabled', openDeliveries: 0 });
+      expect(f.wh.outcomes()).toMatchObject({ succeeded: 0, failed: 7, abandoned: 1, pending: 0 });
+      expect(f.wh.deliveries({ failed: true }).map((x) => x.id)).toEqual([last.id]);
+    },
+  );
 
   it('spreads each retry by ±10 %, and reads Retry-After as seconds or an HTTP date', () => {
     expect(jittered(300_000, () => 0)).toBe(270_000);
@@ -319,9 +335,7 @@ describe('webhook delivery', () => {
 
   it('a 302 is a failure and the redirect is not followed', async () => {
     const target = await receiver({ status: 200 });
-    const rx = await receiver({ status: 302, headers: { location: target.url } });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+    const { rx, f, ep } = await subscribed({ status: 302, headers: { location: target.url } });
     completed(f);
     await f.wh.runDue();
     expect(rx.got).toHaveLength(1);
@@ -337,9 +351,7 @@ describe('webhook delivery', () => {
   });
 
   it('410 Gone disables the endpoint (audited): nothing more is sent to it', async () => {
-    const rx = await receiver({ status: 410 });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
+    const { rx, f, ep } = await subscribed({ status: 410 });
     completed(f);
     completed(f);
     await f.wh.runDue();
@@ -372,141 +384,150 @@ describe('webhook delivery', () => {
     );
   });
 
-  it('429 with Retry-After: 120 waits at least 120 s; a 503 with an HTTP date waits until then; a 500 ignores Retry-After', async () => {
-    const rx = await receiver({ status: 429, headers: { 'retry-after': '120' } }, { status: 200 });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
-    completed(f);
-    await f.wh.runDue();
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
-      state: 'failed',
-      lastStatus: 429,
-      nextAttemptAt: iso(f.clock.now() + 120_000),
-    });
-    f.clock.advance(119_000);
-    expect(await f.wh.runDue()).toBe(0);
-    f.clock.advance(1000);
-    expect(await f.wh.runDue()).toBe(1);
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'succeeded', attempts: 2 });
-
-    const at = new Date(Math.ceil((f.clock.now() + 300_000) / 1000) * 1000);
-    rx.replies = [
-      { status: 503, headers: { 'retry-after': at.toUTCString() } },
-      { status: 500, headers: { 'retry-after': '600' } },
-    ];
-    completed(f);
-    await f.wh.runDue();
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
-      state: 'failed',
-      lastStatus: 503,
-      nextAttemptAt: at.toISOString(),
-    });
-    f.clock.t = at.getTime();
-    await f.wh.runDue();
-    expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
-      state: 'failed',
-      lastStatus: 500,
-      attempts: 2,
-      nextAttemptAt: iso(f.clock.now() + 300_000),
-    });
-  });
-
-  it('an endpoint failing for 5 days with no success is disabled, with an audit entry; a success resets the count', async () => {
-    const bad = await receiver({ status: 500 });
-    const flaky = await receiver({ status: 500 });
-    const f = fixture();
-    const a = f.wh.add({ url: bad.url, events: ['return.completed'] }, 'admin:test');
-    const b = f.wh.add({ url: flaky.url, events: ['return.completed'] }, 'admin:test');
-    const start = f.clock.now();
-    let disabledAt: number | undefined;
-    for (let hour = 0; hour < 6 * 24 && disabledAt === undefined; hour++) {
-      if (hour % 6 === 0) completed(f);
-      if (hour === 4 * 24) flaky.replies = [{ status: 200 }, { status: 500 }];
+  it(
+    '429 with Retry-After: 120 waits at least 120 s; a 503 with an HTTP date waits until then; a 500 ignores ' +
+      'Retry-After',
+    async () => {
+      const { rx, f, ep } = await subscribed({ status: 429, headers: { 'retry-after': '120' } }, { status: 200 });
+      completed(f);
       await f.wh.runDue();
-      if (f.wh.get(a.id).state === 'disabled') disabledAt = f.clock.now();
-      f.clock.advance(3_600_000);
-    }
-    expect(disabledAt).toBeDefined();
-    expect(disabledAt! - start).toBeGreaterThanOrEqual(5 * 86_400_000);
-    expect(disabledAt! - start).toBeLessThan(5 * 86_400_000 + 3_600_000);
-    const view = f.wh.get(a.id);
-    expect(view.disabledReason).toBe(`failing with no success since ${iso(start)} (5 days)`);
-    expect(view.openDeliveries).toBe(0);
-    expect(f.wh.get(b.id)).toMatchObject({ state: 'enabled' });
-    expect(f.wh.get(b.id).lastSuccessAt).not.toBeNull();
-    expect(f.wh.disabledEndpoints().map((d) => d.id)).toEqual([a.id]);
-    const entry = f.audit.tail(20).find((e) => e.action === 'webhook.disable')!;
-    expect(entry).toMatchObject({ actor: 'hub:webhooks', outcome: 'disabled', resource: `webhook:${a.id}` });
-    expect(JSON.parse(entry.details).reason).toMatch(/failing with no success since/);
-    expect(new AuditTrail(f.storage, f.audit, f.clock, { dataDir: f.dir }, silent).verify().ok).toBe(true);
-    const sentBefore = bad.got.length;
-    completed(f);
-    f.clock.advance(86_400_000);
-    await f.wh.runDue();
-    expect(bad.got.length).toBe(sentBefore);
-  });
+      expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
+        state: 'failed',
+        lastStatus: 429,
+        nextAttemptAt: iso(f.clock.now() + 120_000),
+      });
+      f.clock.advance(119_000);
+      expect(await f.wh.runDue()).toBe(0);
+      f.clock.advance(1000);
+      expect(await f.wh.runDue()).toBe(1);
+      expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'succeeded', attempts: 2 });
 
-  it('a hub restart mid-retry loses nothing: the delivery is still due, and goes out with the same webhook-id', async () => {
-    const rx = await receiver({ status: 500 });
-    const f = fixture();
-    const ep = f.wh.add({ url: rx.url, events: ['return.completed'] }, 'admin:test');
-    completed(f);
-    await f.wh.runDue();
-    const firstId = headersOf(rx.got[0]!)['webhook-id'];
-    f.storage.close(); // as if the process died: no stop()
+      const at = new Date(Math.ceil((f.clock.now() + 300_000) / 1000) * 1000);
+      rx.replies = [
+        { status: 503, headers: { 'retry-after': at.toUTCString() } },
+        { status: 500, headers: { 'retry-after': '600' } },
+      ];
+      completed(f);
+      await f.wh.runDue();
+      expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
+        state: 'failed',
+        lastStatus: 503,
+        nextAttemptAt: at.toISOString(),
+      });
+      f.clock.t = at.getTime();
+      await f.wh.runDue();
+      expect(f.wh.deliveries({ webhook: ep.id })[0]).toMatchObject({
+        state: 'failed',
+        lastStatus: 500,
+        attempts: 2,
+        nextAttemptAt: iso(f.clock.now() + 300_000),
+      });
+    },
+  );
 
-    rx.replies = [{ status: 200 }];
-    const storage = openSqliteStorage(f.dir);
-    const again = new Webhooks({
-      storage,
-      audit: new AuditLog(storage, f.clock),
-      clock: f.clock,
-      log: silent,
-      sealKey: loadSecrets(f.dir).sealKey,
-      random: () => 0.5,
-    });
-    open.push(async () => {
-      await again.stop();
-      storage.close();
-    });
-    expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({
-      state: 'failed',
-      attempts: 1,
-      nextAttemptAt: iso(f.clock.now() + 5000),
-    });
-    expect(await again.runDue()).toBe(0);
-    f.clock.advance(5000);
-    expect(await again.runDue()).toBe(1);
-    expect(rx.got).toHaveLength(2);
-    expect(headersOf(rx.got[1]!)['webhook-id']).toBe(firstId);
-    expect(new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toMatchObject({
-      type: 'return.completed',
-    });
-    expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'succeeded', attempts: 2 });
-  });
+  it(
+    'an endpoint failing for 5 days with no success is disabled, ' + 'with an audit entry; a success resets the count',
+    async () => {
+      const bad = await receiver({ status: 500 });
+      const flaky = await receiver({ status: 500 });
+      const f = fixture();
+      const a = f.wh.add({ url: bad.url, events: ['return.completed'] }, 'admin:test');
+      const b = f.wh.add({ url: flaky.url, events: ['return.completed'] }, 'admin:test');
+      const start = f.clock.now();
+      let disabledAt: number | undefined;
+      for (let hour = 0; hour < 6 * 24 && disabledAt === undefined; hour++) {
+        if (hour % 6 === 0) completed(f);
+        if (hour === 4 * 24) flaky.replies = [{ status: 200 }, { status: 500 }];
+        await f.wh.runDue();
+        if (f.wh.get(a.id).state === 'disabled') disabledAt = f.clock.now();
+        f.clock.advance(3_600_000);
+      }
+      expect(disabledAt).toBeDefined();
+      expect(disabledAt! - start).toBeGreaterThanOrEqual(5 * 86_400_000);
+      expect(disabledAt! - start).toBeLessThan(5 * 86_400_000 + 3_600_000);
+      const view = f.wh.get(a.id);
+      expect(view.disabledReason).toBe(`failing with no success since ${iso(start)} (5 days)`);
+      expect(view.openDeliveries).toBe(0);
+      expect(f.wh.get(b.id)).toMatchObject({ state: 'enabled' });
+      expect(f.wh.get(b.id).lastSuccessAt).not.toBeNull();
+      expect(f.wh.disabledEndpoints().map((d) => d.id)).toEqual([a.id]);
+      const entry = f.audit.tail(20).find((e) => e.action === 'webhook.disable')!;
+      expect(entry).toMatchObject({ actor: 'hub:webhooks', outcome: 'disabled', resource: `webhook:${a.id}` });
+      expect(JSON.parse(entry.details).reason).toMatch(/failing with no success since/);
+      expect(new AuditTrail(f.storage, f.audit, f.clock, { dataDir: f.dir }, silent).verify().ok).toBe(true);
+      const sentBefore = bad.got.length;
+      completed(f);
+      f.clock.advance(86_400_000);
+      await f.wh.runDue();
+      expect(bad.got.length).toBe(sentBefore);
+    },
+  );
 
-  it('an endpoint that hangs does not delay deliveries to another in the same pass; the hang is a timeout failure', async () => {
-    const hang = await receiver('hang');
-    const ok = await receiver({ status: 200 });
-    const f = fixture({ timeoutMs: 800 });
-    const h = f.wh.add({ url: hang.url, events: ['return.completed'] }, 'admin:test');
-    const o = f.wh.add({ url: ok.url, events: ['return.completed'] }, 'admin:test');
-    completed(f);
-    completed(f);
-    expect(await f.wh.runDue()).toBe(4);
-    expect(ok.got).toHaveLength(2);
-    expect(hang.got).toHaveLength(2);
-    await waitFor('both hanging attempts closed', () => hang.closed.length === 2);
-    // the other endpoint had both deliveries before the first hanging attempt was given up
-    expect(ok.got[1]!.order).toBeLessThan(hang.closed[0]!);
-    // the hanging endpoint's two attempts came one after the other
-    expect(hang.got[1]!.order).toBeGreaterThan(hang.closed[0]!);
-    expect(f.wh.deliveries({ webhook: o.id }).map((d) => d.state)).toEqual(['succeeded', 'succeeded']);
-    const hung = f.wh.deliveries({ webhook: h.id });
-    expect(hung.map((d) => d.state)).toEqual(['failed', 'failed']);
-    expect(hung[0]!.lastError).toBe('timeout: no answer within 800 ms');
-    expect(hung[0]!.lastStatus).toBeNull();
-  });
+  it(
+    'a hub restart mid-retry loses nothing: ' + 'the delivery is still due, and goes out with the same webhook-id',
+    async () => {
+      const { rx, f, ep } = await subscribed({ status: 500 });
+      completed(f);
+      await f.wh.runDue();
+      const firstId = headersOf(rx.got[0]!)['webhook-id'];
+      f.storage.close(); // as if the process died: no stop()
+
+      rx.replies = [{ status: 200 }];
+      const storage = openSqliteStorage(f.dir);
+      const again = new Webhooks({
+        storage,
+        audit: new AuditLog(storage, f.clock),
+        clock: f.clock,
+        log: silent,
+        sealKey: loadSecrets(f.dir).sealKey,
+        random: () => 0.5,
+      });
+      open.push(async () => {
+        await again.stop();
+        storage.close();
+      });
+      expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({
+        state: 'failed',
+        attempts: 1,
+        nextAttemptAt: iso(f.clock.now() + 5000),
+      });
+      expect(await again.runDue()).toBe(0);
+      f.clock.advance(5000);
+      expect(await again.runDue()).toBe(1);
+      expect(rx.got).toHaveLength(2);
+      expect(headersOf(rx.got[1]!)['webhook-id']).toBe(firstId);
+      expect(new Webhook(ep.secret).verify(rx.got[1]!.body, headersOf(rx.got[1]!))).toMatchObject({
+        type: 'return.completed',
+      });
+      expect(again.deliveries({ webhook: ep.id })[0]).toMatchObject({ state: 'succeeded', attempts: 2 });
+    },
+  );
+
+  it(
+    'an endpoint that hangs does not delay deliveries to another in the same pass; ' + 'the hang is a timeout failure',
+    async () => {
+      const hang = await receiver('hang');
+      const ok = await receiver({ status: 200 });
+      const f = fixture({ timeoutMs: 800 });
+      const h = f.wh.add({ url: hang.url, events: ['return.completed'] }, 'admin:test');
+      const o = f.wh.add({ url: ok.url, events: ['return.completed'] }, 'admin:test');
+      completed(f);
+      completed(f);
+      expect(await f.wh.runDue()).toBe(4);
+      expect(ok.got).toHaveLength(2);
+      expect(hang.got).toHaveLength(2);
+      await waitFor('both hanging attempts closed', () => hang.closed.length === 2);
+      // the other endpoint had both deliveries before the first hanging attempt was given up
+      expect(ok.got[1]!.order).toBeLessThan(hang.closed[0]!);
+      // the hanging endpoint's two attempts came one after the other
+      expect(hang.got[1]!.order).toBeGreaterThan(hang.closed[0]!);
+      expect(f.wh.deliveries({ webhook: o.id }).map((d) => d.state)).toEqual(['succeeded', 'succeeded']);
+      const hung = f.wh.deliveries({ webhook: h.id });
+      expect(hung.map((d) => d.state)).toEqual(['failed', 'failed']);
+      expect(hung[0]!.lastError).toBe('timeout: no answer within 800 ms');
+      expect(hung[0]!.lastStatus).toBeNull();
+    },
+  );
 
   it('the loop delivers soon after emit; stop() cuts a hanging attempt short and leaves it due', async () => {
     const ok = await receiver({ status: 200 });
