@@ -124,21 +124,24 @@ describe('each change is one unit of work with its audit entry', () => {
 });
 
 describe("an agent's connection (AgentUseCases)", () => {
-  it('connect: a new incarnation gets its cursor; a database behind what the hub applied is recorded and refused', () => {
-    const agents = t.hub.useCases.agents;
-    expect(agents.connect('S1', 'ag-1', 'inc-1', 0)).toEqual({ kind: 'accepted', lastSeq: 0 });
-    expect(t.hub.cursors.cursor('ag-1')).toMatchObject({ store: 'S1', incarnation: 'inc-1' });
-    expect(t.hub.presence.get('S1').connected).toBe(true);
-    t.hub.cursors.setCursor('ag-1', 'inc-1', 'S1', 7);
-    agents.disconnected('S1');
-    expect(agents.connect('S1', 'ag-1', 'inc-1', 3)).toEqual({ kind: 'behind', applied: 7 });
-    expect(t.hub.presence.get('S1').connected).toBe(false);
-    expect(
-      t.hub.audit
-        .tail(5)
-        .some((e) => (e.resource ?? '').includes('ag-1') || JSON.stringify(e.details).includes('ag-1')),
-    ).toBe(true);
-  });
+  it(
+    'connect: a new incarnation gets its cursor; a database behind what the hub applied is recorded and ' + 'refused',
+    () => {
+      const agents = t.hub.useCases.agents;
+      expect(agents.connect('S1', 'ag-1', 'inc-1', 0)).toEqual({ kind: 'accepted', lastSeq: 0 });
+      expect(t.hub.cursors.cursor('ag-1')).toMatchObject({ store: 'S1', incarnation: 'inc-1' });
+      expect(t.hub.presence.get('S1').connected).toBe(true);
+      t.hub.cursors.setCursor('ag-1', 'inc-1', 'S1', 7);
+      agents.disconnected('S1');
+      expect(agents.connect('S1', 'ag-1', 'inc-1', 3)).toEqual({ kind: 'behind', applied: 7 });
+      expect(t.hub.presence.get('S1').connected).toBe(false);
+      expect(
+        t.hub.audit
+          .tail(5)
+          .some((e) => (e.resource ?? '').includes('ag-1') || JSON.stringify(e.details).includes('ag-1')),
+      ).toBe(true);
+    },
+  );
 
   it('a key waiting for the store is handed out once, and its confirmation audited with it', () => {
     const agents = t.hub.useCases.agents;
@@ -152,21 +155,25 @@ describe("an agent's connection (AgentUseCases)", () => {
     expect(agents.takePendingKey('S1')).toBeUndefined();
   });
 
-  it('a rotation answers the new key even when the agent has it delivered and confirmed first (another hub process holding it)', () => {
-    const agents = t.hub.useCases.agents;
-    // what the process holding the agent does on hearing of the rotation, at once
-    t.hub.keys.setDelivery({
-      deliver: (store) => {
-        const k = agents.takePendingKey(store);
-        if (k) agents.confirmKey(store, k.id);
-      },
-      dropKey: () => undefined, // no key is dropped in this test
-    });
-    const r = t.hub.useCases.stores.rotateKey('admin:a1', 'S1', 1000);
-    expect(r.apiKey.startsWith(r.id)).toBe(true);
-    expect(agents.takePendingKey('S1')).toBeUndefined();
-    expect(t.hub.credentials.keyWorks('S1', r.id)).toBe(true);
-  });
+  it(
+    'a rotation answers the new key even when the agent has it delivered and confirmed first (another hub process ' +
+      'holding it)',
+    () => {
+      const agents = t.hub.useCases.agents;
+      // what the process holding the agent does on hearing of the rotation, at once
+      t.hub.keys.setDelivery({
+        deliver: (store) => {
+          const k = agents.takePendingKey(store);
+          if (k) agents.confirmKey(store, k.id);
+        },
+        dropKey: () => undefined, // no key is dropped in this test
+      });
+      const r = t.hub.useCases.stores.rotateKey('admin:a1', 'S1', 1000);
+      expect(r.apiKey.startsWith(r.id)).toBe(true);
+      expect(agents.takePendingKey('S1')).toBeUndefined();
+      expect(t.hub.credentials.keyWorks('S1', r.id)).toBe(true);
+    },
+  );
 
   it('a token of another store presented on an open connection is refused and audited', async () => {
     const other = new AgentUseCases({ ...t.hub, uow: t.hub.storage });

@@ -131,7 +131,8 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     const human = await cli(operator, 'list');
     expect(human.stdout).toMatch(
       new RegExp(
-        `^${id}\\s+${rxUrl.replace(/[.]/g, '\\.')}\\s+return.completed,return.exception\\s+S1\\s+enabled\\s+never\\s+never\\s+0$`,
+        `^${id}\\s+${rxUrl.replace(/[.]/g, '\\.')}\\s+return.completed,return.exception\\s+S1` +
+          `\\s+enabled\\s+never\\s+never\\s+0$`,
         'm',
       ),
     );
@@ -210,7 +211,8 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     const human = await cli(operator, 'deliveries', '--failed');
     expect(human.stdout).toMatch(
       new RegExp(
-        `^${failed[0]!.id}\\s+${id}\\s+return.exception\\s+${failed[0]!.messageId}\\s+1\\s+failed\\s+\\S+\\s+503\\s+HTTP 503$`,
+        `^${failed[0]!.id}\\s+${id}\\s+return.exception\\s+${failed[0]!.messageId}` +
+          `\\s+1\\s+failed\\s+\\S+\\s+503\\s+HTTP 503$`,
         'm',
       ),
     );
@@ -250,40 +252,43 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
     expect((await json<EndpointView[]>(operator, 'list'))[0]!.previousSecretExpiresAt).toBe(r.previousSecretExpiresAt);
   });
 
-  it('disable shows why in list; a disabled endpoint refuses test until enabled; remove; every change audited', async () => {
-    expect((await cli(admin, 'disable', id, '--reason', 'ERP maintenance')).stdout).toBe(`webhook ${id} disabled\n`);
-    const [v] = await json<EndpointView[]>(operator, 'list');
-    expect(v).toMatchObject({ state: 'disabled', disabledReason: `disabled by admin:${tokenId}: ERP maintenance` });
-    expect((await cli(operator, 'list')).stdout).toContain(
-      `disabled since ${v!.disabledAt}: disabled by admin:${tokenId}: ERP maintenance`,
-    );
-    expect(hub.webhooks.disabledEndpoints().map((d) => d.id)).toEqual([id]);
-    const refused = await cli(admin, 'test', id);
-    expect(refused.code).toBe(6);
-    expect(refused.stderr).toContain(`enable it first: tillbridge-hub webhooks enable ${id}`);
-    expect((await cli(admin, 'enable', id)).stdout).toBe(`webhook ${id} enabled\n`);
-    expect((await json<EndpointView[]>(operator, 'list'))[0]!.state).toBe('enabled');
-    expect((await cli(admin, 'remove', id)).stdout).toBe(`webhook ${id} removed\n`);
-    expect(await json<EndpointView[]>(operator, 'list')).toEqual([]);
-    expect((await cli(admin, 'remove', id)).code).toBe(3);
+  it(
+    'disable shows why in list; a disabled endpoint refuses test until enabled; remove; every change ' + 'audited',
+    async () => {
+      expect((await cli(admin, 'disable', id, '--reason', 'ERP maintenance')).stdout).toBe(`webhook ${id} disabled\n`);
+      const [v] = await json<EndpointView[]>(operator, 'list');
+      expect(v).toMatchObject({ state: 'disabled', disabledReason: `disabled by admin:${tokenId}: ERP maintenance` });
+      expect((await cli(operator, 'list')).stdout).toContain(
+        `disabled since ${v!.disabledAt}: disabled by admin:${tokenId}: ERP maintenance`,
+      );
+      expect(hub.webhooks.disabledEndpoints().map((d) => d.id)).toEqual([id]);
+      const refused = await cli(admin, 'test', id);
+      expect(refused.code).toBe(6);
+      expect(refused.stderr).toContain(`enable it first: tillbridge-hub webhooks enable ${id}`);
+      expect((await cli(admin, 'enable', id)).stdout).toBe(`webhook ${id} enabled\n`);
+      expect((await json<EndpointView[]>(operator, 'list'))[0]!.state).toBe('enabled');
+      expect((await cli(admin, 'remove', id)).stdout).toBe(`webhook ${id} removed\n`);
+      expect(await json<EndpointView[]>(operator, 'list')).toEqual([]);
+      expect((await cli(admin, 'remove', id)).code).toBe(3);
 
-    const mine = t.hub.audit
-      .tail(100)
-      .filter((e) => e.resource === `webhook:${id}` || e.action === 'webhook.redeliver');
-    expect(mine.map((e) => e.action)).toEqual([
-      'webhook.add',
-      'webhook.test',
-      'webhook.redeliver',
-      'webhook.rotate_secret',
-      'webhook.test',
-      'webhook.disable',
-      'webhook.enable',
-      'webhook.remove',
-    ]);
-    expect(new Set(mine.map((e) => e.actor))).toEqual(new Set([`admin:${tokenId}`]));
-    expect(JSON.stringify(t.hub.audit.tail(100))).not.toContain(secret.slice(6));
-    expect(t.hub.auditTrail.verify().ok).toBe(true);
-  });
+      const mine = t.hub.audit
+        .tail(100)
+        .filter((e) => e.resource === `webhook:${id}` || e.action === 'webhook.redeliver');
+      expect(mine.map((e) => e.action)).toEqual([
+        'webhook.add',
+        'webhook.test',
+        'webhook.redeliver',
+        'webhook.rotate_secret',
+        'webhook.test',
+        'webhook.disable',
+        'webhook.enable',
+        'webhook.remove',
+      ]);
+      expect(new Set(mine.map((e) => e.actor))).toEqual(new Set([`admin:${tokenId}`]));
+      expect(JSON.stringify(t.hub.audit.tail(100))).not.toContain(secret.slice(6));
+      expect(t.hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 
   it('every command has --help with an example', async () => {
     for (const c of [
