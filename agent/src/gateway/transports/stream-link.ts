@@ -10,11 +10,11 @@ export interface ByteStream {
 }
 
 /**
- * The part every dialled or opened stream link shares: data, backpressure and close listeners,
- * told once when the link is gone. Subclasses write, close and say when the link was `lost`.
+ * The part every byte-stream connection shares: data, backpressure and close listeners, told once
+ * when the connection is gone — a listener added after that is told too (on a microtask).
+ * Subclasses write, close and call `notifyClosed` when the stream ends.
  */
-export abstract class StreamLink implements Connection, Link {
-  abstract readonly lost: Promise<string>;
+export abstract class StreamConnection implements Connection {
   private readonly closeListeners: (() => void)[] = [];
   private notified = false;
 
@@ -23,6 +23,11 @@ export abstract class StreamLink implements Connection, Link {
     readonly remote: string,
     private readonly stream: ByteStream,
   ) {}
+
+  /** True once `notifyClosed` ran. */
+  protected get closed(): boolean {
+    return this.notified;
+  }
 
   abstract write(data: Buffer): void;
   abstract close(): void;
@@ -47,4 +52,9 @@ export abstract class StreamLink implements Connection, Link {
     this.stream.removeAllListeners('data');
     for (const l of this.closeListeners.splice(0)) l();
   }
+}
+
+/** A dialled or opened stream link: a StreamConnection that also says when it was `lost` (for Reconnector). */
+export abstract class StreamLink extends StreamConnection implements Link {
+  abstract readonly lost: Promise<string>;
 }
