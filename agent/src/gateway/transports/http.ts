@@ -1,9 +1,11 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
+import { StreamConnection, type ByteStream } from './stream-link.js';
 import { listenError } from '@tillbridge/shared';
 
 /**
@@ -192,22 +194,19 @@ class PostConnection implements Connection {
   }
 }
 
-/** A WebSocket that stays open: each WS message is one chunk, each write one WS message. */
-class WsConnection implements Connection {
-  private binary = false;
+/** A WebSocket's messages as a ByteStream: each message is one 'data' chunk; notes whether the last was binary. */
+class WsMessages extends EventEmitter implements ByteStream {
+  binary = false;
 
-  constructor(
-    readonly id: string,
-    readonly remote: string,
-    private readonly ws: WebSocket,
-  ) {}
-
-  write(data: Buffer): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: this.binary });
-  }
-  close(): void {
-    this.ws.close(1000, 'closed by the agent');
-    setTimeout(() => this.ws.terminate(), 1000).unref();
+  constructor(private readonly ws: WebSocket) {
+    super();
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.binary = isBinary;
+      this.emit(
+        'data',
+        Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)),
+      );
+    });
   }
   pause(): void {
     this.ws.pause();
@@ -215,16 +214,26 @@ class WsConnection implements Connection {
   resume(): void {
     this.ws.resume();
   }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.ws.on('message', (data: RawData, isBinary: boolean) => {
-      this.binary = isBinary;
-      listener(
-        Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)),
-      );
-    });
+}
+
+/** A WebSocket that stays open: each WS message is one chunk, each write one WS message (text or binary, as asked). */
+class WsConnection extends StreamConnection {
+  constructor(
+    id: string,
+    remote: string,
+    private readonly ws: WebSocket,
+    private readonly messages = new WsMessages(ws),
+  ) {
+    super(id, remote, messages);
+    ws.on('close', () => this.notifyClosed());
   }
-  onClose(listener: () => void): void {
-    this.ws.on('close', () => listener());
+
+  write(data: Buffer): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: this.messages.binary });
+  }
+  close(): void {
+    this.ws.close(1000, 'closed by the agent');
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 }
 
