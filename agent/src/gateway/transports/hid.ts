@@ -1,9 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { errorText, ReconnectBackoff, type Logger } from '@tillbridge/shared';
 import { matchesDevice, usbIdText, type HidBinding, type HidHandle } from '../hid/binding.js';
 import type { Connection, LinkState, Transport } from '../types.js';
 import type { HidTransportConfig } from './hid-schemas.js';
-import { StreamConnection, type ByteStream } from './stream-link.js';
+import { PushedStream, StreamConnection } from './stream-link.js';
 
 export interface HidTransportOptions extends Omit<HidTransportConfig, 'type'> {
   /** node-hid (loadNodeHidBinding) in the agent, FakeHidBinding in tests. */
@@ -15,19 +14,6 @@ export interface HidTransportOptions extends Omit<HidTransportConfig, 'type'> {
 
 type ReportOptions = Pick<HidTransportOptions, 'reportId' | 'reportSize' | 'reportLengthByte' | 'raw'>;
 
-/** An open device's input reports as a ByteStream: `receive` emits each payload as one 'data' chunk. */
-class HidReports extends EventEmitter implements ByteStream {
-  constructor(private readonly handle: HidHandle) {
-    super();
-  }
-  pause(): void {
-    this.handle.pause();
-  }
-  resume(): void {
-    this.handle.resume();
-  }
-}
-
 /** One open device as a byte stream: each input report's payload is one chunk. */
 class HidConnection extends StreamConnection {
   constructor(
@@ -36,7 +22,7 @@ class HidConnection extends StreamConnection {
     private readonly handle: HidHandle,
     private readonly opts: ReportOptions,
     private readonly lost: (reason: string) => void,
-    private readonly reports = new HidReports(handle),
+    private readonly reports = new PushedStream(handle),
   ) {
     super(id, remote, reports);
   }

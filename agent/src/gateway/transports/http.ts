@@ -1,11 +1,10 @@
-import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
-import { StreamConnection, type ByteStream } from './stream-link.js';
+import { PushedStream, StreamConnection } from './stream-link.js';
 import { listenError } from '@tillbridge/shared';
 
 /**
@@ -195,11 +194,11 @@ class PostConnection implements Connection {
 }
 
 /** A WebSocket's messages as a ByteStream: each message is one 'data' chunk; notes whether the last was binary. */
-class WsMessages extends EventEmitter implements ByteStream {
+class WsMessages extends PushedStream {
   binary = false;
 
-  constructor(private readonly ws: WebSocket) {
-    super();
+  constructor(ws: WebSocket) {
+    super(ws);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.binary = isBinary;
       this.emit(
@@ -207,12 +206,6 @@ class WsMessages extends EventEmitter implements ByteStream {
         Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)),
       );
     });
-  }
-  pause(): void {
-    this.ws.pause();
-  }
-  resume(): void {
-    this.ws.resume();
   }
 }
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Connection } from '../types.js';
 import type { Link } from './reconnect.js';
 
@@ -57,4 +58,17 @@ export abstract class StreamConnection implements Connection {
 /** A dialled or opened stream link: a StreamConnection that also says when it was `lost` (for Reconnector). */
 export abstract class StreamLink extends StreamConnection implements Link {
   abstract readonly lost: Promise<string>;
+}
+
+/** A ByteStream whose chunks are pushed by hand (`emit('data', chunk)`); pause and resume go to the source. */
+export class PushedStream extends EventEmitter implements ByteStream {
+  constructor(private readonly source: { pause(): unknown; resume(): unknown }) {
+    super();
+  }
+  pause(): void {
+    this.source.pause();
+  }
+  resume(): void {
+    this.source.resume();
+  }
 }
