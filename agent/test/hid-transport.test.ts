@@ -105,6 +105,9 @@ describe('HidTransport', () => {
     await expect.poll(() => last()).toBe('disconnected');
     expect(conns[0]?.closed).toBe(true);
     expect(binding.openHandles(PATH)).toBe(0);
+    let lateToldClosed = false;
+    conns[0]?.conn.onClose(() => (lateToldClosed = true));
+    await expect.poll(() => lateToldClosed).toBe(true);
   });
 
   it('strips the report id, reads the length byte, and ignores other reports', async () => {

@@ -311,6 +311,9 @@ describe('HttpTransport WebSocket', () => {
     first.close();
     await firstGone;
     await expect.poll(() => closed).toBe(1);
+    let lateToldClosed = false;
+    conns[0]?.onClose(() => (lateToldClosed = true));
+    await expect.poll(() => lateToldClosed).toBe(true);
 
     const second = await openWs(url(t, 'R1'));
     const code = new Promise<number>((resolve) => second.once('close', (c: number) => resolve(c)));

@@ -37,11 +37,15 @@ export const SaleLine = z.strictObject({
 });
 export type SaleLine = z.infer<typeof SaleLine>;
 
-export const Tender = z.strictObject({
+/** Money moving by one means of payment, either way: what a Tender and a Refund both are. */
+const Payment = z.strictObject({
   kind: Text(32),
   amount: MinorUnits,
   /** A full PAN is accepted on input only to be masked at once; stored and sent on masked. */
   pan: z.string().max(32).optional(),
+});
+
+export const Tender = Payment.extend({
   /** Set by the gateway (never by a register): keyed hash of the PAN, to find the sale by card. */
   panHash: z.string().max(64).optional(),
 });
@@ -129,10 +133,9 @@ export const ReturnRequestMessage = z
   .refine(originalStoreWithReceipt, ORIGINAL_STORE_WITH_RECEIPT);
 export type ReturnRequestMessage = z.infer<typeof ReturnRequestMessage>;
 
-export const Refund = z.strictObject({
-  kind: Text(32),
+/** A payment back to the customer: never a negative amount, and never a PAN hash. */
+export const Refund = Payment.extend({
   amount: MinorUnits.refine((n) => n >= 0, 'zero or more'),
-  pan: z.string().max(32).optional(),
 });
 export type Refund = z.infer<typeof Refund>;
 

@@ -2,6 +2,7 @@ import { errorText, ReconnectBackoff, type Logger } from '@tillbridge/shared';
 import { matchesDevice, usbIdText, type HidBinding, type HidHandle } from '../hid/binding.js';
 import type { Connection, LinkState, Transport } from '../types.js';
 import type { HidTransportConfig } from './hid-schemas.js';
+import { PushedStream, StreamConnection } from './stream-link.js';
 
 export interface HidTransportOptions extends Omit<HidTransportConfig, 'type'> {
   /** node-hid (loadNodeHidBinding) in the agent, FakeHidBinding in tests. */
@@ -14,28 +15,27 @@ export interface HidTransportOptions extends Omit<HidTransportConfig, 'type'> {
 type ReportOptions = Pick<HidTransportOptions, 'reportId' | 'reportSize' | 'reportLengthByte' | 'raw'>;
 
 /** One open device as a byte stream: each input report's payload is one chunk. */
-class HidConnection implements Connection {
-  private readonly dataListeners: ((chunk: Buffer) => void)[] = [];
-  private readonly closeListeners: (() => void)[] = [];
-  private ended = false;
-
+class HidConnection extends StreamConnection {
   constructor(
-    readonly id: string,
-    readonly remote: string,
+    id: string,
+    remote: string,
     private readonly handle: HidHandle,
     private readonly opts: ReportOptions,
     private readonly lost: (reason: string) => void,
-  ) {}
+    private readonly reports = new PushedStream(handle),
+  ) {
+    super(id, remote, reports);
+  }
 
   receive(report: Buffer): void {
     const payload = this.payload(report);
-    if (this.ended || !payload || payload.length === 0) return;
-    for (const l of this.dataListeners) l(payload);
+    if (this.closed || !payload || payload.length === 0) return;
+    this.reports.emit('data', payload);
   }
 
   /** Splits into reports of reportSize payload bytes, zero-padded, the report id first. */
   write(data: Buffer): void {
-    if (this.ended) return;
+    if (this.closed) return;
     const room = Math.max(1, this.opts.reportSize - (this.opts.reportLengthByte ? 1 : 0));
     for (let off = 0; off < data.length; off += room) {
       const chunk = data.subarray(off, off + room);
@@ -49,23 +49,6 @@ class HidConnection implements Connection {
   /** Closes the device; the transport opens it again on its next poll while it stays plugged in. */
   close(): void {
     this.lost('closed by the agent');
-  }
-  pause(): void {
-    this.handle.pause();
-  }
-  resume(): void {
-    this.handle.resume();
-  }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.dataListeners.push(listener);
-  }
-  onClose(listener: () => void): void {
-    this.closeListeners.push(listener);
-  }
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    for (const l of this.closeListeners) l();
   }
 
   private payload(report: Buffer): Buffer | undefined {
@@ -196,7 +179,7 @@ export class HidTransport implements Transport {
     if (!c) return;
     this.current = undefined;
     c.handle.close().catch(() => undefined);
-    c.conn.end();
+    c.conn.notifyClosed();
     this.setState('disconnected', reason);
   }
 

@@ -4,6 +4,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
+import { PushedStream, StreamConnection } from './stream-link.js';
 import { listenError } from '@tillbridge/shared';
 
 /**
@@ -192,39 +193,40 @@ class PostConnection implements Connection {
   }
 }
 
-/** A WebSocket that stays open: each WS message is one chunk, each write one WS message. */
-class WsConnection implements Connection {
-  private binary = false;
+/** A WebSocket's messages as a ByteStream: each message is one 'data' chunk; notes whether the last was binary. */
+class WsMessages extends PushedStream {
+  binary = false;
 
-  constructor(
-    readonly id: string,
-    readonly remote: string,
-    private readonly ws: WebSocket,
-  ) {}
-
-  write(data: Buffer): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: this.binary });
-  }
-  close(): void {
-    this.ws.close(1000, 'closed by the agent');
-    setTimeout(() => this.ws.terminate(), 1000).unref();
-  }
-  pause(): void {
-    this.ws.pause();
-  }
-  resume(): void {
-    this.ws.resume();
-  }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.ws.on('message', (data: RawData, isBinary: boolean) => {
+  constructor(ws: WebSocket) {
+    super(ws);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
       this.binary = isBinary;
-      listener(
+      this.emit(
+        'data',
         Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data)),
       );
     });
   }
-  onClose(listener: () => void): void {
-    this.ws.on('close', () => listener());
+}
+
+/** A WebSocket that stays open: each WS message is one chunk, each write one WS message (text or binary, as asked). */
+class WsConnection extends StreamConnection {
+  constructor(
+    id: string,
+    remote: string,
+    private readonly ws: WebSocket,
+    private readonly messages = new WsMessages(ws),
+  ) {
+    super(id, remote, messages);
+    ws.on('close', () => this.notifyClosed());
+  }
+
+  write(data: Buffer): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: this.messages.binary });
+  }
+  close(): void {
+    this.ws.close(1000, 'closed by the agent');
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 }
 

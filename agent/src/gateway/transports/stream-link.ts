@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Connection } from '../types.js';
 import type { Link } from './reconnect.js';
 
@@ -10,11 +11,11 @@ export interface ByteStream {
 }
 
 /**
- * The part every dialled or opened stream link shares: data, backpressure and close listeners,
- * told once when the link is gone. Subclasses write, close and say when the link was `lost`.
+ * The part every byte-stream connection shares: data, backpressure and close listeners, told once
+ * when the connection is gone — a listener added after that is told too (on a microtask).
+ * Subclasses write, close and call `notifyClosed` when the stream ends.
  */
-export abstract class StreamLink implements Connection, Link {
-  abstract readonly lost: Promise<string>;
+export abstract class StreamConnection implements Connection {
   private readonly closeListeners: (() => void)[] = [];
   private notified = false;
 
@@ -23,6 +24,11 @@ export abstract class StreamLink implements Connection, Link {
     readonly remote: string,
     private readonly stream: ByteStream,
   ) {}
+
+  /** True once `notifyClosed` ran. */
+  protected get closed(): boolean {
+    return this.notified;
+  }
 
   abstract write(data: Buffer): void;
   abstract close(): void;
@@ -46,5 +52,23 @@ export abstract class StreamLink implements Connection, Link {
     this.notified = true;
     this.stream.removeAllListeners('data');
     for (const l of this.closeListeners.splice(0)) l();
+  }
+}
+
+/** A dialled or opened stream link: a StreamConnection that also says when it was `lost` (for Reconnector). */
+export abstract class StreamLink extends StreamConnection implements Link {
+  abstract readonly lost: Promise<string>;
+}
+
+/** A ByteStream whose chunks are pushed by hand (`emit('data', chunk)`); pause and resume go to the source. */
+export class PushedStream extends EventEmitter implements ByteStream {
+  constructor(private readonly source: { pause(): unknown; resume(): unknown }) {
+    super();
+  }
+  pause(): void {
+    this.source.pause();
+  }
+  resume(): void {
+    this.source.resume();
   }
 }

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import { listenError } from '@tillbridge/shared';
+import { StreamConnection } from './stream-link.js';
 
 export interface TcpServerOptions {
   host: string;
@@ -12,17 +13,14 @@ export interface TcpServerOptions {
   log: Logger;
 }
 
-class TcpConnection implements Connection {
-  readonly id: string;
-  readonly remote: string;
-
+class TcpConnection extends StreamConnection {
   constructor(
     private readonly socket: Socket,
     seq: number,
   ) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.id = `tcp-${seq}`;
+    super(`tcp-${seq}`, `${socket.remoteAddress}:${socket.remotePort}`, socket);
     socket.setNoDelay(true);
+    socket.on('close', () => this.notifyClosed());
   }
 
   write(data: Buffer): void {
@@ -31,18 +29,6 @@ class TcpConnection implements Connection {
   close(): void {
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
-  }
-  pause(): void {
-    this.socket.pause();
-  }
-  resume(): void {
-    this.socket.resume();
-  }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.socket.on('data', listener);
-  }
-  onClose(listener: () => void): void {
-    this.socket.on('close', listener);
   }
 }
 
