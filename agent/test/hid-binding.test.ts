@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { describeZodError, isTbError } from '@tillbridge/shared';
+import { isTbError } from '@tillbridge/shared';
 import { loadNodeHidBinding, type NodeHidImporter } from '../src/gateway/hid/node-hid-binding.js';
 import { HidScannerSchema, HidTransportSchema } from '../src/gateway/transports/hid-schemas.js';
+import { configProblems } from './support/config-problems.js';
 
 async function loadError(importer: NodeHidImporter): Promise<unknown> {
   try {
@@ -65,24 +66,21 @@ describe('HID config schemas', () => {
   });
 
   it('says what a USB id must be and rejects unknown keys', () => {
-    const bad = HidTransportSchema.safeParse({ type: 'hid', vendorId: '0xZZ', productId: 70_000, baud: 9600 });
-    expect(bad.success).toBe(false);
-    const lines = bad.success ? [] : describeZodError(bad.error);
+    const lines = configProblems(HidTransportSchema, { type: 'hid', vendorId: '0xZZ', productId: 70_000, baud: 9600 });
     expect(lines).toContain('vendorId: expected a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"');
     expect(lines).toContain(
       'productId: expected a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"',
     );
     expect(lines.some((l) => l.includes('"baud"'))).toBe(true);
-    const backoff = HidTransportSchema.safeParse({
-      type: 'hid',
-      vendorId: 1,
-      productId: 2,
-      reconnectBaseMs: 5000,
-      reconnectCapMs: 1000,
-    });
-    expect(backoff.success ? [] : describeZodError(backoff.error)).toEqual([
-      'reconnectCapMs: expected a value at least reconnectBaseMs',
-    ]);
+    expect(
+      configProblems(HidTransportSchema, {
+        type: 'hid',
+        vendorId: 1,
+        productId: 2,
+        reconnectBaseMs: 5000,
+        reconnectCapMs: 1000,
+      }),
+    ).toEqual(['reconnectCapMs: expected a value at least reconnectBaseMs']);
   });
 
   it('validates a scanner: register, device and mode', () => {
@@ -96,7 +94,7 @@ describe('HID config schemas', () => {
       mode: 'pos',
       pollMs: 1000,
     });
-    const missing = HidScannerSchema.safeParse({ id: 'SC1', register: 'R1', vendorId: 1, productId: 2 });
-    expect(missing.success ? [] : describeZodError(missing.error)).toEqual(['mode: expected one of "pos", "keyboard"']);
+    const missing = configProblems(HidScannerSchema, { id: 'SC1', register: 'R1', vendorId: 1, productId: 2 });
+    expect(missing).toEqual(['mode: expected one of "pos", "keyboard"']);
   });
 });

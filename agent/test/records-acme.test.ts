@@ -4,6 +4,7 @@ import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { DecodeResult } from '../src/gateway/types.js';
 import { ACME_SALE } from './support/acme-frames.js';
+import { foundReceipt } from './support/register-messages.js';
 
 const profile = loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname);
 const codec = new DelimitedCodec(profile);
@@ -155,18 +156,7 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
   });
 
   it('receipt, in Latin-1, found and not found', () => {
-    const found: RegisterReply = {
-      type: 'receipt',
-      id: '000130',
-      receipt: '0001-000123',
-      found: true,
-      source: 'hub',
-      lines: [
-        { line: 1, sku: 'TEE-BLUE-M', qty: 2, unitPrice: 1999, returnable: 1 },
-        { line: 3, sku: 'KÄSE', qty: 0.42, unitPrice: 349, returnable: 0.42 },
-      ],
-    };
-    const out = enc(found);
+    const out = enc(foundReceipt('000130', '0001-000123', 'KÄSE'));
     expect(out).toEqual(
       Buffer.from('P|000130|0001-000123|Y|2|1|TEE-BLUE-M|2000|1999|1000|3|K\xc4SE|420|349|420', 'latin1'),
     );

@@ -4,6 +4,7 @@ import { derivedId, TbCodes, type RegisterReply } from '@tillbridge/shared';
 import { FixedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { DecodeResult } from '../src/gateway/types.js';
+import { foundReceipt } from './support/register-messages.js';
 
 const profile = loadProfile(new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname);
 const codec = new FixedCodec(profile);
@@ -181,17 +182,7 @@ describe('contoso-fixed-80 (fixed): golden reply bytes', () => {
   });
 
   it('receipt: a header record and one record per line', () => {
-    const r: RegisterReply = {
-      type: 'receipt',
-      id: 'x',
-      receipt: 'S07-0123',
-      found: true,
-      source: 'hub',
-      lines: [
-        { line: 1, sku: 'TEE-BLUE-M', qty: 2, unitPrice: 1999, returnable: 1 },
-        { line: 3, sku: 'BANANAS', qty: 0.42, unitPrice: 349, returnable: 0.42 },
-      ],
-    };
+    const r = foundReceipt('x', 'S07-0123', 'BANANAS');
     expect(text(codec.encode([r], ctx))).toBe(
       rec('RP', '0007', '0123', 'Y', 'S07-0123'.padEnd(20), '002') +
         rec('RI', '001', 'TEE-BLUE-M'.padEnd(20), '00002000', '000001999', '00001000') +

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, describeZodError } from '@tillbridge/shared';
+import { createLogger } from '@tillbridge/shared';
 import { TcpClientTransportSchema } from '../src/gateway/transports/schemas.js';
 import { TcpClientTransport } from '../src/gateway/transports/tcp-client.js';
 import type { Connection, LinkState } from '../src/gateway/types.js';
 import { waitFor } from './pty.js';
+import { configProblems } from './support/config-problems.js';
 import { freePort } from '../../test/support/net.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -265,15 +266,15 @@ describe('TcpClientTransportSchema', () => {
   });
 
   it('names each bad key and what was expected', () => {
-    const r = TcpClientTransportSchema.safeParse({
-      type: 'tcp-client',
-      host: '',
-      port: 0,
-      connectTimeoutMs: 5,
-      keepAliveMs: 1500.5,
-    });
-    expect(r.success).toBe(false);
-    expect(describeZodError(r.error!)).toEqual([
+    expect(
+      configProblems(TcpClientTransportSchema, {
+        type: 'tcp-client',
+        host: '',
+        port: 0,
+        connectTimeoutMs: 5,
+        keepAliveMs: 1500.5,
+      }),
+    ).toEqual([
       'host: expected a host name or IP address of the register',
       'port: expected a port from 1 to 65535',
       'connectTimeoutMs: expected at least 100 milliseconds',

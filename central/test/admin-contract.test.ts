@@ -15,8 +15,7 @@ import * as status from '../src/http/contract/status.js';
 import * as stores from '../src/http/contract/stores.js';
 import * as webhooks from '../src/http/contract/webhooks.js';
 import { startAdminServer } from './admin-server.js';
-import { seedSale, testHub } from './helpers.js';
-import { wireDayClose } from './wire-day-close.js';
+import { seedSale, testHub, wireDayClose } from './helpers.js';
 
 // Every route of the admin API's contract, called over real HTTP on a real hub: each answer must
 // parse with the route's schema and lose nothing in parsing (no field the contract does not name).
@@ -208,7 +207,8 @@ describe('the admin API against its contract', () => {
   });
 
   it('reconciliation', async () => {
-    const close = wireDayClose(1, 'R1', {
+    const close = wireDayClose(1, 'd-R1', {
+      currency: 'EUR',
       sales: { count: 2, amount: 900 },
       tenders: [{ kind: 'card', amount: 900 }],
       receipts: ['X1', 'X9'],

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes, type WireEvent } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
-import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
+import { agentToken, listeningHub, silent, wireHello, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -48,7 +48,7 @@ function connect(): Promise<Agent> {
 
 async function hello(agent: string, incarnation: string, newest: number): Promise<Agent> {
   const a = await connect();
-  a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation, newest });
+  a.send(wireHello(agent, { incarnation, newest }));
   return a;
 }
 

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
-import { agentToken, listeningHub, silent, wireSale, column } from './helpers.js';
+import { agentToken, listeningHub, silent, wireHello, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -122,7 +122,7 @@ function dial(store: string): { ws: WebSocket; agent: Promise<Agent> } {
 
 async function hello(store: string, agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
   const a = await dial(store).agent;
-  a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0, ...conn });
+  a.send(wireHello(agent, conn));
   return a;
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, WIRE_VERSION } from '@tillbridge/shared';
+import { AGENT_WS_PATH, CloseCodes } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { openHubStorage } from '../src/storage/index.js';
@@ -17,7 +17,7 @@ import {
   type TestDatabase,
 } from '../../test/support/pg.js';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { agentToken, silent, TestClock, wireDayClose } from './helpers.js';
+import { agentToken, silent, TestClock, wireDayClose, wireHello } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -91,7 +91,7 @@ async function connect(
     ws.once('open', () => r());
     ws.once('unexpected-response', (_req, res) => j(new Error(`upgrade refused: ${res.statusCode}`)));
   });
-  a.send({ t: 'hello', v: WIRE_VERSION, agent, incarnation: 'i1', newest: 0, ...conn });
+  a.send(wireHello(agent, conn));
   return a;
 }
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { AGENT_WS_PATH, type WireEvent } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
-import { agentToken, listeningHub, silent, wireDayClose, wireSale } from './helpers.js';
+import { agentToken, listeningHub, silent, wireDayClose, wireHello, wireSale } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -67,7 +67,7 @@ async function connect(token: string, newest: number): Promise<Agent> {
         ws.close();
       }),
   };
-  agent.send({ t: 'hello', v: WIRE_VERSION, agent: 'agent-1', incarnation: 'inc-1', newest });
+  agent.send(wireHello('agent-1', { incarnation: 'inc-1', newest }));
   await agent.next('welcome');
   return agent;
 }

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
-import { createLogger, type DayCloseEventBody, type Tender, type WireEvent } from '@tillbridge/shared';
+import {
+  createLogger,
+  WIRE_VERSION,
+  type DayCloseEventBody,
+  type HelloFrame,
+  type Tender,
+  type WireEvent,
+} from '@tillbridge/shared';
 import { initHub, startHub, type HubOptions, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
 import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
@@ -200,6 +207,19 @@ export const wireSale = (seq: number, id: string, receipt: string, fields: WireS
     lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: fields.amount ?? 100 }],
     tenders: fields.tenders ?? [],
   },
+});
+
+/**
+ * The hello of `agent` on its database's first connection (incarnation i1, nothing sent yet) speaking this
+ * build's protocol, but for what `more` says.
+ */
+export const wireHello = (agent: string, more: Partial<HelloFrame> = {}): HelloFrame => ({
+  t: 'hello',
+  v: WIRE_VERSION,
+  agent,
+  incarnation: 'i1',
+  newest: 0,
+  ...more,
 });
 
 /**

@@ -8,7 +8,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_WS_PATH, TbCodes, WIRE_VERSION } from '@tillbridge/shared';
+import { AGENT_WS_PATH, TbCodes } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
 import { Imports, type ImportProgress } from '../src/imports/imports.js';
@@ -18,7 +18,7 @@ import { uploadImport } from '../src/cli/import-upload.js';
 import { importInventory } from '../src/http/contract/inventory.js';
 import { checkSaleLine } from '../src/imports/sales-import.js';
 import type { FeedEntry } from '../src/feed/feed.js';
-import { capturingStream, recordSale, silent } from './helpers.js';
+import { capturingStream, recordSale, silent, wireHello } from './helpers.js';
 import { authorizeRequest } from './agent-socket.js';
 import { wsText } from '../../test/support/ws.js';
 
@@ -151,7 +151,7 @@ async function agentFor(store: string): Promise<{
     if (f.t === 'res') waiting.get(f.rid as number)?.(f);
   });
   await new Promise((r, j) => ws.once('open', r).once('error', j));
-  ws.send(JSON.stringify({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}`, incarnation: 'i1', newest: 0 }));
+  ws.send(JSON.stringify(wireHello(`agent-${store}`)));
   await until('welcome', () => frames.some((f) => f.t === 'welcome'));
   let rid = 0;
   return {

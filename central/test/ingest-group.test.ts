@@ -3,11 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, WIRE_VERSION, type WireEvent } from '@tillbridge/shared';
+import { AGENT_WS_PATH, type WireEvent } from '@tillbridge/shared';
 import { createTestDatabase, testBackend, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { IngestOptions } from '../src/sync/ingest-queue.js';
-import { agentToken, poisonSalesInsert, column, scalar, seedSale, silent, TestClock, wireSale } from './helpers.js';
+import {
+  agentToken,
+  poisonSalesInsert,
+  column,
+  scalar,
+  seedSale,
+  silent,
+  TestClock,
+  wireHello,
+  wireSale,
+} from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
 import { authorizeRequest } from './agent-socket.js';
 
@@ -113,7 +123,7 @@ async function agent(store: string): Promise<Agent> {
     },
     send: (frame) => ws.send(JSON.stringify(frame)),
   };
-  a.send({ t: 'hello', v: WIRE_VERSION, agent: `agent-${store}`, incarnation: 'i1', newest: 0 });
+  a.send(wireHello(`agent-${store}`));
   await a.next((f) => f.t === 'welcome');
   return a;
 }

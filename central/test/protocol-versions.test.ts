@@ -27,7 +27,7 @@ import { statusCommands } from '../src/cli/commands/status.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { belowVersion, agentVersionOf } from '../src/domain/agent-versions.js';
 import { runCli } from './cli-run.js';
-import { agentToken, silent, TestClock } from './helpers.js';
+import { agentToken, silent, TestClock, wireHello } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 import { wsText } from '../../test/support/ws.js';
 
@@ -107,7 +107,7 @@ interface AgentOs {
 
 /** The hello of an agent speaking protocols 2 to 3 (or to `v`), on its first connection (i1, nothing sent). */
 function rangedHello(agent: string, software: string, os: AgentOs, startedAt: string, v = 3): Record<string, unknown> {
-  return { t: 'hello', v, min: 2, agent, incarnation: 'i1', newest: 0, software, os, startedAt };
+  return wireHello(agent, { v, min: 2, software, os, startedAt });
 }
 
 /**
@@ -187,14 +187,7 @@ describe('the hub on connect', () => {
     const { running } = await oneHub();
     const { token } = await storeToken(running, 'S1');
     const a = await connect(running, token);
-    a.send({
-      t: 'hello',
-      v: WIRE_VERSION_MIN - 1,
-      agent: 'ag-old',
-      incarnation: 'i1',
-      newest: 0,
-      software: 'tillbridge-agent/0.0.1',
-    });
+    a.send(wireHello('ag-old', { v: WIRE_VERSION_MIN - 1, software: 'tillbridge-agent/0.0.1' }));
     const closed = await a.closed;
     expect(closed.code).toBe(CloseCodes.PROTOCOL_VERSION);
     expect(closed.reason).toMatch(
@@ -211,14 +204,7 @@ describe('the hub on connect', () => {
     const { running } = await oneHub();
     const { token } = await storeToken(running, 'S1');
     const a = await connect(running, token);
-    a.send({
-      t: 'hello',
-      v: WIRE_VERSION + 3,
-      min: WIRE_VERSION + 2,
-      agent: 'ag-future',
-      incarnation: 'i1',
-      newest: 0,
-    });
+    a.send(wireHello('ag-future', { v: WIRE_VERSION + 3, min: WIRE_VERSION + 2 }));
     expect(await a.closed).toMatchObject({
       code: CloseCodes.PROTOCOL_VERSION,
       reason: expect.stringMatching(/needs a newer tillbridge-hub.*upgrade the hub/),
@@ -234,7 +220,7 @@ describe('the hub on connect', () => {
       const { token: t2 } = await storeToken(running, 'S2');
       // the agent as shipped before negotiation: v 2, no range, no OS
       const old = await connect(running, token);
-      old.send({ t: 'hello', v: 2, agent: 'ag-old', incarnation: 'i1', newest: 0, software: 'tillbridge-agent/0.1.0' });
+      old.send(wireHello('ag-old', { v: 2, software: 'tillbridge-agent/0.1.0' }));
       expect((await old.next('welcome')).v).toBe(2);
       // a newer agent speaking 2..9: the hub's newest
       const newer = await connect(running, t2);

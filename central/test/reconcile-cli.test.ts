@@ -5,9 +5,8 @@ import type { WireEvent } from '@tillbridge/shared';
 import { reconcileCommands } from '../src/cli/commands/reconcile.js';
 import { adminRoutes } from '../src/http/admin-api.js';
 import { Router } from '../src/http/router.js';
-import { testHub } from './helpers.js';
+import { testHub, wireDayClose } from './helpers.js';
 import { runCli } from './cli-run.js';
-import { wireDayClose } from './wire-day-close.js';
 
 // `tillbridge-hub reconcile`, in-process, through the admin API on a real HTTP server, on a real hub database.
 
@@ -34,12 +33,18 @@ const sale = (register: string, receipt: string, amount: number): WireEvent => (
   },
 });
 const close = (register: string, receipts: string[], amount: number, card: number): WireEvent =>
-  wireDayClose(++seq, register, {
-    source: register === 'R2' ? 'agent' : 'register',
-    sales: { count: receipts.length, amount },
-    tenders: [{ kind: 'card', amount: card }],
-    receipts,
-  });
+  wireDayClose(
+    ++seq,
+    `d-${register}`,
+    {
+      source: register === 'R2' ? 'agent' : 'register',
+      currency: 'EUR',
+      sales: { count: receipts.length, amount },
+      tenders: [{ kind: 'card', amount: card }],
+      receipts,
+    },
+    { register },
+  );
 
 beforeAll(async () => {
   t = testHub();

@@ -1,24 +1,15 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initHub } from '../src/hub.js';
 import { openHub } from '../src/hub-services.js';
 import { silent } from './helpers.js';
-
-const modes = (dir: string): Record<string, string> =>
-  Object.fromEntries(readdirSync(dir).map((f) => [f, (statSync(join(dir, f)).mode & 0o777).toString(8)]));
+import { fileModes, usualUmaskForEachTest } from '../../test/support/file-modes.js';
+import { tempDirForEachTest } from '../../test/support/temp-dir.js';
 
 let root: string;
-let umask: number;
-beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'tb-hub-modes-'));
-  umask = process.umask(0o022);
-});
-afterEach(() => {
-  process.umask(umask);
-  rmSync(root, { recursive: true, force: true });
-});
+tempDirForEachTest('tb-hub-modes-', (d) => (root = d));
+usualUmaskForEachTest();
 
 describe.runIf(process.platform !== 'win32')("the hub's files", () => {
   it(
@@ -32,7 +23,7 @@ describe.runIf(process.platform !== 'win32')("the hub's files", () => {
       const hub = openHub({ dataDir: dir, tokenLifetimeSec: 900, log: silent });
       hub.storage.tx(() => hub.stores.create('S1', 'S1'));
       hub.auditTrail.checkpoints.create('test'); // makes the signing key
-      const m = modes(dir);
+      const m = fileModes(dir);
       expect(Object.keys(m).sort()).toEqual([
         'audit-signing-key.pem',
         'hub.secret',
