@@ -95,3 +95,8 @@ export function money(minor: number | null | undefined, currency: string | null 
   if (minor === null || minor === undefined) return '-';
   return currency ? formatMoney(minor, currency) : `${minor} (minor units)`;
 }
+
+/** A command's help epilogue: its example command lines under an "Examples:" heading. */
+export function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}
