@@ -96,7 +96,8 @@ export function money(minor: number | null | undefined, currency: string | null 
   return currency ? formatMoney(minor, currency) : `${minor} (minor units)`;
 }
 
-/** A command's help epilogue: its example command lines under an "Examples:" heading. */
-export function examples(...lines: string[]): string {
-  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+/** A command's help epilogue: its example command lines under an "Example:" or "Examples:" heading. */
+export function examplesHelp(...lines: string[]): string {
+  const heading = lines.length === 1 ? 'Example' : 'Examples';
+  return `\n${heading}:\n${lines.map((l) => `  ${l}`).join('\n')}`;
 }

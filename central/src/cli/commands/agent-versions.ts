@@ -1,4 +1,4 @@
-import { examples } from '../format.js';
+import { examplesHelp } from '../format.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { minAgentVersion, setMinAgentVersion } from '../../http/contract/stores.js';
 import { act, print, type CliContext } from '../context.js';
@@ -19,7 +19,7 @@ export function agentVersionCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      examples(
+      examplesHelp(
         'tillbridge-hub stores min-version',
         'tillbridge-hub stores min-version 0.2.0',
         'tillbridge-hub stores min-version --clear',

@@ -21,7 +21,7 @@ import {
   verifyAudit,
 } from '../../http/contract/audit.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
-import { examples, parseDuration, table } from '../format.js';
+import { examplesHelp, parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
 import {
   act,
@@ -118,7 +118,7 @@ function auditVerifyCommand(audit: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      examples(
+      examplesHelp(
         'tillbridge-hub audit verify',
         'tillbridge-hub audit verify --data /var/lib/tillbridge-hub',
         'tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database ' +
@@ -180,7 +180,7 @@ function auditTailCommand(audit: Command, ctx: CliContext): void {
     .option('--json', 'print JSON (with --follow: one JSON object per line)')
     .addHelpText(
       'after',
-      examples('tillbridge-hub audit tail -n 50', 'tillbridge-hub audit tail --follow --json | jq .action'),
+      examplesHelp('tillbridge-hub audit tail -n 50', 'tillbridge-hub audit tail --follow --json | jq .action'),
     )
     .action(
       act(async (opts: { lines: string; follow?: boolean; interval: string; json?: boolean }) => {
@@ -275,7 +275,7 @@ function auditExportCommand(audit: Command, ctx: CliContext): void {
     .option('--page-size <n>', 'entries per request to the hub', '2000')
     .addHelpText(
       'after',
-      examples(
+      examplesHelp(
         'tillbridge-hub audit export --all --out audit.jsonl',
         'tillbridge-hub audit export --since 2026-11-01 --until 2026-12-01 --store S001 --format csv > nov-s001.csv',
       ),

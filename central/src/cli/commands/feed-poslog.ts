@@ -1,4 +1,4 @@
-import { examples } from '../format.js';
+import { examplesHelp } from '../format.js';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -55,7 +55,7 @@ export function feedPoslogCommand(parent: Command, ctx: CliContext): Command {
     .option('--out <file>', 'write the document to this file (default: standard output)')
     .addHelpText(
       'after',
-      examples(
+      examplesHelp(
         'tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml',
         'tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml',
       ),

@@ -6,7 +6,7 @@ import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntr
 import type { z } from 'zod';
 
 type FeedEntry = z.output<typeof feedEntry>;
-import { examples, table } from '../format.js';
+import { examplesHelp, table } from '../format.js';
 import { act, print, printingCommand, type CliContext } from '../context.js';
 
 interface FilterOpts {
@@ -84,7 +84,7 @@ function feedTailCommand(feed: Command, ctx: CliContext): void {
   )
     .addHelpText(
       'after',
-      examples(
+      examplesHelp(
         'tillbridge-hub feed tail --after 0 --limit 20',
         'tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
       ),
@@ -132,7 +132,7 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
   )
     .addHelpText(
       'after',
-      examples(
+      examplesHelp(
         'tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl',
         'tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
       ),

@@ -1,4 +1,4 @@
-import { examples, money, table } from '../format.js';
+import { examplesHelp, money, table } from '../format.js';
 import { act, EXIT, print, type CliContext } from '../context.js';
 import { reconcileDay } from '../../http/contract/reconcile.js';
 import type { ResponseOf } from '../../http/contract/route.js';
@@ -48,7 +48,7 @@ export function reconcileCommands(ctx: CliContext): void {
       'after',
       '\n' +
         'Exit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n' +
-        examples(
+        examplesHelp(
           'tillbridge-hub reconcile --day 2026-11-27',
           'tillbridge-hub reconcile --day 2026-11-27 --store S001 --json',
           'tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check',
