@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
 import { AdminClient } from './admin-client.js';
+import { examplesHelp } from './format.js';
 
 /** Exit codes, documented in docs/cli.md. */
 export const EXIT = {
@@ -66,10 +67,9 @@ export function printingCommand(
 ): Command {
   const command = parent.command(usage).description(description);
   for (const option of options) command.addOption(option);
-  const heading = examples.length === 1 ? 'Example' : 'Examples';
-  const lines = examples.map((line) => `  tillbridge-hub ${line}`).join('\n');
   const before = note ? `\n${note}\n` : '';
-  return command.option('--json', 'print JSON').addHelpText('after', `${before}\n${heading}:\n${lines}`);
+  const after = examplesHelp(...examples.map((line) => `tillbridge-hub ${line}`));
+  return command.option('--json', 'print JSON').addHelpText('after', `${before}${after}`);
 }
 
 /** A subcommand that changes one thing, named by its id, and says what it did in a line (`change`'s answer). */

@@ -95,3 +95,9 @@ export function money(minor: number | null | undefined, currency: string | null 
   if (minor === null || minor === undefined) return '-';
   return currency ? formatMoney(minor, currency) : `${minor} (minor units)`;
 }
+
+/** A command's help epilogue: its example command lines under an "Example:" or "Examples:" heading. */
+export function examplesHelp(...lines: string[]): string {
+  const heading = lines.length === 1 ? 'Example' : 'Examples';
+  return `\n${heading}:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}

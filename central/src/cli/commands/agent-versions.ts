@@ -1,3 +1,4 @@
+import { examplesHelp } from '../format.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { minAgentVersion, setMinAgentVersion } from '../../http/contract/stores.js';
 import { act, print, type CliContext } from '../context.js';
@@ -18,11 +19,11 @@ export function agentVersionCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub stores min-version\n' +
-        '  tillbridge-hub stores min-version 0.2.0\n' +
-        '  tillbridge-hub stores min-version --clear',
+      examplesHelp(
+        'tillbridge-hub stores min-version',
+        'tillbridge-hub stores min-version 0.2.0',
+        'tillbridge-hub stores min-version --clear',
+      ),
     )
     .action(
       act(async (version: string | undefined, opts: { clear?: boolean; json?: boolean }) => {

@@ -21,7 +21,7 @@ import {
   verifyAudit,
 } from '../../http/contract/audit.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
-import { parseDuration, table } from '../format.js';
+import { examplesHelp, parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
 import {
   act,
@@ -118,14 +118,13 @@ function auditVerifyCommand(audit: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub audit verify\n' +
-        '  tillbridge-hub audit verify --data /var/lib/tillbridge-hub\n' +
-        '  tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database ' +
-        'postgres://tillbridge@db.example:5432/tillbridge\n' +
-        '  tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint ' +
-        'SHA256:Yx3…',
+      examplesHelp(
+        'tillbridge-hub audit verify',
+        'tillbridge-hub audit verify --data /var/lib/tillbridge-hub',
+        'tillbridge-hub audit verify --data /var/lib/tillbridge-hub --database ' +
+          'postgres://tillbridge@db.example:5432/tillbridge',
+        'tillbridge-hub audit verify --checkpoint cp-120.json --export audit.jsonl --fingerprint SHA256:Yx3…',
+      ),
     )
     .action(
       act(
@@ -181,7 +180,7 @@ function auditTailCommand(audit: Command, ctx: CliContext): void {
     .option('--json', 'print JSON (with --follow: one JSON object per line)')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub audit tail -n 50\n  tillbridge-hub audit tail --follow --json | jq .action',
+      examplesHelp('tillbridge-hub audit tail -n 50', 'tillbridge-hub audit tail --follow --json | jq .action'),
     )
     .action(
       act(async (opts: { lines: string; follow?: boolean; interval: string; json?: boolean }) => {
@@ -276,11 +275,10 @@ function auditExportCommand(audit: Command, ctx: CliContext): void {
     .option('--page-size <n>', 'entries per request to the hub', '2000')
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub audit export --all --out audit.jsonl\n' +
-        '  tillbridge-hub audit export --since 2026-11-01 --until 2026-12-01 --store S001 --format csv > ' +
-        'nov-s001.csv',
+      examplesHelp(
+        'tillbridge-hub audit export --all --out audit.jsonl',
+        'tillbridge-hub audit export --since 2026-11-01 --until 2026-12-01 --store S001 --format csv > nov-s001.csv',
+      ),
     )
     .action(
       act(async (opts: ExportOpts) => {

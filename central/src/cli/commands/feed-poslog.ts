@@ -1,3 +1,4 @@
+import { examplesHelp } from '../format.js';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -54,10 +55,10 @@ export function feedPoslogCommand(parent: Command, ctx: CliContext): Command {
     .option('--out <file>', 'write the document to this file (default: standard output)')
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml\n' +
-        '  tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml',
+      examplesHelp(
+        'tillbridge-hub feed poslog --store S001 --day 2026-11-27 --out S001-2026-11-27.xml',
+        'tillbridge-hub feed poslog --store S001 --day 2026-11-27 > day.xml',
+      ),
     )
     .action(
       act(async (opts: { store: string; day: string; out?: string }) => {

@@ -6,7 +6,7 @@ import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntr
 import type { z } from 'zod';
 
 type FeedEntry = z.output<typeof feedEntry>;
-import { table } from '../format.js';
+import { examplesHelp, table } from '../format.js';
 import { act, print, printingCommand, type CliContext } from '../context.js';
 
 interface FilterOpts {
@@ -84,10 +84,10 @@ function feedTailCommand(feed: Command, ctx: CliContext): void {
   )
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub feed tail --after 0 --limit 20\n' +
-        '  tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
+      examplesHelp(
+        'tillbridge-hub feed tail --after 0 --limit 20',
+        'tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
+      ),
     )
     .action(
       act(
@@ -132,10 +132,10 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
   )
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl\n' +
-        '  tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
+      examplesHelp(
+        'tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl',
+        'tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
+      ),
     )
     .action(
       act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {

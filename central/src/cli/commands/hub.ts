@@ -14,7 +14,7 @@ import {
 import { redactUrl } from '../../storage/index.js';
 import { AMQP_URL_ENV, checkAmqpUrl, checkExchange, DEFAULT_EXCHANGE } from '../../feed/amqp-relay.js';
 import { parseRetentionDays } from '../../audit/retention.js';
-import { parseDuration, parseRate } from '../format.js';
+import { examplesHelp, parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
 import { DEFAULT_GATE } from '../../auth/gate.js';
 import { type Command, Option } from 'commander';
@@ -125,11 +125,11 @@ function serveCommand(program: Command): void {
         'Plain HTTP is refused on any address but loopback unless --insecure is given.\n' +
         'Under systemd, /etc/tillbridge/hub.env sets these through TILLBRIDGE_HUB_* variables ' +
         '(installers/hub.env.example).\n' +
-        '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert ' +
-        '/etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem\n' +
-        '  tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
+        examplesHelp(
+          'tillbridge-hub serve --data /var/lib/tillbridge-hub --listen 0.0.0.0:7400 --tls-cert ' +
+            '/etc/tillbridge/hub.pem --tls-key /etc/tillbridge/hub-key.pem',
+          'tillbridge-hub serve --data ./hub --listen 127.0.0.1:7400',
+        ),
     )
     .action(act(serveHub));
 }

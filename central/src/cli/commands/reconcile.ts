@@ -1,4 +1,4 @@
-import { money, table } from '../format.js';
+import { examplesHelp, money, table } from '../format.js';
 import { act, EXIT, print, type CliContext } from '../context.js';
 import { reconcileDay } from '../../http/contract/reconcile.js';
 import type { ResponseOf } from '../../http/contract/route.js';
@@ -48,11 +48,11 @@ export function reconcileCommands(ctx: CliContext): void {
       'after',
       '\n' +
         'Exit code: 0; with --check, 1 when a register of the day is resending or has a discrepancy.\n' +
-        '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub reconcile --day 2026-11-27\n' +
-        '  tillbridge-hub reconcile --day 2026-11-27 --store S001 --json\n' +
-        '  tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check',
+        examplesHelp(
+          'tillbridge-hub reconcile --day 2026-11-27',
+          'tillbridge-hub reconcile --day 2026-11-27 --store S001 --json',
+          'tillbridge-hub reconcile --day "$(date -d yesterday +%F)" --check',
+        ),
     )
     .action(
       act(async (opts: { day: string; store?: string; check?: boolean; json?: boolean }) => {

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
-import { ago, durationOption, table } from '../format.js';
+import { ago, durationOption, examplesHelp, table } from '../format.js';
 import {
   act,
   databaseOf,
@@ -125,9 +125,10 @@ function tokenCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  tillbridge-hub tokens create --role operator --name "night shift dashboard"\n' +
-        '  sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" ' +
-        '--data /var/lib/tillbridge-hub',
+      examplesHelp(
+        'tillbridge-hub tokens create --role operator --name "night shift dashboard"',
+        'sudo -u tillbridge tillbridge-hub tokens create --role admin --name "recovery" --data /var/lib/tillbridge-hub',
+      ),
     )
     .action(
       act(async (opts: { role: string; name: string; data?: string; database?: string; json?: boolean }) => {

@@ -1,3 +1,4 @@
+import { examplesHelp } from '../format.js';
 import { printServiceOutcome, systemdService, TbCodes, TbError, type SystemdServiceOptions } from '@tillbridge/shared';
 import { act, type CliContext } from '../context.js';
 
@@ -24,10 +25,7 @@ export function serviceCommands(ctx: CliContext): void {
       'after',
       '\n' +
         'Run as root. The unit reads /etc/tillbridge/hub.env (installers/hub.env.example).\n' +
-        '\n' +
-        'Examples:\n' +
-        '  sudo tillbridge-hub service install --now\n' +
-        '  sudo tillbridge-hub service status',
+        examplesHelp('sudo tillbridge-hub service install --now', 'sudo tillbridge-hub service status'),
     );
   const rootOpt = '--root <dir>';
   const rootHelp = 'write the unit under this root (an image or staging tree) and enable it there, offline';

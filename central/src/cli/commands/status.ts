@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TbCodes, TbError } from '@tillbridge/shared';
-import { ago, describeAgentLine, durationOption, table } from '../format.js';
+import { ago, describeAgentLine, durationOption, examplesHelp, table } from '../format.js';
 import { hubStatus } from '../../http/contract/status.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { act, topCommand, print, type CliContext } from '../context.js';
@@ -137,11 +137,11 @@ export function statusCommands(ctx: CliContext): void {
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\n' +
-        'Examples:\n' +
-        '  tillbridge-hub status\n' +
-        '  tillbridge-hub status --store S001 --json\n' +
-        '  tillbridge-hub status --watch 5s',
+      examplesHelp(
+        'tillbridge-hub status',
+        'tillbridge-hub status --store S001 --json',
+        'tillbridge-hub status --watch 5s',
+      ),
     )
     .action(
       act(async (opts: { store?: string; json?: boolean; watch?: string | boolean }) => {

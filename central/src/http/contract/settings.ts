@@ -5,6 +5,8 @@ const body = z.record(z.string(), z.unknown());
 const nullableNumber = z.number().nullable();
 const byStore = z.object({ store: z.string().optional() });
 const history = z.object({ store: z.string().optional(), limit: z.coerce.number().int().optional() });
+/** Where a versioned document (the returns policy, the sync settings) applies and which version it is. */
+const scopedVersion = { scope: z.string(), version: z.number() };
 
 /** One version of versioned settings (a returns policy, sync settings): what changed, by whom. */
 const versionRecord = z.object({
@@ -21,8 +23,7 @@ export const showPolicy = route(
   'GET',
   '/v1/admin/policy',
   z.object({
-    scope: z.string(),
-    version: z.number(),
+    ...scopedVersion,
     policy: body,
     /** a store's own change over the default */
     override: body.optional(),
@@ -34,11 +35,7 @@ export const showPolicy = route(
 
 export const policyHistory = route('GET', '/v1/admin/policy/history', z.array(versionRecord), history);
 
-export const setPolicy = route(
-  'PUT',
-  '/v1/admin/policy',
-  z.object({ scope: z.string(), version: z.number(), policy: body }),
-);
+export const setPolicy = route('PUT', '/v1/admin/policy', z.object({ ...scopedVersion, policy: body }));
 
 export const listManagers = route(
   'GET',
@@ -58,8 +55,7 @@ export const showConfig = route(
   'GET',
   '/v1/admin/config',
   z.object({
-    scope: z.string(),
-    version: z.number(),
+    ...scopedVersion,
     settings: body,
     override: body.nullable().optional(),
     /** the version the store's agent runs */
@@ -70,8 +66,4 @@ export const showConfig = route(
 
 export const configHistory = route('GET', '/v1/admin/config/history', z.array(versionRecord), history);
 
-export const setConfig = route(
-  'PUT',
-  '/v1/admin/config',
-  z.object({ scope: z.string(), version: z.number(), settings: body }),
-);
+export const setConfig = route('PUT', '/v1/admin/config', z.object({ ...scopedVersion, settings: body }));
