@@ -55,8 +55,6 @@ export interface HubOptions {
   ingest?: HubServiceOptions['ingest'];
   /** How long an agent's open connection has to answer a ping when the same agent connects again (default 5 s). */
   agentProbeMs?: number;
-  /** Accept permessage-deflate on the agents' sockets (default true; false: agents talk uncompressed). */
-  agentCompression?: boolean;
   /**
    * Webhook requests: each attempt's timeout (default 15 s) and how long a delivery stays leased to this process
    * (default: the timeout + 60 s).
@@ -197,7 +195,6 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     { gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) },
     {
       probeMs,
-      ...(opts.agentCompression === false ? { compression: false } : {}),
       ...(opts.agentHandshake ? { hooks: opts.agentHandshake } : {}),
       ...(cluster.remote ? { remote: cluster.remote } : {}),
     },

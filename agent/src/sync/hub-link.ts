@@ -63,8 +63,6 @@ export interface HubLinkOptions {
   random?: () => number;
   /** Give up a WebSocket upgrade the hub has not answered in this long (default 5 s). */
   handshakeTimeoutMs?: number;
-  /** Offer permessage-deflate to the hub (default true); the hub decides whether it is used. */
-  compression?: boolean;
   /** Give up a connection the hub has not welcomed this long after its hello (default 30 s). */
   welcomeTimeoutMs?: number;
   log: Logger;
@@ -111,17 +109,6 @@ export const STABLE_AFTER_MS = 30_000;
 
 /** How long a closing connection waits for the hub's close frame before the socket is dropped. */
 export const CLOSE_GRACE_MS = 2000;
-/**
- * permessage-deflate as the agent offers it: every frame compressed (threshold 0: sync frames are a few hundred
- * bytes), context kept between frames, a small window and memLevel (a few tens of KB of zlib state).
- */
-const HUB_DEFLATE = {
-  threshold: 0,
-  serverMaxWindowBits: 10,
-  clientMaxWindowBits: 10,
-  zlibDeflateOptions: { memLevel: 4 },
-} as const;
-
 /** How long the WebSocket upgrade may take before the agent gives it up and dials again. */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 /** How long after its hello the agent waits for the hub's welcome (the hub may first probe an old connection). */
@@ -569,7 +556,6 @@ export class HubLink implements HubAuthorizer {
       // given up: the socket is destroyed, so the hub sees it go and drops the handshake
       handshakeTimeout: this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       maxPayload: 16 * 1024 * 1024,
-      perMessageDeflate: this.opts.compression === false ? false : HUB_DEFLATE,
       ...(tls.ca ? { ca: tls.ca } : {}),
       ...(tls.cert ? { cert: tls.cert } : {}),
       ...(tls.key ? { key: tls.key } : {}),

@@ -63,24 +63,7 @@ export interface AgentEndpointOptions {
   hooks?: HandshakeHooks;
   /** Many hub processes on one database: hellos are put to the other processes too. */
   remote?: RemoteSessions;
-  /**
-   * Accept permessage-deflate when an agent offers it (default true). An agent that does not offer it
-   * (an older one) talks uncompressed as before: the extension is negotiated per connection.
-   */
-  compression?: boolean;
 }
-
-/**
- * permessage-deflate for the agents' sockets: every frame (threshold 0: sync frames are small), context
- * kept between frames on both sides (repeated JSON keys compress to a few bytes), and a small window and
- * memLevel so that a hub with thousands of connections holds tens of KB of zlib state each, not ~300 KB.
- */
-export const AGENT_DEFLATE = {
-  threshold: 0,
-  serverMaxWindowBits: 10,
-  clientMaxWindowBits: 10,
-  zlibDeflateOptions: { memLevel: 4 },
-} as const;
 
 /** Refuses an upgrade that failed to authenticate: counted against its source, 401 or (blocked) 429. */
 type Refuse = (reason: string, store?: string) => void;
@@ -106,7 +89,7 @@ export interface EndpointSecurity {
  * hello on since is refused quietly (4009), never probed against the newer connection.
  */
 export class AgentEndpoint implements KeyDelivery {
-  private readonly wss: WebSocketServer;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
   /** per store: the connection that said hello and was accepted */
   private readonly sessions = new Map<string, AgentSession>();
   /** per store: the claim being decided (claims of one store are decided one after the other) */
@@ -125,11 +108,6 @@ export class AgentEndpoint implements KeyDelivery {
     private readonly security: EndpointSecurity,
     opts: AgentEndpointOptions = {},
   ) {
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: MAX_FRAME,
-      perMessageDeflate: opts.compression === false ? false : AGENT_DEFLATE,
-    });
     this.probeMs = opts.probeMs ?? DEFAULT_PROBE_MS;
     this.hooks = opts.hooks ?? {};
     this.remote = opts.remote;

@@ -114,7 +114,6 @@ function serveCommand(program: Command): void {
       `relay the ERP feed to this RabbitMQ broker (amqp:// or amqps://; or ${AMQP_URL_ENV}); docs/erp-feed.md`,
     )
     .option('--amqp-exchange <name>', 'the durable topic exchange the feed is published to', DEFAULT_EXCHANGE)
-    .option('--no-agent-compression', "refuse permessage-deflate on the agents' WebSockets (default: accepted)")
     .option(
       '--webhook-lease <duration>',
       'how long a webhook delivery stays leased to the hub process attempting it; a process that dies ' +
@@ -155,7 +154,6 @@ interface ServeOptions {
   webhookLease?: string;
   amqpUrl?: string;
   amqpExchange: string;
-  agentCompression: boolean;
 }
 
 /** `serve`: check the options, then run the hub until a signal stops it. */
@@ -174,7 +172,6 @@ async function serveHub(opts: ServeOptions): Promise<void> {
     clock,
     gate: { ...DEFAULT_GATE, tokenBurst: tokenLimit.count, tokenPeriodMs: tokenLimit.periodMs },
     webhooks,
-    agentCompression: opts.agentCompression,
   };
   if (amqp) hubOpts.amqp = amqp;
   if (opts.tlsCert && opts.tlsKey) {
