@@ -2,20 +2,11 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
-import { AdminClient } from './admin-client.js';
+import type { AdminClient } from './admin-client.js';
+import { EXIT } from './exit-codes.js';
 import { examplesHelp } from './format.js';
 
-/** Exit codes, documented in docs/cli.md. */
-export const EXIT = {
-  OK: 0,
-  FAILURE: 1,
-  USAGE: 2,
-  NOT_FOUND: 3,
-  AUTH: 4,
-  AUDIT_BROKEN: 5,
-  CONFLICT: 6,
-  TLS: 7,
-} as const;
+export { EXIT };
 
 export function exitCodeFor(err: unknown): number {
   if (!isTbError(err)) return EXIT.FAILURE;
