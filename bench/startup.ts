@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { addStore, startAgent, type HubHandle } from '@tillbridge/scripts/lib/cluster';
-import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { AGENT_BIN, HUB_BIN, ROOT } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
+import { APPS, bundleApp } from '@tillbridge/scripts/lib/release';
+
 import type { Cleanups } from './cleanups.js';
 import { ms, summarize, type Summary } from './stats.js';
 
@@ -39,18 +41,24 @@ const row = (label: string, s: Summary, floor: Summary, aimRatio: number): strin
 
 export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): Promise<Record<string, unknown>> {
   const env = { TILLBRIDGE_HUB_URL: hub.url, TILLBRIDGE_ADMIN_TOKEN: hub.adminToken };
+  // what a package installs (npm run release's bundles), beside the programs of this checkout
+  const [hubBundle, agentBundle] = await Promise.all([
+    bundleApp(ROOT, APPS.hub, '0.0.0-bench', join(dir, 'bundle-hub')),
+    bundleApp(ROOT, APPS.agent, '0.0.0-bench', join(dir, 'bundle-agent')),
+  ]);
   const cases = {
     floor: ['-e', '0'],
     hubVersion: [HUB_BIN, '--version'],
     hubStoresList: [HUB_BIN, 'stores', 'list', '--json'],
     agentVersion: [AGENT_BIN, '--version'],
+    packagedHubVersion: [hubBundle.main, '--version'],
+    packagedHubStoresList: [hubBundle.main, 'stores', 'list', '--json'],
+    packagedAgentVersion: [agentBundle.main, '--version'],
   };
-  const samples: Record<keyof typeof cases, number[]> = {
-    floor: [],
-    hubVersion: [],
-    hubStoresList: [],
-    agentVersion: [],
-  };
+  const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, [] as number[]])) as Record<
+    keyof typeof cases,
+    number[]
+  >;
   for (let i = 0; i < RUNS + 1; i++) {
     for (const [name, args] of Object.entries(cases) as [keyof typeof cases, string[]][]) {
       const took = await wallMs(args, env);
@@ -63,10 +71,18 @@ export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): 
     summarize(samples.hubStoresList),
     summarize(samples.agentVersion),
   ];
+  const packaged = {
+    hubVersion: summarize(samples.packagedHubVersion),
+    hubStoresList: summarize(samples.packagedHubStoresList),
+    agentVersion: summarize(samples.packagedAgentVersion),
+  };
   process.stdout.write(`\n${'floor: node -e 0'.padEnd(44)} p50 ${ms(floor.p50).padStart(10)}   (n=${floor.n})\n`);
   process.stdout.write(row('tillbridge-hub --version', hubVersion, floor, 2));
   process.stdout.write(row('tillbridge-hub stores list (admin API)', hubStoresList, floor, 2));
   process.stdout.write(row('tillbridge-agent --version', agentVersion, floor, 2));
+  process.stdout.write(row('packaged tillbridge-hub --version', packaged.hubVersion, floor, 2));
+  process.stdout.write(row('packaged tillbridge-hub stores list', packaged.hubStoresList, floor, 2));
+  process.stdout.write(row('packaged tillbridge-agent --version', packaged.agentVersion, floor, 2));
 
   const apiKey = await addStore(hub, 'B9');
   const t = performance.now();
@@ -95,5 +111,5 @@ export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): 
       `   (aim ≤ 60 MB: ${rss !== undefined && rss <= 60 * MB ? 'met' : 'NOT met'})\n`,
   );
   await agent.proc.stop();
-  return { floor, hubVersion, hubStoresList, agentVersion, agentReadyMs: readyMs, agentIdleRssBytes: rss };
+  return { floor, hubVersion, hubStoresList, agentVersion, packaged, agentReadyMs: readyMs, agentIdleRssBytes: rss };
 }

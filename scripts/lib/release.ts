@@ -252,8 +252,13 @@ export async function bundleApp(root: string, spec: AppSpec, version: string, ou
   if (!existsSync(entry)) throw new Error(`${spec.entry} is missing: run npm run build first`);
   const main = join(outDir, mainFile(spec));
   await build({
-    entryPoints: [entry],
-    outfile: main,
+    // the program's own file, and chunks/ with what a command loads when it runs (the CLIs load a
+    // command's module on demand, src/cli/program.ts): --version and help do not parse the server
+    entryPoints: { [spec.pkg]: entry },
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     target: 'node20',
