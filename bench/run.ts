@@ -283,8 +283,18 @@ async function main(): Promise<void> {
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
 }
 
-// `npm run bench -- scale` (or import, presence, migrate): that benchmark instead (its own file, its own flags)
-const other = ['scale', 'import', 'presence', 'migrate', 'apply', 'feed', 'backlog'].find((b) => process.argv[2] === b);
+// `npm run bench -- scale` (or import, presence, …): that benchmark instead (its own file, its own flags)
+const others: Record<string, string> = {
+  scale: 'scale',
+  import: 'import',
+  presence: 'presence',
+  migrate: 'migrate',
+  apply: 'apply',
+  feed: 'feed',
+  backlog: 'backlog',
+  startup: 'startup-run',
+};
+const other = others[process.argv[2] ?? ''];
 if (other) {
   process.argv.splice(2, 1);
   await import(`./${other}.js`);

@@ -148,6 +148,8 @@ export interface AgentSpec {
   detached?: boolean;
   /** Start the agent's clock at this ISO instant (end-to-end tests on fixed dates). */
   clockStart?: string;
+  /** The program to run instead of this checkout's (a packaged bundle's tillbridge-agent.mjs). */
+  bin?: string;
 }
 
 export function agentConfig(spec: AgentSpec): Record<string, unknown> {
@@ -186,7 +188,7 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
   const proc = JsonLogProcess.spawn(
     `agent ${spec.store}`,
     process.execPath,
-    [...profilingArgs(), AGENT_BIN, 'run', '--config', configFile],
+    [...profilingArgs(), spec.bin ?? AGENT_BIN, 'run', '--config', configFile],
     clockEnv(spec.clockStart),
     spec.echo,
     spec.detached,
@@ -209,7 +211,7 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
       return p;
     },
     statusUrl: started.status as string,
-    cli: (args) => runCommand(process.execPath, [AGENT_BIN, ...args]),
+    cli: (args) => runCommand(process.execPath, [spec.bin ?? AGENT_BIN, ...args]),
   };
 }
 
