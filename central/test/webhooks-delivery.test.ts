@@ -119,6 +119,21 @@ async function subscribed(...replies: Reply[]): Promise<{ rx: Receiver; f: Fixtu
   return { rx, f, ep };
 }
 
+/**
+ * Two receivers, answering `first` and `second` (one reply each), and a hub (built with `opts`) with an
+ * endpoint for return.completed sending to each, added in that order.
+ */
+async function subscribedPair(
+  first: Reply,
+  second: Reply,
+  opts: Partial<WebhooksOptions> = {},
+): Promise<{ rx: [Receiver, Receiver]; f: Fixture; ep: [NewEndpoint, NewEndpoint] }> {
+  const rx: [Receiver, Receiver] = [await receiver(first), await receiver(second)];
+  const f = fixture(opts);
+  const add = (r: Receiver): NewEndpoint => f.wh.add({ url: r.url, events: ['return.completed'] }, 'admin:test');
+  return { rx, f, ep: [add(rx[0]), add(rx[1])] };
+}
+
 const headersOf = (r: Received): Record<string, string> => r.headers as Record<string, string>;
 
 describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwebhooks package)', () => {
@@ -428,11 +443,11 @@ describe('webhook delivery', () => {
   it(
     'an endpoint failing for 5 days with no success is disabled, ' + 'with an audit entry; a success resets the count',
     async () => {
-      const bad = await receiver({ status: 500 });
-      const flaky = await receiver({ status: 500 });
-      const f = fixture();
-      const a = f.wh.add({ url: bad.url, events: ['return.completed'] }, 'admin:test');
-      const b = f.wh.add({ url: flaky.url, events: ['return.completed'] }, 'admin:test');
+      const {
+        rx: [bad, flaky],
+        f,
+        ep: [a, b],
+      } = await subscribedPair({ status: 500 }, { status: 500 });
       const start = f.clock.now();
       let disabledAt: number | undefined;
       for (let hour = 0; hour < 6 * 24 && disabledAt === undefined; hour++) {
@@ -506,11 +521,11 @@ describe('webhook delivery', () => {
   it(
     'an endpoint that hangs does not delay deliveries to another in the same pass; ' + 'the hang is a timeout failure',
     async () => {
-      const hang = await receiver('hang');
-      const ok = await receiver({ status: 200 });
-      const f = fixture({ timeoutMs: 800 });
-      const h = f.wh.add({ url: hang.url, events: ['return.completed'] }, 'admin:test');
-      const o = f.wh.add({ url: ok.url, events: ['return.completed'] }, 'admin:test');
+      const {
+        rx: [hang, ok],
+        f,
+        ep: [h, o],
+      } = await subscribedPair('hang', { status: 200 }, { timeoutMs: 800 });
       completed(f);
       completed(f);
       expect(await f.wh.runDue()).toBe(4);
