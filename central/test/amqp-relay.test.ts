@@ -60,18 +60,22 @@ function relayOn(
   return relay;
 }
 
-async function consumerOf(exchange: string): Promise<TestConsumer> {
+/** A consumer of `exchange`, closed after the test, with a queue of each name of `bindings` bound by its pattern. */
+async function consumerOf(exchange: string, bindings: Record<string, string> = {}): Promise<TestConsumer> {
   const c = await TestConsumer.open(exchange);
   cleanups.push(() => c.close());
+  for (const [name, pattern] of Object.entries(bindings)) await c.bind(name, pattern);
   return c;
 }
 
-/** A test hub and a consumer of a new exchange, both closed after the test. */
-async function hubAndConsumer(): Promise<{ hub: Hub; exchange: string; c: TestConsumer }> {
+/** A test hub and a consumer of a new exchange (its queues bound as consumerOf does), both closed after the test. */
+async function hubAndConsumer(
+  bindings: Record<string, string> = {},
+): Promise<{ hub: Hub; exchange: string; c: TestConsumer }> {
   const { hub, cleanup } = testHub();
   cleanups.push(cleanup);
   const exchange = randomName('tb-test');
-  return { hub, exchange, c: await consumerOf(exchange) };
+  return { hub, exchange, c: await consumerOf(exchange, bindings) };
 }
 
 const counts = (ids: string[]): Map<string, number> => {
@@ -113,10 +117,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     'every entry arrives once, in position order, with the routing key, properties and headers; the cursor and ' +
       'metrics follow',
     async () => {
-      const { hub, exchange, c } = await hubAndConsumer();
-      await c.bind('all', '#');
-      await c.bind('sales', 'sale.recorded.*');
-      await c.bind('s002', '#.S002');
+      const { hub, exchange, c } = await hubAndConsumer({ all: '#', sales: 'sale.recorded.*', s002: '#.S002' });
       const ids = append(hub, 'a', 700); // more than one batch of 500
       const relay = relayOn(hub, exchange);
       const metrics = new HubMetrics(hub);
@@ -188,8 +189,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
     'broker outage through a real TCP proxy: cut mid-stream, entries keep coming, restored → every id arrives; ' +
       'duplicates only from the batch in flight',
     async () => {
-      const { hub, exchange, c } = await hubAndConsumer();
-      await c.bind('all', '#');
+      const { hub, exchange, c } = await hubAndConsumer({ all: '#' });
       const proxy = new CuttableProxy();
       await proxy.start();
       cleanups.push(() => proxy.close());
@@ -225,8 +225,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
   );
 
   it('stop waits for the batch in flight and gives the lease up', async () => {
-    const { hub, exchange, c } = await hubAndConsumer();
-    await c.bind('all', '#');
+    const { hub, exchange, c } = await hubAndConsumer({ all: '#' });
     append(hub, 's', 300);
     const relay = relayOn(hub, exchange, RABBIT_URL, { batchSize: 100 });
     relay.start();
@@ -253,8 +252,7 @@ for (const engine of engines) {
       async () => {
         const { a, b, clock } = twoHubProcesses(engine, cleanups);
         const exchange = randomName('tb-test');
-        const c = await consumerOf(exchange);
-        await c.bind('all', '#');
+        const c = await consumerOf(exchange, { all: '#' });
         const ra = relayOn(a, exchange, RABBIT_URL, { owner: 'relay-a', leaseMs: 10_000 });
         const rb = relayOn(b, exchange, RABBIT_URL, { owner: 'relay-b', leaseMs: 10_000 });
         ra.start();

@@ -42,10 +42,13 @@ afterEach(async () => {
   db = undefined;
 });
 
-/** Two hub processes (A, B) on one fresh database; `clocks` lets a test move one process's time. */
+/**
+ * Two hub processes (A, B) on one fresh database, store S1 created through A (`token`: its agent
+ * token); `clocks` lets a test move one process's time.
+ */
 async function twoHubs(
   opts: { probeMs?: number; timeoutMs?: number } = {},
-): Promise<{ a: RunningHub; b: RunningHub; clockA: TestClock; clockB: TestClock }> {
+): Promise<{ a: RunningHub; b: RunningHub; clockA: TestClock; clockB: TestClock; token: string }> {
   db = await createTestDatabase();
   const d1 = mkdtempSync(join(tmpdir(), 'tb-cluster-a-'));
   const d2 = mkdtempSync(join(tmpdir(), 'tb-cluster-b-'));
@@ -67,7 +70,7 @@ async function twoHubs(
   hubs.push(a);
   const b = await startHub({ ...common, dataDir: d2, clock: clockB });
   hubs.push(b);
-  return { a, b, clockA, clockB };
+  return { a, b, clockA, clockB, token: await addStore(a, 'S1') };
 }
 
 async function addStore(hub: RunningHub, store: string): Promise<string> {
@@ -152,8 +155,7 @@ it('resend messages: the lists of what is missing are cut to fit a NOTIFY', () =
 
 await describePg('many hub processes on one PostgreSQL database', () => {
   it('a register day reconciled through A that lacks a sale: the resend reaches the agent held by B', async () => {
-    const { a, b } = await twoHubs();
-    const token = await addStore(a, 'S1');
+    const { a, b, token } = await twoHubs();
     const agent = await welcomed(b, token, 'agent-1');
     a.hub.applier.applyBatch('S1', 'agent-1', 'i1', [
       wireDayClose(1, 'd1', {
@@ -176,8 +178,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     'a policy, sync settings, an inventory change and a key rotation made through A reach the agent held by B; a ' +
       'revoked key ends it',
     async () => {
-      const { a, b } = await twoHubs();
-      const token = await addStore(a, 'S1');
+      const { a, b, token } = await twoHubs();
       const agent = await welcomed(b, token, 'agent-1');
 
       const v = a.hub.policies.set('S1', { returnWindowDays: 12 }, 'admin:test');
@@ -205,8 +206,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
   );
 
   it('a change inside a transaction that rolls back sends nothing; the one that commits arrives', async () => {
-    const { a, b } = await twoHubs();
-    const token = await addStore(a, 'S1');
+    const { a, b, token } = await twoHubs();
     const agent = await welcomed(b, token, 'agent-1');
     expect(() =>
       a.hub.storage.tx(() => {
@@ -229,8 +229,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     'status through A shows the store B holds; not once B closes it, nor once B stops being heard of (its heartbeat ' +
       'too old)',
     async () => {
-      const { a, b, clockA } = await twoHubs({ timeoutMs: 5000 });
-      const token = await addStore(a, 'S1');
+      const { a, b, clockA, token } = await twoHubs({ timeoutMs: 5000 });
       await addStore(a, 'S2');
       const agent = await welcomed(b, token, 'agent-1');
       agent.send({ t: 'heartbeat', outboxDepth: 3, oldestAgeMs: 1500, registers: [{ id: 'R1', connected: 1 }] });
@@ -263,8 +262,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     'an agent that moves from A to B and back (later attempts of one run) is served where it is, and its old ' +
       'connection is closed, not the new one',
     async () => {
-      const { a, b } = await twoHubs();
-      const token = await addStore(a, 'S1');
+      const { a, b, token } = await twoHubs();
       const onA = await welcomed(a, token, 'agent-1', { run: 'r1', attempt: 1 });
       const onB = await welcomed(b, token, 'agent-1', { run: 'r1', attempt: 2 });
       expect((await onA.closed).code).toBe(CloseCodes.REPLACED);
@@ -284,8 +282,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
   it(
     'another agent of the store at B replaces the one at A; ' + 'a late hello of an earlier attempt at A is refused',
     async () => {
-      const { a, b } = await twoHubs();
-      const token = await addStore(a, 'S1');
+      const { a, b, token } = await twoHubs();
       const old = await welcomed(a, token, 'agent-old');
       const replacement = await welcomed(b, token, 'agent-new');
       expect((await old.closed).code).toBe(CloseCodes.REPLACED);
@@ -303,8 +300,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     'a second live copy of the agent at B is refused (4010) while the one at A answers; one that no longer answers ' +
       'is dropped for the new one',
     async () => {
-      const { a, b } = await twoHubs({ probeMs: 500 });
-      const token = await addStore(a, 'S1');
+      const { a, b, token } = await twoHubs({ probeMs: 500 });
       const live = await welcomed(a, token, 'agent-1', { run: 'pc-1', attempt: 1 });
       await seenElsewhere(b, 'S1', a);
 

@@ -56,6 +56,17 @@ function sell(
   );
 }
 
+/** A sale of one unit of `sku` at `unitPrice` (line 1). */
+const sellOne = (
+  store: string,
+  register: string,
+  receipt: string,
+  at: string,
+  sku: string,
+  unitPrice: number,
+  tenders: SaleEventBody['tenders'] = [],
+): void => sell(store, register, receipt, at, [{ line: 1, sku, qty: 1, unitPrice }], tenders);
+
 /** A sale.recorded entry at position 1 as the feed holds it: one unit of SKU A sold at S1 on DAY for `total`. */
 const saleEntry = (
   id: string,
@@ -97,7 +108,7 @@ beforeAll(async () => {
   operator = t.hub.credentials.createAdminToken('operator', 'night shift').secret;
 
   // 23:59 on the 26th in Berlin
-  sell('S1', 'R1', 'S1-0099', '2026-11-26T22:59:00Z', [{ line: 1, sku: 'EARLY', qty: 1, unitPrice: 100 }]);
+  sellOne('S1', 'R1', 'S1-0099', '2026-11-26T22:59:00Z', 'EARLY', 100);
   sell(
     'S1',
     'R1',
@@ -110,25 +121,12 @@ beforeAll(async () => {
     ],
     [{ kind: 'card', amount: 5645, pan: '411111******1111' }],
   );
-  sell(
-    'S1',
-    'R2',
-    'S1-0101',
-    '2026-11-27T11:00:00Z',
-    [{ line: 1, sku: 'BAG', qty: 1, unitPrice: 250 }],
-    [{ kind: 'cash', amount: 500 }],
-  );
-  sell(
-    'S1',
-    'R1',
-    'S1-0102',
-    '2026-11-27T22:30:00Z',
-    [{ line: 1, sku: 'LATE', qty: 1, unitPrice: 700 }],
-    [{ kind: 'cash', amount: 700 }],
-  ); // 23:30 in Berlin: the 27th
+  sellOne('S1', 'R2', 'S1-0101', '2026-11-27T11:00:00Z', 'BAG', 250, [{ kind: 'cash', amount: 500 }]);
+  // 23:30 in Berlin: the 27th
+  sellOne('S1', 'R1', 'S1-0102', '2026-11-27T22:30:00Z', 'LATE', 700, [{ kind: 'cash', amount: 700 }]);
   // 00:30 on the 28th in Berlin
-  sell('S1', 'R3', 'S1-0103', '2026-11-27T23:30:00Z', [{ line: 1, sku: 'NEXTDAY', qty: 1, unitPrice: 800 }]);
-  sell('S2', 'R1', 'S2-0100', '2026-11-27T10:00:00Z', [{ line: 1, sku: 'OTHERSTORE', qty: 1, unitPrice: 900 }]);
+  sellOne('S1', 'R3', 'S1-0103', '2026-11-27T23:30:00Z', 'NEXTDAY', 800);
+  sellOne('S2', 'R1', 'S2-0100', '2026-11-27T10:00:00Z', 'OTHERSTORE', 900);
 
   // a return of one shirt of S1-0100, authorized and completed at 12:00 UTC (13:00 in Berlin)
   t.clock.t = Date.parse('2026-11-27T12:00:00Z');

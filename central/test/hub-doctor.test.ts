@@ -8,6 +8,7 @@ import { createLogger, startingAt, type DoctorReport } from '@tillbridge/shared'
 import { initHub } from '../src/hub.js';
 import { hubDoctor } from '../src/cli/commands/doctor.js';
 import { hubDbPath, SQLITE_SCHEMA_VERSION } from '../src/storage/index.js';
+import { setUserVersion } from '../../test/support/schema-fixtures.js';
 
 /** `tillbridge-hub doctor` on real SQLite data directories, each spoiled in one way. */
 const root = mkdtempSync(join(tmpdir(), 'tb-hub-doctor-'));
@@ -51,16 +52,12 @@ describe('tillbridge-hub doctor', () => {
 
   it('a database newer than this binary is an error; an older one a warning (serve upgrades it)', async () => {
     const dir = fresh('schema');
-    const db = new Database(hubDbPath(dir));
-    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
-    db.close();
+    setUserVersion(hubDbPath(dir), SQLITE_SCHEMA_VERSION + 1);
     expect(get(await run(dir), 'database.schema')).toMatchObject({
       level: 'error',
       action: expect.stringMatching(/older than the one/),
     });
-    const db2 = new Database(hubDbPath(dir));
-    db2.pragma(`user_version = ${SQLITE_SCHEMA_VERSION - 1}`);
-    db2.close();
+    setUserVersion(hubDbPath(dir), SQLITE_SCHEMA_VERSION - 1);
     expect(get(await run(dir), 'database.schema')).toMatchObject({
       level: 'warning',
       action: expect.stringMatching(/backup/),

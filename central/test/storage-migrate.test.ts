@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { describePg } from '../../test/support/pg.js';
 import { initHub, startHub } from '../src/hub.js';
 import { openHub } from '../src/hub-services.js';
 import { storageCommands, type MigrateOutput } from '../src/cli/commands/storage.js';
@@ -33,10 +34,7 @@ function mountStorageAndAudit(ctx: CliContext): void {
   auditCommands(ctx);
 }
 
-const noPg = pgUnavailable();
-if (noPg) console.warn(`storage migrate tests skipped: ${noPg}`);
-
-describe.skipIf(noPg !== undefined)('tillbridge-hub storage migrate (SQLite → PostgreSQL)', () => {
+await describePg('tillbridge-hub storage migrate (SQLite → PostgreSQL)', () => {
   let root: string;
   let dir: string;
   let apiKey: string;

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { createTestDatabase, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { describePg } from '../../test/support/pg.js';
 import { openPostgresStorage } from '../src/storage/postgres.js';
 import {
   describePostgres,
@@ -60,10 +61,7 @@ describe('schemaDifferences', () => {
   });
 });
 
-const noPg = pgUnavailable();
-if (noPg) console.warn(`SQLite/PostgreSQL schema parity test skipped: ${noPg}`);
-
-describe.skipIf(noPg !== undefined)('the SQLite and PostgreSQL schemas, after every migration', () => {
+await describePg('the SQLite and PostgreSQL schemas, after every migration', () => {
   let tdb: TestDatabase;
   let sqlite: Database.Database;
   let pg: ReturnType<typeof pgConnect>;

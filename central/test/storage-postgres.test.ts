@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgUnavailable, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@tillbridge/scripts/lib/pg-test-db';
+import { describePg } from '../../test/support/pg.js';
 import { openPostgresStorage, openPgClient, type PgClient } from '../src/storage/postgres.js';
 import { PG_MIGRATIONS } from '../src/storage/postgres-schema.js';
 import { storageExists } from '../src/storage/index.js';
@@ -18,10 +19,7 @@ import type { HubStorage } from '../src/storage/sql.js';
  * never through timing.
  */
 
-const noPg = pgUnavailable();
-if (noPg) console.warn(`PostgreSQL storage tests skipped: ${noPg}`);
-
-describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () => {
+await describePg('the PostgreSQL storage, per statement', () => {
   let tdb: TestDatabase;
   let s: HubStorage;
   let admin: PgClient;
@@ -176,7 +174,7 @@ describe.skipIf(noPg !== undefined)('the PostgreSQL storage, per statement', () 
   );
 });
 
-describe.skipIf(noPg !== undefined)('is there a hub on this database? (PostgreSQL)', () => {
+await describePg('is there a hub on this database? (PostgreSQL)', () => {
   let tdb: TestDatabase | undefined;
   const dirs: string[] = [];
   afterEach(() => {

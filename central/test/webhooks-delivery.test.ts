@@ -119,6 +119,24 @@ async function subscribed(...replies: Reply[]): Promise<{ rx: Receiver; f: Fixtu
   return { rx, f, ep };
 }
 
+/**
+ * A hub (built with `opts`) and two receivers, answering `first` and `second` (one reply each), each
+ * with the hub's endpoint for return.completed that sends to it (added in that order).
+ */
+async function subscribedPair(
+  first: Reply,
+  second: Reply,
+  opts: Partial<WebhooksOptions> = {},
+): Promise<[Fixture, [Receiver, NewEndpoint], [Receiver, NewEndpoint]]> {
+  const rx: [Receiver, Receiver] = [await receiver(first), await receiver(second)];
+  const f = fixture(opts);
+  const add = (r: Receiver): [Receiver, NewEndpoint] => [
+    r,
+    f.wh.add({ url: r.url, events: ['return.completed'] }, 'admin:test'),
+  ];
+  return [f, add(rx[0]), add(rx[1])];
+}
+
 const headersOf = (r: Received): Record<string, string> => r.headers as Record<string, string>;
 
 describe('webhook signatures (Standard Webhooks 1.0, checked with the standardwebhooks package)', () => {
@@ -428,11 +446,7 @@ describe('webhook delivery', () => {
   it(
     'an endpoint failing for 5 days with no success is disabled, ' + 'with an audit entry; a success resets the count',
     async () => {
-      const bad = await receiver({ status: 500 });
-      const flaky = await receiver({ status: 500 });
-      const f = fixture();
-      const a = f.wh.add({ url: bad.url, events: ['return.completed'] }, 'admin:test');
-      const b = f.wh.add({ url: flaky.url, events: ['return.completed'] }, 'admin:test');
+      const [f, [bad, a], [flaky, b]] = await subscribedPair({ status: 500 }, { status: 500 });
       const start = f.clock.now();
       let disabledAt: number | undefined;
       for (let hour = 0; hour < 6 * 24 && disabledAt === undefined; hour++) {
@@ -506,11 +520,7 @@ describe('webhook delivery', () => {
   it(
     'an endpoint that hangs does not delay deliveries to another in the same pass; ' + 'the hang is a timeout failure',
     async () => {
-      const hang = await receiver('hang');
-      const ok = await receiver({ status: 200 });
-      const f = fixture({ timeoutMs: 800 });
-      const h = f.wh.add({ url: hang.url, events: ['return.completed'] }, 'admin:test');
-      const o = f.wh.add({ url: ok.url, events: ['return.completed'] }, 'admin:test');
+      const [f, [hang, h], [ok, o]] = await subscribedPair('hang', { status: 200 }, { timeoutMs: 800 });
       completed(f);
       completed(f);
       expect(await f.wh.runDue()).toBe(4);

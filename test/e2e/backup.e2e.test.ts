@@ -6,15 +6,7 @@ import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import {
-  drained,
-  invariantViolations,
-  returnRequest,
-  sellEach,
-  worldForFile,
-  type Decision,
-  type World,
-} from './fixture.js';
+import { drained, invariantViolations, returnRequest, skuWorld, type Decision } from './fixture.js';
 
 /**
  * Backup and restore through the real binaries (docs/backup.md): an agent's database backed up
@@ -23,12 +15,7 @@ import {
  * up while it serves and takes sales, restored into a new data directory, serves and verifies.
  */
 
-const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
-
-const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
-/** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
-const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
-  w.startAndSell('S1', name, receipts, 'K');
+const { w, sell, sold } = skuWorld();
 
 const mode = (f: string): number => statSync(f).mode & 0o777;
 const posix = process.platform !== 'win32';

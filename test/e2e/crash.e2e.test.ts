@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { invariantViolations, sale, worldForFile } from './fixture.js';
+import { invariantViolations, sale, skuWorld } from './fixture.js';
 
-const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
+const { w } = skuWorld();
 
 describe('crashes lose nothing and duplicate nothing', () => {
   it('an agent SIGKILLed right after acking a sale delivers it exactly once after restart', async () => {

@@ -393,6 +393,25 @@ export function worldForFile(setup: WorldSetup = {}): World {
   return w;
 }
 
+/** The world of a file whose tests sell one SKU at one store (`skuWorld`), with its two ways to sell. */
+export interface SkuWorld {
+  w: World;
+  /** Sells one of the SKU under each receipt through `reg`, each acked. */
+  sell: (reg: JsonLinesRegister, receipts: string[]) => Promise<void>;
+  /** Starts agent `name` of the store, sells one of the SKU under each receipt and waits for the hub (startAndSell). */
+  sold: (name: string, receipts: string[]) => ReturnType<World['startAndSell']>;
+}
+
+/** worldForFile with store S1 holding 1000 of SKU K, which its tests sell. */
+export function skuWorld(): SkuWorld {
+  const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
+  return {
+    w,
+    sell: (reg, receipts) => sellEach(reg, receipts, 'K'),
+    sold: (name, receipts) => w.startAndSell('S1', name, receipts, 'K'),
+  };
+}
+
 /** Runs the built hub program (`tillbridge-hub ARGS`) to its end, `env` added to the environment. */
 export const hubBin = (args: string[], env?: NodeJS.ProcessEnv): ReturnType<typeof runCommand> =>
   runCommand(process.execPath, [HUB_BIN, ...args], env);

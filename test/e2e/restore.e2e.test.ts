@@ -3,15 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentStatus, onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
-import {
-  drained,
-  invariantViolations,
-  returnRequest,
-  sellEach,
-  worldForFile,
-  type Decision,
-  type World,
-} from './fixture.js';
+import { drained, invariantViolations, returnRequest, skuWorld, type Decision } from './fixture.js';
 
 /**
  * DESIGN rule 9 through the real binaries: an agent's database restored from a backup, reverted
@@ -19,7 +11,7 @@ import {
  * a second live copy is refused loudly and loses nothing.
  */
 
-const w = worldForFile({ stores: ['S1'], stock: { S1: { K: 1000 } } });
+const { w, sell, sold } = skuWorld();
 
 const FILES = ['agent.sqlite', 'agent.sqlite-wal', 'agent.sqlite-shm'];
 
@@ -36,11 +28,6 @@ function expectExactlyOnce(prefix: string, receipts: string[]): void {
   const dup = w.hubQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM exceptions WHERE code = 'duplicate_receipt'`)[0]!.n;
   expect(dup).toBe(0);
 }
-
-const sell = (reg: JsonLinesRegister, receipts: string[]): Promise<void> => sellEach(reg, receipts, 'K');
-/** Agent `name` of S1 started, `receipts` sold through its register and at the hub. */
-const sold = (name: string, receipts: string[]): ReturnType<World['startAndSell']> =>
-  w.startAndSell('S1', name, receipts, 'K');
 
 const audited = (action: string) =>
   w.hubQuery<{ details: string }>(`SELECT details FROM audit WHERE action = ? ORDER BY id`, action);

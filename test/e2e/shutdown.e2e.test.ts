@@ -31,9 +31,10 @@ async function exitedByItself(p: JsonLogProcess): Promise<{ code: number | null;
   }
 }
 
-async function sigterm(p: JsonLogProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+/** Sends `p` SIGTERM: it must exit by itself, with code 0. */
+async function stopsCleanly(p: JsonLogProcess): Promise<void> {
   p.proc.kill('SIGTERM');
-  return exitedByItself(p);
+  expect(await exitedByItself(p)).toEqual({ code: 0, signal: null });
 }
 
 let w: World;
@@ -86,7 +87,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     const hub = await stub();
     const a = spawnAgent(hub.wsUrl);
     await a.proc.waitForLine((l) => l.msg === 'starting');
-    expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(a.proc);
   });
 
   it('while fetching its first access token, even when the token arrives after the signal', async () => {
@@ -105,7 +106,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     hub.upgradeMode = 'hang';
     const a = spawnAgent(hub.wsUrl);
     await once(hub, 'upgrade');
-    expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(a.proc);
   });
 
   it('while connecting to an address that accepts TCP and never answers anything', async () => {
@@ -116,7 +117,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     try {
       const a = spawnAgent(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
       await waitFor('the agent connected', () => sockets.length > 0, 20_000);
-      expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+      await stopsCleanly(a.proc);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -130,7 +131,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
     const a = spawnAgent(hub.wsUrl);
     await new Promise<void>((resolve) => hub.on('token', (k) => k === 2 && resolve()));
     expect(hub.sockets.size).toBe(1);
-    expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(a.proc);
   });
 
   it('while draining a backlog to a hub that never acks: it stops, and the rows stay for the next start', async () => {
@@ -144,7 +145,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
         id: `d-${i}`,
       });
     await waitFor('the events sent', () => hub.frames.some((f) => f.t === 'events'));
-    expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(a.proc);
     expect(
       a.proc.lines.some(
         (l) => l.msg === 'stopping with events the hub has not acknowledged; they are sent after the next start',
@@ -170,8 +171,8 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
       20_000,
     );
     await waitFor('the rows acked', () => outboxRows(a.dataDir) === 0);
-    expect(await sigterm(again)).toEqual({ code: 0, signal: null });
-    expect(await sigterm(w.hub.proc)).toEqual({ code: 0, signal: null }); // and the real hub, idle
+    await stopsCleanly(again);
+    await stopsCleanly(w.hub.proc); // and the real hub, idle
   });
 
   it('while offline: the hub is down and the agent waits to reconnect, its sales kept', async () => {
@@ -183,7 +184,7 @@ describe('SIGTERM stops the agent, exit code 0, in every state', () => {
       type: 'ack',
       id: 'o-1',
     });
-    expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(a.proc);
     expect(outboxRows(a.dataDir)).toBe(1);
   });
 });
@@ -213,7 +214,7 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
   it('while starting', async () => {
     const hub = spawnHub();
     await hub.waitForLine((l) => l.msg === 'starting');
-    expect(await sigterm(hub)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(hub);
   });
 
   it('with agents connected', async () => {
@@ -228,10 +229,10 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
     const { apiKey } = (await res.json()) as { apiKey: string };
     const a = spawnAgent(listening.ws as string, {}, 'connected', 'S9', apiKey);
     await a.proc.waitForLine((l) => l.msg === 'connected to the hub');
-    expect(await sigterm(hub)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(hub);
     await a.proc.waitForLine((l) => l.msg === 'disconnected from the hub');
     expect(a.proc.running).toBe(true); // the agent carries on offline
-    expect(await sigterm(a.proc)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(a.proc);
   });
 
   it('with an admin request in flight', async () => {
@@ -248,7 +249,7 @@ describe('SIGTERM stops the hub, exit code 0, in every state', () => {
     );
     const closed = once(s, 'close');
     expect((await fetch(`${listening.url as string}/healthz`)).status).toBe(200); // the hub has read the request by now
-    expect(await sigterm(hub)).toEqual({ code: 0, signal: null });
+    await stopsCleanly(hub);
     await closed;
   });
 });

@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WIRE_VERSION } from '@tillbridge/shared';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
-import { World } from './fixture.js';
+import { worldForFile } from './fixture.js';
 
 /**
  * An upgrade, with the real binaries (docs/upgrade.md): an agent started on a database of an older
@@ -11,19 +11,13 @@ import { World } from './fixture.js';
  * the hub records the agent's version, OS and uptime, and flags it below the operator's minimum.
  */
 
-let w: World;
-beforeAll(async () => {
-  w = new World();
-  await w.startHub();
-});
-afterAll(async () => w.close());
+const w = worldForFile({ stores: ['S1'] });
 
 describe('upgrading an agent', () => {
   it(
     'an agent on a v2 database: copied to .pre-v2.bak, migrated, its owed sales reach ' +
       'the hub; the hub shows its version, OS and uptime and flags it below the minimum',
     async () => {
-      await w.addStore('S1');
       // the agent's data directory holds a database an older agent left (schema version 2), with two sales owed to the
       // hub
       const data = join(w.dir, 'agent-S1', 'data');
@@ -42,9 +36,7 @@ describe('upgrading an agent', () => {
       await waitFor('the owed sales at the hub', async () =>
         (await w.hub.cli(['sales', 'show', 'R-1002', '--store', 'S1'])).code === 0 ? true : undefined,
       );
-      expect(
-        JSON.parse((await w.hub.cli(['sales', 'show', 'R-1001', '--store', 'S1', '--json'])).stdout),
-      ).toMatchObject({
+      expect(await w.cliJson(['sales', 'show', 'R-1001', '--store', 'S1'])).toMatchObject({
         receipt: 'R-1001',
         store: 'S1',
       });

@@ -51,7 +51,7 @@ afterAll(async () => {
 
 describe("webhooks on the hub's events, end to end", () => {
   it('announces decisions, completions, stock movements, register state and refused events, each signed', async () => {
-    const add = await w.hub.cli([
+    const add = await w.cliJson<{ secret: string }>([
       'webhooks',
       'add',
       url,
@@ -60,10 +60,8 @@ describe("webhooks on the hub's events, end to end", () => {
         'inventory.adjusted,terminal.status',
       '--store',
       'S1',
-      '--json',
     ]);
-    expect(add.code, add.stderr).toBe(0);
-    secret = (JSON.parse(add.stdout) as { secret: string }).secret;
+    secret = add.secret;
     expect(secret).toMatch(/^whsec_/);
 
     const a = await w.startAgent('S1');
@@ -154,20 +152,15 @@ describe("webhooks on the hub's events, end to end", () => {
     'refusedEvents=exception keeps refused events as exceptions ' +
       'without announcing them; other stores are not sent',
     async () => {
-      const v = await w.hub.cli(['config', 'set', 'S1', 'refusedEvents=exception', '--json']);
-      expect(v.code, v.stderr).toBe(0);
+      await w.cliJson(['config', 'set', 'S1', 'refusedEvents=exception']);
       const a = w.agents[0]!;
       const reg = await JsonLinesRegister.connect(a.port());
       await reg.send(sale('s-3', 'WH-DUP', [{ sku: 'A', qty: 1, unitPrice: 100 }]));
       await waitFor(
         'the second refusal recorded',
-        async () =>
-          (JSON.parse((await w.hub.cli(['returns', 'exceptions', '--store', 'S1', '--json'])).stdout) as unknown[])
-            .length === 2,
+        async () => (await w.cliJson<unknown[]>(['returns', 'exceptions', '--store', 'S1'])).length === 2,
       );
-      const deliveries = JSON.parse((await w.hub.cli(['webhooks', 'deliveries', '--json'])).stdout) as {
-        type: string;
-      }[];
+      const deliveries = await w.cliJson<{ type: string }[]>(['webhooks', 'deliveries']);
       expect(deliveries.filter((x) => x.type === 'return.exception')).toHaveLength(1);
       // S2's agent and its register: not this endpoint's store
       const before = got.length;

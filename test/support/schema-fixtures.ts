@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
+import { expect } from 'vitest';
 import { HUB_MIGRATIONS } from '../../central/src/storage/schema.js';
 
 /**
@@ -73,4 +74,40 @@ export function sqliteHubAt(file: string, version = HUB_MIGRATIONS.length): Data
     db.pragma(`user_version = ${v + 1}`);
   }
   return db;
+}
+
+/** Sets the `user_version` of the SQLite database at `file` (as a binary of that schema version leaves it). */
+export function setUserVersion(file: string, version: number): void {
+  const db = new Database(file);
+  try {
+    db.pragma(`user_version = ${version}`);
+  } finally {
+    db.close();
+  }
+}
+
+/** The `user_version` of the SQLite database at `file`. */
+export function userVersion(file: string): unknown {
+  const db = new Database(file);
+  try {
+    return db.pragma('user_version', { simple: true });
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Sets the SQLite database at `file` one schema version past `known` (as a newer binary leaves it) and
+ * expects `open` to refuse it with a TB_CONFIG error whose message contains `message` (a string) or
+ * matches it (a RegExp), and to leave it at that version.
+ */
+export function expectNewerRefused(file: string, known: number, open: () => unknown, message: string | RegExp): void {
+  setUserVersion(file, known + 1);
+  expect(open).toThrow(
+    expect.objectContaining({
+      code: 'TB_CONFIG',
+      message: typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message),
+    }),
+  );
+  expect(userVersion(file)).toBe(known + 1);
 }
