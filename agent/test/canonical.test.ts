@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
 import { toCanonical } from '../src/gateway/canonical.js';
+import { cashSale } from './support/register-messages.js';
 
+/** A one-item sale paid by card, with the card's full number. */
 const sale = {
-  type: 'sale',
-  id: 's1',
-  receipt: 'R-1',
-  at: '2026-11-27T10:00:00Z',
-  currency: 'EUR',
-  lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 100 }],
+  ...cashSale('s1', 'R-1', '2026-11-27T10:00:00Z', 1, 100),
   tenders: [{ kind: 'card', amount: 100, pan: '4111111111111111' }],
 };
 

@@ -8,6 +8,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { startAgent, type RunningAgent } from '../src/agent.js';
 import { parseAgentConfig } from '../src/config.js';
 import { StubHub } from './stub-hub.js';
+import { dayCloseMessage, dayTotals } from './support/day-close.js';
 import { cashSale } from './support/register-messages.js';
 
 /**
@@ -103,14 +104,9 @@ describe('day close through a running agent', () => {
         expect(badDay.message).toContain('businessDay');
 
         expect(
-          await reg.send({
-            type: 'day.close',
-            id: 'z-1',
-            businessDay: '2026-11-27',
-            sales: { count: 1, amount: 1000 },
-            returns: { count: 0, amount: 0 },
-            tenders: [{ kind: 'cash', amount: 1000 }],
-          }),
+          await reg.send(
+            dayCloseMessage('z-1', { businessDay: '2026-11-27' }, dayTotals([1, 1000], [0, 0], ['cash', 1000])),
+          ),
         ).toEqual({ type: 'ack', id: 'z-1' });
       } finally {
         reg.close();

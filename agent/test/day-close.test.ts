@@ -11,6 +11,7 @@ import type { StoreCore } from '../src/core/store-core.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { LiveSettings } from '../src/core/live-settings.js';
 import { JOURNAL_RETENTION_MS } from '../src/sync/journal.js';
+import { dayCloseMessage, dayTotals, expectedDayClose, type DayTotals } from './support/day-close.js';
 import { approvalOf } from './support/hub-answers.js';
 import { closeTempDb, dayCloseEvents, openTempStore, type TempStore } from './support/temp-store.js';
 
@@ -194,40 +195,13 @@ describe("a register's day close", () => {
       const auth = await completedReturn('R1', 'c1', 'X1', { kind: 'card', amount: 1000 });
       outbox.deleteUpTo(outbox.lastSeq()); // all acked: the day close reads the journal, not the outbox
 
-      const close = {
-        type: 'day.close' as const,
-        id: 'z-1',
-        businessDay: '2026-11-27',
-        closedAt: '2026-11-27T21:00:00+01:00',
-        currency: 'EUR',
-        sales: { count: 2, amount: 2500 },
-        returns: { count: 1, amount: 1000 },
-        tenders: [
-          { kind: 'CARD', amount: 1000 },
-          { kind: 'cash', amount: 500 },
-        ],
-      };
+      const day = { businessDay: '2026-11-27', closedAt: '2026-11-27T21:00:00+01:00', currency: 'EUR' };
+      const close = dayCloseMessage('z-1', day, dayTotals([2, 2500], [1, 1000], ['CARD', 1000], ['cash', 500]));
       expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' });
       expect(await core.handle('R1', close)).toEqual({ type: 'ack', id: 'z-1' }); // a retransmission: no second event
+      const totals = dayTotals([2, 2500], [1, 1000], ['card', 1000], ['cash', 500]); // tender kinds in lower case
       expect(dayCloses()).toEqual([
-        {
-          register: 'R1',
-          body: {
-            requestId: 'z-1',
-            businessDay: '2026-11-27',
-            source: 'register',
-            closedAt: '2026-11-27T21:00:00+01:00',
-            currency: 'EUR',
-            sales: { count: 2, amount: 2500 },
-            returns: { count: 1, amount: 1000 },
-            tenders: [
-              { kind: 'card', amount: 1000 },
-              { kind: 'cash', amount: 500 },
-            ],
-            receipts: ['X1', 'X2'],
-            authorizations: [auth],
-          },
-        },
+        { register: 'R1', body: expectedDayClose('z-1', 'register', day, totals, ['X1', 'X2'], [auth]) },
       ]);
       // closed by the register: no day close of the agent's for it at the cut-off
       t = Date.parse('2026-11-28T03:00:00Z');
@@ -242,14 +216,10 @@ describe("a register's day close", () => {
   );
 
   it('refuses a day that is no date, naming the field, and enqueues nothing', async () => {
-    const reply = await core.handle('R1', {
-      type: 'day.close',
-      id: 'z-1',
-      businessDay: '2026-13-45',
-      sales: { count: 0, amount: 0 },
-      returns: { count: 0, amount: 0 },
-      tenders: [],
-    });
+    const reply = await core.handle(
+      'R1',
+      dayCloseMessage('z-1', { businessDay: '2026-13-45' }, dayTotals([0, 0], [0, 0])),
+    );
     expect(reply).toMatchObject({ type: 'error', id: 'z-1', code: 'TB_INVALID' });
     expect((reply as { message: string }).message).toMatch(/^businessDay: /);
     expect(outboxRows()).toEqual([]);
@@ -297,40 +267,25 @@ describe("the agent's own day close at the store's cut-off", () => {
       expect(core.days.runDue()).toBe(1); // the 25th (s3), once its cut-off is past
       expect(core.days.runDue()).toBe(0);
 
+      /** R1's close of `businessDay` by the agent at `closedAt` (in the store's currency), and what it forwarded. */
+      const agentClose = (
+        businessDay: string,
+        closedAt: string,
+        totals: DayTotals,
+        receipts: string[],
+        auths: string[],
+      ) => {
+        const day = { businessDay, closedAt, currency: 'EUR' };
+        return {
+          register: 'R1',
+          body: expectedDayClose(`agent-close:R1:${businessDay}`, 'agent', day, totals, receipts, auths),
+        };
+      };
+      const oct24 = dayTotals([2, 3998 + 500], [1, 1000], ['card', 4198], ['cash', 300 - 1000]);
+      const oct25 = dayTotals([1, 100], [0, 0], ['cash', 100]);
       expect(dayCloses()).toEqual([
-        {
-          register: 'R1',
-          body: {
-            requestId: 'agent-close:R1:2026-10-24',
-            businessDay: '2026-10-24',
-            source: 'agent',
-            closedAt: '2026-10-25T02:00:00.000Z',
-            currency: 'EUR',
-            sales: { count: 2, amount: 3998 + 500 },
-            returns: { count: 1, amount: 1000 },
-            tenders: [
-              { kind: 'card', amount: 4198 },
-              { kind: 'cash', amount: 300 - 1000 },
-            ],
-            receipts: ['B1', 'B2'],
-            authorizations: [auth],
-          },
-        },
-        {
-          register: 'R1',
-          body: {
-            requestId: 'agent-close:R1:2026-10-25',
-            businessDay: '2026-10-25',
-            source: 'agent',
-            closedAt: '2026-10-26T05:00:00.000Z',
-            currency: 'EUR',
-            sales: { count: 1, amount: 100 },
-            returns: { count: 0, amount: 0 },
-            tenders: [{ kind: 'cash', amount: 100 }],
-            receipts: ['B3'],
-            authorizations: [],
-          },
-        },
+        agentClose('2026-10-24', '2026-10-25T02:00:00.000Z', oct24, ['B1', 'B2'], [auth]),
+        agentClose('2026-10-25', '2026-10-26T05:00:00.000Z', oct25, ['B3'], []),
       ]);
     },
   );

@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import { createLogger } from '@tillbridge/shared';
 import { HubLink, type HubLinkOptions } from '../src/sync/hub-link.js';
 import { StubHub } from './stub-hub.js';
+import { stubHubsPerTest } from './support/stub-hubs.js';
 import { testLinkOptions } from './support/link-options.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -15,20 +16,13 @@ function makeLink(hub: StubHub, more: Partial<HubLinkOptions> = {}): HubLink {
   return new HubLink({ ...testLinkOptions(hub.wsUrl, log), now: () => T0, ...more });
 }
 
-let hub: StubHub | undefined;
-let abort: AbortController | undefined;
-afterEach(async () => {
-  abort?.abort();
-  await hub?.close();
-  hub = undefined;
-  abort = undefined;
-});
+const hubs = stubHubsPerTest();
 
 describe('HubLink: a failing handler of a hub frame', () => {
   it('is contained: logged, counted, the other listeners still run and the link keeps serving', async () => {
-    hub = await new StubHub().start();
+    const hub = await hubs.start();
     const link = makeLink(hub);
-    abort = new AbortController();
+    const abort = hubs.stopper();
     const seen: string[] = [];
     link.events.on('inventory', () => {
       throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
@@ -70,7 +64,7 @@ describe('HubLink: a failing handler of a hub frame', () => {
  * signal. Resolves when the link has stopped.
  */
 async function stopOnceReached(link: HubLink, reached: Promise<unknown>, whileStopping = (): void => undefined) {
-  abort = new AbortController();
+  const abort = hubs.stopper();
   link.start(abort.signal);
   await reached;
   abort.abort();
@@ -82,7 +76,7 @@ describe('HubLink: stopping', () => {
   it(
     'stops when the signal fires while the access token is being fetched, ' + 'even if the token arrives afterwards',
     async () => {
-      hub = await new StubHub().start();
+      const hub = await hubs.start();
       hub.tokenMode = 'hold';
       const link = makeLink(hub);
       const held = hub;
@@ -94,7 +88,7 @@ describe('HubLink: stopping', () => {
   );
 
   it('stops while the WebSocket upgrade is never answered', async () => {
-    hub = await new StubHub().start();
+    const hub = await hubs.start();
     hub.upgradeMode = 'hang';
     const link = makeLink(hub);
     await stopOnceReached(link, once(hub, 'upgrade'));
@@ -102,12 +96,12 @@ describe('HubLink: stopping', () => {
   });
 
   it('stops while a token refresh hangs, closing the open connection', async () => {
-    hub = await new StubHub().start();
+    const hub = await hubs.start();
     hub.tokenLifetimeSec = 1; // refreshed at 80 %: soon
     hub.holdToken = (n) => n >= 2;
     const link = makeLink(hub);
-    abort = new AbortController();
-    const refreshing = new Promise<void>((resolve) => hub!.on('token', (n) => n === 2 && resolve()));
+    const abort = hubs.stopper();
+    const refreshing = new Promise<void>((resolve) => hub.on('token', (n) => n === 2 && resolve()));
     link.start(abort.signal);
     await refreshing;
     expect(link.connected).toBe(true);
@@ -117,12 +111,11 @@ describe('HubLink: stopping', () => {
   });
 
   it('stops when the signal fires while it waits to reconnect', async () => {
-    hub = await new StubHub().start();
-    const url = hub.wsUrl;
-    await hub.close(); // nothing listens there now
-    hub = undefined;
+    const gone = await new StubHub().start();
+    const url = gone.wsUrl;
+    await gone.close(); // nothing listens there now
     const link = new HubLink({ ...testLinkOptions(url, log), reconnectBaseMs: 60_000, reconnectCapMs: 600_000 });
-    abort = new AbortController();
+    const abort = hubs.stopper();
     link.start(abort.signal);
     // the first attempt failed: it sleeps (up to a minute) before the next
     while (link.info().lastError === undefined) await new Promise((r) => setTimeout(r, 10));
@@ -131,9 +124,9 @@ describe('HubLink: stopping', () => {
   });
 
   it('stops when the signal had fired before it started', async () => {
-    hub = await new StubHub().start();
+    const hub = await hubs.start();
     const link = makeLink(hub);
-    abort = new AbortController();
+    const abort = hubs.stopper();
     abort.abort();
     link.start(abort.signal);
     await link.stopped();
@@ -171,6 +164,7 @@ class Refuser {
 }
 
 describe('HubLink: several hub URLs', () => {
+  let abort: AbortController | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     abort?.abort();
@@ -280,12 +274,12 @@ describe('HubLink: several hub URLs', () => {
 
 describe('HubLink: a handshake it gives up', () => {
   it('drops the socket of an upgrade the hub does not answer, so the hub sees it go, then dials again', async () => {
-    hub = await new StubHub().start();
+    const hub = await hubs.start();
     hub.upgradeMode = 'hang';
     const link = makeLink(hub, { handshakeTimeoutMs: 50 });
-    abort = new AbortController();
+    const abort = hubs.stopper();
     const firstGone = once(hub, 'gone');
-    const second = new Promise<void>((resolve) => hub!.on('upgrade', (n) => n === 2 && resolve()));
+    const second = new Promise<void>((resolve) => hub.on('upgrade', (n) => n === 2 && resolve()));
     link.start(abort.signal);
     expect(await firstGone).toEqual([1]); // the stand-in never closes it: the agent did
     await second;
@@ -297,14 +291,14 @@ describe('HubLink: a handshake it gives up', () => {
     'drops a connection the hub never welcomes — not a close to wait on, ' +
       'the socket — and says a later attempt on the next',
     async () => {
-      hub = await new StubHub().start();
+      const hub = await hubs.start();
       hub.helloMode = 'ignore';
       const link = makeLink(hub, { welcomeTimeoutMs: 50 });
-      abort = new AbortController();
+      const abort = hubs.stopper();
       const connected = once(hub, 'connected') as Promise<[WebSocket]>;
       const hellos: Record<string, unknown>[] = [];
       const secondHello = new Promise<void>((resolve) =>
-        hub!.on('frame', (f) => {
+        hub.on('frame', (f) => {
           if (f.t !== 'hello') return;
           hellos.push(f);
           if (hellos.length === 2) resolve();

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getMeta, openAgentDb, setMeta } from '../src/db/agent-db.js';
+import { getMeta, openAgentDb, setMeta, type Db } from '../src/db/agent-db.js';
 import { MetaSecrets } from '../src/db/meta-secrets.js';
 import { ApiKeyStore } from '../src/sync/api-key-store.js';
 
@@ -35,6 +35,12 @@ function expectNoClearSecretOnDisk(): void {
   for (const f of cardKeyForms) expect(disk).not.toContain(f);
 }
 
+/** Both secrets read back through `secrets` on `db`: the API key, by its store, and the card key. */
+function expectBothReadBack(db: Db, secrets: MetaSecrets): void {
+  expect(new ApiKeyStore(db, secrets).current()).toBe(ROTATED);
+  expect(secrets.get('card_key')).toBe(CARD_KEY);
+}
+
 describe("secrets in the agent's meta table", () => {
   it(
     'are sealed: neither the API key nor the card key is anywhere in the files, ' +
@@ -49,9 +55,7 @@ describe("secrets in the agent's meta table", () => {
       expectNoClearSecretOnDisk();
 
       const again = openAgentDb(dir);
-      const s2 = new MetaSecrets(again, CONFIG_KEY);
-      expect(new ApiKeyStore(again, s2).current()).toBe(ROTATED);
-      expect(s2.get('card_key')).toBe(CARD_KEY);
+      expectBothReadBack(again, new MetaSecrets(again, CONFIG_KEY));
       again.close();
     },
   );
@@ -76,8 +80,7 @@ describe("secrets in the agent's meta table", () => {
       expect(secrets.sealClearValues()).toBe(0);
       expect(getMeta(db, 'api_key')).toMatch(/^sealed:v1:/);
       expectNoClearSecretOnDisk();
-      expect(new ApiKeyStore(db, secrets).current()).toBe(ROTATED);
-      expect(secrets.get('card_key')).toBe(CARD_KEY);
+      expectBothReadBack(db, secrets);
       db.close();
     },
   );

@@ -6,6 +6,7 @@ import type { Outbox } from '../src/sync/outbox.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 import type { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import type { StoreCore } from '../src/core/store-core.js';
+import { expectedDayClose, SETTLED_DAY } from './support/day-close.js';
 import { closeTempDb, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 import { exchangeLines, startTcpLineEndpoint } from './tcp-lines.js';
 
@@ -78,21 +79,9 @@ describe('POSLog till settlement → day.close', () => {
       expect(closes).toHaveLength(1);
       expect(closes[0]!.register).toBe('pos-1');
       const { body } = closes[0]!;
-      expect(body).toEqual({
-        requestId: body.requestId,
-        businessDay: '2026-11-27',
-        source: 'register',
-        closedAt: '2026-11-27T21:05:00+01:00',
-        currency: 'EUR',
-        sales: { count: 2, amount: 2500 },
-        returns: { count: 1, amount: 1000 },
-        tenders: [
-          { kind: 'cash', amount: 500 },
-          { kind: 'card', amount: 1000 },
-        ],
-        receipts: ['S002-1-501-20261127', 'S002-1-502-20261127'],
-        authorizations: [],
-      });
+      const day = { businessDay: '2026-11-27', closedAt: '2026-11-27T21:05:00+01:00', currency: 'EUR' };
+      const receipts = ['S002-1-501-20261127', 'S002-1-502-20261127'];
+      expect(body).toEqual(expectedDayClose(body.requestId, 'register', day, SETTLED_DAY, receipts));
       // the same document again: the same id, answered the same, nothing more enqueued
       const again = await exchange([oneLine(readFileSync(GOLDEN + 'till-settle.xml'))]);
       expect(again[0]).toBe(replies[2]);

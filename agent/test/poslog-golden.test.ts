@@ -5,6 +5,7 @@ import { TbCodes } from '@tillbridge/shared';
 import { toCanonical } from '../src/gateway/canonical.js';
 import { PoslogCodec, PoslogCodecConfigSchema } from '../src/gateway/codecs/poslog/codec.js';
 import type { DecodeResult } from '../src/gateway/types.js';
+import { canonicalSale, saleLines, tenderList } from './support/canonical-sales.js';
 
 /** Tillbridge's own golden documents for what the public fixtures do not show. */
 const GOLDEN = fileURLToPath(new URL('./fixtures/poslog/', import.meta.url));
@@ -46,20 +47,24 @@ function edited(name: string, from: string, to: string): Buffer {
   return Buffer.from(text.replace(from, to), 'utf8');
 }
 
+/** The return.complete of one unit of line 1 under the hub's `authorization`, refunded as `refund` says. */
+function lineOneReturned(authorization: string, refund: Record<string, unknown>): Msg {
+  return {
+    type: 'return.complete',
+    id: expect.any(String) as string,
+    authorization,
+    lines: [{ line: 1, qty: 1 }],
+    refund,
+  };
+}
+
 describe('namespaces, envelopes, CDATA', () => {
   it('reads a POSLog without any namespace; the defaultCurrency applies when the document has none', () => {
     const [sale] = decode('no-namespace-sale.xml', { defaultCurrency: 'EUR' });
-    expect(canonical(sale)).toMatchObject({
-      type: 'sale',
-      receipt: 'S001-7-123-20261127',
-      at: '2026-11-27T10:15:00+01:00',
-      currency: 'EUR',
-      lines: [
-        { line: 1, sku: 'TEE-BLUE-M', qty: 2, unitPrice: 1999 },
-        { line: 2, sku: 'MUG-LOGO', qty: 1, unitPrice: 899 },
-      ],
-      tenders: [{ kind: 'cash', amount: 4897 }],
-    });
+    const lines = saleLines([1, 'TEE-BLUE-M', 2, 1999], [2, 'MUG-LOGO', 1, 899]);
+    expect(canonical(sale)).toMatchObject(
+      canonicalSale('S001-7-123-20261127', '2026-11-27T10:15:00+01:00', 'EUR', lines, ['cash', 4897]),
+    );
     const e = error(codec().decode(golden('no-namespace-sale.xml')));
     expect(e.code).toBe(TbCodes.INVALID);
     expect(e.message).toContain('defaultCurrency');
@@ -70,16 +75,10 @@ describe('namespaces, envelopes, CDATA', () => {
       'currency from the amounts; a 3-digit masked PAN is left out',
     () => {
       const [sale] = decode('other-namespace-sale.xml');
-      expect(canonical(sale)).toMatchObject({
-        receipt: '70-12-4567-20260504',
-        at: '2026-05-04T16:20:30+02:00',
-        currency: 'EUR',
-        lines: [
-          { line: 1, sku: '3583788456231', qty: 1, unitPrice: 2999 },
-          { line: 2, sku: '3608419360123', qty: 3, unitPrice: 500 },
-        ],
-        tenders: [{ kind: 'card', amount: 4499 }],
-      });
+      const lines = saleLines([1, '3583788456231', 1, 2999], [2, '3608419360123', 3, 500]);
+      expect(canonical(sale)).toMatchObject(
+        canonicalSale('70-12-4567-20260504', '2026-05-04T16:20:30+02:00', 'EUR', lines, ['card', 4499]),
+      );
       expect((sale!.tenders as object[])[0]).not.toHaveProperty('pan');
     },
   );
@@ -110,16 +109,14 @@ describe('namespaces, envelopes, CDATA', () => {
     () => {
       const msgs = decode('xstore-cdata-sale.xml', { timeZone: '-05:00' });
       expect(msgs).toHaveLength(1);
-      expect(canonical(msgs[0])).toMatchObject({
-        receipt: '102-3-5511-20260214',
-        at: '2026-02-14T11:04:45-05:00',
-        currency: 'USD',
-        lines: [
-          { line: 1, sku: 'JKT-RAIN-L', qty: 1, unitPrice: 7900 },
-          { line: 3, sku: 'CAP-BLK', qty: 2, unitPrice: 1500 },
-        ],
-        tenders: [{ kind: 'card', amount: 10900, pan: '444522******0007' }],
-      });
+      const lines = saleLines([1, 'JKT-RAIN-L', 1, 7900], [3, 'CAP-BLK', 2, 1500]);
+      expect(canonical(msgs[0])).toMatchObject(
+        canonicalSale('102-3-5511-20260214', '2026-02-14T11:04:45-05:00', 'USD', lines, [
+          'card',
+          10900,
+          '444522******0007',
+        ]),
+      );
       expect(JSON.stringify(msgs)).not.toContain('CANCELLED-ITEM');
       expect(JSON.stringify(msgs)).not.toContain('SOCKS-3PK');
       expect(decode('xstore-cdata-sale.xml', { receiptKey: 'transaction-id' })[0]!.receipt).toBe(
@@ -168,8 +165,8 @@ describe('returns and their links', () => {
       expect(canonical(msgs[0])).toMatchObject({
         receipt: '9-34-172-20260930',
         at: '2026-09-30T12:09:10+02:00',
-        lines: [{ line: 1, sku: '00000000090292', qty: 1, unitPrice: 205 }],
-        tenders: [{ kind: 'card', amount: 205 }],
+        lines: saleLines([1, '00000000090292', 1, 205]),
+        tenders: tenderList(['card', 205]),
       });
     },
   );
@@ -255,29 +252,14 @@ describe('returns and their links', () => {
 
   it('the hub authorization in <ReturnAuthorization> makes a return.complete; its refund PAN ends masked', () => {
     const msgs = decode('authorized-return.xml');
-    expect(msgs).toEqual([
-      {
-        type: 'return.complete',
-        id: expect.any(String),
-        authorization: '530955b0-396b-8bce-a7c0-18da29f72d96',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'card', amount: 1999, pan: '5555555555554444' },
-      },
-    ]);
+    const refund = { kind: 'card', amount: 1999, pan: '5555555555554444' };
+    expect(msgs).toEqual([lineOneReturned('530955b0-396b-8bce-a7c0-18da29f72d96', refund)]);
     expect(canonical(msgs[0])).toMatchObject({ refund: { kind: 'card', amount: 1999, pan: '555555******4444' } });
   });
 
   it('the hub authorization as TransactionLink ReasonCode="Authorization" makes a return.complete too', () => {
     const msgs = decode('authorization-link-return.xml');
-    expect(msgs).toEqual([
-      {
-        type: 'return.complete',
-        id: expect.any(String),
-        authorization: '7d1c9a52-0b8e-8f3a-9c4e-2f6b1a0d5e77',
-        lines: [{ line: 1, qty: 1 }],
-        refund: { kind: 'cash', amount: 799 },
-      },
-    ]);
+    expect(msgs).toEqual([lineOneReturned('7d1c9a52-0b8e-8f3a-9c4e-2f6b1a0d5e77', { kind: 'cash', amount: 799 })]);
     canonical(msgs[0]);
     // without the original line number the line names the item (the canonical return.complete does not take that yet)
     const bySku = edited('authorization-link-return.xml', '<LineItemSequenceNumber>1</LineItemSequenceNumber>', '');
@@ -296,18 +278,12 @@ describe('amounts, times and card data', () => {
     const [first, second] = decode('precision-zoneless.xml', { timeZone: 'Europe/Stockholm' });
     expect(canonical(first)).toMatchObject({
       at: '2026-03-29T01:30:00.123+01:00',
-      lines: [
-        { line: 1, sku: 'CHEESE-KG', qty: 0.422, unitPrice: 300 },
-        { line: 2, sku: 'SAMPLE', qty: 1, unitPrice: 0 },
-      ],
-      tenders: [
-        { kind: 'coupon', amount: 1001 },
-        { kind: 'cash', amount: 127 },
-      ],
+      lines: saleLines([1, 'CHEESE-KG', 0.422, 300], [2, 'SAMPLE', 1, 0]),
+      tenders: tenderList(['coupon', 1001], ['cash', 127]),
     });
     expect(canonical(second)).toMatchObject({
       at: '2026-07-01T00:00:00+02:00',
-      lines: [{ line: 1, sku: 'WATER-1L', qty: 6, unitPrice: 99 }],
+      lines: saleLines([1, 'WATER-1L', 6, 99]),
       tenders: [],
     });
     expect(decode('precision-zoneless.xml')[0]!.at).toBe('2026-03-29T01:30:00.123Z');

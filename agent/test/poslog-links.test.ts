@@ -63,18 +63,15 @@ function decode(doc: string, c = codec()): Msg[] {
   return messages(c.decode(Buffer.from(doc, 'utf8')));
 }
 
+/** A receipt of store S1 in USD remembered, with the register and the time of its sale where they are known. */
+function remember(receipt: string, register: string | null = null, at: string | null = null): void {
+  receipts.remember({ receipt, store: 'S1', register, at, currency: 'USD', lines: [], tenderKinds: [] });
+}
+
 /** What the store core does with a committed sale: remember its receipt. */
 function record(sale: Msg): void {
   expect(sale.type).toBe('sale');
-  receipts.remember({
-    receipt: sale.receipt,
-    store: 'S1',
-    register: 'POS1',
-    at: sale.at,
-    currency: 'USD',
-    lines: [],
-    tenderKinds: [],
-  });
+  remember(sale.receipt, 'POS1', sale.at);
 }
 
 describe('return links in every shape find their sale', () => {
@@ -264,26 +261,9 @@ describe('transactions without BusinessDayDate', () => {
 
 describe('Receipts.byPrefix', () => {
   it('gives the receipts of one store-workstation-sequence, and no other', () => {
-    for (const receipt of [
-      'NY7-3-815',
-      'NY7-3-815-20260314',
-      'NY7-3-8150-20260314',
-      'NY7-3-815-20260314-2',
-      'NY7-3-81',
-      'NY7-3-815.1',
-      'NY7-3-815+1',
-      'NY7-3-815-20260315',
-    ]) {
-      receipts.remember({
-        receipt,
-        store: 'S1',
-        register: null,
-        at: null,
-        currency: 'USD',
-        lines: [],
-        tenderKinds: [],
-      });
-    }
+    const ofTheSequence = ['NY7-3-815', 'NY7-3-815-20260314', 'NY7-3-815-20260314-2', 'NY7-3-815-20260315'];
+    const lookalikes = ['NY7-3-8150-20260314', 'NY7-3-81', 'NY7-3-815.1', 'NY7-3-815+1'];
+    for (const receipt of [...ofTheSequence, ...lookalikes]) remember(receipt);
     expect(receipts.byPrefix('NY7-3-815').map((r) => r.receipt)).toEqual([
       'NY7-3-815-20260315',
       'NY7-3-815-20260314-2',

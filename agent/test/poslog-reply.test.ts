@@ -58,30 +58,25 @@ describe('poslog replies', () => {
     ];
     const root = parseReply(c.encode(replies, r.context));
     expect(Object.keys(root).filter((k) => !k.startsWith('@_'))).toEqual(['Ack', 'Error', 'ReturnDecision']);
-    const ack = (root.Ack as El[])[0]!;
-    expect(ack).toMatchObject({
-      '@_Id': s1!.id,
-      '@_Receipt': 'S002-1-501-20261127',
-      '@_WorkstationID': '1',
-      '@_SequenceNumber': '501',
+    const [ack, err, dec] = (['Ack', 'Error', 'ReturnDecision'] as const).map((name) => (root[name] as El[])[0]!);
+    expect({ ack, err, dec }).toMatchObject({
+      ack: { '@_Id': s1!.id, '@_Receipt': 'S002-1-501-20261127', '@_WorkstationID': '1', '@_SequenceNumber': '501' },
+      err: {
+        '@_Id': s2!.id,
+        '@_Code': 'TB_INVALID',
+        '@_SequenceNumber': '503',
+        '#text': 'lines[0].sku: expected <64 & "short" \'names\'\nsecond line',
+      },
+      dec: {
+        '@_Id': ret!.id,
+        '@_Authorization': 'auth-1',
+        '@_Decision': 'approved',
+        '@_Mode': 'online',
+        '@_Receipt': 'S002-1-501-20261127',
+        '@_SequenceNumber': '505',
+      },
     });
-    const err = (root.Error as El[])[0]!;
-    expect(err).toMatchObject({
-      '@_Id': s2!.id,
-      '@_Code': 'TB_INVALID',
-      '@_SequenceNumber': '503',
-      '#text': 'lines[0].sku: expected <64 & "short" \'names\'\nsecond line',
-    });
-    const dec = (root.ReturnDecision as El[])[0]!;
-    expect(dec).toMatchObject({
-      '@_Id': ret!.id,
-      '@_Authorization': 'auth-1',
-      '@_Decision': 'approved',
-      '@_Mode': 'online',
-      '@_Receipt': 'S002-1-501-20261127',
-      '@_SequenceNumber': '505',
-    });
-    expect(dec.Line).toEqual([{ '@_Number': '2', '@_ApprovedQuantity': '0.25', '@_Code': 'ok' }]);
+    expect(dec!.Line).toEqual([{ '@_Number': '2', '@_ApprovedQuantity': '0.25', '@_Code': 'ok' }]);
   });
 
   it('escapes attribute values and drops characters XML cannot carry', () => {

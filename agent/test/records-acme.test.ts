@@ -4,7 +4,7 @@ import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { DecodeResult } from '../src/gateway/types.js';
 import { ACME_SALE } from './support/acme-frames.js';
-import { foundReceipt } from './support/register-messages.js';
+import { decisionReply, foundReceipt } from './support/register-messages.js';
 
 const profile = loadProfile(new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname);
 const codec = new DelimitedCodec(profile);
@@ -115,17 +115,10 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
   });
 
   it('return.decision, per line, with mapped decision, mode and line codes', () => {
-    const approved: RegisterReply = {
-      type: 'return.decision',
-      id: '000124',
-      authorization: AUTH,
-      decision: 'approved',
-      mode: 'online',
-      lines: [
-        { line: 1, approvedQty: 1, code: 'ok' },
-        { line: 3, approvedQty: 0, code: 'exceeds_returnable' },
-      ],
-    };
+    const approved = decisionReply('000124', AUTH, 'approved', 'online', [
+      { line: 1, approvedQty: 1, code: 'ok' },
+      { line: 3, approvedQty: 0, code: 'exceeds_returnable' },
+    ]);
     expect(enc(approved)).toEqual(bytes(`D|000124|${AUTH}|A|N||2|1|001000|00|3|000000|04`));
     const denied: RegisterReply = {
       type: 'return.decision',
@@ -167,14 +160,7 @@ describe('acme-ecr-400 (delimited): golden reply bytes', () => {
   });
 
   it('a reply that does not fit its layout becomes an error record instead of wrong digits', () => {
-    const tooBig: RegisterReply = {
-      type: 'return.decision',
-      id: '000124',
-      authorization: AUTH,
-      decision: 'approved',
-      mode: 'online',
-      lines: [{ line: 1, approvedQty: 1000, code: 'ok' }],
-    };
+    const tooBig = decisionReply('000124', AUTH, 'approved', 'online', [{ line: 1, approvedQty: 1000, code: 'ok' }]);
     expect(enc(tooBig)).toEqual(bytes('E|000124|90|the return.decision reply does not fit t'));
   });
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { derivedId, TbCodes, type RegisterReply } from '@tillbridge/shared';
+import { derivedId, TbCodes } from '@tillbridge/shared';
 import { FixedCodec, loadProfile } from '../src/gateway/codecs/records/index.js';
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { DecodeResult } from '../src/gateway/types.js';
-import { foundReceipt } from './support/register-messages.js';
+import { decisionReply, foundReceipt } from './support/register-messages.js';
 
 const profile = loadProfile(new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname);
 const codec = new FixedCodec(profile);
@@ -150,18 +150,12 @@ describe('contoso-fixed-80 (fixed): golden reply bytes', () => {
   });
 
   it('return.decision: a header record and one record per line', () => {
-    const r: RegisterReply = {
-      type: 'return.decision',
-      id: 'x',
-      authorization: AUTH,
-      decision: 'approved',
-      mode: 'offline',
-      reason: 'approved offline by local policy (hub unreachable)',
-      lines: [
-        { line: 1, approvedQty: 1, code: 'ok' },
-        { line: 3, sku: 'BANANAS', approvedQty: 0, code: 'exceeds_returnable' },
-      ],
-    };
+    const lines = [
+      { line: 1, approvedQty: 1, code: 'ok' },
+      { line: 3, sku: 'BANANAS', approvedQty: 0, code: 'exceeds_returnable' },
+    ];
+    const why = 'approved offline by local policy (hub unreachable)';
+    const r = decisionReply('x', AUTH, 'approved', 'offline', lines, why);
     const out = codec.encode([r], ctx);
     expect(out.length).toBe(240);
     expect(text(out)).toBe(

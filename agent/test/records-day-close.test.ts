@@ -5,6 +5,7 @@ import { DelimitedCodec, loadProfile } from '../src/gateway/codecs/records/index
 import { toCanonical } from '../src/gateway/canonical.js';
 import type { Outbox } from '../src/sync/outbox.js';
 import type { StoreCore } from '../src/core/store-core.js';
+import { expectedDayClose, SETTLED_DAY } from './support/day-close.js';
 import { closeTempDb, dayCloseEvents, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 
 /**
@@ -67,20 +68,8 @@ describe('a Z record in a legacy profile', () => {
       expect(await send(frame)).toBe('A|000200');
       const closes = dayCloseEvents(outbox);
       expect(closes).toHaveLength(1);
-      expect(closes[0]!.body).toEqual({
-        requestId: '000200',
-        businessDay: '2026-11-27',
-        source: 'register',
-        closedAt: '2026-11-27T20:00:00.000Z',
-        sales: { count: 2, amount: 2500 },
-        returns: { count: 1, amount: 1000 },
-        tenders: [
-          { kind: 'cash', amount: 500 },
-          { kind: 'card', amount: 1000 },
-        ],
-        receipts: ['0001-000123'],
-        authorizations: [],
-      });
+      const day = { businessDay: '2026-11-27', closedAt: '2026-11-27T20:00:00.000Z' };
+      expect(closes[0]!.body).toEqual(expectedDayClose('000200', 'register', day, SETTLED_DAY, ['0001-000123']));
     },
   );
 

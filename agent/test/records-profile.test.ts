@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTbError, TbCodes, type TbError } from '@tillbridge/shared';
@@ -12,6 +11,7 @@ import {
 } from '../src/gateway/codecs/records/index.js';
 import { formatDate, parseDate } from '../src/gateway/codecs/records/dates.js';
 import { fitText, formatField, parseField } from '../src/gateway/codecs/records/fields.js';
+import { tempDirForEachTest } from '../../test/support/temp-dir.js';
 
 const ACME = new URL('../../installers/profiles/acme-ecr-400-delimited.json', import.meta.url).pathname;
 const CONTOSO = new URL('../../installers/profiles/contoso-fixed-80.json', import.meta.url).pathname;
@@ -94,11 +94,15 @@ describe('loadProfile', () => {
     set(p, 'request.messages.S.fields.reciept', at(p, 'request.messages.S.fields.receipt'));
     set(p, 'request.messages.S.fields.receipt', undefined);
     set(p, 'request.messages.S.groups.0.fields.qty.decimals', 4);
-    set(p, 'request.messages.S.groups.1.into', 'payments');
-    set(p, 'request.messages.X.type', 'void');
     set(p, 'reply.records.ack.fields.0.from', 'seq');
-    set(p, 'reply.records.error.fields.0.field', 0);
-    set(p, 'timeZone', 'Mars/Olympus');
+    /** Values of the wrong shape, each with a value of the right shape for the same place. */
+    const misshapen: [path: string, wrong: unknown, right: unknown][] = [
+      ['request.messages.S.groups.1.into', 'payments', 'lines'],
+      ['request.messages.X.type', 'void', 'return.cancel'],
+      ['reply.records.error.fields.0.field', 0, 2],
+      ['timeZone', 'Mars/Olympus', 'Europe/Berlin'],
+    ];
+    for (const [path, wrong] of misshapen) set(p, path, wrong);
     expectProblems(p, [
       'request.messages.S.groups[1].into: expected one of "lines", "tenders"',
       'request.messages.X.type: expected one of "sale", "return.request", "return.complete", ' +
@@ -107,10 +111,7 @@ describe('loadProfile', () => {
       'timeZone: expected a time zone: "UTC", an offset such as "+01:00", or an IANA name such as "Europe/Berlin"',
     ]);
     // with the shape right, the meaning is checked: all of it at once
-    set(p, 'request.messages.S.groups.1.into', 'lines');
-    set(p, 'request.messages.X.type', 'return.cancel');
-    set(p, 'reply.records.error.fields.0.field', 2);
-    set(p, 'timeZone', 'Europe/Berlin');
+    for (const [path, , right] of misshapen) set(p, path, right);
     expectProblems(p, [
       'request.messages.S.fields.reciept: expected a canonical field of sale: id, receipt, at, currency',
       'request.messages.S.fields: expected a mapping for "receipt" (the canonical model requires it)',
@@ -162,16 +163,20 @@ describe('loadProfile', () => {
     ]);
   });
 
-  it('reads a file, and says when it cannot', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tb-profile-'));
-    const good = join(dir, 'tiny.json');
-    writeFileSync(good, JSON.stringify(tinyFixed()));
-    expect(loadProfile(good).name).toBe('tiny');
-    const bad = join(dir, 'bad.json');
-    writeFileSync(bad, '{"name": ');
-    expect(() => loadProfile(bad)).toThrow(/is not valid JSON/);
-    expect(() => loadProfile(join(dir, 'missing.json'))).toThrow(/cannot read profile/);
-    expect(problems({ format: 'csv' })).toEqual(['format: expected a format: "delimited" or "fixed"']);
+  describe('from a file', () => {
+    let dir = '';
+    tempDirForEachTest('tb-profile-', (d) => (dir = d));
+
+    it('reads a file, and says when it cannot', () => {
+      const good = join(dir, 'tiny.json');
+      writeFileSync(good, JSON.stringify(tinyFixed()));
+      expect(loadProfile(good).name).toBe('tiny');
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, '{"name": ');
+      expect(() => loadProfile(bad)).toThrow(/is not valid JSON/);
+      expect(() => loadProfile(join(dir, 'missing.json'))).toThrow(/cannot read profile/);
+      expect(problems({ format: 'csv' })).toEqual(['format: expected a format: "delimited" or "fixed"']);
+    });
   });
 
   it('each codec takes only its own format; recordCodec checks the config against the profile', () => {

@@ -202,14 +202,12 @@ describe("the agent's WinSW XML", () => {
 });
 
 describe('Windows names', () => {
-  it.each([
-    ['COM1', 'COM1'],
-    ['com256', 'COM256'],
-    ['\\\\.\\COM10', '\\\\.\\COM10'],
-    ['\\\\.\\com3', '\\\\.\\COM3'],
-  ])('COM ports: COM1 to COM256 and \\\\.\\COMn, any case: %s is %s', (path, port) => {
-    expect(checkComPort(path)).toBe(port);
-  });
+  it.each(['COM1', 'com256', '\\\\.\\COM10', '\\\\.\\com3'])(
+    'COM ports: COM1 to COM256 and \\\\.\\COMn, any case: %s is taken, in capitals',
+    (path) => {
+      expect(checkComPort(path)).toBe(path.toUpperCase());
+    },
+  );
 
   it('COM ports: others refused naming the key', () => {
     for (const bad of [

@@ -75,6 +75,12 @@ const request = (id: string, receipt: string, qty = 1) => ({
   lines: [{ line: 1, qty, disposition: 'restock' as const }],
 });
 
+/** Register R1 sells `qty` of receipt X1 (sale m1) at `unitPrice` while the hub is unreachable, as it stays. */
+async function sellOffline(qty: number, unitPrice: number): Promise<void> {
+  hub.connected = false;
+  await core.handle('R1', sale('m1', 'X1', qty, unitPrice));
+}
+
 /** A register's completion of an authorized return: one line, refunded in cash. */
 const complete = (id: string, authorization: string, qty: number, amount: number) =>
   core.handle('R1', {
@@ -160,6 +166,15 @@ describe('StoreCore', () => {
       });
       nothingRecorded(id, authorization);
     };
+    /**
+     * Sells receipt X1 (sale m1: `sold` as qty and unit price) and has `qty` of it approved online (request m2), the
+     * hub refunding `refund` for it, told per line or not; resolves with the authorization.
+     */
+    const approvedOnline = async (refund: number, perLine: boolean, qty = 1, sold: [number, number] = [2, 1000]) => {
+      hubAnswers(refund, perLine);
+      await core.handle('R1', sale('m1', 'X1', ...sold));
+      return ((await core.handle('R1', request('m2', 'X1', qty))) as ReturnDecisionReply).authorization;
+    };
     const hubAnswers = (refund: number, perLine: boolean) => {
       hub.answer = (b) =>
         Promise.resolve(
@@ -178,40 +193,32 @@ describe('StoreCore', () => {
     it(
       'online: refuses a refund above the authorization with a code, ' + 'then takes the right one under the same id',
       async () => {
-        hubAnswers(1000, true);
-        await core.handle('R1', sale('m1', 'X1'));
-        const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-        expect(await complete('c1', d.authorization, 1, 1001)).toMatchObject({
+        const auth = await approvedOnline(1000, true);
+        expect(await complete('c1', auth, 1, 1001)).toMatchObject({
           type: 'error',
           id: 'c1',
           code: 'TB_EXCEEDS_AUTHORIZATION',
           message: expect.stringContaining('1000'),
         });
-        nothingRecorded('c1', d.authorization);
-        expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
+        nothingRecorded('c1', auth);
+        expect(await complete('c1', auth, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
       },
     );
 
     it('online, from a hub that does not give each line its refund: held to the whole authorization', async () => {
-      hubAnswers(1000, false);
-      await core.handle('R1', sale('m1', 'X1'));
-      const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
-      await refusedOver('c1', d.authorization, 1, 1001);
+      await refusedOver('c1', await approvedOnline(1000, false), 1, 1001);
     });
 
     it('a partial completion refunds at most its share of the line', async () => {
-      hubAnswers(1998, true);
-      await core.handle('R1', sale('m1', 'X1', 2, 999));
-      const d = (await core.handle('R1', request('m2', 'X1', 2))) as ReturnDecisionReply;
-      await refusedOver('c1', d.authorization, 1, 1000);
-      expect(await complete('c2', d.authorization, 1, 999)).toEqual({ type: 'ack', id: 'c2' });
+      const auth = await approvedOnline(1998, true, 2, [2, 999]);
+      await refusedOver('c1', auth, 1, 1000);
+      expect(await complete('c2', auth, 1, 999)).toEqual({ type: 'ack', id: 'c2' });
     });
 
     it(
       'offline: held to what the agent authorized, ' + 'and a line returned in halves refunds what was paid, not more',
       async () => {
-        hub.connected = false;
-        await core.handle('R1', sale('m1', 'X1', 1, 999));
+        await sellOffline(1, 999);
         const a = (await core.handle('R1', request('r1', 'X1', 0.5))) as ReturnDecisionReply;
         expect(a).toMatchObject({
           decision: 'approved',
@@ -239,20 +246,18 @@ describe('StoreCore', () => {
     it(
       'a request left pending by a crash: ' + 'the hub is asked what it decided, and the completion is held to it',
       async () => {
-        hubAnswers(1000, true);
-        await core.handle('R1', sale('m1', 'X1'));
-        const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;
+        const auth = await approvedOnline(1000, true);
         db.prepare(`DELETE FROM replies WHERE msg_id = 'm2'`).run();
         db.prepare(
           `UPDATE local_returns SET status = 'pending', decision = 'pending', refund = 0,
            lines = '[{"line":1,"qty":1000,"disposition":"restock"}]' WHERE authorization = ?`,
-        ).run(d.authorization);
-        expect(await complete('c1', d.authorization, 1, 1500)).toMatchObject({
+        ).run(auth);
+        expect(await complete('c1', auth, 1, 1500)).toMatchObject({
           type: 'error',
           code: 'TB_EXCEEDS_AUTHORIZATION',
         });
-        expect(hub.calls.at(-1)!.authorization).toBe(d.authorization);
-        expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
+        expect(hub.calls.at(-1)!.authorization).toBe(auth);
+        expect(await complete('c1', auth, 1, 1000)).toEqual({ type: 'ack', id: 'c1' });
       },
     );
   });
@@ -260,8 +265,7 @@ describe('StoreCore', () => {
   it(
     'decides offline when the hub is unreachable: ' + 'within policy, outside it, and never the same unit twice',
     async () => {
-      hub.connected = false;
-      await core.handle('R1', sale('m1', 'X1', 2, 1000));
+      await sellOffline(2, 1000);
       await core.handle('R1', sale('m2', 'BIG', 1, 9000));
       const a = (await core.handle('R1', request('r1', 'X1', 1))) as ReturnDecisionReply;
       expect(a).toMatchObject({
@@ -302,8 +306,7 @@ describe('StoreCore', () => {
         ),
       ).toBe(true);
       expect(policy.accept(6, DEFAULT_POLICY)).toBe(false); // an older version never replaces a newer one
-      hub.connected = false;
-      await core.handle('R1', sale('m1', 'X1', 3, 1000));
+      await sellOffline(3, 1000);
       expect(await core.handle('R1', request('r1', 'X1', 2))).toMatchObject({
         decision: 'approved',
         mode: 'offline',

@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger, isTbError, TbCodes } from '@tillbridge/shared';
 import { HubLink } from '../src/sync/hub-link.js';
 import { fetchAccessToken, hubRefusalCode, retryAfterMs } from '../src/sync/token-client.js';
-import { StubHub } from './stub-hub.js';
+import type { StubHub } from './stub-hub.js';
+import { stubHubsPerTest } from './support/stub-hubs.js';
 import { testLinkOptions } from './support/link-options.js';
 
 /**
@@ -65,14 +66,7 @@ function capturingLog(): { log: ReturnType<typeof createLogger>; seen: (msg: str
 
 const WAITING = "waiting for the end of the hub's Retry-After before the next token request";
 
-let hub: StubHub | undefined;
-let abort: AbortController | undefined;
-afterEach(async () => {
-  abort?.abort();
-  await hub?.close();
-  hub = undefined;
-  abort = undefined;
-});
+const hubs = stubHubsPerTest();
 
 /**
  * Starts a stub hub, set up by `setUp`, and a link to it whose waits of 10 s or more are held until the test
@@ -86,15 +80,13 @@ async function startLink(setUp: (h: StubHub) => void): Promise<{
   seen: (msg: string) => Promise<void>;
   welcomed: Promise<unknown>;
 }> {
-  const started = await new StubHub().start();
-  hub = started;
+  const started = await hubs.start();
   setUp(started);
   const sleeps = new Sleeps(10_000);
   const { log, seen } = capturingLog();
   // its own backoff is short (at most 100 ms): a 429 asking for two minutes must win over it
   const link = new HubLink({ ...testLinkOptions(started.wsUrl, log), sleep: sleeps.sleep });
-  const stop = new AbortController();
-  abort = stop;
+  const stop = hubs.stopper();
   const welcomed = link.events.next('welcome');
   link.start(stop.signal);
   return { hub: started, abort: stop, link, sleeps, seen, welcomed };
@@ -174,7 +166,7 @@ describe('the agent honours Retry-After on its token requests', () => {
   });
 
   it('a 429 is TB_RATE_LIMITED with the wait it asked for', async () => {
-    hub = await new StubHub().start();
+    const hub = await hubs.start();
     hub.refuseToken = () => ({ retryAfter: '7' });
     const err = await fetchAccessToken(hub.wsUrl, 'S1', 'tbk_test_key').catch((e: unknown) => e);
     expect(isTbError(err, TbCodes.RATE_LIMITED)).toBe(true);

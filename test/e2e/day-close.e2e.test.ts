@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { onHand, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { dayCloseMessage, dayTotals } from '../../agent/test/support/day-close.js';
 import { worldForFile } from './fixture.js';
 
 /**
@@ -68,19 +69,8 @@ describe('a register closes its day', () => {
     w.hubExec(`UPDATE inventory SET on_hand = on_hand + 1000 WHERE store = 'S1' AND sku = 'SKU-A'`);
     expect((await w.hub.cli(['sales', 'show', 'F-2', '--store', 'S1'])).code).not.toBe(0);
 
-    const close = {
-      type: 'day.close',
-      id: 'z-1',
-      businessDay: DAY,
-      closedAt: `${DAY}T21:00:00Z`,
-      currency: 'EUR',
-      sales: { count: 3, amount: 2000 },
-      returns: { count: 0, amount: 0 },
-      tenders: [
-        { kind: 'card', amount: 1500 },
-        { kind: 'cash', amount: 500 },
-      ],
-    };
+    const closed = { businessDay: DAY, closedAt: `${DAY}T21:00:00Z`, currency: 'EUR' };
+    const close = dayCloseMessage('z-1', closed, dayTotals([3, 2000], [0, 0], ['card', 1500], ['cash', 500]));
     expect(await regA.send(close)).toEqual({ type: 'ack', id: 'z-1' });
 
     await waitFor('the day reconciled', async () => (await days('S1'))[0]?.status === 'matched', 30_000);
@@ -103,15 +93,11 @@ describe('a register closes its day', () => {
   it('a day whose card total is off becomes an exception that says what differs', async () => {
     expect(await regB.send(sale('G-1', 5, 1000, 'card'))).toEqual({ type: 'ack', id: 'm-G-1' });
     await waitFor('the sale at the hub', async () => (await onHand(w.hub, 'S2', 'SKU-A')) === 99);
-    const close = {
-      type: 'day.close',
-      id: 'z-2',
-      businessDay: DAY,
-      currency: 'EUR',
-      sales: { count: 1, amount: 1000 },
-      returns: { count: 0, amount: 0 },
-      tenders: [{ kind: 'card', amount: 1100 }],
-    };
+    const close = dayCloseMessage(
+      'z-2',
+      { businessDay: DAY, currency: 'EUR' },
+      dayTotals([1, 1000], [0, 0], ['card', 1100]),
+    );
     expect(await regB.send(close)).toEqual({ type: 'ack', id: 'z-2' });
     await waitFor('the discrepancy', async () => (await days('S2'))[0]?.status === 'discrepancy', 30_000);
     const [day] = await days('S2');

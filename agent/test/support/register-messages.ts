@@ -1,4 +1,4 @@
-import type { RegisterReply } from '@tillbridge/shared';
+import type { RegisterReply, ReturnDecisionReply } from '@tillbridge/shared';
 
 /** A register's sale `id` on `receipt` at `at`: `qty` of item A at `unitPrice` (EUR minor units), paid in cash. */
 export function cashSale(id: string, receipt: string, at: string, qty: number, unitPrice: number) {
@@ -28,5 +28,25 @@ export function foundReceipt(id: string, receipt: string, weighedSku: string): R
       { line: 1, sku: 'TEE-BLUE-M', qty: 2, unitPrice: 1999, returnable: 1 },
       { line: 3, sku: weighedSku, qty: 0.42, unitPrice: 349, returnable: 0.42 },
     ],
+  };
+}
+
+/** A return.decision reply `id` under `authorization`: `decision`, made `mode`, on these lines (and why, if given). */
+export function decisionReply(
+  id: string,
+  authorization: string,
+  decision: ReturnDecisionReply['decision'],
+  mode: ReturnDecisionReply['mode'],
+  lines: ReturnDecisionReply['lines'],
+  reason?: string,
+): ReturnDecisionReply {
+  return {
+    type: 'return.decision',
+    id,
+    authorization,
+    decision,
+    mode,
+    ...(reason !== undefined ? { reason } : {}),
+    lines,
   };
 }
