@@ -1,26 +1,16 @@
 import Database from 'better-sqlite3';
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   backupFileOf,
-  checkRestoreTarget,
   copyIntoBackup,
   createLogger,
-  describeBackupFile,
-  fileStamp,
-  placeRestoredFile,
-  prepareRestoreTarget,
-  prepareBackupDir,
-  readVerifiedManifest,
-  refuseNewerBackup,
-  requireOwner,
-  sqliteOnlineCopy,
+  restoreSqliteBackup,
+  takeSqliteBackup,
   TbCodes,
   TbError,
-  writeManifest,
   type BackupFile,
   type BackupManifest,
-  type OpenSqlite,
 } from '@tillbridge/shared';
 import { loadSecrets, secretCheck, secretPath } from './auth/secrets.js';
 import { signingKeyPath } from './audit/signing-key.js';
@@ -41,8 +31,6 @@ import { hubDbPath, openHubStorage, openPgClient, redactUrl, SCHEMA_VERSIONS } f
  */
 
 export const HUB_BACKUP_FORMAT = 'tillbridge-hub-backup/1';
-
-const openSqlite: OpenSqlite = (file) => new Database(file, { fileMustExist: true });
 
 export interface HubBackupResult {
   dir: string;
@@ -89,40 +77,32 @@ export async function backupHub(
       `no SQLite hub in ${dataDir} (${db} does not exist): a hub on PostgreSQL? give its --database`,
     );
   }
-  if (!opts.database) requireOwner(db, 'the hub');
-  prepareBackupDir(dir);
   const createdAt = iso(opts.clock.now());
-  const files: BackupFile[] = [];
-  let schemaVersion: number | null;
-  try {
-    if (opts.database) {
-      schemaVersion = pgSchemaVersion(opts.database);
-    } else {
-      schemaVersion = await sqliteOnlineCopy(openSqlite, db, join(dir, 'hub.sqlite'));
-      files.push(describeBackupFile(dir, 'hub.sqlite', 'database'));
-    }
+  const { database } = opts;
+  const manifest = await takeSqliteBackup({
+    dir,
+    program: 'hub',
+    driver: Database,
+    database: database ? { schemaVersion: () => pgSchemaVersion(database) } : { sqlite: db, name: 'hub.sqlite' },
     // after the database: a key that signed a checkpoint in the copy exists by now
-    files.push(copyIntoBackup(dir, 'hub.secret', secretPath(dataDir), 'secret'));
-    if (existsSync(signingKeyPath(dataDir)))
-      files.push(copyIntoBackup(dir, 'audit-signing-key.pem', signingKeyPath(dataDir), 'signing-key'));
-  } catch (err) {
-    // nothing half-made is left looking like a backup (no manifest was written)
-    rmSync(join(dir, 'hub.sqlite'), { force: true });
-    throw err;
-  }
-  const manifest: BackupManifest = {
-    format: HUB_BACKUP_FORMAT,
-    software: HUB_SOFTWARE,
-    createdAt,
-    engine: opts.database ? 'postgres' : 'sqlite',
-    schemaVersion,
-    ...(opts.database
-      ? { database: { url: redactUrl(opts.database), included: false, note: 'dump it with pg_dump (docs/backup.md)' } }
-      : {}),
-    files,
-  };
-  writeManifest(dir, manifest);
-  return { dir, manifest, ...(opts.database ? { pgDump: pgDumpRecipe(opts.database, dir) } : {}) };
+    alsoCopy: () => {
+      const files: BackupFile[] = [copyIntoBackup(dir, 'hub.secret', secretPath(dataDir), 'secret')];
+      if (existsSync(signingKeyPath(dataDir)))
+        files.push(copyIntoBackup(dir, 'audit-signing-key.pem', signingKeyPath(dataDir), 'signing-key'));
+      return files;
+    },
+    manifest: (schemaVersion) => ({
+      format: HUB_BACKUP_FORMAT,
+      software: HUB_SOFTWARE,
+      createdAt,
+      engine: database ? 'postgres' : 'sqlite',
+      schemaVersion,
+      ...(database
+        ? { database: { url: redactUrl(database), included: false, note: 'dump it with pg_dump (docs/backup.md)' } }
+        : {}),
+    }),
+  });
+  return { dir, manifest, ...(database ? { pgDump: pgDumpRecipe(database, dir) } : {}) };
 }
 
 export interface HubRestoreResult {
@@ -154,61 +134,61 @@ export function restoreHub(
   dataDir: string,
   opts: { force?: boolean; database?: string | undefined; clock: Clock },
 ): HubRestoreResult {
-  const m = readVerifiedManifest(dir, HUB_BACKUP_FORMAT);
-  const engine = m.engine === 'postgres' ? 'postgres' : 'sqlite';
-  if (engine === 'postgres' && !opts.database) {
-    throw new TbError(
-      TbCodes.CONFIG,
-      `${dir} is a backup of a hub on PostgreSQL (its key files only): ` +
-        `restore the database with pg_restore first, then give it here with --database`,
-    );
-  }
-  if (engine === 'sqlite' && opts.database)
-    throw new TbError(
-      TbCodes.CONFIG,
-      `${dir} is a backup of a SQLite hub: --database does not apply ` +
-        `(to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`,
-    );
-  const current = engine === 'sqlite' ? SCHEMA_VERSIONS.sqlite : SCHEMA_VERSIONS.postgres;
-  refuseNewerBackup(dir, m, 'hub', current);
-  if (!backupFileOf(m, 'secret'))
-    throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`);
-  if (engine === 'sqlite' && !backupFileOf(m, 'database'))
-    throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.sqlite`);
-
   const db = hubDbPath(dataDir);
-  checkRestoreTarget({
-    dataDir,
-    dbFile: db,
-    program: 'the hub',
-    open: openSqlite,
-    notADirectory: () => new TbError(TbCodes.INVALID, `--data ${dataDir}: expected a directory, found a file`),
-    inUse:
-      `a hub is serving from ${dataDir} (another process has ${db} open): stop it first; ` +
-      'a restore never replaces a database in use',
+  const { manifest, restored, keptAside, stamp } = restoreSqliteBackup({
+    dir,
+    format: HUB_BACKUP_FORMAT,
+    program: 'hub',
+    driver: Database,
+    newestSchema: (m) => {
+      const engine = engineOf(m);
+      if (engine === 'postgres' && !opts.database) {
+        throw new TbError(
+          TbCodes.CONFIG,
+          `${dir} is a backup of a hub on PostgreSQL (its key files only): ` +
+            `restore the database with pg_restore first, then give it here with --database`,
+        );
+      }
+      if (engine === 'sqlite' && opts.database)
+        throw new TbError(
+          TbCodes.CONFIG,
+          `${dir} is a backup of a SQLite hub: --database does not apply ` +
+            `(to move it to PostgreSQL, restore it, then \`tillbridge-hub storage migrate\`)`,
+        );
+      return engine === 'sqlite' ? SCHEMA_VERSIONS.sqlite : SCHEMA_VERSIONS.postgres;
+    },
+    placements: (m) => {
+      if (!backupFileOf(m, 'secret'))
+        throw new TbError(
+          TbCodes.INVALID,
+          `${dir}: the manifest lists no hub.secret; a hub cannot be restored without it`,
+        );
+      if (engineOf(m) === 'sqlite' && !backupFileOf(m, 'database'))
+        throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no hub.sqlite`);
+      // the database first, the secret that opens it last: a restore cut short is not a hub that starts
+      return [...m.files].sort((a, b) => rank(a.role) - rank(b.role)).map((file) => ({ file, as: file.name }));
+    },
+    target: {
+      dataDir,
+      dbFile: db,
+      notADirectory: () => new TbError(TbCodes.INVALID, `--data ${dataDir}: expected a directory, found a file`),
+      inUse:
+        `a hub is serving from ${dataDir} (another process has ${db} open): stop it first; ` +
+        'a restore never replaces a database in use',
+    },
+    occupied: () => {
+      const present = hubFiles(dataDir);
+      return present.length > 0
+        ? `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): ` +
+            `restore into a new directory, or pass --force to replace it ` +
+            `(what it holds is kept aside as *.before-restore-*)`
+        : undefined;
+    },
+    force: Boolean(opts.force),
+    clock: opts.clock,
   });
-  const present = hubFiles(dataDir);
-  if (present.length > 0 && !opts.force) {
-    throw new TbError(
-      TbCodes.CONFLICT,
-      `${dataDir} already holds a hub (${present.map((f) => basename(f)).join(', ')}): ` +
-        `restore into a new directory, or pass --force to replace it ` +
-        `(what it holds is kept aside as *.before-restore-*)`,
-    );
-  }
-
-  prepareRestoreTarget(dataDir);
-  const stamp = fileStamp(iso(opts.clock.now()));
-  const restored: string[] = [];
-  const keptAside: string[] = [];
-  // the database first, the secret that opens it last: a restore cut short is not a hub that starts
-  const order = [...m.files].sort((a, b) => rank(a.role) - rank(b.role));
-  for (const f of order) {
-    keptAside.push(...placeRestoredFile(dataDir, f.name, join(dir, f.name), { sqlite: f.role === 'database', stamp }));
-    restored.push(join(dataDir, f.name));
-  }
   // a signing key the backup did not have (none was made yet) must not be left from the replaced hub
-  if (!backupFileOf(m, 'signing-key') && existsSync(signingKeyPath(dataDir))) {
+  if (!backupFileOf(manifest, 'signing-key') && existsSync(signingKeyPath(dataDir))) {
     keptAside.push(...placeAside(signingKeyPath(dataDir), stamp));
   }
 
@@ -219,10 +199,23 @@ export function restoreHub(
     const secretMatches = kept === undefined || kept.value === secretCheck(loadSecrets(dataDir));
     const log = createLogger({ name: 'tillbridge-hub', level: 'silent' });
     const audit = new AuditTrail(storage, new AuditLog(storage, opts.clock), opts.clock, { dataDir }, log).verify();
-    return { dataDir, engine, backupCreatedAt: m.createdAt, restored, keptAside, secretMatches, audit };
+    return {
+      dataDir,
+      engine: engineOf(manifest),
+      backupCreatedAt: manifest.createdAt,
+      restored,
+      keptAside,
+      secretMatches,
+      audit,
+    };
   } finally {
     storage.close();
   }
+}
+
+/** Which engine's hub a backup is of: a SQLite hub's holds its database, a PostgreSQL hub's its key files only. */
+function engineOf(m: BackupManifest): 'sqlite' | 'postgres' {
+  return m.engine === 'postgres' ? 'postgres' : 'sqlite';
 }
 
 function rank(role: string): number {

@@ -34,6 +34,24 @@ describe('hub metrics', () => {
     expect(sample(busy, 'tillbridge_return_authorization_online_ratio')).toBe('0');
   });
 
+  it("reports each connected store's outbox as its agent last said, and none for a store not connected", async () => {
+    t = testHub();
+    const m = new HubMetrics(t.hub);
+    t.hub.stores.create('S1', 'S1');
+    t.hub.stores.create('S2', 'S2');
+    const now = t.clock.now();
+    t.hub.presence.connected('S1', 'agent-1', now);
+    t.hub.presence.heartbeat('S1', { t: 'heartbeat', outboxDepth: 3, oldestAgeMs: 1500, registers: [] }, now);
+    t.hub.presence.heartbeat('S2', { t: 'heartbeat', outboxDepth: 7, oldestAgeMs: 9000, registers: [] }, now);
+    const text = await m.text();
+    expect(text).toMatch(/^tillbridge_outbox_depth\{store="S1"\} 3$/m);
+    expect(text).toMatch(/^tillbridge_outbox_oldest_age_seconds\{store="S1"\} 1.5$/m);
+    expect(text).not.toMatch(/store="S2"/);
+    expect(sample(text, 'tillbridge_connected_stores')).toBe('1');
+    t.hub.presence.disconnected('S1', now);
+    expect(await m.text()).not.toMatch(/^tillbridge_outbox_depth\{/m);
+  });
+
   it('counts the database commits, synced and not, and what waits for the next batch', async () => {
     t = testHub();
     const m = new HubMetrics(t.hub);

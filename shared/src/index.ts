@@ -28,6 +28,7 @@ export * from './business-day.js';
 export * from './version.js';
 export * from './backup-files.js';
 export * from './backup-version.js';
+export * from './backup-procedure.js';
 export * from './doctor.js';
 export * from './tar-gz.js';
 export * from './log-file.js';

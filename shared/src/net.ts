@@ -36,24 +36,25 @@ export function isLoopbackHost(host: string): boolean {
   }
 }
 
+/** The URL `text` is, or undefined when it is not one (URL.parse, which Node 20 does not have yet). */
+export function parseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a URL points at this machine, judged on the host the URL parser (and so the client) will use. */
 export function urlHostIsLoopback(url: string): boolean {
-  let host: string;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    return false;
-  }
-  return isLoopbackHost(host);
+  const u = parseUrl(url);
+  return u !== undefined && isLoopbackHost(u.hostname);
 }
 
 /** `url` with its password masked (`***`), for messages and logs; `fallback` when it is not a URL. */
 export function maskUrlPassword(url: string, fallback: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return fallback;
-  }
+  const u = parseUrl(url);
+  if (!u) return fallback;
+  if (u.password) u.password = '***';
+  return u.toString();
 }

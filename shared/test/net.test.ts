@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, parseHostPort, maskUrlPassword, urlHostIsLoopback } from '../src/index.js';
+import { isLoopbackHost, parseHostPort, maskUrlPassword, parseUrl, urlHostIsLoopback } from '../src/index.js';
 
 /** Host names and addresses a plain ws:// or http:// URL may name. */
 const LOOPBACK = [
@@ -69,5 +69,13 @@ describe('URLs in messages and logs', () => {
     expect(maskUrlPassword('postgres://app:s3cret@db:5432/hub', 'postgres://…')).toBe('postgres://app:***@db:5432/hub');
     expect(maskUrlPassword('amqp://relay@mq/vhost', 'amqp://…')).toBe('amqp://relay@mq/vhost');
     expect(maskUrlPassword('not a url s3cret', 'amqp://…')).toBe('amqp://…');
+  });
+});
+
+describe('parseUrl', () => {
+  it('is the URL a text is, or undefined when it is not one', () => {
+    expect(parseUrl('wss://hub.example.com:7400/v1')?.port).toBe('7400');
+    expect(parseUrl('hub.example.com 7400')).toBeUndefined();
+    expect(parseUrl('')).toBeUndefined();
   });
 });

@@ -1,27 +1,17 @@
 import Database from 'better-sqlite3';
 import type { Command, Option } from 'commander';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   backupFileOf,
-  checkRestoreTarget,
   clockFromEnv,
-  describeBackupFile,
-  fileStamp,
   isTbError,
-  placeRestoredFile,
-  prepareRestoreTarget,
-  prepareBackupDir,
-  readVerifiedManifest,
-  refuseNewerBackup,
-  requireOwner,
-  sqliteOnlineCopy,
+  restoreSqliteBackup,
+  takeSqliteBackup,
   TbCodes,
   TbError,
-  writeManifest,
   type BackupManifest,
   type Clock,
-  type OpenSqlite,
 } from '@tillbridge/shared';
 import type { AgentConfig } from '../config.js';
 import { AGENT_SCHEMA_VERSION, agentDbPath, getMeta } from '../db/agent-db.js';
@@ -41,8 +31,6 @@ import { SOFTWARE } from '../agent.js';
  */
 
 export const AGENT_BACKUP_FORMAT = 'tillbridge-agent-backup/1';
-
-const openSqlite: OpenSqlite = (file) => new Database(file, { fileMustExist: true });
 
 export interface AgentBackupInfo {
   store: string;
@@ -88,28 +76,20 @@ export async function backupAgent(config: Readonly<AgentConfig>, dir: string, cl
       TbCodes.CONFIG,
       `no agent database in ${config.dataDir} (${db} does not exist): has the agent of this config (dataDir) ever run?`,
     );
-  requireOwner(db, 'the agent');
-  prepareBackupDir(dir);
   const createdAt = new Date(clock.now()).toISOString();
-  let info: AgentBackupInfo;
-  let schemaVersion: number;
-  try {
-    schemaVersion = await sqliteOnlineCopy(openSqlite, db, join(dir, 'agent.sqlite'));
-    info = describeCopy(join(dir, 'agent.sqlite'), config);
-  } catch (err) {
-    rmSync(join(dir, 'agent.sqlite'), { force: true });
-    throw err;
-  }
-  const manifest: BackupManifest = {
-    format: AGENT_BACKUP_FORMAT,
-    software: SOFTWARE,
-    createdAt,
-    schemaVersion,
-    ...info,
-    files: [describeBackupFile(dir, 'agent.sqlite', 'database')],
-  };
-  writeManifest(dir, manifest);
-  return manifest;
+  return takeSqliteBackup({
+    dir,
+    program: 'agent',
+    driver: Database,
+    database: { sqlite: db, name: 'agent.sqlite' },
+    manifest: (schemaVersion) => ({
+      format: AGENT_BACKUP_FORMAT,
+      software: SOFTWARE,
+      createdAt,
+      schemaVersion,
+      ...describeCopy(join(dir, 'agent.sqlite'), config),
+    }),
+  });
 }
 
 export interface AgentRestoreResult {
@@ -128,45 +108,48 @@ export function restoreAgent(
   config: Readonly<AgentConfig>,
   opts: { force?: boolean; clock: Clock },
 ): AgentRestoreResult {
-  const m = readVerifiedManifest(dir, AGENT_BACKUP_FORMAT) as BackupManifest & Partial<AgentBackupInfo>;
-  if (m.store !== config.store) {
-    throw new TbError(
-      TbCodes.INVALID,
-      `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ` +
-        `${JSON.stringify(config.store)}'s: restore it with that store's config`,
-    );
-  }
-  refuseNewerBackup(dir, m, 'agent', AGENT_SCHEMA_VERSION);
-  const file = backupFileOf(m, 'database');
-  if (!file) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no agent.sqlite`);
   const dataDir = config.dataDir;
   const db = agentDbPath(dataDir);
-  checkRestoreTarget({
-    dataDir,
-    dbFile: db,
-    program: 'the agent',
-    open: openSqlite,
-    notADirectory: () => new TbError(TbCodes.CONFIG, `dataDir ${dataDir}: expected a directory, found a file`),
-    inUse:
-      `the agent is running on ${dataDir} (another process has ${db} open): stop it first ` +
-      '(systemctl stop tillbridge-agent); a restore never replaces a database in use',
-  });
-  if (existsSync(db) && !opts.force) {
-    throw new TbError(
-      TbCodes.CONFLICT,
-      `${dataDir} already holds an agent's database (agent.sqlite): pass --force to replace it ` +
-        '(it is kept aside as agent.sqlite.before-restore-*)',
-    );
-  }
-  prepareRestoreTarget(dataDir);
-  const keptAside = placeRestoredFile(dataDir, 'agent.sqlite', join(dir, file.name), {
-    sqlite: true,
-    stamp: fileStamp(new Date(opts.clock.now()).toISOString()),
+  const { manifest, keptAside } = restoreSqliteBackup({
+    dir,
+    format: AGENT_BACKUP_FORMAT,
+    program: 'agent',
+    driver: Database,
+    newestSchema: (m) => {
+      if (m.store !== config.store) {
+        throw new TbError(
+          TbCodes.INVALID,
+          `${dir} is a backup of store ${JSON.stringify(m.store)}'s agent, but the config is store ` +
+            `${JSON.stringify(config.store)}'s: restore it with that store's config`,
+        );
+      }
+      return AGENT_SCHEMA_VERSION;
+    },
+    placements: (m) => {
+      const file = backupFileOf(m, 'database');
+      if (!file) throw new TbError(TbCodes.INVALID, `${dir}: the manifest lists no agent.sqlite`);
+      return [{ file, as: 'agent.sqlite' }];
+    },
+    target: {
+      dataDir,
+      dbFile: db,
+      notADirectory: () => new TbError(TbCodes.CONFIG, `dataDir ${dataDir}: expected a directory, found a file`),
+      inUse:
+        `the agent is running on ${dataDir} (another process has ${db} open): stop it first ` +
+        '(systemctl stop tillbridge-agent); a restore never replaces a database in use',
+    },
+    occupied: () =>
+      existsSync(db)
+        ? `${dataDir} already holds an agent's database (agent.sqlite): pass --force to replace it ` +
+          '(it is kept aside as agent.sqlite.before-restore-*)'
+        : undefined,
+    force: Boolean(opts.force),
+    clock: opts.clock,
   });
   const info = describeCopy(db, config);
   return {
     dataDir,
-    backupCreatedAt: m.createdAt,
+    backupCreatedAt: manifest.createdAt,
     restored: db,
     keptAside,
     agentId: info.agentId,

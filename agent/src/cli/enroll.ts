@@ -9,6 +9,7 @@ import {
   ENROLL_PATH,
   ensurePrivateDir,
   isTbError,
+  parseUrl,
   TbCodes,
   TbError,
   urlHostIsLoopback,
@@ -61,15 +62,12 @@ export interface EnrollResult {
 
 /** `http(s)://` or `ws(s)://` → the base URL the enrollment request goes to, and the agent's ws(s):// URL. */
 export function hubUrls(raw: string): { http: string; ws: string; secure: boolean } {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
+  const u = parseUrl(raw);
+  if (!u)
     throw new TbError(
       TbCodes.INVALID,
       `--hub: expected the hub's URL, e.g. https://hub.example.com:7400, got "${raw}"`,
     );
-  }
   const secure = u.protocol === 'https:' || u.protocol === 'wss:';
   if (!secure && u.protocol !== 'http:' && u.protocol !== 'ws:')
     throw new TbError(TbCodes.INVALID, `--hub: expected an https://, http://, wss:// or ws:// URL, got "${raw}"`);

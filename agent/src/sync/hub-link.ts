@@ -5,6 +5,7 @@ import {
   CloseCodes,
   monotonicClock,
   parseHubFrame,
+  type HubFrame,
   ReconnectBackoff,
   isTbError,
   sleep,
@@ -697,24 +698,6 @@ export class HubLink implements HubAuthorizer {
         this.scheduleRefresh();
         this.events.emit('welcome', frame.lastSeq, frame.cardKey);
         break;
-      case 'key':
-        this.events.emit('key', frame.id, frame.apiKey);
-        break;
-      case 'config':
-        this.events.emit('config', frame.version, frame.settings);
-        break;
-      case 'policy':
-        this.events.emit('policy', frame.version, frame.policy);
-        break;
-      case 'ack':
-        this.events.emit('ack', frame.upTo, frame.results);
-        break;
-      case 'nack':
-        this.events.emit('nack', frame.seq, frame.code, frame.retryAfterMs);
-        break;
-      case 'resend':
-        this.events.emit('resend', frame.register, frame.businessDay, frame.missing);
-        break;
       case 'inventory':
         this.events.emit('inventory', frame.full, frame.items, frame.removed ?? []);
         if (frame.n !== undefined) this.inventorySeenN = frame.n;
@@ -731,9 +714,28 @@ export class HubLink implements HubAuthorizer {
         else p.reject(new TbError(isHubCode(frame.code) ? frame.code : TbCodes.HUB_UNAVAILABLE, frame.message));
         break;
       }
+      default:
+        this.relay(frame.t, frame);
     }
   }
+
+  /** A frame the link hands on as it is: the event of its name, with its fields (RELAYED). */
+  private relay<K extends RelayedFrame>(t: K, frame: Extract<HubFrame, { t: K }>): void {
+    this.events.emit(t, ...RELAYED[t](frame));
+  }
 }
+
+type RelayedFrame = 'key' | 'config' | 'policy' | 'ack' | 'nack' | 'resend';
+
+/** The hub's frames the link hands on as they are, each as the event of its name with these arguments. */
+const RELAYED: { [K in RelayedFrame]: (f: Extract<HubFrame, { t: K }>) => HubLinkEvents[K] } = {
+  key: (f) => [f.id, f.apiKey],
+  config: (f) => [f.version, f.settings],
+  policy: (f) => [f.version, f.policy],
+  ack: (f) => [f.upTo, f.results],
+  nack: (f) => [f.seq, f.code, f.retryAfterMs],
+  resend: (f) => [f.register, f.businessDay, f.missing],
+};
 
 /** Hub error codes a register should see as they are (a refused override, a wrong state…). */
 function isHubCode(code: string): code is TbError['code'] {

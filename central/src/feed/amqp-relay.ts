@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
-import { fullJitterDelay, maskUrlPassword, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { fullJitterDelay, maskUrlPassword, parseUrl, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { iso, type Clock } from '../domain/clock.js';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { shortId } from '../webhooks/repo.js';
@@ -57,15 +57,12 @@ export interface RelayStatus {
  * is an amqp:// or amqps:// URL with a host.
  */
 export function checkAmqpUrl(url: string, option: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
+  const u = parseUrl(url);
+  if (!u)
     throw new TbError(
       TbCodes.CONFIG,
       `${option}: expected a URL like amqp://user:password@host:5672/vhost, got something that is not a URL`,
     );
-  }
   if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:')
     throw new TbError(TbCodes.CONFIG, `${option}: expected an amqp:// or amqps:// URL, got ${u.protocol}//…`);
   if (!u.hostname) throw new TbError(TbCodes.CONFIG, `${option}: the URL names no host`);

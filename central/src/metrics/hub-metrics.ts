@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { setModeCounts } from '@tillbridge/shared';
 import type { Hub } from '../hub-services.js';
 
+type Presence = ReturnType<Hub['presence']['get']>;
+type AuthzRate = ReturnType<Hub['authzStats']['rate']>;
+
 /**
  * The hub's Prometheus metrics (GET /metrics), among them the seed's three: transaction
  * synchronization latency (register time to hub commit), the return authorization success rate
@@ -42,16 +45,13 @@ export class HubMetrics {
     storeMetrics(r, hub);
     authorizationMetrics(r, hub, () => this.scrapes);
     this.feedRelayedTotal = feedMetrics(r, hub);
-    new Gauge({
-      name: 'tillbridge_inventory_accuracy_ratio',
-      help: "Share of a store's SKUs whose copy at the agent matches the hub (as of its last report)",
-      labelNames: ['store'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const a of hub.accuracy.list()) this.set({ store: a.store }, a.ratio);
-      },
-    });
+    labelledGauge(
+      r,
+      'tillbridge_inventory_accuracy_ratio',
+      "Share of a store's SKUs whose copy at the agent matches the hub (as of its last report)",
+      'store',
+      () => hub.accuracy.list().map((a) => [a.store, a.ratio]),
+    );
   }
 
   /** An agent event applied: its sync latency, from the agent's commit time. */
@@ -119,14 +119,12 @@ function webhookMetrics(r: Registry, hub: Hub): Counter<'outcome'> {
     labelNames: ['outcome'],
     registers: [r],
   });
-  new Gauge({
-    name: 'tillbridge_webhook_deliveries_open',
-    help: 'Webhook deliveries not yet succeeded or abandoned (pending or waiting for a retry)',
-    registers: [r],
-    collect() {
-      this.set(hub.webhooks.outcomes().pending);
-    },
-  });
+  valueGauge(
+    r,
+    'tillbridge_webhook_deliveries_open',
+    'Webhook deliveries not yet succeeded or abandoned (pending or waiting for a retry)',
+    () => hub.webhooks.outcomes().pending,
+  );
   return webhookAttempts;
 }
 
@@ -146,48 +144,29 @@ function storageMetrics(r: Registry, hub: Hub): void {
       this.inc({ sync: 'normal' }, c.normal);
     },
   });
-  new Gauge({
-    name: 'tillbridge_hub_deferred_writes_waiting',
-    help: 'Presence and heartbeat figures held in memory, waiting for the next batch (written every second)',
-    registers: [r],
-    collect() {
-      this.set(hub.storage.deferred.waiting);
-    },
-  });
+  valueGauge(
+    r,
+    'tillbridge_hub_deferred_writes_waiting',
+    'Presence and heartbeat figures held in memory, waiting for the next batch (written every second)',
+    () => hub.storage.deferred.waiting,
+  );
 }
 
 /** Connected stores, and what each connected store's agent last reported. */
 function storeMetrics(r: Registry, hub: Hub): void {
-  new Gauge({
-    name: 'tillbridge_connected_stores',
-    help: 'Stores whose agent is connected to this hub process now',
-    registers: [r],
-    collect() {
-      // per process: a sum over the hub processes on one database counts each connection once
-      this.set(hub.presence.countHere());
-    },
-  });
+  // per process: a sum over the hub processes on one database counts each connection once
+  valueGauge(r, 'tillbridge_connected_stores', 'Stores whose agent is connected to this hub process now', () =>
+    hub.presence.countHere(),
+  );
   // what each connected store's agent last reported
-  const perStore = (
-    name: string,
-    help: string,
-    pick: (p: ReturnType<Hub['presence']['get']>) => number | undefined,
-  ): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames: ['store'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const s of hub.stores.list()) {
-          const p = hub.presence.here(s.id);
-          const v = p.connected ? pick(p) : undefined;
-          if (v !== undefined) this.set({ store: s.id }, v);
-        }
-      },
-    });
-  };
+  const perStore = (name: string, help: string, pick: (p: Presence) => number | undefined): void =>
+    labelledGauge(r, name, help, 'store', () =>
+      hub.stores.list().flatMap((s): [string, number][] => {
+        const p = hub.presence.here(s.id);
+        const v = p.connected ? pick(p) : undefined;
+        return v === undefined ? [] : [[s.id, v]];
+      }),
+    );
   perStore(
     'tillbridge_outbox_depth',
     "Events waiting in a store agent's outbox (as it last reported)",
@@ -204,8 +183,8 @@ function storeMetrics(r: Registry, hub: Hub): void {
 function authorizationMetrics(r: Registry, hub: Hub, scrapes: () => number): void {
   // one reading of the rate per scrape (text()), shared by the gauges below
   let rateScrape = -1;
-  let rateNow: ReturnType<Hub['authzStats']['rate']> | undefined;
-  const rate = (): ReturnType<Hub['authzStats']['rate']> => {
+  let rateNow: AuthzRate | undefined;
+  const rate = (): AuthzRate => {
     if (!rateNow || rateScrape !== scrapes()) {
       rateNow = hub.authzStats.rate();
       rateScrape = scrapes();
@@ -214,22 +193,8 @@ function authorizationMetrics(r: Registry, hub: Hub, scrapes: () => number): voi
   };
   // A share of nothing is no value, not 0: prom-client starts a gauge without labels at 0, so
   // it is removed while there is no request to share (an alert on "< 0.95" must not fire on a quiet hub).
-  const rateGauge = (
-    name: string,
-    help: string,
-    pick: (rate: ReturnType<Hub['authzStats']['rate']>) => number | null,
-  ): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [r],
-      collect() {
-        const v = pick(rate());
-        if (v === null) this.remove({});
-        else this.set(v);
-      },
-    });
-  };
+  const rateGauge = (name: string, help: string, pick: (rate: AuthzRate) => number | null): void =>
+    valueGauge(r, name, help, () => pick(rate()));
   new Gauge({
     name: 'tillbridge_return_authorizations',
     help: 'Return requests decided, by mode and outcome (every ticket at the hub)',
@@ -259,33 +224,60 @@ function feedMetrics(r: Registry, hub: Hub): Counter {
     help: 'ERP feed entries this hub process published to the broker and had confirmed',
     registers: [r],
   });
-  new Gauge({
-    name: 'tillbridge_feed_lag',
-    help:
-      "ERP feed entries after each named consumer's cursor (the feed's head minus its position; " +
+  labelledGauge(
+    r,
+    'tillbridge_feed_lag',
+    "ERP feed entries after each named consumer's cursor (the feed's head minus its position; " +
       'amqp:<exchange> is the broker relay)',
-    labelNames: ['consumer'],
+    'consumer',
+    () => {
+      const lags = hub.erpFeed.consumers().map((c): [string, number] => [c.name, c.lag]);
+      // the relay before its first confirmed batch has no cursor yet: its lag is the whole feed
+      const relay = hub.feedRelay.relay;
+      if (relay && !hub.erpFeed.consumer(relay.consumerName)) lags.push([relay.consumerName, hub.erpFeed.head()]);
+      return lags;
+    },
+  );
+  valueGauge(
+    r,
+    'tillbridge_feed_relay_connected',
+    'The ERP feed relay of this hub process is connected to the broker (1) or not (0); ' +
+      'absent when no broker is configured',
+    () => {
+      const relay = hub.feedRelay.relay;
+      return relay ? (relay.connected ? 1 : 0) : null;
+    },
+  );
+  return feedRelayedTotal;
+}
+
+/**
+ * A gauge without labels, read at each scrape; absent while `read` has no value (null): prom-client
+ * would otherwise show a gauge it never set as 0.
+ */
+function valueGauge(r: Registry, name: string, help: string, read: () => number | null): void {
+  new Gauge({
+    name,
+    help,
+    registers: [r],
+    collect() {
+      const v = read();
+      if (v === null) this.remove({});
+      else this.set(v);
+    },
+  });
+}
+
+/** A gauge of one label, read at each scrape: a series for each [label value, value] `read` gives, no others. */
+function labelledGauge(r: Registry, name: string, help: string, label: string, read: () => [string, number][]): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: [label],
     registers: [r],
     collect() {
       this.reset();
-      for (const c of hub.erpFeed.consumers()) this.set({ consumer: c.name }, c.lag);
-      // the relay before its first confirmed batch has no cursor yet: its lag is the whole feed
-      const relay = hub.feedRelay.relay;
-      if (relay && !hub.erpFeed.consumer(relay.consumerName))
-        this.set({ consumer: relay.consumerName }, hub.erpFeed.head());
+      for (const [key, v] of read()) this.set({ [label]: key }, v);
     },
   });
-  new Gauge({
-    name: 'tillbridge_feed_relay_connected',
-    help:
-      'The ERP feed relay of this hub process is connected to the broker (1) or not (0); ' +
-      'absent when no broker is configured',
-    registers: [r],
-    collect() {
-      const relay = hub.feedRelay.relay;
-      if (!relay) this.remove({});
-      else this.set(relay.connected ? 1 : 0);
-    },
-  });
-  return feedRelayedTotal;
 }

@@ -131,11 +131,102 @@ const TABLES = {
   );`,
 };
 
+/** Tables declared for either engine, each written for the engine of `d`. */
+function forEngine<T extends Record<string, (d: SchemaDialect) => string>>(
+  tables: T,
+  d: SchemaDialect,
+): Record<keyof T, string> {
+  const out = {} as Record<keyof T, string>;
+  for (const [name, table] of Object.entries(tables)) out[name as keyof T] = table(d);
+  return out;
+}
+
 /** The tables of `TABLES`, each for the engine of `d`. */
 export function hubTables(d: SchemaDialect): Record<keyof typeof TABLES, string> {
-  const out = {} as Record<keyof typeof TABLES, string>;
-  for (const [name, table] of Object.entries(TABLES)) out[name as keyof typeof TABLES] = table(d);
-  return out;
+  return forEngine(TABLES, d);
+}
+
+/**
+ * The tables of version 1 that later migrations altered, declared once as version 1 made them: SQLite's first
+ * migration (schema.ts) is these as they are, and PostgreSQL's version 1 (postgres-schema.ts) these with the
+ * columns later migrations added folded in. The same rule as TABLES holds: SQLite's text must stay to the byte
+ * (central/test/schema-v1-text.test.ts compares both engines' version 1 with the text that shipped).
+ */
+const ALTERED_LATER = {
+  api_keys: (): string => `CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    store TEXT NOT NULL REFERENCES stores(id),
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_used_at TEXT
+  );`,
+  agent_cursors: (d: SchemaDialect): string => `CREATE TABLE agent_cursors (
+    agent_id TEXT PRIMARY KEY,
+    store TEXT NOT NULL REFERENCES stores(id),
+    last_seq ${d.integer} NOT NULL,
+    updated_at TEXT NOT NULL
+  );`,
+  applied_events: (d: SchemaDialect): string => `CREATE TABLE applied_events (
+    event_id TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    seq ${d.integer} NOT NULL,
+    kind TEXT NOT NULL,
+    register TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    code TEXT,
+    agent_at TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  );`,
+  returns: (d: SchemaDialect): string => `CREATE TABLE returns (
+    ${d.authorization} TEXT PRIMARY KEY,
+    store TEXT NOT NULL,
+    register TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reconciliation TEXT,
+    exception_code TEXT,
+    reason TEXT,
+    refund_amount ${d.integer},
+    refund_kind TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    completed_at TEXT,
+    updated_at TEXT NOT NULL
+  );`,
+  return_lines: (d: SchemaDialect): string => `CREATE TABLE return_lines (
+    ${d.authorization} TEXT NOT NULL REFERENCES returns(${d.authorization}),
+    line ${d.integer} NOT NULL,
+    requested_qty ${d.integer} NOT NULL,
+    approved_qty ${d.integer} NOT NULL,
+    completed_qty ${d.integer} NOT NULL DEFAULT 0,
+    disposition TEXT NOT NULL,
+    code TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (${d.authorization}, line)
+  );`,
+  audit: (d: SchemaDialect): string => `CREATE TABLE audit (
+    id ${d.rowId},
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    store TEXT,
+    register TEXT,
+    outcome TEXT NOT NULL,
+    resource TEXT,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );`,
+};
+
+/** The tables of `ALTERED_LATER` as version 1 made them, each for the engine of `d`. */
+export function firstTables(d: SchemaDialect): Record<keyof typeof ALTERED_LATER, string> {
+  return forEngine(ALTERED_LATER, d);
 }
 
 /**

@@ -1,9 +1,29 @@
 import { migrationsOnBothEngines, POSTGRES_DIALECT } from './migrations.js';
-import { hubTables, saleTables } from './hub-tables.js';
+import { firstTables, hubTables, saleTables } from './hub-tables.js';
 import { webhookSchema } from './webhook-schema.js';
 
 const tables = hubTables(POSTGRES_DIALECT);
 const sale = saleTables(POSTGRES_DIALECT, '');
+
+/**
+ * Version 1's tables that later SQLite migrations altered (hub-tables.ts: `firstTables`), as those
+ * migrations left them: the columns they added, in the place SQLite's ALTER TABLE … ADD COLUMN puts
+ * them in the table's text (after the last column, before the table's constraints).
+ */
+const first = withAddedColumns(firstTables(POSTGRES_DIALECT), {
+  api_keys: 'expires_at TEXT, secret_enc TEXT, delivered_at TEXT, confirmed_at TEXT',
+  agent_cursors: "incarnation TEXT NOT NULL DEFAULT '', duplicate_exception TEXT",
+  applied_events: 'incarnation TEXT',
+  returns: [
+    "rules TEXT NOT NULL DEFAULT '[]', allowed_tenders TEXT NOT NULL DEFAULT '[]',",
+    "conditions TEXT NOT NULL DEFAULT '[]', gross_refund BIGINT, fees BIGINT NOT NULL DEFAULT 0,",
+    'policy_version BIGINT NOT NULL DEFAULT 0, kind TEXT, override_by TEXT, override_at TEXT,',
+    "late_online BIGINT NOT NULL DEFAULT 0, card_hash TEXT, request TEXT NOT NULL DEFAULT '{}',",
+    'resolution TEXT, resolved_at TEXT, resolved_by TEXT, resolution_note TEXT, sale_store TEXT',
+  ].join('\n      '),
+  return_lines: 'asked_sku TEXT, amount BIGINT, fee BIGINT, completed_amount BIGINT',
+  audit: 'origin TEXT',
+});
 
 /**
  * The hub's schema on PostgreSQL, versioned like SQLite's (schema.ts) and kept in step with it, so
@@ -17,97 +37,30 @@ const sale = saleTables(POSTGRES_DIALECT, '');
  * so the repositories read the same values from either engine. It is the end state of SQLite's ten
  * migrations (columns they added later folded into each table), not those migrations replayed: a
  * replay would rename rebuilt tables (sales_by_store → sales) and so leave PostgreSQL constraint
- * names other than those of the databases already made from this text. The tables that no later
- * SQLite migration changed, and the sale tables as SQLite's 9 rebuilt them, are declared once for
- * both (hub-tables.ts, webhookSchema); those a later migration altered are written here as they
- * ended.
+ * names other than those of the databases already made from this text. Its tables are declared
+ * once for both engines (hub-tables.ts, webhookSchema): those no later SQLite migration changed,
+ * the sale tables as SQLite's 9 rebuilt them, and those a later migration altered as SQLite's 1
+ * made them, with the columns added since folded in (`first` below).
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `
   ${tables.meta}
   ${tables.stores}
-  CREATE TABLE api_keys (
-      id TEXT PRIMARY KEY,
-      store TEXT NOT NULL REFERENCES stores(id),
-      hash TEXT NOT NULL,
-      created_at TEXT NOT NULL,
-      revoked_at TEXT,
-      last_used_at TEXT
-    , expires_at TEXT, secret_enc TEXT, delivered_at TEXT, confirmed_at TEXT);
+  ${first.api_keys}
   CREATE INDEX api_keys_store ON api_keys(store);
   ${tables.admin_tokens}
-  CREATE TABLE agent_cursors (
-      agent_id TEXT PRIMARY KEY,
-      store TEXT NOT NULL REFERENCES stores(id),
-      last_seq BIGINT NOT NULL,
-      updated_at TEXT NOT NULL
-    , incarnation TEXT NOT NULL DEFAULT '', duplicate_exception TEXT);
-  CREATE TABLE applied_events (
-      event_id TEXT PRIMARY KEY,
-      store TEXT NOT NULL,
-      agent_id TEXT NOT NULL,
-      seq BIGINT NOT NULL,
-      kind TEXT NOT NULL,
-      register TEXT NOT NULL,
-      outcome TEXT NOT NULL,
-      code TEXT,
-      agent_at TEXT NOT NULL,
-      applied_at TEXT NOT NULL
-    , incarnation TEXT);
-  CREATE TABLE returns (
-      "authorization" TEXT PRIMARY KEY,
-      store TEXT NOT NULL,
-      register TEXT NOT NULL,
-      request_id TEXT NOT NULL,
-      receipt TEXT NOT NULL,
-      mode TEXT NOT NULL,
-      decision TEXT NOT NULL,
-      status TEXT NOT NULL,
-      reconciliation TEXT,
-      exception_code TEXT,
-      reason TEXT,
-      refund_amount BIGINT,
-      refund_kind TEXT,
-      created_at TEXT NOT NULL,
-      expires_at TEXT,
-      completed_at TEXT,
-      updated_at TEXT NOT NULL
-    , rules TEXT NOT NULL DEFAULT '[]', allowed_tenders TEXT NOT NULL DEFAULT '[]',
-      conditions TEXT NOT NULL DEFAULT '[]', gross_refund BIGINT, fees BIGINT NOT NULL DEFAULT 0,
-      policy_version BIGINT NOT NULL DEFAULT 0, kind TEXT, override_by TEXT, override_at TEXT,
-      late_online BIGINT NOT NULL DEFAULT 0, card_hash TEXT, request TEXT NOT NULL DEFAULT '{}',
-      resolution TEXT, resolved_at TEXT, resolved_by TEXT, resolution_note TEXT, sale_store TEXT);
+  ${first.agent_cursors}
+  ${first.applied_events}
+  ${first.returns}
   CREATE INDEX returns_store ON returns(store, created_at);
   CREATE INDEX returns_reserved ON returns(status, expires_at);
-  CREATE TABLE return_lines (
-      "authorization" TEXT NOT NULL REFERENCES returns("authorization"),
-      line BIGINT NOT NULL,
-      requested_qty BIGINT NOT NULL,
-      approved_qty BIGINT NOT NULL,
-      completed_qty BIGINT NOT NULL DEFAULT 0,
-      disposition TEXT NOT NULL,
-      code TEXT NOT NULL,
-      reason TEXT, asked_sku TEXT, amount BIGINT, fee BIGINT, completed_amount BIGINT,
-      PRIMARY KEY ("authorization", line)
-    );
+  ${first.return_lines}
   ${tables.inventory}
   ${tables.movements}
   CREATE INDEX movements_store_sku ON movements(store, sku);
   ${tables.exceptions}
   CREATE INDEX exceptions_store ON exceptions(store, created_at);
-  CREATE TABLE audit (
-      id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-      at TEXT NOT NULL,
-      actor TEXT NOT NULL,
-      action TEXT NOT NULL,
-      store TEXT,
-      register TEXT,
-      outcome TEXT NOT NULL,
-      resource TEXT,
-      details TEXT NOT NULL,
-      prev_hash TEXT NOT NULL,
-      hash TEXT NOT NULL
-    , origin TEXT);
+  ${first.audit}
   ${tables.terminals}
   ${tables.policies}
   ${tables.managers}
@@ -142,3 +95,19 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 2 on (SQLite 11 on): written once for both engines
   ...migrationsOnBothEngines(POSTGRES_DIALECT),
 ];
+
+/**
+ * Each table's text with `added` columns as SQLite's ALTER TABLE … ADD COLUMN writes them into it
+ * (", column" after the last column, before the first table constraint or the closing parenthesis),
+ * indented two spaces more, as version 1's text here was written.
+ */
+function withAddedColumns<K extends string>(tables: Record<K, string>, added: Record<K, string>): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const name of Object.keys(tables) as K[]) {
+    const text = tables[name].replace(/\n/g, '\n  ');
+    const constraint = text.search(/,\s*(PRIMARY KEY|UNIQUE|CHECK|FOREIGN KEY)\b/);
+    const at = constraint >= 0 ? constraint : text.lastIndexOf(')');
+    out[name] = `${text.slice(0, at)}, ${added[name]}${text.slice(at)}`;
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { webhookSchema } from './webhook-schema.js';
 import { AUDIT_TRAIL_SCHEMA } from '../audit/schema.js';
 import { migrationsOnBothEngines, SQLITE_DIALECT } from './migrations.js';
-import { hubTables, saleTables } from './hub-tables.js';
+import { firstTables, hubTables, saleTables } from './hub-tables.js';
 
 const byStore = saleTables(SQLITE_DIALECT, '_by_store');
 
@@ -40,6 +40,7 @@ export const SALES_BY_STORE = `
 `;
 
 const tables = hubTables(SQLITE_DIALECT);
+const first = firstTables(SQLITE_DIALECT);
 
 /**
  * The hub's schema, as numbered migrations. Quantities are integer milli-units, money integer
@@ -51,39 +52,16 @@ export const HUB_MIGRATIONS: string[] = [
 
   ${tables.stores}
 
-  CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY,
-    store TEXT NOT NULL REFERENCES stores(id),
-    hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT,
-    last_used_at TEXT
-  );
+  ${first.api_keys}
   CREATE INDEX api_keys_store ON api_keys(store);
 
   ${tables.admin_tokens}
 
   -- Last applied seq per agent, written in the same transaction as the events' effects.
-  CREATE TABLE agent_cursors (
-    agent_id TEXT PRIMARY KEY,
-    store TEXT NOT NULL REFERENCES stores(id),
-    last_seq INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
-  );
+  ${first.agent_cursors}
 
   -- Every event ever applied, by its globally unique id: a resent event is never applied twice.
-  CREATE TABLE applied_events (
-    event_id TEXT PRIMARY KEY,
-    store TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    register TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    code TEXT,
-    agent_at TEXT NOT NULL,
-    applied_at TEXT NOT NULL
-  );
+  ${first.applied_events}
 
   CREATE TABLE sales (
     receipt TEXT PRIMARY KEY,
@@ -109,40 +87,12 @@ export const HUB_MIGRATIONS: string[] = [
   );
 
   -- One row per return request ("return ticket"), whatever its outcome.
-  CREATE TABLE returns (
-    authorization TEXT PRIMARY KEY,
-    store TEXT NOT NULL,
-    register TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    receipt TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reconciliation TEXT,
-    exception_code TEXT,
-    reason TEXT,
-    refund_amount INTEGER,
-    refund_kind TEXT,
-    created_at TEXT NOT NULL,
-    expires_at TEXT,
-    completed_at TEXT,
-    updated_at TEXT NOT NULL
-  );
+  ${first.returns}
   CREATE INDEX returns_receipt ON returns(receipt);
   CREATE INDEX returns_store ON returns(store, created_at);
   CREATE INDEX returns_reserved ON returns(status, expires_at);
 
-  CREATE TABLE return_lines (
-    authorization TEXT NOT NULL REFERENCES returns(authorization),
-    line INTEGER NOT NULL,
-    requested_qty INTEGER NOT NULL,
-    approved_qty INTEGER NOT NULL,
-    completed_qty INTEGER NOT NULL DEFAULT 0,
-    disposition TEXT NOT NULL,
-    code TEXT NOT NULL,
-    reason TEXT,
-    PRIMARY KEY (authorization, line)
-  );
+  ${first.return_lines}
 
   -- Inventory is a ledger: on_hand is kept equal to the sum of the store/sku's movements.
   ${tables.inventory}
@@ -155,19 +105,7 @@ export const HUB_MIGRATIONS: string[] = [
   CREATE INDEX exceptions_store ON exceptions(store, created_at);
 
   -- Hash-chained audit log: hash = SHA-256 over the entry and the previous entry's hash.
-  CREATE TABLE audit (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    store TEXT,
-    register TEXT,
-    outcome TEXT NOT NULL,
-    resource TEXT,
-    details TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-  );
+  ${first.audit}
   `,
   `
   -- A return line asked for by SKU (the hub resolved it to a receipt line, or to none: then

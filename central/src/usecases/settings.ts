@@ -10,6 +10,9 @@ export interface SettingsChangeOptions {
   replace?: boolean;
 }
 
+/** Who changes versioned settings, the default's (store undefined) or a store's, how, and why. */
+export type SettingsChange = [actor: string, store: string | undefined, change: unknown, opts: SettingsChangeOptions];
+
 export interface SettingsUseCaseDeps {
   uow: UnitOfWork;
   policies: Pick<Policies, 'set' | 'effective' | 'defaultPolicy'>;
@@ -28,33 +31,33 @@ export class SettingsUseCases {
   /**
    * A change to the default policy (store undefined) or a store's: the new version and the policy now in force there.
    */
-  setPolicy(
-    actor: string,
-    store: string | undefined,
-    change: unknown,
-    opts: SettingsChangeOptions,
-  ): { version: number; policy: Policy } {
-    const { uow, policies } = this.d;
-    return uow.tx(() => {
-      const version = policies.set(store, change, actor, opts);
-      return { version, policy: store ? policies.effective(store).policy : policies.defaultPolicy().policy };
-    });
+  setPolicy(...change: SettingsChange): { version: number; policy: Policy } {
+    const { policies } = this.d;
+    return this.change(change, policies, (store) => ({
+      policy: store ? policies.effective(store).policy : policies.defaultPolicy().policy,
+    }));
   }
 
   /**
    * A change to the default sync settings (store undefined) or a store's: the new version and the settings now in force
    * there.
    */
-  setSyncSettings(
-    actor: string,
-    store: string | undefined,
-    change: unknown,
-    opts: SettingsChangeOptions,
-  ): { version: number; settings: SyncSettings } {
-    const { uow, syncConfig } = this.d;
-    return uow.tx(() => {
-      const version = syncConfig.set(store, change, actor, opts);
-      return { version, settings: store ? syncConfig.effective(store).value : syncConfig.defaults().value };
+  setSyncSettings(...change: SettingsChange): { version: number; settings: SyncSettings } {
+    const { syncConfig } = this.d;
+    return this.change(change, syncConfig, (store) => ({
+      settings: store ? syncConfig.effective(store).value : syncConfig.defaults().value,
+    }));
+  }
+
+  /** Versioned settings changed in one transaction: the new version, and what is in force there read in it. */
+  private change<T>(
+    [actor, store, change, opts]: SettingsChange,
+    settings: Pick<VersionedSettings<unknown>, 'set'>,
+    inForce: (store: string | undefined) => T,
+  ): { version: number } & T {
+    return this.d.uow.tx(() => {
+      const version = settings.set(store, change, actor, opts);
+      return { version, ...inForce(store) };
     });
   }
 
