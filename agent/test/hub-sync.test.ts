@@ -9,7 +9,7 @@ import { HubLink } from '../src/sync/hub-link.js';
 import { Uploader } from '../src/sync/uploader.js';
 import { AgentIdentity } from '../src/sync/identity.js';
 import { capturedLog } from '../../test/support/log.js';
-import { wsText } from '../../test/support/ws.js';
+import { agentFrameText } from '../../test/support/ws.js';
 import { testLinkOptions } from './support/link-options.js';
 import { closeTempDb, openTempDb } from './support/temp-store.js';
 
@@ -38,17 +38,25 @@ class ScriptedHub {
   private readonly connections: {
     ws: WebSocket;
     frames: Frame[];
+    /** the types of the frames that came as binary (compressed) messages, in order */
+    binary: string[];
     waiting: { t: string; resolve: (f: Frame) => void }[];
   }[] = [];
   private readonly waitingConn: ((i: number) => void)[] = [];
 
   constructor() {
     this.wss.on('connection', (ws) => {
-      const c = { ws, frames: [] as Frame[], waiting: [] as { t: string; resolve: (f: Frame) => void }[] };
+      const c = {
+        ws,
+        frames: [] as Frame[],
+        binary: [] as string[],
+        waiting: [] as { t: string; resolve: (f: Frame) => void }[],
+      };
       this.connections.push(c);
-      ws.on('message', (data) => {
-        const f = JSON.parse(wsText(data)) as Frame;
+      ws.on('message', (data, isBinary) => {
+        const f = JSON.parse(agentFrameText(data, isBinary)) as Frame;
         c.frames.push(f);
+        if (isBinary) c.binary.push(f.t);
         const i = c.waiting.findIndex((w) => w.t === f.t);
         if (i >= 0) c.waiting.splice(i, 1)[0]!.resolve(f);
       });
@@ -62,9 +70,12 @@ class ScriptedHub {
   }
 
   /** The n-th connection (0-based), once it is open. */
-  async connection(
-    n: number,
-  ): Promise<{ ws: WebSocket; next: (t: string) => Promise<Frame>; send: (f: unknown) => void }> {
+  async connection(n: number): Promise<{
+    ws: WebSocket;
+    next: (t: string) => Promise<Frame>;
+    send: (f: unknown) => void;
+    binary: string[];
+  }> {
     while (this.connections.length <= n) await new Promise<number>((r) => this.waitingConn.push(r));
     const c = this.connections[n]!;
     const taken = new Set<Frame>();
@@ -90,6 +101,7 @@ class ScriptedHub {
         });
       },
       send: (f) => c.ws.send(JSON.stringify(f)),
+      binary: c.binary,
     };
   }
 
@@ -155,6 +167,22 @@ const welcome = (lastSeq: number) => ({
   lastSeq,
   serverTime: '2026-11-27T10:00:00.000Z',
   cardKey: 'a2V5',
+});
+
+describe('compressed frames (protocol 4)', () => {
+  it.each([
+    [WIRE_VERSION, ['events']],
+    [3, []],
+  ])('welcomed at protocol %i, sends its events deflated: %j', async (v, binary) => {
+    for (const r of ['A', 'B', 'C']) sell(r);
+    link.start(abort.signal);
+    const c = await hub.connection(0);
+    await c.next('hello');
+    c.send({ ...welcome(0), v });
+    const events = await c.next('events');
+    expect((events.items as { seq: number }[]).map((i) => i.seq)).toEqual([1, 2, 3]);
+    expect(c.binary).toEqual(binary);
+  });
 });
 
 describe('the agent and a restored, reverted or copied database (DESIGN rule 9)', () => {

@@ -9,6 +9,7 @@ export * from './card.js';
 export * from './card-scan.js';
 export * from './register-protocol.js';
 export * from './wire.js';
+export * from './wire-compression.js';
 export * from './validation.js';
 export * from './logger.js';
 export * from './net.js';

@@ -39,8 +39,10 @@ import {
  *   3: `hello` says the range (`min`), the agent's OS and when it started; `welcome.v` is the version chosen.
  *      A hub of protocol 2 knows no range and takes a hello of exactly v 2: an agent it refused for
  *      protocol (4400) says its v 2 hello next time.
+ *   4: after the welcome the agent may send a frame as a binary message, deflated with protocol 4's dictionary
+ *      (wire-compression.ts); the hub sends text as before.
  */
-export const WIRE_VERSION = 3;
+export const WIRE_VERSION = 4;
 /** The oldest protocol version this build speaks (as agent or hub). */
 export const WIRE_VERSION_MIN = 2;
 
@@ -48,7 +50,7 @@ export const WIRE_VERSION_MIN = 2;
  * The first tillbridge-agent release that speaks each protocol version: what a hub tells an agent too old for it to
  * install.
  */
-export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = { 2: '0.1.0', 3: '0.1.0' };
+export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = { 2: '0.1.0', 3: '0.1.0', 4: '0.1.0' };
 
 /**
  * The protocol version a hub speaking `hub` and an agent speaking `agent` use: the highest both

@@ -13,6 +13,7 @@ import {
   TbCodes,
   TbError,
   WIRE_VERSION,
+  outgoingFrame,
   WIRE_VERSION_MIN,
   type AgentFrame,
   type AuthorizeRequestBody,
@@ -283,17 +284,17 @@ export class HubLink implements HubAuthorizer {
   }
 
   send(frame: AgentFrame): boolean {
-    const ws = this.sendable;
-    if (!ws) return false;
-    ws.send(JSON.stringify(frame));
-    return true;
+    return this.sendRaw(JSON.stringify(frame));
   }
 
-  /** Sends an already serialized frame. */
+  /**
+   * Sends an already serialized frame (not a request: those go by `request`, as text): deflated when the
+   * protocol the welcome chose has compressed frames and the frame is long enough (shared wire-compression.ts).
+   */
   sendRaw(text: string): boolean {
     const ws = this.sendable;
     if (!ws) return false;
-    ws.send(text);
+    ws.send(outgoingFrame(text, this.protocol));
     return true;
   }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  MAX_AGENT_FRAME_BYTES,
   AGENT_WS_PATH,
   CloseCodes,
   isTbError,
@@ -17,8 +18,6 @@ import type { RemoteVerdict } from '../cluster/bus.js';
 import { clientCertOf } from '../tls/server-tls.js';
 import { AgentSession, type ClaimOutcome, type ConnectionAttempt, type SessionDeps } from './agent-session.js';
 
-/** Largest frame an agent may send (a batch of events). */
-const MAX_FRAME = 8 * 1024 * 1024;
 const PING_MS = 15_000;
 /** How long an agent's open connection has to answer a ping when the same agent says hello on another. */
 export const DEFAULT_PROBE_MS = 5_000;
@@ -89,7 +88,7 @@ export interface EndpointSecurity {
  * hello on since is refused quietly (4009), never probed against the newer connection.
  */
 export class AgentEndpoint implements KeyDelivery {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES });
   /** per store: the connection that said hello and was accepted */
   private readonly sessions = new Map<string, AgentSession>();
   /** per store: the claim being decided (claims of one store are decided one after the other) */

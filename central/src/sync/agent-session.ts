@@ -17,7 +17,9 @@ import {
   TbCodes,
   WIRE_VERSION,
   WIRE_VERSION_MIN,
+  MAX_AGENT_FRAME_BYTES,
   agentTooOldReason,
+  inflateFrame,
   negotiateProtocol,
   type HubFrame,
   type ResendFrame,
@@ -110,14 +112,18 @@ export class AgentSession {
     this.ended = new Promise((resolve) => ws.once('close', () => resolve()));
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
-      if (isBinary) {
-        this.protocolError('binary frames are not part of the protocol');
+      let text: string;
+      try {
+        // a binary frame is a compressed one (protocol 4 on), sent once the agent has its welcome
+        text = isBinary
+          ? inflateFrame(bufferOf(data), this.agentId ? this.protocol : undefined, MAX_AGENT_FRAME_BYTES)
+          : bufferOf(data).toString('utf8');
+      } catch (err) {
+        this.protocolError((err as Error).message);
         return;
       }
       // audit entries written for this agent's frames say so (origin agent:ID, or the store before hello)
-      auditOrigin.run(this.agentId ? `agent:${this.agentId}` : `store:${this.store}`, () =>
-        this.onMessage(textOf(data)),
-      );
+      auditOrigin.run(this.agentId ? `agent:${this.agentId}` : `store:${this.store}`, () => this.onMessage(text));
     });
   }
 
@@ -669,7 +675,7 @@ export class AgentSession {
 }
 
 /** A text frame's bytes as a string (ws hands a Buffer, or fragments, or an ArrayBuffer). */
-function textOf(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+function bufferOf(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }

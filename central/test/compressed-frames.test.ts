@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AGENT_WS_PATH, CloseCodes, outgoingFrame, WIRE_VERSION } from '@tillbridge/shared';
+import { initHub, type RunningHub } from '../src/hub.js';
+import { agentSocket, type AgentSocket } from './agent-socket.js';
+import { agentToken, listeningHub, silent, wireHello, wireSale } from './helpers.js';
+
+/**
+ * Compressed frames (protocol 4, shared/src/wire-compression.ts) over a real WebSocket to a real hub: a
+ * deflated batch of events is applied and acknowledged like its text; a binary frame before the welcome,
+ * or one that does not inflate, is a protocol error that names why.
+ */
+let dir: string | undefined;
+let running: RunningHub | undefined;
+const open: WebSocket[] = [];
+
+afterEach(async () => {
+  for (const ws of open.splice(0)) ws.terminate();
+  await running?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  running = undefined;
+  dir = undefined;
+});
+
+async function connectedAgent(): Promise<AgentSocket> {
+  dir = mkdtempSync(join(tmpdir(), 'tb-deflate-'));
+  initHub(dir, silent);
+  running = await listeningHub(dir);
+  running.hub.stores.create('S1', 'S1');
+  const token = await agentToken(running.hub, 'S1');
+  const ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  open.push(ws);
+  const agent = agentSocket(ws);
+  await new Promise<void>((r) => ws.once('open', () => r()));
+  return agent;
+}
+
+const salesFrame = (first: number, n: number): string =>
+  JSON.stringify({
+    t: 'events',
+    items: Array.from({ length: n }, (_, i) =>
+      wireSale(first + i, `e${first + i}`, `X${first + i}`, {
+        amount: 500,
+        tenders: [{ kind: 'cash', amount: 500 }],
+        at: '2026-11-27T10:00:00Z',
+      }),
+    ),
+  });
+
+describe('compressed frames from an agent', () => {
+  it('applies a deflated batch of events and acknowledges it', async () => {
+    const a = await connectedAgent();
+    a.send(wireHello('agent-1', { incarnation: 'inc-1', newest: 0 }));
+    expect(await a.next('welcome')).toMatchObject({ v: WIRE_VERSION });
+    const text = salesFrame(1, 3);
+    const deflated = outgoingFrame(text, WIRE_VERSION);
+    expect(Buffer.isBuffer(deflated)).toBe(true);
+    a.ws.send(deflated);
+    expect(await a.next('ack')).toMatchObject({ upTo: 3, results: [{ outcome: 'applied' }, {}, {}] });
+    expect(running!.hub.sales.get('S1', 'X2')).toBeDefined();
+    expect(a.isClosed()).toBe(false);
+  });
+
+  it('closes with a protocol error on a binary frame before the welcome', async () => {
+    const a = await connectedAgent();
+    a.ws.send(outgoingFrame(salesFrame(1, 3), WIRE_VERSION));
+    expect(await a.closed).toMatchObject({ code: CloseCodes.PROTOCOL, reason: /after the welcome/ });
+    expect(running!.hub.sales.get('S1', 'X1')).toBeUndefined();
+  });
+
+  it('closes with a protocol error on binary bytes that are not a compressed frame', async () => {
+    const a = await connectedAgent();
+    a.send(wireHello('agent-1', { incarnation: 'inc-1', newest: 0 }));
+    await a.next('welcome');
+    a.ws.send(Buffer.from([0xff, 0x00, 0x13, 0x37]));
+    expect(await a.closed).toMatchObject({ code: CloseCodes.PROTOCOL, reason: /not a compressed frame/ });
+  });
+});
