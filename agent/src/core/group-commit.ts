@@ -1,4 +1,5 @@
 import { TbCodes, TbError, type RegisterReply } from '@tillbridge/shared';
+import type { Transaction } from 'better-sqlite3';
 import type { Db } from '../db/agent-db.js';
 import { isStorageError } from '../db/storage-errors.js';
 
@@ -73,6 +74,9 @@ export class GroupCommit {
   private scheduled = false;
   private readonly maxMessages: number;
   private commits = 0;
+  /** One message's write, nested in the group's transaction: better-sqlite3 makes it a savepoint. */
+  private readonly savepoint: (w: GroupedWrite) => RegisterReply;
+  private readonly group: Transaction<(taken: Queued[]) => Outcome[]>;
 
   constructor(
     private readonly port: GroupCommitPort,
@@ -82,6 +86,9 @@ export class GroupCommit {
     if (!Number.isInteger(max) || max < 1)
       throw new TbError(TbCodes.CONFIG, `group commit maxMessages must be a whole number ≥ 1, got ${String(max)}`);
     this.maxMessages = max;
+    // made once: better-sqlite3 builds a wrapper (and its variants) for each transaction function
+    this.savepoint = port.db.transaction((w: GroupedWrite) => port.recorded(w));
+    this.group = port.db.transaction((taken: Queued[]) => this.writeAll(taken));
   }
 
   /** Queues a message's write; the promise settles once the commit that holds it returned (or failed). */
@@ -130,28 +137,34 @@ export class GroupCommit {
   }
 
   private write(taken: Queued[]): Outcome[] {
-    const { db } = this.port;
-    if (!db.open) throw new TbError(TbCodes.STORAGE_BUSY, "the agent's database is closed: nothing was recorded");
+    if (!this.port.db.open)
+      throw new TbError(TbCodes.STORAGE_BUSY, "the agent's database is closed: nothing was recorded");
     this.commits++;
-    const tx = db.transaction(() => {
-      const outcomes: Outcome[] = [];
+    return this.port.commit(
+      () => this.group.immediate(taken),
+      (outcomes) => !outcomes.some((o) => !o.ok && o.storage === true),
+    );
+  }
+
+  /** The group's transaction: each message in its savepoint, in arrival order. */
+  private writeAll(taken: Queued[]): Outcome[] {
+    const outcomes: Outcome[] = [];
+    const [lone] = taken;
+    if (taken.length === 1 && lone) {
+      // a group of one: its transaction is its savepoint (a failure rolls back just this message)
+      outcomes.push({ ok: true, reply: this.port.recorded(lone.w) });
+    } else {
       for (const q of taken) {
-        // better-sqlite3 nests a transaction as a savepoint: a message that throws is undone alone
-        const one = db.transaction(() => this.port.recorded(q.w));
         try {
-          outcomes.push({ ok: true, reply: one() });
+          outcomes.push({ ok: true, reply: this.savepoint(q.w) });
         } catch (error) {
           // SQLite rolled the whole transaction back: the group fails as one
-          if (!db.inTransaction) throw error;
+          if (!this.port.db.inTransaction) throw error;
           outcomes.push({ ok: false, error: this.port.refused(error), storage: isStorageError(error) });
         }
       }
-      this.opts.beforeCommit?.(taken.length);
-      return outcomes;
-    });
-    return this.port.commit(
-      () => tx.immediate(),
-      (outcomes) => !outcomes.some((o) => !o.ok && o.storage === true),
-    );
+    }
+    this.opts.beforeCommit?.(taken.length);
+    return outcomes;
   }
 }
