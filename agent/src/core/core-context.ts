@@ -2,6 +2,7 @@ import { systemClock, type Logger, type RegisterReply, type SyncSettings } from 
 import type { Db } from '../db/agent-db.js';
 import { isStorageError, storageRefusal } from '../db/storage-errors.js';
 import type { StorageHealth } from '../db/storage-health.js';
+import { GroupCommit, type GroupCommitOptions, type GroupedWrite } from './group-commit.js';
 import type { EventOutbox, HubAuthorizer } from './ports.js';
 import type { AuthzCounter } from './authz-counters.js';
 import type { LocalReturns } from './local-returns.js';
@@ -28,14 +29,27 @@ export interface StoreCoreDeps {
   now?: () => number;
   /** Hears whether registers' messages can be written (a full disk), for `status`. */
   storage?: Pick<StorageHealth, 'failed' | 'ok'>;
+  /** How registers' messages are grouped into commits (core/group-commit.ts); tests set its seam. */
+  groupCommit?: GroupCommitOptions;
 }
 
 /** What the parts of the store core share: their dependencies and the one way answers become durable. */
 export class CoreContext {
   readonly now: () => number;
+  /** The registers' messages written durably in groups: one commit for all that arrived meanwhile. */
+  readonly group: GroupCommit;
 
   constructor(readonly deps: StoreCoreDeps) {
     this.now = deps.now ?? (() => systemClock.now());
+    this.group = new GroupCommit(
+      {
+        db: deps.db,
+        recorded: (w) => this.recorded(w),
+        commit: (tx, healthy) => this.commit(tx, healthy),
+        refused: (err) => this.refused(err),
+      },
+      deps.groupCommit,
+    );
   }
 
   /** How long a request waits for the hub now. */
@@ -59,13 +73,7 @@ export class CoreContext {
     fn: () => RegisterReply,
     opts: { fsync: boolean } = { fsync: true },
   ): RegisterReply {
-    const tx = this.deps.db.transaction(() => {
-      const prior = this.deps.replies.find(register, msgId);
-      if (prior) return prior;
-      const reply = fn();
-      this.deps.replies.record(register, msgId, reply);
-      return reply;
-    });
+    const tx = this.deps.db.transaction(() => this.recorded({ register, msgId, write: fn }));
     if (opts.fsync) return this.commit(() => tx.immediate());
     this.deps.db.pragma('synchronous = NORMAL');
     try {
@@ -76,20 +84,44 @@ export class CoreContext {
   }
 
   /**
+   * As `durably`, in the group commit: `fn` runs in its own savepoint of the transaction that takes every
+   * message queued meanwhile, and the reply comes once that transaction committed (one fsync for all).
+   * For the messages that only write locally (sales, status, day closes, completions, cancellations);
+   * a return authorization's answer keeps `durably`, so it never waits in the queue.
+   */
+  grouped(register: string, msgId: string, fn: () => RegisterReply): Promise<RegisterReply> {
+    return this.group.submit({ register, msgId, write: fn });
+  }
+
+  /** A message's effect and its reply, unless it was answered meanwhile; call inside a transaction. */
+  private recorded({ register, msgId, write }: GroupedWrite): RegisterReply {
+    const prior = this.deps.replies.find(register, msgId);
+    if (prior) return prior;
+    const reply = write();
+    this.deps.replies.record(register, msgId, reply);
+    return reply;
+  }
+
+  /** What a register hears for an error of its message's write: a write SQLite refused is reported too. */
+  private refused(err: unknown): unknown {
+    if (!isStorageError(err)) return err;
+    this.deps.storage?.failed('register messages', err);
+    return storageRefusal(err) ?? err;
+  }
+
+  /**
    * Runs one transaction for a register's message. A write SQLite refuses rolls back whole and
    * is reported (status); a full disk or a busy database becomes its stable code
    * (TB_STORAGE_FULL, TB_STORAGE_BUSY) for the register, which may send the message again.
    */
-  commit<T>(tx: () => T): T {
+  commit<T>(tx: () => T, healthy: (out: T) => boolean = () => true): T {
     let out: T;
     try {
       out = tx();
     } catch (err) {
-      if (!isStorageError(err)) throw err;
-      this.deps.storage?.failed('register messages', err);
-      throw storageRefusal(err) ?? err;
+      throw this.refused(err);
     }
-    this.deps.storage?.ok('register messages');
+    if (healthy(out)) this.deps.storage?.ok('register messages');
     return out;
   }
 }

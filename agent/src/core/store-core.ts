@@ -38,7 +38,9 @@ function lookupQuery(msg: ReceiptLookupMessage): LookupQuery {
 /**
  * The store core: turns canonical register messages into durable effects and answers.
  * Every answer is recorded with its effect in one SQLite transaction before it is sent, so a
- * retransmitted id gets the same answer and nothing happens twice.
+ * retransmitted id gets the same answer and nothing happens twice. Messages that only write
+ * locally share that transaction with the others that arrived meanwhile (group commit,
+ * core/group-commit.ts): one fsync for all of them, each answered once it committed.
  */
 export class StoreCore implements MessageHandler {
   private readonly inFlight = new Map<string, Promise<RegisterReply>>();
@@ -88,7 +90,7 @@ export class StoreCore implements MessageHandler {
     try {
       switch (msg.type) {
         case 'sale':
-          return this.sale(register, msg);
+          return await this.sale(register, msg);
         case 'return.request':
           return await this.requests.request(register, msg);
         case 'return.override':
@@ -96,13 +98,13 @@ export class StoreCore implements MessageHandler {
         case 'return.complete':
           return await this.returnComplete(register, msg);
         case 'return.cancel':
-          return this.returnCancel(register, msg);
+          return await this.returnCancel(register, msg);
         case 'status':
-          return this.status(register, msg);
+          return await this.status(register, msg);
         case 'receipt.lookup':
           return await this.lookups.lookup(msg.id, lookupQuery(msg));
         case 'day.close':
-          return this.dayClose(register, msg);
+          return await this.dayClose(register, msg);
       }
     } catch (err) {
       if (err instanceof TbError && err.code !== TbCodes.INTERNAL) {
@@ -113,8 +115,8 @@ export class StoreCore implements MessageHandler {
     }
   }
 
-  private status(register: string, msg: StatusMessage): RegisterReply {
-    return this.context.durably(register, msg.id, () => {
+  private status(register: string, msg: StatusMessage): Promise<RegisterReply> {
+    return this.context.grouped(register, msg.id, () => {
       this.putStatus.run(register, msg.state, msg.detail ?? null, new Date(this.context.now()).toISOString());
       return { type: 'ack', id: msg.id };
     });
@@ -124,16 +126,16 @@ export class StoreCore implements MessageHandler {
    * A register's day close (Z report): enqueued as a `day.close` event with what the agent
    * forwarded that day, then acked.
    */
-  private dayClose(register: string, msg: DayCloseMessage): RegisterReply {
-    return this.context.durably(register, msg.id, () => {
+  private dayClose(register: string, msg: DayCloseMessage): Promise<RegisterReply> {
+    return this.context.grouped(register, msg.id, () => {
       this.days.fromRegister(register, msg);
       return { type: 'ack', id: msg.id };
     });
   }
 
-  private sale(register: string, msg: SaleMessage): RegisterReply {
+  private sale(register: string, msg: SaleMessage): Promise<RegisterReply> {
     const { outbox, receipts, store } = this.context.deps;
-    return this.context.durably(register, msg.id, () => {
+    return this.context.grouped(register, msg.id, () => {
       receipts.remember({
         receipt: msg.receipt,
         store: store,
@@ -182,7 +184,7 @@ export class StoreCore implements MessageHandler {
         log.warn({ authorization: msg.authorization, err }, what);
       }
     }
-    return this.context.durably(register, msg.id, () => {
+    return this.context.grouped(register, msg.id, () => {
       const localReturn = this.known(msg.authorization);
       // Still `pending` (the hub cannot be reached): the hub holds the decision and checks the
       // completion against it, keeping what it authorized.
@@ -244,9 +246,9 @@ export class StoreCore implements MessageHandler {
     });
   }
 
-  private returnCancel(register: string, msg: ReturnCancelMessage): RegisterReply {
+  private returnCancel(register: string, msg: ReturnCancelMessage): Promise<RegisterReply> {
     const { outbox, returns } = this.context.deps;
-    return this.context.durably(register, msg.id, () => {
+    return this.context.grouped(register, msg.id, () => {
       const localReturn = this.known(msg.authorization);
       if (localReturn.status === 'cancelled') return { type: 'ack', id: msg.id };
       if (
