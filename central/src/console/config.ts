@@ -32,9 +32,9 @@ export const consoleCliOptions = {
     ).env(CONSOLE_ENV),
   cert: (): Option =>
     new Option('--console-tls-cert <file>', "the console's certificate (default: --tls-cert's)").env(
-      `${CONSOLE_ENV}_TLS_CERT`,
+      'TILLBRIDGE_HUB_CONSOLE_TLS_CERT',
     ),
-  key: (): Option => new Option('--console-tls-key <file>', 'and its key').env(`${CONSOLE_ENV}_TLS_KEY`),
+  key: (): Option => new Option('--console-tls-key <file>', 'and its key').env('TILLBRIDGE_HUB_CONSOLE_TLS_KEY'),
 };
 
 /**
