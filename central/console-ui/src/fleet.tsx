@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { LiveStore, StoreDetail } from './api';
 import { age, ago, percent, version } from './format';
 
@@ -88,6 +88,34 @@ function HeadRow({ sort, setSort }: { sort: Sort; setSort: (f: (s: Sort) => Sort
   );
 }
 
+type StateFilter = 'all' | 'online' | 'offline';
+
+/** The filters above the table: text (store id or name) and state. */
+function Filters(p: {
+  text: string;
+  setText: (t: string) => void;
+  state: StateFilter;
+  setState: (s: StateFilter) => void;
+}) {
+  const { text, setText, state, setState } = p;
+  return (
+    <div class="filters">
+      <label>
+        Filter
+        <input type="search" value={text} placeholder="store or name" onInput={(e) => setText(e.currentTarget.value)} />
+      </label>
+      <label>
+        State
+        <select value={state} onChange={(e) => setState(e.currentTarget.value as StateFilter)}>
+          <option value="all">All</option>
+          <option value="online">Online</option>
+          <option value="offline">Offline</option>
+        </select>
+      </label>
+    </div>
+  );
+}
+
 /** Each row's height in pixels (the stylesheet's .row height): what the virtual table's arithmetic rests on. */
 const ROW_PX = 32;
 const VIEW_PX = 480;
@@ -96,9 +124,15 @@ const OVERSCAN = 8;
 /** The fleet: filter by text and state, sort by a column; only the rows in view are in the page (5,000 stores). */
 export function Fleet({ rows, now }: { rows: FleetRow[]; now: number }) {
   const [text, setText] = useState('');
-  const [state, setState] = useState<'all' | 'online' | 'offline'>('all');
+  const [state, setState] = useState<StateFilter>('all');
   const [sort, setSort] = useState<Sort>({ key: 'store', desc: false });
   const [top, setTop] = useState(0);
+  const body = useRef<HTMLDivElement>(null);
+  // a new filter or order starts at the top (the rows before would be at another place, or gone)
+  useEffect(() => {
+    if (body.current) body.current.scrollTop = 0;
+    setTop(0);
+  }, [text, state, sort]);
 
   const shown = useMemo(() => {
     const t = text.trim().toLowerCase();
@@ -125,29 +159,12 @@ export function Fleet({ rows, now }: { rows: FleetRow[]; now: number }) {
           {online} of {rows.length} stores online · {shown.length} shown
         </p>
       </div>
-      <div class="filters">
-        <label>
-          Filter
-          <input
-            type="search"
-            value={text}
-            placeholder="store or name"
-            onInput={(e) => setText(e.currentTarget.value)}
-          />
-        </label>
-        <label>
-          State
-          <select value={state} onChange={(e) => setState(e.currentTarget.value as 'all' | 'online' | 'offline')}>
-            <option value="all">All</option>
-            <option value="online">Online</option>
-            <option value="offline">Offline</option>
-          </select>
-        </label>
-      </div>
+      <Filters text={text} setText={setText} state={state} setState={setState} />
       <div class="table" role="table" aria-label="Stores" aria-rowcount={shown.length + 1}>
         <HeadRow sort={sort} setSort={setSort} />
         <div
           class="body"
+          ref={body}
           role="rowgroup"
           tabIndex={0}
           aria-label="Stores, scroll with the arrow keys"

@@ -20,7 +20,7 @@ export function age(ms: number | null): string {
 
 /** The time of day (local), for the decisions list. */
 export function clock(iso: string): string {
-  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 }
 
 /** "v3" or "v3 (agent v2)" when the agent holds another version than the one in effect. */
