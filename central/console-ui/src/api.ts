@@ -1,42 +1,16 @@
 /** The console's JSON API (central/src/console/server.ts), all on the hub that served the page. */
 
+import type { DecisionRow, LiveStoreRow, StoreRowDetail } from '../../src/console/wire';
+
 export interface Session {
   signedIn: boolean;
   name?: string;
   role?: string;
 }
 
-export interface LiveStore {
-  store: string;
-  name: string;
-  connected: boolean;
-  since: string | null;
-  lastSeen: string | null;
-  lastHeartbeat: string | null;
-  agentVersion: string | null;
-  outboxDepth: number | null;
-  outboxAgeMs: number | null;
-  registers: { total: number; connected: number } | null;
-  policyHeld: number | null;
-  settingsRun: number | null;
-}
-
-export interface StoreDetail extends LiveStore {
-  policyVersion: number;
-  settingsVersion: number;
-  inventoryAccuracy: number | null;
-}
-
-export interface Decision {
-  position: number;
-  at: string;
-  authorization: string;
-  store: string | null;
-  register: string | null;
-  decision: string;
-  mode: string | null;
-  status: string | null;
-}
+export type LiveStore = LiveStoreRow;
+export type StoreDetail = StoreRowDetail;
+export type Decision = DecisionRow;
 
 const BASE = '/console/api/';
 

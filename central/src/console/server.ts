@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { isTbError, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { isTbError, TbCodes, type Logger } from '@tillbridge/shared';
 import type { AdminAccess } from '../usecases/index.js';
 import type { Feed } from '../feed/feed.js';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import { serverOptions, type LoadedTls } from '../tls/server-tls.js';
-import { sendJson } from '../http/router.js';
+import { readBody, sendJson } from '../http/router.js';
 import { ConsoleSessions, DEFAULT_SESSION_LIMITS, type ConsoleSession, type SessionLimits } from './sessions.js';
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
 import { fleet, liveRows, recentDecisions, type ConsoleQueries } from './fleet.js';
@@ -62,22 +62,6 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
-}
-
-function readSmallBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        reject(new TbError(TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes`));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** Every answer's headers: the CSP, no sniffing, no framing, no referrer; HSTS over TLS. */
@@ -215,7 +199,7 @@ class ConsoleHttp {
   private async tokenOf(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
     let token: unknown;
     try {
-      token = (JSON.parse(await readSmallBody(req, MAX_SIGN_IN_BODY)) as { token?: unknown }).token;
+      token = (JSON.parse(await readBody(req, MAX_SIGN_IN_BODY)) as { token?: unknown }).token;
     } catch (err) {
       if (isTbError(err, TbCodes.FRAME_TOO_LARGE)) problem(res, 413, err.code, err.message);
       else problem(res, 400, TbCodes.MALFORMED, 'the request body is not valid JSON');
