@@ -10,6 +10,7 @@ const tsconfigs = [
   './scripts/tsconfig.json',
   './bench/tsconfig.json',
   './tsconfig.test.json',
+  './central/console-ui/tsconfig.json',
 ];
 
 // Where a function may be long: the composition roots (they wire everything in one readable place) and tests.

@@ -1,7 +1,8 @@
 /**
  * `npm start`: a hub and one store agent on 127.0.0.1 with embedded SQLite in .tillbridge-demo/,
  * and a scripted register walking through the life of a return — online, denied, offline,
- * reconciled. Both keep running until Ctrl-C.
+ * reconciled. The hub serves its operator console too (docs/console.md): the demo prints its address and a
+ * sign-in token. Both keep running until Ctrl-C.
  */
 import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,9 @@ import { waitFor } from './lib/wait.js';
 const DIR = join(ROOT, '.tillbridge-demo');
 const HUB_PORT = Number(process.env.TILLBRIDGE_DEMO_HUB_PORT ?? 7400);
 const REGISTER_PORT = Number(process.env.TILLBRIDGE_DEMO_REGISTER_PORT ?? 7410);
+const CONSOLE_PORT = Number(process.env.TILLBRIDGE_DEMO_CONSOLE_PORT ?? 7480);
+/** The operator console's address (its own listener, with the hub's demo certificate). */
+const CONSOLE_URL = `https://127.0.0.1:${CONSOLE_PORT}/console/`;
 const STORE = 'S001';
 const SKUS = { tee: 'TEE-BLUE-M', mug: 'MUG-LOGO' };
 
@@ -83,6 +87,8 @@ interface World {
   reg: JsonLinesRegister;
   hubData: string;
   adminToken: string;
+  /** an operator (read-only) token, to sign in to the console with */
+  consoleToken: string;
   certs: ReturnType<typeof writeDevCerts>;
   echo: boolean;
 }
@@ -91,6 +97,7 @@ type HubSetup = Pick<World, 'hubData' | 'adminToken' | 'certs' | 'echo'>;
 
 function startHubProcess(w: HubSetup, port: number): Promise<HubHandle> {
   const extraArgs = ['--tls-cert', w.certs.serverCert, '--tls-key', w.certs.serverKey];
+  extraArgs.push('--console', `127.0.0.1:${CONSOLE_PORT}`);
   const { hubData: dataDir, adminToken, echo } = w;
   return startHub({ dataDir, adminToken, port, echo, detached: true, extraArgs, ca: w.certs.caCert });
 }
@@ -107,6 +114,10 @@ async function startWorld(): Promise<World> {
   const adminToken = await initHub(hubData);
   const hub = await startHubProcess({ hubData, adminToken, certs, echo }, HUB_PORT);
   say(`hub listening on ${hub.url} (admin API, token endpoint, agents' WebSocket at ${hub.wsUrl}/v1/agent)`);
+  const made = await hub.cli(['tokens', 'create', '--role', 'operator', '--name', 'demo console', '--json']);
+  if (made.code !== 0) throw new Error(`tokens create: ${made.stderr}`);
+  const consoleToken = (JSON.parse(made.stdout) as { token: string }).token;
+  say(`operator console at ${CONSOLE_URL}, sign in with the operator token ${consoleToken}`);
   const apiKey = await addStore(hub, STORE, 'Main Street');
   await setStock(hub, STORE, SKUS.tee, 20);
   await setStock(hub, STORE, SKUS.mug, 12);
@@ -120,7 +131,7 @@ async function startWorld(): Promise<World> {
   const agent = await startAgent({ dir, store: STORE, apiKey, hubWsUrl, registers, echo, detached: true, overrides });
   say(`store agent running; register R1 listens on tcp://127.0.0.1:${agent.port('R1')} (JSON lines)`);
   const reg = await JsonLinesRegister.connect(agent.port('R1'));
-  return { hub, agent, reg, hubData, adminToken, certs, echo };
+  return { hub, agent, reg, hubData, adminToken, consoleToken, certs, echo };
 }
 
 /** A sale, a return approved online, and one refused for asking more than is left. */
@@ -207,8 +218,10 @@ async function hubBack(w: World, offlineReturn: Decision): Promise<void> {
   say(`audit log: ${audit.entries} hash-chained entries, ${audit.ok ? 'intact' : 'BROKEN'}`);
 }
 
-function whatToTry({ hub, agent, adminToken, certs }: World, receipt: string): void {
+function whatToTry({ hub, agent, adminToken, consoleToken, certs }: World, receipt: string): void {
   process.stdout.write(`\n${bold('Both are still running.')} Try:\n`);
+  say(`the operator console: ${CONSOLE_URL} — sign in with the operator token ${consoleToken}`);
+  say(`  (its certificate is signed by the demo CA ${certs.caCert}: the browser asks to accept it once)`);
   say(`export TILLBRIDGE_HUB_URL=${hub.url} TILLBRIDGE_HUB_CA=${certs.caCert} TILLBRIDGE_ADMIN_TOKEN=${adminToken}`);
   say(`npx tillbridge-hub status            npx tillbridge-hub returns list`);
   say(`npx tillbridge-hub sales show ${receipt}`);
@@ -257,7 +270,7 @@ main().catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`\ndemo failed: ${message}\n`);
   if (/EADDRINUSE|listening/.test(message)) {
-    const ports = 'TILLBRIDGE_DEMO_HUB_PORT / TILLBRIDGE_DEMO_REGISTER_PORT';
+    const ports = 'TILLBRIDGE_DEMO_HUB_PORT / TILLBRIDGE_DEMO_REGISTER_PORT / TILLBRIDGE_DEMO_CONSOLE_PORT';
     process.stderr.write(`is another demo running? set ${ports} to free ports\n`);
   }
   process.exit(1);

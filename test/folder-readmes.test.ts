@@ -9,6 +9,7 @@ const ROOTS = [
   'shared/src',
   'agent/src',
   'central/src',
+  'central/console-ui',
   'shared/test',
   'agent/test',
   'central/test',

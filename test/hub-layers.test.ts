@@ -20,6 +20,7 @@ function sources(dir: string): string[] {
 
 const CALLERS = [
   ...sources('central/src/http'),
+  ...sources('central/src/console'),
   'central/src/sync/agent-session.ts',
   'central/src/sync/agent-endpoint.ts',
 ];

@@ -111,7 +111,12 @@ describe('installers/hub.env.example', () => {
     const example = readFileSync(join(ROOT, 'installers', 'hub.env.example'), 'utf8');
     const names = [...new Set([...example.matchAll(/^#?(TILLBRIDGE_[A-Z_]+)=/gm)].map((m) => m[1]!))];
     expect(names.length).toBeGreaterThan(5);
-    const sources = ['central/src/cli/commands/hub.ts', 'central/src/cli/context.ts', 'central/src/feed/amqp-relay.ts']
+    const sources = [
+      'central/src/cli/commands/hub.ts',
+      'central/src/cli/context.ts',
+      'central/src/feed/amqp-relay.ts',
+      'central/src/console/config.ts',
+    ]
       .map((f) => readFileSync(join(ROOT, f), 'utf8'))
       .join('\n');
     const unit = readFileSync(join(ROOT, 'installers', 'systemd', 'tillbridge-hub.service'), 'utf8');

@@ -26,6 +26,7 @@ import { auditOrigin } from './domain/audit-log.js';
 import { loadOrCreateSigningKey } from './audit/signing-key.js';
 import { loadTls, serverOptions, type HubTlsOptions } from './tls/server-tls.js';
 import { rateLimited, retryAfterSec, sourceOf, type GateOptions } from './auth/gate.js';
+import { startConsole, type ConsoleOptions, type RunningConsole } from './console/server.js';
 
 /**
  * What the hub calls itself (health, audit, webhooks' User-Agent): its name and version (stamped into a release build).
@@ -72,6 +73,11 @@ export interface HubOptions {
    * (default tillbridge.feed).
    */
   amqp?: HubServiceOptions['amqp'];
+  /**
+   * The operator console (docs/console.md) on a listener of its own: its address, its TLS certificate and key (none:
+   * plain HTTP), and seams for tests.
+   */
+  console?: Omit<ConsoleOptions, 'tls'> & { tls?: { certFile: string; keyFile: string } | undefined };
   log: Logger;
   clock?: Clock;
 }
@@ -84,6 +90,8 @@ export interface RunningHub {
   readonly metrics: HubMetrics;
   /** The bus to the other hub processes on the database, and what they hold. */
   readonly cluster: HubCluster;
+  /** The operator console, when asked for (HubOptions.console). */
+  readonly console: RunningConsole | undefined;
   stop(): Promise<void>;
 }
 
@@ -175,6 +183,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   if (opts.ingest) serviceOpts.ingest = opts.ingest;
   if (opts.amqp) serviceOpts.amqp = opts.amqp;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
+  const consoleTls = opts.console?.tls ? loadTls(opts.console.tls) : undefined;
   const hub = openHub(serviceOpts);
   const probeMs = opts.agentProbeMs ?? DEFAULT_PROBE_MS;
   // changes reach the agents through the bus: in this process on SQLite; on PostgreSQL, whichever process holds the
@@ -291,6 +300,28 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const scheme = tls ? 'https' : 'http';
   const wsScheme = tls ? 'wss' : 'ws';
   const url = `${scheme}://${hostPart}:${port}`;
+  let consoleRun: RunningConsole | undefined;
+  if (opts.console) {
+    try {
+      consoleRun = await startConsole(
+        {
+          queries: hub.queries,
+          access: hub.useCases.access,
+          gate: hub.gate,
+          commits: hub.erpFeed,
+          presence: hub.presence,
+          log: log.child({ part: 'console' }),
+        },
+        { ...opts.console, tls: consoleTls },
+      );
+    } catch (err) {
+      server.close();
+      await endpoint.close();
+      await cluster.close();
+      hub.close();
+      throw err;
+    }
+  }
   const sweeper = setInterval(
     () =>
       auditOrigin.run('hub', () => {
@@ -317,6 +348,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       process: cluster.bus.processId,
       tls: Boolean(tls),
       clientCerts: tls?.ca ? (tls.requireClientCert ? 'required' : 'checked when presented') : 'off',
+      console: consoleRun?.url ?? 'off',
     },
     'hub listening',
   );
@@ -336,10 +368,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     hub,
     metrics,
     cluster,
+    console: consoleRun,
     stop: () => {
       stopping ??= (async () => {
         ready = false;
         clearInterval(sweeper);
+        await consoleRun?.stop();
         await hub.imports.stop(); // each running import stops at its next chunk boundary, and says what it applied
         hub.auditTrail.stop();
         // no new connections; webhook deliveries in flight get at most 3 s (their drain time),

@@ -76,8 +76,12 @@ export const APPS: Record<AppName, AppSpec> = {
     // better-sqlite3 (the embedded store); pg-native → libpq (build/Release/addon.node, against libpq5),
     // which central/src/storage/postgres.ts imports at start: --database postgres://…
     externals: ['better-sqlite3', 'pg-native'],
-    // the ERP feed's JSON Schemas (docs/erp-feed.md), for whoever consumes the feed
-    assets: [{ from: 'central/schemas', to: 'schemas' }],
+    // the ERP feed's JSON Schemas (docs/erp-feed.md), for whoever consumes the feed; the operator console's page
+    // (docs/console.md, built by npm run build), which the hub finds next to its bundle (central/src/console/static.ts)
+    assets: [
+      { from: 'central/schemas', to: 'schemas' },
+      { from: 'central/console-ui/dist', to: 'console' },
+    ],
     dataDir: '/var/lib/tillbridge-hub',
     config: { from: 'installers/hub.env.example', to: '/etc/tillbridge/hub.env' },
     depends: ['libc6', 'libstdc++6', 'libpq5'],

@@ -164,7 +164,8 @@ export function sendJson(
   res.end(text);
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<string> {
+/** The request's body as text, refused (TB_FRAME_TOO_LARGE) past `max` bytes. */
+export function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

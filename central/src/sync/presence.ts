@@ -59,8 +59,27 @@ export interface SharedPresence {
 export class Presence {
   private readonly byStore = new Map<string, StorePresence>();
   private shared: SharedPresence | undefined;
+  private readonly changeListeners: ((store: string) => void)[] = [];
 
   constructor(private readonly lastSeen: LastSeen) {}
+
+  /**
+   * Hears each change this process makes to a store's presence (connected, heartbeat, disconnected): the operator
+   * console's live view. Another process's changes are not heard here (the console reads them on its refresh).
+   */
+  onChange(listener: (store: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(store: string): void {
+    for (const l of this.changeListeners) {
+      try {
+        l(store);
+      } catch {
+        // a listener's failure (the console's) never reaches the agent's session
+      }
+    }
+  }
 
   /** Many hub processes on one database: what they hold counts too. */
   share(shared: SharedPresence): void {
@@ -89,6 +108,7 @@ export class Presence {
     p.since = now;
     p.lastFrameMs = now;
     this.shared?.held(p);
+    this.changed(store);
   }
 
   /** A frame from the store's agent, now. */
@@ -108,6 +128,7 @@ export class Presence {
     if (frame.configVersion !== undefined) p.configVersion = frame.configVersion;
     this.lastSeen.touch(store, now);
     if (p.connected) this.shared?.held(p);
+    this.changed(store);
   }
 
   disconnected(store: string, now: number): void {
@@ -116,6 +137,7 @@ export class Presence {
     p.lastFrameMs = now;
     delete p.since;
     this.shared?.released(store);
+    this.changed(store);
   }
 
   /** Stores connected (to any hub process, when shared). */

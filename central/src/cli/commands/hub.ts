@@ -17,6 +17,7 @@ import { parseRetentionDays } from '../../audit/retention.js';
 import { examplesHelp, parseDuration, parseRate } from '../format.js';
 import { initHub, isInitialized, notInitialized, startHub } from '../../hub.js';
 import { DEFAULT_GATE } from '../../auth/gate.js';
+import { consoleCliOptions, consoleSettings } from '../../console/config.js';
 import { type Command, Option } from 'commander';
 import { act, dataOpt, databaseOf, databaseOpt, print, type CliContext } from '../context.js';
 
@@ -92,6 +93,9 @@ function serveCommand(program: Command): void {
       `agents must present a client certificate (with --client-ca; or ${REQUIRE_CLIENT_CERT_ENV}=1)`,
     )
     .option('--insecure', 'allow plain HTTP on an address other than loopback (a warning is logged at every start)')
+    .addOption(consoleCliOptions.listen())
+    .addOption(consoleCliOptions.cert())
+    .addOption(consoleCliOptions.key())
     .addOption(
       new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace')
         .env('TILLBRIDGE_HUB_LOG_LEVEL')
@@ -145,6 +149,9 @@ interface ServeOptions {
   clientCa?: string;
   requireClientCert?: boolean;
   insecure?: boolean;
+  console?: string;
+  consoleTlsCert?: string;
+  consoleTlsKey?: string;
   logLevel: string;
   logFile?: string;
   logMaxSize: string;
@@ -158,7 +165,7 @@ interface ServeOptions {
 
 /** `serve`: check the options, then run the hub until a signal stops it. */
 async function serveHub(opts: ServeOptions): Promise<void> {
-  const { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database } =
+  const { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database, consoleAt } =
     serveSettings(opts);
   const { clock, log } = serveLogger(opts, listen.host);
   const hubOpts: Parameters<typeof startHub>[0] = {
@@ -174,6 +181,7 @@ async function serveHub(opts: ServeOptions): Promise<void> {
     webhooks,
   };
   if (amqp) hubOpts.amqp = amqp;
+  if (consoleAt) hubOpts.console = consoleAt;
   if (opts.tlsCert && opts.tlsKey) {
     hubOpts.tls = { certFile: opts.tlsCert, keyFile: opts.tlsKey, requireClientCert };
     if (opts.clientCa) hubOpts.tls.clientCaFile = opts.clientCa;
@@ -230,7 +238,8 @@ function serveSettings(opts: ServeOptions) {
         `certs dev\`), listen on 127.0.0.1, or pass --insecure`,
     );
   }
-  return { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database };
+  const consoleAt = consoleSettings({ ...opts, listen });
+  return { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database, consoleAt };
 }
 
 /** The hub's clock and logger; warns at start about a test clock or plain HTTP beyond loopback. */

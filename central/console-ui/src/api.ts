@@ -1,0 +1,57 @@
+/** The console's JSON API (central/src/console/server.ts), all on the hub that served the page. */
+
+import type { DecisionRow, LiveStoreRow, StoreRowDetail } from '../../src/console/wire';
+
+export interface Session {
+  signedIn: boolean;
+  name?: string;
+  role?: string;
+}
+
+export type LiveStore = LiveStoreRow;
+export type StoreDetail = StoreRowDetail;
+export type Decision = DecisionRow;
+
+const BASE = '/console/api/';
+
+async function answer<T>(res: Response): Promise<T> {
+  const body = (await res.json()) as T & { message?: string };
+  if (!res.ok) throw new Error(body.message ?? `the hub answered ${res.status}`);
+  return body;
+}
+
+async function getJson<T>(path: string): Promise<T> {
+  return answer<T>(await fetch(BASE + path, { credentials: 'same-origin', headers: { accept: 'application/json' } }));
+}
+
+async function post<T>(path: string, body: unknown): Promise<T> {
+  const res = await fetch(BASE + path, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return answer<T>(res);
+}
+
+export const session = (): Promise<Session> => getJson<Session>('session');
+export const signIn = (token: string): Promise<Session> => post<Session>('sign-in', { token });
+export const signOut = (): Promise<unknown> => post('sign-out', {});
+export const fleet = (): Promise<{ now: string; stores: StoreDetail[] }> => getJson('fleet');
+export const decisions = (): Promise<{ decisions: Decision[] }> => getJson('decisions');
+
+export interface LiveHandlers {
+  stores(rows: LiveStore[]): void;
+  decision(d: Decision): void;
+  state(s: 'live' | 'reconnecting' | 'closed'): void;
+}
+
+/** The live stream: every store's row first, then the rows that change and each decision as it is made. */
+export function live(h: LiveHandlers): () => void {
+  const es = new EventSource(BASE + 'events');
+  es.addEventListener('open', () => h.state('live'));
+  es.addEventListener('error', () => h.state(es.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'));
+  es.addEventListener('stores', (e) => h.stores(JSON.parse((e as MessageEvent<string>).data) as LiveStore[]));
+  es.addEventListener('decision', (e) => h.decision(JSON.parse((e as MessageEvent<string>).data) as Decision));
+  return () => es.close();
+}

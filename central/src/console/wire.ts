@@ -1,0 +1,49 @@
+/**
+ * What the console's API sends (central/src/console/server.ts) and its page reads (central/console-ui/src/api.ts):
+ * plain types only, no imports, so the page's build can take them.
+ */
+
+/** A store as the fleet table shows it, from what the hub holds in memory (presence) and the store's row. */
+export interface LiveStoreRow {
+  store: string;
+  name: string;
+  connected: boolean;
+  /** connected since (ISO), null when not connected */
+  since: string | null;
+  /** when its agent was last heard of (ISO), null when never */
+  lastSeen: string | null;
+  /** when its agent's last heartbeat came (ISO; this process's connections only), null when none */
+  lastHeartbeat: string | null;
+  /** the agent's version, from its hello (e.g. 0.1.0), null when not connected or not said */
+  agentVersion: string | null;
+  /** events waiting in the agent's outbox, and the age of the oldest, as its last heartbeat said */
+  outboxDepth: number | null;
+  outboxAgeMs: number | null;
+  /** the registers the agent reported, and how many of them are connected */
+  registers: { total: number; connected: number } | null;
+  /** the policy version the agent holds, the sync settings version it runs (from its heartbeat) */
+  policyHeld: number | null;
+  settingsRun: number | null;
+}
+
+/** A fleet row with what is read from the database: the versions in effect, the inventory accuracy. */
+export interface StoreRowDetail extends LiveStoreRow {
+  policyVersion: number;
+  settingsVersion: number;
+  /** the share of SKUs whose counted stock matched (0–1), null when never counted */
+  inventoryAccuracy: number | null;
+}
+
+/** A return decision as the live list shows it. */
+export interface DecisionRow {
+  /** its place on the hub's feed (newer is larger) */
+  position: number;
+  at: string;
+  authorization: string;
+  store: string | null;
+  register: string | null;
+  decision: string;
+  /** online (decided by the hub at the register's request) or offline (decided by the agent, sent later) */
+  mode: string | null;
+  status: string | null;
+}

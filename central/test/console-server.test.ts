@@ -1,0 +1,383 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TbCodes } from '@tillbridge/shared';
+import { runCommand } from '@tillbridge/scripts/lib/process';
+import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
+import { initHub, type RunningHub } from '../src/hub.js';
+import { consoleSettings } from '../src/console/config.js';
+import { CONSOLE_CSP } from '../src/console/server.js';
+import { writeDevCerts } from '../src/tls/dev-certs.js';
+import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
+import { askReturn } from './returns-support.js';
+
+// The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
+// process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
+
+const IDLE_MS = 30 * 60_000;
+
+function pageDir(root: string): string {
+  const dir = join(root, 'page');
+  mkdirSync(join(dir, 'assets'), { recursive: true });
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="assets/app.js"></script>');
+  writeFileSync(join(dir, 'assets', 'app.js'), 'export {};');
+  writeFileSync(join(dir, 'assets', 'app.css'), 'body{}');
+  return dir;
+}
+
+interface Started {
+  running: RunningHub;
+  base: string;
+  clock: TestClock;
+  operator: string;
+  admin: string;
+}
+
+const dirs: string[] = [];
+const hubs: RunningHub[] = [];
+
+async function start(tls?: { certFile: string; keyFile: string }): Promise<Started> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-console-'));
+  dirs.push(dir);
+  const clock = new TestClock();
+  const { adminToken } = initHub(join(dir, 'hub'), silent, clock);
+  const running = await listeningHub(join(dir, 'hub'), {
+    clock,
+    console: {
+      host: '127.0.0.1',
+      port: 0,
+      assetsDir: pageDir(dir),
+      tls,
+      live: { flushMs: 10, refreshMs: 60_000 },
+      sessions: { idleMs: IDLE_MS },
+    },
+  });
+  hubs.push(running);
+  const operator = running.hub.credentials.createAdminToken('operator', 'night desk').secret;
+  const base = running.console?.url.replace(/\/console\/$/, '') ?? '';
+  return { running, base, clock, operator, admin: adminToken };
+}
+
+afterAll(async () => {
+  for (const h of hubs) await h.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function signIn(s: Started, token: string, origin = s.base): Promise<Response> {
+  return fetch(`${s.base}/console/api/sign-in`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin },
+    body: JSON.stringify({ token }),
+  });
+}
+
+/** The session cookie (name=value) a sign-in set. */
+async function session(s: Started, token = s.operator): Promise<string> {
+  const res = await signIn(s, token);
+  expect(res.status).toBe(200);
+  return (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+}
+
+/** Reads Server-Sent Events from `path` until `until` says enough; the events read. */
+async function readEvents(
+  s: Started,
+  cookie: string,
+  until: (events: { event: string; data: unknown }[]) => boolean,
+  afterOpen: () => void,
+): Promise<{ event: string; data: unknown }[]> {
+  const ctl = new AbortController();
+  const res = await fetch(`${s.base}/console/api/events`, { headers: { cookie }, signal: ctl.signal });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = res.body!.getReader();
+  const events: { event: string; data: unknown }[] = [];
+  let buf = '';
+  let opened = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += Buffer.from(value).toString('utf8');
+      let cut;
+      while ((cut = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) as unknown });
+      }
+      if (!opened && events.length > 0) {
+        opened = true;
+        afterOpen();
+      }
+      if (until(events)) break;
+    }
+  } finally {
+    ctl.abort();
+  }
+  return events;
+}
+
+describe('the console server', () => {
+  let s: Started;
+  beforeAll(async () => {
+    s = await start();
+    s.running.hub.stores.create('S1', 'Main street');
+    s.running.hub.stores.create('S2', 'Harbour');
+  });
+
+  it('serves its page with a strict CSP, no sniffing, no framing, and the right content types', async () => {
+    const page = await fetch(`${s.base}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+    expect(CONSOLE_CSP).toMatch(/default-src 'self'/);
+    expect(CONSOLE_CSP).toMatch(/frame-ancestors 'none'/);
+    expect(CONSOLE_CSP).not.toMatch(/unsafe-inline|unsafe-eval/);
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    const js = await fetch(`${s.base}/console/assets/app.js`);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+    expect((await fetch(`${s.base}/console/assets/app.css`)).headers.get('content-type')).toBe(
+      'text/css; charset=utf-8',
+    );
+    expect((await fetch(`${s.base}/console/assets/nothing.js`)).status).toBe(404);
+    expect((await fetch(`${s.base}/console/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
+    const root = await fetch(`${s.base}/`, { redirect: 'manual' });
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/console/');
+  });
+
+  it('answers 401 to the API without a session, and says it is signed out', async () => {
+    for (const path of ['fleet', 'decisions', 'events']) {
+      const res = await fetch(`${s.base}/console/api/${path}`);
+      expect(res.status, path).toBe(401);
+      expect(((await res.json()) as { code: string }).code).toBe(TbCodes.UNAUTHORIZED);
+      expect(res.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+    }
+    const bogus = await fetch(`${s.base}/console/api/fleet`, { headers: { cookie: 'tb_console=not-a-session' } });
+    expect(bogus.status).toBe(401);
+    expect(await (await fetch(`${s.base}/console/api/session`)).json()).toEqual({ signedIn: false });
+  });
+
+  it('exchanges an operator token for an HttpOnly, SameSite=Strict session cookie holding an opaque id', async () => {
+    const res = await signIn(s, s.operator);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ signedIn: true, name: 'night desk', role: 'operator' });
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^tb_console=[A-Za-z0-9_-]{43}; /);
+    expect(cookie).toMatch(/; HttpOnly(;|$)/);
+    expect(cookie).toMatch(/; SameSite=Strict(;|$)/);
+    expect(cookie).toMatch(/; Path=\/(;|$)/);
+    expect(cookie).not.toMatch(/Secure/); // plain HTTP on loopback: a Secure cookie would never come back
+    expect(cookie).not.toContain(s.operator);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const id = cookie.split(';')[0] ?? '';
+    const me = await fetch(`${s.base}/console/api/session`, { headers: { cookie: id } });
+    expect(await me.json()).toEqual({ signedIn: true, name: 'night desk', role: 'operator' });
+  });
+
+  it('refuses a sign-in from another origin, without one, with a bad token or not as JSON', async () => {
+    expect((await signIn(s, s.operator, 'http://evil.example')).status).toBe(403);
+    const noOrigin = await fetch(`${s.base}/console/api/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: s.operator }),
+    });
+    expect(noOrigin.status).toBe(403);
+    const bad = await signIn(s, 'tba_nothing_like_a_token');
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('set-cookie')).toBeNull();
+    const form = await fetch(`${s.base}/console/api/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: s.base },
+      body: `token=${s.operator}`,
+    });
+    expect(form.status).toBe(415);
+    const agentTokenLike = await signIn(s, '');
+    expect(agentTokenLike.status).toBe(400);
+  });
+
+  it('answers 405 to every write, whoever is signed in (the console is read-only)', async () => {
+    for (const token of [s.operator, s.admin]) {
+      const cookie = await session(s, token);
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+        for (const path of ['/console/api/fleet', '/console/api/stores/S1', '/console/api/decisions', '/console/']) {
+          const res = await fetch(`${s.base}${path}`, { method, headers: { cookie, origin: s.base } });
+          expect(res.status, `${method} ${path}`).toBe(405);
+          expect(res.headers.get('allow')).toBe('GET');
+        }
+      }
+    }
+    expect(s.running.hub.stores.list().map((x) => x.id)).toEqual(['S1', 'S2']);
+  });
+
+  it('reads the fleet: every store, its connection, agent and versions', async () => {
+    const cookie = await session(s);
+    s.running.hub.presence.connected('S1', 'agent-1', s.clock.now(), {
+      protocol: 1,
+      software: 'tillbridge-agent/0.9.1',
+    });
+    try {
+      const res = await fetch(`${s.base}/console/api/fleet`, { headers: { cookie } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { stores: Record<string, unknown>[] };
+      expect(body.stores.map((x) => [x.store, x.connected, x.agentVersion])).toEqual([
+        ['S1', true, '0.9.1'],
+        ['S2', false, null],
+      ]);
+      expect(body.stores[0]).toMatchObject({ name: 'Main street', policyVersion: 0, settingsVersion: 0 });
+    } finally {
+      s.running.hub.presence.disconnected('S1', s.clock.now());
+    }
+  });
+
+  it('ends a session left idle, by the hub clock', async () => {
+    const cookie = await session(s);
+    s.clock.advance(IDLE_MS - 1000);
+    expect((await fetch(`${s.base}/console/api/fleet`, { headers: { cookie } })).status).toBe(200);
+    s.clock.advance(IDLE_MS);
+    expect((await fetch(`${s.base}/console/api/fleet`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('ends the sessions of a revoked token, and at sign-out', async () => {
+    const made = s.running.hub.credentials.createAdminToken('operator', 'temp');
+    const cookie = await session(s, made.secret);
+    expect((await fetch(`${s.base}/console/api/fleet`, { headers: { cookie } })).status).toBe(200);
+    s.running.hub.credentials.revokeAdminToken(made.id);
+    expect((await fetch(`${s.base}/console/api/fleet`, { headers: { cookie } })).status).toBe(401);
+
+    const other = await session(s);
+    const out = await fetch(`${s.base}/console/api/sign-out`, {
+      method: 'POST',
+      headers: { cookie: other, origin: s.base },
+    });
+    expect(out.status).toBe(200);
+    expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+    expect((await fetch(`${s.base}/console/api/fleet`, { headers: { cookie: other } })).status).toBe(401);
+  });
+
+  it('streams a decision once the return is decided, and a store going offline', async () => {
+    seedSale(s.running.hub, 'S1', 'RC-1', 2);
+    const cookie = await session(s);
+    const events = await readEvents(
+      s,
+      cookie,
+      (ev) => ev.some((e) => e.event === 'decision') && ev.filter((e) => e.event === 'stores').length >= 3,
+      () => {
+        // the stream is open (its first message came): now a store connects, a return is decided, the store goes
+        s.running.hub.presence.connected('S1', 'agent-1', s.clock.now());
+        setTimeout(() => {
+          askReturn(s.running.hub, 'S1', 'auth-live-1', 'RC-1', 1);
+          s.running.hub.presence.disconnected('S1', s.clock.now());
+        }, 50);
+      },
+    );
+    const first = events[0]!;
+    expect(first.event).toBe('stores');
+    expect((first.data as { store: string }[]).map((r) => r.store)).toEqual(['S1', 'S2']);
+    const decision = events.find((e) => e.event === 'decision')?.data;
+    expect(decision).toMatchObject({ authorization: 'auth-live-1', store: 'S1', register: 'R1', decision: 'approved' });
+    const s1 = events
+      .filter((e) => e.event === 'stores')
+      .slice(1)
+      .flatMap((e) => e.data as { store: string; connected: boolean }[])
+      .filter((r) => r.store === 'S1');
+    expect(s1.at(0)?.connected).toBe(true);
+    expect(s1.at(-1)?.connected).toBe(false);
+    // the recent decisions say it too
+    const recent = await fetch(`${s.base}/console/api/decisions`, { headers: { cookie } });
+    const list = ((await recent.json()) as { decisions: { authorization: string }[] }).decisions;
+    expect(list.map((d) => d.authorization)).toContain('auth-live-1');
+  });
+});
+
+describe('the console over TLS', () => {
+  it('sets a Secure, __Host- cookie and HSTS', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-console-tls-'));
+    dirs.push(dir);
+    const certs = writeDevCerts(dir, ['127.0.0.1', 'localhost'], []);
+    const s = await start({ certFile: certs.serverCert, keyFile: certs.serverKey });
+    expect(s.base).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const { status, headers } = await new Promise<{ status: number; headers: Record<string, unknown> }>((ok, no) => {
+      const req = httpsRequest(
+        `${s.base}/console/api/sign-in`,
+        {
+          method: 'POST',
+          ca: [readFileSync(certs.caCert, 'utf8')],
+          headers: { 'content-type': 'application/json', origin: s.base },
+        },
+        (res) => {
+          res.resume();
+          ok({ status: res.statusCode ?? 0, headers: res.headers });
+        },
+      );
+      req.on('error', no);
+      req.end(JSON.stringify({ token: s.operator }));
+    });
+    expect(status).toBe(200);
+    const cookie = String((headers['set-cookie'] as string[] | undefined)?.[0]);
+    expect(cookie).toMatch(/^__Host-tb_console=[A-Za-z0-9_-]{43}; Path=\/; /);
+    expect(cookie).toMatch(/; Secure(;|$)/);
+    expect(cookie).toMatch(/; HttpOnly;/);
+    expect(cookie).toMatch(/; SameSite=Strict/);
+    expect(headers['strict-transport-security']).toBe('max-age=31536000');
+  });
+});
+
+describe('the console options of serve', () => {
+  const listen = { host: '127.0.0.1', port: 7400 };
+  it('is off unless --console is given', () => {
+    expect(consoleSettings({ listen })).toBeUndefined();
+  });
+
+  it.each([
+    [{ console: 'nowhere' }, /^--console: expected HOST:PORT/],
+    [{ console: '127.0.0.1:7400' }, /^--console: 127\.0\.0\.1:7400 is --listen's address/],
+    [{ console: '0.0.0.0:7401' }, /^--console: refusing plain HTTP on 0\.0\.0\.0:7401/],
+    [{ console: '127.0.0.1:7401', consoleTlsCert: 'c.pem' }, /^--console-tls-cert and --console-tls-key go together/],
+    [{ consoleTlsCert: 'c.pem', consoleTlsKey: 'k.pem' }, /need --console HOST:PORT/],
+  ])('refuses %j, naming the option', (flags, message) => {
+    expect(() => consoleSettings({ listen, ...flags })).toThrow(message);
+  });
+
+  it("takes --tls-cert's certificate unless given its own, and plain HTTP beyond loopback with --insecure", () => {
+    expect(consoleSettings({ listen, console: ':7401', tlsCert: 'h.pem', tlsKey: 'hk.pem' })).toEqual({
+      host: '127.0.0.1',
+      port: 7401,
+      tls: { certFile: 'h.pem', keyFile: 'hk.pem' },
+    });
+    const own = { consoleTlsCert: 'c.pem', consoleTlsKey: 'k.pem', tlsCert: 'h.pem', tlsKey: 'hk.pem' };
+    expect(consoleSettings({ listen, console: '0.0.0.0:7401', ...own })?.tls).toEqual({
+      certFile: 'c.pem',
+      keyFile: 'k.pem',
+    });
+    expect(consoleSettings({ listen, console: '0.0.0.0:7401', insecure: true })).toEqual({
+      host: '0.0.0.0',
+      port: 7401,
+    });
+  });
+
+  it('makes serve exit non-zero naming the option', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-console-cli-'));
+    dirs.push(dir);
+    initHub(join(dir, 'hub'), silent);
+    const r = await runCommand(
+      process.execPath,
+      [HUB_BIN, 'serve', '--data', join(dir, 'hub'), '--listen', '127.0.0.1:0', '--console', 'nowhere'],
+      { TILLBRIDGE_HUB_DATABASE: '' },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--console: expected HOST:PORT, got "nowhere"/);
+    const env = await runCommand(
+      process.execPath,
+      [HUB_BIN, 'serve', '--data', join(dir, 'hub'), '--listen', '127.0.0.1:0'],
+      { TILLBRIDGE_HUB_DATABASE: '', TILLBRIDGE_HUB_CONSOLE: '10.1.2.3:7401' },
+    );
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/--console: refusing plain HTTP on 10\.1\.2\.3:7401/);
+  });
+});

@@ -1,0 +1,154 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import type { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
+import { ROOT } from '@tillbridge/scripts/lib/paths';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { returnRequest, sale, worldForFile, type Decision } from './fixture.js';
+
+// The operator console (docs/console.md) in a real browser: Debian's chromium driven by playwright-core, against a
+// hub and agents running as processes. TILLBRIDGE_CONSOLE_SCREENSHOTS=1 saves the screenshots docs/console.md shows.
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium)
+  console.warn(`console browser test skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/apt-packages)`);
+const SCREENSHOTS = process.env.TILLBRIDGE_CONSOLE_SCREENSHOTS === '1';
+const SHOTS_DIR = join(ROOT, 'docs', 'console');
+const MANY = 5000;
+
+interface Violation {
+  directive: string;
+  blocked: string;
+}
+
+describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
+  const w = worldForFile({
+    stores: ['S1', 'S2'],
+    stock: { S1: { 'SKU-A': 10 } },
+    hubArgs: ['--console', '127.0.0.1:0'],
+  });
+  let browser: Browser;
+  let page: Page;
+  let consoleUrl: string;
+  let operatorToken: string;
+  let s1: AgentHandle;
+  let s2: AgentHandle;
+  let register: JsonLinesRegister;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    const built = join(ROOT, 'central', 'console-ui', 'dist', 'index.html');
+    if (!existsSync(built)) throw new Error(`${built} is missing: run npm run build first`);
+    const listening = await w.hub.proc.waitForLine((l) => l.msg === 'hub listening');
+    consoleUrl = String(listening.console);
+    expect(consoleUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/console\/$/);
+    operatorToken = (
+      await w.cliJson<{ token: string }>(['tokens', 'create', '--role', 'operator', '--name', 'console test'])
+    ).token;
+    [s1, s2] = [await w.startAgent('S1'), await w.startAgent('S2')];
+    register = await w.register(s1);
+    expect(await register.send(sale('s-1', 'RC-1', [{ sku: 'SKU-A', qty: 2, unitPrice: 1500 }]))).toMatchObject({
+      type: 'ack',
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    // every CSP violation the page meets (they are also logged to its console, which is watched above)
+    await page.addInitScript({
+      content:
+        'window.cspViolations = []; document.addEventListener("securitypolicyviolation", (e) => ' +
+        'window.cspViolations.push({ directive: e.violatedDirective, blocked: e.blockedURI }));',
+    });
+    if (SCREENSHOTS) mkdirSync(SHOTS_DIR, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await (browser as Browser | undefined)?.close();
+  });
+
+  const shot = async (name: string): Promise<void> => {
+    if (SCREENSHOTS) await page.screenshot({ path: join(SHOTS_DIR, `${name}.png`) });
+  };
+  const stateOf = (store: string): Promise<string | null> =>
+    page.locator(`[role=row][data-store="${store}"] [data-col=state]`).textContent({ timeout: 1000 });
+
+  it('signs in with an operator token and shows the fleet, each store online', async () => {
+    await page.goto(consoleUrl);
+    await page.getByLabel('Operator or admin token').fill(operatorToken);
+    await shot('sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('table', { name: 'Stores' }).waitFor();
+    await waitFor('S1 online', async () => (await stateOf('S1')) === 'Online');
+    await waitFor('S2 online', async () => (await stateOf('S2')) === 'Online');
+    const cookies = await page.context().cookies();
+    expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['tb_console', true, 'Strict']]);
+    expect(await page.getByRole('status').textContent()).toBe('Live');
+  });
+
+  it('shows a return decided at a register in the live list', async () => {
+    const d = await register.send<Decision>(returnRequest('r-1', 'RC-1'));
+    expect(d).toMatchObject({ decision: 'approved', mode: 'online' });
+    const item = page.locator(`li[data-authorization="${d.authorization}"]`);
+    await item.waitFor({ timeout: 10_000 });
+    expect(await item.textContent()).toMatch(/approved.*S1 · R1.*online/);
+  });
+
+  it("shows a store offline within a few seconds of its agent's stop", async () => {
+    await s2.proc.stop();
+    await waitFor('S2 offline in the page', async () => (await stateOf('S2')) === 'Offline', 10_000);
+    expect(await stateOf('S1')).toBe('Online');
+    await shot('console');
+  });
+
+  it(`keeps only the rows in view in the page with ${MANY} stores, and filters them`, async () => {
+    const at = new Date().toISOString();
+    for (let i = 0; i < MANY; i += 500) {
+      const rows = Array.from({ length: 500 }, (_, k) => `('M${String(i + k).padStart(5, '0')}', 'Many ${i + k}', ?)`);
+      w.hubExec(`INSERT INTO stores (id, name, created_at) VALUES ${rows.join(', ')}`, ...rows.map(() => at));
+    }
+    await page.reload();
+    const summary = page.locator('.fleet .summary');
+    await waitFor('every store in the table', async () =>
+      (await summary.textContent())?.includes(`of ${MANY + 2} stores online`),
+    );
+    const inDom = await page.locator('.body [role=row]').count();
+    expect(inDom).toBeGreaterThan(5);
+    expect(inDom).toBeLessThan(100);
+    // to the bottom: the last store is drawn
+    await page.locator('.body').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await waitFor('the last row drawn', async () => (await stateOf('S2')) === 'Offline');
+    await page.getByLabel('Filter').fill('M0499'); // M04990 … M04999
+    await waitFor('the filter applied', async () => (await page.locator('.body [role=row]').count()) === 10);
+    await page.getByLabel('Filter').fill('');
+    await page.getByLabel('State').selectOption('offline');
+    await waitFor('offline stores only', async () => (await page.locator('.body [data-store="S1"]').count()) === 0);
+    await page.getByLabel('State').selectOption('all');
+    await shot('many-stores');
+  });
+
+  it('met no console error and no CSP violation', async () => {
+    const violations = await page.evaluate<Violation[]>('window.cspViolations');
+    expect(violations).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("refuses a write from the operator's session (405), and 401 once signed out", async () => {
+    const status = await page.evaluate(async () => {
+      const r = await fetch('/console/api/fleet', { method: 'POST', body: '{}' });
+      return r.status;
+    });
+    expect(status).toBe(405);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Operator or admin token').waitFor();
+    const after = await page.evaluate(async () => (await fetch('/console/api/fleet')).status);
+    expect(after).toBe(401);
+  });
+});
