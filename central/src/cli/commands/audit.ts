@@ -11,15 +11,7 @@ import { exportAudit } from '../../audit/export-client.js';
 import { isExportFormat, type ExportFormat } from '../../audit/export-format.js';
 import { followAudit } from '../../audit/follow.js';
 import type { ChainVerifyResult } from '../../audit/verify-stored.js';
-import {
-  auditPublicKey,
-  auditTail,
-  latestCheckpoint,
-  listCheckpoints,
-  showCheckpoint,
-  signCheckpoint,
-  verifyAudit,
-} from '../../http/contract/audit.js';
+import * as contract from '../../http/contract/audit.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { examplesHelp, parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
@@ -161,7 +153,7 @@ function auditVerifyCommand(audit: Command, ctx: CliContext): void {
               s.close();
             }
           } else {
-            r = await ctx.client().request(verifyAudit);
+            r = await ctx.client().request(contract.verifyAudit);
           }
           print(opts.json, r, () => verdictLine(r));
           if (!r.ok) process.exitCode = EXIT.AUDIT_BROKEN;
@@ -185,7 +177,7 @@ function auditTailCommand(audit: Command, ctx: CliContext): void {
     .action(
       act(async (opts: { lines: string; follow?: boolean; interval: string; json?: boolean }) => {
         const client = ctx.client();
-        const r = await client.request(auditTail, { query: { limit: Number(opts.lines) || 20 } });
+        const r = await client.request(contract.auditTail, { query: { limit: Number(opts.lines) || 20 } });
         if (!opts.follow) {
           print(opts.json, r, () =>
             table(
@@ -333,7 +325,7 @@ function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
     ['audit checkpoints --json'],
   ).action(
     act(async (opts: { lines: string; json?: boolean }) => {
-      const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
+      const r = await ctx.client().request(contract.listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
       const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
       const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
       print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
@@ -364,10 +356,10 @@ function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
         throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
       const client = ctx.client();
       const f = opts.now
-        ? await client.request(signCheckpoint)
+        ? await client.request(contract.signCheckpoint)
         : seq === undefined
-          ? await client.request(latestCheckpoint)
-          : await client.request(showCheckpoint, { params: { seq } });
+          ? await client.request(contract.latestCheckpoint)
+          : await client.request(contract.showCheckpoint, { params: { seq } });
       const text = `${JSON.stringify(f, null, 2)}\n`;
       if (!opts.out) {
         process.stdout.write(text);
@@ -393,7 +385,7 @@ function auditPublicKeyCommand(audit: Command, ctx: CliContext): void {
     ['audit public-key --out tillbridge-audit.pub'],
   ).action(
     act(async (opts: { out?: string; json?: boolean }) => {
-      const r = await ctx.client().request(auditPublicKey);
+      const r = await ctx.client().request(contract.auditPublicKey);
       if (opts.out) writeFileSync(opts.out, r.publicKey);
       print(
         opts.json,

@@ -1,14 +1,4 @@
-import {
-  addWebhook,
-  disableWebhook,
-  enableWebhook,
-  listDeliveries,
-  listWebhooks,
-  redeliver,
-  removeWebhook,
-  rotateWebhookSecret,
-  testWebhook,
-} from '../../http/contract/webhooks.js';
+import * as contract from '../../http/contract/webhooks.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { SUBSCRIBABLE_EVENT_TYPES } from '../../webhooks/events.js';
 import { ago, durationOption, table } from '../format.js';
@@ -17,12 +7,12 @@ import { act, idCommand, print, printingCommand, type CliContext } from '../cont
 
 const EVENTS = SUBSCRIBABLE_EVENT_TYPES.join(', ');
 
-function stateOf(e: ResponseOf<typeof listWebhooks>[number]): string {
+function stateOf(e: ResponseOf<typeof contract.listWebhooks>[number]): string {
   if (e.state === 'disabled') return `disabled since ${e.disabledAt}: ${e.disabledReason}`;
   return e.failingSince ? `enabled, failing since ${e.failingSince}` : 'enabled';
 }
 
-function deliveryTable(r: ResponseOf<typeof listDeliveries>): string {
+function deliveryTable(r: ResponseOf<typeof contract.listDeliveries>): string {
   return table(
     ['DELIVERY', 'WEBHOOK', 'EVENT', 'WEBHOOK-ID', 'ATTEMPTS', 'STATE', 'NEXT ATTEMPT', 'LAST STATUS', 'LAST ERROR'],
     r.map((d) => [
@@ -75,7 +65,7 @@ function addWebhookCommand(webhooks: Command, ctx: CliContext): void {
           .split(',')
           .map((e) => e.trim())
           .filter(Boolean);
-        const r = await ctx.client().request(addWebhook, { body: { url, events, store: opts.store ?? null } });
+        const r = await ctx.client().request(contract.addWebhook, { body: { url, events, store: opts.store ?? null } });
         print(opts.json, r, () =>
           [
             `webhook ${r.id}: ${r.url}  events ${r.events.join(',')}  store ${r.store ?? 'all'}`,
@@ -96,7 +86,7 @@ function listWebhooksCommand(webhooks: Command, ctx: CliContext): void {
     ['webhooks list --json'],
   ).action(
     act(async (opts: { json?: boolean }) => {
-      const r = await ctx.client().request(listWebhooks);
+      const r = await ctx.client().request(contract.listWebhooks);
       print(opts.json, r, () =>
         r.length === 0
           ? 'no webhooks (add one: tillbridge-hub webhooks add URL --events return.completed)'
@@ -125,7 +115,7 @@ function removeWebhookCommand(webhooks: Command, ctx: CliContext): void {
     'delete an endpoint and its deliveries',
     'webhooks remove wh_3k9x2m7q1a',
     async (id) => {
-      await ctx.client().request(removeWebhook, { params: { id } });
+      await ctx.client().request(contract.removeWebhook, { params: { id } });
       return `webhook ${id} removed`;
     },
   );
@@ -145,7 +135,7 @@ function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
     )
     .action(
       act(async (id: string, opts: { json?: boolean }) => {
-        const r = await ctx.client().request(testWebhook, { params: { id }, body: {} });
+        const r = await ctx.client().request(contract.testWebhook, { params: { id }, body: {} });
         print(
           opts.json,
           r,
@@ -172,7 +162,7 @@ function deliveriesCommand(webhooks: Command, ctx: CliContext): void {
   ).action(
     act(async (opts: { webhook?: string; failed?: boolean; limit: string; json?: boolean }) => {
       const query = { limit: opts.limit, webhook: opts.webhook, failed: opts.failed ? '1' : undefined };
-      const r = await ctx.client().request(listDeliveries, { query });
+      const r = await ctx.client().request(contract.listDeliveries, { query });
       print(opts.json, r, () => (r.length === 0 ? 'no deliveries' : deliveryTable(r)));
     }),
   );
@@ -187,7 +177,7 @@ function redeliverCommand(webhooks: Command, ctx: CliContext): void {
     ['webhooks redeliver dlv_06ej9k2q8v0f3m7r1t5w9x2c4d'],
   ).action(
     act(async (id: string, opts: { json?: boolean }) => {
-      const r = await ctx.client().request(redeliver, { params: { id }, body: {} });
+      const r = await ctx.client().request(contract.redeliver, { params: { id }, body: {} });
       print(opts.json, r, () => `delivery ${r.id} (${r.type}, webhook-id ${r.messageId}) queued for a new attempt now`);
     }),
   );
@@ -204,7 +194,7 @@ function rotateSecretCommand(webhooks: Command, ctx: CliContext): void {
   ).action(
     act(async (id: string, opts: { overlap: string; json?: boolean }) => {
       const body = { overlapMs: durationOption(opts.overlap, '--overlap') };
-      const r = await ctx.client().request(rotateWebhookSecret, { params: { id }, body });
+      const r = await ctx.client().request(contract.rotateWebhookSecret, { params: { id }, body });
       print(opts.json, r, () =>
         [
           `new signing secret for ${r.id} (shown once): ${r.secret}`,
@@ -224,7 +214,7 @@ function enableWebhookCommand(webhooks: Command, ctx: CliContext): void {
     'deliver to a disabled endpoint again (its abandoned deliveries can then be redelivered)',
     'webhooks enable wh_3k9x2m7q1a',
     async (id) => {
-      const r = await ctx.client().request(enableWebhook, { params: { id }, body: {} });
+      const r = await ctx.client().request(contract.enableWebhook, { params: { id }, body: {} });
       return r.changed ? `webhook ${id} enabled` : `webhook ${id} was already enabled`;
     },
   );
@@ -239,7 +229,7 @@ function disableWebhookCommand(webhooks: Command, ctx: CliContext): void {
     .action(
       act(async (id: string, opts: { reason?: string }) => {
         const body = opts.reason ? { reason: opts.reason } : {};
-        const r = await ctx.client().request(disableWebhook, { params: { id }, body });
+        const r = await ctx.client().request(contract.disableWebhook, { params: { id }, body });
         process.stdout.write(r.changed ? `webhook ${id} disabled\n` : `webhook ${id} was already disabled\n`);
       }),
     );
