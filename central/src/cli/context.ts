@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
 import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
+import type { RequestArgs, RouteContract } from '../http/contract/route.js';
 import { AdminClient } from './admin-client.js';
 import { examplesHelp } from './format.js';
 
@@ -53,10 +55,10 @@ export function topCommand(ctx: CliContext, name: string, description: string): 
 }
 
 /**
- * A subcommand that prints what it gets: its options in order, then `--json`, then its examples
- * (command lines, after a note when there is one) under its help. The caller adds the action (`act`).
+ * A subcommand with its options in order, then its examples (command lines, after a note when there is one) under
+ * its help. The caller adds the action (`act`).
  */
-export function printingCommand(
+export function exampledCommand(
   parent: Command,
   usage: string,
   description: string,
@@ -69,7 +71,59 @@ export function printingCommand(
   for (const option of options) command.addOption(option);
   const before = note ? `\n${note}\n` : '';
   const after = examplesHelp(...examples.map((line) => `tillbridge-hub ${line}`));
-  return command.option('--json', 'print JSON').addHelpText('after', `${before}${after}`);
+  return command.addHelpText('after', `${before}${after}`);
+}
+
+/** An `exampledCommand` that prints what it gets: `--json` comes after its options. */
+export function printingCommand(
+  parent: Command,
+  usage: string,
+  description: string,
+  options: Option[],
+  examples: string[],
+  note?: string,
+): Command {
+  return exampledCommand(parent, usage, description, [...options, new Option('--json', 'print JSON')], examples, note);
+}
+
+/** What a command that asks the hub one thing says of itself, asks and prints (`askCommand`). */
+export interface Ask<Path extends string, Query extends z.ZodType, Response extends z.ZodType, A extends unknown[]> {
+  description: string;
+  /** its options, before `--json` */
+  options?: Option[];
+  /** command lines, under its help */
+  examples: string[];
+  /** a paragraph of help before the examples */
+  note?: string;
+  route: RouteContract<Path, Query, Response>;
+  /** the request, made of the command's arguments and options (none: a route without params, query or body) */
+  request?: (...args: A) => RequestArgs<Path, Query>;
+  /** the answer for people (with --json the answer itself is printed) */
+  text: (answer: z.output<Response>, ...args: A) => string;
+}
+
+/** A `printingCommand` whose action asks the hub `ask.route` and prints the answer. */
+export function askCommand<
+  Path extends string,
+  Query extends z.ZodType,
+  Response extends z.ZodType,
+  A extends unknown[],
+>(ctx: CliContext, parent: Command, usage: string, ask: Ask<Path, Query, Response, A>): Command {
+  const { description, options = [], examples, note } = ask;
+  return printingCommand(parent, usage, description, options, examples, note).action(
+    act(async (...args: A) => {
+      const client = ctx.client();
+      // the request's params are what the route's path names: `ask.request`'s type says so
+      const request = client.request.bind(client) as (
+        route: RouteContract<Path, Query, Response>,
+        args?: RequestArgs<Path, Query>,
+      ) => Promise<z.output<Response>>;
+      const answer = await request(ask.route, ask.request?.(...args));
+      // commander passes the arguments, then the options, then the command
+      const opts = args[args.length - 2] as { json?: boolean };
+      print(opts.json, answer, () => ask.text(answer, ...args));
+    }),
+  );
 }
 
 /** A subcommand that changes one thing, named by its id, and says what it did in a line (`change`'s answer). */

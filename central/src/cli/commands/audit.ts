@@ -17,6 +17,7 @@ import { examplesHelp, parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
 import {
   act,
+  askCommand,
   databaseOf,
   databaseOpt,
   EXIT,
@@ -317,20 +318,20 @@ function auditExportCommand(audit: Command, ctx: CliContext): void {
 }
 
 function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
-  printingCommand(
-    audit,
-    'checkpoints',
-    'the signed checkpoints of the chain head, newest first',
-    [new Option('-n, --lines <n>', 'how many').default('20')],
-    ['audit checkpoints --json'],
-  ).action(
-    act(async (opts: { lines: string; json?: boolean }) => {
-      const r = await ctx.client().request(contract.listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
-      const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
-      const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
-      print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
-    }),
-  );
+  askCommand(ctx, audit, 'checkpoints', {
+    description: 'the signed checkpoints of the chain head, newest first',
+    options: [new Option('-n, --lines <n>', 'how many').default('20')],
+    examples: ['audit checkpoints --json'],
+    route: contract.listCheckpoints,
+    request: (opts: { lines: string }) => ({ query: { limit: Number(opts.lines) || 20 } }),
+    text: (r) =>
+      r.length === 0
+        ? 'no checkpoints yet'
+        : table(
+            ['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'],
+            r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]),
+          ),
+  });
 }
 
 function auditCheckpointCommand(audit: Command, ctx: CliContext): void {

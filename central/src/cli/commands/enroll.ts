@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { act, print, printingCommand, type CliContext } from '../context.js';
+import { act, askCommand, print, printingCommand, type CliContext } from '../context.js';
 import { durationOption, table } from '../format.js';
 import { createEnrollment, listEnrollments } from '../../http/contract/stores.js';
 
@@ -47,17 +47,16 @@ export function enrollCommands(ctx: CliContext): void {
       );
     }),
   );
-  printingCommand(
-    stores,
-    'enrollments',
-    'enrollment codes not yet used nor expired (with --store: every code of that store)',
-    [new Option('--store <id>', "one store's codes, used and expired ones too")],
-    ['stores enrollments --store S001'],
-  ).action(
-    act(async (opts: { store?: string; json?: boolean }) => {
-      const r = await ctx.client().request(listEnrollments, { query: { store: opts.store } });
-      const rows = r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]);
-      print(opts.json, r, () => table(['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'], rows));
-    }),
-  );
+  askCommand(ctx, stores, 'enrollments', {
+    description: 'enrollment codes not yet used nor expired (with --store: every code of that store)',
+    options: [new Option('--store <id>', "one store's codes, used and expired ones too")],
+    examples: ['stores enrollments --store S001'],
+    route: listEnrollments,
+    request: (opts: { store?: string }) => ({ query: { store: opts.store } }),
+    text: (r) =>
+      table(
+        ['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'],
+        r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]),
+      ),
+  });
 }
