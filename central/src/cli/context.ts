@@ -54,47 +54,39 @@ export function topCommand(ctx: CliContext, name: string, description: string): 
   return ctx.program.command(name).description(description);
 }
 
-/**
- * A subcommand with its options in order, then its examples (command lines, after a note when there is one) under
- * its help. The caller adds the action (`act`).
- */
-export function exampledCommand(
-  parent: Command,
-  usage: string,
-  description: string,
-  options: Option[],
-  examples: string[],
-  /** a paragraph of help before the examples */
-  note?: string,
-): Command {
-  const command = parent.command(usage).description(description);
-  for (const option of options) command.addOption(option);
-  const before = note ? `\n${note}\n` : '';
-  const after = examplesHelp(...examples.map((line) => `tillbridge-hub ${line}`));
-  return command.addHelpText('after', `${before}${after}`);
-}
-
-/** An `exampledCommand` that prints what it gets: `--json` comes after its options. */
-export function printingCommand(
-  parent: Command,
-  usage: string,
-  description: string,
-  options: Option[],
-  examples: string[],
-  note?: string,
-): Command {
-  return exampledCommand(parent, usage, description, [...options, new Option('--json', 'print JSON')], examples, note);
-}
-
-/** What a command that asks the hub one thing says of itself, asks and prints (`askCommand`). */
-export interface Ask<Path extends string, Query extends z.ZodType, Response extends z.ZodType, A extends unknown[]> {
+/** What a subcommand's help says besides its usage. */
+export interface CommandHelp {
   description: string;
-  /** its options, before `--json` */
+  /** its options, in order */
   options?: Option[];
-  /** command lines, under its help */
+  /** command lines, under its help (after `tillbridge-hub `) */
   examples: string[];
   /** a paragraph of help before the examples */
   note?: string;
+}
+
+/** A subcommand with its options, then its examples (after the note when there is one) under its help. */
+export function exampledCommand(parent: Command, usage: string, help: CommandHelp): Command {
+  const command = parent.command(usage).description(help.description);
+  for (const option of help.options ?? []) command.addOption(option);
+  const before = help.note ? `\n${help.note}\n` : '';
+  const after = examplesHelp(...help.examples.map((line) => `tillbridge-hub ${line}`));
+  return command.addHelpText('after', `${before}${after}`);
+}
+
+/** A subcommand that prints what it gets: `--json` comes after its options. The caller adds the action (`act`). */
+export function printingCommand(parent: Command, usage: string, help: CommandHelp): Command {
+  const options = [...(help.options ?? []), new Option('--json', 'print JSON')];
+  return exampledCommand(parent, usage, { ...help, options });
+}
+
+/** What a command that asks the hub one thing says of itself, asks and prints (`askCommand`). */
+export interface Ask<
+  Path extends string,
+  Query extends z.ZodType,
+  Response extends z.ZodType,
+  A extends unknown[],
+> extends CommandHelp {
   route: RouteContract<Path, Query, Response>;
   /** the request, made of the command's arguments and options (none: a route without params, query or body) */
   request?: (...args: A) => RequestArgs<Path, Query>;
@@ -109,8 +101,7 @@ export function askCommand<
   Response extends z.ZodType,
   A extends unknown[],
 >(ctx: CliContext, parent: Command, usage: string, ask: Ask<Path, Query, Response, A>): Command {
-  const { description, options = [], examples, note } = ask;
-  return printingCommand(parent, usage, description, options, examples, note).action(
+  return printingCommand(parent, usage, ask).action(
     act(async (...args: A) => {
       const client = ctx.client();
       // the request's params are what the route's path names: `ask.request`'s type says so

@@ -335,21 +335,20 @@ function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
 }
 
 function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
-  printingCommand(
-    audit,
-    'checkpoint [seq]',
-    'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
+  printingCommand(audit, 'checkpoint [seq]', {
+    description:
+      'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
       '`audit verify --checkpoint` away from the hub',
-    [
+    options: [
       new Option('--latest', 'the newest checkpoint (the default)'),
       new Option('--now', 'sign a checkpoint of the current head first (admin; audited)'),
       new Option('--out <file>', 'write it here instead of stdout'),
     ],
-    [
+    examples: [
       'audit checkpoint --latest --out cp.json',
       'audit checkpoint --now --out cp.json && tillbridge-hub audit export --all --out audit.jsonl',
     ],
-  ).action(
+  }).action(
     act(async (seq: string | undefined, opts: { latest?: boolean; now?: boolean; out?: string; json?: boolean }) => {
       if ([seq !== undefined, opts.latest, opts.now].filter(Boolean).length > 1)
         throw new TbError(TbCodes.INVALID, 'give one of SEQ, --latest or --now');
@@ -378,13 +377,11 @@ function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
 }
 
 function auditPublicKeyCommand(audit: Command, ctx: CliContext): void {
-  printingCommand(
-    audit,
-    'public-key',
-    "the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with",
-    [new Option('--out <file>', 'write the PEM here')],
-    ['audit public-key --out tillbridge-audit.pub'],
-  ).action(
+  printingCommand(audit, 'public-key', {
+    description: "the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with",
+    options: [new Option('--out <file>', 'write the PEM here')],
+    examples: ['audit public-key --out tillbridge-audit.pub'],
+  }).action(
     act(async (opts: { out?: string; json?: boolean }) => {
       const r = await ctx.client().request(contract.auditPublicKey);
       if (opts.out) writeFileSync(opts.out, r.publicKey);

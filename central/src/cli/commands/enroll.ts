@@ -15,15 +15,14 @@ export function agentEnrollCommand(hub: string, code: string, fingerprint: strin
 export function enrollCommands(ctx: CliContext): void {
   const stores = ctx.program.commands.find((c) => c.name() === 'stores');
   if (!stores) throw new Error('the stores command must be registered first');
-  printingCommand(
-    stores,
-    'enroll <store>',
-    "a one-time code for the store's agent (`tillbridge-agent enroll`): " +
+  printingCommand(stores, 'enroll <store>', {
+    description:
+      "a one-time code for the store's agent (`tillbridge-agent enroll`): " +
       'it gets the store a new API key, and the keys it had stop working',
-    [new Option('--ttl <duration>', 'how long the code works (1m to 7d)').default('1h')],
-    ['stores enroll S001 --ttl 30m'],
-    "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",
-  ).action(
+    options: [new Option('--ttl <duration>', 'how long the code works (1m to 7d)').default('1h')],
+    examples: ['stores enroll S001 --ttl 30m'],
+    note: "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",
+  }).action(
     act(async (store: string, opts: { ttl: string; json?: boolean }) => {
       const body = { ttlMs: durationOption(opts.ttl, '--ttl') };
       const r = await ctx.client().request(createEnrollment, { params: { store }, body });

@@ -70,11 +70,9 @@ export function feedCommands(ctx: CliContext): Command {
 
 /** `feed tail`: entries after a position, once or following. */
 function feedTailCommand(feed: Command, ctx: CliContext): void {
-  exampledCommand(
-    feed,
-    'tail',
-    "entries after a position (or after a consumer's acknowledged one); --follow waits for new ones",
-    [
+  exampledCommand(feed, 'tail', {
+    description: "entries after a position (or after a consumer's acknowledged one); --follow waits for new ones",
+    options: [
       new Option('--after <position>', "start after this position (default: the consumer's, else the start)"),
       new Option(
         '--consumer <name>',
@@ -85,8 +83,8 @@ function feedTailCommand(feed: Command, ctx: CliContext): void {
       new Option('--json', 'one JSON entry per line'),
       ...filterOptions(),
     ],
-    ['feed tail --after 0 --limit 20', 'feed tail --consumer erp-sales --type sale.recorded --follow --json'],
-  ).action(
+    examples: ['feed tail --after 0 --limit 20', 'feed tail --consumer erp-sales --type sale.recorded --follow --json'],
+  }).action(
     act(
       async (
         opts: FilterOpts & { after?: string; consumer?: string; limit: string; follow?: boolean; json?: boolean },
@@ -117,21 +115,20 @@ function feedTailCommand(feed: Command, ctx: CliContext): void {
 
 /** `feed export`: every entry between two positions, as JSON lines. */
 function feedExportCommand(feed: Command, ctx: CliContext): void {
-  exampledCommand(
-    feed,
-    'export',
-    "every entry after a position up to another, as JSON lines (for a back office's batch import or a replay)",
-    [
+  exampledCommand(feed, 'export', {
+    description:
+      "every entry after a position up to another, as JSON lines (for a back office's batch import or a replay)",
+    options: [
       new Option('--after <position>', 'start after this position').default('0'),
       new Option('--to <position>', 'stop at this position (default: the head when the export starts)'),
       new Option('--out <file>', 'write to this file (default: standard output)'),
       ...filterOptions(),
     ],
-    [
+    examples: [
       'feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl',
       'feed export --after 120000 --to 130000 > replay.jsonl',
     ],
-  ).action(
+  }).action(
     act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
       let after = whole(opts.after, '--after');
       let to = whole(opts.to, '--to');
@@ -160,14 +157,13 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
 
 /** `feed ack`, `consumers` and `forget`: the consumers' cursors. */
 function feedConsumerCommands(feed: Command, ctx: CliContext): void {
-  printingCommand(
-    feed,
-    'ack <consumer> <position>',
-    'the consumer handled every entry up to this position: it resumes after it ' +
+  printingCommand(feed, 'ack <consumer> <position>', {
+    description:
+      'the consumer handled every entry up to this position: it resumes after it ' +
       '(`feed tail --consumer`, GET /v1/feed?consumer=)',
-    [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
-    ['feed ack erp-sales 120344'],
-  ).action(
+    options: [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
+    examples: ['feed ack erp-sales 120344'],
+  }).action(
     act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
       const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
       const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
