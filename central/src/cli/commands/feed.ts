@@ -7,7 +7,7 @@ import type { z } from 'zod';
 
 type FeedEntry = z.output<typeof feedEntry>;
 import { table } from '../format.js';
-import { act, exampledCommand, print, printingCommand, type CliContext } from '../context.js';
+import { act, askCommand, exampledCommand, print, type CliContext } from '../context.js';
 
 interface FilterOpts {
   store?: string;
@@ -157,19 +157,19 @@ function feedExportCommand(feed: Command, ctx: CliContext): void {
 
 /** `feed ack`, `consumers` and `forget`: the consumers' cursors. */
 function feedConsumerCommands(feed: Command, ctx: CliContext): void {
-  printingCommand(feed, 'ack <consumer> <position>', {
+  askCommand(ctx, feed, 'ack <consumer> <position>', {
     description:
       'the consumer handled every entry up to this position: it resumes after it ' +
       '(`feed tail --consumer`, GET /v1/feed?consumer=)',
     options: [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
     examples: ['feed ack erp-sales 120344'],
-  }).action(
-    act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
-      const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
-      const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
-      print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
+    route: ackFeed,
+    request: (consumer: string, position: string, opts: { rewind?: boolean }) => ({
+      params: { name: consumer },
+      body: { position: whole(position, 'position'), rewind: Boolean(opts.rewind) },
     }),
-  );
+    text: (r) => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`,
+  });
 
   feed
     .command('consumers')
