@@ -8,7 +8,7 @@ import * as inventory from '../src/http/contract/inventory.js';
 import * as keys from '../src/http/contract/keys.js';
 import * as reconcile from '../src/http/contract/reconcile.js';
 import * as returns from '../src/http/contract/returns.js';
-import { routeUrl, type RouteContract } from '../src/http/contract/route.js';
+import { routesUnder, routeUrl, type RouteContract } from '../src/http/contract/route.js';
 import * as sales from '../src/http/contract/sales.js';
 import * as settings from '../src/http/contract/settings.js';
 import * as status from '../src/http/contract/status.js';
@@ -277,5 +277,17 @@ describe('the admin API against its contract', () => {
   it('covers every route of the contract', () => {
     const missing = ROUTES.filter((route) => !called.has(route)).map((route) => `${route.method} ${route.path}`);
     expect(missing).toEqual([]);
+  });
+});
+
+describe('routesUnder', () => {
+  it('declares a route by method, the rest of its path under the base, its answer and its query', () => {
+    const under = routesUnder('/v1/things');
+    const answer = webhooks.deliveryView;
+    const query = webhooks.listDeliveries.query;
+    expect(under.delete('/:id', answer)).toMatchObject({ method: 'DELETE', path: '/v1/things/:id', response: answer });
+    expect(under.get('', answer, query)).toEqual({ method: 'GET', path: '/v1/things', response: answer, query });
+    expect(under.put('/:id/x', answer).query.safeParse({}).success).toBe(true);
+    expect(routeUrl(under.post('/:id/x', answer), { id: 'a b' })).toBe('/v1/things/a%20b/x');
   });
 });

@@ -303,7 +303,7 @@ describe('tillbridge-hub webhooks, through the admin API', () => {
       'disable',
     ]) {
       const r = await cli(admin, c, '--help');
-      expect(r.stdout).toMatch(/Example:\n {2}tillbridge-hub webhooks /);
+      expect(r.stdout).toMatch(/Examples?:\n {2}tillbridge-hub webhooks /);
     }
   });
 });

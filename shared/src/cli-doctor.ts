@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { arch, platform, release } from 'node:os';
-import { formatDoctorReport, type DoctorReport } from './doctor.js';
-import type { TarEntry } from './tar-gz.js';
+import { doctorExitCode, formatDoctorReport, scrubText, type DoctorReport } from './doctor.js';
+import { tarGz, type TarEntry } from './tar-gz.js';
 
 /** The folder every entry of a support bundle is in. */
 const DIR = 'tillbridge-bundle';
@@ -46,4 +46,69 @@ export function logTailEntries(logFile: string, program: string, max = LOG_TAIL_
     }
   }
   return entries;
+}
+
+/** What a program puts in its support bundle besides the findings: versions, its own files, its log's end. */
+export interface SupportBundle {
+  /** versions.json: the program's software version, then what else it names (schema versions, its config file) */
+  software: string;
+  versions: Record<string, unknown>;
+  /** the program's own files, by their name in the bundle's folder (`config.json`, `data-dir.txt`, …) */
+  files: Record<string, string>;
+  /** the log file whose end goes in, as logs/<program>.log */
+  log: { file: string; program: string } | undefined;
+  /** secret values taken out of every file wherever they appear (URL passwords always are) */
+  secrets: ReadonlySet<string>;
+}
+
+/** A support bundle (.tar.gz): the findings, versions.json, the program's files and its log's end, all scrubbed. */
+export function supportBundle(report: DoctorReport, b: SupportBundle, nowMs: number): Buffer {
+  const entries: TarEntry[] = [
+    ...reportEntries(report),
+    versionsEntry(b.software, b.versions),
+    ...Object.entries(b.files).map(([name, data]) => ({ name: `${DIR}/${name}`, data })),
+    ...(b.log ? logTailEntries(b.log.file, b.log.program) : []),
+  ];
+  return tarGz(
+    entries.map((e) => ({ ...e, data: scrubText(String(e.data), b.secrets) })),
+    nowMs,
+  );
+}
+
+/**
+ * How both doctors end: the findings printed (as JSON with --json), the support bundle written to the file --bundle
+ * names (mode 0600) when there is one, and the exit code set from the findings. A --bundle that names a directory
+ * is a usage error (exit 2); one that cannot be written exits 1.
+ */
+export async function finishDoctor(
+  report: DoctorReport,
+  opts: { json?: boolean; bundle?: string },
+  bundle: () => Buffer | Promise<Buffer>,
+): Promise<void> {
+  printDoctorReport(report, opts.json);
+  if (opts.bundle) await writeBundle(opts.bundle, bundle);
+  process.exitCode = doctorExitCode(report.findings);
+}
+
+async function writeBundle(file: string, bundle: () => Buffer | Promise<Buffer>): Promise<void> {
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    process.stderr.write(
+      `error: --bundle ${file} is a directory: name the file to write (e.g. ${file}/tillbridge-bundle.tar.gz)\n`,
+    );
+    process.exit(2);
+  }
+  try {
+    writeFileSync(file, await bundle(), { mode: 0o600 });
+  } catch (err) {
+    const why =
+      (err as NodeJS.ErrnoException).code ??
+      String((err as Partial<Error>).message)
+        .trim()
+        .split('\n')[0];
+    process.stderr.write(`error: cannot write --bundle ${file}: ${why}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(
+    `support bundle written to ${file} (secrets replaced by "[redacted]"; look inside with: tar tzf ${file})\n`,
+  );
 }

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { logTailEntries, reportEntries, versionsEntry } from '../src/cli-doctor.js';
+import { logTailEntries, reportEntries, supportBundle, versionsEntry } from '../src/cli-doctor.js';
 import { doctorReport, formatDoctorReport } from '../src/doctor.js';
 
 let dir: string;
@@ -38,5 +39,31 @@ describe("a support bundle's common entries", () => {
       'tillbridge-bundle/logs/hub.1.log',
     ]);
     expect(logTailEntries(join(dir, 'none.log'), 'agent')).toEqual([]);
+  });
+});
+
+describe('a support bundle', () => {
+  it("holds the findings, versions, the program's files and its log's end, every one scrubbed of the secrets", () => {
+    const log = join(dir, 'agent.log');
+    writeFileSync(log, 'sent key s3cr3t-value to postgres://tb:pw@db/tb\n');
+    const report = doctorReport('tillbridge-test', 0, [{ id: 'disk', level: 'ok', message: 'room enough' }]);
+    const files = { 'config.json': '{"apiKey": "s3cr3t-value"}\n' };
+    const bundle = supportBundle(
+      report,
+      {
+        software: '9.9.9',
+        versions: {},
+        files,
+        log: { file: log, program: 'agent' },
+        secrets: new Set(['s3cr3t-value']),
+      },
+      0,
+    );
+    const tar = gunzipSync(bundle).toString('utf8');
+    for (const name of ['doctor.json', 'doctor.txt', 'versions.json', 'config.json', 'logs/agent.log'])
+      expect(tar).toContain(`tillbridge-bundle/${name}`);
+    expect(tar).not.toContain('s3cr3t-value');
+    expect(tar).not.toContain(':pw@');
+    expect(tar).toContain('[redacted]');
   });
 });

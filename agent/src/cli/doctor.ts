@@ -1,26 +1,20 @@
-import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command, Option } from 'commander';
 import {
   checkDataDir,
   clockFromEnv,
   diskFinding,
-  doctorExitCode,
   doctorReport,
-  logTailEntries,
-  printDoctorReport,
-  reportEntries,
+  finishDoctor,
   isTbError,
   redactSecrets,
-  scrubText,
   secretValues,
-  tarGz,
+  supportBundle,
   TbCodes,
-  versionsEntry,
   type Clock,
   type DoctorFinding,
   type DoctorReport,
-  type TarEntry,
 } from '@tillbridge/shared';
 import type { AgentConfig } from '../config.js';
 import { loadAgentConfig } from '../config.js';
@@ -312,28 +306,20 @@ export async function agentBundle(configFile: string, r: AgentDoctorResult, nowM
       `(${configFile} could not be read as JSON, so it is not included: ` +
       `${(err as Error).message.slice(0, 200)})\n`;
   }
-  const secrets = secretValues(raw);
-  const entries: TarEntry[] = [
-    { name: 'tillbridge-bundle/config.json', data: configText },
-    ...reportEntries(r.report),
-    { name: 'tillbridge-bundle/status.json', data: `${JSON.stringify(r.status ?? null, null, 2)}\n` },
-    versionsEntry(SOFTWARE, { configFile }),
-    {
-      name: 'tillbridge-bundle/devices.json',
-      data: `${JSON.stringify(r.devices ?? (await listDevices()), null, 2)}\n`,
-    },
-  ];
-  const logFile = r.config?.log.file;
-  if (logFile) entries.push(...logTailEntries(logFile, 'agent'));
+  const files: Record<string, string> = {
+    'config.json': configText,
+    'status.json': `${JSON.stringify(r.status ?? null, null, 2)}\n`,
+    'devices.json': `${JSON.stringify(r.devices ?? (await listDevices()), null, 2)}\n`,
+  };
   if (r.config) {
     const perms = checkDataDir(r.config.dataDir).map((f) => `${f.level}: ${f.message}`);
-    entries.push({ name: 'tillbridge-bundle/data-dir.txt', data: `${r.config.dataDir}\n${perms.join('\n')}\n` });
+    files['data-dir.txt'] = `${r.config.dataDir}\n${perms.join('\n')}\n`;
   }
-  return tarGz(
-    entries.map((e) => ({
-      ...e,
-      data: scrubText(typeof e.data === 'string' ? e.data : e.data.toString('utf8'), secrets),
-    })),
+  const logFile = r.config?.log.file;
+  const log = logFile ? { file: logFile, program: 'agent' } : undefined;
+  return supportBundle(
+    r.report,
+    { software: SOFTWARE, versions: { configFile }, files, log, secrets: secretValues(raw) },
     nowMs,
   );
 }
@@ -354,30 +340,7 @@ async function doctorCmd(opts: { config?: string; json?: boolean; bundle?: strin
   const dopts: AgentDoctorOptions = { configFile: file, clock };
   if (opts.user) dopts.user = opts.user;
   const r = await agentDoctor(dopts);
-  printDoctorReport(r.report, opts.json);
-  if (opts.bundle) {
-    if (existsSync(opts.bundle) && statSync(opts.bundle).isDirectory()) {
-      process.stderr.write(
-        `error: --bundle ${opts.bundle} is a directory: name the file to write (e.g. ` +
-          `${opts.bundle}/tillbridge-bundle.tar.gz)\n`,
-      );
-      process.exit(2);
-    }
-    try {
-      writeFileSync(opts.bundle, await agentBundle(file, r, clock.now()), { mode: 0o600 });
-    } catch (err) {
-      process.stderr.write(
-        `error: cannot write --bundle ${opts.bundle}: ` +
-          `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
-      );
-      process.exit(1);
-    }
-    process.stderr.write(
-      `support bundle written to ${opts.bundle} (secrets replaced by "[redacted]"; look inside with: tar tzf ` +
-        `${opts.bundle})\n`,
-    );
-  }
-  process.exitCode = doctorExitCode(r.report.findings);
+  await finishDoctor(r.report, opts, () => agentBundle(file, r, clock.now()));
 }
 
 /** Adds `tillbridge-agent doctor` to the program. */

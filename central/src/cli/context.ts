@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
 import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
+import type { RequestArgs, RouteContract } from '../http/contract/route.js';
 import type { AdminClient } from './admin-client.js';
 import { EXIT } from './exit-codes.js';
 import { examplesHelp } from './format.js';
@@ -43,24 +45,67 @@ export function topCommand(ctx: CliContext, name: string, description: string): 
   return ctx.program.command(name).description(description);
 }
 
-/**
- * A subcommand that prints what it gets: its options in order, then `--json`, then its examples
- * (command lines, after a note when there is one) under its help. The caller adds the action (`act`).
- */
-export function printingCommand(
-  parent: Command,
-  usage: string,
-  description: string,
-  options: Option[],
-  examples: string[],
+/** What a subcommand's help says besides its usage. */
+export interface CommandHelp {
+  description: string;
+  /** its options, in order */
+  options?: Option[];
+  /** command lines, under its help (after `tillbridge-hub `) */
+  examples: string[];
   /** a paragraph of help before the examples */
-  note?: string,
-): Command {
-  const command = parent.command(usage).description(description);
-  for (const option of options) command.addOption(option);
-  const before = note ? `\n${note}\n` : '';
-  const after = examplesHelp(...examples.map((line) => `tillbridge-hub ${line}`));
-  return command.option('--json', 'print JSON').addHelpText('after', `${before}${after}`);
+  note?: string;
+}
+
+/** A subcommand with its options, then its examples (after the note when there is one) under its help. */
+export function exampledCommand(parent: Command, usage: string, help: CommandHelp): Command {
+  const command = parent.command(usage).description(help.description);
+  for (const option of help.options ?? []) command.addOption(option);
+  const before = help.note ? `\n${help.note}\n` : '';
+  const after = examplesHelp(...help.examples.map((line) => `tillbridge-hub ${line}`));
+  return command.addHelpText('after', `${before}${after}`);
+}
+
+/** A subcommand that prints what it gets: `--json` comes after its options. The caller adds the action (`act`). */
+export function printingCommand(parent: Command, usage: string, help: CommandHelp): Command {
+  const options = [...(help.options ?? []), new Option('--json', 'print JSON')];
+  return exampledCommand(parent, usage, { ...help, options });
+}
+
+/** What a command that asks the hub one thing says of itself, asks and prints (`askCommand`). */
+export interface Ask<
+  Path extends string,
+  Query extends z.ZodType,
+  Response extends z.ZodType,
+  A extends unknown[],
+> extends CommandHelp {
+  route: RouteContract<Path, Query, Response>;
+  /** the request, made of the command's arguments and options (none: a route without params, query or body) */
+  request?: (...args: A) => RequestArgs<Path, Query>;
+  /** the answer for people (with --json the answer itself is printed) */
+  text: (answer: z.output<Response>, ...args: A) => string;
+}
+
+/** A `printingCommand` whose action asks the hub `ask.route` and prints the answer. */
+export function askCommand<
+  Path extends string,
+  Query extends z.ZodType,
+  Response extends z.ZodType,
+  A extends unknown[],
+>(ctx: CliContext, parent: Command, usage: string, ask: Ask<Path, Query, Response, A>): Command {
+  return printingCommand(parent, usage, ask).action(
+    act(async (...args: A) => {
+      const client = ctx.client();
+      // the request's params are what the route's path names: `ask.request`'s type says so
+      const request = client.request.bind(client) as (
+        route: RouteContract<Path, Query, Response>,
+        args?: RequestArgs<Path, Query>,
+      ) => Promise<z.output<Response>>;
+      const answer = await request(ask.route, ask.request?.(...args));
+      // commander passes the arguments, then the options, then the command
+      const opts = args[args.length - 2] as { json?: boolean };
+      print(opts.json, answer, () => ask.text(answer, ...args));
+    }),
+  );
 }
 
 /** A subcommand that changes one thing, named by its id, and says what it did in a line (`change`'s answer). */

@@ -11,20 +11,13 @@ import { exportAudit } from '../../audit/export-client.js';
 import { isExportFormat, type ExportFormat } from '../../audit/export-format.js';
 import { followAudit } from '../../audit/follow.js';
 import type { ChainVerifyResult } from '../../audit/verify-stored.js';
-import {
-  auditPublicKey,
-  auditTail,
-  latestCheckpoint,
-  listCheckpoints,
-  showCheckpoint,
-  signCheckpoint,
-  verifyAudit,
-} from '../../http/contract/audit.js';
+import * as contract from '../../http/contract/audit.js';
 import { verifyFiles, type FilesVerifyResult } from '../../audit/verify-export.js';
 import { examplesHelp, parseDuration, table } from '../format.js';
 import { Progress } from '../progress.js';
 import {
   act,
+  askCommand,
   databaseOf,
   databaseOpt,
   EXIT,
@@ -161,7 +154,7 @@ function auditVerifyCommand(audit: Command, ctx: CliContext): void {
               s.close();
             }
           } else {
-            r = await ctx.client().request(verifyAudit);
+            r = await ctx.client().request(contract.verifyAudit);
           }
           print(opts.json, r, () => verdictLine(r));
           if (!r.ok) process.exitCode = EXIT.AUDIT_BROKEN;
@@ -185,7 +178,7 @@ function auditTailCommand(audit: Command, ctx: CliContext): void {
     .action(
       act(async (opts: { lines: string; follow?: boolean; interval: string; json?: boolean }) => {
         const client = ctx.client();
-        const r = await client.request(auditTail, { query: { limit: Number(opts.lines) || 20 } });
+        const r = await client.request(contract.auditTail, { query: { limit: Number(opts.lines) || 20 } });
         if (!opts.follow) {
           print(opts.json, r, () =>
             table(
@@ -325,38 +318,37 @@ function auditExportCommand(audit: Command, ctx: CliContext): void {
 }
 
 function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
-  printingCommand(
-    audit,
-    'checkpoints',
-    'the signed checkpoints of the chain head, newest first',
-    [new Option('-n, --lines <n>', 'how many').default('20')],
-    ['audit checkpoints --json'],
-  ).action(
-    act(async (opts: { lines: string; json?: boolean }) => {
-      const r = await ctx.client().request(listCheckpoints, { query: { limit: Number(opts.lines) || 20 } });
-      const rows = r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]);
-      const text = (): string => table(['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'], rows);
-      print(opts.json, r, () => (r.length === 0 ? 'no checkpoints yet' : text()));
-    }),
-  );
+  askCommand(ctx, audit, 'checkpoints', {
+    description: 'the signed checkpoints of the chain head, newest first',
+    options: [new Option('-n, --lines <n>', 'how many').default('20')],
+    examples: ['audit checkpoints --json'],
+    route: contract.listCheckpoints,
+    request: (opts: { lines: string }) => ({ query: { limit: Number(opts.lines) || 20 } }),
+    text: (r) =>
+      r.length === 0
+        ? 'no checkpoints yet'
+        : table(
+            ['SEQ', 'HEAD ENTRY', 'AT', 'HASH', 'KEY'],
+            r.map((c) => [c.seq, c.id, c.at, c.hash, c.fingerprint]),
+          ),
+  });
 }
 
 function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
-  printingCommand(
-    audit,
-    'checkpoint [seq]',
-    'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
+  printingCommand(audit, 'checkpoint [seq]', {
+    description:
+      'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
       '`audit verify --checkpoint` away from the hub',
-    [
+    options: [
       new Option('--latest', 'the newest checkpoint (the default)'),
       new Option('--now', 'sign a checkpoint of the current head first (admin; audited)'),
       new Option('--out <file>', 'write it here instead of stdout'),
     ],
-    [
+    examples: [
       'audit checkpoint --latest --out cp.json',
       'audit checkpoint --now --out cp.json && tillbridge-hub audit export --all --out audit.jsonl',
     ],
-  ).action(
+  }).action(
     act(async (seq: string | undefined, opts: { latest?: boolean; now?: boolean; out?: string; json?: boolean }) => {
       if ([seq !== undefined, opts.latest, opts.now].filter(Boolean).length > 1)
         throw new TbError(TbCodes.INVALID, 'give one of SEQ, --latest or --now');
@@ -364,10 +356,10 @@ function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
         throw new TbError(TbCodes.INVALID, `SEQ: expected a checkpoint number, got "${seq}"`);
       const client = ctx.client();
       const f = opts.now
-        ? await client.request(signCheckpoint)
+        ? await client.request(contract.signCheckpoint)
         : seq === undefined
-          ? await client.request(latestCheckpoint)
-          : await client.request(showCheckpoint, { params: { seq } });
+          ? await client.request(contract.latestCheckpoint)
+          : await client.request(contract.showCheckpoint, { params: { seq } });
       const text = `${JSON.stringify(f, null, 2)}\n`;
       if (!opts.out) {
         process.stdout.write(text);
@@ -385,15 +377,13 @@ function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
 }
 
 function auditPublicKeyCommand(audit: Command, ctx: CliContext): void {
-  printingCommand(
-    audit,
-    'public-key',
-    "the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with",
-    [new Option('--out <file>', 'write the PEM here')],
-    ['audit public-key --out tillbridge-audit.pub'],
-  ).action(
+  printingCommand(audit, 'public-key', {
+    description: "the hub's audit signing public key (PEM) and its fingerprint, to check checkpoints with",
+    options: [new Option('--out <file>', 'write the PEM here')],
+    examples: ['audit public-key --out tillbridge-audit.pub'],
+  }).action(
     act(async (opts: { out?: string; json?: boolean }) => {
-      const r = await ctx.client().request(auditPublicKey);
+      const r = await ctx.client().request(contract.auditPublicKey);
       if (opts.out) writeFileSync(opts.out, r.publicKey);
       print(
         opts.json,

@@ -20,13 +20,10 @@ export function configCommands(ctx: CliContext): void {
     'config',
     "sync settings, set centrally: how each store's agent uploads, retries, times out, reports",
   );
-  printingCommand(
-    config,
-    'show [store]',
-    "the default settings, or a store's effective settings and the version its agent runs",
-    [],
-    ['config show', 'config show S001 --json'],
-  ).action(
+  printingCommand(config, 'show [store]', {
+    description: "the default settings, or a store's effective settings and the version its agent runs",
+    examples: ['config show', 'config show S001 --json'],
+  }).action(
     act(async (store: string | undefined, opts: { json?: boolean }) => {
       const r = await ctx.client().request(showConfig, { query: { store } });
       print(opts.json, r, () => configText(r));

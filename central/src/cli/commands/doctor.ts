@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
@@ -8,20 +8,14 @@ import {
   checkDataDir,
   clockFromEnv,
   diskFinding,
-  doctorExitCode,
   doctorReport,
-  logTailEntries,
-  printDoctorReport,
-  reportEntries,
+  finishDoctor,
   parseHostPort,
-  redactUrlPassword,
-  scrubText,
-  tarGz,
-  versionsEntry,
+  supportBundle,
   type Clock,
   type DoctorFinding,
+  type DoctorLevel,
   type DoctorReport,
-  type TarEntry,
 } from '@tillbridge/shared';
 import { loadSecrets, secretCheck, secretPath } from '../../auth/secrets.js';
 import { HUB_SOFTWARE } from '../../hub.js';
@@ -64,6 +58,23 @@ const errText = (err: unknown): string =>
     .trim()
     .split('\n')[0] ??
   '';
+
+/** `id` ok, saying `message`; or, when `warn`, a warning saying it and what to do. */
+function okUnless(warn: boolean, id: string, message: string, action: string): DoctorFinding {
+  return warn ? { id, level: 'warning', message, action } : { id, level: 'ok', message };
+}
+
+/** A check that could not be made: `what` cannot be read (as what it should be), the error, and what to do. */
+function unreadable(
+  id: string,
+  level: DoctorLevel,
+  what: string,
+  err: unknown,
+  action: string,
+  as = '',
+): DoctorFinding {
+  return { id, level, message: `${what} cannot be read${as && ` as ${as}`}: ${errText(err)}`, action };
+}
 
 function age(ms: number): string {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
@@ -235,12 +246,8 @@ function schemaFinding(db: StorageProbe, o: HubDoctorOptions, f: DoctorFinding[]
         action: 'the next `tillbridge-hub serve` upgrades it at start: take a backup first',
       });
   } catch (err) {
-    f.push({
-      id: 'database.schema',
-      level: 'error',
-      message: `the schema version cannot be read: ${errText(err)}`,
-      action: 'is this a Tillbridge hub database? check --data and --database',
-    });
+    const action = 'is this a Tillbridge hub database? check --data and --database';
+    f.push(unreadable('database.schema', 'error', 'the schema version', err, action));
   }
 }
 
@@ -282,36 +289,21 @@ function checkpointFinding(db: StorageProbe, f: DoctorFinding[], now: () => numb
     const n = Number(db.all('SELECT COUNT(*) AS n FROM audit')[0]?.n ?? 0);
     const last = db.all('SELECT seq, entry_id, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1')[0];
     if (!last) {
-      f.push({
-        id: 'audit.checkpoint',
-        level: n > 1000 ? 'warning' : 'ok',
-        message: `${n} audit entries, no signed checkpoint yet`,
-        ...(n > 1000 ? { action: 'run `tillbridge-hub audit checkpoint` (the running hub makes one daily)' } : {}),
-      });
+      const action = 'run `tillbridge-hub audit checkpoint` (the running hub makes one daily)';
+      f.push(okUnless(n > 1000, 'audit.checkpoint', `${n} audit entries, no signed checkpoint yet`, action));
     } else {
       const after = Number(db.all(`SELECT COUNT(*) AS n FROM audit WHERE id > ${Number(last.entry_id)}`)[0]?.n ?? 0);
       const ago = now() - Date.parse(String(last.at));
       const text =
         `${n} audit entries; the last signed checkpoint (#${String(last.seq)}) was made ${age(ago)} ` +
         `ago, ${after} entries since`;
-      if (ago > CHECKPOINT_WARN_MS)
-        f.push({
-          id: 'audit.checkpoint',
-          level: 'warning',
-          message: text,
-          action:
-            'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and ' +
-            '`tillbridge-hub audit checkpoint` (docs/audit.md)',
-        });
-      else f.push({ id: 'audit.checkpoint', level: 'ok', message: text });
+      const action =
+        'the running hub signs one daily: is it running? Then run `tillbridge-hub audit verify` and ' +
+        '`tillbridge-hub audit checkpoint` (docs/audit.md)';
+      f.push(okUnless(ago > CHECKPOINT_WARN_MS, 'audit.checkpoint', text, action));
     }
   } catch (err) {
-    f.push({
-      id: 'audit.checkpoint',
-      level: 'warning',
-      message: `the audit chain cannot be read: ${errText(err)}`,
-      action: 'run `tillbridge-hub audit verify`',
-    });
+    f.push(unreadable('audit.checkpoint', 'warning', 'the audit chain', err, 'run `tillbridge-hub audit verify`'));
   }
 }
 
@@ -331,14 +323,8 @@ function webhookBacklogFinding(db: StorageProbe, f: DoctorFinding[], now: () => 
       now,
     );
     const text = n === 0 ? 'no webhook delivery waits' : `${n} webhook deliveries wait, the oldest for ${age(ago)}`;
-    if (n > 0 && ago > BACKLOG_WARN_MS)
-      f.push({
-        id: 'webhooks.backlog',
-        level: 'warning',
-        message: text,
-        action: 'an endpoint does not accept them: `tillbridge-hub webhooks list` shows which, and its last error',
-      });
-    else f.push({ id: 'webhooks.backlog', level: 'ok', message: text });
+    const action = 'an endpoint does not accept them: `tillbridge-hub webhooks list` shows which, and its last error';
+    f.push(okUnless(n > 0 && ago > BACKLOG_WARN_MS, 'webhooks.backlog', text, action));
   } catch {
     /* no webhook tables: an older schema, said above */
   }
@@ -354,16 +340,10 @@ function feedLagFindings(db: StorageProbe, f: DoctorFinding[], now: () => number
         n === 0
           ? `feed consumer ${String(c.name)} is up to date`
           : `feed consumer ${String(c.name)} is ${n} entries behind, the oldest recorded ${age(ago)} ago`;
-      if (n > 0 && ago > BACKLOG_WARN_MS)
-        f.push({
-          id: 'feed.lag',
-          level: 'warning',
-          message: text,
-          action: String(c.name).startsWith('amqp:')
-            ? 'the broker relay is behind: check the broker (--amqp-url) is reachable; the hub log says why it fails'
-            : 'the consumer (an ERP job) has not acknowledged for a while: is it running?',
-        });
-      else f.push({ id: 'feed.lag', level: 'ok', message: text });
+      const action = String(c.name).startsWith('amqp:')
+        ? 'the broker relay is behind: check the broker (--amqp-url) is reachable; the hub log says why it fails'
+        : 'the consumer (an ERP job) has not acknowledged for a while: is it running?';
+      f.push(okUnless(n > 0 && ago > BACKLOG_WARN_MS, 'feed.lag', text, action));
     }
   } catch {
     /* no feed tables */
@@ -411,12 +391,9 @@ function auditTailFinding(db: StorageProbe, f: DoctorFinding[]): void {
         `and hash correctly${more}`,
     });
   } catch (err) {
-    f.push({
-      id: 'audit.chain',
-      level: 'warning',
-      message: `the audit chain cannot be read: ${errText(err)}`,
-      action: 'run `tillbridge-hub audit verify --data DIR`',
-    });
+    f.push(
+      unreadable('audit.chain', 'warning', 'the audit chain', err, 'run `tillbridge-hub audit verify --data DIR`'),
+    );
   }
 }
 
@@ -435,12 +412,8 @@ function tlsFindings(o: HubDoctorOptions, now: () => number): DoctorFinding[] {
   try {
     cert = new X509Certificate(readFileSync(o.tlsCert));
   } catch (err) {
-    out.push({
-      id: 'tls.cert',
-      level: 'error',
-      message: `${o.tlsCert} cannot be read as a PEM certificate: ${errText(err)}`,
-      action: "check the path, and that the hub's user may read it",
-    });
+    const action = "check the path, and that the hub's user may read it";
+    out.push(unreadable('tls.cert', 'error', o.tlsCert, err, action, 'a PEM certificate'));
     return out;
   }
   try {
@@ -455,12 +428,8 @@ function tlsFindings(o: HubDoctorOptions, now: () => number): DoctorFinding[] {
         action: 'give the key the certificate was issued for',
       });
   } catch (err) {
-    out.push({
-      id: 'tls.key',
-      level: 'error',
-      message: `${o.tlsKey} cannot be read as a private key: ${errText(err)}`,
-      action: "check the path, and that the hub's user may read it (0600)",
-    });
+    const action = "check the path, and that the hub's user may read it (0600)";
+    out.push(unreadable('tls.key', 'error', o.tlsKey, err, action, 'a private key'));
   }
   const end = Date.parse(cert.validTo);
   const left = Math.floor((end - now()) / DAY);
@@ -582,20 +551,13 @@ export function hubBundle(o: HubDoctorOptions, report: DoctorReport, logFile: st
   }
   const database = o.database ? redactUrl(o.database) : 'sqlite';
   const settings = { data: o.dataDir, database, listen: o.listen, tlsCert: o.tlsCert ?? null };
-  const entries: TarEntry[] = [
-    ...reportEntries(report),
-    versionsEntry(HUB_SOFTWARE, { schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } }),
-    {
-      name: 'tillbridge-bundle/settings.json',
-      data: `${JSON.stringify(settings, null, 2)}\n`,
-    },
-    { name: 'tillbridge-bundle/data-dir.txt', data: `${o.dataDir}\n${listing.join('\n')}\n` },
-  ];
-  if (logFile) entries.push(...logTailEntries(logFile, 'hub'));
-  return tarGz(
-    entries.map((e) => ({ ...e, data: scrubText(redactUrlPassword(String(e.data)), secrets) })),
-    o.clock.now(),
-  );
+  const files = {
+    'settings.json': `${JSON.stringify(settings, null, 2)}\n`,
+    'data-dir.txt': `${o.dataDir}\n${listing.join('\n')}\n`,
+  };
+  const versions = { schema: { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } };
+  const log = logFile ? { file: logFile, program: 'hub' } : undefined;
+  return supportBundle(report, { software: HUB_SOFTWARE, versions, files, log, secrets }, o.clock.now());
 }
 
 export function doctorCommands(ctx: CliContext): void {
@@ -649,17 +611,7 @@ export function doctorCommands(ctx: CliContext): void {
         if (opts.tlsCert) o.tlsCert = opts.tlsCert;
         if (opts.tlsKey) o.tlsKey = opts.tlsKey;
         const report = await hubDoctor(o);
-        printDoctorReport(report, opts.json);
-        if (opts.bundle) {
-          try {
-            writeFileSync(opts.bundle, hubBundle(o, report, opts.logFile), { mode: 0o600 });
-          } catch (err) {
-            process.stderr.write(`error: cannot write --bundle ${opts.bundle}: ${errText(err)}\n`);
-            process.exit(1);
-          }
-          process.stderr.write(`support bundle written to ${opts.bundle} (secrets replaced by "[redacted]")\n`);
-        }
-        process.exitCode = doctorExitCode(report.findings);
+        await finishDoctor(report, opts, () => hubBundle(o, report, opts.logFile));
       },
     );
 }

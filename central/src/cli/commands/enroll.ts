@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { act, print, printingCommand, type CliContext } from '../context.js';
+import { act, askCommand, print, printingCommand, type CliContext } from '../context.js';
 import { durationOption, table } from '../format.js';
 import { createEnrollment, listEnrollments } from '../../http/contract/stores.js';
 
@@ -15,15 +15,14 @@ export function agentEnrollCommand(hub: string, code: string, fingerprint: strin
 export function enrollCommands(ctx: CliContext): void {
   const stores = ctx.program.commands.find((c) => c.name() === 'stores');
   if (!stores) throw new Error('the stores command must be registered first');
-  printingCommand(
-    stores,
-    'enroll <store>',
-    "a one-time code for the store's agent (`tillbridge-agent enroll`): " +
+  printingCommand(stores, 'enroll <store>', {
+    description:
+      "a one-time code for the store's agent (`tillbridge-agent enroll`): " +
       'it gets the store a new API key, and the keys it had stop working',
-    [new Option('--ttl <duration>', 'how long the code works (1m to 7d)').default('1h')],
-    ['stores enroll S001 --ttl 30m'],
-    "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",
-  ).action(
+    options: [new Option('--ttl <duration>', 'how long the code works (1m to 7d)').default('1h')],
+    examples: ['stores enroll S001 --ttl 30m'],
+    note: "Read the code (and the fingerprint, for an https:// hub) to whoever sets up the store's PC.",
+  }).action(
     act(async (store: string, opts: { ttl: string; json?: boolean }) => {
       const body = { ttlMs: durationOption(opts.ttl, '--ttl') };
       const r = await ctx.client().request(createEnrollment, { params: { store }, body });
@@ -47,17 +46,16 @@ export function enrollCommands(ctx: CliContext): void {
       );
     }),
   );
-  printingCommand(
-    stores,
-    'enrollments',
-    'enrollment codes not yet used nor expired (with --store: every code of that store)',
-    [new Option('--store <id>', "one store's codes, used and expired ones too")],
-    ['stores enrollments --store S001'],
-  ).action(
-    act(async (opts: { store?: string; json?: boolean }) => {
-      const r = await ctx.client().request(listEnrollments, { query: { store: opts.store } });
-      const rows = r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]);
-      print(opts.json, r, () => table(['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'], rows));
-    }),
-  );
+  askCommand(ctx, stores, 'enrollments', {
+    description: 'enrollment codes not yet used nor expired (with --store: every code of that store)',
+    options: [new Option('--store <id>', "one store's codes, used and expired ones too")],
+    examples: ['stores enrollments --store S001'],
+    route: listEnrollments,
+    request: (opts: { store?: string }) => ({ query: { store: opts.store } }),
+    text: (r) =>
+      table(
+        ['ID', 'STORE', 'STATE', 'EXPIRES', 'CREATED BY', 'USED', 'FROM'],
+        r.map((e) => [e.id, e.store, e.state, e.expiresAt, e.createdBy, e.usedAt, e.usedFrom]),
+      ),
+  });
 }

@@ -6,8 +6,8 @@ import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntr
 import type { z } from 'zod';
 
 type FeedEntry = z.output<typeof feedEntry>;
-import { examplesHelp, table } from '../format.js';
-import { act, print, printingCommand, type CliContext } from '../context.js';
+import { table } from '../format.js';
+import { act, askCommand, exampledCommand, print, type CliContext } from '../context.js';
 
 interface FilterOpts {
   store?: string;
@@ -47,11 +47,12 @@ function line(e: FeedEntry): string {
 
 const filterOf = (opts: FilterOpts): FilterOpts => ({ store: opts.store, type: opts.type, day: opts.day });
 
-const filterHelp = (c: Command): Command =>
-  c
-    .option('--store <store>', "only this store's entries")
-    .option('--type <types>', 'only these event types (comma-separated, e.g. sale.recorded,return.completed)')
-    .option('--day <date>', "only entries of this business day (YYYY-MM-DD, in each store's time zone)");
+/** Which entries a subcommand reads: of a store, of some event types, of a business day. */
+const filterOptions = (): Option[] => [
+  new Option('--store <store>', "only this store's entries"),
+  new Option('--type <types>', 'only these event types (comma-separated, e.g. sale.recorded,return.completed)'),
+  new Option('--day <date>', "only entries of this business day (YYYY-MM-DD, in each store's time zone)"),
+];
 
 /** `tillbridge-hub feed …`: the ERP feed (docs/erp-feed.md). */
 export function feedCommands(ctx: CliContext): Command {
@@ -69,117 +70,106 @@ export function feedCommands(ctx: CliContext): Command {
 
 /** `feed tail`: entries after a position, once or following. */
 function feedTailCommand(feed: Command, ctx: CliContext): void {
-  filterHelp(
-    feed
-      .command('tail')
-      .description("entries after a position (or after a consumer's acknowledged one); --follow waits for new ones")
-      .option('--after <position>', "start after this position (default: the consumer's, else the start)")
-      .option(
+  exampledCommand(feed, 'tail', {
+    description: "entries after a position (or after a consumer's acknowledged one); --follow waits for new ones",
+    options: [
+      new Option('--after <position>', "start after this position (default: the consumer's, else the start)"),
+      new Option(
         '--consumer <name>',
         'start after what this consumer acknowledged (tail never acknowledges: use `feed ack`)',
-      )
-      .option('--limit <n>', 'entries per request (1–1000)', '100')
-      .option('--follow', 'keep waiting for new entries (long polling) until interrupted')
-      .option('--json', 'one JSON entry per line'),
-  )
-    .addHelpText(
-      'after',
-      examplesHelp(
-        'tillbridge-hub feed tail --after 0 --limit 20',
-        'tillbridge-hub feed tail --consumer erp-sales --type sale.recorded --follow --json',
       ),
-    )
-    .action(
-      act(
-        async (
-          opts: FilterOpts & { after?: string; consumer?: string; limit: string; follow?: boolean; json?: boolean },
-        ) => {
-          let after = whole(opts.after, '--after');
-          const limit = whole(opts.limit, '--limit');
-          const interrupted = new AbortController();
-          const interrupt = (): void => interrupted.abort();
-          process.once('SIGINT', interrupt);
-          process.once('SIGTERM', interrupt);
-          try {
-            do {
-              const consumer = after === undefined ? opts.consumer : undefined;
-              const wait = opts.follow ? 25 : undefined;
-              const filter = filterOf(opts);
-              const page = await ctx.client().request(readFeed, { query: { after, limit, consumer, wait, ...filter } });
-              for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
-              after = page.next;
-            } while (opts.follow && !interrupted.signal.aborted);
-          } finally {
-            process.off('SIGINT', interrupt);
-            process.off('SIGTERM', interrupt);
-          }
-        },
-      ),
-    );
+      new Option('--limit <n>', 'entries per request (1–1000)').default('100'),
+      new Option('--follow', 'keep waiting for new entries (long polling) until interrupted'),
+      new Option('--json', 'one JSON entry per line'),
+      ...filterOptions(),
+    ],
+    examples: ['feed tail --after 0 --limit 20', 'feed tail --consumer erp-sales --type sale.recorded --follow --json'],
+  }).action(
+    act(
+      async (
+        opts: FilterOpts & { after?: string; consumer?: string; limit: string; follow?: boolean; json?: boolean },
+      ) => {
+        let after = whole(opts.after, '--after');
+        const limit = whole(opts.limit, '--limit');
+        const interrupted = new AbortController();
+        const interrupt = (): void => interrupted.abort();
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        try {
+          do {
+            const consumer = after === undefined ? opts.consumer : undefined;
+            const wait = opts.follow ? 25 : undefined;
+            const filter = filterOf(opts);
+            const page = await ctx.client().request(readFeed, { query: { after, limit, consumer, wait, ...filter } });
+            for (const e of page.entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : line(e)}\n`);
+            after = page.next;
+          } while (opts.follow && !interrupted.signal.aborted);
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+        }
+      },
+    ),
+  );
 }
 
 /** `feed export`: every entry between two positions, as JSON lines. */
 function feedExportCommand(feed: Command, ctx: CliContext): void {
-  filterHelp(
-    feed
-      .command('export')
-      .description(
-        "every entry after a position up to another, as JSON lines (for a back office's batch import or a replay)",
-      )
-      .option('--after <position>', 'start after this position', '0')
-      .option('--to <position>', 'stop at this position (default: the head when the export starts)')
-      .option('--out <file>', 'write to this file (default: standard output)'),
-  )
-    .addHelpText(
-      'after',
-      examplesHelp(
-        'tillbridge-hub feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl',
-        'tillbridge-hub feed export --after 120000 --to 130000 > replay.jsonl',
-      ),
-    )
-    .action(
-      act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
-        let after = whole(opts.after, '--after');
-        let to = whole(opts.to, '--to');
-        const out = opts.out ? createWriteStream(opts.out) : process.stdout;
-        let count = 0;
-        for (;;) {
-          const filter = filterOf(opts);
-          const page = await ctx.client().request(readFeed, { query: { after, limit: 1000, ...filter } });
-          to ??= page.head;
-          for (const e of page.entries) {
-            if (e.position > to) break;
-            if (!out.write(`${JSON.stringify(e)}\n`)) await once(out, 'drain');
-            count++;
-          }
-          if (page.next >= to || page.next === after) break;
-          after = page.next;
+  exampledCommand(feed, 'export', {
+    description:
+      "every entry after a position up to another, as JSON lines (for a back office's batch import or a replay)",
+    options: [
+      new Option('--after <position>', 'start after this position').default('0'),
+      new Option('--to <position>', 'stop at this position (default: the head when the export starts)'),
+      new Option('--out <file>', 'write to this file (default: standard output)'),
+      ...filterOptions(),
+    ],
+    examples: [
+      'feed export --day 2026-11-30 --store S001 --out S001-2026-11-30.jsonl',
+      'feed export --after 120000 --to 130000 > replay.jsonl',
+    ],
+  }).action(
+    act(async (opts: FilterOpts & { after: string; to?: string; out?: string }) => {
+      let after = whole(opts.after, '--after');
+      let to = whole(opts.to, '--to');
+      const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+      let count = 0;
+      for (;;) {
+        const filter = filterOf(opts);
+        const page = await ctx.client().request(readFeed, { query: { after, limit: 1000, ...filter } });
+        to ??= page.head;
+        for (const e of page.entries) {
+          if (e.position > to) break;
+          if (!out.write(`${JSON.stringify(e)}\n`)) await once(out, 'drain');
+          count++;
         }
-        if (out !== process.stdout) {
-          out.end();
-          await once(out, 'finish');
-        }
-        process.stderr.write(`${count} entries exported, up to position ${to}\n`);
-      }),
-    );
+        if (page.next >= to || page.next === after) break;
+        after = page.next;
+      }
+      if (out !== process.stdout) {
+        out.end();
+        await once(out, 'finish');
+      }
+      process.stderr.write(`${count} entries exported, up to position ${to}\n`);
+    }),
+  );
 }
 
 /** `feed ack`, `consumers` and `forget`: the consumers' cursors. */
 function feedConsumerCommands(feed: Command, ctx: CliContext): void {
-  printingCommand(
-    feed,
-    'ack <consumer> <position>',
-    'the consumer handled every entry up to this position: it resumes after it ' +
+  askCommand(ctx, feed, 'ack <consumer> <position>', {
+    description:
+      'the consumer handled every entry up to this position: it resumes after it ' +
       '(`feed tail --consumer`, GET /v1/feed?consumer=)',
-    [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
-    ['feed ack erp-sales 120344'],
-  ).action(
-    act(async (consumer: string, position: string, opts: { rewind?: boolean; json?: boolean }) => {
-      const body = { position: whole(position, 'position'), rewind: Boolean(opts.rewind) };
-      const r = await ctx.client().request(ackFeed, { params: { name: consumer }, body });
-      print(opts.json, r, () => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`);
+    options: [new Option('--rewind', 'allow going back (replay from an earlier position; needs an admin token)')],
+    examples: ['feed ack erp-sales 120344'],
+    route: ackFeed,
+    request: (consumer: string, position: string, opts: { rewind?: boolean }) => ({
+      params: { name: consumer },
+      body: { position: whole(position, 'position'), rewind: Boolean(opts.rewind) },
     }),
-  );
+    text: (r) => `consumer ${r.name} is at ${r.position} (${r.lag} behind the head)`,
+  });
 
   feed
     .command('consumers')

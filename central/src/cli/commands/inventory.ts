@@ -7,7 +7,10 @@ import { act, topCommand, print, printingCommand, type CliContext } from '../con
 export function inventoryCommands(ctx: CliContext): void {
   const inventory = topCommand(ctx, 'inventory', 'authoritative inventory (a ledger of movements)');
   const setDescription = 'set on-hand quantity (recorded as an adjustment movement)';
-  printingCommand(inventory, 'set <store> <sku> <qty>', setDescription, [], ['inventory set S001 SKU-123 40']).action(
+  printingCommand(inventory, 'set <store> <sku> <qty>', {
+    description: setDescription,
+    examples: ['inventory set S001 SKU-123 40'],
+  }).action(
     act(async (store: string, sku: string, qty: string, opts: { json?: boolean }) => {
       const n = Number(qty);
       if (qty.trim() === '' || !Number.isFinite(n)) {
@@ -39,13 +42,10 @@ export function inventoryCommands(ctx: CliContext): void {
         );
       }),
     );
-  printingCommand(
-    inventory,
-    'show <store> [sku]',
-    "a store's stock: on hand, reserved for exchanges, available",
-    [],
-    ['inventory show S001 SKU-123 --json'],
-  ).action(
+  printingCommand(inventory, 'show <store> [sku]', {
+    description: "a store's stock: on hand, reserved for exchanges, available",
+    examples: ['inventory show S001 SKU-123 --json'],
+  }).action(
     act(async (store: string, sku: string | undefined, opts: { json?: boolean }) => {
       const r = await ctx.client().request(showInventory, { params: { store }, query: { sku } });
       if (sku !== undefined && r.length === 0) {

@@ -28,13 +28,11 @@ export function versionsCommand(
   example: string,
   change = false,
 ): void {
-  printingCommand(
-    parent,
-    'list',
-    'the versions: who changed what, when (newest first)',
-    [new Option('--store <store>', storeHelp)],
-    [example],
-  ).action(
+  printingCommand(parent, 'list', {
+    description: 'the versions: who changed what, when (newest first)',
+    options: [new Option('--store <store>', storeHelp)],
+    examples: [example],
+  }).action(
     act(async (opts: { store?: string; json?: boolean }) => {
       const r = await ctx.client().request(history, { query: { store: opts.store } });
       const headers = ['VERSION', 'SCOPE', 'BY', 'AT', 'NOTE', ...(change ? ['CHANGE'] : [])];
@@ -98,13 +96,11 @@ export function policyCommands(ctx: CliContext): void {
     'policy',
     'returns policies: the default and per-store overrides, versioned and audited',
   );
-  printingCommand(
-    policy,
-    'show',
-    "the default policy, or a store's effective policy (its override merged over the default)",
-    [new Option('--store <store>', 'a store')],
-    ['policy show', 'policy show --store S001 --json'],
-  ).action(
+  printingCommand(policy, 'show', {
+    description: "the default policy, or a store's effective policy (its override merged over the default)",
+    options: [new Option('--store <store>', 'a store')],
+    examples: ['policy show', 'policy show --store S001 --json'],
+  }).action(
     act(async (opts: { store?: string; json?: boolean }) => {
       const r = await ctx.client().request(showPolicy, { query: { store: opts.store } });
       print(opts.json, r, () => policyText(r));
@@ -196,7 +192,10 @@ function managerCommands(ctx: CliContext): void {
         process.stdout.write(`manager ${id} can override from now on\n`);
       }),
     );
-  printingCommand(managers, 'list', 'managers and whether they are active', [], ['managers list --json']).action(
+  printingCommand(managers, 'list', {
+    description: 'managers and whether they are active',
+    examples: ['managers list --json'],
+  }).action(
     act(async (opts: { json?: boolean }) => {
       const r = await ctx.client().request(listManagers);
       const rows = r.map((m) => [m.id, m.name, m.createdAt, m.revokedAt ? `no (removed ${m.revokedAt})` : 'yes']);

@@ -91,13 +91,11 @@ function ticketText(t: Ticket): string {
 export function returnCommands(ctx: CliContext): void {
   const returns = topCommand(ctx, 'returns', 'return tickets, online and offline');
   returnsListCommand(returns, ctx);
-  printingCommand(
-    returns,
-    'exceptions',
-    'events and returns the hub refused or flagged (kept, never retried), and how they were settled',
-    [new Option('--store <store>', 'only this store'), new Option('--open', 'only those not yet resolved')],
-    ['returns exceptions --store S001 --json'],
-  ).action(
+  printingCommand(returns, 'exceptions', {
+    description: 'events and returns the hub refused or flagged (kept, never retried), and how they were settled',
+    options: [new Option('--store <store>', 'only this store'), new Option('--open', 'only those not yet resolved')],
+    examples: ['returns exceptions --store S001 --json'],
+  }).action(
     act(async (opts: { store?: string; open?: boolean; json?: boolean }) => {
       const query = { store: opts.store, open: opts.open ? ('true' as const) : undefined };
       const exceptions = await ctx.client().request(listExceptions, { query });
@@ -115,31 +113,28 @@ export function returnCommands(ctx: CliContext): void {
       print(opts.json, exceptions, () => table(headers, rows));
     }),
   );
-  printingCommand(
-    returns,
-    'show <authorization>',
-    'one return ticket: request, rules that fired, decision, override, completion, reconciliation',
-    [],
-    ['returns show 530955b0-396b-8bce-a7c0-18da29f72d96'],
-  ).action(
+  printingCommand(returns, 'show <authorization>', {
+    description: 'one return ticket: request, rules that fired, decision, override, completion, reconciliation',
+    examples: ['returns show 530955b0-396b-8bce-a7c0-18da29f72d96'],
+  }).action(
     act(async (authorization: string, opts: { json?: boolean }) => {
       const ticket = await ctx.client().request(showReturn, { params: { authorization } });
       print(opts.json, ticket, () => ticketText(ticket));
     }),
   );
-  printingCommand(
-    returns,
-    'resolve <id>',
-    'settle an exception (its id, or the authorization of a flagged return): accept it as it is, or reverse the return',
-    [
+  printingCommand(returns, 'resolve <id>', {
+    description:
+      'settle an exception (its id, or the authorization of a flagged return): ' +
+      'accept it as it is, or reverse the return',
+    options: [
       new Option('--action <action>', 'accept | reverse').makeOptionMandatory(),
       new Option('--note <text>', 'why (kept in the audit log)').makeOptionMandatory(),
     ],
-    [
+    examples: [
       'returns resolve 0192f5e0-… --action accept --note "manager approved by phone"',
       'returns resolve 530955b0-… --action reverse --note "goods not received"',
     ],
-  ).action(
+  }).action(
     act(async (id: string, opts: { action: string; note: string; json?: boolean }) => {
       const body = { action: opts.action, note: opts.note };
       const r = await ctx.client().request(resolveException, { params: { id }, body });
@@ -152,11 +147,9 @@ export function returnCommands(ctx: CliContext): void {
 
 /** `returns list`: every page of returns, or one with --limit. */
 function returnsListCommand(returns: Command, ctx: CliContext): void {
-  printingCommand(
-    returns,
-    'list',
-    'list returns, oldest first (exceptions included and marked); every page, or one with --limit',
-    [
+  printingCommand(returns, 'list', {
+    description: 'list returns, oldest first (exceptions included and marked); every page, or one with --limit',
+    options: [
       new Option('--store <store>', 'only this store'),
       new Option(
         '--limit <n>',
@@ -164,8 +157,8 @@ function returnsListCommand(returns: Command, ctx: CliContext): void {
       ),
       new Option('--after <cursor>', 'the page after the one that printed this cursor (with --limit)'),
     ],
-    ['returns list --store S001', 'returns list --limit 50', 'returns list --limit 50 --after eyJ…'],
-  ).action(
+    examples: ['returns list --store S001', 'returns list --limit 50', 'returns list --limit 50 --after eyJ…'],
+  }).action(
     act(async (opts: { store?: string; limit?: string; after?: string; json?: boolean }) => {
       const page = await readReturns(ctx, opts);
       const rows = page.returns.map((x) => {

@@ -28,13 +28,11 @@ export function saleCommands(ctx: CliContext): void {
     "the store that issued the receipt (receipt numbers are each store's own; " +
       'needed when several stores used the number)',
   );
-  printingCommand(
-    sales,
-    'show <receipt>',
-    'show a sale with what is returned and still returnable per line',
-    [store],
-    ['sales show R-1001', 'sales show 1001 --store S002'],
-  ).action(
+  printingCommand(sales, 'show <receipt>', {
+    description: 'show a sale with what is returned and still returnable per line',
+    options: [store],
+    examples: ['sales show R-1001', 'sales show 1001 --store S002'],
+  }).action(
     act(async (receipt: string, opts: { store?: string; json?: boolean }) => {
       const r = await ctx.client().request(showSale, { params: { receipt }, query: { store: opts.store } });
       print(opts.json, r, () => saleText(r));

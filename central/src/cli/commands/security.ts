@@ -2,29 +2,12 @@ import { Option } from 'commander';
 import { writeDevCerts } from '../../tls/dev-certs.js';
 import { createLocalAdminToken } from '../../local-admin.js';
 import { ago, durationOption, examplesHelp, table } from '../format.js';
-import {
-  act,
-  databaseOf,
-  databaseOpt,
-  idCommand,
-  print,
-  printingCommand,
-  topCommand,
-  type CliContext,
-} from '../context.js';
-import {
-  createToken,
-  listKeys,
-  listTokens,
-  revokeKey,
-  revokeToken,
-  rotateKey,
-  scheduleKeys,
-} from '../../http/contract/keys.js';
+import { act, askCommand, databaseOf, databaseOpt, idCommand, print, topCommand, type CliContext } from '../context.js';
+import * as contract from '../../http/contract/keys.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 
 /** The key list's text: each key's state and last use, and the rotation schedule. */
-function keysText(r: ResponseOf<typeof listKeys>): string {
+function keysText(r: ResponseOf<typeof contract.listKeys>): string {
   const rows = r.keys.map((k) => [
     k.id,
     k.state,
@@ -47,33 +30,34 @@ function keyCommands(ctx: CliContext): void {
     'keys',
     "stores' API keys: rotation without a dropped transaction, schedules, revocation",
   );
-  const listDescription = "each key's state and last use (never the key itself), and the rotation schedule";
-  printingCommand(keys, 'list <store>', listDescription, [], ['keys list S001']).action(
-    act(async (store: string, opts: { json?: boolean }) => {
-      const r = await ctx.client().request(listKeys, { params: { store } });
-      print(opts.json, r, () => keysText(r));
-    }),
-  );
-  printingCommand(
-    keys,
-    'rotate <store>',
-    "a new key: sent to the store's agent over its connection (now, or when it next connects); " +
+  askCommand(ctx, keys, 'list <store>', {
+    description: "each key's state and last use (never the key itself), and the rotation schedule",
+    examples: ['keys list S001'],
+    route: contract.listKeys,
+    request: (store: string) => ({ params: { store } }),
+    text: keysText,
+  });
+  askCommand(ctx, keys, 'rotate <store>', {
+    description:
+      "a new key: sent to the store's agent over its connection (now, or when it next connects); " +
       'the old key works until the grace period ends',
-    [new Option('--grace <duration>', 'how long the old key keeps working').default('24h')],
-    ['keys rotate S001 --grace 24h'],
-  ).action(
-    act(async (store: string, opts: { grace: string; json?: boolean }) => {
-      const body = { graceMs: durationOption(opts.grace, '--grace') };
-      const r = await ctx.client().request(rotateKey, { params: { store }, body });
+    options: [new Option('--grace <duration>', 'how long the old key keeps working').default('24h')],
+    examples: ['keys rotate S001 --grace 24h'],
+    route: contract.rotateKey,
+    request: (store: string, opts: { grace: string }) => ({
+      params: { store },
+      body: { graceMs: durationOption(opts.grace, '--grace') },
+    }),
+    text: (r) => {
       const delivery = r.connected
         ? "the store's agent is connected: it gets the new key now"
         : "the store's agent is not connected: it gets the new key when it connects";
       const fallback =
         `if the agent stays offline past the grace period, put this key in its config (shown ` + `once): ${r.apiKey}`;
       const rotated = `new key ${r.id}; the old key works until ${r.oldKeysExpireAt}`;
-      print(opts.json, r, () => [rotated, delivery, fallback].join('\n'));
-    }),
-  );
+      return [rotated, delivery, fallback].join('\n');
+    },
+  });
   keys
     .command('schedule <store>')
     .description("rotate the store's key automatically")
@@ -86,7 +70,7 @@ function keyCommands(ctx: CliContext): void {
         const body = opts.off
           ? { off: true }
           : { everyMs: durationOption(opts.every, '--every'), graceMs: durationOption(opts.grace, '--grace') };
-        const r = await ctx.client().request(scheduleKeys, { params: { store }, body });
+        const r = await ctx.client().request(contract.scheduleKeys, { params: { store }, body });
         const removed = 'removed' in r ? r.removed : false;
         const nextAt = 'nextAt' in r ? r.nextAt : undefined;
         const text = opts.off
@@ -103,7 +87,7 @@ function keyCommands(ctx: CliContext): void {
     .addHelpText('after', '\nExample:\n  tillbridge-hub keys revoke S001 tbk_9jjg6r2e')
     .action(
       act(async (store: string, keyId: string) => {
-        await ctx.client().request(revokeKey, { params: { store, id: keyId }, body: {} });
+        await ctx.client().request(contract.revokeKey, { params: { store, id: keyId }, body: {} });
         process.stdout.write(`key ${keyId} of store ${store} revoked\n`);
       }),
     );
@@ -134,19 +118,22 @@ function tokenCommands(ctx: CliContext): void {
       act(async (opts: { role: string; name: string; data?: string; database?: string; json?: boolean }) => {
         const r = opts.data
           ? createLocalAdminToken(opts.data, opts.role, opts.name, undefined, databaseOf(opts.database))
-          : await ctx.client().request(createToken, { body: { role: opts.role, name: opts.name } });
+          : await ctx.client().request(contract.createToken, { body: { role: opts.role, name: opts.name } });
         print(opts.json, r, () => `${r.role} token ${r.id} (shown once): ${r.token}`);
       }),
     );
-  printingCommand(tokens, 'list', 'admin tokens and their roles (never the token)', [], ['tokens list']).action(
-    act(async (opts: { json?: boolean }) => {
-      const r = await ctx.client().request(listTokens);
-      const rows = r.map((t) => [t.id, t.role, t.name, t.createdAt, t.revokedAt]);
-      print(opts.json, r, () => table(['ID', 'ROLE', 'NAME', 'CREATED', 'REVOKED'], rows));
-    }),
-  );
+  askCommand(ctx, tokens, 'list', {
+    description: 'admin tokens and their roles (never the token)',
+    examples: ['tokens list'],
+    route: contract.listTokens,
+    text: (r) =>
+      table(
+        ['ID', 'ROLE', 'NAME', 'CREATED', 'REVOKED'],
+        r.map((t) => [t.id, t.role, t.name, t.createdAt, t.revokedAt]),
+      ),
+  });
   idCommand(tokens, 'revoke <id>', 'end an admin token at once', 'tokens revoke tba_89yga8t3', async (id) => {
-    await ctx.client().request(revokeToken, { params: { id }, body: {} });
+    await ctx.client().request(contract.revokeToken, { params: { id }, body: {} });
     return `admin token ${id} revoked`;
   });
 }

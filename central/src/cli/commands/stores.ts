@@ -5,19 +5,17 @@ import { act, topCommand, print, printingCommand, type CliContext } from '../con
 
 export function storeCommands(ctx: CliContext): void {
   const stores = topCommand(ctx, 'stores', 'stores and their API keys');
-  printingCommand(
-    stores,
-    'add <id>',
-    "create a store and print its API key (shown once; put it in the store agent's config)",
-    [new Option('--name <name>', 'display name')],
-    ['stores add S001 --name "Main Street"'],
-  ).action(
+  printingCommand(stores, 'add <id>', {
+    description: "create a store and print its API key (shown once; put it in the store agent's config)",
+    options: [new Option('--name <name>', 'display name')],
+    examples: ['stores add S001 --name "Main Street"'],
+  }).action(
     act(async (id: string, opts: { name?: string; json?: boolean }) => {
       const r = await ctx.client().request(createStore, { body: { id, name: opts.name } });
       print(opts.json, r, () => `store ${r.store} (${r.name}) created\nAPI key (shown once): ${r.apiKey}`);
     }),
   );
-  printingCommand(stores, 'list', 'list stores', [], ['stores list --json']).action(
+  printingCommand(stores, 'list', { description: 'list stores', examples: ['stores list --json'] }).action(
     act(async (opts: { json?: boolean }) => {
       const r = await ctx.client().request(listStores);
       const anyBelow = r.some((s) => s.agent?.belowMinimum);

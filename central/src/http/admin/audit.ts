@@ -3,16 +3,7 @@ import type { PageQuery } from '../../audit/query.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { RequestContext, Router } from '../router.js';
 import { actorOf, authorize, need, readOnly } from './common.js';
-import {
-  auditEntries,
-  auditPublicKey,
-  auditTail,
-  latestCheckpoint,
-  listCheckpoints,
-  showCheckpoint,
-  signCheckpoint,
-  verifyAudit,
-} from '../contract/audit.js';
+import * as contract from '../contract/audit.js';
 
 function intParam(ctx: RequestContext, name: string, def: number): number;
 function intParam(ctx: RequestContext, name: string): number | undefined;
@@ -29,11 +20,11 @@ function intParam(ctx: RequestContext, name: string, def?: number): number | und
 export function auditRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
   router.serve(
-    verifyAudit,
+    contract.verifyAudit,
     readOnly(api, () => q.auditTrail.verify()),
   );
 
-  router.serve(auditTail, (ctx) => {
+  router.serve(contract.auditTail, (ctx) => {
     authorize(api, ctx, false);
     const after = Number(ctx.query.get('after') ?? '0');
     const limit = Math.min(Number(ctx.query.get('limit') ?? '100'), 10_000);
@@ -42,7 +33,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return ctx.query.has('after') ? q.audit.after(after, limit) : q.audit.tail(limit);
   });
 
-  router.serve(auditEntries, (ctx) => {
+  router.serve(contract.auditEntries, (ctx) => {
     authorize(api, ctx, false);
     const page: PageQuery = { limit: intParam(ctx, 'limit', 1000) };
     const after = intParam(ctx, 'after');
@@ -54,7 +45,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return q.auditTrail.query.page(page);
   });
 
-  router.serve(listCheckpoints, (ctx) => {
+  router.serve(contract.listCheckpoints, (ctx) => {
     authorize(api, ctx, false);
     const limit = Math.min(intParam(ctx, 'limit', 50), 1000);
     const before = intParam(ctx, 'before') ?? Number.MAX_SAFE_INTEGER;
@@ -63,7 +54,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
       .map(({ seq, id, hash, at, entries, fingerprint }) => ({ seq, id, hash, at, entries, fingerprint }));
   });
 
-  router.serve(latestCheckpoint, (ctx) => {
+  router.serve(contract.latestCheckpoint, (ctx) => {
     authorize(api, ctx, false);
     const cps = q.auditTrail.checkpoints;
     const latest = cps.latest();
@@ -72,7 +63,7 @@ export function auditRoutes(router: Router, api: AdminApi): void {
     return cps.file(latest);
   });
 
-  router.serve(showCheckpoint, (ctx) => {
+  router.serve(contract.showCheckpoint, (ctx) => {
     authorize(api, ctx, false);
     const seq = Number(ctx.params.seq);
     if (!Number.isInteger(seq) || seq < 1)
@@ -82,13 +73,13 @@ export function auditRoutes(router: Router, api: AdminApi): void {
   });
 
   // a checkpoint of the head now; the request is audited and covered by it
-  router.serve(signCheckpoint, (ctx) => {
+  router.serve(contract.signCheckpoint, (ctx) => {
     const who = authorize(api, ctx, true);
     return api.audit.checkpoint(actorOf(who));
   });
 
   router.serve(
-    auditPublicKey,
+    contract.auditPublicKey,
     readOnly(api, () => q.auditTrail.checkpoints.publicKey()),
   );
 }

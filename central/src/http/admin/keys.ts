@@ -3,15 +3,7 @@ import { adminTokenInput } from '../../auth/credentials.js';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, storeParam } from './common.js';
-import {
-  createToken,
-  listKeys,
-  listTokens,
-  revokeKey,
-  revokeToken,
-  rotateKey,
-  scheduleKeys,
-} from '../contract/keys.js';
+import * as contract from '../contract/keys.js';
 
 const DAY = 86_400_000;
 
@@ -25,13 +17,13 @@ function duration(v: unknown, what: string, def: number): number {
 /** Store API keys (rotation, schedules, revocation) and admin tokens (roles). Never shows a stored key. */
 export function keyRoutes(router: Router, api: AdminApi): void {
   const q = api.queries;
-  router.serve(listKeys, (ctx) => {
+  router.serve(contract.listKeys, (ctx) => {
     authorize(api, ctx, false);
     const store = storeParam(q, ctx);
     return { store, keys: q.credentials.listKeys(store), schedule: q.keys.scheduleOf(store) ?? null };
   });
 
-  router.serve(rotateKey, async (ctx) => {
+  router.serve(contract.rotateKey, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     const body = (await ctx.body()) as { graceMs?: unknown };
@@ -45,14 +37,14 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     };
   });
 
-  router.serve(revokeKey, (ctx) => {
+  router.serve(contract.revokeKey, (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     api.stores.revokeKey(actorOf(who), store, ctx.params.id);
     return { store, id: ctx.params.id, revoked: true };
   });
 
-  router.serve(scheduleKeys, async (ctx) => {
+  router.serve(contract.scheduleKeys, async (ctx) => {
     const who = authorize(api, ctx, true);
     const store = storeParam(q, ctx);
     const body = (await ctx.body()) as { everyMs?: unknown; graceMs?: unknown; off?: unknown };
@@ -65,12 +57,12 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     );
   });
 
-  router.serve(listTokens, (ctx) => {
+  router.serve(contract.listTokens, (ctx) => {
     authorize(api, ctx, false);
     return q.credentials.listAdminTokens();
   });
 
-  router.serve(createToken, async (ctx) => {
+  router.serve(contract.createToken, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { role?: unknown; name?: unknown };
     const { role, name } = adminTokenInput(body.role, body.name);
@@ -78,7 +70,7 @@ export function keyRoutes(router: Router, api: AdminApi): void {
     return { id: t.id, role, name, token: t.secret };
   });
 
-  router.serve(revokeToken, (ctx) => {
+  router.serve(contract.revokeToken, (ctx) => {
     const who = authorize(api, ctx, true);
     api.tokens.revoke(actorOf(who), ctx.params.id);
     return { id: ctx.params.id, revoked: true };

@@ -2,19 +2,7 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
 import { actorOf, authorize, need } from './common.js';
-import {
-  addWebhook,
-  disableWebhook,
-  enableWebhook,
-  listDeliveries,
-  listWebhooks,
-  redeliver,
-  removeWebhook,
-  rotateWebhookSecret,
-  showDelivery,
-  showWebhook,
-  testWebhook,
-} from '../contract/webhooks.js';
+import * as contract from '../contract/webhooks.js';
 
 const DAY = 86_400_000;
 
@@ -28,13 +16,13 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
   const wh = q.webhooks;
   const change = api.webhooks;
 
-  router.serve(listWebhooks, (ctx) => {
+  router.serve(contract.listWebhooks, (ctx) => {
     authorize(api, ctx, false);
     return wh.list();
   });
 
   router.serve(
-    addWebhook,
+    contract.addWebhook,
     async (ctx) => {
       const who = authorize(api, ctx, true);
       const body = (await ctx.body()) as { url?: unknown; events?: unknown; store?: unknown };
@@ -49,40 +37,40 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
   );
 
   // before /webhooks/:id, which would take "deliveries" for an id
-  router.serve(listDeliveries, (ctx) => {
+  router.serve(contract.listDeliveries, (ctx) => {
     authorize(api, ctx, false);
     const limit = Number(ctx.query.get('limit') ?? '100');
     const failed = ctx.query.get('failed');
     return wh.deliveries({ webhook: ctx.query.get('webhook'), failed: failed === '1' || failed === 'true', limit });
   });
 
-  router.serve(showDelivery, (ctx) => {
+  router.serve(contract.showDelivery, (ctx) => {
     authorize(api, ctx, false);
     return wh.delivery(ctx.params.id);
   });
 
-  router.serve(redeliver, (ctx) => {
+  router.serve(contract.redeliver, (ctx) => {
     const who = authorize(api, ctx, true);
     return change.redeliver(actorOf(who), ctx.params.id);
   });
 
-  router.serve(showWebhook, (ctx) => {
+  router.serve(contract.showWebhook, (ctx) => {
     authorize(api, ctx, false);
     return wh.get(ctx.params.id);
   });
 
-  router.serve(removeWebhook, (ctx) => {
+  router.serve(contract.removeWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
     change.remove(actorOf(who), ctx.params.id);
     return { id: ctx.params.id, removed: true };
   });
 
-  router.serve(testWebhook, (ctx) => {
+  router.serve(contract.testWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
     return { id: ctx.params.id, ...change.test(actorOf(who), ctx.params.id) };
   });
 
-  router.serve(rotateWebhookSecret, async (ctx) => {
+  router.serve(contract.rotateWebhookSecret, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { overlapMs?: unknown };
     const overlap = body.overlapMs ?? DAY;
@@ -90,12 +78,12 @@ export function webhookRoutes(router: Router, api: AdminApi): void {
     return change.rotateSecret(actorOf(who), ctx.params.id, overlap);
   });
 
-  router.serve(enableWebhook, (ctx) => {
+  router.serve(contract.enableWebhook, (ctx) => {
     const who = authorize(api, ctx, true);
     return { id: ctx.params.id, changed: change.enable(actorOf(who), ctx.params.id), state: 'enabled' as const };
   });
 
-  router.serve(disableWebhook, async (ctx) => {
+  router.serve(contract.disableWebhook, async (ctx) => {
     const who = authorize(api, ctx, true);
     const body = (await ctx.body()) as { reason?: unknown };
     if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200))

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const nullableString = z.string().nullable();
 
@@ -37,9 +37,8 @@ export const checkpointFile = z.object({
   fingerprint: z.string(),
 });
 
-export const verifyAudit = route(
-  'GET',
-  '/v1/admin/audit/verify',
+export const verifyAudit = admin.get(
+  '/audit/verify',
   z.union([
     z.object({
       ok: z.literal(true),
@@ -54,9 +53,8 @@ export const verifyAudit = route(
 );
 
 /** The latest `limit` entries, or `limit` entries after `after` (what `audit tail --follow` polls). */
-export const auditTail = route(
-  'GET',
-  '/v1/admin/audit',
+export const auditTail = admin.get(
+  '/audit',
   z.array(auditEntry),
   z.object({ after: z.coerce.number().optional(), limit: z.coerce.number().optional() }),
 );
@@ -67,9 +65,8 @@ export const auditTail = route(
  * cursor of the following page (null: this was the last), `head` the chain's newest entry when the page was read,
  * `estimate` (first page only) how many entries the range holds.
  */
-export const auditEntries = route(
-  'GET',
-  '/v1/admin/audit/entries',
+export const auditEntries = admin.get(
+  '/audit/entries',
   z.object({
     entries: z.array(auditEntry),
     next: z.number().nullable(),
@@ -85,9 +82,8 @@ export const auditEntries = route(
   }),
 );
 
-export const listCheckpoints = route(
-  'GET',
-  '/v1/admin/audit/checkpoints',
+export const listCheckpoints = admin.get(
+  '/audit/checkpoints',
   z.array(
     z.object({
       seq: z.number(),
@@ -101,15 +97,14 @@ export const listCheckpoints = route(
   z.object({ limit: z.coerce.number().optional(), before: z.coerce.number().optional() }),
 );
 
-export const latestCheckpoint = route('GET', '/v1/admin/audit/checkpoints/latest', checkpointFile);
+export const latestCheckpoint = admin.get('/audit/checkpoints/latest', checkpointFile);
 
-export const showCheckpoint = route('GET', '/v1/admin/audit/checkpoints/:seq', checkpointFile);
+export const showCheckpoint = admin.get('/audit/checkpoints/:seq', checkpointFile);
 
 /** A checkpoint of the head now (admin role; the request is audited and covered by it). */
-export const signCheckpoint = route('POST', '/v1/admin/audit/checkpoints', checkpointFile);
+export const signCheckpoint = admin.post('/audit/checkpoints', checkpointFile);
 
-export const auditPublicKey = route(
-  'GET',
-  '/v1/admin/audit/public-key',
+export const auditPublicKey = admin.get(
+  '/audit/public-key',
   z.object({ publicKey: z.string(), fingerprint: z.string() }),
 );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { routesUnder } from './route.js';
 
 /** An entry of the ERP feed (docs/erp-feed.md): position, id, type, store, day, times, the event's data. */
 export const feedEntry = z.object({
@@ -22,10 +22,11 @@ export const feedConsumer = z.object({
   updatedAt: z.string(),
 });
 
+const feed = routesUnder('/v1/feed');
+
 /** Entries after `after` (or after `consumer`'s cursor), oldest first; `wait` holds the request for one. */
-export const readFeed = route(
-  'GET',
-  '/v1/feed',
+export const readFeed = feed.get(
+  '',
   z.object({ entries: z.array(feedEntry), next: z.number(), head: z.number() }),
   z.object({
     after: z.coerce.number().optional(),
@@ -38,11 +39,11 @@ export const readFeed = route(
   }),
 );
 
-export const listFeedConsumers = route('GET', '/v1/feed/consumers', z.array(feedConsumer));
+export const listFeedConsumers = feed.get('/consumers', z.array(feedConsumer));
 
-export const showFeedConsumer = route('GET', '/v1/feed/consumers/:name', feedConsumer);
+export const showFeedConsumer = feed.get('/consumers/:name', feedConsumer);
 
 /** `{position, rewind?}`: the consumer handled everything up to position (going back needs the admin role). */
-export const ackFeed = route('POST', '/v1/feed/consumers/:name/ack', feedConsumer);
+export const ackFeed = feed.post('/consumers/:name/ack', feedConsumer);
 
-export const removeFeedConsumer = route('DELETE', '/v1/feed/consumers/:name', z.object({ removed: z.string() }));
+export const removeFeedConsumer = feed.delete('/consumers/:name', z.object({ removed: z.string() }));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 /** An import running or recently finished: how far it got (docs/operations.md#imports). */
 export const importProgress = z.object({
@@ -23,6 +23,6 @@ export const importProgress = z.object({
 });
 
 /** Running ones and the last 50 finished, newest first. */
-export const listImports = route('GET', '/v1/admin/imports', z.array(importProgress));
+export const listImports = admin.get('/imports', z.array(importProgress));
 
-export const showImport = route('GET', '/v1/admin/imports/:id', importProgress);
+export const showImport = admin.get('/imports/:id', importProgress);

@@ -1,24 +1,21 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
-export const showInventory = route(
-  'GET',
-  '/v1/admin/stores/:store/inventory',
+export const showInventory = admin.get(
+  '/stores/:store/inventory',
   z.array(
     z.object({ store: z.string(), sku: z.string(), onHand: z.number(), reserved: z.number(), available: z.number() }),
   ),
   z.object({ sku: z.string().optional() }),
 );
 
-export const setInventory = route(
-  'PUT',
-  '/v1/admin/stores/:store/inventory/:sku',
+export const setInventory = admin.put(
+  '/stores/:store/inventory/:sku',
   z.object({ store: z.string(), sku: z.string(), onHand: z.number(), delta: z.number() }),
 );
 
 /** A CSV of store,sku,qty, streamed (docs/operations.md#imports). */
-export const importInventory = route(
-  'POST',
-  '/v1/admin/inventory/import',
+export const importInventory = admin.post(
+  '/inventory/import',
   z.object({ import: z.string(), rows: z.number(), changed: z.number(), stores: z.array(z.string()) }),
 );

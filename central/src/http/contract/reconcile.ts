@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const count = z.object({ count: z.number(), amount: z.number() });
 const tender = z.object({ kind: z.string(), amount: z.number() });
@@ -33,9 +33,8 @@ export const registerDay = z.object({
   exception: z.object({ id: z.string(), resolved: z.boolean() }).nullable(),
 });
 
-export const reconcileDay = route(
-  'GET',
-  '/v1/admin/reconcile',
+export const reconcileDay = admin.get(
+  '/reconcile',
   z.object({
     day: z.string(),
     store: z.string().nullable(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const nullableString = z.string().nullable();
 
@@ -40,9 +40,8 @@ export const returnLine = z.object({
 /** The most tickets one page holds, and how many when the query names no limit. */
 export const RETURNS_PAGE = { max: 1000, default: 100 } as const;
 
-export const listReturns = route(
-  'GET',
-  '/v1/admin/returns',
+export const listReturns = admin.get(
+  '/returns',
   z.object({
     returns: z.array(returnSummary.extend({ lines: z.array(returnLine) })),
     /** pass as `after` for the next page; null: this was the last */
@@ -59,9 +58,8 @@ export const listReturns = route(
 const ruleFired = z.object({ code: z.string(), detail: z.string(), line: z.number().optional() });
 
 /** The whole ticket: request, rules that fired, decision, override, completion, reconciliation. */
-export const showReturn = route(
-  'GET',
-  '/v1/admin/returns/:authorization',
+export const showReturn = admin.get(
+  '/returns/:authorization',
   returnSummary.omit({ reconciliation: true, resolution: true }).extend({
     /** the sale's currency, which every amount of the ticket is in (null: no receipt) */
     currency: nullableString,
@@ -103,9 +101,8 @@ export const showReturn = route(
   }),
 );
 
-export const listExceptions = route(
-  'GET',
-  '/v1/admin/exceptions',
+export const listExceptions = admin.get(
+  '/exceptions',
   z.array(
     z.object({
       id: z.string(),
@@ -124,9 +121,8 @@ export const listExceptions = route(
   z.object({ store: z.string().optional(), open: z.literal('true').optional() }),
 );
 
-export const resolveException = route(
-  'POST',
-  '/v1/admin/exceptions/:id/resolve',
+export const resolveException = admin.post(
+  '/exceptions/:id/resolve',
   z.object({
     resolved: z.array(z.string()),
     authorization: nullableString,

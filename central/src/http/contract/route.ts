@@ -33,13 +33,36 @@ export type RequestArgs<Path extends string, Query extends z.ZodType> = ([PathPa
 
 const noQuery = z.object({});
 
-export function route<const Path extends string, Response extends z.ZodType, Query extends z.ZodType = typeof noQuery>(
-  method: RouteContract<Path, Query, Response>['method'],
+/** The routes under one path, by method, each declared by the rest of its path, its answer and its query. */
+export interface RoutesUnder<Base extends string> {
+  get: RouteOf<Base>;
+  post: RouteOf<Base>;
+  put: RouteOf<Base>;
+  delete: RouteOf<Base>;
+}
+
+/** A route under `Base`: the rest of its path (`/:id`, or '' for `Base` itself), its answer, its query if any. */
+export type RouteOf<Base extends string> = <
+  const Path extends string,
+  Response extends z.ZodType,
+  Query extends z.ZodType = typeof noQuery,
+>(
   path: Path,
   response: Response,
   query?: Query,
-): RouteContract<Path, Query, Response> {
-  return { method, path, response, query: (query ?? noQuery) as Query };
+) => RouteContract<`${Base}${Path}`, Query, Response>;
+
+/** `routesUnder('/v1/admin').delete('/webhooks/:id', removed)`: DELETE /v1/admin/webhooks/:id, answering `removed`. */
+export function routesUnder<const Base extends string>(base: Base): RoutesUnder<Base> {
+  const of = (method: RouteContract<string, z.ZodType, z.ZodType>['method']): RouteOf<Base> =>
+    function route<const Path extends string, Response extends z.ZodType, Query extends z.ZodType = typeof noQuery>(
+      path: Path,
+      response: Response,
+      query?: Query,
+    ): RouteContract<`${Base}${Path}`, Query, Response> {
+      return { method, path: `${base}${path}`, response, query: (query ?? noQuery) as Query };
+    };
+  return { get: of('GET'), post: of('POST'), put: of('PUT'), delete: of('DELETE') };
 }
 
 /** The route's path with its params filled in (each %-encoded) and its query appended (empty values left out). */
@@ -72,3 +95,6 @@ export function parseQuery<Query extends z.ZodType>(
   const issue = parsed.error.issues[0];
   throw new TbError(TbCodes.INVALID, `${(issue?.path ?? []).join('.') || 'query'}: ${issue?.message ?? 'invalid'}`);
 }
+
+/** The admin API: every route under /v1/admin. */
+export const admin = routesUnder('/v1/admin');

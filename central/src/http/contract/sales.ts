@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const nullableString = z.string().nullable();
 
-export const showSale = route(
-  'GET',
-  '/v1/admin/sales/:receipt',
+export const showSale = admin.get(
+  '/sales/:receipt',
   z.object({
     receipt: z.string(),
     store: z.string(),
@@ -42,9 +41,8 @@ export const showSale = route(
 );
 
 /** Sales from other channels: JSON lines, streamed (docs/operations.md#imports). */
-export const importSales = route(
-  'POST',
-  '/v1/admin/sales',
+export const importSales = admin.post(
+  '/sales',
   z.object({
     import: z.string(),
     imported: z.number(),

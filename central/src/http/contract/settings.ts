@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const body = z.record(z.string(), z.unknown());
 const nullableNumber = z.number().nullable();
@@ -19,9 +19,8 @@ const versionRecord = z.object({
   body: z.unknown(),
 });
 
-export const showPolicy = route(
-  'GET',
-  '/v1/admin/policy',
+export const showPolicy = admin.get(
+  '/policy',
   z.object({
     ...scopedVersion,
     policy: body,
@@ -33,27 +32,21 @@ export const showPolicy = route(
   byStore,
 );
 
-export const policyHistory = route('GET', '/v1/admin/policy/history', z.array(versionRecord), history);
+export const policyHistory = admin.get('/policy/history', z.array(versionRecord), history);
 
-export const setPolicy = route('PUT', '/v1/admin/policy', z.object({ ...scopedVersion, policy: body }));
+export const setPolicy = admin.put('/policy', z.object({ ...scopedVersion, policy: body }));
 
-export const listManagers = route(
-  'GET',
-  '/v1/admin/managers',
+export const listManagers = admin.get(
+  '/managers',
   z.array(z.object({ id: z.string(), name: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() })),
 );
 
-export const setManager = route('PUT', '/v1/admin/managers/:id', z.object({ id: z.string(), name: z.string() }));
+export const setManager = admin.put('/managers/:id', z.object({ id: z.string(), name: z.string() }));
 
-export const removeManager = route(
-  'DELETE',
-  '/v1/admin/managers/:id',
-  z.object({ id: z.string(), removed: z.boolean() }),
-);
+export const removeManager = admin.delete('/managers/:id', z.object({ id: z.string(), removed: z.boolean() }));
 
-export const showConfig = route(
-  'GET',
-  '/v1/admin/config',
+export const showConfig = admin.get(
+  '/config',
   z.object({
     ...scopedVersion,
     settings: body,
@@ -64,6 +57,6 @@ export const showConfig = route(
   byStore,
 );
 
-export const configHistory = route('GET', '/v1/admin/config/history', z.array(versionRecord), history);
+export const configHistory = admin.get('/config/history', z.array(versionRecord), history);
 
-export const setConfig = route('PUT', '/v1/admin/config', z.object({ ...scopedVersion, settings: body }));
+export const setConfig = admin.put('/config', z.object({ ...scopedVersion, settings: body }));

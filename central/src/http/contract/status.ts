@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 import { agentView } from './stores.js';
 
 const nullableString = z.string().nullable();
@@ -76,9 +76,8 @@ const feedConsumer = z.object({
 });
 
 /** Per store: connection, lag, outbox, policy and settings versions, inventory accuracy, terminals. */
-export const hubStatus = route(
-  'GET',
-  '/v1/admin/status',
+export const hubStatus = admin.get(
+  '/status',
   z.object({
     minAgentVersion: nullableString,
     now: z.string(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const nullableString = z.string().nullable();
 
@@ -14,9 +14,8 @@ export const agentView = z.object({
   belowMinimum: z.boolean(),
 });
 
-export const listStores = route(
-  'GET',
-  '/v1/admin/stores',
+export const listStores = admin.get(
+  '/stores',
   z.array(
     z.object({
       id: z.string(),
@@ -29,33 +28,22 @@ export const listStores = route(
   ),
 );
 
-export const createStore = route(
-  'POST',
-  '/v1/admin/stores',
-  z.object({ store: z.string(), name: z.string(), apiKey: z.string() }),
-);
+export const createStore = admin.post('/stores', z.object({ store: z.string(), name: z.string(), apiKey: z.string() }));
 
-export const minAgentVersion = route(
-  'GET',
-  '/v1/admin/stores/min-version',
-  z.object({ minAgentVersion: nullableString }),
-);
+export const minAgentVersion = admin.get('/stores/min-version', z.object({ minAgentVersion: nullableString }));
 
-export const setMinAgentVersion = route(
-  'PUT',
-  '/v1/admin/stores/min-version',
+export const setMinAgentVersion = admin.put(
+  '/stores/min-version',
   z.object({ minAgentVersion: nullableString, previous: nullableString }),
 );
 
-export const createEnrollment = route(
-  'POST',
-  '/v1/admin/stores/:store/enrollments',
+export const createEnrollment = admin.post(
+  '/stores/:store/enrollments',
   z.object({ id: z.string(), code: z.string(), store: z.string(), expiresAt: z.string(), fingerprint: nullableString }),
 );
 
-export const listEnrollments = route(
-  'GET',
-  '/v1/admin/enrollments',
+export const listEnrollments = admin.get(
+  '/enrollments',
   z.array(
     z.object({
       id: z.string(),

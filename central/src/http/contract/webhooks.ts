@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route } from './route.js';
+import { admin } from './route.js';
 
 const nullableString = z.string().nullable();
 
@@ -43,12 +43,11 @@ export const deliveryView = z.object({
 const stateChange = (state: 'enabled' | 'disabled') =>
   z.object({ id: z.string(), changed: z.boolean(), state: z.literal(state) });
 
-export const listWebhooks = route('GET', '/v1/admin/webhooks', z.array(endpointView));
+export const listWebhooks = admin.get('/webhooks', z.array(endpointView));
 
 /** `{url, events, store}`: the answer holds the signing secret, shown once. */
-export const addWebhook = route(
-  'POST',
-  '/v1/admin/webhooks',
+export const addWebhook = admin.post(
+  '/webhooks',
   z.object({
     id: z.string(),
     url: z.string(),
@@ -59,38 +58,31 @@ export const addWebhook = route(
   }),
 );
 
-export const listDeliveries = route(
-  'GET',
-  '/v1/admin/webhooks/deliveries',
+export const listDeliveries = admin.get(
+  '/webhooks/deliveries',
   z.array(deliveryView),
   z.object({ webhook: z.string().optional(), failed: z.string().optional(), limit: z.coerce.number().optional() }),
 );
 
-export const showDelivery = route('GET', '/v1/admin/webhooks/deliveries/:id', deliveryView);
+export const showDelivery = admin.get('/webhooks/deliveries/:id', deliveryView);
 
-export const redeliver = route('POST', '/v1/admin/webhooks/deliveries/:id/redeliver', deliveryView);
+export const redeliver = admin.post('/webhooks/deliveries/:id/redeliver', deliveryView);
 
-export const showWebhook = route('GET', '/v1/admin/webhooks/:id', endpointView);
+export const showWebhook = admin.get('/webhooks/:id', endpointView);
 
-export const removeWebhook = route(
-  'DELETE',
-  '/v1/admin/webhooks/:id',
-  z.object({ id: z.string(), removed: z.boolean() }),
-);
+export const removeWebhook = admin.delete('/webhooks/:id', z.object({ id: z.string(), removed: z.boolean() }));
 
-export const testWebhook = route(
-  'POST',
-  '/v1/admin/webhooks/:id/test',
+export const testWebhook = admin.post(
+  '/webhooks/:id/test',
   z.object({ id: z.string(), delivery: z.string(), messageId: z.string() }),
 );
 
-export const rotateWebhookSecret = route(
-  'POST',
-  '/v1/admin/webhooks/:id/rotate-secret',
+export const rotateWebhookSecret = admin.post(
+  '/webhooks/:id/rotate-secret',
   z.object({ id: z.string(), secret: z.string(), previousSecretExpiresAt: nullableString }),
 );
 
-export const enableWebhook = route('POST', '/v1/admin/webhooks/:id/enable', stateChange('enabled'));
+export const enableWebhook = admin.post('/webhooks/:id/enable', stateChange('enabled'));
 
 /** `{reason?}` */
-export const disableWebhook = route('POST', '/v1/admin/webhooks/:id/disable', stateChange('disabled'));
+export const disableWebhook = admin.post('/webhooks/:id/disable', stateChange('disabled'));
