@@ -10,6 +10,7 @@ import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
 import type { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import { closeTempDb, offlineHub, openTempStore, type TempStore } from './support/temp-store.js';
 import { startTcpLineEndpoint } from './tcp-lines.js';
+import { cashSale } from './support/register-messages.js';
 
 /**
  * Group commit at the agent (core/group-commit.ts), on a real agent database: the messages handled in
@@ -19,15 +20,7 @@ import { startTcpLineEndpoint } from './tcp-lines.js';
 const log = createLogger({ name: 'test', level: 'silent' });
 const NOW = Date.parse('2026-11-28T10:00:00Z');
 
-const sale = (id: string, receipt: string) => ({
-  type: 'sale' as const,
-  id,
-  receipt,
-  at: '2026-11-27T10:00:00Z',
-  currency: 'EUR',
-  lines: [{ line: 1, sku: 'A', qty: 1, unitPrice: 1000 }],
-  tenders: [],
-});
+const sale = (id: string, receipt: string) => cashSale(id, receipt, '2026-11-27T10:00:00Z', 1, 1000);
 
 let store: TempStore | undefined;
 let reader: Database.Database | undefined;

@@ -1,40 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { AGENT_WS_PATH, CloseCodes, outgoingFrame, WIRE_VERSION } from '@tillbridge/shared';
-import { initHub, type RunningHub } from '../src/hub.js';
+import { describe, expect, it } from 'vitest';
+import { CloseCodes, outgoingFrame, WIRE_VERSION } from '@tillbridge/shared';
+import type { RunningHub } from '../src/hub.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
-import { agentToken, listeningHub, silent, wireHello, wireSale } from './helpers.js';
+import { agentToken, wireHello, wireSale } from './helpers.js';
+import { hubPerTest } from './hub-per-test.js';
 
 /**
  * Compressed frames (protocol 4, shared/src/wire-compression.ts) over a real WebSocket to a real hub: a
  * deflated batch of events is applied and acknowledged like its text; a binary frame before the welcome,
  * or one that does not inflate, is a protocol error that names why.
  */
-let dir: string | undefined;
+const hubs = hubPerTest();
 let running: RunningHub | undefined;
-const open: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of open.splice(0)) ws.terminate();
-  await running?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  running = undefined;
-  dir = undefined;
-});
 
 async function connectedAgent(): Promise<AgentSocket> {
-  dir = mkdtempSync(join(tmpdir(), 'tb-deflate-'));
-  initHub(dir, silent);
-  running = await listeningHub(dir);
+  running = await hubs.start('tb-deflate-');
   running.hub.stores.create('S1', 'S1');
-  const token = await agentToken(running.hub, 'S1');
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running.wsUrl).toString(), {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  open.push(ws);
+  const ws = hubs.dial(await agentToken(running.hub, 'S1'));
   const agent = agentSocket(ws);
   await new Promise<void>((r) => ws.once('open', () => r()));
   return agent;

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { AGENT_WS_PATH, type WireEvent } from '@tillbridge/shared';
-import { initHub, type RunningHub } from '../src/hub.js';
-import { agentToken, listeningHub, silent, wireDayClose, wireHello, wireSale } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { WireEvent } from '@tillbridge/shared';
+import type { RunningHub } from '../src/hub.js';
+import { agentToken, wireDayClose, wireHello, wireSale } from './helpers.js';
+import { hubPerTest } from './hub-per-test.js';
 import { wsText } from '../../test/support/ws.js';
 
 /**
@@ -14,17 +11,8 @@ import { wsText } from '../../test/support/ws.js';
  * processes), the sale sent again closes the gap; a resend still owed is asked again when the agent
  * connects.
  */
-let dir: string | undefined;
+const hubs = hubPerTest();
 let running: RunningHub | undefined;
-const open: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of open.splice(0)) ws.terminate();
-  await running?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  running = undefined;
-  dir = undefined;
-});
 
 interface Frame {
   t: string;
@@ -38,10 +26,7 @@ interface Agent {
 }
 
 async function connect(token: string, newest: number): Promise<Agent> {
-  const ws = new WebSocket(new URL(AGENT_WS_PATH, running!.wsUrl).toString(), {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  open.push(ws);
+  const ws = hubs.dial(token);
   const frames: Frame[] = [];
   const waiting: { t: string; from: number; resolve: (f: Frame) => void }[] = [];
   ws.on('message', (data) => {
@@ -85,9 +70,7 @@ const close = (seq: number, id: string, day: string, receipts: string[]): WireEv
 
 describe('resend frames to a connected agent', () => {
   it('asks the agent for what the hub lacks, and again when it connects', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tb-resend-'));
-    initHub(dir, silent);
-    running = await listeningHub(dir);
+    running = await hubs.start('tb-resend-');
     const hub = running.hub;
     hub.stores.create('S1', 'S1');
     const token = await agentToken(hub, 'S1');
