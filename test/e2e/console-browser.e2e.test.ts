@@ -38,6 +38,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
   let s2: AgentHandle;
   let register: JsonLinesRegister;
   const errors: string[] = [];
+  let decided = '';
 
   beforeAll(async () => {
     const built = join(ROOT, 'central', 'console-ui', 'dist', 'index.html');
@@ -97,6 +98,26 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     const item = page.locator(`li[data-authorization="${d.authorization}"]`);
     await item.waitFor({ timeout: 10_000 });
     expect(await item.textContent()).toMatch(/approved.*S1 · R1.*online/);
+    decided = d.authorization;
+  });
+
+  it("opens a store's page from its row: registers, sales, decisions; an unplugged register is down", async () => {
+    await page.locator('[role=row][data-store="S1"]').focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /^Store S1/ }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#/stores/S1');
+    const r1 = page.getByRole('table', { name: 'Registers' }).locator('tr[data-register="R1"] [data-col=state]');
+    await waitFor('R1 up', async () => (await r1.textContent()) === 'Up');
+    expect(await page.locator('li[data-receipt="RC-1"]').textContent()).toMatch(/RC-1 · R1 · 30\.00 EUR · 1 line/);
+    await page.locator(`.store-page li[data-authorization="${decided}"]`).waitFor();
+    register.close(); // the register unplugged: its agent reports no connection
+    await waitFor('R1 down in the page', async () => (await r1.textContent())?.startsWith('Down') === true, 10_000);
+    await shot('store');
+    await page.getByRole('link', { name: '← Fleet' }).click();
+    await page.locator('[role=row][data-store="S2"]').click();
+    await page.getByRole('heading', { name: /^Store S2/ }).waitFor();
+    await page.getByRole('link', { name: '← Fleet' }).click();
+    await page.getByRole('table', { name: 'Stores' }).waitFor();
   });
 
   it("shows a store offline within a few seconds of its agent's stop", async () => {

@@ -3,9 +3,31 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from './api';
 import { Fleet, type FleetRow } from './fleet';
 import { Decisions } from './decisions';
+import { StoreView } from './store';
 import './style.css';
 
 const MAX_DECISIONS = 200;
+
+/** The store whose page the address asks for (#/stores/ID), or null: the fleet. */
+function storeInHash(): string | null {
+  const m = /^#\/stores\/([^/]+)$/.exec(location.hash);
+  if (!m?.[1]) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+function useStoreInHash(): string | null {
+  const [store, setStore] = useState(storeInHash());
+  useEffect(() => {
+    const changed = (): void => setStore(storeInHash());
+    window.addEventListener('hashchange', changed);
+    return () => window.removeEventListener('hashchange', changed);
+  }, []);
+  return store;
+}
 
 function SignIn({ onSignedIn }: { onSignedIn: (s: api.Session) => void }) {
   const [token, setToken] = useState('');
@@ -55,6 +77,8 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
   const [list, setList] = useState<api.Decision[]>([]);
   const [state, setState] = useState<'connecting' | 'live' | 'reconnecting' | 'closed'>('connecting');
   const [now, setNow] = useState(Date.now());
+  const [terminals, setTerminals] = useState(new Map<string, api.Terminal[]>());
+  const store = useStoreInHash();
 
   useEffect(() => {
     const stop = api.live({
@@ -66,6 +90,12 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
         }),
       decision: (d) =>
         setList((l) => (l.some((x) => x.position === d.position) ? l : [d, ...l].slice(0, MAX_DECISIONS))),
+      terminals: (t) =>
+        setTerminals((m) => {
+          const next = new Map(m);
+          next.set(t.store, t.terminals);
+          return next;
+        }),
       state: (s) => {
         setState(s);
         // the stream refused (session over): back to sign-in
@@ -106,7 +136,18 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
         </button>
       </header>
       <main>
-        <Fleet rows={rows} now={now} />
+        {store === null ? (
+          <Fleet rows={rows} now={now} />
+        ) : (
+          <StoreView
+            key={store}
+            id={store}
+            live={liveRows.get(store)}
+            terminals={terminals.get(store)}
+            decisions={list}
+            now={now}
+          />
+        )}
         <Decisions list={list} />
       </main>
     </div>

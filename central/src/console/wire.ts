@@ -47,3 +47,57 @@ export interface DecisionRow {
   mode: string | null;
   status: string | null;
 }
+
+/** A register (or other terminal) as its store's agent last reported it. */
+export interface TerminalRow {
+  register: string;
+  /** up: a register is connected to it; down: none is (the link's state says why) */
+  up: boolean;
+  /** the link's state as the agent said it: listening, connecting, connected, disconnected, error */
+  state: string;
+  /** why, when not connected (the link's last error) */
+  detail: string | null;
+  /** how the agent reaches it, e.g. tcp 0.0.0.0:9100 */
+  transport: string;
+  connections: number;
+  /** what the register itself last said of its state, null when it never did */
+  reported: { state: string; detail: string | null; at: string | null } | null;
+  lastMessageAt: string | null;
+  /** when the agent reported this */
+  at: string;
+}
+
+/** A sale recorded at the hub, as the store's page lists it. */
+export interface SaleRow {
+  position: number;
+  at: string;
+  receipt: string | null;
+  register: string | null;
+  currency: string | null;
+  /** minor units */
+  total: number | null;
+  lines: number;
+}
+
+/** An exception (an event refused for good, a return flagged on reconciliation) waiting for an operator. */
+export interface ExceptionView {
+  id: string;
+  store: string;
+  register: string | null;
+  kind: string;
+  code: string;
+  reason: string;
+  authorization: string | null;
+  eventId: string | null;
+  createdAt: string;
+  resolvedAt: string | null;
+}
+
+/** GET /console/api/stores/:id */
+export interface StorePage {
+  store: StoreRowDetail;
+  terminals: TerminalRow[];
+  sales: SaleRow[];
+  decisions: DecisionRow[];
+  exceptions: ExceptionView[];
+}
