@@ -12,7 +12,7 @@ import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
 import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
 import { askReturn } from './returns-support.js';
-import type { StorePage } from '../src/console/wire.js';
+import type { AuditView, ExceptionDetail, StorePage } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
 // process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
@@ -341,6 +341,51 @@ describe('the console server', () => {
     expect((await fetch(`${s.base}/console/api/stores/S2`)).status).toBe(401);
     const write = await fetch(`${s.base}/console/api/stores/S2`, { method: 'DELETE', headers: { cookie } });
     expect(write.status).toBe(405);
+  });
+  it('reads open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
+    const hub = s.running.hub;
+    const id = hub.exceptions.record({
+      store: 'S1',
+      register: 'R1',
+      kind: 'day.close',
+      code: 'day_discrepancy',
+      reason: 'the day does not add up',
+      body: { businessDay: '2026-11-27', differences: [{ sku: 'A', qty: 1 }] },
+    });
+    const cookie = await session(s);
+    const get = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${s.base}/console/api/${path}`, { headers: { cookie } });
+      expect(res.status, path).toBe(200);
+      return (await res.json()) as T;
+    };
+    const { exceptions } = await get<{ exceptions: ExceptionDetail[] }>('exceptions');
+    expect(exceptions[0]).toMatchObject({
+      id,
+      store: 'S1',
+      register: 'R1',
+      code: 'day_discrepancy',
+      detail: { businessDay: '2026-11-27', differences: [{ sku: 'A', qty: 1 }] },
+      ticket: null,
+    });
+    expect(exceptions.every((e) => e.resolvedAt === null)).toBe(true);
+
+    const before = await get<AuditView>('audit');
+    expect(before.verify).toMatchObject({ ok: true });
+    expect(before.checkpoint).toBeNull();
+    const ids = before.tail.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a)); // newest first
+    expect(before.tail.map((e) => e.action)).toContain('exception.resolve');
+    const signed = hub.useCases.audit.checkpoint('test');
+    const after = await get<AuditView>('audit');
+    expect(after.checkpoint).toMatchObject({ seq: 1, fingerprint: expect.any(String) as string });
+    expect(after.checkpoint?.fingerprint).toBe(signed.fingerprint);
+    hub.storage.db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = ?`).run(ids.at(-1));
+    const broken = await get<AuditView>('audit');
+    expect(broken.verify).toMatchObject({ ok: false, firstBad: ids.at(-1) });
+    for (const path of ['exceptions', 'audit']) {
+      expect((await fetch(`${s.base}/console/api/${path}`)).status, path).toBe(401);
+      expect((await fetch(`${s.base}/console/api/${path}`, { method: 'POST', headers: { cookie } })).status).toBe(405);
+    }
   });
 });
 

@@ -120,6 +120,34 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await page.getByRole('table', { name: 'Stores' }).waitFor();
   });
 
+  it('lists open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
+    const at = new Date().toISOString();
+    const body = JSON.stringify({ businessDay: '2026-11-27', differences: [{ sku: 'SKU-A', qty: 1 }] });
+    w.hubExec(
+      'INSERT INTO exceptions (id, store, register, kind, code, reason, body, created_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ...['x-1', 'S1', 'R1', 'day.close', 'day_discrepancy', 'the day does not add up', body, at],
+    );
+    await page.getByRole('link', { name: 'Exceptions' }).click();
+    const item = page.locator('li[data-exception="x-1"]');
+    await item.locator('summary').click();
+    expect(await item.locator('pre').textContent()).toContain('"businessDay": "2026-11-27"');
+    expect(await item.locator('summary').textContent()).toMatch(/S1 · R1 · day_discrepancy · the day does not add up/);
+    await shot('exceptions');
+
+    const signed = await w.hub.cli(['audit', 'checkpoint', '--now']);
+    expect(signed.code, signed.stderr).toBe(0);
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.locator('[data-verify=ok]').waitFor();
+    expect(await page.locator('[data-checkpoint]').textContent()).toMatch(/^Last signed checkpoint: #1, /);
+    const log = page.getByRole('table', { name: 'Audit log, newest first' });
+    expect(await log.locator('tbody tr').count()).toBeGreaterThan(0);
+    expect(await log.locator('tbody tr').first().textContent()).toContain('audit.checkpoint');
+    await shot('audit');
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    await page.getByRole('table', { name: 'Stores' }).waitFor();
+  });
+
   it("shows a store offline within a few seconds of its agent's stop", async () => {
     await s2.proc.stop();
     await waitFor('S2 offline in the page', async () => (await stateOf('S2')) === 'Offline', 10_000);

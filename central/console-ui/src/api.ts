@@ -1,7 +1,9 @@
 /** The console's JSON API (central/src/console/server.ts), all on the hub that served the page. */
 
 import type {
+  AuditView,
   DecisionRow,
+  ExceptionDetail as ExceptionDetailRow,
   ExceptionView,
   LiveStoreRow,
   SaleRow,
@@ -23,6 +25,8 @@ export type Terminal = TerminalRow;
 export type Sale = SaleRow;
 export type Exception = ExceptionView;
 export type Store = StorePage;
+export type ExceptionDetail = ExceptionDetailRow;
+export type Audit = AuditView;
 
 const BASE = '/console/api/';
 
@@ -51,6 +55,8 @@ export const signIn = (token: string): Promise<Session> => post<Session>('sign-i
 export const signOut = (): Promise<unknown> => post('sign-out', {});
 export const fleet = (): Promise<{ now: string; stores: StoreDetail[] }> => getJson('fleet');
 export const decisions = (): Promise<{ decisions: Decision[] }> => getJson('decisions');
+export const exceptions = (): Promise<{ exceptions: ExceptionDetail[] }> => getJson('exceptions');
+export const audit = (): Promise<Audit> => getJson('audit');
 export const store = (id: string): Promise<Store> => getJson(`stores/${encodeURIComponent(id)}`);
 
 export interface LiveHandlers {

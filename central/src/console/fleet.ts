@@ -18,6 +18,7 @@ export type ConsoleQueries = Pick<
   | 'erpFeed'
   | 'terminals'
   | 'exceptions'
+  | 'returnsRepo'
   | 'audit'
   | 'auditTrail'
 >;

@@ -10,6 +10,7 @@ import { ConsoleSessions, DEFAULT_SESSION_LIMITS, type ConsoleSession, type Sess
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
 import { fleet, liveRows, recentDecisions, type ConsoleQueries } from './fleet.js';
 import { storePage, terminalOf } from './store.js';
+import { auditView, exceptionDetails } from './oversight.js';
 import { consoleAssetsDir, loadAssets, type Asset } from './static.js';
 
 export interface ConsoleDeps {
@@ -172,6 +173,8 @@ class ConsoleHttp {
     else if (sub === 'fleet') json({ now: new Date(q.clock.now()).toISOString(), stores: fleet(q) });
     else if (sub === 'decisions') json({ decisions: recentDecisions(q, RECENT_DECISIONS) });
     else if (sub === 'events') this.stream(req, res, s);
+    else if (sub === 'exceptions') json({ exceptions: exceptionDetails(q) });
+    else if (sub === 'audit') json(auditView(q));
     else if (sub.startsWith('stores/')) this.store(res, sub.slice('stores/'.length));
     else problem(res, 404, TbCodes.NOT_FOUND, `no such endpoint: ${API}${sub}`);
   }

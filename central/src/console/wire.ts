@@ -101,3 +101,42 @@ export interface StorePage {
   decisions: DecisionRow[];
   exceptions: ExceptionView[];
 }
+
+/** An open exception with what the hub recorded of it, and the return it concerns (GET /console/api/exceptions). */
+export interface ExceptionDetail extends ExceptionView {
+  /** what the hub recorded with it (e.g. the policy versions, the day's differences), null when nothing */
+  detail: unknown;
+  /** the return it concerns, when it concerns one */
+  ticket: {
+    decision: string;
+    status: string;
+    mode: string;
+    receipt: string;
+    refundAmount: number | null;
+    createdAt: string;
+  } | null;
+}
+
+/** An entry of the audit log, newest first in the tail. */
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  outcome: string;
+  store: string | null;
+  register: string | null;
+  resource: string | null;
+  /** its details (JSON), cut at 500 characters */
+  details: string;
+  origin: string | null;
+}
+
+/** GET /console/api/audit: the log's tail, the chain verified now (as `audit verify`), the last signed checkpoint. */
+export interface AuditView {
+  tail: AuditRow[];
+  verify:
+    | { ok: true; entries: number; head: string; from: number; to: number; checkpoints: number }
+    | { ok: false; entries: number; firstBad: number; problem: string };
+  checkpoint: { seq: number; id: number; hash: string; at: string; entries: number; fingerprint: string } | null;
+}
