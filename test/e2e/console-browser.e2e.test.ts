@@ -101,6 +101,14 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     decided = d.authorization;
   });
 
+  it('counts the decision in the chart of authorizations per minute (online, offline)', async () => {
+    const chart = page.getByRole('img', { name: /^Authorizations per minute/ });
+    await waitFor('the chart counts it', async () => (await chart.getAttribute('data-online')) === '1');
+    expect(await chart.getAttribute('aria-label')).toMatch(/: 1 online, 0 offline; this minute/);
+    expect(await chart.locator('canvas').count()).toBe(1);
+    expect(await page.locator('.chart .u-legend').textContent()).toMatch(/online.*offline/);
+  });
+
   it("opens a store's page from its row: registers, sales, decisions; an unplugged register is down", async () => {
     await page.locator('[role=row][data-store="S1"]').focus();
     await page.keyboard.press('Enter');

@@ -182,7 +182,7 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
       </header>
       <main>
         <View route={route} rows={rows} live={liveRows} terminals={terminals} decisions={list} now={now} />
-        <Decisions list={list} />
+        <Decisions list={list} now={now} />
       </main>
     </div>
   );
