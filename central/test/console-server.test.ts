@@ -12,7 +12,7 @@ import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
 import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
 import { askReturn } from './returns-support.js';
-import type { AuditView, ExceptionDetail, StorePage } from '../src/console/wire.js';
+import type { AuditView, ExceptionDetail, StorePage, TerminalRow } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
 // process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
@@ -342,6 +342,33 @@ describe('the console server', () => {
     const write = await fetch(`${s.base}/console/api/stores/S2`, { method: 'DELETE', headers: { cookie } });
     expect(write.status).toBe(405);
   });
+  it("streams a store's registers when its agent's report changes them", async () => {
+    const cookie = await session(s);
+    const at = new Date(s.clock.now() + 60_000).toISOString();
+    const events = await readEvents(
+      s,
+      cookie,
+      (ev) => ev.some((e) => e.event === 'terminals'),
+      () => {
+        s.running.hub.terminals.record('S2', {
+          register: 'R1',
+          state: 'disconnected',
+          detail: 'no route to host',
+          connections: 0,
+          transport: 'tcp 127.0.0.1:9100',
+          at,
+        });
+      },
+    );
+    const t = events.find((e) => e.event === 'terminals')?.data as { store: string; terminals: TerminalRow[] };
+    expect(t.store).toBe('S2');
+    expect(t.terminals.find((x) => x.register === 'R1')).toMatchObject({
+      up: false,
+      state: 'disconnected',
+      detail: 'no route to host',
+    });
+  });
+
   it('reads open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
     const hub = s.running.hub;
     const id = hub.exceptions.record({
