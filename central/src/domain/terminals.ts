@@ -3,6 +3,7 @@ import type { TerminalStatus } from '@tillbridge/shared';
 import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 import { HubEvents } from './hub-events.js';
+import { ChangeListeners } from './change-listeners.js';
 
 export interface TerminalRow {
   store: string;
@@ -31,7 +32,7 @@ export class Terminals {
   private readonly all: Statement;
   private readonly one: Statement;
   private readonly waiting: DeferredKind<TerminalRow>;
-  private readonly changeListeners: ((store: string) => void)[] = [];
+  private readonly changeListeners = new ChangeListeners();
 
   constructor(
     private readonly s: HubStorage,
@@ -65,17 +66,11 @@ export class Terminals {
    * operator console's store page). Reports made to other hub processes are not heard here.
    */
   onChange(listener: (store: string) => void): void {
-    this.changeListeners.push(listener);
+    this.changeListeners.add(listener);
   }
 
   private changed(store: string): void {
-    for (const l of this.changeListeners) {
-      try {
-        l(store);
-      } catch {
-        // a listener's failure (the console's) never reaches the agent's session
-      }
-    }
+    this.changeListeners.tell(store);
   }
 
   /** Records a status; an older report than the one held is ignored. Returns whether it changed. */
