@@ -310,6 +310,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
           gate: hub.gate,
           commits: hub.erpFeed,
           presence: hub.presence,
+          terminals: hub.terminals,
           log: log.child({ part: 'console' }),
         },
         { ...opts.console, tls: consoleTls },

@@ -39,6 +39,8 @@ function world() {
   const reads: number[] = [];
   let commit: (local: boolean) => void = () => undefined;
   let presence: (store: string) => void = () => undefined;
+  let terminals: (store: string) => void = () => undefined;
+  const terminalReads: string[] = [];
   const connected = new Map([
     ['S1', true],
     ['S2', true],
@@ -61,6 +63,11 @@ function world() {
         rowReads++;
         return [...connected].filter(([s]) => !only || only.has(s)).map(([s, c]) => row(s, c));
       },
+      terminals: { onChange: (l) => (terminals = l) },
+      terminalRows: (store) => {
+        terminalReads.push(store);
+        return [];
+      },
       log: silent,
     },
     { flushMs: 1, refreshMs: 3_600_000 },
@@ -72,6 +79,8 @@ function world() {
     connected,
     commit: () => commit(true),
     presenceChanged: (store: string) => presence(store),
+    terminalsChanged: (store: string) => terminals(store),
+    terminalReads,
     rowReads: () => rowReads,
   };
 }
@@ -126,6 +135,23 @@ describe('the console live feed', () => {
     w.presenceChanged('S2');
     await new Promise((r) => setTimeout(r, 20));
     expect(got).toHaveLength(1); // nothing changed since
+  });
+});
+
+describe("the console live feed, a store's registers", () => {
+  it('sends the registers of a store whose report changed them, once per flush; nothing unwatched', async () => {
+    const w = world();
+    lives.push(w.live);
+    w.terminalsChanged('S1');
+    expect(w.terminalReads).toEqual([]);
+    const got: LiveMessage[] = [];
+    w.live.join((m) => got.push(m));
+    w.terminalsChanged('S1');
+    w.terminalsChanged('S1');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.terminalReads).toEqual(['S1']);
+    expect(got).toEqual([{ event: 'terminals', data: { store: 'S1', terminals: [] } }]);
+    expect(w.rowReads()).toBe(1); // the fleet's first rows when the viewer joined; not read again for registers
   });
 });
 

@@ -12,6 +12,7 @@ import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
 import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
 import { askReturn } from './returns-support.js';
+import type { AuditView, ExceptionDetail, StorePage, TerminalRow } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
 // process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
@@ -292,6 +293,126 @@ describe('the console server', () => {
     const recent = await fetch(`${s.base}/console/api/decisions`, { headers: { cookie } });
     const list = ((await recent.json()) as { decisions: { authorization: string }[] }).decisions;
     expect(list.map((d) => d.authorization)).toContain('auth-live-1');
+  });
+  it("reads a store's page: its registers (one down), latest sales and decisions, open exceptions", async () => {
+    const hub = s.running.hub;
+    seedSale(hub, 'S2', 'RC-20', 2);
+    askReturn(hub, 'S2', 'auth-s2-1', 'RC-20', 1);
+    const at = new Date(s.clock.now()).toISOString();
+    const tcp = { transport: 'tcp 127.0.0.1:9100', at };
+    hub.terminals.record('S2', { register: 'R1', state: 'connected', connections: 1, ...tcp });
+    hub.terminals.record('S2', {
+      register: 'R2',
+      state: 'listening',
+      connections: 0,
+      detail: 'connection closed by the register',
+      reported: { state: 'paper-out', at },
+      ...tcp,
+    });
+    const open = hub.exceptions.record({ store: 'S2', kind: 'event', code: 'invalid', reason: 'a bad sale' });
+    const done = hub.exceptions.record({ store: 'S2', kind: 'event', code: 'invalid', reason: 'settled' });
+    s.running.hub.useCases.returns.resolveException('test', done, 'accept', 'settled by the test');
+    const cookie = await session(s);
+    const res = await fetch(`${s.base}/console/api/stores/S2`, { headers: { cookie } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const page = (await res.json()) as StorePage;
+    expect(page.store).toMatchObject({ store: 'S2', name: 'Harbour', connected: false, policyVersion: 0 });
+    expect(page.terminals).toEqual([
+      expect.objectContaining({ register: 'R1', up: true, state: 'connected', transport: 'tcp 127.0.0.1:9100' }),
+      expect.objectContaining({
+        register: 'R2',
+        up: false,
+        state: 'listening',
+        detail: 'connection closed by the register',
+        reported: { state: 'paper-out', detail: null, at },
+      }),
+    ]);
+    expect(page.sales.map((x) => [x.receipt, x.lines])).toEqual([['RC-20', 1]]);
+    expect(page.decisions.map((d) => [d.authorization, d.store])).toEqual([['auth-s2-1', 'S2']]);
+    expect(page.exceptions.map((e) => e.id)).toContain(open);
+    expect(page.exceptions.map((e) => e.id)).not.toContain(done);
+    expect(page.exceptions.every((e) => e.store === 'S2' && e.resolvedAt === null)).toBe(true);
+    // another store's sales and decisions are not on this one's page
+    const s1 = (await (await fetch(`${s.base}/console/api/stores/S1`, { headers: { cookie } })).json()) as StorePage;
+    expect(s1.sales.every((x) => x.receipt !== 'RC-20')).toBe(true);
+    expect(s1.decisions.every((d) => d.store === 'S1')).toBe(true);
+    expect((await fetch(`${s.base}/console/api/stores/NOPE`, { headers: { cookie } })).status).toBe(404);
+    expect((await fetch(`${s.base}/console/api/stores/S2`)).status).toBe(401);
+    const write = await fetch(`${s.base}/console/api/stores/S2`, { method: 'DELETE', headers: { cookie } });
+    expect(write.status).toBe(405);
+  });
+  it("streams a store's registers when its agent's report changes them", async () => {
+    const cookie = await session(s);
+    const at = new Date(s.clock.now() + 60_000).toISOString();
+    const events = await readEvents(
+      s,
+      cookie,
+      (ev) => ev.some((e) => e.event === 'terminals'),
+      () => {
+        s.running.hub.terminals.record('S2', {
+          register: 'R1',
+          state: 'disconnected',
+          detail: 'no route to host',
+          connections: 0,
+          transport: 'tcp 127.0.0.1:9100',
+          at,
+        });
+      },
+    );
+    const t = events.find((e) => e.event === 'terminals')?.data as { store: string; terminals: TerminalRow[] };
+    expect(t.store).toBe('S2');
+    expect(t.terminals.find((x) => x.register === 'R1')).toMatchObject({
+      up: false,
+      state: 'disconnected',
+      detail: 'no route to host',
+    });
+  });
+
+  it('reads open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
+    const hub = s.running.hub;
+    const id = hub.exceptions.record({
+      store: 'S1',
+      register: 'R1',
+      kind: 'day.close',
+      code: 'day_discrepancy',
+      reason: 'the day does not add up',
+      body: { businessDay: '2026-11-27', differences: [{ sku: 'A', qty: 1 }] },
+    });
+    const cookie = await session(s);
+    const get = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${s.base}/console/api/${path}`, { headers: { cookie } });
+      expect(res.status, path).toBe(200);
+      return (await res.json()) as T;
+    };
+    const { exceptions } = await get<{ exceptions: ExceptionDetail[] }>('exceptions');
+    expect(exceptions[0]).toMatchObject({
+      id,
+      store: 'S1',
+      register: 'R1',
+      code: 'day_discrepancy',
+      detail: { businessDay: '2026-11-27', differences: [{ sku: 'A', qty: 1 }] },
+      ticket: null,
+    });
+    expect(exceptions.every((e) => e.resolvedAt === null)).toBe(true);
+
+    const before = await get<AuditView>('audit');
+    expect(before.verify).toMatchObject({ ok: true });
+    expect(before.checkpoint).toBeNull();
+    const ids = before.tail.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a)); // newest first
+    expect(before.tail.map((e) => e.action)).toContain('exception.resolve');
+    const signed = hub.useCases.audit.checkpoint('test');
+    const after = await get<AuditView>('audit');
+    expect(after.checkpoint).toMatchObject({ seq: 1, fingerprint: expect.any(String) as string });
+    expect(after.checkpoint?.fingerprint).toBe(signed.fingerprint);
+    hub.storage.db.prepare(`UPDATE audit SET outcome = 'tampered' WHERE id = ?`).run(ids.at(-1));
+    const broken = await get<AuditView>('audit');
+    expect(broken.verify).toMatchObject({ ok: false, firstBad: ids.at(-1) });
+    for (const path of ['exceptions', 'audit']) {
+      expect((await fetch(`${s.base}/console/api/${path}`)).status, path).toBe(401);
+      expect((await fetch(`${s.base}/console/api/${path}`, { method: 'POST', headers: { cookie } })).status).toBe(405);
+    }
   });
 });
 

@@ -38,6 +38,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
   let s2: AgentHandle;
   let register: JsonLinesRegister;
   const errors: string[] = [];
+  let decided = '';
 
   beforeAll(async () => {
     const built = join(ROOT, 'central', 'console-ui', 'dist', 'index.html');
@@ -97,6 +98,62 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     const item = page.locator(`li[data-authorization="${d.authorization}"]`);
     await item.waitFor({ timeout: 10_000 });
     expect(await item.textContent()).toMatch(/approved.*S1 · R1.*online/);
+    decided = d.authorization;
+  });
+
+  it('counts the decision in the chart of authorizations per minute (online, offline)', async () => {
+    const chart = page.getByRole('img', { name: /^Authorizations per minute/ });
+    await waitFor('the chart counts it', async () => (await chart.getAttribute('data-online')) === '1');
+    expect(await chart.getAttribute('aria-label')).toMatch(/: 1 online, 0 offline; this minute/);
+    expect(await chart.locator('canvas').count()).toBe(1);
+    expect(await page.locator('.chart .u-legend').textContent()).toMatch(/online.*offline/);
+  });
+
+  it("opens a store's page from its row: registers, sales, decisions; an unplugged register is down", async () => {
+    await page.locator('[role=row][data-store="S1"]').focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /^Store S1/ }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#/stores/S1');
+    const r1 = page.getByRole('table', { name: 'Registers' }).locator('tr[data-register="R1"] [data-col=state]');
+    await waitFor('R1 up', async () => (await r1.textContent()) === 'Up');
+    expect(await page.locator('li[data-receipt="RC-1"]').textContent()).toMatch(/RC-1 · R1 · 30\.00 EUR · 1 line/);
+    await page.locator(`.store-page li[data-authorization="${decided}"]`).waitFor();
+    register.close(); // the register unplugged: its agent reports no connection
+    await waitFor('R1 down in the page', async () => (await r1.textContent())?.startsWith('Down') === true, 10_000);
+    await shot('store');
+    await page.getByRole('link', { name: '← Fleet' }).click();
+    await page.locator('[role=row][data-store="S2"]').click();
+    await page.getByRole('heading', { name: /^Store S2/ }).waitFor();
+    await page.getByRole('link', { name: '← Fleet' }).click();
+    await page.getByRole('table', { name: 'Stores' }).waitFor();
+  });
+
+  it('lists open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
+    const at = new Date().toISOString();
+    const body = JSON.stringify({ businessDay: '2026-11-27', differences: [{ sku: 'SKU-A', qty: 1 }] });
+    w.hubExec(
+      'INSERT INTO exceptions (id, store, register, kind, code, reason, body, created_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ...['x-1', 'S1', 'R1', 'day.close', 'day_discrepancy', 'the day does not add up', body, at],
+    );
+    await page.getByRole('link', { name: 'Exceptions' }).click();
+    const item = page.locator('li[data-exception="x-1"]');
+    await item.locator('summary').click();
+    expect(await item.locator('pre').textContent()).toContain('"businessDay": "2026-11-27"');
+    expect(await item.locator('summary').textContent()).toMatch(/S1 · R1 · day_discrepancy · the day does not add up/);
+    await shot('exceptions');
+
+    const signed = await w.hub.cli(['audit', 'checkpoint', '--now']);
+    expect(signed.code, signed.stderr).toBe(0);
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.locator('[data-verify=ok]').waitFor();
+    expect(await page.locator('[data-checkpoint]').textContent()).toMatch(/^Last signed checkpoint: #1, /);
+    const log = page.getByRole('table', { name: 'Audit log, newest first' });
+    expect(await log.locator('tbody tr').count()).toBeGreaterThan(0);
+    expect(await log.locator('tbody tr').first().textContent()).toContain('audit.checkpoint');
+    await shot('audit');
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    await page.getByRole('table', { name: 'Stores' }).waitFor();
   });
 
   it("shows a store offline within a few seconds of its agent's stop", async () => {

@@ -1,6 +1,16 @@
 /** The console's JSON API (central/src/console/server.ts), all on the hub that served the page. */
 
-import type { DecisionRow, LiveStoreRow, StoreRowDetail } from '../../src/console/wire';
+import type {
+  AuditView,
+  DecisionRow,
+  ExceptionDetail as ExceptionDetailRow,
+  ExceptionView,
+  LiveStoreRow,
+  SaleRow,
+  StorePage,
+  StoreRowDetail,
+  TerminalRow,
+} from '../../src/console/wire';
 
 export interface Session {
   signedIn: boolean;
@@ -11,6 +21,12 @@ export interface Session {
 export type LiveStore = LiveStoreRow;
 export type StoreDetail = StoreRowDetail;
 export type Decision = DecisionRow;
+export type Terminal = TerminalRow;
+export type Sale = SaleRow;
+export type Exception = ExceptionView;
+export type Store = StorePage;
+export type ExceptionDetail = ExceptionDetailRow;
+export type Audit = AuditView;
 
 const BASE = '/console/api/';
 
@@ -39,10 +55,15 @@ export const signIn = (token: string): Promise<Session> => post<Session>('sign-i
 export const signOut = (): Promise<unknown> => post('sign-out', {});
 export const fleet = (): Promise<{ now: string; stores: StoreDetail[] }> => getJson('fleet');
 export const decisions = (): Promise<{ decisions: Decision[] }> => getJson('decisions');
+export const exceptions = (): Promise<{ exceptions: ExceptionDetail[] }> => getJson('exceptions');
+export const audit = (): Promise<Audit> => getJson('audit');
+export const store = (id: string): Promise<Store> => getJson(`stores/${encodeURIComponent(id)}`);
 
 export interface LiveHandlers {
   stores(rows: LiveStore[]): void;
   decision(d: Decision): void;
+  /** a store's registers, when a report of its agent changed them */
+  terminals(t: { store: string; terminals: Terminal[] }): void;
   state(s: 'live' | 'reconnecting' | 'closed'): void;
 }
 
@@ -53,5 +74,8 @@ export function live(h: LiveHandlers): () => void {
   es.addEventListener('error', () => h.state(es.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'));
   es.addEventListener('stores', (e) => h.stores(JSON.parse((e as MessageEvent<string>).data) as LiveStore[]));
   es.addEventListener('decision', (e) => h.decision(JSON.parse((e as MessageEvent<string>).data) as Decision));
+  es.addEventListener('terminals', (e) =>
+    h.terminals(JSON.parse((e as MessageEvent<string>).data) as { store: string; terminals: Terminal[] }),
+  );
   return () => es.close();
 }

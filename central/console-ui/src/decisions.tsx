@@ -1,14 +1,16 @@
 import type { Decision } from './api';
 import { clock } from './format';
+import { AuthzChart } from './charts';
 
 /** Return decisions, newest first, as the hub commits them. */
-export function Decisions({ list }: { list: Decision[] }) {
+export function Decisions({ list, now }: { list: Decision[]; now: number }) {
   return (
     <section class="decisions" aria-labelledby="decisions-title">
       <div class="section-head">
         <h2 id="decisions-title">Return decisions</h2>
         <p class="summary">{list.length === 0 ? 'none yet' : `latest ${list.length}`}</p>
       </div>
+      <AuthzChart list={list} now={now} />
       <div role="log" aria-live="polite" aria-label="Return decisions, newest first">
         <ol class="decision-list">
           {list.map((d) => (

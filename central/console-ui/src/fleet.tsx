@@ -116,6 +116,11 @@ function Filters(p: {
   );
 }
 
+/** Opens a store's page (its registers, sales, decisions, exceptions). */
+export function openStore(store: string): void {
+  location.hash = `#/stores/${encodeURIComponent(store)}`;
+}
+
 /** Each row's height in pixels (the stylesheet's .row height): what the virtual table's arithmetic rests on. */
 const ROW_PX = 32;
 const VIEW_PX = 480;
@@ -167,7 +172,7 @@ export function Fleet({ rows, now }: { rows: FleetRow[]; now: number }) {
           ref={body}
           role="rowgroup"
           tabIndex={0}
-          aria-label="Stores, scroll with the arrow keys"
+          aria-label="Stores, scroll with the arrow keys; Enter on a row opens its store"
           onScroll={(e) => setTop(e.currentTarget.scrollTop)}
         >
           <div class="spacer" style={{ height: `${shown.length * ROW_PX}px` }}>
@@ -179,6 +184,12 @@ export function Fleet({ rows, now }: { rows: FleetRow[]; now: number }) {
                 data-store={r.store}
                 aria-rowindex={first + i + 2}
                 style={{ top: `${(first + i) * ROW_PX}px` }}
+                tabIndex={0}
+                title={`Open store ${r.store}`}
+                onClick={() => openStore(r.store)}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') openStore(r.store);
+                }}
               >
                 {COLUMNS.map((c) => (
                   <div role="cell" key={c.label} data-col={c.label.toLowerCase()}>

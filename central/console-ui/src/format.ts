@@ -32,3 +32,9 @@ export function version(inEffect: number | undefined, held: number | null): stri
 export function percent(ratio: number | null | undefined): string {
   return ratio === null || ratio === undefined ? '—' : `${(ratio * 100).toFixed(1)} %`;
 }
+
+/** Minor units with their currency: "30.00 EUR"; "—" when unknown. */
+export function money(minor: number | null, currency: string | null): string {
+  if (minor === null) return '—';
+  return `${(minor / 100).toFixed(2)}${currency ? ` ${currency}` : ''}`;
+}

@@ -3,9 +3,75 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from './api';
 import { Fleet, type FleetRow } from './fleet';
 import { Decisions } from './decisions';
+import { StoreView } from './store';
+import { AuditView, ExceptionsView } from './oversight';
 import './style.css';
 
 const MAX_DECISIONS = 200;
+
+type Route = { view: 'fleet' } | { view: 'store'; id: string } | { view: 'exceptions' } | { view: 'audit' };
+
+/** What the address asks for: #/stores/ID, #/exceptions, #/audit, else the fleet. */
+function routeOf(hash: string): Route {
+  if (hash === '#/exceptions') return { view: 'exceptions' };
+  if (hash === '#/audit') return { view: 'audit' };
+  const m = /^#\/stores\/([^/]+)$/.exec(hash);
+  try {
+    return m?.[1] ? { view: 'store', id: decodeURIComponent(m[1]) } : { view: 'fleet' };
+  } catch {
+    return { view: 'fleet' };
+  }
+}
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(routeOf(location.hash));
+  useEffect(() => {
+    const changed = (): void => setRoute(routeOf(location.hash));
+    window.addEventListener('hashchange', changed);
+    return () => window.removeEventListener('hashchange', changed);
+  }, []);
+  return route;
+}
+
+/** The views, in the header: the current one is marked (aria-current). */
+function Nav({ route }: { route: Route }) {
+  const item = (href: string, label: string, on: boolean) => (
+    <a href={href} aria-current={on ? 'page' : undefined}>
+      {label}
+    </a>
+  );
+  return (
+    <nav aria-label="Views">
+      {item('#/', 'Fleet', route.view === 'fleet' || route.view === 'store')}
+      {item('#/exceptions', 'Exceptions', route.view === 'exceptions')}
+      {item('#/audit', 'Audit', route.view === 'audit')}
+    </nav>
+  );
+}
+
+function View(p: {
+  route: Route;
+  rows: FleetRow[];
+  live: Map<string, api.LiveStore>;
+  terminals: Map<string, api.Terminal[]>;
+  decisions: api.Decision[];
+  now: number;
+}) {
+  const { route } = p;
+  if (route.view === 'exceptions') return <ExceptionsView />;
+  if (route.view === 'audit') return <AuditView />;
+  if (route.view === 'fleet') return <Fleet rows={p.rows} now={p.now} />;
+  return (
+    <StoreView
+      key={route.id}
+      id={route.id}
+      live={p.live.get(route.id)}
+      terminals={p.terminals.get(route.id)}
+      decisions={p.decisions}
+      now={p.now}
+    />
+  );
+}
 
 function SignIn({ onSignedIn }: { onSignedIn: (s: api.Session) => void }) {
   const [token, setToken] = useState('');
@@ -55,6 +121,8 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
   const [list, setList] = useState<api.Decision[]>([]);
   const [state, setState] = useState<'connecting' | 'live' | 'reconnecting' | 'closed'>('connecting');
   const [now, setNow] = useState(Date.now());
+  const [terminals, setTerminals] = useState(new Map<string, api.Terminal[]>());
+  const route = useRoute();
 
   useEffect(() => {
     const stop = api.live({
@@ -66,6 +134,12 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
         }),
       decision: (d) =>
         setList((l) => (l.some((x) => x.position === d.position) ? l : [d, ...l].slice(0, MAX_DECISIONS))),
+      terminals: (t) =>
+        setTerminals((m) => {
+          const next = new Map(m);
+          next.set(t.store, t.terminals);
+          return next;
+        }),
       state: (s) => {
         setState(s);
         // the stream refused (session over): back to sign-in
@@ -95,6 +169,7 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
     <div class="console">
       <header>
         <h1>Tillbridge console</h1>
+        <Nav route={route} />
         <p class={`live ${state}`} role="status">
           {state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
         </p>
@@ -106,8 +181,8 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
         </button>
       </header>
       <main>
-        <Fleet rows={rows} now={now} />
-        <Decisions list={list} />
+        <View route={route} rows={rows} live={liveRows} terminals={terminals} decisions={list} now={now} />
+        <Decisions list={list} now={now} />
       </main>
     </div>
   );

@@ -9,7 +9,18 @@ export type { DecisionRow, LiveStoreRow, StoreRowDetail } from './wire.js';
 /** What the console reads: the admin API's read-only queries, no more. */
 export type ConsoleQueries = Pick<
   AdminQueries,
-  'clock' | 'stores' | 'presence' | 'policies' | 'syncConfig' | 'accuracy' | 'erpFeed'
+  | 'clock'
+  | 'stores'
+  | 'presence'
+  | 'policies'
+  | 'syncConfig'
+  | 'accuracy'
+  | 'erpFeed'
+  | 'terminals'
+  | 'exceptions'
+  | 'returnsRepo'
+  | 'audit'
+  | 'auditTrail'
 >;
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -49,12 +60,17 @@ export function liveRows(q: ConsoleQueries, only?: ReadonlySet<string>): LiveSto
 
 /** Every store with its versions and accuracy (a few reads per store: on a page load, never per push). */
 export function fleet(q: ConsoleQueries): StoreRowDetail[] {
-  return q.stores.list().map((s) => ({
+  return q.stores.list().map((s) => detailRow(q, s));
+}
+
+/** One store's row with its versions and accuracy. */
+export function detailRow(q: ConsoleQueries, s: StoreRow): StoreRowDetail {
+  return {
     ...liveRow(s, q.presence.get(s.id)),
     policyVersion: q.policies.effective(s.id).version,
     settingsVersion: q.syncConfig.effective(s.id).version,
     inventoryAccuracy: q.accuracy.get(s.id)?.ratio ?? null,
-  }));
+  };
 }
 
 export const DECISION_TYPES = ['return.authorized', 'return.denied'] as const;
@@ -78,9 +94,15 @@ export function decisionOf(e: FeedEntry): DecisionRow {
 /** How far back the recent decisions are looked for on the feed (entries of any kind). */
 const LOOK_BACK = 1000;
 
-/** The newest decisions (up to `limit`, newest first) among the feed's last LOOK_BACK entries. */
-export function recentDecisions(q: ConsoleQueries, limit: number): DecisionRow[] {
+/** The newest entries of these types (up to `limit`, newest first) among the feed's last LOOK_BACK entries. */
+export function recentEntries(q: ConsoleQueries, types: readonly string[], limit: number, store?: string): FeedEntry[] {
   const head = q.erpFeed.head();
-  const { entries } = q.erpFeed.read(Math.max(0, head - LOOK_BACK), LOOK_BACK, { types: DECISION_TYPES });
-  return entries.slice(-limit).reverse().map(decisionOf);
+  const filter = store === undefined ? { types } : { types, store };
+  const { entries } = q.erpFeed.read(Math.max(0, head - LOOK_BACK), LOOK_BACK, filter);
+  return entries.slice(-limit).reverse();
+}
+
+/** The newest decisions (up to `limit`, newest first; one store's when given) among the feed's last entries. */
+export function recentDecisions(q: ConsoleQueries, limit: number, store?: string): DecisionRow[] {
+  return recentEntries(q, DECISION_TYPES, limit, store).map(decisionOf);
 }

@@ -1,9 +1,13 @@
 import type { Logger } from '@tillbridge/shared';
 import type { Feed } from '../feed/feed.js';
 import { DECISION_TYPES, decisionOf, type DecisionRow, type LiveStoreRow } from './fleet.js';
+import type { TerminalRow } from './wire.js';
 
 /** What one viewer is sent: a decision as it is committed, or the stores whose live row changed. */
-export type LiveMessage = { event: 'decision'; data: DecisionRow } | { event: 'stores'; data: LiveStoreRow[] };
+export type LiveMessage =
+  | { event: 'decision'; data: DecisionRow }
+  | { event: 'stores'; data: LiveStoreRow[] }
+  | { event: 'terminals'; data: { store: string; terminals: TerminalRow[] } };
 
 export interface LiveDeps {
   /** the hub's feed: its after-commit signal (this process's commits and those the cluster tells of), and its rows */
@@ -13,6 +17,10 @@ export interface LiveDeps {
   presence: { onChange(listener: (store: string) => void): void };
   /** the live rows of these stores (all when undefined) */
   rows(only?: ReadonlySet<string>): LiveStoreRow[];
+  /** this process's reports of a store's registers that change them, as they are recorded */
+  terminals: { onChange(listener: (store: string) => void): void };
+  /** a store's registers as held now */
+  terminalRows(store: string): TerminalRow[];
   log: Logger;
 }
 
@@ -37,6 +45,7 @@ export class ConsoleLive {
   private readonly viewers = new Set<(m: LiveMessage) => void>();
   private position = 0;
   private readonly dirty = new Set<string>();
+  private readonly dirtyTerminals = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   /** each store's row as last sent (JSON), to send only what changed */
@@ -52,6 +61,7 @@ export class ConsoleLive {
     this.refreshMs = o.refreshMs ?? 5000;
     d.commits.onCommitted(() => this.guard('read the feed', () => this.readFeed()));
     d.presence.onChange((store) => this.storeChanged(store));
+    d.terminals.onChange((store) => this.storeChanged(store, true));
   }
 
   /** A viewer joins: it is sent every message from now on until the function returned is called. */
@@ -89,6 +99,7 @@ export class ConsoleLive {
     clearTimeout(this.flushTimer);
     this.refreshTimer = this.flushTimer = undefined;
     this.dirty.clear();
+    this.dirtyTerminals.clear();
   }
 
   private readFeed(): void {
@@ -101,14 +112,21 @@ export class ConsoleLive {
     }
   }
 
-  private storeChanged(store: string): void {
+  /** A store's presence (or, `terminals`, its registers) changed here: sent after flushMs, with the others since. */
+  private storeChanged(store: string, terminals = false): void {
     if (this.viewers.size === 0) return;
-    this.dirty.add(store);
+    (terminals ? this.dirtyTerminals : this.dirty).add(store);
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       const only = new Set(this.dirty);
+      const registers = [...this.dirtyTerminals];
       this.dirty.clear();
-      this.guard('send the stores changed', () => this.send(this.d.rows(only)));
+      this.dirtyTerminals.clear();
+      if (only.size > 0) this.guard('send the stores changed', () => this.send(this.d.rows(only)));
+      for (const s of registers)
+        this.guard("send a store's registers", () =>
+          this.broadcast({ event: 'terminals', data: { store: s, terminals: this.d.terminalRows(s) } }),
+        );
     }, this.flushMs);
   }
 

@@ -9,6 +9,8 @@ import { readBody, sendJson } from '../http/router.js';
 import { ConsoleSessions, DEFAULT_SESSION_LIMITS, type ConsoleSession, type SessionLimits } from './sessions.js';
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
 import { fleet, liveRows, recentDecisions, type ConsoleQueries } from './fleet.js';
+import { storePage, terminalOf } from './store.js';
+import { auditView, exceptionDetails } from './oversight.js';
 import { consoleAssetsDir, loadAssets, type Asset } from './static.js';
 
 export interface ConsoleDeps {
@@ -20,6 +22,8 @@ export interface ConsoleDeps {
   commits: Pick<Feed, 'onCommitted'>;
   /** this process's presence changes, for the live fleet */
   presence: { onChange(listener: (store: string) => void): void };
+  /** this process's changes of a store's registers, for its page */
+  terminals: { onChange(listener: (store: string) => void): void };
   log: Logger;
 }
 
@@ -110,6 +114,8 @@ class ConsoleHttp {
         commits: deps.commits,
         presence: deps.presence,
         rows: (only) => liveRows(q, only),
+        terminals: deps.terminals,
+        terminalRows: (store) => q.terminals.list(store).map(terminalOf),
         log: deps.log,
       },
       opts.live,
@@ -167,7 +173,17 @@ class ConsoleHttp {
     else if (sub === 'fleet') json({ now: new Date(q.clock.now()).toISOString(), stores: fleet(q) });
     else if (sub === 'decisions') json({ decisions: recentDecisions(q, RECENT_DECISIONS) });
     else if (sub === 'events') this.stream(req, res, s);
+    else if (sub === 'exceptions') json({ exceptions: exceptionDetails(q) });
+    else if (sub === 'audit') json(auditView(q));
+    else if (sub.startsWith('stores/')) this.store(res, sub.slice('stores/'.length));
     else problem(res, 404, TbCodes.NOT_FOUND, `no such endpoint: ${API}${sub}`);
+  }
+
+  /** GET stores/ID: a store's page (its registers, latest sales and decisions, open exceptions). */
+  private store(res: ServerResponse, id: string): void {
+    const page = id === '' || id.includes('/') ? undefined : storePage(this.q, id);
+    if (page) sendJson(res, 200, page, { 'cache-control': 'no-store' });
+    else problem(res, 404, TbCodes.NOT_FOUND, `no such store: ${id}`);
   }
 
   /** The request's session, its token checked again (revoked: the session ends). */

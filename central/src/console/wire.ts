@@ -47,3 +47,96 @@ export interface DecisionRow {
   mode: string | null;
   status: string | null;
 }
+
+/** A register (or other terminal) as its store's agent last reported it. */
+export interface TerminalRow {
+  register: string;
+  /** up: a register is connected to it; down: none is (the link's state says why) */
+  up: boolean;
+  /** the link's state as the agent said it: listening, connecting, connected, disconnected, error */
+  state: string;
+  /** why, when not connected (the link's last error) */
+  detail: string | null;
+  /** how the agent reaches it, e.g. tcp 0.0.0.0:9100 */
+  transport: string;
+  connections: number;
+  /** what the register itself last said of its state, null when it never did */
+  reported: { state: string; detail: string | null; at: string | null } | null;
+  lastMessageAt: string | null;
+  /** when the agent reported this */
+  at: string;
+}
+
+/** A sale recorded at the hub, as the store's page lists it. */
+export interface SaleRow {
+  position: number;
+  at: string;
+  receipt: string | null;
+  register: string | null;
+  currency: string | null;
+  /** minor units */
+  total: number | null;
+  lines: number;
+}
+
+/** An exception (an event refused for good, a return flagged on reconciliation) waiting for an operator. */
+export interface ExceptionView {
+  id: string;
+  store: string;
+  register: string | null;
+  kind: string;
+  code: string;
+  reason: string;
+  authorization: string | null;
+  eventId: string | null;
+  createdAt: string;
+  resolvedAt: string | null;
+}
+
+/** GET /console/api/stores/:id */
+export interface StorePage {
+  store: StoreRowDetail;
+  terminals: TerminalRow[];
+  sales: SaleRow[];
+  decisions: DecisionRow[];
+  exceptions: ExceptionView[];
+}
+
+/** An open exception with what the hub recorded of it, and the return it concerns (GET /console/api/exceptions). */
+export interface ExceptionDetail extends ExceptionView {
+  /** what the hub recorded with it (e.g. the policy versions, the day's differences), null when nothing */
+  detail: unknown;
+  /** the return it concerns, when it concerns one */
+  ticket: {
+    decision: string;
+    status: string;
+    mode: string;
+    receipt: string;
+    refundAmount: number | null;
+    createdAt: string;
+  } | null;
+}
+
+/** An entry of the audit log, newest first in the tail. */
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  outcome: string;
+  store: string | null;
+  register: string | null;
+  resource: string | null;
+  /** its details (JSON), cut at 500 characters */
+  details: string;
+  origin: string | null;
+}
+
+/** GET /console/api/audit: the log's tail, the chain verified now (as `audit verify`), the last signed checkpoint. */
+export interface AuditView {
+  tail: AuditRow[];
+  verify:
+    | { ok: true; entries: number; head: string; from: number; to: number; checkpoints: number }
+    | { ok: false; entries: number; firstBad: number; problem: string };
+  checkpoint: { seq: number; id: number; hash: string; at: string; entries: number; fingerprint: string } | null;
+}

@@ -3,6 +3,7 @@ import type { TerminalStatus } from '@tillbridge/shared';
 import type { DeferredKind } from '../storage/deferred-writes.js';
 import { iso, type Clock } from './clock.js';
 import { HubEvents } from './hub-events.js';
+import { ChangeListeners } from './change-listeners.js';
 
 export interface TerminalRow {
   store: string;
@@ -31,6 +32,7 @@ export class Terminals {
   private readonly all: Statement;
   private readonly one: Statement;
   private readonly waiting: DeferredKind<TerminalRow>;
+  private readonly changeListeners = new ChangeListeners();
 
   constructor(
     private readonly s: HubStorage,
@@ -57,6 +59,18 @@ export class Terminals {
   /** The register's status as held now: what waits to be written, else what is stored. */
   private current(store: string, register: string): TerminalRow | undefined {
     return this.waiting.get(store, register) ?? (this.one.get(store, register) as TerminalRow | undefined);
+  }
+
+  /**
+   * Hears each report that changes a register's state, what it says of itself or its connections, once recorded (the
+   * operator console's store page). Reports made to other hub processes are not heard here.
+   */
+  onChange(listener: (store: string) => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  private changed(store: string): void {
+    this.changeListeners.tell(store);
   }
 
   /** Records a status; an older report than the one held is ignored. Returns whether it changed. */
@@ -90,6 +104,7 @@ export class Terminals {
     } else {
       this.waiting.put(store, t.register, row);
     }
+    if (announced || before.connections !== row.connections) this.changed(store);
     return true;
   }
 

@@ -1,4 +1,5 @@
 import type { HeartbeatFrame } from '@tillbridge/shared';
+import { ChangeListeners } from '../domain/change-listeners.js';
 
 /** Where a store's last seen time is kept (Stores: a deferred write). */
 export interface LastSeen {
@@ -59,7 +60,7 @@ export interface SharedPresence {
 export class Presence {
   private readonly byStore = new Map<string, StorePresence>();
   private shared: SharedPresence | undefined;
-  private readonly changeListeners: ((store: string) => void)[] = [];
+  private readonly changeListeners = new ChangeListeners();
 
   constructor(private readonly lastSeen: LastSeen) {}
 
@@ -68,17 +69,11 @@ export class Presence {
    * console's live view. Another process's changes are not heard here (the console reads them on its refresh).
    */
   onChange(listener: (store: string) => void): void {
-    this.changeListeners.push(listener);
+    this.changeListeners.add(listener);
   }
 
   private changed(store: string): void {
-    for (const l of this.changeListeners) {
-      try {
-        l(store);
-      } catch {
-        // a listener's failure (the console's) never reaches the agent's session
-      }
-    }
+    this.changeListeners.tell(store);
   }
 
   /** Many hub processes on one database: what they hold counts too. */
