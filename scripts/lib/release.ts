@@ -1,8 +1,9 @@
 /**
  * `npm run release`: self-contained bundles of the agent and the hub, and a Debian package of each
  * (docs/install.md). The production code (tsc's output) is bundled with esbuild into one ESM file
- * per program, with chunks/ for what its commands load on demand; the native modules, and the packages they need at run time, are left outside the
- * bundle and copied from the already-built node_modules: nothing is compiled again.
+ * per program, with chunks/ for what its commands load on demand; the native modules, and the
+ * packages they need at run time, are left outside the bundle and copied from the already-built
+ * node_modules: nothing is compiled again.
  */
 import {
   chmodSync,
