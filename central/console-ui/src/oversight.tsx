@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import * as api from './api';
 import { money } from './format';
+import { PlainTable } from './table';
 
 /** Fetches once when shown, and again on Refresh; the answer, an error, or null while it comes. */
 function useLoad<T>(load: () => Promise<T>): { data: T | null; error: string | null; reload: () => void } {
@@ -132,36 +133,25 @@ export function AuditView() {
         <>
           <Verify v={data.verify} />
           <Checkpoint c={data.checkpoint} />
-          <table class="plain" aria-label="Audit log, newest first">
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Time</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Store</th>
-                <th scope="col">Resource</th>
-                <th scope="col">Details</th>
+          <PlainTable
+            label="Audit log, newest first"
+            columns={['#', 'Time', 'Actor', 'Action', 'Outcome', 'Store', 'Resource', 'Details']}
+          >
+            {data.tail.map((e) => (
+              <tr key={e.id} data-entry={e.id}>
+                <td>{e.id}</td>
+                <td>
+                  <time dateTime={e.at}>{when(e.at)}</time>
+                </td>
+                <td>{e.actor}</td>
+                <td>{e.action}</td>
+                <td>{e.outcome}</td>
+                <td>{e.store ? `${e.store}${e.register ? ` · ${e.register}` : ''}` : '—'}</td>
+                <td>{e.resource ?? '—'}</td>
+                <td class="details">{e.details}</td>
               </tr>
-            </thead>
-            <tbody>
-              {data.tail.map((e) => (
-                <tr key={e.id} data-entry={e.id}>
-                  <td>{e.id}</td>
-                  <td>
-                    <time dateTime={e.at}>{when(e.at)}</time>
-                  </td>
-                  <td>{e.actor}</td>
-                  <td>{e.action}</td>
-                  <td>{e.outcome}</td>
-                  <td>{e.store ? `${e.store}${e.register ? ` · ${e.register}` : ''}` : '—'}</td>
-                  <td>{e.resource ?? '—'}</td>
-                  <td class="details">{e.details}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </PlainTable>
         </>
       )}
     </section>

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import * as api from './api';
 import { ago, clock, money, percent, version } from './format';
+import { PlainTable } from './table';
 
 /** "Up", or "Down" with the link's state: a register is down when nothing is connected to its endpoint. */
 function stateOf(t: api.Terminal): string {
@@ -10,66 +11,46 @@ function stateOf(t: api.Terminal): string {
 function Registers({ list, now }: { list: api.Terminal[]; now: number }) {
   if (list.length === 0) return <p class="summary">No register reported by the agent yet.</p>;
   return (
-    <table class="plain" aria-label="Registers">
-      <thead>
-        <tr>
-          <th scope="col">Register</th>
-          <th scope="col">State</th>
-          <th scope="col">Last message</th>
-          <th scope="col">Transport</th>
-          <th scope="col">Last error</th>
-          <th scope="col">Register says</th>
-          <th scope="col">Reported</th>
+    <PlainTable
+      label="Registers"
+      columns={['Register', 'State', 'Last message', 'Transport', 'Last error', 'Register says', 'Reported']}
+    >
+      {list.map((t) => (
+        <tr key={t.register} data-register={t.register} class={t.up ? 'up' : 'down'}>
+          <th scope="row">{t.register}</th>
+          <td data-col="state">{stateOf(t)}</td>
+          <td>{ago(t.lastMessageAt, now)}</td>
+          <td>{t.transport}</td>
+          <td>{t.up ? '—' : (t.detail ?? '—')}</td>
+          <td>{t.reported ? `${t.reported.state}${t.reported.detail ? `: ${t.reported.detail}` : ''}` : '—'}</td>
+          <td>{ago(t.at, now)}</td>
         </tr>
-      </thead>
-      <tbody>
-        {list.map((t) => (
-          <tr key={t.register} data-register={t.register} class={t.up ? 'up' : 'down'}>
-            <th scope="row">{t.register}</th>
-            <td data-col="state">{stateOf(t)}</td>
-            <td>{ago(t.lastMessageAt, now)}</td>
-            <td>{t.transport}</td>
-            <td>{t.up ? '—' : (t.detail ?? '—')}</td>
-            <td>{t.reported ? `${t.reported.state}${t.reported.detail ? `: ${t.reported.detail}` : ''}` : '—'}</td>
-            <td>{ago(t.at, now)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </PlainTable>
   );
 }
 
 export function ExceptionsTable({ list, label }: { list: api.Exception[]; label: string }) {
   if (list.length === 0) return <p class="summary">No open exception.</p>;
   return (
-    <table class="plain" aria-label={label}>
-      <thead>
-        <tr>
-          <th scope="col">Raised</th>
-          <th scope="col">Store</th>
-          <th scope="col">Register</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Code</th>
-          <th scope="col">Reason</th>
-          <th scope="col">Authorization or event</th>
+    <PlainTable
+      label={label}
+      columns={['Raised', 'Store', 'Register', 'Kind', 'Code', 'Reason', 'Authorization or event']}
+    >
+      {list.map((e) => (
+        <tr key={e.id} data-exception={e.id}>
+          <td>
+            <time dateTime={e.createdAt}>{new Date(e.createdAt).toLocaleString()}</time>
+          </td>
+          <td>{e.store}</td>
+          <td>{e.register ?? '—'}</td>
+          <td>{e.kind}</td>
+          <td>{e.code}</td>
+          <td>{e.reason}</td>
+          <td>{e.authorization ?? e.eventId ?? '—'}</td>
         </tr>
-      </thead>
-      <tbody>
-        {list.map((e) => (
-          <tr key={e.id} data-exception={e.id}>
-            <td>
-              <time dateTime={e.createdAt}>{new Date(e.createdAt).toLocaleString()}</time>
-            </td>
-            <td>{e.store}</td>
-            <td>{e.register ?? '—'}</td>
-            <td>{e.kind}</td>
-            <td>{e.code}</td>
-            <td>{e.reason}</td>
-            <td>{e.authorization ?? e.eventId ?? '—'}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </PlainTable>
   );
 }
 

@@ -1,5 +1,5 @@
 import type { TerminalRow as StoredTerminal } from '../domain/terminals.js';
-import type { ExceptionRow } from '../domain/exceptions.js';
+import { exceptionFields, type ExceptionRow } from '../domain/exceptions.js';
 import type { FeedEntry } from '../feed/feed.js';
 import { detailRow, recentDecisions, recentEntries, type ConsoleQueries } from './fleet.js';
 import type { ExceptionView, SaleRow, StorePage, TerminalRow } from './wire.js';
@@ -37,18 +37,7 @@ export function saleOf(e: FeedEntry): SaleRow {
 }
 
 export function exceptionOf(e: ExceptionRow): ExceptionView {
-  return {
-    id: e.id,
-    store: e.store,
-    register: e.register,
-    kind: e.kind,
-    code: e.code,
-    reason: e.reason,
-    authorization: e.authorization,
-    eventId: e.event_id,
-    createdAt: e.created_at,
-    resolvedAt: e.resolved_at,
-  };
+  return exceptionFields(e);
 }
 
 /** The exceptions not yet resolved (one store's when given), newest first. */

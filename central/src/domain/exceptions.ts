@@ -18,6 +18,35 @@ export interface ExceptionRow {
   resolution: string | null;
 }
 
+/** An exception as the admin API and the console show it (its resolution aside). */
+export interface ExceptionFields {
+  id: string;
+  store: string;
+  register: string | null;
+  kind: string;
+  code: string;
+  reason: string;
+  authorization: string | null;
+  eventId: string | null;
+  createdAt: string;
+  resolvedAt: string | null;
+}
+
+export function exceptionFields(e: ExceptionRow): ExceptionFields {
+  return {
+    id: e.id,
+    store: e.store,
+    register: e.register,
+    kind: e.kind,
+    code: e.code,
+    reason: e.reason,
+    authorization: e.authorization,
+    eventId: e.event_id,
+    createdAt: e.created_at,
+    resolvedAt: e.resolved_at,
+  };
+}
+
 /** Events refused for good and returns flagged on reconciliation: kept and listed, never dropped. */
 export class Exceptions {
   private readonly insert: Statement;

@@ -2,6 +2,7 @@ import { fromMilli, TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { ReturnLineRow, ReturnRow, ReturnsPageKey } from '../../domain/returns-repo.js';
 import { ticketHeader } from '../../domain/return-ticket.js';
+import { exceptionFields } from '../../domain/exceptions.js';
 import type { Router } from '../router.js';
 import type { HandlerResultOf } from '../contract/route.js';
 import { parseQuery } from '../contract/route.js';
@@ -127,16 +128,7 @@ export function returnRoutes(router: Router, api: AdminApi): void {
       .forStore(ctx.query.get('store') ?? undefined)
       .filter((e) => !open || e.resolved_at === null)
       .map((e) => ({
-        id: e.id,
-        store: e.store,
-        register: e.register,
-        kind: e.kind,
-        code: e.code,
-        reason: e.reason,
-        authorization: e.authorization,
-        eventId: e.event_id,
-        createdAt: e.created_at,
-        resolvedAt: e.resolved_at,
+        ...exceptionFields(e),
         resolution: e.resolution ? (JSON.parse(e.resolution) as { action: string; note: string; by: string }) : null,
       }));
   });
