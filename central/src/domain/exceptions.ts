@@ -18,21 +18,8 @@ export interface ExceptionRow {
   resolution: string | null;
 }
 
-/** An exception as the admin API and the console show it (its resolution aside). */
-export interface ExceptionFields {
-  id: string;
-  store: string;
-  register: string | null;
-  kind: string;
-  code: string;
-  reason: string;
-  authorization: string | null;
-  eventId: string | null;
-  createdAt: string;
-  resolvedAt: string | null;
-}
-
-export function exceptionFields(e: ExceptionRow): ExceptionFields {
+/** An exception as the admin API and the console show it (its resolution aside), in their field names. */
+export function exceptionFields(e: ExceptionRow) {
   return {
     id: e.id,
     store: e.store,
