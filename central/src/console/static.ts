@@ -16,12 +16,13 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * Where the console's built page is: next to the hub's bundle in the package (`console/` beside tillbridge-hub.mjs),
- * or in the checkout (central/console-ui/dist, from central/src/console or central/dist/console).
+ * Where the console's built page is: next to the hub's bundle in the package (`console/` beside tillbridge-hub.mjs,
+ * whose code may run from the bundle's chunks/), or in the checkout (central/console-ui/dist, from central/src/console
+ * or central/dist/console).
  */
 export function consoleAssetsDir(): string | undefined {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  const candidates = [join(here, 'console'), join(here, '..', '..', 'console-ui', 'dist')];
+  const candidates = [join(here, 'console'), join(here, '..', 'console'), join(here, '..', '..', 'console-ui', 'dist')];
   return candidates.find((d) => existsSync(join(d, 'index.html')));
 }
 
