@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError, parseHostPort, TbCodes, TbError, urlHostIsLoopback } from '@tillbridge/shared';
 import { FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
 import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';

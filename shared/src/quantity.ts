@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Quantities on the wire are numbers with at most three decimals (units, or kilograms for

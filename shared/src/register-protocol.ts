@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Currency, MinorUnits } from './money.js';
 import { Quantity, QuantityOrZero } from './quantity.js';
 

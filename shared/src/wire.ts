@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Currency, MinorUnits } from './money.js';
 import { Quantity, QuantityOrZero } from './quantity.js';
 import {

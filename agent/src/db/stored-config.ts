@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError } from '@tillbridge/shared';
 import { getMeta, type Db } from './agent-db.js';
 

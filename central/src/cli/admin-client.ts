@@ -1,7 +1,7 @@
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import got, { type Method } from 'got';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { routeUrl, type PathParams, type RequestArgs, type RouteContract } from '../http/contract/route.js';
 import { connectionError, parseHubUrl } from './connection-error.js';
@@ -10,8 +10,8 @@ import { connectionError, parseHubUrl } from './connection-error.js';
  * The hub's answer to a route, parsed with the route's schema. One that does not fit (a hub of
  * another version) is an error naming where it differs.
  */
-export function parseAnswer<Response extends z.ZodType>(
-  contract: RouteContract<string, z.ZodType, Response>,
+export function parseAnswer<Response extends z.ZodMiniType>(
+  contract: RouteContract<string, z.ZodMiniType, Response>,
   answer: unknown,
 ): z.output<Response> {
   const parsed = contract.response.safeParse(answer);
@@ -50,7 +50,7 @@ export class AdminClient {
    * A route of the admin API's contract: the answer parsed with the route's schema, typed by it. An
    * answer that does not fit (a hub of another version) is an error naming what differs.
    */
-  async request<Path extends string, Query extends z.ZodType, Response extends z.ZodType>(
+  async request<Path extends string, Query extends z.ZodMiniType, Response extends z.ZodMiniType>(
     contract: RouteContract<Path, Query, Response>,
     ...[args]: [PathParams<Path>] extends [never] ? [RequestArgs<Path, Query>?] : [RequestArgs<Path, Query>]
   ): Promise<z.output<Response>> {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
 import type { RequestArgs, RouteContract } from '../http/contract/route.js';
 import type { AdminClient } from './admin-client.js';
@@ -74,8 +74,8 @@ export function printingCommand(parent: Command, usage: string, help: CommandHel
 /** What a command that asks the hub one thing says of itself, asks and prints (`askCommand`). */
 export interface Ask<
   Path extends string,
-  Query extends z.ZodType,
-  Response extends z.ZodType,
+  Query extends z.ZodMiniType,
+  Response extends z.ZodMiniType,
   A extends unknown[],
 > extends CommandHelp {
   route: RouteContract<Path, Query, Response>;
@@ -88,8 +88,8 @@ export interface Ask<
 /** A `printingCommand` whose action asks the hub `ask.route` and prints the answer. */
 export function askCommand<
   Path extends string,
-  Query extends z.ZodType,
-  Response extends z.ZodType,
+  Query extends z.ZodMiniType,
+  Response extends z.ZodMiniType,
   A extends unknown[],
 >(ctx: CliContext, parent: Command, usage: string, ask: Ask<Path, Query, Response, A>): Command {
   return printingCommand(parent, usage, ask).action(

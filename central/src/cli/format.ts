@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { formatMoney, TbCodes, TbError } from '@tillbridge/shared';
 import type { agentView } from '../http/contract/stores.js';
 

@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTbError, newId, TbCodes, TbError } from '@tillbridge/shared';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { parseAnswer, type AdminClient } from './admin-client.js';
 import type { RouteContract } from '../http/contract/route.js';
 import { Progress } from './progress.js';
@@ -26,9 +26,9 @@ function describe(p: ImportState): string {
  * that, on a terminal, the bar follows the hub: bytes sent, then bytes and rows checked, then
  * rows applied as the hub commits them. Resolves with the hub's answer.
  */
-export async function uploadImport<Response extends z.ZodType>(
+export async function uploadImport<Response extends z.ZodMiniType>(
   client: AdminClient,
-  contract: RouteContract<string, z.ZodType, Response>,
+  contract: RouteContract<string, z.ZodMiniType, Response>,
   file: string,
   contentType: string,
   stream: NodeJS.WriteStream = process.stderr,

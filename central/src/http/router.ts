@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { TbCodes, TbError, type TbCode } from '@tillbridge/shared';
 import type { PathParams, RouteContract } from './contract/route.js';
 
@@ -51,8 +51,8 @@ export class Router {
   }
 
   /** A route of the admin API's contract (`contract/`): the handler answers the contract's response type. */
-  serve<Path extends string, Response extends z.ZodType>(
-    contract: RouteContract<Path, z.ZodType, Response>,
+  serve<Path extends string, Response extends z.ZodMiniType>(
+    contract: RouteContract<Path, z.ZodMiniType, Response>,
     handler: (
       ctx: RequestContext & { params: Record<PathParams<Path>, string> },
     ) => z.input<Response> | Promise<z.input<Response>>,

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError, protectTenderPan, SaleMessage, type SaleEventBody } from '@tillbridge/shared';
 import { Refusal } from '../domain/refusal.js';
 import type { SaleService } from '../domain/sale-service.js';

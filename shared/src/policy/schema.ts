@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * A returns policy: the rules a return request is judged by, online at the hub and offline at

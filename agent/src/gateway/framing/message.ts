@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TbCodes } from '@tillbridge/shared';
 import type { Framer, FramerOutput } from '../types.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Framer } from '../types.js';
 import { LengthPrefixedFramer } from './length-prefixed.js';
 import { LineFramer } from './line.js';

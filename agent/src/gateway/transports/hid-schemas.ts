@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { capMessage, capNotBelowBase } from './schemas.js';
 
 const USB_ID = 'a USB id from 0 to 0xffff: a number, or a hex string such as "0x05e0"';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Config of the `http` register transport (a register's `transport` key). The register id in

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Config schemas of the transports that open a device or dial out (`serial`, `tcp-client`).

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { ackFeed, listFeedConsumers, readFeed, removeFeedConsumer, type feedEntry } from '../../http/contract/feed.js';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 type FeedEntry = z.output<typeof feedEntry>;
 import { table } from '../format.js';

@@ -4,7 +4,7 @@ import type { Router } from '../router.js';
 import { STORE_ID } from '../../domain/stores.js';
 import { actorOf, authorize } from './common.js';
 import { describeAgent } from '../../domain/agent-versions.js';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { agentView, createStore, listStores, minAgentVersion, setMinAgentVersion } from '../contract/stores.js';
 
 /** What the hub says of a connected agent, in the contract's type (the contract test holds the two together). */

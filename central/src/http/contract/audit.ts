@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
-const nullableString = z.string().nullable();
+const nullableString = z.nullable(z.string());
 
 /** An audit entry as exported: its fields in export order, `details` as the JSON text that was hashed. */
 export const auditEntry = z.object({
@@ -56,7 +56,7 @@ export const verifyAudit = admin.get(
 export const auditTail = admin.get(
   '/audit',
   z.array(auditEntry),
-  z.object({ after: z.coerce.number().optional(), limit: z.coerce.number().optional() }),
+  z.object({ after: z.optional(z.coerce.number()), limit: z.optional(z.coerce.number()) }),
 );
 
 /**
@@ -69,16 +69,16 @@ export const auditEntries = admin.get(
   '/audit/entries',
   z.object({
     entries: z.array(auditEntry),
-    next: z.number().nullable(),
+    next: z.nullable(z.number()),
     head: z.number(),
-    estimate: z.number().optional(),
+    estimate: z.optional(z.number()),
   }),
   z.object({
-    since: z.string().optional(),
-    until: z.string().optional(),
-    store: z.string().optional(),
-    after: z.coerce.number().optional(),
-    limit: z.coerce.number().optional(),
+    since: z.optional(z.string()),
+    until: z.optional(z.string()),
+    store: z.optional(z.string()),
+    after: z.optional(z.coerce.number()),
+    limit: z.optional(z.coerce.number()),
   }),
 );
 
@@ -94,7 +94,7 @@ export const listCheckpoints = admin.get(
       fingerprint: z.string(),
     }),
   ),
-  z.object({ limit: z.coerce.number().optional(), before: z.coerce.number().optional() }),
+  z.object({ limit: z.optional(z.coerce.number()), before: z.optional(z.coerce.number()) }),
 );
 
 export const latestCheckpoint = admin.get('/audit/checkpoints/latest', checkpointFile);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { routesUnder } from './route.js';
 
 /** An entry of the ERP feed (docs/erp-feed.md): position, id, type, store, day, times, the event's data. */
@@ -6,8 +6,8 @@ export const feedEntry = z.object({
   position: z.number(),
   id: z.string(),
   type: z.string(),
-  store: z.string().nullable(),
-  businessDay: z.string().nullable(),
+  store: z.nullable(z.string()),
+  businessDay: z.nullable(z.string()),
   at: z.string(),
   recordedAt: z.string(),
   data: z.record(z.string(), z.unknown()),
@@ -29,13 +29,13 @@ export const readFeed = feed.get(
   '',
   z.object({ entries: z.array(feedEntry), next: z.number(), head: z.number() }),
   z.object({
-    after: z.coerce.number().optional(),
-    limit: z.coerce.number().optional(),
-    wait: z.coerce.number().optional(),
-    consumer: z.string().optional(),
-    store: z.string().optional(),
-    type: z.string().optional(),
-    day: z.string().optional(),
+    after: z.optional(z.coerce.number()),
+    limit: z.optional(z.coerce.number()),
+    wait: z.optional(z.coerce.number()),
+    consumer: z.optional(z.string()),
+    store: z.optional(z.string()),
+    type: z.optional(z.string()),
+    day: z.optional(z.string()),
   }),
 );
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
 /** An import running or recently finished: how far it got (docs/operations.md#imports). */
@@ -8,18 +8,18 @@ export const importProgress = z.object({
   actor: z.string(),
   state: z.enum(['receiving', 'checking', 'applying', 'imported', 'refused', 'stopped', 'failed']),
   startedAt: z.string(),
-  finishedAt: z.string().optional(),
+  finishedAt: z.optional(z.string()),
   bytesReceived: z.number(),
-  bytesExpected: z.number().optional(),
+  bytesExpected: z.optional(z.number()),
   bytesChecked: z.number(),
   rowsRead: z.number(),
   badRows: z.number(),
-  rows: z.number().optional(),
+  rows: z.optional(z.number()),
   applied: z.number(),
-  appliedThroughLine: z.number().optional(),
+  appliedThroughLine: z.optional(z.number()),
   transactions: z.number(),
-  result: z.record(z.string(), z.unknown()).optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  result: z.optional(z.record(z.string(), z.unknown())),
+  error: z.optional(z.object({ code: z.string(), message: z.string() })),
 });
 
 /** Running ones and the last 50 finished, newest first. */

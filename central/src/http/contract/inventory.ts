@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
 export const showInventory = admin.get(
@@ -6,7 +6,7 @@ export const showInventory = admin.get(
   z.array(
     z.object({ store: z.string(), sku: z.string(), onHand: z.number(), reserved: z.number(), available: z.number() }),
   ),
-  z.object({ sku: z.string().optional() }),
+  z.object({ sku: z.optional(z.string()) }),
 );
 
 export const setInventory = admin.put(

@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
-const nullableString = z.string().nullable();
+const nullableString = z.nullable(z.string());
 const role = z.enum(['admin', 'operator']);
 
 const schedule = z.object({
@@ -45,7 +45,7 @@ const tokenView = z.object({
 
 export const listKeys = admin.get(
   '/stores/:store/keys',
-  z.object({ store: z.string(), keys: z.array(keyView), schedule: schedule.nullable() }),
+  z.object({ store: z.string(), keys: z.array(keyView), schedule: z.nullable(schedule) }),
 );
 
 export const rotateKey = admin.post('/stores/:store/keys/rotate', rotation);

@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
-const nullableString = z.string().nullable();
+const nullableString = z.nullable(z.string());
 
 /** A return ticket as lists show it. */
 export const returnSummary = z.object({
@@ -20,7 +20,7 @@ export const returnSummary = z.object({
   reconciliation: nullableString,
   resolution: nullableString,
   reason: nullableString,
-  refund: z.number().nullable(),
+  refund: z.nullable(z.number()),
   refundKind: nullableString,
   createdAt: z.string(),
   completedAt: nullableString,
@@ -43,24 +43,24 @@ export const RETURNS_PAGE = { max: 1000, default: 100 } as const;
 export const listReturns = admin.get(
   '/returns',
   z.object({
-    returns: z.array(returnSummary.extend({ lines: z.array(returnLine) })),
+    returns: z.array(z.extend(returnSummary, { lines: z.array(returnLine) })),
     /** pass as `after` for the next page; null: this was the last */
     next: nullableString,
   }),
   z.object({
-    store: z.string().optional(),
-    limit: z.coerce.number().int().min(1).max(RETURNS_PAGE.max).optional(),
+    store: z.optional(z.string()),
+    limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(RETURNS_PAGE.max))),
     /** the `next` of the page before (opaque) */
-    after: z.string().optional(),
+    after: z.optional(z.string()),
   }),
 );
 
-const ruleFired = z.object({ code: z.string(), detail: z.string(), line: z.number().optional() });
+const ruleFired = z.object({ code: z.string(), detail: z.string(), line: z.optional(z.number()) });
 
 /** The whole ticket: request, rules that fired, decision, override, completion, reconciliation. */
 export const showReturn = admin.get(
   '/returns/:authorization',
-  returnSummary.omit({ reconciliation: true, resolution: true }).extend({
+  z.extend(z.omit(returnSummary, { reconciliation: true, resolution: true }), {
     /** the sale's currency, which every amount of the ticket is in (null: no receipt) */
     currency: nullableString,
     request: z.record(z.string(), z.unknown()),
@@ -69,26 +69,26 @@ export const showReturn = admin.get(
     decisionDetail: z.object({
       allowedTenders: z.array(z.string()),
       conditions: z.array(z.string()),
-      grossRefund: z.number().nullable(),
+      grossRefund: z.nullable(z.number()),
       fees: z.number(),
       expiresAt: nullableString,
     }),
     lines: z.array(returnLine),
     exchange: z.array(z.object({ sku: z.string(), qty: z.number(), approved: z.number(), code: z.string() })),
-    override: z.object({ manager: z.string(), at: nullableString }).nullable(),
-    completion: z
-      .object({
+    override: z.nullable(z.object({ manager: z.string(), at: nullableString })),
+    completion: z.nullable(
+      z.object({
         at: z.string(),
-        refund: z.object({ kind: nullableString, amount: z.number().nullable() }),
+        refund: z.object({ kind: nullableString, amount: z.nullable(z.number()) }),
         kind: nullableString,
-      })
-      .nullable(),
-    reconciliation: z
-      .object({ result: nullableString, exception: nullableString, lateOnlineReplaced: z.boolean() })
-      .nullable(),
-    resolution: z
-      .object({ action: z.string(), by: nullableString, at: nullableString, note: nullableString })
-      .nullable(),
+      }),
+    ),
+    reconciliation: z.nullable(
+      z.object({ result: nullableString, exception: nullableString, lateOnlineReplaced: z.boolean() }),
+    ),
+    resolution: z.nullable(
+      z.object({ action: z.string(), by: nullableString, at: nullableString, note: nullableString }),
+    ),
     exceptions: z.array(
       z.object({
         id: z.string(),
@@ -115,10 +115,10 @@ export const listExceptions = admin.get(
       eventId: nullableString,
       createdAt: z.string(),
       resolvedAt: nullableString,
-      resolution: z.object({ action: z.string(), note: z.string(), by: z.string() }).nullable(),
+      resolution: z.nullable(z.object({ action: z.string(), note: z.string(), by: z.string() })),
     }),
   ),
-  z.object({ store: z.string().optional(), open: z.literal('true').optional() }),
+  z.object({ store: z.optional(z.string()), open: z.optional(z.literal('true')) }),
 );
 
 export const resolveException = admin.post(

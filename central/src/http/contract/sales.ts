@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
-const nullableString = z.string().nullable();
+const nullableString = z.nullable(z.string());
 
 export const showSale = admin.get(
   '/sales/:receipt',
@@ -37,7 +37,7 @@ export const showSale = admin.get(
     ),
   }),
   /** the store that issued the receipt (receipt numbers are each store's own) */
-  z.object({ store: z.string().optional() }),
+  z.object({ store: z.optional(z.string()) }),
 );
 
 /** Sales from other channels: JSON lines, streamed (docs/operations.md#imports). */

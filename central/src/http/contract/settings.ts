@@ -1,10 +1,10 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
 const body = z.record(z.string(), z.unknown());
-const nullableNumber = z.number().nullable();
-const byStore = z.object({ store: z.string().optional() });
-const history = z.object({ store: z.string().optional(), limit: z.coerce.number().int().optional() });
+const nullableNumber = z.nullable(z.number());
+const byStore = z.object({ store: z.optional(z.string()) });
+const history = z.object({ store: z.optional(z.string()), limit: z.optional(z.coerce.number().check(z.int())) });
 /** Where a versioned document (the returns policy, the sync settings) applies and which version it is. */
 const scopedVersion = { scope: z.string(), version: z.number() };
 
@@ -13,7 +13,7 @@ const versionRecord = z.object({
   version: z.number(),
   scope: z.string(),
   actor: z.string(),
-  note: z.string().nullable(),
+  note: z.nullable(z.string()),
   createdAt: z.string(),
   /** the change as it was made (a patch, or a whole body) */
   body: z.unknown(),
@@ -25,9 +25,9 @@ export const showPolicy = admin.get(
     ...scopedVersion,
     policy: body,
     /** a store's own change over the default */
-    override: body.optional(),
+    override: z.optional(body),
     /** the version the store's agent holds */
-    agentHolds: nullableNumber.optional(),
+    agentHolds: z.optional(nullableNumber),
   }),
   byStore,
 );
@@ -38,7 +38,7 @@ export const setPolicy = admin.put('/policy', z.object({ ...scopedVersion, polic
 
 export const listManagers = admin.get(
   '/managers',
-  z.array(z.object({ id: z.string(), name: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() })),
+  z.array(z.object({ id: z.string(), name: z.string(), createdAt: z.string(), revokedAt: z.nullable(z.string()) })),
 );
 
 export const setManager = admin.put('/managers/:id', z.object({ id: z.string(), name: z.string() }));
@@ -50,9 +50,9 @@ export const showConfig = admin.get(
   z.object({
     ...scopedVersion,
     settings: body,
-    override: body.nullable().optional(),
+    override: z.optional(z.nullable(body)),
     /** the version the store's agent runs */
-    agentRuns: nullableNumber.optional(),
+    agentRuns: z.optional(nullableNumber),
   }),
   byStore,
 );

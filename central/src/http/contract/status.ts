@@ -1,9 +1,9 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 import { agentView } from './stores.js';
 
-const nullableString = z.string().nullable();
-const nullableNumber = z.number().nullable();
+const nullableString = z.nullable(z.string());
+const nullableNumber = z.nullable(z.number());
 
 /** Authorizations: return tickets by mode and outcome, late and failed requests, rates. */
 const authorizationRate = z.object({
@@ -21,7 +21,7 @@ const terminal = z.object({
   detail: nullableString,
   transport: z.string(),
   connections: z.number(),
-  reported: z.object({ state: z.string(), detail: nullableString, at: nullableString }).nullable(),
+  reported: z.nullable(z.object({ state: z.string(), detail: nullableString, at: nullableString })),
   lastMessageAt: nullableString,
   at: z.string(),
 });
@@ -37,10 +37,12 @@ const storeStatus = z.object({
   lastSeq: z.number(),
   policy: z.object({ version: z.number(), agentHolds: nullableNumber }),
   settings: z.object({ version: z.number(), agentRuns: nullableNumber }),
-  inventoryAccuracy: z.object({ ratio: z.number(), skus: z.number(), matching: z.number(), at: z.string() }).nullable(),
+  inventoryAccuracy: z.nullable(
+    z.object({ ratio: z.number(), skus: z.number(), matching: z.number(), at: z.string() }),
+  ),
   authorizations: authorizationRate,
   agentId: nullableString,
-  agent: agentView.nullable(),
+  agent: z.nullable(agentView),
   registers: z.array(z.object({ id: z.string(), connected: z.number() })),
   terminals: z.array(terminal),
 });
@@ -50,13 +52,13 @@ const feedRelay = z.object({
   exchange: z.string(),
   consumer: z.string(),
   relaying: z.boolean(),
-  lease: z.object({ holder: z.string(), until: z.string() }).nullable(),
+  lease: z.nullable(z.object({ holder: z.string(), until: z.string() })),
   connected: z.boolean(),
   position: z.number(),
   head: z.number(),
   lag: z.number(),
   relayed: z.number(),
-  lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
+  lastError: z.nullable(z.object({ message: z.string(), at: z.string() })),
 });
 
 const disabledEndpoint = z.object({
@@ -85,7 +87,7 @@ export const hubStatus = admin.get(
       endpoints: z.number(),
       disabled: z.array(disabledEndpoint),
     }),
-    feedRelay: feedRelay.nullable(),
+    feedRelay: z.nullable(feedRelay),
     feed: z.object({
       head: z.number(),
       consumers: z.array(feedConsumer),
@@ -94,5 +96,5 @@ export const hubStatus = admin.get(
     authorizations: authorizationRate,
     stores: z.array(storeStatus),
   }),
-  z.object({ store: z.string().optional() }),
+  z.object({ store: z.optional(z.string()) }),
 );

@@ -1,15 +1,15 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
-const nullableString = z.string().nullable();
+const nullableString = z.nullable(z.string());
 
 /** What the hub says of a connected agent (its hello): status and stores list show it. */
 export const agentView = z.object({
   software: nullableString,
   version: nullableString,
-  os: z.object({ platform: z.string(), release: z.string(), arch: z.string() }).nullable(),
+  os: z.nullable(z.object({ platform: z.string(), release: z.string(), arch: z.string() })),
   startedAt: nullableString,
-  uptimeMs: z.number().nullable(),
+  uptimeMs: z.nullable(z.number()),
   protocol: z.number(),
   belowMinimum: z.boolean(),
 });
@@ -23,7 +23,7 @@ export const listStores = admin.get(
       createdAt: z.string(),
       lastSeenAt: nullableString,
       connected: z.boolean(),
-      agent: agentView.nullable(),
+      agent: z.nullable(agentView),
     }),
   ),
 );
@@ -56,5 +56,5 @@ export const listEnrollments = admin.get(
       usedFrom: nullableString,
     }),
   ),
-  z.object({ store: z.string().optional() }),
+  z.object({ store: z.optional(z.string()) }),
 );

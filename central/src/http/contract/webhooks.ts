@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { admin } from './route.js';
 
-const nullableString = z.string().nullable();
+const nullableString = z.nullable(z.string());
 
 /** An endpoint as the admin API shows it: never its secret. */
 export const endpointView = z.object({
@@ -35,7 +35,7 @@ export const deliveryView = z.object({
   attempts: z.number(),
   nextAttemptAt: nullableString,
   lastAttemptAt: nullableString,
-  lastStatus: z.number().nullable(),
+  lastStatus: z.nullable(z.number()),
   lastError: nullableString,
   createdAt: z.string(),
 });
@@ -61,7 +61,7 @@ export const addWebhook = admin.post(
 export const listDeliveries = admin.get(
   '/webhooks/deliveries',
   z.array(deliveryView),
-  z.object({ webhook: z.string().optional(), failed: z.string().optional(), limit: z.coerce.number().optional() }),
+  z.object({ webhook: z.optional(z.string()), failed: z.optional(z.string()), limit: z.optional(z.coerce.number()) }),
 );
 
 export const showDelivery = admin.get('/webhooks/deliveries/:id', deliveryView);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isTbError, TbCodes, type RegisterReply } from '@tillbridge/shared';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Codec, DecodeResult } from '../../types.js';
 import type { KnownSales } from './links.js';
 import { mapDocument, type MappingOptions } from './mapping.js';

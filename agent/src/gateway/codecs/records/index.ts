@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Codec } from '../../types.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { DelimitedCodec } from './delimited.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ARRAY_NAMES, MESSAGE_TYPES } from './canonical-fields.js';
 import { checkProfile } from './profile-checks.js';
 import { isTimeZone } from './dates.js';
