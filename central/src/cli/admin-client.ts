@@ -1,6 +1,6 @@
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import got, { type Method } from 'got';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type * as z from 'zod/mini';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { routeUrl, type PathParams, type RequestArgs, type RouteContract } from '../http/contract/route.js';
@@ -22,6 +22,8 @@ export function parseAnswer<Response extends z.ZodMiniType>(
   const message = `the hub's answer to ${route} is not what this CLI expects at ${where}: ${issue?.message ?? ''}`;
   throw new TbError(TbCodes.INTERNAL, message);
 }
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 interface HubErrorAnswer {
   code?: string;
@@ -96,48 +98,15 @@ export class AdminClient {
    * Resolves with the bytes written once `out` has them all.
    */
   async download(path: string, out: Writable): Promise<number> {
-    const hub = parseHubUrl(this.base);
-    if (!this.token)
-      throw new TbError(
-        TbCodes.UNAUTHORIZED,
-        'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)',
-      );
-    const stream = got.stream(`${this.base.replace(/\/$/, '')}${path}`, {
-      headers: { authorization: `Bearer ${this.token}` },
-      throwHttpErrors: false,
-      retry: { limit: 0 },
-      timeout: { connect: 10_000, response: 120_000 },
-      followRedirect: false,
-      ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
-    });
-    let status: number;
-    try {
-      status = await new Promise<number>((resolve, reject) => {
-        stream.once('response', (r: { statusCode: number }) => resolve(r.statusCode));
-        stream.once('error', reject);
-      });
-    } catch (err) {
-      throw connectionError(hub, err, this.caFile);
-    }
-    if (status >= 400) {
-      const chunks: Buffer[] = [];
-      for await (const c of stream) chunks.push(c as Buffer);
-      let e: HubErrorAnswer = {};
-      try {
-        e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
-      } catch {
-        throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${status} with something that is not JSON`);
-      }
-      throw hubError(e, status);
-    }
+    // the answer may take long to start (the hub builds it), then as long as it takes to stream
+    const res = await this.send('GET', path, { connectMs: 10_000, answerMs: 120_000 });
+    if ((res.statusCode ?? 0) >= 400) throw hubError((await this.answerOf(res)) as HubErrorAnswer, res.statusCode ?? 0);
     let bytes = 0;
-    const count = new Transform({
-      transform(c: Buffer, _enc, next) {
-        bytes += c.length;
-        next(null, c);
-      },
-    });
-    await pipeline(stream, count, out);
+    await pipeline(
+      res,
+      counting((n) => (bytes = n)),
+      out,
+    );
     return bytes;
   }
 
@@ -149,45 +118,145 @@ export class AdminClient {
     onUpload?: (sent: number, total: number | undefined) => void,
     streamSize?: number,
   ): Promise<T> {
+    const res = await this.send(
+      method,
+      path,
+      // a streamed import is answered once applied, minutes later for a large file
+      streamSize === undefined ? { wholeMs: 120_000 } : { connectMs: 10_000 },
+      body,
+      contentType,
+      onUpload,
+      streamSize,
+    );
+    const parsed = await this.answerOf(res);
+    if ((res.statusCode ?? 0) >= 400) throw hubError(parsed as HubErrorAnswer, res.statusCode ?? 0);
+    return parsed as T;
+  }
+
+  /** The answer's body as JSON ({} when empty); one that is not JSON is an error saying so. */
+  private async answerOf(res: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+    } catch (err) {
+      throw connectionError(parseHubUrl(this.base), err, this.caFile);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    try {
+      return text ? (JSON.parse(text) as unknown) : {};
+    } catch {
+      throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${res.statusCode} with something that is not JSON`);
+    }
+  }
+
+  /**
+   * Sends one request with node's own http/https (https loaded only for an https:// hub) and resolves
+   * with the answer once its head has come, its body still to read. What stops it before then (no
+   * connection, a certificate refused, a time limit: code ETIMEDOUT) is a TbError saying what to do.
+   * Limits: `wholeMs` from the start until the whole answer is read, `connectMs` until the connection
+   * is made, `answerMs` until the answer's head has come.
+   */
+  private async send(
+    method: Method,
+    path: string,
+    limits: { wholeMs?: number; connectMs?: number; answerMs?: number },
+    body?: unknown,
+    contentType?: string,
+    onUpload?: (sent: number, total: number | undefined) => void,
+    streamSize?: number,
+  ): Promise<IncomingMessage> {
     const hub = parseHubUrl(this.base);
     if (!this.token)
       throw new TbError(
         TbCodes.UNAUTHORIZED,
         'no admin token: pass --token or set TILLBRIDGE_ADMIN_TOKEN (printed by `tillbridge-hub init`)',
       );
-    const url = `${this.base.replace(/\/$/, '')}${path}`;
-    let res;
+    const payload =
+      body === undefined || body instanceof Readable
+        ? undefined
+        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.token}`,
+      ...(payload && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}),
+      ...(contentType ? { 'content-type': contentType } : {}),
+      ...(payload ? { 'content-length': String(payload.length) } : {}),
+      ...(streamSize === undefined ? {} : { 'content-length': String(streamSize) }),
+    };
+    let url: URL;
     try {
-      const req = got(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(contentType ? { 'content-type': contentType } : {}),
-          ...(streamSize === undefined ? {} : { 'content-length': String(streamSize) }),
-        },
-        ...(body === undefined ? {} : typeof body === 'string' || body instanceof Readable ? { body } : { json: body }),
-        throwHttpErrors: false,
-        retry: { limit: 0 },
-        // a streamed import is answered once applied, minutes later for a large file
-        timeout: streamSize === undefined ? { request: 120_000 } : { connect: 10_000 },
-        followRedirect: false,
-        ...(this.ca ? { https: { certificateAuthority: this.ca } } : {}),
-      });
-      if (onUpload)
-        void req.on('uploadProgress', (p: { transferred: number; total?: number }) => onUpload(p.transferred, p.total));
-      res = await req;
+      url = new URL(`${this.base.replace(/\/$/, '')}${path}`);
     } catch (err) {
       throw connectionError(hub, err, this.caFile);
     }
-    let parsed: unknown;
-    try {
-      parsed = res.body ? JSON.parse(res.body) : {};
-    } catch {
-      throw new TbError(TbCodes.INTERNAL, `the hub answered HTTP ${res.statusCode} with something that is not JSON`);
-    }
-    if (res.statusCode >= 400) {
-      throw hubError(parsed as HubErrorAnswer, res.statusCode);
-    }
-    return parsed as T;
+    const request =
+      url.protocol === 'https:' ? (await import('node:https')).request : (await import('node:http')).request;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(url, { method, headers, ...(this.ca ? { ca: this.ca } : {}) });
+      const timers: NodeJS.Timeout[] = [];
+      let answer: IncomingMessage | undefined;
+      const expire = (ms: number | undefined, what: string): NodeJS.Timeout | undefined => {
+        if (ms === undefined) return undefined;
+        const t = setTimeout(() => {
+          const e = new Error(`no ${what} within ${ms} ms`) as Error & { code: string };
+          e.code = 'ETIMEDOUT';
+          (answer ?? req).destroy(e);
+        }, ms);
+        timers.push(t);
+        return t;
+      };
+      const whole = expire(limits.wholeMs, 'whole answer');
+      const connect = expire(limits.connectMs, 'connection');
+      const head = expire(limits.answerMs, 'answer');
+      // (a kept-alive socket is connected already)
+      req.once('socket', (s) => {
+        if (s.connecting) s.once('connect', () => clearTimeout(connect));
+        else clearTimeout(connect);
+      });
+      req.on('error', (err) => {
+        for (const t of timers) clearTimeout(t);
+        reject(connectionError(hub, err, this.caFile));
+      });
+      req.once('response', (res) => {
+        clearTimeout(connect);
+        clearTimeout(head);
+        // the whole-answer limit runs on until the body has been read
+        answer = res;
+        res.once('close', () => clearTimeout(whole));
+        resolve(res);
+      });
+      writeBody(req, body instanceof Readable ? body : payload, onUpload, streamSize);
+    });
   }
+}
+
+/** Sends the request's body: a stream as it comes (`onUpload` counting it), else the whole of it at once. */
+function writeBody(
+  req: ClientRequest,
+  body: Readable | Buffer | undefined,
+  onUpload: ((sent: number, total: number | undefined) => void) | undefined,
+  streamSize: number | undefined,
+): void {
+  if (!(body instanceof Readable)) {
+    req.end(body);
+    if (body) onUpload?.(body.length, body.length);
+    return;
+  }
+  // a body that fails (a file that cannot be read) ends the request with its error
+  pipeline(
+    body,
+    counting((sent) => onUpload?.(sent, streamSize)),
+    req,
+  ).catch((err: unknown) => req.destroy(err as Error));
+}
+
+/** What passes through, unchanged; `onBytes` is told the bytes so far after each chunk. */
+function counting(onBytes: (total: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(c: Buffer, _enc, next) {
+      total += c.length;
+      onBytes(total);
+      next(null, c);
+    },
+  });
 }
