@@ -1,4 +1,4 @@
-import got from 'got';
+import type { IncomingHttpHeaders } from 'node:http';
 import { monotonicClock, TbCodes, TbError, TOKEN_PATH, type TbCode } from '@tillbridge/shared';
 import { PinnedAgent } from './pinning.js';
 
@@ -94,20 +94,7 @@ export async function fetchAccessToken(
   const now = opts.now ?? (() => monotonicClock.now());
   try {
     const started = now();
-    const https: Record<string, unknown> = {};
-    if (opts.tls?.ca) https.certificateAuthority = opts.tls.ca;
-    if (opts.tls?.cert) https.certificate = opts.tls.cert;
-    if (opts.tls?.key) https.key = opts.tls.key;
-    const pin = pinnedAgentFor(opts.tls);
-    const answer = await got.post(`${httpBase(hubUrl)}${TOKEN_PATH}`, {
-      json: { store, apiKey },
-      timeout: { request: 5000 },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      https,
-      ...(pin ? { agent: { https: pin } } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    const answer = await postJson(`${httpBase(hubUrl)}${TOKEN_PATH}`, { store, apiKey }, opts.tls, opts.signal);
     let res: {
       accessToken?: string;
       expiresIn?: number;
@@ -116,7 +103,7 @@ export async function fetchAccessToken(
       details?: { retryAfterSec?: unknown };
     };
     try {
-      res = JSON.parse(answer.body) as typeof res;
+      res = JSON.parse(answer.body.toString('utf8')) as typeof res;
     } catch {
       res = {};
     }
@@ -149,4 +136,54 @@ export async function fetchAccessToken(
       cause: err,
     });
   }
+}
+
+/** How long a token request may take, connection and answer together. */
+const TOKEN_REQUEST_MS = 5000;
+
+/**
+ * POSTs `body` as JSON and reads the whole answer, whatever its status, with node's own http/https (the token
+ * request is the agent's only plain HTTP call: no retries, no redirects; got's modules cost the agent memory
+ * it keeps). TLS: the hub's CA and this store's certificate from `tls`, or the agent that checks its pin.
+ */
+async function postJson(
+  url: string,
+  body: unknown,
+  tls: ClientTls | undefined,
+  signal: AbortSignal | undefined,
+): Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  const payload = Buffer.from(JSON.stringify(body), 'utf8');
+  const { request } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  const pin = pinnedAgentFor(tls);
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(payload.length) },
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      ...(tls?.cert ? { cert: tls.cert } : {}),
+      ...(tls?.key ? { key: tls.key } : {}),
+      ...(pin ? { agent: pin } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    const timer = setTimeout(() => {
+      const e = new Error(`no answer within ${TOKEN_REQUEST_MS} ms`) as Error & { code: string };
+      e.code = 'ETIMEDOUT';
+      req.destroy(e);
+    }, TOKEN_REQUEST_MS);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    req.on('error', fail);
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', fail);
+      res.once('end', () => {
+        clearTimeout(timer);
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+    });
+    req.end(payload);
+  });
 }
