@@ -31,7 +31,7 @@ import { Outbox } from './sync/outbox.js';
 import { TerminalReporter } from './sync/terminal-reporter.js';
 import type { ClientTls } from './sync/token-client.js';
 import { Uploader } from './sync/uploader.js';
-import { PoslogCodec } from './gateway/codecs/poslog/codec.js';
+import { poslogTimeZone } from './gateway/codecs/poslog/config.js';
 import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
 import type { HidBinding } from './gateway/hid/binding.js';
 import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
@@ -94,7 +94,7 @@ export async function startAgent(config: Config, log: Logger, opts: StartOptions
   const storage = openStorage(config, log, opts.clock ?? systemClock);
   const sync = buildSync(config, log, storage);
   const core = buildCore(config, log, storage, sync.link);
-  const gateway = buildGateway(config, log, storage, core, hid);
+  const gateway = await buildGateway(config, log, storage, core, hid);
   const status = buildStatus(config, log, { storage, sync, core, gateway });
   return run(config, log, { storage, sync, core, gateway, status });
 }
@@ -227,7 +227,13 @@ function buildCore(config: Config, log: Logger, storage: Storage, hub: HubLink):
 }
 
 /** The registers' endpoints (transport, framing, codec each) and the HID barcode scanners. */
-function buildGateway(config: Config, log: Logger, storage: Storage, core: StoreCore, binding: HidBinding | undefined) {
+async function buildGateway(
+  config: Config,
+  log: Logger,
+  storage: Storage,
+  core: StoreCore,
+  binding: HidBinding | undefined,
+) {
   const hid = (): HidBinding => {
     if (!binding) throw new Error('no HID binding');
     return binding;
@@ -236,18 +242,21 @@ function buildGateway(config: Config, log: Logger, storage: Storage, core: Store
   // the zone of a POSLog register whose config names none
   const hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const transports = new Map<string, Transport>();
-  const endpoints = config.registers.map((register) => {
-    const registerLog = log.child({ register: register.id });
-    const transport = makeTransport(register, registerLog, hid);
-    transports.set(register.id, transport);
-    const codec = makeCodec(register, { hostZone, known: receipts });
-    if (codec instanceof PoslogCodec) {
-      registerLog.info({ timeZone: codec.timeZone }, 'POSLog times without a zone are in this time zone');
-    }
-    const framer = makeRegisterFramer(register);
-    const endpointOptions = { cardKey: () => cardKey.current, now };
-    return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, endpointOptions);
-  });
+  const endpoints = await Promise.all(
+    config.registers.map(async (register) => {
+      const registerLog = log.child({ register: register.id });
+      const transport = makeTransport(register, registerLog, hid);
+      transports.set(register.id, transport);
+      const codec = await makeCodec(register, { hostZone, known: receipts });
+      if (register.codec.type === 'poslog') {
+        const timeZone = poslogTimeZone(register.codec, hostZone);
+        registerLog.info({ timeZone }, 'POSLog times without a zone are in this time zone');
+      }
+      const framer = makeRegisterFramer(register);
+      const endpointOptions = { cardKey: () => cardKey.current, now };
+      return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, endpointOptions);
+    }),
+  );
   const scanners = config.scanners.map((scanner) => {
     const endpoint = endpoints.find((e) => e.id === scanner.register);
     if (!endpoint) throw new Error(`a scanner feeds register ${scanner.register}, which is not configured`);
@@ -255,7 +264,7 @@ function buildGateway(config: Config, log: Logger, storage: Storage, core: Store
   });
   return { endpoints, transports, scanners };
 }
-type Gateway = ReturnType<typeof buildGateway>;
+type Gateway = Awaited<ReturnType<typeof buildGateway>>;
 
 /** A HID barcode scanner: a scanned receipt is looked up and sent to the scanner's register. */
 function buildScanner(

@@ -6,7 +6,7 @@ import { FramingSchema, type FramingConfig } from './gateway/framing/schemas.js'
 import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';
 import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
 import { HidScannerSchema, HidTransportSchema } from './gateway/transports/hid-schemas.js';
-import { PoslogCodecConfigSchema } from './gateway/codecs/poslog/codec.js';
+import { PoslogCodecConfigSchema } from './gateway/codecs/poslog/config.js';
 import { loadProfile } from './gateway/codecs/records/load.js';
 import { normalizeFingerprint } from './sync/pinning.js';
 

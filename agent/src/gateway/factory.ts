@@ -1,6 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import { JsonlCodec } from './codecs/jsonl.js';
-import { PoslogCodec, type PoslogCodecConfig, type PoslogCodecDeps } from './codecs/poslog/codec.js';
+import type { PoslogCodecDeps } from './codecs/poslog/codec.js';
+import type { PoslogCodecConfig } from './codecs/poslog/config.js';
 import { recordCodec, type RecordCodecConfig } from './codecs/records/index.js';
 import { DEFAULT_FRAMING, FramingSchema, makeFramer, type FramingConfig } from './framing/schemas.js';
 import type { HidBinding } from './hid/binding.js';
@@ -80,13 +81,16 @@ export function makeRegisterFramer(r: RegisterSpec): () => Framer {
 }
 
 /** `poslog`: the host's time zone and the sales this agent recorded (see PoslogCodecDeps). */
-export function makeCodec(r: RegisterSpec, poslog: PoslogCodecDeps = {}): Codec {
+export async function makeCodec(r: RegisterSpec, poslog: PoslogCodecDeps = {}): Promise<Codec> {
   const c = r.codec;
   switch (c.type) {
     case 'jsonl':
       return new JsonlCodec();
-    case 'poslog':
+    case 'poslog': {
+      // the XML parser is loaded by an agent with a POSLog register only
+      const { PoslogCodec } = await import('./codecs/poslog/codec.js');
       return new PoslogCodec(c, poslog);
+    }
     case 'delimited':
     case 'fixed':
       return recordCodec(c);

@@ -1,4 +1,4 @@
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { errorText } from '@tillbridge/shared';
 import type { Transport } from '../types.js';
 import { ReconnectingTransport, type ReconnectingOptions } from './reconnect.js';
@@ -127,8 +127,10 @@ export class SerialTransport extends ReconnectingTransport<SerialLink> implement
     return `cannot open ${this.opts.path}: ${errorText(err).replace(/, cannot open .*$/, '')}`;
   }
 
-  protected open(signal: AbortSignal): Promise<SerialLink> {
+  protected async open(signal: AbortSignal): Promise<SerialLink> {
     const o = this.opts;
+    // serialport (its binding and parsers) is loaded by an agent with a serial register only
+    const { SerialPort } = await import('serialport');
     return new Promise((resolve, reject) => {
       const port = new SerialPort({
         path: o.path,
