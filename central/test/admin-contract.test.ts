@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import type { ReturnRow } from '../src/domain/returns-repo.js';
 import * as audit from '../src/http/contract/audit.js';
 import * as feed from '../src/http/contract/feed.js';
@@ -58,7 +58,7 @@ const TICKET: ReturnRow = {
   resolution_note: 'fine',
 };
 
-type AnyRoute = RouteContract<string, z.ZodType, z.ZodType>;
+type AnyRoute = RouteContract<string, z.ZodMiniType, z.ZodMiniType>;
 const isRoute = (v: unknown): v is AnyRoute => typeof v === 'object' && v !== null && 'method' in v && 'response' in v;
 const ROUTES = [
   audit,
