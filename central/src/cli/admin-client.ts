@@ -2,7 +2,7 @@ import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type * as z from 'zod/mini';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from '@tillbridge/shared/errors';
 import { routeUrl, type PathParams, type RequestArgs, type RouteContract } from '../http/contract/route.js';
 import { connectionError, parseHubUrl } from './connection-error.js';
 

@@ -1,4 +1,4 @@
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from '@tillbridge/shared/errors';
 
 /**
  * What went wrong reaching the hub's admin API, told from the error's `code` (Node's errno and

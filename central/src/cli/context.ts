@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import type * as z from 'zod/mini';
-import { isTbError, TbCodes, TbError } from '@tillbridge/shared';
+import { isTbError, TbCodes, TbError } from '@tillbridge/shared/errors';
 import type { RequestArgs, RouteContract } from '../http/contract/route.js';
 import type { AdminClient } from './admin-client.js';
 import { EXIT } from './exit-codes.js';

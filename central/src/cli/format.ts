@@ -1,5 +1,6 @@
 import type * as z from 'zod/mini';
-import { formatMoney, TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from '@tillbridge/shared/errors';
+import { formatMoney } from '@tillbridge/shared/money';
 import type { agentView } from '../http/contract/stores.js';
 
 /** What the hub says of a connected agent (its hello): status and stores list show it. */

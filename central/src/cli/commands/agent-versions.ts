@@ -1,5 +1,5 @@
 import { examplesHelp } from '../format.js';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from '@tillbridge/shared/errors';
 import { minAgentVersion, setMinAgentVersion } from '../../http/contract/stores.js';
 import { act, print, type CliContext } from '../context.js';
 

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError } from '@tillbridge/shared/errors';
 
 // zod/mini: the CLI loads only the parts of zod its routes use (the classic API is one block of
 // 750 KB, half its start-up). Its messages in English, as the classic API has them by default.
