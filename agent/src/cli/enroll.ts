@@ -4,7 +4,6 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
-import got from 'got';
 import {
   ENROLL_PATH,
   ensurePrivateDir,
@@ -18,6 +17,7 @@ import {
 import { parseAgentConfig } from '../config.js';
 import { normalizeFingerprint, peerCertificate, PinnedAgent } from '../sync/pinning.js';
 import { hubRefusalCode } from '../sync/token-client.js';
+import { postJson } from '../sync/post-json.js';
 
 /**
  * The register an enrolled config gets when it had none: a JSONL register on this machine's port 7410, to be edited.
@@ -238,13 +238,11 @@ async function sendCode(
   const agent = pin ? new PinnedAgent(pin) : new ObservingAgent();
   let answer: { statusCode: number; body: string };
   try {
-    answer = await got.post(`${urls.http}${ENROLL_PATH}`, {
-      json: { code },
-      timeout: { request: 10_000 },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      ...(urls.secure ? { agent: { https: agent }, https: ca ? { certificateAuthority: ca } : {} } : {}),
-    });
+    answer = await postJson(
+      `${urls.http}${ENROLL_PATH}`,
+      { code },
+      { timeoutMs: 10_000, ...(urls.secure ? { agent, ...(ca ? { ca } : {}) } : {}) },
+    );
   } catch (err) {
     const e = err as Error & { code?: string; cause?: unknown };
     const cause = (e.cause ?? e) as Error & { code?: string };

@@ -1,6 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { monotonicClock, TbCodes, TbError, TOKEN_PATH, type TbCode } from '@tillbridge/shared';
 import { PinnedAgent } from './pinning.js';
+import { postJson } from './post-json.js';
+
+/** How long a token request may take, connection and answer together. */
+const TOKEN_REQUEST_MS = 5000;
 
 /**
  * A token and when it runs out, as the hub's `expiresIn` counted from the request: in the
@@ -94,7 +97,20 @@ export async function fetchAccessToken(
   const now = opts.now ?? (() => monotonicClock.now());
   try {
     const started = now();
-    const answer = await postJson(`${httpBase(hubUrl)}${TOKEN_PATH}`, { store, apiKey }, opts.tls, opts.signal);
+    const tls = opts.tls;
+    const pin = pinnedAgentFor(tls);
+    const answer = await postJson(
+      `${httpBase(hubUrl)}${TOKEN_PATH}`,
+      { store, apiKey },
+      {
+        timeoutMs: TOKEN_REQUEST_MS,
+        ...(tls?.ca ? { ca: tls.ca } : {}),
+        ...(tls?.cert ? { cert: tls.cert } : {}),
+        ...(tls?.key ? { key: tls.key } : {}),
+        ...(pin ? { agent: pin } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      },
+    );
     let res: {
       accessToken?: string;
       expiresIn?: number;
@@ -103,7 +119,7 @@ export async function fetchAccessToken(
       details?: { retryAfterSec?: unknown };
     };
     try {
-      res = JSON.parse(answer.body.toString('utf8')) as typeof res;
+      res = JSON.parse(answer.body) as typeof res;
     } catch {
       res = {};
     }
@@ -136,54 +152,4 @@ export async function fetchAccessToken(
       cause: err,
     });
   }
-}
-
-/** How long a token request may take, connection and answer together. */
-const TOKEN_REQUEST_MS = 5000;
-
-/**
- * POSTs `body` as JSON and reads the whole answer, whatever its status, with node's own http/https (the token
- * request is the agent's only plain HTTP call: no retries, no redirects; got's modules cost the agent memory
- * it keeps). TLS: the hub's CA and this store's certificate from `tls`, or the agent that checks its pin.
- */
-async function postJson(
-  url: string,
-  body: unknown,
-  tls: ClientTls | undefined,
-  signal: AbortSignal | undefined,
-): Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: Buffer }> {
-  const payload = Buffer.from(JSON.stringify(body), 'utf8');
-  const { request } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
-  const pin = pinnedAgentFor(tls);
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': String(payload.length) },
-      ...(tls?.ca ? { ca: tls.ca } : {}),
-      ...(tls?.cert ? { cert: tls.cert } : {}),
-      ...(tls?.key ? { key: tls.key } : {}),
-      ...(pin ? { agent: pin } : {}),
-      ...(signal ? { signal } : {}),
-    });
-    const timer = setTimeout(() => {
-      const e = new Error(`no answer within ${TOKEN_REQUEST_MS} ms`) as Error & { code: string };
-      e.code = 'ETIMEDOUT';
-      req.destroy(e);
-    }, TOKEN_REQUEST_MS);
-    const fail = (err: Error): void => {
-      clearTimeout(timer);
-      reject(err);
-    };
-    req.on('error', fail);
-    req.once('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', fail);
-      res.once('end', () => {
-        clearTimeout(timer);
-        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-      });
-    });
-    req.end(payload);
-  });
 }
