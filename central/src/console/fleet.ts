@@ -88,6 +88,7 @@ export function decisionOf(e: FeedEntry): DecisionRow {
     decision: text(d.decision) ?? (e.type === 'return.denied' ? 'denied' : 'approved'),
     mode: text(d.mode),
     status: text(d.status),
+    latencyMs: typeof d.latencyMs === 'number' ? d.latencyMs : null,
   };
 }
 

@@ -46,6 +46,8 @@ export interface DecisionRow {
   /** online (decided by the hub at the register's request) or offline (decided by the agent, sent later) */
   mode: string | null;
   status: string | null;
+  /** an online decision's latency at the hub (ms, request arrival to decision); null when not measured (offline) */
+  latencyMs: number | null;
 }
 
 /** A register (or other terminal) as its store's agent last reported it. */
