@@ -20,6 +20,7 @@ import { ReturnCompletion } from './domain/return-completion.js';
 import { ExceptionResolution } from './domain/exception-resolution.js';
 import { Policies } from './domain/policies.js';
 import { Managers } from './domain/managers.js';
+import { Activity } from './domain/activity.js';
 import { AuthzStats } from './domain/authz-stats.js';
 import { KeyRotation } from './domain/key-rotation.js';
 import { Enrollments } from './enrollment/enrollments.js';
@@ -102,6 +103,8 @@ export interface Hub {
   policies: Policies;
   managers: Managers;
   authzStats: AuthzStats;
+  /** What happened across the fleet lately (decisions, events applied, webhook deliveries): the console's timeline. */
+  activity: Activity;
   keys: KeyRotation;
   /** One-time enrollment codes (stores enroll; POST /v1/enroll). */
   enrollments: Enrollments;
@@ -260,6 +263,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     policies,
     managers,
     authzStats: new AuthzStats(storage, clock),
+    activity: new Activity(storage),
     keys: new KeyRotation(storage, credentials, audit, clock),
     enrollments: new Enrollments(storage, secrets.credentialKey, credentials, audit, clock),
     syncConfig: config,

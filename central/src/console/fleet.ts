@@ -21,6 +21,7 @@ export type ConsoleQueries = Pick<
   | 'returnsRepo'
   | 'audit'
   | 'auditTrail'
+  | 'activity'
 >;
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -56,6 +57,14 @@ export function liveRows(q: ConsoleQueries, only?: ReadonlySet<string>): LiveSto
     .list()
     .filter((s) => !only || only.has(s.id))
     .map((s) => liveRow(s, q.presence.get(s.id)));
+}
+
+/** The outbox depths the connected stores' agents last reported (those that did). */
+export function outboxes(q: ConsoleQueries): number[] {
+  return q.stores.list().flatMap((s) => {
+    const p = q.presence.get(s.id);
+    return p.connected && p.outboxDepth !== undefined ? [p.outboxDepth] : [];
+  });
 }
 
 /** Every store with its versions and accuracy (a few reads per store: on a page load, never per push). */

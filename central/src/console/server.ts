@@ -8,10 +8,11 @@ import { serverOptions, type LoadedTls } from '../tls/server-tls.js';
 import { readBody, sendJson } from '../http/router.js';
 import { ConsoleSessions, DEFAULT_SESSION_LIMITS, type ConsoleSession, type SessionLimits } from './sessions.js';
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
-import { fleet, liveRows, recentDecisions, type ConsoleQueries } from './fleet.js';
+import { fleet, liveRows, outboxes, recentDecisions, type ConsoleQueries } from './fleet.js';
 import { storePage, terminalOf } from './store.js';
 import { auditView, exceptionDetails } from './oversight.js';
 import { consoleAssetsDir, loadAssets, type Asset } from './static.js';
+import { ConsoleTimeline, type TimelineOptions } from './timeline.js';
 
 export interface ConsoleDeps {
   queries: ConsoleQueries;
@@ -34,6 +35,7 @@ export interface ConsoleOptions {
   tls?: LoadedTls | undefined;
   sessions?: Partial<SessionLimits>;
   live?: LiveOptions;
+  timeline?: TimelineOptions;
   /** the built page (default: found next to the hub, consoleAssetsDir) */
   assetsDir?: string;
   /** how often an open live stream is sent a keep-alive and its session checked again (default 15 s) */
@@ -45,6 +47,7 @@ export interface RunningConsole {
   readonly port: number;
   readonly sessions: ConsoleSessions;
   readonly live: ConsoleLive;
+  readonly timeline: ConsoleTimeline;
   stop(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ function problem(res: ServerResponse, status: number, code: string, message: str
 class ConsoleHttp {
   readonly sessions: ConsoleSessions;
   readonly live: ConsoleLive;
+  readonly timeline: ConsoleTimeline;
   readonly streams = new Set<ServerResponse>();
   private readonly q: ConsoleQueries;
   private readonly assets: Map<string, Asset>;
@@ -108,8 +112,13 @@ class ConsoleHttp {
     if (!this.assets.has('index.html'))
       deps.log.warn({ dir }, 'console: its page is not built (npm run build): /console/ answers 503, the API works');
     this.sessions = new ConsoleSessions(() => q.clock.now(), { ...DEFAULT_SESSION_LIMITS, ...opts.sessions });
+    this.timeline = new ConsoleTimeline(
+      { activity: q.activity, clock: q.clock, outboxes: () => outboxes(q), commits: deps.commits, log: deps.log },
+      opts.timeline,
+    );
     this.live = new ConsoleLive(
       {
+        timeline: this.timeline,
         feed: q.erpFeed,
         commits: deps.commits,
         presence: deps.presence,
@@ -172,6 +181,7 @@ class ConsoleHttp {
     else if (!s) problem(res, 401, TbCodes.UNAUTHORIZED, 'sign in first');
     else if (sub === 'fleet') json({ now: new Date(q.clock.now()).toISOString(), stores: fleet(q) });
     else if (sub === 'decisions') json({ decisions: recentDecisions(q, RECENT_DECISIONS) });
+    else if (sub === 'timeline') json(this.timeline.current());
     else if (sub === 'events') this.stream(req, res, s);
     else if (sub === 'exceptions') json({ exceptions: exceptionDetails(q) });
     else if (sub === 'audit') json(auditView(q));
@@ -279,6 +289,7 @@ class ConsoleHttp {
     };
     res.write('retry: 3000\n\n');
     write({ event: 'stores', data: liveRows(this.q) }); // every store as it is now; then what changes
+    write({ event: 'timeline', data: this.timeline.current() }); // the charts as they are; then each new reading
     const leave = this.live.join(write);
     this.streams.add(res);
     const keepAlive = setInterval(() => {
@@ -339,6 +350,7 @@ export async function startConsole(deps: ConsoleDeps, opts: ConsoleOptions): Pro
     port,
     sessions: http.sessions,
     live: http.live,
+    timeline: http.timeline,
     stop: async () => {
       clearInterval(sweeper);
       http.live.close();
