@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
 import type { Hub } from '../src/hub-services.js';
 import { ConsoleTimeline, percentile, TIMELINE_MINUTES, type Timeline } from '../src/console/timeline.js';
-import { hubForEachTest, recordSale, silent, wireSale } from './helpers.js';
+import { hubForEachTest, recordSale, silent, twoHubProcesses, wireSale, type TestClock } from './helpers.js';
 import { askBody, askReturn, offlineApproval } from './returns-support.js';
 
 // The console's charts over time (central/src/console/timeline.ts), computed from a real hub database (SQLite; or
@@ -30,10 +31,10 @@ function counted(hub: Hub) {
   };
 }
 
-function timeline(hub: Hub, outboxes: () => number[] = () => []) {
+function timeline(hub: Hub, outboxes: () => number[] = () => [], clock: TestClock = t.clock) {
   const c = counted(hub);
   const tl = new ConsoleTimeline(
-    { activity: c.activity, clock: t.clock, outboxes, commits: hub.erpFeed, log: silent },
+    { activity: c.activity, clock, outboxes, commits: hub.erpFeed, log: silent },
     { tickMs: 60_000, commitMs: 5 },
   );
   return { tl, reads: c.reads };
@@ -191,3 +192,33 @@ describe('the console timeline', () => {
     ).toBe(198);
   });
 });
+
+const pgSkip = pgUnavailable();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+for (const engine of pgSkip ? (['sqlite'] as const) : (['sqlite', 'postgres'] as const)) {
+  describe(`the console timeline of two hub processes on one ${engine} database`, () => {
+    it('is the same on both, whichever process decided and applied what', () => {
+      const p = twoHubProcesses(engine, cleanups);
+      p.a.stores.create('S1', 'S1');
+      p.clock.t = at('10:02:00');
+      recordSale(p.a, 'S1', { receipt: 'X1', requestId: 'm-X1' });
+      recordSale(p.b, 'S1', { receipt: 'X2', requestId: 'm-X2' });
+      p.clock.t = at('10:03:10');
+      p.a.engine.authorize('S1', askBody('a-on-a', 'X1'), () => 3);
+      p.clock.t = at('10:04:20');
+      p.b.engine.authorize('S1', askBody('a-on-b', 'X2'), () => 9);
+      p.b.applier.applyBatch('S1', 'agent-a', 'i1', [wireSale(1, 'ev-1', 'R-1', { at: '2026-11-27T10:04:19.750Z' })]);
+      p.clock.t = at('10:05:00');
+      const onA = timeline(p.a, () => [], p.clock).tl.current();
+      const onB = timeline(p.b, () => [], p.clock).tl.current();
+      expect(onB).toEqual(onA);
+      expect(onA.online.reduce((x, y) => x + y)).toBe(2);
+      expect([inMinute(onA, onA.decisionP50, '10:03'), inMinute(onA, onA.decisionP50, '10:04')]).toEqual([3, 9]);
+      expect(inMinute(onA, onA.syncP50, '10:04')).toBe(250);
+    });
+  });
+}
