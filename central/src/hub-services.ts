@@ -1,6 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import { AccessTokens } from './auth/access-tokens.js';
 import { Credentials } from './auth/credentials.js';
+import { ConsoleSessionRows } from './auth/console-session-rows.js';
 import { loadSecrets, secretCheck, type HubSecrets } from './auth/secrets.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
@@ -91,6 +92,8 @@ export interface Hub {
   audit: AuditLog;
   stores: Stores;
   credentials: Credentials;
+  /** the operator console's sessions (every hub process on the database shares them) */
+  consoleSessions: ConsoleSessionRows;
   tokens: AccessTokens;
   ledger: InventoryLedger;
   sales: Sales;
@@ -251,6 +254,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     audit,
     stores,
     credentials,
+    consoleSessions: new ConsoleSessionRows(storage),
     tokens,
     ledger,
     sales,

@@ -311,6 +311,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
           queries: hub.queries,
           access: hub.useCases.access,
           gate: hub.gate,
+          sessionRows: hub.consoleSessions,
+          tokens: hub.credentials,
           commits: hub.erpFeed,
           presence: hub.presence,
           terminals: hub.terminals,

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FeedEntry, FeedFilter } from '../src/feed/feed.js';
 import { ConsoleLive, type LiveMessage } from '../src/console/live.js';
-import { ConsoleSessions } from '../src/console/sessions.js';
 import type { LiveStoreRow } from '../src/console/fleet.js';
 import { silent } from './helpers.js';
 
@@ -152,23 +151,5 @@ describe("the console live feed, a store's registers", () => {
     expect(w.terminalReads).toEqual(['S1']);
     expect(got).toEqual([{ event: 'terminals', data: { store: 'S1', terminals: [] } }]);
     expect(w.rowReads()).toBe(1); // the fleet's first rows when the viewer joined; not read again for registers
-  });
-});
-
-describe('console sessions', () => {
-  it('end after their lifetime, or when idle, by the clock given', () => {
-    let now = 0;
-    const sessions = new ConsoleSessions(() => now, { lifetimeMs: 10_000, idleMs: 3_000 });
-    const who = { id: 'tok1', role: 'operator' as const, name: 'n' };
-    const a = sessions.create(who, 'secret');
-    expect(a.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(sessions.create(who, 'secret').id).not.toBe(a.id);
-    for (now = 2_000; now < 10_000; now += 2_000) expect(sessions.use(a.id)?.id).toBe(a.id); // kept in use
-    expect(sessions.use(a.id)).toBeUndefined(); // 10 s since sign-in
-    const b = sessions.create(who, 'secret');
-    now += 3_000;
-    expect(sessions.use(b.id)).toBeUndefined(); // 3 s unused
-    expect(sessions.use('no-such-session')).toBeUndefined();
-    expect(sessions.use(undefined)).toBeUndefined();
   });
 });

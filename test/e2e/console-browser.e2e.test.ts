@@ -7,6 +7,7 @@ import type { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client'
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { returnRequest, sale, worldForFile, type Decision } from './fixture.js';
+import { accessibilityViolations, type A11yViolation } from '../support/axe.js';
 
 // The operator console (docs/console.md) in a real browser: Debian's chromium driven by playwright-core, against a
 // hub and agents running as processes. TILLBRIDGE_CONSOLE_SCREENSHOTS=1 saves the screenshots docs/console.md shows.
@@ -231,6 +232,26 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     const violations = await page.evaluate<Violation[]>('window.cspViolations');
     expect(violations).toEqual([]);
     expect(errors).toEqual([]);
+  });
+
+  it('meets WCAG 2.1 AA as axe-core checks it: the fleet, a store, its exceptions, the audit log', async () => {
+    const views: [string, () => Promise<void>][] = [
+      ['fleet', () => page.getByRole('table', { name: 'Stores' }).waitFor()],
+      ['stores/S1', () => page.getByRole('heading', { name: /^Store S1/ }).waitFor()],
+      ['exceptions', () => page.locator('li[data-exception="x-1"]').waitFor()],
+      ['audit', () => page.locator('[data-verify=ok]').waitFor()],
+    ];
+    const found: Record<string, A11yViolation[]> = {};
+    for (const [view, ready] of views) {
+      await page.goto(`${consoleUrl}#/${view === 'fleet' ? '' : view}`);
+      await ready();
+      found[view] = await accessibilityViolations(page);
+    }
+    expect(found).toEqual({ fleet: [], 'stores/S1': [], exceptions: [], audit: [] });
+    // and the check finds what it should: a text box without a label
+    await page.evaluate('document.body.append(document.createElement("input"))');
+    expect((await accessibilityViolations(page)).map((v) => v.rule)).toContain('label');
+    await page.reload();
   });
 
   it("refuses a write from the operator's session (405), and 401 once signed out", async () => {

@@ -6,7 +6,13 @@ import type { Feed } from '../feed/feed.js';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import { serverOptions, type LoadedTls } from '../tls/server-tls.js';
 import { readBody, sendJson } from '../http/router.js';
-import { ConsoleSessions, DEFAULT_SESSION_LIMITS, type ConsoleSession, type SessionLimits } from './sessions.js';
+import {
+  ConsoleSessions,
+  DEFAULT_SESSION_LIMITS,
+  type ConsoleSession,
+  type SessionDeps,
+  type SessionLimits,
+} from './sessions.js';
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
 import { fleet, liveRows, outboxes, recentDecisions, type ConsoleQueries } from './fleet.js';
 import { storePage, terminalOf } from './store.js';
@@ -19,6 +25,10 @@ export interface ConsoleDeps {
   /** operator and admin tokens checked as the admin API checks them (a refused one counts against its source) */
   access: Pick<AdminAccess, 'identify'>;
   gate: Pick<Gate, 'blockedFor'>;
+  /** the sessions, in the database every hub process shares */
+  sessionRows: SessionDeps['rows'];
+  /** a signed-in token looked up again on each request (revoked: its sessions end) */
+  tokens: SessionDeps['tokens'];
   /** the feed's after-commit signal (this process's commits, and those the cluster tells of) */
   commits: Pick<Feed, 'onCommitted'>;
   /** this process's presence changes, for the live fleet */
@@ -111,7 +121,10 @@ class ConsoleHttp {
     this.assets = dir ? loadAssets(dir) : new Map<string, Asset>();
     if (!this.assets.has('index.html'))
       deps.log.warn({ dir }, 'console: its page is not built (npm run build): /console/ answers 503, the API works');
-    this.sessions = new ConsoleSessions(() => q.clock.now(), { ...DEFAULT_SESSION_LIMITS, ...opts.sessions });
+    this.sessions = new ConsoleSessions(
+      { rows: deps.sessionRows, tokens: deps.tokens, now: () => q.clock.now() },
+      { ...DEFAULT_SESSION_LIMITS, ...opts.sessions },
+    );
     this.timeline = new ConsoleTimeline(
       { activity: q.activity, clock: q.clock, outboxes: () => outboxes(q), commits: deps.commits, log: deps.log },
       opts.timeline,
@@ -196,18 +209,9 @@ class ConsoleHttp {
     else problem(res, 404, TbCodes.NOT_FOUND, `no such store: ${id}`);
   }
 
-  /** The request's session, its token checked again (revoked: the session ends). */
+  /** The request's session (its token checked again: revoked, the session ends), or undefined. */
   private sessionOf(req: IncomingMessage): ConsoleSession | undefined {
-    const s = this.sessions.use(cookieOf(req, this.cookieName));
-    if (!s) return undefined;
-    try {
-      s.who = this.deps.access.identify(`Bearer ${s.token}`, sourceOf(req), req.url?.split('?')[0]);
-      return s;
-    } catch (err) {
-      if (!isTbError(err, TbCodes.UNAUTHORIZED) && !isTbError(err, TbCodes.RATE_LIMITED)) throw err;
-      this.sessions.end(s.id);
-      return undefined;
-    }
+    return this.sessions.use(cookieOf(req, this.cookieName));
   }
 
   private cookie(value: string, maxAge: number): string {
@@ -263,7 +267,7 @@ class ConsoleHttp {
       else throw err;
       return;
     }
-    const s = this.sessions.create(who, token);
+    const s = this.sessions.create(who);
     this.deps.log.info({ token: who.id, role: who.role, source }, 'console: signed in');
     const headers = { 'set-cookie': this.cookie(s.id, this.sessions.maxAgeSec), 'cache-control': 'no-store' };
     sendJson(res, 200, { signedIn: true, name: who.name, role: who.role }, headers);
