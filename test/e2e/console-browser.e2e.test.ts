@@ -234,12 +234,13 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     expect(errors).toEqual([]);
   });
 
-  it('meets WCAG 2.1 AA as axe-core checks it: the fleet, a store, its exceptions, the audit log', async () => {
+  it('meets WCAG 2.1 AA as axe-core checks it: the fleet, a store, activity, exceptions, the audit log', async () => {
     const views: [string, () => Promise<void>][] = [
       ['fleet', () => page.getByRole('table', { name: 'Stores' }).waitFor()],
       ['stores/S1', () => page.getByRole('heading', { name: /^Store S1/ }).waitFor()],
       ['exceptions', () => page.locator('li[data-exception="x-1"]').waitFor()],
       ['audit', () => page.locator('[data-verify=ok]').waitFor()],
+      ['activity', () => page.locator('.chart-grid canvas').nth(4).waitFor()],
     ];
     const found: Record<string, A11yViolation[]> = {};
     for (const [view, ready] of views) {
@@ -247,7 +248,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
       await ready();
       found[view] = await accessibilityViolations(page);
     }
-    expect(found).toEqual({ fleet: [], 'stores/S1': [], exceptions: [], audit: [] });
+    expect(found).toEqual({ fleet: [], 'stores/S1': [], exceptions: [], audit: [], activity: [] });
     // and the check finds what it should: a text box without a label
     await page.evaluate('document.body.append(document.createElement("input"))');
     expect((await accessibilityViolations(page)).map((v) => v.rule)).toContain('label');
