@@ -241,6 +241,22 @@ export function ActivityView() {
   const muted = color('--muted', '#4a5260');
   if (!t) return <p class="loading">Loading…</p>;
   const m = t.minutes;
+  const latencies = [
+    {
+      title: 'Decision latency (online, at the hub)',
+      what: 'Decision latency at the hub (online decisions)',
+      none: 'no online decision measured',
+      p50: t.decisionP50,
+      p99: t.decisionP99,
+    },
+    {
+      title: 'Sync latency (agent to hub)',
+      what: 'Sync latency, agent to hub',
+      none: 'no event applied',
+      p50: t.syncP50,
+      p99: t.syncP99,
+    },
+  ];
   return (
     <section class="activity" aria-labelledby="activity-title">
       <div class="section-head">
@@ -255,22 +271,9 @@ export function ActivityView() {
           minutes={m}
           lines={[{ label: 'authorized', color: ok, values: t.successRate }]}
         />
-        <LatencyChart
-          title="Decision latency (online, at the hub)"
-          what="Decision latency at the hub (online decisions)"
-          none="no online decision measured"
-          minutes={m}
-          p50={t.decisionP50}
-          p99={t.decisionP99}
-        />
-        <LatencyChart
-          title="Sync latency (agent to hub)"
-          what="Sync latency, agent to hub"
-          none="no event applied"
-          minutes={m}
-          p50={t.syncP50}
-          p99={t.syncP99}
-        />
+        {latencies.map((l) => (
+          <LatencyChart key={l.title} minutes={m} {...l} />
+        ))}
         <Chart
           title="Outbox depth across stores"
           label={describeOutbox(t)}
