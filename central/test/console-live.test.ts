@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FeedEntry, FeedFilter } from '../src/feed/feed.js';
-import { ConsoleLive, type LiveMessage } from '../src/console/live.js';
+import { ConsoleLive, type LiveDeps, type LiveMessage } from '../src/console/live.js';
+import type { Timeline } from '../src/console/wire.js';
 import type { LiveStoreRow } from '../src/console/fleet.js';
 import { silent } from './helpers.js';
 
@@ -33,7 +34,7 @@ const row = (store: string, connected: boolean): LiveStoreRow => ({
   settingsRun: null,
 });
 
-function world() {
+function world(timeline?: LiveDeps['timeline']) {
   const entries: FeedEntry[] = [];
   const reads: number[] = [];
   let commit: (local: boolean) => void = () => undefined;
@@ -68,6 +69,7 @@ function world() {
         return [];
       },
       log: silent,
+      ...(timeline ? { timeline } : {}),
     },
     { flushMs: 1, refreshMs: 3_600_000 },
   );
@@ -119,6 +121,26 @@ describe('the console live feed', () => {
     w.entries.push(decision(4, 'a-4'));
     w.commit();
     expect(w.reads).toEqual([1, 3]);
+  });
+
+  it('runs the timeline while anyone watches, and sends each new one to every viewer', () => {
+    let send: ((t: Timeline) => void) | undefined;
+    const calls: string[] = [];
+    const w = world({
+      start: (s) => {
+        calls.push('start');
+        send = s;
+      },
+      stop: () => calls.push('stop'),
+    });
+    lives.push(w.live);
+    const got: LiveMessage[][] = [[], []];
+    const leave = got.map((g) => w.live.join((m) => g.push(m)));
+    expect(calls).toEqual(['start']);
+    send?.({ at: '2026-11-27T10:00:00.000Z' } as Timeline);
+    for (const g of got) expect(g).toEqual([{ event: 'timeline', data: { at: '2026-11-27T10:00:00.000Z' } }]);
+    for (const l of leave) l();
+    expect(calls).toEqual(['start', 'stop']);
   });
 
   it('sends a store whose presence changed, once, and not again while it stays the same', async () => {
