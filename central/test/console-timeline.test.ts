@@ -20,13 +20,15 @@ function inMinute<T>(tl: Timeline, series: T[], hhmm: string): T | undefined {
 /** The hub's activity queries, counting the reads of each. */
 function counted(hub: Hub) {
   const reads = { decisions: 0, applied: 0, deliveries: 0 };
+  const since = { decisions: [] as string[], applied: [] as string[] };
   const a = hub.queries.activity;
   return {
     reads,
+    since,
     activity: {
-      decisionsSince: (since: string) => (reads.decisions++, a.decisionsSince(since)),
-      appliedSince: (since: string) => (reads.applied++, a.appliedSince(since)),
-      deliveriesSince: (since: string, now: number) => (reads.deliveries++, a.deliveriesSince(since, now)),
+      decisionsSince: (from: string) => (reads.decisions++, since.decisions.push(from), a.decisionsSince(from)),
+      appliedSince: (from: string) => (reads.applied++, since.applied.push(from), a.appliedSince(from)),
+      deliveriesSince: (from: string, now: number) => (reads.deliveries++, a.deliveriesSince(from, now)),
     },
   };
 }
@@ -37,7 +39,7 @@ function timeline(hub: Hub, outboxes: () => number[] = () => [], clock: TestCloc
     { activity: c.activity, clock, outboxes, commits: hub.erpFeed, log: silent },
     { tickMs: 60_000, commitMs: 5 },
   );
-  return { tl, reads: c.reads };
+  return { tl, reads: c.reads, since: c.since };
 }
 
 /** Receipt `receipt` sold at S1 (two units of A). */
@@ -163,6 +165,25 @@ describe('the console timeline', () => {
     t.clock.t = at('10:11:00'); // a new minute: all of it again
     expect(tl.current().online.at(-2)).toBe(2);
     expect(reads).toEqual({ decisions: 3, applied: 2, deliveries: 2 });
+  });
+
+  it('at a new minute reads the decisions and events applied since the minute before its last read, no more', () => {
+    sell('X1');
+    sell('X2');
+    online('10:05:10', 'a-1', 'X1', 4);
+    t.clock.t = at('10:10:00');
+    const { tl, since } = timeline(t.hub);
+    tl.current();
+    online('10:12:30', 'a-2', 'X2', 6);
+    t.hub.applier.applyBatch('S1', 'agent-a', 'i1', [wireSale(1, 'ev-1', 'R-1', { at: '2026-11-27T10:12:29.500Z' })]);
+    t.clock.t = at('10:13:00');
+    const later = tl.current();
+    expect(since.decisions).toEqual(['2026-11-27T09:41:00.000Z', '2026-11-27T10:09:00.000Z']);
+    expect(since.applied).toEqual(['2026-11-27T09:41:00.000Z', '2026-11-27T10:09:00.000Z']);
+    expect([inMinute(later, later.online, '10:05'), inMinute(later, later.online, '10:12')]).toEqual([1, 1]);
+    expect(inMinute(later, later.syncP50, '10:12')).toBe(500);
+    // what it kept and what it read again add up to what a process reading the whole window finds
+    expect(later).toEqual(timeline(t.hub).tl.current());
   });
 
   it('finds where on the feed a time begins by halving over its positions', () => {

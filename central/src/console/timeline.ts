@@ -56,21 +56,28 @@ function bucket<T>(into: Map<number, T>, minute: number, empty: () => T): T {
   return b;
 }
 
+/** `into` with the minutes before `first` dropped and those from `from` on replaced by `fresh`'s. */
+function renew<T>(into: Map<number, T>, fresh: Map<number, T>, first: number, from: number): void {
+  for (const m of into.keys()) if (m < first || m >= from) into.delete(m);
+  for (const [m, v] of fresh) if (m >= from) into.set(m, v);
+}
+
 const noDecisions = (): MinuteDecisions => ({ online: 0, offline: 0, authorized: 0, latencies: [] });
 const noDeliveries = (): MinuteDeliveries => ({ delivered: 0, failed: 0, abandoned: 0 });
 
 /**
  * The console's charts over time, computed in one place per hub process for all its viewers, from the database (so
  * every hub process on one database shows the same): return decisions and their latency from the ERP feed, sync
- * latency from the agents' events applied, webhook delivery outcomes from the deliveries' latest attempts. The whole
- * window is read again at most once a minute of the hub's clock, while anyone watches (or when asked for after a
- * minute without); after a commit on the feed only the last two minutes' decisions are. The outbox depths are
+ * latency from the agents' events applied, webhook delivery outcomes from the deliveries' latest attempts. It is read
+ * again at most once a minute of the hub's clock, while anyone watches (or when asked for after a minute without) —
+ * the decisions and events applied only since the last read; after a commit on the feed the last two minutes'
+ * decisions are. The outbox depths are
  * sampled from the stores' last heartbeats at each of those reads: kept by this process, they start when it first
  * computed the timeline.
  */
 export class ConsoleTimeline {
-  private decisions = new Map<number, MinuteDecisions>();
-  private sync = new Map<number, number[]>();
+  private readonly decisions = new Map<number, MinuteDecisions>();
+  private readonly sync = new Map<number, number[]>();
   private deliveries = new Map<number, MinuteDeliveries>();
   private readonly outbox = new Map<number, { total: number; deepest: number } | null>();
   /** the minute of the last full read */
@@ -127,20 +134,25 @@ export class ConsoleTimeline {
     this.commitTimer.unref();
   }
 
-  /** Reads the whole window again. */
+  /**
+   * Reads the window again: the webhook deliveries all of it (a delivery's latest attempt moves as it is retried), the
+   * decisions and the events applied only from the minute before the last read on (rows that never change once
+   * written; the minute before, for another process's commits stamped a little earlier), the minutes before kept.
+   */
   private readAll(): Timeline {
     const now = this.d.clock.now();
     const minute = Math.floor(now / MINUTE);
-    const since = new Date((minute - TIMELINE_MINUTES + 1) * MINUTE).toISOString();
+    const first = minute - TIMELINE_MINUTES + 1;
+    const from = this.readMinute === undefined ? first : Math.max(first, Math.min(minute, this.readMinute - 1));
+    const since = new Date(from * MINUTE).toISOString();
     const a = this.d.activity;
-    this.decisions = this.countDecisions(since);
-    this.sync = new Map();
+    const sync = new Map<number, number[]>();
     for (const e of a.appliedSince(since))
-      bucket(this.sync, minuteOf(e.appliedAt), () => []).push(
-        Math.max(0, Date.parse(e.appliedAt) - Date.parse(e.agentAt)),
-      );
+      bucket(sync, minuteOf(e.appliedAt), () => []).push(Math.max(0, Date.parse(e.appliedAt) - Date.parse(e.agentAt)));
+    renew(this.decisions, this.countDecisions(since), first, from);
+    renew(this.sync, sync, first, from);
     this.deliveries = new Map();
-    for (const e of a.deliveriesSince(since, now)) {
+    for (const e of a.deliveriesSince(new Date(first * MINUTE).toISOString(), now)) {
       const b = bucket(this.deliveries, minuteOf(e.at), noDeliveries);
       if (e.state === 'succeeded') b.delivered++;
       else if (e.state === 'failed') b.failed++;
