@@ -18,7 +18,9 @@ export class ReceiptLookup {
     const originalStore = 'receipt' in query ? query.originalStore : undefined;
     if (hub.connected) {
       try {
-        const r = await hub.lookupReceipt({ ...query, after: outbox.lastSeq() }, this.context.deadline());
+        // by card: every queued sale may be one paid with it
+        const after = 'receipt' in query ? outbox.lastSeqFor(query.receipt) : outbox.lastSeq();
+        const r = await hub.lookupReceipt({ ...query, after }, this.context.deadline());
         const reply: ReceiptReply = {
           type: 'receipt',
           id,

@@ -58,7 +58,10 @@ export class ReturnRequests {
   }
 
   private hubBody(authorization: string, register: string, msg: ReturnRequestMessage): AuthorizeRequestBody {
-    const after = this.context.deps.outbox.lastSeq();
+    const { outbox } = this.context.deps;
+    // a card's sales and exchange stock are what any sale changes: those wait for every queued event
+    const readsEverySale = msg.cardHash !== undefined || msg.exchange !== undefined;
+    const after = readsEverySale ? outbox.lastSeq() : outbox.lastSeqFor(msg.receipt);
     const lines = msg.lines.map(toHubLine);
     const body: AuthorizeRequestBody = { authorization, after, register, requestId: msg.id, lines };
     if (msg.receipt !== undefined) body.receipt = msg.receipt;

@@ -30,6 +30,8 @@ export class Outbox implements EventOutbox {
   private readonly del: Statement;
   private readonly count: Statement;
   private readonly maxSeq: Statement;
+  private readonly newestNotSale: Statement;
+  private readonly newestSaleOf: Statement;
   private readonly lastGiven: Statement;
   private readonly reinsert: Statement;
   private readonly listeners = new Set<() => void>();
@@ -56,6 +58,12 @@ export class Outbox implements EventOutbox {
     this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
     this.maxSeq = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox`);
+    // both read an index (migration 6): neither scans a backlog of sales
+    this.newestNotSale = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox WHERE kind <> 'sale'`);
+    this.newestSaleOf = db.prepare(
+      `SELECT COALESCE(MAX(o.seq), 0) AS s FROM journal j JOIN outbox o ON o.event_id = j.event_id
+       WHERE j.ref = ? AND j.kind = 'sale'`,
+    );
     this.lastGiven = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`);
     this.count = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`);
   }
@@ -104,6 +112,19 @@ export class Outbox implements EventOutbox {
   /** The newest seq still queued (0 when the outbox is empty). */
   lastSeq(): number {
     return (this.maxSeq.get() as { s: number }).s;
+  }
+
+  /**
+   * The newest seq still queued that the hub's decision on a return of `receipt` (or its look-up) reads: the newest
+   * event that is not a sale (returns decided, completed or cancelled here: what is claimed of the receipt, what the
+   * store refunded today; day closes), and the sale of `receipt` when it is still queued. Other sales change nothing
+   * such a decision reads, so a request asked during the drain of an offline backlog of sales need not wait for all
+   * of it. A request that reads what any sale changes (a card's sales, exchange stock) waits for `lastSeq()`.
+   */
+  lastSeqFor(receipt: string | undefined): number {
+    const notSale = (this.newestNotSale.get() as { s: number }).s;
+    if (receipt === undefined) return notSale;
+    return Math.max(notSale, (this.newestSaleOf.get(receipt) as { s: number }).s);
   }
 
   /**
