@@ -5,7 +5,8 @@
  * had (online authorization during the drain).
  *
  *   npm run bench -- backlog [--json]      # BENCH_BACKLOG, BENCH_CONNS (32 registers), BENCH_IN_FLIGHT (8 sales
- *                                          # each register has sent and not had acked), BENCH_AUTH_EVERY_MS (20)
+ *                                          # each register has sent and not had acked), BENCH_AUTH_EVERY_MS (20),
+ *                                          # BENCH_UPLOAD_BATCH (the agent's hub.uploadBatchMax; default its own)
  *
  * The backlog is made through the agent's real register path (every sale acked by the agent's own commit); many
  * registers with sales in flight let the agent's group commit share one fsync among many sales, so 100 000 are
@@ -29,6 +30,7 @@ const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
 const CONNS = Number(process.env.BENCH_CONNS ?? 32);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
 const AUTH_EVERY_MS = Number(process.env.BENCH_AUTH_EVERY_MS ?? 20);
+const UPLOAD_BATCH = process.env.BENCH_UPLOAD_BATCH ? Number(process.env.BENCH_UPLOAD_BATCH) : undefined;
 const RETURNABLE = 2000;
 
 /** Register `c` rings up its `per` sales, up to IN_FLIGHT at a time (the agent answers each connection in order). */
@@ -88,6 +90,7 @@ async function main(): Promise<void> {
       apiKey,
       hubWsUrl: hub.wsUrl,
       registers: ids,
+      ...(UPLOAD_BATCH === undefined ? {} : { overrides: { hub: { uploadBatchMax: UPLOAD_BATCH } } }),
     });
     cleanups.push(() => agent.proc.stop());
     const hubDb = new Database(join(hubDir, 'hub.sqlite'), { readonly: true });
@@ -134,8 +137,16 @@ async function main(): Promise<void> {
     );
     if (process.argv.includes('--json'))
       process.stdout.write(
-        JSON.stringify({ date, machine: machine(), backlog: per * CONNS, sellMs, drainMs, authorization: a, offline }) +
-          '\n',
+        JSON.stringify({
+          date,
+          machine: machine(),
+          backlog: per * CONNS,
+          uploadBatchMax: UPLOAD_BATCH ?? 'default',
+          sellMs,
+          drainMs,
+          authorization: a,
+          offline,
+        }) + '\n',
       );
   });
 }
