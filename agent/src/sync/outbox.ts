@@ -31,7 +31,7 @@ export class Outbox implements EventOutbox {
   private readonly count: Statement;
   private readonly maxSeq: Statement;
   private readonly newestNotSale: Statement;
-  private readonly newestSaleOf: Statement;
+  private readonly newestOfRef: Statement;
   private readonly lastGiven: Statement;
   private readonly reinsert: Statement;
   private readonly listeners = new Set<() => void>();
@@ -60,9 +60,10 @@ export class Outbox implements EventOutbox {
     this.maxSeq = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox`);
     // both read an index (migration 6): neither scans a backlog of sales
     this.newestNotSale = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox WHERE kind <> 'sale'`);
-    this.newestSaleOf = db.prepare(
+    // a sale's ref is its receipt, a return event's its authorization (journal.ts)
+    this.newestOfRef = db.prepare(
       `SELECT COALESCE(MAX(o.seq), 0) AS s FROM journal j JOIN outbox o ON o.event_id = j.event_id
-       WHERE j.ref = ? AND j.kind = 'sale'`,
+       WHERE j.ref = ? AND (j.kind = 'sale') = ?`,
     );
     this.lastGiven = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`);
     this.count = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`);
@@ -115,16 +116,16 @@ export class Outbox implements EventOutbox {
   }
 
   /**
-   * The newest seq still queued that the hub's decision on a return of `receipt` (or its look-up) reads: the newest
-   * event that is not a sale (returns decided, completed or cancelled here: what is claimed of the receipt, what the
-   * store refunded today; day closes), and the sale of `receipt` when it is still queued. Other sales change nothing
-   * such a decision reads, so a request asked during the drain of an offline backlog of sales need not wait for all
-   * of it. A request that reads what any sale changes (a card's sales, exchange stock) waits for `lastSeq()`.
+   * The newest seq still queued among: the sale of `receipt`, the events of the returns `authorizations`, and, when
+   * `everyNotSale`, every event that is not a sale (0 when none is). Reads indexes only (migration 6), never the
+   * queued sales one by one: what a request to the hub about one receipt waits for (core's CoreContext.queuedSeqFor).
    */
-  lastSeqFor(receipt: string | undefined): number {
-    const notSale = (this.newestNotSale.get() as { s: number }).s;
-    if (receipt === undefined) return notSale;
-    return Math.max(notSale, (this.newestSaleOf.get(receipt) as { s: number }).s);
+  lastSeqOf(q: { receipt: string | undefined; authorizations: readonly string[]; everyNotSale: boolean }): number {
+    const newest = (st: Statement, ...args: unknown[]): number => (st.get(...args) as { s: number }).s;
+    let seq = q.everyNotSale ? newest(this.newestNotSale) : 0;
+    if (q.receipt !== undefined) seq = Math.max(seq, newest(this.newestOfRef, q.receipt, 1));
+    for (const a of q.authorizations) seq = Math.max(seq, newest(this.newestOfRef, a, 0));
+    return seq;
   }
 
   /**
