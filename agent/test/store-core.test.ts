@@ -131,6 +131,37 @@ describe('StoreCore', () => {
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.complete']);
   });
 
+  it(
+    "asks the hub to wait for the queued events its decision reads (the receipt's sale and returns; under a " +
+      'store-wide daily limit every event that is not a sale), not for every queued sale',
+    async () => {
+      for (const [i, receipt] of ['X1', 'X2', 'X3'].entries()) await core.handle('R1', sale(`s${i}`, receipt)); // 1–3
+      const d = (await core.handle('R1', request('q1', 'X1'))) as ReturnDecisionReply;
+      expect(hub.calls.at(-1)!.after).toBe(1); // X1's sale, not the sales after it
+      await core.handle('R1', request('q2', 'X9'));
+      expect(hub.calls.at(-1)!.after).toBe(0); // no queued event is about it
+      expect(await complete('c1', d.authorization, 1, 1000)).toEqual({ type: 'ack', id: 'c1' }); // 4
+      await core.handle('R1', sale('s3', 'X4')); // 5
+      await core.handle('R1', request('q3', 'X1'));
+      expect(hub.calls.at(-1)!.after).toBe(4); // X1's return completed: what is claimed of it
+      await core.handle('R1', request('q4', 'X2'));
+      expect(hub.calls.at(-1)!.after).toBe(2); // another receipt's return is not read…
+      const { DEFAULT_POLICY, mergePolicy } = await import('@tillbridge/shared');
+      expect(policy.accept(2, mergePolicy(DEFAULT_POLICY, { maxRefundPerStorePerDay: 100_000 }))).toBe(true);
+      await core.handle('R1', request('q5', 'X2'));
+      expect(hub.calls.at(-1)!.after).toBe(4); // …unless the store's refunds today are
+      await core.handle('R1', { type: 'receipt.lookup', id: 'l1', receipt: 'X4' });
+      expect(hub.lookups.at(-1)).toEqual({ receipt: 'X4', after: 5 });
+      // an exchange reads stock, which every sale moves
+      await core.handle('R1', { ...request('q6', 'X2'), exchange: [{ sku: 'A', qty: 1 }] });
+      expect(hub.calls.at(-1)!.after).toBe(5);
+      // the hub acked everything: nothing to wait for
+      outbox.deleteUpTo(5);
+      await core.handle('R1', request('q7', 'X1'));
+      expect(hub.calls.at(-1)!.after).toBe(0);
+    },
+  );
+
   it('refuses to complete more than was approved, or an authorization it never issued', async () => {
     await core.handle('R1', sale('m1', 'X1'));
     const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply;

@@ -57,6 +57,23 @@ export class CoreContext {
     return this.deps.live?.settings.authorizationDeadlineMs ?? this.deps.deadlineMs;
   }
 
+  /**
+   * The `after` of a request to the hub about a return of `receipt` (or a look-up of it): the newest queued event the
+   * hub's decision reads — the receipt's sale, the events of this store's returns of it, and under a store-wide daily
+   * refund limit (in this agent's copy of the policy) every queued event that is not a sale. `everySale`: the request
+   * reads what any sale changes (a card's sales, exchange stock) and waits for every queued event. Other queued sales
+   * change nothing such a decision reads, so a request made while a backlog of sales drains need not wait for it.
+   */
+  queuedSeqFor(receipt: string | undefined, everySale: boolean): number {
+    const { outbox, returns, policy } = this.deps;
+    if (everySale) return outbox.lastSeq();
+    return outbox.lastSeqOf({
+      receipt,
+      authorizations: receipt === undefined ? [] : returns.authorizationsOf(receipt),
+      everyNotSale: policy.policy.maxRefundPerStorePerDay !== null,
+    });
+  }
+
   offlineApprovals(): boolean {
     return this.deps.live?.settings.offlineApprovals ?? true;
   }

@@ -70,6 +70,7 @@ export class LocalReturns {
   private readonly byReceipt: Statement;
   private readonly pendingStmt: Statement;
   private readonly offlineSince: Statement;
+  private readonly ofReceipt: Statement;
 
   constructor(
     db: Db,
@@ -91,6 +92,12 @@ export class LocalReturns {
       `SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`,
     );
     this.offlineSince = db.prepare(OFFLINE_APPROVED_SINCE_SQL);
+    this.ofReceipt = db.prepare(`SELECT authorization FROM local_returns WHERE receipt = ?`).pluck();
+  }
+
+  /** Every return of `receipt` this agent asked for or decided, whatever became of it. */
+  authorizationsOf(receipt: string): string[] {
+    return this.ofReceipt.all(receipt) as string[];
   }
 
   find(authorization: string): LocalReturn | undefined {

@@ -61,6 +61,8 @@ export interface EventOutbox {
   append(kind: string, register: string, body: unknown): { seq: number; eventId: string };
   /** The newest seq still queued (0 when the outbox is empty). */
   lastSeq(): number;
+  /** The newest seq still queued of a receipt's sale, of some returns' events, and if asked of any non-sale. */
+  lastSeqOf(q: { receipt: string | undefined; authorizations: readonly string[]; everyNotSale: boolean }): number;
   /** Puts a register's journalled day back in the queue under its original ids. */
   resend(register: string, businessDay: string): { requeued: number; waiting: number };
 }

@@ -13,12 +13,14 @@ export class ReceiptLookup {
     id: string,
     query: { receipt: string; originalStore?: string } | { cardHash: string },
   ): Promise<ReceiptReply> {
-    const { hub, log, outbox, receipts, returns } = this.context.deps;
+    const { hub, log, receipts, returns } = this.context.deps;
     const receipt = 'receipt' in query ? query.receipt : '';
     const originalStore = 'receipt' in query ? query.originalStore : undefined;
     if (hub.connected) {
       try {
-        const r = await hub.lookupReceipt({ ...query, after: outbox.lastSeq() }, this.context.deadline());
+        // by card: every queued sale may be one paid with it
+        const after = this.context.queuedSeqFor('receipt' in query ? query.receipt : undefined, !('receipt' in query));
+        const r = await hub.lookupReceipt({ ...query, after }, this.context.deadline());
         const reply: ReceiptReply = {
           type: 'receipt',
           id,

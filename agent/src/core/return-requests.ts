@@ -58,7 +58,8 @@ export class ReturnRequests {
   }
 
   private hubBody(authorization: string, register: string, msg: ReturnRequestMessage): AuthorizeRequestBody {
-    const after = this.context.deps.outbox.lastSeq();
+    // a card's sales and exchange stock are what any sale changes
+    const after = this.context.queuedSeqFor(msg.receipt, msg.cardHash !== undefined || msg.exchange !== undefined);
     const lines = msg.lines.map(toHubLine);
     const body: AuthorizeRequestBody = { authorization, after, register, requestId: msg.id, lines };
     if (msg.receipt !== undefined) body.receipt = msg.receipt;

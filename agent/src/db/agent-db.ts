@@ -130,6 +130,13 @@ export const AGENT_MIGRATIONS: readonly string[] = [
   CREATE INDEX receipts_created ON receipts(created_ms);
   CREATE INDEX local_returns_created ON local_returns(created_ms);
   `,
+  `
+  -- What an online return request or receipt look-up waits for at the hub (core's CoreContext.queuedSeqFor): the
+  -- queued sale of the receipt asked about, its returns' events, the newest event that is not a sale — not the
+  -- whole backlog of sales.
+  CREATE INDEX outbox_not_sales ON outbox(seq) WHERE kind <> 'sale';
+  CREATE INDEX journal_ref ON journal(ref) WHERE ref IS NOT NULL;
+  `,
 ];
 
 export interface OpenOptions {

@@ -30,6 +30,8 @@ export class Outbox implements EventOutbox {
   private readonly del: Statement;
   private readonly count: Statement;
   private readonly maxSeq: Statement;
+  private readonly newestNotSale: Statement;
+  private readonly newestOfRef: Statement;
   private readonly lastGiven: Statement;
   private readonly reinsert: Statement;
   private readonly listeners = new Set<() => void>();
@@ -56,6 +58,13 @@ export class Outbox implements EventOutbox {
     this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
     this.maxSeq = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox`);
+    // both read an index (migration 6): neither scans a backlog of sales
+    this.newestNotSale = db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM outbox WHERE kind <> 'sale'`);
+    // a sale's ref is its receipt, a return event's its authorization (journal.ts)
+    this.newestOfRef = db.prepare(
+      `SELECT COALESCE(MAX(o.seq), 0) AS s FROM journal j JOIN outbox o ON o.event_id = j.event_id
+       WHERE j.ref = ? AND (j.kind = 'sale') = ?`,
+    );
     this.lastGiven = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`);
     this.count = db.prepare(`SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox`);
   }
@@ -104,6 +113,19 @@ export class Outbox implements EventOutbox {
   /** The newest seq still queued (0 when the outbox is empty). */
   lastSeq(): number {
     return (this.maxSeq.get() as { s: number }).s;
+  }
+
+  /**
+   * The newest seq still queued among: the sale of `receipt`, the events of the returns `authorizations`, and, when
+   * `everyNotSale`, every event that is not a sale (0 when none is). Reads indexes only (migration 6), never the
+   * queued sales one by one: what a request to the hub about one receipt waits for (core's CoreContext.queuedSeqFor).
+   */
+  lastSeqOf(q: { receipt: string | undefined; authorizations: readonly string[]; everyNotSale: boolean }): number {
+    const newest = (st: Statement, ...args: unknown[]): number => (st.get(...args) as { s: number }).s;
+    let seq = q.everyNotSale ? newest(this.newestNotSale) : 0;
+    if (q.receipt !== undefined) seq = Math.max(seq, newest(this.newestOfRef, q.receipt, 1));
+    for (const a of q.authorizations) seq = Math.max(seq, newest(this.newestOfRef, a, 0));
+    return seq;
   }
 
   /**

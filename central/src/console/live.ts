@@ -1,13 +1,14 @@
 import type { Logger } from '@tillbridge/shared';
 import type { Feed } from '../feed/feed.js';
 import { DECISION_TYPES, decisionOf, type DecisionRow, type LiveStoreRow } from './fleet.js';
-import type { TerminalRow } from './wire.js';
+import type { Timeline, TerminalRow } from './wire.js';
 
 /** What one viewer is sent: a decision as it is committed, or the stores whose live row changed. */
 export type LiveMessage =
   | { event: 'decision'; data: DecisionRow }
   | { event: 'stores'; data: LiveStoreRow[] }
-  | { event: 'terminals'; data: { store: string; terminals: TerminalRow[] } };
+  | { event: 'terminals'; data: { store: string; terminals: TerminalRow[] } }
+  | { event: 'timeline'; data: Timeline };
 
 export interface LiveDeps {
   /** the hub's feed: its after-commit signal (this process's commits and those the cluster tells of), and its rows */
@@ -21,6 +22,8 @@ export interface LiveDeps {
   terminals: { onChange(listener: (store: string) => void): void };
   /** a store's registers as held now */
   terminalRows(store: string): TerminalRow[];
+  /** the charts over time (timeline.ts): started while anyone watches, each new one sent to every viewer */
+  timeline?: { start(send: (t: Timeline) => void): void; stop(): void };
   log: Logger;
 }
 
@@ -92,12 +95,14 @@ export class ConsoleLive {
       this.refreshMs,
     );
     this.refreshTimer.unref();
+    this.d.timeline?.start((t) => this.broadcast({ event: 'timeline', data: t }));
   }
 
   private pause(): void {
     clearInterval(this.refreshTimer);
     clearTimeout(this.flushTimer);
     this.refreshTimer = this.flushTimer = undefined;
+    this.d.timeline?.stop();
     this.dirty.clear();
     this.dirtyTerminals.clear();
   }

@@ -3,6 +3,7 @@ import { feedSchema } from '../feed/schema.js';
 import { relaySchema } from '../feed/relay-schema.js';
 import { reconcileSchema } from '../reconcile/schema.js';
 import { enrollmentSchema } from '../enrollment/schema.js';
+import { consoleSessionsSchema } from '../auth/console-session-rows.js';
 
 /**
  * The few words of the hub's DDL that differ between SQLite and PostgreSQL. A migration written
@@ -69,5 +70,7 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     enrollmentSchema(),
     // SQLite 17, PostgreSQL 8: every store's returns in pages, in the order they were created
     returnsCreatedIndex(d),
+    // SQLite 18, PostgreSQL 9: the operator console's sessions, shared by every hub process on the database
+    consoleSessionsSchema(d),
   ];
 }
