@@ -136,6 +136,40 @@ describe('a USB HID barcode scanner assigned to a register', () => {
       lines: [{ line: 1, sku: 'A', qty: 2, returnable: 2 }],
     });
     expect(String(msg.id)).toMatch(/^scan-SC1-/);
+    // the hub knows the scanner as a terminal of the store: the register it feeds, its device, its last scan
+    interface Terminal {
+      register: string;
+      kind: string;
+      codec: string | null;
+      feeds: string | null;
+      state: string;
+      transport: string;
+      detail: string | null;
+      lastMessageAt: string | null;
+    }
+    const terminals = async (): Promise<Terminal[]> =>
+      (await w.cliJson<{ stores: { terminals: Terminal[] }[] }>(['status', '--store', 'S2', '--json'])).stores[0]!
+        .terminals;
+    await waitFor('the scan at the hub', async () =>
+      (await terminals()).some((t) => t.register === 'SC1' && t.lastMessageAt !== null),
+    );
+    expect((await terminals()).find((t) => t.register === 'SC1')).toMatchObject({
+      kind: 'scanner',
+      codec: 'hid-keyboard',
+      feeds: 'R1',
+      state: 'connected',
+      transport: `hid://05e0:1200@${rec.device.path}`,
+    });
+    expect((await terminals()).find((t) => t.register === 'R1')).toMatchObject({ kind: 'register', codec: 'jsonl' });
+    fake.unplug(rec.device.path);
+    await waitFor('the scanner down at the hub', async () =>
+      (await terminals()).some((t) => t.register === 'SC1' && t.state === 'disconnected'),
+    );
+    expect((await terminals()).find((t) => t.register === 'SC1')?.detail).toMatch(
+      /device lost|unplugged|no HID device 05e0:1200 plugged in/,
+    );
+    const human = await w.hub.cli(['status', '--store', 'S2']);
+    expect(human.stdout).toMatch(/SC1\s+scanner \(R1\)\s+hid-keyboard\s+disconnected\s+hid:\/\/05e0:1200/);
     reg.close();
   });
 });

@@ -8,6 +8,12 @@ import { ChangeListeners } from './change-listeners.js';
 export interface TerminalRow {
   store: string;
   register: string;
+  /** 'scanner' (a HID barcode scanner), 'register'; null: a register (its agent did not say) */
+  kind: string | null;
+  /** the codec a register's endpoint speaks (a scanner's: hid-pos, hid-keyboard); null: its agent did not say */
+  codec: string | null;
+  /** the register a scanner feeds */
+  feeds: string | null;
   state: string;
   detail: string | null;
   transport: string;
@@ -41,11 +47,12 @@ export class Terminals {
   ) {
     this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
-      `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail,
-         reported_at, last_message_at, at, updated_at)
-       VALUES (@store, @register, @state, @detail, @transport, @connections, @reported_state, @reported_detail,
-         @reported_at, @last_message_at, @at, @updated_at)
-       ON CONFLICT (store, register) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+      `INSERT INTO terminals (store, register, kind, codec, feeds, state, detail, transport, connections,
+         reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
+       VALUES (@store, @register, @kind, @codec, @feeds, @state, @detail, @transport, @connections, @reported_state,
+         @reported_detail, @reported_at, @last_message_at, @at, @updated_at)
+       ON CONFLICT (store, register) DO UPDATE SET kind = excluded.kind, codec = excluded.codec, feeds = excluded.feeds,
+         state = excluded.state, detail = excluded.detail,
          transport = excluded.transport, connections = excluded.connections, reported_state = excluded.reported_state,
          reported_detail = excluded.reported_detail, reported_at = excluded.reported_at,
          last_message_at = excluded.last_message_at, at = excluded.at, updated_at = excluded.updated_at
@@ -90,6 +97,9 @@ export class Terminals {
         this.events.emit('terminal.status', store, () => ({
           store,
           register: t.register,
+          ...(t.kind ? { kind: t.kind } : {}),
+          ...(t.codec ? { codec: t.codec } : {}),
+          ...(t.feeds ? { feeds: t.feeds } : {}),
           state: t.state,
           detail: t.detail ?? null,
           previous: before?.state ?? null,
@@ -112,6 +122,9 @@ export class Terminals {
     return {
       store,
       register: t.register,
+      kind: t.kind ?? null,
+      codec: t.codec ?? null,
+      feeds: t.feeds ?? null,
       state: t.state,
       detail: t.detail ?? null,
       transport: t.transport,

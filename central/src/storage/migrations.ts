@@ -50,6 +50,16 @@ export function returnsCreatedIndex(d: SchemaDialect): string {
 }
 
 /**
+ * What agents of protocol 5 say of each terminal (shared wire.ts TerminalStatus): NULL for the rows reported before,
+ * and for what older agents report (a register, its codec unknown).
+ */
+export const TERMINAL_KINDS_SCHEMA = `
+  ALTER TABLE terminals ADD COLUMN kind TEXT;
+  ALTER TABLE terminals ADD COLUMN codec TEXT;
+  ALTER TABLE terminals ADD COLUMN feeds TEXT;
+`;
+
+/**
  * The migrations written once for both engines: SQLite's from version 11 and PostgreSQL's from
  * version 2 (PostgreSQL's version k is SQLite's k + 9). A migration added here is added to both.
  */
@@ -69,5 +79,7 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     enrollmentSchema(),
     // SQLite 17, PostgreSQL 8: every store's returns in pages, in the order they were created
     returnsCreatedIndex(d),
+    // SQLite 18, PostgreSQL 9: what each terminal is (register or HID scanner), its codec, the register a scanner feeds
+    TERMINAL_KINDS_SCHEMA,
   ];
 }
