@@ -12,7 +12,7 @@ import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
 import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
 import { askReturn } from './returns-support.js';
-import type { AuditView, ExceptionDetail, StorePage, TerminalRow } from '../src/console/wire.js';
+import type { AuditRow, AuditView, ExceptionDetail, StorePage, TerminalRow } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
 // process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
@@ -300,7 +300,18 @@ describe('the console server', () => {
     askReturn(hub, 'S2', 'auth-s2-1', 'RC-20', 1);
     const at = new Date(s.clock.now()).toISOString();
     const tcp = { transport: 'tcp 127.0.0.1:9100', at };
-    hub.terminals.record('S2', { register: 'R1', state: 'connected', connections: 1, ...tcp });
+    hub.terminals.record('S2', { register: 'R1', codec: 'jsonl', state: 'connected', connections: 1, ...tcp });
+    hub.terminals.record('S2', {
+      register: 'SC1',
+      kind: 'scanner',
+      codec: 'hid-pos',
+      feeds: 'R1',
+      state: 'connected',
+      connections: 1,
+      transport: 'hid://05e0:1200@/dev/hidraw3',
+      lastMessageAt: at,
+      at,
+    });
     hub.terminals.record('S2', {
       register: 'R2',
       state: 'listening',
@@ -319,13 +330,32 @@ describe('the console server', () => {
     const page = (await res.json()) as StorePage;
     expect(page.store).toMatchObject({ store: 'S2', name: 'Harbour', connected: false, policyVersion: 0 });
     expect(page.terminals).toEqual([
-      expect.objectContaining({ register: 'R1', up: true, state: 'connected', transport: 'tcp 127.0.0.1:9100' }),
+      expect.objectContaining({
+        register: 'R1',
+        kind: 'register',
+        codec: 'jsonl',
+        feeds: null,
+        up: true,
+        state: 'connected',
+        transport: 'tcp 127.0.0.1:9100',
+      }),
       expect.objectContaining({
         register: 'R2',
+        kind: 'register',
+        codec: null, // an agent before protocol 5 does not say
         up: false,
         state: 'listening',
         detail: 'connection closed by the register',
         reported: { state: 'paper-out', detail: null, at },
+      }),
+      expect.objectContaining({
+        register: 'SC1',
+        kind: 'scanner',
+        codec: 'hid-pos',
+        feeds: 'R1',
+        up: true,
+        transport: 'hid://05e0:1200@/dev/hidraw3',
+        lastMessageAt: at,
       }),
     ]);
     expect(page.sales.map((x) => [x.receipt, x.lines])).toEqual([['RC-20', 1]]);
@@ -367,6 +397,47 @@ describe('the console server', () => {
       state: 'disconnected',
       detail: 'no route to host',
     });
+  });
+
+  it('pushes the open exceptions and the audit entries as they commit: raised, then settled', async () => {
+    const hub = s.running.hub;
+    const cookie = await session(s);
+    let raised = '';
+    let settled = false;
+    const lists = (ev: { event: string; data: unknown }[]): ExceptionDetail[][] =>
+      ev.filter((e) => e.event === 'exceptions').map((e) => e.data as ExceptionDetail[]);
+    const audited = (ev: { event: string; data: unknown }[]): AuditRow[] =>
+      ev.filter((e) => e.event === 'audit').flatMap((e) => e.data as AuditRow[]);
+    const events = await readEvents(
+      s,
+      cookie,
+      (ev) => {
+        if (!settled && lists(ev).some((l) => l.some((x) => x.id === raised))) {
+          settled = true;
+          hub.useCases.returns.resolveException('admin:test', raised, 'accept', 'settled while watched');
+        }
+        return (
+          settled &&
+          lists(ev)
+            .at(-1)
+            ?.every((x) => x.id !== raised) === true &&
+          audited(ev).some((a) => a.resource === `exception:${raised}`)
+        );
+      },
+      () => {
+        raised = hub.storage.tx(() =>
+          hub.exceptions.record({ store: 'S2', register: 'R1', kind: 'event', code: 'invalid', reason: 'pushed' }),
+        );
+      },
+    );
+    const first = lists(events).find((l) => l.some((x) => x.id === raised));
+    expect(first?.find((x) => x.id === raised)).toMatchObject({ store: 'S2', code: 'invalid', reason: 'pushed' });
+    const entry = audited(events).find((a) => a.resource === `exception:${raised}`);
+    expect(entry).toMatchObject({ action: 'exception.resolve', outcome: 'accept', actor: 'admin:test' });
+    // the audit entries come newest first, and the chain is not walked for them (no verify on the stream)
+    const ids = audited(events).map((a) => a.id);
+    expect(ids).toEqual([...new Set(ids)]);
+    expect(events.some((e) => e.event === 'audit' && 'verify' in (e.data as object))).toBe(false);
   });
 
   it('reads open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
