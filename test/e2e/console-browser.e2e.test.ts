@@ -21,6 +21,12 @@ if (!hasChromium)
 const SCREENSHOTS = process.env.TILLBRIDGE_CONSOLE_SCREENSHOTS === '1';
 const SHOTS_DIR = join(ROOT, 'docs', 'console');
 const MANY = 5000;
+/** The page's links, buttons and fields (outside a table: it scrolls in its own box) not within the screen's width. */
+const OUT_OF_REACH =
+  "[...document.querySelectorAll('header a, header button, main a, main button, main input, main select')]" +
+  ".filter((e) => !e.closest('.table, .plain-wrap') && e.offsetParent !== null)" +
+  '.map((e) => ({ what: e.textContent || e.getAttribute("aria-label"), box: e.getBoundingClientRect() }))' +
+  '.filter((x) => x.box.left < 0 || x.box.right > window.innerWidth).map((x) => x.what)';
 
 interface Violation {
   directive: string;
@@ -260,6 +266,37 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await waitFor('offline stores only', async () => (await page.locator('.body [data-store="S1"]').count()) === 0);
     await page.getByLabel('State').selectOption('all');
     await shot('many-stores');
+  });
+
+  it('fits a tablet, landscape and portrait: nothing wider than the screen, every control within reach', async () => {
+    const views = ['#/', '#/stores/S1', '#/stores/S3', '#/exceptions', '#/audit'];
+    for (const viewport of [
+      { width: 1024, height: 768 },
+      { width: 768, height: 1024 },
+    ]) {
+      await page.setViewportSize(viewport);
+      for (const view of views) {
+        await page.goto(consoleUrl + view);
+        await page.locator('main section').first().waitFor();
+        await page.locator('.loading').waitFor({ state: 'detached' });
+        const at = `${view} at ${viewport.width}×${viewport.height}`;
+        const widths = await page.evaluate<{ page: number; screen: number }>(
+          '({ page: document.documentElement.scrollWidth, screen: window.innerWidth })',
+        );
+        expect(widths.page, `${at}: the page scrolls sideways`).toBeLessThanOrEqual(widths.screen);
+        // every link, button and field is inside the screen's width (a wide table scrolls in its own box)
+        const outside = await page.evaluate<string[]>(OUT_OF_REACH);
+        expect(outside, `${at}: controls out of reach`).toEqual([]);
+        if (view === '#/') {
+          await page.getByLabel('Filter').fill('S1');
+          await waitFor('filtered', async () => (await page.locator('.body [role=row]').count()) === 1);
+          await page.locator('[role=row][data-store="S1"]').click();
+          await page.getByRole('heading', { name: /^Store S1/ }).waitFor();
+        }
+        if (viewport.width === 768 && view === '#/stores/S3') await shot('tablet-store');
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('met no console error and no CSP violation', async () => {
