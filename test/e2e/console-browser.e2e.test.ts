@@ -1,15 +1,15 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createLogger } from '@tillbridge/shared';
-import { parseAgentConfig, startAgent, type RunningAgent } from '@tillbridge/agent';
-import { agentConfig, type AgentHandle } from '@tillbridge/scripts/lib/cluster';
-import { FakeHidBinding, type HidRecording } from '../../agent/test/support/fake-hid-binding.js';
+import type { RunningAgent } from '@tillbridge/agent';
+import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import type { FakeHidBinding, HidRecording } from '../../agent/test/support/fake-hid-binding.js';
 import type { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { returnRequest, sale, worldForFile, type Decision } from './fixture.js';
+import { startScannerAgent } from './hid-agent.js';
 
 // The operator console (docs/console.md) in a real browser: Debian's chromium driven by playwright-core, against a
 // hub and agents running as processes. TILLBRIDGE_CONSOLE_SCREENSHOTS=1 saves the screenshots docs/console.md shows.
@@ -48,10 +48,8 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
   let register: JsonLinesRegister;
   // S3's agent runs in this process with a HID barcode scanner (the test double of the HID binding)
   let s3: RunningAgent | undefined;
-  const hid = new FakeHidBinding();
-  const scan = JSON.parse(
-    readFileSync(join(ROOT, 'agent', 'test', 'fixtures', 'hid', 'keyboard-wedge-rcpt.json'), 'utf8'),
-  ) as HidRecording;
+  let hid: FakeHidBinding;
+  let scan: HidRecording;
   const errors: string[] = [];
   let decided = '';
 
@@ -65,17 +63,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
       await w.cliJson<{ token: string }>(['tokens', 'create', '--role', 'operator', '--name', 'console test'])
     ).token;
     [s1, s2] = [await w.startAgent('S1'), await w.startAgent('S2')];
-    const cfg = agentConfig({
-      dir: join(w.dir, 'agent-s3'),
-      store: 'S3',
-      apiKey: w.keys.get('S3')!,
-      hubWsUrl: w.hub.wsUrl,
-    });
-    cfg.scanners = [
-      { id: 'SC1', register: 'R1', vendorId: scan.device.vendorId, productId: scan.device.productId, mode: 'keyboard' },
-    ];
-    cfg.log = { level: 'silent' };
-    s3 = await startAgent(parseAgentConfig(cfg), createLogger({ name: 's3', level: 'silent' }), { hid });
+    ({ agent: s3, hid, scan } = await startScannerAgent(w, 'S3'));
     register = await w.register(s1);
     expect(await register.send(sale('s-1', 'RC-1', [{ sku: 'SKU-A', qty: 2, unitPrice: 1500 }]))).toMatchObject({
       type: 'ack',
