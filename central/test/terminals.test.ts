@@ -107,4 +107,36 @@ describe('terminal status at the hub', () => {
       expect(announced.find((d) => d.register === 'R2')).not.toHaveProperty('kind');
     },
   );
+
+  it("tells its listeners of a scanner's each scan, not of each message of a register", () => {
+    t = testHub();
+    const { hub } = t;
+    hub.stores.create('S1', 'S1');
+    const heard: string[] = [];
+    hub.terminals.onChange((store) => heard.push(store));
+    const scanner = (lastMessageAt: string, at: string): TerminalStatus => ({
+      register: 'SC1',
+      kind: 'scanner',
+      codec: 'hid-keyboard',
+      feeds: 'R1',
+      state: 'connected',
+      transport: 'hid://05e0:1200@/dev/hidraw3',
+      connections: 1,
+      lastMessageAt,
+      at,
+    });
+    hub.terminals.record('S1', { ...status('connected', '2026-11-27T10:00:00.000Z', 1), codec: 'jsonl' });
+    hub.terminals.record('S1', scanner('2026-11-27T10:00:00.000Z', '2026-11-27T10:00:00.000Z'));
+    expect(heard).toHaveLength(2);
+    hub.terminals.record('S1', {
+      ...status('connected', '2026-11-27T10:00:05.000Z', 1),
+      lastMessageAt: '2026-11-27T10:00:05.000Z',
+    });
+    expect(heard).toHaveLength(2); // a register's message: its time is kept, not told
+    hub.terminals.record('S1', scanner('2026-11-27T10:00:06.000Z', '2026-11-27T10:00:06.000Z'));
+    expect(heard).toHaveLength(3);
+    expect(hub.terminals.list('S1').find((x) => x.register === 'SC1')?.last_message_at).toBe(
+      '2026-11-27T10:00:06.000Z',
+    );
+  });
 });

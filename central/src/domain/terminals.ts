@@ -69,8 +69,8 @@ export class Terminals {
   }
 
   /**
-   * Hears each report that changes a register's state, what it says of itself or its connections, once recorded (the
-   * operator console's store page). Reports made to other hub processes are not heard here.
+   * Hears each report that changes a register's state, what it says of itself or its connections, or a scanner's last
+   * scan, once recorded (the operator console's store page). Reports made to other hub processes are not heard here.
    */
   onChange(listener: (store: string) => void): void {
     this.changeListeners.add(listener);
@@ -114,7 +114,9 @@ export class Terminals {
     } else {
       this.waiting.put(store, t.register, row);
     }
-    if (announced || before.connections !== row.connections) this.changed(store);
+    // a scanner's scans are few (a person scans): each one's time is heard too, not each message of a register
+    const scanned = row.kind === 'scanner' && before?.last_message_at !== row.last_message_at;
+    if (announced || scanned || before.connections !== row.connections) this.changed(store);
     return true;
   }
 
