@@ -1,21 +1,28 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TbCodes } from '@tillbridge/shared';
+import WebSocket from 'ws';
+import { AGENT_WS_PATH, TbCodes } from '@tillbridge/shared';
+import { createTestDatabase, pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { initHub, type RunningHub } from '../src/hub.js';
+import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import { secretPath } from '../src/auth/secrets.js';
+import { signingKeyPath } from '../src/audit/signing-key.js';
+import { agentSocket } from './agent-socket.js';
 import { consoleSettings } from '../src/console/config.js';
 import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
-import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
+import { agentToken, listeningHub, seedSale, silent, TestClock, wireHello } from './helpers.js';
 import { askReturn } from './returns-support.js';
 import type { AuditRow, AuditView, ExceptionDetail, StorePage, TerminalRow } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
-// process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
+// process on SQLite (and, where PostgreSQL answers, two hub processes on one database), its page a small stand-in built
+// here (the real page is tested in a browser: test/console-browser).
 
 const IDLE_MS = 30 * 60_000;
 
@@ -38,6 +45,7 @@ interface Started {
 
 const dirs: string[] = [];
 const hubs: RunningHub[] = [];
+const databases: { drop(): void }[] = [];
 
 async function start(tls?: { certFile: string; keyFile: string }): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-console-'));
@@ -64,6 +72,7 @@ async function start(tls?: { certFile: string; keyFile: string }): Promise<Start
 afterAll(async () => {
   for (const h of hubs) await h.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const db of databases) db.drop();
 });
 
 async function signIn(s: Started, token: string, origin = s.base): Promise<Response> {
@@ -484,6 +493,100 @@ describe('the console server', () => {
       expect((await fetch(`${s.base}/console/api/${path}`)).status, path).toBe(401);
       expect((await fetch(`${s.base}/console/api/${path}`, { method: 'POST', headers: { cookie } })).status).toBe(405);
     }
+  });
+});
+
+describe.skipIf(pgUnavailable() !== undefined)('the console of one hub process among many (PostgreSQL)', () => {
+  it('sends the registers an agent reports to another process, at the refresh after its heartbeat', async () => {
+    const db = createTestDatabase();
+    databases.push(db);
+    const clock = new TestClock();
+    const dirA = mkdtempSync(join(tmpdir(), 'tb-console-a-'));
+    const dirB = mkdtempSync(join(tmpdir(), 'tb-console-b-'));
+    dirs.push(dirA, dirB);
+    const { adminToken } = initHub(dirA, silent, clock, db.url);
+    copyFileSync(secretPath(dirA), secretPath(dirB));
+    copyFileSync(signingKeyPath(dirA), signingKeyPath(dirB));
+    const hubOn = (dataDir: string, console?: { host: string; port: number; live: object }): Promise<RunningHub> =>
+      startHub({
+        dataDir,
+        host: '127.0.0.1',
+        port: 0,
+        log: silent,
+        clock,
+        database: db.url,
+        processes: { heartbeatMs: 100, timeoutMs: 5000 },
+        ...(console ? { console } : {}),
+      });
+    const a = await hubOn(dirA, { host: '127.0.0.1', port: 0, live: { flushMs: 10, refreshMs: 100 } });
+    const b = await hubOn(dirB);
+    hubs.push(b, a);
+    b.hub.stores.create('S1', 'Quay');
+    const ws = new WebSocket(new URL(AGENT_WS_PATH, b.wsUrl).toString(), {
+      headers: { authorization: `Bearer ${await agentToken(b.hub, 'S1')}` },
+    });
+    const agent = agentSocket(ws);
+    await new Promise((resolve) => ws.once('open', resolve));
+    agent.send(wireHello('ag-1'));
+    await agent.next('welcome');
+    const at = (s: number): string => new Date(clock.now() + s * 1000).toISOString();
+    const report = (connected: number, s: number): void => {
+      agent.send({
+        t: 'terminal',
+        items: [
+          {
+            register: 'R1',
+            codec: 'jsonl',
+            state: connected ? 'connected' : 'listening',
+            transport: 'tcp://0.0.0.0:9100',
+            connections: connected,
+            at: at(s),
+          },
+        ],
+      });
+      agent.send({
+        t: 'heartbeat',
+        outboxDepth: 0,
+        oldestAgeMs: 0,
+        registers: [{ id: 'R1', connected }],
+        policyVersion: 0,
+        configVersion: 0,
+      });
+    };
+    report(1, 1);
+    const started: Started = {
+      running: a,
+      base: a.console?.url.replace(/\/console\/$/, '') ?? '',
+      clock,
+      operator: a.hub.credentials.createAdminToken('operator', 'night desk').secret,
+      admin: adminToken,
+    };
+    const cookie = await session(started);
+    // the first report has reached process A (its store row says the register is connected)
+    await waitFor(
+      'the register connected, seen from A',
+      () => a.hub.presence.get('S1').registers?.[0]?.connected === 1,
+    );
+    const events = await readEvents(
+      started,
+      cookie,
+      (ev) =>
+        ev.some(
+          (e) =>
+            e.event === 'terminals' &&
+            (e.data as { terminals: TerminalRow[] }).terminals.some((t) => t.register === 'R1' && !t.up),
+        ),
+      () => report(0, 2), // the register unplugged, reported to process B
+    );
+    const sent = events.filter((e) => e.event === 'terminals').at(-1)?.data as {
+      store: string;
+      terminals: TerminalRow[];
+    };
+    expect(sent.store).toBe('S1');
+    expect(sent.terminals).toEqual([
+      expect.objectContaining({ register: 'R1', kind: 'register', codec: 'jsonl', up: false, state: 'listening' }),
+    ]);
+    ws.terminate();
   });
 });
 
