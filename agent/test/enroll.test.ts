@@ -1,16 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../src/config.js';
 import { enroll, hubUrls, PLACEHOLDER_REGISTER } from '../src/cli/enroll.js';
+import { serveOnLoopback, withBody, type LoopbackServer } from '../../test/support/http-server.js';
 
 // `tillbridge-agent enroll` against a stand-in hub on 127.0.0.1 (plain HTTP on loopback): what it
 // sends, what it writes and keeps, and what it refuses before sending anything.
 
-let server: Server;
+let hub: LoopbackServer;
 let base: string;
 let dir: string;
 const got: unknown[] = [];
@@ -18,11 +17,9 @@ const KEY = 'tbk_0123456789abcdefghjkmnpqrstvwxyz0123456_abcdef';
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tb-enroll-agent-'));
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code: string };
+  hub = await serveOnLoopback(
+    withBody((req, text, res) => {
+      const body = JSON.parse(text) as { code: string };
       got.push({ method: req.method, url: req.url, body });
       if (body.code === 'GOOD-CODE-0000-0000')
         res
@@ -36,14 +33,12 @@ beforeAll(async () => {
           .end(
             JSON.stringify({ code: 'TB_UNAUTHORIZED', message: 'unknown, expired or already used enrollment code' }),
           );
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }),
+  );
+  base = hub.url;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((ok) => server.close(ok));
+  await hub.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,6 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import { AccessTokens } from './auth/access-tokens.js';
 import { Credentials } from './auth/credentials.js';
+import { ConsoleSessionRows } from './auth/console-session-rows.js';
 import { loadSecrets, secretCheck, type HubSecrets } from './auth/secrets.js';
 import { TbCodes, TbError } from '@tillbridge/shared';
 import { AuditLog } from './domain/audit-log.js';
@@ -20,6 +21,7 @@ import { ReturnCompletion } from './domain/return-completion.js';
 import { ExceptionResolution } from './domain/exception-resolution.js';
 import { Policies } from './domain/policies.js';
 import { Managers } from './domain/managers.js';
+import { Activity } from './domain/activity.js';
 import { AuthzStats } from './domain/authz-stats.js';
 import { KeyRotation } from './domain/key-rotation.js';
 import { Enrollments } from './enrollment/enrollments.js';
@@ -90,6 +92,8 @@ export interface Hub {
   audit: AuditLog;
   stores: Stores;
   credentials: Credentials;
+  /** the operator console's sessions (every hub process on the database shares them) */
+  consoleSessions: ConsoleSessionRows;
   tokens: AccessTokens;
   ledger: InventoryLedger;
   sales: Sales;
@@ -102,6 +106,8 @@ export interface Hub {
   policies: Policies;
   managers: Managers;
   authzStats: AuthzStats;
+  /** What happened across the fleet lately (decisions, events applied, webhook deliveries): the console's timeline. */
+  activity: Activity;
   keys: KeyRotation;
   /** One-time enrollment codes (stores enroll; POST /v1/enroll). */
   enrollments: Enrollments;
@@ -248,6 +254,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     audit,
     stores,
     credentials,
+    consoleSessions: new ConsoleSessionRows(storage),
     tokens,
     ledger,
     sales,
@@ -260,6 +267,7 @@ export function openHub(opts: HubServiceOptions): Hub {
     policies,
     managers,
     authzStats: new AuthzStats(storage, clock),
+    activity: new Activity(storage),
     keys: new KeyRotation(storage, credentials, audit, clock),
     enrollments: new Enrollments(storage, secrets.credentialKey, credentials, audit, clock),
     syncConfig: config,

@@ -80,6 +80,8 @@ export interface HubOptions {
   console?: Omit<ConsoleOptions, 'tls'> & { tls?: { certFile: string; keyFile: string } | undefined };
   log: Logger;
   clock?: Clock;
+  /** Elapsed time, for the latency of the decisions the hub makes (default monotonicClock; tests give their own). */
+  elapsed?: Clock;
 }
 
 export interface RunningHub {
@@ -199,6 +201,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       returns: hub.useCases.returns,
       log: log.child({ part: 'agents' }),
       now: () => hub.clock.now(),
+      ...(opts.elapsed ? { elapsed: opts.elapsed } : {}),
     },
     log.child({ part: 'agents' }),
     { gate: hub.gate, requireClientCert: Boolean(tls?.requireClientCert) },
@@ -308,6 +311,8 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
           queries: hub.queries,
           access: hub.useCases.access,
           gate: hub.gate,
+          sessionRows: hub.consoleSessions,
+          tokens: hub.credentials,
           commits: hub.erpFeed,
           presence: hub.presence,
           terminals: hub.terminals,

@@ -14,20 +14,25 @@ export interface AgentSocket {
   frames: Frame[];
   closed: Promise<{ code: number; reason: string }>;
   isClosed(): boolean;
-  /** The first frame of type `t` (that `where` accepts), received already or still to come. */
-  next(t: string, where?: (f: Frame) => boolean): Promise<Frame>;
+  /**
+   * The first frame of type `t` (that `where` accepts), received already or still to come; `t` may
+   * also be a test of the whole frame (`ack` or `nack`, say).
+   */
+  next(t: string | ((f: Frame) => boolean), where?: (f: Frame) => boolean): Promise<Frame>;
   send(frame: unknown): void;
 }
 
 /** Records what arrives on `ws` from now on: call it before the socket opens, to miss nothing. */
 export function agentSocket(ws: WebSocket): AgentSocket {
   const frames: Frame[] = [];
-  const waiting: { t: string; where: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  let waiting: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   ws.on('message', (data) => {
     const f = JSON.parse(wsText(data)) as Frame;
     frames.push(f);
-    const i = waiting.findIndex((w) => w.t === f.t && w.where(f));
-    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(f);
+    // every wait this frame ends, as a wait begun after it would have found it
+    const ended = waiting.filter((w) => w.match(f));
+    waiting = waiting.filter((w) => !ended.includes(w));
+    for (const w of ended) w.resolve(f);
   });
   let done = false;
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -42,8 +47,9 @@ export function agentSocket(ws: WebSocket): AgentSocket {
     closed,
     isClosed: () => done,
     next: (t, where = () => true) => {
-      const seen = frames.find((f) => f.t === t && where(f));
-      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ t, where, resolve }));
+      const match = (f: Frame): boolean => (typeof t === 'string' ? f.t === t : t(f)) && where(f);
+      const seen = frames.find(match);
+      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ match, resolve }));
     },
     send: (frame) => ws.send(JSON.stringify(frame)),
   };

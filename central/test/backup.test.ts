@@ -1,23 +1,13 @@
-import {
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { sha256File, type BackupManifest } from '@tillbridge/shared';
 import { initHub } from '../src/hub.js';
 import { openHub, type Hub } from '../src/hub-services.js';
 import { backupHub, restoreHub } from '../src/backup.js';
 import { backupCommands } from '../src/cli/commands/backup.js';
+import { tempDirForEachTest } from '../../test/support/temp-dir.js';
 import { runCli } from './cli-run.js';
 import { seedSale, silent, TestClock } from './helpers.js';
 
@@ -30,11 +20,10 @@ import { seedSale, silent, TestClock } from './helpers.js';
 
 let root: string;
 let clock: TestClock;
+tempDirForEachTest('tb-backup-', (dir) => (root = dir));
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'tb-backup-'));
   clock = new TestClock();
 });
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 function newHub(name = 'hub'): { dir: string; hub: Hub } {
   const dir = join(root, name);

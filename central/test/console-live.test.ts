@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FeedEntry, FeedFilter } from '../src/feed/feed.js';
-import { ConsoleLive, type LiveMessage } from '../src/console/live.js';
-import { ConsoleSessions } from '../src/console/sessions.js';
+import { ConsoleLive, type LiveDeps, type LiveMessage } from '../src/console/live.js';
+import type { AuditRow, ExceptionDetail, Timeline } from '../src/console/wire.js';
 import type { LiveStoreRow } from '../src/console/fleet.js';
-import type { AuditRow, ExceptionDetail } from '../src/console/wire.js';
 import { silent } from './helpers.js';
 
 // The console's live feed (central/src/console/live.ts) against a fake feed and presence: one read of the feed per
@@ -63,7 +62,7 @@ const exception = (id: string): ExceptionDetail => ({
   ticket: null,
 });
 
-function world(refreshMs = 3_600_000) {
+function world(timeline?: LiveDeps['timeline'], refreshMs = 3_600_000) {
   const entries: FeedEntry[] = [];
   const audit: AuditRow[] = [];
   const open: ExceptionDetail[] = [];
@@ -117,6 +116,7 @@ function world(refreshMs = 3_600_000) {
         onAppended: (l) => (appended = l),
       },
       log: silent,
+      ...(timeline ? { timeline } : {}),
     },
     { flushMs: 1, refreshMs },
   );
@@ -177,6 +177,26 @@ describe('the console live feed', () => {
     expect(w.reads).toEqual([1, 3]);
   });
 
+  it('runs the timeline while anyone watches, and sends each new one to every viewer', () => {
+    let send: ((t: Timeline) => void) | undefined;
+    const calls: string[] = [];
+    const w = world({
+      start: (s) => {
+        calls.push('start');
+        send = s;
+      },
+      stop: () => calls.push('stop'),
+    });
+    lives.push(w.live);
+    const got: LiveMessage[][] = [[], []];
+    const leave = got.map((g) => w.live.join((m) => g.push(m)));
+    expect(calls).toEqual(['start']);
+    send?.({ at: '2026-11-27T10:00:00.000Z' } as Timeline);
+    for (const g of got) expect(g).toEqual([{ event: 'timeline', data: { at: '2026-11-27T10:00:00.000Z' } }]);
+    for (const l of leave) l();
+    expect(calls).toEqual(['start', 'stop']);
+  });
+
   it('sends a store whose presence changed, once, and not again while it stays the same', async () => {
     const w = world();
     lives.push(w.live);
@@ -207,24 +227,6 @@ describe("the console live feed, a store's registers", () => {
     expect(w.terminalReads).toEqual(['S1']);
     expect(got).toEqual([{ event: 'terminals', data: { store: 'S1', terminals: [] } }]);
     expect(w.rowReads()).toBe(1); // the fleet's first rows when the viewer joined; not read again for registers
-  });
-});
-
-describe('console sessions', () => {
-  it('end after their lifetime, or when idle, by the clock given', () => {
-    let now = 0;
-    const sessions = new ConsoleSessions(() => now, { lifetimeMs: 10_000, idleMs: 3_000 });
-    const who = { id: 'tok1', role: 'operator' as const, name: 'n' };
-    const a = sessions.create(who, 'secret');
-    expect(a.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(sessions.create(who, 'secret').id).not.toBe(a.id);
-    for (now = 2_000; now < 10_000; now += 2_000) expect(sessions.use(a.id)?.id).toBe(a.id); // kept in use
-    expect(sessions.use(a.id)).toBeUndefined(); // 10 s since sign-in
-    const b = sessions.create(who, 'secret');
-    now += 3_000;
-    expect(sessions.use(b.id)).toBeUndefined(); // 3 s unused
-    expect(sessions.use('no-such-session')).toBeUndefined();
-    expect(sessions.use(undefined)).toBeUndefined();
   });
 });
 
@@ -287,7 +289,7 @@ describe('the console live feed, exceptions and the audit tail', () => {
   });
 
   it("at each refresh, sends the registers of a store whose register counts changed (another process's)", async () => {
-    const w = world(15);
+    const w = world(undefined, 15);
     lives.push(w.live);
     w.registers.set('S2', { total: 2, connected: 2 });
     const got: LiveMessage[] = [];

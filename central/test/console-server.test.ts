@@ -17,8 +17,8 @@ import { consoleSettings } from '../src/console/config.js';
 import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
 import { agentToken, listeningHub, seedSale, silent, TestClock, wireHello } from './helpers.js';
-import { askReturn } from './returns-support.js';
-import type { AuditRow, AuditView, ExceptionDetail, StorePage, TerminalRow } from '../src/console/wire.js';
+import { askBody, askReturn } from './returns-support.js';
+import type { AuditRow, AuditView, ExceptionDetail, StorePage, TerminalRow, Timeline } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
 // process on SQLite (and, where PostgreSQL answers, two hub processes on one database), its page a small stand-in built
@@ -60,6 +60,7 @@ async function start(tls?: { certFile: string; keyFile: string }): Promise<Start
       assetsDir: pageDir(dir),
       tls,
       live: { flushMs: 10, refreshMs: 60_000 },
+      timeline: { commitMs: 10 },
       sessions: { idleMs: IDLE_MS },
     },
   });
@@ -303,6 +304,33 @@ describe('the console server', () => {
     const list = ((await recent.json()) as { decisions: { authorization: string }[] }).decisions;
     expect(list.map((d) => d.authorization)).toContain('auth-live-1');
   });
+  it('reads the timeline, and streams it again once a return is decided', async () => {
+    expect((await fetch(`${s.base}/console/api/timeline`)).status).toBe(401);
+    const hub = s.running.hub;
+    seedSale(hub, 'S1', 'RC-TL', 2);
+    const cookie = await session(s);
+    const res = await fetch(`${s.base}/console/api/timeline`, { headers: { cookie } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const before = (await res.json()) as Timeline;
+    expect(before.minutes).toHaveLength(30);
+    expect(before.minutes.at(-1)).toBe(Math.floor(s.clock.now() / 60_000) * 60);
+    const decidedBefore = before.online.reduce((a, b) => a + b, 0);
+    const events = await readEvents(
+      s,
+      cookie,
+      (ev) => ev.filter((e) => e.event === 'timeline').length >= 2,
+      () => void hub.engine.authorize('S1', askBody('auth-tl-1', 'RC-TL'), () => 12),
+    );
+    const [first, next] = events.filter((e) => e.event === 'timeline').map((e) => e.data as Timeline);
+    expect(first?.online.reduce((a, b) => a + b, 0)).toBe(decidedBefore);
+    expect(next?.online.reduce((a, b) => a + b, 0)).toBe(decidedBefore + 1);
+    expect(next?.decisionP99.at(-1)).toBe(12);
+    expect(next?.successRate.at(-1)).not.toBeNull();
+    const decision = events.find((e) => e.event === 'decision')?.data;
+    expect(decision).toMatchObject({ authorization: 'auth-tl-1', latencyMs: 12 });
+  });
+
   it("reads a store's page: its registers (one down), latest sales and decisions, open exceptions", async () => {
     const hub = s.running.hub;
     seedSale(hub, 'S2', 'RC-20', 2);

@@ -19,7 +19,7 @@ import {
   wireSale,
 } from './helpers.js';
 import { wsText } from '../../test/support/ws.js';
-import { authorizeRequest } from './agent-socket.js';
+import { agentSocket, authorizeRequest, type AgentSocket, type Frame } from './agent-socket.js';
 
 /**
  * Group commit of the agents' event batches, over real WebSockets and a real hub (SQLite, or
@@ -29,11 +29,6 @@ import { authorizeRequest } from './agent-socket.js';
  * authorization does not wait behind the queue. The queue is held through its test seam
  * (`beforeFlush`) while frames arrive, so waits end on counts and frames, never on elapsed time.
  */
-
-interface Frame {
-  t: string;
-  [k: string]: unknown;
-}
 
 let dir: string | undefined;
 let db: TestDatabase | undefined;
@@ -88,12 +83,7 @@ afterEach(async () => {
   heard = [];
 });
 
-interface Agent {
-  store: string;
-  frames: Frame[];
-  next(match: (f: Frame) => boolean): Promise<Frame>;
-  send(frame: unknown): void;
-}
+type Agent = AgentSocket & { store: string };
 
 /** A store's agent over a real WebSocket, welcomed. */
 async function agent(store: string): Promise<Agent> {
@@ -102,29 +92,11 @@ async function agent(store: string): Promise<Agent> {
     headers: { authorization: `Bearer ${token}` },
   });
   open.push(ws);
-  const frames: Frame[] = [];
-  const waiting: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
-  ws.on('message', (data) => {
-    const f = JSON.parse(wsText(data)) as Frame;
-    frames.push(f);
-    heard.push([store, f]);
-    for (const w of waiting.filter((x) => x.match(f))) {
-      waiting.splice(waiting.indexOf(w), 1);
-      w.resolve(f);
-    }
-  });
+  ws.on('message', (data) => heard.push([store, JSON.parse(wsText(data)) as Frame]));
+  const a: Agent = { ...agentSocket(ws), store };
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const a: Agent = {
-    store,
-    frames,
-    next: (match) => {
-      const seen = frames.find(match);
-      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ match, resolve }));
-    },
-    send: (frame) => ws.send(JSON.stringify(frame)),
-  };
   a.send(wireHello(`agent-${store}`));
-  await a.next((f) => f.t === 'welcome');
+  await a.next('welcome');
   return a;
 }
 
@@ -166,7 +138,7 @@ describe("group commit of agents' event batches", () => {
       const committedAtAck: boolean[] = [];
       for (const a of agents) {
         void a
-          .next((f) => f.t === 'ack')
+          .next('ack')
           .then(() => committedAtAck.push(storedReceipts().includes(`${a.store}-5`) && fullCommits() > before));
       }
       gate.open();
@@ -187,7 +159,7 @@ describe("group commit of agents' event batches", () => {
       await Promise.all(
         agents.map(async (a, i) => {
           a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
-          await a.next((f) => f.t === 'res' && f.rid === 1);
+          await a.next('res', (f) => f.rid === 1);
           expect(
             a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`),
             stores[i],
@@ -243,7 +215,7 @@ describe("group commit of agents' event batches", () => {
       // rolled back: if anything, it hears its quantity unchanged
       const pushes = (a: Agent) => a.frames.filter((f) => f.t === 'inventory' && f.full === false).map((f) => f.items);
       if (hub.storage.engine === 'postgres')
-        await Promise.all([a1, a4].map((a) => a!.next((f) => f.t === 'inventory' && f.full === false)));
+        await Promise.all([a1, a4].map((a) => a!.next('inventory', (f) => f.full === false)));
       expect(pushes(a1!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
       expect(pushes(a4!)).toEqual([[{ sku: 'A', onHand: -3 }]]);
       expect(pushes(a2!).flat()).not.toContainEqual({ sku: 'A', onHand: -1 });
@@ -260,7 +232,7 @@ describe("group commit of agents' event batches", () => {
         t: 'events',
         items: [wireSale(1, 'S2-e1', 'S2-1'), wireSale(2, 'S2-e2', 'POISON'), wireSale(3, 'S2-e3', 'S2-3')],
       });
-      expect(await a2!.next((f) => f.t === 'ack')).toMatchObject({
+      expect(await a2!.next('ack')).toMatchObject({
         upTo: 3,
         results: [{ outcome: 'applied' }, { outcome: 'applied' }, { outcome: 'applied' }],
       });
@@ -281,7 +253,7 @@ describe("group commit of agents' event batches", () => {
     await queued(agents.length);
     // with the whole ingest queued (and held), the authorization is answered at once
     authorize(1);
-    expect(await returner.next((f) => f.t === 'res' && f.rid === 1)).toMatchObject({
+    expect(await returner.next('res', (f) => f.rid === 1)).toMatchObject({
       ok: true,
       body: { decision: 'approved' },
     });
@@ -290,7 +262,7 @@ describe("group commit of agents' event batches", () => {
     gate.open();
     authorize(2);
     await Promise.all(agents.map((a) => a.next(isReply)));
-    await returner.next((f) => f.t === 'res' && f.rid === 2);
+    await returner.next('res', (f) => f.rid === 2);
     const order = heard
       .filter(([, f]) => isReply(f) || (f.t === 'res' && f.rid === 2))
       .map(([s, f]) => (f.t === 'res' ? 'authz' : s));
@@ -319,7 +291,7 @@ describe("group commit of agents' event batches", () => {
     await queued(4);
     const before = fullCommits();
     gate.open();
-    await Promise.all(agents.map((a) => a.next((f) => f.t === 'ack')));
+    await Promise.all(agents.map((a) => a.next('ack')));
     // S1+S2 (8), S3 (12), S4 (6)
     expect(running!.hub.ingest.flushCount).toBe(3);
     expect(fullCommits() - before).toBe(3);

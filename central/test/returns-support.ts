@@ -20,7 +20,17 @@ export function askReturn(
   qty: number,
   over: Partial<AuthorizeRequestBody> = {},
 ): ReturnType<Hub['engine']['authorize']> {
-  return hub.engine.authorize(store, {
+  return hub.engine.authorize(store, askBody(authorization, receipt, qty, over));
+}
+
+/** A request to return `qty` (default 1) of line 1 of `receipt` at register R1, restocked (request q-AUTHORIZATION). */
+export function askBody(
+  authorization: string,
+  receipt: string,
+  qty = 1,
+  over: Partial<AuthorizeRequestBody> = {},
+): AuthorizeRequestBody {
+  return {
     authorization,
     after: 0,
     register: 'R1',
@@ -28,7 +38,7 @@ export function askReturn(
     receipt,
     lines: [{ line: 1, qty, disposition: 'restock' }],
     ...over,
-  });
+  };
 }
 
 /** The completion of `authorization`: `qty` of line 1 refunded as `refund` (request id c-AUTHORIZATION). */

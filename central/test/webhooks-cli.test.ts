@@ -1,5 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +9,7 @@ import { loadSecrets } from '../src/auth/secrets.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { webhookCommands } from '../src/cli/commands/webhooks.js';
 import { webhookRoutes } from '../src/http/admin/webhooks.js';
+import { serveOnLoopback, withBody, type LoopbackServer } from '../../test/support/http-server.js';
 import { addWebhook, listDeliveries, testWebhook } from '../src/http/contract/webhooks.js';
 import type { Hub } from '../src/hub-services.js';
 import { Router } from '../src/http/router.js';
@@ -22,23 +22,14 @@ import { runCli } from './cli-run.js';
 
 let t: ReturnType<typeof testHub>;
 let hub: Hub;
-let api: Server;
+let api: LoopbackServer;
 let apiUrl: string;
 let admin: string;
 let operator: string;
-let rx: Server;
+let rx: LoopbackServer;
 let rxUrl: string;
 const got: { headers: IncomingHttpHeaders; body: string }[] = [];
 let status = 200;
-
-const listen = async (s: Server): Promise<string> => {
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-};
-const close = (s: Server): Promise<void> => {
-  s.closeAllConnections();
-  return new Promise((ok) => s.close(() => ok()));
-};
 
 beforeAll(async () => {
   t = testHub();
@@ -60,22 +51,20 @@ beforeAll(async () => {
   // the admin API's use cases wired to that instance, as openHub wires them
   const { queries, ...useCases } = wireUseCases(hub);
   webhookRoutes(router, { ...useCases, queries });
-  api = createServer((req, res) => void router.handle(req, res));
-  apiUrl = await listen(api);
-  rx = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+  api = await serveOnLoopback((req, res) => void router.handle(req, res));
+  apiUrl = api.url;
+  rx = await serveOnLoopback(
+    withBody((req, body, res) => {
+      got.push({ headers: req.headers, body });
       res.writeHead(status).end();
-    });
-  });
-  rxUrl = `${await listen(rx)}/hooks/tillbridge`;
+    }),
+  );
+  rxUrl = `${rx.url}/hooks/tillbridge`;
 });
 
 afterAll(async () => {
-  await close(api);
-  await close(rx);
+  await api.close();
+  await rx.close();
   t.cleanup();
 });
 

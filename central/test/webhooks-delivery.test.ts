@@ -1,5 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { initHub } from '../src/hub.js';
+import { serveOnLoopback, withBody } from '../../test/support/http-server.js';
 import { loadSecrets } from '../src/auth/secrets.js';
 import { AuditLog } from '../src/domain/audit-log.js';
 import { AuditTrail } from '../src/audit/trail.js';
@@ -53,11 +53,9 @@ async function receiver(...replies: Reply[]): Promise<Receiver> {
     closed: [],
     close: () => Promise.resolve(),
   };
-  const server: Server = createServer((req, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      r.got.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), order: ++tick });
+  const server = await serveOnLoopback(
+    withBody((req, body, res) => {
+      r.got.push({ headers: req.headers, body, order: ++tick });
       const reply = r.replies.length > 1 ? r.replies.shift()! : r.replies[0]!;
       if (reply === 'hang') {
         res.on('close', () => r.closed.push(++tick));
@@ -65,14 +63,10 @@ async function receiver(...replies: Reply[]): Promise<Receiver> {
       }
       res.writeHead(reply.status, reply.headers ?? {});
       res.end(reply.body ?? '');
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  r.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  r.close = () => {
-    server.closeAllConnections();
-    return new Promise((ok) => server.close(() => ok()));
-  };
+    }),
+  );
+  r.url = `${server.url}/hook`;
+  r.close = server.close;
   open.push(() => r.close());
   return r;
 }

@@ -1,21 +1,11 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, expect, it } from 'vitest';
-import {
-  addStore,
-  agentStatus,
-  setStock,
-  startAgent,
-  startHub,
-  type AgentHandle,
-  type HubHandle,
-} from '@tillbridge/scripts/lib/cluster';
-import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { runCommand, type LogLine } from '@tillbridge/scripts/lib/process';
+import { agentStatus, setStock, startAgent, type AgentHandle, type HubHandle } from '@tillbridge/scripts/lib/cluster';
+import type { LogLine } from '@tillbridge/scripts/lib/process';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { createTestDatabase, describePg, type TestDatabase } from '../support/pg.js';
+import { World } from './fixture.js';
 
 /**
  * Two real `tillbridge-hub serve` processes on one PostgreSQL database (docs/architecture.md
@@ -26,22 +16,18 @@ import { createTestDatabase, describePg, type TestDatabase } from '../support/pg
  */
 
 let db: TestDatabase | undefined;
-let dir: string | undefined;
-const hubs: HubHandle[] = [];
-const agents: AgentHandle[] = [];
+let w: World | undefined;
 
 afterAll(async () => {
-  await Promise.all(agents.map((a) => a.proc.stop()));
-  for (const h of hubs) {
+  for (const h of w?.hubs ?? []) {
     try {
-      process.kill(h.proc.proc.pid!, 'SIGCONT');
+      process.kill(h.proc.proc.pid!, 'SIGCONT'); // B, if the test stopped there while it was frozen
     } catch {
       /* gone */
     }
   }
-  await Promise.all(hubs.map((h) => h.proc.stop()));
+  await w?.close();
   await db?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const connectedTo = (url: string) => (l: LogLine) => l.msg === 'connected to the hub' && l.url === url;
@@ -80,27 +66,18 @@ await describePg('two hub processes on one PostgreSQL database', () => {
       'through A lists it; the agent moving to A is not evicted by its old connection at B',
     async () => {
       db = await createTestDatabase();
-      dir = mkdtempSync(join(tmpdir(), 'tb-e2e-cluster-'));
-      const d1 = join(dir, 'hub-a');
-      const d2 = join(dir, 'hub-b');
-      const init = await runCommand(process.execPath, [HUB_BIN, 'init', '--data', d1, '--database', db.url, '--json']);
-      expect(init.code, init.stderr).toBe(0);
-      const adminToken = (JSON.parse(init.stdout) as { adminToken: string }).adminToken;
-      mkdirSync(d2, { recursive: true, mode: 0o700 });
-      copyFileSync(join(d1, 'hub.secret'), join(d2, 'hub.secret'));
-      const a = await startHub({ dataDir: d1, adminToken, extraArgs: ['--database', db.url] });
-      hubs.push(a);
-      const b = await startHub({ dataDir: d2, adminToken, extraArgs: ['--database', db.url] });
-      hubs.push(b);
-
-      const key = await addStore(a, 'S1');
-      await addStore(a, 'S2');
+      w = new World({ database: db.url });
+      // the stores are added through A; B, on the same database, gets A's hub.secret
+      const a = await w.startHub();
+      const key = await w.addStore('S1');
+      await w.addStore('S2');
+      const b = await w.startHub(undefined, undefined, { dataDir: join(w.dir, 'hub-b') });
       // the agent knows both processes, B first
       const agent = await startAgent(
-        { dir: join(dir, 'agent-S1'), store: 'S1', apiKey: key, hubWsUrl: [b.wsUrl, a.wsUrl] },
+        { dir: join(w.dir, 'agent-S1'), store: 'S1', apiKey: key, hubWsUrl: [b.wsUrl, a.wsUrl] },
         false,
       );
-      agents.push(agent);
+      w.agents.push(agent); // stopped with the world
       await agent.proc.waitForLine(connectedTo(b.wsUrl));
 
       // a policy set through A's admin API: the agent at B holds it

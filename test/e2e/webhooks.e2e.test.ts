@@ -1,5 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { setStock } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { serveOnLoopback, withBody, type LoopbackServer } from '../support/http-server.js';
 import { cashReturn, returnRequest, sale, World, type Decision } from './fixture.js';
 
 /** A receiver on 127.0.0.1 that checks every signature with the Standard Webhooks reference library. */
@@ -16,7 +16,7 @@ interface Msg {
   timestamp: string;
   data: Record<string, unknown>;
 }
-let server: Server;
+let server: LoopbackServer;
 let url = '';
 const got: { headers: IncomingHttpHeaders; body: string }[] = [];
 const messages = (type?: string): Msg[] =>
@@ -27,16 +27,13 @@ const messages = (type?: string): Msg[] =>
 let w: World;
 let secret = '';
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+  server = await serveOnLoopback(
+    withBody((req, body, res) => {
+      got.push({ headers: req.headers, body });
       res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+    }),
+  );
+  url = `${server.url}/hooks`;
   w = new World();
   await w.startHub();
   await w.addStore('S1');
@@ -45,8 +42,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await w.close();
-  server.closeAllConnections();
-  await new Promise<void>((ok) => server.close(() => ok()));
+  await server.close();
 });
 
 describe("webhooks on the hub's events, end to end", () => {

@@ -11,6 +11,7 @@ import type {
   StorePage,
   StoreRowDetail,
   TerminalRow,
+  Timeline as TimelineData,
 } from '../../src/console/wire';
 
 export interface Session {
@@ -29,6 +30,7 @@ export type Store = StorePage;
 export type ExceptionDetail = ExceptionDetailRow;
 export type Audit = AuditView;
 export type AuditEntry = AuditRow;
+export type Timeline = TimelineData;
 
 const BASE = '/console/api/';
 
@@ -60,6 +62,16 @@ export const decisions = (): Promise<{ decisions: Decision[] }> => getJson('deci
 export const exceptions = (): Promise<{ exceptions: ExceptionDetail[] }> => getJson('exceptions');
 export const audit = (): Promise<Audit> => getJson('audit');
 export const store = (id: string): Promise<Store> => getJson(`stores/${encodeURIComponent(id)}`);
+export const timeline = (): Promise<Timeline> => getJson('timeline');
+
+/** Who hears the live stream's `timeline` events (the charts, charts.tsx), whatever view is open. */
+const timelineListeners = new Set<(t: Timeline) => void>();
+
+/** Hears each timeline the live stream brings, until the function returned is called. */
+export function onTimeline(listener: (t: Timeline) => void): () => void {
+  timelineListeners.add(listener);
+  return () => timelineListeners.delete(listener);
+}
 
 export interface LiveHandlers {
   stores(rows: LiveStore[]): void;
@@ -80,6 +92,10 @@ export function live(h: LiveHandlers): () => void {
   es.addEventListener('error', () => h.state(es.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'));
   es.addEventListener('stores', (e) => h.stores(JSON.parse((e as MessageEvent<string>).data) as LiveStore[]));
   es.addEventListener('decision', (e) => h.decision(JSON.parse((e as MessageEvent<string>).data) as Decision));
+  es.addEventListener('timeline', (e) => {
+    const t = JSON.parse((e as MessageEvent<string>).data) as Timeline;
+    for (const l of timelineListeners) l(t);
+  });
   es.addEventListener('terminals', (e) =>
     h.terminals(JSON.parse((e as MessageEvent<string>).data) as { store: string; terminals: Terminal[] }),
   );

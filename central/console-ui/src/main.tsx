@@ -5,16 +5,19 @@ import { Fleet, type FleetRow } from './fleet';
 import { Decisions } from './decisions';
 import { StoreView } from './store';
 import { AuditView, ExceptionsView, useOversightPushes, type Pushed } from './oversight';
+import { ActivityView } from './charts';
 import './style.css';
 
 const MAX_DECISIONS = 200;
 
-type Route = { view: 'fleet' } | { view: 'store'; id: string } | { view: 'exceptions' } | { view: 'audit' };
+type Route =
+  { view: 'fleet' } | { view: 'store'; id: string } | { view: 'exceptions' } | { view: 'audit' } | { view: 'activity' };
 
 /** What the address asks for: #/stores/ID, #/exceptions, #/audit, else the fleet. */
 function routeOf(hash: string): Route {
   if (hash === '#/exceptions') return { view: 'exceptions' };
   if (hash === '#/audit') return { view: 'audit' };
+  if (hash === '#/activity') return { view: 'activity' };
   const m = /^#\/stores\/([^/]+)$/.exec(hash);
   try {
     return m?.[1] ? { view: 'store', id: decodeURIComponent(m[1]) } : { view: 'fleet' };
@@ -43,6 +46,7 @@ function Nav({ route }: { route: Route }) {
   return (
     <nav aria-label="Views">
       {item('#/', 'Fleet', route.view === 'fleet' || route.view === 'store')}
+      {item('#/activity', 'Activity', route.view === 'activity')}
       {item('#/exceptions', 'Exceptions', route.view === 'exceptions')}
       {item('#/audit', 'Audit', route.view === 'audit')}
     </nav>
@@ -61,6 +65,7 @@ function View(p: {
   const { route } = p;
   if (route.view === 'exceptions') return <ExceptionsView pushed={p.pushed.exceptions} />;
   if (route.view === 'audit') return <AuditView pushed={p.pushed.audit} />;
+  if (route.view === 'activity') return <ActivityView />;
   if (route.view === 'fleet') return <Fleet rows={p.rows} now={p.now} />;
   return (
     <StoreView

@@ -280,6 +280,13 @@ export class Credentials {
     });
   }
 
+  /** The admin or operator token of this id, unless it is revoked (or was never made). */
+  activeAdminToken(id: string): AdminIdentity | undefined {
+    const row = this.getAdmin.get(id) as
+      { id: string; role: AdminRole; name: string; revoked_at: string | null } | undefined;
+    return row?.revoked_at === null ? { id: row.id, role: row.role, name: row.name } : undefined;
+  }
+
   checkAdminToken(secret: string): AdminIdentity {
     const id = credentialId(secret, 'tba');
     const row = id

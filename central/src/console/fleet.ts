@@ -21,6 +21,7 @@ export type ConsoleQueries = Pick<
   | 'returnsRepo'
   | 'audit'
   | 'auditTrail'
+  | 'activity'
 >;
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -58,6 +59,14 @@ export function liveRows(q: ConsoleQueries, only?: ReadonlySet<string>): LiveSto
     .map((s) => liveRow(s, q.presence.get(s.id)));
 }
 
+/** The outbox depths the connected stores' agents last reported (those that did). */
+export function outboxes(q: ConsoleQueries): number[] {
+  return q.stores.list().flatMap((s) => {
+    const p = q.presence.get(s.id);
+    return p.connected && p.outboxDepth !== undefined ? [p.outboxDepth] : [];
+  });
+}
+
 /** Every store with its versions and accuracy (a few reads per store: on a page load, never per push). */
 export function fleet(q: ConsoleQueries): StoreRowDetail[] {
   return q.stores.list().map((s) => detailRow(q, s));
@@ -88,6 +97,7 @@ export function decisionOf(e: FeedEntry): DecisionRow {
     decision: text(d.decision) ?? (e.type === 'return.denied' ? 'denied' : 'approved'),
     mode: text(d.mode),
     status: text(d.status),
+    latencyMs: typeof d.latencyMs === 'number' ? d.latencyMs : null,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from '@tillbridge/shared';
 import type { Feed } from '../feed/feed.js';
 import { DECISION_TYPES, decisionOf, type DecisionRow, type LiveStoreRow } from './fleet.js';
-import type { AuditRow, ExceptionDetail, TerminalRow } from './wire.js';
+import type { AuditRow, ExceptionDetail, Timeline, TerminalRow } from './wire.js';
 
 /** What one viewer is sent: a decision as it is committed, or the stores whose live row changed. */
 export type LiveMessage =
@@ -9,7 +9,8 @@ export type LiveMessage =
   | { event: 'stores'; data: LiveStoreRow[] }
   | { event: 'terminals'; data: { store: string; terminals: TerminalRow[] } }
   | { event: 'exceptions'; data: ExceptionDetail[] }
-  | { event: 'audit'; data: AuditRow[] };
+  | { event: 'audit'; data: AuditRow[] }
+  | { event: 'timeline'; data: Timeline };
 
 /** The open exceptions and the audit log's tail, as the console pushes them when they change. */
 export interface OversightSource {
@@ -43,6 +44,8 @@ export interface LiveDeps {
   terminalRows(store: string): TerminalRow[];
   /** the open exceptions and the audit tail; without it neither is pushed */
   oversight?: OversightSource;
+  /** the charts over time (timeline.ts): started while anyone watches, each new one sent to every viewer */
+  timeline?: { start(send: (t: Timeline) => void): void; stop(): void };
   log: Logger;
 }
 
@@ -125,6 +128,7 @@ export class ConsoleLive {
     if (this.d.oversight) this.auditSent = this.d.oversight.auditLastId();
     this.refreshTimer = setInterval(() => this.guard('refresh the fleet', () => this.refresh()), this.refreshMs);
     this.refreshTimer.unref();
+    this.d.timeline?.start((t) => this.broadcast({ event: 'timeline', data: t }));
   }
 
   private pause(): void {
@@ -133,6 +137,7 @@ export class ConsoleLive {
     clearTimeout(this.oversightTimer);
     this.refreshTimer = this.flushTimer = this.oversightTimer = undefined;
     this.exceptionsDirty = false;
+    this.d.timeline?.stop();
     this.dirty.clear();
     this.dirtyTerminals.clear();
   }

@@ -6,18 +6,29 @@ import type { Feed } from '../feed/feed.js';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
 import { serverOptions, type LoadedTls } from '../tls/server-tls.js';
 import { readBody, sendJson } from '../http/router.js';
-import { ConsoleSessions, DEFAULT_SESSION_LIMITS, type ConsoleSession, type SessionLimits } from './sessions.js';
+import {
+  ConsoleSessions,
+  DEFAULT_SESSION_LIMITS,
+  type ConsoleSession,
+  type SessionDeps,
+  type SessionLimits,
+} from './sessions.js';
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
-import { fleet, liveRows, recentDecisions, type ConsoleQueries } from './fleet.js';
+import { fleet, liveRows, outboxes, recentDecisions, type ConsoleQueries } from './fleet.js';
 import { storePage, terminalOf } from './store.js';
 import { auditRow, auditView, exceptionDetails } from './oversight.js';
 import { consoleAssetsDir, loadAssets, type Asset } from './static.js';
+import { ConsoleTimeline, type TimelineOptions } from './timeline.js';
 
 export interface ConsoleDeps {
   queries: ConsoleQueries;
   /** operator and admin tokens checked as the admin API checks them (a refused one counts against its source) */
   access: Pick<AdminAccess, 'identify'>;
   gate: Pick<Gate, 'blockedFor'>;
+  /** the sessions, in the database every hub process shares */
+  sessionRows: SessionDeps['rows'];
+  /** a signed-in token looked up again on each request (revoked: its sessions end) */
+  tokens: SessionDeps['tokens'];
   /** the feed's after-commit signal (this process's commits, and those the cluster tells of) */
   commits: Pick<Feed, 'onCommitted'>;
   /** this process's presence changes, for the live fleet */
@@ -36,6 +47,7 @@ export interface ConsoleOptions {
   tls?: LoadedTls | undefined;
   sessions?: Partial<SessionLimits>;
   live?: LiveOptions;
+  timeline?: TimelineOptions;
   /** the built page (default: found next to the hub, consoleAssetsDir) */
   assetsDir?: string;
   /** how often an open live stream is sent a keep-alive and its session checked again (default 15 s) */
@@ -47,6 +59,7 @@ export interface RunningConsole {
   readonly port: number;
   readonly sessions: ConsoleSessions;
   readonly live: ConsoleLive;
+  readonly timeline: ConsoleTimeline;
   stop(): Promise<void>;
 }
 
@@ -93,6 +106,7 @@ function problem(res: ServerResponse, status: number, code: string, message: str
 class ConsoleHttp {
   readonly sessions: ConsoleSessions;
   readonly live: ConsoleLive;
+  readonly timeline: ConsoleTimeline;
   readonly streams = new Set<ServerResponse>();
   private readonly q: ConsoleQueries;
   private readonly assets: Map<string, Asset>;
@@ -109,9 +123,17 @@ class ConsoleHttp {
     this.assets = dir ? loadAssets(dir) : new Map<string, Asset>();
     if (!this.assets.has('index.html'))
       deps.log.warn({ dir }, 'console: its page is not built (npm run build): /console/ answers 503, the API works');
-    this.sessions = new ConsoleSessions(() => q.clock.now(), { ...DEFAULT_SESSION_LIMITS, ...opts.sessions });
+    this.sessions = new ConsoleSessions(
+      { rows: deps.sessionRows, tokens: deps.tokens, now: () => q.clock.now() },
+      { ...DEFAULT_SESSION_LIMITS, ...opts.sessions },
+    );
+    this.timeline = new ConsoleTimeline(
+      { activity: q.activity, clock: q.clock, outboxes: () => outboxes(q), commits: deps.commits, log: deps.log },
+      opts.timeline,
+    );
     this.live = new ConsoleLive(
       {
+        timeline: this.timeline,
         feed: q.erpFeed,
         commits: deps.commits,
         presence: deps.presence,
@@ -180,6 +202,7 @@ class ConsoleHttp {
     else if (!s) problem(res, 401, TbCodes.UNAUTHORIZED, 'sign in first');
     else if (sub === 'fleet') json({ now: new Date(q.clock.now()).toISOString(), stores: fleet(q) });
     else if (sub === 'decisions') json({ decisions: recentDecisions(q, RECENT_DECISIONS) });
+    else if (sub === 'timeline') json(this.timeline.current());
     else if (sub === 'events') this.stream(req, res, s);
     else if (sub === 'exceptions') json({ exceptions: exceptionDetails(q) });
     else if (sub === 'audit') json(auditView(q));
@@ -194,18 +217,9 @@ class ConsoleHttp {
     else problem(res, 404, TbCodes.NOT_FOUND, `no such store: ${id}`);
   }
 
-  /** The request's session, its token checked again (revoked: the session ends). */
+  /** The request's session (its token checked again: revoked, the session ends), or undefined. */
   private sessionOf(req: IncomingMessage): ConsoleSession | undefined {
-    const s = this.sessions.use(cookieOf(req, this.cookieName));
-    if (!s) return undefined;
-    try {
-      s.who = this.deps.access.identify(`Bearer ${s.token}`, sourceOf(req), req.url?.split('?')[0]);
-      return s;
-    } catch (err) {
-      if (!isTbError(err, TbCodes.UNAUTHORIZED) && !isTbError(err, TbCodes.RATE_LIMITED)) throw err;
-      this.sessions.end(s.id);
-      return undefined;
-    }
+    return this.sessions.use(cookieOf(req, this.cookieName));
   }
 
   private cookie(value: string, maxAge: number): string {
@@ -261,7 +275,7 @@ class ConsoleHttp {
       else throw err;
       return;
     }
-    const s = this.sessions.create(who, token);
+    const s = this.sessions.create(who);
     this.deps.log.info({ token: who.id, role: who.role, source }, 'console: signed in');
     const headers = { 'set-cookie': this.cookie(s.id, this.sessions.maxAgeSec), 'cache-control': 'no-store' };
     sendJson(res, 200, { signedIn: true, name: who.name, role: who.role }, headers);
@@ -287,6 +301,7 @@ class ConsoleHttp {
     };
     res.write('retry: 3000\n\n');
     write({ event: 'stores', data: liveRows(this.q) }); // every store as it is now; then what changes
+    write({ event: 'timeline', data: this.timeline.current() }); // the charts as they are; then each new reading
     const leave = this.live.join(write);
     this.streams.add(res);
     const keepAlive = setInterval(() => {
@@ -347,6 +362,7 @@ export async function startConsole(deps: ConsoleDeps, opts: ConsoleOptions): Pro
     port,
     sessions: http.sessions,
     live: http.live,
+    timeline: http.timeline,
     stop: async () => {
       clearInterval(sweeper);
       http.live.close();

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AdminIdentity } from '../auth/credentials.js';
+import type { ConsoleSessionRows } from '../auth/console-session-rows.js';
 
 /** How long a console session lasts at most, and how long it may sit unused. */
 export interface SessionLimits {
@@ -11,60 +12,71 @@ export interface SessionLimits {
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { lifetimeMs: 8 * 3600_000, idleMs: 30 * 60_000 };
 
+/** A use is written at most this often per session (a tenth of the idle time, at most a minute): not every request. */
+const MAX_TOUCH_INTERVAL_MS = 60_000;
+
 export interface ConsoleSession {
+  /** the cookie's value: only this process's answer to sign-in holds it; the database keeps its hash */
   id: string;
+  /** who signed in, as their token is now (looked up again on each request) */
   who: AdminIdentity;
-  /**
-   * The token signed in with, kept in this process's memory only (never sent back): each request checks it again, so
-   * a token revoked ends its sessions.
-   */
-  token: string;
   createdMs: number;
   lastUsedMs: number;
 }
 
+export interface SessionDeps {
+  rows: Pick<ConsoleSessionRows, 'insert' | 'get' | 'touch' | 'delete' | 'deleteOlder' | 'count'>;
+  /** the token of this id, unless revoked: a revoked token ends its sessions at their next request */
+  tokens: { activeAdminToken(id: string): AdminIdentity | undefined };
+  /** the hub's clock (epoch ms) */
+  now: () => number;
+}
+
+const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
+
 /**
- * The console's sessions: in this process's memory, each behind an opaque random id (the cookie's value, 256 bits),
- * ended at sign-out, after `lifetimeMs`, or after `idleMs` unused, as `now` (the hub's clock) tells.
+ * The console's sessions: each behind an opaque random id (the cookie's value, 256 bits), kept in the hub's database
+ * by its hash (ConsoleSessionRows) so that every hub process on the database knows it; ended at sign-out, after
+ * `lifetimeMs`, after `idleMs` unused, or when the token signed in with is revoked, as `now` (the hub's clock) tells.
  */
 export class ConsoleSessions {
-  private readonly byId = new Map<string, ConsoleSession>();
+  private readonly touchEveryMs: number;
 
   constructor(
-    private readonly now: () => number,
+    private readonly d: SessionDeps,
     private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
-  ) {}
-
-  create(who: AdminIdentity, token: string): ConsoleSession {
-    this.sweep();
-    const now = this.now();
-    const s: ConsoleSession = {
-      id: randomBytes(32).toString('base64url'),
-      who,
-      token,
-      createdMs: now,
-      lastUsedMs: now,
-    };
-    this.byId.set(s.id, s);
-    return s;
+  ) {
+    this.touchEveryMs = Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(limits.idleMs / 10));
   }
 
-  /** The live session of this id (its use noted), or undefined (unknown, ended or expired: then forgotten). */
+  create(who: AdminIdentity): ConsoleSession {
+    this.sweep();
+    const now = this.d.now();
+    const id = randomBytes(32).toString('base64url');
+    this.d.rows.insert(hashOf(id), who.id, now);
+    return { id, who, createdMs: now, lastUsedMs: now };
+  }
+
+  /** The live session of this id (its use noted), or undefined (unknown, ended, expired or its token revoked). */
   use(id: string | undefined): ConsoleSession | undefined {
-    if (id === undefined) return undefined;
-    const s = this.byId.get(id);
-    if (!s) return undefined;
-    const now = this.now();
-    if (now - s.createdMs >= this.limits.lifetimeMs || now - s.lastUsedMs >= this.limits.idleMs) {
-      this.byId.delete(id);
+    if (id === undefined || id === '') return undefined;
+    const key = hashOf(id);
+    const row = this.d.rows.get(key);
+    if (!row) return undefined;
+    const now = this.d.now();
+    const who = this.expired(row.createdMs, row.lastUsedMs, now)
+      ? undefined
+      : this.d.tokens.activeAdminToken(row.tokenId);
+    if (!who) {
+      this.d.rows.delete(key);
       return undefined;
     }
-    s.lastUsedMs = now;
-    return s;
+    if (now - row.lastUsedMs >= this.touchEveryMs) this.d.rows.touch(key, now);
+    return { id, who, createdMs: row.createdMs, lastUsedMs: now };
   }
 
   end(id: string | undefined): void {
-    if (id !== undefined) this.byId.delete(id);
+    if (id !== undefined && id !== '') this.d.rows.delete(hashOf(id));
   }
 
   /** Seconds the cookie is kept by the browser: the session's lifetime. */
@@ -72,15 +84,18 @@ export class ConsoleSessions {
     return Math.floor(this.limits.lifetimeMs / 1000);
   }
 
-  /** Sessions held (tests, and the sweep). */
+  /** Sessions held by the database, every process's (tests, and the sweep). */
   size(): number {
-    return this.byId.size;
+    return this.d.rows.count();
   }
 
   /** Forgets every expired session. */
   sweep(): void {
-    const now = this.now();
-    for (const [id, s] of this.byId)
-      if (now - s.createdMs >= this.limits.lifetimeMs || now - s.lastUsedMs >= this.limits.idleMs) this.byId.delete(id);
+    const now = this.d.now();
+    this.d.rows.deleteOlder(now - this.limits.lifetimeMs, now - this.limits.idleMs);
+  }
+
+  private expired(createdMs: number, lastUsedMs: number, now: number): boolean {
+    return now - createdMs >= this.limits.lifetimeMs || now - lastUsedMs >= this.limits.idleMs;
   }
 }

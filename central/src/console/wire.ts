@@ -46,6 +46,8 @@ export interface DecisionRow {
   /** online (decided by the hub at the register's request) or offline (decided by the agent, sent later) */
   mode: string | null;
   status: string | null;
+  /** an online decision's latency at the hub (ms, request arrival to decision); null when not measured (offline) */
+  latencyMs: number | null;
 }
 
 /** A register (or a HID barcode scanner) as its store's agent last reported it. */
@@ -146,4 +148,35 @@ export interface AuditView {
     | { ok: true; entries: number; head: string; from: number; to: number; checkpoints: number }
     | { ok: false; entries: number; firstBad: number; problem: string };
   checkpoint: { seq: number; id: number; hash: string; at: string; entries: number; fingerprint: string } | null;
+}
+
+/**
+ * The fleet's activity over the last 30 minutes, one value per minute (GET /console/api/timeline, and the live
+ * stream's `timeline` event): the same on every hub process of one database. A null is a minute with nothing to say
+ * (no decision, no event applied, no sample).
+ */
+export interface Timeline {
+  /** when it was computed (ISO) */
+  at: string;
+  /** each minute's start, in seconds since the epoch, oldest first (the last one is the current minute) */
+  minutes: number[];
+  /** return decisions per minute, online (by the hub) and offline (by an agent, sent later) */
+  online: number[];
+  offline: number[];
+  /** of each minute's decisions, the share that authorized the return (approved or conditional), 0–1 */
+  successRate: (number | null)[];
+  /** the hub's latency of each minute's online decisions (ms): median and 99th percentile */
+  decisionP50: (number | null)[];
+  decisionP99: (number | null)[];
+  /** sync latency of the agents' events applied each minute (ms, agent commit to hub commit): median, 99th pct */
+  syncP50: (number | null)[];
+  syncP99: (number | null)[];
+  /** events waiting in the connected stores' outboxes (their last heartbeats), as sampled in each minute: the total,
+   * and the deepest store's */
+  outboxTotal: (number | null)[];
+  outboxDeepest: (number | null)[];
+  /** webhook deliveries whose latest attempt, that minute, succeeded, failed (a retry is due) or was the last */
+  delivered: number[];
+  failed: number[];
+  abandoned: number[];
 }

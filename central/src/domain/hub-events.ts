@@ -103,10 +103,14 @@ export class HubEvents {
     this.emit(type, r.store, () => ({ ...this.ticket(returns, r), ...extra }));
   }
 
-  /** return.authorized, return.denied — or nothing while a manager's override is still needed. */
-  decided(authorization: string, decision: string): void {
-    if (decision === 'approved' || decision === 'conditional') this.returnChanged('return.authorized', authorization);
-    else if (decision === 'denied') this.returnChanged('return.denied', authorization);
+  /**
+   * return.authorized, return.denied — or nothing while a manager's override is still needed. `extra`: fields added to
+   * the ticket (the hub's decision latency, `latencyMs`, on an online decision).
+   */
+  decided(authorization: string, decision: string, extra: Record<string, unknown> = {}): void {
+    if (decision === 'approved' || decision === 'conditional')
+      this.returnChanged('return.authorized', authorization, extra);
+    else if (decision === 'denied') this.returnChanged('return.denied', authorization, extra);
   }
 
   private ticket(returns: ReturnsRepo, r: ReturnRow): Record<string, unknown> {

@@ -59,7 +59,11 @@ export class ReturnsEngine {
     private readonly events: HubEvents,
   ) {}
 
-  authorize(store: string, body: AuthorizeRequestBody): AuthorizeResult {
+  /**
+   * `latencyMs`, when given, is read as the decision is announced (inside its transaction, just before the commit) and
+   * put on the decision's feed entry: how long since the request arrived (the agent's session measures it).
+   */
+  authorize(store: string, body: AuthorizeRequestBody, latencyMs?: () => number): AuthorizeResult {
     return this.s.tx(() => {
       const existing = this.returns.get(body.authorization);
       if (existing) {
@@ -106,7 +110,7 @@ export class ReturnsEngine {
           conditions: ev.conditions,
         },
       });
-      this.events.decided(row.authorization, ev.decision);
+      this.events.decided(row.authorization, ev.decision, latencyMs ? { latencyMs: tenths(latencyMs()) } : {});
       return this.resultFor(row, ctx);
     });
   }
@@ -351,4 +355,9 @@ function requestOf(body: AuthorizeRequestBody): Record<string, unknown> {
   if (body.cardHash !== undefined) out.cardHash = body.cardHash;
   if (body.exchange !== undefined) out.exchange = body.exchange;
   return out;
+}
+
+/** Milliseconds to a tenth (a latency: what is finer is noise). */
+function tenths(ms: number): number {
+  return Math.round(Math.max(0, ms) * 10) / 10;
 }

@@ -69,6 +69,15 @@ const Ticket = {
   updatedAt: Iso,
 };
 
+const LatencyMs = z
+  .number()
+  .nonnegative()
+  .optional()
+  .describe(
+    "an online decision's latency at the hub, in ms: from the request's arrival to the decision, " +
+      'just before its commit (absent on offline decisions and overrides)',
+  );
+
 const Moved = z.array(z.looseObject({ sku: z.string(), qty: Qty }));
 
 const Resolution = z.looseObject({
@@ -103,9 +112,9 @@ const Day_ = {
 export const FEED_DATA_SCHEMAS: Record<FeedEventType, z.ZodType> = {
   'sale.recorded': SaleRecorded,
   'return.authorized': z
-    .looseObject(Ticket)
+    .looseObject({ ...Ticket, latencyMs: LatencyMs })
     .describe('A return authorized (approved or conditional), online or offline.'),
-  'return.denied': z.looseObject(Ticket).describe('A return request denied.'),
+  'return.denied': z.looseObject({ ...Ticket, latencyMs: LatencyMs }).describe('A return request denied.'),
   'return.completed': z
     .looseObject({
       ...Ticket,

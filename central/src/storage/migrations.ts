@@ -3,6 +3,7 @@ import { feedSchema } from '../feed/schema.js';
 import { relaySchema } from '../feed/relay-schema.js';
 import { reconcileSchema } from '../reconcile/schema.js';
 import { enrollmentSchema } from '../enrollment/schema.js';
+import { consoleSessionsSchema } from '../auth/console-session-rows.js';
 
 /**
  * The few words of the hub's DDL that differ between SQLite and PostgreSQL. A migration written
@@ -79,7 +80,9 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     enrollmentSchema(),
     // SQLite 17, PostgreSQL 8: every store's returns in pages, in the order they were created
     returnsCreatedIndex(d),
-    // SQLite 18, PostgreSQL 9: what each terminal is (register or HID scanner), its codec, the register a scanner feeds
+    // SQLite 18, PostgreSQL 9: the operator console's sessions, shared by every hub process on the database
+    consoleSessionsSchema(d),
+    // SQLite 19, PostgreSQL 10: what each terminal is (register or HID scanner), its codec, the register a scanner feeds
     TERMINAL_KINDS_SCHEMA,
   ];
 }

@@ -18,6 +18,8 @@ import {
   WIRE_VERSION,
   WIRE_VERSION_MIN,
   MAX_AGENT_FRAME_BYTES,
+  monotonicClock,
+  type Clock,
   agentTooOldReason,
   inflateFrame,
   negotiateProtocol,
@@ -36,6 +38,8 @@ export interface SessionDeps {
   returns: Pick<ReturnUseCases, 'authorize' | 'override' | 'lookup'>;
   log: Logger;
   now: () => number;
+  /** Elapsed time, for an online decision's latency (default monotonicClock; never a time of day). */
+  elapsed?: Clock;
 }
 
 /** Which connection of the agent a hello came on: the run of the agent and the attempt in it (when it says). */
@@ -99,6 +103,7 @@ export class AgentSession {
   private closed = false;
   /** Resolves when the socket has closed. */
   readonly ended: Promise<void>;
+  private readonly elapsed: Clock;
 
   constructor(
     readonly store: string,
@@ -109,6 +114,7 @@ export class AgentSession {
     private readonly d: SessionDeps,
     private readonly link: SessionLink,
   ) {
+    this.elapsed = d.elapsed ?? monotonicClock;
     this.ended = new Promise((resolve) => ws.once('close', () => resolve()));
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
@@ -608,7 +614,8 @@ export class AgentSession {
       this.refuseInvalid(rid, parsed.error);
       return;
     }
-    this.whenApplied(rid, parsed.data.after, () => this.authorize(rid, parsed.data));
+    const arrived = this.elapsed.now(); // the decision's latency counts from here (a wait for earlier events included)
+    this.whenApplied(rid, parsed.data.after, () => this.authorize(rid, parsed.data, arrived));
   }
 
   private onOverride(rid: number, rawBody: unknown): void {
@@ -641,9 +648,9 @@ export class AgentSession {
     this.d.agents.reportTerminals(this.store, items);
   }
 
-  private authorize(rid: number, body: AuthorizeRequestBody): void {
+  private authorize(rid: number, body: AuthorizeRequestBody, arrived: number): void {
     try {
-      const result = this.d.returns.authorize(this.store, body);
+      const result = this.d.returns.authorize(this.store, body, () => this.elapsed.now() - arrived);
       this.send({ t: 'res', rid, ok: true, body: result });
     } catch (err) {
       this.d.log.error({ store: this.store, err }, 'authorization failed');

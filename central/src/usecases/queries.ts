@@ -4,6 +4,7 @@ import type { AuditQuery } from '../audit/query.js';
 import type { AuditTrail } from '../audit/trail.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../domain/audit-log.js';
+import type { Activity } from '../domain/activity.js';
 import type { AuthzStats } from '../domain/authz-stats.js';
 import type { Clock } from '../domain/clock.js';
 import type { Cursors } from '../domain/cursors.js';
@@ -54,6 +55,7 @@ export interface AdminQueries {
     checkpoints: Pick<AuditCheckpoints, 'list' | 'latest' | 'get' | 'file' | 'publicKey'>;
   };
   authzStats: Pick<AuthzStats, 'rate'>;
+  activity: Pick<Activity, 'decisionsSince' | 'appliedSince' | 'deliveriesSince'>;
   cursors: Pick<Cursors, 'latestForStore'>;
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
@@ -85,6 +87,7 @@ const PLAIN_QUERIES = [
   'audit',
   'auditTrail',
   'authzStats',
+  'activity',
   'cursors',
   'accuracy',
   'terminals',

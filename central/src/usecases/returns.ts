@@ -17,8 +17,13 @@ export interface ReturnUseCaseDeps {
 export class ReturnUseCases {
   constructor(private readonly d: ReturnUseCaseDeps) {}
 
-  authorize(store: string, body: AuthorizeRequestBody): ReturnType<ReturnsEngine['authorize']> {
-    return this.d.uow.tx(() => this.d.engine.authorize(store, body));
+  /** `latencyMs`: how long since the request arrived, read as the decision is made (see ReturnsEngine.authorize). */
+  authorize(
+    store: string,
+    body: AuthorizeRequestBody,
+    latencyMs?: () => number,
+  ): ReturnType<ReturnsEngine['authorize']> {
+    return this.d.uow.tx(() => this.d.engine.authorize(store, body, latencyMs));
   }
 
   override(store: string, body: OverrideBody): ReturnType<ReturnsEngine['override']> {
