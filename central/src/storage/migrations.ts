@@ -82,7 +82,7 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     returnsCreatedIndex(d),
     // SQLite 18, PostgreSQL 9: the operator console's sessions, shared by every hub process on the database
     consoleSessionsSchema(d),
-    // SQLite 19, PostgreSQL 10: what each terminal is (register or HID scanner), its codec, the register a scanner feeds
+    // SQLite 19, PostgreSQL 10: what each terminal is (register or HID scanner), its codec, the register it feeds
     TERMINAL_KINDS_SCHEMA,
   ];
 }
