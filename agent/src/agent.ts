@@ -35,7 +35,7 @@ import { poslogTimeZone } from './gateway/codecs/poslog/config.js';
 import { makeCodec, makeRegisterFramer, makeTransport, needsHid } from './gateway/factory.js';
 import type { HidBinding } from './gateway/hid/binding.js';
 import { loadNodeHidBinding } from './gateway/hid/node-hid-binding.js';
-import { ScannerSource } from './gateway/hid/scanner.js';
+import { ScannerSource, ScannerTerminal } from './gateway/hid/scanner.js';
 import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { HttpTransport } from './gateway/transports/http.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
@@ -257,12 +257,16 @@ async function buildGateway(
       return new RegisterEndpoint(register.id, transport, framer, codec, core, registerLog, endpointOptions);
     }),
   );
-  const scanners = config.scanners.map((scanner) => {
+  const built = config.scanners.map((scanner) => {
     const endpoint = endpoints.find((e) => e.id === scanner.register);
     if (!endpoint) throw new Error(`a scanner feeds register ${scanner.register}, which is not configured`);
-    return buildScanner(scanner, log, { binding: hid(), core, endpoint, now });
+    const source = buildScanner(scanner, log, { binding: hid(), core, endpoint, now });
+    // what the hub is told of the scanner, next to the registers (terminal reports)
+    return { source, terminal: new ScannerTerminal(scanner.id, scanner.register, source, now) };
   });
-  return { endpoints, transports, scanners };
+  const scanners = built.map((b) => b.source);
+  const scannerTerminals = built.map((b) => b.terminal);
+  return { endpoints, transports, scanners, scannerTerminals };
 }
 type Gateway = Awaited<ReturnType<typeof buildGateway>>;
 
@@ -483,10 +487,10 @@ function housekeeping({ storage, core }: Parts): NodeJS.Timeout[] {
 /** Starts the parts in order (registers, scanners, status, then the hub); stops them in reverse. */
 async function run(config: Config, log: Logger, parts: Parts): Promise<RunningAgent> {
   const { storage, sync, core, gateway, status } = parts;
-  const { endpoints, scanners, transports } = gateway;
+  const { endpoints, scanners, scannerTerminals, transports } = gateway;
   const heartbeat = heartbeatOf(parts);
   const inventory = inventorySync(parts);
-  const reporter = new TerminalReporter(sync.link, endpoints, storage.now);
+  const reporter = new TerminalReporter(sync.link, [...endpoints, ...scannerTerminals], storage.now);
   reporter.start();
   const abort = new AbortController();
   const timers: NodeJS.Timeout[] = [];

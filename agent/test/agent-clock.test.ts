@@ -84,7 +84,7 @@ describe("the agent's parts read the clock they are given", () => {
 
   it("terminal status sent to the hub: each register's `at`", () => {
     const sent: AgentFrame[] = [];
-    const link: TerminalLink = { connected: true, send: (f) => sent.push(f) > 0 };
+    const link: TerminalLink = { connected: true, info: () => ({ protocol: 5 }), send: (f) => sent.push(f) > 0 };
     const endpoint = {
       onStatus: () => undefined,
       status: () => ({
@@ -102,7 +102,16 @@ describe("the agent's parts read the clock they are given", () => {
     expect(sent).toEqual([
       {
         t: 'terminal',
-        items: [{ register: 'R1', state: 'connected', transport: 'tcp://127.0.0.1:7410', connections: 1, at: iso(T0) }],
+        items: [
+          {
+            register: 'R1',
+            codec: 'jsonl',
+            state: 'connected',
+            transport: 'tcp://127.0.0.1:7410',
+            connections: 1,
+            at: iso(T0),
+          },
+        ],
       },
     ]);
   });

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@tillbridge/shared';
+import { createLogger, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
 import { FakeHidBinding, type HidRecording } from './support/fake-hid-binding.js';
-import { HidScannerDecoder, ScannerSource } from '../src/gateway/hid/scanner.js';
+import { HidScannerDecoder, ScannerSource, ScannerTerminal } from '../src/gateway/hid/scanner.js';
+import { TerminalReporter } from '../src/sync/terminal-reporter.js';
 import { HidScannerSchema } from '../src/gateway/transports/hid-schemas.js';
 import type { LinkState } from '../src/gateway/types.js';
 
@@ -165,5 +166,87 @@ describe('ScannerSource', () => {
     await s.start();
     await binding.replay(pos.device.path, FakeHidBinding.reportsOf(pos));
     expect(scans).toEqual([['RCPT-000123', ']C0']]);
+  });
+});
+
+describe('a scanner as a terminal reported to the hub', () => {
+  const T0 = Date.parse('2026-11-28T10:00:00Z');
+
+  async function reported(protocol: number) {
+    const binding = FakeHidBinding.fromRecording(keyboard);
+    const {
+      id: _id,
+      register: _register,
+      ...device
+    } = HidScannerSchema.parse({
+      id: 'SC1',
+      register: 'R1',
+      vendorId: keyboard.device.vendorId,
+      productId: keyboard.device.productId,
+      mode: 'keyboard',
+    });
+    let now = T0;
+    const source = new ScannerSource({ ...device, pollMs: 20, binding, log, now: () => now });
+    const terminal = new ScannerTerminal('SC1', 'R1', source, () => now);
+    const sent: AgentFrame[] = [];
+    const link = { connected: true, info: () => ({ protocol }), send: (f: AgentFrame) => sent.push(f) > 0 };
+    const register = {
+      onStatus: () => undefined,
+      status: () => ({
+        id: 'R1',
+        transport: 'tcp://0.0.0.0:9100',
+        codec: 'fixed:acme',
+        connected: 0,
+        state: 'listening' as const,
+      }),
+    };
+    const reporter = new TerminalReporter(link, [register, terminal], () => now, 10);
+    reporter.start();
+    stops.push(async () => {
+      reporter.stop();
+      await source.stop();
+    });
+    await source.start();
+    reporter.reportAll(); // as on the hub's welcome
+    now += 1000;
+    await binding.replay(keyboard.device.path, FakeHidBinding.reportsOf(keyboard));
+    const items = (): TerminalStatus[] => sent.flatMap((f) => (f.t === 'terminal' ? f.items : []));
+    if (protocol >= 5) await expect.poll(() => items().some((t) => t.lastMessageAt !== undefined)).toBe(true);
+    binding.unplug(keyboard.device.path);
+    reporter.reportAll();
+    return items();
+  }
+
+  it('on protocol 5: its state, device, last scan and register, beside the registers with their codecs', async () => {
+    const items = await reported(5);
+    expect(items.find((t) => t.register === 'SC1' && t.lastMessageAt !== undefined)).toEqual({
+      register: 'SC1',
+      kind: 'scanner',
+      codec: 'hid-keyboard',
+      feeds: 'R1',
+      state: 'connected',
+      transport: 'hid://05e0:1200@/dev/hidraw3',
+      connections: 1,
+      lastMessageAt: new Date(T0 + 1000).toISOString(),
+      at: new Date(T0 + 1000).toISOString(),
+    });
+    // unplugged: down, and why
+    const last = items.filter((t) => t.register === 'SC1').at(-1);
+    expect(last).toMatchObject({ kind: 'scanner', state: 'disconnected', connections: 0 });
+    expect(last?.detail).toMatch(/device lost|unplugged/);
+    expect(items.find((t) => t.register === 'R1')).toMatchObject({ codec: 'fixed:acme', state: 'listening' });
+  });
+
+  it('on protocol 4 (a hub that refuses fields it does not know): registers only, no kind or codec', async () => {
+    const items = await reported(4);
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.every((t) => t.register === 'R1')).toBe(true);
+    expect(items[0]).toEqual({
+      register: 'R1',
+      state: 'listening',
+      transport: 'tcp://0.0.0.0:9100',
+      connections: 0,
+      at: expect.any(String) as string,
+    });
   });
 });

@@ -316,6 +316,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
           commits: hub.erpFeed,
           presence: hub.presence,
           terminals: hub.terminals,
+          audit: hub.audit,
           log: log.child({ part: 'console' }),
         },
         { ...opts.console, tls: consoleTls },

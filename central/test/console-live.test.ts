@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FeedEntry, FeedFilter } from '../src/feed/feed.js';
 import { ConsoleLive, type LiveDeps, type LiveMessage } from '../src/console/live.js';
-import type { Timeline } from '../src/console/wire.js';
+import type { AuditRow, ExceptionDetail, Timeline } from '../src/console/wire.js';
 import type { LiveStoreRow } from '../src/console/fleet.js';
 import { silent } from './helpers.js';
 
@@ -34,8 +34,41 @@ const row = (store: string, connected: boolean): LiveStoreRow => ({
   settingsRun: null,
 });
 
-function world(timeline?: LiveDeps['timeline']) {
+const entry = (id: number, action: string): AuditRow => ({
+  id,
+  at: '2026-11-27T10:00:00.000Z',
+  actor: 'admin:test',
+  action,
+  outcome: 'ok',
+  store: 'S1',
+  register: null,
+  resource: null,
+  details: '{}',
+  origin: null,
+});
+
+const exception = (id: string): ExceptionDetail => ({
+  id,
+  store: 'S1',
+  register: 'R1',
+  kind: 'event',
+  code: 'invalid',
+  reason: 'a bad sale',
+  authorization: null,
+  eventId: null,
+  createdAt: '2026-11-27T10:00:00.000Z',
+  resolvedAt: null,
+  detail: null,
+  ticket: null,
+});
+
+function world(timeline?: LiveDeps['timeline'], refreshMs = 3_600_000) {
   const entries: FeedEntry[] = [];
+  const audit: AuditRow[] = [];
+  const open: ExceptionDetail[] = [];
+  const oversightReads = { audit: 0, exceptions: 0 };
+  let appended: () => void = () => undefined;
+  const registers = new Map<string, LiveStoreRow['registers']>();
   const reads: number[] = [];
   let commit: (local: boolean) => void = () => undefined;
   let presence: (store: string) => void = () => undefined;
@@ -61,17 +94,31 @@ function world(timeline?: LiveDeps['timeline']) {
       presence: { onChange: (l) => (presence = l) },
       rows: (only) => {
         rowReads++;
-        return [...connected].filter(([s]) => !only || only.has(s)).map(([s, c]) => row(s, c));
+        return [...connected]
+          .filter(([s]) => !only || only.has(s))
+          .map(([s, c]) => ({ ...row(s, c), registers: registers.get(s) ?? null }));
       },
       terminals: { onChange: (l) => (terminals = l) },
       terminalRows: (store) => {
         terminalReads.push(store);
         return [];
       },
+      oversight: {
+        exceptions: () => {
+          oversightReads.exceptions++;
+          return [...open];
+        },
+        auditLastId: () => audit.at(-1)?.id ?? 0,
+        auditAfter: (id, limit) => {
+          oversightReads.audit++;
+          return audit.filter((e) => e.id > id).slice(0, limit);
+        },
+        onAppended: (l) => (appended = l),
+      },
       log: silent,
       ...(timeline ? { timeline } : {}),
     },
-    { flushMs: 1, refreshMs: 3_600_000 },
+    { flushMs: 1, refreshMs },
   );
   return {
     live,
@@ -83,8 +130,15 @@ function world(timeline?: LiveDeps['timeline']) {
     terminalsChanged: (store: string) => terminals(store),
     terminalReads,
     rowReads: () => rowReads,
+    audit,
+    open,
+    oversightReads,
+    registers,
+    appended: () => appended(),
   };
 }
+
+const settle = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const lives: ConsoleLive[] = [];
 afterEach(() => {
@@ -173,5 +227,79 @@ describe("the console live feed, a store's registers", () => {
     expect(w.terminalReads).toEqual(['S1']);
     expect(got).toEqual([{ event: 'terminals', data: { store: 'S1', terminals: [] } }]);
     expect(w.rowReads()).toBe(1); // the fleet's first rows when the viewer joined; not read again for registers
+  });
+});
+
+describe('the console live feed, exceptions and the audit tail', () => {
+  it('sends the audit entries appended, once read for all viewers, newest first; nothing read unwatched', async () => {
+    const w = world();
+    lives.push(w.live);
+    w.audit.push(entry(1, 'token.create'));
+    w.appended();
+    await settle();
+    expect(w.oversightReads).toEqual({ audit: 0, exceptions: 0 });
+    const got: LiveMessage[][] = [[], []];
+    for (const g of got) w.live.join((m) => g.push(m));
+    w.audit.push(entry(2, 'store.create'), entry(3, 'policy.set'));
+    w.appended();
+    w.appended(); // two appends within flushMs: one read
+    await settle();
+    expect(w.oversightReads).toEqual({ audit: 1, exceptions: 0 });
+    for (const g of got)
+      expect(g).toEqual([{ event: 'audit', data: [entry(3, 'policy.set'), entry(2, 'store.create')] }]);
+    // the log has not moved: nothing read, nothing sent
+    w.appended();
+    await settle();
+    expect(w.oversightReads.audit).toBe(1);
+    expect(got[0]).toHaveLength(1);
+  });
+
+  it('sends the open exceptions when the feed raises one or the audit settles one, when they differ', async () => {
+    const w = world();
+    lives.push(w.live);
+    const got: LiveMessage[] = [];
+    w.live.join((m) => got.push(m));
+    // a return flagged: its feed entry says so
+    w.open.push(exception('ex-1'));
+    w.entries.push({ ...decision(1, 'a-1'), type: 'return.exception' });
+    w.commit();
+    await settle();
+    expect(got).toEqual([{ event: 'exceptions', data: [exception('ex-1')] }]);
+    // decisions still go as before, and do not read the exceptions
+    w.entries.push(decision(2, 'a-2'));
+    w.commit();
+    await settle();
+    expect(got.map((m) => m.event)).toEqual(['exceptions', 'decision']);
+    expect(w.oversightReads.exceptions).toBe(1);
+    // settled by an operator: the audit entry says so, the list is sent again without it
+    w.open.splice(0);
+    w.audit.push(entry(1, 'exception.resolve'));
+    w.appended();
+    await settle();
+    expect(got.slice(2)).toEqual([
+      { event: 'audit', data: [entry(1, 'exception.resolve')] },
+      { event: 'exceptions', data: [] },
+    ]);
+    // a day reconciled that settles nothing: read, the same list, not sent
+    w.entries.push({ ...decision(3, 'a-3'), type: 'day.reconciled' });
+    w.commit();
+    await settle();
+    expect(w.oversightReads.exceptions).toBe(3);
+    expect(got).toHaveLength(4);
+  });
+
+  it("at each refresh, sends the registers of a store whose register counts changed (another process's)", async () => {
+    const w = world(undefined, 15);
+    lives.push(w.live);
+    w.registers.set('S2', { total: 2, connected: 2 });
+    const got: LiveMessage[] = [];
+    w.live.join((m) => got.push(m));
+    await settle(40);
+    expect(w.terminalReads).toEqual([]); // nothing changed since the viewer joined
+    w.registers.set('S2', { total: 2, connected: 1 });
+    await expect.poll(() => w.terminalReads).toEqual(['S2']);
+    expect(got.filter((m) => m.event === 'terminals')).toEqual([
+      { event: 'terminals', data: { store: 'S2', terminals: [] } },
+    ]);
   });
 });

@@ -1,21 +1,28 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TbCodes } from '@tillbridge/shared';
+import WebSocket from 'ws';
+import { AGENT_WS_PATH, TbCodes } from '@tillbridge/shared';
+import { createTestDatabase, pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { HUB_BIN } from '@tillbridge/scripts/lib/paths';
-import { initHub, type RunningHub } from '../src/hub.js';
+import { initHub, startHub, type RunningHub } from '../src/hub.js';
+import { secretPath } from '../src/auth/secrets.js';
+import { signingKeyPath } from '../src/audit/signing-key.js';
+import { agentSocket } from './agent-socket.js';
 import { consoleSettings } from '../src/console/config.js';
 import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
-import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
+import { agentToken, listeningHub, seedSale, silent, TestClock, wireHello } from './helpers.js';
 import { askBody, askReturn } from './returns-support.js';
-import type { AuditView, ExceptionDetail, StorePage, TerminalRow, Timeline } from '../src/console/wire.js';
+import type { AuditRow, AuditView, ExceptionDetail, StorePage, TerminalRow, Timeline } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
-// process on SQLite, its page a small stand-in built here (the real page is tested in a browser: test/console-browser).
+// process on SQLite (and, where PostgreSQL answers, two hub processes on one database), its page a small stand-in built
+// here (the real page is tested in a browser: test/console-browser).
 
 const IDLE_MS = 30 * 60_000;
 
@@ -38,6 +45,7 @@ interface Started {
 
 const dirs: string[] = [];
 const hubs: RunningHub[] = [];
+const databases: { drop(): void }[] = [];
 
 async function start(tls?: { certFile: string; keyFile: string }): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-console-'));
@@ -65,6 +73,7 @@ async function start(tls?: { certFile: string; keyFile: string }): Promise<Start
 afterAll(async () => {
   for (const h of hubs) await h.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const db of databases) db.drop();
 });
 
 async function signIn(s: Started, token: string, origin = s.base): Promise<Response> {
@@ -328,7 +337,18 @@ describe('the console server', () => {
     askReturn(hub, 'S2', 'auth-s2-1', 'RC-20', 1);
     const at = new Date(s.clock.now()).toISOString();
     const tcp = { transport: 'tcp 127.0.0.1:9100', at };
-    hub.terminals.record('S2', { register: 'R1', state: 'connected', connections: 1, ...tcp });
+    hub.terminals.record('S2', { register: 'R1', codec: 'jsonl', state: 'connected', connections: 1, ...tcp });
+    hub.terminals.record('S2', {
+      register: 'SC1',
+      kind: 'scanner',
+      codec: 'hid-pos',
+      feeds: 'R1',
+      state: 'connected',
+      connections: 1,
+      transport: 'hid://05e0:1200@/dev/hidraw3',
+      lastMessageAt: at,
+      at,
+    });
     hub.terminals.record('S2', {
       register: 'R2',
       state: 'listening',
@@ -347,13 +367,32 @@ describe('the console server', () => {
     const page = (await res.json()) as StorePage;
     expect(page.store).toMatchObject({ store: 'S2', name: 'Harbour', connected: false, policyVersion: 0 });
     expect(page.terminals).toEqual([
-      expect.objectContaining({ register: 'R1', up: true, state: 'connected', transport: 'tcp 127.0.0.1:9100' }),
+      expect.objectContaining({
+        register: 'R1',
+        kind: 'register',
+        codec: 'jsonl',
+        feeds: null,
+        up: true,
+        state: 'connected',
+        transport: 'tcp 127.0.0.1:9100',
+      }),
       expect.objectContaining({
         register: 'R2',
+        kind: 'register',
+        codec: null, // an agent before protocol 5 does not say
         up: false,
         state: 'listening',
         detail: 'connection closed by the register',
         reported: { state: 'paper-out', detail: null, at },
+      }),
+      expect.objectContaining({
+        register: 'SC1',
+        kind: 'scanner',
+        codec: 'hid-pos',
+        feeds: 'R1',
+        up: true,
+        transport: 'hid://05e0:1200@/dev/hidraw3',
+        lastMessageAt: at,
       }),
     ]);
     expect(page.sales.map((x) => [x.receipt, x.lines])).toEqual([['RC-20', 1]]);
@@ -395,6 +434,47 @@ describe('the console server', () => {
       state: 'disconnected',
       detail: 'no route to host',
     });
+  });
+
+  it('pushes the open exceptions and the audit entries as they commit: raised, then settled', async () => {
+    const hub = s.running.hub;
+    const cookie = await session(s);
+    let raised = '';
+    let settled = false;
+    const lists = (ev: { event: string; data: unknown }[]): ExceptionDetail[][] =>
+      ev.filter((e) => e.event === 'exceptions').map((e) => e.data as ExceptionDetail[]);
+    const audited = (ev: { event: string; data: unknown }[]): AuditRow[] =>
+      ev.filter((e) => e.event === 'audit').flatMap((e) => e.data as AuditRow[]);
+    const events = await readEvents(
+      s,
+      cookie,
+      (ev) => {
+        if (!settled && lists(ev).some((l) => l.some((x) => x.id === raised))) {
+          settled = true;
+          hub.useCases.returns.resolveException('admin:test', raised, 'accept', 'settled while watched');
+        }
+        return (
+          settled &&
+          lists(ev)
+            .at(-1)
+            ?.every((x) => x.id !== raised) === true &&
+          audited(ev).some((a) => a.resource === `exception:${raised}`)
+        );
+      },
+      () => {
+        raised = hub.storage.tx(() =>
+          hub.exceptions.record({ store: 'S2', register: 'R1', kind: 'event', code: 'invalid', reason: 'pushed' }),
+        );
+      },
+    );
+    const first = lists(events).find((l) => l.some((x) => x.id === raised));
+    expect(first?.find((x) => x.id === raised)).toMatchObject({ store: 'S2', code: 'invalid', reason: 'pushed' });
+    const entry = audited(events).find((a) => a.resource === `exception:${raised}`);
+    expect(entry).toMatchObject({ action: 'exception.resolve', outcome: 'accept', actor: 'admin:test' });
+    // the audit entries come newest first, and the chain is not walked for them (no verify on the stream)
+    const ids = audited(events).map((a) => a.id);
+    expect(ids).toEqual([...new Set(ids)]);
+    expect(events.some((e) => e.event === 'audit' && 'verify' in (e.data as object))).toBe(false);
   });
 
   it('reads open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
@@ -441,6 +521,100 @@ describe('the console server', () => {
       expect((await fetch(`${s.base}/console/api/${path}`)).status, path).toBe(401);
       expect((await fetch(`${s.base}/console/api/${path}`, { method: 'POST', headers: { cookie } })).status).toBe(405);
     }
+  });
+});
+
+describe.skipIf(pgUnavailable() !== undefined)('the console of one hub process among many (PostgreSQL)', () => {
+  it('sends the registers an agent reports to another process, at the refresh after its heartbeat', async () => {
+    const db = createTestDatabase();
+    databases.push(db);
+    const clock = new TestClock();
+    const dirA = mkdtempSync(join(tmpdir(), 'tb-console-a-'));
+    const dirB = mkdtempSync(join(tmpdir(), 'tb-console-b-'));
+    dirs.push(dirA, dirB);
+    const { adminToken } = initHub(dirA, silent, clock, db.url);
+    copyFileSync(secretPath(dirA), secretPath(dirB));
+    copyFileSync(signingKeyPath(dirA), signingKeyPath(dirB));
+    const hubOn = (dataDir: string, console?: { host: string; port: number; live: object }): Promise<RunningHub> =>
+      startHub({
+        dataDir,
+        host: '127.0.0.1',
+        port: 0,
+        log: silent,
+        clock,
+        database: db.url,
+        processes: { heartbeatMs: 100, timeoutMs: 5000 },
+        ...(console ? { console } : {}),
+      });
+    const a = await hubOn(dirA, { host: '127.0.0.1', port: 0, live: { flushMs: 10, refreshMs: 100 } });
+    const b = await hubOn(dirB);
+    hubs.push(b, a);
+    b.hub.stores.create('S1', 'Quay');
+    const ws = new WebSocket(new URL(AGENT_WS_PATH, b.wsUrl).toString(), {
+      headers: { authorization: `Bearer ${await agentToken(b.hub, 'S1')}` },
+    });
+    const agent = agentSocket(ws);
+    await new Promise((resolve) => ws.once('open', resolve));
+    agent.send(wireHello('ag-1'));
+    await agent.next('welcome');
+    const at = (s: number): string => new Date(clock.now() + s * 1000).toISOString();
+    const report = (connected: number, s: number): void => {
+      agent.send({
+        t: 'terminal',
+        items: [
+          {
+            register: 'R1',
+            codec: 'jsonl',
+            state: connected ? 'connected' : 'listening',
+            transport: 'tcp://0.0.0.0:9100',
+            connections: connected,
+            at: at(s),
+          },
+        ],
+      });
+      agent.send({
+        t: 'heartbeat',
+        outboxDepth: 0,
+        oldestAgeMs: 0,
+        registers: [{ id: 'R1', connected }],
+        policyVersion: 0,
+        configVersion: 0,
+      });
+    };
+    report(1, 1);
+    const started: Started = {
+      running: a,
+      base: a.console?.url.replace(/\/console\/$/, '') ?? '',
+      clock,
+      operator: a.hub.credentials.createAdminToken('operator', 'night desk').secret,
+      admin: adminToken,
+    };
+    const cookie = await session(started);
+    // the first report has reached process A (its store row says the register is connected)
+    await waitFor(
+      'the register connected, seen from A',
+      () => a.hub.presence.get('S1').registers?.[0]?.connected === 1,
+    );
+    const events = await readEvents(
+      started,
+      cookie,
+      (ev) =>
+        ev.some(
+          (e) =>
+            e.event === 'terminals' &&
+            (e.data as { terminals: TerminalRow[] }).terminals.some((t) => t.register === 'R1' && !t.up),
+        ),
+      () => report(0, 2), // the register unplugged, reported to process B
+    );
+    const sent = events.filter((e) => e.event === 'terminals').at(-1)?.data as {
+      store: string;
+      terminals: TerminalRow[];
+    };
+    expect(sent.store).toBe('S1');
+    expect(sent.terminals).toEqual([
+      expect.objectContaining({ register: 'R1', kind: 'register', codec: 'jsonl', up: false, state: 'listening' }),
+    ]);
+    ws.terminate();
   });
 });
 

@@ -63,4 +63,80 @@ describe('terminal status at the hub', () => {
       expect(hub.terminals.list('S1')).toMatchObject([{ state: 'error', at: '2026-11-27T10:06:00.000Z' }]);
     },
   );
+
+  it(
+    'keeps what a protocol-5 agent says of each terminal (a scanner, the register it feeds, codecs), written and ' +
+      'announced; a register an older agent reports has none of it',
+    async () => {
+      t = testHub();
+      const { hub } = t;
+      hub.stores.create('S1', 'S1');
+      hub.webhooks.add({ url: 'https://example.test/hook', events: ['terminal.status'], store: 'S1' }, 'admin:test');
+      const at = '2026-11-27T10:00:00.000Z';
+      hub.terminals.record('S1', { ...status('connected', at, 1), codec: 'fixed:acme' });
+      hub.terminals.record('S1', {
+        register: 'SC1',
+        kind: 'scanner',
+        codec: 'hid-pos',
+        feeds: 'R1',
+        state: 'disconnected',
+        detail: 'device unplugged',
+        transport: 'hid://05e0:1200@/dev/hidraw3',
+        connections: 0,
+        lastMessageAt: '2026-11-27T09:59:00.000Z',
+        at,
+      });
+      hub.terminals.record('S1', { ...status('listening', at), register: 'R2' });
+      await hub.storage.deferred.flush();
+      expect(
+        hub.storage.db.prepare(`SELECT register, kind, codec, feeds, state FROM terminals ORDER BY register`).all(),
+      ).toEqual([
+        { register: 'R1', kind: null, codec: 'fixed:acme', feeds: null, state: 'connected' },
+        { register: 'R2', kind: null, codec: null, feeds: null, state: 'listening' },
+        { register: 'SC1', kind: 'scanner', codec: 'hid-pos', feeds: 'R1', state: 'disconnected' },
+      ]);
+      const announced = column(hub.storage.db, `SELECT body FROM webhook_messages ORDER BY created_at, id`).map(
+        (p) => (JSON.parse(p as string) as { data: Record<string, unknown> }).data,
+      );
+      expect(announced.find((d) => d.register === 'SC1')).toMatchObject({
+        kind: 'scanner',
+        codec: 'hid-pos',
+        feeds: 'R1',
+        state: 'disconnected',
+      });
+      expect(announced.find((d) => d.register === 'R2')).not.toHaveProperty('kind');
+    },
+  );
+
+  it("tells its listeners of a scanner's each scan, not of each message of a register", () => {
+    t = testHub();
+    const { hub } = t;
+    hub.stores.create('S1', 'S1');
+    const heard: string[] = [];
+    hub.terminals.onChange((store) => heard.push(store));
+    const scanner = (lastMessageAt: string, at: string): TerminalStatus => ({
+      register: 'SC1',
+      kind: 'scanner',
+      codec: 'hid-keyboard',
+      feeds: 'R1',
+      state: 'connected',
+      transport: 'hid://05e0:1200@/dev/hidraw3',
+      connections: 1,
+      lastMessageAt,
+      at,
+    });
+    hub.terminals.record('S1', { ...status('connected', '2026-11-27T10:00:00.000Z', 1), codec: 'jsonl' });
+    hub.terminals.record('S1', scanner('2026-11-27T10:00:00.000Z', '2026-11-27T10:00:00.000Z'));
+    expect(heard).toHaveLength(2);
+    hub.terminals.record('S1', {
+      ...status('connected', '2026-11-27T10:00:05.000Z', 1),
+      lastMessageAt: '2026-11-27T10:00:05.000Z',
+    });
+    expect(heard).toHaveLength(2); // a register's message: its time is kept, not told
+    hub.terminals.record('S1', scanner('2026-11-27T10:00:06.000Z', '2026-11-27T10:00:06.000Z'));
+    expect(heard).toHaveLength(3);
+    expect(hub.terminals.list('S1').find((x) => x.register === 'SC1')?.last_message_at).toBe(
+      '2026-11-27T10:00:06.000Z',
+    );
+  });
 });

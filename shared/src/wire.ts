@@ -41,8 +41,11 @@ import {
  *      protocol (4400) says its v 2 hello next time.
  *   4: after the welcome the agent may send a frame as a binary message, deflated with protocol 4's dictionary
  *      (wire-compression.ts); the hub sends text as before.
+ *   5: `terminal` reports may say what each terminal is (`kind`: a register or a HID barcode scanner), the codec a
+ *      register's endpoint speaks and the register a scanner feeds; the agent reports its scanners too. On an older
+ *      protocol it sends registers only, without those fields (a hub of protocol 4 refuses fields it does not know).
  */
-export const WIRE_VERSION = 4;
+export const WIRE_VERSION = 5;
 /** The oldest protocol version this build speaks (as agent or hub). */
 export const WIRE_VERSION_MIN = 2;
 
@@ -50,7 +53,12 @@ export const WIRE_VERSION_MIN = 2;
  * The first tillbridge-agent release that speaks each protocol version: what a hub tells an agent too old for it to
  * install.
  */
-export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = { 2: '0.1.0', 3: '0.1.0', 4: '0.1.0' };
+export const AGENT_RELEASE_FOR_PROTOCOL: Readonly<Record<number, string>> = {
+  2: '0.1.0',
+  3: '0.1.0',
+  4: '0.1.0',
+  5: '0.1.0',
+};
 
 /**
  * The protocol version a hub speaking `hub` and an agent speaking `agent` use: the highest both
@@ -333,9 +341,21 @@ export const ReceiptLookupResult = z.strictObject({
 });
 export type ReceiptLookupResult = z.infer<typeof ReceiptLookupResult>;
 
-/** A register's state as the agent sees it, sent to the hub whenever it changes. */
+/** The protocol version from which `terminal` reports carry `kind`, `codec` and `feeds`, and scanners are reported. */
+export const TERMINAL_KINDS_FROM = 5;
+
+/**
+ * A terminal's state as the agent sees it, sent to the hub whenever it changes: a register (its endpoint), or from
+ * protocol 5 a HID barcode scanner (`register` is then the scanner's id, `lastMessageAt` its last scan).
+ */
 export const TerminalStatus = z.strictObject({
   register: z.string().min(1).max(64),
+  /** protocol 5: what it is; absent: a register */
+  kind: z.enum(['register', 'scanner']).optional(),
+  /** protocol 5: the codec a register's endpoint speaks (jsonl, fixed:acme, poslog…; a scanner's: hid-pos…) */
+  codec: z.string().min(1).max(64).optional(),
+  /** protocol 5: the register a scanner sends what it scans to */
+  feeds: z.string().min(1).max(64).optional(),
   state: z.enum(['listening', 'connecting', 'connected', 'disconnected', 'error']),
   detail: z.string().max(300).optional(),
   transport: z.string().max(200),

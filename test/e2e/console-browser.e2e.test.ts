@@ -2,11 +2,14 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { RunningAgent } from '@tillbridge/agent';
 import type { AgentHandle } from '@tillbridge/scripts/lib/cluster';
+import type { FakeHidBinding, HidRecording } from '../../agent/test/support/fake-hid-binding.js';
 import type { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { returnRequest, sale, worldForFile, type Decision } from './fixture.js';
+import { startScannerAgent } from './hid-agent.js';
 import { accessibilityViolations, type A11yViolation } from '../support/axe.js';
 
 // The operator console (docs/console.md) in a real browser: Debian's chromium driven by playwright-core, against a
@@ -19,6 +22,12 @@ if (!hasChromium)
 const SCREENSHOTS = process.env.TILLBRIDGE_CONSOLE_SCREENSHOTS === '1';
 const SHOTS_DIR = join(ROOT, 'docs', 'console');
 const MANY = 5000;
+/** The page's links, buttons and fields (outside a table: it scrolls in its own box) not within the screen's width. */
+const OUT_OF_REACH =
+  "[...document.querySelectorAll('header a, header button, main a, main button, main input, main select')]" +
+  ".filter((e) => !e.closest('.table, .plain-wrap') && e.offsetParent !== null)" +
+  '.map((e) => ({ what: e.textContent || e.getAttribute("aria-label"), box: e.getBoundingClientRect() }))' +
+  '.filter((x) => x.box.left < 0 || x.box.right > window.innerWidth).map((x) => x.what)';
 
 interface Violation {
   directive: string;
@@ -27,7 +36,7 @@ interface Violation {
 
 describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
   const w = worldForFile({
-    stores: ['S1', 'S2'],
+    stores: ['S1', 'S2', 'S3'],
     stock: { S1: { 'SKU-A': 10 } },
     hubArgs: ['--console', '127.0.0.1:0'],
   });
@@ -38,6 +47,10 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
   let s1: AgentHandle;
   let s2: AgentHandle;
   let register: JsonLinesRegister;
+  // S3's agent runs in this process with a HID barcode scanner (the test double of the HID binding)
+  let s3: RunningAgent | undefined;
+  let hid: FakeHidBinding;
+  let scan: HidRecording;
   const errors: string[] = [];
   let decided = '';
 
@@ -51,6 +64,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
       await w.cliJson<{ token: string }>(['tokens', 'create', '--role', 'operator', '--name', 'console test'])
     ).token;
     [s1, s2] = [await w.startAgent('S1'), await w.startAgent('S2')];
+    ({ agent: s3, hid, scan } = await startScannerAgent(w, 'S3'));
     register = await w.register(s1);
     expect(await register.send(sale('s-1', 'RC-1', [{ sku: 'SKU-A', qty: 2, unitPrice: 1500 }]))).toMatchObject({
       type: 'ack',
@@ -72,6 +86,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
 
   afterAll(async () => {
     await (browser as Browser | undefined)?.close();
+    await s3?.stop();
   });
 
   const shot = async (name: string): Promise<void> => {
@@ -151,8 +166,11 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: /^Store S1/ }).waitFor();
     expect(new URL(page.url()).hash).toBe('#/stores/S1');
-    const r1 = page.getByRole('table', { name: 'Registers' }).locator('tr[data-register="R1"] [data-col=state]');
+    const terminals = page.getByRole('table', { name: 'Registers and scanners' });
+    const r1 = terminals.locator('tr[data-register="R1"] [data-col=state]');
     await waitFor('R1 up', async () => (await r1.textContent()) === 'Up');
+    expect(await terminals.locator('tr[data-register="R1"] [data-col=codec]').textContent()).toBe('jsonl');
+    expect(await terminals.locator('tr[data-register="R1"] [data-col=kind]').textContent()).toBe('Register');
     expect(await page.locator('li[data-receipt="RC-1"]').textContent()).toMatch(/RC-1 · R1 · 30\.00 EUR · 1 line/);
     await page.locator(`.store-page li[data-authorization="${decided}"]`).waitFor();
     register.close(); // the register unplugged: its agent reports no connection
@@ -165,20 +183,51 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await page.getByRole('table', { name: 'Stores' }).waitFor();
   });
 
+  it("shows a store's HID barcode scanner: plugged in, its last scan, unplugged and why", async () => {
+    await page.goto(`${consoleUrl}#/stores/S3`);
+    const sc1 = page.getByRole('table', { name: 'Registers and scanners' }).locator('tr[data-register="SC1"]');
+    await sc1.waitFor();
+    expect(await sc1.locator('[data-col=kind]').textContent()).toBe('Scanner → R1');
+    expect(await sc1.locator('[data-col=codec]').textContent()).toBe('hid-keyboard');
+    expect(await sc1.locator('[data-col=state]').textContent()).toMatch(/^Down \((disconnected|connecting)\)$/);
+    hid.plug(scan.device);
+    await waitFor('the scanner up', async () => (await sc1.locator('[data-col=state]').textContent()) === 'Up', 10_000);
+    expect(await sc1.locator('td.transport').textContent()).toBe('hid://05e0:1200@/dev/hidraw3');
+    const lastScan = sc1.locator('td').nth(2);
+    expect(await lastScan.textContent()).toBe('—');
+    for (const hex of scan.reports) hid.emitReport(scan.device.path, hex);
+    // the scan's time comes to the open page
+    await waitFor('the last scan shown', async () => (await lastScan.textContent())?.endsWith(' ago') === true);
+    hid.unplug(scan.device.path);
+    await waitFor(
+      'the scanner down',
+      async () => (await sc1.locator('[data-col=state]').textContent()) === 'Down (disconnected)',
+      10_000,
+    );
+    expect(await sc1.textContent()).toMatch(/device lost|unplugged|no HID device 05e0:1200 plugged in/);
+    await shot('store-scanner');
+  });
+
   it('lists open exceptions with their detail; the audit tail, the chain verified, the checkpoint', async () => {
     const at = new Date().toISOString();
     const body = JSON.stringify({ businessDay: '2026-11-27', differences: [{ sku: 'SKU-A', qty: 1 }] });
-    w.hubExec(
+    const insert =
       'INSERT INTO exceptions (id, store, register, kind, code, reason, body, created_at) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ...['x-1', 'S1', 'R1', 'day.close', 'day_discrepancy', 'the day does not add up', body, at],
-    );
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+    w.hubExec(insert, ...['x-1', 'S1', 'R1', 'day.close', 'day_discrepancy', 'the day does not add up', body, at]);
+    // one more, left open
+    w.hubExec(insert, ...['x-2', 'S1', 'R1', 'event', 'invalid', 'a sale the hub refused', null, at]);
     await page.getByRole('link', { name: 'Exceptions' }).click();
     const item = page.locator('li[data-exception="x-1"]');
     await item.locator('summary').click();
     expect(await item.locator('pre').textContent()).toContain('"businessDay": "2026-11-27"');
     expect(await item.locator('summary').textContent()).toMatch(/S1 · R1 · day_discrepancy · the day does not add up/);
     await shot('exceptions');
+    // settled with the CLI while the view is open: it leaves the list without Refresh
+    const resolved = await w.hub.cli(['returns', 'resolve', 'x-1', '--action', 'accept', '--note', 'counted again']);
+    expect(resolved.code, resolved.stderr).toBe(0);
+    await waitFor('x-1 gone from the open list', async () => (await item.count()) === 0, 10_000);
+    expect(await page.locator('.oversight .section-head .summary').textContent()).toBe('1 open');
 
     const signed = await w.hub.cli(['audit', 'checkpoint', '--now']);
     expect(signed.code, signed.stderr).toBe(0);
@@ -189,6 +238,14 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     expect(await log.locator('tbody tr').count()).toBeGreaterThan(0);
     expect(await log.locator('tbody tr').first().textContent()).toContain('audit.checkpoint');
     await shot('audit');
+    // an entry appended while the view is open comes to its top without Refresh
+    const made = await w.hub.cli(['tokens', 'create', '--role', 'operator', '--name', 'live audit']);
+    expect(made.code, made.stderr).toBe(0);
+    await waitFor(
+      'the new entry on top',
+      async () => (await log.locator('tbody tr').first().textContent())?.includes('token.create') === true,
+      10_000,
+    );
     await page.getByRole('link', { name: 'Fleet' }).click();
     await page.getByRole('table', { name: 'Stores' }).waitFor();
   });
@@ -209,7 +266,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await page.reload();
     const summary = page.locator('.fleet .summary');
     await waitFor('every store in the table', async () =>
-      (await summary.textContent())?.includes(`of ${MANY + 2} stores online`),
+      (await summary.textContent())?.includes(`of ${MANY + 3} stores online`),
     );
     const inDom = await page.locator('.body [role=row]').count();
     expect(inDom).toBeGreaterThan(5);
@@ -228,6 +285,37 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await shot('many-stores');
   });
 
+  it('fits a tablet, landscape and portrait: nothing wider than the screen, every control within reach', async () => {
+    const views = ['#/', '#/stores/S1', '#/stores/S3', '#/activity', '#/exceptions', '#/audit'];
+    for (const viewport of [
+      { width: 1024, height: 768 },
+      { width: 768, height: 1024 },
+    ]) {
+      await page.setViewportSize(viewport);
+      for (const view of views) {
+        await page.goto(consoleUrl + view);
+        await page.locator('main section').first().waitFor();
+        await page.locator('.loading').waitFor({ state: 'detached' });
+        const at = `${view} at ${viewport.width}×${viewport.height}`;
+        const widths = await page.evaluate<{ page: number; screen: number }>(
+          '({ page: document.documentElement.scrollWidth, screen: window.innerWidth })',
+        );
+        expect(widths.page, `${at}: the page scrolls sideways`).toBeLessThanOrEqual(widths.screen);
+        // every link, button and field is inside the screen's width (a wide table scrolls in its own box)
+        const outside = await page.evaluate<string[]>(OUT_OF_REACH);
+        expect(outside, `${at}: controls out of reach`).toEqual([]);
+        if (view === '#/') {
+          await page.getByLabel('Filter').fill('S1');
+          await waitFor('filtered', async () => (await page.locator('.body [role=row]').count()) === 1);
+          await page.locator('[role=row][data-store="S1"]').click();
+          await page.getByRole('heading', { name: /^Store S1/ }).waitFor();
+        }
+        if (viewport.width === 768 && view === '#/stores/S3') await shot('tablet-store');
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   it('met no console error and no CSP violation', async () => {
     const violations = await page.evaluate<Violation[]>('window.cspViolations');
     expect(violations).toEqual([]);
@@ -238,7 +326,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     const views: [string, () => Promise<void>][] = [
       ['fleet', () => page.getByRole('table', { name: 'Stores' }).waitFor()],
       ['stores/S1', () => page.getByRole('heading', { name: /^Store S1/ }).waitFor()],
-      ['exceptions', () => page.locator('li[data-exception="x-1"]').waitFor()],
+      ['exceptions', () => page.locator('li[data-exception="x-2"]').waitFor()],
       ['audit', () => page.locator('[data-verify=ok]').waitFor()],
       ['activity', () => page.locator('.chart-grid canvas').nth(4).waitFor()],
     ];

@@ -3,14 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createLogger } from '@tillbridge/shared';
-import { parseAgentConfig, startAgent, type RunningAgent } from '@tillbridge/agent';
-import { FakeHidBinding, type HidRecording } from '../../agent/test/support/fake-hid-binding.js';
-import { agentConfig, onHand } from '@tillbridge/scripts/lib/cluster';
-import { ROOT } from '@tillbridge/scripts/lib/paths';
+import type { RunningAgent } from '@tillbridge/agent';
+import { onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import { returnRequest, sale, worldForFile } from './fixture.js';
+import { startScannerAgent } from './hid-agent.js';
 import { wsText } from '../support/ws.js';
 
 const POSLOG = vendorFixtures('poslog');
@@ -94,28 +92,9 @@ describe('a USB HID barcode scanner assigned to a register', () => {
   afterAll(async () => agent?.stop());
 
   it('scans a receipt and pushes it, with what is returnable, to the register', async () => {
-    const rec = JSON.parse(
-      readFileSync(join(ROOT, 'agent', 'test', 'fixtures', 'hid', 'keyboard-wedge-rcpt.json'), 'utf8'),
-    ) as HidRecording;
-    const fake = new FakeHidBinding();
-    const cfg = agentConfig({
-      dir: join(w.dir, 'agent-hid'),
-      store: 'S2',
-      apiKey: w.keys.get('S2')!,
-      hubWsUrl: w.hub.wsUrl,
-    });
-    cfg.scanners = [
-      {
-        id: 'SC1',
-        register: 'R1',
-        vendorId: rec.device.vendorId,
-        productId: rec.device.productId,
-        mode: 'keyboard',
-        pollMs: 100,
-      },
-    ];
-    cfg.log = { level: 'silent' };
-    agent = await startAgent(parseAgentConfig(cfg), createLogger({ name: 'hid-test', level: 'silent' }), { hid: fake });
+    const started = await startScannerAgent(w, 'S2', 100);
+    ({ agent } = started);
+    const { hid: fake, scan: rec } = started;
     await waitFor('the agent connected', () => agent!.status().hub.connected);
     const reg = await JsonLinesRegister.connect(agent.registerPort('R1')!);
     await reg.send(sale('h-1', rec.expected![0]!, [{ sku: 'A', qty: 2, unitPrice: 100 }]));
@@ -136,6 +115,40 @@ describe('a USB HID barcode scanner assigned to a register', () => {
       lines: [{ line: 1, sku: 'A', qty: 2, returnable: 2 }],
     });
     expect(String(msg.id)).toMatch(/^scan-SC1-/);
+    // the hub knows the scanner as a terminal of the store: the register it feeds, its device, its last scan
+    interface Terminal {
+      register: string;
+      kind: string;
+      codec: string | null;
+      feeds: string | null;
+      state: string;
+      transport: string;
+      detail: string | null;
+      lastMessageAt: string | null;
+    }
+    const terminals = async (): Promise<Terminal[]> =>
+      (await w.cliJson<{ stores: { terminals: Terminal[] }[] }>(['status', '--store', 'S2', '--json'])).stores[0]!
+        .terminals;
+    await waitFor('the scan at the hub', async () =>
+      (await terminals()).some((t) => t.register === 'SC1' && t.lastMessageAt !== null),
+    );
+    expect((await terminals()).find((t) => t.register === 'SC1')).toMatchObject({
+      kind: 'scanner',
+      codec: 'hid-keyboard',
+      feeds: 'R1',
+      state: 'connected',
+      transport: `hid://05e0:1200@${rec.device.path}`,
+    });
+    expect((await terminals()).find((t) => t.register === 'R1')).toMatchObject({ kind: 'register', codec: 'jsonl' });
+    fake.unplug(rec.device.path);
+    await waitFor('the scanner down at the hub', async () =>
+      (await terminals()).some((t) => t.register === 'SC1' && t.state === 'disconnected'),
+    );
+    expect((await terminals()).find((t) => t.register === 'SC1')?.detail).toMatch(
+      /device lost|unplugged|no HID device 05e0:1200 plugged in/,
+    );
+    const human = await w.hub.cli(['status', '--store', 'S2']);
+    expect(human.stdout).toMatch(/SC1\s+scanner \(R1\)\s+hid-keyboard\s+disconnected\s+hid:\/\/05e0:1200/);
     reg.close();
   });
 });

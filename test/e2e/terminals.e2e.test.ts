@@ -34,6 +34,8 @@ describe('terminal status and receipt lookup', () => {
     );
     expect((await terminals('S1'))[0]).toMatchObject({
       register: 'R1',
+      kind: 'register',
+      codec: 'jsonl',
       state: 'connected',
       reported: { state: 'paper_out', detail: 'receipt printer' },
       lastMessageAt: expect.any(String),
@@ -42,7 +44,9 @@ describe('terminal status and receipt lookup', () => {
     await waitFor('R1 back to listening', async () => (await terminals('S1'))[0]?.connections === 0);
     const human = await w.hub.cli(['status', '--store', 'S1']);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/R1\s+listening\s+tcp:\/\/127\.0\.0\.1:\d+\s+0\s+paper_out \(receipt printer\)/);
+    expect(human.stdout).toMatch(
+      /R1\s+register\s+jsonl\s+listening\s+tcp:\/\/127\.0\.0\.1:\d+\s+0\s+paper_out \(receipt printer\)/,
+    );
     expect((await w.hub.cli(['status', '--store', 'NOPE'])).code).toBe(3);
   });
 

@@ -70,9 +70,16 @@ export interface EventOutbox {
 /** What a register's link is doing, as its transport says (status and the hub's terminal view). */
 export type LinkState = 'listening' | 'connecting' | 'connected' | 'disconnected' | 'error';
 
-/** A register's state as the gateway reports it: shown in status, sent to the hub as a terminal report. */
+/**
+ * A register's state as the gateway reports it: shown in status, sent to the hub as a terminal report. A HID barcode
+ * scanner reports the same way (`kind: 'scanner'`, the register it feeds, its last scan as `lastMessageAt`).
+ */
 export interface RegisterStatus {
   id: string;
+  /** absent: a register */
+  kind?: 'scanner';
+  /** a scanner's register */
+  feeds?: string;
   transport: string;
   codec: string;
   connected: number;

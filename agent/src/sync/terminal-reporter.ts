@@ -1,14 +1,26 @@
-import { systemClock, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
+import { systemClock, TERMINAL_KINDS_FROM, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
 import type { RegisterStatus, RegisterStatusSource } from '../core/ports.js';
 
-/** What the reporter needs of the hub link (HubLink): whether it is up, and a frame out. */
+/** What the reporter needs of the hub link (HubLink): whether it is up, the protocol its welcome chose, a frame out. */
 export interface TerminalLink {
   readonly connected: boolean;
+  info(): { protocol?: number };
   send(frame: AgentFrame): boolean;
 }
 
 /**
- * Sends each register's state to the hub as it changes (connected, disconnected, error, what the
+ * What a hub of `protocol` takes: from protocol 5 everything; before, the registers only, without `kind`, `codec` and
+ * `feeds` (a hub of protocol 4 refuses a field it does not know).
+ */
+export function terminalsFor(protocol: number | undefined, items: TerminalStatus[]): TerminalStatus[] {
+  if (protocol !== undefined && protocol >= TERMINAL_KINDS_FROM) return items;
+  return items
+    .filter((t) => t.kind !== 'scanner')
+    .map(({ kind: _kind, codec: _codec, feeds: _feeds, ...rest }) => rest);
+}
+
+/**
+ * Sends each register's (and scanner's) state to the hub as it changes (connected, disconnected, error, what the
  * register reported, last message), batched over a short window, and all of them again on every
  * (re)connection (`reportAll`, called by the composition root on each welcome). Status is current state, not history:
  * nothing is queued while offline.
@@ -43,6 +55,9 @@ export class TerminalReporter {
   private queue(s: RegisterStatus): void {
     const t: TerminalStatus = {
       register: s.id,
+      ...(s.kind ? { kind: s.kind } : {}),
+      ...(s.codec ? { codec: s.codec.slice(0, 64) } : {}),
+      ...(s.feeds ? { feeds: s.feeds } : {}),
       state: s.state,
       transport: s.transport.slice(0, 200),
       connections: s.connected,
@@ -63,8 +78,8 @@ export class TerminalReporter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.size === 0 || !this.link.connected) return;
-    const items = [...this.pending.values()];
+    const items = terminalsFor(this.link.info().protocol, [...this.pending.values()]);
     this.pending.clear();
-    this.link.send({ t: 'terminal', items });
+    if (items.length > 0) this.link.send({ t: 'terminal', items });
   }
 }

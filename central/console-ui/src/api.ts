@@ -1,6 +1,7 @@
 /** The console's JSON API (central/src/console/server.ts), all on the hub that served the page. */
 
 import type {
+  AuditRow,
   AuditView,
   DecisionRow,
   ExceptionDetail as ExceptionDetailRow,
@@ -28,6 +29,7 @@ export type Exception = ExceptionView;
 export type Store = StorePage;
 export type ExceptionDetail = ExceptionDetailRow;
 export type Audit = AuditView;
+export type AuditEntry = AuditRow;
 export type Timeline = TimelineData;
 
 const BASE = '/console/api/';
@@ -76,6 +78,10 @@ export interface LiveHandlers {
   decision(d: Decision): void;
   /** a store's registers, when a report of its agent changed them */
   terminals(t: { store: string; terminals: Terminal[] }): void;
+  /** the open exceptions, when one is raised or settled */
+  exceptions?(list: ExceptionDetail[]): void;
+  /** audit entries as they are appended, newest first */
+  audit?(entries: AuditEntry[]): void;
   state(s: 'live' | 'reconnecting' | 'closed'): void;
 }
 
@@ -93,5 +99,9 @@ export function live(h: LiveHandlers): () => void {
   es.addEventListener('terminals', (e) =>
     h.terminals(JSON.parse((e as MessageEvent<string>).data) as { store: string; terminals: Terminal[] }),
   );
+  es.addEventListener('exceptions', (e) =>
+    h.exceptions?.(JSON.parse((e as MessageEvent<string>).data) as ExceptionDetail[]),
+  );
+  es.addEventListener('audit', (e) => h.audit?.(JSON.parse((e as MessageEvent<string>).data) as AuditEntry[]));
   return () => es.close();
 }

@@ -4,7 +4,7 @@ import * as api from './api';
 import { Fleet, type FleetRow } from './fleet';
 import { Decisions } from './decisions';
 import { StoreView } from './store';
-import { AuditView, ExceptionsView } from './oversight';
+import { AuditView, ExceptionsView, useOversightPushes, type Pushed } from './oversight';
 import { ActivityView } from './charts';
 import './style.css';
 
@@ -60,10 +60,11 @@ function View(p: {
   terminals: Map<string, api.Terminal[]>;
   decisions: api.Decision[];
   now: number;
+  pushed: Pushed;
 }) {
   const { route } = p;
-  if (route.view === 'exceptions') return <ExceptionsView />;
-  if (route.view === 'audit') return <AuditView />;
+  if (route.view === 'exceptions') return <ExceptionsView pushed={p.pushed.exceptions} />;
+  if (route.view === 'audit') return <AuditView pushed={p.pushed.audit} />;
   if (route.view === 'activity') return <ActivityView />;
   if (route.view === 'fleet') return <Fleet rows={p.rows} now={p.now} />;
   return (
@@ -74,6 +75,7 @@ function View(p: {
       terminals={p.terminals.get(route.id)}
       decisions={p.decisions}
       now={p.now}
+      exceptions={p.pushed.exceptions}
     />
   );
 }
@@ -127,6 +129,7 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
   const [state, setState] = useState<'connecting' | 'live' | 'reconnecting' | 'closed'>('connecting');
   const [now, setNow] = useState(Date.now());
   const [terminals, setTerminals] = useState(new Map<string, api.Terminal[]>());
+  const [pushed, oversight] = useOversightPushes();
   const route = useRoute();
 
   useEffect(() => {
@@ -145,6 +148,7 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
           next.set(t.store, t.terminals);
           return next;
         }),
+      ...oversight,
       state: (s) => {
         setState(s);
         // the stream refused (session over): back to sign-in
@@ -186,7 +190,15 @@ function Console({ who, onSignedOut }: { who: api.Session; onSignedOut: () => vo
         </button>
       </header>
       <main>
-        <View route={route} rows={rows} live={liveRows} terminals={terminals} decisions={list} now={now} />
+        <View
+          route={route}
+          rows={rows}
+          live={liveRows}
+          terminals={terminals}
+          decisions={list}
+          now={now}
+          pushed={pushed}
+        />
         <Decisions list={list} now={now} />
       </main>
     </div>

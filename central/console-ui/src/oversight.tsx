@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from './api';
 import { money } from './format';
 import { PlainTable } from './table';
@@ -15,6 +15,49 @@ function useLoad<T>(load: () => Promise<T>): { data: T | null; error: string | n
       .catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
   }, [n]);
   return { data, error, reload: () => setN((x) => x + 1) };
+}
+
+/** The audit entries the views show: the latest 50. */
+const AUDIT_KEPT = 50;
+
+/** Entries of both lists once each, newest first, the latest AUDIT_KEPT. */
+function newestFirst(a: api.AuditEntry[], b: api.AuditEntry[]): api.AuditEntry[] {
+  const seen = new Set<number>();
+  return [...a, ...b]
+    .filter((e) => !seen.has(e.id) && Boolean(seen.add(e.id)))
+    .sort((x, y) => y.id - x.id)
+    .slice(0, AUDIT_KEPT);
+}
+
+/**
+ * What the live stream pushed: the open exceptions as last sent (`n` counts the pushes, so a view tells a push made
+ * since it opened from one before), and the audit entries appended since the page loaded (newest first).
+ */
+export interface Pushed {
+  exceptions: { n: number; list: api.ExceptionDetail[] } | undefined;
+  audit: api.AuditEntry[];
+}
+
+/** The pushes of the live stream kept for the views, and the stream's handlers that keep them. */
+export function useOversightPushes(): [Pushed, Required<Pick<api.LiveHandlers, 'exceptions' | 'audit'>>] {
+  const [exceptions, setExceptions] = useState<Pushed['exceptions']>(undefined);
+  const [audit, setAudit] = useState<api.AuditEntry[]>([]);
+  return [
+    { exceptions, audit },
+    {
+      exceptions: (list) => setExceptions((x) => ({ n: (x?.n ?? 0) + 1, list })),
+      audit: (entries) => setAudit((a) => newestFirst(entries, a)),
+    },
+  ];
+}
+
+/**
+ * The open exceptions pushed since the view opened (or was refreshed: `rebase`), else undefined — the view then shows
+ * what it read.
+ */
+export function useFresh(pushed: Pushed['exceptions']): [api.ExceptionDetail[] | undefined, () => void] {
+  const base = useRef(pushed?.n ?? 0);
+  return [pushed && pushed.n > base.current ? pushed.list : undefined, () => (base.current = pushed?.n ?? 0)];
 }
 
 function Head({ id, title, summary, reload }: { id: string; title: string; summary: string; reload: () => void }) {
@@ -61,24 +104,28 @@ function ExceptionItem({ e }: { e: api.ExceptionDetail }) {
   );
 }
 
-/** Every open exception, newest first; each opens on its detail. */
-export function ExceptionsView() {
+/** Every open exception, newest first; each opens on its detail. Kept live: the stream pushes them as they change. */
+export function ExceptionsView({ pushed }: { pushed: Pushed['exceptions'] }) {
   const { data, error, reload } = useLoad(api.exceptions);
-  const list = data?.exceptions ?? [];
+  const [fresh, rebase] = useFresh(pushed);
+  const list = fresh ?? data?.exceptions ?? [];
   return (
     <section class="oversight" aria-labelledby="exceptions-title">
       <Head
         id="exceptions-title"
         title="Open exceptions"
-        summary={data === null ? 'loading…' : `${list.length} open`}
-        reload={reload}
+        summary={data === null && fresh === undefined ? 'loading…' : `${list.length} open`}
+        reload={() => {
+          rebase();
+          reload();
+        }}
       />
       {error !== null && (
         <p class="error" role="alert">
           {error}
         </p>
       )}
-      {data !== null && list.length === 0 && <p class="summary">No open exception.</p>}
+      {(data !== null || fresh !== undefined) && list.length === 0 && <p class="summary">No open exception.</p>}
       <ul class="exception-list" aria-label="Open exceptions, newest first">
         {list.map((e) => (
           <ExceptionItem key={e.id} e={e} />
@@ -113,15 +160,19 @@ function Checkpoint({ c }: { c: api.Audit['checkpoint'] }) {
   );
 }
 
-/** The audit log's tail, the chain verified when the view is opened (or refreshed), the last signed checkpoint. */
-export function AuditView() {
+/**
+ * The audit log's tail (the entries the stream pushes added as they are appended), the chain verified when the view
+ * is opened (or refreshed), the last signed checkpoint.
+ */
+export function AuditView({ pushed }: { pushed: api.AuditEntry[] }) {
   const { data, error, reload } = useLoad(api.audit);
+  const tail = data === null ? [] : newestFirst(pushed, data.tail);
   return (
     <section class="oversight" aria-labelledby="audit-title">
       <Head
         id="audit-title"
         title="Audit log"
-        summary={data === null ? 'verifying…' : `latest ${data.tail.length}`}
+        summary={data === null ? 'verifying…' : `latest ${tail.length}`}
         reload={reload}
       />
       {error !== null && (
@@ -137,7 +188,7 @@ export function AuditView() {
             label="Audit log, newest first"
             columns={['#', 'Time', 'Actor', 'Action', 'Outcome', 'Store', 'Resource', 'Details']}
           >
-            {data.tail.map((e) => (
+            {tail.map((e) => (
               <tr key={e.id} data-entry={e.id}>
                 <td>{e.id}</td>
                 <td>

@@ -2,25 +2,44 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from './api';
 import { ago, clock, money, percent, version } from './format';
 import { PlainTable } from './table';
+import { useFresh, type Pushed } from './oversight';
 
 /** "Up", or "Down" with the link's state: a register is down when nothing is connected to its endpoint. */
 function stateOf(t: api.Terminal): string {
   return t.up ? 'Up' : `Down (${t.state})`;
 }
 
+/** "Register", or "Scanner → R1" (the register a scanner feeds). */
+function kindOf(t: api.Terminal): string {
+  if (t.kind !== 'scanner') return 'Register';
+  return t.feeds ? `Scanner → ${t.feeds}` : 'Scanner';
+}
+
 function Registers({ list, now }: { list: api.Terminal[]; now: number }) {
   if (list.length === 0) return <p class="summary">No register reported by the agent yet.</p>;
   return (
     <PlainTable
-      label="Registers"
-      columns={['Register', 'State', 'Last message', 'Transport', 'Last error', 'Register says', 'Reported']}
+      label="Registers and scanners"
+      columns={[
+        'Terminal',
+        'Kind',
+        'State',
+        'Last message or scan',
+        'Transport',
+        'Codec',
+        'Last error',
+        'Register says',
+        'Reported',
+      ]}
     >
       {list.map((t) => (
-        <tr key={t.register} data-register={t.register} class={t.up ? 'up' : 'down'}>
+        <tr key={t.register} data-register={t.register} data-kind={t.kind} class={t.up ? 'up' : 'down'}>
           <th scope="row">{t.register}</th>
+          <td data-col="kind">{kindOf(t)}</td>
           <td data-col="state">{stateOf(t)}</td>
           <td>{ago(t.lastMessageAt, now)}</td>
-          <td>{t.transport}</td>
+          <td class="transport">{t.transport}</td>
+          <td data-col="codec">{t.codec ?? '—'}</td>
           <td>{t.up ? '—' : (t.detail ?? '—')}</td>
           <td>{t.reported ? `${t.reported.state}${t.reported.detail ? `: ${t.reported.detail}` : ''}` : '—'}</td>
           <td>{ago(t.at, now)}</td>
@@ -97,8 +116,8 @@ function StoreDecisions({ list, store }: { list: api.Decision[]; store: string }
 }
 
 /**
- * A store's page: its row, registers (kept live by the stream), latest sales and return decisions (those the stream
- * brings added), open exceptions. `#/stores/ID`.
+ * A store's page: its row, registers and scanners and open exceptions (kept live by the stream), latest sales and
+ * return decisions (those the stream brings added). `#/stores/ID`.
  */
 export function StoreView(p: {
   id: string;
@@ -106,8 +125,11 @@ export function StoreView(p: {
   terminals: api.Terminal[] | undefined;
   decisions: api.Decision[];
   now: number;
+  /** the open exceptions the stream pushed */
+  exceptions?: Pushed['exceptions'];
 }) {
   const [page, setPage] = useState<api.Store | null>(null);
+  const [freshExceptions] = useFresh(p.exceptions);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     setPage(null);
@@ -163,11 +185,15 @@ export function StoreView(p: {
         <dd>{percent(s.inventoryAccuracy)}</dd>
       </dl>
       <h3>
-        Registers <span class="summary">{terminals.length === 0 ? '' : `${down} down of ${terminals.length}`}</span>
+        Registers and scanners{' '}
+        <span class="summary">{terminals.length === 0 ? '' : `${down} down of ${terminals.length}`}</span>
       </h3>
       <Registers list={terminals} now={p.now} />
       <h3>Open exceptions</h3>
-      <ExceptionsTable list={page.exceptions} label={`Open exceptions of store ${s.store}`} />
+      <ExceptionsTable
+        list={freshExceptions?.filter((e) => e.store === p.id) ?? page.exceptions}
+        label={`Open exceptions of store ${s.store}`}
+      />
       <div class="two">
         <Sales list={page.sales} />
         <StoreDecisions list={decisions} store={s.store} />

@@ -1,14 +1,34 @@
 import type { Logger } from '@tillbridge/shared';
 import type { Feed } from '../feed/feed.js';
 import { DECISION_TYPES, decisionOf, type DecisionRow, type LiveStoreRow } from './fleet.js';
-import type { Timeline, TerminalRow } from './wire.js';
+import type { AuditRow, ExceptionDetail, Timeline, TerminalRow } from './wire.js';
 
 /** What one viewer is sent: a decision as it is committed, or the stores whose live row changed. */
 export type LiveMessage =
   | { event: 'decision'; data: DecisionRow }
   | { event: 'stores'; data: LiveStoreRow[] }
   | { event: 'terminals'; data: { store: string; terminals: TerminalRow[] } }
+  | { event: 'exceptions'; data: ExceptionDetail[] }
+  | { event: 'audit'; data: AuditRow[] }
   | { event: 'timeline'; data: Timeline };
+
+/** The open exceptions and the audit log's tail, as the console pushes them when they change. */
+export interface OversightSource {
+  /** every open exception with its detail, newest first */
+  exceptions(): ExceptionDetail[];
+  /** the audit log's last entry id (0 when empty) */
+  auditLastId(): number;
+  /** the entries after `id`, oldest first, at most `limit` */
+  auditAfter(id: number, limit: number): AuditRow[];
+  /** this process's audit appends, once committed */
+  onAppended(listener: () => void): void;
+}
+
+/** Feed entries that raise or settle an exception (a return flagged or refused, a register's day reconciled). */
+const EXCEPTION_TYPES: readonly string[] = ['return.exception', 'day.discrepancy', 'day.reconciled'];
+const LIVE_TYPES = [...DECISION_TYPES, ...EXCEPTION_TYPES];
+/** Audit entries pushed at once at most (the view shows the latest 50). */
+const AUDIT_PUSH = 50;
 
 export interface LiveDeps {
   /** the hub's feed: its after-commit signal (this process's commits and those the cluster tells of), and its rows */
@@ -22,6 +42,8 @@ export interface LiveDeps {
   terminals: { onChange(listener: (store: string) => void): void };
   /** a store's registers as held now */
   terminalRows(store: string): TerminalRow[];
+  /** the open exceptions and the audit tail; without it neither is pushed */
+  oversight?: OversightSource;
   /** the charts over time (timeline.ts): started while anyone watches, each new one sent to every viewer */
   timeline?: { start(send: (t: Timeline) => void): void; stop(): void };
   log: Logger;
@@ -53,6 +75,13 @@ export class ConsoleLive {
   private refreshTimer: NodeJS.Timeout | undefined;
   /** each store's row as last sent (JSON), to send only what changed */
   private readonly sent = new Map<string, string>();
+  /** each store's register counts at the last refresh (JSON): a change sends its registers, wherever reported */
+  private readonly registersSeen = new Map<string, string>();
+  private oversightTimer: NodeJS.Timeout | undefined;
+  private exceptionsDirty = false;
+  /** the open exceptions as last sent (JSON), and the last audit entry sent */
+  private exceptionsSent: string | undefined;
+  private auditSent = 0;
   private readonly flushMs: number;
   private readonly refreshMs: number;
 
@@ -65,6 +94,7 @@ export class ConsoleLive {
     d.commits.onCommitted(() => this.guard('read the feed', () => this.readFeed()));
     d.presence.onChange((store) => this.storeChanged(store));
     d.terminals.onChange((store) => this.storeChanged(store, true));
+    d.oversight?.onAppended(() => this.oversightChanged(false));
   }
 
   /** A viewer joins: it is sent every message from now on until the function returned is called. */
@@ -89,11 +119,14 @@ export class ConsoleLive {
   private start(): void {
     this.position = this.d.feed.head();
     this.sent.clear();
-    for (const r of this.d.rows()) this.sent.set(r.store, JSON.stringify(r));
-    this.refreshTimer = setInterval(
-      () => this.guard('refresh the fleet', () => this.send(this.d.rows())),
-      this.refreshMs,
-    );
+    this.registersSeen.clear();
+    for (const r of this.d.rows()) {
+      this.sent.set(r.store, JSON.stringify(r));
+      this.registersSeen.set(r.store, JSON.stringify(r.registers));
+    }
+    this.exceptionsSent = undefined;
+    if (this.d.oversight) this.auditSent = this.d.oversight.auditLastId();
+    this.refreshTimer = setInterval(() => this.guard('refresh the fleet', () => this.refresh()), this.refreshMs);
     this.refreshTimer.unref();
     this.d.timeline?.start((t) => this.broadcast({ event: 'timeline', data: t }));
   }
@@ -101,7 +134,9 @@ export class ConsoleLive {
   private pause(): void {
     clearInterval(this.refreshTimer);
     clearTimeout(this.flushTimer);
-    this.refreshTimer = this.flushTimer = undefined;
+    clearTimeout(this.oversightTimer);
+    this.refreshTimer = this.flushTimer = this.oversightTimer = undefined;
+    this.exceptionsDirty = false;
     this.d.timeline?.stop();
     this.dirty.clear();
     this.dirtyTerminals.clear();
@@ -110,11 +145,64 @@ export class ConsoleLive {
   private readFeed(): void {
     for (let batch = 0; batch < 10 && this.viewers.size > 0; batch++) {
       const from = this.position;
-      const { entries, next } = this.d.feed.read(from, READ_BATCH, { types: DECISION_TYPES });
+      const { entries, next } = this.d.feed.read(from, READ_BATCH, { types: LIVE_TYPES });
       this.position = next;
-      for (const e of entries) this.broadcast({ event: 'decision', data: decisionOf(e) });
-      if (next === from) return;
+      for (const e of entries)
+        if (EXCEPTION_TYPES.includes(e.type)) this.exceptionsDirty = true;
+        else this.broadcast({ event: 'decision', data: decisionOf(e) });
+      if (next === from) break;
     }
+    // what committed may have appended to the audit log, here or in another hub process
+    this.oversightChanged(false);
+  }
+
+  /**
+   * The every-refreshMs look: the stores' rows; the registers of a store whose register counts changed (reported to
+   * another hub process, they reach this one only so); the audit log's end (appended by other processes).
+   */
+  private refresh(): void {
+    const rows = this.d.rows();
+    this.send(rows);
+    for (const r of rows) {
+      const counts = JSON.stringify(r.registers);
+      const before = this.registersSeen.get(r.store);
+      this.registersSeen.set(r.store, counts);
+      if (before !== undefined && before !== counts) this.storeChanged(r.store, true);
+    }
+    this.oversightChanged(false);
+  }
+
+  /**
+   * The audit log or (`exceptions`) the open exceptions may have changed: after flushMs, with whatever else changed
+   * since, the audit entries appended are sent (one read from where the last sent ended; none when it has not moved)
+   * and the open exceptions, when an entry raised or settled one, if they differ from those last sent.
+   */
+  private oversightChanged(exceptions: boolean): void {
+    if (!this.d.oversight || this.viewers.size === 0) return;
+    if (exceptions) this.exceptionsDirty = true;
+    this.oversightTimer ??= setTimeout(() => {
+      this.oversightTimer = undefined;
+      this.guard('send the audit tail and the open exceptions', () => this.sendOversight());
+    }, this.flushMs);
+  }
+
+  private sendOversight(): void {
+    const o = this.d.oversight;
+    if (!o) return;
+    const last = o.auditLastId();
+    if (last > this.auditSent) {
+      const fresh = o.auditAfter(Math.max(this.auditSent, last - AUDIT_PUSH), AUDIT_PUSH);
+      this.auditSent = Math.max(last, ...fresh.map((e) => e.id));
+      if (fresh.some((e) => e.action.startsWith('exception.'))) this.exceptionsDirty = true;
+      if (fresh.length > 0) this.broadcast({ event: 'audit', data: fresh.reverse() });
+    }
+    if (!this.exceptionsDirty) return;
+    this.exceptionsDirty = false;
+    const list = o.exceptions();
+    const json = JSON.stringify(list);
+    if (json === this.exceptionsSent) return;
+    this.exceptionsSent = json;
+    this.broadcast({ event: 'exceptions', data: list });
   }
 
   /** A store's presence (or, `terminals`, its registers) changed here: sent after flushMs, with the others since. */

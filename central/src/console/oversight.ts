@@ -41,7 +41,8 @@ export function exceptionDetails(q: ConsoleQueries): ExceptionDetail[] {
   });
 }
 
-function auditRow(e: AuditEntry): AuditRow {
+/** An audit entry as the console shows it (details cut at 500 characters). */
+export function auditRow(e: AuditEntry): AuditRow {
   const details = e.details.length > MAX_AUDIT_DETAILS ? `${e.details.slice(0, MAX_AUDIT_DETAILS - 1)}…` : e.details;
   return {
     id: e.id,

@@ -16,7 +16,7 @@ import {
 import { ConsoleLive, type LiveOptions, type LiveMessage } from './live.js';
 import { fleet, liveRows, outboxes, recentDecisions, type ConsoleQueries } from './fleet.js';
 import { storePage, terminalOf } from './store.js';
-import { auditView, exceptionDetails } from './oversight.js';
+import { auditRow, auditView, exceptionDetails } from './oversight.js';
 import { consoleAssetsDir, loadAssets, type Asset } from './static.js';
 import { ConsoleTimeline, type TimelineOptions } from './timeline.js';
 
@@ -35,6 +35,8 @@ export interface ConsoleDeps {
   presence: { onChange(listener: (store: string) => void): void };
   /** this process's changes of a store's registers, for its page */
   terminals: { onChange(listener: (store: string) => void): void };
+  /** this process's audit appends, once committed (the audit tail pushed live); without it, those of other commits */
+  audit?: { onAppended(listener: () => void): void };
   log: Logger;
 }
 
@@ -138,6 +140,12 @@ class ConsoleHttp {
         rows: (only) => liveRows(q, only),
         terminals: deps.terminals,
         terminalRows: (store) => q.terminals.list(store).map(terminalOf),
+        oversight: {
+          exceptions: () => exceptionDetails(q),
+          auditLastId: () => q.audit.lastId(),
+          auditAfter: (id, limit) => q.audit.after(id, limit).map(auditRow),
+          onAppended: (listener) => deps.audit?.onAppended(listener),
+        },
         log: deps.log,
       },
       opts.live,

@@ -10,6 +10,9 @@ export const STORE_RECENT = 50;
 export function terminalOf(t: StoredTerminal): TerminalRow {
   return {
     register: t.register,
+    kind: t.kind ?? 'register',
+    codec: t.codec,
+    feeds: t.feeds,
     up: t.state === 'connected' && t.connections > 0,
     state: t.state,
     detail: t.detail,

@@ -50,9 +50,16 @@ export interface DecisionRow {
   latencyMs: number | null;
 }
 
-/** A register (or other terminal) as its store's agent last reported it. */
+/** A register (or a HID barcode scanner) as its store's agent last reported it. */
 export interface TerminalRow {
+  /** the register's id (a scanner's own id) */
   register: string;
+  /** register or scanner (register when an older agent did not say) */
+  kind: string;
+  /** the codec a register's endpoint speaks (a scanner's: hid-pos, hid-keyboard); null when its agent did not say */
+  codec: string | null;
+  /** the register a scanner feeds */
+  feeds: string | null;
   /** up: a register is connected to it; down: none is (the link's state says why) */
   up: boolean;
   /** the link's state as the agent said it: listening, connecting, connected, disconnected, error */

@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { iso, type Clock } from './clock.js';
 import { MultiRowInsert } from './multi-row.js';
+import { ChangeListeners } from './change-listeners.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -71,6 +72,7 @@ export class AuditLog {
   private readonly page: Statement;
   private readonly tailStmt: Statement;
   private readonly insertMany: MultiRowInsert;
+  private readonly appended = new ChangeListeners<number>();
 
   constructor(
     private readonly s: HubStorage,
@@ -96,11 +98,29 @@ export class AuditLog {
     return this.s;
   }
 
+  /**
+   * Hears the log's new last id once entries appended in this process committed (the operator console's audit tail).
+   * Entries appended by other hub processes are not heard here.
+   */
+  onAppended(listener: (lastId: number) => void): void {
+    this.appended.add(listener);
+  }
+
+  /** The last entry's id (0: the log is empty). */
+  lastId(): number {
+    return Number((this.head.get() as { id: number | string } | undefined)?.id ?? 0);
+  }
+
+  private committed(lastId: number): void {
+    if (this.appended.heard) this.s.afterCommit(() => this.appended.tell(lastId));
+  }
+
   append(input: AuditInput): AuditEntry {
     return this.s.tx(() => {
       const last = this.head.get() as { id: number; hash: string } | undefined;
       const entry = this.chained(input, last, iso(this.clock.now()));
       this.insert.run(entry);
+      this.committed(entry.id);
       return entry;
     });
   }
@@ -117,6 +137,7 @@ export class AuditLog {
       const at = iso(this.clock.now());
       const entries = inputs.map((input) => (last = this.chained(input, last, at)));
       this.insertMany.run(entries.map((e) => [...ownFields(e), e.origin, e.prev_hash, e.hash]));
+      this.committed(last?.id ?? 0);
       return entries;
     });
   }

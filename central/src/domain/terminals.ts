@@ -8,6 +8,12 @@ import { ChangeListeners } from './change-listeners.js';
 export interface TerminalRow {
   store: string;
   register: string;
+  /** 'scanner' (a HID barcode scanner), 'register'; null: a register (its agent did not say) */
+  kind: string | null;
+  /** the codec a register's endpoint speaks (a scanner's: hid-pos, hid-keyboard); null: its agent did not say */
+  codec: string | null;
+  /** the register a scanner feeds */
+  feeds: string | null;
   state: string;
   detail: string | null;
   transport: string;
@@ -41,11 +47,12 @@ export class Terminals {
   ) {
     this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
     this.upsert = s.db.prepare(
-      `INSERT INTO terminals (store, register, state, detail, transport, connections, reported_state, reported_detail,
-         reported_at, last_message_at, at, updated_at)
-       VALUES (@store, @register, @state, @detail, @transport, @connections, @reported_state, @reported_detail,
-         @reported_at, @last_message_at, @at, @updated_at)
-       ON CONFLICT (store, register) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+      `INSERT INTO terminals (store, register, kind, codec, feeds, state, detail, transport, connections,
+         reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
+       VALUES (@store, @register, @kind, @codec, @feeds, @state, @detail, @transport, @connections, @reported_state,
+         @reported_detail, @reported_at, @last_message_at, @at, @updated_at)
+       ON CONFLICT (store, register) DO UPDATE SET kind = excluded.kind, codec = excluded.codec, feeds = excluded.feeds,
+         state = excluded.state, detail = excluded.detail,
          transport = excluded.transport, connections = excluded.connections, reported_state = excluded.reported_state,
          reported_detail = excluded.reported_detail, reported_at = excluded.reported_at,
          last_message_at = excluded.last_message_at, at = excluded.at, updated_at = excluded.updated_at
@@ -62,8 +69,8 @@ export class Terminals {
   }
 
   /**
-   * Hears each report that changes a register's state, what it says of itself or its connections, once recorded (the
-   * operator console's store page). Reports made to other hub processes are not heard here.
+   * Hears each report that changes a register's state, what it says of itself or its connections, or a scanner's last
+   * scan, once recorded (the operator console's store page). Reports made to other hub processes are not heard here.
    */
   onChange(listener: (store: string) => void): void {
     this.changeListeners.add(listener);
@@ -90,6 +97,9 @@ export class Terminals {
         this.events.emit('terminal.status', store, () => ({
           store,
           register: t.register,
+          ...(t.kind ? { kind: t.kind } : {}),
+          ...(t.codec ? { codec: t.codec } : {}),
+          ...(t.feeds ? { feeds: t.feeds } : {}),
           state: t.state,
           detail: t.detail ?? null,
           previous: before?.state ?? null,
@@ -104,7 +114,9 @@ export class Terminals {
     } else {
       this.waiting.put(store, t.register, row);
     }
-    if (announced || before.connections !== row.connections) this.changed(store);
+    // a scanner's scans are few (a person scans): each one's time is heard too, not each message of a register
+    const scanned = row.kind === 'scanner' && before?.last_message_at !== row.last_message_at;
+    if (announced || scanned || before.connections !== row.connections) this.changed(store);
     return true;
   }
 
@@ -112,6 +124,9 @@ export class Terminals {
     return {
       store,
       register: t.register,
+      kind: t.kind ?? null,
+      codec: t.codec ?? null,
+      feeds: t.feeds ?? null,
       state: t.state,
       detail: t.detail ?? null,
       transport: t.transport,

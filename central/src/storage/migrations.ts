@@ -51,6 +51,16 @@ export function returnsCreatedIndex(d: SchemaDialect): string {
 }
 
 /**
+ * What agents of protocol 5 say of each terminal (shared wire.ts TerminalStatus): NULL for the rows reported before,
+ * and for what older agents report (a register, its codec unknown).
+ */
+export const TERMINAL_KINDS_SCHEMA = `
+  ALTER TABLE terminals ADD COLUMN kind TEXT;
+  ALTER TABLE terminals ADD COLUMN codec TEXT;
+  ALTER TABLE terminals ADD COLUMN feeds TEXT;
+`;
+
+/**
  * The migrations written once for both engines: SQLite's from version 11 and PostgreSQL's from
  * version 2 (PostgreSQL's version k is SQLite's k + 9). A migration added here is added to both.
  */
@@ -72,5 +82,7 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     returnsCreatedIndex(d),
     // SQLite 18, PostgreSQL 9: the operator console's sessions, shared by every hub process on the database
     consoleSessionsSchema(d),
+    // SQLite 19, PostgreSQL 10: what each terminal is (register or HID scanner), its codec, the register it feeds
+    TERMINAL_KINDS_SCHEMA,
   ];
 }

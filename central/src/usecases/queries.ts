@@ -49,7 +49,7 @@ export interface AdminQueries {
   managers: Pick<Managers, 'list'>;
   webhooks: Pick<Webhooks, 'list' | 'get' | 'deliveries' | 'delivery' | 'disabledEndpoints'>;
   imports: Pick<Imports, 'list' | 'get'>;
-  audit: Pick<AuditLog, 'after' | 'tail'>;
+  audit: Pick<AuditLog, 'after' | 'tail' | 'lastId'>;
   auditTrail: Pick<AuditTrail, 'verify'> & {
     query: Pick<AuditQuery, 'page'>;
     checkpoints: Pick<AuditCheckpoints, 'list' | 'latest' | 'get' | 'file' | 'publicKey'>;

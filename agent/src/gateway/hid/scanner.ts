@@ -1,4 +1,5 @@
 import { systemClock, type Logger } from '@tillbridge/shared';
+import type { RegisterStatus, RegisterStatusSource } from '../../core/ports.js';
 import { HidTransport } from '../transports/hid.js';
 import type { HidScannerConfig } from '../transports/hid-schemas.js';
 import type { LinkState } from '../types.js';
@@ -193,10 +194,12 @@ export class ScannerSource {
   private readonly transport: HidTransport;
   private readonly decoder: HidScannerDecoder;
   private readonly now: () => number;
+  readonly mode: ScannerSourceOptions['mode'];
 
   constructor(opts: ScannerSourceOptions) {
     const { binding, log, mode, maxCodeLength, gapTimeoutMs, now, ...device } = opts;
     this.now = now ?? (() => systemClock.now());
+    this.mode = mode;
     this.transport = new HidTransport({
       ...device,
       binding,
@@ -233,5 +236,59 @@ export class ScannerSource {
 
   stop(): Promise<void> {
     return this.transport.stop();
+  }
+}
+
+/**
+ * A scanner as a terminal its agent reports to the hub (protocol 5): the device's state and why it is down, where it
+ * is (hid://vendor:product@path), its last scan (as `lastMessageAt`) and the register it feeds.
+ */
+export class ScannerTerminal implements RegisterStatusSource {
+  private state: LinkState = 'connecting';
+  private detail: string | undefined;
+  private lastScanMs: number | undefined;
+  private readonly listeners: ((s: RegisterStatus) => void)[] = [];
+
+  /** `now`: the agent's clock, for the time of each scan. */
+  constructor(
+    private readonly id: string,
+    private readonly feeds: string,
+    private readonly source: ScannerSource,
+    private readonly now: () => number = () => systemClock.now(),
+  ) {
+    source.onState((state, detail) => {
+      this.state = state;
+      this.detail = detail;
+      this.changed();
+    });
+    source.onScan(() => {
+      this.lastScanMs = this.now();
+      this.changed();
+    });
+  }
+
+  onStatus(listener: (s: RegisterStatus) => void): void {
+    this.listeners.push(listener);
+  }
+
+  status(): RegisterStatus {
+    const connected = this.state === 'connected';
+    const s: RegisterStatus = {
+      id: this.id,
+      kind: 'scanner',
+      feeds: this.feeds,
+      transport: this.source.describe(),
+      codec: `hid-${this.source.mode}`,
+      connected: connected ? 1 : 0,
+      state: this.state,
+    };
+    if (!connected && this.detail) s.detail = this.detail;
+    if (this.lastScanMs !== undefined) s.lastMessageAt = new Date(this.lastScanMs).toISOString();
+    return s;
+  }
+
+  private changed(): void {
+    const s = this.status();
+    for (const l of this.listeners) l(s);
   }
 }

@@ -104,9 +104,11 @@ export function formatHubStatus(r: HubStatus, oneStore: boolean): string {
       '',
       terms.length
         ? table(
-            ['REGISTER', 'STATE', 'TRANSPORT', 'CONNS', 'REPORTED', 'LAST MESSAGE', 'SINCE', 'DETAIL'],
+            ['TERMINAL', 'KIND', 'CODEC', 'STATE', 'TRANSPORT', 'CONNS', 'REPORTED', 'LAST MESSAGE', 'SINCE', 'DETAIL'],
             terms.map((t) => [
               t.register,
+              t.feeds ? `${t.kind} (${t.feeds})` : t.kind,
+              t.codec ?? '?',
               t.state,
               t.transport,
               t.connections,

@@ -55,6 +55,9 @@ export function statusRoutes(router: Router, api: AdminApi): void {
             registers: p.connected ? (p.registers ?? []) : [],
             terminals: q.terminals.list(s.id).map((t) => ({
               register: t.register,
+              kind: t.kind ?? 'register',
+              codec: t.codec,
+              feeds: t.feeds,
               state: t.state,
               detail: t.detail,
               transport: t.transport,

@@ -17,6 +17,12 @@ const authorizationRate = z.object({
 
 const terminal = z.object({
   register: z.string(),
+  /** register or scanner (a HID barcode scanner); register when its agent (before protocol 5) did not say */
+  kind: z.string(),
+  /** the codec a register's endpoint speaks; null when its agent did not say */
+  codec: nullableString,
+  /** the register a scanner feeds */
+  feeds: nullableString,
   state: z.string(),
   detail: nullableString,
   transport: z.string(),
