@@ -281,6 +281,10 @@ const HUB_ROWS: Record<string, Row[]> = {
       key_id: 'k1',
     },
   ],
+  // 18: a console session of the admin token (only the SHA-256 of its cookie's value is kept)
+  console_sessions: [
+    { id_hash: 'c'.repeat(64), token_id: 't1', created_ms: Date.parse(at(4)), last_used_ms: Date.parse(at(5)) },
+  ],
 };
 
 /** Rows added after the migration of a version to tables that existed before it. */

@@ -49,7 +49,6 @@ export class Activity {
       `SELECT recorded_at, data FROM feed
        WHERE position >= ? AND type IN ('return.authorized', 'return.denied') ORDER BY position`,
     );
-    // no index on applied_at: a scan of the table (read once a minute while the console is watched)
     this.applied = db.prepare(`SELECT agent_at, applied_at FROM applied_events WHERE applied_at >= ?`);
     this.deliveries = db.prepare(
       `SELECT state, last_attempt_at FROM webhook_deliveries

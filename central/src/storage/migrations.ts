@@ -61,6 +61,14 @@ export const TERMINAL_KINDS_SCHEMA = `
 `;
 
 /**
+ * The agents' events applied by when the hub applied them: the operator console's timeline reads the last minutes'
+ * sync latency (console/timeline.ts) without a scan of every event ever applied.
+ */
+export const APPLIED_AT_INDEX = `
+  CREATE INDEX applied_events_applied_at ON applied_events(applied_at);
+`;
+
+/**
  * The migrations written once for both engines: SQLite's from version 11 and PostgreSQL's from
  * version 2 (PostgreSQL's version k is SQLite's k + 9). A migration added here is added to both.
  */
@@ -84,5 +92,7 @@ export function migrationsOnBothEngines(d: SchemaDialect): string[] {
     consoleSessionsSchema(d),
     // SQLite 19, PostgreSQL 10: what each terminal is (register or HID scanner), its codec, the register it feeds
     TERMINAL_KINDS_SCHEMA,
+    // SQLite 20, PostgreSQL 11: the events applied by time (the console's sync latency)
+    APPLIED_AT_INDEX,
   ];
 }
