@@ -249,6 +249,8 @@ export const AgentConfigSchema = z
         devices.set(t.path, i);
       }
     });
+    // the hub keeps a store's registers and scanners by id (terminal reports): one id, one device
+    const scannerIds = new Map<string, number>();
     cfg.scanners.forEach((sc, i) => {
       if (!seen.has(sc.register))
         ctx.addIssue({
@@ -256,6 +258,16 @@ export const AgentConfigSchema = z
           path: ['scanners', i, 'register'],
           message: `the id of a configured register (no register "${sc.register}")`,
         });
+      const taken = seen.has(sc.id)
+        ? `registers[${seen.get(sc.id)}]`
+        : scannerIds.has(sc.id) && `scanners[${scannerIds.get(sc.id)}]`;
+      if (taken)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['scanners', i, 'id'],
+          message: `an id no register or other scanner has ("${sc.id}" is also ${taken})`,
+        });
+      scannerIds.set(sc.id, i);
     });
   });
 

@@ -142,6 +142,17 @@ describe('agent config', () => {
     expect(c.registers[4]!.transport).toMatchObject({ vendorId: 0x05e0, productId: 4608 });
   });
 
+  it("refuses a scanner whose id is a register's or another scanner's (the hub keeps terminals by id)", () => {
+    const scanner = (id: string) => ({ id, register: 'R1', vendorId: 1, productId: 2, mode: 'pos' });
+    const register = { id: 'R1', transport: { type: 'tcp-server', port: 9100 }, codec: 'jsonl' };
+    expect(
+      problems({ ...good, registers: [register], scanners: [scanner('R1'), scanner('SC1'), scanner('SC1')] }),
+    ).toEqual([
+      'scanners[0].id: expected an id no register or other scanner has ("R1" is also registers[0])',
+      'scanners[2].id: expected an id no register or other scanner has ("SC1" is also scanners[1])',
+    ]);
+  });
+
   it('names a bad record profile and a scanner without its register', () => {
     const badProfile = {
       id: 'R1',
