@@ -1,12 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { describe, expect, it } from 'vitest';
 import { type Hub } from '../src/hub-services.js';
 import { AmqpRelay, checkAmqpUrl, routingKeyOf } from '../src/feed/amqp-relay.js';
 import { amqpOptions } from '../src/cli/commands/hub.js';
 import { HubMetrics } from '../src/metrics/hub-metrics.js';
 import type { FeedEventType } from '../src/feed/feed.js';
 import { CuttableProxy, RABBIT_URL, randomName, reachable, TestConsumer, until } from '../../test/support/rabbit.js';
-import { silent, testHub, twoHubProcesses } from './helpers.js';
+import { cleanupsAfterEach, hubEngines, silent, testHub, twoHubProcesses } from './helpers.js';
 
 /**
  * The ERP feed's relay to RabbitMQ (docs/erp-feed-amqp.md), against the real broker at
@@ -20,10 +19,7 @@ if (!broker)
       '(start it: rabbitmq-server -detached)',
   );
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
 let n = 0;
 /** Appends feed entries as the domain does: inside a transaction (ids e-<prefix>-<i>). */
@@ -241,9 +237,7 @@ describe.skipIf(!broker)('the relay against RabbitMQ', () => {
   });
 });
 
-const pgSkip = pgUnavailable();
-const engines: ('sqlite' | 'postgres')[] = pgSkip ? ['sqlite'] : ['sqlite', 'postgres'];
-if (pgSkip) console.warn(`amqp-relay.test.ts: the PostgreSQL variant of the lease test is skipped — ${pgSkip}`);
+const engines = hubEngines('amqp-relay.test.ts');
 
 for (const engine of engines) {
   describe.skipIf(!broker)(`two relays on one ${engine} database`, () => {

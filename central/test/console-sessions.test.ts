@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { describe, expect, it } from 'vitest';
 import { ConsoleSessions, type SessionLimits } from '../src/console/sessions.js';
 import type { Hub } from '../src/hub-services.js';
-import { column, twoHubProcesses } from './helpers.js';
+import { cleanupsAfterEach, column, hubEngines, twoHubProcesses } from './helpers.js';
 
 /**
  * The console's sessions live in the hub's database (central/src/auth/console-session-rows.ts): a cookie made at one
@@ -11,14 +10,9 @@ import { column, twoHubProcesses } from './helpers.js';
  * PostgreSQL database.
  */
 
-const pgSkip = pgUnavailable();
-const engines: ('sqlite' | 'postgres')[] = pgSkip ? ['sqlite'] : ['sqlite', 'postgres'];
-if (pgSkip) console.warn(`console-sessions.test.ts: the PostgreSQL variant is skipped — ${pgSkip}`);
+const engines = hubEngines('console-sessions.test.ts');
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
 const LIMITS: SessionLimits = { lifetimeMs: 100_000, idleMs: 30_000 };
 

@@ -1,8 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { describe, expect, it } from 'vitest';
 import type { Hub } from '../src/hub-services.js';
 import { ConsoleTimeline, percentile, TIMELINE_MINUTES, type Timeline } from '../src/console/timeline.js';
-import { hubForEachTest, recordSale, silent, twoHubProcesses, wireSale, type TestClock } from './helpers.js';
+import {
+  cleanupsAfterEach,
+  hubEngines,
+  hubForEachTest,
+  recordSale,
+  silent,
+  twoHubProcesses,
+  wireSale,
+  type TestClock,
+} from './helpers.js';
 import { askBody, askReturn, offlineApproval } from './returns-support.js';
 
 // The console's charts over time (central/src/console/timeline.ts), computed from a real hub database (SQLite; or
@@ -214,13 +222,10 @@ describe('the console timeline', () => {
   });
 });
 
-const pgSkip = pgUnavailable();
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const engines = hubEngines('console-timeline.test.ts');
+const cleanups = cleanupsAfterEach();
 
-for (const engine of pgSkip ? (['sqlite'] as const) : (['sqlite', 'postgres'] as const)) {
+for (const engine of engines) {
   describe(`the console timeline of two hub processes on one ${engine} database`, () => {
     it('is the same on both, whichever process decided and applied what', () => {
       const p = twoHubProcesses(engine, cleanups);

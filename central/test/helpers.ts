@@ -13,7 +13,7 @@ import {
 } from '@tillbridge/shared';
 import { initHub, startHub, type HubOptions, type RunningHub } from '../src/hub.js';
 import { secretPath } from '../src/auth/secrets.js';
-import { createTestDatabase, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
+import { createTestDatabase, pgUnavailable, testBackend } from '@tillbridge/scripts/lib/pg-test-db';
 import { openHub, type Hub } from '../src/hub-services.js';
 import type { Clock } from '../src/domain/clock.js';
 import type { SqlDb } from '../src/storage/index.js';
@@ -95,6 +95,25 @@ export interface HubPair {
   dirA: string;
   dirB: string;
   clock: TestClock;
+}
+
+/**
+ * The engines a suite of several hub processes on one database runs on: SQLite, and PostgreSQL unless no server
+ * answers — then `suite` says once that its PostgreSQL variant is skipped, and why.
+ */
+export function hubEngines(suite: string): ('sqlite' | 'postgres')[] {
+  const skip = pgUnavailable();
+  if (skip) console.warn(`${suite}: the PostgreSQL variant is skipped — ${skip}`);
+  return skip ? ['sqlite'] : ['sqlite', 'postgres'];
+}
+
+/** Where a test pushes what it must undo (closing, dropping, removing): undone after each test, last first. */
+export function cleanupsAfterEach(): (() => void | Promise<void>)[] {
+  const cleanups: (() => void | Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanups.length) await cleanups.pop()!();
+  });
+  return cleanups;
 }
 
 /**

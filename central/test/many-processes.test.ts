@@ -1,13 +1,22 @@
 import { copyFileSync, existsSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { pgUnavailable } from '@tillbridge/scripts/lib/pg-test-db';
+import { describe, expect, it } from 'vitest';
 import { type Hub } from '../src/hub-services.js';
 import { loadSecrets } from '../src/auth/secrets.js';
 import { signingKeyPath } from '../src/audit/signing-key.js';
 import { DEFAULT_GATE } from '../src/auth/gate.js';
 import { Webhooks } from '../src/webhooks/webhooks.js';
 import type { SendResult, WebhookSender } from '../src/webhooks/http-sender.js';
-import { column, poisonSalesInsert, scalar, silent, twoHubProcesses, wireSale, type HubPair } from './helpers.js';
+import {
+  cleanupsAfterEach,
+  hubEngines,
+  column,
+  poisonSalesInsert,
+  scalar,
+  silent,
+  twoHubProcesses,
+  wireSale,
+  type HubPair,
+} from './helpers.js';
 
 /**
  * Several hub processes on one database (Tillbridge issue 10), as two `openHub` instances in this
@@ -16,14 +25,9 @@ import { column, poisonSalesInsert, scalar, silent, twoHubProcesses, wireSale, t
  * processes are; on SQLite two connections to one file (what one process and a CLI beside it do).
  */
 
-const pgSkip = pgUnavailable();
-const engines: ('sqlite' | 'postgres')[] = pgSkip ? ['sqlite'] : ['sqlite', 'postgres'];
-if (pgSkip) console.warn(`many-processes.test.ts: the PostgreSQL variants are skipped — ${pgSkip}`);
+const engines = hubEngines('many-processes.test.ts');
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
 const twoHubs = (engine: 'sqlite' | 'postgres'): HubPair => twoHubProcesses(engine, cleanups);
 
@@ -330,8 +334,8 @@ for (const engine of engines) {
   });
 }
 
-if (pgSkip) {
-  describe.skip(`several hub processes on one PostgreSQL database: ${pgSkip}`, () => {
+if (!engines.includes('postgres')) {
+  describe.skip('several hub processes on one PostgreSQL database (no server: the warning above says why)', () => {
     it('skipped', () => undefined);
   });
 }
