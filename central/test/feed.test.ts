@@ -11,6 +11,7 @@ import { Router } from '../src/http/router.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { scalar, testHub, hubForEachTest, wireSale } from './helpers.js';
 import { runCli } from './cli-run.js';
+import { askReturn } from './returns-support.js';
 
 /** The ERP feed (docs/erp-feed.md): written with each change, read by position, consumers' cursors. */
 
@@ -166,6 +167,29 @@ describe('the feed, written inside the change', () => {
     // a page of one: the next read starts after it
     const one = t.hub.erpFeed.read(0, 1, { types: ['sale.recorded'] });
     expect(t.hub.erpFeed.read(one.next, 1, { types: ['sale.recorded'] }).entries[0]!.data.receipt).toBe('2');
+  });
+
+  it("the newest entries of some types, the whole feed's or one store's, however busy the other stores were", () => {
+    const record = (store: string, receipt: string): void => {
+      t.hub.storage.tx(() =>
+        t.hub.saleService.record(store, 'R1', 'store', sale(receipt, '2026-11-21T12:00:00Z'), null),
+      );
+    };
+    record('S1', 'S1-1');
+    askReturn(t.hub, 'S1', 'auth-1', 'S1-1', 1);
+    record('S1', 'S1-2');
+    // S2 then puts 1,200 sales on the feed: more than a look at the feed's last 1,000 entries would see past
+    t.hub.storage.tx(() => {
+      for (let i = 0; i < 1200; i++)
+        t.hub.saleService.record('S2', 'R1', 'store', sale(`S2-${i}`, '2026-11-21T13:00:00Z'), null);
+    });
+    const receipts = (es: FeedEntry[]): unknown[] => es.map((e) => e.data.receipt);
+    expect(receipts(t.hub.erpFeed.latestOf(['sale.recorded'], 50, 'S1'))).toEqual(['S1-2', 'S1-1']);
+    const decisions = ['return.authorized', 'return.denied'];
+    expect(t.hub.erpFeed.latestOf(decisions, 10, 'S1').map((e) => e.data.authorization)).toEqual(['auth-1']);
+    expect(t.hub.erpFeed.latestOf(decisions, 10).map((e) => e.data.authorization)).toEqual(['auth-1']);
+    expect(receipts(t.hub.erpFeed.latestOf(['sale.recorded'], 3))).toEqual(['S2-1199', 'S2-1198', 'S2-1197']);
+    expect(t.hub.erpFeed.latestOf(decisions, 10, 'S2')).toEqual([]);
   });
 
   it('consumers: ack moves forward; back only with rewind; never past the head; lag is what is left', () => {

@@ -101,18 +101,7 @@ export function decisionOf(e: FeedEntry): DecisionRow {
   };
 }
 
-/** How far back the recent decisions are looked for on the feed (entries of any kind). */
-const LOOK_BACK = 1000;
-
-/** The newest entries of these types (up to `limit`, newest first) among the feed's last LOOK_BACK entries. */
-export function recentEntries(q: ConsoleQueries, types: readonly string[], limit: number, store?: string): FeedEntry[] {
-  const head = q.erpFeed.head();
-  const filter = store === undefined ? { types } : { types, store };
-  const { entries } = q.erpFeed.read(Math.max(0, head - LOOK_BACK), LOOK_BACK, filter);
-  return entries.slice(-limit).reverse();
-}
-
-/** The newest decisions (up to `limit`, newest first; one store's when given) among the feed's last entries. */
+/** The newest decisions (up to `limit`, newest first; one store's when given): Feed.latestOf. */
 export function recentDecisions(q: ConsoleQueries, limit: number, store?: string): DecisionRow[] {
-  return recentEntries(q, DECISION_TYPES, limit, store).map(decisionOf);
+  return q.erpFeed.latestOf(DECISION_TYPES, limit, store).map(decisionOf);
 }

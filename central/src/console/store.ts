@@ -1,7 +1,7 @@
 import type { TerminalRow as StoredTerminal } from '../domain/terminals.js';
 import { exceptionFields, type ExceptionRow } from '../domain/exceptions.js';
 import type { FeedEntry } from '../feed/feed.js';
-import { detailRow, recentDecisions, recentEntries, type ConsoleQueries } from './fleet.js';
+import { detailRow, recentDecisions, type ConsoleQueries } from './fleet.js';
 import type { ExceptionView, SaleRow, StorePage, TerminalRow } from './wire.js';
 
 /** How many of a store's latest sales and decisions its page lists. */
@@ -53,8 +53,8 @@ export function openExceptions(q: ConsoleQueries, store?: string): ExceptionView
 }
 
 /**
- * A store's page: its row, its registers as its agent last reported them, its latest sales and return decisions (from
- * the feed's last entries) and its open exceptions. Undefined when there is no such store.
+ * A store's page: its row, its registers as its agent last reported them, its latest sales and return decisions (the
+ * store's newest on the feed) and its open exceptions. Undefined when there is no such store.
  */
 export function storePage(q: ConsoleQueries, id: string): StorePage | undefined {
   const s = q.stores.get(id);
@@ -62,7 +62,7 @@ export function storePage(q: ConsoleQueries, id: string): StorePage | undefined 
   return {
     store: detailRow(q, s),
     terminals: q.terminals.list(id).map(terminalOf),
-    sales: recentEntries(q, ['sale.recorded'], STORE_RECENT, id).map(saleOf),
+    sales: q.erpFeed.latestOf(['sale.recorded'], STORE_RECENT, id).map(saleOf),
     decisions: recentDecisions(q, STORE_RECENT, id),
     exceptions: openExceptions(q, id),
   };

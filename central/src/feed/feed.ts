@@ -34,6 +34,9 @@ export interface FeedEntry {
   data: Record<string, unknown>;
 }
 
+/** How far back on the feed (or in one store's entries) the newest entries of a type are looked for (Feed.latestOf). */
+export const LATEST_LOOK_BACK = 20_000;
+
 interface FeedRow {
   /** PostgreSQL's driver reads a bigint as text */
   position: number | string;
@@ -95,6 +98,8 @@ export class Feed {
   private readonly upsertConsumer: Statement;
   private readonly deleteConsumer: Statement;
   private readonly dayQ: Statement;
+  private readonly storeTypeQ: Statement;
+  private readonly typeQ: Statement;
   private readonly zones = new Map<string, string>();
   private waiters = new Set<() => void>();
   private wakePending: { local: boolean } | undefined;
@@ -125,6 +130,13 @@ export class Feed {
     );
     this.deleteConsumer = db.prepare(`DELETE FROM feed_consumers WHERE name = ?`);
     this.dayQ = db.prepare(`SELECT * FROM feed WHERE business_day = ? AND position > ? ORDER BY position LIMIT ?`);
+    // the newest entries of one type among the feed's last LATEST_LOOK_BACK, or among one store's (its index)
+    this.typeQ = db.prepare(`SELECT * FROM feed WHERE type = ? AND position > ? ORDER BY position DESC LIMIT ?`);
+    this.storeTypeQ = db.prepare(
+      `SELECT * FROM feed WHERE store = ? AND type = ? AND position >= COALESCE(
+         (SELECT position FROM feed WHERE store = ? ORDER BY position DESC LIMIT 1 OFFSET ${LATEST_LOOK_BACK - 1}), 0)
+       ORDER BY position DESC LIMIT ?`,
+    );
   }
 
   /** Whether the feed takes this event (a `HubEvents` sink). */
@@ -218,6 +230,22 @@ export class Feed {
       entries.push(e);
     }
     return { entries, next };
+  }
+
+  /**
+   * The newest entries of `types`, newest first, at most `limit` of them, among the feed's last LATEST_LOOK_BACK
+   * entries — or, given `store`, among that store's last LATEST_LOOK_BACK (read by the feed's index by store: whatever
+   * the other stores did meanwhile).
+   */
+  latestOf(types: readonly string[], limit: number, store?: string): FeedEntry[] {
+    const n = Math.max(1, Math.min(MAX_READ, Math.floor(limit)));
+    const after = store === undefined ? Math.max(0, this.head() - LATEST_LOOK_BACK) : 0;
+    const rows = (type: string): FeedRow[] =>
+      (store === undefined ? this.typeQ.all(type, after, n) : this.storeTypeQ.all(store, type, store, n)) as FeedRow[];
+    return types
+      .flatMap((type) => rows(type).map(toEntry))
+      .sort((a, b) => b.position - a.position)
+      .slice(0, n);
   }
 
   /**

@@ -60,7 +60,7 @@ export interface AdminQueries {
   accuracy: Pick<InventoryAccuracy, 'get'>;
   terminals: Pick<Terminals, 'list'>;
   /** the ERP feed, read by position (pulls, exports) and its consumers */
-  erpFeed: Pick<Feed, 'read' | 'head' | 'waitPast' | 'consumer' | 'consumers'>;
+  erpFeed: Pick<Feed, 'read' | 'head' | 'waitPast' | 'consumer' | 'consumers' | 'latestOf'>;
   /** The ERP feed's broker relay: lag, relayed, last error, connected (null: not configured). */
   feedRelay: { status(): RelayStatus | null };
   registerDays: Pick<DayReconciliation, 'list'>;
