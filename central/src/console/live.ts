@@ -82,15 +82,13 @@ export class ConsoleLive {
   /** the open exceptions as last sent (JSON), and the last audit entry sent */
   private exceptionsSent: string | undefined;
   private auditSent = 0;
-  private readonly flushMs: number;
-  private readonly refreshMs: number;
+  private readonly timing: Required<LiveOptions>;
 
   constructor(
     private readonly d: LiveDeps,
-    o: LiveOptions = {},
+    { flushMs = 250, refreshMs = 5000 }: LiveOptions = {},
   ) {
-    this.flushMs = o.flushMs ?? 250;
-    this.refreshMs = o.refreshMs ?? 5000;
+    this.timing = { flushMs, refreshMs };
     d.commits.onCommitted(() => this.guard('read the feed', () => this.readFeed()));
     d.presence.onChange((store) => this.storeChanged(store));
     d.terminals.onChange((store) => this.storeChanged(store, true));
@@ -126,7 +124,7 @@ export class ConsoleLive {
     }
     this.exceptionsSent = undefined;
     if (this.d.oversight) this.auditSent = this.d.oversight.auditLastId();
-    this.refreshTimer = setInterval(() => this.guard('refresh the fleet', () => this.refresh()), this.refreshMs);
+    this.refreshTimer = setInterval(() => this.guard('refresh the fleet', () => this.refresh()), this.timing.refreshMs);
     this.refreshTimer.unref();
     this.d.timeline?.start((t) => this.broadcast({ event: 'timeline', data: t }));
   }
@@ -183,7 +181,7 @@ export class ConsoleLive {
     this.oversightTimer ??= setTimeout(() => {
       this.oversightTimer = undefined;
       this.guard('send the audit tail and the open exceptions', () => this.sendOversight());
-    }, this.flushMs);
+    }, this.timing.flushMs);
   }
 
   private sendOversight(): void {
@@ -220,7 +218,7 @@ export class ConsoleLive {
         this.guard("send a store's registers", () =>
           this.broadcast({ event: 'terminals', data: { store: s, terminals: this.d.terminalRows(s) } }),
         );
-    }, this.flushMs);
+    }, this.timing.flushMs);
   }
 
   /** Sends the rows that differ from what was last sent. */

@@ -86,15 +86,13 @@ export class ConsoleTimeline {
   private send: ((t: Timeline) => void) | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
-  private readonly tickMs: number;
-  private readonly commitMs: number;
+  private readonly timing: Required<TimelineOptions>;
 
   constructor(
     private readonly d: TimelineDeps,
-    o: TimelineOptions = {},
+    { tickMs = 10_000, commitMs = 1000 }: TimelineOptions = {},
   ) {
-    this.tickMs = o.tickMs ?? 10_000;
-    this.commitMs = o.commitMs ?? 1000;
+    this.timing = { tickMs, commitMs };
     d.commits.onCommitted(() => this.committed());
   }
 
@@ -109,7 +107,7 @@ export class ConsoleTimeline {
     this.send = send;
     this.tickTimer = setInterval(() => {
       if (this.readMinute !== this.minuteNow()) this.guard('compute the timeline', () => send(this.readAll()));
-    }, this.tickMs);
+    }, this.timing.tickMs);
     this.tickTimer.unref();
   }
 
@@ -130,7 +128,7 @@ export class ConsoleTimeline {
       this.commitTimer = undefined;
       const send = this.send;
       if (send) this.guard("read the last minutes' decisions", () => send(this.readRecent()));
-    }, this.commitMs);
+    }, this.timing.commitMs);
     this.commitTimer.unref();
   }
 
