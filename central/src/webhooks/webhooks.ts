@@ -62,16 +62,19 @@ export class Webhooks {
     this.endpoints = new WebhookEndpoints(this.repo, box, opts.audit, opts.clock, log, () =>
       this.storage.afterCommit(() => this.dispatcher.wake()),
     ); // after the commit of the caller's unit of work
-    this.dispatcher = new Dispatcher(this.repo, box, this.endpoints, opts.clock, log, {
-      send: opts.send ?? httpSender,
-      timeoutMs: opts.timeoutMs ?? 15_000,
-      pollMs: opts.pollMs ?? 1000,
-      drainMs: opts.drainMs ?? 3000,
-      random: opts.random ?? Math.random,
-      userAgent: opts.userAgent ?? 'tillbridge-hub',
-      leaseMs: opts.leaseMs ?? (opts.timeoutMs ?? 15_000) + 60_000,
-      owner: shortId('hp', 12),
-    });
+    this.dispatcher = new Dispatcher(
+      { repo: this.repo, box, endpoints: this.endpoints, clock: opts.clock, log },
+      {
+        send: opts.send ?? httpSender,
+        timeoutMs: opts.timeoutMs ?? 15_000,
+        pollMs: opts.pollMs ?? 1000,
+        drainMs: opts.drainMs ?? 3000,
+        random: opts.random ?? Math.random,
+        userAgent: opts.userAgent ?? 'tillbridge-hub',
+        leaseMs: opts.leaseMs ?? (opts.timeoutMs ?? 15_000) + 60_000,
+        owner: shortId('hp', 12),
+      },
+    );
   }
 
   /**
