@@ -1,5 +1,5 @@
 import { copyFileSync, existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type Hub } from '../src/hub-services.js';
 import { loadSecrets } from '../src/auth/secrets.js';
 import { signingKeyPath } from '../src/audit/signing-key.js';
@@ -29,8 +29,6 @@ const engines = hubEngines('many-processes.test.ts');
 
 const cleanups = cleanupsAfterEach();
 
-const twoHubs = (engine: 'sqlite' | 'postgres'): HubPair => twoHubProcesses(engine, cleanups);
-
 /** A webhook dispatcher of its own on `hub` (as each hub process runs one), sending through `send`. */
 function dispatcherOn(hub: Hub, dir: string, send: WebhookSender, leaseMs = 60_000): Webhooks {
   const wh = new Webhooks({
@@ -51,8 +49,13 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 for (const engine of engines) {
   describe(`several hub processes on one ${engine} database`, () => {
+    /** Each test's two hub processes on the one database, opened before it and closed after it. */
+    let p: HubPair;
+    beforeEach(() => {
+      p = twoHubProcesses(engine, cleanups);
+    });
+
     it('webhook deliveries: both dispatchers running, each of N due deliveries is attempted exactly once', async () => {
-      const p = twoHubs(engine);
       const sent: { by: string; endpoint: string; id: string }[] = [];
       let inFlight = new Map<string, string>();
       const sender =
@@ -114,7 +117,6 @@ for (const engine of engines) {
       'webhook deliveries: a process that dies mid-attempt leaves a lease; the delivery is due again once it runs ' +
         'out, and the late attempt records nothing',
       async () => {
-        const p = twoHubs(engine);
         const LEASE = 45_000;
         let release: (r: SendResult) => void = () => undefined;
         const byA: string[] = [];
@@ -182,7 +184,6 @@ for (const engine of engines) {
     );
 
     it('a dispatcher stopping mid-attempt gives its lease back: another process delivers at once', async () => {
-      const p = twoHubs(engine);
       const byB: string[] = [];
       const whA = new Webhooks({
         storage: p.a.storage,
@@ -212,7 +213,6 @@ for (const engine of engines) {
     });
 
     it('token requests split across two processes hit one limit; failed logins add up to one block', () => {
-      const p = twoHubs(engine);
       const ask = (hub: Hub, store: string): number => {
         const wait = hub.gate.tokenWait('198.51.100.7', store);
         if (wait === 0) hub.gate.tokenIssued(store);
@@ -250,7 +250,6 @@ for (const engine of engines) {
       'audit checkpoints: two processes nudged at the 1000th entry make one checkpoint; ' +
         'each signs with the one key',
       async () => {
-        const p = twoHubs(engine);
         const append = (hub: Hub, n: number): void =>
           hub.storage.tx(() => {
             for (let i = 0; i < n; i++)
@@ -286,7 +285,6 @@ for (const engine of engines) {
     );
 
     it('audit retention: the daily run happens in one process; a run in progress elsewhere is left alone', () => {
-      const p = twoHubs(engine);
       p.a.storage.tx(() => {
         for (let i = 0; i < 1500; i++)
           p.a.audit.append({ actor: 'store:S1', action: 'sale', outcome: 'applied', store: 'S1' });
@@ -319,7 +317,6 @@ for (const engine of engines) {
       'an event failing unexpectedly is set aside after 5 attempts in all, ' +
         'whichever processes its batches reached',
       () => {
-        const p = twoHubs(engine);
         p.a.stores.create('S1', 'S1');
         poisonSalesInsert(p.a.storage.db, p.a.storage.engine);
         const batch = [wireSale(1, 'ok-1', 'OK1'), wireSale(2, 'poison-1', 'POISON')];

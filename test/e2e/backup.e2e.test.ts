@@ -167,129 +167,125 @@ describe('tillbridge-agent backup and restore', () => {
 });
 
 describe('tillbridge-hub backup and restore', () => {
-  it(
-    'a backup taken while the hub serves and takes sales ' +
-      'restores into a new data directory that serves and verifies',
-    async () => {
-      const { agent: a, reg } = await sold('h1', ['H-1', 'H-2']);
-      // sales keep coming while the backup is taken
-      let n = 3;
-      let selling = true as boolean; // set to false by the test while the loop runs
-      const acked: string[] = [];
-      const loop = (async () => {
-        while (selling) {
-          const rc = `H-${n++}`;
-          await sell(reg, [rc]);
-          acked.push(rc);
-        }
-      })();
-      await waitFor('sales during the backup', () => acked.length >= 3, 10_000);
-      const dir = join(w.dir, 'hub-backup');
-      const b = await w.hub.cli(['backup', '--data', w.hubData, dir, '--json']);
-      await waitFor('more sales after it', () => acked.length >= 6, 10_000);
-      selling = false;
-      await loop;
-      expect(b.code, b.stderr).toBe(0);
-      const manifest = JSON.parse(b.stdout) as {
-        format: string;
-        engine: string;
-        schemaVersion: number;
-        files: { name: string; role: string }[];
-        pgDump?: string;
-      };
-      expect(manifest.format).toBe('tillbridge-hub-backup/1');
-      if (posix) {
-        expect(mode(dir)).toBe(0o700);
-        for (const f of manifest.files) expect(mode(join(dir, f.name)), f.name).toBe(0o600);
+  it('backed up while serving and taking sales, restored into a new data directory: serves and verifies', async () => {
+    const { agent: a, reg } = await sold('h1', ['H-1', 'H-2']);
+    // sales keep coming while the backup is taken
+    let n = 3;
+    let selling = true as boolean; // set to false by the test while the loop runs
+    const acked: string[] = [];
+    const loop = (async () => {
+      while (selling) {
+        const rc = `H-${n++}`;
+        await sell(reg, [rc]);
+        acked.push(rc);
       }
-      await drained(a);
-      reg.close();
-      await a.proc.stop();
+    })();
+    await waitFor('sales during the backup', () => acked.length >= 3, 10_000);
+    const dir = join(w.dir, 'hub-backup');
+    const b = await w.hub.cli(['backup', '--data', w.hubData, dir, '--json']);
+    await waitFor('more sales after it', () => acked.length >= 6, 10_000);
+    selling = false;
+    await loop;
+    expect(b.code, b.stderr).toBe(0);
+    const manifest = JSON.parse(b.stdout) as {
+      format: string;
+      engine: string;
+      schemaVersion: number;
+      files: { name: string; role: string }[];
+      pgDump?: string;
+    };
+    expect(manifest.format).toBe('tillbridge-hub-backup/1');
+    if (posix) {
+      expect(mode(dir)).toBe(0o700);
+      for (const f of manifest.files) expect(mode(join(dir, f.name)), f.name).toBe(0o600);
+    }
+    await drained(a);
+    reg.close();
+    await a.proc.stop();
 
-      if (w.backend === 'postgres') {
-        // the database is PostgreSQL's to dump: only the key files, and the recipe
-        expect(manifest.engine).toBe('postgres');
-        expect(manifest.files.map((f) => f.name)).toEqual(expect.arrayContaining(['hub.secret']));
-        expect(manifest.files.map((f) => f.name)).not.toContain('hub.sqlite');
-        expect(manifest.pgDump).toMatch(/pg_dump --format=custom/);
-        const text = await w.hub.cli(['backup', '--data', w.hubData, join(w.dir, 'hub-backup-text')]);
-        expect(text.stdout).toMatch(/DATABASE IS NOT IN THIS BACKUP/);
-        // the key files into another process's data directory, checked against the database
-        const keys = join(w.dir, 'hub-keys-restored');
-        const without = await w.hub.cli(['restore', dir, '--data', keys, '--database', '']);
-        expect(without.code).toBe(2);
-        expect(without.stderr).toMatch(/pg_restore the database first|restore the database with pg_restore first/);
-        const r = await w.hub.cli(['restore', dir, '--data', keys]);
-        expect(r.code, r.stderr).toBe(0);
-        expect(r.stdout).toMatch(/hub\.secret opens the database: yes/);
-        expect(r.stdout).toMatch(/audit log intact/);
-        return;
-      }
-      expect(manifest.engine).toBe('sqlite');
-      expect(manifest.files.map((f) => f.role)).toEqual(expect.arrayContaining(['database', 'secret']));
-
-      // over the serving hub's own data directory: refused, with or without --force
-      const over = await w.hub.cli(['restore', dir, '--data', w.hubData]);
-      expect(over.code).toBe(6);
-      expect(over.stderr).toMatch(/a hub is serving from/);
-      const overForce = await w.hub.cli(['restore', dir, '--data', w.hubData, '--force']);
-      expect(overForce.code).toBe(6);
-      expect(overForce.stderr).toMatch(/a hub is serving from/);
-
-      // a damaged copy is refused naming the file; one missing a file too
-      const damaged = join(w.dir, 'hub-backup-damaged');
-      cpSync(dir, damaged, { recursive: true });
-      writeFileSync(join(damaged, 'hub.secret'), 'AAAA' + readFileSync(join(damaged, 'hub.secret'), 'utf8').slice(4));
-      const bad = await w.hub.cli(['restore', damaged, '--data', join(w.dir, 'hub-from-damaged')]);
-      expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/hub\.secret does not match its checksum/);
-      expect(existsSync(join(w.dir, 'hub-from-damaged'))).toBe(false);
-      rmSync(join(damaged, 'hub.sqlite'));
-      const missing = await w.hub.cli(['restore', damaged, '--data', join(w.dir, 'hub-from-damaged')]);
-      expect(missing.code).toBe(2);
-      expect(missing.stderr).toMatch(/hub\.sqlite \(database\) is missing/);
-
-      // into a new data directory: restored, hub.secret opens it, the chain verifies
-      const data = join(w.dir, 'hub-restored');
-      const r = await w.hub.cli(['restore', dir, '--data', data]);
+    if (w.backend === 'postgres') {
+      // the database is PostgreSQL's to dump: only the key files, and the recipe
+      expect(manifest.engine).toBe('postgres');
+      expect(manifest.files.map((f) => f.name)).toEqual(expect.arrayContaining(['hub.secret']));
+      expect(manifest.files.map((f) => f.name)).not.toContain('hub.sqlite');
+      expect(manifest.pgDump).toMatch(/pg_dump --format=custom/);
+      const text = await w.hub.cli(['backup', '--data', w.hubData, join(w.dir, 'hub-backup-text')]);
+      expect(text.stdout).toMatch(/DATABASE IS NOT IN THIS BACKUP/);
+      // the key files into another process's data directory, checked against the database
+      const keys = join(w.dir, 'hub-keys-restored');
+      const without = await w.hub.cli(['restore', dir, '--data', keys, '--database', '']);
+      expect(without.code).toBe(2);
+      expect(without.stderr).toMatch(/pg_restore the database first|restore the database with pg_restore first/);
+      const r = await w.hub.cli(['restore', dir, '--data', keys]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/hub\.secret opens the database: yes/);
-      expect(r.stdout).toMatch(/audit log intact: \d+ entries/);
-      if (posix) {
-        expect(mode(data)).toBe(0o700);
-        for (const f of ['hub.sqlite', 'hub.secret']) expect(mode(join(data, f)), f).toBe(0o600);
-      }
+      expect(r.stdout).toMatch(/audit log intact/);
+      return;
+    }
+    expect(manifest.engine).toBe('sqlite');
+    expect(manifest.files.map((f) => f.role)).toEqual(expect.arrayContaining(['database', 'secret']));
 
-      // it serves, and answers for what it holds
-      const restored = await startHub({ dataDir: data, adminToken: w.adminToken, name: 'restored hub' });
-      try {
-        const stores = await restored.admin.get<{ id: string }[]>('/v1/admin/stores');
-        expect(stores.map((s) => s.id)).toContain('S1');
-        const verify = await restored.cli(['audit', 'verify', '--json']);
-        expect(verify.code, verify.stderr).toBe(0);
-        expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
-      } finally {
-        await restored.proc.stop();
-      }
-      // one snapshot: the sales the hub had before the backup began, each once, each with its applied
-      // event, and on-hand still the sum of the movements (no half of a batch)
-      const file = join(data, 'hub.sqlite');
-      const copy = w.query<{ receipt: string; n: number }>(
-        file,
-        `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE
+    // over the serving hub's own data directory: refused, with or without --force
+    const over = await w.hub.cli(['restore', dir, '--data', w.hubData]);
+    expect(over.code).toBe(6);
+    expect(over.stderr).toMatch(/a hub is serving from/);
+    const overForce = await w.hub.cli(['restore', dir, '--data', w.hubData, '--force']);
+    expect(overForce.code).toBe(6);
+    expect(overForce.stderr).toMatch(/a hub is serving from/);
+
+    // a damaged copy is refused naming the file; one missing a file too
+    const damaged = join(w.dir, 'hub-backup-damaged');
+    cpSync(dir, damaged, { recursive: true });
+    writeFileSync(join(damaged, 'hub.secret'), 'AAAA' + readFileSync(join(damaged, 'hub.secret'), 'utf8').slice(4));
+    const bad = await w.hub.cli(['restore', damaged, '--data', join(w.dir, 'hub-from-damaged')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/hub\.secret does not match its checksum/);
+    expect(existsSync(join(w.dir, 'hub-from-damaged'))).toBe(false);
+    rmSync(join(damaged, 'hub.sqlite'));
+    const missing = await w.hub.cli(['restore', damaged, '--data', join(w.dir, 'hub-from-damaged')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/hub\.sqlite \(database\) is missing/);
+
+    // into a new data directory: restored, hub.secret opens it, the chain verifies
+    const data = join(w.dir, 'hub-restored');
+    const r = await w.hub.cli(['restore', dir, '--data', data]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/hub\.secret opens the database: yes/);
+    expect(r.stdout).toMatch(/audit log intact: \d+ entries/);
+    if (posix) {
+      expect(mode(data)).toBe(0o700);
+      for (const f of ['hub.sqlite', 'hub.secret']) expect(mode(join(data, f)), f).toBe(0o600);
+    }
+
+    // it serves, and answers for what it holds
+    const restored = await startHub({ dataDir: data, adminToken: w.adminToken, name: 'restored hub' });
+    try {
+      const stores = await restored.admin.get<{ id: string }[]>('/v1/admin/stores');
+      expect(stores.map((s) => s.id)).toContain('S1');
+      const verify = await restored.cli(['audit', 'verify', '--json']);
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+    } finally {
+      await restored.proc.stop();
+    }
+    // one snapshot: the sales the hub had before the backup began, each once, each with its applied
+    // event, and on-hand still the sum of the movements (no half of a batch)
+    const file = join(data, 'hub.sqlite');
+    const copy = w.query<{ receipt: string; n: number }>(
+      file,
+      `SELECT s.receipt, (SELECT COUNT(*) FROM applied_events e WHERE
         e.event_id = s.event_id) AS n FROM sales s WHERE s.receipt LIKE 'H-%'`,
-      );
-      expect(copy.map((s) => s.receipt)).toEqual(expect.arrayContaining(['H-1', 'H-2']));
-      for (const s of copy) expect(s.n, s.receipt).toBe(1);
-      expect(
-        w.query(
-          file,
-          `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT
+    );
+    expect(copy.map((s) => s.receipt)).toEqual(expect.arrayContaining(['H-1', 'H-2']));
+    for (const s of copy) expect(s.n, s.receipt).toBe(1);
+    expect(
+      w.query(
+        file,
+        `SELECT i.store, i.sku FROM inventory i WHERE i.on_hand <> (SELECT
           COALESCE(SUM(delta), 0) FROM movements m WHERE m.store = i.store AND m.sku = i.sku)`,
-        ),
-      ).toEqual([]);
-    },
-  );
+      ),
+    ).toEqual([]);
+  });
 });
 
 describe('bad usage exits 2', () => {

@@ -301,37 +301,33 @@ describe('a stopped hub', () => {
 });
 
 describe('serve --log-file', () => {
-  it(
-    'a bad --log-keep names the option (exit 2); a hub started ' +
-      'with --log-file writes its log there as well as to stdout',
-    async () => {
-      const file = join(w.dir, 'hub-logs', 'hub.log');
-      mkdirSync(join(w.dir, 'hub-logs'), { mode: 0o700 });
-      const bad = await w.hub.cli([
-        'serve',
-        '--data',
-        w.hubData,
-        '--listen',
-        '127.0.0.1:0',
-        '--log-file',
-        file,
-        '--log-keep',
-        '0',
-      ]);
-      expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/--log-keep: expected a whole number of files from 1 to 100, got "0"/);
-      const h = await w.startHub(undefined, ['--log-file', file, '--log-max-size', '1', '--log-keep', '2']);
-      expect(h.proc.lines.some((l) => l.msg === 'hub listening')).toBe(true);
-      // The logger writes each line to stdout first and to the file next, so startHub (which returns on
-      // the stdout line) can be a moment ahead of the file: wait for the same line to reach the file.
-      const fileLines = (): { msg: string }[] =>
-        readFileSync(file, 'utf8')
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l) as { msg: string });
-      await waitFor('"hub listening" in the --log-file', () => fileLines().some((l) => l.msg === 'hub listening'));
-    },
-  );
+  it('a bad --log-keep names the option (exit 2); a hub started with --log-file logs there and to stdout', async () => {
+    const file = join(w.dir, 'hub-logs', 'hub.log');
+    mkdirSync(join(w.dir, 'hub-logs'), { mode: 0o700 });
+    const bad = await w.hub.cli([
+      'serve',
+      '--data',
+      w.hubData,
+      '--listen',
+      '127.0.0.1:0',
+      '--log-file',
+      file,
+      '--log-keep',
+      '0',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--log-keep: expected a whole number of files from 1 to 100, got "0"/);
+    const h = await w.startHub(undefined, ['--log-file', file, '--log-max-size', '1', '--log-keep', '2']);
+    expect(h.proc.lines.some((l) => l.msg === 'hub listening')).toBe(true);
+    // The logger writes each line to stdout first and to the file next, so startHub (which returns on
+    // the stdout line) can be a moment ahead of the file: wait for the same line to reach the file.
+    const fileLines = (): { msg: string }[] =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string });
+    await waitFor('"hub listening" in the --log-file', () => fileLines().some((l) => l.msg === 'hub listening'));
+  });
 });
 
 describe('doctor usage', () => {
