@@ -3,13 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createLogger,
-  type AgentFrame,
-  type Clock,
-  type RegisterMessage,
-  type RegisterReply,
-} from '@tillbridge/shared';
+import { createLogger, type Clock, type RegisterMessage, type RegisterReply } from '@tillbridge/shared';
 import { agentConfig } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { startAgent, type RunningAgent } from '../src/agent.js';
@@ -20,12 +14,13 @@ import { MetaSecrets } from '../src/db/meta-secrets.js';
 import { StorageHealth } from '../src/db/storage-health.js';
 import { AuthzCounter } from '../src/core/authz-counters.js';
 import { ApiKeyStore } from '../src/sync/api-key-store.js';
-import { TerminalReporter, type TerminalLink } from '../src/sync/terminal-reporter.js';
+import { TerminalReporter } from '../src/sync/terminal-reporter.js';
 import { RegisterEndpoint } from '../src/gateway/register-endpoint.js';
 import { LineFramer } from '../src/gateway/framing/line.js';
 import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
 import type { Connection, MessageHandler, Transport } from '../src/gateway/types.js';
 import { cashSale } from './support/register-messages.js';
+import { recordingLink, steadyRegister } from './support/terminal-reports.js';
 
 /**
  * Every time of day the agent writes or reports is its clock's (the composition root's), not the
@@ -83,23 +78,19 @@ describe("the agent's parts read the clock they are given", () => {
   });
 
   it("terminal status sent to the hub: each register's `at`", () => {
-    const sent: AgentFrame[] = [];
-    const link: TerminalLink = { connected: true, info: () => ({ protocol: 5 }), send: (f) => sent.push(f) > 0 };
-    const endpoint = {
-      onStatus: () => undefined,
-      status: () => ({
-        id: 'R1',
-        transport: 'tcp://127.0.0.1:7410',
-        codec: 'jsonl',
-        connected: 1,
-        state: 'connected' as const,
-      }),
-    };
+    const link = recordingLink(5);
+    const endpoint = steadyRegister({
+      id: 'R1',
+      transport: 'tcp://127.0.0.1:7410',
+      codec: 'jsonl',
+      connected: 1,
+      state: 'connected',
+    });
     const reporter = new TerminalReporter(link, [endpoint], () => clock.now());
     reporter.start();
     reporter.reportAll();
     reporter.stop();
-    expect(sent).toEqual([
+    expect(link.sent).toEqual([
       {
         t: 'terminal',
         items: [

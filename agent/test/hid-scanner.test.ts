@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, type AgentFrame, type TerminalStatus } from '@tillbridge/shared';
+import { createLogger } from '@tillbridge/shared';
 import { FakeHidBinding, type HidRecording } from './support/fake-hid-binding.js';
+import { connectedScanner } from '../../test/support/terminals.js';
+import { recordingLink, steadyRegister } from './support/terminal-reports.js';
 import { HidScannerDecoder, ScannerSource, ScannerTerminal } from '../src/gateway/hid/scanner.js';
 import { TerminalReporter } from '../src/sync/terminal-reporter.js';
 import { HidScannerSchema } from '../src/gateway/transports/hid-schemas.js';
@@ -188,18 +190,14 @@ describe('a scanner as a terminal reported to the hub', () => {
     let now = T0;
     const source = new ScannerSource({ ...device, pollMs: 20, binding, log, now: () => now });
     const terminal = new ScannerTerminal('SC1', 'R1', source, () => now);
-    const sent: AgentFrame[] = [];
-    const link = { connected: true, info: () => ({ protocol }), send: (f: AgentFrame) => sent.push(f) > 0 };
-    const register = {
-      onStatus: () => undefined,
-      status: () => ({
-        id: 'R1',
-        transport: 'tcp://0.0.0.0:9100',
-        codec: 'fixed:acme',
-        connected: 0,
-        state: 'listening' as const,
-      }),
-    };
+    const link = recordingLink(protocol);
+    const register = steadyRegister({
+      id: 'R1',
+      transport: 'tcp://0.0.0.0:9100',
+      codec: 'fixed:acme',
+      connected: 0,
+      state: 'listening',
+    });
     const reporter = new TerminalReporter(link, [register, terminal], () => now, 10);
     reporter.start();
     stops.push(async () => {
@@ -210,26 +208,17 @@ describe('a scanner as a terminal reported to the hub', () => {
     reporter.reportAll(); // as on the hub's welcome
     now += 1000;
     await binding.replay(keyboard.device.path, FakeHidBinding.reportsOf(keyboard));
-    const items = (): TerminalStatus[] => sent.flatMap((f) => (f.t === 'terminal' ? f.items : []));
-    if (protocol >= 5) await expect.poll(() => items().some((t) => t.lastMessageAt !== undefined)).toBe(true);
+    if (protocol >= 5) await expect.poll(() => link.items().some((t) => t.lastMessageAt !== undefined)).toBe(true);
     binding.unplug(keyboard.device.path);
     reporter.reportAll();
-    return items();
+    return link.items();
   }
 
   it('on protocol 5: its state, device, last scan and register, beside the registers with their codecs', async () => {
     const items = await reported(5);
-    expect(items.find((t) => t.register === 'SC1' && t.lastMessageAt !== undefined)).toEqual({
-      register: 'SC1',
-      kind: 'scanner',
-      codec: 'hid-keyboard',
-      feeds: 'R1',
-      state: 'connected',
-      transport: 'hid://05e0:1200@/dev/hidraw3',
-      connections: 1,
-      lastMessageAt: new Date(T0 + 1000).toISOString(),
-      at: new Date(T0 + 1000).toISOString(),
-    });
+    expect(items.find((t) => t.register === 'SC1' && t.lastMessageAt !== undefined)).toEqual(
+      connectedScanner(new Date(T0 + 1000).toISOString()),
+    );
     // unplugged: down, and why
     const last = items.filter((t) => t.register === 'SC1').at(-1);
     expect(last).toMatchObject({ kind: 'scanner', state: 'disconnected', connections: 0 });

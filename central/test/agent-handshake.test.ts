@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { AGENT_WS_PATH, CloseCodes } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
 import type { HandshakeStep } from '../src/sync/agent-endpoint.js';
-import { agentToken, listeningHub, silent, wireHello, wireSale, column } from './helpers.js';
+import { agentToken, listeningHub, silent, storeIds, wireHello, wireSale, column } from './helpers.js';
 import { agentSocket, type AgentSocket } from './agent-socket.js';
 
 /**
@@ -141,6 +141,13 @@ async function serves(a: Agent, seq: number, receipt: string): Promise<void> {
   expect(await a.next('ack')).toMatchObject({ upTo: seq, results: [{ outcome: 'applied' }] });
 }
 
+/** A hello to `store` that the hub answers with its welcome: the store's live connection. */
+async function welcomed(store: string, agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
+  const a = await hello(store, agent, conn);
+  await a.next('welcome');
+  return a;
+}
+
 /** A hello to S1 that the hub holds before handling it (until the test releases the holds). */
 async function heldHello(agent: string, conn: { run?: string; attempt?: number } = {}): Promise<Agent> {
   const held = holds.hello.arm('S1');
@@ -168,6 +175,27 @@ function closeUnheard(a: Agent): void {
 const pause = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.pause();
 const resume = (a: Agent) => (a.ws as unknown as { _socket: Socket })._socket.resume();
 
+/**
+ * The `live` connection of agent `agentId` is busy (it reads nothing: a probe of it would go unanswered, and it
+ * would be dropped) while the held hellos are released and `settled` waits until the hub has dealt with `held`.
+ * Then it reads again: it still serves S1, `held` was sent nothing, and no duplicate agent was recorded.
+ */
+async function outlastsWhileBusy(
+  live: Agent,
+  agentId: string,
+  held: Agent,
+  settled: () => Promise<void>,
+): Promise<void> {
+  pause(live);
+  holds.hello.releaseAll();
+  await settled();
+  resume(live);
+  await stillServes(live, agentId);
+  expect(held.frames.map((f) => f.t)).toEqual([]);
+  expect(audit('agent.duplicate')).toEqual([]);
+  expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
+}
+
 describe('agents endpoint: a handshake the agent gave up', () => {
   it(
     'drops an upgrade whose agent hung up while its token was checked: no connection, nothing recorded; the next ' +
@@ -180,8 +208,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       await giveUp(first.ws); // the agent's handshake timeout
       await givenUp(1); // dropped as soon as the hub saw it go, though its token check is still held
       expect(gaveUp).toEqual([{ store: 'S1', step: 'upgrade' }]);
-      const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-      await live.next('welcome');
+      const live = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 2 });
 
       holds.upgrade.releaseAll();
       await stillServes(live, 'agent-a');
@@ -200,8 +227,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     await gone;
     await givenUp(1);
     holds.upgrade.releaseAll();
-    const live = await hello('S1', 'agent-a');
-    await live.next('welcome');
+    const live = await welcomed('S1', 'agent-a');
     await serves(live, 1, 'A1');
   });
 
@@ -211,39 +237,32 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     await giveUp(first.ws);
     await givenUp(1); // though its hello is still held
     expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
-    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-    await live.next('welcome');
+    const live = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 2 });
     holds.hello.releaseAll();
     await stillServes(live, 'agent-a');
   });
 
-  it(
-    'drops a hello whose connection is closing when its turn comes, even when the live one is slow to answer: ' +
-      'nothing is probed or replaced',
-    async () => {
+  it.each([
+    ['an earlier hello of the live agent', 'agent-a', 'agent-a'],
+    ['an abandoned hello of another agent of the store', 'agent-old', 'agent-new'],
+  ])(
+    'drops %s whose connection is closing when its turn comes, even when the live one is slow to answer: nothing ' +
+      'is probed or replaced (no 4009 for the live one)',
+    async (_what, heldAgent, liveAgent) => {
       await start(['S1']);
       // hellos that say nothing of their attempt (an agent of an earlier build): the socket alone tells
-      const first = await heldHello('agent-a');
+      const first = await heldHello(heldAgent);
       closeUnheard(first);
-      const live = await hello('S1', 'agent-a');
-      await live.next('welcome');
+      const live = await welcomed('S1', liveAgent);
 
-      pause(live); // busy: it would not answer a ping now
-      holds.hello.releaseAll();
-      await givenUp(1);
-      resume(live);
+      await outlastsWhileBusy(live, liveAgent, first, () => givenUp(1));
       expect(gaveUp).toEqual([{ store: 'S1', step: 'hello' }]);
-      await stillServes(live, 'agent-a');
-      expect(first.frames.map((f) => f.t)).toEqual([]);
-      expect(audit('agent.duplicate')).toEqual([]);
-      expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
     },
   );
 
   it('leaves the live connection alone when the new one is given up while the live one is probed', async () => {
     await start(['S1'], 600_000); // the probe is still on when the new connection goes
-    const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await live.next('welcome');
+    const live = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 1 });
     pause(live); // slow to answer: the probe will find it silent
     const next = await heldHello('agent-a', { run: 'r2', attempt: 1 });
     holds.hello.releaseAll(); // its claim is decided now, before anything more is read: the probe starts
@@ -254,18 +273,6 @@ describe('agents endpoint: a handshake the agent gave up', () => {
     await stillServes(live, 'agent-a');
   });
 
-  it('lets an abandoned hello of another agent of the store replace nothing (no 4009 for the live one)', async () => {
-    await start(['S1']);
-    const old = await heldHello('agent-old');
-    closeUnheard(old);
-    const live = await hello('S1', 'agent-new');
-    await live.next('welcome');
-
-    holds.hello.releaseAll();
-    await givenUp(1);
-    await stillServes(live, 'agent-new');
-  });
-
   it(
     'refuses quietly (4009) a hello that comes late on an earlier attempt of the same run, still open: the live one ' +
       'is not probed',
@@ -273,29 +280,21 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       await start(['S1']);
       // its agent gave it up, but the hub never saw it go
       const stale = await heldHello('agent-a', { run: 'r1', attempt: 1 });
-      const live = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-      await live.next('welcome');
+      const live = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 2 });
 
-      pause(live); // a probe would find it silent and drop it
-      holds.hello.releaseAll();
-      expect(await stale.closed).toMatchObject({
-        code: CloseCodes.REPLACED,
-        reason: expect.stringMatching(/newer connection of this agent/),
+      await outlastsWhileBusy(live, 'agent-a', stale, async () => {
+        expect(await stale.closed).toMatchObject({
+          code: CloseCodes.REPLACED,
+          reason: expect.stringMatching(/newer connection of this agent/),
+        });
       });
-      resume(live);
-      expect(stale.frames.map((f) => f.t)).toEqual([]);
-      await serves(live, 1, 'A1');
-      expect(live.isClosed()).toBe(false);
-      expect(audit('agent.duplicate')).toEqual([]);
-      expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
       expect(gaveUp).toEqual([]);
     },
   );
 
   it('refuses quietly an earlier attempt still being decided once the agent said hello on a later one', async () => {
     await start(['S1'], 600_000); // the probe ends when the old connection closes, not on time
-    const previous = await hello('S1', 'agent-a', { run: 'r0', attempt: 1 }); // the agent before a restart
-    await previous.next('welcome');
+    const previous = await welcomed('S1', 'agent-a', { run: 'r0', attempt: 1 }); // the agent before a restart
     pause(previous);
     let held = holds.hello.arm('S1');
     const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
@@ -315,11 +314,9 @@ describe('agents endpoint: a handshake the agent gave up', () => {
 
   it('takes a later attempt of the same run over an old connection that no longer answers', async () => {
     await start(['S1']);
-    const before = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-    await before.next('welcome');
+    const before = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 1 });
     pause(before); // the network dropped under it
-    const after = await hello('S1', 'agent-a', { run: 'r1', attempt: 2 });
-    await after.next('welcome');
+    const after = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 2 });
     await serves(after, 1, 'A1');
     expect(exceptions('S1', 'duplicate_agent')).toEqual([]);
   });
@@ -329,8 +326,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       '(a live VM clone)',
     async () => {
       await start(['S1']);
-      const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 3 });
-      await first.next('welcome');
+      const first = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 3 });
       const other = await hello('S1', 'agent-a', { run: 'r2', attempt: 1 });
       expect((await other.closed).code).toBe(CloseCodes.DUPLICATE_AGENT);
       const clone = await hello('S1', 'agent-a', { run: 'r1', attempt: 4 });
@@ -346,8 +342,7 @@ describe('agents endpoint: a handshake the agent gave up', () => {
       'even when the hub reads it late (a busy hub)',
     async () => {
       await start(['S1'], 50);
-      const first = await hello('S1', 'agent-a', { run: 'r1', attempt: 1 });
-      await first.next('welcome');
+      const first = await welcomed('S1', 'agent-a', { run: 'r1', attempt: 1 });
       // the pong is sent as the ping is read; then this process (the hub's too) is busy past the probe's time
       first.ws.once('ping', () => {
         const until = performance.now() + 150;
@@ -365,7 +360,7 @@ describe('agents endpoint: many agents giving up a slow handshake at once', () =
     'evicts no live connection: 60 stores, each with one connection given up (at the upgrade or the hello) or left ' +
       'stale',
     async () => {
-      const stores = Array.from({ length: 60 }, (_, i) => `S${i + 1}`);
+      const stores = storeIds(60);
       await start(stores);
       const kind = (i: number) => (['upgrade', 'hello', 'stale'] as const)[i % 3]!;
       const stale: Agent[] = [];
@@ -387,8 +382,7 @@ describe('agents endpoint: many agents giving up a slow handshake at once', () =
         }),
       );
       // … and the agent's next connection goes live meanwhile
-      const live = await Promise.all(stores.map((s) => hello(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
-      await Promise.all(live.map((a) => a.next('welcome')));
+      const live = await Promise.all(stores.map((s) => welcomed(s, `agent-${s}`, { run: 'r1', attempt: 2 })));
 
       holds.upgrade.releaseAll();
       holds.hello.releaseAll();
@@ -413,8 +407,7 @@ describe('agents endpoint: a request whose body the hub refuses', () => {
     ['receipt.lookup', { receipt: 7, after: 0 }],
   ])('answers %s with TB_INVALID naming what is wrong in the body, and keeps the connection', async (op, body) => {
     await start(['S1']);
-    const a = await hello('S1', 'agent-a');
-    await a.next('welcome');
+    const a = await welcomed('S1', 'agent-a');
     a.send({ t: 'req', rid: 41, op, body });
     const res = await a.next('res', (f) => f.rid === 41);
     expect(res).toMatchObject({ ok: false, code: 'TB_INVALID', message: expect.stringMatching(/^body/) });

@@ -205,6 +205,9 @@ export function listeningHub(dataDir: string, options: Partial<HubOptions> = {})
   return startHub({ dataDir, host: '127.0.0.1', port: 0, log: silent, clock: new TestClock(), ...options });
 }
 
+/** The ids of `n` stores, S1 to Sn, for a test of many stores at once. */
+export const storeIds = (n: number): string[] => Array.from({ length: n }, (_, i) => `S${i + 1}`);
+
 /** An access token for `store`'s agent, on an API key made for it. */
 export function agentToken(hub: Hub, store: string): Promise<string> {
   const key = hub.credentials.createApiKey(store);

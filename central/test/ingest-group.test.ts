@@ -14,6 +14,7 @@ import {
   scalar,
   seedSale,
   silent,
+  storeIds,
   TestClock,
   wireHello,
   wireSale,
@@ -100,6 +101,12 @@ async function agent(store: string): Promise<Agent> {
   return a;
 }
 
+/** Starts the hub with `stores` and connects each store's agent, welcomed. */
+async function startWithAgents(stores: string[], ingest: Omit<IngestOptions, 'beforeFlush'> = {}): Promise<Agent[]> {
+  await start(stores, ingest);
+  return Promise.all(stores.map(agent));
+}
+
 /** `n` sales of store `store` from seq `from`, receipts `${store}-${seq}`. */
 const sales = (store: string, from: number, n: number): WireEvent[] =>
   Array.from({ length: n }, (_, i) => wireSale(from + i, `${store}-e${from + i}`, `${store}-${from + i}`));
@@ -124,9 +131,7 @@ describe("group commit of agents' event batches", () => {
     'commits the batches of many agents that arrive together in one synced commit, and acks each exactly once after ' +
       'it',
     async () => {
-      const stores = Array.from({ length: 12 }, (_, i) => `S${i + 1}`);
-      await start(stores);
-      const agents = await Promise.all(stores.map(agent));
+      const agents = await startWithAgents(storeIds(12));
       gate.arm();
       for (const a of agents) a.send({ t: 'events', items: sales(a.store, 1, 5) });
       await queued(agents.length);
@@ -157,12 +162,12 @@ describe("group commit of agents' event batches", () => {
       await Promise.all(agents.map((a) => a.next((f) => isReply(f) && f.upTo === 10)));
       // the hub answers a lookup after the agent's events: every reply to them was sent before it
       await Promise.all(
-        agents.map(async (a, i) => {
+        agents.map(async (a) => {
           a.send({ t: 'req', rid: 1, op: 'receipt.lookup', body: { receipt: 'NONE', after: 10 } });
           await a.next('res', (f) => f.rid === 1);
           expect(
             a.frames.filter(isReply).map((f) => `${f.t}:${String(f.upTo)}`),
-            stores[i],
+            a.store,
           ).toEqual(['ack:5', 'ack:10']);
         }),
       );
@@ -241,7 +246,7 @@ describe("group commit of agents' event batches", () => {
   );
 
   it('answers a return authorization sent behind a large queued ingest before the queue drains', async () => {
-    const stores = Array.from({ length: 30 }, (_, i) => `S${i + 1}`);
+    const stores = storeIds(30);
     // one batch per commit: the queue takes 30 flushes to drain
     await start([...stores, 'R'], { maxRows: 10 });
     seedSale(running!.hub, 'R', 'RET-1', 5);
@@ -281,8 +286,7 @@ describe("group commit of agents' event batches", () => {
   });
 
   it('takes no more events in one commit than maxRows (a larger batch alone)', async () => {
-    await start(['S1', 'S2', 'S3', 'S4'], { maxRows: 10 });
-    const agents = await Promise.all(['S1', 'S2', 'S3', 'S4'].map(agent));
+    const agents = await startWithAgents(['S1', 'S2', 'S3', 'S4'], { maxRows: 10 });
     gate.arm();
     agents[0]!.send({ t: 'events', items: sales('S1', 1, 4) });
     agents[1]!.send({ t: 'events', items: sales('S2', 1, 4) });

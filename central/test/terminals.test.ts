@@ -1,10 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TerminalStatus } from '@tillbridge/shared';
-import { testHub, column, scalar } from './helpers.js';
+import { hubForEachTest, column, scalar } from './helpers.js';
+import { connectedScanner } from '../../test/support/terminals.js';
 
-let t: ReturnType<typeof testHub>;
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset if the test failed first
-afterEach(() => t?.cleanup());
+const t = hubForEachTest({ S1: 'S1' });
 
 const status = (state: TerminalStatus['state'], at: string, connections = 0): TerminalStatus => ({
   register: 'R1',
@@ -20,9 +19,7 @@ describe('terminal status at the hub', () => {
     'holds a report nobody is owed as a deferred write, shown at once and written by the next batch; ignores an ' +
       'older one',
     async () => {
-      t = testHub();
       const { hub } = t;
-      hub.stores.create('S1', 'S1');
       const before = hub.storage.commits();
       expect(hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'))).toBe(true);
       expect(hub.terminals.record('S1', status('connected', '2026-11-27T10:00:02.000Z', 1))).toBe(true);
@@ -41,9 +38,7 @@ describe('terminal status at the hub', () => {
     'commits a change announced to a webhook with its message, synced: a delivery is owed; the same state again is ' +
       'deferred',
     () => {
-      t = testHub();
       const { hub } = t;
-      hub.stores.create('S1', 'S1');
       hub.webhooks.add({ url: 'https://example.test/hook', events: ['terminal.status'], store: 'S1' }, 'admin:test');
       let before = hub.storage.commits();
       hub.terminals.record('S1', status('listening', '2026-11-27T10:00:00.000Z'));
@@ -68,9 +63,7 @@ describe('terminal status at the hub', () => {
     'keeps what a protocol-5 agent says of each terminal (a scanner, the register it feeds, codecs), written and ' +
       'announced; a register an older agent reports has none of it',
     async () => {
-      t = testHub();
       const { hub } = t;
-      hub.stores.create('S1', 'S1');
       hub.webhooks.add({ url: 'https://example.test/hook', events: ['terminal.status'], store: 'S1' }, 'admin:test');
       const at = '2026-11-27T10:00:00.000Z';
       hub.terminals.record('S1', { ...status('connected', at, 1), codec: 'fixed:acme' });
@@ -109,31 +102,18 @@ describe('terminal status at the hub', () => {
   );
 
   it("tells its listeners of a scanner's each scan, not of each message of a register", () => {
-    t = testHub();
     const { hub } = t;
-    hub.stores.create('S1', 'S1');
     const heard: string[] = [];
     hub.terminals.onChange((store) => heard.push(store));
-    const scanner = (lastMessageAt: string, at: string): TerminalStatus => ({
-      register: 'SC1',
-      kind: 'scanner',
-      codec: 'hid-keyboard',
-      feeds: 'R1',
-      state: 'connected',
-      transport: 'hid://05e0:1200@/dev/hidraw3',
-      connections: 1,
-      lastMessageAt,
-      at,
-    });
     hub.terminals.record('S1', { ...status('connected', '2026-11-27T10:00:00.000Z', 1), codec: 'jsonl' });
-    hub.terminals.record('S1', scanner('2026-11-27T10:00:00.000Z', '2026-11-27T10:00:00.000Z'));
+    hub.terminals.record('S1', connectedScanner('2026-11-27T10:00:00.000Z'));
     expect(heard).toHaveLength(2);
     hub.terminals.record('S1', {
       ...status('connected', '2026-11-27T10:00:05.000Z', 1),
       lastMessageAt: '2026-11-27T10:00:05.000Z',
     });
     expect(heard).toHaveLength(2); // a register's message: its time is kept, not told
-    hub.terminals.record('S1', scanner('2026-11-27T10:00:06.000Z', '2026-11-27T10:00:06.000Z'));
+    hub.terminals.record('S1', connectedScanner('2026-11-27T10:00:06.000Z'));
     expect(heard).toHaveLength(3);
     expect(hub.terminals.list('S1').find((x) => x.register === 'SC1')?.last_message_at).toBe(
       '2026-11-27T10:00:06.000Z',
