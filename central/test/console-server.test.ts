@@ -18,6 +18,7 @@ import { CONSOLE_CSP } from '../src/console/server.js';
 import { writeDevCerts } from '../src/tls/dev-certs.js';
 import { agentToken, listeningHub, seedSale, silent, TestClock, wireHello } from './helpers.js';
 import { askBody, askReturn } from './returns-support.js';
+import { connectedScanner } from '../../test/support/terminals.js';
 import type { AuditRow, AuditView, ExceptionDetail, StorePage, TerminalRow, Timeline } from '../src/console/wire.js';
 
 // The operator console's server (central/src/console/): over real HTTP on 127.0.0.1, against a hub started in this
@@ -338,17 +339,7 @@ describe('the console server', () => {
     const at = new Date(s.clock.now()).toISOString();
     const tcp = { transport: 'tcp 127.0.0.1:9100', at };
     hub.terminals.record('S2', { register: 'R1', codec: 'jsonl', state: 'connected', connections: 1, ...tcp });
-    hub.terminals.record('S2', {
-      register: 'SC1',
-      kind: 'scanner',
-      codec: 'hid-pos',
-      feeds: 'R1',
-      state: 'connected',
-      connections: 1,
-      transport: 'hid://05e0:1200@/dev/hidraw3',
-      lastMessageAt: at,
-      at,
-    });
+    hub.terminals.record('S2', { ...connectedScanner(at), codec: 'hid-pos' });
     hub.terminals.record('S2', {
       register: 'R2',
       state: 'listening',
