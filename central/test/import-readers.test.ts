@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
 import { readLines } from '../src/imports/line-reader.js';
 import { readCsv } from '../src/imports/csv-reader.js';
-import { Spool } from '../src/imports/spool.js';
+import { BodyStopped, Spool } from '../src/imports/spool.js';
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -112,12 +112,27 @@ describe('Spool', () => {
     }
   });
 
-  it('refuses a body over the limit', async () => {
+  it('refuses a body over the limit, and leaves no file behind', async () => {
     const s = new Spool();
+    const filling = fill(s, 'x'.repeat(1000), 100);
+    // the file exists as soon as the filling starts: remove() after a refusal can never run before it is made
+    expect(existsSync(s.path)).toBe(true);
     try {
-      await expect(fill(s, 'x'.repeat(1000), 100)).rejects.toMatchObject({ code: TbCodes.FRAME_TOO_LARGE });
+      await expect(filling).rejects.toMatchObject({ code: TbCodes.FRAME_TOO_LARGE });
     } finally {
       s.remove();
     }
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(s.path)).toBe(false);
+  });
+
+  it('makes no file for a body whose import was stopped before it began', async () => {
+    const s = new Spool();
+    const stop = new AbortController();
+    stop.abort();
+    const body = Readable.from([Buffer.from('x')]);
+    await expect(s.fill(body, 100, () => undefined, stop.signal)).rejects.toBeInstanceOf(BodyStopped);
+    expect(body.destroyed).toBe(true);
+    expect(existsSync(s.path)).toBe(false);
   });
 });

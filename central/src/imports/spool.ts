@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -40,8 +40,23 @@ export class Spool {
           cb(null, chunk);
         },
       });
+      if (signal.aborted) {
+        body.destroy();
+        reject(new BodyStopped());
+        return;
+      }
+      // opened here and now, not by the stream in a later turn: a body refused at once (over the limit, the client
+      // gone) must not leave remove() to run before the file exists, and the file appear after it
+      let fd: number;
+      try {
+        fd = openSync(this.path, 'wx', 0o600);
+      } catch (err) {
+        body.resume(); // read and dropped, so the client can finish sending and read the answer
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
       const cipher = createCipheriv('aes-256-gcm', this.key, this.iv);
-      const file = createWriteStream(this.path, { flags: 'wx', mode: 0o600 });
+      const file = createWriteStream(this.path, { fd });
       let settled = false;
       const fail = (err: Error): void => {
         if (settled) return;
@@ -54,13 +69,9 @@ export class Spool {
         counter.destroy();
         cipher.destroy();
         file.destroy();
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       };
       const onAbort = (): void => fail(new BodyStopped());
-      if (signal.aborted) {
-        onAbort();
-        return;
-      }
       signal.addEventListener('abort', onAbort, { once: true });
       // kept after settling: a late error (the client going away while the rest is dropped) is not a crash
       body.on('error', () => fail(new BodyStopped())); // the request broke off
