@@ -120,6 +120,8 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
   it('shows the fleet activity charts: no decision yet, the sale synced', async () => {
     await openView('Activity', 'Activity');
     expect(new URL(page.url()).hash).toBe('#/activity');
+    // the charts are drawn once the timeline has arrived, after the heading: wait for the fifth
+    await page.locator('.chart-grid canvas').nth(4).waitFor();
     expect(await page.locator('.chart-grid canvas').count()).toBe(5);
     expect(await successChart().getAttribute('aria-label')).toMatch(/: no decisions$/);
     expect(await latencyChart().getAttribute('aria-label')).toMatch(/: no online decision measured$/);
@@ -144,7 +146,7 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await waitFor('the chart counts it', async () => (await chart.getAttribute('data-online')) === '1');
     expect(await chart.getAttribute('aria-label')).toMatch(/: 1 online, 0 offline; this minute/);
     expect(await chart.locator('canvas').count()).toBe(1);
-    expect(await page.locator('.chart .u-legend').textContent()).toMatch(/online.*offline/);
+    expect(await chart.locator('.u-legend').textContent()).toMatch(/online.*offline/);
   });
 
   it('moves the success-rate and decision latency charts when a return is decided', async () => {
@@ -235,8 +237,9 @@ describe.skipIf(!hasChromium)('the operator console in Chromium', () => {
     await page.locator('[data-verify=ok]').waitFor();
     expect(await page.locator('[data-checkpoint]').textContent()).toMatch(/^Last signed checkpoint: #1, /);
     const log = page.getByRole('table', { name: 'Audit log, newest first' });
-    expect(await log.locator('tbody tr').count()).toBeGreaterThan(0);
+    // textContent waits for the first row to be drawn; count() would not
     expect(await log.locator('tbody tr').first().textContent()).toContain('audit.checkpoint');
+    expect(await log.locator('tbody tr').count()).toBeGreaterThan(0);
     await shot('audit');
     // an entry appended while the view is open comes to its top without Refresh
     const made = await w.hub.cli(['tokens', 'create', '--role', 'operator', '--name', 'live audit']);
