@@ -46,16 +46,16 @@ async function ringUp(r: JsonLinesRegister, c: number, per: number): Promise<voi
   await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
 }
 
-/**
- * Returns asked for every AUTH_EVERY_MS until stopped: latencies of those decided online, how many were not, and of
- * those how many were asked before the first online answer (the agent not yet reconnected to the hub).
- */
 interface Asked {
   auth: Summary;
   offline: number;
   offlineBeforeFirstOnline: number;
 }
 
+/**
+ * Returns asked for every AUTH_EVERY_MS until stopped: latencies of those decided online, how many were not, and of
+ * those how many were asked before the first online answer (the agent not yet reconnected to the hub).
+ */
 function askForReturns(returner: JsonLinesRegister): { stop: () => Promise<Asked> } {
   const state = { asking: true, offline: 0, offlineBeforeFirstOnline: 0, auth: [] as number[] };
   const loop = (async () => {

@@ -69,7 +69,7 @@ export class Spool {
         counter.destroy();
         cipher.destroy();
         file.destroy();
-        reject(err instanceof Error ? err : new Error(String(err)));
+        reject(err);
       };
       const onAbort = (): void => fail(new BodyStopped());
       signal.addEventListener('abort', onAbort, { once: true });
