@@ -1,5 +1,5 @@
 import { systemClock, type Logger, type RegisterReply, type SyncSettings } from '@tillbridge/shared';
-import type { Db } from '../db/agent-db.js';
+import { withoutFsync, type Db } from '../db/agent-db.js';
 import { isStorageError, storageRefusal } from '../db/storage-errors.js';
 import type { StorageHealth } from '../db/storage-health.js';
 import { GroupCommit, type GroupCommitOptions, type GroupedWrite } from './group-commit.js';
@@ -92,12 +92,7 @@ export class CoreContext {
   ): RegisterReply {
     const tx = this.deps.db.transaction(() => this.recorded({ register, msgId, write: fn }));
     if (opts.fsync) return this.commit(() => tx.immediate());
-    this.deps.db.pragma('synchronous = NORMAL');
-    try {
-      return this.commit(() => tx.immediate());
-    } finally {
-      this.deps.db.pragma('synchronous = FULL');
-    }
+    return withoutFsync(this.deps.db, () => this.commit(() => tx.immediate()));
   }
 
   /**

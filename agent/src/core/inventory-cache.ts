@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../db/agent-db.js';
+import { withoutFsync, type Db } from '../db/agent-db.js';
 import { fromMilli, inventoryDigest, systemClock, toMilli } from '@tillbridge/shared';
 
 /** The store's inventory as the hub last pushed it; read offline and by `status`. */
@@ -26,15 +26,19 @@ export class InventoryCache {
     this.countAll = db.prepare(`SELECT COUNT(*) AS n FROM inventory`);
   }
 
+  /**
+   * Writes one push. Its commit does not wait for the disk: a power loss may undo the newest pushes, and the agent
+   * gets the whole copy again from the hub when it connects (every welcome is followed by a full push), so an
+   * fsync per push — one per sale the store rings up, since each moves stock — would buy nothing.
+   */
   apply(full: boolean, items: { sku: string; onHand: number }[], removed: string[] = []): void {
     const ms = this.now();
-    this.db
-      .transaction(() => {
-        if (full) this.clear.run();
-        for (const i of items) this.upsert.run(i.sku, toMilli(i.onHand), ms);
-        for (const sku of removed) this.del.run(sku);
-      })
-      .immediate();
+    const write = this.db.transaction(() => {
+      if (full) this.clear.run();
+      for (const i of items) this.upsert.run(i.sku, toMilli(i.onHand), ms);
+      for (const sku of removed) this.del.run(sku);
+    });
+    withoutFsync(this.db, () => write.immediate());
   }
 
   /** The digest the hub compares with its own (inventory data accuracy). */

@@ -176,6 +176,27 @@ export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/**
+ * Runs `write` with its commit not waiting for the disk (synchronous=NORMAL: in WAL mode the commit stays atomic, and a
+ * power loss may undo it), then puts the connection's setting back, whatever `write` did. Only for what the agent gets
+ * back after a power loss without anyone having relied on it: its copy of what the hub holds durably (a decision, the
+ * inventory pushed again in full at every connection) and the deletion of outbox rows the hub confirmed (sent again,
+ * they are answered `duplicate`).
+ */
+export function withoutFsync<T>(db: Db, write: () => T): T {
+  const before = db.pragma('synchronous', { simple: true }) as number;
+  if (before <= SYNCHRONOUS_NORMAL) return write();
+  db.pragma(`synchronous = ${SYNCHRONOUS_NORMAL}`);
+  try {
+    return write();
+  } finally {
+    db.pragma(`synchronous = ${before}`);
+  }
+}
+
+/** SQLite's number for synchronous=NORMAL (OFF is 0, FULL 2, EXTRA 3). */
+const SYNCHRONOUS_NORMAL = 1;
+
 /** Applies the agent's migrations up to `target` (the generator of test fixtures stops short of the newest). */
 export function migrateTo(db: Db, target: number): void {
   applySqliteMigrations(db, AGENT_MIGRATIONS, target);

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { newId, systemClock } from '@tillbridge/shared';
-import type { Db } from '../db/agent-db.js';
+import { withoutFsync, type Db } from '../db/agent-db.js';
 import type { EventOutbox } from '../core/ports.js';
 import { Journal } from './journal.js';
 
@@ -144,12 +144,7 @@ export class Outbox implements EventOutbox {
    * acked batch.
    */
   deleteUpTo(seq: number): number {
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      return this.del.run(seq).changes;
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    return withoutFsync(this.db, () => this.del.run(seq).changes);
   }
 
   stats(): OutboxStats {
