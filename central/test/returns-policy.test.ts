@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { panHmac, type AuthorizeRequestBody, type ReturnDecisionEventBody } from '@tillbridge/shared';
 import { salesImport } from '../src/imports/sales-import.js';
 import { recordSale, seedSale, hubForEachTest } from './helpers.js';
@@ -318,5 +318,25 @@ describe('policies', () => {
     expect(() => t.hub.policies.set(undefined, { returnWindowDays: 'x' }, 'admin:ops')).toThrow(/returnWindowDays/);
     expect(t.hub.policies.list('S1').map((p) => p.note)).toEqual(['pilot']);
     expect(t.hub.audit.tail(10).filter((e) => e.action === 'policy.set')).toHaveLength(3);
+  });
+});
+
+describe("the store's daily refund limit", () => {
+  it('counts what the store approved today: the return that would go over it needs a manager', () => {
+    t.hub.policies.set(undefined, { maxRefundPerStorePerDay: 1500 }, 'admin:test');
+    const first = t.hub.engine.authorize('S1', req(one()));
+    expect(first).toMatchObject({ decision: 'approved', refundAmount: 1000 });
+    const second = t.hub.engine.authorize('S1', req(one()));
+    expect(second).toMatchObject({ decision: 'override_required' });
+    expect(second.reason).toContain('the store approved 1000 today; 1000 more is over 1500');
+  });
+
+  it("sums the day's returns only for a policy that has one (a scan per request otherwise spent for nothing)", () => {
+    const summed = vi.spyOn(t.hub.returnsRepo, 'approvedSince');
+    expect(t.hub.engine.authorize('S1', req(one()))).toMatchObject({ decision: 'approved' });
+    expect(summed).not.toHaveBeenCalled();
+    t.hub.policies.set(undefined, { maxRefundPerStorePerDay: 5000 }, 'admin:test');
+    expect(t.hub.engine.authorize('S1', req(one()))).toMatchObject({ decision: 'approved' });
+    expect(summed).toHaveBeenCalledTimes(1);
   });
 });

@@ -274,7 +274,11 @@ export class ReturnsEngine {
       refunded: claims.amount,
       requested: body.lines,
       approvedToday: {
-        store: this.returns.approvedSince(store, `${utcDay(asOf)}T00:00:00.000Z`, iso(asOf), exclude),
+        // the day's refunds at the store are summed only for a policy that limits them (a scan of the day's returns)
+        store:
+          policy.maxRefundPerStorePerDay === null
+            ? 0
+            : this.returns.approvedSince(store, `${utcDay(asOf)}T00:00:00.000Z`, iso(asOf), exclude),
         register: 0,
       },
       exchange: body.exchange?.map((e) => ({
