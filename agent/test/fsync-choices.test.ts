@@ -27,7 +27,7 @@ function watchingWrites(db: Db): { db: Db; levels: number[] } {
       if (key !== 'prepare') return Reflect.get(target, key, receiver) as unknown;
       return (sql: string) => {
         const stmt = target.prepare(sql);
-        if (stmt.reader) return stmt;
+        if (stmt.reader || /^PRAGMA /i.test(sql)) return stmt; // the pragmas that set the level are not writes
         return new Proxy(stmt, {
           get(s, k, r) {
             if (k !== 'run') return Reflect.get(s, k, r) as unknown;

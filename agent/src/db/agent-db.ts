@@ -184,18 +184,46 @@ export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
  * they are answered `duplicate`).
  */
 export function withoutFsync<T>(db: Db, write: () => T): T {
-  const before = db.pragma('synchronous', { simple: true }) as number;
+  const sync = syncPragmas(db);
+  const before = sync.read.get() as number;
   if (before <= SYNCHRONOUS_NORMAL) return write();
-  db.pragma(`synchronous = ${SYNCHRONOUS_NORMAL}`);
+  sync.normal.run();
   try {
     return write();
   } finally {
-    db.pragma(`synchronous = ${before}`);
+    sync.set(before);
   }
 }
 
 /** SQLite's number for synchronous=NORMAL (OFF is 0, FULL 2, EXTRA 3). */
 const SYNCHRONOUS_NORMAL = 1;
+
+interface SyncPragmas {
+  read: Database.Statement;
+  normal: Database.Statement;
+  set(level: number): void;
+}
+
+/** Each connection's synchronous pragmas, prepared once: `db.pragma()` prepares its statement on every call. */
+const syncPragmasOf = new WeakMap<Db, SyncPragmas>();
+
+function syncPragmas(db: Db): SyncPragmas {
+  let p = syncPragmasOf.get(db);
+  if (!p) {
+    const levels = new Map<number, Database.Statement>();
+    p = {
+      read: db.prepare('PRAGMA synchronous').pluck(),
+      normal: db.prepare(`PRAGMA synchronous = ${SYNCHRONOUS_NORMAL}`),
+      set(level) {
+        let st = levels.get(level);
+        if (!st) levels.set(level, (st = db.prepare(`PRAGMA synchronous = ${level}`)));
+        st.run();
+      },
+    };
+    syncPragmasOf.set(db, p);
+  }
+  return p;
+}
 
 /** Applies the agent's migrations up to `target` (the generator of test fixtures stops short of the newest). */
 export function migrateTo(db: Db, target: number): void {
