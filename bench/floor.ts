@@ -43,32 +43,53 @@ export async function threeProcessFloor(n: number): Promise<Summary> {
   const server = await startFloorProcess('./floor-server.js', [join(dir, 'floor-server.sqlite')]);
   const relay = await startFloorProcess('./floor-relay.js', [`ws://127.0.0.1:${server.port}`]);
   try {
-    const sock = connect(relay.port, '127.0.0.1');
-    sock.setNoDelay(true);
-    await new Promise<void>((r) => sock.once('connect', () => r()));
     const line = `${JSON.stringify({ type: 'return.request', receipt: 'R-000001', lines: [{ line: 1, qty: 1 }] })}\n`;
-    const samples: number[] = [];
-    let buf = '';
-    for (let i = 0; i < n + 50; i++) {
-      const t = performance.now();
-      await new Promise<void>((resolve) => {
-        const on = (d: Buffer): void => {
-          buf += d.toString('utf8');
-          const nl = buf.indexOf('\n');
-          if (nl < 0) return;
-          buf = buf.slice(nl + 1);
-          sock.off('data', on);
-          resolve();
-        };
-        sock.on('data', on);
-        sock.write(line);
-      });
-      if (i >= 50) samples.push(performance.now() - t);
-    }
-    sock.destroy();
-    return summarize(samples);
+    return await lineRoundTrips(relay.port, n, line);
   } finally {
     await stopFloorProcess(relay.proc);
+    await stopFloorProcess(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One JSON line at a time over a TCP connection to 127.0.0.1:port, each answered by a line; n samples after 50. */
+async function lineRoundTrips(port: number, n: number, line: string): Promise<Summary> {
+  const sock = connect(port, '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  const samples: number[] = [];
+  let buf = '';
+  for (let i = 0; i < n + 50; i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve) => {
+      const on = (d: Buffer): void => {
+        buf += d.toString('utf8');
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        buf = buf.slice(nl + 1);
+        sock.off('data', on);
+        resolve();
+      };
+      sock.on('data', on);
+      sock.write(line);
+    });
+    if (i >= 50) samples.push(performance.now() - t);
+  }
+  sock.destroy();
+  return summarize(samples);
+}
+
+/**
+ * The sale ack's floor in the path's shape: two processes — this one as the register, a server (floor-ack-server.ts:
+ * one durable SQLite commit per line, then the ack) as the agent — on loopback, one sale in flight.
+ */
+export async function ackFloor(n: number): Promise<Summary> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
+  const server = await startFloorProcess('./floor-ack-server.js', [join(dir, 'floor-ack.sqlite')]);
+  try {
+    const sale = { type: 'sale', id: 's-1', receipt: 'R-000001', lines: [{ sku: 'SKU-1', qty: 1, unitPrice: 1999 }] };
+    return await lineRoundTrips(server.port, n, `${JSON.stringify(sale)}\n`);
+  } finally {
     await stopFloorProcess(server.proc);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -102,15 +123,24 @@ export async function wsEcho(n: number): Promise<Summary> {
   return summarize(samples);
 }
 
-/** The raw floor: one durable SQLite commit (WAL, synchronous=FULL), one small row per transaction. */
-export function sqliteCommit(n: number): Summary {
+/**
+ * The raw floor: one durable SQLite commit (WAL, synchronous=FULL), one small row per transaction. With `trees` > 1,
+ * the transaction writes one such row into each of that many tables, so it commits as many B-tree pages as a path
+ * that writes that many tables and indexes: the shape of a sale's commit at the agent, or an authorization's at the
+ * hub, printed as parts beside the one-row floor.
+ */
+export function sqliteCommit(n: number, trees = 1): Summary {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-'));
   const db = new Database(join(dir, 'floor.sqlite'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)');
-  const ins = db.prepare('INSERT INTO t (body) VALUES (?)');
-  const tx = db.transaction((b: string) => ins.run(b));
+  const inserts = Array.from({ length: trees }, (_, i) => {
+    db.exec(`CREATE TABLE t${i} (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)`);
+    return db.prepare(`INSERT INTO t${i} (body) VALUES (?)`);
+  });
+  const tx = db.transaction((b: string) => {
+    for (const ins of inserts) ins.run(b);
+  });
   const samples: number[] = [];
   const body = JSON.stringify({ receipt: 'R-000001', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1999 }] });
   for (let i = 0; i < n + 20; i++) {

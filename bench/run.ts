@@ -25,7 +25,7 @@ import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
 import Database from 'better-sqlite3';
 import { countingProxy, type CountingProxy } from './byte-proxy.js';
-import { ptyEcho, sqliteCommit, sqliteFloor, threeProcessFloor, wsEcho } from './floor.js';
+import { ackFloor, ptyEcho, sqliteCommit, sqliteFloor, threeProcessFloor, wsEcho } from './floor.js';
 import { startPtyPair, type PtyPair } from '@tillbridge/scripts/lib/pty';
 import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
@@ -52,11 +52,29 @@ function line(label: string, s: Summary): string {
 /** Sales per commit in the throughput floor: a group commit, as the hub's batched apply makes. */
 const FLOOR_GROUP = 100;
 
+/**
+ * The B-trees (tables and indexes) a sale's commit writes at the agent: its receipt (and receipts_created), its outbox
+ * row (the table, its event_id index, sqlite_sequence), its journal entry (the table and journal_day, journal_created,
+ * journal_ref) and its reply (replies, replies_created). strace counted 11 WAL pages per sale commit on 2026-12-01.
+ */
+const SALE_TREES = 11;
+/**
+ * WAL pages an online authorization's commit wrote at the hub (the ticket and its lines with their indexes, the
+ * reservation, the audit entry, the feed entry…): 18 to 26, counted with strace on 2026-12-01; the fewest.
+ */
+const AUTHZ_TREES = 18;
+
 interface Floor {
   /** register → relay (TCP) → server (WebSocket, one durable commit) and back: three processes */
   path: Summary;
   echo: Summary;
   commit: Summary;
+  /** register → server (TCP, one durable commit) → ack: the sale ack's path, two processes */
+  ackPath: Summary;
+  /** one durable commit writing SALE_TREES B-trees: a sale's commit at the agent, in its shape */
+  saleCommit: Summary;
+  /** one durable commit writing AUTHZ_TREES B-trees: an authorization's commit at the hub, in its shape */
+  authzCommit: Summary;
   /** SALES sales (sale + line) committed durably in groups of FLOOR_GROUP, sales per second */
   groupCommit: number;
 }
@@ -66,17 +84,23 @@ const aim = (met: boolean, text: string): string => `(aim ${text}: ${met ? 'met'
 
 async function measureFloor(dir: string): Promise<Floor> {
   const path = await threeProcessFloor(N);
+  const ackPath = await ackFloor(N);
   const echo = await wsEcho(N);
   const commit = sqliteCommit(N);
+  const saleCommit = sqliteCommit(N, SALE_TREES);
+  const authzCommit = sqliteCommit(N, AUTHZ_TREES);
   const groupCommit = sqliteFloor(dir, SALES, FLOOR_GROUP).perSecond;
   process.stdout.write(`${line('floor: TCP → relay → WS → commit, 3 processes', path)}\n`);
   process.stdout.write(`${line('  part: ws echo round trip (one process)', echo)}\n`);
+  process.stdout.write(`${line('floor: TCP → commit → ack, 2 processes', ackPath)}\n`);
   process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
+  process.stdout.write(`${line(`  part: the same, ${SALE_TREES} B-trees (as a sale)`, saleCommit)}\n`);
+  process.stdout.write(`${line(`  part: the same, ${AUTHZ_TREES} B-trees (as an authz)`, authzCommit)}\n`);
   process.stdout.write(
     `${'floor: group commit of the same sale rows'.padEnd(44)} ${groupCommit.toFixed(0)} sales/s ` +
       `(${SALES} sales, ${FLOOR_GROUP} a commit)\n\n`,
   );
-  return { path, echo, commit, groupCommit };
+  return { path, ackPath, echo, commit, saleCommit, authzCommit, groupCommit };
 }
 
 /** A hub with store B1, and B1's agent with CONNS JSON-lines registers and a serial one (ECR) on a pty. */
@@ -167,6 +191,10 @@ async function saleAck(reg: JsonLinesRegister, floor: Floor): Promise<Summary> {
   process.stdout.write(
     `${''.padEnd(44)} ratio to one durable commit: p50 ${ratio(s.p50, floor.commit.p50)} ` +
       `${aim(s.p50 <= 1.3 * floor.commit.p50, 'p50 ≤ 1.3×')}\n`,
+  );
+  process.stdout.write(
+    `${''.padEnd(44)} to the 2-process floor (TCP + one commit): p50 ${ratio(s.p50, floor.ackPath.p50)}; ` +
+      `to a commit of a sale's ${SALE_TREES} B-trees: ${ratio(s.p50, floor.saleCommit.p50)}\n`,
   );
   return s;
 }
@@ -321,8 +349,11 @@ async function main(): Promise<void> {
   });
   out.floor = {
     threeProcess: floor.path,
+    twoProcessAck: floor.ackPath,
     wsEcho: floor.echo,
     sqliteCommit: floor.commit,
+    saleShapedCommit: floor.saleCommit,
+    authorizationShapedCommit: floor.authzCommit,
     groupCommitSalesPerSecond: floor.groupCommit,
   };
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);

@@ -1,0 +1,35 @@
+/**
+ * The sale ack's path floor, the server side: a TCP server on loopback taking JSON lines (as a register speaks to the
+ * agent) that makes one durable SQLite commit (WAL, synchronous=FULL) of each line and answers it with an ack line.
+ * The agent's shape without the agent's work. Prints its port on stdout; argv[2] is the SQLite file.
+ */
+import { createServer } from 'node:net';
+import Database from 'better-sqlite3';
+
+const db = new Database(process.argv[2] ?? ':memory:');
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+db.exec('CREATE TABLE IF NOT EXISTS sales (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)');
+const insert = db.prepare('INSERT INTO sales (body) VALUES (?)');
+const commit = db.transaction((body: string) => insert.run(body));
+
+const server = createServer((sock) => {
+  let buf = '';
+  sock.setNoDelay(true);
+  sock.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const msg = JSON.parse(line) as { id?: unknown };
+      commit.immediate(line);
+      sock.write(`${JSON.stringify({ type: 'ack', id: msg.id })}\n`);
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
+process.on('SIGTERM', () => {
+  server.close();
+  db.close();
+  process.exit(0);
+});
