@@ -5,6 +5,7 @@
  */
 import { createServer } from 'node:net';
 import Database from 'better-sqlite3';
+import { readLines } from './json-lines.js';
 
 const db = new Database(process.argv[2] ?? ':memory:');
 db.pragma('journal_mode = WAL');
@@ -14,17 +15,11 @@ const insert = db.prepare('INSERT INTO sales (body) VALUES (?)');
 const commit = db.transaction((body: string) => insert.run(body));
 
 const server = createServer((sock) => {
-  let buf = '';
   sock.setNoDelay(true);
-  sock.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8');
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const msg = JSON.parse(line) as { id?: unknown };
-      commit.immediate(line);
-      sock.write(`${JSON.stringify({ type: 'ack', id: msg.id })}\n`);
-    }
+  readLines(sock, (line) => {
+    const msg = JSON.parse(line) as { id?: unknown };
+    commit.immediate(line);
+    sock.write(`${JSON.stringify({ type: 'ack', id: msg.id })}\n`);
   });
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));

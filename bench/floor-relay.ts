@@ -7,6 +7,7 @@
  */
 import { createServer, type Socket } from 'node:net';
 import WebSocket from 'ws';
+import { readLines } from './json-lines.js';
 
 const ws = new WebSocket(process.argv[2] ?? 'ws://127.0.0.1:1');
 const waiting = new Map<number, Socket>();
@@ -20,17 +21,12 @@ ws.on('message', (data: Buffer) => {
 });
 
 const server = createServer((sock) => {
-  let buf = '';
   sock.setNoDelay(true);
-  sock.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8');
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const body: unknown = JSON.parse(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-      const rid = nextRid++;
-      waiting.set(rid, sock);
-      ws.send(JSON.stringify({ t: 'req', rid, op: 'authorize', body }));
-    }
+  readLines(sock, (line) => {
+    const body: unknown = JSON.parse(line);
+    const rid = nextRid++;
+    waiting.set(rid, sock);
+    ws.send(JSON.stringify({ t: 'req', rid, op: 'authorize', body }));
   });
 });
 ws.on('open', () =>

@@ -17,12 +17,13 @@ function level(db: Db): number {
 }
 
 /**
- * The same database, whose statements note the synchronous level in force each time one of them writes: what the
- * transaction they belong to commits with.
+ * An agent database in the test's folder whose statements note the synchronous level in force each time one of them
+ * writes: what the transaction they belong to commits with. `done` checks that FULL is back, and closes it.
  */
-function watchingWrites(db: Db): { db: Db; levels: number[] } {
+function watchedAgentDb(): { db: Db; levels: number[]; done: () => void } {
+  const real = openAgentDb(dir);
   const levels: number[] = [];
-  const watched = new Proxy(db, {
+  const db = new Proxy(real, {
     get(target, key, receiver) {
       if (key !== 'prepare') return Reflect.get(target, key, receiver) as unknown;
       return (sql: string) => {
@@ -40,7 +41,11 @@ function watchingWrites(db: Db): { db: Db; levels: number[] } {
       };
     },
   });
-  return { db: watched, levels };
+  const done = (): void => {
+    expect(level(real)).toBe(FULL);
+    real.close();
+  };
+  return { db, levels, done };
 }
 
 describe('writes that commit without an fsync', () => {
@@ -66,20 +71,17 @@ describe('writes that commit without an fsync', () => {
   });
 
   it("are the hub's inventory pushes: every write of a push at NORMAL, FULL again after", () => {
-    const real = openAgentDb(dir);
-    const { db, levels } = watchingWrites(real);
+    const { db, levels, done } = watchedAgentDb();
     const cache = new InventoryCache(db, () => T0);
     cache.apply(true, [{ sku: 'SKU-1', onHand: 3 }]);
     cache.apply(false, [{ sku: 'SKU-2', onHand: 1 }], ['SKU-1']);
     expect(cache.list()).toEqual([{ sku: 'SKU-2', onHand: 1 }]);
     expect(levels).toEqual([NORMAL, NORMAL, NORMAL, NORMAL]); // clear, upsert; upsert, delete
-    expect(level(real)).toBe(FULL);
-    real.close();
+    done();
   });
 
   it("are the outbox's deletion of confirmed rows, while its events are appended with an fsync", () => {
-    const real = openAgentDb(dir);
-    const { db, levels } = watchingWrites(real);
+    const { db, levels, done } = watchedAgentDb();
     const outbox = new Outbox(db, () => T0);
     db.transaction(() => outbox.append('sale', 'R1', { receipt: 'R-1' })).immediate();
     const appended = levels.splice(0);
@@ -87,7 +89,6 @@ describe('writes that commit without an fsync', () => {
     expect(new Set(appended)).toEqual(new Set([FULL]));
     expect(outbox.deleteUpTo(outbox.lastSeq())).toBe(1);
     expect(levels).toEqual([NORMAL]);
-    expect(level(real)).toBe(FULL);
-    real.close();
+    done();
   });
 });
