@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createTestDatabase, testBackend, type TestDatabase } from './pg-test-db.js';
 import { join } from 'node:path';
 import got from 'got';
@@ -20,6 +21,8 @@ export interface HubHandle {
   adminToken: string;
   admin: AdminClient;
   proc: JsonLogProcess;
+  /** The process's temporary folder (its TMPDIR: an import's spool), removed once it has exited. */
+  tmpDir: string;
   /** Runs `tillbridge-hub ARGS` against this hub and returns its exit code and output. */
   cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
@@ -87,6 +90,10 @@ export async function startHub(opts: {
   name?: string;
 }): Promise<HubHandle> {
   const dbArgs = opts.database ? ['--database', opts.database] : databaseArgs(opts.dataDir);
+  // The hub's temporary files (an import's spool) in a folder of its own, removed once the process has exited however
+  // it ended: a test that kills a hub with SIGKILL in the middle of an import leaves nothing in the machine's temp
+  // directory (the spool is encrypted under a key that died with the process: all that is left is its size on disk).
+  const hubTmp = mkdtempSync(join(tmpdir(), 'tb-hub-tmp-'));
   const proc = JsonLogProcess.spawn(
     opts.name ?? 'hub',
     process.execPath,
@@ -101,10 +108,11 @@ export async function startHub(opts: {
       `${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}`,
       ...(opts.extraArgs ?? []),
     ],
-    clockEnv(opts.clockStart),
+    { ...clockEnv(opts.clockStart), TMPDIR: hubTmp },
     opts.echo,
     opts.detached,
   );
+  void proc.exited.then(() => rmSync(hubTmp, { recursive: true, force: true }));
   const line = await proc.waitForLine((l) => l.msg === 'hub listening');
   const url = line.url as string;
   const port = Number(new URL(url).port);
@@ -120,6 +128,7 @@ export async function startHub(opts: {
     adminToken: opts.adminToken,
     admin: new AdminClient(url, opts.adminToken, opts.ca ? readFileSync(opts.ca) : undefined),
     proc,
+    tmpDir: hubTmp,
     cli: (args) => runCommand(process.execPath, [HUB_BIN, ...args], env),
   };
 }

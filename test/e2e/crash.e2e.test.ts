@@ -1,3 +1,6 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { onHand } from '@tillbridge/scripts/lib/cluster';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
@@ -59,5 +62,24 @@ describe('crashes lose nothing and duplicate nothing', () => {
     expect(w.hubSales('HUBKILL-')).toBe(300);
     expect(await onHand(w.hub, 'S1', 'K')).toBe(before);
     expect(invariantViolations(w)).toEqual({ overReturned: [], ledgerDrift: [] });
+  });
+
+  it('a hub SIGKILLed during an import leaves its spool only in its own temporary folder, then removed', async () => {
+    const spools = (d: string): string[] => readdirSync(d).filter((f) => f.startsWith('tillbridge-import-'));
+    const before = spools(tmpdir());
+    const hub = w.hub;
+    // a sales import whose body is still on its way: the hub is spooling it
+    const upload = request(`${hub.url}/v1/admin/sales`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${hub.adminToken}`, 'content-type': 'application/x-ndjson' },
+    });
+    upload.on('error', () => undefined);
+    upload.write('{"store":"S1",');
+    await waitFor("the spool in the hub process's temporary folder", () => spools(hub.tmpDir).length === 1);
+    await hub.proc.kill();
+    upload.destroy();
+    await waitFor('the folder removed once the process exited', () => !existsSync(hub.tmpDir));
+    expect(spools(tmpdir()).filter((f) => !before.includes(f))).toEqual([]); // none in the machine's temp directory
+    await w.restartHubs();
   });
 });
