@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import WebSocket, { WebSocketServer } from 'ws';
+import { readLines } from './json-lines.js';
 import { summarize, type Summary } from './stats.js';
 
 /** A child process of this folder's build, once it has printed its port. */
@@ -57,20 +58,13 @@ async function lineRoundTrips(port: number, n: number, line: string): Promise<Su
   const sock = connect(port, '127.0.0.1');
   sock.setNoDelay(true);
   await new Promise<void>((r) => sock.once('connect', () => r()));
+  let answered: (() => void) | undefined;
+  readLines(sock, () => answered?.());
   const samples: number[] = [];
-  let buf = '';
   for (let i = 0; i < n + 50; i++) {
     const t = performance.now();
     await new Promise<void>((resolve) => {
-      const on = (d: Buffer): void => {
-        buf += d.toString('utf8');
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        buf = buf.slice(nl + 1);
-        sock.off('data', on);
-        resolve();
-      };
-      sock.on('data', on);
+      answered = resolve;
       sock.write(line);
     });
     if (i >= 50) samples.push(performance.now() - t);
