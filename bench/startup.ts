@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { addStore, startAgent, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN, ROOT } from '@tillbridge/scripts/lib/paths';
@@ -55,6 +56,31 @@ const mb = (r: Resident): string =>
 async function idleNodeResident(): Promise<Resident | undefined> {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   try {
+    await new Promise((r) => setTimeout(r, 3000));
+    return child.pid === undefined ? undefined : residentOf(child.pid);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The floor of the agent's shape: node using the packages the agent is built on, idle (floor-idle-agent.ts), 3 s after
+ * it said ready.
+ */
+async function idlePackagesResident(dir: string): Promise<Resident | undefined> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./floor-idle-agent.js', import.meta.url)), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => {
+        out += d;
+        if (out.includes('ready')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the idle floor exited (${String(code)}) before it was ready`)));
+    });
     await new Promise((r) => setTimeout(r, 3000));
     return child.pid === undefined ? undefined : residentOf(child.pid);
   } finally {
@@ -117,9 +143,14 @@ export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): 
   ];
   const idleFloor = await idleNodeResident();
   process.stdout.write(`${'floor: node idle RSS (3 s after)'.padEnd(44)} ${idleFloor ? mb(idleFloor) : 'n/a'}\n`);
+  const packagesFloor = await idlePackagesResident(dir);
+  process.stdout.write(
+    `${"floor: node + the agent's packages, idle".padEnd(44)} ${packagesFloor ? mb(packagesFloor) : 'n/a'}` +
+      `   (better-sqlite3, ws, pino, commander and one time zone in use; no agent code)\n`,
+  );
   const started: Record<string, AgentStartup> = {};
-  for (const a of agents) started[a.label] = await agentStartup(dir, hub, cleanups, a, idleFloor);
-  return { floor, hubVersion, hubStoresList, agentVersion, packaged, idleFloor, agents: started };
+  for (const a of agents) started[a.label] = await agentStartup(dir, hub, cleanups, a, idleFloor, packagesFloor);
+  return { floor, hubVersion, hubStoresList, agentVersion, packaged, idleFloor, packagesFloor, agents: started };
 }
 
 interface AgentStartup {
@@ -135,6 +166,7 @@ async function agentStartup(
   cleanups: Cleanups,
   a: { label: string; store: string; bin: string | undefined },
   idleFloor: Resident | undefined,
+  packagesFloor: Resident | undefined,
 ): Promise<AgentStartup> {
   const apiKey = await addStore(hub, a.store);
   const t = performance.now();
@@ -163,9 +195,13 @@ async function agentStartup(
       ? `; beyond node idle: own +${((idle.anon - idleFloor.anon) / MB).toFixed(1)}, ` +
         `file pages +${((idle.file - idleFloor.file) / MB).toFixed(1)}`
       : '';
+  const beyondPackages =
+    idle && packagesFloor
+      ? `; beyond its packages' floor: +${((idle.rss - packagesFloor.rss) / MB).toFixed(1)} MB`
+      : '';
   process.stdout.write(
     `${`${a.label} idle RSS (connected, 3 s after)`.padEnd(44)} ${idle ? mb(idle) : 'n/a'}` +
-      `   (aim ≤ 60 MB: ${idle !== undefined && idle.rss <= 60 * MB ? 'met' : 'NOT met'}${beyond})\n`,
+      `   (aim ≤ 60 MB: ${idle !== undefined && idle.rss <= 60 * MB ? 'met' : 'NOT met'}${beyond}${beyondPackages})\n`,
   );
   await agent.proc.stop();
   return { readyMs, idleRssBytes: idle?.rss, idle };
