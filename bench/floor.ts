@@ -7,23 +7,24 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import WebSocket, { WebSocketServer } from 'ws';
+import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
 import { readLines } from './json-lines.js';
 import { summarize, type Summary } from './stats.js';
 
-/** A child process of this folder's build, once it has printed its port. */
+/** A child process of this folder's build, once it has printed its first line (its port, or "ready"). */
 async function startFloorProcess(file: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(process.execPath, [fileURLToPath(new URL(file, import.meta.url)), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const said = await new Promise<string>((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString('utf8');
-      if (out.includes('\n')) resolve(Number(out.trim()));
+      if (out.includes('\n')) resolve(out.trim());
     });
-    proc.once('exit', (code) => reject(new Error(`${file} exited (${String(code)}) before listening`)));
+    proc.once('exit', (code) => reject(new Error(`${file} exited (${String(code)}) before it was ready`)));
   });
-  return { proc, port };
+  return { proc, port: Number(said) };
 }
 
 async function stopFloorProcess(proc: ChildProcess): Promise<void> {
@@ -182,6 +183,32 @@ export async function ptyEcho(a: string, b: string, n: number): Promise<Summary>
   await new Promise<void>((r) => reg.close(() => r()));
   await new Promise<void>((r) => echo.close(() => r()));
   return summarize(samples);
+}
+
+/**
+ * The serial sale's floor in the path's shape: two processes on a pty pair — this one as the register (StxRegister,
+ * as the bench drives the agent), a server (floor-stx-server.ts: ACK, one durable commit, reply frame) as the agent —
+ * one sale in flight; n samples after 20. The four transfers of the protocol (frame, ACK, reply, the register's ACK)
+ * and one commit, nothing else.
+ */
+export async function stxFloor(a: string, b: string, n: number, record: (i: number) => string): Promise<Summary> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
+  const server = await startFloorProcess('./floor-stx-server.js', [a, join(dir, 'floor-stx.sqlite')]);
+  const reg = await StxRegister.open(b, 115200);
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < n + 20; i++) {
+      const t = performance.now();
+      const answer = await reg.send(record(i));
+      if (answer.control !== 'ACK' || answer.reply === undefined) throw new Error(`stx floor ${i}: no reply`);
+      if (i >= 20) samples.push(performance.now() - t);
+    }
+    return summarize(samples);
+  } finally {
+    await reg.close();
+    await stopFloorProcess(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // ---------- the throughput floor: the same sale rows inserted directly, one durable transaction per batch ----------
