@@ -7,13 +7,9 @@
  */
 import Database from 'better-sqlite3';
 import { SerialPort } from 'serialport';
+import { lrc, stxFrame } from '@tillbridge/scripts/lib/stx-register';
 
 const [STX, ETX, ACK] = [0x02, 0x03, 0x06];
-const lrc = (payload: Buffer): number => payload.reduce((x, b) => x ^ b, ETX);
-const frame = (text: string): Buffer => {
-  const p = Buffer.from(text, 'latin1');
-  return Buffer.concat([Buffer.of(STX), p, Buffer.of(ETX, lrc(p))]);
-};
 
 const db = new Database(process.argv[3] ?? ':memory:');
 db.pragma('journal_mode = WAL');
@@ -37,7 +33,7 @@ port.on('data', (d: Buffer) => {
     port.write(Buffer.of(ACK));
     const text = payload.toString('latin1');
     commit.immediate(text);
-    port.write(frame(`A|${text.split('|')[1] ?? ''}`));
+    port.write(stxFrame(`A|${text.split('|')[1] ?? ''}`));
   }
 });
 port.open((err) => {
