@@ -4,27 +4,22 @@
  * The agent's shape without the agent's work. Prints its port on stdout; argv[2] is the SQLite file.
  */
 import { createServer } from 'node:net';
-import Database from 'better-sqlite3';
+import { durableRows } from './durable-rows.js';
 import { readLines } from './json-lines.js';
 
-const db = new Database(process.argv[2] ?? ':memory:');
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = FULL');
-db.exec('CREATE TABLE IF NOT EXISTS sales (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)');
-const insert = db.prepare('INSERT INTO sales (body) VALUES (?)');
-const commit = db.transaction((body: string) => insert.run(body));
+const rows = durableRows(process.argv[2] ?? ':memory:');
 
 const server = createServer((sock) => {
   sock.setNoDelay(true);
   readLines(sock, (line) => {
     const msg = JSON.parse(line) as { id?: unknown };
-    commit.immediate(line);
+    rows.commit(line);
     sock.write(`${JSON.stringify({ type: 'ack', id: msg.id })}\n`);
   });
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
 process.on('SIGTERM', () => {
   server.close();
-  db.close();
+  rows.close();
   process.exit(0);
 });

@@ -5,18 +5,12 @@
  * the register's ACK of the reply is read and dropped. The agent's protocol without the agent's work. Prints "ready"
  * on stdout once the port is open; argv[2] is the pty, argv[3] the SQLite file.
  */
-import Database from 'better-sqlite3';
 import { SerialPort } from 'serialport';
 import { lrc, stxFrame } from '@tillbridge/scripts/lib/stx-register';
+import { durableRows } from './durable-rows.js';
 
 const [STX, ETX, ACK] = [0x02, 0x03, 0x06];
-
-const db = new Database(process.argv[3] ?? ':memory:');
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = FULL');
-db.exec('CREATE TABLE IF NOT EXISTS sales (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)');
-const insert = db.prepare('INSERT INTO sales (body) VALUES (?)');
-const commit = db.transaction((body: string) => insert.run(body));
+const rows = durableRows(process.argv[3] ?? ':memory:');
 
 const port = new SerialPort({ path: process.argv[2] ?? '', baudRate: 115200, autoOpen: false });
 let buf = Buffer.alloc(0);
@@ -32,7 +26,7 @@ port.on('data', (d: Buffer) => {
     if (!good) continue;
     port.write(Buffer.of(ACK));
     const text = payload.toString('latin1');
-    commit.immediate(text);
+    rows.commit(text);
     port.write(stxFrame(`A|${text.split('|')[1] ?? ''}`));
   }
 });
@@ -42,7 +36,7 @@ port.open((err) => {
 });
 process.on('SIGTERM', () => {
   port.close(() => {
-    db.close();
+    rows.close();
     process.exit(0);
   });
 });
