@@ -28,10 +28,31 @@ async function startFloorProcess(file: string, args: string[]): Promise<{ proc: 
 }
 
 async function stopFloorProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   proc.kill('SIGTERM');
   await exited;
+}
+
+type StartFloor = (file: string, args: string[]) => Promise<{ port: number }>;
+
+/**
+ * Runs `measure` with a temporary folder and a way to start floor processes; however it ends (one of them failing to
+ * start too), the processes it started are stopped, newest first, and the folder is removed.
+ */
+async function withFloorProcesses<T>(measure: (start: StartFloor, dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
+  const started: ChildProcess[] = [];
+  try {
+    return await measure(async (file, args) => {
+      const p = await startFloorProcess(file, args);
+      started.push(p.proc);
+      return p;
+    }, dir);
+  } finally {
+    for (const proc of started.reverse()) await stopFloorProcess(proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -40,18 +61,13 @@ async function stopFloorProcess(proc: ChildProcess): Promise<void> {
  * (floor-server.ts: one durable SQLite commit per request, as the hub) — on loopback. One request in
  * flight, like one register waiting for its decision; n samples after 50 to warm up.
  */
-export async function threeProcessFloor(n: number): Promise<Summary> {
-  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
-  const server = await startFloorProcess('./floor-server.js', [join(dir, 'floor-server.sqlite')]);
-  const relay = await startFloorProcess('./floor-relay.js', [`ws://127.0.0.1:${server.port}`]);
-  try {
+export function threeProcessFloor(n: number): Promise<Summary> {
+  return withFloorProcesses(async (start, dir) => {
+    const server = await start('./floor-server.js', [join(dir, 'floor-server.sqlite')]);
+    const relay = await start('./floor-relay.js', [`ws://127.0.0.1:${server.port}`]);
     const line = `${JSON.stringify({ type: 'return.request', receipt: 'R-000001', lines: [{ line: 1, qty: 1 }] })}\n`;
-    return await lineRoundTrips(relay.port, n, line);
-  } finally {
-    await stopFloorProcess(relay.proc);
-    await stopFloorProcess(server.proc);
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return lineRoundTrips(relay.port, n, line);
+  });
 }
 
 /** One JSON line at a time over a TCP connection to 127.0.0.1:port, each answered by a line; n samples after 50. */
@@ -78,16 +94,12 @@ async function lineRoundTrips(port: number, n: number, line: string): Promise<Su
  * The sale ack's floor in the path's shape: two processes — this one as the register, a server (floor-ack-server.ts:
  * one durable SQLite commit per line, then the ack) as the agent — on loopback, one sale in flight.
  */
-export async function ackFloor(n: number): Promise<Summary> {
-  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
-  const server = await startFloorProcess('./floor-ack-server.js', [join(dir, 'floor-ack.sqlite')]);
-  try {
+export function ackFloor(n: number): Promise<Summary> {
+  return withFloorProcesses(async (start, dir) => {
+    const server = await start('./floor-ack-server.js', [join(dir, 'floor-ack.sqlite')]);
     const sale = { type: 'sale', id: 's-1', receipt: 'R-000001', lines: [{ sku: 'SKU-1', qty: 1, unitPrice: 1999 }] };
-    return await lineRoundTrips(server.port, n, `${JSON.stringify(sale)}\n`);
-  } finally {
-    await stopFloorProcess(server.proc);
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return lineRoundTrips(server.port, n, `${JSON.stringify(sale)}\n`);
+  });
 }
 
 /** The raw floor, measured in the same run: a WebSocket echo round trip on loopback. */
@@ -191,24 +203,23 @@ export async function ptyEcho(a: string, b: string, n: number): Promise<Summary>
  * one sale in flight; n samples after 20. The four transfers of the protocol (frame, ACK, reply, the register's ACK)
  * and one commit, nothing else.
  */
-export async function stxFloor(a: string, b: string, n: number, record: (i: number) => string): Promise<Summary> {
-  const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
-  const server = await startFloorProcess('./floor-stx-server.js', [a, join(dir, 'floor-stx.sqlite')]);
-  const reg = await StxRegister.open(b, 115200);
-  try {
-    const samples: number[] = [];
-    for (let i = 0; i < n + 20; i++) {
-      const t = performance.now();
-      const answer = await reg.send(record(i));
-      if (answer.control !== 'ACK' || answer.reply === undefined) throw new Error(`stx floor ${i}: no reply`);
-      if (i >= 20) samples.push(performance.now() - t);
+export function stxFloor(a: string, b: string, n: number, record: (i: number) => string): Promise<Summary> {
+  return withFloorProcesses(async (start, dir) => {
+    await start('./floor-stx-server.js', [a, join(dir, 'floor-stx.sqlite')]);
+    const reg = await StxRegister.open(b, 115200);
+    try {
+      const samples: number[] = [];
+      for (let i = 0; i < n + 20; i++) {
+        const t = performance.now();
+        const answer = await reg.send(record(i));
+        if (answer.control !== 'ACK' || answer.reply === undefined) throw new Error(`stx floor ${i}: no reply`);
+        if (i >= 20) samples.push(performance.now() - t);
+      }
+      return summarize(samples);
+    } finally {
+      await reg.close();
     }
-    return summarize(samples);
-  } finally {
-    await reg.close();
-    await stopFloorProcess(server.proc);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 // ---------- the throughput floor: the same sale rows inserted directly, one durable transaction per batch ----------
