@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
 import { performance } from 'node:perf_hooks';
 import { addStore, startAgent, type HubHandle } from '@tillbridge/scripts/lib/cluster';
 import { AGENT_BIN, HUB_BIN, ROOT } from '@tillbridge/scripts/lib/paths';
@@ -68,7 +69,12 @@ async function idleNodeResident(): Promise<Resident | undefined> {
  * it said ready.
  */
 async function idlePackagesResident(dir: string): Promise<Resident | undefined> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./floor-idle-agent.js', import.meta.url)), dir], {
+  // the hub's side of its WebSocket: an echo server in this process
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (s) => s.on('message', (m: Buffer) => s.send(m)));
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const url = `ws://127.0.0.1:${String((wss.address() as { port: number }).port)}`;
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./floor-idle-agent.js', import.meta.url)), dir, url], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
@@ -85,6 +91,7 @@ async function idlePackagesResident(dir: string): Promise<Resident | undefined> 
     return child.pid === undefined ? undefined : residentOf(child.pid);
   } finally {
     child.kill('SIGKILL');
+    await new Promise<void>((r) => wss.close(() => r()));
   }
 }
 
