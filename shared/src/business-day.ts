@@ -60,14 +60,36 @@ export function wallParts(
   return wall;
 }
 
+const HOUR_MS = 3_600_000;
+
+/**
+ * Per zone and UTC hour, the offset read at both ends of the hour and found the same: the codecs ask for the offset of
+ * every local time a register sends, and most fall in an hour already read. (A zone changes its offset at most once
+ * in any hour, so the same offset at its first and last second holds all through it.)
+ */
+const hourOffsets = new Map<string, number>();
+
+function offsetFromWallClock(zone: string, utcMs: number): number {
+  const p = wallParts(zone, utcMs);
+  const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
+}
+
 /**
  * The offset from UTC, in minutes east, in force in `zone` (an IANA name) at the instant `utcMs`
  * (whole seconds: the wall clock shows no milliseconds).
  */
 export function zoneOffsetAt(zone: string, utcMs: number): number {
-  const p = wallParts(zone, utcMs);
-  const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-  return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
+  const hour = Math.floor(utcMs / HOUR_MS) * HOUR_MS;
+  const key = `${zone} ${String(hour)}`;
+  const known = hourOffsets.get(key);
+  if (known !== undefined) return known;
+  const offset = offsetFromWallClock(zone, utcMs);
+  if (offsetFromWallClock(zone, hour) === offset && offsetFromWallClock(zone, hour + HOUR_MS - 1000) === offset) {
+    if (hourOffsets.size >= 1000) hourOffsets.clear();
+    hourOffsets.set(key, offset);
+  }
+  return offset;
 }
 
 const two = (n: number) => String(n).padStart(2, '0');

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   businessDayOf,
   dayCutoffInstant,
@@ -16,6 +16,32 @@ const reference = (ms: number, zone: string): string =>
   new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
     new Date(ms),
   );
+
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The offset in force in `zone` at `ms` (minutes east, whole seconds), read from Intl each time with no cache. */
+function referenceOffset(ms: number, zone: string): number {
+  let f = offsetFormatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    offsetFormatters.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, Number(x.value)])) as Record<
+    string,
+    number
+  >;
+  const wall = Date.UTC(p.year ?? 0, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0);
+  return Math.round((wall - Math.floor(ms / 1000) * 1000) / 60_000);
+}
 
 // summer time at midnight (Havana, Santiago), half- and three-quarter-hour offsets, a 30-minute summer
 // time (Lord Howe), a day that never happened (Apia skipped 30 December 2011), the date line
@@ -79,6 +105,67 @@ describe('business days in a store’s time zone', () => {
       '2026-07-01T04:00:00.000Z',
     );
     expect(nextBusinessDay('2028-02-28')).toBe('2028-02-29');
+  });
+
+  it(
+    'the offset in force agrees with the zone’s own clock for any instant, in any order of lookups ' +
+      '(the per-hour cache never answers wrong)',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.tuple(
+              fc.integer({ min: Date.parse('1950-01-01T00:00:00Z'), max: Date.parse('2040-01-01T00:00:00Z') }),
+              fc.constantFrom(...ZONES),
+            ),
+            { minLength: 1, maxLength: 40 },
+          ),
+          (lookups) => {
+            for (const [ms, zone] of lookups) {
+              // the instant, and those around it the same hour's cached offset must tell apart
+              for (const d of [0, -1, 1, -1000, 1000, 3_600_000, -3_600_000])
+                expect(zoneOffsetAt(zone, ms + d), `${new Date(ms + d).toISOString()} in ${zone}`).toBe(
+                  referenceOffset(ms + d, zone),
+                );
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    },
+  );
+
+  it('the offset across each change of summer time, minute by minute, and again from the cache', () => {
+    // Berlin 2026 (01:00 UTC both ways), Lord Howe 2026 (a 30-minute change, 15:00 UTC in April and October)
+    const changes: [string, string][] = [
+      ['Europe/Berlin', '2026-03-29T01:00:00Z'],
+      ['Europe/Berlin', '2026-10-25T01:00:00Z'],
+      ['Australia/Lord_Howe', '2026-04-04T15:00:00Z'],
+      ['Australia/Lord_Howe', '2026-10-03T15:30:00Z'],
+    ];
+    for (const [zone, at] of changes) {
+      const t = Date.parse(at);
+      expect(referenceOffset(t - 3_600_000, zone)).not.toBe(referenceOffset(t + 3_600_000, zone));
+      for (let pass = 0; pass < 2; pass++)
+        for (let m = -90; m <= 90; m++) {
+          const ms = t + m * 60_000 - (m < 0 ? 1 : 0);
+          expect(zoneOffsetAt(zone, ms), `${new Date(ms).toISOString()} in ${zone}`).toBe(referenceOffset(ms, zone));
+        }
+    }
+  });
+
+  it('a second look-up in the same hour reads no wall clock', () => {
+    const t = Date.parse('2033-06-15T10:20:00Z'); // an hour no other test asks about
+    zoneOffsetAt('Asia/Kathmandu', t);
+    const read = vi.spyOn(Intl.DateTimeFormat.prototype, 'formatToParts');
+    try {
+      expect(zoneOffsetAt('Asia/Kathmandu', t + 30 * 60_000)).toBe(345);
+      expect(read).not.toHaveBeenCalled();
+      zoneOffsetAt('Asia/Kathmandu', t + 3_600_000);
+      expect(read).toHaveBeenCalled();
+    } finally {
+      read.mockRestore();
+    }
   });
 
   it('the offset in force at an instant: summer time, half hours, west of UTC; an unknown zone throws', () => {
