@@ -11,7 +11,10 @@ import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
 import { readLines } from './json-lines.js';
 import { summarize, type Summary } from './stats.js';
 
-/** A child process of this folder's build, once it has printed its first line (its port, or "ready"). */
+/**
+ * A child process of this folder's build, once it has printed its first line: its port (NaN for a process that
+ * prints "ready" instead).
+ */
 async function startFloorProcess(file: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(process.execPath, [fileURLToPath(new URL(file, import.meta.url)), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -34,20 +37,20 @@ async function stopFloorProcess(proc: ChildProcess): Promise<void> {
   await exited;
 }
 
-type StartFloor = (file: string, args: string[]) => Promise<{ port: number }>;
+type StartFloor = (file: string, args: string[]) => Promise<{ port: number; pid: number | undefined }>;
 
 /**
  * Runs `measure` with a temporary folder and a way to start floor processes; however it ends (one of them failing to
  * start too), the processes it started are stopped, newest first, and the folder is removed.
  */
-async function withFloorProcesses<T>(measure: (start: StartFloor, dir: string) => Promise<T>): Promise<T> {
+export async function withFloorProcesses<T>(measure: (start: StartFloor, dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-floor-'));
   const started: ChildProcess[] = [];
   try {
     return await measure(async (file, args) => {
       const p = await startFloorProcess(file, args);
       started.push(p.proc);
-      return p;
+      return { port: p.port, pid: p.proc.pid };
     }, dir);
   } finally {
     for (const proc of started.reverse()) await stopFloorProcess(proc);

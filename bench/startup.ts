@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { performance } from 'node:perf_hooks';
 import { addStore, startAgent, type HubHandle } from '@tillbridge/scripts/lib/cluster';
@@ -15,6 +14,7 @@ import { runCommand } from '@tillbridge/scripts/lib/process';
 import { APPS, bundleApp } from '@tillbridge/scripts/lib/release';
 
 import type { Cleanups } from './cleanups.js';
+import { withFloorProcesses } from './floor.js';
 import { ms, summarize, type Summary } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 9);
@@ -68,29 +68,19 @@ async function idleNodeResident(): Promise<Resident | undefined> {
  * The floor of the agent's shape: node using the packages the agent is built on, idle (floor-idle-agent.ts), 3 s after
  * it said ready.
  */
-async function idlePackagesResident(dir: string): Promise<Resident | undefined> {
+async function idlePackagesResident(): Promise<Resident | undefined> {
   // the hub's side of its WebSocket: an echo server in this process
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   wss.on('connection', (s) => s.on('message', (m: Buffer) => s.send(m)));
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const url = `ws://127.0.0.1:${String((wss.address() as { port: number }).port)}`;
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./floor-idle-agent.js', import.meta.url)), dir, url], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
   try {
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d: string) => {
-        out += d;
-        if (out.includes('ready')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`the idle floor exited (${String(code)}) before it was ready`)));
+    return await withFloorProcesses(async (start, dir) => {
+      const floor = await start('./floor-idle-agent.js', [dir, url]);
+      await new Promise((r) => setTimeout(r, 3000));
+      return floor.pid === undefined ? undefined : residentOf(floor.pid);
     });
-    await new Promise((r) => setTimeout(r, 3000));
-    return child.pid === undefined ? undefined : residentOf(child.pid);
   } finally {
-    child.kill('SIGKILL');
     await new Promise<void>((r) => wss.close(() => r()));
   }
 }
@@ -150,7 +140,7 @@ export async function startup(dir: string, hub: HubHandle, cleanups: Cleanups): 
   ];
   const idleFloor = await idleNodeResident();
   process.stdout.write(`${'floor: node idle RSS (3 s after)'.padEnd(44)} ${idleFloor ? mb(idleFloor) : 'n/a'}\n`);
-  const packagesFloor = await idlePackagesResident(dir);
+  const packagesFloor = await idlePackagesResident();
   process.stdout.write(
     `${"floor: node + the agent's packages, idle".padEnd(44)} ${packagesFloor ? mb(packagesFloor) : 'n/a'}` +
       `   (better-sqlite3, ws, pino, commander and one time zone in use; no agent code)\n`,
