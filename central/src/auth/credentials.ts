@@ -69,18 +69,18 @@ export class Credentials {
   private readonly activeAdmins: Statement;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly secrets: HubSecrets,
     private readonly clock: Clock,
   ) {
-    const db = s.db;
+    const db = storage.db;
     this.insertKey = db.prepare(
       `INSERT INTO api_keys (id, store, hash, created_at, secret_enc) VALUES (?, ?, ?, ?, ?)`,
     );
     this.getKey = db.prepare(`SELECT * FROM api_keys WHERE id = ?`);
     this.keysOf = db.prepare(`SELECT * FROM api_keys WHERE store = ? ORDER BY created_at, id`);
     const touchKey = db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`);
-    this.lastUsed = s.deferred.kind('api_keys.last_used_at', (v) => void touchKey.run(v.at, v.id));
+    this.lastUsed = storage.deferred.kind('api_keys.last_used_at', (v) => void touchKey.run(v.at, v.id));
     this.updKey = db.prepare(
       `UPDATE api_keys SET expires_at = @expires_at, revoked_at = @revoked_at, secret_enc = @secret_enc,
        delivered_at = @delivered_at, confirmed_at = @confirmed_at WHERE id = @id`,
@@ -121,7 +121,7 @@ export class Credentials {
    * the ids of the keys ended (their connections are to be closed).
    */
   enrollKey(store: string): { id: string; secret: string; ended: string[] } {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const nowIso = iso(this.clock.now());
       const ended: string[] = [];
       for (const k of this.keysOf.all(store) as KeyRow[]) {
@@ -141,7 +141,7 @@ export class Credentials {
    * more than two keys work at once.
    */
   rotate(store: string, graceMs: number): { id: string; secret: string; oldExpireAt: string } {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const now = this.clock.now();
       const nowIso = iso(now);
       const keys = (this.keysOf.all(store) as KeyRow[]).filter((k) => this.working(k, nowIso));
@@ -181,7 +181,7 @@ export class Credentials {
 
   /** The key is being sent to the store's agent (owed: committed synced before it is sent). */
   markDelivered(id: string): void {
-    this.s.tx(() => {
+    this.storage.tx(() => {
       const k = this.getKey.get(id) as KeyRow | undefined;
       if (k && !k.delivered_at) this.updKey.run({ ...k, delivered_at: iso(this.clock.now()) });
     });
@@ -192,7 +192,7 @@ export class Credentials {
    * pending; then `also` (the audit entry) runs in the same transaction.
    */
   confirm(store: string, id: string, also?: () => void): boolean {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const k = this.getKey.get(id) as KeyRow | undefined;
       if (k?.store !== store || !k.secret_enc) return false;
       this.updKey.run({ ...k, secret_enc: null, confirmed_at: iso(this.clock.now()) });
@@ -265,7 +265,7 @@ export class Credentials {
    * it gone nobody could change anything, nor make another admin token through the API.
    */
   revokeAdminToken(id: string): void {
-    this.s.tx(() => {
+    this.storage.tx(() => {
       const row = this.getAdmin.get(id) as { role: AdminRole; revoked_at: string | null } | undefined;
       if (row?.revoked_at !== null) throw new TbError(TbCodes.NOT_FOUND, `no active admin token ${id}`);
       if (row.role === 'admin' && (this.activeAdmins.get() as { n: number }).n <= 1) {

@@ -184,7 +184,7 @@ function prepare(s: HubStorage) {
  */
 export class Gate {
   private readonly quiet = new Map<string, Quiet>();
-  private readonly s: HubStorage;
+  private readonly storage: HubStorage;
   private readonly st: ReturnType<typeof prepare>;
   private readonly maxSources: number;
   private readonly maxStores: number;
@@ -214,7 +214,7 @@ export class Gate {
     this.auditPerMinute = opts.auditPerMinute ?? DEFAULT_GATE.auditPerMinute;
     this.interval = opts.tokenPeriodMs / opts.tokenBurst;
     this.st = prepare(storage);
-    this.s = storage;
+    this.storage = storage;
     this.sourceRows = this.count(this.st.countSources);
     this.storeRows = this.count(this.st.countStores);
   }
@@ -371,7 +371,7 @@ export class Gate {
    * never lets it refuse wrongly. Inside a caller's transaction, part of it.
    */
   private write1<T>(fn: () => T): T {
-    return this.s.inTransaction() ? fn() : this.s.relaxed(fn);
+    return this.storage.inTransaction() ? fn() : this.storage.relaxed(fn);
   }
 
   private count(st: Statement): number {

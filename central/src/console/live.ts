@@ -85,14 +85,14 @@ export class ConsoleLive {
   private readonly timing: Required<LiveOptions>;
 
   constructor(
-    private readonly d: LiveDeps,
+    private readonly deps: LiveDeps,
     { flushMs = 250, refreshMs = 5000 }: LiveOptions = {},
   ) {
     this.timing = { flushMs, refreshMs };
-    d.commits.onCommitted(() => this.guard('read the feed', () => this.readFeed()));
-    d.presence.onChange((store) => this.storeChanged(store));
-    d.terminals.onChange((store) => this.storeChanged(store, true));
-    d.oversight?.onAppended(() => this.oversightChanged(false));
+    deps.commits.onCommitted(() => this.guard('read the feed', () => this.readFeed()));
+    deps.presence.onChange((store) => this.storeChanged(store));
+    deps.terminals.onChange((store) => this.storeChanged(store, true));
+    deps.oversight?.onAppended(() => this.oversightChanged(false));
   }
 
   /** A viewer joins: it is sent every message from now on until the function returned is called. */
@@ -115,18 +115,18 @@ export class ConsoleLive {
   }
 
   private start(): void {
-    this.position = this.d.feed.head();
+    this.position = this.deps.feed.head();
     this.sent.clear();
     this.registersSeen.clear();
-    for (const r of this.d.rows()) {
+    for (const r of this.deps.rows()) {
       this.sent.set(r.store, JSON.stringify(r));
       this.registersSeen.set(r.store, JSON.stringify(r.registers));
     }
     this.exceptionsSent = undefined;
-    if (this.d.oversight) this.auditSent = this.d.oversight.auditLastId();
+    if (this.deps.oversight) this.auditSent = this.deps.oversight.auditLastId();
     this.refreshTimer = setInterval(() => this.guard('refresh the fleet', () => this.refresh()), this.timing.refreshMs);
     this.refreshTimer.unref();
-    this.d.timeline?.start((t) => this.broadcast({ event: 'timeline', data: t }));
+    this.deps.timeline?.start((t) => this.broadcast({ event: 'timeline', data: t }));
   }
 
   private pause(): void {
@@ -135,7 +135,7 @@ export class ConsoleLive {
     clearTimeout(this.oversightTimer);
     this.refreshTimer = this.flushTimer = this.oversightTimer = undefined;
     this.exceptionsDirty = false;
-    this.d.timeline?.stop();
+    this.deps.timeline?.stop();
     this.dirty.clear();
     this.dirtyTerminals.clear();
   }
@@ -143,7 +143,7 @@ export class ConsoleLive {
   private readFeed(): void {
     for (let batch = 0; batch < 10 && this.viewers.size > 0; batch++) {
       const from = this.position;
-      const { entries, next } = this.d.feed.read(from, READ_BATCH, { types: LIVE_TYPES });
+      const { entries, next } = this.deps.feed.read(from, READ_BATCH, { types: LIVE_TYPES });
       this.position = next;
       for (const e of entries)
         if (EXCEPTION_TYPES.includes(e.type)) this.exceptionsDirty = true;
@@ -159,7 +159,7 @@ export class ConsoleLive {
    * another hub process, they reach this one only so); the audit log's end (appended by other processes).
    */
   private refresh(): void {
-    const rows = this.d.rows();
+    const rows = this.deps.rows();
     this.send(rows);
     for (const r of rows) {
       const counts = JSON.stringify(r.registers);
@@ -176,7 +176,7 @@ export class ConsoleLive {
    * and the open exceptions, when an entry raised or settled one, if they differ from those last sent.
    */
   private oversightChanged(exceptions: boolean): void {
-    if (!this.d.oversight || this.viewers.size === 0) return;
+    if (!this.deps.oversight || this.viewers.size === 0) return;
     if (exceptions) this.exceptionsDirty = true;
     this.oversightTimer ??= setTimeout(() => {
       this.oversightTimer = undefined;
@@ -185,7 +185,7 @@ export class ConsoleLive {
   }
 
   private sendOversight(): void {
-    const o = this.d.oversight;
+    const o = this.deps.oversight;
     if (!o) return;
     const last = o.auditLastId();
     if (last > this.auditSent) {
@@ -213,10 +213,10 @@ export class ConsoleLive {
       const registers = [...this.dirtyTerminals];
       this.dirty.clear();
       this.dirtyTerminals.clear();
-      if (only.size > 0) this.guard('send the stores changed', () => this.send(this.d.rows(only)));
+      if (only.size > 0) this.guard('send the stores changed', () => this.send(this.deps.rows(only)));
       for (const s of registers)
         this.guard("send a store's registers", () =>
-          this.broadcast({ event: 'terminals', data: { store: s, terminals: this.d.terminalRows(s) } }),
+          this.broadcast({ event: 'terminals', data: { store: s, terminals: this.deps.terminalRows(s) } }),
         );
     }, this.timing.flushMs);
   }
@@ -240,7 +240,7 @@ export class ConsoleLive {
     try {
       fn();
     } catch (err) {
-      this.d.log.warn({ err }, `console: could not ${what}`);
+      this.deps.log.warn({ err }, `console: could not ${what}`);
     }
   }
 }

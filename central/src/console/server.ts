@@ -108,7 +108,6 @@ class ConsoleHttp {
   readonly live: ConsoleLive;
   readonly timeline: ConsoleTimeline;
   readonly streams = new Set<ServerResponse>();
-  private readonly q: ConsoleQueries;
   private readonly assets: Map<string, Asset>;
   private readonly cookieName: string;
   private readonly keepAliveMs: number;
@@ -118,7 +117,7 @@ class ConsoleHttp {
     private readonly tls: boolean,
     opts: ConsoleOptions,
   ) {
-    const q = (this.q = deps.queries);
+    const q = deps.queries;
     const dir = opts.assetsDir ?? consoleAssetsDir();
     this.assets = dir ? loadAssets(dir) : new Map<string, Asset>();
     if (!this.assets.has('index.html'))
@@ -193,7 +192,7 @@ class ConsoleHttp {
       return;
     }
     const s = this.sessionOf(req);
-    const q = this.q;
+    const q = this.deps.queries;
     const json = (body: unknown): void => {
       sendJson(res, 200, body, { 'cache-control': 'no-store' });
     };
@@ -212,7 +211,7 @@ class ConsoleHttp {
 
   /** GET stores/ID: a store's page (its registers, latest sales and decisions, open exceptions). */
   private store(res: ServerResponse, id: string): void {
-    const page = id === '' || id.includes('/') ? undefined : storePage(this.q, id);
+    const page = id === '' || id.includes('/') ? undefined : storePage(this.deps.queries, id);
     if (page) sendJson(res, 200, page, { 'cache-control': 'no-store' });
     else problem(res, 404, TbCodes.NOT_FOUND, `no such store: ${id}`);
   }
@@ -300,7 +299,7 @@ class ConsoleHttp {
       res.write(`event: ${m.event}\ndata: ${JSON.stringify(m.data)}\n\n`);
     };
     res.write('retry: 3000\n\n');
-    write({ event: 'stores', data: liveRows(this.q) }); // every store as it is now; then what changes
+    write({ event: 'stores', data: liveRows(this.deps.queries) }); // every store as it is now; then what changes
     write({ event: 'timeline', data: this.timeline.current() }); // the charts as they are; then each new reading
     const leave = this.live.join(write);
     this.streams.add(res);

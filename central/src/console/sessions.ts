@@ -43,7 +43,7 @@ export class ConsoleSessions {
   private readonly touchEveryMs: number;
 
   constructor(
-    private readonly d: SessionDeps,
+    private readonly deps: SessionDeps,
     private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
   ) {
     this.touchEveryMs = Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(limits.idleMs / 10));
@@ -51,9 +51,9 @@ export class ConsoleSessions {
 
   create(who: AdminIdentity): ConsoleSession {
     this.sweep();
-    const now = this.d.now();
+    const now = this.deps.now();
     const id = randomBytes(32).toString('base64url');
-    this.d.rows.insert(hashOf(id), who.id, now);
+    this.deps.rows.insert(hashOf(id), who.id, now);
     return { id, who, createdMs: now, lastUsedMs: now };
   }
 
@@ -61,22 +61,22 @@ export class ConsoleSessions {
   use(id: string | undefined): ConsoleSession | undefined {
     if (id === undefined || id === '') return undefined;
     const key = hashOf(id);
-    const row = this.d.rows.get(key);
+    const row = this.deps.rows.get(key);
     if (!row) return undefined;
-    const now = this.d.now();
+    const now = this.deps.now();
     const who = this.expired(row.createdMs, row.lastUsedMs, now)
       ? undefined
-      : this.d.tokens.activeAdminToken(row.tokenId);
+      : this.deps.tokens.activeAdminToken(row.tokenId);
     if (!who) {
-      this.d.rows.delete(key);
+      this.deps.rows.delete(key);
       return undefined;
     }
-    if (now - row.lastUsedMs >= this.touchEveryMs) this.d.rows.touch(key, now);
+    if (now - row.lastUsedMs >= this.touchEveryMs) this.deps.rows.touch(key, now);
     return { id, who, createdMs: row.createdMs, lastUsedMs: now };
   }
 
   end(id: string | undefined): void {
-    if (id !== undefined && id !== '') this.d.rows.delete(hashOf(id));
+    if (id !== undefined && id !== '') this.deps.rows.delete(hashOf(id));
   }
 
   /** Seconds the cookie is kept by the browser: the session's lifetime. */
@@ -86,13 +86,13 @@ export class ConsoleSessions {
 
   /** Sessions held by the database, every process's (tests, and the sweep). */
   size(): number {
-    return this.d.rows.count();
+    return this.deps.rows.count();
   }
 
   /** Forgets every expired session. */
   sweep(): void {
-    const now = this.d.now();
-    this.d.rows.deleteOlder(now - this.limits.lifetimeMs, now - this.limits.idleMs);
+    const now = this.deps.now();
+    this.deps.rows.deleteOlder(now - this.limits.lifetimeMs, now - this.limits.idleMs);
   }
 
   private expired(createdMs: number, lastUsedMs: number, now: number): boolean {

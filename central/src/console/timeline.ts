@@ -89,11 +89,11 @@ export class ConsoleTimeline {
   private readonly timing: Required<TimelineOptions>;
 
   constructor(
-    private readonly d: TimelineDeps,
+    private readonly deps: TimelineDeps,
     { tickMs = 10_000, commitMs = 1000 }: TimelineOptions = {},
   ) {
     this.timing = { tickMs, commitMs };
-    d.commits.onCommitted(() => this.committed());
+    deps.commits.onCommitted(() => this.committed());
   }
 
   /** The timeline now: read again first when a new minute began since the last read. */
@@ -119,7 +119,7 @@ export class ConsoleTimeline {
   }
 
   private minuteNow(): number {
-    return Math.floor(this.d.clock.now() / MINUTE);
+    return Math.floor(this.deps.clock.now() / MINUTE);
   }
 
   private committed(): void {
@@ -138,12 +138,12 @@ export class ConsoleTimeline {
    * written; the minute before, for another process's commits stamped a little earlier), the minutes before kept.
    */
   private readAll(): Timeline {
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     const minute = Math.floor(now / MINUTE);
     const first = minute - TIMELINE_MINUTES + 1;
     const from = this.readMinute === undefined ? first : Math.max(first, Math.min(minute, this.readMinute - 1));
     const since = new Date(from * MINUTE).toISOString();
-    const a = this.d.activity;
+    const a = this.deps.activity;
     const sync = new Map<number, number[]>();
     for (const e of a.appliedSince(since))
       bucket(sync, minuteOf(e.appliedAt), () => []).push(Math.max(0, Date.parse(e.appliedAt) - Date.parse(e.agentAt)));
@@ -172,7 +172,7 @@ export class ConsoleTimeline {
 
   private countDecisions(since: string): Map<number, MinuteDecisions> {
     const out = new Map<number, MinuteDecisions>();
-    for (const e of this.d.activity.decisionsSince(since)) {
+    for (const e of this.deps.activity.decisionsSince(since)) {
       const b = bucket(out, minuteOf(e.recordedAt), noDecisions);
       if (e.mode === 'offline') b.offline++;
       else b.online++;
@@ -183,7 +183,7 @@ export class ConsoleTimeline {
   }
 
   private sampleOutbox(minute: number): void {
-    const depths = this.d.outboxes();
+    const depths = this.deps.outboxes();
     this.outbox.set(
       minute,
       depths.length === 0 ? null : { total: depths.reduce((x, y) => x + y, 0), deepest: Math.max(...depths) },
@@ -193,7 +193,7 @@ export class ConsoleTimeline {
 
   private build(last: number): Timeline {
     const t: Timeline = {
-      at: new Date(this.d.clock.now()).toISOString(),
+      at: new Date(this.deps.clock.now()).toISOString(),
       minutes: [],
       online: [],
       offline: [],
@@ -236,7 +236,7 @@ export class ConsoleTimeline {
     try {
       fn();
     } catch (err) {
-      this.d.log.warn({ err }, `console: could not ${what}`);
+      this.deps.log.warn({ err }, `console: could not ${what}`);
     }
   }
 }

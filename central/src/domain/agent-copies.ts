@@ -34,23 +34,23 @@ export class AgentCopies {
   private readonly markDuplicate: Statement;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly exceptions: Exceptions,
     private readonly audit: AuditLog,
   ) {
-    this.openDuplicate = s.db.prepare(
+    this.openDuplicate = storage.db.prepare(
       `SELECT e.id FROM agent_cursors c JOIN exceptions e ON e.id = c.duplicate_exception
        WHERE c.agent_id = ? AND e.resolved_at IS NULL`,
     );
-    this.markDuplicate = s.db.prepare(`UPDATE agent_cursors SET duplicate_exception = ? WHERE agent_id = ?`);
+    this.markDuplicate = storage.db.prepare(`UPDATE agent_cursors SET duplicate_exception = ? WHERE agent_id = ?`);
   }
 
   behind(c: CopyOf, newest: number, applied: number): void {
-    this.s.tx(() => this.auditCopy(c, 'agent.restored', 'new_incarnation', { newest, applied }));
+    this.storage.tx(() => this.auditCopy(c, 'agent.restored', 'new_incarnation', { newest, applied }));
   }
 
   forked(c: CopyOf, at: { seq: number; eventId: string; applied: number }): string {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const reason =
         `agent ${c.agentId} sent event ${at.eventId} as seq ${at.seq}, but the hub applied another event under ` +
         `that seq of the same incarnation (up to ${at.applied}): its database was copied, or a snapshot reverted, ` +
@@ -65,7 +65,7 @@ export class AgentCopies {
 
   /** Returns the exception recorded, or undefined when one is already open for this agent. */
   duplicate(c: CopyOf, sources: { live: string; refused: string }): string | undefined {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       if (this.openDuplicate.get(c.agentId)) return undefined;
       const reason =
         `another copy of agent ${c.agentId} (same database, incarnation ${c.incarnation}) connected from ` +

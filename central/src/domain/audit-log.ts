@@ -75,27 +75,23 @@ export class AuditLog {
   private readonly appended = new ChangeListeners<number>();
 
   constructor(
-    private readonly s: HubStorage,
+    /** The storage it writes to (for the parts that write beside it, e.g. the gate). */
+    readonly storage: HubStorage,
     private readonly clock: Clock,
   ) {
-    this.head = s.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
-    this.insert = s.db.prepare(
+    this.head = storage.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
+    this.insert = storage.db.prepare(
       `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)
        VALUES (@id, @at, @actor, @action, @store, @register, @outcome, @resource, @details, @origin, @prev_hash,
          @hash)`,
     );
-    this.page = s.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
-    this.tailStmt = s.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
+    this.page = storage.db.prepare(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
+    this.tailStmt = storage.db.prepare(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`);
     this.insertMany = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO audit (id, at, actor, action, store, register, outcome, resource, details, origin, prev_hash, hash)`,
       ['int', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'],
     );
-  }
-
-  /** The storage it writes to (for the parts that write beside it, e.g. the gate). */
-  get storage(): HubStorage {
-    return this.s;
   }
 
   /**
@@ -112,11 +108,11 @@ export class AuditLog {
   }
 
   private committed(lastId: number): void {
-    if (this.appended.heard) this.s.afterCommit(() => this.appended.tell(lastId));
+    if (this.appended.heard) this.storage.afterCommit(() => this.appended.tell(lastId));
   }
 
   append(input: AuditInput): AuditEntry {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const last = this.head.get() as { id: number; hash: string } | undefined;
       const entry = this.chained(input, last, iso(this.clock.now()));
       this.insert.run(entry);
@@ -132,7 +128,7 @@ export class AuditLog {
    */
   appendMany(inputs: readonly AuditInput[]): AuditEntry[] {
     if (inputs.length === 0) return [];
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       let last = this.head.get() as { id: number; hash: string } | undefined;
       const at = iso(this.clock.now());
       const entries = inputs.map((input) => (last = this.chained(input, last, at)));

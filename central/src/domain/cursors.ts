@@ -48,53 +48,53 @@ export class Cursors {
   private readonly putAgents: MultiRowInsert;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly clock: Clock,
   ) {
-    this.get = s.db.prepare(`SELECT store, incarnation, last_seq FROM agent_cursors WHERE agent_id = ?`);
-    this.getIncarnation = s.db.prepare(
+    this.get = storage.db.prepare(`SELECT store, incarnation, last_seq FROM agent_cursors WHERE agent_id = ?`);
+    this.getIncarnation = storage.db.prepare(
       `SELECT store, last_seq FROM agent_incarnations WHERE agent_id = ? AND incarnation = ?`,
     );
-    this.putIncarnation = s.db.prepare(
+    this.putIncarnation = storage.db.prepare(
       `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (agent_id, incarnation) DO UPDATE
          SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
-    this.putAgent = s.db.prepare(
+    this.putAgent = storage.db.prepare(
       `INSERT INTO agent_cursors (agent_id, store, incarnation, last_seq, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq,
          updated_at = excluded.updated_at`,
     );
-    this.seen = s.db.prepare(`SELECT 1 FROM applied_events WHERE event_id = ?`);
-    this.mark = s.db.prepare(
+    this.seen = storage.db.prepare(`SELECT 1 FROM applied_events WHERE event_id = ?`);
+    this.mark = storage.db.prepare(
       `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome,
          code, agent_at, applied_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.byStore = s.db.prepare(
+    this.byStore = storage.db.prepare(
       `SELECT agent_id, last_seq, updated_at FROM agent_cursors WHERE store = ? ORDER BY updated_at DESC LIMIT 1`,
     );
-    this.seenAmong = new MultiKeySelect(s.db, `SELECT event_id FROM applied_events WHERE event_id IN (?*)`);
+    this.seenAmong = new MultiKeySelect(storage.db, `SELECT event_id FROM applied_events WHERE event_id IN (?*)`);
     this.incarnationsAmong = new MultiKeySelect(
-      s.db,
+      storage.db,
       `SELECT agent_id, incarnation, last_seq FROM agent_incarnations WHERE agent_id IN (?*)`,
     );
     this.markMany = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO applied_events (event_id, store, agent_id, incarnation, seq, kind, register, outcome,
          code, agent_at, applied_at)`,
       ['text', 'text', 'text', 'text', 'int', 'text', 'text', 'text', 'text', 'text', 'text'],
     );
     this.putIncarnations = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO agent_incarnations (agent_id, incarnation, store, last_seq, started_at, updated_at)`,
       ['text', 'text', 'text', 'int', 'text', 'text'],
       `ON CONFLICT (agent_id, incarnation) DO UPDATE
        SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     );
     this.putAgents = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO agent_cursors (agent_id, store, incarnation, last_seq, updated_at)`,
       ['text', 'text', 'text', 'int', 'text'],
       `ON CONFLICT (agent_id) DO UPDATE SET incarnation = excluded.incarnation, last_seq = excluded.last_seq,
@@ -120,7 +120,7 @@ export class Cursors {
    */
   setCursor(agentId: string, incarnation: string, store: string, lastSeq: number): void {
     const now = iso(this.clock.now());
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.putIncarnation.run(agentId, incarnation, store, lastSeq, now, now);
       this.putAgent.run(agentId, store, incarnation, lastSeq, now);
     });
@@ -184,7 +184,7 @@ export class Cursors {
       agents.delete(m.agentId);
       agents.set(m.agentId, m);
     }
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.putIncarnations.run(
         [...incarnations.values()].map((m) => [m.agentId, m.incarnation, m.store, m.lastSeq, now, now]),
       );

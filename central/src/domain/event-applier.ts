@@ -124,7 +124,7 @@ export class EventApplier {
   private days: DayReconciliation | undefined;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly cursors: Cursors,
     private readonly sales: SaleService,
     private readonly reconciler: OfflineReconciler,
@@ -136,15 +136,15 @@ export class EventApplier {
   ) {
     // unexpected failures per event, shared by every hub process on the database: an agent whose
     // batches reach one process, then another, still has its event set aside after MAX_ATTEMPTS
-    this.attemptsOf = s.db.prepare(`SELECT attempts FROM event_attempts WHERE event_id = ?`);
-    this.countAttempt = s.db.prepare(
+    this.attemptsOf = storage.db.prepare(`SELECT attempts FROM event_attempts WHERE event_id = ?`);
+    this.countAttempt = storage.db.prepare(
       `INSERT INTO event_attempts (event_id, agent_id, attempts, last_error, updated_at)
        VALUES (@event, @agent, 1, @error, @at)
        ON CONFLICT (event_id) DO UPDATE SET attempts = event_attempts.attempts + 1, last_error = excluded.last_error,
          updated_at = excluded.updated_at`,
     );
-    this.forgetAttempts = s.db.prepare(`DELETE FROM event_attempts WHERE event_id = ?`);
-    this.forgetOld = s.db.prepare(`DELETE FROM event_attempts WHERE updated_at < ?`);
+    this.forgetAttempts = storage.db.prepare(`DELETE FROM event_attempts WHERE event_id = ?`);
+    this.forgetOld = storage.db.prepare(`DELETE FROM event_attempts WHERE updated_at < ?`);
   }
 
   /** How many groups fell back to applying their batches one by one since the hub started. */
@@ -186,7 +186,7 @@ export class EventApplier {
     const observed: Parameters<AppliedObserver>[0][] = [];
     const failedAgents = new Map<string, unknown>();
     try {
-      this.s.tx(() => {
+      this.storage.tx(() => {
         const grouped = this.grouped ? this.tryGrouped(batches, observed) : undefined;
         if (grouped) {
           outcomes.push(...grouped);
@@ -241,7 +241,7 @@ export class EventApplier {
     });
     if (touched.length === 0) return;
     try {
-      this.s.savepoint(() => days.applied(touched));
+      this.storage.savepoint(() => days.applied(touched));
     } catch (err) {
       this.log.error(
         { err, events: touched.length },
@@ -259,7 +259,7 @@ export class EventApplier {
   private tryGrouped(batches: BatchInput[], observed: Parameters<AppliedObserver>[0][]): BatchOutcome[] | undefined {
     const seen: Parameters<AppliedObserver>[0][] = [];
     try {
-      const outcomes = this.s.savepoint(() => this.applyGrouped(batches, seen));
+      const outcomes = this.storage.savepoint(() => this.applyGrouped(batches, seen));
       observed.push(...seen);
       return outcomes;
     } catch (err) {
@@ -360,7 +360,7 @@ export class EventApplier {
     let current: WireEvent | undefined;
     const seen: Parameters<AppliedObserver>[0][] = [];
     try {
-      const result = this.s.savepoint(() => {
+      const result = this.storage.savepoint(() => {
         let cursor = this.cursors.incarnation(agentId, incarnation)?.lastSeq ?? 0;
         const results: EventResult[] = [];
         let upTo = 0;
@@ -398,7 +398,7 @@ export class EventApplier {
       return this.refuse(store, item, ExceptionCodes.INVALID_EVENT, describeZodError(parsed.error, 'body').join('; '));
     try {
       // a savepoint: a refused event leaves no partial effect behind
-      const out: EventOutcome = this.s.savepoint(() => {
+      const out: EventOutcome = this.storage.savepoint(() => {
         switch (item.kind) {
           case 'sale':
             this.sales.record(store, item.register, 'store', parsed.data as SaleEventBody, item.id);
@@ -450,7 +450,7 @@ export class EventApplier {
   private countFailure(agentId: string, eventId: string, err: unknown): void {
     const now = this.clock.now();
     try {
-      this.s.savepoint(() => {
+      this.storage.savepoint(() => {
         this.countAttempt.run({
           event: eventId,
           agent: agentId,

@@ -36,7 +36,7 @@ export class ExceptionResolution {
   private readonly mark: Statement;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly returns: ReturnsRepo,
     private readonly sales: Sales,
     private readonly ledger: InventoryLedger,
@@ -44,16 +44,16 @@ export class ExceptionResolution {
     private readonly clock: Clock,
     private readonly events: HubEvents,
   ) {
-    this.byId = s.db.prepare(`SELECT * FROM exceptions WHERE id = ?`);
-    this.openByAuth = s.db.prepare(
+    this.byId = storage.db.prepare(`SELECT * FROM exceptions WHERE id = ?`);
+    this.openByAuth = storage.db.prepare(
       `SELECT * FROM exceptions WHERE authorization = ? AND resolved_at IS NULL ORDER BY created_at`,
     );
-    this.mark = s.db.prepare(`UPDATE exceptions SET resolved_at = ?, resolution = ? WHERE id = ?`);
+    this.mark = storage.db.prepare(`UPDATE exceptions SET resolved_at = ?, resolution = ? WHERE id = ?`);
   }
 
   /** `id`: an exception id, or the authorization of a flagged return (all its open exceptions). */
   resolve(id: string, action: Resolution, note: string, actor: string): ResolveResult {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const open = this.openExceptions(id);
       const [first] = open;
       const authorization = first.authorization;

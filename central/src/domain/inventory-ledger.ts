@@ -39,27 +39,29 @@ export class InventoryLedger {
   private readonly upsertMany: MultiRowInsert;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly clock: Clock,
     private readonly feed: ChangeFeed,
     private readonly events: HubEvents,
   ) {
-    this.insertMove = s.db.prepare(
+    this.insertMove = storage.db.prepare(
       `INSERT INTO movements (id, store, sku, delta, kind, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.upsert = s.db.prepare(
+    this.upsert = storage.db.prepare(
       `INSERT INTO inventory (store, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand,
          updated_at = excluded.updated_at`,
     );
-    this.getOne = s.db.prepare(
+    this.getOne = storage.db.prepare(
       `SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? AND sku = ?`,
     );
-    this.byStore = s.db.prepare(
+    this.byStore = storage.db.prepare(
       `SELECT store, sku, on_hand AS onHand, updated_at AS updatedAt FROM inventory WHERE store = ? ORDER BY sku`,
     );
-    this.sumMoves = s.db.prepare(`SELECT COALESCE(SUM(delta), 0) AS total FROM movements WHERE store = ? AND sku = ?`);
-    this.insertMoves = new MultiRowInsert(s.db, `INSERT INTO movements (id, store, sku, delta, kind, ref, at)`, [
+    this.sumMoves = storage.db.prepare(
+      `SELECT COALESCE(SUM(delta), 0) AS total FROM movements WHERE store = ? AND sku = ?`,
+    );
+    this.insertMoves = new MultiRowInsert(storage.db, `INSERT INTO movements (id, store, sku, delta, kind, ref, at)`, [
       'text',
       'text',
       'text',
@@ -69,7 +71,7 @@ export class InventoryLedger {
       'text',
     ]);
     this.upsertMany = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO inventory (store, sku, on_hand, updated_at)`,
       ['text', 'text', 'int', 'text'],
       `ON CONFLICT (store, sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand,
@@ -81,7 +83,7 @@ export class InventoryLedger {
   move(store: string, sku: string, deltaMilli: number, kind: MovementKind, ref: string): void {
     if (deltaMilli === 0) return;
     const at = iso(this.clock.now());
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.insertMove.run(newId(), store, sku, deltaMilli, kind, ref, at);
       this.upsert.run(store, sku, deltaMilli, at);
       this.events.emit('inventory.adjusted', store, () => ({
@@ -115,7 +117,7 @@ export class InventoryLedger {
       if (s) s.delta += m.delta;
       else sums.set(k, { store: m.store, sku: m.sku, delta: m.delta });
     }
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.insertMoves.run(real.map((m) => [newId(), m.store, m.sku, m.delta, m.kind, m.ref, at]));
       const after = this.upsertMany.returning([...sums.values()].map((s) => [s.store, s.sku, s.delta, at])) as {
         store: string;
@@ -151,7 +153,7 @@ export class InventoryLedger {
 
   /** Sets on-hand to `qtyMilli` through an adjustment movement; returns the delta. */
   setOnHand(store: string, sku: string, qtyMilli: number, ref: string): number {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const cur = this.get(store, sku)?.onHand ?? 0;
       const delta = qtyMilli - cur;
       if (delta !== 0) this.move(store, sku, delta, 'adjustment', ref);

@@ -33,19 +33,19 @@ export class KeyRotation {
   private readonly due: Statement;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly credentials: Credentials,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
   ) {
-    this.put = s.db.prepare(
+    this.put = storage.db.prepare(
       `INSERT INTO key_schedules (store, every_ms, grace_ms, next_at, actor) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (store) DO UPDATE SET every_ms = excluded.every_ms, grace_ms = excluded.grace_ms,
          next_at = excluded.next_at, actor = excluded.actor`,
     );
-    this.del = s.db.prepare(`DELETE FROM key_schedules WHERE store = ?`);
-    this.get = s.db.prepare(`SELECT * FROM key_schedules WHERE store = ?`);
-    this.due = s.db.prepare(`SELECT * FROM key_schedules WHERE next_at <= ?`);
+    this.del = storage.db.prepare(`DELETE FROM key_schedules WHERE store = ?`);
+    this.get = storage.db.prepare(`SELECT * FROM key_schedules WHERE store = ?`);
+    this.due = storage.db.prepare(`SELECT * FROM key_schedules WHERE next_at <= ?`);
   }
 
   setDelivery(d: KeyDelivery): void {
@@ -54,7 +54,7 @@ export class KeyRotation {
 
   /** The new key's secret is answered once, here: it is also kept sealed until the store's agent confirms it. */
   rotate(store: string, graceMs: number, actor: string): { id: string; secret: string; oldExpireAt: string } {
-    const r = this.s.tx(() => {
+    const r = this.storage.tx(() => {
       const out = this.credentials.rotate(store, graceMs);
       this.audit.append({
         actor,
@@ -71,7 +71,7 @@ export class KeyRotation {
   }
 
   revoke(store: string, keyId: string, actor: string): void {
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.credentials.revoke(store, keyId);
       this.audit.append({ actor, action: 'key.revoke', outcome: 'revoked', store, resource: `api-key:${keyId}` });
     });
@@ -91,7 +91,7 @@ export class KeyRotation {
         '--grace: expected less than --every (a rotation must end before the next one)',
       );
     const nextAt = iso(this.clock.now() + everyMs);
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.put.run(store, everyMs, graceMs, nextAt, actor);
       this.audit.append({
         actor,
@@ -106,7 +106,7 @@ export class KeyRotation {
   }
 
   unschedule(store: string, actor: string): boolean {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const had = this.del.run(store).changes > 0;
       if (had)
         this.audit.append({ actor, action: 'key.schedule', outcome: 'removed', store, resource: `api-keys:${store}` });

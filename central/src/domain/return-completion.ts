@@ -52,7 +52,7 @@ export class ReturnCompletion {
   private listener: ((r: ReturnRow) => void) | undefined;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly sales: Sales,
     private readonly returns: ReturnsRepo,
     private readonly ledger: InventoryLedger,
@@ -356,7 +356,7 @@ export class ReturnCompletion {
 
   /** Lapses reservations past their expiry; returns how many. */
   expireDue(): number {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const nowIso = iso(this.clock.now());
       const due = this.returns.reservedDue(nowIso);
       for (const r of due) {

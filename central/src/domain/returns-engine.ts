@@ -48,7 +48,7 @@ export interface SaleContext {
  */
 export class ReturnsEngine {
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly sales: Sales,
     private readonly returns: ReturnsRepo,
     private readonly ledger: InventoryLedger,
@@ -64,7 +64,7 @@ export class ReturnsEngine {
    * put on the decision's feed entry: how long since the request arrived (the agent's session measures it).
    */
   authorize(store: string, body: AuthorizeRequestBody, latencyMs?: () => number): AuthorizeResult {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const existing = this.returns.get(body.authorization);
       if (existing) {
         if (existing.store !== store)
@@ -117,7 +117,7 @@ export class ReturnsEngine {
 
   /** A manager's override of an `override_required` decision: re-judged as overridden when the code is right. */
   override(store: string, body: OverrideBody): AuthorizeResult {
-    return this.s.tx(() => {
+    return this.storage.tx(() => {
       const r = this.returns.get(body.authorization);
       if (r?.store !== store)
         throw new TbError(TbCodes.NOT_FOUND, `authorization ${body.authorization} is not known at this store`);

@@ -184,8 +184,8 @@ export class ReturnsRepo {
   private readonly pageOf: { all: Statement; byStore: Statement };
   private readonly pageLinesOf: { all: Statement; byStore: Statement };
 
-  constructor(private readonly s: HubStorage) {
-    const db = s.db;
+  constructor(private readonly storage: HubStorage) {
+    const db = storage.db;
     this.getOne = db.prepare(`SELECT * FROM returns WHERE authorization = ?`);
     this.getLines = db.prepare(`SELECT * FROM return_lines WHERE authorization = ? ORDER BY line`);
     this.insertRet = db.prepare(
@@ -269,7 +269,7 @@ export class ReturnsRepo {
   }
 
   insert(r: ReturnRow, lines: NewReturnLine[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.insertRet.run(r);
       for (const l of lines) this.insertLine.run(lineRow(r.authorization, l));
       for (const e of exchanges) this.insertEx.run({ ...e, authorization: r.authorization });
@@ -278,7 +278,7 @@ export class ReturnsRepo {
 
   /** Replaces a ticket, its lines and exchange items (a decision superseding an earlier one). */
   replace(r: ReturnRow, lines: NewReturnLine[], exchanges: Omit<ExchangeRow, 'authorization'>[] = []): void {
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.delLines.run(r.authorization);
       this.delEx.run(r.authorization);
       this.update(r);

@@ -61,48 +61,45 @@ export class Sales {
   private readonly insertLines: MultiRowInsert;
   private readonly insertCards: MultiRowInsert;
 
-  constructor(private readonly s: HubStorage) {
-    this.insertCard = s.db.prepare(
+  constructor(private readonly storage: HubStorage) {
+    this.insertCard = storage.db.prepare(
       `INSERT INTO sale_cards (pan_hash, store, receipt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
     );
-    this.byCard = s.db.prepare(
+    this.byCard = storage.db.prepare(
       `SELECT s.receipt AS receipt, s.store AS store, s.at AS at FROM sale_cards c
        JOIN sales s ON s.store = c.store AND s.receipt = c.receipt
         WHERE c.pan_hash = ? AND s.at >= ? ORDER BY s.at DESC LIMIT 50`,
     );
-    this.getSale = s.db.prepare(`SELECT * FROM sales WHERE store = ? AND receipt = ?`);
-    this.getLines = s.db.prepare(
+    this.getSale = storage.db.prepare(`SELECT * FROM sales WHERE store = ? AND receipt = ?`);
+    this.getLines = storage.db.prepare(
       `SELECT line, sku, qty, unit_price AS unitPrice FROM sale_lines WHERE store = ? AND receipt = ? ORDER BY line`,
     );
-    this.byReceipt = s.db.prepare(`SELECT store, at FROM sales WHERE receipt = ? ORDER BY store LIMIT 50`);
-    this.insertSale = s.db.prepare(
+    this.byReceipt = storage.db.prepare(`SELECT store, at FROM sales WHERE receipt = ? ORDER BY store LIMIT 50`);
+    this.insertSale = storage.db.prepare(
       `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertLine = s.db.prepare(
+    this.insertLine = storage.db.prepare(
       `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     // by store and receipt: a receipt number alone may be every store's (registers number from 1)
     this.receiptsAmong = new MultiKeySelect(
-      s.db,
+      storage.db,
       `SELECT store, receipt, at FROM sales WHERE (store, receipt) IN (?*)`,
       2,
     );
     this.insertSales = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO sales (store, receipt, register, channel, at, currency, total, tenders, event_id, created_at)`,
       ['text', 'text', 'text', 'text', 'text', 'text', 'int', 'text', 'text', 'text'],
     );
-    this.insertLines = new MultiRowInsert(s.db, `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price)`, [
-      'text',
-      'text',
-      'int',
-      'text',
-      'int',
-      'int',
-    ]);
+    this.insertLines = new MultiRowInsert(
+      storage.db,
+      `INSERT INTO sale_lines (store, receipt, line, sku, qty, unit_price)`,
+      ['text', 'text', 'int', 'text', 'int', 'int'],
+    );
     this.insertCards = new MultiRowInsert(
-      s.db,
+      storage.db,
       `INSERT INTO sale_cards (pan_hash, store, receipt)`,
       ['text', 'text', 'text'],
       `ON CONFLICT DO NOTHING`,
@@ -173,7 +170,7 @@ export class Sales {
 
   insert(sale: NewSale): void {
     const total = saleTotal(sale);
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.insertSale.run(
         sale.store,
         sale.receipt,
@@ -197,7 +194,7 @@ export class Sales {
    */
   insertMany(sales: readonly NewSale[]): void {
     if (sales.length === 0) return;
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.insertSales.run(
         sales.map((s) => [
           s.store,

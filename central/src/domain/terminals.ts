@@ -41,12 +41,12 @@ export class Terminals {
   private readonly changeListeners = new ChangeListeners();
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly clock: Clock,
     private readonly events: HubEvents,
   ) {
-    this.one = s.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
-    this.upsert = s.db.prepare(
+    this.one = storage.db.prepare(`SELECT * FROM terminals WHERE store = ? AND register = ?`);
+    this.upsert = storage.db.prepare(
       `INSERT INTO terminals (store, register, kind, codec, feeds, state, detail, transport, connections,
          reported_state, reported_detail, reported_at, last_message_at, at, updated_at)
        VALUES (@store, @register, @kind, @codec, @feeds, @state, @detail, @transport, @connections, @reported_state,
@@ -58,9 +58,9 @@ export class Terminals {
          last_message_at = excluded.last_message_at, at = excluded.at, updated_at = excluded.updated_at
        WHERE excluded.at >= terminals.at`,
     );
-    this.byStore = s.db.prepare(`SELECT * FROM terminals WHERE store = ? ORDER BY register`);
-    this.all = s.db.prepare(`SELECT * FROM terminals ORDER BY store, register`);
-    this.waiting = s.deferred.kind('terminals', (row) => void this.upsert.run(row));
+    this.byStore = storage.db.prepare(`SELECT * FROM terminals WHERE store = ? ORDER BY register`);
+    this.all = storage.db.prepare(`SELECT * FROM terminals ORDER BY store, register`);
+    this.waiting = storage.deferred.kind('terminals', (row) => void this.upsert.run(row));
   }
 
   /** The register's status as held now: what waits to be written, else what is stored. */
@@ -92,7 +92,7 @@ export class Terminals {
       before.reported_state !== row.reported_state ||
       before.reported_detail !== row.reported_detail;
     if (announced && this.events.wants('terminal.status', store)) {
-      this.s.tx(() => {
+      this.storage.tx(() => {
         this.upsert.run(row);
         this.events.emit('terminal.status', store, () => ({
           store,

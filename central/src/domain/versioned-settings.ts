@@ -48,23 +48,23 @@ export class VersionedSettings<T> {
   private readonly listeners: ((scope: string) => void)[] = [];
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly o: VersionedSettingsOptions<T>,
   ) {
-    this.latest = s.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT 1`);
-    this.latestUpTo = s.db.prepare(
+    this.latest = storage.db.prepare(`SELECT id, body FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT 1`);
+    this.latestUpTo = storage.db.prepare(
       `SELECT id, body FROM ${o.table} WHERE scope = ? AND id <= ? ORDER BY id DESC LIMIT 1`,
     );
-    this.newestAt = s.db.prepare(
+    this.newestAt = storage.db.prepare(
       `SELECT MAX(id) AS id FROM ${o.table} WHERE scope IN ('default', ?) AND created_at <= ?`,
     );
-    this.insert = s.db.prepare(
+    this.insert = storage.db.prepare(
       `INSERT INTO ${o.table} (scope, body, actor, note, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
     );
-    this.history = s.db.prepare(`SELECT * FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT ?`);
-    this.historyAll = s.db.prepare(`SELECT * FROM ${o.table} ORDER BY id DESC LIMIT ?`);
+    this.history = storage.db.prepare(`SELECT * FROM ${o.table} WHERE scope = ? ORDER BY id DESC LIMIT ?`);
+    this.historyAll = storage.db.prepare(`SELECT * FROM ${o.table} ORDER BY id DESC LIMIT ?`);
   }
 
   /** Hears which store changed ('default' for all), after the change committed. */
@@ -117,7 +117,7 @@ export class VersionedSettings<T> {
     if (!parsed.success)
       throw new TbError(TbCodes.INVALID, `not a valid change: ${describeZodError(parsed.error).join('; ')}`);
     const patch = parsed.data;
-    const version = this.s.tx(() => {
+    const version = this.storage.tx(() => {
       let body: unknown;
       if (store === undefined) {
         body = this.o.merge(opts.replace ? this.o.defaults : this.defaults().value, patch);

@@ -54,13 +54,13 @@ export class Enrollments {
   private readonly listStore: Statement;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly key: Buffer,
     private readonly credentials: Pick<Credentials, 'enrollKey'>,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
   ) {
-    const db = s.db;
+    const db = storage.db;
     this.insert = db.prepare(
       `INSERT INTO enrollment_codes (id, hash, store, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
     );
@@ -87,7 +87,7 @@ export class Enrollments {
     const expiresAt = iso(now + ttlMs);
     const typed = normalizeCode(code);
     if (typed === undefined) throw new TbError(TbCodes.INTERNAL, 'a new enrollment code does not read back');
-    this.s.tx(() => {
+    this.storage.tx(() => {
       this.insert.run(id, hashCode(this.key, typed), store, iso(now), expiresAt, actor);
       this.audit.append({
         actor,
@@ -114,7 +114,7 @@ export class Enrollments {
     const out =
       hash === undefined
         ? undefined
-        : this.s.tx(() => {
+        : this.storage.tx(() => {
             const r = this.take.get({ now, source, hash }) as { id: string; store: string } | undefined;
             if (!r) return undefined;
             const k = this.credentials.enrollKey(r.store);

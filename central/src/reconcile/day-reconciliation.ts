@@ -238,7 +238,7 @@ export class DayReconciliation {
   private readonly resolveException: Statement;
 
   constructor(
-    private readonly s: HubStorage,
+    private readonly storage: HubStorage,
     private readonly exceptions: Exceptions,
     private readonly audit: AuditLog,
     private readonly events: HubEvents,
@@ -247,7 +247,7 @@ export class DayReconciliation {
     private readonly zoneOf: (store: string) => string,
     private readonly log: Logger,
   ) {
-    const db = s.db;
+    const db = storage.db;
     this.getDay = db.prepare(`SELECT * FROM register_days WHERE store = ? AND register = ? AND business_day = ?`);
     this.upsert = db.prepare(
       `INSERT INTO register_days (store, register, business_day, source, event_id, currency, reported, receipts,
@@ -340,7 +340,7 @@ export class DayReconciliation {
     }
     const row = this.getDay.get(store, register, body.businessDay) as DayRow;
     this.reconcile(row, 'close', before?.exception_id ?? undefined);
-    const tx = this.s.transactionId();
+    const tx = this.storage.transactionId();
     if (this.closedIn.tx !== tx) this.closedIn = { tx, keys: new Set() };
     this.closedIn.keys.add(`${store}\u0000${register}\u0000${body.businessDay}`);
   }
@@ -368,7 +368,7 @@ export class DayReconciliation {
     const zones = new Map<string, string>();
     const waiting = new Set(open.map((o) => `${o.store}\u0000${o.register}\u0000${o.business_day}`));
     // a day closed in this very transaction was compared with these events already
-    if (this.closedIn.tx !== undefined && this.closedIn.tx === this.s.transactionId())
+    if (this.closedIn.tx !== undefined && this.closedIn.tx === this.storage.transactionId())
       for (const k of this.closedIn.keys) waiting.delete(k);
     const due = new Set<string>();
     for (const t of touched) {
@@ -577,7 +577,7 @@ export class DayReconciliation {
     }
     if (this.outcomeListeners.length > 0 && (ask || status !== 'resending')) {
       const o: DayOutcome = { store, register, businessDay: day, status, closedAt: row.closed_at, at: nowMs };
-      this.s.afterCommit(() => {
+      this.storage.afterCommit(() => {
         for (const l of this.outcomeListeners) l(o);
       });
     }

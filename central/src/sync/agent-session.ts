@@ -111,10 +111,10 @@ export class AgentSession {
     public keyId: string,
     private readonly ws: WebSocket,
     tokenExpiresAt: number,
-    private readonly d: SessionDeps,
+    private readonly deps: SessionDeps,
     private readonly link: SessionLink,
   ) {
-    this.elapsed = d.elapsed ?? monotonicClock;
+    this.elapsed = deps.elapsed ?? monotonicClock;
     this.ended = new Promise((resolve) => ws.once('close', () => resolve()));
     this.armExpiry(tokenExpiresAt);
     ws.on('message', (data, isBinary) => {
@@ -213,7 +213,7 @@ export class AgentSession {
 
   pushInventory(skus: string[]): void {
     if (!this.agentId) return;
-    this.sendInventory(false, this.d.agents.onHand(this.store, skus));
+    this.sendInventory(false, this.deps.agents.onHand(this.store, skus));
   }
 
   /** Numbers each inventory frame of this connection and remembers which SKUs each carried. */
@@ -229,14 +229,14 @@ export class AgentSession {
   /** The store's effective returns policy (on connect, and whenever the operator changes it). */
   pushPolicy(): void {
     if (!this.agentId) return;
-    const { version, policy } = this.d.agents.policy(this.store);
+    const { version, policy } = this.deps.agents.policy(this.store);
     this.send({ t: 'policy', version, policy });
   }
 
   /** The store's sync settings (on connect, and whenever an operator changes them). */
   pushConfig(): void {
     if (!this.agentId) return;
-    const { version, settings } = this.d.agents.settings(this.store);
+    const { version, settings } = this.deps.agents.settings(this.store);
     this.send({ t: 'config', version, settings });
   }
 
@@ -245,9 +245,9 @@ export class AgentSession {
     const inFlight = new Set<string>();
     if (upTo !== undefined) for (const [sku, n] of this.pushedIn) if (n > upTo) inFlight.add(sku);
     // the accuracy report is kept by the hub (metrics and status read it from there)
-    const { corrections } = this.d.agents.compareInventory(this.store, items, inFlight);
+    const { corrections } = this.deps.agents.compareInventory(this.store, items, inFlight);
     if (corrections.items.length > 0 || corrections.removed.length > 0) {
-      this.d.log.info(
+      this.deps.log.info(
         { store: this.store, differing: corrections.items.length, extra: corrections.removed.length },
         'inventory copy differs; re-sending',
       );
@@ -257,7 +257,7 @@ export class AgentSession {
 
   private armExpiry(expiresAt: number): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    const ms = Math.max(0, expiresAt - this.d.now());
+    const ms = Math.max(0, expiresAt - this.deps.now());
     this.expiryTimer = setTimeout(
       () => this.close(CloseCodes.TOKEN_EXPIRED, 'access token expired'),
       Math.min(ms, 2 ** 31 - 1),
@@ -265,7 +265,7 @@ export class AgentSession {
   }
 
   private protocolError(message: string): void {
-    this.d.log.warn({ store: this.store }, `protocol error: ${message}`);
+    this.deps.log.warn({ store: this.store }, `protocol error: ${message}`);
     this.close(CloseCodes.PROTOCOL, message.slice(0, 120));
   }
 
@@ -279,7 +279,7 @@ export class AgentSession {
       ? agentTooOldReason(WIRE_VERSION_MIN)
       : `this agent needs a newer tillbridge-hub (agent protocol >= ${agent.min}, hub <= ${WIRE_VERSION}): ` +
         `upgrade the hub (docs/upgrade.md)`;
-    this.d.log.warn(
+    this.deps.log.warn(
       { store: this.store, agentProtocol: agent, hubProtocol: { min: WIRE_VERSION_MIN, max: WIRE_VERSION }, software },
       `agent refused: no protocol version in common (${agentTooOld ? 'agent too old' : 'hub too old'})`,
     );
@@ -325,7 +325,7 @@ export class AgentSession {
       this.onHello(frame);
       return;
     }
-    this.d.agents.frame(this.store);
+    this.deps.agents.frame(this.store);
     if (!this.agentId) {
       this.protocolError(`"${frame.t}" before "welcome"`);
       return;
@@ -364,7 +364,7 @@ export class AgentSession {
       }
       case 'heartbeat': {
         // nothing of it is owed durability: held in memory, or a deferred write (no fsync)
-        this.d.agents.heartbeat(this.store, this.agentId, frame);
+        this.deps.agents.heartbeat(this.store, this.agentId, frame);
         return;
       }
     }
@@ -372,7 +372,7 @@ export class AgentSession {
 
   private async onToken(token: string): Promise<void> {
     try {
-      const t = await this.d.agents.refreshToken(this.store, token);
+      const t = await this.deps.agents.refreshToken(this.store, token);
       if (t.kind === 'other-store') {
         this.close(CloseCodes.UNAUTHORIZED, 'token for another store');
         return;
@@ -391,7 +391,7 @@ export class AgentSession {
   /** A rotated-in key waiting for this store: sent over this authenticated connection. */
   pushPendingKey(): void {
     if (!this.agentId) return;
-    const k = this.d.agents.takePendingKey(this.store);
+    const k = this.deps.agents.takePendingKey(this.store);
     if (!k) return;
     this.send({ t: 'key', id: k.id, apiKey: k.secret });
   }
@@ -406,10 +406,10 @@ export class AgentSession {
   pushPendingResends(): void {
     if (!this.agentId) return;
     try {
-      for (const r of this.d.agents.pendingResends(this.store))
+      for (const r of this.deps.agents.pendingResends(this.store))
         this.send({ t: 'resend', register: r.register, businessDay: r.businessDay, missing: r.missing });
     } catch (err) {
-      this.d.log.warn(
+      this.deps.log.warn(
         { store: this.store, err },
         'could not read the resends the agent owes (asked again on its next connection)',
       );
@@ -418,8 +418,8 @@ export class AgentSession {
 
   private onKeyAck(id: string): void {
     // owed: the confirmation and its audit entry, committed together (one synced commit)
-    const confirmed = this.d.agents.confirmKey(this.store, id);
-    if (confirmed) this.d.log.info({ store: this.store, key: id }, 'the agent stored its new API key');
+    const confirmed = this.deps.agents.confirmKey(this.store, id);
+    if (confirmed) this.deps.log.info({ store: this.store, key: id }, 'the agent stored its new API key');
   }
 
   private onHello(hello: HelloFrame): void {
@@ -429,9 +429,9 @@ export class AgentSession {
     }
     const agentId = hello.agent;
     this.claimedAgent = agentId;
-    const cursorStore = this.d.agents.otherStoreOf(this.store, agentId); // refused, audited
+    const cursorStore = this.deps.agents.otherStoreOf(this.store, agentId); // refused, audited
     if (cursorStore !== undefined) {
-      this.d.log.warn(
+      this.deps.log.warn(
         { store: this.store, agentId, cursorStore },
         "an agent of another store presented this store's token",
       );
@@ -439,7 +439,7 @@ export class AgentSession {
       return;
     }
     const failed = (err: unknown): void => {
-      this.d.log.error({ store: this.store, agentId, err }, 'could not accept the agent');
+      this.deps.log.error({ store: this.store, agentId, err }, 'could not accept the agent');
       this.close(CloseCodes.GOING_AWAY, 'the hub could not accept this connection; retry');
     };
     if (hello.run !== undefined) this.claimedAttempt.run = hello.run;
@@ -480,11 +480,11 @@ export class AgentSession {
 
   private refuseCopyOf(copy: { store: string; agentId: string; incarnation: string }, live: { peer: string }): void {
     try {
-      this.d.agents.recordDuplicate(copy, { live: live.peer, refused: this.peer });
+      this.deps.agents.recordDuplicate(copy, { live: live.peer, refused: this.peer });
     } catch (err) {
-      this.d.log.error({ store: this.store, err }, 'could not record the refused copy');
+      this.deps.log.error({ store: this.store, err }, 'could not record the refused copy');
     }
-    this.d.log.warn(
+    this.deps.log.warn(
       { ...copy, live: live.peer, refused: this.peer },
       'a second live copy of an agent connected: refused',
     );
@@ -505,10 +505,10 @@ export class AgentSession {
       ...(hello.os ? { os: hello.os } : {}),
       ...(Number.isFinite(startedAt) ? { startedAt } : {}),
     };
-    const c = this.d.agents.connect(this.store, agentId, incarnation, newest, info);
+    const c = this.deps.agents.connect(this.store, agentId, incarnation, newest, info);
     if (c.kind === 'behind') {
       // restored from a backup, or a snapshot reverted: its seqs would repeat ones the hub applied (recorded)
-      this.d.log.warn(
+      this.deps.log.warn(
         { store: this.store, agentId, incarnation, newest, applied: c.applied },
         "an agent's database is behind what the hub applied (restored or reverted): it starts a new incarnation",
       );
@@ -526,15 +526,15 @@ export class AgentSession {
       v: this.protocol ?? WIRE_VERSION_MIN,
       store: this.store,
       lastSeq: this.cursor,
-      serverTime: new Date(this.d.now()).toISOString(),
-      cardKey: this.d.agents.cardKey.toString('base64url'),
+      serverTime: new Date(this.deps.now()).toISOString(),
+      cardKey: this.deps.agents.cardKey.toString('base64url'),
     });
     this.pushPolicy();
     this.pushConfig();
-    this.sendInventory(true, this.d.agents.inventory(this.store));
+    this.sendInventory(true, this.deps.agents.inventory(this.store));
     this.pushPendingKey();
     this.pushPendingResends();
-    this.d.log.info(
+    this.deps.log.info(
       {
         store: this.store,
         agentId,
@@ -555,7 +555,7 @@ export class AgentSession {
 
   private onEvents(items: BatchInput['items']): void {
     // queued with other agents' batches, one commit for them all: acked or nacked once it returned
-    this.d.agents.applyBatch(
+    this.deps.agents.applyBatch(
       { store: this.store, agentId: this.helloAgent(), incarnation: this.incarnation, items },
       (o) => {
         if (o.ok) {
@@ -572,7 +572,7 @@ export class AgentSession {
         }
         const first = Math.min(...items.map((i) => i.seq));
         const retryAfterMs = fullJitterDelay(this.failures++, { baseMs: 200, capMs: 30_000 });
-        this.d.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
+        this.deps.log.error({ store: this.store, seq: first, err }, 'could not apply events; the agent will retry');
         this.send({ t: 'nack', seq: first, code: TbCodes.STORAGE_BUSY, retryAfterMs });
       },
     );
@@ -585,11 +585,11 @@ export class AgentSession {
   private onForked(f: ForkedHistory): void {
     const copy = { store: this.store, agentId: this.helloAgent(), incarnation: this.incarnation };
     try {
-      this.d.agents.recordForked(copy, { seq: f.seq, eventId: f.eventId, applied: f.applied });
+      this.deps.agents.recordForked(copy, { seq: f.seq, eventId: f.eventId, applied: f.applied });
     } catch (err) {
-      this.d.log.error({ store: this.store, err }, 'could not record the forked history');
+      this.deps.log.error({ store: this.store, err }, 'could not record the forked history');
     }
-    this.d.log.warn(
+    this.deps.log.warn(
       { ...copy, seq: f.seq, event: f.eventId, applied: f.applied },
       "an agent's database forked from what the hub applied: it starts a new incarnation",
     );
@@ -625,9 +625,9 @@ export class AgentSession {
       return;
     }
     try {
-      this.send({ t: 'res', rid, ok: true, body: this.d.returns.override(this.store, parsed.data) });
+      this.send({ t: 'res', rid, ok: true, body: this.deps.returns.override(this.store, parsed.data) });
     } catch (err) {
-      if (!isTbError(err)) this.d.log.error({ store: this.store, err }, 'override failed');
+      if (!isTbError(err)) this.deps.log.error({ store: this.store, err }, 'override failed');
       this.answerFailure(rid, err);
     }
   }
@@ -639,21 +639,21 @@ export class AgentSession {
       return;
     }
     this.whenApplied(rid, parsed.data.after, () =>
-      this.send({ t: 'res', rid, ok: true, body: this.d.returns.lookup(this.store, parsed.data) }),
+      this.send({ t: 'res', rid, ok: true, body: this.deps.returns.lookup(this.store, parsed.data) }),
     );
   }
 
   /** The registers' states: recorded, and announced by the `terminal.status` webhook when one changes. */
   private onTerminal(items: TerminalStatus[]): void {
-    this.d.agents.reportTerminals(this.store, items);
+    this.deps.agents.reportTerminals(this.store, items);
   }
 
   private authorize(rid: number, body: AuthorizeRequestBody, arrived: number): void {
     try {
-      const result = this.d.returns.authorize(this.store, body, () => this.elapsed.now() - arrived);
+      const result = this.deps.returns.authorize(this.store, body, () => this.elapsed.now() - arrived);
       this.send({ t: 'res', rid, ok: true, body: result });
     } catch (err) {
-      this.d.log.error({ store: this.store, err }, 'authorization failed');
+      this.deps.log.error({ store: this.store, err }, 'authorization failed');
       this.answerFailure(rid, err);
     }
   }

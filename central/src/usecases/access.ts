@@ -11,7 +11,7 @@ export interface AdminAccessDeps {
 
 /** Who an admin request is: its bearer token checked, a refused one counted against its source. */
 export class AdminAccess {
-  constructor(private readonly d: AdminAccessDeps) {}
+  constructor(private readonly deps: AdminAccessDeps) {}
 
   /**
    * The identity of an `Authorization` header's admin token. A refused token counts against its
@@ -24,10 +24,10 @@ export class AdminAccess {
       if (token === undefined) {
         throw new TbError(TbCodes.UNAUTHORIZED, 'an admin token is required (Authorization: Bearer tba_…)');
       }
-      return this.d.credentials.checkAdminToken(token);
+      return this.deps.credentials.checkAdminToken(token);
     } catch (err) {
       if (!isTbError(err, TbCodes.UNAUTHORIZED)) throw err;
-      const wait = this.d.gate.failed(source, 'admin API', { path });
+      const wait = this.deps.gate.failed(source, 'admin API', { path });
       throw wait > 0 ? rateLimited('too many failed authentications from this address; try again later', wait) : err;
     }
   }
@@ -41,14 +41,14 @@ export interface AgentTokenDeps {
 
 /** An agent's access token for its store's API key (POST /v1/token): rate limited per store and per source. */
 export class AgentTokenUseCases {
-  constructor(private readonly d: AgentTokenDeps) {}
+  constructor(private readonly deps: AgentTokenDeps) {}
 
   /**
    * A request that does not authenticate: a failure of its source; TB_RATE_LIMITED once the source is blocked, else
    * `err`.
    */
   refuse(source: string, reason: string, err: TbError, tried?: string): never {
-    const wait = this.d.gate.failed(
+    const wait = this.deps.gate.failed(
       source,
       'token',
       { reason, ...(tried !== undefined ? { store: tried } : {}) },
@@ -71,11 +71,11 @@ export class AgentTokenUseCases {
     certStore: string | undefined,
   ): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number }> {
     const store = storeRaw.slice(0, 64);
-    const wait = this.d.gate.tokenWait(source, store);
+    const wait = this.deps.gate.tokenWait(source, store);
     if (wait > 0) throw rateLimited('too many token requests for this store; try again later', wait);
     let key: { store: string; keyId: string };
     try {
-      key = this.d.credentials.checkApiKey(storeRaw, apiKey);
+      key = this.deps.credentials.checkApiKey(storeRaw, apiKey);
     } catch (err) {
       return this.refuse(
         source,
@@ -85,7 +85,7 @@ export class AgentTokenUseCases {
       );
     }
     if (certStore !== undefined && certStore !== key.store) {
-      this.d.gate.refused(
+      this.deps.gate.refused(
         source,
         'auth.cert_mismatch',
         'token',
@@ -94,11 +94,11 @@ export class AgentTokenUseCases {
       );
       throw new TbError(TbCodes.FORBIDDEN, 'the client certificate belongs to another store');
     }
-    this.d.gate.tokenIssued(key.store);
+    this.deps.gate.tokenIssued(key.store);
     return {
-      accessToken: await this.d.tokens.issue(key.store, key.keyId),
+      accessToken: await this.deps.tokens.issue(key.store, key.keyId),
       tokenType: 'Bearer',
-      expiresIn: this.d.tokens.lifetime,
+      expiresIn: this.deps.tokens.lifetime,
     };
   }
 }

@@ -68,21 +68,21 @@ export type TokenCheck =
  * deferred writes, which open no transaction here.
  */
 export class AgentUseCases {
-  constructor(private readonly d: AgentUseCaseDeps) {}
+  constructor(private readonly deps: AgentUseCaseDeps) {}
 
   /** The card key sent in the welcome. */
   get cardKey(): Buffer {
-    return this.d.cardKey;
+    return this.deps.cardKey;
   }
 
   /** An access token's store, key and expiry; rejects an invalid one. */
   verifyToken(token: string): ReturnType<AccessTokens['verify']> {
-    return this.d.tokens.verify(token);
+    return this.deps.tokens.verify(token);
   }
 
   /** May a connection authenticated by this store's key `kid` be accepted? */
   acceptsKey(store: string, kid: string): boolean {
-    return this.d.stores.get(store) !== undefined && this.d.credentials.keyWorks(store, kid);
+    return this.deps.stores.get(store) !== undefined && this.deps.credentials.keyWorks(store, kid);
   }
 
   /**
@@ -90,12 +90,12 @@ export class AgentUseCases {
    * refused, audited).
    */
   async refreshToken(store: string, token: string): Promise<TokenCheck> {
-    const t = await this.d.tokens.verify(token);
+    const t = await this.deps.tokens.verify(token);
     if (t.store !== store) {
       this.auditCrossStore(`store:${store}`, store, { tokenStore: t.store });
       return { kind: 'other-store' };
     }
-    if (!this.d.credentials.keyWorks(t.store, t.kid)) return { kind: 'key-dead' };
+    if (!this.deps.credentials.keyWorks(t.store, t.kid)) return { kind: 'key-dead' };
     return { kind: 'ok', kid: t.kid, expiresAt: t.expiresAt };
   }
 
@@ -104,7 +104,7 @@ export class AgentUseCases {
    * when not.
    */
   otherStoreOf(store: string, agentId: string): string | undefined {
-    const c = this.d.cursors.cursor(agentId);
+    const c = this.deps.cursors.cursor(agentId);
     if (!c || c.store === store) return undefined;
     this.auditCrossStore(`agent:${agentId}`, store, { agentStore: c.store });
     return c.store;
@@ -112,8 +112,8 @@ export class AgentUseCases {
 
   /** An agent connection refused for belonging to another store, audited in a transaction of its own. */
   private auditCrossStore(actor: string, store: string, details: Record<string, unknown>): void {
-    this.d.uow.tx(() =>
-      this.d.audit.append({
+    this.deps.uow.tx(() =>
+      this.deps.audit.append({
         actor,
         action: 'auth.cross_store',
         outcome: 'refused',
@@ -130,35 +130,35 @@ export class AgentUseCases {
    * incarnation (restored or reverted), which is recorded and refused.
    */
   connect(store: string, agentId: string, incarnation: string, newest: number, agent?: AgentInfo): Connection {
-    const c = this.d.uow.tx((): Connection => {
-      const inc = this.d.cursors.incarnation(agentId, incarnation);
+    const c = this.deps.uow.tx((): Connection => {
+      const inc = this.deps.cursors.incarnation(agentId, incarnation);
       if (inc && newest < inc.lastSeq) {
-        this.d.copies.behind({ store, agentId, incarnation }, newest, inc.lastSeq);
+        this.deps.copies.behind({ store, agentId, incarnation }, newest, inc.lastSeq);
         return { kind: 'behind', applied: inc.lastSeq };
       }
-      if (!inc) this.d.cursors.setCursor(agentId, incarnation, store, 0);
+      if (!inc) this.deps.cursors.setCursor(agentId, incarnation, store, 0);
       return { kind: 'accepted', lastSeq: inc?.lastSeq ?? 0 };
     });
-    if (c.kind === 'accepted') this.d.presence.connected(store, agentId, this.d.clock.now(), agent);
+    if (c.kind === 'accepted') this.deps.presence.connected(store, agentId, this.deps.clock.now(), agent);
     return c;
   }
 
   /** The store's agent is gone from this process (a deferred write of when it was last seen). */
   disconnected(store: string): void {
-    const now = this.d.clock.now();
-    this.d.presence.disconnected(store, now);
-    this.d.stores.touch(store, now);
+    const now = this.deps.clock.now();
+    this.deps.presence.disconnected(store, now);
+    this.deps.stores.touch(store, now);
   }
 
   /** A frame from the store's agent, now (in memory). */
   frame(store: string): void {
-    this.d.presence.frame(store, this.d.clock.now());
+    this.deps.presence.frame(store, this.deps.clock.now());
   }
 
   /** What the agent's heartbeat reports: held in memory, or a deferred write (no fsync). */
   heartbeat(store: string, agentId: string, frame: HeartbeatFrame): void {
-    this.d.presence.heartbeat(store, frame, this.d.clock.now());
-    if (frame.authz) this.d.authzStats.report(store, agentId, frame.authz);
+    this.deps.presence.heartbeat(store, frame, this.deps.clock.now());
+    if (frame.authz) this.deps.authzStats.report(store, agentId, frame.authz);
   }
 
   /**
@@ -166,7 +166,7 @@ export class AgentUseCases {
    * changed); returns those recorded, an older report than the one held being ignored.
    */
   reportTerminals(store: string, items: TerminalStatus[]): TerminalStatus[] {
-    return items.filter((t) => this.d.terminals.record(store, t));
+    return items.filter((t) => this.deps.terminals.record(store, t));
   }
 
   /** The agent's inventory digest against the hub's: the accuracy report (a deferred write) and what to re-send. */
@@ -175,7 +175,7 @@ export class AgentUseCases {
     digest: { sku: string; h: string }[],
     inFlight: ReadonlySet<string>,
   ): ReturnType<InventoryAccuracy['compare']> {
-    return this.d.accuracy.compare(store, digest, inFlight);
+    return this.deps.accuracy.compare(store, digest, inFlight);
   }
 
   /**
@@ -184,19 +184,19 @@ export class AgentUseCases {
    * commit that holds it returned.
    */
   applyBatch(batch: Omit<BatchInput, 'origin'>, done: (o: BatchOutcome) => void): void {
-    this.d.ingest.submit(batch, done);
+    this.deps.ingest.submit(batch, done);
   }
 
   /** The rotated-in key waiting for the store, marked delivered (sent over the agent's authenticated connection). */
   /** The resends the store's agent still owes: asked again when it connects (a read). */
   pendingResends(store: string): ResendRequest[] {
-    return this.d.registerDays.pending(store);
+    return this.deps.registerDays.pending(store);
   }
 
   takePendingKey(store: string): { id: string; secret: string } | undefined {
-    return this.d.uow.tx(() => {
-      const k = this.d.credentials.pendingKey(store);
-      if (k) this.d.credentials.markDelivered(k.id);
+    return this.deps.uow.tx(() => {
+      const k = this.deps.credentials.pendingKey(store);
+      if (k) this.deps.credentials.markDelivered(k.id);
       return k;
     });
   }
@@ -206,9 +206,9 @@ export class AgentUseCases {
    * confirmed.
    */
   confirmKey(store: string, id: string): boolean {
-    return this.d.uow.tx(() =>
-      this.d.credentials.confirm(store, id, () =>
-        this.d.audit.append({
+    return this.deps.uow.tx(() =>
+      this.deps.credentials.confirm(store, id, () =>
+        this.deps.audit.append({
           actor: `store:${store}`,
           action: 'key.confirm',
           outcome: 'stored',
@@ -221,33 +221,33 @@ export class AgentUseCases {
 
   /** A second live copy of the agent's database was refused: audited, kept as an exception. */
   recordDuplicate(copy: CopyOf, sources: { live: string; refused: string }): void {
-    this.d.uow.tx(() => this.d.copies.duplicate(copy, sources));
+    this.deps.uow.tx(() => this.deps.copies.duplicate(copy, sources));
   }
 
   /** The agent's database forked from what the hub applied: audited, kept as an exception. */
   recordForked(copy: CopyOf, at: { seq: number; eventId: string; applied: number }): void {
-    this.d.uow.tx(() => this.d.copies.forked(copy, at));
+    this.deps.uow.tx(() => this.deps.copies.forked(copy, at));
   }
 
   /** The store's returns policy in force. */
   policy(store: string): { version: number; policy: Policy } {
-    const { version, policy } = this.d.policies.effective(store);
+    const { version, policy } = this.deps.policies.effective(store);
     return { version, policy };
   }
 
   /** The store's sync settings in force. */
   settings(store: string): { version: number; settings: SyncSettings } {
-    const { version, value } = this.d.syncConfig.effective(store);
+    const { version, value } = this.deps.syncConfig.effective(store);
     return { version, settings: value };
   }
 
   /** The store's whole inventory, as the agent's copy holds it. */
   inventory(store: string): { sku: string; onHand: number }[] {
-    return this.d.ledger.list(store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
+    return this.deps.ledger.list(store).map((r) => ({ sku: r.sku, onHand: fromMilli(r.onHand) }));
   }
 
   /** On hand of these SKUs (0 for one the hub does not hold). */
   onHand(store: string, skus: string[]): { sku: string; onHand: number }[] {
-    return skus.map((sku) => ({ sku, onHand: fromMilli(this.d.ledger.get(store, sku)?.onHand ?? 0) }));
+    return skus.map((sku) => ({ sku, onHand: fromMilli(this.deps.ledger.get(store, sku)?.onHand ?? 0) }));
   }
 }

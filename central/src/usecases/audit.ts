@@ -8,15 +8,15 @@ export interface AuditUseCaseDeps {
 
 /** The audit log's changes an operator asks for. */
 export class AuditUseCases {
-  constructor(private readonly d: AuditUseCaseDeps) {}
+  constructor(private readonly deps: AuditUseCaseDeps) {}
 
   /** A signed checkpoint of the head now; the request is audited in the same transaction and covered by it. */
   checkpoint(actor: string): ReturnType<AuditCheckpoints['file']> {
-    return this.d.uow.tx(() => {
+    return this.deps.uow.tx(() => {
       // the request's own audit entry is in the log, so there is a head to sign
-      const record = this.d.checkpoints.create(actor);
+      const record = this.deps.checkpoints.create(actor);
       if (!record) throw new Error('no audit checkpoint was made: the audit log is empty');
-      return this.d.checkpoints.file(record);
+      return this.deps.checkpoints.file(record);
     });
   }
 }

@@ -20,15 +20,15 @@ export interface EnrollAnswer {
 
 /** Enrollment codes: made by an admin (`stores enroll`), traded once by a store's agent (`tillbridge-agent enroll`). */
 export class EnrollmentUseCases {
-  constructor(private readonly d: EnrollmentUseCaseDeps) {}
+  constructor(private readonly deps: EnrollmentUseCaseDeps) {}
 
   create(actor: string, store: string, ttlMs: number): { id: string; code: string; store: string; expiresAt: string } {
-    if (!this.d.stores.get(store)) throw new TbError(TbCodes.NOT_FOUND, `store ${store} not found`);
-    return this.d.enrollments.create(store, ttlMs, actor);
+    if (!this.deps.stores.get(store)) throw new TbError(TbCodes.NOT_FOUND, `store ${store} not found`);
+    return this.deps.enrollments.create(store, ttlMs, actor);
   }
 
   list(store?: string): EnrollmentView[] {
-    return this.d.enrollments.codes(store);
+    return this.deps.enrollments.codes(store);
   }
 
   /**
@@ -39,13 +39,13 @@ export class EnrollmentUseCases {
   use(source: string, code: unknown): EnrollAnswer {
     let r: ReturnType<Enrollments['use']>;
     try {
-      r = this.d.enrollments.use(typeof code === 'string' ? code : '', source);
+      r = this.deps.enrollments.use(typeof code === 'string' ? code : '', source);
     } catch (err) {
       if (!(err instanceof TbError) || err.code !== TbCodes.UNAUTHORIZED) throw err;
-      const wait = this.d.gate.failed(source, 'enrollment code');
+      const wait = this.deps.gate.failed(source, 'enrollment code');
       throw wait > 0 ? rateLimited('too many failed attempts from this address; try again later', wait) : err;
     }
-    this.d.keys.dropped(r.store, r.ended);
+    this.deps.keys.dropped(r.store, r.ended);
     return { store: r.store, apiKey: r.apiKey, keyId: r.keyId };
   }
 }

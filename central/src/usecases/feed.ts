@@ -14,14 +14,14 @@ export interface FeedUseCaseDeps {
  * back (`rewind`, a replay) and forgetting a consumer are audited.
  */
 export class FeedUseCases {
-  constructor(private readonly d: FeedUseCaseDeps) {}
+  constructor(private readonly deps: FeedUseCaseDeps) {}
 
   ack(actor: string, name: string, position: number, opts: { rewind?: boolean } = {}): FeedConsumer {
-    return this.d.uow.tx(() => {
-      const before = this.d.erpFeed.consumer(name);
-      const after = this.d.erpFeed.ack(name, position, opts);
+    return this.deps.uow.tx(() => {
+      const before = this.deps.erpFeed.consumer(name);
+      const after = this.deps.erpFeed.ack(name, position, opts);
       if (before && position < before.position) {
-        this.d.audit.append({
+        this.deps.audit.append({
           actor,
           action: 'feed.rewind',
           outcome: 'rewound',
@@ -35,11 +35,11 @@ export class FeedUseCases {
 
   /** False when there was no such consumer. */
   remove(actor: string, name: string): boolean {
-    return this.d.uow.tx(() => {
-      const prior = this.d.erpFeed.consumer(name);
+    return this.deps.uow.tx(() => {
+      const prior = this.deps.erpFeed.consumer(name);
       if (!prior) return false;
-      this.d.erpFeed.removeConsumer(name);
-      this.d.audit.append({
+      this.deps.erpFeed.removeConsumer(name);
+      this.deps.audit.append({
         actor,
         action: 'feed.consumer.remove',
         outcome: 'removed',

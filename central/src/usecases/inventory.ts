@@ -14,7 +14,7 @@ export interface InventoryUseCaseDeps {
 
 /** Inventory set by an operator: the adjustment movement and its audit entry, one transaction. */
 export class InventoryUseCases {
-  constructor(private readonly d: InventoryUseCaseDeps) {}
+  constructor(private readonly deps: InventoryUseCaseDeps) {}
 
   /**
    * Sets the store's on-hand for a SKU (`qty` in units); what it moved. The change reaches the agent once committed.
@@ -26,7 +26,7 @@ export class InventoryUseCases {
     sku: string,
     qty: number,
   ): { store: string; sku: string; onHand: number; delta: number } {
-    const { uow, ledger, audit } = this.d;
+    const { uow, ledger, audit } = this.deps;
     return uow.tx(() => {
       const delta = ledger.setOnHand(store, sku, toMilli(qty), `admin:${adminId}`);
       audit.append({
@@ -52,13 +52,13 @@ export interface ImportUseCaseDeps extends InventoryImportDeps, SalesImportDeps 
  * and its audit entry.
  */
 export class ImportUseCases {
-  constructor(private readonly d: ImportUseCaseDeps) {}
+  constructor(private readonly deps: ImportUseCaseDeps) {}
 
   inventory(req: ImportRequest): Promise<Record<string, unknown>> {
-    return this.d.imports.run(inventoryImport(this.d), req);
+    return this.deps.imports.run(inventoryImport(this.deps), req);
   }
 
   sales(req: ImportRequest): Promise<Record<string, unknown>> {
-    return this.d.imports.run(salesImport(this.d), req);
+    return this.deps.imports.run(salesImport(this.deps), req);
   }
 }

@@ -15,7 +15,7 @@ export interface ReturnUseCaseDeps {
  * an exception. Completions and cancellations arrive as events of an agent's batch (AgentUseCases.applyBatch).
  */
 export class ReturnUseCases {
-  constructor(private readonly d: ReturnUseCaseDeps) {}
+  constructor(private readonly deps: ReturnUseCaseDeps) {}
 
   /** `latencyMs`: how long since the request arrived, read as the decision is made (see ReturnsEngine.authorize). */
   authorize(
@@ -23,16 +23,16 @@ export class ReturnUseCases {
     body: AuthorizeRequestBody,
     latencyMs?: () => number,
   ): ReturnType<ReturnsEngine['authorize']> {
-    return this.d.uow.tx(() => this.d.engine.authorize(store, body, latencyMs));
+    return this.deps.uow.tx(() => this.deps.engine.authorize(store, body, latencyMs));
   }
 
   override(store: string, body: OverrideBody): ReturnType<ReturnsEngine['override']> {
-    return this.d.uow.tx(() => this.d.engine.override(store, body));
+    return this.deps.uow.tx(() => this.deps.engine.override(store, body));
   }
 
   /** What the hub knows of a receipt (nothing is written). */
   lookup(store: string, q: ReceiptLookupBody): ReturnType<ReturnsEngine['lookup']> {
-    return this.d.engine.lookup(store, q);
+    return this.deps.engine.lookup(store, q);
   }
 
   /**
@@ -44,6 +44,6 @@ export class ReturnUseCases {
     action: Resolution,
     note: string,
   ): ReturnType<ExceptionResolution['resolve']> {
-    return this.d.uow.tx(() => this.d.resolution.resolve(id, action, note, actor));
+    return this.deps.uow.tx(() => this.deps.resolution.resolve(id, action, note, actor));
   }
 }

@@ -26,13 +26,13 @@ export interface SettingsUseCaseDeps {
  * and its audit entry, pushed to the agents once committed) and the managers who may override.
  */
 export class SettingsUseCases {
-  constructor(private readonly d: SettingsUseCaseDeps) {}
+  constructor(private readonly deps: SettingsUseCaseDeps) {}
 
   /**
    * A change to the default policy (store undefined) or a store's: the new version and the policy now in force there.
    */
   setPolicy(...change: SettingsChange): { version: number; policy: Policy } {
-    const { policies } = this.d;
+    const { policies } = this.deps;
     return this.change(change, policies, (store) => ({
       policy: store ? policies.effective(store).policy : policies.defaultPolicy().policy,
     }));
@@ -43,7 +43,7 @@ export class SettingsUseCases {
    * there.
    */
   setSyncSettings(...change: SettingsChange): { version: number; settings: SyncSettings } {
-    const { syncConfig } = this.d;
+    const { syncConfig } = this.deps;
     return this.change(change, syncConfig, (store) => ({
       settings: store ? syncConfig.effective(store).value : syncConfig.defaults().value,
     }));
@@ -55,7 +55,7 @@ export class SettingsUseCases {
     settings: Pick<VersionedSettings<unknown>, 'set'>,
     inForce: (store: string | undefined) => T,
   ): { version: number } & T {
-    return this.d.uow.tx(() => {
+    return this.deps.uow.tx(() => {
       const version = settings.set(store, change, actor, opts);
       return { version, ...inForce(store) };
     });
@@ -63,7 +63,7 @@ export class SettingsUseCases {
 
   /** Adds a manager or changes their name and code. */
   setManager(actor: string, id: string, name: string, code: string): void {
-    const { uow, managers, audit } = this.d;
+    const { uow, managers, audit } = this.deps;
     uow.tx(() => {
       managers.set(id, name, code);
       audit.append({ actor, action: 'manager.set', outcome: 'set', resource: `manager:${id}`, details: { name } });
@@ -72,7 +72,7 @@ export class SettingsUseCases {
 
   /** Whether there was an active manager of that id to remove (nothing is audited when not). */
   removeManager(actor: string, id: string): boolean {
-    const { uow, managers, audit } = this.d;
+    const { uow, managers, audit } = this.deps;
     return uow.tx(() => {
       const ok = managers.remove(id);
       if (ok) audit.append({ actor, action: 'manager.remove', outcome: 'removed', resource: `manager:${id}` });

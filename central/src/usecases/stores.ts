@@ -17,11 +17,11 @@ export interface StoreUseCaseDeps {
 
 /** Stores and their API keys (rotation, schedules, revocation): each change one transaction with its audit entry. */
 export class StoreUseCases {
-  constructor(private readonly d: StoreUseCaseDeps) {}
+  constructor(private readonly deps: StoreUseCaseDeps) {}
 
   /** A new store and its first API key (shown once, in the answer). */
   create(actor: string, id: string, name: string): { store: string; name: string; apiKey: string } {
-    const { uow, stores, credentials, audit } = this.d;
+    const { uow, stores, credentials, audit } = this.deps;
     return uow.tx(() => {
       if (stores.get(id)) throw new TbError(TbCodes.CONFLICT, `store ${id} already exists`);
       stores.create(id, name);
@@ -43,7 +43,7 @@ export class StoreUseCases {
     actor: string,
     version: string | null,
   ): { minAgentVersion: string | null; previous: string | null } {
-    const { uow, agentVersions, audit } = this.d;
+    const { uow, agentVersions, audit } = this.deps;
     return uow.tx(() => {
       const previous = agentVersions.get();
       agentVersions.set(version);
@@ -64,22 +64,22 @@ export class StoreUseCases {
    * holding the agent may deliver it and see it confirmed (which wipes the sealed copy) first.
    */
   rotateKey(actor: string, store: string, graceMs: number): { id: string; oldExpireAt: string; apiKey: string } {
-    return this.d.uow.tx(() => {
-      const r = this.d.keys.rotate(store, graceMs, actor);
+    return this.deps.uow.tx(() => {
+      const r = this.deps.keys.rotate(store, graceMs, actor);
       return { id: r.id, oldExpireAt: r.oldExpireAt, apiKey: r.secret };
     });
   }
 
   revokeKey(actor: string, store: string, keyId: string): void {
-    this.d.uow.tx(() => this.d.keys.revoke(store, keyId, actor));
+    this.deps.uow.tx(() => this.deps.keys.revoke(store, keyId, actor));
   }
 
   scheduleKeys(actor: string, store: string, everyMs: number, graceMs: number): KeySchedule {
-    return this.d.uow.tx(() => this.d.keys.schedule(store, everyMs, graceMs, actor));
+    return this.deps.uow.tx(() => this.deps.keys.schedule(store, everyMs, graceMs, actor));
   }
 
   /** Whether there was a schedule to remove. */
   unscheduleKeys(actor: string, store: string): boolean {
-    return this.d.uow.tx(() => this.d.keys.unschedule(store, actor));
+    return this.deps.uow.tx(() => this.deps.keys.unschedule(store, actor));
   }
 }

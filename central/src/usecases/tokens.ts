@@ -13,11 +13,11 @@ export interface TokenUseCaseDeps {
  * with its audit entry.
  */
 export class TokenUseCases {
-  constructor(private readonly d: TokenUseCaseDeps) {}
+  constructor(private readonly deps: TokenUseCaseDeps) {}
 
   /** A new admin token (its secret shown once). `origin` overrides where the audit entry says the change came from. */
   create(actor: string, role: AdminRole, name: string, origin?: string): { id: string; secret: string } {
-    const { uow, credentials, audit } = this.d;
+    const { uow, credentials, audit } = this.deps;
     return uow.tx(() => {
       const created = credentials.createAdminToken(role, name);
       audit.append({
@@ -33,7 +33,7 @@ export class TokenUseCases {
   }
 
   revoke(actor: string, id: string): void {
-    const { uow, credentials, audit } = this.d;
+    const { uow, credentials, audit } = this.deps;
     uow.tx(() => {
       credentials.revokeAdminToken(id);
       audit.append({ actor, action: 'token.revoke', outcome: 'revoked', resource: `admin-token:${id}` });

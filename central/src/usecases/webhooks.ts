@@ -11,36 +11,36 @@ export interface WebhookUseCaseDeps {
  * dispatcher is woken after the commit (a delivery queued by `test` or `redeliver`).
  */
 export class WebhookUseCases {
-  constructor(private readonly d: WebhookUseCaseDeps) {}
+  constructor(private readonly deps: WebhookUseCaseDeps) {}
 
   add(actor: string, input: { url: unknown; events: unknown; store?: unknown }): ReturnType<Webhooks['add']> {
-    return this.d.uow.tx(() => this.d.webhooks.add(input, actor));
+    return this.deps.uow.tx(() => this.deps.webhooks.add(input, actor));
   }
 
   remove(actor: string, id: string): void {
-    this.d.uow.tx(() => this.d.webhooks.remove(id, actor));
+    this.deps.uow.tx(() => this.deps.webhooks.remove(id, actor));
   }
 
   rotateSecret(actor: string, id: string, overlapMs: number): ReturnType<Webhooks['rotateSecret']> {
-    return this.d.uow.tx(() => this.d.webhooks.rotateSecret(id, overlapMs, actor));
+    return this.deps.uow.tx(() => this.deps.webhooks.rotateSecret(id, overlapMs, actor));
   }
 
   /** Whether it was disabled. */
   enable(actor: string, id: string): boolean {
-    return this.d.uow.tx(() => this.d.webhooks.enable(id, actor));
+    return this.deps.uow.tx(() => this.deps.webhooks.enable(id, actor));
   }
 
   /** Whether it was enabled. */
   disable(actor: string, id: string, reason: string): boolean {
-    return this.d.uow.tx(() => this.d.webhooks.disable(id, reason, actor));
+    return this.deps.uow.tx(() => this.deps.webhooks.disable(id, reason, actor));
   }
 
   /** A test event queued for the endpoint. */
   test(actor: string, id: string): ReturnType<Webhooks['test']> {
-    return this.d.uow.tx(() => this.d.webhooks.test(id, actor));
+    return this.deps.uow.tx(() => this.deps.webhooks.test(id, actor));
   }
 
   redeliver(actor: string, deliveryId: string): ReturnType<Webhooks['redeliver']> {
-    return this.d.uow.tx(() => this.d.webhooks.redeliver(deliveryId, actor));
+    return this.deps.uow.tx(() => this.deps.webhooks.redeliver(deliveryId, actor));
   }
 }

@@ -83,7 +83,7 @@ export class Dispatcher {
   private wakeQueued = false;
 
   constructor(
-    private readonly d: DispatcherDeps,
+    private readonly deps: DispatcherDeps,
     private readonly opts: DispatcherOptions,
   ) {}
 
@@ -151,14 +151,14 @@ export class Dispatcher {
     try {
       void Promise.all(this.dispatch()); // the workers run on; the next tick sees the ones still running
     } catch (err) {
-      this.d.log.error({ err }, 'webhook dispatch failed');
+      this.deps.log.error({ err }, 'webhook dispatch failed');
     }
   }
 
   private dispatch(): Promise<number>[] {
     if (this.stopping) return [];
     const out: Promise<number>[] = [];
-    for (const webhook of this.d.repo.dueWebhooks(iso(this.d.clock.now()))) {
+    for (const webhook of this.deps.repo.dueWebhooks(iso(this.deps.clock.now()))) {
       const running = this.workers.get(webhook);
       if (running) {
         out.push(running.then(() => 0));
@@ -177,12 +177,12 @@ export class Dispatcher {
     try {
       for (;;) {
         if (this.stopping) return n;
-        const now = this.d.clock.now();
-        const d = this.d.repo.claimNext(webhook, this.opts.owner, iso(now), iso(now + this.opts.leaseMs));
+        const now = this.deps.clock.now();
+        const d = this.deps.repo.claimNext(webhook, this.opts.owner, iso(now), iso(now + this.opts.leaseMs));
         if (!d) return n;
         if (tried.has(d.id)) {
           // still due after this worker tried it (its outcome could not be recorded): leave it to the next pass
-          this.d.repo.release(d.id, this.opts.owner);
+          this.deps.repo.release(d.id, this.opts.owner);
           return n;
         }
         tried.add(d.id);
@@ -191,18 +191,18 @@ export class Dispatcher {
         n++;
       }
     } catch (err) {
-      this.d.log.error({ webhook, err }, 'webhook worker failed');
+      this.deps.log.error({ webhook, err }, 'webhook worker failed');
       return n;
     }
   }
 
   private async attempt(d: DueRow): Promise<'done' | 'stop'> {
-    const ep = this.d.repo.endpoint(d.webhook);
+    const ep = this.deps.repo.endpoint(d.webhook);
     if (!ep || ep.disabled_at) {
-      this.d.repo.release(d.id, this.opts.owner);
+      this.deps.repo.release(d.id, this.opts.owner);
       return 'stop';
     }
-    const startedAt = this.d.clock.now();
+    const startedAt = this.deps.clock.now();
     const t0 = monotonicClock.now(); // the attempt's duration: elapsed time, not the hub's clock
     let r: SendResult;
     try {
@@ -218,7 +218,7 @@ export class Dispatcher {
     }
     if (r.aborted) {
       // cut short at shutdown: due again at once, for whichever process is still running
-      this.d.repo.release(d.id, this.opts.owner);
+      this.deps.repo.release(d.id, this.opts.owner);
       return 'stop';
     }
     const report = this.record(d, r, startedAt, Math.round(monotonicClock.now() - t0));
@@ -232,9 +232,9 @@ export class Dispatcher {
       error: report.error,
       next: report.nextAttemptAt,
     };
-    if (report.outcome === 'succeeded') this.d.log.debug(log, 'webhook delivered');
+    if (report.outcome === 'succeeded') this.deps.log.debug(log, 'webhook delivered');
     else
-      this.d.log.warn(
+      this.deps.log.warn(
         log,
         report.outcome === 'failed' ? 'webhook attempt failed; will retry' : 'webhook delivery abandoned',
       );
@@ -242,17 +242,17 @@ export class Dispatcher {
       try {
         l(report);
       } catch (err) {
-        this.d.log.error({ err }, 'webhook attempt listener failed');
+        this.deps.log.error({ err }, 'webhook attempt listener failed');
       }
     }
-    return report.outcome === 'abandoned' && this.d.repo.endpoint(d.webhook)?.disabled_at ? 'stop' : 'done';
+    return report.outcome === 'abandoned' && this.deps.repo.endpoint(d.webhook)?.disabled_at ? 'stop' : 'done';
   }
 
   private headers(ep: EndpointRow, d: DueRow, nowMs: number): Record<string, string> {
     const ts = Math.floor(nowMs / 1000);
-    const secrets = [this.d.box.open(ep.secret_enc)];
+    const secrets = [this.deps.box.open(ep.secret_enc)];
     if (ep.prev_secret_enc && ep.prev_secret_expires_at && ep.prev_secret_expires_at > iso(nowMs))
-      secrets.push(this.d.box.open(ep.prev_secret_enc));
+      secrets.push(this.deps.box.open(ep.prev_secret_enc));
     return {
       'content-type': 'application/json',
       'user-agent': this.opts.userAgent,
@@ -264,7 +264,7 @@ export class Dispatcher {
 
   /** The attempt's outcome, its delivery's next step and its endpoint's health, in one transaction. */
   private record(d: DueRow, r: SendResult, startedAt: number, durationMs: number): AttemptReport | undefined {
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     const at = iso(now);
     const status = r.status ?? null;
     const v = judge(r, d.retry_step, now, this.opts.random);
@@ -276,13 +276,14 @@ export class Dispatcher {
       status,
       retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1),
     };
-    return this.d.repo.tx(() => {
-      const ep = this.d.repo.endpoint(d.webhook);
+    return this.deps.repo.tx(() => {
+      const ep = this.deps.repo.endpoint(d.webhook);
       if (!ep) return undefined;
       const report = { webhook: d.webhook, delivery: d.id, messageId: d.message, type: d.type, status, durationMs };
       if (v.kind === 'succeeded') {
-        if (!this.d.repo.finish({ ...update, state: 'succeeded', nextAttemptAt: null, error: null })) return undefined;
-        this.d.repo.recordSuccess(ep.id, at);
+        if (!this.deps.repo.finish({ ...update, state: 'succeeded', nextAttemptAt: null, error: null }))
+          return undefined;
+        this.deps.repo.recordSuccess(ep.id, at);
         return { ...report, outcome: 'succeeded', error: null, nextAttemptAt: null };
       }
       const disable = disableReason(v.kind === 'gone', ep.failing_since ?? at, now);
@@ -292,9 +293,9 @@ export class Dispatcher {
       else if (v.kind === 'abandon') error += `; gave up after ${update.retryStep} failed attempts`;
       else if (v.kind === 'retry') nextAttemptAt = iso(now + v.delayMs);
       const outcome: AttemptOutcome = nextAttemptAt ? 'failed' : 'abandoned';
-      if (!this.d.repo.finish({ ...update, state: outcome, nextAttemptAt, error })) return undefined;
-      this.d.repo.recordFailure(ep.id, at);
-      if (disable) this.d.endpoints.disable(ep.id, disable, SYSTEM_ACTOR);
+      if (!this.deps.repo.finish({ ...update, state: outcome, nextAttemptAt, error })) return undefined;
+      this.deps.repo.recordFailure(ep.id, at);
+      if (disable) this.deps.endpoints.disable(ep.id, disable, SYSTEM_ACTOR);
       return { ...report, outcome, error, nextAttemptAt };
     });
   }

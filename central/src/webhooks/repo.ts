@@ -154,12 +154,12 @@ function prepare(s: HubStorage) {
 export class WebhookRepo {
   private readonly st: ReturnType<typeof prepare>;
 
-  constructor(private readonly s: HubStorage) {
-    this.st = prepare(s);
+  constructor(private readonly storage: HubStorage) {
+    this.st = prepare(storage);
   }
 
   tx<T>(fn: () => T): T {
-    return this.s.tx(fn);
+    return this.storage.tx(fn);
   }
 
   insertEndpoint(
@@ -234,7 +234,7 @@ export class WebhookRepo {
     this.relaxed(() => this.st.release.run({ id, owner }));
   }
   private relaxed<T>(fn: () => T): T {
-    return this.s.inTransaction() ? fn() : this.s.relaxed(fn);
+    return this.storage.inTransaction() ? fn() : this.storage.relaxed(fn);
   }
   /**
    * Records an attempt and clears its lease; false when the delivery changed meanwhile (removed,
