@@ -137,9 +137,11 @@ export async function wsEcho(n: number): Promise<Summary> {
  * The raw floor: one durable SQLite commit (WAL, synchronous=FULL), one small row per transaction. With `trees` > 1,
  * the transaction writes one such row into each of that many tables, so it commits as many B-tree pages as a path
  * that writes that many tables and indexes: the shape of a sale's commit at the agent, or an authorization's at the
- * hub, printed as parts beside the one-row floor.
+ * hub, printed as parts beside the one-row floor. With `idleMs` > 0, the process sleeps that long before each commit
+ * (outside the timing), as a commit waits for the next message on a path of round trips: on this machine's virtual
+ * disk an fsync after a few idle milliseconds costs up to 2–3× one just after another (2026-12-02, docs/benchmarks.md).
  */
-export function sqliteCommit(n: number, trees = 1): Summary {
+export function sqliteCommit(n: number, trees = 1, idleMs = 0): Summary {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-'));
   const db = new Database(join(dir, 'floor.sqlite'));
   db.pragma('journal_mode = WAL');
@@ -153,7 +155,9 @@ export function sqliteCommit(n: number, trees = 1): Summary {
   });
   const samples: number[] = [];
   const body = JSON.stringify({ receipt: 'R-000001', lines: [{ line: 1, sku: 'SKU-1', qty: 1, unitPrice: 1999 }] });
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
   for (let i = 0; i < n + 20; i++) {
+    if (idleMs > 0) Atomics.wait(sleeper, 0, 0, idleMs);
     const t = performance.now();
     tx.immediate(body);
     if (i >= 20) samples.push(performance.now() - t);

@@ -63,6 +63,11 @@ const SALE_TREES = 11;
  * reservation, the audit entry, the feed entry…): 18 to 26, counted with strace on 2026-12-01; the fewest.
  */
 const AUTHZ_TREES = 18;
+/**
+ * Idle time before each commit of the commit floor measured again: about a sale ack's round trip, and an
+ * authorization's. A commit on a path of round trips waits for its message; one right after another does not.
+ */
+const IDLE_BEFORE_COMMIT_MS = [1, 4] as const;
 
 interface Floor {
   /** register → relay (TCP) → server (WebSocket, one durable commit) and back: three processes */
@@ -75,6 +80,8 @@ interface Floor {
   saleCommit: Summary;
   /** one durable commit writing AUTHZ_TREES B-trees: an authorization's commit at the hub, in its shape */
   authzCommit: Summary;
+  /** the one-row commit again, each after IDLE_BEFORE_COMMIT_MS[i] of idle time */
+  idleCommits: { idleMs: number; commit: Summary }[];
   /** SALES sales (sale + line) committed durably in groups of FLOOR_GROUP, sales per second */
   groupCommit: number;
 }
@@ -89,6 +96,7 @@ async function measureFloor(dir: string): Promise<Floor> {
   const commit = sqliteCommit(N);
   const saleCommit = sqliteCommit(N, SALE_TREES);
   const authzCommit = sqliteCommit(N, AUTHZ_TREES);
+  const idleCommits = IDLE_BEFORE_COMMIT_MS.map((idleMs) => ({ idleMs, commit: sqliteCommit(N, 1, idleMs) }));
   const groupCommit = sqliteFloor(dir, SALES, FLOOR_GROUP).perSecond;
   process.stdout.write(`${line('floor: TCP → relay → WS → commit, 3 processes', path)}\n`);
   process.stdout.write(`${line('  part: ws echo round trip (one process)', echo)}\n`);
@@ -96,11 +104,13 @@ async function measureFloor(dir: string): Promise<Floor> {
   process.stdout.write(`${line('floor: durable SQLite commit (WAL, FULL)', commit)}\n`);
   process.stdout.write(`${line(`  part: the same, ${SALE_TREES} B-trees (as a sale)`, saleCommit)}\n`);
   process.stdout.write(`${line(`  part: the same, ${AUTHZ_TREES} B-trees (as an authz)`, authzCommit)}\n`);
+  for (const { idleMs, commit: c } of idleCommits)
+    process.stdout.write(`${line(`  part: one row, ${idleMs} ms idle before each`, c)}\n`);
   process.stdout.write(
     `${'floor: group commit of the same sale rows'.padEnd(44)} ${groupCommit.toFixed(0)} sales/s ` +
       `(${SALES} sales, ${FLOOR_GROUP} a commit)\n\n`,
   );
-  return { path, ackPath, echo, commit, saleCommit, authzCommit, groupCommit };
+  return { path, ackPath, echo, commit, saleCommit, authzCommit, idleCommits, groupCommit };
 }
 
 /** A hub with store B1, and B1's agent with CONNS JSON-lines registers and a serial one (ECR) on a pty. */
@@ -196,6 +206,12 @@ async function saleAck(reg: JsonLinesRegister, floor: Floor): Promise<Summary> {
     `${''.padEnd(44)} to the 2-process floor (TCP + one commit): p50 ${ratio(s.p50, floor.ackPath.p50)}; ` +
       `to a commit of a sale's ${SALE_TREES} B-trees: ${ratio(s.p50, floor.saleCommit.p50)}\n`,
   );
+  const idle = floor.idleCommits[0];
+  if (idle)
+    process.stdout.write(
+      `${''.padEnd(44)} to one commit after ${idle.idleMs} ms idle: p50 ${ratio(s.p50, idle.commit.p50)}; ` +
+        `that commit to one right after another: ${ratio(idle.commit.p50, floor.commit.p50)}\n`,
+    );
   return s;
 }
 
@@ -374,6 +390,7 @@ async function main(): Promise<void> {
     sqliteCommit: floor.commit,
     saleShapedCommit: floor.saleCommit,
     authorizationShapedCommit: floor.authzCommit,
+    commitAfterIdle: floor.idleCommits,
     groupCommitSalesPerSecond: floor.groupCommit,
   };
   if (process.argv.includes('--json')) process.stdout.write(`\n${JSON.stringify(out, null, 2)}\n`);
