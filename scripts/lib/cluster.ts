@@ -113,7 +113,7 @@ export async function startHub(opts: {
     opts.detached,
   );
   void proc.exited.then(() => rmSync(hubTmp, { recursive: true, force: true }));
-  const line = await proc.waitForLine((l) => l.msg === 'hub listening');
+  const line = await proc.startedOrStopped(() => proc.waitForLine((l) => l.msg === 'hub listening'));
   const url = line.url as string;
   const port = Number(new URL(url).port);
   const env: NodeJS.ProcessEnv = { TILLBRIDGE_HUB_URL: url, TILLBRIDGE_ADMIN_TOKEN: opts.adminToken };
@@ -202,13 +202,16 @@ export async function startAgent(spec: AgentSpec, waitForHub = true): Promise<Ag
     spec.echo,
     spec.detached,
   );
-  const started = await proc.waitForLine((l) => l.msg === 'agent started');
+  const started = await proc.startedOrStopped(async () => {
+    const line = await proc.waitForLine((l) => l.msg === 'agent started');
+    if (waitForHub) await proc.waitForLine((l) => l.msg === 'connected to the hub');
+    return line;
+  });
   const ports = new Map<string, number>();
   for (const l of proc.lines) {
     if (l.msg === 'register endpoint ready' && typeof l.at === 'string')
       ports.set(l.register as string, Number(new URL(l.at).port));
   }
-  if (waitForHub) await proc.waitForLine((l) => l.msg === 'connected to the hub');
   return {
     configFile,
     dataDir: config.dataDir as string,

@@ -102,6 +102,19 @@ export class JsonLogProcess {
     return r;
   }
 
+  /**
+   * Runs `waits` (the waits for the lines that say the process started); when one fails, stops the process before the
+   * error goes on, so a start that failed leaves no process behind.
+   */
+  async startedOrStopped<T>(waits: () => Promise<T>): Promise<T> {
+    try {
+      return await waits();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
   async kill(): Promise<void> {
     if (!this.running) return;
     this.proc.kill('SIGKILL');
