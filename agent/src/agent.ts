@@ -40,7 +40,7 @@ import { RegisterEndpoint } from './gateway/register-endpoint.js';
 import { HttpTransport } from './gateway/transports/http.js';
 import { TcpServerTransport } from './gateway/transports/tcp-server.js';
 import type { Transport } from './gateway/types.js';
-import { metricsOnFirstScrape } from './metrics/on-first-scrape.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
 import { runFilePath } from './status/run-file.js';
 import type { AgentStatus } from './status/status-report.js';
 import { StatusServer } from './status/status-server.js';
@@ -323,20 +323,16 @@ function buildStatus(
       storage: health.view(),
     };
   };
-  // prom-client loads at the first scrape, not before the register ports open
-  const metrics = metricsOnFirstScrape(async () => {
-    const { AgentMetrics } = await import('./metrics/agent-metrics.js');
-    return new AgentMetrics({
-      status: snapshot,
-      authz: () => counters.snapshot(),
-      dayCloses: () => core.days.counters,
-    });
+  const metrics = new AgentMetrics({
+    status: snapshot,
+    authz: () => counters.snapshot(),
+    dayCloses: () => core.days.counters,
   });
   const listen = parseHostPort(config.status.listen);
   // ready: every register endpoint is listening and the database answers (the hub is not needed)
   const readiness = { ready: false };
   const server = new StatusServer(listen.host, listen.port, snapshot, {
-    metrics,
+    metrics: async () => ({ contentType: metrics.contentType(), body: await metrics.text() }),
     log: log.child({ part: 'status' }),
     notReady: () => {
       if (!readiness.ready) return 'starting or stopping';
