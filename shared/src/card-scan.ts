@@ -9,7 +9,9 @@
  * - `written` (identifiers, refused; the card-data scans): windows made of whole groups that are
  *   not part of a longer word — digits inside a UUID or a hex digest are not a card number
  *   written down, and a long numeric receipt number is not one either unless a card number in it
- *   stands as its own group(s).
+ *   stands as its own group(s). A UUID's groups (8-4-4-4-12 hex digits) are part of a word even
+ *   when its first groups hold no letter: about 40 in a million random UUIDs begin with 16 decimal
+ *   digits that pass Luhn (an authorization id a register sends back, a message id it makes).
  *
  * The work is linear in the text: each run is read once, Luhn is answered for any window from
  * prefix sums, and at most 7 windows start at each digit (`anywhere`) or 7 per group start
@@ -57,8 +59,24 @@ function at<T>(xs: ArrayLike<T>, i: number): T {
   return v;
 }
 
+/** A UUID: 8-4-4-4-12 hex digits with no letter or digit on either side (`ret-<uuid>` is one). */
+const UUID =
+  /(?<![0-9A-Za-z])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])/g;
+
+/** For each character of `text`, whether it is inside a UUID; undefined when the text holds none. */
+function uuidCharacters(text: string): Uint8Array | undefined {
+  if (text.length < 36 || !text.includes('-')) return undefined;
+  let inside: Uint8Array | undefined;
+  for (const m of text.matchAll(UUID)) {
+    inside ??= new Uint8Array(text.length);
+    inside.fill(1, m.index, m.index + m[0].length);
+  }
+  return inside;
+}
+
 function* runsIn(text: string): Generator<Run> {
   const n = text.length;
+  const inUuid = uuidCharacters(text);
   let i = 0;
   while (i < n) {
     if (!isDigit(text.charCodeAt(i))) {
@@ -77,7 +95,7 @@ function* runsIn(text: string): Generator<Run> {
       run.groups.push({
         from,
         to: run.digits.length,
-        word: isLetter(text.charCodeAt(first - 1)) || isLetter(text.charCodeAt(i)),
+        word: isLetter(text.charCodeAt(first - 1)) || isLetter(text.charCodeAt(i)) || inUuid?.[first] === 1,
       });
       const sep = text.charCodeAt(i);
       if ((sep === 32 || sep === 45) && isDigit(text.charCodeAt(i + 1))) {

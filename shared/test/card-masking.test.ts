@@ -149,6 +149,34 @@ describe('card numbers in free text', () => {
     },
   );
 
+  it('does not read a UUID as a card number written down, even when its first groups hold no letter', () => {
+    // a UUID whose first 16 hex digits are all decimal and pass as a card number (8-4-4), whatever follows
+    const hex = (n: number) =>
+      fc.string({ unit: fc.constantFrom(...Array.from('0123456789abcdef')), minLength: n, maxLength: n });
+    const pan16 = fc
+      .tuple(fc.integer({ min: 2, max: 6 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 14, maxLength: 14 }))
+      .map(([first, rest]) => {
+        const body = [first, ...rest].join('');
+        for (let c = 0; c <= 9; c++) if (luhnValid(`${body}${c}`)) return `${body}${c}`;
+        throw new Error('unreachable: one check digit always fits');
+      });
+    fc.assert(
+      fc.property(pan16, hex(4), hex(12), (pan, g4, g5) => {
+        const uuid = `${pan.slice(0, 8)}-${pan.slice(8, 12)}-${pan.slice(12)}-${g4}-${g5}`;
+        expect(findCardNumbers(uuid)).toEqual([]);
+        expect(findCardNumbers(`authorization ${uuid.toUpperCase()}, ret-${uuid}`)).toEqual([]);
+        // the same digits written as a card number are one, beside the UUID too
+        const written = `${pan.slice(0, 4)}-${pan.slice(4, 8)}-${pan.slice(8, 12)}-${pan.slice(12)}`;
+        expect(findCardNumbers(`${written} ${uuid}`)).toEqual([pan]);
+      }),
+      { numRuns: 300 },
+    );
+    // an authorization id the agent derived (shared/src/ids.ts derivedId), refused as card data before 2026-12-02
+    expect(findCardNumbers('46317902-0877-8295-91a6-f89642b8aaac')).toEqual([]);
+    // its first three groups alone are not a UUID: written so, they are a card number
+    expect(findCardNumbers('1 46317902-0877-8295 y')).toEqual(['4631790208778295']);
+  });
+
   it(
     'does linear work on a long run of digits: ' + 'at most 7 windows per digit, and a PAN at its end is still masked',
     () => {
