@@ -153,13 +153,7 @@ describe('card numbers in free text', () => {
     // a UUID whose first 16 hex digits are all decimal and pass as a card number (8-4-4), whatever follows
     const hex = (n: number) =>
       fc.string({ unit: fc.constantFrom(...Array.from('0123456789abcdef')), minLength: n, maxLength: n });
-    const pan16 = fc
-      .tuple(fc.integer({ min: 2, max: 6 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 14, maxLength: 14 }))
-      .map(([first, rest]) => {
-        const body = [first, ...rest].join('');
-        for (let c = 0; c <= 9; c++) if (luhnValid(`${body}${c}`)) return `${body}${c}`;
-        throw new Error('unreachable: one check digit always fits');
-      });
+    const pan16 = panDigits.filter((d) => d.length === 16);
     fc.assert(
       fc.property(pan16, hex(4), hex(12), (pan, g4, g5) => {
         const uuid = `${pan.slice(0, 8)}-${pan.slice(8, 12)}-${pan.slice(12)}-${g4}-${g5}`;
