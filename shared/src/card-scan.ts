@@ -74,9 +74,10 @@ function uuidCharacters(text: string): Uint8Array | undefined {
   return inside;
 }
 
-function* runsIn(text: string): Generator<Run> {
+/** The digit runs of `text`; only the written scan reads a group's `word`, so only it looks for UUIDs. */
+function* runsIn(text: string, mode: CardScanMode): Generator<Run> {
   const n = text.length;
-  const inUuid = uuidCharacters(text);
+  const inUuid = mode === 'written' ? uuidCharacters(text) : undefined;
   let i = 0;
   while (i < n) {
     if (!isDigit(text.charCodeAt(i))) {
@@ -158,7 +159,7 @@ function windowsOf(run: Run, mode: CardScanMode, meter?: CardScanMeter): [number
  */
 export function cardNumberSpans(text: string, mode: CardScanMode, meter?: CardScanMeter): CardSpan[] {
   const spans: CardSpan[] = [];
-  for (const run of runsIn(text)) {
+  for (const run of runsIn(text, mode)) {
     let cur: [number, number] | undefined;
     const flush = (): void => {
       if (!cur) return;
