@@ -69,7 +69,7 @@ describe('toCanonical', () => {
     expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5555555555554444', qty: 1, unitPrice: 1 }] })).toMatchObject(
       { ok: false, code: 'TB_CARD_DATA', message: expect.stringMatching(/^lines\[0\]\.sku/) },
     );
-    // a barcode is a barcode, even one whose digits also pass the card number check (Luhn, issuer 2-6)
+    // a barcode is a barcode, even one whose digits also pass the card number check (Luhn, an issuer's range)
     expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '4006381333931', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
     expect(toCanonical({ ...sale, lines: [{ line: 1, sku: '5901234123457', qty: 1, unitPrice: 1 }] }).ok).toBe(true);
   });
@@ -86,6 +86,8 @@ describe('toCanonical', () => {
       expect(JSON.stringify(id)).not.toContain('4242424242424242');
       // a long numeric receipt number is a receipt number
       expect(toCanonical({ ...sale, receipt: '000120261127004242424242424242' }).ok).toBe(true);
+      // so is a 16-digit one of a date and a sequence, though its digits pass Luhn: no card's issuer range starts 20
+      expect(toCanonical({ ...sale, receipt: '2026120200000018' }).ok).toBe(true);
     },
   );
 

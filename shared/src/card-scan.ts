@@ -1,9 +1,11 @@
 /**
  * Where card numbers can be written in text. A *run* is digits grouped by single spaces or dashes
  * (`4111 1111-1111 1111`, `box 2 4111111111111111`); a *window* is any 13–19 consecutive digits of a
- * run. A window is a card number when it passes Luhn and starts with 2–6 (the issuer ranges of
- * Mastercard, Amex, Diners, JCB, Visa, Discover and UnionPay: ranges 1, 7, 8 and 9 hold no card
- * brand a register takes, and epoch milliseconds start with 1).
+ * run. A window is a card number when it passes Luhn and starts in a card issuer's range: 3–6
+ * (Amex, Diners, JCB, Visa, Mastercard, Maestro, Discover, UnionPay), or 2200–2204 (Mir) and
+ * 2221–2720 (Mastercard) among the 2s. Ranges 1, 7, 8 and 9 hold no card brand a register takes
+ * (epoch milliseconds start with 1), and the rest of the 2s none at all: every date of this century
+ * written year first (`20261202…`) starts there.
  *
  * - `anywhere` (free text, masked): every window of every run, whatever surrounds it.
  * - `written` (identifiers, refused; the card-data scans): windows made of whole groups that are
@@ -121,6 +123,18 @@ function luhnSums(d: number[]): [Int32Array, Int32Array] {
   return [s0, s1];
 }
 
+/**
+ * Whether the digits from `from` start in a card issuer's range (the file's head); the caller keeps
+ * at least 4 digits there (a window has 13 or more).
+ */
+function inIssuerRange(d: number[], from: number): boolean {
+  const first = at(d, from);
+  if (first >= 3 && first <= 6) return true;
+  if (first !== 2) return false;
+  const four = 2000 + at(d, from + 1) * 100 + at(d, from + 2) * 10 + at(d, from + 3);
+  return (four >= 2200 && four <= 2204) || (four >= 2221 && four <= 2720);
+}
+
 /** Every card-number window of a run, as [from, to) digit indices, in order of `from`. */
 function windowsOf(run: Run, mode: CardScanMode, meter?: CardScanMeter): [number, number][] {
   const d = run.digits;
@@ -129,8 +143,7 @@ function windowsOf(run: Run, mode: CardScanMode, meter?: CardScanMeter): [number
   const out: [number, number][] = [];
   const check = (from: number, to: number): void => {
     if (meter) meter.windows++;
-    const first = at(d, from);
-    if (first < 2 || first > 6) return;
+    if (!inIssuerRange(d, from)) return;
     // the last digit is not doubled, so the doubled positions share the parity of `to`
     const s = sums[to % 2 === 0 ? 0 : 1];
     if ((at(s, to) - at(s, from)) % 10 === 0) out.push([from, to]);

@@ -108,8 +108,8 @@ export function isGtin(digits: string): boolean {
 
 /**
  * `text` with every card number in it masked to first 6 / last 4 (mode `anywhere`): every Luhn-valid
- * window of 13–19 digits starting 2–6 inside any run of digits, spaces and dashes, wherever it
- * stands. Only the digits of those windows are touched; the numbers around them are kept.
+ * window of 13–19 digits in a card issuer's range (card-scan.ts) inside any run of digits, spaces and
+ * dashes, wherever it stands. Only the digits of those windows are touched; the numbers around them are kept.
  */
 export function maskCardNumbersIn(text: string): string {
   const spans = cardNumberSpans(text, 'anywhere');

@@ -7,15 +7,25 @@ import { cardNumberSpans, findCardNumbers, luhnValid, maskCardNumbersIn, type Ca
  * grouped, right after or before other numbers — and only its digits are touched.
  */
 
-/** A Luhn-valid PAN of 13-19 digits starting 2-6, as a digit string. */
+/** A card issuer's first digits: 3-6, or a range of the 2s (Mir 2200-2204, Mastercard 2221-2720). */
+const issuerPrefix = fc.oneof(
+  fc.integer({ min: 3, max: 6 }).map(String),
+  fc.integer({ min: 2200, max: 2204 }).map(String),
+  fc.integer({ min: 2221, max: 2720 }).map(String),
+);
+
+/** Written independently of the scan: the same issuer ranges as a pattern. */
+const ISSUER = /^(?:[3-6]|220[0-4]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720)/;
+
+/** A Luhn-valid PAN of 13-19 digits in an issuer's range, as a digit string. */
 const panDigits = fc
   .tuple(
-    fc.integer({ min: 2, max: 6 }),
+    issuerPrefix,
     fc.integer({ min: 13, max: 19 }),
     fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 18, maxLength: 18 }),
   )
-  .map(([first, len, rest]) => {
-    const body = [first, ...rest.slice(0, len - 2)].join('');
+  .map(([prefix, len, rest]) => {
+    const body = prefix + rest.slice(0, len - 1 - prefix.length).join('');
     for (let c = 0; c <= 9; c++) if (luhnValid(`${body}${c}`)) return `${body}${c}`;
     throw new Error('unreachable: one check digit always fits');
   });
@@ -49,7 +59,7 @@ function bruteWindows(text: string): { start: number; end: number }[] {
     for (let from = 0; from < digits.length; from++) {
       for (let len = 13; len <= 19 && from + len <= digits.length; len++) {
         const w = digits.slice(from, from + len);
-        if (/^[2-6]/.test(w) && luhnValid(w)) found.push({ start: at[from]!, end: at[from + len - 1]! + 1 });
+        if (ISSUER.test(w) && luhnValid(w)) found.push({ start: at[from]!, end: at[from + len - 1]! + 1 });
       }
     }
   }
@@ -169,6 +179,32 @@ describe('card numbers in free text', () => {
     expect(findCardNumbers('46317902-0877-8295-91a6-f89642b8aaac')).toEqual([]);
     // its first three groups alone are not a UUID: written so, they are a card number
     expect(findCardNumbers('1 46317902-0877-8295 y')).toEqual(['4631790208778295']);
+  });
+
+  it("does not read a date written year first as the start of a card number, and still finds the 2s' cards", () => {
+    const day = fc.date({
+      min: new Date('2000-01-01T00:00:00Z'),
+      max: new Date('2099-12-31T00:00:00Z'),
+      noInvalidDate: true,
+    });
+    const ymd = (d: Date): string => d.toISOString().slice(0, 10);
+    fc.assert(
+      // up to 10 digits, so that the day and the sequence (`…-25-1234567890`) make no window of 13 by themselves
+      fc.property(day, fc.stringMatching(/^\d{5,10}$/), (d, seq) => {
+        // a receipt number of a date and a sequence, and the same written with dashes or after a date
+        for (const text of [ymd(d).replaceAll('-', '') + seq, `${ymd(d)}-${seq}`, `${ymd(d)} ${seq}`]) {
+          expect(findCardNumbers(text)).toEqual([]);
+        }
+      }),
+      { numRuns: 500 },
+    );
+    // a Luhn-valid one, refused before the 2s were narrowed to their issuers' ranges
+    expect(luhnValid('2026120200000018')).toBe(true);
+    expect(findCardNumbers('2026120200000018')).toEqual([]);
+    // Mastercard's 2-series and Mir are cards: the test numbers of Mastercard's 2-series, and a Mir range
+    expect(findCardNumbers('2223003122003222 2222 4000 7000 0005')).toEqual(['2223003122003222', '2222400070000005']);
+    expect(maskCardNumbersIn('card 2720992720992729.')).toBe('card 272099******2729.');
+    expect(findCardNumbers('2200000000000004')).toEqual(['2200000000000004']);
   });
 
   it(
