@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -128,6 +129,34 @@ describe('group commit at the agent', () => {
     expect(answered).toEqual(msgs.map(([r, m]) => `${r}/${m.id}`));
     expect(outbox.after(0, 20).map((r) => JSON.parse(r.body).requestId as string)).toEqual(msgs.map(([, m]) => m.id));
   });
+
+  it.runIf(process.platform === 'linux')(
+    "keeps a large group's savepoints in memory: no temporary file is open while the group is written",
+    async () => {
+      const { core } = open();
+      // the files this process holds open that were deleted at once: SQLite's temporary files (a sub-journal)
+      const deletedOpen = (): string[] =>
+        readdirSync('/proc/self/fd').flatMap((fd) => {
+          try {
+            const target = readlinkSync(`/proc/self/fd/${fd}`);
+            return target.endsWith(' (deleted)') ? [target] : [];
+          } catch {
+            return []; // closed since the listing
+          }
+        });
+      const before = deletedOpen();
+      const inside: string[][] = [];
+      hook = () => inside.push(deletedOpen().filter((f) => !before.includes(f)));
+      // each message's savepoint journals the pages it changes; past 64 KiB SQLite spills them to a file
+      const msgs: [string, ReturnType<typeof sale>][] = Array.from({ length: 200 }, (_, i) => [
+        `R${(i % 8) + 1}`,
+        sale(`t${i}`, `T${i}`),
+      ]);
+      await Promise.all(handleAll(core, msgs, []));
+      expect(groups).toEqual([200]);
+      expect(inside).toEqual([[]]);
+    },
+  );
 
   it('answers a refused message with its own error; its neighbours in the group commit and are acked', async () => {
     const { core, outbox } = open();

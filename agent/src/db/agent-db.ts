@@ -167,6 +167,11 @@ export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
     log: opts.log,
   });
   try {
+    // A group commit writes each message in a savepoint of its own, and SQLite journals the pages a savepoint
+    // changes in a sub-journal that spills to a temporary file past 64 KiB: a write syscall per page for every sale
+    // of a busy group. The agent has no temporary tables, so its temporary storage (the sub-journal of at most one
+    // group) is memory.
+    db.pragma('temp_store = MEMORY');
     const row = db.prepare(`SELECT value FROM meta WHERE key = 'agent_id'`).get() as { value: string } | undefined;
     if (!row) db.prepare(`INSERT INTO meta (key, value) VALUES ('agent_id', ?)`).run(newId());
   } catch (err) {
