@@ -30,7 +30,7 @@ import { startPtyPair, type PtyPair } from '@tillbridge/scripts/lib/pty';
 import { StxRegister } from '@tillbridge/scripts/lib/stx-register';
 import { ROOT } from '@tillbridge/scripts/lib/paths';
 import { mkdirSync } from 'node:fs';
-import { machine, ms, summarize, type Summary } from './stats.js';
+import { cpuMsOf, machine, ms, pidOf, summarize, type Summary } from './stats.js';
 import { withCleanups, type Cleanups } from './cleanups.js';
 import { registerSale } from './sales.js';
 
@@ -159,6 +159,19 @@ async function startCluster(dir: string, cleanups: Cleanups): Promise<Cluster> {
   return { hub, agent, pty, wire };
 }
 
+/**
+ * The agent's and the hub's CPU time (user + system, from /proc) from now until the returned function is called with
+ * the number of sales the phase made: µs per sale each. Where the time goes when the machine is the limit.
+ */
+function cpuPerSale(agent: AgentHandle, hub: HubHandle): (sales: number) => { agent: number; hub: number } {
+  const [agentPid, hubPid] = [pidOf(agent.proc.proc), pidOf(hub.proc.proc)];
+  const [agent0, hub0] = [cpuMsOf(agentPid), cpuMsOf(hubPid)];
+  return (sales) => ({
+    agent: ((cpuMsOf(agentPid) - agent0) * 1000) / sales,
+    hub: ((cpuMsOf(hubPid) - hub0) * 1000) / sales,
+  });
+}
+
 /** Online authorization latency: N returns (after 50 to warm up) of sales already at the hub. */
 async function authorization(reg: JsonLinesRegister, salesAtHub: SalesCount, floor: Floor): Promise<Summary> {
   for (let i = 0; i < N + 50; i++) await reg.send(registerSale(`bs-${i}`, `BA-${i}`));
@@ -256,7 +269,7 @@ async function concurrentSaleAck(
 
 /** Sale throughput, register → hub commit: SALES sales over CONNS registers at once. */
 async function throughput(
-  { agent, wire }: Cluster,
+  { agent, hub, wire }: Cluster,
   salesAtHub: SalesCount,
   floor: Floor,
 ): Promise<Record<string, number>> {
@@ -265,6 +278,7 @@ async function throughput(
   );
   const per = Math.ceil(SALES / CONNS);
   const [up0, down0] = [wire.up(), wire.down()];
+  const cpu = cpuPerSale(agent, hub);
   const t0 = performance.now();
   await Promise.all(
     regs.map(async (r, c) => {
@@ -274,6 +288,7 @@ async function throughput(
   const acked = performance.now() - t0;
   await waitFor('throughput sales at the hub', () => salesAtHub('BT-') === per * CONNS, 120_000, 5);
   const landed = performance.now() - t0;
+  const cpuUs = cpu(per * CONNS);
   const rate = (per * CONNS) / (landed / 1000);
   const bytesUp = (wire.up() - up0) / (per * CONNS);
   const bytesDown = (wire.down() - down0) / (per * CONNS);
@@ -284,6 +299,10 @@ async function throughput(
   process.stdout.write(
     `${''.padEnd(44)} share of the group-commit floor: ${((100 * rate) / floor.groupCommit).toFixed(1)} % ` +
       `${aim(rate >= 0.3 * floor.groupCommit, '≥ 30 %')}\n`,
+  );
+  process.stdout.write(
+    `${''.padEnd(44)} CPU per sale (user + system): ` +
+      `agent ${cpuUs.agent.toFixed(0)} µs, hub ${cpuUs.hub.toFixed(0)} µs\n`,
   );
   process.stdout.write(
     `${'bytes on the wire per sale, agent ⇄ hub'.padEnd(44)} ${bytesUp.toFixed(0)} up, ${bytesDown.toFixed(0)} down ` +
@@ -298,6 +317,8 @@ async function throughput(
     ackedMs: acked,
     hubCommittedMs: landed,
     perSecond: rate,
+    agentCpuUsPerSale: cpuUs.agent,
+    hubCpuUsPerSale: cpuUs.hub,
     floorGroupCommitPerSecond: floor.groupCommit,
   };
 }

@@ -39,7 +39,7 @@ import { withCleanups, type Cleanups } from './cleanups.js';
 import type { IngestReport, WorkerAgent, WorkerCommand } from './fleet-worker.js';
 import { pool } from './pool.js';
 import { envOrUndefined } from './sales.js';
-import { ms, summarize } from './stats.js';
+import { cpuMsOf, ms, pidOf, summarize } from './stats.js';
 import { FLOOR_DDL, floorRow, sqliteFloor } from './floor.js';
 
 const env = (name: string, dflt: number): number => {
@@ -75,13 +75,6 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * KB : NaN;
 }
 
-/** CPU time a process has used (user + system), ms; Linux. */
-function cpuMsOf(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 function openFilesLimit(): string {
   const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   return m ? `${m[1]} (hard ${m[2]})` : 'unknown';
@@ -102,11 +95,6 @@ function nth<T>(list: readonly T[], i: number, what: string): T {
 }
 
 /** A child process's pid; throws if it did not start. */
-function pidOf(proc: ChildProcess): number {
-  if (proc.pid === undefined) throw new Error('a child process of the benchmark did not start');
-  return proc.pid;
-}
-
 /** One agent process: commands over IPC, answered in order per op. */
 class FleetWorker {
   private waiters = new Map<string, ((m: Record<string, unknown>) => void)[]>();

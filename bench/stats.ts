@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 /** This machine, in one line: CPUs, memory, Node, platform. */
@@ -28,3 +30,15 @@ export function summarize(samples: number[]): Summary {
 }
 
 export const ms = (v: number): string => `${v.toFixed(2)} ms`;
+
+/** CPU time a process has used (user + system, all its threads), ms; Linux. */
+export function cpuMsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+export function pidOf(proc: ChildProcess): number {
+  if (proc.pid === undefined) throw new Error('a child process of the benchmark did not start');
+  return proc.pid;
+}
