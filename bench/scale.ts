@@ -94,7 +94,6 @@ function nth<T>(list: readonly T[], i: number, what: string): T {
   return item;
 }
 
-/** A child process's pid; throws if it did not start. */
 /** One agent process: commands over IPC, answered in order per op. */
 class FleetWorker {
   private waiters = new Map<string, ((m: Record<string, unknown>) => void)[]>();

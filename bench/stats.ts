@@ -38,6 +38,7 @@ export function cpuMsOf(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/** A child process's pid; throws if it did not start. */
 export function pidOf(proc: ChildProcess): number {
   if (proc.pid === undefined) throw new Error('a child process of the benchmark did not start');
   return proc.pid;
