@@ -100,8 +100,17 @@ cluster_pids() {
   ps -o pid= --ppid "$pid" 2>/dev/null || true
 }
 
+# /proc/PID/stat from field 3 on (the state letter first): the name in parentheses before it may hold spaces.
+stat_fields() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || true; }
 # A zombie (a killed process nobody reaped yet) is not alive.
-alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+alive() { local f; f="$(stat_fields "$1")"; [ -n "$f" ] && [ "${f%% *}" != Z ]; }
+# When the process started (clock ticks after boot, field 22): with its pid, which process it is. Pids come round
+# again (pid_max is 32768 on many machines), and a test run starts processes by the thousand.
+started() { stat_fields "$1" | awk '{print $20}'; }
+# pid:start of each process named, as `started` gives it.
+identities() { local p; for p in "$@"; do echo "$p:$(started "$p")"; done; }
+# Whether the process of a pid:start identity is alive (not a later process that got the same pid).
+alive_as() { [ "$(started "${1%%:*}")" = "${1#*:}" ] && alive "${1%%:*}"; }
 
 cmd_start() {
   local bindir; bindir="$(find_bindir)" || exit 3
@@ -181,15 +190,22 @@ cmd_kill() {
   local pids; pids="$(cluster_pids "$dir" | xargs || true)"
   [ -n "$pids" ] || return 0
   # shellcheck disable=SC2086
+  local ids; ids="$(identities $pids | xargs)"
+  # shellcheck disable=SC2086
   kill -KILL $pids 2>/dev/null || true
-  local p i
-  for i in $(seq 1 100); do
+  # A process in the middle of a disk write dies only when the write returns: up to 60 s. A pid that a new process
+  # took meanwhile is not the cluster's.
+  local id i
+  for i in $(seq 1 600); do
     local left=""
-    for p in $pids; do alive "$p" && left=1; done
+    for id in $ids; do alive_as "$id" && left=1; done
     [ -z "$left" ] && break
     sleep 0.1
   done
-  for p in $pids; do alive "$p" && die "process $p of the cluster is still alive after SIGKILL"; done
+  for id in $ids; do
+    alive_as "$id" && die "process ${id%%:*} of the cluster is still alive 60 s after SIGKILL" \
+      "(state $(stat_fields "${id%%:*}" | awk '{print $1}'), waiting in $(cat "/proc/${id%%:*}/wchan" 2>/dev/null))"
+  done
   # The lock files stay, as after a crash, and the next postmaster sees that their pid is gone.
   # Where nobody reaps the killed postmaster (a container whose init does not), its zombie keeps
   # that pid in use and the next postmaster would take the files for a live server's, so they go.
