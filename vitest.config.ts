@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // TILLBRIDGE_COVERAGE=1 measures coverage (v8) of the workspaces' sources into coverage/: a text summary on the
@@ -15,13 +14,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Most of a test file's time is spent waiting on the processes, sockets and disk it drives, and starting a fresh
-    // fork per file (loading the hub and the agent anew each time) cost more than the tests themselves: the files share
-    // their workers (no global mocks, stubs or env writes in the tests), and twice as many workers as cores, at most
-    // four, keep the cores busy. On this project's CI machine (2 cores) the SQLite pass went from 13.8 to 6.9 minutes
-    // (docs/development.md#test-run-time). `npx vitest run --isolate` or `--maxWorkers=N` to run it otherwise.
-    isolate: false,
-    maxWorkers: Math.min(4, 2 * availableParallelism()),
     // says once when the PostgreSQL suites are skipped, and why (test/support/pg.ts)
     globalSetup: ['test/support/pg-global-setup.ts'],
     reporters: ['default'],
