@@ -65,7 +65,7 @@ export class JsonLogProcess {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
-  waitForLine(pred: (l: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+  waitForLine(pred: (l: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
     const found = this.lines.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {

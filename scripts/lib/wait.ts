@@ -1,8 +1,11 @@
-/** Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
+/**
+ * Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`: generous by
+ * default, since only a wait that fails takes all of it, and a busy machine may be slow to get there.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
   everyMs = 25,
 ): Promise<T> {
   const until = Date.now() + timeoutMs;

@@ -234,7 +234,7 @@ describe('no card data at rest', () => {
         () =>
           w.hubQuery(`SELECT 1 FROM returns WHERE authorization = ? AND status = 'completed'`, off.authorization)
             .length === 1,
-        15_000,
+        60_000,
       );
       auditExport += JSON.stringify(await w.hub.admin.get('/v1/admin/audit?after=0&limit=10000'));
       auditExport += JSON.stringify(await w.hub.admin.get('/v1/admin/returns'));
