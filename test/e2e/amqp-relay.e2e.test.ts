@@ -136,10 +136,13 @@ describe('serve --amqp-url', () => {
         let status: {
           feedRelay: { lag: number; head: number; connected: boolean; relaying: boolean; broker: string } | null;
         } = { feedRelay: null };
-        const deadline = Date.now() + 60_000;
+        // The killed hub's relay lease holds until it runs out (15 s): the lag may be 0 before this process relays,
+        // when the first published everything it had before the kill.
+        const deadline = Date.now() + 90_000;
         while (Date.now() < deadline) {
           status = await second.admin.get('/v1/admin/status');
-          if (status.feedRelay?.lag === 0 && status.feedRelay.head > 0) break;
+          const r = status.feedRelay;
+          if (r?.lag === 0 && r.head > 0 && r.connected && r.relaying) break;
           await new Promise((r) => setTimeout(r, 100));
         }
         expect(status.feedRelay).toMatchObject({
