@@ -22,7 +22,7 @@ export default defineConfig({
     // (docs/development.md#test-run-time). `npx vitest run --maxWorkers=N` runs it otherwise.
     maxWorkers: Math.min(4, 2 * availableParallelism()),
     // The workspaces' builds (`npm test` builds first) load as Node loads them in production, not through vite's
-    // module runner: a third less import time per test file. Tests of a workspace's own sources import `../src`.
+    // module runner: about a quarter less import time over the suite. Tests of a workspace's sources import `../src`.
     server: { deps: { external: [/\/(shared|agent|central)\/dist\//] } },
     // says once when the PostgreSQL suites are skipped, and why (test/support/pg.ts)
     globalSetup: ['test/support/pg-global-setup.ts'],
