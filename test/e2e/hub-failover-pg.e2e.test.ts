@@ -272,7 +272,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
       const leased = await first.send<Decision>(returnRequest('L-1-r', 'L-1'));
       expect(leased).toMatchObject({ decision: 'approved', mode: 'online' });
       first.close();
-      await waitFor('hub1 to send the held webhook', () => held.length === 1);
+      await waitFor('hub1 to send the held webhook', () => held.length >= 1);
       const leasedId = held[0]!.r.id;
 
       // the other hub processes, on the same database (hub.secret and signing key copied)
@@ -369,7 +369,12 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
           `requests, ${afterUnanswered.length} sent again after ` +
           `an unanswered request (the lease of the killed hub), ${afterAnswered.length} duplicates of an answered one`,
       );
-      expect(copies.get(leasedId)?.map((r) => r.answered)).toEqual([false, true]);
+      // the leased one: unanswered while held (more than once if hub1's 5 s timeout ran out before it died, as on a
+      // busy machine), then answered once, by another hub, and never sent again after that
+      const leasedCopies = copies.get(leasedId)?.map((r) => r.answered) ?? [];
+      expect(leasedCopies.length).toBeGreaterThanOrEqual(2);
+      expect(leasedCopies.slice(0, -1)).not.toContain(true);
+      expect(leasedCopies.at(-1)).toBe(true);
       expect(afterAnswered).toEqual([]);
     },
     300_000,
