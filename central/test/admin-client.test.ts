@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TbCodes } from '@tillbridge/shared';
@@ -137,6 +137,40 @@ describe('AdminClient', () => {
       code: TbCodes.HUB_UNAVAILABLE,
       message: expect.stringContaining('closed the connection without answering (ECONNRESET)'),
     });
+  });
+
+  it('sends a GET again when its kept-alive connection was closed by the hub as it went out; not a POST', async () => {
+    // a hub whose idle timeout closes a kept-alive connection just as the next request goes out on it: each
+    // connection answers its first request and is closed at the second one, unanswered
+    let connections = 0;
+    const requests: string[] = [];
+    const hub = createNetServer((socket) => {
+      connections++;
+      let answered = 0;
+      socket.on('data', (d: Buffer) => {
+        requests.push(d.toString('latin1').split(' ', 1)[0]!);
+        if (answered++ > 0) return void socket.destroy();
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 8\r\n\r\n{"n":1}\n');
+      });
+    });
+    await new Promise<void>((r) => hub.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+    try {
+      const client = new AdminClient(url, 'tba_x');
+      expect(await client.get('/v1/admin/status')).toEqual({ n: 1 });
+      // the second GET goes out on the kept-alive connection, which is closed: sent again on a new one
+      expect(await client.get('/v1/admin/status')).toEqual({ n: 1 });
+      expect(connections).toBe(2);
+      expect(requests).toEqual(['GET', 'GET', 'GET']);
+      // a POST on the kept-alive connection is not sent again: the hub may have applied it
+      await expect(client.post('/v1/admin/stores', { id: 'S1' })).rejects.toMatchObject({
+        code: TbCodes.HUB_UNAVAILABLE,
+      });
+      expect(connections).toBe(2);
+      expect(requests).toEqual(['GET', 'GET', 'GET', 'POST']);
+    } finally {
+      await new Promise((r) => hub.close(r));
+    }
   });
 
   it('asks for a token before sending anything', async () => {

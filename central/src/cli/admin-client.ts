@@ -35,6 +35,16 @@ function hubError(answer: HubErrorAnswer, status: number): TbError {
   return new TbError((answer.code ?? TbCodes.INTERNAL) as TbError['code'], answer.message ?? `HTTP ${status}`);
 }
 
+/** How many times a GET is sent when each attempt finds its kept-alive socket closed by the hub. */
+const STALE_SOCKET_ATTEMPTS = 3;
+
+/** A request that went out on a kept-alive socket the hub had just closed (`send` sends a GET again). */
+class StaleSocket extends Error {
+  constructor(override readonly cause: Error) {
+    super('the kept-alive connection was closed by the hub');
+  }
+}
+
 /** The admin API over HTTP, as the CLI uses it. Errors come back as TbError with the hub's code. */
 export class AdminClient {
   /**
@@ -154,9 +164,29 @@ export class AdminClient {
    * with the answer once its head has come, its body still to read. What stops it before then (no
    * connection, a certificate refused, a time limit: code ETIMEDOUT) is a TbError saying what to do.
    * Limits: `wholeMs` from the start until the whole answer is read, `connectMs` until the connection
-   * is made, `answerMs` until the answer's head has come.
+   * is made, `answerMs` until the answer's head has come. A GET that went out on a kept-alive socket the hub closed
+   * at that moment (its idle timeout, 5 s, as `status --watch 5s` polls) is sent again on another connection.
    */
   private async send(
+    method: Method,
+    path: string,
+    limits: { wholeMs?: number; connectMs?: number; answerMs?: number },
+    body?: unknown,
+    contentType?: string,
+    onUpload?: (sent: number, total: number | undefined) => void,
+    streamSize?: number,
+  ): Promise<IncomingMessage> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.sendOnce(method, path, limits, body, contentType, onUpload, streamSize);
+      } catch (err) {
+        if (!(err instanceof StaleSocket)) throw err;
+        if (attempt >= STALE_SOCKET_ATTEMPTS) throw connectionError(parseHubUrl(this.base), err.cause, this.caFile);
+      }
+    }
+  }
+
+  private async sendOnce(
     method: Method,
     path: string,
     limits: { wholeMs?: number; connectMs?: number; answerMs?: number },
@@ -212,9 +242,12 @@ export class AdminClient {
         if (s.connecting) s.once('connect', () => clearTimeout(connect));
         else clearTimeout(connect);
       });
-      req.on('error', (err) => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         for (const t of timers) clearTimeout(t);
-        reject(connectionError(hub, err, this.caFile));
+        // a kept-alive socket the hub closed as this request went out on it (its idle timeout): nothing was read
+        // from it, so a GET goes again on another connection; anything else could have been applied, so it is not
+        if (method === 'GET' && req.reusedSocket && !answer && err.code === 'ECONNRESET') reject(new StaleSocket(err));
+        else reject(connectionError(hub, err, this.caFile));
       });
       req.once('response', (res) => {
         clearTimeout(connect);
