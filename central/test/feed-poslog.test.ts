@@ -140,6 +140,10 @@ beforeAll(async () => {
   const { queries, ...rest } = useCases;
   feedPoslogRoutes(router, { ...rest, queries });
   api = createServer((req, res) => void router.handle(req, res));
+  // This file's large exports hold the event loop for seconds on a busy machine. The server's idle timeout (5 s) could
+  // then close a kept-alive connection just as the test's next fetch went out on it ("other side closed", seen with
+  // the clock a year ahead and both cores busy): only the client closes idle connections here (afterAll the rest).
+  api.keepAliveTimeout = 0;
   apiUrl = await listen(api);
 });
 
