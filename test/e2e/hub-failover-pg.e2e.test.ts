@@ -306,6 +306,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
         type: 'ack',
         id: 'P-1-s',
       });
+      // each try is decided offline if the hub's answer misses the agent's 1.5 s deadline, as on a busy machine
       let n = 0;
       const online = await waitFor(
         'an online decision',
@@ -315,7 +316,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
             await probe.send({ type: 'return.cancel', id: `P-1-x${n}`, authorization: d.authorization });
           return d.mode === 'online' ? d : undefined;
         },
-        30_000,
+        90_000,
         200,
       );
       expect(online).toMatchObject({ decision: 'approved', mode: 'online' });
@@ -418,7 +419,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
             await probe.send({ type: 'return.cancel', id: `Q-1-x${n}`, authorization: d.authorization });
           return d.mode === 'online';
         },
-        30_000,
+        90_000,
         200,
       );
       probe.close();
