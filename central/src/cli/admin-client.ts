@@ -167,18 +167,10 @@ export class AdminClient {
    * is made, `answerMs` until the answer's head has come. A GET that went out on a kept-alive socket the hub closed
    * at that moment (its idle timeout, 5 s, as `status --watch 5s` polls) is sent again on another connection.
    */
-  private async send(
-    method: Method,
-    path: string,
-    limits: { wholeMs?: number; connectMs?: number; answerMs?: number },
-    body?: unknown,
-    contentType?: string,
-    onUpload?: (sent: number, total: number | undefined) => void,
-    streamSize?: number,
-  ): Promise<IncomingMessage> {
+  private async send(...request: Parameters<AdminClient['sendOnce']>): Promise<IncomingMessage> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.sendOnce(method, path, limits, body, contentType, onUpload, streamSize);
+        return await this.sendOnce(...request);
       } catch (err) {
         if (!(err instanceof StaleSocket)) throw err;
         if (attempt >= STALE_SOCKET_ATTEMPTS) throw connectionError(parseHubUrl(this.base), err.cause, this.caFile);
@@ -186,6 +178,7 @@ export class AdminClient {
     }
   }
 
+  /** One attempt of `send`, with its arguments. */
   private async sendOnce(
     method: Method,
     path: string,
