@@ -347,7 +347,7 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
       await waitFor(
         'every webhook answered',
         () => messages.every((m) => received.some((r) => r.id === m.id && r.answered)),
-        30_000,
+        90_000,
         100,
       );
       await waitFor(
