@@ -285,19 +285,87 @@ describe("group commit of agents' event batches", () => {
     expect(storedReceipts()).toHaveLength(301);
   });
 
-  it('takes no more events in one commit than maxRows (a larger batch alone)', async () => {
+  it('takes no more events in one commit than maxRows; a larger batch goes in parts, acked once', async () => {
     const agents = await startWithAgents(['S1', 'S2', 'S3', 'S4'], { maxRows: 10 });
     gate.arm();
     agents[0]!.send({ t: 'events', items: sales('S1', 1, 4) });
     agents[1]!.send({ t: 'events', items: sales('S2', 1, 4) });
-    agents[2]!.send({ t: 'events', items: sales('S3', 1, 12) }); // alone: larger than maxRows
-    agents[3]!.send({ t: 'events', items: sales('S4', 1, 6) });
+    await queued(2);
+    agents[2]!.send({ t: 'events', items: sales('S3', 1, 12) }); // larger than maxRows: 10, then 2
     await queued(4);
+    agents[3]!.send({ t: 'events', items: sales('S4', 1, 6) });
+    await queued(5);
+    expect(running!.hub.ingest.depth()).toEqual({ batches: 5, rows: 26 });
     const before = fullCommits();
     gate.open();
-    await Promise.all(agents.map((a) => a.next('ack')));
-    // S1+S2 (8), S3 (12), S4 (6)
+    const [, , s3] = await Promise.all(agents.map((a) => a.next('ack')));
+    // S1+S2 (8), S3's first part (10), its second part (2) with S4 (6)
     expect(running!.hub.ingest.flushCount).toBe(3);
     expect(fullCommits() - before).toBe(3);
+    expect(s3!.upTo).toBe(12);
+    expect((s3!.results as { seq: number; outcome: string }[]).map((r) => `${String(r.seq)}:${r.outcome}`)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `${String(i + 1)}:applied`),
+    );
+    expect(agents[2]!.frames.filter(isReply)).toHaveLength(1);
+    expect(running!.hub.cursors.cursor('agent-S3')).toMatchObject({ lastSeq: 12 });
   });
+
+  it('answers a return authorization between the parts of one large batch, and acks it after the last', async () => {
+    await start(['S1', 'R'], { maxRows: 10 });
+    seedSale(running!.hub, 'R', 'RET-1', 5);
+    const returner = await agent('R');
+    const big = await agent('S1');
+    let flushesAtAnswer = -1;
+    void returner.next('res', (f) => f.rid === 1).then(() => (flushesAtAnswer = running!.hub.ingest.flushCount));
+    gate.arm();
+    big.send({ t: 'events', items: sales('S1', 1, 300) }); // 30 parts, one commit each
+    await queued(30);
+    const before = fullCommits();
+    gate.open();
+    returner.send(authorizeRequest(1, 'RET-1', 1));
+    const ack = await big.next('ack');
+    expect(ack.upTo).toBe(300);
+    expect(ack.results).toHaveLength(300);
+    expect(fullCommits() - before).toBeGreaterThanOrEqual(30);
+    expect(running!.hub.ingest.flushCount).toBe(30);
+    // answered while the batch's parts were being applied, not after them all
+    const order = heard.filter(([, f]) => isReply(f) || f.t === 'res').map(([s, f]) => `${s}:${f.t}`);
+    expect(order).toEqual(['R:res', 'S1:ack']);
+    expect(flushesAtAnswer).toBeGreaterThanOrEqual(0);
+    expect(flushesAtAnswer).toBeLessThan(30);
+    expect(storedReceipts()).toHaveLength(301);
+  });
+
+  it(
+    'nacks a large batch whose later part fails, keeps its committed parts, applies nothing after the failure, and ' +
+      'answers them as duplicates when the batch comes again',
+    async () => {
+      await start(['S1'], { maxRows: 10 }); // parts of 10: the poison in the second part
+      const hub = running!.hub;
+      poisonSalesInsert(hub.storage.db, hub.storage.engine);
+      const a = await agent('S1');
+      const batch = [...sales('S1', 1, 14), wireSale(15, 'S1-e15', 'POISON'), ...sales('S1', 16, 10)]; // 10 + 10 + 5
+      gate.arm();
+      a.send({ t: 'events', items: batch });
+      await queued(3);
+      gate.open();
+      expect(await a.next(isReply)).toMatchObject({ t: 'nack', seq: 1, code: 'TB_STORAGE_BUSY' });
+      // the first part stands; nothing of the failed part nor of the one after it
+      await new Promise((r) => setImmediate(r));
+      expect(hub.ingest.depth()).toEqual({ batches: 0, rows: 0 });
+      expect(storedReceipts()).toEqual(Array.from({ length: 10 }, (_, i) => `S1-${String(i + 1)}`).sort());
+      expect(hub.cursors.cursor('agent-S1')).toMatchObject({ lastSeq: 10 });
+      expect(hub.cursors.wasApplied('S1-e16')).toBe(false);
+      // sent again, the poison gone: the first part's events are duplicates, the rest applied; one ack
+      hub.storage.db.exec(`DROP TRIGGER boom${hub.storage.engine === 'postgres' ? ' ON sales' : ''}`);
+      a.send({ t: 'events', items: batch });
+      const ack = await a.next('ack');
+      expect(ack.upTo).toBe(25);
+      const outcomes = (ack.results as { outcome: string }[]).map((r) => r.outcome);
+      expect(outcomes.slice(0, 10)).toEqual(Array(10).fill('duplicate'));
+      expect(outcomes.slice(10)).toEqual(Array(15).fill('applied'));
+      expect(storedReceipts()).toHaveLength(25);
+      expect(hub.auditTrail.verify().ok).toBe(true);
+    },
+  );
 });

@@ -1,12 +1,13 @@
 import { TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import { auditOrigin } from '../domain/audit-log.js';
-import type { BatchInput, BatchOutcome, EventApplier } from '../domain/event-applier.js';
+import type { BatchInput, BatchOutcome, BatchResult, EventApplier } from '../domain/event-applier.js';
 
 export interface IngestOptions {
   /**
    * Most events one commit takes (default 250): a flush stops before the batch that would pass
-   * it (a larger batch alone still goes). It bounds how long one flush holds the hub — and so how
-   * long a return authorization or any other frame read meanwhile waits.
+   * it, and a larger batch is applied in parts of at most this many, one commit each, in order. It
+   * bounds how long one flush holds the hub — and so how long a return authorization or any other
+   * frame read meanwhile waits (a backlog's drain sends batches of 500: `hub.uploadBatchMax`).
    */
   maxRows?: number;
   /**
@@ -19,6 +20,47 @@ export interface IngestOptions {
 interface Queued {
   batch: BatchInput;
   done: (o: BatchOutcome) => void;
+  /** a part of a larger batch whose earlier part failed: not applied (its events would come after a gap) */
+  abandoned?: () => boolean;
+}
+
+/**
+ * The outcome of one agent's batch applied in parts: `done` hears once — the first failure as soon
+ * as it comes (the parts after it are not applied), or, once every part committed, one result for
+ * the whole batch. The parts committed before a failure stay: the agent sends the batch again and
+ * the hub answers their events as duplicates (by id, DESIGN rule 2).
+ */
+class PartedBatch {
+  private readonly results: BatchResult[] = [];
+  private finished = false;
+
+  constructor(
+    private readonly parts: number,
+    private readonly done: (o: BatchOutcome) => void,
+  ) {}
+
+  get abandoned(): boolean {
+    return this.finished;
+  }
+
+  part(o: BatchOutcome): void {
+    if (this.finished) return;
+    if (!o.ok) {
+      this.finished = true;
+      this.done(o);
+      return;
+    }
+    this.results.push(o.result);
+    if (this.results.length < this.parts) return;
+    this.finished = true;
+    this.done({
+      ok: true,
+      result: {
+        upTo: Math.max(...this.results.map((r) => r.upTo)),
+        results: this.results.flatMap((r) => r.results),
+      },
+    });
+  }
 }
 
 export const DEFAULT_INGEST_MAX_ROWS = 250;
@@ -35,7 +77,8 @@ export const DEFAULT_INGEST_MAX_ROWS = 250;
  * No timer: the flush is a setImmediate, so an idle hub commits a lone batch at once, and a busy one
  * commits whatever arrived during the previous commit. Frames other than `events` — return
  * authorizations, lookups — are still answered where they are read, so they never wait behind the
- * queue, at most behind the one flush running (bounded by `maxRows`).
+ * queue, at most behind the one flush running (bounded by `maxRows`: a larger batch is applied in
+ * parts, the frames read meanwhile handled between them, and acknowledged once its last part committed).
  */
 export class IngestQueue {
   private queue: Queued[] = [];
@@ -45,7 +88,7 @@ export class IngestQueue {
   private flushes = 0;
 
   constructor(
-    private readonly applier: EventApplier,
+    private readonly applier: Pick<EventApplier, 'applyBatches'>,
     private readonly log: Logger,
     private readonly opts: IngestOptions = {},
   ) {
@@ -66,11 +109,24 @@ export class IngestQueue {
       return;
     }
     // the origin its audit entries name is the one of the frame that brought it, not of the flush
-    this.queue.push({ batch: { ...batch, origin: auditOrigin.getStore() }, done });
+    const whole: BatchInput = { ...batch, origin: auditOrigin.getStore() };
+    const size = whole.items.length;
+    if (size <= this.maxRows) this.queue.push({ batch: whole, done });
+    else {
+      // in parts, in order and side by side in the queue: each part's flush is one commit
+      const parted = new PartedBatch(Math.ceil(size / this.maxRows), done);
+      for (let from = 0; from < size; from += this.maxRows) {
+        this.queue.push({
+          batch: { ...whole, items: whole.items.slice(from, from + this.maxRows) },
+          done: (o) => parted.part(o),
+          abandoned: () => parted.abandoned,
+        });
+      }
+    }
     this.schedule();
   }
 
-  /** Batches and events waiting for a commit. */
+  /** Batches (a larger batch's parts each count) and events waiting for a commit. */
   depth(): { batches: number; rows: number } {
     return { batches: this.queue.length, rows: this.queue.reduce((n, q) => n + q.batch.items.length, 0) };
   }
@@ -104,7 +160,10 @@ export class IngestQueue {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.closed || this.queue.length === 0) return;
+    if (this.closed) return;
+    // the parts left of a batch whose earlier part failed: that batch has had its answer
+    this.queue = this.queue.filter((q) => q.abandoned?.() !== true);
+    if (this.queue.length === 0) return;
     let rows = 0;
     let n = 0;
     for (const queued of this.queue) {
