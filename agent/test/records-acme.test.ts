@@ -274,6 +274,22 @@ describe('acme-ecr-400 (delimited): malformed records', () => {
     refuse(frame, { kind: 'error', id: '000123', code: TbCodes.INVALID, message }, raw);
   });
 
+  it('a blank id, where the profile maps one, instead of a message with no id', () => {
+    // found by the property test (records-property.test.ts): field 2 blank, the sequence number moved into field 3
+    for (const frame of [SALE.replace('S|000123|', 'S||'), SALE.replace('S|000123|', 'S|   |'), 'Q||2|0001-000123']) {
+      const code = frame.charAt(0);
+      refuse(
+        frame,
+        {
+          kind: 'error',
+          code: TbCodes.INVALID,
+          message: `record 1 (${code}), id (field 2): expected the message id`,
+        },
+        '0001-000123',
+      );
+    }
+  });
+
   it('an empty frame and a missing type code', () => {
     refuse('', { kind: 'error', code: TbCodes.MALFORMED, message: 'the frame holds no record' }, 'ZZ');
     refuse(

@@ -77,7 +77,8 @@ describe('record codecs never throw, whatever arrives', () => {
   it('acme: its golden sale with bytes changed, added or cut', () => {
     fc.assert(
       fc.property(mutated(ACME_SALE), (b) => wellFormed(acme.decode(b))),
-      { numRuns: RUNS },
+      // a frame a CI run found (field 2, the id, blank): kept so every run tries it
+      { numRuns: RUNS, examples: [[Buffer.from(ACME_SALE.replace('S|000123|', 'S||000123\0'), 'latin1')]] },
     );
   });
 

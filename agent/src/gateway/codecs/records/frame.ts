@@ -118,6 +118,15 @@ export function decodeFrame<R, S, M extends MessageLayout<S>>(
       const problem = fill(b.msg, def.fields, opened.header, units, label, '', undefined);
       if (!hasId) b.msg.id = frameId(built.length);
       if (problem) return fail(problem, b.msg.id);
+      // where the profile maps the id, the register numbers its messages: a blank number is a broken frame
+      if (b.msg.id === undefined && def.fields.id)
+        return fail(
+          {
+            code: TbCodes.INVALID,
+            message: `${label}, id (${opened.header.where(def.fields.id)}): expected the message id`,
+          },
+          undefined,
+        );
       for (const [name, arr] of Object.entries(MESSAGE_SHAPES[def.type].arrays)) {
         const fed =
           arr.required ||
