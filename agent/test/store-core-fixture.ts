@@ -12,7 +12,8 @@ import type { StoreCoreDeps } from '../src/core/core-context.js';
 /**
  * A store core on a real agent database for store S1, with its real outbox, replies, receipts,
  * local returns, policy store and counters; `over` replaces any of them (the hub double is the
- * test's own). The parts are returned so a test can look at them.
+ * test's own). The parts are returned so a test can look at them. `over.now`, the test's clock, is every part's:
+ * what they write (a return's time, a reply's age) is read against it, as in the agent.
  */
 export function storeCoreOn(
   db: Db,
@@ -20,17 +21,18 @@ export function storeCoreOn(
   log: Logger,
   over: Partial<StoreCoreDeps> = {},
 ): { core: StoreCore; deps: StoreCoreDeps } {
+  const now = over.now;
   const deps: StoreCoreDeps = {
     db,
     store: 'S1',
     agentId: 'agent-1',
-    outbox: new Outbox(db),
-    replies: new Replies(db),
-    receipts: new Receipts(db),
-    returns: new LocalReturns(db),
+    outbox: new Outbox(db, now),
+    replies: new Replies(db, now),
+    receipts: new Receipts(db, now),
+    returns: new LocalReturns(db, now),
     hub,
     policy: new PolicyStore(db, 5000, log),
-    counters: new AuthzCounter(),
+    counters: new AuthzCounter(now),
     deadlineMs: 200,
     log,
     ...over,

@@ -83,7 +83,8 @@ export class LocalReturns {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(authorization) DO UPDATE SET mode = excluded.mode, decision = excluded.decision,
          status = excluded.status, lines = excluded.lines, refund = excluded.refund,
-         allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at
+         allowed_tenders = excluded.allowed_tenders, expires_at = excluded.expires_at,
+         created_ms = excluded.created_ms
        WHERE local_returns.status IN ('pending', 'override_required')`,
     );
     this.setStatus = db.prepare(`UPDATE local_returns SET status = ?, lines = ? WHERE authorization = ?`);
@@ -118,7 +119,11 @@ export class LocalReturns {
     };
   }
 
-  /** Records a decision; a pending (or override-required) row is replaced, a decided one never. */
+  /**
+   * Records a decision; a pending (or override-required) row is replaced, a decided one never. A replaced row takes
+   * the time of its decision (`created_ms`): the offline daily limit counts a return on the day it was approved, and a
+   * request left pending by a crash before midnight and decided offline after it is that day's.
+   */
   record(r: LocalReturn): void {
     this.insert.run(
       r.authorization,

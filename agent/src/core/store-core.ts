@@ -18,7 +18,7 @@ import type { Statement } from 'better-sqlite3';
 import type { MessageHandler } from './ports.js';
 import { CoreContext, type StoreCoreDeps } from './core-context.js';
 import { DayCloses, type DaySettings } from './day-close.js';
-import type { LocalReturnLine } from './local-returns.js';
+import type { LocalReturn, LocalReturnLine } from './local-returns.js';
 import { ReceiptLookup } from './receipt-lookup.js';
 import { ReturnRequests } from './return-requests.js';
 
@@ -203,20 +203,14 @@ export class StoreCore implements MessageHandler {
       const done: LocalReturnLine[] = [];
       let share = 0;
       let everyShareKnown = true;
-      for (const l of msg.lines) {
-        const approved = localReturn.lines.find((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku));
-        const name = l.line !== undefined ? `line ${l.line}` : `sku ${l.sku}`;
-        if (!approved)
+      for (const { approved, names, qty } of this.completedLines(msg, localReturn)) {
+        if (qty > approved.qty) {
+          const returned = names.length > 1 ? `${fromMilli(qty)} in all (${names.join(' and ')})` : fromMilli(qty);
           throw new TbError(
             TbCodes.EXCEEDS_AUTHORIZATION,
-            `lines: ${name} is not approved in authorization ${msg.authorization}`,
+            `lines: ${names[0] ?? ''} returns ${returned}, more than the ${fromMilli(approved.qty)} approved`,
           );
-        const qty = toMilli(l.qty);
-        if (qty > approved.qty)
-          throw new TbError(
-            TbCodes.EXCEEDS_AUTHORIZATION,
-            `lines: ${name} returns ${l.qty}, more than the ${fromMilli(approved.qty)} approved`,
-          );
+        }
         const line: LocalReturnLine = { line: approved.line, qty, disposition: approved.disposition };
         if (approved.sku !== undefined) line.sku = approved.sku;
         if (approved.refund !== undefined) {
@@ -244,6 +238,32 @@ export class StoreCore implements MessageHandler {
       });
       return { type: 'ack', id: msg.id };
     });
+  }
+
+  /**
+   * The approved lines a completion returns, each once with the quantity of every name that resolves to it: a line
+   * asked for by SKU may be named by its number and by its SKU in one completion (two keys to the protocol), and
+   * both count against the one approval. A name that resolves to no approved line is refused.
+   */
+  private completedLines(
+    msg: ReturnCompleteMessage,
+    localReturn: LocalReturn,
+  ): { approved: LocalReturnLine; names: string[]; qty: number }[] {
+    const byApproved = new Map<LocalReturnLine, { approved: LocalReturnLine; names: string[]; qty: number }>();
+    for (const l of msg.lines) {
+      const approved = localReturn.lines.find((x) => (l.line !== undefined ? x.line === l.line : x.sku === l.sku));
+      const name = l.line !== undefined ? `line ${l.line}` : `sku ${l.sku}`;
+      if (!approved)
+        throw new TbError(
+          TbCodes.EXCEEDS_AUTHORIZATION,
+          `lines: ${name} is not approved in authorization ${msg.authorization}`,
+        );
+      const entry = byApproved.get(approved) ?? { approved, names: [], qty: 0 };
+      entry.names.push(name);
+      entry.qty += toMilli(l.qty);
+      byApproved.set(approved, entry);
+    }
+    return [...byApproved.values()];
   }
 
   private returnCancel(register: string, msg: ReturnCancelMessage): Promise<RegisterReply> {
