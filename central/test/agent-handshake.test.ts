@@ -403,6 +403,18 @@ describe('agents endpoint: many agents giving up a slow handshake at once', () =
 describe('agents endpoint: a request whose body the hub refuses', () => {
   it.each([
     ['authorize', { receipt: 'RC-1', lines: [], after: 0, extra: 1 }],
+    // a line number twice (the register protocol refuses it; an agent that sent it anyway got the database's error)
+    [
+      'authorize',
+      {
+        authorization: 'auth-twice',
+        register: 'R1',
+        requestId: 'rq-twice',
+        receipt: 'RC-1',
+        after: 0,
+        lines: [1, 1].map((line) => ({ line, qty: 1, disposition: 'restock' })),
+      },
+    ],
     ['override', { authorization: 'x' }],
     ['receipt.lookup', { receipt: 7, after: 0 }],
   ])('answers %s with TB_INVALID naming what is wrong in the body, and keeps the connection', async (op, body) => {

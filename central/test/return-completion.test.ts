@@ -131,6 +131,77 @@ describe('a completion above its authorization (an older agent acked it)', () =>
   });
 });
 
+describe('a flagged return counts against its sale until an operator reverses it', () => {
+  it.each([
+    ['refund_exceeds_authorized', 'cash', 1001],
+    ['tender_not_allowed', 'card', 1000],
+  ])('completed with %s, its unit is not returnable again', (code, kind, amount) => {
+    sell('H-12', 1, 1000);
+    expect(ask('h12', 'H-12', 1)).toMatchObject({ decision: 'approved', refundAmount: 1000 });
+    expect(complete('h12', 1, amount, 'S1', kind)).toEqual({ exception: code });
+    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(0); // sold −1, back +1: the goods came back
+    // (before: approved again, refunded again and restocked again: two back of one sold)
+    const again = ask('h12-b', 'H-12', 1, {}, 'S2');
+    expect(again).toMatchObject({ decision: 'denied', lines: [{ code: 'exceeds_returnable', approvedQty: 0 }] });
+    expect(t.hub.resolution.resolve('h12', 'accept', 'refunded by hand, fine', 'admin:t').resolved).toHaveLength(1);
+    expect(ask('h12-c', 'H-12', 1).decision).toBe('denied'); // accepted: it stands
+  });
+
+  it('reversed (the goods never came back), its quantity is returnable again', () => {
+    sell('H-13', 1, 1000);
+    ask('h13', 'H-13', 1);
+    expect(complete('h13', 1, 1000, 'S1', 'card')).toEqual({ exception: 'tender_not_allowed' });
+    expect(ask('h13-b', 'H-13', 1).decision).toBe('denied');
+    t.hub.resolution.resolve('h13', 'reverse', 'goods never came back', 'admin:t');
+    expect(ask('h13-c', 'H-13', 1)).toMatchObject({ decision: 'approved', refundAmount: 1000 });
+  });
+});
+
+describe('a completion naming one line twice', () => {
+  it('by its number and by its SKU, returns both together and is flagged when that is more than approved', () => {
+    sell('H-14', 2, 1000);
+    const lines = [{ sku: 'A', qty: 2, disposition: 'restock' as const }];
+    expect(ask('h14', 'H-14', 2, { lines })).toMatchObject({ decision: 'approved', refundAmount: 2000 });
+    const twice = [
+      { line: 1, qty: 2 },
+      { sku: 'A', qty: 2 },
+    ];
+    const outcome = t.hub.storage.tx(() =>
+      t.hub.completion.complete('S1', 'R1', {
+        authorization: 'h14',
+        requestId: 'c14',
+        lines: twice,
+        refund: { kind: 'cash', amount: 2000 },
+      }),
+    );
+    // (before: not flagged, 2 recorded and moved while the register said 4)
+    expect(outcome).toEqual({ exception: 'exceeds_authorized' });
+    expect(ticket('h14').reason).toContain('line 1 (1 and A): completed 4, approved 2');
+    expect(t.hub.returnsRepo.lines('h14')[0]).toMatchObject({ completed_qty: 4000 });
+    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(2000); // −2 sold, +4 back (milli-units): as the shelf
+  });
+
+  it('within what was approved, completes the line once with both quantities', () => {
+    sell('H-15', 2, 1000);
+    ask('h15', 'H-15', 2, { lines: [{ sku: 'A', qty: 2, disposition: 'restock' }] });
+    const halves = [
+      { line: 1, qty: 1 },
+      { sku: 'A', qty: 1 },
+    ];
+    const outcome = t.hub.storage.tx(() =>
+      t.hub.completion.complete('S1', 'R1', {
+        authorization: 'h15',
+        requestId: 'c15',
+        lines: halves,
+        refund: { kind: 'cash', amount: 2000 },
+      }),
+    );
+    expect(outcome).toEqual({});
+    expect(t.hub.returnsRepo.lines('h15')[0]).toMatchObject({ completed_qty: 2000, completed_amount: 2000 });
+    expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(0);
+  });
+});
+
 describe('offline decisions', () => {
   const offline = (
     authorization: string,
@@ -161,8 +232,12 @@ describe('offline decisions', () => {
     ask('h10', 'H-10', 0.5, {}, 'S2'); // 500 at another store the agent could not see
     expect(apply(offline('o10', 'H-10', 0.5, 500))).toEqual({ exception: 'over_refund' });
     expect(ticket('o10')).toMatchObject({ reconciliation: 'exception', exception_code: 'over_refund' });
-    // an older agent does not say; the completion is held to the whole
-    expect(apply(offline('o10b', 'H-10', 0.5, undefined))).toEqual({});
+    // flagged, it still holds its half until an operator reverses it: nothing of the line is left
+    expect(apply(offline('o10b', 'H-10', 0.5, undefined))).toEqual({ exception: 'over_return' });
+    // an older agent does not say what a line refunds; the completion is held to the whole
+    sell('H-10c', 1, 999);
+    ask('h10c', 'H-10c', 0.5, {}, 'S2');
+    expect(apply(offline('o10c', 'H-10c', 0.5, undefined))).toEqual({});
   });
 });
 

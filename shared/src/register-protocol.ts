@@ -85,7 +85,8 @@ export function requestLineKey(l: { line?: number | undefined; sku?: string | un
   return l.line !== undefined ? `line:${l.line}` : `sku:${l.sku}`;
 }
 
-function uniqueRequestLines(lines: { line?: number | undefined; sku?: string | undefined }[]): boolean {
+/** Each line number or SKU at most once in a request's or a completion's lines. */
+export function uniqueRequestLines(lines: { line?: number | undefined; sku?: string | undefined }[]): boolean {
   return new Set(lines.map(requestLineKey)).size === lines.length;
 }
 

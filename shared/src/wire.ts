@@ -17,6 +17,7 @@ import {
   StoreId,
   Tender,
   Timestamp,
+  uniqueRequestLines,
 } from './register-protocol.js';
 
 /**
@@ -296,7 +297,9 @@ export const AuthorizeRequestBody = z.strictObject({
         })
         .refine((l) => (l.line === undefined) !== (l.sku === undefined), 'either "line" or "sku"'),
     )
-    .min(1),
+    .min(1)
+    // as the register protocol says; a line number twice would otherwise reach the ticket's lines as two rows
+    .refine(uniqueRequestLines, 'each line number or SKU at most once'),
 });
 export type AuthorizeRequestBody = z.infer<typeof AuthorizeRequestBody>;
 

@@ -76,12 +76,13 @@ export class ReturnCompletion {
     const skus = new Map(sale?.lines.map((l) => [l.line, l.sku]) ?? []);
     const lapsed = r.status === 'expired' || (r.expires_at !== null && r.expires_at <= iso(now));
     // What this completion finds wrong; the first is its exception (a ticket flagged before keeps its code).
-    const problems = this.goodsProblems(r, body, lines, lapsed ? sale : undefined, now);
+    // a line asked for by SKU may be named by its number and by that SKU: what came back of it is both together
     const done = new Map<ReturnLineRow, number>();
     for (const l of body.lines) {
       const row = findLine(lines, l);
-      if (row) done.set(row, toMilli(l.qty));
+      if (row) done.set(row, (done.get(row) ?? 0) + toMilli(l.qty));
     }
+    const problems = this.goodsProblems(r, body, lines, done, lapsed ? sale : undefined, now);
     // Money never grows: never more than the authorization for what came back. An agent refuses
     // such a completion; one that arrives anyway (an older agent) keeps the authorized amount on
     // the ticket and is flagged with what the register said it refunded.
@@ -153,18 +154,26 @@ export class ReturnCompletion {
     r: ReturnRow,
     body: ReturnCompleteEventBody,
     lines: ReturnLineRow[],
+    done: ReadonlyMap<ReturnLineRow, number>,
     lapsedSale: SaleRow | undefined,
     now: number,
   ): Problem[] {
     const problems: Problem[] = [];
-    const over = body.lines.filter((l) => toMilli(l.qty) > (findLine(lines, l)?.approved_qty ?? 0));
-    if (over.length > 0) {
-      const approved = (l: CompletedLine): number => fromMilli(findLine(lines, l)?.approved_qty ?? 0);
-      problems.push({
-        code: ExceptionCodes.EXCEEDS_AUTHORIZED,
-        why: over.map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved ${approved(l)}`).join('; '),
-      });
-    }
+    const namesOf = (row: ReturnLineRow): string => {
+      const names = body.lines.filter((l) => findLine(lines, l) === row).map((l) => l.line ?? l.sku);
+      return names.length > 1 ? `${row.line} (${names.join(' and ')})` : String(names[0] ?? row.line);
+    };
+    const over = [
+      ...body.lines
+        .filter((l) => !findLine(lines, l) && toMilli(l.qty) > 0)
+        .map((l) => `line ${l.line ?? l.sku}: completed ${l.qty}, approved 0`),
+      ...[...done]
+        .filter(([row, qty]) => qty > row.approved_qty)
+        .map(
+          ([row, qty]) => `line ${namesOf(row)}: completed ${fromMilli(qty)}, approved ${fromMilli(row.approved_qty)}`,
+        ),
+    ];
+    if (over.length > 0) problems.push({ code: ExceptionCodes.EXCEEDS_AUTHORIZED, why: over.join('; ') });
     const allowed = JSON.parse(r.allowed_tenders) as string[];
     if (allowed.length > 0 && !allowed.includes(body.refund.kind)) {
       const why = `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`;
@@ -174,15 +183,14 @@ export class ReturnCompletion {
       // The reservation lapsed: the quantity may have gone to another return meanwhile.
       const claimed = this.returns.claimedByLine(lapsedSale, iso(now), r.authorization);
       const sold = new Map(lapsedSale.lines.map((l) => [l.line, l.qty]));
-      const late = body.lines.filter((l) => {
-        const line = findLine(lines, l)?.line ?? 0;
-        return line > 0 && toMilli(l.qty) > (sold.get(line) ?? 0) - (claimed.get(line) ?? 0);
-      });
+      const late = [...done].filter(
+        ([row, qty]) => row.line > 0 && qty > (sold.get(row.line) ?? 0) - (claimed.get(row.line) ?? 0),
+      );
       if (late.length > 0)
         problems.push({
           code: ExceptionCodes.OVER_RETURN,
           why:
-            `reservation expired and ${late.map((l) => `line ${l.line ?? l.sku}`).join(', ')} ` +
+            `reservation expired and ${late.map(([row]) => `line ${namesOf(row)}`).join(', ')} ` +
             `no longer fits what is returnable`,
         });
     }

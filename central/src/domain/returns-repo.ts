@@ -140,10 +140,12 @@ const COLUMNS = [
 ] as const;
 
 /**
- * What counts against a sale line: completed quantities, and reservations not yet expired.
- * Returns flagged as exceptions are kept but do not count (they are the operator's to settle).
- * With each, what it refunds for the line at the sold price (lines decided before that was
- * kept: their quantity at the line's price).
+ * What counts against a sale line: completed quantities, and reservations not yet expired — flagged
+ * ones too: a flagged completion's goods came back and its refund was paid, a flagged reservation
+ * holds what it approved, until an operator reverses it (the ticket is then `reversed` or
+ * `cancelled`). Left out, the same units could be authorized and refunded again. With each, what
+ * it refunds for the line at the sold price (lines decided before that was kept: their quantity at
+ * the line's price).
  */
 const CLAIMED_BY_LINE_SQL = `SELECT rl.line AS line,
           SUM(CASE WHEN r.status = 'completed' THEN rl.completed_qty
@@ -157,7 +159,7 @@ const CLAIMED_BY_LINE_SQL = `SELECT rl.line AS line,
                    ELSE 0 END) AS amount
      FROM returns r JOIN return_lines rl ON rl.authorization = r.authorization
      LEFT JOIN sale_lines sl ON sl.store = r.sale_store AND sl.receipt = r.receipt AND sl.line = rl.line
-    WHERE r.sale_store = @store AND r.receipt = @receipt AND r.exception_code IS NULL
+    WHERE r.sale_store = @store AND r.receipt = @receipt
       AND r.authorization <> @exclude AND rl.line > 0
     GROUP BY rl.line`;
 

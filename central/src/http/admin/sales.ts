@@ -34,7 +34,7 @@ export function saleRoutes(router: Router, api: AdminApi): void {
         qty: fromMilli(l.qty),
         unitPrice: l.unitPrice,
         returnedOrReserved: fromMilli(claimed.get(l.line) ?? 0),
-        returnable: fromMilli(l.qty - (claimed.get(l.line) ?? 0)),
+        returnable: fromMilli(Math.max(0, l.qty - (claimed.get(l.line) ?? 0))),
       })),
       returns: q.returnsRepo.forSale(sale).map((r) => ({
         authorization: r.authorization,
