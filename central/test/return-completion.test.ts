@@ -147,6 +147,55 @@ describe('a flagged return counts against its sale until an operator reverses it
     expect(ask('h12-c', 'H-12', 1).decision).toBe('denied'); // accepted: it stands
   });
 
+  it('completed with more than approved, the excess is priced in: the next unit refunds its own price', () => {
+    sell('H-16', 3, 100);
+    expect(ask('h16', 'H-16', 1).refundAmount).toBe(100);
+    expect(complete('h16', 2, 100)).toEqual({ exception: 'exceeds_authorized' });
+    expect(t.hub.returnsRepo.lines('h16')[0]).toMatchObject({ completed_qty: 2000, completed_amount: 200 });
+    // (before: 200 for one unit of 100, the first return's second unit paid for again)
+    expect(ask('h16-b', 'H-16', 1)).toMatchObject({ decision: 'approved', refundAmount: 100 });
+  });
+
+  it('a line the decision approved none of, completed anyway, is priced at the sold price', () => {
+    const lines = [
+      { line: 1, sku: 'A', qty: 1, unitPrice: 100 },
+      { line: 2, sku: 'B', qty: 2, unitPrice: 100 },
+    ];
+    const at = '2026-11-27T09:00:00Z';
+    t.hub.storage.tx(() =>
+      t.hub.saleService.record(
+        'S1',
+        'R1',
+        'store',
+        { requestId: 'm-17', receipt: 'H-17', at, currency: 'EUR', lines, tenders: [] },
+        'e-17',
+      ),
+    );
+    const both = [
+      { line: 1, qty: 1, disposition: 'restock' as const },
+      { line: 2, qty: 3, disposition: 'restock' as const },
+    ];
+    expect(ask('h17', 'H-17', 1, { lines: both })).toMatchObject({
+      decision: 'approved',
+      lines: [
+        { line: 1, approvedQty: 1 },
+        { line: 2, approvedQty: 0, code: 'exceeds_returnable' },
+      ],
+    });
+    const outcome = t.hub.storage.tx(() =>
+      t.hub.completion.complete('S1', 'R1', {
+        authorization: 'h17',
+        requestId: 'c17',
+        lines: [{ line: 2, qty: 1 }],
+        refund: { kind: 'cash', amount: 0 },
+      }),
+    );
+    expect(outcome).toEqual({ exception: 'exceeds_authorized' });
+    // (before: 200 for the one unit of line 2 left, its other unit, back already, paid for again)
+    const rest = [{ line: 2, qty: 1, disposition: 'restock' as const }];
+    expect(ask('h17-b', 'H-17', 1, { lines: rest })).toMatchObject({ decision: 'approved', refundAmount: 100 });
+  });
+
   it('reversed (the goods never came back), its quantity is returnable again', () => {
     sell('H-13', 1, 1000);
     ask('h13', 'H-13', 1);
@@ -177,7 +226,7 @@ describe('a completion naming one line twice', () => {
     // (before: not flagged, 2 recorded and moved while the register said 4)
     expect(outcome).toEqual({ exception: 'exceeds_authorized' });
     expect(ticket('h14').reason).toContain('line 1 (1 and A): completed 4, approved 2');
-    expect(t.hub.returnsRepo.lines('h14')[0]).toMatchObject({ completed_qty: 4000 });
+    expect(t.hub.returnsRepo.lines('h14')[0]).toMatchObject({ completed_qty: 4000, completed_amount: 4000 });
     expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(2000); // −2 sold, +4 back (milli-units): as the shelf
   });
 

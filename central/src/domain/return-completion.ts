@@ -1,5 +1,6 @@
 import {
   fromMilli,
+  lineAmount,
   returnAmount,
   shareOf,
   toMilli,
@@ -86,7 +87,7 @@ export class ReturnCompletion {
     // Money never grows: never more than the authorization for what came back. An agent refuses
     // such a completion; one that arrives anyway (an older agent) keeps the authorized amount on
     // the ticket and is flagged with what the register said it refunded.
-    const money = this.authorized(r, lines, done, lapsed ? sale : undefined, now);
+    const money = this.authorized(r, lines, done, sale, lapsed, now);
     if (body.refund.amount > money.cap) {
       const code = money.shrunk.length > 0 ? ExceptionCodes.OVER_REFUND : ExceptionCodes.REFUND_EXCEEDS_AUTHORIZED;
       const left =
@@ -279,15 +280,17 @@ export class ReturnCompletion {
     r: ReturnRow,
     lines: ReturnLineRow[],
     done: Map<ReturnLineRow, number>,
-    lapsedSale: SaleRow | undefined,
+    sale: SaleRow | undefined,
+    lapsed: boolean,
     now: number,
   ): Authorized {
+    const lapsedSale = lapsed ? sale : undefined;
     const amounts = new Map<ReturnLineRow, number | null>();
     const shrunk: string[] = [];
     let cap = 0;
     let unknown = false;
     const claims = lapsedSale ? this.returns.claimsByLine(lapsedSale, iso(now), r.authorization) : undefined;
-    const prices = new Map(lapsedSale?.lines.map((l) => [l.line, l.unitPrice]) ?? []);
+    const prices = new Map(sale?.lines.map((l) => [l.line, l.unitPrice]) ?? []);
     for (const [row, qty] of done) {
       const part = Math.min(qty, row.approved_qty);
       if (row.amount === null) {
@@ -310,7 +313,10 @@ export class ReturnCompletion {
           shrunk.push(`line ${row.line}`);
         }
       }
-      amounts.set(row, gross);
+      // more came back than approved (flagged exceeds_authorized): the line's returns count the excess at the sold
+      // price too, so a later return of the line is not paid for those units again
+      const excess = qty - part;
+      amounts.set(row, gross + (excess > 0 && price !== undefined ? lineAmount(excess, price) : 0));
       cap += net;
     }
     return { cap: unknown ? (r.refund_amount ?? 0) : cap, amounts, shrunk };
