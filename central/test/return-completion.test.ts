@@ -19,8 +19,13 @@ const ask = (
   over: Partial<AuthorizeRequestBody> = {},
   store = 'S1',
 ) => askReturn(t.hub, store, authorization, receipt, qty, over);
-const complete = (authorization: string, qty: number, amount: number, store = 'S1', kind = 'cash') =>
-  completeReturn(t.hub, store, authorization, qty, { kind, amount });
+const complete = (
+  authorization: string,
+  qty: Parameters<typeof completeReturn>[3],
+  amount: number,
+  store = 'S1',
+  kind = 'cash',
+) => completeReturn(t.hub, store, authorization, qty, { kind, amount });
 const ticket = (authorization: string) => t.hub.returnsRepo.get(authorization)!;
 const completedRefunds = (receipt: string) =>
   t.hub.returnsRepo
@@ -182,14 +187,7 @@ describe('a flagged return counts against its sale until an operator reverses it
         { line: 2, approvedQty: 0, code: 'exceeds_returnable' },
       ],
     });
-    const outcome = t.hub.storage.tx(() =>
-      t.hub.completion.complete('S1', 'R1', {
-        authorization: 'h17',
-        requestId: 'c17',
-        lines: [{ line: 2, qty: 1 }],
-        refund: { kind: 'cash', amount: 0 },
-      }),
-    );
+    const outcome = complete('h17', [{ line: 2, qty: 1 }], 0);
     expect(outcome).toEqual({ exception: 'exceeds_authorized' });
     // (before: 200 for the one unit of line 2 left, its other unit, back already, paid for again)
     const rest = [{ line: 2, qty: 1, disposition: 'restock' as const }];
@@ -215,14 +213,7 @@ describe('a completion naming one line twice', () => {
       { line: 1, qty: 2 },
       { sku: 'A', qty: 2 },
     ];
-    const outcome = t.hub.storage.tx(() =>
-      t.hub.completion.complete('S1', 'R1', {
-        authorization: 'h14',
-        requestId: 'c14',
-        lines: twice,
-        refund: { kind: 'cash', amount: 2000 },
-      }),
-    );
+    const outcome = complete('h14', twice, 2000);
     // (before: not flagged, 2 recorded and moved while the register said 4)
     expect(outcome).toEqual({ exception: 'exceeds_authorized' });
     expect(ticket('h14').reason).toContain('line 1 (1 and A): completed 4, approved 2');
@@ -237,14 +228,7 @@ describe('a completion naming one line twice', () => {
       { line: 1, qty: 1 },
       { sku: 'A', qty: 1 },
     ];
-    const outcome = t.hub.storage.tx(() =>
-      t.hub.completion.complete('S1', 'R1', {
-        authorization: 'h15',
-        requestId: 'c15',
-        lines: halves,
-        refund: { kind: 'cash', amount: 2000 },
-      }),
-    );
+    const outcome = complete('h15', halves, 2000);
     expect(outcome).toEqual({});
     expect(t.hub.returnsRepo.lines('h15')[0]).toMatchObject({ completed_qty: 2000, completed_amount: 2000 });
     expect(t.hub.ledger.get('S1', 'A')!.onHand).toBe(0);

@@ -41,12 +41,12 @@ export function askBody(
   };
 }
 
-/** The completion of `authorization`: `qty` of line 1 refunded as `refund` (request id c-AUTHORIZATION). */
+/** Completes `authorization`: `qty` of line 1 (or these lines), refunded as `refund` (request id c-AUTHORIZATION). */
 export function completeReturn(
   hub: Hub,
   store: string,
   authorization: string,
-  qty: number,
+  qty: number | ReturnCompleteEventBody['lines'],
   refund: ReturnCompleteEventBody['refund'],
   register = 'R1',
 ): ReturnType<Hub['completion']['complete']> {
@@ -54,7 +54,7 @@ export function completeReturn(
     hub.completion.complete(store, register, {
       authorization,
       requestId: `c-${authorization}`,
-      lines: [{ line: 1, qty }],
+      lines: typeof qty === 'number' ? [{ line: 1, qty }] : qty,
       refund,
     } satisfies ReturnCompleteEventBody),
   );
