@@ -352,6 +352,12 @@ const authorizationOf = (reg: string, id: string) => derivedId('agent-1', reg, i
 const feePercent = (p: Policy, sku: string) => p.restockingFees.find((f) => sku.startsWith(f.skuPrefix))?.percent ?? 0;
 const startOfUtcDay = (ms: number) => Date.parse(`${utcDay(ms)}T00:00:00.000Z`);
 
+/** Per line number: the milli-units claimed, and what they refund before fees (minor units). */
+interface Claims {
+  milli: Map<number, number>;
+  amount: Map<number, number>;
+}
+
 /**
  * What the returns the agent counts against a receipt claim per line (but the request's own, `exclude`): quantity, and
  * refund before fees. Completed returns count what came back; approvals count in full — also once their reservation
@@ -359,11 +365,7 @@ const startOfUtcDay = (ms: number) => Date.parse(`${utcDay(ms)}T00:00:00.000Z`);
  * quantity back; the agent is stricter). A pending request counts in full at the sold price (the hub may have approved
  * it), whatever it asked.
  */
-function claimsOf(
-  m: Model,
-  receipt: string,
-  exclude = '',
-): { milli: Map<number, number>; amount: Map<number, number> } {
+function claimsOf(m: Model, receipt: string, exclude = ''): Claims {
   const milli = new Map<number, number>();
   const amount = new Map<number, number>();
   const price = (line: number) => m.receipts.get(receipt)?.lines.find((x) => x.line === line)?.price ?? 0;

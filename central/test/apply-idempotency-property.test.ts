@@ -8,6 +8,7 @@ import { SUBSCRIBABLE_EVENT_TYPES } from '../src/webhooks/events.js';
 import type { SqlDb } from '../src/storage/index.js';
 import { silent, testHub, wireSale, type TestHub } from './helpers.js';
 import { offlineApproval } from './returns-support.js';
+import { appliedRows, expectLedgerHolds, rowsOf } from './applied-rows.js';
 
 /**
  * Exactly once, as a property (DESIGN rules 2 and 9). One or two agents (agent-a at S1, agent-b at
@@ -283,20 +284,9 @@ function reference(events: WireEvent[][]): { t: TestHub; outcome: Map<string, Ev
 
 /** Everything applying events writes, in a form two hubs compare on (each store's audit entries in order). */
 function dump(db: SqlDb): Record<string, unknown[]> {
-  const q = (sql: string): unknown[] =>
-    db
-      .prepare(sql)
-      .all()
-      .map((r) => ({ ...(r as object) }));
+  const q = rowsOf(db);
   return {
-    sales: q(
-      `SELECT store, receipt, register, channel, at, currency, total, tenders, event_id, created_at
-         FROM sales ORDER BY store, receipt`,
-    ),
-    lines: q(`SELECT store, receipt, line, sku, qty, unit_price FROM sale_lines ORDER BY store, receipt, line`),
-    movements: q(`SELECT store, sku, delta, kind, ref, at FROM movements ORDER BY store, sku, kind, ref, delta, at`),
-    inventory: q(`SELECT store, sku, on_hand, updated_at FROM inventory ORDER BY store, sku`),
-    cards: q(`SELECT pan_hash, store, receipt FROM sale_cards ORDER BY pan_hash, store, receipt`),
+    ...appliedRows(db),
     days: q(`SELECT * FROM register_days ORDER BY store, register, business_day`),
     returns: q(`SELECT * FROM returns ORDER BY 1`),
     returnLines: q(`SELECT * FROM return_lines ORDER BY 1, 2`),
@@ -304,43 +294,16 @@ function dump(db: SqlDb): Record<string, unknown[]> {
       `SELECT store, register, event_id, kind, code, reason, "authorization", body, created_at, resolved_at
          FROM exceptions ORDER BY store, event_id, code, "authorization", reason`,
     ),
-    applied: q(
-      `SELECT event_id, store, agent_id, incarnation, seq, kind, register, outcome, code, agent_at, applied_at
-         FROM applied_events ORDER BY event_id`,
-    ),
-    cursors: q(`SELECT agent_id, store, incarnation, last_seq, updated_at FROM agent_cursors ORDER BY agent_id`),
-    incarnations: q(
-      `SELECT agent_id, incarnation, store, last_seq, started_at, updated_at
-         FROM agent_incarnations ORDER BY agent_id, incarnation`,
-    ),
     // the webhook endpoint's entry names its random id
     audit: q(
       `SELECT store, at, actor, action, register, outcome, resource, details, origin FROM audit
          WHERE action NOT LIKE 'webhook%' ORDER BY store, id`,
     ),
-    // the messages, as a multiset (their ids are random)
-    webhooks: (db.prepare(`SELECT type, store, body FROM webhook_messages`).all() as { body: string }[])
-      .map((r) => {
-        const body = JSON.parse(r.body) as { data: { id?: string } };
-        delete body.data.id;
-        return { ...r, body };
-      })
-      .sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1)),
     feed: q(`SELECT type, store, business_day, at, recorded_at, data FROM feed ORDER BY store, position`).map((r) => {
       const { id: _random, ...data } = JSON.parse((r as { data: string }).data) as Record<string, unknown>;
       return { ...(r as object), data };
     }),
   };
-}
-
-/** The ledger's rule: each on-hand is the sum of its movements. */
-function ledgerHolds(t: TestHub): void {
-  const rows = t.hub.storage.db.prepare(`SELECT store, sku, on_hand FROM inventory`).all() as {
-    store: string;
-    sku: string;
-    on_hand: number;
-  }[];
-  for (const r of rows) expect(r.on_hand, `${r.store} ${r.sku}`).toBe(t.hub.ledger.sumOfMovements(r.store, r.sku));
 }
 
 /** The seqs of `agent`'s events the hub applied (incarnation i1), in order. */
@@ -387,7 +350,7 @@ function eachSaleOnce(t: TestHub, all: { e: WireEvent; store: string }[]): void 
       ])
       .sort(byKey),
   );
-  ledgerHolds(t);
+  expectLedgerHolds(t);
   expect(t.hub.auditTrail.verify().ok).toBe(true);
 }
 
@@ -538,7 +501,7 @@ function cursorsHold(t: TestHub, model: Model, before: number[], heard: string[]
 /** The end of every schedule: the hub holds what the reference hub holds, and what the model counted. */
 function sameAsReference(t: TestHub, ref: TestHub, model: Model): void {
   expect(dump(t.hub.storage.db)).toEqual(dump(ref.hub.storage.db));
-  ledgerHolds(t);
+  expectLedgerHolds(t);
   expect(t.hub.auditTrail.verify().ok).toBe(true);
   // each injected failure counted once against its event, nothing else counted, nothing set aside
   const attempts = t.hub.storage.db
@@ -755,7 +718,7 @@ describe('applying agents’ event batches: exactly once, whatever the schedule'
                 incarnation: outbox.length ? 'i2' : 'i1',
                 lastSeq: outbox.length ? outbox.at(-1)!.seq : gapTo,
               });
-              ledgerHolds(t);
+              expectLedgerHolds(t);
               expect(t.hub.auditTrail.verify().ok).toBe(true);
             } finally {
               closeAll();
