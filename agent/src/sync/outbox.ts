@@ -51,9 +51,10 @@ export class Outbox implements EventOutbox {
     this.insert = db.prepare(
       `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)`,
     );
+    // not an upsert: `ON CONFLICT DO NOTHING` would still take a seq from AUTOINCREMENT for an event it leaves as it is
     this.reinsert = db.prepare(
-      `INSERT INTO outbox (event_id, kind, register, at, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT(event_id) DO NOTHING`,
+      `INSERT INTO outbox (event_id, kind, register, at, created_ms, body)
+       SELECT @id, @kind, @register, @at, @ms, @body WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE event_id = @id)`,
     );
     this.selectAfter = db.prepare(`SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.del = db.prepare(`DELETE FROM outbox WHERE seq <= ?`);
@@ -95,7 +96,10 @@ export class Outbox implements EventOutbox {
     let requeued = 0;
     this.db
       .transaction(() => {
-        for (const r of rows) requeued += this.reinsert.run(r.event_id, r.kind, r.register, r.at, ms, r.body).changes;
+        for (const r of rows) {
+          const { event_id: id, kind, register: reg, at, body } = r;
+          requeued += this.reinsert.run({ id, kind, register: reg, at, ms, body }).changes;
+        }
       })
       .immediate();
     if (requeued > 0) this.notify();
