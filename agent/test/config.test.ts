@@ -41,6 +41,24 @@ describe('agent config', () => {
     expect(parseAgentConfig(poslog({})).registers[0]!.codec).not.toHaveProperty('timeZone');
   });
 
+  it("names the codec's own key when its type picked the codec, and the codec as a whole when nothing did", () => {
+    const codec = (c: unknown) =>
+      problems({ ...good, registers: [{ id: 'R1', transport: { type: 'tcp-server', port: 7410 }, codec: c }] });
+    expect(codec({ type: 'delimited' })).toEqual(['registers[0].codec.profile: expected string (missing)']);
+    expect(codec({ type: 'poslog', minorUnitDigits: [] })).toEqual([
+      'registers[0].codec.minorUnitDigits: expected number, got an array',
+    ]);
+    expect(codec({ type: 'poslog', receiptKey: 'x' })).toEqual([
+      'registers[0].codec.receiptKey: expected one of "sequence", "transaction-id"',
+    ]);
+    expect(codec({ type: 'jsonl', x: 1 })).toEqual([
+      'registers[0].codec: unknown key "x" (remove or fix the spelling)',
+    ]);
+    const whole = 'expected a codec: "jsonl", or {"type":"poslog"|"delimited"|"fixed", …}';
+    expect(codec({ type: 'nope' })).toEqual([`registers[0].codec.type: ${whole}`]);
+    expect(codec('jsonlx')).toEqual([`registers[0].codec: ${whole}`]);
+  });
+
   it('allows plain ws:// only to a hub on this machine, judged on the host the client connects to', () => {
     const url = (u: string, insecure?: boolean) =>
       problems({ ...good, hub: { ...good.hub, url: u, ...(insecure === undefined ? {} : { insecure }) } });

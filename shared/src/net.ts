@@ -8,7 +8,7 @@ export function parseHostPort(value: string, defaultHost = '127.0.0.1'): { host:
   const named = m[1] ?? m[2] ?? '';
   const host = named === '' ? defaultHost : named;
   const port = Number(m[3]);
-  if (port > 65535) throw new Error(`port out of range in "${value}"`);
+  if (port > 65535) throw new Error(`expected a port from 0 to 65535, got ${port} in "${value}"`);
   return { host, port };
 }
 

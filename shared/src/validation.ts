@@ -5,10 +5,21 @@ import type { z } from 'zod';
  *   registers[0].transport.port: expected an integer from 1 to 65535, got "abc"
  */
 export function describeZodError(err: z.ZodError, root = ''): string[] {
-  return err.issues.map((issue) => {
-    const path = formatPath(root, issue.path);
-    return `${path || '(top level)'}: ${issueText(issue)}`;
-  });
+  return err.issues.flatMap((issue) => describeIssue(issue, root, []));
+}
+
+/**
+ * A union that failed on every option says what it expected as a whole, unless exactly one option got inside the
+ * value (the object's `type` picked it, and only its keys are wrong): then that option's problems, each naming its key.
+ */
+function describeIssue(issue: z.core.$ZodIssue, root: string, base: PropertyKey[]): string[] {
+  const at = [...base, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    const inside = issue.errors.filter((option) => option.length > 0 && option.every((i) => i.path.length > 0));
+    const [only] = inside;
+    if (only && inside.length === 1) return only.flatMap((i) => describeIssue(i, root, at));
+  }
+  return [`${formatPath(root, at) || '(top level)'}: ${issueText(issue)}`];
 }
 
 function formatPath(root: string, path: PropertyKey[]): string {
@@ -33,9 +44,31 @@ function issueText(issue: z.core.$ZodIssue): string {
     }
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_big':
+    case 'too_small':
+      // zod's own wording ("Too big: expected array to have <=64 items") where the schema gave none
+      return /^Too (big|small)\b/.test(issue.message) ? `expected ${bound(issue)}` : `expected ${issue.message}`;
     default:
       return `expected ${issue.message}`;
   }
+}
+
+/** A size limit in words: "at most 64 items", "at least 1 character", "at most 9007199254740991". */
+function bound(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): string {
+  const big = issue.code === 'too_big';
+  const limit = Number(big ? issue.maximum : issue.minimum);
+  const exclusive = issue.inclusive === false;
+  const word = big ? (exclusive ? 'less than' : 'at most') : exclusive ? 'more than' : 'at least';
+  const unit =
+    issue.origin === 'array' || issue.origin === 'set'
+      ? ' item'
+      : issue.origin === 'string'
+        ? ' character'
+        : issue.origin === 'file'
+          ? ' byte'
+          : '';
+  const got = 'input' in issue && typeof issue.input === 'number' ? `, got ${String(issue.input)}` : '';
+  return `${word} ${String(limit)}${unit}${unit && limit !== 1 ? 's' : ''}${got}`;
 }
 
 function typeName(v: unknown): string {

@@ -63,6 +63,9 @@ function initCommand(program: Command): void {
     );
 }
 
+/** The levels `--log-level` takes: pino's, and `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 function serveCommand(program: Command): void {
   program
     .command('serve')
@@ -97,7 +100,8 @@ function serveCommand(program: Command): void {
     .addOption(consoleCliOptions.cert())
     .addOption(consoleCliOptions.key())
     .addOption(
-      new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace')
+      new Option('--log-level <level>', 'how much to log')
+        .choices(LOG_LEVELS)
         .env('TILLBRIDGE_HUB_LOG_LEVEL')
         .default('info'),
     )
@@ -207,21 +211,10 @@ async function serveHub(opts: ServeOptions): Promise<void> {
 
 /** The options of `serve` parsed and checked against each other (a config error names the bad one). */
 function serveSettings(opts: ServeOptions) {
-  let listen;
-  let tokenTtl;
-  let tokenLimit;
   const auditRetentionDays = parseRetentionDays(opts.auditRetention);
-  try {
-    listen = parseHostPort(opts.listen);
-    tokenTtl = parseDuration(opts.tokenTtl);
-  } catch (err) {
-    throw new TbError(TbCodes.CONFIG, (err as Error).message);
-  }
-  try {
-    tokenLimit = parseRate(opts.tokenLimit);
-  } catch (err) {
-    throw new TbError(TbCodes.CONFIG, `--token-limit: ${(err as Error).message}`);
-  }
+  const listen = namedOption(LISTEN, () => parseHostPort(opts.listen));
+  const tokenTtl = namedOption('--token-ttl', () => parseDuration(opts.tokenTtl));
+  const tokenLimit = namedOption('--token-limit', () => parseRate(opts.tokenLimit));
   const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
   const webhooks = webhookTiming(opts.webhookTimeout, opts.webhookLease);
   const amqp = amqpOptions(opts.amqpUrl, opts.amqpExchange, process.env);
@@ -234,12 +227,24 @@ function serveSettings(opts: ServeOptions) {
   if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
     throw new TbError(
       TbCodes.CONFIG,
-      `refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub ` +
+      `${LISTEN}: refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub ` +
         `certs dev\`), listen on 127.0.0.1, or pass --insecure`,
     );
   }
   const consoleAt = consoleSettings({ ...opts, listen });
   return { listen, tokenTtl, tokenLimit, auditRetentionDays, requireClientCert, webhooks, amqp, database, consoleAt };
+}
+
+/** How a config error names the listening address, which either the flag or hub.env's variable sets. */
+const LISTEN = '--listen (TILLBRIDGE_HUB_LISTEN)';
+
+/** `parse()`'s value; what it throws becomes a config error that starts with the option's name. */
+function namedOption<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new TbError(TbCodes.CONFIG, `${name}: ${(err as Error).message}`);
+  }
 }
 
 /** The hub's clock and logger; warns at start about a test clock or plain HTTP beyond loopback. */
