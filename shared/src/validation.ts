@@ -4,7 +4,7 @@ import type { z } from 'zod';
  * One line per problem, each naming the key path and what was expected, e.g.
  *   registers[0].transport.port: expected an integer from 1 to 65535, got "abc"
  */
-export function describeZodError(err: z.ZodError, root = ''): string[] {
+export function describeZodError(err: Pick<z.ZodError, 'issues'>, root = ''): string[] {
   return err.issues.flatMap((issue) => describeIssue(issue, root, []));
 }
 
@@ -73,6 +73,7 @@ function bound(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): string
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
+  if (Number.isNaN(v)) return 'a value that is not a number';
   if (Array.isArray(v)) return 'an array';
   return typeof v;
 }

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { TbCodes, TbError } from '@tillbridge/shared/errors';
+import { describeZodError } from '@tillbridge/shared/validation';
 
 // zod/mini: the CLI loads only the parts of zod its routes use (the classic API is one block of
 // 750 KB, half its start-up). Its messages in English, as the classic API has them by default.
@@ -95,10 +96,9 @@ export function parseQuery<Query extends z.ZodMiniType>(
   contract: RouteContract<string, Query, z.ZodMiniType>,
   search: URLSearchParams,
 ): z.output<Query> {
-  const parsed = contract.query.safeParse(Object.fromEntries(search));
+  const parsed = contract.query.safeParse(Object.fromEntries(search), { reportInput: true });
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new TbError(TbCodes.INVALID, `${(issue?.path ?? []).join('.') || 'query'}: ${issue?.message ?? 'invalid'}`);
+  throw new TbError(TbCodes.INVALID, describeZodError(parsed.error, '').join('; '));
 }
 
 /** The admin API: every route under /v1/admin. */
