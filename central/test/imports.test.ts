@@ -462,6 +462,30 @@ describe('sales import', () => {
     },
   );
 
+  it('refuses a card number in an identifier and track data anywhere; masks one in a tender kind', async () => {
+    const lines = [
+      sale('4111111111111111'),
+      sale('C-2', { lines: [{ line: 1, sku: 'box 4012888888881881', qty: 1, unitPrice: 500 }] }),
+      sale('C-3', { note: '%B4111111111111111^DOE/JOHN^29121010000000000000?' }),
+      sale('C-4', { tenders: [{ kind: 'card', amount: 500, cvv: '123' }] }),
+    ];
+    const r = await post('/v1/admin/sales', lines.join('\n'), 'application/x-ndjson');
+    expect(r).toMatchObject({ status: 400, body: { code: TbCodes.INVALID, details: { badRows: 4 } } });
+    expect(r.body.message).toContain('line 1: receipt: looks like a card number');
+    expect(r.body.message).toContain('line 2: lines[0].sku: looks like a card number');
+    expect(r.body.message).toContain('line 3: note refused: track data, CVV and PIN data are never accepted');
+    expect(r.body.message).toContain('line 4: tenders[0].cvv refused');
+    expect(r.body.message).not.toMatch(/4111111111111111|4012888888881881/);
+    expect(staged()).toBe(0);
+
+    const kind = sale('C-5', { tenders: [{ kind: 'card 4012888888881881', amount: 500 }] });
+    expect(await post('/v1/admin/sales', kind, 'application/x-ndjson')).toMatchObject({ status: 200 });
+    const tenders = JSON.stringify(hub.sales.get('S3', 'C-5')!.tenders);
+    expect(tenders).toContain('card 401288******1881');
+    const feed = JSON.stringify(hub.erpFeed.read(0, 1000, { store: 'S3' }).entries);
+    expect(feed).not.toContain('4012888888881881');
+  });
+
   it('applies nothing when any line is bad, naming each', async () => {
     const lines = Array.from({ length: 3 * CHUNK }, (_, i) => sale(`V-${i}`));
     lines[999] = '{"store":"S3",'; // line 1000

@@ -7,6 +7,7 @@ export * from './backoff.js';
 export * from './reconnect.js';
 export * from './card.js';
 export * from './card-scan.js';
+export * from './card-guard.js';
 export * from './register-protocol.js';
 export * from './wire.js';
 export * from './wire-compression.js';

@@ -1,24 +1,21 @@
 import {
   describeZodError,
-  FORBIDDEN_CARD_FIELDS,
+  findForbiddenCardData,
+  sweepCardNumbers,
   REGISTER_MESSAGE_TYPES,
   RegisterMessage,
   safePan,
   protectTenderPan,
   fullPanDigits,
   TbCodes,
-  containsTrackData,
   isTbError,
   panHmac,
   findCardNumbers,
-  isGtin,
   maskCardNumbersIn,
 } from '@tillbridge/shared';
 
 export type CanonicalResult =
   { ok: true; message: RegisterMessage } | { ok: false; id?: string; code: string; message: string };
-
-const FORBIDDEN = new Set<string>(FORBIDDEN_CARD_FIELDS.map((f) => f.toLowerCase()));
 
 /**
  * The gateway's last step before the store core: refuse sensitive authentication data (track
@@ -43,7 +40,7 @@ export function toCanonical(raw: unknown, opts: CanonicalOptions = {}): Canonica
     return id === undefined ? { ok: false, code, message } : { ok: false, id, code, message };
   };
 
-  const forbidden = findForbidden(raw, 0);
+  const forbidden = findForbiddenCardData(raw);
   if (forbidden) {
     return fail(TbCodes.CARD_DATA, `${forbidden} refused: track data, CVV and PIN data are never accepted`);
   }
@@ -111,56 +108,6 @@ function protectCardNumbers(msg: RegisterMessage, cardKey: Buffer | undefined): 
       return { code: TbCodes.HUB_UNAVAILABLE, text };
     }
     msg.cardHash = panHmac(cardKey, digits);
-  }
-  return undefined;
-}
-
-/** Fields of free text where a card number is masked rather than refused. */
-const FREE_TEXT = new Set(['reason', 'detail', 'state', 'kind']);
-/** Fields that already hold a masked number or a keyed hash. */
-const CARD_FIELDS = new Set(['pan', 'panHash', 'cardHash']);
-
-/** Masks card numbers in free text; returns the path of an identifier holding one (refused). */
-function sweepCardNumbers(node: Record<string, unknown> | unknown[], path: string): string | undefined {
-  const entries: [string | number, unknown][] = Array.isArray(node) ? node.map((v, i) => [i, v]) : Object.entries(node);
-  for (const [k, v] of entries) {
-    const p = typeof k === 'number' ? `${path}[${k}]` : path ? `${path}.${k}` : k;
-    if (typeof v === 'string') {
-      if (typeof k === 'string' && CARD_FIELDS.has(k)) continue;
-      // free text: every card number in it masked, wherever it stands (after another number too)
-      if (typeof k === 'string' && FREE_TEXT.has(k) && !Array.isArray(node)) {
-        node[k] = maskCardNumbersIn(v);
-        continue;
-      }
-      // a SKU that is a valid barcode (EAN/UPC/GTIN) is a barcode, however it scores as a card number
-      if (k === 'sku' && isGtin(v)) continue;
-      if (findCardNumbers(v).length > 0) return p;
-    } else if (v && typeof v === 'object') {
-      const inner = sweepCardNumbers(v as Record<string, unknown>, p);
-      if (inner) return inner;
-    }
-  }
-  return undefined;
-}
-
-/** The path of the first forbidden card field or track-data-shaped string, if any. */
-function findForbidden(v: unknown, depth: number, path = ''): string | undefined {
-  if (depth > 8) return undefined;
-  if (typeof v === 'string') return containsTrackData(v) ? path || 'a value' : undefined;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const f = findForbidden(v[i], depth + 1, `${path}[${i}]`);
-      if (f) return f;
-    }
-    return undefined;
-  }
-  if (v && typeof v === 'object') {
-    for (const [k, val] of Object.entries(v)) {
-      const p = path ? `${path}.${k}` : k;
-      if (FORBIDDEN.has(k.toLowerCase())) return p;
-      const f = findForbidden(val, depth + 1, p);
-      if (f) return f;
-    }
   }
   return undefined;
 }

@@ -1,6 +1,14 @@
 import type { Readable } from 'node:stream';
 import * as z from 'zod';
-import { describeZodError, protectTenderPan, SaleMessage, type SaleEventBody } from '@tillbridge/shared';
+import {
+  describeZodError,
+  findForbiddenCardData,
+  maskCardNumbersIn,
+  protectTenderPan,
+  SaleMessage,
+  sweepCardNumbers,
+  type SaleEventBody,
+} from '@tillbridge/shared';
 import { Refusal } from '../domain/refusal.js';
 import type { SaleService } from '../domain/sale-service.js';
 import type { Stores } from '../domain/stores.js';
@@ -73,8 +81,13 @@ export function checkSaleLine(d: SaleLineDeps, line: number, text: string): Chec
   } catch {
     return { line, error: `line ${line}: not valid JSON` };
   }
+  // card data as at the register gateway (docs/security.md): track data, CVV and PIN refused wherever they stand
+  const forbidden = findForbiddenCardData(value);
+  if (forbidden)
+    return { line, error: `line ${line}: ${forbidden} refused: track data, CVV and PIN data are never accepted` };
   const parsed = ImportedSale.safeParse(value, { reportInput: true });
-  if (!parsed.success) return { line, error: `line ${line}: ${describeZodError(parsed.error).join('; ')}` };
+  if (!parsed.success)
+    return { line, error: maskCardNumbersIn(`line ${line}: ${describeZodError(parsed.error).join('; ')}`) };
   const sale = parsed.data;
   if (!d.stores.get(sale.store))
     return {
@@ -85,6 +98,9 @@ export function checkSaleLine(d: SaleLineDeps, line: number, text: string): Chec
     const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
     return t.pan === undefined ? out : { ...out, ...protectTenderPan(t.pan, d.cardKey) };
   });
+  // a card number typed where it does not belong: masked in free text (a tender's kind), refused in an identifier
+  const stray = sweepCardNumbers({ ...sale, tenders });
+  if (stray) return { line, error: `line ${line}: ${stray}: looks like a card number; card numbers go only in "pan"` };
   const body: SaleEventBody = {
     requestId: `import:${sale.receipt}`,
     receipt: sale.receipt,
