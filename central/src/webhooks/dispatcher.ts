@@ -267,18 +267,20 @@ export class Dispatcher {
     const now = this.deps.clock.now();
     const at = iso(now);
     const status = r.status ?? null;
-    const v = judge(r, d.retry_step, now, this.opts.random);
-    const update = {
-      id: d.id,
-      owner: this.opts.owner,
-      attemptsBefore: d.attempts,
-      at: iso(startedAt),
-      status,
-      retryStep: d.retry_step + (v.kind === 'succeeded' ? 0 : 1),
-    };
     return this.deps.repo.tx(() => {
       const ep = this.deps.repo.endpoint(d.webhook);
       if (!ep) return undefined;
+      // judged on the schedule the delivery is on now: a redelivery asked for during the attempt started it over
+      const step = this.deps.repo.delivery(d.id)?.retry_step ?? d.retry_step;
+      const v = judge(r, step, now, this.opts.random);
+      const update = {
+        id: d.id,
+        owner: this.opts.owner,
+        attemptsBefore: d.attempts,
+        at: iso(startedAt),
+        status,
+        retryStep: step + (v.kind === 'succeeded' ? 0 : 1),
+      };
       const report = { webhook: d.webhook, delivery: d.id, messageId: d.message, type: d.type, status, durationMs };
       if (v.kind === 'succeeded') {
         if (!this.deps.repo.finish({ ...update, state: 'succeeded', nextAttemptAt: null, error: null }))

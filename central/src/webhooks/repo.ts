@@ -110,10 +110,11 @@ function prepare(s: HubStorage) {
          AND w.disabled_at IS NULL`,
     ),
     // an endpoint with a delivery leased by another process is that process's for now (one attempt in flight per
-    // endpoint)
+    // endpoint) — also when the delivery was abandoned during its attempt (the endpoint disabled, then enabled): the
+    // attempt is still in flight. A finished attempt clears its lease, so succeeded deliveries need no look.
     leasedElsewhere: p(
       `SELECT 1 AS x FROM webhook_deliveries WHERE webhook = @webhook AND lease_until > @now AND leased_by <> @owner
-       AND state IN ${OPEN} LIMIT 1`,
+       AND state IN ('pending', 'failed', 'abandoned') LIMIT 1`,
     ),
     nextDue: p(
       `SELECT d.id, d.webhook, d.message, m.type, m.body, d.attempts, d.retry_step
