@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { parse, type InfoField } from 'csv-parse';
+import { parse, type CsvError, type InfoField } from 'csv-parse';
 import { EXPORT_FIELDS, type ExportedEntry } from './entry.js';
 
 /** One record of an export file: the entry, or why the record is not one. */
@@ -48,11 +48,24 @@ async function* readJsonLines(input: Readable): AsyncGenerator<ExportRecord> {
 async function* readCsv(input: Readable): AsyncGenerator<ExportRecord> {
   // unquoted empty → null; a quoted field → the string as written
   const cast = (value: string, ctx: InfoField): string | null => (ctx.quoting ? value : value === '' ? null : value);
-  const parser = input.pipe(parse({ cast, info: true, relax_column_count: true }));
+  // A record that is not CSV fails csv-parse's whole chunk, and the records read before it with it: skip it instead
+  // and report it in its place, after the records before it (the header first).
+  const unread: { line: number; error: string }[] = [];
+  const onSkip = (err: CsvError | undefined): undefined => {
+    const line = typeof err?.lines === 'number' ? err.lines : -1;
+    unread.push({ line, error: `line ${line} is not CSV: ${err?.message ?? 'unreadable'}` });
+    return undefined;
+  };
+  const options = { cast, info: true, relax_column_count: true, skip_records_with_error: true, on_skip: onSkip };
+  const parser = input.pipe(parse(options));
   let columns: string[] | undefined;
   try {
     for await (const rec of parser as AsyncIterable<{ record: (string | null)[]; info: { lines: number } }>) {
       const line = rec.info.lines;
+      for (let u = unread[0]; u && u.line < line; u = unread[0]) {
+        unread.shift();
+        yield u;
+      }
       if (!columns) {
         const header = rec.record.map((c) => c ?? '');
         columns = header;
@@ -73,6 +86,7 @@ async function* readCsv(input: Readable): AsyncGenerator<ExportRecord> {
       const r = toEntry(o);
       yield typeof r === 'string' ? { line, error: `line ${line}: ${r}` } : { line, entry: r };
     }
+    yield* unread;
   } catch (err) {
     yield { line: -1, error: `the CSV does not parse: ${(err as Error).message}` };
   }

@@ -44,6 +44,7 @@ export class AuditQuery {
   private readonly pageStore: Statement;
   private readonly headStmt: Statement;
   private readonly oldestStmt: Statement;
+  private readonly before: Statement;
 
   constructor(
     storage: HubStorage,
@@ -55,6 +56,7 @@ export class AuditQuery {
     this.pageStore = db.prepare(`SELECT * FROM audit WHERE store = ? AND id > ? ORDER BY id LIMIT ?`);
     this.headStmt = db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
     this.oldestStmt = db.prepare(`SELECT id, at, prev_hash FROM audit ORDER BY id LIMIT 1`);
+    this.before = db.prepare(`SELECT id, at FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`);
   }
 
   page(q: PageQuery): Page {
@@ -64,8 +66,8 @@ export class AuditQuery {
     const since = isoParam(q.since, 'since') ?? iso(this.clock.now() - HOT_WINDOW_DAYS * DAY);
     const until = isoParam(q.until, 'until');
     const head = this.head()?.id ?? 0;
-    const start = this.firstAtOrAfter(since);
-    const end = until === undefined ? undefined : this.firstAtOrAfter(until); // exclusive
+    const start = this.firstAtOrAfter(since, q.after ?? 0);
+    const end = until === undefined ? undefined : this.firstAtOrAfter(until, q.after ?? 0); // exclusive
     const after = Math.max(q.after ?? 0, (start ?? head + 1) - 1);
     const last = Math.min(head, (end ?? head + 1) - 1);
     if (after >= last) return { entries: [], next: null, head, ...(q.after === undefined ? { estimate: 0 } : {}) };
@@ -103,8 +105,22 @@ export class AuditQuery {
     return this.oldestStmt.get() as { id: number; at: string; prev_hash: string } | undefined;
   }
 
-  private firstAtOrAfter(at: string): number | undefined {
-    return (this.startOf.get(at) as { id: number } | undefined)?.id;
+  /**
+   * The first entry written at or after `at`: the time index finds the earliest at or after it, and the entries
+   * written just before that one, at or after `at` too, come first (they carry later times when the hub's clock was
+   * stepped back). Not before `floor`, a page's cursor: the entries up to it were read already.
+   */
+  private firstAtOrAfter(at: string, floor = 0): number | undefined {
+    let id = (this.startOf.get(at) as { id: number } | undefined)?.id;
+    while (id !== undefined && id - 1 > floor) {
+      const rows = this.before.all(id, 500) as { id: number; at: string }[];
+      for (const r of rows) {
+        if (r.id !== id - 1 || r.at < at) return id;
+        id = r.id;
+      }
+      if (rows.length < 500) return id;
+    }
+    return id;
   }
 }
 
