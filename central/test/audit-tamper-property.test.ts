@@ -16,6 +16,7 @@ import { exportAudit } from '../src/audit/export-client.js';
 import { CSV_HEADER, formatEntry, type ExportFormat } from '../src/audit/export-format.js';
 import { payloadOf, type CheckpointBody, type CheckpointFile } from '../src/audit/checkpoint-file.js';
 import { fingerprintOf, signingKeyPath } from '../src/audit/signing-key.js';
+import type { CheckpointRow } from '../src/audit/checkpoints.js';
 import { auditCommands } from '../src/cli/commands/audit.js';
 import type { AdminClient } from '../src/cli/admin-client.js';
 import { GENESIS_HASH, type AuditEntry, type AuditInput } from '../src/domain/audit-log.js';
@@ -138,20 +139,8 @@ function readRows(h: AuditHub): AuditEntry[] {
   return h.hub.storage.db.prepare(`SELECT ${COLUMNS} FROM audit ORDER BY id`).all() as AuditEntry[];
 }
 
-interface CpRow {
-  seq: number;
-  entry_id: number;
-  entry_hash: string;
-  entries: number;
-  at: string;
-  payload: string;
-  signature: string;
-  public_key: string;
-  fingerprint: string;
-}
-
-function readCps(h: AuditHub): CpRow[] {
-  return h.hub.storage.db.prepare(`SELECT * FROM audit_checkpoints ORDER BY entry_id`).all() as CpRow[];
+function readCps(h: AuditHub): CheckpointRow[] {
+  return h.hub.storage.db.prepare(`SELECT * FROM audit_checkpoints ORDER BY entry_id`).all() as CheckpointRow[];
 }
 
 /** An entry's hash as docs/audit.md describes it, written from the docs rather than taken from the hub. */
@@ -675,7 +664,7 @@ type Expected = { firstBad: number; problem: RegExp } | { ok: true };
 /** The log as it stood before the tampering. */
 interface Before {
   rows: AuditEntry[];
-  cps: CpRow[];
+  cps: CheckpointRow[];
   /** oldest retained entry, head */
   o: number;
   head: number;

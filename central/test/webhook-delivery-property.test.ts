@@ -14,6 +14,7 @@ import { initHub } from '../src/hub.js';
 import { openHub, type Hub } from '../src/hub-services.js';
 import { httpSender, type SendResult, type WebhookSender } from '../src/webhooks/http-sender.js';
 import { Webhooks } from '../src/webhooks/webhooks.js';
+import type { DeliveryRow } from '../src/webhooks/repo.js';
 import { recordSale, silent, TestClock } from './helpers.js';
 import { askReturn, completeReturn } from './returns-support.js';
 
@@ -469,21 +470,8 @@ interface Proc {
   /** requests it is sending now (the wrapper around its sender counts them) */
   inflight: number;
 }
-interface DeliveryRow {
-  id: string;
-  webhook: string;
-  message: string;
-  state: string;
-  attempts: number;
-  retry_step: number;
-  next_attempt_at: string | null;
-  created_at: string;
-  last_attempt_at: string | null;
-  last_status: number | null;
-  last_error: string | null;
-  leased_by: string | null;
-  lease_until: string | null;
-}
+/** A delivery's row as stored (`SELECT *`: no message type, and its lease). */
+type StoredDelivery = Omit<DeliveryRow, 'type'> & { leased_by: string | null; lease_until: string | null };
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
@@ -1259,13 +1247,13 @@ class Run {
     }
   }
 
-  private deliveryRows(): DeliveryRow[] {
+  private deliveryRows(): StoredDelivery[] {
     return this.db0()
       .prepare(
         `SELECT id, webhook, message, state, attempts, retry_step, next_attempt_at, created_at, last_attempt_at,
            last_status, last_error, leased_by, lease_until FROM webhook_deliveries ORDER BY id`,
       )
-      .all() as DeliveryRow[];
+      .all() as StoredDelivery[];
   }
 
   /** The database's deliveries and endpoints are the model's. */

@@ -36,7 +36,8 @@ export interface CheckpointOptions {
   everyMs?: number;
 }
 
-interface Row {
+/** A checkpoint as stored. */
+export interface CheckpointRow {
   seq: number;
   entry_id: number;
   entry_hash: string;
@@ -47,7 +48,7 @@ interface Row {
   public_key: string;
   fingerprint: string;
 }
-const toRecord = (r: Row): CheckpointRecord => ({
+const toRecord = (r: CheckpointRow): CheckpointRecord => ({
   seq: r.seq,
   id: r.entry_id,
   hash: r.entry_hash,
@@ -145,31 +146,31 @@ export class AuditCheckpoints {
   }
 
   latest(): CheckpointRecord | undefined {
-    const r = this.lastStmt.get() as Row | undefined;
+    const r = this.lastStmt.get() as CheckpointRow | undefined;
     return r ? toRecord(r) : undefined;
   }
 
   get(seq: number): CheckpointRecord | undefined {
-    const r = this.bySeq.get(seq) as Row | undefined;
+    const r = this.bySeq.get(seq) as CheckpointRow | undefined;
     return r ? toRecord(r) : undefined;
   }
 
   /** The checkpoint whose head is entry `id`, if any. */
   forEntry(id: number): CheckpointRecord | undefined {
-    const r = this.byEntry.get(id) as Row | undefined;
+    const r = this.byEntry.get(id) as CheckpointRow | undefined;
     return r ? toRecord(r) : undefined;
   }
 
   /** Newest first; `before` pages back by seq. */
   list(limit = 50, before = Number.MAX_SAFE_INTEGER): CheckpointRecord[] {
-    return (this.listStmt.all(before, limit) as Row[]).map(toRecord);
+    return (this.listStmt.all(before, limit) as CheckpointRow[]).map(toRecord);
   }
 
   /** Checkpoints with a head at or after entry `id`, in chain order, a page at a time. */
   *from(id: number, page = 500): Generator<CheckpointRecord> {
     let at = id;
     for (;;) {
-      const rows = (this.fromEntry.all(at, page) as Row[]).map(toRecord);
+      const rows = (this.fromEntry.all(at, page) as CheckpointRow[]).map(toRecord);
       yield* rows;
       const last = rows.at(-1);
       if (rows.length < page || !last) return;
