@@ -9,6 +9,7 @@ import { isTbError, TbCodes } from '@tillbridge/shared';
 import { AGENT_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { AgentConfigSchema, loadAgentConfig, parseAgentConfig } from '../src/config.js';
+import { HttpTransportSchema } from '../src/gateway/transports/http-schemas.js';
 
 /**
  * The house rule for a bad config (docs/configuration.md): every problem names its key and what was expected, and the
@@ -93,14 +94,8 @@ const FULL: Json = {
     },
     {
       id: 'R4',
-      transport: {
-        type: 'http',
-        host: '127.0.0.1',
-        port: 7420,
-        maxBodyBytes: 65_536,
-        requestTimeoutMs: 10_000,
-        contentType: 'application/json',
-      },
+      // every key of the http transport, at its default
+      transport: HttpTransportSchema.parse({ type: 'http', port: 7420 }) as Json,
       codec: { type: 'jsonl' },
       framing: { type: 'message', maxFrameBytes: 65_536 },
     },
