@@ -212,7 +212,7 @@ async function serveHub(opts: ServeOptions): Promise<void> {
 /** The options of `serve` parsed and checked against each other (a config error names the bad one). */
 function serveSettings(opts: ServeOptions) {
   const auditRetentionDays = parseRetentionDays(opts.auditRetention);
-  const listen = namedOption(LISTEN, () => parseHostPort(opts.listen));
+  const listen = namedOption(LISTEN_FLAG, () => parseHostPort(opts.listen));
   const tokenTtl = namedOption('--token-ttl', () => parseDuration(opts.tokenTtl));
   const tokenLimit = namedOption('--token-limit', () => parseRate(opts.tokenLimit));
   const requireClientCert = opts.requireClientCert ?? envFlag(process.env, REQUIRE_CLIENT_CERT_ENV);
@@ -227,7 +227,7 @@ function serveSettings(opts: ServeOptions) {
   if (!opts.tlsCert && !isLoopbackHost(listen.host) && !opts.insecure) {
     throw new TbError(
       TbCodes.CONFIG,
-      `${LISTEN}: refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub ` +
+      `${LISTEN_FLAG}: refusing plain HTTP on ${opts.listen}: give --tls-cert and --tls-key (try \`tillbridge-hub ` +
         `certs dev\`), listen on 127.0.0.1, or pass --insecure`,
     );
   }
@@ -236,7 +236,7 @@ function serveSettings(opts: ServeOptions) {
 }
 
 /** How a config error names the listening address, which either the flag or hub.env's variable sets. */
-const LISTEN = '--listen (TILLBRIDGE_HUB_LISTEN)';
+const LISTEN_FLAG = '--listen (TILLBRIDGE_HUB_LISTEN)';
 
 /** `parse()`'s value; what it throws becomes a config error that starts with the option's name. */
 function namedOption<T>(name: string, parse: () => T): T {
