@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod';
-import { describeZodError, parseHostPort, TbCodes, TbError, urlHostIsLoopback } from '@tillbridge/shared';
+import { describeZodError, LOG_LEVELS, parseHostPort, TbCodes, TbError, urlHostIsLoopback } from '@tillbridge/shared';
 import { FramingSchema, type FramingConfig } from './gateway/framing/schemas.js';
 import { SerialTransportSchema, TcpClientTransportSchema } from './gateway/transports/schemas.js';
 import { HttpTransportSchema } from './gateway/transports/http-schemas.js';
@@ -180,11 +180,7 @@ export const AgentConfigSchema = z
          * "trace": also every frame received from and sent to a register, card data masked (for integrating a
          * register).
          */
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-            error: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',
-          })
-          .default('info'),
+        level: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}` }).default('info'),
         /** Also write the logs to this file, rotated by size: for machines where nothing captures stdout. */
         file: z.string({ error: 'a file path' }).min(1, 'a file path').optional(),
         /** The size at which the log file is rotated (megabytes). */

@@ -4,6 +4,9 @@ import { rotatingFile, type RotatingFileOptions } from './log-file.js';
 
 export type { Logger };
 
+/** The levels a log may be set to (agent `log.level`, hub `serve --log-level`): pino's, and `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export interface LoggerOptions {
   name: string;
   level?: string;

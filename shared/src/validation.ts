@@ -53,20 +53,16 @@ function issueText(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** What a size limit counts, by what it limits (a number's limit counts nothing). */
+const UNITS: Partial<Record<string, string>> = { array: ' item', set: ' item', string: ' character', file: ' byte' };
+
 /** A size limit in words: "at most 64 items", "at least 1 character", "at most 9007199254740991". */
 function bound(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): string {
   const big = issue.code === 'too_big';
   const limit = Number(big ? issue.maximum : issue.minimum);
   const exclusive = issue.inclusive === false;
   const word = big ? (exclusive ? 'less than' : 'at most') : exclusive ? 'more than' : 'at least';
-  const unit =
-    issue.origin === 'array' || issue.origin === 'set'
-      ? ' item'
-      : issue.origin === 'string'
-        ? ' character'
-        : issue.origin === 'file'
-          ? ' byte'
-          : '';
+  const unit = UNITS[issue.origin] ?? '';
   const got = 'input' in issue && typeof issue.input === 'number' ? `, got ${String(issue.input)}` : '';
   return `${word} ${String(limit)}${unit}${unit && limit !== 1 ? 's' : ''}${got}`;
 }

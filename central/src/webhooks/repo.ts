@@ -72,6 +72,8 @@ export function sortableId(prefix: string): string {
 }
 
 const OPEN = `('pending', 'failed')`;
+/** A delivery an attempt may still be in flight for: open, or abandoned during its attempt (its endpoint disabled). */
+const MAY_BE_IN_FLIGHT = `('pending', 'failed', 'abandoned')`;
 const DELIVERY_COLS = `d.id, d.webhook, d.message, m.type, d.state, d.attempts, d.retry_step, d.next_attempt_at,
   d.created_at, d.last_attempt_at, d.last_status, d.last_error`;
 
@@ -114,7 +116,7 @@ function prepare(s: HubStorage) {
     // attempt is still in flight. A finished attempt clears its lease, so succeeded deliveries need no look.
     leasedElsewhere: p(
       `SELECT 1 AS x FROM webhook_deliveries WHERE webhook = @webhook AND lease_until > @now AND leased_by <> @owner
-       AND state IN ('pending', 'failed', 'abandoned') LIMIT 1`,
+       AND state IN ${MAY_BE_IN_FLIGHT} LIMIT 1`,
     ),
     nextDue: p(
       `SELECT d.id, d.webhook, d.message, m.type, m.body, d.attempts, d.retry_step

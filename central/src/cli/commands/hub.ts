@@ -6,6 +6,7 @@ import {
   sdNotifier,
   stopOnSignals,
   isLoopbackHost,
+  LOG_LEVELS,
   parseHostPort,
   TbCodes,
   TbError,
@@ -62,9 +63,6 @@ function initCommand(program: Command): void {
       }),
     );
 }
-
-/** The levels `--log-level` takes: pino's, and `silent`. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 function serveCommand(program: Command): void {
   program
