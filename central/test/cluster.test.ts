@@ -205,6 +205,40 @@ await describePg('many hub processes on one PostgreSQL database', () => {
     },
   );
 
+  it(
+    'what B missed while its bus was cut off is made up for when it listens again: a connection whose key was ' +
+      "revoked ends, a store's new time zone dates its feed entries",
+    async () => {
+      const { a, b, token } = await twoHubs();
+      const agent = await welcomed(b, token, 'agent-1');
+      const feedDayAtB = (sku: string): string => {
+        b.hub.useCases.inventory.setOnHand('admin:test', 'test', 'S1', sku, 1);
+        const row = b.hub.storage.db
+          .prepare(`SELECT business_day FROM feed WHERE store = 'S1' AND data LIKE ? ORDER BY position DESC LIMIT 1`)
+          .get(`%"${sku}"%`) as { business_day: string } | undefined;
+        if (!row) throw new Error(`no feed entry for ${sku}`);
+        return row.business_day;
+      };
+      expect(feedDayAtB('ZONE-1')).toBe('2026-11-27'); // TestClock: 2026-11-27T10:00Z, zone UTC (and now cached at B)
+      const keyId = (a.hub.storage.db.prepare(`SELECT id FROM api_keys WHERE store = 'S1'`).get() as { id: string }).id;
+
+      // all in one turn of the event loop: the bus connections of this database end (and are gone before the call
+      // returns), then A commits two changes whose messages no hub process hears
+      a.hub.storage.db
+        .prepare(
+          `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+           WHERE application_name = 'tillbridge-hub-bus' AND datname = current_database()`,
+        )
+        .all();
+      a.hub.keys.revoke('S1', keyId, 'admin:test');
+      a.hub.useCases.settings.setSyncSettings('admin:test', 'S1', { timeZone: 'Pacific/Kiritimati' }, {});
+
+      // closed by B's catching up once it listens again (nothing else ends it: its token lives on)
+      expect((await agent.closed).code).toBe(CloseCodes.UNAUTHORIZED);
+      expect(feedDayAtB('ZONE-2')).toBe('2026-11-28'); // 10:00Z is midnight past in UTC+14
+    },
+  );
+
   it('a change inside a transaction that rolls back sends nothing; the one that commits arrives', async () => {
     const { a, b, token } = await twoHubs();
     const agent = await welcomed(b, token, 'agent-1');

@@ -205,6 +205,8 @@ export class HubCluster {
     bus.subscribe((m) => this.hear(endpoint, m));
     // messages may have been missed while the bus was cut off: what they would have carried is sent again
     bus.onResume(() => {
+      hub.erpFeed.zoneChanged('default'); // a store's time zone may have changed at another process
+      endpoint.dropDeadKeys();
       endpoint.pushPolicy();
       endpoint.pushConfig();
       for (const s of endpoint.held()) {

@@ -148,6 +148,16 @@ export class AgentEndpoint implements KeyDelivery {
     if (s?.keyId === keyId) s.close(CloseCodes.UNAUTHORIZED, 'the API key of this connection was revoked');
   }
 
+  /**
+   * Closes each connection whose API key no longer works: revoked or ended where this process did not hear of it (the
+   * hub's bus was cut off meanwhile).
+   */
+  dropDeadKeys(): void {
+    for (const s of this.sessions.values())
+      if (!this.deps.agents.acceptsKey(s.store, s.keyId))
+        s.close(CloseCodes.UNAUTHORIZED, 'the API key of this connection no longer works');
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       this.handleUpgradeNow(req, socket, head);
