@@ -39,6 +39,40 @@ describe('audit log', () => {
     expect(t.hub.auditTrail.verify()).toMatchObject({ ok: false, firstBad: 3 });
   });
 
+  it(
+    'text that is not well-formed (a lone surrogate, which JSON and the wire allow) is written as U+FFFD, hashed as ' +
+      'written: the chain still verifies',
+    () => {
+      const odd = (s: string): string => `${s}\ud800-\udfff`;
+      const input = (i: number) => ({
+        actor: odd('agent:'),
+        action: odd('return.'),
+        outcome: odd('ok'),
+        store: odd('S'),
+        register: odd('R'),
+        resource: odd(`receipt:${i}`),
+        origin: odd('ip:'),
+        details: { note: odd('n') },
+      });
+      t.hub.audit.append(input(1));
+      t.hub.storage.tx(() => t.hub.audit.appendMany([input(2), input(3)]));
+      const rows = t.hub.storage.db.prepare(`SELECT * FROM audit WHERE id > 6 ORDER BY id`).all() as Record<
+        string,
+        string
+      >[];
+      expect(rows.map((r) => [r.actor, r.register, r.resource, r.origin])).toEqual(
+        [1, 2, 3].map((i) => [
+          'agent:\ufffd-\ufffd',
+          'R\ufffd-\ufffd',
+          `receipt:${i}\ufffd-\ufffd`,
+          'ip:\ufffd-\ufffd',
+        ]),
+      );
+      expect(JSON.parse(rows[0]?.details ?? '')).toEqual({ note: 'n\ud800-\udfff' }); // JSON keeps it, escaped
+      expect(t.hub.auditTrail.verify()).toMatchObject({ ok: true, entries: 9 });
+    },
+  );
+
   it('catches reordering', () => {
     const db = t.hub.storage.db;
     db.prepare(`UPDATE audit SET id = 100 WHERE id = 2`).run();

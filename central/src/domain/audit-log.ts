@@ -63,6 +63,18 @@ export function entryHash(e: Omit<AuditEntry, 'hash' | 'origin'> & { origin?: st
 }
 
 /**
+ * `s` with each lone surrogate (a string JSON and the wire allow, but no database's text column keeps) as U+FFFD: the
+ * entry is hashed as it will read back, or it would read as tampered.
+ */
+function wellFormed(s: string): string {
+  return s.replace(/\p{Cs}/gu, '\ufffd');
+}
+
+function wellFormedOrNull(s: string | null | undefined): string | null {
+  return s === undefined || s === null ? null : wellFormed(s);
+}
+
+/**
  * The tamper-evident audit log (DESIGN rule 7). `append` runs inside the caller's transaction,
  * so an effect and its audit entry commit together or not at all.
  */
@@ -140,17 +152,18 @@ export class AuditLog {
 
   /** The entry `input` makes after `last` (undefined: the first of the log). */
   private chained(input: AuditInput, last: { id: number; hash: string } | undefined, at: string): AuditEntry {
+    const origin = input.origin !== undefined ? input.origin : (auditOrigin.getStore() ?? null);
     const e: Omit<AuditEntry, 'hash'> = {
       id: (last?.id ?? 0) + 1,
       at,
-      actor: input.actor,
-      action: input.action,
-      store: input.store ?? null,
-      register: input.register ?? null,
-      outcome: input.outcome,
-      resource: input.resource ?? null,
-      details: JSON.stringify(input.details ?? {}),
-      origin: input.origin !== undefined ? input.origin : (auditOrigin.getStore() ?? null),
+      actor: wellFormed(input.actor),
+      action: wellFormed(input.action),
+      store: wellFormedOrNull(input.store),
+      register: wellFormedOrNull(input.register),
+      outcome: wellFormed(input.outcome),
+      resource: wellFormedOrNull(input.resource),
+      details: JSON.stringify(input.details ?? {}), // JSON escapes a lone surrogate: it reads back as written
+      origin: wellFormedOrNull(origin),
       prev_hash: last?.hash ?? GENESIS_HASH,
     };
     return { ...e, hash: entryHash(e) };
