@@ -15,8 +15,9 @@ function reasonOf(reason: string): string | false | undefined {
   return r.ok && r.message.type === 'return.request' && r.message.lines[0]!.reason;
 }
 
+const codec = new JsonlCodec();
+
 describe('jsonl codec', () => {
-  const codec = new JsonlCodec();
   it('decodes one JSON object per frame and refuses anything else', () => {
     expect(codec.decode(Buffer.from('{"a":1}'))).toEqual({ kind: 'messages', messages: [{ a: 1 }] });
     expect(codec.decode(Buffer.from('[1]'))).toMatchObject({ kind: 'error', code: 'TB_MALFORMED' });
@@ -58,6 +59,22 @@ describe('toCanonical', () => {
       code: 'TB_INVALID',
     });
   });
+
+  it(
+    'refuses an identifier with a lone surrogate (JSON carries one, a database does not keep it), naming the key; ' +
+      'takes a character outside the BMP',
+    () => {
+      const frame = Buffer.from(JSON.stringify({ ...sale, receipt: 'R-1' }).replace('"R-1"', '"R-\\ud800"'));
+      const decoded = codec.decode(frame);
+      if (decoded.kind !== 'messages') throw new Error('the frame is JSON');
+      const r = toCanonical(decoded.messages[0]);
+      expect(r).toMatchObject({ ok: false, code: 'TB_INVALID', id: 's1' });
+      expect(r.ok ? '' : r.message).toMatch(/receipt: expected well-formed Unicode text/);
+      const r2 = toCanonical({ ...sale, lines: [{ ...sale.lines[0], sku: 'A-\udc00' }] });
+      expect(r2.ok ? '' : r2.message).toMatch(/lines\[0\]\.sku: expected well-formed/);
+      expect(toCanonical({ ...structuredClone(sale), receipt: 'R-\u{1f9fe}' })).toMatchObject({ ok: true });
+    },
+  );
 
   it('masks a card number typed into free text, and refuses one in an identifier', () => {
     expect(reasonOf('customer card 4111 1111 1111 1111 declined')).toBe('customer card 411111******1111 declined');

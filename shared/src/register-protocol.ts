@@ -7,7 +7,17 @@ import { Quantity, QuantityOrZero } from './quantity.js';
  * translates its register's protocol into these messages and back. See docs/register-protocol.md.
  */
 
-const Text = (max: number) => z.string().min(1, 'a non-empty string').max(max, `at most ${max} characters`);
+/** A UTF-16 surrogate not in a pair: JSON may carry one (`"\\ud800"`), no database's text column keeps it. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const WELL_FORMED = 'well-formed Unicode text (a lone surrogate such as \\ud800 is not a character)';
+
+/** Text that is stored and compared as sent: not empty, at most `max` UTF-16 units, no lone surrogate. */
+const Text = (max: number) =>
+  z
+    .string()
+    .min(1, 'a non-empty string')
+    .max(max, `at most ${max} characters`)
+    .refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED);
 
 export const MessageId = Text(128);
 export const Receipt = Text(64);
@@ -180,7 +190,11 @@ export const StatusMessage = z.strictObject({
   type: z.literal('status'),
   id: MessageId,
   state: z.string().regex(/^[a-z][a-z0-9_.-]{0,31}$/, 'a state word such as ready, busy, offline, error'),
-  detail: z.string().max(200).optional(),
+  detail: z
+    .string()
+    .max(200)
+    .refine((s) => !LONE_SURROGATE.test(s), WELL_FORMED)
+    .optional(),
 });
 export type StatusMessage = z.infer<typeof StatusMessage>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Refund, Tender } from '../src/index.js';
+import { Receipt, Refund, Sku, Tender } from '../src/index.js';
 
 const card = { kind: 'card', amount: 1250, pan: '************1111' };
 
@@ -22,5 +22,20 @@ describe('Tender and Refund', () => {
   it('names the rule a negative refund breaks', () => {
     const r = Refund.safeParse({ ...card, amount: -1 });
     expect(r.success ? [] : r.error.issues.map((i) => i.message)).toEqual(['zero or more']);
+  });
+});
+
+describe('identifiers', () => {
+  it.each([
+    ['plain text', 'TEE-BLUE-M', true],
+    ['a character outside the BMP (a surrogate pair)', 'TEE-\u{1f455}', true],
+    ['a lone high surrogate', 'TEE-\ud83d', false],
+    ['a lone low surrogate', '\udc55-TEE', false],
+    ['two surrogates in the wrong order', 'TEE-\udc55\ud83d', false],
+    ['empty', '', false],
+    ['65 characters', 'x'.repeat(65), false],
+  ])('%s: a valid SKU and receipt: %s', (_what, text, valid) => {
+    expect(Sku.safeParse(text).success).toBe(valid);
+    expect(Receipt.safeParse(text).success).toBe(valid);
   });
 });
