@@ -92,6 +92,33 @@ describe('API key rotation', () => {
     ).toEqual(['key.rotate', 'key.revoke']);
   });
 
+  it(
+    'a rotation supersedes a key its agent never confirmed: the newer key is delivered, the older one forgotten ' +
+      '(an ack for it refused)',
+    () => {
+      const c = t.hub.credentials;
+      const firstId = c.checkApiKey('S1', c.createApiKey('S1')).keyId;
+      t.clock.advance(1000);
+      const k1 = t.hub.keys.rotate('S1', 3_600_000, 'admin:test');
+      expect(c.pendingKey('S1')?.id).toBe(k1.id); // the agent stores it, and crashes before saying so
+      t.hub.keys.revoke('S1', firstId, 'admin:test'); // the old key leaked
+      t.clock.advance(1000);
+      const k2 = t.hub.keys.rotate('S1', 3_600_000, 'admin:test');
+      expect(c.pendingKey('S1')?.id).toBe(k2.id);
+      expect(c.listKeys('S1').map((k) => [k.id, k.state])).toEqual([
+        [firstId, 'revoked'],
+        [k1.id, 'expiring'],
+        [k2.id, 'pending'],
+      ]);
+      expect(c.confirm('S1', k1.id)).toBe(false);
+      const stored = JSON.stringify(t.hub.storage.db.prepare('SELECT * FROM api_keys').all());
+      expect(stored).not.toContain(k1.secret.slice(4, 30));
+      expect(c.confirm('S1', k2.id)).toBe(true);
+      t.clock.advance(3_600_001); // k1's grace ends: the agent holds k2, which works
+      expect(c.keyWorks('S1', k2.id)).toBe(true);
+    },
+  );
+
   it('runs scheduled rotations when they are due', () => {
     t.hub.credentials.createApiKey('S2');
     t.clock.advance(1000);

@@ -159,7 +159,8 @@ export class Credentials {
         );
       }
       const oldExpireAt = iso(now + graceMs);
-      for (const k of keys) this.updKey.run({ ...k, expires_at: oldExpireAt });
+      // a key still waiting for its agent is superseded: the new one is delivered instead, the old text forgotten
+      for (const k of keys) this.updKey.run({ ...k, expires_at: oldExpireAt, secret_enc: null });
       const c = newCredential('tbk');
       this.insertKey.run(
         c.id,
@@ -172,10 +173,10 @@ export class Credentials {
     });
   }
 
-  /** A key waiting to be delivered to the store's agent. */
+  /** The key waiting to be delivered to the store's agent (the newest, should there be several). */
   pendingKey(store: string): { id: string; secret: string } | undefined {
     const nowIso = iso(this.clock.now());
-    const k = (this.keysOf.all(store) as KeyRow[]).find((x) => x.secret_enc && this.working(x, nowIso));
+    const k = (this.keysOf.all(store) as KeyRow[]).filter((x) => x.secret_enc && this.working(x, nowIso)).at(-1);
     return k?.secret_enc ? { id: k.id, secret: unseal(this.secrets.sealKey, k.secret_enc) } : undefined;
   }
 
@@ -194,7 +195,7 @@ export class Credentials {
   confirm(store: string, id: string, also?: () => void): boolean {
     return this.storage.tx(() => {
       const k = this.getKey.get(id) as KeyRow | undefined;
-      if (k?.store !== store || !k.secret_enc) return false;
+      if (k?.store !== store || !k.secret_enc || !this.working(k, iso(this.clock.now()))) return false;
       this.updKey.run({ ...k, secret_enc: null, confirmed_at: iso(this.clock.now()) });
       also?.();
       return true;
