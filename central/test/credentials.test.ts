@@ -119,6 +119,28 @@ describe('API key rotation', () => {
     },
   );
 
+  it('refuses a grace over a year or a schedule over ten years (the dates they make would not compare)', () => {
+    t.hub.credentials.createApiKey('S1');
+    const refused = (fn: () => unknown): unknown => {
+      try {
+        fn();
+        return 'accepted';
+      } catch (err) {
+        return { code: (err as { code?: string }).code, message: (err as Error).message };
+      }
+    };
+    const grace = { code: 'TB_INVALID', message: '--grace: expected from 0 to 365d' };
+    const every = { code: 'TB_INVALID', message: '--every: expected from 1m to 3650d' };
+    expect(refused(() => t.hub.keys.rotate('S1', 365 * 86_400_000 + 1, 'admin:test'))).toEqual(grace);
+    expect(refused(() => t.hub.keys.rotate('S1', 2.5e14, 'admin:test'))).toEqual(grace);
+    expect(refused(() => t.hub.keys.schedule('S1', 3650 * 86_400_000 + 1, 86_400_000, 'admin:test'))).toEqual(every);
+    expect(refused(() => t.hub.keys.schedule('S1', 30 * 86_400_000, 1e16, 'admin:test'))).toEqual(grace);
+    expect(refused(() => t.hub.keys.schedule('S1', 59_999, 0, 'admin:test'))).toEqual(every);
+    expect(t.hub.keys.scheduleOf('S1')).toBeUndefined();
+    expect(t.hub.credentials.listKeys('S1').map((k) => k.state)).toEqual(['active']);
+    expect(t.hub.keys.rotate('S1', 365 * 86_400_000, 'admin:test').oldExpireAt).toBe('2027-11-27T10:00:00.000Z');
+  });
+
   it('runs scheduled rotations when they are due', () => {
     t.hub.credentials.createApiKey('S2');
     t.clock.advance(1000);
@@ -127,6 +149,6 @@ describe('API key rotation', () => {
     t.clock.advance(86_400_001);
     expect(t.hub.keys.runDue()).toBe(1);
     expect(t.hub.credentials.listKeys('S2').map((k) => k.state)).toEqual(['expiring', 'pending']);
-    expect(() => t.hub.keys.schedule('S2', 1000, 10, 'admin:test')).toThrow(/at least 1m/);
+    expect(() => t.hub.keys.schedule('S2', 1000, 10, 'admin:test')).toThrow(/--every: expected from 1m to 3650d/);
   });
 });

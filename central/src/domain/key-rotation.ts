@@ -19,6 +19,17 @@ export interface KeySchedule {
   actor: string;
 }
 
+const DAY = 86_400_000;
+/** The longest grace: an old key ends within a year (and the date stays one of four digits). */
+export const MAX_GRACE_MS = 365 * DAY;
+/** The longest interval between scheduled rotations. */
+export const MAX_EVERY_MS = 10 * 365 * DAY;
+
+function checkGrace(graceMs: number): void {
+  if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS)
+    throw new TbError(TbCodes.INVALID, '--grace: expected from 0 to 365d');
+}
+
 /**
  * API key rotation without a dropped transaction: the new key works at once and reaches the
  * store's agent over its authenticated connection (now, or when it next connects); the old one
@@ -54,6 +65,7 @@ export class KeyRotation {
 
   /** The new key's secret is answered once, here: it is also kept sealed until the store's agent confirms it. */
   rotate(store: string, graceMs: number, actor: string): { id: string; secret: string; oldExpireAt: string } {
+    checkGrace(graceMs);
     const r = this.storage.tx(() => {
       const out = this.credentials.rotate(store, graceMs);
       this.audit.append({
@@ -84,7 +96,9 @@ export class KeyRotation {
   }
 
   schedule(store: string, everyMs: number, graceMs: number, actor: string): KeySchedule {
-    if (everyMs < 60_000) throw new TbError(TbCodes.INVALID, '--every: expected at least 1m');
+    if (!Number.isInteger(everyMs) || everyMs < 60_000 || everyMs > MAX_EVERY_MS)
+      throw new TbError(TbCodes.INVALID, '--every: expected from 1m to 3650d');
+    checkGrace(graceMs);
     if (graceMs >= everyMs)
       throw new TbError(
         TbCodes.INVALID,
