@@ -213,6 +213,24 @@ describe.each([
     expect(resends).toHaveLength(1);
   });
 
+  it('a day closed in a batch whose later events bring what it lacks matches in that commit', () => {
+    const lost = sale('e2', 'X2', 700);
+    const body = {
+      sales: { count: 2, amount: 1700 },
+      tenders: [{ kind: 'card', amount: 1700 }],
+      receipts: ['X1', 'X2'],
+    };
+    apply(sale('e1', 'X1', 1000));
+    apply(close('d1', body));
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2'] } });
+    // a corrected close waiting in the outbox goes first, the resend of X2 behind it, in one batch
+    const r = apply(close('d2', body), { ...lost, seq: ++seq });
+    expect(r.results.map((x) => x.outcome)).toEqual(['applied', 'applied']);
+    expect(day()).toMatchObject({ status: 'matched', differences: null, recorded: { sales: { count: 2 } } });
+    expect(t.hub.useCases.agents.pendingResends('S1')).toEqual([]);
+    expect(feed('day.reconciled')).toHaveLength(1);
+  });
+
   it('waits while a resend arrives in several batches, without asking again', () => {
     const lost = [sale('e2', 'X2', 300), sale('e3', 'X3', 400)];
     apply(sale('e1', 'X1', 1000));

@@ -180,6 +180,12 @@ function reportedTotals(body: DayCloseEventBody): DayTotals {
   };
 }
 
+/**
+ * Why a day is compared: its close applied; events of its register and day applied while it waits for a resend; or
+ * (`recheck`) such events applied after its close in the commit that applied the close.
+ */
+type Trigger = 'close' | 'events' | 'recheck';
+
 /** Where a reconciliation leaves a day: its status, whether a resend is asked, and the resend requests so far. */
 interface ReconcileStep {
   status: DayStatus;
@@ -193,10 +199,12 @@ interface ReconcileStep {
  * Matched or a discrepancy when nothing is missing; else waiting while a resend brings some of what is missing, asking
  * (again) when it brought none of it, a discrepancy after MAX_RESEND_ATTEMPTS.
  */
-function nextStep(row: DayRow, d: DayDifferences, trigger: 'close' | 'events'): ReconcileStep {
+function nextStep(row: DayRow, d: DayDifferences, trigger: Trigger): ReconcileStep {
   let attempts = Number(row.resend_attempts);
   const lacking = d.missing.receipts.length + d.missing.authorizations.length;
   if (lacking === 0) return { status: isEmpty(d) ? 'matched' : 'discrepancy', ask: false, attempts, lacking };
+  // closed in this very commit, and asked then: the events after its close brought only some of it (or none yet)
+  if (trigger === 'recheck') return { status: 'resending', ask: false, attempts, lacking };
   const before = row.differences ? (JSON.parse(row.differences) as DayDifferences) : undefined;
   const lackedBefore = before ? before.missing.receipts.length + before.missing.authorizations.length : Infinity;
   // the resend is arriving: wait for the rest
@@ -367,9 +375,12 @@ export class DayReconciliation {
     const openStores = new Set(open.map((o) => o.store));
     const zones = new Map<string, string>();
     const waiting = new Set(open.map((o) => `${o.store}\u0000${o.register}\u0000${o.business_day}`));
-    // a day closed in this very transaction was compared with these events already
-    if (this.closedIn.tx !== undefined && this.closedIn.tx === this.storage.transactionId())
-      for (const k of this.closedIn.keys) waiting.delete(k);
+    // a day closed in this very transaction was compared with the events before its close, and asked for what it
+    // lacked: those after it may bring that, but do not ask again
+    const closedNow =
+      this.closedIn.tx !== undefined && this.closedIn.tx === this.storage.transactionId()
+        ? this.closedIn.keys
+        : new Set<string>();
     const due = new Set<string>();
     for (const t of touched) {
       if (!openStores.has(t.store)) continue;
@@ -387,7 +398,7 @@ export class DayReconciliation {
     for (const k of due) {
       const [store, register, day] = k.split('\u0000') as [string, string, string];
       const row = this.getDay.get(store, register, day) as DayRow | undefined;
-      if (row?.status === 'resending') this.reconcile(row, 'events');
+      if (row?.status === 'resending') this.reconcile(row, closedNow.has(k) ? 'recheck' : 'events');
     }
   }
 
@@ -547,7 +558,7 @@ export class DayReconciliation {
    * when they brought everything, still waiting while they bring some of what is missing, asked
    * again when they brought none of it, a discrepancy after MAX_RESEND_ATTEMPTS.
    */
-  private reconcile(row: DayRow, trigger: 'close' | 'events', settled?: string): void {
+  private reconcile(row: DayRow, trigger: Trigger, settled?: string): void {
     const { store, register, business_day: day } = row;
     const reported = JSON.parse(row.reported) as DayTotals;
     const hub = this.recorded(store, register, day);
@@ -569,7 +580,8 @@ export class DayReconciliation {
       resendAt: ask ? now : row.resend_at,
       exception,
     });
-    if (ask || status !== 'resending' || settled) this.auditStep(row, step, d, trigger, { settled, exception });
+    if (ask || status !== 'resending' || settled)
+      this.auditStep(row, step, d, trigger === 'close' ? 'close' : 'events', { settled, exception });
     if (ask) {
       const request: ResendRequest = { store, register, businessDay: day, missing: d.missing };
       if (this.resendSink) this.resendSink(request);
