@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as z from 'zod/mini';
-import { TbCodes, TbError, type TbCode } from '@tillbridge/shared';
+import { maskCardNumbersIn, TbCodes, TbError, type TbCode } from '@tillbridge/shared';
 import type { PathParams, RouteContract } from './contract/route.js';
 
 export interface RequestContext {
@@ -20,6 +20,22 @@ interface Route {
   parts: string[];
   handler: Handler;
   maxBody: number;
+}
+
+/** The deepest a JSON body may nest. */
+const MAX_DEPTH = 64;
+
+/** How deep a parsed JSON value nests (without recursion: a value nested past the stack is measured too). */
+function depthOf(v: unknown): number {
+  let max = 0;
+  const todo: [unknown, number][] = [[v, 1]];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    const [x, d] = next;
+    if (x === null || typeof x !== 'object') continue;
+    max = Math.max(max, d);
+    for (const y of Object.values(x)) todo.push([y, d + 1]);
+  }
+  return max;
 }
 
 /** The HTTP status of each error code; any other code is a 500. */
@@ -63,7 +79,11 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://hub');
+    const url = targetUrl(req.url);
+    if (url === undefined) {
+      sendError(res, new TbError(TbCodes.MALFORMED, 'the request target is not valid: not a path nor a URL'));
+      return;
+    }
     const segs = pathSegments(url.pathname);
     if (segs === undefined) {
       sendError(res, new TbError(TbCodes.MALFORMED, 'the request path has a malformed % escape'));
@@ -86,11 +106,18 @@ export class Router {
         body: async () => {
           const t = await text();
           if (t.length === 0) return {};
+          let parsed: unknown;
           try {
-            return JSON.parse(t) as unknown;
+            parsed = JSON.parse(t);
           } catch {
             throw new TbError(TbCodes.MALFORMED, 'the request body is not valid JSON');
           }
+          // nested past what a handler can quote or re-serialize (JSON.stringify recurses: RangeError, 500)
+          if (depthOf(parsed) > MAX_DEPTH)
+            throw new TbError(TbCodes.INVALID, `the request body is not valid: nested over ${MAX_DEPTH} deep`);
+          // `null` is JSON too: read as no fields, as the token and enrollment endpoints already read it (a handler
+          // reading a field of null was a TypeError, 500)
+          return parsed ?? {};
         },
       };
       try {
@@ -107,9 +134,21 @@ export class Router {
     }
     sendJson(res, pathMatched ? 405 : 404, {
       code: TbCodes.NOT_FOUND,
-      message: pathMatched ? `${req.method} is not allowed here` : `no such endpoint: ${url.pathname}`,
+      message: pathMatched
+        ? `${req.method} is not allowed here`
+        : maskCardNumbersIn(`no such endpoint: /${segs.join('/')}`),
     });
   }
+}
+
+/**
+ * The request target as a URL: origin-form (`/…`, never read as `//authority/…`) or absolute-form; undefined when it is
+ * neither (`//:99999` was a TypeError from `new URL`, 500).
+ */
+export function targetUrl(target: string | undefined): URL | undefined {
+  const t = target ?? '/';
+  const u = t.startsWith('/') ? `http://hub${t}` : t;
+  return URL.canParse(u) ? new URL(u) : undefined;
 }
 
 /** The path's segments, each %-decoded; undefined when an escape is malformed (`%zz`, a lone `%`). */
@@ -124,7 +163,9 @@ function pathSegments(pathname: string): string[] | undefined {
 /** A TbError as the project's error answer: `{code, message, details?}` with the status for its code. */
 function sendError(res: ServerResponse, err: TbError): void {
   const status = httpStatusFor(err.code);
-  const body = { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) };
+  // messages quote what the request named (a path segment, a query value): never a card number (docs/security.md)
+  const message = maskCardNumbersIn(err.message);
+  const body = { code: err.code, message, ...(err.details ? { details: err.details } : {}) };
   sendJson(res, status, body, status === 429 ? { 'retry-after': String(retryAfterOf(err)) } : {});
 }
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { parse, type CsvError, type Info } from 'csv-parse';
+import { CsvError, parse, type Info } from 'csv-parse';
 import { TbCodes, TbError } from '@tillbridge/shared';
 
 export interface CsvRecord {
@@ -80,11 +80,11 @@ export async function* readCsv(input: Readable, opts: CsvOptions): AsyncGenerato
     }
   } catch (err) {
     if (err instanceof TbError) throw err;
-    const e = err as CsvError;
-    if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
+    // every csv-parse error: INVALID_OPENING_QUOTE has no CSV_ prefix (it was a TB_INTERNAL, 500)
+    if (err instanceof CsvError) {
       throw new TbError(
         TbCodes.INVALID,
-        `line ${(e as unknown as { lines?: number }).lines ?? '?'}: not valid CSV: ${e.message}`,
+        `line ${(err as unknown as { lines?: number }).lines ?? '?'}: not valid CSV: ${err.message}`,
         { cause: err },
       );
     }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { targetUrl } from '../http/router.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   MAX_AGENT_FRAME_BYTES,
@@ -170,7 +171,11 @@ export class AgentEndpoint implements KeyDelivery {
   }
 
   private handleUpgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://hub');
+    const url = targetUrl(req.url);
+    if (url === undefined) {
+      rejectUpgrade(socket, 400); // was a TypeError from `new URL`, caught as storage trouble: 503
+      return;
+    }
     if (url.pathname !== AGENT_WS_PATH) {
       rejectUpgrade(socket, 404);
       return;

@@ -1,6 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
+import { parseQuery } from '../contract/route.js';
 import { actorOf, authorize, need, settingsChange } from './common.js';
 import { configHistory, setConfig, showConfig } from '../contract/settings.js';
 
@@ -27,7 +28,8 @@ export function configRoutes(router: Router, api: AdminApi): void {
 
   router.serve(configHistory, (ctx) => {
     authorize(api, ctx, false);
-    return q.syncConfig.list(ctx.query.get('store') ?? undefined, Number(ctx.query.get('limit') ?? '50') || 50);
+    const { store, limit } = parseQuery(configHistory, ctx.query);
+    return q.syncConfig.list(store, limit !== undefined && limit > 0 ? limit : 50);
   });
 
   router.serve(setConfig, async (ctx) => {

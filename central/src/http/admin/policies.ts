@@ -1,6 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
+import { parseQuery } from '../contract/route.js';
 import { actorOf, authorize, need, settingsChange } from './common.js';
 import { listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy } from '../contract/settings.js';
 
@@ -19,8 +20,8 @@ export function policyRoutes(router: Router, api: AdminApi): void {
 
   router.serve(policyHistory, (ctx) => {
     authorize(api, ctx, false);
-    const store = ctx.query.get('store') ?? undefined;
-    return q.policies.list(store, Number(ctx.query.get('limit') ?? '50') || 50);
+    const { store, limit } = parseQuery(policyHistory, ctx.query);
+    return q.policies.list(store, limit !== undefined && limit > 0 ? limit : 50);
   });
 
   router.serve(setPolicy, async (ctx) => {
