@@ -38,12 +38,12 @@ import { askReturn } from './returns-support.js';
  * delivered and every resend served: no day is left `resending` but one a zone change stranded (finding 2), the
  * webhook endpoint was given what the feed holds, and the audit chain verifies.
  *
- * Where the hub does not do what the doc says, or the doc's rule misleads, the model follows the hub, marked HUB AS
- * IS, so that everything else is still checked (each still open): an older close that a resend brings replaces the
- * corrected one the hub had (finding 3); after a time zone change the events a resend brings may touch no waiting
- * day, which is then left `resending` (finding 2); each commit that brings events of a waiting day but none of what
- * it lacks counts as a resend that brought nothing, though a large day's resend arrives over several commits
- * (finding 4).
+ * A close the agent wrote before the one the day keeps (a resend brought it after its correction) is ignored and
+ * audited (`day.close` ignored). Where the hub does not do what the doc says, or the doc's rule misleads, the model
+ * follows the hub, marked HUB AS IS, so that everything else is still checked (each still open): after a time zone
+ * change the events a resend brings may touch no waiting day, which is then left `resending` (finding 2); each commit
+ * that brings events of a waiting day but none of what it lacks counts as a resend that brought nothing, though a
+ * large day's resend arrives over several commits (finding 4).
  */
 
 /** Runs per test run: about 5 s on SQLite (a hub each); fewer on PostgreSQL (a database each). */
@@ -412,6 +412,8 @@ interface Day {
   day: string;
   source: string;
   event: string;
+  /** the close event's time at the agent */
+  eventAt: string;
   currency: string | null;
   reported: Totals;
   receipts: string[];
@@ -484,8 +486,8 @@ class Model {
           const t = this.tickets.get(b.authorization)!;
           t.done = { register: e.register, at: e.at, refund: Math.min(b.refund.amount, t.cap), kind: b.refund.kind };
         } else if (e.kind === 'day.close') {
-          this.close(store, e.register, e.body as DayCloseEventBody, e.id);
-          closedNow.add(key(store, e.register, (e.body as DayCloseEventBody).businessDay));
+          if (this.close(store, e.register, e.body as DayCloseEventBody, e.id, e.at))
+            closedNow.add(key(store, e.register, (e.body as DayCloseEventBody).businessDay));
         }
         return 'applied';
       }),
@@ -501,12 +503,24 @@ class Model {
     return answers;
   }
 
-  /** A day close kept (replacing an earlier one of the register and day, whose exception the hub settles). */
-  private close(store: string, register: string, body: DayCloseEventBody, event: string): void {
+  /**
+   * A day close kept (replacing an earlier one of the register and day, whose exception the hub settles), unless the
+   * agent wrote it before the one kept (a resend brought a close the hub never had, after its correction): ignored,
+   * audited. Whether it was kept.
+   */
+  private close(store: string, register: string, body: DayCloseEventBody, event: string, at: string): boolean {
     const k = key(store, register, body.businessDay);
-    // HUB AS IS (finding 3): whichever close is applied last replaces the day's, even an older one a resend brings
-    // (the hub never had it) after its correction; the doc: "a later day.close ... replaces the earlier one"
     const before = this.days.get(k);
+    if (before && Date.parse(at) < Date.parse(before.eventAt)) {
+      this.said.audits.push({
+        resource: `register-day:${k}`,
+        action: 'day.close',
+        outcome: 'ignored',
+        trigger: 'close',
+        settled: false,
+      });
+      return false;
+    }
     const settled = before?.status === 'discrepancy';
     if (settled && before.exception?.resolved === null) before.exception.resolved = 'hub';
     const row: Day = {
@@ -515,6 +529,7 @@ class Model {
       day: body.businessDay,
       source: body.source,
       event,
+      eventAt: at,
       currency: body.currency ?? null,
       reported: { sales: body.sales, returns: body.returns, tenders: sortedKinds(byKind(body.tenders)) },
       receipts: [...new Set(body.receipts)],
@@ -530,6 +545,7 @@ class Model {
     };
     this.days.set(k, row);
     this.reconcile(row, 'close', settled);
+    return true;
   }
 
   /** What the hub recorded for the register and day, in the store's zone now. */

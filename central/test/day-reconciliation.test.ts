@@ -231,6 +231,35 @@ describe.each([
     expect(feed('day.reconciled')).toHaveLength(1);
   });
 
+  it('an earlier close a resend brings after its correction is ignored (audited): the correction stands', () => {
+    const closeAt = (id: string, count: number, at: string) =>
+      wireDayClose(
+        ++seq,
+        id,
+        {
+          businessDay: DAY,
+          currency: 'EUR',
+          sales: { count, amount: 1700 },
+          tenders: [{ kind: 'card', amount: 1700 }],
+          receipts: ['X1', 'X2'],
+        },
+        { at },
+      );
+    const x1 = sale('e1', 'X1', 1000);
+    const x2 = sale('e2', 'X2', 700); // lost on the way, as is the first close (its count wrong)
+    const d1 = closeAt('d1', 3, '2026-11-27T21:00:05Z');
+    const d2 = closeAt('d2', 2, '2026-11-27T21:10:00Z'); // the corrected Z report
+    apply(x1);
+    apply(d2);
+    expect(day()).toMatchObject({ status: 'resending', missing: { receipts: ['X2'] } });
+    // the resend: the day's journal in order, d1 among it
+    const r = apply(...[x1, x2, d1, d2].map((e) => ({ ...e, seq: ++seq })));
+    expect(r.results.map((x) => x.outcome)).toEqual(['duplicate', 'applied', 'applied', 'duplicate']);
+    expect(day()).toMatchObject({ status: 'matched', reported: { sales: { count: 2 } } });
+    expect(audits('day.close')).toEqual(['ignored']);
+    expect(t.hub.exceptions.forStore('S1')).toEqual([]);
+  });
+
   it('waits while a resend arrives in several batches, without asking again', () => {
     const lost = [sale('e2', 'X2', 300), sale('e3', 'X3', 400)];
     apply(sale('e1', 'X1', 1000));

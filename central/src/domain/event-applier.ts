@@ -416,7 +416,7 @@ export class EventApplier {
             return this.completion.cancel(store, item.register, parsed.data as ReturnCancelEventBody);
           case 'day.close':
             if (!this.days) throw new Refusal(ExceptionCodes.UNKNOWN_KIND, 'day.close is not reconciled by this hub');
-            this.days.closed(store, item.register, parsed.data as DayCloseEventBody, item.id);
+            this.days.closed(store, item.register, parsed.data as DayCloseEventBody, item.id, item.at);
             return {};
           default:
             throw new Refusal(ExceptionCodes.UNKNOWN_KIND, `unknown event kind "${item.kind}"`);

@@ -231,6 +231,7 @@ export class DayReconciliation {
   /** the days closed in the transaction running now: the events applied with their close were compared already */
   private closedIn: { tx: number | undefined; keys: Set<string> } = { tx: undefined, keys: new Set() };
   private readonly getDay: Statement;
+  private readonly eventAt: Statement;
   private readonly upsert: Statement;
   private readonly setOutcome: Statement;
   private readonly openAmong: MultiKeySelect;
@@ -256,6 +257,7 @@ export class DayReconciliation {
     private readonly log: Logger,
   ) {
     const db = storage.db;
+    this.eventAt = db.prepare(`SELECT agent_at FROM applied_events WHERE event_id = ?`);
     this.getDay = db.prepare(`SELECT * FROM register_days WHERE store = ? AND register = ? AND business_day = ?`);
     this.upsert = db.prepare(
       `INSERT INTO register_days (store, register, business_day, source, event_id, currency, reported, receipts,
@@ -320,10 +322,24 @@ export class DayReconciliation {
   /**
    * A `day.close` event of the store's register, applied (inside the applier's transaction): kept
    * — replacing an earlier close of the same register and day (a corrected Z report) — and
-   * reconciled at once.
+   * reconciled at once. One the agent wrote before the close the day keeps (`agentAt`, the event's time at the
+   * agent: a resend brought a close the hub never had) is ignored, audited.
    */
-  closed(store: string, register: string, body: DayCloseEventBody, eventId: string): void {
+  closed(store: string, register: string, body: DayCloseEventBody, eventId: string, agentAt: string): void {
     const before = this.getDay.get(store, register, body.businessDay) as DayRow | undefined;
+    if (before && this.older(agentAt, before.event_id)) {
+      // an earlier close the hub never had (a resend brought it) after its correction: the correction stands
+      this.audit.append({
+        actor: `store:${store}`,
+        action: 'day.close',
+        outcome: 'ignored',
+        store,
+        register,
+        resource: `register-day:${store}/${register}/${body.businessDay}`,
+        details: { businessDay: body.businessDay, event: eventId, kept: before.event_id, trigger: 'close' },
+      });
+      return;
+    }
     const now = iso(this.clock.now());
     this.upsert.run({
       store,
@@ -351,6 +367,12 @@ export class DayReconciliation {
     const tx = this.storage.transactionId();
     if (this.closedIn.tx !== tx) this.closedIn = { tx, keys: new Set() };
     this.closedIn.keys.add(`${store}\u0000${register}\u0000${body.businessDay}`);
+  }
+
+  /** Whether the agent wrote a close (at `agentAt`) before the one the day keeps (event `keptEvent`). */
+  private older(agentAt: string, keptEvent: string): boolean {
+    const kept = this.eventAt.get(keptEvent) as { agent_at: string } | undefined;
+    return kept !== undefined && Date.parse(agentAt) < Date.parse(kept.agent_at);
   }
 
   /** A return.complete applied: the register and the agent's time of it (its business day is the agent's). */
