@@ -9,7 +9,7 @@ import { DEFAULT_GATE } from '../src/auth/gate.js';
 import { credentialId, newCredential } from '../src/auth/secrets.js';
 import { newEnrollmentCode } from '../src/enrollment/code.js';
 import { CODE_REFUSED, MAX_ENROLLMENT_TTL_MS, MIN_ENROLLMENT_TTL_MS } from '../src/enrollment/enrollments.js';
-import { testHub, type TestHub } from './helpers.js';
+import { tbCodeOf, testHub, type TestHub } from './helpers.js';
 
 /**
  * Model-based property of the hub's store credentials over time (docs/security.md "Keys and tokens", docs/install.md
@@ -298,17 +298,6 @@ function storeAt(m: Model, at: At): string {
   return at.any || made.length === 0 ? storeOf(at.s) : (made[at.s % made.length] ?? 'S1');
 }
 
-/** What a refusal says: a TbError's code, else the error itself is thrown. */
-function refusal(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (err) {
-    if (isTbError(err)) return err.code;
-    throw err;
-  }
-  return undefined;
-}
-
 /** A key made, one character of its secret changed (so its checksum fails). */
 function typo(secret: string, n: number): string {
   const at = 4 + (n % 40);
@@ -355,7 +344,7 @@ function createStore(h: TestHub, m: Model, s: number): void {
   const now = h.clock.now();
   const uc = h.hub.useCases.stores;
   if (m.stores.has(store)) {
-    expect(refusal(() => uc.create(ACTOR, store, store))).toBe(TbCodes.CONFLICT);
+    expect(tbCodeOf(() => uc.create(ACTOR, store, store))).toBe(TbCodes.CONFLICT);
     return;
   }
   const r = uc.create(ACTOR, store, `Store ${store}`);
@@ -373,7 +362,7 @@ function rotate(h: TestHub, m: Model, op: Extract<Op, { t: 'rotate' }>): void {
   const uc = h.hub.useCases.stores;
   const w = m.working(store, now);
   if (w.some((k) => k.expiresAt !== null) || w.length >= 2) {
-    expect(refusal(() => uc.rotateKey(ACTOR, store, op.graceMs))).toBe(TbCodes.CONFLICT);
+    expect(tbCodeOf(() => uc.rotateKey(ACTOR, store, op.graceMs))).toBe(TbCodes.CONFLICT);
     return;
   }
   const r = uc.rotateKey(ACTOR, store, op.graceMs);
@@ -428,7 +417,7 @@ function revoke(h: TestHub, m: Model, op: Extract<Op, { t: 'revoke' }>): void {
   const store = storeAt(m, op.at);
   const id = idOf(m, store, op.key, h.clock.now());
   const k = m.byId(id);
-  const code = refusal(() => h.hub.useCases.stores.revokeKey(ACTOR, store, id));
+  const code = tbCodeOf(() => h.hub.useCases.stores.revokeKey(ACTOR, store, id));
   expect(code).toBe(k?.store !== store ? TbCodes.NOT_FOUND : k.revokedAt !== null ? TbCodes.CONFLICT : undefined);
   if (k?.store !== store || k.revokedAt !== null) return;
   k.revokedAt = h.clock.now();
@@ -442,7 +431,7 @@ function makeCode(h: TestHub, m: Model, op: Extract<Op, { t: 'code' }>): void {
   const uc = h.hub.useCases.enrollments;
   const ttlOk = Number.isInteger(op.ttlMs) && op.ttlMs >= MIN_ENROLLMENT_TTL_MS && op.ttlMs <= MAX_ENROLLMENT_TTL_MS;
   if (!m.stores.has(store) || !ttlOk) {
-    expect(refusal(() => uc.create(ACTOR, store, op.ttlMs))).toBe(
+    expect(tbCodeOf(() => uc.create(ACTOR, store, op.ttlMs))).toBe(
       m.stores.has(store) ? TbCodes.INVALID : TbCodes.NOT_FOUND,
     );
     return;
@@ -546,7 +535,7 @@ function checkKey(h: TestHub, m: Model, op: Extract<Op, { t: 'check' }>): void {
   const now = h.clock.now();
   const { secret, key } = secretOf(m, store, op.key, now);
   if (key?.store !== store || !works(key, now)) {
-    expect(refusal(() => h.hub.credentials.checkApiKey(store, secret))).toBe(TbCodes.UNAUTHORIZED);
+    expect(tbCodeOf(() => h.hub.credentials.checkApiKey(store, secret))).toBe(TbCodes.UNAUTHORIZED);
     return;
   }
   expect(h.hub.credentials.checkApiKey(store, secret)).toEqual({ store, keyId: key.id });

@@ -24,7 +24,7 @@ import { httpStatusFor, Router } from '../src/http/router.js';
 import type { Hub } from '../src/hub-services.js';
 import { wireUseCases } from '../src/usecases/index.js';
 import { runCli } from './cli-run.js';
-import { testHub, twoHubProcesses, type TestClock } from './helpers.js';
+import { tbCodeOf, testHub, twoHubProcesses, type TestClock } from './helpers.js';
 
 /**
  * Model-based property of the ERP feed and its named consumers (docs/erp-feed.md). Two hub processes on one database
@@ -584,17 +584,6 @@ async function call(
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
-/** What a TbError-throwing call refused with (its code), or undefined when it did not throw. */
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (err) {
-    if (isTbError(err)) return err.code;
-    throw err;
-  }
-  return undefined;
-}
-
 // ---------- the steps that write ----------
 
 /** A sale's lines (unit prices in cents), its total (each line rounded to the cent) and its time as sent and in UTC. */
@@ -958,7 +947,7 @@ async function ack(w: World, m: Model, op: Extract<Op, { t: 'ack' }>): Promise<v
     answer = r.body;
   } else {
     const feed = w.hubs[op.via].useCases.feed;
-    expect(codeOf(() => (answer = feed.ack(actor, name, position, { rewind: op.rewind })))).toBe(code);
+    expect(tbCodeOf(() => (answer = feed.ack(actor, name, position, { rewind: op.rewind })))).toBe(code);
   }
   if (code) return;
   const now = nowIso(w);

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
 import {
   createLogger,
+  isTbError,
   WIRE_VERSION,
   type DayCloseEventBody,
   type HelloFrame,
@@ -328,4 +329,15 @@ export function capturingStream(tty: boolean): { s: NodeJS.WriteStream; out: () 
   }) as unknown as NodeJS.WriteStream;
   (w as { isTTY?: boolean }).isTTY = tty;
   return { s: w, out: () => buf };
+}
+
+/** The code a call that throws a TbError refused with; undefined when it did not throw (anything else is thrown). */
+export function tbCodeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (err) {
+    if (isTbError(err)) return err.code;
+    throw err;
+  }
+  return undefined;
 }

@@ -2,7 +2,10 @@ import { TbCodes, TbError } from '@tillbridge/shared';
 import { sourceOf } from '../../auth/gate.js';
 import type { AdminIdentity } from '../../auth/credentials.js';
 import type { AdminApi, AdminQueries } from '../../usecases/index.js';
-import type { RequestContext } from '../router.js';
+import type { RequestContext, Router } from '../router.js';
+import { parseQuery } from '../contract/route.js';
+import type { configHistory, policyHistory } from '../contract/settings.js';
+import type * as z from 'zod/mini';
 
 export { isStockQty, SKU } from '../../domain/stock-input.js';
 
@@ -50,4 +53,23 @@ export async function settingsChange(
   const opts: { note?: string; replace?: boolean } = { replace: body.replace === true };
   if (typeof body.note === 'string') opts.note = body.note;
   return { store, change: body.change ?? {}, opts };
+}
+
+/**
+ * Serves a settings history (`configHistory`, `policyHistory`) to any admin token: `list` gets the scope asked for (all
+ * when none) and at most how many (default 50).
+ */
+export function serveHistory(
+  router: Router,
+  api: Pick<AdminApi, 'access'>,
+  route: typeof policyHistory | typeof configHistory,
+  list: (store: string | undefined, limit: number) => z.input<(typeof policyHistory)['response']>,
+): void {
+  router.serve(
+    route,
+    readOnly(api, (ctx) => {
+      const { store, limit } = parseQuery(route, ctx.query);
+      return list(store, limit !== undefined && limit > 0 ? limit : 50);
+    }),
+  );
 }

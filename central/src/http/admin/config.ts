@@ -1,8 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
-import { parseQuery } from '../contract/route.js';
-import { actorOf, authorize, need, settingsChange } from './common.js';
+import { actorOf, authorize, need, serveHistory, settingsChange } from './common.js';
 import { configHistory, setConfig, showConfig } from '../contract/settings.js';
 
 /** Sync settings set centrally: default and per store, versioned, pushed to agents. */
@@ -26,11 +25,7 @@ export function configRoutes(router: Router, api: AdminApi): void {
     };
   });
 
-  router.serve(configHistory, (ctx) => {
-    authorize(api, ctx, false);
-    const { store, limit } = parseQuery(configHistory, ctx.query);
-    return q.syncConfig.list(store, limit !== undefined && limit > 0 ? limit : 50);
-  });
+  serveHistory(router, api, configHistory, (store, limit) => q.syncConfig.list(store, limit));
 
   router.serve(setConfig, async (ctx) => {
     const who = authorize(api, ctx, true);

@@ -1,8 +1,7 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { AdminApi } from '../../usecases/index.js';
 import type { Router } from '../router.js';
-import { parseQuery } from '../contract/route.js';
-import { actorOf, authorize, need, settingsChange } from './common.js';
+import { actorOf, authorize, need, serveHistory, settingsChange } from './common.js';
 import { listManagers, policyHistory, removeManager, setManager, setPolicy, showPolicy } from '../contract/settings.js';
 
 /** Returns policies (default and per store, versioned) and the managers who may override. */
@@ -18,11 +17,7 @@ export function policyRoutes(router: Router, api: AdminApi): void {
     return { scope: store, ...p, agentHolds: held ?? null };
   });
 
-  router.serve(policyHistory, (ctx) => {
-    authorize(api, ctx, false);
-    const { store, limit } = parseQuery(policyHistory, ctx.query);
-    return q.policies.list(store, limit !== undefined && limit > 0 ? limit : 50);
-  });
+  serveHistory(router, api, policyHistory, (store, limit) => q.policies.list(store, limit));
 
   router.serve(setPolicy, async (ctx) => {
     const who = authorize(api, ctx, true);
