@@ -45,6 +45,15 @@ export function parseUrl(text: string): URL | undefined {
   }
 }
 
+/**
+ * An HTTP request's target (`req.url`) as a URL: origin-form (`/…`, never read as `//authority/…`) or absolute-form;
+ * undefined when it is neither (`//:99999` was a TypeError from `new URL`, a 500).
+ */
+export function requestTargetUrl(target: string | undefined): URL | undefined {
+  const t = target ?? '/';
+  return parseUrl(t.startsWith('/') ? `http://hub${t}` : t);
+}
+
 /** Whether a URL points at this machine, judged on the host the URL parser (and so the client) will use. */
 export function urlHostIsLoopback(url: string): boolean {
   const u = parseUrl(url);

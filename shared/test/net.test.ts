@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, parseHostPort, maskUrlPassword, parseUrl, urlHostIsLoopback } from '../src/index.js';
+import {
+  isLoopbackHost,
+  parseHostPort,
+  maskUrlPassword,
+  parseUrl,
+  requestTargetUrl,
+  urlHostIsLoopback,
+} from '../src/index.js';
 
 /** Host names and addresses a plain ws:// or http:// URL may name. */
 const LOOPBACK = [
@@ -77,5 +84,22 @@ describe('parseUrl', () => {
     expect(parseUrl('wss://hub.example.com:7400/v1')?.port).toBe('7400');
     expect(parseUrl('hub.example.com 7400')).toBeUndefined();
     expect(parseUrl('')).toBeUndefined();
+  });
+});
+
+describe('requestTargetUrl (an HTTP request target, as the hub reads it)', () => {
+  it('reads origin-form as a path, even one that starts with two slashes', () => {
+    expect(requestTargetUrl('/v1/admin/stores?limit=2')?.pathname).toBe('/v1/admin/stores');
+    expect(requestTargetUrl('/v1/admin/stores?limit=2')?.searchParams.get('limit')).toBe('2');
+    const doubled = requestTargetUrl('//evil.example/v1/agent');
+    expect(doubled?.host).toBe('hub');
+    expect(doubled?.pathname).toBe('//evil.example/v1/agent');
+    expect(requestTargetUrl(undefined)?.pathname).toBe('/');
+  });
+
+  it('reads absolute-form, and is undefined for a target that is no URL', () => {
+    expect(requestTargetUrl('http://hub.example:7400/v1/agent')?.pathname).toBe('/v1/agent');
+    expect(requestTargetUrl('*')).toBeUndefined();
+    expect(requestTargetUrl('http://:99999/')).toBeUndefined();
   });
 });

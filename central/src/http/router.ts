@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as z from 'zod/mini';
-import { maskCardNumbersIn, TbCodes, TbError, type TbCode } from '@tillbridge/shared';
+import { maskCardNumbersIn, requestTargetUrl, TbCodes, TbError, type TbCode } from '@tillbridge/shared';
 import type { PathParams, RouteContract } from './contract/route.js';
 
 export interface RequestContext {
@@ -79,7 +79,7 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = targetUrl(req.url);
+    const url = requestTargetUrl(req.url);
     if (url === undefined) {
       sendError(res, new TbError(TbCodes.MALFORMED, 'the request target is not valid: not a path nor a URL'));
       return;
@@ -139,16 +139,6 @@ export class Router {
         : maskCardNumbersIn(`no such endpoint: /${segs.join('/')}`),
     });
   }
-}
-
-/**
- * The request target as a URL: origin-form (`/…`, never read as `//authority/…`) or absolute-form; undefined when it is
- * neither (`//:99999` was a TypeError from `new URL`, 500).
- */
-export function targetUrl(target: string | undefined): URL | undefined {
-  const t = target ?? '/';
-  const u = t.startsWith('/') ? `http://hub${t}` : t;
-  return URL.canParse(u) ? new URL(u) : undefined;
 }
 
 /** The path's segments, each %-decoded; undefined when an escape is malformed (`%zz`, a lone `%`). */

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { targetUrl } from '../http/router.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   MAX_AGENT_FRAME_BYTES,
@@ -8,6 +7,7 @@ import {
   CloseCodes,
   isTbError,
   rejectUpgrade,
+  requestTargetUrl,
   TbCodes,
   TbError,
   upgradeSocketGone,
@@ -171,7 +171,7 @@ export class AgentEndpoint implements KeyDelivery {
   }
 
   private handleUpgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = targetUrl(req.url);
+    const url = requestTargetUrl(req.url);
     if (url === undefined) {
       rejectUpgrade(socket, 400); // was a TypeError from `new URL`, caught as storage trouble: 503
       return;
