@@ -223,6 +223,23 @@ describe('HttpTransport POST', () => {
     expect(answer).toContain('"code":"TB_MALFORMED"');
   });
 
+  it('answers what is not HTTP with 400 TB_MALFORMED (JSON), a CONNECT with 405, and keeps serving', async () => {
+    const t = await serve('R1', echo('R1'));
+    const rawAnswer = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const sock = connect(t.port() ?? 0, '127.0.0.1', () => sock.write(text));
+        let got = '';
+        sock.on('data', (c: Buffer) => (got += c.toString()));
+        sock.on('close', () => resolve(got));
+      });
+    const garbage = await rawAnswer('\x02{"id":"s1"}\x03\r\n\r\n');
+    expect(garbage.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(garbage).toContain('"code":"TB_MALFORMED"');
+    const proxy = await rawAnswer('CONNECT hub.example:443 HTTP/1.1\r\nhost: hub.example:443\r\n\r\n');
+    expect(proxy.split('\r\n')[0]).toBe('HTTP/1.1 405 Method Not Allowed');
+    expect((await fetch(url(t, 'R1'), { method: 'POST', body: 'x' })).status).toBe(200);
+  });
+
   it('runs a register end to end: message framing, jsonl codec, canonical step, handler', async () => {
     const handled: RegisterMessage[] = [];
     const handler = {

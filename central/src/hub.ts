@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import {
+  answerRefusalsInHouseStyle,
   checkDataDir,
   ensurePrivateDir,
   TbCodes,
@@ -288,7 +289,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
         if (!res.headersSent) sendJson(res, 500, { code: TbCodes.INTERNAL, message: 'internal error' });
       });
   };
-  const server: Server = tls ? createTlsServer(serverOptions(tls), handler) : createServer(handler);
+  // a request without Host is refused by the router, with the house error (Node's own refusal has no body)
+  const http = { requireHostHeader: false };
+  const server: Server = tls
+    ? createTlsServer({ ...serverOptions(tls), ...http }, handler)
+    : createServer(http, handler);
+  answerRefusalsInHouseStyle(server);
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
   server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));

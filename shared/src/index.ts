@@ -13,6 +13,7 @@ export * from './wire.js';
 export * from './wire-compression.js';
 export * from './validation.js';
 export * from './logger.js';
+export * from './http-refusals.js';
 export * from './net.js';
 export * from './listen-error.js';
 export * from './private-files.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as z from 'zod/mini';
-import { maskCardNumbersIn, requestTargetUrl, TbCodes, TbError, type TbCode } from '@tillbridge/shared';
+import { discardRest, maskCardNumbersIn, requestTargetUrl, TbCodes, TbError, type TbCode } from '@tillbridge/shared';
 import type { PathParams, RouteContract } from './contract/route.js';
 
 export interface RequestContext {
@@ -79,6 +79,11 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // HTTP/1.1 requires Host (RFC 9112 3.2); the server leaves that check to here, so the refusal has a body
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      sendError(res, new TbError(TbCodes.MALFORMED, 'the Host header is missing (HTTP/1.1 requires one)'));
+      return;
+    }
     const url = requestTargetUrl(req.url);
     if (url === undefined) {
       sendError(res, new TbError(TbCodes.MALFORMED, 'the request target is not valid: not a path nor a URL'));
@@ -195,21 +200,28 @@ export function sendJson(
   res.end(text);
 }
 
-/** The request's body as text, refused (TB_FRAME_TOO_LARGE) past `max` bytes. */
+/**
+ * The request's body as text, refused (TB_FRAME_TOO_LARGE) past `max` bytes — once the rest of it has been read and
+ * dropped (discardRest), so the client reads the 413 rather than a reset; a body far larger is cut.
+ */
 export function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > max) {
-        reject(new TbError(TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes`));
-        req.destroy();
+      if (size <= max) {
+        chunks.push(c);
         return;
       }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.off('data', onData);
+      req.off('end', onEnd);
+      chunks.length = 0;
+      discardRest(req, () => reject(new TbError(TbCodes.FRAME_TOO_LARGE, `request body over ${max} bytes`)));
+    };
+    const onEnd = (): void => resolve(Buffer.concat(chunks).toString('utf8'));
+    req.on('data', onData);
+    req.on('end', onEnd);
     req.on('error', reject);
   });
 }

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { discardRest, TbCodes, TbError } from '@tillbridge/shared';
 
 /** Why a body stopped being read: the client went away, or the hub is stopping. */
 export class BodyStopped extends Error {}
@@ -23,8 +23,9 @@ export class Spool {
 
   /**
    * Writes `body` to the spool; `onBytes` hears the count as it grows. More than `maxBytes` is
-   * TB_FRAME_TOO_LARGE. On an error other than the body's own, the rest of the body is read and
-   * dropped, so the client can finish sending and read the answer.
+   * TB_FRAME_TOO_LARGE, once the rest has been read and dropped (up to DISCARD_AT_MOST more; a body larger still is
+   * cut). On an error other than the body's own, the rest of the body is read and dropped too, so the client can
+   * finish sending and read the answer.
    */
   fill(body: Readable, maxBytes: number, onBytes: (n: number) => void, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -63,13 +64,19 @@ export class Spool {
         settled = true;
         signal.removeEventListener('abort', onAbort);
         body.unpipe(counter);
-        if (err instanceof BodyStopped || (err instanceof TbError && err.code === TbCodes.FRAME_TOO_LARGE))
-          body.destroy();
-        else if (!body.destroyed) body.resume();
         counter.destroy();
         cipher.destroy();
         file.destroy();
-        reject(err);
+        if (err instanceof BodyStopped) {
+          body.destroy();
+          reject(err);
+        } else if (err instanceof TbError && err.code === TbCodes.FRAME_TOO_LARGE) {
+          // refused once the client has sent the rest (up to a bound): it reads the 413, not a reset
+          discardRest(body, () => reject(err));
+        } else {
+          if (!body.destroyed) body.resume();
+          reject(err);
+        }
       };
       const onAbort = (): void => fail(new BodyStopped());
       signal.addEventListener('abort', onAbort, { once: true });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { answerRefusalsInHouseStyle, rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
 import { PushedStream, StreamConnection } from './stream-link.js';
@@ -91,7 +91,7 @@ class SharedServer {
         json: { code: TbCodes.NOT_FOUND, message: 'no register is configured at this path' },
       });
     });
-    this.server.on('clientError', (_err, socket) => socket.destroy());
+    answerRefusalsInHouseStyle(this.server);
     this.ready = new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(wanted, host, () => {

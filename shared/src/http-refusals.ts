@@ -1,0 +1,105 @@
+import type { Server } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import { TbCodes } from './errors.js';
+import { rejectUpgrade, upgradeSocketGone } from './upgrade-rejection.js';
+
+/**
+ * How much of a refused request body is read and dropped past its limit before the connection is cut. Enough for
+ * any client that sent a little too much to read its refusal; not so much that a client can make the server read
+ * without end.
+ */
+export const DISCARD_AT_MOST = 1024 * 1024;
+
+/**
+ * Reads the rest of a refused request body and drops it, then calls `done` (once). A client still sending when its
+ * body is refused (over a route's limit) then reads the answer once it has sent everything, instead of a reset: a
+ * socket closed with unread data in it is reset, and the reset can reach the client before the answer it was sent.
+ * A body that goes on for more than `atMost` further bytes is cut (the request destroyed: that client sees a reset),
+ * and `done` is called at once.
+ */
+export function discardRest(body: Readable, done: () => void, atMost = DISCARD_AT_MOST): void {
+  let dropped = 0;
+  let called = false;
+  const finish = (): void => {
+    if (called) return;
+    called = true;
+    body.off('data', onData);
+    done();
+  };
+  const onData = (chunk: Buffer): void => {
+    dropped += chunk.length;
+    if (dropped <= atMost) return;
+    body.destroy();
+    finish();
+  };
+  if (body.readableEnded || body.destroyed) {
+    finish();
+    return;
+  }
+  body.on('data', onData);
+  body.once('end', finish);
+  body.once('close', finish); // the client went away
+  body.on('error', finish); // kept: a late error (a reset while dropping) is not a crash
+  body.resume();
+}
+
+/** What a server answers for what Node refuses before any request handler sees it. */
+interface ClientErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** Node's codes for a request it could not read, and the answer each gets (its default answer, with a body). */
+function answerFor(code: string | undefined): ClientErrorAnswer {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: TbCodes.FRAME_TOO_LARGE, message: 'the request line and headers are over 16 KiB' };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return { status: 413, code: TbCodes.FRAME_TOO_LARGE, message: 'the chunk extensions are too large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, code: TbCodes.MALFORMED, message: 'the request did not arrive in time' };
+    default:
+      // llhttp's reason is a fixed text (never the bytes it refused: no card number is quoted back)
+      return { status: 400, code: TbCodes.MALFORMED, message: 'the request is not valid HTTP/1.1' };
+  }
+}
+
+/** Whether a response of this connection has begun: an answer written now would corrupt it (Node checks the same). */
+function responseUnderway(socket: Duplex): boolean {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  return inFlight?.headersSent === true;
+}
+
+/**
+ * Answers, with the house error (`{code, message}` as JSON), what Node refuses before a request handler sees it —
+ * where by default it writes a status with no body, or closes without a word:
+ * - a request it cannot parse (`clientError`): 400, 431 for a head over 16 KiB, 408 for one that never completes;
+ * - `Expect` other than `100-continue` (`checkExpectation`): 417;
+ * - `CONNECT` (`connect`): 405; neither the hub nor the agent is a proxy.
+ * Each closes the connection once the answer is written.
+ */
+export function answerRefusalsInHouseStyle(server: Server): void {
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || upgradeSocketGone(socket) || responseUnderway(socket)) {
+      socket.destroy();
+      return;
+    }
+    const a = answerFor(err.code);
+    // no request object exists yet: the answer is written on the raw socket, as an upgrade's refusal is
+    rejectUpgrade(socket, a.status, { json: { code: a.code, message: a.message } });
+  });
+  server.on('checkExpectation', (_req, res) => {
+    // the header's value is not quoted back: whatever a client puts in a request is never echoed (a card number)
+    const body = JSON.stringify({ code: TbCodes.MALFORMED, message: 'expected no Expect header, or 100-continue' });
+    res.writeHead(417, {
+      connection: 'close',
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  });
+  server.on('connect', (_req, socket: Duplex) => {
+    rejectUpgrade(socket, 405, { json: { code: TbCodes.NOT_FOUND, message: 'CONNECT is not allowed here' } });
+  });
+}
