@@ -33,7 +33,12 @@ import { freePort } from '../support/net.js';
 const skip = pgClusterSkipReason();
 if (skip) console.warn(`hub-failover-pg.e2e.test.ts: ${skip}`);
 
-const WEBHOOK_ARGS = ['--webhook-timeout', '5s', '--webhook-lease', '6s'];
+/**
+ * hub1's attempts at the webhooks it sends while the receiver holds them must not time out before it is killed: an
+ * attempt that times out is retried 5 s later, and the one after that 5 min later, past this test's waits. 30 s is
+ * well past the few seconds from the first held webhook to the kill, even on a busy machine; the lease outlasts it.
+ */
+const WEBHOOK_ARGS = ['--webhook-timeout', '30s', '--webhook-lease', '32s'];
 const RETURN_EVENTS = 'return.authorized,return.denied,return.completed,return.cancelled,return.exception';
 
 /** The webhook receiver: every request, and whether its 204 reached the sender. */
@@ -370,8 +375,8 @@ describe.skipIf(Boolean(skip))('hub processes on one PostgreSQL database: failov
           `requests, ${afterUnanswered.length} sent again after ` +
           `an unanswered request (the lease of the killed hub), ${afterAnswered.length} duplicates of an answered one`,
       );
-      // the leased one: unanswered while held (more than once if hub1's 5 s timeout ran out before it died, as on a
-      // busy machine), then answered once, by another hub, and never sent again after that
+      // the leased one: unanswered while held (more than once if hub1's 30 s timeout ran out before it died, as on a
+      // very busy machine), then answered once, by another hub, and never sent again after that
       const leasedCopies = copies.get(leasedId)?.map((r) => r.answered) ?? [];
       expect(leasedCopies.length).toBeGreaterThanOrEqual(2);
       expect(leasedCopies.slice(0, -1)).not.toContain(true);
