@@ -119,6 +119,29 @@ describe('API key rotation', () => {
     },
   );
 
+  it('a rotation whose new key leaked (revoked) may be followed by another at once; the old key keeps its end', () => {
+    const c = t.hub.credentials;
+    const oldId = c.checkApiKey('S1', c.createApiKey('S1')).keyId;
+    t.clock.advance(1000);
+    const leaked = t.hub.keys.rotate('S1', 3_600_000, 'admin:test');
+    t.hub.keys.revoke('S1', leaked.id, 'admin:test');
+    // only the ending key works: without another rotation the store would be cut off when its grace ends
+    t.clock.advance(1000);
+    const next = t.hub.keys.rotate('S1', 7_200_000, 'admin:test');
+    expect(next.oldExpireAt).toBe(leaked.oldExpireAt); // not extended by the longer grace
+    expect(c.pendingKey('S1')?.id).toBe(next.id);
+    expect(c.listKeys('S1').map((k) => [k.id, k.state])).toEqual([
+      [oldId, 'expiring'],
+      [leaked.id, 'revoked'],
+      [next.id, 'pending'],
+    ]);
+    // its grace is that rotation's: a third is refused until it ends
+    expect(() => t.hub.keys.rotate('S1', 1000, 'admin:test')).toThrow(/grace period/);
+    t.clock.advance(3_600_000);
+    expect(c.keyWorks('S1', oldId)).toBe(false);
+    expect(c.keyWorks('S1', next.id)).toBe(true);
+  });
+
   it('refuses a grace over a year or a schedule over ten years (the dates they make would not compare)', () => {
     t.hub.credentials.createApiKey('S1');
     const refused = (fn: () => unknown): unknown => {

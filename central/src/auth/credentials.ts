@@ -137,15 +137,18 @@ export class Credentials {
 
   /**
    * A new key for a store: it works at once, waits (encrypted) to be delivered to the store's agent,
-   * and the keys that worked so far stop working `graceMs` from now. Refused when that would make
-   * more than two keys work at once.
+   * and the keys that worked so far stop working `graceMs` from now (one already ending keeps its end if that is
+   * sooner). Refused during another rotation's grace while its new key works, and when that would make more than two
+   * keys work at once. A rotation whose new key was revoked (leaked before the agent had it) may be followed by
+   * another at once: only the ending key still works, and the store must not wait out its grace with no new key.
+   * `oldExpireAt`: when the last of the old keys stops working.
    */
   rotate(store: string, graceMs: number): { id: string; secret: string; oldExpireAt: string } {
     return this.storage.tx(() => {
       const now = this.clock.now();
       const nowIso = iso(now);
       const keys = (this.keysOf.all(store) as KeyRow[]).filter((k) => this.working(k, nowIso));
-      if (keys.some((k) => k.expires_at)) {
+      if (keys.some((k) => k.expires_at) && keys.some((k) => !k.expires_at)) {
         throw new TbError(
           TbCodes.CONFLICT,
           `a rotation of store ${store} is still in its grace period: ` +
@@ -158,9 +161,15 @@ export class Credentials {
           `store ${store} already has ${keys.length} working keys: revoke one first (tillbridge-hub keys revoke)`,
         );
       }
-      const oldExpireAt = iso(now + graceMs);
-      // a key still waiting for its agent is superseded: the new one is delivered instead, the old text forgotten
-      for (const k of keys) this.updKey.run({ ...k, expires_at: oldExpireAt, secret_enc: null });
+      const graceEnd = iso(now + graceMs);
+      // no key working (all revoked): the grace's end, as when there is one
+      let oldExpireAt = keys.length === 0 ? graceEnd : nowIso;
+      for (const k of keys) {
+        const end = k.expires_at !== null && k.expires_at < graceEnd ? k.expires_at : graceEnd;
+        if (end > oldExpireAt) oldExpireAt = end;
+        // a key still waiting for its agent is superseded: the new one is delivered instead, the old text forgotten
+        this.updKey.run({ ...k, expires_at: end, secret_enc: null });
+      }
       const c = newCredential('tbk');
       this.insertKey.run(
         c.id,
