@@ -51,7 +51,7 @@ import { tbCodeOf, testHub, type TestHub } from './helpers.js';
  *   older key and crashed before confirming it is sent the new one, not the older one again (which would leave it
  *   with no working key once the grace ends).
  * - A `key.ack` is accepted only for a key that still works and whose text the hub still keeps.
- * - Keys ended by an enrollment are `expired` (at that instant), not `revoked`.
+ * - Keys ended by an enrollment are `revoked` (at that instant).
  * Left out: the gate's per-address limits and audit entries (`gate.test.ts`), connections themselves (their closing on
  * revocation and enrollment: `usecases.test.ts`, `test/e2e/keys.e2e`), scheduled rotations (`credentials.test.ts`),
  * graces too long for an ISO date of four digits (none in the generator), admin tokens. On PostgreSQL the same
@@ -493,7 +493,7 @@ function enroll(h: TestHub, m: Model, op: Extract<Op, { t: 'enroll' }>): void {
     endedKeys: ended.map((k) => k.id).sort(),
   });
   for (const k of ended) {
-    k.expiresAt = now;
+    k.revokedAt = now;
     k.sealed = false;
     expect(h.hub.credentials.keyWorks(c.store, k.id)).toBe(false); // the replaced PC is cut off
   }

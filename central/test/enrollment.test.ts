@@ -80,7 +80,7 @@ describe('enrollment codes: made, used once, expiring, audited', () => {
         .listKeys('S001')
         .map((k) => k.state)
         .sort(),
-    ).toEqual(['active', 'expired']);
+    ).toEqual(['active', 'revoked']);
     // not waiting to be delivered to the store's previous agent
     expect(t.hub.credentials.pendingKey('S001')).toBeUndefined();
 

@@ -160,7 +160,7 @@ describe('enrolling a store', () => {
       // the key `stores add` printed no longer works: the enrolled one replaced it
       const keys = await w.hub.cli(['keys', 'list', 'S001', '--json']);
       const listed = JSON.parse(keys.stdout) as { keys: { state: string }[] };
-      expect(listed.keys.map((k) => k.state).sort()).toEqual(['active', 'expired']);
+      expect(listed.keys.map((k) => k.state).sort()).toEqual(['active', 'revoked']);
 
       // a second use of the code: refused, one answer for every reason
       const again = await enroll(code!, '--fingerprint', fp!, '--config', join(dir, 'other.json'));

@@ -126,7 +126,8 @@ export class Credentials {
       const ended: string[] = [];
       for (const k of this.keysOf.all(store) as KeyRow[]) {
         if (!this.working(k, nowIso)) continue;
-        this.updKey.run({ ...k, expires_at: nowIso, secret_enc: null });
+        // revoked, not expired: ended on purpose, and `keys list` says so
+        this.updKey.run({ ...k, revoked_at: nowIso, secret_enc: null });
         ended.push(k.id);
       }
       const c = newCredential('tbk');
