@@ -82,13 +82,13 @@ async function sellOffline(qty: number, unitPrice: number): Promise<void> {
 }
 
 /** A register's completion of an authorized return: one line, refunded in cash. */
-const complete = (id: string, authorization: string, qty: number, amount: number) =>
+const complete = (id: string, authorization: string, qty: number, amount: number, kind = 'cash') =>
   core.handle('R1', {
     type: 'return.complete',
     id,
     authorization,
     lines: [{ line: 1, qty }],
-    refund: { kind: 'cash', amount },
+    refund: { kind, amount },
   });
 
 beforeEach(() => {
@@ -179,6 +179,17 @@ describe('StoreCore', () => {
       code: 'TB_AUTHORIZATION_STATE',
     });
     expect(outbox.after(0, 10).map((r) => r.kind)).toEqual(['sale', 'return.cancel']);
+  });
+
+  it('refunds only to a tender the decision allowed, read without regard to case', async () => {
+    await core.handle('R1', sale('m1', 'X1'));
+    const d = (await core.handle('R1', request('m2', 'X1'))) as ReturnDecisionReply; // cash or store credit
+    expect(await complete('m3', d.authorization, 1, 1000, 'card')).toMatchObject({
+      type: 'error',
+      code: 'TB_INVALID',
+      message: 'refund.kind: expected one of cash, store_credit for this return',
+    });
+    expect(await complete('m4', d.authorization, 1, 1000, 'Cash')).toEqual({ type: 'ack', id: 'm4' });
   });
 
   describe('a completion never refunds more than its authorization (nothing recorded, nothing sent)', () => {

@@ -136,6 +136,17 @@ describe('a completion above its authorization (an older agent acked it)', () =>
   });
 });
 
+describe('the refund tender', () => {
+  it('is compared with the allowed ones without regard to case, as the sale tenders are read', () => {
+    sell('H-30', 2, 1000); // paid cash: a refund may go to cash or store credit
+    expect(ask('h30', 'H-30', 1)).toMatchObject({ decision: 'approved', allowedTenders: ['cash', 'store_credit'] });
+    expect(complete('h30', 1, 1000, 'S1', 'CASH')).toEqual({});
+    expect(ticket('h30').exception_code).toBeNull();
+    ask('h30-b', 'H-30', 1);
+    expect(complete('h30-b', 1, 1000, 'S1', 'Card')).toEqual({ exception: 'tender_not_allowed' });
+  });
+});
+
 describe('a flagged return counts against its sale until an operator reverses it', () => {
   it.each([
     ['refund_exceeds_authorized', 'cash', 1001],

@@ -1,5 +1,6 @@
 import {
   fromMilli,
+  refundKindAllowed,
   shareOf,
   TbCodes,
   TbError,
@@ -194,7 +195,7 @@ export class StoreCore implements MessageHandler {
           `authorization ${msg.authorization} is ${localReturn.status}, not approved`,
         );
       }
-      if (localReturn.allowedTenders.length > 0 && !localReturn.allowedTenders.includes(msg.refund.kind)) {
+      if (!refundKindAllowed(localReturn.allowedTenders, msg.refund.kind)) {
         throw new TbError(
           TbCodes.INVALID,
           `refund.kind: expected one of ${localReturn.allowedTenders.join(', ')} for this return`,

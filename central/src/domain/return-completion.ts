@@ -1,6 +1,7 @@
 import {
   fromMilli,
   lineAmount,
+  refundKindAllowed,
   returnAmount,
   shareOf,
   toMilli,
@@ -176,7 +177,7 @@ export class ReturnCompletion {
     ];
     if (over.length > 0) problems.push({ code: ExceptionCodes.EXCEEDS_AUTHORIZED, why: over.join('; ') });
     const allowed = JSON.parse(r.allowed_tenders) as string[];
-    if (allowed.length > 0 && !allowed.includes(body.refund.kind)) {
+    if (!refundKindAllowed(allowed, body.refund.kind)) {
       const why = `refunded to ${body.refund.kind}; allowed: ${allowed.join(', ')}`;
       problems.push({ code: ExceptionCodes.TENDER_NOT_ALLOWED, why });
     }

@@ -87,6 +87,15 @@ export function tenderKindsOf(tenders: readonly { kind?: unknown }[]): string[] 
   return [...new Set(kinds.filter(Boolean))];
 }
 
+/**
+ * Whether a refund to `kind` (as the register wrote it: `Card`, `CASH`…) goes to one of the tenders a decision
+ * allowed; kinds are compared without regard to case, as `tenderKindsOf` and day reconciliation read them. Nothing
+ * allowed (an older decision that did not say) allows any kind.
+ */
+export function refundKindAllowed(allowed: readonly string[], kind: string): boolean {
+  return allowed.length === 0 || allowed.includes(kind.toLowerCase());
+}
+
 /** Which tenders a refund may go to, from how the sale was paid. */
 export function allowedTenders(policy: Policy, tenderKinds: string[], channel: string, refund: number): TenderKind[] {
   const out = new Set<TenderKind>(['store_credit']);
