@@ -223,7 +223,7 @@ describe('HttpTransport POST', () => {
     expect(answer).toContain('"code":"TB_MALFORMED"');
   });
 
-  it('answers what is not HTTP with 400 TB_MALFORMED (JSON), a CONNECT with 405, and keeps serving', async () => {
+  it('answers what is not HTTP with 400 TB_MALFORMED (JSON), a CONNECT with 405, serves one without Host', async () => {
     const t = await serve('R1', echo('R1'));
     const rawAnswer = (text: string): Promise<string> =>
       new Promise((resolve) => {
@@ -237,6 +237,12 @@ describe('HttpTransport POST', () => {
     expect(garbage).toContain('"code":"TB_MALFORMED"');
     const proxy = await rawAnswer('CONNECT hub.example:443 HTTP/1.1\r\nhost: hub.example:443\r\n\r\n');
     expect(proxy.split('\r\n')[0]).toBe('HTTP/1.1 405 Method Not Allowed');
+    // a register's client that leaves out Host is served: only the path names the register
+    const noHost = await rawAnswer(
+      'POST /v1/registers/R1/messages HTTP/1.1\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi',
+    );
+    expect(noHost.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(noHost).toContain('R1:hi');
     expect((await fetch(url(t, 'R1'), { method: 'POST', body: 'x' })).status).toBe(200);
   });
 

@@ -65,7 +65,8 @@ class SharedServer {
     wanted: number,
     log: Logger,
   ) {
-    this.server = createServer((req, res) => {
+    // a register's HTTP client may leave out Host (only the path names the register): served, not refused
+    this.server = createServer({ requireHostHeader: false }, (req, res) => {
       const route = this.routes.get(registerOf(req.url) ?? '');
       if (route) {
         route.request(req, res);
