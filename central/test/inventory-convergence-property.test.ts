@@ -308,7 +308,7 @@ class TestWrites implements Writes {
   }
 }
 
-/** The versions (ticks) of what an inventory update carries, merged as mergeInventoryUpdates merges updates. */
+/** The versions (ticks) of what one inventory push carries. */
 interface Versions {
   full: boolean;
   set: Map<string, number>;
@@ -330,8 +330,11 @@ class StoreAgent {
   digestDue = false;
   /** per SKU in the cache: the tick of the push it was last written from */
   ver = new Map<string, number>();
-  /** the versions of the update the agent holds and has not written yet */
-  pending: Versions | undefined;
+  /**
+   * the pushes the agent holds and has not written yet, in order: the one update it writes (mergeInventoryUpdates)
+   * must leave the cache as applying each of them in turn would
+   */
+  pending: Versions[] = [];
   /** what went wrong inside the link's handlers (a throw there is swallowed by the link) */
   readonly problems: string[] = [];
   /** SKUs written from an older hub state than the one they held */
@@ -366,7 +369,7 @@ class StoreAgent {
       now: this.now,
     });
     this.link.events.on('inventory', (full, items, removed) => this.updates.push(full, items, removed));
-    this.pending = undefined;
+    this.pending = [];
     this.digestDue = false;
     this.run = `run-${++this.runs}`;
     this.attempt = 0;
@@ -395,42 +398,37 @@ class StoreAgent {
   }
 
   private expect(full: boolean, items: { sku: string }[], removed: string[], tick: number): void {
-    const next: Versions = { full, set: new Map(items.map((i) => [i.sku, tick])), removed: new Set() };
-    for (const k of removed) {
-      next.set.delete(k);
-      if (!full) next.removed.add(k);
-    }
-    const p = this.pending;
-    if (!p || full) {
-      this.pending = next;
-      return;
-    }
-    for (const [k, t] of next.set) {
-      p.set.set(k, t);
-      p.removed.delete(k);
-    }
-    for (const k of next.removed) {
-      p.set.delete(k);
-      if (!p.full) p.removed.add(k);
-    }
+    this.pending.push({ full, set: new Map(items.map((i) => [i.sku, tick])), removed: new Set(removed) });
   }
 
+  /** The pushes held are written as one update: full if any of them was; the cache as if each was applied in turn. */
   private written(full: boolean): void {
-    const p = this.pending;
-    this.pending = undefined;
-    if (p?.full !== full) {
+    const pushes = this.pending;
+    this.pending = [];
+    if (pushes.length === 0 || pushes.some((u) => u.full) !== full) {
       this.problems.push(`an update written (full: ${full}) that is not the one pushed`);
       return;
     }
-    for (const [k, t] of p.set) {
+    let ver = new Map(this.ver);
+    for (const u of pushes) {
+      if (u.full) ver = new Map();
+      for (const [k, t] of u.set) ver.set(k, t);
+      for (const k of u.removed) ver.delete(k); // a SKU both set and removed in one push is removed
+    }
+    for (const [k, t] of ver) {
       const before = this.ver.get(k);
       if (before !== undefined && t < before) this.backwards.push(`${k}: written from tick ${t} after tick ${before}`);
     }
-    if (p.full) this.ver = new Map(p.set);
-    else {
-      for (const [k, t] of p.set) this.ver.set(k, t);
-      for (const k of p.removed) this.ver.delete(k);
-    }
+    this.ver = ver;
+    const cached = this.cache
+      .list()
+      .map((r) => r.sku)
+      .sort();
+    const expected = [...ver.keys()].sort();
+    if (cached.join() !== expected.join())
+      this.problems.push(
+        `the cache holds [${cached.join()}] where the pushes applied in turn give [${expected.join()}]`,
+      );
   }
 
   /** The agent loses its connection (or stops): what was in flight either way is gone. */
