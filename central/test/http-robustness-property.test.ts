@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, ENROLL_PATH, TbCodes, TOKEN_PATH } from '@tillbridge/shared';
+import { AGENT_WS_PATH, DISCARD_AT_MOST, ENROLL_PATH, TbCodes, TOKEN_PATH } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
 import { httpStatusFor } from '../src/http/router.js';
 import type { RouteContract } from '../src/http/contract/route.js';
@@ -1330,6 +1330,13 @@ const REPRODUCTIONS: Reproduction[] = [
   },
   {
     id: 'oversize-reset',
+    should: 'a body twice the default limit, sent in chunks, is answered 413 once it is all in',
+    run: () =>
+      viaHttp({ ...adminSent('POST', '/v1/admin/stores', `{"pad":"${longText(2 * DEFAULT_LIMIT)}"}`), chunked: true }),
+    right: houseError(413, /over 1048576 bytes/),
+  },
+  {
+    id: 'oversize-reset',
     should: "an import over the hub's limit is answered 413 once its rest is read, not reset",
     run: () =>
       viaHttp(
@@ -1415,8 +1422,8 @@ describe('known findings', () => {
     });
   }
 
-  it('a body that goes on far past its limit is cut: the hub reads at most 1 MiB more of it', async () => {
-    const huge = JSON.stringify({ code: '246810', name: longText(3 * 1024 * 1024) });
+  it('a body that goes on far past its limit is cut: the hub reads at most 4 MiB more of it', async () => {
+    const huge = JSON.stringify({ code: '246810', name: longText(DISCARD_AT_MOST + 1024 * 1024) });
     const o = await send(adminSent('PUT', '/v1/admin/managers/m1', huge));
     expect(o.kind).toBe('reset');
     await stillServing('a body far past its limit');

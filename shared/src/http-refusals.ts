@@ -5,10 +5,10 @@ import { rejectUpgrade, upgradeSocketGone } from './upgrade-rejection.js';
 
 /**
  * How much of a refused request body is read and dropped past its limit before the connection is cut. Enough for
- * any client that sent a little too much to read its refusal; not so much that a client can make the server read
- * without end.
+ * a client that sent up to several times too much (a 2 MiB body to a 1 MiB route) to read its refusal; not so much
+ * that a client can make the server read without end.
  */
-export const DISCARD_AT_MOST = 1024 * 1024;
+export const DISCARD_AT_MOST = 4 * 1024 * 1024;
 
 /**
  * Reads the rest of a refused request body and drops it, then calls `done` (once). A client still sending when its
