@@ -283,30 +283,62 @@ describe.each([
   it('gives up after the resends bring nothing: a discrepancy naming what is missing', () => {
     const x1 = sale('e1', 'X1', 1000);
     apply(x1);
-    apply(
-      close('d1', {
-        sales: { count: 2, amount: 1700 },
-        tenders: [{ kind: 'card', amount: 1700 }],
-        receipts: ['X1', 'GONE'],
-      }),
-    );
+    const d1 = close('d1', {
+      sales: { count: 2, amount: 1700 },
+      tenders: [{ kind: 'card', amount: 1700 }],
+      receipts: ['X1', 'GONE'],
+    });
+    apply(d1);
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1 });
-    // each resend brings only what the hub has (duplicates): asked again, then given up
-    expect(apply({ ...x1, seq: ++seq }).results[0]!.outcome).toBe('duplicate');
+    // the agent resends the day as it journalled it, its close last: all of it duplicates, asked again
+    const resend = (): WireEvent[] => [x1, d1].map((e) => ({ ...e, seq: ++seq }));
+    expect(apply(...resend()).results.map((r) => r.outcome)).toEqual(['duplicate', 'duplicate']);
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 2 });
     // a sale of another day, or of another register, does not touch it
     apply(sale('e4', 'Y1', 1, [], '2026-11-28T09:00:00Z'), sale('e5', 'Z1', 1, [], '2026-11-27T09:00:00Z', 'R2'));
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 2 });
-    // a new sale of that register and day that is not the missing one counts as an attempt that brought nothing
+    // a new sale of that register and day that is not the missing one is not a resend: the day waits
     apply(sale('e3', 'X3', 1, [], '2026-11-27T20:01:00Z'));
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 2 });
+    // a resend in two commits counts once, when its close comes back
+    const [again, itsClose] = resend();
+    apply(again!);
+    expect(day()).toMatchObject({ status: 'resending', resendAttempts: 2 });
+    apply(itsClose!);
     expect(day()).toMatchObject({ status: 'resending', resendAttempts: 3 });
-    apply({ ...x1, seq: ++seq });
+    apply(...resend());
     expect(day().status).toBe('discrepancy');
     expect(resends).toHaveLength(3);
     const [e] = t.hub.exceptions.forStore('S1');
     expect(e!.reason).toContain('receipts missing at the hub: GONE');
     expect(e!.reason).toContain('still missing after 3 resend request(s)');
   });
+
+  it(
+    "a large day's resend over many commits is one attempt: the commits before the missing sale and the close " +
+      'do not count as resends that brought nothing',
+    () => {
+      const day1 = Array.from({ length: 8 }, (_, i) => sale(`e${i}`, `X${i}`, 100));
+      apply(...day1);
+      const lost = sale('lost', 'LOST', 100);
+      const d1 = close('d1', {
+        sales: { count: 9, amount: 900 },
+        tenders: [{ kind: 'card', amount: 900 }],
+        receipts: [...day1.map((_, i) => `X${i}`), 'LOST'],
+      });
+      apply(d1);
+      expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['LOST'] } });
+      // the resend, in the agent's order (the lost sale was journalled last), two events per commit
+      const resent = [...day1, lost, d1].map((e) => ({ ...e, seq: ++seq }));
+      for (let i = 0; i < 8; i += 2) {
+        apply(...resent.slice(i, i + 2));
+        expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1 });
+      }
+      apply(...resent.slice(8));
+      expect(day()).toMatchObject({ status: 'matched', resendAttempts: 1 });
+      expect(resends).toHaveLength(1);
+    },
+  );
 
   it('raises a discrepancy for a sale at the hub the register did not list', () => {
     apply(sale('e1', 'X1', 1000), sale('e2', 'X9', 250));
@@ -341,6 +373,69 @@ describe.each([
     );
     expect(day().status).toBe('matched');
   });
+
+  it(
+    "settles a day waiting for a resend when the resend brings what it lacked, though the store's zone changed " +
+      'since and none of its events falls on that day any more',
+    () => {
+      // late in the 27th in UTC, when the agent journalled them: the 28th in Berlin
+      const x1 = sale('e1', 'X1', 1000, [{ kind: 'card', amount: 1000 }], '2026-11-27T23:00:00Z');
+      const lostSale = sale('e2', 'X2', 700, [{ kind: 'card', amount: 700 }], '2026-11-27T23:30:00Z');
+      apply(x1);
+      const a = askReturn(t.hub, 'S1', 'A1', 'X1', 1);
+      const refund = a.refundAmount;
+      const lostCompletion: WireEvent = {
+        seq: 0,
+        id: 'e3',
+        kind: 'return.complete',
+        register: 'R1',
+        at: '2026-11-27T23:40:00.000Z',
+        body: {
+          authorization: 'A1',
+          requestId: 'c-A1',
+          lines: [{ line: 1, qty: 1 }],
+          refund: { kind: 'card', amount: refund },
+        },
+      };
+      apply(
+        close('d1', {
+          sales: { count: 2, amount: 1700 },
+          returns: { count: 1, amount: refund },
+          tenders: [{ kind: 'card', amount: 1700 - refund }],
+          receipts: ['X1', 'X2'],
+          authorizations: ['A1'],
+        }),
+      );
+      expect(day()).toMatchObject({
+        status: 'resending',
+        resendAttempts: 1,
+        missing: { receipts: ['X2'], authorizations: ['A1'] },
+      });
+      t.hub.useCases.settings.setSyncSettings('admin:test', 'S1', { timeZone: 'Europe/Berlin' }, { note: 'zone' });
+      // the agent's resend, the day as it journalled it, in two commits: X1 (a duplicate), then X2 and the completion
+      expect(apply({ ...x1, seq: ++seq }).results[0]!.outcome).toBe('duplicate');
+      expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1 });
+      apply({ ...lostCompletion, seq: ++seq });
+      expect(day()).toMatchObject({ status: 'resending', resendAttempts: 1, missing: { receipts: ['X2'] } });
+      apply({ ...lostSale, seq: ++seq });
+      // nothing is missing any more: compared in the zone the store has now, all of it is on the 28th
+      expect(day()).toMatchObject({
+        status: 'discrepancy',
+        resendAttempts: 1,
+        missing: { receipts: [], authorizations: [] },
+      });
+      expect(day().differences?.elsewhere).toEqual({
+        receipts: [
+          { id: 'X1', register: 'R1', businessDay: '2026-11-28' },
+          { id: 'X2', register: 'R1', businessDay: '2026-11-28' },
+        ],
+        authorizations: [{ id: 'A1', register: 'R1', businessDay: '2026-11-28' }],
+      });
+      expect(t.hub.useCases.agents.pendingResends('S1')).toEqual([]);
+      expect(resends).toHaveLength(1);
+      expect(t.hub.exceptions.forStore('S1')[0]!.reason).not.toContain('still missing');
+    },
+  );
 
   it('refuses a day close with a bad body, naming the field, and keeps it as an exception', () => {
     const bad = close('d1', {});

@@ -21,7 +21,7 @@ import { ExceptionCodes, Refusal } from './refusal.js';
 import type { OfflineReconciler } from './offline-reconciler.js';
 import type { EventOutcome, ReturnCompletion } from './return-completion.js';
 import type { SaleBatch, SaleService } from './sale-service.js';
-import type { DayReconciliation } from '../reconcile/day-reconciliation.js';
+import type { DayReconciliation, ResentClose } from '../reconcile/day-reconciliation.js';
 
 export interface BatchResult {
   upTo: number;
@@ -218,33 +218,41 @@ export class EventApplier {
 
   /**
    * The register days waiting for a resend hear of the sales and completed returns just applied —
-   * or answered as duplicates: a resend that brings only what the hub has is an attempt that
-   * brought nothing (in the same transaction, in a savepoint: a failure there is logged and costs
-   * no batch — the day is reconciled again with the next events or day close).
+   * or answered as duplicates — and of the day closes answered as duplicates: a resend ends with the
+   * day's close, so a close that comes back says the resend is all in (in the same transaction, in a
+   * savepoint: a failure there is logged and costs no batch — the day is reconciled again with the
+   * next events or day close).
    */
   private afterApplied(batches: BatchInput[], outcomes: BatchOutcome[]): void {
     const days = this.days;
     if (!days) return;
     const touched: { store: string; register: string; at: string }[] = [];
+    const closesBack: ResentClose[] = [];
     batches.forEach((b, i) => {
       const o = outcomes[i];
       if (!o?.ok) return;
-      const answered = new Set(o.result.results.map((r) => r.seq));
+      const answered = new Map(o.result.results.map((r) => [r.seq, r.outcome]));
       for (const item of b.items) {
-        if (!answered.has(item.seq)) continue;
+        const outcome = answered.get(item.seq);
+        if (outcome === undefined) continue;
         if (item.kind === 'sale') {
           const at = (item.body as { at?: unknown } | null)?.at;
           if (typeof at === 'string') touched.push({ store: b.store, register: item.register, at });
         } else if (item.kind === 'return.complete')
           touched.push({ store: b.store, register: item.register, at: item.at });
+        else if (item.kind === 'day.close' && outcome === 'duplicate') {
+          const businessDay = (item.body as { businessDay?: unknown } | null)?.businessDay;
+          if (typeof businessDay === 'string')
+            closesBack.push({ store: b.store, register: item.register, businessDay, eventId: item.id });
+        }
       }
     });
-    if (touched.length === 0) return;
+    if (touched.length === 0 && closesBack.length === 0) return;
     try {
-      this.storage.savepoint(() => days.applied(touched));
+      this.storage.savepoint(() => days.applied(touched, closesBack));
     } catch (err) {
       this.log.error(
-        { err, events: touched.length },
+        { err, events: touched.length + closesBack.length },
         'could not reconcile again the register days waiting for a resend',
       );
     }

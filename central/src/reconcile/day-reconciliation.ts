@@ -109,6 +109,41 @@ interface DayRow {
   exception_id: string | null;
 }
 
+/** A sale or completed return applied or answered as a duplicate: its register time, or the agent's of completion. */
+interface Touched {
+  store: string;
+  register: string;
+  at: string;
+}
+
+/** A day close answered as a duplicate: the agent sent it again, last of a resend of its day. */
+export interface ResentClose {
+  store: string;
+  register: string;
+  businessDay: string;
+  eventId: string;
+}
+
+/** A day waiting for a resend, as `openAmong` finds it. */
+interface OpenDay {
+  store: string;
+  register: string;
+  business_day: string;
+}
+
+/** Whether and when a return was completed: the agent's time of it, else the hub's. */
+interface Completion {
+  status: string;
+  completed_agent_at: string | null;
+  completed_at: string | null;
+}
+
+/** A return as the hub holds it: its completion, and the register it was asked at and completed at. */
+interface ReturnState extends Completion {
+  register: string;
+  completed_register: string | null;
+}
+
 interface Recorded {
   totals: DayTotals;
   receipts: Set<string>;
@@ -120,6 +155,17 @@ const DAY_MS = 86_400_000;
 const NAMES_IN_REASON = 10;
 
 const group = (n: number): string => n.toLocaleString('en-US');
+
+const dayKey = (d: OpenDay): string => `${d.store}\u0000${d.register}\u0000${d.business_day}`;
+
+/**
+ * When a return was completed — the agent's time, else the hub's — once it is completed (or reversed since): until
+ * then the hub lacks its completion.
+ */
+function completedAtOf(r: Completion | undefined): string | null {
+  if (!r || (r.status !== 'completed' && r.status !== 'reversed')) return null;
+  return r.completed_agent_at ?? r.completed_at ?? null;
+}
 
 /** Tender amounts by lower-cased kind (kinds given twice are added up). */
 function byKind(list: readonly { kind: string; amount: number }[]): Map<string, number> {
@@ -181,10 +227,11 @@ function reportedTotals(body: DayCloseEventBody): DayTotals {
 }
 
 /**
- * Why a day is compared: its close applied; events of its register and day applied while it waits for a resend; or
- * (`recheck`) such events applied after its close in the commit that applied the close.
+ * Why a day is compared: its close applied; events of its register and day applied while it waits for a resend;
+ * (`resent`) its close answered as a duplicate while it waits — the agent resends a day as it journalled it, the close
+ * last, so the resend is all in; or (`recheck`) events applied after its close in the commit that applied the close.
  */
-type Trigger = 'close' | 'events' | 'recheck';
+type Trigger = 'close' | 'events' | 'resent' | 'recheck';
 
 /** Where a reconciliation leaves a day: its status, whether a resend is asked, and the resend requests so far. */
 interface ReconcileStep {
@@ -196,19 +243,17 @@ interface ReconcileStep {
 }
 
 /**
- * Matched or a discrepancy when nothing is missing; else waiting while a resend brings some of what is missing, asking
- * (again) when it brought none of it, a discrepancy after MAX_RESEND_ATTEMPTS.
+ * Matched or a discrepancy when nothing is missing; else waiting while a resend comes in (however many commits it
+ * takes), asking (again) at a close and when a resend is all in (its close came back) with something still missing,
+ * a discrepancy after MAX_RESEND_ATTEMPTS.
  */
 function nextStep(row: DayRow, d: DayDifferences, trigger: Trigger): ReconcileStep {
   let attempts = Number(row.resend_attempts);
   const lacking = d.missing.receipts.length + d.missing.authorizations.length;
   if (lacking === 0) return { status: isEmpty(d) ? 'matched' : 'discrepancy', ask: false, attempts, lacking };
-  // closed in this very commit, and asked then: the events after its close brought only some of it (or none yet)
-  if (trigger === 'recheck') return { status: 'resending', ask: false, attempts, lacking };
-  const before = row.differences ? (JSON.parse(row.differences) as DayDifferences) : undefined;
-  const lackedBefore = before ? before.missing.receipts.length + before.missing.authorizations.length : Infinity;
-  // the resend is arriving: wait for the rest
-  if (trigger === 'events' && lacking < lackedBefore) return { status: 'resending', ask: false, attempts, lacking };
+  // closed in this very commit, and asked then: the events after its close brought only some of it (or none yet);
+  // or a resend coming in: the rest may be in a later commit, up to the day's close
+  if (trigger === 'recheck' || trigger === 'events') return { status: 'resending', ask: false, attempts, lacking };
   if (attempts < MAX_RESEND_ATTEMPTS) {
     attempts++;
     return { status: 'resending', ask: true, attempts, lacking };
@@ -222,8 +267,8 @@ function nextStep(row: DayRow, d: DayDifferences, trigger: Trigger): ReconcileSt
  * time of their completion, both in the store's zone — inside the transaction that applied the
  * event, with its audit entry and its announcement (`day.reconciled`, `day.discrepancy`). What the
  * hub lacks is asked for again (`onResend`: the cluster's bus carries it to the process holding the
- * store's agent); days waiting for a resend are reconciled again as events of that register and
- * day are applied (`applied`).
+ * store's agent); days waiting for a resend are reconciled again as events of that register are
+ * applied (`applied`): those of that day in the store's zone, or any once they brought what the day lacked.
  */
 export class DayReconciliation {
   private resendSink: ((r: ResendRequest) => void) | undefined;
@@ -242,6 +287,8 @@ export class DayReconciliation {
   private readonly returnsIn: Statement;
   private readonly saleNamed: Statement;
   private readonly returnNamed: Statement;
+  private readonly salesAmong: MultiKeySelect;
+  private readonly returnsAmong: MultiKeySelect;
   private readonly markCompleted: Statement;
   private readonly exceptionState: Statement;
   private readonly resolveException: Statement;
@@ -298,6 +345,12 @@ export class DayReconciliation {
     this.returnNamed = db.prepare(
       `SELECT status, register, completed_register, completed_agent_at, completed_at FROM returns
        WHERE store = ? AND authorization = ?`,
+    );
+    this.salesAmong = new MultiKeySelect(db, `SELECT receipt FROM sales WHERE (store, receipt) IN (?*)`, 2);
+    this.returnsAmong = new MultiKeySelect(
+      db,
+      `SELECT status, completed_agent_at, completed_at FROM returns WHERE (store, authorization) IN (?*)`,
+      2,
     );
     this.markCompleted = db.prepare(
       `UPDATE returns SET completed_register = ?, completed_agent_at = ?
@@ -382,27 +435,47 @@ export class DayReconciliation {
 
   /**
    * Events applied or answered as duplicates (inside the applier's transaction): the days waiting
-   * for a resend among the registers and days they touched are reconciled again. One query (up
-   * to 256 stores) for the days waiting at the stores they came from; the stores' zones only for
-   * a store with a day waiting.
+   * for a resend that they touch are reconciled again — the days of their own register and day in
+   * the store's zone (`dueByZone`), and the waiting days of their register whose missing
+   * transactions the hub now has (`dueByLists`); a day whose kept close is among `closesBack` (its
+   * resend is all in) is reconciled for that instead. One query (up to 256 stores) for the days
+   * waiting at the stores they came from; the stores' zones only for a store with a day waiting.
    */
-  applied(touched: readonly { store: string; register: string; at: string }[]): void {
-    if (touched.length === 0) return;
-    const open = this.openAmong.all(touched.map((t) => t.store)) as {
-      store: string;
-      register: string;
-      business_day: string;
-    }[];
-    if (open.length === 0) return;
-    const openStores = new Set(open.map((o) => o.store));
-    const zones = new Map<string, string>();
-    const waiting = new Set(open.map((o) => `${o.store}\u0000${o.register}\u0000${o.business_day}`));
+  applied(touched: readonly Touched[], closesBack: readonly ResentClose[] = []): void {
+    if (touched.length === 0 && closesBack.length === 0) return;
     // a day closed in this very transaction was compared with the events before its close, and asked for what it
     // lacked: those after it may bring that, but do not ask again
     const closedNow =
       this.closedIn.tx !== undefined && this.closedIn.tx === this.storage.transactionId()
         ? this.closedIn.keys
         : new Set<string>();
+    // the days whose kept close came back: their resend is all in (compared once, for that)
+    const resent = new Set<string>();
+    for (const c of closesBack) {
+      const row = this.getDay.get(c.store, c.register, c.businessDay) as DayRow | undefined;
+      const k = dayKey({ store: c.store, register: c.register, business_day: c.businessDay });
+      if (row?.status !== 'resending' || row.event_id !== c.eventId || resent.has(k)) continue;
+      resent.add(k);
+      this.reconcile(row, closedNow.has(k) ? 'recheck' : 'resent');
+    }
+    if (touched.length === 0) return;
+    const open = this.openAmong.all(touched.map((t) => t.store)) as OpenDay[];
+    if (open.length === 0) return;
+    const due = this.dueByZone(touched, open);
+    for (const k of this.dueByLists(touched, open, due)) due.add(k);
+    for (const k of due) {
+      if (resent.has(k)) continue;
+      const [store, register, day] = k.split('\u0000') as [string, string, string];
+      const row = this.getDay.get(store, register, day) as DayRow | undefined;
+      if (row?.status === 'resending') this.reconcile(row, closedNow.has(k) ? 'recheck' : 'events');
+    }
+  }
+
+  /** The waiting days (keys) of the events' registers and business days, reckoned in the store's zone now. */
+  private dueByZone(touched: readonly Touched[], open: OpenDay[]): Set<string> {
+    const openStores = new Set(open.map((o) => o.store));
+    const zones = new Map<string, string>();
+    const waiting = new Set(open.map(dayKey));
     const due = new Set<string>();
     for (const t of touched) {
       if (!openStores.has(t.store)) continue;
@@ -417,11 +490,35 @@ export class DayReconciliation {
       const k = `${t.store}\u0000${t.register}\u0000${day}`;
       if (waiting.has(k)) due.add(k);
     }
-    for (const k of due) {
-      const [store, register, day] = k.split('\u0000') as [string, string, string];
-      const row = this.getDay.get(store, register, day) as DayRow | undefined;
-      if (row?.status === 'resending') this.reconcile(row, closedNow.has(k) ? 'recheck' : 'events');
+    return due;
+  }
+
+  /**
+   * The waiting days (keys) of the events' registers, not due already, of which the hub now has some of the
+   * transactions the day close named as missing. The agent resends a day as it journalled it, each event under the
+   * business day of the zone the store had then: after a change of zone none of them may fall on the day in the zone
+   * it has now (`dueByZone`), yet what they bring settles it.
+   */
+  private dueByLists(touched: readonly Touched[], open: OpenDay[], due: ReadonlySet<string>): string[] {
+    const registers = new Set(touched.map((t) => `${t.store}\u0000${t.register}`));
+    const found: string[] = [];
+    for (const o of open) {
+      const k = dayKey(o);
+      if (due.has(k) || !registers.has(`${o.store}\u0000${o.register}`)) continue;
+      const row = this.getDay.get(o.store, o.register, o.business_day) as DayRow | undefined;
+      if (row && this.arrivedOf(row)) found.push(k);
     }
+    return found;
+  }
+
+  /** Whether the hub now has any of the receipts or authorizations the day lacked when it was last compared. */
+  private arrivedOf(row: DayRow): boolean {
+    const { receipts, authorizations } = this.missingOf(row);
+    if (receipts.length > 0 && this.salesAmong.all(receipts.map((r) => [row.store, r])).length > 0) return true;
+    if (authorizations.length === 0) return false;
+    // as `compare` tells it: a return is there once completed (or reversed) with a time of completion
+    const returns = this.returnsAmong.all(authorizations.map((a) => [row.store, a])) as Completion[];
+    return returns.some((r) => completedAtOf(r) !== null);
   }
 
   /** The resends the store's agent still owes (sent again when it connects). */
@@ -551,17 +648,9 @@ export class DayReconciliation {
     const listedA = new Set(listedAuths);
     for (const authorization of listedAuths) {
       if (hub.authorizations.has(authorization)) continue;
-      const r = this.returnNamed.get(row.store, authorization) as
-        | {
-            status: string;
-            register: string;
-            completed_register: string | null;
-            completed_agent_at: string | null;
-            completed_at: string | null;
-          }
-        | undefined;
-      const completedAt = r?.completed_agent_at ?? r?.completed_at ?? null;
-      if (r && (r.status === 'completed' || r.status === 'reversed') && completedAt) {
+      const r = this.returnNamed.get(row.store, authorization) as ReturnState | undefined;
+      const completedAt = completedAtOf(r);
+      if (r && completedAt) {
         d.elsewhere.authorizations.push({
           id: authorization,
           register: r.completed_register ?? r.register,
@@ -577,8 +666,9 @@ export class DayReconciliation {
   /**
    * Compares the day and records the outcome (inside the caller's transaction). `close`: a day
    * close was just kept; `events`: events of a day waiting for a resend were applied — matched
-   * when they brought everything, still waiting while they bring some of what is missing, asked
-   * again when they brought none of it, a discrepancy after MAX_RESEND_ATTEMPTS.
+   * when they brought everything, else still waiting; `resent`: the day's close came back, the
+   * resend is all in — asked again when something is still missing, a discrepancy after
+   * MAX_RESEND_ATTEMPTS.
    */
   private reconcile(row: DayRow, trigger: Trigger, settled?: string): void {
     const { store, register, business_day: day } = row;
