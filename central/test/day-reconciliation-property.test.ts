@@ -550,7 +550,18 @@ class Model {
       return false;
     }
     const settled = before?.status === 'discrepancy';
-    if (settled && before.exception?.resolved === null) before.exception.resolved = 'hub';
+    if (settled && before.exception?.resolved === null) {
+      // settled by the hub, and told on the feed as an operator's settling is
+      before.exception.resolved = 'hub';
+      const exc = before.exception;
+      this.said.feed.push({
+        type: 'return.resolved',
+        store: exc.store,
+        key: key(exc.store, exc.register, exc.day),
+        exc,
+        data: {},
+      });
+    }
     const row: Day = {
       store,
       register,
@@ -739,7 +750,13 @@ class Model {
   /** An operator settles the exception (`returns resolve ID --action accept`). */
   settle(exc: Exc): void {
     exc.resolved = 'operator';
-    this.said.feed.push({ type: 'return.resolved', store: exc.store, key: exc.id!, exc, data: {} });
+    this.said.feed.push({
+      type: 'return.resolved',
+      store: exc.store,
+      key: key(exc.store, exc.register, exc.day),
+      exc,
+      data: {},
+    });
   }
 }
 
@@ -1083,9 +1100,15 @@ class Run {
     }
     const told = entries.filter((e) => ['day.reconciled', 'day.discrepancy', 'return.resolved'].includes(e.type));
     for (const e of told) FEED_DATA_SCHEMAS[e.type as FeedEventType].parse(e.data);
+    // a settled exception is told by its id: its register day is in its body
+    const dayOfException = (id: string): string => {
+      const sql = `SELECT store, register, body FROM exceptions WHERE id = ?`;
+      const row = this.t.hub.storage.db.prepare(sql).get(id) as { store: string; register: string; body: string };
+      return key(row.store, row.register, (JSON.parse(row.body) as { businessDay: string }).businessDay);
+    };
     const keyOf = (e: (typeof told)[number]): string =>
       e.type === 'return.resolved'
-        ? (e.data.resolution as { exceptions: { id: string }[] }).exceptions[0]!.id
+        ? dayOfException((e.data.resolution as { exceptions: { id: string }[] }).exceptions[0]!.id)
         : key(String(e.data.store), String(e.data.register), String(e.data.businessDay));
     expect(told.map((e) => `${e.type} ${keyOf(e)}`).sort(), 'feed entries').toEqual(
       said.feed.map((e) => `${e.type} ${e.key}`).sort(),
@@ -1097,6 +1120,9 @@ class Run {
       expect(e.store).toBe(want.store);
       if (e.type === 'return.resolved') {
         expect(e.data).toMatchObject({ store: want.store, register: want.exc!.register, authorization: null });
+        // settled by the hub (a later close replaced it) or by the operator
+        const by = (e.data.resolution as { by: string }).by;
+        expect(by === 'hub', `return.resolved by ${by}`).toBe(want.exc!.resolved === 'hub');
         continue;
       }
       expect(e.businessDay, 'the entry is on the register day').toBe(e.data.businessDay);

@@ -157,6 +157,21 @@ describe.each([
     expect(day()).toMatchObject({ status: 'matched', exception: null });
     expect(t.hub.exceptions.forStore('S1')[0]!.resolved_at).not.toBeNull();
     expect(feed('day.reconciled')).toHaveLength(1);
+    // told as an operator's settling is, so an ERP that took in the discrepancy sees it closed
+    expect(feed('return.resolved').map((r) => r.data)).toEqual([
+      {
+        store: 'S1',
+        register: 'R1',
+        authorization: null,
+        resolution: {
+          exceptions: [{ id: e!.id, code: 'day_discrepancy', kind: 'day.close' }],
+          action: 'accept',
+          note: 'replaced by a later day close (event d2)',
+          by: 'hub',
+          moved: [],
+        },
+      },
+    ]);
     expect(scalar(t.hub.storage.db, `SELECT COUNT(*) FROM register_days`)).toBe(1);
     // the same event again is a duplicate, as for every event
     expect(apply({ ...close('d2', {}), seq: ++seq }).results[0]!.outcome).toBe('duplicate');

@@ -152,7 +152,10 @@ export const FEED_DATA_SCHEMAS: Record<FeedEventType, z.ZodType> = {
         resolution: Resolution,
       }),
     ])
-    .describe('Exceptions resolved by an operator (accepted, or the return reversed).'),
+    .describe(
+      'Exceptions resolved by an operator (accepted, or the return reversed), or by the hub (a day discrepancy ' +
+        'that a corrected day close replaced).',
+    ),
   'inventory.adjusted': z
     .looseObject({
       store: z.string(),

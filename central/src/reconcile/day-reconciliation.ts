@@ -408,18 +408,33 @@ export class DayReconciliation {
       reportedAt: now,
     });
     // the exception the earlier close raised is settled by this one (a new one is raised if it still differs)
-    if (before?.exception_id) {
-      this.resolveException.run(
-        now,
-        JSON.stringify({ action: 'accept', note: `replaced by a later day close (event ${eventId})`, by: 'hub' }),
-        before.exception_id,
-      );
-    }
+    if (before?.exception_id) this.settleReplaced(store, register, before.exception_id, eventId, now);
     const row = this.getDay.get(store, register, body.businessDay) as DayRow;
     this.reconcile(row, 'close', before?.exception_id ?? undefined);
     const tx = this.storage.transactionId();
     if (this.closedIn.tx !== tx) this.closedIn = { tx, keys: new Set() };
     this.closedIn.keys.add(`${store}\u0000${register}\u0000${body.businessDay}`);
+  }
+
+  /**
+   * The exception an earlier close raised, settled by the later close that replaced it (accepted, by `hub`), and told
+   * as an operator's settling is (`return.resolved`): an ERP that took in the discrepancy sees it closed. Nothing when
+   * an operator had settled it already.
+   */
+  private settleReplaced(store: string, register: string, exceptionId: string, eventId: string, now: string): void {
+    const note = `replaced by a later day close (event ${eventId})`;
+    const resolution = { action: 'accept', note, by: 'hub' };
+    if (this.resolveException.run(now, JSON.stringify(resolution), exceptionId).changes === 0) return;
+    this.events.emit('return.resolved', store, () => ({
+      store,
+      register,
+      authorization: null,
+      resolution: {
+        exceptions: [{ id: exceptionId, code: DAY_DISCREPANCY, kind: 'day.close' }],
+        ...resolution,
+        moved: [],
+      },
+    }));
   }
 
   /** Whether the agent wrote a close (at `agentAt`) before the one the day keeps (event `keptEvent`). */
