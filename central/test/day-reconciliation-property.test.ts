@@ -550,18 +550,8 @@ class Model {
       return false;
     }
     const settled = before?.status === 'discrepancy';
-    if (settled && before.exception?.resolved === null) {
-      // settled by the hub, and told on the feed as an operator's settling is
-      before.exception.resolved = 'hub';
-      const exc = before.exception;
-      this.said.feed.push({
-        type: 'return.resolved',
-        store: exc.store,
-        key: key(exc.store, exc.register, exc.day),
-        exc,
-        data: {},
-      });
-    }
+    // settled by the hub, and told on the feed as an operator's settling is
+    if (settled && before.exception?.resolved === null) this.settle(before.exception, 'hub');
     const row: Day = {
       store,
       register,
@@ -747,9 +737,12 @@ class Model {
       .map((r) => ({ store, register: r.register, businessDay: r.day, missing: r.diff!.missing }));
   }
 
-  /** An operator settles the exception (`returns resolve ID --action accept`). */
-  settle(exc: Exc): void {
-    exc.resolved = 'operator';
+  /**
+   * The exception settled — by an operator (`returns resolve ID --action accept`), or by the hub when a later close
+   * replaces the one that raised it — and told on the feed.
+   */
+  settle(exc: Exc, by: 'hub' | 'operator' = 'operator'): void {
+    exc.resolved = by;
     this.said.feed.push({
       type: 'return.resolved',
       store: exc.store,
