@@ -10,6 +10,9 @@ const FORBIDDEN = new Set<string>(FORBIDDEN_CARD_FIELDS.map((f) => f.toLowerCase
 
 /** Fields of free text where a card number is masked rather than refused. */
 const FREE_TEXT = new Set(['reason', 'detail', 'state', 'kind']);
+/** The smallest number with as many digits as the shortest card number (13). */
+const MIN_CARD_NUMBER = 1e12;
+
 /** Fields that already hold a masked number or a keyed hash. */
 const CARD_FIELDS = new Set(['pan', 'panHash', 'cardHash']);
 
@@ -28,6 +31,9 @@ export function sweepCardNumbers(node: Record<string, unknown> | unknown[], path
       // a SKU that is a valid barcode (EAN/UPC/GTIN) is a barcode, however it scores as a card number
       if (k === 'sku' && isGtin(v)) continue;
       if (findCardNumbers(v).length > 0) return p;
+    } else if (typeof v === 'number') {
+      // a card number typed into a number field (a price, an amount, a count) is one all the same: refused
+      if (Math.abs(v) >= MIN_CARD_NUMBER && Number.isSafeInteger(v) && findCardNumbers(String(v)).length > 0) return p;
     } else if (v && typeof v === 'object') {
       const inner = sweepCardNumbers(v as Record<string, unknown>, p);
       if (inner) return inner;
@@ -36,23 +42,32 @@ export function sweepCardNumbers(node: Record<string, unknown> | unknown[], path
   return undefined;
 }
 
-/** The path of the first forbidden card field or track-data-shaped string, if any. */
-export function findForbiddenCardData(v: unknown, depth = 0, path = ''): string | undefined {
-  if (depth > 8) return undefined;
-  if (typeof v === 'string') return containsTrackData(v) ? path || 'a value' : undefined;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const f = findForbiddenCardData(v[i], depth + 1, `${path}[${i}]`);
-      if (f) return f;
+/**
+ * The path of the first forbidden card field or track-data-shaped string, if any, however deep it stands (walked
+ * without recursion: a frame's size bounds the work, and no nesting can overflow the stack).
+ */
+export function findForbiddenCardData(v: unknown, path = ''): string | undefined {
+  const todo: { v: unknown; path: string; key?: string }[] = [{ v, path }];
+  for (let next = todo.pop(); next; next = todo.pop()) {
+    if (next.key !== undefined && FORBIDDEN.has(next.key.toLowerCase())) return next.path;
+    const value = next.v;
+    if (typeof value === 'string') {
+      if (containsTrackData(value)) return next.path || 'a value';
+      continue;
     }
-    return undefined;
-  }
-  if (v && typeof v === 'object') {
-    for (const [k, val] of Object.entries(v)) {
-      const p = path ? `${path}.${k}` : k;
-      if (FORBIDDEN.has(k.toLowerCase())) return p;
-      const f = findForbiddenCardData(val, depth + 1, p);
-      if (f) return f;
+    if (!value || typeof value !== 'object') continue;
+    // depth first, in order: pushed last to first
+    const at = next.path;
+    const children: { v: unknown; path: string; key?: string }[] = Array.isArray(value)
+      ? (value as unknown[]).map((c, i) => ({ v: c, path: `${at}[${i}]` }))
+      : Object.entries(value as Record<string, unknown>).map(([k, c]) => ({
+          v: c,
+          path: at ? `${at}.${k}` : k,
+          key: k,
+        }));
+    for (let i = children.length - 1; i >= 0; i--) {
+      const child = children[i];
+      if (child) todo.push(child);
     }
   }
   return undefined;
