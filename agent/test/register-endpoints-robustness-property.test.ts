@@ -135,13 +135,6 @@ interface Finding {
 }
 const KNOWN: Finding[] = [
   {
-    id: 'pipelined-refusal-first',
-    what:
-      'what Node cannot parse (not HTTP, CONNECT), pipelined behind requests still being answered, is refused at ' +
-      'once: the register reads the 400/405 as the answer to its earlier request, whose message the agent still ' +
-      'commits, and that reply is lost with the connection (register-protocol.md: an error means nothing was stored)',
-  },
-  {
     id: 'ws-oversize-closes',
     what:
       'a WebSocket message over maxBodyBytes closes the WebSocket (1009, no reply): configuration.md "Framings" says ' +

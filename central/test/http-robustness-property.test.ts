@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, DISCARD_AT_MOST, ENROLL_PATH, TbCodes, TOKEN_PATH } from '@tillbridge/shared';
+import { AGENT_WS_PATH, DISCARD_AT_MOST, ENROLL_PATH, findCardNumbers, TbCodes, TOKEN_PATH } from '@tillbridge/shared';
 import { initHub, type RunningHub } from '../src/hub.js';
 import { httpStatusFor } from '../src/http/router.js';
 import type { RouteContract } from '../src/http/contract/route.js';
@@ -1397,6 +1397,34 @@ const REPRODUCTIONS: Reproduction[] = [
     run: () =>
       viaSocket('GET', '//', 'GET // HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
     right: (o) => expect(o.kind === 'answer' && [400, 404].includes(o.status)).toBe(true),
+  },
+  {
+    id: 'card-echo',
+    should: "an import's bad rows (in details, and as `imports show` keeps them) never quote a card number",
+    run: async () => {
+      const sent = adminSent(
+        'POST',
+        '/v1/admin/inventory/import',
+        'store,sku,qty\n4242 4242 4242 4242,A,1\n',
+        'text/csv',
+      );
+      const o = await send(sent);
+      const id = o.kind === 'answer' ? (JSON.parse(o.text) as { details?: { import?: string } }).details?.import : '';
+      const shown = await send(adminSent('GET', `/v1/admin/imports/${id ?? ''}`));
+      return {
+        sent,
+        o: {
+          ...o,
+          text: `${o.kind === 'answer' ? o.text : ''} ${shown.kind === 'answer' ? shown.text : ''}`,
+        } as Outcome,
+      };
+    },
+    right: (o) => {
+      expect(o.kind === 'answer' && o.status).toBe(400);
+      const text = o.kind === 'answer' ? o.text : '';
+      expect(text).toContain('424242******4242'); // masked where it is quoted
+      expect(findCardNumbers(text)).toEqual([]);
+    },
   },
   {
     id: 'csv-opening-quote',

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { TbCodes } from './errors.js';
 import { rejectUpgrade, upgradeSocketGone } from './upgrade-rejection.js';
@@ -65,10 +65,43 @@ function answerFor(code: string | undefined): ClientErrorAnswer {
   }
 }
 
-/** Whether a response of this connection has begun: an answer written now would corrupt it (Node checks the same). */
-function responseUnderway(socket: Duplex): boolean {
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-  return inFlight?.headersSent === true;
+/** The responses each connection has not finished, in the order of their requests (filled by the 'request' event). */
+const unfinished = new WeakMap<Duplex, Set<ServerResponse>>();
+
+function track(socket: Duplex, res: ServerResponse): void {
+  let open = unfinished.get(socket);
+  if (!open) unfinished.set(socket, (open = new Set()));
+  const set = open;
+  set.add(res);
+  const done = (): void => void set.delete(res);
+  res.once('finish', done);
+  res.once('close', done);
+}
+
+/**
+ * A refusal written on the raw socket (no request object exists for it, as for an upgrade's), then the connection
+ * closed. Pipelined behind requests still being answered, it waits for their answers: a client reads answers in the
+ * order it sent its requests. A request whose own body is what was refused (a bad chunk) is answered by the refusal.
+ */
+function refuseInOrder(socket: Duplex, status: number, json: { code: string; message: string }): void {
+  const owed = [...(unfinished.get(socket) ?? [])].filter((r) => r.req.complete && !r.writableFinished);
+  if (owed.length === 0) {
+    rejectUpgrade(socket, status, { json });
+    return;
+  }
+  let left = owed.length;
+  for (const r of owed) {
+    let counted = false;
+    const one = (): void => {
+      if (counted) return;
+      counted = true;
+      // a response closed unfinished (its connection lost): nothing more can be answered in order
+      if (!r.writableFinished) socket.destroy();
+      else if (--left === 0) refuseInOrder(socket, status, json);
+    };
+    r.once('finish', one);
+    r.once('close', one);
+  }
 }
 
 /**
@@ -77,17 +110,17 @@ function responseUnderway(socket: Duplex): boolean {
  * - a request it cannot parse (`clientError`): 400, 431 for a head over 16 KiB, 408 for one that never completes;
  * - `Expect` other than `100-continue` (`checkExpectation`): 417;
  * - `CONNECT` (`connect`): 405; neither the hub nor the agent is a proxy.
- * Each closes the connection once the answer is written.
+ * Each closes the connection once the answer is written — after the answers still owed to requests sent before it.
  */
 export function answerRefusalsInHouseStyle(server: Server): void {
+  server.on('request', (req, res) => track(req.socket, res));
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || upgradeSocketGone(socket) || responseUnderway(socket)) {
+    if (err.code === 'ECONNRESET' || upgradeSocketGone(socket)) {
       socket.destroy();
       return;
     }
     const a = answerFor(err.code);
-    // no request object exists yet: the answer is written on the raw socket, as an upgrade's refusal is
-    rejectUpgrade(socket, a.status, { json: { code: a.code, message: a.message } });
+    refuseInOrder(socket, a.status, { code: a.code, message: a.message });
   });
   server.on('checkExpectation', (_req, res) => {
     // the header's value is not quoted back: whatever a client puts in a request is never echoed (a card number)
@@ -100,6 +133,6 @@ export function answerRefusalsInHouseStyle(server: Server): void {
     res.end(body);
   });
   server.on('connect', (_req, socket: Duplex) => {
-    rejectUpgrade(socket, 405, { json: { code: TbCodes.NOT_FOUND, message: 'CONNECT is not allowed here' } });
+    refuseInOrder(socket, 405, { code: TbCodes.NOT_FOUND, message: 'CONNECT is not allowed here' });
   });
 }

@@ -155,12 +155,20 @@ function pathSegments(pathname: string): string[] | undefined {
   }
 }
 
+/** Every string in a value with the card numbers in it masked (an import's bad rows quote what the file held). */
+function maskedDeep(v: unknown): unknown {
+  if (typeof v === 'string') return maskCardNumbersIn(v);
+  if (Array.isArray(v)) return v.map(maskedDeep);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, maskedDeep(x)]));
+  return v;
+}
+
 /** A TbError as the project's error answer: `{code, message, details?}` with the status for its code. */
 function sendError(res: ServerResponse, err: TbError): void {
   const status = httpStatusFor(err.code);
   // messages quote what the request named (a path segment, a query value): never a card number (docs/security.md)
   const message = maskCardNumbersIn(err.message);
-  const body = { code: err.code, message, ...(err.details ? { details: err.details } : {}) };
+  const body = { code: err.code, message, ...(err.details ? { details: maskedDeep(err.details) } : {}) };
   sendJson(res, status, body, status === 429 ? { 'retry-after': String(retryAfterOf(err)) } : {});
 }
 

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { isTbError, newId, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { isTbError, maskCardNumbersIn, newId, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { AuditLog } from '../domain/audit-log.js';
 import type { ChangeFeed } from '../domain/change-feed.js';
 import { iso, type Clock } from '../domain/clock.js';
@@ -222,10 +222,11 @@ export class Imports {
 
   private finish(p: ImportProgress, state: ImportStateName, err?: unknown): void {
     p.state = state;
+    // kept for `imports show`: a bad row's message quotes what the file held, never a card number
     if (err !== undefined)
       p.error = isTbError(err)
-        ? { code: err.code, message: err.message }
-        : { code: TbCodes.INTERNAL, message: (err as Error).message };
+        ? { code: err.code, message: maskCardNumbersIn(err.message) }
+        : { code: TbCodes.INTERNAL, message: maskCardNumbersIn((err as Error).message) };
     if (state !== 'imported')
       this.log.warn(
         { import: p.id, state, applied: p.applied, rows: p.rows, code: p.error?.code },
