@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createLogger, type RegisterMessage, type RegisterReply } from '@tillbridge/shared';
-import { HttpTransport } from '../src/gateway/transports/http.js';
+import { HttpTransport, WS_OVERSIZE_CLOSE } from '../src/gateway/transports/http.js';
 import { HttpTransportSchema } from '../src/gateway/transports/http-schemas.js';
 import { MessageFramer, MessageFramingSchema } from '../src/gateway/framing/message.js';
 import { JsonlCodec } from '../src/gateway/codecs/jsonl.js';
@@ -304,11 +304,14 @@ describe('HttpTransport WebSocket', () => {
     ws.close();
   });
 
-  it('closes a WebSocket that sends a message over maxBodyBytes (1009)', async () => {
+  it('hands on a message a little over maxBodyBytes (the framing refuses it), closes one far over (1009)', async () => {
     const t = await serve('R1', echo('R1'), { maxBodyBytes: 64 });
     const ws = await openWs(url(t, 'R1'));
     const code = new Promise<number>((resolve) => ws.once('close', (c: number) => resolve(c)));
-    ws.send('x'.repeat(65));
+    const echoed = new Promise<string>((resolve) => ws.once('message', (m: Buffer) => resolve(m.toString())));
+    ws.send('x'.repeat(64 * WS_OVERSIZE_CLOSE));
+    expect(await echoed).toBe(`R1:${'x'.repeat(64 * WS_OVERSIZE_CLOSE)}`);
+    ws.send('x'.repeat(64 * WS_OVERSIZE_CLOSE + 1));
     expect(await code).toBe(1009);
   });
 

@@ -231,6 +231,9 @@ class WsConnection extends StreamConnection {
   }
 }
 
+/** How many times maxBodyBytes a WebSocket message may be before the WebSocket is closed rather than answered. */
+export const WS_OVERSIZE_CLOSE = 4;
+
 export class HttpTransport implements Transport {
   private shared: SharedServer | undefined;
   private onConnection: ((conn: Connection) => void) | undefined;
@@ -239,7 +242,9 @@ export class HttpTransport implements Transport {
   private seq = 0;
 
   constructor(private readonly opts: HttpTransportOptions) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxBodyBytes });
+    // a message a little over maxBodyBytes reaches the message framing, which answers TB_FRAME_TOO_LARGE and keeps
+    // the connection; one far over it (WS_OVERSIZE_CLOSE times) closes the WebSocket (1009), so none is held whole
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxBodyBytes * WS_OVERSIZE_CLOSE });
   }
 
   describe(): string {
