@@ -828,6 +828,11 @@ class Run {
     return `${this.tag}${prefix}${++this.n}`;
   }
 
+  /** The sale a return request names: one sold in this case, or none (a receipt the agent never saw). */
+  askedSale(v: { unknown: boolean; sale: number }): SaleModel | undefined {
+    return v.unknown || this.sales.length === 0 ? undefined : this.sales[v.sale % this.sales.length];
+  }
+
   fail(problem: string): never {
     throw new Error(`${this.ch.name}, case ${this.tag}: ${problem}\n  steps so far:\n    ${this.trace.join('\n    ')}`);
   }
@@ -968,8 +973,21 @@ const saleTotal = (lines: { qty: number; price: number }[]): number =>
 const isoAt = (ms: number, offset: boolean): string =>
   offset ? new Date(ms + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+02:00') : new Date(ms).toISOString();
 
-/** A completion or cancellation of one of the case's decisions: what the model predicts (and the new state). */
+/**
+ * A completion or cancellation of one of the case's decisions: what the model predicts (and the new state), and the
+ * authorization the message names (one never issued when the case has no decision).
+ */
 function settle(
+  run: Run,
+  v: Extract<ValidSpec, { k: 'complete' | 'cancel' }>,
+  id: string,
+): { d?: DecisionModel; e: Expect; events: number; authorization: string } {
+  const s = settleDecision(run, v, id);
+  return { ...s, authorization: s.d?.authorization ?? `${run.tag}-no-such-authorization` };
+}
+
+/** What the model predicts for a completion or cancellation, and the decision's new state. */
+function settleDecision(
   run: Run,
   v: Extract<ValidSpec, { k: 'complete' | 'cancel' }>,
   id: string,
@@ -1068,7 +1086,7 @@ function jsonlValid(run: Run, v: ValidSpec): Encoded {
     }
     case 'request': {
       const id = run.next('q');
-      const sale = v.unknown || run.sales.length === 0 ? undefined : run.sales[v.sale % run.sales.length];
+      const sale = run.askedSale(v);
       const line = sale?.lines[v.line % sale.lines.length];
       const reason = freeText(v.reason, v.pan, 'wrong size');
       const asked = {
@@ -1084,8 +1102,7 @@ function jsonlValid(run: Run, v: ValidSpec): Encoded {
     case 'complete':
     case 'cancel': {
       const id = run.next(v.k === 'complete' ? 'k' : 'x');
-      const { d, e, events } = settle(run, v, id);
-      const authorization = d?.authorization ?? `${run.tag}-no-such-authorization`;
+      const { d, e, events, authorization } = settle(run, v, id);
       const kind = refundKind(d, v);
       const authorized = d?.refundAmount ?? 0;
       const refund = {
@@ -1443,7 +1460,7 @@ function acmeValid(run: Run, v: ValidSpec): Encoded {
     }
     case 'request': {
       const id = run.next('q');
-      const sale = v.unknown || run.sales.length === 0 ? undefined : run.sales[v.sale % run.sales.length];
+      const sale = run.askedSale(v);
       const line = sale?.lines[v.line % sale.lines.length]?.line ?? 1;
       const reason = ['01', '02', '03', '77'][v.pan % 4]!;
       const payload = record(
@@ -1462,8 +1479,7 @@ function acmeValid(run: Run, v: ValidSpec): Encoded {
     case 'complete':
     case 'cancel': {
       const id = run.next(v.k === 'complete' ? 'k' : 'x');
-      const { d, e, events } = settle(run, v, id);
-      const authorization = d?.authorization ?? `${run.tag}-no-such-authorization`;
+      const { d, e, events, authorization } = settle(run, v, id);
       const lines = completedLines(d, v.k === 'complete' && v.excess === 'qty');
       const kinds: Record<string, string> = { cash: '01', card: '02', voucher: '03' };
       const payload =
@@ -1636,7 +1652,7 @@ function poslogValid(run: Run, v: ValidSpec): Encoded {
     return valid(payload, { type: 'ack' }, { ...base, kind: 'day.close', event: 'day.close' });
   }
   if (v.k === 'request') {
-    const sale = v.unknown || run.sales.length === 0 ? undefined : run.sales[v.sale % run.sales.length];
+    const sale = run.askedSale(v);
     const line = sale?.lines[v.line % sale.lines.length] ?? { line: 1, sku: 'MUG-LOGO', qty: 1, price: 899 };
     const reason = freeText(v.reason === 'emoji' ? 'text' : v.reason, v.pan, 'wrong size');
     const link =
