@@ -15,6 +15,7 @@ export * from './validation.js';
 export * from './logger.js';
 export * from './http-refusals.js';
 export * from './net.js';
+export * from './settle-once.js';
 export * from './listen-error.js';
 export * from './private-files.js';
 export * from './sqlite-backup.js';

@@ -1,6 +1,14 @@
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
-import { fullJitterDelay, maskUrlPassword, parseUrl, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import {
+  fullJitterDelay,
+  maskUrlPassword,
+  parseUrl,
+  settleOnce,
+  TbCodes,
+  TbError,
+  type Logger,
+} from '@tillbridge/shared';
 import { iso, type Clock } from '../domain/clock.js';
 import type { HubStorage, Statement } from '../storage/index.js';
 import { shortId } from '../webhooks/repo.js';
@@ -408,26 +416,21 @@ export class AmqpRelay {
 
   /** The broker's confirms for everything published on `ch`; rejects on a nack, a close or the timeout. */
   private confirms(ch: ConfirmChannel): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(t);
-        ch.removeListener('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onClose = (): void => finish(new Error('the broker channel closed before confirming the batch'));
+    return settleOnce<undefined>((resolve, reject) => {
+      const onClose = (): void => reject(new Error('the broker channel closed before confirming the batch'));
       const t = setTimeout(
-        () => finish(new Error(`no confirms from the broker within ${this.confirmTimeoutMs} ms`)),
+        () => reject(new Error(`no confirms from the broker within ${this.confirmTimeoutMs} ms`)),
         this.confirmTimeoutMs,
       );
       ch.once('close', onClose);
       ch.waitForConfirms().then(
-        () => finish(),
-        (err: unknown) => finish(new Error(`the broker did not confirm the batch (nack): ${messageOf(err)}`)),
+        () => resolve(undefined),
+        (err: unknown) => reject(new Error(`the broker did not confirm the batch (nack): ${messageOf(err)}`)),
       );
+      return () => {
+        clearTimeout(t);
+        ch.removeListener('close', onClose);
+      };
     });
   }
 

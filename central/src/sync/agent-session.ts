@@ -23,6 +23,7 @@ import {
   agentTooOldReason,
   inflateFrame,
   negotiateProtocol,
+  settleOnce,
   type HubFrame,
   type ResendFrame,
   type Logger,
@@ -182,25 +183,22 @@ export class AgentSession {
    */
   probe(ms: number): Promise<boolean> {
     if (!this.open) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      let settled = false;
-      const done = (alive: boolean): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.ws.off('pong', yes);
-        this.ws.off('message', yes);
-        this.ws.off('close', no);
-        resolve(alive);
-      };
-      const yes = (): void => done(true);
-      const no = (): void => done(false);
+    const ws = this.ws;
+    return settleOnce<boolean>((resolve) => {
+      const yes = (): void => resolve(true);
+      const no = (): void => resolve(false);
       // timers run before the poll for I/O: the verdict waits for that poll (setImmediate runs after it)
       const timer = setTimeout(() => setImmediate(no), ms);
-      this.ws.on('pong', yes);
-      this.ws.on('message', yes);
-      this.ws.on('close', no);
-      this.ws.ping();
+      ws.on('pong', yes);
+      ws.on('message', yes);
+      ws.on('close', no);
+      ws.ping();
+      return () => {
+        clearTimeout(timer);
+        ws.off('pong', yes);
+        ws.off('message', yes);
+        ws.off('close', no);
+      };
     });
   }
 
