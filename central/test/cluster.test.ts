@@ -212,7 +212,7 @@ await describePg('many hub processes on one PostgreSQL database', () => {
       const { a, b, token } = await twoHubs();
       const agent = await welcomed(b, token, 'agent-1');
       const feedDayAtB = (sku: string): string => {
-        b.hub.useCases.inventory.setOnHand('admin:test', 'test', 'S1', sku, 1);
+        b.hub.useCases.inventory.setOnHand('admin:test', 'S1', sku, 1);
         const row = b.hub.storage.db
           .prepare(`SELECT business_day FROM feed WHERE store = 'S1' AND data LIKE ? ORDER BY position DESC LIMIT 1`)
           .get(`%"${sku}"%`) as { business_day: string } | undefined;

@@ -799,7 +799,7 @@ function cancel(w: World, m: Model, op: Extract<Op, { t: 'cancel' }>): void {
 function stock(w: World, m: Model, op: Extract<Op, { t: 'stock' }>): void {
   const store = STORES[op.store % STORES.length]!;
   const sku = SKUS[op.sku % SKUS.length]!;
-  const r = w.hubs[op.via].useCases.inventory.setOnHand('admin:stock', 'stock', store, sku, op.qty);
+  const r = w.hubs[op.via].useCases.inventory.setOnHand('admin:stock', store, sku, op.qty);
   const delta = op.qty * 1000 - (m.onHand.get(`${store}/${sku}`) ?? 0);
   expect(r.delta).toBe(delta / 1000);
   settle(w, m, op.via, delta === 0 ? [] : [m.move(store, sku, delta, 'adjustment', 'admin:stock', nowIso(w))]);

@@ -518,7 +518,7 @@ class World {
       const a = this.agent(op.store);
       if (!a) return;
       const k = SKUS[a.index]![op.sku]!;
-      hub.useCases.inventory.setOnHand('operator', 'admin-1', a.store, k, op.qty);
+      hub.useCases.inventory.setOnHand('admin:admin-1', a.store, k, op.qty);
       m.set(a.store, k, toMilli(op.qty));
     } else if (op.t === 'sale') {
       const a = this.agent(op.store);

@@ -29,10 +29,10 @@ describe('a use case that fails mid-way', () => {
   it('inventory set: leaves the stock as it was and announces nothing to the agents', () => {
     const heard: string[][] = [];
     t.hub.feed.onInventory((_store, skus) => heard.push(skus));
-    t.hub.useCases.inventory.setOnHand('admin:a1', 'a1', 'S1', 'A', 5);
+    t.hub.useCases.inventory.setOnHand('admin:a1', 'S1', 'A', 5);
     expect(heard).toEqual([['A']]); // the push: after the commit
     const failing = failingUseCases().inventory;
-    expect(() => failing.setOnHand('admin:a1', 'a1', 'S1', 'A', 9)).toThrow('audit: disk full');
+    expect(() => failing.setOnHand('admin:a1', 'S1', 'A', 9)).toThrow('audit: disk full');
     expect(t.hub.ledger.get('S1', 'A')?.onHand).toBe(5000);
     expect(heard).toEqual([['A']]); // no after-commit effect of the rolled-back one
   });
@@ -73,7 +73,7 @@ describe('each change is one unit of work with its audit entry', () => {
       audit: { append: (e: AuditInput) => ((txOf.audit = t.hub.storage.transactionId()), t.hub.audit.append(e)) },
     });
     const before = synced();
-    expect(uc.setOnHand('admin:a1', 'a1', 'S1', 'B', 2.5)).toEqual({ store: 'S1', sku: 'B', onHand: 2.5, delta: 2.5 });
+    expect(uc.setOnHand('admin:a1', 'S1', 'B', 2.5)).toEqual({ store: 'S1', sku: 'B', onHand: 2.5, delta: 2.5 });
     expect(txOf.ledger).toBeDefined();
     expect(txOf.audit).toBe(txOf.ledger);
     expect(synced() - before).toBe(1);

@@ -8,7 +8,6 @@ import {
 import type { AccessTokens } from '../auth/access-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AgentCopies, CopyOf } from '../domain/agent-copies.js';
-import type { AuditLog } from '../domain/audit-log.js';
 import type { AuthzStats } from '../domain/authz-stats.js';
 import type { Clock } from '../domain/clock.js';
 import type { Cursors } from '../domain/cursors.js';
@@ -22,15 +21,13 @@ import type { VersionedSettings } from '../domain/versioned-settings.js';
 import type { IngestQueue } from '../sync/ingest-queue.js';
 import type { AgentInfo, Presence } from '../sync/presence.js';
 import type { DayReconciliation, ResendRequest } from '../reconcile/day-reconciliation.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditedWork } from './unit-of-work.js';
 
-export interface AgentUseCaseDeps {
-  uow: UnitOfWork;
+export interface AgentUseCaseDeps extends AuditedWork {
   clock: Clock;
   tokens: Pick<AccessTokens, 'verify'>;
   stores: Pick<Stores, 'get' | 'touch'>;
   credentials: Pick<Credentials, 'keyWorks' | 'pendingKey' | 'markDelivered' | 'confirm'>;
-  audit: Pick<AuditLog, 'append'>;
   cursors: Pick<Cursors, 'cursor' | 'incarnation' | 'setCursor'>;
   copies: Pick<AgentCopies, 'behind' | 'forked' | 'duplicate'>;
   policies: Pick<Policies, 'effective'>;

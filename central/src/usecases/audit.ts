@@ -1,8 +1,7 @@
 import type { AuditCheckpoints } from '../audit/checkpoints.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { InUnitOfWork } from './unit-of-work.js';
 
-export interface AuditUseCaseDeps {
-  uow: UnitOfWork;
+export interface AuditUseCaseDeps extends InUnitOfWork {
   checkpoints: Pick<AuditCheckpoints, 'create' | 'file'>;
 }
 

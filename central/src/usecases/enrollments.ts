@@ -1,4 +1,4 @@
-import { TbCodes, TbError } from '@tillbridge/shared';
+import { TbCodes, TbError, type EnrollAnswer } from '@tillbridge/shared';
 import { rateLimited, type Gate } from '../auth/gate.js';
 import type { KeyRotation } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
@@ -9,13 +9,6 @@ export interface EnrollmentUseCaseDeps {
   stores: Pick<Stores, 'get'>;
   keys: Pick<KeyRotation, 'dropped'>;
   gate: Pick<Gate, 'failed'>;
-}
-
-/** What `POST /v1/enroll` answers (besides the hub's address and certificate, added by the route). */
-export interface EnrollAnswer {
-  store: string;
-  apiKey: string;
-  keyId: string;
 }
 
 /** Enrollment codes: made by an admin (`stores enroll`), traded once by a store's agent (`tillbridge-agent enroll`). */
@@ -32,11 +25,11 @@ export class EnrollmentUseCases {
   }
 
   /**
-   * Trades a code for the store's new API key (the store's other keys end, their connections are
-   * closed). A code that does not work counts as a failed authentication of `source` (the gate:
-   * past its limit the source is blocked, and this and its next tries are answered 429).
+   * Trades a code for the store's new API key (the store's other keys end, their connections are closed); the route
+   * adds the hub's address and certificate. A code that does not work counts as a failed authentication of `source`
+   * (the gate: past its limit the source is blocked, and this and its next tries are answered 429).
    */
-  use(source: string, code: unknown): EnrollAnswer {
+  use(source: string, code: unknown): Pick<EnrollAnswer, 'store' | 'apiKey' | 'keyId'> {
     let r: ReturnType<Enrollments['use']>;
     try {
       r = this.deps.enrollments.use(typeof code === 'string' ? code : '', source);

@@ -1,11 +1,8 @@
-import type { AuditLog } from '../domain/audit-log.js';
 import type { Feed, FeedConsumer } from '../feed/feed.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditedWork } from './unit-of-work.js';
 
-export interface FeedUseCaseDeps {
-  uow: UnitOfWork;
+export interface FeedUseCaseDeps extends AuditedWork {
   erpFeed: Pick<Feed, 'ack' | 'removeConsumer' | 'consumer'>;
-  audit: Pick<AuditLog, 'append'>;
 }
 
 /**

@@ -1,15 +1,20 @@
 import { fromMilli, toMilli } from '@tillbridge/shared';
-import type { AuditLog } from '../domain/audit-log.js';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
 import type { ImportRequest, Imports } from '../imports/imports.js';
 import { inventoryImport, type InventoryImportDeps } from '../imports/inventory-import.js';
 import { salesImport, type SalesImportDeps } from '../imports/sales-import.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditedWork } from './unit-of-work.js';
 
-export interface InventoryUseCaseDeps {
-  uow: UnitOfWork;
+export interface InventoryUseCaseDeps extends AuditedWork {
   ledger: Pick<InventoryLedger, 'setOnHand'>;
-  audit: Pick<AuditLog, 'append'>;
+}
+
+/** What an operator's stock setting did: the on-hand it set (units) and what it moved. */
+export interface OnHandSet {
+  store: string;
+  sku: string;
+  onHand: number;
+  delta: number;
 }
 
 /** Inventory set by an operator: the adjustment movement and its audit entry, one transaction. */
@@ -17,18 +22,13 @@ export class InventoryUseCases {
   constructor(private readonly deps: InventoryUseCaseDeps) {}
 
   /**
-   * Sets the store's on-hand for a SKU (`qty` in units); what it moved. The change reaches the agent once committed.
+   * Sets the store's on-hand for a SKU (`qty` in units); what it moved. The movement's reference is the actor, as the
+   * audit entry's. The change reaches the agent once committed.
    */
-  setOnHand(
-    actor: string,
-    adminId: string,
-    store: string,
-    sku: string,
-    qty: number,
-  ): { store: string; sku: string; onHand: number; delta: number } {
+  setOnHand(actor: string, store: string, sku: string, qty: number): OnHandSet {
     const { uow, ledger, audit } = this.deps;
     return uow.tx(() => {
-      const delta = ledger.setOnHand(store, sku, toMilli(qty), `admin:${adminId}`);
+      const delta = ledger.setOnHand(store, sku, toMilli(qty), actor);
       audit.append({
         actor,
         action: 'inventory.set',

@@ -1,10 +1,9 @@
 import type { AuthorizeRequestBody, OverrideBody, ReceiptLookupBody } from '@tillbridge/shared';
 import type { ExceptionResolution, Resolution } from '../domain/exception-resolution.js';
 import type { ReturnsEngine } from '../domain/returns-engine.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { InUnitOfWork } from './unit-of-work.js';
 
-export interface ReturnUseCaseDeps {
-  uow: UnitOfWork;
+export interface ReturnUseCaseDeps extends InUnitOfWork {
   engine: Pick<ReturnsEngine, 'authorize' | 'override' | 'lookup'>;
   resolution: Pick<ExceptionResolution, 'resolve'>;
 }

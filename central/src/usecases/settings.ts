@@ -1,9 +1,8 @@
 import type { Policy, SyncSettings } from '@tillbridge/shared';
-import type { AuditLog } from '../domain/audit-log.js';
 import type { Managers } from '../domain/managers.js';
 import type { Policies } from '../domain/policies.js';
 import type { VersionedSettings } from '../domain/versioned-settings.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditedWork } from './unit-of-work.js';
 
 export interface SettingsChangeOptions {
   note?: string;
@@ -13,12 +12,10 @@ export interface SettingsChangeOptions {
 /** Who changes versioned settings, the default's (store undefined) or a store's, how, and why. */
 export type SettingsChange = [actor: string, store: string | undefined, change: unknown, opts: SettingsChangeOptions];
 
-export interface SettingsUseCaseDeps {
-  uow: UnitOfWork;
+export interface SettingsUseCaseDeps extends AuditedWork {
   policies: Pick<Policies, 'set' | 'effective' | 'defaultPolicy'>;
   syncConfig: Pick<VersionedSettings<SyncSettings>, 'set' | 'effective' | 'defaults'>;
   managers: Pick<Managers, 'set' | 'remove'>;
-  audit: Pick<AuditLog, 'append'>;
 }
 
 /**

@@ -1,17 +1,14 @@
 import { TbCodes, TbError } from '@tillbridge/shared';
 import type { Credentials } from '../auth/credentials.js';
-import type { AuditLog } from '../domain/audit-log.js';
 import type { KeyRotation, KeySchedule } from '../domain/key-rotation.js';
 import type { Stores } from '../domain/stores.js';
 import type { AgentVersionFloor } from '../domain/agent-versions.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditedWork } from './unit-of-work.js';
 
-export interface StoreUseCaseDeps {
-  uow: UnitOfWork;
+export interface StoreUseCaseDeps extends AuditedWork {
   stores: Pick<Stores, 'get' | 'create'>;
   credentials: Pick<Credentials, 'createApiKey'>;
   keys: Pick<KeyRotation, 'rotate' | 'revoke' | 'schedule' | 'unschedule'>;
-  audit: Pick<AuditLog, 'append'>;
   agentVersions: Pick<AgentVersionFloor, 'get' | 'set'>;
 }
 

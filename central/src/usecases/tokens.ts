@@ -1,11 +1,8 @@
 import type { AdminRole, Credentials } from '../auth/credentials.js';
-import type { AuditLog } from '../domain/audit-log.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditedWork } from './unit-of-work.js';
 
-export interface TokenUseCaseDeps {
-  uow: UnitOfWork;
+export interface TokenUseCaseDeps extends AuditedWork {
   credentials: Pick<Credentials, 'createAdminToken' | 'revokeAdminToken'>;
-  audit: Pick<AuditLog, 'append'>;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { AuditLog } from '../domain/audit-log.js';
 import type { HubStorage } from '../storage/index.js';
 
 /**
@@ -9,3 +10,13 @@ import type { HubStorage } from '../storage/index.js';
  * the transaction go on (a refused sale of an import).
  */
 export type UnitOfWork = Pick<HubStorage, 'tx' | 'savepoint' | 'afterCommit'>;
+
+/** What a use case that changes the hub's data is given: the unit of work it runs in. */
+export interface InUnitOfWork {
+  uow: UnitOfWork;
+}
+
+/** What an audited use case is given: the unit of work, and the audit log its entry joins in the same transaction. */
+export interface AuditedWork extends InUnitOfWork {
+  audit: Pick<AuditLog, 'append'>;
+}

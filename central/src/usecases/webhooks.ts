@@ -1,8 +1,7 @@
 import type { Webhooks } from '../webhooks/webhooks.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { InUnitOfWork } from './unit-of-work.js';
 
-export interface WebhookUseCaseDeps {
-  uow: UnitOfWork;
+export interface WebhookUseCaseDeps extends InUnitOfWork {
   webhooks: Pick<Webhooks, 'add' | 'remove' | 'rotateSecret' | 'enable' | 'disable' | 'test' | 'redeliver'>;
 }
 

@@ -32,7 +32,7 @@ export function inventoryRoutes(router: Router, api: AdminApi): void {
     const body = (await ctx.body()) as { qty?: unknown };
     if (!isStockQty(body.qty))
       throw new TbError(TbCodes.INVALID, 'qty: expected a quantity of zero or more with at most three decimals');
-    return api.inventory.setOnHand(actorOf(who), who.id, store, sku, body.qty);
+    return api.inventory.setOnHand(actorOf(who), store, sku, body.qty);
   });
 
   // store,sku,qty CSV, streamed: checked whole before anything is applied, then applied in chunks
