@@ -27,6 +27,9 @@ beforeAll(async () => {
           .end(
             JSON.stringify({ store: 'S042', apiKey: KEY, keyId: 'tbk_01234567', hubUrl: 'ws://x', fingerprint: null }),
           );
+      else if (body.code === 'HALF-ANSWER-0000-0000')
+        // a 200 that is not an enrollment answer (something else answering at the hub's address)
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ store: 'S042', apiKey: KEY }));
       else
         res
           .writeHead(401, { 'content-type': 'application/json' })
@@ -91,6 +94,14 @@ describe('tillbridge-agent enroll', () => {
     );
     expect(existsSync(cfg)).toBe(false);
     expect(got.at(-1)).toEqual({ method: 'POST', url: '/v1/enroll', body: { code: 'BAD' } });
+  });
+
+  it('a 200 answer that is not an enrollment answer writes nothing', async () => {
+    const cfg = join(dir, 'half.json');
+    await expect(enroll({ hub: base, code: 'HALF-ANSWER-0000-0000', config: cfg })).rejects.toThrow(
+      /the hub refused the code: HTTP 200/,
+    );
+    expect(existsSync(cfg)).toBe(false);
   });
 
   it(

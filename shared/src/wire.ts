@@ -89,6 +89,19 @@ export const TOKEN_PATH = '/v1/token';
 /** Where an agent trades a one-time enrollment code for its store's API key (`tillbridge-agent enroll`). */
 export const ENROLL_PATH = '/v1/enroll';
 
+/**
+ * What `POST /v1/enroll` answers: the store, its new API key and the key's id, the hub's WebSocket URL as the caller
+ * reached it (null: the request named no host), and the fingerprint of the hub's certificate (null: no TLS).
+ */
+export const EnrollAnswer = z.object({
+  store: z.string(),
+  apiKey: z.string(),
+  keyId: z.string(),
+  hubUrl: z.string().nullable(),
+  fingerprint: z.string().nullable(),
+});
+export type EnrollAnswer = z.infer<typeof EnrollAnswer>;
+
 /** WebSocket close codes the hub uses (4000–4999 are for applications). */
 export const CloseCodes = {
   /** The access token expired: refresh it and reconnect. */

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import {
   ENROLL_PATH,
+  EnrollAnswer,
   ensurePrivateDir,
   isTbError,
   parseUrl,
@@ -277,27 +278,21 @@ async function sendCode(
   return { answer, seen: urls.secure ? (seen ?? null) : null };
 }
 
-interface EnrollAnswer {
-  store: string;
-  apiKey: string;
-  fingerprint?: string | null;
-}
-
 /** The hub's answer: the store and its API key, or an error saying why it refused. */
 function enrollAnswer(answer: { statusCode: number; body: string }): EnrollAnswer {
-  let res: { store?: string; apiKey?: string; fingerprint?: string | null; code?: string; message?: string };
+  let body: unknown;
   try {
-    res = JSON.parse(answer.body) as typeof res;
+    body = JSON.parse(answer.body);
   } catch {
-    res = {};
+    body = undefined;
   }
-  if (answer.statusCode !== 200 || typeof res.store !== 'string' || typeof res.apiKey !== 'string') {
-    const why = res.message ?? `HTTP ${answer.statusCode}`;
-    const hint =
-      answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : '';
-    throw new TbError(hubRefusalCode(answer.statusCode), `the hub refused the code: ${why}${hint}`);
-  }
-  return { ...res, store: res.store, apiKey: res.apiKey };
+  const ok = answer.statusCode === 200 ? EnrollAnswer.safeParse(body) : undefined;
+  if (ok?.success) return ok.data;
+  const said = (body as { message?: unknown } | undefined)?.message;
+  const why = typeof said === 'string' ? said : `HTTP ${answer.statusCode}`;
+  const hint =
+    answer.statusCode === 401 ? ' (ask the hub operator for a new one: tillbridge-hub stores enroll <store>)' : '';
+  throw new TbError(hubRefusalCode(answer.statusCode), `the hub refused the code: ${why}${hint}`);
 }
 
 /** The config to write: what was there kept (registers, scanners, settings), the store, hub and key replaced. */

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { ENROLL_PATH, TbCodes, TbError } from '@tillbridge/shared';
+import { ENROLL_PATH, TbCodes, TbError, type EnrollAnswer } from '@tillbridge/shared';
 import { sourceOf } from '../auth/gate.js';
 import { DEFAULT_ENROLLMENT_TTL_MS } from '../enrollment/enrollments.js';
 import type { AdminApi } from '../usecases/index.js';
@@ -54,7 +54,8 @@ export function enrollmentRoutes(router: Router, api: AdminApi, hub: { fingerpri
       const r = api.enrollments.use(source, typeof body === 'object' ? body.code : undefined);
       const scheme = fingerprint === null ? 'ws' : 'wss';
       const host = ctx.req.headers.host;
-      return { ...r, hubUrl: host ? `${scheme}://${host}` : null, fingerprint };
+      const answer: EnrollAnswer = { ...r, hubUrl: host ? `${scheme}://${host}` : null, fingerprint };
+      return answer;
     },
     4096,
   );
