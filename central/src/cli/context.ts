@@ -45,6 +45,9 @@ export function topCommand(ctx: CliContext, name: string, description: string): 
   return ctx.program.command(name).description(description);
 }
 
+/** `--store`: only what one store holds (`what` says what is kept, for the help). */
+export const storeFilter = (what = 'only this store'): Option => new Option('--store <store>', what);
+
 /** What a subcommand's help says besides its usage. */
 export interface CommandHelp {
   description: string;

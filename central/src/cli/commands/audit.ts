@@ -336,9 +336,8 @@ function auditCheckpointsCommand(audit: Command, ctx: CliContext): void {
 
 function auditCheckpointCommand(audit: Command, ctx: CliContext): void {
   printingCommand(audit, 'checkpoint [seq]', {
-    description:
-      'a signed checkpoint as a file (checkpoint, signature, public key, fingerprint) for ' +
-      '`audit verify --checkpoint` away from the hub',
+    description: 'a signed checkpoint as a file, for `audit verify --checkpoint` away from the hub',
+    note: 'The file holds the checkpoint, its signature, the public key and its fingerprint.',
     options: [
       new Option('--latest', 'the newest checkpoint (the default)'),
       new Option('--now', 'sign a checkpoint of the current head first (admin; audited)'),

@@ -7,7 +7,7 @@ import type * as z from 'zod/mini';
 
 type FeedEntry = z.output<typeof feedEntry>;
 import { table } from '../format.js';
-import { act, askCommand, exampledCommand, print, type CliContext } from '../context.js';
+import { act, askCommand, exampledCommand, print, storeFilter, type CliContext } from '../context.js';
 
 interface FilterOpts {
   store?: string;
@@ -49,7 +49,7 @@ const filterOf = (opts: FilterOpts): FilterOpts => ({ store: opts.store, type: o
 
 /** Which entries a subcommand reads: of a store, of some event types, of a business day. */
 const filterOptions = (): Option[] => [
-  new Option('--store <store>', "only this store's entries"),
+  storeFilter("only this store's entries"),
   new Option('--type <types>', 'only these event types (comma-separated, e.g. sale.recorded,return.completed)'),
   new Option('--day <date>', "only entries of this business day (YYYY-MM-DD, in each store's time zone)"),
 ];

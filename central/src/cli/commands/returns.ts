@@ -9,7 +9,7 @@ import {
 } from '../../http/contract/returns.js';
 import type { ResponseOf } from '../../http/contract/route.js';
 import { money, table } from '../format.js';
-import { act, topCommand, print, printingCommand, type CliContext } from '../context.js';
+import { act, topCommand, print, printingCommand, storeFilter, type CliContext } from '../context.js';
 
 type ReturnsPage = ResponseOf<typeof listReturns>;
 type Ticket = ResponseOf<typeof showReturn>;
@@ -93,7 +93,7 @@ export function returnCommands(ctx: CliContext): void {
   returnsListCommand(returns, ctx);
   printingCommand(returns, 'exceptions', {
     description: 'events and returns the hub refused or flagged (kept, never retried), and how they were settled',
-    options: [new Option('--store <store>', 'only this store'), new Option('--open', 'only those not yet resolved')],
+    options: [storeFilter(), new Option('--open', 'only those not yet resolved')],
     examples: ['returns exceptions --store S001 --json'],
   }).action(
     act(async (opts: { store?: string; open?: boolean; json?: boolean }) => {
@@ -148,13 +148,11 @@ export function returnCommands(ctx: CliContext): void {
 /** `returns list`: every page of returns, or one with --limit. */
 function returnsListCommand(returns: Command, ctx: CliContext): void {
   printingCommand(returns, 'list', {
-    description: 'list returns, oldest first (exceptions included and marked); every page, or one with --limit',
+    description: 'list returns, oldest first (exceptions included and marked)',
+    note: 'Without --limit every page is printed; with it one page, whose last line says how to get the next.',
     options: [
-      new Option('--store <store>', 'only this store'),
-      new Option(
-        '--limit <n>',
-        `one page of at most n tickets (1 to ${RETURNS_PAGE.max}); its last line says how to get the next`,
-      ),
+      storeFilter(),
+      new Option('--limit <n>', `one page of at most n tickets (1 to ${RETURNS_PAGE.max})`),
       new Option('--after <cursor>', 'the page after the one that printed this cursor (with --limit)'),
     ],
     examples: ['returns list --store S001', 'returns list --limit 50', 'returns list --limit 50 --after eyJ…'],

@@ -123,9 +123,10 @@ function testWebhookCommand(webhooks: Command, ctx: CliContext): void {
 
 function deliveriesCommand(webhooks: Command, ctx: CliContext): void {
   askCommand(ctx, webhooks, 'deliveries', {
-    description:
-      'deliveries, newest first: attempts, state (pending, failed = retrying, succeeded, abandoned), ' +
-      'next attempt, last status and error',
+    description: 'deliveries, newest first, with their state and last error',
+    note:
+      'Each delivery shows its attempts, its state (pending, failed = retrying, succeeded, abandoned),\n' +
+      "its next attempt, and the last attempt's status and error.",
     options: [
       new Option('--webhook <id>', 'only this endpoint'),
       new Option('--failed', 'only those whose last attempt failed (failed or abandoned)'),
@@ -152,9 +153,8 @@ function redeliverCommand(webhooks: Command, ctx: CliContext): void {
 
 function rotateSecretCommand(webhooks: Command, ctx: CliContext): void {
   askCommand(ctx, webhooks, 'rotate-secret <id>', {
-    description:
-      'a new signing secret (shown once); during the overlap both signatures are sent, ' +
-      'so the receiver can switch at its pace',
+    description: 'a new signing secret (shown once); the old one signs too for --overlap',
+    note: 'During the overlap every delivery carries both signatures, so the receiver can switch at its pace.',
     options: [
       new Option('--overlap <duration>', 'how long the old secret keeps signing too (0 ends it now)').default('24h'),
     ],
