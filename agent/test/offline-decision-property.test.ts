@@ -17,7 +17,7 @@ import {
   type RegisterReply,
   type ReturnDecisionReply,
 } from '@tillbridge/shared';
-import type { LocalReturnLine } from '../src/core/local-returns.js';
+import { localReturnOf, type LocalReturnLine, type LocalReturnRow } from '../src/core/local-returns.js';
 import { PolicyStore } from '../src/core/policy-store.js';
 import type { HubAuthorizer } from '../src/sync/hub-link.js';
 import { closeTempDb, openTempStore, type TempStore } from './support/temp-store.js';
@@ -627,20 +627,6 @@ function openStore(hub: HubAuthorizer, now: () => number, dir?: string): TempSto
   return { ...store, policy };
 }
 
-interface DbRow {
-  authorization: string;
-  receipt: string;
-  register: string;
-  request_id: string;
-  mode: string;
-  decision: string;
-  status: string;
-  lines: string;
-  refund: number;
-  allowed_tenders: string;
-  created_ms: number;
-}
-
 /** The tables a decision writes, each in its key's order. */
 const tables = {
   local_returns: 'authorization',
@@ -676,7 +662,7 @@ interface ReceiptRow {
 }
 
 function checkInvariants(store: TempStore, m: Model): void {
-  const rows = store.db.prepare(`SELECT * FROM local_returns ORDER BY authorization`).all() as DbRow[];
+  const rows = store.db.prepare(`SELECT * FROM local_returns ORDER BY authorization`).all() as LocalReturnRow[];
   const receipts = new Map<string, { at: string; lines: SoldLineM[] }>();
   for (const r of store.db.prepare(`SELECT receipt, at, lines FROM receipts`).all() as ReceiptRow[]) {
     const lines = JSON.parse(r.lines) as { line: number; sku: string; qty: number; unitPrice: number }[];
@@ -739,7 +725,7 @@ function checkInvariants(store: TempStore, m: Model): void {
 }
 
 /** A completed return never returns more of a line than its decision approved, nor refunds more than it. */
-function checkCompletedRow(store: TempStore, row: DbRow, lines: LocalReturnLine[]): void {
+function checkCompletedRow(store: TempStore, row: LocalReturnRow, lines: LocalReturnLine[]): void {
   const answered = store.db
     .prepare(`SELECT reply FROM replies WHERE register = ? AND msg_id = ?`)
     .pluck()
@@ -759,20 +745,9 @@ function checkCompletedRow(store: TempStore, row: DbRow, lines: LocalReturnLine[
 }
 
 const byAuthorization = (a: RowM, b: RowM) => (a.authorization < b.authorization ? -1 : 1);
-function fromDb(r: DbRow): RowM {
-  return {
-    authorization: r.authorization,
-    receipt: r.receipt,
-    register: r.register,
-    requestId: r.request_id,
-    mode: r.mode as RowM['mode'],
-    decision: r.decision,
-    status: r.status as Status,
-    lines: JSON.parse(r.lines) as LocalReturnLine[],
-    refund: r.refund,
-    allowedTenders: JSON.parse(r.allowed_tenders) as string[],
-    createdMs: r.created_ms,
-  };
+function fromDb(r: LocalReturnRow): RowM {
+  const { expiresAt: _expires, ...row } = localReturnOf(r);
+  return { ...row, status: row.status as Status, createdMs: r.created_ms };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -58,6 +58,40 @@ export const CLAIMS_ON_RECEIPT_SQL = `SELECT lines FROM local_returns
 export const OFFLINE_APPROVED_SINCE_SQL = `SELECT COALESCE(SUM(refund), 0) AS total FROM local_returns
   WHERE register = ? AND mode = 'offline' AND status IN ('approved', 'completed') AND created_ms >= ?`;
 
+/** A row of local_returns. */
+export interface LocalReturnRow {
+  authorization: string;
+  receipt: string;
+  register: string;
+  request_id: string;
+  mode: LocalReturn['mode'];
+  decision: LocalReturn['decision'];
+  status: LocalReturnStatus;
+  lines: string;
+  refund: number;
+  allowed_tenders: string;
+  expires_at: string | null;
+  /** when it was recorded, or decided if it was pending (ms since the epoch) */
+  created_ms: number;
+}
+
+/** A row of local_returns as the return it records. */
+export function localReturnOf(r: LocalReturnRow): LocalReturn {
+  return {
+    authorization: r.authorization,
+    receipt: r.receipt,
+    register: r.register,
+    requestId: r.request_id,
+    mode: r.mode,
+    decision: r.decision,
+    status: r.status,
+    lines: JSON.parse(r.lines) as LocalReturnLine[],
+    refund: r.refund,
+    allowedTenders: JSON.parse(r.allowed_tenders) as string[],
+    expiresAt: r.expires_at,
+  };
+}
+
 /**
  * Every return decision this agent gave. Approved, completed, pending and override-required
  * returns count against what is still returnable on a receipt, so two offline returns of the
@@ -89,9 +123,7 @@ export class LocalReturns {
     );
     this.setStatus = db.prepare(`UPDATE local_returns SET status = ?, lines = ? WHERE authorization = ?`);
     this.byReceipt = db.prepare(CLAIMS_ON_RECEIPT_SQL);
-    this.pendingStmt = db.prepare(
-      `SELECT authorization FROM local_returns WHERE status = 'pending' ORDER BY created_ms`,
-    );
+    this.pendingStmt = db.prepare(`SELECT * FROM local_returns WHERE status = 'pending' ORDER BY created_ms`);
     this.offlineSince = db.prepare(OFFLINE_APPROVED_SINCE_SQL);
     this.ofReceipt = db.prepare(`SELECT authorization FROM local_returns WHERE receipt = ?`).pluck();
   }
@@ -102,21 +134,8 @@ export class LocalReturns {
   }
 
   find(authorization: string): LocalReturn | undefined {
-    const r = this.get.get(authorization) as Record<string, unknown> | undefined;
-    if (!r) return undefined;
-    return {
-      authorization: r.authorization as string,
-      receipt: r.receipt as string,
-      register: r.register as string,
-      requestId: r.request_id as string,
-      mode: r.mode as LocalReturn['mode'],
-      decision: r.decision as LocalReturn['decision'],
-      status: r.status as LocalReturnStatus,
-      lines: JSON.parse(r.lines as string) as LocalReturnLine[],
-      refund: r.refund as number,
-      allowedTenders: JSON.parse(r.allowed_tenders as string) as string[],
-      expiresAt: r.expires_at as string | null,
-    };
+    const r = this.get.get(authorization) as LocalReturnRow | undefined;
+    return r && localReturnOf(r);
   }
 
   /**
@@ -181,7 +200,8 @@ export class LocalReturns {
     return (this.offlineSince.get(register, sinceMs) as { total: number }).total;
   }
 
+  /** The requests recorded as asked and never answered, oldest first. */
   pending(): LocalReturn[] {
-    return (this.pendingStmt.all() as { authorization: string }[]).flatMap((r) => this.find(r.authorization) ?? []);
+    return (this.pendingStmt.all() as LocalReturnRow[]).map(localReturnOf);
   }
 }
