@@ -237,6 +237,7 @@ describe('HttpTransport POST', () => {
     expect(garbage).toContain('"code":"TB_MALFORMED"');
     const proxy = await rawAnswer('CONNECT hub.example:443 HTTP/1.1\r\nhost: hub.example:443\r\n\r\n');
     expect(proxy.split('\r\n')[0]).toBe('HTTP/1.1 405 Method Not Allowed');
+    expect(proxy).toContain('"code":"TB_INVALID"'); // as any other method the register port does not take
     // a register's client that leaves out Host is served: only the path names the register
     const noHost = await rawAnswer(
       'POST /v1/registers/R1/messages HTTP/1.1\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi',

@@ -36,7 +36,7 @@ import { listeningHub, seedSale, silent, TestClock } from './helpers.js';
  * message that names the problem; no error answer echoes a card number the request carried (docs/security.md "Card
  * data"). After every case the hub still serves: the admin API and a token; an enrollment and an agent's WebSocket too.
  *
- * The agents' upgrade refusals carry no body by design (shared/src/upgrade-rejection.ts; the ws library's are text):
+ * The agents' upgrade refusals carry no body by design (shared/src/socket-refusal.ts; the ws library's are text):
  * there the rule is a 4xx, or the 101 of the one valid request.
  *
  * What the hub does wrong today is listed in KNOWN, each with the narrowest description of the cases it explains and a

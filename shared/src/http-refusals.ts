@@ -1,7 +1,7 @@
 import type { Server, ServerResponse } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
-import { TbCodes } from './errors.js';
-import { rejectUpgrade, upgradeSocketGone } from './upgrade-rejection.js';
+import { TbCodes, type TbCode } from './errors.js';
+import { refuseOnSocket, socketGone } from './socket-refusal.js';
 
 /**
  * How much of a refused request body is read and dropped past its limit before the connection is cut. Enough for
@@ -86,7 +86,7 @@ function track(socket: Duplex, res: ServerResponse): void {
 function refuseInOrder(socket: Duplex, status: number, json: { code: string; message: string }): void {
   const owed = [...(unfinished.get(socket) ?? [])].filter((r) => r.req.complete && !r.writableFinished);
   if (owed.length === 0) {
-    rejectUpgrade(socket, status, { json });
+    refuseOnSocket(socket, status, { json });
     return;
   }
   let left = owed.length;
@@ -109,13 +109,15 @@ function refuseInOrder(socket: Duplex, status: number, json: { code: string; mes
  * where by default it writes a status with no body, or closes without a word:
  * - a request it cannot parse (`clientError`): 400, 431 for a head over 16 KiB, 408 for one that never completes;
  * - `Expect` other than `100-continue` (`checkExpectation`): 417;
- * - `CONNECT` (`connect`): 405; neither the hub nor the agent is a proxy.
+ * - `CONNECT` (`connect`): 405, with the code the server gives any method a path does not take (`wrongMethod`:
+ *   the hub's router says TB_NOT_FOUND, the agent's register port TB_INVALID); neither is a proxy.
  * Each closes the connection once the answer is written — after the answers still owed to requests sent before it.
  */
-export function answerRefusalsInHouseStyle(server: Server): void {
+export function answerRefusalsInHouseStyle(server: Server, opts: { wrongMethod?: TbCode } = {}): void {
+  const wrongMethod = opts.wrongMethod ?? TbCodes.NOT_FOUND;
   server.on('request', (req, res) => track(req.socket, res));
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || upgradeSocketGone(socket)) {
+    if (err.code === 'ECONNRESET' || socketGone(socket)) {
       socket.destroy();
       return;
     }
@@ -133,6 +135,6 @@ export function answerRefusalsInHouseStyle(server: Server): void {
     res.end(body);
   });
   server.on('connect', (_req, socket: Duplex) => {
-    refuseInOrder(socket, 405, { code: TbCodes.NOT_FOUND, message: 'CONNECT is not allowed here' });
+    refuseInOrder(socket, 405, { code: wrongMethod, message: 'CONNECT is not allowed here' });
   });
 }

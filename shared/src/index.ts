@@ -20,7 +20,7 @@ export * from './listen-error.js';
 export * from './private-files.js';
 export * from './sqlite-backup.js';
 export * from './sqlite-open.js';
-export * from './upgrade-rejection.js';
+export * from './socket-refusal.js';
 export * from './data-dir-check.js';
 export * from './returnable.js';
 export * from './mode-counts.js';

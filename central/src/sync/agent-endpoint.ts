@@ -6,11 +6,11 @@ import {
   AGENT_WS_PATH,
   CloseCodes,
   isTbError,
-  rejectUpgrade,
+  refuseOnSocket,
   requestTargetUrl,
   TbCodes,
   TbError,
-  upgradeSocketGone,
+  socketGone,
   type Logger,
 } from '@tillbridge/shared';
 import { retryAfterSec, sourceOf, type Gate } from '../auth/gate.js';
@@ -166,18 +166,18 @@ export class AgentEndpoint implements KeyDelivery {
       // the gate reads and writes the database: while it cannot be reached, 503 — the agent tries
       // again, here or at another hub
       this.logRefusal(err);
-      rejectUpgrade(socket, 503);
+      refuseOnSocket(socket, 503);
     }
   }
 
   private handleUpgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = requestTargetUrl(req.url);
     if (url === undefined) {
-      rejectUpgrade(socket, 400); // was a TypeError from `new URL`, caught as storage trouble: 503
+      refuseOnSocket(socket, 400); // was a TypeError from `new URL`, caught as storage trouble: 503
       return;
     }
     if (url.pathname !== AGENT_WS_PATH) {
-      rejectUpgrade(socket, 404);
+      refuseOnSocket(socket, 404);
       return;
     }
     const source = sourceOf(req);
@@ -186,8 +186,8 @@ export class AgentEndpoint implements KeyDelivery {
     // upgrades are answered 429 — a working token is served whatever else its address sent
     const refuse: Refuse = (reason, store) => {
       const wait = gate.failed(source, 'agent connection', { reason }, store);
-      if (wait > 0) rejectUpgrade(socket, 429, { headers: { 'Retry-After': String(retryAfterSec(wait)) } });
-      else rejectUpgrade(socket, 401);
+      if (wait > 0) refuseOnSocket(socket, 429, { headers: { 'Retry-After': String(retryAfterSec(wait)) } });
+      else refuseOnSocket(socket, 401);
     };
     const cert = clientCertOf(req);
     if (this.security.requireClientCert && cert.kind !== 'valid') {
@@ -201,7 +201,7 @@ export class AgentEndpoint implements KeyDelivery {
     }
     this.upgrade(req, socket, head, token, source, cert, refuse).catch((err: unknown) => {
       this.logRefusal(err);
-      if (isTbError(err, TbCodes.STORAGE_BUSY)) rejectUpgrade(socket, 503);
+      if (isTbError(err, TbCodes.STORAGE_BUSY)) refuseOnSocket(socket, 503);
       else socket.destroy();
     });
   }
@@ -244,10 +244,10 @@ export class AgentEndpoint implements KeyDelivery {
     }
     // an expired token is an agent that must refresh, not an attacker
     const refused = (err: unknown): void => {
-      if (isTbError(err) && err.details?.expired) rejectUpgrade(socket, 401);
+      if (isTbError(err) && err.details?.expired) refuseOnSocket(socket, 401);
       else refuse('invalid access token');
     };
-    if (checked === 'gone' || upgradeSocketGone(socket)) {
+    if (checked === 'gone' || socketGone(socket)) {
       verifying.catch(refused); // a token that does not verify counts against its source all the same
       return void this.gaveUp(store, 'upgrade', socket);
     }
@@ -282,7 +282,7 @@ export class AgentEndpoint implements KeyDelivery {
         { certificateStore: cert.store, tokenStore: store },
         store,
       );
-      rejectUpgrade(socket, 403);
+      refuseOnSocket(socket, 403);
       return;
     }
     const peer = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { answerRefusalsInHouseStyle, rejectUpgrade, TbCodes, TbError, type Logger } from '@tillbridge/shared';
+import { answerRefusalsInHouseStyle, refuseOnSocket, TbCodes, TbError, type Logger } from '@tillbridge/shared';
 import type { Connection, Transport } from '../types.js';
 import type { HttpTransportConfig } from './http-schemas.js';
 import { PushedStream, StreamConnection } from './stream-link.js';
@@ -88,11 +88,11 @@ class SharedServer {
         route.upgrade(req, socket, head);
         return;
       }
-      rejectUpgrade(socket, 404, {
+      refuseOnSocket(socket, 404, {
         json: { code: TbCodes.NOT_FOUND, message: 'no register is configured at this path' },
       });
     });
-    answerRefusalsInHouseStyle(this.server);
+    answerRefusalsInHouseStyle(this.server, { wrongMethod: TbCodes.INVALID });
     this.ready = new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(wanted, host, () => {
@@ -349,7 +349,7 @@ export class HttpTransport implements Transport {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const onConnection = this.onConnection;
     if (!onConnection) {
-      rejectUpgrade(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
+      refuseOnSocket(socket, 503, { json: { code: TbCodes.INTERNAL, message: 'this register is stopping' } });
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

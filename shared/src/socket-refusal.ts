@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-export interface UpgradeRejection {
+export interface SocketRefusal {
   /** more response headers (`Retry-After`…) */
   headers?: Record<string, string>;
   /** a JSON body (the agent's register endpoints answer `{code, message}`); none: an empty body */
@@ -9,12 +9,13 @@ export interface UpgradeRejection {
 }
 
 /**
- * Refuses an HTTP upgrade (a WebSocket handshake) on its raw socket — the hub's agent endpoint and
- * the agent's register endpoints — with an HTTP/1.1 error response and `Connection: close`; the
- * socket is destroyed once the response is written, or at once when the client is already gone.
+ * Refuses a request on its raw socket, where Node's HTTP server has handed the socket over: an HTTP upgrade (a
+ * WebSocket handshake at the hub's agent endpoint or the agent's register endpoints), a request Node could not parse
+ * (`clientError`) or a `CONNECT`. It writes an HTTP/1.1 error response with `Connection: close`; the socket is
+ * destroyed once the response is written, or at once when the client is already gone.
  */
-export function rejectUpgrade(socket: Duplex, status: number, rejection: UpgradeRejection = {}): void {
-  if (upgradeSocketGone(socket)) {
+export function refuseOnSocket(socket: Duplex, status: number, rejection: SocketRefusal = {}): void {
+  if (socketGone(socket)) {
     socket.destroy();
     return;
   }
@@ -28,7 +29,7 @@ export function rejectUpgrade(socket: Duplex, status: number, rejection: Upgrade
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${head}\r\n${body}`, () => socket.destroy());
 }
 
-/** Whether the client of an upgrade request closed or reset its socket (nothing can be written to it). */
-export function upgradeSocketGone(socket: Duplex): boolean {
+/** Whether the client closed or reset a handed-over socket (nothing can be written to it). */
+export function socketGone(socket: Duplex): boolean {
   return socket.destroyed || !socket.readable || !socket.writable;
 }

@@ -2,7 +2,7 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rejectUpgrade, type UpgradeRejection } from '../src/upgrade-rejection.js';
+import { refuseOnSocket, type SocketRefusal } from '../src/socket-refusal.js';
 
 /** A real HTTP server refusing every upgrade as told, and a client asking for a WebSocket. */
 let server: Server | undefined;
@@ -13,10 +13,10 @@ afterEach(async () => {
 
 async function refusedUpgrade(
   status: number,
-  rejection?: UpgradeRejection,
+  rejection?: SocketRefusal,
 ): Promise<{ res: IncomingMessage; body: string }> {
   server = createServer();
-  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => rejectUpgrade(socket, status, rejection));
+  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => refuseOnSocket(socket, status, rejection));
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return new Promise((resolve, reject) => {
@@ -34,7 +34,7 @@ async function refusedUpgrade(
   });
 }
 
-describe('rejectUpgrade', () => {
+describe('refuseOnSocket', () => {
   it('answers an HTTP error with its status text, extra headers and no body, and closes', async () => {
     const { res, body } = await refusedUpgrade(429, { headers: { 'Retry-After': '7' } });
     expect([res.statusCode, res.statusMessage]).toEqual([429, 'Too Many Requests']);
