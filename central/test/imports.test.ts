@@ -12,7 +12,7 @@ import { AGENT_WS_PATH, TbCodes } from '@tillbridge/shared';
 import { initHub, startHub, type RunningHub } from '../src/hub.js';
 import type { Hub } from '../src/hub-services.js';
 import { Imports, type ImportProgress } from '../src/imports/imports.js';
-import { inventoryImport } from '../src/imports/inventory-import.js';
+import { checkInventoryRecord, inventoryImport } from '../src/imports/inventory-import.js';
 import { AdminClient } from '../src/cli/admin-client.js';
 import { uploadImport } from '../src/cli/import-upload.js';
 import { importInventory } from '../src/http/contract/inventory.js';
@@ -523,6 +523,17 @@ describe('sales import', () => {
     const stagedRow = JSON.stringify(checked && 'row' in checked && checked.row); // what is staged
     expect(stagedRow).toContain('411111******1111');
     expect(stagedRow).not.toContain('4111111111111111');
+  });
+
+  it('a row naming an unknown store that is a card number is refused with the number masked where it is made', () => {
+    const pan = '4111111111111111';
+    const saleRow = checkSaleLine(hub, 7, sale('M-1', { store: pan }));
+    const inventoryRow = checkInventoryRecord(8, { store: pan, sku: 'A', qty: '1' }, () => false);
+    for (const checked of [saleRow, inventoryRow]) {
+      const error = checked && 'error' in checked ? checked.error : '';
+      expect(error).toContain('no store "411111******1111"');
+      expect(error).not.toContain(pan);
+    }
   });
 
   it('takes one sale as a JSON body', async () => {

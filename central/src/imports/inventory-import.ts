@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { toMilli } from '@tillbridge/shared';
+import { maskCardNumbersIn, toMilli } from '@tillbridge/shared';
 import type { InventoryLedger } from '../domain/inventory-ledger.js';
 import { isStockQty, SKU } from '../domain/stock-input.js';
 import type { Stores } from '../domain/stores.js';
@@ -46,7 +46,9 @@ export function checkInventoryRecord(
   if (!storeExists(store))
     return {
       line,
-      error: `line ${line}, column store: no store "${store}" (add it with: tillbridge-hub stores add ${store})`,
+      error: maskCardNumbersIn(
+        `line ${line}, column store: no store "${store}" (add it with: tillbridge-hub stores add ${store})`,
+      ),
     };
   if (!SKU.test(sku))
     return { line, error: `line ${line}, column sku: expected 1-64 characters without spaces or commas` };

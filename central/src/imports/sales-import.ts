@@ -92,7 +92,9 @@ export function checkSaleLine(d: SaleLineDeps, line: number, text: string): Chec
   if (!d.stores.get(sale.store))
     return {
       line,
-      error: `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})`,
+      error: maskCardNumbersIn(
+        `line ${line}: store: no store "${sale.store}" (add it with: tillbridge-hub stores add ${sale.store})`,
+      ),
     };
   const tenders = sale.tenders.map((t) => {
     const out: SaleEventBody['tenders'][number] = { kind: t.kind, amount: t.amount };
