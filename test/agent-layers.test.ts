@@ -65,6 +65,13 @@ describe('the agent layers', () => {
     expect(found).toEqual([]);
   });
 
+  it('only agent/src/db opens SQLite itself: every other folder takes its connections from there', () => {
+    const importers = sources(AGENT_SRC)
+      .filter((f) => !f.startsWith(`${AGENT_SRC}/db/`))
+      .filter((f) => /^import (?!type\b)[^;]*from 'better-sqlite3'/m.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(importers).toEqual([]);
+  });
+
   it('the check sees each kind of forbidden import', () => {
     const imports = [
       "import type { Outbox } from '../sync/outbox.js';",

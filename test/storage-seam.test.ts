@@ -39,12 +39,10 @@ describe('the storage seam', () => {
   });
 
   it('nothing in the hub outside central/src/storage opens SQLite itself (better-sqlite3)', () => {
-    // backup.ts hands SQLite's online backup API a connection to the file it copies: a file copy, not a query
-    const allowed = ['central/src/backup.ts'];
     const importers = sources('central/src')
       .filter((file) => /from ['"]better-sqlite3['"]/.test(readFileSync(join(ROOT, file), 'utf8')))
       .map(norm)
-      .filter((name) => !name.startsWith('central/src/storage/') && !allowed.includes(name));
+      .filter((name) => !name.startsWith('central/src/storage/'));
     expect(importers).toEqual([]);
   });
 

@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { existsSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
@@ -19,7 +18,14 @@ import type { ChainVerifyResult } from './audit/verify-stored.js';
 import { AuditLog } from './domain/audit-log.js';
 import { iso, type Clock } from './domain/clock.js';
 import { HUB_SOFTWARE } from './hub.js';
-import { hubDbPath, openHubStorage, openPgClient, redactUrl, SCHEMA_VERSIONS } from './storage/index.js';
+import {
+  hubDbPath,
+  openHubStorage,
+  postgresSchemaVersion,
+  redactUrl,
+  SCHEMA_VERSIONS,
+  SQLITE_DRIVER,
+} from './storage/index.js';
 
 /**
  * `tillbridge-hub backup` and `restore` (docs/backup.md). They work on the data directory itself,
@@ -49,16 +55,6 @@ export function pgDumpRecipe(database: string, dir: string): string {
   ].join('\n');
 }
 
-function pgSchemaVersion(database: string): number | null {
-  const c = openPgClient(database, { applicationName: 'tillbridge-hub backup' });
-  try {
-    if (c.query(`SELECT to_regclass('tillbridge_schema') AS t`)[0]?.t == null) return null;
-    return Number(c.query('SELECT version FROM tillbridge_schema')[0]?.version ?? 0);
-  } finally {
-    c.close();
-  }
-}
-
 export async function backupHub(
   dataDir: string,
   dir: string,
@@ -82,8 +78,10 @@ export async function backupHub(
   const manifest = await takeSqliteBackup({
     dir,
     program: 'hub',
-    driver: Database,
-    database: database ? { schemaVersion: () => pgSchemaVersion(database) } : { sqlite: db, name: 'hub.sqlite' },
+    driver: SQLITE_DRIVER,
+    database: database
+      ? { schemaVersion: () => postgresSchemaVersion(database, 'tillbridge-hub backup') }
+      : { sqlite: db, name: 'hub.sqlite' },
     // after the database: a key that signed a checkpoint in the copy exists by now
     alsoCopy: () => {
       const files: BackupFile[] = [copyIntoBackup(dir, 'hub.secret', secretPath(dataDir), 'secret')];
@@ -139,7 +137,7 @@ export function restoreHub(
     dir,
     format: HUB_BACKUP_FORMAT,
     program: 'hub',
-    driver: Database,
+    driver: SQLITE_DRIVER,
     newestSchema: (m) => {
       const engine = engineOf(m);
       if (engine === 'postgres' && !opts.database) {

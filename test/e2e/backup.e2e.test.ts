@@ -6,6 +6,7 @@ import { AGENT_BIN, HUB_BIN } from '@tillbridge/scripts/lib/paths';
 import { runCommand } from '@tillbridge/scripts/lib/process';
 import { JsonLinesRegister } from '@tillbridge/scripts/lib/register-client';
 import { waitFor } from '@tillbridge/scripts/lib/wait';
+import { PG_MIGRATIONS } from '@tillbridge/central';
 import { drained, invariantViolations, returnRequest, skuWorld, type Decision } from './fixture.js';
 
 /**
@@ -206,6 +207,8 @@ describe('tillbridge-hub backup and restore', () => {
     if (w.backend === 'postgres') {
       // the database is PostgreSQL's to dump: only the key files, and the recipe
       expect(manifest.engine).toBe('postgres');
+      // read from the database's own schema table, as the hub that made it wrote it
+      expect(manifest.schemaVersion).toBe(PG_MIGRATIONS.length);
       expect(manifest.files.map((f) => f.name)).toEqual(expect.arrayContaining(['hub.secret']));
       expect(manifest.files.map((f) => f.name)).not.toContain('hub.sqlite');
       expect(manifest.pgDump).toMatch(/pg_dump --format=custom/);

@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import type { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import {
   type Clock,
 } from '@tillbridge/shared';
 import type { AgentConfig } from '../config.js';
-import { AGENT_SCHEMA_VERSION, agentDbPath, getMeta } from '../db/agent-db.js';
+import { AGENT_SCHEMA_VERSION, agentDbPath, getMeta, openAgentDbReadonly, SQLITE_DRIVER } from '../db/agent-db.js';
 import { MetaSecrets } from '../db/meta-secrets.js';
 import { SOFTWARE } from '../agent.js';
 
@@ -43,7 +42,7 @@ export interface AgentBackupInfo {
 }
 
 function describeCopy(file: string, config: Readonly<AgentConfig>): AgentBackupInfo {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openAgentDbReadonly(file);
   try {
     const agentId = getMeta(db, 'agent_id');
     if (!agentId) throw new TbError(TbCodes.INVALID, `${file} holds no agent id: not an agent's database`);
@@ -80,7 +79,7 @@ export async function backupAgent(config: Readonly<AgentConfig>, dir: string, cl
   return takeSqliteBackup({
     dir,
     program: 'agent',
-    driver: Database,
+    driver: SQLITE_DRIVER,
     database: { sqlite: db, name: 'agent.sqlite' },
     manifest: (schemaVersion) => ({
       format: AGENT_BACKUP_FORMAT,
@@ -114,7 +113,7 @@ export function restoreAgent(
     dir,
     format: AGENT_BACKUP_FORMAT,
     program: 'agent',
-    driver: Database,
+    driver: SQLITE_DRIVER,
     newestSchema: (m) => {
       if (m.store !== config.store) {
         throw new TbError(

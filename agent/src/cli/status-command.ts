@@ -1,9 +1,8 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import Database from 'better-sqlite3';
 import { systemClock, TbCodes, TbError } from '@tillbridge/shared';
 import type { AgentConfig } from '../config.js';
-import { agentDbPath } from '../db/agent-db.js';
+import { agentDbPath, openAgentDbReadonly, type Db } from '../db/agent-db.js';
 import { askRunningAgent } from '../status/status-client.js';
 import type { AgentStatus } from '../status/status-report.js';
 
@@ -44,9 +43,9 @@ export async function readStatus(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return status;
     throw unreadable(config.dataDir, err);
   }
-  let db: Database.Database;
+  let db: Db;
   try {
-    db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    db = openAgentDbReadonly(dbFile);
   } catch (err) {
     throw unreadable(dbFile, err);
   }

@@ -181,6 +181,17 @@ export function openAgentDb(dataDir: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** Opens an agent's database file as it is, read-only, nothing migrated (it must exist): `status` and backups look. */
+export function openAgentDbReadonly(file: string): Db {
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
+/**
+ * better-sqlite3's constructor, for SQLite's online backup API (shared's backup procedure opens the file it copies, and
+ * the file it restores over, with it): the agent's one driver, handed out by the layer that owns it.
+ */
+export const SQLITE_DRIVER: typeof Database = Database;
+
 /**
  * Runs `write` with its commit not waiting for the disk (synchronous=NORMAL: in WAL mode the commit stays atomic, and a
  * power loss may undo it), then puts the connection's setting back, whatever `write` did. Only for what the agent gets

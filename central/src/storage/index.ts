@@ -21,6 +21,7 @@ export {
   redactUrl,
   PG_SCHEMA_VERSION,
   openPgClient,
+  postgresSchemaVersion,
   type PgClient,
   type PgClientOptions,
 } from './postgres.js';
@@ -84,6 +85,12 @@ export function openStorageProbe(dataDir: string, database: string | undefined, 
 export function storageLocation(dataDir: string, database?: string): string {
   return database ? redactUrl(database) : hubDbPath(dataDir);
 }
+
+/**
+ * better-sqlite3's constructor, for SQLite's online backup API (shared's backup procedure opens the file it
+ * copies, and the file it restores over, with it): the one driver, handed out by the seam that owns it.
+ */
+export const SQLITE_DRIVER: typeof Database = Database;
 
 /** The schema version of each engine the running code writes. */
 export const SCHEMA_VERSIONS = { sqlite: SQLITE_SCHEMA_VERSION, postgres: PG_SCHEMA_VERSION } as const;

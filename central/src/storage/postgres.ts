@@ -531,6 +531,20 @@ export function postgresHubExists(url: string): boolean {
   }
 }
 
+/**
+ * The schema version of the hub in the database at `url` (null: no hub there), read without migrating:
+ * what `tillbridge-hub backup` writes in the manifest of a hub on PostgreSQL.
+ */
+export function postgresSchemaVersion(url: string, applicationName: string): number | null {
+  const c = openPgClient(url, { applicationName });
+  try {
+    if (c.query(`SELECT to_regclass('tillbridge_schema') AS t`)[0]?.t == null) return null;
+    return Number(c.query('SELECT version FROM tillbridge_schema')[0]?.version ?? 0);
+  } finally {
+    c.close();
+  }
+}
+
 function schemaVersionOf(conn: Connection): number {
   const t = conn.query(`SELECT to_regclass('tillbridge_schema') AS t`).rows[0]?.t;
   if (!t) return 0;
