@@ -6,7 +6,7 @@
  * Prints medians, p99 and ratios; with --json, writes them to stdout as JSON too.
  * `npm run bench -- scale` (also `import`, `presence`, `migrate`, `apply`, `feed`) runs that benchmark instead.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -172,14 +172,31 @@ function cpuPerSale(agent: AgentHandle, hub: HubHandle): (sales: number) => { ag
   });
 }
 
+/**
+ * Where the hub and the agent run with bench/sql-capture.ts preloaded (TB_SQL_CAPTURE, see there): a phase's start and
+ * end (performance.now() of this process), what it made and the floors it is read against, into TB_SQL_CAPTURE's
+ * phases.json, for bench/sql-replay.ts.
+ */
+function notePhase(name: string, start: number, end: number, count: number, unit: string, floors: object): void {
+  const dir = process.env.TB_SQL_CAPTURE;
+  if (!dir) return;
+  const file = join(dir, 'phases.json');
+  const phases = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const at = (t: number): number => performance.timeOrigin + t;
+  phases[name] = { start: at(start), end: at(end), count, unit, floors };
+  writeFileSync(file, JSON.stringify(phases, null, 2));
+}
+
 /** Online authorization latency: N returns (after 50 to warm up) of sales already at the hub. */
 async function authorization(reg: JsonLinesRegister, salesAtHub: SalesCount, floor: Floor): Promise<Summary> {
   for (let i = 0; i < N + 50; i++) await reg.send(registerSale(`bs-${i}`, `BA-${i}`));
   await waitFor('sales at the hub', () => salesAtHub('BA-') === N + 50, 60_000);
   const auth: number[] = [];
   let offline = 0;
+  let start = 0;
   for (let i = 0; i < N + 50; i++) {
     const t = performance.now();
+    if (i === 50) start = t;
     const d = await reg.send<{ mode: string; decision: string }>({
       type: 'return.request',
       id: `br-${i}`,
@@ -190,6 +207,12 @@ async function authorization(reg: JsonLinesRegister, salesAtHub: SalesCount, flo
     if (d.mode !== 'online' || d.decision !== 'approved') offline++;
     if (i >= 50) auth.push(dt);
   }
+  notePhase('authorization', start, performance.now(), N, 'authorization', {
+    threeProcessP50: floor.path.p50,
+    threeProcessP99: floor.path.p99,
+    commitP50: floor.commit.p50,
+    authorizationShapedCommitP50: floor.authzCommit.p50,
+  });
   const a = summarize(auth);
   process.stdout.write(`${line('online authorization, register → decision', a)}\n`);
   const met = a.p50 <= 1.5 * floor.path.p50 && a.p99 <= 2.5 * floor.path.p99;
@@ -289,6 +312,7 @@ async function throughput(
   await waitFor('throughput sales at the hub', () => salesAtHub('BT-') === per * CONNS, 120_000, 5);
   const landed = performance.now() - t0;
   const cpuUs = cpu(per * CONNS);
+  notePhase('throughput', t0, t0 + landed, per * CONNS, 'sale', { groupCommitSalesPerSecond: floor.groupCommit });
   const rate = (per * CONNS) / (landed / 1000);
   const bytesUp = (wire.up() - up0) / (per * CONNS);
   const bytesDown = (wire.down() - down0) / (per * CONNS);
