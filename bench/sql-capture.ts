@@ -55,7 +55,8 @@ function install(to: string): void {
   };
   process.on('exit', flush);
 
-  const require = createRequire(join(process.cwd(), 'noop.js'));
+  // the better-sqlite3 the checkout's hub and agent load: the one beside this file's workspace
+  const require = createRequire(import.meta.url);
   const Database = require('better-sqlite3') as { new (file: string): Db; prototype: Db };
   const ids = new WeakMap<Db, number>();
   let conns = 0;
