@@ -501,24 +501,30 @@ describe('sales import', () => {
   });
 
   it('never has a card number at rest in the clear: the spool is encrypted, the staged row masked', async () => {
-    const spoolFiles = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('tillbridge-import-'));
-    const before = spoolFiles();
-    const body = new PassThrough();
-    const done = post('/v1/admin/sales?id=sal-p', body, 'application/x-ndjson');
-    body.write(`${sale('P-1')}\n${sale('P-2')}\n`);
-    const spooled = await until('on disk', () => {
-      const b = Buffer.concat(
-        spoolFiles()
-          .filter((f) => !before.includes(f))
-          .map((f) => readFileSync(join(tmpdir(), f))),
-      );
-      return b.length > 0 && b;
-    });
-    expect(spooled.includes('4111111111111111')).toBe(false);
-    expect(spooled.includes('"receipt"')).toBe(false);
-    body.end();
-    expect((await done).body).toMatchObject({ imported: 2 });
-    expect(spoolFiles().filter((f) => !before.includes(f))).toEqual([]); // removed once checked
+    // The hub spools in the temporary directory, which other test processes share and spool in too:
+    // this test gives it one of its own, so what it reads and counts there is this import's alone.
+    const machineTmp = process.env.TMPDIR;
+    const ownTmp = mkdtempSync(join(tmpdir(), 'tb-spool-'));
+    process.env.TMPDIR = ownTmp;
+    try {
+      const spoolFiles = (): string[] => readdirSync(ownTmp).filter((f) => f.startsWith('tillbridge-import-'));
+      const body = new PassThrough();
+      const done = post('/v1/admin/sales?id=sal-p', body, 'application/x-ndjson');
+      body.write(`${sale('P-1')}\n${sale('P-2')}\n`);
+      const spooled = await until('on disk', () => {
+        const b = Buffer.concat(spoolFiles().map((f) => readFileSync(join(ownTmp, f))));
+        return b.length > 0 && b;
+      });
+      expect(spooled.includes('4111111111111111')).toBe(false);
+      expect(spooled.includes('"receipt"')).toBe(false);
+      body.end();
+      expect((await done).body).toMatchObject({ imported: 2 });
+      expect(spoolFiles()).toEqual([]); // removed once checked
+    } finally {
+      if (machineTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = machineTmp;
+      rmSync(ownTmp, { recursive: true, force: true });
+    }
     const checked = checkSaleLine(hub, 1, sale('P-3'));
     const stagedRow = JSON.stringify(checked && 'row' in checked && checked.row); // what is staged
     expect(stagedRow).toContain('411111******1111');
