@@ -197,16 +197,8 @@ function replay(
   return out;
 }
 
-/** DIR/phases.json: each phase the bench noted (older captures: DIR/phase.json, the throughput's alone) */
+/** DIR/phases.json: each phase the bench noted */
 function phaseOf(dir: string, name: string): Phase {
-  if (!existsSync(join(dir, 'phases.json'))) {
-    const p = JSON.parse(readFileSync(join(dir, 'phase.json'), 'utf8')) as {
-      start: number;
-      end: number;
-      sales: number;
-    };
-    return { start: p.start, end: p.end, count: p.sales, unit: 'sale' };
-  }
   const phase = (JSON.parse(readFileSync(join(dir, 'phases.json'), 'utf8')) as Record<string, Phase>)[name];
   if (!phase) throw new Error(`${dir}/phases.json has no phase ${name}`);
   return phase;
@@ -237,16 +229,16 @@ function print(phase: Phase, results: Replayed[], floor: number, top: number): v
   const share = (ms: number): string =>
     phase.unit === 'sale' ? `, ${((100 * phase.count * 1000) / ms / floor).toFixed(1)} % of the floor` : '';
   for (const r of results) {
-    const p50 = summarizeOrNull(r.transactions);
+    const tx = summarizeOrNull(r.transactions);
     process.stdout.write(
       `  ${r.label.padEnd(6)} ${r.statements} statements, ${r.commits} commits` +
         `${(r.merge ?? 1) > 1 ? ` (${r.merge} as one)` : ''}: ${per(r.wallMs)} ` +
         `(${((phase.count * 1000) / r.wallMs).toFixed(0)}/s${share(r.wallMs)}), CPU ${per(r.cpuMs)}` +
-        (p50 ? `; a transaction p50 ${ms(p50.p50)}, p99 ${ms(p50.p99)}` : '') +
+        (tx ? `; a transaction p50 ${ms(tx.p50)}, p99 ${ms(tx.p99)}` : '') +
         `${r.mismatches ? `; ${r.mismatches} did not do as captured (${r.firstMismatch ?? 'threw no more'})` : ''}\n`,
     );
   }
-  for (const r of results.filter(() => top > 0)) {
+  for (const r of top > 0 ? results : []) {
     process.stdout.write(
       `  ${r.label}: its ${top} statements that took longest in the phase (µs a ${phase.unit}, calls)\n`,
     );
